@@ -1,0 +1,168 @@
+/**
+ * Cancel cells: one small record per step task in flight, in a SharedArrayBuffer
+ * that every worker thread maps. This is how `ctx.Done()` crosses a thread:
+ * the main thread turns an AbortSignal into a store + notify on the task's
+ * cell, and the step, in its worker, waits on that same word with
+ * `Atomics.waitAsync` — its delay as the timeout, so one wait is both the
+ * timer and the cancellation (Go's `select { case <-timer.C: case <-ctx.Done(): }`).
+ *
+ * This module owns the layout. Both sides use `CancelCells`; only the main
+ * thread uses `CancelCellAllocator`, which hands cells out and binds signals.
+ */
+
+/** Words of one cell, each an Int32. */
+const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
+const STARTED = 1; // 1 once a worker thread has begun the task
+const FAULT = 2; // 1 if the task's own code brought its thread down (the thread's last words)
+const WORDS_PER_CELL = 4; // one spare word keeps cells 16-byte aligned
+
+const LIVE = 0;
+const CANCELED = 1;
+
+export type SleepResult = 'elapsed' | 'canceled';
+
+export class CancelCells {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  private readonly words: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.words = new Int32Array(buffer);
+    this.capacity = Math.floor(this.words.length / WORDS_PER_CELL);
+  }
+
+  static create(capacity: number): CancelCells {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`cell capacity must be a positive integer, got ${capacity}`);
+    return new CancelCells(new SharedArrayBuffer(capacity * WORDS_PER_CELL * Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  isCanceled(cell: number): boolean {
+    return Atomics.load(this.words, this.at(cell, STATE)) !== LIVE;
+  }
+
+  hasStarted(cell: number): boolean {
+    return Atomics.load(this.words, this.at(cell, STARTED)) !== 0;
+  }
+
+  isFaulted(cell: number): boolean {
+    return Atomics.load(this.words, this.at(cell, FAULT)) !== 0;
+  }
+
+  /** Main thread: cancel and wake every waiter on the cell (a sleeping step wakes at once). */
+  cancel(cell: number): void {
+    const word = this.at(cell, STATE);
+    Atomics.store(this.words, word, CANCELED);
+    Atomics.notify(this.words, word);
+  }
+
+  /** Worker: the task has reached a thread. */
+  markStarted(cell: number): void {
+    Atomics.store(this.words, this.at(cell, STARTED), 1);
+  }
+
+  /** Worker, as its thread dies: this task's code is what killed it. */
+  markFaulted(cell: number): void {
+    Atomics.store(this.words, this.at(cell, FAULT), 1);
+  }
+
+  /**
+   * Worker: sleep `ms` unless the cell is canceled first. Never blocks the
+   * thread: other tasks on the same worker run while this one waits.
+   */
+  async sleep(cell: number, ms: number): Promise<SleepResult> {
+    const word = this.at(cell, STATE);
+    const deadline = performance.now() + ms;
+    for (;;) {
+      if (Atomics.load(this.words, word) !== LIVE) return 'canceled';
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return 'elapsed';
+      const wait = Atomics.waitAsync(this.words, word, LIVE, remaining);
+      const outcome = wait.async ? await wait.value : wait.value;
+      if (outcome === 'timed-out') return 'elapsed';
+      // 'ok' or 'not-equal': the word moved or someone notified; loop and look.
+    }
+  }
+
+  /**
+   * Worker: resolves once the cell is canceled. Pending waiters of a finished
+   * task are woken when the main thread recycles its cell, so none lingers;
+   * that wake-up is why callers look at `isCanceled` rather than trust it.
+   */
+  whenCanceled(cell: number): Promise<void> {
+    const word = this.at(cell, STATE);
+    const wait = Atomics.waitAsync(this.words, word, LIVE);
+    return wait.async ? wait.value.then(() => undefined) : Promise.resolve();
+  }
+
+  /** Main thread: zero a cell for its next task and wake any waiter left on it. */
+  reset(cell: number): void {
+    const base = this.at(cell, 0);
+    Atomics.store(this.words, base + STARTED, 0);
+    Atomics.store(this.words, base + FAULT, 0);
+    Atomics.store(this.words, base + STATE, LIVE);
+    Atomics.notify(this.words, base + STATE);
+  }
+
+  private at(cell: number, word: number): number {
+    if (!Number.isInteger(cell) || cell < 0 || cell >= this.capacity) throw new RangeError(`no cancel cell ${cell}`);
+    return cell * WORDS_PER_CELL + word;
+  }
+}
+
+/**
+ * Main thread: hands out cells and ties each to an AbortSignal. A cell is
+ * given back only after its task has settled, so no worker can still be
+ * reading it when it is reused.
+ */
+export class CancelCellAllocator {
+  private readonly free: Int32Array;
+  private freeCount: number;
+  /** Every open cell, with the remover of its abort listener (null if the signal had already aborted). */
+  private readonly open = new Map<number, (() => void) | null>();
+
+  constructor(readonly cells: CancelCells) {
+    this.free = new Int32Array(cells.capacity);
+    for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
+    this.freeCount = cells.capacity;
+  }
+
+  get inUse(): number {
+    return this.cells.capacity - this.freeCount;
+  }
+
+  /**
+   * A fresh cell that is canceled when `signal` aborts (at once if it already
+   * has). Returns undefined when every cell is taken.
+   */
+  take(signal: AbortSignal): number | undefined {
+    if (this.freeCount === 0) return undefined;
+    const cell = this.free[--this.freeCount]!;
+    if (signal.aborted) {
+      this.cells.cancel(cell);
+      this.open.set(cell, null);
+    } else {
+      const onAbort = (): void => this.cells.cancel(cell);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.open.set(cell, () => signal.removeEventListener('abort', onAbort));
+    }
+    return cell;
+  }
+
+  /** Give a cell back; its abort listener is removed whatever happened. */
+  give(cell: number): void {
+    const unbind = this.open.get(cell);
+    if (unbind === undefined) throw new Error(`cancel cell ${cell} is not open`);
+    unbind?.();
+    this.open.delete(cell);
+    this.cells.reset(cell);
+    this.free[this.freeCount++] = cell;
+  }
+
+  /** Cells whose task has not reached a thread yet: steps waiting for a thread. */
+  countNotStarted(): number {
+    let waiting = 0;
+    for (const cell of this.open.keys()) if (!this.cells.hasStarted(cell)) waiting++;
+    return waiting;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The step tracker: how many steps are running inside worker threads right
+ * now (Go's `atomic.Int64` tracker, across threads). Workers add and
+ * subtract; the main thread only reads — and gives back the share of a thread
+ * that died.
+ *
+ * Why sharded: a terminated thread runs no `finally`, so whatever it had
+ * added is never subtracted by it. With one shared counter the main thread
+ * could not tell how much of the total a dead thread held (a thread can die
+ * between any two instructions, e.g. between "add to the counter" and "note
+ * that I added"). With one shard per thread, a thread touches only its own
+ * shard, and once the thread has exited the main thread zeroes that shard:
+ * the correction is exact, with no window. The total is the sum of shards.
+ *
+ * A shard also holds ON_CPU: the cell of the step whose code the thread is
+ * executing at this moment (0 while it waits). If the thread dies without
+ * last words — out of memory, or terminated while stuck in a loop — this is
+ * the step to blame.
+ */
+
+/** Words of one shard, each an Int32. */
+const OWNER = 0; // threadId of the worker holding the shard, 0 when free
+const RUNNING = 1; // steps this thread is running
+const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
+const WORDS_PER_SHARD = 4; // one spare word keeps shards 16-byte aligned
+
+const NO_CELL = 0;
+
+/** What a dead thread left behind, read by the main thread as it reclaims the shard. */
+export interface ReclaimedShard {
+  /** Steps it was counted as running when it died. */
+  readonly running: number;
+  /** The cell whose code was executing when it died, if any. */
+  readonly onCpuCell: number | undefined;
+}
+
+export class StepTracker {
+  readonly buffer: SharedArrayBuffer;
+  readonly shards: number;
+  private readonly words: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.words = new Int32Array(buffer);
+    this.shards = Math.floor(this.words.length / WORDS_PER_SHARD);
+  }
+
+  /**
+   * Room for `threads` live threads and, generously, for threads that have
+   * died but not yet exited while their replacements already run.
+   */
+  static create(threads: number): StepTracker {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    const shards = threads * 4 + 4;
+    return new StepTracker(new SharedArrayBuffer(shards * WORDS_PER_SHARD * Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  /** Main thread: steps running in all threads. */
+  running(): number {
+    let total = 0;
+    for (let s = 0; s < this.shards; s++) total += Atomics.load(this.words, s * WORDS_PER_SHARD + RUNNING);
+    return total;
+  }
+
+  /** Worker: take a free shard for this thread. Throws if every shard is held. */
+  claim(threadId: number): TrackerShard {
+    if (!Number.isInteger(threadId) || threadId <= 0) throw new RangeError(`threadId must be positive, got ${threadId}`);
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      if (Atomics.compareExchange(this.words, base + OWNER, 0, threadId) === 0) {
+        return new TrackerShard(this.words, base);
+      }
+    }
+    throw new Error(`no free tracker shard for thread ${threadId} (${this.shards} shards)`);
+  }
+
+  /**
+   * Main thread, only after the thread has exited: give back its share and
+   * free its shard. Returns undefined if the thread never claimed one (it
+   * died before running any step).
+   */
+  reclaim(threadId: number): ReclaimedShard | undefined {
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      if (Atomics.load(this.words, base + OWNER) !== threadId) continue;
+      const running = Atomics.exchange(this.words, base + RUNNING, 0);
+      const onCpu = Atomics.exchange(this.words, base + ON_CPU, NO_CELL);
+      // Free the shard last, so a new thread never claims one that is half reset.
+      Atomics.store(this.words, base + OWNER, 0);
+      return { running, onCpuCell: onCpu === NO_CELL ? undefined : onCpu - 1 };
+    }
+    return undefined;
+  }
+}
+
+/** One thread's shard. Only that thread writes to it while it lives. */
+export class TrackerShard {
+  constructor(
+    private readonly words: Int32Array,
+    private readonly base: number,
+  ) {}
+
+  enter(): void {
+    Atomics.add(this.words, this.base + RUNNING, 1);
+  }
+
+  exit(): void {
+    Atomics.sub(this.words, this.base + RUNNING, 1);
+  }
+
+  /** Mark the step whose code this thread is about to execute (undefined: none). */
+  setOnCpu(cell: number | undefined): void {
+    Atomics.store(this.words, this.base + ON_CPU, cell === undefined ? NO_CELL : cell + 1);
+  }
+
+  onCpu(): number | undefined {
+    const value = Atomics.load(this.words, this.base + ON_CPU);
+    return value === NO_CELL ? undefined : value - 1;
+  }
+}

@@ -1,0 +1,143 @@
+import { fc, test as propertyTest } from '@fast-check/vitest';
+import { Piscina } from 'piscina';
+import { describe, expect, it } from 'vitest';
+import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import { SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
+import type { HammerTask } from '../fixtures/semaphore-hammer.js';
+import { compiledFixture } from '../support/compiled.js';
+
+/** A cancellation driven by the test, on the same thread. */
+function cancellation(): Cancellation & { cancel(): void } {
+  let canceled = false;
+  let wake!: () => void;
+  const fired = new Promise<void>((resolve) => (wake = resolve));
+  return { isCanceled: () => canceled, whenCanceled: () => fired, cancel: () => ((canceled = true), wake()) };
+}
+
+const never: Cancellation = { isCanceled: () => false, whenCanceled: () => new Promise(() => {}) };
+
+describe('SlotSemaphore', () => {
+  it('hands out each slot once and nothing more', () => {
+    const semaphore = SlotSemaphore.create(2);
+    const a = semaphore.tryAcquire(1);
+    const b = semaphore.tryAcquire(2);
+    expect(new Set([a, b])).toEqual(new Set([0, 1]));
+    expect(semaphore.tryAcquire(3)).toBe(-1);
+    expect(semaphore.busy()).toBe(2);
+  });
+
+  it('only lets the owner give a slot back', () => {
+    const semaphore = SlotSemaphore.create(1);
+    const slot = semaphore.tryAcquire(1);
+    expect(semaphore.release(slot, 2)).toBe(false);
+    expect(semaphore.release(slot, 1)).toBe(true);
+    expect(semaphore.release(slot, 1)).toBe(false);
+  });
+
+  it('frees every slot of a dead owner and wakes as many waiters', async () => {
+    const semaphore = SlotSemaphore.create(3);
+    semaphore.tryAcquire(7);
+    semaphore.tryAcquire(7);
+    semaphore.tryAcquire(8);
+    const waiters = [semaphore.acquire(9, never), semaphore.acquire(10, never)];
+    expect(semaphore.releaseAllOwnedBy(7)).toBe(2);
+    expect((await Promise.all(waiters)).every((slot) => slot >= 0)).toBe(true);
+    expect(semaphore.busy()).toBe(3);
+  });
+
+  it('makes a waiter wait until a slot is released', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    let got = -2;
+    const waiting = semaphore.acquire(2, never).then((slot) => (got = slot));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(got).toBe(-2);
+    semaphore.release(held, 1);
+    expect(await waiting).toBe(held);
+  });
+
+  it('gives up on cancellation, holding nothing, and at once if already canceled', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    semaphore.tryAcquire(1);
+    const cancel = cancellation();
+    const waiting = semaphore.acquire(2, cancel);
+    cancel.cancel();
+    expect(await waiting).toBe(-1);
+    expect(semaphore.busy()).toBe(1);
+    const free = SlotSemaphore.create(1);
+    expect(await free.acquire(3, cancel)).toBe(-1);
+    expect(free.busy()).toBe(0);
+  });
+
+  it('does not lose a wake-up to a waiter that was canceled', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    const first = cancellation();
+    const abandoned = semaphore.acquire(2, first); // waits first in line
+    const patient = semaphore.acquire(3, never);
+    first.cancel();
+    expect(await abandoned).toBe(-1);
+    semaphore.release(held, 1); // wakes the abandoned waiter, which must pass it on
+    expect(await patient).toBe(held);
+  });
+
+  propertyTest.prop([fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('acquire', 'release', 'cancel'), { maxLength: 60 })])(
+    'never has more holders than slots, and ends with every slot free',
+    async (size, script) => {
+      const semaphore = SlotSemaphore.create(size);
+      const held: number[] = [];
+      const pending: Array<{ cancel: () => void; done: Promise<void> }> = [];
+      for (const step of script) {
+        if (step === 'acquire') {
+          const cancel = cancellation();
+          const done = semaphore.acquire(1, cancel).then((slot) => {
+            if (slot >= 0) held.push(slot);
+          });
+          pending.push({ cancel: cancel.cancel, done });
+        } else if (step === 'release' && held.length > 0) {
+          semaphore.release(held.shift()!, 1);
+        } else if (step === 'cancel' && pending.length > 0) {
+          pending.shift()!.cancel();
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(semaphore.busy()).toBeLessThanOrEqual(size);
+        expect(semaphore.busy()).toBe(held.length);
+      }
+      for (const { cancel } of pending) cancel();
+      await Promise.all(pending.map(({ done }) => done));
+      for (const slot of held.splice(0)) semaphore.release(slot, 1);
+      expect(semaphore.busy()).toBe(0);
+    },
+  );
+
+  it('holds across real threads: never more holders than slots, no slot lost, cancellation honored', async () => {
+    const size = 3;
+    const semaphore = SlotSemaphore.create(size);
+    const cells = CancelCells.create(64);
+    const holders = new SharedArrayBuffer(8);
+    const pool = new Piscina<HammerTask, { rounds: number; canceled: boolean }>({
+      filename: compiledFixture('semaphore-hammer').href,
+      minThreads: 4,
+      maxThreads: 4,
+      concurrentTasksPerWorker: 16,
+      atomics: 'async',
+    });
+    try {
+      const runs = Array.from({ length: 64 }, (_, cell) =>
+        pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }),
+      );
+      // Cancel a quarter of the hammers while they are at it.
+      setTimeout(() => {
+        for (let cell = 0; cell < 64; cell += 4) cells.cancel(cell);
+      }, 30);
+      const results = await Promise.all(runs);
+      expect(new Int32Array(holders)[1]).toBeLessThanOrEqual(size);
+      expect(new Int32Array(holders)[1]).toBe(size);
+      expect(semaphore.busy()).toBe(0);
+      expect(results.filter((r) => !r.canceled).every((r) => r.rounds === 40)).toBe(true);
+      expect(results.filter((r) => r.canceled).length).toBeGreaterThan(0);
+    } finally {
+      await pool.destroy();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { StepTracker } from '../../src/shared-memory/step-tracker.js';
+
+describe('StepTracker', () => {
+  it('sums what each thread counts', () => {
+    const tracker = StepTracker.create(2);
+    const a = tracker.claim(11);
+    const b = tracker.claim(12);
+    a.enter();
+    a.enter();
+    b.enter();
+    expect(tracker.running()).toBe(3);
+    a.exit();
+    expect(tracker.running()).toBe(2);
+  });
+
+  it('gives back exactly the share of a dead thread, and what was on its CPU', () => {
+    const tracker = StepTracker.create(2);
+    const dead = tracker.claim(21);
+    const alive = tracker.claim(22);
+    dead.enter();
+    dead.enter();
+    dead.setOnCpu(7);
+    alive.enter();
+    expect(tracker.reclaim(21)).toEqual({ running: 2, onCpuCell: 7 });
+    expect(tracker.running()).toBe(1);
+    expect(tracker.reclaim(21)).toBeUndefined();
+  });
+
+  it('reports no culprit when the dead thread was executing nothing, and cell 0 when it was', () => {
+    const tracker = StepTracker.create(1);
+    tracker.claim(31);
+    expect(tracker.reclaim(31)).toEqual({ running: 0, onCpuCell: undefined });
+    tracker.claim(32).setOnCpu(0);
+    expect(tracker.reclaim(32)?.onCpuCell).toBe(0);
+  });
+
+  it('lets a new thread take a reclaimed shard, and refuses one past capacity', () => {
+    const tracker = StepTracker.create(1);
+    for (let id = 1; id <= tracker.shards; id++) tracker.claim(id);
+    expect(() => tracker.claim(999)).toThrow(/no free tracker shard/);
+    tracker.reclaim(1);
+    expect(() => tracker.claim(999)).not.toThrow();
+  });
+});
