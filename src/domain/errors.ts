@@ -1,0 +1,45 @@
+/**
+ * Error kinds: the stable names every failure is known by, from a step's
+ * decline to a dead thread. They are values, not classes, because they cross
+ * threads as plain data; HTTP maps them to statuses in one place
+ * (src/http/error-responses.ts) and nothing else knows about statuses.
+ */
+
+/** Kinds a step can fail with on purpose. */
+export const STEP_FAILURE_KINDS = ['payment_declined', 'vendor_unavailable', 'no_courier'] as const;
+export type StepFailureKind = (typeof STEP_FAILURE_KINDS)[number];
+
+/** Why an order can end without success. */
+export type OrderFailureKind =
+  | StepFailureKind
+  | 'timeout' // the order's deadline passed
+  | 'client_gone' // the client disconnected; nothing is sent
+  | 'shutting_down' // the server stopped before the order could finish
+  | 'internal'; // a bug or a dead thread; details go to the log only
+
+export type ErrorKind =
+  | OrderFailureKind
+  | 'bad_request'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'overloaded';
+
+/**
+ * The reason an order's AbortSignal carries: which kind ended the order.
+ * Steps canceled by it report "canceled: <kind>".
+ */
+export class OrderAborted extends Error {
+  constructor(readonly kind: OrderFailureKind) {
+    super(`order aborted: ${kind}`);
+    this.name = 'OrderAborted';
+  }
+}
+
+/** The kind behind an abort reason: ours, AbortSignal.timeout's TimeoutError, or anything else. */
+export function abortKind(reason: unknown): OrderFailureKind {
+  if (reason instanceof OrderAborted) return reason.kind;
+  if (reason instanceof DOMException && reason.name === 'TimeoutError') return 'timeout';
+  return 'internal';
+}

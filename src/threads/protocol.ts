@@ -1,0 +1,36 @@
+/**
+ * What crosses the boundary between the main thread and a worker thread.
+ * Everything here is plain data: a class instance posted to another thread
+ * arrives as a plain object (an Error loses its class and fields), so
+ * failures travel as a kind and are given meaning again on the main thread.
+ */
+import type { StepFailureKind } from '../domain/errors.js';
+import type { Order } from '../domain/order.js';
+
+/** Shared memory every worker maps at start-up (Piscina's workerData). */
+export interface SharedMemoryBuffers {
+  readonly cancelCells: SharedArrayBuffer;
+  readonly stepTracker: SharedArrayBuffer;
+  readonly courierSlots: SharedArrayBuffer;
+}
+
+/** One step of one order, as posted to a worker. */
+export interface StepTask {
+  /** The task's cancel cell: canceled when the order is. */
+  readonly cell: number;
+  /** URL of the module whose default export is the step. */
+  readonly module: string;
+  readonly order: Order;
+}
+
+/** How a step ended, as told by the thread that ran it. */
+export type StepReport =
+  | { readonly status: 'ok'; readonly threadId: number }
+  | { readonly status: 'canceled'; readonly threadId: number }
+  | {
+      readonly status: 'error';
+      readonly threadId: number;
+      readonly kind: StepFailureKind | 'internal';
+      /** For the log only, never for the client: what went wrong inside the step. */
+      readonly detail?: string;
+    };

@@ -1,0 +1,51 @@
+/**
+ * What a step sees. A step is a module whose default export is a
+ * `StepFunction`; it runs inside a worker thread and knows nothing of HTTP,
+ * of the pipeline or of the pool — only the order and this context.
+ */
+import type { StepFailureKind } from '../src/domain/errors.js';
+import type { Order } from '../src/domain/order.js';
+
+export interface StepContext {
+  /** The worker thread running the step (never the main thread). */
+  readonly threadId: number;
+  /** Aborted when the step's order is canceled, for code that takes an AbortSignal. */
+  readonly signal: AbortSignal;
+  isCanceled(): boolean;
+  /**
+   * Simulated I/O: resolves after `ms`, or throws StepCanceled as soon as the
+   * order is canceled. Holds no thread while it waits.
+   */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Real CPU work on this thread for about `ms`. Looks at the cancel cell at
+   * least every millisecond of work and lets the other steps on this thread
+   * run every few milliseconds; throws StepCanceled when canceled.
+   */
+  compute(ms: number): Promise<void>;
+  /**
+   * Take a slot of the shared courier pool, waiting (without holding the
+   * thread) until one is free; throws StepCanceled if canceled while waiting.
+   * Call the returned function to give the slot back. A slot still held when
+   * the step ends is given back for it.
+   */
+  acquireCourier(): Promise<() => void>;
+}
+
+export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
+
+/** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
+export class StepFailure extends Error {
+  constructor(readonly kind: StepFailureKind) {
+    super(kind);
+    this.name = 'StepFailure';
+  }
+}
+
+/** Thrown by the context's waits when the order has been canceled. */
+export class StepCanceled extends Error {
+  constructor() {
+    super('step canceled');
+    this.name = 'StepCanceled';
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The context one step task runs with: its waits honor the task's cancel
+ * cell, and the thread's on-CPU marker follows the step in and out of them.
+ */
+import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
+import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
+import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
+import { StepCanceled, type StepContext } from './step-api.js';
+
+/** Longest stretch of CPU work between two looks at the cancel cell. */
+const CANCEL_CHECK_MS = 0.5;
+/**
+ * Longest stretch of CPU work before letting the other steps on this thread
+ * run. Go's scheduler preempts a goroutine after 10 ms; a thread cannot be
+ * preempted, so CPU work yields by itself at the same pace.
+ */
+const TIME_SLICE_MS = 10;
+
+/** Keeps the CPU loop's result alive so the JIT cannot drop the work. */
+let sink = 1;
+
+function spinUntil(deadline: number): void {
+  let x = sink | 1;
+  do {
+    for (let i = 0; i < 256; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+    }
+  } while (performance.now() < deadline);
+  sink = x;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export interface TaskResources {
+  readonly cells: CancelCells;
+  readonly couriers: SlotSemaphore;
+  readonly shard: TrackerShard;
+  readonly threadId: number;
+}
+
+export class TaskContext implements StepContext {
+  readonly threadId: number;
+  /** Courier slots this task holds; whatever is left at the end is given back for it. */
+  private readonly heldSlots = new Set<number>();
+  private controller: AbortController | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly cell: number,
+    private readonly resources: TaskResources,
+  ) {
+    this.threadId = resources.threadId;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const watch = (): void => {
+        if (this.finished) return;
+        if (this.isCanceled()) controller.abort(new StepCanceled());
+        else void this.resources.cells.whenCanceled(this.cell).then(watch);
+      };
+      watch();
+    }
+    return this.controller.signal;
+  }
+
+  isCanceled(): boolean {
+    return this.resources.cells.isCanceled(this.cell);
+  }
+
+  /** The step's code is about to run on this thread (task start, or back from a wait). */
+  enter(): void {
+    const { shard } = this.resources;
+    shard.setOnCpu(this.cell);
+    // If the step then yields some other way than through this context, the
+    // marker must not stay on it. An immediate runs only once the thread is
+    // back in its event loop — never while the step is still executing, not
+    // even across its microtasks — so it clears the marker exactly when the
+    // step has really yielded (unless another step has taken the marker).
+    setImmediate(() => {
+      if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    });
+  }
+
+  async sleep(ms: number): Promise<void> {
+    const result = await this.suspend(this.resources.cells.sleep(this.cell, ms));
+    if (result === 'canceled') throw new StepCanceled();
+  }
+
+  async compute(ms: number): Promise<void> {
+    let computed = 0;
+    while (computed < ms) {
+      const sliceStart = performance.now();
+      const sliceEnd = sliceStart + Math.min(TIME_SLICE_MS, ms - computed);
+      for (let now = sliceStart; now < sliceEnd; now = performance.now()) {
+        if (this.isCanceled()) throw new StepCanceled();
+        spinUntil(Math.min(now + CANCEL_CHECK_MS, sliceEnd));
+      }
+      computed += performance.now() - sliceStart;
+      if (computed < ms) await this.suspend(nextTurn());
+    }
+    if (this.isCanceled()) throw new StepCanceled();
+  }
+
+  async acquireCourier(): Promise<() => void> {
+    const { couriers, threadId } = this.resources;
+    const slot = await this.suspend(couriers.acquire(threadId, { isCanceled: () => this.isCanceled(), whenCanceled: () => this.resources.cells.whenCanceled(this.cell) }));
+    if (slot < 0) throw new StepCanceled();
+    this.heldSlots.add(slot);
+    return () => {
+      if (this.heldSlots.delete(slot)) couriers.release(slot, threadId);
+    };
+  }
+
+  /** The task is over: give back what the step left held, stop watching the cell. */
+  finish(): void {
+    this.finished = true;
+    for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
+    this.heldSlots.clear();
+    const { shard } = this.resources;
+    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+  }
+
+  private async suspend<T>(waiting: Promise<T>): Promise<T> {
+    const { shard } = this.resources;
+    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    try {
+      return await waiting;
+    } finally {
+      this.enter();
+    }
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Assigns a courier. Couriers are few and shared by every thread, so the step
+ * first takes a slot of the courier pool — waiting, if all are busy, without
+ * holding its thread — and keeps it until the assignment is done. Its
+ * duration includes that wait. Fails with no_courier when the order asks it to.
+ */
+import type { StepFunction } from '../step-api.js';
+import { simulatedStep } from './simulated-step.js';
+
+const assign = simulatedStep('courier', 'no_courier');
+
+const courier: StepFunction = async (order, ctx) => {
+  const release = await ctx.acquireCourier();
+  try {
+    await assign(order, ctx);
+  } finally {
+    release();
+  }
+};
+
+export default courier;
