@@ -1,0 +1,81 @@
+/**
+ * The order pipeline: every step of an order at once, first failure cancels
+ * the rest, a deadline cancels them all, and the result is ready only when
+ * every step has ended — the errgroup + context.WithTimeout of the Go service.
+ */
+import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
+import type { Order } from '../domain/order.js';
+import type { StepDefinition, StepOutcome, StepRunner } from './steps.js';
+import { runGroup } from './task-group.js';
+
+export interface OrderResult {
+  readonly orderId: string;
+  /** One per step, in the order the steps were given. */
+  readonly steps: readonly StepOutcome[];
+  /** Why the order failed — the first failure wins — or undefined if every step succeeded. */
+  readonly failure: OrderFailureKind | undefined;
+}
+
+export interface OrderPipelineOptions {
+  /** Deadline of an order, from the moment it starts. */
+  readonly timeoutMs: number;
+}
+
+export class OrderPipeline {
+  /** One controller per order in flight, so they can all be stopped at shutdown. */
+  private readonly inFlight = new Set<AbortController>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly steps: readonly StepDefinition[],
+    private readonly runner: StepRunner,
+    private readonly options: OrderPipelineOptions,
+  ) {
+    if (steps.length === 0) throw new Error('an order pipeline needs at least one step');
+  }
+
+  get ordersInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Run every step of `order`. `signal` cancels the order from outside (the
+   * client went away). Never rejects for a step's sake: failures are in the
+   * result.
+   */
+  async process(order: Order, signal: AbortSignal): Promise<OrderResult> {
+    const stop = new AbortController();
+    this.inFlight.add(stop);
+    try {
+      const orderSignal = AbortSignal.any([signal, stop.signal, AbortSignal.timeout(this.options.timeoutMs)]);
+      const { results, abortReason } = await runGroup(
+        orderSignal,
+        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, order, stepSignal)),
+        (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
+      );
+      // A deadline that passes after the last step succeeded fails nothing.
+      const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
+      return { orderId: order.orderId, steps: results, failure };
+    } finally {
+      this.inFlight.delete(stop);
+      if (this.inFlight.size === 0) this.wakeIdleWaiters();
+    }
+  }
+
+  /** Cancel every order in flight with `kind` (at shutdown). They still end as usual, with their outcomes. */
+  cancelAll(kind: OrderFailureKind): void {
+    for (const stop of this.inFlight) stop.abort(new OrderAborted(kind));
+  }
+
+  /** Resolves when no order is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

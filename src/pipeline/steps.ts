@@ -1,0 +1,47 @@
+/**
+ * The contract between the pipeline and whatever runs steps. The pipeline
+ * knows steps only as names with a module to run (Go's `[]order.Step`,
+ * injected at the composition root) and hands each to a StepRunner; it knows
+ * nothing of threads, pools or HTTP.
+ */
+import type { OrderFailureKind } from '../domain/errors.js';
+import type { Order, StepName } from '../domain/order.js';
+
+export interface StepDefinition {
+  readonly name: StepName;
+  /** URL of the module whose default export runs the step. */
+  readonly module: string;
+}
+
+export type StepStatus = 'ok' | 'error' | 'canceled';
+
+/** How the loss of a step's thread shows in its outcome. */
+export type ThreadFate =
+  | 'terminated' // the main thread killed it: a step on it ignored cancellation past the grace period
+  | 'died'; // it crashed, exited or ran out of memory
+
+export interface StepOutcome {
+  readonly name: StepName;
+  readonly status: StepStatus;
+  /** From dispatch to the end of the last attempt, as the order saw it (includes waiting for a thread or a courier). */
+  readonly durationMs: number;
+  /** The worker thread of the last attempt; undefined if the step never reached one. */
+  readonly threadId: number | undefined;
+  /** For status 'error': why the step failed. */
+  readonly kind?: OrderFailureKind;
+  /** For status 'canceled': what canceled it (the kind that ended the order). */
+  readonly cause?: OrderFailureKind;
+  /** Set when the step's thread was lost under it. */
+  readonly threadFate?: ThreadFate;
+  /** Runs of the step: more than 1 when its thread died under it and it ran again elsewhere. */
+  readonly attempts: number;
+}
+
+export interface StepRunner {
+  /**
+   * Run one step of `order` until it ends or `signal` cancels it. Never
+   * rejects: every ending, including a dead thread, is an outcome. Resolves
+   * only once nothing of the step is running any more.
+   */
+  run(step: StepDefinition, order: Order, signal: AbortSignal): Promise<StepOutcome>;
+}
