@@ -1,0 +1,76 @@
+/**
+ * Where a step task goes: Piscina's load balancer, replaced so that it knows
+ * two things Piscina's least-busy one does not.
+ *
+ * - CPU owed. A thread computing for a step serves its other tasks only
+ *   between time slices, so a task goes to the thread owing the least CPU
+ *   work, and among equals to the one with the fewest tasks. Two CPU-heavy
+ *   steps thus land on two threads, and sleepers avoid a busy one.
+ * - Doomed threads. A thread being terminated gets no new task.
+ *
+ * It also records on each task's ticket the thread it was posted to: the
+ * main thread needs that to terminate the right thread, and to know which
+ * thread's death to wait for when a task comes back rejected.
+ */
+import { queueOptionsSymbol, type Piscina } from 'piscina';
+
+type PiscinaOptions = NonNullable<ConstructorParameters<typeof Piscina>[0]>;
+export type LoadBalancer = NonNullable<PiscinaOptions['loadBalancer']>;
+
+/**
+ * Attached to a task under Piscina's queue-options symbol: the balancer reads
+ * it, and structured clone drops symbol keys, so it never reaches the worker.
+ */
+export interface PlacementTicket {
+  readonly cpuMs: number;
+  /** threadId the task was posted to; set by the balancer. */
+  placedOn?: number;
+}
+
+export function ticketOf(task: Parameters<LoadBalancer>[0]): PlacementTicket | undefined {
+  const options = task[queueOptionsSymbol];
+  return options !== null && typeof options === 'object' && 'cpuMs' in options ? (options as PlacementTicket) : undefined;
+}
+
+export class Placement {
+  /** CPU milliseconds of the tasks placed on each thread and not yet settled. */
+  private readonly owedCpuMs = new Map<number, number>();
+
+  constructor(
+    private readonly maxTasksPerThread: number,
+    /** False for a thread that must get no new task (it is being terminated or has died). */
+    private readonly accepts: (threadId: number) => boolean,
+  ) {}
+
+  readonly balancer: LoadBalancer = (task, workers) => {
+    let best: (typeof workers)[number] | undefined;
+    let bestOwed = Infinity;
+    let bestUsage = Infinity;
+    for (const worker of workers) {
+      if (worker.terminating || worker.destroyed || !this.accepts(worker.id)) continue;
+      const usage = worker.currentUsage;
+      if (usage >= this.maxTasksPerThread) continue;
+      const owed = this.owedCpuMs.get(worker.id) ?? 0;
+      if (owed < bestOwed || (owed === bestOwed && usage < bestUsage)) {
+        best = worker;
+        bestOwed = owed;
+        bestUsage = usage;
+      }
+    }
+    if (best === undefined) return null;
+    const ticket = ticketOf(task);
+    if (ticket) {
+      ticket.placedOn = best.id;
+      if (ticket.cpuMs > 0) this.owedCpuMs.set(best.id, bestOwed + ticket.cpuMs);
+    }
+    return best;
+  };
+
+  /** The task is over (reported or lost): its CPU is no longer owed. */
+  settled(ticket: PlacementTicket): void {
+    if (ticket.placedOn === undefined || ticket.cpuMs === 0) return;
+    const owed = (this.owedCpuMs.get(ticket.placedOn) ?? 0) - ticket.cpuMs;
+    if (owed > 0) this.owedCpuMs.set(ticket.placedOn, owed);
+    else this.owedCpuMs.delete(ticket.placedOn);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Runs a step on the worker pool, and owns everything that can go wrong
+ * between a step and its thread:
+ *
+ * - Cancellation crosses into the thread through the task's cancel cell,
+ *   cooperatively: the thread is not killed for it.
+ * - Last resort: a step still running `graceMs` after its order was canceled
+ *   gets its thread terminated (it ignores cancellation, or something on its
+ *   thread hogs it). Its order is answered all the same.
+ * - A lost thread — terminated, crashed, exited, out of memory — took every
+ *   task on it, including steps of orders that did nothing wrong. A goroutine
+ *   cannot be killed; a thread can, with everything on it. So each step that
+ *   was on it is settled by what is known: canceled if its order was already
+ *   canceled; failed (internal) if the thread's last words or its on-CPU
+ *   marker name it as the culprit; otherwise run once more on another thread.
+ */
+import { abortKind, type OrderFailureKind } from '../domain/errors.js';
+import type { Order } from '../domain/order.js';
+import type { StepDefinition, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
+import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
+import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
+import type { PlacementTicket } from './placement.js';
+import type { StepReport } from './protocol.js';
+import type { StepPool } from './step-pool.js';
+import type { ThreadExit } from './thread-registry.js';
+
+/** What the composition root gives back when a thread exits. */
+export interface Reclaimed {
+  readonly tracker: ReclaimedShard | undefined;
+  readonly courierSlots: number;
+}
+
+export interface StepLog {
+  /** A step failed on its own (a bug in the step): the details the client never sees. */
+  stepCrashed(event: { orderId: string; step: string; threadId: number; detail: string }): void;
+  /** A step lost its thread. */
+  threadLost(event: { orderId: string; step: string; threadId: number; blamed: boolean; retry: boolean; fate: ThreadFate }): void;
+  /** The pool refused a task without losing a thread (e.g. while shutting down). */
+  refused(event: { orderId: string; step: string; error: unknown }): void;
+}
+
+export interface PooledStepRunnerOptions {
+  /** How long a canceled step may keep running before its thread is terminated. */
+  readonly graceMs: number;
+  /** Runs of a step whose thread keeps getting lost under it, the first included. */
+  readonly maxAttempts: number;
+}
+
+type Attempt =
+  | { readonly type: 'reported'; readonly report: StepReport }
+  | { readonly type: 'refused'; readonly error: unknown }
+  | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean };
+
+export class PooledStepRunner implements StepRunner {
+  constructor(
+    private readonly pool: StepPool<Reclaimed>,
+    private readonly cells: CancelCellAllocator,
+    private readonly options: PooledStepRunnerOptions,
+    private readonly log: StepLog,
+  ) {}
+
+  async run(step: StepDefinition, order: Order, signal: AbortSignal): Promise<StepOutcome> {
+    const started = performance.now();
+    let attempts = 0;
+    let threadId: number | undefined;
+    let threadFate: ThreadFate | undefined;
+    const end = (fields: { status: StepOutcome['status']; kind?: OrderFailureKind; cause?: OrderFailureKind }): StepOutcome => ({
+      name: step.name,
+      durationMs: Math.round(performance.now() - started),
+      threadId,
+      attempts,
+      ...(threadFate ? { threadFate } : {}),
+      ...fields,
+    });
+
+    for (;;) {
+      if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
+      attempts++;
+      const attempt = await this.attempt(step, order, signal);
+      switch (attempt.type) {
+        case 'reported': {
+          const { report } = attempt;
+          threadId = report.threadId;
+          if (report.status === 'ok') return end({ status: 'ok' });
+          if (report.status === 'canceled') return end({ status: 'canceled', cause: abortKind(signal.reason) });
+          if (report.kind === 'internal') {
+            this.log.stepCrashed({ orderId: order.orderId, step: step.name, threadId: report.threadId, detail: report.detail ?? '' });
+          }
+          return end({ status: 'error', kind: report.kind });
+        }
+        case 'refused':
+          this.log.refused({ orderId: order.orderId, step: step.name, error: attempt.error });
+          if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
+          return end({ status: 'error', kind: 'internal' });
+        case 'thread-lost': {
+          threadId = attempt.threadId;
+          threadFate = attempt.fate;
+          const retry = !signal.aborted && !attempt.blamed && attempts < this.options.maxAttempts;
+          this.log.threadLost({ orderId: order.orderId, step: step.name, threadId, blamed: attempt.blamed, retry, fate: attempt.fate });
+          if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
+          if (!retry) return end({ status: 'error', kind: 'internal' });
+        }
+      }
+    }
+  }
+
+  /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
+  private async attempt(step: StepDefinition, order: Order, signal: AbortSignal): Promise<Attempt> {
+    const cell = this.cells.take(signal);
+    if (cell === undefined) return { type: 'refused', error: new Error('no free cancel cell') };
+    const ticket: PlacementTicket = { cpuMs: order.cpuMs[step.name] };
+    const stopWatching = this.terminateIfOverdue(signal, ticket, () => `step ${step.name} of order ${order.orderId} still running ${this.options.graceMs} ms after cancellation`);
+    try {
+      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order }, ticket) };
+    } catch (error) {
+      const threadId = ticket.placedOn;
+      if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', error };
+      // The thread is gone or going. Wait until it has exited and its
+      // share of the tracker and the courier pool is back; only then is it
+      // true that nothing of this step runs.
+      const exit: ThreadExit<Reclaimed> = await this.pool.registry.whenExited(threadId);
+      const blamed = this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
+      return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed };
+    } finally {
+      stopWatching();
+      this.cells.give(cell);
+    }
+  }
+
+  /** Once `signal` aborts, give the task `graceMs` to end, then terminate its thread. Returns the remover. */
+  private terminateIfOverdue(signal: AbortSignal, ticket: PlacementTicket, reason: () => string): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      timer = setTimeout(() => {
+        if (ticket.placedOn !== undefined) this.pool.registry.terminate(ticket.placedOn, reason());
+      }, this.options.graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    };
+  }
+}

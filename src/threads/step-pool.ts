@@ -1,0 +1,91 @@
+/**
+ * The worker pool steps run on: Piscina, fixed at `threads` OS threads, each
+ * running many step tasks at once. A step that waits (for its delay, or for a
+ * courier) holds no thread, so a few threads serve thousands of waiting steps
+ * — the way Go multiplexes goroutines over a few OS threads. CPU work does
+ * hold its thread.
+ *
+ * `atomics: 'async'`: an idle Piscina worker waits for its next task with
+ * Atomics.waitAsync instead of blocking in Atomics.wait, so the work a thread
+ * still has pending between tasks (wake-ups of finished tasks' waiters,
+ * timers) is never frozen. load/atomics-modes.ts measures the three modes.
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import { Piscina, queueOptionsSymbol } from 'piscina';
+import { Placement, type PlacementTicket } from './placement.js';
+import type { SharedMemoryBuffers, StepReport, StepTask } from './protocol.js';
+import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
+
+export interface StepPoolOptions<Reclaimed> {
+  readonly threads: number;
+  /** Most step tasks one thread runs at once; enough for every task that can be in flight. */
+  readonly tasksPerThread: number;
+  /** The worker entry module (workers/step-worker). */
+  readonly workerFile: URL;
+  /** Per-thread limits; a thread over its heap limit dies alone and is replaced. */
+  readonly resourceLimits?: ResourceLimits;
+  readonly sharedMemory: SharedMemoryBuffers;
+  /** Give back the shared memory a dead thread held (tracker share, courier slots). */
+  readonly reclaim: (threadId: number) => Reclaimed;
+  readonly onThreadExit: (exit: ThreadExit<Reclaimed>) => void;
+}
+
+export class StepPool<Reclaimed> {
+  readonly registry: ThreadRegistry<Reclaimed>;
+  private readonly placement: Placement;
+  private readonly piscina: Piscina<StepTask, StepReport>;
+
+  constructor(options: StepPoolOptions<Reclaimed>) {
+    this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
+    this.placement = new Placement(options.tasksPerThread, (threadId) => this.adopt(threadId));
+    this.piscina = new Piscina<StepTask, StepReport>({
+      filename: options.workerFile.href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: options.tasksPerThread,
+      atomics: 'async',
+      execArgv: [],
+      resourceLimits: options.resourceLimits,
+      workerData: options.sharedMemory,
+      loadBalancer: this.placement.balancer,
+      recordTiming: true,
+    });
+    this.piscina.on('workerCreate', (worker: { id: number }) => this.adopt(worker.id));
+    // Piscina reports a thread that failed with no task to blame as an
+    // 'error' event; the registry has already dealt with the thread.
+    this.piscina.on('error', () => {});
+  }
+
+  /** Post a task; resolves with its report, rejects if its thread is lost or the pool refuses it. */
+  async run(task: StepTask, ticket: PlacementTicket): Promise<StepReport> {
+    try {
+      return await this.piscina.run({ ...task, [queueOptionsSymbol]: ticket } as StepTask);
+    } finally {
+      this.placement.settled(ticket);
+    }
+  }
+
+  get threadCount(): number {
+    return this.piscina.threads.length;
+  }
+
+  /** Piscina's own counters and run/wait-time histograms. */
+  get stats(): Pick<Piscina, 'utilization' | 'completed' | 'histogram' | 'queueSize'> {
+    return this.piscina;
+  }
+
+  close(): Promise<void> {
+    this.registry.markClosing();
+    return this.piscina.destroy();
+  }
+
+  /** Keep track of a thread before it gets its first task; false if it must not get any. */
+  private adopt(threadId: number): boolean {
+    if (!this.registry.knows(threadId)) {
+      const worker = this.piscina.threads.find((thread) => thread.threadId === threadId);
+      if (worker) this.registry.track(worker);
+    }
+    return this.registry.accepts(threadId);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The worker threads, as the main thread must know them to survive their
+ * deaths: which are alive, which are doomed, and — once one has exited — what
+ * it held. When a thread exits, the registry has the shared memory it held
+ * given back (`reclaim`) before anyone waiting on that exit hears of it: an
+ * order whose step died with the thread is answered only after the tracker
+ * and the courier pool no longer count what the thread held.
+ */
+import type { Worker } from 'node:worker_threads';
+
+export type ExitCause =
+  | 'terminated' // the main thread killed it
+  | 'died' // it crashed, called process.exit or ran out of memory
+  | 'closed'; // the pool was shut down
+
+export interface ThreadExit<Reclaimed> {
+  readonly threadId: number;
+  readonly cause: ExitCause;
+  readonly exitCode: number;
+  /** What brought it down, if it said (the worker's 'error' event). */
+  readonly error: Error | undefined;
+  /** Why the main thread terminated it, if it did. */
+  readonly reason: string | undefined;
+  readonly reclaimed: Reclaimed;
+}
+
+/** How many exits are remembered for late askers (a step learns of its thread's death after the fact). */
+const REMEMBERED_EXITS = 1024;
+
+export class ThreadRegistry<Reclaimed> {
+  private readonly live = new Map<number, Worker>();
+  /** Threads that failed or were told to stop, and have not exited yet. */
+  private readonly doomed = new Map<number, { cause: ExitCause; error?: Error; reason?: string }>();
+  private readonly exits = new Map<number, ThreadExit<Reclaimed>>();
+  private readonly exitWaiters = new Map<number, Array<(exit: ThreadExit<Reclaimed>) => void>>();
+  private closing = false;
+  private replacedCount = 0;
+
+  constructor(
+    private readonly reclaim: (threadId: number) => Reclaimed,
+    private readonly onExit: (exit: ThreadExit<Reclaimed>) => void,
+  ) {}
+
+  /** Threads alive now (started and not exited). */
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /** Threads that died or were terminated while the pool was serving, each replaced by a new one. */
+  get replaced(): number {
+    return this.replacedCount;
+  }
+
+  track(worker: Worker): void {
+    // A Worker's threadId reads -1 once it has exited: keep the real one.
+    const threadId = worker.threadId;
+    if (threadId < 0 || this.live.has(threadId) || this.exits.has(threadId)) return;
+    this.live.set(threadId, worker);
+    worker.on('error', (error: Error) => this.doom(threadId, { cause: 'died', error }));
+    worker.once('exit', (exitCode: number) => this.exited(threadId, exitCode));
+  }
+
+  knows(threadId: number): boolean {
+    return this.live.has(threadId) || this.exits.has(threadId);
+  }
+
+  /** True once the thread has failed, been told to stop, or exited: its tasks will not report. */
+  isDoomed(threadId: number): boolean {
+    return this.closing || this.doomed.has(threadId) || this.exits.has(threadId);
+  }
+
+  accepts(threadId: number): boolean {
+    return !this.isDoomed(threadId);
+  }
+
+  /** Kill a thread (every task on it is lost). Returns false if it is not alive or already doomed. */
+  terminate(threadId: number, reason: string): boolean {
+    const worker = this.live.get(threadId);
+    if (!worker || this.isDoomed(threadId)) return false;
+    this.doom(threadId, { cause: 'terminated', reason });
+    void worker.terminate();
+    return true;
+  }
+
+  /** Resolves once the thread has exited and what it held has been given back. */
+  whenExited(threadId: number): Promise<ThreadExit<Reclaimed>> {
+    const exit = this.exits.get(threadId);
+    if (exit) return Promise.resolve(exit);
+    return new Promise((resolve) => {
+      const waiters = this.exitWaiters.get(threadId) ?? [];
+      waiters.push(resolve);
+      this.exitWaiters.set(threadId, waiters);
+    });
+  }
+
+  /** From now on every exit is the pool's shutdown, not a death. */
+  markClosing(): void {
+    this.closing = true;
+  }
+
+  private doom(threadId: number, fate: { cause: ExitCause; error?: Error; reason?: string }): void {
+    if (!this.doomed.has(threadId)) this.doomed.set(threadId, fate);
+  }
+
+  private exited(threadId: number, exitCode: number): void {
+    const fate = this.doomed.get(threadId);
+    this.doomed.delete(threadId);
+    this.live.delete(threadId);
+    const cause: ExitCause = this.closing ? 'closed' : (fate?.cause ?? 'died');
+    if (cause !== 'closed') this.replacedCount++;
+    const exit: ThreadExit<Reclaimed> = {
+      threadId,
+      cause,
+      exitCode,
+      error: fate?.error,
+      reason: fate?.reason,
+      reclaimed: this.reclaim(threadId),
+    };
+    this.exits.set(threadId, exit);
+    if (this.exits.size > REMEMBERED_EXITS) this.exits.delete(this.exits.keys().next().value!);
+    this.onExit(exit);
+    const waiters = this.exitWaiters.get(threadId) ?? [];
+    this.exitWaiters.delete(threadId);
+    for (const resolve of waiters) resolve(exit);
+  }
+}
