@@ -37,7 +37,7 @@ export class StepPool<Reclaimed> {
 
   constructor(options: StepPoolOptions<Reclaimed>) {
     this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
-    this.placement = new Placement(options.tasksPerThread, (threadId) => this.adopt(threadId));
+    this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
     this.piscina = new Piscina<StepTask, StepReport>({
       filename: options.workerFile.href,
       minThreads: options.threads,
@@ -51,7 +51,14 @@ export class StepPool<Reclaimed> {
       loadBalancer: this.placement.balancer,
       recordTiming: true,
     });
-    this.piscina.on('workerCreate', (worker: { id: number }) => this.adopt(worker.id));
+    // Piscina announces a thread once it is ready. Only then is it tracked,
+    // and only then does the balancer give it tasks: a thread that dies
+    // before it is ready makes Piscina stop replacing threads for good, so
+    // no task may be what kills it.
+    this.piscina.on('workerCreate', (created: { id: number }) => {
+      const worker = this.piscina.threads.find((thread) => thread.threadId === created.id);
+      if (worker) this.registry.track(worker);
+    });
     // Piscina reports a thread that failed with no task to blame as an
     // 'error' event; the registry has already dealt with the thread.
     this.piscina.on('error', () => {});
@@ -78,14 +85,5 @@ export class StepPool<Reclaimed> {
   close(): Promise<void> {
     this.registry.markClosing();
     return this.piscina.destroy();
-  }
-
-  /** Keep track of a thread before it gets its first task; false if it must not get any. */
-  private adopt(threadId: number): boolean {
-    if (!this.registry.knows(threadId)) {
-      const worker = this.piscina.threads.find((thread) => thread.threadId === threadId);
-      if (worker) this.registry.track(worker);
-    }
-    return this.registry.accepts(threadId);
   }
 }

@@ -60,17 +60,14 @@ export class ThreadRegistry<Reclaimed> {
     worker.once('exit', (exitCode: number) => this.exited(threadId, exitCode));
   }
 
-  knows(threadId: number): boolean {
-    return this.live.has(threadId) || this.exits.has(threadId);
-  }
-
   /** True once the thread has failed, been told to stop, or exited: its tasks will not report. */
   isDoomed(threadId: number): boolean {
     return this.closing || this.doomed.has(threadId) || this.exits.has(threadId);
   }
 
+  /** Whether a thread may be given a task: it is tracked (ready) and not doomed. */
   accepts(threadId: number): boolean {
-    return !this.isDoomed(threadId);
+    return this.live.has(threadId) && !this.isDoomed(threadId);
   }
 
   /** Kill a thread (every task on it is lost). Returns false if it is not alive or already doomed. */

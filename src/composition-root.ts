@@ -1,0 +1,133 @@
+/**
+ * The composition root: the one place that knows every concrete piece —
+ * which steps exist and where their code lives, the shared memory, the
+ * pool, the pipeline, the HTTP server — and wires them together.
+ */
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import type { HealthReport } from './http/health-route.js';
+import { HttpServer } from './http/server.js';
+import { createLogger, logThreadExit, stepLog } from './observability/logging.js';
+import { OrderPipeline } from './pipeline/order-pipeline.js';
+import type { StepDefinition } from './pipeline/steps.js';
+import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
+import { SlotSemaphore } from './shared-memory/slot-semaphore.js';
+import { StepTracker } from './shared-memory/step-tracker.js';
+import { PooledStepRunner, type Reclaimed } from './threads/pooled-step-runner.js';
+import { StepPool } from './threads/step-pool.js';
+
+/**
+ * Code that runs inside worker threads always runs compiled. Node 20 cannot
+ * load TypeScript in a worker thread (loader hooks do not reach dynamic
+ * imports there), so when this file itself runs from the sources (the test
+ * suite) the threads still run the build in dist/.
+ */
+const COMPILED_ROOT = new URL(import.meta.url.endsWith('.ts') ? '../dist/' : '../', import.meta.url);
+
+/** URL of the compiled form of a project module, given from the project root without extension. */
+export function compiledModule(path: string): URL {
+  return new URL(`${path}.js`, COMPILED_ROOT);
+}
+
+export const DEFAULT_STEPS: readonly StepDefinition[] = [
+  { name: 'payment', module: compiledModule('workers/steps/payment').href },
+  { name: 'vendor', module: compiledModule('workers/steps/vendor').href },
+  { name: 'courier', module: compiledModule('workers/steps/courier').href },
+];
+
+/** Orders the service holds at once; bounds the shared memory it allocates up front. */
+const MAX_ORDERS_IN_FLIGHT = 10_000;
+/** A step is run once more if its thread dies under it through no fault of its own. */
+const MAX_STEP_ATTEMPTS = 2;
+/** Time kept, at shutdown, between canceling what is left and the deadline to exit. */
+const SHUTDOWN_MARGIN_MS = 250;
+
+export interface ServiceOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  /** The steps every order runs (Go's `[]order.Step`); tests inject misbehaving ones. */
+  readonly steps?: readonly StepDefinition[];
+}
+
+export interface RunningService {
+  readonly url: URL;
+  health(): HealthReport;
+  /**
+   * Drain and stop: turn new work away, let orders in flight finish (cancel
+   * them if they would outlive the shutdown deadline), close every
+   * connection, then the worker pool.
+   */
+  shutdown(): Promise<void>;
+}
+
+export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
+  const log = logger ?? createLogger(config.logLevel);
+
+  const cells = CancelCells.create(MAX_ORDERS_IN_FLIGHT * steps.length);
+  const tracker = StepTracker.create(config.threads);
+  const couriers = SlotSemaphore.create(config.couriers);
+  const cellAllocator = new CancelCellAllocator(cells);
+
+  const pool = new StepPool<Reclaimed>({
+    threads: config.threads,
+    tasksPerThread: cells.capacity,
+    workerFile: compiledModule('workers/step-worker'),
+    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
+    sharedMemory: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer },
+    reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
+    onThreadExit: (exit) => logThreadExit(log, exit),
+  });
+  const runner = new PooledStepRunner(pool, cellAllocator, { graceMs: config.cancelGraceMs, maxAttempts: MAX_STEP_ATTEMPTS }, stepLog(log));
+  const pipeline = new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs });
+
+  const health = (): HealthReport => ({
+    running_steps: tracker.running(),
+    threads: pool.threadCount,
+    queued: cellAllocator.countNotStarted(),
+    couriers_busy: couriers.busy(),
+    couriers: couriers.size,
+    orders_in_flight: pipeline.ordersInFlight,
+    threads_replaced: pool.registry.replaced,
+  });
+
+  const server: HttpServer = new HttpServer(createApp({ orders: pipeline, health, draining: () => server.draining, log }));
+  let url: URL;
+  try {
+    url = await server.listen(config.host, config.port);
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    const deadline = performance.now() + config.shutdownTimeoutMs;
+    server.startDraining();
+    const idle = pipeline.whenIdle();
+    const finishBy = Math.max(0, config.shutdownTimeoutMs - config.cancelGraceMs - SHUTDOWN_MARGIN_MS);
+    if (!(await settlesWithin(idle, finishBy))) {
+      log.warn({ orders_in_flight: pipeline.ordersInFlight }, 'shutdown deadline near: canceling the orders still in flight');
+      pipeline.cancelAll('shutting_down');
+      await idle;
+    }
+    await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+    await pool.close();
+  };
+
+  return {
+    url,
+    health,
+    shutdown: () => (stopping ??= shutdown()),
+  };
+}
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

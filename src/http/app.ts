@@ -1,0 +1,69 @@
+/**
+ * The HTTP surface: routes, the drain gate, 404/405, and the one error
+ * handler that turns body-reading failures into their kinds. It knows the
+ * pipeline only through `OrderProcessor`.
+ */
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { healthRoute, type HealthReport } from './health-route.js';
+import { MAX_BODY_BYTES, orderRoute, type OrderProcessor } from './order-route.js';
+import { Responder } from './responses.js';
+
+export interface AppDependencies {
+  readonly orders: OrderProcessor;
+  readonly health: () => HealthReport;
+  readonly draining: () => boolean;
+  readonly log: Logger;
+}
+
+export function createApp({ orders, health, draining, log }: AppDependencies): Express {
+  const responder = new Responder({ draining });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('strict routing', true);
+  app.set('case sensitive routing', true);
+
+  const methodNotAllowed =
+    (allow: string): RequestHandler =>
+    (req, res) =>
+      responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, { Allow: allow });
+
+  // While draining, a request that arrives on a connection still open is
+  // turned away (the health check still answers, with 503).
+  app.use((req, res, next) => {
+    if (draining() && req.path !== '/healthz') responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+    else next();
+  });
+
+  app.post(
+    '/order',
+    ...orderRoute(orders, responder, {
+      clientGone: ({ orderId, result }) =>
+        log.info({ order_id: orderId, outcome: 'canceled', kind: 'client_gone', steps: result.steps.map((s) => `${s.name}:${s.status}`) }, 'client went away; order canceled'),
+    }),
+  );
+  app.all('/order', methodNotAllowed('POST'));
+  app.get('/healthz', healthRoute(health, draining, responder));
+  app.all('/healthz', methodNotAllowed('GET, HEAD'));
+  app.use((req, res) => responder.error(res, 'not_found', `no route for ${req.method} ${req.path}`));
+
+  const onError: ErrorRequestHandler = (error: unknown, req, res, next) => {
+    if (res.headersSent) return next(error);
+    const type = (error as { type?: unknown }).type;
+    switch (type) {
+      case 'entity.too.large':
+        return responder.error(res, 'payload_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
+      case 'encoding.unsupported':
+        return responder.error(res, 'unsupported_media_type', 'unsupported Content-Encoding; use identity, gzip, deflate or br');
+      case 'request.aborted':
+        return; // the client left while sending: nobody to answer
+      case 'request.size.invalid':
+        return responder.error(res, 'bad_request', 'body length does not match Content-Length');
+    }
+    log.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    responder.error(res, 'internal', 'internal error');
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,74 @@
+/**
+ * The wire format of POST /order and its strict decoding: exactly one JSON
+ * object, no unknown field at any level, every value in range. Anything else
+ * is rejected with a message naming the offending field.
+ */
+import { z } from 'zod';
+import { DEFAULT_DELAY_MS, STEP_NAMES, type Order, type PerStep, type StepName } from '../domain/order.js';
+
+export const MAX_DELAY_MS = 60_000;
+export const MAX_CPU_MS = 10_000;
+export const MAX_ORDER_ID_LENGTH = 128;
+
+const perStep = (max: number) =>
+  z.strictObject(Object.fromEntries(STEP_NAMES.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<StepName, z.ZodOptional<z.ZodInt>>);
+
+export const orderBodySchema = z.strictObject({
+  order_id: z.string().min(1).max(MAX_ORDER_ID_LENGTH),
+  amount: z.int().positive(),
+  fail_step: z.enum(STEP_NAMES).optional(),
+  delay_ms: perStep(MAX_DELAY_MS).optional(),
+  cpu_ms: perStep(MAX_CPU_MS).optional(),
+});
+
+export type OrderBody = z.infer<typeof orderBodySchema>;
+
+export type Decoded = { readonly ok: true; readonly order: Order } | { readonly ok: false; readonly message: string };
+
+/** Decode a raw request body (the bytes as received) into an order. */
+export function decodeOrder(raw: Buffer | undefined): Decoded {
+  if (raw === undefined || raw.length === 0) return { ok: false, message: 'body is empty: expected one JSON object' };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return { ok: false, message: 'body is not valid UTF-8' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, message: `body is not valid JSON: ${(error as Error).message}` };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
+  }
+  const parsed = orderBodySchema.safeParse(value);
+  if (!parsed.success) return { ok: false, message: parsed.error.issues.map(describeIssue).join('; ') };
+  return { ok: true, order: toOrder(parsed.data) };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `unknown field "${path ? `${path}.${key}` : key}"`).join('; ');
+  }
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `${path}: required`;
+  return `${path}: ${issue.message}`;
+}
+
+function withDefaults(given: Partial<Record<StepName, number>> | undefined, defaults: PerStep<number>): PerStep<number> {
+  return Object.fromEntries(STEP_NAMES.map((name) => [name, given?.[name] ?? defaults[name]])) as PerStep<number>;
+}
+
+const NO_CPU: PerStep<number> = { payment: 0, vendor: 0, courier: 0 };
+
+function toOrder(body: OrderBody): Order {
+  return {
+    orderId: body.order_id,
+    amount: body.amount,
+    failStep: body.fail_step,
+    delayMs: withDefaults(body.delay_ms, DEFAULT_DELAY_MS),
+    cpuMs: withDefaults(body.cpu_ms, NO_CPU),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Every response this service writes goes through here: JSON bodies, the
+ * one table from error kind to HTTP status, and `Connection: close` while
+ * the server drains, so that no client keeps a connection to a server that
+ * is going away.
+ */
+import type { Response } from 'express';
+import type { ErrorKind } from '../domain/errors.js';
+import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
+
+export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  bad_request: 400,
+  payment_declined: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
+  internal: 500,
+  vendor_unavailable: 503,
+  no_courier: 503,
+  overloaded: 503,
+  shutting_down: 503,
+  timeout: 504,
+};
+
+/** Seconds a client should wait before retrying an answer that says so. */
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1 };
+
+export interface ResponseOptions {
+  /** True while the server drains: every response then closes its connection. */
+  readonly draining: () => boolean;
+}
+
+export class Responder {
+  constructor(private readonly options: ResponseOptions) {}
+
+  json(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    if (this.options.draining()) res.setHeader('Connection', 'close');
+    res.status(status).json(body);
+  }
+
+  error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
+    const retryAfter = RETRY_AFTER_SECONDS[kind];
+    this.json(res, STATUS_BY_KIND[kind], { status: 'error', error: { kind, message } }, retryAfter === undefined ? headers : { 'Retry-After': String(retryAfter), ...headers });
+  }
+
+  order(res: Response, result: OrderResult): void {
+    const body = {
+      status: result.failure ? 'error' : 'ok',
+      order_id: result.orderId,
+      steps: result.steps.map(stepJson),
+      ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
+    };
+    const retryAfter = result.failure ? RETRY_AFTER_SECONDS[result.failure] : undefined;
+    this.json(res, result.failure ? STATUS_BY_KIND[result.failure] : 200, body, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+  }
+}
+
+function stepJson(step: StepOutcome): Record<string, unknown> {
+  return {
+    name: step.name,
+    status: step.status,
+    duration_ms: step.durationMs,
+    ...(step.threadId !== undefined ? { thread_id: step.threadId } : {}),
+    ...(step.status === 'error' ? { detail: step.kind } : {}),
+    ...(step.status === 'canceled' ? { detail: `canceled: ${step.cause}` } : {}),
+    ...(step.threadFate ? { thread_fate: step.threadFate } : {}),
+    ...(step.attempts > 1 ? { attempts: step.attempts } : {}),
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The service's log lines, in one place: what a thread's death, a step's
+ * crash or a lost client looks like to an operator. Structured JSON (pino);
+ * stack traces and internal messages go here and never into a response.
+ */
+import { pino, type Logger } from 'pino';
+import type { LogLevel } from '../config.js';
+import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
+import type { ThreadExit } from '../threads/thread-registry.js';
+
+export function createLogger(level: LogLevel): Logger {
+  return pino({ level, base: { pid: process.pid } });
+}
+
+export function stepLog(log: Logger): StepLog {
+  return {
+    stepCrashed: ({ orderId, step, threadId, detail }) =>
+      log.error({ order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
+    threadLost: ({ orderId, step, threadId, blamed, retry, fate }) =>
+      log.warn(
+        { order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
+        blamed ? 'step brought its thread down' : retry ? 'step lost its thread; running it again on another' : 'step lost its thread',
+      ),
+    refused: ({ orderId, step, error }) => log.error({ order_id: orderId, step, err: error }, 'worker pool refused a step'),
+  };
+}
+
+export function logThreadExit(log: Logger, exit: ThreadExit<Reclaimed>): void {
+  if (exit.cause === 'closed') return;
+  log.warn(
+    {
+      thread_id: exit.threadId,
+      cause: exit.cause,
+      exit_code: exit.exitCode,
+      reason: exit.reason,
+      err: exit.error,
+      reclaimed_running_steps: exit.reclaimed.tracker?.running ?? 0,
+      reclaimed_courier_slots: exit.reclaimed.courierSlots,
+    },
+    exit.cause === 'terminated' ? 'worker thread terminated; a new one takes its place' : 'worker thread died; a new one takes its place',
+  );
+}

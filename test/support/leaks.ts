@@ -1,0 +1,30 @@
+/**
+ * Leak checks every test runs: nothing counted as running, no courier slot
+ * held, no order in flight, the worker threads as many as configured — and,
+ * around a whole file, the process's OS threads back where they were.
+ */
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import type { TestService } from './service.js';
+
+/** OS threads of this process, as the kernel counts them. */
+export function osThreadCount(): number {
+  const match = /^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!match) throw new Error('no Threads: line in /proc/self/status');
+  return Number(match[1]);
+}
+
+/**
+ * The service is back at rest: asserted right away, with no waiting, because
+ * an order is answered only after all its steps have exited.
+ */
+export async function expectAtRest(svc: TestService, threads: number): Promise<void> {
+  const health = await svc.health();
+  expect({
+    running_steps: health.running_steps,
+    couriers_busy: health.couriers_busy,
+    orders_in_flight: health.orders_in_flight,
+    queued: health.queued,
+    threads: health.threads,
+  }).toEqual({ running_steps: 0, couriers_busy: 0, orders_in_flight: 0, queued: 0, threads });
+}

@@ -1,0 +1,25 @@
+/** Order bodies the tests use, and what the responses must look like. */
+import { expect } from 'vitest';
+import type { OrderResponse, StepJson } from './service.js';
+
+export const STEP_ORDER = ['payment', 'vendor', 'courier'];
+
+let serial = 0;
+/** A valid order body; `overrides` replace fields. */
+export function orderBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { order_id: `o-${process.pid}-${++serial}`, amount: 1200, ...overrides };
+}
+
+export function stepsOf(body: OrderResponse): Record<string, StepJson> {
+  expect(body.steps?.map((step) => step.name)).toEqual(STEP_ORDER);
+  return Object.fromEntries(body.steps!.map((step) => [step.name, step]));
+}
+
+/** Every step that reached a thread names a worker thread (threadId 0 is the main thread). */
+export function expectWorkerThreads(body: OrderResponse, threads: number): void {
+  for (const step of body.steps ?? []) {
+    if (step.thread_id !== undefined) expect(step.thread_id).toBeGreaterThan(0);
+  }
+  const ids = new Set((body.steps ?? []).flatMap((step) => (step.thread_id === undefined ? [] : [step.thread_id])));
+  expect(ids.size).toBeLessThanOrEqual(threads);
+}
