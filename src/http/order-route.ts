@@ -38,7 +38,11 @@ export function orderRoute(orders: OrderProcessor, responder: Responder, log: Or
 
     const client = new AbortController();
     const onClose = (): void => {
-      if (!res.writableEnded) client.abort(new OrderAborted('client_gone'));
+      if (res.writableEnded) return;
+      client.abort(new OrderAborted('client_gone'));
+      // Node treats a half-closed connection as gone but keeps it open for
+      // a response that will never come; release it now.
+      res.destroy();
     };
     res.once('close', onClose);
     if (req.socket.destroyed) onClose();

@@ -1,13 +1,15 @@
 /**
  * The listening socket and its shutdown. Node's `server.close()` stops
  * accepting and closes idle keep-alive connections, but keeps serving a busy
- * keep-alive client for as long as it sends requests. A drain therefore also
- * needs every response to say `Connection: close` (see Responder), new
- * requests on open connections turned away, and, at the deadline,
+ * keep-alive client for as long as it sends requests, and leaves alone a
+ * connection that never sent a request (clients open spare ones). A drain
+ * therefore also needs every response to say `Connection: close` (see
+ * Responder), new requests on open connections turned away, connections that
+ * never carried a request closed, and, at the deadline,
  * `closeAllConnections()`.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export class HttpServer {
   private readonly server: Server;
@@ -15,9 +17,18 @@ export class HttpServer {
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
 
+  /** Connections that have not carried a request yet. */
+  private readonly unused = new Set<Socket>();
+
   constructor(handler: RequestListener) {
     this.server = createServer(handler);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.server.on('connection', (socket: Socket) => {
+      if (this.isDraining) return void socket.destroy();
+      this.unused.add(socket);
+      socket.once('close', () => this.unused.delete(socket));
+    });
+    this.server.on('request', (req) => this.unused.delete(req.socket));
   }
 
   get draining(): boolean {
@@ -42,7 +53,7 @@ export class HttpServer {
     this.isDraining = true;
     if (this.server.listening) this.server.close(() => this.markClosed());
     else this.markClosed();
-    this.server.closeIdleConnections();
+    this.closeIdle();
   }
 
   /**
@@ -52,12 +63,19 @@ export class HttpServer {
   async whenClosed(graceMs: number): Promise<void> {
     this.startDraining();
     // Connections that were busy when draining began may be idle by now.
-    this.server.closeIdleConnections();
+    this.closeIdle();
     const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
     try {
       await this.closed;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private closeIdle(): void {
+    this.server.closeIdleConnections();
+    // A connection that has sent part of a request is left to finish it: it
+    // will be answered 503 like any request that arrives while draining.
+    for (const socket of this.unused) if (socket.bytesRead === 0) socket.destroy();
   }
 }

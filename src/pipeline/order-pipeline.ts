@@ -47,9 +47,8 @@ export class OrderPipeline {
     const stop = new AbortController();
     this.inFlight.add(stop);
     try {
-      const orderSignal = AbortSignal.any([signal, stop.signal, AbortSignal.timeout(this.options.timeoutMs)]);
       const { results, abortReason } = await runGroup(
-        orderSignal,
+        [signal, stop.signal, AbortSignal.timeout(this.options.timeoutMs)],
         this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, order, stepSignal)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );

@@ -15,13 +15,17 @@ export interface GroupResult<T> {
   readonly abortReason: unknown;
 }
 
+/**
+ * `parents` cancel the group from outside (Go's parent context); the group's
+ * signal follows any of them and its own first failure.
+ */
 export async function runGroup<T>(
-  parent: AbortSignal,
+  parents: readonly AbortSignal[],
   tasks: readonly GroupTask<T>[],
   failureOf: (result: T) => unknown,
 ): Promise<GroupResult<T>> {
   const controller = new AbortController();
-  const signal = AbortSignal.any([parent, controller.signal]);
+  const signal = AbortSignal.any([...parents, controller.signal]);
   const settled = await Promise.allSettled(
     tasks.map(async (task) => {
       try {

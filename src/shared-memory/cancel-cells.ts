@@ -133,18 +133,22 @@ export class CancelCellAllocator {
 
   /**
    * A fresh cell that is canceled when `signal` aborts (at once if it already
-   * has). Returns undefined when every cell is taken.
+   * has), and then `onCanceled` is called. Returns undefined when every cell
+   * is taken. One listener per cell: this runs for every step of every order.
    */
-  take(signal: AbortSignal): number | undefined {
+  take(signal: AbortSignal, onCanceled?: () => void): number | undefined {
     if (this.freeCount === 0) return undefined;
     const cell = this.free[--this.freeCount]!;
-    if (signal.aborted) {
+    const cancel = (): void => {
       this.cells.cancel(cell);
+      onCanceled?.();
+    };
+    if (signal.aborted) {
+      cancel();
       this.open.set(cell, null);
     } else {
-      const onAbort = (): void => this.cells.cancel(cell);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.open.set(cell, () => signal.removeEventListener('abort', onAbort));
+      signal.addEventListener('abort', cancel, { once: true });
+      this.open.set(cell, () => signal.removeEventListener('abort', cancel));
     }
     return cell;
   }

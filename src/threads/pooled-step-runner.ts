@@ -106,10 +106,17 @@ export class PooledStepRunner implements StepRunner {
 
   /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
   private async attempt(step: StepDefinition, order: Order, signal: AbortSignal): Promise<Attempt> {
-    const cell = this.cells.take(signal);
-    if (cell === undefined) return { type: 'refused', error: new Error('no free cancel cell') };
     const ticket: PlacementTicket = { cpuMs: order.cpuMs[step.name] };
-    const stopWatching = this.terminateIfOverdue(signal, ticket, () => `step ${step.name} of order ${order.orderId} still running ${this.options.graceMs} ms after cancellation`);
+    // Last resort: once canceled, the task has graceMs to end before its thread is terminated.
+    let overdue: NodeJS.Timeout | undefined;
+    const armGracePeriod = (): void => {
+      overdue = setTimeout(() => {
+        if (ticket.placedOn === undefined) return;
+        this.pool.registry.terminate(ticket.placedOn, `step ${step.name} of order ${order.orderId} still running ${this.options.graceMs} ms after cancellation`);
+      }, this.options.graceMs);
+    };
+    const cell = this.cells.take(signal, armGracePeriod);
+    if (cell === undefined) return { type: 'refused', error: new Error('no free cancel cell') };
     try {
       return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order }, ticket) };
     } catch (error) {
@@ -122,24 +129,8 @@ export class PooledStepRunner implements StepRunner {
       const blamed = this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
       return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed };
     } finally {
-      stopWatching();
+      clearTimeout(overdue);
       this.cells.give(cell);
     }
-  }
-
-  /** Once `signal` aborts, give the task `graceMs` to end, then terminate its thread. Returns the remover. */
-  private terminateIfOverdue(signal: AbortSignal, ticket: PlacementTicket, reason: () => string): () => void {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
-      timer = setTimeout(() => {
-        if (ticket.placedOn !== undefined) this.pool.registry.terminate(ticket.placedOn, reason());
-      }, this.options.graceMs);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    return () => {
-      signal.removeEventListener('abort', onAbort);
-      clearTimeout(timer);
-    };
   }
 }

@@ -2,7 +2,7 @@
  * A real service for a test: real HTTP on loopback, real worker threads,
  * started in this process from the TypeScript sources.
  */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/composition-root.js';
 import type { HealthReport } from '../../src/http/health-route.js';
@@ -46,11 +46,18 @@ export interface OrderResponse {
   error?: { kind: string; message: string };
 }
 
-export async function startTestService(options: { config?: Partial<Config>; steps?: readonly StepDefinition[] } = {}): Promise<TestService> {
+export interface TestServiceOptions {
+  readonly config?: Partial<Config>;
+  readonly steps?: readonly StepDefinition[];
+  /** To read what the service logs; silent otherwise. */
+  readonly logger?: Logger;
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const service = await startService({
     config: { ...TEST_CONFIG, ...options.config },
     // TEST_LOG_LEVEL=debug shows the service's log while debugging a test.
-    logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     ...(options.steps ? { steps: options.steps } : {}),
   });
   const orderUrl = new URL('/order', service.url);

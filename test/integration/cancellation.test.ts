@@ -1,0 +1,117 @@
+/**
+ * Cancellation crossing into threads: cooperative (no thread is ever
+ * terminated for it), prompt, and leaving nothing behind — including when
+ * it races a step's own ending, the deadline, or the response.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectAtRest } from '../support/leaks.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+const THREADS = 2;
+const COURIERS = 2;
+let svc: TestService;
+let log: CapturedLog;
+
+beforeAll(async () => {
+  log = captureLog();
+  svc = await startTestService({ config: { threads: THREADS, couriers: COURIERS }, logger: log.logger });
+});
+afterEach(async () => expectAtRest(svc, THREADS));
+afterAll(async () => svc.shutdown());
+
+const jitter = (max: number): number => Math.floor(Math.random() * (max + 1));
+
+describe('a storm of 1,000 canceled orders', () => {
+  it('is served by the same THREADS threads: cancellation never terminates one', async () => {
+    const threadIds = new Set<number>();
+    const statuses = new Map<number, number>();
+    let next = 0;
+    const client = async (): Promise<void> => {
+      while (next < 1000) {
+        next++;
+        const { status, body } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: jitter(5), vendor: 500, courier: 500 }, cpu_ms: { courier: jitter(3) } }));
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        for (const step of body.steps ?? []) if (step.thread_id !== undefined) threadIds.add(step.thread_id);
+        expect(stepsOf(body)['vendor']).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, client));
+    expect(Object.fromEntries(statuses)).toEqual({ 400: 1000 });
+    expect(threadIds.size).toBeLessThanOrEqual(THREADS);
+    expect((await svc.health()).threads_replaced).toBe(0);
+  });
+});
+
+describe('a client that goes away', () => {
+  it('cancels its order at once, is sent nothing, and is logged as canceled', async () => {
+    const client = new AbortController();
+    const order = svc.order(orderBody({ order_id: 'leaver', delay_ms: { payment: 5000, vendor: 5000, courier: 5000 } }), { signal: client.signal });
+    await eventually(() => svc.health(), (health) => health.running_steps === 3);
+    const leftAt = performance.now();
+    client.abort();
+    await expect(order).rejects.toThrow();
+    await eventually(() => svc.health(), (health) => health.orders_in_flight === 0, { within: 1000, every: 2 });
+    expect(performance.now() - leftAt).toBeLessThan(500);
+    const line = await eventually(
+      async () => log.lines.find((entry) => entry['order_id'] === 'leaver'),
+      (found) => found !== undefined,
+    );
+    expect(line).toMatchObject({ outcome: 'canceled', kind: 'client_gone', steps: ['payment:canceled', 'vendor:canceled', 'courier:canceled'] });
+  });
+});
+
+describe('races, each run many times with random jitter', () => {
+  it('a step failing at the moment another succeeds', async () => {
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const at = 5 + jitter(10);
+        const { status, body } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: at, vendor: at + jitter(2) - 1, courier: at + jitter(2) - 1 } }));
+        expect(status).toBe(400);
+        for (const name of ['vendor', 'courier']) {
+          const step = stepsOf(body)[name]!;
+          if (step.status !== 'ok') expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
+        }
+      }),
+    );
+  });
+
+  it('the deadline passing as the last step finishes', async () => {
+    const racing = await startTestService({ config: { threads: THREADS, couriers: COURIERS, orderTimeoutMs: 60 } });
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 200 }, async () => {
+          const near = 55 + jitter(10);
+          const { status, body } = await racing.order(orderBody({ delay_ms: { payment: near, vendor: 55 + jitter(10), courier: jitter(20) } }));
+          const steps = Object.values(stepsOf(body));
+          if (status === 200) expect(steps.every((step) => step.status === 'ok')).toBe(true);
+          else {
+            expect(status).toBe(504);
+            expect(steps.some((step) => step.status === 'canceled' && step.detail === 'canceled: timeout')).toBe(true);
+            expect(steps.some((step) => step.status === 'error')).toBe(false);
+          }
+          return status;
+        }),
+      );
+      expect(outcomes).toContain(504);
+      await expectAtRest(racing, THREADS);
+    } finally {
+      await racing.shutdown();
+    }
+  });
+
+  it('a client leaving as its response is written', async () => {
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const delay = 10 + jitter(10);
+        const client = new AbortController();
+        setTimeout(() => client.abort(), delay + jitter(4) - 2);
+        await svc.order(orderBody({ delay_ms: { payment: delay, vendor: delay, courier: delay } }), { signal: client.signal }).catch(() => undefined);
+      }),
+    );
+    await eventually(() => svc.health(), (health) => health.orders_in_flight === 0);
+    await pause(0);
+  });
+});

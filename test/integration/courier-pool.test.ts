@@ -1,0 +1,71 @@
+/**
+ * The courier pool: a semaphore in shared memory, taken and given back by
+ * courier steps on any thread.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually } from '../support/wait.js';
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  if (svc) await expectAtRest(svc, 2);
+  await svc?.shutdown();
+  svc = undefined;
+});
+
+const onlyCourier = (ms: number) => ({ payment: 0, vendor: 0, courier: ms });
+
+describe('with COURIERS=1', () => {
+  it('runs courier steps one at a time, each duration including its wait for the slot', async () => {
+    svc = await startTestService({ config: { couriers: 1 } });
+    const service = svc;
+    const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))));
+    const durations = answers.map(({ body }) => stepsOf(body)['courier']!.duration_ms).sort((a, b) => a - b);
+    expect(answers.every(({ status }) => status === 200)).toBe(true);
+    // The orders are dispatched a few milliseconds apart, hence the slack below.
+    durations.forEach((duration, position) => {
+      expect(duration).toBeGreaterThanOrEqual(100 * (position + 1) - 20);
+      expect(duration).toBeLessThan(100 * (position + 1) + 100);
+    });
+  });
+
+  it('cancels a courier step waiting for the slot when its order fails', async () => {
+    svc = await startTestService({ config: { couriers: 1 } });
+    const holder = svc.order(orderBody({ delay_ms: onlyCourier(1000) }));
+    await eventually(() => svc!.health(), (health) => health.couriers_busy === 1);
+    const { status, body, ms } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 50, vendor: 0, courier: 100 } }));
+    expect(status).toBe(400);
+    const courier = stepsOf(body)['courier']!;
+    expect(courier).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
+    expect(courier.duration_ms).toBeLessThan(300);
+    expect(ms).toBeLessThan(500);
+    expect((await svc.health()).couriers_busy).toBe(1);
+    expect((await holder).status).toBe(200);
+  });
+});
+
+describe('after any mix of failures, timeouts and clients leaving', () => {
+  it('has every slot back: COURIERS orders all get one at once', async () => {
+    const couriers = 3;
+    svc = await startTestService({ config: { couriers, orderTimeoutMs: 150 } });
+    const service = svc;
+    const mix = Array.from({ length: 120 }, (_, i) => {
+      const kind = i % 4;
+      if (kind === 0) return service.order(orderBody({ fail_step: 'courier', delay_ms: onlyCourier(5 + (i % 20)) }));
+      if (kind === 1) return service.order(orderBody({ fail_step: 'payment', delay_ms: { payment: i % 15, vendor: 0, courier: 30 } }));
+      if (kind === 2) return service.order(orderBody({ delay_ms: onlyCourier(100 + (i % 100)) }));
+      return service.order(orderBody({ delay_ms: onlyCourier(40) }), { signal: AbortSignal.timeout(i % 30) }).catch(() => undefined);
+    });
+    await Promise.all(mix);
+    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    expect((await service.health()).couriers_busy).toBe(0);
+
+    const fresh = await Promise.all(Array.from({ length: couriers }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))));
+    for (const { status, body } of fresh) {
+      expect(status).toBe(200);
+      expect(stepsOf(body)['courier']!.duration_ms).toBeLessThan(180);
+    }
+  });
+});

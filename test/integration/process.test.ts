@@ -1,0 +1,131 @@
+/**
+ * The server as a process: its configuration, its start-up line, and its
+ * shutdown on SIGTERM — orders in flight answered, connections closed, the
+ * process ending by itself with nothing left open.
+ */
+import { connect } from 'node:net';
+import { Agent } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rawRequest } from '../support/http.js';
+import { orderBody } from '../support/orders.js';
+import { runToExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { eventually, pause } from '../support/wait.js';
+
+let server: ServerProcess | undefined;
+afterEach(() => {
+  if (server && server.child.exitCode === null) server.child.kill('SIGKILL');
+  server = undefined;
+});
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+describe('configuration', () => {
+  it.each([
+    ['COURIERS', '0', 'COURIERS must be an integer from 1 to 1024'],
+    ['COURIERS', '1025', 'COURIERS must be an integer from 1 to 1024'],
+    ['COURIERS', 'five', 'COURIERS must be an integer from 1 to 1024'],
+    ['THREADS', '0', 'THREADS must be an integer from 1 to 256'],
+    ['PORT', '65536', 'PORT must be an integer from 0 to 65535'],
+    ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['SHUTDOWN_TIMEOUT_MS', '10s', 'SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000'],
+    ['CANCEL_GRACE_MS', '0', 'CANCEL_GRACE_MS must be an integer from 1 to 60000'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['HOST', 'local host', 'HOST must be a host name or IP address'],
+  ])('%s=%s stops the process with one line naming it', async (name, value, says) => {
+    const { code, stdout, stderr } = await runToExit({ [name]: value });
+    expect(code).toBe(78);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd().split('\n')).toEqual([`invalid configuration: ${says}, got ${JSON.stringify(value)}`]);
+  });
+});
+
+describe('start-up', () => {
+  it('prints one line with the address it really listens on, and serves orders', async () => {
+    server = await startServerProcess({ PORT: '0' });
+    expect(server.url.port).not.toBe('0');
+    expect(server.stdout.filter((line) => line.includes('listening on'))).toHaveLength(1);
+    const answer = await rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) });
+    expect(answer.status).toBe(200);
+  });
+});
+
+describe('SIGTERM', () => {
+  it('answers the orders in flight with Connection: close, then exits 0 by itself', async () => {
+    server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '5000' });
+    const agent = new Agent({ keepAlive: true });
+    const inFlight = Array.from({ length: 5 }, () =>
+      rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 500, vendor: 500, courier: 500 } })), agent }),
+    );
+    await pause(150);
+    const signaled = performance.now();
+    server.child.kill('SIGTERM');
+    const answers = await Promise.all(inFlight);
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.headers['connection']).toBe('close');
+    }
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    // It ends on its own, long before the backstop that would exit with 1.
+    expect(at - signaled).toBeLessThan(2000);
+    expect(server.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+    await expect(rawRequest(server.url, { path: '/healthz', method: 'GET' })).rejects.toThrow();
+    agent.destroy();
+  });
+
+  it('is not held open by idle keep-alive connections', async () => {
+    server = await startServerProcess();
+    const agent = new Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
+    for (let i = 0; i < 3; i++) await rawRequest(server.url, { path: '/healthz', method: 'GET', agent });
+    const signaled = performance.now();
+    server.child.kill('SIGTERM');
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    expect(at - signaled).toBeLessThan(1000);
+    agent.destroy();
+  });
+
+  it('answers 503 with Retry-After to a request arriving on a connection already open', async () => {
+    server = await startServerProcess();
+    const keepBusy = rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 600, vendor: 0, courier: 0 } })) });
+    const socket = connect(Number(server.url.port), server.url.hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const body = JSON.stringify(orderBody());
+    socket.write(`POST /order HTTP/1.1\r\nHost: ${server.url.host}\r\nContent-Type: application/json\r\n`);
+    await pause(100);
+    server.child.kill('SIGTERM');
+    await pause(100);
+    let reply = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    const ended = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await ended;
+    expect(reply).toMatch(/^HTTP\/1\.1 503 /);
+    expect(reply).toMatch(/\r\nRetry-After: 1\r\n/i);
+    expect(reply).toMatch(/\r\nConnection: close\r\n/i);
+    expect(reply).toContain('"kind":"shutting_down"');
+    expect((await keepBusy).status).toBe(200);
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('cancels and answers what is still running when the drain deadline nears, then exits 0 in time', async () => {
+    server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '1000', ORDER_TIMEOUT_MS: '30000' });
+    const slow = Array.from({ length: 3 }, () =>
+      rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })) }),
+    );
+    await eventually(async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number }, (health) => health.orders_in_flight === 3);
+    const signaled = performance.now();
+    server.child.kill('SIGTERM');
+    for (const answer of await Promise.all(slow)) {
+      expect(answer.status).toBe(503);
+      expect(answer.headers['retry-after']).toBe('1');
+      const parsed = answer.json() as { error: { kind: string }; steps: Array<{ detail: string }> };
+      expect(parsed.error.kind).toBe('shutting_down');
+      expect(parsed.steps.every((step) => step.detail === 'canceled: shutting_down')).toBe(true);
+    }
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    expect(at - signaled).toBeLessThan(1000 + 300);
+  });
+});
