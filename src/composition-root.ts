@@ -61,9 +61,14 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
-export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
-  const log = logger ?? createLogger(config.logLevel);
+/** The order pipeline on its worker pool, without HTTP: what the service and the benchmarks run. */
+export interface OrderEngine {
+  readonly pipeline: OrderPipeline;
+  health(): HealthReport;
+  close(): Promise<void>;
+}
 
+export function createOrderEngine(config: Config, log: Logger, steps: readonly StepDefinition[] = DEFAULT_STEPS): OrderEngine {
   const cells = CancelCells.create(MAX_ORDERS_IN_FLIGHT * steps.length);
   const tracker = StepTracker.create(config.threads);
   const couriers = SlotSemaphore.create(config.couriers);
@@ -78,25 +83,40 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => logThreadExit(log, exit),
   });
-  const runner = new PooledStepRunner(pool, cellAllocator, { graceMs: config.cancelGraceMs, maxAttempts: MAX_STEP_ATTEMPTS }, stepLog(log));
+  const runner = new PooledStepRunner(
+    pool,
+    cellAllocator,
+    { graceMs: config.cancelGraceMs, threadProgress: (threadId) => tracker.progressOf(threadId), maxAttempts: MAX_STEP_ATTEMPTS },
+    stepLog(log),
+  );
   const pipeline = new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs });
 
-  const health = (): HealthReport => ({
-    running_steps: tracker.running(),
-    threads: pool.threadCount,
-    queued: cellAllocator.countNotStarted(),
-    couriers_busy: couriers.busy(),
-    couriers: couriers.size,
-    orders_in_flight: pipeline.ordersInFlight,
-    threads_replaced: pool.registry.replaced,
-  });
+  return {
+    pipeline,
+    health: () => ({
+      running_steps: tracker.running(),
+      threads: pool.threadCount,
+      queued: cellAllocator.countNotStarted(),
+      couriers_busy: couriers.busy(),
+      couriers: couriers.size,
+      orders_in_flight: pipeline.ordersInFlight,
+      threads_replaced: pool.registry.replaced,
+    }),
+    close: () => pool.close(),
+  };
+}
+
+export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
+  const log = logger ?? createLogger(config.logLevel);
+  const engine = createOrderEngine(config, log, steps);
+  const { pipeline, health } = engine;
 
   const server: HttpServer = new HttpServer(createApp({ orders: pipeline, health, draining: () => server.draining, log }));
   let url: URL;
   try {
     url = await server.listen(config.host, config.port);
   } catch (error) {
-    await pool.close();
+    await engine.close();
     throw error;
   }
 
@@ -112,7 +132,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
-    await pool.close();
+    await engine.close();
   };
 
   return {

@@ -18,7 +18,11 @@ export interface Config {
   readonly orderTimeoutMs: number;
   /** From SIGTERM to exit, at most. */
   readonly shutdownTimeoutMs: number;
-  /** How long a canceled step may keep running before its thread is terminated. */
+  /**
+   * How long a canceled step may keep running before its thread is judged
+   * (and terminated if it ignores cancellation or is stuck). At least twice
+   * the threads' 25 ms cancellation watch.
+   */
   readonly cancelGraceMs: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;
@@ -63,7 +67,7 @@ export function loadConfig(env: Env = process.env): Config {
     couriers: integer(env, 'COURIERS', 1, 1024, 5),
     orderTimeoutMs: integer(env, 'ORDER_TIMEOUT_MS', 1, 600_000, 2000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
-    cancelGraceMs: integer(env, 'CANCEL_GRACE_MS', 1, 60_000, 250),
+    cancelGraceMs: integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250),
     threadMaxHeapMb: integer(env, 'THREAD_MAX_HEAP_MB', 16, 65_536, 512),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };

@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startService } from './composition-root.js';
-import { createLogger } from './observability/logging.js';
+import { announce, createLogger } from './observability/logging.js';
 
 /** Exit code for a configuration the service refuses to start with (sysexits' EX_CONFIG). */
 const EXIT_BAD_CONFIG = 78;
@@ -23,7 +23,7 @@ const service = await startService({ config, logger: log }).catch((error: unknow
   log.fatal({ err: error }, 'could not start');
   process.exit(1);
 });
-log.info({ threads: config.threads, couriers: config.couriers }, `listening on ${service.url.origin}`);
+announce({ threads: config.threads, couriers: config.couriers }, `listening on ${service.url.origin}`);
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals): void => {

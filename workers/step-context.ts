@@ -101,6 +101,8 @@ export class TaskContext implements StepContext {
         spinUntil(Math.min(now + CANCEL_CHECK_MS, sliceEnd));
       }
       computed += performance.now() - sliceStart;
+      // Computing is progress: a thread busy with steps' CPU work is not stuck.
+      this.resources.shard.beat();
       if (computed < ms) await this.suspend(nextTurn());
     }
     if (this.isCanceled()) throw new StepCanceled();

@@ -11,6 +11,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
+/** Capped by the kernel (net.core.somaxconn). */
+const LISTEN_BACKLOG = 65_535;
+
 export class HttpServer {
   private readonly server: Server;
   private isDraining = false;
@@ -35,11 +38,16 @@ export class HttpServer {
     return this.isDraining;
   }
 
-  /** Listen, and resolve with the address actually bound (PORT=0 picks a free port). */
+  /**
+   * Listen, and resolve with the address actually bound (PORT=0 picks a free
+   * port). The accept backlog is as deep as the kernel allows (Node's default
+   * is 511): a burst of thousands of clients connecting at once otherwise
+   * waits out TCP's SYN retries, seconds each.
+   */
   listen(host: string, port: number): Promise<URL> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         const { address, port: bound } = this.server.address() as AddressInfo;
         resolve(new URL(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`));

@@ -12,6 +12,14 @@ export function createLogger(level: LogLevel): Logger {
   return pino({ level, base: { pid: process.pid } });
 }
 
+/**
+ * A line printed whatever LOG_LEVEL says, in the same JSON form as the log:
+ * scripts and people wait for "listening on …".
+ */
+export function announce(fields: Record<string, unknown>, message: string): void {
+  createLogger('info').info(fields, message);
+}
+
 export function stepLog(log: Logger): StepLog {
   return {
     stepCrashed: ({ orderId, step, threadId, detail }) =>

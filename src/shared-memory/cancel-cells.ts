@@ -12,12 +12,17 @@
 
 /** Words of one cell, each an Int32. */
 const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
-const STARTED = 1; // 1 once a worker thread has begun the task
+const PHASE = 1; // QUEUED, RUNNING or FINISHED: where the task is in its worker
 const FAULT = 2; // 1 if the task's own code brought its thread down (the thread's last words)
-const WORDS_PER_CELL = 4; // one spare word keeps cells 16-byte aligned
+const IGNORED = 3; // times the thread's cancellation watch found the task canceled and still running
+const WORDS_PER_CELL = 4;
 
 const LIVE = 0;
 const CANCELED = 1;
+
+const QUEUED = 0;
+const RUNNING = 1;
+const FINISHED = 2;
 
 export type SleepResult = 'elapsed' | 'canceled';
 
@@ -42,7 +47,17 @@ export class CancelCells {
   }
 
   hasStarted(cell: number): boolean {
-    return Atomics.load(this.words, this.at(cell, STARTED)) !== 0;
+    return Atomics.load(this.words, this.at(cell, PHASE)) !== QUEUED;
+  }
+
+  /** The worker is done with the task; its report may still be on its way. */
+  hasFinished(cell: number): boolean {
+    return Atomics.load(this.words, this.at(cell, PHASE)) === FINISHED;
+  }
+
+  /** How many rounds of its thread's cancellation watch found the task canceled and still running. */
+  timesIgnored(cell: number): number {
+    return Atomics.load(this.words, this.at(cell, IGNORED));
   }
 
   isFaulted(cell: number): boolean {
@@ -58,7 +73,17 @@ export class CancelCells {
 
   /** Worker: the task has reached a thread. */
   markStarted(cell: number): void {
-    Atomics.store(this.words, this.at(cell, STARTED), 1);
+    Atomics.store(this.words, this.at(cell, PHASE), RUNNING);
+  }
+
+  /** Worker: the task has ended and its report is about to be posted. */
+  markFinished(cell: number): void {
+    Atomics.store(this.words, this.at(cell, PHASE), FINISHED);
+  }
+
+  /** Worker: the cancellation watch found this task canceled and still running. */
+  noteIgnored(cell: number): void {
+    Atomics.add(this.words, this.at(cell, IGNORED), 1);
   }
 
   /** Worker, as its thread dies: this task's code is what killed it. */
@@ -98,8 +123,9 @@ export class CancelCells {
   /** Main thread: zero a cell for its next task and wake any waiter left on it. */
   reset(cell: number): void {
     const base = this.at(cell, 0);
-    Atomics.store(this.words, base + STARTED, 0);
+    Atomics.store(this.words, base + PHASE, QUEUED);
     Atomics.store(this.words, base + FAULT, 0);
+    Atomics.store(this.words, base + IGNORED, 0);
     Atomics.store(this.words, base + STATE, LIVE);
     Atomics.notify(this.words, base + STATE);
   }

@@ -15,14 +15,17 @@
  * A shard also holds ON_CPU: the cell of the step whose code the thread is
  * executing at this moment (0 while it waits). If the thread dies without
  * last words — out of memory, or terminated while stuck in a loop — this is
- * the step to blame.
+ * the step to blame. And PROGRESS: a count that moves whenever the thread
+ * finishes a step or its event loop turns, so the main thread can tell a
+ * thread that is stuck from one that is merely busy.
  */
 
 /** Words of one shard, each an Int32. */
 const OWNER = 0; // threadId of the worker holding the shard, 0 when free
 const RUNNING = 1; // steps this thread is running
 const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
-const WORDS_PER_SHARD = 4; // one spare word keeps shards 16-byte aligned
+const PROGRESS = 3; // moves on every finished step and every turn of the thread's cancellation watch
+const WORDS_PER_SHARD = 4;
 
 const NO_CELL = 0;
 
@@ -62,6 +65,15 @@ export class StepTracker {
     return total;
   }
 
+  /** Main thread: the progress count of a thread, or undefined if it holds no shard (it has run no step yet). */
+  progressOf(threadId: number): number | undefined {
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      if (Atomics.load(this.words, base + OWNER) === threadId) return Atomics.load(this.words, base + PROGRESS);
+    }
+    return undefined;
+  }
+
   /** Worker: take a free shard for this thread. Throws if every shard is held. */
   claim(threadId: number): TrackerShard {
     if (!Number.isInteger(threadId) || threadId <= 0) throw new RangeError(`threadId must be positive, got ${threadId}`);
@@ -85,6 +97,7 @@ export class StepTracker {
       if (Atomics.load(this.words, base + OWNER) !== threadId) continue;
       const running = Atomics.exchange(this.words, base + RUNNING, 0);
       const onCpu = Atomics.exchange(this.words, base + ON_CPU, NO_CELL);
+      Atomics.store(this.words, base + PROGRESS, 0);
       // Free the shard last, so a new thread never claims one that is half reset.
       Atomics.store(this.words, base + OWNER, 0);
       return { running, onCpuCell: onCpu === NO_CELL ? undefined : onCpu - 1 };
@@ -106,6 +119,12 @@ export class TrackerShard {
 
   exit(): void {
     Atomics.sub(this.words, this.base + RUNNING, 1);
+    Atomics.add(this.words, this.base + PROGRESS, 1);
+  }
+
+  /** The thread's event loop has turned. */
+  beat(): void {
+    Atomics.add(this.words, this.base + PROGRESS, 1);
   }
 
   /** Mark the step whose code this thread is about to execute (undefined: none). */

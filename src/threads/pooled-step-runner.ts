@@ -5,8 +5,11 @@
  * - Cancellation crosses into the thread through the task's cancel cell,
  *   cooperatively: the thread is not killed for it.
  * - Last resort: a step still running `graceMs` after its order was canceled
- *   gets its thread terminated (it ignores cancellation, or something on its
- *   thread hogs it). Its order is answered all the same.
+ *   gets its thread terminated if it ignores its cancellation (the thread's
+ *   cancellation watch saw it canceled and running twice) or its thread is
+ *   stuck (its progress count stood still for the whole period). A thread
+ *   that is only busy — working through a backlog — is judged again a period
+ *   later. The order is answered all the same.
  * - A lost thread — terminated, crashed, exited, out of memory — took every
  *   task on it, including steps of orders that did nothing wrong. A goroutine
  *   cannot be killed; a thread can, with everything on it. So each step that
@@ -20,7 +23,7 @@ import type { StepDefinition, StepOutcome, StepRunner, ThreadFate } from '../pip
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { PlacementTicket } from './placement.js';
-import type { StepReport } from './protocol.js';
+import { readReport, type StepReport } from './protocol.js';
 import type { StepPool } from './step-pool.js';
 import type { ThreadExit } from './thread-registry.js';
 
@@ -40,8 +43,10 @@ export interface StepLog {
 }
 
 export interface PooledStepRunnerOptions {
-  /** How long a canceled step may keep running before its thread is terminated. */
+  /** How long a canceled step may keep running before its thread is judged. */
   readonly graceMs: number;
+  /** A count that moves while a thread makes progress (the tracker's); undefined before its first step. */
+  readonly threadProgress: (threadId: number) => number | undefined;
   /** Runs of a step whose thread keeps getting lost under it, the first included. */
   readonly maxAttempts: number;
 }
@@ -81,12 +86,10 @@ export class PooledStepRunner implements StepRunner {
         case 'reported': {
           const { report } = attempt;
           threadId = report.threadId;
-          if (report.status === 'ok') return end({ status: 'ok' });
-          if (report.status === 'canceled') return end({ status: 'canceled', cause: abortKind(signal.reason) });
-          if (report.kind === 'internal') {
+          if (report.status === 'error' && report.kind === 'internal') {
             this.log.stepCrashed({ orderId: order.orderId, step: step.name, threadId: report.threadId, detail: report.detail ?? '' });
           }
-          return end({ status: 'error', kind: report.kind });
+          return end(readReport(report, signal));
         }
         case 'refused':
           this.log.refused({ orderId: order.orderId, step: step.name, error: attempt.error });
@@ -107,15 +110,35 @@ export class PooledStepRunner implements StepRunner {
   /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
   private async attempt(step: StepDefinition, order: Order, signal: AbortSignal): Promise<Attempt> {
     const ticket: PlacementTicket = { cpuMs: order.cpuMs[step.name] };
-    // Last resort: once canceled, the task has graceMs to end before its thread is terminated.
+    const { graceMs, threadProgress } = this.options;
+    let cell: number | undefined;
     let overdue: NodeJS.Timeout | undefined;
-    const armGracePeriod = (): void => {
-      overdue = setTimeout(() => {
-        if (ticket.placedOn === undefined) return;
-        this.pool.registry.terminate(ticket.placedOn, `step ${step.name} of order ${order.orderId} still running ${this.options.graceMs} ms after cancellation`);
-      }, this.options.graceMs);
+    let lastProgress: number | undefined;
+    // Last resort: judge the task's thread graceMs after the cancellation, and
+    // every graceMs after that until the task ends.
+    const judge = (): void => {
+      overdue = undefined;
+      const threadId = ticket.placedOn;
+      if (threadId !== undefined && cell !== undefined && !this.cells.cells.hasFinished(cell)) {
+        const what = `step ${step.name} of order ${order.orderId}`;
+        if (this.cells.cells.timesIgnored(cell) >= 2) {
+          this.pool.registry.terminate(threadId, `${what} ignored its cancellation for ${graceMs} ms`);
+          return;
+        }
+        const progress = threadProgress(threadId);
+        if (progress === lastProgress) {
+          this.pool.registry.terminate(threadId, `thread stuck for ${graceMs} ms with ${what} canceled on it`);
+          return;
+        }
+        lastProgress = progress;
+      }
+      overdue = setTimeout(judge, graceMs);
     };
-    const cell = this.cells.take(signal, armGracePeriod);
+    const armGracePeriod = (): void => {
+      lastProgress = ticket.placedOn === undefined ? undefined : threadProgress(ticket.placedOn);
+      overdue = setTimeout(judge, graceMs);
+    };
+    cell = this.cells.take(signal, armGracePeriod);
     if (cell === undefined) return { type: 'refused', error: new Error('no free cancel cell') };
     try {
       return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order }, ticket) };
@@ -130,6 +153,7 @@ export class PooledStepRunner implements StepRunner {
       return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed };
     } finally {
       clearTimeout(overdue);
+      this.pool.settled(ticket);
       this.cells.give(cell);
     }
   }

@@ -4,7 +4,7 @@
  * arrives as a plain object (an Error loses its class and fields), so
  * failures travel as a kind and are given meaning again on the main thread.
  */
-import type { StepFailureKind } from '../domain/errors.js';
+import { abortKind, type OrderFailureKind, type StepFailureKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
 
 /** Shared memory every worker maps at start-up (Piscina's workerData). */
@@ -34,3 +34,13 @@ export type StepReport =
       /** For the log only, never for the client: what went wrong inside the step. */
       readonly detail?: string;
     };
+
+/**
+ * Main thread: what a report means for the step's outcome. A step that
+ * reports canceled was canceled by whatever aborted its order.
+ */
+export function readReport(report: StepReport, signal: AbortSignal): { status: StepReport['status']; kind?: OrderFailureKind; cause?: OrderFailureKind } {
+  if (report.status === 'canceled') return { status: 'canceled', cause: abortKind(signal.reason) };
+  if (report.status === 'error') return { status: 'error', kind: report.kind };
+  return { status: 'ok' };
+}

@@ -64,13 +64,17 @@ export class StepPool<Reclaimed> {
     this.piscina.on('error', () => {});
   }
 
-  /** Post a task; resolves with its report, rejects if its thread is lost or the pool refuses it. */
-  async run(task: StepTask, ticket: PlacementTicket): Promise<StepReport> {
-    try {
-      return await this.piscina.run({ ...task, [queueOptionsSymbol]: ticket } as StepTask);
-    } finally {
-      this.placement.settled(ticket);
-    }
+  /**
+   * Post a task; resolves with its report, rejects if its thread is lost or
+   * the pool refuses it. Call `settled` with its ticket once it has.
+   */
+  run(task: StepTask, ticket: PlacementTicket): Promise<StepReport> {
+    return this.piscina.run({ ...task, [queueOptionsSymbol]: ticket } as StepTask);
+  }
+
+  /** The task is over: the CPU it was placed with is no longer owed by its thread. */
+  settled(ticket: PlacementTicket): void {
+    this.placement.settled(ticket);
   }
 
   get threadCount(): number {

@@ -45,6 +45,24 @@ describe('a storm of 1,000 canceled orders', () => {
   });
 });
 
+describe('a thread that is only busy', () => {
+  it('is not terminated while it works through a backlog of cancellations, even with a short grace period', async () => {
+    const busy = await startTestService({ config: { threads: 1, cancelGraceMs: 50, orderTimeoutMs: 10_000 } });
+    try {
+      // Ten steps computing 300 ms each keep the one thread busy for seconds;
+      // meanwhile a hundred orders are canceled by their failing payments.
+      const cpu = Array.from({ length: 10 }, () => busy.order(orderBody({ cpu_ms: { payment: 300 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } })));
+      const failing = Array.from({ length: 100 }, () => busy.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 30, vendor: 5000, courier: 5000 } })));
+      expect((await Promise.all(cpu)).map(({ status }) => status)).toEqual(Array(10).fill(200));
+      expect(new Set((await Promise.all(failing)).map(({ status }) => status))).toEqual(new Set([400]));
+      expect((await busy.health()).threads_replaced).toBe(0);
+      await expectAtRest(busy, 1);
+    } finally {
+      await busy.shutdown();
+    }
+  });
+});
+
 describe('a client that goes away', () => {
   it('cancels its order at once, is sent nothing, and is logged as canceled', async () => {
     const client = new AbortController();

@@ -8,8 +8,12 @@ import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
-import { runToExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { runToExit as runServerToExit, startServerProcess as startServer, type ServerProcess } from '../../load/server-process.js';
 import { eventually, pause } from '../support/wait.js';
+
+const TEST_ENV = { THREADS: '2', LOG_LEVEL: 'info' };
+const startServerProcess = (env: Record<string, string> = {}): Promise<ServerProcess> => startServer({ ...TEST_ENV, ...env });
+const runToExit = (env: Record<string, string>): ReturnType<typeof runServerToExit> => runServerToExit({ ...TEST_ENV, ...env });
 
 let server: ServerProcess | undefined;
 afterEach(() => {
@@ -29,7 +33,7 @@ describe('configuration', () => {
     ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['SHUTDOWN_TIMEOUT_MS', '10s', 'SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000'],
-    ['CANCEL_GRACE_MS', '0', 'CANCEL_GRACE_MS must be an integer from 1 to 60000'],
+    ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
     ['HOST', 'local host', 'HOST must be a host name or IP address'],
   ])('%s=%s stops the process with one line naming it', async (name, value, says) => {

@@ -1,0 +1,68 @@
+/**
+ * Runs one step task and reports how it ended. All the bookkeeping that must
+ * hold on every path lives here — the tracker count, the courier slots, the
+ * on-CPU marker — so that a step module is only its own logic.
+ *
+ * Normally it runs inside a worker thread (step-worker.ts); the contrast
+ * benchmark also runs it inline on the main thread, with the same steps.
+ */
+import { CancelCells } from '../src/shared-memory/cancel-cells.js';
+import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
+import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
+import type { SharedMemoryBuffers, StepReport, StepTask } from '../src/threads/protocol.js';
+import { CancellationWatch } from './cancellation-watch.js';
+import { runAsTask } from './last-words.js';
+import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
+import { TaskContext } from './step-context.js';
+
+export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
+
+export function createStepRuntime(memory: SharedMemoryBuffers, threadId: number): StepTaskRunner {
+  const cells = new CancelCells(memory.cancelCells);
+  const tracker = new StepTracker(memory.stepTracker);
+  const couriers = new SlotSemaphore(memory.courierSlots);
+  /** Claimed at the first task, so a thread that dies before running one holds none. */
+  let shard: TrackerShard | undefined;
+  let watch: CancellationWatch | undefined;
+  const stepModules = new Map<string, StepFunction>();
+
+  const loadStep = async (module: string): Promise<StepFunction> => {
+    const loaded = stepModules.get(module);
+    if (loaded) return loaded;
+    const namespace = (await import(module)) as { default?: unknown };
+    if (typeof namespace.default !== 'function') throw new TypeError(`step module ${module} has no default export function`);
+    const step = namespace.default as StepFunction;
+    stepModules.set(module, step);
+    return step;
+  };
+
+  return async (task) => {
+    shard ??= tracker.claim(threadId);
+    watch ??= new CancellationWatch(cells, shard);
+    cells.markStarted(task.cell);
+    shard.enter();
+    watch.add(task.cell);
+    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId });
+    try {
+      if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
+      const step = await loadStep(task.module);
+      await runAsTask(task.cell, () => {
+        ctx.enter();
+        return step(task.order, ctx);
+      });
+      return { status: 'ok', threadId };
+    } catch (error) {
+      if (error instanceof StepCanceled) return { status: 'canceled', threadId };
+      if (error instanceof StepFailure) return { status: 'error', threadId, kind: error.kind };
+      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      return { status: 'error', threadId, kind: 'internal', detail };
+    } finally {
+      ctx.finish();
+      watch.remove(task.cell);
+      cells.markFinished(task.cell);
+      // Last, and before the report is posted: once the main thread has every
+      // report of an order, none of its steps is counted as running.
+      shard.exit();
+    }
+  };
+}
