@@ -71,7 +71,7 @@ export interface OrderEngine {
 export function createOrderEngine(config: Config, log: Logger, steps: readonly StepDefinition[] = DEFAULT_STEPS): OrderEngine {
   const cells = CancelCells.create(MAX_ORDERS_IN_FLIGHT * steps.length);
   const tracker = StepTracker.create(config.threads);
-  const couriers = SlotSemaphore.create(config.couriers);
+  const couriers = SlotSemaphore.create(config.couriers, config.threads);
   const cellAllocator = new CancelCellAllocator(cells);
 
   const pool = new StepPool<Reclaimed>({

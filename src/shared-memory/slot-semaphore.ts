@@ -9,12 +9,22 @@
  * the slots that name it.
  *
  * Waiters sleep on GENERATION with `Atomics.waitAsync`, so waiting for a slot
- * never holds a thread. A release bumps the generation and wakes one waiter.
+ * never holds a thread. A release bumps the generation and wakes one waiter;
+ * V8 wakes waiters in the order they began waiting. First come, first served
+ * also needs newcomers not to take a slot while others wait for one —
+ * otherwise a slot freed for a woken waiter goes to whoever asks first, and
+ * an unlucky waiter can lose again and again. So the semaphore counts its
+ * waiters, per thread: a thread that dies while waiting has its count taken
+ * back by the main thread with the rest of what it held.
  */
 
-/** Word 0 is the generation; words 1..size are the slots. */
+/** Layout, in Int32 words: header, then one word per slot, then [owner, waiting] per thread. */
 const GENERATION = 0;
-const FIRST_SLOT = 1;
+const SLOT_COUNT = 1;
+const FIRST_SLOT = 2;
+const WAITER_OWNER = 0;
+const WAITER_COUNT = 1;
+const WORDS_PER_WAITER_ENTRY = 2;
 
 const FREE = 0;
 
@@ -29,18 +39,26 @@ export class SlotSemaphore {
   readonly buffer: SharedArrayBuffer;
   readonly size: number;
   private readonly words: Int32Array;
+  private readonly firstWaiterEntry: number;
+  private readonly waiterEntries: number;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
 
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
-    this.size = this.words.length - FIRST_SLOT;
+    this.size = Atomics.load(this.words, SLOT_COUNT);
+    this.firstWaiterEntry = FIRST_SLOT + this.size;
+    this.waiterEntries = Math.floor((this.words.length - this.firstWaiterEntry) / WORDS_PER_WAITER_ENTRY);
   }
 
-  static create(slots: number): SlotSemaphore {
+  /** `threads`: how many threads may wait at once, dying ones included (as for the tracker). */
+  static create(slots: number, threads = 1): SlotSemaphore {
     if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
-    return new SlotSemaphore(new SharedArrayBuffer((FIRST_SLOT + slots) * Int32Array.BYTES_PER_ELEMENT));
+    const entries = threads * 4 + 4;
+    const words = new Int32Array(new SharedArrayBuffer((FIRST_SLOT + slots + entries * WORDS_PER_WAITER_ENTRY) * Int32Array.BYTES_PER_ELEMENT));
+    words[SLOT_COUNT] = slots;
+    return new SlotSemaphore(words.buffer as SharedArrayBuffer);
   }
 
   /** Slots held right now (a snapshot: others may take or free slots meanwhile). */
@@ -50,7 +68,17 @@ export class SlotSemaphore {
     return held;
   }
 
-  /** Take a free slot for `owner` without waiting. Returns the slot, or -1 if none is free. */
+  /** Steps waiting for a slot right now, on every thread. */
+  waiting(): number {
+    let total = 0;
+    for (let e = 0; e < this.waiterEntries; e++) total += Atomics.load(this.words, this.waiterEntry(e) + WAITER_COUNT);
+    return total;
+  }
+
+  /**
+   * Take a free slot for `owner` without waiting, whether or not others are
+   * waiting. Returns the slot, or -1 if none is free.
+   */
   tryAcquire(owner: number): number {
     if (!Number.isInteger(owner) || owner <= 0) throw new RangeError(`owner must be a positive threadId, got ${owner}`);
     for (let n = 0; n < this.size; n++) {
@@ -65,35 +93,58 @@ export class SlotSemaphore {
   }
 
   /**
-   * Take a slot for `owner`, waiting as long as it takes unless canceled.
-   * Resolves to the slot, or to -1 if `cancel` fired first (then nothing is
-   * held). Waiting parks no thread: other tasks on it keep running. Every
-   * wait ends, because the step's order has a deadline that cancels it.
+   * Take a slot for `owner`, first come first served, waiting as long as it
+   * takes unless canceled. Resolves to the slot, or to -1 if `cancel` fired
+   * first (then nothing is held). Waiting parks no thread: other tasks on it
+   * keep running. Every wait ends, because the step's order has a deadline
+   * that cancels it.
    */
   async acquire(owner: number, cancel: Cancellation): Promise<number> {
-    let canceled: Promise<false> | undefined;
-    for (;;) {
-      if (cancel.isCanceled()) return -1;
-      // Read the generation before looking: a release between the look and
-      // the wait changes it, and the wait then returns at once ('not-equal').
-      const seen = Atomics.load(this.words, GENERATION);
+    if (cancel.isCanceled()) return -1;
+    if (this.waiting() === 0) {
       const slot = this.tryAcquire(owner);
       if (slot >= 0) return slot;
-      const wait = Atomics.waitAsync(this.words, GENERATION, seen);
-      if (!wait.async) continue;
-      let abandoned = false;
-      const released = wait.value.then(() => {
-        // A release wakes exactly one waiter. If that is a waiter nobody
-        // listens to any more, it must wake the next one in its place, or a
-        // slot would stay free while others sleep.
-        if (abandoned) Atomics.notify(this.words, GENERATION, 1);
-        return true as const;
-      });
-      canceled ??= cancel.whenCanceled().then(() => false as const);
-      if (!(await Promise.race([released, canceled]))) {
-        abandoned = true;
-        canceled = undefined;
+    }
+    const entry = this.joinWaiters(owner);
+    try {
+      let canceled: Promise<false> | undefined;
+      for (let woken = false; ; ) {
+        if (cancel.isCanceled()) {
+          // Woken for a slot it will not take: the wake-up is the next waiter's.
+          if (woken) Atomics.notify(this.words, GENERATION, 1);
+          return -1;
+        }
+        // Read the generation before looking: a release between the look and
+        // the wait changes it, and the wait then returns at once ('not-equal').
+        const seen = Atomics.load(this.words, GENERATION);
+        // A waiter that has not been woken yet takes a free slot only if it
+        // is alone in the queue; otherwise the slot is someone else's turn.
+        if (woken || this.waiting() === 1) {
+          const slot = this.tryAcquire(owner);
+          if (slot >= 0) return slot;
+        }
+        const wait = Atomics.waitAsync(this.words, GENERATION, seen);
+        if (!wait.async) {
+          woken = true;
+          continue;
+        }
+        let abandoned = false;
+        const released = wait.value.then(() => {
+          // A release wakes exactly one waiter. If that is a waiter nobody
+          // listens to any more, it must wake the next one in its place, or a
+          // slot would stay free while others sleep.
+          if (abandoned) Atomics.notify(this.words, GENERATION, 1);
+          return true as const;
+        });
+        canceled ??= cancel.whenCanceled().then(() => false as const);
+        woken = await Promise.race([released, canceled]);
+        if (!woken) {
+          abandoned = true;
+          canceled = undefined;
+        }
       }
+    } finally {
+      Atomics.sub(this.words, entry + WAITER_COUNT, 1);
     }
   }
 
@@ -110,16 +161,53 @@ export class SlotSemaphore {
     return true;
   }
 
-  /** Main thread, after `owner` has exited: free every slot it still held. Returns how many. */
+  /**
+   * Main thread, after `owner` has exited: free every slot it still held and
+   * forget its waiters. Wakes every waiter, so that none sleeps on a slot or
+   * a turn the dead thread will never pass on. Returns the slots freed.
+   */
   releaseAllOwnedBy(owner: number): number {
     let freed = 0;
     for (let i = 0; i < this.size; i++) {
       if (Atomics.compareExchange(this.words, FIRST_SLOT + i, owner, FREE) === owner) freed++;
     }
-    if (freed > 0) {
+    let forgotten = 0;
+    for (let e = 0; e < this.waiterEntries; e++) {
+      const entry = this.waiterEntry(e);
+      if (Atomics.load(this.words, entry + WAITER_OWNER) !== owner) continue;
+      forgotten = Atomics.exchange(this.words, entry + WAITER_COUNT, 0);
+      Atomics.store(this.words, entry + WAITER_OWNER, 0);
+    }
+    if (freed > 0 || forgotten > 0) {
       Atomics.add(this.words, GENERATION, 1);
-      Atomics.notify(this.words, GENERATION, freed);
+      Atomics.notify(this.words, GENERATION);
     }
     return freed;
+  }
+
+  /** Count one more waiter for `owner`, in its thread's entry (claimed on its first wait). */
+  private joinWaiters(owner: number): number {
+    let free = -1;
+    for (let e = 0; e < this.waiterEntries; e++) {
+      const entry = this.waiterEntry(e);
+      const holder = Atomics.load(this.words, entry + WAITER_OWNER);
+      if (holder === owner) {
+        Atomics.add(this.words, entry + WAITER_COUNT, 1);
+        return entry;
+      }
+      if (holder === 0 && free < 0) free = e;
+    }
+    for (let e = Math.max(free, 0); e < this.waiterEntries; e++) {
+      const entry = this.waiterEntry(e);
+      if (Atomics.compareExchange(this.words, entry + WAITER_OWNER, 0, owner) === 0) {
+        Atomics.add(this.words, entry + WAITER_COUNT, 1);
+        return entry;
+      }
+    }
+    throw new Error(`no free waiter entry for thread ${owner} (${this.waiterEntries} entries)`);
+  }
+
+  private waiterEntry(index: number): number {
+    return this.firstWaiterEntry + index * WORDS_PER_WAITER_ENTRY;
   }
 }

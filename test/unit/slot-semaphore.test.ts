@@ -81,6 +81,65 @@ describe('SlotSemaphore', () => {
     expect(await patient).toBe(held);
   });
 
+  it('serves waiters first come, first served', async () => {
+    const semaphore = SlotSemaphore.create(1, 8);
+    let holder = 1;
+    let slot = semaphore.tryAcquire(holder);
+    const served: number[] = [];
+    const waiters = [2, 3, 4, 5, 6].map((owner) =>
+      semaphore.acquire(owner, never).then((taken) => {
+        served.push(owner);
+        return taken;
+      }),
+    );
+    for (const owner of [2, 3, 4, 5, 6]) {
+      semaphore.release(slot, holder);
+      slot = await waiters[owner - 2]!;
+      holder = owner;
+    }
+    expect(served).toEqual([2, 3, 4, 5, 6]);
+  });
+
+  it('does not let a newcomer take the slot freed for a waiter', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    const waiter = semaphore.acquire(2, never);
+    semaphore.release(held, 1);
+    let newcomerGot = -2;
+    const newcomer = semaphore.acquire(3, never).then((slot) => (newcomerGot = slot));
+    const waiterGot = await waiter;
+    expect(waiterGot).toBe(held);
+    expect(newcomerGot).toBe(-2);
+    semaphore.release(waiterGot, 2);
+    expect(await newcomer).toBe(held);
+  });
+
+  it('passes the slot on when a waiter is woken for it but canceled before taking it', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    const first = cancellation();
+    const woken = semaphore.acquire(2, first);
+    const next = semaphore.acquire(3, never);
+    semaphore.release(held, 1);
+    first.cancel();
+    expect(await woken).toBe(-1);
+    expect(await next).toBe(held);
+  });
+
+  it('forgets the waiters of a thread that died waiting, so newcomers are not kept waiting for it', async () => {
+    const semaphore = SlotSemaphore.create(1, 2);
+    const held = semaphore.tryAcquire(1);
+    const pool = new Piscina<SharedArrayBuffer, number>({ filename: compiledFixture('semaphore-waiter').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+    const doomed = pool.threads[0]!.threadId;
+    void pool.run(semaphore.buffer).catch(() => undefined);
+    while (semaphore.waiting() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await pool.destroy();
+    semaphore.releaseAllOwnedBy(doomed);
+    expect(semaphore.waiting()).toBe(0);
+    semaphore.release(held, 1);
+    expect(await semaphore.acquire(2, never)).toBe(held);
+  });
+
   propertyTest.prop([fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('acquire', 'release', 'cancel'), { maxLength: 60 })])(
     'never has more holders than slots, and ends with every slot free',
     async (size, script) => {
@@ -112,7 +171,7 @@ describe('SlotSemaphore', () => {
 
   it('holds across real threads: never more holders than slots, no slot lost, cancellation honored', async () => {
     const size = 3;
-    const semaphore = SlotSemaphore.create(size);
+    const semaphore = SlotSemaphore.create(size, 4);
     const cells = CancelCells.create(64);
     const holders = new SharedArrayBuffer(8);
     const pool = new Piscina<HammerTask, { rounds: number; canceled: boolean }>({
