@@ -1,11 +1,13 @@
 /**
  * The server as `npm start` runs it: dist/src/main.js in a child process,
- * for what only a whole process shows — its stdout, its signals, its exit.
+ * for what only a whole process shows — its stdout, its signals, its exit,
+ * its memory. Used by the load suite and by the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+/** dist/src/main.js, whether this module runs from load/ (tests) or dist/load/ (the load suite). */
+const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/src/main.js' : '../src/main.js', import.meta.url));
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -22,7 +24,7 @@ export interface Finished {
 
 function launch(env: Record<string, string>): { child: ChildProcess; stdout: string[]; stderr: string[] } {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
@@ -44,7 +46,10 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
   const url = await new Promise<URL>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stdout.join('\n')}`)), 10_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 10 s: ${stdout.join('\n')}`));
+    }, 10_000);
     const look = (): void => {
       const match = stdout.map((line) => /listening on (http:\/\/[^\s"]+)/.exec(line)).find(Boolean);
       if (match) {
