@@ -40,8 +40,13 @@ const config: Config = {
   shutdownTimeoutMs: 5000,
   cancelGraceMs: 250,
   threadMaxHeapMb: 512,
+  maxInflight: 20_000,
+  threadMaxTasks: 60_000,
+  poolQueueLimit: 60_000,
   logLevel: 'silent',
+  metrics: false,
 };
+const trace = { requestId: 'bench' };
 const log = pino({ level: 'silent' });
 
 interface Runner {
@@ -59,7 +64,7 @@ function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Runner {
   const cells = CancelCells.create(10_000);
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(config.couriers);
-  const runner = new InlineStepRunner(new CancelCellAllocator(cells), { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer });
+  const runner = new InlineStepRunner(new CancelCellAllocator(cells), { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: 'silent' });
   return { pipeline: new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs }), running: () => tracker.running(), close: async () => {} };
 }
 
@@ -106,7 +111,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         // Sent now; started once the event loop gets to it, as a request would be.
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
-        const result = await pipeline.process(order(`bench-${next++}`, workload), new AbortController().signal);
+        const result = await pipeline.process(order(`bench-${next++}`, workload), new AbortController().signal, trace);
         if (result.failure) throw new Error(`order failed: ${result.failure}`);
         latencies.push(performance.now() - sent);
       }
@@ -137,7 +142,7 @@ async function cancelLatency(make: typeof onThePool, rounds: number): Promise<nu
     for (let round = 0; round < rounds; round++) {
       const client = new AbortController();
       const id = `cancel-${round}`;
-      const answered = runner.pipeline.process(order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), client.signal);
+      const answered = runner.pipeline.process(order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), client.signal, trace);
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
       const abortedAt = process.hrtime.bigint();
@@ -198,7 +203,7 @@ async function memoryInFlight(count: number): Promise<Record<string, string | nu
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
   const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, delayMs: { payment: 60_000, vendor: 60_000, courier: 60_000 }, cpuMs: perStep(0) };
-  const orders = clients.map((client, i) => runner.pipeline.process({ ...waiting, orderId: `memory-${i}` }, client.signal));
+  const orders = clients.map((client, i) => runner.pipeline.process({ ...waiting, orderId: `memory-${i}` }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();
   const during = process.memoryUsage();

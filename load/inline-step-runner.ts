@@ -6,7 +6,8 @@
 import type { Order } from '../src/domain/order.js';
 import type { StepDefinition, StepOutcome, StepRunner } from '../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../src/shared-memory/cancel-cells.js';
-import { readReport, type SharedMemoryBuffers } from '../src/threads/protocol.js';
+import type { Trace } from '../src/domain/trace.js';
+import { readReport, type WorkerSetup } from '../src/threads/protocol.js';
 import { createStepRuntime, type StepTaskRunner } from '../workers/step-runtime.js';
 
 /** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
@@ -24,18 +25,18 @@ export class InlineStepRunner implements StepRunner {
 
   constructor(
     private readonly cells: CancelCellAllocator,
-    memory: SharedMemoryBuffers,
+    setup: WorkerSetup,
   ) {
-    this.runtime = createStepRuntime(memory, MAIN_THREAD_STAND_IN);
+    this.runtime = createStepRuntime(setup, MAIN_THREAD_STAND_IN);
   }
 
-  async run(step: StepDefinition, order: Order, signal: AbortSignal): Promise<StepOutcome> {
+  async run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');
     if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
     try {
-      const report = await this.runtime({ cell, module: step.module, order });
+      const report = await this.runtime({ cell, module: step.module, order, requestId: trace.requestId });
       return { name: step.name, durationMs: Math.round(performance.now() - started), threadId: undefined, attempts: 1, ...readReport(report, signal) };
     } finally {
       this.cells.give(cell);

@@ -28,12 +28,15 @@ const { values: options, positionals: names } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string' },
     smoke: { type: 'boolean', default: false },
+    'server-env': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (options.help) {
-  console.log(`usage: npm run load [-- SCENARIO… --duration SECONDS --connections N --smoke]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  console.log(
+    `usage: npm run load [-- SCENARIO… --duration SECONDS --connections N --smoke --server-env KEY=VALUE…]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+  );
   process.exit(0);
 }
 
@@ -55,6 +58,17 @@ const positiveInt = (raw: string | undefined, name: string): number | undefined 
 const durationOverride = positiveInt(options.duration, 'duration');
 const connectionsOverride = positiveInt(options.connections, 'connections');
 const externalUrl = process.env['LOAD_URL'];
+/** Settings for every scenario's server on top of its own, e.g. --server-env LOG_LEVEL=silent. */
+const serverEnvOverride = Object.fromEntries(
+  (options['server-env'] ?? []).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) {
+      console.error(`--server-env takes KEY=VALUE, got ${pair}`);
+      process.exit(2);
+    }
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,7 +102,8 @@ function peakRssMb(server: ServerProcess | undefined): number | null {
 async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
   const durationSec = durationOverride ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
   const connections = connectionsOverride ?? scenario.connections;
-  const server = externalUrl ? undefined : await startServerProcess({ LOG_LEVEL: 'warn', ...scenario.serverEnv });
+  const serverEnv = { ...scenario.serverEnv, ...serverEnvOverride };
+  const server = externalUrl ? undefined : await startServerProcess(serverEnv);
   const base = externalUrl ? new URL(externalUrl) : server!.url;
   try {
     await warmUp(base);
@@ -174,7 +189,7 @@ async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
     const summary: Omit<ScenarioResult, 'target'> = {
       name: scenario.name,
       description: scenario.description,
-      serverEnv: externalUrl ? {} : scenario.serverEnv,
+      serverEnv: externalUrl ? {} : serverEnv,
       connections,
       durationSec,
       requests: samples.length,
@@ -190,7 +205,7 @@ async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
       histogram: histogram(latencies),
     };
     if (problems.length > 0 && server) {
-      // What the server said about it: its warnings and errors (it logs at warn).
+      // What the server said about it: its warnings and errors.
       const said = server.stdout.filter((line) => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'));
       if (said.length > 0) process.stderr.write(`  ${scenario.name}: the server logged\n${said.slice(0, 20).map((line) => `    ${line.slice(0, 400)}`).join('\n')}\n`);
     }

@@ -7,7 +7,7 @@
 export interface Scenario {
   readonly name: string;
   readonly description: string;
-  /** Environment of the server for this scenario (on top of PORT=0, LOG_LEVEL=warn). */
+  /** Environment of the server for this scenario (on top of HOST=127.0.0.1, PORT=0 and the defaults). */
   readonly serverEnv: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly durationSec: number;

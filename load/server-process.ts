@@ -22,6 +22,9 @@ export interface Finished {
   readonly stderr: string;
 }
 
+/** Lines of the server's output kept in memory (the start-up line is read long before any is dropped). */
+const KEPT_LINES = 20_000;
+
 function launch(env: Record<string, string>): { child: ChildProcess; stdout: string[]; stderr: string[] } {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
@@ -34,6 +37,8 @@ function launch(env: Record<string, string>): { child: ChildProcess; stdout: str
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     stdout.push(...lines);
+    // A server logging every request under load writes a lot: keep the latest.
+    if (stdout.length > KEPT_LINES) stdout.splice(0, stdout.length - KEPT_LINES);
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   return { child, stdout, stderr };

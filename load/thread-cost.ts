@@ -68,9 +68,9 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
     minThreads: 1,
     maxThreads: 1,
     atomics: 'async',
-    workerData: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer },
+    workerData: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: 'silent' },
   });
-  await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order });
+  await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order, requestId: 'thread-cost' });
   return () => pool.destroy();
 }
 

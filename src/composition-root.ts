@@ -5,10 +5,12 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import type { HealthReport } from './http/api-schemas.js';
 import { createApp } from './http/app.js';
-import type { HealthReport } from './http/health-route.js';
+import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
 import { createLogger, logThreadExit, stepLog } from './observability/logging.js';
+import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
 import { OrderPipeline } from './pipeline/order-pipeline.js';
 import type { StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
@@ -36,8 +38,6 @@ export const DEFAULT_STEPS: readonly StepDefinition[] = [
   { name: 'courier', module: compiledModule('workers/steps/courier').href },
 ];
 
-/** Orders the service holds at once; bounds the shared memory it allocates up front. */
-const MAX_ORDERS_IN_FLIGHT = 10_000;
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
 /** Time kept, at shutdown, between canceling what is left and the deadline to exit. */
@@ -65,23 +65,32 @@ export interface RunningService {
 export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   health(): HealthReport;
+  poolFigures(): PoolFigures;
+  /** Called for every thread lost and replaced while the pool serves. */
+  onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   close(): Promise<void>;
 }
 
 export function createOrderEngine(config: Config, log: Logger, steps: readonly StepDefinition[] = DEFAULT_STEPS): OrderEngine {
-  const cells = CancelCells.create(MAX_ORDERS_IN_FLIGHT * steps.length);
+  // Room for every step of every order admitted: a cell per task in flight.
+  const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
   const couriers = SlotSemaphore.create(config.couriers, config.threads);
   const cellAllocator = new CancelCellAllocator(cells);
 
+  const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
-    tasksPerThread: cells.capacity,
+    tasksPerThread: config.threadMaxTasks,
+    queueLimit: config.poolQueueLimit,
     workerFile: compiledModule('workers/step-worker'),
     resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
-    sharedMemory: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer },
+    workerSetup: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: config.logLevel },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
-    onThreadExit: (exit) => logThreadExit(log, exit),
+    onThreadExit: (exit) => {
+      logThreadExit(log, exit);
+      if (exit.cause !== 'closed') for (const listener of replacedListeners) listener(exit.cause);
+    },
   });
   const runner = new PooledStepRunner(
     pool,
@@ -102,6 +111,11 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
     }),
+    poolFigures: () => {
+      const { utilization, completed, histogram } = pool.stats;
+      return { utilization, completed, runTime: histogram.runTime, waitTime: histogram.waitTime };
+    },
+    onThreadReplaced: (listener) => replacedListeners.push(listener),
     close: () => pool.close(),
   };
 }
@@ -110,8 +124,21 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const log = logger ?? createLogger(config.logLevel);
   const engine = createOrderEngine(config, log, steps);
   const { pipeline, health } = engine;
+  const metrics = config.metrics ? new ServiceMetrics(health, engine.poolFigures) : undefined;
+  if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
 
-  const server: HttpServer = new HttpServer(createApp({ orders: pipeline, health, draining: () => server.draining, log }));
+  const server: HttpServer = new HttpServer(
+    createApp({
+      orders: pipeline,
+      capacity: () => ({ ordersInFlight: pipeline.ordersInFlight, maxInflight: config.maxInflight }),
+      health,
+      draining: () => server.draining,
+      log,
+      observer: metrics ?? NO_OBSERVER,
+      metrics: metrics ? () => metrics.scrape() : undefined,
+      openapi: openApiDocument,
+    }),
+  );
   let url: URL;
   try {
     url = await server.listen(config.host, config.port);

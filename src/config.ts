@@ -26,7 +26,15 @@ export interface Config {
   readonly cancelGraceMs: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;
+  /** Orders running at once; beyond that an order is answered 503 overloaded at once. */
+  readonly maxInflight: number;
+  /** Step tasks one worker thread runs at once (waiting ones included). */
+  readonly threadMaxTasks: number;
+  /** Step tasks that may wait for a thread; beyond that their orders are answered 503 overloaded. */
+  readonly poolQueueLimit: number;
   readonly logLevel: LogLevel;
+  /** Whether /metrics is served and measurements are kept. */
+  readonly metrics: boolean;
 }
 
 export class ConfigError extends Error {
@@ -59,7 +67,11 @@ function host(env: Env): string {
   return raw;
 }
 
+/** Steps per order: the pool must hold every step of every order in flight. */
+const STEPS_PER_ORDER = 3;
+
 export function loadConfig(env: Env = process.env): Config {
+  const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
   return {
     host: host(env),
     port: integer(env, 'PORT', 0, 65535, 8080),
@@ -69,6 +81,10 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
     cancelGraceMs: integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250),
     threadMaxHeapMb: integer(env, 'THREAD_MAX_HEAP_MB', 16, 65_536, 512),
+    maxInflight,
+    threadMaxTasks: integer(env, 'THREAD_MAX_TASKS', 1, 1_000_000, maxInflight * STEPS_PER_ORDER),
+    poolQueueLimit: integer(env, 'POOL_QUEUE_LIMIT', 0, 1_000_000, maxInflight * STEPS_PER_ORDER),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    metrics: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
   };
 }

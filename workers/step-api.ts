@@ -3,6 +3,7 @@
  * `StepFunction`; it runs inside a worker thread and knows nothing of HTTP,
  * of the pipeline or of the pool — only the order and this context.
  */
+import type { Logger } from 'pino';
 import type { StepFailureKind } from '../src/domain/errors.js';
 import type { Order } from '../src/domain/order.js';
 
@@ -11,6 +12,8 @@ export interface StepContext {
   readonly threadId: number;
   /** Aborted when the step's order is canceled, for code that takes an AbortSignal. */
   readonly signal: AbortSignal;
+  /** Log lines from this step: they carry its request id, order id, step and thread. */
+  readonly log: Logger;
   isCanceled(): boolean;
   /**
    * Simulated I/O: resolves after `ms`, or throws StepCanceled as soon as the

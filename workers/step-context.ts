@@ -2,6 +2,7 @@
  * The context one step task runs with: its waits honor the task's cancel
  * cell, and the thread's on-CPU marker follows the step in and out of them.
  */
+import type { Logger } from 'pino';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
@@ -38,6 +39,15 @@ export interface TaskResources {
   readonly couriers: SlotSemaphore;
   readonly shard: TrackerShard;
   readonly threadId: number;
+  /** The thread's logger; each task logs through a child bound to its request, order and step. */
+  readonly log: Logger;
+}
+
+/** What a task's log lines are bound to. */
+export interface TaskLabels {
+  readonly requestId: string;
+  readonly orderId: string;
+  readonly step: string;
 }
 
 export class TaskContext implements StepContext {
@@ -46,12 +56,20 @@ export class TaskContext implements StepContext {
   private readonly heldSlots = new Set<number>();
   private controller: AbortController | undefined;
   private finished = false;
+  private taskLog: Logger | undefined;
 
   constructor(
     private readonly cell: number,
     private readonly resources: TaskResources,
+    private readonly labels: TaskLabels,
   ) {
     this.threadId = resources.threadId;
+  }
+
+  /** Made on first use: most steps log nothing at the default level. */
+  get log(): Logger {
+    this.taskLog ??= this.resources.log.child({ request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step });
+    return this.taskLog;
   }
 
   get signal(): AbortSignal {

@@ -6,10 +6,11 @@
  * Normally it runs inside a worker thread (step-worker.ts); the contrast
  * benchmark also runs it inline on the main thread, with the same steps.
  */
+import { pino } from 'pino';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
-import type { SharedMemoryBuffers, StepReport, StepTask } from '../src/threads/protocol.js';
+import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
@@ -17,10 +18,15 @@ import { TaskContext } from './step-context.js';
 
 export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 
-export function createStepRuntime(memory: SharedMemoryBuffers, threadId: number): StepTaskRunner {
-  const cells = new CancelCells(memory.cancelCells);
-  const tracker = new StepTracker(memory.stepTracker);
-  const couriers = new SlotSemaphore(memory.courierSlots);
+/** A step's name for its log lines: its module's file name. */
+const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
+
+export function createStepRuntime(setup: WorkerSetup, threadId: number): StepTaskRunner {
+  const cells = new CancelCells(setup.cancelCells);
+  const tracker = new StepTracker(setup.stepTracker);
+  const couriers = new SlotSemaphore(setup.courierSlots);
+  // Straight to file descriptor 1, synchronously: no hop through the main thread.
+  const log = pino({ level: setup.logLevel, base: { pid: process.pid, thread_id: threadId } }, pino.destination({ dest: 1, sync: true }));
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
@@ -42,7 +48,7 @@ export function createStepRuntime(memory: SharedMemoryBuffers, threadId: number)
     cells.markStarted(task.cell);
     shard.enter();
     watch.add(task.cell);
-    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId });
+    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId, log }, { requestId: task.requestId, orderId: task.order.orderId, step: stepName(task.module) });
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       const step = await loadStep(task.module);

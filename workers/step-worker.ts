@@ -5,11 +5,11 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
-import type { SharedMemoryBuffers } from '../src/threads/protocol.js';
+import type { WorkerSetup } from '../src/threads/protocol.js';
 import { installLastWords } from './last-words.js';
 import { createStepRuntime } from './step-runtime.js';
 
-const memory = workerData as SharedMemoryBuffers;
-installLastWords(new CancelCells(memory.cancelCells));
+const setup = workerData as WorkerSetup;
+installLastWords(new CancelCells(setup.cancelCells));
 
-export default createStepRuntime(memory, threadId);
+export default createStepRuntime(setup, threadId);

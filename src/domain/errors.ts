@@ -15,6 +15,7 @@ export type OrderFailureKind =
   | 'timeout' // the order's deadline passed
   | 'client_gone' // the client disconnected; nothing is sent
   | 'shutting_down' // the server stopped before the order could finish
+  | 'overloaded' // no room for it: too many orders in flight, or the worker pool's queue is full
   | 'internal'; // a bug or a dead thread; details go to the log only
 
 export type ErrorKind =
@@ -23,8 +24,7 @@ export type ErrorKind =
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'method_not_allowed'
-  | 'not_found'
-  | 'overloaded';
+  | 'not_found';
 
 /**
  * The reason an order's AbortSignal carries: which kind ended the order.

@@ -1,22 +1,31 @@
 /**
- * The HTTP surface: routes, the drain gate, 404/405, and the one error
- * handler that turns body-reading failures into their kinds. It knows the
- * pipeline only through `OrderProcessor`.
+ * The HTTP surface: request ids and request logs, routes, the drain gate,
+ * 404/405, and the one error handler that turns body-reading failures into
+ * their kinds. It knows the pipeline only through `OrderProcessor`.
  */
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { healthRoute, type HealthReport } from './health-route.js';
+import type { OrderObserver } from '../observability/metrics.js';
+import type { HealthReport } from './api-schemas.js';
+import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import { MAX_BODY_BYTES, orderRoute, type OrderProcessor } from './order-route.js';
+import { requestLog } from './request-log.js';
 import { Responder } from './responses.js';
 
 export interface AppDependencies {
   readonly orders: OrderProcessor;
+  readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   readonly draining: () => boolean;
   readonly log: Logger;
+  readonly observer: OrderObserver;
+  /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
+  readonly metrics: (() => Promise<{ contentType: string; body: string }>) | undefined;
+  /** The OpenAPI document of this API. */
+  readonly openapi: () => unknown;
 }
 
-export function createApp({ orders, health, draining, log }: AppDependencies): Express {
+export function createApp({ orders, capacity, health, draining, log, observer, metrics, openapi }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const app = express();
   app.disable('x-powered-by');
@@ -24,28 +33,36 @@ export function createApp({ orders, health, draining, log }: AppDependencies): E
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
 
+  app.use(requestLog(log));
+
   const methodNotAllowed =
     (allow: string): RequestHandler =>
     (req, res) =>
       responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, { Allow: allow });
 
   // While draining, a request that arrives on a connection still open is
-  // turned away (the health check still answers, with 503).
+  // turned away (the health checks still answer, with 503).
   app.use((req, res, next) => {
-    if (draining() && req.path !== '/healthz') responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+    if (draining() && req.path !== '/healthz' && req.path !== '/readyz') responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
     else next();
   });
 
-  app.post(
-    '/order',
-    ...orderRoute(orders, responder, {
-      clientGone: ({ orderId, result }) =>
-        log.info({ order_id: orderId, outcome: 'canceled', kind: 'client_gone', steps: result.steps.map((s) => `${s.name}:${s.status}`) }, 'client went away; order canceled'),
-    }),
-  );
+  app.post('/order', ...orderRoute({ orders, capacity, responder, observer }));
   app.all('/order', methodNotAllowed('POST'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
+  app.get('/readyz', readinessRoute(capacity, draining, responder));
+  app.all('/readyz', methodNotAllowed('GET, HEAD'));
+  app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
+  app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      const { contentType, body } = await metrics();
+      res.setHeader('Content-Type', contentType);
+      res.end(body);
+    });
+    app.all('/metrics', methodNotAllowed('GET, HEAD'));
+  }
   app.use((req, res) => responder.error(res, 'not_found', `no route for ${req.method} ${req.path}`));
 
   const onError: ErrorRequestHandler = (error: unknown, req, res, next) => {
@@ -61,7 +78,7 @@ export function createApp({ orders, health, draining, log }: AppDependencies): E
       case 'request.size.invalid':
         return responder.error(res, 'bad_request', 'body length does not match Content-Length');
     }
-    log.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
   };
   app.use(onError);

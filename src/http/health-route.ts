@@ -1,27 +1,30 @@
 /**
- * GET /healthz: what is running right now, read straight from the shared
- * memory the threads write to. 503 while the server drains.
+ * GET /healthz (liveness): what is running right now, read straight from the
+ * shared memory the threads write to; 503 while the server drains.
+ * GET /readyz (readiness): 503 while draining or while orders are being shed,
+ * so a load balancer sends the next order elsewhere.
  */
 import type { RequestHandler } from 'express';
+import type { HealthReport, Readiness } from './api-schemas.js';
 import type { Responder } from './responses.js';
-
-export interface HealthReport {
-  /** Steps running inside worker threads (the cross-thread tracker). */
-  readonly running_steps: number;
-  /** Live worker threads. */
-  readonly threads: number;
-  /** Steps dispatched but not yet started on a thread. */
-  readonly queued: number;
-  readonly couriers_busy: number;
-  readonly couriers: number;
-  readonly orders_in_flight: number;
-  /** Threads terminated or crashed and replaced since start. */
-  readonly threads_replaced: number;
-}
 
 export function healthRoute(health: () => HealthReport, draining: () => boolean, responder: Responder): RequestHandler {
   return (_req, res) => {
     const isDraining = draining();
     responder.json(res, isDraining ? 503 : 200, { status: isDraining ? 'draining' : 'ok', ...health() });
+  };
+}
+
+export interface Capacity {
+  readonly ordersInFlight: number;
+  readonly maxInflight: number;
+}
+
+export function readinessRoute(capacity: () => Capacity, draining: () => boolean, responder: Responder): RequestHandler {
+  return (_req, res) => {
+    const { ordersInFlight, maxInflight } = capacity();
+    const status: Readiness['status'] = draining() ? 'draining' : ordersInFlight >= maxInflight ? 'shedding' : 'ready';
+    const body: Readiness = { status, orders_in_flight: ordersInFlight, max_inflight: maxInflight };
+    responder.json(res, status === 'ready' ? 200 : 503, body);
   };
 }

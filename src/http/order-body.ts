@@ -15,7 +15,7 @@ const perStep = (max: number) =>
 
 export const orderBodySchema = z.strictObject({
   order_id: z.string().min(1).max(MAX_ORDER_ID_LENGTH),
-  amount: z.int().positive(),
+  amount: z.int().positive().max(Number.MAX_SAFE_INTEGER),
   fail_step: z.enum(STEP_NAMES).optional(),
   delay_ms: perStep(MAX_DELAY_MS).optional(),
   cpu_ms: perStep(MAX_CPU_MS).optional(),

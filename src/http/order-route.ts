@@ -1,29 +1,37 @@
 /**
  * POST /order: check the media type, read at most 64 KiB, decode strictly,
- * run the order, answer with its outcome. A client that goes away cancels
- * its order; nothing is sent to it.
+ * turn the order away at once if too many are in flight, run it, answer
+ * with its outcome, and log one line for it. A client that goes away
+ * cancels its order; nothing is sent to it.
  */
 import contentType from 'content-type';
 import express, { type RequestHandler } from 'express';
 import typeIs from 'type-is';
-import { OrderAborted } from '../domain/errors.js';
+import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
+import type { Trace } from '../domain/trace.js';
+import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { Capacity } from './health-route.js';
 import { decodeOrder } from './order-body.js';
-import type { Responder } from './responses.js';
+import { writeRequestLine } from './request-log.js';
+import { STATUS_BY_KIND, statusOf, type Responder } from './responses.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** What the HTTP layer needs of the pipeline. */
 export interface OrderProcessor {
-  process(order: Order, signal: AbortSignal): Promise<OrderResult>;
+  process(order: Order, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
 }
 
-export interface OrderRouteLog {
-  clientGone(event: { orderId: string; result: OrderResult }): void;
+export interface OrderRouteDependencies {
+  readonly orders: OrderProcessor;
+  readonly capacity: () => Capacity;
+  readonly responder: Responder;
+  readonly observer: OrderObserver;
 }
 
-export function orderRoute(orders: OrderProcessor, responder: Responder, log: OrderRouteLog): RequestHandler[] {
+export function orderRoute({ orders, capacity, responder, observer }: OrderRouteDependencies): RequestHandler[] {
   const requireJson: RequestHandler = (req, res, next) => {
     const problem = mediaTypeProblem(req.headers['content-type']);
     if (problem) responder.error(res, 'unsupported_media_type', problem);
@@ -35,6 +43,25 @@ export function orderRoute(orders: OrderProcessor, responder: Responder, log: Or
   const run: RequestHandler = async (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined);
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
+    const { order } = decoded;
+    const elapsed = (): number => performance.now() - res.locals.arrivedAt;
+
+    /** The metrics and the request's log line, for every order however it ended. */
+    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined): void => {
+      const steps = result?.steps ?? [];
+      observer.orderAnswered({ status, kind, durationMs: elapsed(), steps });
+      writeRequestLine(res, status, { order_id: order.orderId, kind, steps: steps.map((step) => `${step.name}:${step.status}`) });
+    };
+
+    // Checked with no await before process(), which counts the order at once:
+    // never more than MAX_INFLIGHT orders in flight.
+    const { ordersInFlight, maxInflight } = capacity();
+    if (ordersInFlight >= maxInflight) {
+      responder.error(res, 'overloaded', `${maxInflight} orders are in flight; retry shortly`);
+      observer.orderShed();
+      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
+      return;
+    }
 
     const client = new AbortController();
     const onClose = (): void => {
@@ -45,11 +72,17 @@ export function orderRoute(orders: OrderProcessor, responder: Responder, log: Or
       res.destroy();
     };
     res.once('close', onClose);
+    // The request's line waits for the order's outcome, even if the client leaves first.
+    res.locals.orderRunning = true;
     if (req.socket.destroyed) onClose();
     try {
-      const result = await orders.process(decoded.order, client.signal);
-      if (client.signal.aborted) log.clientGone({ orderId: decoded.order.orderId, result });
-      else responder.order(res, result);
+      const result = await orders.process(order, client.signal, { requestId: res.locals.requestId });
+      if (client.signal.aborted) {
+        answered('client_gone', STATUS_BY_KIND.client_gone, result);
+      } else {
+        answered(result.failure ?? 'ok', statusOf(result), result);
+        responder.order(res, result);
+      }
     } finally {
       res.off('close', onClose);
     }

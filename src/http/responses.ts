@@ -8,6 +8,7 @@ import type { Response } from 'express';
 import type { ErrorKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
 
 export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   bad_request: 400,
@@ -27,6 +28,11 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
 
 /** Seconds a client should wait before retrying an answer that says so. */
 const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1 };
+
+/** The status an order's outcome is answered with. */
+export function statusOf(result: OrderResult): number {
+  return result.failure ? STATUS_BY_KIND[result.failure] : 200;
+}
 
 export interface ResponseOptions {
   /** True while the server drains: every response then closes its connection. */
@@ -49,23 +55,27 @@ export class Responder {
   }
 
   error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
-    const retryAfter = RETRY_AFTER_SECONDS[kind];
-    this.json(res, STATUS_BY_KIND[kind], { status: 'error', error: { kind, message } }, retryAfter === undefined ? headers : { 'Retry-After': String(retryAfter), ...headers });
+    const body: ErrorResponse = { status: 'error', error: { kind, message } };
+    this.json(res, STATUS_BY_KIND[kind], body, { ...retryAfter(kind), ...headers });
   }
 
   order(res: Response, result: OrderResult): void {
-    const body = {
+    const body: OrderResponse = {
       status: result.failure ? 'error' : 'ok',
       order_id: result.orderId,
       steps: result.steps.map(stepJson),
       ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
     };
-    const retryAfter = result.failure ? RETRY_AFTER_SECONDS[result.failure] : undefined;
-    this.json(res, result.failure ? STATUS_BY_KIND[result.failure] : 200, body, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+    this.json(res, statusOf(result), body, result.failure ? retryAfter(result.failure) : {});
   }
 }
 
-function stepJson(step: StepOutcome): Record<string, unknown> {
+function retryAfter(kind: ErrorKind): Record<string, string> {
+  const seconds = RETRY_AFTER_SECONDS[kind];
+  return seconds === undefined ? {} : { 'Retry-After': String(seconds) };
+}
+
+function stepJson(step: StepOutcome): StepJson {
   return {
     name: step.name,
     status: step.status,

@@ -9,7 +9,9 @@ import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
 export function createLogger(level: LogLevel): Logger {
-  return pino({ level, base: { pid: process.pid } });
+  // Buffered, written in the background: a line per request and per order
+  // must not cost the event loop a write() each. Flushed on exit.
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }
 
 /**
@@ -17,19 +19,22 @@ export function createLogger(level: LogLevel): Logger {
  * scripts and people wait for "listening on …".
  */
 export function announce(fields: Record<string, unknown>, message: string): void {
-  createLogger('info').info(fields, message);
+  pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true })).info(fields, message);
 }
 
 export function stepLog(log: Logger): StepLog {
   return {
-    stepCrashed: ({ orderId, step, threadId, detail }) =>
-      log.error({ order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
-    threadLost: ({ orderId, step, threadId, blamed, retry, fate }) =>
+    stepCrashed: ({ requestId, orderId, step, threadId, detail }) =>
+      log.error({ request_id: requestId, order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
+    threadLost: ({ requestId, orderId, step, threadId, blamed, retry, fate }) =>
       log.warn(
-        { order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
+        { request_id: requestId, order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
         blamed ? 'step brought its thread down' : retry ? 'step lost its thread; running it again on another' : 'step lost its thread',
       ),
-    refused: ({ orderId, step, error }) => log.error({ order_id: orderId, step, err: error }, 'worker pool refused a step'),
+    refused: ({ requestId, orderId, step, saturated, error }) =>
+      saturated
+        ? log.warn({ request_id: requestId, order_id: orderId, step, reason: (error as Error).message }, 'no room for a step; its order is answered 503 overloaded')
+        : log.error({ request_id: requestId, order_id: orderId, step, err: error }, 'worker pool refused a step'),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
+import type { Trace } from '../domain/trace.js';
 import type { StepDefinition, StepOutcome, StepRunner } from './steps.js';
 import { runGroup } from './task-group.js';
 
@@ -40,16 +41,16 @@ export class OrderPipeline {
 
   /**
    * Run every step of `order`. `signal` cancels the order from outside (the
-   * client went away). Never rejects for a step's sake: failures are in the
-   * result.
+   * client went away); `trace` follows it into every thread for the logs.
+   * Never rejects for a step's sake: failures are in the result.
    */
-  async process(order: Order, signal: AbortSignal): Promise<OrderResult> {
+  async process(order: Order, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
     const stop = new AbortController();
     this.inFlight.add(stop);
     try {
       const { results, abortReason } = await runGroup(
         [signal, stop.signal, AbortSignal.timeout(this.options.timeoutMs)],
-        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, order, stepSignal)),
+        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, order, stepSignal, trace)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );
       // A deadline that passes after the last step succeeded fails nothing.

@@ -6,6 +6,7 @@
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { Order, StepName } from '../domain/order.js';
+import type { Trace } from '../domain/trace.js';
 
 export interface StepDefinition {
   readonly name: StepName;
@@ -43,5 +44,5 @@ export interface StepRunner {
    * rejects: every ending, including a dead thread, is an outcome. Resolves
    * only once nothing of the step is running any more.
    */
-  run(step: StepDefinition, order: Order, signal: AbortSignal): Promise<StepOutcome>;
+  run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
 }

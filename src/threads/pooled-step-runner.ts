@@ -19,12 +19,13 @@
  */
 import { abortKind, type OrderFailureKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
+import type { Trace } from '../domain/trace.js';
 import type { StepDefinition, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { PlacementTicket } from './placement.js';
 import { readReport, type StepReport } from './protocol.js';
-import type { StepPool } from './step-pool.js';
+import { PoolSaturated, type StepPool } from './step-pool.js';
 import type { ThreadExit } from './thread-registry.js';
 
 /** What the composition root gives back when a thread exits. */
@@ -33,13 +34,19 @@ export interface Reclaimed {
   readonly courierSlots: number;
 }
 
+interface StepEvent {
+  readonly requestId: string;
+  readonly orderId: string;
+  readonly step: string;
+}
+
 export interface StepLog {
   /** A step failed on its own (a bug in the step): the details the client never sees. */
-  stepCrashed(event: { orderId: string; step: string; threadId: number; detail: string }): void;
+  stepCrashed(event: StepEvent & { threadId: number; detail: string }): void;
   /** A step lost its thread. */
-  threadLost(event: { orderId: string; step: string; threadId: number; blamed: boolean; retry: boolean; fate: ThreadFate }): void;
-  /** The pool refused a task without losing a thread (e.g. while shutting down). */
-  refused(event: { orderId: string; step: string; error: unknown }): void;
+  threadLost(event: StepEvent & { threadId: number; blamed: boolean; retry: boolean; fate: ThreadFate }): void;
+  /** The pool refused a task without losing a thread: full, or broken. */
+  refused(event: StepEvent & { saturated: boolean; error: unknown }): void;
 }
 
 export interface PooledStepRunnerOptions {
@@ -53,7 +60,8 @@ export interface PooledStepRunnerOptions {
 
 type Attempt =
   | { readonly type: 'reported'; readonly report: StepReport }
-  | { readonly type: 'refused'; readonly error: unknown }
+  /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
+  | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean };
 
 export class PooledStepRunner implements StepRunner {
@@ -64,8 +72,9 @@ export class PooledStepRunner implements StepRunner {
     private readonly log: StepLog,
   ) {}
 
-  async run(step: StepDefinition, order: Order, signal: AbortSignal): Promise<StepOutcome> {
+  async run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
+    const about = { requestId: trace.requestId, orderId: order.orderId, step: step.name };
     let attempts = 0;
     let threadId: number | undefined;
     let threadFate: ThreadFate | undefined;
@@ -81,25 +90,25 @@ export class PooledStepRunner implements StepRunner {
     for (;;) {
       if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
       attempts++;
-      const attempt = await this.attempt(step, order, signal);
+      const attempt = await this.attempt(step, order, signal, trace);
       switch (attempt.type) {
         case 'reported': {
           const { report } = attempt;
           threadId = report.threadId;
           if (report.status === 'error' && report.kind === 'internal') {
-            this.log.stepCrashed({ orderId: order.orderId, step: step.name, threadId: report.threadId, detail: report.detail ?? '' });
+            this.log.stepCrashed({ ...about, threadId: report.threadId, detail: report.detail ?? '' });
           }
           return end(readReport(report, signal));
         }
         case 'refused':
-          this.log.refused({ orderId: order.orderId, step: step.name, error: attempt.error });
+          this.log.refused({ ...about, saturated: attempt.saturated, error: attempt.error });
           if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
-          return end({ status: 'error', kind: 'internal' });
+          return end({ status: 'error', kind: attempt.saturated ? 'overloaded' : 'internal' });
         case 'thread-lost': {
           threadId = attempt.threadId;
           threadFate = attempt.fate;
           const retry = !signal.aborted && !attempt.blamed && attempts < this.options.maxAttempts;
-          this.log.threadLost({ orderId: order.orderId, step: step.name, threadId, blamed: attempt.blamed, retry, fate: attempt.fate });
+          this.log.threadLost({ ...about, threadId, blamed: attempt.blamed, retry, fate: attempt.fate });
           if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
           if (!retry) return end({ status: 'error', kind: 'internal' });
         }
@@ -108,7 +117,7 @@ export class PooledStepRunner implements StepRunner {
   }
 
   /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
-  private async attempt(step: StepDefinition, order: Order, signal: AbortSignal): Promise<Attempt> {
+  private async attempt(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<Attempt> {
     const ticket: PlacementTicket = { cpuMs: order.cpuMs[step.name] };
     const { graceMs, threadProgress } = this.options;
     let cell: number | undefined;
@@ -139,12 +148,12 @@ export class PooledStepRunner implements StepRunner {
       overdue = setTimeout(judge, graceMs);
     };
     cell = this.cells.take(signal, armGracePeriod);
-    if (cell === undefined) return { type: 'refused', error: new Error('no free cancel cell') };
+    if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
     try {
-      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order }, ticket) };
+      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, requestId: trace.requestId }, ticket) };
     } catch (error) {
       const threadId = ticket.placedOn;
-      if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', error };
+      if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };
       // The thread is gone or going. Wait until it has exited and its
       // share of the tracker and the courier pool is back; only then is it
       // true that nothing of this step runs.

@@ -14,6 +14,12 @@ export interface SharedMemoryBuffers {
   readonly courierSlots: SharedArrayBuffer;
 }
 
+/** Everything a worker thread is given at start-up (Piscina's workerData). */
+export interface WorkerSetup extends SharedMemoryBuffers {
+  /** Level of the log lines steps write from the thread. */
+  readonly logLevel: string;
+}
+
 /** One step of one order, as posted to a worker. */
 export interface StepTask {
   /** The task's cancel cell: canceled when the order is. */
@@ -21,6 +27,8 @@ export interface StepTask {
   /** URL of the module whose default export is the step. */
   readonly module: string;
   readonly order: Order;
+  /** The request the order came with: steps' log lines carry it. */
+  readonly requestId: string;
 }
 
 /** How a step ended, as told by the thread that ran it. */

@@ -13,18 +13,28 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type PlacementTicket } from './placement.js';
-import type { SharedMemoryBuffers, StepReport, StepTask } from './protocol.js';
+import type { StepReport, StepTask, WorkerSetup } from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
+
+/** The pool's queue of tasks waiting for a thread is full. */
+export class PoolSaturated extends Error {
+  constructor(limit: number) {
+    super(`the worker pool's queue is full (${limit} tasks waiting for a thread)`);
+    this.name = 'PoolSaturated';
+  }
+}
 
 export interface StepPoolOptions<Reclaimed> {
   readonly threads: number;
-  /** Most step tasks one thread runs at once; enough for every task that can be in flight. */
+  /** Most step tasks one thread runs at once. */
   readonly tasksPerThread: number;
+  /** Most tasks waiting for a thread, beyond which tasks are refused (PoolSaturated). */
+  readonly queueLimit: number;
   /** The worker entry module (workers/step-worker). */
   readonly workerFile: URL;
   /** Per-thread limits; a thread over its heap limit dies alone and is replaced. */
   readonly resourceLimits?: ResourceLimits;
-  readonly sharedMemory: SharedMemoryBuffers;
+  readonly workerSetup: WorkerSetup;
   /** Give back the shared memory a dead thread held (tracker share, courier slots). */
   readonly reclaim: (threadId: number) => Reclaimed;
   readonly onThreadExit: (exit: ThreadExit<Reclaimed>) => void;
@@ -34,8 +44,10 @@ export class StepPool<Reclaimed> {
   readonly registry: ThreadRegistry<Reclaimed>;
   private readonly placement: Placement;
   private readonly piscina: Piscina<StepTask, StepReport>;
+  private readonly queueLimit: number;
 
   constructor(options: StepPoolOptions<Reclaimed>) {
+    this.queueLimit = options.queueLimit;
     this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
     this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
     this.piscina = new Piscina<StepTask, StepReport>({
@@ -47,7 +59,7 @@ export class StepPool<Reclaimed> {
       atomics: 'async',
       execArgv: [],
       resourceLimits: options.resourceLimits,
-      workerData: options.sharedMemory,
+      workerData: options.workerSetup,
       loadBalancer: this.placement.balancer,
       recordTiming: true,
     });
@@ -69,6 +81,7 @@ export class StepPool<Reclaimed> {
    * the pool refuses it. Call `settled` with its ticket once it has.
    */
   run(task: StepTask, ticket: PlacementTicket): Promise<StepReport> {
+    if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
     return this.piscina.run({ ...task, [queueOptionsSymbol]: ticket } as StepTask);
   }
 

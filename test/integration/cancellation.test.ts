@@ -77,7 +77,13 @@ describe('a client that goes away', () => {
       async () => log.lines.find((entry) => entry['order_id'] === 'leaver'),
       (found) => found !== undefined,
     );
-    expect(line).toMatchObject({ outcome: 'canceled', kind: 'client_gone', steps: ['payment:canceled', 'vendor:canceled', 'courier:canceled'] });
+    expect(line).toMatchObject({
+      msg: 'client went away; order canceled',
+      kind: 'client_gone',
+      status: 499,
+      steps: ['payment:canceled', 'vendor:canceled', 'courier:canceled'],
+      request_id: expect.any(String),
+    });
   });
 });
 

@@ -14,6 +14,7 @@ import type { StepDefinition } from '../../src/pipeline/steps.js';
 import { compiledFixture } from '../support/compiled.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const [, vendor, courier] = DEFAULT_STEPS;
@@ -42,9 +43,11 @@ async function expectNeighboursUnharmed(neighbours: ReturnType<typeof startNeigh
   expect(reran.length).toBeGreaterThan(0);
 }
 
-async function expectOneThreadReplaced(service: TestService, threads = 1): Promise<void> {
+async function expectOneThreadReplaced(service: TestService, cause: 'died' | 'terminated', threads = 1): Promise<void> {
   await expectAtRest(service, threads);
   expect((await service.health()).threads_replaced).toBe(1);
+  const metrics = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+  expect(metrics.get(sampleKey('worker_threads_replaced_total', { cause }))).toBe(1);
 }
 
 const gap = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,7 +70,7 @@ describe.each([
     for (const name of ['vendor', 'courier']) expect(steps[name]).toMatchObject({ status: 'canceled', detail: 'canceled: internal' });
     expect(JSON.stringify(body)).not.toContain('step bug');
     await expectNeighboursUnharmed(neighbours);
-    await expectOneThreadReplaced(service);
+    await expectOneThreadReplaced(service, 'died');
   });
 });
 
@@ -84,7 +87,7 @@ describe('a step that ignores cancellation', () => {
     expect(ms).toBeGreaterThanOrEqual(300);
     expect(ms).toBeLessThan(1500);
     await expectNeighboursUnharmed(neighbours);
-    await expectOneThreadReplaced(service);
+    await expectOneThreadReplaced(service, 'terminated');
   });
 
   it('hogging its thread past its deadline: 504 once the grace period is over', async () => {
@@ -94,7 +97,7 @@ describe('a step that ignores cancellation', () => {
     expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', detail: 'canceled: timeout', thread_fate: 'terminated' });
     expect(ms).toBeGreaterThanOrEqual(750);
     expect(ms).toBeLessThan(2500);
-    await expectOneThreadReplaced(service);
+    await expectOneThreadReplaced(service, 'terminated');
   });
 
   it('hogging the thread its neighbours share, its client gone: the neighbours are run again elsewhere and succeed', async () => {
@@ -105,7 +108,7 @@ describe('a step that ignores cancellation', () => {
     await expect(gone).rejects.toThrow();
     await expectNeighboursUnharmed(neighbours);
     for (let waited = 0; (await service.health()).orders_in_flight > 0 && waited < 5000; waited += 20) await gap(20);
-    await expectOneThreadReplaced(service);
+    await expectOneThreadReplaced(service, 'terminated');
   });
 });
 

@@ -54,6 +54,29 @@ describe('start-up', () => {
   });
 });
 
+describe('logs', () => {
+  it("carry the request id into the worker threads: a step's own log lines have it", async () => {
+    server = await startServerProcess({ LOG_LEVEL: 'debug' });
+    const answer = await rawRequest(server.url, {
+      headers: { ...JSON_TYPE, 'x-request-id': 'trace-me-42' },
+      body: JSON.stringify(orderBody({ order_id: 'logged', delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+    });
+    expect(answer.headers['x-request-id']).toBe('trace-me-42');
+    const fromSteps = await eventually(
+      async () =>
+        server!.stdout
+          .filter((line) => line.includes('"request_id":"trace-me-42"') && line.includes('"thread_id"'))
+          .map((line) => JSON.parse(line) as { thread_id: number; order_id: string; step: string; msg: string }),
+      (lines) => lines.length === 3,
+    );
+    expect(fromSteps.map((line) => line.msg).sort()).toEqual(['courier done', 'payment done', 'vendor done']);
+    for (const line of fromSteps) {
+      expect(line.thread_id).toBeGreaterThan(0);
+      expect(line.order_id).toBe('logged');
+    }
+  });
+});
+
 describe('SIGTERM', () => {
   it('answers the orders in flight with Connection: close, then exits 0 by itself', async () => {
     server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '5000' });

@@ -5,7 +5,7 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/composition-root.js';
-import type { HealthReport } from '../../src/http/health-route.js';
+import type { HealthReport } from '../../src/http/api-schemas.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
 
 export const TEST_CONFIG: Config = {
@@ -17,7 +17,11 @@ export const TEST_CONFIG: Config = {
   shutdownTimeoutMs: 5000,
   cancelGraceMs: 250,
   threadMaxHeapMb: 512,
+  maxInflight: 10_000,
+  threadMaxTasks: 30_000,
+  poolQueueLimit: 30_000,
   logLevel: 'silent',
+  metrics: true,
 };
 
 export interface TestService {

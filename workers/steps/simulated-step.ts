@@ -11,6 +11,10 @@ export function simulatedStep(name: StepName, failure: StepFailureKind): StepFun
   return async (order, ctx) => {
     await ctx.compute(order.cpuMs[name]);
     await ctx.sleep(order.delayMs[name]);
-    if (order.failStep === name) throw new StepFailure(failure);
+    if (order.failStep === name) {
+      ctx.log.debug({ kind: failure }, `${name} failed`);
+      throw new StepFailure(failure);
+    }
+    ctx.log.debug(`${name} done`);
   };
 }

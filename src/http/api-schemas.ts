@@ -1,0 +1,83 @@
+/**
+ * The shapes of every response, as zod schemas: the one source for the
+ * OpenAPI document (src/http/openapi.ts) and for the types the responses are
+ * built with (src/http/responses.ts), so the two cannot drift apart.
+ */
+import { z } from 'zod';
+import { STEP_NAMES } from '../domain/order.js';
+import type { ErrorKind } from '../domain/errors.js';
+
+const ERROR_KINDS = [
+  'bad_request',
+  'payment_declined',
+  'not_found',
+  'method_not_allowed',
+  'payload_too_large',
+  'unsupported_media_type',
+  'client_gone',
+  'internal',
+  'vendor_unavailable',
+  'no_courier',
+  'overloaded',
+  'shutting_down',
+  'timeout',
+] as const satisfies readonly ErrorKind[];
+
+export const errorSchema = z
+  .strictObject({
+    kind: z.enum(ERROR_KINDS).meta({ description: 'Stable name of what went wrong.' }),
+    message: z.string().meta({ description: 'For people; never a stack trace or an internal detail.' }),
+  })
+  .meta({ id: 'Error' });
+
+export const errorResponseSchema = z
+  .strictObject({ status: z.literal('error'), error: errorSchema })
+  .meta({ id: 'ErrorResponse', description: 'Any request that is not answered with an order outcome.' });
+
+export const stepSchema = z
+  .strictObject({
+    name: z.enum(STEP_NAMES),
+    status: z.enum(['ok', 'error', 'canceled']),
+    duration_ms: z.int().min(0).meta({ description: 'From dispatch to the end of the step, waiting for a thread or a courier included.' }),
+    thread_id: z.int().min(1).optional().meta({ description: 'The worker thread that ran the step; absent if it never reached one.' }),
+    detail: z.string().optional().meta({ description: 'The kind of an error; "canceled: <kind>" for a canceled step.' }),
+    thread_fate: z.enum(['terminated', 'died']).optional().meta({ description: 'The thread was lost under the step.' }),
+    attempts: z.int().min(2).optional().meta({ description: 'Runs of the step, when its thread died and it ran again on another.' }),
+  })
+  .meta({ id: 'Step' });
+
+export const orderResponseSchema = z
+  .strictObject({
+    status: z.enum(['ok', 'error']),
+    order_id: z.string(),
+    steps: z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' }),
+    error: errorSchema.optional(),
+  })
+  .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });
+
+export const healthReportSchema = z
+  .strictObject({
+    status: z.enum(['ok', 'draining']),
+    running_steps: z.int().min(0).meta({ description: 'Steps running inside worker threads (the cross-thread tracker).' }),
+    threads: z.int().min(0).meta({ description: 'Live worker threads.' }),
+    queued: z.int().min(0).meta({ description: 'Steps dispatched but not yet started on a thread.' }),
+    couriers_busy: z.int().min(0),
+    couriers: z.int().min(1),
+    orders_in_flight: z.int().min(0),
+    threads_replaced: z.int().min(0).meta({ description: 'Threads terminated or crashed and replaced since start.' }),
+  })
+  .meta({ id: 'Health' });
+
+export const readinessSchema = z
+  .strictObject({
+    status: z.enum(['ready', 'draining', 'shedding']),
+    orders_in_flight: z.int().min(0),
+    max_inflight: z.int().min(1),
+  })
+  .meta({ id: 'Readiness' });
+
+export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+export type StepJson = z.infer<typeof stepSchema>;
+export type OrderResponse = z.infer<typeof orderResponseSchema>;
+export type HealthReport = Omit<z.infer<typeof healthReportSchema>, 'status'>;
+export type Readiness = z.infer<typeof readinessSchema>;

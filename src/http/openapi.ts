@@ -1,0 +1,111 @@
+/**
+ * The OpenAPI 3.1 description of the whole HTTP API, generated from the zod
+ * schemas the service itself decodes requests with and builds responses
+ * from: one source, so the document cannot say something the code does not.
+ * docs/openapi.yaml is this document, written by `npm run openapi`.
+ */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { errorResponseSchema, healthReportSchema, orderResponseSchema, readinessSchema } from './api-schemas.js';
+import { MAX_BODY_BYTES } from './order-route.js';
+import { orderBodySchema } from './order-body.js';
+
+type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+const json = <T extends z.ZodType>(schema: T) => ({ 'application/json': { schema } });
+const error = (description: string, headers?: Record<string, { description: string; schema: { type: 'string' } }>) => ({
+  description,
+  content: json(errorResponseSchema),
+  ...(headers ? { headers } : {}),
+});
+const orderOutcome = (description: string) => ({ description, content: json(orderResponseSchema) });
+const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } } };
+const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
+const REQUEST_ID = { 'X-Request-Id': { description: 'The request id: the one sent, if it looked like one, or a new one.', schema: { type: 'string' as const } } };
+
+const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
+let document: Document | undefined;
+
+/** Built once: the schemas it is made of do not change while the service runs. */
+export function openApiDocument(): Document {
+  document ??= buildDocument();
+  return document;
+}
+
+function buildDocument(): Document {
+  const registry = new OpenAPIRegistry();
+  const order = orderRequestSchema;
+
+  registry.registerPath({
+    method: 'post',
+    path: '/order',
+    summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
+    description:
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended. A client that disconnects cancels its order and gets nothing. Every response carries X-Request-Id.',
+    request: {
+      headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ : @ / + = -' }) }),
+      body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
+    },
+    responses: {
+      200: { ...orderOutcome('Every step succeeded.'), headers: REQUEST_ID },
+      400: {
+        description: 'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
+        content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
+      },
+      405: error('Only POST.', ALLOW),
+      413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      415: error('The body is not application/json in UTF-8.'),
+      500: { description: 'A step crashed or brought its thread down (kind internal); details are in the log only.', content: json(orderResponseSchema) },
+      503: {
+        description: 'The vendor or courier step failed (vendor_unavailable, no_courier), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After).',
+        headers: RETRY_AFTER,
+        content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
+      },
+      504: orderOutcome('ORDER_TIMEOUT_MS passed; every step was canceled.'),
+    },
+  });
+
+  const probe = (path: string, summary: string, schema: z.ZodType, unavailable: string) => {
+    registry.registerPath({
+      method: 'get',
+      path,
+      summary,
+      responses: {
+        200: { description: 'OK.', content: json(schema) },
+        405: error('Only GET and HEAD.', ALLOW),
+        503: { description: unavailable, content: json(schema) },
+      },
+    });
+  };
+  probe('/healthz', 'Liveness: what is running right now, read from the shared memory the worker threads write to.', healthReportSchema, 'The server is draining.');
+  probe('/readyz', 'Readiness: whether to send this server orders.', readinessSchema, 'The server is draining, or shedding orders.');
+
+  registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (absent when METRICS=off).',
+    responses: {
+      200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: z.string() } } },
+      405: error('Only GET and HEAD.', ALLOW),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document.',
+    responses: {
+      200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: z.object({}).passthrough() } } },
+      405: error('Only GET and HEAD.', ALLOW),
+    },
+  });
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'order-threads',
+      version: '1.0.0',
+      description: 'Order orchestration over a worker pool of OS threads. Any other path is 404 not_found with an ErrorResponse.',
+    },
+    servers: [{ url: 'http://127.0.0.1:8080' }],
+  });
+}

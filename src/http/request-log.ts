@@ -1,0 +1,79 @@
+/**
+ * Request ids and the request log. Every request gets an id — the client's
+ * X-Request-Id if it looks like one, a fresh UUID otherwise — echoed in the
+ * response and bound to every log line written for it, including by the
+ * worker threads its steps run on. When it is answered, one JSON line says
+ * what it was: request id, method, path, status, duration; for an order,
+ * the same line also carries the order's outcome (order id, kind, each
+ * step's status), so an order costs one log line, not two.
+ *
+ * Written by hand rather than with pino-http, which creates two child
+ * loggers per request where one does: logging must stay a small share of
+ * what an order costs the main thread.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+
+/** An incoming X-Request-Id is kept if it looks like an id: anything else is replaced by a fresh one. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** What an order adds to its request's line. */
+export interface OrderOutcomeFields {
+  readonly order_id: string;
+  readonly kind: string;
+  readonly steps: readonly string[];
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Locals {
+      requestId: string;
+      /** Bound to the request id. */
+      log: Logger;
+      /** When the request arrived (performance.now()). */
+      arrivedAt: number;
+      /** Set while an order runs: its line waits for the outcome, even if the client leaves first. */
+      orderRunning?: boolean;
+      requestLogged?: boolean;
+    }
+  }
+}
+
+export function requestLog(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.locals.requestId = requestId;
+    res.locals.log = log.child({ request_id: requestId });
+    res.locals.arrivedAt = performance.now();
+    const answered = (): void => {
+      res.off('finish', answered);
+      res.off('close', answered);
+      if (!res.locals.orderRunning) writeRequestLine(res, res.statusCode);
+    };
+    res.on('finish', answered);
+    res.on('close', answered);
+    next();
+  };
+}
+
+/** The request's one line; a second call does nothing. `status` 499: the client went away. */
+export function writeRequestLine(res: Response, status: number, order?: OrderOutcomeFields): void {
+  if (res.locals.requestLogged) return;
+  res.locals.requestLogged = true;
+  const { req } = res;
+  const line = {
+    method: req.method,
+    path: req.originalUrl,
+    status,
+    duration_ms: Math.round(performance.now() - res.locals.arrivedAt),
+    ...order,
+  };
+  const message = order ? (order.kind === 'ok' ? 'order done' : order.kind === 'client_gone' ? 'client went away; order canceled' : 'order failed') : 'request answered';
+  if (status === 500) res.locals.log.error(line, message);
+  else if (status > 500) res.locals.log.warn(line, message);
+  else res.locals.log.info(line, message);
+}

@@ -1,0 +1,154 @@
+/**
+ * Prometheus metrics (prom-client): what the orders did, read as they are
+ * answered, and what is running, read from shared memory at scrape time.
+ * Each worker thread would have a registry of its own, so nothing is
+ * recorded inside the threads: every figure here comes from the main thread
+ * or from the shared memory the threads write to.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StepOutcome } from '../pipeline/steps.js';
+
+/** What is running right now, read from shared memory at scrape time (the fields of /healthz). */
+export interface RunningState {
+  readonly running_steps: number;
+  readonly queued: number;
+  readonly orders_in_flight: number;
+  readonly threads: number;
+  readonly couriers_busy: number;
+  readonly couriers: number;
+}
+
+/** Piscina's own figures, as its public API gives them. */
+export interface PoolFigures {
+  readonly utilization: number;
+  readonly completed: number;
+  /** Milliseconds, as Piscina's histogram summaries report them. */
+  readonly runTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
+  readonly waitTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
+}
+
+/** An order as it was answered (or not: a client that went away counts with status 499). */
+export interface AnsweredOrder {
+  readonly status: number;
+  /** 'ok', or the kind it failed with. */
+  readonly kind: string;
+  readonly durationMs: number;
+  readonly steps: readonly StepOutcome[];
+}
+
+/** What the HTTP layer reports; a no-op when metrics are off. */
+export interface OrderObserver {
+  orderAnswered(order: AnsweredOrder): void;
+  orderShed(): void;
+}
+
+export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: () => {} };
+
+const QUANTILES = [
+  ['0.5', 'p50'],
+  ['0.9', 'p90'],
+  ['0.99', 'p99'],
+] as const;
+
+export class ServiceMetrics implements OrderObserver {
+  readonly registry = new Registry();
+  private readonly orders: Counter<'status' | 'kind'>;
+  private readonly orderSeconds: Histogram<'status'>;
+  private readonly stepSeconds: Histogram<'step' | 'status'>;
+  private readonly shed: Counter;
+  private readonly replaced: Counter<'cause'>;
+
+  constructor(health: () => RunningState, pool: () => PoolFigures) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.orders = new Counter({ name: 'orders_total', help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).', labelNames: ['status', 'kind'], registers });
+    this.orderSeconds = new Histogram({
+      name: 'order_duration_seconds',
+      help: 'From the order arriving to its answer.',
+      labelNames: ['status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10],
+      registers,
+    });
+    this.stepSeconds = new Histogram({
+      name: 'order_step_duration_seconds',
+      help: 'From a step being dispatched to its end, waiting for a thread or a courier included.',
+      labelNames: ['step', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.shed = new Counter({ name: 'orders_shed_total', help: 'Orders turned away with 503 overloaded, before any step ran.', registers });
+    this.replaced = new Counter({ name: 'worker_threads_replaced_total', help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.', labelNames: ['cause'], registers });
+
+    const gauge = (name: string, help: string, read: (state: RunningState) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(health()));
+        },
+      });
+    };
+    gauge('order_steps_running', 'Steps running inside worker threads (the cross-thread tracker).', (h) => h.running_steps);
+    gauge('order_steps_queued', 'Steps dispatched but not yet started on a thread.', (h) => h.queued);
+    gauge('orders_in_flight', 'Orders being processed.', (h) => h.orders_in_flight);
+    gauge('worker_threads', 'Live worker threads.', (h) => h.threads);
+    gauge('couriers_busy', 'Courier slots held.', (h) => h.couriers_busy);
+    gauge('couriers', 'Courier slots in the pool.', (h) => h.couriers);
+
+    new Gauge({
+      name: 'worker_pool_utilization',
+      help: "Piscina's estimate of the pool's busy share since start (0..1).",
+      registers,
+      collect() {
+        this.set(pool().utilization);
+      },
+    });
+    let completedSeen = 0;
+    new Counter({
+      name: 'worker_pool_tasks_completed_total',
+      help: 'Tasks the worker pool has completed.',
+      registers,
+      collect() {
+        const completed = pool().completed;
+        this.inc(Math.max(0, completed - completedSeen));
+        completedSeen = completed;
+      },
+    });
+    for (const [metric, field, help] of [
+      ['worker_pool_task_run_milliseconds', 'runTime', 'How long tasks ran on a thread, since start (Piscina).'],
+      ['worker_pool_task_wait_milliseconds', 'waitTime', "How long tasks waited in the pool's queue, since start (Piscina)."],
+    ] as const) {
+      new Gauge({
+        name: metric,
+        help,
+        labelNames: ['quantile'],
+        registers,
+        collect() {
+          const summary = pool()[field];
+          if (!summary) return;
+          for (const [quantile, key] of QUANTILES) this.set({ quantile }, summary[key]);
+        },
+      });
+    }
+  }
+
+  orderAnswered({ status, kind, durationMs, steps }: AnsweredOrder): void {
+    this.orders.inc({ status: String(status), kind });
+    this.orderSeconds.observe({ status: String(status) }, durationMs / 1000);
+    for (const step of steps) this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
+  }
+
+  orderShed(): void {
+    this.shed.inc();
+  }
+
+  threadReplaced(cause: 'terminated' | 'died'): void {
+    this.replaced.inc({ cause });
+  }
+
+  /** The exposition, in Prometheus text format. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

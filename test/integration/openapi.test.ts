@@ -1,0 +1,142 @@
+/**
+ * The OpenAPI document is honest: docs/openapi.yaml is what the code
+ * generates, it is valid OpenAPI 3.1, /openapi.json serves it, and a real
+ * response of every status it documents, on every path, matches it.
+ */
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DEFAULT_STEPS } from '../../src/composition-root.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import { compiledFixture } from '../support/compiled.js';
+import { rawRequest, type RawResponse } from '../support/http.js';
+import { orderBody } from '../support/orders.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+type OpenApi = {
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+};
+
+const generated = openApiDocument() as unknown as OpenApi;
+
+describe('the document', () => {
+  it('is what the code generates (run `npm run openapi` after changing the API)', () => {
+    const committed: unknown = parse(readFileSync(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8'));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(generated)));
+  });
+
+  it('is valid OpenAPI 3.1', async () => {
+    const result = await new Validator().validate(JSON.parse(JSON.stringify(generated)) as Record<string, unknown>);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+});
+
+describe('real responses', () => {
+  let svc: TestService;
+  let crashing: TestService;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addSchema(JSON.parse(JSON.stringify(generated)) as object, 'openapi');
+  const covered = new Set<string>();
+
+  /** Check a real response against what the document says for its path, method and status. */
+  function expectDocumented(method: string, path: string, response: RawResponse): void {
+    const operation = generated.paths[path]?.[method.toLowerCase()];
+    expect(operation, `${method} ${path} is documented`).toBeDefined();
+    const documented = operation!.responses[String(response.status)];
+    expect(documented, `${method} ${path} → ${response.status} is documented`).toBeDefined();
+    const mediaType = String(response.headers['content-type']).split(';')[0]!;
+    const content = documented!.content?.[mediaType];
+    expect(content, `${method} ${path} → ${response.status} documents ${mediaType}`).toBeDefined();
+    const pointer = ['paths', path, method.toLowerCase(), 'responses', String(response.status), 'content', mediaType, 'schema']
+      .map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1'))
+      .join('/');
+    const validate = ajv.getSchema(`openapi#/${pointer}`)!;
+    const body: unknown = mediaType === 'application/json' ? response.json() : response.text;
+    expect(validate(body), `${method} ${path} → ${response.status}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    covered.add(`${method.toLowerCase()} ${path} ${response.status}`);
+  }
+
+  const JSON_TYPE = { 'content-type': 'application/json' };
+  const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) =>
+    rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const get = (service: TestService, path: string) => rawRequest(service.url, { method: 'GET', path });
+
+  beforeAll(async () => {
+    svc = await startTestService({ config: { orderTimeoutMs: 300, maxInflight: 2 } });
+    crashing = await startTestService({ steps: [{ name: 'payment', module: compiledFixture('steps/throws-at-once').href }, DEFAULT_STEPS[1]!, DEFAULT_STEPS[2]!] });
+  });
+  afterAll(async () => {
+    await svc.shutdown();
+    await crashing.shutdown();
+  });
+
+  it('of POST /order, for every status', async () => {
+    const instant = { payment: 0, vendor: 0, courier: 0 };
+    expectDocumented('POST', '/order', await post(svc, orderBody({ delay_ms: instant })));
+    expectDocumented('POST', '/order', await post(svc, orderBody({ fail_step: 'payment', delay_ms: instant })));
+    expectDocumented('POST', '/order', await post(svc, { order_id: 'x' }));
+    expectDocumented('POST', '/order', await post(svc, orderBody({ order_id: 'x'.repeat(70_000) })));
+    expectDocumented('POST', '/order', await post(svc, orderBody(), { 'content-type': 'text/plain' }));
+    expectDocumented('POST', '/order', await post(svc, orderBody({ fail_step: 'vendor', delay_ms: instant })));
+    expectDocumented('POST', '/order', await post(svc, orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } })));
+    expectDocumented('POST', '/order', await post(crashing, orderBody({ order_id: 'bad-openapi', delay_ms: instant })));
+    expectDocumented('POST', '/order', await rawRequest(svc.url, { method: 'PUT', headers: JSON_TYPE, body: '{}' }));
+    const full = [post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })), post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } }))];
+    await eventually(() => svc.health(), (health) => health.orders_in_flight === 2);
+    const shed = await post(svc, orderBody({ delay_ms: instant }));
+    expect(shed.json()).toMatchObject({ error: { kind: 'overloaded' } });
+    expectDocumented('POST', '/order', shed);
+    expectDocumented('GET', '/readyz', await get(svc, '/readyz'));
+    for (const answer of await Promise.all(full)) expectDocumented('POST', '/order', answer);
+  });
+
+  it('of the probes, /metrics and /openapi.json', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) {
+      expectDocumented('GET', path, await get(svc, path));
+      expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    }
+    expect((await get(svc, '/openapi.json')).json()).toEqual(JSON.parse(JSON.stringify(generated)));
+  });
+
+  it('of the probes while draining, and of an order turned away then', async () => {
+    const draining = await startTestService();
+    // Requests begun before the drain, finished after it: they are answered, with 503.
+    const begun = await Promise.all(
+      ['GET /healthz', 'GET /readyz', 'POST /order'].map(async (line) => {
+        const socket = connect(Number(draining.url.port), draining.url.hostname);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(`${line} HTTP/1.1\r\nHost: ${draining.url.host}\r\n`);
+        return { line, socket };
+      }),
+    );
+    await pause(50);
+    const stopped = draining.shutdown();
+    await pause(50);
+    const body = JSON.stringify(orderBody());
+    for (const { line, socket } of begun) {
+      let reply = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(line.startsWith('POST') ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` : '\r\n');
+      await closed;
+      const [head, text] = reply.split('\r\n\r\n') as [string, string];
+      const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]);
+      expect(status).toBe(503);
+      const [method, path] = line.split(' ') as [string, string];
+      expectDocumented(method, path, { status, headers: { 'content-type': 'application/json' }, text, json: () => JSON.parse(text) as unknown });
+    }
+    await stopped;
+  });
+
+  it('cover every status the document lists', () => {
+    const listed = Object.entries(generated.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).flatMap(([method, operation]) => Object.keys(operation.responses).map((status) => `${method} ${path} ${status}`)),
+    );
+    expect(listed.filter((entry) => !covered.has(entry))).toEqual([]);
+  });
+});
