@@ -39,6 +39,9 @@ const config: Config = {
   orderTimeoutMs: 60_000,
   shutdownTimeoutMs: 5000,
   cancelGraceMs: 250,
+  refundTimeoutMs: 1000,
+  idempotencyTtlMs: 0,
+  idempotencyMaxEntries: 0,
   threadMaxHeapMb: 512,
   maxInflight: 20_000,
   threadMaxTasks: 60_000,
@@ -65,7 +68,11 @@ function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Runner {
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(config.couriers);
   const runner = new InlineStepRunner(new CancelCellAllocator(cells), { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: 'silent' });
-  return { pipeline: new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs }), running: () => tracker.running(), close: async () => {} };
+  return {
+    pipeline: new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs, compensationTimeoutMs: config.refundTimeoutMs }),
+    running: () => tracker.running(),
+    close: async () => {},
+  };
 }
 
 const RUNNERS = { pool: onThePool, inline } as const;
@@ -88,7 +95,8 @@ const order = (id: string, workload: Workload): Order => ({
   orderId: id,
   amount: 1200,
   failStep: undefined,
-  delayMs: perStep(workload.delayMs),
+  failCompensation: false,
+  delayMs: { ...perStep(workload.delayMs), refund: 0 },
   cpuMs: perStep(workload.cpuMs),
 });
 
@@ -202,7 +210,7 @@ async function memoryInFlight(count: number): Promise<Record<string, string | nu
   collect();
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
-  const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, delayMs: { payment: 60_000, vendor: 60_000, courier: 60_000 }, cpuMs: perStep(0) };
+  const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
   const orders = clients.map((client, i) => runner.pipeline.process({ ...waiting, orderId: `memory-${i}` }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();

@@ -4,7 +4,7 @@
  * contrast benchmark (load/bench.ts) and is not part of the service.
  */
 import type { Order } from '../src/domain/order.js';
-import type { StepDefinition, StepOutcome, StepRunner } from '../src/pipeline/steps.js';
+import type { ActionDefinition, StepOutcome, StepRunner } from '../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../src/shared-memory/cancel-cells.js';
 import type { Trace } from '../src/domain/trace.js';
 import { readReport, type WorkerSetup } from '../src/threads/protocol.js';
@@ -30,7 +30,7 @@ export class InlineStepRunner implements StepRunner {
     this.runtime = createStepRuntime(setup, MAIN_THREAD_STAND_IN);
   }
 
-  async run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');

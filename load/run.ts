@@ -72,6 +72,13 @@ const serverEnvOverride = Object.fromEntries(
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * order_id is the idempotency key: ids unique to this run, so that a second
+ * run against the same server (LOAD_URL) runs its orders instead of having
+ * them replayed.
+ */
+const RUN_TAG = Date.now().toString(36);
+
 interface Health {
   readonly running_steps: number;
   readonly orders_in_flight: number;
@@ -130,7 +137,8 @@ async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
           setupRequest: (request, context) => {
             const n = next++;
             (context as { n?: number }).n = n;
-            return { ...request, body: JSON.stringify(scenario.order(n)) };
+            const order = scenario.order(n);
+            return { ...request, body: JSON.stringify({ ...order, order_id: `${RUN_TAG}-${String(order['order_id'])}` }) };
           },
           onResponse: (status, _body, context) => {
             const n = (context as { n?: number }).n ?? -1;

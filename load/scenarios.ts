@@ -26,7 +26,10 @@ export interface Scenario {
   expectedStatus(n: number): number;
 }
 
-const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms });
+/** The same delay for every step and for the refund. */
+const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms, refund: ms });
+/** The same CPU work for every step (a refund computes nothing). */
+const everyStep = (ms: number) => ({ payment: ms, vendor: ms, courier: ms });
 const always =
   (status: number) =>
   (): number =>
@@ -98,7 +101,7 @@ export const SCENARIOS: readonly Scenario[] = [
     connections: 50,
     durationSec: 15,
     smokeSec: 3,
-    order: (n) => ({ order_id: `cpu-${n}`, amount: 1200, delay_ms: every(0), cpu_ms: every(20) }),
+    order: (n) => ({ order_id: `cpu-${n}`, amount: 1200, delay_ms: every(0), cpu_ms: everyStep(20) }),
     expectedStatus: always(200),
   },
   {

@@ -59,7 +59,14 @@ async function bareWorker(index: number): Promise<() => Promise<unknown>> {
 const cells = CancelCells.create(THREADS);
 const tracker = StepTracker.create(THREADS);
 const couriers = SlotSemaphore.create(THREADS);
-const order = { orderId: 'm', amount: 1, failStep: undefined, delayMs: { payment: 0, vendor: 0, courier: 0 }, cpuMs: { payment: 0, vendor: 0, courier: 0 } };
+const order = {
+  orderId: 'm',
+  amount: 1,
+  failStep: undefined,
+  failCompensation: false,
+  delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
+  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+};
 
 /** Started: ready to serve, through its first step (modules loaded). */
 async function stepWorker(index: number): Promise<() => Promise<unknown>> {

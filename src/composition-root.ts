@@ -11,6 +11,8 @@ import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
 import { createLogger, logThreadExit, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
+import { IdempotentOrders } from './idempotency/idempotent-orders.js';
+import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
 import { OrderPipeline } from './pipeline/order-pipeline.js';
 import type { StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
@@ -33,7 +35,11 @@ export function compiledModule(path: string): URL {
 }
 
 export const DEFAULT_STEPS: readonly StepDefinition[] = [
-  { name: 'payment', module: compiledModule('workers/steps/payment').href },
+  {
+    name: 'payment',
+    module: compiledModule('workers/steps/payment').href,
+    compensation: { name: 'refund', module: compiledModule('workers/steps/refund').href },
+  },
   { name: 'vendor', module: compiledModule('workers/steps/vendor').href },
   { name: 'courier', module: compiledModule('workers/steps/courier').href },
 ];
@@ -98,7 +104,7 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
     { graceMs: config.cancelGraceMs, threadProgress: (threadId) => tracker.progressOf(threadId), maxAttempts: MAX_STEP_ATTEMPTS },
     stepLog(log),
   );
-  const pipeline = new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs });
+  const pipeline = new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs, compensationTimeoutMs: config.refundTimeoutMs });
 
   return {
     pipeline,
@@ -124,12 +130,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const log = logger ?? createLogger(config.logLevel);
   const engine = createOrderEngine(config, log, steps);
   const { pipeline, health } = engine;
-  const metrics = config.metrics ? new ServiceMetrics(health, engine.poolFigures) : undefined;
+  const idempotencyStore = new MemoryIdempotencyStore(config.idempotencyTtlMs, config.idempotencyMaxEntries);
+  const orders = new IdempotentOrders(pipeline, idempotencyStore);
+  const metrics = config.metrics ? new ServiceMetrics(health, engine.poolFigures, () => idempotencyStore.size()) : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
 
   const server: HttpServer = new HttpServer(
     createApp({
-      orders: pipeline,
+      orders,
       capacity: () => ({ ordersInFlight: pipeline.ordersInFlight, maxInflight: config.maxInflight }),
       health,
       draining: () => server.draining,

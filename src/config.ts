@@ -24,6 +24,12 @@ export interface Config {
    * the threads' 25 ms cancellation watch.
    */
   readonly cancelGraceMs: number;
+  /** Deadline of a compensation (a refund), which runs after its order has already been canceled. */
+  readonly refundTimeoutMs: number;
+  /** How long a final order outcome is replayed to a retry with the same order_id and body. */
+  readonly idempotencyTtlMs: number;
+  /** Order outcomes remembered for replay, at most; the oldest go first. */
+  readonly idempotencyMaxEntries: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;
   /** Orders running at once; beyond that an order is answered 503 overloaded at once. */
@@ -80,6 +86,9 @@ export function loadConfig(env: Env = process.env): Config {
     orderTimeoutMs: integer(env, 'ORDER_TIMEOUT_MS', 1, 600_000, 2000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
     cancelGraceMs: integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250),
+    refundTimeoutMs: integer(env, 'REFUND_TIMEOUT_MS', 1, 600_000, 1000),
+    idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_MS', 0, 7 * 24 * 3_600_000, 600_000),
+    idempotencyMaxEntries: integer(env, 'IDEMPOTENCY_MAX_ENTRIES', 0, 10_000_000, 100_000),
     threadMaxHeapMb: integer(env, 'THREAD_MAX_HEAP_MB', 16, 65_536, 512),
     maxInflight,
     threadMaxTasks: integer(env, 'THREAD_MAX_TASKS', 1, 1_000_000, maxInflight * STEPS_PER_ORDER),

@@ -5,8 +5,8 @@
  * (src/http/error-responses.ts) and nothing else knows about statuses.
  */
 
-/** Kinds a step can fail with on purpose. */
-export const STEP_FAILURE_KINDS = ['payment_declined', 'vendor_unavailable', 'no_courier'] as const;
+/** Kinds a step or a compensation can fail with on purpose. */
+export const STEP_FAILURE_KINDS = ['payment_declined', 'vendor_unavailable', 'no_courier', 'refund_failed'] as const;
 export type StepFailureKind = (typeof STEP_FAILURE_KINDS)[number];
 
 /** Why an order can end without success. */
@@ -16,6 +16,7 @@ export type OrderFailureKind =
   | 'client_gone' // the client disconnected; nothing is sent
   | 'shutting_down' // the server stopped before the order could finish
   | 'overloaded' // no room for it: too many orders in flight, or the worker pool's queue is full
+  | 'compensation_failed' // the order failed and undoing a step that had succeeded failed too: needs a person
   | 'internal'; // a bug or a dead thread; details go to the log only
 
 export type ErrorKind =
@@ -24,7 +25,8 @@ export type ErrorKind =
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'method_not_allowed'
-  | 'not_found';
+  | 'not_found'
+  | 'idempotency_key_reuse'; // the order_id was used before with a different order
 
 /**
  * The reason an order's AbortSignal carries: which kind ended the order.

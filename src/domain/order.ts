@@ -7,18 +7,34 @@
 export const STEP_NAMES = ['payment', 'vendor', 'courier'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
-export type PerStep<T> = Readonly<Record<StepName, T>>;
+/** Compensations undo a step that succeeded when its order as a whole failed (a saga's compensating actions). */
+export const COMPENSATION_NAMES = ['refund'] as const;
+export type CompensationName = (typeof COMPENSATION_NAMES)[number];
 
-/** Simulated I/O latency of each step when the order does not say (the Go service's defaults). */
-export const DEFAULT_DELAY_MS: PerStep<number> = { payment: 150, vendor: 200, courier: 100 };
+/** Everything an order runs on the worker pool: its steps, and its compensations if it fails. */
+export type ActionName = StepName | CompensationName;
+export const ACTION_NAMES = [...STEP_NAMES, ...COMPENSATION_NAMES] as const;
+
+export type PerStep<T> = Readonly<Record<StepName, T>>;
+export type PerAction<T> = Readonly<Record<ActionName, T>>;
+
+/** Simulated I/O latency when the order does not say (the steps' are the Go service's defaults). */
+export const DEFAULT_DELAY_MS: PerAction<number> = { payment: 150, vendor: 200, courier: 100, refund: 50 };
 
 export interface Order {
   readonly orderId: string;
   readonly amount: number;
   /** The step told to fail after its delay, if any. */
   readonly failStep: StepName | undefined;
-  /** Simulated I/O wait per step; 0 means no wait. */
-  readonly delayMs: PerStep<number>;
+  /** Whether the refund of this order's payment is told to fail (to exercise that path). */
+  readonly failCompensation: boolean;
+  /** Simulated I/O wait per step and compensation; 0 means no wait. */
+  readonly delayMs: PerAction<number>;
   /** CPU work per step, computed (not slept) on the step's thread. */
   readonly cpuMs: PerStep<number>;
+}
+
+/** The CPU work an action asks for: compensations compute nothing. */
+export function cpuMsOf(order: Order, action: ActionName): number {
+  return action === 'refund' ? 0 : order.cpuMs[action];
 }

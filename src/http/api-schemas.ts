@@ -4,24 +4,12 @@
  * built with (src/http/responses.ts), so the two cannot drift apart.
  */
 import { z } from 'zod';
-import { STEP_NAMES } from '../domain/order.js';
+import { ACTION_NAMES } from '../domain/order.js';
 import type { ErrorKind } from '../domain/errors.js';
+import { STATUS_BY_KIND } from './responses.js';
 
-const ERROR_KINDS = [
-  'bad_request',
-  'payment_declined',
-  'not_found',
-  'method_not_allowed',
-  'payload_too_large',
-  'unsupported_media_type',
-  'client_gone',
-  'internal',
-  'vendor_unavailable',
-  'no_courier',
-  'overloaded',
-  'shutting_down',
-  'timeout',
-] as const satisfies readonly ErrorKind[];
+/** Every kind there is: the status table is total, so it lists them all. */
+const ERROR_KINDS = Object.keys(STATUS_BY_KIND) as [ErrorKind, ...ErrorKind[]];
 
 export const errorSchema = z
   .strictObject({
@@ -36,7 +24,7 @@ export const errorResponseSchema = z
 
 export const stepSchema = z
   .strictObject({
-    name: z.enum(STEP_NAMES),
+    name: z.enum(ACTION_NAMES),
     status: z.enum(['ok', 'error', 'canceled']),
     duration_ms: z.int().min(0).meta({ description: 'From dispatch to the end of the step, waiting for a thread or a courier included.' }),
     thread_id: z.int().min(1).optional().meta({ description: 'The worker thread that ran the step; absent if it never reached one.' }),
@@ -51,6 +39,10 @@ export const orderResponseSchema = z
     status: z.enum(['ok', 'error']),
     order_id: z.string(),
     steps: z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' }),
+    compensations: z
+      .array(stepSchema)
+      .optional()
+      .meta({ description: "Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo." }),
     error: errorSchema.optional(),
   })
   .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });

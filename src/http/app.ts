@@ -1,19 +1,19 @@
 /**
  * The HTTP surface: request ids and request logs, routes, the drain gate,
  * 404/405, and the one error handler that turns body-reading failures into
- * their kinds. It knows the pipeline only through `OrderProcessor`.
+ * their kinds. It knows orders only through `OrderDesk`.
  */
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
-import { MAX_BODY_BYTES, orderRoute, type OrderProcessor } from './order-route.js';
+import { MAX_BODY_BYTES, orderRoute, type OrderDesk } from './order-route.js';
 import { requestLog } from './request-log.js';
 import { Responder } from './responses.js';
 
 export interface AppDependencies {
-  readonly orders: OrderProcessor;
+  readonly orders: OrderDesk;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   readonly draining: () => boolean;

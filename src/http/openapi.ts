@@ -22,6 +22,12 @@ const orderOutcome = (description: string) => ({ description, content: json(orde
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } } };
 const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
 const REQUEST_ID = { 'X-Request-Id': { description: 'The request id: the one sent, if it looked like one, or a new one.', schema: { type: 'string' as const } } };
+const REPLAYED = {
+  'Idempotent-Replayed': {
+    description: 'Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again.',
+    schema: { type: 'string' as const },
+  },
+};
 
 const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
 let document: Document | undefined;
@@ -41,13 +47,13 @@ function buildDocument(): Document {
     path: '/order',
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
-      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended. A client that disconnects cancels its order and gets nothing. Every response carries X-Request-Id.',
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed after its payment went through, once the payment is refunded (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, an overloaded or shutting_down 503, which a retry runs afresh — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
     request: {
       headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ : @ / + = -' }) }),
       body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
     },
     responses: {
-      200: { ...orderOutcome('Every step succeeded.'), headers: REQUEST_ID },
+      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REQUEST_ID, ...REPLAYED } },
       400: {
         description: 'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
@@ -55,7 +61,11 @@ function buildDocument(): Document {
       405: error('Only POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       415: error('The body is not application/json in UTF-8.'),
-      500: { description: 'A step crashed or brought its thread down (kind internal); details are in the log only.', content: json(orderResponseSchema) },
+      422: error('The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.'),
+      500: {
+        description: 'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
+        content: json(orderResponseSchema),
+      },
       503: {
         description: 'The vendor or courier step failed (vendor_unavailable, no_courier), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After).',
         headers: RETRY_AFTER,

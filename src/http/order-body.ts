@@ -4,21 +4,22 @@
  * is rejected with a message naming the offending field.
  */
 import { z } from 'zod';
-import { DEFAULT_DELAY_MS, STEP_NAMES, type Order, type PerStep, type StepName } from '../domain/order.js';
+import { ACTION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
 export const MAX_ORDER_ID_LENGTH = 128;
 
-const perStep = (max: number) =>
-  z.strictObject(Object.fromEntries(STEP_NAMES.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<StepName, z.ZodOptional<z.ZodInt>>);
+const millisFor = <Name extends string>(names: readonly Name[], max: number) =>
+  z.strictObject(Object.fromEntries(names.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<Name, z.ZodOptional<z.ZodInt>>);
 
 export const orderBodySchema = z.strictObject({
   order_id: z.string().min(1).max(MAX_ORDER_ID_LENGTH),
   amount: z.int().positive().max(Number.MAX_SAFE_INTEGER),
   fail_step: z.enum(STEP_NAMES).optional(),
-  delay_ms: perStep(MAX_DELAY_MS).optional(),
-  cpu_ms: perStep(MAX_CPU_MS).optional(),
+  fail_compensation: z.boolean().optional(),
+  delay_ms: millisFor(ACTION_NAMES, MAX_DELAY_MS).optional(),
+  cpu_ms: millisFor(STEP_NAMES, MAX_CPU_MS).optional(),
 });
 
 export type OrderBody = z.infer<typeof orderBodySchema>;
@@ -57,18 +58,17 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${path}: ${issue.message}`;
 }
 
-function withDefaults(given: Partial<Record<StepName, number>> | undefined, defaults: PerStep<number>): PerStep<number> {
-  return Object.fromEntries(STEP_NAMES.map((name) => [name, given?.[name] ?? defaults[name]])) as PerStep<number>;
+function withDefaults<Name extends ActionName>(names: readonly Name[], given: Partial<Record<Name, number>> | undefined, fallback: (name: Name) => number): Readonly<Record<Name, number>> {
+  return Object.fromEntries(names.map((name) => [name, given?.[name] ?? fallback(name)])) as Record<Name, number>;
 }
-
-const NO_CPU: PerStep<number> = { payment: 0, vendor: 0, courier: 0 };
 
 function toOrder(body: OrderBody): Order {
   return {
     orderId: body.order_id,
     amount: body.amount,
     failStep: body.fail_step,
-    delayMs: withDefaults(body.delay_ms, DEFAULT_DELAY_MS),
-    cpuMs: withDefaults(body.cpu_ms, NO_CPU),
+    failCompensation: body.fail_compensation ?? false,
+    delayMs: withDefaults(ACTION_NAMES, body.delay_ms, (name) => DEFAULT_DELAY_MS[name]),
+    cpuMs: withDefaults(STEP_NAMES, body.cpu_ms, () => 0),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * POST /order: check the media type, read at most 64 KiB, decode strictly,
- * turn the order away at once if too many are in flight, run it, answer
- * with its outcome, and log one line for it. A client that goes away
- * cancels its order; nothing is sent to it.
+ * hand the order to the idempotency desk — which replays it, joins it to a
+ * run under way, refuses a reused order_id, or starts it if there is room —
+ * answer with its outcome, and log one line for it. A client that goes away
+ * cancels its order (once no other caller waits for it); nothing is sent to it.
  */
 import contentType from 'content-type';
 import express, { type RequestHandler } from 'express';
@@ -10,6 +11,7 @@ import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
+import type { Submission } from '../idempotency/idempotent-orders.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Capacity } from './health-route.js';
@@ -19,13 +21,14 @@ import { STATUS_BY_KIND, statusOf, type Responder } from './responses.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** What the HTTP layer needs of the pipeline. */
-export interface OrderProcessor {
-  process(order: Order, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
+/** What the HTTP layer needs to have an order answered. */
+export interface OrderDesk {
+  /** `admit` is asked, right before a new run starts, whether there is room for it. */
+  submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => boolean): Promise<Submission>;
 }
 
 export interface OrderRouteDependencies {
-  readonly orders: OrderProcessor;
+  readonly orders: OrderDesk;
   readonly capacity: () => Capacity;
   readonly responder: Responder;
   readonly observer: OrderObserver;
@@ -47,21 +50,25 @@ export function orderRoute({ orders, capacity, responder, observer }: OrderRoute
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
 
     /** The metrics and the request's log line, for every order however it ended. */
-    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined): void => {
+    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined, via?: 'ran' | 'joined' | 'replayed'): void => {
       const steps = result?.steps ?? [];
-      observer.orderAnswered({ status, kind, durationMs: elapsed(), steps });
-      writeRequestLine(res, status, { order_id: order.orderId, kind, steps: steps.map((step) => `${step.name}:${step.status}`) });
+      const compensations = result?.compensations ?? [];
+      observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
+      writeRequestLine(res, status, {
+        order_id: order.orderId,
+        kind,
+        steps: steps.map((step) => `${step.name}:${step.status}`),
+        ...(compensations.length > 0 ? { compensations: compensations.map((step) => `${step.name}:${step.status}`) } : {}),
+        ...(via && via !== 'ran' ? { via } : {}),
+      });
     };
 
-    // Checked with no await before process(), which counts the order at once:
-    // never more than MAX_INFLIGHT orders in flight.
-    const { ordersInFlight, maxInflight } = capacity();
-    if (ordersInFlight >= maxInflight) {
-      responder.error(res, 'overloaded', `${maxInflight} orders are in flight; retry shortly`);
-      observer.orderShed();
-      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
-      return;
-    }
+    // Asked by the desk with no await before the run starts, which counts the
+    // order at once: never more than MAX_INFLIGHT orders in flight.
+    const admit = (): boolean => {
+      const { ordersInFlight, maxInflight } = capacity();
+      return ordersInFlight < maxInflight;
+    };
 
     const client = new AbortController();
     const onClose = (): void => {
@@ -76,12 +83,23 @@ export function orderRoute({ orders, capacity, responder, observer }: OrderRoute
     res.locals.orderRunning = true;
     if (req.socket.destroyed) onClose();
     try {
-      const result = await orders.process(order, client.signal, { requestId: res.locals.requestId });
-      if (client.signal.aborted) {
-        answered('client_gone', STATUS_BY_KIND.client_gone, result);
-      } else {
-        answered(result.failure ?? 'ok', statusOf(result), result);
-        responder.order(res, result);
+      const submission = await orders.submit(order, client.signal, { requestId: res.locals.requestId }, admit);
+      switch (submission.kind) {
+        case 'reused':
+          responder.error(res, 'idempotency_key_reuse', `order_id ${order.orderId} was used for a different order; send this one with a new order_id`);
+          answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
+          return;
+        case 'shed':
+          responder.error(res, 'overloaded', `${capacity().maxInflight} orders are in flight; retry shortly`);
+          observer.orderShed();
+          answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
+          return;
+        case 'answered': {
+          const { result, via } = submission;
+          if (client.signal.aborted) return answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
+          answered(result.failure ?? 'ok', statusOf(result), result, via);
+          responder.order(res, result, via === 'replayed' ? { 'Idempotent-Replayed': 'true' } : {});
+        }
       }
     } finally {
       res.off('close', onClose);

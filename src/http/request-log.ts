@@ -23,6 +23,23 @@ export interface OrderOutcomeFields {
   readonly order_id: string;
   readonly kind: string;
   readonly steps: readonly string[];
+  readonly compensations?: readonly string[];
+  /** How an order was answered without running: joined to a run under way, or replayed. */
+  readonly via?: 'joined' | 'replayed';
+}
+
+function messageFor(order: OrderOutcomeFields | undefined): string {
+  if (!order) return 'request answered';
+  switch (order.kind) {
+    case 'ok':
+      return 'order done';
+    case 'client_gone':
+      return 'client went away; order canceled';
+    case 'compensation_failed':
+      return 'order failed and could not be undone: needs a person';
+    default:
+      return 'order failed';
+  }
 }
 
 declare global {
@@ -72,7 +89,7 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
     duration_ms: Math.round(performance.now() - res.locals.arrivedAt),
     ...order,
   };
-  const message = order ? (order.kind === 'ok' ? 'order done' : order.kind === 'client_gone' ? 'client went away; order canceled' : 'order failed') : 'request answered';
+  const message = messageFor(order);
   if (status === 500) res.locals.log.error(line, message);
   else if (status > 500) res.locals.log.warn(line, message);
   else res.locals.log.info(line, message);

@@ -17,8 +17,11 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   method_not_allowed: 405,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  idempotency_key_reuse: 422,
   client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
   internal: 500,
+  compensation_failed: 500,
+  refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
   vendor_unavailable: 503,
   no_courier: 503,
   overloaded: 503,
@@ -59,14 +62,15 @@ export class Responder {
     this.json(res, STATUS_BY_KIND[kind], body, { ...retryAfter(kind), ...headers });
   }
 
-  order(res: Response, result: OrderResult): void {
+  order(res: Response, result: OrderResult, headers: Record<string, string> = {}): void {
     const body: OrderResponse = {
       status: result.failure ? 'error' : 'ok',
       order_id: result.orderId,
       steps: result.steps.map(stepJson),
+      ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
       ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
     };
-    this.json(res, statusOf(result), body, result.failure ? retryAfter(result.failure) : {});
+    this.json(res, statusOf(result), body, { ...(result.failure ? retryAfter(result.failure) : {}), ...headers });
   }
 }
 

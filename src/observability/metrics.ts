@@ -34,6 +34,9 @@ export interface AnsweredOrder {
   readonly kind: string;
   readonly durationMs: number;
   readonly steps: readonly StepOutcome[];
+  readonly compensations: readonly StepOutcome[];
+  /** How it was answered: run for this request, joined to a run under way, or replayed. */
+  readonly via: 'ran' | 'joined' | 'replayed' | undefined;
 }
 
 /** What the HTTP layer reports; a no-op when metrics are off. */
@@ -57,8 +60,11 @@ export class ServiceMetrics implements OrderObserver {
   private readonly stepSeconds: Histogram<'step' | 'status'>;
   private readonly shed: Counter;
   private readonly replaced: Counter<'cause'>;
+  private readonly compensations: Counter<'name' | 'status'>;
+  private readonly deduplicated: Counter<'via'>;
 
-  constructor(health: () => RunningState, pool: () => PoolFigures) {
+  /** `idempotencyRecords`: order outcomes kept for replay right now. */
+  constructor(health: () => RunningState, pool: () => PoolFigures, idempotencyRecords: () => number) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.orders = new Counter({ name: 'orders_total', help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).', labelNames: ['status', 'kind'], registers });
@@ -77,6 +83,26 @@ export class ServiceMetrics implements OrderObserver {
       registers,
     });
     this.shed = new Counter({ name: 'orders_shed_total', help: 'Orders turned away with 503 overloaded, before any step ran.', registers });
+    this.compensations = new Counter({
+      name: 'order_compensations_total',
+      help: 'Compensations run because their order failed (refunds of payments that went through), by outcome.',
+      labelNames: ['name', 'status'],
+      registers,
+    });
+    this.deduplicated = new Counter({
+      name: 'orders_deduplicated_total',
+      help: 'Orders answered without a run of their own: joined to the same order under way, or replayed from its record.',
+      labelNames: ['via'],
+      registers,
+    });
+    new Gauge({
+      name: 'idempotency_records',
+      help: 'Order outcomes kept for replay.',
+      registers,
+      collect() {
+        this.set(idempotencyRecords());
+      },
+    });
     this.replaced = new Counter({ name: 'worker_threads_replaced_total', help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.', labelNames: ['cause'], registers });
 
     const gauge = (name: string, help: string, read: (state: RunningState) => number): void => {
@@ -133,10 +159,16 @@ export class ServiceMetrics implements OrderObserver {
     }
   }
 
-  orderAnswered({ status, kind, durationMs, steps }: AnsweredOrder): void {
+  orderAnswered({ status, kind, durationMs, steps, compensations, via }: AnsweredOrder): void {
     this.orders.inc({ status: String(status), kind });
     this.orderSeconds.observe({ status: String(status) }, durationMs / 1000);
+    if (via === 'joined' || via === 'replayed') {
+      // The steps were counted with the run that produced them.
+      this.deduplicated.inc({ via });
+      return;
+    }
     for (const step of steps) this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
+    for (const compensation of compensations) this.compensations.inc({ name: compensation.name, status: compensation.status });
   }
 
   orderShed(): void {

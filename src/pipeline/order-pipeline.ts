@@ -2,6 +2,12 @@
  * The order pipeline: every step of an order at once, first failure cancels
  * the rest, a deadline cancels them all, and the result is ready only when
  * every step has ended — the errgroup + context.WithTimeout of the Go service.
+ *
+ * Then, if the order failed, every step that had succeeded and has a
+ * compensation is undone (a payment is refunded), before the answer. A
+ * compensation must run although the order's signal has fired — that is why
+ * it runs — so it gets a signal of its own with a fresh deadline: Go's
+ * context.WithoutCancel plus a new context.WithTimeout.
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
@@ -13,13 +19,20 @@ export interface OrderResult {
   readonly orderId: string;
   /** One per step, in the order the steps were given. */
   readonly steps: readonly StepOutcome[];
-  /** Why the order failed — the first failure wins — or undefined if every step succeeded. */
+  /** The compensations run because the order failed, in the order of their steps. */
+  readonly compensations: readonly StepOutcome[];
+  /**
+   * Why the order failed — the first failure wins, unless undoing it failed
+   * too (compensation_failed) — or undefined if every step succeeded.
+   */
   readonly failure: OrderFailureKind | undefined;
 }
 
 export interface OrderPipelineOptions {
   /** Deadline of an order, from the moment it starts. */
   readonly timeoutMs: number;
+  /** Deadline of each compensation, from the moment it starts. */
+  readonly compensationTimeoutMs: number;
 }
 
 export class OrderPipeline {
@@ -55,11 +68,20 @@ export class OrderPipeline {
       );
       // A deadline that passes after the last step succeeded fails nothing.
       const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
-      return { orderId: order.orderId, steps: results, failure };
+      if (failure === undefined) return { orderId: order.orderId, steps: results, compensations: [], failure };
+      const compensations = await this.compensate(order, results, trace);
+      const undone = compensations.every((outcome) => outcome.status === 'ok');
+      return { orderId: order.orderId, steps: results, compensations, failure: undone ? failure : 'compensation_failed' };
     } finally {
       this.inFlight.delete(stop);
       if (this.inFlight.size === 0) this.wakeIdleWaiters();
     }
+  }
+
+  /** Undo, at once, every step of a failed order that succeeded and can be undone. */
+  private compensate(order: Order, outcomes: readonly StepOutcome[], trace: Trace): Promise<StepOutcome[]> {
+    const toUndo = this.steps.flatMap((step, i) => (outcomes[i]?.status === 'ok' && step.compensation ? [step.compensation] : []));
+    return Promise.all(toUndo.map((compensation) => this.runner.run(compensation, order, AbortSignal.timeout(this.options.compensationTimeoutMs), trace)));
   }
 
   /** Cancel every order in flight with `kind` (at shutdown). They still end as usual, with their outcomes. */

@@ -5,13 +5,19 @@
  * nothing of threads, pools or HTTP.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
-import type { Order, StepName } from '../domain/order.js';
+import type { ActionName, CompensationName, Order, StepName } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 
-export interface StepDefinition {
-  readonly name: StepName;
-  /** URL of the module whose default export runs the step. */
+/** Something run on the worker pool for an order: a step or a compensation. */
+export interface ActionDefinition<Name extends ActionName = ActionName> {
+  readonly name: Name;
+  /** URL of the module whose default export runs it. */
   readonly module: string;
+}
+
+export interface StepDefinition extends ActionDefinition<StepName> {
+  /** What undoes the step when it succeeded but its order failed (a payment's refund). */
+  readonly compensation?: ActionDefinition<CompensationName>;
 }
 
 export type StepStatus = 'ok' | 'error' | 'canceled';
@@ -22,7 +28,7 @@ export type ThreadFate =
   | 'died'; // it crashed, exited or ran out of memory
 
 export interface StepOutcome {
-  readonly name: StepName;
+  readonly name: ActionName;
   readonly status: StepStatus;
   /** From dispatch to the end of the last attempt, as the order saw it (includes waiting for a thread or a courier). */
   readonly durationMs: number;
@@ -44,5 +50,5 @@ export interface StepRunner {
    * rejects: every ending, including a dead thread, is an outcome. Resolves
    * only once nothing of the step is running any more.
    */
-  run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
+  run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
 }

@@ -18,9 +18,9 @@
  *   marker name it as the culprit; otherwise run once more on another thread.
  */
 import { abortKind, type OrderFailureKind } from '../domain/errors.js';
-import type { Order } from '../domain/order.js';
+import { cpuMsOf, type Order } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
-import type { StepDefinition, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
+import type { ActionDefinition, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { PlacementTicket } from './placement.js';
@@ -72,7 +72,7 @@ export class PooledStepRunner implements StepRunner {
     private readonly log: StepLog,
   ) {}
 
-  async run(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const about = { requestId: trace.requestId, orderId: order.orderId, step: step.name };
     let attempts = 0;
@@ -117,8 +117,8 @@ export class PooledStepRunner implements StepRunner {
   }
 
   /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
-  private async attempt(step: StepDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<Attempt> {
-    const ticket: PlacementTicket = { cpuMs: order.cpuMs[step.name] };
+  private async attempt(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<Attempt> {
+    const ticket: PlacementTicket = { cpuMs: cpuMsOf(order, step.name) };
     const { graceMs, threadProgress } = this.options;
     let cell: number | undefined;
     let overdue: NodeJS.Timeout | undefined;

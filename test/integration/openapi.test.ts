@@ -86,6 +86,9 @@ describe('real responses', () => {
     expectDocumented('POST', '/order', await post(svc, orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } })));
     expectDocumented('POST', '/order', await post(crashing, orderBody({ order_id: 'bad-openapi', delay_ms: instant })));
     expectDocumented('POST', '/order', await rawRequest(svc.url, { method: 'PUT', headers: JSON_TYPE, body: '{}' }));
+    const first = orderBody({ delay_ms: instant });
+    expectDocumented('POST', '/order', await post(svc, first));
+    expectDocumented('POST', '/order', await post(svc, { ...first, amount: 1 }));
     const full = [post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })), post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } }))];
     await eventually(() => svc.health(), (health) => health.orders_in_flight === 2);
     const shed = await post(svc, orderBody({ delay_ms: instant }));

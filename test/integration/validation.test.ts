@@ -17,8 +17,10 @@ afterEach(async () => expectAtRest(svc, THREADS));
 afterAll(async () => svc.shutdown());
 
 const JSON_TYPE = { 'content-type': 'application/json' };
+let validOrders = 0;
+/** A valid order, under an order_id of its own (reusing one for another body is a 422). */
 const valid = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  order_id: 'v1',
+  order_id: `v${++validOrders}`,
   amount: 10,
   delay_ms: { payment: 0, vendor: 0, courier: 0 },
   ...extra,
@@ -52,7 +54,9 @@ const badBodies: Case[] = [
   { name: 'delay_ms negative', body: json(valid({ delay_ms: { vendor: -1 } })), status: 400, kind: 'bad_request', says: 'delay_ms.vendor' },
   { name: 'delay_ms over 60000', body: json(valid({ delay_ms: { vendor: 60001 } })), status: 400, kind: 'bad_request', says: 'delay_ms.vendor' },
   { name: 'delay_ms fractional', body: json(valid({ delay_ms: { courier: 1.5 } })), status: 400, kind: 'bad_request', says: 'delay_ms.courier' },
-  { name: 'delay_ms unknown step', body: json(valid({ delay_ms: { refund: 1 } })), status: 400, kind: 'bad_request', says: 'unknown field "delay_ms.refund"' },
+  { name: 'delay_ms unknown step', body: json(valid({ delay_ms: { shipping: 1 } })), status: 400, kind: 'bad_request', says: 'unknown field "delay_ms.shipping"' },
+  { name: 'cpu_ms for a compensation', body: json(valid({ cpu_ms: { refund: 1 } })), status: 400, kind: 'bad_request', says: 'unknown field "cpu_ms.refund"' },
+  { name: 'fail_compensation not a boolean', body: json(valid({ fail_compensation: 'yes' })), status: 400, kind: 'bad_request', says: 'fail_compensation' },
   { name: 'delay_ms an array', body: json(valid({ delay_ms: [1, 2, 3] })), status: 400, kind: 'bad_request', says: 'delay_ms' },
   { name: 'cpu_ms over 10000', body: json(valid({ cpu_ms: { payment: 10001 } })), status: 400, kind: 'bad_request', says: 'cpu_ms.payment' },
   { name: 'cpu_ms unknown step', body: json(valid({ cpu_ms: { payments: 1 } })), status: 400, kind: 'bad_request', says: 'unknown field "cpu_ms.payments"' },
@@ -112,8 +116,8 @@ describe('bad requests', () => {
   });
 });
 
-/** Statuses any request may get: a 500 for bad input would be a bug. */
-const EXPECTED_STATUSES = new Set([200, 400, 404, 405, 413, 415, 503, 504]);
+/** Statuses any request may get: a 500 for bad input would be a bug. (422: an order_id reused for another order.) */
+const EXPECTED_STATUSES = new Set([200, 400, 404, 405, 413, 415, 422, 503, 504]);
 
 const quickOrder = fc.record(
   {

@@ -16,6 +16,9 @@ export const TEST_CONFIG: Config = {
   orderTimeoutMs: 2000,
   shutdownTimeoutMs: 5000,
   cancelGraceMs: 250,
+  refundTimeoutMs: 1000,
+  idempotencyTtlMs: 600_000,
+  idempotencyMaxEntries: 100_000,
   threadMaxHeapMb: 512,
   maxInflight: 10_000,
   threadMaxTasks: 30_000,
@@ -47,6 +50,7 @@ export interface OrderResponse {
   status: 'ok' | 'error';
   order_id?: string;
   steps?: StepJson[];
+  compensations?: StepJson[];
   error?: { kind: string; message: string };
 }
 

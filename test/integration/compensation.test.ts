@@ -1,0 +1,152 @@
+/**
+ * Compensation: a payment that went through for an order that failed is
+ * refunded before the answer, on the worker pool, under a deadline of its
+ * own — even when the order was canceled because its client went away.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { expectAtRest } from '../support/leaks.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { growth, parseSamples } from '../support/prometheus.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+let svc: TestService | undefined;
+let log: CapturedLog;
+afterEach(async () => {
+  if (svc) await expectAtRest(svc, 2);
+  await svc?.shutdown();
+  svc = undefined;
+});
+
+async function start(config: Partial<Config> = {}): Promise<TestService> {
+  log = captureLog();
+  svc = await startTestService({ config: { threads: 2, ...config }, logger: log.logger });
+  return svc;
+}
+
+describe('a payment that went through for an order that failed', () => {
+  it('is refunded when another step fails, and the refund is listed', async () => {
+    const service = await start();
+    const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 10, vendor: 50, courier: 500, refund: 40 } }));
+    expect(status).toBe(503);
+    expect(body.error?.kind).toBe('vendor_unavailable');
+    expect(stepsOf(body)['payment']?.status).toBe('ok');
+    expect(body.compensations).toHaveLength(1);
+    expect(body.compensations![0]).toMatchObject({ name: 'refund', status: 'ok' });
+    expect(body.compensations![0]!.duration_ms).toBeGreaterThanOrEqual(40);
+    expect(body.compensations![0]!.thread_id).toBeGreaterThan(0);
+  });
+
+  it('is refunded when the deadline passes', async () => {
+    const service = await start({ orderTimeoutMs: 200 });
+    const { status, body } = await service.order(orderBody({ delay_ms: { payment: 10, vendor: 1000, courier: 1000 } }));
+    expect(status).toBe(504);
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+  });
+
+  it('is refunded when the client went away, the refund running on after it left', async () => {
+    const service = await start();
+    const client = new AbortController();
+    const order = orderBody({ order_id: 'left-after-paying', delay_ms: { payment: 10, vendor: 2000, courier: 2000, refund: 400 } });
+    const sent = service.order(order, { signal: client.signal });
+    // Once the payment is through (10 ms) only vendor and courier still run.
+    await pause(100);
+    await eventually(() => service.health(), (health) => health.running_steps === 2);
+    client.abort();
+    await expect(sent).rejects.toThrow();
+    // The two canceled steps end at once; the refund is what still runs.
+    await eventually(() => service.health(), (health) => health.running_steps === 1 && health.orders_in_flight === 1);
+    const line = await eventually(
+      async () => log.lines.find((entry) => entry['order_id'] === 'left-after-paying'),
+      (found) => found !== undefined,
+      { within: 3000 },
+    );
+    expect(line).toMatchObject({ kind: 'client_gone', status: 499, steps: ['payment:ok', 'vendor:canceled', 'courier:canceled'], compensations: ['refund:ok'] });
+  });
+});
+
+describe('no refund', () => {
+  it('for a payment that failed or was canceled', async () => {
+    const service = await start();
+    const declined = await service.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 500, courier: 500 } }));
+    expect(declined.status).toBe(400);
+    expect(declined.body.compensations).toBeUndefined();
+    const canceled = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 500, vendor: 20, courier: 0 } }));
+    expect(stepsOf(canceled.body)['payment']?.status).toBe('canceled');
+    expect(canceled.body.compensations).toBeUndefined();
+  });
+
+  it('for an order that succeeded', async () => {
+    const service = await start();
+    const { status, body } = await service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    expect(status).toBe(200);
+    expect(body.compensations).toBeUndefined();
+  });
+});
+
+describe('a refund that fails', () => {
+  it('makes the order 500 compensation_failed, and the log names the order for follow-up', async () => {
+    const service = await start();
+    const { status, body } = await service.order(orderBody({ order_id: 'stuck-money', fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 20, courier: 0 } }));
+    expect(status).toBe(500);
+    expect(body.error?.kind).toBe('compensation_failed');
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'error', detail: 'refund_failed' })]);
+    const line = await eventually(
+      async () => log.lines.find((entry) => entry['order_id'] === 'stuck-money'),
+      (found) => found !== undefined,
+    );
+    expect(line).toMatchObject({ level: 50, kind: 'compensation_failed', msg: 'order failed and could not be undone: needs a person', compensations: ['refund:error'] });
+  });
+
+  it('by outliving REFUND_TIMEOUT_MS does too', async () => {
+    const service = await start({ refundTimeoutMs: 100 });
+    const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 5000 } }));
+    expect(status).toBe(500);
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+  });
+});
+
+describe('under the Go stress mix', () => {
+  it('refunds exactly the orders whose payment went through and that failed', async () => {
+    const service = await start({ couriers: 4 });
+    const before = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+    let paidAndFailed = 0;
+    let refundsListed = 0;
+    let next = 0;
+    const client = async (): Promise<void> => {
+      while (next < 1500) {
+        const i = next++;
+        const failStep = i % 5 === 0 ? 'payment' : i % 7 === 0 ? 'vendor' : i % 9 === 0 ? 'courier' : undefined;
+        const { status, body } = await service.order(orderBody({ delay_ms: { payment: 1, vendor: 1, courier: 1, refund: 1 }, ...(failStep ? { fail_step: failStep } : {}) }));
+        const paid = stepsOf(body)['payment']?.status === 'ok';
+        if (status !== 200 && paid) paidAndFailed++;
+        refundsListed += body.compensations?.length ?? 0;
+        if (!(status !== 200 && paid)) expect(body.compensations).toBeUndefined();
+        else expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, client));
+    const after = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+    expect(paidAndFailed).toBeGreaterThan(100);
+    expect(refundsListed).toBe(paidAndFailed);
+    expect(growth(before, after, 'order_compensations_total', { name: 'refund', status: 'ok' })).toBe(paidAndFailed);
+  });
+});
+
+describe('shutdown', () => {
+  it('waits for a refund still running', async () => {
+    const service = await start();
+    const answer = service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 400 } }));
+    // Past the vendor's failure (20 ms): what runs is the refund.
+    await pause(100);
+    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    const stopped = service.shutdown();
+    const { status, body } = await answer;
+    expect(status).toBe(503);
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    await stopped;
+    svc = undefined;
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * order_id as an idempotency key: a retry joins the run under way or gets
+ * the recorded outcome, a different order under the same id is refused,
+ * and only final outcomes are recorded.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
+import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  if (svc) await expectAtRest(svc, 2);
+  await svc?.shutdown();
+  svc = undefined;
+});
+
+async function start(config: Partial<Config> = {}): Promise<TestService> {
+  svc = await startTestService({ config: { threads: 2, ...config } });
+  return svc;
+}
+
+async function scrape(service: TestService): Promise<Samples> {
+  return parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+}
+
+/** POST an order and keep the raw answer: status, body text and headers. */
+async function post(service: TestService, body: unknown, signal?: AbortSignal) {
+  const response = await fetch(new URL('/order', service.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+  return { status: response.status, text: await response.text(), replayed: response.headers.get('idempotent-replayed') };
+}
+
+const tasksDone = async (service: TestService): Promise<number> => (await scrape(service)).get('worker_pool_tasks_completed_total') ?? 0;
+const slow = { payment: 300, vendor: 300, courier: 300 };
+
+describe('a retry while the order runs', () => {
+  it('joins it: one set of steps runs, both callers get the same answer', async () => {
+    const service = await start();
+    const order = orderBody({ delay_ms: slow });
+    const first = post(service, order);
+    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    const second = post(service, order);
+    await pause(50);
+    const during = await service.health();
+    const [a, b] = await Promise.all([first, second]);
+
+    expect(during).toMatchObject({ running_steps: 3, orders_in_flight: 1 });
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.text).toBe(a.text);
+    expect(b.replayed).toBeNull();
+    const threads = (text: string) => Object.values(stepsOf(JSON.parse(text) as OrderResponse)).map((step) => step.thread_id);
+    expect(threads(b.text)).toEqual(threads(a.text));
+    expect(growth(new Map(), await scrape(service), 'orders_deduplicated_total', { via: 'joined' })).toBe(1);
+  });
+
+  it('keeps running for the caller who stays when the other goes away', async () => {
+    const service = await start();
+    const order = orderBody({ delay_ms: slow });
+    const leaving = new AbortController();
+    const gone = post(service, order, leaving.signal);
+    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    const staying = post(service, order);
+    await pause(50);
+    leaving.abort();
+    await expect(gone).rejects.toThrow();
+    const answer = await staying;
+    expect(answer.status).toBe(200);
+    expect(Object.values(stepsOf(JSON.parse(answer.text) as OrderResponse)).every((step) => step.status === 'ok')).toBe(true);
+  });
+
+  it('is canceled once every caller has gone, and runs afresh when retried', async () => {
+    const service = await start();
+    const order = orderBody({ delay_ms: slow });
+    const callers = [new AbortController(), new AbortController()];
+    const pending = callers.map((caller) => post(service, order, caller.signal).catch(() => undefined));
+    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    for (const caller of callers) caller.abort();
+    await Promise.all(pending);
+    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    const before = await tasksDone(service);
+    const retry = await post(service, order);
+    expect(retry.status).toBe(200);
+    expect(retry.replayed).toBeNull();
+    expect((await tasksDone(service)) - before).toBe(3);
+  });
+});
+
+describe('a retry after the order ended', () => {
+  it.each([
+    ['success', {}, 200],
+    ['a declined payment', { fail_step: 'payment' }, 400],
+    ['an unavailable vendor (its payment refunded)', { fail_step: 'vendor' }, 503],
+  ])('gets the recorded answer to %s, status and body, and runs nothing', async (_case, extra, status) => {
+    const service = await start();
+    const order = orderBody({ delay_ms: { payment: 10, vendor: 20, courier: 10 }, ...extra });
+    const original = await post(service, order);
+    expect(original.status).toBe(status);
+    const before = await tasksDone(service);
+    const started = performance.now();
+    const retry = await post(service, order);
+    expect(performance.now() - started).toBeLessThan(100);
+    expect({ status: retry.status, text: retry.text, replayed: retry.replayed }).toEqual({ status, text: original.text, replayed: 'true' });
+    expect((await tasksDone(service)) - before).toBe(0);
+  });
+
+  it('matches the order, not the bytes: defaults spelled out and keys in another order replay too', async () => {
+    const service = await start();
+    const original = await post(service, { order_id: 'same-meaning', amount: 5 });
+    const retry = await post(service, { delay_ms: { payment: 150, vendor: 200, courier: 100, refund: 50 }, amount: 5, order_id: 'same-meaning', cpu_ms: {} });
+    expect(retry.replayed).toBe('true');
+    expect(retry.text).toBe(original.text);
+  });
+
+  it('runs afresh once the record has expired', async () => {
+    const service = await start({ idempotencyTtlMs: 200 });
+    const order = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    await post(service, order);
+    expect((await post(service, order)).replayed).toBe('true');
+    await pause(300);
+    expect((await post(service, order)).replayed).toBeNull();
+  });
+});
+
+describe('the same order_id with a different order', () => {
+  it('is refused with 422 idempotency_key_reuse, while the first runs and after it ended, and the first is not disturbed', async () => {
+    const service = await start();
+    const order = orderBody({ delay_ms: slow });
+    const first = post(service, order);
+    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    const meanwhile = await post(service, { ...order, amount: 1 });
+    expect(meanwhile.status).toBe(422);
+    expect(JSON.parse(meanwhile.text)).toMatchObject({ status: 'error', error: { kind: 'idempotency_key_reuse' } });
+    const original = await first;
+    expect(original.status).toBe(200);
+    expect((await post(service, { ...order, fail_step: 'vendor' })).status).toBe(422);
+    const replay = await post(service, order);
+    expect({ status: replay.status, text: replay.text }).toEqual({ status: 200, text: original.text });
+  });
+});
+
+describe('outcomes that are not final', () => {
+  it('are not recorded: a retry after a bad request, a shed order or a timeout runs afresh', async () => {
+    const service = await start({ maxInflight: 1, orderTimeoutMs: 200 });
+    const order = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+
+    expect((await post(service, { ...order, amount: 'lots' })).status).toBe(400);
+
+    const blocker = post(service, orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } }));
+    await eventually(() => service.health(), (health) => health.orders_in_flight === 1);
+    expect((await post(service, order)).status).toBe(503);
+    await blocker;
+
+    const late = orderBody({ delay_ms: { payment: 10, vendor: 1000, courier: 1000 } });
+    const timedOut = await post(service, late);
+    expect(timedOut.status).toBe(504);
+    expect(JSON.parse(timedOut.text)).toMatchObject({ compensations: [{ name: 'refund', status: 'ok' }] });
+    const before = await tasksDone(service);
+    const retried = await post(service, late);
+    expect(retried.status).toBe(504);
+    expect(retried.replayed).toBeNull();
+    expect((await tasksDone(service)) - before).toBe(4);
+
+    const afterAll = await post(service, order);
+    expect({ status: afterAll.status, replayed: afterAll.replayed }).toEqual({ status: 200, replayed: null });
+  });
+});
+
+describe('memory', () => {
+  it('holds at most IDEMPOTENCY_MAX_ENTRIES records, the oldest evicted first', async () => {
+    const service = await start({ idempotencyMaxEntries: 20 });
+    const orders = Array.from({ length: 60 }, (_, i) => orderBody({ order_id: `bounded-${i}`, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    for (const order of orders) {
+      await post(service, order);
+      expect((await scrape(service)).get(sampleKey('idempotency_records'))).toBeLessThanOrEqual(20);
+    }
+    expect((await post(service, orders[59])).replayed).toBe('true');
+    expect((await post(service, orders[0])).replayed).toBeNull();
+  });
+});
