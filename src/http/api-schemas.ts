@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ACTION_NAMES } from '../domain/order.js';
 import type { ErrorKind } from '../domain/errors.js';
-import { STATUS_BY_KIND } from './responses.js';
+import { STATUS_BY_KIND } from './error-status.js';
 
 /** Every kind there is: the status table is total, so it lists them all. */
 const ERROR_KINDS = Object.keys(STATUS_BY_KIND) as [ErrorKind, ...ErrorKind[]];

@@ -65,7 +65,7 @@ export function createApp({ orders, capacity, health, draining, log, observer, m
   }
   app.use((req, res) => responder.error(res, 'not_found', `no route for ${req.method} ${req.path}`));
 
-  const onError: ErrorRequestHandler = (error: unknown, req, res, next) => {
+  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
     if (res.headersSent) return next(error);
     const type = (error as { type?: unknown }).type;
     switch (type) {

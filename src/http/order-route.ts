@@ -17,7 +17,8 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Capacity } from './health-route.js';
 import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
-import { STATUS_BY_KIND, statusOf, type Responder } from './responses.js';
+import { STATUS_BY_KIND } from './error-status.js';
+import { statusOf, type Responder } from './responses.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -1,33 +1,15 @@
 /**
- * Every response this service writes goes through here: JSON bodies, the
- * one table from error kind to HTTP status, and `Connection: close` while
- * the server drains, so that no client keeps a connection to a server that
- * is going away.
+ * Every response this service writes goes through here: JSON bodies, their
+ * status from the kind table, and `Connection: close` while the server
+ * drains, so that no client keeps a connection to a server that is going
+ * away.
  */
 import type { Response } from 'express';
 import type { ErrorKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
-
-export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
-  bad_request: 400,
-  payment_declined: 400,
-  not_found: 404,
-  method_not_allowed: 405,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  idempotency_key_reuse: 422,
-  client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
-  internal: 500,
-  compensation_failed: 500,
-  refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
-  vendor_unavailable: 503,
-  no_courier: 503,
-  overloaded: 503,
-  shutting_down: 503,
-  timeout: 504,
-};
+import { STATUS_BY_KIND } from './error-status.js';
 
 /** Seconds a client should wait before retrying an answer that says so. */
 const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1 };

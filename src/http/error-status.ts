@@ -1,0 +1,25 @@
+/**
+ * The one table from error kind to HTTP status. Nothing else in the service
+ * knows about statuses; it is total over the kinds, so a new kind does not
+ * compile until it has one.
+ */
+import type { ErrorKind } from '../domain/errors.js';
+
+export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  bad_request: 400,
+  payment_declined: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  idempotency_key_reuse: 422,
+  client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
+  internal: 500,
+  compensation_failed: 500,
+  refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
+  vendor_unavailable: 503,
+  no_courier: 503,
+  overloaded: 503,
+  shutting_down: 503,
+  timeout: 504,
+};
