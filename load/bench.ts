@@ -21,7 +21,7 @@ import type { Config } from '../src/config.js';
 import { OrderAborted } from '../src/domain/errors.js';
 import type { Order, PerStep } from '../src/domain/order.js';
 import { OrderPipeline } from '../src/pipeline/order-pipeline.js';
-import type { StepDefinition } from '../src/pipeline/steps.js';
+import { modulesOf, type StepDefinition } from '../src/pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
@@ -58,16 +58,22 @@ interface Runner {
   close(): Promise<void>;
 }
 
-function onThePool(steps: readonly StepDefinition[] = DEFAULT_STEPS): Runner {
+async function onThePool(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise<Runner> {
   const engine = createOrderEngine(config, log, steps);
   return { pipeline: engine.pipeline, running: () => engine.health().running_steps, close: () => engine.close() };
 }
 
-function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Runner {
+async function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise<Runner> {
   const cells = CancelCells.create(10_000);
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(config.couriers);
-  const runner = new InlineStepRunner(new CancelCellAllocator(cells), { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: 'silent' });
+  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells), {
+    cancelCells: cells.buffer,
+    stepTracker: tracker.buffer,
+    courierSlots: couriers.buffer,
+    logLevel: 'silent',
+    stepModules: modulesOf(steps),
+  });
   return {
     pipeline: new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs, compensationTimeoutMs: config.refundTimeoutMs }),
     running: () => tracker.running(),
@@ -138,7 +144,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
 /** Abort an order whose three steps are asleep; time each step's exit in its thread from the abort. */
 async function cancelLatency(make: typeof onThePool, rounds: number): Promise<number[]> {
   const probe: StepDefinition[] = DEFAULT_STEPS.map((step) => ({ name: step.name, module: compiledModule('load/fixtures/cancel-probe-step').href }));
-  const runner = make(probe);
+  const runner = await make(probe);
   const exits = new Map<string, bigint[]>();
   const channel = new BroadcastChannel('cancel-probe');
   channel.onmessage = (event) => {
@@ -205,7 +211,7 @@ async function bareWakeLatency(rounds: number): Promise<number[]> {
  */
 async function memoryInFlight(count: number): Promise<Record<string, string | number>> {
   const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
-  const runner = onThePool();
+  const runner = await onThePool();
   await drive(runner.pipeline, { name: '', concurrency: 8, delayMs: 0, cpuMs: 0 }, 1);
   collect();
   const before = process.memoryUsage();
@@ -230,7 +236,7 @@ const rows: Array<Record<string, string | number>> = [];
 for (const workload of WORKLOADS) {
   const figures: Record<string, Awaited<ReturnType<typeof drive>>> = {};
   for (const [name, make] of Object.entries(RUNNERS)) {
-    const runner = make();
+    const runner = await make();
     await drive(runner.pipeline, workload, 1); // warm-up: threads started, code compiled
     figures[name] = await drive(runner.pipeline, workload, SECONDS);
     await runner.close();

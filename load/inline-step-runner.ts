@@ -23,11 +23,15 @@ export class InlineStepRunner implements StepRunner {
   private keepAlive: NodeJS.Timeout | undefined;
   private running = 0;
 
-  constructor(
+  private constructor(
     private readonly cells: CancelCellAllocator,
-    setup: WorkerSetup,
+    runtime: StepTaskRunner,
   ) {
-    this.runtime = createStepRuntime(setup, MAIN_THREAD_STAND_IN);
+    this.runtime = runtime;
+  }
+
+  static async create(cells: CancelCellAllocator, setup: WorkerSetup): Promise<InlineStepRunner> {
+    return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN));
   }
 
   async run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {

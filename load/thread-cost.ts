@@ -12,7 +12,8 @@ import { compiledModule, DEFAULT_STEPS } from '../src/composition-root.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
-import type { StepReport, StepTask } from '../src/threads/protocol.js';
+import { modulesOf } from '../src/pipeline/steps.js';
+import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 
 const THREADS = 32;
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -75,7 +76,13 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
     minThreads: 1,
     maxThreads: 1,
     atomics: 'async',
-    workerData: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: 'silent' },
+    workerData: {
+      cancelCells: cells.buffer,
+      stepTracker: tracker.buffer,
+      courierSlots: couriers.buffer,
+      logLevel: 'silent',
+      stepModules: modulesOf(DEFAULT_STEPS),
+    } satisfies WorkerSetup,
   });
   await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order, requestId: 'thread-cost' });
   return () => pool.destroy();

@@ -14,7 +14,7 @@ import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/m
 import { IdempotentOrders } from './idempotency/idempotent-orders.js';
 import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
 import { OrderPipeline } from './pipeline/order-pipeline.js';
-import type { StepDefinition } from './pipeline/steps.js';
+import { modulesOf, type StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
 import { SlotSemaphore } from './shared-memory/slot-semaphore.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
@@ -91,7 +91,13 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
     queueLimit: config.poolQueueLimit,
     workerFile: compiledModule('workers/step-worker'),
     resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
-    workerSetup: { cancelCells: cells.buffer, stepTracker: tracker.buffer, courierSlots: couriers.buffer, logLevel: config.logLevel },
+    workerSetup: {
+      cancelCells: cells.buffer,
+      stepTracker: tracker.buffer,
+      courierSlots: couriers.buffer,
+      logLevel: config.logLevel,
+      stepModules: modulesOf(steps),
+    },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
       logThreadExit(log, exit);

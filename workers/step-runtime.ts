@@ -21,7 +21,12 @@ export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 /** A step's name for its log lines: its module's file name. */
 const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
-export function createStepRuntime(setup: WorkerSetup, threadId: number): StepTaskRunner {
+/**
+ * The runner of a thread's step tasks, once the step modules are loaded. A
+ * module that fails to load is left for its tasks, which then fail one by one
+ * (internal) instead of every new thread dying at start.
+ */
+export async function createStepRuntime(setup: WorkerSetup, threadId: number): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   const couriers = new SlotSemaphore(setup.courierSlots);
@@ -41,6 +46,7 @@ export function createStepRuntime(setup: WorkerSetup, threadId: number): StepTas
     stepModules.set(module, step);
     return step;
   };
+  await Promise.allSettled(setup.stepModules.map(loadStep));
 
   return async (task) => {
     shard ??= tracker.claim(threadId);
@@ -51,7 +57,10 @@ export function createStepRuntime(setup: WorkerSetup, threadId: number): StepTas
     const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId, log }, { requestId: task.requestId, orderId: task.order.orderId, step: stepName(task.module) });
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
-      const step = await loadStep(task.module);
+      // Only a module that was not preloaded is imported here; the wait for
+      // it honors cancellation like any other (the import goes on, cached).
+      const step = stepModules.get(task.module) ?? (await Promise.race([loadStep(task.module), cells.whenCanceled(task.cell)]));
+      if (step === undefined || cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       await runAsTask(task.cell, () => {
         ctx.enter();
         return step(task.order, ctx);

@@ -20,6 +20,11 @@ export interface StepDefinition extends ActionDefinition<StepName> {
   readonly compensation?: ActionDefinition<CompensationName>;
 }
 
+/** The module of every step and compensation: all the code an order can run. */
+export function modulesOf(steps: readonly StepDefinition[]): string[] {
+  return steps.flatMap((step) => (step.compensation ? [step.module, step.compensation.module] : [step.module]));
+}
+
 export type StepStatus = 'ok' | 'error' | 'canceled';
 
 /** How the loss of a step's thread shows in its outcome. */

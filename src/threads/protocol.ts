@@ -18,6 +18,13 @@ export interface SharedMemoryBuffers {
 export interface WorkerSetup extends SharedMemoryBuffers {
   /** Level of the log lines steps write from the thread. */
   readonly logLevel: string;
+  /**
+   * URLs of every step and compensation module. A thread loads them before it
+   * takes its first task: an import needs several turns of the thread's event
+   * loop, and a thread busy with CPU work takes long over each turn — long
+   * enough, measured, for a first refund's deadline to pass while it loads.
+   */
+  readonly stepModules: readonly string[];
 }
 
 /** One step of one order, as posted to a worker. */

@@ -14,15 +14,17 @@ import { eventually, pause } from '../support/wait.js';
 
 let svc: TestService | undefined;
 let log: CapturedLog;
+let threads = 2;
 afterEach(async () => {
-  if (svc) await expectAtRest(svc, 2);
+  if (svc) await expectAtRest(svc, threads);
   await svc?.shutdown();
   svc = undefined;
 });
 
 async function start(config: Partial<Config> = {}): Promise<TestService> {
   log = captureLog();
-  svc = await startTestService({ config: { threads: 2, ...config }, logger: log.logger });
+  threads = config.threads ?? 2;
+  svc = await startTestService({ config: { ...config, threads }, logger: log.logger });
   return svc;
 }
 
@@ -105,6 +107,21 @@ describe('a refund that fails', () => {
     const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 5000 } }));
     expect(status).toBe(500);
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+  });
+
+  it('on a thread busy with CPU work, is canceled in its turn and the thread is not judged for it', async () => {
+    // One thread, 30 steps computing: each turn of its event loop takes about
+    // 30 × 10 ms. The refund's deadline passes on a thread that runs it only
+    // between those slices; that is busy, not ignoring cancellation.
+    const service = await start({ threads: 1, refundTimeoutMs: 400, cancelGraceMs: 50, orderTimeoutMs: 20_000 });
+    const busy = Array.from({ length: 10 }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 100, vendor: 100, courier: 100 } })));
+    await eventually(() => service.health(), (health) => health.running_steps === 30);
+    const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 0, courier: 0, refund: 5000 } }));
+    expect(status).toBe(500);
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+    expect(body.compensations![0]).not.toHaveProperty('thread_fate');
+    for (const { status: busyStatus } of await Promise.all(busy)) expect(busyStatus).toBe(200);
+    expect((await service.health()).threads_replaced).toBe(0);
   });
 });
 

@@ -124,3 +124,16 @@ describe('a step that throws an ordinary error', () => {
     expect((await service.health()).threads_replaced).toBe(0);
   });
 });
+
+describe('a step whose module does not load', () => {
+  it('fails each of its orders with 500 internal; the threads start all the same and live on', async () => {
+    const service = await start('no-such-module', { threads: 2 });
+    for (const id of ['unloadable-1', 'unloadable-2']) {
+      const { status, body } = await service.order(orderBody({ order_id: id }));
+      expect(status).toBe(500);
+      expect(stepsOf(body)['payment']).toEqual(expect.objectContaining({ status: 'error', detail: 'internal' }));
+    }
+    await expectAtRest(service, 2);
+    expect((await service.health()).threads_replaced).toBe(0);
+  });
+});
