@@ -1,7 +1,9 @@
 /**
  * What metrics and logging cost: the `overhead` scenario's orders against a
  * server with them on (LOG_LEVEL=info, METRICS=on: the defaults) and off
- * (LOG_LEVEL=silent, METRICS=off), alternating, several rounds.
+ * (LOG_LEVEL=silent, METRICS=off), alternating, several rounds. Every order
+ * has an id of its own: order_id is the idempotency key, and repeated ids
+ * would measure replays, not orders.
  *
  * Two figures each: the main thread's CPU time per order at a fixed rate —
  * steady on a shared machine, and the main thread is what limits throughput
@@ -12,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { SCENARIOS } from './scenarios.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 import { percentile } from './stats.js';
 
@@ -23,7 +26,9 @@ const MODES = {
   off: { LOG_LEVEL: 'silent', METRICS: 'off' },
 } as const;
 
-const body = JSON.stringify({ order_id: 'cost', amount: 1200, delay_ms: { payment: 1, vendor: 1, courier: 1 } });
+const overhead = SCENARIOS.find((scenario) => scenario.name === 'overhead')!;
+const runTag = Date.now().toString(36);
+let sent = 0;
 
 /** CPU seconds the server's main thread has used (its task is the process's own id). */
 function mainThreadCpuSeconds(server: ServerProcess): number {
@@ -36,11 +41,15 @@ function mainThreadCpuSeconds(server: ServerProcess): number {
 async function load(server: ServerProcess, rate: number | undefined): Promise<{ requests: number; perSecond: number }> {
   const result = await autocannon({
     url: new URL('/order', server.url).href,
-    connections: 50,
+    connections: overhead.connections,
     duration: SECONDS,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: JSON.stringify({ ...overhead.order(sent), order_id: `${runTag}-${sent++}` }) }),
+      },
+    ],
     ...(rate ? { overallRate: rate } : {}),
   });
   return { requests: result.requests.total, perSecond: result.requests.average };
@@ -52,7 +61,7 @@ const figures: Record<keyof typeof MODES, { cpuUsPerOrder: number[]; ordersPerSe
 };
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [mode, env] of Object.entries(MODES) as Array<[keyof typeof MODES, Record<string, string>]>) {
-    const server = await startServerProcess({ COURIERS: '5', ...env });
+    const server = await startServerProcess({ ...overhead.serverEnv, ...env });
     try {
       await load(server, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);

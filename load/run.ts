@@ -90,12 +90,14 @@ async function health(base: URL): Promise<Health> {
   return (await response.json()) as Health;
 }
 
-/** Orders until every thread has loaded and compiled the step code. */
+/** Orders until every thread has compiled the step code; each its own id, or all but the first would be replays. */
 async function warmUp(base: URL): Promise<void> {
-  const body = JSON.stringify({ order_id: 'warm-up', amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
   for (let round = 0; round < 5; round++) {
     await Promise.all(
-      Array.from({ length: 8 }, () => fetch(new URL('/order', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text())),
+      Array.from({ length: 8 }, (_, i) => {
+        const body = JSON.stringify({ order_id: `${RUN_TAG}-warm-up-${round}-${i}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+        return fetch(new URL('/order', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
+      }),
     );
   }
 }
