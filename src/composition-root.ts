@@ -46,6 +46,12 @@ export const DEFAULT_STEPS: readonly StepDefinition[] = [
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
+/**
+ * Room in the courier waiter table beyond one waiter per order in flight (a
+ * step runs again only once its lost attempt's entries are reclaimed, so one
+ * each is the bound); a little more costs nothing.
+ */
+const COURIER_WAITER_SLACK = 64;
 /** Time kept, at shutdown, between canceling what is left and the deadline to exit. */
 const SHUTDOWN_MARGIN_MS = 250;
 
@@ -81,8 +87,10 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
-  const couriers = SlotSemaphore.create(config.couriers, config.threads);
-  const cellAllocator = new CancelCellAllocator(cells);
+  // Every order in flight can have one courier step waiting, and no more.
+  const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
+  const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
   const pool = new StepPool<Reclaimed>({

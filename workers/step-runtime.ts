@@ -29,7 +29,8 @@ const stepName = (module: string): string => module.slice(module.lastIndexOf('/'
 export async function createStepRuntime(setup: WorkerSetup, threadId: number): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
-  const couriers = new SlotSemaphore(setup.courierSlots);
+  // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
+  const couriers = new SlotSemaphore(setup.courierSlots, (cell) => cells.isCanceled(cell));
   // Straight to file descriptor 1, synchronously: no hop through the main thread.
   const log = pino({ level: setup.logLevel, base: { pid: process.pid, thread_id: threadId } }, pino.destination({ dest: 1, sync: true }));
   /** Claimed at the first task, so a thread that dies before running one holds none. */

@@ -147,7 +147,11 @@ export class CancelCellAllocator {
   /** Every open cell, with the remover of its abort listener (null if the signal had already aborted). */
   private readonly open = new Map<number, (() => void) | null>();
 
-  constructor(readonly cells: CancelCells) {
+  /** `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at once. */
+  constructor(
+    readonly cells: CancelCells,
+    private readonly afterEveryCancel: () => void = () => {},
+  ) {
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
     this.freeCount = cells.capacity;
@@ -167,6 +171,7 @@ export class CancelCellAllocator {
     const cell = this.free[--this.freeCount]!;
     const cancel = (): void => {
       this.cells.cancel(cell);
+      this.afterEveryCancel();
       onCanceled?.();
     };
     if (signal.aborted) {

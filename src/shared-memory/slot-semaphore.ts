@@ -2,62 +2,124 @@
  * A counting semaphore in a SharedArrayBuffer, shared by every worker thread:
  * the courier pool (Go's channel semaphore, `make(chan struct{}, 5)`).
  *
- * Each slot is a word holding its owner's threadId (0 when free), taken with
- * one compareExchange. Recording the owner in the same atomic step that takes
- * the slot is what makes recovery exact: when a thread dies holding slots —
- * and a terminated thread runs no `finally` — the main thread frees exactly
- * the slots that name it.
+ * Slots. Each slot is a word holding its owner's threadId (0 when free),
+ * taken with one compareExchange. Recording the owner in the same atomic step
+ * that takes the slot is what makes recovery exact: when a thread dies holding
+ * slots — and a terminated thread runs no `finally` — the main thread frees
+ * exactly the slots that name it.
  *
- * Waiters sleep on GENERATION with `Atomics.waitAsync`, so waiting for a slot
- * never holds a thread. A release bumps the generation and wakes one waiter;
- * V8 wakes waiters in the order they began waiting. First come, first served
- * also needs newcomers not to take a slot while others wait for one —
- * otherwise a slot freed for a woken waiter goes to whoever asks first, and
- * an unlucky waiter can lose again and again. So the semaphore counts its
- * waiters, per thread: a thread that dies while waiting has its count taken
- * back by the main thread with the rest of what it held.
+ * Waiters are served first come, first served, and a free slot reaches the
+ * oldest *live* waiter whatever the other waiters' threads are doing:
+ * - Every waiter is published in a shared table with its ticket (its place in
+ *   line) and its token (its task's cancel cell). Any thread can tell from the
+ *   cell whether a waiter is still wanted — the main thread writes it — so a
+ *   canceled waiter is passed over at once, even while its own thread is busy
+ *   computing and has not noticed yet (it removes itself on its next turn).
+ * - Each thread runs one dispatcher for all its waiters. A release bumps
+ *   GENERATION and wakes every dispatcher (one per thread that has waiters,
+ *   not one per waiter); the dispatcher of the thread whose waiter is oldest
+ *   takes the slot for it. No wake-up is ever handed to one particular waiter,
+ *   so none can be lost with a waiter that was abandoned, or with its thread.
+ * - A thread can die between any two instructions. Everything it publishes
+ *   names it — slot owners, waiter entries, its count of waiters — so once it
+ *   has exited the main thread takes all of it back and wakes every
+ *   dispatcher: no waiter is left asleep beside a free slot.
  */
 
-/** Layout, in Int32 words: header, then one word per slot, then [owner, waiting] per thread. */
-const GENERATION = 0;
+/** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries. */
+const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
 const SLOT_COUNT = 1;
-const FIRST_SLOT = 2;
+const NEXT_TICKET = 2;
+const THREAD_ENTRIES = 3;
+const WAITER_ENTRIES = 4;
+const HIGH_WATER = 5; // waiter entries at or past it have never been used: scans stop there
+const FIRST_SLOT = 6;
+
+/** A thread's count of waiters: [owner threadId, waiters]. */
+const THREAD_OWNER = 0;
+const THREAD_WAITING = 1;
+const WORDS_PER_THREAD_ENTRY = 2;
+
+/** A waiter: [owner threadId, ticket, token, state]. */
 const WAITER_OWNER = 0;
-const WAITER_COUNT = 1;
-const WORDS_PER_WAITER_ENTRY = 2;
+const WAITER_TICKET = 1;
+const WAITER_TOKEN = 2;
+const WAITER_STATE = 3;
+const WORDS_PER_WAITER = 4;
 
 const FREE = 0;
+/** WAITER_STATE of a published waiter; anything else is an entry being filled or emptied. */
+const WAITING = 1;
+
+/** A waiter whose cancellation no other thread can see (tests, benchmarks): live until its own thread drops it. */
+export const NO_TOKEN = -1;
 
 /** How a waiter learns that its step was canceled (in workers: the step's cancel cell). */
 export interface Cancellation {
+  /** The cancel cell other threads look at to pass over this waiter once it is canceled; NO_TOKEN if none. */
+  readonly token?: number;
   isCanceled(): boolean;
   /** Resolves when the step may have been canceled; callers look at isCanceled(). */
   whenCanceled(): Promise<void>;
 }
 
+interface LocalWaiter {
+  readonly owner: number;
+  readonly entry: number;
+  readonly token: number;
+  readonly cancel: Cancellation;
+  readonly resolve: (slot: number) => void;
+}
+
+/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
+const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
+
 export class SlotSemaphore {
   readonly buffer: SharedArrayBuffer;
   readonly size: number;
   private readonly words: Int32Array;
-  private readonly firstWaiterEntry: number;
+  private readonly firstThreadEntry: number;
+  private readonly threadEntries: number;
+  private readonly firstWaiter: number;
   private readonly waiterEntries: number;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
+  /** Where this thread starts looking for a free waiter entry. */
+  private nextEntry = 0;
+  /** This thread's waiters, by entry. */
+  private readonly local = new Map<number, LocalWaiter>();
+  private dispatching = false;
+  /** Wakes the dispatcher when a waiter of this thread arrives or is canceled. */
+  private poke: (() => void) | undefined;
+  /** The dispatcher's wait on GENERATION, kept across local events until it settles. */
+  private generationWait: { readonly seen: number; readonly settled: Promise<unknown>; done: boolean } | undefined;
 
-  constructor(buffer: SharedArrayBuffer) {
+  /** `isTokenCanceled`: whether a waiter's token (cancel cell) has been canceled, as any thread sees it. */
+  constructor(
+    buffer: SharedArrayBuffer,
+    private readonly isTokenCanceled: (token: number) => boolean = () => false,
+  ) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
     this.size = Atomics.load(this.words, SLOT_COUNT);
-    this.firstWaiterEntry = FIRST_SLOT + this.size;
-    this.waiterEntries = Math.floor((this.words.length - this.firstWaiterEntry) / WORDS_PER_WAITER_ENTRY);
+    this.threadEntries = Atomics.load(this.words, THREAD_ENTRIES);
+    this.waiterEntries = Atomics.load(this.words, WAITER_ENTRIES);
+    this.firstThreadEntry = FIRST_SLOT + this.size;
+    this.firstWaiter = this.firstThreadEntry + this.threadEntries * WORDS_PER_THREAD_ENTRY;
   }
 
-  /** `threads`: how many threads may wait at once, dying ones included (as for the tracker). */
-  static create(slots: number, threads = 1): SlotSemaphore {
+  /**
+   * `threads`: how many threads may wait at once, dying ones included (as for
+   * the tracker); `waiters`: how many steps may wait at once in all.
+   */
+  static create(slots: number, threads = 1, waiters = 1024): SlotSemaphore {
     if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
-    const entries = threads * 4 + 4;
-    const words = new Int32Array(new SharedArrayBuffer((FIRST_SLOT + slots + entries * WORDS_PER_WAITER_ENTRY) * Int32Array.BYTES_PER_ELEMENT));
+    const threadEntries = threads * 4 + 4;
+    const length = FIRST_SLOT + slots + threadEntries * WORDS_PER_THREAD_ENTRY + waiters * WORDS_PER_WAITER;
+    const words = new Int32Array(new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
     words[SLOT_COUNT] = slots;
+    words[THREAD_ENTRIES] = threadEntries;
+    words[WAITER_ENTRIES] = waiters;
     return new SlotSemaphore(words.buffer as SharedArrayBuffer);
   }
 
@@ -68,10 +130,10 @@ export class SlotSemaphore {
     return held;
   }
 
-  /** Steps waiting for a slot right now, on every thread. */
+  /** Steps waiting for a slot right now, on every thread (canceled ones not yet gone included). */
   waiting(): number {
     let total = 0;
-    for (let e = 0; e < this.waiterEntries; e++) total += Atomics.load(this.words, this.waiterEntry(e) + WAITER_COUNT);
+    for (let e = 0; e < this.threadEntries; e++) total += Atomics.load(this.words, this.threadEntry(e) + THREAD_WAITING);
     return total;
   }
 
@@ -97,117 +159,230 @@ export class SlotSemaphore {
    * takes unless canceled. Resolves to the slot, or to -1 if `cancel` fired
    * first (then nothing is held). Waiting parks no thread: other tasks on it
    * keep running. Every wait ends, because the step's order has a deadline
-   * that cancels it.
+   * that cancels it. Throws if more steps wait at once than the semaphore
+   * was created for.
    */
-  async acquire(owner: number, cancel: Cancellation): Promise<number> {
-    if (cancel.isCanceled()) return -1;
+  acquire(owner: number, cancel: Cancellation): Promise<number> {
+    if (cancel.isCanceled()) return Promise.resolve(-1);
     if (this.waiting() === 0) {
       const slot = this.tryAcquire(owner);
-      if (slot >= 0) return slot;
+      if (slot >= 0) return Promise.resolve(slot);
     }
-    const entry = this.joinWaiters(owner);
-    try {
-      let canceled: Promise<false> | undefined;
-      for (let woken = false; ; ) {
-        if (cancel.isCanceled()) {
-          // Woken for a slot it will not take: the wake-up is the next waiter's.
-          if (woken) Atomics.notify(this.words, GENERATION, 1);
-          return -1;
-        }
-        // Read the generation before looking: a release between the look and
-        // the wait changes it, and the wait then returns at once ('not-equal').
-        const seen = Atomics.load(this.words, GENERATION);
-        // A waiter that has not been woken yet takes a free slot only if it
-        // is alone in the queue; otherwise the slot is someone else's turn.
-        if (woken || this.waiting() === 1) {
-          const slot = this.tryAcquire(owner);
-          if (slot >= 0) return slot;
-        }
-        const wait = Atomics.waitAsync(this.words, GENERATION, seen);
-        if (!wait.async) {
-          woken = true;
-          continue;
-        }
-        let abandoned = false;
-        const released = wait.value.then(() => {
-          // A release wakes exactly one waiter. If that is a waiter nobody
-          // listens to any more, it must wake the next one in its place, or a
-          // slot would stay free while others sleep.
-          if (abandoned) Atomics.notify(this.words, GENERATION, 1);
-          return true as const;
-        });
-        canceled ??= cancel.whenCanceled().then(() => false as const);
-        woken = await Promise.race([released, canceled]);
-        if (!woken) {
-          abandoned = true;
-          canceled = undefined;
-        }
-      }
-    } finally {
-      Atomics.sub(this.words, entry + WAITER_COUNT, 1);
-    }
+    return new Promise((resolve) => {
+      const token = cancel.token ?? NO_TOKEN;
+      const entry = this.publish(owner, token);
+      this.local.set(entry, { owner, entry, token, cancel, resolve });
+      void cancel.whenCanceled().then(() => this.poke?.());
+      if (this.dispatching) this.poke?.();
+      else void this.dispatch();
+    });
   }
 
   /**
-   * Give back a slot held by `owner` and wake one waiter. Returns false if
-   * the slot was not `owner`'s (already freed, e.g. by the main thread after
-   * the owner was declared dead).
+   * Give back a slot held by `owner` and wake the dispatchers. Returns false
+   * if the slot was not `owner`'s (already freed, e.g. by the main thread
+   * after the owner was declared dead).
    */
   release(slot: number, owner: number): boolean {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.size) throw new RangeError(`no slot ${slot}`);
     if (Atomics.compareExchange(this.words, FIRST_SLOT + slot, owner, FREE) !== owner) return false;
-    Atomics.add(this.words, GENERATION, 1);
-    Atomics.notify(this.words, GENERATION, 1);
+    // Read after the slot is free: a waiter counted later finds it free itself.
+    if (this.waiting() > 0) this.wakeAll();
+    else Atomics.add(this.words, GENERATION, 1);
     return true;
   }
 
   /**
-   * Main thread, after `owner` has exited: free every slot it still held and
-   * forget its waiters. Wakes every waiter, so that none sleeps on a slot or
-   * a turn the dead thread will never pass on. Returns the slots freed.
+   * Drop, at once, this thread's waiters for `token` (their task has ended and
+   * its cell will be reused): they resolve to -1 and are unpublished before
+   * anyone can mistake the cell's next task for them.
+   */
+  abandon(token: number): void {
+    let dropped = false;
+    for (const waiter of this.local.values()) {
+      if (waiter.token !== token) continue;
+      this.unpublish(waiter, -1);
+      dropped = true;
+    }
+    if (dropped) this.wakeIfSlotFree();
+  }
+
+  /**
+   * Main thread, when a step was canceled: a canceled waiter may have been the
+   * one whose turn it was, so let the dispatchers look again — without waiting
+   * for the canceled waiter's thread, which may be busy.
+   */
+  wakeIfSlotFree(): void {
+    if (this.waiting() > 0 && this.busy() < this.size) this.wakeAll();
+  }
+
+  /**
+   * Main thread, after `owner` has exited: free every slot it still held,
+   * unpublish its waiters, and wake every dispatcher — whether or not it held
+   * anything, since it may have died between freeing a slot and waking the
+   * others. Returns the slots freed.
    */
   releaseAllOwnedBy(owner: number): number {
     let freed = 0;
     for (let i = 0; i < this.size; i++) {
       if (Atomics.compareExchange(this.words, FIRST_SLOT + i, owner, FREE) === owner) freed++;
     }
-    let forgotten = 0;
-    for (let e = 0; e < this.waiterEntries; e++) {
+    const highWater = Atomics.load(this.words, HIGH_WATER);
+    for (let e = 0; e < highWater; e++) {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_OWNER) !== owner) continue;
-      forgotten = Atomics.exchange(this.words, entry + WAITER_COUNT, 0);
-      Atomics.store(this.words, entry + WAITER_OWNER, 0);
+      Atomics.store(this.words, entry + WAITER_STATE, FREE);
+      Atomics.store(this.words, entry + WAITER_OWNER, FREE);
     }
-    if (freed > 0 || forgotten > 0) {
-      Atomics.add(this.words, GENERATION, 1);
-      Atomics.notify(this.words, GENERATION);
+    for (let e = 0; e < this.threadEntries; e++) {
+      const entry = this.threadEntry(e);
+      if (Atomics.load(this.words, entry + THREAD_OWNER) !== owner) continue;
+      Atomics.store(this.words, entry + THREAD_WAITING, 0);
+      Atomics.store(this.words, entry + THREAD_OWNER, FREE);
     }
+    this.wakeAll();
     return freed;
   }
 
-  /** Count one more waiter for `owner`, in its thread's entry (claimed on its first wait). */
-  private joinWaiters(owner: number): number {
+  /** This thread's dispatcher: runs while it has waiters, one pass per event. */
+  private async dispatch(): Promise<void> {
+    this.dispatching = true;
+    try {
+      while (this.local.size > 0) {
+        // Read before the pass: a release during the pass moves it, and the
+        // wait below then returns at once.
+        const seen = Atomics.load(this.words, GENERATION);
+        this.pass();
+        if (this.local.size === 0) break;
+        await this.nextEvent(seen);
+      }
+    } finally {
+      this.dispatching = false;
+      this.poke = undefined;
+    }
+  }
+
+  /**
+   * Drop the waiters that were canceled; then, while the oldest live waiter
+   * anywhere is one of ours and a slot is free, give it the slot.
+   *
+   * Whenever the oldest waiter changes while a slot is free, every dispatcher
+   * must look again: the next in line may be on another thread, whose
+   * dispatcher last looked when one of ours was ahead of it. So a pass that
+   * dropped or served a waiter wakes them all if a slot is still free.
+   */
+  private pass(): void {
+    let changed = false;
+    for (const waiter of this.local.values()) {
+      if (!waiter.cancel.isCanceled()) continue;
+      this.unpublish(waiter, -1);
+      changed = true;
+    }
+    for (;;) {
+      const waiter = this.local.get(this.oldestLiveWaiter());
+      if (!waiter) break;
+      const slot = this.tryAcquire(waiter.owner);
+      if (slot < 0) break;
+      this.unpublish(waiter, slot);
+      changed = true;
+    }
+    if (changed) this.wakeIfSlotFree();
+  }
+
+  /** A release or a reclaim (GENERATION moved), or a waiter of this thread arrived or was canceled. */
+  private nextEvent(seen: number): Promise<unknown> {
+    // A wait is reused only while it is pending. A notify wakes every waiter,
+    // including one that began waiting after the notifier bumped GENERATION,
+    // so a wait can settle while GENERATION still reads `seen`: reusing it
+    // then would spin this thread in microtasks, starving its timers.
+    let generation = this.generationWait;
+    if (generation === undefined || generation.done || generation.seen !== seen) {
+      const wait = Atomics.waitAsync(this.words, GENERATION, seen);
+      const pending = { seen, settled: wait.async ? wait.value : Promise.resolve(wait.value), done: !wait.async };
+      if (wait.async) void wait.value.then(() => (pending.done = true));
+      this.generationWait = generation = pending;
+    }
+    const local = new Promise<void>((resolve) => (this.poke = resolve));
+    return Promise.race([generation.settled, local]);
+  }
+
+  /** Entry of the published waiter with the smallest ticket whose cell is not canceled; -1 if none. */
+  private oldestLiveWaiter(): number {
+    let oldest = -1;
+    let oldestTicket = 0;
+    const highWater = Atomics.load(this.words, HIGH_WATER);
+    for (let e = 0; e < highWater; e++) {
+      const entry = this.waiterEntry(e);
+      if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
+      const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
+      if (oldest >= 0 && !before(ticket, oldestTicket)) continue;
+      const token = Atomics.load(this.words, entry + WAITER_TOKEN);
+      if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
+      oldest = e;
+      oldestTicket = ticket;
+    }
+    return oldest;
+  }
+
+  /**
+   * Count the waiter, then claim and fill an entry, and only then mark it
+   * WAITING: an entry is looked at only once complete. A thread dying half-way
+   * leaves entries that name it, which the main thread frees.
+   */
+  private publish(owner: number, token: number): number {
+    Atomics.add(this.words, this.threadEntryOf(owner) + THREAD_WAITING, 1);
+    for (let n = 0; n < this.waiterEntries; n++) {
+      const e = (this.nextEntry + n) % this.waiterEntries;
+      const entry = this.waiterEntry(e);
+      if (Atomics.compareExchange(this.words, entry + WAITER_OWNER, FREE, owner) !== FREE) continue;
+      this.nextEntry = (e + 1) % this.waiterEntries;
+      Atomics.store(this.words, entry + WAITER_TICKET, Atomics.add(this.words, NEXT_TICKET, 1));
+      Atomics.store(this.words, entry + WAITER_TOKEN, token);
+      for (let high = Atomics.load(this.words, HIGH_WATER); high <= e; high = Atomics.load(this.words, HIGH_WATER)) {
+        if (Atomics.compareExchange(this.words, HIGH_WATER, high, e + 1) === high) break;
+      }
+      Atomics.store(this.words, entry + WAITER_STATE, WAITING);
+      return e;
+    }
+    Atomics.sub(this.words, this.threadEntryOf(owner) + THREAD_WAITING, 1);
+    throw new Error(`more than ${this.waiterEntries} steps waiting for a courier at once`);
+  }
+
+  private unpublish(waiter: LocalWaiter, slot: number): void {
+    const entry = this.waiterEntry(waiter.entry);
+    Atomics.store(this.words, entry + WAITER_STATE, FREE);
+    Atomics.store(this.words, entry + WAITER_OWNER, FREE);
+    Atomics.sub(this.words, this.threadEntryOf(waiter.owner) + THREAD_WAITING, 1);
+    this.local.delete(waiter.entry);
+    waiter.resolve(slot);
+  }
+
+  private wakeAll(): void {
+    Atomics.add(this.words, GENERATION, 1);
+    Atomics.notify(this.words, GENERATION);
+  }
+
+  /** The count of waiters of `owner`'s thread (claimed on its first wait). */
+  private threadEntryOf(owner: number): number {
     let free = -1;
-    for (let e = 0; e < this.waiterEntries; e++) {
-      const entry = this.waiterEntry(e);
-      const holder = Atomics.load(this.words, entry + WAITER_OWNER);
-      if (holder === owner) {
-        Atomics.add(this.words, entry + WAITER_COUNT, 1);
-        return entry;
-      }
-      if (holder === 0 && free < 0) free = e;
+    for (let e = 0; e < this.threadEntries; e++) {
+      const entry = this.threadEntry(e);
+      const holder = Atomics.load(this.words, entry + THREAD_OWNER);
+      if (holder === owner) return entry;
+      if (holder === FREE && free < 0) free = e;
     }
-    for (let e = Math.max(free, 0); e < this.waiterEntries; e++) {
-      const entry = this.waiterEntry(e);
-      if (Atomics.compareExchange(this.words, entry + WAITER_OWNER, 0, owner) === 0) {
-        Atomics.add(this.words, entry + WAITER_COUNT, 1);
-        return entry;
-      }
+    for (let e = Math.max(free, 0); e < this.threadEntries; e++) {
+      const entry = this.threadEntry(e);
+      if (Atomics.compareExchange(this.words, entry + THREAD_OWNER, FREE, owner) === FREE) return entry;
     }
-    throw new Error(`no free waiter entry for thread ${owner} (${this.waiterEntries} entries)`);
+    throw new Error(`no free waiter count for thread ${owner} (${this.threadEntries} entries)`);
+  }
+
+  private threadEntry(index: number): number {
+    return this.firstThreadEntry + index * WORDS_PER_THREAD_ENTRY;
   }
 
   private waiterEntry(index: number): number {
-    return this.firstWaiterEntry + index * WORDS_PER_WAITER_ENTRY;
+    return this.firstWaiter + index * WORDS_PER_WAITER;
   }
 }

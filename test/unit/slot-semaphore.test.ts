@@ -3,6 +3,7 @@ import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
+import { HANG, REGISTERED, STOP, type BusyWaitersTask } from '../fixtures/semaphore-busy-waiters.js';
 import type { HammerTask } from '../fixtures/semaphore-hammer.js';
 import { compiledFixture } from '../support/compiled.js';
 
@@ -138,6 +139,80 @@ describe('SlotSemaphore', () => {
     expect(semaphore.waiting()).toBe(0);
     semaphore.release(held, 1);
     expect(await semaphore.acquire(2, never)).toBe(held);
+  });
+
+  describe('waiters on a busy thread', () => {
+    /** A thread with `count` courier waiters in line (cells 0…), computing in 13 ms slices like a thread of CPU-heavy steps. */
+    async function busyThreadWithWaiters(semaphore: SlotSemaphore, cells: CancelCells, count: number) {
+      const flags = new Int32Array(new SharedArrayBuffer(12));
+      const pool = new Piscina<BusyWaitersTask, number[]>({ filename: compiledFixture('semaphore-busy-waiters').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+      const threadId = pool.threads[0]!.threadId;
+      const task = pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, flags: flags.buffer as SharedArrayBuffer, firstCell: 0, count, sliceMs: 13 });
+      while (Atomics.load(flags, REGISTERED) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      return { pool, threadId, task, flags };
+    }
+
+    it('lets a free slot reach a live waiter within milliseconds, however many canceled waiters stand before it', async () => {
+      const semaphore = SlotSemaphore.create(1, 4, 256);
+      const cells = CancelCells.create(128);
+      const held = semaphore.tryAcquire(1);
+      const busy = await busyThreadWithWaiters(semaphore, cells, 100);
+      try {
+        for (let cell = 0; cell < 100; cell++) cells.cancel(cell);
+        semaphore.wakeIfSlotFree();
+        const live = semaphore.acquire(2, never);
+        const released = performance.now();
+        semaphore.release(held, 1);
+        expect(await live).toBe(held);
+        // Before: each canceled waiter passed the wake-up on in a turn of its
+        // busy thread's event loop, one after the other — 100 × 13 ms.
+        expect(performance.now() - released).toBeLessThan(100);
+        semaphore.release(held, 2);
+      } finally {
+        Atomics.store(busy.flags, STOP, 1);
+        expect(await busy.task).toEqual(Array(100).fill(-1));
+        await busy.pool.destroy();
+      }
+      expect(semaphore.waiting()).toBe(0);
+    });
+
+    it('leaves no waiter asleep beside a free slot when a thread whose waiter gave up is terminated', async () => {
+      const semaphore = SlotSemaphore.create(1, 4, 16);
+      const cells = CancelCells.create(8);
+      const held = semaphore.tryAcquire(1);
+      const busy = await busyThreadWithWaiters(semaphore, cells, 1);
+      cells.cancel(0);
+      // The thread notices between two slices, and its waiter gives up.
+      while (semaphore.waiting() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const live = semaphore.acquire(2, never);
+      Atomics.store(busy.flags, HANG, 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Before: the release woke only the waiter that had given up, whose
+      // thread, hung, never passed the wake-up on, and died with it.
+      semaphore.release(held, 1);
+      // As the main thread would: the hung thread is terminated a grace period later.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      void busy.task.catch(() => undefined);
+      await busy.pool.destroy();
+      semaphore.releaseAllOwnedBy(busy.threadId);
+      const got = await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 1000, 'still asleep'))]);
+      expect(got).toBe(held);
+    });
+  });
+
+  it('withdraws the waiters of a token at once, and passes over waiters whose token is canceled', async () => {
+    const cells = CancelCells.create(4);
+    const semaphore = new SlotSemaphore(SlotSemaphore.create(1).buffer, (cell) => cells.isCanceled(cell));
+    const held = semaphore.tryAcquire(1);
+    const waitOn = (owner: number, cell: number) => semaphore.acquire(owner, { token: cell, isCanceled: () => cells.isCanceled(cell), whenCanceled: () => cells.whenCanceled(cell) });
+    const withdrawn = waitOn(2, 0);
+    const next = waitOn(3, 1);
+    semaphore.abandon(0);
+    expect(await withdrawn).toBe(-1);
+    expect(semaphore.waiting()).toBe(1);
+    semaphore.release(held, 1);
+    expect(await next).toBe(held);
+    semaphore.release(held, 3);
   });
 
   propertyTest.prop([fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('acquire', 'release', 'cancel'), { maxLength: 60 })])(
