@@ -45,6 +45,17 @@ export class StepFailure extends Error {
   }
 }
 
+/**
+ * Thrown by a context used after its task has ended — by a promise the step
+ * left behind, say. Its cancel cell may belong to another task by then.
+ */
+export class StepEnded extends Error {
+  constructor() {
+    super('step used its context after its task ended');
+    this.name = 'StepEnded';
+  }
+}
+
 /** Thrown by the context's waits when the order has been canceled. */
 export class StepCanceled extends Error {
   constructor() {

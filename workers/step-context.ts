@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
-import { StepCanceled, type StepContext } from './step-api.js';
+import { StepCanceled, StepEnded, type StepContext } from './step-api.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
 const CANCEL_CHECK_MS = 0.5;
@@ -77,8 +77,8 @@ export class TaskContext implements StepContext {
       const controller = new AbortController();
       this.controller = controller;
       const watch = (): void => {
-        if (this.finished) return;
-        if (this.isCanceled()) controller.abort(new StepCanceled());
+        if (this.finished) controller.abort(new StepEnded());
+        else if (this.isCanceled()) controller.abort(new StepCanceled());
         else void this.resources.cells.whenCanceled(this.cell).then(watch);
       };
       watch();
@@ -86,12 +86,15 @@ export class TaskContext implements StepContext {
     return this.controller.signal;
   }
 
+  /** After the task has ended, its cell may belong to another task: a context that outlived its task only ever reads canceled. */
   isCanceled(): boolean {
-    return this.resources.cells.isCanceled(this.cell);
+    return this.finished || this.resources.cells.isCanceled(this.cell);
   }
 
   /** The step's code is about to run on this thread (task start, or back from a wait). */
   enter(): void {
+    // A continuation that outlived its task is not that task on the CPU.
+    if (this.finished) return;
     const { shard } = this.resources;
     shard.setOnCpu(this.cell);
     // If the step then yields some other way than through this context, the
@@ -105,11 +108,13 @@ export class TaskContext implements StepContext {
   }
 
   async sleep(ms: number): Promise<void> {
+    this.refuseIfEnded();
     const result = await this.suspend(this.resources.cells.sleep(this.cell, ms));
     if (result === 'canceled') throw new StepCanceled();
   }
 
   async compute(ms: number): Promise<void> {
+    this.refuseIfEnded();
     let computed = 0;
     while (computed < ms) {
       const sliceStart = performance.now();
@@ -127,22 +132,38 @@ export class TaskContext implements StepContext {
   }
 
   async acquireCourier(): Promise<() => void> {
-    const { couriers, threadId } = this.resources;
-    const slot = await this.suspend(couriers.acquire(threadId, { isCanceled: () => this.isCanceled(), whenCanceled: () => this.resources.cells.whenCanceled(this.cell) }));
+    this.refuseIfEnded();
+    const { couriers, threadId, cells } = this.resources;
+    const slot = await this.suspend(couriers.acquire(threadId, { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) }));
     if (slot < 0) throw new StepCanceled();
+    if (this.finished) {
+      // Granted as the task ended: nobody will give it back but us.
+      couriers.release(slot, threadId);
+      throw new StepEnded();
+    }
     this.heldSlots.add(slot);
     return () => {
       if (this.heldSlots.delete(slot)) couriers.release(slot, threadId);
     };
   }
 
-  /** The task is over: give back what the step left held, stop watching the cell. */
+  /**
+   * The task is over: give back what the step left held, withdraw its waits
+   * for a courier, stop watching the cell. From now on the context refuses
+   * everything — its cell will soon belong to another task.
+   */
   finish(): void {
     this.finished = true;
+    this.controller?.abort(new StepEnded());
+    this.resources.couriers.abandon(this.cell);
     for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
     this.heldSlots.clear();
     const { shard } = this.resources;
     if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+  }
+
+  private refuseIfEnded(): void {
+    if (this.finished) throw new StepEnded();
   }
 
   private async suspend<T>(waiting: Promise<T>): Promise<T> {

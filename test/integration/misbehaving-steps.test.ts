@@ -125,6 +125,17 @@ describe('a step that throws an ordinary error', () => {
   });
 });
 
+describe('a step that leaves work behind when it returns', () => {
+  it('gets no courier slot after its task ended: the slot it asked for goes back at once', async () => {
+    const service = await start('leaves-work-behind', { couriers: 1 });
+    // Its own courier step holds the one slot while the careless payment asks for it and returns.
+    const { status } = await service.order(orderBody({ order_id: 'bad-careless', delay_ms: { payment: 0, vendor: 0, courier: 300 } }));
+    expect(status).toBe(200);
+    await expectAtRest(service, 1);
+    expect((await service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }))).status).toBe(200);
+  });
+});
+
 describe('a step whose module does not load', () => {
   it('fails each of its orders with 500 internal; the threads start all the same and live on', async () => {
     const service = await start('no-such-module', { threads: 2 });
