@@ -41,13 +41,14 @@ const config: Config = {
   cancelGraceMs: 250,
   refundTimeoutMs: 1000,
   idempotencyTtlMs: 0,
-  idempotencyMaxEntries: 0,
+  orderRecordsMaxBytes: 0,
   threadMaxHeapMb: 512,
   maxInflight: 20_000,
   threadMaxTasks: 60_000,
   poolQueueLimit: 60_000,
   logLevel: 'silent',
   metrics: false,
+  faultInjection: false,
 };
 const trace = { requestId: 'bench' };
 const log = pino({ level: 'silent' });
@@ -59,7 +60,7 @@ interface Runner {
 }
 
 async function onThePool(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise<Runner> {
-  const engine = createOrderEngine(config, log, steps);
+  const engine = createOrderEngine(config, log, { steps });
   return { pipeline: engine.pipeline, running: () => engine.health().running_steps, close: () => engine.close() };
 }
 
@@ -125,7 +126,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         // Sent now; started once the event loop gets to it, as a request would be.
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
-        const result = await pipeline.process(order(`bench-${next++}`, workload), new AbortController().signal, trace);
+        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), run: 1 }, new AbortController().signal, trace);
         if (result.failure) throw new Error(`order failed: ${result.failure}`);
         latencies.push(performance.now() - sent);
       }
@@ -156,7 +157,7 @@ async function cancelLatency(make: typeof onThePool, rounds: number): Promise<nu
     for (let round = 0; round < rounds; round++) {
       const client = new AbortController();
       const id = `cancel-${round}`;
-      const answered = runner.pipeline.process(order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), client.signal, trace);
+      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), run: 1 }, client.signal, trace);
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
       const abortedAt = process.hrtime.bigint();
@@ -217,7 +218,7 @@ async function memoryInFlight(count: number): Promise<Record<string, string | nu
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
   const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
-  const orders = clients.map((client, i) => runner.pipeline.process({ ...waiting, orderId: `memory-${i}` }, client.signal, trace));
+  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, run: 1 }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();
   const during = process.memoryUsage();

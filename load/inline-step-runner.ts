@@ -3,7 +3,7 @@
  * runtime as the worker threads, only without the threads. It exists for the
  * contrast benchmark (load/bench.ts) and is not part of the service.
  */
-import type { Order } from '../src/domain/order.js';
+import type { OrderRun } from '../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../src/shared-memory/cancel-cells.js';
 import type { Trace } from '../src/domain/trace.js';
@@ -34,13 +34,13 @@ export class InlineStepRunner implements StepRunner {
     return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN));
   }
 
-  async run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, { order, run }: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');
     if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
     try {
-      const report = await this.runtime({ cell, module: step.module, order, requestId: trace.requestId });
+      const report = await this.runtime({ cell, module: step.module, order, run, requestId: trace.requestId });
       return { name: step.name, durationMs: Math.round(performance.now() - started), threadId: undefined, attempts: 1, ...readReport(report, signal) };
     } finally {
       this.cells.give(cell);

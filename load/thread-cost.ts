@@ -84,7 +84,7 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
       stepModules: modulesOf(DEFAULT_STEPS),
     } satisfies WorkerSetup,
   });
-  await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order, requestId: 'thread-cost' });
+  await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order, run: 1, requestId: 'thread-cost' });
   return () => pool.destroy();
 }
 

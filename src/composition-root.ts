@@ -4,20 +4,24 @@
  * pool, the pipeline, the HTTP server — and wires them together.
  */
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from './config.js';
 import type { HealthReport } from './http/api-schemas.js';
 import { createApp } from './http/app.js';
 import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
-import { createLogger, logThreadExit, stepLog } from './observability/logging.js';
+import { MemoryLedger } from './ledger/memory-ledger.js';
+import type { PaymentLedger } from './ledger/payment-ledger.js';
+import { createLogger, logThreadExit, pipelineEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
-import { IdempotentOrders } from './idempotency/idempotent-orders.js';
-import { MemoryIdempotencyStore } from './idempotency/memory-store.js';
+import { IdempotentOrders } from './orders/idempotent-orders.js';
+import { MemoryOrderRecords } from './orders/memory-order-records.js';
+import { orderStatusQuery } from './orders/order-status.js';
 import { OrderPipeline } from './pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
 import { SlotSemaphore } from './shared-memory/slot-semaphore.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
+import { LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
 
@@ -52,8 +56,6 @@ const MAX_STEP_ATTEMPTS = 2;
  * each is the bound); a little more costs nothing.
  */
 const COURIER_WAITER_SLACK = 64;
-/** Time kept, at shutdown, between canceling what is left and the deadline to exit. */
-const SHUTDOWN_MARGIN_MS = 250;
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -76,6 +78,8 @@ export interface RunningService {
 /** The order pipeline on its worker pool, without HTTP: what the service and the benchmarks run. */
 export interface OrderEngine {
   readonly pipeline: OrderPipeline;
+  /** The payment provider's end on the main thread. */
+  readonly ledgerGateway: LedgerGateway;
   health(): HealthReport;
   poolFigures(): PoolFigures;
   /** Called for every thread lost and replaced while the pool serves. */
@@ -83,7 +87,14 @@ export interface OrderEngine {
   close(): Promise<void>;
 }
 
-export function createOrderEngine(config: Config, log: Logger, steps: readonly StepDefinition[] = DEFAULT_STEPS): OrderEngine {
+export interface EngineOptions {
+  readonly steps?: readonly StepDefinition[];
+  /** The payment provider's books; in memory unless given. */
+  readonly ledger?: PaymentLedger;
+}
+
+export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger() }: EngineOptions = {}): OrderEngine {
+  const ledgerGateway = new LedgerGateway(ledger, log);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
@@ -111,17 +122,28 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
       logThreadExit(log, exit);
       if (exit.cause !== 'closed') for (const listener of replacedListeners) listener(exit.cause);
     },
+    onLedgerRequest: (request) => ledgerGateway.receive(request),
   });
   const runner = new PooledStepRunner(
     pool,
     cellAllocator,
-    { graceMs: config.cancelGraceMs, threadProgress: (threadId) => tracker.progressOf(threadId), maxAttempts: MAX_STEP_ATTEMPTS },
+    {
+      graceMs: config.cancelGraceMs,
+      threadProgress: (threadId) => tracker.progressOf(threadId),
+      maxAttempts: MAX_STEP_ATTEMPTS,
+      settleRequests: (requests, run) => ledgerGateway.settle(requests, run),
+    },
     stepLog(log),
   );
-  const pipeline = new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs, compensationTimeoutMs: config.refundTimeoutMs });
+  const pipeline = new OrderPipeline(steps, runner, {
+    timeoutMs: config.orderTimeoutMs,
+    compensationTimeoutMs: config.refundTimeoutMs,
+    events: pipelineEvents(log),
+  });
 
   return {
     pipeline,
+    ledgerGateway,
     health: () => ({
       running_steps: tracker.running(),
       threads: pool.threadCount,
@@ -142,17 +164,27 @@ export function createOrderEngine(config: Config, log: Logger, steps: readonly S
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel);
-  const engine = createOrderEngine(config, log, steps);
-  const { pipeline, health } = engine;
-  const idempotencyStore = new MemoryIdempotencyStore(config.idempotencyTtlMs, config.idempotencyMaxEntries);
-  const orders = new IdempotentOrders(pipeline, idempotencyStore);
-  const metrics = config.metrics ? new ServiceMetrics(health, engine.poolFigures, () => idempotencyStore.size()) : undefined;
+  const ledger = new MemoryLedger();
+  const engine = createOrderEngine(config, log, { steps, ledger });
+  const { pipeline, ledgerGateway } = engine;
+  // The provider's books of an order go with its record: both are bounded together.
+  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, (orderId) => ledger.forget(orderId));
+  const orders = new IdempotentOrders(pipeline, records, ({ order, run }, result) => {
+    void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined);
+  });
+  const health = (): HealthReport => ({ ...engine.health(), orders_in_flight: orders.runsInFlight });
+  const metrics = config.metrics
+    ? new ServiceMetrics(health, engine.poolFigures, { records: () => records.size(), ledger: () => ledger.counts(), moneyAtRisk: () => ledgerGateway.moneyAtRisk() })
+    : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
 
   const server: HttpServer = new HttpServer(
     createApp({
       orders,
-      capacity: () => ({ ordersInFlight: pipeline.ordersInFlight, maxInflight: config.maxInflight }),
+      orderStatus: orderStatusQuery(records, ledger),
+      faultInjection: config.faultInjection,
+      // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
+      capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
       health,
       draining: () => server.draining,
       log,
@@ -172,12 +204,16 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let stopping: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     const deadline = performance.now() + config.shutdownTimeoutMs;
+    // From here on no new run is admitted, whenever its body finishes arriving.
     server.startDraining();
-    const idle = pipeline.whenIdle();
-    const finishBy = Math.max(0, config.shutdownTimeoutMs - config.cancelGraceMs - SHUTDOWN_MARGIN_MS);
-    if (!(await settlesWithin(idle, finishBy))) {
-      log.warn({ orders_in_flight: pipeline.ordersInFlight }, 'shutdown deadline near: canceling the orders still in flight');
-      pipeline.cancelAll('shutting_down');
+    const idle = orders.whenIdle();
+    // Cancel what is left early enough for it to stop and void its payments
+    // before the deadline (the configuration guarantees the time exists).
+    const cancelBy = Math.max(0, config.shutdownTimeoutMs - windDownMs(config) - SHUTDOWN_MARGIN_MS);
+    if (!(await settlesWithin(idle, cancelBy))) {
+      log.warn({ orders_in_flight: orders.runsInFlight }, 'shutdown deadline near: canceling the orders still in flight');
+      orders.cancelAll('shutting_down');
+      // Every run, its refunds included, ends before the pool closes: none is cut off.
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));

@@ -4,6 +4,7 @@
  * allows. An empty value counts as unset.
  */
 import { availableParallelism } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -26,10 +27,10 @@ export interface Config {
   readonly cancelGraceMs: number;
   /** Deadline of a compensation (a refund), which runs after its order has already been canceled. */
   readonly refundTimeoutMs: number;
-  /** How long a final order outcome is replayed to a retry with the same order_id and body. */
+  /** How long an order's record is kept once it is done: its final outcome is replayed to a retry with the same order_id and body. */
   readonly idempotencyTtlMs: number;
-  /** Order outcomes remembered for replay, at most; the oldest go first. */
-  readonly idempotencyMaxEntries: number;
+  /** Memory the order records may take (estimated), in bytes; beyond it the oldest done orders are forgotten first. */
+  readonly orderRecordsMaxBytes: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;
   /** Orders running at once; beyond that an order is answered 503 overloaded at once. */
@@ -41,6 +42,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Whether /metrics is served and measurements are kept. */
   readonly metrics: boolean;
+  /** Whether an order may carry `faults` for its steps to commit. */
+  readonly faultInjection: boolean;
 }
 
 export class ConfigError extends Error {
@@ -49,12 +52,13 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function integer(env: Env, name: string, min: number, max: number, fallback: number): number {
+/** `why`: said after the range, when a bound is derived from other settings or the machine. */
+function integer(env: Env, name: string, min: number, max: number, fallback: number, why?: string): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ''}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -76,24 +80,46 @@ function host(env: Env): string {
 /** Steps per order: the pool must hold every step of every order in flight. */
 const STEPS_PER_ORDER = 3;
 
+/** Kept at shutdown beyond what a canceled order needs, for the answers to be written. */
+export const SHUTDOWN_MARGIN_MS = 250;
+
+/**
+ * How long a canceled order can take to end: its steps stop, or their thread
+ * is killed, within a grace period; then its payment is voided, under the
+ * refund's deadline — and a refund that ignores that has a grace period too.
+ */
+export function windDownMs(config: Pick<Config, 'cancelGraceMs' | 'refundTimeoutMs'>): number {
+  return 2 * config.cancelGraceMs + config.refundTimeoutMs;
+}
+
+/** The order records may take at most this share of the main thread's heap. */
+const RECORDS_HEAP_SHARE = 0.25;
+
 export function loadConfig(env: Env = process.env): Config {
+  if (env['IDEMPOTENCY_MAX_ENTRIES']) throw new ConfigError('IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB');
   const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
+  const cancelGraceMs = integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250);
+  const refundTimeoutMs = integer(env, 'REFUND_TIMEOUT_MS', 1, 600_000, 1000);
+  // Shutdown must leave a canceled order time to void its payment: never cut a refund off.
+  const shortestShutdown = windDownMs({ cancelGraceMs, refundTimeoutMs }) + SHUTDOWN_MARGIN_MS;
+  const heapMb = Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
   return {
     host: host(env),
     port: integer(env, 'PORT', 0, 65535, 8080),
     threads: integer(env, 'THREADS', 1, 256, availableParallelism()),
     couriers: integer(env, 'COURIERS', 1, 1024, 5),
     orderTimeoutMs: integer(env, 'ORDER_TIMEOUT_MS', 1, 600_000, 2000),
-    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
-    cancelGraceMs: integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250),
-    refundTimeoutMs: integer(env, 'REFUND_TIMEOUT_MS', 1, 600_000, 1000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', shortestShutdown, 600_000, Math.max(10_000, shortestShutdown), 'to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250'),
+    cancelGraceMs,
+    refundTimeoutMs,
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_MS', 0, 7 * 24 * 3_600_000, 600_000),
-    idempotencyMaxEntries: integer(env, 'IDEMPOTENCY_MAX_ENTRIES', 0, 10_000_000, 100_000),
+    orderRecordsMaxBytes: integer(env, 'ORDER_RECORDS_MAX_MB', 0, Math.floor(heapMb * RECORDS_HEAP_SHARE), Math.min(64, Math.floor(heapMb * RECORDS_HEAP_SHARE)), `a quarter of the heap (${heapMb} MB)`) * 2 ** 20,
     threadMaxHeapMb: integer(env, 'THREAD_MAX_HEAP_MB', 16, 65_536, 512),
     maxInflight,
     threadMaxTasks: integer(env, 'THREAD_MAX_TASKS', 1, 1_000_000, maxInflight * STEPS_PER_ORDER),
     poolQueueLimit: integer(env, 'POOL_QUEUE_LIMIT', 0, 1_000_000, maxInflight * STEPS_PER_ORDER),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     metrics: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
+    faultInjection: oneOf(env, 'FAULT_INJECTION', ['on', 'off'], 'off') === 'on',
   };
 }

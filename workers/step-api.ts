@@ -7,6 +7,20 @@ import type { Logger } from 'pino';
 import type { StepFailureKind } from '../src/domain/errors.js';
 import type { Order } from '../src/domain/order.js';
 
+/**
+ * The payment provider, as a step reaches it: like a remote API, a request
+ * leaves at once and carries this run's idempotency key (the order id and the
+ * run); the provider's answer takes the step's delay to come back. What the
+ * provider did is settled by the service itself once the step is over —
+ * whether or not the step lived to hear the answer.
+ */
+export interface PaymentProvider {
+  /** Ask for `amount` to be charged. `decline`: the provider's test card, always declined. */
+  requestCharge(amount: number, options?: { readonly decline?: boolean }): void;
+  /** Ask for this run's payment to be voided: refunded if it was charged, refused if it is still to come. `refuse`: the provider refuses. */
+  requestVoid(options?: { readonly refuse?: boolean }): void;
+}
+
 export interface StepContext {
   /** The worker thread running the step (never the main thread). */
   readonly threadId: number;
@@ -33,6 +47,7 @@ export interface StepContext {
    * the step ends is given back for it.
    */
   acquireCourier(): Promise<() => void>;
+  readonly paymentProvider: PaymentProvider;
 }
 
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;

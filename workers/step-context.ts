@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
-import { StepCanceled, StepEnded, type StepContext } from './step-api.js';
+import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
+import { StepCanceled, StepEnded, type PaymentProvider, type StepContext } from './step-api.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
 const CANCEL_CHECK_MS = 0.5;
@@ -41,12 +42,16 @@ export interface TaskResources {
   readonly threadId: number;
   /** The thread's logger; each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
+  /** Posts a request to the payment provider's gateway on the main thread. */
+  readonly sendLedgerRequest: (request: LedgerRequest) => void;
 }
 
-/** What a task's log lines are bound to. */
+/** Who the task is: its log lines are bound to this, and its requests to the payment provider carry it. */
 export interface TaskLabels {
   readonly requestId: string;
   readonly orderId: string;
+  /** The order's run: with the order id, the provider's idempotency key. */
+  readonly run: number;
   readonly step: string;
 }
 
@@ -145,6 +150,22 @@ export class TaskContext implements StepContext {
     return () => {
       if (this.heldSlots.delete(slot)) couriers.release(slot, threadId);
     };
+  }
+
+  readonly paymentProvider: PaymentProvider = {
+    requestCharge: (amount, options = {}) => this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
+    requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
+  };
+
+  /**
+   * The request is recorded in the task's cell before it leaves: if the
+   * thread dies before the message is sent or read, the main thread still
+   * learns of it from the cell, and settles it with the provider.
+   */
+  private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
+    this.refuseIfEnded();
+    this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
+    this.resources.sendLedgerRequest({ type: 'ledger-request', op, orderId: this.labels.orderId, run: this.labels.run, amount, test });
   }
 
   /**

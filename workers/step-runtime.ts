@@ -6,11 +6,12 @@
  * Normally it runs inside a worker thread (step-worker.ts); the contrast
  * benchmark also runs it inline on the main thread, with the same steps.
  */
+import { parentPort } from 'node:worker_threads';
 import { pino } from 'pino';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
-import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
@@ -21,12 +22,15 @@ export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 /** A step's name for its log lines: its module's file name. */
 const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
+/** A worker thread's requests to the payment provider go to the main thread on its parent port (Piscina passes them on). */
+const toParentPort = (request: LedgerRequest): void => parentPort?.postMessage(request);
+
 /**
  * The runner of a thread's step tasks, once the step modules are loaded. A
  * module that fails to load is left for its tasks, which then fail one by one
  * (internal) instead of every new thread dying at start.
  */
-export async function createStepRuntime(setup: WorkerSetup, threadId: number): Promise<StepTaskRunner> {
+export async function createStepRuntime(setup: WorkerSetup, threadId: number, sendLedgerRequest: (request: LedgerRequest) => void = toParentPort): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -55,7 +59,7 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number): P
     cells.markStarted(task.cell);
     shard.enter();
     watch.add(task.cell);
-    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId, log }, { requestId: task.requestId, orderId: task.order.orderId, step: stepName(task.module) });
+    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId, log, sendLedgerRequest }, { requestId: task.requestId, orderId: task.order.orderId, run: task.run, step: stepName(task.module) });
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       // Only a module that was not preloaded is imported here; the wait for

@@ -17,7 +17,8 @@ export type OrderFailureKind =
   | 'shutting_down' // the server stopped before the order could finish
   | 'overloaded' // no room for it: too many orders in flight, or the worker pool's queue is full
   | 'compensation_failed' // the order failed and undoing a step that had succeeded failed too: needs a person
-  | 'internal'; // a bug or a dead thread; details go to the log only
+  | 'thread_lost' // a step's thread was lost under it through no fault of its own, again and again: retry
+  | 'internal'; // a bug in a step (it crashed, or brought its thread down); details go to the log only
 
 export type ErrorKind =
   | OrderFailureKind

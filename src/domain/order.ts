@@ -3,6 +3,7 @@
  * every default filled in. Plain data, so it crosses into worker threads by
  * structured clone unchanged.
  */
+import type { Faults } from './faults.js';
 
 export const STEP_NAMES = ['payment', 'vendor', 'courier'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
@@ -32,9 +33,22 @@ export interface Order {
   readonly delayMs: PerAction<number>;
   /** CPU work per step, computed (not slept) on the step's thread. */
   readonly cpuMs: PerStep<number>;
+  /** Faults injected into its steps (only with FAULT_INJECTION=on); absent or empty: none. */
+  readonly faults?: Faults;
 }
 
 /** The CPU work an action asks for: compensations compute nothing. */
 export function cpuMsOf(order: Order, action: ActionName): number {
   return action === 'refund' ? 0 : order.cpuMs[action];
+}
+
+/**
+ * One execution of an order. A retry after an outcome that is not final (a
+ * timeout, a client that left) is a new run, numbered from 1; a step run again
+ * on another thread after its thread was lost is still the same run. The
+ * payment provider's idempotency key is the order id and the run.
+ */
+export interface OrderRun {
+  readonly order: Order;
+  readonly run: number;
 }

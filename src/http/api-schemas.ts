@@ -47,6 +47,27 @@ export const orderResponseSchema = z
   })
   .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });
 
+export const orderStatusSchema = z
+  .strictObject({
+    order_id: z.string(),
+    state: z.enum(['running', 'done']),
+    outcome: z
+      .strictObject({
+        http_status: z.int().meta({ description: 'The status the latest run was answered with (499: every caller had gone).' }),
+        kind: z.enum(['ok', ...ERROR_KINDS]).meta({ description: '"ok", or the kind the latest run failed with.' }),
+      })
+      .nullable()
+      .meta({ description: "The latest run's final answer; null while it runs." }),
+    runs: z.int().min(1).meta({ description: 'Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run.' }),
+    payment: z
+      .strictObject({
+        charged: z.int().min(0),
+        refunded: z.int().min(0),
+      })
+      .meta({ description: "The payment provider's books for this order, totals over every run, in the order's unit." }),
+  })
+  .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });
+
 export const healthReportSchema = z
   .strictObject({
     status: z.enum(['ok', 'draining']),
@@ -71,5 +92,6 @@ export const readinessSchema = z
 export type ErrorResponse = z.infer<typeof errorResponseSchema>;
 export type StepJson = z.infer<typeof stepSchema>;
 export type OrderResponse = z.infer<typeof orderResponseSchema>;
+export type OrderStatusJson = z.infer<typeof orderStatusSchema>;
 export type HealthReport = Omit<z.infer<typeof healthReportSchema>, 'status'>;
 export type Readiness = z.infer<typeof readinessSchema>;

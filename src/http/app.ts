@@ -8,12 +8,17 @@ import type { Logger } from 'pino';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
+import type { OrderStatusQuery } from '../orders/order-status.js';
 import { MAX_BODY_BYTES, orderRoute, type OrderDesk } from './order-route.js';
+import { orderStatusRoute } from './order-status-route.js';
 import { requestLog } from './request-log.js';
 import { Responder } from './responses.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
+  readonly orderStatus: OrderStatusQuery;
+  /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
+  readonly faultInjection: boolean;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   readonly draining: () => boolean;
@@ -25,7 +30,7 @@ export interface AppDependencies {
   readonly openapi: () => unknown;
 }
 
-export function createApp({ orders, capacity, health, draining, log, observer, metrics, openapi }: AppDependencies): Express {
+export function createApp({ orders, orderStatus, faultInjection, capacity, health, draining, log, observer, metrics, openapi }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const app = express();
   app.disable('x-powered-by');
@@ -47,8 +52,10 @@ export function createApp({ orders, capacity, health, draining, log, observer, m
     else next();
   });
 
-  app.post('/order', ...orderRoute({ orders, capacity, responder, observer }));
+  app.post('/order', ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection }));
   app.all('/order', methodNotAllowed('POST'));
+  app.get('/orders/:orderId', orderStatusRoute(orderStatus, responder));
+  app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get('/readyz', readinessRoute(capacity, draining, responder));

@@ -19,6 +19,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
   vendor_unavailable: 503,
   no_courier: 503,
+  thread_lost: 503,
   overloaded: 503,
   shutting_down: 503,
   timeout: 504,

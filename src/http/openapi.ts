@@ -6,7 +6,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { errorResponseSchema, healthReportSchema, orderResponseSchema, readinessSchema } from './api-schemas.js';
+import { errorResponseSchema, healthReportSchema, orderResponseSchema, orderStatusSchema, readinessSchema } from './api-schemas.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
 
@@ -47,7 +47,7 @@ function buildDocument(): Document {
     path: '/order',
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
-      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed after its payment went through, once the payment is refunded (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, an overloaded or shutting_down 503, which a retry runs afresh — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
     request: {
       headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ : @ / + = -' }) }),
       body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
@@ -67,11 +67,26 @@ function buildDocument(): Document {
         content: json(orderResponseSchema),
       },
       503: {
-        description: 'The vendor or courier step failed (vendor_unavailable, no_courier), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After).',
+        description:
+          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
       504: orderOutcome('ORDER_TIMEOUT_MS passed; every step was canceled.'),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/orders/{order_id}',
+    summary: "What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.",
+    description:
+      'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done, within ORDER_RECORDS_MAX_MB (the oldest done orders are forgotten first). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed, which leaves the money taken and is logged for a person to follow up.',
+    request: { params: z.object({ order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }) }) },
+    responses: {
+      200: { description: 'The order.', content: json(orderStatusSchema) },
+      404: error('No record of this order_id: never seen, or forgotten (kind not_found).'),
+      405: error('Only GET and HEAD.', ALLOW),
     },
   });
 

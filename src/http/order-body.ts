@@ -4,6 +4,7 @@
  * is rejected with a message naming the offending field.
  */
 import { z } from 'zod';
+import { FAULT_TARGETS, FAULTS, NO_FAULTS, type Faults } from '../domain/faults.js';
 import { ACTION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
 
 export const MAX_DELAY_MS = 60_000;
@@ -13,7 +14,15 @@ export const MAX_ORDER_ID_LENGTH = 128;
 const millisFor = <Name extends string>(names: readonly Name[], max: number) =>
   z.strictObject(Object.fromEntries(names.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<Name, z.ZodOptional<z.ZodInt>>);
 
-export const orderBodySchema = z.strictObject({
+const faultsSchema = z
+  .strictObject(Object.fromEntries(FAULT_TARGETS.map((name) => [name, z.enum(FAULTS).optional()])) as Record<ActionName, z.ZodOptional<z.ZodEnum<{ [F in (typeof FAULTS)[number]]: F }>>>)
+  .meta({
+    description:
+      'Only with FAULT_INJECTION=on (otherwise 400): the fault each step or the refund commits when its delay ends — ignore_cancel, hang, crash, reject (unhandled rejection), exit (process.exit), oom — to see a thread lost and its neighbours run again.',
+  });
+
+/** The body without `faults`: what the service accepts unless FAULT_INJECTION=on. */
+const plainOrderSchema = z.strictObject({
   order_id: z.string().min(1).max(MAX_ORDER_ID_LENGTH),
   amount: z.int().positive().max(Number.MAX_SAFE_INTEGER),
   fail_step: z.enum(STEP_NAMES).optional(),
@@ -22,12 +31,20 @@ export const orderBodySchema = z.strictObject({
   cpu_ms: millisFor(STEP_NAMES, MAX_CPU_MS).optional(),
 });
 
+/** The whole body, as documented. */
+export const orderBodySchema = plainOrderSchema.extend({ faults: faultsSchema.optional() });
+
 export type OrderBody = z.infer<typeof orderBodySchema>;
 
 export type Decoded = { readonly ok: true; readonly order: Order } | { readonly ok: false; readonly message: string };
 
+export interface DecodeOptions {
+  /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
+  readonly faultInjection: boolean;
+}
+
 /** Decode a raw request body (the bytes as received) into an order. */
-export function decodeOrder(raw: Buffer | undefined): Decoded {
+export function decodeOrder(raw: Buffer | undefined, { faultInjection }: DecodeOptions = { faultInjection: false }): Decoded {
   if (raw === undefined || raw.length === 0) return { ok: false, message: 'body is empty: expected one JSON object' };
   let text: string;
   try {
@@ -44,6 +61,7 @@ export function decodeOrder(raw: Buffer | undefined): Decoded {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
   }
+  if (!faultInjection && 'faults' in value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
   const parsed = orderBodySchema.safeParse(value);
   if (!parsed.success) return { ok: false, message: parsed.error.issues.map(describeIssue).join('; ') };
   return { ok: true, order: toOrder(parsed.data) };
@@ -70,5 +88,13 @@ function toOrder(body: OrderBody): Order {
     failCompensation: body.fail_compensation ?? false,
     delayMs: withDefaults(ACTION_NAMES, body.delay_ms, (name) => DEFAULT_DELAY_MS[name]),
     cpuMs: withDefaults(STEP_NAMES, body.cpu_ms, () => 0),
+    faults: faultsOf(body.faults),
   };
+}
+
+/** Only the faults given, in a fixed order (the fingerprint of an order reads them). */
+function faultsOf(given: OrderBody['faults']): Faults {
+  if (!given) return NO_FAULTS;
+  const faults = Object.fromEntries(FAULT_TARGETS.flatMap((name) => (given[name] ? [[name, given[name]]] : [])));
+  return Object.keys(faults).length === 0 ? NO_FAULTS : faults;
 }

@@ -11,7 +11,7 @@ import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
-import type { Submission } from '../idempotency/idempotent-orders.js';
+import type { Admission, Submission } from '../orders/idempotent-orders.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Capacity } from './health-route.js';
@@ -24,18 +24,21 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /** What the HTTP layer needs to have an order answered. */
 export interface OrderDesk {
-  /** `admit` is asked, right before a new run starts, whether there is room for it. */
-  submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => boolean): Promise<Submission>;
+  /** `admit` is asked, right before a new run starts, whether it may. */
+  submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission>;
 }
 
 export interface OrderRouteDependencies {
   readonly orders: OrderDesk;
   readonly capacity: () => Capacity;
+  readonly draining: () => boolean;
   readonly responder: Responder;
   readonly observer: OrderObserver;
+  /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
+  readonly faultInjection: boolean;
 }
 
-export function orderRoute({ orders, capacity, responder, observer }: OrderRouteDependencies): RequestHandler[] {
+export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection }: OrderRouteDependencies): RequestHandler[] {
   const requireJson: RequestHandler = (req, res, next) => {
     const problem = mediaTypeProblem(req.headers['content-type']);
     if (problem) responder.error(res, 'unsupported_media_type', problem);
@@ -45,7 +48,7 @@ export function orderRoute({ orders, capacity, responder, observer }: OrderRoute
   const readBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
 
   const run: RequestHandler = async (req, res) => {
-    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined);
+    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const { order } = decoded;
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
@@ -65,10 +68,13 @@ export function orderRoute({ orders, capacity, responder, observer }: OrderRoute
     };
 
     // Asked by the desk with no await before the run starts, which counts the
-    // order at once: never more than MAX_INFLIGHT orders in flight.
-    const admit = (): boolean => {
+    // order at once: never more than MAX_INFLIGHT orders in flight. Asked
+    // once the body has arrived, however long that took: an order whose body
+    // finishes arriving after draining began is not admitted.
+    const admit = (): Admission => {
+      if (draining()) return 'shutting_down';
       const { ordersInFlight, maxInflight } = capacity();
-      return ordersInFlight < maxInflight;
+      return ordersInFlight < maxInflight ? 'admitted' : 'overloaded';
     };
 
     const client = new AbortController();
@@ -90,10 +96,14 @@ export function orderRoute({ orders, capacity, responder, observer }: OrderRoute
           responder.error(res, 'idempotency_key_reuse', `order_id ${order.orderId} was used for a different order; send this one with a new order_id`);
           answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
           return;
-        case 'shed':
-          responder.error(res, 'overloaded', `${capacity().maxInflight} orders are in flight; retry shortly`);
-          observer.orderShed();
-          answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
+        case 'refused':
+          if (submission.because === 'shutting_down') {
+            responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+          } else {
+            responder.error(res, 'overloaded', `${capacity().maxInflight} orders are in flight; retry shortly`);
+            observer.orderShed();
+          }
+          answered(submission.because, STATUS_BY_KIND[submission.because], undefined);
           return;
         case 'answered': {
           const { result, via } = submission;

@@ -12,7 +12,7 @@ import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
 /** Seconds a client should wait before retrying an answer that says so. */
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1 };
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1, thread_lost: 1 };
 
 /** The status an order's outcome is answered with. */
 export function statusOf(result: OrderResult): number {

@@ -5,6 +5,7 @@
  */
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
+import type { PipelineEvents } from '../pipeline/order-pipeline.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
@@ -35,6 +36,17 @@ export function stepLog(log: Logger): StepLog {
       saturated
         ? log.warn({ request_id: requestId, order_id: orderId, step, reason: (error as Error).message }, 'no room for a step; its order is answered 503 overloaded')
         : log.error({ request_id: requestId, order_id: orderId, step, err: error }, 'worker pool refused a step'),
+  };
+}
+
+export function pipelineEvents(log: Logger): PipelineEvents {
+  return {
+    // Written whatever became of the client: the money is what matters.
+    compensationFailed: ({ order, run }, compensations, { requestId }) =>
+      log.error(
+        { request_id: requestId, order_id: order.orderId, run, amount: order.amount, compensations: compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`) },
+        'order failed and its payment could not be voided: a person must look',
+      ),
   };
 }
 

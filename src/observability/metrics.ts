@@ -6,6 +6,7 @@
  * or from the shared memory the threads write to.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LedgerCounts } from '../ledger/payment-ledger.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 
 /** What is running right now, read from shared memory at scrape time (the fields of /healthz). */
@@ -25,6 +26,15 @@ export interface PoolFigures {
   /** Milliseconds, as Piscina's histogram summaries report them. */
   readonly runTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
   readonly waitTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
+}
+
+/** What the order records and the payment provider hold, read at scrape time. */
+export interface MoneyFigures {
+  /** Order records kept. */
+  records(): number;
+  ledger(): LedgerCounts;
+  /** Charged − refunded over the runs that failed. */
+  moneyAtRisk(): number;
 }
 
 /** An order as it was answered (or not: a client that went away counts with status 499). */
@@ -63,8 +73,7 @@ export class ServiceMetrics implements OrderObserver {
   private readonly compensations: Counter<'name' | 'status'>;
   private readonly deduplicated: Counter<'via'>;
 
-  /** `idempotencyRecords`: order outcomes kept for replay right now. */
-  constructor(health: () => RunningState, pool: () => PoolFigures, idempotencyRecords: () => number) {
+  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.orders = new Counter({ name: 'orders_total', help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).', labelNames: ['status', 'kind'], registers });
@@ -96,11 +105,38 @@ export class ServiceMetrics implements OrderObserver {
       registers,
     });
     new Gauge({
-      name: 'idempotency_records',
-      help: 'Order outcomes kept for replay.',
+      name: 'order_records',
+      help: 'Orders the service keeps a record of (their final outcomes are replayed; GET /orders/{order_id} reads them).',
       registers,
       collect() {
-        this.set(idempotencyRecords());
+        this.set(money.records());
+      },
+    });
+    const ledgerSeen: Record<keyof LedgerCounts, number> = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
+    new Counter({
+      name: 'payments_total',
+      help: "What the payment provider did: charged, declined (the test card), refunded, or refused to refund.",
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const now = money.ledger();
+        for (const [field, outcome] of [
+          ['charges', 'charged'],
+          ['declines', 'declined'],
+          ['refunds', 'refunded'],
+          ['refusals', 'refund_refused'],
+        ] as const) {
+          this.inc({ outcome }, now[field] - ledgerSeen[field]);
+          ledgerSeen[field] = now[field];
+        }
+      },
+    });
+    new Gauge({
+      name: 'money_at_risk',
+      help: "Charged − refunded over the runs that failed, in the orders' unit: money a person must give back.",
+      registers,
+      collect() {
+        this.set(money.moneyAtRisk());
       },
     });
     this.replaced = new Counter({ name: 'worker_threads_replaced_total', help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.', labelNames: ['cause'], registers });

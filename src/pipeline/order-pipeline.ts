@@ -3,14 +3,17 @@
  * the rest, a deadline cancels them all, and the result is ready only when
  * every step has ended — the errgroup + context.WithTimeout of the Go service.
  *
- * Then, if the order failed, every step that had succeeded and has a
- * compensation is undone (a payment is refunded), before the answer. A
- * compensation must run although the order's signal has fired — that is why
- * it runs — so it gets a signal of its own with a fresh deadline: Go's
- * context.WithoutCancel plus a new context.WithTimeout.
+ * Then, if the order failed, every step whose effect may stand is undone (a
+ * payment is voided), before the answer. That is every step that succeeded,
+ * and also every step whose request reached its remote service whatever it
+ * reported — canceled mid-call, its thread lost, crashed: the remote service
+ * may well have acted on it. A compensation must run although the order's
+ * signal has fired — that is why it runs — so it gets a signal of its own
+ * with a fresh deadline: Go's context.WithoutCancel plus a new
+ * context.WithTimeout. It counts as done only if its own request was applied.
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
-import type { Order } from '../domain/order.js';
+import type { OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { StepDefinition, StepOutcome, StepRunner } from './steps.js';
 import { runGroup } from './task-group.js';
@@ -28,17 +31,28 @@ export interface OrderResult {
   readonly failure: OrderFailureKind | undefined;
 }
 
+/** What the pipeline tells whoever watches it, as it happens. */
+export interface PipelineEvents {
+  /** An order failed and an effect of it could not be undone: a person must look, whatever became of the client. */
+  compensationFailed(run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void;
+}
+
 export interface OrderPipelineOptions {
   /** Deadline of an order, from the moment it starts. */
   readonly timeoutMs: number;
   /** Deadline of each compensation, from the moment it starts. */
   readonly compensationTimeoutMs: number;
+  readonly events?: PipelineEvents;
 }
 
+/** A step whose effect may stand: it succeeded, or its request reached its remote service whatever it reported. */
+const mayHaveActed = (outcome: StepOutcome): boolean => outcome.status === 'ok' || outcome.effect === 'applied';
+
+/** A compensation undid its step: its remote service applied it (or, with no remote request, it succeeded). */
+const undid = (outcome: StepOutcome): boolean => (outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied');
+
 export class OrderPipeline {
-  /** One controller per order in flight, so they can all be stopped at shutdown. */
-  private readonly inFlight = new Set<AbortController>();
-  private idleWaiters: Array<() => void> = [];
+  private inFlight = 0;
 
   constructor(
     private readonly steps: readonly StepDefinition[],
@@ -48,56 +62,74 @@ export class OrderPipeline {
     if (steps.length === 0) throw new Error('an order pipeline needs at least one step');
   }
 
+  /** Orders whose steps or compensations are running. */
   get ordersInFlight(): number {
-    return this.inFlight.size;
+    return this.inFlight;
   }
 
   /**
-   * Run every step of `order`. `signal` cancels the order from outside (the
-   * client went away); `trace` follows it into every thread for the logs.
+   * Run every step of `run`. `signal` cancels the order from outside (its
+   * clients went away); `trace` follows it into every thread for the logs.
    * Never rejects for a step's sake: failures are in the result.
    */
-  async process(order: Order, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
-    const stop = new AbortController();
-    this.inFlight.add(stop);
+  async process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
+    this.inFlight++;
+    const deadline = new Deadline(this.options.timeoutMs);
     try {
       const { results, abortReason } = await runGroup(
-        [signal, stop.signal, AbortSignal.timeout(this.options.timeoutMs)],
-        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, order, stepSignal, trace)),
+        [signal, deadline.signal],
+        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );
+      deadline.clear();
+      const orderId = run.order.orderId;
       // A deadline that passes after the last step succeeded fails nothing.
       const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
-      if (failure === undefined) return { orderId: order.orderId, steps: results, compensations: [], failure };
-      const compensations = await this.compensate(order, results, trace);
-      const undone = compensations.every((outcome) => outcome.status === 'ok');
-      return { orderId: order.orderId, steps: results, compensations, failure: undone ? failure : 'compensation_failed' };
+      if (failure === undefined) return { orderId, steps: results, compensations: [], failure };
+      const compensations = await this.compensate(run, results, trace);
+      if (compensations.every(undid)) return { orderId, steps: results, compensations, failure };
+      this.options.events?.compensationFailed(run, compensations, trace);
+      return { orderId, steps: results, compensations, failure: 'compensation_failed' };
     } finally {
-      this.inFlight.delete(stop);
-      if (this.inFlight.size === 0) this.wakeIdleWaiters();
+      deadline.clear();
+      this.inFlight--;
     }
   }
 
-  /** Undo, at once, every step of a failed order that succeeded and can be undone. */
-  private compensate(order: Order, outcomes: readonly StepOutcome[], trace: Trace): Promise<StepOutcome[]> {
-    const toUndo = this.steps.flatMap((step, i) => (outcomes[i]?.status === 'ok' && step.compensation ? [step.compensation] : []));
-    return Promise.all(toUndo.map((compensation) => this.runner.run(compensation, order, AbortSignal.timeout(this.options.compensationTimeoutMs), trace)));
+  /** Undo, at once, every step of a failed order whose effect may stand and that can be undone. */
+  private compensate(run: OrderRun, outcomes: readonly StepOutcome[], trace: Trace): Promise<StepOutcome[]> {
+    const toUndo = this.steps.flatMap((step, i) => (step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : []));
+    return Promise.all(
+      toUndo.map(async (compensation) => {
+        const deadline = new Deadline(this.options.compensationTimeoutMs);
+        try {
+          return await this.runner.run(compensation, run, deadline.signal, trace);
+        } finally {
+          deadline.clear();
+        }
+      }),
+    );
   }
 
-  /** Cancel every order in flight with `kind` (at shutdown). They still end as usual, with their outcomes. */
-  cancelAll(kind: OrderFailureKind): void {
-    for (const stop of this.inFlight) stop.abort(new OrderAborted(kind));
+}
+
+/**
+ * A deadline that can be cleared: AbortSignal.timeout cannot, so every order
+ * would keep a timer alive for its whole timeout after it had ended.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.timer = setTimeout(() => this.controller.abort(new OrderAborted('timeout')), ms);
   }
 
-  /** Resolves when no order is in flight. */
-  whenIdle(): Promise<void> {
-    if (this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
 
-  private wakeIdleWaiters(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const wake of waiters) wake();
+  clear(): void {
+    clearTimeout(this.timer);
   }
 }

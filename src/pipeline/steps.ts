@@ -5,7 +5,7 @@
  * nothing of threads, pools or HTTP.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
-import type { ActionName, CompensationName, Order, StepName } from '../domain/order.js';
+import type { ActionName, CompensationName, OrderRun, StepName } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 
 /** Something run on the worker pool for an order: a step or a compensation. */
@@ -27,6 +27,16 @@ export function modulesOf(steps: readonly StepDefinition[]): string[] {
 
 export type StepStatus = 'ok' | 'error' | 'canceled';
 
+/**
+ * What became of the request a step sent to its remote service (a charge, a
+ * void), as that service knows it once the step is over — whatever the step
+ * itself got to report. A step canceled mid-call, or whose thread died, may
+ * still have charged: this is how the pipeline knows.
+ */
+export type StepEffect =
+  | 'applied' // the service did it (charged; refunded or had nothing to refund)
+  | 'refused'; // the service said no (declined; refused to refund)
+
 /** How the loss of a step's thread shows in its outcome. */
 export type ThreadFate =
   | 'terminated' // the main thread killed it: a step on it ignored cancellation past the grace period
@@ -47,13 +57,16 @@ export interface StepOutcome {
   readonly threadFate?: ThreadFate;
   /** Runs of the step: more than 1 when its thread died under it and it ran again elsewhere. */
   readonly attempts: number;
+  /** Absent if the step sent its remote service no request. */
+  readonly effect?: StepEffect;
 }
 
 export interface StepRunner {
   /**
-   * Run one step of `order` until it ends or `signal` cancels it. Never
-   * rejects: every ending, including a dead thread, is an outcome. Resolves
-   * only once nothing of the step is running any more.
+   * Run one step of an order's run until it ends or `signal` cancels it.
+   * Never rejects: every ending, including a dead thread, is an outcome.
+   * Resolves only once nothing of the step is running any more, and what it
+   * asked of its remote service is known (its effect).
    */
-  run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
+  run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
 }

@@ -15,7 +15,8 @@ const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
 const PHASE = 1; // QUEUED, RUNNING or FINISHED: where the task is in its worker
 const FAULT = 2; // 1 if the task's own code brought its thread down (the thread's last words)
 const IGNORED = 3; // times the thread's cancellation watch found the task canceled and still running
-const WORDS_PER_CELL = 4;
+const REQUESTS = 4; // what the task asked of its remote service, as bits its protocol defines; set before the request leaves
+const WORDS_PER_CELL = 5;
 
 const LIVE = 0;
 const CANCELED = 1;
@@ -60,6 +61,11 @@ export class CancelCells {
     return Atomics.load(this.words, this.at(cell, IGNORED));
   }
 
+  /** Main thread: what the task recorded asking of its remote service (0: nothing). */
+  requestsOf(cell: number): number {
+    return Atomics.load(this.words, this.at(cell, REQUESTS));
+  }
+
   isFaulted(cell: number): boolean {
     return Atomics.load(this.words, this.at(cell, FAULT)) !== 0;
   }
@@ -84,6 +90,15 @@ export class CancelCells {
   /** Worker: the cancellation watch found this task canceled and still running. */
   noteIgnored(cell: number): void {
     Atomics.add(this.words, this.at(cell, IGNORED), 1);
+  }
+
+  /**
+   * Worker: record a request to the task's remote service before sending it.
+   * The word survives the thread, so the main thread learns of a request even
+   * if the thread dies before the request is sent, or before it arrives.
+   */
+  noteRequest(cell: number, bits: number): void {
+    Atomics.or(this.words, this.at(cell, REQUESTS), bits);
   }
 
   /** Worker, as its thread dies: this task's code is what killed it. */
@@ -126,6 +141,7 @@ export class CancelCells {
     Atomics.store(this.words, base + PHASE, QUEUED);
     Atomics.store(this.words, base + FAULT, 0);
     Atomics.store(this.words, base + IGNORED, 0);
+    Atomics.store(this.words, base + REQUESTS, 0);
     Atomics.store(this.words, base + STATE, LIVE);
     Atomics.notify(this.words, base + STATE);
   }

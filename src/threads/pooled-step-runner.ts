@@ -14,13 +14,21 @@
  *   task on it, including steps of orders that did nothing wrong. A goroutine
  *   cannot be killed; a thread can, with everything on it. So each step that
  *   was on it is settled by what is known: canceled if its order was already
- *   canceled; failed (internal) if the thread's last words or its on-CPU
- *   marker name it as the culprit; otherwise run once more on another thread.
+ *   canceled; failed (internal) if it is the culprit; otherwise run once more
+ *   on another thread, and if its thread is lost under it again, failed with
+ *   thread_lost — the infrastructure's failure, not the order's. The culprit
+ *   is the step the thread was terminated for, if it was terminated for
+ *   ignoring its cancellation (never the innocent step that happened to be on
+ *   the CPU); else the step named by the thread's last words, or, when it died
+ *   without any (out of memory, stuck), the step its on-CPU marker names.
+ * - Whatever a step asked of its remote service is settled with the service
+ *   once each attempt is over, so the outcome says what the service did
+ *   (its effect), even of a step that never got to report.
  */
 import { abortKind, type OrderFailureKind } from '../domain/errors.js';
-import { cpuMsOf, type Order } from '../domain/order.js';
+import { cpuMsOf, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
-import type { ActionDefinition, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
+import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { PlacementTicket } from './placement.js';
@@ -56,13 +64,20 @@ export interface PooledStepRunnerOptions {
   readonly threadProgress: (threadId: number) => number | undefined;
   /** Runs of a step whose thread keeps getting lost under it, the first included. */
   readonly maxAttempts: number;
+  /**
+   * What became of what a task asked of its remote service, as its cell
+   * recorded it (`requests`, 0 if nothing): asked of the service itself once
+   * the task is over. Undefined: nothing was asked.
+   */
+  readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
 }
 
-type Attempt =
+type Attempt = (
   | { readonly type: 'reported'; readonly report: StepReport }
   /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
   | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
-  | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean };
+  | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
+) & { readonly effect?: StepEffect };
 
 export class PooledStepRunner implements StepRunner {
   constructor(
@@ -72,25 +87,29 @@ export class PooledStepRunner implements StepRunner {
     private readonly log: StepLog,
   ) {}
 
-  async run(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
-    const about = { requestId: trace.requestId, orderId: order.orderId, step: step.name };
+    const about = { requestId: trace.requestId, orderId: run.order.orderId, step: step.name };
     let attempts = 0;
     let threadId: number | undefined;
     let threadFate: ThreadFate | undefined;
+    let effect: StepEffect | undefined;
     const end = (fields: { status: StepOutcome['status']; kind?: OrderFailureKind; cause?: OrderFailureKind }): StepOutcome => ({
       name: step.name,
       durationMs: Math.round(performance.now() - started),
       threadId,
       attempts,
       ...(threadFate ? { threadFate } : {}),
+      ...(effect ? { effect } : {}),
       ...fields,
     });
 
     for (;;) {
       if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
       attempts++;
-      const attempt = await this.attempt(step, order, signal, trace);
+      const attempt = await this.attempt(step, run, signal, trace);
+      // Attempts share the idempotency key: once the service applied one, it stands.
+      if (attempt.effect && effect !== 'applied') effect = attempt.effect;
       switch (attempt.type) {
         case 'reported': {
           const { report } = attempt;
@@ -110,14 +129,15 @@ export class PooledStepRunner implements StepRunner {
           const retry = !signal.aborted && !attempt.blamed && attempts < this.options.maxAttempts;
           this.log.threadLost({ ...about, threadId, blamed: attempt.blamed, retry, fate: attempt.fate });
           if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
-          if (!retry) return end({ status: 'error', kind: 'internal' });
+          if (!retry) return end({ status: 'error', kind: attempt.blamed ? 'internal' : 'thread_lost' });
         }
       }
     }
   }
 
-  /** One run of the step on some thread, however it ends. Gives its cell back on every path. */
-  private async attempt(step: ActionDefinition, order: Order, signal: AbortSignal, trace: Trace): Promise<Attempt> {
+  /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
+  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<Attempt> {
+    const { order } = run;
     const ticket: PlacementTicket = { cpuMs: cpuMsOf(order, step.name) };
     const { graceMs, threadProgress } = this.options;
     let cell: number | undefined;
@@ -131,7 +151,7 @@ export class PooledStepRunner implements StepRunner {
       if (threadId !== undefined && cell !== undefined && !this.cells.cells.hasFinished(cell)) {
         const what = `step ${step.name} of order ${order.orderId}`;
         if (this.cells.cells.timesIgnored(cell) >= 2) {
-          this.pool.registry.terminate(threadId, `${what} ignored its cancellation for ${graceMs} ms`);
+          this.pool.registry.terminate(threadId, `${what} ignored its cancellation for ${graceMs} ms`, cell);
           return;
         }
         const progress = threadProgress(threadId);
@@ -150,7 +170,21 @@ export class PooledStepRunner implements StepRunner {
     cell = this.cells.take(signal, armGracePeriod);
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
     try {
-      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, requestId: trace.requestId }, ticket) };
+      const outcome = await this.runOnPool(cell, step, run, trace, ticket);
+      // Over, one way or the other: what it asked of its service is known now.
+      const requests = this.cells.cells.requestsOf(cell);
+      const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
+      return effect ? { ...outcome, effect } : outcome;
+    } finally {
+      clearTimeout(overdue);
+      this.pool.settled(ticket);
+      this.cells.give(cell);
+    }
+  }
+
+  private async runOnPool(cell: number, step: ActionDefinition, { order, run }: OrderRun, trace: Trace, ticket: PlacementTicket): Promise<Attempt> {
+    try {
+      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId }, ticket) };
     } catch (error) {
       const threadId = ticket.placedOn;
       if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };
@@ -158,12 +192,18 @@ export class PooledStepRunner implements StepRunner {
       // share of the tracker and the courier pool is back; only then is it
       // true that nothing of this step runs.
       const exit: ThreadExit<Reclaimed> = await this.pool.registry.whenExited(threadId);
-      const blamed = this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
-      return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed };
-    } finally {
-      clearTimeout(overdue);
-      this.pool.settled(ticket);
-      this.cells.give(cell);
+      return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed: this.isCulprit(cell, exit) };
     }
+  }
+
+  /**
+   * Whether the step in `cell` is what cost its thread its life. A thread
+   * terminated for ignoring cancellation names its culprit, and only that one;
+   * otherwise the thread's last words name it, or, if it died without any,
+   * the on-CPU marker.
+   */
+  private isCulprit(cell: number, exit: ThreadExit<Reclaimed>): boolean {
+    if (exit.culprit !== undefined) return exit.culprit === cell;
+    return this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
   }
 }

@@ -34,6 +34,8 @@ export interface StepTask {
   /** URL of the module whose default export is the step. */
   readonly module: string;
   readonly order: Order;
+  /** The order's run: with the order id, the payment provider's idempotency key. */
+  readonly run: number;
   /** The request the order came with: steps' log lines carry it. */
   readonly requestId: string;
 }
@@ -59,3 +61,32 @@ export function readReport(report: StepReport, signal: AbortSignal): { status: S
   if (report.status === 'error') return { status: 'error', kind: report.kind };
   return { status: 'ok' };
 }
+
+/**
+ * A request a step sends the payment provider, posted to the main thread
+ * (whose gateway holds the provider's books) the moment the step sends it.
+ * Self-contained: by the time it arrives, its task and cell may be long gone.
+ */
+export interface LedgerRequest {
+  readonly type: 'ledger-request';
+  /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
+  readonly op: 'charge' | 'void';
+  readonly orderId: string;
+  readonly run: number;
+  readonly amount: number;
+  /** The provider's test switch: decline the charge (a test card), or refuse the void. */
+  readonly test: boolean;
+}
+
+export function isLedgerRequest(message: unknown): message is LedgerRequest {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ledger-request';
+}
+
+/**
+ * Bits a step records in its cell's REQUESTS word before a LedgerRequest
+ * leaves (CancelCells.noteRequest): should the message be lost with its
+ * thread, the main thread still knows what was asked.
+ */
+export const REQUESTED_CHARGE = 1;
+export const REQUESTED_VOID = 2;
+export const REQUESTED_TEST = 4;

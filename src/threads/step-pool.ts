@@ -13,7 +13,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type PlacementTicket } from './placement.js';
-import type { StepReport, StepTask, WorkerSetup } from './protocol.js';
+import { isLedgerRequest, type LedgerRequest, type StepReport, type StepTask, type WorkerSetup } from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
@@ -38,6 +38,8 @@ export interface StepPoolOptions<Reclaimed> {
   /** Give back the shared memory a dead thread held (tracker share, courier slots). */
   readonly reclaim: (threadId: number) => Reclaimed;
   readonly onThreadExit: (exit: ThreadExit<Reclaimed>) => void;
+  /** A step sent the payment provider a request (posted by its thread outside of any task report). */
+  readonly onLedgerRequest: (request: LedgerRequest) => void;
 }
 
 export class StepPool<Reclaimed> {
@@ -74,6 +76,10 @@ export class StepPool<Reclaimed> {
     // Piscina reports a thread that failed with no task to blame as an
     // 'error' event; the registry has already dealt with the thread.
     this.piscina.on('error', () => {});
+    // What a thread posts on its parent port, besides Piscina's own messages.
+    this.piscina.on('message', (message: unknown) => {
+      if (isLedgerRequest(message)) options.onLedgerRequest(message);
+    });
   }
 
   /**

@@ -21,7 +21,19 @@ export interface ThreadExit<Reclaimed> {
   readonly error: Error | undefined;
   /** Why the main thread terminated it, if it did. */
   readonly reason: string | undefined;
+  /**
+   * The cancel cell of the task it was terminated for (one that ignored its
+   * cancellation), if that is why: the task to blame, whichever was on the CPU.
+   */
+  readonly culprit: number | undefined;
   readonly reclaimed: Reclaimed;
+}
+
+interface Fate {
+  readonly cause: ExitCause;
+  readonly error?: Error;
+  readonly reason?: string;
+  readonly culprit?: number;
 }
 
 /** How many exits are remembered for late askers (a step learns of its thread's death after the fact). */
@@ -30,7 +42,7 @@ const REMEMBERED_EXITS = 1024;
 export class ThreadRegistry<Reclaimed> {
   private readonly live = new Map<number, Worker>();
   /** Threads that failed or were told to stop, and have not exited yet. */
-  private readonly doomed = new Map<number, { cause: ExitCause; error?: Error; reason?: string }>();
+  private readonly doomed = new Map<number, Fate>();
   private readonly exits = new Map<number, ThreadExit<Reclaimed>>();
   private readonly exitWaiters = new Map<number, Array<(exit: ThreadExit<Reclaimed>) => void>>();
   private closing = false;
@@ -70,11 +82,14 @@ export class ThreadRegistry<Reclaimed> {
     return this.live.has(threadId) && !this.isDoomed(threadId);
   }
 
-  /** Kill a thread (every task on it is lost). Returns false if it is not alive or already doomed. */
-  terminate(threadId: number, reason: string): boolean {
+  /**
+   * Kill a thread (every task on it is lost), naming the task's cell it is
+   * killed for, if one. Returns false if it is not alive or already doomed.
+   */
+  terminate(threadId: number, reason: string, culprit?: number): boolean {
     const worker = this.live.get(threadId);
     if (!worker || this.isDoomed(threadId)) return false;
-    this.doom(threadId, { cause: 'terminated', reason });
+    this.doom(threadId, { cause: 'terminated', reason, culprit });
     void worker.terminate();
     return true;
   }
@@ -95,7 +110,7 @@ export class ThreadRegistry<Reclaimed> {
     this.closing = true;
   }
 
-  private doom(threadId: number, fate: { cause: ExitCause; error?: Error; reason?: string }): void {
+  private doom(threadId: number, fate: Fate): void {
     if (!this.doomed.has(threadId)) this.doomed.set(threadId, fate);
   }
 
@@ -111,6 +126,7 @@ export class ThreadRegistry<Reclaimed> {
       exitCode,
       error: fate?.error,
       reason: fate?.reason,
+      culprit: fate?.culprit,
       reclaimed: this.reclaim(threadId),
     };
     this.exits.set(threadId, exit);

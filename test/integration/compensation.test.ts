@@ -12,6 +12,20 @@ import { growth, parseSamples } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
 
+interface OrderStatusJson {
+  state: string;
+  outcome: { http_status: number; kind: string } | null;
+  runs: number;
+  payment: { charged: number; refunded: number };
+}
+
+/** GET /orders/{order_id}: the order's record and the payment provider's books of it. */
+async function orderStatus(service: TestService, orderId: string): Promise<OrderStatusJson> {
+  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
+  expect(response.status).toBe(200);
+  return (await response.json()) as OrderStatusJson;
+}
+
 let svc: TestService | undefined;
 let log: CapturedLog;
 let threads = 2;
@@ -69,15 +83,26 @@ describe('a payment that went through for an order that failed', () => {
   });
 });
 
-describe('no refund', () => {
-  it('for a payment that failed or was canceled', async () => {
+describe('a payment canceled mid-call', () => {
+  it('is voided all the same: its charge had reached the provider', async () => {
     const service = await start();
-    const declined = await service.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 500, courier: 500 } }));
+    const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 500, vendor: 20, courier: 0 } });
+    const canceled = await service.order(order);
+    expect(canceled.status).toBe(503);
+    expect(stepsOf(canceled.body)['payment']?.status).toBe('canceled');
+    expect(canceled.body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({ charged: 1200, refunded: 1200 });
+  });
+});
+
+describe('no refund', () => {
+  it('for a payment that was declined: nothing was charged', async () => {
+    const service = await start();
+    const order = orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 500, courier: 500 } });
+    const declined = await service.order(order);
     expect(declined.status).toBe(400);
     expect(declined.body.compensations).toBeUndefined();
-    const canceled = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 500, vendor: 20, courier: 0 } }));
-    expect(stepsOf(canceled.body)['payment']?.status).toBe('canceled');
-    expect(canceled.body.compensations).toBeUndefined();
+    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({ charged: 0, refunded: 0 });
   });
 
   it('for an order that succeeded', async () => {
@@ -95,25 +120,30 @@ describe('a refund that fails', () => {
     expect(status).toBe(500);
     expect(body.error?.kind).toBe('compensation_failed');
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'error', detail: 'refund_failed' })]);
-    const line = await eventually(
-      async () => log.lines.find((entry) => entry['order_id'] === 'stuck-money'),
-      (found) => found !== undefined,
+    const lines = await eventually(
+      async () => log.lines.filter((entry) => entry['order_id'] === 'stuck-money'),
+      (found) => found.length === 2,
     );
-    expect(line).toMatchObject({ level: 50, kind: 'compensation_failed', msg: 'order failed and could not be undone: needs a person', compensations: ['refund:error'] });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 50, amount: 1200, msg: 'order failed and its payment could not be voided: a person must look' }));
+    expect(lines).toContainEqual(expect.objectContaining({ level: 50, kind: 'compensation_failed', msg: 'order failed and could not be undone: needs a person', compensations: ['refund:error'] }));
+    expect((await orderStatus(service, 'stuck-money')).payment).toEqual({ charged: 1200, refunded: 0 });
   });
 
-  it('by outliving REFUND_TIMEOUT_MS does too', async () => {
+  it('outliving REFUND_TIMEOUT_MS after its void reached the provider: the money is back, the order fails as it would have', async () => {
     const service = await start({ refundTimeoutMs: 100 });
-    const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 5000 } }));
-    expect(status).toBe(500);
+    const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 5000 } });
+    const { status, body } = await service.order(order);
+    expect(status).toBe(503);
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({ charged: 1200, refunded: 1200 });
   });
 
-  it('on a thread busy with CPU work, is canceled in its turn and the thread is not judged for it', async () => {
+  it('on a thread busy with CPU work, is canceled in its turn before it could void, and the thread is not judged for it', async () => {
     // One thread, 30 steps computing: each turn of its event loop takes about
-    // 30 × 10 ms. The refund's deadline passes on a thread that runs it only
-    // between those slices; that is busy, not ignoring cancellation.
-    const service = await start({ threads: 1, refundTimeoutMs: 400, cancelGraceMs: 50, orderTimeoutMs: 20_000 });
+    // 30 × 10 ms. The refund's deadline passes before the thread gets to it;
+    // that is busy, not ignoring cancellation. Its void never left: the
+    // money stands, and the order says so.
+    const service = await start({ threads: 1, refundTimeoutMs: 50, cancelGraceMs: 50, orderTimeoutMs: 20_000 });
     const busy = Array.from({ length: 10 }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 100, vendor: 100, courier: 100 } })));
     await eventually(() => service.health(), (health) => health.running_steps === 30);
     const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 0, courier: 0, refund: 5000 } }));
@@ -126,29 +156,33 @@ describe('a refund that fails', () => {
 });
 
 describe('under the Go stress mix', () => {
-  it('refunds exactly the orders whose payment went through and that failed', async () => {
+  it('leaves every order with its money where it belongs: taken for a 200, given back otherwise', async () => {
     const service = await start({ couriers: 4 });
     const before = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
-    let paidAndFailed = 0;
-    let refundsListed = 0;
+    const answered: Array<{ orderId: string; status: number; refunds: number }> = [];
     let next = 0;
     const client = async (): Promise<void> => {
       while (next < 1500) {
         const i = next++;
         const failStep = i % 5 === 0 ? 'payment' : i % 7 === 0 ? 'vendor' : i % 9 === 0 ? 'courier' : undefined;
-        const { status, body } = await service.order(orderBody({ delay_ms: { payment: 1, vendor: 1, courier: 1, refund: 1 }, ...(failStep ? { fail_step: failStep } : {}) }));
-        const paid = stepsOf(body)['payment']?.status === 'ok';
-        if (status !== 200 && paid) paidAndFailed++;
-        refundsListed += body.compensations?.length ?? 0;
-        if (!(status !== 200 && paid)) expect(body.compensations).toBeUndefined();
+        const order = orderBody({ delay_ms: { payment: 1, vendor: 1, courier: 1, refund: 1 }, ...(failStep ? { fail_step: failStep } : {}) });
+        const { status, body } = await service.order(order);
+        if (status === 200 || failStep === 'payment') expect(body.compensations).toBeUndefined();
         else expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+        answered.push({ orderId: order['order_id'] as string, status, refunds: body.compensations?.length ?? 0 });
       }
     };
     await Promise.all(Array.from({ length: 50 }, client));
     const after = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
-    expect(paidAndFailed).toBeGreaterThan(100);
-    expect(refundsListed).toBe(paidAndFailed);
-    expect(growth(before, after, 'order_compensations_total', { name: 'refund', status: 'ok' })).toBe(paidAndFailed);
+    for (const { orderId, status } of answered) {
+      const { payment } = await orderStatus(service, orderId);
+      expect({ orderId, net: payment.charged - payment.refunded }).toEqual({ orderId, net: status === 200 ? 1200 : 0 });
+    }
+    const refunds = answered.reduce((sum, { refunds }) => sum + refunds, 0);
+    expect(refunds).toBeGreaterThan(100);
+    expect(growth(before, after, 'order_compensations_total', { name: 'refund', status: 'ok' })).toBe(refunds);
+    expect(growth(before, after, 'payments_total', { outcome: 'refunded' })).toBe(refunds);
+    expect(after.get('money_at_risk')).toBe(0);
   });
 });
 

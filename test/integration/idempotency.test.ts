@@ -174,12 +174,13 @@ describe('outcomes that are not final', () => {
 });
 
 describe('memory', () => {
-  it('holds at most IDEMPOTENCY_MAX_ENTRIES records, the oldest evicted first', async () => {
-    const service = await start({ idempotencyMaxEntries: 20 });
+  it('keeps the records within ORDER_RECORDS_MAX_MB, the oldest evicted first', async () => {
+    // About twenty records' worth (each is estimated at a little under 1 KB).
+    const service = await start({ orderRecordsMaxBytes: 20_000 });
     const orders = Array.from({ length: 60 }, (_, i) => orderBody({ order_id: `bounded-${i}`, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
     for (const order of orders) {
       await post(service, order);
-      expect((await scrape(service)).get(sampleKey('idempotency_records'))).toBeLessThanOrEqual(20);
+      expect((await scrape(service)).get(sampleKey('order_records'))).toBeLessThanOrEqual(21);
     }
     expect((await post(service, orders[59])).replayed).toBe('true');
     expect((await post(service, orders[0])).replayed).toBeNull();

@@ -106,6 +106,15 @@ describe('real responses', () => {
     expect((await get(svc, '/openapi.json')).json()).toEqual(JSON.parse(JSON.stringify(generated)));
   });
 
+  it('of GET /orders/{order_id}', async () => {
+    const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    await post(svc, known);
+    const path = '/orders/{order_id}';
+    expectDocumented('GET', path, await get(svc, `/orders/${String(known['order_id'])}`));
+    expectDocumented('GET', path, await get(svc, '/orders/never-seen'));
+    expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/never-seen' }));
+  });
+
   it('of the probes while draining, and of an order turned away then', async () => {
     const draining = await startTestService();
     // Requests begun before the drain, finished after it: they are answered, with 503.

@@ -61,15 +61,22 @@ describe('GET /metrics', () => {
       answered200: moved('order_duration_seconds_count', { status: '200' }),
     }).toEqual({ ok: 6, declined: 1, vendor: 1, timeout: 1, overloaded: 1, shed: 1, answered200: 6 });
     // Steps of the 9 orders that ran: 6 ok, one declined at payment, one failed at vendor (its others
-    // done by then, its payment refunded), one timed out.
+    // done by then, its payment voided), one timed out (its payment canceled mid-call, and voided).
     const steps = (step: string, status: string): number => moved('order_step_duration_seconds_count', { step, status });
     expect({
       payment: [steps('payment', 'ok'), steps('payment', 'error'), steps('payment', 'canceled')],
       vendor: [steps('vendor', 'ok'), steps('vendor', 'error'), steps('vendor', 'canceled')],
       courier: [steps('courier', 'ok'), steps('courier', 'error'), steps('courier', 'canceled')],
     }).toEqual({ payment: [7, 1, 1], vendor: [6, 1, 2], courier: [7, 0, 2] });
-    expect(moved('order_compensations_total', { name: 'refund', status: 'ok' })).toBe(1);
-    expect(moved('worker_pool_tasks_completed_total')).toBe(9 * 3 + 1);
+    expect(moved('order_compensations_total', { name: 'refund', status: 'ok' })).toBe(2);
+    expect(moved('worker_pool_tasks_completed_total')).toBe(9 * 3 + 2);
+    // The provider: every payment that started charged, but the declined one; both failed orders' payments given back.
+    expect({
+      charged: moved('payments_total', { outcome: 'charged' }),
+      declined: moved('payments_total', { outcome: 'declined' }),
+      refunded: moved('payments_total', { outcome: 'refunded' }),
+      atRisk: after.get(sampleKey('money_at_risk')),
+    }).toEqual({ charged: 8, declined: 1, refunded: 2, atRisk: 0 });
 
     const now = (name: string, labels: Record<string, string> = {}): number | undefined => after.get(sampleKey(name, labels));
     expect({

@@ -32,7 +32,9 @@ describe('configuration', () => {
     ['PORT', '65536', 'PORT must be an integer from 0 to 65535'],
     ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
-    ['SHUTDOWN_TIMEOUT_MS', '10s', 'SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000'],
+    ['SHUTDOWN_TIMEOUT_MS', '10s', 'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)'],
+    ['SHUTDOWN_TIMEOUT_MS', '1000', 'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)'],
+    ['FAULT_INJECTION', 'yes', 'FAULT_INJECTION must be one of on, off'],
     ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
     ['HOST', 'local host', 'HOST must be a host name or IP address'],
@@ -137,7 +139,7 @@ describe('SIGTERM', () => {
   });
 
   it('cancels and answers what is still running when the drain deadline nears, then exits 0 in time', async () => {
-    server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '1000', ORDER_TIMEOUT_MS: '30000' });
+    server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '1000', REFUND_TIMEOUT_MS: '200', ORDER_TIMEOUT_MS: '30000' });
     const slow = Array.from({ length: 3 }, () =>
       rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })) }),
     );

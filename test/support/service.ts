@@ -18,13 +18,14 @@ export const TEST_CONFIG: Config = {
   cancelGraceMs: 250,
   refundTimeoutMs: 1000,
   idempotencyTtlMs: 600_000,
-  idempotencyMaxEntries: 100_000,
+  orderRecordsMaxBytes: 64 * 2 ** 20,
   threadMaxHeapMb: 512,
   maxInflight: 10_000,
   threadMaxTasks: 30_000,
   poolQueueLimit: 30_000,
   logLevel: 'silent',
   metrics: true,
+  faultInjection: true,
 };
 
 export interface TestService {

@@ -1,18 +1,19 @@
 /**
- * Refunds the order's payment: the compensation run when the payment went
- * through but the order as a whole failed. It runs after the order was
- * canceled, under a deadline of its own. Fails when the order asks it to
- * (fail_compensation), to exercise what happens then.
+ * Voids the order's payment: the compensation run when the order failed and
+ * its payment may have been taken. The void reaches the provider as the step
+ * starts — it refunds what this run charged, or refuses a charge still on its
+ * way — and the answer takes delay_ms.refund. It runs after the order was
+ * canceled, under a deadline of its own. With fail_compensation the provider
+ * refuses to give the money back, to exercise what happens then.
  */
+import { waitForAnswer } from '../faults.js';
 import { StepFailure, type StepFunction } from '../step-api.js';
 
 const refund: StepFunction = async (order, ctx) => {
-  await ctx.sleep(order.delayMs.refund);
-  if (order.failCompensation) {
-    ctx.log.error({ amount: order.amount }, 'refund failed: the payment stands; it needs a person');
-    throw new StepFailure('refund_failed');
-  }
-  ctx.log.debug({ amount: order.amount }, 'refunded');
+  ctx.paymentProvider.requestVoid({ refuse: order.failCompensation });
+  await waitForAnswer(ctx, order.delayMs.refund, order.faults?.refund);
+  if (order.failCompensation) throw new StepFailure('refund_failed');
+  ctx.log.debug({ amount: order.amount }, 'payment voided');
 };
 
 export default refund;

@@ -1,0 +1,27 @@
+/**
+ * GET /orders/{order_id}: what the service and the payment provider know of
+ * an order — whether it runs, how its latest run was answered, and the money
+ * over all its runs. 404 not_found for an id the service has no record of
+ * (never seen, or its record has expired).
+ */
+import type { RequestHandler } from 'express';
+import type { OrderStatusQuery } from '../orders/order-status.js';
+import type { OrderStatusJson } from './api-schemas.js';
+import { STATUS_BY_KIND } from './error-status.js';
+import type { Responder } from './responses.js';
+
+export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
+  return async (req, res) => {
+    const { orderId } = req.params;
+    const found = await status(orderId);
+    if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
+    const body: OrderStatusJson = {
+      order_id: found.orderId,
+      state: found.state,
+      outcome: found.outcome === undefined ? null : { http_status: found.outcome === 'ok' ? 200 : STATUS_BY_KIND[found.outcome], kind: found.outcome },
+      runs: found.runs,
+      payment: { charged: found.payment.charged, refunded: found.payment.refunded },
+    };
+    responder.json(res, 200, body);
+  };
+}

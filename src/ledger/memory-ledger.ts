@@ -1,0 +1,84 @@
+/**
+ * The payment provider's books in this process's memory (the default, when
+ * there is no database). Bounded with the order records: when an order's
+ * record is evicted, the provider forgets it too (`forget`).
+ */
+import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from './payment-ledger.js';
+
+interface RunEntry {
+  charged: number;
+  refunded: number;
+  /** A void arrived: no charge of this run is taken any more. */
+  voided: boolean;
+  /** The run paid with the test card: every charge of it is declined. */
+  declined: boolean;
+}
+
+export class MemoryLedger implements PaymentLedger {
+  /** order id → run → its money. */
+  private readonly orders = new Map<string, Map<number, RunEntry>>();
+  private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
+
+  async charge({ orderId, run }: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
+    const entry = this.entry(orderId, run);
+    if (entry.voided) return 'voided';
+    if (entry.charged > 0) return 'charged';
+    if (entry.declined) return 'declined';
+    if (decline) {
+      entry.declined = true;
+      this.tally.declines++;
+      return 'declined';
+    }
+    entry.charged = amount;
+    this.tally.charges++;
+    return 'charged';
+  }
+
+  async void({ orderId, run }: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
+    const entry = this.entry(orderId, run);
+    entry.voided = true;
+    const outstanding = entry.charged - entry.refunded;
+    if (outstanding === 0) return 'nothing_to_refund';
+    if (refuse) {
+      this.tally.refusals++;
+      return 'refused';
+    }
+    entry.refunded += outstanding;
+    this.tally.refunds++;
+    return 'refunded';
+  }
+
+  async moneyOfRun({ orderId, run }: PaymentKey): Promise<Money> {
+    const entry = this.orders.get(orderId)?.get(run);
+    return { charged: entry?.charged ?? 0, refunded: entry?.refunded ?? 0 };
+  }
+
+  async moneyOf(orderId: string): Promise<Money | undefined> {
+    const runs = this.orders.get(orderId);
+    if (!runs) return undefined;
+    let charged = 0;
+    let refunded = 0;
+    for (const entry of runs.values()) {
+      charged += entry.charged;
+      refunded += entry.refunded;
+    }
+    return { charged, refunded };
+  }
+
+  counts(): LedgerCounts {
+    return { ...this.tally };
+  }
+
+  /** The order's record is gone: the provider's books of it go too (memory is bounded). */
+  forget(orderId: string): void {
+    this.orders.delete(orderId);
+  }
+
+  private entry(orderId: string, run: number): RunEntry {
+    let runs = this.orders.get(orderId);
+    if (!runs) this.orders.set(orderId, (runs = new Map()));
+    let entry = runs.get(run);
+    if (!entry) runs.set(run, (entry = { charged: 0, refunded: 0, voided: false, declined: false }));
+    return entry;
+  }
+}

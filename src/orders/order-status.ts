@@ -1,0 +1,27 @@
+/**
+ * An order as GET /orders/{order_id} tells it: the service's record of it
+ * joined with the payment provider's books — totals over every run, so that
+ * whoever asks can see the money is where it should be.
+ */
+import type { Money, PaymentLedger } from '../ledger/payment-ledger.js';
+import type { OrderRecords, OutcomeKind } from './order-records.js';
+
+export interface OrderStatus {
+  readonly orderId: string;
+  readonly state: 'running' | 'done';
+  /** How the latest run ended; undefined while it runs. */
+  readonly outcome: OutcomeKind | undefined;
+  readonly runs: number;
+  readonly payment: Money;
+}
+
+export type OrderStatusQuery = (orderId: string) => Promise<OrderStatus | undefined>;
+
+export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): OrderStatusQuery {
+  return async (orderId) => {
+    const record = await records.get(orderId);
+    if (!record) return undefined;
+    const payment = (await ledger.moneyOf(orderId)) ?? { charged: 0, refunded: 0 };
+    return { orderId, state: record.state, outcome: record.outcome?.kind, runs: record.runs, payment };
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * Faults injected through the API (FAULT_INJECTION=on): every way a step can
+ * lose its thread, reached from outside. Each test checks the order is
+ * answered as it must be, a new thread takes the lost one's place, the
+ * tracker and the courier pool are back at rest, the steps that shared the
+ * thread were run again and succeeded, and the money is where it belongs.
+ *
+ * Most run with THREADS=1, so every concurrent step shares the one thread.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  await svc?.shutdown();
+  svc = undefined;
+});
+
+async function start(config: Partial<Config> = {}): Promise<TestService> {
+  svc = await startTestService({ config: { threads: 1, ...config } });
+  return svc;
+}
+
+/** Well-behaved orders already running on the thread when the bad one arrives. */
+function startNeighbours(service: TestService, count = 4, delayMs = 400) {
+  return Array.from({ length: count }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } })));
+}
+
+async function expectNeighboursUnharmed(neighbours: ReturnType<typeof startNeighbours>): Promise<void> {
+  const answers = await Promise.all(neighbours);
+  for (const { status, body } of answers) expect({ status, error: body.error }).toEqual({ status: 200, error: undefined });
+  const reran = answers.flatMap(({ body }) => body.steps ?? []).filter((step) => step.attempts === 2);
+  expect(reran.length).toBeGreaterThan(0);
+}
+
+async function expectThreadsReplaced(service: TestService, cause: 'died' | 'terminated', count = 1, threads = 1): Promise<void> {
+  await expectAtRest(service, threads);
+  expect((await service.health()).threads_replaced).toBe(count);
+  const metrics = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+  expect(metrics.get(sampleKey('worker_threads_replaced_total', { cause }))).toBe(count);
+}
+
+/** What GET /orders/{order_id} says of the money. */
+async function moneyOf(service: TestService, orderId: string): Promise<{ charged: number; refunded: number }> {
+  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
+  return ((await response.json()) as { payment: { charged: number; refunded: number } }).payment;
+}
+
+describe('with FAULT_INJECTION off', () => {
+  it('an order carrying faults is refused with 400, and nothing runs', async () => {
+    const service = await start({ faultInjection: false });
+    const { status, body } = await service.order(orderBody({ faults: { payment: 'crash' } }));
+    expect(status).toBe(400);
+    expect(body.error).toEqual({ kind: 'bad_request', message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' });
+    expect((await service.health()).threads_replaced).toBe(0);
+  });
+});
+
+describe.each([
+  ['crash', 'throws an uncaught error', {}],
+  ['reject', 'leaves a rejection unhandled', {}],
+  ['exit', 'calls process.exit', {}],
+  ['oom', 'runs out of heap', { threadMaxHeapMb: 32 }],
+] as const)('a payment that commits %s (%s) after its charge reached the provider', (fault, _what, config) => {
+  it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', async () => {
+    const service = await start(config);
+    const neighbours = startNeighbours(service);
+    await pause(50);
+    const order = orderBody({ delay_ms: { payment: 20, vendor: 1000, courier: 1000 }, faults: { payment: fault } });
+    const { status, body } = await service.order(order);
+    expect(status).toBe(500);
+    expect(body.error).toEqual({ kind: 'internal', message: 'order failed' });
+    const steps = stepsOf(body);
+    expect(steps['payment']).toMatchObject({ status: 'error', detail: 'internal', thread_fate: 'died' });
+    for (const name of ['vendor', 'courier']) expect(steps[name]).toMatchObject({ status: 'canceled', detail: 'canceled: internal' });
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    expect(JSON.stringify(body)).not.toContain('injected fault');
+    await expectNeighboursUnharmed(neighbours);
+    await expectThreadsReplaced(service, 'died');
+    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
+  });
+});
+
+describe('a step that ignores its cancellation', () => {
+  it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
+    const service = await start();
+    const neighbours = startNeighbours(service);
+    await pause(50);
+    const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 5000, vendor: 50, courier: 0 }, faults: { payment: 'ignore_cancel' } });
+    const { status, body, ms } = await service.order(order);
+    expect(status).toBe(503);
+    expect(body.error?.kind).toBe('vendor_unavailable');
+    expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', detail: 'canceled: vendor_unavailable', thread_fate: 'terminated' });
+    // A payment canceled mid-call is voided like one that went through: its charge had reached the provider.
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    // vendor fails at 50 ms; 250 ms of grace; then the refund and the answer, long before the step's 5 s.
+    expect(ms).toBeGreaterThanOrEqual(300);
+    expect(ms).toBeLessThan(1500);
+    await expectNeighboursUnharmed(neighbours);
+    await expectThreadsReplaced(service, 'terminated');
+    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
+  });
+
+  it('past the deadline: 504, its payment voided, and a retry is a new run with a charge of its own', async () => {
+    const service = await start({ orderTimeoutMs: 300 });
+    const order = orderBody({ delay_ms: { payment: 1000, vendor: 0, courier: 0 }, faults: { payment: 'ignore_cancel' } });
+    for (const run of [1, 2]) {
+      const { status, body } = await service.order(order);
+      expect(status).toBe(504);
+      expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
+      expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+      expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200 * run, refunded: 1200 * run });
+    }
+    await expectThreadsReplaced(service, 'terminated', 2);
+  });
+
+  it('is the one blamed, not the innocent step that happened to be on the CPU: that one runs again and succeeds', async () => {
+    const service = await start({ orderTimeoutMs: 10_000 });
+    // A neighbour computing in 10 ms slices holds the CPU nearly all the time.
+    const busy = service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 1500 } }));
+    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    const deaf = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 3000, vendor: 20, courier: 0 }, faults: { payment: 'ignore_cancel' } }));
+    expect(deaf.status).toBe(503);
+    expect(stepsOf(deaf.body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
+    const { status, body } = await busy;
+    expect(status).toBe(200);
+    expect(stepsOf(body)['payment']).toMatchObject({ status: 'ok', thread_fate: 'terminated', attempts: 2 });
+    await expectThreadsReplaced(service, 'terminated');
+  });
+});
+
+describe('a step that hangs its thread', () => {
+  it('past its deadline: the stuck thread is terminated after the grace period, 504', async () => {
+    const service = await start({ orderTimeoutMs: 500 });
+    const { status, body, ms } = await service.order(orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }));
+    expect(status).toBe(504);
+    expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', detail: 'canceled: timeout', thread_fate: 'terminated' });
+    expect(ms).toBeGreaterThanOrEqual(750);
+    expect(ms).toBeLessThan(2500);
+    await expectThreadsReplaced(service, 'terminated');
+  });
+
+  it('with its client gone: the neighbours are run again elsewhere and succeed', async () => {
+    const service = await start();
+    const neighbours = startNeighbours(service);
+    await pause(50);
+    const gone = service.order(orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }), { signal: AbortSignal.timeout(100) });
+    await expect(gone).rejects.toThrow();
+    await expectNeighboursUnharmed(neighbours);
+    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    await expectThreadsReplaced(service, 'terminated');
+  });
+});
+
+describe('a step whose thread is lost under it twice through no fault of its own', () => {
+  it('fails with 503 thread_lost and Retry-After, leaves nothing charged, and is not replayed: a retry runs afresh', async () => {
+    const service = await start({ orderTimeoutMs: 10_000 });
+    const order = orderBody({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } });
+    const unlucky = fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });
+    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    for (const lost of [1, 2]) {
+      const killer = await service.order(orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }));
+      expect(killer.status).toBe(500);
+      // The unlucky payment is back on the new thread before the next one dies.
+      await eventually(() => service.health(), (health) => health.threads_replaced === lost && (lost === 2 || health.running_steps === 1));
+    }
+    const answer = await unlucky;
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('1');
+    const body = (await answer.json()) as { error: { kind: string }; steps: Array<{ name: string; attempts?: number }> };
+    expect(body.error.kind).toBe('thread_lost');
+    expect(body.steps[0]).toMatchObject({ name: 'payment', attempts: 2 });
+    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
+    const retry = await service.order(order);
+    expect(retry.status).toBe(200);
+    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 2400, refunded: 1200 });
+    await expectThreadsReplaced(service, 'died', 2);
+  });
+});
