@@ -48,6 +48,12 @@ const config: Config = {
   poolQueueLimit: 60_000,
   logLevel: 'silent',
   metrics: false,
+  // No HTTP here.
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5000,
+  maxConnections: 10_000,
+  connectionHardLimit: undefined,
 };
 const trace = { requestId: 'bench' };
 const log = pino({ level: 'silent' });

@@ -147,11 +147,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       capacity: () => ({ ordersInFlight: pipeline.ordersInFlight, maxInflight: config.maxInflight }),
       health,
       draining: () => server.draining,
+      overConnectionLimit: (socket) => server.isBeyondLimit(socket),
       log,
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,
       openapi: openApiDocument,
     }),
+    { ...config, hardLimit: config.connectionHardLimit },
+    log,
   );
   let url: URL;
   try {

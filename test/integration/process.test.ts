@@ -3,8 +3,10 @@
  * shutdown on SIGTERM — orders in flight answered, connections closed, the
  * process ending by itself with nothing left open.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
@@ -36,11 +38,21 @@ describe('configuration', () => {
     ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
     ['HOST', 'local host', 'HOST must be a host name or IP address'],
+    ['HEADERS_TIMEOUT_MS', '0', 'HEADERS_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['REQUEST_TIMEOUT_MS', '30s', 'REQUEST_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '-5', 'KEEP_ALIVE_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['HEADERS_TIMEOUT_MS', '40000', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (30000)'],
   ])('%s=%s stops the process with one line naming it', async (name, value, says) => {
     const { code, stdout, stderr } = await runToExit({ [name]: value });
     expect(code).toBe(78);
     expect(stdout).toBe('');
     expect(stderr.trimEnd().split('\n')).toEqual([`invalid configuration: ${says}, got ${JSON.stringify(value)}`]);
+  });
+
+  it('MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so', async () => {
+    const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/);
   });
 });
 
@@ -73,6 +85,51 @@ describe('logs', () => {
     for (const line of fromSteps) {
       expect(line.thread_id).toBeGreaterThan(0);
       expect(line.order_id).toBe('logged');
+    }
+  });
+});
+
+describe('open-file limit', () => {
+  /** The server under `prlimit --nofile`, which the connection limits are derived from. */
+  function startWithFileLimit(files: number): Promise<{ child: ChildProcess; url: URL; stdout: string[] }> {
+    const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+    const child = spawn('prlimit', [`--nofile=${files}:${files}`, process.execPath, main], {
+      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const stdout: string[] = [];
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    return eventually(
+      async () => stdout.map((line) => /listening on (http:\/\/[^\s"]+)/.exec(line)?.[1]).find(Boolean),
+      (found) => found !== undefined || child.exitCode !== null,
+      { within: 10_000 },
+    ).then((found) => ({ child, url: new URL(found!), stdout }));
+  }
+
+  it('caps connections below it: beyond the cap answered 503 or closed at once, the process unharmed', async () => {
+    // 200 files, 2 threads: 56 connections at most, 50 served (src/config.ts).
+    const limited = await startWithFileLimit(200);
+    try {
+      const attempts = await Promise.all(
+        Array.from({ length: 120 }, (_, i) =>
+          rawRequest(limited.url, { headers: { ...JSON_TYPE, connection: 'close' }, body: JSON.stringify(orderBody({ delay_ms: { payment: 300, vendor: 0, courier: 0 } })), agent: new Agent() }).then(
+            (response) => response.status,
+            (error: NodeJS.ErrnoException) => error.code ?? `failed ${i}`,
+          ),
+        ),
+      );
+      const counts = attempts.reduce<Record<string, number>>((tally, outcome) => ({ ...tally, [outcome]: (tally[outcome] ?? 0) + 1 }), {});
+      expect(counts[200]).toBeGreaterThan(0);
+      expect(counts[200]).toBeLessThanOrEqual(50);
+      expect(counts[503]).toBeGreaterThan(0);
+      expect(Object.keys(counts).every((outcome) => ['200', '503', 'ECONNRESET', 'EPIPE'].includes(outcome))).toBe(true);
+      expect(limited.stdout.some((line) => line.includes('connection closed at accept'))).toBe(true);
+      // Still alive, and serving once the crowd has gone.
+      const after = await rawRequest(limited.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+      expect(after.status).toBe(200);
+      expect(limited.child.exitCode).toBe(null);
+    } finally {
+      limited.child.kill('SIGKILL');
     }
   });
 });

@@ -25,6 +25,11 @@ export const TEST_CONFIG: Config = {
   poolQueueLimit: 30_000,
   logLevel: 'silent',
   metrics: true,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5000,
+  maxConnections: 10_000,
+  connectionHardLimit: 15_000,
 };
 
 export interface TestService {
