@@ -89,6 +89,30 @@ describe('logs', () => {
   });
 });
 
+describe('log lines', () => {
+  it('at level error are on stdout as soon as the request that caused them is answered, even if the process is killed right after', async () => {
+    server = await startServerProcess();
+    const answer = await rawRequest(server.url, {
+      headers: { ...JSON_TYPE, 'x-request-id': 'killed-after' },
+      body: JSON.stringify(orderBody({ fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 30, courier: 0 } })),
+    });
+    server.child.kill('SIGKILL');
+    expect(answer.status).toBe(500);
+    await server.exited;
+    // The request's own line, written by the main thread (its steps' lines come from the worker threads).
+    const line = server.stdout.find((text) => text.includes('"request_id":"killed-after"') && text.includes('"status":'));
+    expect(line && JSON.parse(line)).toMatchObject({ level: 50, status: 500, kind: 'compensation_failed' });
+  });
+
+  it('at level info are on stdout within about a second', async () => {
+    server = await startServerProcess();
+    await rawRequest(server.url, { headers: { ...JSON_TYPE, 'x-request-id': 'soon-written' }, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+    const answered = performance.now();
+    await eventually(async () => server!.stdout.some((line) => line.includes('"request_id":"soon-written"')), Boolean, { within: 3000 });
+    expect(performance.now() - answered).toBeLessThan(1500);
+  });
+});
+
 describe('open-file limit', () => {
   /** The server under `prlimit --nofile`, which the connection limits are derived from. */
   function startWithFileLimit(files: number): Promise<{ child: ChildProcess; url: URL; stdout: string[] }> {
