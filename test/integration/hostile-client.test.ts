@@ -323,3 +323,13 @@ describe('too many connections', () => {
     );
   });
 });
+
+describe('GET /metrics', () => {
+  it('scrapes at once share one collection', async () => {
+    const scrapes = await Promise.all(Array.from({ length: 8 }, () => fetch(new URL('/metrics', svc.url)).then((response) => response.text())));
+    expect(new Set(scrapes).size).toBe(1);
+    await pause(250);
+    const later = await fetch(new URL('/metrics', svc.url)).then((response) => response.text());
+    expect(later).not.toBe(scrapes[0]);
+  });
+});
