@@ -158,6 +158,45 @@ describe('open-file limit', () => {
   });
 });
 
+describe('npm start', () => {
+  let npm: ChildProcess | undefined;
+  let serverPid: number | undefined;
+  afterEach(() => {
+    npm?.kill('SIGKILL');
+    // Before `exec` in the start script, the server outlived npm and its shell.
+    if (serverPid !== undefined) {
+      try {
+        process.kill(serverPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    npm = serverPid = undefined;
+  });
+
+  it('passes SIGTERM to the server, which drains, says "stopped" and stops answering', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const stdout: string[] = [];
+    npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    const exited = new Promise((resolve) => npm!.once('exit', resolve));
+    const listening = await eventually(
+      async () => stdout.find((line) => line.includes('listening on')),
+      (line) => line !== undefined,
+      { within: 30_000, every: 50 },
+    );
+    const { pid, msg } = JSON.parse(listening!) as { pid: number; msg: string };
+    serverPid = pid;
+    const url = new URL(/listening on (\S+)/.exec(msg)![1]!);
+    expect((await rawRequest(url, { method: 'GET', path: '/readyz' })).status).toBe(200);
+
+    npm.kill('SIGTERM');
+    await exited;
+    await eventually(async () => stdout.some((line) => line.includes('"msg":"stopped"')), Boolean, { within: 5000 });
+    await expect(rawRequest(url, { method: 'GET', path: '/readyz', agent: new Agent() })).rejects.toThrow();
+  });
+});
+
 describe('SIGTERM', () => {
   it('answers the orders in flight with Connection: close, then exits 0 by itself', async () => {
     server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '5000' });
