@@ -13,8 +13,8 @@
  * can nest 30,000 levels deep. Only strings with escapes are decoded: text
  * that came from valid UTF-8 is well-formed, and only `\u` escapes can make
  * a lone surrogate. (jsonc-parser's visitor would find duplicate keys, but it
- * recurses — its stack overflows at about 20,000 levels — and costs 3 times
- * as much per order body; see the README.)
+ * recurses — its stack overflows at about 20,000 levels — and adds 7 µs to an
+ * order body where this adds 3; see the README.)
  */
 
 export interface JsonFlaw {
