@@ -110,7 +110,8 @@ describe('log lines', () => {
     await rawRequest(server.url, { headers: { ...JSON_TYPE, 'x-request-id': 'soon-written' }, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
     const answered = performance.now();
     await eventually(async () => server!.stdout.some((line) => line.includes('"request_id":"soon-written"')), Boolean, { within: 3000 });
-    expect(performance.now() - answered).toBeLessThan(1500);
+    // Flushed every second; the margin is for a busy machine.
+    expect(performance.now() - answered).toBeLessThan(2000);
   });
 });
 
