@@ -49,6 +49,12 @@ const config: Config = {
   logLevel: 'silent',
   metrics: false,
   faultInjection: false,
+  // No HTTP here.
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5000,
+  maxConnections: 10_000,
+  connectionHardLimit: undefined,
 };
 const trace = { requestId: 'bench' };
 const log = pino({ level: 'silent' });

@@ -3,6 +3,7 @@
  * start-up; a bad one stops the process with one line naming it and what it
  * allows. An empty value counts as unset.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 
@@ -44,6 +45,20 @@ export interface Config {
   readonly metrics: boolean;
   /** Whether an order may carry `faults` for its steps to commit. */
   readonly faultInjection: boolean;
+  /** From a request's first byte (or the connection's) to the end of its headers, at most. */
+  readonly headersTimeoutMs: number;
+  /** From a request's first byte to its last, body included; not the time spent answering it. */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections served at once; a request on one beyond them is answered 503 overloaded and its connection closed. */
+  readonly maxConnections: number;
+  /**
+   * Connections open at once, at most, refused ones included: beyond it a
+   * new connection is closed as soon as it is accepted, so the process never
+   * runs out of file descriptors. Undefined when the open-file limit is unknown.
+   */
+  readonly connectionHardLimit: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -95,9 +110,56 @@ export function windDownMs(config: Pick<Config, 'cancelGraceMs' | 'refundTimeout
 /** The order records may take at most this share of the main thread's heap. */
 const RECORDS_HEAP_SHARE = 0.25;
 
-export function loadConfig(env: Env = process.env): Config {
+/** This process's open-file limit (the soft one, which is what accept() runs into), or undefined if unknown or unlimited. */
+function openFileLimit(): number | undefined {
+  try {
+    const match = /^Max open files\s+(\d+)\s/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Descriptors kept for everything but client connections: stdio, the event
+ * loops of the main and worker threads (about 4 per thread, measured), the
+ * listening socket, a replacement thread starting, /proc reads for metrics.
+ */
+function descriptorReserve(threads: number): number {
+  return 128 + 8 * threads;
+}
+
+/** Where the open-file limit is unknown, connections served by default. */
+const FALLBACK_MAX_CONNECTIONS = 16_384;
+
+/**
+ * The connection limits from the open-file limit: every descriptor but the
+ * reserve may hold a connection (the hard limit); 90% of them are served, the
+ * rest is room to answer 503 to connections beyond MAX_CONNECTIONS instead of
+ * closing them unanswered.
+ */
+function connectionLimits(env: Env, threads: number, fdLimit: number | undefined): Pick<Config, 'maxConnections' | 'connectionHardLimit'> {
+  if (fdLimit === undefined) return { maxConnections: integer(env, 'MAX_CONNECTIONS', 1, 10_000_000, FALLBACK_MAX_CONNECTIONS), connectionHardLimit: undefined };
+  const hardLimit = fdLimit - descriptorReserve(threads);
+  if (hardLimit < 1) throw new ConfigError(`the open-file limit (${fdLimit}) leaves no descriptor for connections with THREADS=${threads}; raise it (ulimit -n)`);
+  try {
+    return { maxConnections: integer(env, 'MAX_CONNECTIONS', 1, hardLimit, Math.max(1, Math.floor(hardLimit * 0.9))), connectionHardLimit: hardLimit };
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message} (the open-file limit ${fdLimit} less ${descriptorReserve(threads)} for the process itself; raise it with ulimit -n)`);
+  }
+}
+
+/** `machine.openFileLimit`: RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
+export function loadConfig(env: Env = process.env, machine: { readonly openFileLimit: number | undefined } = { openFileLimit: openFileLimit() }): Config {
   if (env['IDEMPOTENCY_MAX_ENTRIES']) throw new ConfigError('IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB');
   const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
+  const threads = integer(env, 'THREADS', 1, 256, availableParallelism());
+  const headersTimeoutMs = integer(env, 'HEADERS_TIMEOUT_MS', 1, 600_000, 10_000);
+  const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', 1, 600_000, 30_000);
+  // Node refuses to start a server whose headers may take longer than the whole request.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${JSON.stringify(String(headersTimeoutMs))}`);
+  }
   const cancelGraceMs = integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250);
   const refundTimeoutMs = integer(env, 'REFUND_TIMEOUT_MS', 1, 600_000, 1000);
   // Shutdown must leave a canceled order time to void its payment: never cut a refund off.
@@ -106,7 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     host: host(env),
     port: integer(env, 'PORT', 0, 65535, 8080),
-    threads: integer(env, 'THREADS', 1, 256, availableParallelism()),
+    threads,
     couriers: integer(env, 'COURIERS', 1, 1024, 5),
     orderTimeoutMs: integer(env, 'ORDER_TIMEOUT_MS', 1, 600_000, 2000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', shortestShutdown, 600_000, Math.max(10_000, shortestShutdown), 'to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250'),
@@ -121,5 +183,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     metrics: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
     faultInjection: oneOf(env, 'FAULT_INJECTION', ['on', 'off'], 'off') === 'on',
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
+    ...connectionLimits(env, threads, machine.openFileLimit),
   };
 }

@@ -27,6 +27,8 @@ export type ErrorKind =
   | 'payload_too_large'
   | 'method_not_allowed'
   | 'not_found'
+  | 'request_timeout' // the request did not arrive within HEADERS_TIMEOUT_MS / REQUEST_TIMEOUT_MS
+  | 'headers_too_large'
   | 'idempotency_key_reuse'; // the order_id was used before with a different order
 
 /**

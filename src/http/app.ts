@@ -3,13 +3,15 @@
  * 404/405, and the one error handler that turns body-reading failures into
  * their kinds. It knows orders only through `OrderDesk`.
  */
+import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
-import { MAX_BODY_BYTES, orderRoute, type OrderDesk } from './order-route.js';
+import { BodyError } from './body-reader.js';
+import { orderRoute, type OrderDesk } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { requestLog } from './request-log.js';
 import { Responder } from './responses.js';
@@ -22,6 +24,8 @@ export interface AppDependencies {
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   readonly draining: () => boolean;
+  /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
+  readonly overConnectionLimit: (socket: Socket) => boolean;
   readonly log: Logger;
   readonly observer: OrderObserver;
   /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
@@ -30,7 +34,7 @@ export interface AppDependencies {
   readonly openapi: () => unknown;
 }
 
-export function createApp({ orders, orderStatus, faultInjection, capacity, health, draining, log, observer, metrics, openapi }: AppDependencies): Express {
+export function createApp({ orders, orderStatus, faultInjection, capacity, health, draining, overConnectionLimit, log, observer, metrics, openapi }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const app = express();
   app.disable('x-powered-by');
@@ -50,6 +54,14 @@ export function createApp({ orders, orderStatus, faultInjection, capacity, healt
   app.use((req, res, next) => {
     if (draining() && req.path !== '/healthz' && req.path !== '/readyz') responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
     else next();
+  });
+  app.use((req, res, next) => {
+    if (overConnectionLimit(req.socket) && req.path !== '/healthz' && req.path !== '/readyz') {
+      responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
+    } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
+      responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });
+    } else next();
   });
 
   app.post('/order', ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection }));
@@ -74,16 +86,9 @@ export function createApp({ orders, orderStatus, faultInjection, capacity, healt
 
   const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
     if (res.headersSent) return next(error);
-    const type = (error as { type?: unknown }).type;
-    switch (type) {
-      case 'entity.too.large':
-        return responder.error(res, 'payload_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
-      case 'encoding.unsupported':
-        return responder.error(res, 'unsupported_media_type', 'unsupported Content-Encoding; use identity, gzip, deflate or br');
-      case 'request.aborted':
-        return; // the client left while sending: nobody to answer
-      case 'request.size.invalid':
-        return responder.error(res, 'bad_request', 'body length does not match Content-Length');
+    if (error instanceof BodyError) {
+      if (error.kind === 'client_gone') return; // nobody to answer; the request's line says 499
+      return responder.error(res, error.kind, error.message);
     }
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');

@@ -10,9 +10,11 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   payment_declined: 400,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reuse: 422,
+  headers_too_large: 431,
   client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
   internal: 500,
   compensation_failed: 500,

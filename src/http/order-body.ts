@@ -1,11 +1,13 @@
 /**
  * The wire format of POST /order and its strict decoding: exactly one JSON
- * object, no unknown field at any level, every value in range. Anything else
- * is rejected with a message naming the offending field.
+ * object, no unknown field at any level, no field twice, no string that is
+ * not well-formed Unicode, every value in range. Anything else is rejected
+ * with a message naming the offending field.
  */
 import { z } from 'zod';
 import { FAULT_TARGETS, FAULTS, NO_FAULTS, type Faults } from '../domain/faults.js';
 import { ACTION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
+import { firstJsonFlaw, type JsonFlaw } from './json-flaws.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
@@ -61,10 +63,18 @@ export function decodeOrder(raw: Buffer | undefined, { faultInjection }: DecodeO
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
   }
+  const flaw = firstJsonFlaw(text);
+  if (flaw) return { ok: false, message: describeFlaw(flaw) };
   if (!faultInjection && 'faults' in value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
   const parsed = orderBodySchema.safeParse(value);
   if (!parsed.success) return { ok: false, message: parsed.error.issues.map(describeIssue).join('; ') };
   return { ok: true, order: toOrder(parsed.data) };
+}
+
+function describeFlaw({ kind, path }: JsonFlaw): string {
+  return kind === 'duplicate_key'
+    ? `duplicate field "${path}": each field may be given once`
+    : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -6,7 +6,7 @@
  * cancels its order (once no other caller waits for it); nothing is sent to it.
  */
 import contentType from 'content-type';
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import type { Order } from '../domain/order.js';
@@ -14,13 +14,14 @@ import type { Trace } from '../domain/trace.js';
 import type { Admission, Submission } from '../orders/idempotent-orders.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import { readBody } from './body-reader.js';
 import type { Capacity } from './health-route.js';
 import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { statusOf, type Responder } from './responses.js';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+export { MAX_BODY_BYTES } from './body-reader.js';
 
 /** What the HTTP layer needs to have an order answered. */
 export interface OrderDesk {
@@ -44,8 +45,6 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     if (problem) responder.error(res, 'unsupported_media_type', problem);
     else next();
   };
-
-  const readBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
 
   const run: RequestHandler = async (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection });
@@ -117,7 +116,7 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     }
   };
 
-  return [requireJson, readBody, run];
+  return [requireJson, readBody(), run];
 }
 
 /** Why a Content-Type is not accepted, or undefined if it is application/json in UTF-8. */

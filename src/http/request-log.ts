@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { STATUS_BY_KIND } from './error-status.js';
 
 /** An incoming X-Request-Id is kept if it looks like an id: anything else is replaced by a fresh one. */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -28,8 +29,16 @@ export interface OrderOutcomeFields {
   readonly via?: 'joined' | 'replayed';
 }
 
-function messageFor(order: OrderOutcomeFields | undefined): string {
-  if (!order) return 'request answered';
+/** The client's request id if it looks like one, a fresh one otherwise. */
+export function requestIdFrom(given: unknown): string {
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Logged for a request whose connection closed before it was answered. */
+const CLIENT_GONE = STATUS_BY_KIND.client_gone;
+
+function messageFor(order: OrderOutcomeFields | undefined, status: number): string {
+  if (!order) return status === CLIENT_GONE ? 'client went away before it was answered' : 'request answered';
   switch (order.kind) {
     case 'ok':
       return 'order done';
@@ -60,8 +69,7 @@ declare global {
 
 export function requestLog(log: Logger): RequestHandler {
   return (req, res, next) => {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
     res.setHeader('X-Request-Id', requestId);
     res.locals.requestId = requestId;
     res.locals.log = log.child({ request_id: requestId });
@@ -69,7 +77,8 @@ export function requestLog(log: Logger): RequestHandler {
     const answered = (): void => {
       res.off('finish', answered);
       res.off('close', answered);
-      if (!res.locals.orderRunning) writeRequestLine(res, res.statusCode);
+      // Closed before the response was complete: the client left (mid-body, say), whatever statusCode says.
+      if (!res.locals.orderRunning) writeRequestLine(res, res.writableFinished ? res.statusCode : CLIENT_GONE);
     };
     res.on('finish', answered);
     res.on('close', answered);
@@ -87,9 +96,10 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
     path: req.originalUrl,
     status,
     duration_ms: Math.round(performance.now() - res.locals.arrivedAt),
+    ...(status === CLIENT_GONE && !order ? { kind: 'client_gone' } : {}),
     ...order,
   };
-  const message = messageFor(order);
+  const message = messageFor(order, status);
   if (status === 500) res.locals.log.error(line, message);
   else if (status > 500) res.locals.log.warn(line, message);
   else res.locals.log.info(line, message);

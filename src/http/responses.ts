@@ -2,13 +2,15 @@
  * Every response this service writes goes through here: JSON bodies, their
  * status from the kind table, and `Connection: close` while the server
  * drains, so that no client keeps a connection to a server that is going
- * away.
+ * away — and when the answer leaves a long body unread (see below).
  */
+import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
 import type { ErrorKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
+import { MAX_BODY_BYTES } from './body-reader.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
 /** Seconds a client should wait before retrying an answer that says so. */
@@ -32,7 +34,7 @@ export class Responder {
     // look for ETag freshness, a quarter of Express's cost per order here.
     const text = JSON.stringify(body);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    if (this.options.draining()) res.setHeader('Connection', 'close');
+    if (this.options.draining() || leavesLongBodyUnread(res.req)) res.setHeader('Connection', 'close');
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.statusCode = status;
@@ -54,6 +56,17 @@ export class Responder {
     };
     this.json(res, statusOf(result), body, { ...(result.failure ? retryAfter(result.failure) : {}), ...headers });
   }
+}
+
+/**
+ * An answer given before the request's body has arrived (413, 415, 404…)
+ * leaves Node to read and discard the rest of it before the next request on
+ * the connection: without end for a chunked body, or one longer than any
+ * this service reads. Such an answer closes the connection instead.
+ */
+function leavesLongBodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES;
 }
 
 function retryAfter(kind: ErrorKind): Record<string, string> {

@@ -3,16 +3,42 @@
  * crash or a lost client looks like to an operator. Structured JSON (pino);
  * stack traces and internal messages go here and never into a response.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { PipelineEvents } from '../pipeline/order-pipeline.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
+/** At most this long between an info line and its write. */
+const FLUSH_INTERVAL_MS = 1000;
+
 export function createLogger(level: LogLevel): Logger {
-  // Buffered, written in the background: a line per request and per order
-  // must not cost the event loop a write() each. Flushed on exit.
-  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  return pino({ level, base: { pid: process.pid } }, stdoutDestination());
+}
+
+/**
+ * Lines are gathered into writes of 4 KiB — a line per request and per order
+ * must not cost a write() each — and written within a second (a timer that
+ * does not keep the process alive) and on exit. An error or fatal line is
+ * written at once, with everything before it: it is the line an operator
+ * needs, and the process may be killed right after it. All writes are
+ * synchronous, so lines reach stdout in the order they were logged.
+ */
+function stdoutDestination(): DestinationStream {
+  const out = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: FLUSH_INTERVAL_MS });
+  // pino registers no flush on exit for a synchronous destination.
+  process.once('exit', () => out.flushSync());
+  const errorLevel = pino.levels.values['error']!;
+  return {
+    // pino then tells the destination each line's level (lastLevel) before writing it.
+    [Symbol.for('pino.metadata')]: true,
+    lastLevel: 0,
+    write(line: string): void {
+      out.write(line);
+      // In sync mode flush() writes at once, without flushSync()'s fsync.
+      if (this.lastLevel >= errorLevel) out.flush();
+    },
+  } as DestinationStream & { lastLevel: number };
 }
 
 /**

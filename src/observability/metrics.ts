@@ -19,7 +19,12 @@ export interface RunningState {
   readonly couriers: number;
 }
 
-/** Piscina's own figures, as its public API gives them. */
+/**
+ * Piscina's own figures, as its public API gives them. `utilization`,
+ * `runTime` and `waitTime` each summarize a histogram since start — about
+ * 1 ms of the main thread each — so they are read at most every
+ * POOL_SUMMARY_MAX_AGE_MS.
+ */
 export interface PoolFigures {
   readonly utilization: number;
   readonly completed: number;
@@ -57,6 +62,17 @@ export interface OrderObserver {
 
 export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: () => {} };
 
+/**
+ * Scrapes within this long of a collection get its exposition: any number
+ * of scrapers at once cost one collection per period, not one each (a
+ * collection takes the main thread 2-4 ms, and scrapers in a loop would
+ * otherwise keep it busy and the orders waiting; see the README). Prometheus
+ * scrapes every 15 s or so: a value 200 ms old is as good as a fresh one.
+ */
+const EXPOSITION_REUSE_MS = 200;
+/** Piscina's summaries are since start and move slowly: recomputed at most this often. */
+const POOL_SUMMARY_MAX_AGE_MS = 5000;
+
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],
@@ -72,9 +88,19 @@ export class ServiceMetrics implements OrderObserver {
   private readonly replaced: Counter<'cause'>;
   private readonly compensations: Counter<'name' | 'status'>;
   private readonly deduplicated: Counter<'via'>;
+  private exposition: { readonly at: number; readonly body: Promise<string> } | undefined;
+  private poolSummaries: (Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> & { readonly at: number }) | undefined;
 
   constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures) {
     const registers = [this.registry];
+    const summaries = (): Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> => {
+      const now = performance.now();
+      if (!this.poolSummaries || now - this.poolSummaries.at >= POOL_SUMMARY_MAX_AGE_MS) {
+        const { utilization, runTime, waitTime } = pool();
+        this.poolSummaries = { at: now, utilization, runTime, waitTime };
+      }
+      return this.poolSummaries;
+    };
     collectDefaultMetrics({ register: this.registry });
     this.orders = new Counter({ name: 'orders_total', help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).', labelNames: ['status', 'kind'], registers });
     this.orderSeconds = new Histogram({
@@ -163,7 +189,7 @@ export class ServiceMetrics implements OrderObserver {
       help: "Piscina's estimate of the pool's busy share since start (0..1).",
       registers,
       collect() {
-        this.set(pool().utilization);
+        this.set(summaries().utilization);
       },
     });
     let completedSeen = 0;
@@ -187,7 +213,7 @@ export class ServiceMetrics implements OrderObserver {
         labelNames: ['quantile'],
         registers,
         collect() {
-          const summary = pool()[field];
+          const summary = summaries()[field];
           if (!summary) return;
           for (const [quantile, key] of QUANTILES) this.set({ quantile }, summary[key]);
         },
@@ -215,8 +241,17 @@ export class ServiceMetrics implements OrderObserver {
     this.replaced.inc({ cause });
   }
 
-  /** The exposition, in Prometheus text format. */
+  /** The exposition, in Prometheus text format: collected afresh at most every EXPOSITION_REUSE_MS. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const now = performance.now();
+    if (!this.exposition || now - this.exposition.at >= EXPOSITION_REUSE_MS) {
+      const body = this.registry.metrics();
+      this.exposition = { at: now, body };
+      // A failed collection is not served again.
+      body.catch(() => {
+        if (this.exposition?.body === body) this.exposition = undefined;
+      });
+    }
+    return { contentType: this.registry.contentType, body: await this.exposition.body };
   }
 }

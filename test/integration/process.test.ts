@@ -3,11 +3,14 @@
  * shutdown on SIGTERM — orders in flight answered, connections closed, the
  * process ending by itself with nothing left open.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
+import { converse, parseReply, type Conversation } from '../support/raw-socket.js';
 import { runToExit as runServerToExit, startServerProcess as startServer, type ServerProcess } from '../../load/server-process.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -38,11 +41,21 @@ describe('configuration', () => {
     ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
     ['HOST', 'local host', 'HOST must be a host name or IP address'],
+    ['HEADERS_TIMEOUT_MS', '0', 'HEADERS_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['REQUEST_TIMEOUT_MS', '30s', 'REQUEST_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '-5', 'KEEP_ALIVE_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['HEADERS_TIMEOUT_MS', '40000', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (30000)'],
   ])('%s=%s stops the process with one line naming it', async (name, value, says) => {
     const { code, stdout, stderr } = await runToExit({ [name]: value });
     expect(code).toBe(78);
     expect(stdout).toBe('');
     expect(stderr.trimEnd().split('\n')).toEqual([`invalid configuration: ${says}, got ${JSON.stringify(value)}`]);
+  });
+
+  it('MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so', async () => {
+    const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/);
   });
 });
 
@@ -76,6 +89,118 @@ describe('logs', () => {
       expect(line.thread_id).toBeGreaterThan(0);
       expect(line.order_id).toBe('logged');
     }
+  });
+});
+
+describe('log lines', () => {
+  it('at level error are on stdout as soon as the request that caused them is answered, even if the process is killed right after', async () => {
+    server = await startServerProcess();
+    const answer = await rawRequest(server.url, {
+      headers: { ...JSON_TYPE, 'x-request-id': 'killed-after' },
+      body: JSON.stringify(orderBody({ fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 30, courier: 0 } })),
+    });
+    server.child.kill('SIGKILL');
+    expect(answer.status).toBe(500);
+    await server.exited;
+    // The request's own line, written by the main thread (its steps' lines come from the worker threads).
+    const line = server.stdout.find((text) => text.includes('"request_id":"killed-after"') && text.includes('"status":'));
+    expect(line && JSON.parse(line)).toMatchObject({ level: 50, status: 500, kind: 'compensation_failed' });
+  });
+
+  it('at level info are on stdout within about a second', async () => {
+    server = await startServerProcess();
+    await rawRequest(server.url, { headers: { ...JSON_TYPE, 'x-request-id': 'soon-written' }, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+    const answered = performance.now();
+    await eventually(async () => server!.stdout.some((line) => line.includes('"request_id":"soon-written"')), Boolean, { within: 3000 });
+    // Flushed every second; the margin is for a busy machine.
+    expect(performance.now() - answered).toBeLessThan(2000);
+  });
+});
+
+describe('open-file limit', () => {
+  /** The server under `prlimit --nofile`, which the connection limits are derived from. */
+  function startWithFileLimit(files: number): Promise<{ child: ChildProcess; url: URL; stdout: string[] }> {
+    const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+    const child = spawn('prlimit', [`--nofile=${files}:${files}`, process.execPath, main], {
+      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const stdout: string[] = [];
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    return eventually(
+      async () => stdout.map((line) => /listening on (http:\/\/[^\s"]+)/.exec(line)?.[1]).find(Boolean),
+      (found) => found !== undefined || child.exitCode !== null,
+      { within: 10_000 },
+    ).then((found) => ({ child, url: new URL(found!), stdout }));
+  }
+
+  it('caps connections below it: beyond the cap answered 503, beyond the budget closed at once, the process unharmed', async () => {
+    // 200 files, 2 threads: a budget of 56 connections (200 - 128 - 8 x 2), 50 of them served (src/config.ts).
+    const limited = await startWithFileLimit(200);
+    try {
+      const talks: Conversation[] = [];
+      for (let i = 0; i < 70; i++) talks.push(await converse(limited.url));
+      await eventually(async () => talks.filter((talk) => talk.socket.destroyed).length, (closed) => closed === 70 - 56);
+      expect(talks.slice(0, 56).every((talk) => !talk.socket.destroyed)).toBe(true);
+      expect(talks.slice(56).every((talk) => talk.reply() === '')).toBe(true);
+
+      const order = JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+      const post = `POST /order HTTP/1.1\r\nHost: ${limited.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${order.length}\r\n\r\n${order}`;
+      const [served, refused] = [talks[0]!, talks[55]!];
+      await served.send(post);
+      await refused.send(post);
+      await refused.ended;
+      expect(parseReply(refused.reply())).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } });
+      await eventually(async () => parseReply(served.reply()).status, (status) => status === 200);
+      await eventually(async () => limited.stdout.some((line) => line.includes('connection closed at accept')), Boolean, { within: 3000 });
+
+      // Still alive, and serving every newcomer once the crowd has gone.
+      for (const talk of talks) talk.socket.destroy();
+      const after = await rawRequest(limited.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+      expect(after.status).toBe(200);
+      expect(limited.child.exitCode).toBe(null);
+    } finally {
+      limited.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('npm start', () => {
+  let npm: ChildProcess | undefined;
+  let serverPid: number | undefined;
+  afterEach(() => {
+    npm?.kill('SIGKILL');
+    // Before `exec` in the start script, the server outlived npm and its shell.
+    if (serverPid !== undefined) {
+      try {
+        process.kill(serverPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    npm = serverPid = undefined;
+  });
+
+  it('passes SIGTERM to the server, which drains, says "stopped" and stops answering', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const stdout: string[] = [];
+    npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    const exited = new Promise((resolve) => npm!.once('exit', resolve));
+    const listening = await eventually(
+      async () => stdout.find((line) => line.includes('listening on')),
+      (line) => line !== undefined,
+      { within: 30_000, every: 50 },
+    );
+    const { pid, msg } = JSON.parse(listening!) as { pid: number; msg: string };
+    serverPid = pid;
+    const url = new URL(/listening on (\S+)/.exec(msg)![1]!);
+    expect((await rawRequest(url, { method: 'GET', path: '/readyz' })).status).toBe(200);
+
+    npm.kill('SIGTERM');
+    await exited;
+    await eventually(async () => stdout.some((line) => line.includes('"msg":"stopped"')), Boolean, { within: 5000 });
+    await expect(rawRequest(url, { method: 'GET', path: '/readyz', agent: new Agent() })).rejects.toThrow();
   });
 });
 

@@ -26,6 +26,11 @@ export const TEST_CONFIG: Config = {
   logLevel: 'silent',
   metrics: true,
   faultInjection: true,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5000,
+  maxConnections: 10_000,
+  connectionHardLimit: 15_000,
 };
 
 export interface TestService {
