@@ -14,6 +14,8 @@ export interface OtherServer {
   readonly url: URL;
   /** The command that starts it for each round, or null if it runs already. */
   readonly command: string | null;
+  /** Throws, saying why, if a round could not start now: checked before the first round, so a run does not fail halfway. */
+  check(): Promise<void>;
   startRound(): Promise<LoadTarget>;
   endRound(): Promise<void>;
 }
@@ -37,11 +39,15 @@ function reachable(url: URL): Promise<boolean> {
 
 /** A server that runs already; `pid` names its process, else the one listening on the URL's port is looked up. */
 export function runningServer(url: URL, pid: number | undefined): OtherServer {
+  const check = async (): Promise<void> => {
+    if (!(await reachable(url))) throw new Error(`nothing answers at ${url.origin}: start it, or give --against-cmd`);
+  };
   return {
     url,
     command: null,
+    check,
     startRound: async () => {
-      if (!(await reachable(url))) throw new Error(`nothing answers at ${url.origin}: start it, or give --against-cmd`);
+      await check();
       return { url, isThisService: false, pid: pid ?? pidServing(url), freshProcess: false, serverEnv: null };
     },
     endRound: async () => {},
@@ -77,14 +83,19 @@ export function commandServer(url: URL, command: string): OtherServer {
     return true;
   };
 
+  const check = async (): Promise<void> => {
+    if (await reachable(url)) {
+      const holder = pidServing(url);
+      throw new Error(`something already listens at ${url.host}${holder ? ` (pid ${holder})` : ''}: stop it first, or leave out --against-cmd to measure it as it runs`);
+    }
+  };
+
   return {
     url,
     command,
+    check,
     startRound: async () => {
-      if (await reachable(url)) {
-        const holder = pidServing(url);
-        throw new Error(`something already listens at ${url.host}${holder ? ` (pid ${holder})` : ''}: stop it first, or leave out --against-cmd to measure it as it runs`);
-      }
+      await check();
       output = [];
       const started = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;

@@ -112,6 +112,7 @@ if (options.against !== undefined) {
   const url = new URL(options.against);
   const command = options['against-cmd'];
   const other = command !== undefined ? commandServer(url, command) : runningServer(url, options['against-pid']);
+  await other.check().catch((error: Error) => fail(error.message));
   if (options.rounds < 3) console.error(`--rounds ${options.rounds}: fewer than 3 rounds give a spread, not a median worth quoting`);
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);
