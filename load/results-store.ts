@@ -2,8 +2,8 @@
  * Load runs kept on disk (git-ignored): load/results/<time>/ holds a run's
  * report.json and its self-contained report.html, and load/results/index.html
  * lists every run kept. A run is compared with an earlier one — by default
- * the latest of the same kind (scenarios, or a comparison with another
- * server) that shares a scenario with it.
+ * the latest of the same kind (scenarios or a comparison with another server,
+ * smoke or not) that shares a scenario with it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +50,12 @@ const scenarioNames = (report: LoadReport): string[] => (report.comparison ? rep
  * latest run before `startedAt` of the same kind with a scenario in common.
  * Null when there is none, or when `requested` is "none".
  */
-export function pickBaseline(runs: readonly StoredRun[], startedAt: string, kind: { comparison: boolean; scenarios: readonly string[] }, requested?: string): StoredRun | null {
+export function pickBaseline(
+  runs: readonly StoredRun[],
+  startedAt: string,
+  kind: { comparison: boolean; smoke: boolean; scenarios: readonly string[] },
+  requested?: string,
+): StoredRun | null {
   if (requested === 'none') return null;
   if (requested !== undefined) {
     const named = runs.find((run) => run.dir === requested.replace(/\/+$/, '').split('/').pop());
@@ -61,6 +66,7 @@ export function pickBaseline(runs: readonly StoredRun[], startedAt: string, kind
     (run) =>
       run.report.startedAt < startedAt &&
       (run.report.comparison !== null) === kind.comparison &&
+      run.report.smoke === kind.smoke &&
       scenarioNames(run.report).some((name) => kind.scenarios.includes(name)),
   );
   return earlier.at(-1) ?? null;

@@ -97,7 +97,7 @@ const startedAt = new Date().toISOString();
 const runs = storedRuns();
 const baseline = (() => {
   try {
-    return pickBaseline(runs, startedAt, { comparison: options.against !== undefined, scenarios: selected.map((s) => s.name) }, options.compare);
+    return pickBaseline(runs, startedAt, { comparison: options.against !== undefined, smoke: options.smoke, scenarios: selected.map((s) => s.name) }, options.compare);
   } catch (error) {
     return fail((error as Error).message);
   }
