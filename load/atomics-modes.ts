@@ -2,17 +2,36 @@
  * Which Piscina `atomics` mode lets async work in a worker make progress?
  * For each mode: whether a timer a task leaves behind fires while the thread
  * is idle, how long 10,000 steps sleeping 200 ms at once take on 2 threads,
- * and the round trip of an empty task.
+ * and the round trip of an empty task. Several rounds, every mode in each;
+ * each mode's figures set against `async` (the mode the service uses) within
+ * a round.
  *
  *   npm run measure:atomics
+ *   npm run measure:atomics -- --rounds 5
  */
 import { Piscina } from 'piscina';
 import type { ProbeTask } from './fixtures/probe-worker.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
+
+const { values: options } = parseCommandLine(
+  {
+    command: 'npm run measure:atomics --',
+    summary: "Piscina's atomics modes (sync, async, disabled) on 2 threads: does a timer left by a task fire while the thread idles; 10,000 sleeping steps; empty-task round trips.",
+  },
+  { rounds: roundsOption(5) },
+);
 
 const MODES = ['sync', 'async', 'disabled'] as const;
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function measure(mode: (typeof MODES)[number]): Promise<Record<string, string | number>> {
+interface Figures {
+  readonly timersFired: number;
+  readonly sleepersMs: number;
+  readonly roundTripP50Us: number;
+  readonly roundTripP99Us: number;
+}
+
+async function measure(mode: (typeof MODES)[number]): Promise<Figures> {
   const pool = new Piscina<ProbeTask, number>({
     filename: new URL('./fixtures/probe-worker.js', import.meta.url).href,
     minThreads: 2,
@@ -40,18 +59,31 @@ async function measure(mode: (typeof MODES)[number]): Promise<Record<string, str
       roundTrips.push(performance.now() - started);
     }
     roundTrips.sort((a, b) => a - b);
-    return {
-      mode,
-      'timer left by a task fired while idle': `${timersFired}/2`,
-      '10k steps sleeping 200 ms at once, 2 threads (ms)': Math.round(sleepersMs),
-      'empty task round trip p50 (µs)': Math.round(roundTrips[1000]! * 1000),
-      'p99 (µs)': Math.round(roundTrips[1980]! * 1000),
-    };
+    return { timersFired, sleepersMs, roundTripP50Us: roundTrips[1000]! * 1000, roundTripP99Us: roundTrips[1980]! * 1000 };
   } finally {
     await pool.destroy();
   }
 }
 
-const rows = [];
-for (const mode of MODES) rows.push(await measure(mode));
-console.table(rows);
+const rounds = await inRounds(options.rounds, async () => {
+  const round = {} as Record<(typeof MODES)[number], Figures>;
+  for (const mode of MODES) {
+    round[mode] = await measure(mode);
+    progress(`  ${mode}: ${Math.round(round[mode].sleepersMs)} ms for the sleepers, round trip p50 ${Math.round(round[mode].roundTripP50Us)} µs`);
+  }
+  return round;
+});
+const across = (mode: (typeof MODES)[number], key: keyof Figures) => spreadOf(rounds.map((round) => round[mode][key]));
+const versusAsync = (mode: (typeof MODES)[number], key: keyof Figures) => formatRatio(spreadOf(pairRatios(across(mode, key).values, across('async', key).values)));
+console.log(`median (min–max) of ${options.rounds} rounds; "÷ async": that mode against async within each round`);
+console.table(
+  MODES.map((mode) => ({
+    mode,
+    'timer left by a task fired while idle': `${formatSpread(across(mode, 'timersFired'), (fired) => String(Number(fired.toFixed(1))))}/2`,
+    '10k steps sleeping 200 ms at once, 2 threads (ms)': formatSpread(across(mode, 'sleepersMs')),
+    '÷ async': mode === 'async' ? '' : versusAsync(mode, 'sleepersMs'),
+    'empty task round trip p50 (µs)': formatSpread(across(mode, 'roundTripP50Us')),
+    'p99 (µs)': formatSpread(across(mode, 'roundTripP99Us')),
+    'p50 ÷ async': mode === 'async' ? '' : versusAsync(mode, 'roundTripP50Us'),
+  })),
+);

@@ -9,7 +9,12 @@
  * No HTTP: orders go straight into the pipeline, so the figures are the
  * pipeline's and the threads', not Express's.
  *
- *   npm run bench                 THREADS=2 by default
+ * Several rounds, each figure the median of its rounds with their min–max,
+ * and pool ÷ inline taken within each round: single runs here swung from
+ * 0.49× to 1.69×.
+ *
+ *   npm run bench                       3 rounds, THREADS=2
+ *   npm run bench -- --rounds 5 --seconds 6
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -27,10 +32,31 @@ import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
+import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { percentile } from './stats.js';
 
-const THREADS = Number(process.env['THREADS'] ?? 2);
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 6);
+const { values: options } = parseCommandLine(
+  {
+    command: 'npm run bench --',
+    summary: [
+      'The same pipeline and step code with steps on the worker pool and inline on the main thread, no HTTP:',
+      'orders/s, p99 and event-loop delay per workload; cancellation latency; memory per order in flight.',
+      'Each round runs every workload on the pool and then inline, back to back.',
+    ].join('\n'),
+  },
+  {
+    rounds: roundsOption(3),
+    seconds: { type: 'integer', default: Number(process.env['BENCH_SECONDS'] ?? 3), help: 'seconds per workload and runner (after 1 s of warm-up)' },
+    threads: { type: 'integer', default: Number(process.env['THREADS'] ?? 2), help: 'worker threads of the pool' },
+    'in-flight': { type: 'integer', default: 10_000, help: 'orders in flight for the memory figure' },
+  },
+);
+const ROUNDS = options.rounds;
+const THREADS = options.threads;
+const SECONDS = options.seconds;
+const IN_FLIGHT = options['in-flight'];
+/** Orders aborted per round and runner for the cancellation figures (the bare wake-up floor gets three times as many). */
+const CANCEL_ORDERS = 100;
 const config: Config = {
   host: '127.0.0.1',
   port: 0,
@@ -149,7 +175,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
 }
 
 /** Abort an order whose three steps are asleep; time each step's exit in its thread from the abort. */
-async function cancelLatency(make: typeof onThePool, rounds: number): Promise<number[]> {
+async function cancelLatency(make: typeof onThePool, orders: number): Promise<number[]> {
   const probe: StepDefinition[] = DEFAULT_STEPS.map((step) => ({ name: step.name, module: compiledModule('load/fixtures/cancel-probe-step').href }));
   const runner = await make(probe);
   const exits = new Map<string, bigint[]>();
@@ -160,9 +186,9 @@ async function cancelLatency(make: typeof onThePool, rounds: number): Promise<nu
   };
   const latencies: number[] = [];
   try {
-    for (let round = 0; round < rounds; round++) {
+    for (let n = 0; n < orders; n++) {
       const client = new AbortController();
-      const id = `cancel-${round}`;
+      const id = `cancel-${n}`;
       const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), run: 1 }, client.signal, trace);
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
@@ -183,7 +209,7 @@ async function cancelLatency(make: typeof onThePool, rounds: number): Promise<nu
  * The floor under any of this: a worker thread asleep in Atomics.waitAsync,
  * woken by Atomics.notify from the main thread, with nothing else around.
  */
-async function bareWakeLatency(rounds: number): Promise<number[]> {
+async function bareWakeLatency(wakes: number): Promise<number[]> {
   const words = new Int32Array(new SharedArrayBuffer(8));
   const wokeAt = new BigInt64Array(new SharedArrayBuffer(8));
   const worker = new Worker(
@@ -197,7 +223,7 @@ async function bareWakeLatency(rounds: number): Promise<number[]> {
   const latencies: number[] = [];
   try {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    for (let round = 0; round < rounds; round++) {
+    for (let n = 0; n < wakes; n++) {
       await new Promise((resolve) => setTimeout(resolve, 3));
       Atomics.store(words, 1, 0);
       const notifiedAt = process.hrtime.bigint();
@@ -216,7 +242,7 @@ async function bareWakeLatency(rounds: number): Promise<number[]> {
  * What an order in flight costs in memory, without HTTP: the resident size
  * and the main thread's heap, with `count` orders whose steps all wait.
  */
-async function memoryInFlight(count: number): Promise<Record<string, string | number>> {
+async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; perOrderKb: number; perOrderHeapKb: number }> {
   const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
   const runner = await onThePool();
   await drive(runner.pipeline, { name: '', concurrency: 8, delayMs: 0, cpuMs: 0 }, 1);
@@ -232,59 +258,96 @@ async function memoryInFlight(count: number): Promise<Record<string, string | nu
   await Promise.all(orders);
   await runner.close();
   return {
-    'orders in flight': count,
-    'RSS growth (MB)': Math.round((during.rss - before.rss) / 1048576),
-    'per order, whole process (KB)': Math.round((during.rss - before.rss) / count / 1024),
-    'per order, main-thread heap (KB)': Number(((during.heapUsed - before.heapUsed) / count / 1024).toFixed(1)),
+    rssGrowthMb: Math.round((during.rss - before.rss) / 1048576),
+    perOrderKb: Math.round((during.rss - before.rss) / count / 1024),
+    perOrderHeapKb: Number(((during.heapUsed - before.heapUsed) / count / 1024).toFixed(1)),
   };
 }
 
-const rows: Array<Record<string, string | number>> = [];
-for (const workload of WORKLOADS) {
-  const figures: Record<string, Awaited<ReturnType<typeof drive>>> = {};
-  for (const [name, make] of Object.entries(RUNNERS)) {
-    const runner = await make();
-    await drive(runner.pipeline, workload, 1); // warm-up: threads started, code compiled
-    figures[name] = await drive(runner.pipeline, workload, SECONDS);
-    await runner.close();
-  }
-  const { pool, inline: onMain } = figures as { pool: Awaited<ReturnType<typeof drive>>; inline: Awaited<ReturnType<typeof drive>> };
-  rows.push({
-    workload: workload.name,
-    clients: workload.concurrency,
-    'pool orders/s': pool.ordersPerSec,
-    'inline orders/s': onMain.ordersPerSec,
-    'pool ÷ inline': Number((pool.ordersPerSec / onMain.ordersPerSec).toFixed(2)),
-    'pool p99 ms': pool.p99Ms,
-    'inline p99 ms': onMain.p99Ms,
-    'pool loop delay p99 ms': pool.loopDelayP99Ms,
-    'inline loop delay p99 ms': onMain.loopDelayP99Ms,
-  });
+type Figures = Awaited<ReturnType<typeof drive>>;
+interface Round {
+  /** Per workload, in WORKLOADS order. */
+  readonly workloads: ReadonlyArray<{ readonly pool: Figures; readonly inline: Figures }>;
+  readonly cancel: Readonly<Record<string, { p50Ms: number; p99Ms: number; maxMs: number; samples: number }>>;
+  readonly memory: Awaited<ReturnType<typeof memoryInFlight>>;
 }
 
-const cancel = {
-  'pool: order abort → step exits in its worker': await cancelLatency(onThePool, 200),
-  'inline: order abort → step exits on the main thread': await cancelLatency(inline, 200),
-  'floor: bare notify → waitAsync wakes in a worker': await bareWakeLatency(300),
-};
-const cancelRows = Object.entries(cancel).map(([what, latencies]) => ({
-  what,
+const summarizeLatencies = (latencies: number[]) => ({
+  p50Ms: percentile(latencies, 50),
+  p99Ms: percentile(latencies, 99),
+  maxMs: latencies.at(-1) ?? NaN,
   samples: latencies.length,
-  'p50 ms': Number(percentile(latencies, 50).toFixed(3)),
-  'p99 ms': Number(percentile(latencies, 99).toFixed(3)),
-  'max ms': Number(latencies.at(-1)!.toFixed(3)),
+});
+
+/** One round: every workload on the pool, then inline (a pair measured back to back), then cancellation and memory. */
+async function round(): Promise<Round> {
+  const workloads = [];
+  for (const workload of WORKLOADS) {
+    const figures: Partial<Record<keyof typeof RUNNERS, Figures>> = {};
+    for (const [name, make] of Object.entries(RUNNERS) as Array<[keyof typeof RUNNERS, typeof onThePool]>) {
+      const runner = await make();
+      await drive(runner.pipeline, workload, 1); // warm-up: threads started, code compiled
+      figures[name] = await drive(runner.pipeline, workload, SECONDS);
+      await runner.close();
+      progress(`  ${workload.name}, ${name}: ${figures[name].ordersPerSec.toLocaleString('en')} orders/s, p99 ${figures[name].p99Ms} ms`);
+    }
+    workloads.push({ pool: figures.pool!, inline: figures.inline! });
+  }
+  const cancel = {
+    'pool: order abort → step exits in its worker': summarizeLatencies(await cancelLatency(onThePool, CANCEL_ORDERS)),
+    'inline: order abort → step exits on the main thread': summarizeLatencies(await cancelLatency(inline, CANCEL_ORDERS)),
+    'floor: bare notify → waitAsync wakes in a worker': summarizeLatencies(await bareWakeLatency(CANCEL_ORDERS * 3)),
+  };
+  progress(`  cancellation: pool p50 ${cancel['pool: order abort → step exits in its worker'].p50Ms.toFixed(3)} ms`);
+  const memory = await memoryInFlight(IN_FLIGHT);
+  progress(`  memory: ${memory.perOrderKb} KB per order in flight`);
+  return { workloads, cancel, memory };
+}
+
+const rounds = await inRounds(ROUNDS, round);
+const across = (pick: (round: Round) => number): ReturnType<typeof spreadOf> => spreadOf(rounds.map(pick));
+const ms = (value: number): string => formatFigure(value);
+
+const rows = WORKLOADS.map((workload, w) => {
+  const pool = (key: keyof Figures) => across((r) => r.workloads[w]!.pool[key]);
+  const onMain = (key: keyof Figures) => across((r) => r.workloads[w]!.inline[key]);
+  const ratio = spreadOf(pairRatios(pool('ordersPerSec').values, onMain('ordersPerSec').values));
+  return {
+    workload: workload.name,
+    clients: workload.concurrency,
+    'pool orders/s': formatSpread(pool('ordersPerSec')),
+    'inline orders/s': formatSpread(onMain('ordersPerSec')),
+    'pool ÷ inline': formatRatio(ratio),
+    'p99 ms pool': formatSpread(pool('p99Ms'), ms),
+    'p99 ms inline': formatSpread(onMain('p99Ms'), ms),
+    'loop delay p99 ms pool': formatSpread(pool('loopDelayP99Ms'), ms),
+    'loop delay p99 ms inline': formatSpread(onMain('loopDelayP99Ms'), ms),
+  };
+});
+const cancelRows = Object.keys(rounds[0]!.cancel).map((what) => ({
+  what,
+  'samples per round': rounds[0]!.cancel[what]!.samples,
+  'p50 ms': formatSpread(across((r) => r.cancel[what]!.p50Ms)),
+  'p99 ms': formatSpread(across((r) => r.cancel[what]!.p99Ms)),
+  'max ms': formatSpread(across((r) => r.cancel[what]!.maxMs)),
 }));
+const memoryRow = {
+  'orders in flight': IN_FLIGHT,
+  'RSS growth (MB)': formatSpread(across((r) => r.memory.rssGrowthMb)),
+  'per order, whole process (KB)': formatSpread(across((r) => r.memory.perOrderKb)),
+  'per order, main-thread heap (KB)': formatSpread(across((r) => r.memory.perOrderHeapKb)),
+};
 
-const memory = await memoryInFlight(10_000);
-
-console.log(`Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), THREADS=${THREADS}, ${SECONDS} s per run`);
+console.log(`Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), THREADS=${THREADS}, ${SECONDS} s per run; median (min–max) of ${ROUNDS} rounds, ratios pair by pair within a round`);
 console.table(rows);
-console.log('Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock)');
+console.log('Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock); per round p50, p99, max');
 console.table(cancelRows);
-
-console.log('Memory: 10,000 orders in flight, every step waiting (no HTTP)');
-console.table([memory]);
+console.log(`Memory: ${IN_FLIGHT.toLocaleString('en')} orders in flight, every step waiting (no HTTP)`);
+console.table([memoryRow]);
 
 const results = new URL('../../load/results/', import.meta.url);
 mkdirSync(results, { recursive: true });
-writeFileSync(new URL('bench-latest.json', results), JSON.stringify({ at: new Date().toISOString(), threads: THREADS, seconds: SECONDS, workloads: rows, cancel: cancelRows, memory }, null, 2));
+writeFileSync(
+  new URL('bench-latest.json', results),
+  JSON.stringify({ at: new Date().toISOString(), threads: THREADS, seconds: SECONDS, rounds, summary: { workloads: rows, cancel: cancelRows, memory: memoryRow } }, null, 2),
+);

@@ -8,19 +8,33 @@
  * Two figures each: the main thread's CPU time per order at a fixed rate —
  * steady on a shared machine, and the main thread is what limits throughput
  * — and the saturated throughput itself, which swings ±20% from run to run
- * here.
+ * here. On ÷ off is taken within each round.
  *
  *   npm run measure:observability
+ *   npm run measure:observability -- --rounds 5 --seconds 6
  */
-import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { cpuTimeOf } from './proc.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { SCENARIOS } from './scenarios.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
-import { percentile } from './stats.js';
 
-const ROUNDS = Number(process.env['ROUNDS'] ?? 5);
-const RATE = 600;
-const SECONDS = 6;
+const { values: options } = parseCommandLine(
+  {
+    command: 'npm run measure:observability --',
+    summary: [
+      "What metrics and logging cost: the overhead scenario's orders against a server with them on (the defaults)",
+      'and off (LOG_LEVEL=silent METRICS=off), alternating: main-thread CPU per order at a fixed rate, and saturated orders/s.',
+    ].join('\n'),
+  },
+  {
+    rounds: roundsOption(3),
+    seconds: { type: 'integer', default: 4, help: 'seconds of each phase: warm-up, fixed rate, saturated' },
+    rate: { type: 'integer', default: 600, help: 'orders/s of the fixed-rate phase' },
+  },
+);
+const RATE = options.rate;
+const SECONDS = options.seconds;
 const MODES = {
   on: {},
   off: { LOG_LEVEL: 'silent', METRICS: 'off' },
@@ -30,13 +44,8 @@ const overhead = SCENARIOS.find((scenario) => scenario.name === 'overhead')!;
 const runTag = Date.now().toString(36);
 let sent = 0;
 
-/** CPU seconds the server's main thread has used (its task is the process's own id). */
-function mainThreadCpuSeconds(server: ServerProcess): number {
-  const pid = server.child.pid!;
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime, fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+/** CPU seconds the server's main thread has used. */
+const mainThreadCpuSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
 
 async function load(server: ServerProcess, rate: number | undefined): Promise<{ requests: number; perSecond: number }> {
   const result = await autocannon({
@@ -55,35 +64,31 @@ async function load(server: ServerProcess, rate: number | undefined): Promise<{ 
   return { requests: result.requests.total, perSecond: result.requests.average };
 }
 
-const figures: Record<keyof typeof MODES, { cpuUsPerOrder: number[]; ordersPerSecond: number[] }> = {
-  on: { cpuUsPerOrder: [], ordersPerSecond: [] },
-  off: { cpuUsPerOrder: [], ordersPerSecond: [] },
-};
-for (let round = 1; round <= ROUNDS; round++) {
-  for (const [mode, env] of Object.entries(MODES) as Array<[keyof typeof MODES, Record<string, string>]>) {
+type Mode = keyof typeof MODES;
+const rounds = await inRounds(options.rounds, async () => {
+  const round = {} as Record<Mode, { cpuUsPerOrder: number; ordersPerSecond: number }>;
+  for (const [mode, env] of Object.entries(MODES) as Array<[Mode, Record<string, string>]>) {
     const server = await startServerProcess({ ...overhead.serverEnv, ...env });
     try {
       await load(server, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
       const paced = await load(server, RATE);
-      figures[mode].cpuUsPerOrder.push(((mainThreadCpuSeconds(server) - cpuBefore) / paced.requests) * 1e6);
-      figures[mode].ordersPerSecond.push((await load(server, undefined)).perSecond);
+      const cpuUsPerOrder = ((mainThreadCpuSeconds(server) - cpuBefore) / paced.requests) * 1e6;
+      round[mode] = { cpuUsPerOrder, ordersPerSecond: (await load(server, undefined)).perSecond };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
     }
-    process.stderr.write(`round ${round} ${mode}: ${figures[mode].cpuUsPerOrder.at(-1)!.toFixed(0)} µs/order, ${figures[mode].ordersPerSecond.at(-1)!.toFixed(0)} orders/s\n`);
+    progress(`  ${mode}: ${round[mode].cpuUsPerOrder.toFixed(0)} µs/order, ${round[mode].ordersPerSecond.toFixed(0)} orders/s`);
   }
-}
+  return round;
+});
 
-const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 50);
-const on = { cpu: median(figures.on.cpuUsPerOrder), rate: median(figures.on.ordersPerSecond) };
-const off = { cpu: median(figures.off.cpuUsPerOrder), rate: median(figures.off.ordersPerSecond) };
+const across = (mode: Mode, key: 'cpuUsPerOrder' | 'ordersPerSecond') => spreadOf(rounds.map((round) => round[mode][key]));
+const ratio = (key: 'cpuUsPerOrder' | 'ordersPerSecond') => formatRatio(spreadOf(pairRatios(across('on', key).values, across('off', key).values)));
+console.log(`median (min–max) of ${options.rounds} rounds; on ÷ off taken within each round`);
 console.table([
-  { 'metrics and logging': 'on (defaults)', 'main-thread CPU per order (µs)': Math.round(on.cpu), 'saturated orders/s': Math.round(on.rate) },
-  { 'metrics and logging': 'off', 'main-thread CPU per order (µs)': Math.round(off.cpu), 'saturated orders/s': Math.round(off.rate) },
+  { 'metrics and logging': 'on (defaults)', 'main-thread CPU per order (µs)': formatSpread(across('on', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('on', 'ordersPerSecond')) },
+  { 'metrics and logging': 'off', 'main-thread CPU per order (µs)': formatSpread(across('off', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('off', 'ordersPerSecond')) },
+  { 'metrics and logging': 'on ÷ off, round by round', 'main-thread CPU per order (µs)': ratio('cpuUsPerOrder'), 'saturated orders/s': ratio('ordersPerSecond') },
 ]);
-console.log(
-  `cost: ${(((on.cpu - off.cpu) / off.cpu) * 100).toFixed(1)}% more main-thread CPU per order; ` +
-    `${(((off.rate - on.rate) / off.rate) * 100).toFixed(1)}% less throughput (medians of ${ROUNDS} rounds)`,
-);

@@ -1,325 +1,257 @@
 /**
- * The load report as one HTML file: a summary table, then per scenario a
- * latency-over-time chart and a latency histogram drawn with uPlot. uPlot and
- * the report data are inlined, so the file opens from disk with no network.
+ * A load run's report as one self-contained HTML file: where and when it ran
+ * (machine, commit, load of the machine), a summary table, the run set beside
+ * an earlier one, and per scenario its latency over time, its latency
+ * histogram and what the server was doing meanwhile; for a comparison, both
+ * servers side by side, round by round.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import type { LoadReport, ScenarioResult } from './report-types.js';
-
-/** Where uPlot's browser build lives; resolved from this module so it works from src and dist alike. */
-function uplotDistPath(file: string): string {
-  const require = createRequire(import.meta.url);
-  try {
-    return require.resolve(`uplot/dist/${file}`);
-  } catch {
-    // A package whose "exports" map does not list dist/ refuses deep paths; its package.json still anchors the folder.
-    return join(dirname(require.resolve('uplot/package.json')), 'dist', file);
-  }
-}
-
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-
-const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
-// A scenario with no responses summarizes to NaN; a dash says that better than "NaN".
-const formatNumber = (value: number): string => (Number.isFinite(value) ? numberFormat.format(value) : '—');
-
-/** Milliseconds with as many decimals as still say something: 0.42, 7.31, 48.2, 1250. */
-function formatMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '—';
-  if (ms >= 100) return formatNumber(Math.round(ms));
-  return ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
-}
-
-function formatStatuses(statuses: Readonly<Record<string, number>>): string {
-  const entries = Object.entries(statuses).sort(([a], [b]) => Number(a) - Number(b) || a.localeCompare(b));
-  if (entries.length === 0) return '—';
-  return entries
-    // Not colored: a 504 is what the timeout scenario must get. Statuses an
-    // order must not get show in the verdict.
-    .map(([status, count]) => `<span>${escapeHtml(status)}×${count}</span>`)
-    .join(' ');
-}
+import { formatHeadline, HEADLINES } from './headline.js';
+import { escapeHtml, formatMs, formatNumber, formatStatuses, ratioCell, renderPage, verdictCell } from './html.js';
+import {
+  Charts,
+  CHART_SCRIPT,
+  COLORS,
+  cpuAndMemory,
+  eventLoopDelay,
+  latencyHistogram,
+  latencyOverTime,
+  perThread,
+  serverState,
+  type LineChart,
+} from './report-charts.js';
+import type { Baseline, ComparedScenario, Comparison, LoadReport, ScenarioResult } from './report-types.js';
+import { formatRatio, formatSpread, spreadOf } from './rounds.js';
 
 /** A benchmark target: shown met or not, never a failure of the run. */
-function targetCell(target: ScenarioResult['target']): string {
-  if (target === null) return '<td>—</td>';
+function targetCell(target: ScenarioResult['target'], smoke: boolean): string {
+  if (target === null) return `<td>${smoke ? 'not judged (smoke run)' : '—'}</td>`;
   return `<td>${escapeHtml(target.text)}: <strong>${target.met ? 'met' : 'not met'}</strong> (${escapeHtml(target.figure)})</td>`;
 }
 
-function verdictCell(problems: readonly string[]): string {
-  if (problems.length === 0) return '<td class="ok">ok</td>';
-  const items = problems.map((p) => `<li>${escapeHtml(p)}</li>`).join('');
-  return `<td class="bad"><ul>${items}</ul></td>`;
+const rss = (r: ScenarioResult): string =>
+  r.peakRssMb !== null ? formatNumber(r.peakRssMb) : r.sampledPeakRssMb !== null ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>` : '—';
+
+function figureCells(r: ScenarioResult): string {
+  return [
+    `<td class="num">${formatNumber(r.requestsPerSec)}</td>`,
+    `<td class="num">${formatMs(r.latency.p50)}</td>`,
+    `<td class="num">${formatMs(r.latency.p90)}</td>`,
+    `<td class="num">${formatMs(r.latency.p99)}</td>`,
+    `<td class="num">${formatMs(r.latency.max)}</td>`,
+    `<td>${formatStatuses(r.statuses)}</td>`,
+    `<td class="num${r.errors > 0 ? ' bad' : ''}">${r.errors}</td>`,
+    `<td class="num">${rss(r)}</td>`,
+  ].join('');
+}
+const FIGURE_HEADINGS =
+  '<th class="num">orders/s</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">max (ms)</th><th>Statuses</th><th class="num">Errors</th><th class="num">Peak RSS MB</th>';
+
+function header(report: LoadReport, title: string): string {
+  const { cpus, cpuModel, node, platform, hostname, memoryGb } = report.machine;
+  const commit = report.commit ? `commit <code>${escapeHtml(report.commit.sha.slice(0, 12))}</code>${report.commit.dirty ? ' <strong>with uncommitted changes</strong>' : ''}` : 'commit unknown (not a git checkout)';
+  const load = (values: readonly number[]): string => values.map((v) => v.toFixed(2)).join(' / ');
+  return `<h1>${escapeHtml(title)}</h1>
+<p class="meta">${escapeHtml(report.startedAt)} → ${escapeHtml(report.finishedAt)} · ${commit}<br>
+${escapeHtml(`${hostname}: ${cpus} CPUs · ${cpuModel} · ${memoryGb} GB · Node ${node} · ${platform}`)}<br>
+load average (1 / 5 / 15 min): ${load(report.loadAverage.start)} at the start, ${load(report.loadAverage.end)} at the end
+${report.smoke ? '<br><strong>Smoke run</strong>: a few seconds per scenario; gates applied, targets not judged.' : ''}</p>`;
 }
 
-function summaryRow(s: ScenarioResult, index: number): string {
-  const cells = [
-    `<td><a href="#scenario-${index}">${escapeHtml(s.name)}</a></td>`,
-    `<td class="num">${formatNumber(s.requestsPerSec)}</td>`,
-    `<td class="num">${formatMs(s.latency.p50)}</td>`,
-    `<td class="num">${formatMs(s.latency.p90)}</td>`,
-    `<td class="num">${formatMs(s.latency.p99)}</td>`,
-    `<td class="num">${formatMs(s.latency.max)}</td>`,
-    `<td>${formatStatuses(s.statuses)}</td>`,
-    `<td class="num${s.errors > 0 ? ' bad' : ''}">${s.errors}</td>`,
-    `<td class="num">${s.peakRssMb === null ? '—' : formatNumber(s.peakRssMb)}</td>`,
-    targetCell(s.target),
-    verdictCell(s.problems),
-  ];
-  return `<tr>${cells.join('')}</tr>`;
+function environment(serverEnv: ScenarioResult['serverEnv']): string {
+  if (serverEnv === null) return '— (not started by the suite)';
+  const env = Object.entries(serverEnv);
+  return env.length === 0 ? 'the defaults' : env.map(([key, value]) => `<code>${escapeHtml(key)}=${escapeHtml(value)}</code>`).join(' ');
 }
 
-function scenarioSection(s: ScenarioResult, index: number): string {
-  const env = Object.entries(s.serverEnv);
-  const envText =
-    env.length === 0
-      ? '—'
-      : env.map(([key, value]) => `<code>${escapeHtml(key)}=${escapeHtml(value)}</code>`).join(' ');
-  const { runningSteps, threadsReplaced, ordersInFlight } = s.health;
+function scenarioSection(s: ScenarioResult, index: number, charts: Charts): string {
+  const envText = environment(s.serverEnv);
+  const after = s.health
+    ? `${s.health.runningSteps} running steps, ${s.health.threadsReplaced} threads replaced, ${s.health.ordersInFlight} orders in flight`
+    : '— (no /healthz)';
   return `
 <section id="scenario-${index}">
   <h2>${escapeHtml(s.name)}</h2>
   <p class="description">${escapeHtml(s.description)}</p>
   <dl>
     <dt>Connections</dt><dd>${s.connections}</dd>
-    <dt>Duration</dt><dd>${formatNumber(s.durationSec)} s (${formatNumber(s.requests)} requests)</dd>
+    <dt>Duration</dt><dd>${formatNumber(s.durationSec)} s (${formatNumber(s.requests)} responses)</dd>
     <dt>Server env</dt><dd>${envText}</dd>
-    <dt>After drain</dt><dd>${runningSteps} running steps, ${threadsReplaced} threads replaced, ${ordersInFlight} orders in flight</dd>
+    <dt>Most orders in flight</dt><dd>${formatNumber(s.peakOrdersInFlight)}</dd>
+    <dt>After drain</dt><dd>${after}</dd>
   </dl>
   <div class="charts">
-    <figure><figcaption>Latency over time</figcaption><div class="chart" data-chart="timeline" data-scenario="${index}"></div></figure>
-    <figure><figcaption>Latency histogram</figcaption><div class="chart" data-chart="histogram" data-scenario="${index}"></div></figure>
+    ${charts.figure('Latency over time', latencyOverTime(s))}
+    ${charts.figure('Latency histogram', latencyHistogram(s.histogram), 'buckets fitted to the data')}
+    ${charts.figure('Orders and steps', serverState(s.series), '/healthz every 250 ms')}
+    ${charts.figure('Main thread: event-loop delay', eventLoopDelay(s.series), 'over each 5 s and the last stretch, from /metrics')}
+    ${charts.figure('CPU and memory of the server', cpuAndMemory(s.series), '/proc every 250 ms')}
+    ${s.series.health?.perThread ? charts.figure('Worker threads', perThread(s.series), '/healthz per_thread') : ''}
   </div>
 </section>`;
 }
 
-const PAGE_CSS = `
-:root { color-scheme: light; }
-/* Charts are sized once, before they make the page tall; a scrollbar appearing afterwards would crowd them. */
-html { overflow-y: scroll; }
-body {
-  margin: 24px auto; max-width: 1220px; padding: 0 16px;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: #1f2328; background: #fff;
+/** This run's scenarios beside the baseline's of the same name: the headline first, then the usual figures, with ratios this ÷ that. */
+function baselineTable(report: LoadReport, baseline: Baseline): string {
+  const rows = report.scenarios.flatMap((now) => {
+    const then = baseline.scenarios.find((s) => s.name === now.name);
+    if (!then) return [];
+    const headline = HEADLINES[now.headline];
+    const pair = (a: number | null, b: number | null, format: (v: number | null) => string, better: 'higher' | 'lower'): string =>
+      `<td class="num">${format(a)} / ${format(b)}</td>${a !== null && b !== null ? ratioCell(a / b, better) : '<td class="num">—</td>'}`;
+    const differs = [
+      ...(now.connections !== then.connections ? [`${then.connections} connections`] : []),
+      ...(now.durationSec !== then.durationSec ? [`${then.durationSec} s`] : []),
+    ];
+    return [
+      `<tr><td>${escapeHtml(now.name)}${differs.length > 0 ? ` <small>(then ${differs.join(', ')})</small>` : ''}</td>` +
+        pair(headline.read(now as ScenarioResult), headline.read(then as ScenarioResult), (v) => (v === null ? '—' : formatHeadline(now.headline, v)), headline.better) +
+        pair(now.requestsPerSec, then.requestsPerSec, formatNumber, 'higher') +
+        pair(now.latency.p50, then.latency.p50, formatMs, 'lower') +
+        pair(now.latency.p99, then.latency.p99, formatMs, 'lower') +
+        pair(now.peakRssMb ?? now.sampledPeakRssMb, then.peakRssMb ?? then.sampledPeakRssMb, formatNumber, 'lower') +
+        '</tr>',
+    ];
+  });
+  if (rows.length === 0) return '';
+  return `<div class="table-wrap"><table>
+<thead><tr><th>Scenario</th><th class="num">headline: now / then</th><th class="num">×</th><th class="num">orders/s</th><th class="num">×</th><th class="num">p50 ms</th><th class="num">×</th><th class="num">p99 ms</th><th class="num">×</th><th class="num">peak RSS MB</th><th class="num">×</th></tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></div>`;
 }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 0 0 4px; }
-.meta { color: #57606a; margin: 0 0 20px; }
-.table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; }
-th, td { padding: 6px 10px; border-bottom: 1px solid #d8dee4; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tbody tr:hover { background: #f6f8fa; }
-td ul { margin: 0; padding-left: 18px; }
-.ok { color: #1a7f37; font-weight: 600; }
-.bad { color: #cf222e; }
-section { margin-top: 32px; padding-top: 16px; border-top: 1px solid #d8dee4; }
-.description { margin: 0 0 8px; color: #57606a; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 12px; }
-dt { color: #57606a; }
-dd { margin: 0; }
-code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa; padding: 1px 4px; border-radius: 3px; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px 24px; }
-figure { margin: 0; max-width: 100%; overflow-x: auto; }
-figcaption { font-weight: 600; margin-bottom: 4px; }
-.no-data { width: 560px; max-width: 100%; height: 120px; display: flex; align-items: center; justify-content: center; color: #57606a; background: #f6f8fa; }
-`;
 
-/**
- * Runs in the page. Kept as plain ES2017 so any current browser opening the
- * file from disk can run it; it reads the report from the JSON script tag
- * rather than from a JS literal so the data is never evaluated as code.
- */
-const PAGE_SCRIPT = `
-(function () {
-  'use strict';
-  var report = JSON.parse(document.getElementById('report-data').textContent);
-  var WIDTH = 560;
-  var HEIGHT = 260;
+function comparisonBaselineTable(comparison: Comparison, baseline: Baseline): string {
+  const rows = comparison.scenarios.flatMap((now) => {
+    const then = baseline.comparison?.find((s) => s.name === now.name);
+    if (!then) return [];
+    const better = HEADLINES[now.headline].better;
+    return [
+      `<tr><td>${escapeHtml(now.name)}</td><td>${escapeHtml(HEADLINES[now.headline].label)}</td>` +
+        `<td class="num">${formatRatio(now.pairRatios, now.ratioOfMedians)}</td><td class="num">${formatRatio(then.pairRatios, then.ratioOfMedians)}</td>` +
+        `<td class="num">${formatSpread(now.thisFigure)} / ${formatSpread(then.thisFigure)}</td>${ratioCell(now.thisFigure.median / then.thisFigure.median, better)}` +
+        `<td class="num">${formatSpread(now.otherFigure)} / ${formatSpread(then.otherFigure)}</td>${ratioCell(now.otherFigure.median / then.otherFigure.median, better)}</tr>`,
+    ];
+  });
+  if (rows.length === 0) return '';
+  return `<div class="table-wrap"><table>
+<thead><tr><th>Scenario</th><th>Headline</th><th class="num">this ÷ other, now</th><th class="num">then</th><th class="num">this service: now / then</th><th class="num">×</th><th class="num">other server: now / then</th><th class="num">×</th></tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></div>`;
+}
 
-  function fmtMs(v) {
-    if (v == null) return '—';
-    return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-  }
+function baselineSection(report: LoadReport): string {
+  const baseline = report.baseline;
+  if (!baseline) return '';
+  const table = report.comparison ? comparisonBaselineTable(report.comparison, baseline) : baselineTable(report, baseline);
+  if (table === '') return '';
+  return `<section>
+<h2>Compared with <a href="../${encodeURIComponent(baseline.run)}/report.html">${escapeHtml(baseline.startedAt)}</a></h2>
+<p class="description">That run: commit ${escapeHtml(baseline.commit ?? 'unknown')}${baseline.smoke ? ', a smoke run' : ''}. Ratios are now ÷ then, green or red where they differ by more than 10% (this machine drifts ±20% over a day: one run against another is a hint, not a measurement).</p>
+${table}
+</section>`;
+}
 
-  // Measure the row, not the figure: a flex item is only as wide as its still-empty chart.
-  function chartWidth(el) {
-    var row = el.closest('.charts');
-    var available = row ? row.clientWidth : WIDTH;
-    return Math.max(280, Math.min(WIDTH, available || WIDTH));
-  }
+function summaryTable(report: LoadReport): string {
+  const rows = report.scenarios.map(
+    (s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target, report.smoke)}${verdictCell(s.problems)}</tr>`,
+  );
+  return `<div class="table-wrap"><table>
+<thead><tr><th>Scenario</th>${FIGURE_HEADINGS}<th>Target</th><th>Gates</th></tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></div>`;
+}
 
-  // uPlot's own log splits count up from the scale minimum, which is rarely a round number
-  // once the range is padded and trimmed; 1-2-5 steps per decade give labels people read.
-  function logSplits(u, axisIdx, min, max) {
-    var splits = [];
-    for (var exp = Math.floor(Math.log10(min)); Math.pow(10, exp) <= max; exp++) {
-      [1, 2, 5].forEach(function (step) {
-        var v = Number((step * Math.pow(10, exp)).toPrecision(6));
-        if (v >= min && v <= max) splits.push(v);
-      });
-    }
-    return splits;
-  }
+/** The round whose headline figure is the median (the lower middle for an even count): the one shown in time charts. */
+function medianRound(results: readonly ScenarioResult[], values: readonly number[]): ScenarioResult | undefined {
+  const order = values.map((value, i) => [value, i] as const).sort(([a], [b]) => a - b);
+  const middle = order[(order.length - 1) >> 1];
+  return middle === undefined ? results[0] : results[middle[1]];
+}
 
-  function noData(el, text) {
-    el.className = 'no-data';
-    el.textContent = text;
-  }
+/** The median over rounds of the most requests awaiting a response at once: what a memory figure was measured at. */
+const inFlight = (rounds: readonly ScenarioResult[]): string => formatNumber(spreadOf(rounds.map((r) => r.peakOrdersInFlight ?? NaN)).median);
 
-  // Points stay hidden to keep 40-odd bins readable, but then a bin with data between
-  // two empty bins would draw nothing at all; those alone get a dot.
-  function isolatedPoints(u, seriesIdx, show) {
-    if (show) return null;
-    var ys = u.data[seriesIdx];
-    var idxs = [];
-    for (var i = 0; i < ys.length; i++) {
-      if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) idxs.push(i);
-    }
-    return idxs.length > 0 ? idxs : null;
-  }
+function comparisonSummary(comparison: Comparison): string {
+  const rows = comparison.scenarios.map((c, i) => {
+    const headline = HEADLINES[c.headline];
+    const gates = (results: readonly ScenarioResult[]): string => verdictCell(results.flatMap((r, round) => r.problems.map((p) => `round ${round + 1}: ${p}`)));
+    return (
+      `<tr><td><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td><td>${escapeHtml(headline.label)}${c.headline === 'peakRss' ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>` : ''}</td>` +
+      `<td class="num">${formatSpread(c.thisFigure)}</td><td class="num">${formatSpread(c.otherFigure)}</td>` +
+      `<td class="num"><strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong></td>${gates(c.this)}${gates(c.other)}</tr>`
+    );
+  });
+  return `<div class="table-wrap"><table>
+<thead><tr><th>Scenario</th><th>Headline</th><th class="num">this service</th><th class="num">other server</th><th class="num">this ÷ other</th><th>Gates, this service</th><th>Gates, other</th></tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></div>
+<p class="note">Each side: the median of its rounds (min–max). This ÷ other: the ratio of the medians (in brackets, the min–max of the ratios round by round: rounds ran this, other, this, other…, and each round of this service is set against the other server's round right after it). Higher is better for orders/s, lower for latency and memory.</p>`;
+}
 
-  function drawTimeline(el, timeline) {
-    if (!timeline || timeline.t.length === 0) return noData(el, 'No timeline recorded');
-    if (timeline.max.every(function (v) { return v == null; })) return noData(el, 'No responses recorded');
-    var data = [timeline.t, timeline.p50, timeline.p99, timeline.max, timeline.rps];
-    var linePoints = { show: false, filter: isolatedPoints };
-    var opts = {
-      width: chartWidth(el),
-      height: HEIGHT,
-      scales: { x: { time: false }, ms: { auto: true }, rps: { auto: true } },
+function comparisonSection(c: ComparedScenario, index: number, comparison: Comparison, charts: Charts): string {
+  const headline = HEADLINES[c.headline];
+  const read = (r: ScenarioResult): number => headline.read(r, c.rssMethod) ?? NaN;
+  const roundRows = c.this.flatMap((mine, i) => {
+    const theirs = c.other[i];
+    const row = (r: ScenarioResult, side: string, cls: string): string =>
+      `<tr class="${cls}"><td>${i + 1}</td><td>${side}</td>${figureCells(r)}<td class="num">${formatNumber(r.peakOrdersInFlight)}</td>${verdictCell(r.problems)}</tr>`;
+    return [row(mine, 'this service', ''), ...(theirs ? [row(theirs, 'other server', 'other')] : [])];
+  });
+  const rounds: LineChart = {
+    kind: 'lines',
+    x: c.this.map((_, i) => i + 1),
+    xLabel: 'round',
+    left: headline.label,
+    series: [
+      { label: 'this service', values: c.this.map(read), side: 'left', color: COLORS.this },
+      { label: 'other server', values: c.other.map(read), side: 'left', color: COLORS.other },
+    ],
+    pointsOnly: true,
+  };
+  const mine = medianRound(c.this, c.thisFigure.values);
+  const theirs = medianRound(c.other, c.otherFigure.values);
+  return `
+<section id="comparison-${index}">
+  <h2>${escapeHtml(c.name)}: ${formatRatio(c.pairRatios, c.ratioOfMedians)} <small>(${escapeHtml(headline.label)}, this ÷ other)</small></h2>
+  <p class="description">${escapeHtml(c.description)}</p>
+  <dl>
+    <dt>Connections</dt><dd>${c.this[0]?.connections ?? '—'}</dd>
+    <dt>Duration</dt><dd>${formatNumber(c.this[0]?.durationSec ?? null)} s per round, ${c.this.length} rounds each</dd>
+    <dt>This service</dt><dd>${environment(c.this[0]?.serverEnv ?? null)}</dd>
+    <dt>Other server</dt><dd><code>${escapeHtml(comparison.against)}</code>${comparison.againstCommand ? `, started for each round with <code>${escapeHtml(comparison.againstCommand)}</code>` : ', running already'}</dd>
+    <dt>Peak RSS</dt><dd>${c.rssMethod === 'high-water mark' ? 'VmHWM of a process started for the round, both sides' : 'the most VmRSS sampled every 250 ms, both sides'}</dd>
+  </dl>
+  <div class="table-wrap"><table>
+  <thead><tr><th>Round</th><th>Server</th>${FIGURE_HEADINGS}<th class="num" title="the most orders in flight at once, as /healthz reported them (this service only)">most in flight</th><th>Gates</th></tr></thead>
+  <tbody>${roundRows.join('\n')}</tbody></table></div>
+  <div class="charts">
+    ${charts.figure(`${headline.label}, round by round`, rounds)}
+    ${charts.figure('Latency distribution, every round', {
+      kind: 'histogram',
+      upperMs: c.histogram.upperMs,
       series: [
-        { label: 's', value: function (u, v) { return v == null ? '—' : v.toFixed(1) + ' s'; } },
-        { label: 'p50', scale: 'ms', stroke: '#0969da', width: 1.5, points: linePoints, value: function (u, v) { return fmtMs(v); } },
-        { label: 'p99', scale: 'ms', stroke: '#bc4c00', width: 1.5, points: linePoints, value: function (u, v) { return fmtMs(v); } },
-        { label: 'max', scale: 'ms', stroke: '#cf222e', width: 1, dash: [4, 3], points: linePoints, value: function (u, v) { return fmtMs(v); } },
-        {
-          label: 'req/s', scale: 'rps', stroke: '#afb8c1', fill: 'rgba(175,184,193,0.12)', width: 1, points: linePoints,
-          value: function (u, v) { return v == null ? '—' : Math.round(v).toString(); }
-        }
+        { label: 'this service', counts: c.histogram.thisCounts, color: COLORS.this },
+        { label: 'other server', counts: c.histogram.otherCounts, color: COLORS.other },
       ],
-      axes: [
-        { label: 'seconds since start', labelSize: 20 },
-        { scale: 'ms', label: 'latency (ms)', labelSize: 20 },
-        // The throughput axis gets no grid: two grids on one plot read as noise.
-        { scale: 'rps', side: 1, label: 'requests/s', labelSize: 20, size: 60, grid: { show: false } }
-      ]
-    };
-    new uPlot(opts, data, el);
-  }
-
-  function drawHistogram(el, histogram) {
-    // Empty buckets at either end only squeeze the part of the distribution that has data.
-    var first = histogram ? histogram.counts.findIndex(function (c) { return c > 0; }) : -1;
-    if (first < 0) return noData(el, 'No responses recorded');
-    var last = histogram.counts.length - 1;
-    while (last > first && !(histogram.counts[last] > 0)) last--;
-    var upper = histogram.upperMs.slice(first, last + 1);
-    var counts = histogram.counts.slice(first, last + 1);
-
-    // A log axis needs positive bounds; fall back to linear rather than draw nothing.
-    var logX = upper.every(function (v) { return v > 0; });
-    // Buckets are log-spaced, so one bucket is one constant ratio wide; pad the range by it so edge bars are not cut.
-    var ratio = upper.length > 1 && logX ? upper[1] / upper[0] : 2;
-    var lowest = logX ? upper[0] / ratio : Math.min(0, upper[0]);
-    var highest = logX ? upper[upper.length - 1] * Math.sqrt(ratio) : upper[upper.length - 1];
-
-    var countSeries = {
-      label: 'responses', stroke: '#0969da', fill: 'rgba(9,105,218,0.35)', width: 1, points: { show: false },
-      value: function (u, v) { return v == null ? '—' : v.toLocaleString('en-US'); }
-    };
-    // uPlot.paths.bars ships in the iife build; stepped lines are the fallback for builds without it.
-    // align -1: each bar or step ends at its upper bound, so it covers (previous bound, bound] as the bucket does.
-    var paths = uPlot.paths || {};
-    if (paths.bars) countSeries.paths = paths.bars({ size: [0.85, Infinity], align: -1 });
-    else if (paths.stepped) countSeries.paths = paths.stepped({ align: -1 });
-
-    var opts = {
-      width: chartWidth(el),
-      height: HEIGHT,
-      scales: {
-        x: { time: false, distr: logX ? 3 : 1, log: 10, range: function () { return [lowest, highest]; } },
-        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } }
-      },
-      series: [
-        { label: 'latency', value: function (u, v) { return v == null ? '—' : '≤ ' + fmtMs(v) + ' ms'; } },
-        countSeries
-      ],
-      axes: [
-        logX
-          ? {
-              label: 'latency, upper bound (ms)', labelSize: 20, splits: logSplits,
-              // uPlot's log filter would blank every label but the powers of ten.
-              filter: function (u, splits) { return splits; },
-              values: function (u, splits) { return splits.map(String); }
-            }
-          : { label: 'latency, upper bound (ms)', labelSize: 20 },
-        { label: 'responses', labelSize: 20, size: 60 }
-      ],
-      // The hover dot would sit on a bar's corner, not on anything the bucket means; the legend says enough.
-      cursor: { points: { show: false } }
-    };
-    new uPlot(opts, [upper, counts], el);
-  }
-
-  var charts = document.querySelectorAll('[data-chart]');
-  for (var i = 0; i < charts.length; i++) {
-    var el = charts[i];
-    var scenario = report.scenarios[Number(el.getAttribute('data-scenario'))];
-    if (!scenario) continue;
-    if (el.getAttribute('data-chart') === 'timeline') drawTimeline(el, scenario.timeline);
-    else drawHistogram(el, scenario.histogram);
-  }
-})();
-`;
-
-/** Keeps inlined text from ending its own element early; "<\\/" means the same in JS strings, regexes and CSS. */
-const guardClosingTag = (text: string, tag: 'script' | 'style'): string =>
-  text.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
+      share: true,
+    })}
+  </div>
+  <h3>The median round of each, side by side</h3>
+  <div class="charts">
+    ${mine ? charts.figure('This service: latency over time', latencyOverTime(mine)) : ''}
+    ${theirs ? charts.figure('Other server: latency over time', latencyOverTime(theirs)) : ''}
+    ${mine ? charts.figure('This service: CPU and memory', cpuAndMemory(mine.series)) : ''}
+    ${theirs ? charts.figure('Other server: CPU and memory', cpuAndMemory(theirs.series)) : ''}
+    ${mine ? charts.figure('This service: orders and steps', serverState(mine.series)) : ''}
+    ${mine ? charts.figure('This service: main-thread event-loop delay', eventLoopDelay(mine.series)) : ''}
+  </div>
+</section>`;
+}
 
 export function renderReportHtml(report: LoadReport): string {
-  // Read at call time so a report always carries the uPlot that is installed, not one captured at build time.
-  const uplotJs = readFileSync(uplotDistPath('uPlot.iife.min.js'), 'utf8');
-  const uplotCss = readFileSync(uplotDistPath('uPlot.min.css'), 'utf8');
-  // JSON cannot contain a raw "<" once escaped, so no string in the report can close the script tag.
-  const reportJson = JSON.stringify(report).replace(/</g, '\\u003c');
-
-  const { cpus, cpuModel, node, platform } = report.machine;
-  const machine = `${cpus} CPUs · ${cpuModel} · Node ${node} · ${platform}`;
-  const rows = report.scenarios.map(summaryRow).join('\n');
-  const sections = report.scenarios.map(scenarioSection).join('\n');
-
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Load report — ${escapeHtml(report.startedAt)}</title>
-<style>${guardClosingTag(uplotCss, 'style')}</style>
-<style>${PAGE_CSS}</style>
-</head>
-<body>
-<h1>Load report</h1>
-<p class="meta">Started ${escapeHtml(report.startedAt)}<br>${escapeHtml(machine)}</p>
-<div class="table-wrap">
-<table>
-<thead>
-<tr><th>Scenario</th><th class="num">req/s</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">max (ms)</th><th>Statuses</th><th class="num">Errors</th><th class="num">Peak RSS MB</th><th>Target</th><th>Gates</th></tr>
-</thead>
-<tbody>
-${rows}
-</tbody>
-</table>
-</div>
-${sections}
-<script type="application/json" id="report-data">${reportJson}</script>
-<script>${guardClosingTag(uplotJs, 'script')}</script>
-<script>${PAGE_SCRIPT}</script>
-</body>
-</html>
-`;
+  const charts = new Charts();
+  const body = report.comparison
+    ? [
+        header(report, `Comparison: this service and ${report.comparison.against}`),
+        comparisonSummary(report.comparison),
+        baselineSection(report),
+        ...report.comparison.scenarios.map((c, i) => comparisonSection(c, i, report.comparison!, charts)),
+      ]
+    : [header(report, 'Load report'), summaryTable(report), baselineSection(report), ...report.scenarios.map((s, i) => scenarioSection(s, i, charts))];
+  return renderPage({ title: `Load report — ${report.startedAt}`, body: body.join('\n'), charts: { data: charts.specs, script: CHART_SCRIPT } });
 }

@@ -3,271 +3,187 @@
  * the configuration that scenario needs (or uses LOAD_URL), drives it with
  * autocannon, and holds every scenario to its gates: each order gets the
  * status it must, nothing is still running once the load stops, and no
- * thread was replaced. Prints one table; writes load/results/*.json and a
- * self-contained HTML report.
- *
- *   npm run load                       every scenario
- *   npm run load -- overhead cpu       a subset
- *   npm run load -- --duration 5 --connections 20
- *   npm run load:smoke                 every scenario, a few seconds each (CI)
+ * thread was replaced. With --against, runs the comparison scenarios against
+ * this service and another server alternately, round by round. Prints a
+ * table; keeps the run in load/results/<time>/ (report.json, report.html)
+ * and lists every run kept in load/results/index.html.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, platform } from 'node:os';
-import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import { COMPARISON_SCENARIOS } from './comparison-scenarios.js';
+import { compareScenario, type StartThisService } from './comparison.js';
+import { driveScenario } from './drive.js';
+import { HEADLINES } from './headline.js';
+import { renderIndexHtml } from './index-html.js';
+import { commandServer, runningServer } from './other-server.js';
+import { pidServing } from './proc.js';
 import { renderReportHtml } from './report-html.js';
-import type { LoadReport, ScenarioResult } from './report-types.js';
-import { SCENARIOS, type Scenario } from './scenarios.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
-import { histogram, summarize, timeline, type Sample } from './stats.js';
-import { TARGETS } from './targets.js';
+import type { ComparedScenario, LoadReport, ScenarioResult } from './report-types.js';
+import { baselineOf, pickBaseline, saveIndex, saveRun, storedRuns } from './results-store.js';
+import { formatFigure, formatRatio, formatSpread, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
+import { commit, loadAverage, machine } from './run-info.js';
+import { SCENARIOS } from './scenarios.js';
+import { startServerProcess } from './server-process.js';
 
-const { values: options, positionals: names } = parseArgs({
-  allowPositionals: true,
-  options: {
-    duration: { type: 'string' },
-    connections: { type: 'string' },
-    smoke: { type: 'boolean', default: false },
-    'server-env': { type: 'string', multiple: true, default: [] },
-    help: { type: 'boolean', default: false },
+const { values: options, positionals: names } = parseCommandLine(
+  {
+    command: 'npm run load --',
+    positionals: '[SCENARIO…]',
+    summary: [
+      'Runs the named scenarios (all by default) against this service, a fresh server per scenario,',
+      'or with --against, the comparison scenarios against this service and another server alternately.',
+    ].join('\n'),
+    notes: [
+      `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+      `comparison scenarios (--against): ${COMPARISON_SCENARIOS.map((s) => s.name).join(', ')}`,
+      'LOAD_URL=http://127.0.0.1:8080 uses this service as it runs there (its settings are then not the scenario\'s).',
+      'examples:',
+      '  npm run load -- overhead cpu --duration 5',
+      "  npm run load -- --against http://127.0.0.1:8080 --against-cmd ../shared/peers/go-order-pipeline/run.sh overhead light",
+    ],
   },
-});
+  {
+    duration: { type: 'integer', help: "seconds of load per scenario (per round), instead of the scenario's" },
+    connections: { type: 'integer', help: "connections, instead of the scenario's" },
+    smoke: { type: 'boolean', help: 'a few seconds per scenario: gates applied, targets not judged (what CI runs)' },
+    'server-env': { type: 'strings', placeholder: 'KEY=VALUE', help: "settings for this service on top of each scenario's, e.g. LOG_LEVEL=silent" },
+    against: { type: 'string', placeholder: 'URL', help: 'compare with the server at URL (the Go service: http://127.0.0.1:8080)' },
+    'against-cmd': { type: 'string', placeholder: 'COMMAND', help: 'start the other server with COMMAND (sh -c) for each round, stop it after' },
+    'against-pid': { type: 'integer', help: "the other server's pid, for its CPU and memory (default: whoever listens on its port)" },
+    rounds: { ...roundsOption(3), help: 'with --against: rounds per scenario and server, alternating this, other, this, other…' },
+    compare: { type: 'string', placeholder: 'RUN', help: 'set the report beside that run (a folder of load/results/), or "none"; default: the previous run of the same kind' },
+  },
+);
 
-if (options.help) {
-  console.log(
-    `usage: npm run load [-- SCENARIO… --duration SECONDS --connections N --smoke --server-env KEY=VALUE…]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
-  );
-  process.exit(0);
-}
-
-const unknown = names.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
-if (unknown.length > 0) {
-  console.error(`unknown scenario: ${unknown.join(', ')}; there are ${SCENARIOS.map((s) => s.name).join(', ')}`);
+const fail = (message: string): never => {
+  console.error(message);
   process.exit(2);
-}
-const selected = names.length > 0 ? SCENARIOS.filter((scenario) => names.includes(scenario.name)) : SCENARIOS;
-const positiveInt = (raw: string | undefined, name: string): number | undefined => {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name} must be a positive integer, got ${raw}`);
-    process.exit(2);
-  }
-  return value;
 };
-const durationOverride = positiveInt(options.duration, 'duration');
-const connectionsOverride = positiveInt(options.connections, 'connections');
-const externalUrl = process.env['LOAD_URL'];
+if ((options['against-cmd'] !== undefined || options['against-pid'] !== undefined) && options.against === undefined) fail('--against-cmd and --against-pid need --against URL');
+const catalogue = options.against !== undefined ? COMPARISON_SCENARIOS : SCENARIOS;
+const unknown = names.filter((name) => !catalogue.some((scenario) => scenario.name === name));
+if (unknown.length > 0) fail(`unknown scenario${options.against ? ' for --against' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`);
+const selected = names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue;
+
 /** Settings for every scenario's server on top of its own, e.g. --server-env LOG_LEVEL=silent. */
 const serverEnvOverride = Object.fromEntries(
-  (options['server-env'] ?? []).map((pair) => {
+  options['server-env'].map((pair) => {
     const at = pair.indexOf('=');
-    if (at < 1) {
-      console.error(`--server-env takes KEY=VALUE, got ${pair}`);
-      process.exit(2);
-    }
+    if (at < 1) fail(`--server-env takes KEY=VALUE, got ${pair}`);
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+const externalUrl = process.env['LOAD_URL'];
+if (externalUrl) console.error(`using LOAD_URL=${externalUrl}: scenario server settings (COURIERS, timeouts, …) are not applied`);
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * order_id is the idempotency key: ids unique to this run, so that a second
- * run against the same server (LOAD_URL) runs its orders instead of having
- * them replayed.
- */
-const RUN_TAG = Date.now().toString(36);
-
-interface Health {
-  readonly running_steps: number;
-  readonly orders_in_flight: number;
-  readonly threads_replaced: number;
-}
-
-async function health(base: URL): Promise<Health> {
-  const response = await fetch(new URL('/healthz', base));
-  return (await response.json()) as Health;
-}
-
-/** Orders until every thread has compiled the step code; each its own id, or all but the first would be replays. */
-async function warmUp(base: URL): Promise<void> {
-  for (let round = 0; round < 5; round++) {
-    await Promise.all(
-      Array.from({ length: 8 }, (_, i) => {
-        const body = JSON.stringify({ order_id: `${RUN_TAG}-warm-up-${round}-${i}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
-        return fetch(new URL('/order', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
-      }),
-    );
+const startThisService: StartThisService = async (scenarioEnv) => {
+  if (externalUrl) {
+    const url = new URL(externalUrl);
+    return { target: { url, isThisService: true, pid: pidServing(url), freshProcess: false, serverEnv: null }, stop: async () => {} };
   }
-}
+  const serverEnv = { ...scenarioEnv, ...serverEnvOverride };
+  const server = await startServerProcess(serverEnv);
+  return {
+    target: { url: server.url, isThisService: true, pid: server.child.pid ?? null, freshProcess: true, serverEnv, output: () => server.stdout },
+    stop: async () => {
+      if (server.child.exitCode === null) {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    },
+  };
+};
 
-function peakRssMb(server: ServerProcess | undefined): number | null {
-  if (!server?.child.pid) return null;
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 1024) : null;
-}
-
-async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
-  const durationSec = durationOverride ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
-  const connections = connectionsOverride ?? scenario.connections;
-  const serverEnv = { ...scenario.serverEnv, ...serverEnvOverride };
-  const server = externalUrl ? undefined : await startServerProcess(serverEnv);
-  const base = externalUrl ? new URL(externalUrl) : server!.url;
+const startedAt = new Date().toISOString();
+/** Chosen before the load runs, so that a --compare naming no run fails at once. */
+const runs = storedRuns();
+const baseline = (() => {
   try {
-    await warmUp(base);
-    const before = await health(base);
-    const samples: Sample[] = [];
-    const statuses = new Map<number, number>();
-    const unexpected = new Map<number, number>();
-    let next = 0;
-    let peakInFlight = 0;
-    let started = performance.now();
+    return pickBaseline(runs, startedAt, { comparison: options.against !== undefined, smoke: options.smoke, scenarios: selected.map((s) => s.name) }, options.compare);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+})();
 
-    const warmUpSec = scenario.warmUpSec ?? 1;
-    const instance = autocannon({
-      // Known to autocannon, missing from its type declarations.
-      ...(warmUpSec > 0 ? ({ warmup: { connections, duration: warmUpSec } } as object) : {}),
-      url: new URL('/order', base).href,
-      connections,
-      duration: durationSec,
-      timeout: 30,
-      requests: [
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request, context) => {
-            const n = next++;
-            (context as { n?: number }).n = n;
-            const order = scenario.order(n);
-            return { ...request, body: JSON.stringify({ ...order, order_id: `${RUN_TAG}-${String(order['order_id'])}` }) };
-          },
-          onResponse: (status, _body, context) => {
-            const n = (context as { n?: number }).n ?? -1;
-            if (status !== scenario.expectedStatus(n)) unexpected.set(status, (unexpected.get(status) ?? 0) + 1);
-          },
-        },
-      ],
-    }) as unknown as PromiseLike<autocannon.Result> & {
-      on(event: 'start', listener: () => void): void;
-      on(event: 'response', listener: (client: unknown, status: number, bytes: number, latency: number) => void): void;
-    };
-    instance.on('start', () => (started = performance.now()));
-    instance.on('response', (_client: unknown, status: number, _bytes: number, latency: number) => {
-      samples.push({ at: performance.now() - started, latency });
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    });
-    // /healthz every 250 ms for the most orders in flight at once; a progress line every 2 s.
-    let ticks = 0;
-    const watch = setInterval(() => {
-      void health(base)
-        .then((now) => (peakInFlight = Math.max(peakInFlight, now.orders_in_flight)))
-        .catch(() => undefined);
-      if (++ticks % 8 !== 0) return;
-      const elapsedMs = performance.now() - started;
-      const recent = samples.filter((sample) => sample.at > elapsedMs - 2000).length / 2;
-      process.stderr.write(`  ${scenario.name.padEnd(10)} ${(elapsedMs / 1000).toFixed(0).padStart(3)}/${durationSec} s  ${Math.round(recent).toLocaleString('en')} req/s  ${peakInFlight.toLocaleString('en')} in flight at most\n`);
-    }, 250);
-    let result: autocannon.Result;
+const durationOf = (scenario: (typeof selected)[number]): number => options.duration ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
+const loadAtStart = loadAverage();
+const results: ScenarioResult[] = [];
+const compared: ComparedScenario[] = [];
+
+if (options.against !== undefined) {
+  const url = new URL(options.against);
+  const command = options['against-cmd'];
+  const other = command !== undefined ? commandServer(url, command) : runningServer(url, options['against-pid']);
+  await other.check().catch((error: Error) => fail(error.message));
+  if (options.rounds < 3) console.error(`--rounds ${options.rounds}: fewer than 3 rounds give a spread, not a median worth quoting`);
+  for (const scenario of selected) {
+    progress(`${scenario.name}: ${scenario.description}`);
+    const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections };
+    // The other server not answering, or not starting, ends the run with what it says, not a stack trace.
+    const c = await compareScenario(scenario, options.rounds, startThisService, other, settings).catch((error: Error) => fail(error.message));
+    compared.push(c);
+    progress(`${scenario.name}: this ÷ other ${formatRatio(c.pairRatios, c.ratioOfMedians)}`);
+  }
+  console.table(
+    compared.map((c) => ({
+      scenario: c.name,
+      headline: HEADLINES[c.headline].label,
+      'this service': formatSpread(c.thisFigure),
+      'other server': formatSpread(c.otherFigure),
+      'this ÷ other': formatRatio(c.pairRatios, c.ratioOfMedians),
+      'most in flight (this)': Math.round(spreadOf(c.this.map((r) => r.peakOrdersInFlight ?? NaN)).median),
+      gates: [...c.this, ...c.other].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED',
+    })),
+  );
+  console.log('median (min–max) of the rounds; the ratio is of the medians, with the min–max of the ratios round by round');
+} else {
+  for (const scenario of selected) {
+    progress(`${scenario.name}: ${scenario.description}`);
+    const server = await startThisService(scenario.serverEnv);
     try {
-      result = await instance;
+      const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections, judgeTargets: !options.smoke, label: scenario.name };
+      results.push((await driveScenario(scenario, server.target, settings)).result);
     } finally {
-      clearInterval(watch);
-    }
-    const elapsedMs = performance.now() - started;
-
-    // The load generator hangs up on the orders still running when it stops;
-    // the server must cancel them and be back at rest.
-    const problems: string[] = [];
-    let after = await health(base);
-    const drainBy = performance.now() + 15_000;
-    while (after.orders_in_flight > 0 && performance.now() < drainBy) {
-      await pause(50);
-      after = await health(base);
-    }
-    if (after.orders_in_flight > 0) problems.push(`${after.orders_in_flight} orders still in flight 15 s after the load stopped`);
-    if (after.running_steps !== 0) problems.push(`tracker at ${after.running_steps} after the load, not 0`);
-    const replaced = after.threads_replaced - before.threads_replaced;
-    if (replaced !== 0) problems.push(`${replaced} worker thread(s) replaced`);
-    if (unexpected.size > 0) {
-      problems.push(`unexpected status: ${[...unexpected].map(([status, count]) => `${status}×${count}`).join(' ')}`);
-    }
-    const errors = result.errors + result.timeouts;
-    if (errors > 0) problems.push(`${errors} requests without a response (errors ${result.errors}, time-outs ${result.timeouts})`);
-
-    const latencies = samples.map((sample) => sample.latency);
-    const summary: Omit<ScenarioResult, 'target'> = {
-      name: scenario.name,
-      description: scenario.description,
-      serverEnv: externalUrl ? {} : serverEnv,
-      connections,
-      durationSec,
-      requests: samples.length,
-      requestsPerSec: Math.round((samples.length / elapsedMs) * 1000),
-      latency: summarize(latencies),
-      statuses: Object.fromEntries([...statuses].map(([status, count]) => [String(status), count])),
-      errors,
-      health: { runningSteps: after.running_steps, threadsReplaced: replaced, ordersInFlight: after.orders_in_flight },
-      peakRssMb: peakRssMb(server),
-      peakOrdersInFlight: peakInFlight,
-      problems,
-      timeline: timeline(samples, elapsedMs, durationSec > 20 ? 1 : 0.5),
-      histogram: histogram(latencies),
-    };
-    if (problems.length > 0 && server) {
-      // What the server said about it: its warnings and errors.
-      const said = server.stdout.filter((line) => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'));
-      if (said.length > 0) process.stderr.write(`  ${scenario.name}: the server logged\n${said.slice(0, 20).map((line) => `    ${line.slice(0, 400)}`).join('\n')}\n`);
-    }
-    const target = TARGETS[scenario.name];
-    return { ...summary, target: target ? target(summary) : null };
-  } finally {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
     }
   }
+  const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '—');
+  console.table(
+    results.map((r) => ({
+      scenario: r.name,
+      'req/s': r.requestsPerSec,
+      'p50 ms': ms(r.latency.p50),
+      'p90 ms': ms(r.latency.p90),
+      'p99 ms': ms(r.latency.p99),
+      'max ms': ms(r.latency.max),
+      statuses: Object.entries(r.statuses)
+        .map(([status, count]) => `${status}×${count}`)
+        .join(' '),
+      'peak RSS MB': r.peakRssMb ?? (r.sampledPeakRssMb === null ? '—' : `${formatFigure(r.sampledPeakRssMb)} (sampled)`),
+      target: r.target ? `${r.target.met ? 'met' : 'NOT met'}: ${r.target.figure}` : options.smoke ? 'not judged (smoke)' : '',
+      gates: r.problems.length === 0 ? 'ok' : r.problems.join('; '),
+    })),
+  );
 }
 
 const report: LoadReport = {
-  startedAt: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${platform()} ${process.arch}` },
-  scenarios: [],
+  startedAt,
+  finishedAt: new Date().toISOString(),
+  smoke: options.smoke,
+  machine: machine(),
+  commit: commit(),
+  loadAverage: { start: loadAtStart, end: loadAverage() },
+  scenarios: results,
+  comparison:
+    options.against !== undefined
+      ? { against: options.against, againstCommand: options['against-cmd'] ?? null, rounds: options.rounds, scenarios: compared }
+      : null,
+  baseline: baseline ? baselineOf(baseline) : null,
 };
-if (externalUrl) console.error(`using LOAD_URL=${externalUrl}: scenario server settings (COURIERS, timeouts, …) are not applied`);
-for (const scenario of selected) {
-  process.stderr.write(`${scenario.name}: ${scenario.description}\n`);
-  report.scenarios.push(await runScenario(scenario));
-}
+const dir = saveRun(report, renderReportHtml(report));
+const index = saveIndex(renderIndexHtml([...runs, { dir: dir.split('/').pop()!, report }]));
+console.log(`report: ${dir}/report.html${baseline ? ` (beside ${baseline.dir})` : ''}; every run: ${index}`);
 
-const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '—');
-console.table(
-  report.scenarios.map((r) => ({
-    scenario: r.name,
-    'req/s': r.requestsPerSec,
-    'p50 ms': ms(r.latency.p50),
-    'p90 ms': ms(r.latency.p90),
-    'p99 ms': ms(r.latency.p99),
-    'max ms': ms(r.latency.max),
-    statuses: Object.entries(r.statuses)
-      .map(([status, count]) => `${status}×${count}`)
-      .join(' '),
-    'peak RSS MB': r.peakRssMb ?? '—',
-    target: r.target ? `${r.target.met ? 'met' : 'NOT met'}: ${r.target.figure}` : '',
-    gates: r.problems.length === 0 ? 'ok' : r.problems.join('; '),
-  })),
-);
-
-const results = new URL('../../load/results/', import.meta.url);
-mkdirSync(results, { recursive: true });
-const stamp = report.startedAt.replace(/[:.]/g, '-');
-writeFileSync(new URL(`${stamp}.json`, results), JSON.stringify(report, null, 2));
-writeFileSync(new URL('latest.json', results), JSON.stringify(report, null, 2));
-writeFileSync(new URL('report.html', results), renderReportHtml(report));
-console.log(`results: load/results/${stamp}.json, report: load/results/report.html`);
-
-const failed = report.scenarios.filter((r) => r.problems.length > 0);
+const failed = [...results, ...compared.flatMap((c) => [...c.this, ...c.other])].filter((r) => r.problems.length > 0);
 if (failed.length > 0) {
-  console.error(`gates failed in: ${failed.map((r) => r.name).join(', ')}`);
+  console.error(`gates failed in: ${[...new Set(failed.map((r) => r.name))].join(', ')}`);
   process.exitCode = 1;
 }

@@ -3,10 +3,13 @@
  * suite starts a server per scenario), how many connections, how long, what
  * each order looks like, and the one status each order must get.
  */
+import type { HeadlineKind } from './report-types.js';
 
 export interface Scenario {
   readonly name: string;
   readonly description: string;
+  /** The figure that stands for the scenario (see headline.ts). */
+  readonly headline: HeadlineKind;
   /** Environment of the server for this scenario (on top of HOST=127.0.0.1, PORT=0 and the defaults). */
   readonly serverEnv: Readonly<Record<string, string>>;
   readonly connections: number;
@@ -27,10 +30,10 @@ export interface Scenario {
 }
 
 /** The same delay for every step and for the refund. */
-const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms, refund: ms });
+export const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms, refund: ms });
 /** The same CPU work for every step (a refund computes nothing). */
 const everyStep = (ms: number) => ({ payment: ms, vendor: ms, courier: ms });
-const always =
+export const always =
   (status: number) =>
   (): number =>
     status;
@@ -46,6 +49,7 @@ function mixedFailure(n: number): { failStep?: string; status: number } {
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'light',
+    headline: 'p50',
     description: 'One connection, default delays (payment 150, vendor 200, courier 100 ms): the latency floor is the slowest step, 200 ms.',
     serverEnv: {},
     connections: 1,
@@ -56,6 +60,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'overhead',
+    headline: 'throughput',
     description: 'Delays of 1 ms, 50 connections, COURIERS=5 (the Go service): what the orchestration itself costs per order.',
     serverEnv: { COURIERS: '5' },
     connections: 50,
@@ -66,6 +71,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'default',
+    headline: 'p99',
     description: 'Default delays, 50 connections: 5 couriers busy 100 ms each cap the service at 50 orders/s; latency shows the queue for a courier.',
     serverEnv: { COURIERS: '5' },
     connections: 50,
@@ -76,6 +82,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'fail-fast',
+    headline: 'p99',
     description: 'Payment fails at 150 ms while vendor and courier would take 800 ms: every answer comes near 150 ms.',
     serverEnv: { COURIERS: '1024' },
     connections: 50,
@@ -86,6 +93,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'timeout',
+    headline: 'p99',
     description: 'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s.',
     serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '2000' },
     connections: 50,
@@ -96,6 +104,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'cpu',
+    headline: 'throughput',
     description: '20 ms of CPU work in each step, no delays: the threads are busy; throughput is bound by THREADS.',
     serverEnv: { COURIERS: '1024' },
     connections: 50,
@@ -106,6 +115,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'mixed',
+    headline: 'throughput',
     description: "The Go stress test's mix (every 5th order fails payment, 7th vendor, 9th courier), delays of 1 ms, COURIERS=4.",
     serverEnv: { COURIERS: '4' },
     connections: 100,
@@ -119,6 +129,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'wide',
+    headline: 'peakRss',
     description: '10,000 orders in flight at once: payment and vendor wait 5 s, courier 1 ms; COURIERS=1024, ORDER_TIMEOUT_MS=10000.',
     serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '10000', MAX_INFLIGHT: '10000' },
     connections: 10_000,

@@ -14,7 +14,7 @@ export const TARGETS: Readonly<Record<string, Target>> = {
   overhead: ({ requestsPerSec }) => ({ text: 'at least 3,000 orders/s', figure: `${requestsPerSec} orders/s`, met: requestsPerSec >= 3000 }),
   wide: ({ peakRssMb, peakOrdersInFlight }) => ({
     text: '10,000 orders in flight under 400 MB RSS',
-    figure: `${peakOrdersInFlight} in flight, peak RSS ${peakRssMb ?? '?'} MB`,
-    met: peakOrdersInFlight >= 10_000 && peakRssMb !== null && peakRssMb < 400,
+    figure: `${peakOrdersInFlight ?? '?'} in flight, peak RSS ${peakRssMb ?? '?'} MB`,
+    met: (peakOrdersInFlight ?? 0) >= 10_000 && peakRssMb !== null && peakRssMb < 400,
   }),
 };

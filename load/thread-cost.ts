@@ -3,7 +3,11 @@
  * said to cost: start-up time and memory per thread, for a bare
  * worker_threads Worker and for a worker of this service's step pool.
  *
- *   npm run measure:threads
+ * Several rounds; each figure is the median of the rounds with their
+ * min–max, and step-pool ÷ bare is taken within each round.
+ *
+ *   npm run measure:threads                 5 rounds of 32 threads each
+ *   npm run measure:threads -- --rounds 3 --threads 16
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -14,9 +18,17 @@ import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import { modulesOf } from '../src/pipeline/steps.js';
 import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 
-const THREADS = 32;
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const { values: options } = parseCommandLine(
+  {
+    command: 'npm run measure:threads --',
+    summary: 'What a thread costs: start-up time and RSS per thread, a bare worker_threads Worker against a worker of the step pool.',
+  },
+  { rounds: roundsOption(5), threads: { type: 'integer', default: 32, help: 'threads started one by one per kind and round' } },
+);
+const THREADS = options.threads;
+const median = (values: number[]): number => spreadOf(values).median;
 const settle = async (): Promise<void> => {
   await new Promise((resolve) => setTimeout(resolve, 300));
 };
@@ -57,9 +69,17 @@ async function bareWorker(index: number): Promise<() => Promise<unknown>> {
   return () => worker.terminate();
 }
 
-const cells = CancelCells.create(THREADS);
-const tracker = StepTracker.create(THREADS);
-const couriers = SlotSemaphore.create(THREADS);
+/**
+ * The shared memory the step workers of one round map. A tracker shard is
+ * given back only by the service's reclaim path, which this script does not
+ * run: each round gets fresh memory rather than run out of shards.
+ */
+const sharedMemory = () => ({
+  cancelCells: CancelCells.create(THREADS).buffer,
+  stepTracker: StepTracker.create(THREADS).buffer,
+  courierSlots: SlotSemaphore.create(THREADS).buffer,
+});
+let shared = sharedMemory();
 const order = {
   orderId: 'm',
   amount: 1,
@@ -77,9 +97,7 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
     maxThreads: 1,
     atomics: 'async',
     workerData: {
-      cancelCells: cells.buffer,
-      stepTracker: tracker.buffer,
-      courierSlots: couriers.buffer,
+      ...shared,
       logLevel: 'silent',
       stepModules: modulesOf(DEFAULT_STEPS),
     } satisfies WorkerSetup,
@@ -88,11 +106,21 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
   return () => pool.destroy();
 }
 
-const bare = await measure(bareWorker);
-const step = await measure(stepWorker);
-console.log(`Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start, RSS growth per thread`);
+const rounds = await inRounds(options.rounds, async () => {
+  shared = sharedMemory();
+  const bare = await measure(bareWorker);
+  const step = await measure(stepWorker);
+  progress(`  bare ${bare.startMs.toFixed(1)} ms, ${bare.mbPerThread.toFixed(1)} MB; step-pool ${step.startMs.toFixed(1)} ms, ${step.mbPerThread.toFixed(1)} MB`);
+  return { bare, step };
+});
+const figure = (kind: 'bare' | 'step', key: keyof Measured) => spreadOf(rounds.map((round) => round[kind][key]));
+const ratio = (key: keyof Measured) => formatRatio(spreadOf(pairRatios(figure('step', key).values, figure('bare', key).values)));
+console.log(
+  `Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start and RSS growth per thread; median (min–max) of ${options.rounds} rounds`,
+);
 console.table([
-  { what: 'worker_threads Worker, bare (to first message)', 'start (ms)': bare.startMs.toFixed(1), 'memory (MB)': bare.mbPerThread.toFixed(1) },
-  { what: 'step-pool worker (through its first step)', 'start (ms)': step.startMs.toFixed(1), 'memory (MB)': step.mbPerThread.toFixed(1) },
+  { what: 'worker_threads Worker, bare (to first message)', 'start (ms)': formatSpread(figure('bare', 'startMs')), 'memory (MB)': formatSpread(figure('bare', 'mbPerThread')) },
+  { what: 'step-pool worker (through its first step)', 'start (ms)': formatSpread(figure('step', 'startMs')), 'memory (MB)': formatSpread(figure('step', 'mbPerThread')) },
+  { what: 'step-pool ÷ bare, round by round', 'start (ms)': ratio('startMs'), 'memory (MB)': ratio('mbPerThread') },
   { what: 'goroutine (commonly cited, not measured here)', 'start (ms)': '~0.001', 'memory (MB)': '0.002 (2 KiB initial stack)' },
 ]);

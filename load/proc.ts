@@ -1,0 +1,105 @@
+/**
+ * What Linux's /proc says about a server process: which process listens on a
+ * port, its memory (resident now, and its high-water mark), and the CPU time
+ * of the whole process and of its main thread. Readers return null when the
+ * process is gone or /proc is not there (not Linux): a figure the load suite
+ * then leaves out, never a failure.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+const readOrNull = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Inodes of the sockets listening on `port` in a /proc/net/tcp or tcp6 table.
+ * A row: `sl local_address rem_address st … inode`, addresses as hex IP:PORT,
+ * st 0A = LISTEN.
+ */
+export function listeningInodes(table: string, port: number): string[] {
+  const wanted = port.toString(16).toUpperCase().padStart(4, '0');
+  return table
+    .split('\n')
+    .slice(1)
+    .map((row) => row.trim().split(/\s+/))
+    .filter((fields) => fields.length > 9 && fields[1]!.endsWith(`:${wanted}`) && fields[3] === '0A')
+    .map((fields) => fields[9]!);
+}
+
+/**
+ * The process that listens on `port` on this machine, found through the
+ * socket's inode: /proc/net/tcp{,6} name it, /proc/<pid>/fd link to it. Null
+ * if nothing listens there (or the process is not ours to look into).
+ */
+export function pidListeningOn(port: number): number | null {
+  const inodes = new Set(['tcp', 'tcp6'].flatMap((table) => listeningInodes(readOrNull(`/proc/net/${table}`) ?? '', port)));
+  if (inodes.size === 0) return null;
+  const sockets = new Set([...inodes].map((inode) => `socket:[${inode}]`));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      try {
+        if (sockets.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return null;
+}
+
+/** The process serving `url`, if it listens on a loopback address of this machine. */
+export function pidServing(url: URL): number | null {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return null;
+  return pidListeningOn(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
+}
+
+export interface Memory {
+  /** Resident now (VmRSS). */
+  readonly rssMb: number;
+  /** The most it was ever resident (VmHWM): for the process's whole life. */
+  readonly peakMb: number;
+}
+
+export function memoryOf(pid: number): Memory | null {
+  const status = readOrNull(`/proc/${pid}/status`);
+  if (status === null) return null;
+  const kb = (field: string): number | null => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+    return match ? Number(match[1]) : null;
+  };
+  const rss = kb('VmRSS');
+  const hwm = kb('VmHWM');
+  return rss === null || hwm === null ? null : { rssMb: rss / 1024, peakMb: hwm / 1024 };
+}
+
+/** utime + stime of a /proc stat line, in seconds (clock ticks of 1/100 s on Linux). */
+function cpuSecondsOf(stat: string | null): number | null {
+  if (stat === null) return null;
+  // The command name, in parentheses, may hold spaces: count fields after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export interface CpuTime {
+  /** Every thread of the process. */
+  readonly processSec: number;
+  /** Its main thread alone (the task whose id is the process's). */
+  readonly mainThreadSec: number;
+}
+
+export function cpuTimeOf(pid: number): CpuTime | null {
+  const processSec = cpuSecondsOf(readOrNull(`/proc/${pid}/stat`));
+  const mainThreadSec = cpuSecondsOf(readOrNull(`/proc/${pid}/task/${pid}/stat`));
+  return processSec === null || mainThreadSec === null ? null : { processSec, mainThreadSec };
+}
