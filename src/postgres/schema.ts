@@ -30,6 +30,11 @@ export const MIGRATIONS: readonly Migration[] = [
         couriers_wanted integer NOT NULL DEFAULT 0 CHECK (couriers_wanted >= 0)
       );
 
+      -- Runs are numbered across all orders, for good: an order's row is
+      -- deleted once its replay window has passed, and a new order under the
+      -- same id must not meet the old run's payment in the provider's books.
+      CREATE SEQUENCE order_runs AS bigint;
+
       -- One row per order_id (the idempotency key): its current run, who runs
       -- it, and once done, the answer every caller gets.
       CREATE TABLE orders (
@@ -37,9 +42,9 @@ export const MIGRATIONS: readonly Migration[] = [
         fingerprint  text NOT NULL,
         amount       bigint NOT NULL CHECK (amount > 0),
         -- A retry of an order whose outcome was not final (interrupted,
-        -- timeout) runs it again as run + 1; the provider's books are keyed
-        -- by (order_id, run), so a void of one run never touches another.
-        run          integer NOT NULL DEFAULT 1 CHECK (run >= 1),
+        -- timeout) runs it again under a new run; the provider's books are
+        -- keyed by (order_id, run), so a void of one run never touches another.
+        run          bigint NOT NULL DEFAULT nextval('order_runs'),
         state        text NOT NULL CHECK (state IN ('running', 'done')),
         owner        uuid,
         -- A caller on another instance waits for this order: its outcome is
@@ -63,7 +68,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- refunds a charge, or, if none came yet, refuses any that comes later.
       CREATE TABLE provider_payments (
         order_id   text NOT NULL,
-        run        integer NOT NULL,
+        run        bigint NOT NULL,
         amount     bigint NOT NULL CHECK (amount > 0),
         state      text NOT NULL CHECK (state IN ('charged', 'refunded', 'voided')),
         charged_at timestamptz,
