@@ -1,0 +1,112 @@
+/**
+ * The migrations runner against a real Postgres: each migration applied
+ * once, in its own transaction, recorded with it; instances starting at once
+ * take turns; a failed migration leaves nothing half done; a history that
+ * does not match the code stops the start. Each test has a database of its
+ * own on one throwaway server.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, MigrationError, type Migration } from '../../src/postgres/migrations.js';
+import { MIGRATIONS } from '../../src/postgres/schema.js';
+import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
+
+let server: TestPostgres;
+let admin: pg.Client;
+let pools: pg.Pool[] = [];
+let databases = 0;
+
+beforeAll(async () => {
+  server = await startTestPostgres();
+  admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+});
+afterAll(async () => {
+  await admin?.end();
+  await server?.stop();
+});
+afterEach(async () => {
+  // At rest: no connection of a test left open, so no migration lock held.
+  await Promise.all(pools.map((pool) => pool.end()));
+  pools = [];
+  const { rows } = await admin.query<{ held: number }>("SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory'");
+  expect(rows[0]?.held).toBe(0);
+});
+
+/** A fresh database, and `n` pools on it: one per instance. */
+async function freshDatabase(instances = 1): Promise<pg.Pool[]> {
+  const name = `migrations_${++databases}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  const created = Array.from({ length: instances }, () => new pg.Pool({ connectionString: url.href, max: 2 }));
+  pools.push(...created);
+  return created;
+}
+
+async function recorded(pool: pg.Pool): Promise<{ id: number; name: string }[]> {
+  return (await pool.query<{ id: number; name: string }>('SELECT id, name FROM schema_migrations ORDER BY id')).rows;
+}
+
+async function tables(pool: pg.Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+  return rows.map((row) => row.name);
+}
+
+// Not idempotent on purpose (no IF NOT EXISTS): run twice, they would fail.
+const THREE: readonly Migration[] = [
+  { id: 1, name: 'a', sql: 'CREATE TABLE a (x int)' },
+  // Slow, to hold the lock while the other instances arrive.
+  { id: 2, name: 'b', sql: 'CREATE TABLE b (x int); SELECT pg_sleep(0.2)' },
+  { id: 3, name: 'c', sql: 'CREATE TABLE c (x int); INSERT INTO c VALUES (1)' },
+];
+
+describe('migrate', () => {
+  it('applies the service schema to an empty database, then nothing on the next start', async () => {
+    const [pool] = await freshDatabase();
+    expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.map((m) => m.id));
+    expect(await tables(pool!)).toEqual(['courier_slots', 'instances', 'orders', 'provider_payments', 'schema_migrations']);
+    expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
+    expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
+  });
+
+  it('applies only what is new', async () => {
+    const [pool] = await freshDatabase();
+    await migrate(pool!, THREE.slice(0, 1));
+    expect(await migrate(pool!, THREE)).toEqual([2, 3]);
+    expect(await tables(pool!)).toEqual(['a', 'b', 'c', 'schema_migrations']);
+  });
+
+  it('applies each migration once when five instances start at once', async () => {
+    const instances = await freshDatabase(5);
+    const applied = await Promise.all(instances.map((pool) => migrate(pool, THREE)));
+    expect(applied.flat().sort()).toEqual([1, 2, 3]);
+    expect(await recorded(instances[0]!)).toEqual(THREE.map(({ id, name }) => ({ id, name })));
+    expect((await instances[0]!.query('SELECT x FROM c')).rows).toEqual([{ x: 1 }]);
+  });
+
+  it('leaves a failed migration neither applied nor recorded, and stops there', async () => {
+    const [pool] = await freshDatabase();
+    const failing: Migration[] = [THREE[0]!, { id: 2, name: 'half', sql: 'CREATE TABLE half (x int); SELECT 1 / 0' }, THREE[2]!];
+    const error = await migrate(pool!, failing).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect(error).toMatchObject({ kind: 'migration_failed', message: expect.stringContaining('migration 2 (half) failed: division by zero') });
+    expect(await tables(pool!)).toEqual(['a', 'schema_migrations']);
+    expect(await recorded(pool!)).toEqual([{ id: 1, name: 'a' }]);
+  });
+
+  it.each([
+    ['a recorded migration was renamed', [THREE[0]!, { ...THREE[1]!, name: 'b2' }], 'migration 2 is recorded as "b"'],
+    ['the database knows a migration the code does not', THREE.slice(0, 1), 'the database has migration 2 (b)'],
+  ])('refuses to start when %s', async (_, code, says) => {
+    const [pool] = await freshDatabase();
+    await migrate(pool!, THREE.slice(0, 2));
+    await expect(migrate(pool!, code)).rejects.toMatchObject({ kind: 'history_mismatch', message: expect.stringContaining(says) });
+  });
+
+  it('refuses migrations out of order before touching the database', async () => {
+    const [pool] = await freshDatabase();
+    await expect(migrate(pool!, [THREE[1]!, THREE[0]!])).rejects.toThrow('increasing positive integer ids');
+    expect(await tables(pool!)).toEqual([]);
+  });
+});

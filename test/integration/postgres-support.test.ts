@@ -1,0 +1,76 @@
+/**
+ * The throwaway Postgres the durable-mode tests stand on: it starts, answers,
+ * and leaves no process and no directory behind — not even when the process
+ * that started it is killed before it can stop it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serverProcesses, startTestPostgres, stillRunning, type TestPostgres } from '../support/postgres.js';
+import { eventually } from '../support/wait.js';
+
+let started: TestPostgres[] = [];
+let child: ChildProcess | undefined;
+afterEach(async () => {
+  child?.kill('SIGKILL');
+  child = undefined;
+  await Promise.all(started.map((db) => db.stop()));
+  started = [];
+});
+
+async function start(): Promise<TestPostgres> {
+  const db = await startTestPostgres();
+  started.push(db);
+  return db;
+}
+
+describe('a throwaway Postgres', () => {
+  it('answers queries, and once stopped leaves no process and no directory', async () => {
+    const db = await start();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    await client.end();
+    expect(rows[0]?.server_version).toMatch(/^18\./);
+
+    const processes = await serverProcesses(db.dataDir);
+    expect(processes.length).toBeGreaterThan(1); // the postmaster and its children
+    await db.stop();
+    started = [];
+    expect(stillRunning(processes)).toEqual([]);
+    expect(existsSync(db.dataDir)).toBe(false);
+  });
+
+  it('is its own: two at once have their own ports and directories', async () => {
+    const [a, b] = await Promise.all([start(), start()]);
+    expect(a.url).not.toBe(b.url);
+    expect(a.dataDir).not.toBe(b.dataDir);
+  });
+
+  it('stops the server of a process killed before it could, at the next start', async () => {
+    // A process that starts a server and is then killed: Postgres does not
+    // notice its parent dying and would run on.
+    const throwaway = new URL('../../dist/src/postgres/embedded/throwaway.js', import.meta.url).href;
+    child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', 'const { startThrowawayServer } = await import(process.argv[1]); const s = await startThrowawayServer(); console.log(s.dataDir); setInterval(() => {}, 60_000);', throwaway],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const orphanDir = line.toString().trim();
+    const orphans = await serverProcesses(orphanDir);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    child = undefined;
+    expect(stillRunning(orphans).length).toBeGreaterThan(1);
+
+    await start();
+    await eventually(
+      async () => stillRunning(orphans),
+      (running) => running.length === 0,
+    );
+    expect(existsSync(orphanDir)).toBe(false);
+  });
+});
