@@ -17,7 +17,7 @@ import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import { modulesOf } from '../src/pipeline/steps.js';
-import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { BatchedReport, StepBatch, WorkerSetup } from '../src/threads/protocol.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 
 const { values: options } = parseCommandLine(
@@ -91,7 +91,7 @@ const order = {
 
 /** Started: ready to serve, through its first step (modules loaded). */
 async function stepWorker(index: number): Promise<() => Promise<unknown>> {
-  const pool = new Piscina<StepTask, StepReport>({
+  const pool = new Piscina<StepBatch, BatchedReport[]>({
     filename: compiledModule('workers/step-worker').href,
     minThreads: 1,
     maxThreads: 1,
@@ -102,7 +102,7 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
       stepModules: modulesOf(DEFAULT_STEPS),
     } satisfies WorkerSetup,
   });
-  await pool.run({ cell: index, module: DEFAULT_STEPS[0]!.module, order, run: 1, requestId: 'thread-cost' });
+  await pool.run({ order, run: 1, requestId: 'thread-cost', steps: [{ seq: index, cell: index, module: DEFAULT_STEPS[0]!.module }] });
   return () => pool.destroy();
 }
 

@@ -25,6 +25,13 @@ export interface PlacementTicket {
   readonly cpuMs: number;
   /** threadId the task was posted to; set by the balancer. */
   placedOn?: number;
+  /** The ticket of the batch the step travels in, which the balancer places instead. */
+  batch?: PlacementTicket;
+}
+
+/** The thread a step was posted to, alone or in its batch; undefined while it waits for one. */
+export function threadOf(ticket: PlacementTicket): number | undefined {
+  return ticket.placedOn ?? ticket.batch?.placedOn;
 }
 
 export function ticketOf(task: Parameters<LoadBalancer>[0]): PlacementTicket | undefined {

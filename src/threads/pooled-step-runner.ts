@@ -31,8 +31,8 @@ import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
-import type { PlacementTicket } from './placement.js';
-import { readReport, type StepReport } from './protocol.js';
+import { threadOf, type PlacementTicket } from './placement.js';
+import { readReport, type BatchedReport } from './protocol.js';
 import { PoolSaturated, type StepPool } from './step-pool.js';
 import type { ThreadExit } from './thread-registry.js';
 
@@ -73,7 +73,7 @@ export interface PooledStepRunnerOptions {
 }
 
 type Attempt = (
-  | { readonly type: 'reported'; readonly report: StepReport }
+  | { readonly type: 'reported'; readonly report: BatchedReport }
   /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
   | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
@@ -94,9 +94,10 @@ export class PooledStepRunner implements StepRunner {
     let threadId: number | undefined;
     let threadFate: ThreadFate | undefined;
     let effect: StepEffect | undefined;
-    const end = (fields: { status: StepOutcome['status']; kind?: OrderFailureKind; cause?: OrderFailureKind }): StepOutcome => ({
+    /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
+    const end = (fields: { status: StepOutcome['status']; kind?: OrderFailureKind; cause?: OrderFailureKind }, endedEarlierMs = 0): StepOutcome => ({
       name: step.name,
-      durationMs: Math.round(performance.now() - started),
+      durationMs: Math.max(0, Math.round(performance.now() - started - endedEarlierMs)),
       threadId,
       attempts,
       ...(threadFate ? { threadFate } : {}),
@@ -117,7 +118,7 @@ export class PooledStepRunner implements StepRunner {
           if (report.status === 'error' && report.kind === 'internal') {
             this.log.stepCrashed({ ...about, threadId: report.threadId, detail: report.detail ?? '' });
           }
-          return end(readReport(report, signal));
+          return end(readReport(report, signal), report.endedEarlierMs);
         }
         case 'refused':
           this.log.refused({ ...about, saturated: attempt.saturated, error: attempt.error });
@@ -147,7 +148,7 @@ export class PooledStepRunner implements StepRunner {
     // every graceMs after that until the task ends.
     const judge = (): void => {
       overdue = undefined;
-      const threadId = ticket.placedOn;
+      const threadId = threadOf(ticket);
       if (threadId !== undefined && cell !== undefined && !this.cells.cells.hasFinished(cell)) {
         const what = `step ${step.name} of order ${order.orderId}`;
         if (this.cells.cells.timesIgnored(cell) >= 2) {
@@ -164,7 +165,8 @@ export class PooledStepRunner implements StepRunner {
       overdue = setTimeout(judge, graceMs);
     };
     const armGracePeriod = (): void => {
-      lastProgress = ticket.placedOn === undefined ? undefined : threadProgress(ticket.placedOn);
+      const threadId = threadOf(ticket);
+      lastProgress = threadId === undefined ? undefined : threadProgress(threadId);
       overdue = setTimeout(judge, graceMs);
     };
     cell = this.cells.take(signal, armGracePeriod);
@@ -186,7 +188,7 @@ export class PooledStepRunner implements StepRunner {
     try {
       return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId }, ticket) };
     } catch (error) {
-      const threadId = ticket.placedOn;
+      const threadId = threadOf(ticket);
       if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };
       // The thread is gone or going. Wait until it has exited and its
       // share of the tracker and the courier pool is back; only then is it

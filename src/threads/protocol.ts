@@ -40,6 +40,42 @@ export interface StepTask {
   readonly requestId: string;
 }
 
+/**
+ * Steps of one order posted to one thread together: one message out, one
+ * answer back, instead of one each per step (each is a structured clone of
+ * the order and a round trip through the pool). Steps that compute go alone,
+ * so that two of them can run on two threads.
+ */
+export interface StepBatch {
+  readonly order: Order;
+  readonly run: number;
+  readonly requestId: string;
+  readonly steps: ReadonlyArray<{
+    /** Numbers the step among every step posted, so a report that arrives late finds no one waiting. */
+    readonly seq: number;
+    readonly cell: number;
+    readonly module: string;
+  }>;
+}
+
+/** A step's report in its batch's answer: how long before the batch ended the step did (its duration is the batch's less that). */
+export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
+
+/**
+ * A step of a batch that failed, posted the moment it failed rather than with
+ * its batch: the pipeline cancels the order's other steps at once, and the
+ * batch then ends.
+ */
+export interface EarlyReport {
+  readonly type: 'step-report';
+  readonly seq: number;
+  readonly report: StepReport;
+}
+
+export function isEarlyReport(message: unknown): message is EarlyReport {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'step-report';
+}
+
 /** How a step ended, as told by the thread that ran it. */
 export type StepReport =
   | { readonly status: 'ok'; readonly threadId: number }

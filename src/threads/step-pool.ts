@@ -13,7 +13,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type PlacementTicket } from './placement.js';
-import { isLedgerRequest, type LedgerRequest, type StepReport, type StepTask, type WorkerSetup } from './protocol.js';
+import { isEarlyReport, isLedgerRequest, type BatchedReport, type LedgerRequest, type StepBatch, type StepTask, type WorkerSetup } from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
@@ -42,17 +42,30 @@ export interface StepPoolOptions<Reclaimed> {
   readonly onLedgerRequest: (request: LedgerRequest) => void;
 }
 
+/** A step waiting to be posted, in a batch, at the end of the current turn. */
+interface Posting {
+  readonly task: StepTask;
+  readonly ticket: PlacementTicket;
+  readonly resolve: (report: BatchedReport) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class StepPool<Reclaimed> {
   readonly registry: ThreadRegistry<Reclaimed>;
   private readonly placement: Placement;
-  private readonly piscina: Piscina<StepTask, StepReport>;
+  private readonly piscina: Piscina<StepBatch, BatchedReport[]>;
   private readonly queueLimit: number;
+  /** Steps posted in this turn of the event loop, not yet sent. */
+  private postings: Posting[] = [];
+  /** Steps of batches in flight that would take their failure early, by seq. */
+  private readonly awaitingEarly = new Map<number, (report: BatchedReport) => void>();
+  private nextSeq = 0;
 
   constructor(options: StepPoolOptions<Reclaimed>) {
     this.queueLimit = options.queueLimit;
     this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
     this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
-    this.piscina = new Piscina<StepTask, StepReport>({
+    this.piscina = new Piscina<StepBatch, BatchedReport[]>({
       filename: options.workerFile.href,
       minThreads: options.threads,
       maxThreads: options.threads,
@@ -79,16 +92,64 @@ export class StepPool<Reclaimed> {
     // What a thread posts on its parent port, besides Piscina's own messages.
     this.piscina.on('message', (message: unknown) => {
       if (isLedgerRequest(message)) options.onLedgerRequest(message);
+      else if (isEarlyReport(message)) this.awaitingEarly.get(message.seq)?.({ ...message.report, endedEarlierMs: 0 });
     });
   }
 
   /**
-   * Post a task; resolves with its report, rejects if its thread is lost or
+   * Post a step; resolves with its report, rejects if its thread is lost or
    * the pool refuses it. Call `settled` with its ticket once it has.
+   *
+   * The step leaves at the end of the current turn, with the other steps of
+   * its order posted in the same turn that do no CPU work (the pipeline posts
+   * an order's steps together): one task for the pool, placed as one.
    */
-  run(task: StepTask, ticket: PlacementTicket): Promise<StepReport> {
+  run(task: StepTask, ticket: PlacementTicket): Promise<BatchedReport> {
     if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
-    return this.piscina.run({ ...task, [queueOptionsSymbol]: ticket } as StepTask);
+    return new Promise((resolve, reject) => {
+      if (this.postings.length === 0) queueMicrotask(() => this.postBatches());
+      this.postings.push({ task, ticket, resolve, reject });
+    });
+  }
+
+  private postBatches(): void {
+    const postings = this.postings;
+    this.postings = [];
+    const together = new Map<StepTask['order'], Posting[]>();
+    for (const posting of postings) {
+      const batch = posting.ticket.cpuMs === 0 ? together.get(posting.task.order) : undefined;
+      if (batch) batch.push(posting);
+      else if (posting.ticket.cpuMs === 0) together.set(posting.task.order, [posting]);
+      else this.post([posting]);
+    }
+    for (const batch of together.values()) this.post(batch);
+  }
+
+  private post(members: Posting[]): void {
+    const { order, run, requestId } = members[0]!.task;
+    const ticket: PlacementTicket = members.length === 1 ? members[0]!.ticket : { cpuMs: 0 };
+    const steps = members.map(({ task, ticket: memberTicket, resolve }) => {
+      const seq = this.nextSeq++;
+      if (members.length > 1) {
+        memberTicket.batch = ticket;
+        this.awaitingEarly.set(seq, resolve);
+      }
+      return { seq, cell: task.cell, module: task.module };
+    });
+    const forget = (): void => {
+      for (const { seq } of steps) this.awaitingEarly.delete(seq);
+    };
+    this.piscina.run({ order, run, requestId, steps, [queueOptionsSymbol]: ticket } as StepBatch).then(
+      (reports) => {
+        forget();
+        // A member already answered early keeps that answer: a promise settles once.
+        members.forEach((member, i) => member.resolve(reports[i]!));
+      },
+      (error: unknown) => {
+        forget();
+        for (const member of members) member.reject(error);
+      },
+    );
   }
 
   /** The task is over: the CPU it was placed with is no longer owed by its thread. */

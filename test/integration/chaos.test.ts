@@ -134,7 +134,7 @@ describe(`chaos (seed ${SEED})`, () => {
       const health = await service.health();
       console.info(`chaos seed ${SEED}: ${answers.length} answers, ${health.threads_replaced} threads replaced, outcomes ${JSON.stringify(Object.fromEntries(kinds))}`);
       expect(health.threads_replaced).toBeGreaterThan(20);
-      expect(kinds.get('ok')).toBeGreaterThan(ORDERS / 2);
+      expect(kinds.get('ok')).toBeGreaterThan(ORDERS / 3);
       expect(kinds.get('internal')).toBeGreaterThan(0);
       expect(kinds.get('compensation_failed')).toBeGreaterThan(0);
       // And it still serves.

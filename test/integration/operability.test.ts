@@ -69,7 +69,8 @@ describe('GET /metrics', () => {
       courier: [steps('courier', 'ok'), steps('courier', 'error'), steps('courier', 'canceled')],
     }).toEqual({ payment: [7, 1, 1], vendor: [6, 1, 2], courier: [7, 0, 2] });
     expect(moved('order_compensations_total', { name: 'refund', status: 'ok' })).toBe(2);
-    expect(moved('worker_pool_tasks_completed_total')).toBe(9 * 3 + 2);
+    // An order's three steps travel to the pool as one task; each refund is one more.
+    expect(moved('worker_pool_tasks_completed_total')).toBe(9 + 2);
     // The provider: every payment that started charged, but the declined one; both failed orders' payments given back.
     expect({
       charged: moved('payments_total', { outcome: 'charged' }),
@@ -207,7 +208,9 @@ describe('load shedding', () => {
 
   it("turns orders away with 503 overloaded, never 500, when the worker pool's queue is full", async () => {
     const service = await start({ threads: 1, threadMaxTasks: 3, poolQueueLimit: 3 });
-    const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(orderBody({ delay_ms: { payment: 300, vendor: 300, courier: 300 } }))));
+    // Steps that compute travel alone: twelve tasks, three running, three queued, the rest refused.
+    const order = () => orderBody({ delay_ms: { payment: 300, vendor: 300, courier: 300 }, cpu_ms: { payment: 1, vendor: 1, courier: 1 } });
+    const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(order())));
     const statuses = answers.map(({ status }) => status).sort();
     expect(statuses).toEqual([200, 200, 503, 503]);
     for (const { body } of answers.filter(({ status }) => status === 503)) {
