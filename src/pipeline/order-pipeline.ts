@@ -16,7 +16,7 @@ import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors
 import type { OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { StepDefinition, StepOutcome, StepRunner } from './steps.js';
-import { runGroup } from './task-group.js';
+import { runGroup, scopeOf } from './task-group.js';
 
 export interface OrderResult {
   readonly orderId: string;
@@ -74,14 +74,15 @@ export class OrderPipeline {
    */
   async process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
-    const deadline = new Deadline(this.options.timeoutMs);
+    // The order's scope: its clients' signal, its deadline, and its first failure.
+    const scope = scopeOf(signal, this.options.timeoutMs, () => new OrderAborted('timeout'));
     try {
       const { results, abortReason } = await runGroup(
-        [signal, deadline.signal],
+        scope.controller,
         this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );
-      deadline.clear();
+      scope.release();
       const orderId = run.order.orderId;
       // A deadline that passes after the last step succeeded fails nothing.
       const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
@@ -91,7 +92,7 @@ export class OrderPipeline {
       this.options.events?.compensationFailed(run, compensations, trace);
       return { orderId, steps: results, compensations, failure: 'compensation_failed' };
     } finally {
-      deadline.clear();
+      scope.release();
       this.inFlight--;
     }
   }
@@ -101,11 +102,12 @@ export class OrderPipeline {
     const toUndo = this.steps.flatMap((step, i) => (step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : []));
     return Promise.all(
       toUndo.map(async (compensation) => {
-        const deadline = new Deadline(this.options.compensationTimeoutMs);
+        // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
+        const deadline = scopeOf(NEVER, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
         try {
-          return await this.runner.run(compensation, run, deadline.signal, trace);
+          return await this.runner.run(compensation, run, deadline.controller.signal, trace);
         } finally {
-          deadline.clear();
+          deadline.release();
         }
       }),
     );
@@ -113,23 +115,5 @@ export class OrderPipeline {
 
 }
 
-/**
- * A deadline that can be cleared: AbortSignal.timeout cannot, so every order
- * would keep a timer alive for its whole timeout after it had ended.
- */
-class Deadline {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(ms: number) {
-    this.timer = setTimeout(() => this.controller.abort(new OrderAborted('timeout')), ms);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-  }
-}
+/** A signal that never aborts: the parent of a scope that only its deadline ends. */
+const NEVER = new AbortController().signal;
