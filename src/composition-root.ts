@@ -175,7 +175,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 }
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
-  const log = logger ?? createLogger(config.logLevel);
+  const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   const ledger = new MemoryLedger();
   const engine = createOrderEngine(config, log, { steps, ledger });
   const { pipeline, ledgerGateway } = engine;
