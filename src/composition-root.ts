@@ -81,7 +81,8 @@ export interface OrderEngine {
   /** The payment provider's end on the main thread. */
   readonly ledgerGateway: LedgerGateway;
   health(): HealthReport;
-  poolFigures(): PoolFigures;
+  /** A property, not a method: it is handed around unbound (to the metrics). */
+  readonly poolFigures: () => PoolFigures;
   /** Called for every thread lost and replaced while the pool serves. */
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   close(): Promise<void>;
@@ -190,6 +191,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
 
+  let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
     createApp({
       orders,
@@ -203,7 +205,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       log,
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,
-      openapi: openApiDocument,
+      // Served only once listening: it names the address the server listens on.
+      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,
