@@ -129,7 +129,7 @@ describe('open-file limit', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const stdout: string[] = [];
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
     return eventually(
       async () => stdout.map((line) => /listening on (http:\/\/[^\s"]+)/.exec(line)?.[1]).find(Boolean),
       (found) => found !== undefined || child.exitCode !== null,
