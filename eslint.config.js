@@ -26,6 +26,10 @@ export default defineConfig(
       // Deprecated APIs of zod, Express, Node… are where upgrades break.
       '@typescript-eslint/no-deprecated': 'error',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
+      // Rejecting with an AbortSignal's reason (typed any) is how cancellation travels.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      // `let x;` read by a closure before it is assigned once cannot be a const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // In-memory implementations of asynchronous interfaces and probes handed to
       // `eventually` are async without awaiting, on purpose.
       '@typescript-eslint/require-await': 'off',
