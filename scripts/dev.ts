@@ -10,7 +10,7 @@
  *   once it has exited. After a build with errors it is left running.
  * - The server and tsc run in process groups of their own, so a Ctrl-C at
  *   the terminal reaches this script alone, which passes one signal on.
- *   (npm forwards that same Ctrl-C to this script a moment later: a signal
+ *   (npm passes the same Ctrl-C on to this script too, a moment later: a signal
  *   within DUPLICATE_SIGNAL_MS of the one before is taken as the same one.)
  *   A second Ctrl-C makes the server exit at once, as it does by itself.
  * - On a terminal the server's JSON lines go through pino-pretty. LOG_LEVEL
