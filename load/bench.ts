@@ -73,6 +73,7 @@ const config: Config = {
   threadMaxTasks: 60_000,
   poolQueueLimit: 60_000,
   logLevel: 'silent',
+  logBuffer: true,
   metrics: false,
   faultInjection: false,
   // No HTTP here.

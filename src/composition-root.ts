@@ -81,7 +81,8 @@ export interface OrderEngine {
   /** The payment provider's end on the main thread. */
   readonly ledgerGateway: LedgerGateway;
   health(): HealthReport;
-  poolFigures(): PoolFigures;
+  /** A property, not a method: it is handed around unbound (to the metrics). */
+  readonly poolFigures: () => PoolFigures;
   /** Called for every thread lost and replaced while the pool serves. */
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   close(): Promise<void>;
@@ -175,7 +176,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 }
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
-  const log = logger ?? createLogger(config.logLevel);
+  const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   const ledger = new MemoryLedger();
   const engine = createOrderEngine(config, log, { steps, ledger });
   const { pipeline, ledgerGateway } = engine;
@@ -190,6 +191,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
 
+  let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
     createApp({
       orders,
@@ -203,7 +205,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       log,
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,
-      openapi: openApiDocument,
+      // Served only once listening: it names the address the server listens on.
+      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,

@@ -41,6 +41,12 @@ export interface Config {
   /** Step tasks that may wait for a thread; beyond that their orders are answered 503 overloaded. */
   readonly poolQueueLimit: number;
   readonly logLevel: LogLevel;
+  /**
+   * Whether log lines are gathered into larger writes (at most a second
+   * late) or each written at once: for a person watching, a line must
+   * appear as it happens; for a log collector, a write per line costs.
+   */
+  readonly logBuffer: boolean;
   /** Whether /metrics is served and measurements are kept. */
   readonly metrics: boolean;
   /** Whether an order may carry `faults` for its steps to commit. */
@@ -149,8 +155,15 @@ function connectionLimits(env: Env, threads: number, fdLimit: number | undefined
   }
 }
 
-/** `machine.openFileLimit`: RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
-export function loadConfig(env: Env = process.env, machine: { readonly openFileLimit: number | undefined } = { openFileLimit: openFileLimit() }): Config {
+/** What loadConfig reads of the machine besides the environment. */
+export interface Machine {
+  /** RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
+  readonly openFileLimit: number | undefined;
+  /** Whether stdout is a terminal (someone is watching the log): LOG_BUFFER's default is then off. */
+  readonly stdoutIsTerminal?: boolean;
+}
+
+export function loadConfig(env: Env = process.env, machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true }): Config {
   if (env['IDEMPOTENCY_MAX_ENTRIES']) throw new ConfigError('IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB');
   const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
   const threads = integer(env, 'THREADS', 1, 256, availableParallelism());
@@ -181,6 +194,7 @@ export function loadConfig(env: Env = process.env, machine: { readonly openFileL
     threadMaxTasks: integer(env, 'THREAD_MAX_TASKS', 1, 1_000_000, maxInflight * STEPS_PER_ORDER),
     poolQueueLimit: integer(env, 'POOL_QUEUE_LIMIT', 0, 1_000_000, maxInflight * STEPS_PER_ORDER),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    logBuffer: oneOf(env, 'LOG_BUFFER', ['on', 'off'], machine.stdoutIsTerminal === true ? 'off' : 'on') === 'on',
     metrics: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
     faultInjection: oneOf(env, 'FAULT_INJECTION', ['on', 'off'], 'off') === 'on',
     headersTimeoutMs,

@@ -18,7 +18,7 @@ try {
   process.exit(EXIT_BAD_CONFIG);
 }
 
-const log = createLogger(config.logLevel);
+const log = createLogger(config.logLevel, { buffered: config.logBuffer });
 const service = await startService({ config, logger: log }).catch((error: unknown) => {
   log.fatal({ err: error }, 'could not start');
   process.exit(1);

@@ -8,6 +8,7 @@ import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
 import { StepCanceled, StepEnded, type PaymentProvider, type StepContext } from './step-api.js';
+import { stepLogger } from './step-log.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
 const CANCEL_CHECK_MS = 0.5;
@@ -40,7 +41,7 @@ export interface TaskResources {
   readonly couriers: SlotSemaphore;
   readonly shard: TrackerShard;
   readonly threadId: number;
-  /** The thread's logger; each task logs through a child bound to its request, order and step. */
+  /** The thread's logger (step-log.ts); each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
   /** Posts a request to the payment provider's gateway on the main thread. */
   readonly sendLedgerRequest: (request: LedgerRequest) => void;
@@ -62,6 +63,8 @@ export class TaskContext implements StepContext {
   private controller: AbortController | undefined;
   private finished = false;
   private taskLog: Logger | undefined;
+  /** When the task started on this thread: its log lines say how long it has run. */
+  private readonly startedAt = performance.now();
 
   constructor(
     private readonly cell: number,
@@ -73,7 +76,7 @@ export class TaskContext implements StepContext {
 
   /** Made on first use: most steps log nothing at the default level. */
   get log(): Logger {
-    this.taskLog ??= this.resources.log.child({ request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step });
+    this.taskLog ??= stepLogger(this.resources.log, { request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step }, this.startedAt);
     return this.taskLog;
   }
 

@@ -7,7 +7,6 @@
  * benchmark also runs it inline on the main thread, with the same steps.
  */
 import { parentPort } from 'node:worker_threads';
-import { pino } from 'pino';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
@@ -16,6 +15,7 @@ import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
 import { TaskContext } from './step-context.js';
+import { threadLogger } from './step-log.js';
 
 export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 
@@ -35,8 +35,7 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
   const couriers = new SlotSemaphore(setup.courierSlots, (cell) => cells.isCanceled(cell));
-  // Straight to file descriptor 1, synchronously: no hop through the main thread.
-  const log = pino({ level: setup.logLevel, base: { pid: process.pid, thread_id: threadId } }, pino.destination({ dest: 1, sync: true }));
+  const log = threadLogger(setup.logLevel, threadId);
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;

@@ -2,10 +2,13 @@
  * The OpenAPI 3.1 description of the whole HTTP API, generated from the zod
  * schemas the service itself decodes requests with and builds responses
  * from: one source, so the document cannot say something the code does not.
- * docs/openapi.yaml is this document, written by `npm run openapi`.
+ * docs/openapi.yaml is this document, written by `npm run openapi`, with
+ * the default address as its server; /openapi.json serves it with the
+ * address the server really listens on. Its version is the service's.
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { SERVICE_VERSION } from '../version.js';
 import { errorResponseSchema, healthReportSchema, orderResponseSchema, orderStatusSchema, readinessSchema } from './api-schemas.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
@@ -32,10 +35,17 @@ const REPLAYED = {
 const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
 let document: Document | undefined;
 
-/** Built once: the schemas it is made of do not change while the service runs. */
-export function openApiDocument(): Document {
+/** The server docs/openapi.yaml names: the default HOST and PORT. */
+export const DOCUMENTED_SERVER = 'http://127.0.0.1:8080';
+
+/**
+ * The document, naming `serverUrl` as its server (by default the documented
+ * one). Built once: the schemas it is made of do not change while the
+ * service runs.
+ */
+export function openApiDocument({ serverUrl = DOCUMENTED_SERVER }: { serverUrl?: string } = {}): Document {
   document ??= buildDocument();
-  return document;
+  return serverUrl === DOCUMENTED_SERVER ? document : { ...document, servers: [{ url: serverUrl }] };
 }
 
 function buildDocument(): Document {
@@ -119,7 +129,7 @@ function buildDocument(): Document {
     path: '/openapi.json',
     summary: 'This document.',
     responses: {
-      200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: z.object({}).passthrough() } } },
+      200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: z.looseObject({}) } } },
       405: error('Only GET and HEAD.', ALLOW),
     },
   });
@@ -128,9 +138,9 @@ function buildDocument(): Document {
     openapi: '3.1.0',
     info: {
       title: 'order-threads',
-      version: '1.0.0',
+      version: SERVICE_VERSION,
       description: 'Order orchestration over a worker pool of OS threads. Any other path is 404 not_found with an ErrorResponse.',
     },
-    servers: [{ url: 'http://127.0.0.1:8080' }],
+    servers: [{ url: DOCUMENTED_SERVER }],
   });
 }

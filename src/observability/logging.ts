@@ -9,11 +9,18 @@ import type { PipelineEvents } from '../pipeline/order-pipeline.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
-/** At most this long between an info line and its write. */
+/** At most this long between an info line and its write, when lines are buffered. */
 const FLUSH_INTERVAL_MS = 1000;
 
-export function createLogger(level: LogLevel): Logger {
-  return pino({ level, base: { pid: process.pid } }, stdoutDestination());
+export interface LogOutput {
+  /** Gather lines into larger writes (LOG_BUFFER=on), or write each at once. */
+  readonly buffered: boolean;
+  /** Where the lines go: stdout unless a test says otherwise. */
+  readonly fd?: number;
+}
+
+export function createLogger(level: LogLevel, { buffered, fd = 1 }: LogOutput): Logger {
+  return pino({ level, base: { pid: process.pid } }, buffered ? bufferedDestination(fd) : pino.destination({ dest: fd, sync: true }));
 }
 
 /**
@@ -24,8 +31,8 @@ export function createLogger(level: LogLevel): Logger {
  * needs, and the process may be killed right after it. All writes are
  * synchronous, so lines reach stdout in the order they were logged.
  */
-function stdoutDestination(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: FLUSH_INTERVAL_MS });
+function bufferedDestination(fd: number): DestinationStream {
+  const out = pino.destination({ dest: fd, sync: true, minLength: 4096, periodicFlush: FLUSH_INTERVAL_MS });
   // pino registers no flush on exit for a synchronous destination.
   process.once('exit', () => out.flushSync());
   const errorLevel = pino.levels.values['error']!;

@@ -70,24 +70,27 @@ describe('start-up', () => {
 });
 
 describe('logs', () => {
-  it("carry the request id into the worker threads: a step's own log lines have it", async () => {
+  it("carry the request id into the worker threads: a step's own log lines have it, with the thread and how long the step took", async () => {
     server = await startServerProcess({ LOG_LEVEL: 'debug' });
     const answer = await rawRequest(server.url, {
       headers: { ...JSON_TYPE, 'x-request-id': 'trace-me-42' },
-      body: JSON.stringify(orderBody({ order_id: 'logged', delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+      body: JSON.stringify(orderBody({ order_id: 'logged', delay_ms: { payment: 60, vendor: 0, courier: 0 } })),
     });
     expect(answer.headers['x-request-id']).toBe('trace-me-42');
     const fromSteps = await eventually(
       async () =>
         server!.stdout
           .filter((line) => line.includes('"request_id":"trace-me-42"') && line.includes('"thread_id"'))
-          .map((line) => JSON.parse(line) as { thread_id: number; order_id: string; step: string; msg: string }),
+          .map((line) => JSON.parse(line) as { thread_id: number; order_id: string; step: string; msg: string; duration_ms: number }),
       (lines) => lines.length === 3,
     );
     expect(fromSteps.map((line) => line.msg).sort()).toEqual(['courier done', 'payment done', 'vendor done']);
     for (const line of fromSteps) {
       expect(line.thread_id).toBeGreaterThan(0);
       expect(line.order_id).toBe('logged');
+      // Since the step started on its thread; payment waited 60 ms for its answer.
+      expect(line.duration_ms).toBeGreaterThanOrEqual(line.step === 'payment' ? 59 : 0);
+      expect(line.duration_ms).toBeLessThan(5000);
     }
   });
 });
@@ -126,7 +129,7 @@ describe('open-file limit', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const stdout: string[] = [];
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
     return eventually(
       async () => stdout.map((line) => /listening on (http:\/\/[^\s"]+)/.exec(line)?.[1]).find(Boolean),
       (found) => found !== undefined || child.exitCode !== null,

@@ -24,6 +24,7 @@ export const TEST_CONFIG: Config = {
   threadMaxTasks: 30_000,
   poolQueueLimit: 30_000,
   logLevel: 'silent',
+  logBuffer: true,
   metrics: true,
   faultInjection: true,
   headersTimeoutMs: 10_000,
