@@ -67,8 +67,10 @@ export class DurableStore {
   ) {
     const inDoubt = new RunsInDoubt();
     const owner = (): string | undefined => lease.id();
-    this.ledger = new PgLedger(db, inDoubt);
-    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner });
+    // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch serves many orders.
+    const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
+    this.ledger = new PgLedger(db, inDoubt, batching);
+    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching });
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),

@@ -14,10 +14,11 @@
  * what the run believed (see pg-order-records.ts).
  */
 import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
+import { Batcher, type BatcherOptions } from './batcher.js';
 import { asNumber, isUnavailable, storedId, type Database, type Statement } from './database.js';
 
-const CHARGE: Statement = { name: 'provider_charge', text: 'SELECT answer, counted FROM provider_charge($1, $2, $3, $4)' };
-const VOID: Statement = { name: 'provider_void', text: 'SELECT answer FROM provider_void($1, $2, $3)' };
+const CHARGE_MANY: Statement = { name: 'provider_charge_many', text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)' };
+const VOID_MANY: Statement = { name: 'provider_void_many', text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer' };
 const MONEY_OF_RUN: Statement = { name: 'provider_money_of_run', text: 'SELECT charged, refunded FROM provider_payments WHERE order_id = $1 AND run = $2' };
 const MONEY_OF: Statement = {
   name: 'provider_money_of',
@@ -38,25 +39,51 @@ export class RunsInDoubt {
   }
 }
 
+interface Charge {
+  readonly id: string;
+  readonly run: number;
+  readonly amount: number;
+  readonly decline: boolean;
+}
+
+interface Void {
+  readonly id: string;
+  readonly run: number;
+  readonly refuse: boolean;
+}
+
+/** Rows of provider_payments locked in one order by every batch. */
+const byKey = (a: { id: string; run: number }, b: { id: string; run: number }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.run - b.run);
+
 export class PgLedger implements PaymentLedger {
   private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
+  private readonly charges: Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>;
+  private readonly voids: Batcher<Void, { answer: VoidAnswer }>;
 
   constructor(
     private readonly db: Database,
     private readonly inDoubt: RunsInDoubt,
-  ) {}
+    batching: Omit<BatcherOptions<never>, 'order'>,
+  ) {
+    this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
+      (calls) =>
+        db.query(CHARGE_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.amount), calls.map((c) => c.decline)]),
+      { ...batching, order: byKey },
+    );
+    this.voids = new Batcher<Void, { answer: VoidAnswer }>((calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]), { ...batching, order: byKey });
+  }
 
   async charge(key: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
-    const [row] = await this.guard(key, this.db.query<{ answer: ChargeAnswer; counted: boolean }>(CHARGE, [storedId(key.orderId), key.run, amount, decline]));
-    if (row!.counted) this.tally[row!.answer === 'declined' ? 'declines' : 'charges']++;
-    return row!.answer;
+    const row = await this.guard(key, this.charges.call({ id: storedId(key.orderId), run: key.run, amount, decline }));
+    if (row.counted) this.tally[row.answer === 'declined' ? 'declines' : 'charges']++;
+    return row.answer;
   }
 
   async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
-    const [row] = await this.guard(key, this.db.query<{ answer: VoidAnswer }>(VOID, [storedId(key.orderId), key.run, refuse]));
-    if (row!.answer === 'refunded') this.tally.refunds++;
-    if (row!.answer === 'refused') this.tally.refusals++;
-    return row!.answer;
+    const { answer } = await this.guard(key, this.voids.call({ id: storedId(key.orderId), run: key.run, refuse }));
+    if (answer === 'refunded') this.tally.refunds++;
+    if (answer === 'refused') this.tally.refusals++;
+    return answer;
   }
 
   async moneyOfRun({ orderId, run }: PaymentKey): Promise<Money> {

@@ -22,12 +22,13 @@
  */
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
+import { Batcher, type BatcherOptions } from './batcher.js';
 import { asNumber, DatabaseUnavailable, storedId, type Database, type Statement } from './database.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 
-const BEGIN: Statement = { name: 'order_begin', text: 'SELECT begun, begun_run, begun_replay FROM order_begin($1, $2, $3)' };
-const FINISH: Statement = { name: 'order_finish', text: 'SELECT order_finish($1, $2, $3, $4, $5, $6) AS kind' };
+const BEGIN_MANY: Statement = { name: 'order_begin_many', text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)' };
+const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6) AS kind' };
 const GET: Statement = {
   name: 'order_get',
   text: "SELECT fingerprint, runs, state, kind, replay FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
@@ -50,13 +51,40 @@ export interface PgOrderRecordsOptions {
   readonly replayMs: number;
   /** This instance's identity while its lease holds. */
   readonly owner: () => string | undefined;
+  /** Begins and finishes of orders at about the same time go together (see batcher.ts). */
+  readonly batching: Omit<BatcherOptions<never>, 'order'>;
 }
+
+interface BeginCall {
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly owner: string;
+}
+
+interface BeginRow {
+  readonly begun: 'started' | 'running' | 'replay' | 'reused';
+  readonly begun_run: string | null;
+  readonly begun_replay: string | null;
+}
+
+interface FinishCall {
+  readonly id: string;
+  readonly run: number;
+  readonly owner: string;
+  readonly kind: OutcomeKind;
+  readonly replay: string | null;
+}
+
+/** Rows of orders locked in one order by every batch. */
+const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export class PgOrderRecords implements OrderRecords {
   /** Runs this instance has begun and not yet finished, with the identity each began under. */
   private readonly local = new Map<number, string>();
   /** Rows in `orders`, as last counted (size() must answer at once). */
   counted = 0;
+  private readonly begins: Batcher<BeginCall, BeginRow>;
+  private readonly finishes: Batcher<FinishCall, { kind: OutcomeKind }>;
 
   constructor(
     private readonly db: Database,
@@ -64,7 +92,25 @@ export class PgOrderRecords implements OrderRecords {
     private readonly inDoubt: RunsInDoubt,
     private readonly notifications: Notifications,
     private readonly options: PgOrderRecordsOptions,
-  ) {}
+  ) {
+    const { batching } = options;
+    this.begins = new Batcher<BeginCall, BeginRow>((calls) => db.query<BeginRow>(BEGIN_MANY, [calls.map((c) => c.id), calls.map((c) => c.fingerprint), calls.map((c) => c.owner)]), {
+      ...batching,
+      order: byId,
+    });
+    this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
+      (calls) =>
+        db.query(FINISH_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.run),
+          calls.map((c) => c.owner),
+          calls.map((c) => c.kind),
+          calls.map((c) => c.replay),
+          options.replayMs,
+        ]),
+      { ...batching, order: byId },
+    );
+  }
 
   async get(orderId: string): Promise<OrderRecord | undefined> {
     const [row] = await this.db.query<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
@@ -76,21 +122,17 @@ export class PgOrderRecords implements OrderRecords {
   async begin(orderId: string, fingerprint: string): Promise<Begun> {
     const owner = this.options.owner();
     if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
-    const [row] = await this.db.query<{ begun: 'started' | 'running' | 'replay' | 'reused'; begun_run: string | null; begun_replay: string | null }>(BEGIN, [
-      storedId(orderId),
-      fingerprint,
-      owner,
-    ]);
-    switch (row!.begun) {
+    const row = await this.begins.call({ id: storedId(orderId), fingerprint, owner });
+    switch (row.begun) {
       case 'started': {
-        const run = asNumber(row!.begun_run!);
+        const run = asNumber(row.begun_run!);
         this.local.set(run, owner);
         return { kind: 'started', run };
       }
       case 'running':
-        return { kind: 'running', run: asNumber(row!.begun_run!) };
+        return { kind: 'running', run: asNumber(row.begun_run!) };
       case 'replay':
-        return { kind: 'replay', result: parseReplay(row!.begun_replay)! };
+        return { kind: 'replay', result: parseReplay(row.begun_replay)! };
       case 'reused':
         return { kind: 'reused' };
     }
@@ -150,8 +192,7 @@ export class PgOrderRecords implements OrderRecords {
 
   private async record(orderId: string, run: number, owner: string, outcome: RecordedOutcome): Promise<OutcomeKind> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
-    const [row] = await this.db.query<{ kind: OutcomeKind }>(FINISH, [storedId(orderId), run, owner, outcome.kind, replay, this.options.replayMs]);
-    return row!.kind;
+    return (await this.finishes.call({ id: storedId(orderId), run, owner, kind: outcome.kind, replay })).kind;
   }
 }
 

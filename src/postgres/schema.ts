@@ -196,6 +196,44 @@ export const MIGRATIONS: readonly Migration[] = [
         answer := 'refunded';
       END $$;
 
+      -- The same, for many orders at once, in one transaction: what the
+      -- service sends (src/postgres/batcher.ts). One answer per element, in
+      -- order; callers sort the elements, so two batches lock rows in the
+      -- same order and never wait for each other.
+      CREATE FUNCTION order_begin_many(p_orders text[], p_fingerprints text[], p_owners uuid[])
+      RETURNS TABLE (begun text, begun_run bigint, begun_replay text)
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_orders, 1), 0) LOOP
+          RETURN QUERY SELECT * FROM order_begin(p_orders[i], p_fingerprints[i], p_owners[i]);
+        END LOOP;
+      END $$;
+
+      CREATE FUNCTION order_finish_many(p_orders text[], p_runs bigint[], p_owners uuid[], p_kinds text[], p_replays text[], p_replay_ms bigint)
+      RETURNS SETOF text LANGUAGE plpgsql AS $$
+      BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_orders, 1), 0) LOOP
+          RETURN NEXT order_finish(p_orders[i], p_runs[i], p_owners[i], p_kinds[i], p_replays[i], p_replay_ms);
+        END LOOP;
+      END $$;
+
+      CREATE FUNCTION provider_charge_many(p_orders text[], p_runs bigint[], p_amounts bigint[], p_declines boolean[])
+      RETURNS TABLE (answer text, counted boolean)
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_orders, 1), 0) LOOP
+          RETURN QUERY SELECT * FROM provider_charge(p_orders[i], p_runs[i], p_amounts[i], p_declines[i]);
+        END LOOP;
+      END $$;
+
+      CREATE FUNCTION provider_void_many(p_orders text[], p_runs bigint[], p_refuses boolean[])
+      RETURNS SETOF text LANGUAGE plpgsql AS $$
+      BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_orders, 1), 0) LOOP
+          RETURN NEXT provider_void(p_orders[i], p_runs[i], p_refuses[i]);
+        END LOOP;
+      END $$;
+
       -- The courier pool's size: COURIERS of the instance that starts when no
       -- other is alive; an instance starting beside live ones follows the
       -- table (and says so if its COURIERS differs).
