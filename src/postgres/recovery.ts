@@ -14,8 +14,9 @@
  * A run of a live instance is never touched: its finish would be fenced and
  * its caller answered `interrupted` for nothing.
  *
- * Every minute it also forgets outcomes past their replay window (with the
- * provider's books of them, as the in-memory store does) and the rows of
+ * Every ten seconds it also forgets outcomes past their replay window (with
+ * the provider's books of them, as the in-memory store does; up to 100,000
+ * a pass, which outruns any rate this service reaches) and the rows of
  * instances long dead that own nothing.
  */
 import type { Logger } from 'pino';
@@ -39,9 +40,10 @@ const FORGET_EXPIRED: Statement = {
   name: 'recovery_forget_expired',
   text: `WITH gone AS (
            DELETE FROM orders WHERE order_id IN (
-             SELECT order_id FROM orders WHERE state = 'done' AND replay_until < now() LIMIT 1000 FOR UPDATE SKIP LOCKED)
-           RETURNING order_id)
-         DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id`,
+             SELECT order_id FROM orders WHERE state = 'done' AND replay_until < now() LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING order_id),
+         books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1)
+         SELECT count(*)::int AS forgotten FROM gone`,
 };
 const FORGET_INSTANCES: Statement = {
   name: 'recovery_forget_instances',
@@ -52,7 +54,10 @@ const COUNT: Statement = { name: 'recovery_count', text: 'SELECT count(*)::int A
 
 /** Orders taken over per statement. */
 const BATCH = 100;
-const HOUSEKEEPING_MS = 60_000;
+/** Outcomes forgotten per statement, and statements per housekeeping pass at most (the rest waits for the next). */
+const FORGET_BATCH = 5000;
+const FORGET_STATEMENTS = 20;
+const HOUSEKEEPING_MS = 10_000;
 
 export interface RecoveryOptions {
   readonly leaseMs: number;
@@ -124,7 +129,10 @@ export class Recovery {
 
   private async keepHouse(): Promise<void> {
     try {
-      await this.db.query(FORGET_EXPIRED);
+      for (let n = 0; n < FORGET_STATEMENTS; n++) {
+        const [row] = await this.db.query<{ forgotten: number }>(FORGET_EXPIRED, [FORGET_BATCH]);
+        if ((row?.forgotten ?? 0) < FORGET_BATCH) break;
+      }
       await this.db.query(FORGET_INSTANCES);
       const [row] = await this.db.query<{ n: number }>(COUNT);
       this.records.counted = row?.n ?? 0;
