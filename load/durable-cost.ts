@@ -8,8 +8,9 @@
  *
  * Per mode and round:
  * - overhead, saturated: orders/s (50 connections, 1 ms steps, COURIERS=5);
- * - overhead at a fixed rate: the main thread's CPU per order, and the
- *   round trips to Postgres per order (`store_round_trips_total`);
+ * - overhead at a fixed rate: the CPU per order of the service's main thread
+ *   and of Postgres (all its processes), and the round trips to Postgres
+ *   per order (`store_round_trips_total`);
  * - light: p50 and p90 of orders with the default delays, one at a time
  *   (timed here, to the microsecond, rather than by autocannon's whole ms).
  *
@@ -18,11 +19,13 @@
  */
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { postmasterPid } from '../src/postgres/embedded/server.js';
 import { startThrowawayServer } from '../src/postgres/embedded/throwaway.js';
-import { cpuTimeOf } from './proc.js';
+import { cpuSecondsOfTree, cpuTimeOf } from './proc.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { SCENARIOS } from './scenarios.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
+import { loadAverage } from './run-info.js';
 import { percentile } from './stats.js';
 
 const { values: options } = parseCommandLine(
@@ -48,6 +51,7 @@ let sent = 0;
 const nextId = (): string => `${runTag}-${sent++}`;
 
 const database = await startThrowawayServer({ durable: true });
+const postgresPid = (await postmasterPid(database.dataDir))!;
 let databases = 0;
 async function freshDatabaseUrl(): Promise<string> {
   const admin = new pg.Client({ connectionString: database.url() });
@@ -64,6 +68,7 @@ const MODES: readonly Mode[] = ['memory', 'postgres'];
 interface RoundFigures {
   readonly ordersPerSecond: number;
   readonly cpuUsPerOrder: number;
+  readonly postgresCpuUsPerOrder: number;
   readonly roundTripsPerOrder: number;
   readonly lightP50: number;
   readonly lightP90: number;
@@ -118,20 +123,25 @@ const rounds = await inRounds(options.rounds, async () => {
     try {
       await drive(server, 300, options.seconds); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
+      const postgresBefore = cpuSecondsOfTree(postgresPid);
       const tripsBefore = await roundTrips(server);
       const paced = await drive(server, options.rate, options.seconds);
       const cpuUsPerOrder = ((mainThreadCpuSeconds(server) - cpuBefore) / paced.requests) * 1e6;
+      const postgresCpuUsPerOrder = ((cpuSecondsOfTree(postgresPid) - postgresBefore) / paced.requests) * 1e6;
       const roundTripsPerOrder = ((await roundTrips(server)) - tripsBefore) / paced.requests;
       const saturated = await drive(server, undefined, options.seconds);
       if (saturated.non2xx > 0 || paced.non2xx > 0) throw new Error(`${mode}: ${saturated.non2xx + paced.non2xx} orders not answered 200`);
       const latencies = await lightLatencies(server, options['light-orders']);
-      round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, roundTripsPerOrder, lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
+      round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, postgresCpuUsPerOrder, roundTripsPerOrder, lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
     }
     const r = round[mode];
-    progress(`  ${mode}: ${r.ordersPerSecond.toFixed(0)} orders/s, ${r.cpuUsPerOrder.toFixed(0)} µs/order, ${r.roundTripsPerOrder.toFixed(2)} round trips/order, light p50 ${r.lightP50.toFixed(1)} ms`);
+    progress(
+      `  ${mode}: ${r.ordersPerSecond.toFixed(0)} orders/s, main thread ${r.cpuUsPerOrder.toFixed(0)} µs/order, Postgres ${r.postgresCpuUsPerOrder.toFixed(0)} µs/order, ` +
+        `${r.roundTripsPerOrder.toFixed(2)} round trips/order, light p50 ${r.lightP50.toFixed(1)} ms (load average ${loadAverage().join(' ')})`,
+    );
   }
   return round;
 });
@@ -145,6 +155,7 @@ const row = (label: string, mode: Mode) => ({
   '': label,
   'overhead orders/s': formatSpread(across(mode, 'ordersPerSecond')),
   'main-thread CPU µs/order': formatSpread(across(mode, 'cpuUsPerOrder')),
+  'Postgres CPU µs/order': formatSpread(across(mode, 'postgresCpuUsPerOrder')),
   'round trips/order': formatSpread(across(mode, 'roundTripsPerOrder')),
   'light p50 ms': formatSpread(across(mode, 'lightP50')),
   'light p90 ms': formatSpread(across(mode, 'lightP90')),
@@ -157,6 +168,7 @@ console.table([
     '': 'Postgres ÷ memory',
     'overhead orders/s': ratio('ordersPerSecond'),
     'main-thread CPU µs/order': ratio('cpuUsPerOrder'),
+    'Postgres CPU µs/order': '',
     'round trips/order': '',
     'light p50 ms': `${difference('lightP50')} ms more`,
     'light p90 ms': `${difference('lightP90')} ms more`,
