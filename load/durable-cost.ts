@@ -12,7 +12,8 @@
  *   and of Postgres (all its processes), and the round trips to Postgres
  *   per order (`store_round_trips_total`);
  * - light: p50 and p90 of orders with the default delays, one at a time
- *   (timed here, to the microsecond, rather than by autocannon's whole ms).
+ *   (timed here, to the microsecond, rather than by autocannon's whole ms),
+ *   first, on a server that has not yet been saturated.
  *
  *   npm run measure:durable
  *   npm run measure:durable -- --rounds 5 --seconds 6
@@ -41,6 +42,7 @@ const { values: options } = parseCommandLine(
     seconds: { type: 'integer', default: 4, help: 'seconds of each overhead phase (warm-up, fixed rate, saturated)' },
     rate: { type: 'integer', default: 400, help: 'orders/s of the fixed-rate phase' },
     'light-orders': { type: 'integer', default: 40, help: 'light orders per mode and round, one at a time' },
+    'light-only': { type: 'boolean', help: 'light alone (its figures are the first to suffer from a busy machine)' },
   },
 );
 
@@ -121,6 +123,13 @@ const rounds = await inRounds(options.rounds, async () => {
     const env = { ...overhead.serverEnv, LOG_LEVEL: 'warn', ...(mode === 'postgres' ? { DATABASE_URL: await freshDatabaseUrl() } : {}) };
     const server = await startServerProcess(env);
     try {
+      // Light first, after a short warm-up: measured after the saturated phase it would time Postgres's
+      // clean-up of that phase (autovacuum, a checkpoint), not the orders.
+      await drive(server, 300, 1);
+      const latencies = await lightLatencies(server, options['light-orders']);
+      const light = { lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
+      round[mode] = { ordersPerSecond: NaN, cpuUsPerOrder: NaN, postgresCpuUsPerOrder: NaN, roundTripsPerOrder: NaN, ...light };
+      if (options['light-only']) continue;
       await drive(server, 300, options.seconds); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
       const postgresBefore = cpuSecondsOfTree(postgresPid);
@@ -131,20 +140,22 @@ const rounds = await inRounds(options.rounds, async () => {
       const roundTripsPerOrder = ((await roundTrips(server)) - tripsBefore) / paced.requests;
       const saturated = await drive(server, undefined, options.seconds);
       if (saturated.non2xx > 0 || paced.non2xx > 0) throw new Error(`${mode}: ${saturated.non2xx + paced.non2xx} orders not answered 200`);
-      const latencies = await lightLatencies(server, options['light-orders']);
-      round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, postgresCpuUsPerOrder, roundTripsPerOrder, lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
+      round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, postgresCpuUsPerOrder, roundTripsPerOrder, ...light };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
+      const r = round[mode];
+      if (r) {
+        progress(
+          `  ${mode}: ${r.ordersPerSecond.toFixed(0)} orders/s, main thread ${r.cpuUsPerOrder.toFixed(0)} µs/order, Postgres ${r.postgresCpuUsPerOrder.toFixed(0)} µs/order, ` +
+            `${r.roundTripsPerOrder.toFixed(2)} round trips/order, light p50 ${r.lightP50.toFixed(1)} ms (load average ${loadAverage().join(' ')})`,
+        );
+      }
     }
-    const r = round[mode];
-    progress(
-      `  ${mode}: ${r.ordersPerSecond.toFixed(0)} orders/s, main thread ${r.cpuUsPerOrder.toFixed(0)} µs/order, Postgres ${r.postgresCpuUsPerOrder.toFixed(0)} µs/order, ` +
-        `${r.roundTripsPerOrder.toFixed(2)} round trips/order, light p50 ${r.lightP50.toFixed(1)} ms (load average ${loadAverage().join(' ')})`,
-    );
   }
   return round;
 });
+
 await database.stop();
 
 type Figure = keyof RoundFigures;
