@@ -19,7 +19,9 @@ import { orderStatusQuery } from './orders/order-status.js';
 import { OrderPipeline } from './pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
-import { SlotSemaphore } from './shared-memory/slot-semaphore.js';
+import { ELSEWHERE, SlotSemaphore } from './shared-memory/slot-semaphore.js';
+import { DurableStore } from './postgres/durable-store.js';
+import type { OrderRecords } from './orders/order-records.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
 import { LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed } from './threads/pooled-step-runner.js';
@@ -80,6 +82,8 @@ export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
   readonly ledgerGateway: LedgerGateway;
+  /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
+  readonly couriers: SlotSemaphore;
   health(): HealthReport;
   /** A property, not a method: it is handed around unbound (to the metrics). */
   readonly poolFigures: () => PoolFigures;
@@ -145,11 +149,13 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   return {
     pipeline,
     ledgerGateway,
+    couriers,
     health: () => ({
       running_steps: tracker.running(),
       threads: pool.threadCount,
       queued: cellAllocator.countNotStarted(),
-      couriers_busy: couriers.busy(),
+      // Slots lent to other instances (the durable mode) are held, but by no courier of ours.
+      couriers_busy: couriers.busy() - couriers.heldBy(ELSEWHERE),
       couriers: couriers.size,
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
@@ -177,19 +183,31 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
-  const ledger = new MemoryLedger();
-  const engine = createOrderEngine(config, log, { steps, ledger });
+  // DATABASE_URL: the records, the provider's books and the courier pool in Postgres, shared by every instance.
+  const durable = config.durable
+    ? await DurableStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log)
+    : undefined;
+  const { ledger, records } = durable ?? inMemory(config);
+  let engine: OrderEngine;
+  try {
+    engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger });
+    durable?.shareCouriers(engine.couriers);
+  } catch (error) {
+    await durable?.close();
+    throw error;
+  }
   const { pipeline, ledgerGateway } = engine;
-  // The provider's books of an order go with its record: both are bounded together.
-  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, (orderId) => ledger.forget(orderId));
   const orders = new IdempotentOrders(pipeline, records, ({ order, run }, result) => {
     void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined);
   });
-  const health = (): HealthReport => ({ ...engine.health(), orders_in_flight: orders.runsInFlight });
+  // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
+  durable?.onLost(() => orders.cancelAll('interrupted'));
+  const health = (): HealthReport => ({ ...engine.health(), orders_in_flight: orders.runsInFlight, ...(durable ? { durable: durable.health() } : {}) });
   const metrics = config.metrics
     ? new ServiceMetrics(health, engine.poolFigures, { records: () => records.size(), ledger: () => ledger.counts(), moneyAtRisk: () => ledgerGateway.moneyAtRisk() })
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
+  if (metrics) durable?.registerMetrics(metrics.registry);
 
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
@@ -200,6 +218,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
       capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
       health,
+      ...(durable ? { storeUnavailable: () => durable.unavailable() } : {}),
       draining: () => server.draining,
       overConnectionLimit: (socket) => server.isBeyondLimit(socket),
       log,
@@ -213,9 +232,11 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   );
   let url: URL;
   try {
+    await durable?.start();
     url = await server.listen(config.host, config.port);
   } catch (error) {
     await engine.close();
+    await durable?.close();
     throw error;
   }
 
@@ -236,6 +257,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
     await engine.close();
+    await durable?.close();
   };
 
   return {
@@ -243,6 +265,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     health,
     shutdown: () => (stopping ??= shutdown()),
   };
+}
+
+/** The default: records and the provider's books in this process's memory, bounded together. */
+function inMemory(config: Config): { ledger: PaymentLedger; records: OrderRecords } {
+  const ledger = new MemoryLedger();
+  // The provider's books of an order go with its record.
+  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, (orderId) => ledger.forget(orderId));
+  return { ledger, records };
 }
 
 async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {

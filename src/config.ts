@@ -65,6 +65,18 @@ export interface Config {
    * runs out of file descriptors. Undefined when the open-file limit is unknown.
    */
   readonly connectionHardLimit: number | undefined;
+  /** The durable mode (DATABASE_URL set): Postgres behind the order records, the provider's books and the courier pool. Absent: everything in memory. */
+  readonly durable?: DurableConfig;
+  /** Processes sharing the port (node:cluster), each an instance with its own threads; more than 1 needs `durable`. Default 1. */
+  readonly instances?: number;
+}
+
+export interface DurableConfig {
+  readonly databaseUrl: string;
+  /** An instance's lease, renewed every third of it: after it, a lost instance's orders are taken over. */
+  readonly leaseMs: number;
+  /** Connections to Postgres per instance. */
+  readonly poolSize: number;
 }
 
 export class ConfigError extends Error {
@@ -155,6 +167,31 @@ function connectionLimits(env: Env, threads: number, fdLimit: number | undefined
   }
 }
 
+function databaseUrl(env: Env): string | undefined {
+  const raw = env['DATABASE_URL'];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || url.hostname === '') {
+    throw new ConfigError('DATABASE_URL must be a postgres://user:password@host:port/database URL, got something else');
+  }
+  return raw;
+}
+
+/** The durable mode's settings, or undefined without DATABASE_URL (then its other variables are refused, so a typo is not silently ignored). */
+function durable(env: Env): DurableConfig | undefined {
+  const url = databaseUrl(env);
+  if (url === undefined) {
+    for (const name of ['LEASE_MS', 'DB_POOL_SIZE']) if (env[name]) throw new ConfigError(`${name} needs DATABASE_URL (the durable mode)`);
+    return undefined;
+  }
+  return { databaseUrl: url, leaseMs: integer(env, 'LEASE_MS', 500, 600_000, 5000), poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10) };
+}
+
 /** What loadConfig reads of the machine besides the environment. */
 export interface Machine {
   /** RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
@@ -201,5 +238,13 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     requestTimeoutMs,
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
     ...connectionLimits(env, threads, machine.openFileLimit),
+    ...durableAndInstances(env),
   };
+}
+
+function durableAndInstances(env: Env): Pick<Config, 'durable' | 'instances'> {
+  const store = durable(env);
+  const instances = integer(env, 'INSTANCES', 1, 64, 1);
+  if (instances > 1 && store === undefined) throw new ConfigError(`INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`);
+  return { ...(store ? { durable: store } : {}), instances };
 }

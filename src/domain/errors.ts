@@ -18,6 +18,8 @@ export type OrderFailureKind =
   | 'overloaded' // no room for it: too many orders in flight, or the worker pool's queue is full
   | 'compensation_failed' // the order failed and undoing a step that had succeeded failed too: needs a person
   | 'thread_lost' // a step's thread was lost under it through no fault of its own, again and again: retry
+  | 'interrupted' // its instance was lost (or lost its store) mid-run: its payment voided, nothing of it stands: retry
+  | 'store_unavailable' // the durable store (Postgres) cannot be reached: nothing was started: retry
   | 'internal'; // a bug in a step (it crashed, or brought its thread down); details go to the log only
 
 export type ErrorKind =

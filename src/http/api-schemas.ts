@@ -78,12 +78,23 @@ export const healthReportSchema = z
     couriers: z.int().min(1),
     orders_in_flight: z.int().min(0),
     threads_replaced: z.int().min(0).meta({ description: 'Threads terminated or crashed and replaced since start.' }),
+    durable: z
+      .strictObject({
+        instance_id: z.string().nullable().meta({ description: "This instance's identity while it holds its lease; null once it gave it up." }),
+        store: z.enum(['up', 'down']).meta({ description: 'Whether Postgres answers.' }),
+        lease: z.enum(['held', 'lost']),
+        orders_running: z.int().min(0).meta({ description: 'Runs this instance has begun and not yet recorded.' }),
+        couriers_held: z.int().min(0).meta({ description: 'Courier slots this instance holds, of the pool every instance shares.' }),
+        orders_recovered: z.int().min(0).meta({ description: 'Orders of lost instances this instance took over since start.' }),
+      })
+      .optional()
+      .meta({ description: 'With DATABASE_URL: what this instance holds of what the instances share.' }),
   })
   .meta({ id: 'Health' });
 
 export const readinessSchema = z
   .strictObject({
-    status: z.enum(['ready', 'draining', 'shedding']),
+    status: z.enum(['ready', 'draining', 'shedding', 'store_unavailable']),
     orders_in_flight: z.int().min(0),
     max_inflight: z.int().min(1),
   })

@@ -23,6 +23,8 @@ export interface AppDependencies {
   readonly faultInjection: boolean;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
+  /** Whether no order can start now for want of the durable store (the durable mode only). */
+  readonly storeUnavailable?: () => boolean;
   readonly draining: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
@@ -34,7 +36,7 @@ export interface AppDependencies {
   readonly openapi: () => unknown;
 }
 
-export function createApp({ orders, orderStatus, faultInjection, capacity, health, draining, overConnectionLimit, log, observer, metrics, openapi }: AppDependencies): Express {
+export function createApp({ orders, orderStatus, faultInjection, capacity, health, storeUnavailable, draining, overConnectionLimit, log, observer, metrics, openapi }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const app = express();
   app.disable('x-powered-by');
@@ -70,7 +72,7 @@ export function createApp({ orders, orderStatus, faultInjection, capacity, healt
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
-  app.get('/readyz', readinessRoute(capacity, draining, responder));
+  app.get('/readyz', readinessRoute(capacity, draining, responder, storeUnavailable));
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
   app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));

@@ -22,6 +22,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   vendor_unavailable: 503,
   no_courier: 503,
   thread_lost: 503,
+  interrupted: 503,
+  store_unavailable: 503,
   overloaded: 503,
   shutting_down: 503,
   timeout: 504,

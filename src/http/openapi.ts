@@ -78,7 +78,7 @@ function buildDocument(): Document {
       },
       503: {
         description:
-          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After).",
+          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
@@ -113,7 +113,7 @@ function buildDocument(): Document {
     });
   };
   probe('/healthz', 'Liveness: what is running right now, read from the shared memory the worker threads write to.', healthReportSchema, 'The server is draining.');
-  probe('/readyz', 'Readiness: whether to send this server orders.', readinessSchema, 'The server is draining, or shedding orders.');
+  probe('/readyz', 'Readiness: whether to send this server orders.', readinessSchema, 'The server is draining, shedding orders, or (with DATABASE_URL) cannot reach Postgres or holds no lease.');
 
   registry.registerPath({
     method: 'get',

@@ -2,7 +2,8 @@
  * GET /orders/{order_id}: what the service and the payment provider know of
  * an order — whether it runs, how its latest run was answered, and the money
  * over all its runs. 404 not_found for an id the service has no record of
- * (never seen, or its record has expired).
+ * (never seen, or its record has expired); 503 store_unavailable when the
+ * records cannot be read (the durable mode, Postgres unreachable).
  */
 import type { RequestHandler } from 'express';
 import type { OrderStatusQuery } from '../orders/order-status.js';
@@ -13,7 +14,8 @@ import type { Responder } from './responses.js';
 export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
     const { orderId } = req.params;
-    const found = await status(orderId);
+    const found = await status(orderId).catch(() => 'unavailable' as const);
+    if (found === 'unavailable') return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
     const body: OrderStatusJson = {
       order_id: found.orderId,

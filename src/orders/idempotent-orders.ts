@@ -12,16 +12,31 @@
  * failure again. A run that every caller has left is being wound down: a
  * caller arriving then waits for it to end and gets a run of its own, never
  * the answer meant for callers who are gone.
+ *
+ * With several instances on one store, the records decide which instance
+ * runs an order (`begin` is atomic across them); a caller on another instance
+ * waits for that run's record and gets its final answer — or, if the run
+ * ended without one (a timeout, its instance lost), a run of its own, as a
+ * retry would. A store that cannot be reached starts nothing: 503
+ * store_unavailable.
  */
 import { createHash } from 'node:crypto';
-import { OrderAborted, type OrderFailureKind } from '../domain/errors.js';
+import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
 import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
-import type { OrderRecords } from './order-records.js';
+import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
-const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost']);
+const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
+  'timeout',
+  'client_gone',
+  'shutting_down',
+  'overloaded',
+  'thread_lost',
+  'interrupted',
+  'store_unavailable',
+]);
 
 export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || !PASSING_FAILURES.has(result.failure);
@@ -59,7 +74,8 @@ export interface OrderRunner {
 /** Told of every run as it ends, with its result. */
 export type RunEnded = (run: OrderRun, result: OrderResult) => void;
 
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly replayed: boolean } | { readonly kind: 'reused' };
+/** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
+type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' };
 
 interface Run {
   readonly fingerprint: string;
@@ -67,7 +83,12 @@ interface Run {
   /** Cancels the run once every caller waiting for it has gone. */
   readonly stop: AbortController;
   callers: number;
+  /** The records have taken the order_id as this order's: until then, another order under the same id cannot be told it is the one refused. */
+  confirmed: boolean;
 }
+
+/** An answer without a run: nothing ran, nothing is recorded. */
+const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: 'answered', result: { orderId, steps: [], compensations: [], failure }, via: 'ran' });
 
 export class IdempotentOrders {
   /** Runs under way in this process, by order_id. */
@@ -95,47 +116,87 @@ export class IdempotentOrders {
     for (;;) {
       const underWay = this.running.get(order.orderId);
       if (underWay) {
-        if (underWay.fingerprint !== fingerprint) return { kind: 'reused' };
+        if (underWay.fingerprint !== fingerprint) {
+          if (underWay.confirmed) return { kind: 'reused' };
+          // Which of the two orders holds the id is for the records to say.
+          await underWay.end;
+          continue;
+        }
         if (!underWay.stop.signal.aborted) return this.wait(underWay, signal, 'joined');
         // Every caller of that run has gone: it is winding down (its payment
         // being voided). Wait for it to end, then run afresh.
         await underWay.end;
         continue;
       }
-      const record = await this.records.get(order.orderId);
+      // Admitted runs ask the records once, in `begin`: a replay or a reused
+      // id is told there. Nothing is awaited between admission and the run
+      // being counted.
+      const admission = admit();
+      if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
+      // No run may start now; a recorded outcome is answered all the same.
+      const record = await this.records.get(order.orderId).catch(() => undefined);
       // While the records answered, another caller may have started the order.
       if (this.running.has(order.orderId)) continue;
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
-      const admission = admit();
-      if (admission !== 'admitted') return { kind: 'refused', because: admission };
-      return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
+      return { kind: 'refused', because: admission };
     }
   }
 
   /** Counted in `running` at once, before anything is awaited. */
   private start(order: Order, fingerprint: string, trace: Trace): Run {
     const stop = new AbortController();
-    const end = this.execute(order, fingerprint, stop.signal, trace).finally(() => {
+    const confirm = (): void => {
+      run.confirmed = true;
+    };
+    const end = this.execute(order, fingerprint, stop.signal, trace, confirm).finally(() => {
       this.running.delete(order.orderId);
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
-    const run: Run = { fingerprint, end, stop, callers: 0 };
+    const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
     this.running.set(order.orderId, run);
     return run;
   }
 
-  private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace): Promise<RunEnd> {
-    const begun = await this.records.begin(order.orderId, fingerprint);
-    if (begun.kind === 'reused') return begun;
-    if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, replayed: true };
-    const run: OrderRun = { order, run: begun.run };
-    const result = await this.orders.process(run, signal, trace);
-    // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-    await this.records.finish(order.orderId, begun.run, { kind: result.failure ?? 'ok', replay: isFinal(result) ? result : undefined });
-    this.runEnded(run, result);
-    return { kind: 'answered', result, replayed: false };
+  /** `confirm`: called once the records have taken the id as this order's. */
+  private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace, confirm: () => void): Promise<RunEnd> {
+    const { orderId } = order;
+    for (;;) {
+      const begun = await this.records.begin(orderId, fingerprint).catch(() => undefined);
+      if (begun === undefined) return unrun(orderId, 'store_unavailable');
+      if (begun.kind === 'reused') return begun;
+      confirm();
+      if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
+      if (begun.kind === 'running') {
+        const joined = await this.joinElsewhere(orderId, begun.run, signal);
+        if (joined) return joined;
+        continue;
+      }
+      const run: OrderRun = { order, run: begun.run };
+      const result = await this.orders.process(run, signal, trace);
+      const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
+      // Recorded before the run is forgotten: a retry finds one or the other, never neither.
+      const recorded = await this.records.finish(orderId, begun.run, outcome);
+      this.runEnded(run, result);
+      return { kind: 'answered', result: recorded === outcome.kind ? result : withFailure(result, recorded), via: 'ran' };
+    }
+  }
+
+  /**
+   * The order runs elsewhere (on another instance): wait for its record, as a
+   * caller joining that run. Undefined if it ended without a final answer:
+   * then this caller gets a run of its own, as a retry would.
+   */
+  private async joinElsewhere(orderId: string, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+    try {
+      const outcome = await this.records.awaitRun(orderId, run, signal);
+      return outcome.replay ? { kind: 'answered', result: outcome.replay, via: 'joined' } : undefined;
+    } catch {
+      // Canceled (every caller has gone, or the instance is shutting down or
+      // gave up its lease), or the store cannot be reached.
+      return unrun(orderId, signal.aborted ? abortKind(signal.reason) : 'store_unavailable');
+    }
   }
 
   /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
@@ -165,9 +226,14 @@ export class IdempotentOrders {
     try {
       const end = await run.end;
       if (end.kind === 'reused') return end;
-      return { kind: 'answered', result: end.result, via: end.replayed ? 'replayed' : via };
+      return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
     } finally {
       signal.removeEventListener('abort', leave);
     }
   }
+}
+
+/** The run's answer, when the records hold another outcome for it than the one it reached (it was taken over). */
+function withFailure(result: OrderResult, recorded: OutcomeKind): OrderResult {
+  return { ...result, failure: recorded === 'ok' ? undefined : recorded };
 }

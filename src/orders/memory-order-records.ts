@@ -9,7 +9,7 @@
  * front. A record expires `ttlMs` after its order is done. Orders under way
  * are never evicted: MAX_INFLIGHT bounds them.
  */
-import type { Begun, OrderRecord, OrderRecords, RecordedOutcome } from './order-records.js';
+import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
   readonly record: OrderRecord;
@@ -34,9 +34,16 @@ function sizeOf(record: OrderRecord): number {
   return RECORD_BYTES + steps * STEP_BYTES + 2 * record.orderId.length;
 }
 
+interface RunWaiter {
+  readonly run: number;
+  readonly resolve: (outcome: RecordedOutcome) => void;
+}
+
 export class MemoryOrderRecords implements OrderRecords {
   private readonly records = new Map<string, Kept>();
   private bytes = 0;
+  /** Callers of awaitRun, by order id (the service itself joins runs in memory and never waits here). */
+  private readonly waiters = new Map<string, RunWaiter[]>();
 
   constructor(
     private readonly ttlMs: number,
@@ -47,6 +54,79 @@ export class MemoryOrderRecords implements OrderRecords {
   ) {}
 
   async get(orderId: string): Promise<OrderRecord | undefined> {
+    return this.lookup(orderId);
+  }
+
+  /** Decided with nothing awaited: of calls at once, one starts the run. */
+  async begin(orderId: string, fingerprint: string): Promise<Begun> {
+    const kept = this.lookup(orderId);
+    const record = kept ?? { orderId, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
+    if (record.fingerprint !== fingerprint) return { kind: 'reused' };
+    if (record.state === 'running') return { kind: 'running', run: record.runs };
+    if (record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
+    const run = record.runs + 1;
+    this.keep({ ...record, runs: run, state: 'running', outcome: undefined }, Infinity);
+    return { kind: 'started', run };
+  }
+
+  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+    const kept = this.records.get(orderId);
+    // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
+    if (!kept || kept.record.runs !== run || kept.record.state !== 'running') return outcome.kind;
+    this.wake(orderId, run, outcome);
+    if (this.ttlMs === 0 || this.maxBytes === 0) {
+      this.forget(orderId, kept);
+      return outcome.kind;
+    }
+    this.keep({ ...kept.record, state: 'done', outcome }, this.now() + this.ttlMs);
+    this.dropExpired();
+    for (const [id, oldest] of this.records) {
+      if (this.bytes <= this.maxBytes) break;
+      if (oldest.expiresAt !== Infinity) this.forget(id, oldest);
+    }
+    return outcome.kind;
+  }
+
+  awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
+    const kept = this.records.get(orderId)?.record;
+    if (!kept || kept.runs !== run || kept.state !== 'running') {
+      // Over already: its outcome if it is still the latest run, else nothing is known of it.
+      return Promise.resolve(kept?.runs === run && kept.outcome ? kept.outcome : { kind: 'interrupted', replay: undefined });
+    }
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const waiter: RunWaiter = {
+        run,
+        resolve: (outcome) => {
+          signal.removeEventListener('abort', leave);
+          resolve(outcome);
+        },
+      };
+      const leave = (): void => {
+        const list = this.waiters.get(orderId)?.filter((other) => other !== waiter) ?? [];
+        if (list.length > 0) this.waiters.set(orderId, list);
+        else this.waiters.delete(orderId);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', leave, { once: true });
+      this.waiters.set(orderId, [...(this.waiters.get(orderId) ?? []), waiter]);
+    });
+  }
+
+  private wake(orderId: string, run: number, outcome: RecordedOutcome): void {
+    const list = this.waiters.get(orderId);
+    if (!list) return;
+    const others = list.filter((waiter) => waiter.run !== run);
+    if (others.length > 0) this.waiters.set(orderId, others);
+    else this.waiters.delete(orderId);
+    for (const waiter of list) if (waiter.run === run) waiter.resolve(outcome);
+  }
+
+  size(): number {
+    return this.records.size;
+  }
+
+  private lookup(orderId: string): OrderRecord | undefined {
     const kept = this.records.get(orderId);
     if (!kept) return undefined;
     if (kept.expiresAt <= this.now()) {
@@ -54,33 +134,6 @@ export class MemoryOrderRecords implements OrderRecords {
       return undefined;
     }
     return kept.record;
-  }
-
-  async begin(orderId: string, fingerprint: string): Promise<Begun> {
-    const kept = await this.get(orderId);
-    const record = kept ?? { orderId, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
-    if (record.fingerprint !== fingerprint) return { kind: 'reused' };
-    if (record.state === 'done' && record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
-    const run = record.runs + 1;
-    this.keep({ ...record, runs: run, state: 'running', outcome: undefined }, Infinity);
-    return { kind: 'started', run };
-  }
-
-  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<void> {
-    const kept = this.records.get(orderId);
-    // Only the latest run writes the answer (an older run cannot end after a newer one started, but say so).
-    if (!kept || kept.record.runs !== run) return;
-    if (this.ttlMs === 0 || this.maxBytes === 0) return this.forget(orderId, kept);
-    this.keep({ ...kept.record, state: 'done', outcome }, this.now() + this.ttlMs);
-    this.dropExpired();
-    for (const [id, oldest] of this.records) {
-      if (this.bytes <= this.maxBytes) break;
-      if (oldest.expiresAt !== Infinity) this.forget(id, oldest);
-    }
-  }
-
-  size(): number {
-    return this.records.size;
   }
 
   /** Bytes the records are estimated to take. */

@@ -5,6 +5,16 @@
  * interface, so that a store shared by several instances (Postgres) can
  * replace the in-memory one without the pipeline or the HTTP layer knowing.
  * Async for that reason, although the in-memory store never waits.
+ *
+ * The contract, for every implementation (test/unit/order-records.test.ts):
+ * - `begin` is one atomic decision, across every instance sharing the store:
+ *   of any number of callers beginning the same order at once, one starts a
+ *   run and the others learn that it is under way (`running`).
+ * - `finish` records a run's outcome once, and only if the run is still the
+ *   order's current one and still under way: a run that was taken over
+ *   (its instance was presumed dead and its payment voided) is recorded as
+ *   `interrupted` by whoever took it, and its finish says so.
+ * - `awaitRun` lets a caller wait for a run under way anywhere.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
@@ -35,15 +45,29 @@ export type Begun =
   /** Its final outcome is on record: replay it. */
   | { readonly kind: 'replay'; readonly result: OrderResult }
   /** The order_id belongs to a different order. */
-  | { readonly kind: 'reused' };
+  | { readonly kind: 'reused' }
+  /** A run of the order is under way (on another instance, when several share the store): wait for it with `awaitRun`. */
+  | { readonly kind: 'running'; readonly run: number };
 
 export interface OrderRecords {
   /** The record of `orderId`, if it is still kept. */
   get(orderId: string): Promise<OrderRecord | undefined>;
   /** Start a new run of the order — unless a final outcome is on record, or the id is another order's. */
   begin(orderId: string, fingerprint: string): Promise<Begun>;
-  /** The run has ended with `outcome`. */
-  finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<void>;
+  /**
+   * The run has ended with `outcome`: record it. Resolves with the kind now on
+   * record for the run — `outcome.kind`, or `interrupted` if the run was taken
+   * from this instance meanwhile, or if the store lost track of what the run
+   * did (it could not be reached while the run charged or refunded). Never
+   * rejects: a run that cannot be recorded is answered `interrupted`, and the
+   * store settles it (voids its payment, records it) once it can.
+   */
+  finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
+  /**
+   * Wait until run `run` of the order has ended; its recorded outcome. Rejects
+   * if `signal` aborts first, or if the store cannot be reached.
+   */
+  awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome>;
   /** Records kept right now. */
   size(): number;
 }

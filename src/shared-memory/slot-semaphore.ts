@@ -54,6 +54,13 @@ const WAITING = 1;
 /** A waiter whose cancellation no other thread can see (tests, benchmarks): live until its own thread drops it. */
 export const NO_TOKEN = -1;
 
+/**
+ * An owner no thread has: slots the main thread holds so that no step takes
+ * them — slots lent to other instances, in the durable mode, where COURIERS
+ * is global (src/postgres/courier-allotment.ts).
+ */
+export const ELSEWHERE = 0x7fff_ffff;
+
 /** How a waiter learns that its step was canceled (in workers: the step's cancel cell). */
 export interface Cancellation {
   /** The cancel cell other threads look at to pass over this waiter once it is canceled; NO_TOKEN if none. */
@@ -127,6 +134,13 @@ export class SlotSemaphore {
   busy(): number {
     let held = 0;
     for (let i = 0; i < this.size; i++) if (Atomics.load(this.words, FIRST_SLOT + i) !== FREE) held++;
+    return held;
+  }
+
+  /** Slots `owner` holds right now. */
+  heldBy(owner: number): number {
+    let held = 0;
+    for (let i = 0; i < this.size; i++) if (Atomics.load(this.words, FIRST_SLOT + i) === owner) held++;
     return held;
   }
 

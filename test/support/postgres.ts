@@ -6,7 +6,8 @@
  * template cluster made once per installation), too much for every test.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { postmasterPid } from '../../src/postgres/embedded/server.js';
+import pg from 'pg';
+import { postmasterPid, startEmbeddedServer } from '../../src/postgres/embedded/server.js';
 import { startThrowawayServer } from '../../src/postgres/embedded/throwaway.js';
 
 export interface TestPostgres {
@@ -54,4 +55,55 @@ function tryRead(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+let databases = 0;
+
+/** A fresh, empty database on `server`; its URL. Cheap (a copy of template1): one per test keeps tests apart. */
+export async function freshDatabase(server: TestPostgres): Promise<string> {
+  const name = `t${process.pid}_${++databases}`;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+export interface RestartablePostgres extends TestPostgres {
+  /** Stop the server (a fast shutdown: sessions are cut), keeping its data; resolves once it has exited. */
+  halt(): Promise<void>;
+  /** Start it again on the same port and data. */
+  resume(): Promise<void>;
+}
+
+/** A throwaway Postgres that a test may stop and start again, as an operator would. */
+export async function startRestartablePostgres(): Promise<RestartablePostgres> {
+  let server = await startThrowawayServer();
+  const { dataDir, port } = server;
+  let halted = false;
+  const resume = async (): Promise<void> => {
+    server = await startEmbeddedServer({ dataDir, port, persistent: false, durable: false });
+    halted = false;
+  };
+  return {
+    url: server.url(),
+    dataDir,
+    resume,
+    async halt() {
+      const pid = await postmasterPid(dataDir);
+      if (pid === undefined) return;
+      halted = true;
+      process.kill(pid, 'SIGINT');
+      while (stillRunning([pid]).length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+    async stop() {
+      if (halted) await resume();
+      await server.stop();
+    },
+  };
 }

@@ -22,3 +22,35 @@ describe('connection limits', () => {
     expect(loadConfig({ THREADS: '2' }, { openFileLimit: 20_000 })).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000 });
   });
 });
+
+describe('the durable mode', () => {
+  const machine = { openFileLimit: 20_000 };
+  const url = 'postgres://app:secret@db.example:5432/orders';
+
+  it('is off without DATABASE_URL: one instance, in memory', () => {
+    const config = loadConfig({}, machine);
+    expect(config.durable).toBeUndefined();
+    expect(config.instances).toBe(1);
+  });
+
+  it('is on with DATABASE_URL, with its defaults and settings', () => {
+    expect(loadConfig({ DATABASE_URL: url }, machine)).toMatchObject({ durable: { databaseUrl: url, leaseMs: 5000, poolSize: 10 }, instances: 1 });
+    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', DB_POOL_SIZE: '4', INSTANCES: '3' }, machine)).toMatchObject({ durable: { leaseMs: 2000, poolSize: 4 }, instances: 3 });
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://db/orders' }, /DATABASE_URL must be a postgres:\/\/user:password@host:port\/database URL/],
+    [{ DATABASE_URL: 'not a url' }, /DATABASE_URL must be a postgres/],
+    [{ LEASE_MS: '2000' }, /LEASE_MS needs DATABASE_URL/],
+    [{ DB_POOL_SIZE: '4' }, /DB_POOL_SIZE needs DATABASE_URL/],
+    [{ INSTANCES: '2' }, /INSTANCES=2 needs DATABASE_URL/],
+    [{ DATABASE_URL: url, LEASE_MS: '100' }, /LEASE_MS must be an integer from 500 to 600000/],
+    [{ DATABASE_URL: url, INSTANCES: '0' }, /INSTANCES must be an integer from 1 to 64/],
+  ])('refuses %o', (env, message) => {
+    expect(() => loadConfig(env, machine)).toThrow(message);
+  });
+
+  it('never repeats the password of a refused DATABASE_URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/orders' }, machine)).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+  });
+});

@@ -1,12 +1,19 @@
 /**
  * The payment provider's books, as a contract: the same table of cases for
- * every implementation of PaymentLedger.
+ * every implementation of PaymentLedger — in memory, and in Postgres (a
+ * throwaway server for the file, a fresh database for each case).
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import type { PaymentLedger } from '../../src/ledger/payment-ledger.js';
+import { useDurableStores } from '../support/durable-stores.js';
 
-const IMPLEMENTATIONS: ReadonlyArray<[string, () => Promise<PaymentLedger>]> = [['in memory', async () => new MemoryLedger()]];
+const stores = useDurableStores();
+
+const IMPLEMENTATIONS: ReadonlyArray<[string, () => Promise<PaymentLedger>]> = [
+  ['in memory', async () => new MemoryLedger()],
+  ['in Postgres', async () => (await stores.open(1))[0]!.ledger],
+];
 
 describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (_name, create) => {
   const run1 = { orderId: 'o', run: 1 };

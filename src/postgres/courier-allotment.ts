@@ -1,0 +1,234 @@
+/**
+ * COURIERS, global across instances: each instance holds some rows of
+ * `courier_slots` under its lease and lends exactly that many slots of its
+ * shared-memory semaphore to its steps. The other slots of the semaphore are
+ * held by the main thread as ELSEWHERE, so no step can take one.
+ *
+ * Invariant: this instance lends at most as many slots as it holds rows,
+ * and holds rows only while its lease holds — so never more couriers busy
+ * than COURIERS, across all instances. Every move keeps it:
+ * - taking: the row first (in Postgres), then a slot lent locally;
+ * - giving back: a slot first taken back from the steps (waiting its turn
+ *   in the semaphore's line, as a step would), then the row released;
+ * - losing the lease (`revokeAll`): the rows are forgotten, every lent slot
+ *   is taken back as its step ends (what runs is canceled), well before
+ *   Postgres lets anyone else take the rows (the lease's margin).
+ *
+ * No round trip per courier step: a slot moves between instances only when
+ * demand shifts. An instance whose steps wait for a slot it cannot get
+ * publishes its want (`couriers_wanted`) and NOTIFYs; the others give back
+ * what they hold beyond a fair share — ceil(COURIERS / instances wanting) —
+ * or everything they hold if their own steps want none. One instance alone
+ * takes every slot at start and keeps them: zero round trips. A dead
+ * instance's rows are free once its lease has expired.
+ */
+import type { Logger } from 'pino';
+import { ELSEWHERE, NO_TOKEN, type Cancellation, type SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import type { Database, Statement } from './database.js';
+import type { InstanceLease } from './instance-lease.js';
+import type { Notifications } from './notifications.js';
+
+const POOL_SIZE: Statement = { name: 'courier_pool_size', text: 'SELECT courier_pool_size($1) AS size' };
+const TAKE: Statement = { name: 'courier_take', text: 'SELECT slot FROM courier_take($1, $2, $3) AS slot' };
+const GIVE_BACK: Statement = {
+  name: 'courier_give_back',
+  text: "WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL WHERE slot = $2 AND holder = $1 RETURNING slot) SELECT pg_notify('couriers', '') FROM freed",
+};
+const GIVE_BACK_ALL: Statement = {
+  name: 'courier_give_back_all',
+  text: "WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL WHERE holder = $1 RETURNING slot) SELECT count(*) AS freed, pg_notify('couriers', '') FROM freed",
+};
+const PUBLISH_WANT: Statement = {
+  name: 'courier_publish_want',
+  text: "WITH w AS (UPDATE instances SET couriers_wanted = $2 WHERE instance_id = $1 RETURNING couriers_wanted) SELECT pg_notify('couriers', '') FROM w WHERE couriers_wanted > 0",
+};
+const READ_WANTS: Statement = {
+  name: 'courier_read_wants',
+  text: `SELECT coalesce(sum(couriers_wanted), 0)::int AS wanted, count(*)::int AS instances
+           FROM instances WHERE instance_id <> $1 AND couriers_wanted > 0 AND lease_until > now()`,
+};
+
+/** How often the steps' demand is looked at (shared memory only: no statement unless it changed). */
+const TICK_MS = 20;
+/** How often an instance that wants slots tries to take free ones, and reads the others' wants (a backstop to NOTIFY). */
+const RETRY_MS = 250;
+
+/** The pool's size as the database has it: this instance's COURIERS, unless instances already running say otherwise. */
+export async function coordinateCourierPool(db: Database, couriers: number, log: Logger): Promise<number> {
+  const [row] = await db.query<{ size: number }>(POOL_SIZE, [couriers]);
+  const size = row!.size;
+  if (size !== couriers) log.warn({ couriers, pool: size }, 'COURIERS differs from the pool the running instances share; following theirs');
+  return size;
+}
+
+export class CourierAllotment {
+  /** Semaphore slots the main thread holds as ELSEWHERE: not lent. */
+  private readonly withheld: number[] = [];
+  /** courier_slots rows this instance holds. */
+  private rows: number[] = [];
+  /** Main-thread waits in the semaphore's line (giving back, revoking): not the steps' demand. */
+  private ownWaiters = 0;
+  private revoking = 0;
+  /** The want this instance last published. */
+  private published = 0;
+  private publishedAt = -Infinity;
+  /** Other live instances wanting slots, and how many they want. */
+  private others = { wanted: 0, instances: 0 };
+  /** When the others' wants were last read, and free rows last looked for; -Infinity: now (a notification came). */
+  private lookedAt = -Infinity;
+  /** No slot is given back before then: the others need a moment to take the last ones and say what they still want. */
+  private quietUntil = 0;
+  private ticking = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly db: Database,
+    private readonly semaphore: SlotSemaphore,
+    private readonly lease: InstanceLease,
+    notifications: Notifications,
+    private readonly log: Logger,
+  ) {
+    // Before any step can run: nothing is lent until rows are held.
+    for (let i = 0; i < semaphore.size; i++) {
+      const slot = semaphore.tryAcquire(ELSEWHERE);
+      if (slot < 0) throw new Error('the courier semaphore must be idle when the allotment takes it over');
+      this.withheld.push(slot);
+    }
+    notifications.on('couriers', () => {
+      this.lookedAt = -Infinity;
+    });
+  }
+
+  /** Slots this instance may lend to its steps right now. */
+  get lent(): number {
+    return this.semaphore.size - this.withheld.length;
+  }
+
+  /** Rows of courier_slots this instance holds. */
+  get held(): number {
+    return this.rows.length;
+  }
+
+  /** Take what is free now (alone, that is everything), then follow demand. */
+  async start(): Promise<void> {
+    await this.take(this.semaphore.size);
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * The lease was given up: the rows are no longer this instance's. Take
+   * every lent slot back as its step ends (the caller cancels what runs).
+   */
+  revokeAll(): void {
+    this.rows = [];
+    // Every wait already in line (giving back, revoking) brings one slot back too.
+    for (let n = this.lent - this.ownWaiters; n > 0; n--) {
+      this.revoking++;
+      void this.takeBackSlot().finally(() => this.revoking--);
+    }
+  }
+
+  /** At shutdown, once no step runs: give every row back at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopping.abort();
+    const id = this.lease.id();
+    if (id && this.rows.length > 0) await this.db.query(GIVE_BACK_ALL, [id]).catch(() => {});
+    this.rows = [];
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const id = this.lease.id();
+      if (!id || this.revoking > 0) return;
+      const now = performance.now();
+      const waiting = Math.max(0, this.semaphore.waiting() - this.ownWaiters);
+      const want = this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
+      await this.publish(id, want, now);
+      // Free rows are looked for, and the others' wants read, every RETRY_MS
+      // while it matters — at once after a notification.
+      if (now - this.lookedAt < RETRY_MS || (want === 0 && this.rows.length === 0)) return;
+      this.lookedAt = now;
+      if (want > 0) await this.take(want);
+      if (this.rows.length === 0) return;
+      const [others] = await this.db.query<{ wanted: number; instances: number }>(READ_WANTS, [id]);
+      this.others = others ?? { wanted: 0, instances: 0 };
+      if (now >= this.quietUntil) this.giveBackExcess(id, waiting);
+    } catch {
+      // The database is down: nothing moves until it is back; what is held stays held under the lease.
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Publish this instance's want when it changes: at once when it falls, at most every RETRY_MS when it grows. */
+  private async publish(id: string, want: number, now: number): Promise<void> {
+    if (want === this.published || (want > this.published && this.published > 0 && now - this.publishedAt < RETRY_MS)) return;
+    await this.db.query(PUBLISH_WANT, [id, want]);
+    this.published = want;
+    this.publishedAt = now;
+  }
+
+  /** Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). */
+  private giveBackExcess(id: string, waiting: number): void {
+    const instancesWanting = this.others.instances + (waiting > 0 ? 1 : 0);
+    const share = waiting > 0 ? Math.ceil(this.semaphore.size / instancesWanting) : 0;
+    // Gives-back still waiting their turn count as given.
+    const givingBack = this.ownWaiters - this.revoking;
+    const excess = Math.min(this.rows.length - givingBack - share, this.others.wanted - givingBack);
+    if (excess <= 0) return;
+    this.quietUntil = performance.now() + 2 * RETRY_MS;
+    for (let n = 0; n < excess; n++) void this.giveBackOne(id);
+  }
+
+  private async giveBackOne(id: string): Promise<void> {
+    const slot = await this.takeBackSlotRaw();
+    if (slot < 0) return;
+    this.withheld.push(slot);
+    // The slot is no step's any more: the row can go.
+    const row = this.rows.pop();
+    if (row === undefined) return;
+    await this.db.query(GIVE_BACK, [id, row]).catch(() => {
+      // Unreleased, it stays held by this instance (and free to it again, see courier_take) until its lease ends.
+    });
+  }
+
+  private async take(n: number): Promise<void> {
+    const id = this.lease.id();
+    if (!id || this.withheld.length === 0) return;
+    const rows = await this.db.query<{ slot: number }>(TAKE, [id, Math.min(n, this.withheld.length), this.rows]);
+    for (const { slot } of rows) {
+      // The row is held: now, and only now, a slot may be lent.
+      this.rows.push(slot);
+      this.semaphore.release(this.withheld.pop()!, ELSEWHERE);
+    }
+    if (rows.length > 0) this.log.debug({ rows: rows.map((row) => row.slot), lent: this.lent }, 'courier slots taken');
+  }
+
+  private async takeBackSlot(): Promise<void> {
+    const slot = await this.takeBackSlotRaw();
+    if (slot >= 0) this.withheld.push(slot);
+  }
+
+  /** A slot back from the steps, in its turn in the semaphore's line; -1 if stopped first. */
+  private async takeBackSlotRaw(): Promise<number> {
+    this.ownWaiters++;
+    try {
+      return await this.semaphore.acquire(ELSEWHERE, stoppedBy(this.stopping.signal));
+    } finally {
+      this.ownWaiters--;
+    }
+  }
+}
+
+function stoppedBy(signal: AbortSignal): Cancellation {
+  return {
+    token: NO_TOKEN,
+    isCanceled: () => signal.aborted,
+    whenCanceled: () => new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }))),
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The durable mode's way to Postgres: one connection pool for every
+ * statement, and what it knows of the database's health.
+ *
+ * - Up or down. A statement that fails for want of the database (refused,
+ *   reset, timed out — not an SQL error, which is a bug and said so) marks
+ *   it down; while down, statements fail at once without trying, so orders
+ *   are answered 503 in microseconds rather than after a timeout, and a probe
+ *   (`SELECT 1` every PROBE_MS) marks it up again. Listeners hear both.
+ * - Every round trip is counted, for the metrics and the measurements (round
+ *   trips per order).
+ * - Commits are asynchronous by default (`synchronous_commit=off` for the
+ *   session): a Postgres crash may lose the last few, never an instance's
+ *   death. What a client is told is committed synchronously (order_finish
+ *   turns it on for its transaction), and WAL is flushed in order, so every
+ *   write an answer depends on is on disk before the answer leaves.
+ * - A pool must have an 'error' listener: an idle connection that dies emits
+ *   one, and unheard, it crashes the process.
+ */
+import type { Logger } from 'pino';
+import pg from 'pg';
+import { migrate, type Migration } from './migrations.js';
+
+/** A failure of the database itself — not of a statement — for callers to tell apart. */
+export class DatabaseUnavailable extends Error {
+  override readonly name = 'DatabaseUnavailable';
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface DatabaseOptions {
+  readonly url: string;
+  /** Connections at most; each instance's share of max_connections. */
+  readonly poolSize: number;
+  /** A statement taking longer than this fails (and the database counts as down). */
+  readonly statementTimeoutMs: number;
+  readonly log: Logger;
+}
+
+/** How often a database marked down is tried again. */
+const PROBE_MS = 250;
+
+/** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
+const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
+/** SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system. */
+const UNAVAILABLE_STATES = /^(08|53|57|58)/;
+
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailable) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  // A network error has an errno code (ECONNREFUSED…); pg's own have none, and say so in words.
+  if (typeof code === 'string') return SQLSTATE.test(code) ? UNAVAILABLE_STATES.test(code) : true;
+  return error instanceof Error && /timeout|terminated|Connection|ECONN|socket/i.test(error.message);
+}
+
+export interface Statement {
+  /** Prepared once per connection under this name. */
+  readonly name: string;
+  readonly text: string;
+}
+
+export class Database {
+  private readonly pool: pg.Pool;
+  private up = true;
+  private probe: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly listeners: Array<(up: boolean) => void> = [];
+  /** Round trips since start. */
+  roundTrips = 0;
+
+  constructor(private readonly options: DatabaseOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: Math.min(options.statementTimeoutMs, 2000),
+      query_timeout: options.statementTimeoutMs,
+      keepAlive: true,
+      application_name: 'order-threads',
+      options: '-c synchronous_commit=off',
+    });
+    this.pool.on('error', (error) => {
+      options.log.warn({ err: error }, 'a Postgres connection was lost while idle');
+      this.markDown(error);
+    });
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  /** Told whenever the database goes down or comes back. */
+  onChange(listener: (up: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The rows of one statement. Fails at once while the database is down. */
+  async query<Row extends object>(statement: Statement | string, values: readonly unknown[] = []): Promise<Row[]> {
+    if (!this.up) throw new DatabaseUnavailable('Postgres is unreachable');
+    this.roundTrips++;
+    try {
+      const config = typeof statement === 'string' ? { text: statement, values: [...values] } : { name: statement.name, text: statement.text, values: [...values] };
+      return (await this.pool.query<Row>(config)).rows;
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      this.markDown(error);
+      throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Bring the schema up to date (at start). */
+  async migrate(migrations: readonly Migration[]): Promise<number[]> {
+    try {
+      return await migrate(this.pool, migrations);
+    } catch (error) {
+      if (isUnavailable(error)) throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+      throw error;
+    }
+  }
+
+  /** A connection of its own (for LISTEN), outside the pool. */
+  client(): pg.Client {
+    return new pg.Client({ connectionString: this.options.url, keepAlive: true, application_name: 'order-threads listener', connectionTimeoutMillis: 2000 });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.probe);
+    await this.pool.end();
+  }
+
+  private markDown(error: unknown): void {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.options.log.error({ err: error }, 'Postgres unreachable: orders are answered 503 until it is back');
+    for (const listener of this.listeners) listener(false);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.probe = setTimeout(() => {
+      if (this.closed) return;
+      this.pool.query('SELECT 1').then(
+        () => {
+          this.up = true;
+          this.options.log.info('Postgres is reachable again');
+          for (const listener of this.listeners) listener(true);
+        },
+        () => this.scheduleProbe(),
+      );
+    }, PROBE_MS);
+    this.probe.unref();
+  }
+}
+
+/**
+ * An order id as stored: Postgres text cannot hold NUL, so NUL becomes `\0`
+ * and a backslash `\\` — one-to-one, and the same as given for every id
+ * without either.
+ */
+export function storedId(orderId: string): string {
+  return /[\\\0]/.test(orderId) ? orderId.replace(/[\\\0]/g, (c) => (c === '\\' ? '\\\\' : '\\0')) : orderId;
+}
+
+/** The order id of a stored one: the inverse of storedId. */
+export function unstoredId(stored: string): string {
+  return stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored;
+}
+
+/** A bigint column as a number (run numbers stay far below 2^53). */
+export const asNumber = (value: string | number): number => (typeof value === 'number' ? value : Number(value));

@@ -1,0 +1,183 @@
+/**
+ * The durable mode, assembled: everything the service keeps in Postgres
+ * when DATABASE_URL is set, behind the interfaces the in-memory mode
+ * implements too — the order records, the payment provider's books — plus
+ * what only several instances need: this instance's lease, recovery of
+ * lost instances' orders, the global courier pool, and the LISTEN
+ * connection they share. The composition root is the only caller.
+ *
+ * Start-up order matters: the schema is brought up to date (migrations, under
+ * an advisory lock), the courier pool sized, the instance registered; the
+ * engine is then built with the pool's size and hands its courier semaphore
+ * over (`shareCouriers`) before any step can run; `start` takes the free
+ * courier slots and runs a first recovery pass — before the server listens.
+ */
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
+import { Database } from './database.js';
+import { InstanceLease } from './instance-lease.js';
+import { Notifications } from './notifications.js';
+import { PgLedger, RunsInDoubt } from './pg-ledger.js';
+import { PgOrderRecords } from './pg-order-records.js';
+import { Recovery } from './recovery.js';
+import { MIGRATIONS } from './schema.js';
+
+export interface DurableOptions {
+  readonly databaseUrl: string;
+  /** How long an instance's lease lasts without renewal (LEASE_MS). */
+  readonly leaseMs: number;
+  /** Connections in this instance's pool (DB_POOL_SIZE). */
+  readonly poolSize: number;
+  /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
+  readonly replayMs: number;
+  /** COURIERS as configured: the pool's size unless running instances already set it. */
+  readonly couriers: number;
+}
+
+/** What /healthz shows of the durable mode: what this instance holds. */
+export interface DurableHealth {
+  readonly instance_id: string | null;
+  readonly store: 'up' | 'down';
+  readonly lease: 'held' | 'lost';
+  /** Runs this instance has begun and not yet recorded. */
+  readonly orders_running: number;
+  /** Courier slots this instance holds (of the pool shared by all). */
+  readonly couriers_held: number;
+  /** Orders of lost instances this instance took over, since start. */
+  readonly orders_recovered: number;
+}
+
+export class DurableStore {
+  readonly ledger: PgLedger;
+  readonly records: PgOrderRecords;
+  private allotment: CourierAllotment | undefined;
+  private readonly recovery: Recovery;
+  private readonly lostListeners: Array<() => void> = [];
+
+  private constructor(
+    private readonly db: Database,
+    private readonly notifications: Notifications,
+    private readonly lease: InstanceLease,
+    /** The courier pool's size, as the instances share it. */
+    readonly couriers: number,
+    options: DurableOptions,
+    private readonly log: Logger,
+  ) {
+    const inDoubt = new RunsInDoubt();
+    const owner = (): string | undefined => lease.id();
+    // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch serves many orders.
+    const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
+    this.ledger = new PgLedger(db, inDoubt, batching);
+    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching });
+    this.recovery = new Recovery(db, this.records, inDoubt, {
+      leaseMs: options.leaseMs,
+      orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
+      owner,
+      log,
+    });
+  }
+
+  /** Connect, migrate, size the courier pool, register this instance. Rejects with DatabaseUnavailable if Postgres cannot be reached. */
+  static async open(options: DurableOptions, log: Logger): Promise<DurableStore> {
+    const db = new Database({ url: options.databaseUrl, poolSize: options.poolSize, statementTimeoutMs: statementTimeoutMs(options.leaseMs), log });
+    try {
+      const applied = await db.migrate(MIGRATIONS);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
+      const couriers = await coordinateCourierPool(db, options.couriers, log);
+      const notifications = new Notifications(db, log);
+      await notifications.start();
+      let store: DurableStore | undefined;
+      const lease = new InstanceLease(db, options.leaseMs, log, () => store?.lost());
+      store = new DurableStore(db, notifications, lease, couriers, options, log);
+      await lease.start();
+      return store;
+    } catch (error) {
+      await db.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Called when this instance gives up its lease: whatever runs must stop (the orders are canceled `interrupted`). */
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  /** The engine's courier semaphore, before any step runs: from now on it lends only the slots this instance holds. */
+  shareCouriers(semaphore: SlotSemaphore): void {
+    this.allotment = new CourierAllotment(this.db, semaphore, this.lease, this.notifications, this.log);
+  }
+
+  /** Take the free courier slots and recover what lost instances left; then keep doing both. */
+  async start(): Promise<void> {
+    await this.allotment?.start();
+    await this.recovery.start();
+  }
+
+  /** Whether no order can start here now (for /readyz): Postgres does not answer, or this instance holds no lease. */
+  unavailable(): boolean {
+    return !this.db.isUp || this.lease.id() === undefined;
+  }
+
+  health(): DurableHealth {
+    const id = this.lease.id();
+    return {
+      instance_id: id ?? null,
+      store: this.db.isUp ? 'up' : 'down',
+      lease: id ? 'held' : 'lost',
+      orders_running: this.records.localRuns().length,
+      couriers_held: this.allotment?.held ?? 0,
+      orders_recovered: this.recovery.recovered,
+    };
+  }
+
+  /** This instance's figures, on the service's registry. */
+  registerMetrics(registry: Registry): void {
+    const registers = [registry];
+    const store = this;
+    new Gauge({ name: 'store_up', help: 'Whether Postgres answers (1) or not (0).', registers, collect() { this.set(store.db.isUp ? 1 : 0); } });
+    new Gauge({ name: 'store_lease_held', help: 'Whether this instance holds its lease (1) or gave it up (0).', registers, collect() { this.set(store.lease.id() ? 1 : 0); } });
+    new Gauge({ name: 'couriers_held', help: 'Courier slots this instance holds, of the pool all instances share.', registers, collect() { this.set(store.allotment?.held ?? 0); } });
+    // Counters of what this instance counts itself: Prometheus is given the growth since the last scrape.
+    const counter = (name: string, help: string, read: () => number): void => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = read();
+          this.inc(now - seen);
+          seen = now;
+        },
+      });
+    };
+    counter('store_round_trips_total', 'Statements this instance sent to Postgres.', () => store.db.roundTrips);
+    counter('orders_recovered_total', 'Orders of lost instances this instance took over: payment voided, recorded interrupted.', () => store.recovery.recovered);
+  }
+
+  /** Round trips to Postgres since start. */
+  get roundTrips(): number {
+    return this.db.roundTrips;
+  }
+
+  /** After the drain: give back the courier slots, let the lease go, disconnect. */
+  async close(): Promise<void> {
+    await this.allotment?.stop();
+    await this.recovery.stop();
+    await this.lease.stop();
+    await this.notifications.close();
+    await this.db.close();
+  }
+
+  private lost(): void {
+    this.allotment?.revokeAll();
+    for (const listener of this.lostListeners) listener();
+  }
+}
+
+/** A statement slower than this fails; short enough that a lease is renewed (or given up) in time. */
+function statementTimeoutMs(leaseMs: number): number {
+  return Math.max(1000, Math.min(5000, Math.floor(leaseMs / 2)));
+}

@@ -1,0 +1,126 @@
+/**
+ * This instance's lease: a row in `instances` whose `lease_until` every
+ * other instance reads as "it is alive". The lease covers every order the
+ * instance runs and every courier slot it holds — one renewal, whatever it
+ * runs (a heartbeat per instance, not per order: Temporal's heartbeat,
+ * pg-boss's supervisor).
+ *
+ * - Renewed every third of LEASE_MS. A lease, once expired, is never renewed
+ *   (`WHERE lease_until > now()`): someone may already be taking its orders.
+ *   The identity is then dead for good, and a new one is registered.
+ * - Self-fencing. The instance counts its lease from the moment it *sent*
+ *   its last renewal that succeeded, on its own monotonic clock, less a
+ *   margin: Postgres set `lease_until` from a later instant, so the instance
+ *   always gives up before anyone may take over, whatever the clocks say.
+ *   Giving up (`onLost`) means: stop lending courier slots, cancel what runs
+ *   (`interrupted`). Until a new identity is registered, `id()` is undefined
+ *   and no order starts.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Database, Statement } from './database.js';
+
+const REGISTER: Statement = {
+  name: 'instance_register',
+  text: 'INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ($1, $2, $3, now() + $4 * interval \'1 millisecond\')',
+};
+const RENEW: Statement = {
+  name: 'instance_renew',
+  text: "UPDATE instances SET lease_until = now() + $2 * interval '1 millisecond' WHERE instance_id = $1 AND lease_until > now() RETURNING 1 AS renewed",
+};
+const EXPIRE: Statement = { name: 'instance_expire', text: 'UPDATE instances SET lease_until = now() WHERE instance_id = $1' };
+
+/** Of the lease, given up early: the part of it this instance never counts on. */
+const MARGIN_SHARE = 0.2;
+
+interface Identity {
+  readonly id: string;
+  /** performance.now() until which this instance counts on its lease. */
+  validUntil: number;
+}
+
+export class InstanceLease {
+  private current: Identity | undefined;
+  private renewal: NodeJS.Timeout | undefined;
+  private fence: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private renewing = false;
+  /** Identities given up since start. */
+  lost = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly leaseMs: number,
+    private readonly log: Logger,
+    /** Called when an identity's lease is given up: whatever it holds must stop now. */
+    private readonly onLost: (id: string) => void,
+  ) {}
+
+  /** This instance's identity while its lease holds; undefined otherwise. */
+  id(): string | undefined {
+    const current = this.current;
+    if (current && performance.now() >= current.validUntil) this.giveUp(current, 'its lease ran out before it could be renewed');
+    return this.current?.id;
+  }
+
+  /** Register, then keep renewing until stopped. Rejects if the first registration fails. */
+  async start(): Promise<void> {
+    await this.register();
+    this.renewal = setInterval(() => void this.renew(), this.leaseMs / 3);
+    this.renewal.unref();
+  }
+
+  /** Stop renewing and let the lease go now: nothing of this instance is left for others to wait on. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.renewal);
+    clearTimeout(this.fence);
+    const current = this.current;
+    this.current = undefined;
+    if (current) await this.db.query(EXPIRE, [current.id]).catch(() => {});
+  }
+
+  private async register(): Promise<void> {
+    const id = randomUUID();
+    const sent = performance.now();
+    await this.db.query(REGISTER, [id, hostname(), process.pid, this.leaseMs]);
+    if (this.stopped) return;
+    this.current = { id, validUntil: 0 };
+    this.extend(this.current, sent);
+    this.log.info({ instance_id: id, lease_ms: this.leaseMs }, 'instance registered');
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.stopped) return;
+    this.renewing = true;
+    try {
+      const current = this.current;
+      if (!current) return await this.register();
+      const sent = performance.now();
+      const rows = await this.db.query<{ renewed: number }>(RENEW, [current.id, this.leaseMs]);
+      if (this.current !== current) return;
+      if (rows.length === 0) this.giveUp(current, 'its lease had expired in Postgres');
+      else this.extend(current, sent);
+    } catch {
+      // Unreachable: the lease runs out by itself if this goes on (the fence).
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private extend(identity: Identity, sent: number): void {
+    identity.validUntil = sent + this.leaseMs * (1 - MARGIN_SHARE);
+    clearTimeout(this.fence);
+    this.fence = setTimeout(() => this.id(), identity.validUntil - performance.now() + 1);
+    this.fence.unref();
+  }
+
+  private giveUp(identity: Identity, why: string): void {
+    if (this.current !== identity) return;
+    this.current = undefined;
+    this.lost++;
+    this.log.error({ instance_id: identity.id }, `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`);
+    this.onLost(identity.id);
+  }
+}

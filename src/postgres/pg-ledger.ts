@@ -1,0 +1,111 @@
+/**
+ * The payment provider's books in Postgres (`provider_payments`), shared by
+ * every instance: the same rules as the in-memory provider, each call one
+ * statement (a plpgsql function that keeps its invariant; see schema.ts).
+ *
+ * Counts are this instance's: a call is counted only if it changed the
+ * books (the first charge of a run, the refund that gave money back), so
+ * summing the instances counts everything once, however often a request is
+ * repeated — by a settlement, by another instance's recovery.
+ *
+ * A call that fails because the database is down is reported to
+ * `inDoubt`: what the provider did for that run is then unknown to this
+ * instance, and the order records answer its run `interrupted` rather than
+ * what the run believed (see pg-order-records.ts).
+ */
+import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
+import { Batcher, type BatcherOptions } from './batcher.js';
+import { asNumber, isUnavailable, storedId, type Database, type Statement } from './database.js';
+
+const CHARGE_MANY: Statement = { name: 'provider_charge_many', text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)' };
+const VOID_MANY: Statement = { name: 'provider_void_many', text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer' };
+const MONEY_OF_RUN: Statement = { name: 'provider_money_of_run', text: 'SELECT charged, refunded FROM provider_payments WHERE order_id = $1 AND run = $2' };
+const MONEY_OF: Statement = {
+  name: 'provider_money_of',
+  text: 'SELECT count(*)::int AS runs, coalesce(sum(charged), 0) AS charged, coalesce(sum(refunded), 0) AS refunded FROM provider_payments WHERE order_id = $1',
+};
+
+/** Runs whose money this instance could not ask about: told by the ledger, read by the order records. */
+export class RunsInDoubt {
+  private readonly runs = new Set<string>();
+
+  add({ orderId, run }: PaymentKey): void {
+    this.runs.add(`${run}\u0000${orderId}`);
+  }
+
+  /** Whether the run is in doubt; forgets it (asked once, when the run ends). */
+  take({ orderId, run }: PaymentKey): boolean {
+    return this.runs.delete(`${run}\u0000${orderId}`);
+  }
+}
+
+interface Charge {
+  readonly id: string;
+  readonly run: number;
+  readonly amount: number;
+  readonly decline: boolean;
+}
+
+interface Void {
+  readonly id: string;
+  readonly run: number;
+  readonly refuse: boolean;
+}
+
+/** Rows of provider_payments locked in one order by every batch. */
+const byKey = (a: { id: string; run: number }, b: { id: string; run: number }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.run - b.run);
+
+export class PgLedger implements PaymentLedger {
+  private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
+  private readonly charges: Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>;
+  private readonly voids: Batcher<Void, { answer: VoidAnswer }>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly inDoubt: RunsInDoubt,
+    batching: Omit<BatcherOptions<never>, 'order'>,
+  ) {
+    this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
+      (calls) =>
+        db.query(CHARGE_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.amount), calls.map((c) => c.decline)]),
+      { ...batching, order: byKey },
+    );
+    this.voids = new Batcher<Void, { answer: VoidAnswer }>((calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]), { ...batching, order: byKey });
+  }
+
+  async charge(key: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
+    const row = await this.guard(key, this.charges.call({ id: storedId(key.orderId), run: key.run, amount, decline }));
+    if (row.counted) this.tally[row.answer === 'declined' ? 'declines' : 'charges']++;
+    return row.answer;
+  }
+
+  async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
+    const { answer } = await this.guard(key, this.voids.call({ id: storedId(key.orderId), run: key.run, refuse }));
+    if (answer === 'refunded') this.tally.refunds++;
+    if (answer === 'refused') this.tally.refusals++;
+    return answer;
+  }
+
+  async moneyOfRun({ orderId, run }: PaymentKey): Promise<Money> {
+    const [row] = await this.db.query<{ charged: string; refunded: string }>(MONEY_OF_RUN, [storedId(orderId), run]);
+    return { charged: row ? asNumber(row.charged) : 0, refunded: row ? asNumber(row.refunded) : 0 };
+  }
+
+  async moneyOf(orderId: string): Promise<Money | undefined> {
+    const [row] = await this.db.query<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedId(orderId)]);
+    return row && row.runs > 0 ? { charged: asNumber(row.charged), refunded: asNumber(row.refunded) } : undefined;
+  }
+
+  counts(): LedgerCounts {
+    return { ...this.tally };
+  }
+
+  private async guard<T>(key: PaymentKey, call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (isUnavailable(error)) this.inDoubt.add(key);
+      throw error;
+    }
+  }
+}

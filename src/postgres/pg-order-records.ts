@@ -1,0 +1,201 @@
+/**
+ * The order records in Postgres (`orders`), shared by every instance on one
+ * database. Each transition is one statement (schema.ts says which
+ * invariant each keeps):
+ *
+ * - begin  → order_begin: a new run owned by this instance, or the run
+ *   under way (anywhere), or the recorded answer, or "reused" — one atomic
+ *   decision across instances. It is also the order's "received" and
+ *   "payment may be requested" checkpoint: recovery voids the run's payment
+ *   whether or not a charge was sent, and the void refuses a charge that
+ *   arrives later, so no separate "payment requested" write is needed.
+ * - finish → order_finish: recorded once, by the run's owner, while the run
+ *   is under way; a run taken over meanwhile reads `interrupted`.
+ * - awaitRun: mark the order watched (its finish will NOTIFY), then wait for
+ *   the notification, re-reading every second as a backstop.
+ *
+ * A run this instance cannot record — the database went away while it ran,
+ * or what the provider did for it is in doubt — is answered `interrupted`
+ * and left `running`: the recovery sweep (recovery.ts) voids its payment and
+ * records it once the database is back. One way to settle an unfinished
+ * run, whoever left it unfinished.
+ */
+import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
+import { Batcher, type BatcherOptions } from './batcher.js';
+import { asNumber, DatabaseUnavailable, storedId, type Database, type Statement } from './database.js';
+import type { Notifications } from './notifications.js';
+import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
+
+const BEGIN_MANY: Statement = { name: 'order_begin_many', text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)' };
+const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6) AS kind' };
+const GET: Statement = {
+  name: 'order_get',
+  text: "SELECT fingerprint, runs, state, kind, replay FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
+};
+const WATCH: Statement = { name: 'order_watch', text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay' };
+const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
+
+/** A waiter looks again this often, whatever it was told (a notification can be lost). */
+const WAIT_BACKSTOP_MS = 1000;
+
+interface RunRow {
+  readonly run: string;
+  readonly state: 'running' | 'done';
+  readonly kind: OutcomeKind | null;
+  readonly replay: string | null;
+}
+
+export interface PgOrderRecordsOptions {
+  /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
+  readonly replayMs: number;
+  /** This instance's identity while its lease holds. */
+  readonly owner: () => string | undefined;
+  /** Begins and finishes of orders at about the same time go together (see batcher.ts). */
+  readonly batching: Omit<BatcherOptions<never>, 'order'>;
+}
+
+interface BeginCall {
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly owner: string;
+}
+
+interface BeginRow {
+  readonly begun: 'started' | 'running' | 'replay' | 'reused';
+  readonly begun_run: string | null;
+  readonly begun_replay: string | null;
+}
+
+interface FinishCall {
+  readonly id: string;
+  readonly run: number;
+  readonly owner: string;
+  readonly kind: OutcomeKind;
+  readonly replay: string | null;
+}
+
+/** Rows of orders locked in one order by every batch. */
+const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+export class PgOrderRecords implements OrderRecords {
+  /** Runs this instance has begun and not yet finished, with the identity each began under. */
+  private readonly local = new Map<number, string>();
+  /** Rows in `orders`, as last counted (size() must answer at once). */
+  counted = 0;
+  private readonly begins: Batcher<BeginCall, BeginRow>;
+  private readonly finishes: Batcher<FinishCall, { kind: OutcomeKind }>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: PgLedger,
+    private readonly inDoubt: RunsInDoubt,
+    private readonly notifications: Notifications,
+    private readonly options: PgOrderRecordsOptions,
+  ) {
+    const { batching } = options;
+    this.begins = new Batcher<BeginCall, BeginRow>((calls) => db.query<BeginRow>(BEGIN_MANY, [calls.map((c) => c.id), calls.map((c) => c.fingerprint), calls.map((c) => c.owner)]), {
+      ...batching,
+      order: byId,
+    });
+    this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
+      (calls) =>
+        db.query(FINISH_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.run),
+          calls.map((c) => c.owner),
+          calls.map((c) => c.kind),
+          calls.map((c) => c.replay),
+          options.replayMs,
+        ]),
+      { ...batching, order: byId },
+    );
+  }
+
+  async get(orderId: string): Promise<OrderRecord | undefined> {
+    const [row] = await this.db.query<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
+    if (!row) return undefined;
+    const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
+    return { orderId, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
+  }
+
+  async begin(orderId: string, fingerprint: string): Promise<Begun> {
+    const owner = this.options.owner();
+    if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
+    const row = await this.begins.call({ id: storedId(orderId), fingerprint, owner });
+    switch (row.begun) {
+      case 'started': {
+        const run = asNumber(row.begun_run!);
+        this.local.set(run, owner);
+        return { kind: 'started', run };
+      }
+      case 'running':
+        return { kind: 'running', run: asNumber(row.begun_run!) };
+      case 'replay':
+        return { kind: 'replay', result: parseReplay(row.begun_replay)! };
+      case 'reused':
+        return { kind: 'reused' };
+    }
+  }
+
+  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+    const owner = this.local.get(run);
+    this.local.delete(run);
+    if (owner === undefined) return 'interrupted';
+    try {
+      // What the provider did for this run is unknown here: void it, whatever it was, and say so.
+      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner);
+      return await this.record(orderId, run, owner, outcome);
+    } catch {
+      // Left running, and no longer this instance's to finish: the recovery
+      // sweep settles it the same way once the database answers again.
+      return 'interrupted';
+    }
+  }
+
+  async awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
+    const id = storedId(orderId);
+    // Listening before marking it watched: a notification in between is not lost.
+    const watch = this.notifications.watch('order_done', id);
+    try {
+      for (let statement = WATCH; ; statement = PEEK) {
+        if (signal.aborted) throw signal.reason;
+        const [row] = await this.db.query<RunRow>(statement, [id]);
+        // Gone, or run again since: nothing is known of that run any more.
+        if (!row || asNumber(row.run) !== run) return { kind: 'interrupted', replay: undefined };
+        if (row.state === 'done') return { kind: row.kind!, replay: parseReplay(row.replay) };
+        await watch.next(signal, WAIT_BACKSTOP_MS);
+      }
+    } finally {
+      watch.dispose();
+    }
+  }
+
+  size(): number {
+    return this.counted;
+  }
+
+  /** Runs this instance is running right now (recovery leaves them alone). */
+  localRuns(): number[] {
+    return [...this.local.keys()];
+  }
+
+  /**
+   * Void a run's payment, then record it `interrupted`: for a run whose
+   * instance is gone (recovery), or whose money this instance lost track of.
+   * Resolves with the kind on record afterwards.
+   */
+  async interrupt(orderId: string, run: number, owner: string): Promise<OutcomeKind> {
+    await this.ledger.void({ orderId, run }, false);
+    return this.record(orderId, run, owner, { kind: 'interrupted', replay: undefined });
+  }
+
+  private async record(orderId: string, run: number, owner: string, outcome: RecordedOutcome): Promise<OutcomeKind> {
+    const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
+    return (await this.finishes.call({ id: storedId(orderId), run, owner, kind: outcome.kind, replay })).kind;
+  }
+}
+
+function parseReplay(text: string | null): OrderResult | undefined {
+  return text === null ? undefined : (JSON.parse(text) as OrderResult);
+}

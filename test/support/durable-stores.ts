@@ -1,0 +1,48 @@
+/**
+ * Durable stores for tests of the Postgres implementations: a throwaway
+ * Postgres for the file, and stores opened on fresh databases of it — each
+ * test's closed after it. Call at the top level of a test file.
+ */
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { DurableStore } from '../../src/postgres/durable-store.js';
+import { freshDatabase, startTestPostgres, type TestPostgres } from './postgres.js';
+
+export interface StoreOptions {
+  readonly replayMs?: number;
+  readonly leaseMs?: number;
+  /** A database of the server to open them on; a fresh one by default. */
+  readonly url?: string;
+}
+
+export interface DurableStores {
+  /** `n` stores on one database: `n` instances. */
+  open(n: number, options?: StoreOptions): Promise<DurableStore[]>;
+  /** A fresh database on the file's server. */
+  database(): Promise<string>;
+}
+
+export function useDurableStores(): DurableStores {
+  let server: TestPostgres | undefined;
+  const opened: DurableStore[] = [];
+  beforeAll(async () => {
+    server = await startTestPostgres();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const silent = pino({ level: 'silent' });
+  const database = (): Promise<string> => freshDatabase(server!);
+  return {
+    database,
+    async open(n, { replayMs = 60_000, leaseMs = 5000, url } = {}) {
+      const databaseUrl = url ?? (await database());
+      const stores = await Promise.all(Array.from({ length: n }, () => DurableStore.open({ databaseUrl, leaseMs, poolSize: 4, replayMs, couriers: 1 }, silent)));
+      opened.push(...stores);
+      return stores;
+    },
+  };
+}
