@@ -3,9 +3,7 @@
  * the page itself — its styles and, for a page with charts, uPlot and the
  * chart script inlined, so the file opens from disk with no network.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { guardClosingTag, uplotAsset } from '../src/http/inline-assets.js';
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
@@ -40,20 +38,6 @@ export function verdictCell(problems: readonly string[]): string {
   if (problems.length === 0) return '<td class="ok">ok</td>';
   return `<td class="bad"><ul>${problems.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul></td>`;
 }
-
-/** Where uPlot's browser build lives; resolved from this module so it works from load/ and dist/load/ alike. */
-function uplotDistPath(file: string): string {
-  const require = createRequire(import.meta.url);
-  try {
-    return require.resolve(`uplot/dist/${file}`);
-  } catch {
-    // A package whose "exports" map does not list dist/ refuses deep paths; its package.json still anchors the folder.
-    return join(dirname(require.resolve('uplot/package.json')), 'dist', file);
-  }
-}
-
-/** Keeps inlined text from ending its own element early; "<\\/" means the same in JS strings, regexes and CSS. */
-const guardClosingTag = (text: string, tag: 'script' | 'style'): string => text.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
 
 const PAGE_CSS = `
 :root { color-scheme: light; }
@@ -105,11 +89,11 @@ export interface Page {
 
 export function renderPage(page: Page): string {
   // Read at call time so a page always carries the uPlot that is installed, not one captured at build time.
-  const head = page.charts ? `<style>${guardClosingTag(readFileSync(uplotDistPath('uPlot.min.css'), 'utf8'), 'style')}</style>\n` : '';
+  const head = page.charts ? `<style>${guardClosingTag(uplotAsset('uPlot.min.css'), 'style')}</style>\n` : '';
   // JSON cannot contain a raw "<" once escaped, so no string in the data can close the script tag.
   const scripts = page.charts
     ? `<script type="application/json" id="chart-data">${JSON.stringify(page.charts.data).replace(/</g, '\\u003c')}</script>
-<script>${guardClosingTag(readFileSync(uplotDistPath('uPlot.iife.min.js'), 'utf8'), 'script')}</script>
+<script>${guardClosingTag(uplotAsset('uPlot.iife.min.js'), 'script')}</script>
 <script>${guardClosingTag(page.charts.script, 'script')}</script>\n`
     : '';
   return `<!doctype html>

@@ -13,10 +13,8 @@
  *   npm run measure:observability
  *   npm run measure:observability -- --rounds 5 --seconds 6
  */
-import autocannon from 'autocannon';
-import { cpuTimeOf } from './proc.js';
+import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
-import { SCENARIOS } from './scenarios.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 const { values: options } = parseCommandLine(
@@ -40,29 +38,7 @@ const MODES = {
   off: { LOG_LEVEL: 'silent', METRICS: 'off' },
 } as const;
 
-const overhead = SCENARIOS.find((scenario) => scenario.name === 'overhead')!;
-const runTag = Date.now().toString(36);
-let sent = 0;
-
-/** CPU seconds the server's main thread has used. */
-const mainThreadCpuSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
-
-async function load(server: ServerProcess, rate: number | undefined): Promise<{ requests: number; perSecond: number }> {
-  const result = await autocannon({
-    url: new URL('/order', server.url).href,
-    connections: overhead.connections,
-    duration: SECONDS,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: JSON.stringify({ ...overhead.order(sent), order_id: `${runTag}-${sent++}` }) }),
-      },
-    ],
-    ...(rate ? { overallRate: rate } : {}),
-  });
-  return { requests: result.requests.total, perSecond: result.requests.average };
-}
+const load = (server: ServerProcess, rate: number | undefined) => driveOverhead(server, SECONDS, rate);
 
 type Mode = keyof typeof MODES;
 const rounds = await inRounds(options.rounds, async () => {

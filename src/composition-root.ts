@@ -9,10 +9,12 @@ import type { HealthReport } from './http/api-schemas.js';
 import { createApp } from './http/app.js';
 import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
+import { ThreadEvents } from './http/thread-events.js';
 import { MemoryLedger } from './ledger/memory-ledger.js';
 import type { PaymentLedger } from './ledger/payment-ledger.js';
 import { createLogger, logThreadExit, pipelineEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
+import { ThreadView, type ThreadSnapshot } from './observability/thread-view.js';
 import { IdempotentOrders } from './orders/idempotent-orders.js';
 import { MemoryOrderRecords } from './orders/memory-order-records.js';
 import { orderStatusQuery } from './orders/order-status.js';
@@ -24,8 +26,9 @@ import { DurableStore } from './postgres/durable-store.js';
 import type { OrderRecords } from './orders/order-records.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
 import { LedgerGateway } from './threads/ledger-gateway.js';
-import { PooledStepRunner, type Reclaimed } from './threads/pooled-step-runner.js';
+import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
+import { TasksInFlight } from './threads/tasks-in-flight.js';
 
 /**
  * Code that runs inside worker threads always runs compiled. Node 20 cannot
@@ -89,6 +92,8 @@ export interface OrderEngine {
   readonly poolFigures: () => PoolFigures;
   /** Called for every thread lost and replaced while the pool serves. */
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
+  /** Which thread runs which step right now, and what each is doing (GET /threads). */
+  threadView(): ThreadSnapshot;
   close(): Promise<void>;
 }
 
@@ -109,6 +114,16 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
+  const tasksInFlight = new TasksInFlight();
+  const threadView: ThreadView = new ThreadView({
+    cells,
+    tracker,
+    couriers,
+    tasks: tasksInFlight,
+    threads: () => pool.registry.liveThreads(),
+    ordersInFlight: (): number => pipeline.ordersInFlight,
+    threadsReplaced: () => pool.registry.replaced,
+  });
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
@@ -125,7 +140,9 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
       logThreadExit(log, exit);
-      if (exit.cause !== 'closed') for (const listener of replacedListeners) listener(exit.cause);
+      if (exit.cause === 'closed') return;
+      threadView.threadExited(exit);
+      for (const listener of replacedListeners) listener(exit.cause);
     },
     onLedgerRequest: (request) => ledgerGateway.receive(request),
   });
@@ -137,8 +154,9 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       threadProgress: (threadId) => tracker.progressOf(threadId),
       maxAttempts: MAX_STEP_ATTEMPTS,
       settleRequests: (requests, run) => ledgerGateway.settle(requests, run),
+      tasksInFlight,
     },
-    stepLog(log),
+    watchedStepLog(stepLog(log), threadView),
   );
   const pipeline = new OrderPipeline(steps, runner, {
     timeoutMs: config.orderTimeoutMs,
@@ -159,6 +177,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       couriers: couriers.size,
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
+      per_thread: threadView.perThread(),
     }),
     poolFigures: () => {
       const { stats } = pool;
@@ -177,7 +196,19 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       };
     },
     onThreadReplaced: (listener) => replacedListeners.push(listener),
+    threadView: () => threadView.snapshot(),
     close: () => pool.close(),
+  };
+}
+
+/** The step log, and the thread view's running list of steps lost with their threads. */
+function watchedStepLog(log: StepLog, view: ThreadView): StepLog {
+  return {
+    ...log,
+    threadLost: (event) => {
+      log.threadLost(event);
+      view.stepLostThread(event);
+    },
   };
 }
 
@@ -208,6 +239,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
   if (metrics) durable?.registerMetrics(metrics.registry);
+  const threadEvents = new ThreadEvents(engine.threadView, log);
 
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
@@ -226,6 +258,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       metrics: metrics ? () => metrics.scrape() : undefined,
       // Served only once listening: it names the address the server listens on.
       openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
+      threadEvents,
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,
@@ -245,6 +278,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     const deadline = performance.now() + config.shutdownTimeoutMs;
     // From here on no new run is admitted, whenever its body finishes arriving.
     server.startDraining();
+    // An open page's stream would otherwise hold its connection, and the drain, open.
+    threadEvents.close();
     const idle = orders.whenIdle();
     // Cancel what is left early enough for it to stop and void its payments
     // before the deadline (the configuration guarantees the time exists).

@@ -1,9 +1,11 @@
 /**
  * The context one step task runs with: its waits honor the task's cancel
  * cell, and the thread's on-CPU marker follows the step in and out of them.
+ * Each wait is also published in the cell (its ACTIVITY word, and the
+ * courier slot held), for the thread view to show: only this thread knows.
  */
 import type { Logger } from 'pino';
-import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
+import type { CancelCells, StepActivity } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
@@ -117,12 +119,26 @@ export class TaskContext implements StepContext {
 
   async sleep(ms: number): Promise<void> {
     this.refuseIfEnded();
-    const result = await this.suspend(this.resources.cells.sleep(this.cell, ms));
-    if (result === 'canceled') throw new StepCanceled();
+    this.show('sleeping');
+    try {
+      const result = await this.suspend(this.resources.cells.sleep(this.cell, ms));
+      if (result === 'canceled') throw new StepCanceled();
+    } finally {
+      this.show('running');
+    }
   }
 
   async compute(ms: number): Promise<void> {
     this.refuseIfEnded();
+    if (ms > 0) this.show('computing');
+    try {
+      await this.computeFor(ms);
+    } finally {
+      if (ms > 0) this.show('running');
+    }
+  }
+
+  private async computeFor(ms: number): Promise<void> {
     let computed = 0;
     while (computed < ms) {
       const sliceStart = performance.now();
@@ -142,7 +158,13 @@ export class TaskContext implements StepContext {
   async acquireCourier(): Promise<() => void> {
     this.refuseIfEnded();
     const { couriers, threadId, cells } = this.resources;
-    const slot = await this.suspend(couriers.acquire(threadId, { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) }));
+    this.show('awaiting_courier');
+    let slot: number;
+    try {
+      slot = await this.suspend(couriers.acquire(threadId, { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) }));
+    } finally {
+      this.show('running');
+    }
     if (slot < 0) throw new StepCanceled();
     if (this.finished) {
       // Granted as the task ended: nobody will give it back but us.
@@ -150,8 +172,11 @@ export class TaskContext implements StepContext {
       throw new StepEnded();
     }
     this.heldSlots.add(slot);
+    cells.setCourierSlot(this.cell, slot);
     return () => {
-      if (this.heldSlots.delete(slot)) couriers.release(slot, threadId);
+      if (!this.heldSlots.delete(slot)) return;
+      if (!this.finished && cells.courierSlotOf(this.cell) === slot) cells.setCourierSlot(this.cell, undefined);
+      couriers.release(slot, threadId);
     };
   }
 
@@ -184,6 +209,11 @@ export class TaskContext implements StepContext {
     this.heldSlots.clear();
     const { shard } = this.resources;
     if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+  }
+
+  /** Publish what the step is doing; never once the task has ended, when its cell may be another task's. */
+  private show(activity: StepActivity): void {
+    if (!this.finished) this.resources.cells.setActivity(this.cell, activity);
   }
 
   private refuseIfEnded(): void {

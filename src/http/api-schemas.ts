@@ -89,6 +89,15 @@ export const healthReportSchema = z
       })
       .optional()
       .meta({ description: 'With DATABASE_URL: what this instance holds of what the instances share.' }),
+    per_thread: z
+      .array(
+        z.strictObject({
+          thread_id: z.int().min(1),
+          steps: z.int().min(0).meta({ description: "Steps running on the thread (its share of the tracker)." }),
+          utilization: z.number().min(0).max(1).meta({ description: "The share of time the thread's event loop was busy, over the last half second or more." }),
+        }),
+      )
+      .meta({ description: 'Each live worker thread, by thread_id. The live view of the threads is GET /threads.' }),
   })
   .meta({ id: 'Health' });
 

@@ -15,6 +15,8 @@ import { orderRoute, type OrderDesk } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { requestLog } from './request-log.js';
 import { Responder } from './responses.js';
+import type { ThreadEvents } from './thread-events.js';
+import { threadsPage } from './threads-page.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
@@ -34,10 +36,13 @@ export interface AppDependencies {
   readonly metrics: (() => Promise<{ contentType: string; body: string }>) | undefined;
   /** The OpenAPI document of this API. */
   readonly openapi: () => unknown;
+  /** The thread view's stream of snapshots (GET /threads/events; the page is GET /threads). */
+  readonly threadEvents: ThreadEvents;
 }
 
-export function createApp({ orders, orderStatus, faultInjection, capacity, health, storeUnavailable, draining, overConnectionLimit, log, observer, metrics, openapi }: AppDependencies): Express {
+export function createApp({ orders, orderStatus, faultInjection, capacity, health, storeUnavailable, draining, overConnectionLimit, log, observer, metrics, openapi, threadEvents }: AppDependencies): Express {
   const responder = new Responder({ draining });
+  const page = Buffer.from(threadsPage({ faultInjection }));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -76,6 +81,15 @@ export function createApp({ orders, orderStatus, faultInjection, capacity, healt
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get('/readyz', readinessRoute(capacity, draining, responder, storeUnavailable));
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
+  app.get('/threads', (req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Length', page.length);
+    res.end(req.method === 'HEAD' ? undefined : page);
+  });
+  app.all('/threads', methodNotAllowed('GET, HEAD'));
+  app.get('/threads/events', threadEvents.route(responder));
+  app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {

@@ -126,6 +126,24 @@ function buildDocument(): Document {
   });
   registry.registerPath({
     method: 'get',
+    path: '/threads',
+    summary: 'The live view of the worker threads: one self-contained HTML page, fed by /threads/events.',
+    responses: {
+      200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
+      405: error('Only GET and HEAD.', ALLOW),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/threads/events',
+    summary: 'Server-Sent Events: a snapshot of the threads (lanes, steps on them, couriers, deaths) as JSON, five a second.',
+    responses: {
+      200: { description: 'An event stream; each `data:` line is one JSON snapshot.', content: { 'text/event-stream': { schema: z.string() } } },
+      405: error('Only GET and HEAD.', ALLOW),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/openapi.json',
     summary: 'This document.',
     responses: {

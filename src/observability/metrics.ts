@@ -17,6 +17,7 @@ export interface RunningState {
   readonly threads: number;
   readonly couriers_busy: number;
   readonly couriers: number;
+  readonly per_thread: ReadonlyArray<{ readonly thread_id: number; readonly steps: number; readonly utilization: number }>;
 }
 
 /**
@@ -183,6 +184,22 @@ export class ServiceMetrics implements OrderObserver {
     gauge('worker_threads', 'Live worker threads.', (h) => h.threads);
     gauge('couriers_busy', 'Courier slots held.', (h) => h.couriers_busy);
     gauge('couriers', 'Courier slots in the pool.', (h) => h.couriers);
+    for (const [name, help, field] of [
+      ['worker_thread_steps', 'Steps running on each live worker thread (its share of the tracker).', 'steps'],
+      ['worker_thread_utilization', "Share of time each live worker thread's event loop was busy, over the last half second or more (0..1).", 'utilization'],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['thread_id'],
+        registers,
+        collect() {
+          // Threads come and go: only the live ones are reported.
+          this.reset();
+          for (const thread of health().per_thread) this.set({ thread_id: String(thread.thread_id) }, thread[field]);
+        },
+      });
+    }
 
     new Gauge({
       name: 'worker_pool_utilization',

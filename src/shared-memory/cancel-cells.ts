@@ -16,7 +16,9 @@ const PHASE = 1; // QUEUED, RUNNING or FINISHED: where the task is in its worker
 const FAULT = 2; // 1 if the task's own code brought its thread down (the thread's last words)
 const IGNORED = 3; // times the thread's cancellation watch found the task canceled and still running
 const REQUESTS = 4; // what the task asked of its remote service, as bits its protocol defines; set before the request leaves
-const WORDS_PER_CELL = 5;
+const ACTIVITY = 5; // what the step is doing on its thread (an index into STEP_ACTIVITIES), for whoever watches
+const COURIER = 6; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
+const WORDS_PER_CELL = 7;
 
 const LIVE = 0;
 const CANCELED = 1;
@@ -26,6 +28,18 @@ const RUNNING = 1;
 const FINISHED = 2;
 
 export type SleepResult = 'elapsed' | 'canceled';
+
+/**
+ * What a started step is doing, as its thread publishes it in the ACTIVITY
+ * word: only the thread knows, and the main thread only reads it, to show
+ * it. `running`: executing its own code, or waiting on something of its
+ * own that the context cannot see; the others are the context's waits.
+ */
+export const STEP_ACTIVITIES = ['running', 'sleeping', 'computing', 'awaiting_courier'] as const;
+export type StepActivity = (typeof STEP_ACTIVITIES)[number];
+const ACTIVITY_CODES: Readonly<Record<StepActivity, number>> = { running: 0, sleeping: 1, computing: 2, awaiting_courier: 3 };
+
+const NO_COURIER = 0;
 
 export class CancelCells {
   readonly buffer: SharedArrayBuffer;
@@ -51,6 +65,12 @@ export class CancelCells {
     return Atomics.load(this.words, this.at(cell, PHASE)) !== QUEUED;
   }
 
+  /** Where the task is in its worker, in one read: for whoever watches. */
+  phaseOf(cell: number): 'queued' | 'running' | 'finished' {
+    const phase = Atomics.load(this.words, this.at(cell, PHASE));
+    return phase === QUEUED ? 'queued' : phase === RUNNING ? 'running' : 'finished';
+  }
+
   /** The worker is done with the task; its report may still be on its way. */
   hasFinished(cell: number): boolean {
     return Atomics.load(this.words, this.at(cell, PHASE)) === FINISHED;
@@ -64,6 +84,17 @@ export class CancelCells {
   /** Main thread: what the task recorded asking of its remote service (0: nothing). */
   requestsOf(cell: number): number {
     return Atomics.load(this.words, this.at(cell, REQUESTS));
+  }
+
+  /** Main thread: what the task last published doing (meaningful once it has started). */
+  activityOf(cell: number): StepActivity {
+    return STEP_ACTIVITIES[Atomics.load(this.words, this.at(cell, ACTIVITY))] ?? 'running';
+  }
+
+  /** Main thread: the courier slot the task holds, if any. */
+  courierSlotOf(cell: number): number | undefined {
+    const value = Atomics.load(this.words, this.at(cell, COURIER));
+    return value === NO_COURIER ? undefined : value - 1;
   }
 
   isFaulted(cell: number): boolean {
@@ -99,6 +130,16 @@ export class CancelCells {
    */
   noteRequest(cell: number, bits: number): void {
     Atomics.or(this.words, this.at(cell, REQUESTS), bits);
+  }
+
+  /** Worker: the task enters or leaves one of its context's waits. A plain store: it is only ever shown. */
+  setActivity(cell: number, activity: StepActivity): void {
+    Atomics.store(this.words, this.at(cell, ACTIVITY), ACTIVITY_CODES[activity]);
+  }
+
+  /** Worker: the task took courier `slot`, or (undefined) gave back the one it held. */
+  setCourierSlot(cell: number, slot: number | undefined): void {
+    Atomics.store(this.words, this.at(cell, COURIER), slot === undefined ? NO_COURIER : slot + 1);
   }
 
   /** Worker, as its thread dies: this task's code is what killed it. */
@@ -142,6 +183,8 @@ export class CancelCells {
     Atomics.store(this.words, base + FAULT, 0);
     Atomics.store(this.words, base + IGNORED, 0);
     Atomics.store(this.words, base + REQUESTS, 0);
+    Atomics.store(this.words, base + ACTIVITY, ACTIVITY_CODES.running);
+    Atomics.store(this.words, base + COURIER, NO_COURIER);
     Atomics.store(this.words, base + STATE, LIVE);
     Atomics.notify(this.words, base + STATE);
   }

@@ -144,6 +144,13 @@ export class SlotSemaphore {
     return held;
   }
 
+  /** Who holds each slot right now: its owner's threadId, 0 when free (a snapshot). */
+  owners(): number[] {
+    const owners: number[] = [];
+    for (let i = 0; i < this.size; i++) owners.push(Atomics.load(this.words, FIRST_SLOT + i));
+    return owners;
+  }
+
   /** Steps waiting for a slot right now, on every thread (canceled ones not yet gone included). */
   waiting(): number {
     let total = 0;

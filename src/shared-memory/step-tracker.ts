@@ -37,6 +37,15 @@ export interface ReclaimedShard {
   readonly onCpuCell: number | undefined;
 }
 
+/** One live thread's shard, as the main thread reads it for whoever watches. */
+export interface ShardReading {
+  readonly threadId: number;
+  readonly running: number;
+  /** The cell whose code the thread is executing right now, if any. */
+  readonly onCpuCell: number | undefined;
+  readonly progress: number;
+}
+
 export class StepTracker {
   readonly buffer: SharedArrayBuffer;
   readonly shards: number;
@@ -72,6 +81,24 @@ export class StepTracker {
       if (Atomics.load(this.words, base + OWNER) === threadId) return Atomics.load(this.words, base + PROGRESS);
     }
     return undefined;
+  }
+
+  /** Main thread: every shard held, one per thread that has run a step (a snapshot; the words move meanwhile). */
+  shardsInUse(): ShardReading[] {
+    const readings: ShardReading[] = [];
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      const threadId = Atomics.load(this.words, base + OWNER);
+      if (threadId === 0) continue;
+      const onCpu = Atomics.load(this.words, base + ON_CPU);
+      readings.push({
+        threadId,
+        running: Atomics.load(this.words, base + RUNNING),
+        onCpuCell: onCpu === NO_CELL ? undefined : onCpu - 1,
+        progress: Atomics.load(this.words, base + PROGRESS),
+      });
+    }
+    return readings;
   }
 
   /** Worker: take a free shard for this thread. Throws if every shard is held. */

@@ -34,6 +34,7 @@ import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import { threadOf, type PlacementTicket } from './placement.js';
 import { readReport, type BatchedReport } from './protocol.js';
 import { PoolSaturated, type StepPool } from './step-pool.js';
+import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
 
 /** What the composition root gives back when a thread exits. */
@@ -70,6 +71,8 @@ export interface PooledStepRunnerOptions {
    * the task is over. Undefined: nothing was asked.
    */
   readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
+  /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
+  readonly tasksInFlight?: TasksInFlight;
 }
 
 type Attempt = (
@@ -108,7 +111,7 @@ export class PooledStepRunner implements StepRunner {
     for (;;) {
       if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
       attempts++;
-      const attempt = await this.attempt(step, run, signal, trace);
+      const attempt = await this.attempt(step, run, signal, trace, attempts);
       // Attempts share the idempotency key: once the service applied one, it stands.
       if (attempt.effect && effect !== 'applied') effect = attempt.effect;
       switch (attempt.type) {
@@ -137,10 +140,10 @@ export class PooledStepRunner implements StepRunner {
   }
 
   /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
-  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<Attempt> {
+  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, attemptNumber: number): Promise<Attempt> {
     const { order } = run;
     const ticket: PlacementTicket = { cpuMs: cpuMsOf(order, step.name) };
-    const { graceMs, threadProgress } = this.options;
+    const { graceMs, threadProgress, tasksInFlight } = this.options;
     let cell: number | undefined;
     let overdue: NodeJS.Timeout | undefined;
     let lastProgress: number | undefined;
@@ -171,6 +174,7 @@ export class PooledStepRunner implements StepRunner {
     };
     cell = this.cells.take(signal, armGracePeriod);
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
+    tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, ticket, since: performance.now() });
     try {
       const outcome = await this.runOnPool(cell, step, run, trace, ticket);
       // Over, one way or the other: what it asked of its service is known now.
@@ -180,6 +184,7 @@ export class PooledStepRunner implements StepRunner {
     } finally {
       clearTimeout(overdue);
       this.pool.settled(ticket);
+      tasksInFlight?.remove(cell);
       this.cells.give(cell);
     }
   }

@@ -29,6 +29,13 @@ export interface ThreadExit<Reclaimed> {
   readonly reclaimed: Reclaimed;
 }
 
+/** A live thread as the registry knows it: its Worker, and why it is doomed, if it is (its tasks will not report). */
+export interface LiveThread {
+  readonly threadId: number;
+  readonly worker: Worker;
+  readonly doomed: { readonly cause: ExitCause; readonly reason: string | undefined } | undefined;
+}
+
 interface Fate {
   readonly cause: ExitCause;
   readonly error?: Error;
@@ -61,6 +68,14 @@ export class ThreadRegistry<Reclaimed> {
   /** Threads that died or were terminated while the pool was serving, each replaced by a new one. */
   get replaced(): number {
     return this.replacedCount;
+  }
+
+  /** Every thread alive now, by threadId; a doomed one is listed until it has exited. */
+  liveThreads(): LiveThread[] {
+    return [...this.live].map(([threadId, worker]) => {
+      const fate = this.doomed.get(threadId);
+      return { threadId, worker, doomed: fate ? { cause: fate.cause, reason: fate.reason ?? fate.error?.message } : undefined };
+    });
   }
 
   track(worker: Worker): void {

@@ -99,9 +99,10 @@ describe('POST /order', () => {
 });
 
 describe('GET /healthz', () => {
-  it('reports the tracker, the threads, the queue and the courier pool', async () => {
+  it('reports the tracker, the threads, the queue, the courier pool, and each thread', async () => {
     const response = await fetch(new URL('/healthz', svc.url));
     expect(response.status).toBe(200);
+    const perThread = Array.from({ length: THREADS }, () => ({ thread_id: expect.any(Number), steps: 0, utilization: expect.any(Number) }));
     expect(await response.json()).toEqual({
       status: 'ok',
       running_steps: 0,
@@ -111,6 +112,7 @@ describe('GET /healthz', () => {
       couriers: 5,
       orders_in_flight: 0,
       threads_replaced: 0,
+      per_thread: perThread,
     });
   });
 

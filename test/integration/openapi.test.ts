@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { DEFAULT_STEPS } from '../../src/composition-root.js';
 import { openApiDocument } from '../../src/http/openapi.js';
 import { compiledFixture } from '../support/compiled.js';
+import { openEventStream } from '../../load/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -110,6 +111,15 @@ describe('real responses', () => {
     }
     // The same document, naming the address the server listens on; docs/openapi.yaml names the default one.
     expect((await get(svc, '/openapi.json')).json()).toEqual(JSON.parse(JSON.stringify({ ...generated, servers: [{ url: svc.url.origin }] })));
+  });
+
+  it('of the thread view: its page and its event stream', async () => {
+    expectDocumented('GET', '/threads', await get(svc, '/threads'));
+    const stream = await openEventStream<unknown>(new URL('/threads/events', svc.url));
+    const first = await stream.next();
+    stream.close();
+    expectDocumented('GET', '/threads/events', { status: stream.status, headers: stream.headers, text: `data: ${JSON.stringify(first)}\n\n`, json: () => first });
+    for (const path of ['/threads', '/threads/events']) expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
   });
 
   it('of GET /orders/{order_id}', async () => {

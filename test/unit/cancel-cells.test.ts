@@ -42,9 +42,11 @@ describe('CancelCells', () => {
     cells.markStarted(0);
     cells.markFaulted(0);
     cells.cancel(0);
-    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0)]).toEqual([true, true, true]);
+    cells.setActivity(0, 'awaiting_courier');
+    cells.setCourierSlot(0, 0);
+    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0), cells.activityOf(0), cells.courierSlotOf(0)]).toEqual([true, true, true, 'awaiting_courier', 0]);
     cells.reset(0);
-    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0)]).toEqual([false, false, false]);
+    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0), cells.activityOf(0), cells.courierSlotOf(0)]).toEqual([false, false, false, 'running', undefined]);
   });
 
   it('refuses an index outside the buffer', () => {

@@ -25,6 +25,7 @@ describe('SlotSemaphore', () => {
     expect(new Set([a, b])).toEqual(new Set([0, 1]));
     expect(semaphore.tryAcquire(3)).toBe(-1);
     expect(semaphore.busy()).toBe(2);
+    expect(semaphore.owners()).toEqual(a === 0 ? [1, 2] : [2, 1]);
   });
 
   it('only lets the owner give a slot back', () => {

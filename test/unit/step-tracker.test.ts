@@ -35,6 +35,19 @@ describe('StepTracker', () => {
     expect(tracker.reclaim(32)?.onCpuCell).toBe(0);
   });
 
+  it('reads every shard held, for the thread view', () => {
+    const tracker = StepTracker.create(2);
+    const busy = tracker.claim(41);
+    tracker.claim(42);
+    busy.enter();
+    busy.setOnCpu(3);
+    busy.beat();
+    expect(tracker.shardsInUse()).toEqual([
+      { threadId: 41, running: 1, onCpuCell: 3, progress: 1 },
+      { threadId: 42, running: 0, onCpuCell: undefined, progress: 0 },
+    ]);
+  });
+
   it('lets a new thread take a reclaimed shard, and refuses one past capacity', () => {
     const tracker = StepTracker.create(1);
     for (let id = 1; id <= tracker.shards; id++) tracker.claim(id);

@@ -1,0 +1,45 @@
+/**
+ * The step tasks in flight, by cancel cell, as the main thread knows them:
+ * whose order, which step, which attempt, and the ticket that says which
+ * thread the task was posted to (set by the balancer when it is placed, so
+ * read when looked at). The runner adds a task when its attempt takes a cell
+ * and removes it before the cell is given back, so a cell never names a task
+ * that is not its own. What the task is doing on its thread is in the cell.
+ *
+ * Only for watching (the thread view): a Map set and delete per attempt, and
+ * nothing else until someone looks.
+ */
+import type { ActionName } from '../domain/order.js';
+import type { PlacementTicket } from './placement.js';
+
+export interface TaskInFlight {
+  readonly orderId: string;
+  readonly step: ActionName;
+  /** 1, or 2 when the step runs again after its thread was lost under it. */
+  readonly attempt: number;
+  /** `placedOn` is the thread it was posted to, once placed. */
+  readonly ticket: PlacementTicket;
+  /** performance.now() when the attempt began. */
+  readonly since: number;
+}
+
+export class TasksInFlight {
+  private readonly tasks = new Map<number, TaskInFlight>();
+
+  add(cell: number, task: TaskInFlight): void {
+    this.tasks.set(cell, task);
+  }
+
+  remove(cell: number): void {
+    this.tasks.delete(cell);
+  }
+
+  get size(): number {
+    return this.tasks.size;
+  }
+
+  /** Oldest attempt first. (No iterator: it would allocate a pair per task, and there can be tens of thousands.) */
+  forEach(visit: (task: TaskInFlight, cell: number) => void): void {
+    this.tasks.forEach(visit);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The thread view's stream on its own, over real HTTP: frames at least four
+ * a second to every viewer, a snapshot built once per tick however many
+ * watch and only while someone does, viewers that leave forgotten, a cap on
+ * viewers, and every stream ended at shutdown.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Responder } from '../../src/http/responses.js';
+import { ThreadEvents } from '../../src/http/thread-events.js';
+import { openEventStream } from '../../load/event-stream.js';
+import { eventually, pause } from '../support/wait.js';
+
+let server: Server | undefined;
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+  server = undefined;
+});
+
+async function serve(events: ThreadEvents): Promise<URL> {
+  const app = express();
+  app.get('/threads/events', events.route(new Responder({ draining: () => false })));
+  server = createServer(app);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return new URL(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/threads/events`);
+}
+
+/** A snapshot that counts how often it is built. */
+function counting() {
+  const made = { count: 0 };
+  return { made, snapshot: () => ({ n: ++made.count }) };
+}
+
+describe('GET /threads/events', () => {
+  it('sends every viewer the same snapshot at least four times a second, built once per tick', async () => {
+    const { made, snapshot } = counting();
+    const url = await serve(new ThreadEvents(snapshot, pino({ level: 'silent' })));
+    const [a, b] = await Promise.all([openEventStream<{ n: number }>(url), openEventStream<{ n: number }>(url)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    await pause(1200);
+    const intervals = a.frames.slice(1).map((frame, i) => frame.at - a.frames[i]!.at);
+    intervals.sort((x, y) => x - y);
+    // 200 ms apart; the median holds on a busy machine where single ticks slip.
+    expect(intervals[Math.floor(intervals.length / 2)]).toBeLessThanOrEqual(250);
+    expect(a.frames.length).toBeGreaterThanOrEqual(4);
+    // Each tick's snapshot reached both viewers; only their first frames were made for them alone.
+    const ticksSeenByA = new Set(a.frames.slice(1).map((frame) => frame.data.n));
+    expect(b.frames.slice(1).filter((frame) => ticksSeenByA.has(frame.data.n)).length).toBeGreaterThanOrEqual(Math.min(a.frames.length, b.frames.length) - 2);
+    expect(made.count).toBeLessThanOrEqual(2 + Math.max(a.frames.length, b.frames.length));
+    a.close();
+    b.close();
+  });
+
+  it('forgets a viewer that leaves, and builds nothing once nobody watches', async () => {
+    const { made, snapshot } = counting();
+    const events = new ThreadEvents(snapshot, pino({ level: 'silent' }));
+    const viewer = await openEventStream(await serve(events));
+    await viewer.next();
+    expect(events.viewerCount).toBe(1);
+    viewer.close();
+    await eventually(async () => events.viewerCount, (count) => count === 0);
+    const builtThen = made.count;
+    await pause(500);
+    expect(made.count).toBe(builtThen);
+  });
+
+  it('turns a viewer beyond the cap away with 503 overloaded', async () => {
+    const events = new ThreadEvents(() => ({}), pino({ level: 'silent' }), { intervalMs: 200, maxViewers: 1 });
+    const url = await serve(events);
+    const first = await openEventStream(url);
+    const response = await fetch(url);
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { error: { kind: string } }).error.kind).toBe('overloaded');
+    first.close();
+  });
+
+  it('ends every stream at shutdown and refuses new ones', async () => {
+    const events = new ThreadEvents(() => ({}), pino({ level: 'silent' }));
+    const url = await serve(events);
+    const viewer = await openEventStream(url);
+    await viewer.next();
+    expect(viewer.headers['connection']).toBe('close');
+    events.close();
+    await viewer.ended;
+    expect(events.viewerCount).toBe(0);
+    expect((await fetch(url)).status).toBe(503);
+  });
+});

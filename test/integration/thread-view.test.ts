@@ -1,0 +1,138 @@
+/**
+ * The thread view over a real service: the page, each step shown on the lane
+ * of the thread that runs it with what it is doing (as its thread publishes
+ * it), the courier slots and who holds them, a thread's death with the steps
+ * it took, per-thread figures in /healthz and /metrics, and a page left open
+ * that does not hold the shutdown.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadsPage } from '../../src/http/threads-page.js';
+import type { ThreadSnapshot, ViewedLane, ViewedStep } from '../../src/observability/thread-view.js';
+import { openEventStream, type EventStream } from '../../load/event-stream.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { eventually, pause } from '../support/wait.js';
+
+const THREADS = 2;
+let svc: TestService;
+let view: EventStream<ThreadSnapshot>;
+
+beforeAll(async () => {
+  svc = await startTestService({ config: { threads: THREADS, couriers: 1 } });
+  view = await openEventStream(new URL('/threads/events', svc.url));
+});
+afterAll(async () => {
+  view.close();
+  await svc.shutdown();
+});
+
+/** Where a step of an order is in a snapshot: its lane and how it is shown. */
+function find(snapshot: ThreadSnapshot, orderId: string, step: string): { lane: ViewedLane; step: ViewedStep } | undefined {
+  for (const lane of snapshot.lanes) {
+    const found = lane.steps.find((s) => s.order_id === orderId && s.step === step);
+    if (found) return { lane, step: found };
+  }
+  return undefined;
+}
+
+describe('GET /threads', () => {
+  it('serves one self-contained page: nothing fetched from elsewhere, the legend, lanes filled from /threads/events', async () => {
+    const response = await fetch(new URL('/threads', svc.url));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const html = await response.text();
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).toContain("new EventSource('/threads/events')");
+    expect(html).toContain('A goroutine cannot be killed; a thread can');
+    expect(html).toContain('uPlot');
+    expect(html).toContain('id="fault-send"');
+    expect(threadsPage({ faultInjection: false })).not.toContain('id="fault-send"');
+  });
+});
+
+describe('GET /threads/events', () => {
+  it('shows each step on the lane of its thread, sleeping, computing or waiting for a courier, and who holds the courier', async () => {
+    const first = orderBody({ delay_ms: { payment: 700, vendor: 700, courier: 700 }, cpu_ms: { vendor: 400 } });
+    const second = orderBody({ delay_ms: { payment: 700, vendor: 700, courier: 300 } });
+    const firstOrder = svc.order(first);
+    // The CPU work comes first in the step: it shows as computing, on a thread counting it as running.
+    const computing = await view.next((s) => find(s, String(first['order_id']), 'vendor')?.step.activity === 'computing', 2000);
+    expect(find(computing, String(first['order_id']), 'vendor')!.lane.steps_running).toBeGreaterThanOrEqual(1);
+    await view.next((s) => find(s, String(first['order_id']), 'courier')?.step.courier === 0);
+    const secondOrder = svc.order(second);
+    const seen = await view.next((s) => find(s, String(second['order_id']), 'courier')?.step.activity === 'awaiting_courier', 2000);
+
+    const payment = find(seen, String(first['order_id']), 'payment')!;
+    expect(payment.step).toMatchObject({ activity: 'sleeping' });
+    expect(find(seen, String(first['order_id']), 'courier')!.step).toMatchObject({ activity: 'sleeping', courier: 0 });
+    expect(seen.couriers).toEqual([{ thread_id: find(seen, String(first['order_id']), 'courier')!.lane.thread_id, order_id: first['order_id'], step: 'courier' }]);
+    expect(seen.totals).toMatchObject({ couriers_busy: 1, couriers: 1, courier_waiters: 1, orders_in_flight: 2, threads: THREADS });
+    expect(seen.lanes.map((lane) => lane.state)).toEqual(['alive', 'alive']);
+
+    const answers = await Promise.all([firstOrder, secondOrder]);
+    expect(answers.map(({ status }) => status)).toEqual([200, 200]);
+    // Each step was shown on the thread that ran it.
+    const shownOn = find(seen, String(first['order_id']), 'payment')!.lane.thread_id;
+    expect(stepsOf(answers[0]!.body)['payment']!.thread_id).toBe(shownOn);
+    const after = await view.next();
+    expect(after.lanes.flatMap((lane) => lane.steps)).toEqual([]);
+    expect(after.totals).toMatchObject({ running_steps: 0, queued: 0, steps_in_flight: 0, couriers_busy: 0 });
+    await expectAtRest(svc, THREADS);
+  });
+
+  it('gives /healthz and /metrics the steps and event-loop utilization of each thread', async () => {
+    const order = svc.order(orderBody({ cpu_ms: { payment: 1200 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    const computing = await view.next((s) => s.lanes.some((lane) => lane.steps.some((step) => step.activity === 'computing')), 2000);
+    const busy = computing.lanes.find((lane) => lane.steps.some((step) => step.activity === 'computing'))!.thread_id;
+    // A window of at least half a second, all of it computing.
+    await pause(700);
+    const health = await svc.health();
+    expect(health.per_thread.map((thread) => thread.thread_id)).toEqual(computing.lanes.map((lane) => lane.thread_id));
+    const thread = health.per_thread.find((t) => t.thread_id === busy)!;
+    expect(thread.steps).toBe(1);
+    expect(thread.utilization).toBeGreaterThan(0.7);
+    const metrics = parseSamples(await (await fetch(new URL('/metrics', svc.url))).text());
+    expect(metrics.get(sampleKey('worker_thread_steps', { thread_id: String(busy) }))).toBe(1);
+    for (const { thread_id } of health.per_thread) expect(metrics.get(sampleKey('worker_thread_utilization', { thread_id: String(thread_id) }))).toBeGreaterThanOrEqual(0);
+    expect((await order).status).toBe(200);
+  });
+
+  it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
+    const neighbours = Array.from({ length: 4 }, () => orderBody({ delay_ms: { payment: 0, vendor: 500, courier: 0 } }));
+    const running = neighbours.map((body) => svc.order(body));
+    await view.next((s) => s.lanes.every((lane) => lane.steps.some((step) => step.step === 'vendor')));
+    const crash = orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } });
+    const crashed = await svc.order(crash);
+    expect(crashed.status).toBe(500);
+    const diedOn = stepsOf(crashed.body)['payment']!.thread_id!;
+
+    const seen = await view.next((s) => {
+      const dead = s.lanes.find((lane) => lane.thread_id === diedOn);
+      return dead?.state === 'dead' && (dead.fate?.lost ?? []).some((lost) => lost.outcome === 'retried');
+    });
+    const dead = seen.lanes.find((lane) => lane.thread_id === diedOn)!;
+    expect(dead).toMatchObject({ state: 'dead', utilization: null, steps: [], fate: { cause: 'died', reason: 'injected fault: crash' } });
+    expect(dead.fate!.lost).toContainEqual({ order_id: crash['order_id'], step: 'payment', outcome: 'culprit' });
+    expect(seen.events.map((event) => event.kind)).toContain('died');
+    expect((await Promise.all(running)).map(({ status }) => status)).toEqual([200, 200, 200, 200]);
+    // The replacement gets a lane of its own.
+    const replaced = await view.next((s) => s.lanes.filter((lane) => lane.state === 'alive').length === THREADS);
+    expect(replaced.totals.threads_replaced).toBe(1);
+    await eventually(() => svc.health(), (health) => health.threads === THREADS);
+    await expectAtRest(svc, THREADS);
+  });
+});
+
+describe('a page left open', () => {
+  it('does not hold the shutdown: its stream ends and the service stops promptly', async () => {
+    const other = await startTestService();
+    const stream = await openEventStream<ThreadSnapshot>(new URL('/threads/events', other.url));
+    await stream.next();
+    const started = performance.now();
+    await other.shutdown();
+    await stream.ended;
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * The thread view in a real headless Chromium (Debian's, driven by
+ * playwright-core; no browser download): the page loads, shows a lane per
+ * worker thread, and a step appears on the lane of the thread running it
+ * while its order runs, and goes when it is done.
+ *
+ * Skipped, and saying so, where no Chromium is installed; .ci/run installs
+ * one, so CI always runs it.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody, stepsOf } from '../support/orders.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const SKIPPED = hasChromium ? '' : ` — SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
+if (!hasChromium) console.warn(`threads-page-browser.test.ts${SKIPPED}`);
+
+/**
+ * As root on this machine: no sandbox; and nothing reaching for the network,
+ * which is closed here. playwright-core gives each launch a fresh profile
+ * (its own --user-data-dir in a temporary folder).
+ */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const THREADS = 2;
+let svc: TestService;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!hasChromium) return;
+  [svc, browser] = await Promise.all([startTestService({ config: { threads: THREADS } }), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await svc?.shutdown();
+});
+
+describe('the thread view in headless Chromium', () => {
+  it.skipIf(!hasChromium)(`loads, shows the threads' lanes, and a step on its thread's lane while its order runs${SKIPPED}`, async () => {
+    const page = await browser!.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(new URL('/threads', svc.url).href);
+
+    await page.locator('#status.live').waitFor({ timeout: 5000 });
+    const lanes = page.locator('#lanes [data-thread-id][data-state="alive"]');
+    await expect.poll(() => lanes.count(), { timeout: 5000 }).toBe(THREADS);
+    await expect.poll(() => page.locator('[data-total="threads"]').textContent()).toBe(String(THREADS));
+    expect(await page.locator('.legend').textContent()).toContain('waiting for a courier');
+
+    const body = orderBody({ delay_ms: { payment: 900, vendor: 900, courier: 900 } });
+    const answer = svc.order(body);
+    const payment = page.locator(`#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`);
+    await payment.waitFor({ timeout: 3000 });
+    expect(await payment.getAttribute('data-activity')).toBe('sleeping');
+    const shownOn = await payment.evaluate((box) => box.closest('[data-thread-id]')!.getAttribute('data-thread-id'));
+
+    const { status, body: response } = await answer;
+    expect(status).toBe(200);
+    expect(shownOn).toBe(String(stepsOf(response)['payment']!.thread_id));
+    await payment.waitFor({ state: 'detached', timeout: 3000 });
+    expect(errors).toEqual([]);
+    await page.close();
+    await expectAtRest(svc, THREADS);
+  });
+});
