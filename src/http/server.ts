@@ -38,6 +38,9 @@ export interface ConnectionLimits {
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
 
+/** How long a connection that has sent nothing is kept once draining begins: long enough for a request already on its way to be read. */
+const UNREAD_GRACE_MS = 200;
+
 export class HttpServer {
   private readonly server: Server;
   private isDraining = false;
@@ -151,7 +154,15 @@ export class HttpServer {
   private closeIdle(): void {
     this.server.closeIdleConnections();
     // A connection that has sent part of a request is left to finish it: it
-    // will be answered 503 like any request that arrives while draining.
-    for (const socket of this.unused) if (socket.bytesRead === 0) socket.destroy();
+    // will be answered 503 like any request that arrives while draining. One
+    // that has sent nothing Node has read yet is closed only a moment later:
+    // its request may already wait unread in the kernel, and closing it now
+    // would reset a client that did nothing wrong.
+    for (const socket of this.unused) {
+      if (socket.bytesRead > 0) continue;
+      setTimeout(() => {
+        if (this.unused.has(socket) && socket.bytesRead === 0) socket.destroy();
+      }, UNREAD_GRACE_MS).unref();
+    }
   }
 }

@@ -134,6 +134,25 @@ describe('shutdown', () => {
     svc = undefined;
   });
 
+  it('answers a request sent a moment before the drain began, not yet read: 503 shutting_down, never a reset', async () => {
+    const service = await start();
+    const body = JSON.stringify(orderBody({ order_id: 'unread' }));
+    const socket = connect(Number(service.url.port), service.url.hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await pause(50);
+    let reply = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    // Sent, and the drain begins in the same turn: the server has not read a byte of it yet.
+    socket.write(`POST /order HTTP/1.1\r\nHost: ${service.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const stopped = service.shutdown();
+    await closed;
+    expect(reply).toMatch(/^HTTP\/1\.1 503 /);
+    expect(reply).toContain('"kind":"shutting_down"');
+    await stopped;
+    svc = undefined;
+  });
+
   it('cancels what would outlive it early enough for every payment to be voided before the pool closes', async () => {
     // 1,750 ms is the least SHUTDOWN_TIMEOUT_MS allows with these settings: 2 × 250 + 1,000 + 250.
     const service = await start({ shutdownTimeoutMs: 1750, orderTimeoutMs: 30_000 });

@@ -159,7 +159,12 @@ describe('open-file limit', () => {
 
       // Still alive, and serving every newcomer once the crowd has gone.
       for (const talk of talks) talk.socket.destroy();
-      const after = await rawRequest(limited.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+      // The server hears of the closed connections a moment later; until then a newcomer may still be over the cap.
+      const after = await eventually(
+        () => rawRequest(limited.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) }),
+        (answer) => answer.status !== 503,
+        { within: 3000, every: 50 },
+      );
       expect(after.status).toBe(200);
       expect(limited.child.exitCode).toBe(null);
     } finally {
@@ -214,7 +219,8 @@ describe('SIGTERM', () => {
     const inFlight = Array.from({ length: 5 }, () =>
       rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 500, vendor: 500, courier: 500 } })), agent }),
     );
-    await pause(150);
+    // All five admitted before the signal (a fixed pause was not always enough on a busy machine).
+    await eventually(async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number }, (health) => health.orders_in_flight === 5);
     const signaled = performance.now();
     server.child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
