@@ -34,7 +34,8 @@ export class ThreadUtilization {
       return sample.utilization;
     }
     if (now - window.startedAt < WINDOW_MS) return window.figure;
-    const figure = worker.performance.eventLoopUtilization(sample, window.start).utilization;
+    // The difference of two samples can come out a hair below 0 (measured: −2e-6) or above 1.
+    const figure = Math.min(1, Math.max(0, worker.performance.eventLoopUtilization(sample, window.start).utilization));
     this.windows.set(threadId, { start: sample, startedAt: now, figure });
     return figure;
   }
