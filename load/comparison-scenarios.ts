@@ -19,6 +19,14 @@ import { always, every, SCENARIOS, type Scenario } from './scenarios.js';
 /** What this service must be configured with to match the Go service. */
 export const LIKE_THE_GO_SERVICE: Readonly<Record<string, string>> = { COURIERS: '5', ORDER_TIMEOUT_MS: '10000' };
 
+/**
+ * Seconds of the same load before each measured round, for both servers. A
+ * fresh Node process needs them: measured, a new server's first second runs
+ * at a third of its steady rate (steps with 1 ms delays take 70–80 ms while
+ * the three isolates compile their code), and each round starts a fresh one.
+ */
+const WARM_UP_SEC = 5;
+
 const suite = (name: string): Scenario => SCENARIOS.find((scenario) => scenario.name === name)!;
 
 export const COMPARISON_SCENARIOS: readonly Scenario[] = [
@@ -27,6 +35,7 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
     description: 'Delays of 1 ms, 50 connections: orders/s, what the orchestration itself costs per order.',
     serverEnv: LIKE_THE_GO_SERVICE,
     durationSec: 10,
+    warmUpSec: WARM_UP_SEC,
     order: (n) => ({ order_id: `overhead-${n}`, amount: 1200, delay_ms: every(1) }),
   },
   {
@@ -35,6 +44,7 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
     serverEnv: LIKE_THE_GO_SERVICE,
     connections: 20,
     durationSec: 10,
+    warmUpSec: WARM_UP_SEC,
     order: (n) => ({ order_id: `fail-fast-${n}`, amount: 1200, fail_step: 'payment', delay_ms: { payment: 150, vendor: 800, courier: 800 } }),
     expectedStatus: always(400),
   },
@@ -42,6 +52,7 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
     ...suite('light'),
     description: 'Default delays (payment 150, vendor 200, courier 100 ms), 1 connection: p50 over the 200 ms floor.',
     serverEnv: LIKE_THE_GO_SERVICE,
+    warmUpSec: WARM_UP_SEC,
   },
   {
     ...suite('wide'),
