@@ -339,7 +339,9 @@ const memoryRow = {
   'per order, main-thread heap (KB)': formatSpread(across((r) => r.memory.perOrderHeapKb)),
 };
 
-console.log(`Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), THREADS=${THREADS}, ${SECONDS} s per run; median (min–max) of ${ROUNDS} rounds, ratios pair by pair within a round`);
+console.log(
+  `Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), THREADS=${THREADS}, ${SECONDS} s per run; median (min–max) of ${ROUNDS} rounds, ratios pair by pair within a round`,
+);
 console.table(rows);
 console.log('Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock); per round p50, p99, max');
 console.table(cancelRows);

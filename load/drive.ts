@@ -168,7 +168,13 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   if (problems.length > 0 && target.output) {
     // What the server said about it: its warnings and errors.
     const said = target.output().filter((line) => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'));
-    if (said.length > 0) process.stderr.write(`  ${settings.label}: the server logged\n${said.slice(0, 20).map((line) => `    ${line.slice(0, 400)}`).join('\n')}\n`);
+    if (said.length > 0)
+      process.stderr.write(
+        `  ${settings.label}: the server logged\n${said
+          .slice(0, 20)
+          .map((line) => `    ${line.slice(0, 400)}`)
+          .join('\n')}\n`,
+      );
   }
 
   const latencies = samples.map((sample) => sample.latency);
@@ -186,9 +192,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     latency: summarize(latencies),
     statuses: Object.fromEntries([...statuses].map(([status, count]) => [String(status), count])),
     errors,
-    health: gates
-      ? { runningSteps: gates.after.running_steps, threadsReplaced: gates.after.threads_replaced, ordersInFlight: gates.after.orders_in_flight }
-      : null,
+    health: gates ? { runningSteps: gates.after.running_steps, threadsReplaced: gates.after.threads_replaced, ordersInFlight: gates.after.orders_in_flight } : null,
     peakRssMb: peakRss ? Math.round(peakRss.peakMb) : null,
     sampledPeakRssMb: rssSamples.length > 0 ? Math.round(Math.max(...rssSamples)) : null,
     peakOrdersInFlight: monitor?.peakOrdersInFlight() ?? null,

@@ -17,12 +17,13 @@ function kind(report: LoadReport): string {
 function figures(report: LoadReport): string {
   if (report.comparison) {
     return report.comparison.scenarios
-      .map((c) => `${escapeHtml(c.name)} <strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong> <small>(${escapeHtml(formatHeadline(c.headline, c.thisFigure.median))} vs ${escapeHtml(formatHeadline(c.headline, c.otherFigure.median))})</small>`)
+      .map(
+        (c) =>
+          `${escapeHtml(c.name)} <strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong> <small>(${escapeHtml(formatHeadline(c.headline, c.thisFigure.median))} vs ${escapeHtml(formatHeadline(c.headline, c.otherFigure.median))})</small>`,
+      )
       .join('<br>');
   }
-  return report.scenarios
-    .map((s) => `${escapeHtml(s.name)} ${escapeHtml(formatHeadline(s.headline, HEADLINES[s.headline].read(s)))}`)
-    .join('<br>');
+  return report.scenarios.map((s) => `${escapeHtml(s.name)} ${escapeHtml(formatHeadline(s.headline, HEADLINES[s.headline].read(s)))}`).join('<br>');
 }
 
 function gates(report: LoadReport): string {

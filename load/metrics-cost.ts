@@ -109,7 +109,11 @@ async function main(): Promise<void> {
     started?.child.kill('SIGTERM');
     await started?.exited;
   }
-  const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+  const median = (values: number[]): number =>
+    percentile(
+      [...values].sort((a, b) => a - b),
+      50,
+    );
   const spread = (values: number[]): string => `${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`;
   console.table(
     [...figures].map(([key, { p50, p90, busy }]) => {

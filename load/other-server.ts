@@ -103,8 +103,8 @@ export function commandServer(url: URL, command: string): OtherServer {
         output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
         output = output.slice(-50);
       };
-      started.stdout!.on('data', keep);
-      started.stderr!.on('data', keep);
+      started.stdout.on('data', keep);
+      started.stderr.on('data', keep);
       // A first run may build the server: give it two minutes.
       const readyBy = performance.now() + 120_000;
       while (!(await reachable(url))) {

@@ -91,16 +91,11 @@ function porsager(url: string): Client {
     shapes: {
       insert: (key) => insert(sql, key),
       select: (_, seeded) => select(seeded),
-      transaction: (key) =>
-        sql.begin((tx) => [
-          insert(tx, key),
-          tx`INSERT INTO ledger (order_id, run, amount, state) VALUES (${key}, 1, ${1200}, 'charged') ON CONFLICT DO NOTHING`,
-        ]),
+      transaction: (key) => sql.begin((tx) => [insert(tx, key), tx`INSERT INTO ledger (order_id, run, amount, state) VALUES (${key}, 1, ${1200}, 'charged') ON CONFLICT DO NOTHING`]),
       cte: (_, seeded) =>
         sql`WITH moved AS (UPDATE orders SET state = 'payment_requested' WHERE order_id = ${seeded} RETURNING order_id)
             INSERT INTO ledger (order_id, run, amount, state) SELECT order_id, 1, ${1200}, 'charged' FROM moved ON CONFLICT DO NOTHING`,
-      batch: (key, seeded) =>
-        Promise.all([insert(sql, key), sql`UPDATE orders SET lease_expires_at = now() + interval '5 seconds' WHERE order_id = ${seeded}`, select(seeded)]),
+      batch: (key, seeded) => Promise.all([insert(sql, key), sql`UPDATE orders SET lease_expires_at = now() + interval '5 seconds' WHERE order_id = ${seeded}`, select(seeded)]),
     },
     end: () => sql.end(),
   };
@@ -189,7 +184,11 @@ async function measure(operation: Operation, concurrency: number): Promise<Cell>
   };
 }
 
-const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+const median = (values: number[]): number =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 const spread = (values: number[]): string => `${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}`;
 
 const server = await startThrowawayServer({ durable });
@@ -218,7 +217,9 @@ try {
   }
   await Promise.all(clients.map((client) => client.end()));
 
-  console.log(`\n${durable ? 'durable (fsync, synchronous_commit on)' : 'not durable (fsync off, synchronous_commit off)'}; pool ${POOL}; ${ROUNDS} rounds of ${CELL_MS} ms; medians, ops/s range across rounds\n`);
+  console.log(
+    `\n${durable ? 'durable (fsync, synchronous_commit on)' : 'not durable (fsync off, synchronous_commit off)'}; pool ${POOL}; ${ROUNDS} rounds of ${CELL_MS} ms; medians, ops/s range across rounds\n`,
+  );
   const rows = [];
   for (const shape of Object.keys(SHAPES) as ShapeName[]) {
     for (const concurrency of CONCURRENCIES) {
@@ -237,7 +238,11 @@ try {
     }
   }
   console.table(rows);
-  console.log(Object.entries(SHAPES).map(([name, text]) => `${name}: ${text}`).join('\n'));
+  console.log(
+    Object.entries(SHAPES)
+      .map(([name, text]) => `${name}: ${text}`)
+      .join('\n'),
+  );
 } finally {
   await server.stop();
 }

@@ -7,18 +7,7 @@
  */
 import { formatHeadline, HEADLINES } from './headline.js';
 import { escapeHtml, formatMs, formatNumber, formatStatuses, ratioCell, renderPage, verdictCell } from './html.js';
-import {
-  Charts,
-  CHART_SCRIPT,
-  COLORS,
-  cpuAndMemory,
-  eventLoopDelay,
-  latencyHistogram,
-  latencyOverTime,
-  perThread,
-  serverState,
-  type LineChart,
-} from './report-charts.js';
+import { Charts, CHART_SCRIPT, COLORS, cpuAndMemory, eventLoopDelay, latencyHistogram, latencyOverTime, perThread, serverState, type LineChart } from './report-charts.js';
 import type { Baseline, ComparedScenario, Comparison, LoadReport, ScenarioResult } from './report-types.js';
 import { formatRatio, formatSpread, spreadOf } from './rounds.js';
 
@@ -28,8 +17,7 @@ function targetCell(target: ScenarioResult['target'], smoke: boolean): string {
   return `<td>${escapeHtml(target.text)}: <strong>${target.met ? 'met' : 'not met'}</strong> (${escapeHtml(target.figure)})</td>`;
 }
 
-const rss = (r: ScenarioResult): string =>
-  r.peakRssMb !== null ? formatNumber(r.peakRssMb) : r.sampledPeakRssMb !== null ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>` : '—';
+const rss = (r: ScenarioResult): string => (r.peakRssMb !== null ? formatNumber(r.peakRssMb) : r.sampledPeakRssMb !== null ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>` : '—');
 
 function figureCells(r: ScenarioResult): string {
   return [
@@ -48,7 +36,9 @@ const FIGURE_HEADINGS =
 
 function header(report: LoadReport, title: string): string {
   const { cpus, cpuModel, node, platform, hostname, memoryGb } = report.machine;
-  const commit = report.commit ? `commit <code>${escapeHtml(report.commit.sha.slice(0, 12))}</code>${report.commit.dirty ? ' <strong>with uncommitted changes</strong>' : ''}` : 'commit unknown (not a git checkout)';
+  const commit = report.commit
+    ? `commit <code>${escapeHtml(report.commit.sha.slice(0, 12))}</code>${report.commit.dirty ? ' <strong>with uncommitted changes</strong>' : ''}`
+    : 'commit unknown (not a git checkout)';
   const load = (values: readonly number[]): string => values.map((v) => v.toFixed(2)).join(' / ');
   return `<h1>${escapeHtml(title)}</h1>
 <p class="meta">${escapeHtml(report.startedAt)} → ${escapeHtml(report.finishedAt)} · ${commit}<br>
@@ -65,9 +55,7 @@ function environment(serverEnv: ScenarioResult['serverEnv']): string {
 
 function scenarioSection(s: ScenarioResult, index: number, charts: Charts): string {
   const envText = environment(s.serverEnv);
-  const after = s.health
-    ? `${s.health.runningSteps} running steps, ${s.health.threadsReplaced} threads replaced, ${s.health.ordersInFlight} orders in flight`
-    : '— (no /healthz)';
+  const after = s.health ? `${s.health.runningSteps} running steps, ${s.health.threadsReplaced} threads replaced, ${s.health.ordersInFlight} orders in flight` : '— (no /healthz)';
   return `
 <section id="scenario-${index}">
   <h2>${escapeHtml(s.name)}</h2>
@@ -98,13 +86,10 @@ function baselineTable(report: LoadReport, baseline: Baseline): string {
     const headline = HEADLINES[now.headline];
     const pair = (a: number | null, b: number | null, format: (v: number | null) => string, better: 'higher' | 'lower'): string =>
       `<td class="num">${format(a)} / ${format(b)}</td>${a !== null && b !== null ? ratioCell(a / b, better) : '<td class="num">—</td>'}`;
-    const differs = [
-      ...(now.connections !== then.connections ? [`${then.connections} connections`] : []),
-      ...(now.durationSec !== then.durationSec ? [`${then.durationSec} s`] : []),
-    ];
+    const differs = [...(now.connections !== then.connections ? [`${then.connections} connections`] : []), ...(now.durationSec !== then.durationSec ? [`${then.durationSec} s`] : [])];
     return [
       `<tr><td>${escapeHtml(now.name)}${differs.length > 0 ? ` <small>(then ${differs.join(', ')})</small>` : ''}</td>` +
-        pair(headline.read(now as ScenarioResult), headline.read(then as ScenarioResult), (v) => (v === null ? '—' : formatHeadline(now.headline, v)), headline.better) +
+        pair(headline.read(now), headline.read(then as ScenarioResult), (v) => (v === null ? '—' : formatHeadline(now.headline, v)), headline.better) +
         pair(now.requestsPerSec, then.requestsPerSec, formatNumber, 'higher') +
         pair(now.latency.p50, then.latency.p50, formatMs, 'lower') +
         pair(now.latency.p99, then.latency.p99, formatMs, 'lower') +
@@ -149,9 +134,7 @@ ${table}
 }
 
 function summaryTable(report: LoadReport): string {
-  const rows = report.scenarios.map(
-    (s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target, report.smoke)}${verdictCell(s.problems)}</tr>`,
-  );
+  const rows = report.scenarios.map((s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target, report.smoke)}${verdictCell(s.problems)}</tr>`);
   return `<div class="table-wrap"><table>
 <thead><tr><th>Scenario</th>${FIGURE_HEADINGS}<th>Target</th><th>Gates</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;

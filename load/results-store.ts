@@ -50,12 +50,7 @@ const scenarioNames = (report: LoadReport): string[] => (report.comparison ? rep
  * latest run before `startedAt` of the same kind with a scenario in common.
  * Null when there is none, or when `requested` is "none".
  */
-export function pickBaseline(
-  runs: readonly StoredRun[],
-  startedAt: string,
-  kind: { comparison: boolean; smoke: boolean; scenarios: readonly string[] },
-  requested?: string,
-): StoredRun | null {
+export function pickBaseline(runs: readonly StoredRun[], startedAt: string, kind: { comparison: boolean; smoke: boolean; scenarios: readonly string[] }, requested?: string): StoredRun | null {
   if (requested === 'none') return null;
   if (requested !== undefined) {
     const named = runs.find((run) => run.dir === requested.replace(/\/+$/, '').split('/').pop());

@@ -41,13 +41,11 @@ export interface CommandLine {
 }
 
 /** `--rounds N`, the option every script has. */
-export const roundsOption = (rounds: number) =>
-  ({ type: 'integer', default: rounds, min: 1, help: 'rounds; each figure is the median of its rounds, with their min–max' }) as const;
+export const roundsOption = (rounds: number) => ({ type: 'integer', default: rounds, min: 1, help: 'rounds; each figure is the median of its rounds, with their min–max' }) as const;
 
 function usage(line: CommandLine, spec: Readonly<Record<string, OptionSpec>>): string {
   const rows = Object.entries(spec).map(([name, option]) => {
-    const value =
-      option.type === 'boolean' ? '' : option.type === 'integer' ? ' N' : option.type === 'number' ? ' X' : ` ${('placeholder' in option && option.placeholder) || 'VALUE'}`;
+    const value = option.type === 'boolean' ? '' : option.type === 'integer' ? ' N' : option.type === 'number' ? ' X' : ` ${('placeholder' in option && option.placeholder) || 'VALUE'}`;
     const fallback = 'default' in option && option.default !== undefined ? ` (default ${option.default})` : '';
     return [`  --${name}${value}${option.type === 'strings' ? ' …' : ''}`, `${option.help}${fallback}`] as const;
   });
@@ -78,13 +76,9 @@ export function parseCommandLine<const S extends Readonly<Record<string, OptionS
   spec: S,
   argv: readonly string[] = process.argv.slice(2),
 ): { values: OptionValues<S>; positionals: string[] } {
-  const options = Object.fromEntries([
-    ...Object.entries(spec).map(([name, option]) => [
-      name,
-      option.type === 'boolean' ? { type: 'boolean' as const } : { type: 'string' as const, multiple: option.type === 'strings' },
-    ]),
-    ['help', { type: 'boolean' as const }],
-  ]);
+  const options: Record<string, { type: 'boolean' | 'string'; multiple?: boolean }> = {};
+  for (const [name, option] of Object.entries(spec)) options[name] = option.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: option.type === 'strings' };
+  options['help'] = { type: 'boolean' };
   let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: line.positionals !== undefined, strict: true }) as typeof parsed;
@@ -99,8 +93,8 @@ export function parseCommandLine<const S extends Readonly<Record<string, OptionS
   for (const [name, option] of Object.entries(spec)) {
     const raw = parsed.values[name];
     if (option.type === 'boolean') values[name] = raw === true;
-    else if (option.type === 'strings') values[name] = (raw as string[] | undefined) ?? [];
-    else if (option.type === 'string') values[name] = (raw as string | undefined) ?? option.default;
+    else if (option.type === 'strings') values[name] = raw ?? [];
+    else if (option.type === 'string') values[name] = raw ?? option.default;
     else if (raw === undefined) values[name] = option.default;
     else {
       const value = Number(raw);

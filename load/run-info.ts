@@ -21,8 +21,7 @@ export function machine(): LoadReport['machine'] {
 
 /** The checked-out commit and whether anything tracked or untracked (not ignored) differs from it; null outside git. */
 export function commit(): LoadReport['commit'] {
-  const git = (...args: string[]): string =>
-    execFileSync('git', args, { cwd: new URL('.', import.meta.url), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: new URL('.', import.meta.url), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     return { sha: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain').length > 0 };
   } catch {

@@ -34,10 +34,10 @@ const { values: options, positionals: names } = parseCommandLine(
     notes: [
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
       `comparison scenarios (--against): ${COMPARISON_SCENARIOS.map((s) => s.name).join(', ')}`,
-      'LOAD_URL=http://127.0.0.1:8080 uses this service as it runs there (its settings are then not the scenario\'s).',
+      "LOAD_URL=http://127.0.0.1:8080 uses this service as it runs there (its settings are then not the scenario's).",
       'examples:',
       '  npm run load -- overhead cpu --duration 5',
-      "  npm run load -- --against http://127.0.0.1:8080 --against-cmd ../shared/peers/go-order-pipeline/run.sh overhead light",
+      '  npm run load -- --against http://127.0.0.1:8080 --against-cmd ../shared/peers/go-order-pipeline/run.sh overhead light',
     ],
   },
   {
@@ -172,10 +172,7 @@ const report: LoadReport = {
   commit: commit(),
   loadAverage: { start: loadAtStart, end: loadAverage() },
   scenarios: results,
-  comparison:
-    options.against !== undefined
-      ? { against: options.against, againstCommand: options['against-cmd'] ?? null, rounds: options.rounds, scenarios: compared }
-      : null,
+  comparison: options.against !== undefined ? { against: options.against, againstCommand: options['against-cmd'] ?? null, rounds: options.rounds, scenarios: compared } : null,
   baseline: baseline ? baselineOf(baseline) : null,
 };
 const dir = saveRun(report, renderReportHtml(report));

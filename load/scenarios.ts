@@ -33,10 +33,7 @@ export interface Scenario {
 export const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms, refund: ms });
 /** The same CPU work for every step (a refund computes nothing). */
 const everyStep = (ms: number) => ({ payment: ms, vendor: ms, courier: ms });
-export const always =
-  (status: number) =>
-  (): number =>
-    status;
+export const always = (status: number) => (): number => status;
 
 /** The Go stress test's mix: every 5th order fails payment, else every 7th vendor, else every 9th courier. */
 function mixedFailure(n: number): { failStep?: string; status: number } {

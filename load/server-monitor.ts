@@ -95,7 +95,8 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
         health.queued.push(numberOrNull(report.queued));
         health.couriersBusy.push(numberOrNull(report.couriers_busy));
         peakInFlight = Math.max(peakInFlight ?? 0, report.orders_in_flight);
-        for (const thread of Array.isArray(report.per_thread) ? report.per_thread : []) {
+        const threads = (Array.isArray(report.per_thread) ? report.per_thread : []) as ReadonlyArray<{ thread_id: number; steps: unknown; utilization: unknown }>;
+        for (const thread of threads) {
           let series = perThread.get(thread.thread_id);
           if (!series) perThread.set(thread.thread_id, (series = { utilization: [], steps: [] }));
           // A thread that appears late (a replacement) has nothing before it.
@@ -183,9 +184,7 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
         }
       }
       return {
-        ...(health.t.length > 0
-          ? { health: { ...health, ...(threads.length > 0 ? { perThread: threads.map(([threadId, series]) => ({ threadId, ...series })) } : {}) } }
-          : {}),
+        ...(health.t.length > 0 ? { health: { ...health, ...(threads.length > 0 ? { perThread: threads.map(([threadId, series]) => ({ threadId, ...series })) } : {}) } } : {}),
         ...(processSeries.t.length > 0 ? { process: processSeries } : {}),
         ...(eventLoop.t.length > 0 ? { eventLoop } : {}),
       };

@@ -33,23 +33,21 @@ function launch(env: Record<string, string>): { child: ChildProcess; stdout: str
   const stdout: string[] = [];
   const stderr: string[] = [];
   let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     stdout.push(...lines);
     // A server logging every request under load writes a lot: keep the latest.
     if (stdout.length > KEPT_LINES) stdout.splice(0, stdout.length - KEPT_LINES);
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   return { child, stdout, stderr };
 }
 
 /** Start the server and resolve once it prints where it listens. */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
   const { child, stdout } = launch(env);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
-  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })));
   const url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -32,7 +32,17 @@ export function timeline(samples: readonly Sample[], durationMs: number, binSec:
   const bins = Math.max(1, Math.ceil(durationMs / binMs));
   const byBin: number[][] = Array.from({ length: bins }, () => []);
   for (const { at, latency } of samples) byBin[Math.min(bins - 1, Math.floor(at / binMs))]!.push(latency);
-  const pick = (p: number) => byBin.map((values) => (values.length ? round(percentile([...values].sort((a, b) => a - b), p)) : null));
+  const pick = (p: number) =>
+    byBin.map((values) =>
+      values.length
+        ? round(
+            percentile(
+              [...values].sort((a, b) => a - b),
+              p,
+            ),
+          )
+        : null,
+    );
   return {
     binSec,
     t: byBin.map((_, i) => round(i * binSec)),

@@ -115,9 +115,7 @@ const rounds = await inRounds(options.rounds, async () => {
 });
 const figure = (kind: 'bare' | 'step', key: keyof Measured) => spreadOf(rounds.map((round) => round[kind][key]));
 const ratio = (key: keyof Measured) => formatRatio(spreadOf(pairRatios(figure('step', key).values, figure('bare', key).values)));
-console.log(
-  `Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start and RSS growth per thread; median (min–max) of ${options.rounds} rounds`,
-);
+console.log(`Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start and RSS growth per thread; median (min–max) of ${options.rounds} rounds`);
 console.table([
   { what: 'worker_threads Worker, bare (to first message)', 'start (ms)': formatSpread(figure('bare', 'startMs')), 'memory (MB)': formatSpread(figure('bare', 'mbPerThread')) },
   { what: 'step-pool worker (through its first step)', 'start (ms)': formatSpread(figure('step', 'startMs')), 'memory (MB)': formatSpread(figure('step', 'mbPerThread')) },

@@ -89,8 +89,17 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
   try {
     for (const inFlight of IN_FLIGHT) {
       const client = new AbortController();
-      const asleep: Order = { orderId: '', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...DEFAULT_DELAY_MS, payment: 60_000, vendor: 60_000, courier: 60_000 }, cpuMs: { payment: 0, vendor: 0, courier: 0 } };
-      const orders = Array.from({ length: inFlight }, (_, i) => engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, run: 1 }, client.signal, { requestId: 'measure' }));
+      const asleep: Order = {
+        orderId: '',
+        amount: 1,
+        failStep: undefined,
+        failCompensation: false,
+        delayMs: { ...DEFAULT_DELAY_MS, payment: 60_000, vendor: 60_000, courier: 60_000 },
+        cpuMs: { payment: 0, vendor: 0, courier: 0 },
+      };
+      const orders = Array.from({ length: inFlight }, (_, i) =>
+        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, run: 1 }, client.signal, { requestId: 'measure' }),
+      );
       // Every step asleep on its thread first. With many thousands dispatched at
       // once, one thread's first steps have been seen to start 20 s late (its
       // event loop idle meanwhile): a figure that cannot be measured is left out.

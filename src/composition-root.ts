@@ -215,9 +215,7 @@ function watchedStepLog(log: StepLog, view: ThreadView): StepLog {
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   // DATABASE_URL: the records, the provider's books and the courier pool in Postgres, shared by every instance.
-  const durable = config.durable
-    ? await DurableStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log)
-    : undefined;
+  const durable = config.durable ? await DurableStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log) : undefined;
   const { ledger, records } = durable ?? inMemory(config);
   let engine: OrderEngine;
   try {
@@ -239,7 +237,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
   if (metrics) durable?.registerMetrics(metrics.registry);
-  const threadEvents = new ThreadEvents(engine.threadView, log);
+  const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(

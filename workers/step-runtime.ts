@@ -58,7 +58,11 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     cells.markStarted(task.cell);
     shard.enter();
     watch.add(task.cell);
-    const ctx = new TaskContext(task.cell, { cells, couriers, shard, threadId, log, sendLedgerRequest }, { requestId: task.requestId, orderId: task.order.orderId, run: task.run, step: stepName(task.module) });
+    const ctx = new TaskContext(
+      task.cell,
+      { cells, couriers, shard, threadId, log, sendLedgerRequest },
+      { requestId: task.requestId, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+    );
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       // Only a module that was not preloaded is imported here; the wait for

@@ -39,10 +39,7 @@ export const orderResponseSchema = z
     status: z.enum(['ok', 'error']),
     order_id: z.string(),
     steps: z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' }),
-    compensations: z
-      .array(stepSchema)
-      .optional()
-      .meta({ description: "Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo." }),
+    compensations: z.array(stepSchema).optional().meta({ description: 'Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo.' }),
     error: errorSchema.optional(),
   })
   .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });
@@ -93,7 +90,7 @@ export const healthReportSchema = z
       .array(
         z.strictObject({
           thread_id: z.int().min(1),
-          steps: z.int().min(0).meta({ description: "Steps running on the thread (its share of the tracker)." }),
+          steps: z.int().min(0).meta({ description: 'Steps running on the thread (its share of the tracker).' }),
           utilization: z.number().min(0).max(1).meta({ description: "The share of time the thread's event loop was busy, over the last half second or more." }),
         }),
       )

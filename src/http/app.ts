@@ -40,7 +40,21 @@ export interface AppDependencies {
   readonly threadEvents: ThreadEvents;
 }
 
-export function createApp({ orders, orderStatus, faultInjection, capacity, health, storeUnavailable, draining, overConnectionLimit, log, observer, metrics, openapi, threadEvents }: AppDependencies): Express {
+export function createApp({
+  orders,
+  orderStatus,
+  faultInjection,
+  capacity,
+  health,
+  storeUnavailable,
+  draining,
+  overConnectionLimit,
+  log,
+  observer,
+  metrics,
+  openapi,
+  threadEvents,
+}: AppDependencies): Express {
   const responder = new Responder({ draining });
   const page = Buffer.from(threadsPage({ faultInjection }));
   const app = express();

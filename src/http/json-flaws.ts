@@ -64,9 +64,9 @@ export function firstJsonFlaw(text: string): JsonFlaw | undefined {
       }
       const keyPath = (): string => pathOf(frames.slice(0, -1), wellFormed ? value : printable(value));
       if (!wellFormed) return { kind: 'lone_surrogate', path: keyPath() };
-      if (frame!.keys!.has(value)) return { kind: 'duplicate_key', path: keyPath() };
-      frame!.keys!.add(value);
-      frame!.segment = value;
+      if (frame.keys.has(value)) return { kind: 'duplicate_key', path: keyPath() };
+      frame.keys.add(value);
+      frame.segment = value;
     } else if (char === OPEN_BRACE) {
       frames.push({ keys: new Set(), segment: '' });
     } else if (char === OPEN_BRACKET) {

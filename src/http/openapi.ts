@@ -73,7 +73,8 @@ function buildDocument(): Document {
       415: error('The body is not application/json in UTF-8.'),
       422: error('The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.'),
       500: {
-        description: 'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
+        description:
+          'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
         content: json(orderResponseSchema),
       },
       503: {
@@ -89,7 +90,7 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/orders/{order_id}',
-    summary: "What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.",
+    summary: 'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
     description:
       'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done, within ORDER_RECORDS_MAX_MB (the oldest done orders are forgotten first). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed, which leaves the money taken and is logged for a person to follow up.',
     request: { params: z.object({ order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }) }) },

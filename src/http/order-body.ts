@@ -72,9 +72,7 @@ export function decodeOrder(raw: Buffer | undefined, { faultInjection }: DecodeO
 }
 
 function describeFlaw({ kind, path }: JsonFlaw): string {
-  return kind === 'duplicate_key'
-    ? `duplicate field "${path}": each field may be given once`
-    : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
+  return kind === 'duplicate_key' ? `duplicate field "${path}": each field may be given once` : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

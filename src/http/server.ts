@@ -145,10 +145,7 @@ export class HttpServer {
     const now = performance.now();
     if (now - this.droppedReportedAt < DROP_REPORT_INTERVAL_MS) return;
     this.droppedReportedAt = now;
-    this.log.warn(
-      { connections_open: this.open, hard_limit: this.limits.hardLimit, dropped_since_start: this.dropped },
-      'connection closed at accept: as many are open as the open-file limit allows',
-    );
+    this.log.warn({ connections_open: this.open, hard_limit: this.limits.hardLimit, dropped_since_start: this.dropped }, 'connection closed at accept: as many are open as the open-file limit allows');
   }
 
   private closeIdle(): void {

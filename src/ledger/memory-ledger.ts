@@ -76,7 +76,7 @@ export class MemoryLedger implements PaymentLedger {
 
   private entry(orderId: string, run: number): RunEntry {
     let runs = this.orders.get(orderId);
-    if (!runs) this.orders.set(orderId, (runs = new Map()));
+    if (!runs) this.orders.set(orderId, (runs = new Map<number, RunEntry>()));
     let entry = runs.get(run);
     if (!entry) runs.set(run, (entry = { charged: 0, refunded: 0, voided: false, declined: false }));
     return entry;

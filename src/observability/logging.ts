@@ -58,8 +58,7 @@ export function announce(fields: Record<string, unknown>, message: string): void
 
 export function stepLog(log: Logger): StepLog {
   return {
-    stepCrashed: ({ requestId, orderId, step, threadId, detail }) =>
-      log.error({ request_id: requestId, order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
+    stepCrashed: ({ requestId, orderId, step, threadId, detail }) => log.error({ request_id: requestId, order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
     threadLost: ({ requestId, orderId, step, threadId, blamed, retry, fate }) =>
       log.warn(
         { request_id: requestId, order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },

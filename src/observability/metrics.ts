@@ -103,7 +103,12 @@ export class ServiceMetrics implements OrderObserver {
       return this.poolSummaries;
     };
     collectDefaultMetrics({ register: this.registry });
-    this.orders = new Counter({ name: 'orders_total', help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).', labelNames: ['status', 'kind'], registers });
+    this.orders = new Counter({
+      name: 'orders_total',
+      help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).',
+      labelNames: ['status', 'kind'],
+      registers,
+    });
     this.orderSeconds = new Histogram({
       name: 'order_duration_seconds',
       help: 'From the order arriving to its answer.',
@@ -142,7 +147,7 @@ export class ServiceMetrics implements OrderObserver {
     const ledgerSeen: Record<keyof LedgerCounts, number> = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
     new Counter({
       name: 'payments_total',
-      help: "What the payment provider did: charged, declined (the test card), refunded, or refused to refund.",
+      help: 'What the payment provider did: charged, declined (the test card), refunded, or refused to refund.',
       labelNames: ['outcome'],
       registers,
       collect() {
@@ -166,7 +171,12 @@ export class ServiceMetrics implements OrderObserver {
         this.set(money.moneyAtRisk());
       },
     });
-    this.replaced = new Counter({ name: 'worker_threads_replaced_total', help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.', labelNames: ['cause'], registers });
+    this.replaced = new Counter({
+      name: 'worker_threads_replaced_total',
+      help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.',
+      labelNames: ['cause'],
+      registers,
+    });
 
     const gauge = (name: string, help: string, read: (state: RunningState) => number): void => {
       new Gauge({

@@ -112,7 +112,6 @@ export class OrderPipeline {
       }),
     );
   }
-
 }
 
 /** A signal that never aborts: the parent of a scope that only its deadline ends. */

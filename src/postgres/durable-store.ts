@@ -135,10 +135,32 @@ export class DurableStore {
   /** This instance's figures, on the service's registry. */
   registerMetrics(registry: Registry): void {
     const registers = [registry];
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- in prom-client's collect(), `this` is the gauge
     const store = this;
-    new Gauge({ name: 'store_up', help: 'Whether Postgres answers (1) or not (0).', registers, collect() { this.set(store.db.isUp ? 1 : 0); } });
-    new Gauge({ name: 'store_lease_held', help: 'Whether this instance holds its lease (1) or gave it up (0).', registers, collect() { this.set(store.lease.id() ? 1 : 0); } });
-    new Gauge({ name: 'couriers_held', help: 'Courier slots this instance holds, of the pool all instances share.', registers, collect() { this.set(store.allotment?.held ?? 0); } });
+    new Gauge({
+      name: 'store_up',
+      help: 'Whether Postgres answers (1) or not (0).',
+      registers,
+      collect() {
+        this.set(store.db.isUp ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'store_lease_held',
+      help: 'Whether this instance holds its lease (1) or gave it up (0).',
+      registers,
+      collect() {
+        this.set(store.lease.id() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'couriers_held',
+      help: 'Courier slots this instance holds, of the pool all instances share.',
+      registers,
+      collect() {
+        this.set(store.allotment?.held ?? 0);
+      },
+    });
     // Counters of what this instance counts itself: Prometheus is given the growth since the last scrape.
     const counter = (name: string, help: string, read: () => number): void => {
       let seen = 0;

@@ -23,7 +23,7 @@ import type { Database, Statement } from './database.js';
 
 const REGISTER: Statement = {
   name: 'instance_register',
-  text: 'INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ($1, $2, $3, now() + $4 * interval \'1 millisecond\')',
+  text: "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')",
 };
 const RENEW: Statement = {
   name: 'instance_renew',

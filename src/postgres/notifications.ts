@@ -95,7 +95,7 @@ export class Notifications {
 
   private wakersOf(channel: Channel, payload: string): Set<() => void> {
     let byPayload = this.wakers.get(channel);
-    if (!byPayload) this.wakers.set(channel, (byPayload = new Map()));
+    if (!byPayload) this.wakers.set(channel, (byPayload = new Map<string, Set<() => void>>()));
     let set = byPayload.get(payload);
     if (!set) byPayload.set(payload, (set = new Set()));
     return set;

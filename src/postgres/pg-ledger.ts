@@ -66,11 +66,13 @@ export class PgLedger implements PaymentLedger {
     batching: Omit<BatcherOptions<never>, 'order'>,
   ) {
     this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
-      (calls) =>
-        db.query(CHARGE_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.amount), calls.map((c) => c.decline)]),
+      (calls) => db.query(CHARGE_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.amount), calls.map((c) => c.decline)]),
       { ...batching, order: byKey },
     );
-    this.voids = new Batcher<Void, { answer: VoidAnswer }>((calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]), { ...batching, order: byKey });
+    this.voids = new Batcher<Void, { answer: VoidAnswer }>((calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]), {
+      ...batching,
+      order: byKey,
+    });
   }
 
   async charge(key: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {

@@ -99,15 +99,7 @@ export class PgOrderRecords implements OrderRecords {
       order: byId,
     });
     this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
-      (calls) =>
-        db.query(FINISH_MANY, [
-          calls.map((c) => c.id),
-          calls.map((c) => c.run),
-          calls.map((c) => c.owner),
-          calls.map((c) => c.kind),
-          calls.map((c) => c.replay),
-          options.replayMs,
-        ]),
+      (calls) => db.query(FINISH_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.owner), calls.map((c) => c.kind), calls.map((c) => c.replay), options.replayMs]),
       { ...batching, order: byId },
     );
   }

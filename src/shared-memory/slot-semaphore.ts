@@ -127,7 +127,7 @@ export class SlotSemaphore {
     words[SLOT_COUNT] = slots;
     words[THREAD_ENTRIES] = threadEntries;
     words[WAITER_ENTRIES] = waiters;
-    return new SlotSemaphore(words.buffer as SharedArrayBuffer);
+    return new SlotSemaphore(words.buffer);
   }
 
   /** Slots held right now (a snapshot: others may take or free slots meanwhile). */

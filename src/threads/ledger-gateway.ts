@@ -54,7 +54,9 @@ export class LedgerGateway {
     if (this.claim(answerKey(request.op, key))) return;
     const applied: Answer = request.op === 'charge' ? this.ledger.charge(key, request.amount, request.test) : this.ledger.void(key, request.test);
     this.answers.set(answerKey(request.op, key), applied);
-    applied.catch((error: unknown) => this.log.warn({ err: error, order_id: key.orderId, run: key.run, op: request.op }, 'payment provider request failed; it is applied again when its step is settled'));
+    applied.catch((error: unknown) =>
+      this.log.warn({ err: error, order_id: key.orderId, run: key.run, op: request.op }, 'payment provider request failed; it is applied again when its step is settled'),
+    );
   }
 
   /**

@@ -67,11 +67,18 @@ describe('a client that goes away', () => {
   it('cancels its order at once, is sent nothing, and is logged as canceled', async () => {
     const client = new AbortController();
     const order = svc.order(orderBody({ order_id: 'leaver', delay_ms: { payment: 5000, vendor: 5000, courier: 5000 } }), { signal: client.signal });
-    await eventually(() => svc.health(), (health) => health.running_steps === 3);
+    await eventually(
+      () => svc.health(),
+      (health) => health.running_steps === 3,
+    );
     const leftAt = performance.now();
     client.abort();
     await expect(order).rejects.toThrow();
-    await eventually(() => svc.health(), (health) => health.orders_in_flight === 0, { within: 1000, every: 2 });
+    await eventually(
+      () => svc.health(),
+      (health) => health.orders_in_flight === 0,
+      { within: 1000, every: 2 },
+    );
     expect(performance.now() - leftAt).toBeLessThan(500);
     const line = await eventually(
       async () => log.lines.find((entry) => entry['order_id'] === 'leaver'),
@@ -135,7 +142,10 @@ describe('races, each run many times with random jitter', () => {
         await svc.order(orderBody({ delay_ms: { payment: delay, vendor: delay, courier: delay } }), { signal: client.signal }).catch(() => undefined);
       }),
     );
-    await eventually(() => svc.health(), (health) => health.orders_in_flight === 0);
+    await eventually(
+      () => svc.health(),
+      (health) => health.orders_in_flight === 0,
+    );
     await pause(0);
   });
 });

@@ -70,11 +70,17 @@ describe('a payment that went through for an order that failed', () => {
     const sent = service.order(order, { signal: client.signal });
     // Once the payment is through (10 ms) only vendor and courier still run.
     await pause(100);
-    await eventually(() => service.health(), (health) => health.running_steps === 2);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 2,
+    );
     client.abort();
     await expect(sent).rejects.toThrow();
     // The two canceled steps end at once; the refund is what still runs.
-    await eventually(() => service.health(), (health) => health.running_steps === 1 && health.orders_in_flight === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1 && health.orders_in_flight === 1,
+    );
     const line = await eventually(
       async () => log.lines.find((entry) => entry['order_id'] === 'left-after-paying'),
       (found) => found !== undefined,
@@ -148,7 +154,10 @@ describe('a refund that fails', () => {
     // have; if not, the money stands and the order says so.
     const service = await start({ threads: 1, refundTimeoutMs: 50, cancelGraceMs: 50, orderTimeoutMs: 20_000 });
     const busy = Array.from({ length: 10 }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 100, vendor: 100, courier: 100 } })));
-    await eventually(() => service.health(), (health) => health.running_steps === 30);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 30,
+    );
     const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 0, courier: 0, refund: 5000 } });
     const { status, body } = await service.order(order);
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
@@ -199,7 +208,10 @@ describe('shutdown', () => {
     const answer = service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 400 } }));
     // Past the vendor's failure (20 ms): what runs is the refund.
     await pause(100);
-    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1,
+    );
     const stopped = service.shutdown();
     const { status, body } = await answer;
     expect(status).toBe(503);

@@ -4,7 +4,7 @@
  * 2-core machine; performance targets live in load/.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { expectAtRest, osThreadCount } from '../support/leaks.js';
+import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { expectWorkerThreads, orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterEach(async () => expectAtRest(svc, THREADS));
 afterAll(async () => {
   await svc.shutdown();
-  expect(osThreadCount()).toBe(osThreadsBefore);
+  await expectOsThreadsBackTo(osThreadsBefore);
 });
 
 describe('POST /order', () => {
@@ -29,7 +29,11 @@ describe('POST /order', () => {
     expect(body).toMatchObject({ status: 'ok', order_id: 'o1' });
     expect(body.error).toBeUndefined();
     const steps = stepsOf(body);
-    for (const [name, expected] of [['payment', 150], ['vendor', 200], ['courier', 100]] as const) {
+    for (const [name, expected] of [
+      ['payment', 150],
+      ['vendor', 200],
+      ['courier', 100],
+    ] as const) {
       expect(steps[name]).toMatchObject({ status: 'ok' });
       expect(steps[name]!.duration_ms).toBeGreaterThanOrEqual(expected);
       expect(steps[name]!.duration_ms).toBeLessThan(expected + 80);

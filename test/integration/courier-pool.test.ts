@@ -34,7 +34,10 @@ describe('with COURIERS=1', () => {
   it('cancels a courier step waiting for the slot when its order fails', async () => {
     svc = await startTestService({ config: { couriers: 1 } });
     const holder = svc.order(orderBody({ delay_ms: onlyCourier(1000) }));
-    await eventually(() => svc!.health(), (health) => health.couriers_busy === 1);
+    await eventually(
+      () => svc!.health(),
+      (health) => health.couriers_busy === 1,
+    );
     const { status, body, ms } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 50, vendor: 0, courier: 100 } }));
     expect(status).toBe(400);
     const courier = stepsOf(body)['courier']!;
@@ -59,7 +62,10 @@ describe('after any mix of failures, timeouts and clients leaving', () => {
       return service.order(orderBody({ delay_ms: onlyCourier(40) }), { signal: AbortSignal.timeout(i % 30) }).catch(() => undefined);
     });
     await Promise.all(mix);
-    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 0,
+    );
     expect((await service.health()).couriers_busy).toBe(0);
 
     const fresh = await Promise.all(Array.from({ length: couriers }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))));

@@ -105,13 +105,20 @@ describe('an instance killed while an order runs', () => {
     // Charged at once; the vendor takes long enough for the kill to land mid-order.
     const order = orderBody({ order_id: 'killed-mid-order', delay_ms: { payment: 0, vendor: 1000, courier: 0 } });
     const lost = post(first, order).catch(() => 'reset');
-    await eventually(() => orderStatus(first, 'killed-mid-order'), (status) => status?.payment.charged === 1200);
+    await eventually(
+      () => orderStatus(first, 'killed-mid-order'),
+      (status) => status?.payment.charged === 1200,
+    );
     first.child.kill('SIGKILL');
     expect(await lost).toBe('reset');
     const killedAt = performance.now();
 
     const restarted = await instance(url, env);
-    const interrupted = await eventually(() => orderStatus(restarted, 'killed-mid-order'), (status) => status?.state === 'done', { within: LEASE_MS + 5000, every: 50 });
+    const interrupted = await eventually(
+      () => orderStatus(restarted, 'killed-mid-order'),
+      (status) => status?.state === 'done',
+      { within: LEASE_MS + 5000, every: 50 },
+    );
     expect(performance.now() - killedAt).toBeLessThan(LEASE_MS + 4000);
     expect(interrupted).toMatchObject({ runs: 1, outcome: { http_status: 503, kind: 'interrupted' }, payment: { charged: 1200, refunded: 1200 } });
 
@@ -185,7 +192,11 @@ describe('two instances on one database', () => {
 
     // a holds both couriers, and dies holding them.
     const holding = [post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } })), post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } }))];
-    await eventually(() => health(a!), (h) => h.couriers_busy === 2, { within: 5000 });
+    await eventually(
+      () => health(a!),
+      (h) => h.couriers_busy === 2,
+      { within: 5000 },
+    );
     a!.child.kill('SIGKILL');
     await Promise.allSettled(holding);
     const killedAt = performance.now();
@@ -196,7 +207,11 @@ describe('two instances on one database', () => {
     expect(waited).toBeLessThan(LEASE_MS + 3000);
     expect((await health(b!)).durable.couriers_held).toBe(2);
     // a's orders were taken over on the way: voided, interrupted.
-    await eventually(() => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"), ([row]) => row?.running === 0, { within: 5000 });
+    await eventually(
+      () => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"),
+      ([row]) => row?.running === 0,
+      { within: 5000 },
+    );
     expect(await ledgerBreaches(url)).toEqual([]);
   });
 });
@@ -224,11 +239,19 @@ describe('Postgres stopped and started under load', () => {
     const load = Promise.all(Array.from({ length: 8 }, client));
     await pause(700);
     await restartable.halt();
-    const readiness = await eventually(async () => (await fetch(new URL('/readyz', target.url))).status, (status) => status === 503, { within: 3000 });
+    const readiness = await eventually(
+      async () => (await fetch(new URL('/readyz', target.url))).status,
+      (status) => status === 503,
+      { within: 3000 },
+    );
     expect(readiness).toBe(503);
     await pause(700);
     await restartable.resume();
-    await eventually(async () => (await fetch(new URL('/readyz', target.url))).status, (status) => status === 200, { within: 5000 });
+    await eventually(
+      async () => (await fetch(new URL('/readyz', target.url))).status,
+      (status) => status === 200,
+      { within: 5000 },
+    );
     await pause(700);
     loading = false;
     await load;
@@ -250,7 +273,11 @@ describe('Postgres stopped and started under load', () => {
     expect([...kinds].filter((kind) => !['store_unavailable', 'interrupted', 'vendor_unavailable'].includes(kind))).toEqual([]);
     expect(kinds.has('store_unavailable')).toBe(true);
     // Nothing half-recorded: every run is settled (runs left unrecorded are taken over by the recovery sweep).
-    await eventually(() => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"), ([row]) => row?.running === 0, { within: 10_000, every: 200 });
+    await eventually(
+      () => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"),
+      ([row]) => row?.running === 0,
+      { within: 10_000, every: 200 },
+    );
     expect(await ledgerBreaches(url)).toEqual([]);
     // Every order answered 200 is recorded so, its money taken once.
     const ok = answers.flatMap(({ orderId, answer }) => (answer !== 'failed' && answer.status === 200 ? [orderId] : []));

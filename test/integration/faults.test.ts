@@ -123,7 +123,10 @@ describe('a step that ignores its cancellation', () => {
     const service = await start({ orderTimeoutMs: 10_000 });
     // A neighbour computing in 10 ms slices holds the CPU nearly all the time.
     const busy = service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 1500 } }));
-    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1,
+    );
     const deaf = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 3000, vendor: 20, courier: 0 }, faults: { payment: 'ignore_cancel' } }));
     expect(deaf.status).toBe(503);
     expect(stepsOf(deaf.body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
@@ -152,7 +155,10 @@ describe('a step that hangs its thread', () => {
     const gone = service.order(orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }), { signal: AbortSignal.timeout(100) });
     await expect(gone).rejects.toThrow();
     await expectNeighboursUnharmed(neighbours);
-    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 0,
+    );
     await expectThreadsReplaced(service, 'terminated');
   });
 });
@@ -162,12 +168,18 @@ describe('a step whose thread is lost under it twice through no fault of its own
     const service = await start({ orderTimeoutMs: 10_000 });
     const order = orderBody({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } });
     const unlucky = fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });
-    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1,
+    );
     for (const lost of [1, 2]) {
       const killer = await service.order(orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }));
       expect(killer.status).toBe(500);
       // The unlucky payment is back on the new thread before the next one dies.
-      await eventually(() => service.health(), (health) => health.threads_replaced === lost && (lost === 2 || health.running_steps === 1));
+      await eventually(
+        () => service.health(),
+        (health) => health.threads_replaced === lost && (lost === 2 || health.running_steps === 1),
+      );
     }
     const answer = await unlucky;
     expect(answer.status).toBe(503);

@@ -61,7 +61,10 @@ describe('a compressed body that does not decompress', () => {
     const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, 'content-encoding': coding, 'x-request-id': requestId }, body });
     expect(response.status).toBe(400);
     expect(response.json()).toMatchObject({ status: 'error', error: { kind: 'bad_request', message: expect.stringContaining(`not valid ${coding} data`) } });
-    const [line] = await eventually(async () => linesOf(requestId), (lines) => lines.length === 1);
+    const [line] = await eventually(
+      async () => linesOf(requestId),
+      (lines) => lines.length === 1,
+    );
     expect(line).toMatchObject({ level: 30, status: 400 });
     expect(errorLines().length).toBe(errorsBefore);
   });
@@ -130,11 +133,21 @@ describe('a body over the limit', () => {
 
 describe('a request the HTTP parser rejects', () => {
   it.each([
-    ['Content-Length with Transfer-Encoding', 'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-te\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'hostile-te', 'HPE_INVALID_TRANSFER_ENCODING'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-te\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'hostile-te',
+      'HPE_INVALID_TRANSFER_ENCODING',
+    ],
     ['two Content-Lengths', 'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-cl\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', 'hostile-cl', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
     ['a control character in a header', 'GET /healthz HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-ctl\r\nX-Bad: a\u0001b\r\n\r\n', 'hostile-ctl', 'HPE_INVALID_HEADER_TOKEN'],
     ['a method that is not one', 'HELLO /order HTTP/1.1\r\nHOST\r\n\r\n', undefined, 'HPE_INVALID_METHOD'],
-    ['a bad chunk size', 'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-chunk\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'hostile-chunk', 'HPE_INVALID_CHUNK_SIZE'],
+    [
+      'a bad chunk size',
+      'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-chunk\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      'hostile-chunk',
+      'HPE_INVALID_CHUNK_SIZE',
+    ],
   ])('%s → 400 in the JSON contract, with a request id, closed, and logged', async (_name, request, sentId, code) => {
     const talk = await converse(svc.url);
     await talk.send(request.replace('HOST\r\n', host()));
@@ -147,7 +160,10 @@ describe('a request the HTTP parser rejects', () => {
     if (sentId) expect(requestId).toBe(sentId);
     else expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'error', error: { kind: 'bad_request', message: expect.stringContaining('not a valid HTTP/1.1 request') } });
-    const lines = await eventually(async () => linesOf(requestId).filter((line) => line['code'] === code), (found) => found.length === 1);
+    const lines = await eventually(
+      async () => linesOf(requestId).filter((line) => line['code'] === code),
+      (found) => found.length === 1,
+    );
     expect(lines[0]).toMatchObject({ level: 30, status: 400, kind: 'bad_request' });
     await talk.closed;
   });
@@ -228,7 +244,10 @@ describe('slow and silent connections', () => {
     expect(answer.status).toBe(408);
     expect(answer.headers['x-request-id']).toBe('slow-body');
     // The request's own line says 408 too, not 200 or 499.
-    await eventually(async () => linesOf('slow-body').filter((line) => line['status'] === 408).length, (count) => count === 2);
+    await eventually(
+      async () => linesOf('slow-body').filter((line) => line['status'] === 408).length,
+      (count) => count === 2,
+    );
   });
 
   it('an order that takes longer than the request timeout to answer is not cut: its request had arrived', async () => {
@@ -239,7 +258,10 @@ describe('slow and silent connections', () => {
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
     const talk = await converse(svc.url);
     await talk.send(`GET /healthz HTTP/1.1\r\n${host()}\r\n`);
-    await eventually(async () => talk.reply(), (reply) => reply.includes('"running_steps"'));
+    await eventually(
+      async () => talk.reply(),
+      (reply) => reply.includes('"running_steps"'),
+    );
     const answeredAt = performance.now();
     await talk.closed;
     // Node adds a second to the advertised timeout, so that a client reusing the connection at the last moment is not cut.
@@ -253,7 +275,10 @@ describe('a client that leaves mid-body', () => {
     await talk.send(`POST /order HTTP/1.1\r\n${host()}X-Request-Id: left-mid-body\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"order_id":`);
     await pause(50);
     talk.socket.destroy();
-    const [line] = await eventually(async () => linesOf('left-mid-body'), (lines) => lines.length === 1);
+    const [line] = await eventually(
+      async () => linesOf('left-mid-body'),
+      (lines) => lines.length === 1,
+    );
     expect(line).toMatchObject({ status: 499, kind: 'client_gone', path: '/order' });
   });
 });
@@ -299,7 +324,10 @@ describe('too many connections', () => {
     const open = [await converse(capped.url), await converse(capped.url)];
     for (const talk of open) {
       await talk.send(`GET /readyz HTTP/1.1\r\nHost: ${capped.url.host}\r\n\r\n`);
-      await eventually(async () => talk.reply(), (reply) => reply.includes('"ready"'));
+      await eventually(
+        async () => talk.reply(),
+        (reply) => reply.includes('"ready"'),
+      );
     }
     const third = await converse(capped.url);
     // The hard limit is reached: the next connection is closed without a word.

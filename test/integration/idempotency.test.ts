@@ -47,7 +47,10 @@ describe('a retry while the order runs', () => {
     const service = await start();
     const order = orderBody({ delay_ms: slow });
     const first = post(service, order);
-    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 3,
+    );
     const second = post(service, order);
     await pause(50);
     const during = await service.health();
@@ -67,7 +70,10 @@ describe('a retry while the order runs', () => {
     const order = orderBody({ delay_ms: slow });
     const leaving = new AbortController();
     const gone = post(service, order, leaving.signal);
-    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 3,
+    );
     const staying = post(service, order);
     await pause(50);
     leaving.abort();
@@ -82,10 +88,16 @@ describe('a retry while the order runs', () => {
     const order = orderBody({ delay_ms: slow });
     const callers = [new AbortController(), new AbortController()];
     const pending = callers.map((caller) => post(service, order, caller.signal).catch(() => undefined));
-    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 3,
+    );
     for (const caller of callers) caller.abort();
     await Promise.all(pending);
-    await eventually(() => service.health(), (health) => health.orders_in_flight === 0);
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 0,
+    );
     const before = await tasksDone(service);
     const retry = await post(service, order);
     expect(retry.status).toBe(200);
@@ -135,7 +147,10 @@ describe('the same order_id with a different order', () => {
     const service = await start();
     const order = orderBody({ delay_ms: slow });
     const first = post(service, order);
-    await eventually(() => service.health(), (health) => health.running_steps === 3);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 3,
+    );
     const meanwhile = await post(service, { ...order, amount: 1 });
     expect(meanwhile.status).toBe(422);
     expect(JSON.parse(meanwhile.text)).toMatchObject({ status: 'error', error: { kind: 'idempotency_key_reuse' } });
@@ -155,7 +170,10 @@ describe('outcomes that are not final', () => {
     expect((await post(service, { ...order, amount: 'lots' })).status).toBe(400);
 
     const blocker = post(service, orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } }));
-    await eventually(() => service.health(), (health) => health.orders_in_flight === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 1,
+    );
     expect((await post(service, order)).status).toBe(503);
     await blocker;
 

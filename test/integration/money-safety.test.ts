@@ -48,7 +48,10 @@ async function recordOf(service: TestService, orderId: string): Promise<OrderSta
 
 /** Once the order's payment has been charged. */
 const whenCharged = (service: TestService, orderId: string) =>
-  eventually(() => recordOf(service, orderId), (status) => status?.payment.charged === 1200);
+  eventually(
+    () => recordOf(service, orderId),
+    (status) => status?.payment.charged === 1200,
+  );
 
 describe('GET /orders/{order_id}', () => {
   it('follows an order from running to done, with the money over its runs', async () => {
@@ -80,7 +83,10 @@ describe('a retry arriving while a run its callers all left is being wound down'
     leaving.abort();
     expect(await gone).toBe('gone');
     // The refund is running: the run is winding down.
-    await eventually(() => service.health(), (health) => health.running_steps === 1);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1,
+    );
     const { status, body } = await service.order({ ...order, delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 400 } }).catch(() => ({ status: 0, body: {} }));
     // A different order under the same id is still refused...
     expect(status).toBe(422);
@@ -158,7 +164,10 @@ describe('shutdown', () => {
     const service = await start({ shutdownTimeoutMs: 1750, orderTimeoutMs: 30_000 });
     const orders = Array.from({ length: 3 }, (_, i) => orderBody({ order_id: `at-shutdown-${i}`, delay_ms: { payment: 0, vendor: 10_000, courier: 10_000, refund: 800 } }));
     const answers = orders.map((order) => service.order(order));
-    await eventually(() => service.health(), (health) => health.running_steps === 6);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 6,
+    );
     const stopped = service.shutdown();
     for (const { status, body } of await Promise.all(answers)) {
       expect(status).toBe(503);

@@ -68,8 +68,7 @@ describe('real responses', () => {
   }
 
   const JSON_TYPE = { 'content-type': 'application/json' };
-  const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) =>
-    rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) => rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const get = (service: TestService, path: string) => rawRequest(service.url, { method: 'GET', path });
 
   beforeAll(async () => {
@@ -96,7 +95,10 @@ describe('real responses', () => {
     expectDocumented('POST', '/order', await post(svc, first));
     expectDocumented('POST', '/order', await post(svc, { ...first, amount: 1 }));
     const full = [post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })), post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } }))];
-    await eventually(() => svc.health(), (health) => health.orders_in_flight === 2);
+    await eventually(
+      () => svc.health(),
+      (health) => health.orders_in_flight === 2,
+    );
     const shed = await post(svc, orderBody({ delay_ms: instant }));
     expect(shed.json()).toMatchObject({ error: { kind: 'overloaded' } });
     expectDocumented('POST', '/order', shed);

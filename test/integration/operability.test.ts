@@ -44,7 +44,10 @@ describe('GET /metrics', () => {
     const vendorDown = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0 } }));
     const late = await service.order(orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } }));
     const fillers = Array.from({ length: 3 }, () => service.order(orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } })));
-    await eventually(() => service.health(), (health) => health.orders_in_flight === 3);
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 3,
+    );
     const shed = await service.order(orderBody({ delay_ms: instant }));
     await Promise.all(fillers);
     expect([...ok.map((o) => o.status), declined.status, vendorDown.status, late.status, shed.status]).toEqual([200, 200, 200, 400, 503, 504, 503]);
@@ -173,8 +176,11 @@ describe('load shedding', () => {
   it('answers beyond MAX_INFLIGHT at once with 503 overloaded and Retry-After, starting no step', async () => {
     const service = await start({ maxInflight: 3 });
     const running = Array.from({ length: 3 }, () => service.order(orderBody({ delay_ms: { payment: 600, vendor: 600, courier: 600 } })));
-    await eventually(() => service.health(), (health) => health.running_steps === 9);
-    expect((await (await fetch(new URL('/readyz', service.url))).json()) as unknown).toEqual({ status: 'shedding', orders_in_flight: 3, max_inflight: 3 });
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 9,
+    );
+    expect(await (await fetch(new URL('/readyz', service.url))).json()).toEqual({ status: 'shedding', orders_in_flight: 3, max_inflight: 3 });
 
     const started = performance.now();
     const response = await fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody()) });
@@ -194,7 +200,10 @@ describe('load shedding', () => {
   it('sheds at once even while every thread is busy computing', async () => {
     const service = await start({ maxInflight: 2 });
     const busy = Array.from({ length: 2 }, () => service.order(orderBody({ cpu_ms: { payment: 600, vendor: 600, courier: 600 }, delay_ms: instant })));
-    await eventually(() => service.health(), (health) => health.running_steps === 6);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 6,
+    );
     const timings: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = performance.now();

@@ -55,7 +55,12 @@ describe('a throwaway Postgres', () => {
     const throwaway = new URL('../../dist/src/postgres/embedded/throwaway.js', import.meta.url).href;
     child = spawn(
       process.execPath,
-      ['--input-type=module', '-e', 'const { startThrowawayServer } = await import(process.argv[1]); const s = await startThrowawayServer(); console.log(s.dataDir); setInterval(() => {}, 60_000);', throwaway],
+      [
+        '--input-type=module',
+        '-e',
+        'const { startThrowawayServer } = await import(process.argv[1]); const s = await startThrowawayServer(); console.log(s.dataDir); setInterval(() => {}, 60_000);',
+        throwaway,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];

@@ -55,7 +55,9 @@ describe('configuration', () => {
   it('MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so', async () => {
     const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
     expect(code).toBe(78);
-    expect(stderr).toMatch(/^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/);
+    expect(stderr).toMatch(
+      /^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/,
+    );
   });
 });
 
@@ -143,7 +145,10 @@ describe('open-file limit', () => {
     try {
       const talks: Conversation[] = [];
       for (let i = 0; i < 70; i++) talks.push(await converse(limited.url));
-      await eventually(async () => talks.filter((talk) => talk.socket.destroyed).length, (closed) => closed === 70 - 56);
+      await eventually(
+        async () => talks.filter((talk) => talk.socket.destroyed).length,
+        (closed) => closed === 70 - 56,
+      );
       expect(talks.slice(0, 56).every((talk) => !talk.socket.destroyed)).toBe(true);
       expect(talks.slice(56).every((talk) => talk.reply() === '')).toBe(true);
 
@@ -154,7 +159,10 @@ describe('open-file limit', () => {
       await refused.send(post);
       await refused.ended;
       expect(parseReply(refused.reply())).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } });
-      await eventually(async () => parseReply(served.reply()).status, (status) => status === 200);
+      await eventually(
+        async () => parseReply(served.reply()).status,
+        (status) => status === 200,
+      );
       await eventually(async () => limited.stdout.some((line) => line.includes('connection closed at accept')), Boolean, { within: 3000 });
 
       // Still alive, and serving every newcomer once the crowd has gone.
@@ -220,7 +228,10 @@ describe('SIGTERM', () => {
       rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 500, vendor: 500, courier: 500 } })), agent }),
     );
     // All five admitted before the signal (a fixed pause was not always enough on a busy machine).
-    await eventually(async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number }, (health) => health.orders_in_flight === 5);
+    await eventually(
+      async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
+      (health) => health.orders_in_flight === 5,
+    );
     const signaled = performance.now();
     server.child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
@@ -274,10 +285,11 @@ describe('SIGTERM', () => {
 
   it('cancels and answers what is still running when the drain deadline nears, then exits 0 in time', async () => {
     server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '1000', REFUND_TIMEOUT_MS: '200', ORDER_TIMEOUT_MS: '30000' });
-    const slow = Array.from({ length: 3 }, () =>
-      rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })) }),
+    const slow = Array.from({ length: 3 }, () => rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })) }));
+    await eventually(
+      async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
+      (health) => health.orders_in_flight === 3,
     );
-    await eventually(async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number }, (health) => health.orders_in_flight === 3);
     const signaled = performance.now();
     server.child.kill('SIGTERM');
     for (const answer of await Promise.all(slow)) {

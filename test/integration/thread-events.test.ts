@@ -26,7 +26,7 @@ async function serve(events: ThreadEvents): Promise<URL> {
   app.get('/threads/events', events.route(new Responder({ draining: () => false })));
   server = createServer(app);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return new URL(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/threads/events`);
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/threads/events`);
 }
 
 /** A snapshot that counts how often it is built. */
@@ -63,7 +63,10 @@ describe('GET /threads/events', () => {
     await viewer.next();
     expect(events.viewerCount).toBe(1);
     viewer.close();
-    await eventually(async () => events.viewerCount, (count) => count === 0);
+    await eventually(
+      async () => events.viewerCount,
+      (count) => count === 0,
+    );
     const builtThen = made.count;
     await pause(500);
     expect(made.count).toBe(builtThen);

@@ -75,7 +75,7 @@ describe('GET /threads/events', () => {
     expect(answers.map(({ status }) => status)).toEqual([200, 200]);
     // Each step was shown on the thread that ran it.
     const shownOn = find(seen, String(first['order_id']), 'payment')!.lane.thread_id;
-    expect(stepsOf(answers[0]!.body)['payment']!.thread_id).toBe(shownOn);
+    expect(stepsOf(answers[0].body)['payment']!.thread_id).toBe(shownOn);
     const after = await view.next();
     expect(after.lanes.flatMap((lane) => lane.steps)).toEqual([]);
     expect(after.totals).toMatchObject({ running_steps: 0, queued: 0, steps_in_flight: 0, couriers_busy: 0 });
@@ -120,7 +120,10 @@ describe('GET /threads/events', () => {
     // The replacement gets a lane of its own.
     const replaced = await view.next((s) => s.lanes.filter((lane) => lane.state === 'alive').length === THREADS);
     expect(replaced.totals.threads_replaced).toBe(1);
-    await eventually(() => svc.health(), (health) => health.threads === THREADS);
+    await eventually(
+      () => svc.health(),
+      (health) => health.threads === THREADS,
+    );
     await expectAtRest(svc, THREADS);
   });
 });

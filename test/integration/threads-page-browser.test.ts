@@ -57,7 +57,8 @@ describe('the thread view in headless Chromium', () => {
     const payment = page.locator(`#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`);
     await payment.waitFor({ timeout: 3000 });
     expect(await payment.getAttribute('data-activity')).toBe('sleeping');
-    const shownOn = await payment.evaluate((box) => box.closest('[data-thread-id]')!.getAttribute('data-thread-id'));
+    // The lane holding the step (the inner locator is matched within each lane).
+    const shownOn = await page.locator('#lanes [data-thread-id]', { has: page.locator(`[data-step="payment"][data-order-id="${String(body['order_id'])}"]`) }).getAttribute('data-thread-id');
 
     const { status, body: response } = await answer;
     expect(status).toBe(200);

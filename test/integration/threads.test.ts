@@ -4,7 +4,7 @@
  * every OS thread back.
  */
 import { describe, expect, it } from 'vitest';
-import { expectAtRest, osThreadCount } from '../support/leaks.js';
+import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { startTestService } from '../support/service.js';
 import { pause } from '../support/wait.js';
@@ -77,6 +77,6 @@ describe('OS threads', () => {
     expect(osThreadCount()).toBe(before + 4);
     await svc.order(orderBody());
     await svc.shutdown();
-    expect(osThreadCount()).toBe(before);
+    await expectOsThreadsBackTo(before);
   });
 });

@@ -3,7 +3,7 @@
  * held, no order in flight, the worker threads as many as configured — and,
  * around a whole file, the process's OS threads back where they were.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { TestService } from './service.js';
 
@@ -27,4 +27,20 @@ export async function expectAtRest(svc: TestService, threads: number): Promise<v
     queued: health.queued,
     threads: health.threads,
   }).toEqual({ running_steps: 0, couriers_busy: 0, orders_in_flight: 0, queued: 0, threads });
+}
+
+/** Names of this process's OS threads (for a message when they do not add up). */
+function osThreadNames(): string[] {
+  return readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+}
+
+/**
+ * The process's OS threads are back to `count`. A terminated worker's OS
+ * thread can take a moment to be gone after its pool has closed, so this
+ * waits up to two seconds; a thread that leaked would still be there.
+ */
+export async function expectOsThreadsBackTo(count: number): Promise<void> {
+  const until = performance.now() + 2000;
+  while (osThreadCount() !== count && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(osThreadCount(), `OS threads: ${osThreadNames().join(', ')}`).toBe(count);
 }

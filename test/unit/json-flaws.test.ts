@@ -39,7 +39,13 @@ describe('firstJsonFlaw', () => {
   })).value;
 
   const strings = (value: unknown): string[] =>
-    typeof value === 'string' ? [value] : Array.isArray(value) ? value.flatMap(strings) : value && typeof value === 'object' ? Object.entries(value).flatMap(([key, inner]) => [key, ...strings(inner)]) : [];
+    typeof value === 'string'
+      ? [value]
+      : Array.isArray(value)
+        ? value.flatMap(strings)
+        : value && typeof value === 'object'
+          ? Object.entries(value).flatMap(([key, inner]) => [key, ...strings(inner)])
+          : [];
 
   propertyTest.prop([values])('finds a lone surrogate exactly when the value holds one, and no duplicate in what JSON.stringify writes', (value) => {
     const flaw = firstJsonFlaw(JSON.stringify(value));

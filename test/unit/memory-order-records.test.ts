@@ -27,7 +27,12 @@ describe('MemoryOrderRecords', () => {
   it('keeps a done record for its time to live, then forgets it and says so', async () => {
     let now = 1_000;
     const forgotten: string[] = [];
-    const records = new MemoryOrderRecords(500, 1 << 20, (id) => forgotten.push(id), () => now);
+    const records = new MemoryOrderRecords(
+      500,
+      1 << 20,
+      (id) => forgotten.push(id),
+      () => now,
+    );
     await runOnce(records, 'a');
     now += 499;
     expect(await records.get('a')).toBeDefined();
@@ -59,7 +64,12 @@ describe('MemoryOrderRecords', () => {
 
   it('drops expired records as new ones come, before evicting live ones', async () => {
     let now = 0;
-    const records = new MemoryOrderRecords(100, 1 << 20, () => {}, () => now);
+    const records = new MemoryOrderRecords(
+      100,
+      1 << 20,
+      () => {},
+      () => now,
+    );
     await runOnce(records, 'old-1');
     await runOnce(records, 'old-2');
     now = 150;

@@ -105,7 +105,7 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (_name, instances) => {
 });
 
 describe('OrderRecords in Postgres, when an instance is lost', () => {
-  it("has its runs taken over once its lease expires: payment voided, recorded interrupted, its own finish told so, and a waiter let go", async () => {
+  it('has its runs taken over once its lease expires: payment voided, recorded interrupted, its own finish told so, and a waiter let go', async () => {
     const url = await stores.database();
     const [lost] = await stores.open(1, { url, leaseMs: 600 });
     const run = await started(lost!.records, 'orphan');
@@ -115,7 +115,11 @@ describe('OrderRecords in Postgres, when an instance is lost', () => {
     const [survivor] = await stores.open(1, { url });
     const waiting = survivor!.records.awaitRun('orphan', run, new AbortController().signal);
     await survivor!.start();
-    const recorded = await eventually(() => survivor!.records.get('orphan'), (record) => record?.state === 'done', { within: 5000, every: 100 });
+    const recorded = await eventually(
+      () => survivor!.records.get('orphan'),
+      (record) => record?.state === 'done',
+      { within: 5000, every: 100 },
+    );
     expect(recorded).toMatchObject({ outcome: { kind: 'interrupted', replay: undefined } });
     expect(await survivor!.ledger.moneyOf('orphan')).toEqual({ charged: 1200, refunded: 1200 });
     expect(await waiting).toEqual({ kind: 'interrupted', replay: undefined });

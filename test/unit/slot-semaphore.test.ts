@@ -148,7 +148,7 @@ describe('SlotSemaphore', () => {
       const flags = new Int32Array(new SharedArrayBuffer(12));
       const pool = new Piscina<BusyWaitersTask, number[]>({ filename: compiledFixture('semaphore-busy-waiters').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
       const threadId = pool.threads[0]!.threadId;
-      const task = pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, flags: flags.buffer as SharedArrayBuffer, firstCell: 0, count, sliceMs: 13 });
+      const task = pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, flags: flags.buffer, firstCell: 0, count, sliceMs: 13 });
       while (Atomics.load(flags, REGISTERED) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       return { pool, threadId, task, flags };
     }
@@ -231,7 +231,7 @@ describe('SlotSemaphore', () => {
           const done = semaphore.acquire(1, cancel).then((slot) => {
             if (slot >= 0) held.push(slot);
           });
-          pending.push({ cancel: cancel.cancel, done });
+          pending.push({ cancel: () => cancel.cancel(), done });
         } else if (step === 'release' && held.length > 0) {
           semaphore.release(held.shift()!, 1);
         } else if (step === 'cancel' && pending.length > 0) {
@@ -261,9 +261,7 @@ describe('SlotSemaphore', () => {
       atomics: 'async',
     });
     try {
-      const runs = Array.from({ length: 64 }, (_, cell) =>
-        pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }),
-      );
+      const runs = Array.from({ length: 64 }, (_, cell) => pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }));
       // Cancel a quarter of the hammers while they are at it.
       setTimeout(() => {
         for (let cell = 0; cell < 64; cell += 4) cells.cancel(cell);

@@ -76,10 +76,13 @@ function embeddedPostgres({ dataDir, port = 0, persistent = true, durable, onLog
     // A throwaway cluster is copied at every start: 1 MB WAL segments instead of 16 make it 40% smaller.
     initdbFlags: ['--no-instructions', ...(durable ? [] : ['--no-sync', '--wal-segsize=1'])],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
+      '-c',
+      'listen_addresses=127.0.0.1',
       // Its socket in its own directory, not in /tmp, where a server that was killed would leave it behind.
-      '-c', `unix_socket_directories=${dataDir}`,
-      '-c', 'max_connections=200',
+      '-c',
+      `unix_socket_directories=${dataDir}`,
+      '-c',
+      'max_connections=200',
       ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
     ],
     onLog,
