@@ -131,7 +131,14 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   }) as unknown as PromiseLike<autocannon.Result> & {
     on(event: 'start', listener: () => void): void;
     on(event: 'response', listener: (client: unknown, status: number, bytes: number, latency: number) => void): void;
+    on(event: 'reqError', listener: (error: Error & { code?: string }) => void): void;
   };
+  // Why requests got no response, by error code: a refused or reset connection is not a slow server.
+  const errorCodes = new Map<string, number>();
+  instance.on('reqError', (error) => {
+    const code = error.code ?? error.message;
+    errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
+  });
   let monitor: ReturnType<typeof startMonitor> | undefined;
   instance.on('start', () => {
     started = performance.now();
@@ -164,7 +171,10 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   const problems = [...(gates?.problems ?? [])];
   if (unexpected.size > 0) problems.push(`unexpected status: ${[...unexpected].map(([status, count]) => `${status}×${count}`).join(' ')}`);
   const errors = result.errors + result.timeouts;
-  if (errors > 0) problems.push(`${errors} requests without a response (errors ${result.errors}, time-outs ${result.timeouts})`);
+  if (errors > 0) {
+    const codes = [...errorCodes].map(([code, count]) => `${code}×${count}`).join(' ');
+    problems.push(`${errors} requests without a response (errors ${result.errors}, time-outs ${result.timeouts}${codes ? `: ${codes}` : ''})`);
+  }
   if (problems.length > 0 && target.output) {
     // What the server said about it: its warnings and errors.
     const said = target.output().filter((line) => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'));

@@ -91,12 +91,12 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'timeout',
     headline: 'p99',
-    description: 'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s.',
+    description: 'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s, once the payment it cut short is voided (1 ms).',
     serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '2000' },
     connections: 50,
     durationSec: 10,
     smokeSec: 5,
-    order: (n) => ({ order_id: `timeout-${n}`, amount: 1200, delay_ms: every(3000) }),
+    order: (n) => ({ order_id: `timeout-${n}`, amount: 1200, delay_ms: { ...every(3000), refund: 1 } }),
     expectedStatus: always(504),
   },
   {
