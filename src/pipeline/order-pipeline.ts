@@ -103,7 +103,7 @@ export class OrderPipeline {
     return Promise.all(
       toUndo.map(async (compensation) => {
         // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
-        const deadline = scopeOf(NEVER, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
+        const deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
         try {
           return await this.runner.run(compensation, run, deadline.controller.signal, trace);
         } finally {
@@ -113,6 +113,3 @@ export class OrderPipeline {
     );
   }
 }
-
-/** A signal that never aborts: the parent of a scope that only its deadline ends. */
-const NEVER = new AbortController().signal;

@@ -45,22 +45,24 @@ export async function runGroup<T>(group: AbortController, tasks: readonly GroupT
 }
 
 /**
- * A controller that follows `parent` and aborts by itself after `ms` (a
- * deadline). Call the returned `release` once done with it: the timer is
+ * A controller that follows `parent`, if any, and aborts by itself after `ms`
+ * (a deadline). Call the returned `release` once done with it: the timer is
  * cleared (AbortSignal.timeout cannot be, and kept one alive for its whole
- * span after every order) and the listener on the parent removed.
+ * span after every order) and the listener on the parent removed. A scope
+ * with nothing to follow has no parent — rather than a shared signal that
+ * never aborts, on which every scope in flight would hang a listener.
  */
-export function scopeOf(parent: AbortSignal, ms: number, onDeadline: () => unknown): { controller: AbortController; release: () => void } {
+export function scopeOf(parent: AbortSignal | null, ms: number, onDeadline: () => unknown): { controller: AbortController; release: () => void } {
   const controller = new AbortController();
-  const follow = (): void => controller.abort(parent.reason);
-  if (parent.aborted) follow();
-  else parent.addEventListener('abort', follow, { once: true });
+  const follow = (): void => controller.abort(parent?.reason);
+  if (parent?.aborted) follow();
+  else parent?.addEventListener('abort', follow, { once: true });
   const timer = setTimeout(() => controller.abort(onDeadline()), ms);
   return {
     controller,
     release: () => {
       clearTimeout(timer);
-      parent.removeEventListener('abort', follow);
+      parent?.removeEventListener('abort', follow);
     },
   };
 }

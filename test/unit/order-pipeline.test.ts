@@ -75,3 +75,27 @@ describe('OrderPipeline deadline', () => {
     expect(seen.map((signal) => signal.aborted)).toEqual([false, false]);
   });
 });
+
+describe('OrderPipeline compensations in flight', () => {
+  it('share no signal: a hundred refunds at once add no listener anywhere (Node warns of a leak past ten)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const slowRefunds: StepRunner = {
+        run: async (step) => {
+          if (step.name === 'refund') await new Promise((resolve) => setTimeout(resolve, 20));
+          return outcome(step.name, step.name === 'payment' ? { status: 'ok', effect: 'applied' } : step.name === 'vendor' ? vendorDown : { status: 'ok', effect: 'applied' });
+        },
+      };
+      const pipeline = pipelineWith(slowRefunds);
+      const results = await Promise.all(Array.from({ length: 100 }, () => pipeline.process(run, new AbortController().signal, { requestId: 'r' })));
+      expect(results.every((result) => result.failure === 'vendor_unavailable')).toBe(true);
+      // Node emits the warning on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
