@@ -16,9 +16,12 @@
  *   npm run bench                       3 rounds, THREADS=2
  *   npm run bench -- --rounds 5 --seconds 6
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { compiledModule, createOrderEngine, DEFAULT_STEPS } from '../src/composition-root.js';
@@ -49,6 +52,7 @@ const { values: options } = parseCommandLine(
     seconds: { type: 'integer', default: Number(process.env['BENCH_SECONDS'] ?? 3), help: 'seconds per workload and runner (after 1 s of warm-up)' },
     threads: { type: 'integer', default: Number(process.env['THREADS'] ?? 2), help: 'worker threads of the pool' },
     'in-flight': { type: 'integer', default: 10_000, help: 'orders in flight for the memory figure' },
+    'memory-only': { type: 'boolean', help: 'the memory figure alone, once, printed as JSON (each round runs it in a fresh process)' },
   },
 );
 const ROUNDS = options.rounds;
@@ -265,6 +269,19 @@ async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; per
   };
 }
 
+/**
+ * The memory figure, measured in a process of its own: memory a process has
+ * freed stays resident, so in the process that ran the workloads (or an
+ * earlier round) 10,000 orders fit in pages it already holds, and the growth
+ * read 2 KB per order, or less than nothing.
+ */
+async function memoryInFreshProcess(): Promise<Awaited<ReturnType<typeof memoryInFlight>>> {
+  const args = ['--expose-gc', fileURLToPath(import.meta.url), '--memory-only', '--in-flight', String(IN_FLIGHT), '--threads', String(THREADS)];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
+  const last = stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as Awaited<ReturnType<typeof memoryInFlight>>;
+}
+
 type Figures = Awaited<ReturnType<typeof drive>>;
 interface Round {
   /** Per workload, in WORKLOADS order. */
@@ -300,9 +317,14 @@ async function round(): Promise<Round> {
     'floor: bare notify → waitAsync wakes in a worker': summarizeLatencies(await bareWakeLatency(CANCEL_ORDERS * 3)),
   };
   progress(`  cancellation: pool p50 ${cancel['pool: order abort → step exits in its worker'].p50Ms.toFixed(3)} ms`);
-  const memory = await memoryInFlight(IN_FLIGHT);
+  const memory = await memoryInFreshProcess();
   progress(`  memory: ${memory.perOrderKb} KB per order in flight`);
   return { workloads, cancel, memory };
+}
+
+if (options['memory-only']) {
+  console.log(JSON.stringify(await memoryInFlight(IN_FLIGHT)));
+  process.exit(0);
 }
 
 const rounds = await inRounds(ROUNDS, round);
