@@ -65,7 +65,8 @@ h2 { font-size: 15px; margin: 18px 0 6px; }
 .step.sleeping { background: var(--sleeping); border-color: var(--sleeping-edge); }
 .step.computing { background: var(--computing); border-color: var(--computing-edge); }
 .step.awaiting_courier { background: var(--courier); border-color: var(--courier-edge); }
-.step.running, .step.finishing { background: var(--running); border-color: var(--running-edge); }
+.step.running { background: var(--running); border-color: var(--running-edge); }
+.step.finishing { background: #fff; border: 1px dashed var(--running-edge); }
 .step.queued, .step.posted { background: var(--waiting); border: 1px dashed var(--waiting-edge); }
 .step.canceled { background-image: repeating-linear-gradient(135deg, transparent, transparent 5px, rgba(207,34,46,.28) 5px, rgba(207,34,46,.28) 8px);
   border-color: #cf222e; }
@@ -109,6 +110,7 @@ const body = (faultInjection: boolean): string => `
   <span><span class="step computing">computing</span> CPU work: holds the thread</span>
   <span><span class="step awaiting_courier">waiting for a courier</span> every courier slot is taken</span>
   <span><span class="step running">running</span> its own code</span>
+  <span><span class="step finishing">done</span> reports with its order's other steps on the thread</span>
   <span><span class="step queued">queued</span> not on a thread yet</span>
   <span><span class="step sleeping canceled">canceled</span> its order was canceled; it is stopping</span>
 </div>
