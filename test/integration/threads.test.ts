@@ -4,7 +4,7 @@
  * every OS thread back.
  */
 import { describe, expect, it } from 'vitest';
-import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
+import { expectAtRest, expectOsThreadsBackTo, osThreadCount, settledOsThreadCount } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { startTestService } from '../support/service.js';
 import { pause } from '../support/wait.js';
@@ -72,7 +72,7 @@ describe('CPU work holds its thread, in parallel and off the event loop', () => 
 
 describe('OS threads', () => {
   it('come back to their count before the pool once it is closed', async () => {
-    const before = osThreadCount();
+    const before = await settledOsThreadCount();
     const svc = await startTestService({ config: { threads: 4 } });
     expect(osThreadCount()).toBe(before + 4);
     await svc.order(orderBody());

@@ -15,6 +15,23 @@ export function osThreadCount(): number {
 }
 
 /**
+ * The OS thread count once it has stood still for 100 ms (at most 2 s): a
+ * thread a previous test terminated can still be listed for a moment after
+ * its pool said it closed, and a count taken then is one too many.
+ */
+export async function settledOsThreadCount(): Promise<number> {
+  const until = performance.now() + 2000;
+  let count = osThreadCount();
+  let sameSince = performance.now();
+  while (performance.now() - sameSince < 100 && performance.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = osThreadCount();
+    if (now !== count) [count, sameSince] = [now, performance.now()];
+  }
+  return count;
+}
+
+/**
  * The service is back at rest: asserted right away, with no waiting, because
  * an order is answered only after all its steps have exited.
  */
