@@ -18,11 +18,11 @@
  *   npm run measure:durable
  *   npm run measure:durable -- --rounds 5 --seconds 6
  */
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { postmasterPid } from '../src/postgres/embedded/server.js';
 import { startThrowawayServer } from '../src/postgres/embedded/throwaway.js';
-import { cpuSecondsOfTree, cpuTimeOf } from './proc.js';
+import { driveOverhead, freshOrderId, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
+import { cpuSecondsOfTree } from './proc.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { SCENARIOS } from './scenarios.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
@@ -46,11 +46,7 @@ const { values: options } = parseCommandLine(
   },
 );
 
-const overhead = SCENARIOS.find((scenario) => scenario.name === 'overhead')!;
 const light = SCENARIOS.find((scenario) => scenario.name === 'light')!;
-const runTag = Date.now().toString(36);
-let sent = 0;
-const nextId = (): string => `${runTag}-${sent++}`;
 
 const database = await startThrowawayServer({ durable: true });
 const postgresPid = (await postmasterPid(database.dataDir))!;
@@ -76,23 +72,6 @@ interface RoundFigures {
   readonly lightP90: number;
 }
 
-async function drive(server: ServerProcess, rate: number | undefined, seconds: number): Promise<{ requests: number; perSecond: number; non2xx: number }> {
-  const result = await autocannon({
-    url: new URL('/order', server.url).href,
-    connections: overhead.connections,
-    duration: seconds,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: JSON.stringify({ ...overhead.order(0), order_id: nextId() }) }),
-      },
-    ],
-    ...(rate ? { overallRate: rate } : {}),
-  });
-  return { requests: result.requests.total, perSecond: result.requests.average, non2xx: result.non2xx };
-}
-
 async function roundTrips(server: ServerProcess): Promise<number> {
   const text = await (await fetch(new URL('/metrics', server.url))).text();
   const match = /^store_round_trips_total (\d+)/m.exec(text);
@@ -106,7 +85,7 @@ async function lightLatencies(server: ServerProcess, orders: number): Promise<nu
     const response = await fetch(new URL('/order', server.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...light.order(0), order_id: nextId() }),
+      body: JSON.stringify({ ...light.order(0), order_id: freshOrderId() }),
     });
     await response.text();
     if (response.status !== 200) throw new Error(`light order answered ${response.status}`);
@@ -114,8 +93,6 @@ async function lightLatencies(server: ServerProcess, orders: number): Promise<nu
   }
   return latencies.sort((a, b) => a - b);
 }
-
-const mainThreadCpuSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
 
 const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<Mode, RoundFigures>;
@@ -125,20 +102,20 @@ const rounds = await inRounds(options.rounds, async () => {
     try {
       // Light first, after a short warm-up: measured after the saturated phase it would time Postgres's
       // clean-up of that phase (autovacuum, a checkpoint), not the orders.
-      await drive(server, 300, 1);
+      await driveOverhead(server, 1, 300);
       const latencies = await lightLatencies(server, options['light-orders']);
       const light = { lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
       round[mode] = { ordersPerSecond: NaN, cpuUsPerOrder: NaN, postgresCpuUsPerOrder: NaN, roundTripsPerOrder: NaN, ...light };
       if (options['light-only']) continue;
-      await drive(server, 300, options.seconds); // warm-up
+      await driveOverhead(server, options.seconds, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
       const postgresBefore = cpuSecondsOfTree(postgresPid);
       const tripsBefore = await roundTrips(server);
-      const paced = await drive(server, options.rate, options.seconds);
+      const paced = await driveOverhead(server, options.seconds, options.rate);
       const cpuUsPerOrder = ((mainThreadCpuSeconds(server) - cpuBefore) / paced.requests) * 1e6;
       const postgresCpuUsPerOrder = ((cpuSecondsOfTree(postgresPid) - postgresBefore) / paced.requests) * 1e6;
       const roundTripsPerOrder = ((await roundTrips(server)) - tripsBefore) / paced.requests;
-      const saturated = await drive(server, undefined, options.seconds);
+      const saturated = await driveOverhead(server, options.seconds, undefined);
       if (saturated.non2xx > 0 || paced.non2xx > 0) throw new Error(`${mode}: ${saturated.non2xx + paced.non2xx} orders not answered 200`);
       round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, postgresCpuUsPerOrder, roundTripsPerOrder, ...light };
     } finally {
