@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runToExit, startServerProcess, type ServerProcess } from '../../load/server-process.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
+import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -19,7 +19,7 @@ let server: TestPostgres;
 let started: ServerProcess[] = [];
 
 beforeAll(async () => {
-  server = await startTestPostgres();
+  if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
 });
 afterEach(async () => {
   for (const instance of started) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
@@ -97,7 +97,7 @@ async function ledgerBreaches(databaseUrl: string): Promise<unknown[]> {
 // Short enough for takeovers within a test, long enough not to lapse on a busy machine (renewed every third; given up at four fifths).
 const LEASE_MS = 2000;
 
-describe('an instance killed while an order runs', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an order runs${POSTGRES_SKIPPED}`, () => {
   it('has the order taken over within the lease and a few seconds: interrupted, refunded; a retry runs it afresh', async () => {
     const url = await freshDatabase(server);
     const env = { LEASE_MS: String(LEASE_MS), ORDER_TIMEOUT_MS: '10000' };
@@ -140,7 +140,7 @@ describe('an instance killed while an order runs', () => {
   });
 });
 
-describe('two instances on one database', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one database${POSTGRES_SKIPPED}`, () => {
   // One pair for both tests (the second kills one of them): starting instances is most of a test's time.
   let url: string;
   let both: ServerProcess[];
@@ -216,7 +216,7 @@ describe('two instances on one database', () => {
   });
 });
 
-describe('Postgres stopped and started under load', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`Postgres stopped and started under load${POSTGRES_SKIPPED}`, () => {
   let restartable: RestartablePostgres | undefined;
   afterAll(async () => {
     await restartable?.stop();
@@ -287,7 +287,7 @@ describe('Postgres stopped and started under load', () => {
   });
 });
 
-describe('INSTANCES', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES${POSTGRES_SKIPPED}`, () => {
   it('=2 runs two processes on one port, each an instance of its own; SIGTERM drains both', async () => {
     const url = await freshDatabase(server);
     const cluster = await instance(url, { INSTANCES: '2' });

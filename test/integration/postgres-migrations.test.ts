@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MigrationError, type Migration } from '../../src/postgres/migrations.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
-import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from '../support/postgres.js';
 
 let server: TestPostgres;
 let admin: pg.Client;
@@ -17,6 +17,7 @@ let pools: pg.Pool[] = [];
 let databases = 0;
 
 beforeAll(async () => {
+  if (POSTGRES_UNAVAILABLE !== undefined) return;
   server = await startTestPostgres();
   admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
@@ -61,7 +62,7 @@ const THREE: readonly Migration[] = [
   { id: 3, name: 'c', sql: 'CREATE TABLE c (x int); INSERT INTO c VALUES (1)' },
 ];
 
-describe('migrate', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`, () => {
   it('applies the service schema to an empty database, then nothing on the next start', async () => {
     const [pool] = await freshDatabase();
     expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.map((m) => m.id));

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serverProcesses, startTestPostgres, stillRunning, type TestPostgres } from '../support/postgres.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, serverProcesses, startTestPostgres, stillRunning, type TestPostgres } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 
 let started: TestPostgres[] = [];
@@ -26,7 +26,7 @@ async function start(): Promise<TestPostgres> {
   return db;
 }
 
-describe('a throwaway Postgres', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a throwaway Postgres${POSTGRES_SKIPPED}`, () => {
   it('answers queries, and once stopped leaves no process and no directory', async () => {
     const db = await start();
     const client = new pg.Client({ connectionString: db.url });

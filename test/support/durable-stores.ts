@@ -6,7 +6,7 @@
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { DurableStore } from '../../src/postgres/durable-store.js';
-import { freshDatabase, startTestPostgres, type TestPostgres } from './postgres.js';
+import { freshDatabase, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from './postgres.js';
 
 export interface StoreOptions {
   readonly replayMs?: number;
@@ -26,7 +26,7 @@ export function useDurableStores(): DurableStores {
   let server: TestPostgres | undefined;
   const opened: DurableStore[] = [];
   beforeAll(async () => {
-    server = await startTestPostgres();
+    if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
   });
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((store) => store.close()));

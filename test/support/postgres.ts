@@ -7,8 +7,19 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { postmasterPid, startEmbeddedServer } from '../../src/postgres/embedded/server.js';
+import { postmasterPid, startEmbeddedServer, whyPostgresCannotRunHere } from '../../src/postgres/embedded/server.js';
 import { startThrowawayServer } from '../../src/postgres/embedded/throwaway.js';
+
+/**
+ * Why the Postgres tests are skipped on this machine, or undefined: run as
+ * root from a directory the `postgres` user cannot search (see
+ * whyPostgresCannotRunHere). `.ci/run` sets REQUIRE_POSTGRES, so that CI
+ * fails there instead of skipping them.
+ */
+export const POSTGRES_UNAVAILABLE = process.env['REQUIRE_POSTGRES'] ? undefined : whyPostgresCannotRunHere();
+/** A suffix for the names of what is skipped, saying why. */
+export const POSTGRES_SKIPPED = POSTGRES_UNAVAILABLE === undefined ? '' : ` — SKIPPED: ${POSTGRES_UNAVAILABLE}`;
+if (POSTGRES_UNAVAILABLE !== undefined) console.warn(`Postgres tests${POSTGRES_SKIPPED}`);
 
 export interface TestPostgres {
   /** postgres://… for the superuser and database `postgres`. */

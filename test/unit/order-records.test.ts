@@ -6,12 +6,13 @@
  * store does: a run whose instance was lost is taken over.
  */
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OrderRecords, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { DurableStore } from '../../src/postgres/durable-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
 
 const stores = useDurableStores();
@@ -45,7 +46,10 @@ async function started(records: OrderRecords, orderId: string, fingerprint = `fp
   return begun.run;
 }
 
-describe.each(IMPLEMENTATIONS)('OrderRecords %s', (_name, instances) => {
+describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
+  beforeEach((test) => {
+    if (name === 'in Postgres' && POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
+  });
   it('begins a run, says it is under way, records how it ended, runs again after an outcome that is not final, replays one that is', async () => {
     const [records] = await instances(1);
     const first = await started(records!, 'a', 'fp-a');
@@ -104,7 +108,7 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (_name, instances) => {
   });
 });
 
-describe('OrderRecords in Postgres, when an instance is lost', () => {
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`OrderRecords in Postgres, when an instance is lost${POSTGRES_SKIPPED}`, () => {
   it('has its runs taken over once its lease expires: payment voided, recorded interrupted, its own finish told so, and a waiter let go', async () => {
     const url = await stores.database();
     const [lost] = await stores.open(1, { url, leaseMs: 600 });

@@ -3,10 +3,11 @@
  * every implementation of PaymentLedger — in memory, and in Postgres (a
  * throwaway server for the file, a fresh database for each case).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import type { PaymentLedger } from '../../src/ledger/payment-ledger.js';
 import { useDurableStores } from '../support/durable-stores.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 
 const stores = useDurableStores();
 
@@ -15,7 +16,10 @@ const IMPLEMENTATIONS: ReadonlyArray<[string, () => Promise<PaymentLedger>]> = [
   ['in Postgres', async () => (await stores.open(1))[0]!.ledger],
 ];
 
-describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (_name, create) => {
+describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
+  beforeEach((test) => {
+    if (name === 'in Postgres' && POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
+  });
   const run1 = { orderId: 'o', run: 1 };
   const run2 = { orderId: 'o', run: 2 };
 

