@@ -7,6 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
@@ -197,9 +199,14 @@ describe('npm start', () => {
     npm = serverPid = undefined;
   });
 
-  it('passes SIGTERM to the server, which drains, says "stopped" and stops answering', async () => {
+  it('runs the server on the Node the project pinned, whatever Node runs npm; passes SIGTERM to it, which drains, says "stopped" and stops answering', async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
-    npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // A newcomer's shell: no node_modules/.bin on PATH, so npm runs on the machine's own Node.
+    const PATH = (process.env['PATH'] ?? '')
+      .split(':')
+      .filter((dir) => !dir.includes('node_modules'))
+      .join(':');
+    npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, PATH, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
     const stdout: string[] = [];
     npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
     const exited = new Promise((resolve) => npm!.once('exit', resolve));
@@ -210,6 +217,7 @@ describe('npm start', () => {
     );
     const { pid, msg } = JSON.parse(listening!) as { pid: number; msg: string };
     serverPid = pid;
+    expect(realpathSync(`/proc/${pid}/exe`)).toBe(realpathSync(new URL('../../node_modules/node/bin/node', import.meta.url)));
     const url = new URL(/listening on (\S+)/.exec(msg)![1]!);
     expect((await rawRequest(url, { method: 'GET', path: '/readyz' })).status).toBe(200);
 
@@ -217,6 +225,27 @@ describe('npm start', () => {
     await exited;
     await eventually(async () => stdout.some((line) => line.includes('"msg":"stopped"')), Boolean, { within: 5000 });
     await expect(rawRequest(url, { method: 'GET', path: '/readyz', agent: new Agent() })).rejects.toThrow();
+  });
+});
+
+describe('on another Node', () => {
+  // The machine's own Node, if it is not the pinned one (these machines have Node 20).
+  const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => {
+    try {
+      return execFileSync(path, ['--version'], { encoding: 'utf8' }).trim() !== `v${process.versions.node}`;
+    } catch {
+      return false;
+    }
+  });
+
+  it.skipIf(systemNode === undefined)('the server refuses to start, with one line saying how to run it on the right one', async () => {
+    const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+    const child = spawn(systemNode!, [main], { env: { ...process.env, ...TEST_ENV, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/^this service runs on Node \^\d+\.\d+\.\d+ \(package\.json's engines\), not \d+\.\d+\.\d+: start it with `npm start`.*\n$/);
   });
 });
 

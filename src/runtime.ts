@@ -1,0 +1,24 @@
+/**
+ * The Node this service runs on: the line package.json's `engines` names,
+ * which the project brings itself as a dependency (the npm registry's `node`
+ * package: `npm ci` puts its binary in node_modules/.bin, and every npm
+ * script runs on it). A machine's own Node may be older — Node 20 is past its
+ * end of life — so a start on any other Node is refused, with a line saying
+ * how to run the right one, rather than left to fail in some odd way later.
+ */
+import { PACKAGE } from './version.js';
+
+/** The `engines.node` range: a caret range (`^26.10.0`), the only form the project writes. */
+export const REQUIRED_NODE: string = PACKAGE.engines.node;
+
+/** Why `version` (as `process.versions.node` spells it) cannot run this service, or undefined if it can. */
+export function unsupportedRuntime(version: string, required: string = REQUIRED_NODE): string | undefined {
+  const wanted = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(required);
+  if (!wanted) throw new Error(`package.json's engines.node must be a caret range such as ^26.10.0, got ${JSON.stringify(required)}`);
+  const have = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  const [major, minor, patch] = (have ?? ['', '0', '0', '0']).slice(1).map(Number) as [number, number, number];
+  const [wantMajor, wantMinor, wantPatch] = wanted.slice(1).map(Number) as [number, number, number];
+  const fits = major === wantMajor && (minor > wantMinor || (minor === wantMinor && patch >= wantPatch));
+  if (fits) return undefined;
+  return `this service runs on Node ${required} (package.json's engines), not ${version}: start it with \`npm start\`, which runs the Node that \`npm ci\` installed (node_modules/.bin/node)`;
+}

@@ -1,0 +1,102 @@
+/**
+ * The process: read the configuration, start the service, print where it
+ * listens, and on SIGTERM or SIGINT drain and let the process end by itself.
+ * With INSTANCES=N (> 1) this process is the primary of N instances sharing
+ * the port (src/cluster/primary.ts), and each instance runs this file too.
+ */
+import cluster from 'node:cluster';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { SHUTDOWN_MESSAGE, runPrimary } from './cluster/primary.js';
+import { startService } from './composition-root.js';
+import { announce, createLogger } from './observability/logging.js';
+import { DatabaseUnavailable } from './postgres/database.js';
+import { MigrationError } from './postgres/migrations.js';
+
+/** Exit code for a configuration the service refuses to start with (sysexits' EX_CONFIG). */
+const EXIT_BAD_CONFIG = 78;
+/** Exit code when Postgres (DATABASE_URL) cannot be reached at start (sysexits' EX_UNAVAILABLE). */
+const EXIT_DATABASE_UNAVAILABLE = 69;
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`invalid configuration: ${error.message}\n`);
+  process.exit(EXIT_BAD_CONFIG);
+}
+
+const log = createLogger(config.logLevel, { buffered: config.logBuffer });
+if (cluster.isPrimary && (config.instances ?? 1) > 1) {
+  runPrimary(config.instances ?? 1, config.shutdownTimeoutMs, log);
+} else {
+  await serve(config);
+}
+
+async function serve(config: Config): Promise<void> {
+  const service = await startService({ config, logger: log }).catch((error: unknown) => {
+    if (error instanceof DatabaseUnavailable) {
+      process.stderr.write(`cannot reach Postgres at ${redacted(config.durable?.databaseUrl ?? '')}: ${error.message}\n`);
+      process.exit(EXIT_DATABASE_UNAVAILABLE);
+    }
+    if (error instanceof MigrationError) {
+      process.stderr.write(`the database's schema does not fit this code: ${error.message}\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
+    log.fatal({ err: error }, 'could not start');
+    process.exit(1);
+  });
+  const about = { threads: config.threads, couriers: config.couriers, ...(config.durable ? { durable: true } : {}) };
+  // In a cluster the primary prints the one "listening on" line, once every instance listens.
+  if (cluster.isWorker) log.info(about, `instance listening at ${service.url.origin}`);
+  else announce(about, `listening on ${service.url.origin}`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals | 'primary'): void => {
+    if (stopping) {
+      // The primary passes on the Ctrl-C every process of the group got already: one drain.
+      if (signal === 'primary') return;
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
+    // The process should end by itself once everything is closed; this is
+    // only the backstop for something that refuses to close.
+    setTimeout(() => {
+      log.fatal('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000).unref();
+    service.shutdown().then(
+      () => {
+        log.info('stopped');
+        // An instance of a cluster: its IPC channel would keep it alive.
+        if (cluster.isWorker) process.disconnect?.();
+      },
+      (error: unknown) => {
+        log.fatal({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  if (cluster.isWorker) {
+    process.on('message', (message) => {
+      if (message === SHUTDOWN_MESSAGE) stop('primary');
+    });
+    // The primary is gone (killed): nobody would ever tell this instance to stop.
+    process.on('disconnect', () => stop('primary'));
+  }
+}
+
+/** A database URL fit for a log line: without its password. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '(DATABASE_URL)';
+  }
+}

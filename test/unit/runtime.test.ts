@@ -1,0 +1,47 @@
+/**
+ * The runtime the project brings: one Node line, named alike in
+ * package.json's `engines` and `dependencies`, and in .nvmrc; every other
+ * Node refused at start with a line saying how to run the right one.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { REQUIRED_NODE, unsupportedRuntime } from '../../src/runtime.js';
+
+const root = new URL('../../', import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string }; dependencies: Record<string, string> };
+
+describe('the pinned Node', () => {
+  it('is the one package.json installs, engines names and .nvmrc says', () => {
+    const pinned = pkg.dependencies['node'];
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(REQUIRED_NODE).toBe(`^${pinned}`);
+    expect(readFileSync(new URL('.nvmrc', root), 'utf8').trim()).toBe(pinned);
+  });
+
+  it('is what this suite runs on (npm scripts put node_modules/.bin first on PATH)', () => {
+    expect(process.versions.node).toBe(pkg.dependencies['node']);
+    expect(unsupportedRuntime(process.versions.node)).toBeUndefined();
+  });
+
+  it.each([
+    ['26.10.0', true],
+    ['26.10.3', true],
+    ['26.11.0', true],
+    ['26.9.9', false],
+    ['27.0.0', false],
+    ['24.21.0', false],
+    ['20.20.2', false],
+    ['not a version', false],
+  ])('Node %s against ^26.10.0: runs = %s', (version, runs) => {
+    const refusal = unsupportedRuntime(version, '^26.10.0');
+    if (runs) expect(refusal).toBeUndefined();
+    else
+      expect(refusal).toBe(
+        `this service runs on Node ^26.10.0 (package.json's engines), not ${version}: start it with \`npm start\`, which runs the Node that \`npm ci\` installed (node_modules/.bin/node)`,
+      );
+  });
+
+  it('refuses an engines range of another form, rather than guess what it means', () => {
+    expect(() => unsupportedRuntime('26.10.0', '>=26')).toThrow(/must be a caret range/);
+  });
+});
