@@ -1,12 +1,13 @@
 /**
  * The listening socket and its shutdown. Node's `server.close()` stops
- * accepting and closes idle keep-alive connections, but keeps serving a busy
- * keep-alive client for as long as it sends requests, and leaves alone a
- * connection that never sent a request (clients open spare ones). A drain
- * therefore also needs every response to say `Connection: close` (see
- * Responder), new requests on open connections turned away, connections that
- * never carried a request closed, and, at the deadline,
- * `closeAllConnections()`.
+ * accepting and closes every connection it deems idle at once — one between
+ * requests, and one that has not sent a request yet — but keeps serving a
+ * busy keep-alive client for as long as it sends requests. Closing an "idle"
+ * connection at once resets a client whose request is already on its way,
+ * unread in the kernel's buffer. So a drain here closes idle connections
+ * itself, each only once it has stayed silent for a moment; every response
+ * says `Connection: close` (see Responder), new requests on open connections
+ * are turned away, and at the deadline `closeAllConnections()` cuts the rest.
  *
  * A hostile or broken client is bounded (see ConnectionLimits): headers and
  * the whole request must arrive in time — Node's request timeout stops
@@ -19,7 +20,7 @@
  * is no inactivity timeout on a connection whose request is being answered:
  * that is the order's deadline's job.
  */
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { Server, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
@@ -38,17 +39,30 @@ export interface ConnectionLimits {
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
 
-/** How long a connection that has sent nothing is kept once draining begins: long enough for a request already on its way to be read. */
+/** How long an idle connection is kept once draining begins: long enough for a request already on its way to be read. */
 const UNREAD_GRACE_MS = 200;
 
+/**
+ * Node's server, but its idle connections are closed by the drain's rule
+ * (`closeIdle`): `close()` calls `closeIdleConnections()`, which since Node
+ * 22 also destroys a connection that has not sent a request yet — at once,
+ * resetting a request already in flight.
+ */
+class DrainingServer extends Server {
+  closeIdle: () => void = () => {};
+  override closeIdleConnections(): void {
+    this.closeIdle();
+  }
+}
+
 export class HttpServer {
-  private readonly server: Server;
+  private readonly server: DrainingServer;
   private isDraining = false;
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
 
-  /** Connections that have not carried a request yet. */
-  private readonly unused = new Set<Socket>();
+  /** Open connections, and how many requests each has being answered. */
+  private readonly answering = new Map<Socket, number>();
   /** Connections opened while `maxConnections` were open: their requests are refused. */
   private readonly beyondLimit = new WeakSet<Socket>();
   private open = 0;
@@ -60,7 +74,7 @@ export class HttpServer {
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
   ) {
-    this.server = createServer(
+    this.server = new DrainingServer(
       {
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
@@ -72,6 +86,7 @@ export class HttpServer {
       },
       handler,
     );
+    this.server.closeIdle = () => this.closeIdle();
     if (limits.hardLimit !== undefined) this.server.maxConnections = limits.hardLimit;
     this.server.on('clientError', clientErrorHandler(log, limits));
     this.server.on('drop', () => this.reportDrop());
@@ -80,13 +95,21 @@ export class HttpServer {
       if (this.isDraining) return void socket.destroy();
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
-      this.unused.add(socket);
+      this.answering.set(socket, 0);
       socket.once('close', () => {
         this.open--;
-        this.unused.delete(socket);
+        this.answering.delete(socket);
       });
     });
-    this.server.on('request', (req) => this.unused.delete(req.socket));
+    this.server.on('request', (req, res) => {
+      const socket = req.socket;
+      this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
+      res.once('close', () => {
+        const left = (this.answering.get(socket) ?? 1) - 1;
+        if (this.answering.has(socket)) this.answering.set(socket, left);
+        if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
+      });
+    });
   }
 
   /** Whether the connection was opened beyond `maxConnections`. */
@@ -148,18 +171,22 @@ export class HttpServer {
     this.log.warn({ connections_open: this.open, hard_limit: this.limits.hardLimit, dropped_since_start: this.dropped }, 'connection closed at accept: as many are open as the open-file limit allows');
   }
 
+  /** Every connection with no request being answered is closed once it has stayed silent for UNREAD_GRACE_MS. */
   private closeIdle(): void {
-    this.server.closeIdleConnections();
-    // A connection that has sent part of a request is left to finish it: it
-    // will be answered 503 like any request that arrives while draining. One
-    // that has sent nothing Node has read yet is closed only a moment later:
-    // its request may already wait unread in the kernel, and closing it now
-    // would reset a client that did nothing wrong.
-    for (const socket of this.unused) {
-      if (socket.bytesRead > 0) continue;
-      setTimeout(() => {
-        if (this.unused.has(socket) && socket.bytesRead === 0) socket.destroy();
-      }, UNREAD_GRACE_MS).unref();
-    }
+    for (const [socket, requests] of this.answering) if (requests === 0) this.closeWhenSilent(socket);
+  }
+
+  /**
+   * Close an idle connection a moment from now, unless it has sent something
+   * meanwhile: a request may already wait unread in the kernel, and closing
+   * now would reset a client that did nothing wrong. A request that does
+   * arrive is answered 503 shutting_down with `Connection: close`; one only
+   * partly sent is left to finish, under the request timeout.
+   */
+  private closeWhenSilent(socket: Socket): void {
+    const seen = socket.bytesRead;
+    setTimeout(() => {
+      if (this.answering.get(socket) === 0 && socket.bytesRead === seen) socket.destroy();
+    }, UNREAD_GRACE_MS).unref();
   }
 }
