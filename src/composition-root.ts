@@ -31,10 +31,12 @@ import { StepPool } from './threads/step-pool.js';
 import { TasksInFlight } from './threads/tasks-in-flight.js';
 
 /**
- * Code that runs inside worker threads always runs compiled. Node 20 cannot
- * load TypeScript in a worker thread (loader hooks do not reach dynamic
- * imports there), so when this file itself runs from the sources (the test
- * suite) the threads still run the build in dist/.
+ * Code that runs inside worker threads always runs compiled, also when this
+ * file itself runs from the sources (the test suite, through Vitest's
+ * transform, which does not reach worker threads). Node's own type stripping
+ * cannot load these sources: they import each other as `.js`, as the
+ * compiled output is named, and use parameter properties, which need a
+ * transform, not only erasure.
  */
 const COMPILED_ROOT = new URL(import.meta.url.endsWith('.ts') ? '../dist/' : '../', import.meta.url);
 

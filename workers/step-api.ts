@@ -43,11 +43,16 @@ export interface StepContext {
   /**
    * Take a slot of the shared courier pool, waiting (without holding the
    * thread) until one is free; throws StepCanceled if canceled while waiting.
-   * Call the returned function to give the slot back. A slot still held when
-   * the step ends is given back for it.
+   * Hold it with `using`, and it goes back when the block is left, however it
+   * is left. A slot still held when the step ends is given back for it.
    */
-  acquireCourier(): Promise<() => void>;
+  acquireCourier(): Promise<CourierSlot>;
   readonly paymentProvider: PaymentProvider;
+}
+
+/** A courier slot held by a step; releasing it twice is harmless. */
+export interface CourierSlot extends Disposable {
+  release(): void;
 }
 
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;

@@ -9,7 +9,7 @@ import type { CancelCells, StepActivity } from '../src/shared-memory/cancel-cell
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
-import { StepCanceled, StepEnded, type PaymentProvider, type StepContext } from './step-api.js';
+import { StepCanceled, StepEnded, type CourierSlot, type PaymentProvider, type StepContext } from './step-api.js';
 import { stepLogger } from './step-log.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
@@ -155,7 +155,7 @@ export class TaskContext implements StepContext {
     if (this.isCanceled()) throw new StepCanceled();
   }
 
-  async acquireCourier(): Promise<() => void> {
+  async acquireCourier(): Promise<CourierSlot> {
     this.refuseIfEnded();
     const { couriers, threadId, cells } = this.resources;
     this.show('awaiting_courier');
@@ -173,11 +173,12 @@ export class TaskContext implements StepContext {
     }
     this.heldSlots.add(slot);
     cells.setCourierSlot(this.cell, slot);
-    return () => {
+    const release = (): void => {
       if (!this.heldSlots.delete(slot)) return;
       if (!this.finished && cells.courierSlotOf(this.cell) === slot) cells.setCourierSlot(this.cell, undefined);
       couriers.release(slot, threadId);
     };
+    return { release, [Symbol.dispose]: release };
   }
 
   readonly paymentProvider: PaymentProvider = {

@@ -74,14 +74,15 @@ export class OrderPipeline {
    */
   async process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
-    // The order's scope: its clients' signal, its deadline, and its first failure.
-    const scope = scopeOf(signal, this.options.timeoutMs, () => new OrderAborted('timeout'));
     try {
+      // The order's scope: its clients' signal, its deadline, and its first failure.
+      using scope = scopeOf(signal, this.options.timeoutMs, () => new OrderAborted('timeout'));
       const { results, abortReason } = await runGroup(
         scope.controller,
         this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );
+      // The deadline is the steps', not the compensations'.
       scope.release();
       const orderId = run.order.orderId;
       // A deadline that passes after the last step succeeded fails nothing.
@@ -92,7 +93,6 @@ export class OrderPipeline {
       this.options.events?.compensationFailed(run, compensations, trace);
       return { orderId, steps: results, compensations, failure: 'compensation_failed' };
     } finally {
-      scope.release();
       this.inFlight--;
     }
   }
@@ -103,12 +103,8 @@ export class OrderPipeline {
     return Promise.all(
       toUndo.map(async (compensation) => {
         // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
-        const deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-        try {
-          return await this.runner.run(compensation, run, deadline.controller.signal, trace);
-        } finally {
-          deadline.release();
-        }
+        using deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
+        return await this.runner.run(compensation, run, deadline.controller.signal, trace);
       }),
     );
   }

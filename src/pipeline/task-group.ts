@@ -44,25 +44,30 @@ export async function runGroup<T>(group: AbortController, tasks: readonly GroupT
   return { results, abortReason: signal.aborted ? signal.reason : undefined };
 }
 
+/** A controller tied to a parent and a deadline; disposing of it (`using`) unties it. */
+export interface Scope extends Disposable {
+  readonly controller: AbortController;
+  /** Clear the deadline and stop following the parent; idempotent (`[Symbol.dispose]` calls it too). */
+  release(): void;
+}
+
 /**
  * A controller that follows `parent`, if any, and aborts by itself after `ms`
- * (a deadline). Call the returned `release` once done with it: the timer is
- * cleared (AbortSignal.timeout cannot be, and kept one alive for its whole
- * span after every order) and the listener on the parent removed. A scope
- * with nothing to follow has no parent — rather than a shared signal that
- * never aborts, on which every scope in flight would hang a listener.
+ * (a deadline). Hold it with `using`, or call `release` once done with it:
+ * the timer is cleared (AbortSignal.timeout cannot be, and kept one alive for
+ * its whole span after every order) and the listener on the parent removed.
+ * A scope with nothing to follow has no parent — rather than a shared signal
+ * that never aborts, on which every scope in flight would hang a listener.
  */
-export function scopeOf(parent: AbortSignal | null, ms: number, onDeadline: () => unknown): { controller: AbortController; release: () => void } {
+export function scopeOf(parent: AbortSignal | null, ms: number, onDeadline: () => unknown): Scope {
   const controller = new AbortController();
   const follow = (): void => controller.abort(parent?.reason);
   if (parent?.aborted) follow();
   else parent?.addEventListener('abort', follow, { once: true });
   const timer = setTimeout(() => controller.abort(onDeadline()), ms);
-  return {
-    controller,
-    release: () => {
-      clearTimeout(timer);
-      parent?.removeEventListener('abort', follow);
-    },
+  const release = (): void => {
+    clearTimeout(timer);
+    parent?.removeEventListener('abort', follow);
   };
+  return { controller, release, [Symbol.dispose]: release };
 }

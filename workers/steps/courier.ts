@@ -10,12 +10,8 @@ import { simulatedStep } from './simulated-step.js';
 const assign = simulatedStep('courier', 'no_courier');
 
 const courier: StepFunction = async (order, ctx) => {
-  const release = await ctx.acquireCourier();
-  try {
-    await assign(order, ctx);
-  } finally {
-    release();
-  }
+  using _courier = await ctx.acquireCourier();
+  await assign(order, ctx);
 };
 
 export default courier;
