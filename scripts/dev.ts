@@ -19,12 +19,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { prettyFactory } from 'pino-pretty';
+import { PROJECT_ROOT, pathOf, projectFile } from '../src/paths.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
-const TSC = fileURLToPath(new URL('node_modules/typescript/bin/tsc', `file://${ROOT}`));
+const ROOT = pathOf(PROJECT_ROOT);
+const TSC = pathOf(projectFile('node_modules/typescript/bin/tsc'));
 const MAIN = 'dist/src/main.js';
 /** npm's forwarded copy of a Ctrl-C arrives within milliseconds; a person's second Ctrl-C takes longer. */
 const DUPLICATE_SIGNAL_MS = 500;
@@ -51,7 +51,7 @@ let restartWanted = false;
 let lastSignalAt = Number.NEGATIVE_INFINITY;
 let serverExitCode = 0;
 
-const tsc = spawn(process.execPath, [TSC, '-p', 'tsconfig.build.json', '--watch', '--preserveWatchOutput', ...(onTerminal ? ['--pretty'] : [])], {
+const tsc = spawn(process.execPath, [TSC, '-b', 'tsconfig.build.json', '--watch', '--preserveWatchOutput', ...(onTerminal ? ['--pretty'] : [])], {
   cwd: ROOT,
   stdio: ['ignore', 'pipe', 'inherit'],
   detached: true,

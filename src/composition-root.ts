@@ -29,21 +29,7 @@ import { LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
 import { TasksInFlight } from './threads/tasks-in-flight.js';
-
-/**
- * Code that runs inside worker threads always runs compiled, also when this
- * file itself runs from the sources (the test suite, through Vitest's
- * transform, which does not reach worker threads). Node's own type stripping
- * cannot load these sources: they import each other as `.js`, as the
- * compiled output is named, and use parameter properties, which need a
- * transform, not only erasure.
- */
-const COMPILED_ROOT = new URL(import.meta.url.endsWith('.ts') ? '../dist/' : '../', import.meta.url);
-
-/** URL of the compiled form of a project module, given from the project root without extension. */
-export function compiledModule(path: string): URL {
-  return new URL(`${path}.js`, COMPILED_ROOT);
-}
+import { compiledModule } from './paths.js';
 
 export const DEFAULT_STEPS: readonly StepDefinition[] = [
   {

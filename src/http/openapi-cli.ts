@@ -4,8 +4,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
+import { projectFile } from '../paths.js';
 import { openApiDocument } from './openapi.js';
 
-const target = new URL('../../../docs/openapi.yaml', import.meta.url);
+const target = projectFile('docs/openapi.yaml');
 writeFileSync(target, `# Generated from the code by \`npm run openapi\`: edit src/http/api-schemas.ts or src/http/openapi.ts, not this file.\n${stringify(openApiDocument())}`);
 console.log(`wrote ${target.pathname}`);

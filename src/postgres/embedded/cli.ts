@@ -12,17 +12,16 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedServerError, startEmbeddedServer, type EmbeddedServer } from './server.js';
+import { PROJECT_ROOT, pathOf } from '../../paths.js';
 
 const DATABASE = 'order_threads';
 const DEFAULT_PORT = 54329;
 /** sysexits' EX_CONFIG, as the service uses for a bad variable. */
 const EXIT_BAD_CONFIG = 78;
 
-// Compiled to dist/src/postgres/embedded/: four levels below the project.
-const projectRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const projectRoot = pathOf(PROJECT_ROOT);
 const dataDir = join(projectRoot, '.data', 'postgres');
 const logFile = join(projectRoot, '.data', 'postgres.log');
 const shown = (path: string) => relative(process.cwd(), path) || '.';

@@ -1,0 +1,26 @@
+/**
+ * Where the project's files are, computed once: this module runs from the
+ * sources (src/paths.ts, under Vitest) or compiled (dist/src/paths.js), and
+ * every path the code needs is relative to the project's root or to the
+ * build in dist/. Nothing else works out where it lives.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** The project's root (where package.json is). */
+export const PROJECT_ROOT: URL = new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url);
+
+/** The build: the compiled code, which worker threads always run (see composition-root.ts). */
+export const BUILD_ROOT: URL = new URL('dist/', PROJECT_ROOT);
+
+/** A file of the project, by its path from the root. */
+export function projectFile(path: string): URL {
+  return new URL(path, PROJECT_ROOT);
+}
+
+/** The compiled form of a project module, given from the root without extension (`workers/steps/payment`). */
+export function compiledModule(path: string): URL {
+  return new URL(`${path}.js`, BUILD_ROOT);
+}
+
+/** As a file-system path. */
+export const pathOf = (url: URL): string => fileURLToPath(url);
