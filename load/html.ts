@@ -3,7 +3,10 @@
  * the page itself — its styles and, for a page with charts, uPlot and the
  * chart script inlined, so the file opens from disk with no network.
  */
+import { readFileSync } from 'node:fs';
 import { guardClosingTag, uplotAsset } from '../src/http/inline-assets.js';
+import { compiledModule, projectFile } from '../src/paths.js';
+import type { Chart } from './report-chart-spec.js';
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
@@ -39,62 +42,26 @@ export function verdictCell(problems: readonly string[]): string {
   return `<td class="bad"><ul>${problems.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul></td>`;
 }
 
-const PAGE_CSS = `
-:root { color-scheme: light; }
-/* Charts are sized once, before they make the page tall; a scrollbar appearing afterwards would crowd them. */
-html { overflow-y: scroll; }
-body {
-  margin: 24px auto; max-width: 1220px; padding: 0 16px;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: #1f2328; background: #fff;
-}
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 0 0 4px; }
-h3 { font-size: 15px; margin: 16px 0 6px; }
-.meta { color: #57606a; margin: 0 0 20px; }
-.note { color: #57606a; margin: 6px 0 0; }
-.table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; }
-th, td { padding: 6px 10px; border-bottom: 1px solid #d8dee4; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tbody tr:hover { background: #f6f8fa; }
-tr.other td { background: #fbf8f3; }
-td ul { margin: 0; padding-left: 18px; }
-.nowrap { white-space: nowrap; }
-.ok { color: #1a7f37; font-weight: 600; }
-.bad { color: #cf222e; }
-section { margin-top: 32px; padding-top: 16px; border-top: 1px solid #d8dee4; }
-.description { margin: 0 0 8px; color: #57606a; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 12px; }
-dt { color: #57606a; }
-dd { margin: 0; }
-code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa; padding: 1px 4px; border-radius: 3px; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px 24px; margin-top: 12px; }
-figure { margin: 0; max-width: 100%; overflow-x: auto; }
-figcaption { font-weight: 600; margin-bottom: 4px; }
-figcaption small { font-weight: normal; color: #57606a; }
-.no-data { width: 560px; max-width: 100%; height: 120px; display: flex; align-items: center; justify-content: center; color: #57606a; background: #f6f8fa; }
-/* A static page: the legend names the series (no values follow the cursor), so it sits under the chart as a key. */
-.u-legend { font-size: 12px; }
-.u-legend .u-marker { width: 14px; height: 4px; }
-`;
-
 export interface Page {
   readonly title: string;
   readonly body: string;
-  /** Data for the page's script (charts); none for a page without charts. */
-  readonly charts?: { readonly data: unknown; readonly script: string };
+  /** The charts' data, drawn by web/report/charts.ts; none for a page without charts. */
+  readonly charts?: readonly Chart[];
 }
 
+/**
+ * The page, self-contained: its styles (web/report/report.css), and for a
+ * page with charts, uPlot and the compiled chart script inlined. Read at call
+ * time, so a page carries the uPlot that is installed and the script as built.
+ */
 export function renderPage(page: Page): string {
-  // Read at call time so a page always carries the uPlot that is installed, not one captured at build time.
+  const css = readFileSync(projectFile('web/report/report.css'), 'utf8');
   const head = page.charts ? `<style>${guardClosingTag(uplotAsset('uPlot.min.css'), 'style')}</style>\n` : '';
   // JSON cannot contain a raw "<" once escaped, so no string in the data can close the script tag.
   const scripts = page.charts
-    ? `<script type="application/json" id="chart-data">${JSON.stringify(page.charts.data).replace(/</g, '\\u003c')}</script>
+    ? `<script type="application/json" id="chart-data">${JSON.stringify(page.charts).replace(/</g, '\\u003c')}</script>
 <script>${guardClosingTag(uplotAsset('uPlot.iife.min.js'), 'script')}</script>
-<script>${guardClosingTag(page.charts.script, 'script')}</script>\n`
+<script type="module">${guardClosingTag(readFileSync(compiledModule('web/report/charts'), 'utf8'), 'script')}</script>\n`
     : '';
   return `<!doctype html>
 <html lang="en">
@@ -102,7 +69,7 @@ export function renderPage(page: Page): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(page.title)}</title>
-${head}<style>${PAGE_CSS}</style>
+${head}<style>${guardClosingTag(css, 'style')}</style>
 </head>
 <body>
 ${page.body}

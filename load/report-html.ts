@@ -7,7 +7,7 @@
  */
 import { formatHeadline, HEADLINES } from './headline.js';
 import { escapeHtml, formatMs, formatNumber, formatStatuses, ratioCell, renderPage, verdictCell } from './html.js';
-import { Charts, CHART_SCRIPT, COLORS, cpuAndMemory, eventLoopDelay, latencyHistogram, latencyOverTime, perThread, serverState, type LineChart } from './report-charts.js';
+import { Charts, COLORS, cpuAndMemory, eventLoopDelay, latencyHistogram, latencyOverTime, perThread, serverState, type LineChart } from './report-charts.js';
 import type { Baseline, ComparedScenario, Comparison, LoadReport, ScenarioResult } from './report-types.js';
 import { formatRatio, formatSpread, spreadOf } from './rounds.js';
 
@@ -236,5 +236,5 @@ export function renderReportHtml(report: LoadReport): string {
         ...report.comparison.scenarios.map((c, i) => comparisonSection(c, i, report.comparison!, charts)),
       ]
     : [header(report, 'Load report'), summaryTable(report), baselineSection(report), ...report.scenarios.map((s, i) => scenarioSection(s, i, charts))];
-  return renderPage({ title: `Load report — ${report.startedAt}`, body: body.join('\n'), charts: { data: charts.specs, script: CHART_SCRIPT } });
+  return renderPage({ title: `Load report — ${report.startedAt}`, body: body.join('\n'), charts: charts.specs });
 }

@@ -56,7 +56,8 @@ export function createApp({
   threadEvents,
 }: AppDependencies): Express {
   const responder = new Responder({ draining });
-  const page = Buffer.from(threadsPage({ faultInjection }));
+  const threads = threadsPage({ faultInjection });
+  const page = Buffer.from(threads.html);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -98,6 +99,7 @@ export function createApp({
   app.get('/threads', (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Security-Policy', threads.contentSecurityPolicy);
     res.setHeader('Content-Length', page.length);
     res.end(req.method === 'HEAD' ? undefined : page);
   });

@@ -20,14 +20,16 @@
  * A snapshot costs one pass over the tasks in flight; a lane lists at most
  * MAX_STEPS_PER_LANE of its steps (the oldest) and counts the rest.
  */
-import type { ActionName } from '../domain/order.js';
-import type { CancelCells, StepActivity } from '../shared-memory/cancel-cells.js';
+import type { CancelCells } from '../shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import type { ShardReading, StepTracker } from '../shared-memory/step-tracker.js';
 import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
+import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
+
+export type { ThreadSnapshot, ViewedLane, ViewedStep } from './thread-frame.js';
 
 /** Steps listed per lane and in the queue; the others are only counted. */
 const MAX_STEPS_PER_LANE = 60;
@@ -36,87 +38,6 @@ const MAX_EVENTS = 50;
 /** How long a dead thread's lane stays on view, and how many at most. */
 const DEAD_LANE_MS = 30_000;
 const MAX_DEAD_LANES = 4;
-
-/**
- * Where a step is: `queued` — waiting for a thread; `posted` — given to a
- * thread that has not started it yet; `finishing` — ended, its report on its
- * way; otherwise what its thread says it is doing.
- */
-export type StepPhase = StepActivity | 'queued' | 'posted' | 'finishing';
-
-export interface ViewedStep {
-  readonly order_id: string;
-  readonly step: ActionName;
-  readonly activity: StepPhase;
-  /** Its order was canceled; the step has not ended yet. */
-  readonly canceled?: true;
-  /** 2: running again after its thread was lost under it. */
-  readonly attempt?: number;
-  /** Its code is what the thread is executing at this instant. */
-  readonly on_cpu?: true;
-  /** The courier slot it holds. */
-  readonly courier?: number;
-  readonly age_ms: number;
-}
-
-export type LostStepOutcome = 'culprit' | 'retried' | 'lost';
-
-export interface ViewedLane {
-  readonly thread_id: number;
-  /** alive; doomed: terminated or dying, its steps will not report; dead: exited. */
-  readonly state: 'alive' | 'doomed' | 'dead';
-  /** Event-loop utilization 0..1 over the last half second or more; null for a dead thread. */
-  readonly utilization: number | null;
-  /** The tracker's count for this thread. */
-  readonly steps_running: number;
-  /** How long the thread's progress count has stood still while it has steps (0: it is moving). */
-  readonly stalled_ms: number;
-  /** Steps on the lane by what they are doing (canceled ones counted apart too). */
-  readonly counts: Readonly<Record<StepPhase | 'canceled', number>>;
-  readonly steps: readonly ViewedStep[];
-  /** Steps on the lane not listed. */
-  readonly more: number;
-  /** For a doomed or dead thread: how it ended, and for a dead one what became of the steps on it. */
-  readonly fate?: {
-    readonly cause: ExitCause;
-    readonly reason?: string;
-    readonly at?: number;
-    readonly lost?: ReadonlyArray<{ readonly order_id: string; readonly step: string; readonly outcome: LostStepOutcome }>;
-  };
-}
-
-export interface ViewEvent {
-  /** Epoch milliseconds. */
-  readonly at: number;
-  readonly kind: 'died' | 'terminated' | LostStepOutcome;
-  readonly thread_id: number;
-  readonly order_id?: string;
-  readonly step?: string;
-  readonly detail?: string;
-}
-
-export interface ThreadSnapshot {
-  /** Epoch milliseconds. */
-  readonly at: number;
-  readonly totals: {
-    /** The tracker: steps running inside threads. */
-    readonly running_steps: number;
-    readonly queued: number;
-    readonly steps_in_flight: number;
-    readonly orders_in_flight: number;
-    readonly couriers_busy: number;
-    readonly couriers: number;
-    readonly courier_waiters: number;
-    readonly threads: number;
-    readonly threads_replaced: number;
-  };
-  readonly lanes: readonly ViewedLane[];
-  readonly queue: { readonly steps: readonly ViewedStep[]; readonly more: number };
-  /** One per slot: who holds it (null when free). */
-  readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly order_id?: string; readonly step?: string } | null>;
-  /** Newest first. */
-  readonly events: readonly ViewEvent[];
-}
 
 /** /healthz and /metrics: per live thread, steps running and event-loop utilization. */
 export interface ThreadLoad {

@@ -45,10 +45,15 @@ describe('GET /threads', () => {
     const html = await response.text();
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
     expect(html).toContain("new EventSource('/threads/events')");
+    // Every inline script and style is allowed by its hash, nothing else; no page may frame it.
+    const policy = response.headers.get('content-security-policy') ?? '';
+    expect(policy).toMatch(/script-src 'sha256-[^']+' 'sha256-[^']+';/);
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).not.toContain('unsafe-inline');
     expect(html).toContain('A goroutine cannot be killed; a thread can');
     expect(html).toContain('uPlot');
-    expect(html).toContain('id="fault-send"');
-    expect(threadsPage({ faultInjection: false })).not.toContain('id="fault-send"');
+    expect(html).toContain('<body data-fault-injection="on">');
+    expect(threadsPage({ faultInjection: false }).html).toContain('<body data-fault-injection="off">');
   });
 });
 

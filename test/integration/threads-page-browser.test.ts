@@ -44,6 +44,10 @@ describe('the thread view in headless Chromium', () => {
     const page = await browser!.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    // The page's Content-Security-Policy refuses anything it does not list: a refusal is a bug of the page.
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
     await page.goto(new URL('/threads', svc.url).href);
 
     await page.locator('#status.live').waitFor({ timeout: 5000 });
@@ -56,7 +60,8 @@ describe('the thread view in headless Chromium', () => {
     const answer = svc.order(body);
     const payment = page.locator(`#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`);
     await payment.waitFor({ timeout: 3000 });
-    expect(await payment.getAttribute('data-activity')).toBe('sleeping');
+    // Posted to its thread first, then sleeping: a frame may catch either.
+    await expect.poll(() => payment.getAttribute('data-activity'), { timeout: 3000 }).toBe('sleeping');
     // The lane holding the step (the inner locator is matched within each lane).
     const shownOn = await page.locator('#lanes [data-thread-id]', { has: page.locator(`[data-step="payment"][data-order-id="${String(body['order_id'])}"]`) }).getAttribute('data-thread-id');
 
@@ -64,6 +69,27 @@ describe('the thread view in headless Chromium', () => {
     expect(status).toBe(200);
     expect(shownOn).toBe(String(stepsOf(response)['payment']!.thread_id));
     await payment.waitFor({ state: 'detached', timeout: 3000 });
+    expect(errors).toEqual([]);
+    await page.close();
+    await expectAtRest(svc, THREADS);
+  });
+
+  it.skipIf(!hasChromium)(`"see a thread killed" shows what it promises: the thread dies, its neighbours' steps run again elsewhere, all four answered 200${SKIPPED}`, async () => {
+    const page = await browser!.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(new URL('/threads', svc.url).href);
+    await page.locator('#status.live').waitFor({ timeout: 5000 });
+    await page.locator('#fault-kind').selectOption('crash');
+    await page.locator('#fault-send').click();
+    const answers = page.locator('#fault-results li[data-order-id]');
+    await expect.poll(() => answers.count(), { timeout: 10_000 }).toBe(5);
+    const statuses = await Promise.all((await answers.all()).map(async (item) => [await item.getAttribute('data-order-id'), await item.getAttribute('data-status')] as const));
+    const neighbours = statuses.filter(([id]) => id?.includes('-neighbour-'));
+    expect(neighbours).toHaveLength(4);
+    for (const [, status] of neighbours) expect(status).toBe('200');
+    expect(statuses.find(([id]) => id?.endsWith('-crash'))?.[1]).toBe('500');
+    await expect.poll(() => page.locator('#lanes [data-state="dead"]').count(), { timeout: 3000 }).toBe(1);
     expect(errors).toEqual([]);
     await page.close();
     await expectAtRest(svc, THREADS);

@@ -1,0 +1,89 @@
+/**
+ * A frame of the thread view, as GET /threads/events sends it and the page
+ * (web/threads/) reads it: the wire format, in types alone. It imports
+ * nothing, so that the browser's code can be checked against it; the server
+ * side (thread-view.ts) builds frames of these types from its own, and the
+ * compiler says so if the two drift apart.
+ */
+
+/**
+ * Where a step is: `queued` — waiting for a thread; `posted` — given to a
+ * thread that has not started it yet; `finishing` — ended, its report on its
+ * way; otherwise what its thread says it is doing.
+ */
+export type StepPhase = 'running' | 'sleeping' | 'computing' | 'awaiting_courier' | 'queued' | 'posted' | 'finishing';
+
+export interface ViewedStep {
+  readonly order_id: string;
+  readonly step: string;
+  readonly activity: StepPhase;
+  /** Its order was canceled; the step has not ended yet. */
+  readonly canceled?: true;
+  /** 2: running again after its thread was lost under it. */
+  readonly attempt?: number;
+  /** Its code is what the thread is executing at this instant. */
+  readonly on_cpu?: true;
+  /** The courier slot it holds. */
+  readonly courier?: number;
+  readonly age_ms: number;
+}
+
+export type LostStepOutcome = 'culprit' | 'retried' | 'lost';
+
+export interface ViewedLane {
+  readonly thread_id: number;
+  /** alive; doomed: terminated or dying, its steps will not report; dead: exited. */
+  readonly state: 'alive' | 'doomed' | 'dead';
+  /** Event-loop utilization 0..1 over the last half second or more; null for a dead thread. */
+  readonly utilization: number | null;
+  /** The tracker's count for this thread. */
+  readonly steps_running: number;
+  /** How long the thread's progress count has stood still while it has steps (0: it is moving). */
+  readonly stalled_ms: number;
+  /** Steps on the lane by what they are doing (canceled ones counted apart too). */
+  readonly counts: Readonly<Record<StepPhase | 'canceled', number>>;
+  readonly steps: readonly ViewedStep[];
+  /** Steps on the lane not listed. */
+  readonly more: number;
+  /** For a doomed or dead thread: how it ended, and for a dead one what became of the steps on it. */
+  readonly fate?: {
+    // 'closed': the pool closed it (at shutdown).
+    readonly cause: 'terminated' | 'died' | 'closed';
+    readonly reason?: string;
+    readonly at?: number;
+    readonly lost?: ReadonlyArray<{ readonly order_id: string; readonly step: string; readonly outcome: LostStepOutcome }>;
+  };
+}
+
+export interface ViewEvent {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly kind: 'died' | 'terminated' | LostStepOutcome;
+  readonly thread_id: number;
+  readonly order_id?: string;
+  readonly step?: string;
+  readonly detail?: string;
+}
+
+export interface ThreadSnapshot {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly totals: {
+    /** The tracker: steps running inside threads. */
+    readonly running_steps: number;
+    readonly queued: number;
+    readonly steps_in_flight: number;
+    readonly orders_in_flight: number;
+    readonly couriers_busy: number;
+    readonly couriers: number;
+    readonly courier_waiters: number;
+    readonly threads: number;
+    readonly threads_replaced: number;
+  };
+  readonly lanes: readonly ViewedLane[];
+  readonly queue: { readonly steps: readonly ViewedStep[]; readonly more: number };
+  /** One per slot: who holds it (null when free). */
+  readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly order_id?: string; readonly step?: string } | null>;
+  /** Newest first. */
+  readonly events: readonly ViewEvent[];
+}
