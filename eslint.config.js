@@ -8,6 +8,48 @@ import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The layers of src/ and what each may import besides itself: dependencies
+ * point inward — the domain knows nothing, the pipeline knows the domain,
+ * the threads and the orders know the pipeline, HTTP knows the orders, and
+ * only the composition root (and the process around it) knows every piece.
+ * Modules at the root of src/ other than those three (config, paths,
+ * version, runtime) are leaves anyone may import.
+ */
+/** @type {Record<string, string[]>} */
+const LAYERS = {
+  domain: [],
+  'shared-memory': [],
+  ledger: ['domain'],
+  pipeline: ['domain'],
+  orders: ['domain', 'pipeline', 'ledger'],
+  threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
+  observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads'],
+  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders'],
+  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability'],
+  cluster: ['observability'],
+};
+const ROOT_ONLY = ['composition-root', 'server-process', 'main'];
+
+/**
+ * An import (relative, from any depth under src/<layer>/) reaching into one of `targets`.
+ * @param {string[]} targets
+ */
+const reaching = (targets) => `^(\\.\\./)+(${targets.join('|')})(/|\\.js$)`;
+
+const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => {
+  const forbidden = [...Object.keys(LAYERS).filter((other) => other !== layer && !allowed.includes(other)), ...ROOT_ONLY];
+  return {
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: reaching(forbidden), message: `src/${layer}/ may import only ${allowed.join(', ') || 'nothing else in src/'} (eslint.config.js, LAYERS)` }] },
+      ],
+    },
+  };
+});
+
 export default defineConfig(
   { ignores: ['dist/', 'coverage/', 'load/results/', '.data/', '.scratch/'] },
   js.configs.recommended,
@@ -35,6 +77,24 @@ export default defineConfig(
       '@typescript-eslint/require-await': 'off',
       // tsc checks it already (noUnusedLocals, noUnusedParameters) and the build fails on it.
       '@typescript-eslint/no-unused-vars': 'off',
+    },
+  },
+  ...layerRules,
+  {
+    // Worker threads load only the steps, their runtime, and what crosses to them: the domain, the shared memory, the protocol.
+    files: ['workers/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/(?!domain/|shared-memory/|threads/protocol\\.js$)',
+              message: 'worker threads may import only src/domain, src/shared-memory and src/threads/protocol.js (eslint.config.js)',
+            },
+          ],
+        },
+      ],
     },
   },
   {
