@@ -124,6 +124,8 @@ export function createApp({
       if (error.kind === 'client_gone') return; // nobody to answer; the request's line says 499
       return responder.error(res, error.kind, error.message);
     }
+    // The router could not decode a path parameter (`%ZZ`, a lone surrogate's bytes): the client's URL, not our fault.
+    if (error instanceof URIError) return responder.error(res, 'bad_request', 'the path is not well-formed percent-encoded UTF-8');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
   };

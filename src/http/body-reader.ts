@@ -31,13 +31,17 @@ export class BodyError extends Error {
 
 type Decoder = (compressed: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
 
-/** Run on libuv's thread pool, off the main thread. `x-gzip` is gzip (RFC 9110 §8.4.1.3). */
-const DECODERS: Readonly<Record<string, Decoder>> = {
-  gzip: promisify(gunzip),
-  'x-gzip': promisify(gunzip),
-  deflate: promisify(inflate),
-  br: promisify(brotliDecompress),
-};
+/**
+ * Run on libuv's thread pool, off the main thread. `x-gzip` is gzip (RFC
+ * 9110 §8.4.1.3). A Map, not an object: a client's `constructor` or
+ * `__proto__` must not find something an object inherits.
+ */
+const DECODERS: ReadonlyMap<string, Decoder> = new Map([
+  ['gzip', promisify(gunzip)],
+  ['x-gzip', promisify(gunzip)],
+  ['deflate', promisify(inflate)],
+  ['br', promisify(brotliDecompress)],
+]);
 
 /** Puts the body, as a Buffer, in `req.body`; errors go to the error handler as BodyError. */
 export function readBody(limit = MAX_BODY_BYTES): RequestHandler {
@@ -51,7 +55,7 @@ export function readBody(limit = MAX_BODY_BYTES): RequestHandler {
 
 async function read(req: IncomingMessage, limit: number): Promise<Buffer> {
   const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const decode = DECODERS[coding];
+  const decode = DECODERS.get(coding);
   if (!decode && coding !== 'identity') {
     throw new BodyError('unsupported_media_type', 'unsupported Content-Encoding; use identity, gzip, deflate or br');
   }

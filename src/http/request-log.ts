@@ -16,8 +16,12 @@ import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { STATUS_BY_KIND } from './error-status.js';
 
-/** An incoming X-Request-Id is kept if it looks like an id: anything else is replaced by a fresh one. */
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+/**
+ * An incoming X-Request-Id is kept if it is a plain token: it is echoed in
+ * a header and written in every log line, so nothing a client sends may
+ * look like anything else there. Anything else is replaced by a fresh one.
+ */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** What an order adds to its request's line. */
 export interface OrderOutcomeFields {
@@ -37,7 +41,8 @@ export function requestIdFrom(given: unknown): string {
 /** Logged for a request whose connection closed before it was answered. */
 const CLIENT_GONE = STATUS_BY_KIND.client_gone;
 
-function messageFor(order: OrderOutcomeFields | undefined, status: number): string {
+function messageFor(order: OrderOutcomeFields | undefined, status: number, streaming: boolean): string {
+  if (streaming) return 'event stream ended';
   if (!order) return status === CLIENT_GONE ? 'client went away before it was answered' : 'request answered';
   switch (order.kind) {
     case 'ok':
@@ -62,6 +67,8 @@ declare global {
       arrivedAt: number;
       /** Set while an order runs: its line waits for the outcome, even if the client leaves first. */
       orderRunning?: boolean;
+      /** Set for an event stream: it ends when its viewer leaves, which is its normal end, not a 499. */
+      streaming?: boolean;
       requestLogged?: boolean;
     }
   }
@@ -78,7 +85,7 @@ export function requestLog(log: Logger): RequestHandler {
       res.off('finish', answered);
       res.off('close', answered);
       // Closed before the response was complete: the client left (mid-body, say), whatever statusCode says.
-      if (!res.locals.orderRunning) writeRequestLine(res, res.writableFinished ? res.statusCode : CLIENT_GONE);
+      if (!res.locals.orderRunning) writeRequestLine(res, res.writableFinished || res.locals.streaming ? res.statusCode : CLIENT_GONE);
     };
     res.on('finish', answered);
     res.on('close', answered);
@@ -99,7 +106,7 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
     ...(status === CLIENT_GONE && !order ? { kind: 'client_gone' } : {}),
     ...order,
   };
-  const message = messageFor(order, status);
+  const message = messageFor(order, status, res.locals.streaming === true);
   if (status === 500) res.locals.log.error(line, message);
   else if (status > 500) res.locals.log.warn(line, message);
   else res.locals.log.info(line, message);

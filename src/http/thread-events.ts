@@ -69,6 +69,7 @@ export class ThreadEvents {
         'X-Accel-Buffering': 'no',
       });
       if (req.method === 'HEAD') return void res.end();
+      res.locals.streaming = true;
       const first = this.frame();
       res.write(`retry: ${RECONNECT_MS}\n\n${first ?? ''}`);
       this.viewers.add(res);

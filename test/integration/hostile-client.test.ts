@@ -363,3 +363,44 @@ describe('GET /metrics', () => {
     expect(later).not.toBe(scrapes[0]);
   });
 });
+
+describe('what a hostile client found', () => {
+  it.each(['%E0%A4%A', '%ZZ', '%ED%A0%80'])('GET /orders/%s (malformed percent-encoding) is 400 bad_request, and no error line', async (id) => {
+    const before = errorLines().length;
+    const response = await rawRequest(svc.url, { method: 'GET', path: `/orders/${id}` });
+    expect(response.status).toBe(400);
+    expect((response.json() as ErrorAnswer).error.kind).toBe('bad_request');
+    expect(errorLines()).toHaveLength(before);
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('Content-Encoding: %s is 415, not taken for identity or crashed on', async (coding) => {
+    const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, 'content-encoding': coding }, body: JSON.stringify(orderBody()) });
+    expect(response.status).toBe(415);
+    expect((response.json() as ErrorAnswer).error.kind).toBe('unsupported_media_type');
+  });
+
+  it.each([
+    { name: 'a plain token', given: 'trace-1.A_b', kept: true },
+    { name: '128 characters', given: 'x'.repeat(128), kept: true },
+    { name: '129 characters', given: 'x'.repeat(129), kept: false },
+    { name: 'a slash', given: 'a/b', kept: false },
+    { name: 'an at sign and a colon', given: 'me@host:1', kept: false },
+    { name: 'a plus and an equals sign', given: 'YWJj+/==', kept: false },
+  ])('X-Request-Id with $name: echoed as given = $kept, else a fresh one', async ({ given, kept }) => {
+    const response = await rawRequest(svc.url, { method: 'GET', path: '/healthz', headers: { 'x-request-id': given } });
+    if (kept) expect(response.headers['x-request-id']).toBe(given);
+    else expect(response.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  it('a live-view stream its viewer closes is logged as a stream that ended, not as 499', async () => {
+    const talk = await converse(svc.url);
+    await talk.send(`GET /threads/events HTTP/1.1\r\n${host()}X-Request-Id: viewer-left\r\n\r\n`);
+    await pause(300);
+    talk.socket.destroy();
+    const [line] = await eventually(
+      async () => linesOf('viewer-left'),
+      (lines) => lines.length === 1,
+    );
+    expect(line).toMatchObject({ status: 200, path: '/threads/events', msg: 'event stream ended' });
+  });
+});
