@@ -26,7 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createOrderEngine, DEFAULT_STEPS } from '../src/composition-root.js';
 import { compiledModule } from '../src/paths.js';
-import type { Config } from '../src/config.js';
+import { loadConfig, type Config } from '../src/config.js';
 import { OrderAborted } from '../src/domain/errors.js';
 import type { Order, PerStep } from '../src/domain/order.js';
 import { OrderPipeline } from '../src/pipeline/order-pipeline.js';
@@ -62,32 +62,20 @@ const SECONDS = options.seconds;
 const IN_FLIGHT = options['in-flight'];
 /** Orders aborted per round and runner for the cancellation figures (the bare wake-up floor gets three times as many). */
 const CANCEL_ORDERS = 100;
-const config: Config = {
-  host: '127.0.0.1',
-  port: 0,
-  threads: THREADS,
-  couriers: 1024,
-  orderTimeoutMs: 60_000,
-  shutdownTimeoutMs: 5000,
-  cancelGraceMs: 250,
-  refundTimeoutMs: 1000,
-  idempotencyTtlMs: 0,
-  orderRecordsMaxBytes: 0,
-  threadMaxHeapMb: 512,
-  maxInflight: 20_000,
-  threadMaxTasks: 60_000,
-  poolQueueLimit: 60_000,
-  logLevel: 'silent',
-  logBuffer: true,
-  metrics: false,
-  faultInjection: false,
-  // No HTTP here.
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5000,
-  maxConnections: 10_000,
-  connectionHardLimit: undefined,
-};
+/** The service's own settings (its loader, its defaults), as the pipeline alone is run here. */
+const config: Config = loadConfig(
+  {
+    THREADS: String(THREADS),
+    COURIERS: '1024',
+    ORDER_TIMEOUT_MS: '60000',
+    IDEMPOTENCY_TTL_MS: '0',
+    ORDER_RECORDS_MAX_MB: '0',
+    MAX_INFLIGHT: '20000',
+    LOG_LEVEL: 'silent',
+    METRICS: 'off',
+  },
+  { openFileLimit: undefined },
+);
 const trace = { requestId: 'bench' };
 const log = pino({ level: 'silent' });
 

@@ -30,6 +30,9 @@ import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled
 import { StepPool } from './threads/step-pool.js';
 import { TasksInFlight } from './threads/tasks-in-flight.js';
 import { compiledModule } from './paths.js';
+import { OPEN_MODE_CALLER } from './auth/caller.js';
+import { KeyRing } from './auth/key-ring.js';
+import type { Identify } from './http/authorization.js';
 
 export const DEFAULT_STEPS: readonly StepDefinition[] = [
   {
@@ -68,6 +71,9 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
+/** What the engine alone can tell of the service's health (the service adds its settings and its store). */
+export type EngineHealth = Omit<HealthReport, 'fault_injection' | 'access' | 'durable'>;
+
 /** The order pipeline on its worker pool, without HTTP: what the service and the benchmarks run. */
 export interface OrderEngine {
   readonly pipeline: OrderPipeline;
@@ -75,7 +81,7 @@ export interface OrderEngine {
   readonly ledgerGateway: LedgerGateway;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
   readonly couriers: SlotSemaphore;
-  health(): HealthReport;
+  health(): EngineHealth;
   /** A property, not a method: it is handed around unbound (to the metrics). */
   readonly poolFigures: () => PoolFigures;
   /** Called for every thread lost and replaced while the pool serves. */
@@ -219,7 +225,13 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   });
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   durable?.onLost(() => orders.cancelAll('interrupted'));
-  const health = (): HealthReport => ({ ...engine.health(), orders_in_flight: orders.runsInFlight, ...(durable ? { durable: durable.health() } : {}) });
+  const health = (): HealthReport => ({
+    ...engine.health(),
+    orders_in_flight: orders.runsInFlight,
+    fault_injection: config.faultInjection,
+    access: config.access.mode,
+    ...(durable ? { durable: durable.health() } : {}),
+  });
   const metrics = config.metrics
     ? new ServiceMetrics(health, engine.poolFigures, { records: () => records.size(), ledger: () => ledger.counts(), moneyAtRisk: () => ledgerGateway.moneyAtRisk() })
     : undefined;
@@ -245,6 +257,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       // Served only once listening: it names the address the server listens on.
       openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
       threadEvents,
+      identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access),
+      allowedHosts: config.allowedHosts,
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,
@@ -286,6 +300,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     health,
     shutdown: () => (stopping ??= shutdown()),
   };
+}
+
+/** Who each configured key is. */
+function keyRing(access: Extract<Config['access'], { mode: 'keys' }>): Identify {
+  const ring = new KeyRing(access);
+  return { callerOf: (key) => ring.callerOf(key) };
 }
 
 /** The default: records and the provider's books in this process's memory, bounded together. */

@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
+import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
+import { API_KEY } from './auth/key-ring.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -69,7 +71,20 @@ export interface Config {
   readonly durable?: DurableConfig;
   /** Processes sharing the port (node:cluster), each an instance with its own threads; more than 1 needs `durable`. Default 1. */
   readonly instances?: number;
+  /** Who may call: API keys, or nobody needs one (open mode, loopback only). */
+  readonly access: AccessConfig;
+  /** Host names a request may be addressed to (the Host header, without its port), lower case; anything else is 421. */
+  readonly allowedHosts: readonly string[];
 }
+
+/**
+ * `open`: neither API_KEYS nor ADMIN_KEY — every request is the one anonymous
+ * client and the admin, as on a laptop; allowed only on a loopback HOST
+ * unless ALLOW_ANONYMOUS=on. `keys`: every request but the public ones
+ * carries a key.
+ */
+export type AccessConfig =
+  { readonly mode: 'open' } | { readonly mode: 'keys'; readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>; readonly adminKey: string | undefined };
 
 export interface DurableConfig {
   readonly databaseUrl: string;
@@ -167,6 +182,66 @@ function connectionLimits(env: Env, threads: number, fdLimit: number | undefined
   }
 }
 
+/** Whether `host` (HOST) can only be reached from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+const KEY_RULE = `at least 32 characters of A-Z a-z 0-9 _ -`;
+
+/**
+ * API_KEYS (`client:key,client:key`), ADMIN_KEY and ALLOW_ANONYMOUS. A key is
+ * never repeated in an error (the line goes to a log): an entry is named by
+ * its position and its client.
+ */
+function access(env: Env, host: string): AccessConfig {
+  const rawKeys = env['API_KEYS'] ?? '';
+  const adminKey = env['ADMIN_KEY'] || undefined;
+  const allowAnonymous = oneOf(env, 'ALLOW_ANONYMOUS', ['on', 'off'], 'off') === 'on';
+  if (rawKeys === '' && adminKey === undefined) {
+    if (!isLoopback(host) && !allowAnonymous) {
+      throw new ConfigError(
+        `HOST=${host} can be reached from other machines, and no API keys are set: set API_KEYS (and ADMIN_KEY), or ALLOW_ANONYMOUS=on to let anyone who can reach it in as the one anonymous client and the admin`,
+      );
+    }
+    return { mode: 'open' };
+  }
+  if (allowAnonymous) throw new ConfigError('ALLOW_ANONYMOUS=on is for running without keys; API_KEYS or ADMIN_KEY is set');
+  if (adminKey !== undefined && !API_KEY.test(adminKey)) throw new ConfigError(`ADMIN_KEY must be ${KEY_RULE} (its value is not shown)`);
+  const clients: Array<{ client: string; key: string }> = [];
+  rawKeys
+    .split(',')
+    .filter((entry) => entry.trim() !== '')
+    .forEach((entry, i) => {
+      const at = entry.indexOf(':');
+      // Without a colon the entry may be a bare key: nothing of it may be named.
+      const client = at < 0 ? '' : entry.slice(0, at).trim();
+      const key = at < 0 ? '' : entry.slice(at + 1).trim();
+      const which = `API_KEYS entry ${i + 1}${CLIENT_NAME.test(client) ? ` (client ${JSON.stringify(client)})` : ''}`;
+      if (at < 0 || !CLIENT_NAME.test(client)) throw new ConfigError(`${which} must be client:key, the client 1-64 characters of A-Z a-z 0-9 _ . - (its value is not shown)`);
+      if (RESERVED_CLIENTS.includes(client)) throw new ConfigError(`${which}: the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`);
+      if (!API_KEY.test(key)) throw new ConfigError(`${which}: the key must be ${KEY_RULE} (its value is not shown)`);
+      if (clients.some((other) => other.client === client)) throw new ConfigError(`${which}: client ${JSON.stringify(client)} is named twice`);
+      if (clients.some((other) => other.key === key) || key === adminKey) throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
+      clients.push({ client, key });
+    });
+  return { mode: 'keys', clients, adminKey };
+}
+
+/** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
+function allowedHosts(env: Env, host: string): string[] {
+  const raw = env['ALLOWED_HOSTS'];
+  if (raw !== undefined && raw !== '') {
+    const hosts = raw.split(',').map((name) => name.trim().toLowerCase());
+    for (const name of hosts)
+      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name)) throw new ConfigError(`ALLOWED_HOSTS must be host names or addresses, comma-separated (IPv6 in brackets), got ${JSON.stringify(name)}`);
+    return hosts;
+  }
+  const listened = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  return [...new Set(['localhost', '127.0.0.1', '[::1]', ...(wildcard ? [] : [listened.toLowerCase()])])];
+}
+
 function databaseUrl(env: Env): string | undefined {
   const raw = env['DATABASE_URL'];
   if (raw === undefined || raw === '') return undefined;
@@ -201,6 +276,7 @@ export interface Machine {
 }
 
 export function loadConfig(env: Env = process.env, machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true }): Config {
+  const listenOn = host(env);
   if (env['IDEMPOTENCY_MAX_ENTRIES']) throw new ConfigError('IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB');
   const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
   const threads = integer(env, 'THREADS', 1, 256, availableParallelism());
@@ -216,7 +292,7 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
   const shortestShutdown = windDownMs({ cancelGraceMs, refundTimeoutMs }) + SHUTDOWN_MARGIN_MS;
   const heapMb = Math.floor(getHeapStatistics().heap_size_limit / 2 ** 20);
   return {
-    host: host(env),
+    host: listenOn,
     port: integer(env, 'PORT', 0, 65535, 8080),
     threads,
     couriers: integer(env, 'COURIERS', 1, 1024, 5),
@@ -247,6 +323,8 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
     ...connectionLimits(env, threads, machine.openFileLimit),
     ...durableAndInstances(env),
+    access: access(env, listenOn),
+    allowedHosts: allowedHosts(env, listenOn),
   };
 }
 

@@ -17,6 +17,9 @@ const EXIT_BAD_CONFIG = 78;
 /** Exit code when Postgres (DATABASE_URL) cannot be reached at start (sysexits' EX_UNAVAILABLE). */
 const EXIT_DATABASE_UNAVAILABLE = 69;
 
+/** Said on the start line in open mode: who can reach the service is who may do anything. */
+const OPEN_MODE_NOTE = ' (open mode: no API keys; every caller is the one anonymous client and the admin)';
+
 let config: Config;
 try {
   config = loadConfig();
@@ -46,10 +49,11 @@ async function serve(config: Config): Promise<void> {
     log.fatal({ err: error }, 'could not start');
     process.exit(1);
   });
-  const about = { threads: config.threads, couriers: config.couriers, ...(config.durable ? { durable: true } : {}) };
+  const about = { threads: config.threads, couriers: config.couriers, access: config.access.mode, ...(config.durable ? { durable: true } : {}) };
+  if (config.faultInjection) log.warn('FAULT_INJECTION=on: orders sent with the admin key may crash, hang or exhaust threads on purpose; never on in production');
   // In a cluster the primary prints the one "listening on" line, once every instance listens.
   if (cluster.isWorker) log.info(about, `instance listening at ${service.url.origin}`);
-  else announce(about, `listening on ${service.url.origin}`);
+  else announce(about, `listening on ${service.url.origin}${config.access.mode === 'open' ? OPEN_MODE_NOTE : ''}`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals | 'primary'): void => {

@@ -31,7 +31,10 @@ export type ErrorKind =
   | 'not_found'
   | 'request_timeout' // the request did not arrive within HEADERS_TIMEOUT_MS / REQUEST_TIMEOUT_MS
   | 'headers_too_large'
-  | 'idempotency_key_reuse'; // the order_id was used before with a different order
+  | 'idempotency_key_reuse' // the order_id was used before with a different order
+  | 'unauthorized' // no API key, or one nobody was issued
+  | 'forbidden' // a key that may not do this (a client's key on the admin surface)
+  | 'misdirected_request'; // the Host header names a host this service does not answer for
 
 /**
  * The reason an order's AbortSignal carries: which kind ended the order.

@@ -75,6 +75,10 @@ export const healthReportSchema = z
     couriers: z.int().min(1),
     orders_in_flight: z.int().min(0),
     threads_replaced: z.int().min(0).meta({ description: 'Threads terminated or crashed and replaced since start.' }),
+    fault_injection: z.boolean().meta({ description: 'FAULT_INJECTION=on: orders sent with the admin key may carry faults that crash, hang or exhaust threads. Never on in production.' }),
+    access: z
+      .enum(['open', 'keys'])
+      .meta({ description: 'open: no API keys, every caller is the one anonymous client and the admin (loopback only, or ALLOW_ANONYMOUS=on); keys: callers need an API key.' }),
     durable: z
       .strictObject({
         instance_id: z.string().nullable().meta({ description: "This instance's identity while it holds its lease; null once it gave it up." }),

@@ -1,13 +1,18 @@
 /**
- * The HTTP surface: request ids and request logs, routes, the drain gate,
- * 404/405, and the one error handler that turns body-reading failures into
- * their kinds. It knows orders only through `OrderDesk`.
+ * The HTTP surface: request ids and request logs, security headers, the gate
+ * every request passes (drain, connection limit, Host), who may call what
+ * (public: the probes and the API document; a client's key: orders; the
+ * admin key: the thread view, the metrics, faults), routes, 404/405, and the
+ * one error handler that turns body-reading failures into their kinds. It
+ * knows orders only through `OrderDesk`.
  */
 import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
+import { guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
@@ -38,6 +43,10 @@ export interface AppDependencies {
   readonly openapi: () => unknown;
   /** The thread view's stream of snapshots (GET /threads/events; the page is GET /threads). */
   readonly threadEvents: ThreadEvents;
+  /** Who a request's key says it is, or who every request is (open mode). */
+  readonly identify: Identify;
+  /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
+  readonly allowedHosts: readonly string[];
 }
 
 export function createApp({
@@ -54,6 +63,8 @@ export function createApp({
   metrics,
   openapi,
   threadEvents,
+  identify,
+  allowedHosts,
 }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const threads = threadsPage({ faultInjection });
@@ -67,6 +78,10 @@ export function createApp({
   app.set('query parser', false);
 
   app.use(requestLog(log));
+  // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  const hosts = new Set(allowedHosts);
+  const may = guards(identify, responder);
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
@@ -85,18 +100,21 @@ export function createApp({
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
       responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });
+    } else if (req.headers.host !== undefined && !probe && !hosts.has(hostNameOf(req.headers.host))) {
+      // A page elsewhere reaching this service through a name it resolved to us (DNS rebinding) is refused here.
+      responder.error(res, 'misdirected_request', `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`);
     } else next();
   });
 
-  app.post('/order', ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection }));
+  app.post('/order', may.client, ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection }));
   app.all('/order', methodNotAllowed('POST'));
-  app.get('/orders/:orderId', orderStatusRoute(orderStatus, responder));
+  app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get('/readyz', readinessRoute(capacity, draining, responder, storeUnavailable));
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
-  app.get('/threads', (req, res) => {
+  app.get('/threads', may.admin, (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Content-Security-Policy', threads.contentSecurityPolicy);
@@ -104,12 +122,12 @@ export function createApp({
     res.end(req.method === 'HEAD' ? undefined : page);
   });
   app.all('/threads', methodNotAllowed('GET, HEAD'));
-  app.get('/threads/events', threadEvents.route(responder));
+  app.get('/threads/events', may.admin, threadEvents.route(responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {
-    app.get('/metrics', async (_req, res) => {
+    app.get('/metrics', may.admin, async (_req, res) => {
       const { contentType, body } = await metrics();
       res.setHeader('Content-Type', contentType);
       res.end(body);

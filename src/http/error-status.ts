@@ -8,11 +8,14 @@ import type { ErrorKind } from '../domain/errors.js';
 export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   bad_request: 400,
   payment_declined: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  misdirected_request: 421,
   idempotency_key_reuse: 422,
   headers_too_large: 431,
   client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics

@@ -32,6 +32,15 @@ const REPLAYED = {
   },
 };
 
+const CHALLENGE = { 'WWW-Authenticate': { description: 'The schemes to authenticate with: Bearer, and Basic (for a browser).', schema: { type: 'string' as const } } };
+const unauthorized = error('No API key, or one that was never issued or has been revoked (kind unauthorized).', CHALLENGE);
+const misdirected = error('The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.');
+/** Who may call: a client's key (or the admin's), by Bearer or as HTTP Basic's password; in open mode nobody needs one. */
+const CLIENT: Array<Record<string, string[]>> = [{ bearer: [] }, { basic: [] }];
+/** The admin surface: the admin key (ADMIN_KEY), by Bearer or as HTTP Basic's password. */
+const ADMIN = CLIENT;
+const forbidden = error("A client's key where the admin key is needed (kind forbidden).");
+
 const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
 let document: Document | undefined;
 
@@ -51,15 +60,22 @@ export function openApiDocument({ serverUrl = DOCUMENTED_SERVER }: { serverUrl?:
 function buildDocument(): Document {
   const registry = new OpenAPIRegistry();
   const order = orderRequestSchema;
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "An API key: a client's (API_KEYS, or issued by `npm run keys`) or the admin's (ADMIN_KEY).",
+  });
+  registry.registerComponent('securitySchemes', 'basic', { type: 'http', scheme: 'basic', description: 'The same key as the password (the user name is ignored): how a browser opens /threads.' });
 
   registry.registerPath({
     method: 'post',
     path: '/order',
+    security: CLIENT,
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
       'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
     request: {
-      headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ : @ / + = -' }) }),
+      headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }) }),
       body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
     },
     responses: {
@@ -68,8 +84,11 @@ function buildDocument(): Document {
         description: 'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
+      401: unauthorized,
+      403: error('The order carries faults, which need the admin key (kind forbidden).'),
       405: error('Only POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      421: misdirected,
       415: error('The body is not application/json in UTF-8.'),
       422: error('The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.'),
       500: {
@@ -90,14 +109,18 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/orders/{order_id}',
+    security: CLIENT,
     summary: 'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
     description:
       'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done, within ORDER_RECORDS_MAX_MB (the oldest done orders are forgotten first). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed, which leaves the money taken and is logged for a person to follow up.',
     request: { params: z.object({ order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }) }) },
     responses: {
       200: { description: 'The order.', content: json(orderStatusSchema) },
-      404: error('No record of this order_id: never seen, or forgotten (kind not_found).'),
+      400: error('The path is not well-formed percent-encoded UTF-8 (kind bad_request).'),
+      401: unauthorized,
+      404: error("No record of this order_id among the caller's own orders: never seen, forgotten, or another client's (kind not_found)."),
       405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
     },
   });
 
@@ -105,7 +128,8 @@ function buildDocument(): Document {
     registry.registerPath({
       method: 'get',
       path,
-      summary,
+      security: [],
+      summary: `${summary} Public, whatever the Host header says (a load balancer probes by address).`,
       responses: {
         200: { description: 'OK.', content: json(schema) },
         405: error('Only GET and HEAD.', ALLOW),
@@ -119,37 +143,51 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/metrics',
+    security: ADMIN,
     summary: 'Prometheus metrics (absent when METRICS=off).',
     responses: {
       200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: z.string() } } },
+      401: unauthorized,
+      403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
     },
   });
   registry.registerPath({
     method: 'get',
     path: '/threads',
+    security: ADMIN,
     summary: 'The live view of the worker threads: one self-contained HTML page, fed by /threads/events.',
     responses: {
       200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
+      401: unauthorized,
+      403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
     },
   });
   registry.registerPath({
     method: 'get',
     path: '/threads/events',
+    security: ADMIN,
     summary: 'Server-Sent Events: a snapshot of the threads (lanes, steps on them, couriers, deaths) as JSON, five a second.',
     responses: {
       200: { description: 'An event stream; each `data:` line is one JSON snapshot.', content: { 'text/event-stream': { schema: z.string() } } },
+      401: unauthorized,
+      403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
     },
   });
   registry.registerPath({
     method: 'get',
     path: '/openapi.json',
+    security: [],
     summary: 'This document.',
     responses: {
       200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: z.looseObject({}) } } },
       405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
     },
   });
 
@@ -158,8 +196,10 @@ function buildDocument(): Document {
     info: {
       title: 'order-threads',
       version: SERVICE_VERSION,
-      description: 'Order orchestration over a worker pool of OS threads. Any other path is 404 not_found with an ErrorResponse.',
+      description:
+        "Order orchestration over a worker pool of OS threads. Callers are known by API keys: a client's key sends and reads that client's own orders; the admin key reaches the thread view, the metrics and faults. In open mode (no keys configured, loopback only) nobody needs one. Every response carries security headers (nosniff, no referrer, no framing). Any other path is 404 not_found with an ErrorResponse.",
     },
+    security: CLIENT,
     servers: [{ url: DOCUMENTED_SERVER }],
   });
 }

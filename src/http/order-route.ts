@@ -9,6 +9,7 @@ import contentType from 'content-type';
 import type { RequestHandler } from 'express';
 import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
+import { NO_FAULTS } from '../domain/faults.js';
 import type { Order } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { Admission, Submission } from '../orders/idempotent-orders.js';
@@ -50,6 +51,7 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const { order } = decoded;
+    if (order.faults !== NO_FAULTS && !res.locals.caller.admin) return responder.error(res, 'forbidden', "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)");
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
 
     /** The metrics and the request's log line, for every order however it ended. */

@@ -116,6 +116,8 @@ describe('GET /healthz', () => {
       couriers: 5,
       orders_in_flight: 0,
       threads_replaced: 0,
+      fault_injection: true,
+      access: 'open',
       per_thread: perThread,
     });
   });

@@ -163,6 +163,29 @@ describe('real responses', () => {
     await stopped;
   });
 
+  it('of callers without the right key, and of a request addressed to another host', async () => {
+    const CLIENT_KEY = 'openapi_client_0123456789abcdefghijklmnop';
+    const keyed = await startTestService({ config: { access: { mode: 'keys', clients: [{ client: 'openapi', key: CLIENT_KEY }], adminKey: 'openapi_admin_0123456789abcdefghijklmnopq' } } });
+    try {
+      const asClient = { authorization: `Bearer ${CLIENT_KEY}` };
+      const elsewhere = { host: 'attacker.example' };
+      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) }));
+      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient }, body: JSON.stringify(orderBody({ faults: { vendor: 'reject' } })) }));
+      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient, ...elsewhere }, body: JSON.stringify(orderBody()) }));
+      expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x' }));
+      expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/%ZZ', headers: asClient }));
+      expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }));
+      for (const path of ['/metrics', '/threads', '/threads/events']) {
+        expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
+        expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
+        expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }));
+      }
+      expectDocumented('GET', '/openapi.json', await rawRequest(keyed.url, { method: 'GET', path: '/openapi.json', headers: elsewhere }));
+    } finally {
+      await keyed.shutdown();
+    }
+  });
+
   it('cover every status the document lists', () => {
     const listed = Object.entries(generated.paths).flatMap(([path, methods]) =>
       Object.entries(methods).flatMap(([method, operation]) => Object.keys(operation.responses).map((status) => `${method} ${path} ${status}`)),

@@ -64,12 +64,30 @@ describe('configuration', () => {
 });
 
 describe('start-up', () => {
-  it('prints one line with the address it really listens on, and serves orders', async () => {
+  it('prints one line with the address it really listens on, saying it is in open mode, and serves orders without a key', async () => {
     server = await startServerProcess({ PORT: '0' });
     expect(server.url.port).not.toBe('0');
-    expect(server.stdout.filter((line) => line.includes('listening on'))).toHaveLength(1);
+    const lines = server.stdout.filter((line) => line.includes('listening on'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('(open mode: no API keys; every caller is the one anonymous client and the admin)');
     const answer = await rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) });
     expect(answer.status).toBe(200);
+  });
+
+  it('refuses open mode on an address other machines reach, with one line, unless ALLOW_ANONYMOUS=on', async () => {
+    const { code, stdout, stderr } = await runToExit({ HOST: '0.0.0.0' });
+    expect(code).toBe(78);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^invalid configuration: HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: .*ALLOW_ANONYMOUS=on.*\n$/);
+    server = await startServerProcess({ HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'on', PORT: '0' });
+    expect((await rawRequest(new URL(`http://127.0.0.1:${server.url.port}`), { method: 'GET', path: '/healthz' })).status).toBe(200);
+  });
+
+  it('warns, at start, that FAULT_INJECTION is on', async () => {
+    server = await startServerProcess({ FAULT_INJECTION: 'on' });
+    const started = server;
+    // Log lines are written in batches (LOG_BUFFER), at most a second late.
+    await eventually(async () => started.stdout.some((line) => line.includes('FAULT_INJECTION=on') && line.includes('"level":40')), Boolean, { within: 3000 });
   });
 });
 

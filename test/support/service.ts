@@ -3,42 +3,28 @@
  * started in this process from the TypeScript sources.
  */
 import { pino, type Logger } from 'pino';
-import type { Config } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/composition-root.js';
 import type { HealthReport } from '../../src/http/api-schemas.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
 
-export const TEST_CONFIG: Config = {
-  host: '127.0.0.1',
-  port: 0,
-  threads: 2,
-  couriers: 5,
-  orderTimeoutMs: 2000,
-  shutdownTimeoutMs: 5000,
-  cancelGraceMs: 250,
-  refundTimeoutMs: 1000,
-  idempotencyTtlMs: 600_000,
-  orderRecordsMaxBytes: 64 * 2 ** 20,
-  threadMaxHeapMb: 512,
-  maxInflight: 10_000,
-  threadMaxTasks: 30_000,
-  poolQueueLimit: 30_000,
-  logLevel: 'silent',
-  logBuffer: true,
-  metrics: true,
-  faultInjection: true,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5000,
-  maxConnections: 10_000,
-  connectionHardLimit: 15_000,
-};
+/**
+ * The service's settings in the tests: from its own loader, as an operator's
+ * environment would give them — two threads, any free port, faults allowed,
+ * a quiet log — so a setting added to the service reaches the tests with
+ * its default, and a test overrides only what it is about.
+ */
+export const TEST_CONFIG: Config = loadConfig(
+  { THREADS: '2', PORT: '0', LOG_LEVEL: 'silent', FAULT_INJECTION: 'on', MAX_CONNECTIONS: '10000', SHUTDOWN_TIMEOUT_MS: '5000' },
+  { openFileLimit: 15_000 + 128 + 8 * 2 },
+);
 
 export interface TestService {
   readonly url: URL;
   readonly service: RunningService;
   /** POST /order with a JSON body; resolves with status and parsed body. */
-  order(body: unknown, init?: { signal?: AbortSignal }): Promise<{ status: number; body: OrderResponse; ms: number }>;
+  /** `key`: the API key to send (Bearer); by default none, or in keys mode the admin's. */
+  order(body: unknown, init?: { signal?: AbortSignal; key?: string }): Promise<{ status: number; body: OrderResponse; ms: number }>;
   health(): Promise<HealthReport & { status: string }>;
   shutdown(): Promise<void>;
 }
@@ -76,14 +62,17 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.steps ? { steps: options.steps } : {}),
   });
   const orderUrl = new URL('/order', service.url);
+  const access = options.config?.access ?? TEST_CONFIG.access;
+  const defaultKey = access.mode === 'keys' ? access.adminKey : undefined;
   const svc: TestService = {
     url: service.url,
     service,
     async order(body, init = {}) {
       const started = performance.now();
+      const key = init.key ?? defaultKey;
       const response = await fetch(orderUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
         body: typeof body === 'string' ? body : JSON.stringify(body),
         ...(init.signal ? { signal: init.signal } : {}),
       });

@@ -54,3 +54,58 @@ describe('the durable mode', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/orders' }, machine)).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
   });
 });
+
+describe('who may call', () => {
+  const machine = { openFileLimit: 20_000 };
+  const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+  const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+
+  it('is anyone, as the one anonymous client and the admin, with no keys on a loopback address (open mode)', () => {
+    for (const HOST of ['127.0.0.1', 'localhost', '::1', '127.0.0.9']) expect(loadConfig({ HOST }, machine).access).toEqual({ mode: 'open' });
+  });
+
+  it('refuses open mode on an address other machines can reach, unless ALLOW_ANONYMOUS=on', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' }, machine)).toThrow(/^HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: set API_KEYS/);
+    expect(loadConfig({ HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'on' }, machine).access).toEqual({ mode: 'open' });
+  });
+
+  it('is each client by its key, and the admin by ADMIN_KEY', () => {
+    expect(loadConfig({ API_KEYS: `acme:${ACME}, globex:${ACME.replace('acme', 'glob')}`, ADMIN_KEY: ADMIN, HOST: '0.0.0.0' }, machine).access).toEqual({
+      mode: 'keys',
+      clients: [
+        { client: 'acme', key: ACME },
+        { client: 'globex', key: ACME.replace('acme', 'glob') },
+      ],
+      adminKey: ADMIN,
+    });
+  });
+
+  it.each([
+    ['a key under 32 characters', { API_KEYS: 'acme:short_key' }, /^API_KEYS entry 1 \(client "acme"\): the key must be at least 32 characters/],
+    ['a key with other characters', { API_KEYS: `acme:${ACME.slice(0, 31)}!` }, /the key must be at least 32 characters of A-Z a-z 0-9 _ -/],
+    ['no client name', { API_KEYS: ACME }, /^API_KEYS entry 1 must be client:key/],
+    ['a client named twice', { API_KEYS: `acme:${ACME},acme:${ADMIN}` }, /client "acme" is named twice/],
+    ['one key for two clients', { API_KEYS: `acme:${ACME},globex:${ACME}` }, /the key is given twice/],
+    ['a client key that is also the admin key', { API_KEYS: `acme:${ACME}`, ADMIN_KEY: ACME }, /the key is given twice/],
+    ['a reserved client name', { API_KEYS: `anonymous:${ACME}` }, /the client name "anonymous" is reserved/],
+    ['a short admin key', { ADMIN_KEY: 'short' }, /^ADMIN_KEY must be at least 32 characters/],
+    ['ALLOW_ANONYMOUS with keys', { API_KEYS: `acme:${ACME}`, ALLOW_ANONYMOUS: 'on' }, /ALLOW_ANONYMOUS=on is for running without keys/],
+  ])('refuses %s, without ever repeating a key', (_name, env, says) => {
+    let message = '';
+    try {
+      loadConfig(env, machine);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(says);
+    for (const key of [ACME, ADMIN, 'short_key', 'short']) expect(message).not.toContain(key);
+  });
+
+  it('answers requests addressed to the loopback names and the address it listens on, or to ALLOWED_HOSTS', () => {
+    expect(loadConfig({}, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
+    expect(loadConfig({ HOST: '10.0.0.5', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]', '10.0.0.5']);
+    expect(loadConfig({ HOST: '::', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
+    expect(loadConfig({ ALLOWED_HOSTS: 'Orders.Example.com, [::1]' }, machine).allowedHosts).toEqual(['orders.example.com', '[::1]']);
+    expect(() => loadConfig({ ALLOWED_HOSTS: 'a b' }, machine)).toThrow(/ALLOWED_HOSTS must be host names/);
+  });
+});

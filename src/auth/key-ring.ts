@@ -1,0 +1,60 @@
+/**
+ * The API keys this instance accepts, and who each one is. A key is never
+ * kept or compared as given: it is hashed (SHA-256) as it arrives, and the
+ * hash looked up — so how long a lookup takes says nothing about how much of
+ * a key was right — then confirmed with a constant-time comparison of the
+ * hashes. Keys are random and long (at least 32 characters of a 64-symbol
+ * alphabet: 192 bits), so a fast hash is enough; a slow one would only cost
+ * every request.
+ *
+ * Keys come from the configuration (API_KEYS, ADMIN_KEY) and, in the durable
+ * mode, from Postgres (`npm run keys`): a `KeySource` is asked for a key's
+ * hash it has not seen, and told to forget revoked ones.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Caller } from './caller.js';
+import { ADMIN } from './caller.js';
+
+/** A key: at least 32 characters of A–Z a–z 0–9 _ - (API_KEYS, ADMIN_KEY, and keys issued by `npm run keys`). */
+export const API_KEY = /^[A-Za-z0-9_-]{32,256}$/;
+
+export type KeyHash = Buffer;
+
+export const hashKey = (key: string): KeyHash => createHash('sha256').update(key, 'utf8').digest();
+
+/** Keys issued elsewhere (Postgres): who a key's hash belongs to, or undefined if nobody (revoked, or never issued). */
+export interface KeySource {
+  clientOf(hash: KeyHash): string | undefined;
+}
+
+export interface ConfiguredKeys {
+  readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
+  readonly adminKey: string | undefined;
+}
+
+export class KeyRing {
+  /** By the hash's hex: the hash, and who it is. */
+  private readonly known = new Map<string, { readonly hash: KeyHash; readonly caller: Caller }>();
+
+  constructor(
+    configured: ConfiguredKeys,
+    private readonly source?: KeySource,
+  ) {
+    for (const { client, key } of configured.clients) this.add(hashKey(key), { client, admin: false });
+    if (configured.adminKey !== undefined) this.add(hashKey(configured.adminKey), { client: ADMIN, admin: true });
+  }
+
+  /** Who `key` is, or undefined for a key nobody was issued. */
+  callerOf(key: string): Caller | undefined {
+    if (!API_KEY.test(key)) return undefined;
+    const hash = hashKey(key);
+    const entry = this.known.get(hash.toString('hex'));
+    if (entry && timingSafeEqual(entry.hash, hash)) return entry.caller;
+    const client = this.source?.clientOf(hash);
+    return client === undefined ? undefined : { client, admin: false };
+  }
+
+  private add(hash: KeyHash, caller: Caller): void {
+    this.known.set(hash.toString('hex'), { hash, caller });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Who is asking, over real HTTP: API keys (Bearer, and Basic for a browser
+ * on the admin pages), the admin surface nobody else reaches, the public
+ * probes, the Host check against DNS rebinding, and the security headers on
+ * every response.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest, type RawResponse } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody } from '../support/orders.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
+const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+const JSON_TYPE = { 'content-type': 'application/json' };
+const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
+const basic = (key: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}` });
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startTestService({
+    config: {
+      access: {
+        mode: 'keys',
+        clients: [
+          { client: 'acme', key: ACME },
+          { client: 'globex', key: GLOBEX },
+        ],
+        adminKey: ADMIN,
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await expectAtRest(svc, 2);
+  await svc.shutdown();
+});
+
+const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> => rawRequest(svc.url, { method: 'GET', path, headers });
+const post = (body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> => rawRequest(svc.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(body) });
+const kindOf = (response: RawResponse): string | undefined => (response.json() as { error?: { kind: string } }).error?.kind;
+
+describe('API keys', () => {
+  it.each([
+    ['no Authorization header', {}],
+    ['a key nobody was issued', bearer('nobody_0123456789abcdefghijklmnopqrstuvw')],
+    ['a key too short to be one', bearer('short')],
+    ['a scheme this service does not read', { authorization: `Token ${ACME}` }],
+    ['Basic with no password', { authorization: `Basic ${Buffer.from('acme').toString('base64')}` }],
+  ])('%s: 401 unauthorized in the JSON contract, with the challenges, and no step started', async (_name, headers) => {
+    const response = await post(orderBody(), headers);
+    expect(response.status).toBe(401);
+    expect(kindOf(response)).toBe('unauthorized');
+    expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="order-threads", Basic realm="order-threads"/);
+    expect(response.text).not.toContain(ACME);
+  });
+
+  it("a client's key, as Bearer or as Basic's password: its order runs", async () => {
+    expect((await post(orderBody(), bearer(ACME))).status).toBe(200);
+    expect((await post(orderBody(), basic(GLOBEX))).status).toBe(200);
+  });
+});
+
+describe('the admin surface', () => {
+  it.each(['/threads', '/threads/events', '/metrics'])('%s: 401 without a key, 403 forbidden with a client key', async (path) => {
+    const without = await get(path);
+    expect(without.status).toBe(401);
+    expect(kindOf(without)).toBe('unauthorized');
+    const client = await get(path, bearer(ACME));
+    expect(client.status).toBe(403);
+    expect(kindOf(client)).toBe('forbidden');
+  });
+
+  it('the admin reaches it by Bearer, and a browser by Basic with the admin key as the password', async () => {
+    const metrics = await get('/metrics', bearer(ADMIN));
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('orders_total');
+    const page = await get('/threads', basic(ADMIN));
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+  });
+
+  it('an order carrying faults needs the admin key: 403 with a client key, run with the admin key', async () => {
+    const faulty = orderBody({ faults: { vendor: 'reject' } });
+    const client = await post(faulty, bearer(ACME));
+    expect(client.status).toBe(403);
+    expect(kindOf(client)).toBe('forbidden');
+    expect((await post(orderBody({ faults: { vendor: 'reject' } }), bearer(ADMIN))).status).not.toBe(403);
+  });
+});
+
+describe('what stays public', () => {
+  it.each(['/healthz', '/readyz', '/openapi.json'])('%s answers without a key', async (path) => {
+    expect((await get(path)).status).toBe(200);
+  });
+
+  it('/healthz says whether fault injection is on and how callers are known', async () => {
+    expect((await get('/healthz')).json()).toMatchObject({ fault_injection: true, access: 'keys' });
+  });
+});
+
+describe('what a browser must not be able to do', () => {
+  it('a request addressed to another host (DNS rebinding) is 421 misdirected_request, before any key is looked at', async () => {
+    for (const host of ['attacker.example', 'attacker.example:8080', '127.0.0.2']) {
+      const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, ...bearer(ACME), host }, body: JSON.stringify(orderBody()) });
+      expect(response.status, host).toBe(421);
+      expect(kindOf(response)).toBe('misdirected_request');
+    }
+    for (const host of ['localhost', `localhost:${svc.url.port}`, '127.0.0.1', 'LOCALHOST']) {
+      expect((await rawRequest(svc.url, { method: 'GET', path: '/openapi.json', headers: { host } })).status, host).toBe(200);
+    }
+  });
+
+  it('the probes answer whatever Host they are sent with (a load balancer probes by address)', async () => {
+    for (const path of ['/healthz', '/readyz']) expect((await rawRequest(svc.url, { method: 'GET', path, headers: { host: '10.1.2.3:8080' } })).status).toBe(200);
+  });
+
+  it('every response carries the security headers; the page may not be framed and runs only its own scripts', async () => {
+    for (const response of [await post(orderBody(), bearer(ACME)), await get('/healthz'), await get('/nowhere'), await post(orderBody())]) {
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['referrer-policy']).toBe('no-referrer');
+      expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    }
+    const policy = (await get('/threads', bearer(ADMIN))).headers['content-security-policy'] ?? '';
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+' 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(policy).not.toContain('unsafe');
+  });
+});
