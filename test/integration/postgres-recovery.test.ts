@@ -15,7 +15,7 @@ import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { DurableStore } from '../../src/postgres/durable-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
-import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 
 const stores = useDurableStores();
@@ -32,17 +32,6 @@ async function connect(url: string): Promise<pg.Client> {
   await client.connect();
   holders.push(client);
   return client;
-}
-
-/** One statement on a connection of its own. */
-async function sql<Row extends object>(url: string, text: string, values: unknown[] = []): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 /** Statements of this database waiting for a lock right now. */
