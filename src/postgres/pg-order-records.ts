@@ -122,7 +122,7 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async get(orderId: string): Promise<OrderRecord | undefined> {
-    const [row] = await this.db.query<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
+    const [row] = await this.db.read<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
     return { orderId, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
