@@ -3,14 +3,12 @@
  * project brings (src/runtime.ts) — before loading anything an older Node
  * could not even parse — then runs the server process (server-process.ts).
  */
+import { EXIT_BAD_CONFIG } from './exit-codes.js';
 import { unsupportedRuntime } from './runtime.js';
-
-/** sysexits' EX_CONFIG, as for any setting the service refuses to start with. */
-const EXIT_WRONG_RUNTIME = 78;
 
 const wrongRuntime = unsupportedRuntime(process.versions.node);
 if (wrongRuntime) {
   process.stderr.write(`${wrongRuntime}\n`);
-  process.exit(EXIT_WRONG_RUNTIME);
+  process.exit(EXIT_BAD_CONFIG);
 }
 await import('./server-process.js');

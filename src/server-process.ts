@@ -6,16 +6,12 @@
  */
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
 import { SHUTDOWN_MESSAGE, runPrimary } from './cluster/primary.js';
 import { startService } from './composition-root.js';
 import { announce, createLogger } from './observability/logging.js';
 import { DatabaseUnavailable } from './postgres/database.js';
 import { MigrationError } from './postgres/migrations.js';
-
-/** Exit code for a configuration the service refuses to start with (sysexits' EX_CONFIG). */
-const EXIT_BAD_CONFIG = 78;
-/** Exit code when Postgres (DATABASE_URL) cannot be reached at start (sysexits' EX_UNAVAILABLE). */
-const EXIT_DATABASE_UNAVAILABLE = 69;
 
 /** Said on the start line in open mode: who can reach the service is who may do anything. */
 const OPEN_MODE_NOTE = ' (open mode: no API keys; every caller is the one anonymous client and the admin)';

@@ -6,6 +6,15 @@
  * passes shutdown on, and replaces an instance that dies (its orders are
  * recovered by the others, or by its replacement, once its lease expires).
  *
+ * Replacing. A replacement starts at once after an instance that had served
+ * a while, later after each one that exits young (restart-backoff.ts: 250 ms
+ * doubling to 5 s), and is tried again for as long as it takes: during a
+ * Postgres outage every replacement exits 69 within a moment, and the
+ * instances still running ride the outage out (503 store_unavailable, then
+ * back on their own). They are never stopped because a replacement cannot
+ * start; the primary gives up only on a replacement that never will (exit
+ * 78: a setting or a schema this code refuses) while no instance serves.
+ *
  * Signals. A signal to the primary (`kill`, or `npm start`'s forwarding)
  * is passed to every instance as a message: each drains as a single process
  * does. Ctrl-C in a terminal reaches every process of the group at once;
@@ -13,27 +22,32 @@
  * is one drain. A second signal ends everything at once.
  *
  * Exit: 0 once every instance has drained; an instance that cannot start
- * (a bad setting, Postgres unreachable) ends the others and the primary
- * with its exit code.
+ * at first (a bad setting, Postgres unreachable) ends the others and the
+ * primary with its exit code — nothing has served yet.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from '../exit-codes.js';
 import { announce } from '../observability/logging.js';
+import { RestartBackoff } from './restart-backoff.js';
 
 /** What the primary tells an instance: drain and exit. */
 export const SHUTDOWN_MESSAGE = 'order-threads:shutdown';
 
-/** An instance that keeps dying is not replaced forever: at most this many times a minute. */
-const MAX_RESTARTS_PER_MINUTE = 5;
-
 export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Logger): void {
   const listening = new Set<number>();
-  const restarts: number[] = [];
+  /** performance.now() at each instance's fork, by worker id. */
+  const forkedAt = new Map<number, number>();
+  const backoff = new RestartBackoff();
+  /** Replacements waiting for their turn. */
+  const replacements = new Set<NodeJS.Timeout>();
   let started = false;
   let stopping = false;
   let exitCode = 0;
 
-  const fork = (): Worker => cluster.fork();
+  const fork = (): void => {
+    forkedAt.set(cluster.fork().id, performance.now());
+  };
   const everyone = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   const killAll = (): void => {
     for (const worker of everyone()) worker.process.kill('SIGKILL');
@@ -42,6 +56,8 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
     if (stopping) return;
     stopping = true;
     exitCode = code;
+    for (const timer of replacements) clearTimeout(timer);
+    replacements.clear();
     for (const worker of everyone()) if (worker.isConnected()) worker.send(SHUTDOWN_MESSAGE);
     if (everyone().length === 0) process.exit(exitCode);
     setTimeout(() => {
@@ -53,14 +69,20 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
 
   cluster.on('listening', (worker, address) => {
     listening.add(worker.id);
-    if (started || listening.size < instances) return;
+    if (started) {
+      log.info({ instance_pid: worker.process.pid, listening: listening.size, instances }, 'a replacement instance listens');
+      return;
+    }
+    if (listening.size < instances) return;
     started = true;
     const host = address.address ?? '127.0.0.1';
     announce({ instances, pids: everyone().map((w) => w.process.pid) }, `listening on http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
   });
 
   cluster.on('exit', (worker, code, signal) => {
-    listening.delete(worker.id);
+    const listened = listening.delete(worker.id);
+    const livedMs = performance.now() - (forkedAt.get(worker.id) ?? 0);
+    forkedAt.delete(worker.id);
     if (stopping) {
       if (code !== 0) exitCode = exitCode || code || 1;
       if (everyone().length === 0) process.exit(exitCode);
@@ -68,20 +90,25 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
     }
     if (!started) {
       // One could not start: nor can the others, for the same reason.
-      log.fatal({ pid: worker.process.pid, code, signal }, 'an instance could not start; stopping');
+      log.fatal({ instance_pid: worker.process.pid, code, signal }, 'an instance could not start; stopping');
       killAll();
       process.exit(code || 1);
     }
-    const now = performance.now();
-    restarts.push(now);
-    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
-    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
-      log.fatal({ restarts: restarts.length }, 'instances keep dying; stopping');
-      stop(1);
+    if (code === EXIT_BAD_CONFIG && listening.size === 0) {
+      // It never will start (a setting, a schema from newer code), and no instance serves: nothing is left to keep running.
+      log.fatal({ instance_pid: worker.process.pid, code }, 'an instance refuses this configuration and none serves; stopping');
+      stop(code);
       return;
     }
-    log.error({ pid: worker.process.pid, code, signal }, 'an instance died; starting another (its orders are recovered once its lease expires)');
-    fork();
+    const waitMs = backoff.next({ listened, livedMs });
+    const fields = { instance_pid: worker.process.pid, code, signal, listening: listening.size, instances, replacement_in_ms: waitMs };
+    if (code === EXIT_DATABASE_UNAVAILABLE) log.warn(fields, 'an instance could not reach Postgres; starting another after a pause');
+    else log.error(fields, 'an instance died; starting another (its orders are recovered once its lease expires)');
+    const timer = setTimeout(() => {
+      replacements.delete(timer);
+      fork();
+    }, waitMs);
+    replacements.add(timer);
   });
 
   let signals = 0;

@@ -47,6 +47,18 @@ export class OrderAborted extends Error {
   }
 }
 
+/**
+ * A store turned a request away because it is busy, not because it is down:
+ * too many reads at once, or no connection came free in time. Answered 503
+ * `overloaded` with Retry-After, never as an outage (`store_unavailable`).
+ */
+export class StoreBusy extends Error {
+  override readonly name = 'StoreBusy';
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+  }
+}
+
 /** The kind behind an abort reason: ours, AbortSignal.timeout's TimeoutError, or anything else. */
 export function abortKind(reason: unknown): OrderFailureKind {
   if (reason instanceof OrderAborted) return reason.kind;

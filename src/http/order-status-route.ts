@@ -3,9 +3,11 @@
  * an order — whether it runs, how its latest run was answered, and the money
  * over all its runs. 404 not_found for an id the service has no record of
  * (never seen, or its record has expired); 503 store_unavailable when the
- * records cannot be read (the durable mode, Postgres unreachable).
+ * records cannot be read (the durable mode, Postgres unreachable), 503
+ * overloaded when the store turns the read away (too many reads at once).
  */
 import type { RequestHandler } from 'express';
+import { StoreBusy } from '../domain/errors.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import type { OrderStatusJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
@@ -14,7 +16,8 @@ import type { Responder } from './responses.js';
 export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
     const { orderId } = req.params;
-    const found = await status(orderId).catch(() => 'unavailable' as const);
+    const found = await status(orderId).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : ('unavailable' as const)));
+    if (found === 'busy') return responder.error(res, 'overloaded', 'too many reads at once; retry shortly');
     if (found === 'unavailable') return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
     const body: OrderStatusJson = {

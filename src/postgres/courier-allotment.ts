@@ -12,7 +12,8 @@
  *   in the semaphore's line, as a step would), then the row released;
  * - losing the lease (`revokeAll`): the rows are forgotten, every lent slot
  *   is taken back as its step ends (what runs is canceled), well before
- *   Postgres lets anyone else take the rows (the lease's margin).
+ *   Postgres lets anyone else take the rows (the lease's margin); a take
+ *   still on its way then lends nothing and gives its rows back.
  *
  * No round trip per courier step: a slot moves between instances only when
  * demand shifts. An instance whose steps wait for a slot it cannot get
@@ -79,6 +80,8 @@ export class CourierAllotment {
   /** No slot is given back before then: the others need a moment to take the last ones and say what they still want. */
   private quietUntil = 0;
   private ticking = false;
+  /** Moves on whenever what this instance holds is revoked or stopped: a take answered across it is stale. */
+  private generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly stopping = new AbortController();
 
@@ -122,6 +125,7 @@ export class CourierAllotment {
    * every lent slot back as its step ends (the caller cancels what runs).
    */
   revokeAll(): void {
+    this.generation++;
     this.rows = [];
     // Every wait already in line (giving back, revoking) brings one slot back too.
     for (let n = this.lent - this.ownWaiters; n > 0; n--) {
@@ -133,6 +137,7 @@ export class CourierAllotment {
   /** At shutdown, once no step runs: give every row back at once. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.generation++;
     this.stopping.abort();
     const id = this.lease.id();
     if (id && this.rows.length > 0) await this.db.query(GIVE_BACK_ALL, [id]).catch(() => {});
@@ -200,7 +205,17 @@ export class CourierAllotment {
   private async take(n: number): Promise<void> {
     const id = this.lease.id();
     if (!id || this.withheld.length === 0) return;
+    const generation = this.generation;
     const rows = await this.db.query<{ slot: number }>(TAKE, [id, Math.min(n, this.withheld.length), this.rows]);
+    // The rows were taken for an identity this instance gave up (or for an
+    // allotment stopped) while the take was on its way: in Postgres they may
+    // still be held under that identity's lease, but they are nobody's here.
+    // Lending them would outlive the lease (revokeAll has already taken back
+    // what was lent then), so they are lent never and given back now.
+    if (this.generation !== generation || this.lease.id() !== id) {
+      if (rows.length > 0) await this.db.query(GIVE_BACK_ALL, [id]).catch(() => {});
+      return;
+    }
     for (const { slot } of rows) {
       // The row is held: now, and only now, a slot may be lent.
       this.rows.push(slot);

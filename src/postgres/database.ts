@@ -1,12 +1,21 @@
 /**
- * The durable mode's way to Postgres: one connection pool for every
- * statement, and what it knows of the database's health.
+ * The durable mode's way to Postgres: a connection pool for the orders'
+ * statements, a small one of its own for reads (GET /orders/{id}), and what
+ * it knows of the database's health.
  *
  * - Up or down. A statement that fails for want of the database (refused,
  *   reset, timed out — not an SQL error, which is a bug and said so) marks
  *   it down; while down, statements fail at once without trying, so orders
  *   are answered 503 in microseconds rather than after a timeout, and a probe
  *   (`SELECT 1` every PROBE_MS) marks it up again. Listeners hear both.
+ * - Busy is not down. A pool whose connections are all taken for longer than
+ *   the checkout timeout says that this instance asks too much at once, not
+ *   that Postgres is gone: the statement fails (StoreBusy), nothing is
+ *   marked down.
+ * - Reads are bounded. A burst of reads has READ_CONNECTIONS of its own and
+ *   at most READS_WAITING_MAX waiting for them; a read beyond is turned away
+ *   at once (StoreBusy: 503 overloaded). So no number of reads takes a
+ *   connection the orders need.
  * - Every round trip is counted, for the metrics and the measurements (round
  *   trips per order).
  * - Commits are asynchronous by default (`synchronous_commit=off` for the
@@ -19,6 +28,7 @@
  */
 import type { Logger } from 'pino';
 import pg from 'pg';
+import { StoreBusy } from '../domain/errors.js';
 import { migrate, type Migration } from './migrations.js';
 
 /** A failure of the database itself — not of a statement — for callers to tell apart. */
@@ -40,14 +50,21 @@ export interface DatabaseOptions {
 
 /** How often a database marked down is tried again. */
 const PROBE_MS = 250;
+/** Connections of the reads' own pool. */
+const READ_CONNECTIONS = 2;
+/** Reads waiting for one of those, at most: ~50 ms of reads at the rate two connections serve them. */
+const READS_WAITING_MAX = 100;
+/** pg-pool's error when every connection stayed taken for connectionTimeoutMillis (it has no code). */
+const CHECKOUT_TIMEOUT = 'timeout exceeded when trying to connect';
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
 const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
 /** SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system. */
 const UNAVAILABLE_STATES = /^(08|53|57|58)/;
 
+/** Whether a request failed for want of the database — it is down, or no connection was free — rather than through a fault of its own. */
 export function isUnavailable(error: unknown): boolean {
-  if (error instanceof DatabaseUnavailable) return true;
+  if (error instanceof DatabaseUnavailable || error instanceof StoreBusy) return true;
   const code = (error as { code?: unknown } | null)?.code;
   // A network error has an errno code (ECONNREFUSED…); pg's own have none, and say so in words.
   if (typeof code === 'string') return SQLSTATE.test(code) ? UNAVAILABLE_STATES.test(code) : true;
@@ -62,6 +79,9 @@ export interface Statement {
 
 export class Database {
   private readonly pool: pg.Pool;
+  private readonly readPool: pg.Pool;
+  /** Reads running or waiting for a connection of the read pool. */
+  private reads = 0;
   private up = true;
   private probe: NodeJS.Timeout | undefined;
   private closed = false;
@@ -70,19 +90,9 @@ export class Database {
   roundTrips = 0;
 
   constructor(private readonly options: DatabaseOptions) {
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize,
-      connectionTimeoutMillis: Math.min(options.statementTimeoutMs, 2000),
-      query_timeout: options.statementTimeoutMs,
-      keepAlive: true,
-      application_name: 'order-threads',
-      options: '-c synchronous_commit=off',
-    });
-    this.pool.on('error', (error) => {
-      options.log.warn({ err: error }, 'a Postgres connection was lost while idle');
-      this.markDown(error);
-    });
+    this.pool = this.newPool(options.poolSize);
+    // Kept open once made: a burst of reads must not wait for handshakes on a busy event loop.
+    this.readPool = this.newPool(READ_CONNECTIONS, READ_CONNECTIONS);
   }
 
   get isUp(): boolean {
@@ -95,16 +105,21 @@ export class Database {
   }
 
   /** The rows of one statement. Fails at once while the database is down. */
-  async query<Row extends object>(statement: Statement | string, values: readonly unknown[] = []): Promise<Row[]> {
-    if (!this.up) throw new DatabaseUnavailable('Postgres is unreachable');
-    this.roundTrips++;
+  query<Row extends object>(statement: Statement | string, values: readonly unknown[] = []): Promise<Row[]> {
+    return this.run(this.pool, statement, values);
+  }
+
+  /**
+   * The rows of one read, on the reads' own connections. Fails at once while
+   * the database is down, and with StoreBusy while too many reads wait.
+   */
+  async read<Row extends object>(statement: Statement, values: readonly unknown[] = []): Promise<Row[]> {
+    if (this.reads >= READ_CONNECTIONS + READS_WAITING_MAX) throw new StoreBusy('too many reads at once');
+    this.reads++;
     try {
-      const config = typeof statement === 'string' ? { text: statement, values: [...values] } : { name: statement.name, text: statement.text, values: [...values] };
-      return (await this.pool.query<Row>(config)).rows;
-    } catch (error) {
-      if (!isUnavailable(error)) throw error;
-      this.markDown(error);
-      throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+      return await this.run(this.readPool, statement, values);
+    } finally {
+      this.reads--;
     }
   }
 
@@ -126,7 +141,40 @@ export class Database {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.probe);
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.readPool.end()]);
+  }
+
+  private newPool(max: number, min = 0): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: this.options.url,
+      max,
+      min,
+      connectionTimeoutMillis: Math.min(this.options.statementTimeoutMs, 2000),
+      query_timeout: this.options.statementTimeoutMs,
+      keepAlive: true,
+      application_name: 'order-threads',
+      options: '-c synchronous_commit=off',
+    });
+    pool.on('error', (error) => {
+      this.options.log.warn({ err: error }, 'a Postgres connection was lost while idle');
+      this.markDown(error);
+    });
+    return pool;
+  }
+
+  private async run<Row extends object>(pool: pg.Pool, statement: Statement | string, values: readonly unknown[]): Promise<Row[]> {
+    if (!this.up) throw new DatabaseUnavailable('Postgres is unreachable');
+    this.roundTrips++;
+    try {
+      const config = typeof statement === 'string' ? { text: statement, values: [...values] } : { name: statement.name, text: statement.text, values: [...values] };
+      return (await pool.query<Row>(config)).rows;
+    } catch (error) {
+      // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself may be fine.
+      if (error instanceof Error && error.message === CHECKOUT_TIMEOUT) throw new StoreBusy('no Postgres connection came free in time', { cause: error });
+      if (!isUnavailable(error)) throw error;
+      this.markDown(error);
+      throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   private markDown(error: unknown): void {

@@ -94,7 +94,7 @@ export class PgLedger implements PaymentLedger {
   }
 
   async moneyOf(orderId: string): Promise<Money | undefined> {
-    const [row] = await this.db.query<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedId(orderId)]);
+    const [row] = await this.db.read<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedId(orderId)]);
     return row && row.runs > 0 ? { charged: asNumber(row.charged), refunded: asNumber(row.refunded) } : undefined;
   }
 

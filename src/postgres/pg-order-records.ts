@@ -9,8 +9,12 @@
  *   "payment may be requested" checkpoint: recovery voids the run's payment
  *   whether or not a charge was sent, and the void refuses a charge that
  *   arrives later, so no separate "payment requested" write is needed.
- * - finish → order_finish: recorded once, by the run's owner, while the run
- *   is under way; a run taken over meanwhile reads `interrupted`.
+ * - finish → order_finish: recorded once, by the run's owner holding the
+ *   run's fence, while the run is under way; a run taken over meanwhile
+ *   reads `interrupted`. A run stays in this instance's own list until its
+ *   finish has answered, so its own recovery never claims a finish on its
+ *   way; and a claim raises the fence, so a finish from before any claim —
+ *   this instance's own included — never records over a void.
  * - awaitRun: mark the order watched (its finish will NOTIFY), then wait for
  *   the notification, re-reading every second as a backstop.
  *
@@ -28,13 +32,16 @@ import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 
 const BEGIN_MANY: Statement = { name: 'order_begin_many', text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)' };
-const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6) AS kind' };
+const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7) AS kind' };
 const GET: Statement = {
   name: 'order_get',
   text: "SELECT fingerprint, runs, state, kind, replay FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
 };
 const WATCH: Statement = { name: 'order_watch', text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay' };
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
+
+/** The fence of a run as begun (schema.ts, migration 2): each claim of recovery raises it. */
+export const FENCE_AS_BEGUN = 0;
 
 /** A waiter looks again this often, whatever it was told (a notification can be lost). */
 const WAIT_BACKSTOP_MS = 1000;
@@ -71,6 +78,7 @@ interface FinishCall {
   readonly id: string;
   readonly run: number;
   readonly owner: string;
+  readonly fence: number;
   readonly kind: OutcomeKind;
   readonly replay: string | null;
 }
@@ -99,13 +107,22 @@ export class PgOrderRecords implements OrderRecords {
       order: byId,
     });
     this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
-      (calls) => db.query(FINISH_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.owner), calls.map((c) => c.kind), calls.map((c) => c.replay), options.replayMs]),
+      (calls) =>
+        db.query(FINISH_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.run),
+          calls.map((c) => c.owner),
+          calls.map((c) => c.fence),
+          calls.map((c) => c.kind),
+          calls.map((c) => c.replay),
+          options.replayMs,
+        ]),
       { ...batching, order: byId },
     );
   }
 
   async get(orderId: string): Promise<OrderRecord | undefined> {
-    const [row] = await this.db.query<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
+    const [row] = await this.db.read<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
     return { orderId, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
@@ -132,16 +149,19 @@ export class PgOrderRecords implements OrderRecords {
 
   async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
     const owner = this.local.get(run);
-    this.local.delete(run);
     if (owner === undefined) return 'interrupted';
     try {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so.
-      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner);
-      return await this.record(orderId, run, owner, outcome);
+      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner, FENCE_AS_BEGUN);
+      return await this.record(orderId, run, owner, FENCE_AS_BEGUN, outcome);
     } catch {
       // Left running, and no longer this instance's to finish: the recovery
       // sweep settles it the same way once the database answers again.
       return 'interrupted';
+    } finally {
+      // Only now, the finish answered or failed: while it is on its way the
+      // run is still this instance's, and its own recovery leaves it alone.
+      this.local.delete(run);
     }
   }
 
@@ -167,24 +187,25 @@ export class PgOrderRecords implements OrderRecords {
     return this.counted;
   }
 
-  /** Runs this instance is running right now (recovery leaves them alone). */
+  /** Runs this instance is running or recording right now (recovery leaves them alone). */
   localRuns(): number[] {
     return [...this.local.keys()];
   }
 
   /**
    * Void a run's payment, then record it `interrupted`: for a run whose
-   * instance is gone (recovery), or whose money this instance lost track of.
-   * Resolves with the kind on record afterwards.
+   * instance is gone (recovery, with the fence its claim set), or whose
+   * money this instance lost track of. Resolves with the kind on record
+   * afterwards.
    */
-  async interrupt(orderId: string, run: number, owner: string): Promise<OutcomeKind> {
+  async interrupt(orderId: string, run: number, owner: string, fence: number): Promise<OutcomeKind> {
     await this.ledger.void({ orderId, run }, false);
-    return this.record(orderId, run, owner, { kind: 'interrupted', replay: undefined });
+    return this.record(orderId, run, owner, fence, { kind: 'interrupted', replay: undefined });
   }
 
-  private async record(orderId: string, run: number, owner: string, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  private async record(orderId: string, run: number, owner: string, fence: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
-    return (await this.finishes.call({ id: storedId(orderId), run, owner, kind: outcome.kind, replay })).kind;
+    return (await this.finishes.call({ id: storedId(orderId), run, owner, fence, kind: outcome.kind, replay })).kind;
   }
 }
 

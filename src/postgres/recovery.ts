@@ -11,6 +11,9 @@
  * exactly one recoverer — the claim (`FOR UPDATE SKIP LOCKED`, then the
  * owner set to the recoverer) splits the work, and the recoverer's own lease
  * then covers the run, so a recoverer dying half-way is recovered in turn.
+ * The claim also raises the run's fence: a finish sent before it — by a
+ * lost instance, or by this one, whose own runs it claims too — no longer
+ * matches, and cannot record a success over the void that follows.
  * A run of a live instance is never touched: its finish would be fenced and
  * its caller answered `interrupted` for nothing.
  *
@@ -26,7 +29,7 @@ import type { PgOrderRecords } from './pg-order-records.js';
 
 const CLAIM: Statement = {
   name: 'recovery_claim',
-  text: `UPDATE orders o SET owner = $1
+  text: `UPDATE orders o SET owner = $1, fence = o.fence + 1
           WHERE o.order_id IN (
             SELECT c.order_id FROM orders c
              WHERE c.state = 'running'
@@ -34,7 +37,7 @@ const CLAIM: Statement = {
                     OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run`,
+          RETURNING o.order_id, o.run, o.fence`,
 };
 const FORGET_EXPIRED: Statement = {
   name: 'recovery_forget_expired',
@@ -111,11 +114,11 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
+        const claimed = await this.db.query<{ order_id: string; run: string; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
         for (const row of claimed) {
           const orderId = unstoredId(row.order_id);
           const run = asNumber(row.run);
-          const kind = await this.records.interrupt(orderId, run, me);
+          const kind = await this.records.interrupt(orderId, run, me, row.fence);
           this.inDoubt.take({ orderId, run });
           if (kind === 'interrupted') this.recovered++;
           this.options.log.warn({ order_id: orderId, run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');

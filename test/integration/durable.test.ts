@@ -7,11 +7,10 @@
  * each instance is `npm start`'s process (dist/src/main.js). Leases are
  * short here (1–2 s) so that takeovers happen within a test's time.
  */
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runToExit, startServerProcess, type ServerProcess } from '../../load/server-process.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
+import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -68,16 +67,6 @@ async function health(target: ServerProcess): Promise<{ couriers_busy: number; d
 
 async function scrape(target: ServerProcess): Promise<Samples> {
   return parseSamples(await (await fetch(new URL('/metrics', target.url))).text());
-}
-
-async function sql<Row extends object>(databaseUrl: string, text: string): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<Row>(text)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 /**

@@ -68,6 +68,17 @@ function tryRead(path: string): string | undefined {
   }
 }
 
+/** One statement on `databaseUrl`, on a connection of its own: what a test reads or changes behind the service's back. */
+export async function sql<Row extends object>(databaseUrl: string, text: string, values: readonly unknown[] = []): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<Row>(text, [...values])).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 let databases = 0;
 
 /** A fresh, empty database on `server`; its URL. Cheap (a copy of template1): one per test keeps tests apart. */

@@ -1,0 +1,129 @@
+/**
+ * Recovery and a run's own instance, on a real Postgres: the recovery pass
+ * of an instance settles its own runs only once nothing of this instance
+ * will record them any more. A finish on its way is never claimed, and a
+ * claim fences out any finish that arrives after it — also when the claimer
+ * is the instance that began the run (its own run, presumed orphaned).
+ *
+ * Races are held open with locks taken by the test's own connection, never
+ * with sleeps: a statement waiting on a row lock is on its way, for as long
+ * as the test wants.
+ */
+import pg from 'pg';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RecordedOutcome } from '../../src/orders/order-records.js';
+import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+import type { DurableStore } from '../../src/postgres/durable-store.js';
+import { useDurableStores } from '../support/durable-stores.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
+import { eventually } from '../support/wait.js';
+
+const stores = useDurableStores();
+
+/** Connections of the test itself, holding locks; rolled back and closed after each test. */
+const holders: pg.Client[] = [];
+afterEach(async () => {
+  await Promise.all(holders.splice(0).map((client) => client.end()));
+  vi.restoreAllMocks();
+});
+
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  holders.push(client);
+  return client;
+}
+
+/** Statements of this database waiting for a lock right now. */
+async function waitingOnLocks(url: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+  return row!.n;
+}
+
+const ok = (orderId: string): RecordedOutcome => {
+  const result: OrderResult = { orderId, steps: [{ name: 'payment', status: 'ok', durationMs: 3, threadId: 1, attempts: 1, effect: 'applied' }], compensations: [], failure: undefined };
+  return { kind: 'ok', replay: result };
+};
+
+async function startedRun(store: DurableStore, orderId: string): Promise<number> {
+  const begun = await store.records.begin(orderId, `fp-${orderId}`);
+  if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
+  return begun.run;
+}
+
+/** As if the run had gone on for an hour: older than any orphan threshold, so only this instance's own knowledge keeps recovery off it. */
+async function makeOld(url: string, orderId: string): Promise<void> {
+  await sql(url, "UPDATE orders SET received_at = now() - interval '1 hour' WHERE order_id = $1", [orderId]);
+}
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance that runs the order${POSTGRES_SKIPPED}`, () => {
+  it('never claims a run whose finish is on its way: the paid order is recorded ok and keeps its money', async () => {
+    const url = await stores.database();
+    // A pool of 4: the finishes go one batch at a time (durable-store.ts), so a batch held on a lock holds the next one back, unsent.
+    const [store] = await stores.open(1, { url });
+    const paid = await startedRun(store!, 'paid');
+    expect(await store!.ledger.charge({ orderId: 'paid', run: paid }, 1200, false)).toBe('charged');
+    await makeOld(url, 'paid');
+    const blocker = await startedRun(store!, 'blocker');
+
+    // The blocker's finish waits on a lock the test holds; the paid order's finish waits behind it, on its way.
+    const locker = await connect(url);
+    await locker.query('BEGIN');
+    await locker.query("SELECT 1 FROM orders WHERE order_id = 'blocker' FOR UPDATE");
+    const blocked = store!.records.finish('blocker', blocker, ok('blocker'));
+    await eventually(
+      () => waitingOnLocks(url),
+      (n) => n === 1,
+    );
+    const finishing = store!.records.finish('paid', paid, ok('paid'));
+
+    // A recovery pass runs meanwhile (the first one, as at start; the same code as every later one).
+    let passed = false;
+    const pass = store!.start().then(() => (passed = true));
+    // Either the pass ends, leaving the run alone, or it took the run and voided its payment (the defect).
+    await eventually(async () => passed || (await store!.ledger.moneyOfRun({ orderId: 'paid', run: paid })).refunded > 0, Boolean);
+    await locker.query('COMMIT');
+    await pass;
+
+    expect(await blocked).toBe('ok');
+    expect(await finishing).toBe('ok');
+    expect(await store!.ledger.moneyOf('paid')).toEqual({ charged: 1200, refunded: 0 });
+    expect(await store!.records.get('paid')).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
+    expect(store!.health().orders_recovered).toBe(0);
+  });
+
+  it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
+    const url = await stores.database();
+    const [store] = await stores.open(1, { url });
+    const run = await startedRun(store!, 'claimed');
+    expect(await store!.ledger.charge({ orderId: 'claimed', run }, 1200, false)).toBe('charged');
+    await makeOld(url, 'claimed');
+    // The instance's own bookkeeping misses the run (however that came about): recovery takes it for an orphan of its own.
+    vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
+
+    // Recovery claims the run, then its void waits on a lock the test holds on the provider's row.
+    const locker = await connect(url);
+    await locker.query('BEGIN');
+    await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'claimed' FOR UPDATE");
+    const pass = store!.start();
+    await eventually(
+      () => waitingOnLocks(url),
+      (n) => n === 1,
+    );
+
+    // The run's own finish arrives now, between the claim and the void: it must not record a success the void is about to undo.
+    expect(await store!.records.finish('claimed', run, ok('claimed'))).toBe('interrupted');
+    await locker.query('COMMIT');
+    await pass;
+
+    expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 1200, refunded: 1200 });
+    expect(await store!.records.get('claimed')).toMatchObject({ state: 'done', outcome: { kind: 'interrupted', replay: undefined } });
+    expect(store!.health().orders_recovered).toBe(1);
+    // A retry is a new run, unfenced: it records as any run does.
+    vi.restoreAllMocks();
+    const retry = await startedRun(store!, 'claimed');
+    expect(await store!.ledger.charge({ orderId: 'claimed', run: retry }, 1200, false)).toBe('charged');
+    expect(await store!.records.finish('claimed', retry, ok('claimed'))).toBe('ok');
+    expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 2400, refunded: 1200 });
+  });
+});
