@@ -12,19 +12,20 @@ import { HttpServer } from './http/server.js';
 import { ThreadEvents } from './http/thread-events.js';
 import { MemoryLedger } from './ledger/memory-ledger.js';
 import type { PaymentLedger } from './ledger/payment-ledger.js';
-import { createLogger, logThreadExit, pipelineEvents, stepLog } from './observability/logging.js';
+import { createLogger, logThreadExit, runEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from './observability/thread-view.js';
 import { IdempotentOrders } from './orders/idempotent-orders.js';
 import { MemoryOrderRecords } from './orders/memory-order-records.js';
 import { orderStatusQuery } from './orders/order-status.js';
-import { OrderPipeline } from './pipeline/order-pipeline.js';
+import { OrderPipeline, type CompensationFallback } from './pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
 import { ELSEWHERE, SlotSemaphore } from './shared-memory/slot-semaphore.js';
 import { DurableStore } from './postgres/durable-store.js';
 import type { OrderRecords } from './orders/order-records.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
+import { BackgroundVoider } from './threads/background-voider.js';
 import { LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
@@ -87,6 +88,8 @@ export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
   readonly ledgerGateway: LedgerGateway;
+  /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
+  readonly voider: BackgroundVoider;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
   readonly couriers: SlotSemaphore;
   health(): HealthReport;
@@ -107,6 +110,7 @@ export interface EngineOptions {
 
 export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger() }: EngineOptions = {}): OrderEngine {
   const ledgerGateway = new LedgerGateway(ledger, log);
+  const voider = new BackgroundVoider(ledger, log);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
@@ -163,12 +167,13 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const pipeline = new OrderPipeline(steps, runner, {
     timeoutMs: config.orderTimeoutMs,
     compensationTimeoutMs: config.refundTimeoutMs,
-    events: pipelineEvents(log),
+    compensationFallbacks: { refund: refundByMainThread(voider) },
   });
 
   return {
     pipeline,
     ledgerGateway,
+    voider,
     couriers,
     health: () => ({
       running_steps: tracker.running(),
@@ -199,7 +204,20 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     },
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
-    close: () => pool.close(),
+    close: async () => {
+      await pool.close();
+      voider.close();
+    },
+  };
+}
+
+/** A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch). */
+function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
+  return {
+    takeOver: async ({ order, run }) => {
+      const answer = await voider.void({ orderId: order.orderId, run }, order.failCompensation);
+      return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
+    },
   };
 }
 
@@ -227,15 +245,22 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     await durable?.close();
     throw error;
   }
-  const { pipeline, ledgerGateway } = engine;
-  const orders = new IdempotentOrders(pipeline, records, ({ order, run }, result) => {
-    void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined);
-  });
+  const { pipeline, ledgerGateway, voider } = engine;
+  const orders = new IdempotentOrders(
+    pipeline,
+    records,
+    runEvents(log, ({ order, run }, result) => void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined)),
+  );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   durable?.onLost(() => orders.cancelAll('interrupted'));
   const health = (): HealthReport => ({ ...engine.health(), orders_in_flight: orders.runsInFlight, ...(durable ? { durable: durable.health() } : {}) });
   const metrics = config.metrics
-    ? new ServiceMetrics(health, engine.poolFigures, { records: () => records.size(), ledger: () => ledger.counts(), moneyAtRisk: () => ledgerGateway.moneyAtRisk() })
+    ? new ServiceMetrics(health, engine.poolFigures, {
+        records: () => records.size(),
+        ledger: () => ledger.counts(),
+        moneyAtRisk: () => ledgerGateway.moneyAtRisk(),
+        voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
+      })
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
   if (metrics) durable?.registerMetrics(metrics.registry);

@@ -25,6 +25,7 @@ import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors
 import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
@@ -63,8 +64,20 @@ export interface OrderRunner {
   process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
 }
 
-/** Told of every run as it ends, with its result. */
-export type RunEnded = (run: OrderRun, result: OrderResult) => void;
+/** What the desk tells whoever watches, as runs end. */
+export interface RunEvents {
+  /** Every run as it ends, with the result it reached (before the records had their say). */
+  runEnded(run: OrderRun, result: OrderResult): void;
+  /**
+   * The run is on record as compensation_failed: the provider refused to give
+   * its money back. A person must look, whatever became of the client. Told
+   * only once the records say so — a run the store lost track of is recorded
+   * interrupted and voided by recovery, and needs no one.
+   */
+  compensationFailed(run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void;
+}
+
+const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
 type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' };
@@ -90,7 +103,7 @@ export class IdempotentOrders {
   constructor(
     private readonly orders: OrderRunner,
     private readonly records: OrderRecords,
-    private readonly runEnded: RunEnded = () => {},
+    private readonly events: RunEvents = UNWATCHED,
   ) {}
 
   /** Runs under way, counted from the moment they are admitted. */
@@ -170,8 +183,10 @@ export class IdempotentOrders {
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(orderId, begun.run, outcome);
-      this.runEnded(run, result);
-      return { kind: 'answered', result: recorded === outcome.kind ? result : withFailure(result, recorded), via: 'ran' };
+      const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
+      if (answer.failure === 'compensation_failed') this.events.compensationFailed(run, answer.compensations, trace);
+      this.events.runEnded(run, result);
+      return { kind: 'answered', result: answer, via: 'ran' };
     }
   }
 

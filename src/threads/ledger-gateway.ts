@@ -101,10 +101,11 @@ export class LedgerGateway {
       if (requests & REQUESTED_VOID) return (await this.answerOf('void', key, () => this.ledger.void(key, test))) === 'refused' ? 'refused' : 'applied';
       return undefined;
     } catch (error) {
-      // The provider cannot be asked: assume the worst of each request — a
-      // charge may have been taken, a void may not have given anything back.
+      // The provider cannot be asked: a charge may have been taken (assume
+      // it was); what became of a void is unknown — not a refusal, which only
+      // the provider can give: its order has it voided again by the main thread.
       this.log.error({ err: error, order_id: key.orderId, run }, 'payment provider unreachable while settling a step');
-      return requests & REQUESTED_CHARGE ? 'applied' : 'refused';
+      return requests & REQUESTED_CHARGE ? 'applied' : undefined;
     }
   }
 
