@@ -10,7 +10,7 @@ import { createApp } from './http/app.js';
 import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
 import { ThreadEvents } from './http/thread-events.js';
-import { MemoryLedger } from './ledger/memory-ledger.js';
+import { booksBytesOf, MemoryLedger } from './ledger/memory-ledger.js';
 import type { PaymentLedger } from './ledger/payment-ledger.js';
 import { createLogger, logThreadExit, runEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
@@ -26,7 +26,7 @@ import { DurableStore } from './postgres/durable-store.js';
 import type { OrderRecords } from './orders/order-records.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
 import { BackgroundVoider } from './threads/background-voider.js';
-import { LedgerGateway } from './threads/ledger-gateway.js';
+import { AT_RISK_BYTES, LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
 import { TasksInFlight } from './threads/tasks-in-flight.js';
@@ -109,7 +109,7 @@ export interface EngineOptions {
 }
 
 export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger() }: EngineOptions = {}): OrderEngine {
-  const ledgerGateway = new LedgerGateway(ledger, log);
+  const ledgerGateway = new LedgerGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
@@ -236,8 +236,9 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   // DATABASE_URL: the records, the provider's books and the courier pool in Postgres, shared by every instance.
   const durable = config.durable ? await DurableStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log) : undefined;
-  const { ledger, records } = durable ?? inMemory(config);
   let engine: OrderEngine;
+  // What the gateway keeps of an order goes with its record (the engine is built by the time any record goes).
+  const { ledger, records } = durable ?? inMemory(config, (orderId) => engine.ledgerGateway.forget(orderId));
   try {
     engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger });
     durable?.shareCouriers(engine.couriers);
@@ -327,11 +328,22 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   };
 }
 
-/** The default: records and the provider's books in this process's memory, bounded together. */
-function inMemory(config: Config): { ledger: PaymentLedger; records: OrderRecords } {
+/**
+ * The default: records and the provider's books in this process's memory,
+ * bounded together — the books of an order, and its money at risk, are kept
+ * exactly as long as its record, and their bytes count in its bound.
+ * `forgotten`: told of each record that goes, for what else is kept of it.
+ */
+function inMemory(config: Config, forgotten: (orderId: string) => void): { ledger: PaymentLedger; records: OrderRecords } {
   const ledger = new MemoryLedger();
-  // The provider's books of an order go with its record.
-  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, (orderId) => ledger.forget(orderId));
+  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, {
+    onForget: (orderId) => {
+      ledger.forget(orderId);
+      forgotten(orderId);
+    },
+    // Money stays at risk only for an order that ended compensation_failed; a running one may yet.
+    alongside: (record) => booksBytesOf(record.runs) + (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? AT_RISK_BYTES : 0),
+  });
   return { ledger, records };
 }
 

@@ -58,7 +58,13 @@ export type Submission =
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
   /** No new run could start: too many in flight, or the service is shutting down. */
-  | { readonly kind: 'refused'; readonly because: Exclude<Admission, 'admitted'> };
+  | { readonly kind: 'refused'; readonly because: Exclude<Admission, 'admitted'>; readonly full?: Full };
+
+/** What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its time. */
+export type Full = 'orders_in_flight' | 'records';
+
+/** The records had no room for the order: nothing started. */
+const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
 
 export interface OrderRunner {
   process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
@@ -80,7 +86,7 @@ export interface RunEvents {
 const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' };
+type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
 
 interface Run {
   readonly fingerprint: string;
@@ -145,7 +151,7 @@ export class IdempotentOrders {
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
-      return { kind: 'refused', because: admission };
+      return admission === 'overloaded' ? { kind: 'refused', because: admission, full: 'orders_in_flight' } : { kind: 'refused', because: admission };
     }
   }
 
@@ -171,6 +177,7 @@ export class IdempotentOrders {
       const begun = await this.records.begin(orderId, fingerprint).catch(() => undefined);
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
       if (begun.kind === 'reused') return begun;
+      if (begun.kind === 'full') return RECORDS_FULL;
       confirm();
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
@@ -232,7 +239,7 @@ export class IdempotentOrders {
     else signal.addEventListener('abort', leave, { once: true });
     try {
       const end = await run.end;
-      if (end.kind === 'reused') return end;
+      if (end.kind !== 'answered') return end;
       return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
     } finally {
       signal.removeEventListener('abort', leave);
