@@ -106,11 +106,17 @@ export interface EngineOptions {
   readonly steps?: readonly StepDefinition[];
   /** The payment provider's books; in memory unless given. */
   readonly ledger?: PaymentLedger;
+  /**
+   * Whether the store's recovery voids a run whose void could not be asked
+   * (the durable mode): then the main thread asks once and leaves the rest
+   * to it, instead of asking again for as long as the process lives.
+   */
+  readonly recoveryVoidsInDoubt?: boolean;
 }
 
-export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger() }: EngineOptions = {}): OrderEngine {
+export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false }: EngineOptions = {}): OrderEngine {
   const ledgerGateway = new LedgerGateway(ledger, log, config.idempotencyTtlMs);
-  const voider = new BackgroundVoider(ledger, log);
+  const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
@@ -240,7 +246,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   // What the gateway keeps of an order goes with its record (the engine is built by the time any record goes).
   const { ledger, records } = durable ?? inMemory(config, (orderId) => engine.ledgerGateway.forget(orderId));
   try {
-    engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger });
+    engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger, recoveryVoidsInDoubt: durable !== undefined });
     durable?.shareCouriers(engine.couriers);
   } catch (error) {
     await durable?.close();

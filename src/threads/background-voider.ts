@@ -11,10 +11,12 @@
  * runs: a void is never dropped. The provider is idempotent per run, so a
  * void asked twice gives back what the run charged once.
  *
- * In the durable mode this keeps at it only while the process lives; what
- * makes it durable is elsewhere: a void the provider did not answer leaves
- * the run in doubt, so its record is not written done but left for recovery,
- * which voids it whoever runs it (src/postgres/recovery.ts).
+ * In the durable mode it asks once and keeps at nothing (`keepAsking`
+ * false): a void the provider did not answer leaves the run in doubt, so its
+ * record is not written done but left for recovery, which voids it whoever
+ * runs it, durably (src/postgres/recovery.ts). Asking again from here too
+ * would only race it — and, with the test switch, be refused where recovery
+ * refunds.
  */
 import type { Logger } from 'pino';
 import type { PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
@@ -41,6 +43,8 @@ export class BackgroundVoider {
   constructor(
     private readonly ledger: PaymentLedger,
     private readonly log: Logger,
+    /** Whether an unanswered void is asked again from here; false where the store's recovery voids the run (the durable mode). */
+    private readonly keepAsking = true,
   ) {}
 
   /**
@@ -56,9 +60,14 @@ export class BackgroundVoider {
       return await this.ledger.void(key, refuse);
     } catch (error) {
       this.failedAttempts++;
+      const about = { err: error, order_id: key.orderId, run: key.run };
+      if (!this.keepAsking) {
+        this.log.warn(about, 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it');
+        return 'pending';
+      }
       const entry = { ...key, refuse, attempts: 1, timer: undefined };
       this.pending.set(id, entry);
-      this.log.warn({ err: error, order_id: key.orderId, run: key.run }, 'payment provider unreachable while voiding a failed order; asking again in the background');
+      this.log.warn(about, 'payment provider unreachable while voiding a failed order; asking again in the background');
       this.schedule(id, entry);
       return 'pending';
     }
@@ -69,7 +78,7 @@ export class BackgroundVoider {
     return this.pending.size;
   }
 
-  /** At shutdown: what could not be voided is named, for a person to give back. */
+  /** At shutdown: what could not be voided is named, for a person to give back (in memory, the books go with the process). */
   close(): void {
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);

@@ -68,6 +68,15 @@ describe('BackgroundVoider', () => {
     expect(log.lines.at(-1)).toMatchObject({ level: 30, order_id: 'o', run: 1, attempts: 5, answer: 'refunded' });
   });
 
+  it('asks once and keeps at nothing where the store’s recovery voids a run in doubt (the durable mode)', async () => {
+    const ledger = new FlakyLedger(1);
+    const log = captureLog();
+    const voider = new BackgroundVoider(ledger, log.logger, false);
+    expect(await voider.void(key, false)).toBe('pending');
+    expect({ pending: voider.size, failed: voider.failedAttempts, calls: ledger.voidCalls }).toEqual({ pending: 0, failed: 1, calls: 1 });
+    expect(log.lines).toEqual([expect.objectContaining({ level: 40, msg: 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it' })]);
+  });
+
   it('writes an error line when the provider, reached at last, refuses; and names at shutdown what is still pending', async () => {
     const { log, voider } = await voiderBefore(1);
     expect(await voider.void(key, true)).toBe('pending');
