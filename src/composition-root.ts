@@ -10,22 +10,23 @@ import { createApp } from './http/app.js';
 import { openApiDocument } from './http/openapi.js';
 import { HttpServer } from './http/server.js';
 import { ThreadEvents } from './http/thread-events.js';
-import { MemoryLedger } from './ledger/memory-ledger.js';
+import { booksBytesOf, MemoryLedger } from './ledger/memory-ledger.js';
 import type { PaymentLedger } from './ledger/payment-ledger.js';
-import { createLogger, logThreadExit, pipelineEvents, stepLog } from './observability/logging.js';
+import { createLogger, logThreadExit, runEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from './observability/thread-view.js';
 import { IdempotentOrders } from './orders/idempotent-orders.js';
 import { MemoryOrderRecords } from './orders/memory-order-records.js';
 import { orderStatusQuery } from './orders/order-status.js';
-import { OrderPipeline } from './pipeline/order-pipeline.js';
+import { OrderPipeline, type CompensationFallback } from './pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from './pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from './shared-memory/cancel-cells.js';
 import { ELSEWHERE, SlotSemaphore } from './shared-memory/slot-semaphore.js';
 import { DurableStore } from './postgres/durable-store.js';
 import type { OrderRecords } from './orders/order-records.js';
 import { StepTracker } from './shared-memory/step-tracker.js';
-import { LedgerGateway } from './threads/ledger-gateway.js';
+import { BackgroundVoider } from './threads/background-voider.js';
+import { AT_RISK_BYTES, LedgerGateway } from './threads/ledger-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from './threads/pooled-step-runner.js';
 import { StepPool } from './threads/step-pool.js';
 import { TasksInFlight } from './threads/tasks-in-flight.js';
@@ -79,6 +80,8 @@ export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
   readonly ledgerGateway: LedgerGateway;
+  /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
+  readonly voider: BackgroundVoider;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
   readonly couriers: SlotSemaphore;
   health(): EngineHealth;
@@ -95,10 +98,17 @@ export interface EngineOptions {
   readonly steps?: readonly StepDefinition[];
   /** The payment provider's books; in memory unless given. */
   readonly ledger?: PaymentLedger;
+  /**
+   * Whether the store's recovery voids a run whose void could not be asked
+   * (the durable mode): then the main thread asks once and leaves the rest
+   * to it, instead of asking again for as long as the process lives.
+   */
+  readonly recoveryVoidsInDoubt?: boolean;
 }
 
-export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger() }: EngineOptions = {}): OrderEngine {
-  const ledgerGateway = new LedgerGateway(ledger, log);
+export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false }: EngineOptions = {}): OrderEngine {
+  const ledgerGateway = new LedgerGateway(ledger, log, config.idempotencyTtlMs);
+  const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
   const tracker = StepTracker.create(config.threads);
@@ -155,12 +165,13 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const pipeline = new OrderPipeline(steps, runner, {
     timeoutMs: config.orderTimeoutMs,
     compensationTimeoutMs: config.refundTimeoutMs,
-    events: pipelineEvents(log),
+    compensationFallbacks: { refund: refundByMainThread(voider) },
   });
 
   return {
     pipeline,
     ledgerGateway,
+    voider,
     couriers,
     health: () => ({
       running_steps: tracker.running(),
@@ -191,7 +202,20 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     },
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
-    close: () => pool.close(),
+    close: async () => {
+      await pool.close();
+      voider.close();
+    },
+  };
+}
+
+/** A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch). */
+function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
+  return {
+    takeOver: async ({ order, run }) => {
+      const answer = await voider.void({ orderId: order.orderId, run }, order.failCompensation);
+      return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
+    },
   };
 }
 
@@ -210,19 +234,22 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   // DATABASE_URL: the records, the provider's books and the courier pool in Postgres, shared by every instance.
   const durable = config.durable ? await DurableStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log) : undefined;
-  const { ledger, records } = durable ?? inMemory(config);
   let engine: OrderEngine;
+  // What the gateway keeps of an order goes with its record (the engine is built by the time any record goes).
+  const { ledger, records } = durable ?? inMemory(config, (orderId) => engine.ledgerGateway.forget(orderId));
   try {
-    engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger });
+    engine = createOrderEngine({ ...config, couriers: durable?.couriers ?? config.couriers }, log, { steps, ledger, recoveryVoidsInDoubt: durable !== undefined });
     durable?.shareCouriers(engine.couriers);
   } catch (error) {
     await durable?.close();
     throw error;
   }
-  const { pipeline, ledgerGateway } = engine;
-  const orders = new IdempotentOrders(pipeline, records, ({ order, run }, result) => {
-    void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined);
-  });
+  const { pipeline, ledgerGateway, voider } = engine;
+  const orders = new IdempotentOrders(
+    pipeline,
+    records,
+    runEvents(log, ({ order, run }, result) => void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined)),
+  );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   durable?.onLost(() => orders.cancelAll('interrupted'));
   const health = (): HealthReport => ({
@@ -233,7 +260,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     ...(durable ? { durable: durable.health() } : {}),
   });
   const metrics = config.metrics
-    ? new ServiceMetrics(health, engine.poolFigures, { records: () => records.size(), ledger: () => ledger.counts(), moneyAtRisk: () => ledgerGateway.moneyAtRisk() })
+    ? new ServiceMetrics(health, engine.poolFigures, {
+        records: () => records.size(),
+        ledger: () => ledger.counts(),
+        moneyAtRisk: () => ledgerGateway.moneyAtRisk(),
+        voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
+      })
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
   if (metrics) durable?.registerMetrics(metrics.registry);
@@ -308,11 +340,22 @@ function keyRing(access: Extract<Config['access'], { mode: 'keys' }>): Identify 
   return { callerOf: (key) => ring.callerOf(key) };
 }
 
-/** The default: records and the provider's books in this process's memory, bounded together. */
-function inMemory(config: Config): { ledger: PaymentLedger; records: OrderRecords } {
+/**
+ * The default: records and the provider's books in this process's memory,
+ * bounded together — the books of an order, and its money at risk, are kept
+ * exactly as long as its record, and their bytes count in its bound.
+ * `forgotten`: told of each record that goes, for what else is kept of it.
+ */
+function inMemory(config: Config, forgotten: (orderId: string) => void): { ledger: PaymentLedger; records: OrderRecords } {
   const ledger = new MemoryLedger();
-  // The provider's books of an order go with its record.
-  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, (orderId) => ledger.forget(orderId));
+  const records = new MemoryOrderRecords(config.idempotencyTtlMs, config.orderRecordsMaxBytes, {
+    onForget: (orderId) => {
+      ledger.forget(orderId);
+      forgotten(orderId);
+    },
+    // Money stays at risk only for an order that ended compensation_failed; a running one may yet.
+    alongside: (record) => booksBytesOf(record.runs) + (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? AT_RISK_BYTES : 0),
+  });
   return { ledger, records };
 }
 

@@ -32,7 +32,7 @@ export interface Config {
   readonly refundTimeoutMs: number;
   /** How long an order's record is kept once it is done: its final outcome is replayed to a retry with the same order_id and body. */
   readonly idempotencyTtlMs: number;
-  /** Memory the order records may take (estimated), in bytes; beyond it the oldest done orders are forgotten first. */
+  /** Memory the order records (and what is kept with them) may take, estimated, in bytes; once taken, new orders are shed until records expire. */
   readonly orderRecordsMaxBytes: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;

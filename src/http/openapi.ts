@@ -98,7 +98,7 @@ function buildDocument(): Document {
       },
       503: {
         description:
-          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After).",
+          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
@@ -112,7 +112,7 @@ function buildDocument(): Document {
     security: CLIENT,
     summary: 'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
     description:
-      'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done, within ORDER_RECORDS_MAX_MB (the oldest done orders are forgotten first). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed, which leaves the money taken and is logged for a person to follow up.',
+      'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done — never less while the service runs (past ORDER_RECORDS_MAX_MB new orders are shed instead). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed (the provider refused the refund), which leaves the money taken and is logged for a person to follow up.',
     request: { params: z.object({ order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }) }) },
     responses: {
       200: { description: 'The order.', content: json(orderStatusSchema) },

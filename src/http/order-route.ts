@@ -101,7 +101,13 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
           if (submission.because === 'shutting_down') {
             responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
           } else {
-            responder.error(res, 'overloaded', `${capacity().maxInflight} orders are in flight; retry shortly`);
+            responder.error(
+              res,
+              'overloaded',
+              submission.full === 'records'
+                ? 'no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly'
+                : `${capacity().maxInflight} orders are in flight; retry shortly`,
+            );
             observer.orderShed();
           }
           answered(submission.because, STATUS_BY_KIND[submission.because], undefined);

@@ -1,7 +1,9 @@
 /**
  * The payment provider's books in this process's memory (the default, when
  * there is no database). Bounded with the order records: when an order's
- * record is evicted, the provider forgets it too (`forget`).
+ * record goes — past its time to live, never sooner — the provider forgets
+ * it too (`forget`), and its bytes (`booksBytesOf`) count in the records'
+ * bound.
  */
 import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from './payment-ledger.js';
 
@@ -12,6 +14,18 @@ interface RunEntry {
   voided: boolean;
   /** The run paid with the test card: every charge of it is declined. */
   declined: boolean;
+}
+
+/**
+ * Heap bytes of one order's books, a little over what was measured with
+ * --expose-gc over 50,000 orders with 18-character ids (the id itself is the
+ * record's): 245 bytes with one run, 301 with two.
+ */
+const ORDER_BYTES = 200;
+const RUN_BYTES = 60;
+
+export function booksBytesOf(runs: number): number {
+  return ORDER_BYTES + runs * RUN_BYTES;
 }
 
 export class MemoryLedger implements PaymentLedger {

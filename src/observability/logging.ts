@@ -5,7 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
-import type { PipelineEvents } from '../pipeline/order-pipeline.js';
+import type { RunEvents } from '../orders/idempotent-orders.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
@@ -71,8 +71,10 @@ export function stepLog(log: Logger): StepLog {
   };
 }
 
-export function pipelineEvents(log: Logger): PipelineEvents {
+/** The desk's alarm: an order on record as compensation_failed. `runEnded`: told of every run besides. */
+export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEvents {
   return {
+    runEnded,
     // Written whatever became of the client: the money is what matters.
     compensationFailed: ({ order, run }, compensations, { requestId }) =>
       log.error(

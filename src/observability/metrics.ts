@@ -41,6 +41,8 @@ export interface MoneyFigures {
   ledger(): LedgerCounts;
   /** Charged − refunded over the runs that failed. */
   moneyAtRisk(): number;
+  /** Voids of failed orders the main thread keeps asking the provider for, and its attempts that failed since start. */
+  voids(): { readonly pending: number; readonly failedAttempts: number };
 }
 
 /** An order as it was answered (or not: a client that went away counts with status 499). */
@@ -169,6 +171,25 @@ export class ServiceMetrics implements OrderObserver {
       registers,
       collect() {
         this.set(money.moneyAtRisk());
+      },
+    });
+    new Gauge({
+      name: 'payment_voids_pending',
+      help: "Voids of failed orders' payments the provider has not answered yet (it could not be reached): the main thread asks again, backing off, until it applies or refuses them.",
+      registers,
+      collect() {
+        this.set(money.voids().pending);
+      },
+    });
+    let voidFailuresSeen = 0;
+    new Counter({
+      name: 'payment_void_attempts_failed_total',
+      help: 'Attempts of the main thread to void a failed order’s payment that found the provider unreachable (each is tried again).',
+      registers,
+      collect() {
+        const now = money.voids().failedAttempts;
+        this.inc(now - voidFailuresSeen);
+        voidFailuresSeen = now;
       },
     });
     this.replaced = new Counter({

@@ -25,6 +25,7 @@ import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors
 import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
@@ -57,17 +58,35 @@ export type Submission =
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
   /** No new run could start: too many in flight, or the service is shutting down. */
-  | { readonly kind: 'refused'; readonly because: Exclude<Admission, 'admitted'> };
+  | { readonly kind: 'refused'; readonly because: Exclude<Admission, 'admitted'>; readonly full?: Full };
+
+/** What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its time. */
+export type Full = 'orders_in_flight' | 'records';
+
+/** The records had no room for the order: nothing started. */
+const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
 
 export interface OrderRunner {
   process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
 }
 
-/** Told of every run as it ends, with its result. */
-export type RunEnded = (run: OrderRun, result: OrderResult) => void;
+/** What the desk tells whoever watches, as runs end. */
+export interface RunEvents {
+  /** Every run as it ends, with the result it reached (before the records had their say). */
+  runEnded(run: OrderRun, result: OrderResult): void;
+  /**
+   * The run is on record as compensation_failed: the provider refused to give
+   * its money back. A person must look, whatever became of the client. Told
+   * only once the records say so — a run the store lost track of is recorded
+   * interrupted and voided by recovery, and needs no one.
+   */
+  compensationFailed(run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void;
+}
+
+const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' };
+type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
 
 interface Run {
   readonly fingerprint: string;
@@ -90,7 +109,7 @@ export class IdempotentOrders {
   constructor(
     private readonly orders: OrderRunner,
     private readonly records: OrderRecords,
-    private readonly runEnded: RunEnded = () => {},
+    private readonly events: RunEvents = UNWATCHED,
   ) {}
 
   /** Runs under way, counted from the moment they are admitted. */
@@ -132,7 +151,7 @@ export class IdempotentOrders {
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
-      return { kind: 'refused', because: admission };
+      return admission === 'overloaded' ? { kind: 'refused', because: admission, full: 'orders_in_flight' } : { kind: 'refused', because: admission };
     }
   }
 
@@ -158,6 +177,7 @@ export class IdempotentOrders {
       const begun = await this.records.begin(orderId, fingerprint).catch(() => undefined);
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
       if (begun.kind === 'reused') return begun;
+      if (begun.kind === 'full') return RECORDS_FULL;
       confirm();
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
@@ -170,8 +190,10 @@ export class IdempotentOrders {
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(orderId, begun.run, outcome);
-      this.runEnded(run, result);
-      return { kind: 'answered', result: recorded === outcome.kind ? result : withFailure(result, recorded), via: 'ran' };
+      const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
+      if (answer.failure === 'compensation_failed') this.events.compensationFailed(run, answer.compensations, trace);
+      this.events.runEnded(run, result);
+      return { kind: 'answered', result: answer, via: 'ran' };
     }
   }
 
@@ -217,7 +239,7 @@ export class IdempotentOrders {
     else signal.addEventListener('abort', leave, { once: true });
     try {
       const end = await run.end;
-      if (end.kind === 'reused') return end;
+      if (end.kind !== 'answered') return end;
       return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
     } finally {
       signal.removeEventListener('abort', leave);

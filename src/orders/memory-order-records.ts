@@ -2,13 +2,21 @@
  * The order records in this process's memory. Bounded by memory, not by
  * count: an outcome's size depends on its steps and its order id, and what
  * fits is a matter of bytes (a count of 10 million did not fit the heap).
- * Each record's size is estimated as it is written; once the estimate of the
- * whole passes `maxBytes`, the records of orders that are done go, oldest
- * first. A Map keeps insertion order and a record is moved to the end
- * whenever it changes, so the oldest — and the first to expire — are at its
- * front. A record expires `ttlMs` after its order is done. Orders under way
- * are never evicted: MAX_INFLIGHT bounds them.
+ *
+ * A record is never forgotten before its time to live — `ttlMs` after its
+ * order is done — while the service runs: a retry within it must be
+ * replayed, never charged again. So when the bytes are all taken, a new
+ * order is refused (`full`: shed, before anything starts) rather than an
+ * older record evicted. Each record's size is estimated as it is written,
+ * with what is kept alongside it for as long as it is kept (the provider's
+ * books of the order, its money at risk: `alongside`). A running record is
+ * charged what it may grow to once done, so finishing never passes the bound.
+ *
+ * A Map keeps insertion order and a record is moved to the end whenever it
+ * changes, so the oldest done records — the first to expire — are at its
+ * front. Orders under way are bounded by MAX_INFLIGHT.
  */
+import { ACTION_NAMES } from '../domain/order.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
@@ -28,10 +36,26 @@ interface Kept {
 const RECORD_BYTES = 620;
 const STEP_BYTES = 100;
 
-function sizeOf(record: OrderRecord): number {
+/** Steps and compensations an outcome can list, at most. */
+const MAX_OUTCOME_STEPS = ACTION_NAMES.length;
+
+/** The record's own bytes; a running one's as it may be once done (its outcome listing every step). */
+function ownSizeOf(record: OrderRecord): number {
   const replay = record.outcome?.replay;
-  const steps = replay ? replay.steps.length + replay.compensations.length : 0;
+  const steps = record.state === 'running' ? MAX_OUTCOME_STEPS : replay ? replay.steps.length + replay.compensations.length : 0;
   return RECORD_BYTES + steps * STEP_BYTES + 2 * record.orderId.length;
+}
+
+export interface MemoryOrderRecordsOptions {
+  /** Told of every record that goes, so what is kept alongside it can go too. */
+  readonly onForget?: (orderId: string) => void;
+  /**
+   * Bytes kept elsewhere for as long as the record is kept (the provider's
+   * books of the order…), counted in the bound. Of a running record: the
+   * most it may come to once done.
+   */
+  readonly alongside?: (record: OrderRecord) => number;
+  readonly now?: () => number;
 }
 
 interface RunWaiter {
@@ -45,13 +69,22 @@ export class MemoryOrderRecords implements OrderRecords {
   /** Callers of awaitRun, by order id (the service itself joins runs in memory and never waits here). */
   private readonly waiters = new Map<string, RunWaiter[]>();
 
+  private readonly onForget: (orderId: string) => void;
+  private readonly alongside: (record: OrderRecord) => number;
+  private readonly now: () => number;
+  /** Whether done records are kept at all: with a time to live or a bound of 0, each goes as its order ends. */
+  private readonly keepsDone: boolean;
+
   constructor(
     private readonly ttlMs: number,
     private readonly maxBytes: number,
-    /** Told of every record that goes, so what is kept alongside it can go too. */
-    private readonly onForget: (orderId: string) => void = () => {},
-    private readonly now: () => number = Date.now,
-  ) {}
+    { onForget = () => {}, alongside = () => 0, now = Date.now }: MemoryOrderRecordsOptions = {},
+  ) {
+    this.onForget = onForget;
+    this.alongside = alongside;
+    this.now = now;
+    this.keepsDone = ttlMs > 0 && maxBytes > 0;
+  }
 
   async get(orderId: string): Promise<OrderRecord | undefined> {
     return this.lookup(orderId);
@@ -65,8 +98,23 @@ export class MemoryOrderRecords implements OrderRecords {
     if (record.state === 'running') return { kind: 'running', run: record.runs };
     if (record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
     const run = record.runs + 1;
-    this.keep({ ...record, runs: run, state: 'running', outcome: undefined }, Infinity);
+    const running: OrderRecord = { ...record, runs: run, state: 'running', outcome: undefined };
+    if (!this.hasRoomFor(running)) return { kind: 'full' };
+    this.keep(running, Infinity);
     return { kind: 'started', run };
+  }
+
+  /**
+   * Whether `record` fits in place of the one kept under its id, once the
+   * expired are gone. Only while done records are kept: otherwise nothing
+   * outlives its order, and MAX_INFLIGHT bounds orders under way.
+   */
+  private hasRoomFor(record: OrderRecord): boolean {
+    if (!this.keepsDone) return true;
+    const fits = (): boolean => this.bytes - (this.records.get(record.orderId)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
+    if (fits()) return true;
+    this.dropExpired();
+    return fits();
   }
 
   async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
@@ -74,16 +122,13 @@ export class MemoryOrderRecords implements OrderRecords {
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
     if (!kept || kept.record.runs !== run || kept.record.state !== 'running') return outcome.kind;
     this.wake(orderId, run, outcome);
-    if (this.ttlMs === 0 || this.maxBytes === 0) {
+    if (!this.keepsDone) {
       this.forget(orderId, kept);
       return outcome.kind;
     }
+    // Never more than it was charged while it ran: the bound holds without evicting anything.
     this.keep({ ...kept.record, state: 'done', outcome }, this.now() + this.ttlMs);
     this.dropExpired();
-    for (const [id, oldest] of this.records) {
-      if (this.bytes <= this.maxBytes) break;
-      if (oldest.expiresAt !== Infinity) this.forget(id, oldest);
-    }
     return outcome.kind;
   }
 
@@ -147,9 +192,13 @@ export class MemoryOrderRecords implements OrderRecords {
       this.bytes -= previous.bytes;
       this.records.delete(record.orderId);
     }
-    const bytes = sizeOf(record);
+    const bytes = this.sizeOf(record);
     this.bytes += bytes;
     this.records.set(record.orderId, { record, bytes, expiresAt });
+  }
+
+  private sizeOf(record: OrderRecord): number {
+    return ownSizeOf(record) + this.alongside(record);
   }
 
   private forget(orderId: string, kept: Kept): void {

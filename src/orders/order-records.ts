@@ -47,7 +47,12 @@ export type Begun =
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
   /** A run of the order is under way (on another instance, when several share the store): wait for it with `awaitRun`. */
-  | { readonly kind: 'running'; readonly run: number };
+  | { readonly kind: 'running'; readonly run: number }
+  /**
+   * No room to record another order until older records expire (records are
+   * never forgotten before their time to live): nothing started; shed it.
+   */
+  | { readonly kind: 'full' };
 
 export interface OrderRecords {
   /** The record of `orderId`, if it is still kept. */

@@ -11,11 +11,18 @@
  * signal has fired — that is why it runs — so it gets a signal of its own
  * with a fresh deadline: Go's context.WithoutCancel plus a new
  * context.WithTimeout. It counts as done only if its own request was applied.
+ *
+ * A compensation that ended without its remote service having answered it —
+ * its thread lost twice, its deadline passed before its request left — is
+ * not a refusal: it is handed to its fallback (the main thread asks the
+ * service itself, and keeps asking until the service answers). Only a
+ * compensation the service *refused* fails the order compensation_failed;
+ * one the fallback still keeps at leaves the order's own failure standing.
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
-import type { OrderRun } from '../domain/order.js';
+import type { CompensationName, OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
-import type { StepDefinition, StepOutcome, StepRunner } from './steps.js';
+import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
 import { runGroup, scopeOf } from './task-group.js';
 
 export interface OrderResult {
@@ -31,10 +38,15 @@ export interface OrderResult {
   readonly failure: OrderFailureKind | undefined;
 }
 
-/** What the pipeline tells whoever watches it, as it happens. */
-export interface PipelineEvents {
-  /** An order failed and an effect of it could not be undone: a person must look, whatever became of the client. */
-  compensationFailed(run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void;
+/**
+ * Takes a compensation over when it ended on the worker pool without its
+ * remote service having answered it: asks the service directly. Resolves
+ * with the service's answer (`applied`, `refused`), or `pending` if the
+ * service cannot be asked now — then the fallback keeps asking, in the
+ * background, until it answers.
+ */
+export interface CompensationFallback {
+  takeOver(run: OrderRun): Promise<StepEffect | 'pending'>;
 }
 
 export interface OrderPipelineOptions {
@@ -42,7 +54,14 @@ export interface OrderPipelineOptions {
   readonly timeoutMs: number;
   /** Deadline of each compensation, from the moment it starts. */
   readonly compensationTimeoutMs: number;
-  readonly events?: PipelineEvents;
+  /** By compensation: what takes it over when its run on the pool ends unanswered. Without one, such a compensation fails its order. */
+  readonly compensationFallbacks?: Readonly<Partial<Record<CompensationName, CompensationFallback>>>;
+}
+
+/** A compensation as it ended, and whether its step's effect is (or will be) undone. */
+interface Compensated {
+  readonly outcome: StepOutcome;
+  readonly undone: boolean;
 }
 
 /** A step whose effect may stand: it succeeded, or its request reached its remote service whatever it reported. */
@@ -88,24 +107,35 @@ export class OrderPipeline {
       // A deadline that passes after the last step succeeded fails nothing.
       const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
       if (failure === undefined) return { orderId, steps: results, compensations: [], failure };
-      const compensations = await this.compensate(run, results, trace);
-      if (compensations.every(undid)) return { orderId, steps: results, compensations, failure };
-      this.options.events?.compensationFailed(run, compensations, trace);
-      return { orderId, steps: results, compensations, failure: 'compensation_failed' };
+      const compensated = await this.compensate(run, results, trace);
+      const compensations = compensated.map(({ outcome }) => outcome);
+      return { orderId, steps: results, compensations, failure: compensated.every(({ undone }) => undone) ? failure : 'compensation_failed' };
     } finally {
       this.inFlight--;
     }
   }
 
   /** Undo, at once, every step of a failed order whose effect may stand and that can be undone. */
-  private compensate(run: OrderRun, outcomes: readonly StepOutcome[], trace: Trace): Promise<StepOutcome[]> {
+  private compensate(run: OrderRun, outcomes: readonly StepOutcome[], trace: Trace): Promise<Compensated[]> {
     const toUndo = this.steps.flatMap((step, i) => (step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : []));
-    return Promise.all(
-      toUndo.map(async (compensation) => {
-        // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
-        using deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-        return await this.runner.run(compensation, run, deadline.controller.signal, trace);
-      }),
-    );
+    return Promise.all(toUndo.map((compensation) => this.undo(compensation, run, trace)));
+  }
+
+  private async undo(compensation: ActionDefinition<CompensationName>, run: OrderRun, trace: Trace): Promise<Compensated> {
+    const outcome = await this.runOnPool(compensation, run, trace);
+    if (undid(outcome)) return { outcome, undone: true };
+    // The service said no: nothing else will make it say yes.
+    if (outcome.effect === 'refused') return { outcome, undone: false };
+    const fallback = this.options.compensationFallbacks?.[compensation.name];
+    if (!fallback) return { outcome, undone: false };
+    const taken = await fallback.takeOver(run);
+    if (taken === 'pending') return { outcome, undone: true };
+    return { outcome: { ...outcome, effect: taken }, undone: taken === 'applied' };
+  }
+
+  private async runOnPool(compensation: ActionDefinition<CompensationName>, run: OrderRun, trace: Trace): Promise<StepOutcome> {
+    // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
+    using deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
+    return await this.runner.run(compensation, run, deadline.controller.signal, trace);
   }
 }

@@ -8,14 +8,16 @@
  * summing the instances counts everything once, however often a request is
  * repeated — by a settlement, by another instance's recovery.
  *
- * A call that fails because the database is down is reported to
+ * A call that fails — the database down, or anything else — is reported to
  * `inDoubt`: what the provider did for that run is then unknown to this
  * instance, and the order records answer its run `interrupted` rather than
- * what the run believed (see pg-order-records.ts).
+ * what the run believed (see pg-order-records.ts): its payment is voided
+ * again before it is recorded, and if that fails too the run is left to
+ * recovery. A void that did not get through is thus never recorded as done.
  */
 import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, isUnavailable, storedId, type Database, type Statement } from './database.js';
+import { asNumber, storedId, type Database, type Statement } from './database.js';
 
 const CHARGE_MANY: Statement = { name: 'provider_charge_many', text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)' };
 const VOID_MANY: Statement = { name: 'provider_void_many', text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer' };
@@ -106,7 +108,9 @@ export class PgLedger implements PaymentLedger {
     try {
       return await call;
     } catch (error) {
-      if (isUnavailable(error)) this.inDoubt.add(key);
+      // Not only when the database is down: a call that failed any other way
+      // (a connection not to be had in time…) leaves the run's money unknown too.
+      this.inDoubt.add(key);
       throw error;
     }
   }

@@ -194,8 +194,14 @@ export class SlotSemaphore {
       const entry = this.publish(owner, token);
       this.local.set(entry, { owner, entry, token, cancel, resolve });
       void cancel.whenCanceled().then(() => this.poke?.());
-      if (this.dispatching) this.poke?.();
-      else void this.dispatch();
+      if (!this.dispatching) void this.dispatch();
+      // A newcomer is behind every waiter already published: with no slot
+      // free there is nothing for a pass to give it, and whoever frees one
+      // wakes every dispatcher (read after publishing: a slot freed before
+      // this read is seen here, one freed after it wakes us). A pass per
+      // arrival would cost a thread absorbing thousands of steps at once a
+      // pass over all its waiters for each of them.
+      else if (this.busy() < this.size) this.poke?.();
     });
   }
 

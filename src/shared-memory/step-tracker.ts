@@ -16,15 +16,17 @@
  * executing at this moment (0 while it waits). If the thread dies without
  * last words — out of memory, or terminated while stuck in a loop — this is
  * the step to blame. And PROGRESS: a count that moves whenever the thread
- * finishes a step or its event loop turns, so the main thread can tell a
- * thread that is stuck from one that is merely busy.
+ * starts or finishes a step or its event loop turns, so the main thread can
+ * tell a thread that is stuck from one that is merely busy. Starting counts:
+ * a thread taking over a dead thread's steps starts thousands of them in one
+ * long turn of its event loop, in which nothing else moves the count.
  */
 
 /** Words of one shard, each an Int32. */
 const OWNER = 0; // threadId of the worker holding the shard, 0 when free
 const RUNNING = 1; // steps this thread is running
 const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
-const PROGRESS = 3; // moves on every finished step and every turn of the thread's cancellation watch
+const PROGRESS = 3; // moves on every step started or finished and every turn of the thread's cancellation watch
 const WORDS_PER_SHARD = 4;
 
 const NO_CELL = 0;
@@ -140,8 +142,10 @@ export class TrackerShard {
     private readonly base: number,
   ) {}
 
+  /** A step starts on this thread: counted as running, and as progress. */
   enter(): void {
     Atomics.add(this.words, this.base + RUNNING, 1);
+    Atomics.add(this.words, this.base + PROGRESS, 1);
   }
 
   exit(): void {

@@ -193,15 +193,35 @@ describe('outcomes that are not final', () => {
 });
 
 describe('memory', () => {
-  it('keeps the records within ORDER_RECORDS_MAX_MB, the oldest evicted first', async () => {
-    // About twenty records' worth (each is estimated at a little under 1 KB).
-    const service = await start({ orderRecordsMaxBytes: 20_000 });
-    const orders = Array.from({ length: 60 }, (_, i) => orderBody({ order_id: `bounded-${i}`, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
-    for (const order of orders) {
-      await post(service, order);
-      expect((await scrape(service)).get(sampleKey('order_records'))).toBeLessThanOrEqual(21);
-    }
-    expect((await post(service, orders[59])).replayed).toBe('true');
-    expect((await post(service, orders[0])).replayed).toBeNull();
+  it('never forgets an order before its time to live: past ORDER_RECORDS_MAX_MB new orders are shed, and a retry of an old one is replayed, never charged again', async () => {
+    // Room for a few dozen records (each, with the provider's books of it, about 1.5 KB).
+    const service = await start({ orderRecordsMaxBytes: 60_000 });
+    const victim = orderBody({ order_id: 'flood-victim', amount: 500, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    expect((await post(service, victim)).status).toBe(200);
+    // A flood of cheap orders from someone else. Before, it evicted the
+    // victim's record well inside its time to live, and the provider's
+    // books of it went too: the victim's retry ran and charged again, and
+    // GET /orders showed one charge.
+    const flood = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const order = orderBody({ order_id: `flood-${i}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+        const response = await fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });
+        const body = (await response.json()) as OrderResponse;
+        return { id: order['order_id'] as string, status: response.status, kind: body.error?.kind, retryAfter: response.headers.get('retry-after') };
+      }),
+    );
+    const retry = await post(service, victim);
+    const record = (await (await fetch(new URL('/orders/flood-victim', service.url))).json()) as { runs: number; payment: { charged: number; refunded: number } };
+    expect({ replayed: retry.replayed, runs: record.runs, payment: record.payment }).toEqual({ replayed: 'true', runs: 1, payment: { charged: 500, refunded: 0 } });
+    const shed = flood.filter(({ status }) => status !== 200);
+    expect(shed.length).toBeGreaterThan(100);
+    expect(new Set(shed.map(({ status, kind, retryAfter }) => `${status} ${kind} ${retryAfter}`))).toEqual(new Set(['503 overloaded 1']));
+    // Shed before anything started: no record, no money.
+    const { id: shedId } = shed[0]!;
+    expect((await fetch(new URL(`/orders/${shedId}`, service.url))).status).toBe(404);
+    const metrics = await scrape(service);
+    expect(metrics.get('orders_shed_total')).toBe(shed.length);
+    // Charged once each: the warm-up's 4 orders, the victim, the flood's orders served.
+    expect(metrics.get(sampleKey('payments_total', { outcome: 'charged' }))).toBe(4 + 1 + flood.length - shed.length);
   });
 });

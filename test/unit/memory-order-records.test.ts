@@ -27,12 +27,7 @@ describe('MemoryOrderRecords', () => {
   it('keeps a done record for its time to live, then forgets it and says so', async () => {
     let now = 1_000;
     const forgotten: string[] = [];
-    const records = new MemoryOrderRecords(
-      500,
-      1 << 20,
-      (id) => forgotten.push(id),
-      () => now,
-    );
+    const records = new MemoryOrderRecords(500, 1 << 20, { onForget: (id) => forgotten.push(id), now: () => now });
     await runOnce(records, 'a');
     now += 499;
     expect(await records.get('a')).toBeDefined();
@@ -42,34 +37,58 @@ describe('MemoryOrderRecords', () => {
     expect(forgotten).toEqual(['a']);
   });
 
-  it('stays within its memory bound under a stream of distinct ids, the oldest going first', async () => {
+  it('stays within its memory bound under a stream of distinct ids by refusing new orders, never forgetting one before its time', async () => {
+    // Before, the oldest done records went to make room: a retry of one of
+    // them, well inside its time to live, ran and charged again.
     const records = new MemoryOrderRecords(60_000, 200_000);
+    let kept = 0;
     for (let i = 0; i < 10_000; i++) {
-      await runOnce(records, `o${i}`);
+      const begun = await records.begin(`o${i}`, `fp-o${i}`);
       expect(records.estimatedBytes()).toBeLessThanOrEqual(200_000);
+      if (begun.kind === 'full') break;
+      expect(begun).toEqual({ kind: 'started', run: 1 });
+      await records.finish(`o${i}`, 1, outcome(`o${i}`));
+      kept++;
     }
-    const kept = records.size();
     expect(kept).toBeGreaterThan(50);
-    expect(await records.get(`o${9999 - kept}`)).toBeUndefined();
-    expect(await records.get(`o${10_000 - kept}`)).toBeDefined();
-    expect(await records.get('o9999')).toBeDefined();
+    expect(records.size()).toBe(kept);
+    for (let i = 0; i < kept; i++) expect(await records.begin(`o${i}`, `fp-o${i}`)).toMatchObject({ kind: 'replay' });
+    expect(await records.begin('one-more', 'fp-one-more')).toEqual({ kind: 'full' });
+    expect(await records.get('one-more')).toBeUndefined();
+  });
+
+  it('makes room as records expire, never before', async () => {
+    let now = 0;
+    const records = new MemoryOrderRecords(1000, 10_000, { now: () => now });
+    let kept = 0;
+    while ((await records.begin(`o${kept}`, `fp-o${kept}`)).kind === 'started') await records.finish(`o${kept}`, 1, outcome(`o${kept++}`));
+    now = 999;
+    expect(await records.begin('late', 'fp-late')).toEqual({ kind: 'full' });
+    now = 1000;
+    expect(await records.begin('late', 'fp-late')).toEqual({ kind: 'started', run: 1 });
+    expect(records.size()).toBe(1);
+  });
+
+  it('counts what is kept alongside a record in its bound, a running one as much as it may come to', async () => {
+    const records = new MemoryOrderRecords(60_000, 1 << 20, { alongside: (record) => (record.state === 'running' ? 500 : 200) });
+    await records.begin('a', 'fp-a');
+    const running = records.estimatedBytes();
+    await records.finish('a', 1, outcome('a'));
+    // Done: no more than it was charged while it ran, so finishing never passes the bound.
+    expect(records.estimatedBytes()).toBeLessThanOrEqual(running);
+    expect(running - records.estimatedBytes()).toBeGreaterThanOrEqual(300);
   });
 
   it('never evicts an order that is running', async () => {
     const records = new MemoryOrderRecords(60_000, 10_000);
     await records.begin('long', 'fp-long');
-    for (let i = 0; i < 100; i++) await runOnce(records, `o${i}`);
+    for (let i = 0; i < 100; i++) if ((await records.begin(`o${i}`, `fp-o${i}`)).kind === 'started') await records.finish(`o${i}`, 1, outcome(`o${i}`));
     expect(await records.get('long')).toMatchObject({ state: 'running' });
   });
 
   it('drops expired records as new ones come, before evicting live ones', async () => {
     let now = 0;
-    const records = new MemoryOrderRecords(
-      100,
-      1 << 20,
-      () => {},
-      () => now,
-    );
+    const records = new MemoryOrderRecords(100, 1 << 20, { now: () => now });
     await runOnce(records, 'old-1');
     await runOnce(records, 'old-2');
     now = 150;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { OrderRun } from '../../src/domain/order.js';
-import { OrderPipeline, type PipelineEvents } from '../../src/pipeline/order-pipeline.js';
+import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 
 const run: OrderRun = {
@@ -35,8 +35,8 @@ function tableRunner(table: Partial<Record<ActionDefinition['name'], Partial<Ste
   };
 }
 
-function pipelineWith(runner: StepRunner, events?: PipelineEvents): OrderPipeline {
-  return new OrderPipeline(STEPS, runner, { timeoutMs: 50, compensationTimeoutMs: 50, ...(events ? { events } : {}) });
+function pipelineWith(runner: StepRunner, refundFallback?: CompensationFallback): OrderPipeline {
+  return new OrderPipeline(STEPS, runner, { timeoutMs: 50, compensationTimeoutMs: 50, ...(refundFallback ? { compensationFallbacks: { refund: refundFallback } } : {}) });
 }
 
 const vendorDown = { status: 'error', kind: 'vendor_unavailable' } as const;
@@ -57,13 +57,60 @@ describe('OrderPipeline compensation', () => {
     ['the provider gave the money back', { status: 'ok', effect: 'applied' }, 'vendor_unavailable'],
     ['the refund step crashed after its void reached the provider', { status: 'error', kind: 'internal', effect: 'applied' }, 'vendor_unavailable'],
     ['the provider refused', { status: 'error', kind: 'refund_failed', effect: 'refused' }, 'compensation_failed'],
-    ['the void never left', { status: 'canceled', cause: 'timeout' }, 'compensation_failed'],
+    ['the void never left, and nothing takes the refund over', { status: 'canceled', cause: 'timeout' }, 'compensation_failed'],
   ] as const)('counts a compensation done only if its void was applied: %s', async (_case, refund, failure) => {
-    const failed: string[] = [];
-    const events: PipelineEvents = { compensationFailed: ({ order }) => failed.push(order.orderId) };
-    const result = await pipelineWith(tableRunner({ payment: { status: 'ok', effect: 'applied' }, vendor: vendorDown, refund }), events).process(run, new AbortController().signal, { requestId: 'r' });
+    const result = await pipelineWith(tableRunner({ payment: { status: 'ok', effect: 'applied' }, vendor: vendorDown, refund })).process(run, new AbortController().signal, { requestId: 'r' });
     expect(result.failure).toBe(failure);
-    expect(failed).toEqual(failure === 'compensation_failed' ? ['o'] : []);
+  });
+});
+
+describe('OrderPipeline with a fallback for refunds the pool could not get answered', () => {
+  const paid = { status: 'ok', effect: 'applied' } as const;
+  /** A fallback that answers as told, and notes every refund it took over. */
+  function fallback(answer: 'applied' | 'refused' | 'pending', taken: OrderRun[] = []): CompensationFallback {
+    return { takeOver: async (over) => (taken.push(over), answer) };
+  }
+
+  it.each([
+    ['lost its thread twice before its void left', { status: 'error', kind: 'thread_lost', threadFate: 'died', attempts: 2 }],
+    ['outlived its deadline before its void left', { status: 'canceled', cause: 'timeout' }],
+    ['was refused a place on the pool', { status: 'error', kind: 'overloaded' }],
+  ] as const)('hands over a refund that %s: the payment is voided and the order keeps its own failure, never compensation_failed', async (_case, refund) => {
+    const taken: OrderRun[] = [];
+    const result = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund }), fallback('applied', taken)).process(run, new AbortController().signal, { requestId: 'r' });
+    expect(result.failure).toBe('vendor_unavailable');
+    expect(taken).toEqual([run]);
+    expect(result.compensations).toEqual([expect.objectContaining({ name: 'refund', effect: 'applied' })]);
+  });
+
+  it('leaves the order its own failure while the fallback keeps asking a provider that cannot be reached', async () => {
+    const result = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }), fallback('pending')).process(
+      run,
+      new AbortController().signal,
+      {
+        requestId: 'r',
+      },
+    );
+    expect(result.failure).toBe('vendor_unavailable');
+  });
+
+  it('fails the order compensation_failed only when the provider refused: on the pool, or when the fallback asked it', async () => {
+    const taken: OrderRun[] = [];
+    const refusedOnPool = await pipelineWith(
+      tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'refund_failed', effect: 'refused' } }),
+      fallback('applied', taken),
+    ).process(run, new AbortController().signal, { requestId: 'r' });
+    expect(refusedOnPool.failure).toBe('compensation_failed');
+    // A refusal is the provider's word: not asked again.
+    expect(taken).toEqual([]);
+    const refusedToFallback = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }), fallback('refused')).process(
+      run,
+      new AbortController().signal,
+      {
+        requestId: 'r',
+      },
+    );
+    expect(refusedToFallback.failure).toBe('compensation_failed');
   });
 });
 

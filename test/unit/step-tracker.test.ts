@@ -43,9 +43,23 @@ describe('StepTracker', () => {
     busy.setOnCpu(3);
     busy.beat();
     expect(tracker.shardsInUse()).toEqual([
-      { threadId: 41, running: 1, onCpuCell: 3, progress: 1 },
+      { threadId: 41, running: 1, onCpuCell: 3, progress: 2 },
       { threadId: 42, running: 0, onCpuCell: undefined, progress: 0 },
     ]);
+  });
+
+  it("moves a thread's progress count with every step it starts, not only when its event loop turns", () => {
+    // A thread taking over the steps of one that died starts thousands of
+    // them in one long turn of its event loop, in which its cancellation
+    // watch cannot beat and none of them may end: that is progress, and the
+    // main thread must see it, or it judges the thread stuck and kills it.
+    const tracker = StepTracker.create(1);
+    const busy = tracker.claim(51);
+    const before = tracker.progressOf(51);
+    busy.enter();
+    const started = tracker.progressOf(51);
+    busy.enter();
+    expect([before, started, tracker.progressOf(51)]).toEqual([0, 1, 2]);
   });
 
   it('lets a new thread take a reclaimed shard, and refuses one past capacity', () => {

@@ -1,0 +1,58 @@
+/**
+ * "A person must look" is raised for what the records hold, not for what a
+ * run believed: a run whose refund the provider refused is on record as
+ * compensation_failed — unless the store lost track of its money meanwhile,
+ * when it is recorded interrupted and recovery voids it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Order } from '../../src/domain/order.js';
+import { IdempotentOrders, type RunEvents } from '../../src/orders/idempotent-orders.js';
+import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
+import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
+import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+
+const order: Order = {
+  orderId: 'o',
+  amount: 10,
+  failStep: 'vendor',
+  failCompensation: true,
+  delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
+  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+};
+
+const refused: OrderResult = {
+  orderId: 'o',
+  steps: [],
+  compensations: [{ name: 'refund', status: 'error', kind: 'refund_failed', effect: 'refused', durationMs: 1, threadId: 1, attempts: 1 }],
+  failure: 'compensation_failed',
+};
+
+/** Memory records whose finish says `recorded` instead (as a store that lost track of the run's money does). */
+class RecordsSaying extends MemoryOrderRecords {
+  constructor(private readonly recorded: OutcomeKind) {
+    super(60_000, 1 << 20);
+  }
+
+  override async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+    await super.finish(orderId, run, outcome);
+    return this.recorded;
+  }
+}
+
+async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; answered: OrderResult['failure'] }> {
+  const alarms: string[] = [];
+  const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+  const desk = new IdempotentOrders({ process: async () => refused }, new RecordsSaying(recorded), events);
+  const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+  return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
+}
+
+describe('the compensation_failed alarm', () => {
+  it('is raised once the records hold compensation_failed', async () => {
+    expect(await alarmsFor('compensation_failed')).toEqual({ alarms: ['o'], answered: 'compensation_failed' });
+  });
+
+  it('is not raised for a run the records hold interrupted: recovery voids it, no one needs to look', async () => {
+    expect(await alarmsFor('interrupted')).toEqual({ alarms: [], answered: 'interrupted' });
+  });
+});
