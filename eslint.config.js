@@ -9,7 +9,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'coverage/', 'load/results/', '.data/', '.scratch/'] },
+  { ignores: ['dist/', 'coverage/', 'load/results/', 'test/chaos/results/', '.data/', '.scratch/'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
