@@ -40,8 +40,9 @@ export interface Attempt {
   readonly orderId: string;
   readonly why: Why;
   readonly instance: InstanceName;
-  /** The instance's process when the request was sent; undefined if it was down. */
+  /** The instance's process when the request was sent (undefined: none), and what the nemesis had left of it. */
   readonly pid: number | undefined;
+  readonly state: 'up' | 'paused' | 'starting' | 'down';
   readonly sentMs: number;
   readonly endedMs: number;
   readonly end: AttemptEnd;

@@ -18,7 +18,7 @@ import { closeSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Recorder } from './history.js';
+import type { Attempt, Recorder } from './history.js';
 import { getJson } from './http.js';
 
 /** dist/src/main.js, from dist/test/chaos/. */
@@ -30,7 +30,7 @@ const RESTART_BACKOFF_MIN_MS = 250;
 const RESTART_BACKOFF_MAX_MS = 4000;
 const READY_POLL_MS = 100;
 
-type State = 'down' | 'starting' | 'up' | 'paused';
+type State = Attempt['state'];
 
 /** What /healthz says, as far as the harness reads it. */
 export interface Health {
@@ -43,6 +43,8 @@ export interface Health {
 class Instance {
   state: State = 'down';
   child: ChildProcess | undefined;
+  /** Resolves once the current process has exited (and released its port). */
+  gone: Promise<void> = Promise.resolve();
   generation = 0;
   /** The next exit is the nemesis's or the harness's doing. */
   exitExpected = false;
@@ -82,10 +84,10 @@ export class Supervisor {
     return this.instances[i]!.port;
   }
 
-  /** The process serving instance i now, if it is up. */
-  pidOf(i: number): number | undefined {
+  /** The process of instance i now, if it has one, and whether it serves, is stopped, starts or is gone. */
+  processOf(i: number): { readonly pid: number | undefined; readonly state: 'up' | 'paused' | 'starting' | 'down' } {
     const instance = this.instances[i]!;
-    return instance.state === 'up' ? instance.child?.pid : undefined;
+    return { pid: instance.state === 'down' ? undefined : instance.child?.pid, state: instance.state };
   }
 
   isUp(i: number): boolean {
@@ -114,7 +116,7 @@ export class Supervisor {
     instance.exitExpected = true;
     instance.child.kill('SIGKILL');
     instance.state = 'down';
-    instance.restartTimer = setTimeout(() => this.start(instance), restartAfterMs);
+    this.restartAfter(instance, restartAfterMs);
     return true;
   }
 
@@ -138,10 +140,7 @@ export class Supervisor {
   async healAll(withinMs: number): Promise<void> {
     for (const [i, instance] of this.instances.entries()) {
       if (instance.state === 'paused') this.resume(i);
-      if (instance.state === 'down') {
-        clearTimeout(instance.restartTimer);
-        this.start(instance);
-      }
+      if (instance.state === 'down') this.restartAfter(instance, 0);
     }
     await this.untilAllUp(withinMs, true);
   }
@@ -181,6 +180,12 @@ export class Supervisor {
     return join(this.dir, `instance-${instance.name}.${generation}.log`);
   }
 
+  /** Start the instance again after `ms` — and never before its last process has exited: the new one needs the port. */
+  private restartAfter(instance: Instance, ms: number): void {
+    clearTimeout(instance.restartTimer);
+    instance.restartTimer = setTimeout(() => void instance.gone.then(() => this.start(instance)), ms);
+  }
+
   private start(instance: Instance): void {
     if (this.stopping || instance.state === 'starting' || instance.state === 'up') return;
     instance.generation++;
@@ -192,6 +197,7 @@ export class Supervisor {
     });
     closeSync(out);
     instance.child = child;
+    instance.gone = new Promise((resolve) => child.once('exit', () => resolve()));
     instance.state = 'starting';
     instance.exitExpected = false;
     this.recorder.event('supervisor', `start ${instance.name} (pid ${child.pid}, generation ${instance.generation})`);
@@ -224,7 +230,7 @@ export class Supervisor {
     if (!instance.exitExpected && !this.stopping) {
       this.recorder.event('harness', `${instance.name} (pid ${child.pid}) exited by itself: ${signal ?? `code ${code}`}${expected ? ' (Postgres unreachable at start)' : ''}`);
       instance.state = 'down';
-      instance.restartTimer = setTimeout(() => this.start(instance), instance.backoffMs);
+      this.restartAfter(instance, instance.backoffMs);
       instance.backoffMs = Math.min(instance.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
     }
   }

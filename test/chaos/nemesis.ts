@@ -129,7 +129,7 @@ export class Nemesis {
       case 'kill_instance': {
         const why = instanceOut();
         if (why) return this.skip(operation, why);
-        const pid = this.supervisor.pidOf(target);
+        const { pid } = this.supervisor.processOf(target);
         this.supervisor.kill(target, restartAfterMs);
         this.recorder.event('nemesis', `SIGKILL ${name} (pid ${pid}); started again in ${seconds(restartAfterMs)}`);
         break;
@@ -137,7 +137,7 @@ export class Nemesis {
       case 'pause_instance': {
         const why = instanceOut();
         if (why) return this.skip(operation, why);
-        const pid = this.supervisor.pidOf(target);
+        const { pid } = this.supervisor.processOf(target);
         this.supervisor.pause(target);
         this.recorder.event('nemesis', `SIGSTOP ${name} (pid ${pid}) for ${seconds(outageMs)}`);
         this.later(outageMs, async () => {

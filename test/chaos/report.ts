@@ -94,7 +94,9 @@ export function formatViolation(violation: Violation, history: History, observed
   return [
     head,
     `    body      ${JSON.stringify(body)}`,
-    ...attempts.map((a) => `    ${at(a.sentMs)} → ${a.instance} (pid ${a.pid ?? 'down'}) ${a.why.padEnd(22)} ${at(a.endedMs)} ← ${endOf(a)}`),
+    ...attempts.map(
+      (a) => `    ${at(a.sentMs)} → ${a.instance} (${a.pid === undefined ? 'no process' : `pid ${a.pid}`}${a.state === 'up' ? '' : `, ${a.state}`}) ${a.why.padEnd(22)} ${at(a.endedMs)} ← ${endOf(a)}`,
+    ),
     `    at rest   ${finalOf(observed.orders.get(violation.orderId))}${observed.alarmed.has(violation.orderId) ? '; an error line names it' : ''}`,
     ...(meanwhile.length ? ['    meanwhile', ...meanwhile.map((entry) => `      ${formatEntry(entry)}`)] : []),
   ].join('\n');

@@ -98,9 +98,9 @@ export class Workload {
 
   private async send(body: OrderBody, target: number, why: Why, timeoutMs: number, hangUpAfterMs?: number): Promise<AttemptEnd> {
     const sentMs = this.recorder.now();
-    const pid = this.supervisor.pidOf(target);
+    const { pid, state } = this.supervisor.processOf(target);
     const end = await call({ port: this.supervisor.portOf(target), method: 'POST', path: '/order', body: JSON.stringify(body), timeoutMs, ...(hangUpAfterMs === undefined ? {} : { hangUpAfterMs }) });
-    this.recorder.attempt({ orderId: body.order_id, why, instance: this.supervisor.nameOf(target), pid, sentMs, endedMs: this.recorder.now(), end });
+    this.recorder.attempt({ orderId: body.order_id, why, instance: this.supervisor.nameOf(target), pid, state, sentMs, endedMs: this.recorder.now(), end });
     return end;
   }
 }

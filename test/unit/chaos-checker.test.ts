@@ -21,7 +21,7 @@ function answer(status: number, kind: string, { steps = true, replayed = false }
 const OK = answer(200, 'ok');
 
 function attempt(end: AttemptEnd, { at = 0, instance = 'A', why = 'first' }: { at?: number; instance?: string; why?: Attempt['why'] } = {}): Attempt {
-  return { orderId: ID, why, instance, pid: 100, sentMs: at, endedMs: at + 50, end };
+  return { orderId: ID, why, instance, pid: 100, state: 'up', sentMs: at, endedMs: at + 50, end };
 }
 
 function done(kind: string, status: number, charged: number, refunded: number): RecordedOrder {
