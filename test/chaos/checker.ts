@@ -137,7 +137,8 @@ function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalO
   const explained = explainedFailures(body);
   for (const { attempt, reading } of answered) {
     const refused = !reading.outcome && reading.status < 500;
-    const unasked = reading.final && reading.kind !== 'ok' && explained !== undefined && !explained.has(reading.kind);
+    // A compensation_failed nobody asked for has its own class (compensation_failed_without_refusal).
+    const unasked = reading.final && reading.kind !== 'ok' && reading.kind !== 'compensation_failed' && explained !== undefined && !explained.has(reading.kind);
     if (refused || unasked) say({ kind: 'unexplained_failure', atMs: attempt.endedMs, message: `answered ${describe(reading)} on ${attempt.instance}, which the order did not ask for` });
   }
 
