@@ -10,7 +10,8 @@
  *   0 — except `compensation_failed`, which must have its error line ("a
  *   person must look") in some instance's output, and which only an order
  *   whose refund was told to fail may end with (the provider refused; a
- *   refund lost with its thread is retried, never given up);
+ *   refund lost with its thread is retried, never given up); and that error
+ *   line names no order that ended otherwise (a false alarm);
  * - answers: every final answer to the order (replayed, joined or its own)
  *   is the first one byte for byte; the record's outcome is that answer;
  *   an outcome recorded `ok` that no client heard, although every request
@@ -72,6 +73,7 @@ export const VIOLATION_KINDS = [
   'replay_differs',
   'compensation_failed_unlogged',
   'compensation_failed_without_refusal',
+  'false_alarm',
   'unexplained_failure',
   'left_running',
   'couriers_over_capacity',
@@ -147,6 +149,11 @@ function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalO
     return;
   }
   const toldOk = answered.some(({ reading }) => reading.kind === 'ok');
+  // compensation_failed is final: an order alarmed for and not recorded so had its money back in the end (defect 5's false alarm).
+  const recordedKind = final.found === true ? final.outcome?.kind : 'no record';
+  if (alarmed && recordedKind !== 'compensation_failed' && (final.found === false || final.state === 'done')) {
+    say({ kind: 'false_alarm', message: `an error line says a person must look, but the order ended ${recordedKind} (${money(final.payment)})` });
+  }
   if (final.found === false) {
     if (first) say({ kind: 'outcome_disagrees', message: `answered ${describe(first.reading)}, yet the service has no record of the order` });
     if (net(final.payment) !== 0) say({ kind: 'money_without_ok', message: `no record of the order, yet the provider holds ${net(final.payment)} (${money(final.payment)})` });

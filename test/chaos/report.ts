@@ -102,6 +102,20 @@ export function formatViolation(violation: Violation, history: History, observed
   ].join('\n');
 }
 
+/** Violations shown in full per kind on the terminal; the rest in a line each (report.txt has them all in full). */
+const SHOWN_IN_FULL = 5;
+
+export function formatViolations(violations: readonly Violation[], format: (violation: Violation) => string, reportFile: string): string {
+  const shown = new Map<string, number>();
+  const lines = violations.map((violation) => {
+    const n = (shown.get(violation.kind) ?? 0) + 1;
+    shown.set(violation.kind, n);
+    return n <= SHOWN_IN_FULL ? `${format(violation)}\n` : `[${violation.kind}] ${violation.orderId ? `order ${violation.orderId}: ` : ''}${violation.message.split('\n')[0]}`;
+  });
+  const cut = [...shown].filter(([, n]) => n > SHOWN_IN_FULL).length > 0;
+  return `${lines.join('\n')}${cut ? `\n(beyond ${SHOWN_IN_FULL} of a kind, one line each here; every one in full in ${reportFile})` : ''}`;
+}
+
 export async function keepRun(dir: string, history: History, observed: Observations, violations: readonly Violation[], report: string): Promise<void> {
   const rest = { ...observed, orders: Object.fromEntries(observed.orders), alarmed: [...observed.alarmed] };
   await writeFile(join(dir, 'history.json'), JSON.stringify({ ...history, atRest: rest }, null, 1));

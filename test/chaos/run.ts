@@ -27,7 +27,7 @@ import { Supervisor } from './instances.js';
 import { Nemesis, type NemesisSettings } from './nemesis.js';
 import { parseOptions, USAGE, type ChaosOptions } from './options.js';
 import { openPostgres, type ChaosPostgres } from './postgres.js';
-import { formatEntry, formatTotals, formatViolation, keepRun } from './report.js';
+import { formatEntry, formatTotals, formatViolation, formatViolations, keepRun } from './report.js';
 import { Seeded } from './seeded.js';
 import { Workload } from './workload.js';
 
@@ -140,11 +140,11 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       '',
       'totals',
       totals,
-      ...(violations.length ? ['', 'violations', ...violations.map((violation) => formatViolation(violation, recorder.history, observed, LEASE_MS))] : []),
+      ...(violations.length ? ['', 'violations', ...violations.map((violation) => `${formatViolation(violation, recorder.history, observed, LEASE_MS)}\n`)] : []),
     ].join('\n');
     await keepRun(dir, recorder.history, observed, violations, report);
     console.log(`\ntotals\n${totals}`);
-    if (violations.length) console.log(`\nviolations\n${violations.map((violation) => formatViolation(violation, recorder.history, observed, LEASE_MS)).join('\n\n')}`);
+    if (violations.length) console.log(`\nviolations\n${formatViolations(violations, (violation) => formatViolation(violation, recorder.history, observed, LEASE_MS), join(dir, 'report.txt'))}`);
   } finally {
     await supervisor?.stopAll(5000);
     if (postgres) console.log(await postgres.close(violations === undefined || violations.length > 0));

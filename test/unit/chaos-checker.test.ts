@@ -97,6 +97,11 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
     { body: { ...BODY, fail_step: 'vendor' }, attempts: [attempt(answer(500, 'compensation_failed'))], final: done('compensation_failed', 500, AMOUNT, 0), alarmed: true },
     ['compensation_failed_without_refusal'],
   ],
+  [
+    'an alarm line for an order interrupted and refunded in the end (defect 5)',
+    { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, AMOUNT), alarmed: true },
+    ['false_alarm'],
+  ],
   ['the failure it asked for', { body: { ...BODY, fail_step: 'payment' }, attempts: [attempt(answer(400, 'payment_declined'))], final: done('payment_declined', 400, 0, 0) }, []],
   ['a final failure nobody asked for', { attempts: [attempt(answer(500, 'internal'))], final: done('internal', 500, 0, 0) }, ['unexplained_failure']],
   [
