@@ -56,7 +56,13 @@ async function readOrder(supervisor: Supervisor, orderId: string, first: number)
   let why = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const end = await call({ port: supervisor.portOf((first + attempt) % supervisor.size), method: 'GET', path: `/orders/${encodeURIComponent(orderId)}`, timeoutMs: 3000 });
-    if (end.kind === 'answered' && end.status === 200) return { found: true, ...(JSON.parse(end.body) as Omit<RecordedOrder, 'found'>) };
+    if (end.kind === 'answered' && end.status === 200) {
+      try {
+        return { found: true, ...(JSON.parse(end.body) as Omit<RecordedOrder, 'found'>) };
+      } catch {
+        return { found: 'unreadable', why: `200 with a body that is not JSON: ${end.body.slice(0, 200)}` };
+      }
+    }
     if (end.kind === 'answered' && end.status === 404) return 'not_found';
     why = end.kind === 'answered' ? `${end.status} ${end.body.slice(0, 200)}` : end.kind;
     await sleep(200);
