@@ -51,7 +51,7 @@ const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => {
 });
 
 export default defineConfig(
-  { ignores: ['dist/', 'coverage/', 'load/results/', '.data/', '.scratch/'] },
+  { ignores: ['dist/', 'coverage/', 'load/results/', 'test/chaos/results/', '.data/', '.scratch/'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

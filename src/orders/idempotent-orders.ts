@@ -29,7 +29,7 @@ import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
-const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable']);
+export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable']);
 
 export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || !PASSING_FAILURES.has(result.failure);

@@ -13,24 +13,13 @@ import { FAULT_TARGETS, FAULTS } from '../../src/domain/faults.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog } from '../support/log-capture.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { mulberry32 as random } from '../support/random.js';
 import { pause } from '../support/wait.js';
 
 const SEED = Number(process.env['CHAOS_SEED'] ?? 20261122);
 const ORDERS = 2000;
 const CLIENTS = 40;
 const AMOUNT = 1200;
-
-/** mulberry32: small, seeded, good enough to draw a mix from. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Plan {
   readonly body: Record<string, unknown>;

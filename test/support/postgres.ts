@@ -40,7 +40,11 @@ export async function startTestPostgres(): Promise<TestPostgres> {
  */
 export async function serverProcesses(dataDir: string): Promise<number[]> {
   const postmaster = await postmasterPid(dataDir);
-  if (postmaster === undefined) return [];
+  return postmaster === undefined ? [] : processTree(postmaster);
+}
+
+/** A postmaster and its children, as /proc has them now. */
+export function processTree(postmaster: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

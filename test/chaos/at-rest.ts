@@ -1,0 +1,133 @@
+/**
+ * The end of a run, once the nemesis has stopped and every process serves
+ * again: wait until nothing runs, make every instance want couriers (so that
+ * rows a dead identity held are taken back, and so that an instance whose
+ * couriers were lost for good shows it), then observe what the checker
+ * checks — every order through GET /orders/{id} (the provider's rows in
+ * Postgres for an order the service has no record of), every instance's
+ * /healthz, the courier rows, and the error lines in the instances' output.
+ */
+import { readFile } from 'node:fs/promises';
+import type { FinalOrder, InstanceAtRest, Money, Observations, RecordedOrder } from './checker.js';
+import type { OrderBody } from './history.js';
+import { call } from './http.js';
+import type { Supervisor } from './instances.js';
+import type { ChaosPostgres } from './postgres.js';
+import type { Workload } from './workload.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What src/observability/logging.ts writes when an order's payment could not be given back. */
+const ALARM = 'a person must look';
+/** GET /orders/{id} requests at once. */
+const READERS = 8;
+
+async function ordersRunning(postgres: ChaosPostgres): Promise<number> {
+  const [row] = await postgres.query<{ n: number }>("SELECT count(*)::int AS n FROM orders WHERE state = 'running'");
+  return row?.n ?? 0;
+}
+
+/** Until no order runs (in Postgres, on any instance), or `withinMs` has passed. */
+export async function untilAtRest(supervisor: Supervisor, postgres: ChaosPostgres, withinMs: number): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  while (performance.now() < deadline) {
+    const healths = await Promise.all(Array.from({ length: supervisor.size }, (_, i) => supervisor.health(i, 1000)));
+    const idle = healths.every((health) => health !== undefined && health.running_steps === 0 && health.orders_in_flight === 0 && (health.durable?.orders_running ?? 0) === 0);
+    if (idle && (await ordersRunning(postgres).catch(() => 1)) === 0) return;
+    await sleep(200);
+  }
+}
+
+/** COURIERS + 1 orders at once on every instance, each holding a courier for a while: every instance wants couriers. */
+export async function probeCouriers(workload: Workload, supervisor: Supervisor, couriers: number, idPrefix: string): Promise<void> {
+  await Promise.all(
+    Array.from({ length: supervisor.size }, (_, i) => {
+      const bodies: OrderBody[] = Array.from({ length: couriers + 1 }, (_, n) => ({
+        order_id: `${idPrefix}-probe-${supervisor.nameOf(i)}-${n + 1}`,
+        amount: 100 + n,
+        delay_ms: { payment: 0, vendor: 0, courier: 300, refund: 0 },
+      }));
+      return workload.sendOnce(bodies, i, 'probe', 15_000);
+    }),
+  );
+}
+
+async function readOrder(supervisor: Supervisor, orderId: string, first: number): Promise<FinalOrder | 'not_found'> {
+  let why = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const end = await call({ port: supervisor.portOf((first + attempt) % supervisor.size), method: 'GET', path: `/orders/${encodeURIComponent(orderId)}`, timeoutMs: 3000 });
+    if (end.kind === 'answered' && end.status === 200) {
+      try {
+        return { found: true, ...(JSON.parse(end.body) as Omit<RecordedOrder, 'found'>) };
+      } catch {
+        return { found: 'unreadable', why: `200 with a body that is not JSON: ${end.body.slice(0, 200)}` };
+      }
+    }
+    if (end.kind === 'answered' && end.status === 404) return 'not_found';
+    why = end.kind === 'answered' ? `${end.status} ${end.body.slice(0, 200)}` : end.kind;
+    await sleep(200);
+  }
+  return { found: 'unreadable', why };
+}
+
+/** The provider's books of orders the service has no record of, straight from Postgres. */
+async function paymentsOf(postgres: ChaosPostgres, orderIds: readonly string[]): Promise<Map<string, Money>> {
+  const rows = await postgres.query<{ order_id: string; charged: string; refunded: string }>(
+    'SELECT order_id, sum(charged)::text AS charged, sum(refunded)::text AS refunded FROM provider_payments WHERE order_id = ANY($1) GROUP BY order_id',
+    [orderIds],
+  );
+  return new Map(rows.map((row) => [row.order_id, { charged: Number(row.charged), refunded: Number(row.refunded) }]));
+}
+
+async function readOrders(supervisor: Supervisor, postgres: ChaosPostgres, orderIds: readonly string[]): Promise<Map<string, FinalOrder>> {
+  const read = new Map<string, FinalOrder | 'not_found'>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: READERS }, async () => {
+      for (let i = next++; i < orderIds.length; i = next++) read.set(orderIds[i]!, await readOrder(supervisor, orderIds[i]!, i));
+    }),
+  );
+  const unknown = [...read].filter(([, final]) => final === 'not_found').map(([orderId]) => orderId);
+  const payments = await paymentsOf(postgres, unknown);
+  return new Map([...read].map(([orderId, final]) => [orderId, final === 'not_found' ? { found: false, payment: payments.get(orderId) ?? { charged: 0, refunded: 0 } } : final]));
+}
+
+/** Order ids named by an alarm line in any of the files. */
+async function alarmedOrders(logFiles: readonly string[]): Promise<Set<string>> {
+  const alarmed = new Set<string>();
+  for (const file of logFiles) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line.includes(ALARM)) continue;
+      try {
+        const parsed = JSON.parse(line) as { level?: number; order_id?: unknown };
+        if (parsed.level !== undefined && parsed.level >= 50 && typeof parsed.order_id === 'string') alarmed.add(parsed.order_id);
+      } catch {
+        // Not a log line of the service's.
+      }
+    }
+  }
+  return alarmed;
+}
+
+export async function observe(orderIds: readonly string[], supervisor: Supervisor, postgres: ChaosPostgres, couriers: number, healFailure: string | undefined): Promise<Observations> {
+  const orders = await readOrders(supervisor, postgres, orderIds);
+  const held = await postgres.query<{ holder: string; live: boolean; slot: number }>(
+    'SELECT s.slot, s.holder::text AS holder, coalesce(i.lease_until > now(), false) AS live FROM courier_slots s LEFT JOIN instances i ON i.instance_id = s.holder WHERE s.holder IS NOT NULL ORDER BY s.slot',
+  );
+  const instances: InstanceAtRest[] = await Promise.all(
+    Array.from({ length: supervisor.size }, async (_, i) => {
+      const health = await supervisor.health(i, 3000);
+      const identity = health?.durable?.instance_id;
+      return { name: supervisor.nameOf(i), health, rowsHeld: held.filter((row) => row.holder === identity).length };
+    }),
+  );
+  return {
+    couriers,
+    orders,
+    instances,
+    rowsOfDeadIdentities: held.filter((row) => !row.live).map((row) => row.slot),
+    alarmed: await alarmedOrders(supervisor.logFiles()),
+    healFailure,
+  };
+}

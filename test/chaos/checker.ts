@@ -1,0 +1,275 @@
+/**
+ * The checker: the whole history of a run against what the service and
+ * Postgres say once everything has recovered. Pure — data in, violations
+ * out — so that it is tested on tiny histories written by hand
+ * (test/unit/chaos-checker.test.ts).
+ *
+ * For every order any client sent:
+ * - money: a client told 200 (or an outcome recorded `ok`) leaves charged −
+ *   refunded equal to the amount, exactly once net; any other outcome leaves
+ *   0 — except `compensation_failed`, which must have its error line ("a
+ *   person must look") in some instance's output, and which only an order
+ *   whose refund was told to fail may end with (the provider refused; a
+ *   refund lost with its thread is retried, never given up); and that error
+ *   line names no order that ended otherwise (a false alarm);
+ * - answers: every final answer to the order (replayed, joined or its own)
+ *   is the first one byte for byte; the record's outcome is that answer;
+ *   an outcome recorded `ok` that no client heard, although every request
+ *   was answered, disagrees; a final failure the order did not ask for
+ *   (no fail_step, no fault) is unexplained;
+ * - nothing left running: no order `running` at rest.
+ * For the instances: each answers at rest with nothing running, its
+ * courier rows in Postgres are the ones it believes it holds, no courier
+ * row is held by a dead identity once every instance wanted couriers, the
+ * final probe orders were served, and no instance exited by itself.
+ * Sampled through the run: never more couriers busy than COURIERS in two
+ * samples running (see courier-monitor.ts for why two).
+ */
+import { readAnswer, type Reading } from './answers.js';
+import type { Attempt, CourierSample, History, OrderBody } from './history.js';
+import type { Health } from './instances.js';
+
+export interface Money {
+  readonly charged: number;
+  readonly refunded: number;
+}
+
+/** GET /orders/{id}'s answer. */
+export interface RecordedOrder {
+  readonly found: true;
+  readonly state: 'running' | 'done';
+  readonly outcome: { readonly http_status: number; readonly kind: string } | null;
+  readonly runs: number;
+  readonly payment: Money;
+}
+
+/** An order at rest: GET /orders/{id}, or for a 404 the provider's rows in Postgres, or why neither could be read. */
+export type FinalOrder = RecordedOrder | { readonly found: false; readonly payment: Money } | { readonly found: 'unreadable'; readonly why: string };
+
+export interface InstanceAtRest {
+  readonly name: string;
+  /** Its /healthz at rest; undefined if it did not answer. */
+  readonly health: Health | undefined;
+  /** courier_slots rows Postgres has under its current identity. */
+  readonly rowsHeld: number;
+}
+
+export interface Observations {
+  readonly couriers: number;
+  readonly orders: ReadonlyMap<string, FinalOrder>;
+  readonly instances: readonly InstanceAtRest[];
+  /** courier_slots rows whose holder's lease has expired (or whose holder is gone), after every instance wanted couriers. */
+  readonly rowsOfDeadIdentities: readonly number[];
+  /** Orders named by an error line "a person must look" in some instance's output. */
+  readonly alarmed: ReadonlySet<string>;
+  /** Why the instances could not all be brought back to serve, if they could not. */
+  readonly healFailure: string | undefined;
+}
+
+export const VIOLATION_KINDS = [
+  'ok_without_its_money',
+  'money_without_ok',
+  'outcome_disagrees',
+  'replay_differs',
+  'compensation_failed_unlogged',
+  'compensation_failed_without_refusal',
+  'false_alarm',
+  'unexplained_failure',
+  'left_running',
+  'couriers_over_capacity',
+  'courier_held_by_dead_identity',
+  'courier_rows_disagree',
+  'not_serving',
+  'instance_crashed',
+  'order_unreadable',
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+
+export interface Violation {
+  readonly kind: ViolationKind;
+  readonly message: string;
+  readonly orderId?: string;
+  readonly instance?: string;
+  readonly atMs?: number;
+}
+
+export type CheckedHistory = Pick<History, 'orders' | 'attempts' | 'exits' | 'courierSamples'>;
+
+const EXPECTED_FAILURE: Readonly<Record<string, string>> = { payment: 'payment_declined', vendor: 'vendor_unavailable', courier: 'no_courier' };
+
+const net = ({ charged, refunded }: Money): number => charged - refunded;
+const money = (payment: Money): string => `charged ${payment.charged}, refunded ${payment.refunded}`;
+
+function attemptsById(attempts: readonly Attempt[]): Map<string, Attempt[]> {
+  const byId = new Map<string, Attempt[]>();
+  for (const attempt of attempts) {
+    let list = byId.get(attempt.orderId);
+    if (!list) byId.set(attempt.orderId, (list = []));
+    list.push(attempt);
+  }
+  return byId;
+}
+
+/** Final failures this order may end with, given what it asked for; undefined: any (a fault may end it any way). */
+function explainedFailures(body: OrderBody): ReadonlySet<string> | undefined {
+  if (body.faults && Object.keys(body.faults).length > 0) return undefined;
+  const kinds = new Set<string>();
+  if (body.fail_step) kinds.add(EXPECTED_FAILURE[body.fail_step]!);
+  if (body.fail_step && body.fail_compensation) kinds.add('compensation_failed');
+  return kinds;
+}
+
+function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalOrder | undefined, alarmed: boolean, say: (violation: Omit<Violation, 'orderId'>) => void): void {
+  const answered = attempts.flatMap((attempt) => {
+    const reading = readAnswer(attempt.end);
+    return reading ? [{ attempt, reading }] : [];
+  });
+  const finals = answered.filter(({ reading }) => reading.final).sort((a, b) => a.attempt.endedMs - b.attempt.endedMs);
+  const first = finals[0];
+  for (const other of finals.slice(1)) {
+    if (other.attempt.end.kind === 'answered' && first!.attempt.end.kind === 'answered' && other.attempt.end.body !== first!.attempt.end.body) {
+      say({
+        kind: 'replay_differs',
+        atMs: other.attempt.endedMs,
+        message: `answered ${describe(other.reading)} on ${other.attempt.instance}, but first ${describe(first!.reading)} on ${first!.attempt.instance}, or the same with another body`,
+      });
+    }
+  }
+
+  const explained = explainedFailures(body);
+  for (const { attempt, reading } of answered) {
+    const refused = !reading.outcome && reading.status < 500;
+    // A compensation_failed nobody asked for has its own class (compensation_failed_without_refusal).
+    const unasked = reading.final && reading.kind !== 'ok' && reading.kind !== 'compensation_failed' && explained !== undefined && !explained.has(reading.kind);
+    if (refused || unasked) say({ kind: 'unexplained_failure', atMs: attempt.endedMs, message: `answered ${describe(reading)} on ${attempt.instance}, which the order did not ask for` });
+  }
+
+  if (final === undefined || final.found === 'unreadable') {
+    say({ kind: 'order_unreadable', message: `its state could not be read at rest: ${final === undefined ? 'not asked' : final.why}` });
+    return;
+  }
+  const toldOk = answered.some(({ reading }) => reading.kind === 'ok');
+  // compensation_failed is final: an order alarmed for and not recorded so had its money back in the end (defect 5's false alarm).
+  const recordedKind = final.found === true ? final.outcome?.kind : 'no record';
+  if (alarmed && recordedKind !== 'compensation_failed' && (final.found === false || final.state === 'done')) {
+    say({ kind: 'false_alarm', message: `an error line says a person must look, but the order ended ${recordedKind} (${money(final.payment)})` });
+  }
+  if (final.found === false) {
+    if (first) say({ kind: 'outcome_disagrees', message: `answered ${describe(first.reading)}, yet the service has no record of the order` });
+    if (net(final.payment) !== 0) say({ kind: 'money_without_ok', message: `no record of the order, yet the provider holds ${net(final.payment)} (${money(final.payment)})` });
+    return;
+  }
+
+  if (final.state === 'running') {
+    // Its money is not settled yet: that it is still running is the violation.
+    say({ kind: 'left_running', message: `still running at rest (runs ${final.runs}, ${money(final.payment)})` });
+    return;
+  }
+  const kind = final.outcome?.kind;
+  const recordedOk = kind === 'ok';
+  if ((toldOk || recordedOk) && net(final.payment) !== body.amount) {
+    say({
+      kind: 'ok_without_its_money',
+      message: `${toldOk ? 'answered 200' : 'recorded ok'} for amount ${body.amount}, but ${money(final.payment)} (net ${net(final.payment)}); outcome on record: ${kind ?? 'none'}`,
+    });
+  }
+  if (!toldOk && !recordedOk && kind !== 'compensation_failed' && net(final.payment) !== 0) {
+    say({ kind: 'money_without_ok', message: `outcome ${kind ?? 'none'}, never answered 200, yet ${money(final.payment)} (net ${net(final.payment)})` });
+  }
+  const last = finals[finals.length - 1];
+  if (last && kind !== undefined && last.reading.kind !== kind) {
+    say({ kind: 'outcome_disagrees', message: `answered ${describe(last.reading)} (final), but the record says ${kind} (${final.outcome?.http_status})` });
+  }
+  const everyRequestAnswered = attempts.length > 0 && attempts.every((attempt) => attempt.end.kind === 'answered');
+  if (recordedOk && !toldOk && everyRequestAnswered) {
+    say({ kind: 'outcome_disagrees', message: `recorded ok, but every request was answered and none with 200: ${answered.map(({ reading }) => describe(reading)).join(', ')}` });
+  }
+  const compensationFailed = kind === 'compensation_failed' || answered.some(({ reading }) => reading.kind === 'compensation_failed');
+  if (compensationFailed && !alarmed) say({ kind: 'compensation_failed_unlogged', message: 'compensation_failed, but no instance wrote an error line naming the order' });
+  if (compensationFailed && !body.fail_compensation && !body.faults?.refund) {
+    say({ kind: 'compensation_failed_without_refusal', message: `compensation_failed, although the provider was never told to refuse its refund (now ${money(final.payment)})` });
+  }
+}
+
+function describe(reading: Reading): string {
+  return `${reading.status} ${reading.kind}`;
+}
+
+function checkInstances(observed: Observations, attempts: readonly Attempt[], say: (violation: Violation) => void): void {
+  if (observed.healFailure) say({ kind: 'not_serving', message: observed.healFailure });
+  for (const { name, health, rowsHeld } of observed.instances) {
+    if (!health) {
+      say({ kind: 'not_serving', instance: name, message: `${name} did not answer /healthz at rest` });
+      continue;
+    }
+    const running = { running_steps: health.running_steps, orders_in_flight: health.orders_in_flight, orders_running: health.durable?.orders_running ?? 0 };
+    if (Object.values(running).some((n) => n > 0)) say({ kind: 'left_running', instance: name, message: `${name} at rest: ${JSON.stringify(running)}` });
+    if (health.durable && health.durable.couriers_held !== rowsHeld) {
+      say({
+        kind: 'courier_rows_disagree',
+        instance: name,
+        message: `${name} believes it holds ${health.durable.couriers_held} courier rows; Postgres has ${rowsHeld} under its identity ${health.durable.instance_id ?? '(none)'}`,
+      });
+    }
+  }
+  if (observed.rowsOfDeadIdentities.length > 0) {
+    say({
+      kind: 'courier_held_by_dead_identity',
+      message: `courier slots ${observed.rowsOfDeadIdentities.join(', ')} still held by identities whose lease has expired, after every instance wanted couriers`,
+    });
+  }
+  for (const attempt of attempts) {
+    if (attempt.why !== 'probe') continue;
+    const reading = readAnswer(attempt.end);
+    if (reading?.kind !== 'ok') {
+      say({
+        kind: 'not_serving',
+        instance: attempt.instance,
+        orderId: attempt.orderId,
+        atMs: attempt.endedMs,
+        message: `probe order on ${attempt.instance}: ${reading ? describe(reading) : attempt.end.kind}`,
+      });
+    }
+  }
+}
+
+/** Runs of consecutive samples with more couriers busy than `couriers`; a run of one sample may be skew between reads. */
+function checkCouriers(samples: readonly CourierSample[], couriers: number, say: (violation: Violation) => void): void {
+  const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
+  const total = (sample: CourierSample): number => sample.busy.reduce<number>((sum, busy) => sum + (busy ?? 0), 0);
+  for (let i = 0; i < sorted.length;) {
+    if (total(sorted[i]!) <= couriers) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j + 1 < sorted.length && total(sorted[j + 1]!) > couriers) j++;
+    if (j > i) {
+      const run = sorted.slice(i, j + 1);
+      const worst = run.reduce((a, b) => (total(b) > total(a) ? b : a));
+      say({
+        kind: 'couriers_over_capacity',
+        atMs: sorted[i]!.atMs,
+        message: `up to ${total(worst)} couriers busy with COURIERS=${couriers}, in ${run.length} samples from +${(sorted[i]!.atMs / 1000).toFixed(1)} s to +${(sorted[j]!.atMs / 1000).toFixed(1)} s (busy per instance at worst: ${worst.busy.map((busy) => busy ?? '—').join(' / ')})`,
+      });
+    }
+    i = j + 1;
+  }
+}
+
+export function check(history: CheckedHistory, observed: Observations): Violation[] {
+  const violations: Violation[] = [];
+  const say = (violation: Violation): number => violations.push(violation);
+  const byId = attemptsById(history.attempts);
+  for (const body of history.orders) {
+    const orderId = body.order_id;
+    checkOrder(body, byId.get(orderId) ?? [], observed.orders.get(orderId), observed.alarmed.has(orderId), (violation) => say({ ...violation, orderId }));
+  }
+  checkInstances(observed, history.attempts, say);
+  checkCouriers(history.courierSamples, observed.couriers, say);
+  for (const exit of history.exits) {
+    if (!exit.expected)
+      say({ kind: 'instance_crashed', instance: exit.instance, atMs: exit.atMs, message: `${exit.instance} (pid ${exit.pid}) exited by itself: ${exit.signal ?? `code ${exit.code}`}\n${exit.tail}` });
+  }
+  return violations.sort((a, b) => VIOLATION_KINDS.indexOf(a.kind) - VIOLATION_KINDS.indexOf(b.kind) || (a.atMs ?? 0) - (b.atMs ?? 0));
+}

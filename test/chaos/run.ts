@@ -1,0 +1,171 @@
+/**
+ * `npm run chaos -- --seconds N [--seed S] [--database-url URL] [--clients N]`:
+ * a Jepsen-style run of the durable mode. A real Postgres (the one given, or
+ * a throwaway one), three instances each in its own process, clients sending
+ * ordinary and duplicated orders with hang-ups and retries, and a nemesis
+ * killing and pausing instances and Postgres, cutting LISTEN connections and
+ * bringing threads down — for N seconds. Then everything is brought back,
+ * given a few lease periods to recover, and the whole history is checked
+ * (checker.ts says what).
+ *
+ * Prints its seed first, the timeline as it happens, totals, and every
+ * violation with the order's history; keeps the run in
+ * test/chaos/results/<time>/. Exit 0: no violation; 1: a violation (or the
+ * harness itself failed, said so); 2: bad usage. The same seed replays the
+ * plan — every order each client sends, every fault the nemesis commits —
+ * not the timing, so a violation may need a few runs of its seed to show again.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/postgres/embedded/throwaway.js';
+import { observe, probeCouriers, untilAtRest } from './at-rest.js';
+import { check, type Violation } from './checker.js';
+import { CourierMonitor } from './courier-monitor.js';
+import { Recorder } from './history.js';
+import { Supervisor } from './instances.js';
+import { Nemesis, type NemesisSettings } from './nemesis.js';
+import { parseOptions, USAGE, type ChaosOptions } from './options.js';
+import { openPostgres, type ChaosPostgres } from './postgres.js';
+import { formatEntry, formatTotals, formatViolation, formatViolations, keepRun } from './report.js';
+import { Seeded } from './seeded.js';
+import { Workload } from './workload.js';
+
+const INSTANCES = ['A', 'B', 'C'];
+const LEASE_MS = 1000;
+const COURIERS = 3;
+const ORDER_TIMEOUT_MS = 3000;
+/** What every instance runs with: short leases so takeovers happen within a run, few couriers so they are fought over. */
+const INSTANCE_ENV = {
+  FAULT_INJECTION: 'on',
+  LEASE_MS: String(LEASE_MS),
+  COURIERS: String(COURIERS),
+  THREADS: '2',
+  ORDER_TIMEOUT_MS: String(ORDER_TIMEOUT_MS),
+  // Thread faults that allocate (oom) reach their limit fast.
+  THREAD_MAX_HEAP_MB: '32',
+  // Every line reaches its file at once: an instance SIGKILLed a moment after an alarm line must not take it along.
+  LOG_BUFFER: 'off',
+};
+const NEMESIS: NemesisSettings = {
+  gapMs: [700, 2500],
+  outageMs: [300, 3000],
+  restartAfterMs: [200, 2500],
+  maxDisrupted: 2,
+  faultTimeoutMs: ORDER_TIMEOUT_MS + 1500,
+};
+const SAMPLE_EVERY_MS = 100;
+const RESULTS = fileURLToPath(new URL('../../../test/chaos/results/', import.meta.url));
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+async function chaos(options: ChaosOptions, started: number): Promise<number> {
+  const runName = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = join(RESULTS, runName);
+  await mkdir(dir, { recursive: true });
+  const idPrefix = `s${options.seed}`;
+  const settings = { seconds: options.seconds, clients: options.clients, ...INSTANCE_ENV };
+  const recorder = new Recorder(options.seed, settings, INSTANCES, (entry) => console.log(formatEntry(entry)));
+  const root = new Seeded(options.seed);
+
+  let postgres: ChaosPostgres | undefined;
+  let supervisor: Supervisor | undefined;
+  const abandon = (): void => {
+    supervisor?.killAllNow();
+    void postgres
+      ?.unpause()
+      .then(() => postgres?.close(false))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', abandon).once('SIGTERM', abandon);
+  process.once('exit', () => supervisor?.killAllNow());
+
+  let violations: Violation[] | undefined;
+  try {
+    postgres = await openPostgres(options.databaseUrl, runName);
+    console.log(`postgres: ${postgres.about}`);
+    supervisor = new Supervisor(INSTANCES, await distinctFreePorts(INSTANCES.length), { ...INSTANCE_ENV, DATABASE_URL: postgres.url }, dir, recorder);
+    await supervisor.startAll();
+    const workload = new Workload(supervisor, recorder, { orderTimeoutMs: ORDER_TIMEOUT_MS }, idPrefix);
+    const nemesis = new Nemesis(supervisor, postgres, workload, recorder, NEMESIS, idPrefix);
+    const monitor = new CourierMonitor(supervisor, postgres, recorder, SAMPLE_EVERY_MS);
+
+    recorder.event('harness', `run: ${options.clients} clients and the nemesis for ${options.seconds} s`);
+    const runFrom = performance.now();
+    monitor.start();
+    workload.start(options.clients, root.fork('clients'));
+    nemesis.start(root.fork('nemesis'));
+    await sleep(options.seconds * 1000);
+    recorder.event('harness', 'stop: no new fault, no new order; every process resumed, Postgres up');
+    await Promise.all([nemesis.stop(), workload.stop()]);
+    const runMs = performance.now() - runFrom;
+    const healFailure = await supervisor.healAll(30_000).then(
+      () => undefined,
+      (error: unknown) => (error as Error).message,
+    );
+    recorder.event('harness', `every instance serves; ${2 * LEASE_MS} ms for recovery, then until nothing runs`);
+    await sleep(2 * LEASE_MS);
+    await untilAtRest(supervisor, postgres, 15_000);
+    recorder.event('harness', 'probe: every instance wants couriers');
+    await probeCouriers(workload, supervisor, COURIERS, idPrefix);
+    await untilAtRest(supervisor, postgres, 10_000);
+    await monitor.stop();
+    const observed = await observe(
+      recorder.history.orders.map((order) => order.order_id),
+      supervisor,
+      postgres,
+      COURIERS,
+      healFailure,
+    );
+    violations = check(recorder.history, observed);
+
+    const totals = formatTotals(recorder.history, observed, violations, {
+      wallMs: performance.now() - started,
+      runMs,
+      planned: workload.planned,
+      nemesis: nemesis.committed,
+      skipped: nemesis.skipped,
+    });
+    const report = [
+      `seed ${options.seed}`,
+      '',
+      'timeline',
+      ...recorder.history.timeline.map(formatEntry),
+      '',
+      'totals',
+      totals,
+      ...(violations.length ? ['', 'violations', ...violations.map((violation) => `${formatViolation(violation, recorder.history, observed, LEASE_MS)}\n`)] : []),
+    ].join('\n');
+    await keepRun(dir, recorder.history, observed, violations, report);
+    console.log(`\ntotals\n${totals}`);
+    if (violations.length) console.log(`\nviolations\n${formatViolations(violations, (violation) => formatViolation(violation, recorder.history, observed, LEASE_MS), join(dir, 'report.txt'))}`);
+  } finally {
+    await supervisor?.stopAll(5000);
+    if (postgres) console.log(await postgres.close(violations === undefined || violations.length > 0));
+  }
+  const found = violations?.length ?? 0;
+  console.log(`\nseed ${options.seed}: ${found} violation${found === 1 ? '' : 's'}; the run is in ${dir}`);
+  return found > 0 ? 1 : 0;
+}
+
+const parsed = parseOptions(process.argv.slice(2), process.env);
+if (!parsed.ok) {
+  process.stderr.write(`${parsed.message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const { options } = parsed;
+console.log(`chaos: seed ${options.seed} (its plan again: npm run chaos -- --seconds ${options.seconds} --seed ${options.seed})`);
+const started = performance.now();
+// Exit at once: a connection to an instance the nemesis left half-open must not keep the harness waiting.
+process.exit(
+  await chaos(options, started).catch((error: unknown) => {
+    console.error(`the harness itself failed: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }),
+);
