@@ -6,12 +6,11 @@
  */
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
+import { EXIT_BAD_CONFIG } from './exit-codes.js';
 import { SHUTDOWN_MESSAGE, runPrimary } from './cluster/primary.js';
 import { startService } from './composition-root.js';
 import { announce, createLogger } from './observability/logging.js';
-import { DatabaseUnavailable } from './postgres/database.js';
-import { MigrationError } from './postgres/migrations.js';
+import { startFailure } from './start-failure.js';
 
 /** Said on the start line in open mode: who can reach the service is who may do anything. */
 const OPEN_MODE_NOTE = ' (open mode: no API keys; every caller is the one anonymous client and the admin)';
@@ -34,13 +33,10 @@ if (cluster.isPrimary && (config.instances ?? 1) > 1) {
 
 async function serve(config: Config): Promise<void> {
   const service = await startService({ config, logger: log }).catch((error: unknown) => {
-    if (error instanceof DatabaseUnavailable) {
-      process.stderr.write(`cannot reach Postgres at ${redacted(config.durable?.databaseUrl ?? '')}: ${error.message}\n`);
-      process.exit(EXIT_DATABASE_UNAVAILABLE);
-    }
-    if (error instanceof MigrationError) {
-      process.stderr.write(`the database's schema does not fit this code: ${error.message}\n`);
-      process.exit(EXIT_BAD_CONFIG);
+    const failure = startFailure(error, config.durable ? redacted(config.durable.databaseUrl) : '');
+    if (failure) {
+      process.stderr.write(`${failure.line}\n`);
+      process.exit(failure.exitCode);
     }
     log.fatal({ err: error }, 'could not start');
     process.exit(1);

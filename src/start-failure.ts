@@ -1,0 +1,25 @@
+/**
+ * Why the service could not start, as the process ends with it: an exit
+ * code (src/exit-codes.ts) the primary of INSTANCES=N reads to tell an
+ * instance that cannot start for a while from one that never will, and one
+ * line for the operator. Postgres refusing to serve at that moment — down,
+ * unreachable, starting or shutting down (SQLSTATE class 57) — is the same
+ * "cannot reach it for now", whichever step of the start met it first.
+ */
+import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
+import { DatabaseUnavailable, isUnavailable } from './postgres/database.js';
+import { MigrationError } from './postgres/migrations.js';
+
+export interface StartFailure {
+  readonly exitCode: number;
+  readonly line: string;
+}
+
+/** `databaseUrl`: where Postgres was looked for, already without its password. Undefined: a failure of our own (exit 1, logged with its stack). */
+export function startFailure(error: unknown, databaseUrl: string): StartFailure | undefined {
+  if (error instanceof MigrationError) return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${error.message}` };
+  if (error instanceof DatabaseUnavailable || (databaseUrl !== '' && isUnavailable(error))) {
+    return { exitCode: EXIT_DATABASE_UNAVAILABLE, line: `cannot reach Postgres at ${databaseUrl}: ${(error as Error).message}` };
+  }
+  return undefined;
+}

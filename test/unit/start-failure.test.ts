@@ -1,0 +1,37 @@
+/**
+ * How a start that failed ends the process: Postgres not serving right now
+ * — whichever step of the start met it, in whatever form the driver raised
+ * it — is exit 69, which the primary of INSTANCES=N retries after a pause;
+ * a schema this code refuses is 78; anything else is our own failure.
+ */
+import { describe, expect, it } from 'vitest';
+import { DatabaseUnavailable } from '../../src/postgres/database.js';
+import { MigrationError } from '../../src/postgres/migrations.js';
+import { startFailure } from '../../src/start-failure.js';
+
+/** As pg raises a server's refusal: an Error with the SQLSTATE in `code`. */
+const pgError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+const URL = 'postgres://app:***@db:5432/orders';
+
+describe('a start that failed', () => {
+  it.each([
+    ['Postgres shutting down (57P03), raised raw by the LISTEN connection (seen by the chaos harness)', pgError('57P03', 'the database system is shutting down'), 69],
+    ['Postgres starting up (57P03)', pgError('57P03', 'the database system is starting up'), 69],
+    ['a connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), 69],
+    ['Postgres unreachable, as the pool reports it', new DatabaseUnavailable('Postgres is unreachable'), 69],
+    ['a schema from newer code', new MigrationError('history_mismatch', 'the database has migration 9, this code knows 1 to 3'), 78],
+  ])('%s: exit %i', (_name, error, exitCode) => {
+    expect(startFailure(error, URL)?.exitCode).toBe(exitCode);
+  });
+
+  it('names where Postgres was looked for, without its password', () => {
+    expect(startFailure(pgError('57P03', 'the database system is shutting down'), URL)?.line).toBe(`cannot reach Postgres at ${URL}: the database system is shutting down`);
+  });
+
+  it.each([
+    ['an SQL error (a bug)', pgError('42601', 'syntax error at or near "SELEC"')],
+    ['a bug of ours', new TypeError('cannot read properties of undefined')],
+  ])('%s is no reason to wait for Postgres: our own failure (exit 1, logged)', (_name, error) => {
+    expect(startFailure(error, URL)).toBeUndefined();
+  });
+});
