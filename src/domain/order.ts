@@ -5,6 +5,9 @@
  */
 import type { Faults } from './faults.js';
 
+/** An order id's length at most, in UTF-16 code units: what a record is sized for. */
+export const MAX_ORDER_ID_LENGTH = 128;
+
 export const STEP_NAMES = ['payment', 'vendor', 'courier'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 

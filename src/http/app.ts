@@ -32,6 +32,8 @@ export interface AppDependencies {
   readonly health: () => HealthReport;
   /** Whether no order can start now for want of the durable store (the durable mode only). */
   readonly storeUnavailable?: () => boolean;
+  /** Whether the order records have no room for a new order. */
+  readonly recordsFull: () => boolean;
   readonly draining: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
@@ -55,7 +57,8 @@ export function createApp({
   faultInjection,
   capacity,
   health,
-  storeUnavailable,
+  storeUnavailable = () => false,
+  recordsFull,
   draining,
   overConnectionLimit,
   log,
@@ -112,7 +115,7 @@ export function createApp({
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
-  app.get('/readyz', readinessRoute(capacity, draining, responder, storeUnavailable));
+  app.get('/readyz', readinessRoute({ capacity, draining, storeUnavailable, recordsFull }, responder));
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
   app.get('/threads', may.admin, (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');

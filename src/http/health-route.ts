@@ -1,7 +1,8 @@
 /**
  * GET /healthz (liveness): what is running right now, read straight from the
  * shared memory the threads write to; 503 while the server drains.
- * GET /readyz (readiness): 503 while draining, while orders are being shed,
+ * GET /readyz (readiness): 503 while draining, while orders are being shed
+ * (too many in flight, or no room left in the order records),
  * or while the durable store cannot be reached, so a load balancer sends the
  * next order elsewhere.
  */
@@ -21,11 +22,20 @@ export interface Capacity {
   readonly maxInflight: number;
 }
 
-/** `unavailable`: whether no order can start for want of the durable store. */
-export function readinessRoute(capacity: () => Capacity, draining: () => boolean, responder: Responder, unavailable: () => boolean = () => false): RequestHandler {
+export interface ReadinessSources {
+  readonly capacity: () => Capacity;
+  readonly draining: () => boolean;
+  /** Whether no order can start for want of the durable store. */
+  readonly storeUnavailable: () => boolean;
+  /** Whether the order records have no room for a new order (they forget none before its time): new orders are shed. */
+  readonly recordsFull: () => boolean;
+}
+
+export function readinessRoute({ capacity, draining, storeUnavailable, recordsFull }: ReadinessSources, responder: Responder): RequestHandler {
   return (_req, res) => {
     const { ordersInFlight, maxInflight } = capacity();
-    const status: Readiness['status'] = draining() ? 'draining' : unavailable() ? 'store_unavailable' : ordersInFlight >= maxInflight ? 'shedding' : 'ready';
+    const shedding = ordersInFlight >= maxInflight || recordsFull();
+    const status: Readiness['status'] = draining() ? 'draining' : storeUnavailable() ? 'store_unavailable' : shedding ? 'shedding' : 'ready';
     const body: Readiness = { status, orders_in_flight: ordersInFlight, max_inflight: maxInflight };
     responder.json(res, status === 'ready' ? 200 : 503, body);
   };

@@ -6,12 +6,11 @@
  */
 import { z } from 'zod';
 import { FAULT_TARGETS, FAULTS, NO_FAULTS, type Faults } from '../domain/faults.js';
-import { ACTION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
+import { ACTION_NAMES, DEFAULT_DELAY_MS, MAX_ORDER_ID_LENGTH, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
 import { firstJsonFlaw, type JsonFlaw } from './json-flaws.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
-export const MAX_ORDER_ID_LENGTH = 128;
 
 const millisFor = <Name extends string>(names: readonly Name[], max: number) =>
   z.strictObject(Object.fromEntries(names.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<Name, z.ZodOptional<z.ZodInt>>);

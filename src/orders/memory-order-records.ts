@@ -16,7 +16,7 @@
  * changes, so the oldest done records — the first to expire — are at its
  * front. Orders under way are bounded by MAX_INFLIGHT.
  */
-import { ACTION_NAMES } from '../domain/order.js';
+import { ACTION_NAMES, MAX_ORDER_ID_LENGTH } from '../domain/order.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
@@ -102,6 +102,11 @@ export class MemoryOrderRecords implements OrderRecords {
     if (!this.hasRoomFor(running)) return { kind: 'full' };
     this.keep(running, Infinity);
     return { kind: 'started', run };
+  }
+
+  isFull(): boolean {
+    // A new order's first run, with the longest id an order may have: what the next begin must find room for.
+    return !this.hasRoomFor({ orderId: '\u0000'.repeat(MAX_ORDER_ID_LENGTH), fingerprint: '', runs: 1, state: 'running', outcome: undefined });
   }
 
   /**

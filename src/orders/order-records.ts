@@ -63,9 +63,10 @@ export interface OrderRecords {
    * The run has ended with `outcome`: record it. Resolves with the kind now on
    * record for the run — `outcome.kind`, or `interrupted` if the run was taken
    * from this instance meanwhile, or if the store lost track of what the run
-   * did (it could not be reached while the run charged or refunded). Never
-   * rejects: a run that cannot be recorded is answered `interrupted`, and the
-   * store settles it (voids its payment, records it) once it can.
+   * did (it could not be reached while the run charged or refunded) — or
+   * `outcome_unknown` if the store went away while the outcome was on its way
+   * and cannot say whether it kept it: then the store settles the run once it
+   * can (voids it if nothing was kept), and a retry learns which. Never rejects.
    */
   finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
   /**
@@ -75,4 +76,6 @@ export interface OrderRecords {
   awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome>;
   /** Records kept right now. */
   size(): number;
+  /** Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send orders elsewhere. */
+  isFull(): boolean;
 }

@@ -219,6 +219,9 @@ describe('memory', () => {
     // Shed before anything started: no record, no money.
     const { id: shedId } = shed[0]!;
     expect((await fetch(new URL(`/orders/${shedId}`, service.url))).status).toBe(404);
+    // Readiness says so, for a balancer to send the next orders elsewhere.
+    const ready = await fetch(new URL('/readyz', service.url));
+    expect({ status: ready.status, body: await ready.json() }).toMatchObject({ status: 503, body: { status: 'shedding' } });
     const metrics = await scrape(service);
     expect(metrics.get('orders_shed_total')).toBe(shed.length);
     // Charged once each: the warm-up's 4 orders, the victim, the flood's orders served.
