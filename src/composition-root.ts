@@ -279,6 +279,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       faultInjection: config.faultInjection,
       // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
       capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
+      recordsFull: () => records.isFull(),
       health,
       ...(durable ? { storeUnavailable: () => durable.unavailable() } : {}),
       draining: () => server.draining,

@@ -19,6 +19,7 @@ export type OrderFailureKind =
   | 'compensation_failed' // the order failed and undoing a step that had succeeded failed too: needs a person
   | 'thread_lost' // a step's thread was lost under it through no fault of its own, again and again: retry
   | 'interrupted' // its instance was lost (or lost its store) mid-run: its payment voided, nothing of it stands: retry
+  | 'outcome_unknown' // the store went away while the outcome was being recorded and could not say what it kept: retry to learn it
   | 'store_unavailable' // the durable store (Postgres) cannot be reached: nothing was started: retry
   | 'internal'; // a bug in a step (it crashed, or brought its thread down); details go to the log only
 

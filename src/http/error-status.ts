@@ -26,6 +26,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   no_courier: 503,
   thread_lost: 503,
   interrupted: 503,
+  outcome_unknown: 503,
   store_unavailable: 503,
   overloaded: 503,
   shutting_down: 503,

@@ -98,7 +98,7 @@ function buildDocument(): Document {
       },
       503: {
         description:
-          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After).",
+          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },

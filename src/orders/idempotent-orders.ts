@@ -21,7 +21,7 @@
  * store_unavailable.
  */
 import { createHash } from 'node:crypto';
-import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
+import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
 import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
@@ -29,7 +29,7 @@ import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
-export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable']);
+export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable', 'outcome_unknown']);
 
 export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || !PASSING_FAILURES.has(result.failure);
@@ -174,7 +174,9 @@ export class IdempotentOrders {
   private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace, confirm: () => void): Promise<RunEnd> {
     const { orderId } = order;
     for (;;) {
-      const begun = await this.records.begin(orderId, fingerprint).catch(() => undefined);
+      const begun = await this.records.begin(orderId, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
+      // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
+      if (begun === 'busy') return unrun(orderId, 'overloaded');
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
       if (begun.kind === 'reused') return begun;
       if (begun.kind === 'full') return RECORDS_FULL;
@@ -191,7 +193,10 @@ export class IdempotentOrders {
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(orderId, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
-      if (answer.failure === 'compensation_failed') this.events.compensationFailed(run, answer.compensations, trace);
+      // A person must look when the provider refused to give money back and that is what stands — or may stand: a store
+      // that cannot say what it recorded leaves the refusal standing as far as anyone can tell.
+      const refusalStands = answer.failure === 'compensation_failed' || (recorded === 'outcome_unknown' && result.failure === 'compensation_failed');
+      if (refusalStands) this.events.compensationFailed(run, answer.compensations, trace);
       this.events.runEnded(run, result);
       return { kind: 'answered', result: answer, via: 'ran' };
     }

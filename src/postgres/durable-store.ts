@@ -70,7 +70,7 @@ export class DurableStore {
     // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch serves many orders.
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
     this.ledger = new PgLedger(db, inDoubt, batching);
-    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching });
+    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching, settleWithinMs: 2 * options.leaseMs });
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),

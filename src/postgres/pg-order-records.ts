@@ -24,6 +24,7 @@
  * records it once the database is back. One way to settle an unfinished
  * run, whoever left it unfinished.
  */
+import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
@@ -60,7 +61,17 @@ export interface PgOrderRecordsOptions {
   readonly owner: () => string | undefined;
   /** Begins and finishes of orders at about the same time go together (see batcher.ts). */
   readonly batching: Omit<BatcherOptions<never>, 'order'>;
+  /**
+   * How long a finish whose answer was lost (Postgres went away while it was
+   * on its way) is tried again to learn what it recorded, before the caller
+   * is told the outcome is unknown.
+   */
+  readonly settleWithinMs: number;
 }
+
+/** A finish whose answer was lost is tried again after this, doubling up to SETTLE_RETRY_MAX_MS. */
+const SETTLE_RETRY_MS = 100;
+const SETTLE_RETRY_MAX_MS = 1000;
 
 interface BeginCall {
   readonly id: string;
@@ -147,21 +158,42 @@ export class PgOrderRecords implements OrderRecords {
     }
   }
 
-  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind | 'outcome_unknown'> {
     const owner = this.local.get(run);
     if (owner === undefined) return 'interrupted';
     try {
-      // What the provider did for this run is unknown here: void it, whatever it was, and say so.
-      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner, FENCE_AS_BEGUN);
-      return await this.record(orderId, run, owner, FENCE_AS_BEGUN, outcome);
-    } catch {
-      // Left running, and no longer this instance's to finish: the recovery
-      // sweep settles it the same way once the database answers again.
-      return 'interrupted';
+      // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
+      // that not get through, the run is left running, and recovery voids and records it the same way:
+      // interrupted is what stands in the end, whoever writes it.
+      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
+      return await this.settle(() => this.record(orderId, run, owner, FENCE_AS_BEGUN, outcome));
     } finally {
-      // Only now, the finish answered or failed: while it is on its way the
-      // run is still this instance's, and its own recovery leaves it alone.
+      // Only now, the finish answered or given up on: while it is on its way
+      // the run is still this instance's, and its own recovery leaves it alone.
       this.local.delete(run);
+    }
+  }
+
+  /**
+   * Write a finish, and if its answer is lost, write it again until one
+   * comes back: a finish that failed may have committed all the same (the
+   * connection went while the commit was on its way), and only the database
+   * can say. Writing again is safe: a second finish of a run already done
+   * answers what is recorded for it, and one fenced out by a claim answers
+   * interrupted. If no answer comes within `settleWithinMs`, the outcome is
+   * unknown — never `interrupted`, which would tell the client nothing of
+   * the order stands when its charge may: the run is left to recovery (it
+   * voids it if the finish never committed), and a retry learns the answer.
+   */
+  private async settle(write: () => Promise<OutcomeKind>): Promise<OutcomeKind | 'outcome_unknown'> {
+    const giveUpAt = performance.now() + this.options.settleWithinMs;
+    for (let waitMs = SETTLE_RETRY_MS; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
+      try {
+        return await write();
+      } catch {
+        if (performance.now() + waitMs > giveUpAt) return 'outcome_unknown';
+        await setTimeout(waitMs);
+      }
     }
   }
 
@@ -185,6 +217,11 @@ export class PgOrderRecords implements OrderRecords {
 
   size(): number {
     return this.counted;
+  }
+
+  /** Postgres's records are bounded by its disk, not by this process's memory: never full here. */
+  isFull(): boolean {
+    return false;
   }
 
   /** Runs this instance is running or recording right now (recovery leaves them alone). */

@@ -47,7 +47,7 @@ it('serves the build, and on a doubled Ctrl-C drains once and leaves no process 
   expect(listening, stderr).toBeDefined();
   const serverPid = listening!.pid;
   started.push(serverPid);
-  const url = new URL(listening!.msg!.slice('listening on '.length));
+  const url = new URL(/^listening on (\S+)/.exec(listening!.msg!)![1]!);
 
   const inFlight = rawRequest(url, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody({ order_id: 'dev-drain', delay_ms: { payment: 0, vendor: 600, courier: 0 } })) });
   await pause(150);

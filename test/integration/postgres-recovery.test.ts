@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+import { DatabaseUnavailable, type Database } from '../../src/postgres/database.js';
 import type { DurableStore } from '../../src/postgres/durable-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
@@ -125,5 +126,48 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
     expect(await store!.ledger.charge({ orderId: 'claimed', run: retry }, 1200, false)).toBe('charged');
     expect(await store!.records.finish('claimed', retry, ok('claimed'))).toBe('ok');
     expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 2400, refunded: 1200 });
+  });
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lost${POSTGRES_SKIPPED}`, () => {
+  /** The store's connection pool, to lose the answers of its finishes (the one place a test reaches inside the store). */
+  const databaseOf = (store: DurableStore): Database => (store as unknown as { db: Database }).db;
+  const isFinish = (statement: unknown): boolean => typeof statement === 'object' && statement !== null && (statement as { name?: string }).name === 'order_finish_many';
+
+  it('is written again until an answer comes: the client learns the truth (ok, its money kept), never "interrupted"', async () => {
+    const [store] = await stores.open(1);
+    const run = await startedRun(store!, 'lost-answer');
+    expect(await store!.ledger.charge({ orderId: 'lost-answer', run }, 1200, false)).toBe('charged');
+    const db = databaseOf(store!);
+    const query = db.query.bind(db);
+    let lost = 0;
+    // The first finish commits, and its answer is lost on the way back (the connection went): as when Postgres pauses mid-commit.
+    vi.spyOn(db, 'query').mockImplementation(async (statement, values) => {
+      const rows = await query(statement, values);
+      if (isFinish(statement) && lost++ === 0) throw new DatabaseUnavailable('Postgres is unreachable: Connection terminated unexpectedly');
+      return rows;
+    });
+    expect(await store!.records.finish('lost-answer', run, ok('lost-answer'))).toBe('ok');
+    expect(lost).toBe(2);
+    expect(await store!.records.get('lost-answer')).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
+    expect(await store!.ledger.moneyOf('lost-answer')).toEqual({ charged: 1200, refunded: 0 });
+  });
+
+  it('says the outcome is unknown when no answer comes in time, and leaves the run to recovery', async () => {
+    const [store] = await stores.open(1, { leaseMs: 1000 });
+    const run = await startedRun(store!, 'never-answered');
+    const db = databaseOf(store!);
+    const query = db.query.bind(db);
+    vi.spyOn(db, 'query').mockImplementation(async (statement, values) => {
+      if (isFinish(statement)) throw new DatabaseUnavailable('Postgres is unreachable');
+      return query(statement, values);
+    });
+    const started = performance.now();
+    expect(await store!.records.finish('never-answered', run, ok('never-answered'))).toBe('outcome_unknown');
+    // Tried for 2 × LEASE_MS, no longer.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(performance.now() - started).toBeLessThan(4000);
+    expect(store!.records.localRuns()).not.toContain(run);
+    expect(await store!.records.get('never-answered')).toMatchObject({ state: 'running' });
   });
 });

@@ -75,6 +75,9 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
   ['interrupted, its money kept', { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, 0) }, ['money_without_ok']],
   ['answered 200, recorded interrupted and voided', { final: done('interrupted', 503, AMOUNT, AMOUNT) }, ['ok_without_its_money', 'outcome_disagrees']],
   ['recorded ok, every request answered, none 200', { attempts: [attempt(answer(503, 'interrupted'))], final: done('ok', 200, AMOUNT, 0) }, ['outcome_disagrees']],
+  ['outcome unknown (the store went away while it was recorded), recorded ok', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('ok', 200, AMOUNT, 0) }, []],
+  ['outcome unknown, nothing kept: voided by recovery', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, AMOUNT) }, []],
+  ['outcome unknown, nothing kept, its money kept', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, 0) }, ['money_without_ok']],
   ['recorded ok, the only client hung up', { attempts: [attempt({ kind: 'hung_up' })], final: done('ok', 200, AMOUNT, 0) }, []],
   ['a duplicate joined, same answer', { attempts: [attempt(OK), attempt(OK, { instance: 'B', why: 'duplicate' })] }, []],
   [

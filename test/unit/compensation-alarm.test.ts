@@ -5,6 +5,7 @@
  * when it is recorded interrupted and recovery voids it.
  */
 import { describe, expect, it } from 'vitest';
+import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
 import { IdempotentOrders, type RunEvents } from '../../src/orders/idempotent-orders.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
@@ -54,5 +55,25 @@ describe('the compensation_failed alarm', () => {
 
   it('is not raised for a run the records hold interrupted: recovery voids it, no one needs to look', async () => {
     expect(await alarmsFor('interrupted')).toEqual({ alarms: [], answered: 'interrupted' });
+  });
+
+  it('is raised when the store cannot say what it recorded: the refusal may stand, and the client is told the outcome is unknown', async () => {
+    expect(await alarmsFor('outcome_unknown')).toEqual({ alarms: ['o'], answered: 'outcome_unknown' });
+  });
+});
+
+describe('a store whose connections are all taken', () => {
+  class BusyRecords extends MemoryOrderRecords {
+    override async begin(): Promise<never> {
+      throw new StoreBusy('no Postgres connection came free in time');
+    }
+  }
+
+  it('sheds the order (503 overloaded, retry) rather than call the store unreachable, and runs nothing', async () => {
+    let ran = 0;
+    const desk = new IdempotentOrders({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
+    const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    expect(submission.kind === 'answered' ? submission.result.failure : submission.kind).toBe('overloaded');
+    expect(ran).toBe(0);
   });
 });
