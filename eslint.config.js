@@ -24,7 +24,7 @@ const LAYERS = {
   pipeline: ['domain'],
   orders: ['domain', 'pipeline', 'ledger'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
-  observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads'],
+  observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability'],
   cluster: ['observability'],
