@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { DEFAULT_STEPS } from '../src/composition-root.js';
+import { DEFAULT_STEPS } from '../src/composition/steps.js';
 import { compiledModule } from '../src/paths.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';

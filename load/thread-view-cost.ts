@@ -20,7 +20,7 @@
  *   npm run measure:view -- --rounds 5 --seconds 6
  */
 import { pino } from 'pino';
-import { createOrderEngine } from '../src/composition-root.js';
+import { createOrderEngine } from '../src/composition/engine.js';
 import { loadConfig } from '../src/config.js';
 import { DEFAULT_DELAY_MS, type Order } from '../src/domain/order.js';
 import { openEventStream } from './event-stream.js';

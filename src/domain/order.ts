@@ -4,26 +4,13 @@
  * structured clone unchanged.
  */
 import type { Faults } from './faults.js';
+import { isCompensation, type ActionName, type PerAction, type PerStep, type StepName } from './steps.js';
+
+export { ACTION_NAMES, COMPENSATION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES } from './steps.js';
+export type { ActionName, CompensationName, PerAction, PerStep, StepName } from './steps.js';
 
 /** An order id's length at most, in UTF-16 code units: what a record is sized for. */
 export const MAX_ORDER_ID_LENGTH = 128;
-
-export const STEP_NAMES = ['payment', 'vendor', 'courier'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
-
-/** Compensations undo a step that succeeded when its order as a whole failed (a saga's compensating actions). */
-export const COMPENSATION_NAMES = ['refund'] as const;
-export type CompensationName = (typeof COMPENSATION_NAMES)[number];
-
-/** Everything an order runs on the worker pool: its steps, and its compensations if it fails. */
-export type ActionName = StepName | CompensationName;
-export const ACTION_NAMES = [...STEP_NAMES, ...COMPENSATION_NAMES] as const;
-
-export type PerStep<T> = Readonly<Record<StepName, T>>;
-export type PerAction<T> = Readonly<Record<ActionName, T>>;
-
-/** Simulated I/O latency when the order does not say (the steps' are the Go service's defaults). */
-export const DEFAULT_DELAY_MS: PerAction<number> = { payment: 150, vendor: 200, courier: 100, refund: 50 };
 
 export interface Order {
   readonly orderId: string;
@@ -42,7 +29,7 @@ export interface Order {
 
 /** The CPU work an action asks for: compensations compute nothing. */
 export function cpuMsOf(order: Order, action: ActionName): number {
-  return action === 'refund' ? 0 : order.cpuMs[action];
+  return isCompensation(action) ? 0 : order.cpuMs[action];
 }
 
 /**

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { DatabaseUnavailable, type Database } from '../../src/postgres/database.js';
-import type { DurableStore } from '../../src/postgres/durable-store.js';
+import type { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
@@ -46,7 +46,7 @@ const ok = (orderId: string): RecordedOutcome => {
   return { kind: 'ok', replay: result };
 };
 
-async function startedRun(store: DurableStore, orderId: string): Promise<number> {
+async function startedRun(store: PostgresStore, orderId: string): Promise<number> {
   const begun = await store.records.begin(orderId, `fp-${orderId}`);
   if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
   return begun.run;
@@ -90,7 +90,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
     expect(await finishing).toBe('ok');
     expect(await store!.ledger.moneyOf('paid')).toEqual({ charged: 1200, refunded: 0 });
     expect(await store!.records.get('paid')).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
-    expect(store!.health().orders_recovered).toBe(0);
+    expect(store!.sharedHealth().orders_recovered).toBe(0);
   });
 
   it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
@@ -119,7 +119,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
 
     expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 1200, refunded: 1200 });
     expect(await store!.records.get('claimed')).toMatchObject({ state: 'done', outcome: { kind: 'interrupted', replay: undefined } });
-    expect(store!.health().orders_recovered).toBe(1);
+    expect(store!.sharedHealth().orders_recovered).toBe(1);
     // A retry is a new run, unfenced: it records as any run does.
     vi.restoreAllMocks();
     const retry = await startedRun(store!, 'claimed');
@@ -131,7 +131,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lost${POSTGRES_SKIPPED}`, () => {
   /** The store's connection pool, to lose the answers of its finishes (the one place a test reaches inside the store). */
-  const databaseOf = (store: DurableStore): Database => (store as unknown as { db: Database }).db;
+  const databaseOf = (store: PostgresStore): Database => (store as unknown as { db: Database }).db;
   const isFinish = (statement: unknown): boolean => typeof statement === 'object' && statement !== null && (statement as { name?: string }).name === 'order_finish_many';
 
   it('is written again until an answer comes: the client learns the truth (ok, its money kept), never "interrupted"', async () => {

@@ -10,7 +10,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OrderRecords, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
-import type { DurableStore } from '../../src/postgres/durable-store.js';
+import type { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
@@ -128,18 +128,18 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`OrderRecords in Postgres, w
     expect(await survivor!.ledger.moneyOf('orphan')).toEqual({ charged: 1200, refunded: 1200 });
     expect(await waiting).toEqual({ kind: 'interrupted', replay: undefined });
     expect(await lost!.records.finish('orphan', run, final('orphan'))).toBe('interrupted');
-    expect(survivor!.health()).toMatchObject({ orders_recovered: 1 });
+    expect(survivor!.sharedHealth()).toMatchObject({ orders_recovered: 1 });
     // A retry runs afresh.
     expect(await survivor!.records.begin('orphan', 'fp-orphan')).toMatchObject({ kind: 'started' });
   });
 });
 
 /** Make `store`'s lease lapse in Postgres now, as if its process had died (its timers keep running but can no longer renew it). */
-async function stopRenewing(url: string, store: DurableStore): Promise<void> {
+async function stopRenewing(url: string, store: PostgresStore): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [store.health().instance_id]);
+    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [store.sharedHealth().instance_id]);
   } finally {
     await client.end();
   }
