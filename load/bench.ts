@@ -153,7 +153,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         // Sent now; started once the event loop gets to it, as a request would be.
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
-        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), run: 1 }, new AbortController().signal, trace);
+        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), runNumber: 1 }, new AbortController().signal, trace);
         if (result.failure) throw new Error(`order failed: ${result.failure}`);
         latencies.push(performance.now() - sent);
       }
@@ -184,7 +184,7 @@ async function cancelLatency(make: typeof onThePool, orders: number): Promise<nu
     for (let n = 0; n < orders; n++) {
       const client = new AbortController();
       const id = `cancel-${n}`;
-      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), run: 1 }, client.signal, trace);
+      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), runNumber: 1 }, client.signal, trace);
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
       const abortedAt = process.hrtime.bigint();
@@ -245,7 +245,7 @@ async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; per
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
   const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
-  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, run: 1 }, client.signal, trace));
+  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();
   const during = process.memoryUsage();

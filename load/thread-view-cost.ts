@@ -98,7 +98,7 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
         cpuMs: { payment: 0, vendor: 0, courier: 0 },
       };
       const orders = Array.from({ length: inFlight }, (_, i) =>
-        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, run: 1 }, client.signal, { requestId: 'measure' }),
+        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, runNumber: 1 }, client.signal, { requestId: 'measure' }),
       );
       // Every step asleep on its thread first. With many thousands dispatched at
       // once, one thread's first steps have been seen to start 20 s late (its

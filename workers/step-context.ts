@@ -58,7 +58,7 @@ export interface TaskLabels {
   readonly step: string;
 }
 
-export class TaskContext implements StepContext {
+export class WorkerStepContext implements StepContext {
   readonly threadId: number;
   /** Courier slots this task holds; whatever is left at the end is given back for it. */
   private readonly heldSlots = new Set<number>();

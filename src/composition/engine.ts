@@ -20,7 +20,7 @@ import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.
 import { ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import { StepTracker } from '../shared-memory/step-tracker.js';
 import { BackgroundVoider } from '../threads/background-voider.js';
-import { LedgerGateway } from '../threads/ledger-gateway.js';
+import { PaymentGateway } from '../threads/payment-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
 import { StepPool } from '../threads/step-pool.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
@@ -42,7 +42,7 @@ export type EngineHealth = Omit<HealthReport, 'fault_injection' | 'access' | 'du
 export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
-  readonly ledgerGateway: LedgerGateway;
+  readonly paymentGateway: PaymentGateway;
   /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
   readonly voider: BackgroundVoider;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
@@ -70,7 +70,7 @@ export interface EngineOptions {
 }
 
 export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false }: EngineOptions = {}): OrderEngine {
-  const ledgerGateway = new LedgerGateway(ledger, log, config.idempotencyTtlMs);
+  const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   // Room for every step of every order admitted: a cell per task in flight.
   const cells = CancelCells.create(config.maxInflight * steps.length);
@@ -111,7 +111,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       threadView.threadExited(exit);
       for (const listener of replacedListeners) listener(exit.cause);
     },
-    onLedgerRequest: (request) => ledgerGateway.receive(request),
+    onLedgerRequest: (request) => paymentGateway.receive(request),
   });
   const runner = new PooledStepRunner(
     pool,
@@ -120,7 +120,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       graceMs: config.cancelGraceMs,
       threadProgress: (threadId) => tracker.progressOf(threadId),
       maxAttempts: MAX_STEP_ATTEMPTS,
-      settleRequests: (requests, run) => ledgerGateway.settle(requests, run),
+      settleRequests: (requests, run) => paymentGateway.settle(requests, run),
       tasksInFlight,
     },
     watchedStepLog(stepLog(log), threadView),
@@ -133,7 +133,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 
   return {
     pipeline,
-    ledgerGateway,
+    paymentGateway,
     voider,
     couriers,
     health: () => ({
@@ -175,7 +175,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 /** A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch). */
 function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
   return {
-    takeOver: async ({ order, run }) => {
+    takeOver: async ({ order, runNumber: run }) => {
       const answer = await voider.void({ orderId: order.orderId, run }, order.failCompensation);
       return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
     },

@@ -17,7 +17,7 @@ import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
 import { createLogger, runEvents } from '../observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
-import { IdempotentOrders } from '../orders/idempotent-orders.js';
+import { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
 import type { StepDefinition } from '../pipeline/steps.js';
 import { createOrderEngine, type OrderEngine } from './engine.js';
@@ -48,17 +48,17 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let engine: OrderEngine;
   try {
     engine = createOrderEngine({ ...config, couriers: store.couriers }, log, { steps, ledger: store.ledger, recoveryVoidsInDoubt: store.voidsRunsInDoubt });
-    store.attach({ couriers: engine.couriers, forget: (orderId) => engine.ledgerGateway.forget(orderId) });
+    store.attach({ couriers: engine.couriers, forget: (orderId) => engine.paymentGateway.forget(orderId) });
   } catch (error) {
     await store.close();
     throw error;
   }
   const { records, ledger } = store;
-  const { pipeline, ledgerGateway, voider } = engine;
-  const orders = new IdempotentOrders(
+  const { pipeline, paymentGateway, voider } = engine;
+  const orders = new OrderDesk(
     pipeline,
     records,
-    runEvents(log, ({ order, run }, result) => void ledgerGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined)),
+    runEvents(log, ({ order, runNumber: run }, result) => void paymentGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined)),
   );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   store.onLost(() => orders.cancelAll('interrupted'));
@@ -76,7 +76,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     ? new ServiceMetrics(health, engine.poolFigures, {
         records: () => records.size(),
         ledger: () => ledger.counts(),
-        moneyAtRisk: () => ledgerGateway.moneyAtRisk(),
+        moneyAtRisk: () => paymentGateway.moneyAtRisk(),
         voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
       })
     : undefined;

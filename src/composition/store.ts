@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { PostgresStore } from '../postgres/postgres-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import { AT_RISK_BYTES } from '../threads/ledger-gateway.js';
+import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 
 export async function openStore(config: Config, log: Logger): Promise<Store> {
   if (config.durable) return PostgresStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log);

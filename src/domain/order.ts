@@ -40,5 +40,6 @@ export function cpuMsOf(order: Order, action: ActionName): number {
  */
 export interface OrderRun {
   readonly order: Order;
-  readonly run: number;
+  /** 1, 2, …: the run's number among the order's runs. */
+  readonly runNumber: number;
 }

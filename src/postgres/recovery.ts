@@ -103,7 +103,7 @@ export class Recovery {
     return this.pass ?? Promise.resolve();
   }
 
-  /** Take over every order that needs it now; resolves with how many. Never rejects: the next pass tries again. */
+  /** Take over every order that needs it now (counted in `recovered`). Never rejects: the next pass tries again. */
   runOnce(): Promise<void> {
     this.pass ??= this.takeOver().finally(() => (this.pass = undefined));
     return this.pass;

@@ -17,7 +17,7 @@
  * counts as one whose lease has expired.
  *
  * Order ids are stored as given, except that NUL (which Postgres text cannot
- * hold) and backslash are escaped (see store-keys.ts); answers are stored as
+ * hold) and backslash are escaped (storedId in database.ts); answers are stored as
  * JSON text, which can hold any string.
  */
 import type { Migration } from './migrations.js';

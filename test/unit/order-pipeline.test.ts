@@ -9,7 +9,7 @@ import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/ord
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 
 const run: OrderRun = {
-  run: 1,
+  runNumber: 1,
   order: {
     orderId: 'o',
     amount: 100,

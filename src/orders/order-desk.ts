@@ -1,5 +1,6 @@
 /**
- * Orders that are safe to retry, keyed by order_id. A retry with the same
+ * The order desk: where an order is admitted, run once, and answered — safe
+ * to retry, keyed by order_id. A retry with the same
  * order while the first still runs joins it — one execution, every caller
  * gets its outcome (singleflight) — and once it has ended, a retry within the
  * records' time to live gets the recorded outcome again, without running
@@ -52,9 +53,12 @@ export function fingerprintOf(order: Order): string {
 /** Whether a new run may start now: the caller's admission policy. */
 export type Admission = 'admitted' | 'overloaded' | 'shutting_down';
 
+/** How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or `replayed` from its record. */
+export type AnsweredVia = 'ran' | 'joined' | 'replayed';
+
 export type Submission =
   /** `ran`: this call started it; `joined`: it joined a run already under way; `replayed`: recorded earlier. */
-  | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' }
+  | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
   /** No new run could start: too many in flight, or the service is shutting down. */
@@ -86,7 +90,7 @@ export interface RunEvents {
 const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
+type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
 
 interface Run {
   readonly fingerprint: string;
@@ -101,13 +105,13 @@ interface Run {
 /** An answer without a run: nothing ran, nothing is recorded. */
 const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: 'answered', result: { orderId, steps: [], compensations: [], failure }, via: 'ran' });
 
-export class IdempotentOrders {
+export class OrderDesk {
   /** Runs under way in this process, by order_id. */
   private readonly running = new Map<string, Run>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly orders: OrderRunner,
+    private readonly pipeline: OrderRunner,
     private readonly records: OrderRecords,
     private readonly events: RunEvents = UNWATCHED,
   ) {}
@@ -187,8 +191,8 @@ export class IdempotentOrders {
         if (joined) return joined;
         continue;
       }
-      const run: OrderRun = { order, run: begun.run };
-      const result = await this.orders.process(run, signal, trace);
+      const run: OrderRun = { order, runNumber: begun.run };
+      const result = await this.pipeline.process(run, signal, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(orderId, begun.run, outcome);

@@ -48,7 +48,7 @@ interface AtRisk {
   expiresAt: number;
 }
 
-export class LedgerGateway {
+export class PaymentGateway {
   /** Orders with runs that ended in failure with money still taken, and how much: the money at risk. In the order their last such run ended. */
   private readonly atRisk = new Map<string, AtRisk>();
   /** Answers of requests that arrived, for their settlements: this period's and the last. */
@@ -125,7 +125,7 @@ export class LedgerGateway {
    * A step's task is over and its cell recorded `requests`: make sure they
    * were applied, and say what the provider did. Undefined: nothing was asked.
    */
-  async settle(requests: number, { order, run }: OrderRun): Promise<StepEffect | undefined> {
+  async settle(requests: number, { order, runNumber: run }: OrderRun): Promise<StepEffect | undefined> {
     const key: PaymentKey = { orderId: order.orderId, run };
     const test = (requests & REQUESTED_TEST) !== 0;
     try {

@@ -8,7 +8,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
-import { LedgerGateway } from '../../src/threads/ledger-gateway.js';
+import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { REQUESTED_CHARGE } from '../../src/threads/protocol.js';
 
 const silent = pino({ level: 'silent' });
@@ -22,7 +22,7 @@ const order = (orderId: string) => ({
 });
 
 /** `n` runs that failed with their money still taken (the provider refused the refund). */
-async function failedRuns(gateway: LedgerGateway, ledger: MemoryLedger, n: number): Promise<string[]> {
+async function failedRuns(gateway: PaymentGateway, ledger: MemoryLedger, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `o${i}`);
   for (const orderId of ids) {
     await ledger.charge({ orderId, run: 1 }, 10, false);
@@ -32,10 +32,10 @@ async function failedRuns(gateway: LedgerGateway, ledger: MemoryLedger, n: numbe
   return ids;
 }
 
-describe('LedgerGateway', () => {
+describe('PaymentGateway', () => {
   it('forgets an order’s money at risk and its unclaimed answers with its record', async () => {
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent);
+    const gateway = new PaymentGateway(ledger, silent);
     const ids = await failedRuns(gateway, ledger, 1000);
     // A charge whose message arrived but whose step was never settled (its thread died with the cell's word of it).
     gateway.receive({ type: 'ledger-request', op: 'charge', orderId: 'unsettled', run: 1, amount: 10, test: false });
@@ -47,7 +47,7 @@ describe('LedgerGateway', () => {
   it('keeps money at risk no longer than the record’s time to live, where no one tells it the record went (the durable mode)', async () => {
     let now = 0;
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent, 1000, () => now);
+    const gateway = new PaymentGateway(ledger, silent, 1000, () => now);
     await failedRuns(gateway, ledger, 100);
     now = 999;
     expect(gateway.ordersKept()).toBe(100);
@@ -57,9 +57,9 @@ describe('LedgerGateway', () => {
 
   it('still settles a step whose answer it kept, and forgets the answer once claimed', async () => {
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent);
+    const gateway = new PaymentGateway(ledger, silent);
     gateway.receive({ type: 'ledger-request', op: 'charge', orderId: 'o', run: 1, amount: 10, test: false });
-    expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), run: 1 })).toBe('applied');
+    expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), runNumber: 1 })).toBe('applied');
     expect(gateway.ordersKept()).toBe(0);
     expect(ledger.counts().charges).toBe(1);
   });
