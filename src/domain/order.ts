@@ -40,6 +40,10 @@ export function cpuMsOf(order: Order, action: ActionName): number {
  */
 export interface OrderRun {
   readonly order: Order;
-  /** 1, 2, …: the run's number among the order's runs. */
+  /**
+   * Which run this is: with the order id, the payment provider's idempotency
+   * key. 1, 2, … per order in memory; in Postgres drawn from one sequence
+   * for all orders (GET /orders/{id} counts an order's runs apart, `runs`).
+   */
   readonly runNumber: number;
 }

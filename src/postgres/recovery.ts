@@ -37,7 +37,7 @@ const CLAIM: Statement = {
                     OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run, o.fence`,
+          RETURNING o.order_id, o.run, o.runs, o.fence`,
 };
 const FORGET_EXPIRED: Statement = {
   name: 'recovery_forget_expired',
@@ -114,14 +114,15 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
+        const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
         for (const row of claimed) {
           const orderId = unstoredId(row.order_id);
           const run = asNumber(row.run);
           const kind = await this.records.interrupt(orderId, run, me, row.fence);
           this.inDoubt.take({ orderId, run });
           if (kind === 'interrupted') this.recovered++;
-          this.options.log.warn({ order_id: orderId, run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
+          // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a sequence).
+          this.options.log.warn({ order_id: orderId, runs: row.runs, run_key: run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
         }
         if (claimed.length < BATCH) return;
       }

@@ -110,6 +110,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
     );
     expect(performance.now() - killedAt).toBeLessThan(LEASE_MS + 4000);
     expect(interrupted).toMatchObject({ runs: 1, outcome: { http_status: 503, kind: 'interrupted' }, payment: { charged: 1200, refunded: 1200 } });
+    // The takeover's log line counts the order's runs as GET /orders does.
+    const takeover = await eventually(async () => restarted.stdout.find((line) => line.includes('took over an order') && line.includes('killed-mid-order')), Boolean, { within: 3000 });
+    expect(JSON.parse(takeover!)).toMatchObject({ order_id: 'killed-mid-order', runs: 1 });
 
     expect((await post(restarted, order)).status).toBe(200);
     expect(await orderStatus(restarted, 'killed-mid-order')).toEqual({
