@@ -39,6 +39,7 @@ import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
 import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { percentile } from './stats.js';
+import { ANONYMOUS } from '../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -126,6 +127,7 @@ const WORKLOADS: readonly Workload[] = [
 
 const perStep = (ms: number): PerStep<number> => ({ payment: ms, vendor: ms, courier: ms });
 const order = (id: string, workload: Workload): Order => ({
+  client: ANONYMOUS,
   orderId: id,
   amount: 1200,
   failStep: undefined,
@@ -244,7 +246,7 @@ async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; per
   collect();
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
-  const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
+  const waiting: Order = { client: ANONYMOUS, orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
   const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();

@@ -27,6 +27,7 @@ import { openEventStream } from './event-stream.js';
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
+import { ANONYMOUS } from '../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -90,6 +91,7 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
     for (const inFlight of IN_FLIGHT) {
       const client = new AbortController();
       const asleep: Order = {
+        client: ANONYMOUS,
         orderId: '',
         amount: 1,
         failStep: undefined,

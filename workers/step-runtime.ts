@@ -61,7 +61,7 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     const ctx = new WorkerStepContext(
       task.cell,
       { cells, couriers, shard, threadId, log, sendLedgerRequest },
-      { requestId: task.requestId, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+      { requestId: task.requestId, client: task.order.client, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
     );
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };

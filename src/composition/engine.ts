@@ -25,6 +25,7 @@ import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/poole
 import { StepPool } from '../threads/step-pool.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
+import { keyOfOrder } from '../domain/order.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
@@ -176,7 +177,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
 function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
   return {
     takeOver: async ({ order, runNumber: run }) => {
-      const answer = await voider.void({ orderId: order.orderId, run }, order.failCompensation);
+      const answer = await voider.void({ order: keyOfOrder(order), run }, order.failCompensation);
       return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
     },
   };

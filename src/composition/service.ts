@@ -23,6 +23,7 @@ import type { StepDefinition } from '../pipeline/steps.js';
 import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
+import { keyOfOrder } from '../domain/order.js';
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -48,7 +49,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let engine: OrderEngine;
   try {
     engine = createOrderEngine({ ...config, couriers: store.couriers }, log, { steps, ledger: store.ledger, recoveryVoidsInDoubt: store.voidsRunsInDoubt });
-    store.attach({ couriers: engine.couriers, forget: (orderId) => engine.paymentGateway.forget(orderId) });
+    store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
     throw error;
@@ -58,7 +59,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const orders = new OrderDesk(
     pipeline,
     records,
-    runEvents(log, ({ order, runNumber: run }, result) => void paymentGateway.runEnded({ orderId: order.orderId, run }, result.failure !== undefined)),
+    runEvents(log, ({ order, runNumber: run }, result) => void paymentGateway.runEnded({ order: keyOfOrder(order), run }, result.failure !== undefined)),
   );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   store.onLost(() => orders.cancelAll('interrupted'));

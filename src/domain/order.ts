@@ -11,8 +11,13 @@ export type { ActionName, CompensationName, PerAction, PerStep, StepName } from 
 
 /** An order id's length at most, in UTF-16 code units: what a record is sized for. */
 export const MAX_ORDER_ID_LENGTH = 128;
+/** A client's name's length at most (CLIENT_NAME in src/auth/caller.ts). */
+export const MAX_CLIENT_NAME_LENGTH = 64;
 
 export interface Order {
+  /** Who sent it: the client its API key names (the one anonymous client in open mode). */
+  readonly client: string;
+  /** The client's idempotency key for it: unique among that client's orders, not across clients. */
   readonly orderId: string;
   readonly amount: number;
   /** The step told to fail after its delay, if any. */
@@ -46,4 +51,33 @@ export interface OrderRun {
    * for all orders (GET /orders/{id} counts an order's runs apart, `runs`).
    */
   readonly runNumber: number;
+}
+
+declare const orderKeyBrand: unique symbol;
+
+/**
+ * Where everything kept of an order is filed — its record, the provider's
+ * books of it, what the gateway and the voider keep of it: its client and
+ * its id. The same order_id from two clients is two orders that never meet.
+ * Written `client:order_id`: a client's name has no colon (CLIENT_NAME in
+ * src/auth/caller.ts), so the first colon splits it.
+ */
+export type OrderKey = string & { readonly [orderKeyBrand]: true };
+
+export function orderKey(client: string, orderId: string): OrderKey {
+  return `${client}:${orderId}` as OrderKey;
+}
+
+export const keyOfOrder = (order: Pick<Order, 'client' | 'orderId'>): OrderKey => orderKey(order.client, order.orderId);
+
+/** The client and the order id a key was made of. */
+export function partsOfKey(key: OrderKey): { readonly client: string; readonly orderId: string } {
+  const colon = key.indexOf(':');
+  return { client: key.slice(0, colon), orderId: key.slice(colon + 1) };
+}
+
+/** How a log line names an order: its client and its id, apart (the fields operators search by). */
+export function orderLogFields(key: OrderKey): { readonly client: string; readonly order_id: string } {
+  const { client, orderId } = partsOfKey(key);
+  return { client, order_id: orderId };
 }

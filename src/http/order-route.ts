@@ -41,7 +41,7 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
   };
 
   const run: RequestHandler = async (req, res) => {
-    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection });
+    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection, client: res.locals.caller.client });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const { order } = decoded;
     if (order.faults !== NO_FAULTS && !res.locals.caller.admin) return responder.error(res, 'forbidden', "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)");
@@ -53,6 +53,7 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
       const compensations = result?.compensations ?? [];
       observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
       writeRequestLine(res, status, {
+        client: order.client,
         order_id: order.orderId,
         kind,
         steps: steps.map((step) => `${step.name}:${step.status}`),

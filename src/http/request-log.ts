@@ -26,6 +26,7 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** What an order adds to its request's line. */
 export interface OrderOutcomeFields {
+  readonly client: string;
   readonly order_id: string;
   readonly kind: string;
   readonly steps: readonly string[];

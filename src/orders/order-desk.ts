@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
-import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
+import { ACTION_NAMES, keyOfOrder, partsOfKey, STEP_NAMES, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
@@ -106,8 +106,8 @@ interface Run {
 const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: 'answered', result: { orderId, steps: [], compensations: [], failure }, via: 'ran' });
 
 export class OrderDesk {
-  /** Runs under way in this process, by order_id. */
-  private readonly running = new Map<string, Run>();
+  /** Runs under way in this process, by order (its key). */
+  private readonly running = new Map<OrderKey, Run>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -129,7 +129,8 @@ export class OrderDesk {
   async submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission> {
     const fingerprint = fingerprintOf(order);
     for (;;) {
-      const underWay = this.running.get(order.orderId);
+      const key = keyOfOrder(order);
+      const underWay = this.running.get(key);
       if (underWay) {
         if (underWay.fingerprint !== fingerprint) {
           if (underWay.confirmed) return { kind: 'reused' };
@@ -149,9 +150,9 @@ export class OrderDesk {
       const admission = admit();
       if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
-      const record = await this.records.get(order.orderId).catch(() => undefined);
+      const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
-      if (this.running.has(order.orderId)) continue;
+      if (this.running.has(key)) continue;
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
@@ -166,19 +167,20 @@ export class OrderDesk {
       run.confirmed = true;
     };
     const end = this.execute(order, fingerprint, stop.signal, trace, confirm).finally(() => {
-      this.running.delete(order.orderId);
+      this.running.delete(keyOfOrder(order));
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
     const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
-    this.running.set(order.orderId, run);
+    this.running.set(keyOfOrder(order), run);
     return run;
   }
 
   /** `confirm`: called once the records have taken the id as this order's. */
   private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace, confirm: () => void): Promise<RunEnd> {
     const { orderId } = order;
+    const key = keyOfOrder(order);
     for (;;) {
-      const begun = await this.records.begin(orderId, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
+      const begun = await this.records.begin(key, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
@@ -187,7 +189,7 @@ export class OrderDesk {
       confirm();
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
-        const joined = await this.joinElsewhere(orderId, begun.run, signal);
+        const joined = await this.joinElsewhere(key, begun.run, signal);
         if (joined) return joined;
         continue;
       }
@@ -195,7 +197,7 @@ export class OrderDesk {
       const result = await this.pipeline.process(run, signal, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      const recorded = await this.records.finish(orderId, begun.run, outcome);
+      const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what stands — or may stand: a store
       // that cannot say what it recorded leaves the refusal standing as far as anyone can tell.
@@ -211,9 +213,10 @@ export class OrderDesk {
    * caller joining that run. Undefined if it ended without a final answer:
    * then this caller gets a run of its own, as a retry would.
    */
-  private async joinElsewhere(orderId: string, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+  private async joinElsewhere(key: OrderKey, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+    const { orderId } = partsOfKey(key);
     try {
-      const outcome = await this.records.awaitRun(orderId, run, signal);
+      const outcome = await this.records.awaitRun(key, run, signal);
       return outcome.replay ? { kind: 'answered', result: outcome.replay, via: 'joined' } : undefined;
     } catch {
       // Canceled (every caller has gone, or the instance is shutting down or

@@ -23,9 +23,10 @@
  * instances long dead that own nothing.
  */
 import type { Logger } from 'pino';
-import { asNumber, unstoredId, type Database, type Statement } from './database.js';
+import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
+import { orderLogFields } from '../domain/order.js';
 
 const CLAIM: Statement = {
   name: 'recovery_claim',
@@ -116,13 +117,13 @@ export class Recovery {
         if (!me) return;
         const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
         for (const row of claimed) {
-          const orderId = unstoredId(row.order_id);
+          const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
-          const kind = await this.records.interrupt(orderId, run, me, row.fence);
-          this.inDoubt.take({ orderId, run });
+          const kind = await this.records.interrupt(key, run, me, row.fence);
+          this.inDoubt.take({ order: key, run });
           if (kind === 'interrupted') this.recovered++;
           // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a sequence).
-          this.options.log.warn({ order_id: orderId, runs: row.runs, run_key: run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
+          this.options.log.warn({ ...orderLogFields(key), runs: row.runs, run_key: run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
         }
         if (claimed.length < BATCH) return;
       }

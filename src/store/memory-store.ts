@@ -7,6 +7,7 @@
  * and nothing to recover: a process that dies takes it all along.
  */
 import type { Registry } from 'prom-client';
+import type { OrderKey } from '../domain/order.js';
 import { booksBytesOf, MemoryLedger } from '../ledger/memory-ledger.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store } from './store.js';
@@ -27,14 +28,14 @@ export class MemoryStore implements Store {
   readonly records: MemoryOrderRecords;
   readonly couriers: number;
   readonly voidsRunsInDoubt = false;
-  private forgetAlongside: (orderId: string) => void = () => {};
+  private forgetAlongside: (order: OrderKey) => void = () => {};
 
   constructor(options: MemoryStoreOptions) {
     this.couriers = options.couriers;
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
-      onForget: (orderId) => {
-        this.ledger.forget(orderId);
-        this.forgetAlongside(orderId);
+      onForget: (order) => {
+        this.ledger.forget(order);
+        this.forgetAlongside(order);
       },
       alongside: (record) => booksBytesOf(record.runs) + (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? options.atRiskBytes : 0),
     });

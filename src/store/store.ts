@@ -15,6 +15,7 @@
  * `close` after the drain.
  */
 import type { Registry } from 'prom-client';
+import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
@@ -37,7 +38,7 @@ export interface EnginePieces {
   /** The courier pool in shared memory: a shared store lends this instance only the slots it holds of the global pool. */
   readonly couriers: SlotSemaphore;
   /** Told of every order whose record the store forgets, so that what else is kept of it goes too. */
-  readonly forget: (orderId: string) => void;
+  readonly forget: (order: OrderKey) => void;
 }
 
 export interface Store {

@@ -71,6 +71,19 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
   });
 
+  it("files the orders and payments of a database from before clients under the anonymous client's keys (migration 3)", async () => {
+    const [pool] = await freshDatabase();
+    const beforeClients = MIGRATIONS.filter((m) => m.id < 3);
+    await migrate(pool!, beforeClients);
+    await pool!.query("INSERT INTO orders (order_id, fingerprint, run, runs, state, kind, finished_at, replay_until) VALUES ('old-order', 'fp', 1, 1, 'done', 'ok', now(), now() + interval '1 hour')");
+    await pool!.query("INSERT INTO provider_payments (order_id, run, charged) VALUES ('old-order', 1, 1200)");
+    expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.filter((m) => m.id >= 3).map((m) => m.id));
+    const orders = await pool!.query('SELECT order_id, client FROM orders');
+    const payments = await pool!.query('SELECT order_id, client, charged FROM provider_payments');
+    expect(orders.rows).toEqual([{ order_id: 'anonymous:old-order', client: 'anonymous' }]);
+    expect(payments.rows).toEqual([{ order_id: 'anonymous:old-order', client: 'anonymous', charged: '1200' }]);
+  });
+
   it('applies only what is new', async () => {
     const [pool] = await freshDatabase();
     await migrate(pool!, THREE.slice(0, 1));

@@ -11,8 +11,11 @@ import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+import { ANONYMOUS } from '../../src/auth/caller.js';
+import type { OrderKey } from '../../src/domain/order.js';
 
 const order: Order = {
+  client: ANONYMOUS,
   orderId: 'o',
   amount: 10,
   failStep: 'vendor',
@@ -34,7 +37,7 @@ class RecordsSaying extends MemoryOrderRecords {
     super(60_000, 1 << 20);
   }
 
-  override async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  override async finish(orderId: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
     await super.finish(orderId, run, outcome);
     return this.recorded;
   }
