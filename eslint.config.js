@@ -27,8 +27,8 @@ const LAYERS = {
   orders: ['domain', 'pipeline', 'ledger'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
-  store: ['domain', 'ledger', 'orders', 'shared-memory'],
-  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store'],
+  store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth'],
+  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth'],
   cluster: ['observability'],
 };

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
-import { KeyRing } from '../auth/key-ring.js';
+import { KeyRing, type KeySource } from '../auth/key-ring.js';
 import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import type { HealthReport } from '../http/api-schemas.js';
 import { createApp } from '../http/app.js';
@@ -104,7 +104,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       // Served only once listening: it names the address the server listens on.
       openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
       threadEvents,
-      identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access),
+      identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
       allowedHosts: config.allowedHosts,
     }),
     { ...config, hardLimit: config.connectionHardLimit },
@@ -113,6 +113,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let url: URL;
   try {
     await store.start();
+    const issued = store.apiKeys()?.size ?? 0;
+    if (config.access.mode === 'open' && issued > 0) {
+      log.warn({ keys_issued: issued }, 'API keys are issued in Postgres, but neither API_KEYS nor ADMIN_KEY is set: open mode lets anyone in and ignores them; set ADMIN_KEY to use them');
+    }
     url = await server.listen(config.host, config.port);
   } catch (error) {
     await engine.close();
@@ -149,9 +153,9 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   };
 }
 
-/** Who each configured key is. */
-function keyRing(access: Extract<Config['access'], { mode: 'keys' }>): Identify {
-  const ring = new KeyRing(access);
+/** Who each key is: those configured (API_KEYS, ADMIN_KEY), and those the store keeps, if any. */
+function keyRing(access: Extract<Config['access'], { mode: 'keys' }>, issued: KeySource | undefined): Identify {
+  const ring = new KeyRing(access, issued);
   return { callerOf: (key) => ring.callerOf(key) };
 }
 

@@ -17,6 +17,7 @@ import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database } from './database.js';
 import { InstanceLease } from './instance-lease.js';
+import { PgKeySource } from './api-keys.js';
 import { Notifications } from './notifications.js';
 import { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import { PgOrderRecords } from './pg-order-records.js';
@@ -42,6 +43,7 @@ export class PostgresStore implements Store {
   readonly records: PgOrderRecords;
   private allotment: CourierAllotment | undefined;
   private readonly recovery: Recovery;
+  private readonly keys: PgKeySource;
   private readonly lostListeners: Array<() => void> = [];
 
   private constructor(
@@ -59,6 +61,7 @@ export class PostgresStore implements Store {
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
     this.ledger = new PgLedger(db, inDoubt, batching);
     this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching, settleWithinMs: 2 * options.leaseMs });
+    this.keys = new PgKeySource(db, notifications, log);
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
@@ -102,8 +105,13 @@ export class PostgresStore implements Store {
     this.allotment = new CourierAllotment(this.db, couriers, this.lease, this.notifications, this.log);
   }
 
-  /** Take the free courier slots and recover what lost instances left; then keep doing both. */
+  apiKeys(): PgKeySource {
+    return this.keys;
+  }
+
+  /** Read the API keys issued here, take the free courier slots and recover what lost instances left; then keep doing all three. */
   async start(): Promise<void> {
+    await this.keys.start();
     await this.allotment?.start();
     await this.recovery.start();
   }
@@ -181,6 +189,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.allotment?.stop();
     await this.recovery.stop();
+    this.keys.stop();
     await this.lease.stop();
     await this.notifications.close();
     await this.db.close();

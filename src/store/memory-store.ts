@@ -57,6 +57,11 @@ export class MemoryStore implements Store {
     return undefined;
   }
 
+  apiKeys(): undefined {
+    // Keys of a process's own memory would be gone at its next start: API_KEYS is where they live.
+    return undefined;
+  }
+
   registerMetrics(_registry: Registry): void {
     // The service's own metrics already count the records and the books.
   }

@@ -15,6 +15,7 @@
  * `close` after the drain.
  */
 import type { Registry } from 'prom-client';
+import type { KeySource } from '../auth/key-ring.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
@@ -60,6 +61,8 @@ export interface Store {
   unavailable(): boolean;
   /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */
   sharedHealth(): SharedStoreHealth | undefined;
+  /** API keys issued in the store itself (`npm run keys`), if it keeps any: besides API_KEYS. */
+  apiKeys(): KeySource | undefined;
   /** The store's own figures, on the service's registry. */
   registerMetrics(registry: Registry): void;
   start(): Promise<void>;
