@@ -12,7 +12,8 @@ import tseslint from 'typescript-eslint';
  * The layers of src/ and what each may import besides itself: dependencies
  * point inward — the domain knows nothing, the pipeline knows the domain,
  * the threads and the orders know the pipeline, HTTP knows the orders, and
- * only the composition root (and the process around it) knows every piece.
+ * only the composition root (src/composition/, and the process around it)
+ * knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
  * version, runtime) are leaves anyone may import.
  */
@@ -20,16 +21,18 @@ import tseslint from 'typescript-eslint';
 const LAYERS = {
   domain: [],
   'shared-memory': [],
+  auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
   orders: ['domain', 'pipeline', 'ledger'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
-  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders'],
-  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability'],
+  store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth'],
+  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth'],
+  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth'],
   cluster: ['observability'],
 };
-const ROOT_ONLY = ['composition-root', 'server-process', 'main'];
+const ROOT_ONLY = ['composition', 'server-process', 'main'];
 
 /**
  * An import (relative, from any depth under src/<layer>/) reaching into one of `targets`.

@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createOrderEngine, DEFAULT_STEPS } from '../src/composition-root.js';
+import { createOrderEngine } from '../src/composition/engine.js';
+import { DEFAULT_STEPS } from '../src/composition/steps.js';
 import { compiledModule } from '../src/paths.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { OrderAborted } from '../src/domain/errors.js';
@@ -38,6 +39,7 @@ import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
 import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { percentile } from './stats.js';
+import { ANONYMOUS } from '../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -125,6 +127,7 @@ const WORKLOADS: readonly Workload[] = [
 
 const perStep = (ms: number): PerStep<number> => ({ payment: ms, vendor: ms, courier: ms });
 const order = (id: string, workload: Workload): Order => ({
+  client: ANONYMOUS,
   orderId: id,
   amount: 1200,
   failStep: undefined,
@@ -152,7 +155,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         // Sent now; started once the event loop gets to it, as a request would be.
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
-        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), run: 1 }, new AbortController().signal, trace);
+        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), runNumber: 1 }, new AbortController().signal, trace);
         if (result.failure) throw new Error(`order failed: ${result.failure}`);
         latencies.push(performance.now() - sent);
       }
@@ -183,7 +186,7 @@ async function cancelLatency(make: typeof onThePool, orders: number): Promise<nu
     for (let n = 0; n < orders; n++) {
       const client = new AbortController();
       const id = `cancel-${n}`;
-      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), run: 1 }, client.signal, trace);
+      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), runNumber: 1 }, client.signal, trace);
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
       const abortedAt = process.hrtime.bigint();
@@ -243,8 +246,8 @@ async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; per
   collect();
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
-  const waiting: Order = { orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
-  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, run: 1 }, client.signal, trace));
+  const waiting: Order = { client: ANONYMOUS, orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
+  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace));
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();
   const during = process.memoryUsage();

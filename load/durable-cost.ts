@@ -19,8 +19,8 @@
  *   npm run measure:durable -- --rounds 5 --seconds 6
  */
 import pg from 'pg';
-import { postmasterPid } from '../src/postgres/embedded/server.js';
-import { startThrowawayServer } from '../src/postgres/embedded/throwaway.js';
+import { postmasterPid } from '../scripts/postgres/server.js';
+import { startThrowawayServer } from '../scripts/postgres/throwaway.js';
 import { driveOverhead, freshOrderId, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { cpuSecondsOfTree } from './proc.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';

@@ -34,7 +34,7 @@ export class InlineStepRunner implements StepRunner {
     return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN));
   }
 
-  async run(step: ActionDefinition, { order, run }: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, { order, runNumber: run }: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');

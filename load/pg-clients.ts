@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startThrowawayServer } from '../src/postgres/embedded/throwaway.js';
+import { startThrowawayServer } from '../scripts/postgres/throwaway.js';
 import { percentile } from './stats.js';
 
 const ROUNDS = Number(process.env['ROUNDS'] ?? 5);

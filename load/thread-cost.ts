@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { DEFAULT_STEPS } from '../src/composition-root.js';
+import { DEFAULT_STEPS } from '../src/composition/steps.js';
 import { compiledModule } from '../src/paths.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
@@ -20,6 +20,7 @@ import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import { modulesOf } from '../src/pipeline/steps.js';
 import type { BatchedReport, StepBatch, WorkerSetup } from '../src/threads/protocol.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
+import { ANONYMOUS } from '../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -82,6 +83,7 @@ const sharedMemory = () => ({
 });
 let shared = sharedMemory();
 const order = {
+  client: ANONYMOUS,
   orderId: 'm',
   amount: 1,
   failStep: undefined,

@@ -20,13 +20,14 @@
  *   npm run measure:view -- --rounds 5 --seconds 6
  */
 import { pino } from 'pino';
-import { createOrderEngine } from '../src/composition-root.js';
+import { createOrderEngine } from '../src/composition/engine.js';
 import { loadConfig } from '../src/config.js';
 import { DEFAULT_DELAY_MS, type Order } from '../src/domain/order.js';
 import { openEventStream } from './event-stream.js';
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from './rounds.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
+import { ANONYMOUS } from '../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -90,6 +91,7 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
     for (const inFlight of IN_FLIGHT) {
       const client = new AbortController();
       const asleep: Order = {
+        client: ANONYMOUS,
         orderId: '',
         amount: 1,
         failStep: undefined,
@@ -98,7 +100,7 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
         cpuMs: { payment: 0, vendor: 0, courier: 0 },
       };
       const orders = Array.from({ length: inFlight }, (_, i) =>
-        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, run: 1 }, client.signal, { requestId: 'measure' }),
+        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, runNumber: 1 }, client.signal, { requestId: 'measure' }),
       );
       // Every step asleep on its thread first. With many thousands dispatched at
       // once, one thread's first steps have been seen to start 20 s late (its

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
+import { STEP_NAMES } from './domain/steps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -125,8 +126,8 @@ function host(env: Env): string {
   return raw;
 }
 
-/** Steps per order: the pool must hold every step of every order in flight. */
-const STEPS_PER_ORDER = 3;
+/** Steps per order, from the registry: the pool must hold every step of every order in flight. */
+const STEPS_PER_ORDER = STEP_NAMES.length;
 
 /** Kept at shutdown beyond what a canceled order needs, for the answers to be written. */
 export const SHUTDOWN_MARGIN_MS = 250;

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { EXIT_BAD_CONFIG } from './exit-codes.js';
 import { SHUTDOWN_MESSAGE, runPrimary } from './cluster/primary.js';
-import { startService } from './composition-root.js';
+import { startService } from './composition/service.js';
 import { announce, createLogger } from './observability/logging.js';
 import { startFailure } from './start-failure.js';
 

@@ -11,6 +11,7 @@ import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
 import { StepCanceled, StepEnded, type CourierSlot, type PaymentProvider, type StepContext } from './step-api.js';
 import { stepLogger } from './step-log.js';
+import { orderKey } from '../src/domain/order.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
 const CANCEL_CHECK_MS = 0.5;
@@ -52,13 +53,15 @@ export interface TaskResources {
 /** Who the task is: its log lines are bound to this, and its requests to the payment provider carry it. */
 export interface TaskLabels {
   readonly requestId: string;
+  /** The order's client: with its id, the key the provider files its books under. */
+  readonly client: string;
   readonly orderId: string;
   /** The order's run: with the order id, the provider's idempotency key. */
   readonly run: number;
   readonly step: string;
 }
 
-export class TaskContext implements StepContext {
+export class WorkerStepContext implements StepContext {
   readonly threadId: number;
   /** Courier slots this task holds; whatever is left at the end is given back for it. */
   private readonly heldSlots = new Set<number>();
@@ -194,7 +197,7 @@ export class TaskContext implements StepContext {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest({ type: 'ledger-request', op, orderId: this.labels.orderId, run: this.labels.run, amount, test });
+    this.resources.sendLedgerRequest({ type: 'ledger-request', op, order: orderKey(this.labels.client, this.labels.orderId), run: this.labels.run, amount, test });
   }
 
   /**

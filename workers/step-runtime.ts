@@ -14,7 +14,7 @@ import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/th
 import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
-import { TaskContext } from './step-context.js';
+import { WorkerStepContext } from './step-context.js';
 import { threadLogger } from './step-log.js';
 
 export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
@@ -58,10 +58,10 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     cells.markStarted(task.cell);
     shard.enter();
     watch.add(task.cell);
-    const ctx = new TaskContext(
+    const ctx = new WorkerStepContext(
       task.cell,
       { cells, couriers, shard, threadId, log, sendLedgerRequest },
-      { requestId: task.requestId, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+      { requestId: task.requestId, client: task.order.client, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
     );
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };

@@ -25,6 +25,8 @@ export const hashKey = (key: string): KeyHash => createHash('sha256').update(key
 /** Keys issued elsewhere (Postgres): who a key's hash belongs to, or undefined if nobody (revoked, or never issued). */
 export interface KeySource {
   clientOf(hash: KeyHash): string | undefined;
+  /** Live keys it knows. */
+  readonly size: number;
 }
 
 export interface ConfiguredKeys {

@@ -5,9 +5,10 @@
  * (src/http/error-status.ts) and nothing else knows about statuses.
  */
 
-/** Kinds a step or a compensation can fail with on purpose. */
-export const STEP_FAILURE_KINDS = ['payment_declined', 'vendor_unavailable', 'no_courier', 'refund_failed'] as const;
-export type StepFailureKind = (typeof STEP_FAILURE_KINDS)[number];
+import type { StepFailureKind } from './steps.js';
+
+/** Kinds a step or a compensation can fail with on purpose: each step's own, from the step registry. */
+export { STEP_FAILURE_KINDS, type StepFailureKind } from './steps.js';
 
 /** Why an order can end without success. */
 export type OrderFailureKind =

@@ -9,7 +9,7 @@
  * reached the provider. A step canceled before then exits as usual, except
  * one that ignores cancellation.
  */
-import { ACTION_NAMES, type ActionName } from './order.js';
+import { ACTION_NAMES, type ActionName } from './steps.js';
 
 export const FAULTS = [
   'ignore_cancel', // waits on a timer of its own, deaf to cancellation, and keeps running 5 s after it is canceled

@@ -4,28 +4,20 @@
  * structured clone unchanged.
  */
 import type { Faults } from './faults.js';
+import { isCompensation, type ActionName, type PerAction, type PerStep, type StepName } from './steps.js';
+
+export { ACTION_NAMES, COMPENSATION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES } from './steps.js';
+export type { ActionName, CompensationName, PerAction, PerStep, StepName } from './steps.js';
 
 /** An order id's length at most, in UTF-16 code units: what a record is sized for. */
 export const MAX_ORDER_ID_LENGTH = 128;
-
-export const STEP_NAMES = ['payment', 'vendor', 'courier'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
-
-/** Compensations undo a step that succeeded when its order as a whole failed (a saga's compensating actions). */
-export const COMPENSATION_NAMES = ['refund'] as const;
-export type CompensationName = (typeof COMPENSATION_NAMES)[number];
-
-/** Everything an order runs on the worker pool: its steps, and its compensations if it fails. */
-export type ActionName = StepName | CompensationName;
-export const ACTION_NAMES = [...STEP_NAMES, ...COMPENSATION_NAMES] as const;
-
-export type PerStep<T> = Readonly<Record<StepName, T>>;
-export type PerAction<T> = Readonly<Record<ActionName, T>>;
-
-/** Simulated I/O latency when the order does not say (the steps' are the Go service's defaults). */
-export const DEFAULT_DELAY_MS: PerAction<number> = { payment: 150, vendor: 200, courier: 100, refund: 50 };
+/** A client's name's length at most (CLIENT_NAME in src/auth/caller.ts). */
+export const MAX_CLIENT_NAME_LENGTH = 64;
 
 export interface Order {
+  /** Who sent it: the client its API key names (the one anonymous client in open mode). */
+  readonly client: string;
+  /** The client's idempotency key for it: unique among that client's orders, not across clients. */
   readonly orderId: string;
   readonly amount: number;
   /** The step told to fail after its delay, if any. */
@@ -42,7 +34,7 @@ export interface Order {
 
 /** The CPU work an action asks for: compensations compute nothing. */
 export function cpuMsOf(order: Order, action: ActionName): number {
-  return action === 'refund' ? 0 : order.cpuMs[action];
+  return isCompensation(action) ? 0 : order.cpuMs[action];
 }
 
 /**
@@ -53,5 +45,39 @@ export function cpuMsOf(order: Order, action: ActionName): number {
  */
 export interface OrderRun {
   readonly order: Order;
-  readonly run: number;
+  /**
+   * Which run this is: with the order id, the payment provider's idempotency
+   * key. 1, 2, … per order in memory; in Postgres drawn from one sequence
+   * for all orders (GET /orders/{id} counts an order's runs apart, `runs`).
+   */
+  readonly runNumber: number;
+}
+
+declare const orderKeyBrand: unique symbol;
+
+/**
+ * Where everything kept of an order is filed — its record, the provider's
+ * books of it, what the gateway and the voider keep of it: its client and
+ * its id. The same order_id from two clients is two orders that never meet.
+ * Written `client:order_id`: a client's name has no colon (CLIENT_NAME in
+ * src/auth/caller.ts), so the first colon splits it.
+ */
+export type OrderKey = string & { readonly [orderKeyBrand]: true };
+
+export function orderKey(client: string, orderId: string): OrderKey {
+  return `${client}:${orderId}` as OrderKey;
+}
+
+export const keyOfOrder = (order: Pick<Order, 'client' | 'orderId'>): OrderKey => orderKey(order.client, order.orderId);
+
+/** The client and the order id a key was made of. */
+export function partsOfKey(key: OrderKey): { readonly client: string; readonly orderId: string } {
+  const colon = key.indexOf(':');
+  return { client: key.slice(0, colon), orderId: key.slice(colon + 1) };
+}
+
+/** How a log line names an order: its client and its id, apart (the fields operators search by). */
+export function orderLogFields(key: OrderKey): { readonly client: string; readonly order_id: string } {
+  const { client, orderId } = partsOfKey(key);
+  return { client, order_id: orderId };
 }

@@ -16,10 +16,11 @@ import { guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
-import { orderRoute, type OrderDesk } from './order-route.js';
+import type { OrderDesk } from '../orders/order-desk.js';
+import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { requestLog } from './request-log.js';
-import { Responder } from './responses.js';
+import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import { threadsPage } from './threads-page.js';
 
@@ -97,7 +98,7 @@ export function createApp({
     const probe = req.path === '/healthz' || req.path === '/readyz';
     // While draining, a request that arrives on a connection still open is
     // turned away (the health checks still answer, with 503).
-    if (draining() && !probe) responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+    if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (overConnectionLimit(req.socket) && !probe) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {

@@ -42,10 +42,12 @@ export type Decoded = { readonly ok: true; readonly order: Order } | { readonly 
 export interface DecodeOptions {
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** Who sent it (the caller's client): an order is its client's. */
+  readonly client: string;
 }
 
 /** Decode a raw request body (the bytes as received) into an order. */
-export function decodeOrder(raw: Buffer | undefined, { faultInjection }: DecodeOptions = { faultInjection: false }): Decoded {
+export function decodeOrder(raw: Buffer | undefined, { faultInjection, client }: DecodeOptions): Decoded {
   if (raw === undefined || raw.length === 0) return { ok: false, message: 'body is empty: expected one JSON object' };
   let text: string;
   try {
@@ -67,7 +69,7 @@ export function decodeOrder(raw: Buffer | undefined, { faultInjection }: DecodeO
   if (!faultInjection && 'faults' in value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
   const parsed = orderBodySchema.safeParse(value);
   if (!parsed.success) return { ok: false, message: parsed.error.issues.map(describeIssue).join('; ') };
-  return { ok: true, order: toOrder(parsed.data) };
+  return { ok: true, order: toOrder(parsed.data, client) };
 }
 
 function describeFlaw({ kind, path }: JsonFlaw): string {
@@ -87,8 +89,9 @@ function withDefaults<Name extends ActionName>(names: readonly Name[], given: Pa
   return Object.fromEntries(names.map((name) => [name, given?.[name] ?? fallback(name)])) as Record<Name, number>;
 }
 
-function toOrder(body: OrderBody): Order {
+function toOrder(body: OrderBody, client: string): Order {
   return {
+    client,
     orderId: body.order_id,
     amount: body.amount,
     failStep: body.fail_step,

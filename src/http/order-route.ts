@@ -10,9 +10,7 @@ import type { RequestHandler } from 'express';
 import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
-import type { Order } from '../domain/order.js';
-import type { Trace } from '../domain/trace.js';
-import type { Admission, Submission } from '../orders/idempotent-orders.js';
+import type { Admission, AnsweredVia, OrderDesk } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import { readBody } from './body-reader.js';
@@ -20,16 +18,11 @@ import type { Capacity } from './health-route.js';
 import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
 import { STATUS_BY_KIND } from './error-status.js';
-import { statusOf, type Responder } from './responses.js';
+import { SHUTTING_DOWN_MESSAGE, statusOf, type Responder } from './responses.js';
 
 export { MAX_BODY_BYTES } from './body-reader.js';
 
 /** What the HTTP layer needs to have an order answered. */
-export interface OrderDesk {
-  /** `admit` is asked, right before a new run starts, whether it may. */
-  submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission>;
-}
-
 export interface OrderRouteDependencies {
   readonly orders: OrderDesk;
   readonly capacity: () => Capacity;
@@ -48,18 +41,19 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
   };
 
   const run: RequestHandler = async (req, res) => {
-    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection });
+    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection, client: res.locals.caller.client });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const { order } = decoded;
     if (order.faults !== NO_FAULTS && !res.locals.caller.admin) return responder.error(res, 'forbidden', "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)");
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
 
     /** The metrics and the request's log line, for every order however it ended. */
-    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined, via?: 'ran' | 'joined' | 'replayed'): void => {
+    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined, via?: AnsweredVia): void => {
       const steps = result?.steps ?? [];
       const compensations = result?.compensations ?? [];
       observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
       writeRequestLine(res, status, {
+        client: order.client,
         order_id: order.orderId,
         kind,
         steps: steps.map((step) => `${step.name}:${step.status}`),
@@ -99,7 +93,7 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
           return;
         case 'refused':
           if (submission.because === 'shutting_down') {
-            responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+            responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
           } else {
             responder.error(
               res,

@@ -12,11 +12,13 @@ import type { OrderStatusQuery } from '../orders/order-status.js';
 import type { OrderStatusJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import type { Responder } from './responses.js';
+import { orderKey } from '../domain/order.js';
 
 export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
     const { orderId } = req.params;
-    const found = await status(orderId).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : ('unavailable' as const)));
+    // The caller's own orders only: another client's id is as unknown here as one never sent (no existence oracle).
+    const found = await status(orderKey(res.locals.caller.client, orderId)).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : ('unavailable' as const)));
     if (found === 'busy') return responder.error(res, 'overloaded', 'too many reads at once; retry shortly');
     if (found === 'unavailable') return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { STATUS_BY_KIND } from './error-status.js';
+import type { AnsweredVia } from '../orders/order-desk.js';
 
 /**
  * An incoming X-Request-Id is kept if it is a plain token: it is echoed in
@@ -25,12 +26,13 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** What an order adds to its request's line. */
 export interface OrderOutcomeFields {
+  readonly client: string;
   readonly order_id: string;
   readonly kind: string;
   readonly steps: readonly string[];
   readonly compensations?: readonly string[];
   /** How an order was answered without running: joined to a run under way, or replayed. */
-  readonly via?: 'joined' | 'replayed';
+  readonly via?: Exclude<AnsweredVia, 'ran'>;
 }
 
 /** The client's request id if it looks like one, a fresh one otherwise. */

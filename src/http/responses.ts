@@ -13,6 +13,9 @@ import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
 import { MAX_BODY_BYTES } from './body-reader.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
+/** What a request turned away by the drain is told, wherever it meets it. */
+export const SHUTTING_DOWN_MESSAGE = 'the server is shutting down; retry on another instance';
+
 /** Seconds a client should wait before retrying an answer that says so. */
 const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1, thread_lost: 1, interrupted: 1, outcome_unknown: 1, store_unavailable: 1 };
 

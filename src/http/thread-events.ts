@@ -21,7 +21,7 @@
 import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import type { Responder } from './responses.js';
+import { SHUTTING_DOWN_MESSAGE, type Responder } from './responses.js';
 
 /** At least four frames a second, as the page promises. */
 const INTERVAL_MS = 200;
@@ -56,7 +56,7 @@ export class ThreadEvents {
 
   route(responder: Responder): RequestHandler {
     return (req, res) => {
-      if (this.closed) return responder.error(res, 'shutting_down', 'the server is shutting down; retry on another instance');
+      if (this.closed) return responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
       if (this.viewers.size >= this.options.maxViewers) {
         return responder.error(res, 'overloaded', `${this.options.maxViewers} pages are watching the threads already; retry shortly`);
       }

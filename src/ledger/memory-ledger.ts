@@ -5,6 +5,7 @@
  * it too (`forget`), and its bytes (`booksBytesOf`) count in the records'
  * bound.
  */
+import type { OrderKey } from '../domain/order.js';
 import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from './payment-ledger.js';
 
 interface RunEntry {
@@ -29,12 +30,12 @@ export function booksBytesOf(runs: number): number {
 }
 
 export class MemoryLedger implements PaymentLedger {
-  /** order id → run → its money. */
-  private readonly orders = new Map<string, Map<number, RunEntry>>();
+  /** order (its key) → run → its money. */
+  private readonly orders = new Map<OrderKey, Map<number, RunEntry>>();
   private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
 
-  async charge({ orderId, run }: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
-    const entry = this.entry(orderId, run);
+  async charge({ order, run }: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
+    const entry = this.entry(order, run);
     if (entry.voided) return 'voided';
     if (entry.charged > 0) return 'charged';
     if (entry.declined) return 'declined';
@@ -48,8 +49,8 @@ export class MemoryLedger implements PaymentLedger {
     return 'charged';
   }
 
-  async void({ orderId, run }: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
-    const entry = this.entry(orderId, run);
+  async void({ order, run }: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
+    const entry = this.entry(order, run);
     entry.voided = true;
     const outstanding = entry.charged - entry.refunded;
     if (outstanding === 0) return 'nothing_to_refund';
@@ -62,13 +63,13 @@ export class MemoryLedger implements PaymentLedger {
     return 'refunded';
   }
 
-  async moneyOfRun({ orderId, run }: PaymentKey): Promise<Money> {
-    const entry = this.orders.get(orderId)?.get(run);
+  async moneyOfRun({ order, run }: PaymentKey): Promise<Money> {
+    const entry = this.orders.get(order)?.get(run);
     return { charged: entry?.charged ?? 0, refunded: entry?.refunded ?? 0 };
   }
 
-  async moneyOf(orderId: string): Promise<Money | undefined> {
-    const runs = this.orders.get(orderId);
+  async moneyOf(order: OrderKey): Promise<Money | undefined> {
+    const runs = this.orders.get(order);
     if (!runs) return undefined;
     let charged = 0;
     let refunded = 0;
@@ -84,13 +85,13 @@ export class MemoryLedger implements PaymentLedger {
   }
 
   /** The order's record is gone: the provider's books of it go too (memory is bounded). */
-  forget(orderId: string): void {
-    this.orders.delete(orderId);
+  forget(order: OrderKey): void {
+    this.orders.delete(order);
   }
 
-  private entry(orderId: string, run: number): RunEntry {
-    let runs = this.orders.get(orderId);
-    if (!runs) this.orders.set(orderId, (runs = new Map<number, RunEntry>()));
+  private entry(order: OrderKey, run: number): RunEntry {
+    let runs = this.orders.get(order);
+    if (!runs) this.orders.set(order, (runs = new Map<number, RunEntry>()));
     let entry = runs.get(run);
     if (!entry) runs.set(run, (entry = { charged: 0, refunded: 0, voided: false, declined: false }));
     return entry;

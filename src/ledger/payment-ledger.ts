@@ -14,9 +14,11 @@
  *
  * An interface, with an in-memory provider and a Postgres one side by side.
  */
+import type { OrderKey } from '../domain/order.js';
 
+/** A run of an order: the provider's idempotency key. */
 export interface PaymentKey {
-  readonly orderId: string;
+  readonly order: OrderKey;
   readonly run: number;
 }
 
@@ -50,6 +52,6 @@ export interface PaymentLedger {
   /** Money of one run (zero if the provider has no record of it). */
   moneyOfRun(key: PaymentKey): Promise<Money>;
   /** Totals over every run of the order; undefined if the provider has no record of it. */
-  moneyOf(orderId: string): Promise<Money | undefined>;
+  moneyOf(order: OrderKey): Promise<Money | undefined>;
   counts(): LedgerCounts;
 }

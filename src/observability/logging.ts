@@ -5,7 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
-import type { RunEvents } from '../orders/idempotent-orders.js';
+import type { RunEvents } from '../orders/order-desk.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
@@ -76,7 +76,7 @@ export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEven
   return {
     runEnded,
     // Written whatever became of the client: the money is what matters.
-    compensationFailed: ({ order, run }, compensations, { requestId }) =>
+    compensationFailed: ({ order, runNumber: run }, compensations, { requestId }) =>
       log.error(
         { request_id: requestId, order_id: order.orderId, run, amount: order.amount, compensations: compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`) },
         'order failed and its payment could not be voided: a person must look',

@@ -8,6 +8,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LedgerCounts } from '../ledger/payment-ledger.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+import type { AnsweredVia } from '../orders/order-desk.js';
 
 /** What is running right now, read from shared memory at scrape time (the fields of /healthz). */
 export interface RunningState {
@@ -54,7 +55,7 @@ export interface AnsweredOrder {
   readonly steps: readonly StepOutcome[];
   readonly compensations: readonly StepOutcome[];
   /** How it was answered: run for this request, joined to a run under way, or replayed. */
-  readonly via: 'ran' | 'joined' | 'replayed' | undefined;
+  readonly via: AnsweredVia | undefined;
 }
 
 /** What the HTTP layer reports; a no-op when metrics are off. */

@@ -114,7 +114,7 @@ export class ThreadView {
     // Every task is counted; only the ones a lane lists become objects: with
     // thousands in flight, building one per task was most of a frame's cost.
     tasks.forEach((task, cell) => {
-      const threadId = threadOf(task.ticket);
+      const threadId = threadOf(task.placement);
       const lane = threadId === undefined ? queue : lanes.get(threadId);
       // Posted to a thread that has exited: lost with it, about to run again or to end (the events say which).
       if (!lane) return;

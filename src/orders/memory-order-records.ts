@@ -16,7 +16,7 @@
  * changes, so the oldest done records — the first to expire — are at its
  * front. Orders under way are bounded by MAX_INFLIGHT.
  */
-import { ACTION_NAMES, MAX_ORDER_ID_LENGTH } from '../domain/order.js';
+import { ACTION_NAMES, MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, type OrderKey } from '../domain/order.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
@@ -43,12 +43,12 @@ const MAX_OUTCOME_STEPS = ACTION_NAMES.length;
 function ownSizeOf(record: OrderRecord): number {
   const replay = record.outcome?.replay;
   const steps = record.state === 'running' ? MAX_OUTCOME_STEPS : replay ? replay.steps.length + replay.compensations.length : 0;
-  return RECORD_BYTES + steps * STEP_BYTES + 2 * record.orderId.length;
+  return RECORD_BYTES + steps * STEP_BYTES + 2 * record.key.length;
 }
 
 export interface MemoryOrderRecordsOptions {
   /** Told of every record that goes, so what is kept alongside it can go too. */
-  readonly onForget?: (orderId: string) => void;
+  readonly onForget?: (key: OrderKey) => void;
   /**
    * Bytes kept elsewhere for as long as the record is kept (the provider's
    * books of the order…), counted in the bound. Of a running record: the
@@ -64,12 +64,12 @@ interface RunWaiter {
 }
 
 export class MemoryOrderRecords implements OrderRecords {
-  private readonly records = new Map<string, Kept>();
+  private readonly records = new Map<OrderKey, Kept>();
   private bytes = 0;
   /** Callers of awaitRun, by order id (the service itself joins runs in memory and never waits here). */
-  private readonly waiters = new Map<string, RunWaiter[]>();
+  private readonly waiters = new Map<OrderKey, RunWaiter[]>();
 
-  private readonly onForget: (orderId: string) => void;
+  private readonly onForget: (key: OrderKey) => void;
   private readonly alongside: (record: OrderRecord) => number;
   private readonly now: () => number;
   /** Whether done records are kept at all: with a time to live or a bound of 0, each goes as its order ends. */
@@ -86,14 +86,14 @@ export class MemoryOrderRecords implements OrderRecords {
     this.keepsDone = ttlMs > 0 && maxBytes > 0;
   }
 
-  async get(orderId: string): Promise<OrderRecord | undefined> {
-    return this.lookup(orderId);
+  async get(key: OrderKey): Promise<OrderRecord | undefined> {
+    return this.lookup(key);
   }
 
   /** Decided with nothing awaited: of calls at once, one starts the run. */
-  async begin(orderId: string, fingerprint: string): Promise<Begun> {
-    const kept = this.lookup(orderId);
-    const record = kept ?? { orderId, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
+  async begin(key: OrderKey, fingerprint: string): Promise<Begun> {
+    const kept = this.lookup(key);
+    const record = kept ?? { key, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
     if (record.fingerprint !== fingerprint) return { kind: 'reused' };
     if (record.state === 'running') return { kind: 'running', run: record.runs };
     if (record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
@@ -106,7 +106,7 @@ export class MemoryOrderRecords implements OrderRecords {
 
   isFull(): boolean {
     // A new order's first run, with the longest id an order may have: what the next begin must find room for.
-    return !this.hasRoomFor({ orderId: '\u0000'.repeat(MAX_ORDER_ID_LENGTH), fingerprint: '', runs: 1, state: 'running', outcome: undefined });
+    return !this.hasRoomFor({ key: orderKey('\u0000'.repeat(MAX_CLIENT_NAME_LENGTH), '\u0000'.repeat(MAX_ORDER_ID_LENGTH)), fingerprint: '', runs: 1, state: 'running', outcome: undefined });
   }
 
   /**
@@ -116,19 +116,19 @@ export class MemoryOrderRecords implements OrderRecords {
    */
   private hasRoomFor(record: OrderRecord): boolean {
     if (!this.keepsDone) return true;
-    const fits = (): boolean => this.bytes - (this.records.get(record.orderId)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
+    const fits = (): boolean => this.bytes - (this.records.get(record.key)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
     if (fits()) return true;
     this.dropExpired();
     return fits();
   }
 
-  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
-    const kept = this.records.get(orderId);
+  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+    const kept = this.records.get(key);
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
     if (!kept || kept.record.runs !== run || kept.record.state !== 'running') return outcome.kind;
-    this.wake(orderId, run, outcome);
+    this.wake(key, run, outcome);
     if (!this.keepsDone) {
-      this.forget(orderId, kept);
+      this.forget(key, kept);
       return outcome.kind;
     }
     // Never more than it was charged while it ran: the bound holds without evicting anything.
@@ -137,8 +137,8 @@ export class MemoryOrderRecords implements OrderRecords {
     return outcome.kind;
   }
 
-  awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
-    const kept = this.records.get(orderId)?.record;
+  awaitRun(key: OrderKey, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
+    const kept = this.records.get(key)?.record;
     if (!kept || kept.runs !== run || kept.state !== 'running') {
       // Over already: its outcome if it is still the latest run, else nothing is known of it.
       return Promise.resolve(kept?.runs === run && kept.outcome ? kept.outcome : { kind: 'interrupted', replay: undefined });
@@ -153,22 +153,22 @@ export class MemoryOrderRecords implements OrderRecords {
         },
       };
       const leave = (): void => {
-        const list = this.waiters.get(orderId)?.filter((other) => other !== waiter) ?? [];
-        if (list.length > 0) this.waiters.set(orderId, list);
-        else this.waiters.delete(orderId);
+        const list = this.waiters.get(key)?.filter((other) => other !== waiter) ?? [];
+        if (list.length > 0) this.waiters.set(key, list);
+        else this.waiters.delete(key);
         reject(signal.reason);
       };
       signal.addEventListener('abort', leave, { once: true });
-      this.waiters.set(orderId, [...(this.waiters.get(orderId) ?? []), waiter]);
+      this.waiters.set(key, [...(this.waiters.get(key) ?? []), waiter]);
     });
   }
 
-  private wake(orderId: string, run: number, outcome: RecordedOutcome): void {
-    const list = this.waiters.get(orderId);
+  private wake(key: OrderKey, run: number, outcome: RecordedOutcome): void {
+    const list = this.waiters.get(key);
     if (!list) return;
     const others = list.filter((waiter) => waiter.run !== run);
-    if (others.length > 0) this.waiters.set(orderId, others);
-    else this.waiters.delete(orderId);
+    if (others.length > 0) this.waiters.set(key, others);
+    else this.waiters.delete(key);
     for (const waiter of list) if (waiter.run === run) waiter.resolve(outcome);
   }
 
@@ -176,11 +176,11 @@ export class MemoryOrderRecords implements OrderRecords {
     return this.records.size;
   }
 
-  private lookup(orderId: string): OrderRecord | undefined {
-    const kept = this.records.get(orderId);
+  private lookup(key: OrderKey): OrderRecord | undefined {
+    const kept = this.records.get(key);
     if (!kept) return undefined;
     if (kept.expiresAt <= this.now()) {
-      this.forget(orderId, kept);
+      this.forget(key, kept);
       return undefined;
     }
     return kept.record;
@@ -192,32 +192,32 @@ export class MemoryOrderRecords implements OrderRecords {
   }
 
   private keep(record: OrderRecord, expiresAt: number): void {
-    const previous = this.records.get(record.orderId);
+    const previous = this.records.get(record.key);
     if (previous) {
       this.bytes -= previous.bytes;
-      this.records.delete(record.orderId);
+      this.records.delete(record.key);
     }
     const bytes = this.sizeOf(record);
     this.bytes += bytes;
-    this.records.set(record.orderId, { record, bytes, expiresAt });
+    this.records.set(record.key, { record, bytes, expiresAt });
   }
 
   private sizeOf(record: OrderRecord): number {
     return ownSizeOf(record) + this.alongside(record);
   }
 
-  private forget(orderId: string, kept: Kept): void {
-    this.records.delete(orderId);
+  private forget(key: OrderKey, kept: Kept): void {
+    this.records.delete(key);
     this.bytes -= kept.bytes;
-    this.onForget(orderId);
+    this.onForget(key);
   }
 
   private dropExpired(): void {
     const now = this.now();
-    for (const [orderId, kept] of this.records) {
+    for (const [key, kept] of this.records) {
       if (kept.expiresAt === Infinity) continue;
       if (kept.expiresAt > now) break;
-      this.forget(orderId, kept);
+      this.forget(key, kept);
     }
   }
 }

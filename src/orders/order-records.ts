@@ -1,12 +1,13 @@
 /**
- * What the service keeps of each order, by order_id: what it asked for (a
+ * What the service keeps of each order, by its key (its client and its
+ * order_id: src/domain/order.ts): what it asked for (a
  * fingerprint), how many times it has run, whether a run is under way, and
  * the latest run's answer — replayed to a retry when it is final. A small
  * interface, so that a store shared by several instances (Postgres) can
  * replace the in-memory one without the pipeline or the HTTP layer knowing.
  * Async for that reason, although the in-memory store never waits.
  *
- * The contract, for every implementation (test/unit/order-records.test.ts):
+ * The contract, for every implementation (test/integration/order-records.test.ts):
  * - `begin` is one atomic decision, across every instance sharing the store:
  *   of any number of callers beginning the same order at once, one starts a
  *   run and the others learn that it is under way (`running`).
@@ -17,6 +18,7 @@
  * - `awaitRun` lets a caller wait for a run under way anywhere.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
+import type { OrderKey } from '../domain/order.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 
 /** How a run ended: 'ok', or the kind it failed with. */
@@ -29,7 +31,8 @@ export interface RecordedOutcome {
 }
 
 export interface OrderRecord {
-  readonly orderId: string;
+  /** Its client and its id. */
+  readonly key: OrderKey;
   /** What the order asked for, hashed: a retry must ask for the same. */
   readonly fingerprint: string;
   /** Runs started so far; the latest is run number `runs`. */
@@ -55,10 +58,10 @@ export type Begun =
   | { readonly kind: 'full' };
 
 export interface OrderRecords {
-  /** The record of `orderId`, if it is still kept. */
-  get(orderId: string): Promise<OrderRecord | undefined>;
+  /** The record of the order, if it is still kept. */
+  get(order: OrderKey): Promise<OrderRecord | undefined>;
   /** Start a new run of the order — unless a final outcome is on record, or the id is another order's. */
-  begin(orderId: string, fingerprint: string): Promise<Begun>;
+  begin(order: OrderKey, fingerprint: string): Promise<Begun>;
   /**
    * The run has ended with `outcome`: record it. Resolves with the kind now on
    * record for the run — `outcome.kind`, or `interrupted` if the run was taken
@@ -68,12 +71,12 @@ export interface OrderRecords {
    * and cannot say whether it kept it: then the store settles the run once it
    * can (voids it if nothing was kept), and a retry learns which. Never rejects.
    */
-  finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
+  finish(order: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
   /**
    * Wait until run `run` of the order has ended; its recorded outcome. Rejects
    * if `signal` aborts first, or if the store cannot be reached.
    */
-  awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome>;
+  awaitRun(order: OrderKey, run: number, signal: AbortSignal): Promise<RecordedOutcome>;
   /** Records kept right now. */
   size(): number;
   /** Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send orders elsewhere. */

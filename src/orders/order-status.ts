@@ -1,8 +1,10 @@
 /**
  * An order as GET /orders/{order_id} tells it: the service's record of it
  * joined with the payment provider's books — totals over every run, so that
- * whoever asks can see the money is where it should be.
+ * whoever asks can see the money is where it should be. Asked by its key,
+ * so a client reads its own orders and no one else's.
  */
+import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { Money, PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
@@ -15,13 +17,13 @@ export interface OrderStatus {
   readonly payment: Money;
 }
 
-export type OrderStatusQuery = (orderId: string) => Promise<OrderStatus | undefined>;
+export type OrderStatusQuery = (order: OrderKey) => Promise<OrderStatus | undefined>;
 
 export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): OrderStatusQuery {
-  return async (orderId) => {
-    const record = await records.get(orderId);
+  return async (key) => {
+    const record = await records.get(key);
     if (!record) return undefined;
-    const payment = (await ledger.moneyOf(orderId)) ?? { charged: 0, refunded: 0 };
-    return { orderId, state: record.state, outcome: record.outcome?.kind, runs: record.runs, payment };
+    const payment = (await ledger.moneyOf(key)) ?? { charged: 0, refunded: 0 };
+    return { orderId: partsOfKey(key).orderId, state: record.state, outcome: record.outcome?.kind, runs: record.runs, payment };
   };
 }

@@ -30,6 +30,7 @@ import type { Logger } from 'pino';
 import pg from 'pg';
 import { StoreBusy } from '../domain/errors.js';
 import { migrate, type Migration } from './migrations.js';
+import type { OrderKey } from '../domain/order.js';
 
 /** A failure of the database itself — not of a statement — for callers to tell apart. */
 export class DatabaseUnavailable extends Error {
@@ -202,17 +203,18 @@ export class Database {
 }
 
 /**
- * An order id as stored: Postgres text cannot hold NUL, so NUL becomes `\0`
- * and a backslash `\\` — one-to-one, and the same as given for every id
+ * An order's key (its client and its id, `client:order_id`) as stored in
+ * the `order_id` columns: Postgres text cannot hold NUL, so NUL becomes `\0`
+ * and a backslash `\\` — one-to-one, and the same as given for every key
  * without either.
  */
-export function storedId(orderId: string): string {
-  return /[\\\0]/.test(orderId) ? orderId.replace(/[\\\0]/g, (c) => (c === '\\' ? '\\\\' : '\\0')) : orderId;
+export function storedKey(key: OrderKey): string {
+  return /[\\\0]/.test(key) ? key.replace(/[\\\0]/g, (c) => (c === '\\' ? '\\\\' : '\\0')) : key;
 }
 
-/** The order id of a stored one: the inverse of storedId. */
-export function unstoredId(stored: string): string {
-  return stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored;
+/** The order's key of a stored one: the inverse of storedKey. */
+export function unstoredKey(stored: string): OrderKey {
+  return (stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored) as OrderKey;
 }
 
 /** A bigint column as a number (run numbers stay far below 2^53). */

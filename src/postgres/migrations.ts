@@ -52,6 +52,12 @@ const LOCK_KEY = "hashtextextended('order-threads:schema_migrations', 0)";
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<number[]> {
   checkOrdered(migrations);
   const client = await pool.connect();
+  // A checked-out client has no listener of the pool's: a connection that ends
+  // under it (Postgres shutting down, a cut) would emit an 'error' nobody
+  // hears, and that brings the process down. The query on its way is failed
+  // all the same, which is how this is told.
+  const ignoreLost = (): void => {};
+  client.on('error', ignoreLost);
   try {
     // Session-level: held across the migrations' transactions, and released
     // by the server if this connection dies.
@@ -73,6 +79,7 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[]): 
       () => true,
       () => false,
     );
+    client.off('error', ignoreLost);
     client.release(!unlocked);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * One connection per instance that LISTENs, from start to stop, on the
  * channels the instances tell each other things on: `order_done` (a watched
- * run has ended; the payload is its order id) and `couriers` (an instance
- * wants courier slots, or gave some back).
+ * run has ended; the payload is its order's key), `couriers` (an instance
+ * wants courier slots, or gave some back) and `api_keys` (a key was issued or
+ * revoked).
  *
  * Notifications are a speed-up, never the only way to learn something: one
  * sent while the connection is down is lost, so whoever waits also polls
@@ -15,8 +16,8 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Database } from './database.js';
 
-export type Channel = 'order_done' | 'couriers';
-const CHANNELS: readonly Channel[] = ['order_done', 'couriers'];
+export type Channel = 'order_done' | 'couriers' | 'api_keys';
+const CHANNELS: readonly Channel[] = ['order_done', 'couriers', 'api_keys'];
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;

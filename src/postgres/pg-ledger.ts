@@ -17,7 +17,8 @@
  */
 import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, storedId, type Database, type Statement } from './database.js';
+import { asNumber, storedKey, type Database, type Statement } from './database.js';
+import type { OrderKey } from '../domain/order.js';
 
 const CHARGE_MANY: Statement = { name: 'provider_charge_many', text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)' };
 const VOID_MANY: Statement = { name: 'provider_void_many', text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer' };
@@ -31,13 +32,13 @@ const MONEY_OF: Statement = {
 export class RunsInDoubt {
   private readonly runs = new Set<string>();
 
-  add({ orderId, run }: PaymentKey): void {
-    this.runs.add(`${run}\u0000${orderId}`);
+  add({ order, run }: PaymentKey): void {
+    this.runs.add(`${run}\u0000${order}`);
   }
 
   /** Whether the run is in doubt; forgets it (asked once, when the run ends). */
-  take({ orderId, run }: PaymentKey): boolean {
-    return this.runs.delete(`${run}\u0000${orderId}`);
+  take({ order, run }: PaymentKey): boolean {
+    return this.runs.delete(`${run}\u0000${order}`);
   }
 }
 
@@ -78,25 +79,25 @@ export class PgLedger implements PaymentLedger {
   }
 
   async charge(key: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {
-    const row = await this.guard(key, this.charges.call({ id: storedId(key.orderId), run: key.run, amount, decline }));
+    const row = await this.guard(key, this.charges.call({ id: storedKey(key.order), run: key.run, amount, decline }));
     if (row.counted) this.tally[row.answer === 'declined' ? 'declines' : 'charges']++;
     return row.answer;
   }
 
   async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
-    const { answer } = await this.guard(key, this.voids.call({ id: storedId(key.orderId), run: key.run, refuse }));
+    const { answer } = await this.guard(key, this.voids.call({ id: storedKey(key.order), run: key.run, refuse }));
     if (answer === 'refunded') this.tally.refunds++;
     if (answer === 'refused') this.tally.refusals++;
     return answer;
   }
 
-  async moneyOfRun({ orderId, run }: PaymentKey): Promise<Money> {
-    const [row] = await this.db.query<{ charged: string; refunded: string }>(MONEY_OF_RUN, [storedId(orderId), run]);
+  async moneyOfRun({ order, run }: PaymentKey): Promise<Money> {
+    const [row] = await this.db.query<{ charged: string; refunded: string }>(MONEY_OF_RUN, [storedKey(order), run]);
     return { charged: row ? asNumber(row.charged) : 0, refunded: row ? asNumber(row.refunded) : 0 };
   }
 
-  async moneyOf(orderId: string): Promise<Money | undefined> {
-    const [row] = await this.db.read<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedId(orderId)]);
+  async moneyOf(order: OrderKey): Promise<Money | undefined> {
+    const [row] = await this.db.read<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedKey(order)]);
     return row && row.runs > 0 ? { charged: asNumber(row.charged), refunded: asNumber(row.refunded) } : undefined;
   }
 

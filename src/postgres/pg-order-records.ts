@@ -28,9 +28,10 @@ import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, DatabaseUnavailable, storedId, type Database, type Statement } from './database.js';
+import { asNumber, DatabaseUnavailable, storedKey, type Database, type Statement } from './database.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
+import type { OrderKey } from '../domain/order.js';
 
 const BEGIN_MANY: Statement = { name: 'order_begin_many', text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)' };
 const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7) AS kind' };
@@ -132,17 +133,17 @@ export class PgOrderRecords implements OrderRecords {
     );
   }
 
-  async get(orderId: string): Promise<OrderRecord | undefined> {
-    const [row] = await this.db.read<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedId(orderId)]);
+  async get(key: OrderKey): Promise<OrderRecord | undefined> {
+    const [row] = await this.db.read<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedKey(key)]);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
-    return { orderId, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
+    return { key, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
   }
 
-  async begin(orderId: string, fingerprint: string): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string): Promise<Begun> {
     const owner = this.options.owner();
     if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
-    const row = await this.begins.call({ id: storedId(orderId), fingerprint, owner });
+    const row = await this.begins.call({ id: storedKey(key), fingerprint, owner });
     switch (row.begun) {
       case 'started': {
         const run = asNumber(row.begun_run!);
@@ -158,15 +159,15 @@ export class PgOrderRecords implements OrderRecords {
     }
   }
 
-  async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind | 'outcome_unknown'> {
+  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind | 'outcome_unknown'> {
     const owner = this.local.get(run);
     if (owner === undefined) return 'interrupted';
     try {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
       // that not get through, the run is left running, and recovery voids and records it the same way:
       // interrupted is what stands in the end, whoever writes it.
-      if (this.inDoubt.take({ orderId, run })) return await this.interrupt(orderId, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
-      return await this.settle(() => this.record(orderId, run, owner, FENCE_AS_BEGUN, outcome));
+      if (this.inDoubt.take({ order: key, run })) return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
+      return await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
       // the run is still this instance's, and its own recovery leaves it alone.
@@ -197,8 +198,8 @@ export class PgOrderRecords implements OrderRecords {
     }
   }
 
-  async awaitRun(orderId: string, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
-    const id = storedId(orderId);
+  async awaitRun(key: OrderKey, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
+    const id = storedKey(key);
     // Listening before marking it watched: a notification in between is not lost.
     const watch = this.notifications.watch('order_done', id);
     try {
@@ -235,14 +236,14 @@ export class PgOrderRecords implements OrderRecords {
    * money this instance lost track of. Resolves with the kind on record
    * afterwards.
    */
-  async interrupt(orderId: string, run: number, owner: string, fence: number): Promise<OutcomeKind> {
-    await this.ledger.void({ orderId, run }, false);
-    return this.record(orderId, run, owner, fence, { kind: 'interrupted', replay: undefined });
+  async interrupt(key: OrderKey, run: number, owner: string, fence: number): Promise<OutcomeKind> {
+    await this.ledger.void({ order: key, run }, false);
+    return this.record(key, run, owner, fence, { kind: 'interrupted', replay: undefined });
   }
 
-  private async record(orderId: string, run: number, owner: string, fence: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  private async record(key: OrderKey, run: number, owner: string, fence: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
-    return (await this.finishes.call({ id: storedId(orderId), run, owner, fence, kind: outcome.kind, replay })).kind;
+    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay })).kind;
   }
 }
 

@@ -23,9 +23,10 @@
  * instances long dead that own nothing.
  */
 import type { Logger } from 'pino';
-import { asNumber, unstoredId, type Database, type Statement } from './database.js';
+import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
+import { orderLogFields } from '../domain/order.js';
 
 const CLAIM: Statement = {
   name: 'recovery_claim',
@@ -37,7 +38,7 @@ const CLAIM: Statement = {
                     OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run, o.fence`,
+          RETURNING o.order_id, o.run, o.runs, o.fence`,
 };
 const FORGET_EXPIRED: Statement = {
   name: 'recovery_forget_expired',
@@ -103,7 +104,7 @@ export class Recovery {
     return this.pass ?? Promise.resolve();
   }
 
-  /** Take over every order that needs it now; resolves with how many. Never rejects: the next pass tries again. */
+  /** Take over every order that needs it now (counted in `recovered`). Never rejects: the next pass tries again. */
   runOnce(): Promise<void> {
     this.pass ??= this.takeOver().finally(() => (this.pass = undefined));
     return this.pass;
@@ -114,14 +115,15 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
+        const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
         for (const row of claimed) {
-          const orderId = unstoredId(row.order_id);
+          const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
-          const kind = await this.records.interrupt(orderId, run, me, row.fence);
-          this.inDoubt.take({ orderId, run });
+          const kind = await this.records.interrupt(key, run, me, row.fence);
+          this.inDoubt.take({ order: key, run });
           if (kind === 'interrupted') this.recovered++;
-          this.options.log.warn({ order_id: orderId, run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
+          // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a sequence).
+          this.options.log.warn({ ...orderLogFields(key), runs: row.runs, run_key: run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
         }
         if (claimed.length < BATCH) return;
       }

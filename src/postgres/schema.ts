@@ -17,7 +17,7 @@
  * counts as one whose lease has expired.
  *
  * Order ids are stored as given, except that NUL (which Postgres text cannot
- * hold) and backslash are escaped (see store-keys.ts); answers are stored as
+ * hold) and backslash are escaped (storedKey in database.ts); answers are stored as
  * JSON text, which can hold any string.
  */
 import type { Migration } from './migrations.js';
@@ -328,6 +328,44 @@ export const MIGRATIONS: readonly Migration[] = [
           RETURN NEXT order_finish(p_orders[i], p_runs[i], p_owners[i], p_fences[i], p_kinds[i], p_replays[i], p_replay_ms);
         END LOOP;
       END $$;
+    `,
+  },
+  {
+    id: 3,
+    name: "every order and every payment is its client's",
+    sql: `
+      -- An order is its client's: the same order_id from two clients is two
+      -- orders. The key every row is filed under, order_id, becomes
+      -- client:order_id (a client's name has no colon, so the first one
+      -- splits it; storedKey in database.ts), so every function and
+      -- statement keeps working on one text key, and two clients' rows can
+      -- never meet. Rows from before clients existed were the one anonymous
+      -- client's (open mode). The client is also a column of its own, for
+      -- whoever reads the tables by client.
+      UPDATE orders SET order_id = 'anonymous:' || order_id;
+      UPDATE provider_payments SET order_id = 'anonymous:' || order_id;
+      ALTER TABLE orders ADD COLUMN client text NOT NULL GENERATED ALWAYS AS (split_part(order_id, ':', 1)) STORED;
+      ALTER TABLE provider_payments ADD COLUMN client text NOT NULL GENERATED ALWAYS AS (split_part(order_id, ':', 1)) STORED;
+      CREATE INDEX orders_by_client ON orders (client);
+    `,
+  },
+  {
+    id: 4,
+    name: 'API keys issued by npm run keys',
+    sql: `
+      -- Keys issued to clients in Postgres (besides API_KEYS): only their
+      -- SHA-256 is kept, never the key, which is shown once when issued.
+      -- A client may have several (rotation); revoking a client revokes them
+      -- all. Every instance reads the live ones (and hears of a change on
+      -- the api_keys channel), so a revoked key is refused everywhere within
+      -- a second.
+      CREATE TABLE api_keys (
+        key_hash   bytea PRIMARY KEY,
+        client     text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+      );
+      CREATE INDEX api_keys_by_client ON api_keys (client);
     `,
   },
 ];

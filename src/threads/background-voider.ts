@@ -20,6 +20,7 @@
  */
 import type { Logger } from 'pino';
 import type { PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
+import { orderLogFields } from '../domain/order.js';
 
 /** The first retry, and the longest wait between two. */
 const RETRY_FIRST_MS = 100;
@@ -60,7 +61,7 @@ export class BackgroundVoider {
       return await this.ledger.void(key, refuse);
     } catch (error) {
       this.failedAttempts++;
-      const about = { err: error, order_id: key.orderId, run: key.run };
+      const about = { err: error, ...orderLogFields(key.order), run: key.run };
       if (!this.keepAsking) {
         this.log.warn(about, 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it');
         return 'pending';
@@ -82,7 +83,7 @@ export class BackgroundVoider {
   close(): void {
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
-      this.log.error({ order_id: entry.orderId, run: entry.run, attempts: entry.attempts }, 'shutting down with a failed order whose payment is not voided yet: a person must look');
+      this.log.error({ ...orderLogFields(entry.order), run: entry.run, attempts: entry.attempts }, 'shutting down with a failed order whose payment is not voided yet: a person must look');
     }
     this.pending.clear();
   }
@@ -96,7 +97,7 @@ export class BackgroundVoider {
   }
 
   private async retry(id: string, entry: Pending & PaymentKey): Promise<void> {
-    const about = { order_id: entry.orderId, run: entry.run };
+    const about = { ...orderLogFields(entry.order), run: entry.run };
     entry.attempts++;
     let answer: VoidAnswer;
     try {
@@ -117,6 +118,6 @@ export class BackgroundVoider {
   }
 }
 
-function idOf({ orderId, run }: PaymentKey): string {
-  return `${run}\u0000${orderId}`;
+function idOf({ order, run }: PaymentKey): string {
+  return `${run}\u0000${order}`;
 }

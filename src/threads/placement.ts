@@ -8,7 +8,7 @@
  *   steps thus land on two threads, and sleepers avoid a busy one.
  * - Doomed threads. A thread being terminated gets no new task.
  *
- * It also records on each task's ticket the thread it was posted to: the
+ * It also records on each task's placement the thread it was posted to: the
  * main thread needs that to terminate the right thread, and to know which
  * thread's death to wait for when a task comes back rejected.
  */
@@ -21,22 +21,22 @@ export type LoadBalancer = NonNullable<PiscinaOptions['loadBalancer']>;
  * Attached to a task under Piscina's queue-options symbol: the balancer reads
  * it, and structured clone drops symbol keys, so it never reaches the worker.
  */
-export interface PlacementTicket {
+export interface TaskPlacement {
   readonly cpuMs: number;
   /** threadId the task was posted to; set by the balancer. */
   placedOn?: number;
-  /** The ticket of the batch the step travels in, which the balancer places instead. */
-  batch?: PlacementTicket;
+  /** The placement of the batch the step travels in, which the balancer places instead. */
+  batch?: TaskPlacement;
 }
 
 /** The thread a step was posted to, alone or in its batch; undefined while it waits for one. */
-export function threadOf(ticket: PlacementTicket): number | undefined {
-  return ticket.placedOn ?? ticket.batch?.placedOn;
+export function threadOf(placement: TaskPlacement): number | undefined {
+  return placement.placedOn ?? placement.batch?.placedOn;
 }
 
-export function ticketOf(task: Parameters<LoadBalancer>[0]): PlacementTicket | undefined {
+export function placementOf(task: Parameters<LoadBalancer>[0]): TaskPlacement | undefined {
   const options = task[queueOptionsSymbol];
-  return options !== null && typeof options === 'object' && 'cpuMs' in options ? (options as PlacementTicket) : undefined;
+  return options !== null && typeof options === 'object' && 'cpuMs' in options ? (options as TaskPlacement) : undefined;
 }
 
 export class Placement {
@@ -65,19 +65,19 @@ export class Placement {
       }
     }
     if (best === undefined) return null;
-    const ticket = ticketOf(task);
-    if (ticket) {
-      ticket.placedOn = best.id;
-      if (ticket.cpuMs > 0) this.owedCpuMs.set(best.id, bestOwed + ticket.cpuMs);
+    const placement = placementOf(task);
+    if (placement) {
+      placement.placedOn = best.id;
+      if (placement.cpuMs > 0) this.owedCpuMs.set(best.id, bestOwed + placement.cpuMs);
     }
     return best;
   };
 
   /** The task is over (reported or lost): its CPU is no longer owed. */
-  settled(ticket: PlacementTicket): void {
-    if (ticket.placedOn === undefined || ticket.cpuMs === 0) return;
-    const owed = (this.owedCpuMs.get(ticket.placedOn) ?? 0) - ticket.cpuMs;
-    if (owed > 0) this.owedCpuMs.set(ticket.placedOn, owed);
-    else this.owedCpuMs.delete(ticket.placedOn);
+  settled(placement: TaskPlacement): void {
+    if (placement.placedOn === undefined || placement.cpuMs === 0) return;
+    const owed = (this.owedCpuMs.get(placement.placedOn) ?? 0) - placement.cpuMs;
+    if (owed > 0) this.owedCpuMs.set(placement.placedOn, owed);
+    else this.owedCpuMs.delete(placement.placedOn);
   }
 }

@@ -33,7 +33,7 @@ import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
-import { threadOf, type PlacementTicket } from './placement.js';
+import { threadOf, type TaskPlacement } from './placement.js';
 import { readReport, type BatchedReport } from './protocol.js';
 import { PoolSaturated, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
@@ -144,7 +144,7 @@ export class PooledStepRunner implements StepRunner {
   /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
   private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, attemptNumber: number): Promise<Attempt> {
     const { order } = run;
-    const ticket: PlacementTicket = { cpuMs: cpuMsOf(order, step.name) };
+    const placement: TaskPlacement = { cpuMs: cpuMsOf(order, step.name) };
     const { graceMs, threadProgress, tasksInFlight } = this.options;
     let cell: number | undefined;
     let overdue: NodeJS.Timeout | undefined;
@@ -153,7 +153,7 @@ export class PooledStepRunner implements StepRunner {
     // every graceMs after that until the task ends.
     const judge = (): void => {
       overdue = undefined;
-      const threadId = threadOf(ticket);
+      const threadId = threadOf(placement);
       if (threadId !== undefined && cell !== undefined && !this.cells.cells.hasFinished(cell)) {
         const what = `step ${step.name} of order ${order.orderId}`;
         if (this.cells.cells.timesIgnored(cell) >= 2) {
@@ -170,32 +170,32 @@ export class PooledStepRunner implements StepRunner {
       overdue = setTimeout(judge, graceMs);
     };
     const armGracePeriod = (): void => {
-      const threadId = threadOf(ticket);
+      const threadId = threadOf(placement);
       lastProgress = threadId === undefined ? undefined : threadProgress(threadId);
       overdue = setTimeout(judge, graceMs);
     };
     cell = this.cells.take(signal, armGracePeriod);
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
-    tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, ticket, since: performance.now() });
+    tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, placement, since: performance.now() });
     try {
-      const outcome = await this.runOnPool(cell, step, run, trace, ticket);
+      const outcome = await this.runOnPool(cell, step, run, trace, placement);
       // Over, one way or the other: what it asked of its service is known now.
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
       return effect ? { ...outcome, effect } : outcome;
     } finally {
       clearTimeout(overdue);
-      this.pool.settled(ticket);
+      this.pool.settled(placement);
       tasksInFlight?.remove(cell);
       this.cells.give(cell);
     }
   }
 
-  private async runOnPool(cell: number, step: ActionDefinition, { order, run }: OrderRun, trace: Trace, ticket: PlacementTicket): Promise<Attempt> {
+  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, placement: TaskPlacement): Promise<Attempt> {
     try {
-      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId }, ticket) };
+      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId }, placement) };
     } catch (error) {
-      const threadId = threadOf(ticket);
+      const threadId = threadOf(placement);
       if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };
       // The thread is gone or going. Wait until it has exited and its
       // share of the tracker and the courier pool is back; only then is it

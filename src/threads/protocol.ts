@@ -5,7 +5,7 @@
  * failures travel as a kind and are given meaning again on the main thread.
  */
 import { abortKind, type OrderFailureKind, type StepFailureKind } from '../domain/errors.js';
-import type { Order } from '../domain/order.js';
+import type { Order, OrderKey } from '../domain/order.js';
 
 /** Shared memory every worker maps at start-up (Piscina's workerData). */
 export interface SharedMemoryBuffers {
@@ -107,7 +107,8 @@ export interface LedgerRequest {
   readonly type: 'ledger-request';
   /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
   readonly op: 'charge' | 'void';
-  readonly orderId: string;
+  /** The order's key (its client and its id): the provider's books are filed by it. */
+  readonly order: OrderKey;
   readonly run: number;
   readonly amount: number;
   /** The provider's test switch: decline the charge (a test card), or refuse the void. */

@@ -12,7 +12,7 @@
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
-import { Placement, type PlacementTicket } from './placement.js';
+import { Placement, type TaskPlacement } from './placement.js';
 import { isEarlyReport, isLedgerRequest, type BatchedReport, type LedgerRequest, type StepBatch, type StepTask, type WorkerSetup } from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 
@@ -24,7 +24,7 @@ export class PoolSaturated extends Error {
   }
 }
 
-export interface StepPoolOptions<Reclaimed> {
+export interface StepPoolOptions<TakenBack> {
   readonly threads: number;
   /** Most step tasks one thread runs at once. */
   readonly tasksPerThread: number;
@@ -36,8 +36,8 @@ export interface StepPoolOptions<Reclaimed> {
   readonly resourceLimits?: ResourceLimits;
   readonly workerSetup: WorkerSetup;
   /** Give back the shared memory a dead thread held (tracker share, courier slots). */
-  readonly reclaim: (threadId: number) => Reclaimed;
-  readonly onThreadExit: (exit: ThreadExit<Reclaimed>) => void;
+  readonly reclaim: (threadId: number) => TakenBack;
+  readonly onThreadExit: (exit: ThreadExit<TakenBack>) => void;
   /** A step sent the payment provider a request (posted by its thread outside of any task report). */
   readonly onLedgerRequest: (request: LedgerRequest) => void;
 }
@@ -45,13 +45,14 @@ export interface StepPoolOptions<Reclaimed> {
 /** A step waiting to be posted, in a batch, at the end of the current turn. */
 interface Posting {
   readonly task: StepTask;
-  readonly ticket: PlacementTicket;
+  readonly placement: TaskPlacement;
   readonly resolve: (report: BatchedReport) => void;
   readonly reject: (error: unknown) => void;
 }
 
-export class StepPool<Reclaimed> {
-  readonly registry: ThreadRegistry<Reclaimed>;
+/** @typeParam TakenBack What the pool's owner takes back of a thread that exits (its share of the shared memory): `reclaim`'s answer. */
+export class StepPool<TakenBack> {
+  readonly registry: ThreadRegistry<TakenBack>;
   private readonly placement: Placement;
   private readonly piscina: Piscina<StepBatch, BatchedReport[]>;
   private readonly queueLimit: number;
@@ -61,7 +62,7 @@ export class StepPool<Reclaimed> {
   private readonly awaitingEarly = new Map<number, (report: BatchedReport) => void>();
   private nextSeq = 0;
 
-  constructor(options: StepPoolOptions<Reclaimed>) {
+  constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
     this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
     this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
@@ -98,17 +99,17 @@ export class StepPool<Reclaimed> {
 
   /**
    * Post a step; resolves with its report, rejects if its thread is lost or
-   * the pool refuses it. Call `settled` with its ticket once it has.
+   * the pool refuses it. Call `settled` with its placement once it has.
    *
    * The step leaves at the end of the current turn, with the other steps of
    * its order posted in the same turn that do no CPU work (the pipeline posts
    * an order's steps together): one task for the pool, placed as one.
    */
-  run(task: StepTask, ticket: PlacementTicket): Promise<BatchedReport> {
+  run(task: StepTask, placement: TaskPlacement): Promise<BatchedReport> {
     if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
     return new Promise((resolve, reject) => {
       if (this.postings.length === 0) queueMicrotask(() => this.postBatches());
-      this.postings.push({ task, ticket, resolve, reject });
+      this.postings.push({ task, placement, resolve, reject });
     });
   }
 
@@ -117,9 +118,9 @@ export class StepPool<Reclaimed> {
     this.postings = [];
     const together = new Map<StepTask['order'], Posting[]>();
     for (const posting of postings) {
-      const batch = posting.ticket.cpuMs === 0 ? together.get(posting.task.order) : undefined;
+      const batch = posting.placement.cpuMs === 0 ? together.get(posting.task.order) : undefined;
       if (batch) batch.push(posting);
-      else if (posting.ticket.cpuMs === 0) together.set(posting.task.order, [posting]);
+      else if (posting.placement.cpuMs === 0) together.set(posting.task.order, [posting]);
       else this.post([posting]);
     }
     for (const batch of together.values()) this.post(batch);
@@ -127,11 +128,11 @@ export class StepPool<Reclaimed> {
 
   private post(members: Posting[]): void {
     const { order, run, requestId } = members[0]!.task;
-    const ticket: PlacementTicket = members.length === 1 ? members[0]!.ticket : { cpuMs: 0 };
-    const steps = members.map(({ task, ticket: memberTicket, resolve }) => {
+    const placement: TaskPlacement = members.length === 1 ? members[0]!.placement : { cpuMs: 0 };
+    const steps = members.map(({ task, placement: memberPlacement, resolve }) => {
       const seq = this.nextSeq++;
       if (members.length > 1) {
-        memberTicket.batch = ticket;
+        memberPlacement.batch = placement;
         this.awaitingEarly.set(seq, resolve);
       }
       return { seq, cell: task.cell, module: task.module };
@@ -139,7 +140,7 @@ export class StepPool<Reclaimed> {
     const forget = (): void => {
       for (const { seq } of steps) this.awaitingEarly.delete(seq);
     };
-    this.piscina.run({ order, run, requestId, steps, [queueOptionsSymbol]: ticket } as StepBatch).then(
+    this.piscina.run({ order, run, requestId, steps, [queueOptionsSymbol]: placement } as StepBatch).then(
       (reports) => {
         forget();
         // A member already answered early keeps that answer: a promise settles once.
@@ -153,8 +154,8 @@ export class StepPool<Reclaimed> {
   }
 
   /** The task is over: the CPU it was placed with is no longer owed by its thread. */
-  settled(ticket: PlacementTicket): void {
-    this.placement.settled(ticket);
+  settled(placement: TaskPlacement): void {
+    this.placement.settled(placement);
   }
 
   get threadCount(): number {

@@ -1,6 +1,6 @@
 /**
  * The step tasks in flight, by cancel cell, as the main thread knows them:
- * whose order, which step, which attempt, and the ticket that says which
+ * whose order, which step, which attempt, and the placement that says which
  * thread the task was posted to (set by the balancer when it is placed, so
  * read when looked at). The runner adds a task when its attempt takes a cell
  * and removes it before the cell is given back, so a cell never names a task
@@ -10,7 +10,7 @@
  * nothing else until someone looks.
  */
 import type { ActionName } from '../domain/order.js';
-import type { PlacementTicket } from './placement.js';
+import type { TaskPlacement } from './placement.js';
 
 export interface TaskInFlight {
   readonly orderId: string;
@@ -18,7 +18,7 @@ export interface TaskInFlight {
   /** 1, or 2 when the step runs again after its thread was lost under it. */
   readonly attempt: number;
   /** `placedOn` is the thread it was posted to, once placed. */
-  readonly ticket: PlacementTicket;
+  readonly placement: TaskPlacement;
   /** performance.now() when the attempt began. */
   readonly since: number;
 }

@@ -13,7 +13,8 @@ export type ExitCause =
   | 'died' // it crashed, called process.exit or ran out of memory
   | 'closed'; // the pool was shut down
 
-export interface ThreadExit<Reclaimed> {
+/** @typeParam TakenBack What was taken back of the thread once it had exited (see StepPool). */
+export interface ThreadExit<TakenBack> {
   readonly threadId: number;
   readonly cause: ExitCause;
   readonly exitCode: number;
@@ -26,7 +27,7 @@ export interface ThreadExit<Reclaimed> {
    * cancellation), if that is why: the task to blame, whichever was on the CPU.
    */
   readonly culprit: number | undefined;
-  readonly reclaimed: Reclaimed;
+  readonly reclaimed: TakenBack;
 }
 
 /** A live thread as the registry knows it: its Worker, and why it is doomed, if it is (its tasks will not report). */
@@ -46,18 +47,18 @@ interface Fate {
 /** How many exits are remembered for late askers (a step learns of its thread's death after the fact). */
 const REMEMBERED_EXITS = 1024;
 
-export class ThreadRegistry<Reclaimed> {
+export class ThreadRegistry<TakenBack> {
   private readonly live = new Map<number, Worker>();
   /** Threads that failed or were told to stop, and have not exited yet. */
   private readonly doomed = new Map<number, Fate>();
-  private readonly exits = new Map<number, ThreadExit<Reclaimed>>();
-  private readonly exitWaiters = new Map<number, Array<(exit: ThreadExit<Reclaimed>) => void>>();
+  private readonly exits = new Map<number, ThreadExit<TakenBack>>();
+  private readonly exitWaiters = new Map<number, Array<(exit: ThreadExit<TakenBack>) => void>>();
   private closing = false;
   private replacedCount = 0;
 
   constructor(
-    private readonly reclaim: (threadId: number) => Reclaimed,
-    private readonly onExit: (exit: ThreadExit<Reclaimed>) => void,
+    private readonly reclaim: (threadId: number) => TakenBack,
+    private readonly onExit: (exit: ThreadExit<TakenBack>) => void,
   ) {}
 
   /** Threads alive now (started and not exited). */
@@ -110,7 +111,7 @@ export class ThreadRegistry<Reclaimed> {
   }
 
   /** Resolves once the thread has exited and what it held has been given back. */
-  whenExited(threadId: number): Promise<ThreadExit<Reclaimed>> {
+  whenExited(threadId: number): Promise<ThreadExit<TakenBack>> {
     const exit = this.exits.get(threadId);
     if (exit) return Promise.resolve(exit);
     return new Promise((resolve) => {
@@ -135,7 +136,7 @@ export class ThreadRegistry<Reclaimed> {
     this.live.delete(threadId);
     const cause: ExitCause = this.closing ? 'closed' : (fate?.cause ?? 'died');
     if (cause !== 'closed') this.replacedCount++;
-    const exit: ThreadExit<Reclaimed> = {
+    const exit: ThreadExit<TakenBack> = {
       threadId,
       cause,
       exitCode,

@@ -73,8 +73,9 @@ async function readOrder(supervisor: Supervisor, orderId: string, first: number)
 /** The provider's books of orders the service has no record of, straight from Postgres. */
 async function paymentsOf(postgres: ChaosPostgres, orderIds: readonly string[]): Promise<Map<string, Money>> {
   const rows = await postgres.query<{ order_id: string; charged: string; refunded: string }>(
-    'SELECT order_id, sum(charged)::text AS charged, sum(refunded)::text AS refunded FROM provider_payments WHERE order_id = ANY($1) GROUP BY order_id',
-    [orderIds],
+    // Filed under its key, client:order_id; the harness's clients are the service's one anonymous client (open mode).
+    "SELECT substr(order_id, length('anonymous:') + 1) AS order_id, sum(charged)::text AS charged, sum(refunded)::text AS refunded FROM provider_payments WHERE order_id = ANY($1) GROUP BY order_id",
+    [orderIds.map((id) => `anonymous:${id}`)],
   );
   return new Map(rows.map((row) => [row.order_id, { charged: Number(row.charged), refunded: Number(row.refunded) }]));
 }

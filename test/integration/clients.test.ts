@@ -128,3 +128,32 @@ describe('what a browser must not be able to do', () => {
     expect(policy).not.toContain('unsafe');
   });
 });
+
+describe("each client's own orders", () => {
+  const status = async (orderId: string, key: string): Promise<{ status: number; body: { payment?: { charged: number } } }> => {
+    const response = await get(`/orders/${orderId}`, bearer(key));
+    return { status: response.status, body: response.json() as { payment?: { charged: number } } };
+  };
+
+  it('two clients use one order_id independently: two orders, each charged its own amount, each reading its own', async () => {
+    const shared = `shared-${Date.now()}`;
+    const fromAcme = await post({ order_id: shared, amount: 100 }, bearer(ACME));
+    const fromGlobex = await post({ order_id: shared, amount: 250 }, bearer(GLOBEX));
+    // Neither is the other's replay nor a reuse of its key.
+    expect([fromAcme.status, fromGlobex.status]).toEqual([200, 200]);
+    expect(fromGlobex.headers['idempotent-replayed']).toBeUndefined();
+    expect(await status(shared, ACME)).toMatchObject({ status: 200, body: { payment: { charged: 100 } } });
+    expect(await status(shared, GLOBEX)).toMatchObject({ status: 200, body: { payment: { charged: 250 } } });
+  });
+
+  it("a client cannot read another's order (404, as for one never sent) nor claim its id (its own order runs)", async () => {
+    const acmes = `acme-only-${Date.now()}`;
+    expect((await post({ order_id: acmes, amount: 100 }, bearer(ACME))).status).toBe(200);
+    const read = await get(`/orders/${acmes}`, bearer(GLOBEX));
+    expect(read.status).toBe(404);
+    expect(read.text).toBe((await get('/orders/never-sent-by-anyone', bearer(GLOBEX))).text.replace('never-sent-by-anyone', acmes));
+    // Globex's order under the same id is its own: not refused as a reuse, and acme's is untouched.
+    expect((await post({ order_id: acmes, amount: 999 }, bearer(GLOBEX))).status).toBe(200);
+    expect(await status(acmes, ACME)).toMatchObject({ status: 200, body: { payment: { charged: 100 } } });
+  });
+});

@@ -55,7 +55,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`Postgres stopped while a fa
       body: JSON.stringify({ order_id: orderId, amount: 10, fail_step: 'vendor', delay_ms: { payment: 0, vendor: 600, courier: 0, refund: 50 } }),
     });
     await eventually(
-      () => sql<{ charged: string }>(url, 'SELECT charged FROM provider_payments WHERE order_id = $1', [orderId]),
+      () => sql<{ charged: string }>(url, "SELECT charged FROM provider_payments WHERE order_id = 'anonymous:' || $1", [orderId]),
       (rows) => rows[0]?.charged === '10',
       { within: 3000 },
     );
@@ -70,7 +70,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`Postgres stopped while a fa
       () =>
         sql<{ state: string; kind: string | null; charged: string; refunded: string }>(
           url,
-          'SELECT o.state, o.kind, p.charged, p.refunded FROM orders o JOIN provider_payments p USING (order_id) WHERE order_id = $1',
+          "SELECT o.state, o.kind, p.charged, p.refunded FROM orders o JOIN provider_payments p USING (order_id) WHERE order_id = 'anonymous:' || $1",
           [orderId],
         ),
       (rows) => rows[0]?.state === 'done',
@@ -95,7 +95,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a refund whose void never r
       expect({ status, kind: body.error?.kind }).toEqual({ status: 503, kind: 'vendor_unavailable' });
       const [row] = await sql<{ kind: string; charged: string; refunded: string }>(
         url,
-        'SELECT o.kind, p.charged, p.refunded FROM orders o JOIN provider_payments p USING (order_id) WHERE order_id = $1',
+        "SELECT o.kind, p.charged, p.refunded FROM orders o JOIN provider_payments p USING (order_id) WHERE order_id = 'anonymous:' || $1",
         ['durable-refund-never-left'],
       );
       expect(row).toEqual({ kind: 'vendor_unavailable', charged: '10', refunded: '10' });

@@ -110,6 +110,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
     );
     expect(performance.now() - killedAt).toBeLessThan(LEASE_MS + 4000);
     expect(interrupted).toMatchObject({ runs: 1, outcome: { http_status: 503, kind: 'interrupted' }, payment: { charged: 1200, refunded: 1200 } });
+    // The takeover's log line counts the order's runs as GET /orders does.
+    const takeover = await eventually(async () => restarted.stdout.find((line) => line.includes('took over an order') && line.includes('killed-mid-order')), Boolean, { within: 3000 });
+    expect(JSON.parse(takeover!)).toMatchObject({ order_id: 'killed-mid-order', runs: 1 });
 
     expect((await post(restarted, order)).status).toBe(200);
     expect(await orderStatus(restarted, 'killed-mid-order')).toEqual({
@@ -119,7 +122,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
       outcome: { http_status: 200, kind: 'ok' },
       payment: { charged: 2400, refunded: 1200 },
     });
-    const runs = await sql<{ charged: string; refunded: string }>(url, "SELECT charged, refunded FROM provider_payments WHERE order_id = 'killed-mid-order' ORDER BY run");
+    const runs = await sql<{ charged: string; refunded: string }>(url, "SELECT charged, refunded FROM provider_payments WHERE order_id = 'anonymous:killed-mid-order' ORDER BY run");
     expect(runs).toEqual([
       { charged: '1200', refunded: '1200' },
       { charged: '1200', refunded: '0' },
@@ -270,7 +273,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`Postgres stopped and starte
     expect(await ledgerBreaches(url)).toEqual([]);
     // Every order answered 200 is recorded so, its money taken once.
     const ok = answers.flatMap(({ orderId, answer }) => (answer !== 'failed' && answer.status === 200 ? [orderId] : []));
-    const recorded = await sql<{ order_id: string; kind: string }>(url, `SELECT order_id, kind FROM orders WHERE kind = 'ok'`);
+    // Stored under its key, client:order_id (open mode: the anonymous client).
+    const recorded = await sql<{ order_id: string; kind: string }>(url, `SELECT split_part(order_id, ':', 2) AS order_id, kind FROM orders WHERE kind = 'ok' AND client = 'anonymous'`);
     expect(new Set(recorded.map((row) => row.order_id))).toEqual(new Set(ok));
     expect((await post(target, orderBody())).status).toBe(200);
   });

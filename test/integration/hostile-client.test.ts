@@ -8,7 +8,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type RunningService } from '../../src/composition-root.js';
+import { startService, type RunningService } from '../../src/composition/service.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { rawRequest } from '../support/http.js';

@@ -5,7 +5,7 @@
  * Each runs with THREADS=1 unless it says otherwise.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_STEPS } from '../../src/composition-root.js';
+import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import type { Config } from '../../src/config.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
 import { compiledFixture } from '../support/compiled.js';

@@ -9,7 +9,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULT_STEPS } from '../../src/composition-root.js';
+import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { openApiDocument } from '../../src/http/openapi.js';
 import { compiledFixture } from '../support/compiled.js';
 import { openEventStream } from '../../load/event-stream.js';

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { DEFAULT_STEPS } from '../../src/composition-root.js';
+import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { compiledFixture } from '../support/compiled.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog } from '../support/log-capture.js';

@@ -66,9 +66,38 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
   it('applies the service schema to an empty database, then nothing on the next start', async () => {
     const [pool] = await freshDatabase();
     expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.map((m) => m.id));
-    expect(await tables(pool!)).toEqual(['courier_slots', 'instances', 'orders', 'provider_payments', 'schema_migrations']);
+    expect(await tables(pool!)).toEqual(['api_keys', 'courier_slots', 'instances', 'orders', 'provider_payments', 'schema_migrations']);
     expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
+  });
+
+  it("files the orders and payments of a database from before clients under the anonymous client's keys (migration 3)", async () => {
+    const [pool] = await freshDatabase();
+    const beforeClients = MIGRATIONS.filter((m) => m.id < 3);
+    await migrate(pool!, beforeClients);
+    await pool!.query("INSERT INTO orders (order_id, fingerprint, run, runs, state, kind, finished_at, replay_until) VALUES ('old-order', 'fp', 1, 1, 'done', 'ok', now(), now() + interval '1 hour')");
+    await pool!.query("INSERT INTO provider_payments (order_id, run, charged) VALUES ('old-order', 1, 1200)");
+    expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.filter((m) => m.id >= 3).map((m) => m.id));
+    const orders = await pool!.query('SELECT order_id, client FROM orders');
+    const payments = await pool!.query('SELECT order_id, client, charged FROM provider_payments');
+    expect(orders.rows).toEqual([{ order_id: 'anonymous:old-order', client: 'anonymous' }]);
+    expect(payments.rows).toEqual([{ order_id: 'anonymous:old-order', client: 'anonymous', charged: '1200' }]);
+  });
+
+  it('fails, without bringing the process down, when its connection is cut while it waits for another instance migrating', async () => {
+    const [pool, other] = await freshDatabase(2);
+    // Another instance holds the migration lock: this one waits on it, its connection checked out of the pool.
+    const holder = await other!.connect();
+    await holder.query("SELECT pg_advisory_lock(hashtextextended('order-threads:schema_migrations', 0))");
+    const migrating = migrate(pool!, THREE);
+    const waiting = async (): Promise<number | undefined> =>
+      (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")).rows[0]?.pid;
+    let pid: number | undefined;
+    while ((pid = await waiting()) === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Postgres shutting down, a network cut: the connection ends under the waiting migration.
+    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    await expect(migrating).rejects.toThrow();
+    holder.release();
   });
 
   it('applies only what is new', async () => {

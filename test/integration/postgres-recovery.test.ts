@@ -14,10 +14,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { DatabaseUnavailable, type Database } from '../../src/postgres/database.js';
-import type { DurableStore } from '../../src/postgres/durable-store.js';
+import type { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 const stores = useDurableStores();
 
@@ -46,15 +50,15 @@ const ok = (orderId: string): RecordedOutcome => {
   return { kind: 'ok', replay: result };
 };
 
-async function startedRun(store: DurableStore, orderId: string): Promise<number> {
-  const begun = await store.records.begin(orderId, `fp-${orderId}`);
+async function startedRun(store: PostgresStore, orderId: string): Promise<number> {
+  const begun = await store.records.begin(k(orderId), `fp-${orderId}`);
   if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
   return begun.run;
 }
 
 /** As if the run had gone on for an hour: older than any orphan threshold, so only this instance's own knowledge keeps recovery off it. */
 async function makeOld(url: string, orderId: string): Promise<void> {
-  await sql(url, "UPDATE orders SET received_at = now() - interval '1 hour' WHERE order_id = $1", [orderId]);
+  await sql(url, "UPDATE orders SET received_at = now() - interval '1 hour' WHERE order_id = $1", [k(orderId)]);
 }
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance that runs the order${POSTGRES_SKIPPED}`, () => {
@@ -63,41 +67,41 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
     // A pool of 4: the finishes go one batch at a time (durable-store.ts), so a batch held on a lock holds the next one back, unsent.
     const [store] = await stores.open(1, { url });
     const paid = await startedRun(store!, 'paid');
-    expect(await store!.ledger.charge({ orderId: 'paid', run: paid }, 1200, false)).toBe('charged');
+    expect(await store!.ledger.charge({ order: k('paid'), run: paid }, 1200, false)).toBe('charged');
     await makeOld(url, 'paid');
     const blocker = await startedRun(store!, 'blocker');
 
     // The blocker's finish waits on a lock the test holds; the paid order's finish waits behind it, on its way.
     const locker = await connect(url);
     await locker.query('BEGIN');
-    await locker.query("SELECT 1 FROM orders WHERE order_id = 'blocker' FOR UPDATE");
-    const blocked = store!.records.finish('blocker', blocker, ok('blocker'));
+    await locker.query("SELECT 1 FROM orders WHERE order_id = 'test:blocker' FOR UPDATE");
+    const blocked = store!.records.finish(k('blocker'), blocker, ok('blocker'));
     await eventually(
       () => waitingOnLocks(url),
       (n) => n === 1,
     );
-    const finishing = store!.records.finish('paid', paid, ok('paid'));
+    const finishing = store!.records.finish(k('paid'), paid, ok('paid'));
 
     // A recovery pass runs meanwhile (the first one, as at start; the same code as every later one).
     let passed = false;
     const pass = store!.start().then(() => (passed = true));
     // Either the pass ends, leaving the run alone, or it took the run and voided its payment (the defect).
-    await eventually(async () => passed || (await store!.ledger.moneyOfRun({ orderId: 'paid', run: paid })).refunded > 0, Boolean);
+    await eventually(async () => passed || (await store!.ledger.moneyOfRun({ order: k('paid'), run: paid })).refunded > 0, Boolean);
     await locker.query('COMMIT');
     await pass;
 
     expect(await blocked).toBe('ok');
     expect(await finishing).toBe('ok');
-    expect(await store!.ledger.moneyOf('paid')).toEqual({ charged: 1200, refunded: 0 });
-    expect(await store!.records.get('paid')).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
-    expect(store!.health().orders_recovered).toBe(0);
+    expect(await store!.ledger.moneyOf(k('paid'))).toEqual({ charged: 1200, refunded: 0 });
+    expect(await store!.records.get(k('paid'))).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
+    expect(store!.sharedHealth().orders_recovered).toBe(0);
   });
 
   it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
     const url = await stores.database();
     const [store] = await stores.open(1, { url });
     const run = await startedRun(store!, 'claimed');
-    expect(await store!.ledger.charge({ orderId: 'claimed', run }, 1200, false)).toBe('charged');
+    expect(await store!.ledger.charge({ order: k('claimed'), run }, 1200, false)).toBe('charged');
     await makeOld(url, 'claimed');
     // The instance's own bookkeeping misses the run (however that came about): recovery takes it for an orphan of its own.
     vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
@@ -105,7 +109,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
     // Recovery claims the run, then its void waits on a lock the test holds on the provider's row.
     const locker = await connect(url);
     await locker.query('BEGIN');
-    await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'claimed' FOR UPDATE");
+    await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'test:claimed' FOR UPDATE");
     const pass = store!.start();
     await eventually(
       () => waitingOnLocks(url),
@@ -113,31 +117,31 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance th
     );
 
     // The run's own finish arrives now, between the claim and the void: it must not record a success the void is about to undo.
-    expect(await store!.records.finish('claimed', run, ok('claimed'))).toBe('interrupted');
+    expect(await store!.records.finish(k('claimed'), run, ok('claimed'))).toBe('interrupted');
     await locker.query('COMMIT');
     await pass;
 
-    expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 1200, refunded: 1200 });
-    expect(await store!.records.get('claimed')).toMatchObject({ state: 'done', outcome: { kind: 'interrupted', replay: undefined } });
-    expect(store!.health().orders_recovered).toBe(1);
+    expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 1200, refunded: 1200 });
+    expect(await store!.records.get(k('claimed'))).toMatchObject({ state: 'done', outcome: { kind: 'interrupted', replay: undefined } });
+    expect(store!.sharedHealth().orders_recovered).toBe(1);
     // A retry is a new run, unfenced: it records as any run does.
     vi.restoreAllMocks();
     const retry = await startedRun(store!, 'claimed');
-    expect(await store!.ledger.charge({ orderId: 'claimed', run: retry }, 1200, false)).toBe('charged');
-    expect(await store!.records.finish('claimed', retry, ok('claimed'))).toBe('ok');
-    expect(await store!.ledger.moneyOf('claimed')).toEqual({ charged: 2400, refunded: 1200 });
+    expect(await store!.ledger.charge({ order: k('claimed'), run: retry }, 1200, false)).toBe('charged');
+    expect(await store!.records.finish(k('claimed'), retry, ok('claimed'))).toBe('ok');
+    expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
   });
 });
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lost${POSTGRES_SKIPPED}`, () => {
   /** The store's connection pool, to lose the answers of its finishes (the one place a test reaches inside the store). */
-  const databaseOf = (store: DurableStore): Database => (store as unknown as { db: Database }).db;
+  const databaseOf = (store: PostgresStore): Database => (store as unknown as { db: Database }).db;
   const isFinish = (statement: unknown): boolean => typeof statement === 'object' && statement !== null && (statement as { name?: string }).name === 'order_finish_many';
 
   it('is written again until an answer comes: the client learns the truth (ok, its money kept), never "interrupted"', async () => {
     const [store] = await stores.open(1);
     const run = await startedRun(store!, 'lost-answer');
-    expect(await store!.ledger.charge({ orderId: 'lost-answer', run }, 1200, false)).toBe('charged');
+    expect(await store!.ledger.charge({ order: k('lost-answer'), run }, 1200, false)).toBe('charged');
     const db = databaseOf(store!);
     const query = db.query.bind(db);
     let lost = 0;
@@ -147,10 +151,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lo
       if (isFinish(statement) && lost++ === 0) throw new DatabaseUnavailable('Postgres is unreachable: Connection terminated unexpectedly');
       return rows;
     });
-    expect(await store!.records.finish('lost-answer', run, ok('lost-answer'))).toBe('ok');
+    expect(await store!.records.finish(k('lost-answer'), run, ok('lost-answer'))).toBe('ok');
     expect(lost).toBe(2);
-    expect(await store!.records.get('lost-answer')).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
-    expect(await store!.ledger.moneyOf('lost-answer')).toEqual({ charged: 1200, refunded: 0 });
+    expect(await store!.records.get(k('lost-answer'))).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
+    expect(await store!.ledger.moneyOf(k('lost-answer'))).toEqual({ charged: 1200, refunded: 0 });
   });
 
   it('says the outcome is unknown when no answer comes in time, and leaves the run to recovery', async () => {
@@ -163,11 +167,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lo
       return query(statement, values);
     });
     const started = performance.now();
-    expect(await store!.records.finish('never-answered', run, ok('never-answered'))).toBe('outcome_unknown');
+    expect(await store!.records.finish(k('never-answered'), run, ok('never-answered'))).toBe('outcome_unknown');
     // Tried for 2 × LEASE_MS, no longer.
     expect(performance.now() - started).toBeGreaterThanOrEqual(1500);
     expect(performance.now() - started).toBeLessThan(4000);
     expect(store!.records.localRuns()).not.toContain(run);
-    expect(await store!.records.get('never-answered')).toMatchObject({ state: 'running' });
+    expect(await store!.records.get(k('never-answered'))).toMatchObject({ state: 'running' });
   });
 });

@@ -52,7 +52,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a throwaway Postgres${POSTG
   it('stops the server of a process killed before it could, at the next start', async () => {
     // A process that starts a server and is then killed: Postgres does not
     // notice its parent dying and would run on.
-    const throwaway = new URL('../../dist/src/postgres/embedded/throwaway.js', import.meta.url).href;
+    const throwaway = new URL('../../dist/scripts/postgres/throwaway.js', import.meta.url).href;
     child = spawn(
       process.execPath,
       [

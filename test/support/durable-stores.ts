@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { DurableStore } from '../../src/postgres/durable-store.js';
+import { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { freshDatabase, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from './postgres.js';
 
 export interface StoreOptions {
@@ -17,14 +17,14 @@ export interface StoreOptions {
 
 export interface DurableStores {
   /** `n` stores on one database: `n` instances. */
-  open(n: number, options?: StoreOptions): Promise<DurableStore[]>;
+  open(n: number, options?: StoreOptions): Promise<PostgresStore[]>;
   /** A fresh database on the file's server. */
   database(): Promise<string>;
 }
 
 export function useDurableStores(): DurableStores {
   let server: TestPostgres | undefined;
-  const opened: DurableStore[] = [];
+  const opened: PostgresStore[] = [];
   beforeAll(async () => {
     if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
   });
@@ -40,7 +40,7 @@ export function useDurableStores(): DurableStores {
     database,
     async open(n, { replayMs = 60_000, leaseMs = 5000, url } = {}) {
       const databaseUrl = url ?? (await database());
-      const stores = await Promise.all(Array.from({ length: n }, () => DurableStore.open({ databaseUrl, leaseMs, poolSize: 4, replayMs, couriers: 1 }, silent)));
+      const stores = await Promise.all(Array.from({ length: n }, () => PostgresStore.open({ databaseUrl, leaseMs, poolSize: 4, replayMs, couriers: 1 }, silent)));
       opened.push(...stores);
       return stores;
     },

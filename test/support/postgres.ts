@@ -7,8 +7,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { postmasterPid, startEmbeddedServer, whyPostgresCannotRunHere } from '../../src/postgres/embedded/server.js';
-import { startThrowawayServer } from '../../src/postgres/embedded/throwaway.js';
+import { postmasterPid, startEmbeddedServer, whyPostgresCannotRunHere } from '../../scripts/postgres/server.js';
+import { startThrowawayServer } from '../../scripts/postgres/throwaway.js';
 
 /**
  * Why the Postgres tests are skipped on this machine, or undefined: run as

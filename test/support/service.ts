@@ -4,7 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
-import { startService, type RunningService } from '../../src/composition-root.js';
+import { startService, type RunningService } from '../../src/composition/service.js';
 import type { HealthReport } from '../../src/http/api-schemas.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
 

@@ -10,6 +10,10 @@ import type { PaymentKey, VoidAnswer } from '../../src/ledger/payment-ledger.js'
 import { BackgroundVoider } from '../../src/threads/background-voider.js';
 import { captureLog } from '../support/log-capture.js';
 import { eventually } from '../support/wait.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 /** The in-memory provider, unreachable for the next `failures` voids. */
 class FlakyLedger extends MemoryLedger {
@@ -28,7 +32,7 @@ class FlakyLedger extends MemoryLedger {
   }
 }
 
-const key: PaymentKey = { orderId: 'o', run: 1 };
+const key: PaymentKey = { order: k('o'), run: 1 };
 
 /** A provider failing its next `failures` voids, with run `key` charged 10, and a voider in front of it. */
 async function voiderBefore(failures: number) {
@@ -51,7 +55,7 @@ describe('BackgroundVoider', () => {
     const { voider } = await voiderBefore(0);
     expect(await voider.void(key, false)).toBe('refunded');
     expect(await voider.void(key, false)).toBe('nothing_to_refund');
-    expect(await voider.void({ orderId: 'p', run: 1 }, true)).toBe('nothing_to_refund');
+    expect(await voider.void({ order: k('p'), run: 1 }, true)).toBe('nothing_to_refund');
     expect({ pending: voider.size, failed: voider.failedAttempts }).toEqual({ pending: 0, failed: 0 });
   });
 
@@ -85,7 +89,7 @@ describe('BackgroundVoider', () => {
 
     const unreachable = new FlakyLedger(Infinity);
     const closing = new BackgroundVoider(unreachable, log.logger);
-    expect(await closing.void({ orderId: 'q', run: 2 }, false)).toBe('pending');
+    expect(await closing.void({ order: k('q'), run: 2 }, false)).toBe('pending');
     closing.close();
     expect(log.lines.at(-1)).toMatchObject({ level: 50, order_id: 'q', run: 2 });
     expect(closing.size).toBe(0);

@@ -7,12 +7,15 @@
 import { describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
-import { IdempotentOrders, type RunEvents } from '../../src/orders/idempotent-orders.js';
+import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+import { ANONYMOUS } from '../../src/auth/caller.js';
+import type { OrderKey } from '../../src/domain/order.js';
 
 const order: Order = {
+  client: ANONYMOUS,
   orderId: 'o',
   amount: 10,
   failStep: 'vendor',
@@ -34,7 +37,7 @@ class RecordsSaying extends MemoryOrderRecords {
     super(60_000, 1 << 20);
   }
 
-  override async finish(orderId: string, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  override async finish(orderId: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
     await super.finish(orderId, run, outcome);
     return this.recorded;
   }
@@ -43,7 +46,7 @@ class RecordsSaying extends MemoryOrderRecords {
 async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; answered: OrderResult['failure'] }> {
   const alarms: string[] = [];
   const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
-  const desk = new IdempotentOrders({ process: async () => refused }, new RecordsSaying(recorded), events);
+  const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying(recorded), events);
   const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
   return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
 }
@@ -71,7 +74,7 @@ describe('a store whose connections are all taken', () => {
 
   it('sheds the order (503 overloaded, retry) rather than call the store unreachable, and runs nothing', async () => {
     let ran = 0;
-    const desk = new IdempotentOrders({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
+    const desk = new OrderDesk({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
     const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
     expect(submission.kind === 'answered' ? submission.result.failure : submission.kind).toBe('overloaded');
     expect(ran).toBe(0);

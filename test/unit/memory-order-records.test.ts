@@ -1,27 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { RecordedOutcome } from '../../src/orders/order-records.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 const outcome = (orderId: string): RecordedOutcome => ({ kind: 'ok', replay: { orderId, steps: [], compensations: [], failure: undefined } });
 
 /** Runs `orderId` once to a final outcome. */
 async function runOnce(records: MemoryOrderRecords, orderId: string): Promise<void> {
-  const begun = await records.begin(orderId, `fp-${orderId}`);
+  const begun = await records.begin(k(orderId), `fp-${orderId}`);
   if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
-  await records.finish(orderId, begun.run, outcome(orderId));
+  await records.finish(k(orderId), begun.run, outcome(orderId));
 }
 
 describe('MemoryOrderRecords', () => {
   it('numbers runs, replays a final outcome, and refuses the id for another order', async () => {
     const records = new MemoryOrderRecords(60_000, 1 << 20);
-    expect(await records.begin('a', 'fp-a')).toEqual({ kind: 'started', run: 1 });
-    expect(await records.get('a')).toMatchObject({ state: 'running', runs: 1, outcome: undefined });
-    await records.finish('a', 1, { kind: 'timeout', replay: undefined });
-    expect(await records.get('a')).toMatchObject({ state: 'done', runs: 1, outcome: { kind: 'timeout' } });
-    expect(await records.begin('a', 'fp-a')).toEqual({ kind: 'started', run: 2 });
-    await records.finish('a', 2, outcome('a'));
-    expect(await records.begin('a', 'fp-a')).toEqual({ kind: 'replay', result: outcome('a').replay });
-    expect(await records.begin('a', 'fp-other')).toEqual({ kind: 'reused' });
+    expect(await records.begin(k('a'), 'fp-a')).toEqual({ kind: 'started', run: 1 });
+    expect(await records.get(k('a'))).toMatchObject({ state: 'running', runs: 1, outcome: undefined });
+    await records.finish(k('a'), 1, { kind: 'timeout', replay: undefined });
+    expect(await records.get(k('a'))).toMatchObject({ state: 'done', runs: 1, outcome: { kind: 'timeout' } });
+    expect(await records.begin(k('a'), 'fp-a')).toEqual({ kind: 'started', run: 2 });
+    await records.finish(k('a'), 2, outcome('a'));
+    expect(await records.begin(k('a'), 'fp-a')).toEqual({ kind: 'replay', result: outcome('a').replay });
+    expect(await records.begin(k('a'), 'fp-other')).toEqual({ kind: 'reused' });
   });
 
   it('keeps a done record for its time to live, then forgets it and says so', async () => {
@@ -30,11 +34,11 @@ describe('MemoryOrderRecords', () => {
     const records = new MemoryOrderRecords(500, 1 << 20, { onForget: (id) => forgotten.push(id), now: () => now });
     await runOnce(records, 'a');
     now += 499;
-    expect(await records.get('a')).toBeDefined();
+    expect(await records.get(k('a'))).toBeDefined();
     now += 1;
-    expect(await records.get('a')).toBeUndefined();
+    expect(await records.get(k('a'))).toBeUndefined();
     expect(records.size()).toBe(0);
-    expect(forgotten).toEqual(['a']);
+    expect(forgotten).toEqual([k('a')]);
   });
 
   it('stays within its memory bound under a stream of distinct ids by refusing new orders, never forgetting one before its time', async () => {
@@ -43,37 +47,37 @@ describe('MemoryOrderRecords', () => {
     const records = new MemoryOrderRecords(60_000, 200_000);
     let kept = 0;
     for (let i = 0; i < 10_000; i++) {
-      const begun = await records.begin(`o${i}`, `fp-o${i}`);
+      const begun = await records.begin(k(`o${i}`), `fp-o${i}`);
       expect(records.estimatedBytes()).toBeLessThanOrEqual(200_000);
       if (begun.kind === 'full') break;
       expect(begun).toEqual({ kind: 'started', run: 1 });
-      await records.finish(`o${i}`, 1, outcome(`o${i}`));
+      await records.finish(k(`o${i}`), 1, outcome(`o${i}`));
       kept++;
     }
     expect(kept).toBeGreaterThan(50);
     expect(records.size()).toBe(kept);
-    for (let i = 0; i < kept; i++) expect(await records.begin(`o${i}`, `fp-o${i}`)).toMatchObject({ kind: 'replay' });
-    expect(await records.begin('one-more', 'fp-one-more')).toEqual({ kind: 'full' });
-    expect(await records.get('one-more')).toBeUndefined();
+    for (let i = 0; i < kept; i++) expect(await records.begin(k(`o${i}`), `fp-o${i}`)).toMatchObject({ kind: 'replay' });
+    expect(await records.begin(k('one-more'), 'fp-one-more')).toEqual({ kind: 'full' });
+    expect(await records.get(k('one-more'))).toBeUndefined();
   });
 
   it('makes room as records expire, never before', async () => {
     let now = 0;
     const records = new MemoryOrderRecords(1000, 10_000, { now: () => now });
     let kept = 0;
-    while ((await records.begin(`o${kept}`, `fp-o${kept}`)).kind === 'started') await records.finish(`o${kept}`, 1, outcome(`o${kept++}`));
+    while ((await records.begin(k(`o${kept}`), `fp-o${kept}`)).kind === 'started') await records.finish(k(`o${kept}`), 1, outcome(`o${kept++}`));
     now = 999;
-    expect(await records.begin('late', 'fp-late')).toEqual({ kind: 'full' });
+    expect(await records.begin(k('late'), 'fp-late')).toEqual({ kind: 'full' });
     now = 1000;
-    expect(await records.begin('late', 'fp-late')).toEqual({ kind: 'started', run: 1 });
+    expect(await records.begin(k('late'), 'fp-late')).toEqual({ kind: 'started', run: 1 });
     expect(records.size()).toBe(1);
   });
 
   it('counts what is kept alongside a record in its bound, a running one as much as it may come to', async () => {
     const records = new MemoryOrderRecords(60_000, 1 << 20, { alongside: (record) => (record.state === 'running' ? 500 : 200) });
-    await records.begin('a', 'fp-a');
+    await records.begin(k('a'), 'fp-a');
     const running = records.estimatedBytes();
-    await records.finish('a', 1, outcome('a'));
+    await records.finish(k('a'), 1, outcome('a'));
     // Done: no more than it was charged while it ran, so finishing never passes the bound.
     expect(records.estimatedBytes()).toBeLessThanOrEqual(running);
     expect(running - records.estimatedBytes()).toBeGreaterThanOrEqual(300);
@@ -81,9 +85,9 @@ describe('MemoryOrderRecords', () => {
 
   it('never evicts an order that is running', async () => {
     const records = new MemoryOrderRecords(60_000, 10_000);
-    await records.begin('long', 'fp-long');
-    for (let i = 0; i < 100; i++) if ((await records.begin(`o${i}`, `fp-o${i}`)).kind === 'started') await records.finish(`o${i}`, 1, outcome(`o${i}`));
-    expect(await records.get('long')).toMatchObject({ state: 'running' });
+    await records.begin(k('long'), 'fp-long');
+    for (let i = 0; i < 100; i++) if ((await records.begin(k(`o${i}`), `fp-o${i}`)).kind === 'started') await records.finish(k(`o${i}`), 1, outcome(`o${i}`));
+    expect(await records.get(k('long'))).toMatchObject({ state: 'running' });
   });
 
   it('drops expired records as new ones come, before evicting live ones', async () => {
@@ -99,7 +103,7 @@ describe('MemoryOrderRecords', () => {
   it('keeps nothing once done with a bound or a time to live of 0', async () => {
     for (const records of [new MemoryOrderRecords(0, 1 << 20), new MemoryOrderRecords(1000, 0)]) {
       await runOnce(records, 'a');
-      expect(await records.get('a')).toBeUndefined();
+      expect(await records.get(k('a'))).toBeUndefined();
     }
   });
 });

@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type { OrderRun } from '../../src/domain/order.js';
 import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
+import { ANONYMOUS } from '../../src/auth/caller.js';
 
 const run: OrderRun = {
-  run: 1,
+  runNumber: 1,
   order: {
+    client: ANONYMOUS,
     orderId: 'o',
     amount: 100,
     failStep: undefined,

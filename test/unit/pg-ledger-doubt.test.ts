@@ -7,6 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/postgres/database.js';
 import { PgLedger, RunsInDoubt } from '../../src/postgres/pg-ledger.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 /** A database whose every statement fails with `error`. */
 const failing = (error: Error): Database => ({ query: () => Promise.reject(error) }) as unknown as Database;
@@ -18,7 +22,7 @@ describe('PgLedger', () => {
   ])('puts a run in doubt when a void fails because %s', async (_case, error) => {
     const inDoubt = new RunsInDoubt();
     const ledger = new PgLedger(failing(error), inDoubt, { maxBatch: 1, maxInFlight: 1 });
-    await expect(ledger.void({ orderId: 'o', run: 7 }, false)).rejects.toThrow();
-    expect(inDoubt.take({ orderId: 'o', run: 7 })).toBe(true);
+    await expect(ledger.void({ order: k('o'), run: 7 }, false)).rejects.toThrow();
+    expect(inDoubt.take({ order: k('o'), run: 7 })).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Orders that are safe to retry, keyed by order_id. A retry with the same
+ * The order desk: where an order is admitted, run once, and answered — safe
+ * to retry, keyed by order_id. A retry with the same
  * order while the first still runs joins it — one execution, every caller
  * gets its outcome (singleflight) — and once it has ended, a retry within the
  * records' time to live gets the recorded outcome again, without running
@@ -22,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
-import { ACTION_NAMES, STEP_NAMES, type Order, type OrderRun } from '../domain/order.js';
+import { ACTION_NAMES, keyOfOrder, partsOfKey, STEP_NAMES, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
@@ -52,9 +53,12 @@ export function fingerprintOf(order: Order): string {
 /** Whether a new run may start now: the caller's admission policy. */
 export type Admission = 'admitted' | 'overloaded' | 'shutting_down';
 
+/** How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or `replayed` from its record. */
+export type AnsweredVia = 'ran' | 'joined' | 'replayed';
+
 export type Submission =
   /** `ran`: this call started it; `joined`: it joined a run already under way; `replayed`: recorded earlier. */
-  | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' }
+  | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
   /** No new run could start: too many in flight, or the service is shutting down. */
@@ -86,7 +90,7 @@ export interface RunEvents {
 const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: 'ran' | 'joined' | 'replayed' } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
+type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
 
 interface Run {
   readonly fingerprint: string;
@@ -101,13 +105,13 @@ interface Run {
 /** An answer without a run: nothing ran, nothing is recorded. */
 const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: 'answered', result: { orderId, steps: [], compensations: [], failure }, via: 'ran' });
 
-export class IdempotentOrders {
-  /** Runs under way in this process, by order_id. */
-  private readonly running = new Map<string, Run>();
+export class OrderDesk {
+  /** Runs under way in this process, by order (its key). */
+  private readonly running = new Map<OrderKey, Run>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly orders: OrderRunner,
+    private readonly pipeline: OrderRunner,
     private readonly records: OrderRecords,
     private readonly events: RunEvents = UNWATCHED,
   ) {}
@@ -125,7 +129,8 @@ export class IdempotentOrders {
   async submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission> {
     const fingerprint = fingerprintOf(order);
     for (;;) {
-      const underWay = this.running.get(order.orderId);
+      const key = keyOfOrder(order);
+      const underWay = this.running.get(key);
       if (underWay) {
         if (underWay.fingerprint !== fingerprint) {
           if (underWay.confirmed) return { kind: 'reused' };
@@ -145,9 +150,9 @@ export class IdempotentOrders {
       const admission = admit();
       if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
-      const record = await this.records.get(order.orderId).catch(() => undefined);
+      const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
-      if (this.running.has(order.orderId)) continue;
+      if (this.running.has(key)) continue;
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
@@ -162,19 +167,20 @@ export class IdempotentOrders {
       run.confirmed = true;
     };
     const end = this.execute(order, fingerprint, stop.signal, trace, confirm).finally(() => {
-      this.running.delete(order.orderId);
+      this.running.delete(keyOfOrder(order));
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
     const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
-    this.running.set(order.orderId, run);
+    this.running.set(keyOfOrder(order), run);
     return run;
   }
 
   /** `confirm`: called once the records have taken the id as this order's. */
   private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace, confirm: () => void): Promise<RunEnd> {
     const { orderId } = order;
+    const key = keyOfOrder(order);
     for (;;) {
-      const begun = await this.records.begin(orderId, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
+      const begun = await this.records.begin(key, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
@@ -183,15 +189,15 @@ export class IdempotentOrders {
       confirm();
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
-        const joined = await this.joinElsewhere(orderId, begun.run, signal);
+        const joined = await this.joinElsewhere(key, begun.run, signal);
         if (joined) return joined;
         continue;
       }
-      const run: OrderRun = { order, run: begun.run };
-      const result = await this.orders.process(run, signal, trace);
+      const run: OrderRun = { order, runNumber: begun.run };
+      const result = await this.pipeline.process(run, signal, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      const recorded = await this.records.finish(orderId, begun.run, outcome);
+      const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what stands — or may stand: a store
       // that cannot say what it recorded leaves the refusal standing as far as anyone can tell.
@@ -207,9 +213,10 @@ export class IdempotentOrders {
    * caller joining that run. Undefined if it ended without a final answer:
    * then this caller gets a run of its own, as a retry would.
    */
-  private async joinElsewhere(orderId: string, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+  private async joinElsewhere(key: OrderKey, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+    const { orderId } = partsOfKey(key);
     try {
-      const outcome = await this.records.awaitRun(orderId, run, signal);
+      const outcome = await this.records.awaitRun(key, run, signal);
       return outcome.replay ? { kind: 'answered', result: outcome.replay, via: 'joined' } : undefined;
     } catch {
       // Canceled (every caller has gone, or the instance is shutting down or

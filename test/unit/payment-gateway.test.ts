@@ -8,11 +8,17 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
-import { LedgerGateway } from '../../src/threads/ledger-gateway.js';
+import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { REQUESTED_CHARGE } from '../../src/threads/protocol.js';
+import { ANONYMOUS } from '../../src/auth/caller.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 const silent = pino({ level: 'silent' });
 const order = (orderId: string) => ({
+  client: ANONYMOUS,
   orderId,
   amount: 10,
   failStep: undefined,
@@ -22,32 +28,32 @@ const order = (orderId: string) => ({
 });
 
 /** `n` runs that failed with their money still taken (the provider refused the refund). */
-async function failedRuns(gateway: LedgerGateway, ledger: MemoryLedger, n: number): Promise<string[]> {
+async function failedRuns(gateway: PaymentGateway, ledger: MemoryLedger, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `o${i}`);
   for (const orderId of ids) {
-    await ledger.charge({ orderId, run: 1 }, 10, false);
-    await ledger.void({ orderId, run: 1 }, true);
-    await gateway.runEnded({ orderId, run: 1 }, true);
+    await ledger.charge({ order: k(orderId), run: 1 }, 10, false);
+    await ledger.void({ order: k(orderId), run: 1 }, true);
+    await gateway.runEnded({ order: k(orderId), run: 1 }, true);
   }
   return ids;
 }
 
-describe('LedgerGateway', () => {
+describe('PaymentGateway', () => {
   it('forgets an order’s money at risk and its unclaimed answers with its record', async () => {
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent);
+    const gateway = new PaymentGateway(ledger, silent);
     const ids = await failedRuns(gateway, ledger, 1000);
     // A charge whose message arrived but whose step was never settled (its thread died with the cell's word of it).
-    gateway.receive({ type: 'ledger-request', op: 'charge', orderId: 'unsettled', run: 1, amount: 10, test: false });
+    gateway.receive({ type: 'ledger-request', op: 'charge', order: k('unsettled'), run: 1, amount: 10, test: false });
     expect({ kept: gateway.ordersKept(), atRisk: gateway.moneyAtRisk() }).toEqual({ kept: 1001, atRisk: 10_000 });
-    for (const orderId of [...ids, 'unsettled']) gateway.forget(orderId);
+    for (const orderId of [...ids, 'unsettled']) gateway.forget(k(orderId));
     expect({ kept: gateway.ordersKept(), atRisk: gateway.moneyAtRisk() }).toEqual({ kept: 0, atRisk: 0 });
   });
 
   it('keeps money at risk no longer than the record’s time to live, where no one tells it the record went (the durable mode)', async () => {
     let now = 0;
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent, 1000, () => now);
+    const gateway = new PaymentGateway(ledger, silent, 1000, () => now);
     await failedRuns(gateway, ledger, 100);
     now = 999;
     expect(gateway.ordersKept()).toBe(100);
@@ -57,9 +63,9 @@ describe('LedgerGateway', () => {
 
   it('still settles a step whose answer it kept, and forgets the answer once claimed', async () => {
     const ledger = new MemoryLedger();
-    const gateway = new LedgerGateway(ledger, silent);
-    gateway.receive({ type: 'ledger-request', op: 'charge', orderId: 'o', run: 1, amount: 10, test: false });
-    expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), run: 1 })).toBe('applied');
+    const gateway = new PaymentGateway(ledger, silent);
+    gateway.receive({ type: 'ledger-request', op: 'charge', order: orderKey(ANONYMOUS, 'o'), run: 1, amount: 10, test: false });
+    expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), runNumber: 1 })).toBe('applied');
     expect(gateway.ordersKept()).toBe(0);
     expect(ledger.counts().charges).toBe(1);
   });

@@ -1,23 +1,23 @@
 /**
- * The durable mode, assembled: everything the service keeps in Postgres
- * when DATABASE_URL is set, behind the interfaces the in-memory mode
- * implements too — the order records, the payment provider's books — plus
- * what only several instances need: this instance's lease, recovery of
- * lost instances' orders, the global courier pool, and the LISTEN
- * connection they share. The composition root is the only caller.
+ * The durable mode, assembled: the Store (src/store/store.ts) that keeps
+ * everything in Postgres when DATABASE_URL is set — the order records, the
+ * payment provider's books — plus what only several instances need: this
+ * instance's lease, recovery of lost instances' orders, the global courier
+ * pool, and the LISTEN connection they share.
  *
  * Start-up order matters: the schema is brought up to date (migrations, under
  * an advisory lock), the courier pool sized, the instance registered; the
  * engine is then built with the pool's size and hands its courier semaphore
- * over (`shareCouriers`) before any step can run; `start` takes the free
+ * over (`attach`) before any step can run; `start` takes the free
  * courier slots and runs a first recovery pass — before the server listens.
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database } from './database.js';
 import { InstanceLease } from './instance-lease.js';
+import { PgKeySource } from './api-keys.js';
 import { Notifications } from './notifications.js';
 import { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import { PgOrderRecords } from './pg-order-records.js';
@@ -36,24 +36,14 @@ export interface DurableOptions {
   readonly couriers: number;
 }
 
-/** What /healthz shows of the durable mode: what this instance holds. */
-export interface DurableHealth {
-  readonly instance_id: string | null;
-  readonly store: 'up' | 'down';
-  readonly lease: 'held' | 'lost';
-  /** Runs this instance has begun and not yet recorded. */
-  readonly orders_running: number;
-  /** Courier slots this instance holds (of the pool shared by all). */
-  readonly couriers_held: number;
-  /** Orders of lost instances this instance took over, since start. */
-  readonly orders_recovered: number;
-}
-
-export class DurableStore {
+export class PostgresStore implements Store {
+  /** Recovery voids a run whose void did not get through (it is left in doubt). */
+  readonly voidsRunsInDoubt = true;
   readonly ledger: PgLedger;
   readonly records: PgOrderRecords;
   private allotment: CourierAllotment | undefined;
   private readonly recovery: Recovery;
+  private readonly keys: PgKeySource;
   private readonly lostListeners: Array<() => void> = [];
 
   private constructor(
@@ -71,6 +61,7 @@ export class DurableStore {
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
     this.ledger = new PgLedger(db, inDoubt, batching);
     this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching, settleWithinMs: 2 * options.leaseMs });
+    this.keys = new PgKeySource(db, notifications, log);
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
@@ -80,7 +71,7 @@ export class DurableStore {
   }
 
   /** Connect, migrate, size the courier pool, register this instance. Rejects with DatabaseUnavailable if Postgres cannot be reached. */
-  static async open(options: DurableOptions, log: Logger): Promise<DurableStore> {
+  static async open(options: DurableOptions, log: Logger): Promise<PostgresStore> {
     const db = new Database({ url: options.databaseUrl, poolSize: options.poolSize, statementTimeoutMs: statementTimeoutMs(options.leaseMs), log });
     try {
       const applied = await db.migrate(MIGRATIONS);
@@ -88,9 +79,9 @@ export class DurableStore {
       const couriers = await coordinateCourierPool(db, options.couriers, log);
       const notifications = new Notifications(db, log);
       await notifications.start();
-      let store: DurableStore | undefined;
+      let store: PostgresStore | undefined;
       const lease = new InstanceLease(db, options.leaseMs, log, () => store?.lost());
-      store = new DurableStore(db, notifications, lease, couriers, options, log);
+      store = new PostgresStore(db, notifications, lease, couriers, options, log);
       await lease.start();
       return store;
     } catch (error) {
@@ -104,13 +95,23 @@ export class DurableStore {
     this.lostListeners.push(listener);
   }
 
-  /** The engine's courier semaphore, before any step runs: from now on it lends only the slots this instance holds. */
-  shareCouriers(semaphore: SlotSemaphore): void {
-    this.allotment = new CourierAllotment(this.db, semaphore, this.lease, this.notifications, this.log);
+  /**
+   * The engine's courier semaphore, before any step runs: from now on it
+   * lends only the slots this instance holds. Records forgotten here (past
+   * their replay window, by the housekeeping of any instance) leave nothing
+   * behind in the engine beyond its own time limit, so `forget` is not needed.
+   */
+  attach({ couriers }: EnginePieces): void {
+    this.allotment = new CourierAllotment(this.db, couriers, this.lease, this.notifications, this.log);
   }
 
-  /** Take the free courier slots and recover what lost instances left; then keep doing both. */
+  apiKeys(): PgKeySource {
+    return this.keys;
+  }
+
+  /** Read the API keys issued here, take the free courier slots and recover what lost instances left; then keep doing all three. */
   async start(): Promise<void> {
+    await this.keys.start();
     await this.allotment?.start();
     await this.recovery.start();
   }
@@ -120,7 +121,7 @@ export class DurableStore {
     return !this.db.isUp || this.lease.id() === undefined;
   }
 
-  health(): DurableHealth {
+  sharedHealth(): SharedStoreHealth {
     const id = this.lease.id();
     return {
       instance_id: id ?? null,
@@ -188,6 +189,7 @@ export class DurableStore {
   async close(): Promise<void> {
     await this.allotment?.stop();
     await this.recovery.stop();
+    this.keys.stop();
     await this.lease.stop();
     await this.notifications.close();
     await this.db.close();

@@ -8,6 +8,10 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import type { PaymentLedger } from '../../src/ledger/payment-ledger.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 const stores = useDurableStores();
 
@@ -20,15 +24,15 @@ describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
   beforeEach((test) => {
     if (name === 'in Postgres' && POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
   });
-  const run1 = { orderId: 'o', run: 1 };
-  const run2 = { orderId: 'o', run: 2 };
+  const run1 = { order: k('o'), run: 1 };
+  const run2 = { order: k('o'), run: 2 };
 
   it('charges once per run, however often asked, and a new run is a new charge', async () => {
     const ledger = await create();
     expect(await ledger.charge(run1, 500, false)).toBe('charged');
     expect(await ledger.charge(run1, 500, false)).toBe('charged');
     expect(await ledger.charge(run2, 500, false)).toBe('charged');
-    expect(await ledger.moneyOf('o')).toEqual({ charged: 1000, refunded: 0 });
+    expect(await ledger.moneyOf(k('o'))).toEqual({ charged: 1000, refunded: 0 });
     expect(await ledger.moneyOfRun(run1)).toEqual({ charged: 500, refunded: 0 });
     expect(ledger.counts()).toMatchObject({ charges: 2 });
   });
@@ -37,7 +41,7 @@ describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
     const ledger = await create();
     expect(await ledger.charge(run1, 500, true)).toBe('declined');
     expect(await ledger.charge(run1, 500, false)).toBe('declined');
-    expect(await ledger.moneyOf('o')).toEqual({ charged: 0, refunded: 0 });
+    expect(await ledger.moneyOf(k('o'))).toEqual({ charged: 0, refunded: 0 });
     expect(ledger.counts()).toMatchObject({ charges: 0, declines: 1 });
   });
 
@@ -47,7 +51,7 @@ describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
     await ledger.charge(run2, 500, false);
     expect(await ledger.void(run1, false)).toBe('refunded');
     expect(await ledger.void(run1, false)).toBe('nothing_to_refund');
-    expect(await ledger.moneyOf('o')).toEqual({ charged: 1000, refunded: 500 });
+    expect(await ledger.moneyOf(k('o'))).toEqual({ charged: 1000, refunded: 500 });
     expect(ledger.counts()).toMatchObject({ refunds: 1 });
   });
 
@@ -70,7 +74,7 @@ describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
 
   it('has no record of an order it never saw', async () => {
     const ledger = await create();
-    expect(await ledger.moneyOf('never')).toBeUndefined();
-    expect(await ledger.moneyOfRun({ orderId: 'never', run: 1 })).toEqual({ charged: 0, refunded: 0 });
+    expect(await ledger.moneyOf(k('never'))).toBeUndefined();
+    expect(await ledger.moneyOfRun({ order: k('never'), run: 1 })).toEqual({ charged: 0, refunded: 0 });
   });
 });

@@ -22,7 +22,7 @@
  * since the run ended: nothing it holds outgrows the records.
  */
 import type { Logger } from 'pino';
-import type { OrderRun } from '../domain/order.js';
+import { keyOfOrder, orderLogFields, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { ChargeAnswer, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import type { StepEffect } from '../pipeline/steps.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from './protocol.js';
@@ -38,8 +38,8 @@ const ANSWERS_SWEEP_MS = 10_000;
 export const AT_RISK_BYTES = 270;
 
 type Answer = Promise<ChargeAnswer | VoidAnswer>;
-/** Answers by order id, then by request (op and run): an order's go at once. */
-type Answers = Map<string, Map<string, Answer>>;
+/** Answers by order (its key), then by request (op and run): an order's go at once. */
+type Answers = Map<OrderKey, Map<string, Answer>>;
 
 interface AtRisk {
   /** Run → charged − refunded. */
@@ -48,9 +48,9 @@ interface AtRisk {
   expiresAt: number;
 }
 
-export class LedgerGateway {
+export class PaymentGateway {
   /** Orders with runs that ended in failure with money still taken, and how much: the money at risk. In the order their last such run ended. */
-  private readonly atRisk = new Map<string, AtRisk>();
+  private readonly atRisk = new Map<OrderKey, AtRisk>();
   /** Answers of requests that arrived, for their settlements: this period's and the last. */
   private answers: Answers = new Map();
   private olderAnswers: Answers = new Map();
@@ -72,13 +72,13 @@ export class LedgerGateway {
 
   /** A request from a thread, as it arrives. */
   receive(request: LedgerRequest): void {
-    const key = { orderId: request.orderId, run: request.run };
+    const key: PaymentKey = { order: request.order, run: request.run };
     // Its step was settled first: applied then.
     if (this.claim(request.op, key)) return;
     const applied: Answer = request.op === 'charge' ? this.ledger.charge(key, request.amount, request.test) : this.ledger.void(key, request.test);
     this.keepAnswer(request.op, key, applied);
     applied.catch((error: unknown) =>
-      this.log.warn({ err: error, order_id: key.orderId, run: key.run, op: request.op }, 'payment provider request failed; it is applied again when its step is settled'),
+      this.log.warn({ err: error, ...orderLogFields(key.order), run: key.run, op: request.op }, 'payment provider request failed; it is applied again when its step is settled'),
     );
   }
 
@@ -102,20 +102,20 @@ export class LedgerGateway {
   }
 
   private keepAnswer(op: LedgerRequest['op'], key: PaymentKey, answer: Answer): void {
-    let ofOrder = this.answers.get(key.orderId);
-    if (!ofOrder) this.answers.set(key.orderId, (ofOrder = new Map<string, Answer>()));
+    let ofOrder = this.answers.get(key.order);
+    if (!ofOrder) this.answers.set(key.order, (ofOrder = new Map<string, Answer>()));
     ofOrder.set(requestKey(op, key.run), answer);
   }
 
   /** The answer kept for the request, taken out; undefined if none. */
-  private claim(op: LedgerRequest['op'], { orderId, run }: PaymentKey): Answer | undefined {
+  private claim(op: LedgerRequest['op'], { order, run }: PaymentKey): Answer | undefined {
     const id = requestKey(op, run);
     for (const generation of [this.answers, this.olderAnswers]) {
-      const ofOrder = generation.get(orderId);
+      const ofOrder = generation.get(order);
       const kept = ofOrder?.get(id);
       if (!ofOrder || !kept) continue;
       ofOrder.delete(id);
-      if (ofOrder.size === 0) generation.delete(orderId);
+      if (ofOrder.size === 0) generation.delete(order);
       return kept;
     }
     return undefined;
@@ -125,8 +125,8 @@ export class LedgerGateway {
    * A step's task is over and its cell recorded `requests`: make sure they
    * were applied, and say what the provider did. Undefined: nothing was asked.
    */
-  async settle(requests: number, { order, run }: OrderRun): Promise<StepEffect | undefined> {
-    const key: PaymentKey = { orderId: order.orderId, run };
+  async settle(requests: number, { order, runNumber: run }: OrderRun): Promise<StepEffect | undefined> {
+    const key: PaymentKey = { order: keyOfOrder(order), run };
     const test = (requests & REQUESTED_TEST) !== 0;
     try {
       if (requests & REQUESTED_CHARGE) return (await this.answerOf('charge', key, () => this.ledger.charge(key, order.amount, test))) === 'charged' ? 'applied' : 'refused';
@@ -136,7 +136,7 @@ export class LedgerGateway {
       // The provider cannot be asked: a charge may have been taken (assume
       // it was); what became of a void is unknown — not a refusal, which only
       // the provider can give: its order has it voided again by the main thread.
-      this.log.error({ err: error, order_id: key.orderId, run }, 'payment provider unreachable while settling a step');
+      this.log.error({ err: error, ...orderLogFields(key.order), run }, 'payment provider unreachable while settling a step');
       return requests & REQUESTED_CHARGE ? 'applied' : undefined;
     }
   }
@@ -148,22 +148,22 @@ export class LedgerGateway {
     try {
       const { charged, refunded } = await this.ledger.moneyOfRun(key);
       if (charged === refunded) return;
-      const kept = this.atRisk.get(key.orderId);
+      const kept = this.atRisk.get(key.order);
       const runs = kept?.runs ?? new Map<number, number>();
       runs.set(key.run, charged - refunded);
       // Moved to the end: the map stays in the order its entries expire.
-      this.atRisk.delete(key.orderId);
-      this.atRisk.set(key.orderId, { runs, expiresAt: this.now() + this.keepMs });
+      this.atRisk.delete(key.order);
+      this.atRisk.set(key.order, { runs, expiresAt: this.now() + this.keepMs });
     } catch (error) {
-      this.log.warn({ err: error, order_id: key.orderId, run: key.run }, 'payment provider unreachable: money at risk not updated for this run');
+      this.log.warn({ err: error, ...orderLogFields(key.order), run: key.run }, 'payment provider unreachable: money at risk not updated for this run');
     }
   }
 
   /** The order's record is gone: so is everything kept of it here. */
-  forget(orderId: string): void {
-    this.atRisk.delete(orderId);
-    this.answers.delete(orderId);
-    this.olderAnswers.delete(orderId);
+  forget(order: OrderKey): void {
+    this.atRisk.delete(order);
+    this.answers.delete(order);
+    this.olderAnswers.delete(order);
   }
 
   /** Charged − refunded over the runs that failed. */
@@ -182,9 +182,9 @@ export class LedgerGateway {
   /** Past their record's time to live (the durable mode's records are forgotten in Postgres, where no one tells this). */
   private dropExpired(): void {
     const now = this.now();
-    for (const [orderId, { expiresAt }] of this.atRisk) {
+    for (const [order, { expiresAt }] of this.atRisk) {
       if (expiresAt > now) break;
-      this.atRisk.delete(orderId);
+      this.atRisk.delete(order);
     }
   }
 }

@@ -10,10 +10,14 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OrderRecords, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
-import type { DurableStore } from '../../src/postgres/durable-store.js';
+import type { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
+
+/** An order of the tests' one client. */
+const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 const stores = useDurableStores();
 
@@ -41,7 +45,7 @@ const final = (orderId: string): RecordedOutcome => ({ kind: 'ok', replay: resul
 const passing: RecordedOutcome = { kind: 'timeout', replay: undefined };
 
 async function started(records: OrderRecords, orderId: string, fingerprint = `fp-${orderId}`): Promise<number> {
-  const begun = await records.begin(orderId, fingerprint);
+  const begun = await records.begin(k(orderId), fingerprint);
   if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
   return begun.run;
 }
@@ -53,30 +57,30 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
   it('begins a run, says it is under way, records how it ended, runs again after an outcome that is not final, replays one that is', async () => {
     const [records] = await instances(1);
     const first = await started(records!, 'a', 'fp-a');
-    expect(await records!.get('a')).toMatchObject({ orderId: 'a', fingerprint: 'fp-a', state: 'running', runs: 1, outcome: undefined });
-    expect(await records!.begin('a', 'fp-a')).toEqual({ kind: 'running', run: first });
-    expect(await records!.finish('a', first, passing)).toBe('timeout');
-    expect(await records!.get('a')).toMatchObject({ state: 'done', runs: 1, outcome: { kind: 'timeout', replay: undefined } });
+    expect(await records!.get(k('a'))).toMatchObject({ key: k('a'), fingerprint: 'fp-a', state: 'running', runs: 1, outcome: undefined });
+    expect(await records!.begin(k('a'), 'fp-a')).toEqual({ kind: 'running', run: first });
+    expect(await records!.finish(k('a'), first, passing)).toBe('timeout');
+    expect(await records!.get(k('a'))).toMatchObject({ state: 'done', runs: 1, outcome: { kind: 'timeout', replay: undefined } });
 
     const second = await started(records!, 'a', 'fp-a');
     expect(second).not.toBe(first);
-    expect(await records!.finish('a', second, final('a'))).toBe('ok');
-    expect(await records!.get('a')).toMatchObject({ state: 'done', runs: 2, outcome: { kind: 'ok' } });
-    expect(await records!.begin('a', 'fp-a')).toEqual({ kind: 'replay', result: result('a') });
-    expect(await records!.begin('a', 'fp-other')).toEqual({ kind: 'reused' });
-    expect(await records!.get('never')).toBeUndefined();
+    expect(await records!.finish(k('a'), second, final('a'))).toBe('ok');
+    expect(await records!.get(k('a'))).toMatchObject({ state: 'done', runs: 2, outcome: { kind: 'ok' } });
+    expect(await records!.begin(k('a'), 'fp-a')).toEqual({ kind: 'replay', result: result('a') });
+    expect(await records!.begin(k('a'), 'fp-other')).toEqual({ kind: 'reused' });
+    expect(await records!.get(k('never'))).toBeUndefined();
   });
 
   it('keeps ids apart whatever they hold', async () => {
     const [records] = await instances(1);
     const ids = ['x\u0000y', 'x\\0y', 'x\\\u0000', '\u{1F600}'];
-    for (const [i, id] of ids.entries()) await records!.finish(id, await started(records!, id, `fp-${i}`), final(id));
-    for (const [i, id] of ids.entries()) expect(await records!.begin(id, `fp-${i}`)).toEqual({ kind: 'replay', result: result(id) });
+    for (const [i, id] of ids.entries()) await records!.finish(k(id), await started(records!, id, `fp-${i}`), final(id));
+    for (const [i, id] of ids.entries()) expect(await records!.begin(k(id), `fp-${i}`)).toEqual({ kind: 'replay', result: result(id) });
   });
 
   it('begins an order once when many instances begin it at once: one run, the others told it is under way', async () => {
     const all = await instances(3);
-    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => all[i % 3]!.begin('contended', 'fp')));
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => all[i % 3]!.begin(k('contended'), 'fp')));
     const runs = answers.filter((answer) => answer.kind === 'started');
     expect(runs).toHaveLength(1);
     const run = (runs[0] as { run: number }).run;
@@ -86,24 +90,24 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
   it('lets a caller on another instance wait for a run: told its outcome once it is recorded, or let go when it leaves', async () => {
     const [owner, other] = await instances(2);
     const run = await started(owner!, 'waited');
-    const waiting = other!.awaitRun('waited', run, new AbortController().signal);
+    const waiting = other!.awaitRun(k('waited'), run, new AbortController().signal);
     const leaving = new AbortController();
-    const left = other!.awaitRun('waited', run, leaving.signal);
+    const left = other!.awaitRun(k('waited'), run, leaving.signal);
     await pause(50);
     leaving.abort(new Error('gone'));
     await expect(left).rejects.toThrow('gone');
-    await owner!.finish('waited', run, final('waited'));
+    await owner!.finish(k('waited'), run, final('waited'));
     expect(await waiting).toEqual(final('waited'));
     // A run already over is told at once.
-    expect(await other!.awaitRun('waited', run, new AbortController().signal)).toEqual(final('waited'));
+    expect(await other!.awaitRun(k('waited'), run, new AbortController().signal)).toEqual(final('waited'));
   });
 
   it('forgets an outcome after its replay window: the id is free again, for any order', async () => {
     const [records] = await instances(1, { replayMs: 150 });
-    await records!.finish('brief', await started(records!, 'brief'), final('brief'));
-    expect(await records!.begin('brief', 'fp-brief')).toMatchObject({ kind: 'replay' });
+    await records!.finish(k('brief'), await started(records!, 'brief'), final('brief'));
+    expect(await records!.begin(k('brief'), 'fp-brief')).toMatchObject({ kind: 'replay' });
     await pause(200);
-    expect(await records!.get('brief')).toBeUndefined();
+    expect(await records!.get(k('brief'))).toBeUndefined();
     await started(records!, 'brief', 'fp-another-order');
   });
 });
@@ -113,33 +117,33 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`OrderRecords in Postgres, w
     const url = await stores.database();
     const [lost] = await stores.open(1, { url, leaseMs: 600 });
     const run = await started(lost!.records, 'orphan');
-    expect(await lost!.ledger.charge({ orderId: 'orphan', run }, 1200, false)).toBe('charged');
+    expect(await lost!.ledger.charge({ order: k('orphan'), run }, 1200, false)).toBe('charged');
     // The lost instance stops renewing (as if killed) but its connections stay open, so its finish can be tried later.
     await stopRenewing(url, lost!);
     const [survivor] = await stores.open(1, { url });
-    const waiting = survivor!.records.awaitRun('orphan', run, new AbortController().signal);
+    const waiting = survivor!.records.awaitRun(k('orphan'), run, new AbortController().signal);
     await survivor!.start();
     const recorded = await eventually(
-      () => survivor!.records.get('orphan'),
+      () => survivor!.records.get(k('orphan')),
       (record) => record?.state === 'done',
       { within: 5000, every: 100 },
     );
     expect(recorded).toMatchObject({ outcome: { kind: 'interrupted', replay: undefined } });
-    expect(await survivor!.ledger.moneyOf('orphan')).toEqual({ charged: 1200, refunded: 1200 });
+    expect(await survivor!.ledger.moneyOf(k('orphan'))).toEqual({ charged: 1200, refunded: 1200 });
     expect(await waiting).toEqual({ kind: 'interrupted', replay: undefined });
-    expect(await lost!.records.finish('orphan', run, final('orphan'))).toBe('interrupted');
-    expect(survivor!.health()).toMatchObject({ orders_recovered: 1 });
+    expect(await lost!.records.finish(k('orphan'), run, final('orphan'))).toBe('interrupted');
+    expect(survivor!.sharedHealth()).toMatchObject({ orders_recovered: 1 });
     // A retry runs afresh.
-    expect(await survivor!.records.begin('orphan', 'fp-orphan')).toMatchObject({ kind: 'started' });
+    expect(await survivor!.records.begin(k('orphan'), 'fp-orphan')).toMatchObject({ kind: 'started' });
   });
 });
 
 /** Make `store`'s lease lapse in Postgres now, as if its process had died (its timers keep running but can no longer renew it). */
-async function stopRenewing(url: string, store: DurableStore): Promise<void> {
+async function stopRenewing(url: string, store: PostgresStore): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [store.health().instance_id]);
+    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [store.sharedHealth().instance_id]);
   } finally {
     await client.end();
   }

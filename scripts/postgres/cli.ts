@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { EmbeddedServerError, startEmbeddedServer, type EmbeddedServer } from './server.js';
-import { PROJECT_ROOT, pathOf } from '../../paths.js';
+import { PROJECT_ROOT, pathOf } from '../../src/paths.js';
 
 const DATABASE = 'order_threads';
 const DEFAULT_PORT = 54329;

@@ -1,0 +1,56 @@
+/**
+ * `npm run keys -- add <client> | revoke <client> | list`: API keys kept in
+ * the durable mode's Postgres (DATABASE_URL), besides API_KEYS.
+ *
+ * - add: issues a new key for the client and prints it — the one time it is
+ *   shown; only its SHA-256 is kept. A client may hold several (rotation).
+ * - revoke: revokes every key of the client; every instance refuses them
+ *   within a second.
+ * - list: every client with keys, how many live and revoked — never a key.
+ *
+ * The schema is brought up to date first, as the service does at start.
+ * Exit codes as the service's: 78 for a bad argument or setting, 69 when
+ * Postgres cannot be reached.
+ */
+import { pino } from 'pino';
+import { CLIENT_NAME, RESERVED_CLIENTS } from '../src/auth/caller.js';
+import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from '../src/exit-codes.js';
+import { issueKey, listKeys, revokeKeys } from '../src/postgres/api-keys.js';
+import { Database, DatabaseUnavailable } from '../src/postgres/database.js';
+import { MIGRATIONS } from '../src/postgres/schema.js';
+
+const USAGE = 'usage: npm run keys -- add <client> | revoke <client> | list   (with DATABASE_URL set)';
+
+function refuse(message: string, code = EXIT_BAD_CONFIG): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+const [command, client, ...rest] = process.argv.slice(2);
+const url = process.env['DATABASE_URL'];
+if (!url) refuse(`DATABASE_URL is not set: keys are kept in the durable mode's Postgres (npm run db prints one)\n${USAGE}`);
+if (rest.length > 0 || !(command === 'list' ? client === undefined : (command === 'add' || command === 'revoke') && client !== undefined)) refuse(USAGE);
+if (client !== undefined && !CLIENT_NAME.test(client)) refuse(`a client's name is 1-64 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(client)}`);
+if (client !== undefined && RESERVED_CLIENTS.includes(client)) refuse(`the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`);
+
+const db = new Database({ url, poolSize: 2, statementTimeoutMs: 5000, log: pino({ level: 'silent' }) });
+try {
+  await db.migrate(MIGRATIONS);
+  if (command === 'add') {
+    const key = await issueKey(db, client!);
+    process.stdout.write(`${key}\n`);
+    process.stderr.write(`a new key for ${client}: shown this once, keep it secret (Authorization: Bearer <key>)\n`);
+  } else if (command === 'revoke') {
+    const revoked = await revokeKeys(db, client!);
+    process.stderr.write(revoked === 0 ? `${client} has no live key\n` : `revoked ${revoked} key${revoked === 1 ? '' : 's'} of ${client}: refused everywhere within a second\n`);
+  } else {
+    const clients = await listKeys(db);
+    if (clients.length === 0) process.stderr.write('no key issued in Postgres\n');
+    for (const issued of clients) process.stdout.write(`${issued.client}\t${issued.live} live\t${issued.revoked} revoked\tlast issued ${issued.lastIssued.toISOString()}\n`);
+  }
+} catch (error) {
+  if (error instanceof DatabaseUnavailable) refuse(`cannot reach Postgres: ${error.message}`, EXIT_DATABASE_UNAVAILABLE);
+  throw error;
+} finally {
+  await db.close();
+}

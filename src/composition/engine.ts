@@ -1,0 +1,195 @@
+/**
+ * The order engine: the pipeline on its worker pool, without HTTP — the
+ * shared memory (cancel cells, tracker, courier pool), the pool and its
+ * registry of threads, the step runner, the payment provider's gateway and
+ * the background voider — built from the configuration and a store's books.
+ * What the service runs (service.ts) and what the benchmarks run alone.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { HealthReport } from '../http/api-schemas.js';
+import { MemoryLedger } from '../ledger/memory-ledger.js';
+import type { PaymentLedger } from '../ledger/payment-ledger.js';
+import { logThreadExit, stepLog } from '../observability/logging.js';
+import type { PoolFigures } from '../observability/metrics.js';
+import { ThreadView, type ThreadSnapshot } from '../observability/thread-view.js';
+import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipeline.js';
+import { modulesOf, type StepDefinition } from '../pipeline/steps.js';
+import { compiledModule } from '../paths.js';
+import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
+import { ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import { StepTracker } from '../shared-memory/step-tracker.js';
+import { BackgroundVoider } from '../threads/background-voider.js';
+import { PaymentGateway } from '../threads/payment-gateway.js';
+import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
+import { StepPool } from '../threads/step-pool.js';
+import { TasksInFlight } from '../threads/tasks-in-flight.js';
+import { DEFAULT_STEPS } from './steps.js';
+import { keyOfOrder } from '../domain/order.js';
+
+/** A step is run once more if its thread dies under it through no fault of its own. */
+const MAX_STEP_ATTEMPTS = 2;
+/**
+ * Room in the courier waiter table beyond one waiter per order in flight (a
+ * step runs again only once its lost attempt's entries are reclaimed, so one
+ * each is the bound); a little more costs nothing.
+ */
+const COURIER_WAITER_SLACK = 64;
+
+/** What the engine alone can tell of the service's health (the service adds its settings and its store). */
+export type EngineHealth = Omit<HealthReport, 'fault_injection' | 'access' | 'durable'>;
+
+/** The order pipeline on its worker pool, without HTTP: what the service and the benchmarks run. */
+export interface OrderEngine {
+  readonly pipeline: OrderPipeline;
+  /** The payment provider's end on the main thread. */
+  readonly paymentGateway: PaymentGateway;
+  /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
+  readonly voider: BackgroundVoider;
+  /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
+  readonly couriers: SlotSemaphore;
+  health(): EngineHealth;
+  /** A property, not a method: it is handed around unbound (to the metrics). */
+  readonly poolFigures: () => PoolFigures;
+  /** Called for every thread lost and replaced while the pool serves. */
+  onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
+  /** Which thread runs which step right now, and what each is doing (GET /threads). */
+  threadView(): ThreadSnapshot;
+  close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  readonly steps?: readonly StepDefinition[];
+  /** The payment provider's books; in memory unless given. */
+  readonly ledger?: PaymentLedger;
+  /**
+   * Whether the store's recovery voids a run whose void could not be asked
+   * (the durable mode): then the main thread asks once and leaves the rest
+   * to it, instead of asking again for as long as the process lives.
+   */
+  readonly recoveryVoidsInDoubt?: boolean;
+}
+
+export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false }: EngineOptions = {}): OrderEngine {
+  const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
+  const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
+  // Room for every step of every order admitted: a cell per task in flight.
+  const cells = CancelCells.create(config.maxInflight * steps.length);
+  const tracker = StepTracker.create(config.threads);
+  // Every order in flight can have one courier step waiting, and no more.
+  const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
+  const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
+
+  const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
+  const tasksInFlight = new TasksInFlight();
+  const threadView: ThreadView = new ThreadView({
+    cells,
+    tracker,
+    couriers,
+    tasks: tasksInFlight,
+    threads: () => pool.registry.liveThreads(),
+    ordersInFlight: (): number => pipeline.ordersInFlight,
+    threadsReplaced: () => pool.registry.replaced,
+  });
+  const pool = new StepPool<Reclaimed>({
+    threads: config.threads,
+    tasksPerThread: config.threadMaxTasks,
+    queueLimit: config.poolQueueLimit,
+    workerFile: compiledModule('workers/step-worker'),
+    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
+    workerSetup: {
+      cancelCells: cells.buffer,
+      stepTracker: tracker.buffer,
+      courierSlots: couriers.buffer,
+      logLevel: config.logLevel,
+      stepModules: modulesOf(steps),
+    },
+    reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
+    onThreadExit: (exit) => {
+      logThreadExit(log, exit);
+      if (exit.cause === 'closed') return;
+      threadView.threadExited(exit);
+      for (const listener of replacedListeners) listener(exit.cause);
+    },
+    onLedgerRequest: (request) => paymentGateway.receive(request),
+  });
+  const runner = new PooledStepRunner(
+    pool,
+    cellAllocator,
+    {
+      graceMs: config.cancelGraceMs,
+      threadProgress: (threadId) => tracker.progressOf(threadId),
+      maxAttempts: MAX_STEP_ATTEMPTS,
+      settleRequests: (requests, run) => paymentGateway.settle(requests, run),
+      tasksInFlight,
+    },
+    watchedStepLog(stepLog(log), threadView),
+  );
+  const pipeline = new OrderPipeline(steps, runner, {
+    timeoutMs: config.orderTimeoutMs,
+    compensationTimeoutMs: config.refundTimeoutMs,
+    compensationFallbacks: { refund: refundByMainThread(voider) },
+  });
+
+  return {
+    pipeline,
+    paymentGateway,
+    voider,
+    couriers,
+    health: () => ({
+      running_steps: tracker.running(),
+      threads: pool.threadCount,
+      queued: cellAllocator.countNotStarted(),
+      // Slots lent to other instances (the durable mode) are held, but by no courier of ours.
+      couriers_busy: couriers.busy() - couriers.heldBy(ELSEWHERE),
+      couriers: couriers.size,
+      orders_in_flight: pipeline.ordersInFlight,
+      threads_replaced: pool.registry.replaced,
+      per_thread: threadView.perThread(),
+    }),
+    poolFigures: () => {
+      const { stats } = pool;
+      // Each of these makes Piscina summarize a histogram (about 1 ms): computed only when read.
+      return {
+        completed: stats.completed,
+        get utilization() {
+          return stats.utilization;
+        },
+        get runTime() {
+          return stats.histogram.runTime;
+        },
+        get waitTime() {
+          return stats.histogram.waitTime;
+        },
+      };
+    },
+    onThreadReplaced: (listener) => replacedListeners.push(listener),
+    threadView: () => threadView.snapshot(),
+    close: async () => {
+      await pool.close();
+      voider.close();
+    },
+  };
+}
+
+/** A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch). */
+function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
+  return {
+    takeOver: async ({ order, runNumber: run }) => {
+      const answer = await voider.void({ order: keyOfOrder(order), run }, order.failCompensation);
+      return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
+    },
+  };
+}
+
+/** The step log, and the thread view's running list of steps lost with their threads. */
+function watchedStepLog(log: StepLog, view: ThreadView): StepLog {
+  return {
+    ...log,
+    threadLost: (event) => {
+      log.threadLost(event);
+      view.stepLostThread(event);
+    },
+  };
+}

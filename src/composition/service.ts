@@ -1,0 +1,170 @@
+/**
+ * The service: a store, the engine on it, the order desk, the HTTP server,
+ * and their lifecycle — started in order (the store opened, the engine
+ * built on its books and courier pool, the server listening last) and
+ * stopped in reverse by a drain that lets every order in flight end and
+ * void its payments before anything closes.
+ */
+import type { Logger } from 'pino';
+import { OPEN_MODE_CALLER } from '../auth/caller.js';
+import { KeyRing, type KeySource } from '../auth/key-ring.js';
+import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
+import type { HealthReport } from '../http/api-schemas.js';
+import { createApp } from '../http/app.js';
+import type { Identify } from '../http/authorization.js';
+import { openApiDocument } from '../http/openapi.js';
+import { HttpServer } from '../http/server.js';
+import { ThreadEvents } from '../http/thread-events.js';
+import { createLogger, runEvents } from '../observability/logging.js';
+import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
+import { OrderDesk } from '../orders/order-desk.js';
+import { orderStatusQuery } from '../orders/order-status.js';
+import type { StepDefinition } from '../pipeline/steps.js';
+import { createOrderEngine, type OrderEngine } from './engine.js';
+import { DEFAULT_STEPS } from './steps.js';
+import { openStore } from './store.js';
+import { keyOfOrder } from '../domain/order.js';
+
+export interface ServiceOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  /** The steps every order runs (Go's `[]order.Step`); tests inject misbehaving ones. */
+  readonly steps?: readonly StepDefinition[];
+}
+
+export interface RunningService {
+  readonly url: URL;
+  health(): HealthReport;
+  /**
+   * Drain and stop: turn new work away, let orders in flight finish (cancel
+   * them if they would outlive the shutdown deadline), close every
+   * connection, then the worker pool.
+   */
+  shutdown(): Promise<void>;
+}
+
+export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
+  const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
+  const store = await openStore(config, log);
+  let engine: OrderEngine;
+  try {
+    engine = createOrderEngine({ ...config, couriers: store.couriers }, log, { steps, ledger: store.ledger, recoveryVoidsInDoubt: store.voidsRunsInDoubt });
+    store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const { records, ledger } = store;
+  const { pipeline, paymentGateway, voider } = engine;
+  const orders = new OrderDesk(
+    pipeline,
+    records,
+    runEvents(log, ({ order, runNumber: run }, result) => void paymentGateway.runEnded({ order: keyOfOrder(order), run }, result.failure !== undefined)),
+  );
+  // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
+  store.onLost(() => orders.cancelAll('interrupted'));
+  const health = (): HealthReport => {
+    const shared = store.sharedHealth();
+    return {
+      ...engine.health(),
+      orders_in_flight: orders.runsInFlight,
+      fault_injection: config.faultInjection,
+      access: config.access.mode,
+      ...(shared ? { durable: shared } : {}),
+    };
+  };
+  const metrics = config.metrics
+    ? new ServiceMetrics(health, engine.poolFigures, {
+        records: () => records.size(),
+        ledger: () => ledger.counts(),
+        moneyAtRisk: () => paymentGateway.moneyAtRisk(),
+        voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
+      })
+    : undefined;
+  if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
+  if (metrics) store.registerMetrics(metrics.registry);
+  const threadEvents = new ThreadEvents(() => engine.threadView(), log);
+
+  let servedDocument: ReturnType<typeof openApiDocument> | undefined;
+  const server: HttpServer = new HttpServer(
+    createApp({
+      orders,
+      orderStatus: orderStatusQuery(records, ledger),
+      faultInjection: config.faultInjection,
+      // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
+      capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
+      recordsFull: () => records.isFull(),
+      health,
+      storeUnavailable: () => store.unavailable(),
+      draining: () => server.draining,
+      overConnectionLimit: (socket) => server.isBeyondLimit(socket),
+      log,
+      observer: metrics ?? NO_OBSERVER,
+      metrics: metrics ? () => metrics.scrape() : undefined,
+      // Served only once listening: it names the address the server listens on.
+      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
+      threadEvents,
+      identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
+      allowedHosts: config.allowedHosts,
+    }),
+    { ...config, hardLimit: config.connectionHardLimit },
+    log,
+  );
+  let url: URL;
+  try {
+    await store.start();
+    const issued = store.apiKeys()?.size ?? 0;
+    if (config.access.mode === 'open' && issued > 0) {
+      log.warn({ keys_issued: issued }, 'API keys are issued in Postgres, but neither API_KEYS nor ADMIN_KEY is set: open mode lets anyone in and ignores them; set ADMIN_KEY to use them');
+    }
+    url = await server.listen(config.host, config.port);
+  } catch (error) {
+    await engine.close();
+    await store.close();
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    const deadline = performance.now() + config.shutdownTimeoutMs;
+    // From here on no new run is admitted, whenever its body finishes arriving.
+    server.startDraining();
+    // An open page's stream would otherwise hold its connection, and the drain, open.
+    threadEvents.close();
+    const idle = orders.whenIdle();
+    // Cancel what is left early enough for it to stop and void its payments
+    // before the deadline (the configuration guarantees the time exists).
+    const cancelBy = Math.max(0, config.shutdownTimeoutMs - windDownMs(config) - SHUTDOWN_MARGIN_MS);
+    if (!(await settlesWithin(idle, cancelBy))) {
+      log.warn({ orders_in_flight: orders.runsInFlight }, 'shutdown deadline near: canceling the orders still in flight');
+      orders.cancelAll('shutting_down');
+      // Every run, its refunds included, ends before the pool closes: none is cut off.
+      await idle;
+    }
+    await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+    await engine.close();
+    await store.close();
+  };
+
+  return {
+    url,
+    health,
+    shutdown: () => (stopping ??= shutdown()),
+  };
+}
+
+/** Who each key is: those configured (API_KEYS, ADMIN_KEY), and those the store keeps, if any. */
+function keyRing(access: Extract<Config['access'], { mode: 'keys' }>, issued: KeySource | undefined): Identify {
+  const ring = new KeyRing(access, issued);
+  return { callerOf: (key) => ring.callerOf(key) };
+}
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

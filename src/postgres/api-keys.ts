@@ -1,0 +1,102 @@
+/**
+ * API keys kept in Postgres (`npm run keys`), as the instances see them: a
+ * KeySource (src/auth/key-ring.ts) answering from a copy of the live keys'
+ * hashes, read again at once when a key is issued or revoked (NOTIFY
+ * api_keys) and every REFRESH_MS whatever happens — so a key revoked on one
+ * instance is refused by every other within a second, even if a
+ * notification is lost. Lookups never wait on Postgres: the order path
+ * stays a Map lookup. While Postgres is unreachable the last copy stands.
+ *
+ * Issuing and revoking are plain functions over the same table, for the
+ * command line (scripts/keys.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { hashKey, type KeyHash, type KeySource } from '../auth/key-ring.js';
+import type { Database } from './database.js';
+import type { Notifications } from './notifications.js';
+
+/** How often the live keys are read again, whatever the notifications say. */
+const REFRESH_MS = 500;
+
+const LIVE: { name: string; text: string } = { name: 'api_keys_live', text: 'SELECT key_hash, client FROM api_keys WHERE revoked_at IS NULL' };
+
+export class PgKeySource implements KeySource {
+  /** Hex of each live key's hash → its client. */
+  private live = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    notifications: Notifications,
+    private readonly log: Logger,
+  ) {
+    notifications.on('api_keys', () => void this.refresh());
+  }
+
+  clientOf(hash: KeyHash): string | undefined {
+    return this.live.get(hash.toString('hex'));
+  }
+
+  /** Keys issued in Postgres right now. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Read the live keys, then keep reading them. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private refresh(): Promise<void> {
+    this.reading ??= this.db
+      .query<{ key_hash: Buffer; client: string }>(LIVE)
+      .then((rows) => {
+        this.live = new Map(rows.map((row) => [row.key_hash.toString('hex'), row.client]));
+      })
+      .catch((error: unknown) => this.log.debug({ err: error }, 'API keys in Postgres could not be read; the last ones read stand'))
+      .finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+}
+
+/** A new key for `client`, stored as its hash; the key itself is returned once and kept nowhere. */
+export async function issueKey(db: Database, client: string): Promise<string> {
+  // 32 random bytes: 43 characters of A-Z a-z 0-9 _ -, which API_KEY accepts.
+  const key = randomBytes(32).toString('base64url');
+  await db.query("WITH issued AS (INSERT INTO api_keys (key_hash, client) VALUES ($1, $2) RETURNING 1) SELECT pg_notify('api_keys', '') FROM issued", [hashKey(key), client]);
+  return key;
+}
+
+/** Revoke every live key of `client`; how many. */
+export async function revokeKeys(db: Database, client: string): Promise<number> {
+  const rows = await db.query<{ revoked: number }>(
+    "WITH revoked AS (UPDATE api_keys SET revoked_at = now() WHERE client = $1 AND revoked_at IS NULL RETURNING 1) SELECT count(*)::int AS revoked, pg_notify('api_keys', '') FROM revoked",
+    [client],
+  );
+  return rows[0]?.revoked ?? 0;
+}
+
+export interface IssuedKeys {
+  readonly client: string;
+  readonly live: number;
+  readonly revoked: number;
+  readonly lastIssued: Date;
+}
+
+/** Every client with keys in Postgres: how many live and revoked — never a key. */
+export async function listKeys(db: Database): Promise<IssuedKeys[]> {
+  const rows = await db.query<{ client: string; live: number; revoked: number; last_issued: Date }>(
+    `SELECT client, count(*) FILTER (WHERE revoked_at IS NULL)::int AS live, count(*) FILTER (WHERE revoked_at IS NOT NULL)::int AS revoked,
+            max(created_at) AS last_issued
+       FROM api_keys GROUP BY client ORDER BY client`,
+  );
+  return rows.map((row) => ({ client: row.client, live: row.live, revoked: row.revoked, lastIssued: row.last_issued }));
+}

@@ -1,0 +1,70 @@
+/**
+ * The Store seam: where orders and money are kept — the order records, the
+ * payment provider's books — and what keeping them somewhere implies for the
+ * instance: its health, its readiness, its metrics, its start and stop, and,
+ * when several instances share one store, the courier pool they share and
+ * the lease that says this instance may still run orders. The in-memory
+ * store (src/store/memory-store.ts) and the Postgres one
+ * (src/postgres/postgres-store.ts) implement it; the composition root picks
+ * one (src/composition/store.ts) and knows nothing else of either. A third
+ * store is new files implementing this, and one line there.
+ *
+ * Lifecycle: opened (connected, migrated, registered) before the engine is
+ * built, which takes `couriers` as the pool's size; `attach` hands it the
+ * engine's pieces before any step runs; `start` before the server listens;
+ * `close` after the drain.
+ */
+import type { Registry } from 'prom-client';
+import type { KeySource } from '../auth/key-ring.js';
+import type { OrderKey } from '../domain/order.js';
+import type { PaymentLedger } from '../ledger/payment-ledger.js';
+import type { OrderRecords } from '../orders/order-records.js';
+import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+
+/** What /healthz shows of a store shared by several instances (absent for one in memory): what this instance holds. */
+export interface SharedStoreHealth {
+  readonly instance_id: string | null;
+  readonly store: 'up' | 'down';
+  readonly lease: 'held' | 'lost';
+  /** Runs this instance has begun and not yet recorded. */
+  readonly orders_running: number;
+  /** Courier slots this instance holds (of the pool shared by all). */
+  readonly couriers_held: number;
+  /** Orders of lost instances this instance took over, since start. */
+  readonly orders_recovered: number;
+}
+
+/** The engine's pieces a store may need, handed over before any step runs. */
+export interface EnginePieces {
+  /** The courier pool in shared memory: a shared store lends this instance only the slots it holds of the global pool. */
+  readonly couriers: SlotSemaphore;
+  /** Told of every order whose record the store forgets, so that what else is kept of it goes too. */
+  readonly forget: (order: OrderKey) => void;
+}
+
+export interface Store {
+  readonly records: OrderRecords;
+  readonly ledger: PaymentLedger;
+  /** The courier pool's size: COURIERS, or what the instances sharing the store already set. */
+  readonly couriers: number;
+  /**
+   * Whether the store itself voids a run whose void the main thread could
+   * not get through (recovery, in a shared store): then the main thread asks
+   * once and leaves the rest to it, instead of asking again for as long as
+   * the process lives.
+   */
+  readonly voidsRunsInDoubt: boolean;
+  attach(engine: EnginePieces): void;
+  /** Told when this instance must stop what it runs (it gave up its lease): its orders are someone else's to recover. */
+  onLost(listener: () => void): void;
+  /** Whether no order can start now for want of the store (readiness). */
+  unavailable(): boolean;
+  /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */
+  sharedHealth(): SharedStoreHealth | undefined;
+  /** API keys issued in the store itself (`npm run keys`), if it keeps any: besides API_KEYS. */
+  apiKeys(): KeySource | undefined;
+  /** The store's own figures, on the service's registry. */
+  registerMetrics(registry: Registry): void;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,92 @@
+/**
+ * API keys kept in Postgres: `npm run keys` issues one (shown once, kept as
+ * its hash), lists clients without ever printing a key, and revokes; every
+ * instance sharing the database accepts an issued key and refuses a revoked
+ * one within a second. Real Postgres, the real command as a process, two
+ * services on one database.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compiledModule, pathOf } from '../../src/paths.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody } from '../support/orders.js';
+import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const ADMIN = 'keys_admin_0123456789abcdefghijklmnopqrst';
+
+let server: TestPostgres | undefined;
+beforeAll(async () => {
+  if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** `npm run keys -- …args` as a process: its exit code and what it wrote. */
+function keys(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [pathOf(compiledModule('scripts/keys')), ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+const order = (svc: TestService, key: string): Promise<number> =>
+  fetch(new URL('/order', svc.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+  }).then((response) => response.status);
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTGRES_SKIPPED}`, () => {
+  it('npm run keys issues a key once, lists clients without keys, revokes; bad use is refused with one line', async () => {
+    const url = await freshDatabase(server!);
+    const issued = await keys(url, 'add', 'acme');
+    expect(issued.code).toBe(0);
+    const key = issued.stdout.trim();
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(issued.stderr).toContain('shown this once');
+    // Only its hash is kept.
+    expect(JSON.stringify(await sql(url, 'SELECT * FROM api_keys'))).not.toContain(key);
+    const listed = await keys(url, 'list');
+    expect(listed.stdout).toMatch(/^acme\t1 live\t0 revoked\tlast issued /);
+    expect(listed.stdout).not.toContain(key);
+    expect((await keys(url, 'revoke', 'acme')).stderr).toContain('revoked 1 key of acme');
+    expect((await keys(url, 'list')).stdout).toMatch(/^acme\t0 live\t1 revoked/);
+    for (const args of [['add'], ['add', 'has space'], ['add', 'anonymous'], ['frobnicate', 'acme'], ['list', 'acme']]) {
+      const refused = await keys(url, ...args);
+      expect(refused.code, args.join(' ')).toBe(78);
+      expect(refused.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+  });
+
+  it('a key issued is accepted by every instance, and one revoked is refused by another instance within a second', async () => {
+    const url = await freshDatabase(server!);
+    const config = { durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 }, access: { mode: 'keys' as const, clients: [], adminKey: ADMIN } };
+    const [a, b] = [await startTestService({ config }), await startTestService({ config })];
+    try {
+      const key = (await keys(url, 'add', 'acme')).stdout.trim();
+      // Issued after both started: each hears of it (NOTIFY, or its next read).
+      const accepted = performance.now();
+      while ((await order(b, key)) !== 200) expect(performance.now() - accepted).toBeLessThan(1000);
+      expect(await order(a, key)).toBe(200);
+
+      await keys(url, 'revoke', 'acme');
+      const revokedAt = performance.now();
+      let status = await order(b, key);
+      while (status !== 401) {
+        expect(status).toBe(200);
+        status = await order(b, key);
+      }
+      expect(performance.now() - revokedAt).toBeLessThan(1000);
+      expect(await order(a, key)).toBe(401);
+      await expectAtRest(a, 2);
+      await expectAtRest(b, 2);
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+});
