@@ -9,7 +9,7 @@
  * Each process writes its stdout and stderr straight to a file in the run's
  * folder (one per process: `instance-B.3.log` is B's third), not through the
  * harness's event loop: the checker reads the error lines there afterwards.
- * load/server-process.ts reads a server's output through pipes to find its
+ * load/lib/server-process.ts reads a server's output through pipes to find its
  * "listening on" line; here the port is chosen beforehand and readiness is
  * GET /healthz answering.
  */

@@ -1,0 +1,168 @@
+/**
+ * What a load run records, for the console table, load/results/<run>/report.json,
+ * the HTML report and the index of runs alike. Latencies are in milliseconds.
+ */
+import type { Spread } from '../lib/rounds.js';
+
+export interface LatencySummary {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Latency and throughput over the run, in fixed time bins. */
+export interface Timeline {
+  /** Bin width in seconds. */
+  readonly binSec: number;
+  /** Start of each bin, in seconds since the scenario started. */
+  readonly t: number[];
+  /** Responses per second in each bin. */
+  readonly rps: number[];
+  /** Latency percentiles of the responses that completed in each bin (null: no response in that bin). */
+  readonly p50: Array<number | null>;
+  readonly p99: Array<number | null>;
+  readonly max: Array<number | null>;
+}
+
+/** Latency distribution: counts[i] responses took at most upperMs[i] (and more than upperMs[i - 1]). */
+export interface Histogram {
+  readonly upperMs: number[];
+  readonly counts: number[];
+}
+
+type Series = Array<number | null>;
+
+/**
+ * What the server was doing while the load ran, sampled. Times are seconds
+ * since the measured load began; samples past the scenario's duration show
+ * the drain. Each group is there only if the server or the machine gave it.
+ */
+export interface ServerSeries {
+  /** GET /healthz every 250 ms (this service only). */
+  readonly health?: {
+    readonly t: number[];
+    readonly ordersInFlight: Series;
+    readonly runningSteps: Series;
+    readonly queued: Series;
+    readonly couriersBusy: Series;
+    /** /healthz `per_thread`, when the server reports it. */
+    readonly perThread?: ReadonlyArray<{ readonly threadId: number; readonly utilization: Series; readonly steps: Series }>;
+  };
+  /** /proc every 250 ms, when the server's process is on this machine. */
+  readonly process?: {
+    readonly t: number[];
+    /** CPU of every thread of the process since the last sample, in % of one core. */
+    readonly cpuPct: Series;
+    /** CPU of its main thread alone, % of one core (this service only: the main thread of a Go process is just one of its Ms). */
+    readonly mainThreadCpuPct?: Series;
+    readonly rssMb: Series;
+  };
+  /**
+   * The main thread's event-loop delay over each 5 s, from GET /metrics:
+   * prom-client's monitorEventLoopDelay histogram (less its 10 ms resolution),
+   * which it resets at every scrape — so each point covers the interval since
+   * the one before.
+   */
+  readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
+}
+
+/** Which figure stands for a scenario, in the index, the comparison and comparisons between runs. */
+export type HeadlineKind = 'throughput' | 'p50' | 'p99' | 'peakRss';
+
+export interface ScenarioResult {
+  readonly name: string;
+  readonly description: string;
+  readonly headline: HeadlineKind;
+  /** The server's environment for this scenario on top of its defaults; null when the suite did not start it. */
+  readonly serverEnv: Readonly<Record<string, string>> | null;
+  readonly connections: number;
+  readonly durationSec: number;
+  readonly requests: number;
+  readonly requestsPerSec: number;
+  readonly latency: LatencySummary;
+  /** Responses per HTTP status, e.g. { "200": 1234 }. */
+  readonly statuses: Readonly<Record<string, number>>;
+  /** Requests that got no response (connection errors, client time-outs). */
+  readonly errors: number;
+  /** What /healthz said once the scenario had drained (null: a server without /healthz). */
+  readonly health: { readonly runningSteps: number; readonly threadsReplaced: number; readonly ordersInFlight: number } | null;
+  /** Peak resident memory of the server process (VmHWM) if the process was started for this scenario alone, else null. */
+  readonly peakRssMb: number | null;
+  /** The most resident memory sampled every 250 ms while the load ran (null: the process was not found). */
+  readonly sampledPeakRssMb: number | null;
+  /** Most orders in flight at once, as /healthz reported them every 250 ms (null: no /healthz). */
+  readonly peakOrdersInFlight: number | null;
+  /** The scenario's performance target, if it has one and the run judges targets: a benchmark figure, not a gate. */
+  readonly target: { readonly text: string; readonly figure: string; readonly met: boolean } | null;
+  /** Empty when every gate held. */
+  readonly problems: string[];
+  readonly timeline: Timeline;
+  readonly histogram: Histogram;
+  readonly series: ServerSeries;
+}
+
+/** One scenario run alternately against this service and the other server. */
+export interface ComparedScenario {
+  readonly name: string;
+  readonly description: string;
+  readonly headline: HeadlineKind;
+  /** Rounds in the order they ran: this[i] just before other[i]. */
+  readonly this: ScenarioResult[];
+  readonly other: ScenarioResult[];
+  /** The headline figure over the rounds, each side. */
+  readonly thisFigure: Spread;
+  readonly otherFigure: Spread;
+  /** median(this) ÷ median(other). */
+  readonly ratioOfMedians: number;
+  /** this[i] ÷ other[i], round by round. */
+  readonly pairRatios: Spread;
+  /** How peak RSS was read on both sides: VmHWM of a process started for the round, or sampled VmRSS. */
+  readonly rssMethod: 'high-water mark' | 'sampled';
+  /** Both sides' responses of every round in the same bins (counts per side). */
+  readonly histogram: { readonly upperMs: number[]; readonly thisCounts: number[]; readonly otherCounts: number[] };
+}
+
+export interface Comparison {
+  /** The other server's URL. */
+  readonly against: string;
+  /** The command the suite started it with for each round, if any. */
+  readonly againstCommand: string | null;
+  readonly rounds: number;
+  readonly scenarios: ComparedScenario[];
+}
+
+/** The figures of another run, side by side with this one's. */
+export interface Baseline {
+  /** Its directory under load/results/. */
+  readonly run: string;
+  readonly startedAt: string;
+  readonly commit: string | null;
+  readonly smoke: boolean;
+  readonly scenarios: ReadonlyArray<Omit<ScenarioResult, 'timeline' | 'histogram' | 'series' | 'description' | 'serverEnv'>>;
+  readonly comparison: ReadonlyArray<Pick<ComparedScenario, 'name' | 'headline' | 'thisFigure' | 'otherFigure' | 'ratioOfMedians' | 'pairRatios'>> | null;
+}
+
+export interface LoadReport {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** A smoke run (CI): short, gates applied, targets not judged. */
+  readonly smoke: boolean;
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly node: string;
+    readonly platform: string;
+    readonly hostname: string;
+    readonly memoryGb: number;
+  };
+  /** git rev-parse HEAD and whether the work tree had changes; null outside a git checkout. */
+  readonly commit: { readonly sha: string; readonly dirty: boolean } | null;
+  /** The machine's load average (1, 5, 15 min) when the run started and ended. */
+  readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
+  /** The scenarios run against this service alone (empty in a comparison run). */
+  readonly scenarios: ScenarioResult[];
+  readonly comparison: Comparison | null;
+  readonly baseline: Baseline | null;
+}
