@@ -7,9 +7,23 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, hostname, loadavg, platform, totalmem } from 'node:os';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import type { LoadReport } from '../report/types.js';
 
-export function machine(): LoadReport['machine'] {
+export interface Machine {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly hostname: string;
+  readonly memoryGb: number;
+}
+
+/** git rev-parse HEAD, and whether the work tree had changes. */
+export interface Commit {
+  readonly sha: string;
+  readonly dirty: boolean;
+}
+
+export function machine(): Machine {
   return {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -21,7 +35,7 @@ export function machine(): LoadReport['machine'] {
 }
 
 /** The checked-out commit and whether anything tracked or untracked (not ignored) differs from it; null outside git. */
-export function commit(): LoadReport['commit'] {
+export function commit(): Commit | null {
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     return { sha: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain').length > 0 };

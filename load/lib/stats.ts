@@ -1,5 +1,32 @@
-/** Summaries of recorded responses: percentiles, a timeline in bins, a histogram with buckets fitted to the data. */
-import type { Histogram, LatencySummary, Timeline } from '../report/types.js';
+/** Summaries of recorded responses: percentiles, a timeline in bins, a histogram with buckets fitted to the data. Latencies in milliseconds. */
+
+export interface LatencySummary {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Latency and throughput over the run, in fixed time bins. */
+export interface Timeline {
+  /** Bin width in seconds. */
+  readonly binSec: number;
+  /** Start of each bin, in seconds since the scenario started. */
+  readonly t: number[];
+  /** Responses per second in each bin. */
+  readonly rps: number[];
+  /** Latency percentiles of the responses that completed in each bin (null: no response in that bin). */
+  readonly p50: Array<number | null>;
+  readonly p99: Array<number | null>;
+  readonly max: Array<number | null>;
+}
+
+/** Latency distribution: counts[i] responses took at most upperMs[i] (and more than upperMs[i - 1]). */
+export interface Histogram {
+  readonly upperMs: number[];
+  readonly counts: number[];
+}
 
 /** One response: when it completed (ms since the scenario started) and how long it took (ms). */
 export interface Sample {

@@ -12,7 +12,8 @@
 import { Piscina } from 'piscina';
 import { compiledModule } from '../../src/paths.js';
 import type { ProbeTask } from './fixtures/probe-worker.js';
-import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { parseCommandLine } from '../lib/command-line.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 
 const { values: options } = parseCommandLine(
   {

@@ -36,7 +36,8 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
-import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { parseCommandLine } from '../lib/command-line.js';
+import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { percentile } from '../lib/stats.js';
 
 const { values: options } = parseCommandLine(

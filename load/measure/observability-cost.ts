@@ -14,7 +14,8 @@
  *   npm run measure:observability -- --rounds 5 --seconds 6
  */
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
-import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { parseCommandLine } from '../lib/command-line.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 
 const { values: options } = parseCommandLine(

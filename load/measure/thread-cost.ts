@@ -19,7 +19,8 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { modulesOf } from '../../src/pipeline/steps.js';
 import type { BatchedReport, StepBatch, WorkerSetup } from '../../src/threads/protocol.js';
-import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { parseCommandLine } from '../lib/command-line.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 
 const { values: options } = parseCommandLine(
   {

@@ -25,7 +25,8 @@ import { loadConfig } from '../../src/config.js';
 import { DEFAULT_DELAY_MS, type Order } from '../../src/domain/order.js';
 import { openEventStream } from '../lib/event-stream.js';
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
-import { formatRatio, formatSpread, inRounds, pairRatios, parseCommandLine, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { parseCommandLine } from '../lib/command-line.js';
+import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 
 const { values: options } = parseCommandLine(

@@ -3,34 +3,11 @@
  * the HTML report and the index of runs alike. Latencies are in milliseconds.
  */
 import type { Spread } from '../lib/rounds.js';
+import type { Commit, Machine } from '../lib/run-info.js';
+import type { Histogram, LatencySummary, Timeline } from '../lib/stats.js';
 
-export interface LatencySummary {
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly mean: number;
-}
-
-/** Latency and throughput over the run, in fixed time bins. */
-export interface Timeline {
-  /** Bin width in seconds. */
-  readonly binSec: number;
-  /** Start of each bin, in seconds since the scenario started. */
-  readonly t: number[];
-  /** Responses per second in each bin. */
-  readonly rps: number[];
-  /** Latency percentiles of the responses that completed in each bin (null: no response in that bin). */
-  readonly p50: Array<number | null>;
-  readonly p99: Array<number | null>;
-  readonly max: Array<number | null>;
-}
-
-/** Latency distribution: counts[i] responses took at most upperMs[i] (and more than upperMs[i - 1]). */
-export interface Histogram {
-  readonly upperMs: number[];
-  readonly counts: number[];
-}
+/** Defined with the arithmetic that makes them (load/lib/stats.ts), recorded here. */
+export type { Histogram, LatencySummary, Timeline };
 
 type Series = Array<number | null>;
 
@@ -149,16 +126,9 @@ export interface LoadReport {
   readonly finishedAt: string;
   /** A smoke run (CI): short, gates applied, targets not judged. */
   readonly smoke: boolean;
-  readonly machine: {
-    readonly cpus: number;
-    readonly cpuModel: string;
-    readonly node: string;
-    readonly platform: string;
-    readonly hostname: string;
-    readonly memoryGb: number;
-  };
-  /** git rev-parse HEAD and whether the work tree had changes; null outside a git checkout. */
-  readonly commit: { readonly sha: string; readonly dirty: boolean } | null;
+  readonly machine: Machine;
+  /** null outside a git checkout. */
+  readonly commit: Commit | null;
   /** The machine's load average (1, 5, 15 min) when the run started and ended. */
   readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
   /** The scenarios run against this service alone (empty in a comparison run). */

@@ -9,6 +9,7 @@
  */
 import type { ServerSeries } from '../report/types.js';
 import { cpuTimeOf, memoryOf, type CpuTime } from '../lib/proc.js';
+import { gaugeValue } from '../lib/prometheus-text.js';
 
 const SAMPLE_MS = 250;
 /**
@@ -58,12 +59,6 @@ interface HealthReport {
 type Series = Array<number | null>;
 const round = (value: number, places = 2): number => Number(value.toFixed(places));
 const numberOrNull = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
-
-/** A gauge's value from Prometheus text, e.g. `nodejs_eventloop_lag_p99_seconds 0.012`. */
-export function gaugeValue(text: string, name: string): number | null {
-  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([^\\s]+)`, 'm').exec(text);
-  return match ? numberOrNull(Number(match[1])) : null;
-}
 
 export function startMonitor(target: MonitorTarget): ServerMonitor {
   const origin = performance.now();

@@ -7,8 +7,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
-import { formatRatio, formatSpread, pairRatios, parseCommandLine, spreadOf } from '../../load/lib/rounds.js';
-import { gaugeValue } from '../../load/suite/server-monitor.js';
+import { parseCommandLine } from '../../load/lib/command-line.js';
+import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
+import { gaugeValue } from '../../load/lib/prometheus-text.js';
 import { histogram, histogramBounds } from '../../load/lib/stats.js';
 
 describe('rounds', () => {
