@@ -26,6 +26,7 @@ import { cpuSecondsOfTree } from '../lib/proc.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { SCENARIOS } from '../suite/scenarios.js';
+import { serverLog } from './server-logs.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { loadAverage } from '../lib/run-info.js';
 import { percentile } from '../lib/stats.js';
@@ -99,7 +100,7 @@ const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<Mode, RoundFigures>;
   for (const mode of MODES) {
     const env = { ...overhead.serverEnv, LOG_LEVEL: 'warn', ...(mode === 'postgres' ? { DATABASE_URL: await freshDatabaseUrl() } : {}) };
-    const server = await startServerProcess(env);
+    const server = await startServerProcess(env, { logFile: serverLog(mode) });
     try {
       // Light first, after a short warm-up: measured after the saturated phase it would time Postgres's
       // clean-up of that phase (autovacuum, a checkpoint), not the orders.

@@ -17,6 +17,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { percentile } from '../lib/stats.js';
+import { serverLog } from './server-logs.js';
 
 const ROUNDS = Number(process.env['ROUNDS'] ?? 5);
 const ORDERS = Number(process.env['ORDERS'] ?? 150);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
         const [name, url] = pair.split('=');
         return [name!, new URL(url!)];
       })
-    : [['this build', (started = await startServerProcess({ THREADS: '2' })).url]];
+    : [['this build', (started = await startServerProcess({ THREADS: '2' }, { logFile: serverLog('this-build') })).url]];
   type Figures = { p50: number[]; p90: number[]; busy: number[] };
   const figures = new Map<string, Figures>();
   try {

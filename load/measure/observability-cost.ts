@@ -17,6 +17,7 @@ import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
+import { serverLog } from './server-logs.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -45,7 +46,7 @@ type Mode = keyof typeof MODES;
 const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<Mode, { cpuUsPerOrder: number; ordersPerSecond: number }>;
   for (const [mode, env] of Object.entries(MODES) as Array<[Mode, Record<string, string>]>) {
-    const server = await startServerProcess({ ...overhead.serverEnv, ...env });
+    const server = await startServerProcess({ ...overhead.serverEnv, ...env }, { logFile: serverLog(`logging-${mode}`) });
     try {
       await load(server, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);

@@ -28,6 +28,7 @@ import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
+import { serverLog } from './server-logs.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -132,7 +133,7 @@ const frameRounds = await inRounds(options.rounds, async () => {
 });
 
 const rounds = await inRounds(options.rounds, async (index) => {
-  const server = await startServerProcess({ ...overhead.serverEnv });
+  const server = await startServerProcess({ ...overhead.serverEnv }, { logFile: serverLog(`round-${index}`) });
   const round = {} as Record<Mode, Phase>;
   try {
     await drive(server, 300, 3); // warm-up
