@@ -33,7 +33,7 @@ export const COLORS = {
 
 export function latencyOverTime(result: ScenarioResult): LineChart | null {
   const { timeline } = result;
-  if (timeline.t.length === 0 || timeline.max.every((v) => v === null)) return null;
+  if (timeline === null || timeline.t.length === 0 || timeline.max.every((v) => v === null)) return null;
   return {
     kind: 'lines',
     x: timeline.t,

@@ -1,8 +1,9 @@
 /**
- * The one figure that stands for a scenario: orders/s where the scenario is
- * about throughput, a latency percentile where it is about latency, peak RSS
- * where it is about memory. The index of runs lists it, a comparison takes
- * the ratio of it, and two runs are compared by it first.
+ * The figures a result is read by, and the one that stands for a scenario
+ * (its headline): orders/s where the scenario is about throughput, a latency
+ * percentile where it is about latency, peak RSS where it is about memory.
+ * The index of runs lists the headline, a comparison takes the ratio of it
+ * first, and two runs are compared by it first.
  */
 import type { HeadlineKind, ScenarioResult } from './types.js';
 import { formatFigure } from '../lib/rounds.js';
@@ -25,6 +26,7 @@ export const HEADLINES: Readonly<Record<HeadlineKind, Headline>> = {
   throughput: { label: 'orders/s', unit: 'orders/s', better: 'higher', read: (r) => r.requestsPerSec },
   p50: { label: 'p50 (ms)', unit: 'ms', better: 'lower', read: (r) => r.latency.p50 },
   p99: { label: 'p99 (ms)', unit: 'ms', better: 'lower', read: (r) => r.latency.p99 },
+  cpuPerOrder: { label: 'CPU µs per order', unit: 'µs', better: 'lower', read: (r) => r.processCpu?.usPerOrder ?? null },
   peakRss: {
     label: 'peak RSS (MB)',
     unit: 'MB',
@@ -33,11 +35,15 @@ export const HEADLINES: Readonly<Record<HeadlineKind, Headline>> = {
   },
 };
 
+/** What a comparison sets side by side for both servers, whatever the headline: what an order costs, in time, CPU and memory. */
+export const COMPARED_FIGURES: readonly HeadlineKind[] = ['throughput', 'p50', 'p99', 'cpuPerOrder', 'peakRss'];
+
 /** "1,299 orders/s", "p99 212.4 ms", "peak RSS 764 MB". */
 export function formatHeadline(kind: HeadlineKind, value: number | null): string {
   if (value === null || !Number.isFinite(value)) return '—';
   const headline = HEADLINES[kind];
   if (kind === 'throughput') return `${Math.round(value).toLocaleString('en-US')} ${headline.unit}`;
   if (kind === 'peakRss') return `peak RSS ${formatFigure(value)} ${headline.unit}`;
+  if (kind === 'cpuPerOrder') return `${formatFigure(value)} CPU-µs per order`;
   return `${kind} ${formatFigure(value)} ${headline.unit}`;
 }

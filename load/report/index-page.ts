@@ -10,8 +10,9 @@ import type { StoredRun } from './results-store.js';
 import { formatRatio } from '../lib/rounds.js';
 
 function kind(report: LoadReport): string {
-  if (report.comparison) return `against <code>${escapeHtml(report.comparison.against)}</code>, ${report.comparison.rounds} rounds`;
-  return report.smoke ? 'smoke' : 'scenarios';
+  const generator = report.generator ?? 'autocannon';
+  if (report.comparison) return `against <code>${escapeHtml(report.comparison.against)}</code>, ${report.comparison.rounds} rounds, ${generator}`;
+  return `${report.smoke ? 'smoke' : 'scenarios'}, ${generator}`;
 }
 
 function figures(report: LoadReport): string {

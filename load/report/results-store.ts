@@ -1,14 +1,15 @@
 /**
  * Load runs kept on disk (git-ignored): load/results/<time>/ holds a run's
- * report.json and its self-contained report.html, and load/results/index.html
- * lists every run kept. A run is compared with an earlier one — by default
- * the latest of the same kind (scenarios or a comparison with another server,
- * smoke or not) that shares a scenario with it.
+ * report.json, its self-contained report.html and, in logs/, what each
+ * server it started wrote; load/results/index.html lists every run kept. A
+ * run is compared with an earlier one — by default the latest of the same
+ * kind (scenarios or a comparison with another server, smoke or not, the
+ * same load generator) that shares a scenario with it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathOf, projectFile } from '../../src/paths.js';
-import type { Baseline, LoadReport } from './types.js';
+import type { Baseline, GeneratorName, LoadReport } from './types.js';
 
 /** load/results/ (not under dist/, whichever runs). */
 export const RESULTS_DIR = pathOf(projectFile('load/results/'));
@@ -43,6 +44,26 @@ export function storedRuns(): StoredRun[] {
   });
 }
 
+export interface RunFolder {
+  /** Relative to the project: load/results/<dir>. */
+  readonly dir: string;
+  /** A server's log file in the run's logs/, by name (e.g. `overhead.this.round-1`). */
+  readonly logFile: (name: string) => string;
+}
+
+/** The run's folder: its servers write their logs there while it runs (made with the first, so a run that stops before leaves nothing). */
+export function startRunFolder(startedAt: string): RunFolder {
+  const dir = runDirName(startedAt);
+  const logs = join(RESULTS_DIR, dir, 'logs');
+  return {
+    dir: `load/results/${dir}`,
+    logFile: (name) => {
+      mkdirSync(logs, { recursive: true });
+      return join(logs, `${name.replace(/[^\w.-]+/g, '-')}.log`);
+    },
+  };
+}
+
 const scenarioNames = (report: LoadReport): string[] => (report.comparison ? report.comparison.scenarios.map((s) => s.name) : report.scenarios.map((s) => s.name));
 
 /**
@@ -50,7 +71,12 @@ const scenarioNames = (report: LoadReport): string[] => (report.comparison ? rep
  * latest run before `startedAt` of the same kind with a scenario in common.
  * Null when there is none, or when `requested` is "none".
  */
-export function pickBaseline(runs: readonly StoredRun[], startedAt: string, kind: { comparison: boolean; smoke: boolean; scenarios: readonly string[] }, requested?: string): StoredRun | null {
+export function pickBaseline(
+  runs: readonly StoredRun[],
+  startedAt: string,
+  kind: { comparison: boolean; smoke: boolean; generator: GeneratorName; scenarios: readonly string[] },
+  requested?: string,
+): StoredRun | null {
   if (requested === 'none') return null;
   if (requested !== undefined) {
     const named = runs.find((run) => run.dir === requested.replace(/\/+$/, '').split('/').pop());
@@ -62,6 +88,7 @@ export function pickBaseline(runs: readonly StoredRun[], startedAt: string, kind
       run.report.startedAt < startedAt &&
       (run.report.comparison !== null) === kind.comparison &&
       run.report.smoke === kind.smoke &&
+      (run.report.generator ?? 'autocannon') === kind.generator &&
       scenarioNames(run.report).some((name) => kind.scenarios.includes(name)),
   );
   return earlier.at(-1) ?? null;

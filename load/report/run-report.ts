@@ -8,13 +8,14 @@
 import { formatHeadline, HEADLINES } from './headline.js';
 import { escapeHtml, formatMs, formatNumber, formatStatuses, ratioCell, renderPage, verdictCell } from './page.js';
 import { Charts, COLORS, cpuAndMemory, eventLoopDelay, latencyHistogram, latencyOverTime, perThread, serverState, type LineChart } from './charts.js';
-import type { Baseline, ComparedScenario, Comparison, LoadReport, ScenarioResult } from './types.js';
+import type { Baseline, ComparedFigure, ComparedScenario, Comparison, GeneratorName, LoadReport, ScenarioResult } from './types.js';
 import { formatRatio, formatSpread, spreadOf } from '../lib/rounds.js';
 
-/** A benchmark target: shown met or not, never a failure of the run. */
-function targetCell(target: ScenarioResult['target'], smoke: boolean): string {
-  if (target === null) return `<td>${smoke ? 'not judged (smoke run)' : '—'}</td>`;
-  return `<td>${escapeHtml(target.text)}: <strong>${target.met ? 'met' : 'not met'}</strong> (${escapeHtml(target.figure)})</td>`;
+/** A benchmark target: what it asks, the figure measured, and met or not — never a failure of the run. */
+function targetCell(target: ScenarioResult['target']): string {
+  if (target === null) return '<td>—</td>';
+  const verdict = target.met === null ? 'not judged (smoke run)' : target.met ? 'met' : 'not met';
+  return `<td>${escapeHtml(target.text)}: <strong>${verdict}</strong> (${escapeHtml(target.figure)})</td>`;
 }
 
 const rss = (r: ScenarioResult): string => (r.peakRssMb !== null ? formatNumber(r.peakRssMb) : r.sampledPeakRssMb !== null ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>` : '—');
@@ -28,11 +29,13 @@ function figureCells(r: ScenarioResult): string {
     `<td class="num">${formatMs(r.latency.max)}</td>`,
     `<td>${formatStatuses(r.statuses)}</td>`,
     `<td class="num${r.errors > 0 ? ' bad' : ''}">${r.errors}</td>`,
+    `<td class="num">${formatNumber(r.processCpu?.usPerOrder ?? null)}</td>`,
     `<td class="num">${rss(r)}</td>`,
   ].join('');
 }
 const FIGURE_HEADINGS =
-  '<th class="num">orders/s</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">max (ms)</th><th>Statuses</th><th class="num">Errors</th><th class="num">Peak RSS MB</th>';
+  '<th class="num">orders/s</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">max (ms)</th><th>Statuses</th><th class="num">Errors</th>' +
+  '<th class="num" title="CPU time of the server process, every thread, over the measured load, per order answered">CPU µs per order</th><th class="num">Peak RSS MB</th>';
 
 function header(report: LoadReport, title: string): string {
   const { cpus, cpuModel, node, platform, hostname, memoryGb } = report.machine;
@@ -43,8 +46,15 @@ function header(report: LoadReport, title: string): string {
   return `<h1>${escapeHtml(title)}</h1>
 <p class="meta">${escapeHtml(report.startedAt)} → ${escapeHtml(report.finishedAt)} · ${commit}<br>
 ${escapeHtml(`${hostname}: ${cpus} CPUs · ${cpuModel} · ${memoryGb} GB · Node ${node} · ${platform}`)}<br>
-load average (1 / 5 / 15 min): ${load(report.loadAverage.start)} at the start, ${load(report.loadAverage.end)} at the end
+load average (1 / 5 / 15 min): ${load(report.loadAverage.start)} at the start, ${load(report.loadAverage.end)} at the end ·
+load generator: ${generatorText(report.generator ?? 'autocannon')}
 ${report.smoke ? '<br><strong>Smoke run</strong>: a few seconds per scenario; gates applied, targets not judged.' : ''}</p>`;
+}
+
+function generatorText(generator: GeneratorName): string {
+  return generator === 'wrk'
+    ? '<strong>wrk</strong> (a process of its own; latencies its own, corrected for coordinated omission; no time per response)'
+    : "<strong>autocannon</strong> (in the suite's process, on the same cores as the server)";
 }
 
 function environment(serverEnv: ScenarioResult['serverEnv']): string {
@@ -65,10 +75,11 @@ function scenarioSection(s: ScenarioResult, index: number, charts: Charts): stri
     <dt>Duration</dt><dd>${formatNumber(s.durationSec)} s (${formatNumber(s.requests)} responses)</dd>
     <dt>Server env</dt><dd>${envText}</dd>
     <dt>Most orders in flight</dt><dd>${formatNumber(s.peakOrdersInFlight)}</dd>
+    <dt>Server process CPU</dt><dd>${cpuText(s)}</dd>
     <dt>After drain</dt><dd>${after}</dd>
   </dl>
   <div class="charts">
-    ${charts.figure('Latency over time', latencyOverTime(s))}
+    ${charts.figure('Latency over time', latencyOverTime(s), s.timeline === null ? 'the load generator gives no time per response' : '')}
     ${charts.figure('Latency histogram', latencyHistogram(s.histogram), 'buckets fitted to the data')}
     ${charts.figure('Orders and steps', serverState(s.series), '/healthz every 250 ms')}
     ${charts.figure('Main thread: event-loop delay', eventLoopDelay(s.series), 'over each 5 s and the last stretch, from /metrics')}
@@ -76,6 +87,11 @@ function scenarioSection(s: ScenarioResult, index: number, charts: Charts): stri
     ${s.series.health?.perThread ? charts.figure('Worker threads', perThread(s.series), '/healthz per_thread') : ''}
   </div>
 </section>`;
+}
+
+function cpuText(r: ScenarioResult): string {
+  if (!r.processCpu) return '— (its process is not on this machine)';
+  return `${formatNumber(r.processCpu.usPerOrder)} µs per order answered; ${r.processCpu.cores.toFixed(2)} cores busy on average (every thread of the process, /proc, over the measured load)`;
 }
 
 /** This run's scenarios beside the baseline's of the same name: the headline first, then the usual figures, with ratios this ÷ that. */
@@ -93,13 +109,14 @@ function baselineTable(report: LoadReport, baseline: Baseline): string {
         pair(now.requestsPerSec, then.requestsPerSec, formatNumber, 'higher') +
         pair(now.latency.p50, then.latency.p50, formatMs, 'lower') +
         pair(now.latency.p99, then.latency.p99, formatMs, 'lower') +
+        pair(now.processCpu?.usPerOrder ?? null, then.processCpu?.usPerOrder ?? null, formatNumber, 'lower') +
         pair(now.peakRssMb ?? now.sampledPeakRssMb, then.peakRssMb ?? then.sampledPeakRssMb, formatNumber, 'lower') +
         '</tr>',
     ];
   });
   if (rows.length === 0) return '';
   return `<div class="table-wrap"><table>
-<thead><tr><th>Scenario</th><th class="num">headline: now / then</th><th class="num">×</th><th class="num">orders/s</th><th class="num">×</th><th class="num">p50 ms</th><th class="num">×</th><th class="num">p99 ms</th><th class="num">×</th><th class="num">peak RSS MB</th><th class="num">×</th></tr></thead>
+<thead><tr><th>Scenario</th><th class="num">headline: now / then</th><th class="num">×</th><th class="num">orders/s</th><th class="num">×</th><th class="num">p50 ms</th><th class="num">×</th><th class="num">p99 ms</th><th class="num">×</th><th class="num">CPU µs per order</th><th class="num">×</th><th class="num">peak RSS MB</th><th class="num">×</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;
 }
 
@@ -134,7 +151,7 @@ ${table}
 }
 
 function summaryTable(report: LoadReport): string {
-  const rows = report.scenarios.map((s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target, report.smoke)}${verdictCell(s.problems)}</tr>`);
+  const rows = report.scenarios.map((s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target)}${verdictCell(s.problems)}</tr>`);
   return `<div class="table-wrap"><table>
 <thead><tr><th>Scenario</th>${FIGURE_HEADINGS}<th>Target</th><th>Gates</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;
@@ -150,20 +167,32 @@ function medianRound(results: readonly ScenarioResult[], values: readonly number
 /** The median over rounds of the most requests awaiting a response at once: what a memory figure was measured at. */
 const inFlight = (rounds: readonly ScenarioResult[]): string => formatNumber(spreadOf(rounds.map((r) => r.peakOrdersInFlight ?? NaN)).median);
 
+/** A comparison's figures: the headline's of each scenario first, then what an order costs on both sides. */
+function figuresOf(c: ComparedScenario): readonly ComparedFigure[] {
+  return c.figures ?? [{ kind: c.headline, thisFigure: c.thisFigure, otherFigure: c.otherFigure, ratioOfMedians: c.ratioOfMedians, pairRatios: c.pairRatios }];
+}
+
 function comparisonSummary(comparison: Comparison): string {
-  const rows = comparison.scenarios.map((c, i) => {
-    const headline = HEADLINES[c.headline];
+  const rows = comparison.scenarios.flatMap((c, i) => {
     const gates = (results: readonly ScenarioResult[]): string => verdictCell(results.flatMap((r, round) => r.problems.map((p) => `round ${round + 1}: ${p}`)));
-    return (
-      `<tr><td><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td><td>${escapeHtml(headline.label)}${c.headline === 'peakRss' ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>` : ''}</td>` +
-      `<td class="num">${formatSpread(c.thisFigure)}</td><td class="num">${formatSpread(c.otherFigure)}</td>` +
-      `<td class="num"><strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong></td>${gates(c.this)}${gates(c.other)}</tr>`
-    );
+    const figures = figuresOf(c);
+    return figures.map((f, k) => {
+      const label = escapeHtml(HEADLINES[f.kind].label);
+      const note = f.kind === 'peakRss' ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>` : '';
+      const ratio = formatRatio(f.pairRatios, f.ratioOfMedians);
+      const first = k === 0 ? `<td rowspan="${figures.length}"><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td>` : '';
+      const verdicts = k === 0 ? `${gates(c.this).replace('<td', `<td rowspan="${figures.length}"`)}${gates(c.other).replace('<td', `<td rowspan="${figures.length}"`)}` : '';
+      return (
+        `<tr>${first}<td>${k === 0 ? `<strong>${label}</strong>` : label}${note}</td>` +
+        `<td class="num">${formatSpread(f.thisFigure)}</td><td class="num">${formatSpread(f.otherFigure)}</td>` +
+        `<td class="num">${k === 0 ? `<strong>${ratio}</strong>` : ratio}</td>${verdicts}</tr>`
+      );
+    });
   });
   return `<div class="table-wrap"><table>
-<thead><tr><th>Scenario</th><th>Headline</th><th class="num">this service</th><th class="num">other server</th><th class="num">this ÷ other</th><th>Gates, this service</th><th>Gates, other</th></tr></thead>
+<thead><tr><th>Scenario</th><th>Figure</th><th class="num">this service</th><th class="num">other server</th><th class="num">this ÷ other</th><th>Gates, this service</th><th>Gates, other</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>
-<p class="note">Each side: the median of its rounds (min–max). This ÷ other: the ratio of the medians (in brackets, the min–max of the ratios round by round: rounds ran this, other, this, other…, and each round of this service is set against the other server's round right after it). Higher is better for orders/s, lower for latency and memory.</p>`;
+<p class="note">Each scenario's headline first (bold), then what an order costs on both sides: orders/s, p50 and p99 latency, the server process's CPU time per order answered (every thread, from /proc, over the measured load) and its peak resident memory. Each side: the median of its rounds (min–max). This ÷ other: the ratio of the medians (in brackets, the min–max of the ratios round by round: rounds ran this, other, this, other…, and each round of this service is set against the other server's round right after it). Higher is better for orders/s, lower for the rest.</p>`;
 }
 
 function comparisonSection(c: ComparedScenario, index: number, comparison: Comparison, charts: Charts): string {
@@ -197,6 +226,7 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
     <dt>Duration</dt><dd>${formatNumber(c.this[0]?.durationSec ?? null)} s per round, ${c.this.length} rounds each</dd>
     <dt>This service</dt><dd>${environment(c.this[0]?.serverEnv ?? null)}</dd>
     <dt>Other server</dt><dd><code>${escapeHtml(comparison.against)}</code>${comparison.againstCommand ? `, started for each round with <code>${escapeHtml(comparison.againstCommand)}</code>` : ', running already'}</dd>
+    <dt>Load generator</dt><dd>${generatorText(c.this[0]?.generator ?? 'autocannon')}</dd>
     <dt>Peak RSS</dt><dd>${c.rssMethod === 'high-water mark' ? 'VmHWM of a process started for the round, both sides' : 'the most VmRSS sampled every 250 ms, both sides'}</dd>
   </dl>
   <div class="table-wrap"><table>

@@ -45,8 +45,23 @@ export interface ServerSeries {
   readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
 }
 
-/** Which figure stands for a scenario, in the index, the comparison and comparisons between runs. */
-export type HeadlineKind = 'throughput' | 'p50' | 'p99' | 'peakRss';
+/** A figure a scenario is read by; its headline is the one that stands for it in the index, the comparison and comparisons between runs. */
+export type HeadlineKind = 'throughput' | 'p50' | 'p99' | 'cpuPerOrder' | 'peakRss';
+
+/** What drove the load: autocannon (Node, in the suite's own process) or wrk (C, a process of its own). */
+export type GeneratorName = 'autocannon' | 'wrk';
+
+/**
+ * The CPU the server's process used while the measured load ran: utime +
+ * stime of every thread of the process from /proc (10 ms ticks), over the
+ * window from the measured load's start to its end.
+ */
+export interface ProcessCpu {
+  /** CPU-µs per order answered in that window: what one order costs the process, whatever the generator left it. */
+  readonly usPerOrder: number;
+  /** Cores busy on average over the window (CPU seconds ÷ wall seconds). */
+  readonly cores: number;
+}
 
 export interface ScenarioResult {
   readonly name: string;
@@ -56,6 +71,8 @@ export interface ScenarioResult {
   readonly serverEnv: Readonly<Record<string, string>> | null;
   readonly connections: number;
   readonly durationSec: number;
+  /** Absent in runs recorded before wrk could drive them: autocannon. */
+  readonly generator?: GeneratorName;
   readonly requests: number;
   readonly requestsPerSec: number;
   readonly latency: LatencySummary;
@@ -71,11 +88,14 @@ export interface ScenarioResult {
   readonly sampledPeakRssMb: number | null;
   /** Most orders in flight at once, as /healthz reported them every 250 ms (null: no /healthz). */
   readonly peakOrdersInFlight: number | null;
-  /** The scenario's performance target, if it has one and the run judges targets: a benchmark figure, not a gate. */
-  readonly target: { readonly text: string; readonly figure: string; readonly met: boolean } | null;
+  /** Null when the server's process is not on this machine (or /proc is not there); absent in runs recorded before it was measured. */
+  readonly processCpu?: ProcessCpu | null;
+  /** The scenario's performance target, if it has one: a benchmark figure, not a gate; `met` null when not judged (a smoke run). */
+  readonly target: { readonly text: string; readonly figure: string; readonly met: boolean | null } | null;
   /** Empty when every gate held. */
   readonly problems: string[];
-  readonly timeline: Timeline;
+  /** Null when the generator gives no time per response (wrk: a distribution at the end, nothing on the way). */
+  readonly timeline: Timeline | null;
   readonly histogram: Histogram;
   readonly series: ServerSeries;
 }
@@ -97,8 +117,24 @@ export interface ComparedScenario {
   readonly pairRatios: Spread;
   /** How peak RSS was read on both sides: VmHWM of a process started for the round, or sampled VmRSS. */
   readonly rssMethod: 'high-water mark' | 'sampled';
+  /**
+   * Every figure side by side, the headline's among them: orders/s, p50,
+   * p99, process CPU per order and peak RSS (absent in runs recorded before).
+   */
+  readonly figures?: readonly ComparedFigure[];
   /** Both sides' responses of every round in the same bins (counts per side). */
   readonly histogram: { readonly upperMs: number[]; readonly thisCounts: number[]; readonly otherCounts: number[] };
+}
+
+/** One figure over the rounds of both sides of a comparison. */
+export interface ComparedFigure {
+  readonly kind: HeadlineKind;
+  readonly thisFigure: Spread;
+  readonly otherFigure: Spread;
+  /** median(this) ÷ median(other). */
+  readonly ratioOfMedians: number;
+  /** this[i] ÷ other[i], round by round. */
+  readonly pairRatios: Spread;
 }
 
 export interface Comparison {
@@ -126,6 +162,8 @@ export interface LoadReport {
   readonly finishedAt: string;
   /** A smoke run (CI): short, gates applied, targets not judged. */
   readonly smoke: boolean;
+  /** Absent in runs recorded before wrk could drive them: autocannon. */
+  readonly generator?: GeneratorName;
   readonly machine: Machine;
   /** null outside a git checkout. */
   readonly commit: Commit | null;

@@ -1,24 +1,23 @@
 /**
- * One scenario against one running server: warm it up, drive it with
- * autocannon while watching it, then hold it to the gates. This service is
- * held to all of them — every order gets the status it must, every request a
- * response, and once the load stops nothing is in flight or running and no
- * thread was replaced (its /healthz says). Another server (the Go service) is
- * held to statuses and responses only: it has no /healthz.
+ * One scenario against one running server: warm it up, drive it with the
+ * load generator while watching it — its CPU time over the measured load
+ * gives what an order costs the process — then hold it to the gates
+ * (gates.ts).
  */
-import autocannon from 'autocannon';
-import { memoryOf } from '../lib/proc.js';
-import type { ScenarioResult } from '../report/types.js';
+import { cpuTimeOf, memoryOf } from '../lib/proc.js';
+import { histogram, timeline } from '../lib/stats.js';
+import type { ProcessCpu, ScenarioResult } from '../report/types.js';
+import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
+import type { Generated, LoadGenerator } from './generators/generator.js';
 import type { Scenario } from './scenarios.js';
 import { startMonitor } from './server-monitor.js';
-import { histogram, summarize, timeline, type Sample } from '../lib/stats.js';
-import { TARGETS } from './targets.js';
+import { targetOf } from './targets.js';
 
 export interface LoadTarget {
   readonly url: URL;
   /** This service (with /healthz and /metrics), or another server held to statuses only. */
   readonly isThisService: boolean;
-  /** The server's process on this machine, if known: its CPU and memory are sampled from /proc. */
+  /** The server's process on this machine, if known: its CPU and memory are read from /proc. */
   readonly pid: number | null;
   /** Started for this scenario alone: then its memory high-water mark (VmHWM) is this scenario's peak. */
   readonly freshProcess: boolean;
@@ -31,29 +30,17 @@ export interface LoadTarget {
 export interface DriveSettings {
   readonly durationSec: number;
   readonly connections: number;
-  /** Judge the scenario's target; not in smoke runs, whose few seconds say nothing about performance. */
-  readonly judgeTargets: boolean;
+  readonly generator: LoadGenerator;
+  /** The scenario's target judged, only shown (a smoke run), or left out (a comparison runs variants of the scenarios). */
+  readonly target: 'judged' | 'shown' | 'none';
   /** Names the run in progress lines, e.g. "overhead, Go, round 2". */
   readonly label: string;
 }
 
 export interface Driven {
   readonly result: ScenarioResult;
-  /** Every response's latency, for histograms across rounds. */
+  /** Latencies standing for the distribution, for histograms across rounds. */
   readonly latencies: number[];
-}
-
-interface Health {
-  readonly running_steps: number;
-  readonly orders_in_flight: number;
-  readonly threads_replaced: number;
-}
-
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function health(base: URL): Promise<Health> {
-  const response = await fetch(new URL('/healthz', base));
-  return (await response.json()) as Health;
 }
 
 /**
@@ -76,108 +63,55 @@ async function warmUp(base: URL, tag: string): Promise<void> {
   }
 }
 
-/** The load generator hangs up on orders still running when it stops; this service must cancel them and come back to rest. */
-async function gatesAfterLoad(base: URL, before: Health): Promise<{ after: Health; problems: string[] }> {
-  const problems: string[] = [];
-  let after = await health(base);
-  const drainBy = performance.now() + 15_000;
-  while (after.orders_in_flight > 0 && performance.now() < drainBy) {
-    await pause(50);
-    after = await health(base);
-  }
-  if (after.orders_in_flight > 0) problems.push(`${after.orders_in_flight} orders still in flight 15 s after the load stopped`);
-  if (after.running_steps !== 0) problems.push(`tracker at ${after.running_steps} after the load, not 0`);
-  const replaced = after.threads_replaced - before.threads_replaced;
-  if (replaced !== 0) problems.push(`${replaced} worker thread(s) replaced`);
-  return { after: { ...after, threads_replaced: replaced }, problems };
+const processCpuSec = (pid: number | null): number | null => (pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null));
+
+/** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
+function processCpu(atStart: number | null, atEnd: number | null, generated: Generated): ProcessCpu | null {
+  if (atStart === null || atEnd === null || generated.responses === 0) return null;
+  const seconds = atEnd - atStart;
+  return { usPerOrder: Math.round((seconds * 1e6) / generated.responses), cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)) };
 }
 
 export async function driveScenario(scenario: Scenario, target: LoadTarget, settings: DriveSettings): Promise<Driven> {
   const base = target.url;
-  const { durationSec, connections } = settings;
+  const { durationSec, connections, generator } = settings;
   const tag = `${RUN_TAG}-${++drives}`;
   await warmUp(base, tag);
   const before = target.isThisService ? await health(base) : null;
-  const samples: Sample[] = [];
-  const statuses = new Map<number, number>();
-  const unexpected = new Map<number, number>();
-  let next = 0;
-  let started = performance.now();
-
-  const warmUpSec = scenario.warmUpSec ?? 1;
-  const instance = autocannon({
-    // Known to autocannon, missing from its type declarations.
-    ...(warmUpSec > 0 ? ({ warmup: { connections, duration: warmUpSec } } as object) : {}),
-    url: new URL('/order', base).href,
-    connections,
-    duration: durationSec,
-    timeout: 30,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request, context) => {
-          const n = next++;
-          (context as { n?: number }).n = n;
-          const order = scenario.order(n);
-          return { ...request, body: JSON.stringify({ ...order, order_id: `${tag}-${String(order['order_id'])}` }) };
-        },
-        onResponse: (status, _body, context) => {
-          const n = (context as { n?: number }).n ?? -1;
-          if (status !== scenario.expectedStatus(n)) unexpected.set(status, (unexpected.get(status) ?? 0) + 1);
-        },
-      },
-    ],
-  }) as unknown as PromiseLike<autocannon.Result> & {
-    on(event: 'start', listener: () => void): void;
-    on(event: 'response', listener: (client: unknown, status: number, bytes: number, latency: number) => void): void;
-    on(event: 'reqError', listener: (error: Error & { code?: string }) => void): void;
-  };
-  // Why requests got no response, by error code: a refused or reset connection is not a slow server.
-  const errorCodes = new Map<string, number>();
-  instance.on('reqError', (error) => {
-    const code = error.code ?? error.message;
-    errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
-  });
   let monitor: ReturnType<typeof startMonitor> | undefined;
-  instance.on('start', () => {
-    started = performance.now();
+  let cpuAtStart: number | null = null;
+  let measuringSince: number | undefined;
+  const warmUpSec = scenario.warmUpSec ?? 1;
+  const running = generator.start({ url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag }, () => {
+    cpuAtStart = processCpuSec(target.pid);
+    measuringSince = performance.now();
     monitor = startMonitor({ url: base, isThisService: target.isThisService, pid: target.pid });
   });
-  instance.on('response', (_client: unknown, status: number, _bytes: number, latency: number) => {
-    samples.push({ at: performance.now() - started, latency });
-    statuses.set(status, (statuses.get(status) ?? 0) + 1);
-  });
   const progress = setInterval(() => {
-    const elapsedMs = performance.now() - started;
-    const recent = samples.filter((sample) => sample.at > elapsedMs - 2000).length / 2;
+    const rate = running.recentRate(2000);
     const inFlight = monitor?.peakOrdersInFlight();
-    process.stderr.write(
-      `  ${settings.label}: ${(elapsedMs / 1000).toFixed(0).padStart(3)}/${durationSec} s  ${Math.round(recent).toLocaleString('en')} req/s` +
-        `${inFlight == null ? '' : `  ${inFlight.toLocaleString('en')} in flight at most`}\n`,
-    );
+    const line =
+      measuringSince === undefined
+        ? `warming up (${warmUpSec} s)`
+        : `${((performance.now() - measuringSince) / 1000).toFixed(0).padStart(3)}/${durationSec} s` +
+          `${rate === null ? '' : `  ${Math.round(rate).toLocaleString('en')} req/s`}` +
+          `${inFlight == null ? '' : `  ${inFlight.toLocaleString('en')} in flight at most`}`;
+    process.stderr.write(`  ${settings.label}: ${line}\n`);
   }, 2000);
-  let result: autocannon.Result;
+  let generated: Generated;
   try {
-    result = await instance;
+    generated = await running.finished;
   } finally {
     clearInterval(progress);
   }
-  const elapsedMs = performance.now() - started;
+  const cpu = processCpu(cpuAtStart, processCpuSec(target.pid), generated);
   await monitor?.loadStopped();
 
   const gates = before ? await gatesAfterLoad(base, before) : null;
   const series = monitor?.stop() ?? {};
-  const problems = [...(gates?.problems ?? [])];
-  if (unexpected.size > 0) problems.push(`unexpected status: ${[...unexpected].map(([status, count]) => `${status}×${count}`).join(' ')}`);
-  const errors = result.errors + result.timeouts;
-  if (errors > 0) {
-    const codes = [...errorCodes].map(([code, count]) => `${code}×${count}`).join(' ');
-    problems.push(`${errors} requests without a response (errors ${result.errors}, time-outs ${result.timeouts}${codes ? `: ${codes}` : ''})`);
-  }
+  const problems = [...(gates?.problems ?? []), ...answerProblems(generated)];
   if (problems.length > 0 && target.output) {
-    // What the server said about it: its warnings and errors.
-    const said = target.output().filter((line) => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'));
+    const said = warningsIn(target.output());
     if (said.length > 0)
       process.stderr.write(
         `  ${settings.label}: the server logged\n${said
@@ -187,7 +121,6 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
       );
   }
 
-  const latencies = samples.map((sample) => sample.latency);
   const rssSamples = (series.process?.rssMb ?? []).filter((value): value is number => value !== null);
   const peakRss = target.freshProcess && target.pid !== null ? memoryOf(target.pid) : null;
   const measured: Omit<ScenarioResult, 'target'> = {
@@ -197,20 +130,22 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     serverEnv: target.serverEnv,
     connections,
     durationSec,
-    requests: samples.length,
-    requestsPerSec: Math.round((samples.length / elapsedMs) * 1000),
-    latency: summarize(latencies),
-    statuses: Object.fromEntries([...statuses].map(([status, count]) => [String(status), count])),
-    errors,
+    generator: generator.name,
+    requests: generated.responses,
+    requestsPerSec: Math.round((generated.responses / generated.elapsedMs) * 1000),
+    latency: generated.latency,
+    statuses: Object.fromEntries([...generated.statuses].map(([status, count]) => [String(status), count])),
+    errors: [...generated.noResponse.values()].reduce((sum, count) => sum + count, 0),
     health: gates ? { runningSteps: gates.after.running_steps, threadsReplaced: gates.after.threads_replaced, ordersInFlight: gates.after.orders_in_flight } : null,
     peakRssMb: peakRss ? Math.round(peakRss.peakMb) : null,
     sampledPeakRssMb: rssSamples.length > 0 ? Math.round(Math.max(...rssSamples)) : null,
     peakOrdersInFlight: monitor?.peakOrdersInFlight() ?? null,
+    processCpu: cpu,
     problems,
-    timeline: timeline(samples, elapsedMs, durationSec > 20 ? 1 : 0.5),
-    histogram: histogram(latencies),
+    timeline: generated.samples ? timeline(generated.samples, generated.elapsedMs, durationSec > 20 ? 1 : 0.5) : null,
+    histogram: histogram(generated.latencies),
     series,
   };
-  const judge = settings.judgeTargets ? TARGETS[scenario.name] : undefined;
-  return { result: { ...measured, target: judge ? judge(measured) : null }, latencies };
+  const targetResult = settings.target === 'none' ? null : targetOf(scenario.name, measured, settings.target === 'judged');
+  return { result: { ...measured, target: targetResult }, latencies: generated.latencies };
 }

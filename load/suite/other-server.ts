@@ -3,22 +3,44 @@
  * started by a command for each round and stopped after it — so its memory
  * high-water mark is that round's peak, and no round inherits the heap of the
  * one before — or already running, found by its pid or by the port it listens
- * on, whose memory is then sampled while the load runs.
+ * on, whose memory is then sampled while the load runs. What a started server
+ * writes goes to a log file of the round, not through the suite's process,
+ * where it would take CPU from the load generator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
+import { linesOf } from '../lib/server-process.js';
+import type { LogFileFor } from './comparison.js';
 import type { LoadTarget } from './drive.js';
+import { programOf } from './executables.js';
 import { pidServing } from '../lib/proc.js';
 
 export interface OtherServer {
   readonly url: URL;
   /** The command that starts it for each round, or null if it runs already. */
   readonly command: string | null;
-  /** Throws, saying why, if a round could not start now: checked before the first round, so a run does not fail halfway. */
-  check(): Promise<void>;
-  startRound(): Promise<LoadTarget>;
+  /**
+   * Throws, saying why, if a round could not start now: checked before the
+   * first round, so that a run does not fail halfway. A server started by a
+   * command is started once and stopped (a first start may build it), its
+   * output in a log file named `other.check`.
+   */
+  check(logFile: LogFileFor): Promise<void>;
+  /** Its output, if the suite starts it, goes to `logFile`. */
+  startRound(logFile: string): Promise<LoadTarget>;
   endRound(): Promise<void>;
 }
+
+export interface CommandOptions {
+  /** Where the command runs (a relative path in it is read from there). */
+  readonly cwd: string;
+  /** Said when the command's program is not there: where it comes from, how to point elsewhere. */
+  readonly whenMissing?: string;
+}
+
+/** The last lines a server wrote, to show why it did not start. */
+const tail = (logFile: string): string => [...linesOf(logFile).slice(-30), `(all of it: ${logFile})`].join('\n');
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const portOf = (url: URL): number => Number(url.port || (url.protocol === 'https:' ? 443 : 80));
@@ -60,9 +82,8 @@ export function runningServer(url: URL, pid: number | undefined): OtherServer {
  * if it still listens 5 s later — after it. It must listen at the URL; the
  * suite refuses to start it if something else listens there already.
  */
-export function commandServer(url: URL, command: string): OtherServer {
+export function commandServer(url: URL, command: string, options: CommandOptions): OtherServer {
   let child: ChildProcess | undefined;
-  let output: string[] = [];
   /** The group, not the shell alone: the shell may have ended and left the server it started running. */
   const stopGroup = (signal: NodeJS.Signals): void => {
     if (child?.pid === undefined) return;
@@ -83,50 +104,64 @@ export function commandServer(url: URL, command: string): OtherServer {
     return true;
   };
 
-  const check = async (): Promise<void> => {
+  const portFree = async (): Promise<void> => {
     if (await reachable(url)) {
       const holder = pidServing(url);
       throw new Error(`something already listens at ${url.host}${holder ? ` (pid ${holder})` : ''}: stop it first, or leave out --against-cmd to measure it as it runs`);
     }
   };
 
+  const startRound = async (logFile: string): Promise<LoadTarget> => {
+    await portFree();
+    const fd = openSync(logFile, 'a');
+    let started: ChildProcess;
+    try {
+      started = spawn('/bin/sh', ['-c', command], { cwd: options.cwd, detached: true, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd); // the shell has its own copy
+    }
+    child = started;
+    // A first run may build the server: give it two minutes.
+    const readyBy = performance.now() + 120_000;
+    while (!(await reachable(url))) {
+      if (started.exitCode !== null || started.signalCode !== null) {
+        throw new Error(`${command} ended (${started.exitCode ?? started.signalCode}) before listening at ${url.host}:\n${tail(logFile)}`);
+      }
+      if (performance.now() > readyBy) {
+        stopGroup('SIGKILL');
+        throw new Error(`${command} did not listen at ${url.host} within 120 s:\n${tail(logFile)}`);
+      }
+      await pause(100);
+    }
+    return { url, isThisService: false, pid: pidServing(url) ?? started.pid ?? null, freshProcess: true, serverEnv: {}, output: () => linesOf(logFile) };
+  };
+
+  const endRound = async (): Promise<void> => {
+    if (!child) return;
+    stopGroup('SIGTERM');
+    if (!(await stoppedWithin(5000))) {
+      stopGroup('SIGKILL');
+      await stoppedWithin(5000);
+    }
+    child = undefined;
+  };
+
   return {
     url,
     command,
-    check,
-    startRound: async () => {
-      await check();
-      output = [];
-      const started = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = started;
-      const keep = (chunk: Buffer): void => {
-        output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        output = output.slice(-50);
-      };
-      started.stdout.on('data', keep);
-      started.stderr.on('data', keep);
-      // A first run may build the server: give it two minutes.
-      const readyBy = performance.now() + 120_000;
-      while (!(await reachable(url))) {
-        if (started.exitCode !== null || started.signalCode !== null) {
-          throw new Error(`--against-cmd ended (${started.exitCode ?? started.signalCode}) before listening at ${url.host}:\n${output.join('\n')}`);
-        }
-        if (performance.now() > readyBy) {
-          stopGroup('SIGKILL');
-          throw new Error(`--against-cmd did not listen at ${url.host} within 120 s:\n${output.join('\n')}`);
-        }
-        await pause(100);
+    check: async (logFile) => {
+      const program = programOf(command, options.cwd);
+      if (program && !program.found) {
+        throw new Error(`cannot start the other server: ${program.program} is not there (${program.path}).${options.whenMissing ? `\n${options.whenMissing}` : ''}`);
       }
-      return { url, isThisService: false, pid: pidServing(url) ?? started.pid ?? null, freshProcess: true, serverEnv: {}, output: () => output };
-    },
-    endRound: async () => {
-      if (!child) return;
-      stopGroup('SIGTERM');
-      if (!(await stoppedWithin(5000))) {
-        stopGroup('SIGKILL');
-        await stoppedWithin(5000);
+      await portFree();
+      try {
+        await startRound(logFile('other.check'));
+      } finally {
+        await endRound();
       }
-      child = undefined;
     },
+    startRound,
+    endRound,
   };
 }

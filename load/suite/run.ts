@@ -1,28 +1,35 @@
 /**
  * The load suite. Starts the server as a child process per scenario, with
- * the configuration that scenario needs (or uses LOAD_URL), drives it with
- * autocannon, and holds every scenario to its gates: each order gets the
- * status it must, nothing is still running once the load stops, and no
- * thread was replaced. With --against, runs the comparison scenarios against
- * this service and another server alternately, round by round. Prints a
- * table; keeps the run in load/results/<time>/ (report.json, report.html)
- * and lists every run kept in load/results/index.html.
+ * the configuration that scenario needs (or uses LOAD_URL), drives it with a
+ * load generator (autocannon, or wrk), and holds every scenario to its gates:
+ * each order gets the status it must, nothing is still running once the load
+ * stops, and no thread was replaced. With --against (or --go), runs the
+ * comparison scenarios against this service and another server alternately,
+ * round by round. Prints its figures; keeps the run in load/results/<time>/
+ * (report.json, report.html, the servers' logs) and lists every run kept in
+ * load/results/index.html. load/README.md says what each part measures.
  */
-import { COMPARISON_SCENARIOS } from './comparison-scenarios.js';
-import { compareScenario, type StartThisService } from './comparison.js';
-import { driveScenario } from './drive.js';
-import { HEADLINES } from '../report/headline.js';
-import { renderIndexHtml } from '../report/index-page.js';
-import { commandServer, runningServer } from './other-server.js';
-import { pidServing } from '../lib/proc.js';
-import { renderReportHtml } from '../report/run-report.js';
-import type { ComparedScenario, LoadReport, ScenarioResult } from '../report/types.js';
-import { baselineOf, pickBaseline, saveIndex, saveRun, storedRuns } from '../report/results-store.js';
+import { pathOf, PROJECT_ROOT } from '../../src/paths.js';
 import { parseCommandLine } from '../lib/command-line.js';
-import { formatFigure, formatRatio, formatSpread, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import { formatRatio, progress, roundsOption } from '../lib/rounds.js';
 import { commit, loadAverage, machine } from '../lib/run-info.js';
+import { renderIndexHtml } from '../report/index-page.js';
+import { baselineOf, pickBaseline, saveIndex, saveRun, startRunFolder, storedRuns } from '../report/results-store.js';
+import { renderReportHtml } from '../report/run-report.js';
+import type { ComparedScenario, GeneratorName, LoadReport, ScenarioResult } from '../report/types.js';
+import { COMPARISON_SCENARIOS } from './comparison-scenarios.js';
+import { compareScenario } from './comparison.js';
+import { driveScenario } from './drive.js';
+import { AUTOCANNON } from './generators/autocannon.js';
+import type { LoadGenerator } from './generators/generator.js';
+import { WRK } from './generators/wrk.js';
+import { DEFAULT_GO_SERVICE_CMD, goService, GO_SERVICE_URL } from './go-service.js';
+import { commandServer, runningServer } from './other-server.js';
 import { SCENARIOS } from './scenarios.js';
-import { startServerProcess } from '../lib/server-process.js';
+import { comparisonTable, scenariosTable } from './terminal-tables.js';
+import { thisService } from './this-service.js';
+
+const GENERATORS: Readonly<Record<GeneratorName, LoadGenerator>> = { autocannon: AUTOCANNON, wrk: WRK };
 
 const { values: options, positionals: names } = parseCommandLine(
   {
@@ -30,24 +37,29 @@ const { values: options, positionals: names } = parseCommandLine(
     positionals: '[SCENARIO…]',
     summary: [
       'Runs the named scenarios (all by default) against this service, a fresh server per scenario,',
-      'or with --against, the comparison scenarios against this service and another server alternately.',
+      'or with --against (or --go), the comparison scenarios against this service and another server alternately.',
     ].join('\n'),
     notes: [
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
-      `comparison scenarios (--against): ${COMPARISON_SCENARIOS.map((s) => s.name).join(', ')}`,
+      `comparison scenarios (--against, --go): ${COMPARISON_SCENARIOS.map((s) => s.name).join(', ')}`,
       "LOAD_URL=http://127.0.0.1:8080 uses this service as it runs there (its settings are then not the scenario's).",
+      `--go: the Go service at ${GO_SERVICE_URL}, started for each round with $GO_SERVICE_CMD (default ${DEFAULT_GO_SERVICE_CMD}, beside the clone).`,
       'examples:',
       '  npm run load -- overhead cpu --duration 5',
-      '  npm run load -- --against http://127.0.0.1:8080 --against-cmd ../shared/peers/go-order-pipeline/run.sh overhead light',
+      '  npm run load:go -- --generator wrk overhead          (npm run load:go is npm run load -- --go)',
+      '  npm run load -- --against http://127.0.0.1:8080 overhead light      (a server already running there)',
+      '  load/README.md says what each scenario measures and how to read a report',
     ],
   },
   {
     duration: { type: 'integer', help: "seconds of load per scenario (per round), instead of the scenario's" },
     connections: { type: 'integer', help: "connections, instead of the scenario's" },
     smoke: { type: 'boolean', help: 'a few seconds per scenario: gates applied, targets not judged (what CI runs)' },
+    generator: { type: 'string', default: 'autocannon', placeholder: 'NAME', help: "the load generator: autocannon (in this process) or wrk (Debian's wrk, a process of its own)" },
     'server-env': { type: 'strings', placeholder: 'KEY=VALUE', help: "settings for this service on top of each scenario's, e.g. LOG_LEVEL=silent" },
-    against: { type: 'string', placeholder: 'URL', help: 'compare with the server at URL (the Go service: http://127.0.0.1:8080)' },
-    'against-cmd': { type: 'string', placeholder: 'COMMAND', help: 'start the other server with COMMAND (sh -c) for each round, stop it after' },
+    go: { type: 'boolean', help: `compare with the Go service: --against ${GO_SERVICE_URL} --against-cmd "$GO_SERVICE_CMD"` },
+    against: { type: 'string', placeholder: 'URL', help: `compare with the server at URL (the Go service: ${GO_SERVICE_URL})` },
+    'against-cmd': { type: 'string', placeholder: 'COMMAND', help: 'start the other server with COMMAND (sh -c, from the project folder) for each round, stop it after' },
     'against-pid': { type: 'integer', help: "the other server's pid, for its CPU and memory (default: whoever listens on its port)" },
     rounds: { ...roundsOption(3), help: 'with --against: rounds per scenario and server, alternating this, other, this, other…' },
     compare: { type: 'string', placeholder: 'RUN', help: 'set the report beside that run (a folder of load/results/), or "none"; default: the previous run of the same kind' },
@@ -58,11 +70,24 @@ const fail = (message: string): never => {
   console.error(message);
   process.exit(2);
 };
-if ((options['against-cmd'] !== undefined || options['against-pid'] !== undefined) && options.against === undefined) fail('--against-cmd and --against-pid need --against URL');
-const catalogue = options.against !== undefined ? COMPARISON_SCENARIOS : SCENARIOS;
+if (options.go && (options.against !== undefined || options['against-cmd'] !== undefined)) fail('--go is --against and --against-cmd for the Go service: give one or the other');
+const go = options.go ? goService() : null;
+const against = options.against ?? go?.url;
+const againstCommand = options['against-cmd'] ?? go?.command;
+if ((againstCommand !== undefined || options['against-pid'] !== undefined) && against === undefined) fail('--against-cmd and --against-pid need --against URL');
+const comparing = against !== undefined;
+const generator = GENERATORS[options.generator as GeneratorName] ?? fail(`--generator: autocannon or wrk, not ${options.generator}`);
+const catalogue = comparing ? COMPARISON_SCENARIOS : SCENARIOS;
 const unknown = names.filter((name) => !catalogue.some((scenario) => scenario.name === name));
-if (unknown.length > 0) fail(`unknown scenario${options.against ? ' for --against' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`);
+if (unknown.length > 0) fail(`unknown scenario${comparing ? ' for a comparison' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`);
 const selected = names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue;
+for (const scenario of selected) {
+  try {
+    generator.check(scenario);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
 
 /** Settings for every scenario's server on top of its own, e.g. --server-env LOG_LEVEL=silent. */
 const serverEnvOverride = Object.fromEntries(
@@ -74,106 +99,81 @@ const serverEnvOverride = Object.fromEntries(
 );
 const externalUrl = process.env['LOAD_URL'];
 if (externalUrl) console.error(`using LOAD_URL=${externalUrl}: scenario server settings (COURIERS, timeouts, …) are not applied`);
-
-const startThisService: StartThisService = async (scenarioEnv) => {
-  if (externalUrl) {
-    const url = new URL(externalUrl);
-    return { target: { url, isThisService: true, pid: pidServing(url), freshProcess: false, serverEnv: null }, stop: async () => {} };
-  }
-  const serverEnv = { ...scenarioEnv, ...serverEnvOverride };
-  const server = await startServerProcess(serverEnv);
-  return {
-    target: { url: server.url, isThisService: true, pid: server.child.pid ?? null, freshProcess: true, serverEnv, output: () => server.stdout },
-    stop: async () => {
-      if (server.child.exitCode === null) {
-        server.child.kill('SIGTERM');
-        await server.exited;
-      }
-    },
-  };
-};
+const startThisService = thisService(externalUrl, serverEnvOverride);
 
 const startedAt = new Date().toISOString();
 /** Chosen before the load runs, so that a --compare naming no run fails at once. */
 const runs = storedRuns();
 const baseline = (() => {
   try {
-    return pickBaseline(runs, startedAt, { comparison: options.against !== undefined, smoke: options.smoke, scenarios: selected.map((s) => s.name) }, options.compare);
+    const kind = { comparison: comparing, smoke: options.smoke, generator: generator.name, scenarios: selected.map((s) => s.name) };
+    return pickBaseline(runs, startedAt, kind, options.compare);
   } catch (error) {
     return fail((error as Error).message);
   }
 })();
+const folder = startRunFolder(startedAt);
+progress(`${generator.name} drives the load; the servers write to ${folder.dir}/logs/`);
 
 const durationOf = (scenario: (typeof selected)[number]): number => options.duration ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
 const loadAtStart = loadAverage();
 const results: ScenarioResult[] = [];
 const compared: ComparedScenario[] = [];
 
-if (options.against !== undefined) {
-  const url = new URL(options.against);
-  const command = options['against-cmd'];
-  const other = command !== undefined ? commandServer(url, command) : runningServer(url, options['against-pid']);
-  await other.check().catch((error: Error) => fail(error.message));
+if (comparing) {
+  const url = new URL(against);
+  const other =
+    againstCommand !== undefined ? commandServer(url, againstCommand, { cwd: pathOf(PROJECT_ROOT), ...(go ? { whenMissing: go.whenMissing } : {}) }) : runningServer(url, options['against-pid']);
+  progress(
+    againstCommand === undefined
+      ? `other server: the one running at ${url.origin}`
+      : `other server: ${go ? 'the Go service, ' : ''}started for each round with ${againstCommand}${go ? ` (${go.from})` : ''}; checking it starts…`,
+  );
+  await other.check(folder.logFile).catch((error: Error) => fail(error.message));
   if (options.rounds < 3) console.error(`--rounds ${options.rounds}: fewer than 3 rounds give a spread, not a median worth quoting`);
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);
-    const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections };
+    const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections, generator };
     // The other server not answering, or not starting, ends the run with what it says, not a stack trace.
-    const c = await compareScenario(scenario, options.rounds, startThisService, other, settings).catch((error: Error) => fail(error.message));
+    const c = await compareScenario(scenario, options.rounds, { startThis: startThisService, other, logFile: folder.logFile }, settings).catch((error: Error) => fail(error.message));
     compared.push(c);
     progress(`${scenario.name}: this ÷ other ${formatRatio(c.pairRatios, c.ratioOfMedians)}`);
   }
-  console.table(
-    compared.map((c) => ({
-      scenario: c.name,
-      headline: HEADLINES[c.headline].label,
-      'this service': formatSpread(c.thisFigure),
-      'other server': formatSpread(c.otherFigure),
-      'this ÷ other': formatRatio(c.pairRatios, c.ratioOfMedians),
-      'most in flight (this)': Math.round(spreadOf(c.this.map((r) => r.peakOrdersInFlight ?? NaN)).median),
-      gates: [...c.this, ...c.other].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED',
-    })),
+  console.log(comparisonTable(compared));
+  console.log(
+    `median (min–max) of ${options.rounds} rounds, ${generator.name}; this ÷ other: the ratio of the medians (min–max of the ratios round by round);` +
+      ' CPU µs/order: the process (every thread) over the measured load, per order answered',
   );
-  console.log('median (min–max) of the rounds; the ratio is of the medians, with the min–max of the ratios round by round');
 } else {
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);
-    const server = await startThisService(scenario.serverEnv);
+    const server = await startThisService(scenario.serverEnv, folder.logFile(scenario.name));
     try {
-      const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections, judgeTargets: !options.smoke, label: scenario.name };
+      const settings = {
+        durationSec: durationOf(scenario),
+        connections: options.connections ?? scenario.connections,
+        generator,
+        target: options.smoke ? 'shown' : 'judged',
+        label: scenario.name,
+      } as const;
       results.push((await driveScenario(scenario, server.target, settings)).result);
     } finally {
       await server.stop();
     }
   }
-  const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '—');
-  console.table(
-    results.map((r) => ({
-      scenario: r.name,
-      'req/s': r.requestsPerSec,
-      'p50 ms': ms(r.latency.p50),
-      'p90 ms': ms(r.latency.p90),
-      'p99 ms': ms(r.latency.p99),
-      'max ms': ms(r.latency.max),
-      statuses: Object.entries(r.statuses)
-        .map(([status, count]) => `${status}×${count}`)
-        .join(' '),
-      'peak RSS MB': r.peakRssMb ?? (r.sampledPeakRssMb === null ? '—' : `${formatFigure(r.sampledPeakRssMb)} (sampled)`),
-      target: r.target ? `${r.target.met ? 'met' : 'NOT met'}: ${r.target.figure}` : options.smoke ? 'not judged (smoke)' : '',
-      gates: r.problems.length === 0 ? 'ok' : r.problems.join('; '),
-    })),
-  );
+  console.log(scenariosTable(results));
 }
 
 const report: LoadReport = {
   startedAt,
   finishedAt: new Date().toISOString(),
   smoke: options.smoke,
+  generator: generator.name,
   machine: machine(),
   commit: commit(),
   loadAverage: { start: loadAtStart, end: loadAverage() },
   scenarios: results,
-  comparison: options.against !== undefined ? { against: options.against, againstCommand: options['against-cmd'] ?? null, rounds: options.rounds, scenarios: compared } : null,
+  comparison: comparing ? { against, againstCommand: againstCommand ?? null, rounds: options.rounds, scenarios: compared } : null,
   baseline: baseline ? baselineOf(baseline) : null,
 };
 const dir = saveRun(report, renderReportHtml(report));
