@@ -1,7 +1,7 @@
 /**
  * Runs steps on the main thread: the same step modules through the same
  * runtime as the worker threads, only without the threads. It exists for the
- * contrast benchmark (load/bench.ts) and is not part of the service.
+ * contrast benchmark (load/measure/bench.ts) and is not part of the service.
  */
 import type { OrderRun } from '../../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';

@@ -79,7 +79,7 @@ function scenarioSection(s: ScenarioResult, index: number, charts: Charts): stri
     <dt>After drain</dt><dd>${after}</dd>
   </dl>
   <div class="charts">
-    ${charts.figure('Latency over time', latencyOverTime(s), s.timeline === null ? 'the load generator gives no time per response' : '')}
+    ${charts.figure('Latency over time', latencyOverTime(s), untimed(s))}
     ${charts.figure('Latency histogram', latencyHistogram(s.histogram), 'buckets fitted to the data')}
     ${charts.figure('Orders and steps', serverState(s.series), '/healthz every 250 ms')}
     ${charts.figure('Main thread: event-loop delay', eventLoopDelay(s.series), 'over each 5 s and the last stretch, from /metrics')}
@@ -88,6 +88,9 @@ function scenarioSection(s: ScenarioResult, index: number, charts: Charts): stri
   </div>
 </section>`;
 }
+
+/** Why a chart of latency over time is missing, when that is why. */
+const untimed = (r: ScenarioResult): string => (r.timeline === null ? 'the load generator gives no time per response' : '');
 
 function cpuText(r: ScenarioResult): string {
   if (!r.processCpu) return '— (its process is not on this machine)';
@@ -246,8 +249,8 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
   </div>
   <h3>The median round of each, side by side</h3>
   <div class="charts">
-    ${mine ? charts.figure('This service: latency over time', latencyOverTime(mine)) : ''}
-    ${theirs ? charts.figure('Other server: latency over time', latencyOverTime(theirs)) : ''}
+    ${mine ? charts.figure('This service: latency over time', latencyOverTime(mine), untimed(mine)) : ''}
+    ${theirs ? charts.figure('Other server: latency over time', latencyOverTime(theirs), untimed(theirs)) : ''}
     ${mine ? charts.figure('This service: CPU and memory', cpuAndMemory(mine.series)) : ''}
     ${theirs ? charts.figure('Other server: CPU and memory', cpuAndMemory(theirs.series)) : ''}
     ${mine ? charts.figure('This service: orders and steps', serverState(mine.series)) : ''}
