@@ -101,6 +101,20 @@ export default defineConfig(
     },
   },
   {
+    // load/lib/ is the load suite's library: the tests and the chaos harness may import it and nothing else of load/
+    // (not the suite, its report or a measurement), and it imports nothing else of load/ itself.
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+load/(?!lib/)', message: 'tests and the chaos harness may import only load/lib/ of load/ (eslint.config.js)' }] }],
+    },
+  },
+  {
+    files: ['load/lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(?!\\.\\./)', message: 'load/lib/ imports nothing else of load/: the tests import it (eslint.config.js)' }] }],
+    },
+  },
+  {
     files: ['test/**'],
     rules: {
       // Vitest types its asymmetric matchers (expect.any, expect.stringContaining) as any.

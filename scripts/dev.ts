@@ -3,7 +3,7 @@
  * every build without errors, its log readable on a terminal.
  *
  * - `tsc --watch` rebuilds dist/. Worker threads always run dist/ (see
- *   src/composition-root.ts), and `node --watch` restarts only on files the
+ *   src/paths.ts), and `node --watch` restarts only on files the
  *   main thread imports — not on a step's code, which only workers load.
  * - After a build without errors the server is stopped the way an operator
  *   stops it — SIGTERM: orders in flight are answered — and started again

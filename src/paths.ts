@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 /** The project's root (where package.json is). */
 export const PROJECT_ROOT: URL = new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url);
 
-/** The build: the compiled code, which worker threads always run (see composition-root.ts). */
+/**
+ * The build: the compiled code. Worker threads always run it, also when the
+ * main thread runs from the sources (the test suite, through Vitest's
+ * transform, which does not reach worker threads). Node's own type stripping
+ * cannot load these sources: they import each other as `.js`, as the
+ * compiled output is named, and use parameter properties, which need a
+ * transform, not only erasure.
+ */
 export const BUILD_ROOT: URL = new URL('dist/', PROJECT_ROOT);
 
 /** A file of the project, by its path from the root. */

@@ -9,9 +9,9 @@
  * Each process writes its stdout and stderr straight to a file in the run's
  * folder (one per process: `instance-B.3.log` is B's third), not through the
  * harness's event loop: the checker reads the error lines there afterwards.
- * load/server-process.ts reads a server's output through pipes to find its
- * "listening on" line; here the port is chosen beforehand and readiness is
- * GET /healthz answering.
+ * load/lib/server-process.ts finds a server's "listening on" line in its
+ * output; here the port is chosen beforehand and readiness is GET /healthz
+ * answering.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';

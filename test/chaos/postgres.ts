@@ -12,7 +12,7 @@
  * paused only if it runs on this machine and the harness may signal it.
  */
 import pg from 'pg';
-import { pidListeningOn } from '../../load/proc.js';
+import { pidListeningOn } from '../../load/lib/proc.js';
 import { processTree, serverProcesses, startRestartablePostgres } from '../support/postgres.js';
 
 export interface ChaosPostgres {

@@ -8,7 +8,7 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../load/server-process.js';
+import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startRestartablePostgres, type RestartablePostgres } from '../support/postgres.js';

@@ -8,7 +8,7 @@
  * short here (1–2 s) so that takeovers happen within a test's time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runToExit, startServerProcess, type ServerProcess } from '../../load/server-process.js';
+import { runToExit, startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';

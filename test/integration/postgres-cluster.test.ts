@@ -6,7 +6,7 @@
  * back, N instances serve again.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../load/server-process.js';
+import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startRestartablePostgres, type RestartablePostgres } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';

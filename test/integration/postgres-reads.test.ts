@@ -6,7 +6,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../load/server-process.js';
+import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from '../support/postgres.js';
 import { pause } from '../support/wait.js';

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { converse, parseReply, type Conversation } from '../support/raw-socket.js';
-import { runToExit as runServerToExit, startServerProcess as startServer, type ServerProcess } from '../../load/server-process.js';
+import { runToExit as runServerToExit, startServerProcess as startServer, type ServerProcess } from '../../load/lib/server-process.js';
 import { eventually, pause } from '../support/wait.js';
 
 const TEST_ENV = { THREADS: '2', LOG_LEVEL: 'info' };

@@ -1,6 +1,6 @@
 /**
  * Vitest global setup: worker threads run the compiled code in dist/ (see
- * src/composition-root.ts), and the pages inline their compiled scripts, so
+ * src/paths.ts), and the pages inline their compiled scripts, so
  * bring the build up to date before any test. Incremental: a no-op when
  * nothing changed.
  */

@@ -6,10 +6,11 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { listeningInodes, pidListeningOn } from '../../load/proc.js';
-import { formatRatio, formatSpread, pairRatios, parseCommandLine, spreadOf } from '../../load/rounds.js';
-import { gaugeValue } from '../../load/server-monitor.js';
-import { histogram, histogramBounds } from '../../load/stats.js';
+import { listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
+import { parseCommandLine } from '../../load/lib/command-line.js';
+import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
+import { gaugeValue } from '../../load/lib/prometheus-text.js';
+import { histogram, histogramBounds } from '../../load/lib/stats.js';
 
 describe('rounds', () => {
   it('takes the median of an odd count, the mean of the middle two of an even one, and the min–max', () => {

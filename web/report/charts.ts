@@ -1,10 +1,10 @@
 /**
  * The load reports' chart script: draws, with uPlot, every chart the report
- * described as data (load/report-chart-spec.ts). It reads them from a JSON
+ * described as data (load/report/chart-spec.ts). It reads them from a JSON
  * script tag rather than a JS literal, so the data is never evaluated as
  * code; a report is opened from disk, so everything it needs is inlined.
  */
-import type { Chart, HistogramChart, LineChart } from '../../load/report-chart-spec.js';
+import type { Chart, HistogramChart, LineChart } from '../../load/report/chart-spec.js';
 
 const WIDTH = 560;
 const HEIGHT = 260;

@@ -1,0 +1,50 @@
+/**
+ * Runs steps on the main thread: the same step modules through the same
+ * runtime as the worker threads, only without the threads. It exists for the
+ * contrast benchmark (load/measure/bench.ts) and is not part of the service.
+ */
+import type { OrderRun } from '../../src/domain/order.js';
+import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
+import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
+import type { Trace } from '../../src/domain/trace.js';
+import { readReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
+
+/** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
+const MAIN_THREAD_STAND_IN = 2 ** 31 - 1;
+
+export class InlineStepRunner implements StepRunner {
+  private readonly runtime: StepTaskRunner;
+  /**
+   * A pending Atomics.waitAsync does not keep an event loop alive
+   * (nodejs/node#44729): with every step asleep and nothing else to do, the
+   * process would exit mid-order. A timer holds the loop while steps run.
+   */
+  private keepAlive: NodeJS.Timeout | undefined;
+  private running = 0;
+
+  private constructor(
+    private readonly cells: CancelCellAllocator,
+    runtime: StepTaskRunner,
+  ) {
+    this.runtime = runtime;
+  }
+
+  static async create(cells: CancelCellAllocator, setup: WorkerSetup): Promise<InlineStepRunner> {
+    return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN));
+  }
+
+  async run(step: ActionDefinition, { order, runNumber: run }: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+    const started = performance.now();
+    const cell = this.cells.take(signal);
+    if (cell === undefined) throw new Error('no free cancel cell');
+    if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
+    try {
+      const report = await this.runtime({ cell, module: step.module, order, run, requestId: trace.requestId });
+      return { name: step.name, durationMs: Math.round(performance.now() - started), threadId: undefined, attempts: 1, ...readReport(report, signal) };
+    } finally {
+      this.cells.give(cell);
+      if (--this.running === 0) clearInterval(this.keepAlive);
+    }
+  }
+}

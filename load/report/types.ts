@@ -1,0 +1,176 @@
+/**
+ * What a load run records, for the console table, load/results/<run>/report.json,
+ * the HTML report and the index of runs alike. Latencies are in milliseconds.
+ */
+import type { Spread } from '../lib/rounds.js';
+import type { Commit, Machine } from '../lib/run-info.js';
+import type { Histogram, LatencySummary, Timeline } from '../lib/stats.js';
+
+/** Defined with the arithmetic that makes them (load/lib/stats.ts), recorded here. */
+export type { Histogram, LatencySummary, Timeline };
+
+type Series = Array<number | null>;
+
+/**
+ * What the server was doing while the load ran, sampled. Times are seconds
+ * since the measured load began; samples past the scenario's duration show
+ * the drain. Each group is there only if the server or the machine gave it.
+ */
+export interface ServerSeries {
+  /** GET /healthz every 250 ms (this service only). */
+  readonly health?: {
+    readonly t: number[];
+    readonly ordersInFlight: Series;
+    readonly runningSteps: Series;
+    readonly queued: Series;
+    readonly couriersBusy: Series;
+    /** /healthz `per_thread`, when the server reports it. */
+    readonly perThread?: ReadonlyArray<{ readonly threadId: number; readonly utilization: Series; readonly steps: Series }>;
+  };
+  /** /proc every 250 ms, when the server's process is on this machine. */
+  readonly process?: {
+    readonly t: number[];
+    /** CPU of every thread of the process since the last sample, in % of one core. */
+    readonly cpuPct: Series;
+    /** CPU of its main thread alone, % of one core (this service only: the main thread of a Go process is just one of its Ms). */
+    readonly mainThreadCpuPct?: Series;
+    readonly rssMb: Series;
+  };
+  /**
+   * The main thread's event-loop delay over each 5 s, from GET /metrics:
+   * prom-client's monitorEventLoopDelay histogram (less its 10 ms resolution),
+   * which it resets at every scrape — so each point covers the interval since
+   * the one before.
+   */
+  readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
+}
+
+/** A figure a scenario is read by; its headline is the one that stands for it in the index, the comparison and comparisons between runs. */
+export type HeadlineKind = 'throughput' | 'p50' | 'p99' | 'cpuPerOrder' | 'peakRss';
+
+/** What drove the load: autocannon (Node, in the suite's own process) or wrk (C, a process of its own). */
+export type GeneratorName = 'autocannon' | 'wrk';
+
+/**
+ * The CPU the server's process used while the measured load ran: utime +
+ * stime of every thread of the process from /proc (10 ms ticks), over the
+ * window from the measured load's start to its end.
+ */
+export interface ProcessCpu {
+  /** CPU-µs per order answered in that window: what one order costs the process, whatever the generator left it. */
+  readonly usPerOrder: number;
+  /** Cores busy on average over the window (CPU seconds ÷ wall seconds). */
+  readonly cores: number;
+}
+
+export interface ScenarioResult {
+  readonly name: string;
+  readonly description: string;
+  readonly headline: HeadlineKind;
+  /** The server's environment for this scenario on top of its defaults; null when the suite did not start it. */
+  readonly serverEnv: Readonly<Record<string, string>> | null;
+  readonly connections: number;
+  readonly durationSec: number;
+  /** Absent in runs recorded before wrk could drive them: autocannon. */
+  readonly generator?: GeneratorName;
+  readonly requests: number;
+  readonly requestsPerSec: number;
+  readonly latency: LatencySummary;
+  /** Responses per HTTP status, e.g. { "200": 1234 }. */
+  readonly statuses: Readonly<Record<string, number>>;
+  /** Requests that got no response (connection errors, client time-outs). */
+  readonly errors: number;
+  /** What /healthz said once the scenario had drained (null: a server without /healthz). */
+  readonly health: { readonly runningSteps: number; readonly threadsReplaced: number; readonly ordersInFlight: number } | null;
+  /** Peak resident memory of the server process (VmHWM) if the process was started for this scenario alone, else null. */
+  readonly peakRssMb: number | null;
+  /** The most resident memory sampled every 250 ms while the load ran (null: the process was not found). */
+  readonly sampledPeakRssMb: number | null;
+  /** Most orders in flight at once, as /healthz reported them every 250 ms (null: no /healthz). */
+  readonly peakOrdersInFlight: number | null;
+  /** Null when the server's process is not on this machine (or /proc is not there); absent in runs recorded before it was measured. */
+  readonly processCpu?: ProcessCpu | null;
+  /** The scenario's performance target, if it has one: a benchmark figure, not a gate; `met` null when not judged (a smoke run). */
+  readonly target: { readonly text: string; readonly figure: string; readonly met: boolean | null } | null;
+  /** Empty when every gate held. */
+  readonly problems: string[];
+  /** Null when the generator gives no time per response (wrk: a distribution at the end, nothing on the way). */
+  readonly timeline: Timeline | null;
+  readonly histogram: Histogram;
+  readonly series: ServerSeries;
+}
+
+/** One scenario run alternately against this service and the other server. */
+export interface ComparedScenario {
+  readonly name: string;
+  readonly description: string;
+  readonly headline: HeadlineKind;
+  /** Rounds in the order they ran: this[i] just before other[i]. */
+  readonly this: ScenarioResult[];
+  readonly other: ScenarioResult[];
+  /** The headline figure over the rounds, each side. */
+  readonly thisFigure: Spread;
+  readonly otherFigure: Spread;
+  /** median(this) ÷ median(other). */
+  readonly ratioOfMedians: number;
+  /** this[i] ÷ other[i], round by round. */
+  readonly pairRatios: Spread;
+  /** How peak RSS was read on both sides: VmHWM of a process started for the round, or sampled VmRSS. */
+  readonly rssMethod: 'high-water mark' | 'sampled';
+  /**
+   * Every figure side by side, the headline's among them: orders/s, p50,
+   * p99, process CPU per order and peak RSS (absent in runs recorded before).
+   */
+  readonly figures?: readonly ComparedFigure[];
+  /** Both sides' responses of every round in the same bins (counts per side). */
+  readonly histogram: { readonly upperMs: number[]; readonly thisCounts: number[]; readonly otherCounts: number[] };
+}
+
+/** One figure over the rounds of both sides of a comparison. */
+export interface ComparedFigure {
+  readonly kind: HeadlineKind;
+  readonly thisFigure: Spread;
+  readonly otherFigure: Spread;
+  /** median(this) ÷ median(other). */
+  readonly ratioOfMedians: number;
+  /** this[i] ÷ other[i], round by round. */
+  readonly pairRatios: Spread;
+}
+
+export interface Comparison {
+  /** The other server's URL. */
+  readonly against: string;
+  /** The command the suite started it with for each round, if any. */
+  readonly againstCommand: string | null;
+  readonly rounds: number;
+  readonly scenarios: ComparedScenario[];
+}
+
+/** The figures of another run, side by side with this one's. */
+export interface Baseline {
+  /** Its directory under load/results/. */
+  readonly run: string;
+  readonly startedAt: string;
+  readonly commit: string | null;
+  readonly smoke: boolean;
+  readonly scenarios: ReadonlyArray<Omit<ScenarioResult, 'timeline' | 'histogram' | 'series' | 'description' | 'serverEnv'>>;
+  readonly comparison: ReadonlyArray<Pick<ComparedScenario, 'name' | 'headline' | 'thisFigure' | 'otherFigure' | 'ratioOfMedians' | 'pairRatios'>> | null;
+}
+
+export interface LoadReport {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** A smoke run (CI): short, gates applied, targets not judged. */
+  readonly smoke: boolean;
+  /** Absent in runs recorded before wrk could drive them: autocannon. */
+  readonly generator?: GeneratorName;
+  readonly machine: Machine;
+  /** null outside a git checkout. */
+  readonly commit: Commit | null;
+  /** The machine's load average (1, 5, 15 min) when the run started and ended. */
+  readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
+  /** The scenarios run against this service alone (empty in a comparison run). */
+  readonly scenarios: ScenarioResult[];
+  readonly comparison: Comparison | null;
+  readonly baseline: Baseline | null;
+}

@@ -1,0 +1,151 @@
+/**
+ * One scenario against one running server: warm it up, drive it with the
+ * load generator while watching it — its CPU time over the measured load
+ * gives what an order costs the process — then hold it to the gates
+ * (gates.ts).
+ */
+import { cpuTimeOf, memoryOf } from '../lib/proc.js';
+import { histogram, timeline } from '../lib/stats.js';
+import type { ProcessCpu, ScenarioResult } from '../report/types.js';
+import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
+import type { Generated, LoadGenerator } from './generators/generator.js';
+import type { Scenario } from './scenarios.js';
+import { startMonitor } from './server-monitor.js';
+import { targetOf } from './targets.js';
+
+export interface LoadTarget {
+  readonly url: URL;
+  /** This service (with /healthz and /metrics), or another server held to statuses only. */
+  readonly isThisService: boolean;
+  /** The server's process on this machine, if known: its CPU and memory are read from /proc. */
+  readonly pid: number | null;
+  /** Started for this scenario alone: then its memory high-water mark (VmHWM) is this scenario's peak. */
+  readonly freshProcess: boolean;
+  /** The environment it was started with on top of its defaults, to record; null if the suite did not start it. */
+  readonly serverEnv: Readonly<Record<string, string>> | null;
+  /** What the server wrote, to show when a gate fails. */
+  readonly output?: () => readonly string[];
+}
+
+export interface DriveSettings {
+  readonly durationSec: number;
+  readonly connections: number;
+  readonly generator: LoadGenerator;
+  /** The scenario's target judged, only shown (a smoke run), or left out (a comparison runs variants of the scenarios). */
+  readonly target: 'judged' | 'shown' | 'none';
+  /** Names the run in progress lines, e.g. "overhead, Go, round 2". */
+  readonly label: string;
+}
+
+export interface Driven {
+  readonly result: ScenarioResult;
+  /** Latencies standing for the distribution, for histograms across rounds. */
+  readonly latencies: number[];
+}
+
+/**
+ * order_id is this service's idempotency key: every request of every drive
+ * gets an id never used before — unique to this process's start and to the
+ * drive — or it would be answered as a replay rather than run.
+ */
+const RUN_TAG = Date.now().toString(36);
+let drives = 0;
+
+/** Orders until every thread has compiled the step code. Delays of 1 ms, not 0: the Go service reads 0 as its default. */
+async function warmUp(base: URL, tag: string): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => {
+        const body = JSON.stringify({ order_id: `${tag}-warm-up-${round}-${i}`, amount: 1, delay_ms: { payment: 1, vendor: 1, courier: 1 } });
+        return fetch(new URL('/order', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
+      }),
+    );
+  }
+}
+
+const processCpuSec = (pid: number | null): number | null => (pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null));
+
+/** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
+function processCpu(atStart: number | null, atEnd: number | null, generated: Generated): ProcessCpu | null {
+  if (atStart === null || atEnd === null || generated.responses === 0) return null;
+  const seconds = atEnd - atStart;
+  return { usPerOrder: Math.round((seconds * 1e6) / generated.responses), cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)) };
+}
+
+export async function driveScenario(scenario: Scenario, target: LoadTarget, settings: DriveSettings): Promise<Driven> {
+  const base = target.url;
+  const { durationSec, connections, generator } = settings;
+  const tag = `${RUN_TAG}-${++drives}`;
+  await warmUp(base, tag);
+  const before = target.isThisService ? await health(base) : null;
+  let monitor: ReturnType<typeof startMonitor> | undefined;
+  let cpuAtStart: number | null = null;
+  let measuringSince: number | undefined;
+  const warmUpSec = scenario.warmUpSec ?? 1;
+  const running = generator.start({ url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag }, () => {
+    cpuAtStart = processCpuSec(target.pid);
+    measuringSince = performance.now();
+    monitor = startMonitor({ url: base, isThisService: target.isThisService, pid: target.pid });
+  });
+  const progress = setInterval(() => {
+    const rate = running.recentRate(2000);
+    const inFlight = monitor?.peakOrdersInFlight();
+    const line =
+      measuringSince === undefined
+        ? `warming up (${warmUpSec} s)`
+        : `${((performance.now() - measuringSince) / 1000).toFixed(0).padStart(3)}/${durationSec} s` +
+          `${rate === null ? '' : `  ${Math.round(rate).toLocaleString('en')} req/s`}` +
+          `${inFlight == null ? '' : `  ${inFlight.toLocaleString('en')} in flight at most`}`;
+    process.stderr.write(`  ${settings.label}: ${line}\n`);
+  }, 2000);
+  let generated: Generated;
+  try {
+    generated = await running.finished;
+  } finally {
+    clearInterval(progress);
+  }
+  const cpu = processCpu(cpuAtStart, processCpuSec(target.pid), generated);
+  await monitor?.loadStopped();
+
+  const gates = before ? await gatesAfterLoad(base, before) : null;
+  const series = monitor?.stop() ?? {};
+  const problems = [...(gates?.problems ?? []), ...answerProblems(generated)];
+  if (problems.length > 0 && target.output) {
+    const said = warningsIn(target.output());
+    if (said.length > 0)
+      process.stderr.write(
+        `  ${settings.label}: the server logged\n${said
+          .slice(0, 20)
+          .map((line) => `    ${line.slice(0, 400)}`)
+          .join('\n')}\n`,
+      );
+  }
+
+  const rssSamples = (series.process?.rssMb ?? []).filter((value): value is number => value !== null);
+  const peakRss = target.freshProcess && target.pid !== null ? memoryOf(target.pid) : null;
+  const measured: Omit<ScenarioResult, 'target'> = {
+    name: scenario.name,
+    description: scenario.description,
+    headline: scenario.headline,
+    serverEnv: target.serverEnv,
+    connections,
+    durationSec,
+    generator: generator.name,
+    requests: generated.responses,
+    requestsPerSec: Math.round((generated.responses / generated.elapsedMs) * 1000),
+    latency: generated.latency,
+    statuses: Object.fromEntries([...generated.statuses].map(([status, count]) => [String(status), count])),
+    errors: [...generated.noResponse.values()].reduce((sum, count) => sum + count, 0),
+    health: gates ? { runningSteps: gates.after.running_steps, threadsReplaced: gates.after.threads_replaced, ordersInFlight: gates.after.orders_in_flight } : null,
+    peakRssMb: peakRss ? Math.round(peakRss.peakMb) : null,
+    sampledPeakRssMb: rssSamples.length > 0 ? Math.round(Math.max(...rssSamples)) : null,
+    peakOrdersInFlight: monitor?.peakOrdersInFlight() ?? null,
+    processCpu: cpu,
+    problems,
+    timeline: generated.samples ? timeline(generated.samples, generated.elapsedMs, durationSec > 20 ? 1 : 0.5) : null,
+    histogram: histogram(generated.latencies),
+    series,
+  };
+  const targetResult = settings.target === 'none' ? null : targetOf(scenario.name, measured, settings.target === 'judged');
+  return { result: { ...measured, target: targetResult }, latencies: generated.latencies };
+}

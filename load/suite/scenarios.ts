@@ -1,0 +1,139 @@
+/**
+ * The named load scenarios. Each says the server configuration it needs (the
+ * suite starts a server per scenario), how many connections, how long, what
+ * each order looks like, and the one status each order must get.
+ */
+import type { HeadlineKind } from '../report/types.js';
+
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  /** The figure that stands for the scenario (see headline.ts). */
+  readonly headline: HeadlineKind;
+  /** Environment of the server for this scenario (on top of HOST=127.0.0.1, PORT=0 and the defaults). */
+  readonly serverEnv: Readonly<Record<string, string>>;
+  readonly connections: number;
+  readonly durationSec: number;
+  /** Seconds in `npm run load:smoke`: long enough for every order of the scenario to be answered at least once. */
+  readonly smokeSec: number;
+  /**
+   * Seconds of the same load before the measured run (not recorded), so the
+   * figures are the steady state's. None for `wide`: ten thousand
+   * connections opened and dropped only to open them again is a burden, not
+   * a warm-up.
+   */
+  readonly warmUpSec?: number;
+  /** The body of order number n (n counts from 0 across the run). */
+  order(n: number): Record<string, unknown>;
+  /** The status order number n must get. */
+  expectedStatus(n: number): number;
+}
+
+/** The same delay for every step and for the refund. */
+export const every = (ms: number) => ({ payment: ms, vendor: ms, courier: ms, refund: ms });
+/** The same CPU work for every step (a refund computes nothing). */
+const everyStep = (ms: number) => ({ payment: ms, vendor: ms, courier: ms });
+export const always = (status: number) => (): number => status;
+
+/** The Go stress test's mix: every 5th order fails payment, else every 7th vendor, else every 9th courier. */
+function mixedFailure(n: number): { failStep?: string; status: number } {
+  if (n % 5 === 0) return { failStep: 'payment', status: 400 };
+  if (n % 7 === 0) return { failStep: 'vendor', status: 503 };
+  if (n % 9 === 0) return { failStep: 'courier', status: 503 };
+  return { status: 200 };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'light',
+    headline: 'p50',
+    description: 'One connection, default delays (payment 150, vendor 200, courier 100 ms): the latency floor is the slowest step, 200 ms.',
+    serverEnv: {},
+    connections: 1,
+    durationSec: 10,
+    smokeSec: 3,
+    order: (n) => ({ order_id: `light-${n}`, amount: 1200 }),
+    expectedStatus: always(200),
+  },
+  {
+    name: 'overhead',
+    headline: 'throughput',
+    description: 'Delays of 1 ms, 50 connections, COURIERS=5 (the Go service): what the orchestration itself costs per order.',
+    serverEnv: { COURIERS: '5' },
+    connections: 50,
+    durationSec: 20,
+    smokeSec: 3,
+    order: (n) => ({ order_id: `overhead-${n}`, amount: 1200, delay_ms: every(1) }),
+    expectedStatus: always(200),
+  },
+  {
+    name: 'default',
+    headline: 'p99',
+    description: 'Default delays, 50 connections: 5 couriers busy 100 ms each cap the service at 50 orders/s; latency shows the queue for a courier.',
+    serverEnv: { COURIERS: '5' },
+    connections: 50,
+    durationSec: 15,
+    smokeSec: 4,
+    order: (n) => ({ order_id: `default-${n}`, amount: 1200 }),
+    expectedStatus: always(200),
+  },
+  {
+    name: 'fail-fast',
+    headline: 'p99',
+    description: 'Payment fails at 150 ms while vendor and courier would take 800 ms: every answer comes near 150 ms.',
+    serverEnv: { COURIERS: '1024' },
+    connections: 50,
+    durationSec: 10,
+    smokeSec: 3,
+    order: (n) => ({ order_id: `fail-fast-${n}`, amount: 1200, fail_step: 'payment', delay_ms: { payment: 150, vendor: 800, courier: 800 } }),
+    expectedStatus: always(400),
+  },
+  {
+    name: 'timeout',
+    headline: 'p99',
+    description: 'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s, once the payment it cut short is voided (1 ms).',
+    serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '2000' },
+    connections: 50,
+    durationSec: 10,
+    smokeSec: 5,
+    order: (n) => ({ order_id: `timeout-${n}`, amount: 1200, delay_ms: { ...every(3000), refund: 1 } }),
+    expectedStatus: always(504),
+  },
+  {
+    name: 'cpu',
+    headline: 'throughput',
+    description: '20 ms of CPU work in each step, no delays: the threads are busy; throughput is bound by THREADS.',
+    serverEnv: { COURIERS: '1024' },
+    connections: 50,
+    durationSec: 15,
+    smokeSec: 3,
+    order: (n) => ({ order_id: `cpu-${n}`, amount: 1200, delay_ms: every(0), cpu_ms: everyStep(20) }),
+    expectedStatus: always(200),
+  },
+  {
+    name: 'mixed',
+    headline: 'throughput',
+    description: "The Go stress test's mix (every 5th order fails payment, 7th vendor, 9th courier), delays of 1 ms, COURIERS=4.",
+    serverEnv: { COURIERS: '4' },
+    connections: 100,
+    durationSec: 15,
+    smokeSec: 3,
+    order: (n) => {
+      const { failStep } = mixedFailure(n);
+      return { order_id: `mixed-${n}`, amount: 1200, delay_ms: every(1), ...(failStep ? { fail_step: failStep } : {}) };
+    },
+    expectedStatus: (n) => mixedFailure(n).status,
+  },
+  {
+    name: 'wide',
+    headline: 'peakRss',
+    description: '10,000 orders in flight at once: payment and vendor wait 5 s, courier 1 ms; COURIERS=1024, ORDER_TIMEOUT_MS=10000.',
+    serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '10000', MAX_INFLIGHT: '10000' },
+    connections: 10_000,
+    durationSec: 16,
+    smokeSec: 9,
+    warmUpSec: 0,
+    order: (n) => ({ order_id: `wide-${n}`, amount: 1200, delay_ms: { payment: 5000, vendor: 5000, courier: 1 } }),
+    expectedStatus: always(200),
+  },
+];

@@ -1,0 +1,66 @@
+/** What a run prints when it ends: its figures as tables that fit a terminal (load/lib/table.ts). */
+import { formatRatio, formatSpread } from '../lib/rounds.js';
+import { formatTable, type Column } from '../lib/table.js';
+import { HEADLINES } from '../report/headline.js';
+import type { ComparedScenario, ScenarioResult } from '../report/types.js';
+
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '—');
+const figure = (value: number | null | undefined): string => (value == null ? '—' : value.toLocaleString('en-US'));
+
+const statuses = (result: ScenarioResult): string =>
+  Object.entries(result.statuses)
+    .map(([status, count]) => `${status}×${count.toLocaleString('en-US')}`)
+    .join(' ');
+
+const peakRss = (result: ScenarioResult): string => (result.peakRssMb !== null ? figure(result.peakRssMb) : result.sampledPeakRssMb !== null ? `${figure(result.sampledPeakRssMb)} (sampled)` : '—');
+
+const right = (heading: string): Column => ({ heading, align: 'right' });
+
+/** The figures and the gates of each scenario, then the targets: what each asks, what was measured, met or not. */
+export function scenariosTable(results: readonly ScenarioResult[]): string {
+  const columns: Column[] = [
+    { heading: 'scenario' },
+    right('orders/s'),
+    right('p50 ms'),
+    right('p90 ms'),
+    right('p99 ms'),
+    right('max ms'),
+    right('CPU µs per order'),
+    right('peak RSS MB'),
+    { heading: 'statuses' },
+    { heading: 'gates' },
+  ];
+  const rows = results.map((r) => [
+    r.name,
+    figure(r.requestsPerSec),
+    ms(r.latency.p50),
+    ms(r.latency.p90),
+    ms(r.latency.p99),
+    ms(r.latency.max),
+    figure(r.processCpu?.usPerOrder),
+    peakRss(r),
+    statuses(r),
+    r.problems.length === 0 ? 'ok' : r.problems.join('; '),
+  ]);
+  const targets = results.flatMap((r) => (r.target ? [[r.name, r.target.text, r.target.figure, r.target.met === null ? 'not judged (smoke run)' : r.target.met ? 'met' : 'NOT met']] : []));
+  const targetColumns: Column[] = [{ heading: 'scenario' }, { heading: 'target' }, { heading: 'measured' }, { heading: 'verdict' }];
+  return targets.length === 0 ? formatTable(columns, rows) : `${formatTable(columns, rows)}\n\n${formatTable(targetColumns, targets)}`;
+}
+
+/** Per scenario, each figure on both sides: the headline first, then the others. */
+export function comparisonTable(compared: readonly ComparedScenario[]): string {
+  const columns: Column[] = [{ heading: 'scenario' }, { heading: 'figure' }, right('this service'), right('other server'), right('this ÷ other'), { heading: 'gates' }];
+  const rows = compared.flatMap((c) => {
+    const gates = [...c.this, ...c.other].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED';
+    const figures = c.figures ?? [{ kind: c.headline, thisFigure: c.thisFigure, otherFigure: c.otherFigure, ratioOfMedians: c.ratioOfMedians, pairRatios: c.pairRatios }];
+    return figures.map((f, i) => [
+      i === 0 ? c.name : '',
+      `${HEADLINES[f.kind].label}${f.kind === 'peakRss' ? `, ${c.rssMethod}` : ''}`,
+      formatSpread(f.thisFigure),
+      formatSpread(f.otherFigure),
+      formatRatio(f.pairRatios, f.ratioOfMedians),
+      i === 0 ? gates : '',
+    ]);
+  });
+  return formatTable(columns, rows);
+}
