@@ -23,6 +23,7 @@ const LAYERS = {
   ledger: ['domain'],
   pipeline: ['domain'],
   orders: ['domain', 'pipeline', 'ledger'],
+  resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders'],

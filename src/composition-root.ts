@@ -12,7 +12,7 @@ import { HttpServer } from './http/server.js';
 import { ThreadEvents } from './http/thread-events.js';
 import { booksBytesOf, MemoryLedger } from './ledger/memory-ledger.js';
 import type { PaymentLedger } from './ledger/payment-ledger.js';
-import { createLogger, logThreadExit, runEvents, stepLog } from './observability/logging.js';
+import { createLogger, logBreakerTransition, logThreadExit, runEvents, stepLog } from './observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics, type PoolFigures } from './observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from './observability/thread-view.js';
 import { IdempotentOrders } from './orders/idempotent-orders.js';
@@ -34,6 +34,12 @@ import { compiledModule } from './paths.js';
 import { OPEN_MODE_CALLER } from './auth/caller.js';
 import { KeyRing } from './auth/key-ring.js';
 import type { Identify } from './http/authorization.js';
+import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from './domain/dependencies.js';
+import { breakerJson, type DependencyControl, type DependencyState } from './http/dependencies-route.js';
+import { DependencyOutages } from './shared-memory/dependency-outages.js';
+import { DependencyBreakers } from './resilience/dependency-breakers.js';
+import type { BreakerState } from './resilience/circuit-breaker.js';
+import type { ViewedDependency } from './observability/thread-frame.js';
 
 export const DEFAULT_STEPS: readonly StepDefinition[] = [
   {
@@ -91,6 +97,12 @@ export interface OrderEngine {
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   /** Which thread runs which step right now, and what each is doing (GET /threads). */
   threadView(): ThreadSnapshot;
+  /** The dependencies' simulated outages (shared with every thread) and circuit breakers. */
+  readonly dependencies: DependencyControl;
+  /** Undefined with BREAKER_FAILURES=0. */
+  readonly breakers: DependencyBreakers | undefined;
+  /** Called for every change of a breaker's state. */
+  onBreakerTransition(listener: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void): void;
   close(): Promise<void>;
 }
 
@@ -116,6 +128,17 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
   // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
+  const outages = DependencyOutages.create(DEPENDENCY_NAMES);
+  const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
+  const breakers =
+    config.breakerFailures > 0
+      ? new DependencyBreakers({
+          failures: config.breakerFailures,
+          openMs: config.breakerOpenMs,
+          onTransition: (dependency, from, to) => breakerListeners.forEach((listener) => listener(dependency, from, to)),
+        })
+      : undefined;
+  const dependencies = dependencyControl(outages, breakers);
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
   const tasksInFlight = new TasksInFlight();
@@ -127,6 +150,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     threads: () => pool.registry.liveThreads(),
     ordersInFlight: (): number => pipeline.ordersInFlight,
     threadsReplaced: () => pool.registry.replaced,
+    dependencies: () => dependencies.states().map(viewedDependency),
   });
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
@@ -140,6 +164,8 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       courierSlots: couriers.buffer,
       logLevel: config.logLevel,
       stepModules: modulesOf(steps),
+      dependencyOutages: outages.buffer,
+      stepRetries: config.stepRetries,
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
@@ -183,6 +209,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
       per_thread: threadView.perThread(),
+      ...(breakers ? { breakers: Object.fromEntries(breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)])) as EngineHealth['breakers'] } : {}),
     }),
     poolFigures: () => {
       const { stats } = pool;
@@ -202,10 +229,42 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     },
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
+    dependencies,
+    breakers,
+    onBreakerTransition: (listener) => breakerListeners.push(listener),
     close: async () => {
       await pool.close();
       voider.close();
     },
+  };
+}
+
+/** The admin's view of the dependencies: each one's outage, in shared memory, and its breaker. */
+function dependencyControl(outages: DependencyOutages<DependencyName>, breakers: DependencyBreakers | undefined): DependencyControl {
+  const stateOf = (dependency: Dependency, readings = breakers?.readings()): DependencyState => ({
+    dependency,
+    outage: outages.outageOf(dependency.name),
+    refusedCalls: outages.refusedCalls(dependency.name),
+    breaker: readings?.find((reading) => reading.dependency === dependency.name),
+  });
+  return {
+    states: () => {
+      const readings = breakers?.readings();
+      return DEPENDENCIES.map((dependency) => stateOf(dependency, readings));
+    },
+    switchOutage: (dependency, outage) => {
+      outages.set(dependency.name, outage);
+      return stateOf(dependency);
+    },
+  };
+}
+
+function viewedDependency({ dependency, outage, breaker }: DependencyState): ViewedDependency {
+  return {
+    name: dependency.name,
+    title: dependency.title,
+    outage: outage.failureRatio > 0 || outage.latencyMs > 0 ? { failure_ratio: outage.failureRatio, latency_ms: outage.latencyMs } : null,
+    breaker: breaker ? { state: breaker.state, consecutive_failures: breaker.consecutiveFailures, open_for_ms: Math.max(0, Math.round(breaker.openForMs)) } : null,
   };
 }
 
@@ -259,15 +318,25 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     access: config.access.mode,
     ...(durable ? { durable: durable.health() } : {}),
   });
+  const { breakers } = engine;
   const metrics = config.metrics
-    ? new ServiceMetrics(health, engine.poolFigures, {
-        records: () => records.size(),
-        ledger: () => ledger.counts(),
-        moneyAtRisk: () => ledgerGateway.moneyAtRisk(),
-        voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
-      })
+    ? new ServiceMetrics(
+        health,
+        engine.poolFigures,
+        {
+          records: () => records.size(),
+          ledger: () => ledger.counts(),
+          moneyAtRisk: () => ledgerGateway.moneyAtRisk(),
+          voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
+        },
+        () => breakers?.readings() ?? [],
+      )
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
+  engine.onBreakerTransition((dependency, from, to) => {
+    logBreakerTransition(log, dependency, from, to, config.breakerOpenMs);
+    metrics?.breakerMoved(dependency, to);
+  });
   if (metrics) durable?.registerMetrics(metrics.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
@@ -292,6 +361,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       threadEvents,
       identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access),
       allowedHosts: config.allowedHosts,
+      ...(breakers ? { dependencies: () => breakers.admit() } : {}),
+      dependencyControl: engine.dependencies,
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,

@@ -5,8 +5,13 @@
  * (src/http/error-status.ts) and nothing else knows about statuses.
  */
 
-/** Kinds a step or a compensation can fail with on purpose. */
-export const STEP_FAILURE_KINDS = ['payment_declined', 'vendor_unavailable', 'no_courier', 'refund_failed'] as const;
+/**
+ * Kinds a step or a compensation can fail with on purpose. `payment_declined`
+ * is the provider's answer (a business outcome); `payment_unavailable` is the
+ * provider not answering (an outage): src/domain/dependencies.ts says which
+ * kind each dependency's outage fails its step with.
+ */
+export const STEP_FAILURE_KINDS = ['payment_declined', 'payment_unavailable', 'vendor_unavailable', 'no_courier', 'refund_failed'] as const;
 export type StepFailureKind = (typeof STEP_FAILURE_KINDS)[number];
 
 /** Why an order can end without success. */

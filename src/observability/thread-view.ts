@@ -27,7 +27,7 @@ import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
-import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
+import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
 
 export type { ThreadSnapshot, ViewedLane, ViewedStep } from './thread-frame.js';
 
@@ -54,6 +54,8 @@ export interface ThreadViewSources {
   readonly threads: () => readonly LiveThread[];
   readonly ordersInFlight: () => number;
   readonly threadsReplaced: () => number;
+  /** The dependencies' outages and breakers, as the frame shows them. */
+  readonly dependencies: () => readonly ViewedDependency[];
 }
 
 interface DeadLane {
@@ -130,6 +132,8 @@ export class ThreadView {
       if (task.attempt > 1) step.attempt = task.attempt;
       if (threadId !== undefined && shards.get(threadId)?.onCpuCell === cell) step.on_cpu = true;
       if (courier !== undefined) step.courier = courier;
+      const retries = cells.retriesOf(cell);
+      if (retries > 0) step.retries = retries;
       lane.steps.push(step);
     });
 
@@ -182,6 +186,7 @@ export class ThreadView {
       queue: { steps: queue.steps, more: queue.total - queue.steps.length },
       couriers: owners.map((owner, slot) => (owner === 0 ? null : { thread_id: owner, ...holders[slot] })),
       events: [...this.events].reverse(),
+      dependencies: this.sources.dependencies(),
     };
   }
 

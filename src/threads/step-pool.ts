@@ -126,7 +126,8 @@ export class StepPool<Reclaimed> {
   }
 
   private post(members: Posting[]): void {
-    const { order, run, requestId } = members[0]!.task;
+    // The order's steps share its deadline, measured as they were posted (in this same turn).
+    const { order, run, requestId, remainingMs } = members[0]!.task;
     const ticket: PlacementTicket = members.length === 1 ? members[0]!.ticket : { cpuMs: 0 };
     const steps = members.map(({ task, ticket: memberTicket, resolve }) => {
       const seq = this.nextSeq++;
@@ -139,7 +140,7 @@ export class StepPool<Reclaimed> {
     const forget = (): void => {
       for (const { seq } of steps) this.awaitingEarly.delete(seq);
     };
-    this.piscina.run({ order, run, requestId, steps, [queueOptionsSymbol]: ticket } as StepBatch).then(
+    this.piscina.run({ order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), steps, [queueOptionsSymbol]: ticket } as StepBatch).then(
       (reports) => {
         forget();
         // A member already answered early keeps that answer: a promise settles once.
