@@ -11,7 +11,8 @@ import tseslint from 'typescript-eslint';
 /**
  * The layers of src/ and what each may import besides itself: dependencies
  * point inward — the domain knows nothing, the pipeline knows the domain,
- * the threads and the orders know the pipeline, HTTP knows the orders, and
+ * the threads, the orders and the dependencies' breakers (resilience) know
+ * the pipeline, HTTP knows the orders, and
  * only the composition root (and the process around it) knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
  * version, runtime) are leaves anyone may import.

@@ -15,7 +15,9 @@
  * - the courier semaphore: the thread holding each slot;
  * - the thread registry: live threads, doomed ones (being terminated, or
  *   dying) whose steps will not report, and exits, kept a while as dead
- *   lanes with what became of the steps that were on them.
+ *   lanes with what became of the steps that were on them;
+ * - the dependencies (main thread and shared memory): each one's simulated
+ *   outage and circuit breaker; a step's retries are in its cell.
  *
  * A snapshot costs one pass over the tasks in flight; a lane lists at most
  * MAX_STEPS_PER_LANE of its steps (the oldest) and counts the rest.
