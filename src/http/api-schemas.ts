@@ -77,7 +77,7 @@ export const breakerSchema = z
       .enum(['closed', 'open', 'half_open'])
       .meta({ description: 'closed: orders go through; open: new orders are refused at once (503 with the dependency’s kind); half_open: one probe order goes through, the others are refused.' }),
     consecutive_failures: z.int().min(0).meta({ description: 'Failures of the dependency in a row, counted while closed (BREAKER_FAILURES of them open it).' }),
-    open_until: z.iso.datetime().nullable().meta({ description: 'While open: when it lets a probe order through (BREAKER_OPEN_MS after it opened); null otherwise.' }),
+    open_until: z.string().nullable().meta({ description: 'While open: when it lets a probe order through (BREAKER_OPEN_MS after it opened), an ISO 8601 time in UTC; null otherwise.' }),
   })
   .meta({
     id: 'Breaker',
