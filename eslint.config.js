@@ -11,9 +11,9 @@ import tseslint from 'typescript-eslint';
 /**
  * The layers of src/ and what each may import besides itself: dependencies
  * point inward — the domain knows nothing, the pipeline knows the domain,
- * the threads and the orders know the pipeline, HTTP knows the orders, and
- * only the composition root (src/composition/, and the process around it)
- * knows every piece.
+ * the threads, the orders and the dependencies' breakers (resilience) know
+ * the pipeline, HTTP knows the orders, and only the composition root
+ * (src/composition/, and the process around it) knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
  * version, runtime) are leaves anyone may import.
  */
@@ -25,6 +25,7 @@ const LAYERS = {
   ledger: ['domain'],
   pipeline: ['domain'],
   orders: ['domain', 'pipeline', 'ledger'],
+  resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth'],

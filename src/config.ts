@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
-import { STEP_NAMES } from './domain/steps.js';
+import { STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -76,6 +76,12 @@ export interface Config {
   readonly access: AccessConfig;
   /** Host names a request may be addressed to (the Host header, without its port), lower case; anything else is 421. */
   readonly allowedHosts: readonly string[];
+  /** Consecutive failures of a dependency (its outage, not the orders' asking) that open its circuit breaker; 0: no breakers. */
+  readonly breakerFailures: number;
+  /** How long an open breaker turns orders away before it lets one probe order through. */
+  readonly breakerOpenMs: number;
+  /** Per step, how many times it calls its dependency again after an unavailable answer (with backoff, while the deadline allows). */
+  readonly stepRetries: PerStep<number>;
 }
 
 /**
@@ -326,7 +332,32 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     ...durableAndInstances(env),
     access: access(env, listenOn),
     allowedHosts: allowedHosts(env, listenOn),
+    breakerFailures: integer(env, 'BREAKER_FAILURES', 0, 1000, 5),
+    breakerOpenMs: integer(env, 'BREAKER_OPEN_MS', 1, 3_600_000, 5000),
+    stepRetries: stepRetries(env),
   };
+}
+
+/** Retries per step by default, and at most. */
+const DEFAULT_STEP_RETRIES = 2;
+const MAX_STEP_RETRIES = 10;
+
+/** STEP_RETRIES: `step:n` pairs, comma-separated; a step not named keeps the default. */
+function stepRetries(env: Env): PerStep<number> {
+  const retries: Record<StepName, number> = { payment: DEFAULT_STEP_RETRIES, vendor: DEFAULT_STEP_RETRIES, courier: DEFAULT_STEP_RETRIES };
+  const raw = env['STEP_RETRIES'];
+  if (raw === undefined || raw === '') return retries;
+  const rule = `STEP_RETRIES must be step:retries pairs, comma-separated, each step one of ${STEP_NAMES.join(', ')} at most once and retries an integer from 0 to ${MAX_STEP_RETRIES}`;
+  const named = new Set<string>();
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([a-z]+)\s*:\s*(\d+)\s*$/.exec(entry);
+    const step = match?.[1];
+    const count = Number(match?.[2]);
+    if (!match || !(STEP_NAMES as readonly string[]).includes(step!) || named.has(step!) || count > MAX_STEP_RETRIES) throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+    named.add(step!);
+    retries[step as StepName] = count;
+  }
+  return retries;
 }
 
 function durableAndInstances(env: Env): Pick<Config, 'durable' | 'instances'> {

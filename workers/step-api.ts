@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { StepFailureKind } from '../src/domain/errors.js';
-import type { Order } from '../src/domain/order.js';
+import type { Fault } from '../src/domain/faults.js';
+import type { Order, StepName } from '../src/domain/order.js';
 
 /**
  * The payment provider, as a step reaches it: like a remote API, a request
@@ -48,6 +49,32 @@ export interface StepContext {
    */
   acquireCourier(): Promise<CourierSlot>;
   readonly paymentProvider: PaymentProvider;
+  /**
+   * Call `step`'s dependency (src/domain/dependencies.ts): `attempt` makes
+   * one call. When the dependency answers unavailable (an outage), the call
+   * is made again — after a decorrelated-jitter backoff, while the step's
+   * retries last (STEP_RETRIES) and the order's deadline leaves room for the
+   * backoff and one more call of about `expectedMs` — unless `retry` is
+   * false (the order asked this step to fail). Throws DependencyUnavailable
+   * once no retry is left.
+   */
+  callDependency(step: StepName, attempt: (call: DependencyCall) => Promise<void>, options: { readonly retry: boolean; readonly expectedMs: number }): Promise<void>;
+  /** Milliseconds left before the order's deadline (Infinity when the task came with none). */
+  remainingMs(): number;
+}
+
+/** One call to a step's dependency. */
+export interface DependencyCall {
+  /** 1 for the first call, 2 for the first retry… */
+  readonly number: number;
+  /** False when an outage refused the call: nothing reaches the service — send it nothing (a payment sends no charge). */
+  readonly reaches: boolean;
+  /**
+   * The service's answer: the step's own wait (`delayMs`, or the fault the
+   * order injects in its place), then the outage's added latency; throws
+   * DependencyUnavailable if the call did not reach the service.
+   */
+  answer(delayMs: number, fault: Fault | undefined): Promise<void>;
 }
 
 /** A courier slot held by a step; releasing it twice is harmless. */
@@ -62,6 +89,14 @@ export class StepFailure extends Error {
   constructor(readonly kind: StepFailureKind) {
     super(kind);
     this.name = 'StepFailure';
+  }
+}
+
+/** Thrown when a step's dependency did not answer (an outage): a failure of the dependency, not of the order. */
+export class DependencyUnavailable extends StepFailure {
+  constructor(kind: StepFailureKind) {
+    super(kind);
+    this.name = 'DependencyUnavailable';
   }
 }
 

@@ -5,11 +5,13 @@
  * courier slot held), for the thread view to show: only this thread knows.
  */
 import type { Logger } from 'pino';
+import type { StepName } from '../src/domain/order.js';
 import type { CancelCells, StepActivity } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
-import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from '../src/threads/protocol.js';
-import { StepCanceled, StepEnded, type CourierSlot, type PaymentProvider, type StepContext } from './step-api.js';
+import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type DependencyReport, type LedgerRequest } from '../src/threads/protocol.js';
+import { DependencyCalls, type DependencyLine } from './dependency-call.js';
+import { StepCanceled, StepEnded, type CourierSlot, type DependencyCall, type PaymentProvider, type StepContext } from './step-api.js';
 import { stepLogger } from './step-log.js';
 import { orderKey } from '../src/domain/order.js';
 
@@ -48,6 +50,8 @@ export interface TaskResources {
   readonly log: Logger;
   /** Posts a request to the payment provider's gateway on the main thread. */
   readonly sendLedgerRequest: (request: LedgerRequest) => void;
+  /** The dependencies' outages and the steps' retries. */
+  readonly dependencies: Omit<DependencyLine, 'noteRetry'>;
 }
 
 /** Who the task is: its log lines are bound to this, and its requests to the payment provider carry it. */
@@ -70,13 +74,19 @@ export class WorkerStepContext implements StepContext {
   private taskLog: Logger | undefined;
   /** When the task started on this thread: its log lines say how long it has run. */
   private readonly startedAt = performance.now();
+  /** When its order's deadline passes, on this thread's clock. */
+  private readonly deadline: number;
+  private dependencyCalls: DependencyCalls | undefined;
 
+  /** `remainingMs`: the order's time left when the task was posted (undefined: no deadline). */
   constructor(
     private readonly cell: number,
     private readonly resources: TaskResources,
     private readonly labels: TaskLabels,
+    remainingMs: number | undefined,
   ) {
     this.threadId = resources.threadId;
+    this.deadline = remainingMs === undefined ? Infinity : this.startedAt + remainingMs;
   }
 
   /** Made on first use: most steps log nothing at the default level. */
@@ -184,6 +194,21 @@ export class WorkerStepContext implements StepContext {
     return { release, [Symbol.dispose]: release };
   }
 
+  remainingMs(): number {
+    return this.deadline - performance.now();
+  }
+
+  callDependency(step: StepName, attempt: (call: DependencyCall) => Promise<void>, options: { readonly retry: boolean; readonly expectedMs: number }): Promise<void> {
+    this.refuseIfEnded();
+    this.dependencyCalls ??= new DependencyCalls(this, { ...this.resources.dependencies, noteRetry: () => this.publishRetry() });
+    return this.dependencyCalls.call(step, attempt, options);
+  }
+
+  /** What the step's report says of its dependency: nothing if it called none. */
+  dependencyReport(): DependencyReport {
+    return this.dependencyCalls?.report() ?? {};
+  }
+
   readonly paymentProvider: PaymentProvider = {
     requestCharge: (amount, options = {}) => this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
     requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
@@ -213,6 +238,10 @@ export class WorkerStepContext implements StepContext {
     this.heldSlots.clear();
     const { shard } = this.resources;
     if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+  }
+
+  private publishRetry(): void {
+    if (!this.finished) this.resources.cells.noteRetry(this.cell);
   }
 
   /** Publish what the step is doing; never once the task has ended, when its cell may be another task's. */

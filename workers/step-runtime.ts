@@ -7,7 +7,9 @@
  * benchmark also runs it inline on the main thread, with the same steps.
  */
 import { parentPort } from 'node:worker_threads';
+import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
+import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
 import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
@@ -36,6 +38,10 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
   const couriers = new SlotSemaphore(setup.courierSlots, (cell) => cells.isCanceled(cell));
   const log = threadLogger(setup.logLevel, threadId);
+  const dependencies = {
+    outages: setup.dependencyOutages ? new DependencyOutages(setup.dependencyOutages, DEPENDENCY_NAMES) : undefined,
+    retries: setup.stepRetries ?? {},
+  };
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
@@ -60,8 +66,9 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     watch.add(task.cell);
     const ctx = new WorkerStepContext(
       task.cell,
-      { cells, couriers, shard, threadId, log, sendLedgerRequest },
+      { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
       { requestId: task.requestId, client: task.order.client, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+      task.remainingMs,
     );
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
@@ -73,10 +80,10 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
         ctx.enter();
         return step(task.order, ctx);
       });
-      return { status: 'ok', threadId };
+      return { status: 'ok', threadId, ...ctx.dependencyReport() };
     } catch (error) {
-      if (error instanceof StepCanceled) return { status: 'canceled', threadId };
-      if (error instanceof StepFailure) return { status: 'error', threadId, kind: error.kind };
+      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport() };
+      if (error instanceof StepFailure) return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
       return { status: 'error', threadId, kind: 'internal', detail };
     } finally {

@@ -11,6 +11,7 @@ import type { HealthReport } from '../http/api-schemas.js';
 import { MemoryLedger } from '../ledger/memory-ledger.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import { logThreadExit, stepLog } from '../observability/logging.js';
+import type { ViewedDependency } from '../observability/thread-frame.js';
 import type { PoolFigures } from '../observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from '../observability/thread-view.js';
 import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipeline.js';
@@ -25,6 +26,11 @@ import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/poole
 import { StepPool } from '../threads/step-pool.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
+import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
+import { breakerJson, type DependencyControl, type DependencyState } from '../http/dependencies-route.js';
+import { DependencyOutages } from '../shared-memory/dependency-outages.js';
+import { DependencyBreakers } from '../resilience/dependency-breakers.js';
+import type { BreakerState } from '../resilience/circuit-breaker.js';
 import { keyOfOrder } from '../domain/order.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
@@ -55,6 +61,12 @@ export interface OrderEngine {
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   /** Which thread runs which step right now, and what each is doing (GET /threads). */
   threadView(): ThreadSnapshot;
+  /** The dependencies' simulated outages (shared with every thread) and circuit breakers. */
+  readonly dependencies: DependencyControl;
+  /** Undefined with BREAKER_FAILURES=0. */
+  readonly breakers: DependencyBreakers | undefined;
+  /** Called for every change of a breaker's state. */
+  onBreakerTransition(listener: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void): void;
   close(): Promise<void>;
 }
 
@@ -80,6 +92,17 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
   // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
+  const outages = DependencyOutages.create(DEPENDENCY_NAMES);
+  const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
+  const breakers =
+    config.breakerFailures > 0
+      ? new DependencyBreakers({
+          failures: config.breakerFailures,
+          openMs: config.breakerOpenMs,
+          onTransition: (dependency, from, to) => breakerListeners.forEach((listener) => listener(dependency, from, to)),
+        })
+      : undefined;
+  const dependencies = dependencyControl(outages, breakers);
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
   const tasksInFlight = new TasksInFlight();
@@ -91,6 +114,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     threads: () => pool.registry.liveThreads(),
     ordersInFlight: (): number => pipeline.ordersInFlight,
     threadsReplaced: () => pool.registry.replaced,
+    dependencies: () => dependencies.states().map(viewedDependency),
   });
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
@@ -104,6 +128,8 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       courierSlots: couriers.buffer,
       logLevel: config.logLevel,
       stepModules: modulesOf(steps),
+      dependencyOutages: outages.buffer,
+      stepRetries: config.stepRetries,
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
@@ -147,6 +173,7 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
       per_thread: threadView.perThread(),
+      ...(breakers ? { breakers: Object.fromEntries(breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)])) as EngineHealth['breakers'] } : {}),
     }),
     poolFigures: () => {
       const { stats } = pool;
@@ -166,10 +193,42 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     },
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
+    dependencies,
+    breakers,
+    onBreakerTransition: (listener) => breakerListeners.push(listener),
     close: async () => {
       await pool.close();
       voider.close();
     },
+  };
+}
+
+/** The admin's view of the dependencies: each one's outage, in shared memory, and its breaker. */
+function dependencyControl(outages: DependencyOutages<DependencyName>, breakers: DependencyBreakers | undefined): DependencyControl {
+  const stateOf = (dependency: Dependency, readings = breakers?.readings()): DependencyState => ({
+    dependency,
+    outage: outages.outageOf(dependency.name),
+    refusedCalls: outages.refusedCalls(dependency.name),
+    breaker: readings?.find((reading) => reading.dependency === dependency.name),
+  });
+  return {
+    states: () => {
+      const readings = breakers?.readings();
+      return DEPENDENCIES.map((dependency) => stateOf(dependency, readings));
+    },
+    switchOutage: (dependency, outage) => {
+      outages.set(dependency.name, outage);
+      return stateOf(dependency);
+    },
+  };
+}
+
+function viewedDependency({ dependency, outage, breaker }: DependencyState): ViewedDependency {
+  return {
+    name: dependency.name,
+    title: dependency.title,
+    outage: outage.failureRatio > 0 || outage.latencyMs > 0 ? { failure_ratio: outage.failureRatio, latency_ms: outage.latencyMs } : null,
+    breaker: breaker ? { state: breaker.state, consecutive_failures: breaker.consecutiveFailures, open_for_ms: Math.max(0, Math.round(breaker.openForMs)) } : null,
   };
 }
 

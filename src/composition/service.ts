@@ -15,7 +15,7 @@ import type { Identify } from '../http/authorization.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
-import { createLogger, runEvents } from '../observability/logging.js';
+import { createLogger, logBreakerTransition, runEvents } from '../observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
 import { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
@@ -73,15 +73,25 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       ...(shared ? { durable: shared } : {}),
     };
   };
+  const { breakers } = engine;
   const metrics = config.metrics
-    ? new ServiceMetrics(health, engine.poolFigures, {
-        records: () => records.size(),
-        ledger: () => ledger.counts(),
-        moneyAtRisk: () => paymentGateway.moneyAtRisk(),
-        voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
-      })
+    ? new ServiceMetrics(
+        health,
+        engine.poolFigures,
+        {
+          records: () => records.size(),
+          ledger: () => ledger.counts(),
+          moneyAtRisk: () => paymentGateway.moneyAtRisk(),
+          voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
+        },
+        () => breakers?.readings() ?? [],
+      )
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
+  engine.onBreakerTransition((dependency, from, to) => {
+    logBreakerTransition(log, dependency, from, to, config.breakerOpenMs);
+    metrics?.breakerMoved(dependency, to);
+  });
   if (metrics) store.registerMetrics(metrics.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
@@ -106,6 +116,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       threadEvents,
       identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
       allowedHosts: config.allowedHosts,
+      ...(breakers ? { dependencies: () => breakers.admit() } : {}),
+      dependencyControl: engine.dependencies,
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,

@@ -13,6 +13,13 @@
 export interface StepSpec {
   /** The kind the step fails with when its remote service says no (a business answer, or the client's `fail_step`). */
   readonly failsWith: string;
+  /**
+   * The remote service the step calls (its dependency, with a circuit breaker
+   * of its own), and the kind the step fails with when that service does not
+   * answer (an outage) — never a business answer: a declined payment is the
+   * provider answering.
+   */
+  readonly dependency: { readonly name: string; readonly unavailable: string; readonly title: string };
   /** Simulated I/O latency when the order does not say (the steps' are the Go service's defaults). */
   readonly defaultDelayMs: number;
   /** What undoes the step when it succeeded but its order failed (a saga's compensating action). */
@@ -20,23 +27,28 @@ export interface StepSpec {
 }
 
 export const STEPS = {
-  payment: { failsWith: 'payment_declined', defaultDelayMs: 150, compensation: 'refund' },
-  vendor: { failsWith: 'vendor_unavailable', defaultDelayMs: 200 },
-  courier: { failsWith: 'no_courier', defaultDelayMs: 100 },
+  payment: {
+    failsWith: 'payment_declined',
+    dependency: { name: 'payment', unavailable: 'payment_unavailable', title: 'the payment provider' },
+    defaultDelayMs: 150,
+    compensation: 'refund',
+  },
+  vendor: { failsWith: 'vendor_unavailable', dependency: { name: 'vendor', unavailable: 'vendor_unavailable', title: 'the vendor' }, defaultDelayMs: 200 },
+  courier: { failsWith: 'no_courier', dependency: { name: 'courier', unavailable: 'no_courier', title: 'the courier service' }, defaultDelayMs: 100 },
 } as const satisfies Readonly<Record<string, StepSpec>>;
 
 /** Compensations: run only for a failed order, for a step whose effect may stand; they compute nothing. */
 export const COMPENSATIONS = {
   refund: { failsWith: 'refund_failed', defaultDelayMs: 50 },
-} as const satisfies Readonly<Record<string, Omit<StepSpec, 'compensation'>>>;
+} as const satisfies Readonly<Record<string, Pick<StepSpec, 'failsWith' | 'defaultDelayMs'>>>;
 
 export type StepName = keyof typeof STEPS;
 export type CompensationName = keyof typeof COMPENSATIONS;
 /** Everything an order runs on the worker pool: its steps, and its compensations if it fails. */
 export type ActionName = StepName | CompensationName;
 
-/** The kinds a step or a compensation fails with on purpose (its remote service said no). */
-export type StepFailureKind = (typeof STEPS)[StepName]['failsWith'] | (typeof COMPENSATIONS)[CompensationName]['failsWith'];
+/** The kinds a step or a compensation fails with: its remote service said no, or did not answer. */
+export type StepFailureKind = (typeof STEPS)[StepName]['failsWith'] | (typeof STEPS)[StepName]['dependency']['unavailable'] | (typeof COMPENSATIONS)[CompensationName]['failsWith'];
 
 const keys = <T extends object>(table: T): [keyof T & string, ...Array<keyof T & string>] => Object.keys(table) as [keyof T & string, ...Array<keyof T & string>];
 
@@ -45,7 +57,9 @@ export const STEP_NAMES: readonly [StepName, ...StepName[]] = keys(STEPS);
 export const COMPENSATION_NAMES: readonly [CompensationName, ...CompensationName[]] = keys(COMPENSATIONS);
 export const ACTION_NAMES: readonly [ActionName, ...ActionName[]] = [...STEP_NAMES, ...COMPENSATION_NAMES];
 
-export const STEP_FAILURE_KINDS: readonly StepFailureKind[] = [...Object.values(STEPS), ...Object.values(COMPENSATIONS)].map((spec) => spec.failsWith);
+export const STEP_FAILURE_KINDS: readonly StepFailureKind[] = [
+  ...new Set<StepFailureKind>([...Object.values(STEPS).flatMap((spec) => [spec.failsWith, spec.dependency.unavailable]), ...Object.values(COMPENSATIONS).map((spec) => spec.failsWith)]),
+];
 
 export function isCompensation(action: ActionName): action is CompensationName {
   return Object.hasOwn(COMPENSATIONS, action);

@@ -4,6 +4,7 @@
  * built with (src/http/responses.ts), so the two cannot drift apart.
  */
 import { z } from 'zod';
+import { DEPENDENCY_NAMES } from '../domain/dependencies.js';
 import { ACTION_NAMES } from '../domain/order.js';
 import type { ErrorKind } from '../domain/errors.js';
 import { STATUS_BY_KIND } from './error-status.js';
@@ -31,6 +32,11 @@ export const stepSchema = z
     detail: z.string().optional().meta({ description: 'The kind of an error; "canceled: <kind>" for a canceled step.' }),
     thread_fate: z.enum(['terminated', 'died']).optional().meta({ description: 'The thread was lost under the step.' }),
     attempts: z.int().min(2).optional().meta({ description: 'Runs of the step, when its thread died and it ran again on another.' }),
+    retries: z
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: 'Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES).' }),
   })
   .meta({ id: 'Step' });
 
@@ -64,6 +70,37 @@ export const orderStatusSchema = z
       .meta({ description: "The payment provider's books for this order, totals over every run, in the order's unit." }),
   })
   .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });
+
+export const breakerSchema = z
+  .strictObject({
+    state: z
+      .enum(['closed', 'open', 'half_open'])
+      .meta({ description: 'closed: orders go through; open: new orders are refused at once (503 with the dependency’s kind); half_open: one probe order goes through, the others are refused.' }),
+    consecutive_failures: z.int().min(0).meta({ description: 'Failures of the dependency in a row, counted while closed (BREAKER_FAILURES of them open it).' }),
+    open_until: z.string().nullable().meta({ description: 'While open: when it lets a probe order through (BREAKER_OPEN_MS after it opened), an ISO 8601 time in UTC; null otherwise.' }),
+  })
+  .meta({
+    id: 'Breaker',
+    description: "A dependency's circuit breaker. It counts only the dependency's own failures: unavailable answers, and steps cut by the deadline while waiting out its added latency.",
+  });
+
+export const dependencyStateSchema = z
+  .strictObject({
+    dependency: z.enum(DEPENDENCY_NAMES),
+    title: z.string(),
+    outage: z
+      .strictObject({
+        failure_ratio: z.number().min(0).max(1).meta({ description: 'The share of calls answered unavailable; nothing reaches the service for those.' }),
+        latency_ms: z.int().min(0).meta({ description: 'How much later than usual every call is answered.' }),
+      })
+      .nullable()
+      .meta({ description: 'The simulated outage switched on, or null.' }),
+    calls_refused: z.int().min(0).meta({ description: 'Calls the outages have answered unavailable since start.' }),
+    breaker: breakerSchema.nullable().meta({ description: 'null with BREAKER_FAILURES=0 (no breakers).' }),
+  })
+  .meta({ id: 'DependencyState', description: 'A remote service the steps call: the payment provider (payment), the vendor (vendor), the courier service (courier).' });
+
+export const dependenciesSchema = z.strictObject({ dependencies: z.array(dependencyStateSchema) }).meta({ id: 'Dependencies' });
 
 export const healthReportSchema = z
   .strictObject({
@@ -99,6 +136,10 @@ export const healthReportSchema = z
         }),
       )
       .meta({ description: 'Each live worker thread, by thread_id. The live view of the threads is GET /threads.' }),
+    breakers: z
+      .strictObject(Object.fromEntries(DEPENDENCY_NAMES.map((name) => [name, breakerSchema])) as Record<(typeof DEPENDENCY_NAMES)[number], typeof breakerSchema>)
+      .optional()
+      .meta({ description: "Each dependency's circuit breaker; absent with BREAKER_FAILURES=0." }),
   })
   .meta({ id: 'Health' });
 
@@ -116,3 +157,5 @@ export type OrderResponse = z.infer<typeof orderResponseSchema>;
 export type OrderStatusJson = z.infer<typeof orderStatusSchema>;
 export type HealthReport = Omit<z.infer<typeof healthReportSchema>, 'status'>;
 export type Readiness = z.infer<typeof readinessSchema>;
+export type BreakerJson = z.infer<typeof breakerSchema>;
+export type DependencyStateJson = z.infer<typeof dependencyStateSchema>;

@@ -2,9 +2,10 @@
  * The HTTP surface: request ids and request logs, security headers, the gate
  * every request passes (drain, connection limit, Host), who may call what
  * (public: the probes and the API document; a client's key: orders; the
- * admin key: the thread view, the metrics, faults), routes, 404/405, and the
- * one error handler that turns body-reading failures into their kinds. It
- * knows orders only through `OrderDesk`.
+ * admin key: the thread view, the metrics, faults, the dependencies' outage
+ * switch), routes, 404/405, and the one error handler that turns
+ * body-reading failures into their kinds. It knows orders only through
+ * `OrderDesk`.
  */
 import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
@@ -16,7 +17,8 @@ import { guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
-import type { OrderDesk } from '../orders/order-desk.js';
+import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
+import type { Admission, OrderDesk } from '../orders/order-desk.js';
 import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { requestLog } from './request-log.js';
@@ -50,6 +52,10 @@ export interface AppDependencies {
   readonly identify: Identify;
   /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
   readonly allowedHosts: readonly string[];
+  /** What the dependencies' circuit breakers say of a new order; every order goes through without. */
+  readonly dependencies?: () => Admission;
+  /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
+  readonly dependencyControl: DependencyControl;
 }
 
 export function createApp({
@@ -69,6 +75,8 @@ export function createApp({
   threadEvents,
   identify,
   allowedHosts,
+  dependencies,
+  dependencyControl,
 }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const threads = threadsPage({ faultInjection });
@@ -110,7 +118,7 @@ export function createApp({
     } else next();
   });
 
-  app.post('/order', may.client, ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection }));
+  app.post('/order', may.client, ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection, ...(dependencies ? { dependencies } : {}) }));
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
@@ -128,6 +136,10 @@ export function createApp({
   app.all('/threads', methodNotAllowed('GET, HEAD'));
   app.get('/threads/events', may.admin, threadEvents.route(responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
+  app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));
+  app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));
+  app.post('/admin/dependencies/:dependency', may.admin, ...dependencySwitch(dependencyControl, responder));
+  app.all('/admin/dependencies/:dependency', methodNotAllowed('POST'));
   app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {

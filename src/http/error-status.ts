@@ -22,6 +22,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   internal: 500,
   compensation_failed: 500,
   refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
+  payment_unavailable: 503,
   vendor_unavailable: 503,
   no_courier: 503,
   thread_lost: 503,

@@ -9,7 +9,8 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { SERVICE_VERSION } from '../version.js';
-import { errorResponseSchema, healthReportSchema, orderResponseSchema, orderStatusSchema, readinessSchema } from './api-schemas.js';
+import { dependenciesSchema, dependencyStateSchema, errorResponseSchema, healthReportSchema, orderResponseSchema, orderStatusSchema, readinessSchema } from './api-schemas.js';
+import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
 
@@ -98,7 +99,7 @@ function buildDocument(): Document {
       },
       503: {
         description:
-          "The vendor or courier step failed (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
+          "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
@@ -179,6 +180,44 @@ function buildDocument(): Document {
       421: misdirected,
     },
   });
+  const dependencyName = z.object({ dependency: z.string().meta({ description: 'payment (the payment provider), vendor, or courier (the courier service).' }) });
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/dependencies',
+    security: ADMIN,
+    summary: "Every dependency (the steps' remote services): its simulated outage, if any, and its circuit breaker.",
+    responses: {
+      200: { description: 'Every dependency, in the order of the steps.', content: json(dependenciesSchema) },
+      401: unauthorized,
+      403: forbidden,
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/dependencies/{dependency}',
+    security: ADMIN,
+    summary: "Switch a dependency's simulated outage on or off, to see and test what an outage does.",
+    description:
+      "While on, each call a step makes to the dependency is drawn against failure_ratio: a call that draws a failure reaches nothing (a payment sends no charge) and is answered unavailable after the step's delay and latency_ms; every call is answered latency_ms late. A step calls again after a decorrelated-jitter backoff while its retries (STEP_RETRIES) and its order's deadline allow. The refund of a failed order is not affected. Each instance has its own switch.",
+    request: {
+      params: dependencyName,
+      body: { description: 'One JSON object, as strictly decoded as an order.', required: true, content: json(dependencyOutageBodySchema) },
+    },
+    responses: {
+      200: { description: "The dependency's state, with the outage as switched.", content: json(dependencyStateSchema) },
+      400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
+      401: unauthorized,
+      403: forbidden,
+      404: error('No dependency by that name (kind not_found).'),
+      405: error('Only POST.', ALLOW),
+      413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      415: error('The body is not application/json in UTF-8.'),
+      421: misdirected,
+    },
+  });
+
   registry.registerPath({
     method: 'get',
     path: '/openapi.json',
@@ -197,7 +236,7 @@ function buildDocument(): Document {
       title: 'order-threads',
       version: SERVICE_VERSION,
       description:
-        "Order orchestration over a worker pool of OS threads. Callers are known by API keys: a client's key sends and reads that client's own orders; the admin key reaches the thread view, the metrics and faults. In open mode (no keys configured, loopback only) nobody needs one. Every response carries security headers (nosniff, no referrer, no framing). Any other path is 404 not_found with an ErrorResponse.",
+        "Order orchestration over a worker pool of OS threads. Callers are known by API keys: a client's key sends and reads that client's own orders; the admin key reaches the thread view, the metrics, faults and the dependencies' outage switch. In open mode (no keys configured, loopback only) nobody needs one. Every response carries security headers (nosniff, no referrer, no framing). Any other path is 404 not_found with an ErrorResponse.",
     },
     security: CLIENT,
     servers: [{ url: DOCUMENTED_SERVER }],

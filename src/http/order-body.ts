@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { FAULT_TARGETS, FAULTS, NO_FAULTS, type Faults } from '../domain/faults.js';
 import { ACTION_NAMES, DEFAULT_DELAY_MS, MAX_ORDER_ID_LENGTH, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
-import { firstJsonFlaw, type JsonFlaw } from './json-flaws.js';
+import { describeIssues, parseJsonObject } from './json-body.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
@@ -48,41 +48,12 @@ export interface DecodeOptions {
 
 /** Decode a raw request body (the bytes as received) into an order. */
 export function decodeOrder(raw: Buffer | undefined, { faultInjection, client }: DecodeOptions): Decoded {
-  if (raw === undefined || raw.length === 0) return { ok: false, message: 'body is empty: expected one JSON object' };
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
-  } catch {
-    return { ok: false, message: 'body is not valid UTF-8' };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, message: `body is not valid JSON: ${(error as Error).message}` };
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
-  }
-  const flaw = firstJsonFlaw(text);
-  if (flaw) return { ok: false, message: describeFlaw(flaw) };
-  if (!faultInjection && 'faults' in value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
-  const parsed = orderBodySchema.safeParse(value);
-  if (!parsed.success) return { ok: false, message: parsed.error.issues.map(describeIssue).join('; ') };
+  const parsedJson = parseJsonObject(raw);
+  if (!parsedJson.ok) return parsedJson;
+  if (!faultInjection && 'faults' in parsedJson.value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
+  const parsed = orderBodySchema.safeParse(parsedJson.value);
+  if (!parsed.success) return { ok: false, message: describeIssues(parsed.error) };
   return { ok: true, order: toOrder(parsed.data, client) };
-}
-
-function describeFlaw({ kind, path }: JsonFlaw): string {
-  return kind === 'duplicate_key' ? `duplicate field "${path}": each field may be given once` : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map(String).join('.');
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `unknown field "${path ? `${path}.${key}` : key}"`).join('; ');
-  }
-  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `${path}: required`;
-  return `${path}: ${issue.message}`;
 }
 
 function withDefaults<Name extends ActionName>(names: readonly Name[], given: Partial<Record<Name, number>> | undefined, fallback: (name: Name) => number): Readonly<Record<Name, number>> {

@@ -5,16 +5,15 @@
  * answer with its outcome, and log one line for it. A client that goes away
  * cancels its order (once no other caller waits for it); nothing is sent to it.
  */
-import contentType from 'content-type';
 import type { RequestHandler } from 'express';
-import typeIs from 'type-is';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
-import type { Admission, AnsweredVia, OrderDesk } from '../orders/order-desk.js';
+import type { Admission, AnsweredVia, DependencyDown, OrderDesk } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import { readBody } from './body-reader.js';
 import type { Capacity } from './health-route.js';
+import { requireJson } from './json-body.js';
 import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
 import { STATUS_BY_KIND } from './error-status.js';
@@ -31,15 +30,11 @@ export interface OrderRouteDependencies {
   readonly observer: OrderObserver;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
+  readonly dependencies?: () => Admission;
 }
 
-export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection }: OrderRouteDependencies): RequestHandler[] {
-  const requireJson: RequestHandler = (req, res, next) => {
-    const problem = mediaTypeProblem(req.headers['content-type']);
-    if (problem) responder.error(res, 'unsupported_media_type', problem);
-    else next();
-  };
-
+export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection, dependencies = () => 'admitted' }: OrderRouteDependencies): RequestHandler[] {
   const run: RequestHandler = async (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection, client: res.locals.caller.client });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
@@ -69,7 +64,15 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     const admit = (): Admission => {
       if (draining()) return 'shutting_down';
       const { ordersInFlight, maxInflight } = capacity();
-      return ordersInFlight < maxInflight ? 'admitted' : 'overloaded';
+      // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
+      return ordersInFlight < maxInflight ? dependencies() : 'overloaded';
+    };
+
+    /** Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an order through. */
+    const refuseForDependency = ({ unavailable, dependency, retryAfterMs }: DependencyDown): void => {
+      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+      responder.error(res, unavailable, `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
+      answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
     };
 
     const client = new AbortController();
@@ -92,6 +95,10 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
           answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
           return;
         case 'refused':
+          if (typeof submission.because === 'object') {
+            refuseForDependency(submission.because);
+            return;
+          }
           if (submission.because === 'shutting_down') {
             responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
           } else {
@@ -118,21 +125,5 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     }
   };
 
-  return [requireJson, readBody(), run];
-}
-
-/** Why a Content-Type is not accepted, or undefined if it is application/json in UTF-8. */
-function mediaTypeProblem(header: string | undefined): string | undefined {
-  const expected = 'Content-Type must be application/json';
-  if (!header) return `${expected}; none was given`;
-  let parsed: contentType.ParsedMediaType;
-  try {
-    parsed = contentType.parse(header);
-  } catch {
-    return `${expected}; "${header}" is not a valid media type`;
-  }
-  if (typeIs.is(parsed.type, ['application/json']) === false) return `${expected}, got ${parsed.type}`;
-  const charset = parsed.parameters['charset']?.toLowerCase();
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `JSON must be UTF-8, got charset ${charset}`;
-  return undefined;
+  return [requireJson(responder), readBody(), run];
 }

@@ -87,5 +87,6 @@ function stepJson(step: StepOutcome): StepJson {
     ...(step.status === 'canceled' ? { detail: `canceled: ${step.cause}` } : {}),
     ...(step.threadFate ? { thread_fate: step.threadFate } : {}),
     ...(step.attempts > 1 ? { attempts: step.attempts } : {}),
+    ...(step.retries ? { retries: step.retries } : {}),
   };
 }

@@ -99,3 +99,9 @@ export function logThreadExit(log: Logger, exit: ThreadExit<Reclaimed>): void {
     exit.cause === 'terminated' ? 'worker thread terminated; a new one takes its place' : 'worker thread died; a new one takes its place',
   );
 }
+
+/** A dependency's circuit breaker moved: opening is what an operator must see. */
+export function logBreakerTransition(log: Logger, dependency: string, from: string, to: string, openMs: number): void {
+  if (to === 'open') log.warn({ dependency, from, to, open_ms: openMs }, 'circuit breaker opened: new orders are refused until it lets a probe through');
+  else log.info({ dependency, from, to }, to === 'closed' ? 'circuit breaker closed: the dependency answers again' : 'circuit breaker half-open: the next order is its probe');
+}

@@ -46,6 +46,15 @@ export interface MoneyFigures {
   voids(): { readonly pending: number; readonly failedAttempts: number };
 }
 
+/** A dependency's circuit breaker, as the metrics read it. */
+export interface BreakerFigure {
+  readonly dependency: string;
+  readonly state: BreakerStateName;
+}
+
+const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+type BreakerStateName = (typeof BREAKER_STATES)[number];
+
 /** An order as it was answered (or not: a client that went away counts with status 499). */
 export interface AnsweredOrder {
   readonly status: number;
@@ -92,10 +101,13 @@ export class ServiceMetrics implements OrderObserver {
   private readonly replaced: Counter<'cause'>;
   private readonly compensations: Counter<'name' | 'status'>;
   private readonly deduplicated: Counter<'via'>;
+  private readonly retries: Counter<'step'>;
+  private readonly breakerTransitions: Counter<'dependency' | 'to'>;
   private exposition: { readonly at: number; readonly body: Promise<string> } | undefined;
   private poolSummaries: (Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> & { readonly at: number }) | undefined;
 
-  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures) {
+  /** `breakers`: each dependency's breaker, read at scrape time (none with BREAKER_FAILURES=0). */
+  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures, breakers: () => readonly BreakerFigure[] = () => []) {
     const registers = [this.registry];
     const summaries = (): Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> => {
       const now = performance.now();
@@ -193,6 +205,27 @@ export class ServiceMetrics implements OrderObserver {
         voidFailuresSeen = now;
       },
     });
+    this.retries = new Counter({
+      name: 'order_step_retries_total',
+      help: 'Calls steps made again to their remote service after it answered unavailable (a partial outage), by step.',
+      labelNames: ['step'],
+      registers,
+    });
+    new Gauge({
+      name: 'dependency_breaker_state',
+      help: "Each dependency's circuit breaker: 1 for the state it is in (closed, open, half_open), 0 for the others.",
+      labelNames: ['dependency', 'state'],
+      registers,
+      collect() {
+        for (const { dependency, state } of breakers()) for (const each of BREAKER_STATES) this.set({ dependency, state: each }, each === state ? 1 : 0);
+      },
+    });
+    this.breakerTransitions = new Counter({
+      name: 'dependency_breaker_transitions_total',
+      help: "Changes of each dependency's circuit breaker, by the state it moved to (open → half_open is counted when first noticed: at the next order, scrape or read).",
+      labelNames: ['dependency', 'to'],
+      registers,
+    });
     this.replaced = new Counter({
       name: 'worker_threads_replaced_total',
       help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.',
@@ -278,12 +311,19 @@ export class ServiceMetrics implements OrderObserver {
       this.deduplicated.inc({ via });
       return;
     }
-    for (const step of steps) this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
+    for (const step of steps) {
+      this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
+      if (step.retries) this.retries.inc({ step: step.name }, step.retries);
+    }
     for (const compensation of compensations) this.compensations.inc({ name: compensation.name, status: compensation.status });
   }
 
   orderShed(): void {
     this.shed.inc();
+  }
+
+  breakerMoved(dependency: string, to: BreakerStateName): void {
+    this.breakerTransitions.inc({ dependency, to });
   }
 
   threadReplaced(cause: 'terminated' | 'died'): void {

@@ -25,7 +25,25 @@ export interface ViewedStep {
   readonly on_cpu?: true;
   /** The courier slot it holds. */
   readonly courier?: number;
+  /** Times it has called its dependency again after an unavailable answer (a partial outage). */
+  readonly retries?: number;
   readonly age_ms: number;
+}
+
+/** A remote service the steps call: its simulated outage and its circuit breaker. */
+export interface ViewedDependency {
+  readonly name: string;
+  /** For people: "the vendor". */
+  readonly title: string;
+  /** Switched on by the admin (POST /admin/dependencies/{name}); null when none. */
+  readonly outage: { readonly failure_ratio: number; readonly latency_ms: number } | null;
+  /** null when breakers are off (BREAKER_FAILURES=0). */
+  readonly breaker: {
+    readonly state: 'closed' | 'open' | 'half_open';
+    readonly consecutive_failures: number;
+    /** While open: until it lets a probe order through. */
+    readonly open_for_ms: number;
+  } | null;
 }
 
 export type LostStepOutcome = 'culprit' | 'retried' | 'lost';
@@ -86,4 +104,6 @@ export interface ThreadSnapshot {
   readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly order_id?: string; readonly step?: string } | null>;
   /** Newest first. */
   readonly events: readonly ViewEvent[];
+  /** Every dependency, in the order of the steps. */
+  readonly dependencies: readonly ViewedDependency[];
 }

@@ -15,7 +15,9 @@
  * - the courier semaphore: the thread holding each slot;
  * - the thread registry: live threads, doomed ones (being terminated, or
  *   dying) whose steps will not report, and exits, kept a while as dead
- *   lanes with what became of the steps that were on them.
+ *   lanes with what became of the steps that were on them;
+ * - the dependencies (main thread and shared memory): each one's simulated
+ *   outage and circuit breaker; a step's retries are in its cell.
  *
  * A snapshot costs one pass over the tasks in flight; a lane lists at most
  * MAX_STEPS_PER_LANE of its steps (the oldest) and counts the rest.
@@ -27,7 +29,7 @@ import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
-import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
+import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
 
 export type { ThreadSnapshot, ViewedLane, ViewedStep } from './thread-frame.js';
 
@@ -54,6 +56,8 @@ export interface ThreadViewSources {
   readonly threads: () => readonly LiveThread[];
   readonly ordersInFlight: () => number;
   readonly threadsReplaced: () => number;
+  /** The dependencies' outages and breakers, as the frame shows them. */
+  readonly dependencies: () => readonly ViewedDependency[];
 }
 
 interface DeadLane {
@@ -130,6 +134,8 @@ export class ThreadView {
       if (task.attempt > 1) step.attempt = task.attempt;
       if (threadId !== undefined && shards.get(threadId)?.onCpuCell === cell) step.on_cpu = true;
       if (courier !== undefined) step.courier = courier;
+      const retries = cells.retriesOf(cell);
+      if (retries > 0) step.retries = retries;
       lane.steps.push(step);
     });
 
@@ -182,6 +188,7 @@ export class ThreadView {
       queue: { steps: queue.steps, more: queue.total - queue.steps.length },
       couriers: owners.map((owner, slot) => (owner === 0 ? null : { thread_id: owner, ...holders[slot] })),
       events: [...this.events].reverse(),
+      dependencies: this.sources.dependencies(),
     };
   }
 

@@ -32,8 +32,9 @@ import type { OrderRecords, OutcomeKind } from './order-records.js';
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable', 'outcome_unknown']);
 
+/** A failure a dependency caused (an outage) passes too, whatever its kind: the same kind asked for with fail_step is final. */
 export function isFinal(result: OrderResult): boolean {
-  return result.failure === undefined || !PASSING_FAILURES.has(result.failure);
+  return result.failure === undefined || (!PASSING_FAILURES.has(result.failure) && result.failedByDependency !== true);
 }
 
 /** Two bodies that decode to the same order — defaults spelled out or not, keys in any order — match. */
@@ -50,8 +51,26 @@ export function fingerprintOf(order: Order): string {
   return createHash('sha256').update(canonical).digest('base64url');
 }
 
-/** Whether a new run may start now: the caller's admission policy. */
-export type Admission = 'admitted' | 'overloaded' | 'shutting_down';
+/**
+ * Whether a new run may start now: the caller's admission policy. Admitted —
+ * outright, or on terms: `ended` is told once the run is over, with the
+ * result it reached, or undefined if it ran nothing here (replayed, joined
+ * elsewhere, refused by the records) — or refused.
+ */
+export type Admission = 'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
+
+/** Why no run may start: too many in flight, shutting down, or a dependency the order needs is known to be down. */
+export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown;
+
+/** A dependency is known to be down (its circuit breaker is open): nothing starts, nothing is recorded. */
+export interface DependencyDown {
+  /** The dependency's kind, which the order is answered with. */
+  readonly unavailable: OrderFailureKind;
+  /** Who, for people. */
+  readonly dependency: string;
+  /** How long until an order may be let through again (0: as soon as the probe under way ends). */
+  readonly retryAfterMs: number;
+}
 
 /** How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or `replayed` from its record. */
 export type AnsweredVia = 'ran' | 'joined' | 'replayed';
@@ -61,8 +80,8 @@ export type Submission =
   | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
-  /** No new run could start: too many in flight, or the service is shutting down. */
-  | { readonly kind: 'refused'; readonly because: Exclude<Admission, 'admitted'>; readonly full?: Full };
+  /** No new run could start: too many in flight, the service is shutting down, or a dependency is down. */
+  | { readonly kind: 'refused'; readonly because: Refusal; readonly full?: Full };
 
 /** What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its time. */
 export type Full = 'orders_in_flight' | 'records';
@@ -149,6 +168,7 @@ export class OrderDesk {
       // being counted.
       const admission = admit();
       if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
+      if (typeof admission === 'object' && 'admitted' in admission) return this.wait(this.start(order, fingerprint, trace, admission.ended), signal, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -160,8 +180,8 @@ export class OrderDesk {
     }
   }
 
-  /** Counted in `running` at once, before anything is awaited. */
-  private start(order: Order, fingerprint: string, trace: Trace): Run {
+  /** Counted in `running` at once, before anything is awaited. `ended` is told before any caller is answered. */
+  private start(order: Order, fingerprint: string, trace: Trace, ended?: (result: OrderResult | undefined) => void): Run {
     const stop = new AbortController();
     const confirm = (): void => {
       run.confirmed = true;
@@ -170,6 +190,12 @@ export class OrderDesk {
       this.running.delete(keyOfOrder(order));
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
+    // Registered before any caller's wait: told before the first answer leaves.
+    if (ended)
+      void end.then(
+        (runEnd) => ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined),
+        () => ended(undefined),
+      );
     const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
     this.running.set(keyOfOrder(order), run);
     return run;

@@ -36,6 +36,12 @@ export interface OrderResult {
    * too (compensation_failed) — or undefined if every step succeeded.
    */
   readonly failure: OrderFailureKind | undefined;
+  /**
+   * The failure came from a dependency (a step answered unavailable by an
+   * outage), not from anything the order asked for: it passes, so it is not
+   * replayed, and a retry runs the order afresh.
+   */
+  readonly failedByDependency?: true;
 }
 
 /**
@@ -95,10 +101,11 @@ export class OrderPipeline {
     this.inFlight++;
     try {
       // The order's scope: its clients' signal, its deadline, and its first failure.
+      const deadline = performance.now() + this.options.timeoutMs;
       using scope = scopeOf(signal, this.options.timeoutMs, () => new OrderAborted('timeout'));
       const { results, abortReason } = await runGroup(
         scope.controller,
-        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace)),
+        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace, deadline)),
         (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
       );
       // The deadline is the steps', not the compensations'.
@@ -109,7 +116,10 @@ export class OrderPipeline {
       if (failure === undefined) return { orderId, steps: results, compensations: [], failure };
       const compensated = await this.compensate(run, results, trace);
       const compensations = compensated.map(({ outcome }) => outcome);
-      return { orderId, steps: results, compensations, failure: compensated.every(({ undone }) => undone) ? failure : 'compensation_failed' };
+      if (!compensated.every(({ undone }) => undone)) return { orderId, steps: results, compensations, failure: 'compensation_failed' };
+      // The failure's kind names its step: vendor_unavailable can only be the vendor's.
+      const byDependency = results.some((outcome) => outcome.status === 'error' && outcome.kind === failure && outcome.dependency === 'failed');
+      return { orderId, steps: results, compensations, failure, ...(byDependency ? { failedByDependency: true as const } : {}) };
     } finally {
       this.inFlight--;
     }
@@ -135,7 +145,8 @@ export class OrderPipeline {
 
   private async runOnPool(compensation: ActionDefinition<CompensationName>, run: OrderRun, trace: Trace): Promise<StepOutcome> {
     // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
-    using deadline = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-    return await this.runner.run(compensation, run, deadline.controller.signal, trace);
+    const deadline = performance.now() + this.options.compensationTimeoutMs;
+    using scope = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
+    return await this.runner.run(compensation, run, scope.controller.signal, trace, deadline);
   }
 }

@@ -4,6 +4,7 @@
  * injected at the composition root) and hands each to a StepRunner; it knows
  * nothing of threads, pools or HTTP.
  */
+import type { DependencyVerdict } from '../domain/dependencies.js';
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { ActionName, CompensationName, OrderRun, StepName } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
@@ -59,6 +60,14 @@ export interface StepOutcome {
   readonly attempts: number;
   /** Absent if the step sent its remote service no request. */
   readonly effect?: StepEffect;
+  /**
+   * What the step's dependency had to do with how it ended (see
+   * DependencyVerdict); `failed` on a canceled step only when its order's
+   * deadline cut it. Absent: nothing to say of the dependency.
+   */
+  readonly dependency?: DependencyVerdict;
+  /** Calls to its dependency made again after it answered unavailable (a partial outage); absent when none. */
+  readonly retries?: number;
 }
 
 export interface StepRunner {
@@ -66,7 +75,10 @@ export interface StepRunner {
    * Run one step of an order's run until it ends or `signal` cancels it.
    * Never rejects: every ending, including a dead thread, is an outcome.
    * Resolves only once nothing of the step is running any more, and what it
-   * asked of its remote service is known (its effect).
+   * asked of its remote service is known (its effect). `deadline`, on this
+   * thread's performance.now() clock, is when `signal` will abort for want of
+   * time (the order's deadline, or a compensation's own): a step decides by
+   * it whether a retry still fits.
    */
-  run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome>;
+  run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number): Promise<StepOutcome>;
 }

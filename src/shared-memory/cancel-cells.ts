@@ -18,7 +18,8 @@ const IGNORED = 3; // times the thread's cancellation watch found the task cance
 const REQUESTS = 4; // what the task asked of its remote service, as bits its protocol defines; set before the request leaves
 const ACTIVITY = 5; // what the step is doing on its thread (an index into STEP_ACTIVITIES), for whoever watches
 const COURIER = 6; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
-const WORDS_PER_CELL = 7;
+const RETRIES = 7; // times the step called its dependency again after an unavailable answer, for whoever watches
+const WORDS_PER_CELL = 8;
 
 const LIVE = 0;
 const CANCELED = 1;
@@ -97,6 +98,11 @@ export class CancelCells {
     return value === NO_COURIER ? undefined : value - 1;
   }
 
+  /** Main thread: how many times the task has called its dependency again so far. */
+  retriesOf(cell: number): number {
+    return Atomics.load(this.words, this.at(cell, RETRIES));
+  }
+
   isFaulted(cell: number): boolean {
     return Atomics.load(this.words, this.at(cell, FAULT)) !== 0;
   }
@@ -142,6 +148,11 @@ export class CancelCells {
     Atomics.store(this.words, this.at(cell, COURIER), slot === undefined ? NO_COURIER : slot + 1);
   }
 
+  /** Worker: the task is about to call its dependency again (after an unavailable answer). */
+  noteRetry(cell: number): void {
+    Atomics.add(this.words, this.at(cell, RETRIES), 1);
+  }
+
   /** Worker, as its thread dies: this task's code is what killed it. */
   markFaulted(cell: number): void {
     Atomics.store(this.words, this.at(cell, FAULT), 1);
@@ -185,6 +196,7 @@ export class CancelCells {
     Atomics.store(this.words, base + REQUESTS, 0);
     Atomics.store(this.words, base + ACTIVITY, ACTIVITY_CODES.running);
     Atomics.store(this.words, base + COURIER, NO_COURIER);
+    Atomics.store(this.words, base + RETRIES, 0);
     Atomics.store(this.words, base + STATE, LIVE);
     Atomics.notify(this.words, base + STATE);
   }

@@ -27,14 +27,14 @@
  *   once each attempt is over, so the outcome says what the service did
  *   (its effect), even of a step that never got to report.
  */
-import { abortKind, type OrderFailureKind } from '../domain/errors.js';
+import { abortKind } from '../domain/errors.js';
 import { cpuMsOf, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import { threadOf, type TaskPlacement } from './placement.js';
-import { readReport, type BatchedReport } from './protocol.js';
+import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
 import { PoolSaturated, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
@@ -92,7 +92,7 @@ export class PooledStepRunner implements StepRunner {
     private readonly log: StepLog,
   ) {}
 
-  async run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number): Promise<StepOutcome> {
     const started = performance.now();
     const about = { requestId: trace.requestId, orderId: run.order.orderId, step: step.name };
     let attempts = 0;
@@ -100,7 +100,7 @@ export class PooledStepRunner implements StepRunner {
     let threadFate: ThreadFate | undefined;
     let effect: StepEffect | undefined;
     /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
-    const end = (fields: { status: StepOutcome['status']; kind?: OrderFailureKind; cause?: OrderFailureKind }, endedEarlierMs = 0): StepOutcome => ({
+    const end = (fields: ReadReport, endedEarlierMs = 0): StepOutcome => ({
       name: step.name,
       durationMs: Math.max(0, Math.round(performance.now() - started - endedEarlierMs)),
       threadId,
@@ -113,7 +113,7 @@ export class PooledStepRunner implements StepRunner {
     for (;;) {
       if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
       attempts++;
-      const attempt = await this.attempt(step, run, signal, trace, attempts);
+      const attempt = await this.attempt(step, run, signal, trace, deadline, attempts);
       // Attempts share the idempotency key: once the service applied one, it stands.
       if (attempt.effect && effect !== 'applied') effect = attempt.effect;
       switch (attempt.type) {
@@ -142,7 +142,7 @@ export class PooledStepRunner implements StepRunner {
   }
 
   /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
-  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, attemptNumber: number): Promise<Attempt> {
+  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number, attemptNumber: number): Promise<Attempt> {
     const { order } = run;
     const placement: TaskPlacement = { cpuMs: cpuMsOf(order, step.name) };
     const { graceMs, threadProgress, tasksInFlight } = this.options;
@@ -178,7 +178,7 @@ export class PooledStepRunner implements StepRunner {
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
     tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, placement, since: performance.now() });
     try {
-      const outcome = await this.runOnPool(cell, step, run, trace, placement);
+      const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement);
       // Over, one way or the other: what it asked of its service is known now.
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
@@ -191,9 +191,10 @@ export class PooledStepRunner implements StepRunner {
     }
   }
 
-  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, placement: TaskPlacement): Promise<Attempt> {
+  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, deadline: number, placement: TaskPlacement): Promise<Attempt> {
     try {
-      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId }, placement) };
+      const remainingMs = Math.max(0, deadline - performance.now());
+      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId, remainingMs }, placement) };
     } catch (error) {
       const threadId = threadOf(placement);
       if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };

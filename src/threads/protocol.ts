@@ -4,14 +4,17 @@
  * arrives as a plain object (an Error loses its class and fields), so
  * failures travel as a kind and are given meaning again on the main thread.
  */
+import type { DependencyVerdict } from '../domain/dependencies.js';
 import { abortKind, type OrderFailureKind, type StepFailureKind } from '../domain/errors.js';
-import type { Order, OrderKey } from '../domain/order.js';
+import type { Order, OrderKey, StepName } from '../domain/order.js';
 
 /** Shared memory every worker maps at start-up (Piscina's workerData). */
 export interface SharedMemoryBuffers {
   readonly cancelCells: SharedArrayBuffer;
   readonly stepTracker: SharedArrayBuffer;
   readonly courierSlots: SharedArrayBuffer;
+  /** The dependencies' simulated outages (src/shared-memory/dependency-outages.ts); absent (the benchmarks): none can be switched on. */
+  readonly dependencyOutages?: SharedArrayBuffer;
 }
 
 /** Everything a worker thread is given at start-up (Piscina's workerData). */
@@ -25,6 +28,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    * enough, measured, for a first refund's deadline to pass while it loads.
    */
   readonly stepModules: readonly string[];
+  /** Per step, how many times it calls its dependency again after an unavailable answer (STEP_RETRIES); absent: never. */
+  readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -38,6 +43,12 @@ export interface StepTask {
   readonly run: number;
   /** The request the order came with: steps' log lines carry it. */
   readonly requestId: string;
+  /**
+   * Milliseconds left before the order's deadline when the task was posted:
+   * each thread's performance.now() has an origin of its own, so a deadline
+   * crosses as a span. Absent (the benchmark's inline runner): no deadline.
+   */
+  readonly remainingMs?: number;
 }
 
 /**
@@ -50,6 +61,8 @@ export interface StepBatch {
   readonly order: Order;
   readonly run: number;
   readonly requestId: string;
+  /** As StepTask's: the order's time left, measured as the batch is posted. */
+  readonly remainingMs?: number;
   readonly steps: ReadonlyArray<{
     /** Numbers the step among every step posted, so a report that arrives late finds no one waiting. */
     readonly seq: number;
@@ -76,26 +89,50 @@ export function isEarlyReport(message: unknown): message is EarlyReport {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'step-report';
 }
 
+/** What a step that calls a dependency says of it, whatever its status. */
+export interface DependencyReport {
+  /** On a canceled step, `failed` means it was waiting out the dependency (its added latency, or a backoff) when canceled. */
+  readonly dependency?: DependencyVerdict;
+  /** Calls made again after an unavailable answer; absent when none. */
+  readonly retries?: number;
+}
+
 /** How a step ended, as told by the thread that ran it. */
-export type StepReport =
-  | { readonly status: 'ok'; readonly threadId: number }
-  | { readonly status: 'canceled'; readonly threadId: number }
-  | {
-      readonly status: 'error';
-      readonly threadId: number;
-      readonly kind: StepFailureKind | 'internal';
-      /** For the log only, never for the client: what went wrong inside the step. */
-      readonly detail?: string;
-    };
+export type StepReport = DependencyReport &
+  (
+    | { readonly status: 'ok'; readonly threadId: number }
+    | { readonly status: 'canceled'; readonly threadId: number }
+    | {
+        readonly status: 'error';
+        readonly threadId: number;
+        readonly kind: StepFailureKind | 'internal';
+        /** For the log only, never for the client: what went wrong inside the step. */
+        readonly detail?: string;
+      }
+  );
+
+export interface ReadReport extends DependencyReport {
+  readonly status: StepReport['status'];
+  readonly kind?: OrderFailureKind;
+  readonly cause?: OrderFailureKind;
+}
 
 /**
  * Main thread: what a report means for the step's outcome. A step that
- * reports canceled was canceled by whatever aborted its order.
+ * reports canceled was canceled by whatever aborted its order; the
+ * dependency failed it only if that was the deadline, while the step waited
+ * on it — a step canceled because another failed says nothing of its own.
  */
-export function readReport(report: StepReport, signal: AbortSignal): { status: StepReport['status']; kind?: OrderFailureKind; cause?: OrderFailureKind } {
-  if (report.status === 'canceled') return { status: 'canceled', cause: abortKind(signal.reason) };
-  if (report.status === 'error') return { status: 'error', kind: report.kind };
-  return { status: 'ok' };
+export function readReport(report: StepReport, signal: AbortSignal): ReadReport {
+  const retries = report.retries ? { retries: report.retries } : {};
+  if (report.status === 'canceled') {
+    const cause = abortKind(signal.reason);
+    const cut = report.dependency === 'failed' && cause === 'timeout';
+    return { status: 'canceled', cause, ...retries, ...(cut ? { dependency: 'failed' } : {}) };
+  }
+  const dependency = report.dependency ? { dependency: report.dependency } : {};
+  if (report.status === 'error') return { status: 'error', kind: report.kind, ...dependency, ...retries };
+  return { status: 'ok', ...dependency, ...retries };
 }
 
 /**

@@ -127,7 +127,8 @@ export class StepPool<TakenBack> {
   }
 
   private post(members: Posting[]): void {
-    const { order, run, requestId } = members[0]!.task;
+    // The order's steps share its deadline, measured as they were posted (in this same turn).
+    const { order, run, requestId, remainingMs } = members[0]!.task;
     const placement: TaskPlacement = members.length === 1 ? members[0]!.placement : { cpuMs: 0 };
     const steps = members.map(({ task, placement: memberPlacement, resolve }) => {
       const seq = this.nextSeq++;
@@ -140,7 +141,7 @@ export class StepPool<TakenBack> {
     const forget = (): void => {
       for (const { seq } of steps) this.awaitingEarly.delete(seq);
     };
-    this.piscina.run({ order, run, requestId, steps, [queueOptionsSymbol]: placement } as StepBatch).then(
+    this.piscina.run({ order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), steps, [queueOptionsSymbol]: placement } as StepBatch).then(
       (reports) => {
         forget();
         // A member already answered early keeps that answer: a promise settles once.

@@ -103,10 +103,11 @@ describe('POST /order', () => {
 });
 
 describe('GET /healthz', () => {
-  it('reports the tracker, the threads, the queue, the courier pool, and each thread', async () => {
+  it("reports the tracker, the threads, the queue, the courier pool, each thread, and each dependency's breaker", async () => {
     const response = await fetch(new URL('/healthz', svc.url));
     expect(response.status).toBe(200);
     const perThread = Array.from({ length: THREADS }, () => ({ thread_id: expect.any(Number), steps: 0, utilization: expect.any(Number) }));
+    const closed = { state: 'closed', consecutive_failures: 0, open_until: null };
     expect(await response.json()).toEqual({
       status: 'ok',
       running_steps: 0,
@@ -119,6 +120,7 @@ describe('GET /healthz', () => {
       fault_injection: true,
       access: 'open',
       per_thread: perThread,
+      breakers: { payment: closed, vendor: closed, courier: closed },
     });
   });
 

@@ -124,6 +124,20 @@ describe('real responses', () => {
     for (const path of ['/threads', '/threads/events']) expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
   });
 
+  it("of the dependencies' outage switch", async () => {
+    const path = '/admin/dependencies/{dependency}';
+    const change = (body: string, headers: Record<string, string> = JSON_TYPE, name = 'courier') => rawRequest(svc.url, { path: `/admin/dependencies/${name}`, headers, body });
+    expectDocumented('GET', '/admin/dependencies', await get(svc, '/admin/dependencies'));
+    expectDocumented('GET', '/admin/dependencies', await rawRequest(svc.url, { method: 'DELETE', path: '/admin/dependencies' }));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: true, failure_ratio: 0.5, latency_ms: 10 })));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: false })));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: 'yes' })));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: true }), JSON_TYPE, 'database'));
+    expectDocumented('POST', path, await rawRequest(svc.url, { method: 'PUT', path: '/admin/dependencies/courier', headers: JSON_TYPE, body: '{}' }));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: false, pad: 'x'.repeat(70_000) })));
+    expectDocumented('POST', path, await change(JSON.stringify({ outage: false }), { 'content-type': 'text/plain' }));
+  });
+
   it('of GET /orders/{order_id}', async () => {
     const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
     await post(svc, known);
@@ -175,10 +189,14 @@ describe('real responses', () => {
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x' }));
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/%ZZ', headers: asClient }));
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }));
-      for (const path of ['/metrics', '/threads', '/threads/events']) {
+      for (const path of ['/metrics', '/threads', '/threads/events', '/admin/dependencies']) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }));
+      }
+      const outage = JSON.stringify({ outage: true });
+      for (const headers of [{}, asClient, { ...asClient, ...elsewhere }]) {
+        expectDocumented('POST', '/admin/dependencies/{dependency}', await rawRequest(keyed.url, { path: '/admin/dependencies/vendor', headers: { ...JSON_TYPE, ...headers }, body: outage }));
       }
       expectDocumented('GET', '/openapi.json', await rawRequest(keyed.url, { method: 'GET', path: '/openapi.json', headers: elsewhere }));
     } finally {

@@ -37,6 +37,7 @@ export interface StepJson {
   detail?: string;
   thread_fate?: string;
   attempts?: number;
+  retries?: number;
 }
 
 export interface OrderResponse {

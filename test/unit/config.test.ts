@@ -109,3 +109,27 @@ describe('who may call', () => {
     expect(() => loadConfig({ ALLOWED_HOSTS: 'a b' }, machine)).toThrow(/ALLOWED_HOSTS must be host names/);
   });
 });
+
+describe('the dependencies: breakers and retries', () => {
+  const machine = { openFileLimit: 20_000 };
+
+  it('open a breaker after 5 failures in a row for 5 s, and retry each step twice, by default', () => {
+    expect(loadConfig({}, machine)).toMatchObject({ breakerFailures: 5, breakerOpenMs: 5000, stepRetries: { payment: 2, vendor: 2, courier: 2 } });
+  });
+
+  it('are as set: BREAKER_FAILURES=0 turns the breakers off; STEP_RETRIES names the steps it changes', () => {
+    expect(loadConfig({ BREAKER_FAILURES: '0', BREAKER_OPEN_MS: '250', STEP_RETRIES: 'vendor:0, courier : 10' }, machine)).toMatchObject({
+      breakerFailures: 0,
+      breakerOpenMs: 250,
+      stepRetries: { payment: 2, vendor: 0, courier: 10 },
+    });
+  });
+
+  it.each(['refund:1', 'vendor:11', 'vendor:-1', 'vendor', 'vendor:1,vendor:2', 'vendor:1;courier:2', 'vendor:x'])('refuses STEP_RETRIES=%s', (value) => {
+    expect(() => loadConfig({ STEP_RETRIES: value }, machine)).toThrow(/^STEP_RETRIES must be step:retries pairs/);
+  });
+
+  it('refuses a breaker that cannot stay open', () => {
+    expect(() => loadConfig({ BREAKER_OPEN_MS: '0' }, machine)).toThrow(/BREAKER_OPEN_MS must be an integer from 1/);
+  });
+});

@@ -9,7 +9,7 @@
  * replaced only when it changed: five frames a second would otherwise rebuild
  * thousands of nodes each time.
  */
-import type { StepPhase, ThreadSnapshot, ViewedLane, ViewedStep, ViewEvent } from '../../src/observability/thread-frame.js';
+import type { StepPhase, ThreadSnapshot, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from '../../src/observability/thread-frame.js';
 
 const $ = (id: string): HTMLElement => {
   const element = document.getElementById(id);
@@ -40,12 +40,14 @@ function stepBox(s: ViewedStep): string {
   const classes = `step ${s.activity}${s.canceled ? ' canceled' : ''}${s.on_cpu ? ' oncpu' : ''}`;
   const title =
     `${s.order_id} · ${s.step} · ${ACTIVITY[s.activity]}${s.canceled ? ' · canceled' : ''}` +
-    `${s.attempt ? ` · attempt ${s.attempt}` : ''}${s.courier !== undefined ? ` · holds courier ${s.courier}` : ''}`;
+    `${s.attempt ? ` · attempt ${s.attempt}` : ''}${s.courier !== undefined ? ` · holds courier ${s.courier}` : ''}` +
+    `${s.retries ? ` · called its dependency again ${plural(s.retries, 'time', 'times')}` : ''}`;
   return (
     `<div class="${classes}" data-step="${esc(s.step)}" data-order-id="${esc(s.order_id)}" data-activity="${s.activity}" title="${esc(title)}">` +
     `<span class="order">${esc(s.order_id)}</span>${esc(s.step)}` +
     (s.attempt ? `<span class="badge retry">↻ ${s.attempt}</span>` : '') +
     (s.courier !== undefined ? `<span class="badge">courier ${s.courier}</span>` : '') +
+    (s.retries ? `<span class="badge redial">retry ${s.retries}</span>` : '') +
     '</div>'
   );
 }
@@ -168,6 +170,18 @@ function renderEvents(events: readonly ViewEvent[]): void {
     .join('');
 }
 
+const BREAKER: Readonly<Record<NonNullable<ViewedDependency['breaker']>['state'], string>> = { closed: 'closed', open: 'open', half_open: 'half-open: one probe order' };
+
+function dependencyBox(d: ViewedDependency): string {
+  const outage = d.outage ? `outage: ${Math.round(d.outage.failure_ratio * 100)}% of calls fail${d.outage.latency_ms ? `, +${d.outage.latency_ms} ms` : ''}` : 'no outage';
+  const breaker = d.breaker
+    ? `breaker ${BREAKER[d.breaker.state]}${d.breaker.state === 'open' ? ` for ${(d.breaker.open_for_ms / 1000).toFixed(1)} s` : ''}` +
+      `${d.breaker.consecutive_failures ? ` · ${plural(d.breaker.consecutive_failures, 'failure', 'failures')} in a row` : ''}`
+    : 'no breaker';
+  const classes = `dependency${d.outage ? ' outage' : ''}${d.breaker ? ` ${d.breaker.state}` : ''}`;
+  return `<div class="${classes}" data-dependency="${esc(d.name)}" data-breaker="${d.breaker?.state ?? 'none'}"><b>${esc(d.title)}</b><br>${esc(outage)}<br>${esc(breaker)}</div>`;
+}
+
 function render(s: ThreadSnapshot): void {
   const t = s.totals;
   document.querySelectorAll<HTMLElement>('[data-total]').forEach((element) => {
@@ -184,6 +198,7 @@ function render(s: ThreadSnapshot): void {
       return `<div class="slot held" data-slot="${slot}" title="${esc(text)}">${esc(text)}</div>`;
     })
     .join('');
+  $('dependencies').innerHTML = s.dependencies.map(dependencyBox).join('');
   renderLanes(s.lanes);
   $('queue').innerHTML = s.queue.steps.length === 0 ? '<span class="more">none</span>' : s.queue.steps.map(stepBox).join('') + (s.queue.more ? `<span class="more">+ ${s.queue.more} more</span>` : '');
   renderEvents(s.events);

@@ -1,18 +1,28 @@
 /**
- * The shape all built-in steps share: compute for the order's cpu_ms, wait
- * for its delay_ms as a stand-in for the remote call's answer (or commit the
- * fault the order injects, in its place), then fail if the order says this
- * step should.
+ * The shape all built-in steps share: a call to the step's dependency — its
+ * request sent (`send`) if the call reaches the service, the order's cpu_ms
+ * computed, the answer awaited for its delay_ms (or the fault the order
+ * injects, in its place) and any latency an outage adds — then a failure if
+ * the order says this step should fail. A call an outage refuses is made
+ * again while the step's retries last, never for a step the order asked to
+ * fail: that failure is the order's own.
  */
 import type { StepFailureKind } from '../../src/domain/errors.js';
-import type { StepName } from '../../src/domain/order.js';
-import { waitForAnswer } from '../faults.js';
-import { StepFailure, type StepFunction } from '../step-api.js';
+import type { Order, StepName } from '../../src/domain/order.js';
+import { StepFailure, type StepContext, type StepFunction } from '../step-api.js';
 
-export function simulatedStep(name: StepName, failure: StepFailureKind): StepFunction {
+export function simulatedStep(name: StepName, failure: StepFailureKind, send?: (order: Order, ctx: StepContext) => void): StepFunction {
   return async (order, ctx) => {
-    await ctx.compute(order.cpuMs[name]);
-    await waitForAnswer(ctx, order.delayMs[name], order.faults?.[name]);
+    await ctx.callDependency(
+      name,
+      async (call) => {
+        if (call.reaches) send?.(order, ctx);
+        // The step's own work, done once whatever the calls.
+        if (call.number === 1) await ctx.compute(order.cpuMs[name]);
+        await call.answer(order.delayMs[name], order.faults?.[name]);
+      },
+      { retry: order.failStep !== name, expectedMs: order.delayMs[name] },
+    );
     if (order.failStep === name) {
       ctx.log.debug({ kind: failure }, `${name} failed`);
       throw new StepFailure(failure);

@@ -1,0 +1,97 @@
+/**
+ * A circuit breaker per dependency, and what they say of a new order. An
+ * order needs every dependency (its steps run at once), so it starts only if
+ * every breaker lets it through; one that does not turns it away at once,
+ * before anything starts, with that dependency's kind and how long until it
+ * may let an order through again.
+ *
+ * What counts is what each step's outcome says of its dependency
+ * (DependencyVerdict): `failed` — an unavailable answer, or the step cut by
+ * its order's deadline while it waited out the dependency — is a failure;
+ * `answered` is a success, a declined payment included; anything else says
+ * nothing: a step the order told to fail, a fault, its own delay_ms running
+ * past the deadline, a step canceled because another failed. So no client
+ * can open a breaker for everyone by asking for failures.
+ */
+import { DEPENDENCIES, type Dependency, type DependencyName } from '../domain/dependencies.js';
+import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
+import { CircuitBreaker, type BreakerPass, type BreakerReading, type BreakerState, type CallVerdict } from './circuit-breaker.js';
+
+export interface DependencyBreakersOptions {
+  /** Consecutive failures that open a breaker. */
+  readonly failures: number;
+  readonly openMs: number;
+  readonly now?: () => number;
+  readonly onTransition?: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void;
+}
+
+/** An order let through: `ended` is told its result once its run is over (undefined: it ran nothing here). */
+export interface LetThrough {
+  readonly admitted: true;
+  readonly ended: (result: OrderResult | undefined) => void;
+}
+
+/** An order turned away: a dependency it needs is known to be down. */
+export interface TurnedAway {
+  /** The dependency's kind (payment_unavailable, vendor_unavailable, no_courier). */
+  readonly unavailable: Dependency['unavailable'];
+  /** Who, for people. */
+  readonly dependency: string;
+  /** Until the breakers that turned it away may let an order through (0: a probe is under way). */
+  readonly retryAfterMs: number;
+}
+
+export interface DependencyBreakerReading extends BreakerReading {
+  readonly dependency: DependencyName;
+}
+
+/** What an outcome says of its step's dependency. */
+export function verdictOf(outcome: StepOutcome | undefined): CallVerdict {
+  if (outcome?.dependency === 'failed') return 'failure';
+  return outcome?.dependency === 'answered' ? 'success' : 'none';
+}
+
+export class DependencyBreakers {
+  private readonly breakers: ReadonlyArray<{ readonly dependency: Dependency; readonly breaker: CircuitBreaker }>;
+
+  constructor({ failures, openMs, now, onTransition }: DependencyBreakersOptions) {
+    this.breakers = DEPENDENCIES.map((dependency) => ({
+      dependency,
+      breaker: new CircuitBreaker({ failures, openMs, ...(now ? { now } : {}), ...(onTransition ? { onTransition: (from, to) => onTransition(dependency.name, from, to) } : {}) }),
+    }));
+  }
+
+  /** Whether a new order may start now. Every breaker is asked, so that the wait said is the longest. */
+  admit(): LetThrough | TurnedAway {
+    // By breaker; none for a breaker that refused.
+    const passes: Array<BreakerPass | undefined> = [];
+    let refused: Dependency | undefined;
+    let retryAfterMs = 0;
+    for (const { dependency, breaker } of this.breakers) {
+      const verdict = breaker.admit();
+      if ('pass' in verdict) {
+        passes.push(verdict.pass);
+        continue;
+      }
+      passes.push(undefined);
+      refused ??= dependency;
+      retryAfterMs = Math.max(retryAfterMs, verdict.refusedForMs);
+    }
+    if (refused === undefined) return { admitted: true, ended: (result) => this.settle(passes, result) };
+    // Not starting after all: a probe taken from another breaker goes back.
+    this.settle(passes, undefined);
+    return { unavailable: refused.unavailable, dependency: refused.title, retryAfterMs };
+  }
+
+  readings(): DependencyBreakerReading[] {
+    return this.breakers.map(({ dependency, breaker }) => ({ dependency: dependency.name, ...breaker.reading() }));
+  }
+
+  private settle(passes: ReadonlyArray<BreakerPass | undefined>, result: OrderResult | undefined): void {
+    this.breakers.forEach(({ dependency, breaker }, i) => {
+      const pass = passes[i];
+      if (pass) breaker.settle(pass, verdictOf(result?.steps.find((outcome) => outcome.name === dependency.step)));
+    });
+  }
+}
