@@ -154,6 +154,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+    orders.raiseUnsettledAlarms();
     await engine.close();
     await store.close();
   };

@@ -108,6 +108,9 @@ export interface RunEvents {
 
 const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
+/** A run's recorded outcome the store could not say is asked again this often. */
+const UNSETTLED_RETRY_MS = 1000;
+
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
 type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
 
@@ -127,6 +130,8 @@ const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: '
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
   private readonly running = new Map<OrderKey, Run>();
+  /** Runs whose refund the provider refused and whose recorded outcome the store could not say yet. */
+  private readonly unsettledAlarms = new Set<{ readonly run: OrderRun; readonly compensations: readonly StepOutcome[]; readonly trace: Trace }>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -225,13 +230,47 @@ export class OrderDesk {
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
-      // A person must look when the provider refused to give money back and that is what stands — or may stand: a store
-      // that cannot say what it recorded leaves the refusal standing as far as anyone can tell.
-      const refusalStands = answer.failure === 'compensation_failed' || (recorded === 'outcome_unknown' && result.failure === 'compensation_failed');
-      if (refusalStands) this.events.compensationFailed(run, answer.compensations, trace);
+      // A person must look when the provider refused to give money back and that is what the records hold.
+      if (answer.failure === 'compensation_failed') this.events.compensationFailed(run, answer.compensations, trace);
+      // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
+      else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed') this.alarmOnceKnown(key, run, result.compensations, trace);
       this.events.runEnded(run, result);
       return { kind: 'answered', result: answer, via: 'ran' };
     }
+  }
+
+  /**
+   * A run whose refund the provider refused, answered before the store could
+   * say what it recorded: ask it until it can (the finish may have committed
+   * compensation_failed, or recovery may void the run and record it
+   * interrupted), and raise the alarm only for compensation_failed. A process
+   * stopped before it learns raises it then, on the safe side
+   * (`raiseUnsettledAlarms`).
+   */
+  private alarmOnceKnown(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
+    const entry = { run, compensations, trace };
+    this.unsettledAlarms.add(entry);
+    // A signal of its own: one shared by every such wait would gather their listeners.
+    const asking = new AbortController();
+    const learn = async (): Promise<void> => {
+      for (;;) {
+        try {
+          const outcome = await this.records.awaitRun(key, run.runNumber, asking.signal);
+          if (this.unsettledAlarms.delete(entry) && outcome.kind === 'compensation_failed') this.events.compensationFailed(run, compensations, trace);
+          return;
+        } catch {
+          if (!this.unsettledAlarms.has(entry)) return;
+          await new Promise((resolve) => setTimeout(resolve, UNSETTLED_RETRY_MS).unref());
+        }
+      }
+    };
+    void learn();
+  }
+
+  /** At shutdown: runs whose refusal the store could not confirm are reported now, for a person to check. */
+  raiseUnsettledAlarms(): void {
+    for (const { run, compensations, trace } of this.unsettledAlarms) this.events.compensationFailed(run, compensations, trace);
+    this.unsettledAlarms.clear();
   }
 
   /**

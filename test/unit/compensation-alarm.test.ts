@@ -12,7 +12,7 @@ import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
-import type { OrderKey } from '../../src/domain/order.js';
+import { orderKey, type OrderKey } from '../../src/domain/order.js';
 
 const order: Order = {
   client: ANONYMOUS,
@@ -60,8 +60,55 @@ describe('the compensation_failed alarm', () => {
     expect(await alarmsFor('interrupted')).toEqual({ alarms: [], answered: 'interrupted' });
   });
 
-  it('is raised when the store cannot say what it recorded: the refusal may stand, and the client is told the outcome is unknown', async () => {
-    expect(await alarmsFor('outcome_unknown')).toEqual({ alarms: ['o'], answered: 'outcome_unknown' });
+  it('waits, when the store cannot say what it recorded, and is raised once it says compensation_failed', async () => {
+    const alarms: string[] = [];
+    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    // The finish committed (recorded compensation_failed) but its answer was lost.
+    const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying('outcome_unknown'), events);
+    const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    expect(submission.kind === 'answered' ? submission.result.failure : undefined).toBe('outcome_unknown');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(alarms).toEqual(['o']);
+  });
+
+  it('is not raised for a run whose outcome was unknown and that recovery then voided (interrupted)', async () => {
+    const alarms: string[] = [];
+    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    // Nothing was kept of the finish: the run stays running until recovery settles it.
+    class NothingKept extends MemoryOrderRecords {
+      override async finish(): Promise<OutcomeKind> {
+        return 'outcome_unknown';
+      }
+      recover(key: OrderKey, run: number): Promise<OutcomeKind> {
+        return super.finish(key, run, { kind: 'interrupted', replay: undefined });
+      }
+    }
+    const records = new NothingKept(60_000, 1 << 20);
+    const desk = new OrderDesk({ process: async () => refused }, records, events);
+    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(alarms).toEqual([]);
+    await records.recover(orderKey(order.client, order.orderId), 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(alarms).toEqual([]);
+    // Nothing left to report at shutdown: it was settled.
+    desk.raiseUnsettledAlarms();
+    expect(alarms).toEqual([]);
+  });
+
+  it('is raised at shutdown, on the safe side, for a run the store never got to say anything of', async () => {
+    const alarms: string[] = [];
+    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    class Silent extends MemoryOrderRecords {
+      override async finish(): Promise<OutcomeKind> {
+        return 'outcome_unknown';
+      }
+    }
+    const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);
+    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    expect(alarms).toEqual([]);
+    desk.raiseUnsettledAlarms();
+    expect(alarms).toEqual(['o']);
   });
 });
 
