@@ -12,7 +12,7 @@
  * clients that hang up mid-order or give up early, then retry.
  */
 import { FAULTS, type Fault } from '../../src/domain/faults.js';
-import { STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
+import { ACTION_NAMES, STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
 import type { OrderBody } from './history.js';
 import type { Seeded } from './seeded.js';
 
@@ -57,7 +57,7 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
   const failStep = rand.pick(STEP_NAMES);
   // A refund runs only when the order fails after its payment went through.
   const failAfterPayment = rand.pick(['vendor', 'courier'] as const satisfies readonly StepName[]);
-  const faultTarget = rand.pick(['payment', 'vendor', 'courier', 'refund'] as const satisfies readonly ActionName[]);
+  const faultTarget = rand.pick(ACTION_NAMES);
   const fault: Fault = rand.pick(FAULTS);
   let body: OrderBody = { order_id: orderId, amount: rand.int(1, 5000), delay_ms, ...(cpu ? { cpu_ms: cpu } : {}) };
   if (kind === 'failStep') body = { ...body, fail_step: failStep };

@@ -15,6 +15,7 @@ import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, type Samples } from '../support/prometheus.js';
 import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
+import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
 
 const THREADS = 2;
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -166,7 +167,7 @@ describe('a partial outage, with retries', () => {
   it('orders succeed through it, each charged once; every call refused was made again', async () => {
     // A quarter of the calls fail at each dependency. An order fails only if some step's calls all fail while
     // the deadline allows about nine retries: 0.25^10 per step, about 1e-6. The draws are the service's own (Math.random).
-    for (const name of ['payment', 'vendor', 'courier']) expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
+    for (const name of DEPENDENCY_NAMES) expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
     const answers: Array<{ id: string; status: number; body: OrderResponse }> = [];
     for (let round = 0; round < 5; round++) {
       await Promise.all(
@@ -184,12 +185,12 @@ describe('a partial outage, with retries', () => {
     }
     const state = await dependencies(svc);
     console.log(`20 orders through a 25% outage: retries ${JSON.stringify(retries)}`);
-    for (const name of ['payment', 'vendor', 'courier']) {
+    for (const name of DEPENDENCY_NAMES) {
       expect(retries[name]).toBe(state[name]!.calls_refused);
       expect(state[name]!.breaker).toMatchObject({ state: 'closed', consecutive_failures: 0 });
     }
     expect(Object.values(retries).reduce((a, b) => a + b)).toBeGreaterThan(0);
-    for (const name of ['payment', 'vendor', 'courier']) await switchOutage(svc, name, { outage: false });
+    for (const name of DEPENDENCY_NAMES) await switchOutage(svc, name, { outage: false });
   });
 });
 
@@ -214,7 +215,7 @@ describe("the client's own failures, and the payment provider's outage", () => {
     for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ delay_ms: { payment: 0, vendor: 5000, courier: 0 } }))).status).toBe(504);
     for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ fail_step: 'payment', delay_ms: quick }))).status).toBe(400);
     expect((await svc.order(orderBody({ delay_ms: quick, faults: { courier: 'crash' } }))).status).toBe(500);
-    for (const name of ['payment', 'vendor', 'courier'] as const) expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
+    for (const name of DEPENDENCY_NAMES) expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
     expect((await svc.order(orderBody({ delay_ms: quick }))).status).toBe(200);
     await eventually(
       () => svc.health(),
@@ -292,7 +293,7 @@ describe('the outage switch', () => {
     }
     const list = await rawRequest(svc.url, { method: 'GET', path: '/admin/dependencies', headers: bearer(ADMIN) });
     expect(list.json()).toEqual({
-      dependencies: ['payment', 'vendor', 'courier'].map((dependency) => ({
+      dependencies: DEPENDENCY_NAMES.map((dependency) => ({
         dependency,
         title: expect.any(String),
         outage: null,
