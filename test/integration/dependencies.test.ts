@@ -15,7 +15,8 @@ import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, type Samples } from '../support/prometheus.js';
 import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
-import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
+import { DEPENDENCY_NAMES, type DependencyName } from '../../src/domain/dependencies.js';
+import { everyStep } from '../../src/domain/steps.js';
 
 const THREADS = 2;
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -157,7 +158,7 @@ describe('a vendor outage', () => {
 describe('a partial outage, with retries', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000, stepRetries: { payment: 10, vendor: 10, courier: 10 } } });
+    svc = await startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000, stepRetries: everyStep(10) } });
   });
   afterAll(async () => {
     await expectAtRest(svc, THREADS);
@@ -204,7 +205,7 @@ describe("the client's own failures, and the payment provider's outage", () => {
     await svc.shutdown();
   });
 
-  const breakerOf = async (name: 'payment' | 'vendor' | 'courier') => (await svc.health()).breakers?.[name];
+  const breakerOf = async (name: DependencyName) => (await svc.health()).breakers?.[name];
 
   it('never open a breaker: fail_step, its own delay_ms past the deadline, a declined payment, a fault', async () => {
     for (let i = 0; i < 6; i++) {

@@ -8,10 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import { check, type FinalOrder, type InstanceAtRest, type Observations, type RecordedOrder, type ViolationKind } from '../chaos/checker.js';
 import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody } from '../chaos/history.js';
+import { everyAction } from '../../src/domain/steps.js';
 
 const ID = 'o-1';
 const AMOUNT = 1200;
-const BODY: OrderBody = { order_id: ID, amount: AMOUNT, delay_ms: { payment: 10, vendor: 10, courier: 10, refund: 10 } };
+const BODY: OrderBody = { order_id: ID, amount: AMOUNT, delay_ms: everyAction(10) };
 
 function answer(status: number, kind: string, { steps = true, replayed = false } = {}): AttemptEnd {
   const error = kind === 'ok' ? {} : { error: { kind, message: 'order failed' } };
