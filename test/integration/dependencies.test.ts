@@ -173,12 +173,12 @@ describe('a partial outage, with retries', () => {
     for (let round = 0; round < 5; round++) {
       await Promise.all(
         Array.from({ length: 4 }, async () => {
-          const body = orderBody({ amount: 700, delay_ms: { payment: 5, vendor: 5, courier: 5 } });
+          const body = orderBody({ amount: 700, delay_ms: everyStep(5) });
           answers.push({ id: String(body['order_id']), ...(await svc.order(body)) });
         }),
       );
     }
-    const retries: Record<string, number> = { payment: 0, vendor: 0, courier: 0 };
+    const retries: Record<string, number> = { ...everyStep(0) };
     for (const { id, status, body } of answers) {
       expect(status, JSON.stringify(body)).toBe(200);
       for (const step of body.steps ?? []) retries[step.name]! += step.retries ?? 0;
