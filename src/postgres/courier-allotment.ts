@@ -9,7 +9,12 @@
  * than COURIERS, across all instances. Every move keeps it:
  * - taking: the row first (in Postgres), then a slot lent locally;
  * - giving back: a slot first taken back from the steps (waiting its turn
- *   in the semaphore's line, as a step would), then the row released;
+ *   in the semaphore's line, as a step would), then the row released — and
+ *   while its release is on its way, the row is not this instance's to take
+ *   again (a take would count it free to its holder, see courier_take, and
+ *   the release, arriving after, would free a row lent again). The release
+ *   names the hold it ends (`held_since`, set by every take): one that
+ *   arrives late, after the row was taken again, frees nothing;
  * - losing the lease (`revokeAll`): the rows are forgotten, every lent slot
  *   is taken back as its step ends (what runs is canceled), well before
  *   Postgres lets anyone else take the rows (the lease's margin); a take
@@ -30,10 +35,22 @@ import type { InstanceLease } from './instance-lease.js';
 import type { Notifications } from './notifications.js';
 
 const POOL_SIZE: Statement = { name: 'courier_pool_size', text: 'SELECT courier_pool_size($1) AS size' };
-const TAKE: Statement = { name: 'courier_take', text: 'SELECT slot FROM courier_take($1, $2, $3) AS slot' };
+/**
+ * A hold, as the take made it: courier_take sets `held_since` to now(),
+ * which is the same instant for the whole transaction, so the statement
+ * can say it; in microseconds since the epoch, as text (exact, and beyond
+ * what a JavaScript number holds exactly).
+ */
+const TAKE: Statement = {
+  name: 'courier_take_held',
+  text: 'SELECT slot, (extract(epoch FROM now()) * 1000000)::bigint::text AS since FROM courier_take($1, $2, $3) AS slot',
+};
+/** Ends one hold: the row's holder and the instant of the take that made the hold. */
 const GIVE_BACK: Statement = {
-  name: 'courier_give_back',
-  text: "WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL WHERE slot = $2 AND holder = $1 RETURNING slot) SELECT pg_notify('couriers', '') FROM freed",
+  name: 'courier_give_back_held',
+  text: `WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL
+                     WHERE slot = $2 AND holder = $1 AND (extract(epoch FROM held_since) * 1000000)::bigint = $3::bigint RETURNING slot)
+         SELECT pg_notify('couriers', '') FROM freed`,
 };
 const GIVE_BACK_ALL: Statement = {
   name: 'courier_give_back_all',
@@ -62,11 +79,19 @@ export async function coordinateCourierPool(db: Database, couriers: number, log:
   return size;
 }
 
+/** A courier_slots row this instance holds, and which take of it: `since` is the take's instant (see TAKE). */
+interface Hold {
+  readonly slot: number;
+  readonly since: string;
+}
+
 export class CourierAllotment {
   /** Semaphore slots the main thread holds as ELSEWHERE: not lent. */
   private readonly withheld: number[] = [];
   /** courier_slots rows this instance holds. */
-  private rows: number[] = [];
+  private rows: Hold[] = [];
+  /** Rows whose release is on its way: no longer lent, not to be taken again until it has answered. */
+  private readonly releasing = new Set<number>();
   /** Main-thread waits in the semaphore's line (giving back, revoking): not the steps' demand. */
   private ownWaiters = 0;
   private revoking = 0;
@@ -194,19 +219,28 @@ export class CourierAllotment {
     const slot = await this.takeBackSlotRaw();
     if (slot < 0) return;
     this.withheld.push(slot);
-    // The slot is no step's any more: the row can go.
-    const row = this.rows.pop();
-    if (row === undefined) return;
-    await this.db.query(GIVE_BACK, [id, row]).catch(() => {
-      // Unreleased, it stays held by this instance (and free to it again, see courier_take) until its lease ends.
-    });
+    // The slot is no step's any more: the row can go. (Revoked meanwhile, there is none left: the slot was one revokeAll counted on.)
+    const hold = this.rows.pop();
+    if (hold === undefined) return;
+    this.releasing.add(hold.slot);
+    try {
+      await this.db.query(GIVE_BACK, [id, hold.slot, hold.since]);
+    } catch {
+      // Unreleased, it stays held by this instance (and free to it again, see
+      // courier_take) until its lease ends. If the release still reaches
+      // Postgres later, it names this hold, and a take since made another.
+    } finally {
+      this.releasing.delete(hold.slot);
+    }
   }
 
   private async take(n: number): Promise<void> {
     const id = this.lease.id();
     if (!id || this.withheld.length === 0) return;
     const generation = this.generation;
-    const rows = await this.db.query<{ slot: number }>(TAKE, [id, Math.min(n, this.withheld.length), this.rows]);
+    // Rows on their way back count as known: courier_take must not hand them to this instance again before their release lands.
+    const known = [...this.rows.map((hold) => hold.slot), ...this.releasing];
+    const rows = await this.db.query<Hold>(TAKE, [id, Math.min(n, this.withheld.length), known]);
     // The rows were taken for an identity this instance gave up (or for an
     // allotment stopped) while the take was on its way: in Postgres they may
     // still be held under that identity's lease, but they are nobody's here.
@@ -216,9 +250,9 @@ export class CourierAllotment {
       if (rows.length > 0) await this.db.query(GIVE_BACK_ALL, [id]).catch(() => {});
       return;
     }
-    for (const { slot } of rows) {
+    for (const hold of rows) {
       // The row is held: now, and only now, a slot may be lent.
-      this.rows.push(slot);
+      this.rows.push(hold);
       this.semaphore.release(this.withheld.pop()!, ELSEWHERE);
     }
     if (rows.length > 0) this.log.debug({ rows: rows.map((row) => row.slot), lent: this.lent }, 'courier slots taken');
