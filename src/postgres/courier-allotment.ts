@@ -95,6 +95,8 @@ export class CourierAllotment {
   /** Main-thread waits in the semaphore's line (giving back, revoking): not the steps' demand. */
   private ownWaiters = 0;
   private revoking = 0;
+  /** When the slots still being taken back were revoked (the first revocation of them). */
+  private revokedAt: number | undefined;
   /** The want this instance last published. */
   private published = 0;
   private publishedAt = -Infinity;
@@ -153,10 +155,23 @@ export class CourierAllotment {
     this.generation++;
     this.rows = [];
     // Every wait already in line (giving back, revoking) brings one slot back too.
-    for (let n = this.lent - this.ownWaiters; n > 0; n--) {
+    const stillLent = this.lent - this.ownWaiters;
+    if (stillLent > 0) this.revokedAt ??= performance.now();
+    for (let n = stillLent; n > 0; n--) {
       this.revoking++;
-      void this.takeBackSlot().finally(() => this.revoking--);
+      void this.takeBackSlot().finally(() => this.revoked());
     }
+  }
+
+  /**
+   * One revoked slot is back. When the last is, say how long the steps kept
+   * them: from then on nothing is lent under the lease given up — until then,
+   * Postgres may already have lent their rows again (docs/durability.md, 3.7).
+   */
+  private revoked(): void {
+    if (--this.revoking > 0 || this.revokedAt === undefined) return;
+    if (!this.stopping.signal.aborted) this.log.info({ ms: Math.round(performance.now() - this.revokedAt) }, 'courier slots lent under the lease given up are all back');
+    this.revokedAt = undefined;
   }
 
   /** At shutdown, once no step runs: give every row back at once. */
