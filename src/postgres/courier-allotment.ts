@@ -18,7 +18,11 @@
  * - losing the lease (`revokeAll`): the rows are forgotten, every lent slot
  *   is taken back as its step ends (what runs is canceled), well before
  *   Postgres lets anyone else take the rows (the lease's margin); a take
- *   still on its way then lends nothing and gives its rows back.
+ *   still on its way then lends nothing and gives its rows back. Until every
+ *   slot lent under the lease given up is back — those a give-back was
+ *   already waiting for included — nothing is taken or lent under the next
+ *   one, and such a give-back, served, releases no row: its row went with
+ *   the lease.
  *
  * No round trip per courier step: a slot moves between instances only when
  * demand shifts. An instance whose steps wait for a slot it cannot get
@@ -94,8 +98,9 @@ export class CourierAllotment {
   private readonly releasing = new Set<number>();
   /** Main-thread waits in the semaphore's line (giving back, revoking): not the steps' demand. */
   private ownWaiters = 0;
-  private revoking = 0;
-  /** When the slots still being taken back were revoked (the first revocation of them). */
+  /** Slots lent under a lease given up and not back yet: while any is out, nothing is taken or lent. */
+  private outstanding = 0;
+  /** When the slots still out were revoked (the first revocation of them). */
   private revokedAt: number | undefined;
   /** The want this instance last published. */
   private published = 0;
@@ -154,23 +159,22 @@ export class CourierAllotment {
   revokeAll(): void {
     this.generation++;
     this.rows = [];
+    // Every slot lent now must come back before anything is lent again.
+    this.outstanding = this.lent;
+    if (this.outstanding > 0) this.revokedAt ??= performance.now();
     // Every wait already in line (giving back, revoking) brings one slot back too.
-    const stillLent = this.lent - this.ownWaiters;
-    if (stillLent > 0) this.revokedAt ??= performance.now();
-    for (let n = stillLent; n > 0; n--) {
-      this.revoking++;
-      void this.takeBackSlot().finally(() => this.revoked());
-    }
+    for (let n = this.lent - this.ownWaiters; n > 0; n--) void this.takeBackSlot();
   }
 
   /**
-   * One revoked slot is back. When the last is, say how long the steps kept
-   * them: from then on nothing is lent under the lease given up — until then,
+   * A slot is back from the steps. The last one lent under a lease given up
+   * ends the revocation: say how long the steps kept them — until then,
    * Postgres may already have lent their rows again (docs/durability.md, 3.7).
    */
-  private revoked(): void {
-    if (--this.revoking > 0 || this.revokedAt === undefined) return;
-    if (!this.stopping.signal.aborted) this.log.info({ ms: Math.round(performance.now() - this.revokedAt) }, 'courier slots lent under the lease given up are all back');
+  private slotBack(slot: number): void {
+    this.withheld.push(slot);
+    if (this.outstanding === 0 || --this.outstanding > 0) return;
+    if (this.revokedAt !== undefined) this.log.info({ ms: Math.round(performance.now() - this.revokedAt) }, 'courier slots lent under the lease given up are all back');
     this.revokedAt = undefined;
   }
 
@@ -189,7 +193,7 @@ export class CourierAllotment {
     this.ticking = true;
     try {
       const id = this.lease.id();
-      if (!id || this.revoking > 0) return;
+      if (!id || this.outstanding > 0) return;
       const now = performance.now();
       const waiting = Math.max(0, this.semaphore.waiting() - this.ownWaiters);
       const want = this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
@@ -202,7 +206,7 @@ export class CourierAllotment {
       if (this.rows.length === 0) return;
       const [others] = await this.db.query<{ wanted: number; instances: number }>(READ_WANTS, [id]);
       this.others = others ?? { wanted: 0, instances: 0 };
-      if (now >= this.quietUntil) this.giveBackExcess(id, waiting);
+      if (now >= this.quietUntil) this.giveBackExcess(waiting);
     } catch {
       // The database is down: nothing moves until it is back; what is held stays held under the lease.
     } finally {
@@ -219,24 +223,31 @@ export class CourierAllotment {
   }
 
   /** Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). */
-  private giveBackExcess(id: string, waiting: number): void {
+  private giveBackExcess(waiting: number): void {
     const instancesWanting = this.others.instances + (waiting > 0 ? 1 : 0);
     const share = waiting > 0 ? Math.ceil(this.semaphore.size / instancesWanting) : 0;
-    // Gives-back still waiting their turn count as given.
-    const givingBack = this.ownWaiters - this.revoking;
+    // Gives-back still waiting their turn count as given (no revocation is under way here: every own wait is one).
+    const givingBack = this.ownWaiters;
     const excess = Math.min(this.rows.length - givingBack - share, this.others.wanted - givingBack);
     if (excess <= 0) return;
     this.quietUntil = performance.now() + 2 * RETRY_MS;
-    for (let n = 0; n < excess; n++) void this.giveBackOne(id);
+    for (let n = 0; n < excess; n++) void this.giveBackOne();
   }
 
-  private async giveBackOne(id: string): Promise<void> {
+  private async giveBackOne(): Promise<void> {
+    const generation = this.generation;
     const slot = await this.takeBackSlotRaw();
     if (slot < 0) return;
-    this.withheld.push(slot);
-    // The slot is no step's any more: the row can go. (Revoked meanwhile, there is none left: the slot was one revokeAll counted on.)
+    this.slotBack(slot);
+    // The lease was given up meanwhile: the row went with it, and the slot
+    // was one the revocation waited for. The rows held now are the next
+    // identity's, none of them this give-back's to release.
+    if (this.generation !== generation) return;
+    // The slot is no step's any more: the row can go. The rows held are the
+    // identity's that holds the lease now (a take keeps rows only for it).
+    const id = this.lease.id();
     const hold = this.rows.pop();
-    if (hold === undefined) return;
+    if (hold === undefined || id === undefined) return;
     this.releasing.add(hold.slot);
     try {
       await this.db.query(GIVE_BACK, [id, hold.slot, hold.since]);
@@ -251,7 +262,8 @@ export class CourierAllotment {
 
   private async take(n: number): Promise<void> {
     const id = this.lease.id();
-    if (!id || this.withheld.length === 0) return;
+    // Also from a tick that began before the lease was given up: nothing is lent while slots lent under it are out.
+    if (!id || this.withheld.length === 0 || this.outstanding > 0) return;
     const generation = this.generation;
     // Rows on their way back count as known: courier_take must not hand them to this instance again before their release lands.
     const known = [...this.rows.map((hold) => hold.slot), ...this.releasing];
@@ -275,7 +287,7 @@ export class CourierAllotment {
 
   private async takeBackSlot(): Promise<void> {
     const slot = await this.takeBackSlotRaw();
-    if (slot >= 0) this.withheld.push(slot);
+    if (slot >= 0) this.slotBack(slot);
   }
 
   /** A slot back from the steps, in its turn in the semaphore's line; -1 if stopped first. */

@@ -22,7 +22,7 @@ import { Notifications } from '../../src/postgres/notifications.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
 import { NO_TOKEN, SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startTestPostgres, type TestPostgres } from '../support/postgres.js';
-import { eventually } from '../support/wait.js';
+import { eventually, pause } from '../support/wait.js';
 
 const COURIERS = 5;
 /** The owner the test's "steps" take slots as (the main thread stands in for a worker). */
@@ -132,16 +132,23 @@ async function rowsOf(url: string, identity: string): Promise<number> {
   return row!.n;
 }
 
-/** A step waiting for a courier, withdrawn when the test ends. */
-function waitingStep(semaphore: SlotSemaphore): Promise<number> {
+interface WaitingStep {
+  /** The slot it got; -1 if withdrawn first. */
+  readonly slot: Promise<number>;
+  withdraw(): void;
+}
+
+/** A step waiting for a courier; withdrawn when the test ends, if not before. */
+function waitingStep(semaphore: SlotSemaphore): WaitingStep {
   const withdrawn = Promise.withResolvers<void>();
   let over = false;
-  cleanups.push(async () => {
+  const withdraw = (): void => {
     over = true;
     withdrawn.resolve();
     semaphore.wakeIfSlotFree();
-  });
-  return semaphore.acquire(STEP, { token: NO_TOKEN, isCanceled: () => over, whenCanceled: () => withdrawn.promise });
+  };
+  cleanups.push(async () => withdraw());
+  return { slot: semaphore.acquire(STEP, { token: NO_TOKEN, isCanceled: () => over, whenCanceled: () => withdrawn.promise }), withdraw };
 }
 
 /** Slots a step could take right now: taken and given back at once. */
@@ -203,13 +210,13 @@ async function giveBackHeldWhileWanting(url: string, cStatementTimeoutMs?: numbe
   const cId = c.lease.id()!;
   expect(c.allotment.held).toBe(COURIERS);
   const busy = Array.from({ length: COURIERS }, () => c.semaphore.tryAcquire(STEP));
-  void waitingStep(c.semaphore);
+  waitingStep(c.semaphore);
 
   const releaseGiveBacks = await holdGiveBacks(url);
   const b = await instance(url, 10_000);
   await b.allotment.start();
   const bId = b.lease.id()!;
-  void waitingStep(b.semaphore);
+  waitingStep(b.semaphore);
   await eventually(
     async () => c.semaphore.waiting(),
     (waiting) => waiting === 2,
@@ -223,7 +230,7 @@ async function giveBackHeldWhileWanting(url: string, cStatementTimeoutMs?: numbe
     (held) => held === COURIERS - 1,
     { within: 5000, every: 10 },
   );
-  void waitingStep(c.semaphore);
+  waitingStep(c.semaphore);
   return { c, cId, b, bId, releaseGiveBacks };
 }
 
@@ -291,5 +298,70 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a courier row given back wh
     await releaseGiveBacks();
     await untilNoGiveBackRuns(url);
     await expectLentOnceEach(url, c, cId, b, bId);
+  });
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a give-back waiting for its slot when the lease is given up${POSTGRES_SKIPPED}`, () => {
+  it('counts as a slot still lent under that lease: nothing is lent again until it is back, and it gives back no row of the next identity', async () => {
+    const url = await freshDatabase(server!);
+    await withCourierHooks(url);
+    // Another live instance (only a row in Postgres) holds every row but the first: A gets one.
+    const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
+    await coordinateCourierPool(db, COURIERS, silent);
+    await db.close();
+    await sql(url, "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ('00000000-0000-4000-8000-000000000001', 'elsewhere', 1, now() + interval '1 hour')");
+    await sql(url, "UPDATE courier_slots SET holder = '00000000-0000-4000-8000-000000000001', held_since = now() WHERE slot > 1");
+    const a = await instance(url, 1500);
+    await a.allotment.start();
+    const oldId = a.lease.id()!;
+    expect(a.allotment.held).toBe(1);
+    const stuck = a.semaphore.tryAcquire(STEP);
+
+    // B wants one: A, whose steps want none, gives its row back — once its step lets go of the slot, which it does not yet.
+    const b = await instance(url, 10_000);
+    await b.allotment.start();
+    const bStep = waitingStep(b.semaphore);
+    await eventually(
+      async () => a.semaphore.waiting(),
+      (waiting) => waiting === 1,
+      { within: 5000, every: 10 },
+    );
+    bStep.withdraw();
+
+    // A's renewals are held until its lease has run out, on its clock and then in Postgres; it registers anew.
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    releases.push(async () => void (await locker.end().catch(() => {})));
+    await locker.query('BEGIN');
+    await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [oldId]);
+    await eventually(
+      async () => a.lease.lost,
+      (lost) => lost === 1,
+      { within: 10_000, every: 20 },
+    );
+    await eventually(
+      () => sql<{ expired: boolean }>(url, 'SELECT lease_until < now() AS expired FROM instances WHERE instance_id = $1', [oldId]),
+      ([row]) => row!.expired,
+      { within: 5000, every: 20 },
+    );
+    await locker.query('COMMIT');
+    await eventually(
+      async () => a.lease.id(),
+      (id) => id !== undefined,
+      { within: 5000, every: 20 },
+    );
+
+    // A's steps want a courier. The slot lent under the old lease is still held: A must lend nothing meanwhile.
+    const aStep = waitingStep(a.semaphore);
+    await Promise.race([aStep.slot, pause(1500)]);
+    // The old step lets go; whatever A lends now, it holds rows for.
+    a.semaphore.release(stuck, STEP);
+    await eventually(
+      async () => a.semaphore.waiting(),
+      (waiting) => waiting === 0,
+      { within: 5000, every: 20 },
+    );
+    expect(a.allotment.lent).toBeLessThanOrEqual(a.allotment.held);
+    expect(await rowsOf(url, a.lease.id()!)).toBe(a.allotment.held);
   });
 });
