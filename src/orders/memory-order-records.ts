@@ -104,6 +104,9 @@ export class MemoryOrderRecords implements OrderRecords {
     return { kind: 'started', run };
   }
 
+  /** Nothing to remember: in memory, the process that ran a run is the only one that can raise its alarm, and it does before anything else can happen. */
+  async alarmRaised(_order: OrderKey, _run: number): Promise<void> {}
+
   isFull(): boolean {
     // A new order's first run, with the longest id an order may have: what the next begin must find room for.
     return !this.hasRoomFor({ key: orderKey('\u0000'.repeat(MAX_CLIENT_NAME_LENGTH), '\u0000'.repeat(MAX_ORDER_ID_LENGTH)), fingerprint: '', runs: 1, state: 'running', outcome: undefined });

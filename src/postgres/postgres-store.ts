@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database } from './database.js';
@@ -93,6 +94,11 @@ export class PostgresStore implements Store {
   /** Called when this instance gives up its lease: whatever runs must stop (the orders are canceled `interrupted`). */
   onLost(listener: () => void): void {
     this.lostListeners.push(listener);
+  }
+
+  /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */
+  onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
+    this.recovery.onUnraisedAlarm(listener);
   }
 
   /**
