@@ -29,6 +29,8 @@ export interface DurableOptions {
   readonly databaseUrl: string;
   /** How long an instance's lease lasts without renewal (LEASE_MS). */
   readonly leaseMs: number;
+  /** How long before Postgres would let the lease go this instance gives it up itself (leaseMarginMs in src/config.ts). */
+  readonly leaseMarginMs: number;
   /** Connections in this instance's pool (DB_POOL_SIZE). */
   readonly poolSize: number;
   /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
@@ -81,7 +83,7 @@ export class PostgresStore implements Store {
       const notifications = new Notifications(db, log);
       await notifications.start();
       let store: PostgresStore | undefined;
-      const lease = new InstanceLease(db, options.leaseMs, log, () => store?.lost());
+      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, () => store?.lost());
       store = new PostgresStore(db, notifications, lease, couriers, options, log);
       await lease.start();
       return store;
