@@ -65,8 +65,8 @@ export async function sendAtRate(sender: Sender, rate: number, until: number, or
   const started = performance.now();
   for (let n = 0; performance.now() < until; n++) {
     sent.push(sendOrder(sender, order()).catch(() => undefined));
-    const next = started + ((n + 1) * 1000) / rate;
-    if (next > performance.now()) await new Promise((resolve) => setTimeout(resolve, next - performance.now()));
+    const wait = started + ((n + 1) * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   return (await Promise.all(sent)).filter((answer): answer is Answer => answer !== undefined);
 }
