@@ -2,7 +2,8 @@
  * Every relative link in the project's Markdown resolves: the file exists
  * and, when the link names a heading, the heading does — anchors made the way
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
- * newcomer's browser.
+ * newcomer's browser. And docs/testing.md, which says what each test file
+ * proves, names every one of them.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -66,5 +67,13 @@ describe('links between the project’s pages', () => {
       if (!anchorsOf(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${link}: no heading #${anchor}`);
     }
     expect(broken).toEqual([]);
+  });
+});
+
+describe('docs/testing.md', () => {
+  it('names every test file', () => {
+    const table = readFileSync(join(PROJECT_ROOT, 'docs/testing.md'), 'utf8');
+    const files = ['unit', 'integration'].flatMap((dir) => readdirSync(join(PROJECT_ROOT, 'test', dir)).map((name) => `${dir}/${name}`));
+    expect(files.filter((file) => file.endsWith('.test.ts') && !table.includes(`\`${file}\``))).toEqual([]);
   });
 });
