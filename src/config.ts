@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
-import { STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
+import { everyStep, STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -406,7 +406,7 @@ const MAX_STEP_RETRIES = 10;
 
 /** STEP_RETRIES: `step:n` pairs, comma-separated; a step not named keeps the default. */
 function stepRetries(env: Env): PerStep<number> {
-  const retries: Record<StepName, number> = { payment: DEFAULT_STEP_RETRIES, vendor: DEFAULT_STEP_RETRIES, courier: DEFAULT_STEP_RETRIES };
+  const retries: Record<StepName, number> = { ...everyStep(DEFAULT_STEP_RETRIES) };
   const raw = env['STEP_RETRIES'];
   if (raw === undefined || raw === '') return retries;
   const rule = `STEP_RETRIES must be step:retries pairs, comma-separated, each step one of ${STEP_NAMES.join(', ')} at most once and retries an integer from 0 to ${MAX_STEP_RETRIES}`;

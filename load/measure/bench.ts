@@ -29,7 +29,7 @@ import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { compiledModule, projectFile } from '../../src/paths.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { OrderAborted } from '../../src/domain/errors.js';
-import type { Order, PerStep } from '../../src/domain/order.js';
+import { everyStep, type Order, type PerStep } from '../../src/domain/order.js';
 import { OrderPipeline } from '../../src/pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from '../../src/pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
@@ -126,7 +126,7 @@ const WORKLOADS: readonly Workload[] = [
   { name: 'CPU: 20 ms per step', concurrency: 16, delayMs: 0, cpuMs: 20 },
 ];
 
-const perStep = (ms: number): PerStep<number> => ({ payment: ms, vendor: ms, courier: ms });
+const perStep = (ms: number): PerStep<number> => everyStep(ms);
 const order = (id: string, workload: Workload): Order => ({
   client: ANONYMOUS,
   orderId: id,

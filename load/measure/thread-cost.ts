@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
+import { everyAction, everyStep } from '../../src/domain/order.js';
 import { compiledModule } from '../../src/paths.js';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
@@ -89,8 +90,8 @@ const order = {
   amount: 1,
   failStep: undefined,
   failCompensation: false,
-  delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
-  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+  delayMs: everyAction(0),
+  cpuMs: everyStep(0),
 };
 
 /** Started: ready to serve, through its first step (modules loaded). */

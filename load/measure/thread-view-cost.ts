@@ -22,7 +22,7 @@
 import { pino } from 'pino';
 import { createOrderEngine } from '../../src/composition/engine.js';
 import { loadConfig } from '../../src/config.js';
-import { DEFAULT_DELAY_MS, type Order } from '../../src/domain/order.js';
+import { DEFAULT_DELAY_MS, everyStep, type Order } from '../../src/domain/order.js';
 import { openEventStream } from '../lib/event-stream.js';
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { parseCommandLine } from '../lib/command-line.js';
@@ -98,8 +98,8 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
         amount: 1,
         failStep: undefined,
         failCompensation: false,
-        delayMs: { ...DEFAULT_DELAY_MS, payment: 60_000, vendor: 60_000, courier: 60_000 },
-        cpuMs: { payment: 0, vendor: 0, courier: 0 },
+        delayMs: { ...DEFAULT_DELAY_MS, ...everyStep(60_000) },
+        cpuMs: everyStep(0),
       };
       const orders = Array.from({ length: inFlight }, (_, i) =>
         engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, runNumber: 1 }, client.signal, { requestId: 'measure' }),

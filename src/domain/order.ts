@@ -6,7 +6,7 @@
 import type { Faults } from './faults.js';
 import { isCompensation, type ActionName, type PerAction, type PerStep, type StepName } from './steps.js';
 
-export { ACTION_NAMES, COMPENSATION_NAMES, DEFAULT_DELAY_MS, STEP_NAMES } from './steps.js';
+export { ACTION_NAMES, COMPENSATION_NAMES, DEFAULT_DELAY_MS, everyAction, everyStep, STEP_NAMES } from './steps.js';
 export type { ActionName, CompensationName, PerAction, PerStep, StepName } from './steps.js';
 
 /** An order id's length at most, in UTF-16 code units: what a record is sized for. */

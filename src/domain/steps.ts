@@ -74,6 +74,16 @@ export function compensationOf(step: StepName): CompensationName | undefined {
 export type PerStep<T> = Readonly<Record<StepName, T>>;
 export type PerAction<T> = Readonly<Record<ActionName, T>>;
 
+/** The same value for every step: a starting point a caller overrides by name, so a new step is never left out. */
+export function everyStep<T>(value: T): PerStep<T> {
+  return Object.fromEntries(STEP_NAMES.map((name) => [name, value])) as Record<StepName, T>;
+}
+
+/** The same value for every step and compensation. */
+export function everyAction<T>(value: T): PerAction<T> {
+  return Object.fromEntries(ACTION_NAMES.map((name) => [name, value])) as Record<ActionName, T>;
+}
+
 /** Simulated I/O latency per step and compensation when the order does not say. */
 export const DEFAULT_DELAY_MS: PerAction<number> = Object.fromEntries(
   [...Object.entries(STEPS), ...Object.entries(COMPENSATIONS)].map(([name, spec]) => [name, spec.defaultDelayMs]),

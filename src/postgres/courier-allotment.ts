@@ -9,11 +9,20 @@
  * than COURIERS, across all instances. Every move keeps it:
  * - taking: the row first (in Postgres), then a slot lent locally;
  * - giving back: a slot first taken back from the steps (waiting its turn
- *   in the semaphore's line, as a step would), then the row released;
+ *   in the semaphore's line, as a step would), then the row released — and
+ *   while its release is on its way, the row is not this instance's to take
+ *   again (a take would count it free to its holder, see courier_take, and
+ *   the release, arriving after, would free a row lent again). The release
+ *   names the hold it ends (`held_since`, set by every take): one that
+ *   arrives late, after the row was taken again, frees nothing;
  * - losing the lease (`revokeAll`): the rows are forgotten, every lent slot
  *   is taken back as its step ends (what runs is canceled), well before
  *   Postgres lets anyone else take the rows (the lease's margin); a take
- *   still on its way then lends nothing and gives its rows back.
+ *   still on its way then lends nothing and gives its rows back. Until every
+ *   slot lent under the lease given up is back — those a give-back was
+ *   already waiting for included — nothing is taken or lent under the next
+ *   one, and such a give-back, served, releases no row: its row went with
+ *   the lease.
  *
  * No round trip per courier step: a slot moves between instances only when
  * demand shifts. An instance whose steps wait for a slot it cannot get
@@ -30,10 +39,22 @@ import type { InstanceLease } from './instance-lease.js';
 import type { Notifications } from './notifications.js';
 
 const POOL_SIZE: Statement = { name: 'courier_pool_size', text: 'SELECT courier_pool_size($1) AS size' };
-const TAKE: Statement = { name: 'courier_take', text: 'SELECT slot FROM courier_take($1, $2, $3) AS slot' };
+/**
+ * A hold, as the take made it: courier_take sets `held_since` to now(),
+ * which is the same instant for the whole transaction, so the statement
+ * can say it; in microseconds since the epoch, as text (exact, and beyond
+ * what a JavaScript number holds exactly).
+ */
+const TAKE: Statement = {
+  name: 'courier_take_held',
+  text: 'SELECT slot, (extract(epoch FROM now()) * 1000000)::bigint::text AS since FROM courier_take($1, $2, $3) AS slot',
+};
+/** Ends one hold: the row's holder and the instant of the take that made the hold. */
 const GIVE_BACK: Statement = {
-  name: 'courier_give_back',
-  text: "WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL WHERE slot = $2 AND holder = $1 RETURNING slot) SELECT pg_notify('couriers', '') FROM freed",
+  name: 'courier_give_back_held',
+  text: `WITH freed AS (UPDATE courier_slots SET holder = NULL, held_since = NULL
+                     WHERE slot = $2 AND holder = $1 AND (extract(epoch FROM held_since) * 1000000)::bigint = $3::bigint RETURNING slot)
+         SELECT pg_notify('couriers', '') FROM freed`,
 };
 const GIVE_BACK_ALL: Statement = {
   name: 'courier_give_back_all',
@@ -62,14 +83,25 @@ export async function coordinateCourierPool(db: Database, couriers: number, log:
   return size;
 }
 
+/** A courier_slots row this instance holds, and which take of it: `since` is the take's instant (see TAKE). */
+interface Hold {
+  readonly slot: number;
+  readonly since: string;
+}
+
 export class CourierAllotment {
   /** Semaphore slots the main thread holds as ELSEWHERE: not lent. */
   private readonly withheld: number[] = [];
   /** courier_slots rows this instance holds. */
-  private rows: number[] = [];
+  private rows: Hold[] = [];
+  /** Rows whose release is on its way: no longer lent, not to be taken again until it has answered. */
+  private readonly releasing = new Set<number>();
   /** Main-thread waits in the semaphore's line (giving back, revoking): not the steps' demand. */
   private ownWaiters = 0;
-  private revoking = 0;
+  /** Slots lent under a lease given up and not back yet: while any is out, nothing is taken or lent. */
+  private outstanding = 0;
+  /** When the slots still out were revoked (the first revocation of them). */
+  private revokedAt: number | undefined;
   /** The want this instance last published. */
   private published = 0;
   private publishedAt = -Infinity;
@@ -127,11 +159,23 @@ export class CourierAllotment {
   revokeAll(): void {
     this.generation++;
     this.rows = [];
+    // Every slot lent now must come back before anything is lent again.
+    this.outstanding = this.lent;
+    if (this.outstanding > 0) this.revokedAt ??= performance.now();
     // Every wait already in line (giving back, revoking) brings one slot back too.
-    for (let n = this.lent - this.ownWaiters; n > 0; n--) {
-      this.revoking++;
-      void this.takeBackSlot().finally(() => this.revoking--);
-    }
+    for (let n = this.lent - this.ownWaiters; n > 0; n--) void this.takeBackSlot();
+  }
+
+  /**
+   * A slot is back from the steps. The last one lent under a lease given up
+   * ends the revocation: say how long the steps kept them — until then,
+   * Postgres may already have lent their rows again (docs/durability.md, 3.7).
+   */
+  private slotBack(slot: number): void {
+    this.withheld.push(slot);
+    if (this.outstanding === 0 || --this.outstanding > 0) return;
+    if (this.revokedAt !== undefined) this.log.info({ ms: Math.round(performance.now() - this.revokedAt) }, 'courier slots lent under the lease given up are all back');
+    this.revokedAt = undefined;
   }
 
   /** At shutdown, once no step runs: give every row back at once. */
@@ -149,7 +193,7 @@ export class CourierAllotment {
     this.ticking = true;
     try {
       const id = this.lease.id();
-      if (!id || this.revoking > 0) return;
+      if (!id || this.outstanding > 0) return;
       const now = performance.now();
       const waiting = Math.max(0, this.semaphore.waiting() - this.ownWaiters);
       const want = this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
@@ -162,7 +206,7 @@ export class CourierAllotment {
       if (this.rows.length === 0) return;
       const [others] = await this.db.query<{ wanted: number; instances: number }>(READ_WANTS, [id]);
       this.others = others ?? { wanted: 0, instances: 0 };
-      if (now >= this.quietUntil) this.giveBackExcess(id, waiting);
+      if (now >= this.quietUntil) this.giveBackExcess(waiting);
     } catch {
       // The database is down: nothing moves until it is back; what is held stays held under the lease.
     } finally {
@@ -179,34 +223,51 @@ export class CourierAllotment {
   }
 
   /** Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). */
-  private giveBackExcess(id: string, waiting: number): void {
+  private giveBackExcess(waiting: number): void {
     const instancesWanting = this.others.instances + (waiting > 0 ? 1 : 0);
     const share = waiting > 0 ? Math.ceil(this.semaphore.size / instancesWanting) : 0;
-    // Gives-back still waiting their turn count as given.
-    const givingBack = this.ownWaiters - this.revoking;
+    // Gives-back still waiting their turn count as given (no revocation is under way here: every own wait is one).
+    const givingBack = this.ownWaiters;
     const excess = Math.min(this.rows.length - givingBack - share, this.others.wanted - givingBack);
     if (excess <= 0) return;
     this.quietUntil = performance.now() + 2 * RETRY_MS;
-    for (let n = 0; n < excess; n++) void this.giveBackOne(id);
+    for (let n = 0; n < excess; n++) void this.giveBackOne();
   }
 
-  private async giveBackOne(id: string): Promise<void> {
+  private async giveBackOne(): Promise<void> {
+    const generation = this.generation;
     const slot = await this.takeBackSlotRaw();
     if (slot < 0) return;
-    this.withheld.push(slot);
-    // The slot is no step's any more: the row can go.
-    const row = this.rows.pop();
-    if (row === undefined) return;
-    await this.db.query(GIVE_BACK, [id, row]).catch(() => {
-      // Unreleased, it stays held by this instance (and free to it again, see courier_take) until its lease ends.
-    });
+    this.slotBack(slot);
+    // The lease was given up meanwhile: the row went with it, and the slot
+    // was one the revocation waited for. The rows held now are the next
+    // identity's, none of them this give-back's to release.
+    if (this.generation !== generation) return;
+    // The slot is no step's any more: the row can go. The rows held are the
+    // identity's that holds the lease now (a take keeps rows only for it).
+    const id = this.lease.id();
+    const hold = this.rows.pop();
+    if (hold === undefined || id === undefined) return;
+    this.releasing.add(hold.slot);
+    try {
+      await this.db.query(GIVE_BACK, [id, hold.slot, hold.since]);
+    } catch {
+      // Unreleased, it stays held by this instance (and free to it again, see
+      // courier_take) until its lease ends. If the release still reaches
+      // Postgres later, it names this hold, and a take since made another.
+    } finally {
+      this.releasing.delete(hold.slot);
+    }
   }
 
   private async take(n: number): Promise<void> {
     const id = this.lease.id();
-    if (!id || this.withheld.length === 0) return;
+    // Also from a tick that began before the lease was given up: nothing is lent while slots lent under it are out.
+    if (!id || this.withheld.length === 0 || this.outstanding > 0) return;
     const generation = this.generation;
-    const rows = await this.db.query<{ slot: number }>(TAKE, [id, Math.min(n, this.withheld.length), this.rows]);
+    // Rows on their way back count as known: courier_take must not hand them to this instance again before their release lands.
+    const known = [...this.rows.map((hold) => hold.slot), ...this.releasing];
+    const rows = await this.db.query<Hold>(TAKE, [id, Math.min(n, this.withheld.length), known]);
     // The rows were taken for an identity this instance gave up (or for an
     // allotment stopped) while the take was on its way: in Postgres they may
     // still be held under that identity's lease, but they are nobody's here.
@@ -216,9 +277,9 @@ export class CourierAllotment {
       if (rows.length > 0) await this.db.query(GIVE_BACK_ALL, [id]).catch(() => {});
       return;
     }
-    for (const { slot } of rows) {
+    for (const hold of rows) {
       // The row is held: now, and only now, a slot may be lent.
-      this.rows.push(slot);
+      this.rows.push(hold);
       this.semaphore.release(this.withheld.pop()!, ELSEWHERE);
     }
     if (rows.length > 0) this.log.debug({ rows: rows.map((row) => row.slot), lent: this.lent }, 'courier slots taken');
@@ -226,7 +287,7 @@ export class CourierAllotment {
 
   private async takeBackSlot(): Promise<void> {
     const slot = await this.takeBackSlotRaw();
-    if (slot >= 0) this.withheld.push(slot);
+    if (slot >= 0) this.slotBack(slot);
   }
 
   /** A slot back from the steps, in its turn in the semaphore's line; -1 if stopped first. */

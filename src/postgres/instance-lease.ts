@@ -60,7 +60,11 @@ export class InstanceLease {
   /** This instance's identity while its lease holds; undefined otherwise. */
   id(): string | undefined {
     const current = this.current;
-    if (current && performance.now() >= current.validUntil) this.giveUp(current, 'its lease ran out before it could be renewed');
+    const now = performance.now();
+    // Noticed late — by how much says how long the process could not look: a
+    // freeze (SIGSTOP, a VM paused) or a starved event loop shows as a jump of
+    // the monotonic clock past the lease.
+    if (current && now >= current.validUntil) this.giveUp(current, 'its lease ran out before it could be renewed', now - current.validUntil);
     return this.current?.id;
   }
 
@@ -116,11 +120,13 @@ export class InstanceLease {
     this.fence.unref();
   }
 
-  private giveUp(identity: Identity, why: string): void {
+  /** `overdueMs`: how long after its lease ran out (on this instance's clock) the instance noticed. */
+  private giveUp(identity: Identity, why: string, overdueMs?: number): void {
     if (this.current !== identity) return;
     this.current = undefined;
     this.lost++;
-    this.log.error({ instance_id: identity.id }, `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`);
+    const overdue = overdueMs === undefined ? {} : { overdue_ms: Math.round(overdueMs) };
+    this.log.error({ instance_id: identity.id, ...overdue }, `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`);
     this.onLost(identity.id);
   }
 }

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FinalOrder, InstanceAtRest, Money, Observations, RecordedOrder } from './checker.js';
 import type { OrderBody } from './history.js';
+import { everyAction } from '../../src/domain/steps.js';
 import { call } from './http.js';
 import type { Supervisor } from './instances.js';
 import type { ChaosPostgres } from './postgres.js';
@@ -45,7 +46,7 @@ export async function probeCouriers(workload: Workload, supervisor: Supervisor, 
       const bodies: OrderBody[] = Array.from({ length: couriers + 1 }, (_, n) => ({
         order_id: `${idPrefix}-probe-${supervisor.nameOf(i)}-${n + 1}`,
         amount: 100 + n,
-        delay_ms: { payment: 0, vendor: 0, courier: 300, refund: 0 },
+        delay_ms: { ...everyAction(0), courier: 300 },
       }));
       return workload.sendOnce(bodies, i, 'probe', 15_000);
     }),

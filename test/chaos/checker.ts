@@ -23,10 +23,13 @@
  * row is held by a dead identity once every instance wanted couriers, the
  * final probe orders were served, and no instance exited by itself.
  * Sampled through the run: never more couriers busy than COURIERS in two
- * samples running (see courier-monitor.ts for why two).
+ * samples running (see courier-monitor.ts for why two), except a paused
+ * holder's overlap, which leases allow and which is reported apart, with its
+ * duration (courier-check.ts).
  */
 import { readAnswer, type Reading } from './answers.js';
-import type { Attempt, CourierSample, History, OrderBody } from './history.js';
+import { checkCourierSamples, type CourierFindings } from './courier-check.js';
+import type { Attempt, History, OrderBody } from './history.js';
 import type { Health } from './instances.js';
 
 export interface Money {
@@ -93,7 +96,12 @@ export interface Violation {
   readonly atMs?: number;
 }
 
-export type CheckedHistory = Pick<History, 'orders' | 'attempts' | 'exits' | 'courierSamples'>;
+export type CheckedHistory = Pick<History, 'instances' | 'orders' | 'attempts' | 'exits' | 'timeline' | 'courierSamples'>;
+
+export interface Limits {
+  /** How soon after its SIGCONT a holder paused past its lease must have let go of the couriers it still lent (courier-check.ts). */
+  readonly pausedHolderBoundMs: number;
+}
 
 const EXPECTED_FAILURE: Readonly<Record<string, string>> = { payment: 'payment_declined', vendor: 'vendor_unavailable', courier: 'no_courier' };
 
@@ -235,31 +243,12 @@ function checkInstances(observed: Observations, attempts: readonly Attempt[], sa
   }
 }
 
-/** Runs of consecutive samples with more couriers busy than `couriers`; a run of one sample may be skew between reads. */
-function checkCouriers(samples: readonly CourierSample[], couriers: number, say: (violation: Violation) => void): void {
-  const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
-  const total = (sample: CourierSample): number => sample.busy.reduce<number>((sum, busy) => sum + (busy ?? 0), 0);
-  for (let i = 0; i < sorted.length;) {
-    if (total(sorted[i]!) <= couriers) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j + 1 < sorted.length && total(sorted[j + 1]!) > couriers) j++;
-    if (j > i) {
-      const run = sorted.slice(i, j + 1);
-      const worst = run.reduce((a, b) => (total(b) > total(a) ? b : a));
-      say({
-        kind: 'couriers_over_capacity',
-        atMs: sorted[i]!.atMs,
-        message: `up to ${total(worst)} couriers busy with COURIERS=${couriers}, in ${run.length} samples from +${(sorted[i]!.atMs / 1000).toFixed(1)} s to +${(sorted[j]!.atMs / 1000).toFixed(1)} s (busy per instance at worst: ${worst.busy.map((busy) => busy ?? '—').join(' / ')})`,
-      });
-    }
-    i = j + 1;
-  }
+/** The courier samples, explained: excesses that are violations, and paused holders' overlaps. */
+export function courierFindings(history: CheckedHistory, couriers: number, limits: Limits): CourierFindings {
+  return checkCourierSamples(history.courierSamples, couriers, history.instances, history.timeline, limits.pausedHolderBoundMs);
 }
 
-export function check(history: CheckedHistory, observed: Observations): Violation[] {
+export function check(history: CheckedHistory, observed: Observations, limits: Limits): Violation[] {
   const violations: Violation[] = [];
   const say = (violation: Violation): number => violations.push(violation);
   const byId = attemptsById(history.attempts);
@@ -268,7 +257,7 @@ export function check(history: CheckedHistory, observed: Observations): Violatio
     checkOrder(body, byId.get(orderId) ?? [], observed.orders.get(orderId), observed.alarmed.has(orderId), (violation) => say({ ...violation, orderId }));
   }
   checkInstances(observed, history.attempts, say);
-  checkCouriers(history.courierSamples, observed.couriers, say);
+  for (const { atMs, message } of courierFindings(history, observed.couriers, limits).overCapacity) say({ kind: 'couriers_over_capacity', atMs, message });
   for (const exit of history.exits) {
     if (!exit.expected)
       say({ kind: 'instance_crashed', instance: exit.instance, atMs: exit.atMs, message: `${exit.instance} (pid ${exit.pid}) exited by itself: ${exit.signal ?? `code ${exit.code}`}\n${exit.tail}` });

@@ -1,9 +1,12 @@
 /**
- * Sampled every ~100 ms through the whole run: how many couriers each
- * instance has busy (its /healthz: slots its steps hold, read from its
- * shared memory) and how Postgres has the courier_slots rows — held by a
- * live identity, by an identity whose lease has expired, or free. The
- * checker sums the instances' busy couriers against COURIERS.
+ * Sampled every ~100 ms through the whole run, so that a report says who
+ * lends what: how many couriers each instance has busy (its /healthz: slots
+ * its steps hold, read from its shared memory), how many courier_slots rows
+ * it believes it holds and under which identity (the same /healthz), and how
+ * Postgres has the rows — per holder, live or not, and free. The checker sums
+ * the instances' busy couriers against COURIERS, and tells a slot lent
+ * beyond the rows Postgres has for it from one still lent after a lease was
+ * given up.
  *
  * The instances are read at once but not at one instant: a slot given back
  * by one and taken by another between two reads counts twice. A sum over
@@ -14,14 +17,30 @@
  * Each instance's identity is read on the way: a change goes into the
  * timeline (an instance that gave up its lease registers anew).
  */
-import type { Recorder } from './history.js';
+import type { CourierSample, Recorder } from './history.js';
 import type { Supervisor } from './instances.js';
 import type { ChaosPostgres } from './postgres.js';
 
-const ROWS = `SELECT count(*) FILTER (WHERE i.lease_until > now())::int AS live,
-                     count(*) FILTER (WHERE s.holder IS NOT NULL AND (i.instance_id IS NULL OR i.lease_until <= now()))::int AS dead,
-                     count(*) FILTER (WHERE s.holder IS NULL)::int AS free
-                FROM courier_slots s LEFT JOIN instances i ON i.instance_id = s.holder`;
+/** The rows per holder (a NULL holder: free), one statement so that they are one snapshot. */
+const ROWS = `SELECT left(s.holder::text, 8) AS holder, count(*)::int AS rows, coalesce(bool_or(i.lease_until > now()), false) AS live
+                FROM courier_slots s LEFT JOIN instances i ON i.instance_id = s.holder
+               GROUP BY s.holder`;
+
+interface RowsOfHolder {
+  readonly holder: string | null;
+  readonly rows: number;
+  readonly live: boolean;
+}
+
+/** The sample's view of Postgres: totals and rows per holder. */
+function ofPostgres(rows: readonly RowsOfHolder[]): Pick<CourierSample, 'rows' | 'holders'> {
+  const held = rows.filter((row): row is RowsOfHolder & { holder: string } => row.holder !== null);
+  const sum = (of: readonly RowsOfHolder[]): number => of.reduce((total, row) => total + row.rows, 0);
+  return {
+    rows: { live: sum(held.filter((row) => row.live)), dead: sum(held.filter((row) => !row.live)), free: sum(rows.filter((row) => row.holder === null)) },
+    holders: held.map(({ holder, rows, live }) => ({ holder, rows, live })),
+  };
+}
 
 export class CourierMonitor {
   private timer: NodeJS.Timeout | undefined;
@@ -54,12 +73,15 @@ export class CourierMonitor {
     const timeoutMs = Math.max(this.everyMs * 2, 250);
     const [healths, rows] = await Promise.all([
       Promise.all(Array.from({ length: this.supervisor.size }, (_, i) => (this.supervisor.isUp(i) ? this.supervisor.health(i, timeoutMs) : Promise.resolve(undefined)))),
-      this.postgres.query<{ live: number; dead: number; free: number }>(ROWS).then(
-        ([row]) => row ?? null,
-        () => null,
-      ),
+      this.postgres.query<RowsOfHolder>(ROWS).then(ofPostgres, () => ({ rows: null, holders: null })),
     ]);
-    this.recorder.sample({ atMs, busy: healths.map((health) => health?.couriers_busy ?? null), rows });
+    this.recorder.sample({
+      atMs,
+      busy: healths.map((health) => health?.couriers_busy ?? null),
+      held: healths.map((health) => health?.durable?.couriers_held ?? null),
+      identities: healths.map((health) => health?.durable?.instance_id?.slice(0, 8) ?? null),
+      ...rows,
+    });
     for (const [i, health] of healths.entries()) {
       const identity = health?.durable?.instance_id;
       if (identity === undefined || identity === this.identities[i]) continue;

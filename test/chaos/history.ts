@@ -67,12 +67,32 @@ export interface InstanceExit {
   readonly tail: string;
 }
 
-/** Couriers busy on each instance (null: it did not answer /healthz in time), and the courier_slots rows as Postgres had them then. */
+/** courier_slots rows held by one identity, as Postgres had them. */
+export interface CourierHolder {
+  /** The identity's first 8 hex digits, as the timeline names it. */
+  readonly holder: string;
+  readonly rows: number;
+  /** Whether its lease held then. */
+  readonly live: boolean;
+}
+
+/**
+ * Who lends what, every sample: each instance's busy couriers (slots its
+ * steps hold), the rows it believes it holds and its identity, all from one
+ * /healthz (null: it did not answer in time); and the courier_slots rows as
+ * Postgres had them then, per holder.
+ */
 export interface CourierSample {
   readonly atMs: number;
   readonly busy: ReadonlyArray<number | null>;
+  /** Rows each instance believes it holds (`durable.couriers_held`). */
+  readonly held?: ReadonlyArray<number | null>;
+  /** Each instance's identity (first 8 hex digits); null: none (given up) or no answer. */
+  readonly identities?: ReadonlyArray<string | null>;
   /** Rows held by a live identity / by an identity whose lease has expired; null when Postgres did not answer. */
   readonly rows: { readonly live: number; readonly dead: number; readonly free: number } | null;
+  /** The held rows per holder; null when Postgres did not answer. */
+  readonly holders?: readonly CourierHolder[] | null;
 }
 
 export interface History {

@@ -12,7 +12,8 @@
  * clients that hang up mid-order or give up early, then retry.
  */
 import { FAULTS, type Fault } from '../../src/domain/faults.js';
-import { STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
+import { ACTION_NAMES, STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
+import { everyAction, isCompensation } from '../../src/domain/steps.js';
 import type { OrderBody } from './history.js';
 import type { Seeded } from './seeded.js';
 
@@ -40,7 +41,9 @@ export interface Timing {
 const PATIENCE_MARGIN_MS = 1500;
 
 function delays(rand: Seeded, { orderTimeoutMs }: Timing): Record<ActionName, number> {
-  const delay: Record<ActionName, number> = { payment: rand.int(5, 200), vendor: rand.int(5, 300), courier: rand.int(5, 300), refund: rand.int(5, 80) };
+  // One draw per action, in the registry's order: the payment quicker, a compensation quicker still.
+  const ceiling = (action: ActionName): number => (action === 'payment' ? 200 : isCompensation(action) ? 80 : 300);
+  const delay = Object.fromEntries(ACTION_NAMES.map((action) => [action, rand.int(5, ceiling(action))])) as Record<ActionName, number>;
   const pace = rand.float();
   const step = rand.pick(STEP_NAMES);
   // Slow: longer than two lease periods, shorter than the deadline.
@@ -57,7 +60,7 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
   const failStep = rand.pick(STEP_NAMES);
   // A refund runs only when the order fails after its payment went through.
   const failAfterPayment = rand.pick(['vendor', 'courier'] as const satisfies readonly StepName[]);
-  const faultTarget = rand.pick(['payment', 'vendor', 'courier', 'refund'] as const satisfies readonly ActionName[]);
+  const faultTarget = rand.pick(ACTION_NAMES);
   const fault: Fault = rand.pick(FAULTS);
   let body: OrderBody = { order_id: orderId, amount: rand.int(1, 5000), delay_ms, ...(cpu ? { cpu_ms: cpu } : {}) };
   if (kind === 'failStep') body = { ...body, fail_step: failStep };
@@ -90,6 +93,6 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
 
 /** An order whose payment commits `fault` on its thread: the nemesis's thread faults, sent in bursts. */
 export function faultyOrder(rand: Seeded, orderId: string): OrderBody {
-  const delay_ms = { payment: rand.int(5, 100), vendor: rand.int(5, 300), courier: rand.int(5, 300), refund: 20 };
+  const delay_ms = { ...everyAction(20), ...(Object.fromEntries(STEP_NAMES.map((step) => [step, rand.int(5, step === 'payment' ? 100 : 300)])) as Record<StepName, number>) };
   return { order_id: orderId, amount: rand.int(1, 5000), delay_ms, faults: { [rand.pick(STEP_NAMES)]: rand.pick(FAULTS) } };
 }

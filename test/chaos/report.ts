@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readAnswer } from './answers.js';
 import type { FinalOrder, Observations, Violation } from './checker.js';
+import { describeOverlap, type PausedHolderOverlap } from './courier-check.js';
 import type { Attempt, History, TimelineEntry } from './history.js';
 
 const at = (ms: number): string => `+${(ms / 1000).toFixed(3).padStart(8)}s`;
@@ -49,6 +50,8 @@ export interface Totals {
   readonly planned: number;
   readonly nemesis: Readonly<Record<string, number>>;
   readonly skipped: number;
+  /** Excesses over COURIERS that leases allow (courier-check.ts): not violations, said with their durations. */
+  readonly pausedHolderOverlaps: readonly PausedHolderOverlap[];
 }
 
 export function formatTotals(history: History, observed: Observations, violations: readonly Violation[], totals: Totals): string {
@@ -78,6 +81,7 @@ export function formatTotals(history: History, observed: Observations, violation
             .join(', ')}${over.length > 8 ? ', …' : ''})`
         : ''
     }`,
+    `paused holders' overlaps (a process frozen past its lease still lending, which leases without fencing at the resource allow): ${totals.pausedHolderOverlaps.length}${totals.pausedHolderOverlaps.map((overlap) => `\n  ${describeOverlap(overlap)}`).join('')}`,
     `violations: ${violations.length}${violations.length ? ` — ${count(violations, (v) => v.kind)}` : ''}`,
   ].join('\n');
 }

@@ -4,6 +4,7 @@
  * it races a step's own ending, the deadline, or the response.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
@@ -66,10 +67,10 @@ describe('a thread that is only busy', () => {
 describe('a client that goes away', () => {
   it('cancels its order at once, is sent nothing, and is logged as canceled', async () => {
     const client = new AbortController();
-    const order = svc.order(orderBody({ order_id: 'leaver', delay_ms: { payment: 5000, vendor: 5000, courier: 5000 } }), { signal: client.signal });
+    const order = svc.order(orderBody({ order_id: 'leaver', delay_ms: everyStep(5000) }), { signal: client.signal });
     await eventually(
       () => svc.health(),
-      (health) => health.running_steps === 3,
+      (health) => health.running_steps === STEP_NAMES.length,
     );
     const leftAt = performance.now();
     client.abort();
@@ -88,7 +89,7 @@ describe('a client that goes away', () => {
       msg: 'client went away; order canceled',
       kind: 'client_gone',
       status: 499,
-      steps: ['payment:canceled', 'vendor:canceled', 'courier:canceled'],
+      steps: STEP_NAMES.map((name) => `${name}:canceled`),
       request_id: expect.any(String),
     });
   });

@@ -15,6 +15,7 @@ import { captureLog } from '../support/log-capture.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { mulberry32 as random } from '../support/random.js';
 import { pause } from '../support/wait.js';
+import { STEP_NAMES } from '../../src/domain/steps.js';
 
 const SEED = Number(process.env['CHAOS_SEED'] ?? 20261122);
 const ORDERS = 2000;
@@ -36,7 +37,7 @@ function planOrders(rand: () => number): Plan[] {
     const faulty = rand() < 0.05;
     const target = pick(FAULT_TARGETS);
     // A refund runs only when its order fails after paying: make it so.
-    const failStep = faulty && target === 'refund' ? 'vendor' : rand() < 0.15 ? pick(['payment', 'vendor', 'courier'] as const) : undefined;
+    const failStep = faulty && target === 'refund' ? 'vendor' : rand() < 0.15 ? pick(STEP_NAMES) : undefined;
     const body: Record<string, unknown> = {
       order_id: `chaos-${SEED}-${i}`,
       amount: AMOUNT,

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
+import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
@@ -66,13 +67,13 @@ describe('a payment that went through for an order that failed', () => {
   it('is refunded when the client went away, the refund running on after it left', async () => {
     const service = await start();
     const client = new AbortController();
-    const order = orderBody({ order_id: 'left-after-paying', delay_ms: { payment: 10, vendor: 2000, courier: 2000, refund: 400 } });
+    const order = orderBody({ order_id: 'left-after-paying', delay_ms: { ...everyStep(2000), payment: 10, refund: 400 } });
     const sent = service.order(order, { signal: client.signal });
-    // Once the payment is through (10 ms) only vendor and courier still run.
+    // Once the payment is through (10 ms) only the other steps still run.
     await pause(100);
     await eventually(
       () => service.health(),
-      (health) => health.running_steps === 2,
+      (health) => health.running_steps === STEP_NAMES.length - 1,
     );
     client.abort();
     await expect(sent).rejects.toThrow();
@@ -86,7 +87,7 @@ describe('a payment that went through for an order that failed', () => {
       (found) => found !== undefined,
       { within: 3000 },
     );
-    expect(line).toMatchObject({ kind: 'client_gone', status: 499, steps: ['payment:ok', 'vendor:canceled', 'courier:canceled'], compensations: ['refund:ok'] });
+    expect(line).toMatchObject({ kind: 'client_gone', status: 499, steps: STEP_NAMES.map((name) => (name === 'payment' ? 'payment:ok' : `${name}:canceled`)), compensations: ['refund:ok'] });
   });
 });
 

@@ -4,6 +4,8 @@
  * 2-core machine; performance targets live in load/.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
+import { everyStep } from '../../src/domain/steps.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { expectWorkerThreads, orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -58,7 +60,7 @@ describe('POST /order', () => {
   });
 
   it('the deadline cancels every step: 504 at about 2 s', async () => {
-    const { status, body, ms } = await svc.order(orderBody({ delay_ms: { payment: 3000, vendor: 3000, courier: 3000 } }));
+    const { status, body, ms } = await svc.order(orderBody({ delay_ms: everyStep(3000) }));
     expect(status).toBe(504);
     expect(body.error?.kind).toBe('timeout');
     for (const step of Object.values(stepsOf(body))) expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: timeout' });
@@ -79,7 +81,7 @@ describe('POST /order', () => {
   });
 
   it('takes a delay of 0 as no delay at all', async () => {
-    const { status, body, ms } = await svc.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    const { status, body, ms } = await svc.order(orderBody({ delay_ms: everyStep(0) }));
     expect(status).toBe(200);
     for (const step of Object.values(stepsOf(body))) expect(step.duration_ms).toBeLessThan(50);
     expect(ms).toBeLessThan(100);
@@ -95,7 +97,7 @@ describe('POST /order', () => {
     const response = await fetch(new URL('/order', svc.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+      body: JSON.stringify(orderBody({ delay_ms: everyStep(0) })),
     });
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
     await response.json();
@@ -120,7 +122,7 @@ describe('GET /healthz', () => {
       fault_injection: true,
       access: 'open',
       per_thread: perThread,
-      breakers: { payment: closed, vendor: closed, courier: closed },
+      breakers: Object.fromEntries(DEPENDENCY_NAMES.map((name) => [name, closed])),
     });
   });
 

@@ -15,6 +15,8 @@ import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, type Samples } from '../support/prometheus.js';
 import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
+import { DEPENDENCY_NAMES, type DependencyName } from '../../src/domain/dependencies.js';
+import { everyStep } from '../../src/domain/steps.js';
 
 const THREADS = 2;
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -156,7 +158,7 @@ describe('a vendor outage', () => {
 describe('a partial outage, with retries', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000, stepRetries: { payment: 10, vendor: 10, courier: 10 } } });
+    svc = await startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000, stepRetries: everyStep(10) } });
   });
   afterAll(async () => {
     await expectAtRest(svc, THREADS);
@@ -166,17 +168,17 @@ describe('a partial outage, with retries', () => {
   it('orders succeed through it, each charged once; every call refused was made again', async () => {
     // A quarter of the calls fail at each dependency. An order fails only if some step's calls all fail while
     // the deadline allows about nine retries: 0.25^10 per step, about 1e-6. The draws are the service's own (Math.random).
-    for (const name of ['payment', 'vendor', 'courier']) expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
+    for (const name of DEPENDENCY_NAMES) expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
     const answers: Array<{ id: string; status: number; body: OrderResponse }> = [];
     for (let round = 0; round < 5; round++) {
       await Promise.all(
         Array.from({ length: 4 }, async () => {
-          const body = orderBody({ amount: 700, delay_ms: { payment: 5, vendor: 5, courier: 5 } });
+          const body = orderBody({ amount: 700, delay_ms: everyStep(5) });
           answers.push({ id: String(body['order_id']), ...(await svc.order(body)) });
         }),
       );
     }
-    const retries: Record<string, number> = { payment: 0, vendor: 0, courier: 0 };
+    const retries: Record<string, number> = { ...everyStep(0) };
     for (const { id, status, body } of answers) {
       expect(status, JSON.stringify(body)).toBe(200);
       for (const step of body.steps ?? []) retries[step.name]! += step.retries ?? 0;
@@ -184,12 +186,12 @@ describe('a partial outage, with retries', () => {
     }
     const state = await dependencies(svc);
     console.log(`20 orders through a 25% outage: retries ${JSON.stringify(retries)}`);
-    for (const name of ['payment', 'vendor', 'courier']) {
+    for (const name of DEPENDENCY_NAMES) {
       expect(retries[name]).toBe(state[name]!.calls_refused);
       expect(state[name]!.breaker).toMatchObject({ state: 'closed', consecutive_failures: 0 });
     }
     expect(Object.values(retries).reduce((a, b) => a + b)).toBeGreaterThan(0);
-    for (const name of ['payment', 'vendor', 'courier']) await switchOutage(svc, name, { outage: false });
+    for (const name of DEPENDENCY_NAMES) await switchOutage(svc, name, { outage: false });
   });
 });
 
@@ -203,7 +205,7 @@ describe("the client's own failures, and the payment provider's outage", () => {
     await svc.shutdown();
   });
 
-  const breakerOf = async (name: 'payment' | 'vendor' | 'courier') => (await svc.health()).breakers?.[name];
+  const breakerOf = async (name: DependencyName) => (await svc.health()).breakers?.[name];
 
   it('never open a breaker: fail_step, its own delay_ms past the deadline, a declined payment, a fault', async () => {
     for (let i = 0; i < 6; i++) {
@@ -214,7 +216,7 @@ describe("the client's own failures, and the payment provider's outage", () => {
     for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ delay_ms: { payment: 0, vendor: 5000, courier: 0 } }))).status).toBe(504);
     for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ fail_step: 'payment', delay_ms: quick }))).status).toBe(400);
     expect((await svc.order(orderBody({ delay_ms: quick, faults: { courier: 'crash' } }))).status).toBe(500);
-    for (const name of ['payment', 'vendor', 'courier'] as const) expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
+    for (const name of DEPENDENCY_NAMES) expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
     expect((await svc.order(orderBody({ delay_ms: quick }))).status).toBe(200);
     await eventually(
       () => svc.health(),
@@ -292,7 +294,7 @@ describe('the outage switch', () => {
     }
     const list = await rawRequest(svc.url, { method: 'GET', path: '/admin/dependencies', headers: bearer(ADMIN) });
     expect(list.json()).toEqual({
-      dependencies: ['payment', 'vendor', 'courier'].map((dependency) => ({
+      dependencies: DEPENDENCY_NAMES.map((dependency) => ({
         dependency,
         title: expect.any(String),
         outage: null,

@@ -13,8 +13,8 @@ import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
 
-const [, vendor, courier] = DEFAULT_STEPS;
-const withPayment = (fixture: string): StepDefinition[] => [{ name: 'payment', module: compiledFixture(`steps/${fixture}`).href }, vendor!, courier!];
+/** The default steps, the payment's module (and no refund) replaced by a fixture's. */
+const withPayment = (fixture: string): StepDefinition[] => DEFAULT_STEPS.map((step) => (step.name === 'payment' ? { name: 'payment', module: compiledFixture(`steps/${fixture}`).href } : step));
 
 let svc: TestService | undefined;
 afterEach(async () => {

@@ -3,6 +3,7 @@
  * orders do, request ids in every log line, load shedding, readiness.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { STEP_NAMES } from '../../src/domain/steps.js';
 import type { Config } from '../../src/config.js';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { compiledFixture } from '../support/compiled.js';
@@ -128,7 +129,7 @@ describe('request ids and logs', () => {
       duration_ms: expect.any(Number),
       order_id: 'traced',
       kind: 'ok',
-      steps: ['payment:ok', 'vendor:ok', 'courier:ok'],
+      steps: STEP_NAMES.map((name) => `${name}:ok`),
     });
   });
 

@@ -7,6 +7,10 @@
  *
  * Races are held open with locks taken by the test's own connection: a
  * statement waiting on a lock is on its way for as long as the test wants.
+ * Where only one kind of statement must wait (a give-back, not a take), a
+ * statement trigger makes just that kind wait for the test's advisory lock,
+ * before it touches a row; and a spy in front of courier_take records every
+ * take, so the test knows when one has been answered.
  */
 import pg from 'pg';
 import { pino } from 'pino';
@@ -16,11 +20,15 @@ import { Database } from '../../src/postgres/database.js';
 import { InstanceLease } from '../../src/postgres/instance-lease.js';
 import { Notifications } from '../../src/postgres/notifications.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
-import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
+import { NO_TOKEN, SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startTestPostgres, type TestPostgres } from '../support/postgres.js';
-import { eventually } from '../support/wait.js';
+import { eventually, pause } from '../support/wait.js';
 
 const COURIERS = 5;
+/** The owner the test's "steps" take slots as (the main thread stands in for a worker). */
+const STEP = 1;
+/** The advisory lock give-backs wait for while the test holds it. */
+const GIVE_BACKS_HELD = 4242;
 const silent = pino({ level: 'silent' });
 
 let server: TestPostgres | undefined;
@@ -28,7 +36,10 @@ const cleanups: Array<() => Promise<void>> = [];
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
 });
+/** Run before the cleanups: whatever a test still holds in Postgres would make the instances' last statements wait. */
+const releases: Array<() => Promise<void>> = [];
 afterEach(async () => {
+  for (const release of releases.splice(0)) await release();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
@@ -42,9 +53,9 @@ interface Instance {
 }
 
 /** One instance's courier side: its own pool, lease and LISTEN connection, as DurableStore assembles them. */
-async function instance(url: string, leaseMs: number): Promise<Instance> {
-  // Statements may wait on the test's locks far longer than the lease: they must not time out meanwhile.
-  const db = new Database({ url, poolSize: 4, statementTimeoutMs: 30_000, log: silent });
+async function instance(url: string, leaseMs: number, statementTimeoutMs = 30_000): Promise<Instance> {
+  // Statements may wait on the test's locks far longer than the lease: unless a test says so, they must not time out meanwhile.
+  const db = new Database({ url, poolSize: 4, statementTimeoutMs, log: silent });
   await db.migrate(MIGRATIONS);
   await coordinateCourierPool(db, COURIERS, silent);
   const notifications = new Notifications(db, silent);
@@ -62,6 +73,82 @@ async function instance(url: string, leaseMs: number): Promise<Instance> {
     await db.close();
   });
   return { lease, allotment, semaphore };
+}
+
+/**
+ * The schema, then the test's hooks in Postgres: every courier_take recorded
+ * (who, what it knew, what it got), and give-backs (`SET holder = NULL`)
+ * waiting for GIVE_BACKS_HELD before they touch a row. Installed before any
+ * instance prepares its statements.
+ */
+async function withCourierHooks(url: string): Promise<void> {
+  const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
+  await db.migrate(MIGRATIONS);
+  await db.close();
+  await sql(
+    url,
+    `CREATE TABLE courier_takes (me uuid, known integer[], taken integer[], at timestamptz DEFAULT clock_timestamp());
+     ALTER FUNCTION courier_take(uuid, integer, integer[]) RENAME TO courier_take_spied;
+     CREATE FUNCTION courier_take(p_me uuid, p_n integer, p_known integer[]) RETURNS SETOF integer LANGUAGE plpgsql AS $$
+     DECLARE taken integer[];
+     BEGIN
+       taken := ARRAY(SELECT courier_take_spied(p_me, p_n, p_known));
+       INSERT INTO courier_takes (me, known, taken) VALUES (p_me, p_known, taken);
+       RETURN QUERY SELECT unnest(taken);
+     END $$;
+     CREATE FUNCTION hold_give_backs() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF current_query() LIKE '%SET holder = NULL%' THEN PERFORM pg_advisory_xact_lock_shared(${GIVE_BACKS_HELD}); END IF;
+       RETURN NULL;
+     END $$;
+     CREATE TRIGGER hold_give_backs BEFORE UPDATE ON courier_slots FOR EACH STATEMENT EXECUTE FUNCTION hold_give_backs();`,
+  );
+}
+
+/** Give-backs wait from now until the returned function is called. */
+async function holdGiveBacks(url: string): Promise<() => Promise<void>> {
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  await locker.query('SELECT pg_advisory_lock($1)', [GIVE_BACKS_HELD]);
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    await locker.end();
+  };
+  releases.push(release);
+  return release;
+}
+
+/** Takes by an identity recorded so far. */
+async function takesBy(url: string, identity: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM courier_takes WHERE me = $1', [identity]);
+  return row!.n;
+}
+
+/** Rows Postgres has under an identity. */
+async function rowsOf(url: string, identity: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM courier_slots WHERE holder = $1', [identity]);
+  return row!.n;
+}
+
+interface WaitingStep {
+  /** The slot it got; -1 if withdrawn first. */
+  readonly slot: Promise<number>;
+  withdraw(): void;
+}
+
+/** A step waiting for a courier; withdrawn when the test ends, if not before. */
+function waitingStep(semaphore: SlotSemaphore): WaitingStep {
+  const withdrawn = Promise.withResolvers<void>();
+  let over = false;
+  const withdraw = (): void => {
+    over = true;
+    withdrawn.resolve();
+    semaphore.wakeIfSlotFree();
+  };
+  cleanups.push(async () => withdraw());
+  return { slot: semaphore.acquire(STEP, { token: NO_TOKEN, isCanceled: () => over, whenCanceled: () => withdrawn.promise }), withdraw };
 }
 
 /** Slots a step could take right now: taken and given back at once. */
@@ -107,5 +194,174 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a courier take answered aft
     await b.allotment.start();
     expect(b.allotment.lent).toBe(COURIERS);
     expect(lendable(a.semaphore) + lendable(b.semaphore)).toBe(COURIERS);
+  });
+});
+
+/**
+ * C holds every row and its steps every slot; B starts and wants one. C,
+ * above its fair share, gives one back: its slot comes back from a step, its
+ * row's release is sent — and held in Postgres. Then C's steps want a
+ * courier again. Returns once the release is held and C wants.
+ */
+async function giveBackHeldWhileWanting(url: string, cStatementTimeoutMs?: number) {
+  await withCourierHooks(url);
+  const c = await instance(url, 10_000, cStatementTimeoutMs);
+  await c.allotment.start();
+  const cId = c.lease.id()!;
+  expect(c.allotment.held).toBe(COURIERS);
+  const busy = Array.from({ length: COURIERS }, () => c.semaphore.tryAcquire(STEP));
+  waitingStep(c.semaphore);
+
+  const releaseGiveBacks = await holdGiveBacks(url);
+  const b = await instance(url, 10_000);
+  await b.allotment.start();
+  const bId = b.lease.id()!;
+  waitingStep(b.semaphore);
+  await eventually(
+    async () => c.semaphore.waiting(),
+    (waiting) => waiting === 2,
+    { within: 5000, every: 10 },
+  );
+  // Two steps of C end: the first slot goes to C's waiting step, the second to the give-back, which then releases its row.
+  c.semaphore.release(busy[0]!, STEP);
+  c.semaphore.release(busy[1]!, STEP);
+  await eventually(
+    async () => c.allotment.held,
+    (held) => held === COURIERS - 1,
+    { within: 5000, every: 10 },
+  );
+  waitingStep(c.semaphore);
+  return { c, cId, b, bId, releaseGiveBacks };
+}
+
+/**
+ * Once every row is held again and both instances know what they took:
+ * what each believes it holds is what Postgres has under its identity, and
+ * together they lend no more than COURIERS.
+ */
+async function expectLentOnceEach(url: string, c: Instance, cId: string, b: Instance, bId: string): Promise<void> {
+  await eventually(
+    () => sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM courier_slots WHERE holder IS NULL'),
+    ([row]) => row!.n === 0,
+    { within: 5000, every: 20 },
+  );
+  await eventually(
+    async () => c.allotment.held + b.allotment.held,
+    (held) => held >= COURIERS,
+    { within: 5000, every: 20 },
+  );
+  expect({ c: await rowsOf(url, cId), b: await rowsOf(url, bId) }).toEqual({ c: c.allotment.held, b: b.allotment.held });
+  expect(c.allotment.lent + b.allotment.lent).toBeLessThanOrEqual(COURIERS);
+}
+
+/** Until no release of a courier row is under way in Postgres (one whose client gave up on it included). */
+async function untilNoGiveBackRuns(url: string): Promise<void> {
+  await eventually(
+    () => sql<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%SET holder = NULL%' AND state <> 'idle' AND pid <> pg_backend_pid()"),
+    ([row]) => row!.n === 0,
+    { within: 5000, every: 20 },
+  );
+}
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a courier row given back while its instance wants couriers again${POSTGRES_SKIPPED}`, () => {
+  it('is not taken back by that instance while its give-back is on its way, so no slot is lent twice', async () => {
+    const url = await freshDatabase(server!);
+    const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url);
+
+    // C takes while its give-back is still on its way: nothing is free, and the row on its way back is not C's to take.
+    const takesBefore = await takesBy(url, cId);
+    await eventually(
+      () => takesBy(url, cId),
+      (takes) => takes > takesBefore,
+      { within: 5000, every: 20 },
+    );
+    expect(await sql<{ taken: number[] }>(url, 'SELECT taken FROM courier_takes WHERE me = $1 ORDER BY at DESC LIMIT 1', [cId])).toEqual([{ taken: [] }]);
+
+    // The give-back goes through; B or C takes the row.
+    await releaseGiveBacks();
+    await untilNoGiveBackRuns(url);
+    await expectLentOnceEach(url, c, cId, b, bId);
+  });
+
+  it('frees nothing when its release lands after the client gave up on it and the instance took the row again', async () => {
+    const url = await freshDatabase(server!);
+    // C's client gives up on a statement after 500 ms; in Postgres the statement goes on.
+    const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url, 500);
+
+    // The release failed for C: the row is its own again, unknown to it, and its steps want one — it takes it back.
+    await eventually(
+      async () => c.allotment.held,
+      (held) => held === COURIERS,
+      { within: 5000, every: 20 },
+    );
+    // The release C gave up on goes through now, in Postgres.
+    await releaseGiveBacks();
+    await untilNoGiveBackRuns(url);
+    await expectLentOnceEach(url, c, cId, b, bId);
+  });
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a give-back waiting for its slot when the lease is given up${POSTGRES_SKIPPED}`, () => {
+  it('counts as a slot still lent under that lease: nothing is lent again until it is back, and it gives back no row of the next identity', async () => {
+    const url = await freshDatabase(server!);
+    await withCourierHooks(url);
+    // Another live instance (only a row in Postgres) holds every row but the first: A gets one.
+    const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
+    await coordinateCourierPool(db, COURIERS, silent);
+    await db.close();
+    await sql(url, "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ('00000000-0000-4000-8000-000000000001', 'elsewhere', 1, now() + interval '1 hour')");
+    await sql(url, "UPDATE courier_slots SET holder = '00000000-0000-4000-8000-000000000001', held_since = now() WHERE slot > 1");
+    const a = await instance(url, 1500);
+    await a.allotment.start();
+    const oldId = a.lease.id()!;
+    expect(a.allotment.held).toBe(1);
+    const stuck = a.semaphore.tryAcquire(STEP);
+
+    // B wants one: A, whose steps want none, gives its row back — once its step lets go of the slot, which it does not yet.
+    const b = await instance(url, 10_000);
+    await b.allotment.start();
+    const bStep = waitingStep(b.semaphore);
+    await eventually(
+      async () => a.semaphore.waiting(),
+      (waiting) => waiting === 1,
+      { within: 5000, every: 10 },
+    );
+    bStep.withdraw();
+
+    // A's renewals are held until its lease has run out, on its clock and then in Postgres; it registers anew.
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    releases.push(async () => void (await locker.end().catch(() => {})));
+    await locker.query('BEGIN');
+    await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [oldId]);
+    await eventually(
+      async () => a.lease.lost,
+      (lost) => lost === 1,
+      { within: 10_000, every: 20 },
+    );
+    await eventually(
+      () => sql<{ expired: boolean }>(url, 'SELECT lease_until < now() AS expired FROM instances WHERE instance_id = $1', [oldId]),
+      ([row]) => row!.expired,
+      { within: 5000, every: 20 },
+    );
+    await locker.query('COMMIT');
+    await eventually(
+      async () => a.lease.id(),
+      (id) => id !== undefined,
+      { within: 5000, every: 20 },
+    );
+
+    // A's steps want a courier. The slot lent under the old lease is still held: A must lend nothing meanwhile.
+    const aStep = waitingStep(a.semaphore);
+    await Promise.race([aStep.slot, pause(1500)]);
+    // The old step lets go; whatever A lends now, it holds rows for.
+    a.semaphore.release(stuck, STEP);
+    await eventually(
+      async () => a.semaphore.waiting(),
+      (waiting) => waiting === 0,
+      { within: 5000, every: 20 },
+    );
+    expect(a.allotment.lent).toBeLessThanOrEqual(a.allotment.held);
+    expect(await rowsOf(url, a.lease.id()!)).toBe(a.allotment.held);
   });
 });

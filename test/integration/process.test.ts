@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { converse, parseReply, type Conversation } from '../support/raw-socket.js';
@@ -96,7 +97,7 @@ describe('logs', () => {
     server = await startServerProcess({ LOG_LEVEL: 'debug' });
     const answer = await rawRequest(server.url, {
       headers: { ...JSON_TYPE, 'x-request-id': 'trace-me-42' },
-      body: JSON.stringify(orderBody({ order_id: 'logged', delay_ms: { payment: 60, vendor: 0, courier: 0 } })),
+      body: JSON.stringify(orderBody({ order_id: 'logged', delay_ms: { ...everyStep(0), payment: 60 } })),
     });
     expect(answer.headers['x-request-id']).toBe('trace-me-42');
     const fromSteps = await eventually(
@@ -104,9 +105,9 @@ describe('logs', () => {
         server!.stdout
           .filter((line) => line.includes('"request_id":"trace-me-42"') && line.includes('"thread_id"'))
           .map((line) => JSON.parse(line) as { thread_id: number; order_id: string; step: string; msg: string; duration_ms: number }),
-      (lines) => lines.length === 3,
+      (lines) => lines.length === STEP_NAMES.length,
     );
-    expect(fromSteps.map((line) => line.msg).sort()).toEqual(['courier done', 'payment done', 'vendor done']);
+    expect(fromSteps.map((line) => line.msg).sort()).toEqual(STEP_NAMES.map((name) => `${name} done`).sort());
     for (const line of fromSteps) {
       expect(line.thread_id).toBeGreaterThan(0);
       expect(line.order_id).toBe('logged');

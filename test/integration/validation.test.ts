@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectAtRest } from '../support/leaks.js';
 import { rawRequest } from '../support/http.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { STEP_NAMES } from '../../src/domain/steps.js';
 
 const THREADS = 2;
 let svc: TestService;
@@ -123,7 +124,7 @@ const quickOrder = fc.record(
   {
     order_id: fc.string({ minLength: 1, maxLength: 20 }),
     amount: fc.integer({ min: 1, max: 10_000 }),
-    fail_step: fc.constantFrom('payment', 'vendor', 'courier'),
+    fail_step: fc.constantFrom(...STEP_NAMES),
     delay_ms: fc.record({ payment: fc.nat(20), vendor: fc.nat(20), courier: fc.nat(20) }, { requiredKeys: [] }),
     cpu_ms: fc.record({ payment: fc.nat(5), vendor: fc.nat(5), courier: fc.nat(5) }, { requiredKeys: [] }),
   },

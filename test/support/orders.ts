@@ -1,8 +1,10 @@
 /** Order bodies the tests use, and what the responses must look like. */
 import { expect } from 'vitest';
 import type { OrderResponse, StepJson } from './service.js';
+import { STEP_NAMES } from '../../src/domain/steps.js';
 
-export const STEP_ORDER = ['payment', 'vendor', 'courier'];
+/** Every step of an order, in the order of the registry (and of every answer). */
+export const STEP_ORDER: readonly string[] = STEP_NAMES;
 
 let serial = 0;
 /** A valid order body; `overrides` replace fields. */

@@ -7,11 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check, type FinalOrder, type InstanceAtRest, type Observations, type RecordedOrder, type ViolationKind } from '../chaos/checker.js';
-import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody } from '../chaos/history.js';
+import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody, TimelineEntry } from '../chaos/history.js';
+import { everyAction } from '../../src/domain/steps.js';
 
 const ID = 'o-1';
 const AMOUNT = 1200;
-const BODY: OrderBody = { order_id: ID, amount: AMOUNT, delay_ms: { payment: 10, vendor: 10, courier: 10, refund: 10 } };
+const BODY: OrderBody = { order_id: ID, amount: AMOUNT, delay_ms: everyAction(10) };
 
 function answer(status: number, kind: string, { steps = true, replayed = false } = {}): AttemptEnd {
   const error = kind === 'ok' ? {} : { error: { kind, message: 'order failed' } };
@@ -41,13 +42,14 @@ interface Story {
   readonly alarmed?: boolean;
   readonly instances?: readonly InstanceAtRest[];
   readonly rowsOfDeadIdentities?: readonly number[];
-  readonly samples?: ReadonlyArray<ReadonlyArray<number | null>>;
+  readonly samples?: ReadonlyArray<ReadonlyArray<number | null> | CourierSample>;
+  readonly timeline?: readonly TimelineEntry[];
   readonly exits?: readonly InstanceExit[];
   readonly healFailure?: string;
 }
 
 function kindsFound(story: Story): ViolationKind[] {
-  const courierSamples: CourierSample[] = (story.samples ?? []).map((busy, i) => ({ atMs: i * 100, busy, rows: null }));
+  const courierSamples: CourierSample[] = (story.samples ?? []).map((sample, i) => ('atMs' in sample ? sample : { atMs: i * 100, busy: sample, rows: null }));
   const observed: Observations = {
     couriers: 3,
     orders: new Map([[ID, story.final ?? done('ok', 200, AMOUNT, 0)]]),
@@ -56,9 +58,34 @@ function kindsFound(story: Story): ViolationKind[] {
     alarmed: new Set(story.alarmed ? [ID] : []),
     healFailure: story.healFailure,
   };
-  const history = { orders: [story.body ?? BODY], attempts: [...(story.attempts ?? [attempt(OK)])], exits: [...(story.exits ?? [])], courierSamples };
-  return [...new Set(check(history, observed).map((violation) => violation.kind))];
+  const history = {
+    instances: ['A', 'B', 'C'],
+    orders: [story.body ?? BODY],
+    attempts: [...(story.attempts ?? [attempt(OK)])],
+    exits: [...(story.exits ?? [])],
+    timeline: [...(story.timeline ?? [])],
+    courierSamples,
+  };
+  return [...new Set(check(history, observed, { pausedHolderBoundMs: 700 }).map((violation) => violation.kind))];
 }
+
+/** A courier sample: busy and believed per instance, identities, and Postgres's live rows per identity. */
+function courierSample(atMs: number, busy: number[], held: number[], identities: Array<string | null>, rows: Record<string, number>): CourierSample {
+  const holders = Object.entries(rows).map(([holder, n]) => ({ holder, rows: n, live: true }));
+  const live = holders.reduce((sum, holder) => sum + holder.rows, 0);
+  return { atMs, busy, held, identities, rows: { live, dead: 0, free: 3 - live }, holders };
+}
+const pausedB: TimelineEntry[] = [
+  { atMs: 100, actor: 'nemesis', what: 'SIGSTOP B (pid 7) for 2.0 s' },
+  { atMs: 2100, actor: 'nemesis', what: 'SIGCONT B (pid 7)' },
+];
+/** B paused past its lease while its steps held 2 couriers; A and C took its rows; B, resumed, still lends 2 under no rows. */
+const pausedHolder = (lastOverMs: number): CourierSample[] => [
+  courierSample(0, [1, 2, 0], [1, 2, 0], ['aaaaaaaa', 'bbbbbbbb', 'cccccccc'], { aaaaaaaa: 1, bbbbbbbb: 2 }),
+  courierSample(2200, [1, 2, 1], [1, 0, 2], ['aaaaaaaa', null, 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
+  courierSample(lastOverMs, [1, 2, 2], [1, 0, 2], ['aaaaaaaa', 'dddddddd', 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
+  courierSample(lastOverMs + 100, [1, 0, 2], [1, 0, 2], ['aaaaaaaa', 'dddddddd', 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
+];
 
 const refusedRefund: OrderBody = { ...BODY, fail_step: 'vendor', fail_compensation: true };
 
@@ -159,6 +186,19 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
         [3, 2, 0],
         [3, 2, 2],
         [1, 1, 1],
+      ],
+    },
+    ['couriers_over_capacity'],
+  ],
+  ["a paused holder's overlap: B, resumed past its lease, still lends what it held before", { timeline: pausedB, samples: pausedHolder(2300) }, []],
+  ["a paused holder's overlap that outlasts the bound", { timeline: pausedB, samples: pausedHolder(2900) }, ['couriers_over_capacity']],
+  ['slots lent after a lease was given up, with no pause of their instance', { samples: pausedHolder(2300) }, ['couriers_over_capacity']],
+  [
+    'an instance lending a row Postgres has under another (seed 205)',
+    {
+      samples: [
+        courierSample(0, [0, 3, 1], [0, 3, 1], ['aaaaaaaa', 'bbbbbbbb', 'cccccccc'], { bbbbbbbb: 3 }),
+        courierSample(100, [0, 3, 1], [0, 3, 1], ['aaaaaaaa', 'bbbbbbbb', 'cccccccc'], { bbbbbbbb: 3 }),
       ],
     },
     ['couriers_over_capacity'],

@@ -13,6 +13,7 @@ import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-record
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
+import { everyAction, everyStep } from '../../src/domain/steps.js';
 
 const order: Order = {
   client: ANONYMOUS,
@@ -20,8 +21,8 @@ const order: Order = {
   amount: 10,
   failStep: 'vendor',
   failCompensation: true,
-  delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
-  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+  delayMs: everyAction(0),
+  cpuMs: everyStep(0),
 };
 
 const refused: OrderResult = {

@@ -8,6 +8,7 @@ import type { OrderRun } from '../../src/domain/order.js';
 import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
+import { everyAction, everyStep } from '../../src/domain/steps.js';
 
 const run: OrderRun = {
   runNumber: 1,
@@ -17,8 +18,8 @@ const run: OrderRun = {
     amount: 100,
     failStep: undefined,
     failCompensation: false,
-    delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
-    cpuMs: { payment: 0, vendor: 0, courier: 0 },
+    delayMs: everyAction(0),
+    cpuMs: everyStep(0),
   },
 };
 const STEPS: StepDefinition[] = [

@@ -12,6 +12,7 @@ import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { REQUESTED_CHARGE } from '../../src/threads/protocol.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
+import { everyAction, everyStep } from '../../src/domain/steps.js';
 
 /** An order of the tests' one client. */
 const k = (orderId: string): OrderKey => orderKey('test', orderId);
@@ -23,8 +24,8 @@ const order = (orderId: string) => ({
   amount: 10,
   failStep: undefined,
   failCompensation: true,
-  delayMs: { payment: 0, vendor: 0, courier: 0, refund: 0 },
-  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+  delayMs: everyAction(0),
+  cpuMs: everyStep(0),
 });
 
 /** `n` runs that failed with their money still taken (the provider refused the refund). */
