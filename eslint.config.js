@@ -12,7 +12,8 @@ import tseslint from 'typescript-eslint';
  * The layers of src/ and what each may import besides itself: dependencies
  * point inward — the domain knows nothing, the pipeline knows the domain,
  * the threads, the orders and the dependencies' breakers (resilience) know
- * the pipeline, HTTP knows the orders, and only the composition root
+ * the pipeline, the orders know the clients sharing the service (their
+ * shares), HTTP knows the orders, and only the composition root
  * (src/composition/, and the process around it) knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
  * version, runtime) are leaves anyone may import.
@@ -21,10 +22,11 @@ import tseslint from 'typescript-eslint';
 const LAYERS = {
   domain: [],
   'shared-memory': [],
+  clients: ['domain'],
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
-  orders: ['domain', 'pipeline', 'ledger'],
+  orders: ['domain', 'pipeline', 'ledger', 'clients'],
   resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],

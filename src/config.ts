@@ -82,6 +82,22 @@ export interface Config {
   readonly breakerOpenMs: number;
   /** Per step, how many times it calls its dependency again after an unavailable answer (with backoff, while the deadline allows). */
   readonly stepRetries: PerStep<number>;
+  /** Each client's weight in every fair share (CLIENT_WEIGHTS); a client not named weighs 1. */
+  readonly clientWeights: ReadonlyMap<string, number>;
+  /**
+   * The most of each scarce resource — courier slots, orders in flight, the
+   * order records' memory — one client may hold while other clients exist
+   * (CLIENT_MAX_SHARE, over 0 and at most 1); 1 turns every per-client cap off.
+   */
+  readonly clientMaxShare: number;
+  /**
+   * Orders per second each client may send (CLIENT_RATE_LIMIT), a burst of
+   * one second's worth; 0: no limit. Absent: the access mode's default —
+   * DEFAULT_CLIENT_RATE_LIMIT with keys, none in open mode (clientRateLimitOf).
+   */
+  readonly clientRateLimit?: number;
+  /** Per client, its own rate limit instead (CLIENT_RATE_LIMITS); 0: none for that client. */
+  readonly clientRateLimits: ReadonlyMap<string, number>;
 }
 
 /**
@@ -377,7 +393,53 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     breakerFailures: integer(env, 'BREAKER_FAILURES', 0, 1000, 5),
     breakerOpenMs: integer(env, 'BREAKER_OPEN_MS', 1, 3_600_000, 5000),
     stepRetries: stepRetries(env),
+    clientWeights: clientNumbers(env, 'CLIENT_WEIGHTS', 'weight', 1, MAX_CLIENT_WEIGHT),
+    clientMaxShare: clientMaxShare(env),
+    ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
+    clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
   };
+}
+
+/** Orders per second per client when keys are configured and CLIENT_RATE_LIMIT is not set. */
+export const DEFAULT_CLIENT_RATE_LIMIT = 100;
+/** CLIENT_MAX_SHARE when not set. */
+export const DEFAULT_CLIENT_MAX_SHARE = 0.6;
+const MAX_CLIENT_WEIGHT = 1000;
+const MAX_RATE_LIMIT = 1_000_000;
+
+/** Orders per second a client may send, 0 for none: its own limit, else CLIENT_RATE_LIMIT, else the access mode's default. */
+export function clientRateLimitOf(config: Pick<Config, 'clientRateLimit' | 'clientRateLimits' | 'access'>, client: string): number {
+  return config.clientRateLimits.get(client) ?? config.clientRateLimit ?? (config.access.mode === 'keys' ? DEFAULT_CLIENT_RATE_LIMIT : 0);
+}
+
+/** Whether any client has a rate limit: without one, no order is counted at all. */
+export function anyClientRateLimit(config: Pick<Config, 'clientRateLimit' | 'clientRateLimits' | 'access'>): boolean {
+  return clientRateLimitOf(config, '') > 0 || [...config.clientRateLimits.values()].some((limit) => limit > 0);
+}
+
+/** CLIENT_MAX_SHARE: a decimal over 0 and at most 1, to the thousandth (shares are kept in thousandths in shared memory). */
+function clientMaxShare(env: Env): number {
+  const raw = env['CLIENT_MAX_SHARE'];
+  if (raw === undefined || raw === '') return DEFAULT_CLIENT_MAX_SHARE;
+  const share = /^(0|1)?(\.\d{1,3})?$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(share > 0 && share <= 1)) throw new ConfigError(`CLIENT_MAX_SHARE must be a number over 0 and at most 1, to three decimals (1: no per-client caps), got ${JSON.stringify(raw)}`);
+  return share;
+}
+
+/** `client:n` pairs, comma-separated (CLIENT_WEIGHTS, CLIENT_RATE_LIMITS): each client a valid name, at most once. */
+function clientNumbers(env: Env, name: string, what: string, min: number, max: number): ReadonlyMap<string, number> {
+  const numbers = new Map<string, number>();
+  const raw = env[name];
+  if (raw === undefined || raw === '') return numbers;
+  const rule = `${name} must be client:${what.replaceAll(' ', '_')} pairs, comma-separated, each client at most once and each ${what} an integer from ${min} to ${max}`;
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([^:\s]+)\s*:\s*(\d+)\s*$/.exec(entry);
+    const client = match?.[1] ?? '';
+    const value = Number(match?.[2]);
+    if (!match || !CLIENT_NAME.test(client) || numbers.has(client) || value < min || value > max) throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+    numbers.set(client, value);
+  }
+  return numbers;
 }
 
 /** Retries per step by default, and at most. */

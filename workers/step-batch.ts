@@ -11,11 +11,11 @@ import type { StepTaskRunner } from './step-runtime.js';
 export type StepBatchRunner = (batch: StepBatch) => Promise<BatchedReport[]>;
 
 export function batchRunner(runStep: StepTaskRunner, sendEarly: (report: EarlyReport) => void): StepBatchRunner {
-  return async ({ order, run, requestId, remainingMs, steps }) => {
+  return async ({ order, run, requestId, remainingMs, clientIndex, steps }) => {
     const endedAt: number[] = [];
     const reports = await Promise.all(
       steps.map(async ({ seq, cell, module }, i) => {
-        const report = await runStep({ cell, module, order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }) });
+        const report = await runStep({ cell, module, order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), ...(clientIndex ? { clientIndex } : {}) });
         endedAt[i] = performance.now();
         if (report.status === 'error' && steps.length > 1) sendEarly({ type: 'step-report', seq, report });
         return report;

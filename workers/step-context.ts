@@ -59,6 +59,8 @@ export interface TaskLabels {
   readonly requestId: string;
   /** The order's client: with its id, the key the provider files its books under. */
   readonly client: string;
+  /** The client's index in shared memory: its waits for a courier take turns with other clients'. */
+  readonly clientIndex: number;
   readonly orderId: string;
   /** The order's run: with the order id, the provider's idempotency key. */
   readonly run: number;
@@ -174,7 +176,8 @@ export class WorkerStepContext implements StepContext {
     this.show('awaiting_courier');
     let slot: number;
     try {
-      slot = await this.suspend(couriers.acquire(threadId, { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) }));
+      const cancel = { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) };
+      slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex));
     } finally {
       this.show('running');
     }

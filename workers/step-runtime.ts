@@ -67,7 +67,7 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     const ctx = new WorkerStepContext(
       task.cell,
       { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
-      { requestId: task.requestId, client: task.order.client, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+      { requestId: task.requestId, client: task.order.client, clientIndex: task.clientIndex ?? 0, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
       task.remainingMs,
     );
     try {

@@ -23,9 +23,10 @@ export interface EventStream<T> {
   close(): void;
 }
 
-export function openEventStream<T>(url: URL): Promise<EventStream<T>> {
+/** `headers`: sent besides Accept (an Authorization, say). */
+export function openEventStream<T>(url: URL, headers: Record<string, string> = {}): Promise<EventStream<T>> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: 'text/event-stream' } }, (res) => {
+    const req = request(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
       const frames: Array<Frame<T>> = [];
       const waiters = new Set<(frame: Frame<T>) => void>();
       let buffer = '';

@@ -2,7 +2,7 @@
  * What the dependencies' circuit breakers cost the main thread per order.
  *
  * Two figures, each the median of its rounds with their min–max:
- * - the checks alone, in this process: admitting an order through the three
+ * - the checks alone, in this process: admitting an order through the
  *   breakers and settling each with its order's outcome, as the service does
  *   for every order (µs per order, over many orders);
  * - end to end: the `overhead` scenario's orders at a fixed rate against a
@@ -13,6 +13,7 @@
  *   npm run measure:breakers
  *   npm run measure:breakers -- --rounds 5 --seconds 6
  */
+import { STEP_NAMES } from '../../src/domain/steps.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { DependencyBreakers } from '../../src/resilience/dependency-breakers.js';
 import { parseCommandLine } from '../lib/command-line.js';
@@ -37,10 +38,10 @@ const { values: options } = parseCommandLine(
   },
 );
 
-/** An order as its three steps report it: every dependency answered. */
+/** An order as its steps report it: every dependency answered. */
 const answered: OrderResult = {
   orderId: 'o',
-  steps: (['payment', 'vendor', 'courier'] as const).map((name) => ({ name, status: 'ok', durationMs: 1, threadId: 1, attempts: 1, dependency: 'answered' })),
+  steps: STEP_NAMES.map((name) => ({ name, status: 'ok', durationMs: 1, threadId: 1, attempts: 1, dependency: 'answered' })),
   compensations: [],
   failure: undefined,
 };

@@ -22,7 +22,12 @@ export const freshOrderId = (): string => `${runTag}-${sent++}`;
 export const mainThreadCpuSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
 
 /** `seconds` of orders at `rate` per second, or as fast as they are answered (undefined). */
-export async function driveOverhead(server: ServerProcess, seconds: number, rate: number | undefined): Promise<{ requests: number; perSecond: number; non2xx: number }> {
+export async function driveOverhead(
+  server: ServerProcess,
+  seconds: number,
+  rate: number | undefined,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ requests: number; perSecond: number; non2xx: number }> {
   const result = await autocannon({
     url: new URL('/order', server.url).href,
     connections: overhead.connections,
@@ -30,7 +35,7 @@ export async function driveOverhead(server: ServerProcess, seconds: number, rate
     requests: [
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...headers },
         setupRequest: (request) => ({ ...request, body: JSON.stringify({ ...overhead.order(sent), order_id: freshOrderId() }) }),
       },
     ],

@@ -21,12 +21,18 @@
  * an instance already draining ignores the primary's message, so one Ctrl-C
  * is one drain. A second signal ends everything at once.
  *
+ * Rate limits. The primary keeps the clients' rate-limit counts for every
+ * instance (rate-limiter-flexible's RateLimiterClusterMaster; each instance
+ * asks it over IPC: src/http/client-rate-limits.ts), so a client's
+ * CLIENT_RATE_LIMIT holds across the instances of this machine.
+ *
  * Exit: 0 once every instance has drained; an instance that cannot start
  * at first (a bad setting, Postgres unreachable) ends the others and the
  * primary with its exit code — nothing has served yet.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from '../exit-codes.js';
 import { announce } from '../observability/logging.js';
 import { RestartBackoff } from './restart-backoff.js';
@@ -124,5 +130,7 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // Before the first fork: an instance asks for its limiters as it starts.
+  new RateLimiterClusterMaster();
   for (let i = 0; i < instances; i++) fork();
 }

@@ -18,7 +18,7 @@ import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipe
 import { modulesOf, type StepDefinition } from '../pipeline/steps.js';
 import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
-import { ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import { StepTracker } from '../shared-memory/step-tracker.js';
 import { BackgroundVoider } from '../threads/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
@@ -32,6 +32,10 @@ import { DependencyOutages } from '../shared-memory/dependency-outages.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import { keyOfOrder } from '../domain/order.js';
+import type { ClientBook } from '../clients/client-book.js';
+import type { ViewedClient } from '../observability/thread-frame.js';
+import { CpuTurns } from '../threads/cpu-turns.js';
+import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
@@ -67,7 +71,19 @@ export interface OrderEngine {
   readonly breakers: DependencyBreakers | undefined;
   /** Called for every change of a breaker's state. */
   onBreakerTransition(listener: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void): void;
+  /** The clients sharing the service, and what each holds and waits for (/metrics, the thread view). */
+  readonly clients: ClientBook;
+  readonly clientFigures: () => ViewedClient[];
   close(): Promise<void>;
+}
+
+/** What the engine is told of the clients by the service around it. */
+export interface EngineClients {
+  readonly book: ClientBook;
+  /** Orders in flight per client (counted at admission). */
+  readonly ordersInFlightOf: (client: string) => number;
+  /** What the records keep of a client's orders, in bytes; undefined where they are not kept in memory. */
+  readonly recordBytesOf: (client: string) => number | undefined;
 }
 
 export interface EngineOptions {
@@ -80,9 +96,11 @@ export interface EngineOptions {
    * to it, instead of asking again for as long as the process lives.
    */
   readonly recoveryVoidsInDoubt?: boolean;
+  /** The clients (the service's); without, a book of the configured ones alone (the benchmarks). */
+  readonly clients?: EngineClients;
 }
 
-export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false }: EngineOptions = {}): OrderEngine {
+export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false, clients }: EngineOptions = {}): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   // Room for every step of every order admitted: a cell per task in flight.
@@ -90,6 +108,16 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
   const tracker = StepTracker.create(config.threads);
   // Every order in flight can have one courier step waiting, and no more.
   const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  const book = clients?.book ?? createClientBook(config);
+  const { cpuTurns, clientNamed } = shareBetweenClients(book, couriers, config.threads);
+  const clientSources: ClientSources = {
+    book,
+    couriersHeld: () => couriers.heldPerClient(),
+    couriersWaiting: () => couriers.waitingPerClient(),
+    cpu: () => cpuTurns.figures(),
+    ordersInFlightOf: clients?.ordersInFlightOf ?? (() => 0),
+    recordBytesOf: clients?.recordBytesOf ?? (() => undefined),
+  };
   // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
@@ -115,6 +143,8 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     ordersInFlight: (): number => pipeline.ordersInFlight,
     threadsReplaced: () => pool.registry.replaced,
     dependencies: () => dependencies.states().map(viewedDependency),
+    clients: () => viewedClients(clientSources),
+    clientNamed,
   });
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
@@ -149,6 +179,8 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       maxAttempts: MAX_STEP_ATTEMPTS,
       settleRequests: (requests, run) => paymentGateway.settle(requests, run),
       tasksInFlight,
+      clientOf: (client) => book.entryOf(client),
+      cpuTurns,
     },
     watchedStepLog(stepLog(log), threadView),
   );
@@ -196,11 +228,36 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
     dependencies,
     breakers,
     onBreakerTransition: (listener) => breakerListeners.push(listener),
+    clients: book,
+    clientFigures: () => clientFigures(clientSources),
     close: async () => {
       await pool.close();
       voider.close();
     },
   };
+}
+
+/**
+ * The bulkheads of the engine's scarce resources: each client's weight and,
+ * once more than one client exists, the cap, in the courier semaphore's
+ * shared memory; the turns of thread time for computing steps — at most
+ * max(1, THREADS − 1) per client and THREADS in all, once more than one
+ * client exists. And each index's name, for the thread view.
+ */
+function shareBetweenClients(book: ClientBook, couriers: SlotSemaphore, threads: number): { cpuTurns: CpuTurns; clientNamed: (index: number) => string | undefined } {
+  const names = new Map<number, string>();
+  let capped = false;
+  book.onEntry((entry) => {
+    // The overflow index is shared: it weighs 1, whoever is behind it.
+    if (entry.index < CLIENT_INDICES - 1) couriers.setWeight(entry.index, entry.weight);
+    names.set(entry.index, names.has(entry.index) ? OTHER_CLIENTS : entry.name);
+    if (book.capped && !capped) {
+      capped = true;
+      couriers.setShare(Math.round(book.share * 1000));
+    }
+  });
+  const cpuTurns = new CpuTurns(() => (book.capped ? { perClient: Math.max(1, threads - 1), total: threads } : undefined));
+  return { cpuTurns, clientNamed: (index) => names.get(index) };
 }
 
 /** The admin's view of the dependencies: each one's outage, in shared memory, and its breaker. */

@@ -8,7 +8,11 @@
 import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing, type KeySource } from '../auth/key-ring.js';
-import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
+import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
+import cluster from 'node:cluster';
+import { ClientShares } from '../orders/client-shares.js';
+import { ClientRateLimits } from '../http/client-rate-limits.js';
+import { createClientBook } from './clients.js';
 import type { HealthReport } from '../http/api-schemas.js';
 import { createApp } from '../http/app.js';
 import type { Identify } from '../http/authorization.js';
@@ -46,9 +50,17 @@ export interface RunningService {
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   const store = await openStore(config, log);
+  // The bulkheads: who shares the service, and each client's share of what is scarce.
+  const clients = createClientBook(config);
+  const shares = new ClientShares({ maxInflight: config.maxInflight, recordsMaxBytes: config.orderRecordsMaxBytes, records: store.records, clients });
   let engine: OrderEngine;
   try {
-    engine = createOrderEngine({ ...config, couriers: store.couriers }, log, { steps, ledger: store.ledger, recoveryVoidsInDoubt: store.voidsRunsInDoubt });
+    engine = createOrderEngine({ ...config, couriers: store.couriers }, log, {
+      steps,
+      ledger: store.ledger,
+      recoveryVoidsInDoubt: store.voidsRunsInDoubt,
+      clients: { book: clients, ordersInFlightOf: (client) => shares.inFlightOf(client), recordBytesOf: (client) => store.records.bytesOf(client) },
+    });
     store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
@@ -87,6 +99,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
           voids: () => ({ pending: voider.size, failedAttempts: voider.failedAttempts }),
         },
         () => breakers?.readings() ?? [],
+        () => engine.clientFigures(),
       )
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
@@ -120,6 +133,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: () => breakers.admit() } : {}),
       dependencyControl: engine.dependencies,
+      clientShares: shares,
+      ...(anyClientRateLimit(config) ? { rateLimits: { limiter: rateLimiter(config, log), limited: (client: string) => clients.refused(client, 'rate_limited') } } : {}),
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,
@@ -166,6 +181,16 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     health,
     shutdown: () => (stopping ??= shutdown()),
   };
+}
+
+/**
+ * The clients' rate limits, counted in this process's memory — or, as one of
+ * INSTANCES on this machine, in the node:cluster primary, for one limit
+ * across them all (src/http/client-rate-limits.ts).
+ */
+function rateLimiter(config: Config, log: Logger): ClientRateLimits {
+  const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';
+  return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log);
 }
 
 /** Who each key is: those configured (API_KEYS, ADMIN_KEY), and those the store keeps, if any. */

@@ -36,6 +36,7 @@ export type ErrorKind =
   | 'idempotency_key_reuse' // the order_id was used before with a different order
   | 'unauthorized' // no API key, or one nobody was issued
   | 'forbidden' // a key that may not do this (a client's key on the admin surface)
+  | 'rate_limited' // the client sent more orders than its CLIENT_RATE_LIMIT allows: nothing was read or started
   | 'misdirected_request'; // the Host header names a host this service does not answer for
 
 /**

@@ -18,9 +18,11 @@ import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
+import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission, OrderDesk } from '../orders/order-desk.js';
 import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
+import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
@@ -56,6 +58,10 @@ export interface AppDependencies {
   readonly dependencies?: () => Admission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
+  /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
+  readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
+  /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
+  readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
 }
 
 export function createApp({
@@ -77,6 +83,8 @@ export function createApp({
   allowedHosts,
   dependencies,
   dependencyControl,
+  clientShares,
+  rateLimits,
 }: AppDependencies): Express {
   const responder = new Responder({ draining });
   const threads = threadsPage({ faultInjection });
@@ -118,7 +126,10 @@ export function createApp({
     } else next();
   });
 
-  app.post('/order', may.client, ...orderRoute({ orders, capacity, draining, responder, observer, faultInjection, ...(dependencies ? { dependencies } : {}) }));
+  // The rate limit before the body is read: an order over it costs nothing more.
+  const limited = rateLimits ? [rateLimit(rateLimits.limiter, responder, rateLimits.limited)] : [];
+  const route = orderRoute({ orders, capacity, draining, responder, observer, faultInjection, ...(dependencies ? { dependencies } : {}), ...(clientShares ? { clientShares } : {}) });
+  app.post('/order', may.client, ...limited, ...route);
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));

@@ -24,6 +24,17 @@ const error = (description: string, headers?: Record<string, { description: stri
 });
 const orderOutcome = (description: string) => ({ description, content: json(orderResponseSchema) });
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } } };
+const RATE_LIMIT = {
+  'RateLimit-Policy': {
+    description:
+      'The client\'s rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit.',
+    schema: { type: 'string' as const },
+  },
+  RateLimit: {
+    description: 'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
+    schema: { type: 'string' as const },
+  },
+};
 const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
 const REQUEST_ID = { 'X-Request-Id': { description: 'The request id: the one sent, if it looked like one, or a new one.', schema: { type: 'string' as const } } };
 const REPLAYED = {
@@ -80,7 +91,7 @@ function buildDocument(): Document {
       body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
     },
     responses: {
-      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REQUEST_ID, ...REPLAYED } },
+      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REQUEST_ID, ...REPLAYED, ...RATE_LIMIT } },
       400: {
         description: 'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
@@ -92,6 +103,10 @@ function buildDocument(): Document {
       421: misdirected,
       415: error('The body is not application/json in UTF-8.'),
       422: error('The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.'),
+      429: error(
+        "The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own.",
+        { ...RETRY_AFTER, ...RATE_LIMIT },
+      ),
       500: {
         description:
           'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
@@ -99,7 +114,7 @@ function buildDocument(): Document {
       },
       503: {
         description:
-          "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
+          "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
         headers: RETRY_AFTER,
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },

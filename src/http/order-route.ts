@@ -8,7 +8,8 @@
 import type { RequestHandler } from 'express';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
-import type { Admission, AnsweredVia, DependencyDown, OrderDesk } from '../orders/order-desk.js';
+import type { ClientShares } from '../orders/client-shares.js';
+import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import { readBody } from './body-reader.js';
@@ -32,9 +33,11 @@ export interface OrderRouteDependencies {
   readonly faultInjection: boolean;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
   readonly dependencies?: () => Admission;
+  /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
+  readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
 }
 
-export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection, dependencies = () => 'admitted' }: OrderRouteDependencies): RequestHandler[] {
+export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection, dependencies = () => 'admitted', clientShares }: OrderRouteDependencies): RequestHandler[] {
   const run: RequestHandler = async (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection, client: res.locals.caller.client });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
@@ -64,8 +67,23 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
     const admit = (): Admission => {
       if (draining()) return 'shutting_down';
       const { ordersInFlight, maxInflight } = capacity();
+      if (ordersInFlight >= maxInflight) return 'overloaded';
+      if (!clientShares) return dependencies();
       // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-      return ordersInFlight < maxInflight ? dependencies() : 'overloaded';
+      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies());
+    };
+
+    /** Nothing started: the client's share is full; other clients' orders are not affected. */
+    const refuseForShare = ({ client, share, held, limit }: ShareFull): void => {
+      responder.error(
+        res,
+        'overloaded',
+        share === 'orders_in_flight'
+          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (CLIENT_MAX_SHARE of MAX_INFLIGHT, ${limit}); other clients' orders are not affected; retry shortly`
+          : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly`,
+      );
+      observer.orderShed();
+      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
     };
 
     /** Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an order through. */
@@ -96,7 +114,8 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
           return;
         case 'refused':
           if (typeof submission.because === 'object') {
-            refuseForDependency(submission.because);
+            if ('share' in submission.because) refuseForShare(submission.because);
+            else refuseForDependency(submission.because);
             return;
           }
           if (submission.because === 'shutting_down') {

@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { LedgerCounts } from '../ledger/payment-ledger.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { AnsweredVia } from '../orders/order-desk.js';
+import type { ViewedClient } from './thread-frame.js';
 
 /** What is running right now, read from shared memory at scrape time (the fields of /healthz). */
 export interface RunningState {
@@ -86,6 +87,71 @@ const EXPOSITION_REUSE_MS = 200;
 /** Piscina's summaries are since start and move slowly: recomputed at most this often. */
 const POOL_SUMMARY_MAX_AGE_MS = 5000;
 
+/** Per client: what it holds of each scarce resource now (gauges). */
+const CLIENT_GAUGES = [
+  ['client_orders_in_flight', 'Orders in flight, per client.', 'orders_in_flight'],
+  ['client_couriers_held', 'Courier slots held by steps of the client.', 'couriers_held'],
+  ['client_couriers_waiting', "The client's steps waiting for a courier slot.", 'couriers_waiting'],
+  ['client_cpu_steps_running', "The client's steps with cpu_ms on threads.", 'cpu_steps_running'],
+  ['client_cpu_steps_waiting', "The client's steps with cpu_ms waiting on the main thread for its turn of thread time.", 'cpu_steps_waiting'],
+  ['client_order_record_bytes', "What the order records keep of the client's orders, estimated, in bytes (absent where records are kept in Postgres).", 'record_bytes'],
+] as const satisfies ReadonlyArray<readonly [string, string, keyof ViewedClient]>;
+
+/**
+ * The clients' figures (the bulkheads), labelled by client: gauges of what
+ * each holds, counters of what each was refused. Clients beyond the courier
+ * semaphore's table share one label, "(others)".
+ */
+function registerClientMetrics(registers: Registry[], clients: () => readonly ViewedClient[]): void {
+  for (const [name, help, field] of CLIENT_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['client'],
+      registers,
+      collect() {
+        this.reset();
+        for (const row of clients()) {
+          const value = row[field];
+          if (value !== null) this.set({ client: row.client }, value);
+        }
+      },
+    });
+  }
+  const shedSeen = new Map<string, number>();
+  new Counter({
+    name: 'client_orders_shed_total',
+    help: "Orders shed 503 overloaded because their client's share was full — of the orders in flight, or of the order records' memory — while other clients shared the service.",
+    labelNames: ['client', 'share'],
+    registers,
+    collect() {
+      for (const row of clients()) {
+        for (const [share, count] of [
+          ['orders_in_flight', row.shed_orders_in_flight],
+          ['records', row.shed_records],
+        ] as const) {
+          const key = `${share} ${row.client}`;
+          this.inc({ client: row.client, share }, count - (shedSeen.get(key) ?? 0));
+          shedSeen.set(key, count);
+        }
+      }
+    },
+  });
+  const limitedSeen = new Map<string, number>();
+  new Counter({
+    name: 'client_orders_rate_limited_total',
+    help: 'Orders refused 429 rate_limited: their client sent more than its CLIENT_RATE_LIMIT.',
+    labelNames: ['client'],
+    registers,
+    collect() {
+      for (const row of clients()) {
+        this.inc({ client: row.client }, row.rate_limited - (limitedSeen.get(row.client) ?? 0));
+        limitedSeen.set(row.client, row.rate_limited);
+      }
+    },
+  });
+}
+
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],
@@ -106,8 +172,12 @@ export class ServiceMetrics implements OrderObserver {
   private exposition: { readonly at: number; readonly body: Promise<string> } | undefined;
   private poolSummaries: (Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> & { readonly at: number }) | undefined;
 
-  /** `breakers`: each dependency's breaker, read at scrape time (none with BREAKER_FAILURES=0). */
-  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures, breakers: () => readonly BreakerFigure[] = () => []) {
+  /**
+   * `breakers`: each dependency's breaker, read at scrape time (none with
+   * BREAKER_FAILURES=0); `clients`: what each client holds and was refused
+   * (the bulkheads), read at scrape time.
+   */
+  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures, breakers: () => readonly BreakerFigure[] = () => [], clients: () => readonly ViewedClient[] = () => []) {
     const registers = [this.registry];
     const summaries = (): Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> => {
       const now = performance.now();
@@ -226,6 +296,7 @@ export class ServiceMetrics implements OrderObserver {
       labelNames: ['dependency', 'to'],
       registers,
     });
+    registerClientMetrics(registers, clients);
     this.replaced = new Counter({
       name: 'worker_threads_replaced_total',
       help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.',

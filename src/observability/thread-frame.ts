@@ -48,6 +48,42 @@ export interface ViewedDependency {
 
 export type LostStepOutcome = 'culprit' | 'retried' | 'lost';
 
+/**
+ * A client sharing the service (the bulkheads): what it holds of each scarce
+ * resource right now, and what it was refused since start. Clients beyond
+ * the courier semaphore's table of indices share one row, "(others)".
+ */
+export interface ViewedClient {
+  readonly client: string;
+  /** Its weight in every fair share (CLIENT_WEIGHTS). */
+  readonly weight: number;
+  readonly orders_in_flight: number;
+  readonly couriers_held: number;
+  readonly couriers_waiting: number;
+  /** Steps with cpu_ms computing on threads, and waiting on the main thread for their client's turn. */
+  readonly cpu_steps_running: number;
+  readonly cpu_steps_waiting: number;
+  /** What its order records take of ORDER_RECORDS_MAX_MB, estimated; null where records are not kept in this process's memory (Postgres). */
+  readonly record_bytes: number | null;
+  /** Its orders shed because its share of the orders in flight, or of the records, was full. */
+  readonly shed_orders_in_flight: number;
+  readonly shed_records: number;
+  /** Its orders refused 429 for going over its rate limit. */
+  readonly rate_limited: number;
+}
+
+/** The clients sharing the service, as the frame shows them. */
+export interface ViewedClients {
+  /** Whether the per-client caps apply: more than one client exists, and CLIENT_MAX_SHARE is below 1. */
+  readonly capped: boolean;
+  /** CLIENT_MAX_SHARE. */
+  readonly max_share: number;
+  /** The busiest first (orders in flight, then what they hold and wait for), at most a few dozen. */
+  readonly listed: readonly ViewedClient[];
+  /** Clients not listed. */
+  readonly more: number;
+}
+
 export interface ViewedLane {
   readonly thread_id: number;
   /** alive; doomed: terminated or dying, its steps will not report; dead: exited. */
@@ -69,7 +105,9 @@ export interface ViewedLane {
     readonly cause: 'terminated' | 'died' | 'closed';
     readonly reason?: string;
     readonly at?: number;
+    /** The first steps lost with it, at most a few dozen; `lost_more` counts the rest. */
     readonly lost?: ReadonlyArray<{ readonly order_id: string; readonly step: string; readonly outcome: LostStepOutcome }>;
+    readonly lost_more?: number;
   };
 }
 
@@ -100,10 +138,12 @@ export interface ThreadSnapshot {
   };
   readonly lanes: readonly ViewedLane[];
   readonly queue: { readonly steps: readonly ViewedStep[]; readonly more: number };
-  /** One per slot: who holds it (null when free). */
-  readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly order_id?: string; readonly step?: string } | null>;
+  /** One per slot: who holds it (null when free); `client`, the client of the step holding it. */
+  readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly client?: string; readonly order_id?: string; readonly step?: string } | null>;
   /** Newest first. */
   readonly events: readonly ViewEvent[];
   /** Every dependency, in the order of the steps. */
   readonly dependencies: readonly ViewedDependency[];
+  /** The clients sharing the service: what each holds and waits for. */
+  readonly clients: ViewedClients;
 }

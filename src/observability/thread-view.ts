@@ -29,12 +29,18 @@ import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
-import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
+import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedClients, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
 
 export type { ThreadSnapshot, ViewedLane, ViewedStep } from './thread-frame.js';
 
 /** Steps listed per lane and in the queue; the others are only counted. */
 const MAX_STEPS_PER_LANE = 60;
+/**
+ * Steps listed on a dead thread's lane; the others are only counted. A
+ * thread can take tens of thousands with it: listing them all made frames of
+ * megabytes and pages of tens of thousands of nodes.
+ */
+const MAX_LOST_LISTED = 50;
 /** Thread deaths, terminations and lost steps remembered for the running list. */
 const MAX_EVENTS = 50;
 /** How long a dead thread's lane stays on view, and how many at most. */
@@ -58,6 +64,10 @@ export interface ThreadViewSources {
   readonly threadsReplaced: () => number;
   /** The dependencies' outages and breakers, as the frame shows them. */
   readonly dependencies: () => readonly ViewedDependency[];
+  /** The clients sharing the service (the bulkheads). */
+  readonly clients: () => ViewedClients;
+  /** The name of the client with a shared-memory index (src/clients/client-book.ts), as a courier slot records its holder's. */
+  readonly clientNamed: (index: number) => string | undefined;
 }
 
 interface DeadLane {
@@ -66,7 +76,9 @@ interface DeadLane {
   readonly reason: string | undefined;
   readonly at: number;
   readonly diedAt: number;
+  /** The first MAX_LOST_LISTED steps lost with it; `lostMore` counts the rest. */
   readonly lost: Array<{ order_id: string; step: string; outcome: LostStepOutcome }>;
+  lostMore: number;
 }
 
 /** Every key from the start: an object whose shape never changes stays fast to count into, tens of thousands of times a frame. */
@@ -113,6 +125,7 @@ export class ThreadView {
     const lanes = new Map(live.map((thread) => [thread.threadId, new LaneBuilder()]));
     const queue = new LaneBuilder();
     const owners = couriers.owners();
+    const slotClients = couriers.slotClients();
     const holders: Array<{ order_id: string; step: string } | undefined> = [];
 
     // Every task is counted; only the ones a lane lists become objects: with
@@ -165,7 +178,7 @@ export class ThreadView {
         counts: noSteps(),
         steps: [],
         more: 0,
-        fate: { cause: dead.cause, ...(dead.reason ? { reason: dead.reason } : {}), at: dead.at, lost: dead.lost },
+        fate: { cause: dead.cause, ...(dead.reason ? { reason: dead.reason } : {}), at: dead.at, lost: dead.lost, ...(dead.lostMore > 0 ? { lost_more: dead.lostMore } : {}) },
       });
     }
 
@@ -186,9 +199,14 @@ export class ThreadView {
       },
       lanes: viewed,
       queue: { steps: queue.steps, more: queue.total - queue.steps.length },
-      couriers: owners.map((owner, slot) => (owner === 0 ? null : { thread_id: owner, ...holders[slot] })),
+      couriers: owners.map((owner, slot) => {
+        if (owner === 0) return null;
+        const client = slotClients[slot]! >= 0 ? this.sources.clientNamed(slotClients[slot]!) : undefined;
+        return { thread_id: owner, ...(client !== undefined ? { client } : {}), ...holders[slot] };
+      }),
       events: [...this.events].reverse(),
       dependencies: this.sources.dependencies(),
+      clients: this.sources.clients(),
     };
   }
 
@@ -197,7 +215,7 @@ export class ThreadView {
     const reason = exit.reason ?? exit.error?.message;
     this.utilization.forget(exit.threadId);
     this.progressSeen.delete(exit.threadId);
-    this.dead.push({ threadId: exit.threadId, cause: exit.cause, reason, at: Date.now(), diedAt: performance.now(), lost: [] });
+    this.dead.push({ threadId: exit.threadId, cause: exit.cause, reason, at: Date.now(), diedAt: performance.now(), lost: [], lostMore: 0 });
     if (this.dead.length > MAX_DEAD_LANES) this.dead.shift();
     this.note({ at: Date.now(), kind: exit.cause === 'terminated' ? 'terminated' : 'died', thread_id: exit.threadId, ...(reason ? { detail: reason } : {}) });
   }
@@ -205,7 +223,10 @@ export class ThreadView {
   /** A step lost its thread: it brought it down, runs again elsewhere, or ends (its order was canceled, or it was lost twice). */
   stepLostThread(event: { readonly orderId: string; readonly step: string; readonly threadId: number; readonly blamed: boolean; readonly retry: boolean }): void {
     const outcome: LostStepOutcome = event.blamed ? 'culprit' : event.retry ? 'retried' : 'lost';
-    this.dead.find((lane) => lane.threadId === event.threadId)?.lost.push({ order_id: event.orderId, step: event.step, outcome });
+    const lane = this.dead.find((dead) => dead.threadId === event.threadId);
+    // The step that brought the thread down is listed whatever the count: there is one, and it is the one to see.
+    if (lane && (lane.lost.length < MAX_LOST_LISTED || outcome === 'culprit')) lane.lost.push({ order_id: event.orderId, step: event.step, outcome });
+    else if (lane) lane.lostMore++;
     this.note({ at: Date.now(), kind: outcome, thread_id: event.threadId, order_id: event.orderId, step: event.step });
   }
 

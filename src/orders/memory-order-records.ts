@@ -15,12 +15,16 @@
  * A Map keeps insertion order and a record is moved to the end whenever it
  * changes, so the oldest done records — the first to expire — are at its
  * front. Orders under way are bounded by MAX_INFLIGHT.
+ *
+ * The bytes are also kept per client, so that one client's share of them can
+ * be bounded (the bulkheads: `isFullFor`).
  */
-import { ACTION_NAMES, MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, type OrderKey } from '../domain/order.js';
+import { ACTION_NAMES, MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, partsOfKey, type OrderKey } from '../domain/order.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
   readonly record: OrderRecord;
+  readonly client: string;
   readonly bytes: number;
   /** When a done record expires; Infinity while its order runs. */
   readonly expiresAt: number;
@@ -35,6 +39,15 @@ interface Kept {
  */
 const RECORD_BYTES = 620;
 const STEP_BYTES = 100;
+
+/** A new order's first run, with the longest key an order may have: what the next begin must find room for. */
+const LARGEST_NEW_RECORD: OrderRecord = {
+  key: orderKey('\u0000'.repeat(MAX_CLIENT_NAME_LENGTH), '\u0000'.repeat(MAX_ORDER_ID_LENGTH)),
+  fingerprint: '',
+  runs: 1,
+  state: 'running',
+  outcome: undefined,
+};
 
 /** Steps and compensations an outcome can list, at most. */
 const MAX_OUTCOME_STEPS = ACTION_NAMES.length;
@@ -66,6 +79,9 @@ interface RunWaiter {
 export class MemoryOrderRecords implements OrderRecords {
   private readonly records = new Map<OrderKey, Kept>();
   private bytes = 0;
+  private readonly bytesByClient = new Map<string, number>();
+  /** What a new order's record is charged at most (its first run, with the longest id): made once. */
+  private newRecordBytes: number | undefined;
   /** Callers of awaitRun, by order id (the service itself joins runs in memory and never waits here). */
   private readonly waiters = new Map<OrderKey, RunWaiter[]>();
 
@@ -108,8 +124,20 @@ export class MemoryOrderRecords implements OrderRecords {
   async alarmRaised(_order: OrderKey, _run: number): Promise<void> {}
 
   isFull(): boolean {
-    // A new order's first run, with the longest id an order may have: what the next begin must find room for.
-    return !this.hasRoomFor({ key: orderKey('\u0000'.repeat(MAX_CLIENT_NAME_LENGTH), '\u0000'.repeat(MAX_ORDER_ID_LENGTH)), fingerprint: '', runs: 1, state: 'running', outcome: undefined });
+    return !this.hasRoomFor(LARGEST_NEW_RECORD);
+  }
+
+  bytesOf(client: string): number {
+    return this.bytesByClient.get(client) ?? 0;
+  }
+
+  isFullFor(client: string, limitBytes: number): boolean {
+    if (!this.keepsDone) return false;
+    this.newRecordBytes ??= this.sizeOf(LARGEST_NEW_RECORD);
+    const fits = (): boolean => this.bytesOf(client) + this.newRecordBytes! <= limitBytes;
+    if (fits()) return false;
+    this.dropExpired();
+    return !fits();
   }
 
   /**
@@ -197,12 +225,20 @@ export class MemoryOrderRecords implements OrderRecords {
   private keep(record: OrderRecord, expiresAt: number): void {
     const previous = this.records.get(record.key);
     if (previous) {
-      this.bytes -= previous.bytes;
+      this.addBytes(previous.client, -previous.bytes);
       this.records.delete(record.key);
     }
     const bytes = this.sizeOf(record);
+    const client = previous?.client ?? partsOfKey(record.key).client;
+    this.addBytes(client, bytes);
+    this.records.set(record.key, { record, client, bytes, expiresAt });
+  }
+
+  private addBytes(client: string, bytes: number): void {
     this.bytes += bytes;
-    this.records.set(record.key, { record, bytes, expiresAt });
+    const now = (this.bytesByClient.get(client) ?? 0) + bytes;
+    if (now > 0) this.bytesByClient.set(client, now);
+    else this.bytesByClient.delete(client);
   }
 
   private sizeOf(record: OrderRecord): number {
@@ -211,7 +247,7 @@ export class MemoryOrderRecords implements OrderRecords {
 
   private forget(key: OrderKey, kept: Kept): void {
     this.records.delete(key);
-    this.bytes -= kept.bytes;
+    this.addBytes(kept.client, -kept.bytes);
     this.onForget(key);
   }
 

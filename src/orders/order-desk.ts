@@ -59,8 +59,22 @@ export function fingerprintOf(order: Order): string {
  */
 export type Admission = 'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
 
-/** Why no run may start: too many in flight, shutting down, or a dependency the order needs is known to be down. */
-export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown;
+/** Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, or its client's share is full. */
+export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull;
+
+/**
+ * The order's client holds its whole share of something scarce (while other
+ * clients share the service): shed, as when too many orders are in flight —
+ * other clients' orders are not.
+ */
+export interface ShareFull {
+  readonly client: string;
+  /** What is full: its orders in flight, or what the order records keep of it. */
+  readonly share: Full;
+  /** How much of it the client holds, and may (orders, or bytes). */
+  readonly held: number;
+  readonly limit: number;
+}
 
 /** A dependency is known to be down (its circuit breaker is open): nothing starts, nothing is recorded. */
 export interface DependencyDown {

@@ -112,4 +112,12 @@ export interface OrderRecords {
   size(): number;
   /** Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send orders elsewhere. */
   isFull(): boolean;
+  /**
+   * Bytes kept of `client`'s orders in this process's memory (what
+   * ORDER_RECORDS_MAX_MB bounds); undefined where records are not kept in
+   * this process's memory.
+   */
+  bytesOf(client: string): number | undefined;
+  /** Whether a new order of `client` would take what is kept of its orders past `limitBytes` (its share); never where records are not kept in memory. */
+  isFullFor(client: string, limitBytes: number): boolean;
 }

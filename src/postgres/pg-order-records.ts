@@ -260,6 +260,15 @@ export class PgOrderRecords implements OrderRecords {
     return false;
   }
 
+  bytesOf(): undefined {
+    return undefined;
+  }
+
+  /** Nor is any client's share of them. */
+  isFullFor(): boolean {
+    return false;
+  }
+
   /** Runs this instance is running or recording right now (recovery leaves them alone). */
   localRuns(): number[] {
     return [...this.local.keys()];

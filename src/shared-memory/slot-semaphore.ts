@@ -24,9 +24,30 @@
  *   names it — slot owners, waiter entries, its count of waiters — so once it
  *   has exited the main thread takes all of it back and wakes every
  *   dispatcher: no waiter is left asleep beside a free slot.
+ *
+ * Clients (the bulkheads). Each waiter also publishes its client's small
+ * index (the main thread names clients by index: src/clients/client-book.ts),
+ * and each slot records the client of its holder, so "first come, first
+ * served" is per client, and between clients the turn is fair:
+ * - When a slot frees, the next waiter served is, among the clients with
+ *   live waiters, that of the client holding the fewest slots per unit of its
+ *   weight (ties: the oldest ticket) — FIFO within a client, so no client's
+ *   backlog delays another's turn.
+ * - A cap: once the main thread sets a share (more than one client exists),
+ *   a client holds at most ceil(lent slots × share) — lent: not held
+ *   ELSEWHERE — and its waiters beyond that wait; they are not refused.
+ * - Slots held per client are counted from the slot words, never kept as
+ *   counters: a thread's death frees its slots, and with them its clients'
+ *   counts, exactly. A slot's client word is written by its holder right
+ *   after the slot is taken, and cleared before it is freed; a slot read in
+ *   between counts for no client. So a taker counts its client's slots after
+ *   writing its own, and gives the slot back if that is over the cap: of
+ *   takers racing for one client, the last to count sees all the others, and
+ *   no more than the cap are ever granted. ELSEWHERE is nobody's client: its
+ *   slots count for none, its waiters weigh as a client holding nothing.
  */
 
-/** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries. */
+/** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
 const SLOT_COUNT = 1;
 const NEXT_TICKET = 2;
@@ -40,16 +61,31 @@ const THREAD_OWNER = 0;
 const THREAD_WAITING = 1;
 const WORDS_PER_THREAD_ENTRY = 2;
 
-/** A waiter: [owner threadId, ticket, token, state]. */
+/** A waiter: [owner threadId, ticket, token, state, client index]. */
 const WAITER_OWNER = 0;
 const WAITER_TICKET = 1;
 const WAITER_TOKEN = 2;
 const WAITER_STATE = 3;
-const WORDS_PER_WAITER = 4;
+const WAITER_CLIENT = 4;
+const WORDS_PER_WAITER = 5;
 
 const FREE = 0;
 /** WAITER_STATE of a published waiter; anything else is an entry being filled or emptied. */
 const WAITING = 1;
+
+/**
+ * Client indices the semaphore keeps fairness for: 0…CLIENT_INDICES−1, the
+ * last shared by every client beyond the others (the overflow). They follow
+ * the waiter entries, in a region of their own: the share (in thousandths,
+ * 0: no cap), the weight of each index, then the client of each slot's holder.
+ */
+export const CLIENT_INDICES = 256;
+const SHARE = 0;
+const FIRST_WEIGHT = 1;
+/** A slot's client word while it is free, being taken, or held ELSEWHERE. */
+const NO_CLIENT = -1;
+/** The client of ELSEWHERE's waiters: none, never capped, holding nothing. */
+const NOBODYS = CLIENT_INDICES;
 
 /** A waiter whose cancellation no other thread can see (tests, benchmarks): live until its own thread drops it. */
 export const NO_TOKEN = -1;
@@ -72,6 +108,7 @@ export interface Cancellation {
 
 interface LocalWaiter {
   readonly owner: number;
+  readonly client: number;
   readonly entry: number;
   readonly token: number;
   readonly cancel: Cancellation;
@@ -89,6 +126,12 @@ export class SlotSemaphore {
   private readonly threadEntries: number;
   private readonly firstWaiter: number;
   private readonly waiterEntries: number;
+  /** The clients' region: share, weights, slot clients. */
+  private readonly clientRegion: number;
+  private readonly firstSlotClient: number;
+  /** Slots held per client index, counted afresh at each look, and the indices counted (zeroed after). */
+  private readonly heldScratch = new Int32Array(CLIENT_INDICES);
+  private readonly countedScratch: Int32Array;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
   /** Where this thread starts looking for a free waiter entry. */
@@ -113,6 +156,9 @@ export class SlotSemaphore {
     this.waiterEntries = Atomics.load(this.words, WAITER_ENTRIES);
     this.firstThreadEntry = FIRST_SLOT + this.size;
     this.firstWaiter = this.firstThreadEntry + this.threadEntries * WORDS_PER_THREAD_ENTRY;
+    this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
+    this.firstSlotClient = this.clientRegion + FIRST_WEIGHT + CLIENT_INDICES;
+    this.countedScratch = new Int32Array(this.size);
   }
 
   /**
@@ -122,12 +168,69 @@ export class SlotSemaphore {
   static create(slots: number, threads = 1, waiters = 1024): SlotSemaphore {
     if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
     const threadEntries = threads * 4 + 4;
-    const length = FIRST_SLOT + slots + threadEntries * WORDS_PER_THREAD_ENTRY + waiters * WORDS_PER_WAITER;
+    const clients = FIRST_WEIGHT + CLIENT_INDICES + slots;
+    const length = FIRST_SLOT + slots + threadEntries * WORDS_PER_THREAD_ENTRY + waiters * WORDS_PER_WAITER + clients;
     const words = new Int32Array(new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
     words[SLOT_COUNT] = slots;
     words[THREAD_ENTRIES] = threadEntries;
     words[WAITER_ENTRIES] = waiters;
-    return new SlotSemaphore(words.buffer);
+    const semaphore = new SlotSemaphore(words.buffer);
+    words.fill(1, semaphore.clientRegion + FIRST_WEIGHT, semaphore.firstSlotClient);
+    words.fill(NO_CLIENT, semaphore.firstSlotClient);
+    return semaphore;
+  }
+
+  /** Main thread: the weight of a client index in the fair share (a positive integer; 1 until set). */
+  setWeight(client: number, weight: number): void {
+    checkClient(client);
+    if (!Number.isInteger(weight) || weight < 1) throw new RangeError(`a weight must be a positive integer, got ${weight}`);
+    Atomics.store(this.words, this.clientRegion + FIRST_WEIGHT + client, weight);
+  }
+
+  /**
+   * Main thread: the most of the lent slots one client may hold, in
+   * thousandths (600: ceil(60% of them)); 0 lifts the cap. Set once a second
+   * client exists.
+   */
+  setShare(thousandths: number): void {
+    if (!Number.isInteger(thousandths) || thousandths < 0 || thousandths > 1000) throw new RangeError(`a share is 0 to 1000 thousandths, got ${thousandths}`);
+    Atomics.store(this.words, this.clientRegion + SHARE, thousandths);
+    // A cap only ever tightens, but whoever waits looks again all the same.
+    this.wakeAll();
+  }
+
+  /** Slots each client index holds right now (ELSEWHERE's counted for none); a snapshot. */
+  heldPerClient(): number[] {
+    const held = Array<number>(CLIENT_INDICES).fill(0);
+    for (let i = 0; i < this.size; i++) {
+      const owner = Atomics.load(this.words, FIRST_SLOT + i);
+      const client = Atomics.load(this.words, this.firstSlotClient + i);
+      if (owner !== FREE && owner !== ELSEWHERE && client !== NO_CLIENT) held[client]!++;
+    }
+    return held;
+  }
+
+  /** Steps waiting per client index right now (canceled ones not yet gone included; ELSEWHERE's not); a snapshot. */
+  waitingPerClient(): number[] {
+    const waiting = Array<number>(CLIENT_INDICES).fill(0);
+    const highWater = Atomics.load(this.words, HIGH_WATER);
+    for (let e = 0; e < highWater; e++) {
+      const entry = this.waiterEntry(e);
+      if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
+      const client = Atomics.load(this.words, entry + WAITER_CLIENT);
+      if (client !== NOBODYS) waiting[client]!++;
+    }
+    return waiting;
+  }
+
+  /** The client index of each slot's holder, -1 when free or held ELSEWHERE (a snapshot). */
+  slotClients(): number[] {
+    const clients: number[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const owner = Atomics.load(this.words, FIRST_SLOT + i);
+      clients.push(owner === FREE || owner === ELSEWHERE ? NO_CLIENT : Atomics.load(this.words, this.firstSlotClient + i));
+    }
+    return clients;
   }
 
   /** Slots held right now (a snapshot: others may take or free slots meanwhile). */
@@ -159,48 +262,60 @@ export class SlotSemaphore {
   }
 
   /**
-   * Take a free slot for `owner` without waiting, whether or not others are
-   * waiting. Returns the slot, or -1 if none is free.
+   * Take a free slot for `owner`, for client index `client`, without
+   * waiting, whether or not others are waiting — but never past the client's
+   * cap. Returns the slot, or -1 if none is free or the client holds its cap.
    */
-  tryAcquire(owner: number): number {
+  tryAcquire(owner: number, client = 0): number {
     if (!Number.isInteger(owner) || owner <= 0) throw new RangeError(`owner must be a positive threadId, got ${owner}`);
+    if (owner !== ELSEWHERE) checkClient(client);
     for (let n = 0; n < this.size; n++) {
       const slot = (this.nextProbe + n) % this.size;
       if (Atomics.load(this.words, FIRST_SLOT + slot) !== FREE) continue;
       if (Atomics.compareExchange(this.words, FIRST_SLOT + slot, FREE, owner) === FREE) {
         this.nextProbe = (slot + 1) % this.size;
-        return slot;
+        if (owner === ELSEWHERE) return slot;
+        // Written after the slot is ours, counted after it is written: see the header.
+        Atomics.store(this.words, this.firstSlotClient + slot, client);
+        if (!this.isOverCap(client)) return slot;
+        this.release(slot, owner);
+        return -1;
       }
     }
     return -1;
   }
 
   /**
-   * Take a slot for `owner`, first come first served, waiting as long as it
-   * takes unless canceled. Resolves to the slot, or to -1 if `cancel` fired
-   * first (then nothing is held). Waiting parks no thread: other tasks on it
-   * keep running. Every wait ends, because the step's order has a deadline
-   * that cancels it. Throws if more steps wait at once than the semaphore
-   * was created for.
+   * Take a slot for `owner`, for client index `client` (0 by default; ignored
+   * for ELSEWHERE, which is nobody's), first come first served within the
+   * client and fairly between clients, waiting as long as it takes unless
+   * canceled. Resolves to the slot, or to -1 if `cancel` fired first (then
+   * nothing is held). Waiting parks no thread: other tasks on it keep
+   * running. Every wait ends, because the step's order has a deadline that
+   * cancels it. Throws if more steps wait at once than the semaphore was
+   * created for.
    */
-  acquire(owner: number, cancel: Cancellation): Promise<number> {
+  acquire(owner: number, cancel: Cancellation, client = 0): Promise<number> {
     if (cancel.isCanceled()) return Promise.resolve(-1);
+    const clientIndex = owner === ELSEWHERE ? NOBODYS : client;
+    if (clientIndex !== NOBODYS) checkClient(clientIndex);
     if (this.waiting() === 0) {
-      const slot = this.tryAcquire(owner);
+      const slot = this.tryAcquire(owner, client);
       if (slot >= 0) return Promise.resolve(slot);
     }
     return new Promise((resolve) => {
       const token = cancel.token ?? NO_TOKEN;
-      const entry = this.publish(owner, token);
-      this.local.set(entry, { owner, entry, token, cancel, resolve });
+      const entry = this.publish(owner, token, clientIndex);
+      this.local.set(entry, { owner, client: clientIndex, entry, token, cancel, resolve });
       void cancel.whenCanceled().then(() => this.poke?.());
       if (!this.dispatching) void this.dispatch();
-      // A newcomer is behind every waiter already published: with no slot
-      // free there is nothing for a pass to give it, and whoever frees one
-      // wakes every dispatcher (read after publishing: a slot freed before
-      // this read is seen here, one freed after it wakes us). A pass per
-      // arrival would cost a thread absorbing thousands of steps at once a
-      // pass over all its waiters for each of them.
+      // With no slot free there is nothing for a pass to give a newcomer,
+      // and whoever frees one wakes every dispatcher (read after publishing:
+      // a slot freed before this read is seen here, one freed after it wakes
+      // us). A pass per arrival would cost a thread absorbing thousands of
+      // steps at once a pass over all its waiters for each of them. With a
+      // slot free (another client's waiters are at their cap), the newcomer
+      // may be next in line: look.
       else if (this.busy() < this.size) this.poke?.();
     });
   }
@@ -212,6 +327,9 @@ export class SlotSemaphore {
    */
   release(slot: number, owner: number): boolean {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.size) throw new RangeError(`no slot ${slot}`);
+    // Only its holder frees a slot while the holder lives: the word cannot change under us.
+    if (Atomics.load(this.words, FIRST_SLOT + slot) !== owner) return false;
+    Atomics.store(this.words, this.firstSlotClient + slot, NO_CLIENT);
     if (Atomics.compareExchange(this.words, FIRST_SLOT + slot, owner, FREE) !== owner) return false;
     // Read after the slot is free: a waiter counted later finds it free itself.
     if (this.waiting() > 0) this.wakeAll();
@@ -252,6 +370,8 @@ export class SlotSemaphore {
   releaseAllOwnedBy(owner: number): number {
     let freed = 0;
     for (let i = 0; i < this.size; i++) {
+      if (Atomics.load(this.words, FIRST_SLOT + i) !== owner) continue;
+      Atomics.store(this.words, this.firstSlotClient + i, NO_CLIENT);
       if (Atomics.compareExchange(this.words, FIRST_SLOT + i, owner, FREE) === owner) freed++;
     }
     const highWater = Atomics.load(this.words, HIGH_WATER);
@@ -290,13 +410,13 @@ export class SlotSemaphore {
   }
 
   /**
-   * Drop the waiters that were canceled; then, while the oldest live waiter
-   * anywhere is one of ours and a slot is free, give it the slot.
+   * Drop the waiters that were canceled; then, while the next live waiter in
+   * line anywhere is one of ours and a slot is free, give it the slot.
    *
-   * Whenever the oldest waiter changes while a slot is free, every dispatcher
-   * must look again: the next in line may be on another thread, whose
-   * dispatcher last looked when one of ours was ahead of it. So a pass that
-   * dropped or served a waiter wakes them all if a slot is still free.
+   * Whenever the next in line changes while a slot is free, every dispatcher
+   * must look again: it may be on another thread, whose dispatcher last
+   * looked when one of ours was ahead of it. So a pass that dropped or
+   * served a waiter wakes them all if a slot is still free.
    */
   private pass(): void {
     let changed = false;
@@ -306,9 +426,10 @@ export class SlotSemaphore {
       changed = true;
     }
     for (;;) {
-      const waiter = this.local.get(this.oldestLiveWaiter());
+      const waiter = this.local.get(this.nextInLine());
       if (!waiter) break;
-      const slot = this.tryAcquire(waiter.owner);
+      // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look again.
+      const slot = this.tryAcquire(waiter.owner, waiter.client === NOBODYS ? 0 : waiter.client);
       if (slot < 0) break;
       this.unpublish(waiter, slot);
       changed = true;
@@ -333,22 +454,73 @@ export class SlotSemaphore {
     return Promise.race([generation.settled, local]);
   }
 
-  /** Entry of the published waiter with the smallest ticket whose cell is not canceled; -1 if none. */
-  private oldestLiveWaiter(): number {
-    let oldest = -1;
-    let oldestTicket = 0;
+  /**
+   * Entry of the published waiter whose turn it is, -1 if none: among live
+   * waiters (cell not canceled) of clients below their cap, that of the
+   * client holding the fewest slots per unit of weight, the oldest ticket
+   * first (within a client: first come, first served).
+   */
+  private nextInLine(): number {
+    const held = this.heldScratch;
+    const counted = this.countedScratch;
+    let countedClients = 0;
+    let lent = this.size;
+    for (let i = 0; i < this.size; i++) {
+      const owner = Atomics.load(this.words, FIRST_SLOT + i);
+      if (owner === ELSEWHERE) lent--;
+      else if (owner !== FREE) {
+        const client = Atomics.load(this.words, this.firstSlotClient + i);
+        if (client !== NO_CLIENT && held[client]!++ === 0) counted[countedClients++] = client;
+      }
+    }
+    const cap = this.capOf(lent);
+    let next = -1;
+    let nextTicket = 0;
+    let nextHeld = 0;
+    let nextWeight = 1;
     const highWater = Atomics.load(this.words, HIGH_WATER);
     for (let e = 0; e < highWater; e++) {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
+      const client = Atomics.load(this.words, entry + WAITER_CLIENT);
+      const clientHeld = client === NOBODYS ? 0 : held[client]!;
+      if (client !== NOBODYS && clientHeld >= cap) continue;
+      const weight = client === NOBODYS ? 1 : Atomics.load(this.words, this.clientRegion + FIRST_WEIGHT + client);
       const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
-      if (oldest >= 0 && !before(ticket, oldestTicket)) continue;
+      if (next >= 0) {
+        // held / weight against the best so far, without division.
+        const order = clientHeld * nextWeight - nextHeld * weight;
+        if (order > 0 || (order === 0 && !before(ticket, nextTicket))) continue;
+      }
       const token = Atomics.load(this.words, entry + WAITER_TOKEN);
       if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
-      oldest = e;
-      oldestTicket = ticket;
+      next = e;
+      nextTicket = ticket;
+      nextHeld = clientHeld;
+      nextWeight = weight;
     }
-    return oldest;
+    for (let i = 0; i < countedClients; i++) held[counted[i]!] = 0;
+    return next;
+  }
+
+  /** The most slots one client may hold with `lent` slots lent to steps: ceil(lent × share), or no cap. */
+  private capOf(lent: number): number {
+    const share = Atomics.load(this.words, this.clientRegion + SHARE);
+    return share === 0 ? Infinity : Math.ceil((lent * share) / 1000);
+  }
+
+  /** Whether `client` holds more slots than its cap, as the slot words say now. */
+  private isOverCap(client: number): boolean {
+    const share = Atomics.load(this.words, this.clientRegion + SHARE);
+    if (share === 0) return false;
+    let lent = this.size;
+    let held = 0;
+    for (let i = 0; i < this.size; i++) {
+      const owner = Atomics.load(this.words, FIRST_SLOT + i);
+      if (owner === ELSEWHERE) lent--;
+      else if (owner !== FREE && Atomics.load(this.words, this.firstSlotClient + i) === client) held++;
+    }
+    return held > this.capOf(lent);
   }
 
   /**
@@ -356,7 +528,7 @@ export class SlotSemaphore {
    * WAITING: an entry is looked at only once complete. A thread dying half-way
    * leaves entries that name it, which the main thread frees.
    */
-  private publish(owner: number, token: number): number {
+  private publish(owner: number, token: number, client: number): number {
     Atomics.add(this.words, this.threadEntryOf(owner) + THREAD_WAITING, 1);
     for (let n = 0; n < this.waiterEntries; n++) {
       const e = (this.nextEntry + n) % this.waiterEntries;
@@ -365,6 +537,7 @@ export class SlotSemaphore {
       this.nextEntry = (e + 1) % this.waiterEntries;
       Atomics.store(this.words, entry + WAITER_TICKET, Atomics.add(this.words, NEXT_TICKET, 1));
       Atomics.store(this.words, entry + WAITER_TOKEN, token);
+      Atomics.store(this.words, entry + WAITER_CLIENT, client);
       for (let high = Atomics.load(this.words, HIGH_WATER); high <= e; high = Atomics.load(this.words, HIGH_WATER)) {
         if (Atomics.compareExchange(this.words, HIGH_WATER, high, e + 1) === high) break;
       }
@@ -412,4 +585,8 @@ export class SlotSemaphore {
   private waiterEntry(index: number): number {
     return this.firstWaiter + index * WORDS_PER_WAITER;
   }
+}
+
+function checkClient(client: number): void {
+  if (!Number.isInteger(client) || client < 0 || client >= CLIENT_INDICES) throw new RangeError(`a client index is 0 to ${CLIENT_INDICES - 1}, got ${client}`);
 }

@@ -33,6 +33,7 @@ import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
+import type { CpuTurn, CpuTurns } from './cpu-turns.js';
 import { threadOf, type TaskPlacement } from './placement.js';
 import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
 import { PoolSaturated, type StepPool } from './step-pool.js';
@@ -75,6 +76,10 @@ export interface PooledStepRunnerOptions {
   readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
   readonly tasksInFlight?: TasksInFlight;
+  /** A client's index in shared memory and its weight (src/clients/client-book.ts); without: every order is client 0, weighing 1. */
+  readonly clientOf?: (client: string) => { readonly index: number; readonly weight: number };
+  /** Turns of thread time for computing steps, shared fairly between clients; without: a computing step is posted at once. */
+  readonly cpuTurns?: CpuTurns;
 }
 
 type Attempt = (
@@ -82,6 +87,8 @@ type Attempt = (
   /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
   | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
+  /** Canceled while it waited for a turn of thread time: it never reached a thread. */
+  | { readonly type: 'canceled' }
 ) & { readonly effect?: StepEffect };
 
 export class PooledStepRunner implements StepRunner {
@@ -125,6 +132,8 @@ export class PooledStepRunner implements StepRunner {
           }
           return end(readReport(report, signal), report.endedEarlierMs);
         }
+        case 'canceled':
+          return end({ status: 'canceled', cause: abortKind(signal.reason) });
         case 'refused':
           this.log.refused({ ...about, saturated: attempt.saturated, error: attempt.error });
           if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
@@ -141,10 +150,40 @@ export class PooledStepRunner implements StepRunner {
     }
   }
 
-  /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
+  /**
+   * One run of the step on some thread, however it ends. A step that
+   * computes first waits for its client's turn of thread time, holding
+   * nothing meanwhile; the turn is given back when the attempt is over.
+   */
   private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number, attemptNumber: number): Promise<Attempt> {
+    const placement: TaskPlacement = { cpuMs: cpuMsOf(run.order, step.name) };
+    const { cpuTurns, clientOf } = this.options;
+    const client = clientOf?.(run.order.client);
+    let turn: CpuTurn | undefined;
+    if (cpuTurns && placement.cpuMs > 0) {
+      const taken = cpuTurns.take(run.order.client, client?.weight ?? 1, signal);
+      turn = taken instanceof Promise ? await taken : taken;
+      if (!turn) return { type: 'canceled' };
+    }
+    try {
+      return await this.attemptOnThread(step, run, signal, trace, deadline, attemptNumber, placement, client?.index ?? 0);
+    } finally {
+      turn?.release();
+    }
+  }
+
+  /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
+  private async attemptOnThread(
+    step: ActionDefinition,
+    run: OrderRun,
+    signal: AbortSignal,
+    trace: Trace,
+    deadline: number,
+    attemptNumber: number,
+    placement: TaskPlacement,
+    clientIndex: number,
+  ): Promise<Attempt> {
     const { order } = run;
-    const placement: TaskPlacement = { cpuMs: cpuMsOf(order, step.name) };
     const { graceMs, threadProgress, tasksInFlight } = this.options;
     let cell: number | undefined;
     let overdue: NodeJS.Timeout | undefined;
@@ -178,7 +217,7 @@ export class PooledStepRunner implements StepRunner {
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
     tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, placement, since: performance.now() });
     try {
-      const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement);
+      const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement, clientIndex);
       // Over, one way or the other: what it asked of its service is known now.
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
@@ -191,10 +230,11 @@ export class PooledStepRunner implements StepRunner {
     }
   }
 
-  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, deadline: number, placement: TaskPlacement): Promise<Attempt> {
+  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, deadline: number, placement: TaskPlacement, clientIndex: number): Promise<Attempt> {
     try {
       const remainingMs = Math.max(0, deadline - performance.now());
-      return { type: 'reported', report: await this.pool.run({ cell, module: step.module, order, run, requestId: trace.requestId, remainingMs }, placement) };
+      const task = { cell, module: step.module, order, run, requestId: trace.requestId, remainingMs, ...(clientIndex ? { clientIndex } : {}) };
+      return { type: 'reported', report: await this.pool.run(task, placement) };
     } catch (error) {
       const threadId = threadOf(placement);
       if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };

@@ -49,6 +49,8 @@ export interface StepTask {
    * crosses as a span. Absent (the benchmark's inline runner): no deadline.
    */
   readonly remainingMs?: number;
+  /** The order's client, by its index in shared memory (src/clients/client-book.ts): whose turn a courier slot is. Absent: 0. */
+  readonly clientIndex?: number;
 }
 
 /**
@@ -63,6 +65,8 @@ export interface StepBatch {
   readonly requestId: string;
   /** As StepTask's: the order's time left, measured as the batch is posted. */
   readonly remainingMs?: number;
+  /** As StepTask's. */
+  readonly clientIndex?: number;
   readonly steps: ReadonlyArray<{
     /** Numbers the step among every step posted, so a report that arrives late finds no one waiting. */
     readonly seq: number;

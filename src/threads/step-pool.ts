@@ -128,7 +128,7 @@ export class StepPool<TakenBack> {
 
   private post(members: Posting[]): void {
     // The order's steps share its deadline, measured as they were posted (in this same turn).
-    const { order, run, requestId, remainingMs } = members[0]!.task;
+    const { order, run, requestId, remainingMs, clientIndex } = members[0]!.task;
     const placement: TaskPlacement = members.length === 1 ? members[0]!.placement : { cpuMs: 0 };
     const steps = members.map(({ task, placement: memberPlacement, resolve }) => {
       const seq = this.nextSeq++;
@@ -141,7 +141,8 @@ export class StepPool<TakenBack> {
     const forget = (): void => {
       for (const { seq } of steps) this.awaitingEarly.delete(seq);
     };
-    this.piscina.run({ order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), steps, [queueOptionsSymbol]: placement } as StepBatch).then(
+    const batch = { order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), ...(clientIndex ? { clientIndex } : {}), steps, [queueOptionsSymbol]: placement };
+    this.piscina.run(batch as StepBatch).then(
       (reports) => {
         forget();
         // A member already answered early keeps that answer: a promise settles once.

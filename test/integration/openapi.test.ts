@@ -179,12 +179,18 @@ describe('real responses', () => {
 
   it('of callers without the right key, and of a request addressed to another host', async () => {
     const CLIENT_KEY = 'openapi_client_0123456789abcdefghijklmnop';
-    const keyed = await startTestService({ config: { access: { mode: 'keys', clients: [{ client: 'openapi', key: CLIENT_KEY }], adminKey: 'openapi_admin_0123456789abcdefghijklmnopq' } } });
+    const keyed = await startTestService({
+      config: { access: { mode: 'keys', clients: [{ client: 'openapi', key: CLIENT_KEY }], adminKey: 'openapi_admin_0123456789abcdefghijklmnopq' }, clientRateLimit: 1 },
+    });
     try {
       const asClient = { authorization: `Bearer ${CLIENT_KEY}` };
       const elsewhere = { host: 'attacker.example' };
       expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) }));
       expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient }, body: JSON.stringify(orderBody({ faults: { vendor: 'reject' } })) }));
+      // Its second order in this second, over CLIENT_RATE_LIMIT=1.
+      const limited = await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient }, body: JSON.stringify(orderBody()) });
+      expect(limited.status).toBe(429);
+      expectDocumented('POST', '/order', limited);
       expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient, ...elsewhere }, body: JSON.stringify(orderBody()) }));
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x' }));
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/%ZZ', headers: asClient }));

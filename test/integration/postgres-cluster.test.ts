@@ -3,7 +3,8 @@
  * primary replaces an instance that died, backing off while its replacements
  * cannot start (Postgres unreachable: exit 69), never stops the instances
  * that still run because a replacement cannot start, and once Postgres is
- * back, N instances serve again.
+ * back, N instances serve again. And a client's rate limit holds across
+ * the instances, counted in the primary.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
@@ -105,5 +106,35 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 through a Postg
       body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
     });
     expect(order.status).toBe(200);
+  });
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 and a client's rate limit${POSTGRES_SKIPPED}`, () => {
+  it('holds one CLIENT_RATE_LIMIT per client across the instances of a machine: counted in the primary, not per instance', { timeout: 60_000 }, async () => {
+    restartable = await startRestartablePostgres();
+    const url = await freshDatabase(restartable);
+    const key = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+    cluster = await startServerProcess({ INSTANCES: '2', THREADS: '1', LOG_LEVEL: 'warn', DATABASE_URL: url, API_KEYS: `acme:${key}`, CLIENT_RATE_LIMIT: '10' });
+    const running = cluster;
+    await eventually(
+      () => servingInstances(running, 12),
+      (serving) => serving.size === 2,
+      { within: 30_000, every: 200 },
+    );
+    // Each on a connection of its own: the primary deals them out to both instances.
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const response = await fetch(new URL('/order', running.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, connection: 'close' },
+          body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+        });
+        await response.body?.cancel();
+        return response.status;
+      }),
+    );
+    // Counted per instance, up to 20 would pass.
+    expect(statuses.filter((status) => status === 200)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(10);
   });
 });

@@ -5,7 +5,7 @@
  * viewers, and every stream ended at shutdown.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +80,44 @@ describe('GET /threads/events', () => {
     expect(response.status).toBe(503);
     expect(((await response.json()) as { error: { kind: string } }).error.kind).toBe('overloaded');
     first.close();
+  });
+
+  it('closes a stream whose reader stopped reading once its buffer has stayed full for stalledMs', async () => {
+    // Frames big enough to fill the kernel's buffers between the two ends within a second or so.
+    const big = { pad: 'x'.repeat(512 * 1024) };
+    const events = new ThreadEvents(() => big, pino({ level: 'silent' }), { intervalMs: 50, maxViewers: 4, stalledMs: 300 });
+    const url = await serve(events);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`GET /threads/events HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.pause();
+    expect(events.viewerCount).toBe(1);
+    // Before: skipped frames for as long as the reader stayed, holding its place. (The reader, not reading, does not see the close.)
+    await eventually(
+      async () => events.viewerCount,
+      (count) => count === 0,
+      { within: 10_000 },
+    );
+    socket.destroy();
+  });
+
+  it('gives the place of the stream watched longest to a new viewer once it has watched yieldAfterMs; before, answers 503 with Retry-After', async () => {
+    const events = new ThreadEvents(() => ({}), pino({ level: 'silent' }), { intervalMs: 100, maxViewers: 1, yieldAfterMs: 400 });
+    const url = await serve(events);
+    const first = await openEventStream(url);
+    const early = await fetch(url);
+    expect(early.status).toBe(503);
+    expect(early.headers.get('retry-after')).toBe('1');
+    await early.body?.cancel();
+    await pause(450);
+    const second = await openEventStream(url);
+    expect(second.status).toBe(200);
+    // Ended, not cut: a page reads the end and reconnects (retry: 2000) to take the next place in turn.
+    await first.ended;
+    expect(events.viewerCount).toBe(1);
+    second.close();
   });
 
   it('ends every stream at shutdown and refuses new ones', async () => {

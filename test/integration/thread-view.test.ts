@@ -72,7 +72,7 @@ describe('GET /threads/events', () => {
     const payment = find(seen, String(first['order_id']), 'payment')!;
     expect(payment.step).toMatchObject({ activity: 'sleeping' });
     expect(find(seen, String(first['order_id']), 'courier')!.step).toMatchObject({ activity: 'sleeping', courier: 0 });
-    expect(seen.couriers).toEqual([{ thread_id: find(seen, String(first['order_id']), 'courier')!.lane.thread_id, order_id: first['order_id'], step: 'courier' }]);
+    expect(seen.couriers).toEqual([{ thread_id: find(seen, String(first['order_id']), 'courier')!.lane.thread_id, client: 'anonymous', order_id: first['order_id'], step: 'courier' }]);
     expect(seen.totals).toMatchObject({ couriers_busy: 1, couriers: 1, courier_waiters: 1, orders_in_flight: 2, threads: THREADS });
     expect(seen.lanes.map((lane) => lane.state)).toEqual(['alive', 'alive']);
 
@@ -125,6 +125,30 @@ describe('GET /threads/events', () => {
     // The replacement gets a lane of its own.
     const replaced = await view.next((s) => s.lanes.filter((lane) => lane.state === 'alive').length === THREADS);
     expect(replaced.totals.threads_replaced).toBe(1);
+    await eventually(
+      () => svc.health(),
+      (health) => health.threads === THREADS,
+    );
+    await expectAtRest(svc, THREADS);
+  });
+});
+
+describe('a thread that takes many steps with it', () => {
+  it('lists on its dead lane the first 50 and the culprit, and counts the rest', async () => {
+    // Before: every lost step was listed — 3.3 MB frames and 54k nodes on the page when a thread took thousands.
+    const neighbours = Array.from({ length: 120 }, () => orderBody({ delay_ms: { payment: 0, vendor: 800, courier: 0 } }));
+    const running = neighbours.map((body) => svc.order(body));
+    await view.next((s) => s.lanes.filter((lane) => lane.state === 'alive').every((lane) => lane.counts.sleeping >= 40));
+    const crashed = await svc.order(orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }));
+    const diedOn = stepsOf(crashed.body)['payment']!.thread_id!;
+    const seen = await view.next((s) => {
+      const fate = s.lanes.find((lane) => lane.thread_id === diedOn && lane.state === 'dead')?.fate;
+      return (fate?.lost_more ?? 0) > 0 && (fate?.lost ?? []).some((lost) => lost.outcome === 'culprit');
+    });
+    const fate = seen.lanes.find((lane) => lane.thread_id === diedOn && lane.state === 'dead')!.fate!;
+    expect(fate.lost!.length).toBeLessThanOrEqual(51);
+    expect(fate.lost!.length + fate.lost_more!).toBeGreaterThan(51);
+    expect((await Promise.all(running)).every(({ status }) => status === 200)).toBe(true);
     await eventually(
       () => svc.health(),
       (health) => health.threads === THREADS,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
+import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
 
 describe('connection limits', () => {
   it('are derived from the open-file limit: all but a reserve may be open, 90% of that is served', () => {
@@ -168,5 +168,51 @@ describe('the dependencies: breakers and retries', () => {
 
   it('refuses a breaker that cannot stay open', () => {
     expect(() => loadConfig({ BREAKER_OPEN_MS: '0' }, machine)).toThrow(/BREAKER_OPEN_MS must be an integer from 1/);
+  });
+});
+
+describe('clients: weights, shares and rate limits', () => {
+  const machine = { openFileLimit: 20_000 };
+  const KEYS = { API_KEYS: 'acme:acme_key_0123456789abcdefghijklmnopqrstuv' };
+
+  it('weigh every client 1, cap each at 60% while others share, and limit rates only where keys are configured (100 a second)', () => {
+    const open = loadConfig({}, machine);
+    expect(open).toMatchObject({ clientMaxShare: 0.6 });
+    expect(open.clientWeights.size).toBe(0);
+    expect(clientRateLimitOf(open, 'anonymous')).toBe(0);
+    expect(anyClientRateLimit(open)).toBe(false);
+    const keyed = loadConfig(KEYS, machine);
+    expect(clientRateLimitOf(keyed, 'acme')).toBe(100);
+    expect(anyClientRateLimit(keyed)).toBe(true);
+  });
+
+  it('are as set: CLIENT_WEIGHTS and CLIENT_RATE_LIMITS per client, CLIENT_RATE_LIMIT for the others (0: none), CLIENT_MAX_SHARE=1 lifts the caps', () => {
+    const config = loadConfig({ ...KEYS, CLIENT_WEIGHTS: 'acme:2, globex : 1', CLIENT_RATE_LIMIT: '0', CLIENT_RATE_LIMITS: 'acme:50', CLIENT_MAX_SHARE: '1' }, machine);
+    expect([...config.clientWeights]).toEqual([
+      ['acme', 2],
+      ['globex', 1],
+    ]);
+    expect(config.clientMaxShare).toBe(1);
+    expect(clientRateLimitOf(config, 'acme')).toBe(50);
+    expect(clientRateLimitOf(config, 'globex')).toBe(0);
+    expect(anyClientRateLimit(config)).toBe(true);
+    expect(clientRateLimitOf(loadConfig({ CLIENT_RATE_LIMIT: '7' }, machine), 'anonymous')).toBe(7);
+    expect(loadConfig({ CLIENT_MAX_SHARE: '.5' }, machine).clientMaxShare).toBe(0.5);
+  });
+
+  it.each(['acme', 'acme:0', 'acme:1001', 'acme:2,acme:3', 'ac me:2', 'acme:x', 'a:b:2'])('refuses CLIENT_WEIGHTS=%s', (value) => {
+    expect(() => loadConfig({ CLIENT_WEIGHTS: value }, machine)).toThrow(/^CLIENT_WEIGHTS must be client:weight pairs/);
+  });
+
+  it.each(['acme', 'acme:-1', 'acme:1000001', 'acme:1,acme:2'])('refuses CLIENT_RATE_LIMITS=%s', (value) => {
+    expect(() => loadConfig({ CLIENT_RATE_LIMITS: value }, machine)).toThrow(/^CLIENT_RATE_LIMITS must be client:orders_per_second pairs/);
+  });
+
+  it.each(['0', '1.5', '-0.5', 'half', '0.6666', '60%'])('refuses CLIENT_MAX_SHARE=%s', (value) => {
+    expect(() => loadConfig({ CLIENT_MAX_SHARE: value }, machine)).toThrow(/^CLIENT_MAX_SHARE must be a number over 0 and at most 1/);
+  });
+
+  it('refuses a CLIENT_RATE_LIMIT that is not a count of orders', () => {
+    expect(() => loadConfig({ CLIENT_RATE_LIMIT: '1.5' }, machine)).toThrow(/CLIENT_RATE_LIMIT must be an integer from 0/);
   });
 });

@@ -4,8 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
 import { HANG, REGISTERED, STOP, type BusyWaitersTask } from '../fixtures/semaphore-busy-waiters.js';
+import { LONGEST_WAIT_US, MOST, WORDS_PER_CLIENT, type ClientHammerTask } from '../fixtures/semaphore-client-hammer.js';
+import type { ClientHolderTask } from '../fixtures/semaphore-client-holder.js';
 import type { HammerTask } from '../fixtures/semaphore-hammer.js';
 import { compiledFixture } from '../support/compiled.js';
+
+/** Four threads running a fixture, many tasks each. */
+const fourThreads = <Task, Result>(fixture: string): Piscina<Task, Result> =>
+  new Piscina<Task, Result>({ filename: compiledFixture(fixture).href, minThreads: 4, maxThreads: 4, concurrentTasksPerWorker: 16, atomics: 'async' });
 
 /** A cancellation driven by the test, on the same thread. */
 function cancellation(): Cancellation & { cancel(): void } {
@@ -282,13 +288,7 @@ describe('SlotSemaphore', () => {
     const semaphore = SlotSemaphore.create(size, 4);
     const cells = CancelCells.create(64);
     const holders = new SharedArrayBuffer(8);
-    const pool = new Piscina<HammerTask, { rounds: number; canceled: boolean }>({
-      filename: compiledFixture('semaphore-hammer').href,
-      minThreads: 4,
-      maxThreads: 4,
-      concurrentTasksPerWorker: 16,
-      atomics: 'async',
-    });
+    const pool = fourThreads<HammerTask, { rounds: number; canceled: boolean }>('semaphore-hammer');
     try {
       const runs = Array.from({ length: 64 }, (_, cell) => pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }));
       // Cancel a quarter of the hammers while they are at it.
@@ -304,5 +304,126 @@ describe('SlotSemaphore', () => {
     } finally {
       await pool.destroy();
     }
+  });
+
+  describe('between clients', () => {
+    /** Resolves in the order served, recording `name`. */
+    const served: string[] = [];
+    const wait = (semaphore: SlotSemaphore, owner: number, client: number, name: string) =>
+      semaphore.acquire(owner, never, client).then((slot) => {
+        served.push(name);
+        return slot;
+      });
+
+    it("serves a client holding fewer slots before another client's older backlog, first come first served within each", async () => {
+      served.length = 0;
+      const semaphore = SlotSemaphore.create(2, 8);
+      const a = [semaphore.tryAcquire(1, 0), semaphore.tryAcquire(1, 0)];
+      const backlog = [2, 3, 4].map((owner) => wait(semaphore, owner, 0, `a${owner}`));
+      const other = wait(semaphore, 5, 1, 'b');
+      semaphore.release(a[0]!, 1);
+      const bSlot = await other;
+      semaphore.release(a[1]!, 1);
+      const a2 = await backlog[0]!;
+      semaphore.release(bSlot, 5);
+      await backlog[1];
+      // Before: first come, first served across clients — a2, a3, a4 ahead of b.
+      expect(served).toEqual(['b', 'a2', 'a3']);
+      expect(semaphore.heldPerClient().slice(0, 2)).toEqual([2, 0]);
+      semaphore.release(a2, 2);
+      semaphore.release(await backlog[2]!, 4);
+      semaphore.release(await backlog[1]!, 3);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it('weighs clients: one of weight 2 is served twice as many slots as one of weight 1 while both wait', async () => {
+      served.length = 0;
+      const semaphore = SlotSemaphore.create(6, 16);
+      semaphore.setWeight(0, 2);
+      const held = Array.from({ length: 6 }, () => semaphore.tryAcquire(1, 2));
+      const waiters = [...[2, 3, 4, 5, 6, 7].map((owner) => wait(semaphore, owner, 0, 'heavy')), ...[8, 9, 10, 11, 12, 13].map((owner) => wait(semaphore, owner, 1, 'light'))];
+      for (const slot of held) {
+        semaphore.release(slot, 1);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(served).toEqual(['heavy', 'light', 'heavy', 'heavy', 'light', 'heavy']);
+      expect(semaphore.heldPerClient().slice(0, 2)).toEqual([4, 2]);
+      expect(semaphore.waitingPerClient().slice(0, 2)).toEqual([2, 4]);
+      const cancelAll = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+      for (const [i, owner] of cancelAll.entries()) if (i < 4 || (i >= 6 && i < 8)) semaphore.release((await waiters[i])!, owner);
+      for (const [i, owner] of cancelAll.entries()) if (!(i < 4 || (i >= 6 && i < 8))) semaphore.release((await waiters[i])!, owner);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it('caps a client at ceil(slots × share) once a share is set: its waiters beyond wait, not refused, while others take the rest', async () => {
+      const semaphore = SlotSemaphore.create(5, 8);
+      semaphore.setShare(600);
+      const greedy = [2, 3, 4, 5, 6].map((owner) => semaphore.acquire(owner, never, 0));
+      let extra = -2;
+      void greedy[3]!.then((slot) => (extra = slot));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(semaphore.heldPerClient()[0]).toBe(3);
+      expect(semaphore.waitingPerClient()[0]).toBe(2);
+      expect(extra).toBe(-2);
+      // At its cap with a slot free: no slot for it, waiting or not.
+      expect(semaphore.tryAcquire(7, 0)).toBe(-1);
+      const others = [semaphore.tryAcquire(8, 1), semaphore.tryAcquire(9, 1)];
+      expect(others.every((slot) => slot >= 0)).toBe(true);
+      expect(semaphore.busy()).toBe(5);
+      semaphore.release(await greedy[0]!, 2);
+      const fourth = await greedy[3]!;
+      expect(semaphore.heldPerClient().slice(0, 2)).toEqual([3, 2]);
+      semaphore.release(others[0]!, 8);
+      semaphore.release(others[1]!, 9);
+      // Slots free, but the greedy client holds its cap: its last waiter still waits.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(semaphore.waitingPerClient()[0]).toBe(1);
+      semaphore.release(fourth, 5);
+      semaphore.release(await greedy[4]!, 6);
+      semaphore.release(await greedy[1]!, 3);
+      semaphore.release(await greedy[2]!, 4);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it("counts a client's slots from the slot words: a thread that dies holding them gives them, and its client's turn, back", async () => {
+      const semaphore = SlotSemaphore.create(5, 4);
+      semaphore.setShare(600);
+      const pool = new Piscina<ClientHolderTask, never>({ filename: compiledFixture('semaphore-client-holder').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+      const doomed = pool.threads[0]!.threadId;
+      void pool.run({ semaphore: semaphore.buffer, client: 1, count: 3 }).catch(() => undefined);
+      while (semaphore.heldPerClient()[1]! < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Its client holds its cap on that thread: this waiter of the same client waits beside two free slots.
+      const waiting = semaphore.acquire(2, never, 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(semaphore.waitingPerClient()[1]).toBe(1);
+      await pool.destroy();
+      expect(semaphore.releaseAllOwnedBy(doomed)).toBe(3);
+      const slot = await waiting;
+      expect(semaphore.heldPerClient()[1]).toBe(1);
+      semaphore.release(slot, 2);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it('holds across real threads: no client over its cap, never more holders than slots, every slot back', async () => {
+      const size = 5;
+      const semaphore = SlotSemaphore.create(size, 4, 256);
+      semaphore.setShare(600);
+      const holders = new SharedArrayBuffer(2 * WORDS_PER_CLIENT * Int32Array.BYTES_PER_ELEMENT);
+      const pool = fourThreads<ClientHammerTask, number>('semaphore-client-hammer');
+      try {
+        const greedy = Array.from({ length: 40 }, () => pool.run({ semaphore: semaphore.buffer, holders, client: 0, rounds: 15, holdMs: 5 }));
+        const modest = Array.from({ length: 4 }, () => pool.run({ semaphore: semaphore.buffer, holders, client: 1, rounds: 15, holdMs: 5 }));
+        expect(await Promise.all([...greedy, ...modest])).toEqual(Array(44).fill(15));
+        const words = new Int32Array(holders);
+        expect(words[MOST]).toBe(3);
+        expect(words[WORDS_PER_CLIENT + MOST]).toBeLessThanOrEqual(3);
+        expect(semaphore.busy()).toBe(0);
+        expect(semaphore.heldPerClient().every((held) => held === 0)).toBe(true);
+        // The modest client never waited behind the greedy one's line (measured: 8 ms against 132 ms).
+        expect(words[WORDS_PER_CLIENT + LONGEST_WAIT_US]!).toBeLessThan(words[LONGEST_WAIT_US]! / 2);
+      } finally {
+        await pool.destroy();
+      }
+    });
   });
 });

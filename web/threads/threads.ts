@@ -9,7 +9,7 @@
  * replaced only when it changed: five frames a second would otherwise rebuild
  * thousands of nodes each time.
  */
-import type { StepPhase, ThreadSnapshot, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from '../../src/observability/thread-frame.js';
+import type { StepPhase, ThreadSnapshot, ViewedClients, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from '../../src/observability/thread-frame.js';
 
 const $ = (id: string): HTMLElement => {
   const element = document.getElementById(id);
@@ -72,10 +72,11 @@ function deadLaneHtml(lane: ViewedLane): LaneHtml {
   const head =
     `<strong>thread ${lane.thread_id}</strong><br>${fate?.cause === 'terminated' ? 'terminated' : 'died'}` +
     `${fate?.at !== undefined ? ` at ${clock(fate.at)}` : ''}${fate?.reason ? `: ${esc(fate.reason)}` : ''}`;
+  const more = fate?.lost_more ?? 0;
   const note =
     lost.length === 0
       ? 'No step was on it.'
-      : `It took ${plural(lost.length, 'step', 'steps')} with it: the one that brought it down, steps run again on another thread, steps whose order had already ended.`;
+      : `It took ${plural(lost.length + more, 'step', 'steps')} with it: the one that brought it down, steps run again on another thread, steps whose order had already ended.`;
   const steps =
     `<span class="lane-note">${note}</span>` +
     lost
@@ -85,7 +86,8 @@ function deadLaneHtml(lane: ViewedLane): LaneHtml {
           `title="${esc(`${l.order_id} · ${l.step} · ${OUTCOME[l.outcome]}`)}"><span class="order">${esc(l.order_id)}</span>${esc(l.step)} ` +
           `<span class="badge${l.outcome === 'retried' ? ' retry' : ''}">${LOST_BADGE[l.outcome]}</span></div>`,
       )
-      .join('');
+      .join('') +
+    (more ? `<span class="more" data-lost-more="${more}">+ ${more} more</span>` : '');
   return { cls: 'lane dead', head, steps };
 }
 
@@ -182,6 +184,26 @@ function dependencyBox(d: ViewedDependency): string {
   return `<div class="${classes}" data-dependency="${esc(d.name)}" data-breaker="${d.breaker?.state ?? 'none'}"><b>${esc(d.title)}</b><br>${esc(outage)}<br>${esc(breaker)}</div>`;
 }
 
+const KIB = 1024;
+const bytes = (n: number | null): string => (n === null ? '–' : n < KIB * KIB ? `${(n / KIB).toFixed(0)} KiB` : `${(n / KIB / KIB).toFixed(1)} MiB`);
+
+/** One row per client: what it holds and waits for now, and what it was refused since start. */
+function renderClients(c: ViewedClients): void {
+  $('clients-note').textContent = c.capped
+    ? `several clients: each holds at most ${Math.round(c.max_share * 100)}% of the couriers, the orders in flight and the records' memory, and its computing steps leave a thread free`
+    : 'one client: nothing is capped';
+  $('clients').innerHTML =
+    c.listed
+      .map(
+        (r) =>
+          `<tr data-client="${esc(r.client)}"><th>${esc(r.client)}${r.weight !== 1 ? ` <small>×${r.weight}</small>` : ''}</th><td>${r.orders_in_flight}</td>` +
+          `<td>${r.couriers_held}${r.couriers_waiting ? ` <small>+${r.couriers_waiting} waiting</small>` : ''}</td>` +
+          `<td>${r.cpu_steps_running}${r.cpu_steps_waiting ? ` <small>+${r.cpu_steps_waiting} waiting</small>` : ''}</td><td>${bytes(r.record_bytes)}</td>` +
+          `<td>${r.shed_orders_in_flight + r.shed_records}</td><td>${r.rate_limited}</td></tr>`,
+      )
+      .join('') + (c.more ? `<tr><td colspan="7" class="more">+ ${plural(c.more, 'client', 'clients')} more</td></tr>` : '');
+}
+
 function render(s: ThreadSnapshot): void {
   const t = s.totals;
   document.querySelectorAll<HTMLElement>('[data-total]').forEach((element) => {
@@ -194,11 +216,12 @@ function render(s: ThreadSnapshot): void {
   couriers.innerHTML = s.couriers
     .map((holder, slot) => {
       if (!holder) return `<div class="slot" title="slot ${slot}: free">${slot} · free</div>`;
-      const text = `${slot} · thread ${holder.thread_id}${holder.order_id ? ` · ${holder.order_id}` : ''}`;
+      const text = `${slot} · thread ${holder.thread_id}${holder.client ? ` · ${holder.client}` : ''}${holder.order_id ? ` · ${holder.order_id}` : ''}`;
       return `<div class="slot held" data-slot="${slot}" title="${esc(text)}">${esc(text)}</div>`;
     })
     .join('');
   $('dependencies').innerHTML = s.dependencies.map(dependencyBox).join('');
+  renderClients(s.clients);
   renderLanes(s.lanes);
   $('queue').innerHTML = s.queue.steps.length === 0 ? '<span class="more">none</span>' : s.queue.steps.map(stepBox).join('') + (s.queue.more ? `<span class="more">+ ${s.queue.more} more</span>` : '');
   renderEvents(s.events);

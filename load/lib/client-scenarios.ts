@@ -1,0 +1,136 @@
+/**
+ * Hostile clients and their victims, over real HTTP: the scenarios of the
+ * bulkheads (issue 20), each driven the same way by the tests that prove them
+ * (test/integration/bulkheads.test.ts) and by the measurement that compares
+ * the service with its bulkheads on and off (load/measure/bulkheads.ts).
+ *
+ * A "connection" here is a loop sending one order after another, each when
+ * the last was answered (fetch keeps one connection per loop busy).
+ */
+import { percentile } from './stats.js';
+
+/** Who sends: the service's address and a client's key (none in open mode). */
+export interface Sender {
+  readonly url: URL;
+  readonly key?: string;
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly ms: number;
+  readonly headers: Headers;
+  readonly body: { readonly error?: { readonly kind: string; readonly message: string } };
+}
+
+let serial = 0;
+const runTag = `${process.pid}-${Date.now().toString(36)}`;
+
+/** An order body with an id of its own (starting with `prefix`), and `fields` on top. */
+export function freshOrder(fields: Record<string, unknown> = {}, prefix = 'c'): Record<string, unknown> {
+  return { order_id: `${prefix}-${runTag}-${++serial}`, amount: 100, ...fields };
+}
+
+/** The prefix of the victims' order ids in the scenarios: the thread view tells their steps apart by it. */
+export const VICTIM_PREFIX = 'victim';
+
+export async function sendOrder({ url, key }: Sender, body: unknown): Promise<Answer> {
+  const started = performance.now();
+  const response = await fetch(new URL('/order', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const parsed = (await response.json()) as Answer['body'];
+  return { status: response.status, ms: performance.now() - started, headers: response.headers, body: parsed };
+}
+
+/** `connections` loops sending `order()` until `until` (performance.now()); every answer. */
+export async function keepSending(sender: Sender, connections: number, until: number, order: () => unknown): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < until) answers.push(await sendOrder(sender, order()));
+    }),
+  );
+  return answers;
+}
+
+/**
+ * `order()` sent at `rate` a second until `until`, each on schedule whether
+ * or not the ones before were answered (an open loop: a flood does not wait
+ * for the service); every answer.
+ */
+export async function sendAtRate(sender: Sender, rate: number, until: number, order: () => unknown): Promise<Answer[]> {
+  const sent: Array<Promise<Answer | undefined>> = [];
+  const started = performance.now();
+  for (let n = 0; performance.now() < until; n++) {
+    sent.push(sendOrder(sender, order()).catch(() => undefined));
+    const wait = started + ((n + 1) * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  return (await Promise.all(sent)).filter((answer): answer is Answer => answer !== undefined);
+}
+
+/** What a victim's orders got. */
+export interface VictimFigures {
+  readonly orders: number;
+  /** Share answered 200. */
+  readonly ok: number;
+  readonly medianMs: number;
+  readonly p99Ms: number;
+  /** Statuses other than 200, by status. */
+  readonly others: Readonly<Record<string, number>>;
+}
+
+export function victimFigures(answers: readonly Answer[]): VictimFigures {
+  const sorted = answers.map((answer) => answer.ms).sort((a, b) => a - b);
+  const others: Record<string, number> = {};
+  for (const { status } of answers) if (status !== 200) others[status] = (others[status] ?? 0) + 1;
+  return {
+    orders: answers.length,
+    ok: answers.filter((answer) => answer.status === 200).length / Math.max(1, answers.length),
+    medianMs: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    others,
+  };
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Couriers held: the greedy client's `connections` keep orders whose courier
+ * step lasts `courierMs` (longer than the order's deadline: each holds its
+ * slot until the deadline cancels it); after `settleMs`, the victim sends
+ * ordinary orders (default delays) on `victimConnections` for `seconds`.
+ */
+export async function courierHog(
+  greedy: Sender,
+  victim: Sender,
+  { connections = 10, courierMs = 60_000, victimConnections = 2, seconds = 8, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures; greedy: VictimFigures }> {
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hog = keepSending(greedy, connections, until, () => freshOrder({ delay_ms: { courier: courierMs } }));
+  await pause(settleMs);
+  const victims = await keepSending(victim, victimConnections, until, () => freshOrder({}, VICTIM_PREFIX));
+  return { victim: victimFigures(victims), greedy: victimFigures(await hog) };
+}
+
+/**
+ * Thread time held: the victim's orders with `delayMs` on every step, sent
+ * one at a time, first alone for `seconds`, then while the greedy client's
+ * `connections` keep orders whose payment computes `cpuMs`.
+ */
+export async function cpuHog(
+  greedy: Sender,
+  victim: Sender,
+  { connections = 4, cpuMs = 10_000, delayMs = 20, seconds = 4, settleMs = 1000 } = {},
+): Promise<{ alone: VictimFigures; withHog: VictimFigures }> {
+  const victimOrder = (): Record<string, unknown> => freshOrder({ delay_ms: { payment: delayMs, vendor: delayMs, courier: delayMs } }, VICTIM_PREFIX);
+  const alone = await keepSending(victim, 1, performance.now() + seconds * 1000, victimOrder);
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hog = keepSending(greedy, connections, until, () => freshOrder({ cpu_ms: { payment: cpuMs } }));
+  await pause(settleMs);
+  const withHog = await keepSending(victim, 1, until, victimOrder);
+  await hog;
+  return { alone: victimFigures(alone), withHog: victimFigures(withHog) };
+}

@@ -1,0 +1,79 @@
+/**
+ * Every relative link in the project's Markdown resolves: the file exists
+ * and, when the link names a heading, the heading does — anchors made the way
+ * GitHub makes them. A page moved or a heading renamed fails here, not in a
+ * newcomer's browser. And docs/testing.md, which says what each test file
+ * proves, names every one of them.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pathOf, PROJECT_ROOT as ROOT_URL } from '../../src/paths.js';
+
+const PROJECT_ROOT = pathOf(ROOT_URL);
+
+const PAGES = ['README.md', 'CONTRIBUTING.md', 'load/README.md', ...markdownUnder('docs')];
+
+function markdownUnder(dir: string): string[] {
+  return readdirSync(join(PROJECT_ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => join(dir, name));
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function anchorOf(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+function withoutCode(markdown: string): string {
+  return markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+}
+
+function anchorsOf(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of markdown.replace(/```[\s\S]*?```/g, '').split('\n')) {
+    const heading = /^#{1,6}\s+(.*)$/.exec(line);
+    if (!heading?.[1]) continue;
+    const anchor = anchorOf(heading[1]);
+    const count = seen.get(anchor) ?? 0;
+    seen.set(anchor, count + 1);
+    anchors.add(count === 0 ? anchor : `${anchor}-${count}`);
+  }
+  return anchors;
+}
+
+function linksOf(markdown: string): string[] {
+  return [...withoutCode(markdown).matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1] ?? '').filter((target) => !/^[a-z]+:/.test(target));
+}
+
+describe('links between the project’s pages', () => {
+  it.each(PAGES)('every relative link in %s resolves', (page) => {
+    const markdown = readFileSync(join(PROJECT_ROOT, page), 'utf8');
+    const broken: string[] = [];
+    for (const link of linksOf(markdown)) {
+      const [path = '', anchor] = link.split('#');
+      const target = path === '' ? join(PROJECT_ROOT, page) : resolve(PROJECT_ROOT, dirname(page), decodeURIComponent(path));
+      if (!existsSync(target)) {
+        broken.push(`${link}: no ${relative(PROJECT_ROOT, target)}`);
+        continue;
+      }
+      if (anchor === undefined || !target.endsWith('.md') || statSync(target).isDirectory()) continue;
+      if (!anchorsOf(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${link}: no heading #${anchor}`);
+    }
+    expect(broken).toEqual([]);
+  });
+});
+
+describe('docs/testing.md', () => {
+  it('names every test file', () => {
+    const table = readFileSync(join(PROJECT_ROOT, 'docs/testing.md'), 'utf8');
+    const files = ['unit', 'integration'].flatMap((dir) => readdirSync(join(PROJECT_ROOT, 'test', dir)).map((name) => `${dir}/${name}`));
+    expect(files.filter((file) => file.endsWith('.test.ts') && !table.includes(`\`${file}\``))).toEqual([]);
+  });
+});
