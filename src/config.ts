@@ -163,6 +163,39 @@ export function windDownMs(config: Pick<Config, 'cancelGraceMs' | 'refundTimeout
   return 2 * config.cancelGraceMs + config.refundTimeoutMs;
 }
 
+/**
+ * What revoking a courier slot takes beyond CANCEL_GRACE_MS: a stuck
+ * thread, terminated once its grace has passed, exits (the chaos harness
+ * measured revocations of 253–271 ms with CANCEL_GRACE_MS=250).
+ */
+export const THREAD_EXIT_MS = 50;
+
+/**
+ * How long before Postgres would let its lease go an instance gives it up
+ * itself (docs/durability.md, 3.7): a fifth of the lease, and never less
+ * than a revocation takes — once the lease is given up, every courier slot
+ * lent under it must be back before Postgres lets another instance take
+ * its row, and a stuck thread lets go only when terminated, CANCEL_GRACE_MS
+ * after the cancellation, plus its exit.
+ */
+export function leaseMarginMs({ leaseMs, cancelGraceMs }: { readonly leaseMs: number; readonly cancelGraceMs: number }): number {
+  return Math.max(leaseMs / 5, cancelGraceMs + THREAD_EXIT_MS);
+}
+
+/**
+ * The shortest LEASE_MS: one whose margin is at most half of it. After each
+ * renewal leaves, an instance counts on its lease for LEASE_MS less the
+ * margin, and renews every third of LEASE_MS: with half left, the next
+ * renewal is due a third in and has a sixth of the lease (100 ms at the
+ * shortest lease the default CANCEL_GRACE_MS allows) to come back. With
+ * less, a round trip slowed by a busy machine gives the lease up with
+ * nothing wrong; past two thirds, no renewal can ever come back in time and
+ * the instance would give its lease up every period.
+ */
+export function shortestLeaseMs(cancelGraceMs: number): number {
+  return Math.max(500, 2 * (cancelGraceMs + THREAD_EXIT_MS));
+}
+
 /** The order records may take at most this share of the main thread's heap. */
 const RECORDS_HEAP_SHARE = 0.25;
 
@@ -281,13 +314,22 @@ function databaseUrl(env: Env): string | undefined {
 }
 
 /** The durable mode's settings, or undefined without DATABASE_URL (then its other variables are refused, so a typo is not silently ignored). */
-function durable(env: Env): DurableConfig | undefined {
+function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
   const url = databaseUrl(env);
   if (url === undefined) {
     for (const name of ['LEASE_MS', 'DB_POOL_SIZE']) if (env[name]) throw new ConfigError(`${name} needs DATABASE_URL (the durable mode)`);
     return undefined;
   }
-  return { databaseUrl: url, leaseMs: integer(env, 'LEASE_MS', 500, 600_000, 5000), poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10) };
+  const shortest = shortestLeaseMs(cancelGraceMs);
+  const leaseMs = integer(
+    env,
+    'LEASE_MS',
+    shortest,
+    600_000,
+    Math.max(5000, shortest),
+    `at least 2 × (CANCEL_GRACE_MS + ${THREAD_EXIT_MS}): an instance gives its lease up CANCEL_GRACE_MS + ${THREAD_EXIT_MS} ms early, for a stuck thread's couriers to come back first, and renews it in the other half`,
+  );
+  return { databaseUrl: url, leaseMs, poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10) };
 }
 
 /** What loadConfig reads of the machine besides the environment. */
@@ -345,7 +387,7 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     requestTimeoutMs,
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
     ...connectionLimits(env, threads, machine.openFileLimit),
-    ...durableAndInstances(env),
+    ...durableAndInstances(env, cancelGraceMs),
     access: access(env, listenOn),
     allowedHosts: allowedHosts(env, listenOn),
     breakerFailures: integer(env, 'BREAKER_FAILURES', 0, 1000, 5),
@@ -422,8 +464,8 @@ function stepRetries(env: Env): PerStep<number> {
   return retries;
 }
 
-function durableAndInstances(env: Env): Pick<Config, 'durable' | 'instances'> {
-  const store = durable(env);
+function durableAndInstances(env: Env, cancelGraceMs: number): Pick<Config, 'durable' | 'instances'> {
+  const store = durable(env, cancelGraceMs);
   const instances = integer(env, 'INSTANCES', 1, 64, 1);
   if (instances > 1 && store === undefined) throw new ConfigError(`INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`);
   return { ...(store ? { durable: store } : {}), instances };

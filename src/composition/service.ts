@@ -19,7 +19,7 @@ import type { Identify } from '../http/authorization.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
-import { createLogger, logBreakerTransition, runEvents } from '../observability/logging.js';
+import { createLogger, logBreakerTransition, runEvents, unraisedAlarm } from '../observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
 import { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
@@ -75,6 +75,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   store.onLost(() => orders.cancelAll('interrupted'));
+  // Before the first recovery pass (store.start): a lost instance's alarm may be waiting for it.
+  store.onUnraisedAlarm(unraisedAlarm(log));
   const health = (): HealthReport => {
     const shared = store.sharedHealth();
     return {
@@ -169,7 +171,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
-    orders.raiseUnsettledAlarms();
+    orders.stopAskingUnsettled();
     await engine.close();
     await store.close();
   };

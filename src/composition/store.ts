@@ -4,13 +4,16 @@
  * The one place that chooses (a third store is one more line here).
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { leaseMarginMs, type Config } from '../config.js';
 import { PostgresStore } from '../postgres/postgres-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 
 export async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.durable) return PostgresStore.open({ ...config.durable, replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log);
+  if (config.durable) {
+    const leaseMarginOf = { leaseMs: config.durable.leaseMs, cancelGraceMs: config.cancelGraceMs };
+    return PostgresStore.open({ ...config.durable, leaseMarginMs: leaseMarginMs(leaseMarginOf), replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log);
+  }
   return new MemoryStore({ ttlMs: config.idempotencyTtlMs, maxBytes: config.orderRecordsMaxBytes, couriers: config.couriers, atRiskBytes: AT_RISK_BYTES });
 }

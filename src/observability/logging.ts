@@ -5,7 +5,10 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
+import { orderLogFields } from '../domain/order.js';
 import type { RunEvents } from '../orders/order-desk.js';
+import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
 
@@ -71,17 +74,24 @@ export function stepLog(log: Logger): StepLog {
   };
 }
 
+/** The alarm's words: what people and scripts (the chaos checker) look for. */
+const ALARM = 'order failed and its payment could not be voided: a person must look';
+
+const listed = (compensations: readonly StepOutcome[]): string[] => compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`);
+
 /** The desk's alarm: an order on record as compensation_failed. `runEnded`: told of every run besides. */
 export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEvents {
   return {
     runEnded,
     // Written whatever became of the client: the money is what matters.
     compensationFailed: ({ order, runNumber: run }, compensations, { requestId }) =>
-      log.error(
-        { request_id: requestId, order_id: order.orderId, run, amount: order.amount, compensations: compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`) },
-        'order failed and its payment could not be voided: a person must look',
-      ),
+      log.error({ request_id: requestId, order_id: order.orderId, run, amount: order.amount, compensations: listed(compensations) }, ALARM),
   };
+}
+
+/** The same alarm, raised by recovery for a run whose instance was lost before it raised it: what the records hold of it. */
+export function unraisedAlarm(log: Logger): (alarm: UnraisedAlarm) => void {
+  return ({ key, run, charged, refunded, compensations }) => log.error({ ...orderLogFields(key), run, charged, refunded, compensations: listed(compensations), raised_for: 'a lost instance' }, ALARM);
 }
 
 export function logThreadExit(log: Logger, exit: ThreadExit<Reclaimed>): void {

@@ -120,6 +120,9 @@ export class MemoryOrderRecords implements OrderRecords {
     return { kind: 'started', run };
   }
 
+  /** Nothing to remember: in memory, the process that ran a run is the only one that can raise its alarm, and it does before anything else can happen. */
+  async alarmRaised(_order: OrderKey, _run: number): Promise<void> {}
+
   isFull(): boolean {
     return !this.hasRoomFor(LARGEST_NEW_RECORD);
   }

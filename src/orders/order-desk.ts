@@ -144,8 +144,8 @@ const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: '
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
   private readonly running = new Map<OrderKey, Run>();
-  /** Runs whose refund the provider refused and whose recorded outcome the store could not say yet. */
-  private readonly unsettledAlarms = new Set<{ readonly run: OrderRun; readonly compensations: readonly StepOutcome[]; readonly trace: Trace }>();
+  /** The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not say yet. */
+  private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -245,7 +245,7 @@ export class OrderDesk {
       const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what the records hold.
-      if (answer.failure === 'compensation_failed') this.events.compensationFailed(run, answer.compensations, trace);
+      if (answer.failure === 'compensation_failed') this.raiseAlarm(key, run, answer.compensations, trace);
       // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
       else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed') this.alarmOnceKnown(key, run, result.compensations, trace);
       this.events.runEnded(run, result);
@@ -253,27 +253,31 @@ export class OrderDesk {
     }
   }
 
+  /** The line a person reads, then the records told it is written (never before: a death in between leaves it to be raised again). */
+  private raiseAlarm(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
+    this.events.compensationFailed(run, compensations, trace);
+    void this.records.alarmRaised(key, run.runNumber);
+  }
+
   /**
    * A run whose refund the provider refused, answered before the store could
    * say what it recorded: ask it until it can (the finish may have committed
    * compensation_failed, or recovery may void the run and record it
    * interrupted), and raise the alarm only for compensation_failed. A process
-   * stopped before it learns raises it then, on the safe side
-   * (`raiseUnsettledAlarms`).
+   * stopped before it learns leaves it to the store (`stopAskingUnsettled`).
    */
   private alarmOnceKnown(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
-    const entry = { run, compensations, trace };
-    this.unsettledAlarms.add(entry);
     // A signal of its own: one shared by every such wait would gather their listeners.
     const asking = new AbortController();
+    this.unsettledAlarms.add(asking);
     const learn = async (): Promise<void> => {
       for (;;) {
         try {
           const outcome = await this.records.awaitRun(key, run.runNumber, asking.signal);
-          if (this.unsettledAlarms.delete(entry) && outcome.kind === 'compensation_failed') this.events.compensationFailed(run, compensations, trace);
+          if (this.unsettledAlarms.delete(asking) && outcome.kind === 'compensation_failed') this.raiseAlarm(key, run, compensations, trace);
           return;
         } catch {
-          if (!this.unsettledAlarms.has(entry)) return;
+          if (!this.unsettledAlarms.has(asking)) return;
           await new Promise((resolve) => setTimeout(resolve, UNSETTLED_RETRY_MS).unref());
         }
       }
@@ -281,9 +285,17 @@ export class OrderDesk {
     void learn();
   }
 
-  /** At shutdown: runs whose refusal the store could not confirm are reported now, for a person to check. */
-  raiseUnsettledAlarms(): void {
-    for (const { run, compensations, trace } of this.unsettledAlarms) this.events.compensationFailed(run, compensations, trace);
+  /**
+   * At shutdown: stop asking the store about runs whose refusal it could not
+   * confirm. Their alarms are the store's now: only a store shared by
+   * several instances answers outcome_unknown, and its recovery raises the
+   * alarm of a run it holds compensation_failed once this instance's lease
+   * is gone — or voids the run, recorded interrupted, if the outcome never
+   * committed, when no one needs to look (raising it here, on a guess, was
+   * a false alarm then).
+   */
+  stopAskingUnsettled(): void {
+    for (const asking of this.unsettledAlarms) asking.abort();
     this.unsettledAlarms.clear();
   }
 

@@ -16,10 +16,16 @@
  *   (its instance was presumed dead and its payment voided) is recorded as
  *   `interrupted` by whoever took it, and its finish says so.
  * - `awaitRun` lets a caller wait for a run under way anywhere.
+ * - A run recorded `compensation_failed` has its alarm raised at least once:
+ *   by the instance that ran it, which tells the records (`alarmRaised`) once
+ *   its line is written; a store shared by several instances also raises,
+ *   through its own recovery, the alarm of a run whose instance was lost
+ *   before it told (src/store/store.ts, `onUnraisedAlarm`).
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { OrderKey } from '../domain/order.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 
 /** How a run ended: 'ok', or the kind it failed with. */
 export type OutcomeKind = OrderFailureKind | 'ok';
@@ -28,6 +34,21 @@ export interface RecordedOutcome {
   readonly kind: OutcomeKind;
   /** Present when the outcome is final: the answer a retry gets again, without anything running. */
   readonly replay: OrderResult | undefined;
+}
+
+/**
+ * A run on record as compensation_failed whose alarm its own instance never
+ * said it raised (it was lost first): what the records know of it, for the
+ * line a person reads.
+ */
+export interface UnraisedAlarm {
+  readonly key: OrderKey;
+  readonly run: number;
+  /** What the provider holds of the run. */
+  readonly charged: number;
+  readonly refunded: number;
+  /** The refunds, as the run's recorded answer lists them. */
+  readonly compensations: readonly StepOutcome[];
 }
 
 export interface OrderRecord {
@@ -69,7 +90,9 @@ export interface OrderRecords {
    * did (it could not be reached while the run charged or refunded) — or
    * `outcome_unknown` if the store went away while the outcome was on its way
    * and cannot say whether it kept it: then the store settles the run once it
-   * can (voids it if nothing was kept), and a retry learns which. Never rejects.
+   * can (voids it if nothing was kept), a retry learns which, and if what it
+   * kept is compensation_failed and this instance is gone before it learned
+   * it, the store raises the alarm (`alarmRaised`). Never rejects.
    */
   finish(order: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
   /**
@@ -77,6 +100,14 @@ export interface OrderRecords {
    * if `signal` aborts first, or if the store cannot be reached.
    */
   awaitRun(order: OrderKey, run: number, signal: AbortSignal): Promise<RecordedOutcome>;
+  /**
+   * The alarm of run `run`, on record as compensation_failed, is raised: its
+   * line is written. Told after the line, never before: a process that dies
+   * in between leaves it to be raised again (at least once, not exactly
+   * once). A store that raises the alarms of lost instances' runs raises
+   * this one no more. Never rejects.
+   */
+  alarmRaised(order: OrderKey, run: number): Promise<void>;
   /** Records kept right now. */
   size(): number;
   /** Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send orders elsewhere. */

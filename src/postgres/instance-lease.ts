@@ -14,7 +14,9 @@
  *   always gives up before anyone may take over, whatever the clocks say.
  *   Giving up (`onLost`) means: stop lending courier slots, cancel what runs
  *   (`interrupted`). Until a new identity is registered, `id()` is undefined
- *   and no order starts.
+ *   and no order starts. The margin is what the slots lent have to come
+ *   back before Postgres lets another instance take their rows: at least a
+ *   stuck thread's grace and its exit (leaseMarginMs in src/config.ts).
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -31,9 +33,6 @@ const RENEW: Statement = {
 };
 const EXPIRE: Statement = { name: 'instance_expire', text: 'UPDATE instances SET lease_until = now() WHERE instance_id = $1' };
 
-/** Of the lease, given up early: the part of it this instance never counts on. */
-const MARGIN_SHARE = 0.2;
-
 interface Identity {
   readonly id: string;
   /** performance.now() until which this instance counts on its lease. */
@@ -49,13 +48,20 @@ export class InstanceLease {
   /** Identities given up since start. */
   lost = 0;
 
+  private readonly leaseMs: number;
+  /** Of the lease, given up early: the part of it this instance never counts on. */
+  private readonly marginMs: number;
+
   constructor(
     private readonly db: Database,
-    private readonly leaseMs: number,
+    { leaseMs, marginMs }: { readonly leaseMs: number; readonly marginMs: number },
     private readonly log: Logger,
     /** Called when an identity's lease is given up: whatever it holds must stop now. */
     private readonly onLost: (id: string) => void,
-  ) {}
+  ) {
+    this.leaseMs = leaseMs;
+    this.marginMs = marginMs;
+  }
 
   /** This instance's identity while its lease holds; undefined otherwise. */
   id(): string | undefined {
@@ -92,7 +98,7 @@ export class InstanceLease {
     if (this.stopped) return;
     this.current = { id, validUntil: 0 };
     this.extend(this.current, sent);
-    this.log.info({ instance_id: id, lease_ms: this.leaseMs }, 'instance registered');
+    this.log.info({ instance_id: id, lease_ms: this.leaseMs, lease_margin_ms: this.marginMs }, 'instance registered');
   }
 
   private async renew(): Promise<void> {
@@ -114,7 +120,7 @@ export class InstanceLease {
   }
 
   private extend(identity: Identity, sent: number): void {
-    identity.validUntil = sent + this.leaseMs * (1 - MARGIN_SHARE);
+    identity.validUntil = sent + this.leaseMs - this.marginMs;
     clearTimeout(this.fence);
     this.fence = setTimeout(() => this.id(), identity.validUntil - performance.now() + 1);
     this.fence.unref();

@@ -17,6 +17,11 @@
  *   this instance's own included — never records over a void.
  * - awaitRun: mark the order watched (its finish will NOTIFY), then wait for
  *   the notification, re-reading every second as a backstop.
+ * - alarmRaised: the alarm of a run recorded compensation_failed was raised
+ *   (its line written), so recovery raises it no more (`alarm_raised_at`,
+ *   schema.ts migration 5). A mark that does not get through is sent again
+ *   at the next recovery pass; until then the run's alarm stays covered by
+ *   this instance's lease, so no one else raises it while it lives.
  *
  * A run this instance cannot record — the database went away while it ran,
  * or what the provider did for it is in doubt — is answered `interrupted`
@@ -41,6 +46,12 @@ const GET: Statement = {
 };
 const WATCH: Statement = { name: 'order_watch', text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay' };
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
+const ALARMS_RAISED: Statement = {
+  name: 'order_alarms_raised',
+  text: `UPDATE orders o SET alarm_raised_at = now()
+           FROM unnest($1::text[], $2::bigint[]) AS raised (order_id, run)
+          WHERE o.order_id = raised.order_id AND o.run = raised.run AND o.kind = 'compensation_failed' AND o.alarm_raised_at IS NULL`,
+};
 
 /** The fence of a run as begun (schema.ts, migration 2): each claim of recovery raises it. */
 export const FENCE_AS_BEGUN = 0;
@@ -101,6 +112,8 @@ const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1
 export class PgOrderRecords implements OrderRecords {
   /** Runs this instance has begun and not yet finished, with the identity each began under. */
   private readonly local = new Map<number, string>();
+  /** Runs whose alarm was raised here and not yet marked raised in Postgres: stored order id → run. */
+  private readonly raisedUnmarked = new Map<string, number>();
   /** Rows in `orders`, as last counted (size() must answer at once). */
   counted = 0;
   private readonly begins: Batcher<BeginCall, BeginRow>;
@@ -213,6 +226,28 @@ export class PgOrderRecords implements OrderRecords {
       }
     } finally {
       watch.dispose();
+    }
+  }
+
+  async alarmRaised(key: OrderKey, run: number): Promise<void> {
+    this.noteAlarmRaised(key, run);
+    await this.markRaisedAlarms();
+  }
+
+  /** The alarm's line is written: marked raised with the next `markRaisedAlarms`. */
+  noteAlarmRaised(key: OrderKey, run: number): void {
+    this.raisedUnmarked.set(storedKey(key), run);
+  }
+
+  /** Mark raised, in Postgres, the alarms raised here that are not marked yet (recovery calls it every pass). Never rejects. */
+  async markRaisedAlarms(): Promise<void> {
+    if (this.raisedUnmarked.size === 0) return;
+    const marking = [...this.raisedUnmarked];
+    try {
+      await this.db.query(ALARMS_RAISED, [marking.map(([id]) => id), marking.map(([, run]) => run)]);
+      for (const [id, run] of marking) if (this.raisedUnmarked.get(id) === run) this.raisedUnmarked.delete(id);
+    } catch {
+      // Kept, for the next pass. Should this instance die first, its alarms are raised again by another: twice, never not at all.
     }
   }
 

@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database } from './database.js';
@@ -28,6 +29,8 @@ export interface DurableOptions {
   readonly databaseUrl: string;
   /** How long an instance's lease lasts without renewal (LEASE_MS). */
   readonly leaseMs: number;
+  /** How long before Postgres would let the lease go this instance gives it up itself (leaseMarginMs in src/config.ts). */
+  readonly leaseMarginMs: number;
   /** Connections in this instance's pool (DB_POOL_SIZE). */
   readonly poolSize: number;
   /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
@@ -80,7 +83,7 @@ export class PostgresStore implements Store {
       const notifications = new Notifications(db, log);
       await notifications.start();
       let store: PostgresStore | undefined;
-      const lease = new InstanceLease(db, options.leaseMs, log, () => store?.lost());
+      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, () => store?.lost());
       store = new PostgresStore(db, notifications, lease, couriers, options, log);
       await lease.start();
       return store;
@@ -93,6 +96,11 @@ export class PostgresStore implements Store {
   /** Called when this instance gives up its lease: whatever runs must stop (the orders are canceled `interrupted`). */
   onLost(listener: () => void): void {
     this.lostListeners.push(listener);
+  }
+
+  /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */
+  onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
+    this.recovery.onUnraisedAlarm(listener);
   }
 
   /**

@@ -17,6 +17,18 @@
  * A run of a live instance is never touched: its finish would be fenced and
  * its caller answered `interrupted` for nothing.
  *
+ * Each pass also raises the alarms nobody raised: a run recorded
+ * compensation_failed whose `alarm_by` — the instance that finished it, or
+ * a recoverer that claimed its alarm before — no longer holds a lease, and
+ * whose alarm was never marked raised (its instance died between the
+ * outcome's commit and its line, or before it could mark it). The claim
+ * (`FOR UPDATE SKIP LOCKED`, `alarm_by` set to the recoverer) gives each
+ * such alarm to one recoverer, whose own lease then covers it; the line is
+ * written, then marked raised. A recoverer dying in between leaves it to the
+ * next: at least once, and once unless an instance dies mid-way. A run
+ * recovery voided is recorded interrupted, never compensation_failed, so it
+ * raises no alarm.
+ *
  * Every ten seconds it also forgets outcomes past their replay window (with
  * the provider's books of them, as the in-memory store does; up to 100,000
  * a pass, which outruns any rate this service reaches) and the rows of
@@ -27,6 +39,8 @@ import { asNumber, unstoredKey, type Database, type Statement } from './database
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
 import { orderLogFields } from '../domain/order.js';
+import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { OrderResult } from '../pipeline/order-pipeline.js';
 
 const CLAIM: Statement = {
   name: 'recovery_claim',
@@ -40,11 +54,27 @@ const CLAIM: Statement = {
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
           RETURNING o.order_id, o.run, o.runs, o.fence`,
 };
+const CLAIM_ALARMS: Statement = {
+  name: 'recovery_claim_alarms',
+  text: `WITH claimed AS (
+           UPDATE orders o SET alarm_by = $1
+            WHERE o.order_id IN (
+              SELECT c.order_id FROM orders c
+               WHERE c.kind = 'compensation_failed' AND c.alarm_raised_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.alarm_by AND i.lease_until > now())
+               LIMIT $2 FOR UPDATE SKIP LOCKED)
+              AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
+            RETURNING o.order_id, o.run, o.replay)
+         SELECT c.order_id, c.run, c.replay, coalesce(p.charged, 0) AS charged, coalesce(p.refunded, 0) AS refunded
+           FROM claimed c LEFT JOIN provider_payments p ON p.order_id = c.order_id AND p.run = c.run`,
+};
 const FORGET_EXPIRED: Statement = {
   name: 'recovery_forget_expired',
   text: `WITH gone AS (
            DELETE FROM orders WHERE order_id IN (
-             SELECT order_id FROM orders WHERE state = 'done' AND replay_until < now() LIMIT $1 FOR UPDATE SKIP LOCKED)
+             SELECT order_id FROM orders WHERE state = 'done' AND replay_until < now()
+                AND NOT (kind = 'compensation_failed' AND alarm_raised_at IS NULL)
+              LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING order_id),
          books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1)
          SELECT count(*)::int AS forgotten FROM gone`,
@@ -75,6 +105,8 @@ export class Recovery {
   private timer: NodeJS.Timeout | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private pass: Promise<void> | undefined;
+  /** Who writes the line of an alarm nobody raised; with no one to write it, no alarm is claimed. */
+  private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
   /** Orders this instance took over and recorded interrupted, since start. */
   recovered = 0;
 
@@ -104,9 +136,16 @@ export class Recovery {
     return this.pass ?? Promise.resolve();
   }
 
-  /** Take over every order that needs it now (counted in `recovered`). Never rejects: the next pass tries again. */
+  /** Told of each alarm this instance's recovery raises for a lost one: it writes the line (synchronously). */
+  onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
+    this.alarmListeners.push(listener);
+  }
+
+  /** Take over every order that needs it now (counted in `recovered`), and raise the alarms nobody raised. Never rejects: the next pass tries again. */
   runOnce(): Promise<void> {
-    this.pass ??= this.takeOver().finally(() => (this.pass = undefined));
+    this.pass ??= this.takeOver()
+      .then(() => this.raiseAlarms())
+      .finally(() => (this.pass = undefined));
     return this.pass;
   }
 
@@ -129,6 +168,31 @@ export class Recovery {
       }
     } catch (error) {
       this.options.log.debug({ err: error }, 'recovery pass stopped; the next one tries again');
+    }
+  }
+
+  private async raiseAlarms(): Promise<void> {
+    try {
+      await this.records.markRaisedAlarms();
+      if (this.alarmListeners.length === 0) return;
+      for (;;) {
+        const me = this.options.owner();
+        if (!me) return;
+        const claimed = await this.db.query<{ order_id: string; run: string; replay: string | null; charged: string; refunded: string }>(CLAIM_ALARMS, [me, BATCH]);
+        for (const row of claimed) {
+          const key = unstoredKey(row.order_id);
+          const run = asNumber(row.run);
+          const compensations = row.replay === null ? [] : (JSON.parse(row.replay) as OrderResult).compensations;
+          const alarm: UnraisedAlarm = { key, run, charged: asNumber(row.charged), refunded: asNumber(row.refunded), compensations };
+          for (const listener of this.alarmListeners) listener(alarm);
+          // Marked only once its line is written: a death in between leaves it to be raised again.
+          this.records.noteAlarmRaised(key, run);
+        }
+        await this.records.markRaisedAlarms();
+        if (claimed.length < BATCH) return;
+      }
+    } catch (error) {
+      this.options.log.debug({ err: error }, 'raising the alarms nobody raised stopped; the next pass tries again');
     }
   }
 

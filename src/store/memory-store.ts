@@ -49,6 +49,10 @@ export class MemoryStore implements Store {
     // Nothing is shared: nothing to lose.
   }
 
+  onUnraisedAlarm(): void {
+    // The process that ran an order raised its alarm: nothing outlives it here to be raised by another.
+  }
+
   unavailable(): boolean {
     return false;
   }

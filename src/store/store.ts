@@ -18,7 +18,7 @@ import type { Registry } from 'prom-client';
 import type { KeySource } from '../auth/key-ring.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
-import type { OrderRecords } from '../orders/order-records.js';
+import type { OrderRecords, UnraisedAlarm } from '../orders/order-records.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 
 /** What /healthz shows of a store shared by several instances (absent for one in memory): what this instance holds. */
@@ -57,6 +57,14 @@ export interface Store {
   attach(engine: EnginePieces): void;
   /** Told when this instance must stop what it runs (it gave up its lease): its orders are someone else's to recover. */
   onLost(listener: () => void): void;
+  /**
+   * Told of a run on record as compensation_failed whose alarm no one raised
+   * (its instance was lost before it could, or before it told the records):
+   * the listener writes its line, synchronously, and the store then counts it
+   * raised. A store that no other instance shares never tells: its own
+   * process raised every alarm before it could be lost.
+   */
+  onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void;
   /** Whether no order can start now for want of the store (readiness). */
   unavailable(): boolean;
   /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */

@@ -62,7 +62,8 @@ async function instance(url: string, leaseMs: number, statementTimeoutMs = 30_00
   await notifications.start();
   const semaphore = SlotSemaphore.create(COURIERS, 1, 16);
   let allotment: CourierAllotment | undefined;
-  const lease = new InstanceLease(db, leaseMs, silent, () => allotment?.revokeAll());
+  // No threads here to revoke slots from: the margin is the lease's own fifth.
+  const lease = new InstanceLease(db, { leaseMs, marginMs: leaseMs / 5 }, silent, () => allotment?.revokeAll());
   await lease.start();
   allotment = new CourierAllotment(db, semaphore, lease, notifications, silent);
   const started = allotment;

@@ -55,6 +55,15 @@ describe('configuration', () => {
     expect(stderr.trimEnd().split('\n')).toEqual([`invalid configuration: ${says}, got ${JSON.stringify(value)}`]);
   });
 
+  it('LEASE_MS shorter than twice a courier revocation stops the process with one line, before Postgres is looked for', async () => {
+    const { code, stdout, stderr } = await runToExit({ DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere', LEASE_MS: '1000', CANCEL_GRACE_MS: '500' });
+    expect(code).toBe(78);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd().split('\n')).toEqual([
+      `invalid configuration: LEASE_MS must be an integer from 1100 to 600000 (at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half), got "1000"`,
+    ]);
+  });
+
   it('MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so', async () => {
     const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
     expect(code).toBe(78);

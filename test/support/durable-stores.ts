@@ -5,8 +5,10 @@
  */
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { leaseMarginMs } from '../../src/config.js';
 import { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { freshDatabase, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from './postgres.js';
+import { TEST_CONFIG } from './service.js';
 
 export interface StoreOptions {
   readonly replayMs?: number;
@@ -40,7 +42,9 @@ export function useDurableStores(): DurableStores {
     database,
     async open(n, { replayMs = 60_000, leaseMs = 5000, url } = {}) {
       const databaseUrl = url ?? (await database());
-      const stores = await Promise.all(Array.from({ length: n }, () => PostgresStore.open({ databaseUrl, leaseMs, poolSize: 4, replayMs, couriers: 1 }, silent)));
+      // As the service would give its lease up with the tests' CANCEL_GRACE_MS.
+      const margin = leaseMarginMs({ leaseMs, cancelGraceMs: TEST_CONFIG.cancelGraceMs });
+      const stores = await Promise.all(Array.from({ length: n }, () => PostgresStore.open({ databaseUrl, leaseMs, leaseMarginMs: margin, poolSize: 4, replayMs, couriers: 1 }, silent)));
       opened.push(...stores);
       return stores;
     },

@@ -92,24 +92,41 @@ describe('the compensation_failed alarm', () => {
     await records.recover(orderKey(order.client, order.orderId), 1);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual([]);
-    // Nothing left to report at shutdown: it was settled.
-    desk.raiseUnsettledAlarms();
-    expect(alarms).toEqual([]);
   });
 
-  it('is raised at shutdown, on the safe side, for a run the store never got to say anything of', async () => {
+  it('is left to the store at shutdown for a run the store never got to say anything of: no line on a guess', async () => {
     const alarms: string[] = [];
     const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    let asked = 0;
     class Silent extends MemoryOrderRecords {
       override async finish(): Promise<OutcomeKind> {
         return 'outcome_unknown';
       }
+      override awaitRun(_key: OrderKey, _run: number, signal: AbortSignal): Promise<RecordedOutcome> {
+        asked++;
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);
     await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    desk.stopAskingUnsettled();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // Its recovery raises it if the outcome committed, and voids the run (no one need look) if it did not.
     expect(alarms).toEqual([]);
-    desk.raiseUnsettledAlarms();
-    expect(alarms).toEqual(['o']);
+    expect(asked).toBe(1);
+  });
+
+  it('tells the records the alarm is raised only once its line is written', async () => {
+    const happened: string[] = [];
+    const events: RunEvents = { runEnded: () => {}, compensationFailed: () => void happened.push('line') };
+    class Told extends MemoryOrderRecords {
+      override async alarmRaised(key: OrderKey, run: number): Promise<void> {
+        happened.push(`records told: ${key} run ${run}`);
+      }
+    }
+    const desk = new OrderDesk({ process: async () => refused }, new Told(60_000, 1 << 20), events);
+    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    expect(happened).toEqual(['line', `records told: ${orderKey(order.client, order.orderId)} run 1`]);
   });
 });
 

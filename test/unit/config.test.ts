@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anyClientRateLimit, clientRateLimitOf, ConfigError, loadConfig } from '../../src/config.js';
+import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
 
 describe('connection limits', () => {
   it('are derived from the open-file limit: all but a reserve may be open, 90% of that is served', () => {
@@ -44,14 +44,51 @@ describe('the durable mode', () => {
     [{ LEASE_MS: '2000' }, /LEASE_MS needs DATABASE_URL/],
     [{ DB_POOL_SIZE: '4' }, /DB_POOL_SIZE needs DATABASE_URL/],
     [{ INSTANCES: '2' }, /INSTANCES=2 needs DATABASE_URL/],
-    [{ DATABASE_URL: url, LEASE_MS: '100' }, /LEASE_MS must be an integer from 500 to 600000/],
+    [{ DATABASE_URL: url, LEASE_MS: '100' }, /LEASE_MS must be an integer from 600 to 600000/],
     [{ DATABASE_URL: url, INSTANCES: '0' }, /INSTANCES must be an integer from 1 to 64/],
   ])('refuses %o', (env, message) => {
     expect(() => loadConfig(env, machine)).toThrow(message);
   });
 
+  it('refuses a LEASE_MS whose margin, a courier revocation, would leave less than half of it for renewals: LEASE_MS ≥ 2 × (CANCEL_GRACE_MS + 50)', () => {
+    const rule = "at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half";
+    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '599' }, machine)).toThrow(`LEASE_MS must be an integer from 600 to 600000 (${rule}), got "599"`);
+    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '600' }, machine).durable?.leaseMs).toBe(600);
+    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', CANCEL_GRACE_MS: '1000' }, machine)).toThrow(`LEASE_MS must be an integer from 2100 to 600000 (${rule}), got "2000"`);
+    // The chaos harness's settings keep it.
+    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '1000', CANCEL_GRACE_MS: '250' }, machine).durable?.leaseMs).toBe(1000);
+    // Unset, LEASE_MS is 5000, or the shortest the grace allows if that is longer.
+    expect(loadConfig({ DATABASE_URL: url, CANCEL_GRACE_MS: '3000' }, machine).durable?.leaseMs).toBe(6100);
+  });
+
+  it('lets no accepted LEASE_MS give up more than half of itself', () => {
+    for (const cancelGraceMs of [50, 250, 1000, 2950, 60_000]) {
+      for (const leaseMs of [500, 600, 1000, 2100, 5000, 6000, 120_100, 600_000]) {
+        let accepted: number | undefined;
+        try {
+          accepted = loadConfig({ DATABASE_URL: url, LEASE_MS: String(leaseMs), CANCEL_GRACE_MS: String(cancelGraceMs) }, machine).durable?.leaseMs;
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigError);
+        }
+        if (accepted !== undefined) expect(leaseMarginMs({ leaseMs: accepted, cancelGraceMs })).toBeLessThanOrEqual(accepted / 2);
+        else expect(cancelGraceMs + 50).toBeGreaterThan(leaseMs / 2);
+      }
+    }
+  });
+
   it('never repeats the password of a refused DATABASE_URL', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/orders' }, machine)).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+  });
+});
+
+describe("the lease's margin", () => {
+  it("is a fifth of the lease, and never less than a courier revocation takes: CANCEL_GRACE_MS and a thread's exit", () => {
+    expect(leaseMarginMs({ leaseMs: 5000, cancelGraceMs: 250 })).toBe(1000);
+    // The chaos harness's settings: a fifth was 200 ms, shorter than the 253–271 ms a revocation was measured to take.
+    expect(leaseMarginMs({ leaseMs: 1000, cancelGraceMs: 250 })).toBe(300);
+    expect(leaseMarginMs({ leaseMs: 600, cancelGraceMs: 250 })).toBe(300);
+    expect(leaseMarginMs({ leaseMs: 4000, cancelGraceMs: 1000 })).toBe(1050);
+    expect(leaseMarginMs({ leaseMs: 10_000, cancelGraceMs: 1000 })).toBe(2000);
   });
 });
 
