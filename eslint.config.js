@@ -44,13 +44,23 @@ const ROOT_ONLY = ['composition', 'server-process', 'main'];
 const reaching = (targets) => `^(\\.\\./)+(${targets.join('|')})(/|\\.js$)`;
 
 const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => {
-  const forbidden = [...Object.keys(LAYERS).filter((other) => other !== layer && !allowed.includes(other)), ...ROOT_ONLY];
+  const forbidden = [
+    ...Object.keys(LAYERS).filter((other) => other !== layer && !allowed.includes(other)),
+    ...ROOT_ONLY,
+  ];
   return {
     files: [`src/${layer}/**/*.ts`],
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: reaching(forbidden), message: `src/${layer}/ may import only ${allowed.join(', ') || 'nothing else in src/'} (eslint.config.js, LAYERS)` }] },
+        {
+          patterns: [
+            {
+              regex: reaching(forbidden),
+              message: `src/${layer}/ may import only ${allowed.join(', ') || 'nothing else in src/'} (eslint.config.js, LAYERS)`,
+            },
+          ],
+        },
       ],
     },
   };
@@ -62,7 +72,10 @@ export default defineConfig(
   tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
@@ -75,7 +88,10 @@ export default defineConfig(
       '@typescript-eslint/no-deprecated': 'error',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       // Rejecting with an AbortSignal's reason (typed any) is how cancellation travels.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       // `let x;` read by a closure before it is assigned once cannot be a const.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // In-memory implementations of asynchronous interfaces and probes handed to
@@ -96,7 +112,8 @@ export default defineConfig(
           patterns: [
             {
               regex: '^(\\.\\./)+src/(?!domain/|shared-memory/|threads/protocol\\.js$)',
-              message: 'worker threads may import only src/domain, src/shared-memory and src/threads/protocol.js (eslint.config.js)',
+              message:
+                'worker threads may import only src/domain, src/shared-memory and src/threads/protocol.js (eslint.config.js)',
             },
           ],
         },
@@ -108,13 +125,33 @@ export default defineConfig(
     // (not the suite, its report or a measurement), and it imports nothing else of load/ itself.
     files: ['test/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+load/(?!lib/)', message: 'tests and the chaos harness may import only load/lib/ of load/ (eslint.config.js)' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+load/(?!lib/)',
+              message: 'tests and the chaos harness may import only load/lib/ of load/ (eslint.config.js)',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['load/lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(?!\\.\\./)', message: 'load/lib/ imports nothing else of load/: the tests import it (eslint.config.js)' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(?!\\.\\./)',
+              message: 'load/lib/ imports nothing else of load/: the tests import it (eslint.config.js)',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -32,7 +32,9 @@ const DUPLICATE_SIGNAL_MS = 500;
 const BUILD_DONE = /Found (\d+) errors?\. Watching for file changes/;
 
 const onTerminal = process.stdout.isTTY === true;
-const prettify = onTerminal ? prettyFactory({ colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : undefined;
+const prettify = onTerminal
+  ? prettyFactory({ colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+  : undefined;
 
 const note = (message: string): void => {
   process.stderr.write(`[dev] ${message}\n`);
@@ -51,11 +53,15 @@ let restartWanted = false;
 let lastSignalAt = Number.NEGATIVE_INFINITY;
 let serverExitCode = 0;
 
-const tsc = spawn(process.execPath, [TSC, '-b', 'tsconfig.build.json', '--watch', '--preserveWatchOutput', ...(onTerminal ? ['--pretty'] : [])], {
-  cwd: ROOT,
-  stdio: ['ignore', 'pipe', 'inherit'],
-  detached: true,
-});
+const tsc = spawn(
+  process.execPath,
+  [TSC, '-b', 'tsconfig.build.json', '--watch', '--preserveWatchOutput', ...(onTerminal ? ['--pretty'] : [])],
+  {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  },
+);
 createInterface({ input: tsc.stdout, crlfDelay: Infinity }).on('line', (line) => {
   process.stderr.write(`${line}\n`);
   const found = BUILD_DONE.exec(stripVTControlCharacters(line));
@@ -72,7 +78,11 @@ tsc.on('close', (code, signal) => {
 function built(errors: number): void {
   if (stopping) return;
   if (errors > 0) {
-    note(server ? 'the build has errors: the server keeps running' : 'the build has errors: the server starts after a build without');
+    note(
+      server
+        ? 'the build has errors: the server keeps running'
+        : 'the build has errors: the server starts after a build without',
+    );
     return;
   }
   if (!server) return startServer();
@@ -86,11 +96,18 @@ function built(errors: number): void {
 function startServer(): void {
   const child = spawn(process.execPath, ['--enable-source-maps', MAIN], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] || 'debug', LOG_BUFFER: process.env['LOG_BUFFER'] || 'off' },
+    env: {
+      ...process.env,
+      LOG_LEVEL: process.env['LOG_LEVEL'] || 'debug',
+      LOG_BUFFER: process.env['LOG_BUFFER'] || 'off',
+    },
     stdio: ['ignore', prettify ? 'pipe' : 'inherit', 'inherit'],
     detached: true,
   });
-  if (prettify) createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', (line) => process.stdout.write(prettify(line)));
+  if (prettify)
+    createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', (line) =>
+      process.stdout.write(prettify(line)),
+    );
   const started: Server = { child, signalsSent: 0 };
   server = started;
   // 'close', not 'exit': every line it wrote has been passed on by then.
@@ -139,7 +156,8 @@ for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, on
 
 // Whatever ends this script (a bug included), it leaves no process behind.
 process.on('exit', () => {
-  for (const child of [tsc, server?.child]) if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of [tsc, server?.child])
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 note(`watching the sources; the server (${MAIN}) restarts after each build without errors. Ctrl-C stops.`);

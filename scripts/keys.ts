@@ -28,10 +28,17 @@ function refuse(message: string, code = EXIT_BAD_CONFIG): never {
 
 const [command, client, ...rest] = process.argv.slice(2);
 const url = process.env['DATABASE_URL'];
-if (!url) refuse(`DATABASE_URL is not set: keys are kept in the durable mode's Postgres (npm run db prints one)\n${USAGE}`);
-if (rest.length > 0 || !(command === 'list' ? client === undefined : (command === 'add' || command === 'revoke') && client !== undefined)) refuse(USAGE);
-if (client !== undefined && !CLIENT_NAME.test(client)) refuse(`a client's name is 1-64 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(client)}`);
-if (client !== undefined && RESERVED_CLIENTS.includes(client)) refuse(`the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`);
+if (!url)
+  refuse(`DATABASE_URL is not set: keys are kept in the durable mode's Postgres (npm run db prints one)\n${USAGE}`);
+if (
+  rest.length > 0 ||
+  !(command === 'list' ? client === undefined : (command === 'add' || command === 'revoke') && client !== undefined)
+)
+  refuse(USAGE);
+if (client !== undefined && !CLIENT_NAME.test(client))
+  refuse(`a client's name is 1-64 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(client)}`);
+if (client !== undefined && RESERVED_CLIENTS.includes(client))
+  refuse(`the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`);
 
 const db = new Database({ url, poolSize: 2, statementTimeoutMs: 5000, log: pino({ level: 'silent' }) });
 try {
@@ -42,14 +49,22 @@ try {
     process.stderr.write(`a new key for ${client}: shown this once, keep it secret (Authorization: Bearer <key>)\n`);
   } else if (command === 'revoke') {
     const revoked = await revokeKeys(db, client!);
-    process.stderr.write(revoked === 0 ? `${client} has no live key\n` : `revoked ${revoked} key${revoked === 1 ? '' : 's'} of ${client}: refused everywhere within a second\n`);
+    process.stderr.write(
+      revoked === 0
+        ? `${client} has no live key\n`
+        : `revoked ${revoked} key${revoked === 1 ? '' : 's'} of ${client}: refused everywhere within a second\n`,
+    );
   } else {
     const clients = await listKeys(db);
     if (clients.length === 0) process.stderr.write('no key issued in Postgres\n');
-    for (const issued of clients) process.stdout.write(`${issued.client}\t${issued.live} live\t${issued.revoked} revoked\tlast issued ${issued.lastIssued.toISOString()}\n`);
+    for (const issued of clients)
+      process.stdout.write(
+        `${issued.client}\t${issued.live} live\t${issued.revoked} revoked\tlast issued ${issued.lastIssued.toISOString()}\n`,
+      );
   }
 } catch (error) {
-  if (error instanceof DatabaseUnavailable) refuse(`cannot reach Postgres: ${error.message}`, EXIT_DATABASE_UNAVAILABLE);
+  if (error instanceof DatabaseUnavailable)
+    refuse(`cannot reach Postgres: ${error.message}`, EXIT_DATABASE_UNAVAILABLE);
   throw error;
 } finally {
   await db.close();

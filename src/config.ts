@@ -31,9 +31,15 @@ export interface Config {
   readonly cancelGraceMs: number;
   /** Deadline of a compensation (a refund), which runs after its order has already been canceled. */
   readonly refundTimeoutMs: number;
-  /** How long an order's record is kept once it is done: its final outcome is replayed to a retry with the same order_id and body. */
+  /**
+   * How long an order's record is kept once it is done: its final outcome is replayed to a retry with the same order_id
+   * and body.
+   */
   readonly idempotencyTtlMs: number;
-  /** Memory the order records (and what is kept with them) may take, estimated, in bytes; once taken, new orders are shed until records expire. */
+  /**
+   * Memory the order records (and what is kept with them) may take, estimated, in bytes; once taken, new orders are
+   * shed until records expire.
+   */
   readonly orderRecordsMaxBytes: number;
   /** Heap limit of each worker thread; a thread over it dies alone and is replaced. */
   readonly threadMaxHeapMb: number;
@@ -68,19 +74,31 @@ export interface Config {
    * runs out of file descriptors. Undefined when the open-file limit is unknown.
    */
   readonly connectionHardLimit: number | undefined;
-  /** The durable mode (DATABASE_URL set): Postgres behind the order records, the provider's books and the courier pool. Absent: everything in memory. */
+  /**
+   * The durable mode (DATABASE_URL set): Postgres behind the order records, the provider's books and the courier pool.
+   * Absent: everything in memory.
+   */
   readonly durable?: DurableConfig;
-  /** Processes sharing the port (node:cluster), each an instance with its own threads; more than 1 needs `durable`. Default 1. */
+  /**
+   * Processes sharing the port (node:cluster), each an instance with its own threads; more than 1 needs `durable`.
+   * Default 1.
+   */
   readonly instances?: number;
   /** Who may call: API keys, or nobody needs one (open mode, loopback only). */
   readonly access: AccessConfig;
   /** Host names a request may be addressed to (the Host header, without its port), lower case; anything else is 421. */
   readonly allowedHosts: readonly string[];
-  /** Consecutive failures of a dependency (its outage, not the orders' asking) that open its circuit breaker; 0: no breakers. */
+  /**
+   * Consecutive failures of a dependency (its outage, not the orders' asking) that open its circuit breaker; 0: no
+   * breakers.
+   */
   readonly breakerFailures: number;
   /** How long an open breaker turns orders away before it lets one probe order through. */
   readonly breakerOpenMs: number;
-  /** Per step, how many times it calls its dependency again after an unavailable answer (with backoff, while the deadline allows). */
+  /**
+   * Per step, how many times it calls its dependency again after an unavailable answer (with backoff, while the
+   * deadline allows).
+   */
   readonly stepRetries: PerStep<number>;
   /** Each client's weight in every fair share (CLIENT_WEIGHTS); a client not named weighs 1. */
   readonly clientWeights: ReadonlyMap<string, number>;
@@ -107,7 +125,12 @@ export interface Config {
  * carries a key.
  */
 export type AccessConfig =
-  { readonly mode: 'open' } | { readonly mode: 'keys'; readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>; readonly adminKey: string | undefined };
+  | { readonly mode: 'open' }
+  | {
+      readonly mode: 'keys';
+      readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
+      readonly adminKey: string | undefined;
+    };
 
 export interface DurableConfig {
   readonly databaseUrl: string;
@@ -129,7 +152,9 @@ function integer(env: Env, name: string, min: number, max: number, fallback: num
   if (raw === undefined || raw === '') return fallback;
   const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ''}, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      `${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ''}, got ${JSON.stringify(raw)}`,
+    );
   }
   return value;
 }
@@ -137,7 +162,8 @@ function integer(env: Env, name: string, min: number, max: number, fallback: num
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (!(allowed as readonly string[]).includes(raw))
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw as T;
 }
 
@@ -178,7 +204,13 @@ export const THREAD_EXIT_MS = 50;
  * its row, and a stuck thread lets go only when terminated, CANCEL_GRACE_MS
  * after the cancellation, plus its exit.
  */
-export function leaseMarginMs({ leaseMs, cancelGraceMs }: { readonly leaseMs: number; readonly cancelGraceMs: number }): number {
+export function leaseMarginMs({
+  leaseMs,
+  cancelGraceMs,
+}: {
+  readonly leaseMs: number;
+  readonly cancelGraceMs: number;
+}): number {
   return Math.max(leaseMs / 5, cancelGraceMs + THREAD_EXIT_MS);
 }
 
@@ -199,7 +231,10 @@ export function shortestLeaseMs(cancelGraceMs: number): number {
 /** The order records may take at most this share of the main thread's heap. */
 const RECORDS_HEAP_SHARE = 0.25;
 
-/** This process's open-file limit (the soft one, which is what accept() runs into), or undefined if unknown or unlimited. */
+/**
+ * This process's open-file limit (the soft one, which is what accept() runs into), or undefined if unknown or
+ * unlimited.
+ */
 function openFileLimit(): number | undefined {
   try {
     const match = /^Max open files\s+(\d+)\s/m.exec(readFileSync('/proc/self/limits', 'utf8'));
@@ -227,14 +262,30 @@ const FALLBACK_MAX_CONNECTIONS = 16_384;
  * rest is room to answer 503 to connections beyond MAX_CONNECTIONS instead of
  * closing them unanswered.
  */
-function connectionLimits(env: Env, threads: number, fdLimit: number | undefined): Pick<Config, 'maxConnections' | 'connectionHardLimit'> {
-  if (fdLimit === undefined) return { maxConnections: integer(env, 'MAX_CONNECTIONS', 1, 10_000_000, FALLBACK_MAX_CONNECTIONS), connectionHardLimit: undefined };
+function connectionLimits(
+  env: Env,
+  threads: number,
+  fdLimit: number | undefined,
+): Pick<Config, 'maxConnections' | 'connectionHardLimit'> {
+  if (fdLimit === undefined)
+    return {
+      maxConnections: integer(env, 'MAX_CONNECTIONS', 1, 10_000_000, FALLBACK_MAX_CONNECTIONS),
+      connectionHardLimit: undefined,
+    };
   const hardLimit = fdLimit - descriptorReserve(threads);
-  if (hardLimit < 1) throw new ConfigError(`the open-file limit (${fdLimit}) leaves no descriptor for connections with THREADS=${threads}; raise it (ulimit -n)`);
+  if (hardLimit < 1)
+    throw new ConfigError(
+      `the open-file limit (${fdLimit}) leaves no descriptor for connections with THREADS=${threads}; raise it (ulimit -n)`,
+    );
   try {
-    return { maxConnections: integer(env, 'MAX_CONNECTIONS', 1, hardLimit, Math.max(1, Math.floor(hardLimit * 0.9))), connectionHardLimit: hardLimit };
+    return {
+      maxConnections: integer(env, 'MAX_CONNECTIONS', 1, hardLimit, Math.max(1, Math.floor(hardLimit * 0.9))),
+      connectionHardLimit: hardLimit,
+    };
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message} (the open-file limit ${fdLimit} less ${descriptorReserve(threads)} for the process itself; raise it with ulimit -n)`);
+    throw new ConfigError(
+      `${(error as Error).message} (the open-file limit ${fdLimit} less ${descriptorReserve(threads)} for the process itself; raise it with ulimit -n)`,
+    );
   }
 }
 
@@ -262,8 +313,10 @@ function access(env: Env, host: string): AccessConfig {
     }
     return { mode: 'open' };
   }
-  if (allowAnonymous) throw new ConfigError('ALLOW_ANONYMOUS=on is for running without keys; API_KEYS or ADMIN_KEY is set');
-  if (adminKey !== undefined && !API_KEY.test(adminKey)) throw new ConfigError(`ADMIN_KEY must be ${KEY_RULE} (its value is not shown)`);
+  if (allowAnonymous)
+    throw new ConfigError('ALLOW_ANONYMOUS=on is for running without keys; API_KEYS or ADMIN_KEY is set');
+  if (adminKey !== undefined && !API_KEY.test(adminKey))
+    throw new ConfigError(`ADMIN_KEY must be ${KEY_RULE} (its value is not shown)`);
   const clients: Array<{ client: string; key: string }> = [];
   rawKeys
     .split(',')
@@ -274,11 +327,19 @@ function access(env: Env, host: string): AccessConfig {
       const client = at < 0 ? '' : entry.slice(0, at).trim();
       const key = at < 0 ? '' : entry.slice(at + 1).trim();
       const which = `API_KEYS entry ${i + 1}${CLIENT_NAME.test(client) ? ` (client ${JSON.stringify(client)})` : ''}`;
-      if (at < 0 || !CLIENT_NAME.test(client)) throw new ConfigError(`${which} must be client:key, the client 1-64 characters of A-Z a-z 0-9 _ . - (its value is not shown)`);
-      if (RESERVED_CLIENTS.includes(client)) throw new ConfigError(`${which}: the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`);
+      if (at < 0 || !CLIENT_NAME.test(client))
+        throw new ConfigError(
+          `${which} must be client:key, the client 1-64 characters of A-Z a-z 0-9 _ . - (its value is not shown)`,
+        );
+      if (RESERVED_CLIENTS.includes(client))
+        throw new ConfigError(
+          `${which}: the client name ${JSON.stringify(client)} is reserved (${RESERVED_CLIENTS.join(', ')})`,
+        );
       if (!API_KEY.test(key)) throw new ConfigError(`${which}: the key must be ${KEY_RULE} (its value is not shown)`);
-      if (clients.some((other) => other.client === client)) throw new ConfigError(`${which}: client ${JSON.stringify(client)} is named twice`);
-      if (clients.some((other) => other.key === key) || key === adminKey) throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
+      if (clients.some((other) => other.client === client))
+        throw new ConfigError(`${which}: client ${JSON.stringify(client)} is named twice`);
+      if (clients.some((other) => other.key === key) || key === adminKey)
+        throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
       clients.push({ client, key });
     });
   return { mode: 'keys', clients, adminKey };
@@ -290,7 +351,10 @@ function allowedHosts(env: Env, host: string): string[] {
   if (raw !== undefined && raw !== '') {
     const hosts = raw.split(',').map((name) => name.trim().toLowerCase());
     for (const name of hosts)
-      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name)) throw new ConfigError(`ALLOWED_HOSTS must be host names or addresses, comma-separated (IPv6 in brackets), got ${JSON.stringify(name)}`);
+      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name))
+        throw new ConfigError(
+          `ALLOWED_HOSTS must be host names or addresses, comma-separated (IPv6 in brackets), got ${JSON.stringify(name)}`,
+        );
     return hosts;
   }
   const listened = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
@@ -313,11 +377,15 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
-/** The durable mode's settings, or undefined without DATABASE_URL (then its other variables are refused, so a typo is not silently ignored). */
+/**
+ * The durable mode's settings, or undefined without DATABASE_URL (then its other variables are refused, so a typo is
+ * not silently ignored).
+ */
 function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
   const url = databaseUrl(env);
   if (url === undefined) {
-    for (const name of ['LEASE_MS', 'DB_POOL_SIZE']) if (env[name]) throw new ConfigError(`${name} needs DATABASE_URL (the durable mode)`);
+    for (const name of ['LEASE_MS', 'DB_POOL_SIZE'])
+      if (env[name]) throw new ConfigError(`${name} needs DATABASE_URL (the durable mode)`);
     return undefined;
   }
   const shortest = shortestLeaseMs(cancelGraceMs);
@@ -340,16 +408,24 @@ export interface Machine {
   readonly stdoutIsTerminal?: boolean;
 }
 
-export function loadConfig(env: Env = process.env, machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true }): Config {
+export function loadConfig(
+  env: Env = process.env,
+  machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true },
+): Config {
   const listenOn = host(env);
-  if (env['IDEMPOTENCY_MAX_ENTRIES']) throw new ConfigError('IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB');
+  if (env['IDEMPOTENCY_MAX_ENTRIES'])
+    throw new ConfigError(
+      'IDEMPOTENCY_MAX_ENTRIES is gone: the order records are bounded by memory, ORDER_RECORDS_MAX_MB',
+    );
   const maxInflight = integer(env, 'MAX_INFLIGHT', 1, 100_000, 10_000);
   const threads = integer(env, 'THREADS', 1, 256, availableParallelism());
   const headersTimeoutMs = integer(env, 'HEADERS_TIMEOUT_MS', 1, 600_000, 10_000);
   const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', 1, 600_000, 30_000);
   // Node refuses to start a server whose headers may take longer than the whole request.
   if (headersTimeoutMs > requestTimeoutMs) {
-    throw new ConfigError(`HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${JSON.stringify(String(headersTimeoutMs))}`);
+    throw new ConfigError(
+      `HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${JSON.stringify(String(headersTimeoutMs))}`,
+    );
   }
   const cancelGraceMs = integer(env, 'CANCEL_GRACE_MS', 50, 60_000, 250);
   const refundTimeoutMs = integer(env, 'REFUND_TIMEOUT_MS', 1, 600_000, 1000);
@@ -374,7 +450,15 @@ export function loadConfig(env: Env = process.env, machine: Machine = { openFile
     refundTimeoutMs,
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_MS', 0, 7 * 24 * 3_600_000, 600_000),
     orderRecordsMaxBytes:
-      integer(env, 'ORDER_RECORDS_MAX_MB', 0, Math.floor(heapMb * RECORDS_HEAP_SHARE), Math.min(64, Math.floor(heapMb * RECORDS_HEAP_SHARE)), `a quarter of the heap (${heapMb} MB)`) * 2 ** 20,
+      integer(
+        env,
+        'ORDER_RECORDS_MAX_MB',
+        0,
+        Math.floor(heapMb * RECORDS_HEAP_SHARE),
+        Math.min(64, Math.floor(heapMb * RECORDS_HEAP_SHARE)),
+        `a quarter of the heap (${heapMb} MB)`,
+      ) *
+      2 ** 20,
     threadMaxHeapMb: integer(env, 'THREAD_MAX_HEAP_MB', 16, 65_536, 512),
     maxInflight,
     threadMaxTasks: integer(env, 'THREAD_MAX_TASKS', 1, 1_000_000, maxInflight * STEPS_PER_ORDER),
@@ -407,9 +491,19 @@ export const DEFAULT_CLIENT_MAX_SHARE = 0.6;
 const MAX_CLIENT_WEIGHT = 1000;
 const MAX_RATE_LIMIT = 1_000_000;
 
-/** Orders per second a client may send, 0 for none: its own limit, else CLIENT_RATE_LIMIT, else the access mode's default. */
-export function clientRateLimitOf(config: Pick<Config, 'clientRateLimit' | 'clientRateLimits' | 'access'>, client: string): number {
-  return config.clientRateLimits.get(client) ?? config.clientRateLimit ?? (config.access.mode === 'keys' ? DEFAULT_CLIENT_RATE_LIMIT : 0);
+/**
+ * Orders per second a client may send, 0 for none: its own limit, else CLIENT_RATE_LIMIT, else the access mode's
+ * default.
+ */
+export function clientRateLimitOf(
+  config: Pick<Config, 'clientRateLimit' | 'clientRateLimits' | 'access'>,
+  client: string,
+): number {
+  return (
+    config.clientRateLimits.get(client) ??
+    config.clientRateLimit ??
+    (config.access.mode === 'keys' ? DEFAULT_CLIENT_RATE_LIMIT : 0)
+  );
 }
 
 /** Whether any client has a rate limit: without one, no order is counted at all. */
@@ -417,12 +511,18 @@ export function anyClientRateLimit(config: Pick<Config, 'clientRateLimit' | 'cli
   return clientRateLimitOf(config, '') > 0 || [...config.clientRateLimits.values()].some((limit) => limit > 0);
 }
 
-/** CLIENT_MAX_SHARE: a decimal over 0 and at most 1, to the thousandth (shares are kept in thousandths in shared memory). */
+/**
+ * CLIENT_MAX_SHARE: a decimal over 0 and at most 1, to the thousandth (shares are kept in thousandths in shared
+ * memory).
+ */
 function clientMaxShare(env: Env): number {
   const raw = env['CLIENT_MAX_SHARE'];
   if (raw === undefined || raw === '') return DEFAULT_CLIENT_MAX_SHARE;
   const share = /^(0|1)?(\.\d{1,3})?$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!(share > 0 && share <= 1)) throw new ConfigError(`CLIENT_MAX_SHARE must be a number over 0 and at most 1, to three decimals (1: no per-client caps), got ${JSON.stringify(raw)}`);
+  if (!(share > 0 && share <= 1))
+    throw new ConfigError(
+      `CLIENT_MAX_SHARE must be a number over 0 and at most 1, to three decimals (1: no per-client caps), got ${JSON.stringify(raw)}`,
+    );
   return share;
 }
 
@@ -436,7 +536,8 @@ function clientNumbers(env: Env, name: string, what: string, min: number, max: n
     const match = /^\s*([^:\s]+)\s*:\s*(\d+)\s*$/.exec(entry);
     const client = match?.[1] ?? '';
     const value = Number(match?.[2]);
-    if (!match || !CLIENT_NAME.test(client) || numbers.has(client) || value < min || value > max) throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+    if (!match || !CLIENT_NAME.test(client) || numbers.has(client) || value < min || value > max)
+      throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
     numbers.set(client, value);
   }
   return numbers;
@@ -457,7 +558,8 @@ function stepRetries(env: Env): PerStep<number> {
     const match = /^\s*([a-z]+)\s*:\s*(\d+)\s*$/.exec(entry);
     const step = match?.[1];
     const count = Number(match?.[2]);
-    if (!match || !(STEP_NAMES as readonly string[]).includes(step!) || named.has(step!) || count > MAX_STEP_RETRIES) throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+    if (!match || !(STEP_NAMES as readonly string[]).includes(step!) || named.has(step!) || count > MAX_STEP_RETRIES)
+      throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
     named.add(step!);
     retries[step as StepName] = count;
   }
@@ -467,6 +569,9 @@ function stepRetries(env: Env): PerStep<number> {
 function durableAndInstances(env: Env, cancelGraceMs: number): Pick<Config, 'durable' | 'instances'> {
   const store = durable(env, cancelGraceMs);
   const instances = integer(env, 'INSTANCES', 1, 64, 1);
-  if (instances > 1 && store === undefined) throw new ConfigError(`INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`);
+  if (instances > 1 && store === undefined)
+    throw new ConfigError(
+      `INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`,
+    );
   return { ...(store ? { durable: store } : {}), instances };
 }

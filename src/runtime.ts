@@ -14,7 +14,10 @@ export const REQUIRED_NODE: string = PACKAGE.engines.node;
 /** Why `version` (as `process.versions.node` spells it) cannot run this service, or undefined if it can. */
 export function unsupportedRuntime(version: string, required: string = REQUIRED_NODE): string | undefined {
   const wanted = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(required);
-  if (!wanted) throw new Error(`package.json's engines.node must be a caret range such as ^26.10.0, got ${JSON.stringify(required)}`);
+  if (!wanted)
+    throw new Error(
+      `package.json's engines.node must be a caret range such as ^26.10.0, got ${JSON.stringify(required)}`,
+    );
   const have = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
   const [major, minor, patch] = (have ?? ['', '0', '0', '0']).slice(1).map(Number) as [number, number, number];
   const [wantMajor, wantMinor, wantPatch] = wanted.slice(1).map(Number) as [number, number, number];

@@ -41,8 +41,16 @@ async function serve(config: Config): Promise<void> {
     log.fatal({ err: error }, 'could not start');
     process.exit(1);
   });
-  const about = { threads: config.threads, couriers: config.couriers, access: config.access.mode, ...(config.durable ? { durable: true } : {}) };
-  if (config.faultInjection) log.warn('FAULT_INJECTION=on: orders sent with the admin key may crash, hang or exhaust threads on purpose; never on in production');
+  const about = {
+    threads: config.threads,
+    couriers: config.couriers,
+    access: config.access.mode,
+    ...(config.durable ? { durable: true } : {}),
+  };
+  if (config.faultInjection)
+    log.warn(
+      'FAULT_INJECTION=on: orders sent with the admin key may crash, hang or exhaust threads on purpose; never on in production',
+    );
   // In a cluster the primary prints the one "listening on" line, once every instance listens.
   if (cluster.isWorker) log.info(about, `instance listening at ${service.url.origin}`);
   else announce(about, `listening on ${service.url.origin}${config.access.mode === 'open' ? OPEN_MODE_NOTE : ''}`);

@@ -15,11 +15,18 @@ export interface StartFailure {
   readonly line: string;
 }
 
-/** `databaseUrl`: where Postgres was looked for, already without its password. Undefined: a failure of our own (exit 1, logged with its stack). */
+/**
+ * `databaseUrl`: where Postgres was looked for, already without its password. Undefined: a failure of our own (exit 1,
+ * logged with its stack).
+ */
 export function startFailure(error: unknown, databaseUrl: string): StartFailure | undefined {
-  if (error instanceof MigrationError) return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${error.message}` };
+  if (error instanceof MigrationError)
+    return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${error.message}` };
   if (error instanceof DatabaseUnavailable || (databaseUrl !== '' && isUnavailable(error))) {
-    return { exitCode: EXIT_DATABASE_UNAVAILABLE, line: `cannot reach Postgres at ${databaseUrl}: ${(error as Error).message}` };
+    return {
+      exitCode: EXIT_DATABASE_UNAVAILABLE,
+      line: `cannot reach Postgres at ${databaseUrl}: ${(error as Error).message}`,
+    };
   }
   return undefined;
 }

@@ -32,7 +32,11 @@ import { DependencyUnavailable, type DependencyCall, type StepContext } from './
 const FIRST_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2000;
 
-const BACKOFF = new ExponentialBackoff({ generator: decorrelatedJitterGenerator, initialDelay: FIRST_BACKOFF_MS, maxDelay: MAX_BACKOFF_MS });
+const BACKOFF = new ExponentialBackoff({
+  generator: decorrelatedJitterGenerator,
+  initialDelay: FIRST_BACKOFF_MS,
+  maxDelay: MAX_BACKOFF_MS,
+});
 
 /** With no outages mapped (the benchmarks), every call reaches its service on time. */
 const ON_TIME: CallDraw = { reaches: true, latencyMs: 0 };
@@ -55,14 +59,22 @@ export class DependencyCalls {
     private readonly line: DependencyLine,
   ) {}
 
-  async call(step: StepName, attempt: (call: DependencyCall) => Promise<void>, { retry, expectedMs }: { readonly retry: boolean; readonly expectedMs: number }): Promise<void> {
+  async call(
+    step: StepName,
+    attempt: (call: DependencyCall) => Promise<void>,
+    { retry, expectedMs }: { readonly retry: boolean; readonly expectedMs: number },
+  ): Promise<void> {
     const dependency = DEPENDENCY_OF_STEP[step];
     const allowed = retry ? (this.line.retries[step] ?? 0) : 0;
     let backoff: IBackoff<unknown> | undefined;
     for (let number = 1; ; number++) {
       const draw = this.line.outages?.draw(dependency.name) ?? ON_TIME;
       try {
-        await attempt({ number, reaches: draw.reaches, answer: (delayMs, fault) => this.answer(draw, dependency.unavailable, delayMs, fault) });
+        await attempt({
+          number,
+          reaches: draw.reaches,
+          answer: (delayMs, fault) => this.answer(draw, dependency.unavailable, delayMs, fault),
+        });
         this.verdict = 'answered';
         return;
       } catch (error) {
@@ -76,24 +88,38 @@ export class DependencyCalls {
       }
       this.retries++;
       this.line.noteRetry();
-      this.ctx.log.debug({ dependency: dependency.name, retry: this.retries, backoff_ms: Math.round(backoff.duration) }, 'dependency unavailable; calling it again');
+      this.ctx.log.debug(
+        { dependency: dependency.name, retry: this.retries, backoff_ms: Math.round(backoff.duration) },
+        'dependency unavailable; calling it again',
+      );
       await this.waitOut(backoff.duration);
     }
   }
 
   /** For the step's report. */
   report(): DependencyReport {
-    return { ...(this.verdict ? { dependency: this.verdict } : {}), ...(this.retries > 0 ? { retries: this.retries } : {}) };
+    return {
+      ...(this.verdict ? { dependency: this.verdict } : {}),
+      ...(this.retries > 0 ? { retries: this.retries } : {}),
+    };
   }
 
   /** The step's own wait is the order's doing; what the dependency adds to it is the dependency's. */
-  private async answer(draw: CallDraw, unavailable: StepFailureKind, delayMs: number, fault: Fault | undefined): Promise<void> {
+  private async answer(
+    draw: CallDraw,
+    unavailable: StepFailureKind,
+    delayMs: number,
+    fault: Fault | undefined,
+  ): Promise<void> {
     await waitForAnswer(this.ctx, delayMs, fault);
     if (draw.latencyMs > 0) await this.waitOut(draw.latencyMs);
     if (!draw.reaches) throw new DependencyUnavailable(unavailable);
   }
 
-  /** A wait the dependency causes: canceled during it, the step was failed by the dependency (if the deadline was the cause). */
+  /**
+   * A wait the dependency causes: canceled during it, the step was failed by the dependency (if the deadline was the
+   * cause).
+   */
   private async waitOut(ms: number): Promise<void> {
     try {
       await this.ctx.sleep(ms);

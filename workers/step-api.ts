@@ -18,7 +18,10 @@ import type { Order, StepName } from '../src/domain/order.js';
 export interface PaymentProvider {
   /** Ask for `amount` to be charged. `decline`: the provider's test card, always declined. */
   requestCharge(amount: number, options?: { readonly decline?: boolean }): void;
-  /** Ask for this run's payment to be voided: refunded if it was charged, refused if it is still to come. `refuse`: the provider refuses. */
+  /**
+   * Ask for this run's payment to be voided: refunded if it was charged, refused if it is still to come. `refuse`: the
+   * provider refuses.
+   */
   requestVoid(options?: { readonly refuse?: boolean }): void;
 }
 
@@ -58,7 +61,11 @@ export interface StepContext {
    * false (the order asked this step to fail). Throws DependencyUnavailable
    * once no retry is left.
    */
-  callDependency(step: StepName, attempt: (call: DependencyCall) => Promise<void>, options: { readonly retry: boolean; readonly expectedMs: number }): Promise<void>;
+  callDependency(
+    step: StepName,
+    attempt: (call: DependencyCall) => Promise<void>,
+    options: { readonly retry: boolean; readonly expectedMs: number },
+  ): Promise<void>;
   /** Milliseconds left before the order's deadline (Infinity when the task came with none). */
   remainingMs(): number;
 }
@@ -67,7 +74,9 @@ export interface StepContext {
 export interface DependencyCall {
   /** 1 for the first call, 2 for the first retry… */
   readonly number: number;
-  /** False when an outage refused the call: nothing reaches the service — send it nothing (a payment sends no charge). */
+  /**
+   * False when an outage refused the call: nothing reaches the service — send it nothing (a payment sends no charge).
+   */
   readonly reaches: boolean;
   /**
    * The service's answer: the step's own wait (`delayMs`, or the fault the

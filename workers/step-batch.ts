@@ -15,7 +15,15 @@ export function batchRunner(runStep: StepTaskRunner, sendEarly: (report: EarlyRe
     const endedAt: number[] = [];
     const reports = await Promise.all(
       steps.map(async ({ seq, cell, module }, i) => {
-        const report = await runStep({ cell, module, order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), ...(clientIndex ? { clientIndex } : {}) });
+        const report = await runStep({
+          cell,
+          module,
+          order,
+          run,
+          requestId,
+          ...(remainingMs === undefined ? {} : { remainingMs }),
+          ...(clientIndex ? { clientIndex } : {}),
+        });
         endedAt[i] = performance.now();
         if (report.status === 'error' && steps.length > 1) sendEarly({ type: 'step-report', seq, report });
         return report;

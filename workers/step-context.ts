@@ -9,9 +9,22 @@ import type { StepName } from '../src/domain/order.js';
 import type { CancelCells, StepActivity } from '../src/shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
-import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type DependencyReport, type LedgerRequest } from '../src/threads/protocol.js';
+import {
+  REQUESTED_CHARGE,
+  REQUESTED_TEST,
+  REQUESTED_VOID,
+  type DependencyReport,
+  type LedgerRequest,
+} from '../src/threads/protocol.js';
 import { DependencyCalls, type DependencyLine } from './dependency-call.js';
-import { StepCanceled, StepEnded, type CourierSlot, type DependencyCall, type PaymentProvider, type StepContext } from './step-api.js';
+import {
+  StepCanceled,
+  StepEnded,
+  type CourierSlot,
+  type DependencyCall,
+  type PaymentProvider,
+  type StepContext,
+} from './step-api.js';
 import { stepLogger } from './step-log.js';
 import { orderKey } from '../src/domain/order.js';
 
@@ -93,7 +106,11 @@ export class WorkerStepContext implements StepContext {
 
   /** Made on first use: most steps log nothing at the default level. */
   get log(): Logger {
-    this.taskLog ??= stepLogger(this.resources.log, { request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step }, this.startedAt);
+    this.taskLog ??= stepLogger(
+      this.resources.log,
+      { request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step },
+      this.startedAt,
+    );
     return this.taskLog;
   }
 
@@ -111,7 +128,10 @@ export class WorkerStepContext implements StepContext {
     return this.controller.signal;
   }
 
-  /** After the task has ended, its cell may belong to another task: a context that outlived its task only ever reads canceled. */
+  /**
+   * After the task has ended, its cell may belong to another task: a context that outlived its task only ever reads
+   * canceled.
+   */
   isCanceled(): boolean {
     return this.finished || this.resources.cells.isCanceled(this.cell);
   }
@@ -176,7 +196,11 @@ export class WorkerStepContext implements StepContext {
     this.show('awaiting_courier');
     let slot: number;
     try {
-      const cancel = { token: this.cell, isCanceled: () => this.isCanceled(), whenCanceled: () => cells.whenCanceled(this.cell) };
+      const cancel = {
+        token: this.cell,
+        isCanceled: () => this.isCanceled(),
+        whenCanceled: () => cells.whenCanceled(this.cell),
+      };
       slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex));
     } finally {
       this.show('running');
@@ -201,9 +225,16 @@ export class WorkerStepContext implements StepContext {
     return this.deadline - performance.now();
   }
 
-  callDependency(step: StepName, attempt: (call: DependencyCall) => Promise<void>, options: { readonly retry: boolean; readonly expectedMs: number }): Promise<void> {
+  callDependency(
+    step: StepName,
+    attempt: (call: DependencyCall) => Promise<void>,
+    options: { readonly retry: boolean; readonly expectedMs: number },
+  ): Promise<void> {
     this.refuseIfEnded();
-    this.dependencyCalls ??= new DependencyCalls(this, { ...this.resources.dependencies, noteRetry: () => this.publishRetry() });
+    this.dependencyCalls ??= new DependencyCalls(this, {
+      ...this.resources.dependencies,
+      noteRetry: () => this.publishRetry(),
+    });
     return this.dependencyCalls.call(step, attempt, options);
   }
 
@@ -213,7 +244,8 @@ export class WorkerStepContext implements StepContext {
   }
 
   readonly paymentProvider: PaymentProvider = {
-    requestCharge: (amount, options = {}) => this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
+    requestCharge: (amount, options = {}) =>
+      this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
     requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
   };
 
@@ -225,7 +257,14 @@ export class WorkerStepContext implements StepContext {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest({ type: 'ledger-request', op, order: orderKey(this.labels.client, this.labels.orderId), run: this.labels.run, amount, test });
+    this.resources.sendLedgerRequest({
+      type: 'ledger-request',
+      op,
+      order: orderKey(this.labels.client, this.labels.orderId),
+      run: this.labels.run,
+      amount,
+      test,
+    });
   }
 
   /**

@@ -24,7 +24,9 @@ export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 /** A step's name for its log lines: its module's file name. */
 const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
-/** A worker thread's requests to the payment provider go to the main thread on its parent port (Piscina passes them on). */
+/**
+ * A worker thread's requests to the payment provider go to the main thread on its parent port (Piscina passes them on).
+ */
 const toParentPort = (request: LedgerRequest): void => parentPort?.postMessage(request);
 
 /**
@@ -32,7 +34,11 @@ const toParentPort = (request: LedgerRequest): void => parentPort?.postMessage(r
  * module that fails to load is left for its tasks, which then fail one by one
  * (internal) instead of every new thread dying at start.
  */
-export async function createStepRuntime(setup: WorkerSetup, threadId: number, sendLedgerRequest: (request: LedgerRequest) => void = toParentPort): Promise<StepTaskRunner> {
+export async function createStepRuntime(
+  setup: WorkerSetup,
+  threadId: number,
+  sendLedgerRequest: (request: LedgerRequest) => void = toParentPort,
+): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -51,7 +57,8 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     const loaded = stepModules.get(module);
     if (loaded) return loaded;
     const namespace = (await import(module)) as { default?: unknown };
-    if (typeof namespace.default !== 'function') throw new TypeError(`step module ${module} has no default export function`);
+    if (typeof namespace.default !== 'function')
+      throw new TypeError(`step module ${module} has no default export function`);
     const step = namespace.default as StepFunction;
     stepModules.set(module, step);
     return step;
@@ -67,14 +74,22 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
     const ctx = new WorkerStepContext(
       task.cell,
       { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
-      { requestId: task.requestId, client: task.order.client, clientIndex: task.clientIndex ?? 0, orderId: task.order.orderId, run: task.run, step: stepName(task.module) },
+      {
+        requestId: task.requestId,
+        client: task.order.client,
+        clientIndex: task.clientIndex ?? 0,
+        orderId: task.order.orderId,
+        run: task.run,
+        step: stepName(task.module),
+      },
       task.remainingMs,
     );
     try {
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       // Only a module that was not preloaded is imported here; the wait for
       // it honors cancellation like any other (the import goes on, cached).
-      const step = stepModules.get(task.module) ?? (await Promise.race([loadStep(task.module), cells.whenCanceled(task.cell)]));
+      const step =
+        stepModules.get(task.module) ?? (await Promise.race([loadStep(task.module), cells.whenCanceled(task.cell)]));
       if (step === undefined || cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       await runAsTask(task.cell, () => {
         ctx.enter();
@@ -83,7 +98,8 @@ export async function createStepRuntime(setup: WorkerSetup, threadId: number, se
       return { status: 'ok', threadId, ...ctx.dependencyReport() };
     } catch (error) {
       if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport() };
-      if (error instanceof StepFailure) return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
+      if (error instanceof StepFailure)
+        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
       return { status: 'error', threadId, kind: 'internal', detail };
     } finally {

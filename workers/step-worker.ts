@@ -13,4 +13,6 @@ import { createStepRuntime } from './step-runtime.js';
 const setup = workerData as WorkerSetup;
 installLastWords(new CancelCells(setup.cancelCells));
 
-export default createStepRuntime(setup, threadId).then((runStep) => batchRunner(runStep, (report) => parentPort?.postMessage(report)));
+export default createStepRuntime(setup, threadId).then((runStep) =>
+  batchRunner(runStep, (report) => parentPort?.postMessage(report)),
+);

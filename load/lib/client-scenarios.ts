@@ -45,7 +45,12 @@ export async function sendOrder({ url, key }: Sender, body: unknown): Promise<An
 }
 
 /** `connections` loops sending `order()` until `until` (performance.now()); every answer. */
-export async function keepSending(sender: Sender, connections: number, until: number, order: () => unknown): Promise<Answer[]> {
+export async function keepSending(
+  sender: Sender,
+  connections: number,
+  until: number,
+  order: () => unknown,
+): Promise<Answer[]> {
   const answers: Answer[] = [];
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -125,7 +130,8 @@ export async function cpuHog(
   victim: Sender,
   { connections = 4, cpuMs = 10_000, delayMs = 20, seconds = 4, settleMs = 1000 } = {},
 ): Promise<{ alone: VictimFigures; withHog: VictimFigures }> {
-  const victimOrder = (): Record<string, unknown> => freshOrder({ delay_ms: { payment: delayMs, vendor: delayMs, courier: delayMs } }, VICTIM_PREFIX);
+  const victimOrder = (): Record<string, unknown> =>
+    freshOrder({ delay_ms: { payment: delayMs, vendor: delayMs, courier: delayMs } }, VICTIM_PREFIX);
   const alone = await keepSending(victim, 1, performance.now() + seconds * 1000, victimOrder);
   const until = performance.now() + settleMs + seconds * 1000;
   const hog = keepSending(greedy, connections, until, () => freshOrder({ cpu_ms: { payment: cpuMs } }));

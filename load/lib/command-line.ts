@@ -40,7 +40,14 @@ export interface CommandLine {
 
 function usage(line: CommandLine, spec: Readonly<Record<string, OptionSpec>>): string {
   const rows = Object.entries(spec).map(([name, option]) => {
-    const value = option.type === 'boolean' ? '' : option.type === 'integer' ? ' N' : option.type === 'number' ? ' X' : ` ${('placeholder' in option && option.placeholder) || 'VALUE'}`;
+    const value =
+      option.type === 'boolean'
+        ? ''
+        : option.type === 'integer'
+          ? ' N'
+          : option.type === 'number'
+            ? ' X'
+            : ` ${('placeholder' in option && option.placeholder) || 'VALUE'}`;
     const fallback = 'default' in option && option.default !== undefined ? ` (default ${option.default})` : '';
     return [`  --${name}${value}${option.type === 'strings' ? ' …' : ''}`, `${option.help}${fallback}`] as const;
   });
@@ -72,11 +79,18 @@ export function parseCommandLine<const S extends Readonly<Record<string, OptionS
   argv: readonly string[] = process.argv.slice(2),
 ): { values: OptionValues<S>; positionals: string[] } {
   const options: Record<string, { type: 'boolean' | 'string'; multiple?: boolean }> = {};
-  for (const [name, option] of Object.entries(spec)) options[name] = option.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: option.type === 'strings' };
+  for (const [name, option] of Object.entries(spec))
+    options[name] =
+      option.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: option.type === 'strings' };
   options['help'] = { type: 'boolean' };
   let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: line.positionals !== undefined, strict: true }) as typeof parsed;
+    parsed = parseArgs({
+      args: [...argv],
+      options,
+      allowPositionals: line.positionals !== undefined,
+      strict: true,
+    }) as typeof parsed;
   } catch (error) {
     fail((error as Error).message);
   }
@@ -93,7 +107,8 @@ export function parseCommandLine<const S extends Readonly<Record<string, OptionS
     else if (raw === undefined) values[name] = option.default;
     else {
       const value = Number(raw);
-      if (option.type === 'integer' && (!Number.isInteger(value) || value < (option.min ?? 1))) fail(`--${name} must be an integer ≥ ${option.min ?? 1}, got ${String(raw)}`);
+      if (option.type === 'integer' && (!Number.isInteger(value) || value < (option.min ?? 1)))
+        fail(`--${name} must be an integer ≥ ${option.min ?? 1}, got ${String(raw)}`);
       if (option.type === 'number' && !(value > 0)) fail(`--${name} must be a number > 0, got ${String(raw)}`);
       values[name] = value;
     }

@@ -36,7 +36,9 @@ export function listeningInodes(table: string, port: number): string[] {
  * if nothing listens there (or the process is not ours to look into).
  */
 export function pidListeningOn(port: number): number | null {
-  const inodes = new Set(['tcp', 'tcp6'].flatMap((table) => listeningInodes(readOrNull(`/proc/net/${table}`) ?? '', port)));
+  const inodes = new Set(
+    ['tcp', 'tcp6'].flatMap((table) => listeningInodes(readOrNull(`/proc/net/${table}`) ?? '', port)),
+  );
   if (inodes.size === 0) return null;
   const sockets = new Set([...inodes].map((inode) => `socket:[${inode}]`));
   for (const entry of readdirSync('/proc')) {

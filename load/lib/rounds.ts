@@ -6,7 +6,13 @@
  */
 
 /** `--rounds N`, the option every script has. */
-export const roundsOption = (rounds: number) => ({ type: 'integer', default: rounds, min: 1, help: 'rounds; each figure is the median of its rounds, with their min–max' }) as const;
+export const roundsOption = (rounds: number) =>
+  ({
+    type: 'integer',
+    default: rounds,
+    min: 1,
+    help: 'rounds; each figure is the median of its rounds, with their min–max',
+  }) as const;
 
 const startedAt = performance.now();
 
@@ -39,7 +45,8 @@ export function spreadOf(values: readonly number[]): Spread {
   const finite = values.filter(Number.isFinite);
   const sorted = [...finite].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
-  const median = sorted.length === 0 ? NaN : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  const median =
+    sorted.length === 0 ? NaN : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
   return { median, min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN, values: [...values] };
 }
 
@@ -61,7 +68,9 @@ export function formatFigure(value: number): string {
 /** "1,299 (998–1,889)": the median, then min–max of the rounds (just the value for one round). */
 export function formatSpread(spread: Spread, format: (value: number) => string = formatFigure): string {
   const [low, high] = [format(spread.min), format(spread.max)];
-  return spread.values.length <= 1 || low === high ? format(spread.median) : `${format(spread.median)} (${low}–${high})`;
+  return spread.values.length <= 1 || low === high
+    ? format(spread.median)
+    : `${format(spread.median)} (${low}–${high})`;
 }
 
 /**

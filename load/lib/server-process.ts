@@ -49,7 +49,10 @@ interface Launched {
 }
 
 const spawnServer = (env: Record<string, string>, stdio: ['ignore', 'pipe' | number, 'pipe' | number]): ChildProcess =>
-  spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env }, stdio });
+  spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio,
+  });
 
 /** The lines of a file, or none if it cannot be read (yet). */
 export function linesOf(file: string): string[] {
@@ -87,10 +90,15 @@ function launchPiped(env: Record<string, string>): Launched {
 }
 
 /** Start the server and resolve once it says where it listens. */
-export async function startServerProcess(env: Record<string, string> = {}, options: ServerOptions = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  options: ServerOptions = {},
+): Promise<ServerProcess> {
   const logFile = options.logFile ?? null;
   const { child, stdout } = logFile === null ? launchPiped(env) : launchToFile(env, logFile);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
   const said = (): string => `${stdout().join('\n')}${logFile === null ? '' : `\n(${logFile})`}`;
   const url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -125,5 +133,7 @@ export async function startServerProcess(env: Record<string, string> = {}, optio
 /** Run the server until it exits by itself (it should refuse to start). */
 export function runToExit(env: Record<string, string>): Promise<Finished> {
   const { child, stdout, stderr } = launchPiped(env);
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout: stdout().join('\n'), stderr: stderr() })));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout: stdout().join('\n'), stderr: stderr() })),
+  );
 }

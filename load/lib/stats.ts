@@ -1,4 +1,7 @@
-/** Summaries of recorded responses: percentiles, a timeline in bins, a histogram with buckets fitted to the data. Latencies in milliseconds. */
+/**
+ * Summaries of recorded responses: percentiles, a timeline in bins, a histogram with buckets fitted to the data.
+ * Latencies in milliseconds.
+ */
 
 export interface LatencySummary {
   readonly p50: number;
@@ -114,7 +117,10 @@ export function histogramBounds(latencies: readonly number[]): number[] {
 }
 
 /** Counts of latencies per bucket: counts[i] are in (upperMs[i - 1], upperMs[i]]; beyond the last, in the last. */
-export function histogram(latencies: readonly number[], upperMs: readonly number[] = histogramBounds(latencies)): Histogram {
+export function histogram(
+  latencies: readonly number[],
+  upperMs: readonly number[] = histogramBounds(latencies),
+): Histogram {
   const counts = upperMs.map(() => 0);
   for (const latency of latencies) {
     // The first bound at or above the latency, by bisection.

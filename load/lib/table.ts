@@ -55,12 +55,18 @@ function columnWidths(columns: readonly Column[], rows: ReadonlyArray<readonly s
   const cellWidths = columns.map((_, i) => widest(cells(i).map((cell) => cell.length)));
   const widths = columns.map((column, i) => Math.max(column.heading.length, cellWidths[i]!));
   const headingsWrapped = columns.map((column, i) => Math.max(longestWord(column.heading), cellWidths[i]!));
-  const cellsWrapped = columns.map((column, i) => Math.max(longestWord(column.heading), widest(cells(i).map((cell) => (column.align === 'right' ? cell.length : longestWord(cell))))));
+  const cellsWrapped = columns.map((column, i) =>
+    Math.max(
+      longestWord(column.heading),
+      widest(cells(i).map((cell) => (column.align === 'right' ? cell.length : longestWord(cell)))),
+    ),
+  );
   const total = (): number => widths.reduce((sum, w) => sum + w, 0) + GAP.length * (columns.length - 1);
   for (const least of [headingsWrapped, cellsWrapped]) {
     while (total() > width) {
       let narrowing = -1;
-      for (let i = 0; i < widths.length; i++) if (widths[i]! > least[i]! && (narrowing < 0 || widths[i]! > widths[narrowing]!)) narrowing = i;
+      for (let i = 0; i < widths.length; i++)
+        if (widths[i]! > least[i]! && (narrowing < 0 || widths[i]! > widths[narrowing]!)) narrowing = i;
       if (narrowing < 0) break; // as narrow as it goes this way
       widths[narrowing]!--;
     }
@@ -69,7 +75,11 @@ function columnWidths(columns: readonly Column[], rows: ReadonlyArray<readonly s
 }
 
 /** The table as lines of text: headings, a rule, then the rows. */
-export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[]>, width = TERMINAL_WIDTH): string {
+export function formatTable(
+  columns: readonly Column[],
+  rows: ReadonlyArray<readonly string[]>,
+  width = TERMINAL_WIDTH,
+): string {
   const widths = columnWidths(columns, rows, width);
   const render = (cells: readonly string[], alignOf: (i: number) => 'left' | 'right'): string[] => {
     const wrapped = widths.map((w, i) => wrap(cells[i] ?? '', w));

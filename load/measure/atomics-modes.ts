@@ -18,7 +18,8 @@ import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption
 const { values: options } = parseCommandLine(
   {
     command: 'npm run measure:atomics --',
-    summary: "Piscina's atomics modes (sync, async, disabled) on 2 threads: does a timer left by a task fire while the thread idles; 10,000 sleeping steps; empty-task round trips.",
+    summary:
+      "Piscina's atomics modes (sync, async, disabled) on 2 threads: does a timer left by a task fire while the thread idles; 10,000 sleeping steps; empty-task round trips.",
   },
   { rounds: roundsOption(5) },
 );
@@ -61,7 +62,12 @@ async function measure(mode: (typeof MODES)[number]): Promise<Figures> {
       roundTrips.push(performance.now() - started);
     }
     roundTrips.sort((a, b) => a - b);
-    return { timersFired, sleepersMs, roundTripP50Us: roundTrips[1000]! * 1000, roundTripP99Us: roundTrips[1980]! * 1000 };
+    return {
+      timersFired,
+      sleepersMs,
+      roundTripP50Us: roundTrips[1000]! * 1000,
+      roundTripP99Us: roundTrips[1980]! * 1000,
+    };
   } finally {
     await pool.destroy();
   }
@@ -71,12 +77,15 @@ const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<(typeof MODES)[number], Figures>;
   for (const mode of MODES) {
     round[mode] = await measure(mode);
-    progress(`  ${mode}: ${Math.round(round[mode].sleepersMs)} ms for the sleepers, round trip p50 ${Math.round(round[mode].roundTripP50Us)} µs`);
+    progress(
+      `  ${mode}: ${Math.round(round[mode].sleepersMs)} ms for the sleepers, round trip p50 ${Math.round(round[mode].roundTripP50Us)} µs`,
+    );
   }
   return round;
 });
 const across = (mode: (typeof MODES)[number], key: keyof Figures) => spreadOf(rounds.map((round) => round[mode][key]));
-const versusAsync = (mode: (typeof MODES)[number], key: keyof Figures) => formatRatio(spreadOf(pairRatios(across(mode, key).values, across('async', key).values)));
+const versusAsync = (mode: (typeof MODES)[number], key: keyof Figures) =>
+  formatRatio(spreadOf(pairRatios(across(mode, key).values, across('async', key).values)));
 console.log(`median (min–max) of ${options.rounds} rounds; "÷ async": that mode against async within each round`);
 console.table(
   MODES.map((mode) => ({

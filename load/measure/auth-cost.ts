@@ -39,7 +39,10 @@ const { values: options } = parseCommandLine(
   },
 );
 
-const keys = Array.from({ length: options.clients }, (_, i) => ({ client: `client-${i}`, key: randomBytes(24).toString('hex') }));
+const keys = Array.from({ length: options.clients }, (_, i) => ({
+  client: `client-${i}`,
+  key: randomBytes(24).toString('hex'),
+}));
 const asked = keys[Math.floor(keys.length / 2)]!;
 const authorization = `Bearer ${asked.key}`;
 
@@ -65,7 +68,10 @@ const rounds = await inRounds(options.rounds, async () => {
   progress(`  check alone: ${alone.toFixed(2)} µs/request`);
   const perOrder = {} as Record<Mode, number>;
   for (const [mode, { env, headers }] of Object.entries(MODES) as Array<[Mode, (typeof MODES)[Mode]]>) {
-    const server = await startServerProcess({ ...overhead.serverEnv, ...env }, { logFile: serverLog(`auth-${mode}-${Date.now()}`) });
+    const server = await startServerProcess(
+      { ...overhead.serverEnv, ...env },
+      { logFile: serverLog(`auth-${mode}-${Date.now()}`) },
+    );
     try {
       await driveOverhead(server, options.seconds, 300, headers); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
@@ -84,9 +90,18 @@ const rounds = await inRounds(options.rounds, async () => {
 const across = (key: 'alone' | Mode) => spreadOf(rounds.map((round) => round[key]));
 console.log(`median (min–max) of ${options.rounds} rounds; ${options.clients} clients with a key each`);
 console.table([
-  { figure: 'the check alone (parse, SHA-256, look up, compare), µs per request', value: formatSpread(across('alone'), (value) => value.toFixed(2)) },
+  {
+    figure: 'the check alone (parse, SHA-256, look up, compare), µs per request',
+    value: formatSpread(across('alone'), (value) => value.toFixed(2)),
+  },
   { figure: 'main-thread CPU per order, open mode, µs', value: formatSpread(across('open')) },
   { figure: 'main-thread CPU per order with API keys, µs', value: formatSpread(across('keys')) },
-  { figure: 'keys − open, round by round, µs', value: formatSpread(spreadOf(rounds.map((round) => round.keys - round.open))) },
-  { figure: 'keys ÷ open, round by round', value: formatRatio(spreadOf(pairRatios(across('keys').values, across('open').values))) },
+  {
+    figure: 'keys − open, round by round, µs',
+    value: formatSpread(spreadOf(rounds.map((round) => round.keys - round.open))),
+  },
+  {
+    figure: 'keys ÷ open, round by round',
+    value: formatRatio(spreadOf(pairRatios(across('keys').values, across('open').values))),
+  },
 ]);

@@ -38,7 +38,16 @@ import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
 import { parseCommandLine } from '../lib/command-line.js';
-import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import {
+  formatFigure,
+  formatRatio,
+  formatSpread,
+  inRounds,
+  pairRatios,
+  progress,
+  roundsOption,
+  spreadOf,
+} from '../lib/rounds.js';
 import { percentile } from '../lib/stats.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 
@@ -53,17 +62,26 @@ const { values: options } = parseCommandLine(
   },
   {
     rounds: roundsOption(3),
-    seconds: { type: 'integer', default: Number(process.env['BENCH_SECONDS'] ?? 3), help: 'seconds per workload and runner (after 1 s of warm-up)' },
+    seconds: {
+      type: 'integer',
+      default: Number(process.env['BENCH_SECONDS'] ?? 3),
+      help: 'seconds per workload and runner (after 1 s of warm-up)',
+    },
     threads: { type: 'integer', default: Number(process.env['THREADS'] ?? 2), help: 'worker threads of the pool' },
     'in-flight': { type: 'integer', default: 10_000, help: 'orders in flight for the memory figure' },
-    'memory-only': { type: 'boolean', help: 'the memory figure alone, once, printed as JSON (each round runs it in a fresh process)' },
+    'memory-only': {
+      type: 'boolean',
+      help: 'the memory figure alone, once, printed as JSON (each round runs it in a fresh process)',
+    },
   },
 );
 const ROUNDS = options.rounds;
 const THREADS = options.threads;
 const SECONDS = options.seconds;
 const IN_FLIGHT = options['in-flight'];
-/** Orders aborted per round and runner for the cancellation figures (the bare wake-up floor gets three times as many). */
+/**
+ * Orders aborted per round and runner for the cancellation figures (the bare wake-up floor gets three times as many).
+ */
 const CANCEL_ORDERS = 100;
 /** The service's own settings (its loader, its defaults), as the pipeline alone is run here. */
 const config: Config = loadConfig(
@@ -105,7 +123,10 @@ async function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise
     stepModules: modulesOf(steps),
   });
   return {
-    pipeline: new OrderPipeline(steps, runner, { timeoutMs: config.orderTimeoutMs, compensationTimeoutMs: config.refundTimeoutMs }),
+    pipeline: new OrderPipeline(steps, runner, {
+      timeoutMs: config.orderTimeoutMs,
+      compensationTimeoutMs: config.refundTimeoutMs,
+    }),
     running: () => tracker.running(),
     close: async () => {},
   };
@@ -156,7 +177,11 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         // Sent now; started once the event loop gets to it, as a request would be.
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
-        const result = await pipeline.process({ order: order(`bench-${next++}`, workload), runNumber: 1 }, new AbortController().signal, trace);
+        const result = await pipeline.process(
+          { order: order(`bench-${next++}`, workload), runNumber: 1 },
+          new AbortController().signal,
+          trace,
+        );
         if (result.failure) throw new Error(`order failed: ${result.failure}`);
         latencies.push(performance.now() - sent);
       }
@@ -174,7 +199,10 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
 
 /** Abort an order whose three steps are asleep; time each step's exit in its thread from the abort. */
 async function cancelLatency(make: typeof onThePool, orders: number): Promise<number[]> {
-  const probe: StepDefinition[] = DEFAULT_STEPS.map((step) => ({ name: step.name, module: compiledModule('load/measure/fixtures/cancel-probe-step').href }));
+  const probe: StepDefinition[] = DEFAULT_STEPS.map((step) => ({
+    name: step.name,
+    module: compiledModule('load/measure/fixtures/cancel-probe-step').href,
+  }));
   const runner = await make(probe);
   const exits = new Map<string, bigint[]>();
   const channel = new BroadcastChannel('cancel-probe');
@@ -187,7 +215,11 @@ async function cancelLatency(make: typeof onThePool, orders: number): Promise<nu
     for (let n = 0; n < orders; n++) {
       const client = new AbortController();
       const id = `cancel-${n}`;
-      const answered = runner.pipeline.process({ order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), runNumber: 1 }, client.signal, trace);
+      const answered = runner.pipeline.process(
+        { order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), runNumber: 1 },
+        client.signal,
+        trace,
+      );
       while (runner.running() < 3) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => setTimeout(resolve, 2));
       const abortedAt = process.hrtime.bigint();
@@ -240,15 +272,27 @@ async function bareWakeLatency(wakes: number): Promise<number[]> {
  * What an order in flight costs in memory, without HTTP: the resident size
  * and the main thread's heap, with `count` orders whose steps all wait.
  */
-async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; perOrderKb: number; perOrderHeapKb: number }> {
+async function memoryInFlight(
+  count: number,
+): Promise<{ rssGrowthMb: number; perOrderKb: number; perOrderHeapKb: number }> {
   const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
   const runner = await onThePool();
   await drive(runner.pipeline, { name: '', concurrency: 8, delayMs: 0, cpuMs: 0 }, 1);
   collect();
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
-  const waiting: Order = { client: ANONYMOUS, orderId: 'memory', amount: 1, failStep: undefined, failCompensation: false, delayMs: { ...perStep(60_000), refund: 0 }, cpuMs: perStep(0) };
-  const orders = clients.map((client, i) => runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace));
+  const waiting: Order = {
+    client: ANONYMOUS,
+    orderId: 'memory',
+    amount: 1,
+    failStep: undefined,
+    failCompensation: false,
+    delayMs: { ...perStep(60_000), refund: 0 },
+    cpuMs: perStep(0),
+  };
+  const orders = clients.map((client, i) =>
+    runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace),
+  );
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();
   const during = process.memoryUsage();
@@ -269,7 +313,15 @@ async function memoryInFlight(count: number): Promise<{ rssGrowthMb: number; per
  * read 2 KB per order, or less than nothing.
  */
 async function memoryInFreshProcess(): Promise<Awaited<ReturnType<typeof memoryInFlight>>> {
-  const args = ['--expose-gc', fileURLToPath(import.meta.url), '--memory-only', '--in-flight', String(IN_FLIGHT), '--threads', String(THREADS)];
+  const args = [
+    '--expose-gc',
+    fileURLToPath(import.meta.url),
+    '--memory-only',
+    '--in-flight',
+    String(IN_FLIGHT),
+    '--threads',
+    String(THREADS),
+  ];
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
   const last = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as Awaited<ReturnType<typeof memoryInFlight>>;
@@ -300,13 +352,17 @@ async function round(): Promise<Round> {
       await drive(runner.pipeline, workload, 1); // warm-up: threads started, code compiled
       figures[name] = await drive(runner.pipeline, workload, SECONDS);
       await runner.close();
-      progress(`  ${workload.name}, ${name}: ${figures[name].ordersPerSec.toLocaleString('en')} orders/s, p99 ${figures[name].p99Ms} ms`);
+      progress(
+        `  ${workload.name}, ${name}: ${figures[name].ordersPerSec.toLocaleString('en')} orders/s, p99 ${figures[name].p99Ms} ms`,
+      );
     }
     workloads.push({ pool: figures.pool!, inline: figures.inline! });
   }
   const cancel = {
     'pool: order abort → step exits in its worker': summarizeLatencies(await cancelLatency(onThePool, CANCEL_ORDERS)),
-    'inline: order abort → step exits on the main thread': summarizeLatencies(await cancelLatency(inline, CANCEL_ORDERS)),
+    'inline: order abort → step exits on the main thread': summarizeLatencies(
+      await cancelLatency(inline, CANCEL_ORDERS),
+    ),
     'floor: bare notify → waitAsync wakes in a worker': summarizeLatencies(await bareWakeLatency(CANCEL_ORDERS * 3)),
   };
   progress(`  cancellation: pool p50 ${cancel['pool: order abort → step exits in its worker'].p50Ms.toFixed(3)} ms`);
@@ -358,7 +414,9 @@ console.log(
   `Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), THREADS=${THREADS}, ${SECONDS} s per run; median (min–max) of ${ROUNDS} rounds, ratios pair by pair within a round`,
 );
 console.table(rows);
-console.log('Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock); per round p50, p99, max');
+console.log(
+  'Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock); per round p50, p99, max',
+);
 console.table(cancelRows);
 console.log(`Memory: ${IN_FLIGHT.toLocaleString('en')} orders in flight, every step waiting (no HTTP)`);
 console.table([memoryRow]);
@@ -367,5 +425,15 @@ const results = projectFile('load/results/');
 mkdirSync(results, { recursive: true });
 writeFileSync(
   new URL('bench-latest.json', results),
-  JSON.stringify({ at: new Date().toISOString(), threads: THREADS, seconds: SECONDS, rounds, summary: { workloads: rows, cancel: cancelRows, memory: memoryRow } }, null, 2),
+  JSON.stringify(
+    {
+      at: new Date().toISOString(),
+      threads: THREADS,
+      seconds: SECONDS,
+      rounds,
+      summary: { workloads: rows, cancel: cancelRows, memory: memoryRow },
+    },
+    null,
+    2,
+  ),
 );

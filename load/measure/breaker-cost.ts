@@ -41,7 +41,14 @@ const { values: options } = parseCommandLine(
 /** An order as its steps report it: every dependency answered. */
 const answered: OrderResult = {
   orderId: 'o',
-  steps: STEP_NAMES.map((name) => ({ name, status: 'ok', durationMs: 1, threadId: 1, attempts: 1, dependency: 'answered' })),
+  steps: STEP_NAMES.map((name) => ({
+    name,
+    status: 'ok',
+    durationMs: 1,
+    threadId: 1,
+    attempts: 1,
+    dependency: 'answered',
+  })),
   compensations: [],
   failure: undefined,
 };
@@ -65,7 +72,10 @@ const rounds = await inRounds(options.rounds, async () => {
   progress(`  checks alone: ${alone.toFixed(3)} µs/order`);
   const perOrder = {} as Record<Mode, number>;
   for (const [mode, env] of Object.entries(MODES) as Array<[Mode, Record<string, string>]>) {
-    const server = await startServerProcess({ ...overhead.serverEnv, ...env }, { logFile: serverLog(`breakers-${Object.keys(env).length === 0 ? 'on' : 'off'}-${Date.now()}`) });
+    const server = await startServerProcess(
+      { ...overhead.serverEnv, ...env },
+      { logFile: serverLog(`breakers-${Object.keys(env).length === 0 ? 'on' : 'off'}-${Date.now()}`) },
+    );
     try {
       await driveOverhead(server, options.seconds, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
@@ -83,9 +93,18 @@ const rounds = await inRounds(options.rounds, async () => {
 const across = (key: 'alone' | Mode) => spreadOf(rounds.map((round) => round[key]));
 console.log(`median (min–max) of ${options.rounds} rounds`);
 console.table([
-  { figure: 'the checks alone (admit + settle, 3 breakers), µs per order', value: formatSpread(across('alone'), (value) => value.toFixed(3)) },
+  {
+    figure: 'the checks alone (admit + settle, 3 breakers), µs per order',
+    value: formatSpread(across('alone'), (value) => value.toFixed(3)),
+  },
   { figure: 'main-thread CPU per order with breakers, µs', value: formatSpread(across('with')) },
   { figure: 'main-thread CPU per order without (BREAKER_FAILURES=0), µs', value: formatSpread(across('without')) },
-  { figure: 'with − without, round by round, µs', value: formatSpread(spreadOf(rounds.map((round) => round.with - round.without))) },
-  { figure: 'with ÷ without, round by round', value: formatRatio(spreadOf(pairRatios(across('with').values, across('without').values))) },
+  {
+    figure: 'with − without, round by round, µs',
+    value: formatSpread(spreadOf(rounds.map((round) => round.with - round.without))),
+  },
+  {
+    figure: 'with ÷ without, round by round',
+    value: formatRatio(spreadOf(pairRatios(across('with').values, across('without').values))),
+  },
 ]);

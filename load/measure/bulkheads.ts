@@ -25,9 +25,28 @@ import { ClientBook } from '../../src/clients/client-book.js';
 import { ClientShares } from '../../src/orders/client-shares.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import { ClientRateLimits } from '../../src/http/client-rate-limits.js';
-import { courierHog, cpuHog, freshOrder, keepSending, sendAtRate, sendOrder, victimFigures, type Sender, type VictimFigures } from '../lib/client-scenarios.js';
+import {
+  courierHog,
+  cpuHog,
+  freshOrder,
+  keepSending,
+  sendAtRate,
+  sendOrder,
+  victimFigures,
+  type Sender,
+  type VictimFigures,
+} from '../lib/client-scenarios.js';
 import { parseCommandLine } from '../lib/command-line.js';
-import { formatFigure, formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
+import {
+  formatFigure,
+  formatRatio,
+  formatSpread,
+  inRounds,
+  pairRatios,
+  progress,
+  roundsOption,
+  spreadOf,
+} from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { serverLog } from './server-logs.js';
@@ -38,7 +57,8 @@ type Scenario = (typeof SCENARIOS)[number];
 const { values: options } = parseCommandLine(
   {
     command: 'npm run measure:bulkheads --',
-    summary: "What a greedy client does to another's orders with the bulkheads on and off, in the same run, and what the checks cost per order.",
+    summary:
+      "What a greedy client does to another's orders with the bulkheads on and off, in the same run, and what the checks cost per order.",
     notes: [`scenarios: ${SCENARIOS.join(', ')}`],
   },
   {
@@ -53,11 +73,19 @@ const chosen = (scenario: Scenario): boolean => options.only.length === 0 || opt
 
 const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
 const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
-const KEYED = { API_KEYS: `acme:${ACME},globex:${GLOBEX}`, ADMIN_KEY: 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123', THREADS: '2' };
+const KEYED = {
+  API_KEYS: `acme:${ACME},globex:${GLOBEX}`,
+  ADMIN_KEY: 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123',
+  THREADS: '2',
+};
 const MODES = { on: {}, off: { CLIENT_MAX_SHARE: '1', CLIENT_RATE_LIMIT: '0' } } as const;
 type Mode = keyof typeof MODES;
 
-async function withServer<T>(name: string, env: Record<string, string>, run: (acme: Sender, globex: Sender, server: ServerProcess) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  name: string,
+  env: Record<string, string>,
+  run: (acme: Sender, globex: Sender, server: ServerProcess) => Promise<T>,
+): Promise<T> {
   const server = await startServerProcess({ ...KEYED, ...env }, { logFile: serverLog(name) });
   try {
     return await run({ url: server.url, key: ACME }, { url: server.url, key: GLOBEX }, server);
@@ -81,57 +109,107 @@ async function scenarios(): Promise<void> {
   for (const mode of ['off', 'on'] as const) {
     const env = { ...MODES[mode], CLIENT_RATE_LIMIT: '0' };
     if (chosen('couriers')) {
-      const { victim } = await withServer(`couriers-${mode}`, env, (acme, globex) => courierHog(acme, globex, { seconds: 8 }));
-      victimRows.push({ scenario: 'couriers: 10 connections of 60 s courier steps; victim: default orders on 2', mode, victim: describe(victim) });
+      const { victim } = await withServer(`couriers-${mode}`, env, (acme, globex) =>
+        courierHog(acme, globex, { seconds: 8 }),
+      );
+      victimRows.push({
+        scenario: 'couriers: 10 connections of 60 s courier steps; victim: default orders on 2',
+        mode,
+        victim: describe(victim),
+      });
       progress(`  couriers, bulkheads ${mode}: ${describe(victim)}`);
     }
     if (chosen('cpu')) {
-      const { alone, withHog } = await withServer(`cpu-${mode}`, env, (acme, globex) => cpuHog(acme, globex, { seconds: 5 }));
+      const { alone, withHog } = await withServer(`cpu-${mode}`, env, (acme, globex) =>
+        cpuHog(acme, globex, { seconds: 5 }),
+      );
       const line = `alone median ${formatFigure(alone.medianMs)} ms; beside the hog ${describe(withHog)}: ${(withHog.medianMs / alone.medianMs).toFixed(2)}× its median alone`;
-      victimRows.push({ scenario: 'cpu: 4 connections of cpu_ms 10000; victim: 20 ms orders on 1', mode, victim: line });
+      victimRows.push({
+        scenario: 'cpu: 4 connections of cpu_ms 10000; victim: 20 ms orders on 1',
+        mode,
+        victim: line,
+      });
       progress(`  cpu, bulkheads ${mode}: ${line}`);
     }
     if (chosen('flood')) {
       const rate = { CLIENT_RATE_LIMIT: mode === 'on' ? '100' : '0' };
       const { victim, refused } = await withServer(`flood-${mode}`, { ...env, ...rate }, async (acme, globex) => {
         const until = performance.now() + 8000;
-        const flood = sendAtRate(acme, 400, until, () => freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }));
+        const flood = sendAtRate(acme, 400, until, () =>
+          freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }),
+        );
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const victims = await keepSending(globex, 1, until, () => freshOrder());
         const floodAnswers = await flood;
-        return { victim: victimFigures(victims), refused: floodAnswers.filter((answer) => answer.status === 429).length / floodAnswers.length };
+        return {
+          victim: victimFigures(victims),
+          refused: floodAnswers.filter((answer) => answer.status === 429).length / floodAnswers.length,
+        };
       });
       const line = `${describe(victim)}; ${(refused * 100).toFixed(0)}% of the flood refused 429`;
-      victimRows.push({ scenario: 'flood: 400 orders/s of 1 ms orders (on: CLIENT_RATE_LIMIT=100); victim: default orders on 1', mode, victim: line });
+      victimRows.push({
+        scenario: 'flood: 400 orders/s of 1 ms orders (on: CLIENT_RATE_LIMIT=100); victim: default orders on 1',
+        mode,
+        victim: line,
+      });
       progress(`  flood, bulkheads ${mode}: ${line}`);
     }
     if (chosen('inflight')) {
       const victim = await withServer(`inflight-${mode}`, { ...env, MAX_INFLIGHT: '20' }, async (acme, globex) => {
         const until = performance.now() + 4000;
-        const hog = keepSending(acme, 20, until, () => freshOrder({ delay_ms: { payment: 1500, vendor: 1, courier: 1 } }));
+        const hog = keepSending(acme, 20, until, () =>
+          freshOrder({ delay_ms: { payment: 1500, vendor: 1, courier: 1 } }),
+        );
         await new Promise((resolve) => setTimeout(resolve, 500));
-        const victims = await keepSending(globex, 2, until, () => freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }));
+        const victims = await keepSending(globex, 2, until, () =>
+          freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }),
+        );
         await hog;
         return victimFigures(victims);
       });
-      victimRows.push({ scenario: 'in flight: MAX_INFLIGHT=20, 20 connections of 1.5 s orders; victim: 1 ms orders on 2', mode, victim: describe(victim) });
+      victimRows.push({
+        scenario: 'in flight: MAX_INFLIGHT=20, 20 connections of 1.5 s orders; victim: 1 ms orders on 2',
+        mode,
+        victim: describe(victim),
+      });
       progress(`  in flight, bulkheads ${mode}: ${describe(victim)}`);
     }
     if (chosen('records')) {
-      const victim = await withServer(`records-${mode}`, { ...env, ORDER_RECORDS_MAX_MB: '1' }, async (acme, globex) => {
-        for (let sent = 0; sent < 20_000; sent += 50) {
-          const batch = await Promise.all(Array.from({ length: 50 }, () => sendOrder(acme, freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }))));
-          if (batch.some((answer) => answer.status === 503)) break;
-        }
-        return victimFigures(await Promise.all(Array.from({ length: 20 }, () => sendOrder(globex, freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } })))));
+      const victim = await withServer(
+        `records-${mode}`,
+        { ...env, ORDER_RECORDS_MAX_MB: '1' },
+        async (acme, globex) => {
+          for (let sent = 0; sent < 20_000; sent += 50) {
+            const batch = await Promise.all(
+              Array.from({ length: 50 }, () =>
+                sendOrder(acme, freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } })),
+              ),
+            );
+            if (batch.some((answer) => answer.status === 503)) break;
+          }
+          return victimFigures(
+            await Promise.all(
+              Array.from({ length: 20 }, () =>
+                sendOrder(globex, freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } })),
+              ),
+            ),
+          );
+        },
+      );
+      victimRows.push({
+        scenario: 'records: ORDER_RECORDS_MAX_MB=1 filled by 1 ms orders; then the victim’s 20',
+        mode,
+        victim: describe(victim),
       });
-      victimRows.push({ scenario: 'records: ORDER_RECORDS_MAX_MB=1 filled by 1 ms orders; then the victim’s 20', mode, victim: describe(victim) });
       progress(`  records, bulkheads ${mode}: ${describe(victim)}`);
     }
   }
 }
 
-/** The checks an order goes through, alone: its client's share, counted and let go, and its rate limit (in memory, never reached). */
+/**
+ * The checks an order goes through, alone: its client's share, counted and let go, and its rate limit (in memory, never
+ * reached).
+ */
 async function checksAlone(orders: number): Promise<number> {
   const clients = new ClientBook({ weights: new Map(), configured: ['acme', 'globex'], indices: 256, maxShare: 0.6 });
   const records = new MemoryOrderRecords(600_000, 64 * 2 ** 20);
@@ -168,7 +246,8 @@ async function driveBoth(server: ServerProcess, seconds: number, rate: number): 
       },
     ],
   });
-  if (result.non2xx > 0) throw new Error(`${result.non2xx} orders were not answered 200: the load is too high for this machine`);
+  if (result.non2xx > 0)
+    throw new Error(`${result.non2xx} orders were not answered 200: the load is too high for this machine`);
   return result.requests.total;
 }
 
@@ -179,12 +258,16 @@ async function cost(): Promise<void> {
     progress(`  checks alone: ${alone.toFixed(3)} µs/order`);
     const perOrder = {} as Record<keyof typeof COST_MODES, number>;
     for (const [mode, env] of Object.entries(COST_MODES) as Array<[keyof typeof COST_MODES, Record<string, string>]>) {
-      perOrder[mode] = await withServer(`cost-${mode}`, { ...overhead.serverEnv, ...env }, async (_acme, _globex, server) => {
-        await driveBoth(server, options.seconds, 300); // warm-up
-        const cpuBefore = mainThreadCpuSeconds(server);
-        const answered = await driveBoth(server, options.seconds, options.rate);
-        return ((mainThreadCpuSeconds(server) - cpuBefore) / answered) * 1e6;
-      });
+      perOrder[mode] = await withServer(
+        `cost-${mode}`,
+        { ...overhead.serverEnv, ...env },
+        async (_acme, _globex, server) => {
+          await driveBoth(server, options.seconds, 300); // warm-up
+          const cpuBefore = mainThreadCpuSeconds(server);
+          const answered = await driveBoth(server, options.seconds, options.rate);
+          return ((mainThreadCpuSeconds(server) - cpuBefore) / answered) * 1e6;
+        },
+      );
       progress(`  ${mode} the bulkheads: ${perOrder[mode].toFixed(0)} µs/order of main-thread CPU`);
     }
     return { alone, ...perOrder };
@@ -192,11 +275,23 @@ async function cost(): Promise<void> {
   const across = (key: 'alone' | 'with' | 'without') => spreadOf(rounds.map((round) => round[key]));
   console.log(`\ncost per order: median (min–max) of ${options.rounds} rounds`);
   console.table([
-    { figure: 'the checks alone (rate limit in memory, shares, counted and let go), µs per order', value: formatSpread(across('alone'), (value) => value.toFixed(3)) },
+    {
+      figure: 'the checks alone (rate limit in memory, shares, counted and let go), µs per order',
+      value: formatSpread(across('alone'), (value) => value.toFixed(3)),
+    },
     { figure: 'main-thread CPU per order with the bulkheads, µs', value: formatSpread(across('with')) },
-    { figure: 'main-thread CPU per order without (CLIENT_MAX_SHARE=1, CLIENT_RATE_LIMIT=0), µs', value: formatSpread(across('without')) },
-    { figure: 'with − without, round by round, µs', value: formatSpread(spreadOf(rounds.map((round) => round.with - round.without))) },
-    { figure: 'with ÷ without, round by round', value: formatRatio(spreadOf(pairRatios(across('with').values, across('without').values))) },
+    {
+      figure: 'main-thread CPU per order without (CLIENT_MAX_SHARE=1, CLIENT_RATE_LIMIT=0), µs',
+      value: formatSpread(across('without')),
+    },
+    {
+      figure: 'with − without, round by round, µs',
+      value: formatSpread(spreadOf(rounds.map((round) => round.with - round.without))),
+    },
+    {
+      figure: 'with ÷ without, round by round',
+      value: formatRatio(spreadOf(pairRatios(across('with').values, across('without').values))),
+    },
   ]);
 }
 

@@ -99,7 +99,11 @@ async function lightLatencies(server: ServerProcess, orders: number): Promise<nu
 const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<Mode, RoundFigures>;
   for (const mode of MODES) {
-    const env = { ...overhead.serverEnv, LOG_LEVEL: 'warn', ...(mode === 'postgres' ? { DATABASE_URL: await freshDatabaseUrl() } : {}) };
+    const env = {
+      ...overhead.serverEnv,
+      LOG_LEVEL: 'warn',
+      ...(mode === 'postgres' ? { DATABASE_URL: await freshDatabaseUrl() } : {}),
+    };
     const server = await startServerProcess(env, { logFile: serverLog(mode) });
     try {
       // Light first, after a short warm-up: measured after the saturated phase it would time Postgres's
@@ -107,7 +111,13 @@ const rounds = await inRounds(options.rounds, async () => {
       await driveOverhead(server, 1, 300);
       const latencies = await lightLatencies(server, options['light-orders']);
       const light = { lightP50: percentile(latencies, 50), lightP90: percentile(latencies, 90) };
-      round[mode] = { ordersPerSecond: NaN, cpuUsPerOrder: NaN, postgresCpuUsPerOrder: NaN, roundTripsPerOrder: NaN, ...light };
+      round[mode] = {
+        ordersPerSecond: NaN,
+        cpuUsPerOrder: NaN,
+        postgresCpuUsPerOrder: NaN,
+        roundTripsPerOrder: NaN,
+        ...light,
+      };
       if (options['light-only']) continue;
       await driveOverhead(server, options.seconds, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
@@ -118,8 +128,15 @@ const rounds = await inRounds(options.rounds, async () => {
       const postgresCpuUsPerOrder = ((cpuSecondsOfTree(postgresPid) - postgresBefore) / paced.requests) * 1e6;
       const roundTripsPerOrder = ((await roundTrips(server)) - tripsBefore) / paced.requests;
       const saturated = await driveOverhead(server, options.seconds, undefined);
-      if (saturated.non2xx > 0 || paced.non2xx > 0) throw new Error(`${mode}: ${saturated.non2xx + paced.non2xx} orders not answered 200`);
-      round[mode] = { ordersPerSecond: saturated.perSecond, cpuUsPerOrder, postgresCpuUsPerOrder, roundTripsPerOrder, ...light };
+      if (saturated.non2xx > 0 || paced.non2xx > 0)
+        throw new Error(`${mode}: ${saturated.non2xx + paced.non2xx} orders not answered 200`);
+      round[mode] = {
+        ordersPerSecond: saturated.perSecond,
+        cpuUsPerOrder,
+        postgresCpuUsPerOrder,
+        roundTripsPerOrder,
+        ...light,
+      };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
@@ -139,8 +156,10 @@ await database.stop();
 
 type Figure = keyof RoundFigures;
 const across = (mode: Mode, figure: Figure) => spreadOf(rounds.map((round) => round[mode][figure]));
-const ratio = (figure: Figure) => formatRatio(spreadOf(pairRatios(across('postgres', figure).values, across('memory', figure).values)));
-const difference = (figure: Figure) => formatSpread(spreadOf(rounds.map((round) => round.postgres[figure] - round.memory[figure])));
+const ratio = (figure: Figure) =>
+  formatRatio(spreadOf(pairRatios(across('postgres', figure).values, across('memory', figure).values)));
+const difference = (figure: Figure) =>
+  formatSpread(spreadOf(rounds.map((round) => round.postgres[figure] - round.memory[figure])));
 const row = (label: string, mode: Mode) => ({
   '': label,
   'overhead orders/s': formatSpread(across(mode, 'ordersPerSecond')),
@@ -150,7 +169,9 @@ const row = (label: string, mode: Mode) => ({
   'light p50 ms': formatSpread(across(mode, 'lightP50')),
   'light p90 ms': formatSpread(across(mode, 'lightP90')),
 });
-console.log(`median (min–max) of ${options.rounds} rounds; Postgres ÷ memory and Postgres − memory taken within each round`);
+console.log(
+  `median (min–max) of ${options.rounds} rounds; Postgres ÷ memory and Postgres − memory taken within each round`,
+);
 console.table([
   row('in memory', 'memory'),
   row('Postgres', 'postgres'),

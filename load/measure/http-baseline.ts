@@ -18,7 +18,8 @@ import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption
 const { values: options } = parseCommandLine(
   {
     command: 'npm run measure:http --',
-    summary: 'Requests/s of node:http and of Express 5 answering a small JSON, no pipeline: the ceiling HTTP puts on orders/s.',
+    summary:
+      'Requests/s of node:http and of Express 5 answering a small JSON, no pipeline: the ceiling HTTP puts on orders/s.',
   },
   { rounds: roundsOption(3), seconds: { type: 'integer', default: 5, help: 'seconds of load per server and round' } },
 );
@@ -28,7 +29,10 @@ const ANSWER = JSON.stringify({ status: 'ok', order_id: 'x', steps: [] });
 const plain: RequestListener = (req, res) => {
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(ANSWER) });
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(ANSWER),
+    });
     res.end(ANSWER);
   });
 };
@@ -72,8 +76,18 @@ const rounds = await inRounds(options.rounds, async () => {
   return figures;
 });
 const across = (server: number, key: 'perSecond' | 'p99Ms') => spreadOf(rounds.map((round) => round[server]![key]));
-console.log(`median (min–max) of ${options.rounds} rounds, ${options.seconds} s each, 50 connections, load generator in the same process`);
+console.log(
+  `median (min–max) of ${options.rounds} rounds, ${options.seconds} s each, 50 connections, load generator in the same process`,
+);
 console.table([
-  ...SERVERS.map(([name], i) => ({ server: name, 'requests/s': formatSpread(across(i, 'perSecond')), 'p99 ms': formatSpread(across(i, 'p99Ms')) })),
-  { server: 'Express ÷ node:http, round by round', 'requests/s': formatRatio(spreadOf(pairRatios(across(1, 'perSecond').values, across(0, 'perSecond').values))), 'p99 ms': '' },
+  ...SERVERS.map(([name], i) => ({
+    server: name,
+    'requests/s': formatSpread(across(i, 'perSecond')),
+    'p99 ms': formatSpread(across(i, 'p99Ms')),
+  })),
+  {
+    server: 'Express ÷ node:http, round by round',
+    'requests/s': formatRatio(spreadOf(pairRatios(across(1, 'perSecond').values, across(0, 'perSecond').values))),
+    'p99 ms': '',
+  },
 ]);

@@ -34,14 +34,25 @@ export class InlineStepRunner implements StepRunner {
     return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN));
   }
 
-  async run(step: ActionDefinition, { order, runNumber: run }: OrderRun, signal: AbortSignal, trace: Trace): Promise<StepOutcome> {
+  async run(
+    step: ActionDefinition,
+    { order, runNumber: run }: OrderRun,
+    signal: AbortSignal,
+    trace: Trace,
+  ): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');
     if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
     try {
       const report = await this.runtime({ cell, module: step.module, order, run, requestId: trace.requestId });
-      return { name: step.name, durationMs: Math.round(performance.now() - started), threadId: undefined, attempts: 1, ...readReport(report, signal) };
+      return {
+        name: step.name,
+        durationMs: Math.round(performance.now() - started),
+        threadId: undefined,
+        attempts: 1,
+        ...readReport(report, signal),
+      };
     } finally {
       this.cells.give(cell);
       if (--this.running === 0) clearInterval(this.keepAlive);

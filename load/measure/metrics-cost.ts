@@ -50,8 +50,15 @@ const runTag = Date.now().toString(36);
 let sent = 0;
 
 /** p50 and p90 of ORDERS orders sent one after another, and what the busy clients managed meanwhile. */
-async function timeOrders(base: URL, busyPath: string | undefined): Promise<{ p50: number; p90: number; busyPerSecond: number }> {
-  const busy = busyPath ? new Worker(new URL(import.meta.url), { workerData: { url: new URL(busyPath, base).href, clients: BUSY_CLIENTS } satisfies BusyClients }) : undefined;
+async function timeOrders(
+  base: URL,
+  busyPath: string | undefined,
+): Promise<{ p50: number; p90: number; busyPerSecond: number }> {
+  const busy = busyPath
+    ? new Worker(new URL(import.meta.url), {
+        workerData: { url: new URL(busyPath, base).href, clients: BUSY_CLIENTS } satisfies BusyClients,
+      })
+    : undefined;
   const counted = busy ? new Promise<number>((resolve) => busy.once('message', resolve)) : Promise.resolve(0);
   if (busy) await new Promise((resolve) => setTimeout(resolve, 300));
   const started = performance.now();
@@ -61,7 +68,11 @@ async function timeOrders(base: URL, busyPath: string | undefined): Promise<{ p5
     const response = await fetch(new URL('/order', base), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ order_id: `metrics-cost-${runTag}-${sent++}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } }),
+      body: JSON.stringify({
+        order_id: `metrics-cost-${runTag}-${sent++}`,
+        amount: 1,
+        delay_ms: { payment: 0, vendor: 0, courier: 0 },
+      }),
     });
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`order answered ${response.status}`);
@@ -75,7 +86,11 @@ async function timeOrders(base: URL, busyPath: string | undefined): Promise<{ p5
   return { p50: percentile(latencies, 50), p90: percentile(latencies, 90), busyPerSecond: busyRequests / seconds };
 }
 
-const BUSY_PATH: Record<Condition, string | undefined> = { alone: undefined, '8 × /healthz': '/healthz', '8 × /metrics': '/metrics' };
+const BUSY_PATH: Record<Condition, string | undefined> = {
+  alone: undefined,
+  '8 × /healthz': '/healthz',
+  '8 × /metrics': '/metrics',
+};
 
 async function main(): Promise<void> {
   const given = process.env['METRICS_COST_TARGETS'];
@@ -85,7 +100,12 @@ async function main(): Promise<void> {
         const [name, url] = pair.split('=');
         return [name!, new URL(url!)];
       })
-    : [['this build', (started = await startServerProcess({ THREADS: '2' }, { logFile: serverLog('this-build') })).url]];
+    : [
+        [
+          'this build',
+          (started = await startServerProcess({ THREADS: '2' }, { logFile: serverLog('this-build') })).url,
+        ],
+      ];
   type Figures = { p50: number[]; p90: number[]; busy: number[] };
   const figures = new Map<string, Figures>();
   try {
@@ -102,7 +122,9 @@ async function main(): Promise<void> {
           entry.p90.push(p90);
           entry.busy.push(busyPerSecond);
           figures.set(key, entry);
-          process.stderr.write(`round ${round} ${name}, ${condition}: p50 ${p50.toFixed(2)} ms, p90 ${p90.toFixed(2)} ms${busyPerSecond ? `, ${busyPerSecond.toFixed(0)} busy requests/s` : ''}\n`);
+          process.stderr.write(
+            `round ${round} ${name}, ${condition}: p50 ${p50.toFixed(2)} ms, p90 ${p90.toFixed(2)} ms${busyPerSecond ? `, ${busyPerSecond.toFixed(0)} busy requests/s` : ''}\n`,
+          );
         }
       }
     }

@@ -46,7 +46,10 @@ type Mode = keyof typeof MODES;
 const rounds = await inRounds(options.rounds, async () => {
   const round = {} as Record<Mode, { cpuUsPerOrder: number; ordersPerSecond: number }>;
   for (const [mode, env] of Object.entries(MODES) as Array<[Mode, Record<string, string>]>) {
-    const server = await startServerProcess({ ...overhead.serverEnv, ...env }, { logFile: serverLog(`logging-${mode}`) });
+    const server = await startServerProcess(
+      { ...overhead.serverEnv, ...env },
+      { logFile: serverLog(`logging-${mode}`) },
+    );
     try {
       await load(server, 300); // warm-up
       const cpuBefore = mainThreadCpuSeconds(server);
@@ -57,16 +60,32 @@ const rounds = await inRounds(options.rounds, async () => {
       server.child.kill('SIGTERM');
       await server.exited;
     }
-    progress(`  ${mode}: ${round[mode].cpuUsPerOrder.toFixed(0)} µs/order, ${round[mode].ordersPerSecond.toFixed(0)} orders/s`);
+    progress(
+      `  ${mode}: ${round[mode].cpuUsPerOrder.toFixed(0)} µs/order, ${round[mode].ordersPerSecond.toFixed(0)} orders/s`,
+    );
   }
   return round;
 });
 
-const across = (mode: Mode, key: 'cpuUsPerOrder' | 'ordersPerSecond') => spreadOf(rounds.map((round) => round[mode][key]));
-const ratio = (key: 'cpuUsPerOrder' | 'ordersPerSecond') => formatRatio(spreadOf(pairRatios(across('on', key).values, across('off', key).values)));
+const across = (mode: Mode, key: 'cpuUsPerOrder' | 'ordersPerSecond') =>
+  spreadOf(rounds.map((round) => round[mode][key]));
+const ratio = (key: 'cpuUsPerOrder' | 'ordersPerSecond') =>
+  formatRatio(spreadOf(pairRatios(across('on', key).values, across('off', key).values)));
 console.log(`median (min–max) of ${options.rounds} rounds; on ÷ off taken within each round`);
 console.table([
-  { 'metrics and logging': 'on (defaults)', 'main-thread CPU per order (µs)': formatSpread(across('on', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('on', 'ordersPerSecond')) },
-  { 'metrics and logging': 'off', 'main-thread CPU per order (µs)': formatSpread(across('off', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('off', 'ordersPerSecond')) },
-  { 'metrics and logging': 'on ÷ off, round by round', 'main-thread CPU per order (µs)': ratio('cpuUsPerOrder'), 'saturated orders/s': ratio('ordersPerSecond') },
+  {
+    'metrics and logging': 'on (defaults)',
+    'main-thread CPU per order (µs)': formatSpread(across('on', 'cpuUsPerOrder')),
+    'saturated orders/s': formatSpread(across('on', 'ordersPerSecond')),
+  },
+  {
+    'metrics and logging': 'off',
+    'main-thread CPU per order (µs)': formatSpread(across('off', 'cpuUsPerOrder')),
+    'saturated orders/s': formatSpread(across('off', 'ordersPerSecond')),
+  },
+  {
+    'metrics and logging': 'on ÷ off, round by round',
+    'main-thread CPU per order (µs)': ratio('cpuUsPerOrder'),
+    'saturated orders/s': ratio('ordersPerSecond'),
+  },
 ]);

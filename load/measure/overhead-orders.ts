@@ -19,7 +19,8 @@ let sent = 0;
 export const freshOrderId = (): string => `${runTag}-${sent++}`;
 
 /** CPU seconds the server's main thread has used. */
-export const mainThreadCpuSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
+export const mainThreadCpuSeconds = (server: ServerProcess): number =>
+  cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
 
 /** `seconds` of orders at `rate` per second, or as fast as they are answered (undefined). */
 export async function driveOverhead(
@@ -36,7 +37,10 @@ export async function driveOverhead(
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        setupRequest: (request) => ({ ...request, body: JSON.stringify({ ...overhead.order(sent), order_id: freshOrderId() }) }),
+        setupRequest: (request) => ({
+          ...request,
+          body: JSON.stringify({ ...overhead.order(sent), order_id: freshOrderId() }),
+        }),
       },
     ],
     ...(rate ? { overallRate: rate } : {}),

@@ -85,17 +85,27 @@ function porsager(url: string): Client {
   const insert = (tx: postgres.Sql | postgres.TransactionSql, key: string) =>
     tx`INSERT INTO orders (order_id, fingerprint, state, lease_owner, lease_expires_at)
        VALUES (${key}, ${'f'}, 'received', 'bench', now() + interval '5 seconds') ON CONFLICT DO NOTHING RETURNING order_id`;
-  const select = (seeded: string) => sql`SELECT order_id, fingerprint, state, run, outcome FROM orders WHERE order_id = ${seeded}`;
+  const select = (seeded: string) =>
+    sql`SELECT order_id, fingerprint, state, run, outcome FROM orders WHERE order_id = ${seeded}`;
   return {
     name: 'postgres',
     shapes: {
       insert: (key) => insert(sql, key),
       select: (_, seeded) => select(seeded),
-      transaction: (key) => sql.begin((tx) => [insert(tx, key), tx`INSERT INTO ledger (order_id, run, amount, state) VALUES (${key}, 1, ${1200}, 'charged') ON CONFLICT DO NOTHING`]),
+      transaction: (key) =>
+        sql.begin((tx) => [
+          insert(tx, key),
+          tx`INSERT INTO ledger (order_id, run, amount, state) VALUES (${key}, 1, ${1200}, 'charged') ON CONFLICT DO NOTHING`,
+        ]),
       cte: (_, seeded) =>
         sql`WITH moved AS (UPDATE orders SET state = 'payment_requested' WHERE order_id = ${seeded} RETURNING order_id)
             INSERT INTO ledger (order_id, run, amount, state) SELECT order_id, 1, ${1200}, 'charged' FROM moved ON CONFLICT DO NOTHING`,
-      batch: (key, seeded) => Promise.all([insert(sql, key), sql`UPDATE orders SET lease_expires_at = now() + interval '5 seconds' WHERE order_id = ${seeded}`, select(seeded)]),
+      batch: (key, seeded) =>
+        Promise.all([
+          insert(sql, key),
+          sql`UPDATE orders SET lease_expires_at = now() + interval '5 seconds' WHERE order_id = ${seeded}`,
+          select(seeded),
+        ]),
     },
     end: () => sql.end(),
   };
@@ -195,12 +205,16 @@ const server = await startThrowawayServer({ durable });
 try {
   const setup = postgres(server.url(), { onnotice: () => {} });
   await setup.unsafe(SCHEMA);
-  await setup.unsafe(`INSERT INTO orders (order_id, fingerprint, state) SELECT 'seed-' || i, 'f', 'received' FROM generate_series(0, ${SEEDED - 1}) i`);
+  await setup.unsafe(
+    `INSERT INTO orders (order_id, fingerprint, state) SELECT 'seed-' || i, 'f', 'received' FROM generate_series(0, ${SEEDED - 1}) i`,
+  );
   await setup.end();
 
   const clients = [porsager(server.url()), nodePostgres(server.url())];
   // Connections opened and statements prepared before anything is timed.
-  for (const client of clients) for (const shape of Object.values(client.shapes)) await Promise.all(Array.from({ length: 50 }, (_, i) => shape(randomUUID(), `seed-${i}`)));
+  for (const client of clients)
+    for (const shape of Object.values(client.shapes))
+      await Promise.all(Array.from({ length: 50 }, (_, i) => shape(randomUUID(), `seed-${i}`)));
 
   const results = new Map<string, Cell[]>();
   for (let round = 0; round < ROUNDS; round++) {
@@ -227,7 +241,8 @@ try {
       const row: Record<string, string | number> = { shape, conc: concurrency };
       for (const name of ['postgres', 'pg']) {
         const list = cells(name);
-        row[`${name} ops/s`] = `${Math.round(median(list.map((c) => c.opsPerSec)))} (${spread(list.map((c) => c.opsPerSec))})`;
+        row[`${name} ops/s`] =
+          `${Math.round(median(list.map((c) => c.opsPerSec)))} (${spread(list.map((c) => c.opsPerSec))})`;
         row[`${name} p50 ms`] = median(list.map((c) => c.p50)).toFixed(2);
         row[`${name} CPU µs/op`] = Math.round(median(list.map((c) => c.cpuUs)));
       }

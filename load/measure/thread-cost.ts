@@ -27,9 +27,13 @@ import { ANONYMOUS } from '../../src/auth/caller.js';
 const { values: options } = parseCommandLine(
   {
     command: 'npm run measure:threads --',
-    summary: 'What a thread costs: start-up time and RSS per thread, a bare worker_threads Worker against a worker of the step pool.',
+    summary:
+      'What a thread costs: start-up time and RSS per thread, a bare worker_threads Worker against a worker of the step pool.',
   },
-  { rounds: roundsOption(5), threads: { type: 'integer', default: 32, help: 'threads started one by one per kind and round' } },
+  {
+    rounds: roundsOption(5),
+    threads: { type: 'integer', default: 32, help: 'threads started one by one per kind and round' },
+  },
 );
 const THREADS = options.threads;
 const median = (values: number[]): number => spreadOf(values).median;
@@ -107,7 +111,12 @@ async function stepWorker(index: number): Promise<() => Promise<unknown>> {
       stepModules: modulesOf(DEFAULT_STEPS),
     } satisfies WorkerSetup,
   });
-  await pool.run({ order, run: 1, requestId: 'thread-cost', steps: [{ seq: index, cell: index, module: DEFAULT_STEPS[0]!.module }] });
+  await pool.run({
+    order,
+    run: 1,
+    requestId: 'thread-cost',
+    steps: [{ seq: index, cell: index, module: DEFAULT_STEPS[0]!.module }],
+  });
   return () => pool.destroy();
 }
 
@@ -115,15 +124,32 @@ const rounds = await inRounds(options.rounds, async () => {
   shared = sharedMemory();
   const bare = await measure(bareWorker);
   const step = await measure(stepWorker);
-  progress(`  bare ${bare.startMs.toFixed(1)} ms, ${bare.mbPerThread.toFixed(1)} MB; step-pool ${step.startMs.toFixed(1)} ms, ${step.mbPerThread.toFixed(1)} MB`);
+  progress(
+    `  bare ${bare.startMs.toFixed(1)} ms, ${bare.mbPerThread.toFixed(1)} MB; step-pool ${step.startMs.toFixed(1)} ms, ${step.mbPerThread.toFixed(1)} MB`,
+  );
   return { bare, step };
 });
 const figure = (kind: 'bare' | 'step', key: keyof Measured) => spreadOf(rounds.map((round) => round[kind][key]));
-const ratio = (key: keyof Measured) => formatRatio(spreadOf(pairRatios(figure('step', key).values, figure('bare', key).values)));
-console.log(`Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start and RSS growth per thread; median (min–max) of ${options.rounds} rounds`);
+const ratio = (key: keyof Measured) =>
+  formatRatio(spreadOf(pairRatios(figure('step', key).values, figure('bare', key).values)));
+console.log(
+  `Node ${process.version}, ${availableParallelism()} cores; ${THREADS} threads each; median start and RSS growth per thread; median (min–max) of ${options.rounds} rounds`,
+);
 console.table([
-  { what: 'worker_threads Worker, bare (to first message)', 'start (ms)': formatSpread(figure('bare', 'startMs')), 'memory (MB)': formatSpread(figure('bare', 'mbPerThread')) },
-  { what: 'step-pool worker (through its first step)', 'start (ms)': formatSpread(figure('step', 'startMs')), 'memory (MB)': formatSpread(figure('step', 'mbPerThread')) },
+  {
+    what: 'worker_threads Worker, bare (to first message)',
+    'start (ms)': formatSpread(figure('bare', 'startMs')),
+    'memory (MB)': formatSpread(figure('bare', 'mbPerThread')),
+  },
+  {
+    what: 'step-pool worker (through its first step)',
+    'start (ms)': formatSpread(figure('step', 'startMs')),
+    'memory (MB)': formatSpread(figure('step', 'mbPerThread')),
+  },
   { what: 'step-pool ÷ bare, round by round', 'start (ms)': ratio('startMs'), 'memory (MB)': ratio('mbPerThread') },
-  { what: 'goroutine (commonly cited, not measured here)', 'start (ms)': '~0.001', 'memory (MB)': '0.002 (2 KiB initial stack)' },
+  {
+    what: 'goroutine (commonly cited, not measured here)',
+    'start (ms)': '~0.001',
+    'memory (MB)': '0.002 (2 KiB initial stack)',
+  },
 ]);

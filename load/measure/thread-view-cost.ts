@@ -43,7 +43,11 @@ const { values: options } = parseCommandLine(
     rounds: roundsOption(5),
     seconds: { type: 'integer', default: 4, help: 'seconds of each phase: fixed rate, saturated' },
     rate: { type: 'integer', default: 600, help: 'orders/s of the fixed-rate phase' },
-    'in-flight': { type: 'strings', placeholder: 'N', help: 'orders asleep on the threads while one frame is timed (default 50, 1000, 3000)' },
+    'in-flight': {
+      type: 'strings',
+      placeholder: 'N',
+      help: 'orders asleep on the threads while one frame is timed (default 50, 1000, 3000)',
+    },
     frames: { type: 'integer', default: 50, help: 'frames timed per round and number in flight' },
   },
 );
@@ -55,7 +59,8 @@ const START_WITHIN_MS = 30_000;
 const FRAME_RATE = 5;
 
 const runTag = Date.now().toString(36);
-const drive = (server: ServerProcess, rate: number | undefined, seconds = SECONDS) => driveOverhead(server, seconds, rate);
+const drive = (server: ServerProcess, rate: number | undefined, seconds = SECONDS) =>
+  driveOverhead(server, seconds, rate);
 
 type Mode = 'closed' | 'open';
 interface Phase {
@@ -78,7 +83,12 @@ async function phase(server: ServerProcess, mode: Mode): Promise<Phase> {
     if (!stream) return { cpuUsPerOrder, ordersPerSecond };
     const frames = stream.frames.slice(framesBefore);
     const bytes = frames.reduce((sum, frame) => sum + JSON.stringify(frame.data).length, 0);
-    return { cpuUsPerOrder, ordersPerSecond, framesPerSecond: frames.length / ((performance.now() - started) / 1000), frameKb: bytes / frames.length / 1024 };
+    return {
+      cpuUsPerOrder,
+      ordersPerSecond,
+      framesPerSecond: frames.length / ((performance.now() - started) / 1000),
+      frameKb: bytes / frames.length / 1024,
+    };
   } finally {
     stream?.close();
   }
@@ -102,23 +112,34 @@ async function frameCost(): Promise<Map<number, { us: number; kb: number }>> {
         cpuMs: everyStep(0),
       };
       const orders = Array.from({ length: inFlight }, (_, i) =>
-        engine.pipeline.process({ order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, runNumber: 1 }, client.signal, { requestId: 'measure' }),
+        engine.pipeline.process(
+          { order: { ...asleep, orderId: `frame-${runTag}-${inFlight}-${i}` }, runNumber: 1 },
+          client.signal,
+          { requestId: 'measure' },
+        ),
       );
       // Every step asleep on its thread first. With many thousands dispatched at
       // once, one thread's first steps have been seen to start 20 s late (its
       // event loop idle meanwhile): a figure that cannot be measured is left out.
       const deadline = performance.now() + START_WITHIN_MS;
-      while (engine.health().running_steps < inFlight * 3 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (engine.health().running_steps < inFlight * 3 && performance.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       if (engine.health().running_steps < inFlight * 3) {
-        progress(`  ${inFlight} orders: not every step started within ${START_WITHIN_MS / 1000} s (${engine.health().running_steps} of ${inFlight * 3}); left out`);
+        progress(
+          `  ${inFlight} orders: not every step started within ${START_WITHIN_MS / 1000} s (${engine.health().running_steps} of ${inFlight * 3}); left out`,
+        );
         client.abort();
         await Promise.all(orders);
         continue;
       }
       let bytes = 0;
       const started = performance.now();
-      for (let frame = 0; frame < options.frames; frame++) bytes += `data: ${JSON.stringify(engine.threadView())}\n\n`.length;
-      costs.set(inFlight, { us: ((performance.now() - started) / options.frames) * 1000, kb: bytes / options.frames / 1024 });
+      for (let frame = 0; frame < options.frames; frame++)
+        bytes += `data: ${JSON.stringify(engine.threadView())}\n\n`.length;
+      costs.set(inFlight, {
+        us: ((performance.now() - started) / options.frames) * 1000,
+        kb: bytes / options.frames / 1024,
+      });
       client.abort();
       await Promise.all(orders);
     }
@@ -143,7 +164,9 @@ const rounds = await inRounds(options.rounds, async (index) => {
     for (const mode of order) {
       round[mode] = await phase(server, mode);
       const { cpuUsPerOrder, ordersPerSecond, framesPerSecond } = round[mode];
-      progress(`  ${mode}: ${cpuUsPerOrder.toFixed(0)} µs/order, ${ordersPerSecond.toFixed(0)} orders/s${framesPerSecond ? `, ${framesPerSecond.toFixed(1)} frames/s` : ''}`);
+      progress(
+        `  ${mode}: ${cpuUsPerOrder.toFixed(0)} µs/order, ${ordersPerSecond.toFixed(0)} orders/s${framesPerSecond ? `, ${framesPerSecond.toFixed(1)} frames/s` : ''}`,
+      );
     }
   } finally {
     server.child.kill('SIGTERM');
@@ -153,14 +176,29 @@ const rounds = await inRounds(options.rounds, async (index) => {
 });
 
 const across = (mode: Mode, key: keyof Phase) => spreadOf(rounds.map((round) => round[mode][key] ?? NaN));
-const ratio = (key: 'cpuUsPerOrder' | 'ordersPerSecond') => formatRatio(spreadOf(pairRatios(across('open', key).values, across('closed', key).values)));
+const ratio = (key: 'cpuUsPerOrder' | 'ordersPerSecond') =>
+  formatRatio(spreadOf(pairRatios(across('open', key).values, across('closed', key).values)));
 console.log(`median (min–max) of ${options.rounds} rounds; open ÷ closed taken within each round`);
 console.table([
-  { 'thread view': 'no page open', 'main-thread CPU per order (µs)': formatSpread(across('closed', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('closed', 'ordersPerSecond')) },
-  { 'thread view': 'one page open', 'main-thread CPU per order (µs)': formatSpread(across('open', 'cpuUsPerOrder')), 'saturated orders/s': formatSpread(across('open', 'ordersPerSecond')) },
-  { 'thread view': 'open ÷ closed, round by round', 'main-thread CPU per order (µs)': ratio('cpuUsPerOrder'), 'saturated orders/s': ratio('ordersPerSecond') },
+  {
+    'thread view': 'no page open',
+    'main-thread CPU per order (µs)': formatSpread(across('closed', 'cpuUsPerOrder')),
+    'saturated orders/s': formatSpread(across('closed', 'ordersPerSecond')),
+  },
+  {
+    'thread view': 'one page open',
+    'main-thread CPU per order (µs)': formatSpread(across('open', 'cpuUsPerOrder')),
+    'saturated orders/s': formatSpread(across('open', 'ordersPerSecond')),
+  },
+  {
+    'thread view': 'open ÷ closed, round by round',
+    'main-thread CPU per order (µs)': ratio('cpuUsPerOrder'),
+    'saturated orders/s': ratio('ordersPerSecond'),
+  },
 ]);
-console.log(`\none frame (snapshot + JSON), main-thread time, median (min–max) of ${options.rounds} rounds of ${options.frames} frames:`);
+console.log(
+  `\none frame (snapshot + JSON), main-thread time, median (min–max) of ${options.rounds} rounds of ${options.frames} frames:`,
+);
 console.table(
   IN_FLIGHT.map((inFlight) => {
     const us = spreadOf(frameRounds.map((costs) => costs.get(inFlight)?.us ?? NaN));
@@ -172,4 +210,6 @@ console.table(
     };
   }),
 );
-console.log(`frames received under that load: ${formatSpread(across('open', 'framesPerSecond'))} per second, ${formatSpread(across('open', 'frameKb'))} KB each`);
+console.log(
+  `frames received under that load: ${formatSpread(across('open', 'framesPerSecond'))} per second, ${formatSpread(across('open', 'frameKb'))} KB each`,
+);

@@ -31,7 +31,11 @@ export interface LineChart {
 export interface HistogramChart {
   readonly kind: 'histogram';
   readonly upperMs: readonly number[];
-  readonly series: ReadonlyArray<{ readonly label: string; readonly counts: readonly number[]; readonly color: string }>;
+  readonly series: ReadonlyArray<{
+    readonly label: string;
+    readonly counts: readonly number[];
+    readonly color: string;
+  }>;
   /** Each series as % of its own responses, so that sides with different counts compare. */
   readonly share: boolean;
 }

@@ -51,7 +51,12 @@ export function latencyOverTime(result: ScenarioResult): LineChart | null {
 
 export function latencyHistogram(histogram: Histogram): HistogramChart | null {
   if (!histogram.counts.some((count) => count > 0)) return null;
-  return { kind: 'histogram', upperMs: histogram.upperMs, series: [{ label: 'responses', counts: histogram.counts, color: COLORS.this }], share: false };
+  return {
+    kind: 'histogram',
+    upperMs: histogram.upperMs,
+    series: [{ label: 'responses', counts: histogram.counts, color: COLORS.this }],
+    share: false,
+  };
 }
 
 export function serverState(series: ServerSeries): LineChart | null {
@@ -82,7 +87,16 @@ export function cpuAndMemory(series: ServerSeries): LineChart | null {
     left: 'CPU (% of one core)',
     right: 'resident (MB)',
     series: [
-      ...(proc.mainThreadCpuPct ? [{ label: 'CPU, main thread', values: proc.mainThreadCpuPct, side: 'left' as const, color: COLORS.palette[0] }] : []),
+      ...(proc.mainThreadCpuPct
+        ? [
+            {
+              label: 'CPU, main thread',
+              values: proc.mainThreadCpuPct,
+              side: 'left' as const,
+              color: COLORS.palette[0],
+            },
+          ]
+        : []),
       { label: 'CPU, whole process', values: proc.cpuPct, side: 'left', color: COLORS.palette[1] },
       { label: 'resident memory', values: proc.rssMb, side: 'right', color: COLORS.rate, fill: true },
     ],
@@ -117,8 +131,19 @@ export function perThread(series: ServerSeries): LineChart | null {
     left: 'utilization (%)',
     right: 'steps on the thread',
     series: threads.flatMap((thread, i) => [
-      { label: `thread ${thread.threadId} utilization`, values: thread.utilization.map((v) => (v === null ? null : Number((v * 100).toFixed(1)))), side: 'left' as const, color: color(i) },
-      { label: `thread ${thread.threadId} steps`, values: thread.steps, side: 'right' as const, color: color(i), dash: true },
+      {
+        label: `thread ${thread.threadId} utilization`,
+        values: thread.utilization.map((v) => (v === null ? null : Number((v * 100).toFixed(1)))),
+        side: 'left' as const,
+        color: color(i),
+      },
+      {
+        label: `thread ${thread.threadId} steps`,
+        values: thread.steps,
+        side: 'right' as const,
+        color: color(i),
+        dash: true,
+      },
     ]),
   };
 }

@@ -26,16 +26,29 @@ export const HEADLINES: Readonly<Record<HeadlineKind, Headline>> = {
   throughput: { label: 'orders/s', unit: 'orders/s', better: 'higher', read: (r) => r.requestsPerSec },
   p50: { label: 'p50 (ms)', unit: 'ms', better: 'lower', read: (r) => r.latency.p50 },
   p99: { label: 'p99 (ms)', unit: 'ms', better: 'lower', read: (r) => r.latency.p99 },
-  cpuPerOrder: { label: 'CPU µs per order', unit: 'µs', better: 'lower', read: (r) => r.processCpu?.usPerOrder ?? null },
+  cpuPerOrder: {
+    label: 'CPU µs per order',
+    unit: 'µs',
+    better: 'lower',
+    read: (r) => r.processCpu?.usPerOrder ?? null,
+  },
   peakRss: {
     label: 'peak RSS (MB)',
     unit: 'MB',
     better: 'lower',
-    read: (r, rss) => (rss === 'sampled' ? r.sampledPeakRssMb : rss === 'high-water mark' ? r.peakRssMb : (r.peakRssMb ?? r.sampledPeakRssMb)),
+    read: (r, rss) =>
+      rss === 'sampled'
+        ? r.sampledPeakRssMb
+        : rss === 'high-water mark'
+          ? r.peakRssMb
+          : (r.peakRssMb ?? r.sampledPeakRssMb),
   },
 };
 
-/** What a comparison sets side by side for both servers, whatever the headline: what an order costs, in time, CPU and memory. */
+/**
+ * What a comparison sets side by side for both servers, whatever the headline: what an order costs, in time, CPU and
+ * memory.
+ */
 export const COMPARED_FIGURES: readonly HeadlineKind[] = ['throughput', 'p50', 'p99', 'cpuPerOrder', 'peakRss'];
 
 /** "1,299 orders/s", "p99 212.4 ms", "peak RSS 764 MB". */

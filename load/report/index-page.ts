@@ -11,7 +11,8 @@ import { formatRatio } from '../lib/rounds.js';
 
 function kind(report: LoadReport): string {
   const generator = report.generator ?? 'autocannon';
-  if (report.comparison) return `against <code>${escapeHtml(report.comparison.against)}</code>, ${report.comparison.rounds} rounds, ${generator}`;
+  if (report.comparison)
+    return `against <code>${escapeHtml(report.comparison.against)}</code>, ${report.comparison.rounds} rounds, ${generator}`;
   return `${report.smoke ? 'smoke' : 'scenarios'}, ${generator}`;
 }
 
@@ -24,18 +25,26 @@ function figures(report: LoadReport): string {
       )
       .join('<br>');
   }
-  return report.scenarios.map((s) => `${escapeHtml(s.name)} ${escapeHtml(formatHeadline(s.headline, HEADLINES[s.headline].read(s)))}`).join('<br>');
+  return report.scenarios
+    .map((s) => `${escapeHtml(s.name)} ${escapeHtml(formatHeadline(s.headline, HEADLINES[s.headline].read(s)))}`)
+    .join('<br>');
 }
 
 function gates(report: LoadReport): string {
-  const results = report.comparison ? report.comparison.scenarios.flatMap((c) => [...c.this, ...c.other]) : report.scenarios;
+  const results = report.comparison
+    ? report.comparison.scenarios.flatMap((c) => [...c.this, ...c.other])
+    : report.scenarios;
   const failed = [...new Set(results.filter((r) => r.problems.length > 0).map((r) => r.name))];
-  return failed.length === 0 ? '<td class="ok">ok</td>' : `<td class="bad">failed: ${escapeHtml(failed.join(', '))}</td>`;
+  return failed.length === 0
+    ? '<td class="ok">ok</td>'
+    : `<td class="bad">failed: ${escapeHtml(failed.join(', '))}</td>`;
 }
 
 export function renderIndexHtml(runs: readonly StoredRun[]): string {
   const rows = [...runs].reverse().map(({ dir, report }) => {
-    const commit = report.commit ? `<code>${escapeHtml(report.commit.sha.slice(0, 10))}</code>${report.commit.dirty ? ' dirty' : ''}` : '—';
+    const commit = report.commit
+      ? `<code>${escapeHtml(report.commit.sha.slice(0, 10))}</code>${report.commit.dirty ? ' dirty' : ''}`
+      : '—';
     const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
     return `<tr><td class="nowrap"><a href="${encodeURIComponent(dir)}/report.html">${escapeHtml(when)}</a></td><td>${commit}</td><td>${kind(report)}</td><td>${figures(report)}</td><td class="num">${report.loadAverage.start[0]?.toFixed(2) ?? '—'} → ${report.loadAverage.end[0]?.toFixed(2) ?? '—'}</td>${gates(report)}</tr>`;
   });

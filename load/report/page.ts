@@ -8,12 +8,19 @@ import { guardClosingTag, uplotAsset } from '../../src/http/inline-assets.js';
 import { compiledModule, projectFile } from '../../src/paths.js';
 import type { Chart } from './chart-spec.js';
 
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
 /** A missing figure (no responses, no process) reads better as a dash than as "NaN". */
-export const formatNumber = (value: number | null): string => (value !== null && Number.isFinite(value) ? numberFormat.format(value) : '—');
+export const formatNumber = (value: number | null): string =>
+  value !== null && Number.isFinite(value) ? numberFormat.format(value) : '—';
 
 /** Milliseconds with as many decimals as still say something: 0.42, 7.31, 48.2, 1,250. */
 export function formatMs(ms: number | null): string {

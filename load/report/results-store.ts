@@ -23,7 +23,10 @@ export interface StoredRun {
 /** "2026-11-22T02-19-00-123Z": the start time, sortable and safe in a path. */
 export const runDirName = (startedAt: string): string => startedAt.replace(/[:.]/g, '-');
 
-/** Every run kept, oldest first; folders without a readable report.json (older formats, a run cut short) are passed over. */
+/**
+ * Every run kept, oldest first; folders without a readable report.json (older formats, a run cut short) are passed
+ * over.
+ */
 export function storedRuns(): StoredRun[] {
   let dirs: string[];
   try {
@@ -51,7 +54,10 @@ export interface RunFolder {
   readonly logFile: (name: string) => string;
 }
 
-/** The run's folder: its servers write their logs there while it runs (made with the first, so a run that stops before leaves nothing). */
+/**
+ * The run's folder: its servers write their logs there while it runs (made with the first, so a run that stops before
+ * leaves nothing).
+ */
 export function startRunFolder(startedAt: string): RunFolder {
   const dir = runDirName(startedAt);
   const logs = join(RESULTS_DIR, dir, 'logs');
@@ -64,7 +70,8 @@ export function startRunFolder(startedAt: string): RunFolder {
   };
 }
 
-const scenarioNames = (report: LoadReport): string[] => (report.comparison ? report.comparison.scenarios.map((s) => s.name) : report.scenarios.map((s) => s.name));
+const scenarioNames = (report: LoadReport): string[] =>
+  report.comparison ? report.comparison.scenarios.map((s) => s.name) : report.scenarios.map((s) => s.name);
 
 /**
  * The run to compare with: `requested` by its directory name, or else the
@@ -102,9 +109,18 @@ export function baselineOf(run: StoredRun): Baseline {
     startedAt: report.startedAt,
     commit: report.commit ? `${report.commit.sha.slice(0, 10)}${report.commit.dirty ? ' (dirty)' : ''}` : null,
     smoke: report.smoke,
-    scenarios: report.scenarios.map(({ timeline: _t, histogram: _h, series: _s, description: _d, serverEnv: _e, ...figures }) => figures),
+    scenarios: report.scenarios.map(
+      ({ timeline: _t, histogram: _h, series: _s, description: _d, serverEnv: _e, ...figures }) => figures,
+    ),
     comparison: report.comparison
-      ? report.comparison.scenarios.map(({ name, headline, thisFigure, otherFigure, ratioOfMedians, pairRatios }) => ({ name, headline, thisFigure, otherFigure, ratioOfMedians, pairRatios }))
+      ? report.comparison.scenarios.map(({ name, headline, thisFigure, otherFigure, ratioOfMedians, pairRatios }) => ({
+          name,
+          headline,
+          thisFigure,
+          otherFigure,
+          ratioOfMedians,
+          pairRatios,
+        }))
       : null,
   };
 }

@@ -7,8 +7,26 @@
  */
 import { formatHeadline, HEADLINES } from './headline.js';
 import { escapeHtml, formatMs, formatNumber, formatStatuses, ratioCell, renderPage, verdictCell } from './page.js';
-import { Charts, COLORS, cpuAndMemory, eventLoopDelay, latencyHistogram, latencyOverTime, perThread, serverState, type LineChart } from './charts.js';
-import type { Baseline, ComparedFigure, ComparedScenario, Comparison, GeneratorName, LoadReport, ScenarioResult } from './types.js';
+import {
+  Charts,
+  COLORS,
+  cpuAndMemory,
+  eventLoopDelay,
+  latencyHistogram,
+  latencyOverTime,
+  perThread,
+  serverState,
+  type LineChart,
+} from './charts.js';
+import type {
+  Baseline,
+  ComparedFigure,
+  ComparedScenario,
+  Comparison,
+  GeneratorName,
+  LoadReport,
+  ScenarioResult,
+} from './types.js';
 import { formatRatio, formatSpread, spreadOf } from '../lib/rounds.js';
 
 /** A benchmark target: what it asks, the figure measured, and met or not — never a failure of the run. */
@@ -18,7 +36,12 @@ function targetCell(target: ScenarioResult['target']): string {
   return `<td>${escapeHtml(target.text)}: <strong>${verdict}</strong> (${escapeHtml(target.figure)})</td>`;
 }
 
-const rss = (r: ScenarioResult): string => (r.peakRssMb !== null ? formatNumber(r.peakRssMb) : r.sampledPeakRssMb !== null ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>` : '—');
+const rss = (r: ScenarioResult): string =>
+  r.peakRssMb !== null
+    ? formatNumber(r.peakRssMb)
+    : r.sampledPeakRssMb !== null
+      ? `${formatNumber(r.sampledPeakRssMb)} <small>(sampled)</small>`
+      : '—';
 
 function figureCells(r: ScenarioResult): string {
   return [
@@ -60,12 +83,16 @@ function generatorText(generator: GeneratorName): string {
 function environment(serverEnv: ScenarioResult['serverEnv']): string {
   if (serverEnv === null) return '— (not started by the suite)';
   const env = Object.entries(serverEnv);
-  return env.length === 0 ? 'the defaults' : env.map(([key, value]) => `<code>${escapeHtml(key)}=${escapeHtml(value)}</code>`).join(' ');
+  return env.length === 0
+    ? 'the defaults'
+    : env.map(([key, value]) => `<code>${escapeHtml(key)}=${escapeHtml(value)}</code>`).join(' ');
 }
 
 function scenarioSection(s: ScenarioResult, index: number, charts: Charts): string {
   const envText = environment(s.serverEnv);
-  const after = s.health ? `${s.health.runningSteps} running steps, ${s.health.threadsReplaced} threads replaced, ${s.health.ordersInFlight} orders in flight` : '— (no /healthz)';
+  const after = s.health
+    ? `${s.health.runningSteps} running steps, ${s.health.threadsReplaced} threads replaced, ${s.health.ordersInFlight} orders in flight`
+    : '— (no /healthz)';
   return `
 <section id="scenario-${index}">
   <h2>${escapeHtml(s.name)}</h2>
@@ -90,25 +117,42 @@ function scenarioSection(s: ScenarioResult, index: number, charts: Charts): stri
 }
 
 /** Why a chart of latency over time is missing, when that is why. */
-const untimed = (r: ScenarioResult): string => (r.timeline === null ? 'the load generator gives no time per response' : '');
+const untimed = (r: ScenarioResult): string =>
+  r.timeline === null ? 'the load generator gives no time per response' : '';
 
 function cpuText(r: ScenarioResult): string {
   if (!r.processCpu) return '— (its process is not on this machine)';
   return `${formatNumber(r.processCpu.usPerOrder)} µs per order answered; ${r.processCpu.cores.toFixed(2)} cores busy on average (every thread of the process, /proc, over the measured load)`;
 }
 
-/** This run's scenarios beside the baseline's of the same name: the headline first, then the usual figures, with ratios this ÷ that. */
+/**
+ * This run's scenarios beside the baseline's of the same name: the headline first, then the usual figures, with ratios
+ * this ÷ that.
+ */
 function baselineTable(report: LoadReport, baseline: Baseline): string {
   const rows = report.scenarios.flatMap((now) => {
     const then = baseline.scenarios.find((s) => s.name === now.name);
     if (!then) return [];
     const headline = HEADLINES[now.headline];
-    const pair = (a: number | null, b: number | null, format: (v: number | null) => string, better: 'higher' | 'lower'): string =>
+    const pair = (
+      a: number | null,
+      b: number | null,
+      format: (v: number | null) => string,
+      better: 'higher' | 'lower',
+    ): string =>
       `<td class="num">${format(a)} / ${format(b)}</td>${a !== null && b !== null ? ratioCell(a / b, better) : '<td class="num">—</td>'}`;
-    const differs = [...(now.connections !== then.connections ? [`${then.connections} connections`] : []), ...(now.durationSec !== then.durationSec ? [`${then.durationSec} s`] : [])];
+    const differs = [
+      ...(now.connections !== then.connections ? [`${then.connections} connections`] : []),
+      ...(now.durationSec !== then.durationSec ? [`${then.durationSec} s`] : []),
+    ];
     return [
       `<tr><td>${escapeHtml(now.name)}${differs.length > 0 ? ` <small>(then ${differs.join(', ')})</small>` : ''}</td>` +
-        pair(headline.read(now), headline.read(then as ScenarioResult), (v) => (v === null ? '—' : formatHeadline(now.headline, v)), headline.better) +
+        pair(
+          headline.read(now),
+          headline.read(then as ScenarioResult),
+          (v) => (v === null ? '—' : formatHeadline(now.headline, v)),
+          headline.better,
+        ) +
         pair(now.requestsPerSec, then.requestsPerSec, formatNumber, 'higher') +
         pair(now.latency.p50, then.latency.p50, formatMs, 'lower') +
         pair(now.latency.p99, then.latency.p99, formatMs, 'lower') +
@@ -144,7 +188,9 @@ function comparisonBaselineTable(comparison: Comparison, baseline: Baseline): st
 function baselineSection(report: LoadReport): string {
   const baseline = report.baseline;
   if (!baseline) return '';
-  const table = report.comparison ? comparisonBaselineTable(report.comparison, baseline) : baselineTable(report, baseline);
+  const table = report.comparison
+    ? comparisonBaselineTable(report.comparison, baseline)
+    : baselineTable(report, baseline);
   if (table === '') return '';
   return `<section>
 <h2>Compared with <a href="../${encodeURIComponent(baseline.run)}/report.html">${escapeHtml(baseline.startedAt)}</a></h2>
@@ -154,7 +200,10 @@ ${table}
 }
 
 function summaryTable(report: LoadReport): string {
-  const rows = report.scenarios.map((s, i) => `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target)}${verdictCell(s.problems)}</tr>`);
+  const rows = report.scenarios.map(
+    (s, i) =>
+      `<tr><td><a href="#scenario-${i}">${escapeHtml(s.name)}</a></td>${figureCells(s)}${targetCell(s.target)}${verdictCell(s.problems)}</tr>`,
+  );
   return `<div class="table-wrap"><table>
 <thead><tr><th>Scenario</th>${FIGURE_HEADINGS}<th>Target</th><th>Gates</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;
@@ -168,23 +217,42 @@ function medianRound(results: readonly ScenarioResult[], values: readonly number
 }
 
 /** The median over rounds of the most requests awaiting a response at once: what a memory figure was measured at. */
-const inFlight = (rounds: readonly ScenarioResult[]): string => formatNumber(spreadOf(rounds.map((r) => r.peakOrdersInFlight ?? NaN)).median);
+const inFlight = (rounds: readonly ScenarioResult[]): string =>
+  formatNumber(spreadOf(rounds.map((r) => r.peakOrdersInFlight ?? NaN)).median);
 
 /** A comparison's figures: the headline's of each scenario first, then what an order costs on both sides. */
 function figuresOf(c: ComparedScenario): readonly ComparedFigure[] {
-  return c.figures ?? [{ kind: c.headline, thisFigure: c.thisFigure, otherFigure: c.otherFigure, ratioOfMedians: c.ratioOfMedians, pairRatios: c.pairRatios }];
+  return (
+    c.figures ?? [
+      {
+        kind: c.headline,
+        thisFigure: c.thisFigure,
+        otherFigure: c.otherFigure,
+        ratioOfMedians: c.ratioOfMedians,
+        pairRatios: c.pairRatios,
+      },
+    ]
+  );
 }
 
 function comparisonSummary(comparison: Comparison): string {
   const rows = comparison.scenarios.flatMap((c, i) => {
-    const gates = (results: readonly ScenarioResult[]): string => verdictCell(results.flatMap((r, round) => r.problems.map((p) => `round ${round + 1}: ${p}`)));
+    const gates = (results: readonly ScenarioResult[]): string =>
+      verdictCell(results.flatMap((r, round) => r.problems.map((p) => `round ${round + 1}: ${p}`)));
     const figures = figuresOf(c);
     return figures.map((f, k) => {
       const label = escapeHtml(HEADLINES[f.kind].label);
-      const note = f.kind === 'peakRss' ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>` : '';
+      const note =
+        f.kind === 'peakRss'
+          ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>`
+          : '';
       const ratio = formatRatio(f.pairRatios, f.ratioOfMedians);
-      const first = k === 0 ? `<td rowspan="${figures.length}"><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td>` : '';
-      const verdicts = k === 0 ? `${gates(c.this).replace('<td', `<td rowspan="${figures.length}"`)}${gates(c.other).replace('<td', `<td rowspan="${figures.length}"`)}` : '';
+      const first =
+        k === 0 ? `<td rowspan="${figures.length}"><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td>` : '';
+      const verdicts =
+        k === 0
+          ? `${gates(c.this).replace('<td', `<td rowspan="${figures.length}"`)}${gates(c.other).replace('<td', `<td rowspan="${figures.length}"`)}`
+          : '';
       return (
         `<tr>${first}<td>${k === 0 ? `<strong>${label}</strong>` : label}${note}</td>` +
         `<td class="num">${formatSpread(f.thisFigure)}</td><td class="num">${formatSpread(f.otherFigure)}</td>` +
@@ -268,6 +336,11 @@ export function renderReportHtml(report: LoadReport): string {
         baselineSection(report),
         ...report.comparison.scenarios.map((c, i) => comparisonSection(c, i, report.comparison!, charts)),
       ]
-    : [header(report, 'Load report'), summaryTable(report), baselineSection(report), ...report.scenarios.map((s, i) => scenarioSection(s, i, charts))];
+    : [
+        header(report, 'Load report'),
+        summaryTable(report),
+        baselineSection(report),
+        ...report.scenarios.map((s, i) => scenarioSection(s, i, charts)),
+      ];
   return renderPage({ title: `Load report — ${report.startedAt}`, body: body.join('\n'), charts: charts.specs });
 }

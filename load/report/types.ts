@@ -25,14 +25,21 @@ export interface ServerSeries {
     readonly queued: Series;
     readonly couriersBusy: Series;
     /** /healthz `per_thread`, when the server reports it. */
-    readonly perThread?: ReadonlyArray<{ readonly threadId: number; readonly utilization: Series; readonly steps: Series }>;
+    readonly perThread?: ReadonlyArray<{
+      readonly threadId: number;
+      readonly utilization: Series;
+      readonly steps: Series;
+    }>;
   };
   /** /proc every 250 ms, when the server's process is on this machine. */
   readonly process?: {
     readonly t: number[];
     /** CPU of every thread of the process since the last sample, in % of one core. */
     readonly cpuPct: Series;
-    /** CPU of its main thread alone, % of one core (this service only: the main thread of a Go process is just one of its Ms). */
+    /**
+     * CPU of its main thread alone, % of one core (this service only: the main thread of a Go process is just one of
+     * its Ms).
+     */
     readonly mainThreadCpuPct?: Series;
     readonly rssMb: Series;
   };
@@ -45,7 +52,10 @@ export interface ServerSeries {
   readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
 }
 
-/** A figure a scenario is read by; its headline is the one that stands for it in the index, the comparison and comparisons between runs. */
+/**
+ * A figure a scenario is read by; its headline is the one that stands for it in the index, the comparison and
+ * comparisons between runs.
+ */
 export type HeadlineKind = 'throughput' | 'p50' | 'p99' | 'cpuPerOrder' | 'peakRss';
 
 /** What drove the load: autocannon (Node, in the suite's own process) or wrk (C, a process of its own). */
@@ -81,16 +91,28 @@ export interface ScenarioResult {
   /** Requests that got no response (connection errors, client time-outs). */
   readonly errors: number;
   /** What /healthz said once the scenario had drained (null: a server without /healthz). */
-  readonly health: { readonly runningSteps: number; readonly threadsReplaced: number; readonly ordersInFlight: number } | null;
-  /** Peak resident memory of the server process (VmHWM) if the process was started for this scenario alone, else null. */
+  readonly health: {
+    readonly runningSteps: number;
+    readonly threadsReplaced: number;
+    readonly ordersInFlight: number;
+  } | null;
+  /**
+   * Peak resident memory of the server process (VmHWM) if the process was started for this scenario alone, else null.
+   */
   readonly peakRssMb: number | null;
   /** The most resident memory sampled every 250 ms while the load ran (null: the process was not found). */
   readonly sampledPeakRssMb: number | null;
   /** Most orders in flight at once, as /healthz reported them every 250 ms (null: no /healthz). */
   readonly peakOrdersInFlight: number | null;
-  /** Null when the server's process is not on this machine (or /proc is not there); absent in runs recorded before it was measured. */
+  /**
+   * Null when the server's process is not on this machine (or /proc is not there); absent in runs recorded before it
+   * was measured.
+   */
   readonly processCpu?: ProcessCpu | null;
-  /** The scenario's performance target, if it has one: a benchmark figure, not a gate; `met` null when not judged (a smoke run). */
+  /**
+   * The scenario's performance target, if it has one: a benchmark figure, not a gate; `met` null when not judged (a
+   * smoke run).
+   */
   readonly target: { readonly text: string; readonly figure: string; readonly met: boolean | null } | null;
   /** Empty when every gate held. */
   readonly problems: string[];
@@ -153,8 +175,12 @@ export interface Baseline {
   readonly startedAt: string;
   readonly commit: string | null;
   readonly smoke: boolean;
-  readonly scenarios: ReadonlyArray<Omit<ScenarioResult, 'timeline' | 'histogram' | 'series' | 'description' | 'serverEnv'>>;
-  readonly comparison: ReadonlyArray<Pick<ComparedScenario, 'name' | 'headline' | 'thisFigure' | 'otherFigure' | 'ratioOfMedians' | 'pairRatios'>> | null;
+  readonly scenarios: ReadonlyArray<
+    Omit<ScenarioResult, 'timeline' | 'histogram' | 'series' | 'description' | 'serverEnv'>
+  >;
+  readonly comparison: ReadonlyArray<
+    Pick<ComparedScenario, 'name' | 'headline' | 'thisFigure' | 'otherFigure' | 'ratioOfMedians' | 'pairRatios'>
+  > | null;
 }
 
 export interface LoadReport {

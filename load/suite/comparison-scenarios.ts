@@ -40,12 +40,18 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
   },
   {
     ...suite('fail-fast'),
-    description: 'Payment declines at 150 ms, vendor and courier would take 800 ms, 20 connections: p99 of answers that should come at 150 ms.',
+    description:
+      'Payment declines at 150 ms, vendor and courier would take 800 ms, 20 connections: p99 of answers that should come at 150 ms.',
     serverEnv: LIKE_THE_GO_SERVICE,
     connections: 20,
     durationSec: 10,
     warmUpSec: WARM_UP_SEC,
-    order: (n) => ({ order_id: `fail-fast-${n}`, amount: 1200, fail_step: 'payment', delay_ms: { payment: 150, vendor: 800, courier: 800 } }),
+    order: (n) => ({
+      order_id: `fail-fast-${n}`,
+      amount: 1200,
+      fail_step: 'payment',
+      delay_ms: { payment: 150, vendor: 800, courier: 800 },
+    }),
     expectedStatus: always(400),
   },
   {

@@ -14,7 +14,10 @@ import type { OtherServer } from './other-server.js';
 import type { Scenario } from './scenarios.js';
 
 /** This service for one round: started for it (its output to `logFile`) or already running, and what stops it. */
-export type StartThisService = (serverEnv: Readonly<Record<string, string>>, logFile: string) => Promise<{ target: LoadTarget; stop: () => Promise<void> }>;
+export type StartThisService = (
+  serverEnv: Readonly<Record<string, string>>,
+  logFile: string,
+) => Promise<{ target: LoadTarget; stop: () => Promise<void> }>;
 
 /** Where a server's output goes for one round: a log file in the run's folder, by name. */
 export type LogFileFor = (name: string) => string;
@@ -34,7 +37,10 @@ export async function compareScenario(
     const drive = { ...settings, target: 'none' } as const;
     const mine = await startThis(scenario.serverEnv, logFile(`${scenario.name}.this.round-${round}`));
     try {
-      const { result, latencies } = await driveScenario(scenario, mine.target, { ...drive, label: `${scenario.name}, this service, round ${round}/${rounds}` });
+      const { result, latencies } = await driveScenario(scenario, mine.target, {
+        ...drive,
+        label: `${scenario.name}, this service, round ${round}/${rounds}`,
+      });
       thisRounds.push(result);
       thisLatencies.push(...latencies);
     } finally {
@@ -42,7 +48,10 @@ export async function compareScenario(
     }
     const target = await other.startRound(logFile(`${scenario.name}.other.round-${round}`));
     try {
-      const { result, latencies } = await driveScenario(scenario, target, { ...drive, label: `${scenario.name}, other server, round ${round}/${rounds}` });
+      const { result, latencies } = await driveScenario(scenario, target, {
+        ...drive,
+        label: `${scenario.name}, other server, round ${round}/${rounds}`,
+      });
       otherRounds.push(result);
       otherLatencies.push(...latencies);
     } finally {
@@ -50,13 +59,22 @@ export async function compareScenario(
     }
   }
 
-  // The same reading of memory on both sides: the high-water mark of a process started for the round if both were, else the samples.
-  const rssMethod = [...thisRounds, ...otherRounds].every((result) => result.peakRssMb !== null) ? 'high-water mark' : 'sampled';
+  // The same reading of memory on both sides: the high-water mark of a process started for the round if both were, else
+  // the samples.
+  const rssMethod = [...thisRounds, ...otherRounds].every((result) => result.peakRssMb !== null)
+    ? 'high-water mark'
+    : 'sampled';
   const compare = (kind: HeadlineKind): ComparedFigure => {
     const read = (result: ScenarioResult): number => HEADLINES[kind].read(result, rssMethod) ?? NaN;
     const thisFigure = spreadOf(thisRounds.map(read));
     const otherFigure = spreadOf(otherRounds.map(read));
-    return { kind, thisFigure, otherFigure, ratioOfMedians: thisFigure.median / otherFigure.median, pairRatios: spreadOf(pairRatios(thisFigure.values, otherFigure.values)) };
+    return {
+      kind,
+      thisFigure,
+      otherFigure,
+      ratioOfMedians: thisFigure.median / otherFigure.median,
+      pairRatios: spreadOf(pairRatios(thisFigure.values, otherFigure.values)),
+    };
   };
   const figures = [scenario.headline, ...COMPARED_FIGURES.filter((kind) => kind !== scenario.headline)].map(compare);
   const { thisFigure, otherFigure, ratioOfMedians, pairRatios: ratios } = figures[0]!;
@@ -73,6 +91,10 @@ export async function compareScenario(
     pairRatios: ratios,
     rssMethod,
     figures,
-    histogram: { upperMs, thisCounts: histogram(thisLatencies, upperMs).counts, otherCounts: histogram(otherLatencies, upperMs).counts },
+    histogram: {
+      upperMs,
+      thisCounts: histogram(thisLatencies, upperMs).counts,
+      otherCounts: histogram(otherLatencies, upperMs).counts,
+    },
   };
 }

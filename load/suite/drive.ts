@@ -31,7 +31,9 @@ export interface DriveSettings {
   readonly durationSec: number;
   readonly connections: number;
   readonly generator: LoadGenerator;
-  /** The scenario's target judged, only shown (a smoke run), or left out (a comparison runs variants of the scenarios). */
+  /**
+   * The scenario's target judged, only shown (a smoke run), or left out (a comparison runs variants of the scenarios).
+   */
   readonly target: 'judged' | 'shown' | 'none';
   /** Names the run in progress lines, e.g. "overhead, Go, round 2". */
   readonly label: string;
@@ -51,25 +53,39 @@ export interface Driven {
 const RUN_TAG = Date.now().toString(36);
 let drives = 0;
 
-/** Orders until every thread has compiled the step code. Delays of 1 ms, not 0: the Go service reads 0 as its default. */
+/**
+ * Orders until every thread has compiled the step code. Delays of 1 ms, not 0: the Go service reads 0 as its default.
+ */
 async function warmUp(base: URL, tag: string): Promise<void> {
   for (let round = 0; round < 5; round++) {
     await Promise.all(
       Array.from({ length: 8 }, (_, i) => {
-        const body = JSON.stringify({ order_id: `${tag}-warm-up-${round}-${i}`, amount: 1, delay_ms: { payment: 1, vendor: 1, courier: 1 } });
-        return fetch(new URL('/order', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
+        const body = JSON.stringify({
+          order_id: `${tag}-warm-up-${round}-${i}`,
+          amount: 1,
+          delay_ms: { payment: 1, vendor: 1, courier: 1 },
+        });
+        return fetch(new URL('/order', base), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        }).then((r) => r.text());
       }),
     );
   }
 }
 
-const processCpuSec = (pid: number | null): number | null => (pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null));
+const processCpuSec = (pid: number | null): number | null =>
+  pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null);
 
 /** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
 function processCpu(atStart: number | null, atEnd: number | null, generated: Generated): ProcessCpu | null {
   if (atStart === null || atEnd === null || generated.responses === 0) return null;
   const seconds = atEnd - atStart;
-  return { usPerOrder: Math.round((seconds * 1e6) / generated.responses), cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)) };
+  return {
+    usPerOrder: Math.round((seconds * 1e6) / generated.responses),
+    cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)),
+  };
 }
 
 export async function driveScenario(scenario: Scenario, target: LoadTarget, settings: DriveSettings): Promise<Driven> {
@@ -82,11 +98,14 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   let cpuAtStart: number | null = null;
   let measuringSince: number | undefined;
   const warmUpSec = scenario.warmUpSec ?? 1;
-  const running = generator.start({ url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag }, () => {
-    cpuAtStart = processCpuSec(target.pid);
-    measuringSince = performance.now();
-    monitor = startMonitor({ url: base, isThisService: target.isThisService, pid: target.pid });
-  });
+  const running = generator.start(
+    { url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag },
+    () => {
+      cpuAtStart = processCpuSec(target.pid);
+      measuringSince = performance.now();
+      monitor = startMonitor({ url: base, isThisService: target.isThisService, pid: target.pid });
+    },
+  );
   const progress = setInterval(() => {
     const rate = running.recentRate(2000);
     const inFlight = monitor?.peakOrdersInFlight();
@@ -136,7 +155,13 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     latency: generated.latency,
     statuses: Object.fromEntries([...generated.statuses].map(([status, count]) => [String(status), count])),
     errors: [...generated.noResponse.values()].reduce((sum, count) => sum + count, 0),
-    health: gates ? { runningSteps: gates.after.running_steps, threadsReplaced: gates.after.threads_replaced, ordersInFlight: gates.after.orders_in_flight } : null,
+    health: gates
+      ? {
+          runningSteps: gates.after.running_steps,
+          threadsReplaced: gates.after.threads_replaced,
+          ordersInFlight: gates.after.orders_in_flight,
+        }
+      : null,
     peakRssMb: peakRss ? Math.round(peakRss.peakMb) : null,
     sampledPeakRssMb: rssSamples.length > 0 ? Math.round(Math.max(...rssSamples)) : null,
     peakOrdersInFlight: monitor?.peakOrdersInFlight() ?? null,
@@ -146,6 +171,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     histogram: histogram(generated.latencies),
     series,
   };
-  const targetResult = settings.target === 'none' ? null : targetOf(scenario.name, measured, settings.target === 'judged');
+  const targetResult =
+    settings.target === 'none' ? null : targetOf(scenario.name, measured, settings.target === 'judged');
   return { result: { ...measured, target: targetResult }, latencies: generated.latencies };
 }

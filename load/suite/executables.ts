@@ -29,7 +29,10 @@ export function onPath(name: string): string | null {
  * whether it is there: a path (relative to `cwd`) that can be run, or a
  * name on PATH. Undefined when the shell alone can tell.
  */
-export function programOf(command: string, cwd: string): { readonly program: string; readonly path: string; readonly found: boolean } | undefined {
+export function programOf(
+  command: string,
+  cwd: string,
+): { readonly program: string; readonly path: string; readonly found: boolean } | undefined {
   const first = command.trim().split(/\s+/)[0] ?? '';
   if (first === '' || /[$`'"\\=(){};&|<>*?~]/.test(first)) return undefined;
   if (first.includes('/')) {

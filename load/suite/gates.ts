@@ -14,14 +14,18 @@ export interface Health {
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const counts = (tally: ReadonlyMap<string | number, number>): string => [...tally].map(([key, count]) => `${key}×${count}`).join(' ');
+const counts = (tally: ReadonlyMap<string | number, number>): string =>
+  [...tally].map(([key, count]) => `${key}×${count}`).join(' ');
 
 export async function health(base: URL): Promise<Health> {
   const response = await fetch(new URL('/healthz', base));
   return (await response.json()) as Health;
 }
 
-/** The load generator hangs up on orders still running when it stops; this service must cancel them and come back to rest. */
+/**
+ * The load generator hangs up on orders still running when it stops; this service must cancel them and come back to
+ * rest.
+ */
 export async function gatesAfterLoad(base: URL, before: Health): Promise<{ after: Health; problems: string[] }> {
   const problems: string[] = [];
   let after = await health(base);
@@ -30,7 +34,8 @@ export async function gatesAfterLoad(base: URL, before: Health): Promise<{ after
     await pause(50);
     after = await health(base);
   }
-  if (after.orders_in_flight > 0) problems.push(`${after.orders_in_flight} orders still in flight 15 s after the load stopped`);
+  if (after.orders_in_flight > 0)
+    problems.push(`${after.orders_in_flight} orders still in flight 15 s after the load stopped`);
   if (after.running_steps !== 0) problems.push(`tracker at ${after.running_steps} after the load, not 0`);
   const replaced = after.threads_replaced - before.threads_replaced;
   if (replaced !== 0) problems.push(`${replaced} worker thread(s) replaced`);
@@ -47,4 +52,5 @@ export function answerProblems(generated: Generated): string[] {
 }
 
 /** The warnings and errors among a server's log lines (pino's levels 40, 50, 60). */
-export const warningsIn = (lines: readonly string[]): string[] => lines.filter((line) => /"level":(40|50|60)\b/.test(line));
+export const warningsIn = (lines: readonly string[]): string[] =>
+  lines.filter((line) => /"level":(40|50|60)\b/.test(line));

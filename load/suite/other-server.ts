@@ -107,7 +107,9 @@ export function commandServer(url: URL, command: string, options: CommandOptions
   const portFree = async (): Promise<void> => {
     if (await reachable(url)) {
       const holder = pidServing(url);
-      throw new Error(`something already listens at ${url.host}${holder ? ` (pid ${holder})` : ''}: stop it first, or leave out --against-cmd to measure it as it runs`);
+      throw new Error(
+        `something already listens at ${url.host}${holder ? ` (pid ${holder})` : ''}: stop it first, or leave out --against-cmd to measure it as it runs`,
+      );
     }
   };
 
@@ -125,7 +127,9 @@ export function commandServer(url: URL, command: string, options: CommandOptions
     const readyBy = performance.now() + 120_000;
     while (!(await reachable(url))) {
       if (started.exitCode !== null || started.signalCode !== null) {
-        throw new Error(`${command} ended (${started.exitCode ?? started.signalCode}) before listening at ${url.host}:\n${tail(logFile)}`);
+        throw new Error(
+          `${command} ended (${started.exitCode ?? started.signalCode}) before listening at ${url.host}:\n${tail(logFile)}`,
+        );
       }
       if (performance.now() > readyBy) {
         stopGroup('SIGKILL');
@@ -133,7 +137,14 @@ export function commandServer(url: URL, command: string, options: CommandOptions
       }
       await pause(100);
     }
-    return { url, isThisService: false, pid: pidServing(url) ?? started.pid ?? null, freshProcess: true, serverEnv: {}, output: () => linesOf(logFile) };
+    return {
+      url,
+      isThisService: false,
+      pid: pidServing(url) ?? started.pid ?? null,
+      freshProcess: true,
+      serverEnv: {},
+      output: () => linesOf(logFile),
+    };
   };
 
   const endRound = async (): Promise<void> => {
@@ -152,7 +163,9 @@ export function commandServer(url: URL, command: string, options: CommandOptions
     check: async (logFile) => {
       const program = programOf(command, options.cwd);
       if (program && !program.found) {
-        throw new Error(`cannot start the other server: ${program.program} is not there (${program.path}).${options.whenMissing ? `\n${options.whenMissing}` : ''}`);
+        throw new Error(
+          `cannot start the other server: ${program.program} is not there (${program.path}).${options.whenMissing ? `\n${options.whenMissing}` : ''}`,
+        );
       }
       await portFree();
       try {

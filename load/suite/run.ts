@@ -55,14 +55,44 @@ const { values: options, positionals: names } = parseCommandLine(
     duration: { type: 'integer', help: "seconds of load per scenario (per round), instead of the scenario's" },
     connections: { type: 'integer', help: "connections, instead of the scenario's" },
     smoke: { type: 'boolean', help: 'a few seconds per scenario: gates applied, targets not judged (what CI runs)' },
-    generator: { type: 'string', default: 'autocannon', placeholder: 'NAME', help: "the load generator: autocannon (in this process) or wrk (Debian's wrk, a process of its own)" },
-    'server-env': { type: 'strings', placeholder: 'KEY=VALUE', help: "settings for this service on top of each scenario's, e.g. LOG_LEVEL=silent" },
-    go: { type: 'boolean', help: `compare with the Go service: --against ${GO_SERVICE_URL} --against-cmd "$GO_SERVICE_CMD"` },
-    against: { type: 'string', placeholder: 'URL', help: `compare with the server at URL (the Go service: ${GO_SERVICE_URL})` },
-    'against-cmd': { type: 'string', placeholder: 'COMMAND', help: 'start the other server with COMMAND (sh -c, from the project folder) for each round, stop it after' },
-    'against-pid': { type: 'integer', help: "the other server's pid, for its CPU and memory (default: whoever listens on its port)" },
-    rounds: { ...roundsOption(3), help: 'with --against: rounds per scenario and server, alternating this, other, this, other…' },
-    compare: { type: 'string', placeholder: 'RUN', help: 'set the report beside that run (a folder of load/results/), or "none"; default: the previous run of the same kind' },
+    generator: {
+      type: 'string',
+      default: 'autocannon',
+      placeholder: 'NAME',
+      help: "the load generator: autocannon (in this process) or wrk (Debian's wrk, a process of its own)",
+    },
+    'server-env': {
+      type: 'strings',
+      placeholder: 'KEY=VALUE',
+      help: "settings for this service on top of each scenario's, e.g. LOG_LEVEL=silent",
+    },
+    go: {
+      type: 'boolean',
+      help: `compare with the Go service: --against ${GO_SERVICE_URL} --against-cmd "$GO_SERVICE_CMD"`,
+    },
+    against: {
+      type: 'string',
+      placeholder: 'URL',
+      help: `compare with the server at URL (the Go service: ${GO_SERVICE_URL})`,
+    },
+    'against-cmd': {
+      type: 'string',
+      placeholder: 'COMMAND',
+      help: 'start the other server with COMMAND (sh -c, from the project folder) for each round, stop it after',
+    },
+    'against-pid': {
+      type: 'integer',
+      help: "the other server's pid, for its CPU and memory (default: whoever listens on its port)",
+    },
+    rounds: {
+      ...roundsOption(3),
+      help: 'with --against: rounds per scenario and server, alternating this, other, this, other…',
+    },
+    compare: {
+      type: 'string',
+      placeholder: 'RUN',
+      help: 'set the report beside that run (a folder of load/results/), or "none"; default: the previous run of the same kind',
+    },
   },
 );
 
@@ -70,16 +100,22 @@ const fail = (message: string): never => {
   console.error(message);
   process.exit(2);
 };
-if (options.go && (options.against !== undefined || options['against-cmd'] !== undefined)) fail('--go is --against and --against-cmd for the Go service: give one or the other');
+if (options.go && (options.against !== undefined || options['against-cmd'] !== undefined))
+  fail('--go is --against and --against-cmd for the Go service: give one or the other');
 const go = options.go ? goService() : null;
 const against = options.against ?? go?.url;
 const againstCommand = options['against-cmd'] ?? go?.command;
-if ((againstCommand !== undefined || options['against-pid'] !== undefined) && against === undefined) fail('--against-cmd and --against-pid need --against URL');
+if ((againstCommand !== undefined || options['against-pid'] !== undefined) && against === undefined)
+  fail('--against-cmd and --against-pid need --against URL');
 const comparing = against !== undefined;
-const generator = GENERATORS[options.generator as GeneratorName] ?? fail(`--generator: autocannon or wrk, not ${options.generator}`);
+const generator =
+  GENERATORS[options.generator as GeneratorName] ?? fail(`--generator: autocannon or wrk, not ${options.generator}`);
 const catalogue = comparing ? COMPARISON_SCENARIOS : SCENARIOS;
 const unknown = names.filter((name) => !catalogue.some((scenario) => scenario.name === name));
-if (unknown.length > 0) fail(`unknown scenario${comparing ? ' for a comparison' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`);
+if (unknown.length > 0)
+  fail(
+    `unknown scenario${comparing ? ' for a comparison' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`,
+  );
 const selected = names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue;
 for (const scenario of selected) {
   try {
@@ -98,7 +134,8 @@ const serverEnvOverride = Object.fromEntries(
   }),
 );
 const externalUrl = process.env['LOAD_URL'];
-if (externalUrl) console.error(`using LOAD_URL=${externalUrl}: scenario server settings (COURIERS, timeouts, …) are not applied`);
+if (externalUrl)
+  console.error(`using LOAD_URL=${externalUrl}: scenario server settings (COURIERS, timeouts, …) are not applied`);
 const startThisService = thisService(externalUrl, serverEnvOverride);
 
 const startedAt = new Date().toISOString();
@@ -106,7 +143,12 @@ const startedAt = new Date().toISOString();
 const runs = storedRuns();
 const baseline = (() => {
   try {
-    const kind = { comparison: comparing, smoke: options.smoke, generator: generator.name, scenarios: selected.map((s) => s.name) };
+    const kind = {
+      comparison: comparing,
+      smoke: options.smoke,
+      generator: generator.name,
+      scenarios: selected.map((s) => s.name),
+    };
     return pickBaseline(runs, startedAt, kind, options.compare);
   } catch (error) {
     return fail((error as Error).message);
@@ -115,7 +157,8 @@ const baseline = (() => {
 const folder = startRunFolder(startedAt);
 progress(`${generator.name} drives the load; the servers write to ${folder.dir}/logs/`);
 
-const durationOf = (scenario: (typeof selected)[number]): number => options.duration ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
+const durationOf = (scenario: (typeof selected)[number]): number =>
+  options.duration ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
 const loadAtStart = loadAverage();
 const results: ScenarioResult[] = [];
 const compared: ComparedScenario[] = [];
@@ -123,19 +166,34 @@ const compared: ComparedScenario[] = [];
 if (comparing) {
   const url = new URL(against);
   const other =
-    againstCommand !== undefined ? commandServer(url, againstCommand, { cwd: pathOf(PROJECT_ROOT), ...(go ? { whenMissing: go.whenMissing } : {}) }) : runningServer(url, options['against-pid']);
+    againstCommand !== undefined
+      ? commandServer(url, againstCommand, {
+          cwd: pathOf(PROJECT_ROOT),
+          ...(go ? { whenMissing: go.whenMissing } : {}),
+        })
+      : runningServer(url, options['against-pid']);
   progress(
     againstCommand === undefined
       ? `other server: the one running at ${url.origin}`
       : `other server: ${go ? 'the Go service, ' : ''}started for each round with ${againstCommand}${go ? ` (${go.from})` : ''}; checking it starts…`,
   );
   await other.check(folder.logFile).catch((error: Error) => fail(error.message));
-  if (options.rounds < 3) console.error(`--rounds ${options.rounds}: fewer than 3 rounds give a spread, not a median worth quoting`);
+  if (options.rounds < 3)
+    console.error(`--rounds ${options.rounds}: fewer than 3 rounds give a spread, not a median worth quoting`);
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);
-    const settings = { durationSec: durationOf(scenario), connections: options.connections ?? scenario.connections, generator };
+    const settings = {
+      durationSec: durationOf(scenario),
+      connections: options.connections ?? scenario.connections,
+      generator,
+    };
     // The other server not answering, or not starting, ends the run with what it says, not a stack trace.
-    const c = await compareScenario(scenario, options.rounds, { startThis: startThisService, other, logFile: folder.logFile }, settings).catch((error: Error) => fail(error.message));
+    const c = await compareScenario(
+      scenario,
+      options.rounds,
+      { startThis: startThisService, other, logFile: folder.logFile },
+      settings,
+    ).catch((error: Error) => fail(error.message));
     compared.push(c);
     progress(`${scenario.name}: this ÷ other ${formatRatio(c.pairRatios, c.ratioOfMedians)}`);
   }
@@ -173,7 +231,9 @@ const report: LoadReport = {
   commit: commit(),
   loadAverage: { start: loadAtStart, end: loadAverage() },
   scenarios: results,
-  comparison: comparing ? { against, againstCommand: againstCommand ?? null, rounds: options.rounds, scenarios: compared } : null,
+  comparison: comparing
+    ? { against, againstCommand: againstCommand ?? null, rounds: options.rounds, scenarios: compared }
+    : null,
   baseline: baseline ? baselineOf(baseline) : null,
 };
 const dir = saveRun(report, renderReportHtml(report));

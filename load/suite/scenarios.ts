@@ -47,7 +47,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'light',
     headline: 'p50',
-    description: 'One connection, default delays (payment 150, vendor 200, courier 100 ms): the latency floor is the slowest step, 200 ms.',
+    description:
+      'One connection, default delays (payment 150, vendor 200, courier 100 ms): the latency floor is the slowest step, 200 ms.',
     serverEnv: {},
     connections: 1,
     durationSec: 10,
@@ -58,7 +59,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'overhead',
     headline: 'throughput',
-    description: 'Delays of 1 ms, 50 connections, COURIERS=5 (the Go service): what the orchestration itself costs per order.',
+    description:
+      'Delays of 1 ms, 50 connections, COURIERS=5 (the Go service): what the orchestration itself costs per order.',
     serverEnv: { COURIERS: '5' },
     connections: 50,
     durationSec: 20,
@@ -69,7 +71,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'default',
     headline: 'p99',
-    description: 'Default delays, 50 connections: 5 couriers busy 100 ms each cap the service at 50 orders/s; latency shows the queue for a courier.',
+    description:
+      'Default delays, 50 connections: 5 couriers busy 100 ms each cap the service at 50 orders/s; latency shows the queue for a courier.',
     serverEnv: { COURIERS: '5' },
     connections: 50,
     durationSec: 15,
@@ -85,13 +88,19 @@ export const SCENARIOS: readonly Scenario[] = [
     connections: 50,
     durationSec: 10,
     smokeSec: 3,
-    order: (n) => ({ order_id: `fail-fast-${n}`, amount: 1200, fail_step: 'payment', delay_ms: { payment: 150, vendor: 800, courier: 800 } }),
+    order: (n) => ({
+      order_id: `fail-fast-${n}`,
+      amount: 1200,
+      fail_step: 'payment',
+      delay_ms: { payment: 150, vendor: 800, courier: 800 },
+    }),
     expectedStatus: always(400),
   },
   {
     name: 'timeout',
     headline: 'p99',
-    description: 'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s, once the payment it cut short is voided (1 ms).',
+    description:
+      'Every step takes 3 s; the 2 s deadline cancels them all: every answer a 504 near 2 s, once the payment it cut short is voided (1 ms).',
     serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '2000' },
     connections: 50,
     durationSec: 10,
@@ -113,7 +122,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'mixed',
     headline: 'throughput',
-    description: "The Go stress test's mix (every 5th order fails payment, 7th vendor, 9th courier), delays of 1 ms, COURIERS=4.",
+    description:
+      "The Go stress test's mix (every 5th order fails payment, 7th vendor, 9th courier), delays of 1 ms, COURIERS=4.",
     serverEnv: { COURIERS: '4' },
     connections: 100,
     durationSec: 15,
@@ -127,7 +137,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'wide',
     headline: 'peakRss',
-    description: '10,000 orders in flight at once: payment and vendor wait 5 s, courier 1 ms; COURIERS=1024, ORDER_TIMEOUT_MS=10000.',
+    description:
+      '10,000 orders in flight at once: payment and vendor wait 5 s, courier 1 ms; COURIERS=1024, ORDER_TIMEOUT_MS=10000.',
     serverEnv: { COURIERS: '1024', ORDER_TIMEOUT_MS: '10000', MAX_INFLIGHT: '10000' },
     connections: 10_000,
     durationSec: 16,

@@ -58,15 +58,27 @@ interface HealthReport {
 
 type Series = Array<number | null>;
 const round = (value: number, places = 2): number => Number(value.toFixed(places));
-const numberOrNull = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+const numberOrNull = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isFinite(value) ? value : null;
 
 export function startMonitor(target: MonitorTarget): ServerMonitor {
   const origin = performance.now();
   const seconds = (): number => round((performance.now() - origin) / 1000);
 
-  const health = { t: [] as number[], ordersInFlight: [] as Series, runningSteps: [] as Series, queued: [] as Series, couriersBusy: [] as Series };
+  const health = {
+    t: [] as number[],
+    ordersInFlight: [] as Series,
+    runningSteps: [] as Series,
+    queued: [] as Series,
+    couriersBusy: [] as Series,
+  };
   const perThread = new Map<number, { utilization: Series; steps: Series }>();
-  const processSeries = { t: [] as number[], cpuPct: [] as Series, rssMb: [] as Series, ...(target.isThisService ? { mainThreadCpuPct: [] as Series } : {}) };
+  const processSeries = {
+    t: [] as number[],
+    cpuPct: [] as Series,
+    rssMb: [] as Series,
+    ...(target.isThisService ? { mainThreadCpuPct: [] as Series } : {}),
+  };
   const eventLoop = { t: [] as number[], p50Ms: [] as Series, p99Ms: [] as Series, maxMs: [] as Series };
   let peakInFlight: number | null = null;
   let healthPending = false;
@@ -90,7 +102,11 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
         health.queued.push(numberOrNull(report.queued));
         health.couriersBusy.push(numberOrNull(report.couriers_busy));
         peakInFlight = Math.max(peakInFlight ?? 0, report.orders_in_flight);
-        const threads = (Array.isArray(report.per_thread) ? report.per_thread : []) as ReadonlyArray<{ thread_id: number; steps: unknown; utilization: unknown }>;
+        const threads = (Array.isArray(report.per_thread) ? report.per_thread : []) as ReadonlyArray<{
+          thread_id: number;
+          steps: unknown;
+          utilization: unknown;
+        }>;
         for (const thread of threads) {
           let series = perThread.get(thread.thread_id);
           if (!series) perThread.set(thread.thread_id, (series = { utilization: [], steps: [] }));
@@ -179,7 +195,16 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
         }
       }
       return {
-        ...(health.t.length > 0 ? { health: { ...health, ...(threads.length > 0 ? { perThread: threads.map(([threadId, series]) => ({ threadId, ...series })) } : {}) } } : {}),
+        ...(health.t.length > 0
+          ? {
+              health: {
+                ...health,
+                ...(threads.length > 0
+                  ? { perThread: threads.map(([threadId, series]) => ({ threadId, ...series })) }
+                  : {}),
+              },
+            }
+          : {}),
         ...(processSeries.t.length > 0 ? { process: processSeries } : {}),
         ...(eventLoop.t.length > 0 ? { eventLoop } : {}),
       };

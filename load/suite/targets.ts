@@ -15,11 +15,20 @@ export interface Target {
 }
 
 export const TARGETS: Readonly<Record<string, Target>> = {
-  light: { text: 'p50 within 3 ms of the 200 ms floor', judge: ({ latency }) => ({ figure: `p50 ${latency.p50.toFixed(1)} ms`, met: latency.p50 <= 203 }) },
-  'fail-fast': { text: 'p99 within 10 ms of 150 ms', judge: ({ latency }) => ({ figure: `p99 ${latency.p99.toFixed(1)} ms`, met: latency.p99 <= 160 }) },
+  light: {
+    text: 'p50 within 3 ms of the 200 ms floor',
+    judge: ({ latency }) => ({ figure: `p50 ${latency.p50.toFixed(1)} ms`, met: latency.p50 <= 203 }),
+  },
+  'fail-fast': {
+    text: 'p99 within 10 ms of 150 ms',
+    judge: ({ latency }) => ({ figure: `p99 ${latency.p99.toFixed(1)} ms`, met: latency.p99 <= 160 }),
+  },
   overhead: {
     text: 'at least 3,000 orders/s',
-    judge: ({ requestsPerSec }) => ({ figure: `${requestsPerSec.toLocaleString('en-US')} orders/s`, met: requestsPerSec >= 3000 }),
+    judge: ({ requestsPerSec }) => ({
+      figure: `${requestsPerSec.toLocaleString('en-US')} orders/s`,
+      met: requestsPerSec >= 3000,
+    }),
   },
   wide: {
     text: '10,000 orders in flight under 400 MB RSS',
@@ -30,7 +39,10 @@ export const TARGETS: Readonly<Record<string, Target>> = {
   },
 };
 
-/** The scenario's target with its figure: judged, or only shown (a smoke run's few seconds say nothing about performance). */
+/**
+ * The scenario's target with its figure: judged, or only shown (a smoke run's few seconds say nothing about
+ * performance).
+ */
 export function targetOf(name: string, result: Measured, judged: boolean): ScenarioResult['target'] {
   const target = TARGETS[name];
   if (!target) return null;

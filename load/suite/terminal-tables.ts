@@ -12,7 +12,12 @@ const statuses = (result: ScenarioResult): string =>
     .map(([status, count]) => `${status}×${count.toLocaleString('en-US')}`)
     .join(' ');
 
-const peakRss = (result: ScenarioResult): string => (result.peakRssMb !== null ? figure(result.peakRssMb) : result.sampledPeakRssMb !== null ? `${figure(result.sampledPeakRssMb)} (sampled)` : '—');
+const peakRss = (result: ScenarioResult): string =>
+  result.peakRssMb !== null
+    ? figure(result.peakRssMb)
+    : result.sampledPeakRssMb !== null
+      ? `${figure(result.sampledPeakRssMb)} (sampled)`
+      : '—';
 
 const right = (heading: string): Column => ({ heading, align: 'right' });
 
@@ -42,17 +47,50 @@ export function scenariosTable(results: readonly ScenarioResult[]): string {
     statuses(r),
     r.problems.length === 0 ? 'ok' : r.problems.join('; '),
   ]);
-  const targets = results.flatMap((r) => (r.target ? [[r.name, r.target.text, r.target.figure, r.target.met === null ? 'not judged (smoke run)' : r.target.met ? 'met' : 'NOT met']] : []));
-  const targetColumns: Column[] = [{ heading: 'scenario' }, { heading: 'target' }, { heading: 'measured' }, { heading: 'verdict' }];
-  return targets.length === 0 ? formatTable(columns, rows) : `${formatTable(columns, rows)}\n\n${formatTable(targetColumns, targets)}`;
+  const targets = results.flatMap((r) =>
+    r.target
+      ? [
+          [
+            r.name,
+            r.target.text,
+            r.target.figure,
+            r.target.met === null ? 'not judged (smoke run)' : r.target.met ? 'met' : 'NOT met',
+          ],
+        ]
+      : [],
+  );
+  const targetColumns: Column[] = [
+    { heading: 'scenario' },
+    { heading: 'target' },
+    { heading: 'measured' },
+    { heading: 'verdict' },
+  ];
+  return targets.length === 0
+    ? formatTable(columns, rows)
+    : `${formatTable(columns, rows)}\n\n${formatTable(targetColumns, targets)}`;
 }
 
 /** Per scenario, each figure on both sides: the headline first, then the others. */
 export function comparisonTable(compared: readonly ComparedScenario[]): string {
-  const columns: Column[] = [{ heading: 'scenario' }, { heading: 'figure' }, right('this service'), right('other server'), right('this ÷ other'), { heading: 'gates' }];
+  const columns: Column[] = [
+    { heading: 'scenario' },
+    { heading: 'figure' },
+    right('this service'),
+    right('other server'),
+    right('this ÷ other'),
+    { heading: 'gates' },
+  ];
   const rows = compared.flatMap((c) => {
     const gates = [...c.this, ...c.other].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED';
-    const figures = c.figures ?? [{ kind: c.headline, thisFigure: c.thisFigure, otherFigure: c.otherFigure, ratioOfMedians: c.ratioOfMedians, pairRatios: c.pairRatios }];
+    const figures = c.figures ?? [
+      {
+        kind: c.headline,
+        thisFigure: c.thisFigure,
+        otherFigure: c.otherFigure,
+        ratioOfMedians: c.ratioOfMedians,
+        pairRatios: c.pairRatios,
+      },
+    ];
     return figures.map((f, i) => [
       i === 0 ? c.name : '',
       `${HEADLINES[f.kind].label}${f.kind === 'peakRss' ? `, ${c.rssMethod}` : ''}`,

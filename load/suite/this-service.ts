@@ -8,16 +8,29 @@ import { pidServing } from '../lib/proc.js';
 import { startServerProcess } from '../lib/server-process.js';
 import type { StartThisService } from './comparison.js';
 
-export function thisService(externalUrl: string | undefined, serverEnvOverride: Readonly<Record<string, string>>): StartThisService {
+export function thisService(
+  externalUrl: string | undefined,
+  serverEnvOverride: Readonly<Record<string, string>>,
+): StartThisService {
   if (externalUrl) {
     const url = new URL(externalUrl);
-    return async () => ({ target: { url, isThisService: true, pid: pidServing(url), freshProcess: false, serverEnv: null }, stop: async () => {} });
+    return async () => ({
+      target: { url, isThisService: true, pid: pidServing(url), freshProcess: false, serverEnv: null },
+      stop: async () => {},
+    });
   }
   return async (scenarioEnv, logFile) => {
     const serverEnv = { ...scenarioEnv, ...serverEnvOverride };
     const server = await startServerProcess(serverEnv, { logFile });
     return {
-      target: { url: server.url, isThisService: true, pid: server.child.pid ?? null, freshProcess: true, serverEnv, output: () => server.stdout },
+      target: {
+        url: server.url,
+        isThisService: true,
+        pid: server.child.pid ?? null,
+        freshProcess: true,
+        serverEnv,
+        output: () => server.stdout,
+      },
       stop: async () => {
         if (server.child.exitCode === null) {
           server.child.kill('SIGTERM');

@@ -31,7 +31,9 @@ function port(): number {
   if (raw === undefined || raw === '') return DEFAULT_PORT;
   const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!(value >= 1 && value <= 65535)) {
-    process.stderr.write(`invalid configuration: DB_PORT must be an integer from 1 to 65535, got ${JSON.stringify(raw)}\n`);
+    process.stderr.write(
+      `invalid configuration: DB_PORT must be an integer from 1 to 65535, got ${JSON.stringify(raw)}\n`,
+    );
     process.exit(EXIT_BAD_CONFIG);
   }
   return value;
@@ -65,7 +67,13 @@ const stop = async (signal: NodeJS.Signals): Promise<void> => {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, (received) => void stop(received));
 
 try {
-  server = await startEmbeddedServer({ dataDir, port: dbPort, persistent: true, durable: true, onLog: (text) => log.write(text) });
+  server = await startEmbeddedServer({
+    dataDir,
+    port: dbPort,
+    persistent: true,
+    durable: true,
+    onLog: (text) => log.write(text),
+  });
 } catch (error) {
   process.stderr.write(`${startFailureAdvice(error)}\n`);
   process.exit(1);
@@ -79,7 +87,9 @@ try {
   process.stderr.write(`could not create database ${DATABASE}: ${(error as Error).message}\n`);
   await stop('SIGTERM');
 }
-process.stderr.write(`Postgres on 127.0.0.1:${dbPort}, data in ${shown(dataDir)}, log in ${shown(logFile)}; Ctrl-C stops it\n`);
+process.stderr.write(
+  `Postgres on 127.0.0.1:${dbPort}, data in ${shown(dataDir)}, log in ${shown(logFile)}; Ctrl-C stops it\n`,
+);
 process.stdout.write(`DATABASE_URL=${url}\n`);
 
 async function createDatabaseIfMissing(adminUrl: string): Promise<void> {

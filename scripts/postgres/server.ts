@@ -89,7 +89,13 @@ function refuseWhereItCannotRun(): void {
 
 type ClusterOptions = Pick<EmbeddedServerOptions, 'dataDir' | 'durable'> & Partial<EmbeddedServerOptions>;
 
-function embeddedPostgres({ dataDir, port = 0, persistent = true, durable, onLog = () => {} }: ClusterOptions): EmbeddedPostgres {
+function embeddedPostgres({
+  dataDir,
+  port = 0,
+  persistent = true,
+  durable,
+  onLog = () => {},
+}: ClusterOptions): EmbeddedPostgres {
   return new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -115,8 +121,13 @@ function embeddedPostgres({ dataDir, port = 0, persistent = true, durable, onLog
   });
 }
 
-/** initdb into `dataDir` (created, and handed to the postgres user when run as root), with the superuser every server here uses. */
-export async function initialiseCluster(options: Pick<EmbeddedServerOptions, 'dataDir' | 'durable' | 'onLog'>): Promise<void> {
+/**
+ * initdb into `dataDir` (created, and handed to the postgres user when run as root), with the superuser every server
+ * here uses.
+ */
+export async function initialiseCluster(
+  options: Pick<EmbeddedServerOptions, 'dataDir' | 'durable' | 'onLog'>,
+): Promise<void> {
   refuseWhereItCannotRun();
   await embeddedPostgres(options).initialise();
 }
@@ -145,7 +156,10 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     // The library rejects, with nothing, when the server exits before it is ready.
     if ((await Promise.race([server.start(), timedOut])) === 'timed_out') {
       await server.stop();
-      throw new EmbeddedServerError('failed', `postgres was not ready after ${startTimeoutMs} ms\n${lastLines(recentLog)}`);
+      throw new EmbeddedServerError(
+        'failed',
+        `postgres was not ready after ${startTimeoutMs} ms\n${lastLines(recentLog)}`,
+      );
     }
   } catch (error) {
     if (error instanceof EmbeddedServerError) throw error;
@@ -157,7 +171,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   return {
     port,
     dataDir,
-    url: (database = SUPERUSER) => `postgres://${SUPERUSER}:${SUPERUSER_PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    url: (database = SUPERUSER) =>
+      `postgres://${SUPERUSER}:${SUPERUSER_PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     stop: () => server.stop(),
   };
 }
@@ -192,7 +207,10 @@ function startFailure(log: string, dataDir: string, port: number): EmbeddedServe
   }
   const running = /lock file "postmaster.pid" already exists[\s\S]*?PID (\d+)/.exec(log);
   if (running) {
-    return new EmbeddedServerError('already_running', `a Postgres server (pid ${running[1]}) already runs on ${dataDir}`);
+    return new EmbeddedServerError(
+      'already_running',
+      `a Postgres server (pid ${running[1]}) already runs on ${dataDir}`,
+    );
   }
   return new EmbeddedServerError('failed', `postgres exited before it was ready\n${lastLines(log)}`);
 }

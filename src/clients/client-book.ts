@@ -53,7 +53,8 @@ export class ClientBook {
   private readonly listeners: Array<(entry: ClientEntry) => void> = [];
 
   constructor({ weights, configured, indices, maxShare }: ClientBookOptions) {
-    if (!Number.isInteger(indices) || indices < 1) throw new RangeError(`indices must be a positive integer, got ${indices}`);
+    if (!Number.isInteger(indices) || indices < 1)
+      throw new RangeError(`indices must be a positive integer, got ${indices}`);
     this.weights = weights;
     this.overflow = indices - 1;
     this.maxShare = maxShare;

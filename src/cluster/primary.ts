@@ -54,7 +54,8 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
   const fork = (): void => {
     forkedAt.set(cluster.fork().id, performance.now());
   };
-  const everyone = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  const everyone = (): Worker[] =>
+    Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   const killAll = (): void => {
     for (const worker of everyone()) worker.process.kill('SIGKILL');
   };
@@ -76,13 +77,19 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
   cluster.on('listening', (worker, address) => {
     listening.add(worker.id);
     if (started) {
-      log.info({ instance_pid: worker.process.pid, listening: listening.size, instances }, 'a replacement instance listens');
+      log.info(
+        { instance_pid: worker.process.pid, listening: listening.size, instances },
+        'a replacement instance listens',
+      );
       return;
     }
     if (listening.size < instances) return;
     started = true;
     const host = address.address ?? '127.0.0.1';
-    announce({ instances, pids: everyone().map((w) => w.process.pid) }, `listening on http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
+    announce(
+      { instances, pids: everyone().map((w) => w.process.pid) },
+      `listening on http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    );
   });
 
   cluster.on('exit', (worker, code, signal) => {
@@ -101,14 +108,26 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
       process.exit(code || 1);
     }
     if (code === EXIT_BAD_CONFIG && listening.size === 0) {
-      // It never will start (a setting, a schema from newer code), and no instance serves: nothing is left to keep running.
-      log.fatal({ instance_pid: worker.process.pid, code }, 'an instance refuses this configuration and none serves; stopping');
+      // It never will start (a setting, a schema from newer code), and no instance serves: nothing is left to keep
+      // running.
+      log.fatal(
+        { instance_pid: worker.process.pid, code },
+        'an instance refuses this configuration and none serves; stopping',
+      );
       stop(code);
       return;
     }
     const waitMs = backoff.next({ listened, livedMs });
-    const fields = { instance_pid: worker.process.pid, code, signal, listening: listening.size, instances, replacement_in_ms: waitMs };
-    if (code === EXIT_DATABASE_UNAVAILABLE) log.warn(fields, 'an instance could not reach Postgres; starting another after a pause');
+    const fields = {
+      instance_pid: worker.process.pid,
+      code,
+      signal,
+      listening: listening.size,
+      instances,
+      replacement_in_ms: waitMs,
+    };
+    if (code === EXIT_DATABASE_UNAVAILABLE)
+      log.warn(fields, 'an instance could not reach Postgres; starting another after a pause');
     else log.error(fields, 'an instance died; starting another (its orders are recovered once its lease expires)');
     const timer = setTimeout(() => {
       replacements.delete(timer);

@@ -16,10 +16,21 @@ export const OTHER_CLIENTS = '(others)';
 /** Rows the thread view lists; the rest are counted. */
 const MAX_LISTED_CLIENTS = 24;
 
-/** Configured clients exist from the start: the keys' (API_KEYS) and those CLIENT_WEIGHTS names. In open mode there is only the anonymous client. */
+/**
+ * Configured clients exist from the start: the keys' (API_KEYS) and those CLIENT_WEIGHTS names. In open mode there is
+ * only the anonymous client.
+ */
 export function createClientBook(config: Pick<Config, 'access' | 'clientWeights' | 'clientMaxShare'>): ClientBook {
-  const configured = config.access.mode === 'keys' ? [...new Set([...config.access.clients.map(({ client }) => client), ...config.clientWeights.keys()])] : [];
-  return new ClientBook({ weights: config.clientWeights, configured, indices: CLIENT_INDICES, maxShare: config.clientMaxShare });
+  const configured =
+    config.access.mode === 'keys'
+      ? [...new Set([...config.access.clients.map(({ client }) => client), ...config.clientWeights.keys()])]
+      : [];
+  return new ClientBook({
+    weights: config.clientWeights,
+    configured,
+    indices: CLIENT_INDICES,
+    maxShare: config.clientMaxShare,
+  });
 }
 
 /** Where each figure of a client is kept. */
@@ -42,7 +53,8 @@ export function clientFigures(sources: ClientSources): ViewedClient[] {
   const byIndex = new Map<number, ClientTally[]>();
   for (const tally of sources.book.tallies()) byIndex.set(tally.index, [...(byIndex.get(tally.index) ?? []), tally]);
   return [...byIndex].map(([index, members]) => {
-    const sum = (figure: (tally: ClientTally) => number): number => members.reduce((total, tally) => total + figure(tally), 0);
+    const sum = (figure: (tally: ClientTally) => number): number =>
+      members.reduce((total, tally) => total + figure(tally), 0);
     const bytes = members.map((tally) => sources.recordBytesOf(tally.name));
     return {
       client: members.length === 1 ? members[0]!.name : OTHER_CLIENTS,
@@ -52,7 +64,9 @@ export function clientFigures(sources: ClientSources): ViewedClient[] {
       couriers_waiting: waiting[index] ?? 0,
       cpu_steps_running: sum((tally) => cpu.get(tally.name)?.running ?? 0),
       cpu_steps_waiting: sum((tally) => cpu.get(tally.name)?.waiting ?? 0),
-      record_bytes: bytes.some((each) => each === undefined) ? null : bytes.reduce<number>((total, each) => total + each!, 0),
+      record_bytes: bytes.some((each) => each === undefined)
+        ? null
+        : bytes.reduce<number>((total, each) => total + each!, 0),
       shed_orders_in_flight: sum((tally) => tally.refused.shed_orders_in_flight),
       shed_records: sum((tally) => tally.refused.shed_records),
       rate_limited: sum((tally) => tally.refused.rate_limited),
@@ -63,7 +77,13 @@ export function clientFigures(sources: ClientSources): ViewedClient[] {
 /** The thread view's section: the busiest clients first. */
 export function viewedClients(sources: ClientSources): ViewedClients {
   const rows = clientFigures(sources);
-  const load = (row: ViewedClient): number => row.orders_in_flight + row.couriers_held + row.couriers_waiting + row.cpu_steps_running + row.cpu_steps_waiting;
+  const load = (row: ViewedClient): number =>
+    row.orders_in_flight + row.couriers_held + row.couriers_waiting + row.cpu_steps_running + row.cpu_steps_waiting;
   rows.sort((a, b) => load(b) - load(a) || (a.client < b.client ? -1 : 1));
-  return { capped: sources.book.capped, max_share: sources.book.share, listed: rows.slice(0, MAX_LISTED_CLIENTS), more: Math.max(0, rows.length - MAX_LISTED_CLIENTS) };
+  return {
+    capped: sources.book.capped,
+    max_share: sources.book.share,
+    listed: rows.slice(0, MAX_LISTED_CLIENTS),
+    more: Math.max(0, rows.length - MAX_LISTED_CLIENTS),
+  };
 }

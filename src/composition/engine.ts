@@ -100,7 +100,11 @@ export interface EngineOptions {
   readonly clients?: EngineClients;
 }
 
-export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false, clients }: EngineOptions = {}): OrderEngine {
+export function createOrderEngine(
+  config: Config,
+  log: Logger,
+  { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false, clients }: EngineOptions = {},
+): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   // Room for every step of every order admitted: a cell per task in flight.
@@ -127,7 +131,8 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       ? new DependencyBreakers({
           failures: config.breakerFailures,
           openMs: config.breakerOpenMs,
-          onTransition: (dependency, from, to) => breakerListeners.forEach((listener) => listener(dependency, from, to)),
+          onTransition: (dependency, from, to) =>
+            breakerListeners.forEach((listener) => listener(dependency, from, to)),
         })
       : undefined;
   const dependencies = dependencyControl(outages, breakers);
@@ -205,7 +210,13 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
       orders_in_flight: pipeline.ordersInFlight,
       threads_replaced: pool.registry.replaced,
       per_thread: threadView.perThread(),
-      ...(breakers ? { breakers: Object.fromEntries(breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)])) as EngineHealth['breakers'] } : {}),
+      ...(breakers
+        ? {
+            breakers: Object.fromEntries(
+              breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)]),
+            ) as EngineHealth['breakers'],
+          }
+        : {}),
     }),
     poolFigures: () => {
       const { stats } = pool;
@@ -244,7 +255,11 @@ export function createOrderEngine(config: Config, log: Logger, { steps = DEFAULT
  * max(1, THREADS − 1) per client and THREADS in all, once more than one
  * client exists. And each index's name, for the thread view.
  */
-function shareBetweenClients(book: ClientBook, couriers: SlotSemaphore, threads: number): { cpuTurns: CpuTurns; clientNamed: (index: number) => string | undefined } {
+function shareBetweenClients(
+  book: ClientBook,
+  couriers: SlotSemaphore,
+  threads: number,
+): { cpuTurns: CpuTurns; clientNamed: (index: number) => string | undefined } {
   const names = new Map<number, string>();
   let capped = false;
   book.onEntry((entry) => {
@@ -256,12 +271,17 @@ function shareBetweenClients(book: ClientBook, couriers: SlotSemaphore, threads:
       couriers.setShare(Math.round(book.share * 1000));
     }
   });
-  const cpuTurns = new CpuTurns(() => (book.capped ? { perClient: Math.max(1, threads - 1), total: threads } : undefined));
+  const cpuTurns = new CpuTurns(() =>
+    book.capped ? { perClient: Math.max(1, threads - 1), total: threads } : undefined,
+  );
   return { cpuTurns, clientNamed: (index) => names.get(index) };
 }
 
 /** The admin's view of the dependencies: each one's outage, in shared memory, and its breaker. */
-function dependencyControl(outages: DependencyOutages<DependencyName>, breakers: DependencyBreakers | undefined): DependencyControl {
+function dependencyControl(
+  outages: DependencyOutages<DependencyName>,
+  breakers: DependencyBreakers | undefined,
+): DependencyControl {
   const stateOf = (dependency: Dependency, readings = breakers?.readings()): DependencyState => ({
     dependency,
     outage: outages.outageOf(dependency.name),
@@ -284,12 +304,23 @@ function viewedDependency({ dependency, outage, breaker }: DependencyState): Vie
   return {
     name: dependency.name,
     title: dependency.title,
-    outage: outage.failureRatio > 0 || outage.latencyMs > 0 ? { failure_ratio: outage.failureRatio, latency_ms: outage.latencyMs } : null,
-    breaker: breaker ? { state: breaker.state, consecutive_failures: breaker.consecutiveFailures, open_for_ms: Math.max(0, Math.round(breaker.openForMs)) } : null,
+    outage:
+      outage.failureRatio > 0 || outage.latencyMs > 0
+        ? { failure_ratio: outage.failureRatio, latency_ms: outage.latencyMs }
+        : null,
+    breaker: breaker
+      ? {
+          state: breaker.state,
+          consecutive_failures: breaker.consecutiveFailures,
+          open_for_ms: Math.max(0, Math.round(breaker.openForMs)),
+        }
+      : null,
   };
 }
 
-/** A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch). */
+/**
+ * A refund the pool could not get answered: the main thread voids the payment itself (with the order's test switch).
+ */
 function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
   return {
     takeOver: async ({ order, runNumber: run }) => {

@@ -52,14 +52,23 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const store = await openStore(config, log);
   // The bulkheads: who shares the service, and each client's share of what is scarce.
   const clients = createClientBook(config);
-  const shares = new ClientShares({ maxInflight: config.maxInflight, recordsMaxBytes: config.orderRecordsMaxBytes, records: store.records, clients });
+  const shares = new ClientShares({
+    maxInflight: config.maxInflight,
+    recordsMaxBytes: config.orderRecordsMaxBytes,
+    records: store.records,
+    clients,
+  });
   let engine: OrderEngine;
   try {
     engine = createOrderEngine({ ...config, couriers: store.couriers }, log, {
       steps,
       ledger: store.ledger,
       recoveryVoidsInDoubt: store.voidsRunsInDoubt,
-      clients: { book: clients, ordersInFlightOf: (client) => shares.inFlightOf(client), recordBytesOf: (client) => store.records.bytesOf(client) },
+      clients: {
+        book: clients,
+        ordersInFlightOf: (client) => shares.inFlightOf(client),
+        recordBytesOf: (client) => store.records.bytesOf(client),
+      },
     });
     store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
@@ -71,7 +80,11 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const orders = new OrderDesk(
     pipeline,
     records,
-    runEvents(log, ({ order, runNumber: run }, result) => void paymentGateway.runEnded({ order: keyOfOrder(order), run }, result.failure !== undefined)),
+    runEvents(
+      log,
+      ({ order, runNumber: run }, result) =>
+        void paymentGateway.runEnded({ order: keyOfOrder(order), run }, result.failure !== undefined),
+    ),
   );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.
   store.onLost(() => orders.cancelAll('interrupted'));
@@ -134,7 +147,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       ...(breakers ? { dependencies: () => breakers.admit() } : {}),
       dependencyControl: engine.dependencies,
       clientShares: shares,
-      ...(anyClientRateLimit(config) ? { rateLimits: { limiter: rateLimiter(config, log), limited: (client: string) => clients.refused(client, 'rate_limited') } } : {}),
+      ...(anyClientRateLimit(config)
+        ? {
+            rateLimits: {
+              limiter: rateLimiter(config, log),
+              limited: (client: string) => clients.refused(client, 'rate_limited'),
+            },
+          }
+        : {}),
     }),
     { ...config, hardLimit: config.connectionHardLimit },
     log,
@@ -144,7 +164,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     await store.start();
     const issued = store.apiKeys()?.size ?? 0;
     if (config.access.mode === 'open' && issued > 0) {
-      log.warn({ keys_issued: issued }, 'API keys are issued in Postgres, but neither API_KEYS nor ADMIN_KEY is set: open mode lets anyone in and ignores them; set ADMIN_KEY to use them');
+      log.warn(
+        { keys_issued: issued },
+        'API keys are issued in Postgres, but neither API_KEYS nor ADMIN_KEY is set: open mode lets anyone in and ignores them; set ADMIN_KEY to use them',
+      );
     }
     url = await server.listen(config.host, config.port);
   } catch (error) {
@@ -165,7 +188,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     // before the deadline (the configuration guarantees the time exists).
     const cancelBy = Math.max(0, config.shutdownTimeoutMs - windDownMs(config) - SHUTDOWN_MARGIN_MS);
     if (!(await settlesWithin(idle, cancelBy))) {
-      log.warn({ orders_in_flight: orders.runsInFlight }, 'shutdown deadline near: canceling the orders still in flight');
+      log.warn(
+        { orders_in_flight: orders.runsInFlight },
+        'shutdown deadline near: canceling the orders still in flight',
+      );
       orders.cancelAll('shutting_down');
       // Every run, its refunds included, ends before the pool closes: none is cut off.
       await idle;

@@ -15,7 +15,10 @@ export const STEP_MODULES: Readonly<Record<ActionName, URL>> = {
   refund: compiledModule('workers/steps/refund'),
 };
 
-/** The steps every order runs, in the registry's order, each with its module and its compensation's (Go's `[]order.Step`). */
+/**
+ * The steps every order runs, in the registry's order, each with its module and its compensation's (Go's
+ * `[]order.Step`).
+ */
 export const DEFAULT_STEPS: readonly StepDefinition[] = STEP_NAMES.map((name) => {
   const compensation = compensationOf(name);
   return {

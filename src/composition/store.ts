@@ -13,7 +13,20 @@ import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 export async function openStore(config: Config, log: Logger): Promise<Store> {
   if (config.durable) {
     const leaseMarginOf = { leaseMs: config.durable.leaseMs, cancelGraceMs: config.cancelGraceMs };
-    return PostgresStore.open({ ...config.durable, leaseMarginMs: leaseMarginMs(leaseMarginOf), replayMs: config.idempotencyTtlMs, couriers: config.couriers }, log);
+    return PostgresStore.open(
+      {
+        ...config.durable,
+        leaseMarginMs: leaseMarginMs(leaseMarginOf),
+        replayMs: config.idempotencyTtlMs,
+        couriers: config.couriers,
+      },
+      log,
+    );
   }
-  return new MemoryStore({ ttlMs: config.idempotencyTtlMs, maxBytes: config.orderRecordsMaxBytes, couriers: config.couriers, atRiskBytes: AT_RISK_BYTES });
+  return new MemoryStore({
+    ttlMs: config.idempotencyTtlMs,
+    maxBytes: config.orderRecordsMaxBytes,
+    couriers: config.couriers,
+    atRiskBytes: AT_RISK_BYTES,
+  });
 }

@@ -29,13 +29,18 @@ export interface Dependency {
 
 export const DEPENDENCIES: readonly Dependency[] = STEP_NAMES.map((step) => ({ step, ...STEPS[step].dependency }));
 
-export const DEPENDENCY_NAMES = DEPENDENCIES.map((dependency) => dependency.name) as unknown as readonly [DependencyName, ...DependencyName[]];
+export const DEPENDENCY_NAMES = DEPENDENCIES.map((dependency) => dependency.name) as unknown as readonly [
+  DependencyName,
+  ...DependencyName[],
+];
 
 /** An outage's added latency at most: as long as a step's own delay may be. */
 export const MAX_ADDED_LATENCY_MS = 60_000;
 
 /** Each step's dependency. */
-export const DEPENDENCY_OF_STEP: PerStep<Dependency> = Object.fromEntries(DEPENDENCIES.map((dependency) => [dependency.step, dependency])) as Record<StepName, Dependency>;
+export const DEPENDENCY_OF_STEP: PerStep<Dependency> = Object.fromEntries(
+  DEPENDENCIES.map((dependency) => [dependency.step, dependency]),
+) as Record<StepName, Dependency>;
 
 /** The dependency a path or a body names, if there is one by that name. */
 export function dependencyNamed(name: string): Dependency | undefined {

@@ -33,8 +33,16 @@ export const STEPS = {
     defaultDelayMs: 150,
     compensation: 'refund',
   },
-  vendor: { failsWith: 'vendor_unavailable', dependency: { name: 'vendor', unavailable: 'vendor_unavailable', title: 'the vendor' }, defaultDelayMs: 200 },
-  courier: { failsWith: 'no_courier', dependency: { name: 'courier', unavailable: 'no_courier', title: 'the courier service' }, defaultDelayMs: 100 },
+  vendor: {
+    failsWith: 'vendor_unavailable',
+    dependency: { name: 'vendor', unavailable: 'vendor_unavailable', title: 'the vendor' },
+    defaultDelayMs: 200,
+  },
+  courier: {
+    failsWith: 'no_courier',
+    dependency: { name: 'courier', unavailable: 'no_courier', title: 'the courier service' },
+    defaultDelayMs: 100,
+  },
 } as const satisfies Readonly<Record<string, StepSpec>>;
 
 /** Compensations: run only for a failed order, for a step whose effect may stand; they compute nothing. */
@@ -48,9 +56,13 @@ export type CompensationName = keyof typeof COMPENSATIONS;
 export type ActionName = StepName | CompensationName;
 
 /** The kinds a step or a compensation fails with: its remote service said no, or did not answer. */
-export type StepFailureKind = (typeof STEPS)[StepName]['failsWith'] | (typeof STEPS)[StepName]['dependency']['unavailable'] | (typeof COMPENSATIONS)[CompensationName]['failsWith'];
+export type StepFailureKind =
+  | (typeof STEPS)[StepName]['failsWith']
+  | (typeof STEPS)[StepName]['dependency']['unavailable']
+  | (typeof COMPENSATIONS)[CompensationName]['failsWith'];
 
-const keys = <T extends object>(table: T): [keyof T & string, ...Array<keyof T & string>] => Object.keys(table) as [keyof T & string, ...Array<keyof T & string>];
+const keys = <T extends object>(table: T): [keyof T & string, ...Array<keyof T & string>] =>
+  Object.keys(table) as [keyof T & string, ...Array<keyof T & string>];
 
 /** In registry order, as a non-empty tuple (what a schema's enum takes). */
 export const STEP_NAMES: readonly [StepName, ...StepName[]] = keys(STEPS);
@@ -58,7 +70,10 @@ export const COMPENSATION_NAMES: readonly [CompensationName, ...CompensationName
 export const ACTION_NAMES: readonly [ActionName, ...ActionName[]] = [...STEP_NAMES, ...COMPENSATION_NAMES];
 
 export const STEP_FAILURE_KINDS: readonly StepFailureKind[] = [
-  ...new Set<StepFailureKind>([...Object.values(STEPS).flatMap((spec) => [spec.failsWith, spec.dependency.unavailable]), ...Object.values(COMPENSATIONS).map((spec) => spec.failsWith)]),
+  ...new Set<StepFailureKind>([
+    ...Object.values(STEPS).flatMap((spec) => [spec.failsWith, spec.dependency.unavailable]),
+    ...Object.values(COMPENSATIONS).map((spec) => spec.failsWith),
+  ]),
 ];
 
 export function isCompensation(action: ActionName): action is CompensationName {

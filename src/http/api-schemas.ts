@@ -27,16 +27,29 @@ export const stepSchema = z
   .strictObject({
     name: z.enum(ACTION_NAMES),
     status: z.enum(['ok', 'error', 'canceled']),
-    duration_ms: z.int().min(0).meta({ description: 'From dispatch to the end of the step, waiting for a thread or a courier included.' }),
-    thread_id: z.int().min(1).optional().meta({ description: 'The worker thread that ran the step; absent if it never reached one.' }),
-    detail: z.string().optional().meta({ description: 'The kind of an error; "canceled: <kind>" for a canceled step.' }),
-    thread_fate: z.enum(['terminated', 'died']).optional().meta({ description: 'The thread was lost under the step.' }),
-    attempts: z.int().min(2).optional().meta({ description: 'Runs of the step, when its thread died and it ran again on another.' }),
-    retries: z
+    duration_ms: z
+      .int()
+      .min(0)
+      .meta({ description: 'From dispatch to the end of the step, waiting for a thread or a courier included.' }),
+    thread_id: z
       .int()
       .min(1)
       .optional()
-      .meta({ description: 'Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES).' }),
+      .meta({ description: 'The worker thread that ran the step; absent if it never reached one.' }),
+    detail: z
+      .string()
+      .optional()
+      .meta({ description: 'The kind of an error; "canceled: <kind>" for a canceled step.' }),
+    thread_fate: z.enum(['terminated', 'died']).optional().meta({ description: 'The thread was lost under the step.' }),
+    attempts: z
+      .int()
+      .min(2)
+      .optional()
+      .meta({ description: 'Runs of the step, when its thread died and it ran again on another.' }),
+    retries: z.int().min(1).optional().meta({
+      description:
+        'Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES).',
+    }),
   })
   .meta({ id: 'Step' });
 
@@ -45,7 +58,10 @@ export const orderResponseSchema = z
     status: z.enum(['ok', 'error']),
     order_id: z.string(),
     steps: z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' }),
-    compensations: z.array(stepSchema).optional().meta({ description: 'Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo.' }),
+    compensations: z.array(stepSchema).optional().meta({
+      description:
+        'Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo.',
+    }),
     error: errorSchema.optional(),
   })
   .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });
@@ -56,32 +72,46 @@ export const orderStatusSchema = z
     state: z.enum(['running', 'done']),
     outcome: z
       .strictObject({
-        http_status: z.int().meta({ description: 'The status the latest run was answered with (499: every caller had gone).' }),
+        http_status: z
+          .int()
+          .meta({ description: 'The status the latest run was answered with (499: every caller had gone).' }),
         kind: z.enum(['ok', ...ERROR_KINDS]).meta({ description: '"ok", or the kind the latest run failed with.' }),
       })
       .nullable()
       .meta({ description: "The latest run's final answer; null while it runs." }),
-    runs: z.int().min(1).meta({ description: 'Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run.' }),
+    runs: z.int().min(1).meta({
+      description:
+        'Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run.',
+    }),
     payment: z
       .strictObject({
         charged: z.int().min(0),
         refunded: z.int().min(0),
       })
-      .meta({ description: "The payment provider's books for this order, totals over every run, in the order's unit." }),
+      .meta({
+        description: "The payment provider's books for this order, totals over every run, in the order's unit.",
+      }),
   })
   .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });
 
 export const breakerSchema = z
   .strictObject({
-    state: z
-      .enum(['closed', 'open', 'half_open'])
-      .meta({ description: 'closed: orders go through; open: new orders are refused at once (503 with the dependency’s kind); half_open: one probe order goes through, the others are refused.' }),
-    consecutive_failures: z.int().min(0).meta({ description: 'Failures of the dependency in a row, counted while closed (BREAKER_FAILURES of them open it).' }),
-    open_until: z.string().nullable().meta({ description: 'While open: when it lets a probe order through (BREAKER_OPEN_MS after it opened), an ISO 8601 time in UTC; null otherwise.' }),
+    state: z.enum(['closed', 'open', 'half_open']).meta({
+      description:
+        'closed: orders go through; open: new orders are refused at once (503 with the dependency’s kind); half_open: one probe order goes through, the others are refused.',
+    }),
+    consecutive_failures: z.int().min(0).meta({
+      description: 'Failures of the dependency in a row, counted while closed (BREAKER_FAILURES of them open it).',
+    }),
+    open_until: z.string().nullable().meta({
+      description:
+        'While open: when it lets a probe order through (BREAKER_OPEN_MS after it opened), an ISO 8601 time in UTC; null otherwise.',
+    }),
   })
   .meta({
     id: 'Breaker',
-    description: "A dependency's circuit breaker. It counts only the dependency's own failures: unavailable answers, and steps cut by the deadline while waiting out its added latency.",
+    description:
+      "A dependency's circuit breaker. It counts only the dependency's own failures: unavailable answers, and steps cut by the deadline while waiting out its added latency.",
   });
 
 export const dependencyStateSchema = z
@@ -90,7 +120,11 @@ export const dependencyStateSchema = z
     title: z.string(),
     outage: z
       .strictObject({
-        failure_ratio: z.number().min(0).max(1).meta({ description: 'The share of calls answered unavailable; nothing reaches the service for those.' }),
+        failure_ratio: z
+          .number()
+          .min(0)
+          .max(1)
+          .meta({ description: 'The share of calls answered unavailable; nothing reaches the service for those.' }),
         latency_ms: z.int().min(0).meta({ description: 'How much later than usual every call is answered.' }),
       })
       .nullable()
@@ -98,32 +132,54 @@ export const dependencyStateSchema = z
     calls_refused: z.int().min(0).meta({ description: 'Calls the outages have answered unavailable since start.' }),
     breaker: breakerSchema.nullable().meta({ description: 'null with BREAKER_FAILURES=0 (no breakers).' }),
   })
-  .meta({ id: 'DependencyState', description: 'A remote service the steps call: the payment provider (payment), the vendor (vendor), the courier service (courier).' });
+  .meta({
+    id: 'DependencyState',
+    description:
+      'A remote service the steps call: the payment provider (payment), the vendor (vendor), the courier service (courier).',
+  });
 
-export const dependenciesSchema = z.strictObject({ dependencies: z.array(dependencyStateSchema) }).meta({ id: 'Dependencies' });
+export const dependenciesSchema = z
+  .strictObject({ dependencies: z.array(dependencyStateSchema) })
+  .meta({ id: 'Dependencies' });
 
 export const healthReportSchema = z
   .strictObject({
     status: z.enum(['ok', 'draining']),
-    running_steps: z.int().min(0).meta({ description: 'Steps running inside worker threads (the cross-thread tracker).' }),
+    running_steps: z
+      .int()
+      .min(0)
+      .meta({ description: 'Steps running inside worker threads (the cross-thread tracker).' }),
     threads: z.int().min(0).meta({ description: 'Live worker threads.' }),
     queued: z.int().min(0).meta({ description: 'Steps dispatched but not yet started on a thread.' }),
     couriers_busy: z.int().min(0),
     couriers: z.int().min(1),
     orders_in_flight: z.int().min(0),
     threads_replaced: z.int().min(0).meta({ description: 'Threads terminated or crashed and replaced since start.' }),
-    fault_injection: z.boolean().meta({ description: 'FAULT_INJECTION=on: orders sent with the admin key may carry faults that crash, hang or exhaust threads. Never on in production.' }),
-    access: z
-      .enum(['open', 'keys'])
-      .meta({ description: 'open: no API keys, every caller is the one anonymous client and the admin (loopback only, or ALLOW_ANONYMOUS=on); keys: callers need an API key.' }),
+    fault_injection: z.boolean().meta({
+      description:
+        'FAULT_INJECTION=on: orders sent with the admin key may carry faults that crash, hang or exhaust threads. Never on in production.',
+    }),
+    access: z.enum(['open', 'keys']).meta({
+      description:
+        'open: no API keys, every caller is the one anonymous client and the admin (loopback only, or ALLOW_ANONYMOUS=on); keys: callers need an API key.',
+    }),
     durable: z
       .strictObject({
-        instance_id: z.string().nullable().meta({ description: "This instance's identity while it holds its lease; null once it gave it up." }),
+        instance_id: z
+          .string()
+          .nullable()
+          .meta({ description: "This instance's identity while it holds its lease; null once it gave it up." }),
         store: z.enum(['up', 'down']).meta({ description: 'Whether Postgres answers.' }),
         lease: z.enum(['held', 'lost']),
         orders_running: z.int().min(0).meta({ description: 'Runs this instance has begun and not yet recorded.' }),
-        couriers_held: z.int().min(0).meta({ description: 'Courier slots this instance holds, of the pool every instance shares.' }),
-        orders_recovered: z.int().min(0).meta({ description: 'Orders of lost instances this instance took over since start.' }),
+        couriers_held: z
+          .int()
+          .min(0)
+          .meta({ description: 'Courier slots this instance holds, of the pool every instance shares.' }),
+        orders_recovered: z
+          .int()
+          .min(0)
+          .meta({ description: 'Orders of lost instances this instance took over since start.' }),
       })
       .optional()
       .meta({ description: 'With DATABASE_URL: what this instance holds of what the instances share.' }),
@@ -132,12 +188,19 @@ export const healthReportSchema = z
         z.strictObject({
           thread_id: z.int().min(1),
           steps: z.int().min(0).meta({ description: 'Steps running on the thread (its share of the tracker).' }),
-          utilization: z.number().min(0).max(1).meta({ description: "The share of time the thread's event loop was busy, over the last half second or more." }),
+          utilization: z.number().min(0).max(1).meta({
+            description: "The share of time the thread's event loop was busy, over the last half second or more.",
+          }),
         }),
       )
       .meta({ description: 'Each live worker thread, by thread_id. The live view of the threads is GET /threads.' }),
     breakers: z
-      .strictObject(Object.fromEntries(DEPENDENCY_NAMES.map((name) => [name, breakerSchema])) as Record<(typeof DEPENDENCY_NAMES)[number], typeof breakerSchema>)
+      .strictObject(
+        Object.fromEntries(DEPENDENCY_NAMES.map((name) => [name, breakerSchema])) as Record<
+          (typeof DEPENDENCY_NAMES)[number],
+          typeof breakerSchema
+        >,
+      )
       .optional()
       .meta({ description: "Each dependency's circuit breaker; absent with BREAKER_FAILURES=0." }),
   })

@@ -99,14 +99,20 @@ export function createApp({
 
   app.use(requestLog(log));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
-  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    }),
+  );
   const hosts = new Set(allowedHosts);
   const may = guards(identify, responder);
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
     (req, res) =>
-      responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, { Allow: allow });
+      responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, {
+        Allow: allow,
+      });
 
   // One gate for every request, before routing (one layer rather than one per
   // check: each layer costs every request a turn through the router).
@@ -122,13 +128,26 @@ export function createApp({
       responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });
     } else if (req.headers.host !== undefined && !probe && !hosts.has(hostNameOf(req.headers.host))) {
       // A page elsewhere reaching this service through a name it resolved to us (DNS rebinding) is refused here.
-      responder.error(res, 'misdirected_request', `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`);
+      responder.error(
+        res,
+        'misdirected_request',
+        `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`,
+      );
     } else next();
   });
 
   // The rate limit before the body is read: an order over it costs nothing more.
   const limited = rateLimits ? [rateLimit(rateLimits.limiter, responder, rateLimits.limited)] : [];
-  const route = orderRoute({ orders, capacity, draining, responder, observer, faultInjection, ...(dependencies ? { dependencies } : {}), ...(clientShares ? { clientShares } : {}) });
+  const route = orderRoute({
+    orders,
+    capacity,
+    draining,
+    responder,
+    observer,
+    faultInjection,
+    ...(dependencies ? { dependencies } : {}),
+    ...(clientShares ? { clientShares } : {}),
+  });
   app.post('/order', may.client, ...limited, ...route);
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
@@ -170,7 +189,8 @@ export function createApp({
       return responder.error(res, error.kind, error.message);
     }
     // The router could not decode a path parameter (`%ZZ`, a lone surrogate's bytes): the client's URL, not our fault.
-    if (error instanceof URIError) return responder.error(res, 'bad_request', 'the path is not well-formed percent-encoded UTF-8');
+    if (error instanceof URIError)
+      return responder.error(res, 'bad_request', 'the path is not well-formed percent-encoded UTF-8');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
   };

@@ -53,7 +53,10 @@ export function guards(identify: Identify, responder: Responder): Guards {
     const key = keyOf(authorization);
     const caller = key === undefined ? undefined : identify.callerOf(key);
     if (caller) return caller;
-    const message = key === undefined ? 'an API key is needed: Authorization: Bearer <key>' : 'this API key is not known (never issued, or revoked)';
+    const message =
+      key === undefined
+        ? 'an API key is needed: Authorization: Bearer <key>'
+        : 'this API key is not known (never issued, or revoked)';
     responder.error(res, 'unauthorized', message, { 'WWW-Authenticate': CHALLENGES });
     return undefined;
   };
@@ -67,7 +70,8 @@ export function guards(identify: Identify, responder: Responder): Guards {
     admin: (req, res, next) => {
       const caller = callerOf(req.headers.authorization, res);
       if (!caller) return;
-      if (!caller.admin) return responder.error(res, 'forbidden', `${req.path} is the admin's: it needs the admin key (ADMIN_KEY)`);
+      if (!caller.admin)
+        return responder.error(res, 'forbidden', `${req.path} is the admin's: it needs the admin key (ADMIN_KEY)`);
       res.locals.caller = caller;
       next();
     },

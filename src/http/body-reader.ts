@@ -69,7 +69,8 @@ async function read(req: IncomingMessage, limit: number): Promise<Buffer> {
   try {
     return await decode(wire, { maxOutputLength: limit });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new BodyError('payload_too_large', `body exceeds ${limit} bytes once decoded (${coding})`);
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new BodyError('payload_too_large', `body exceeds ${limit} bytes once decoded (${coding})`);
     throw new BodyError('bad_request', `body is not valid ${coding} data: ${(error as Error).message}`);
   }
 }

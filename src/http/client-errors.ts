@@ -50,7 +50,10 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDO
 /** The socket's response in progress, if any: Node keeps it there (it is what Node's own handler looks at). */
 type HttpSocket = Socket & { readonly _httpMessage?: ServerResponse | null };
 
-export function clientErrorHandler(log: Logger, timeouts: RequestTimeouts): (error: ClientError, socket: Duplex) => void {
+export function clientErrorHandler(
+  log: Logger,
+  timeouts: RequestTimeouts,
+): (error: ClientError, socket: Duplex) => void {
   // The parser fails again on every later chunk of a connection it gave up on: answer once.
   const seen = new WeakSet<Duplex>();
   return (error, duplex) => {
@@ -84,7 +87,10 @@ export function clientErrorHandler(log: Logger, timeouts: RequestTimeouts): (err
     }
     if (pending.req.complete) {
       // The answer being prepared belongs to an earlier request, which was fine.
-      log.info({ request_id: pending.getHeader('x-request-id'), ...fields }, `a request pipelined after this one was rejected: ${message}; closing after this answer`);
+      log.info(
+        { request_id: pending.getHeader('x-request-id'), ...fields },
+        `a request pipelined after this one was rejected: ${message}; closing after this answer`,
+      );
       pending.setHeader('Connection', 'close');
       return;
     }
@@ -100,10 +106,16 @@ export function clientErrorHandler(log: Logger, timeouts: RequestTimeouts): (err
   };
 }
 
-function describe(error: ClientError, { headersTimeoutMs, requestTimeoutMs }: RequestTimeouts): { kind: ErrorKind; message: string } {
+function describe(
+  error: ClientError,
+  { headersTimeoutMs, requestTimeoutMs }: RequestTimeouts,
+): { kind: ErrorKind; message: string } {
   switch (error.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return { kind: 'request_timeout', message: `the request did not arrive in time: headers within ${headersTimeoutMs} ms, all of it within ${requestTimeoutMs} ms` };
+      return {
+        kind: 'request_timeout',
+        message: `the request did not arrive in time: headers within ${headersTimeoutMs} ms, all of it within ${requestTimeoutMs} ms`,
+      };
     case 'HPE_HEADER_OVERFLOW':
       return { kind: 'headers_too_large', message: `the request line and headers exceed ${maxHeaderSize} bytes` };
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':

@@ -43,7 +43,8 @@ export class ClientRateLimits implements ClientRateLimiter {
       const counted = await this.limiterFor(limit).consume(client);
       return { limit, allowed: true, remaining: counted.remainingPoints, resetMs: counted.msBeforeNext };
     } catch (refused: unknown) {
-      if (refused instanceof RateLimiterRes) return { limit, allowed: false, remaining: 0, resetMs: refused.msBeforeNext };
+      if (refused instanceof RateLimiterRes)
+        return { limit, allowed: false, remaining: 0, resetMs: refused.msBeforeNext };
       // The counts could not be had (they always can in memory): let the order through rather than refuse it for that.
       this.log.warn({ err: refused, client }, 'rate limit not checked: its counts could not be read');
       return undefined;
@@ -58,7 +59,11 @@ export class ClientRateLimits implements ClientRateLimiter {
       limiter =
         this.store === 'memory'
           ? new RateLimiterMemory(options)
-          : new RLWrapperTimeouts({ limiter: new RateLimiterCluster(options), timeoutMs: CLUSTER_TIMEOUT_MS, insuranceLimiter: new RateLimiterMemory(options) });
+          : new RLWrapperTimeouts({
+              limiter: new RateLimiterCluster(options),
+              timeoutMs: CLUSTER_TIMEOUT_MS,
+              insuranceLimiter: new RateLimiterMemory(options),
+            });
       this.limiters.set(points, limiter);
     }
     return limiter;

@@ -17,17 +17,33 @@ import type { Responder } from './responses.js';
 
 export const dependencyOutageBodySchema = z
   .strictObject({
-    outage: z.boolean().meta({ description: 'true: switch the outage on (every call fails as unavailable unless failure_ratio says otherwise); false: end it.' }),
-    failure_ratio: z.number().min(0).max(1).optional().meta({ description: 'Only with outage true: the share of calls answered unavailable, drawn per call (a partial outage). Default 1.' }),
-    latency_ms: z.int().min(0).max(MAX_ADDED_LATENCY_MS).optional().meta({ description: 'Only with outage true: how much later every call is answered. Default 0.' }),
+    outage: z.boolean().meta({
+      description:
+        'true: switch the outage on (every call fails as unavailable unless failure_ratio says otherwise); false: end it.',
+    }),
+    failure_ratio: z.number().min(0).max(1).optional().meta({
+      description:
+        'Only with outage true: the share of calls answered unavailable, drawn per call (a partial outage). Default 1.',
+    }),
+    latency_ms: z
+      .int()
+      .min(0)
+      .max(MAX_ADDED_LATENCY_MS)
+      .optional()
+      .meta({ description: 'Only with outage true: how much later every call is answered. Default 0.' }),
   })
   .superRefine((body, ctx) => {
     if (!body.outage) {
       for (const field of ['failure_ratio', 'latency_ms'] as const) {
-        if (body[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'only with "outage": true' });
+        if (body[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: 'only with "outage": true' });
       }
     } else if (body.failure_ratio === 0 && !body.latency_ms) {
-      ctx.addIssue({ code: 'custom', path: ['failure_ratio'], message: 'an outage that fails no call and adds no latency_ms changes nothing' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['failure_ratio'],
+        message: 'an outage that fails no call and adds no latency_ms changes nothing',
+      });
     }
   })
   .meta({ id: 'DependencyOutage' });
@@ -62,7 +78,11 @@ export interface DependencyControl {
 }
 
 export function breakerJson({ state, consecutiveFailures, openForMs }: BreakerState): BreakerJson {
-  return { state, consecutive_failures: consecutiveFailures, open_until: state === 'open' ? new Date(Date.now() + openForMs).toISOString() : null };
+  return {
+    state,
+    consecutive_failures: consecutiveFailures,
+    open_until: state === 'open' ? new Date(Date.now() + openForMs).toISOString() : null,
+  };
 }
 
 function stateJson({ dependency, outage, refusedCalls, breaker }: DependencyState): DependencyStateJson {
@@ -95,8 +115,14 @@ export function dependencySwitch(control: DependencyControl, responder: Responde
     const parsed = dependencyOutageBodySchema.safeParse(json.value);
     if (!parsed.success) return responder.error(res, 'bad_request', describeIssues(parsed.error));
     const { outage, failure_ratio = 1, latency_ms = 0 } = parsed.data;
-    const state = control.switchOutage(dependency, outage ? { failureRatio: failure_ratio, latencyMs: latency_ms } : { failureRatio: 0, latencyMs: 0 });
-    res.locals.log.warn({ dependency: dependency.name, outage: stateJson(state).outage }, outage ? 'dependency outage switched on' : 'dependency outage switched off');
+    const state = control.switchOutage(
+      dependency,
+      outage ? { failureRatio: failure_ratio, latencyMs: latency_ms } : { failureRatio: 0, latencyMs: 0 },
+    );
+    res.locals.log.warn(
+      { dependency: dependency.name, outage: stateJson(state).outage },
+      outage ? 'dependency outage switched on' : 'dependency outage switched off',
+    );
     responder.json(res, 200, stateJson(state));
   };
   return [named, requireJson(responder), readBody(), change];

@@ -31,11 +31,20 @@ export interface ReadinessSources {
   readonly recordsFull: () => boolean;
 }
 
-export function readinessRoute({ capacity, draining, storeUnavailable, recordsFull }: ReadinessSources, responder: Responder): RequestHandler {
+export function readinessRoute(
+  { capacity, draining, storeUnavailable, recordsFull }: ReadinessSources,
+  responder: Responder,
+): RequestHandler {
   return (_req, res) => {
     const { ordersInFlight, maxInflight } = capacity();
     const shedding = ordersInFlight >= maxInflight || recordsFull();
-    const status: Readiness['status'] = draining() ? 'draining' : storeUnavailable() ? 'store_unavailable' : shedding ? 'shedding' : 'ready';
+    const status: Readiness['status'] = draining()
+      ? 'draining'
+      : storeUnavailable()
+        ? 'store_unavailable'
+        : shedding
+          ? 'shedding'
+          : 'ready';
     const body: Readiness = { status, orders_in_flight: ordersInFlight, max_inflight: maxInflight };
     responder.json(res, status === 'ready' ? 200 : 503, body);
   };

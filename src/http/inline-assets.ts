@@ -25,4 +25,5 @@ export function uplotAsset(file: 'uPlot.iife.min.js' | 'uPlot.min.css'): string 
 }
 
 /** Keeps inlined text from ending its own element early; "<\\/" means the same in JS strings, regexes and CSS. */
-export const guardClosingTag = (text: string, tag: 'script' | 'style'): string => text.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
+export const guardClosingTag = (text: string, tag: 'script' | 'style'): string =>
+  text.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);

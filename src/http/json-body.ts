@@ -12,7 +12,8 @@ import type { z } from 'zod';
 import { firstJsonFlaw, type JsonFlaw } from './json-flaws.js';
 import type { Responder } from './responses.js';
 
-export type JsonObject = { readonly ok: true; readonly value: object } | { readonly ok: false; readonly message: string };
+export type JsonObject =
+  { readonly ok: true; readonly value: object } | { readonly ok: false; readonly message: string };
 
 /** 415 unless the request says it sends JSON in UTF-8. */
 export function requireJson(responder: Responder): RequestHandler {
@@ -39,7 +40,10 @@ export function parseJsonObject(raw: Buffer | undefined): JsonObject {
     return { ok: false, message: `body is not valid JSON: ${(error as Error).message}` };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
+    return {
+      ok: false,
+      message: `body must be one JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    };
   }
   const flaw = firstJsonFlaw(text);
   if (flaw) return { ok: false, message: describeFlaw(flaw) };
@@ -52,7 +56,9 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 function describeFlaw({ kind, path }: JsonFlaw): string {
-  return kind === 'duplicate_key' ? `duplicate field "${path}": each field may be given once` : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
+  return kind === 'duplicate_key'
+    ? `duplicate field "${path}": each field may be given once`
+    : `${path}: not well-formed Unicode (a lone surrogate escape, \\uD800-\\uDFFF without its pair)`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -76,6 +82,7 @@ function mediaTypeProblem(header: string | undefined): string | undefined {
   }
   if (typeIs.is(parsed.type, ['application/json']) === false) return `${expected}, got ${parsed.type}`;
   const charset = parsed.parameters['charset']?.toLowerCase();
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `JSON must be UTF-8, got charset ${charset}`;
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')
+    return `JSON must be UTF-8, got charset ${charset}`;
   return undefined;
 }

@@ -8,5 +8,8 @@ import { projectFile } from '../paths.js';
 import { openApiDocument } from './openapi.js';
 
 const target = projectFile('docs/openapi.yaml');
-writeFileSync(target, `# Generated from the code by \`npm run openapi\`: edit src/http/api-schemas.ts or src/http/openapi.ts, not this file.\n${stringify(openApiDocument())}`);
+writeFileSync(
+  target,
+  `# Generated from the code by \`npm run openapi\`: edit src/http/api-schemas.ts or src/http/openapi.ts, not this file.\n${stringify(openApiDocument())}`,
+);
 console.log(`wrote ${target.pathname}`);

@@ -9,7 +9,15 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { SERVICE_VERSION } from '../version.js';
-import { dependenciesSchema, dependencyStateSchema, errorResponseSchema, healthReportSchema, orderResponseSchema, orderStatusSchema, readinessSchema } from './api-schemas.js';
+import {
+  dependenciesSchema,
+  dependencyStateSchema,
+  errorResponseSchema,
+  healthReportSchema,
+  orderResponseSchema,
+  orderStatusSchema,
+  readinessSchema,
+} from './api-schemas.js';
 import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
@@ -23,7 +31,9 @@ const error = (description: string, headers?: Record<string, { description: stri
   ...(headers ? { headers } : {}),
 });
 const orderOutcome = (description: string) => ({ description, content: json(orderResponseSchema) });
-const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } } };
+const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } },
+};
 const RATE_LIMIT = {
   'RateLimit-Policy': {
     description:
@@ -31,23 +41,42 @@ const RATE_LIMIT = {
     schema: { type: 'string' as const },
   },
   RateLimit: {
-    description: 'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
+    description:
+      'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
     schema: { type: 'string' as const },
   },
 };
 const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
-const REQUEST_ID = { 'X-Request-Id': { description: 'The request id: the one sent, if it looked like one, or a new one.', schema: { type: 'string' as const } } };
+const REQUEST_ID = {
+  'X-Request-Id': {
+    description: 'The request id: the one sent, if it looked like one, or a new one.',
+    schema: { type: 'string' as const },
+  },
+};
 const REPLAYED = {
   'Idempotent-Replayed': {
-    description: 'Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again.',
+    description:
+      'Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again.',
     schema: { type: 'string' as const },
   },
 };
 
-const CHALLENGE = { 'WWW-Authenticate': { description: 'The schemes to authenticate with: Bearer, and Basic (for a browser).', schema: { type: 'string' as const } } };
-const unauthorized = error('No API key, or one that was never issued or has been revoked (kind unauthorized).', CHALLENGE);
-const misdirected = error('The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.');
-/** Who may call: a client's key (or the admin's), by Bearer or as HTTP Basic's password; in open mode nobody needs one. */
+const CHALLENGE = {
+  'WWW-Authenticate': {
+    description: 'The schemes to authenticate with: Bearer, and Basic (for a browser).',
+    schema: { type: 'string' as const },
+  },
+};
+const unauthorized = error(
+  'No API key, or one that was never issued or has been revoked (kind unauthorized).',
+  CHALLENGE,
+);
+const misdirected = error(
+  'The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.',
+);
+/**
+ * Who may call: a client's key (or the admin's), by Bearer or as HTTP Basic's password; in open mode nobody needs one.
+ */
 const CLIENT: Array<Record<string, string[]>> = [{ bearer: [] }, { basic: [] }];
 /** The admin surface: the admin key (ADMIN_KEY), by Bearer or as HTTP Basic's password. */
 const ADMIN = CLIENT;
@@ -77,7 +106,11 @@ function buildDocument(): Document {
     scheme: 'bearer',
     description: "An API key: a client's (API_KEYS, or issued by `npm run keys`) or the admin's (ADMIN_KEY).",
   });
-  registry.registerComponent('securitySchemes', 'basic', { type: 'http', scheme: 'basic', description: 'The same key as the password (the user name is ignored): how a browser opens /threads.' });
+  registry.registerComponent('securitySchemes', 'basic', {
+    type: 'http',
+    scheme: 'basic',
+    description: 'The same key as the password (the user name is ignored): how a browser opens /threads.',
+  });
 
   registry.registerPath({
     method: 'post',
@@ -87,13 +120,23 @@ function buildDocument(): Document {
     description:
       'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
     request: {
-      headers: z.object({ 'x-request-id': z.string().optional().meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }) }),
-      body: { description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`, required: true, content: json(order) },
+      headers: z.object({
+        'x-request-id': z
+          .string()
+          .optional()
+          .meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }),
+      }),
+      body: {
+        description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`,
+        required: true,
+        content: json(order),
+      },
     },
     responses: {
       200: { ...orderOutcome('Every step succeeded.'), headers: { ...REQUEST_ID, ...REPLAYED, ...RATE_LIMIT } },
       400: {
-        description: 'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
+        description:
+          'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
       401: unauthorized,
@@ -102,7 +145,9 @@ function buildDocument(): Document {
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       421: misdirected,
       415: error('The body is not application/json in UTF-8.'),
-      422: error('The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.'),
+      422: error(
+        'The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.',
+      ),
       429: error(
         "The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own.",
         { ...RETRY_AFTER, ...RATE_LIMIT },
@@ -126,15 +171,22 @@ function buildDocument(): Document {
     method: 'get',
     path: '/orders/{order_id}',
     security: CLIENT,
-    summary: 'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
+    summary:
+      'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
     description:
       'Kept while the order runs and IDEMPOTENCY_TTL_MS after it is done — never less while the service runs (past ORDER_RECORDS_MAX_MB new orders are shed instead). Once an order is done, a 200 leaves charged − refunded equal to its amount for each run answered 200, and every other answer leaves 0 — except compensation_failed (the provider refused the refund), which leaves the money taken and is logged for a person to follow up.',
-    request: { params: z.object({ order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }) }) },
+    request: {
+      params: z.object({
+        order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
+      }),
+    },
     responses: {
       200: { description: 'The order.', content: json(orderStatusSchema) },
       400: error('The path is not well-formed percent-encoded UTF-8 (kind bad_request).'),
       401: unauthorized,
-      404: error("No record of this order_id among the caller's own orders: never seen, forgotten, or another client's (kind not_found)."),
+      404: error(
+        "No record of this order_id among the caller's own orders: never seen, forgotten, or another client's (kind not_found).",
+      ),
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
     },
@@ -153,8 +205,18 @@ function buildDocument(): Document {
       },
     });
   };
-  probe('/healthz', 'Liveness: what is running right now, read from the shared memory the worker threads write to.', healthReportSchema, 'The server is draining.');
-  probe('/readyz', 'Readiness: whether to send this server orders.', readinessSchema, 'The server is draining, shedding orders, or (with DATABASE_URL) cannot reach Postgres or holds no lease.');
+  probe(
+    '/healthz',
+    'Liveness: what is running right now, read from the shared memory the worker threads write to.',
+    healthReportSchema,
+    'The server is draining.',
+  );
+  probe(
+    '/readyz',
+    'Readiness: whether to send this server orders.',
+    readinessSchema,
+    'The server is draining, shedding orders, or (with DATABASE_URL) cannot reach Postgres or holds no lease.',
+  );
 
   registry.registerPath({
     method: 'get',
@@ -186,16 +248,24 @@ function buildDocument(): Document {
     method: 'get',
     path: '/threads/events',
     security: ADMIN,
-    summary: 'Server-Sent Events: a snapshot of the threads (lanes, steps on them, couriers, deaths) as JSON, five a second.',
+    summary:
+      'Server-Sent Events: a snapshot of the threads (lanes, steps on them, couriers, deaths) as JSON, five a second.',
     responses: {
-      200: { description: 'An event stream; each `data:` line is one JSON snapshot.', content: { 'text/event-stream': { schema: z.string() } } },
+      200: {
+        description: 'An event stream; each `data:` line is one JSON snapshot.',
+        content: { 'text/event-stream': { schema: z.string() } },
+      },
       401: unauthorized,
       403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
     },
   });
-  const dependencyName = z.object({ dependency: z.string().meta({ description: 'payment (the payment provider), vendor, or courier (the courier service).' }) });
+  const dependencyName = z.object({
+    dependency: z
+      .string()
+      .meta({ description: 'payment (the payment provider), vendor, or courier (the courier service).' }),
+  });
   registry.registerPath({
     method: 'get',
     path: '/admin/dependencies',
@@ -218,10 +288,17 @@ function buildDocument(): Document {
       "While on, each call a step makes to the dependency is drawn against failure_ratio: a call that draws a failure reaches nothing (a payment sends no charge) and is answered unavailable after the step's delay and latency_ms; every call is answered latency_ms late. A step calls again after a decorrelated-jitter backoff while its retries (STEP_RETRIES) and its order's deadline allow. The refund of a failed order is not affected. Each instance has its own switch.",
     request: {
       params: dependencyName,
-      body: { description: 'One JSON object, as strictly decoded as an order.', required: true, content: json(dependencyOutageBodySchema) },
+      body: {
+        description: 'One JSON object, as strictly decoded as an order.',
+        required: true,
+        content: json(dependencyOutageBodySchema),
+      },
     },
     responses: {
-      200: { description: "The dependency's state, with the outage as switched.", content: json(dependencyStateSchema) },
+      200: {
+        description: "The dependency's state, with the outage as switched.",
+        content: json(dependencyStateSchema),
+      },
       400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
       401: unauthorized,
       403: forbidden,

@@ -6,17 +6,34 @@
  */
 import { z } from 'zod';
 import { FAULT_TARGETS, FAULTS, NO_FAULTS, type Faults } from '../domain/faults.js';
-import { ACTION_NAMES, DEFAULT_DELAY_MS, MAX_ORDER_ID_LENGTH, STEP_NAMES, type ActionName, type Order } from '../domain/order.js';
+import {
+  ACTION_NAMES,
+  DEFAULT_DELAY_MS,
+  MAX_ORDER_ID_LENGTH,
+  STEP_NAMES,
+  type ActionName,
+  type Order,
+} from '../domain/order.js';
 import { describeIssues, parseJsonObject } from './json-body.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
 
 const millisFor = <Name extends string>(names: readonly Name[], max: number) =>
-  z.strictObject(Object.fromEntries(names.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<Name, z.ZodOptional<z.ZodInt>>);
+  z.strictObject(
+    Object.fromEntries(names.map((name) => [name, z.int().min(0).max(max).optional()])) as Record<
+      Name,
+      z.ZodOptional<z.ZodInt>
+    >,
+  );
 
 const faultsSchema = z
-  .strictObject(Object.fromEntries(FAULT_TARGETS.map((name) => [name, z.enum(FAULTS).optional()])) as Record<ActionName, z.ZodOptional<z.ZodEnum<{ [F in (typeof FAULTS)[number]]: F }>>>)
+  .strictObject(
+    Object.fromEntries(FAULT_TARGETS.map((name) => [name, z.enum(FAULTS).optional()])) as Record<
+      ActionName,
+      z.ZodOptional<z.ZodEnum<{ [F in (typeof FAULTS)[number]]: F }>>
+    >,
+  )
   .meta({
     description:
       'Only with FAULT_INJECTION=on (otherwise 400): the fault each step or the refund commits when its delay ends — ignore_cancel, hang, crash, reject (unhandled rejection), exit (process.exit), oom — to see a thread lost and its neighbours run again.',
@@ -50,13 +67,18 @@ export interface DecodeOptions {
 export function decodeOrder(raw: Buffer | undefined, { faultInjection, client }: DecodeOptions): Decoded {
   const parsedJson = parseJsonObject(raw);
   if (!parsedJson.ok) return parsedJson;
-  if (!faultInjection && 'faults' in parsedJson.value) return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
+  if (!faultInjection && 'faults' in parsedJson.value)
+    return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
   const parsed = orderBodySchema.safeParse(parsedJson.value);
   if (!parsed.success) return { ok: false, message: describeIssues(parsed.error) };
   return { ok: true, order: toOrder(parsed.data, client) };
 }
 
-function withDefaults<Name extends ActionName>(names: readonly Name[], given: Partial<Record<Name, number>> | undefined, fallback: (name: Name) => number): Readonly<Record<Name, number>> {
+function withDefaults<Name extends ActionName>(
+  names: readonly Name[],
+  given: Partial<Record<Name, number>> | undefined,
+  fallback: (name: Name) => number,
+): Readonly<Record<Name, number>> {
   return Object.fromEntries(names.map((name) => [name, given?.[name] ?? fallback(name)])) as Record<Name, number>;
 }
 

@@ -37,16 +37,38 @@ export interface OrderRouteDependencies {
   readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
 }
 
-export function orderRoute({ orders, capacity, draining, responder, observer, faultInjection, dependencies = () => 'admitted', clientShares }: OrderRouteDependencies): RequestHandler[] {
+export function orderRoute({
+  orders,
+  capacity,
+  draining,
+  responder,
+  observer,
+  faultInjection,
+  dependencies = () => 'admitted',
+  clientShares,
+}: OrderRouteDependencies): RequestHandler[] {
   const run: RequestHandler = async (req, res) => {
-    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, { faultInjection, client: res.locals.caller.client });
+    const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, {
+      faultInjection,
+      client: res.locals.caller.client,
+    });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const { order } = decoded;
-    if (order.faults !== NO_FAULTS && !res.locals.caller.admin) return responder.error(res, 'forbidden', "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)");
+    if (order.faults !== NO_FAULTS && !res.locals.caller.admin)
+      return responder.error(
+        res,
+        'forbidden',
+        "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)",
+      );
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
 
     /** The metrics and the request's log line, for every order however it ended. */
-    const answered = (kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined, via?: AnsweredVia): void => {
+    const answered = (
+      kind: ErrorKind | 'ok',
+      status: number,
+      result: OrderResult | undefined,
+      via?: AnsweredVia,
+    ): void => {
       const steps = result?.steps ?? [];
       const compensations = result?.compensations ?? [];
       observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
@@ -55,7 +77,9 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
         order_id: order.orderId,
         kind,
         steps: steps.map((step) => `${step.name}:${step.status}`),
-        ...(compensations.length > 0 ? { compensations: compensations.map((step) => `${step.name}:${step.status}`) } : {}),
+        ...(compensations.length > 0
+          ? { compensations: compensations.map((step) => `${step.name}:${step.status}`) }
+          : {}),
         ...(via && via !== 'ran' ? { via } : {}),
       });
     };
@@ -86,10 +110,18 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
       answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
     };
 
-    /** Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an order through. */
+    /**
+     * Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an
+     * order through.
+     */
     const refuseForDependency = ({ unavailable, dependency, retryAfterMs }: DependencyDown): void => {
       const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-      responder.error(res, unavailable, `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
+      responder.error(
+        res,
+        unavailable,
+        `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`,
+        { 'Retry-After': String(seconds) },
+      );
       answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
     };
 
@@ -109,7 +141,11 @@ export function orderRoute({ orders, capacity, draining, responder, observer, fa
       const submission = await orders.submit(order, client.signal, { requestId: res.locals.requestId }, admit);
       switch (submission.kind) {
         case 'reused':
-          responder.error(res, 'idempotency_key_reuse', `order_id ${order.orderId} was used for a different order; send this one with a new order_id`);
+          responder.error(
+            res,
+            'idempotency_key_reuse',
+            `order_id ${order.orderId} was used for a different order; send this one with a new order_id`,
+          );
           answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
           return;
         case 'refused':

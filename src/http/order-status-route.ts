@@ -18,14 +18,20 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
   return async (req, res) => {
     const { orderId } = req.params;
     // The caller's own orders only: another client's id is as unknown here as one never sent (no existence oracle).
-    const found = await status(orderKey(res.locals.caller.client, orderId)).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : ('unavailable' as const)));
+    const found = await status(orderKey(res.locals.caller.client, orderId)).catch((error: unknown) =>
+      error instanceof StoreBusy ? ('busy' as const) : ('unavailable' as const),
+    );
     if (found === 'busy') return responder.error(res, 'overloaded', 'too many reads at once; retry shortly');
-    if (found === 'unavailable') return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
+    if (found === 'unavailable')
+      return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
     const body: OrderStatusJson = {
       order_id: found.orderId,
       state: found.state,
-      outcome: found.outcome === undefined ? null : { http_status: found.outcome === 'ok' ? 200 : STATUS_BY_KIND[found.outcome], kind: found.outcome },
+      outcome:
+        found.outcome === undefined
+          ? null
+          : { http_status: found.outcome === 'ok' ? 200 : STATUS_BY_KIND[found.outcome], kind: found.outcome },
       runs: found.runs,
       payment: { charged: found.payment.charged, refunded: found.payment.refunded },
     };

@@ -26,12 +26,18 @@ export interface RateDecision {
 }
 
 export interface ClientRateLimiter {
-  /** Count one order of `client`; undefined when it has no limit (or its counts cannot be had: then it is let through). */
+  /**
+   * Count one order of `client`; undefined when it has no limit (or its counts cannot be had: then it is let through).
+   */
   take(client: string): Promise<RateDecision | undefined>;
 }
 
 /** `limited`: told of each order refused, by client. */
-export function rateLimit(limiter: ClientRateLimiter, responder: Responder, limited: (client: string) => void): RequestHandler {
+export function rateLimit(
+  limiter: ClientRateLimiter,
+  responder: Responder,
+  limited: (client: string) => void,
+): RequestHandler {
   return async (_req, res, next) => {
     const { client } = res.locals.caller;
     const decision = await limiter.take(client);
@@ -41,8 +47,13 @@ export function rateLimit(limiter: ClientRateLimiter, responder: Responder, limi
     res.setHeader('RateLimit', `"${POLICY}";r=${decision.remaining};t=${seconds}`);
     if (decision.allowed) return next();
     limited(client);
-    responder.error(res, 'rate_limited', `client ${client} may send ${decision.limit} orders a second (CLIENT_RATE_LIMIT); nothing of this one was read or started; retry in ${seconds} s`, {
-      'Retry-After': String(seconds),
-    });
+    responder.error(
+      res,
+      'rate_limited',
+      `client ${client} may send ${decision.limit} orders a second (CLIENT_RATE_LIMIT); nothing of this one was read or started; retry in ${seconds} s`,
+      {
+        'Retry-After': String(seconds),
+      },
+    );
   };
 }

@@ -87,7 +87,8 @@ export function requestLog(log: Logger): RequestHandler {
       res.off('finish', answered);
       res.off('close', answered);
       // Closed before the response was complete: the client left (mid-body, say), whatever statusCode says.
-      if (!res.locals.orderRunning) writeRequestLine(res, res.writableFinished || res.locals.streaming ? res.statusCode : CLIENT_GONE);
+      if (!res.locals.orderRunning)
+        writeRequestLine(res, res.writableFinished || res.locals.streaming ? res.statusCode : CLIENT_GONE);
     };
     res.on('finish', answered);
     res.on('close', answered);

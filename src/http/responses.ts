@@ -17,7 +17,14 @@ import { STATUS_BY_KIND } from './error-status.js';
 export const SHUTTING_DOWN_MESSAGE = 'the server is shutting down; retry on another instance';
 
 /** Seconds a client should wait before retrying an answer that says so. */
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = { overloaded: 1, shutting_down: 1, thread_lost: 1, interrupted: 1, outcome_unknown: 1, store_unavailable: 1 };
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorKind, number>> = {
+  overloaded: 1,
+  shutting_down: 1,
+  thread_lost: 1,
+  interrupted: 1,
+  outcome_unknown: 1,
+  store_unavailable: 1,
+};
 
 /** The status an order's outcome is answered with. */
 export function statusOf(result: OrderResult): number {

@@ -39,7 +39,9 @@ export interface ConnectionLimits {
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
 
-/** How long an idle connection is kept once draining begins: long enough for a request already on its way to be read. */
+/**
+ * How long an idle connection is kept once draining begins: long enough for a request already on its way to be read.
+ */
 const UNREAD_GRACE_MS = 200;
 
 /**
@@ -80,7 +82,10 @@ export class HttpServer {
         requestTimeout: limits.requestTimeoutMs,
         keepAliveTimeout: limits.keepAliveTimeoutMs,
         // How often the two timeouts above are checked (Node's default, 30 s, would let them overrun by as much).
-        connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10))),
+        connectionsCheckingInterval: Math.min(
+          1000,
+          Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10)),
+        ),
         // A request without Host gets the JSON error contract from the app, not Node's bare text.
         requireHostHeader: false,
       },
@@ -168,7 +173,10 @@ export class HttpServer {
     const now = performance.now();
     if (now - this.droppedReportedAt < DROP_REPORT_INTERVAL_MS) return;
     this.droppedReportedAt = now;
-    this.log.warn({ connections_open: this.open, hard_limit: this.limits.hardLimit, dropped_since_start: this.dropped }, 'connection closed at accept: as many are open as the open-file limit allows');
+    this.log.warn(
+      { connections_open: this.open, hard_limit: this.limits.hardLimit, dropped_since_start: this.dropped },
+      'connection closed at accept: as many are open as the open-file limit allows',
+    );
   }
 
   /** Every connection with no request being answered is closed once it has stayed silent for UNREAD_GRACE_MS. */

@@ -45,7 +45,10 @@ const INTERVAL_MS = 200;
  */
 const MAIN_THREAD_BUDGET = 0.05;
 const MAX_VIEWERS = 32;
-/** How soon a browser's EventSource reconnects after the stream ends (say, the server restarted, or its place was taken). */
+/**
+ * How soon a browser's EventSource reconnects after the stream ends (say, the server restarted, or its place was
+ * taken).
+ */
 const RECONNECT_MS = 2000;
 /** A stream whose buffer has stayed full this long is closed. */
 const STALLED_MS = 5000;
@@ -87,7 +90,12 @@ export class ThreadEvents {
       if (this.closed) return responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
       if (this.viewers.size >= this.options.maxViewers && !this.makeRoom()) {
         const seconds = Math.max(1, Math.ceil(this.untilRoomMs() / 1000));
-        return responder.error(res, 'overloaded', `${this.options.maxViewers} pages are watching the threads already; one yields its place in ${seconds} s`, { 'Retry-After': String(seconds) });
+        return responder.error(
+          res,
+          'overloaded',
+          `${this.options.maxViewers} pages are watching the threads already; one yields its place in ${seconds} s`,
+          { 'Retry-After': String(seconds) },
+        );
       }
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
@@ -134,7 +142,10 @@ export class ThreadEvents {
       } else if (viewer.fullSince === undefined) viewer.fullSince = started;
       // Its reader has stopped reading: nothing written will leave; the buffer goes with the connection.
       else if (started - viewer.fullSince >= stalledMs) {
-        this.log.info({ stalled_ms: Math.round(started - viewer.fullSince) }, 'thread view: closed a stream whose reader stopped reading');
+        this.log.info(
+          { stalled_ms: Math.round(started - viewer.fullSince) },
+          'thread view: closed a stream whose reader stopped reading',
+        );
         res.destroy();
       }
     }
@@ -174,7 +185,10 @@ export class ThreadEvents {
     }
     if (!longest || now - longest[1].openedAt < (this.options.yieldAfterMs ?? YIELD_AFTER_MS)) return false;
     // Ended, not cut: a page reads the end and reconnects after RECONNECT_MS.
-    this.log.info({ watched_ms: Math.round(now - longest[1].openedAt) }, 'thread view: the stream watched longest gave its place to a new viewer');
+    this.log.info(
+      { watched_ms: Math.round(now - longest[1].openedAt) },
+      'thread view: the stream watched longest gave its place to a new viewer',
+    );
     longest[0].end();
     this.leave(longest[0]);
     return true;

@@ -31,7 +31,9 @@ const hashOf = (text: string): string => `'sha256-${createHash('sha256').update(
 
 export function threadsPage({ faultInjection }: ThreadsPageOptions): ThreadsPage {
   const template = readFileSync(projectFile('web/threads/threads.html'), 'utf8');
-  const styles = [uplotAsset('uPlot.min.css'), readFileSync(projectFile('web/threads/threads.css'), 'utf8')].map((css) => guardClosingTag(css, 'style'));
+  const styles = [uplotAsset('uPlot.min.css'), readFileSync(projectFile('web/threads/threads.css'), 'utf8')].map(
+    (css) => guardClosingTag(css, 'style'),
+  );
   const uplot = guardClosingTag(uplotAsset('uPlot.iife.min.js'), 'script');
   const script = guardClosingTag(readFileSync(compiledModule('web/threads/threads'), 'utf8'), 'script');
   const html = template

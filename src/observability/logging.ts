@@ -23,7 +23,10 @@ export interface LogOutput {
 }
 
 export function createLogger(level: LogLevel, { buffered, fd = 1 }: LogOutput): Logger {
-  return pino({ level, base: { pid: process.pid } }, buffered ? bufferedDestination(fd) : pino.destination({ dest: fd, sync: true }));
+  return pino(
+    { level, base: { pid: process.pid } },
+    buffered ? bufferedDestination(fd) : pino.destination({ dest: fd, sync: true }),
+  );
 }
 
 /**
@@ -61,15 +64,26 @@ export function announce(fields: Record<string, unknown>, message: string): void
 
 export function stepLog(log: Logger): StepLog {
   return {
-    stepCrashed: ({ requestId, orderId, step, threadId, detail }) => log.error({ request_id: requestId, order_id: orderId, step, thread_id: threadId, detail }, 'step failed with an internal error'),
+    stepCrashed: ({ requestId, orderId, step, threadId, detail }) =>
+      log.error(
+        { request_id: requestId, order_id: orderId, step, thread_id: threadId, detail },
+        'step failed with an internal error',
+      ),
     threadLost: ({ requestId, orderId, step, threadId, blamed, retry, fate }) =>
       log.warn(
         { request_id: requestId, order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
-        blamed ? 'step brought its thread down' : retry ? 'step lost its thread; running it again on another' : 'step lost its thread',
+        blamed
+          ? 'step brought its thread down'
+          : retry
+            ? 'step lost its thread; running it again on another'
+            : 'step lost its thread',
       ),
     refused: ({ requestId, orderId, step, saturated, error }) =>
       saturated
-        ? log.warn({ request_id: requestId, order_id: orderId, step, reason: (error as Error).message }, 'no room for a step; its order is answered 503 overloaded')
+        ? log.warn(
+            { request_id: requestId, order_id: orderId, step, reason: (error as Error).message },
+            'no room for a step; its order is answered 503 overloaded',
+          )
         : log.error({ request_id: requestId, order_id: orderId, step, err: error }, 'worker pool refused a step'),
   };
 }
@@ -77,7 +91,8 @@ export function stepLog(log: Logger): StepLog {
 /** The alarm's words: what people and scripts (the chaos checker) look for. */
 const ALARM = 'order failed and its payment could not be voided: a person must look';
 
-const listed = (compensations: readonly StepOutcome[]): string[] => compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`);
+const listed = (compensations: readonly StepOutcome[]): string[] =>
+  compensations.map((step) => `${step.name}:${step.status}${step.effect ? `:${step.effect}` : ''}`);
 
 /** The desk's alarm: an order on record as compensation_failed. `runEnded`: told of every run besides. */
 export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEvents {
@@ -85,13 +100,36 @@ export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEven
     runEnded,
     // Written whatever became of the client: the money is what matters.
     compensationFailed: ({ order, runNumber: run }, compensations, { requestId }) =>
-      log.error({ request_id: requestId, order_id: order.orderId, run, amount: order.amount, compensations: listed(compensations) }, ALARM),
+      log.error(
+        {
+          request_id: requestId,
+          order_id: order.orderId,
+          run,
+          amount: order.amount,
+          compensations: listed(compensations),
+        },
+        ALARM,
+      ),
   };
 }
 
-/** The same alarm, raised by recovery for a run whose instance was lost before it raised it: what the records hold of it. */
+/**
+ * The same alarm, raised by recovery for a run whose instance was lost before it raised it: what the records hold of
+ * it.
+ */
 export function unraisedAlarm(log: Logger): (alarm: UnraisedAlarm) => void {
-  return ({ key, run, charged, refunded, compensations }) => log.error({ ...orderLogFields(key), run, charged, refunded, compensations: listed(compensations), raised_for: 'a lost instance' }, ALARM);
+  return ({ key, run, charged, refunded, compensations }) =>
+    log.error(
+      {
+        ...orderLogFields(key),
+        run,
+        charged,
+        refunded,
+        compensations: listed(compensations),
+        raised_for: 'a lost instance',
+      },
+      ALARM,
+    );
 }
 
 export function logThreadExit(log: Logger, exit: ThreadExit<Reclaimed>): void {
@@ -106,12 +144,24 @@ export function logThreadExit(log: Logger, exit: ThreadExit<Reclaimed>): void {
       reclaimed_running_steps: exit.reclaimed.tracker?.running ?? 0,
       reclaimed_courier_slots: exit.reclaimed.courierSlots,
     },
-    exit.cause === 'terminated' ? 'worker thread terminated; a new one takes its place' : 'worker thread died; a new one takes its place',
+    exit.cause === 'terminated'
+      ? 'worker thread terminated; a new one takes its place'
+      : 'worker thread died; a new one takes its place',
   );
 }
 
 /** A dependency's circuit breaker moved: opening is what an operator must see. */
 export function logBreakerTransition(log: Logger, dependency: string, from: string, to: string, openMs: number): void {
-  if (to === 'open') log.warn({ dependency, from, to, open_ms: openMs }, 'circuit breaker opened: new orders are refused until it lets a probe through');
-  else log.info({ dependency, from, to }, to === 'closed' ? 'circuit breaker closed: the dependency answers again' : 'circuit breaker half-open: the next order is its probe');
+  if (to === 'open')
+    log.warn(
+      { dependency, from, to, open_ms: openMs },
+      'circuit breaker opened: new orders are refused until it lets a probe through',
+    );
+  else
+    log.info(
+      { dependency, from, to },
+      to === 'closed'
+        ? 'circuit breaker closed: the dependency answers again'
+        : 'circuit breaker half-open: the next order is its probe',
+    );
 }

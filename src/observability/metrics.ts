@@ -19,7 +19,11 @@ export interface RunningState {
   readonly threads: number;
   readonly couriers_busy: number;
   readonly couriers: number;
-  readonly per_thread: ReadonlyArray<{ readonly thread_id: number; readonly steps: number; readonly utilization: number }>;
+  readonly per_thread: ReadonlyArray<{
+    readonly thread_id: number;
+    readonly steps: number;
+    readonly utilization: number;
+  }>;
 }
 
 /**
@@ -93,8 +97,16 @@ const CLIENT_GAUGES = [
   ['client_couriers_held', 'Courier slots held by steps of the client.', 'couriers_held'],
   ['client_couriers_waiting', "The client's steps waiting for a courier slot.", 'couriers_waiting'],
   ['client_cpu_steps_running', "The client's steps with cpu_ms on threads.", 'cpu_steps_running'],
-  ['client_cpu_steps_waiting', "The client's steps with cpu_ms waiting on the main thread for its turn of thread time.", 'cpu_steps_waiting'],
-  ['client_order_record_bytes', "What the order records keep of the client's orders, estimated, in bytes (absent where records are kept in Postgres).", 'record_bytes'],
+  [
+    'client_cpu_steps_waiting',
+    "The client's steps with cpu_ms waiting on the main thread for its turn of thread time.",
+    'cpu_steps_waiting',
+  ],
+  [
+    'client_order_record_bytes',
+    "What the order records keep of the client's orders, estimated, in bytes (absent where records are kept in Postgres).",
+    'record_bytes',
+  ],
 ] as const satisfies ReadonlyArray<readonly [string, string, keyof ViewedClient]>;
 
 /**
@@ -170,14 +182,21 @@ export class ServiceMetrics implements OrderObserver {
   private readonly retries: Counter<'step'>;
   private readonly breakerTransitions: Counter<'dependency' | 'to'>;
   private exposition: { readonly at: number; readonly body: Promise<string> } | undefined;
-  private poolSummaries: (Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> & { readonly at: number }) | undefined;
+  private poolSummaries:
+    (Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> & { readonly at: number }) | undefined;
 
   /**
    * `breakers`: each dependency's breaker, read at scrape time (none with
    * BREAKER_FAILURES=0); `clients`: what each client holds and was refused
    * (the bulkheads), read at scrape time.
    */
-  constructor(health: () => RunningState, pool: () => PoolFigures, money: MoneyFigures, breakers: () => readonly BreakerFigure[] = () => [], clients: () => readonly ViewedClient[] = () => []) {
+  constructor(
+    health: () => RunningState,
+    pool: () => PoolFigures,
+    money: MoneyFigures,
+    breakers: () => readonly BreakerFigure[] = () => [],
+    clients: () => readonly ViewedClient[] = () => [],
+  ) {
     const registers = [this.registry];
     const summaries = (): Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> => {
       const now = performance.now();
@@ -208,7 +227,11 @@ export class ServiceMetrics implements OrderObserver {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
       registers,
     });
-    this.shed = new Counter({ name: 'orders_shed_total', help: 'Orders turned away with 503 overloaded, before any step ran.', registers });
+    this.shed = new Counter({
+      name: 'orders_shed_total',
+      help: 'Orders turned away with 503 overloaded, before any step ran.',
+      registers,
+    });
     this.compensations = new Counter({
       name: 'order_compensations_total',
       help: 'Compensations run because their order failed (refunds of payments that went through), by outcome.',
@@ -287,7 +310,8 @@ export class ServiceMetrics implements OrderObserver {
       labelNames: ['dependency', 'state'],
       registers,
       collect() {
-        for (const { dependency, state } of breakers()) for (const each of BREAKER_STATES) this.set({ dependency, state: each }, each === state ? 1 : 0);
+        for (const { dependency, state } of breakers())
+          for (const each of BREAKER_STATES) this.set({ dependency, state: each }, each === state ? 1 : 0);
       },
     });
     this.breakerTransitions = new Counter({
@@ -314,7 +338,11 @@ export class ServiceMetrics implements OrderObserver {
         },
       });
     };
-    gauge('order_steps_running', 'Steps running inside worker threads (the cross-thread tracker).', (h) => h.running_steps);
+    gauge(
+      'order_steps_running',
+      'Steps running inside worker threads (the cross-thread tracker).',
+      (h) => h.running_steps,
+    );
     gauge('order_steps_queued', 'Steps dispatched but not yet started on a thread.', (h) => h.queued);
     gauge('orders_in_flight', 'Orders being processed.', (h) => h.orders_in_flight);
     gauge('worker_threads', 'Live worker threads.', (h) => h.threads);
@@ -322,7 +350,11 @@ export class ServiceMetrics implements OrderObserver {
     gauge('couriers', 'Courier slots in the pool.', (h) => h.couriers);
     for (const [name, help, field] of [
       ['worker_thread_steps', 'Steps running on each live worker thread (its share of the tracker).', 'steps'],
-      ['worker_thread_utilization', "Share of time each live worker thread's event loop was busy, over the last half second or more (0..1).", 'utilization'],
+      [
+        'worker_thread_utilization',
+        "Share of time each live worker thread's event loop was busy, over the last half second or more (0..1).",
+        'utilization',
+      ],
     ] as const) {
       new Gauge({
         name,
@@ -358,7 +390,11 @@ export class ServiceMetrics implements OrderObserver {
     });
     for (const [metric, field, help] of [
       ['worker_pool_task_run_milliseconds', 'runTime', 'How long tasks ran on a thread, since start (Piscina).'],
-      ['worker_pool_task_wait_milliseconds', 'waitTime', "How long tasks waited in the pool's queue, since start (Piscina)."],
+      [
+        'worker_pool_task_wait_milliseconds',
+        'waitTime',
+        "How long tasks waited in the pool's queue, since start (Piscina).",
+      ],
     ] as const) {
       new Gauge({
         name: metric,
@@ -386,7 +422,8 @@ export class ServiceMetrics implements OrderObserver {
       this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
       if (step.retries) this.retries.inc({ step: step.name }, step.retries);
     }
-    for (const compensation of compensations) this.compensations.inc({ name: compensation.name, status: compensation.status });
+    for (const compensation of compensations)
+      this.compensations.inc({ name: compensation.name, status: compensation.status });
   }
 
   orderShed(): void {

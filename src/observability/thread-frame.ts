@@ -63,7 +63,10 @@ export interface ViewedClient {
   /** Steps with cpu_ms computing on threads, and waiting on the main thread for their client's turn. */
   readonly cpu_steps_running: number;
   readonly cpu_steps_waiting: number;
-  /** What its order records take of ORDER_RECORDS_MAX_MB, estimated; null where records are not kept in this process's memory (Postgres). */
+  /**
+   * What its order records take of ORDER_RECORDS_MAX_MB, estimated; null where records are not kept in this process's
+   * memory (Postgres).
+   */
   readonly record_bytes: number | null;
   /** Its orders shed because its share of the orders in flight, or of the records, was full. */
   readonly shed_orders_in_flight: number;
@@ -106,7 +109,11 @@ export interface ViewedLane {
     readonly reason?: string;
     readonly at?: number;
     /** The first steps lost with it, at most a few dozen; `lost_more` counts the rest. */
-    readonly lost?: ReadonlyArray<{ readonly order_id: string; readonly step: string; readonly outcome: LostStepOutcome }>;
+    readonly lost?: ReadonlyArray<{
+      readonly order_id: string;
+      readonly step: string;
+      readonly outcome: LostStepOutcome;
+    }>;
     readonly lost_more?: number;
   };
 }
@@ -139,7 +146,12 @@ export interface ThreadSnapshot {
   readonly lanes: readonly ViewedLane[];
   readonly queue: { readonly steps: readonly ViewedStep[]; readonly more: number };
   /** One per slot: who holds it (null when free); `client`, the client of the step holding it. */
-  readonly couriers: ReadonlyArray<{ readonly thread_id: number; readonly client?: string; readonly order_id?: string; readonly step?: string } | null>;
+  readonly couriers: ReadonlyArray<{
+    readonly thread_id: number;
+    readonly client?: string;
+    readonly order_id?: string;
+    readonly step?: string;
+  } | null>;
   /** Newest first. */
   readonly events: readonly ViewEvent[];
   /** Every dependency, in the order of the steps. */

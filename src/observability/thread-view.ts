@@ -29,7 +29,16 @@ import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
-import type { LostStepOutcome, StepPhase, ThreadSnapshot, ViewedClients, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from './thread-frame.js';
+import type {
+  LostStepOutcome,
+  StepPhase,
+  ThreadSnapshot,
+  ViewedClients,
+  ViewedDependency,
+  ViewedLane,
+  ViewedStep,
+  ViewEvent,
+} from './thread-frame.js';
 
 export type { ThreadSnapshot, ViewedLane, ViewedStep } from './thread-frame.js';
 
@@ -66,7 +75,10 @@ export interface ThreadViewSources {
   readonly dependencies: () => readonly ViewedDependency[];
   /** The clients sharing the service (the bulkheads). */
   readonly clients: () => ViewedClients;
-  /** The name of the client with a shared-memory index (src/clients/client-book.ts), as a courier slot records its holder's. */
+  /**
+   * The name of the client with a shared-memory index (src/clients/client-book.ts), as a courier slot records its
+   * holder's.
+   */
   readonly clientNamed: (index: number) => string | undefined;
 }
 
@@ -81,8 +93,20 @@ interface DeadLane {
   lostMore: number;
 }
 
-/** Every key from the start: an object whose shape never changes stays fast to count into, tens of thousands of times a frame. */
-const noSteps = (): Record<StepPhase | 'canceled', number> => ({ queued: 0, posted: 0, running: 0, sleeping: 0, computing: 0, awaiting_courier: 0, finishing: 0, canceled: 0 });
+/**
+ * Every key from the start: an object whose shape never changes stays fast to count into, tens of thousands of times a
+ * frame.
+ */
+const noSteps = (): Record<StepPhase | 'canceled', number> => ({
+  queued: 0,
+  posted: 0,
+  running: 0,
+  sleeping: 0,
+  computing: 0,
+  awaiting_courier: 0,
+  finishing: 0,
+  canceled: 0,
+});
 
 class LaneBuilder {
   readonly steps: ViewedStep[] = [];
@@ -136,13 +160,25 @@ export class ThreadView {
       // Posted to a thread that has exited: lost with it, about to run again or to end (the events say which).
       if (!lane) return;
       const phase = cells.phaseOf(cell);
-      const activity: StepPhase = phase === 'queued' ? (threadId === undefined ? 'queued' : 'posted') : phase === 'finished' ? 'finishing' : cells.activityOf(cell);
+      const activity: StepPhase =
+        phase === 'queued'
+          ? threadId === undefined
+            ? 'queued'
+            : 'posted'
+          : phase === 'finished'
+            ? 'finishing'
+            : cells.activityOf(cell);
       const canceled = cells.isCanceled(cell);
       const slot = cells.courierSlotOf(cell);
       const courier = slot !== undefined && threadId !== undefined && owners[slot] === threadId ? slot : undefined;
       if (courier !== undefined) holders[courier] = { order_id: task.orderId, step: task.step };
       if (!lane.count(activity, canceled)) return;
-      const step: { -readonly [K in keyof ViewedStep]: ViewedStep[K] } = { order_id: task.orderId, step: task.step, activity, age_ms: Math.round(now - task.since) };
+      const step: { -readonly [K in keyof ViewedStep]: ViewedStep[K] } = {
+        order_id: task.orderId,
+        step: task.step,
+        activity,
+        age_ms: Math.round(now - task.since),
+      };
       if (canceled) step.canceled = true;
       if (task.attempt > 1) step.attempt = task.attempt;
       if (threadId !== undefined && shards.get(threadId)?.onCpuCell === cell) step.on_cpu = true;
@@ -178,7 +214,13 @@ export class ThreadView {
         counts: noSteps(),
         steps: [],
         more: 0,
-        fate: { cause: dead.cause, ...(dead.reason ? { reason: dead.reason } : {}), at: dead.at, lost: dead.lost, ...(dead.lostMore > 0 ? { lost_more: dead.lostMore } : {}) },
+        fate: {
+          cause: dead.cause,
+          ...(dead.reason ? { reason: dead.reason } : {}),
+          at: dead.at,
+          lost: dead.lost,
+          ...(dead.lostMore > 0 ? { lost_more: dead.lostMore } : {}),
+        },
       });
     }
 
@@ -211,21 +253,49 @@ export class ThreadView {
   }
 
   /** A thread exited while the pool served (not at shutdown): its lane turns dead. */
-  threadExited(exit: { readonly threadId: number; readonly cause: ExitCause; readonly reason: string | undefined; readonly error: Error | undefined }): void {
+  threadExited(exit: {
+    readonly threadId: number;
+    readonly cause: ExitCause;
+    readonly reason: string | undefined;
+    readonly error: Error | undefined;
+  }): void {
     const reason = exit.reason ?? exit.error?.message;
     this.utilization.forget(exit.threadId);
     this.progressSeen.delete(exit.threadId);
-    this.dead.push({ threadId: exit.threadId, cause: exit.cause, reason, at: Date.now(), diedAt: performance.now(), lost: [], lostMore: 0 });
+    this.dead.push({
+      threadId: exit.threadId,
+      cause: exit.cause,
+      reason,
+      at: Date.now(),
+      diedAt: performance.now(),
+      lost: [],
+      lostMore: 0,
+    });
     if (this.dead.length > MAX_DEAD_LANES) this.dead.shift();
-    this.note({ at: Date.now(), kind: exit.cause === 'terminated' ? 'terminated' : 'died', thread_id: exit.threadId, ...(reason ? { detail: reason } : {}) });
+    this.note({
+      at: Date.now(),
+      kind: exit.cause === 'terminated' ? 'terminated' : 'died',
+      thread_id: exit.threadId,
+      ...(reason ? { detail: reason } : {}),
+    });
   }
 
-  /** A step lost its thread: it brought it down, runs again elsewhere, or ends (its order was canceled, or it was lost twice). */
-  stepLostThread(event: { readonly orderId: string; readonly step: string; readonly threadId: number; readonly blamed: boolean; readonly retry: boolean }): void {
+  /**
+   * A step lost its thread: it brought it down, runs again elsewhere, or ends (its order was canceled, or it was lost
+   * twice).
+   */
+  stepLostThread(event: {
+    readonly orderId: string;
+    readonly step: string;
+    readonly threadId: number;
+    readonly blamed: boolean;
+    readonly retry: boolean;
+  }): void {
     const outcome: LostStepOutcome = event.blamed ? 'culprit' : event.retry ? 'retried' : 'lost';
     const lane = this.dead.find((dead) => dead.threadId === event.threadId);
     // The step that brought the thread down is listed whatever the count: there is one, and it is the one to see.
-    if (lane && (lane.lost.length < MAX_LOST_LISTED || outcome === 'culprit')) lane.lost.push({ order_id: event.orderId, step: event.step, outcome });
+    if (lane && (lane.lost.length < MAX_LOST_LISTED || outcome === 'culprit'))
+      lane.lost.push({ order_id: event.orderId, step: event.step, outcome });
     else if (lane) lane.lostMore++;
     this.note({ at: Date.now(), kind: outcome, thread_id: event.threadId, order_id: event.orderId, step: event.step });
   }

@@ -20,7 +20,10 @@ export interface ClientSharesOptions {
   /** ORDER_RECORDS_MAX_MB, in bytes. */
   readonly recordsMaxBytes: number;
   readonly records: Pick<OrderRecords, 'bytesOf' | 'isFullFor'>;
-  /** Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is refused. */
+  /**
+   * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
+   * refused.
+   */
   readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share'>;
 }
 
@@ -47,7 +50,8 @@ export class ClientShares {
     const orders = this.inFlightOf(client);
     let full: ShareFull | undefined;
     if (orders >= this.ordersLimit) full = { client, share: 'orders_in_flight', held: orders, limit: this.ordersLimit };
-    else if (records.isFullFor(client, this.recordsLimit)) full = { client, share: 'records', held: records.bytesOf(client) ?? 0, limit: this.recordsLimit };
+    else if (records.isFullFor(client, this.recordsLimit))
+      full = { client, share: 'records', held: records.bytesOf(client) ?? 0, limit: this.recordsLimit };
     if (full) clients.refused(client, full.share === 'records' ? 'shed_records' : 'shed_orders_in_flight');
     return full;
   }
@@ -73,7 +77,10 @@ export class ClientShares {
   }
 }
 
-/** `total × share`, without the float's dust: 10 × 0.6 is 6, not 6.000000000000001 (CLIENT_MAX_SHARE is to the thousandth). */
+/**
+ * `total × share`, without the float's dust: 10 × 0.6 is 6, not 6.000000000000001 (CLIENT_MAX_SHARE is to the
+ * thousandth).
+ */
 function roundedShare(total: number, share: number): number {
   return (total * Math.round(share * 1000)) / 1000;
 }

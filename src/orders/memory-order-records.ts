@@ -19,7 +19,14 @@
  * The bytes are also kept per client, so that one client's share of them can
  * be bounded (the bulkheads: `isFullFor`).
  */
-import { ACTION_NAMES, MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, partsOfKey, type OrderKey } from '../domain/order.js';
+import {
+  ACTION_NAMES,
+  MAX_CLIENT_NAME_LENGTH,
+  MAX_ORDER_ID_LENGTH,
+  orderKey,
+  partsOfKey,
+  type OrderKey,
+} from '../domain/order.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
 interface Kept {
@@ -55,7 +62,8 @@ const MAX_OUTCOME_STEPS = ACTION_NAMES.length;
 /** The record's own bytes; a running one's as it may be once done (its outcome listing every step). */
 function ownSizeOf(record: OrderRecord): number {
   const replay = record.outcome?.replay;
-  const steps = record.state === 'running' ? MAX_OUTCOME_STEPS : replay ? replay.steps.length + replay.compensations.length : 0;
+  const steps =
+    record.state === 'running' ? MAX_OUTCOME_STEPS : replay ? replay.steps.length + replay.compensations.length : 0;
   return RECORD_BYTES + steps * STEP_BYTES + 2 * record.key.length;
 }
 
@@ -120,7 +128,10 @@ export class MemoryOrderRecords implements OrderRecords {
     return { kind: 'started', run };
   }
 
-  /** Nothing to remember: in memory, the process that ran a run is the only one that can raise its alarm, and it does before anything else can happen. */
+  /**
+   * Nothing to remember: in memory, the process that ran a run is the only one that can raise its alarm, and it does
+   * before anything else can happen.
+   */
   async alarmRaised(_order: OrderKey, _run: number): Promise<void> {}
 
   isFull(): boolean {
@@ -147,7 +158,8 @@ export class MemoryOrderRecords implements OrderRecords {
    */
   private hasRoomFor(record: OrderRecord): boolean {
     if (!this.keepsDone) return true;
-    const fits = (): boolean => this.bytes - (this.records.get(record.key)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
+    const fits = (): boolean =>
+      this.bytes - (this.records.get(record.key)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
     if (fits()) return true;
     this.dropExpired();
     return fits();
@@ -172,7 +184,9 @@ export class MemoryOrderRecords implements OrderRecords {
     const kept = this.records.get(key)?.record;
     if (!kept || kept.runs !== run || kept.state !== 'running') {
       // Over already: its outcome if it is still the latest run, else nothing is known of it.
-      return Promise.resolve(kept?.runs === run && kept.outcome ? kept.outcome : { kind: 'interrupted', replay: undefined });
+      return Promise.resolve(
+        kept?.runs === run && kept.outcome ? kept.outcome : { kind: 'interrupted', replay: undefined },
+      );
     }
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);

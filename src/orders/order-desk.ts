@@ -23,16 +23,36 @@
  */
 import { createHash } from 'node:crypto';
 import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
-import { ACTION_NAMES, keyOfOrder, partsOfKey, STEP_NAMES, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
+import {
+  ACTION_NAMES,
+  keyOfOrder,
+  partsOfKey,
+  STEP_NAMES,
+  type Order,
+  type OrderKey,
+  type OrderRun,
+} from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
-export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set(['timeout', 'client_gone', 'shutting_down', 'overloaded', 'thread_lost', 'interrupted', 'store_unavailable', 'outcome_unknown']);
+export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
+  'timeout',
+  'client_gone',
+  'shutting_down',
+  'overloaded',
+  'thread_lost',
+  'interrupted',
+  'store_unavailable',
+  'outcome_unknown',
+]);
 
-/** A failure a dependency caused (an outage) passes too, whatever its kind: the same kind asked for with fail_step is final. */
+/**
+ * A failure a dependency caused (an outage) passes too, whatever its kind: the same kind asked for with fail_step is
+ * final.
+ */
 export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || (!PASSING_FAILURES.has(result.failure) && result.failedByDependency !== true);
 }
@@ -57,9 +77,13 @@ export function fingerprintOf(order: Order): string {
  * result it reached, or undefined if it ran nothing here (replayed, joined
  * elsewhere, refused by the records) — or refused.
  */
-export type Admission = 'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
+export type Admission =
+  'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
 
-/** Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, or its client's share is full. */
+/**
+ * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, or its
+ * client's share is full.
+ */
 export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull;
 
 /**
@@ -86,7 +110,10 @@ export interface DependencyDown {
   readonly retryAfterMs: number;
 }
 
-/** How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or `replayed` from its record. */
+/**
+ * How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or
+ * `replayed` from its record.
+ */
 export type AnsweredVia = 'ran' | 'joined' | 'replayed';
 
 export type Submission =
@@ -97,7 +124,10 @@ export type Submission =
   /** No new run could start: too many in flight, the service is shutting down, or a dependency is down. */
   | { readonly kind: 'refused'; readonly because: Refusal; readonly full?: Full };
 
-/** What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its time. */
+/**
+ * What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its
+ * time.
+ */
 export type Full = 'orders_in_flight' | 'records';
 
 /** The records had no room for the order: nothing started. */
@@ -126,7 +156,10 @@ const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} 
 const UNSETTLED_RETRY_MS = 1000;
 
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
-type RunEnd = { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia } | { readonly kind: 'reused' } | typeof RECORDS_FULL;
+type RunEnd =
+  | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
+  | { readonly kind: 'reused' }
+  | typeof RECORDS_FULL;
 
 interface Run {
   readonly fingerprint: string;
@@ -134,17 +167,27 @@ interface Run {
   /** Cancels the run once every caller waiting for it has gone. */
   readonly stop: AbortController;
   callers: number;
-  /** The records have taken the order_id as this order's: until then, another order under the same id cannot be told it is the one refused. */
+  /**
+   * The records have taken the order_id as this order's: until then, another order under the same id cannot be told it
+   * is the one refused.
+   */
   confirmed: boolean;
 }
 
 /** An answer without a run: nothing ran, nothing is recorded. */
-const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({ kind: 'answered', result: { orderId, steps: [], compensations: [], failure }, via: 'ran' });
+const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({
+  kind: 'answered',
+  result: { orderId, steps: [], compensations: [], failure },
+  via: 'ran',
+});
 
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
   private readonly running = new Map<OrderKey, Run>();
-  /** The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not say yet. */
+  /**
+   * The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not
+   * say yet.
+   */
   private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
 
@@ -187,7 +230,8 @@ export class OrderDesk {
       // being counted.
       const admission = admit();
       if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
-      if (typeof admission === 'object' && 'admitted' in admission) return this.wait(this.start(order, fingerprint, trace, admission.ended), signal, 'ran');
+      if (typeof admission === 'object' && 'admitted' in admission)
+        return this.wait(this.start(order, fingerprint, trace, admission.ended), signal, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -195,12 +239,19 @@ export class OrderDesk {
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
-      return admission === 'overloaded' ? { kind: 'refused', because: admission, full: 'orders_in_flight' } : { kind: 'refused', because: admission };
+      return admission === 'overloaded'
+        ? { kind: 'refused', because: admission, full: 'orders_in_flight' }
+        : { kind: 'refused', because: admission };
     }
   }
 
   /** Counted in `running` at once, before anything is awaited. `ended` is told before any caller is answered. */
-  private start(order: Order, fingerprint: string, trace: Trace, ended?: (result: OrderResult | undefined) => void): Run {
+  private start(
+    order: Order,
+    fingerprint: string,
+    trace: Trace,
+    ended?: (result: OrderResult | undefined) => void,
+  ): Run {
     const stop = new AbortController();
     const confirm = (): void => {
       run.confirmed = true;
@@ -221,11 +272,19 @@ export class OrderDesk {
   }
 
   /** `confirm`: called once the records have taken the id as this order's. */
-  private async execute(order: Order, fingerprint: string, signal: AbortSignal, trace: Trace, confirm: () => void): Promise<RunEnd> {
+  private async execute(
+    order: Order,
+    fingerprint: string,
+    signal: AbortSignal,
+    trace: Trace,
+    confirm: () => void,
+  ): Promise<RunEnd> {
     const { orderId } = order;
     const key = keyOfOrder(order);
     for (;;) {
-      const begun = await this.records.begin(key, fingerprint).catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
+      const begun = await this.records
+        .begin(key, fingerprint)
+        .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
@@ -247,13 +306,17 @@ export class OrderDesk {
       // A person must look when the provider refused to give money back and that is what the records hold.
       if (answer.failure === 'compensation_failed') this.raiseAlarm(key, run, answer.compensations, trace);
       // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
-      else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed') this.alarmOnceKnown(key, run, result.compensations, trace);
+      else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
+        this.alarmOnceKnown(key, run, result.compensations, trace);
       this.events.runEnded(run, result);
       return { kind: 'answered', result: answer, via: 'ran' };
     }
   }
 
-  /** The line a person reads, then the records told it is written (never before: a death in between leaves it to be raised again). */
+  /**
+   * The line a person reads, then the records told it is written (never before: a death in between leaves it to be
+   * raised again).
+   */
   private raiseAlarm(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
     this.events.compensationFailed(run, compensations, trace);
     void this.records.alarmRaised(key, run.runNumber);
@@ -274,7 +337,8 @@ export class OrderDesk {
       for (;;) {
         try {
           const outcome = await this.records.awaitRun(key, run.runNumber, asking.signal);
-          if (this.unsettledAlarms.delete(asking) && outcome.kind === 'compensation_failed') this.raiseAlarm(key, run, compensations, trace);
+          if (this.unsettledAlarms.delete(asking) && outcome.kind === 'compensation_failed')
+            this.raiseAlarm(key, run, compensations, trace);
           return;
         } catch {
           if (!this.unsettledAlarms.has(asking)) return;

@@ -70,7 +70,9 @@ export type Begun =
   | { readonly kind: 'replay'; readonly result: OrderResult }
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
-  /** A run of the order is under way (on another instance, when several share the store): wait for it with `awaitRun`. */
+  /**
+   * A run of the order is under way (on another instance, when several share the store): wait for it with `awaitRun`.
+   */
   | { readonly kind: 'running'; readonly run: number }
   /**
    * No room to record another order until older records expire (records are
@@ -110,7 +112,10 @@ export interface OrderRecords {
   alarmRaised(order: OrderKey, run: number): Promise<void>;
   /** Records kept right now. */
   size(): number;
-  /** Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send orders elsewhere. */
+  /**
+   * Whether a new order would be refused now for want of room (`full`): readiness says so, for a balancer to send
+   * orders elsewhere.
+   */
   isFull(): boolean;
   /**
    * Bytes kept of `client`'s orders in this process's memory (what
@@ -118,6 +123,9 @@ export interface OrderRecords {
    * this process's memory.
    */
   bytesOf(client: string): number | undefined;
-  /** Whether a new order of `client` would take what is kept of its orders past `limitBytes` (its share); never where records are not kept in memory. */
+  /**
+   * Whether a new order of `client` would take what is kept of its orders past `limitBytes` (its share); never where
+   * records are not kept in memory.
+   */
   isFullFor(client: string, limitBytes: number): boolean;
 }

@@ -24,6 +24,12 @@ export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): 
     const record = await records.get(key);
     if (!record) return undefined;
     const payment = (await ledger.moneyOf(key)) ?? { charged: 0, refunded: 0 };
-    return { orderId: partsOfKey(key).orderId, state: record.state, outcome: record.outcome?.kind, runs: record.runs, payment };
+    return {
+      orderId: partsOfKey(key).orderId,
+      state: record.state,
+      outcome: record.outcome?.kind,
+      runs: record.runs,
+      payment,
+    };
   };
 }

@@ -60,7 +60,10 @@ export interface OrderPipelineOptions {
   readonly timeoutMs: number;
   /** Deadline of each compensation, from the moment it starts. */
   readonly compensationTimeoutMs: number;
-  /** By compensation: what takes it over when its run on the pool ends unanswered. Without one, such a compensation fails its order. */
+  /**
+   * By compensation: what takes it over when its run on the pool ends unanswered. Without one, such a compensation
+   * fails its order.
+   */
   readonly compensationFallbacks?: Readonly<Partial<Record<CompensationName, CompensationFallback>>>;
 }
 
@@ -74,7 +77,8 @@ interface Compensated {
 const mayHaveActed = (outcome: StepOutcome): boolean => outcome.status === 'ok' || outcome.effect === 'applied';
 
 /** A compensation undid its step: its remote service applied it (or, with no remote request, it succeeded). */
-const undid = (outcome: StepOutcome): boolean => (outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied');
+const undid = (outcome: StepOutcome): boolean =>
+  outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied';
 
 export class OrderPipeline {
   private inFlight = 0;
@@ -116,10 +120,19 @@ export class OrderPipeline {
       if (failure === undefined) return { orderId, steps: results, compensations: [], failure };
       const compensated = await this.compensate(run, results, trace);
       const compensations = compensated.map(({ outcome }) => outcome);
-      if (!compensated.every(({ undone }) => undone)) return { orderId, steps: results, compensations, failure: 'compensation_failed' };
+      if (!compensated.every(({ undone }) => undone))
+        return { orderId, steps: results, compensations, failure: 'compensation_failed' };
       // The failure's kind names its step: vendor_unavailable can only be the vendor's.
-      const byDependency = results.some((outcome) => outcome.status === 'error' && outcome.kind === failure && outcome.dependency === 'failed');
-      return { orderId, steps: results, compensations, failure, ...(byDependency ? { failedByDependency: true as const } : {}) };
+      const byDependency = results.some(
+        (outcome) => outcome.status === 'error' && outcome.kind === failure && outcome.dependency === 'failed',
+      );
+      return {
+        orderId,
+        steps: results,
+        compensations,
+        failure,
+        ...(byDependency ? { failedByDependency: true as const } : {}),
+      };
     } finally {
       this.inFlight--;
     }
@@ -127,11 +140,17 @@ export class OrderPipeline {
 
   /** Undo, at once, every step of a failed order whose effect may stand and that can be undone. */
   private compensate(run: OrderRun, outcomes: readonly StepOutcome[], trace: Trace): Promise<Compensated[]> {
-    const toUndo = this.steps.flatMap((step, i) => (step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : []));
+    const toUndo = this.steps.flatMap((step, i) =>
+      step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : [],
+    );
     return Promise.all(toUndo.map((compensation) => this.undo(compensation, run, trace)));
   }
 
-  private async undo(compensation: ActionDefinition<CompensationName>, run: OrderRun, trace: Trace): Promise<Compensated> {
+  private async undo(
+    compensation: ActionDefinition<CompensationName>,
+    run: OrderRun,
+    trace: Trace,
+  ): Promise<Compensated> {
     const outcome = await this.runOnPool(compensation, run, trace);
     if (undid(outcome)) return { outcome, undone: true };
     // The service said no: nothing else will make it say yes.
@@ -143,7 +162,11 @@ export class OrderPipeline {
     return { outcome: { ...outcome, effect: taken }, undone: taken === 'applied' };
   }
 
-  private async runOnPool(compensation: ActionDefinition<CompensationName>, run: OrderRun, trace: Trace): Promise<StepOutcome> {
+  private async runOnPool(
+    compensation: ActionDefinition<CompensationName>,
+    run: OrderRun,
+    trace: Trace,
+  ): Promise<StepOutcome> {
     // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
     const deadline = performance.now() + this.options.compensationTimeoutMs;
     using scope = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));

@@ -21,7 +21,11 @@ export interface GroupResult<T> {
   readonly abortReason: unknown;
 }
 
-export async function runGroup<T>(group: AbortController, tasks: readonly GroupTask<T>[], failureOf: (result: T) => unknown): Promise<GroupResult<T>> {
+export async function runGroup<T>(
+  group: AbortController,
+  tasks: readonly GroupTask<T>[],
+  failureOf: (result: T) => unknown,
+): Promise<GroupResult<T>> {
   const { signal } = group;
   const settled = await Promise.allSettled(
     tasks.map(async (task) => {

@@ -19,7 +19,10 @@ import type { Notifications } from './notifications.js';
 /** How often the live keys are read again, whatever the notifications say. */
 const REFRESH_MS = 500;
 
-const LIVE: { name: string; text: string } = { name: 'api_keys_live', text: 'SELECT key_hash, client FROM api_keys WHERE revoked_at IS NULL' };
+const LIVE: { name: string; text: string } = {
+  name: 'api_keys_live',
+  text: 'SELECT key_hash, client FROM api_keys WHERE revoked_at IS NULL',
+};
 
 export class PgKeySource implements KeySource {
   /** Hex of each live key's hash → its client. */
@@ -61,7 +64,9 @@ export class PgKeySource implements KeySource {
       .then((rows) => {
         this.live = new Map(rows.map((row) => [row.key_hash.toString('hex'), row.client]));
       })
-      .catch((error: unknown) => this.log.debug({ err: error }, 'API keys in Postgres could not be read; the last ones read stand'))
+      .catch((error: unknown) =>
+        this.log.debug({ err: error }, 'API keys in Postgres could not be read; the last ones read stand'),
+      )
       .finally(() => (this.reading = undefined));
     return this.reading;
   }
@@ -71,7 +76,10 @@ export class PgKeySource implements KeySource {
 export async function issueKey(db: Database, client: string): Promise<string> {
   // 32 random bytes: 43 characters of A-Z a-z 0-9 _ -, which API_KEY accepts.
   const key = randomBytes(32).toString('base64url');
-  await db.query("WITH issued AS (INSERT INTO api_keys (key_hash, client) VALUES ($1, $2) RETURNING 1) SELECT pg_notify('api_keys', '') FROM issued", [hashKey(key), client]);
+  await db.query(
+    "WITH issued AS (INSERT INTO api_keys (key_hash, client) VALUES ($1, $2) RETURNING 1) SELECT pg_notify('api_keys', '') FROM issued",
+    [hashKey(key), client],
+  );
   return key;
 }
 

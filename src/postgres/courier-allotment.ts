@@ -72,14 +72,17 @@ const READ_WANTS: Statement = {
 
 /** How often the steps' demand is looked at (shared memory only: no statement unless it changed). */
 const TICK_MS = 20;
-/** How often an instance that wants slots tries to take free ones, and reads the others' wants (a backstop to NOTIFY). */
+/**
+ * How often an instance that wants slots tries to take free ones, and reads the others' wants (a backstop to NOTIFY).
+ */
 const RETRY_MS = 250;
 
 /** The pool's size as the database has it: this instance's COURIERS, unless instances already running say otherwise. */
 export async function coordinateCourierPool(db: Database, couriers: number, log: Logger): Promise<number> {
   const [row] = await db.query<{ size: number }>(POOL_SIZE, [couriers]);
   const size = row!.size;
-  if (size !== couriers) log.warn({ couriers, pool: size }, 'COURIERS differs from the pool the running instances share; following theirs');
+  if (size !== couriers)
+    log.warn({ couriers, pool: size }, 'COURIERS differs from the pool the running instances share; following theirs');
   return size;
 }
 
@@ -174,7 +177,11 @@ export class CourierAllotment {
   private slotBack(slot: number): void {
     this.withheld.push(slot);
     if (this.outstanding === 0 || --this.outstanding > 0) return;
-    if (this.revokedAt !== undefined) this.log.info({ ms: Math.round(performance.now() - this.revokedAt) }, 'courier slots lent under the lease given up are all back');
+    if (this.revokedAt !== undefined)
+      this.log.info(
+        { ms: Math.round(performance.now() - this.revokedAt) },
+        'courier slots lent under the lease given up are all back',
+      );
     this.revokedAt = undefined;
   }
 
@@ -196,7 +203,8 @@ export class CourierAllotment {
       if (!id || this.outstanding > 0) return;
       const now = performance.now();
       const waiting = Math.max(0, this.semaphore.waiting() - this.ownWaiters);
-      const want = this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
+      const want =
+        this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
       await this.publish(id, want, now);
       // Free rows are looked for, and the others' wants read, every RETRY_MS
       // while it matters — at once after a notification.
@@ -216,7 +224,8 @@ export class CourierAllotment {
 
   /** Publish this instance's want when it changes: at once when it falls, at most every RETRY_MS when it grows. */
   private async publish(id: string, want: number, now: number): Promise<void> {
-    if (want === this.published || (want > this.published && this.published > 0 && now - this.publishedAt < RETRY_MS)) return;
+    if (want === this.published || (want > this.published && this.published > 0 && now - this.publishedAt < RETRY_MS))
+      return;
     await this.db.query(PUBLISH_WANT, [id, want]);
     this.published = want;
     this.publishedAt = now;
@@ -265,7 +274,8 @@ export class CourierAllotment {
     // Also from a tick that began before the lease was given up: nothing is lent while slots lent under it are out.
     if (!id || this.withheld.length === 0 || this.outstanding > 0) return;
     const generation = this.generation;
-    // Rows on their way back count as known: courier_take must not hand them to this instance again before their release lands.
+    // Rows on their way back count as known: courier_take must not hand them to this instance again before their
+    // release lands.
     const known = [...this.rows.map((hold) => hold.slot), ...this.releasing];
     const rows = await this.db.query<Hold>(TAKE, [id, Math.min(n, this.withheld.length), known]);
     // The rows were taken for an identity this instance gave up (or for an
@@ -305,6 +315,9 @@ function stoppedBy(signal: AbortSignal): Cancellation {
   return {
     token: NO_TOKEN,
     isCanceled: () => signal.aborted,
-    whenCanceled: () => new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }))),
+    whenCanceled: () =>
+      new Promise((resolve) =>
+        signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+      ),
   };
 }

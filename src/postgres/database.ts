@@ -60,10 +60,16 @@ const CHECKOUT_TIMEOUT = 'timeout exceeded when trying to connect';
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
 const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
-/** SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system. */
+/**
+ * SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57
+ * operator intervention (shutdown), 58 system.
+ */
 const UNAVAILABLE_STATES = /^(08|53|57|58)/;
 
-/** Whether a request failed for want of the database — it is down, or no connection was free — rather than through a fault of its own. */
+/**
+ * Whether a request failed for want of the database — it is down, or no connection was free — rather than through a
+ * fault of its own.
+ */
 export function isUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailable || error instanceof StoreBusy) return true;
   const code = (error as { code?: unknown } | null)?.code;
@@ -129,14 +135,20 @@ export class Database {
     try {
       return await migrate(this.pool, migrations);
     } catch (error) {
-      if (isUnavailable(error)) throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+      if (isUnavailable(error))
+        throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
       throw error;
     }
   }
 
   /** A connection of its own (for LISTEN), outside the pool. */
   client(): pg.Client {
-    return new pg.Client({ connectionString: this.options.url, keepAlive: true, application_name: 'order-threads listener', connectionTimeoutMillis: 2000 });
+    return new pg.Client({
+      connectionString: this.options.url,
+      keepAlive: true,
+      application_name: 'order-threads listener',
+      connectionTimeoutMillis: 2000,
+    });
   }
 
   async close(): Promise<void> {
@@ -163,15 +175,24 @@ export class Database {
     return pool;
   }
 
-  private async run<Row extends object>(pool: pg.Pool, statement: Statement | string, values: readonly unknown[]): Promise<Row[]> {
+  private async run<Row extends object>(
+    pool: pg.Pool,
+    statement: Statement | string,
+    values: readonly unknown[],
+  ): Promise<Row[]> {
     if (!this.up) throw new DatabaseUnavailable('Postgres is unreachable');
     this.roundTrips++;
     try {
-      const config = typeof statement === 'string' ? { text: statement, values: [...values] } : { name: statement.name, text: statement.text, values: [...values] };
+      const config =
+        typeof statement === 'string'
+          ? { text: statement, values: [...values] }
+          : { name: statement.name, text: statement.text, values: [...values] };
       return (await pool.query<Row>(config)).rows;
     } catch (error) {
-      // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself may be fine.
-      if (error instanceof Error && error.message === CHECKOUT_TIMEOUT) throw new StoreBusy('no Postgres connection came free in time', { cause: error });
+      // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself
+      // may be fine.
+      if (error instanceof Error && error.message === CHECKOUT_TIMEOUT)
+        throw new StoreBusy('no Postgres connection came free in time', { cause: error });
       if (!isUnavailable(error)) throw error;
       this.markDown(error);
       throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
@@ -214,7 +235,9 @@ export function storedKey(key: OrderKey): string {
 
 /** The order's key of a stored one: the inverse of storedKey. */
 export function unstoredKey(stored: string): OrderKey {
-  return (stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored) as OrderKey;
+  return (
+    stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored
+  ) as OrderKey;
 }
 
 /** A bigint column as a number (run numbers stay far below 2^53). */

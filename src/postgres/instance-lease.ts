@@ -31,7 +31,10 @@ const RENEW: Statement = {
   name: 'instance_renew',
   text: "UPDATE instances SET lease_until = now() + $2 * interval '1 millisecond' WHERE instance_id = $1 AND lease_until > now() RETURNING 1 AS renewed",
 };
-const EXPIRE: Statement = { name: 'instance_expire', text: 'UPDATE instances SET lease_until = now() WHERE instance_id = $1' };
+const EXPIRE: Statement = {
+  name: 'instance_expire',
+  text: 'UPDATE instances SET lease_until = now() WHERE instance_id = $1',
+};
 
 interface Identity {
   readonly id: string;
@@ -70,7 +73,8 @@ export class InstanceLease {
     // Noticed late — by how much says how long the process could not look: a
     // freeze (SIGSTOP, a VM paused) or a starved event loop shows as a jump of
     // the monotonic clock past the lease.
-    if (current && now >= current.validUntil) this.giveUp(current, 'its lease ran out before it could be renewed', now - current.validUntil);
+    if (current && now >= current.validUntil)
+      this.giveUp(current, 'its lease ran out before it could be renewed', now - current.validUntil);
     return this.current?.id;
   }
 
@@ -132,7 +136,10 @@ export class InstanceLease {
     this.current = undefined;
     this.lost++;
     const overdue = overdueMs === undefined ? {} : { overdue_ms: Math.round(overdueMs) };
-    this.log.error({ instance_id: identity.id, ...overdue }, `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`);
+    this.log.error(
+      { instance_id: identity.id, ...overdue },
+      `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`,
+    );
     this.onLost(identity.id);
   }
 }

@@ -62,8 +62,12 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[]): 
     // Session-level: held across the migrations' transactions, and released
     // by the server if this connection dies.
     await client.query(`SELECT pg_advisory_lock(${LOCK_KEY})`);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
-    const { rows } = await client.query<{ id: number; name: string }>('SELECT id, name FROM schema_migrations ORDER BY id');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ id: number; name: string }>(
+      'SELECT id, name FROM schema_migrations ORDER BY id',
+    );
     checkHistory(rows, migrations);
     const recorded = new Set(rows.map((row) => row.id));
     const applied: number[] = [];
@@ -93,14 +97,18 @@ async function applyOne(client: pg.PoolClient, { id, name, sql }: Migration): Pr
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
-    throw new MigrationError('migration_failed', `migration ${id} (${name}) failed: ${(error as Error).message}`, { cause: error });
+    throw new MigrationError('migration_failed', `migration ${id} (${name}) failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
 function checkOrdered(migrations: readonly Migration[]): void {
   migrations.forEach(({ id }, i) => {
     if (!Number.isSafeInteger(id) || id < 1 || (i > 0 && id <= migrations[i - 1]!.id)) {
-      throw new Error(`migrations must have increasing positive integer ids; got ${migrations.map((m) => m.id).join(', ')}`);
+      throw new Error(
+        `migrations must have increasing positive integer ids; got ${migrations.map((m) => m.id).join(', ')}`,
+      );
     }
   });
 }
@@ -110,10 +118,16 @@ function checkHistory(recorded: readonly { id: number; name: string }[], migrati
   for (const { id, name } of recorded) {
     const expected = known.get(id);
     if (expected === undefined) {
-      throw new MigrationError('history_mismatch', `the database has migration ${id} (${name}), which this code does not know: is it older than the code that migrated it?`);
+      throw new MigrationError(
+        'history_mismatch',
+        `the database has migration ${id} (${name}), which this code does not know: is it older than the code that migrated it?`,
+      );
     }
     if (expected !== name) {
-      throw new MigrationError('history_mismatch', `migration ${id} is recorded as "${name}" but this code calls it "${expected}": a released migration was changed`);
+      throw new MigrationError(
+        'history_mismatch',
+        `migration ${id} is recorded as "${name}" but this code calls it "${expected}": a released migration was changed`,
+      );
     }
   }
 }

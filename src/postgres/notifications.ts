@@ -23,7 +23,10 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 
 export interface Watch {
-  /** Resolves at the next notification of this channel and payload, after `backstopMs`, or when `signal` aborts — whichever first. */
+  /**
+   * Resolves at the next notification of this channel and payload, after `backstopMs`, or when `signal` aborts —
+   * whichever first.
+   */
   next(signal: AbortSignal, backstopMs: number): Promise<void>;
   dispose(): void;
 }
@@ -51,7 +54,10 @@ export class Notifications {
     this.wakersOf(channel, '*').add(listener);
   }
 
-  /** A watch of one payload on one channel: register it before looking at what it watches, so nothing is missed in between. */
+  /**
+   * A watch of one payload on one channel: register it before looking at what it watches, so nothing is missed in
+   * between.
+   */
   watch(channel: Channel, payload: string): Watch {
     let wake: (() => void) | undefined;
     let pending = false;

@@ -15,14 +15,30 @@
  * again before it is recorded, and if that fails too the run is left to
  * recovery. A void that did not get through is thus never recorded as done.
  */
-import type { ChargeAnswer, LedgerCounts, Money, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
+import type {
+  ChargeAnswer,
+  LedgerCounts,
+  Money,
+  PaymentKey,
+  PaymentLedger,
+  VoidAnswer,
+} from '../ledger/payment-ledger.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import { asNumber, storedKey, type Database, type Statement } from './database.js';
 import type { OrderKey } from '../domain/order.js';
 
-const CHARGE_MANY: Statement = { name: 'provider_charge_many', text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)' };
-const VOID_MANY: Statement = { name: 'provider_void_many', text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer' };
-const MONEY_OF_RUN: Statement = { name: 'provider_money_of_run', text: 'SELECT charged, refunded FROM provider_payments WHERE order_id = $1 AND run = $2' };
+const CHARGE_MANY: Statement = {
+  name: 'provider_charge_many',
+  text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)',
+};
+const VOID_MANY: Statement = {
+  name: 'provider_void_many',
+  text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer',
+};
+const MONEY_OF_RUN: Statement = {
+  name: 'provider_money_of_run',
+  text: 'SELECT charged, refunded FROM provider_payments WHERE order_id = $1 AND run = $2',
+};
 const MONEY_OF: Statement = {
   name: 'provider_money_of',
   text: 'SELECT count(*)::int AS runs, coalesce(sum(charged), 0) AS charged, coalesce(sum(refunded), 0) AS refunded FROM provider_payments WHERE order_id = $1',
@@ -56,7 +72,8 @@ interface Void {
 }
 
 /** Rows of provider_payments locked in one order by every batch. */
-const byKey = (a: { id: string; run: number }, b: { id: string; run: number }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.run - b.run);
+const byKey = (a: { id: string; run: number }, b: { id: string; run: number }): number =>
+  a.id < b.id ? -1 : a.id > b.id ? 1 : a.run - b.run;
 
 export class PgLedger implements PaymentLedger {
   private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
@@ -69,13 +86,22 @@ export class PgLedger implements PaymentLedger {
     batching: Omit<BatcherOptions<never>, 'order'>,
   ) {
     this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
-      (calls) => db.query(CHARGE_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.amount), calls.map((c) => c.decline)]),
+      (calls) =>
+        db.query(CHARGE_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.run),
+          calls.map((c) => c.amount),
+          calls.map((c) => c.decline),
+        ]),
       { ...batching, order: byKey },
     );
-    this.voids = new Batcher<Void, { answer: VoidAnswer }>((calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]), {
-      ...batching,
-      order: byKey,
-    });
+    this.voids = new Batcher<Void, { answer: VoidAnswer }>(
+      (calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]),
+      {
+        ...batching,
+        order: byKey,
+      },
+    );
   }
 
   async charge(key: PaymentKey, amount: number, decline: boolean): Promise<ChargeAnswer> {

@@ -38,13 +38,22 @@ import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import type { OrderKey } from '../domain/order.js';
 
-const BEGIN_MANY: Statement = { name: 'order_begin_many', text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)' };
-const FINISH_MANY: Statement = { name: 'order_finish_many', text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7) AS kind' };
+const BEGIN_MANY: Statement = {
+  name: 'order_begin_many',
+  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)',
+};
+const FINISH_MANY: Statement = {
+  name: 'order_finish_many',
+  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7) AS kind',
+};
 const GET: Statement = {
   name: 'order_get',
   text: "SELECT fingerprint, runs, state, kind, replay FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
 };
-const WATCH: Statement = { name: 'order_watch', text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay' };
+const WATCH: Statement = {
+  name: 'order_watch',
+  text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay',
+};
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
 const ALARMS_RAISED: Statement = {
   name: 'order_alarms_raised',
@@ -127,10 +136,18 @@ export class PgOrderRecords implements OrderRecords {
     private readonly options: PgOrderRecordsOptions,
   ) {
     const { batching } = options;
-    this.begins = new Batcher<BeginCall, BeginRow>((calls) => db.query<BeginRow>(BEGIN_MANY, [calls.map((c) => c.id), calls.map((c) => c.fingerprint), calls.map((c) => c.owner)]), {
-      ...batching,
-      order: byId,
-    });
+    this.begins = new Batcher<BeginCall, BeginRow>(
+      (calls) =>
+        db.query<BeginRow>(BEGIN_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.fingerprint),
+          calls.map((c) => c.owner),
+        ]),
+      {
+        ...batching,
+        order: byId,
+      },
+    );
     this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
       (calls) =>
         db.query(FINISH_MANY, [
@@ -147,7 +164,13 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
-    const [row] = await this.db.read<{ fingerprint: string; runs: number; state: 'running' | 'done'; kind: OutcomeKind | null; replay: string | null }>(GET, [storedKey(key)]);
+    const [row] = await this.db.read<{
+      fingerprint: string;
+      runs: number;
+      state: 'running' | 'done';
+      kind: OutcomeKind | null;
+      replay: string | null;
+    }>(GET, [storedKey(key)]);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
     return { key, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
@@ -179,7 +202,8 @@ export class PgOrderRecords implements OrderRecords {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
       // that not get through, the run is left running, and recovery voids and records it the same way:
       // interrupted is what stands in the end, whoever writes it.
-      if (this.inDoubt.take({ order: key, run })) return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
+      if (this.inDoubt.take({ order: key, run }))
+        return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
       return await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
@@ -239,7 +263,10 @@ export class PgOrderRecords implements OrderRecords {
     this.raisedUnmarked.set(storedKey(key), run);
   }
 
-  /** Mark raised, in Postgres, the alarms raised here that are not marked yet (recovery calls it every pass). Never rejects. */
+  /**
+   * Mark raised, in Postgres, the alarms raised here that are not marked yet (recovery calls it every pass). Never
+   * rejects.
+   */
   async markRaisedAlarms(): Promise<void> {
     if (this.raisedUnmarked.size === 0) return;
     const marking = [...this.raisedUnmarked];
@@ -247,7 +274,8 @@ export class PgOrderRecords implements OrderRecords {
       await this.db.query(ALARMS_RAISED, [marking.map(([id]) => id), marking.map(([, run]) => run)]);
       for (const [id, run] of marking) if (this.raisedUnmarked.get(id) === run) this.raisedUnmarked.delete(id);
     } catch {
-      // Kept, for the next pass. Should this instance die first, its alarms are raised again by another: twice, never not at all.
+      // Kept, for the next pass. Should this instance die first, its alarms are raised again by another: twice, never
+      // not at all.
     }
   }
 
@@ -285,7 +313,13 @@ export class PgOrderRecords implements OrderRecords {
     return this.record(key, run, owner, fence, { kind: 'interrupted', replay: undefined });
   }
 
-  private async record(key: OrderKey, run: number, owner: string, fence: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  private async record(
+    key: OrderKey,
+    run: number,
+    owner: string,
+    fence: number,
+    outcome: RecordedOutcome,
+  ): Promise<OutcomeKind> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
     return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay })).kind;
   }

@@ -29,7 +29,9 @@ export interface DurableOptions {
   readonly databaseUrl: string;
   /** How long an instance's lease lasts without renewal (LEASE_MS). */
   readonly leaseMs: number;
-  /** How long before Postgres would let the lease go this instance gives it up itself (leaseMarginMs in src/config.ts). */
+  /**
+   * How long before Postgres would let the lease go this instance gives it up itself (leaseMarginMs in src/config.ts).
+   */
   readonly leaseMarginMs: number;
   /** Connections in this instance's pool (DB_POOL_SIZE). */
   readonly poolSize: number;
@@ -60,10 +62,16 @@ export class PostgresStore implements Store {
   ) {
     const inDoubt = new RunsInDoubt();
     const owner = (): string | undefined => lease.id();
-    // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch serves many orders.
+    // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch
+    // serves many orders.
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
     this.ledger = new PgLedger(db, inDoubt, batching);
-    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, { replayMs: options.replayMs, owner, batching, settleWithinMs: 2 * options.leaseMs });
+    this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, {
+      replayMs: options.replayMs,
+      owner,
+      batching,
+      settleWithinMs: 2 * options.leaseMs,
+    });
     this.keys = new PgKeySource(db, notifications, log);
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
@@ -73,9 +81,17 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Connect, migrate, size the courier pool, register this instance. Rejects with DatabaseUnavailable if Postgres cannot be reached. */
+  /**
+   * Connect, migrate, size the courier pool, register this instance. Rejects with DatabaseUnavailable if Postgres
+   * cannot be reached.
+   */
   static async open(options: DurableOptions, log: Logger): Promise<PostgresStore> {
-    const db = new Database({ url: options.databaseUrl, poolSize: options.poolSize, statementTimeoutMs: statementTimeoutMs(options.leaseMs), log });
+    const db = new Database({
+      url: options.databaseUrl,
+      poolSize: options.poolSize,
+      statementTimeoutMs: statementTimeoutMs(options.leaseMs),
+      log,
+    });
     try {
       const applied = await db.migrate(MIGRATIONS);
       if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
@@ -83,7 +99,9 @@ export class PostgresStore implements Store {
       const notifications = new Notifications(db, log);
       await notifications.start();
       let store: PostgresStore | undefined;
-      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, () => store?.lost());
+      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, () =>
+        store?.lost(),
+      );
       store = new PostgresStore(db, notifications, lease, couriers, options, log);
       await lease.start();
       return store;
@@ -117,7 +135,10 @@ export class PostgresStore implements Store {
     return this.keys;
   }
 
-  /** Read the API keys issued here, take the free courier slots and recover what lost instances left; then keep doing all three. */
+  /**
+   * Read the API keys issued here, take the free courier slots and recover what lost instances left; then keep doing
+   * all three.
+   */
   async start(): Promise<void> {
     await this.keys.start();
     await this.allotment?.start();
@@ -185,7 +206,11 @@ export class PostgresStore implements Store {
       });
     };
     counter('store_round_trips_total', 'Statements this instance sent to Postgres.', () => store.db.roundTrips);
-    counter('orders_recovered_total', 'Orders of lost instances this instance took over: payment voided, recorded interrupted.', () => store.recovery.recovered);
+    counter(
+      'orders_recovered_total',
+      'Orders of lost instances this instance took over: payment voided, recorded interrupted.',
+      () => store.recovery.recovered,
+    );
   }
 
   /** Round trips to Postgres since start. */

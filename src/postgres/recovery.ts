@@ -95,7 +95,10 @@ const HOUSEKEEPING_MS = 10_000;
 
 export interface RecoveryOptions {
   readonly leaseMs: number;
-  /** A run of this instance's own that it is not running is left alone for this long after it began (its begin may still be on its way). */
+  /**
+   * A run of this instance's own that it is not running is left alone for this long after it began (its begin may still
+   * be on its way).
+   */
   readonly orphanAfterMs: number;
   readonly owner: () => string | undefined;
   readonly log: Logger;
@@ -122,7 +125,10 @@ export class Recovery {
     await this.runOnce();
     await this.keepHouse();
     const next = (): void => {
-      this.timer = setTimeout(() => void this.runOnce().finally(next), (this.options.leaseMs / 2) * (0.75 + Math.random() / 2));
+      this.timer = setTimeout(
+        () => void this.runOnce().finally(next),
+        (this.options.leaseMs / 2) * (0.75 + Math.random() / 2),
+      );
       this.timer.unref();
     };
     next();
@@ -141,7 +147,10 @@ export class Recovery {
     this.alarmListeners.push(listener);
   }
 
-  /** Take over every order that needs it now (counted in `recovered`), and raise the alarms nobody raised. Never rejects: the next pass tries again. */
+  /**
+   * Take over every order that needs it now (counted in `recovered`), and raise the alarms nobody raised. Never
+   * rejects: the next pass tries again.
+   */
   runOnce(): Promise<void> {
     this.pass ??= this.takeOver()
       .then(() => this.raiseAlarms())
@@ -154,15 +163,24 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
+        const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [
+          me,
+          this.records.localRuns(),
+          this.options.orphanAfterMs,
+          BATCH,
+        ]);
         for (const row of claimed) {
           const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
           const kind = await this.records.interrupt(key, run, me, row.fence);
           this.inDoubt.take({ order: key, run });
           if (kind === 'interrupted') this.recovered++;
-          // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a sequence).
-          this.options.log.warn({ ...orderLogFields(key), runs: row.runs, run_key: run }, 'took over an order whose instance was lost: its payment voided, recorded interrupted');
+          // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
+          // from a sequence).
+          this.options.log.warn(
+            { ...orderLogFields(key), runs: row.runs, run_key: run },
+            'took over an order whose instance was lost: its payment voided, recorded interrupted',
+          );
         }
         if (claimed.length < BATCH) return;
       }
@@ -178,12 +196,24 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string; replay: string | null; charged: string; refunded: string }>(CLAIM_ALARMS, [me, BATCH]);
+        const claimed = await this.db.query<{
+          order_id: string;
+          run: string;
+          replay: string | null;
+          charged: string;
+          refunded: string;
+        }>(CLAIM_ALARMS, [me, BATCH]);
         for (const row of claimed) {
           const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
           const compensations = row.replay === null ? [] : (JSON.parse(row.replay) as OrderResult).compensations;
-          const alarm: UnraisedAlarm = { key, run, charged: asNumber(row.charged), refunded: asNumber(row.refunded), compensations };
+          const alarm: UnraisedAlarm = {
+            key,
+            run,
+            charged: asNumber(row.charged),
+            refunded: asNumber(row.refunded),
+            compensations,
+          };
           for (const listener of this.alarmListeners) listener(alarm);
           // Marked only once its line is written: a death in between leaves it to be raised again.
           this.records.noteAlarmRaised(key, run);

@@ -74,7 +74,8 @@ export class CircuitBreaker {
   private readonly now: () => number;
 
   constructor(private readonly options: CircuitBreakerOptions) {
-    if (!Number.isInteger(options.failures) || options.failures < 1) throw new RangeError(`a breaker opens after at least 1 failure, got ${options.failures}`);
+    if (!Number.isInteger(options.failures) || options.failures < 1)
+      throw new RangeError(`a breaker opens after at least 1 failure, got ${options.failures}`);
     if (!(options.openMs > 0)) throw new RangeError(`a breaker stays open a positive time, got ${options.openMs}`);
     this.now = options.now ?? (() => performance.now());
   }
@@ -114,7 +115,11 @@ export class CircuitBreaker {
 
   reading(): BreakerReading {
     const now = this.advance();
-    return { state: this.state, consecutiveFailures: this.consecutiveFailures, openForMs: this.state === 'open' ? this.openUntil - now : 0 };
+    return {
+      state: this.state,
+      consecutiveFailures: this.consecutiveFailures,
+      openForMs: this.state === 'open' ? this.openUntil - now : 0,
+    };
   }
 
   /** Turn open into half-open once its time is up; the current time. */

@@ -16,7 +16,13 @@
 import { DEPENDENCIES, type Dependency, type DependencyName } from '../domain/dependencies.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-import { CircuitBreaker, type BreakerPass, type BreakerReading, type BreakerState, type CallVerdict } from './circuit-breaker.js';
+import {
+  CircuitBreaker,
+  type BreakerPass,
+  type BreakerReading,
+  type BreakerState,
+  type CallVerdict,
+} from './circuit-breaker.js';
 
 export interface DependencyBreakersOptions {
   /** Consecutive failures that open a breaker. */
@@ -58,7 +64,12 @@ export class DependencyBreakers {
   constructor({ failures, openMs, now, onTransition }: DependencyBreakersOptions) {
     this.breakers = DEPENDENCIES.map((dependency) => ({
       dependency,
-      breaker: new CircuitBreaker({ failures, openMs, ...(now ? { now } : {}), ...(onTransition ? { onTransition: (from, to) => onTransition(dependency.name, from, to) } : {}) }),
+      breaker: new CircuitBreaker({
+        failures,
+        openMs,
+        ...(now ? { now } : {}),
+        ...(onTransition ? { onTransition: (from, to) => onTransition(dependency.name, from, to) } : {}),
+      }),
     }));
   }
 

@@ -38,7 +38,12 @@ export type SleepResult = 'elapsed' | 'canceled';
  */
 export const STEP_ACTIVITIES = ['running', 'sleeping', 'computing', 'awaiting_courier'] as const;
 export type StepActivity = (typeof STEP_ACTIVITIES)[number];
-const ACTIVITY_CODES: Readonly<Record<StepActivity, number>> = { running: 0, sleeping: 1, computing: 2, awaiting_courier: 3 };
+const ACTIVITY_CODES: Readonly<Record<StepActivity, number>> = {
+  running: 0,
+  sleeping: 1,
+  computing: 2,
+  awaiting_courier: 3,
+};
 
 const NO_COURIER = 0;
 
@@ -54,7 +59,8 @@ export class CancelCells {
   }
 
   static create(capacity: number): CancelCells {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`cell capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`cell capacity must be a positive integer, got ${capacity}`);
     return new CancelCells(new SharedArrayBuffer(capacity * WORDS_PER_CELL * Int32Array.BYTES_PER_ELEMENT));
   }
 
@@ -218,7 +224,10 @@ export class CancelCellAllocator {
   /** Every open cell, with the remover of its abort listener (null if the signal had already aborted). */
   private readonly open = new Map<number, (() => void) | null>();
 
-  /** `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at once. */
+  /**
+   * `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at
+   * once.
+   */
   constructor(
     readonly cells: CancelCells,
     private readonly afterEveryCancel: () => void = () => {},

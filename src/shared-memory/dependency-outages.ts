@@ -49,14 +49,18 @@ export class DependencyOutages<Name extends string> {
 
   /** `names`: the dependencies, in the same order on every thread. */
   constructor(buffer: SharedArrayBuffer, names: readonly Name[]) {
-    if (buffer.byteLength < names.length * WORDS_PER_DEPENDENCY * Int32Array.BYTES_PER_ELEMENT) throw new RangeError(`the buffer has no room for ${names.length} dependencies`);
+    if (buffer.byteLength < names.length * WORDS_PER_DEPENDENCY * Int32Array.BYTES_PER_ELEMENT)
+      throw new RangeError(`the buffer has no room for ${names.length} dependencies`);
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
     this.indexOf = new Map(names.map((name, i) => [name, i]));
   }
 
   static create<Name extends string>(names: readonly Name[]): DependencyOutages<Name> {
-    return new DependencyOutages(new SharedArrayBuffer(Math.max(1, names.length) * WORDS_PER_DEPENDENCY * Int32Array.BYTES_PER_ELEMENT), names);
+    return new DependencyOutages(
+      new SharedArrayBuffer(Math.max(1, names.length) * WORDS_PER_DEPENDENCY * Int32Array.BYTES_PER_ELEMENT),
+      names,
+    );
   }
 
   /**
@@ -64,7 +68,8 @@ export class DependencyOutages<Name extends string> {
    * The ratio is kept to the millionth.
    */
   set(name: Name, { failureRatio, latencyMs }: Outage): void {
-    if (!(failureRatio >= 0 && failureRatio <= 1)) throw new RangeError(`a failure ratio is from 0 to 1, got ${failureRatio}`);
+    if (!(failureRatio >= 0 && failureRatio <= 1))
+      throw new RangeError(`a failure ratio is from 0 to 1, got ${failureRatio}`);
     if (!Number.isInteger(latencyMs) || latencyMs < 0 || latencyMs > MAX_ADDED_LATENCY_MS)
       throw new RangeError(`an added latency is an integer from 0 to ${MAX_ADDED_LATENCY_MS} ms, got ${latencyMs}`);
     const base = this.at(name);
@@ -75,7 +80,10 @@ export class DependencyOutages<Name extends string> {
   /** Either side: the outage in force (NO_OUTAGE's values when there is none). */
   outageOf(name: Name): Outage {
     const base = this.at(name);
-    return { failureRatio: Atomics.load(this.words, base + FAILURE_PPM) / PPM, latencyMs: Atomics.load(this.words, base + LATENCY_MS) };
+    return {
+      failureRatio: Atomics.load(this.words, base + FAILURE_PPM) / PPM,
+      latencyMs: Atomics.load(this.words, base + LATENCY_MS),
+    };
   }
 
   /** Whether `name` is out at all: some calls refused, or answered late. */

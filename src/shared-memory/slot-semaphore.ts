@@ -183,7 +183,8 @@ export class SlotSemaphore {
   /** Main thread: the weight of a client index in the fair share (a positive integer; 1 until set). */
   setWeight(client: number, weight: number): void {
     checkClient(client);
-    if (!Number.isInteger(weight) || weight < 1) throw new RangeError(`a weight must be a positive integer, got ${weight}`);
+    if (!Number.isInteger(weight) || weight < 1)
+      throw new RangeError(`a weight must be a positive integer, got ${weight}`);
     Atomics.store(this.words, this.clientRegion + FIRST_WEIGHT + client, weight);
   }
 
@@ -193,7 +194,8 @@ export class SlotSemaphore {
    * client exists.
    */
   setShare(thousandths: number): void {
-    if (!Number.isInteger(thousandths) || thousandths < 0 || thousandths > 1000) throw new RangeError(`a share is 0 to 1000 thousandths, got ${thousandths}`);
+    if (!Number.isInteger(thousandths) || thousandths < 0 || thousandths > 1000)
+      throw new RangeError(`a share is 0 to 1000 thousandths, got ${thousandths}`);
     Atomics.store(this.words, this.clientRegion + SHARE, thousandths);
     // A cap only ever tightens, but whoever waits looks again all the same.
     this.wakeAll();
@@ -228,7 +230,9 @@ export class SlotSemaphore {
     const clients: number[] = [];
     for (let i = 0; i < this.size; i++) {
       const owner = Atomics.load(this.words, FIRST_SLOT + i);
-      clients.push(owner === FREE || owner === ELSEWHERE ? NO_CLIENT : Atomics.load(this.words, this.firstSlotClient + i));
+      clients.push(
+        owner === FREE || owner === ELSEWHERE ? NO_CLIENT : Atomics.load(this.words, this.firstSlotClient + i),
+      );
     }
     return clients;
   }
@@ -257,7 +261,8 @@ export class SlotSemaphore {
   /** Steps waiting for a slot right now, on every thread (canceled ones not yet gone included). */
   waiting(): number {
     let total = 0;
-    for (let e = 0; e < this.threadEntries; e++) total += Atomics.load(this.words, this.threadEntry(e) + THREAD_WAITING);
+    for (let e = 0; e < this.threadEntries; e++)
+      total += Atomics.load(this.words, this.threadEntry(e) + THREAD_WAITING);
     return total;
   }
 
@@ -428,7 +433,8 @@ export class SlotSemaphore {
     for (;;) {
       const waiter = this.local.get(this.nextInLine());
       if (!waiter) break;
-      // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look again.
+      // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look
+      // again.
       const slot = this.tryAcquire(waiter.owner, waiter.client === NOBODYS ? 0 : waiter.client);
       if (slot < 0) break;
       this.unpublish(waiter, slot);
@@ -588,5 +594,6 @@ export class SlotSemaphore {
 }
 
 function checkClient(client: number): void {
-  if (!Number.isInteger(client) || client < 0 || client >= CLIENT_INDICES) throw new RangeError(`a client index is 0 to ${CLIENT_INDICES - 1}, got ${client}`);
+  if (!Number.isInteger(client) || client < 0 || client >= CLIENT_INDICES)
+    throw new RangeError(`a client index is 0 to ${CLIENT_INDICES - 1}, got ${client}`);
 }

@@ -64,7 +64,8 @@ export class StepTracker {
    * died but not yet exited while their replacements already run.
    */
   static create(threads: number): StepTracker {
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`threads must be a positive integer, got ${threads}`);
     const shards = threads * 4 + 4;
     return new StepTracker(new SharedArrayBuffer(shards * WORDS_PER_SHARD * Int32Array.BYTES_PER_ELEMENT));
   }
@@ -105,7 +106,8 @@ export class StepTracker {
 
   /** Worker: take a free shard for this thread. Throws if every shard is held. */
   claim(threadId: number): TrackerShard {
-    if (!Number.isInteger(threadId) || threadId <= 0) throw new RangeError(`threadId must be positive, got ${threadId}`);
+    if (!Number.isInteger(threadId) || threadId <= 0)
+      throw new RangeError(`threadId must be positive, got ${threadId}`);
     for (let s = 0; s < this.shards; s++) {
       const base = s * WORDS_PER_SHARD;
       if (Atomics.compareExchange(this.words, base + OWNER, 0, threadId) === 0) {

@@ -37,7 +37,9 @@ export class MemoryStore implements Store {
         this.ledger.forget(order);
         this.forgetAlongside(order);
       },
-      alongside: (record) => booksBytesOf(record.runs) + (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? options.atRiskBytes : 0),
+      alongside: (record) =>
+        booksBytesOf(record.runs) +
+        (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? options.atRiskBytes : 0),
     });
   }
 

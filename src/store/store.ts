@@ -36,7 +36,9 @@ export interface SharedStoreHealth {
 
 /** The engine's pieces a store may need, handed over before any step runs. */
 export interface EnginePieces {
-  /** The courier pool in shared memory: a shared store lends this instance only the slots it holds of the global pool. */
+  /**
+   * The courier pool in shared memory: a shared store lends this instance only the slots it holds of the global pool.
+   */
   readonly couriers: SlotSemaphore;
   /** Told of every order whose record the store forgets, so that what else is kept of it goes too. */
   readonly forget: (order: OrderKey) => void;
@@ -55,7 +57,9 @@ export interface Store {
    */
   readonly voidsRunsInDoubt: boolean;
   attach(engine: EnginePieces): void;
-  /** Told when this instance must stop what it runs (it gave up its lease): its orders are someone else's to recover. */
+  /**
+   * Told when this instance must stop what it runs (it gave up its lease): its orders are someone else's to recover.
+   */
   onLost(listener: () => void): void;
   /**
    * Told of a run on record as compensation_failed whose alarm no one raised

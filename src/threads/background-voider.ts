@@ -44,7 +44,10 @@ export class BackgroundVoider {
   constructor(
     private readonly ledger: PaymentLedger,
     private readonly log: Logger,
-    /** Whether an unanswered void is asked again from here; false where the store's recovery voids the run (the durable mode). */
+    /**
+     * Whether an unanswered void is asked again from here; false where the store's recovery voids the run (the durable
+     * mode).
+     */
     private readonly keepAsking = true,
   ) {}
 
@@ -63,7 +66,10 @@ export class BackgroundVoider {
       this.failedAttempts++;
       const about = { err: error, ...orderLogFields(key.order), run: key.run };
       if (!this.keepAsking) {
-        this.log.warn(about, 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it');
+        this.log.warn(
+          about,
+          'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it',
+        );
         return 'pending';
       }
       const entry = { ...key, refuse, attempts: 1, timer: undefined };
@@ -79,11 +85,17 @@ export class BackgroundVoider {
     return this.pending.size;
   }
 
-  /** At shutdown: what could not be voided is named, for a person to give back (in memory, the books go with the process). */
+  /**
+   * At shutdown: what could not be voided is named, for a person to give back (in memory, the books go with the
+   * process).
+   */
   close(): void {
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
-      this.log.error({ ...orderLogFields(entry.order), run: entry.run, attempts: entry.attempts }, 'shutting down with a failed order whose payment is not voided yet: a person must look');
+      this.log.error(
+        { ...orderLogFields(entry.order), run: entry.run, attempts: entry.attempts },
+        'shutting down with a failed order whose payment is not voided yet: a person must look',
+      );
     }
     this.pending.clear();
   }
@@ -107,14 +119,20 @@ export class BackgroundVoider {
       // Closed meanwhile: said so already.
       if (this.pending.get(id) !== entry) return;
       const fields = { ...about, err: error, attempts: entry.attempts };
-      if (entry.attempts >= ATTEMPTS_BEFORE_ALARM) this.log.error(fields, 'a failed order’s payment still cannot be voided; asking again');
+      if (entry.attempts >= ATTEMPTS_BEFORE_ALARM)
+        this.log.error(fields, 'a failed order’s payment still cannot be voided; asking again');
       else this.log.warn(fields, 'payment provider unreachable while voiding a failed order; asking again');
       this.schedule(id, entry);
       return;
     }
     this.pending.delete(id);
-    if (answer === 'refused') this.log.error({ ...about, attempts: entry.attempts }, 'order failed and its payment could not be voided: a person must look');
-    else this.log.info({ ...about, attempts: entry.attempts, answer }, 'failed order’s payment voided in the background');
+    if (answer === 'refused')
+      this.log.error(
+        { ...about, attempts: entry.attempts },
+        'order failed and its payment could not be voided: a person must look',
+      );
+    else
+      this.log.info({ ...about, attempts: entry.attempts, answer }, 'failed order’s payment voided in the background');
   }
 }
 

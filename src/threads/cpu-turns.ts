@@ -95,7 +95,9 @@ export class CpuTurns {
 
   /** Per client with steps computing or waiting. */
   figures(): ReadonlyMap<string, CpuTurnFigures> {
-    return new Map([...this.clients].map(([client, line]) => [client, { running: line.running, waiting: line.waiting }]));
+    return new Map(
+      [...this.clients].map(([client, line]) => [client, { running: line.running, waiting: line.waiting }]),
+    );
   }
 
   private grant(line: ClientLine, client: string): CpuTurn {

@@ -49,7 +49,10 @@ interface AtRisk {
 }
 
 export class PaymentGateway {
-  /** Orders with runs that ended in failure with money still taken, and how much: the money at risk. In the order their last such run ended. */
+  /**
+   * Orders with runs that ended in failure with money still taken, and how much: the money at risk. In the order their
+   * last such run ended.
+   */
   private readonly atRisk = new Map<OrderKey, AtRisk>();
   /** Answers of requests that arrived, for their settlements: this period's and the last. */
   private answers: Answers = new Map();
@@ -59,7 +62,9 @@ export class PaymentGateway {
   constructor(
     private readonly ledger: PaymentLedger,
     private readonly log: Logger,
-    /** How long an order's record is kept once its run ended (IDEMPOTENCY_TTL_MS): its money at risk is not kept longer. */
+    /**
+     * How long an order's record is kept once its run ended (IDEMPOTENCY_TTL_MS): its money at risk is not kept longer.
+     */
     private readonly keepMs: number = Infinity,
     private readonly now: () => number = Date.now,
   ) {
@@ -75,10 +80,16 @@ export class PaymentGateway {
     const key: PaymentKey = { order: request.order, run: request.run };
     // Its step was settled first: applied then.
     if (this.claim(request.op, key)) return;
-    const applied: Answer = request.op === 'charge' ? this.ledger.charge(key, request.amount, request.test) : this.ledger.void(key, request.test);
+    const applied: Answer =
+      request.op === 'charge'
+        ? this.ledger.charge(key, request.amount, request.test)
+        : this.ledger.void(key, request.test);
     this.keepAnswer(request.op, key, applied);
     applied.catch((error: unknown) =>
-      this.log.warn({ err: error, ...orderLogFields(key.order), run: key.run, op: request.op }, 'payment provider request failed; it is applied again when its step is settled'),
+      this.log.warn(
+        { err: error, ...orderLogFields(key.order), run: key.run, op: request.op },
+        'payment provider request failed; it is applied again when its step is settled',
+      ),
     );
   }
 
@@ -129,19 +140,31 @@ export class PaymentGateway {
     const key: PaymentKey = { order: keyOfOrder(order), run };
     const test = (requests & REQUESTED_TEST) !== 0;
     try {
-      if (requests & REQUESTED_CHARGE) return (await this.answerOf('charge', key, () => this.ledger.charge(key, order.amount, test))) === 'charged' ? 'applied' : 'refused';
-      if (requests & REQUESTED_VOID) return (await this.answerOf('void', key, () => this.ledger.void(key, test))) === 'refused' ? 'refused' : 'applied';
+      if (requests & REQUESTED_CHARGE)
+        return (await this.answerOf('charge', key, () => this.ledger.charge(key, order.amount, test))) === 'charged'
+          ? 'applied'
+          : 'refused';
+      if (requests & REQUESTED_VOID)
+        return (await this.answerOf('void', key, () => this.ledger.void(key, test))) === 'refused'
+          ? 'refused'
+          : 'applied';
       return undefined;
     } catch (error) {
       // The provider cannot be asked: a charge may have been taken (assume
       // it was); what became of a void is unknown — not a refusal, which only
       // the provider can give: its order has it voided again by the main thread.
-      this.log.error({ err: error, ...orderLogFields(key.order), run }, 'payment provider unreachable while settling a step');
+      this.log.error(
+        { err: error, ...orderLogFields(key.order), run },
+        'payment provider unreachable while settling a step',
+      );
       return requests & REQUESTED_CHARGE ? 'applied' : undefined;
     }
   }
 
-  /** A run has ended: if it failed and money of it is still taken, that money is at risk. Never rejects: a provider that cannot be asked leaves the figure as it was. */
+  /**
+   * A run has ended: if it failed and money of it is still taken, that money is at risk. Never rejects: a provider that
+   * cannot be asked leaves the figure as it was.
+   */
   async runEnded(key: PaymentKey, failed: boolean): Promise<void> {
     this.dropExpired();
     if (!failed) return;
@@ -155,7 +178,10 @@ export class PaymentGateway {
       this.atRisk.delete(key.order);
       this.atRisk.set(key.order, { runs, expiresAt: this.now() + this.keepMs });
     } catch (error) {
-      this.log.warn({ err: error, ...orderLogFields(key.order), run: key.run }, 'payment provider unreachable: money at risk not updated for this run');
+      this.log.warn(
+        { err: error, ...orderLogFields(key.order), run: key.run },
+        'payment provider unreachable: money at risk not updated for this run',
+      );
     }
   }
 
@@ -179,7 +205,9 @@ export class PaymentGateway {
     return new Set([...this.atRisk.keys(), ...this.answers.keys(), ...this.olderAnswers.keys()]).size;
   }
 
-  /** Past their record's time to live (the durable mode's records are forgotten in Postgres, where no one tells this). */
+  /**
+   * Past their record's time to live (the durable mode's records are forgotten in Postgres, where no one tells this).
+   */
   private dropExpired(): void {
     const now = this.now();
     for (const [order, { expiresAt }] of this.atRisk) {

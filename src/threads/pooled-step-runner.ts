@@ -76,9 +76,15 @@ export interface PooledStepRunnerOptions {
   readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
   readonly tasksInFlight?: TasksInFlight;
-  /** A client's index in shared memory and its weight (src/clients/client-book.ts); without: every order is client 0, weighing 1. */
+  /**
+   * A client's index in shared memory and its weight (src/clients/client-book.ts); without: every order is client 0,
+   * weighing 1.
+   */
   readonly clientOf?: (client: string) => { readonly index: number; readonly weight: number };
-  /** Turns of thread time for computing steps, shared fairly between clients; without: a computing step is posted at once. */
+  /**
+   * Turns of thread time for computing steps, shared fairly between clients; without: a computing step is posted at
+   * once.
+   */
   readonly cpuTurns?: CpuTurns;
 }
 
@@ -99,7 +105,13 @@ export class PooledStepRunner implements StepRunner {
     private readonly log: StepLog,
   ) {}
 
-  async run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number): Promise<StepOutcome> {
+  async run(
+    step: ActionDefinition,
+    run: OrderRun,
+    signal: AbortSignal,
+    trace: Trace,
+    deadline: number,
+  ): Promise<StepOutcome> {
     const started = performance.now();
     const about = { requestId: trace.requestId, orderId: run.order.orderId, step: step.name };
     let attempts = 0;
@@ -155,7 +167,14 @@ export class PooledStepRunner implements StepRunner {
    * computes first waits for its client's turn of thread time, holding
    * nothing meanwhile; the turn is given back when the attempt is over.
    */
-  private async attempt(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number, attemptNumber: number): Promise<Attempt> {
+  private async attempt(
+    step: ActionDefinition,
+    run: OrderRun,
+    signal: AbortSignal,
+    trace: Trace,
+    deadline: number,
+    attemptNumber: number,
+  ): Promise<Attempt> {
     const placement: TaskPlacement = { cpuMs: cpuMsOf(run.order, step.name) };
     const { cpuTurns, clientOf } = this.options;
     const client = clientOf?.(run.order.client);
@@ -166,13 +185,25 @@ export class PooledStepRunner implements StepRunner {
       if (!turn) return { type: 'canceled' };
     }
     try {
-      return await this.attemptOnThread(step, run, signal, trace, deadline, attemptNumber, placement, client?.index ?? 0);
+      return await this.attemptOnThread(
+        step,
+        run,
+        signal,
+        trace,
+        deadline,
+        attemptNumber,
+        placement,
+        client?.index ?? 0,
+      );
     } finally {
       turn?.release();
     }
   }
 
-  /** One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every path. */
+  /**
+   * One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every
+   * path.
+   */
   private async attemptOnThread(
     step: ActionDefinition,
     run: OrderRun,
@@ -215,7 +246,13 @@ export class PooledStepRunner implements StepRunner {
     };
     cell = this.cells.take(signal, armGracePeriod);
     if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
-    tasksInFlight?.add(cell, { orderId: order.orderId, step: step.name, attempt: attemptNumber, placement, since: performance.now() });
+    tasksInFlight?.add(cell, {
+      orderId: order.orderId,
+      step: step.name,
+      attempt: attemptNumber,
+      placement,
+      since: performance.now(),
+    });
     try {
       const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement, clientIndex);
       // Over, one way or the other: what it asked of its service is known now.
@@ -230,19 +267,41 @@ export class PooledStepRunner implements StepRunner {
     }
   }
 
-  private async runOnPool(cell: number, step: ActionDefinition, { order, runNumber: run }: OrderRun, trace: Trace, deadline: number, placement: TaskPlacement, clientIndex: number): Promise<Attempt> {
+  private async runOnPool(
+    cell: number,
+    step: ActionDefinition,
+    { order, runNumber: run }: OrderRun,
+    trace: Trace,
+    deadline: number,
+    placement: TaskPlacement,
+    clientIndex: number,
+  ): Promise<Attempt> {
     try {
       const remainingMs = Math.max(0, deadline - performance.now());
-      const task = { cell, module: step.module, order, run, requestId: trace.requestId, remainingMs, ...(clientIndex ? { clientIndex } : {}) };
+      const task = {
+        cell,
+        module: step.module,
+        order,
+        run,
+        requestId: trace.requestId,
+        remainingMs,
+        ...(clientIndex ? { clientIndex } : {}),
+      };
       return { type: 'reported', report: await this.pool.run(task, placement) };
     } catch (error) {
       const threadId = threadOf(placement);
-      if (threadId === undefined || !this.pool.registry.isDoomed(threadId)) return { type: 'refused', saturated: error instanceof PoolSaturated, error };
+      if (threadId === undefined || !this.pool.registry.isDoomed(threadId))
+        return { type: 'refused', saturated: error instanceof PoolSaturated, error };
       // The thread is gone or going. Wait until it has exited and its
       // share of the tracker and the courier pool is back; only then is it
       // true that nothing of this step runs.
       const exit: ThreadExit<Reclaimed> = await this.pool.registry.whenExited(threadId);
-      return { type: 'thread-lost', threadId, fate: exit.cause === 'terminated' ? 'terminated' : 'died', blamed: this.isCulprit(cell, exit) };
+      return {
+        type: 'thread-lost',
+        threadId,
+        fate: exit.cause === 'terminated' ? 'terminated' : 'died',
+        blamed: this.isCulprit(cell, exit),
+      };
     }
   }
 

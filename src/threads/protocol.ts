@@ -13,7 +13,10 @@ export interface SharedMemoryBuffers {
   readonly cancelCells: SharedArrayBuffer;
   readonly stepTracker: SharedArrayBuffer;
   readonly courierSlots: SharedArrayBuffer;
-  /** The dependencies' simulated outages (src/shared-memory/dependency-outages.ts); absent (the benchmarks): none can be switched on. */
+  /**
+   * The dependencies' simulated outages (src/shared-memory/dependency-outages.ts); absent (the benchmarks): none can be
+   * switched on.
+   */
   readonly dependencyOutages?: SharedArrayBuffer;
 }
 
@@ -28,7 +31,9 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    * enough, measured, for a first refund's deadline to pass while it loads.
    */
   readonly stepModules: readonly string[];
-  /** Per step, how many times it calls its dependency again after an unavailable answer (STEP_RETRIES); absent: never. */
+  /**
+   * Per step, how many times it calls its dependency again after an unavailable answer (STEP_RETRIES); absent: never.
+   */
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
 }
 
@@ -49,7 +54,10 @@ export interface StepTask {
    * crosses as a span. Absent (the benchmark's inline runner): no deadline.
    */
   readonly remainingMs?: number;
-  /** The order's client, by its index in shared memory (src/clients/client-book.ts): whose turn a courier slot is. Absent: 0. */
+  /**
+   * The order's client, by its index in shared memory (src/clients/client-book.ts): whose turn a courier slot is.
+   * Absent: 0.
+   */
   readonly clientIndex?: number;
 }
 
@@ -75,7 +83,10 @@ export interface StepBatch {
   }>;
 }
 
-/** A step's report in its batch's answer: how long before the batch ended the step did (its duration is the batch's less that). */
+/**
+ * A step's report in its batch's answer: how long before the batch ended the step did (its duration is the batch's less
+ * that).
+ */
 export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
 
 /**
@@ -95,7 +106,10 @@ export function isEarlyReport(message: unknown): message is EarlyReport {
 
 /** What a step that calls a dependency says of it, whatever its status. */
 export interface DependencyReport {
-  /** On a canceled step, `failed` means it was waiting out the dependency (its added latency, or a backoff) when canceled. */
+  /**
+   * On a canceled step, `failed` means it was waiting out the dependency (its added latency, or a backoff) when
+   * canceled.
+   */
   readonly dependency?: DependencyVerdict;
   /** Calls made again after an unavailable answer; absent when none. */
   readonly retries?: number;

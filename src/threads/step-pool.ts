@@ -13,7 +13,15 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type TaskPlacement } from './placement.js';
-import { isEarlyReport, isLedgerRequest, type BatchedReport, type LedgerRequest, type StepBatch, type StepTask, type WorkerSetup } from './protocol.js';
+import {
+  isEarlyReport,
+  isLedgerRequest,
+  type BatchedReport,
+  type LedgerRequest,
+  type StepBatch,
+  type StepTask,
+  type WorkerSetup,
+} from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
@@ -50,7 +58,10 @@ interface Posting {
   readonly reject: (error: unknown) => void;
 }
 
-/** @typeParam TakenBack What the pool's owner takes back of a thread that exits (its share of the shared memory): `reclaim`'s answer. */
+/**
+ * @typeParam TakenBack What the pool's owner takes back of a thread that exits (its share of the shared memory):
+ * `reclaim`'s answer.
+ */
 export class StepPool<TakenBack> {
   readonly registry: ThreadRegistry<TakenBack>;
   private readonly placement: Placement;
@@ -141,7 +152,15 @@ export class StepPool<TakenBack> {
     const forget = (): void => {
       for (const { seq } of steps) this.awaitingEarly.delete(seq);
     };
-    const batch = { order, run, requestId, ...(remainingMs === undefined ? {} : { remainingMs }), ...(clientIndex ? { clientIndex } : {}), steps, [queueOptionsSymbol]: placement };
+    const batch = {
+      order,
+      run,
+      requestId,
+      ...(remainingMs === undefined ? {} : { remainingMs }),
+      ...(clientIndex ? { clientIndex } : {}),
+      steps,
+      [queueOptionsSymbol]: placement,
+    };
     this.piscina.run(batch as StepBatch).then(
       (reports) => {
         forget();

@@ -75,7 +75,11 @@ export class ThreadRegistry<TakenBack> {
   liveThreads(): LiveThread[] {
     return [...this.live].map(([threadId, worker]) => {
       const fate = this.doomed.get(threadId);
-      return { threadId, worker, doomed: fate ? { cause: fate.cause, reason: fate.reason ?? fate.error?.message } : undefined };
+      return {
+        threadId,
+        worker,
+        doomed: fate ? { cause: fate.cause, reason: fate.reason ?? fate.error?.message } : undefined,
+      };
     });
   }
 

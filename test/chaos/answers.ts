@@ -14,7 +14,10 @@ export interface Reading {
   readonly status: number;
   /** 'ok', the failure's kind, or `http_<status>` for a body that is not the service's JSON. */
   readonly kind: string;
-  /** An order's outcome (the body carries order_id and steps), not a refusal of the request itself (400 bad_request, 503 overloaded…). */
+  /**
+   * An order's outcome (the body carries order_id and steps), not a refusal of the request itself (400 bad_request, 503
+   * overloaded…).
+   */
   readonly outcome: boolean;
   /** Replayed to every later request with the same order. */
   readonly final: boolean;
@@ -29,6 +32,7 @@ export function readAnswer(end: AttemptEnd): Reading | undefined {
     return { status: end.status, kind: `http_${end.status}`, outcome: false, final: false };
   }
   const outcome = typeof body.order_id === 'string' && Array.isArray(body.steps);
-  const kind = end.status === 200 ? 'ok' : typeof body.error?.kind === 'string' ? body.error.kind : `http_${end.status}`;
+  const kind =
+    end.status === 200 ? 'ok' : typeof body.error?.kind === 'string' ? body.error.kind : `http_${end.status}`;
   return { status: end.status, kind, outcome, final: outcome && !PASSING_FAILURES.has(kind as OrderFailureKind) };
 }

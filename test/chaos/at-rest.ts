@@ -33,14 +33,25 @@ export async function untilAtRest(supervisor: Supervisor, postgres: ChaosPostgre
   const deadline = performance.now() + withinMs;
   while (performance.now() < deadline) {
     const healths = await Promise.all(Array.from({ length: supervisor.size }, (_, i) => supervisor.health(i, 1000)));
-    const idle = healths.every((health) => health !== undefined && health.running_steps === 0 && health.orders_in_flight === 0 && (health.durable?.orders_running ?? 0) === 0);
+    const idle = healths.every(
+      (health) =>
+        health !== undefined &&
+        health.running_steps === 0 &&
+        health.orders_in_flight === 0 &&
+        (health.durable?.orders_running ?? 0) === 0,
+    );
     if (idle && (await ordersRunning(postgres).catch(() => 1)) === 0) return;
     await sleep(200);
   }
 }
 
 /** COURIERS + 1 orders at once on every instance, each holding a courier for a while: every instance wants couriers. */
-export async function probeCouriers(workload: Workload, supervisor: Supervisor, couriers: number, idPrefix: string): Promise<void> {
+export async function probeCouriers(
+  workload: Workload,
+  supervisor: Supervisor,
+  couriers: number,
+  idPrefix: string,
+): Promise<void> {
   await Promise.all(
     Array.from({ length: supervisor.size }, (_, i) => {
       const bodies: OrderBody[] = Array.from({ length: couriers + 1 }, (_, n) => ({
@@ -56,7 +67,12 @@ export async function probeCouriers(workload: Workload, supervisor: Supervisor, 
 async function readOrder(supervisor: Supervisor, orderId: string, first: number): Promise<FinalOrder | 'not_found'> {
   let why = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const end = await call({ port: supervisor.portOf((first + attempt) % supervisor.size), method: 'GET', path: `/orders/${encodeURIComponent(orderId)}`, timeoutMs: 3000 });
+    const end = await call({
+      port: supervisor.portOf((first + attempt) % supervisor.size),
+      method: 'GET',
+      path: `/orders/${encodeURIComponent(orderId)}`,
+      timeoutMs: 3000,
+    });
     if (end.kind === 'answered' && end.status === 200) {
       try {
         return { found: true, ...(JSON.parse(end.body) as Omit<RecordedOrder, 'found'>) };
@@ -81,17 +97,27 @@ async function paymentsOf(postgres: ChaosPostgres, orderIds: readonly string[]):
   return new Map(rows.map((row) => [row.order_id, { charged: Number(row.charged), refunded: Number(row.refunded) }]));
 }
 
-async function readOrders(supervisor: Supervisor, postgres: ChaosPostgres, orderIds: readonly string[]): Promise<Map<string, FinalOrder>> {
+async function readOrders(
+  supervisor: Supervisor,
+  postgres: ChaosPostgres,
+  orderIds: readonly string[],
+): Promise<Map<string, FinalOrder>> {
   const read = new Map<string, FinalOrder | 'not_found'>();
   let next = 0;
   await Promise.all(
     Array.from({ length: READERS }, async () => {
-      for (let i = next++; i < orderIds.length; i = next++) read.set(orderIds[i]!, await readOrder(supervisor, orderIds[i]!, i));
+      for (let i = next++; i < orderIds.length; i = next++)
+        read.set(orderIds[i]!, await readOrder(supervisor, orderIds[i]!, i));
     }),
   );
   const unknown = [...read].filter(([, final]) => final === 'not_found').map(([orderId]) => orderId);
   const payments = await paymentsOf(postgres, unknown);
-  return new Map([...read].map(([orderId, final]) => [orderId, final === 'not_found' ? { found: false, payment: payments.get(orderId) ?? { charged: 0, refunded: 0 } } : final]));
+  return new Map(
+    [...read].map(([orderId, final]) => [
+      orderId,
+      final === 'not_found' ? { found: false, payment: payments.get(orderId) ?? { charged: 0, refunded: 0 } } : final,
+    ]),
+  );
 }
 
 /** Order ids named by an alarm line in any of the files. */
@@ -103,7 +129,8 @@ async function alarmedOrders(logFiles: readonly string[]): Promise<Set<string>> 
       if (!line.includes(ALARM)) continue;
       try {
         const parsed = JSON.parse(line) as { level?: number; order_id?: unknown };
-        if (parsed.level !== undefined && parsed.level >= 50 && typeof parsed.order_id === 'string') alarmed.add(parsed.order_id);
+        if (parsed.level !== undefined && parsed.level >= 50 && typeof parsed.order_id === 'string')
+          alarmed.add(parsed.order_id);
       } catch {
         // Not a log line of the service's.
       }
@@ -112,7 +139,13 @@ async function alarmedOrders(logFiles: readonly string[]): Promise<Set<string>> 
   return alarmed;
 }
 
-export async function observe(orderIds: readonly string[], supervisor: Supervisor, postgres: ChaosPostgres, couriers: number, healFailure: string | undefined): Promise<Observations> {
+export async function observe(
+  orderIds: readonly string[],
+  supervisor: Supervisor,
+  postgres: ChaosPostgres,
+  couriers: number,
+  healFailure: string | undefined,
+): Promise<Observations> {
   const orders = await readOrders(supervisor, postgres, orderIds);
   const held = await postgres.query<{ holder: string; live: boolean; slot: number }>(
     'SELECT s.slot, s.holder::text AS holder, coalesce(i.lease_until > now(), false) AS live FROM courier_slots s LEFT JOIN instances i ON i.instance_id = s.holder WHERE s.holder IS NOT NULL ORDER BY s.slot',

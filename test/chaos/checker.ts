@@ -47,7 +47,10 @@ export interface RecordedOrder {
 }
 
 /** An order at rest: GET /orders/{id}, or for a 404 the provider's rows in Postgres, or why neither could be read. */
-export type FinalOrder = RecordedOrder | { readonly found: false; readonly payment: Money } | { readonly found: 'unreadable'; readonly why: string };
+export type FinalOrder =
+  | RecordedOrder
+  | { readonly found: false; readonly payment: Money }
+  | { readonly found: 'unreadable'; readonly why: string };
 
 export interface InstanceAtRest {
   readonly name: string;
@@ -61,7 +64,10 @@ export interface Observations {
   readonly couriers: number;
   readonly orders: ReadonlyMap<string, FinalOrder>;
   readonly instances: readonly InstanceAtRest[];
-  /** courier_slots rows whose holder's lease has expired (or whose holder is gone), after every instance wanted couriers. */
+  /**
+   * courier_slots rows whose holder's lease has expired (or whose holder is gone), after every instance wanted
+   * couriers.
+   */
   readonly rowsOfDeadIdentities: readonly number[];
   /** Orders named by an error line "a person must look" in some instance's output. */
   readonly alarmed: ReadonlySet<string>;
@@ -96,14 +102,24 @@ export interface Violation {
   readonly atMs?: number;
 }
 
-export type CheckedHistory = Pick<History, 'instances' | 'orders' | 'attempts' | 'exits' | 'timeline' | 'courierSamples'>;
+export type CheckedHistory = Pick<
+  History,
+  'instances' | 'orders' | 'attempts' | 'exits' | 'timeline' | 'courierSamples'
+>;
 
 export interface Limits {
-  /** How soon after its SIGCONT a holder paused past its lease must have let go of the couriers it still lent (courier-check.ts). */
+  /**
+   * How soon after its SIGCONT a holder paused past its lease must have let go of the couriers it still lent
+   * (courier-check.ts).
+   */
   readonly pausedHolderBoundMs: number;
 }
 
-const EXPECTED_FAILURE: Readonly<Record<string, string>> = { payment: 'payment_declined', vendor: 'vendor_unavailable', courier: 'no_courier' };
+const EXPECTED_FAILURE: Readonly<Record<string, string>> = {
+  payment: 'payment_declined',
+  vendor: 'vendor_unavailable',
+  courier: 'no_courier',
+};
 
 const net = ({ charged, refunded }: Money): number => charged - refunded;
 const money = (payment: Money): string => `charged ${payment.charged}, refunded ${payment.refunded}`;
@@ -127,7 +143,13 @@ function explainedFailures(body: OrderBody): ReadonlySet<string> | undefined {
   return kinds;
 }
 
-function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalOrder | undefined, alarmed: boolean, say: (violation: Omit<Violation, 'orderId'>) => void): void {
+function checkOrder(
+  body: OrderBody,
+  attempts: readonly Attempt[],
+  final: FinalOrder | undefined,
+  alarmed: boolean,
+  say: (violation: Omit<Violation, 'orderId'>) => void,
+): void {
   const answered = attempts.flatMap((attempt) => {
     const reading = readAnswer(attempt.end);
     return reading ? [{ attempt, reading }] : [];
@@ -135,7 +157,11 @@ function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalO
   const finals = answered.filter(({ reading }) => reading.final).sort((a, b) => a.attempt.endedMs - b.attempt.endedMs);
   const first = finals[0];
   for (const other of finals.slice(1)) {
-    if (other.attempt.end.kind === 'answered' && first!.attempt.end.kind === 'answered' && other.attempt.end.body !== first!.attempt.end.body) {
+    if (
+      other.attempt.end.kind === 'answered' &&
+      first!.attempt.end.kind === 'answered' &&
+      other.attempt.end.body !== first!.attempt.end.body
+    ) {
       say({
         kind: 'replay_differs',
         atMs: other.attempt.endedMs,
@@ -148,23 +174,48 @@ function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalO
   for (const { attempt, reading } of answered) {
     const refused = !reading.outcome && reading.status < 500;
     // A compensation_failed nobody asked for has its own class (compensation_failed_without_refusal).
-    const unasked = reading.final && reading.kind !== 'ok' && reading.kind !== 'compensation_failed' && explained !== undefined && !explained.has(reading.kind);
-    if (refused || unasked) say({ kind: 'unexplained_failure', atMs: attempt.endedMs, message: `answered ${describe(reading)} on ${attempt.instance}, which the order did not ask for` });
+    const unasked =
+      reading.final &&
+      reading.kind !== 'ok' &&
+      reading.kind !== 'compensation_failed' &&
+      explained !== undefined &&
+      !explained.has(reading.kind);
+    if (refused || unasked)
+      say({
+        kind: 'unexplained_failure',
+        atMs: attempt.endedMs,
+        message: `answered ${describe(reading)} on ${attempt.instance}, which the order did not ask for`,
+      });
   }
 
   if (final === undefined || final.found === 'unreadable') {
-    say({ kind: 'order_unreadable', message: `its state could not be read at rest: ${final === undefined ? 'not asked' : final.why}` });
+    say({
+      kind: 'order_unreadable',
+      message: `its state could not be read at rest: ${final === undefined ? 'not asked' : final.why}`,
+    });
     return;
   }
   const toldOk = answered.some(({ reading }) => reading.kind === 'ok');
-  // compensation_failed is final: an order alarmed for and not recorded so had its money back in the end (defect 5's false alarm).
+  // compensation_failed is final: an order alarmed for and not recorded so had its money back in the end (defect 5's
+  // false alarm).
   const recordedKind = final.found === true ? final.outcome?.kind : 'no record';
   if (alarmed && recordedKind !== 'compensation_failed' && (final.found === false || final.state === 'done')) {
-    say({ kind: 'false_alarm', message: `an error line says a person must look, but the order ended ${recordedKind} (${money(final.payment)})` });
+    say({
+      kind: 'false_alarm',
+      message: `an error line says a person must look, but the order ended ${recordedKind} (${money(final.payment)})`,
+    });
   }
   if (final.found === false) {
-    if (first) say({ kind: 'outcome_disagrees', message: `answered ${describe(first.reading)}, yet the service has no record of the order` });
-    if (net(final.payment) !== 0) say({ kind: 'money_without_ok', message: `no record of the order, yet the provider holds ${net(final.payment)} (${money(final.payment)})` });
+    if (first)
+      say({
+        kind: 'outcome_disagrees',
+        message: `answered ${describe(first.reading)}, yet the service has no record of the order`,
+      });
+    if (net(final.payment) !== 0)
+      say({
+        kind: 'money_without_ok',
+        message: `no record of the order, yet the provider holds ${net(final.payment)} (${money(final.payment)})`,
+      });
     return;
   }
 
@@ -182,22 +233,40 @@ function checkOrder(body: OrderBody, attempts: readonly Attempt[], final: FinalO
     });
   }
   if (!toldOk && !recordedOk && kind !== 'compensation_failed' && net(final.payment) !== 0) {
-    say({ kind: 'money_without_ok', message: `outcome ${kind ?? 'none'}, never answered 200, yet ${money(final.payment)} (net ${net(final.payment)})` });
+    say({
+      kind: 'money_without_ok',
+      message: `outcome ${kind ?? 'none'}, never answered 200, yet ${money(final.payment)} (net ${net(final.payment)})`,
+    });
   }
   const last = finals[finals.length - 1];
   if (last && kind !== undefined && last.reading.kind !== kind) {
-    say({ kind: 'outcome_disagrees', message: `answered ${describe(last.reading)} (final), but the record says ${kind} (${final.outcome?.http_status})` });
+    say({
+      kind: 'outcome_disagrees',
+      message: `answered ${describe(last.reading)} (final), but the record says ${kind} (${final.outcome?.http_status})`,
+    });
   }
   const everyRequestAnswered = attempts.length > 0 && attempts.every((attempt) => attempt.end.kind === 'answered');
-  // An answer that said the outcome is unknown (the store went away while it was being recorded) may turn out either way.
+  // An answer that said the outcome is unknown (the store went away while it was being recorded) may turn out either
+  // way.
   const toldUnknown = answered.some(({ reading }) => reading.kind === 'outcome_unknown');
   if (recordedOk && !toldOk && everyRequestAnswered && !toldUnknown) {
-    say({ kind: 'outcome_disagrees', message: `recorded ok, but every request was answered and none with 200: ${answered.map(({ reading }) => describe(reading)).join(', ')}` });
+    say({
+      kind: 'outcome_disagrees',
+      message: `recorded ok, but every request was answered and none with 200: ${answered.map(({ reading }) => describe(reading)).join(', ')}`,
+    });
   }
-  const compensationFailed = kind === 'compensation_failed' || answered.some(({ reading }) => reading.kind === 'compensation_failed');
-  if (compensationFailed && !alarmed) say({ kind: 'compensation_failed_unlogged', message: 'compensation_failed, but no instance wrote an error line naming the order' });
+  const compensationFailed =
+    kind === 'compensation_failed' || answered.some(({ reading }) => reading.kind === 'compensation_failed');
+  if (compensationFailed && !alarmed)
+    say({
+      kind: 'compensation_failed_unlogged',
+      message: 'compensation_failed, but no instance wrote an error line naming the order',
+    });
   if (compensationFailed && !body.fail_compensation && !body.faults?.refund) {
-    say({ kind: 'compensation_failed_without_refusal', message: `compensation_failed, although the provider was never told to refuse its refund (now ${money(final.payment)})` });
+    say({
+      kind: 'compensation_failed_without_refusal',
+      message: `compensation_failed, although the provider was never told to refuse its refund (now ${money(final.payment)})`,
+    });
   }
 }
 
@@ -205,15 +274,24 @@ function describe(reading: Reading): string {
   return `${reading.status} ${reading.kind}`;
 }
 
-function checkInstances(observed: Observations, attempts: readonly Attempt[], say: (violation: Violation) => void): void {
+function checkInstances(
+  observed: Observations,
+  attempts: readonly Attempt[],
+  say: (violation: Violation) => void,
+): void {
   if (observed.healFailure) say({ kind: 'not_serving', message: observed.healFailure });
   for (const { name, health, rowsHeld } of observed.instances) {
     if (!health) {
       say({ kind: 'not_serving', instance: name, message: `${name} did not answer /healthz at rest` });
       continue;
     }
-    const running = { running_steps: health.running_steps, orders_in_flight: health.orders_in_flight, orders_running: health.durable?.orders_running ?? 0 };
-    if (Object.values(running).some((n) => n > 0)) say({ kind: 'left_running', instance: name, message: `${name} at rest: ${JSON.stringify(running)}` });
+    const running = {
+      running_steps: health.running_steps,
+      orders_in_flight: health.orders_in_flight,
+      orders_running: health.durable?.orders_running ?? 0,
+    };
+    if (Object.values(running).some((n) => n > 0))
+      say({ kind: 'left_running', instance: name, message: `${name} at rest: ${JSON.stringify(running)}` });
     if (health.durable && health.durable.couriers_held !== rowsHeld) {
       say({
         kind: 'courier_rows_disagree',
@@ -245,7 +323,13 @@ function checkInstances(observed: Observations, attempts: readonly Attempt[], sa
 
 /** The courier samples, explained: excesses that are violations, and paused holders' overlaps. */
 export function courierFindings(history: CheckedHistory, couriers: number, limits: Limits): CourierFindings {
-  return checkCourierSamples(history.courierSamples, couriers, history.instances, history.timeline, limits.pausedHolderBoundMs);
+  return checkCourierSamples(
+    history.courierSamples,
+    couriers,
+    history.instances,
+    history.timeline,
+    limits.pausedHolderBoundMs,
+  );
 }
 
 export function check(history: CheckedHistory, observed: Observations, limits: Limits): Violation[] {
@@ -254,13 +338,27 @@ export function check(history: CheckedHistory, observed: Observations, limits: L
   const byId = attemptsById(history.attempts);
   for (const body of history.orders) {
     const orderId = body.order_id;
-    checkOrder(body, byId.get(orderId) ?? [], observed.orders.get(orderId), observed.alarmed.has(orderId), (violation) => say({ ...violation, orderId }));
+    checkOrder(
+      body,
+      byId.get(orderId) ?? [],
+      observed.orders.get(orderId),
+      observed.alarmed.has(orderId),
+      (violation) => say({ ...violation, orderId }),
+    );
   }
   checkInstances(observed, history.attempts, say);
-  for (const { atMs, message } of courierFindings(history, observed.couriers, limits).overCapacity) say({ kind: 'couriers_over_capacity', atMs, message });
+  for (const { atMs, message } of courierFindings(history, observed.couriers, limits).overCapacity)
+    say({ kind: 'couriers_over_capacity', atMs, message });
   for (const exit of history.exits) {
     if (!exit.expected)
-      say({ kind: 'instance_crashed', instance: exit.instance, atMs: exit.atMs, message: `${exit.instance} (pid ${exit.pid}) exited by itself: ${exit.signal ?? `code ${exit.code}`}\n${exit.tail}` });
+      say({
+        kind: 'instance_crashed',
+        instance: exit.instance,
+        atMs: exit.atMs,
+        message: `${exit.instance} (pid ${exit.pid}) exited by itself: ${exit.signal ?? `code ${exit.code}`}\n${exit.tail}`,
+      });
   }
-  return violations.sort((a, b) => VIOLATION_KINDS.indexOf(a.kind) - VIOLATION_KINDS.indexOf(b.kind) || (a.atMs ?? 0) - (b.atMs ?? 0));
+  return violations.sort(
+    (a, b) => VIOLATION_KINDS.indexOf(a.kind) - VIOLATION_KINDS.indexOf(b.kind) || (a.atMs ?? 0) - (b.atMs ?? 0),
+  );
 }

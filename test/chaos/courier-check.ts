@@ -55,7 +55,9 @@ const seconds = (ms: number): string => `+${(ms / 1000).toFixed(1)} s`;
 function rowsInPostgres(sample: CourierSample, identity: string | null | undefined): number | undefined {
   if (!sample.holders || identity === undefined) return undefined;
   if (identity === null) return 0;
-  return sample.holders.filter((holder) => holder.holder === identity && holder.live).reduce((sum, holder) => sum + holder.rows, 0);
+  return sample.holders
+    .filter((holder) => holder.holder === identity && holder.live)
+    .reduce((sum, holder) => sum + holder.rows, 0);
 }
 
 /** Slots instance i lends after giving up its lease: busy beyond the rows it believes it holds. */
@@ -75,12 +77,15 @@ export function whoLendsWhat(sample: CourierSample, names: readonly InstanceName
     const rows = rowsInPostgres(sample, identity);
     const notes: string[] = [];
     if (lentAfterGivingUp(sample, i) > 0) notes.push('lends after giving up its lease');
-    if (rows !== undefined && held !== undefined && held !== null && held > rows) notes.push('believes it holds rows Postgres does not have');
+    if (rows !== undefined && held !== undefined && held !== null && held > rows)
+      notes.push('believes it holds rows Postgres does not have');
     const belief = held === undefined || held === null ? '' : `, believes ${held}`;
     const postgres = rows === undefined ? '' : `, Postgres ${rows} under ${identity ?? '(none)'}`;
     return `${name} busy ${busy}${belief}${postgres}${notes.length ? ` (${notes.join('; ')})` : ''}`;
   });
-  const others = sample.rows ? `; rows live ${sample.rows.live}, dead ${sample.rows.dead}, free ${sample.rows.free}` : '';
+  const others = sample.rows
+    ? `; rows live ${sample.rows.live}, dead ${sample.rows.dead}, free ${sample.rows.free}`
+    : '';
   return `${instances.join(' / ')}${others}`;
 }
 
@@ -121,7 +126,8 @@ function pausedHolderOf(
     if (!run.every((sample) => total(sample) - couriers <= lentAfterGivingUp(sample, index))) continue;
     const pause = pauses.findLast((p) => p.instance === name && p.resumedMs <= first.atMs);
     if (!pause || last.atMs - pause.resumedMs > boundMs) continue;
-    const identityBefore = before.findLast((sample) => sample.atMs < pause.stoppedMs && sample.identities?.[index])?.identities?.[index];
+    const identityBefore = before.findLast((sample) => sample.atMs < pause.stoppedMs && sample.identities?.[index])
+      ?.identities?.[index];
     const identityAfter = first.identities?.[index];
     if (identityBefore === undefined || identityBefore === identityAfter) continue;
     return {
@@ -138,7 +144,13 @@ function pausedHolderOf(
 }
 
 /** Runs of consecutive samples with more couriers busy than `couriers`, each explained. */
-export function checkCourierSamples(samples: readonly CourierSample[], couriers: number, names: readonly InstanceName[], timeline: readonly TimelineEntry[], boundMs: number): CourierFindings {
+export function checkCourierSamples(
+  samples: readonly CourierSample[],
+  couriers: number,
+  names: readonly InstanceName[],
+  timeline: readonly TimelineEntry[],
+  boundMs: number,
+): CourierFindings {
   const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
   const pauses = pausesOf(timeline, names);
   const overCapacity: Array<{ atMs: number; message: string }> = [];

@@ -37,7 +37,11 @@ function ofPostgres(rows: readonly RowsOfHolder[]): Pick<CourierSample, 'rows' |
   const held = rows.filter((row): row is RowsOfHolder & { holder: string } => row.holder !== null);
   const sum = (of: readonly RowsOfHolder[]): number => of.reduce((total, row) => total + row.rows, 0);
   return {
-    rows: { live: sum(held.filter((row) => row.live)), dead: sum(held.filter((row) => !row.live)), free: sum(rows.filter((row) => row.holder === null)) },
+    rows: {
+      live: sum(held.filter((row) => row.live)),
+      dead: sum(held.filter((row) => !row.live)),
+      free: sum(rows.filter((row) => row.holder === null)),
+    },
     holders: held.map(({ holder, rows, live }) => ({ holder, rows, live })),
   };
 }
@@ -72,7 +76,11 @@ export class CourierMonitor {
     const atMs = this.recorder.now();
     const timeoutMs = Math.max(this.everyMs * 2, 250);
     const [healths, rows] = await Promise.all([
-      Promise.all(Array.from({ length: this.supervisor.size }, (_, i) => (this.supervisor.isUp(i) ? this.supervisor.health(i, timeoutMs) : Promise.resolve(undefined)))),
+      Promise.all(
+        Array.from({ length: this.supervisor.size }, (_, i) =>
+          this.supervisor.isUp(i) ? this.supervisor.health(i, timeoutMs) : Promise.resolve(undefined),
+        ),
+      ),
       this.postgres.query<RowsOfHolder>(ROWS).then(ofPostgres, () => ({ rows: null, holders: null })),
     ]);
     this.recorder.sample({
@@ -86,7 +94,12 @@ export class CourierMonitor {
       const identity = health?.durable?.instance_id;
       if (identity === undefined || identity === this.identities[i]) continue;
       this.identities[i] = identity;
-      this.recorder.event('harness', identity === null ? `${this.supervisor.nameOf(i)} has given up its identity` : `${this.supervisor.nameOf(i)} holds identity ${identity.slice(0, 8)}`);
+      this.recorder.event(
+        'harness',
+        identity === null
+          ? `${this.supervisor.nameOf(i)} has given up its identity`
+          : `${this.supervisor.nameOf(i)} holds identity ${identity.slice(0, 8)}`,
+      );
     }
   }
 }

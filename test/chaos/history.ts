@@ -24,7 +24,15 @@ export interface OrderBody {
 }
 
 /** Why a request was sent. */
-export type Why = 'first' | 'duplicate' | 'retry_after_hang_up' | 'retry_after_timeout' | 'retry_after_error' | 'retry_after_not_final' | 'fault_burst' | 'probe';
+export type Why =
+  | 'first'
+  | 'duplicate'
+  | 'retry_after_hang_up'
+  | 'retry_after_timeout'
+  | 'retry_after_error'
+  | 'retry_after_not_final'
+  | 'fault_burst'
+  | 'probe';
 
 export type AttemptEnd =
   /** The service answered (status and body as received). */
@@ -119,7 +127,17 @@ export class Recorder {
     /** Told of each timeline entry as it happens (the harness prints it). */
     private readonly onTimeline: (entry: TimelineEntry) => void,
   ) {
-    this.history = { seed, startedAt: new Date().toISOString(), settings, instances, orders: [], attempts: [], timeline: [], exits: [], courierSamples: [] };
+    this.history = {
+      seed,
+      startedAt: new Date().toISOString(),
+      settings,
+      instances,
+      orders: [],
+      attempts: [],
+      timeline: [],
+      exits: [],
+      courierSamples: [],
+    };
   }
 
   /** Milliseconds since the run began, to a tenth. */

@@ -29,11 +29,21 @@ export function call({ port, method, path, body, timeoutMs, hangUpAfterMs }: Cal
       resolve(outcome);
       if (outcome.kind !== 'answered') req.destroy();
     };
-    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    const headers =
+      body === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => end({ kind: 'answered', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), replayed: res.headers['idempotent-replayed'] === 'true' }));
+      res.on('end', () =>
+        end({
+          kind: 'answered',
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          replayed: res.headers['idempotent-replayed'] === 'true',
+        }),
+      );
       res.on('error', (error) => end({ kind: 'failed', error: error.message }));
       res.on('close', () => end({ kind: 'failed', error: 'the connection closed before the answer ended' }));
     });
@@ -45,7 +55,12 @@ export function call({ port, method, path, body, timeoutMs, hangUpAfterMs }: Cal
 }
 
 /** GET a JSON document; undefined unless it answered `expected` in time. */
-export async function getJson<T>(port: number, path: string, timeoutMs: number, expected: readonly number[] = [200]): Promise<{ status: number; json: T } | undefined> {
+export async function getJson<T>(
+  port: number,
+  path: string,
+  timeoutMs: number,
+  expected: readonly number[] = [200],
+): Promise<{ status: number; json: T } | undefined> {
   const end = await call({ port, method: 'GET', path, timeoutMs });
   if (end.kind !== 'answered' || !expected.includes(end.status)) return undefined;
   try {

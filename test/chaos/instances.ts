@@ -37,7 +37,13 @@ export interface Health {
   readonly running_steps: number;
   readonly orders_in_flight: number;
   readonly couriers_busy: number;
-  readonly durable?: { readonly instance_id: string | null; readonly store: 'up' | 'down'; readonly lease: 'held' | 'lost'; readonly orders_running: number; readonly couriers_held: number };
+  readonly durable?: {
+    readonly instance_id: string | null;
+    readonly store: 'up' | 'down';
+    readonly lease: 'held' | 'lost';
+    readonly orders_running: number;
+    readonly couriers_held: number;
+  };
 }
 
 class Instance {
@@ -101,7 +107,9 @@ export class Supervisor {
 
   /** The log files written so far, every process's. */
   logFiles(): string[] {
-    return this.instances.flatMap((instance) => Array.from({ length: instance.generation }, (_, g) => this.logFileOf(instance, g + 1)));
+    return this.instances.flatMap((instance) =>
+      Array.from({ length: instance.generation }, (_, g) => this.logFileOf(instance, g + 1)),
+    );
   }
 
   async startAll(): Promise<void> {
@@ -172,7 +180,8 @@ export class Supervisor {
     this.stopping = true;
     for (const instance of this.instances) {
       clearTimeout(instance.restartTimer);
-      if (instance.child && instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
+      if (instance.child && instance.child.exitCode === null && instance.child.signalCode === null)
+        instance.child.kill('SIGKILL');
     }
   }
 
@@ -219,7 +228,12 @@ export class Supervisor {
     }
   }
 
-  private async exited(instance: Instance, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+  private async exited(
+    instance: Instance,
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): Promise<void> {
     const wasStarting = instance.state === 'starting' && instance.child === child;
     // Postgres away at start: exit 69 is how the service says so (its supervisor restarts it).
     const expected = instance.exitExpected || this.stopping || (wasStarting && code === EXIT_DATABASE_UNAVAILABLE);
@@ -228,7 +242,10 @@ export class Supervisor {
     this.recorder.exit({ instance: instance.name, pid: child.pid ?? 0, atMs, code, signal, expected, tail });
     if (instance.child !== child) return;
     if (!instance.exitExpected && !this.stopping) {
-      this.recorder.event('harness', `${instance.name} (pid ${child.pid}) exited by itself: ${signal ?? `code ${code}`}${expected ? ' (Postgres unreachable at start)' : ''}`);
+      this.recorder.event(
+        'harness',
+        `${instance.name} (pid ${child.pid}) exited by itself: ${signal ?? `code ${code}`}${expected ? ' (Postgres unreachable at start)' : ''}`,
+      );
       instance.state = 'down';
       this.restartAfter(instance, instance.backoffMs);
       instance.backoffMs = Math.min(instance.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
@@ -238,11 +255,21 @@ export class Supervisor {
   private async untilAllUp(withinMs: number, holdingLease = false): Promise<void> {
     const deadline = performance.now() + withinMs;
     for (;;) {
-      const healths = await Promise.all(this.instances.map((instance, i) => (instance.state === 'up' ? this.health(i, 1000) : Promise.resolve(undefined))));
-      const ready = healths.map((health) => health !== undefined && (!holdingLease || (health.durable?.store === 'up' && health.durable.lease === 'held')));
+      const healths = await Promise.all(
+        this.instances.map((instance, i) =>
+          instance.state === 'up' ? this.health(i, 1000) : Promise.resolve(undefined),
+        ),
+      );
+      const ready = healths.map(
+        (health) =>
+          health !== undefined &&
+          (!holdingLease || (health.durable?.store === 'up' && health.durable.lease === 'held')),
+      );
       if (ready.every(Boolean)) return;
       if (performance.now() > deadline) {
-        const late = this.instances.filter((_, i) => !ready[i]).map((instance) => `${instance.name} (${instance.state})`);
+        const late = this.instances
+          .filter((_, i) => !ready[i])
+          .map((instance) => `${instance.name} (${instance.state})`);
         throw new Error(`instances not serving after ${withinMs} ms: ${late.join(', ')}`);
       }
       await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));

@@ -54,7 +54,14 @@ export class Nemesis {
   private postgresAway = false;
   private bursts = 0;
   /** Faults committed, by operation. */
-  readonly committed: Record<Operation, number> = { kill_instance: 0, pause_instance: 0, stop_postgres: 0, pause_postgres: 0, cut_listeners: 0, thread_faults: 0 };
+  readonly committed: Record<Operation, number> = {
+    kill_instance: 0,
+    pause_instance: 0,
+    stop_postgres: 0,
+    pause_postgres: 0,
+    cut_listeners: 0,
+    thread_faults: 0,
+  };
   skipped = 0;
 
   constructor(
@@ -111,7 +118,9 @@ export class Nemesis {
   private later(ms: number, end: () => Promise<void>): void {
     const timer = setTimeout(() => {
       this.pending.delete(timer);
-      end().catch((error: unknown) => this.recorder.event('nemesis', `could not end a fault: ${(error as Error).message}`));
+      end().catch((error: unknown) =>
+        this.recorder.event('nemesis', `could not end a fault: ${(error as Error).message}`),
+      );
     }, ms);
     this.pending.set(timer, end);
   }
@@ -121,10 +130,20 @@ export class Nemesis {
     this.recorder.event('nemesis', `(skipped ${operation}: ${why})`);
   }
 
-  private async commit(operation: Operation, target: number, outageMs: number, restartAfterMs: number, burst: Seeded): Promise<void> {
+  private async commit(
+    operation: Operation,
+    target: number,
+    outageMs: number,
+    restartAfterMs: number,
+    burst: Seeded,
+  ): Promise<void> {
     const name = this.supervisor.nameOf(target);
     const instanceOut = (): string | undefined =>
-      !this.supervisor.isUp(target) ? `${name} is not up` : this.supervisor.disrupted() >= this.settings.maxDisrupted ? `${this.supervisor.disrupted()} instances already out` : undefined;
+      !this.supervisor.isUp(target)
+        ? `${name} is not up`
+        : this.supervisor.disrupted() >= this.settings.maxDisrupted
+          ? `${this.supervisor.disrupted()} instances already out`
+          : undefined;
     switch (operation) {
       case 'kill_instance': {
         const why = instanceOut();
@@ -177,8 +196,12 @@ export class Nemesis {
       case 'thread_faults': {
         if (!this.supervisor.isUp(target)) return this.skip(operation, `${name} is not up`);
         this.bursts++;
-        const bodies = Array.from({ length: burst.int(2, 5) }, (_, i) => faultyOrder(burst, `${this.idPrefix}-fault-${this.bursts}-${i + 1}`));
-        const faults = bodies.map((body) => Object.entries(body.faults ?? {}).map(([step, fault]) => `${step} ${fault}`)).join(', ');
+        const bodies = Array.from({ length: burst.int(2, 5) }, (_, i) =>
+          faultyOrder(burst, `${this.idPrefix}-fault-${this.bursts}-${i + 1}`),
+        );
+        const faults = bodies
+          .map((body) => Object.entries(body.faults ?? {}).map(([step, fault]) => `${step} ${fault}`))
+          .join(', ');
         this.recorder.event('nemesis', `thread faults: ${bodies.length} orders to ${name} (${faults})`);
         void this.workload.sendOnce(bodies, target, 'fault_burst', this.settings.faultTimeoutMs);
         break;
@@ -197,7 +220,10 @@ export class Nemesis {
         return;
       } catch (error) {
         if (attempt >= 5) throw error;
-        this.recorder.event('nemesis', `Postgres did not start (${(error as Error).message.split('\n')[0]}); trying again`);
+        this.recorder.event(
+          'nemesis',
+          `Postgres did not start (${(error as Error).message.split('\n')[0]}); trying again`,
+        );
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }

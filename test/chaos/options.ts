@@ -18,12 +18,15 @@ export interface ChaosOptions {
   readonly clients: number;
 }
 
-export type Parsed = { readonly ok: true; readonly options: ChaosOptions } | { readonly ok: false; readonly message: string };
+export type Parsed =
+  { readonly ok: true; readonly options: ChaosOptions } | { readonly ok: false; readonly message: string };
 
 function integer(raw: string | undefined, name: string, min: number, max: number): number | string {
   if (raw === undefined) return `--${name} is required`;
   const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  return Number.isSafeInteger(value) && value >= min && value <= max ? value : `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`;
+  return Number.isSafeInteger(value) && value >= min && value <= max
+    ? value
+    : `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`;
 }
 
 export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Parsed {
@@ -31,7 +34,12 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { seconds: { type: 'string' }, seed: { type: 'string' }, 'database-url': { type: 'string' }, clients: { type: 'string' } },
+      options: {
+        seconds: { type: 'string' },
+        seed: { type: 'string' },
+        'database-url': { type: 'string' },
+        clients: { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -43,6 +51,10 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   const clients = values['clients'] === undefined ? 8 : integer(values['clients'], 'clients', 1, 200);
   for (const value of [seconds, seed, clients]) if (typeof value === 'string') return { ok: false, message: value };
   const databaseUrl = values['database-url'] ?? (env['DATABASE_URL'] || undefined);
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./.test(databaseUrl)) return { ok: false, message: '--database-url must be a postgres://user:password@host:port/database URL' };
-  return { ok: true, options: { seconds: seconds as number, seed: seed as number, clients: clients as number, databaseUrl } };
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./.test(databaseUrl))
+    return { ok: false, message: '--database-url must be a postgres://user:password@host:port/database URL' };
+  return {
+    ok: true,
+    options: { seconds: seconds as number, seed: seed as number, clients: clients as number, databaseUrl },
+  };
 }

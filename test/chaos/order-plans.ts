@@ -43,7 +43,10 @@ const PATIENCE_MARGIN_MS = 1500;
 function delays(rand: Seeded, { orderTimeoutMs }: Timing): Record<ActionName, number> {
   // One draw per action, in the registry's order: the payment quicker, a compensation quicker still.
   const ceiling = (action: ActionName): number => (action === 'payment' ? 200 : isCompensation(action) ? 80 : 300);
-  const delay = Object.fromEntries(ACTION_NAMES.map((action) => [action, rand.int(5, ceiling(action))])) as Record<ActionName, number>;
+  const delay = Object.fromEntries(ACTION_NAMES.map((action) => [action, rand.int(5, ceiling(action))])) as Record<
+    ActionName,
+    number
+  >;
   const pace = rand.float();
   const step = rand.pick(STEP_NAMES);
   // Slow: longer than two lease periods, shorter than the deadline.
@@ -64,17 +67,29 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
   const fault: Fault = rand.pick(FAULTS);
   let body: OrderBody = { order_id: orderId, amount: rand.int(1, 5000), delay_ms, ...(cpu ? { cpu_ms: cpu } : {}) };
   if (kind === 'failStep') body = { ...body, fail_step: failStep };
-  if (kind === 'refusedRefund') body = { ...body, fail_step: failAfterPayment, fail_compensation: true, delay_ms: { ...delay_ms, payment: Math.min(delay_ms.payment, 20) } };
+  if (kind === 'refusedRefund')
+    body = {
+      ...body,
+      fail_step: failAfterPayment,
+      fail_compensation: true,
+      delay_ms: { ...delay_ms, payment: Math.min(delay_ms.payment, 20) },
+    };
   if (kind === 'fault') {
     body = { ...body, faults: { [faultTarget]: fault } };
-    if (faultTarget === 'refund') body = { ...body, fail_step: failAfterPayment, delay_ms: { ...delay_ms, payment: Math.min(delay_ms.payment, 20) } };
+    if (faultTarget === 'refund')
+      body = {
+        ...body,
+        fail_step: failAfterPayment,
+        delay_ms: { ...delay_ms, payment: Math.min(delay_ms.payment, 20) },
+      };
   }
 
   const first = rand.int(0, instances - 1);
   const copies = rand.weighted({ one: 85, two: 10, all: 5 });
   const skip = rand.int(1, instances - 1);
   const others = Array.from({ length: instances - 1 }, (_, d) => (first + 1 + d) % instances);
-  const targets = copies === 'one' ? [first] : copies === 'two' ? [first, (first + skip) % instances] : [first, ...others];
+  const targets =
+    copies === 'one' ? [first] : copies === 'two' ? [first, (first + skip) % instances] : [first, ...others];
   const longest = Math.max(...Object.values(delay_ms));
   const hangUp = rand.chance(0.08);
   const hangUpAfterMs = rand.int(5, Math.max(10, longest));
@@ -93,6 +108,17 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
 
 /** An order whose payment commits `fault` on its thread: the nemesis's thread faults, sent in bursts. */
 export function faultyOrder(rand: Seeded, orderId: string): OrderBody {
-  const delay_ms = { ...everyAction(20), ...(Object.fromEntries(STEP_NAMES.map((step) => [step, rand.int(5, step === 'payment' ? 100 : 300)])) as Record<StepName, number>) };
-  return { order_id: orderId, amount: rand.int(1, 5000), delay_ms, faults: { [rand.pick(STEP_NAMES)]: rand.pick(FAULTS) } };
+  const delay_ms = {
+    ...everyAction(20),
+    ...(Object.fromEntries(STEP_NAMES.map((step) => [step, rand.int(5, step === 'payment' ? 100 : 300)])) as Record<
+      StepName,
+      number
+    >),
+  };
+  return {
+    order_id: orderId,
+    amount: rand.int(1, 5000),
+    delay_ms,
+    faults: { [rand.pick(STEP_NAMES)]: rand.pick(FAULTS) },
+  };
 }

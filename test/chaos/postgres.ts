@@ -56,7 +56,13 @@ async function admin<T>(url: string, work: (client: pg.Client) => Promise<T>): P
 }
 
 function harnessPool(url: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 1000, query_timeout: 2000, application_name: 'order-threads chaos' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 3,
+    connectionTimeoutMillis: 1000,
+    query_timeout: 2000,
+    application_name: 'order-threads chaos',
+  });
   // A connection cut by the nemesis must not crash the harness.
   pool.on('error', () => {});
   return pool;

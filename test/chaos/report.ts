@@ -32,7 +32,8 @@ function count<T>(items: Iterable<T>, key: (item: T) => string): string {
 
 function endOf(attempt: Attempt): string {
   const reading = readAnswer(attempt.end);
-  if (reading) return `${reading.status} ${reading.kind}${attempt.end.kind === 'answered' && attempt.end.replayed ? ' (replayed)' : ''}`;
+  if (reading)
+    return `${reading.status} ${reading.kind}${attempt.end.kind === 'answered' && attempt.end.replayed ? ' (replayed)' : ''}`;
   return attempt.end.kind === 'failed' ? `no answer: ${attempt.end.error}` : attempt.end.kind.replace('_', ' ');
 }
 
@@ -54,11 +55,18 @@ export interface Totals {
   readonly pausedHolderOverlaps: readonly PausedHolderOverlap[];
 }
 
-export function formatTotals(history: History, observed: Observations, violations: readonly Violation[], totals: Totals): string {
+export function formatTotals(
+  history: History,
+  observed: Observations,
+  violations: readonly Violation[],
+  totals: Totals,
+): string {
   const couriers = observed.couriers;
   const sums = history.courierSamples.map((sample) => sample.busy.reduce<number>((sum, busy) => sum + (busy ?? 0), 0));
   const over = history.courierSamples.filter((_, i) => sums[i]! > couriers);
-  const atRest = [...observed.orders.values()].map((final) => (final.found === true ? (final.outcome?.kind ?? final.state) : final.found === false ? 'no record' : 'unreadable'));
+  const atRest = [...observed.orders.values()].map((final) =>
+    final.found === true ? (final.outcome?.kind ?? final.state) : final.found === false ? 'no record' : 'unreadable',
+  );
   return [
     `wall time ${(totals.wallMs / 1000).toFixed(1)} s (nemesis and clients ${(totals.runMs / 1000).toFixed(1)} s)`,
     `orders: ${history.orders.length} (clients ${totals.planned}, thread-fault bursts ${history.attempts.filter((a) => a.why === 'fault_burst').length}, probes ${history.attempts.filter((a) => a.why === 'probe').length})`,
@@ -87,10 +95,17 @@ export function formatTotals(history: History, observed: Observations, violation
 }
 
 /** A violation, and for an order its whole history. */
-export function formatViolation(violation: Violation, history: History, observed: Observations, leaseMs: number): string {
+export function formatViolation(
+  violation: Violation,
+  history: History,
+  observed: Observations,
+  leaseMs: number,
+): string {
   const head = `[${violation.kind}]${violation.orderId ? ` order ${violation.orderId}` : ''}${violation.instance && !violation.orderId ? ` instance ${violation.instance}` : ''}${violation.atMs !== undefined ? ` at ${at(violation.atMs).trim()}` : ''}: ${violation.message}`;
   if (!violation.orderId) return head;
-  const attempts = history.attempts.filter((attempt) => attempt.orderId === violation.orderId).sort((a, b) => a.sentMs - b.sentMs);
+  const attempts = history.attempts
+    .filter((attempt) => attempt.orderId === violation.orderId)
+    .sort((a, b) => a.sentMs - b.sentMs);
   const body = history.orders.find((order) => order.order_id === violation.orderId);
   const from = Math.min(...attempts.map((a) => a.sentMs)) - 1000;
   const to = Math.max(...attempts.map((a) => a.endedMs)) + 2 * leaseMs;
@@ -99,7 +114,8 @@ export function formatViolation(violation: Violation, history: History, observed
     head,
     `    body      ${JSON.stringify(body)}`,
     ...attempts.map(
-      (a) => `    ${at(a.sentMs)} → ${a.instance} (${a.pid === undefined ? 'no process' : `pid ${a.pid}`}${a.state === 'up' ? '' : `, ${a.state}`}) ${a.why.padEnd(22)} ${at(a.endedMs)} ← ${endOf(a)}`,
+      (a) =>
+        `    ${at(a.sentMs)} → ${a.instance} (${a.pid === undefined ? 'no process' : `pid ${a.pid}`}${a.state === 'up' ? '' : `, ${a.state}`}) ${a.why.padEnd(22)} ${at(a.endedMs)} ← ${endOf(a)}`,
     ),
     `    at rest   ${finalOf(observed.orders.get(violation.orderId))}${observed.alarmed.has(violation.orderId) ? '; an error line names it' : ''}`,
     ...(meanwhile.length ? ['    meanwhile', ...meanwhile.map((entry) => `      ${formatEntry(entry)}`)] : []),
@@ -109,18 +125,30 @@ export function formatViolation(violation: Violation, history: History, observed
 /** Violations shown in full per kind on the terminal; the rest in a line each (report.txt has them all in full). */
 const SHOWN_IN_FULL = 5;
 
-export function formatViolations(violations: readonly Violation[], format: (violation: Violation) => string, reportFile: string): string {
+export function formatViolations(
+  violations: readonly Violation[],
+  format: (violation: Violation) => string,
+  reportFile: string,
+): string {
   const shown = new Map<string, number>();
   const lines = violations.map((violation) => {
     const n = (shown.get(violation.kind) ?? 0) + 1;
     shown.set(violation.kind, n);
-    return n <= SHOWN_IN_FULL ? `${format(violation)}\n` : `[${violation.kind}] ${violation.orderId ? `order ${violation.orderId}: ` : ''}${violation.message.split('\n')[0]}`;
+    return n <= SHOWN_IN_FULL
+      ? `${format(violation)}\n`
+      : `[${violation.kind}] ${violation.orderId ? `order ${violation.orderId}: ` : ''}${violation.message.split('\n')[0]}`;
   });
   const cut = [...shown].filter(([, n]) => n > SHOWN_IN_FULL).length > 0;
   return `${lines.join('\n')}${cut ? `\n(beyond ${SHOWN_IN_FULL} of a kind, one line each here; every one in full in ${reportFile})` : ''}`;
 }
 
-export async function keepRun(dir: string, history: History, observed: Observations, violations: readonly Violation[], report: string): Promise<void> {
+export async function keepRun(
+  dir: string,
+  history: History,
+  observed: Observations,
+  violations: readonly Violation[],
+  report: string,
+): Promise<void> {
   const rest = { ...observed, orders: Object.fromEntries(observed.orders), alarmed: [...observed.alarmed] };
   await writeFile(join(dir, 'history.json'), JSON.stringify({ ...history, atRest: rest }, null, 1));
   await writeFile(join(dir, 'violations.json'), JSON.stringify(violations, null, 1));

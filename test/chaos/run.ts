@@ -37,7 +37,9 @@ const COURIERS = 3;
 const ORDER_TIMEOUT_MS = 3000;
 /** The service's default, said here because the checker's bound for a paused holder depends on it. */
 const CANCEL_GRACE_MS = 250;
-/** What every instance runs with: short leases so takeovers happen within a run, few couriers so they are fought over. */
+/**
+ * What every instance runs with: short leases so takeovers happen within a run, few couriers so they are fought over.
+ */
 const INSTANCE_ENV = {
   FAULT_INJECTION: 'on',
   LEASE_MS: String(LEASE_MS),
@@ -100,7 +102,13 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
   try {
     postgres = await openPostgres(options.databaseUrl, runName);
     console.log(`postgres: ${postgres.about}`);
-    supervisor = new Supervisor(INSTANCES, await distinctFreePorts(INSTANCES.length), { ...INSTANCE_ENV, DATABASE_URL: postgres.url }, dir, recorder);
+    supervisor = new Supervisor(
+      INSTANCES,
+      await distinctFreePorts(INSTANCES.length),
+      { ...INSTANCE_ENV, DATABASE_URL: postgres.url },
+      dir,
+      recorder,
+    );
     await supervisor.startAll();
     const workload = new Workload(supervisor, recorder, { orderTimeoutMs: ORDER_TIMEOUT_MS }, idPrefix);
     const nemesis = new Nemesis(supervisor, postgres, workload, recorder, NEMESIS, idPrefix);
@@ -152,11 +160,20 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       '',
       'totals',
       totals,
-      ...(violations.length ? ['', 'violations', ...violations.map((violation) => `${formatViolation(violation, recorder.history, observed, LEASE_MS)}\n`)] : []),
+      ...(violations.length
+        ? [
+            '',
+            'violations',
+            ...violations.map((violation) => `${formatViolation(violation, recorder.history, observed, LEASE_MS)}\n`),
+          ]
+        : []),
     ].join('\n');
     await keepRun(dir, recorder.history, observed, violations, report);
     console.log(`\ntotals\n${totals}`);
-    if (violations.length) console.log(`\nviolations\n${formatViolations(violations, (violation) => formatViolation(violation, recorder.history, observed, LEASE_MS), join(dir, 'report.txt'))}`);
+    if (violations.length)
+      console.log(
+        `\nviolations\n${formatViolations(violations, (violation) => formatViolation(violation, recorder.history, observed, LEASE_MS), join(dir, 'report.txt'))}`,
+      );
   } finally {
     await supervisor?.stopAll(5000);
     if (postgres) console.log(await postgres.close(violations === undefined || violations.length > 0));
@@ -172,7 +189,9 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const { options } = parsed;
-console.log(`chaos: seed ${options.seed} (its plan again: npm run chaos -- --seconds ${options.seconds} --seed ${options.seed})`);
+console.log(
+  `chaos: seed ${options.seed} (its plan again: npm run chaos -- --seconds ${options.seconds} --seed ${options.seed})`,
+);
 const started = performance.now();
 // Exit at once: a connection to an instance the nemesis left half-open must not keep the harness waiting.
 process.exit(

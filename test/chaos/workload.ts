@@ -85,7 +85,15 @@ export class Workload {
 
   private async execute(plan: OrderPlan): Promise<void> {
     this.recorder.order(plan.body);
-    const copies = plan.targets.map((target, copy) => this.send(plan.body, target, copy === 0 ? 'first' : 'duplicate', plan.timeoutMs, copy === 0 ? plan.hangUpAfterMs : undefined));
+    const copies = plan.targets.map((target, copy) =>
+      this.send(
+        plan.body,
+        target,
+        copy === 0 ? 'first' : 'duplicate',
+        plan.timeoutMs,
+        copy === 0 ? plan.hangUpAfterMs : undefined,
+      ),
+    );
     let last = (await Promise.all(copies))[0]!;
     for (let attempt = 2; attempt <= plan.maxAttempts; attempt++) {
       const why = retryReason(last);
@@ -96,11 +104,33 @@ export class Workload {
     }
   }
 
-  private async send(body: OrderBody, target: number, why: Why, timeoutMs: number, hangUpAfterMs?: number): Promise<AttemptEnd> {
+  private async send(
+    body: OrderBody,
+    target: number,
+    why: Why,
+    timeoutMs: number,
+    hangUpAfterMs?: number,
+  ): Promise<AttemptEnd> {
     const sentMs = this.recorder.now();
     const { pid, state } = this.supervisor.processOf(target);
-    const end = await call({ port: this.supervisor.portOf(target), method: 'POST', path: '/order', body: JSON.stringify(body), timeoutMs, ...(hangUpAfterMs === undefined ? {} : { hangUpAfterMs }) });
-    this.recorder.attempt({ orderId: body.order_id, why, instance: this.supervisor.nameOf(target), pid, state, sentMs, endedMs: this.recorder.now(), end });
+    const end = await call({
+      port: this.supervisor.portOf(target),
+      method: 'POST',
+      path: '/order',
+      body: JSON.stringify(body),
+      timeoutMs,
+      ...(hangUpAfterMs === undefined ? {} : { hangUpAfterMs }),
+    });
+    this.recorder.attempt({
+      orderId: body.order_id,
+      why,
+      instance: this.supervisor.nameOf(target),
+      pid,
+      state,
+      sentMs,
+      endedMs: this.recorder.now(),
+      end,
+    });
     return end;
   }
 }

@@ -33,7 +33,13 @@ describe('a storm of 1,000 canceled orders', () => {
     const client = async (): Promise<void> => {
       while (next < 1000) {
         next++;
-        const { status, body } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: jitter(5), vendor: 500, courier: 500 }, cpu_ms: { courier: jitter(3) } }));
+        const { status, body } = await svc.order(
+          orderBody({
+            fail_step: 'payment',
+            delay_ms: { payment: jitter(5), vendor: 500, courier: 500 },
+            cpu_ms: { courier: jitter(3) },
+          }),
+        );
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         for (const step of body.steps ?? []) if (step.thread_id !== undefined) threadIds.add(step.thread_id);
         expect(stepsOf(body)['vendor']).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
@@ -52,8 +58,12 @@ describe('a thread that is only busy', () => {
     try {
       // Ten steps computing 300 ms each keep the one thread busy for seconds;
       // meanwhile a hundred orders are canceled by their failing payments.
-      const cpu = Array.from({ length: 10 }, () => busy.order(orderBody({ cpu_ms: { payment: 300 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } })));
-      const failing = Array.from({ length: 100 }, () => busy.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 30, vendor: 5000, courier: 5000 } })));
+      const cpu = Array.from({ length: 10 }, () =>
+        busy.order(orderBody({ cpu_ms: { payment: 300 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+      );
+      const failing = Array.from({ length: 100 }, () =>
+        busy.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 30, vendor: 5000, courier: 5000 } })),
+      );
       expect((await Promise.all(cpu)).map(({ status }) => status)).toEqual(Array(10).fill(200));
       expect(new Set((await Promise.all(failing)).map(({ status }) => status))).toEqual(new Set([400]));
       expect((await busy.health()).threads_replaced).toBe(0);
@@ -100,11 +110,17 @@ describe('races, each run many times with random jitter', () => {
     await Promise.all(
       Array.from({ length: 200 }, async () => {
         const at = 5 + jitter(10);
-        const { status, body } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: at, vendor: at + jitter(2) - 1, courier: at + jitter(2) - 1 } }));
+        const { status, body } = await svc.order(
+          orderBody({
+            fail_step: 'payment',
+            delay_ms: { payment: at, vendor: at + jitter(2) - 1, courier: at + jitter(2) - 1 },
+          }),
+        );
         expect(status).toBe(400);
         for (const name of ['vendor', 'courier']) {
           const step = stepsOf(body)[name]!;
-          if (step.status !== 'ok') expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
+          if (step.status !== 'ok')
+            expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
         }
       }),
     );
@@ -116,7 +132,9 @@ describe('races, each run many times with random jitter', () => {
       const outcomes = await Promise.all(
         Array.from({ length: 200 }, async () => {
           const near = 55 + jitter(10);
-          const { status, body } = await racing.order(orderBody({ delay_ms: { payment: near, vendor: 55 + jitter(10), courier: jitter(20) } }));
+          const { status, body } = await racing.order(
+            orderBody({ delay_ms: { payment: near, vendor: 55 + jitter(10), courier: jitter(20) } }),
+          );
           const steps = Object.values(stepsOf(body));
           if (status === 200) expect(steps.every((step) => step.status === 'ok')).toBe(true);
           else {
@@ -140,7 +158,9 @@ describe('races, each run many times with random jitter', () => {
         const delay = 10 + jitter(10);
         const client = new AbortController();
         setTimeout(() => client.abort(), delay + jitter(4) - 2);
-        await svc.order(orderBody({ delay_ms: { payment: delay, vendor: delay, courier: delay } }), { signal: client.signal }).catch(() => undefined);
+        await svc
+          .order(orderBody({ delay_ms: { payment: delay, vendor: delay, courier: delay } }), { signal: client.signal })
+          .catch(() => undefined);
       }),
     );
     await eventually(

@@ -57,7 +57,11 @@ interface Answer {
   readonly status: number;
 }
 
-async function send(service: TestService, body: Record<string, unknown>, hangUpAfterMs?: number): Promise<Answer | 'hung up'> {
+async function send(
+  service: TestService,
+  body: Record<string, unknown>,
+  hangUpAfterMs?: number,
+): Promise<Answer | 'hung up'> {
   const signal = hangUpAfterMs === undefined ? undefined : AbortSignal.timeout(hangUpAfterMs);
   try {
     const { status } = await service.order(body, signal ? { signal } : {});
@@ -76,63 +80,94 @@ interface OrderStatusJson {
 }
 
 describe(`chaos (seed ${SEED})`, () => {
-  it(`${ORDERS} orders with every fault, hang-ups, retries and duplicates on THREADS=2: the money balances for each, nothing is left behind`, { timeout: 180_000 }, async () => {
-    const log = captureLog();
-    const service = await startTestService({
-      config: { threads: 2, couriers: 4, orderTimeoutMs: 600, cancelGraceMs: 100, refundTimeoutMs: 300, threadMaxHeapMb: 32 },
-      logger: log.logger,
-    });
-    try {
-      const plans = planOrders(random(SEED));
-      const answers: Answer[] = [];
-      let next = 0;
-      const client = async (): Promise<void> => {
-        for (let i = next++; i < plans.length; i = next++) {
-          const { body, hangUpAfterMs, duplicate } = plans[i]!;
-          const sent = [send(service, body, hangUpAfterMs), ...(duplicate ? [send(service, body)] : [])];
-          for (const answer of await Promise.all(sent)) if (answer !== 'hung up') answers.push(answer);
-          // A client that hung up retries at once, and stays.
-          if (hangUpAfterMs !== undefined) answers.push((await send(service, body)) as Answer);
+  it(
+    `${ORDERS} orders with every fault, hang-ups, retries and duplicates on THREADS=2: the money balances for each, nothing is left behind`,
+    { timeout: 180_000 },
+    async () => {
+      const log = captureLog();
+      const service = await startTestService({
+        config: {
+          threads: 2,
+          couriers: 4,
+          orderTimeoutMs: 600,
+          cancelGraceMs: 100,
+          refundTimeoutMs: 300,
+          threadMaxHeapMb: 32,
+        },
+        logger: log.logger,
+      });
+      try {
+        const plans = planOrders(random(SEED));
+        const answers: Answer[] = [];
+        let next = 0;
+        const client = async (): Promise<void> => {
+          for (let i = next++; i < plans.length; i = next++) {
+            const { body, hangUpAfterMs, duplicate } = plans[i]!;
+            const sent = [send(service, body, hangUpAfterMs), ...(duplicate ? [send(service, body)] : [])];
+            for (const answer of await Promise.all(sent)) if (answer !== 'hung up') answers.push(answer);
+            // A client that hung up retries at once, and stays.
+            if (hangUpAfterMs !== undefined) answers.push((await send(service, body)) as Answer);
+          }
+        };
+        await Promise.all(Array.from({ length: CLIENTS }, client));
+
+        // Nobody who stayed to hear the answer was told 499.
+        expect(answers.filter(({ status }) => status === 499)).toEqual([]);
+        await expectAtRest(service, 2);
+
+        const broken: string[] = [];
+        const kinds = new Map<string, number>();
+        const lastStatus = new Map(answers.map(({ orderId, status }) => [orderId, status]));
+        for (const { body } of plans) {
+          const orderId = body['order_id'] as string;
+          const record = (await (await fetch(new URL(`/orders/${orderId}`, service.url))).json()) as OrderStatusJson;
+          const kind = record.outcome?.kind ?? 'none';
+          kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+          const net = record.payment.charged - record.payment.refunded;
+          const say = (what: string): number => broken.push(`${orderId}: ${what} (${JSON.stringify(record)})`);
+          if (record.state !== 'done' || record.outcome === null) say('not done');
+          else if (kind === 'ok' && net !== AMOUNT) say('a 200 without its amount taken');
+          else if (
+            kind === 'ok' &&
+            record.runs === 1 &&
+            (record.payment.charged !== AMOUNT || record.payment.refunded !== 0)
+          )
+            say('run once, yet charged or refunded more than once');
+          else if (
+            kind === 'compensation_failed' &&
+            !log.lines.some((line) => line['order_id'] === orderId && line['level'] === 50)
+          )
+            say('compensation_failed with no error line');
+          else if (kind !== 'ok' && kind !== 'compensation_failed' && net !== 0) say('failed, yet money taken');
+          // The last answer a client heard is the order's outcome.
+          if (lastStatus.has(orderId) && lastStatus.get(orderId) !== record.outcome?.http_status)
+            say(`last answered ${lastStatus.get(orderId)}`);
         }
-      };
-      await Promise.all(Array.from({ length: CLIENTS }, client));
-
-      // Nobody who stayed to hear the answer was told 499.
-      expect(answers.filter(({ status }) => status === 499)).toEqual([]);
-      await expectAtRest(service, 2);
-
-      const broken: string[] = [];
-      const kinds = new Map<string, number>();
-      const lastStatus = new Map(answers.map(({ orderId, status }) => [orderId, status]));
-      for (const { body } of plans) {
-        const orderId = body['order_id'] as string;
-        const record = (await (await fetch(new URL(`/orders/${orderId}`, service.url))).json()) as OrderStatusJson;
-        const kind = record.outcome?.kind ?? 'none';
-        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-        const net = record.payment.charged - record.payment.refunded;
-        const say = (what: string): number => broken.push(`${orderId}: ${what} (${JSON.stringify(record)})`);
-        if (record.state !== 'done' || record.outcome === null) say('not done');
-        else if (kind === 'ok' && net !== AMOUNT) say('a 200 without its amount taken');
-        else if (kind === 'ok' && record.runs === 1 && (record.payment.charged !== AMOUNT || record.payment.refunded !== 0)) say('run once, yet charged or refunded more than once');
-        else if (kind === 'compensation_failed' && !log.lines.some((line) => line['order_id'] === orderId && line['level'] === 50)) say('compensation_failed with no error line');
-        else if (kind !== 'ok' && kind !== 'compensation_failed' && net !== 0) say('failed, yet money taken');
-        // The last answer a client heard is the order's outcome.
-        if (lastStatus.has(orderId) && lastStatus.get(orderId) !== record.outcome?.http_status) say(`last answered ${lastStatus.get(orderId)}`);
+        expect(broken).toEqual([]);
+        // The mix did what it is for: threads were lost, payments voided, orders failed every way.
+        const health = await service.health();
+        console.info(
+          `chaos seed ${SEED}: ${answers.length} answers, ${health.threads_replaced} threads replaced, outcomes ${JSON.stringify(Object.fromEntries(kinds))}`,
+        );
+        expect(health.threads_replaced).toBeGreaterThan(20);
+        expect(kinds.get('ok')).toBeGreaterThan(ORDERS / 3);
+        expect(kinds.get('internal')).toBeGreaterThan(0);
+        expect(kinds.get('compensation_failed')).toBeGreaterThan(0);
+        // And it still serves.
+        await pause(100);
+        expect(
+          (
+            await service.order({
+              order_id: `after-chaos-${SEED}`,
+              amount: 1,
+              delay_ms: { payment: 0, vendor: 0, courier: 0 },
+            })
+          ).status,
+        ).toBe(200);
+        await expectAtRest(service, 2);
+      } finally {
+        await service.shutdown();
       }
-      expect(broken).toEqual([]);
-      // The mix did what it is for: threads were lost, payments voided, orders failed every way.
-      const health = await service.health();
-      console.info(`chaos seed ${SEED}: ${answers.length} answers, ${health.threads_replaced} threads replaced, outcomes ${JSON.stringify(Object.fromEntries(kinds))}`);
-      expect(health.threads_replaced).toBeGreaterThan(20);
-      expect(kinds.get('ok')).toBeGreaterThan(ORDERS / 3);
-      expect(kinds.get('internal')).toBeGreaterThan(0);
-      expect(kinds.get('compensation_failed')).toBeGreaterThan(0);
-      // And it still serves.
-      await pause(100);
-      expect((await service.order({ order_id: `after-chaos-${SEED}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } })).status).toBe(200);
-      await expectAtRest(service, 2);
-    } finally {
-      await service.shutdown();
-    }
-  });
+    },
+  );
 });

@@ -15,7 +15,9 @@ const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
 const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
 const JSON_TYPE = { 'content-type': 'application/json' };
 const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
-const basic = (key: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}` });
+const basic = (key: string): Record<string, string> => ({
+  authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}`,
+});
 
 let svc: TestService;
 beforeAll(async () => {
@@ -37,9 +39,12 @@ afterAll(async () => {
   await svc.shutdown();
 });
 
-const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> => rawRequest(svc.url, { method: 'GET', path, headers });
-const post = (body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> => rawRequest(svc.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(body) });
-const kindOf = (response: RawResponse): string | undefined => (response.json() as { error?: { kind: string } }).error?.kind;
+const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+  rawRequest(svc.url, { method: 'GET', path, headers });
+const post = (body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> =>
+  rawRequest(svc.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(body) });
+const kindOf = (response: RawResponse): string | undefined =>
+  (response.json() as { error?: { kind: string } }).error?.kind;
 
 describe('API keys', () => {
   it.each([
@@ -63,14 +68,17 @@ describe('API keys', () => {
 });
 
 describe('the admin surface', () => {
-  it.each(['/threads', '/threads/events', '/metrics'])('%s: 401 without a key, 403 forbidden with a client key', async (path) => {
-    const without = await get(path);
-    expect(without.status).toBe(401);
-    expect(kindOf(without)).toBe('unauthorized');
-    const client = await get(path, bearer(ACME));
-    expect(client.status).toBe(403);
-    expect(kindOf(client)).toBe('forbidden');
-  });
+  it.each(['/threads', '/threads/events', '/metrics'])(
+    '%s: 401 without a key, 403 forbidden with a client key',
+    async (path) => {
+      const without = await get(path);
+      expect(without.status).toBe(401);
+      expect(kindOf(without)).toBe('unauthorized');
+      const client = await get(path, bearer(ACME));
+      expect(client.status).toBe(403);
+      expect(kindOf(client)).toBe('forbidden');
+    },
+  );
 
   it('the admin reaches it by Bearer, and a browser by Basic with the admin key as the password', async () => {
     const metrics = await get('/metrics', bearer(ADMIN));
@@ -103,21 +111,33 @@ describe('what stays public', () => {
 describe('what a browser must not be able to do', () => {
   it('a request addressed to another host (DNS rebinding) is 421 misdirected_request, before any key is looked at', async () => {
     for (const host of ['attacker.example', 'attacker.example:8080', '127.0.0.2']) {
-      const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, ...bearer(ACME), host }, body: JSON.stringify(orderBody()) });
+      const response = await rawRequest(svc.url, {
+        headers: { ...JSON_TYPE, ...bearer(ACME), host },
+        body: JSON.stringify(orderBody()),
+      });
       expect(response.status, host).toBe(421);
       expect(kindOf(response)).toBe('misdirected_request');
     }
     for (const host of ['localhost', `localhost:${svc.url.port}`, '127.0.0.1', 'LOCALHOST']) {
-      expect((await rawRequest(svc.url, { method: 'GET', path: '/openapi.json', headers: { host } })).status, host).toBe(200);
+      expect(
+        (await rawRequest(svc.url, { method: 'GET', path: '/openapi.json', headers: { host } })).status,
+        host,
+      ).toBe(200);
     }
   });
 
   it('the probes answer whatever Host they are sent with (a load balancer probes by address)', async () => {
-    for (const path of ['/healthz', '/readyz']) expect((await rawRequest(svc.url, { method: 'GET', path, headers: { host: '10.1.2.3:8080' } })).status).toBe(200);
+    for (const path of ['/healthz', '/readyz'])
+      expect((await rawRequest(svc.url, { method: 'GET', path, headers: { host: '10.1.2.3:8080' } })).status).toBe(200);
   });
 
   it('every response carries the security headers; the page may not be framed and runs only its own scripts', async () => {
-    for (const response of [await post(orderBody(), bearer(ACME)), await get('/healthz'), await get('/nowhere'), await post(orderBody())]) {
+    for (const response of [
+      await post(orderBody(), bearer(ACME)),
+      await get('/healthz'),
+      await get('/nowhere'),
+      await post(orderBody()),
+    ]) {
       expect(response.headers['x-content-type-options']).toBe('nosniff');
       expect(response.headers['referrer-policy']).toBe('no-referrer');
       expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
@@ -130,7 +150,10 @@ describe('what a browser must not be able to do', () => {
 });
 
 describe("each client's own orders", () => {
-  const status = async (orderId: string, key: string): Promise<{ status: number; body: { payment?: { charged: number } } }> => {
+  const status = async (
+    orderId: string,
+    key: string,
+  ): Promise<{ status: number; body: { payment?: { charged: number } } }> => {
     const response = await get(`/orders/${orderId}`, bearer(key));
     return { status: response.status, body: response.json() as { payment?: { charged: number } } };
   };
@@ -151,7 +174,9 @@ describe("each client's own orders", () => {
     expect((await post({ order_id: acmes, amount: 100 }, bearer(ACME))).status).toBe(200);
     const read = await get(`/orders/${acmes}`, bearer(GLOBEX));
     expect(read.status).toBe(404);
-    expect(read.text).toBe((await get('/orders/never-sent-by-anyone', bearer(GLOBEX))).text.replace('never-sent-by-anyone', acmes));
+    expect(read.text).toBe(
+      (await get('/orders/never-sent-by-anyone', bearer(GLOBEX))).text.replace('never-sent-by-anyone', acmes),
+    );
     // Globex's order under the same id is its own: not refused as a reuse, and acme's is untouched.
     expect((await post({ order_id: acmes, amount: 999 }, bearer(GLOBEX))).status).toBe(200);
     expect(await status(acmes, ACME)).toMatchObject({ status: 200, body: { payment: { charged: 100 } } });

@@ -46,7 +46,9 @@ async function start(config: Partial<Config> = {}): Promise<TestService> {
 describe('a payment that went through for an order that failed', () => {
   it('is refunded when another step fails, and the refund is listed', async () => {
     const service = await start();
-    const { status, body } = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 10, vendor: 50, courier: 500, refund: 40 } }));
+    const { status, body } = await service.order(
+      orderBody({ fail_step: 'vendor', delay_ms: { payment: 10, vendor: 50, courier: 500, refund: 40 } }),
+    );
     expect(status).toBe(503);
     expect(body.error?.kind).toBe('vendor_unavailable');
     expect(stepsOf(body)['payment']?.status).toBe('ok');
@@ -67,7 +69,10 @@ describe('a payment that went through for an order that failed', () => {
   it('is refunded when the client went away, the refund running on after it left', async () => {
     const service = await start();
     const client = new AbortController();
-    const order = orderBody({ order_id: 'left-after-paying', delay_ms: { ...everyStep(2000), payment: 10, refund: 400 } });
+    const order = orderBody({
+      order_id: 'left-after-paying',
+      delay_ms: { ...everyStep(2000), payment: 10, refund: 400 },
+    });
     const sent = service.order(order, { signal: client.signal });
     // Once the payment is through (10 ms) only the other steps still run.
     await pause(100);
@@ -87,7 +92,12 @@ describe('a payment that went through for an order that failed', () => {
       (found) => found !== undefined,
       { within: 3000 },
     );
-    expect(line).toMatchObject({ kind: 'client_gone', status: 499, steps: STEP_NAMES.map((name) => (name === 'payment' ? 'payment:ok' : `${name}:canceled`)), compensations: ['refund:ok'] });
+    expect(line).toMatchObject({
+      kind: 'client_gone',
+      status: 499,
+      steps: STEP_NAMES.map((name) => (name === 'payment' ? 'payment:ok' : `${name}:canceled`)),
+      compensations: ['refund:ok'],
+    });
   });
 });
 
@@ -99,7 +109,10 @@ describe('a payment canceled mid-call', () => {
     expect(canceled.status).toBe(503);
     expect(stepsOf(canceled.body)['payment']?.status).toBe('canceled');
     expect(canceled.body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
-    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({ charged: 1200, refunded: 1200 });
+    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({
+      charged: 1200,
+      refunded: 1200,
+    });
   });
 });
 
@@ -130,13 +143,20 @@ describe('a refund whose void never reached the provider', () => {
     // same way. Before, either was answered 500 compensation_failed, and the
     // money stayed taken (the provider never refused anything).
     const service = await start({ threads: 1, threadMaxTasks: 1, poolQueueLimit: 1, refundTimeoutMs: 100 });
-    const order = orderBody({ order_id: 'refund-never-left', amount: 10, fail_step: 'vendor', delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 0 } });
+    const order = orderBody({
+      order_id: 'refund-never-left',
+      amount: 10,
+      fail_step: 'vendor',
+      delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 0 },
+    });
     const innocent = service.order(order);
     await pause(20);
     const neighbour = service.order(orderBody({ delay_ms: { payment: 0, vendor: 1000, courier: 0 } }));
     const { status, body } = await innocent;
     expect({ status, kind: body.error?.kind }).toEqual({ status: 503, kind: 'vendor_unavailable' });
-    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+    expect(body.compensations).toEqual([
+      expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' }),
+    ]);
     expect((await orderStatus(service, 'refund-never-left')).payment).toEqual({ charged: 10, refunded: 10 });
     expect(log.lines.filter((line) => line['level'] === 50)).toEqual([]);
     expect((await neighbour).status).toBe(200);
@@ -146,16 +166,38 @@ describe('a refund whose void never reached the provider', () => {
 describe('a refund that fails', () => {
   it('makes the order 500 compensation_failed, and the log names the order for follow-up', async () => {
     const service = await start();
-    const { status, body } = await service.order(orderBody({ order_id: 'stuck-money', fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 20, courier: 0 } }));
+    const { status, body } = await service.order(
+      orderBody({
+        order_id: 'stuck-money',
+        fail_step: 'vendor',
+        fail_compensation: true,
+        delay_ms: { payment: 0, vendor: 20, courier: 0 },
+      }),
+    );
     expect(status).toBe(500);
     expect(body.error?.kind).toBe('compensation_failed');
-    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'error', detail: 'refund_failed' })]);
+    expect(body.compensations).toEqual([
+      expect.objectContaining({ name: 'refund', status: 'error', detail: 'refund_failed' }),
+    ]);
     const lines = await eventually(
       async () => log.lines.filter((entry) => entry['order_id'] === 'stuck-money'),
       (found) => found.length === 2,
     );
-    expect(lines).toContainEqual(expect.objectContaining({ level: 50, amount: 1200, msg: 'order failed and its payment could not be voided: a person must look' }));
-    expect(lines).toContainEqual(expect.objectContaining({ level: 50, kind: 'compensation_failed', msg: 'order failed and could not be undone: needs a person', compensations: ['refund:error'] }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        amount: 1200,
+        msg: 'order failed and its payment could not be voided: a person must look',
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        kind: 'compensation_failed',
+        msg: 'order failed and could not be undone: needs a person',
+        compensations: ['refund:error'],
+      }),
+    );
     expect((await orderStatus(service, 'stuck-money')).payment).toEqual({ charged: 1200, refunded: 0 });
   });
 
@@ -164,7 +206,13 @@ describe('a refund that fails', () => {
     // entries beside 3,297 records, a heap filling up in about an hour.
     const service = await start({ idempotencyTtlMs: 1500 });
     const refused = Array.from({ length: 20 }, (_, i) =>
-      orderBody({ order_id: `refused-${i}`, amount: 10, fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 0, courier: 0 } }),
+      orderBody({
+        order_id: `refused-${i}`,
+        amount: 10,
+        fail_step: 'vendor',
+        fail_compensation: true,
+        delay_ms: { payment: 0, vendor: 0, courier: 0 },
+      }),
     );
     for (const { status } of await Promise.all(refused.map((order) => service.order(order)))) expect(status).toBe(500);
     const scrape = async () => parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
@@ -173,7 +221,10 @@ describe('a refund that fails', () => {
     await pause(1600);
     expect((await service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }))).status).toBe(200);
     const after = await scrape();
-    expect({ records: after.get('order_records'), atRisk: after.get('money_at_risk') }).toEqual({ records: 1, atRisk: 0 });
+    expect({ records: after.get('order_records'), atRisk: after.get('money_at_risk') }).toEqual({
+      records: 1,
+      atRisk: 0,
+    });
   });
 
   it('outliving REFUND_TIMEOUT_MS after its void reached the provider: the money is back, the order fails as it would have', async () => {
@@ -181,8 +232,13 @@ describe('a refund that fails', () => {
     const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 5000 } });
     const { status, body } = await service.order(order);
     expect(status).toBe(503);
-    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
-    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({ charged: 1200, refunded: 1200 });
+    expect(body.compensations).toEqual([
+      expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' }),
+    ]);
+    expect((await orderStatus(service, order['order_id'] as string)).payment).toEqual({
+      charged: 1200,
+      refunded: 1200,
+    });
   });
 
   it('on a thread busy with CPU work, is canceled in its turn, and the thread is not judged for it; the money is back all the same', async () => {
@@ -193,14 +249,23 @@ describe('a refund that fails', () => {
     // arrived: if it did, the provider applied it; if not, the main thread
     // voids the payment itself. Either way the order fails as it would have.
     const service = await start({ threads: 1, refundTimeoutMs: 50, cancelGraceMs: 50, orderTimeoutMs: 20_000 });
-    const busy = Array.from({ length: 10 }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 100, vendor: 100, courier: 100 } })));
+    const busy = Array.from({ length: 10 }, () =>
+      service.order(
+        orderBody({
+          delay_ms: { payment: 0, vendor: 0, courier: 0 },
+          cpu_ms: { payment: 100, vendor: 100, courier: 100 },
+        }),
+      ),
+    );
     await eventually(
       () => service.health(),
       (health) => health.running_steps === 30,
     );
     const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 0, courier: 0, refund: 5000 } });
     const { status, body } = await service.order(order);
-    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' })]);
+    expect(body.compensations).toEqual([
+      expect.objectContaining({ name: 'refund', status: 'canceled', detail: 'canceled: timeout' }),
+    ]);
     expect(body.compensations![0]).not.toHaveProperty('thread_fate');
     const { payment } = await orderStatus(service, order['order_id'] as string);
     expect({ status, net: payment.charged - payment.refunded }).toEqual({ status: 503, net: 0 });
@@ -219,12 +284,16 @@ describe('under the Go stress mix', () => {
       while (next < 1500) {
         const i = next++;
         const failStep = i % 5 === 0 ? 'payment' : i % 7 === 0 ? 'vendor' : i % 9 === 0 ? 'courier' : undefined;
-        const order = orderBody({ delay_ms: { payment: 1, vendor: 1, courier: 1, refund: 1 }, ...(failStep ? { fail_step: failStep } : {}) });
+        const order = orderBody({
+          delay_ms: { payment: 1, vendor: 1, courier: 1, refund: 1 },
+          ...(failStep ? { fail_step: failStep } : {}),
+        });
         const { status, body } = await service.order(order);
         // A failed order's payment is voided if its charge had left — which a vendor failing at
         // 1 ms can beat; the money check below holds either way.
         if (status === 200 || failStep === 'payment') expect(body.compensations).toBeUndefined();
-        else if (body.compensations) expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+        else if (body.compensations)
+          expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
         answered.push({ orderId: order['order_id'] as string, status, refunds: body.compensations?.length ?? 0 });
       }
     };
@@ -245,7 +314,9 @@ describe('under the Go stress mix', () => {
 describe('shutdown', () => {
   it('waits for a refund still running', async () => {
     const service = await start();
-    const answer = service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 400 } }));
+    const answer = service.order(
+      orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0, refund: 400 } }),
+    );
     // Past the vendor's failure (20 ms): what runs is the refund.
     await pause(100);
     await eventually(

@@ -46,7 +46,9 @@ describe('POST /order', () => {
   });
 
   it('payment failure cancels the others at once: 400 long before their 800 ms', async () => {
-    const { status, body, ms } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { vendor: 800, courier: 800 } }));
+    const { status, body, ms } = await svc.order(
+      orderBody({ fail_step: 'payment', delay_ms: { vendor: 800, courier: 800 } }),
+    );
     expect(status).toBe(400);
     expect(body.error).toEqual({ kind: 'payment_declined', message: 'order failed' });
     const steps = stepsOf(body);
@@ -63,7 +65,8 @@ describe('POST /order', () => {
     const { status, body, ms } = await svc.order(orderBody({ delay_ms: everyStep(3000) }));
     expect(status).toBe(504);
     expect(body.error?.kind).toBe('timeout');
-    for (const step of Object.values(stepsOf(body))) expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: timeout' });
+    for (const step of Object.values(stepsOf(body)))
+      expect(step).toMatchObject({ status: 'canceled', detail: 'canceled: timeout' });
     expect(ms).toBeGreaterThanOrEqual(2000);
     expect(ms).toBeLessThan(2600);
   });
@@ -72,7 +75,9 @@ describe('POST /order', () => {
     ['vendor', 503, 'vendor_unavailable'],
     ['courier', 503, 'no_courier'],
   ])('%s failure: %i %s, the other steps canceled', async (failStep, expectedStatus, kind) => {
-    const { status, body } = await svc.order(orderBody({ fail_step: failStep, delay_ms: { payment: 800, vendor: 100, courier: 100 } }));
+    const { status, body } = await svc.order(
+      orderBody({ fail_step: failStep, delay_ms: { payment: 800, vendor: 100, courier: 100 } }),
+    );
     expect(status).toBe(expectedStatus);
     expect(body.error).toEqual({ kind, message: 'order failed' });
     const steps = stepsOf(body);
@@ -88,7 +93,9 @@ describe('POST /order', () => {
   });
 
   it('computes cpu_ms on the step thread, on top of the delay', async () => {
-    const { status, body } = await svc.order(orderBody({ cpu_ms: { payment: 100 }, delay_ms: { payment: 50, vendor: 0, courier: 0 } }));
+    const { status, body } = await svc.order(
+      orderBody({ cpu_ms: { payment: 100 }, delay_ms: { payment: 50, vendor: 0, courier: 0 } }),
+    );
     expect(status).toBe(200);
     expect(stepsOf(body)['payment']!.duration_ms).toBeGreaterThanOrEqual(150);
   });
@@ -108,7 +115,11 @@ describe('GET /healthz', () => {
   it("reports the tracker, the threads, the queue, the courier pool, each thread, and each dependency's breaker", async () => {
     const response = await fetch(new URL('/healthz', svc.url));
     expect(response.status).toBe(200);
-    const perThread = Array.from({ length: THREADS }, () => ({ thread_id: expect.any(Number), steps: 0, utilization: expect.any(Number) }));
+    const perThread = Array.from({ length: THREADS }, () => ({
+      thread_id: expect.any(Number),
+      steps: 0,
+      utilization: expect.any(Number),
+    }));
     const closed = { state: 'closed', consecutive_failures: 0, open_until: null };
     expect(await response.json()).toEqual({
       status: 'ok',

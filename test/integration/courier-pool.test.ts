@@ -21,7 +21,9 @@ describe('with COURIERS=1', () => {
   it('runs courier steps one at a time, each duration including its wait for the slot', async () => {
     svc = await startTestService({ config: { couriers: 1 } });
     const service = svc;
-    const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))));
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))),
+    );
     const durations = answers.map(({ body }) => stepsOf(body)['courier']!.duration_ms).sort((a, b) => a - b);
     expect(answers.every(({ status }) => status === 200)).toBe(true);
     // The orders are dispatched a few milliseconds apart, hence the slack below.
@@ -38,7 +40,9 @@ describe('with COURIERS=1', () => {
       () => svc!.health(),
       (health) => health.couriers_busy === 1,
     );
-    const { status, body, ms } = await svc.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 50, vendor: 0, courier: 100 } }));
+    const { status, body, ms } = await svc.order(
+      orderBody({ fail_step: 'payment', delay_ms: { payment: 50, vendor: 0, courier: 100 } }),
+    );
     expect(status).toBe(400);
     const courier = stepsOf(body)['courier']!;
     expect(courier).toMatchObject({ status: 'canceled', detail: 'canceled: payment_declined' });
@@ -57,9 +61,14 @@ describe('after any mix of failures, timeouts and clients leaving', () => {
     const mix = Array.from({ length: 120 }, (_, i) => {
       const kind = i % 4;
       if (kind === 0) return service.order(orderBody({ fail_step: 'courier', delay_ms: onlyCourier(5 + (i % 20)) }));
-      if (kind === 1) return service.order(orderBody({ fail_step: 'payment', delay_ms: { payment: i % 15, vendor: 0, courier: 30 } }));
+      if (kind === 1)
+        return service.order(
+          orderBody({ fail_step: 'payment', delay_ms: { payment: i % 15, vendor: 0, courier: 30 } }),
+        );
       if (kind === 2) return service.order(orderBody({ delay_ms: onlyCourier(100 + (i % 100)) }));
-      return service.order(orderBody({ delay_ms: onlyCourier(40) }), { signal: AbortSignal.timeout(i % 30) }).catch(() => undefined);
+      return service
+        .order(orderBody({ delay_ms: onlyCourier(40) }), { signal: AbortSignal.timeout(i % 30) })
+        .catch(() => undefined);
     });
     await Promise.all(mix);
     await eventually(
@@ -68,7 +77,9 @@ describe('after any mix of failures, timeouts and clients leaving', () => {
     );
     expect((await service.health()).couriers_busy).toBe(0);
 
-    const fresh = await Promise.all(Array.from({ length: couriers }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))));
+    const fresh = await Promise.all(
+      Array.from({ length: couriers }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))),
+    );
     for (const { status, body } of fresh) {
       expect(status).toBe(200);
       expect(stepsOf(body)['courier']!.duration_ms).toBeLessThan(180);

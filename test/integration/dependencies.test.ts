@@ -28,8 +28,17 @@ interface DependencyJson {
   breaker: { state: string; consecutive_failures: number; open_until: string | null } | null;
 }
 
-const switchOutage = async (svc: TestService, name: string, body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> =>
-  rawRequest(svc.url, { path: `/admin/dependencies/${name}`, headers: { ...JSON_TYPE, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const switchOutage = async (
+  svc: TestService,
+  name: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<RawResponse> =>
+  rawRequest(svc.url, {
+    path: `/admin/dependencies/${name}`,
+    headers: { ...JSON_TYPE, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 async function dependencies(svc: TestService): Promise<Record<string, DependencyJson>> {
   const response = await rawRequest(svc.url, { method: 'GET', path: '/admin/dependencies' });
@@ -44,18 +53,29 @@ async function scrape(svc: TestService): Promise<Samples> {
   return parseSamples(await (await fetch(new URL('/metrics', svc.url))).text());
 }
 
-async function moneyOf(svc: TestService, orderId: string): Promise<{ status: number; charged?: number; refunded?: number; runs?: number }> {
+async function moneyOf(
+  svc: TestService,
+  orderId: string,
+): Promise<{ status: number; charged?: number; refunded?: number; runs?: number }> {
   const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, svc.url));
   const body = (await response.json()) as { payment?: { charged: number; refunded: number }; runs?: number };
   return { status: response.status, ...body.payment, ...(body.runs ? { runs: body.runs } : {}) };
 }
 
 /** POST /order with the response's headers too (svc.order gives status and body only). */
-async function orderWithHeaders(svc: TestService, body: Record<string, unknown>): Promise<{ status: number; body: OrderResponse; retryAfter: string | undefined; ms: number }> {
+async function orderWithHeaders(
+  svc: TestService,
+  body: Record<string, unknown>,
+): Promise<{ status: number; body: OrderResponse; retryAfter: string | undefined; ms: number }> {
   const started = performance.now();
   const response = await rawRequest(svc.url, { headers: JSON_TYPE, body: JSON.stringify(body) });
   const ms = performance.now() - started;
-  return { status: response.status, body: response.json() as OrderResponse, retryAfter: response.headers['retry-after'], ms };
+  return {
+    status: response.status,
+    body: response.json() as OrderResponse,
+    retryAfter: response.headers['retry-after'],
+    ms,
+  };
 }
 
 const quick = { payment: 0, vendor: 5, courier: 0 };
@@ -75,9 +95,14 @@ describe('a vendor outage', () => {
   it('opens its breaker after BREAKER_FAILURES orders; then orders are refused at once, nothing started, charged or recorded; once it ends and BREAKER_OPEN_MS has passed, one probe goes through and orders succeed again', async () => {
     const on = await switchOutage(svc, 'vendor', { outage: true });
     expect(on.status).toBe(200);
-    expect(on.json()).toMatchObject({ dependency: 'vendor', outage: { failure_ratio: 1, latency_ms: 0 }, breaker: { state: 'closed', consecutive_failures: 0, open_until: null } });
+    expect(on.json()).toMatchObject({
+      dependency: 'vendor',
+      outage: { failure_ratio: 1, latency_ms: 0 },
+      breaker: { state: 'closed', consecutive_failures: 0, open_until: null },
+    });
 
-    // Orders that meet the outage: the vendor step calls three times (two retries), then the order fails and its payment is voided.
+    // Orders that meet the outage: the vendor step calls three times (two retries), then the order fails and its
+    // payment is voided.
     for (let i = 1; i <= 5; i++) {
       const body = orderBody({ delay_ms: quick });
       const { status, body: answer } = await svc.order(body);
@@ -87,7 +112,9 @@ describe('a vendor outage', () => {
       expect(answer.compensations?.map((step) => step.status)).toEqual(['ok']);
       expect(await moneyOf(svc, String(body['order_id']))).toMatchObject({ charged: 1200, refunded: 1200 });
       const breaker = (await svc.health()).breakers?.vendor;
-      expect(breaker).toMatchObject(i < 5 ? { state: 'closed', consecutive_failures: i } : { state: 'open', consecutive_failures: 5 });
+      expect(breaker).toMatchObject(
+        i < 5 ? { state: 'closed', consecutive_failures: i } : { state: 'open', consecutive_failures: 5 },
+      );
     }
     const openUntil = Date.parse((await svc.health()).breakers!.vendor.open_until!);
     expect(openUntil - Date.now()).toBeGreaterThan(0);
@@ -107,12 +134,18 @@ describe('a vendor outage', () => {
     const sequential = [await one(), await one(), await one(), await one(), await one()];
     for (const answer of [...refused, ...sequential]) {
       expect(answer.status).toBe(503);
-      expect(answer.body).toEqual({ status: 'error', error: { kind: 'vendor_unavailable', message: expect.stringContaining('circuit breaker is open') } });
+      expect(answer.body).toEqual({
+        status: 'error',
+        error: { kind: 'vendor_unavailable', message: expect.stringContaining('circuit breaker is open') },
+      });
       expect(Number(answer.retryAfter)).toBeGreaterThanOrEqual(1);
       expect(Number(answer.retryAfter)).toBeLessThanOrEqual(Math.ceil(OPEN_MS / 1000));
     }
-    // One at a time, each answered in a few milliseconds (a margin for a busy machine: nothing is awaited but the records).
-    console.log(`refused by the open breaker, one at a time: ${sequential.map((answer) => answer.ms.toFixed(1)).join(', ')} ms`);
+    // One at a time, each answered in a few milliseconds (a margin for a busy machine: nothing is awaited but the
+    // records).
+    console.log(
+      `refused by the open breaker, one at a time: ${sequential.map((answer) => answer.ms.toFixed(1)).join(', ')} ms`,
+    );
     expect(median(sequential.map((answer) => answer.ms))).toBeLessThan(50);
     const after = await scrape(svc);
     // No step reached a thread (the pool completed no task), nothing was charged, nothing recorded.
@@ -142,12 +175,20 @@ describe('a vendor outage', () => {
     expect(meanwhile).toMatchObject({ status: 503, retryAfter: '1' });
     expect(meanwhile.ms).toBeLessThan(100);
     expect((await probe).status).toBe(200);
-    expect((await svc.health()).breakers?.vendor).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
+    expect((await svc.health()).breakers?.vendor).toEqual({
+      state: 'closed',
+      consecutive_failures: 0,
+      open_until: null,
+    });
     for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ delay_ms: quick }))).status).toBe(200);
 
     const metrics = await scrape(svc);
-    expect(growth(before, metrics, 'dependency_breaker_transitions_total', { dependency: 'vendor', to: 'half_open' })).toBe(1);
-    expect(growth(before, metrics, 'dependency_breaker_transitions_total', { dependency: 'vendor', to: 'closed' })).toBe(1);
+    expect(
+      growth(before, metrics, 'dependency_breaker_transitions_total', { dependency: 'vendor', to: 'half_open' }),
+    ).toBe(1);
+    expect(
+      growth(before, metrics, 'dependency_breaker_transitions_total', { dependency: 'vendor', to: 'closed' }),
+    ).toBe(1);
     expect(metrics.get('dependency_breaker_transitions_total{dependency="vendor",to="open"}')).toBe(1);
     expect(metrics.get('dependency_breaker_state{dependency="vendor",state="closed"}')).toBe(1);
     expect(metrics.get('dependency_breaker_state{dependency="vendor",state="open"}')).toBe(0);
@@ -167,8 +208,10 @@ describe('a partial outage, with retries', () => {
 
   it('orders succeed through it, each charged once; every call refused was made again', async () => {
     // A quarter of the calls fail at each dependency. An order fails only if some step's calls all fail while
-    // the deadline allows about nine retries: 0.25^10 per step, about 1e-6. The draws are the service's own (Math.random).
-    for (const name of DEPENDENCY_NAMES) expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
+    // the deadline allows about nine retries: 0.25^10 per step, about 1e-6. The draws are the service's own
+    // (Math.random).
+    for (const name of DEPENDENCY_NAMES)
+      expect((await switchOutage(svc, name, { outage: true, failure_ratio: 0.25 })).status).toBe(200);
     const answers: Array<{ id: string; status: number; body: OrderResponse }> = [];
     for (let round = 0; round < 5; round++) {
       await Promise.all(
@@ -198,7 +241,9 @@ describe('a partial outage, with retries', () => {
 describe("the client's own failures, and the payment provider's outage", () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ config: { threads: THREADS, breakerFailures: 2, breakerOpenMs: 60_000, orderTimeoutMs: 800 } });
+    svc = await startTestService({
+      config: { threads: THREADS, breakerFailures: 2, breakerOpenMs: 60_000, orderTimeoutMs: 800 },
+    });
   });
   afterAll(async () => {
     await expectAtRest(svc, THREADS);
@@ -213,10 +258,13 @@ describe("the client's own failures, and the payment provider's outage", () => {
       expect(status).toBe(503);
       expect(stepsOf(body)['vendor']).not.toHaveProperty('retries');
     }
-    for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ delay_ms: { payment: 0, vendor: 5000, courier: 0 } }))).status).toBe(504);
-    for (let i = 0; i < 3; i++) expect((await svc.order(orderBody({ fail_step: 'payment', delay_ms: quick }))).status).toBe(400);
+    for (let i = 0; i < 3; i++)
+      expect((await svc.order(orderBody({ delay_ms: { payment: 0, vendor: 5000, courier: 0 } }))).status).toBe(504);
+    for (let i = 0; i < 3; i++)
+      expect((await svc.order(orderBody({ fail_step: 'payment', delay_ms: quick }))).status).toBe(400);
     expect((await svc.order(orderBody({ delay_ms: quick, faults: { courier: 'crash' } }))).status).toBe(500);
-    for (const name of DEPENDENCY_NAMES) expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
+    for (const name of DEPENDENCY_NAMES)
+      expect(await breakerOf(name)).toEqual({ state: 'closed', consecutive_failures: 0, open_until: null });
     expect((await svc.order(orderBody({ delay_ms: quick }))).status).toBe(200);
     await eventually(
       () => svc.health(),
@@ -229,12 +277,19 @@ describe("the client's own failures, and the payment provider's outage", () => {
     try {
       await switchOutage(svc, 'payment', { outage: true });
       const body = orderBody({ delay_ms: { payment: 300, vendor: 0, courier: 0 } });
-      const retriedOnView = view.next((frame) => frame.lanes.some((lane) => lane.steps.some((step) => step.order_id === body['order_id'] && step.step === 'payment' && (step.retries ?? 0) >= 1)));
+      const retriedOnView = view.next((frame) =>
+        frame.lanes.some((lane) =>
+          lane.steps.some(
+            (step) => step.order_id === body['order_id'] && step.step === 'payment' && (step.retries ?? 0) >= 1,
+          ),
+        ),
+      );
       const { status, body: answer } = await svc.order(body);
       expect(status).toBe(503);
       expect(answer.error?.kind).toBe('payment_unavailable');
       expect(stepsOf(answer)['payment']).toMatchObject({ status: 'error', detail: 'payment_unavailable', retries: 1 });
-      // The deadline (800 ms) leaves room for one more 300 ms call after the first backoff (at most 69 ms), never two; the thread view showed it.
+      // The deadline (800 ms) leaves room for one more 300 ms call after the first backoff (at most 69 ms), never two;
+      // the thread view showed it.
       await retriedOnView;
       expect(answer.compensations).toBeUndefined();
       expect(await moneyOf(svc, String(body['order_id']))).toEqual({ status: 200, charged: 0, refunded: 0, runs: 1 });
@@ -249,7 +304,12 @@ describe("the client's own failures, and the payment provider's outage", () => {
       await switchOutage(svc, 'payment', { outage: false });
       const retry = await svc.order(body);
       expect(retry.status).toBe(200);
-      expect(await moneyOf(svc, String(body['order_id']))).toEqual({ status: 200, charged: 1200, refunded: 0, runs: 2 });
+      expect(await moneyOf(svc, String(body['order_id']))).toEqual({
+        status: 200,
+        charged: 1200,
+        refunded: 0,
+        runs: 2,
+      });
     } finally {
       view.close();
     }
@@ -275,7 +335,12 @@ describe('the outage switch', () => {
   const ADMIN = 'deps_admin_0123456789abcdefghijklmnopqrs';
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ config: { threads: THREADS, access: { mode: 'keys', clients: [{ client: 'acme', key: CLIENT }], adminKey: ADMIN } } });
+    svc = await startTestService({
+      config: {
+        threads: THREADS,
+        access: { mode: 'keys', clients: [{ client: 'acme', key: CLIENT }], adminKey: ADMIN },
+      },
+    });
   });
   afterAll(async () => {
     await expectAtRest(svc, THREADS);
@@ -318,16 +383,29 @@ describe('the outage switch', () => {
   ])('refuses %s: 400, nothing switched', async (_case, body, message) => {
     const response = await switchOutage(svc, 'vendor', body, bearer(ADMIN));
     expect(response.status).toBe(400);
-    expect(response.json()).toMatchObject({ error: { kind: 'bad_request', message: expect.stringContaining(message) } });
-    expect((await rawRequest(svc.url, { method: 'GET', path: '/admin/dependencies', headers: bearer(ADMIN) })).text).not.toContain('"outage":{');
+    expect(response.json()).toMatchObject({
+      error: { kind: 'bad_request', message: expect.stringContaining(message) },
+    });
+    expect(
+      (await rawRequest(svc.url, { method: 'GET', path: '/admin/dependencies', headers: bearer(ADMIN) })).text,
+    ).not.toContain('"outage":{');
   });
 
   it('answers 404 for a dependency it does not have, 405 for another method, 415 for a body that is not JSON', async () => {
     const unknown = await switchOutage(svc, 'database', { outage: true }, bearer(ADMIN));
     expect([unknown.status, kindOf(unknown)]).toEqual([404, 'not_found']);
-    const put = await rawRequest(svc.url, { method: 'PUT', path: '/admin/dependencies/vendor', headers: { ...JSON_TYPE, ...bearer(ADMIN) }, body: '{}' });
+    const put = await rawRequest(svc.url, {
+      method: 'PUT',
+      path: '/admin/dependencies/vendor',
+      headers: { ...JSON_TYPE, ...bearer(ADMIN) },
+      body: '{}',
+    });
     expect([put.status, put.headers['allow']]).toEqual([405, 'POST']);
-    const text = await rawRequest(svc.url, { path: '/admin/dependencies/vendor', headers: { 'content-type': 'text/plain', ...bearer(ADMIN) }, body: '{"outage":true}' });
+    const text = await rawRequest(svc.url, {
+      path: '/admin/dependencies/vendor',
+      headers: { 'content-type': 'text/plain', ...bearer(ADMIN) },
+      body: '{"outage":true}',
+    });
     expect(text.status).toBe(415);
   });
 

@@ -10,7 +10,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runToExit, startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startRestartablePostgres, startTestPostgres, type RestartablePostgres, type TestPostgres } from '../support/postgres.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  sql,
+  startRestartablePostgres,
+  startTestPostgres,
+  type RestartablePostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -21,7 +30,8 @@ beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
 });
 afterEach(async () => {
-  for (const instance of started) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
+  for (const instance of started)
+    if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
   await Promise.all(started.map((instance) => instance.exited));
   started = [];
 });
@@ -45,8 +55,17 @@ interface Answer {
 
 async function post(target: ServerProcess, body: Record<string, unknown>): Promise<Answer> {
   const sent = performance.now();
-  const response = await fetch(new URL('/order', target.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: response.status, text: await response.text(), retryAfter: response.headers.get('retry-after'), ms: performance.now() - sent };
+  const response = await fetch(new URL('/order', target.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    text: await response.text(),
+    retryAfter: response.headers.get('retry-after'),
+    ms: performance.now() - sent,
+  };
 }
 
 interface OrderStatus {
@@ -61,7 +80,10 @@ async function orderStatus(target: ServerProcess, orderId: string): Promise<Orde
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
 }
 
-async function health(target: ServerProcess): Promise<{ couriers_busy: number; durable: { instance_id: string; couriers_held: number; orders_recovered: number; store: string } }> {
+async function health(target: ServerProcess): Promise<{
+  couriers_busy: number;
+  durable: { instance_id: string; couriers_held: number; orders_recovered: number; store: string };
+}> {
   return (await (await fetch(new URL('/healthz', target.url))).json()) as never;
 }
 
@@ -83,7 +105,8 @@ async function ledgerBreaches(databaseUrl: string): Promise<unknown[]> {
   );
 }
 
-// Short enough for takeovers within a test, long enough not to lapse on a busy machine (renewed every third; given up at four fifths).
+// Short enough for takeovers within a test, long enough not to lapse on a busy machine (renewed every third; given up
+// at four fifths).
 const LEASE_MS = 2000;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an order runs${POSTGRES_SKIPPED}`, () => {
@@ -109,9 +132,18 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
       { within: LEASE_MS + 5000, every: 50 },
     );
     expect(performance.now() - killedAt).toBeLessThan(LEASE_MS + 4000);
-    expect(interrupted).toMatchObject({ runs: 1, outcome: { http_status: 503, kind: 'interrupted' }, payment: { charged: 1200, refunded: 1200 } });
+    expect(interrupted).toMatchObject({
+      runs: 1,
+      outcome: { http_status: 503, kind: 'interrupted' },
+      payment: { charged: 1200, refunded: 1200 },
+    });
     // The takeover's log line counts the order's runs as GET /orders does.
-    const takeover = await eventually(async () => restarted.stdout.find((line) => line.includes('took over an order') && line.includes('killed-mid-order')), Boolean, { within: 3000 });
+    const takeover = await eventually(
+      async () =>
+        restarted.stdout.find((line) => line.includes('took over an order') && line.includes('killed-mid-order')),
+      Boolean,
+      { within: 3000 },
+    );
     expect(JSON.parse(takeover!)).toMatchObject({ order_id: 'killed-mid-order', runs: 1 });
 
     expect((await post(restarted, order)).status).toBe(200);
@@ -122,7 +154,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
       outcome: { http_status: 200, kind: 'ok' },
       payment: { charged: 2400, refunded: 1200 },
     });
-    const runs = await sql<{ charged: string; refunded: string }>(url, "SELECT charged, refunded FROM provider_payments WHERE order_id = 'anonymous:killed-mid-order' ORDER BY run");
+    const runs = await sql<{ charged: string; refunded: string }>(
+      url,
+      "SELECT charged, refunded FROM provider_payments WHERE order_id = 'anonymous:killed-mid-order' ORDER BY run",
+    );
     expect(runs).toEqual([
       { charged: '1200', refunded: '1200' },
       { charged: '1200', refunded: '0' },
@@ -138,10 +173,22 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
   let both: ServerProcess[];
   beforeAll(async () => {
     url = await freshDatabase(server);
-    both = await Promise.all([0, 1].map(() => startServerProcess({ THREADS: '2', LOG_LEVEL: 'warn', DATABASE_URL: url, COURIERS: '2', LEASE_MS: String(LEASE_MS), ORDER_TIMEOUT_MS: '10000' })));
+    both = await Promise.all(
+      [0, 1].map(() =>
+        startServerProcess({
+          THREADS: '2',
+          LOG_LEVEL: 'warn',
+          DATABASE_URL: url,
+          COURIERS: '2',
+          LEASE_MS: String(LEASE_MS),
+          ORDER_TIMEOUT_MS: '10000',
+        }),
+      ),
+    );
   });
   afterAll(async () => {
-    for (const instance of both) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
+    for (const instance of both)
+      if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
     await Promise.all(both.map((instance) => instance.exited));
   });
 
@@ -152,13 +199,21 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
 
     expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 50 }, () => 200));
     expect(new Set(answers.map((answer) => answer.text)).size).toBe(1);
-    expect(await orderStatus(both[1]!, 'fifty-times')).toMatchObject({ state: 'done', runs: 1, payment: { charged: 1200, refunded: 0 } });
-    // Counted once across both: one task (the order's three steps travel together), one charge, 49 callers answered without a run of their own.
+    expect(await orderStatus(both[1]!, 'fifty-times')).toMatchObject({
+      state: 'done',
+      runs: 1,
+      payment: { charged: 1200, refunded: 0 },
+    });
+    // Counted once across both: one task (the order's three steps travel together), one charge, 49 callers answered
+    // without a run of their own.
     const after = await Promise.all(both.map(scrape));
-    const total = (name: string, labels: Record<string, string> = {}): number => both.reduce((sum, _, i) => sum + growth(before[i]!, after[i]!, name, labels), 0);
+    const total = (name: string, labels: Record<string, string> = {}): number =>
+      both.reduce((sum, _, i) => sum + growth(before[i]!, after[i]!, name, labels), 0);
     expect(total('worker_pool_tasks_completed_total')).toBe(1);
     expect(total('payments_total', { outcome: 'charged' })).toBe(1);
-    expect(total('orders_deduplicated_total', { via: 'joined' }) + total('orders_deduplicated_total', { via: 'replayed' })).toBe(49);
+    expect(
+      total('orders_deduplicated_total', { via: 'joined' }) + total('orders_deduplicated_total', { via: 'replayed' }),
+    ).toBe(49);
     expect(after.map((samples) => samples.get(sampleKey('store_lease_held')))).toEqual([1, 1]);
   });
 
@@ -174,7 +229,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
       }
     })();
     const courierOnly = { payment: 0, vendor: 0, courier: 300 };
-    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => post(i % 2 === 0 ? a! : b!, orderBody({ delay_ms: courierOnly }))));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => post(i % 2 === 0 ? a! : b!, orderBody({ delay_ms: courierOnly }))),
+    );
     watching = false;
     await watch;
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
@@ -183,7 +240,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
     expect(mostBusy).toBeLessThanOrEqual(2);
 
     // a holds both couriers, and dies holding them.
-    const holding = [post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } })), post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } }))];
+    const holding = [
+      post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } })),
+      post(a!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 5000 } })),
+    ];
     await eventually(
       () => health(a!),
       (h) => h.couriers_busy === 2,
@@ -192,7 +252,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
     a!.child.kill('SIGKILL');
     await Promise.allSettled(holding);
     const killedAt = performance.now();
-    const afterLease = await Promise.all([post(b!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 100 } })), post(b!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 100 } }))]);
+    const afterLease = await Promise.all([
+      post(b!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 100 } })),
+      post(b!, orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 100 } })),
+    ]);
     const waited = performance.now() - killedAt;
     expect(afterLease.map((answer) => answer.status)).toEqual([200, 200]);
     expect(waited).toBeGreaterThan(LEASE_MS * 0.5);
@@ -208,77 +271,94 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
   });
 });
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`Postgres stopped and started under load${POSTGRES_SKIPPED}`, () => {
-  let restartable: RestartablePostgres | undefined;
-  afterAll(async () => {
-    await restartable?.stop();
-  });
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `Postgres stopped and started under load${POSTGRES_SKIPPED}`,
+  () => {
+    let restartable: RestartablePostgres | undefined;
+    afterAll(async () => {
+      await restartable?.stop();
+    });
 
-  it('answers 503 with Retry-After meanwhile (never 500), says so on /readyz, half-records nothing, and recovers by itself', async () => {
-    restartable = await startRestartablePostgres();
-    const url = await freshDatabase(restartable);
-    const target = await instance(url, { LEASE_MS: '3000' });
-    const answers: Array<{ orderId: string; answer: Answer | 'failed' }> = [];
-    let loading = true;
-    const client = async (): Promise<void> => {
-      for (let n = 0; loading; n++) {
-        const failStep = n % 4 === 1 ? 'vendor' : undefined;
-        const order = orderBody({ delay_ms: { payment: 5, vendor: 20, courier: 5, refund: 5 }, ...(failStep ? { fail_step: failStep } : {}) });
-        answers.push({ orderId: order['order_id'] as string, answer: await post(target, order).catch(() => 'failed' as const) });
-        await pause(5);
+    it('answers 503 with Retry-After meanwhile (never 500), says so on /readyz, half-records nothing, and recovers by itself', async () => {
+      restartable = await startRestartablePostgres();
+      const url = await freshDatabase(restartable);
+      const target = await instance(url, { LEASE_MS: '3000' });
+      const answers: Array<{ orderId: string; answer: Answer | 'failed' }> = [];
+      let loading = true;
+      const client = async (): Promise<void> => {
+        for (let n = 0; loading; n++) {
+          const failStep = n % 4 === 1 ? 'vendor' : undefined;
+          const order = orderBody({
+            delay_ms: { payment: 5, vendor: 20, courier: 5, refund: 5 },
+            ...(failStep ? { fail_step: failStep } : {}),
+          });
+          answers.push({
+            orderId: order['order_id'] as string,
+            answer: await post(target, order).catch(() => 'failed' as const),
+          });
+          await pause(5);
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, client));
+      await pause(700);
+      await restartable.halt();
+      const readiness = await eventually(
+        async () => (await fetch(new URL('/readyz', target.url))).status,
+        (status) => status === 503,
+        { within: 3000 },
+      );
+      expect(readiness).toBe(503);
+      await pause(700);
+      await restartable.resume();
+      await eventually(
+        async () => (await fetch(new URL('/readyz', target.url))).status,
+        (status) => status === 200,
+        { within: 5000 },
+      );
+      await pause(700);
+      loading = false;
+      await load;
+
+      const statuses = new Map<number | string, number>();
+      for (const { answer } of answers) {
+        const key = answer === 'failed' ? 'failed' : answer.status;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
       }
-    };
-    const load = Promise.all(Array.from({ length: 8 }, client));
-    await pause(700);
-    await restartable.halt();
-    const readiness = await eventually(
-      async () => (await fetch(new URL('/readyz', target.url))).status,
-      (status) => status === 503,
-      { within: 3000 },
-    );
-    expect(readiness).toBe(503);
-    await pause(700);
-    await restartable.resume();
-    await eventually(
-      async () => (await fetch(new URL('/readyz', target.url))).status,
-      (status) => status === 200,
-      { within: 5000 },
-    );
-    await pause(700);
-    loading = false;
-    await load;
-
-    const statuses = new Map<number | string, number>();
-    for (const { answer } of answers) {
-      const key = answer === 'failed' ? 'failed' : answer.status;
-      statuses.set(key, (statuses.get(key) ?? 0) + 1);
-    }
-    expect([...statuses.keys()].sort()).toEqual([200, 503].filter((status) => statuses.has(status)));
-    expect(statuses.get(503)).toBeGreaterThan(0);
-    const kinds = new Set<string>();
-    for (const { answer } of answers) {
-      if (answer === 'failed' || answer.status !== 503) continue;
-      const { kind } = (JSON.parse(answer.text) as { error: { kind: string } }).error;
-      kinds.add(kind);
-      if (kind !== 'vendor_unavailable') expect({ kind, retryAfter: answer.retryAfter }).toEqual({ kind, retryAfter: '1' });
-    }
-    expect([...kinds].filter((kind) => !['store_unavailable', 'interrupted', 'vendor_unavailable'].includes(kind))).toEqual([]);
-    expect(kinds.has('store_unavailable')).toBe(true);
-    // Nothing half-recorded: every run is settled (runs left unrecorded are taken over by the recovery sweep).
-    await eventually(
-      () => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"),
-      ([row]) => row?.running === 0,
-      { within: 10_000, every: 200 },
-    );
-    expect(await ledgerBreaches(url)).toEqual([]);
-    // Every order answered 200 is recorded so, its money taken once.
-    const ok = answers.flatMap(({ orderId, answer }) => (answer !== 'failed' && answer.status === 200 ? [orderId] : []));
-    // Stored under its key, client:order_id (open mode: the anonymous client).
-    const recorded = await sql<{ order_id: string; kind: string }>(url, `SELECT split_part(order_id, ':', 2) AS order_id, kind FROM orders WHERE kind = 'ok' AND client = 'anonymous'`);
-    expect(new Set(recorded.map((row) => row.order_id))).toEqual(new Set(ok));
-    expect((await post(target, orderBody())).status).toBe(200);
-  });
-});
+      expect([...statuses.keys()].sort()).toEqual([200, 503].filter((status) => statuses.has(status)));
+      expect(statuses.get(503)).toBeGreaterThan(0);
+      const kinds = new Set<string>();
+      for (const { answer } of answers) {
+        if (answer === 'failed' || answer.status !== 503) continue;
+        const { kind } = (JSON.parse(answer.text) as { error: { kind: string } }).error;
+        kinds.add(kind);
+        if (kind !== 'vendor_unavailable')
+          expect({ kind, retryAfter: answer.retryAfter }).toEqual({ kind, retryAfter: '1' });
+      }
+      expect(
+        [...kinds].filter((kind) => !['store_unavailable', 'interrupted', 'vendor_unavailable'].includes(kind)),
+      ).toEqual([]);
+      expect(kinds.has('store_unavailable')).toBe(true);
+      // Nothing half-recorded: every run is settled (runs left unrecorded are taken over by the recovery sweep).
+      await eventually(
+        () => sql<{ running: number }>(url, "SELECT count(*)::int AS running FROM orders WHERE state = 'running'"),
+        ([row]) => row?.running === 0,
+        { within: 10_000, every: 200 },
+      );
+      expect(await ledgerBreaches(url)).toEqual([]);
+      // Every order answered 200 is recorded so, its money taken once.
+      const ok = answers.flatMap(({ orderId, answer }) =>
+        answer !== 'failed' && answer.status === 200 ? [orderId] : [],
+      );
+      // Stored under its key, client:order_id (open mode: the anonymous client).
+      const recorded = await sql<{ order_id: string; kind: string }>(
+        url,
+        `SELECT split_part(order_id, ':', 2) AS order_id, kind FROM orders WHERE kind = 'ok' AND client = 'anonymous'`,
+      );
+      expect(new Set(recorded.map((row) => row.order_id))).toEqual(new Set(ok));
+      expect((await post(target, orderBody())).status).toBe(200);
+    });
+  },
+);
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES${POSTGRES_SKIPPED}`, () => {
   it('=2 runs two processes on one port, each an instance of its own; SIGTERM drains both', async () => {
@@ -306,9 +386,13 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES${POSTGRES_SKIPPED
   it('>1 without DATABASE_URL, or an unreachable DATABASE_URL, stops the process with one line', async () => {
     const withoutDatabase = await runToExit({ INSTANCES: '2' });
     expect(withoutDatabase.code).toBe(78);
-    expect(withoutDatabase.stderr).toBe('invalid configuration: INSTANCES=2 needs DATABASE_URL: instances share their orders, couriers and money through Postgres\n');
+    expect(withoutDatabase.stderr).toBe(
+      'invalid configuration: INSTANCES=2 needs DATABASE_URL: instances share their orders, couriers and money through Postgres\n',
+    );
     const unreachable = await runToExit({ DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere' });
     expect(unreachable.code).toBe(69);
-    expect(unreachable.stderr).toMatch(/^cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/nowhere: Postgres is unreachable: .*ECONNREFUSED.*\n$/);
+    expect(unreachable.stderr).toMatch(
+      /^cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/nowhere: Postgres is unreachable: .*ECONNREFUSED.*\n$/,
+    );
   });
 });

@@ -28,17 +28,25 @@ async function start(config: Partial<Config> = {}): Promise<TestService> {
 
 /** Well-behaved orders already running on the thread when the bad one arrives. */
 function startNeighbours(service: TestService, count = 4, delayMs = 400) {
-  return Array.from({ length: count }, () => service.order(orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } })));
+  return Array.from({ length: count }, () =>
+    service.order(orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } })),
+  );
 }
 
 async function expectNeighboursUnharmed(neighbours: ReturnType<typeof startNeighbours>): Promise<void> {
   const answers = await Promise.all(neighbours);
-  for (const { status, body } of answers) expect({ status, error: body.error }).toEqual({ status: 200, error: undefined });
+  for (const { status, body } of answers)
+    expect({ status, error: body.error }).toEqual({ status: 200, error: undefined });
   const reran = answers.flatMap(({ body }) => body.steps ?? []).filter((step) => step.attempts === 2);
   expect(reran.length).toBeGreaterThan(0);
 }
 
-async function expectThreadsReplaced(service: TestService, cause: 'died' | 'terminated', count = 1, threads = 1): Promise<void> {
+async function expectThreadsReplaced(
+  service: TestService,
+  cause: 'died' | 'terminated',
+  count = 1,
+  threads = 1,
+): Promise<void> {
   await expectAtRest(service, threads);
   expect((await service.health()).threads_replaced).toBe(count);
   const metrics = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
@@ -56,7 +64,10 @@ describe('with FAULT_INJECTION off', () => {
     const service = await start({ faultInjection: false });
     const { status, body } = await service.order(orderBody({ faults: { payment: 'crash' } }));
     expect(status).toBe(400);
-    expect(body.error).toEqual({ kind: 'bad_request', message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' });
+    expect(body.error).toEqual({
+      kind: 'bad_request',
+      message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)',
+    });
     expect((await service.health()).threads_replaced).toBe(0);
   });
 });
@@ -77,7 +88,8 @@ describe.each([
     expect(body.error).toEqual({ kind: 'internal', message: 'order failed' });
     const steps = stepsOf(body);
     expect(steps['payment']).toMatchObject({ status: 'error', detail: 'internal', thread_fate: 'died' });
-    for (const name of ['vendor', 'courier']) expect(steps[name]).toMatchObject({ status: 'canceled', detail: 'canceled: internal' });
+    for (const name of ['vendor', 'courier'])
+      expect(steps[name]).toMatchObject({ status: 'canceled', detail: 'canceled: internal' });
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
     expect(JSON.stringify(body)).not.toContain('injected fault');
     await expectNeighboursUnharmed(neighbours);
@@ -91,11 +103,19 @@ describe('a step that ignores its cancellation', () => {
     const service = await start();
     const neighbours = startNeighbours(service);
     await pause(50);
-    const order = orderBody({ fail_step: 'vendor', delay_ms: { payment: 5000, vendor: 50, courier: 0 }, faults: { payment: 'ignore_cancel' } });
+    const order = orderBody({
+      fail_step: 'vendor',
+      delay_ms: { payment: 5000, vendor: 50, courier: 0 },
+      faults: { payment: 'ignore_cancel' },
+    });
     const { status, body, ms } = await service.order(order);
     expect(status).toBe(503);
     expect(body.error?.kind).toBe('vendor_unavailable');
-    expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', detail: 'canceled: vendor_unavailable', thread_fate: 'terminated' });
+    expect(stepsOf(body)['payment']).toMatchObject({
+      status: 'canceled',
+      detail: 'canceled: vendor_unavailable',
+      thread_fate: 'terminated',
+    });
     // A payment canceled mid-call is voided like one that went through: its charge had reached the provider.
     expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
     // vendor fails at 50 ms; 250 ms of grace; then the refund and the answer, long before the step's 5 s.
@@ -108,13 +128,19 @@ describe('a step that ignores its cancellation', () => {
 
   it('past the deadline: 504, its payment voided, and a retry is a new run with a charge of its own', async () => {
     const service = await start({ orderTimeoutMs: 300 });
-    const order = orderBody({ delay_ms: { payment: 1000, vendor: 0, courier: 0 }, faults: { payment: 'ignore_cancel' } });
+    const order = orderBody({
+      delay_ms: { payment: 1000, vendor: 0, courier: 0 },
+      faults: { payment: 'ignore_cancel' },
+    });
     for (const run of [1, 2]) {
       const { status, body } = await service.order(order);
       expect(status).toBe(504);
       expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
       expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
-      expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200 * run, refunded: 1200 * run });
+      expect(await moneyOf(service, order['order_id'] as string)).toEqual({
+        charged: 1200 * run,
+        refunded: 1200 * run,
+      });
     }
     await expectThreadsReplaced(service, 'terminated', 2);
   });
@@ -122,12 +148,20 @@ describe('a step that ignores its cancellation', () => {
   it('is the one blamed, not the innocent step that happened to be on the CPU: that one runs again and succeeds', async () => {
     const service = await start({ orderTimeoutMs: 10_000 });
     // A neighbour computing in 10 ms slices holds the CPU nearly all the time.
-    const busy = service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 1500 } }));
+    const busy = service.order(
+      orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 }, cpu_ms: { payment: 1500 } }),
+    );
     await eventually(
       () => service.health(),
       (health) => health.running_steps === 1,
     );
-    const deaf = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 3000, vendor: 20, courier: 0 }, faults: { payment: 'ignore_cancel' } }));
+    const deaf = await service.order(
+      orderBody({
+        fail_step: 'vendor',
+        delay_ms: { payment: 3000, vendor: 20, courier: 0 },
+        faults: { payment: 'ignore_cancel' },
+      }),
+    );
     expect(deaf.status).toBe(503);
     expect(stepsOf(deaf.body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
     const { status, body } = await busy;
@@ -140,9 +174,15 @@ describe('a step that ignores its cancellation', () => {
 describe('a step that hangs its thread', () => {
   it('past its deadline: the stuck thread is terminated after the grace period, 504', async () => {
     const service = await start({ orderTimeoutMs: 500 });
-    const { status, body, ms } = await service.order(orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }));
+    const { status, body, ms } = await service.order(
+      orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),
+    );
     expect(status).toBe(504);
-    expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', detail: 'canceled: timeout', thread_fate: 'terminated' });
+    expect(stepsOf(body)['payment']).toMatchObject({
+      status: 'canceled',
+      detail: 'canceled: timeout',
+      thread_fate: 'terminated',
+    });
     expect(ms).toBeGreaterThanOrEqual(750);
     expect(ms).toBeLessThan(2500);
     await expectThreadsReplaced(service, 'terminated');
@@ -152,7 +192,10 @@ describe('a step that hangs its thread', () => {
     const service = await start();
     const neighbours = startNeighbours(service);
     await pause(50);
-    const gone = service.order(orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }), { signal: AbortSignal.timeout(100) });
+    const gone = service.order(
+      orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),
+      { signal: AbortSignal.timeout(100) },
+    );
     await expect(gone).rejects.toThrow();
     await expectNeighboursUnharmed(neighbours);
     await eventually(
@@ -167,13 +210,19 @@ describe('a step whose thread is lost under it twice through no fault of its own
   it('fails with 503 thread_lost and Retry-After, leaves nothing charged, and is not replayed: a retry runs afresh', async () => {
     const service = await start({ orderTimeoutMs: 10_000 });
     const order = orderBody({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } });
-    const unlucky = fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });
+    const unlucky = fetch(new URL('/order', service.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(order),
+    });
     await eventually(
       () => service.health(),
       (health) => health.running_steps === 1,
     );
     for (const lost of [1, 2]) {
-      const killer = await service.order(orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }));
+      const killer = await service.order(
+        orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }),
+      );
       expect(killer.status).toBe(500);
       // The unlucky payment is back on the new thread before the next one dies.
       await eventually(
@@ -184,7 +233,10 @@ describe('a step whose thread is lost under it twice through no fault of its own
     const answer = await unlucky;
     expect(answer.status).toBe(503);
     expect(answer.headers.get('retry-after')).toBe('1');
-    const body = (await answer.json()) as { error: { kind: string }; steps: Array<{ name: string; attempts?: number }> };
+    const body = (await answer.json()) as {
+      error: { kind: string };
+      steps: Array<{ name: string; attempts?: number }>;
+    };
     expect(body.error.kind).toBe('thread_lost');
     expect(body.steps[0]).toMatchObject({ name: 'payment', attempts: 2 });
     expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });

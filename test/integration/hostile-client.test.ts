@@ -27,7 +27,12 @@ let log: CapturedLog;
 beforeAll(async () => {
   log = captureLog();
   svc = await startTestService({
-    config: { threads: THREADS, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS },
+    config: {
+      threads: THREADS,
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    },
     logger: log.logger,
   });
 });
@@ -43,7 +48,8 @@ interface ErrorAnswer {
   error: { kind: string; message: string };
 }
 
-const linesOf = (requestId: string): Array<Record<string, unknown>> => log.lines.filter((line) => line['request_id'] === requestId);
+const linesOf = (requestId: string): Array<Record<string, unknown>> =>
+  log.lines.filter((line) => line['request_id'] === requestId);
 const errorLines = (): Array<Record<string, unknown>> => log.lines.filter((line) => Number(line['level']) >= 50);
 
 describe('a compressed body that does not decompress', () => {
@@ -58,9 +64,15 @@ describe('a compressed body that does not decompress', () => {
   ])('%s → 400 bad_request, and no error in the log', async (name, coding, body) => {
     const errorsBefore = errorLines().length;
     const requestId = `corrupt-${name.replace(/\W+/g, '-')}`;
-    const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, 'content-encoding': coding, 'x-request-id': requestId }, body });
+    const response = await rawRequest(svc.url, {
+      headers: { ...JSON_TYPE, 'content-encoding': coding, 'x-request-id': requestId },
+      body,
+    });
     expect(response.status).toBe(400);
-    expect(response.json()).toMatchObject({ status: 'error', error: { kind: 'bad_request', message: expect.stringContaining(`not valid ${coding} data`) } });
+    expect(response.json()).toMatchObject({
+      status: 'error',
+      error: { kind: 'bad_request', message: expect.stringContaining(`not valid ${coding} data`) },
+    });
     const [line] = await eventually(
       async () => linesOf(requestId),
       (lines) => lines.length === 1,
@@ -85,7 +97,9 @@ describe('a compressed body that does not decompress', () => {
     expect(body.length).toBeLessThan(2048);
     const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, 'content-encoding': 'gzip' }, body });
     expect(response.status).toBe(413);
-    expect(response.json()).toMatchObject({ error: { kind: 'payload_too_large', message: expect.stringContaining('once decoded') } });
+    expect(response.json()).toMatchObject({
+      error: { kind: 'payload_too_large', message: expect.stringContaining('once decoded') },
+    });
   });
 });
 
@@ -93,7 +107,9 @@ describe('a body over the limit', () => {
   it('announced by Content-Length is answered 413 before it is read, and the connection closed', async () => {
     const talk = await converse(svc.url);
     const started = performance.now();
-    await talk.send(`POST /order HTTP/1.1\r\n${host()}Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{"order_id":`);
+    await talk.send(
+      `POST /order HTTP/1.1\r\n${host()}Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{"order_id":`,
+    );
     const endedAt = await talk.ended;
     // Before: the server waited for a terabyte.
     expect(performance.now() - started).toBeLessThan(2000);
@@ -108,7 +124,9 @@ describe('a body over the limit', () => {
 
   it('sent chunked is answered 413 once it passes the limit, and the connection closed', async () => {
     const talk = await converse(svc.url);
-    await talk.send(`POST /order HTTP/1.1\r\n${host()}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    await talk.send(
+      `POST /order HTTP/1.1\r\n${host()}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    );
     const chunk = 'x'.repeat(8192);
     // 80 KiB, and no last chunk: the body never ends.
     for (let i = 0; i < 10 && !talk.reply(); i++) await talk.send(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
@@ -122,7 +140,9 @@ describe('a body over the limit', () => {
 
   it('answered early on another route closes the connection too, instead of reading what is left', async () => {
     const talk = await converse(svc.url);
-    await talk.send(`POST /nope HTTP/1.1\r\n${host()}Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n`);
+    await talk.send(
+      `POST /nope HTTP/1.1\r\n${host()}Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n`,
+    );
     await talk.ended;
     const answer = parseReply(talk.reply());
     expect(answer.status).toBe(404);
@@ -139,8 +159,18 @@ describe('a request the HTTP parser rejects', () => {
       'hostile-te',
       'HPE_INVALID_TRANSFER_ENCODING',
     ],
-    ['two Content-Lengths', 'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-cl\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', 'hostile-cl', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
-    ['a control character in a header', 'GET /healthz HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-ctl\r\nX-Bad: a\u0001b\r\n\r\n', 'hostile-ctl', 'HPE_INVALID_HEADER_TOKEN'],
+    [
+      'two Content-Lengths',
+      'POST /order HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-cl\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello',
+      'hostile-cl',
+      'HPE_UNEXPECTED_CONTENT_LENGTH',
+    ],
+    [
+      'a control character in a header',
+      'GET /healthz HTTP/1.1\r\nHOST\r\nX-Request-Id: hostile-ctl\r\nX-Bad: a\u0001b\r\n\r\n',
+      'hostile-ctl',
+      'HPE_INVALID_HEADER_TOKEN',
+    ],
     ['a method that is not one', 'HELLO /order HTTP/1.1\r\nHOST\r\n\r\n', undefined, 'HPE_INVALID_METHOD'],
     [
       'a bad chunk size',
@@ -159,7 +189,10 @@ describe('a request the HTTP parser rejects', () => {
     const requestId = answer.headers['x-request-id']!;
     if (sentId) expect(requestId).toBe(sentId);
     else expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(JSON.parse(answer.body)).toMatchObject({ status: 'error', error: { kind: 'bad_request', message: expect.stringContaining('not a valid HTTP/1.1 request') } });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      status: 'error',
+      error: { kind: 'bad_request', message: expect.stringContaining('not a valid HTTP/1.1 request') },
+    });
     const lines = await eventually(
       async () => linesOf(requestId).filter((line) => line['code'] === code),
       (found) => found.length === 1,
@@ -171,7 +204,9 @@ describe('a request the HTTP parser rejects', () => {
   it('after a good request on the same connection, lets that one be answered, then closes', async () => {
     const talk = await converse(svc.url);
     const order = JSON.stringify(orderBody({ delay_ms: { payment: 100, vendor: 0, courier: 0 } }));
-    await talk.send(`POST /order HTTP/1.1\r\n${host()}X-Request-Id: before-garbage\r\nContent-Type: application/json\r\nContent-Length: ${order.length}\r\n\r\n${order}HELLO\r\n\r\n`);
+    await talk.send(
+      `POST /order HTTP/1.1\r\n${host()}X-Request-Id: before-garbage\r\nContent-Type: application/json\r\nContent-Length: ${order.length}\r\n\r\n${order}HELLO\r\n\r\n`,
+    );
     await talk.closed;
     const answer = parseReply(talk.reply());
     expect(answer.status).toBe(200);
@@ -196,7 +231,9 @@ describe('a request the HTTP parser rejects', () => {
     const answer = parseReply(talk.reply());
     expect(answer.status).toBe(400);
     expect(answer.headers['x-request-id']).toBe('no-host');
-    expect(JSON.parse(answer.body)).toMatchObject({ error: { kind: 'bad_request', message: expect.stringContaining('Host') } });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: { kind: 'bad_request', message: expect.stringContaining('Host') },
+    });
   });
 });
 
@@ -229,7 +266,9 @@ describe('slow and silent connections', () => {
 
   it('a body that trickles in is cut at the request timeout, answered 408 with its request id', async () => {
     const talk = await converse(svc.url);
-    await talk.send(`POST /order HTTP/1.1\r\n${host()}X-Request-Id: slow-body\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`);
+    await talk.send(
+      `POST /order HTTP/1.1\r\n${host()}X-Request-Id: slow-body\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+    );
     const trickle = (async () => {
       for (let i = 0; !talk.socket.destroyed && i < 100; i++) {
         await pause(50);
@@ -251,7 +290,9 @@ describe('slow and silent connections', () => {
   });
 
   it('an order that takes longer than the request timeout to answer is not cut: its request had arrived', async () => {
-    const answer = await svc.order(orderBody({ delay_ms: { payment: REQUEST_TIMEOUT_MS + 300, vendor: 0, courier: 0 } }));
+    const answer = await svc.order(
+      orderBody({ delay_ms: { payment: REQUEST_TIMEOUT_MS + 300, vendor: 0, courier: 0 } }),
+    );
     expect(answer.status).toBe(200);
   });
 
@@ -264,7 +305,8 @@ describe('slow and silent connections', () => {
     );
     const answeredAt = performance.now();
     await talk.closed;
-    // Node adds a second to the advertised timeout, so that a client reusing the connection at the last moment is not cut.
+    // Node adds a second to the advertised timeout, so that a client reusing the connection at the last moment is not
+    // cut.
     expect(performance.now() - answeredAt).toBeLessThan(KEEP_ALIVE_TIMEOUT_MS + 1000 + 1000);
   });
 });
@@ -272,7 +314,9 @@ describe('slow and silent connections', () => {
 describe('a client that leaves mid-body', () => {
   it('is logged as 499 client_gone with its request id, not 200', async () => {
     const talk = await converse(svc.url);
-    await talk.send(`POST /order HTTP/1.1\r\n${host()}X-Request-Id: left-mid-body\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"order_id":`);
+    await talk.send(
+      `POST /order HTTP/1.1\r\n${host()}X-Request-Id: left-mid-body\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"order_id":`,
+    );
     await pause(50);
     talk.socket.destroy();
     const [line] = await eventually(
@@ -285,10 +329,26 @@ describe('a client that leaves mid-body', () => {
 
 describe('JSON that JSON.parse accepts and an order must not carry', () => {
   it.each([
-    ['a duplicated field, the last one valid', '{"order_id":"dup-1","amount":-1,"amount":1}', 'duplicate field "amount"'],
-    ['a duplicated field with the same value', '{"order_id":"dup-2","amount":1,"amount":1}', 'duplicate field "amount"'],
-    ['a duplicated nested field', '{"order_id":"dup-3","amount":1,"delay_ms":{"vendor":0,"vendor":60001}}', 'duplicate field "delay_ms.vendor"'],
-    ['a duplicate spelled with an escape', '{"order_id":"dup-4","amount":1,"\\u0061mount":2}', 'duplicate field "amount"'],
+    [
+      'a duplicated field, the last one valid',
+      '{"order_id":"dup-1","amount":-1,"amount":1}',
+      'duplicate field "amount"',
+    ],
+    [
+      'a duplicated field with the same value',
+      '{"order_id":"dup-2","amount":1,"amount":1}',
+      'duplicate field "amount"',
+    ],
+    [
+      'a duplicated nested field',
+      '{"order_id":"dup-3","amount":1,"delay_ms":{"vendor":0,"vendor":60001}}',
+      'duplicate field "delay_ms.vendor"',
+    ],
+    [
+      'a duplicate spelled with an escape',
+      '{"order_id":"dup-4","amount":1,"\\u0061mount":2}',
+      'duplicate field "amount"',
+    ],
     ['a lone high surrogate in order_id', '{"order_id":"a\\ud800","amount":1}', 'order_id: not well-formed Unicode'],
     ['a lone low surrogate in order_id', '{"order_id":"\\udc00b","amount":1}', 'order_id: not well-formed Unicode'],
     ['a lone surrogate in a field name', '{"order_id":"ls-1","amount":1,"\\ud800":1}', 'not well-formed Unicode'],
@@ -299,14 +359,20 @@ describe('JSON that JSON.parse accepts and an order must not carry', () => {
   });
 
   it('a surrogate pair is fine', async () => {
-    const response = await rawRequest(svc.url, { headers: JSON_TYPE, body: `{"order_id":"pair-\\ud83d\\ude00-${process.pid}","amount":1,"delay_ms":{"payment":0,"vendor":0,"courier":0}}` });
+    const response = await rawRequest(svc.url, {
+      headers: JSON_TYPE,
+      body: `{"order_id":"pair-\\ud83d\\ude00-${process.pid}","amount":1,"delay_ms":{"payment":0,"vendor":0,"courier":0}}`,
+    });
     expect(response.status).toBe(200);
     expect((response.json() as { order_id: string }).order_id).toBe(`pair-😀-${process.pid}`);
   });
 
   it('nesting 30,000 levels deep is a 400, not a crash', async () => {
     const depth = 30_000;
-    const response = await rawRequest(svc.url, { headers: JSON_TYPE, body: `{"order_id":"deep","amount":1,"x":${'['.repeat(depth)}${']'.repeat(depth)},"x":1}` });
+    const response = await rawRequest(svc.url, {
+      headers: JSON_TYPE,
+      body: `{"order_id":"deep","amount":1,"x":${'['.repeat(depth)}${']'.repeat(depth)},"x":1}`,
+    });
     expect(response.status).toBe(400);
     expect((response.json() as ErrorAnswer).error.message).toContain('duplicate field "x"');
   });
@@ -316,7 +382,10 @@ describe('too many connections', () => {
   let capped: RunningService;
   beforeAll(async () => {
     // Started without the usual warm-up, whose keep-alive connections would count.
-    capped = await startService({ config: { ...TEST_CONFIG, threads: THREADS, maxConnections: 2, connectionHardLimit: 3 }, logger: pino({ level: 'silent' }) });
+    capped = await startService({
+      config: { ...TEST_CONFIG, threads: THREADS, maxConnections: 2, connectionHardLimit: 3 },
+      logger: pino({ level: 'silent' }),
+    });
   });
   afterAll(async () => capped.shutdown());
 
@@ -335,7 +404,9 @@ describe('too many connections', () => {
     await fourth.closed;
     expect(fourth.reply()).toBe('');
 
-    await third.send(`POST /order HTTP/1.1\r\nHost: ${capped.url.host}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+    await third.send(
+      `POST /order HTTP/1.1\r\nHost: ${capped.url.host}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    );
     await third.ended;
     const refused = parseReply(third.reply());
     expect(refused.status).toBe(503);
@@ -346,7 +417,10 @@ describe('too many connections', () => {
     for (const talk of open) talk.socket.destroy();
     await Promise.all(open.map((talk) => talk.closed));
     await eventually(
-      () => rawRequest(capped.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: instant })) }).then((response) => response.status),
+      () =>
+        rawRequest(capped.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: instant })) }).then(
+          (response) => response.status,
+        ),
       (status) => status === 200,
     );
   });
@@ -355,7 +429,9 @@ describe('too many connections', () => {
 describe('GET /metrics', () => {
   it('scrapes at once share one collection', async () => {
     const started = performance.now();
-    const scrapes = await Promise.all(Array.from({ length: 8 }, () => fetch(new URL('/metrics', svc.url)).then((response) => response.text())));
+    const scrapes = await Promise.all(
+      Array.from({ length: 8 }, () => fetch(new URL('/metrics', svc.url)).then((response) => response.text())),
+    );
     // One collection per 200 ms at most: on a slow machine the eight may span more than one.
     expect(new Set(scrapes).size).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 200));
     await pause(250);
@@ -365,19 +441,28 @@ describe('GET /metrics', () => {
 });
 
 describe('what a hostile client found', () => {
-  it.each(['%E0%A4%A', '%ZZ', '%ED%A0%80'])('GET /orders/%s (malformed percent-encoding) is 400 bad_request, and no error line', async (id) => {
-    const before = errorLines().length;
-    const response = await rawRequest(svc.url, { method: 'GET', path: `/orders/${id}` });
-    expect(response.status).toBe(400);
-    expect((response.json() as ErrorAnswer).error.kind).toBe('bad_request');
-    expect(errorLines()).toHaveLength(before);
-  });
+  it.each(['%E0%A4%A', '%ZZ', '%ED%A0%80'])(
+    'GET /orders/%s (malformed percent-encoding) is 400 bad_request, and no error line',
+    async (id) => {
+      const before = errorLines().length;
+      const response = await rawRequest(svc.url, { method: 'GET', path: `/orders/${id}` });
+      expect(response.status).toBe(400);
+      expect((response.json() as ErrorAnswer).error.kind).toBe('bad_request');
+      expect(errorLines()).toHaveLength(before);
+    },
+  );
 
-  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('Content-Encoding: %s is 415, not taken for identity or crashed on', async (coding) => {
-    const response = await rawRequest(svc.url, { headers: { ...JSON_TYPE, 'content-encoding': coding }, body: JSON.stringify(orderBody()) });
-    expect(response.status).toBe(415);
-    expect((response.json() as ErrorAnswer).error.kind).toBe('unsupported_media_type');
-  });
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])(
+    'Content-Encoding: %s is 415, not taken for identity or crashed on',
+    async (coding) => {
+      const response = await rawRequest(svc.url, {
+        headers: { ...JSON_TYPE, 'content-encoding': coding },
+        body: JSON.stringify(orderBody()),
+      });
+      expect(response.status).toBe(415);
+      expect((response.json() as ErrorAnswer).error.kind).toBe('unsupported_media_type');
+    },
+  );
 
   it.each([
     { name: 'a plain token', given: 'trace-1.A_b', kept: true },
@@ -389,7 +474,10 @@ describe('what a hostile client found', () => {
   ])('X-Request-Id with $name: echoed as given = $kept, else a fresh one', async ({ given, kept }) => {
     const response = await rawRequest(svc.url, { method: 'GET', path: '/healthz', headers: { 'x-request-id': given } });
     if (kept) expect(response.headers['x-request-id']).toBe(given);
-    else expect(response.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    else
+      expect(response.headers['x-request-id']).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
   });
 
   it('a live-view stream its viewer closes is logged as a stream that ended, not as 499', async () => {

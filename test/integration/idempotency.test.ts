@@ -35,11 +35,16 @@ async function post(service: TestService, body: unknown, signal?: AbortSignal) {
     body: JSON.stringify(body),
     ...(signal ? { signal } : {}),
   });
-  return { status: response.status, text: await response.text(), replayed: response.headers.get('idempotent-replayed') };
+  return {
+    status: response.status,
+    text: await response.text(),
+    replayed: response.headers.get('idempotent-replayed'),
+  };
 }
 
 /** Tasks the pool has run: an order's steps travel as one task, a refund as another. */
-const tasksDone = async (service: TestService): Promise<number> => (await scrape(service)).get('worker_pool_tasks_completed_total') ?? 0;
+const tasksDone = async (service: TestService): Promise<number> =>
+  (await scrape(service)).get('worker_pool_tasks_completed_total') ?? 0;
 const slow = { payment: 300, vendor: 300, courier: 300 };
 
 describe('a retry while the order runs', () => {
@@ -60,7 +65,8 @@ describe('a retry while the order runs', () => {
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(b.text).toBe(a.text);
     expect(b.replayed).toBeNull();
-    const threads = (text: string) => Object.values(stepsOf(JSON.parse(text) as OrderResponse)).map((step) => step.thread_id);
+    const threads = (text: string) =>
+      Object.values(stepsOf(JSON.parse(text) as OrderResponse)).map((step) => step.thread_id);
     expect(threads(b.text)).toEqual(threads(a.text));
     expect(growth(new Map(), await scrape(service), 'orders_deduplicated_total', { via: 'joined' })).toBe(1);
   });
@@ -80,7 +86,9 @@ describe('a retry while the order runs', () => {
     await expect(gone).rejects.toThrow();
     const answer = await staying;
     expect(answer.status).toBe(200);
-    expect(Object.values(stepsOf(JSON.parse(answer.text) as OrderResponse)).every((step) => step.status === 'ok')).toBe(true);
+    expect(Object.values(stepsOf(JSON.parse(answer.text) as OrderResponse)).every((step) => step.status === 'ok')).toBe(
+      true,
+    );
   });
 
   it('is canceled once every caller has gone, and runs afresh when retried', async () => {
@@ -120,14 +128,23 @@ describe('a retry after the order ended', () => {
     const started = performance.now();
     const retry = await post(service, order);
     expect(performance.now() - started).toBeLessThan(100);
-    expect({ status: retry.status, text: retry.text, replayed: retry.replayed }).toEqual({ status, text: original.text, replayed: 'true' });
+    expect({ status: retry.status, text: retry.text, replayed: retry.replayed }).toEqual({
+      status,
+      text: original.text,
+      replayed: 'true',
+    });
     expect((await tasksDone(service)) - before).toBe(0);
   });
 
   it('matches the order, not the bytes: defaults spelled out and keys in another order replay too', async () => {
     const service = await start();
     const original = await post(service, { order_id: 'same-meaning', amount: 5 });
-    const retry = await post(service, { delay_ms: { payment: 150, vendor: 200, courier: 100, refund: 50 }, amount: 5, order_id: 'same-meaning', cpu_ms: {} });
+    const retry = await post(service, {
+      delay_ms: { payment: 150, vendor: 200, courier: 100, refund: 50 },
+      amount: 5,
+      order_id: 'same-meaning',
+      cpu_ms: {},
+    });
     expect(retry.replayed).toBe('true');
     expect(retry.text).toBe(original.text);
   });
@@ -196,7 +213,11 @@ describe('memory', () => {
   it('never forgets an order before its time to live: past ORDER_RECORDS_MAX_MB new orders are shed, and a retry of an old one is replayed, never charged again', async () => {
     // Room for a few dozen records (each, with the provider's books of it, about 1.5 KB).
     const service = await start({ orderRecordsMaxBytes: 60_000 });
-    const victim = orderBody({ order_id: 'flood-victim', amount: 500, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    const victim = orderBody({
+      order_id: 'flood-victim',
+      amount: 500,
+      delay_ms: { payment: 0, vendor: 0, courier: 0 },
+    });
     expect((await post(service, victim)).status).toBe(200);
     // A flood of cheap orders from someone else. Before, it evicted the
     // victim's record well inside its time to live, and the provider's
@@ -205,23 +226,44 @@ describe('memory', () => {
     const flood = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const order = orderBody({ order_id: `flood-${i}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
-        const response = await fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });
+        const response = await fetch(new URL('/order', service.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(order),
+        });
         const body = (await response.json()) as OrderResponse;
-        return { id: order['order_id'] as string, status: response.status, kind: body.error?.kind, retryAfter: response.headers.get('retry-after') };
+        return {
+          id: order['order_id'] as string,
+          status: response.status,
+          kind: body.error?.kind,
+          retryAfter: response.headers.get('retry-after'),
+        };
       }),
     );
     const retry = await post(service, victim);
-    const record = (await (await fetch(new URL('/orders/flood-victim', service.url))).json()) as { runs: number; payment: { charged: number; refunded: number } };
-    expect({ replayed: retry.replayed, runs: record.runs, payment: record.payment }).toEqual({ replayed: 'true', runs: 1, payment: { charged: 500, refunded: 0 } });
+    const record = (await (await fetch(new URL('/orders/flood-victim', service.url))).json()) as {
+      runs: number;
+      payment: { charged: number; refunded: number };
+    };
+    expect({ replayed: retry.replayed, runs: record.runs, payment: record.payment }).toEqual({
+      replayed: 'true',
+      runs: 1,
+      payment: { charged: 500, refunded: 0 },
+    });
     const shed = flood.filter(({ status }) => status !== 200);
     expect(shed.length).toBeGreaterThan(100);
-    expect(new Set(shed.map(({ status, kind, retryAfter }) => `${status} ${kind} ${retryAfter}`))).toEqual(new Set(['503 overloaded 1']));
+    expect(new Set(shed.map(({ status, kind, retryAfter }) => `${status} ${kind} ${retryAfter}`))).toEqual(
+      new Set(['503 overloaded 1']),
+    );
     // Shed before anything started: no record, no money.
     const { id: shedId } = shed[0]!;
     expect((await fetch(new URL(`/orders/${shedId}`, service.url))).status).toBe(404);
     // Readiness says so, for a balancer to send the next orders elsewhere.
     const ready = await fetch(new URL('/readyz', service.url));
-    expect({ status: ready.status, body: await ready.json() }).toMatchObject({ status: 503, body: { status: 'shedding' } });
+    expect({ status: ready.status, body: await ready.json() }).toMatchObject({
+      status: 503,
+      body: { status: 'shedding' },
+    });
     const metrics = await scrape(service);
     expect(metrics.get('orders_shed_total')).toBe(shed.length);
     // Charged once each: the warm-up's 4 orders, the victim, the flood's orders served.

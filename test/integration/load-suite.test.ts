@@ -19,8 +19,16 @@ interface Ended {
 function runSuite(args: readonly string[], env: Record<string, string> = {}): Promise<Ended> {
   const started = performance.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [pathOf(compiledModule('load/suite/run')), ...args], { cwd: pathOf(PROJECT_ROOT), env: { ...process.env, ...env }, timeout: 60_000 }, (error, _stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr, ms: performance.now() - started }),
+    execFile(
+      process.execPath,
+      [pathOf(compiledModule('load/suite/run')), ...args],
+      { cwd: pathOf(PROJECT_ROOT), env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, _stdout, stderr) =>
+        resolve({
+          code: error ? ((error as { code?: number }).code ?? null) : 0,
+          stderr,
+          ms: performance.now() - started,
+        }),
     );
   });
 }
@@ -36,7 +44,13 @@ const runsKept = (): string[] => {
 describe('the load suite refuses at once', () => {
   it('a comparison whose --against-cmd is not there, naming it, before this service runs a round', async () => {
     const before = runsKept();
-    const ended = await runSuite(['--against', 'http://127.0.0.1:8080', '--against-cmd', './no-such-folder/run.sh', 'overhead']);
+    const ended = await runSuite([
+      '--against',
+      'http://127.0.0.1:8080',
+      '--against-cmd',
+      './no-such-folder/run.sh',
+      'overhead',
+    ]);
     expect(ended.code).toBe(2);
     expect(ended.stderr).toContain('./no-such-folder/run.sh is not there');
     expect(ended.stderr).not.toMatch(/round 1/);

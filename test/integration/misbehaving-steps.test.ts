@@ -14,7 +14,10 @@ import { orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 /** The default steps, the payment's module (and no refund) replaced by a fixture's. */
-const withPayment = (fixture: string): StepDefinition[] => DEFAULT_STEPS.map((step) => (step.name === 'payment' ? { name: 'payment', module: compiledFixture(`steps/${fixture}`).href } : step));
+const withPayment = (fixture: string): StepDefinition[] =>
+  DEFAULT_STEPS.map((step) =>
+    step.name === 'payment' ? { name: 'payment', module: compiledFixture(`steps/${fixture}`).href } : step,
+  );
 
 let svc: TestService | undefined;
 afterEach(async () => {
@@ -44,7 +47,9 @@ describe('a step that leaves work behind when it returns', () => {
   it('gets no courier slot after its task ended: the slot it asked for goes back at once', async () => {
     const service = await start('leaves-work-behind', { couriers: 1 });
     // Its own courier step holds the one slot while the careless payment asks for it and returns.
-    const { status } = await service.order(orderBody({ order_id: 'bad-careless', delay_ms: { payment: 0, vendor: 0, courier: 300 } }));
+    const { status } = await service.order(
+      orderBody({ order_id: 'bad-careless', delay_ms: { payment: 0, vendor: 0, courier: 300 } }),
+    );
     expect(status).toBe(200);
     await expectAtRest(service, 1);
     expect((await service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }))).status).toBe(200);

@@ -59,16 +59,31 @@ describe('GET /orders/{order_id}', () => {
     const order = orderBody({ order_id: 'followed', delay_ms: { payment: 0, vendor: 300, courier: 0 } });
     const answer = service.order(order);
     await whenCharged(service, 'followed');
-    expect(await orderStatus(service, 'followed')).toEqual({ order_id: 'followed', state: 'running', runs: 1, outcome: null, payment: { charged: 1200, refunded: 0 } });
+    expect(await orderStatus(service, 'followed')).toEqual({
+      order_id: 'followed',
+      state: 'running',
+      runs: 1,
+      outcome: null,
+      payment: { charged: 1200, refunded: 0 },
+    });
     expect((await answer).status).toBe(200);
-    expect(await orderStatus(service, 'followed')).toEqual({ order_id: 'followed', state: 'done', runs: 1, outcome: { http_status: 200, kind: 'ok' }, payment: { charged: 1200, refunded: 0 } });
+    expect(await orderStatus(service, 'followed')).toEqual({
+      order_id: 'followed',
+      state: 'done',
+      runs: 1,
+      outcome: { http_status: 200, kind: 'ok' },
+      payment: { charged: 1200, refunded: 0 },
+    });
   });
 
   it('is 404 not_found for an order the service has no record of', async () => {
     const service = await start();
     const response = await fetch(new URL('/orders/never-sent', service.url));
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ status: 'error', error: { kind: 'not_found', message: 'no record of order never-sent' } });
+    expect(await response.json()).toEqual({
+      status: 'error',
+      error: { kind: 'not_found', message: 'no record of order never-sent' },
+    });
   });
 });
 
@@ -76,7 +91,10 @@ describe('a retry arriving while a run its callers all left is being wound down'
   it('gets a run of its own — never the 499 meant for callers who are gone', async () => {
     const service = await start();
     // Paid at once; the vendor takes 1 s; leaving cancels it, and voiding the payment takes 400 ms.
-    const order = orderBody({ order_id: 'wound-down', delay_ms: { payment: 0, vendor: 1000, courier: 0, refund: 400 } });
+    const order = orderBody({
+      order_id: 'wound-down',
+      delay_ms: { payment: 0, vendor: 1000, courier: 0, refund: 400 },
+    });
     const leaving = new AbortController();
     const gone = service.order(order, { signal: leaving.signal }).catch(() => 'gone');
     await whenCharged(service, 'wound-down');
@@ -87,21 +105,32 @@ describe('a retry arriving while a run its callers all left is being wound down'
       () => service.health(),
       (health) => health.running_steps === 1,
     );
-    const { status, body } = await service.order({ ...order, delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 400 } }).catch(() => ({ status: 0, body: {} }));
+    const { status, body } = await service
+      .order({ ...order, delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 400 } })
+      .catch(() => ({ status: 0, body: {} }));
     // A different order under the same id is still refused...
     expect(status).toBe(422);
     expect(body).toMatchObject({ error: { kind: 'idempotency_key_reuse' } });
     const retried = await service.order(order);
     // ...and the same order runs again, as run 2.
     expect(retried.status).toBe(200);
-    expect(await orderStatus(service, 'wound-down')).toMatchObject({ state: 'done', runs: 2, outcome: { http_status: 200, kind: 'ok' }, payment: { charged: 2400, refunded: 1200 } });
+    expect(await orderStatus(service, 'wound-down')).toMatchObject({
+      state: 'done',
+      runs: 2,
+      outcome: { http_status: 200, kind: 'ok' },
+      payment: { charged: 2400, refunded: 1200 },
+    });
   });
 });
 
 describe('an order whose client left and whose payment could not be voided', () => {
   it('is logged at error level, naming the order, for a person to follow up', async () => {
     const service = await start();
-    const order = orderBody({ order_id: 'left-unpaid', fail_compensation: true, delay_ms: { payment: 0, vendor: 2000, courier: 0 } });
+    const order = orderBody({
+      order_id: 'left-unpaid',
+      fail_compensation: true,
+      delay_ms: { payment: 0, vendor: 2000, courier: 0 },
+    });
     const leaving = new AbortController();
     const gone = service.order(order, { signal: leaving.signal }).catch(() => 'gone');
     await whenCharged(service, 'left-unpaid');
@@ -111,8 +140,15 @@ describe('an order whose client left and whose payment could not be voided', () 
       async () => log.lines.find((entry) => entry['order_id'] === 'left-unpaid' && entry['level'] === 50),
       (found) => found !== undefined,
     );
-    expect(line).toMatchObject({ amount: 1200, run: 1, msg: 'order failed and its payment could not be voided: a person must look' });
-    expect(await orderStatus(service, 'left-unpaid')).toMatchObject({ outcome: { kind: 'compensation_failed' }, payment: { charged: 1200, refunded: 0 } });
+    expect(line).toMatchObject({
+      amount: 1200,
+      run: 1,
+      msg: 'order failed and its payment could not be voided: a person must look',
+    });
+    expect(await orderStatus(service, 'left-unpaid')).toMatchObject({
+      outcome: { kind: 'compensation_failed' },
+      payment: { charged: 1200, refunded: 0 },
+    });
   });
 });
 
@@ -123,7 +159,9 @@ describe('shutdown', () => {
     const socket = connect(Number(service.url.port), service.url.hostname);
     await new Promise((resolve) => socket.once('connect', resolve));
     // The whole head, then a pause: the request is under way before the drain.
-    socket.write(`POST /order HTTP/1.1\r\nHost: ${service.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    socket.write(
+      `POST /order HTTP/1.1\r\nHost: ${service.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
     await pause(100);
     const stopped = service.shutdown();
     await pause(50);
@@ -150,7 +188,9 @@ describe('shutdown', () => {
     socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
     const closed = new Promise((resolve) => socket.once('close', resolve));
     // Sent, and the drain begins in the same turn: the server has not read a byte of it yet.
-    socket.write(`POST /order HTTP/1.1\r\nHost: ${service.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.write(
+      `POST /order HTTP/1.1\r\nHost: ${service.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     const stopped = service.shutdown();
     await closed;
     expect(reply).toMatch(/^HTTP\/1\.1 503 /);
@@ -162,7 +202,12 @@ describe('shutdown', () => {
   it('cancels what would outlive it early enough for every payment to be voided before the pool closes', async () => {
     // 1,750 ms is the least SHUTDOWN_TIMEOUT_MS allows with these settings: 2 × 250 + 1,000 + 250.
     const service = await start({ shutdownTimeoutMs: 1750, orderTimeoutMs: 30_000 });
-    const orders = Array.from({ length: 3 }, (_, i) => orderBody({ order_id: `at-shutdown-${i}`, delay_ms: { payment: 0, vendor: 10_000, courier: 10_000, refund: 800 } }));
+    const orders = Array.from({ length: 3 }, (_, i) =>
+      orderBody({
+        order_id: `at-shutdown-${i}`,
+        delay_ms: { payment: 0, vendor: 10_000, courier: 10_000, refund: 800 },
+      }),
+    );
     const answers = orders.map((order) => service.order(order));
     await eventually(
       () => service.health(),

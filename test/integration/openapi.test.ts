@@ -19,7 +19,10 @@ import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
 
 type OpenApi = {
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
 };
 
 const generated = openApiDocument() as unknown as OpenApi;
@@ -31,8 +34,13 @@ describe('the document', () => {
   });
 
   it("names the service's version and the default address", () => {
-    const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(generated).toMatchObject({ info: { version: packageJson.version }, servers: [{ url: 'http://127.0.0.1:8080' }] });
+    const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(generated).toMatchObject({
+      info: { version: packageJson.version },
+      servers: [{ url: 'http://127.0.0.1:8080' }],
+    });
   });
 
   it('is valid OpenAPI 3.1', async () => {
@@ -58,7 +66,16 @@ describe('real responses', () => {
     const mediaType = String(response.headers['content-type']).split(';')[0]!;
     const content = documented!.content?.[mediaType];
     expect(content, `${method} ${path} → ${response.status} documents ${mediaType}`).toBeDefined();
-    const pointer = ['paths', path, method.toLowerCase(), 'responses', String(response.status), 'content', mediaType, 'schema']
+    const pointer = [
+      'paths',
+      path,
+      method.toLowerCase(),
+      'responses',
+      String(response.status),
+      'content',
+      mediaType,
+      'schema',
+    ]
       .map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1'))
       .join('/');
     const validate = ajv.getSchema(`openapi#/${pointer}`)!;
@@ -68,12 +85,19 @@ describe('real responses', () => {
   }
 
   const JSON_TYPE = { 'content-type': 'application/json' };
-  const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) => rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) =>
+    rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const get = (service: TestService, path: string) => rawRequest(service.url, { method: 'GET', path });
 
   beforeAll(async () => {
     svc = await startTestService({ config: { orderTimeoutMs: 300, maxInflight: 2 } });
-    crashing = await startTestService({ steps: [{ name: 'payment', module: compiledFixture('steps/throws-at-once').href }, DEFAULT_STEPS[1]!, DEFAULT_STEPS[2]!] });
+    crashing = await startTestService({
+      steps: [
+        { name: 'payment', module: compiledFixture('steps/throws-at-once').href },
+        DEFAULT_STEPS[1]!,
+        DEFAULT_STEPS[2]!,
+      ],
+    });
   });
   afterAll(async () => {
     await svc.shutdown();
@@ -88,13 +112,20 @@ describe('real responses', () => {
     expectDocumented('POST', '/order', await post(svc, orderBody({ order_id: 'x'.repeat(70_000) })));
     expectDocumented('POST', '/order', await post(svc, orderBody(), { 'content-type': 'text/plain' }));
     expectDocumented('POST', '/order', await post(svc, orderBody({ fail_step: 'vendor', delay_ms: instant })));
-    expectDocumented('POST', '/order', await post(svc, orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } })));
+    expectDocumented(
+      'POST',
+      '/order',
+      await post(svc, orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } })),
+    );
     expectDocumented('POST', '/order', await post(crashing, orderBody({ order_id: 'bad-openapi', delay_ms: instant })));
     expectDocumented('POST', '/order', await rawRequest(svc.url, { method: 'PUT', headers: JSON_TYPE, body: '{}' }));
     const first = orderBody({ delay_ms: instant });
     expectDocumented('POST', '/order', await post(svc, first));
     expectDocumented('POST', '/order', await post(svc, { ...first, amount: 1 }));
-    const full = [post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })), post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } }))];
+    const full = [
+      post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })),
+      post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })),
+    ];
     await eventually(
       () => svc.health(),
       (health) => health.orders_in_flight === 2,
@@ -112,7 +143,9 @@ describe('real responses', () => {
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
     }
     // The same document, naming the address the server listens on; docs/openapi.yaml names the default one.
-    expect((await get(svc, '/openapi.json')).json()).toEqual(JSON.parse(JSON.stringify({ ...generated, servers: [{ url: svc.url.origin }] })));
+    expect((await get(svc, '/openapi.json')).json()).toEqual(
+      JSON.parse(JSON.stringify({ ...generated, servers: [{ url: svc.url.origin }] })),
+    );
   });
 
   it('of the thread view: its page and its event stream', async () => {
@@ -120,20 +153,35 @@ describe('real responses', () => {
     const stream = await openEventStream<unknown>(new URL('/threads/events', svc.url));
     const first = await stream.next();
     stream.close();
-    expectDocumented('GET', '/threads/events', { status: stream.status, headers: stream.headers, text: `data: ${JSON.stringify(first)}\n\n`, json: () => first });
-    for (const path of ['/threads', '/threads/events']) expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    expectDocumented('GET', '/threads/events', {
+      status: stream.status,
+      headers: stream.headers,
+      text: `data: ${JSON.stringify(first)}\n\n`,
+      json: () => first,
+    });
+    for (const path of ['/threads', '/threads/events'])
+      expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
   });
 
   it("of the dependencies' outage switch", async () => {
     const path = '/admin/dependencies/{dependency}';
-    const change = (body: string, headers: Record<string, string> = JSON_TYPE, name = 'courier') => rawRequest(svc.url, { path: `/admin/dependencies/${name}`, headers, body });
+    const change = (body: string, headers: Record<string, string> = JSON_TYPE, name = 'courier') =>
+      rawRequest(svc.url, { path: `/admin/dependencies/${name}`, headers, body });
     expectDocumented('GET', '/admin/dependencies', await get(svc, '/admin/dependencies'));
-    expectDocumented('GET', '/admin/dependencies', await rawRequest(svc.url, { method: 'DELETE', path: '/admin/dependencies' }));
+    expectDocumented(
+      'GET',
+      '/admin/dependencies',
+      await rawRequest(svc.url, { method: 'DELETE', path: '/admin/dependencies' }),
+    );
     expectDocumented('POST', path, await change(JSON.stringify({ outage: true, failure_ratio: 0.5, latency_ms: 10 })));
     expectDocumented('POST', path, await change(JSON.stringify({ outage: false })));
     expectDocumented('POST', path, await change(JSON.stringify({ outage: 'yes' })));
     expectDocumented('POST', path, await change(JSON.stringify({ outage: true }), JSON_TYPE, 'database'));
-    expectDocumented('POST', path, await rawRequest(svc.url, { method: 'PUT', path: '/admin/dependencies/courier', headers: JSON_TYPE, body: '{}' }));
+    expectDocumented(
+      'POST',
+      path,
+      await rawRequest(svc.url, { method: 'PUT', path: '/admin/dependencies/courier', headers: JSON_TYPE, body: '{}' }),
+    );
     expectDocumented('POST', path, await change(JSON.stringify({ outage: false, pad: 'x'.repeat(70_000) })));
     expectDocumented('POST', path, await change(JSON.stringify({ outage: false }), { 'content-type': 'text/plain' }));
   });
@@ -166,13 +214,22 @@ describe('real responses', () => {
       let reply = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
       const closed = new Promise((resolve) => socket.once('close', resolve));
-      socket.write(line.startsWith('POST') ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` : '\r\n');
+      socket.write(
+        line.startsWith('POST')
+          ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+          : '\r\n',
+      );
       await closed;
       const [head, text] = reply.split('\r\n\r\n') as [string, string];
       const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]);
       expect(status).toBe(503);
       const [method, path] = line.split(' ') as [string, string];
-      expectDocumented(method, path, { status, headers: { 'content-type': 'application/json' }, text, json: () => JSON.parse(text) as unknown });
+      expectDocumented(method, path, {
+        status,
+        headers: { 'content-type': 'application/json' },
+        text,
+        json: () => JSON.parse(text) as unknown,
+      });
     }
     await stopped;
   });
@@ -180,31 +237,83 @@ describe('real responses', () => {
   it('of callers without the right key, and of a request addressed to another host', async () => {
     const CLIENT_KEY = 'openapi_client_0123456789abcdefghijklmnop';
     const keyed = await startTestService({
-      config: { access: { mode: 'keys', clients: [{ client: 'openapi', key: CLIENT_KEY }], adminKey: 'openapi_admin_0123456789abcdefghijklmnopq' }, clientRateLimit: 1 },
+      config: {
+        access: {
+          mode: 'keys',
+          clients: [{ client: 'openapi', key: CLIENT_KEY }],
+          adminKey: 'openapi_admin_0123456789abcdefghijklmnopq',
+        },
+        clientRateLimit: 1,
+      },
     });
     try {
       const asClient = { authorization: `Bearer ${CLIENT_KEY}` };
       const elsewhere = { host: 'attacker.example' };
-      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) }));
-      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient }, body: JSON.stringify(orderBody({ faults: { vendor: 'reject' } })) }));
+      expectDocumented(
+        'POST',
+        '/order',
+        await rawRequest(keyed.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) }),
+      );
+      expectDocumented(
+        'POST',
+        '/order',
+        await rawRequest(keyed.url, {
+          headers: { ...JSON_TYPE, ...asClient },
+          body: JSON.stringify(orderBody({ faults: { vendor: 'reject' } })),
+        }),
+      );
       // Its second order in this second, over CLIENT_RATE_LIMIT=1.
-      const limited = await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient }, body: JSON.stringify(orderBody()) });
+      const limited = await rawRequest(keyed.url, {
+        headers: { ...JSON_TYPE, ...asClient },
+        body: JSON.stringify(orderBody()),
+      });
       expect(limited.status).toBe(429);
       expectDocumented('POST', '/order', limited);
-      expectDocumented('POST', '/order', await rawRequest(keyed.url, { headers: { ...JSON_TYPE, ...asClient, ...elsewhere }, body: JSON.stringify(orderBody()) }));
+      expectDocumented(
+        'POST',
+        '/order',
+        await rawRequest(keyed.url, {
+          headers: { ...JSON_TYPE, ...asClient, ...elsewhere },
+          body: JSON.stringify(orderBody()),
+        }),
+      );
       expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x' }));
-      expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/%ZZ', headers: asClient }));
-      expectDocumented('GET', '/orders/{order_id}', await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }));
+      expectDocumented(
+        'GET',
+        '/orders/{order_id}',
+        await rawRequest(keyed.url, { method: 'GET', path: '/orders/%ZZ', headers: asClient }),
+      );
+      expectDocumented(
+        'GET',
+        '/orders/{order_id}',
+        await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
+      );
       for (const path of ['/metrics', '/threads', '/threads/events', '/admin/dependencies']) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
-        expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }));
+        expectDocumented(
+          'GET',
+          path,
+          await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }),
+        );
       }
       const outage = JSON.stringify({ outage: true });
       for (const headers of [{}, asClient, { ...asClient, ...elsewhere }]) {
-        expectDocumented('POST', '/admin/dependencies/{dependency}', await rawRequest(keyed.url, { path: '/admin/dependencies/vendor', headers: { ...JSON_TYPE, ...headers }, body: outage }));
+        expectDocumented(
+          'POST',
+          '/admin/dependencies/{dependency}',
+          await rawRequest(keyed.url, {
+            path: '/admin/dependencies/vendor',
+            headers: { ...JSON_TYPE, ...headers },
+            body: outage,
+          }),
+        );
       }
-      expectDocumented('GET', '/openapi.json', await rawRequest(keyed.url, { method: 'GET', path: '/openapi.json', headers: elsewhere }));
+      expectDocumented(
+        'GET',
+        '/openapi.json',
+        await rawRequest(keyed.url, { method: 'GET', path: '/openapi.json', headers: elsewhere }),
+      );
     } finally {
       await keyed.shutdown();
     }
@@ -212,7 +321,9 @@ describe('real responses', () => {
 
   it('cover every status the document lists', () => {
     const listed = Object.entries(generated.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).flatMap(([method, operation]) => Object.keys(operation.responses).map((status) => `${method} ${path} ${status}`)),
+      Object.entries(methods).flatMap(([method, operation]) =>
+        Object.keys(operation.responses).map((status) => `${method} ${path} ${status}`),
+      ),
     );
     expect(listed.filter((entry) => !covered.has(entry))).toEqual([]);
   });

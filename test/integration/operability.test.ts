@@ -21,7 +21,10 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function start(config: Partial<Config> = {}, options: Omit<TestServiceOptions, 'config'> = {}): Promise<TestService> {
+async function start(
+  config: Partial<Config> = {},
+  options: Omit<TestServiceOptions, 'config'> = {},
+): Promise<TestService> {
   svc = await startTestService({ config: { threads: 2, ...config }, ...options });
   return svc;
 }
@@ -41,17 +44,25 @@ describe('GET /metrics', () => {
     const before = await scrape(service);
 
     const ok = await Promise.all(Array.from({ length: 3 }, () => service.order(orderBody({ delay_ms: instant }))));
-    const declined = await service.order(orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 1000, courier: 1000 } }));
-    const vendorDown = await service.order(orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0 } }));
+    const declined = await service.order(
+      orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 1000, courier: 1000 } }),
+    );
+    const vendorDown = await service.order(
+      orderBody({ fail_step: 'vendor', delay_ms: { payment: 0, vendor: 20, courier: 0 } }),
+    );
     const late = await service.order(orderBody({ delay_ms: { payment: 1000, vendor: 1000, courier: 1000 } }));
-    const fillers = Array.from({ length: 3 }, () => service.order(orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } })));
+    const fillers = Array.from({ length: 3 }, () =>
+      service.order(orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } })),
+    );
     await eventually(
       () => service.health(),
       (health) => health.orders_in_flight === 3,
     );
     const shed = await service.order(orderBody({ delay_ms: instant }));
     await Promise.all(fillers);
-    expect([...ok.map((o) => o.status), declined.status, vendorDown.status, late.status, shed.status]).toEqual([200, 200, 200, 400, 503, 504, 503]);
+    expect([...ok.map((o) => o.status), declined.status, vendorDown.status, late.status, shed.status]).toEqual([
+      200, 200, 200, 400, 503, 504, 503,
+    ]);
 
     const after = await scrape(service);
     const moved = (name: string, labels: Record<string, string> = {}): number => growth(before, after, name, labels);
@@ -66,7 +77,8 @@ describe('GET /metrics', () => {
     }).toEqual({ ok: 6, declined: 1, vendor: 1, timeout: 1, overloaded: 1, shed: 1, answered200: 6 });
     // Steps of the 9 orders that ran: 6 ok, one declined at payment, one failed at vendor (its others
     // done by then, its payment voided), one timed out (its payment canceled mid-call, and voided).
-    const steps = (step: string, status: string): number => moved('order_step_duration_seconds_count', { step, status });
+    const steps = (step: string, status: string): number =>
+      moved('order_step_duration_seconds_count', { step, status });
     expect({
       payment: [steps('payment', 'ok'), steps('payment', 'error'), steps('payment', 'canceled')],
       vendor: [steps('vendor', 'ok'), steps('vendor', 'error'), steps('vendor', 'canceled')],
@@ -83,7 +95,8 @@ describe('GET /metrics', () => {
       atRisk: after.get(sampleKey('money_at_risk')),
     }).toEqual({ charged: 8, declined: 1, refunded: 2, atRisk: 0 });
 
-    const now = (name: string, labels: Record<string, string> = {}): number | undefined => after.get(sampleKey(name, labels));
+    const now = (name: string, labels: Record<string, string> = {}): number | undefined =>
+      after.get(sampleKey(name, labels));
     expect({
       running: now('order_steps_running'),
       queued: now('order_steps_queued'),
@@ -91,9 +104,12 @@ describe('GET /metrics', () => {
       threads: now('worker_threads'),
       couriersBusy: now('couriers_busy'),
       couriers: now('couriers'),
-      replaced: moved('worker_threads_replaced_total', { cause: 'died' }) + moved('worker_threads_replaced_total', { cause: 'terminated' }),
+      replaced:
+        moved('worker_threads_replaced_total', { cause: 'died' }) +
+        moved('worker_threads_replaced_total', { cause: 'terminated' }),
     }).toEqual({ running: 0, queued: 0, inFlight: 0, threads: 2, couriersBusy: 0, couriers: 5, replaced: 0 });
-    for (const name of ['nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes', 'worker_pool_utilization']) expect(after.has(name)).toBe(true);
+    for (const name of ['nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes', 'worker_pool_utilization'])
+      expect(after.has(name)).toBe(true);
     expect(after.has(sampleKey('worker_pool_task_run_milliseconds', { quantile: '0.99' }))).toBe(true);
     expect(after.has(sampleKey('worker_pool_task_wait_milliseconds', { quantile: '0.5' }))).toBe(true);
   });
@@ -143,7 +159,13 @@ describe('request ids and logs', () => {
       async () => log.lines.find((entry) => entry['request_id'] === 'lost-1'),
       (found) => found !== undefined,
     );
-    expect(line).toMatchObject({ msg: 'request answered', method: 'GET', path: '/nowhere', status: 404, duration_ms: expect.any(Number) });
+    expect(line).toMatchObject({
+      msg: 'request answered',
+      method: 'GET',
+      path: '/nowhere',
+      status: 404,
+      duration_ms: expect.any(Number),
+    });
   });
 
   it.each([
@@ -153,13 +175,25 @@ describe('request ids and logs', () => {
   ])('makes up a fresh id when the client sends %s', async (_case, given) => {
     const service = await start();
     const response = await fetch(new URL('/healthz', service.url), { headers: given ? { 'x-request-id': given } : {} });
-    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(response.headers.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     await response.json();
   });
 
   it('logs the stack of a crashed step, and never sends it', async () => {
     const log = captureLog();
-    const service = await start({}, { logger: log.logger, steps: [{ name: 'payment', module: compiledFixture('steps/throws-at-once').href }, DEFAULT_STEPS[1]!, DEFAULT_STEPS[2]!] });
+    const service = await start(
+      {},
+      {
+        logger: log.logger,
+        steps: [
+          { name: 'payment', module: compiledFixture('steps/throws-at-once').href },
+          DEFAULT_STEPS[1]!,
+          DEFAULT_STEPS[2]!,
+        ],
+      },
+    );
     const { status, body } = await service.order(orderBody({ order_id: 'bad-stack', delay_ms: instant }));
     expect(status).toBe(500);
     expect(JSON.stringify(body)).not.toMatch(/TypeError|step bug|at /);
@@ -169,22 +203,35 @@ describe('request ids and logs', () => {
     );
     expect(crash).toMatchObject({ order_id: 'bad-stack', step: 'payment', request_id: expect.any(String) });
     expect(String(crash!['detail'])).toContain('TypeError: step bug');
-    expect(log.lines.find((line) => line['order_id'] === 'bad-stack' && line['msg'] === 'order failed')).toMatchObject({ kind: 'internal', status: 500 });
+    expect(log.lines.find((line) => line['order_id'] === 'bad-stack' && line['msg'] === 'order failed')).toMatchObject({
+      kind: 'internal',
+      status: 500,
+    });
   });
 });
 
 describe('load shedding', () => {
   it('answers beyond MAX_INFLIGHT at once with 503 overloaded and Retry-After, starting no step', async () => {
     const service = await start({ maxInflight: 3 });
-    const running = Array.from({ length: 3 }, () => service.order(orderBody({ delay_ms: { payment: 600, vendor: 600, courier: 600 } })));
+    const running = Array.from({ length: 3 }, () =>
+      service.order(orderBody({ delay_ms: { payment: 600, vendor: 600, courier: 600 } })),
+    );
     await eventually(
       () => service.health(),
       (health) => health.running_steps === 9,
     );
-    expect(await (await fetch(new URL('/readyz', service.url))).json()).toEqual({ status: 'shedding', orders_in_flight: 3, max_inflight: 3 });
+    expect(await (await fetch(new URL('/readyz', service.url))).json()).toEqual({
+      status: 'shedding',
+      orders_in_flight: 3,
+      max_inflight: 3,
+    });
 
     const started = performance.now();
-    const response = await fetch(new URL('/order', service.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody()) });
+    const response = await fetch(new URL('/order', service.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(orderBody()),
+    });
     const took = performance.now() - started;
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('1');
@@ -200,7 +247,9 @@ describe('load shedding', () => {
 
   it('sheds at once even while every thread is busy computing', async () => {
     const service = await start({ maxInflight: 2 });
-    const busy = Array.from({ length: 2 }, () => service.order(orderBody({ cpu_ms: { payment: 600, vendor: 600, courier: 600 }, delay_ms: instant })));
+    const busy = Array.from({ length: 2 }, () =>
+      service.order(orderBody({ cpu_ms: { payment: 600, vendor: 600, courier: 600 }, delay_ms: instant })),
+    );
     await eventually(
       () => service.health(),
       (health) => health.running_steps === 6,
@@ -219,7 +268,11 @@ describe('load shedding', () => {
   it("turns orders away with 503 overloaded, never 500, when the worker pool's queue is full", async () => {
     const service = await start({ threads: 1, threadMaxTasks: 3, poolQueueLimit: 3 });
     // Steps that compute travel alone: twelve tasks, three running, three queued, the rest refused.
-    const order = () => orderBody({ delay_ms: { payment: 300, vendor: 300, courier: 300 }, cpu_ms: { payment: 1, vendor: 1, courier: 1 } });
+    const order = () =>
+      orderBody({
+        delay_ms: { payment: 300, vendor: 300, courier: 300 },
+        cpu_ms: { payment: 1, vendor: 1, courier: 1 },
+      });
     const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(order())));
     const statuses = answers.map(({ status }) => status).sort();
     expect(statuses).toEqual([200, 200, 503, 503]);

@@ -57,10 +57,20 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
   it('begins a run, says it is under way, records how it ended, runs again after an outcome that is not final, replays one that is', async () => {
     const [records] = await instances(1);
     const first = await started(records!, 'a', 'fp-a');
-    expect(await records!.get(k('a'))).toMatchObject({ key: k('a'), fingerprint: 'fp-a', state: 'running', runs: 1, outcome: undefined });
+    expect(await records!.get(k('a'))).toMatchObject({
+      key: k('a'),
+      fingerprint: 'fp-a',
+      state: 'running',
+      runs: 1,
+      outcome: undefined,
+    });
     expect(await records!.begin(k('a'), 'fp-a')).toEqual({ kind: 'running', run: first });
     expect(await records!.finish(k('a'), first, passing)).toBe('timeout');
-    expect(await records!.get(k('a'))).toMatchObject({ state: 'done', runs: 1, outcome: { kind: 'timeout', replay: undefined } });
+    expect(await records!.get(k('a'))).toMatchObject({
+      state: 'done',
+      runs: 1,
+      outcome: { kind: 'timeout', replay: undefined },
+    });
 
     const second = await started(records!, 'a', 'fp-a');
     expect(second).not.toBe(first);
@@ -74,8 +84,10 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
   it('keeps ids apart whatever they hold', async () => {
     const [records] = await instances(1);
     const ids = ['x\u0000y', 'x\\0y', 'x\\\u0000', '\u{1F600}'];
-    for (const [i, id] of ids.entries()) await records!.finish(k(id), await started(records!, id, `fp-${i}`), final(id));
-    for (const [i, id] of ids.entries()) expect(await records!.begin(k(id), `fp-${i}`)).toEqual({ kind: 'replay', result: result(id) });
+    for (const [i, id] of ids.entries())
+      await records!.finish(k(id), await started(records!, id, `fp-${i}`), final(id));
+    for (const [i, id] of ids.entries())
+      expect(await records!.begin(k(id), `fp-${i}`)).toEqual({ kind: 'replay', result: result(id) });
   });
 
   it('begins an order once when many instances begin it at once: one run, the others told it is under way', async () => {
@@ -84,7 +96,9 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
     const runs = answers.filter((answer) => answer.kind === 'started');
     expect(runs).toHaveLength(1);
     const run = (runs[0] as { run: number }).run;
-    expect(answers.filter((answer) => answer.kind === 'running')).toEqual(Array.from({ length: 29 }, () => ({ kind: 'running', run })));
+    expect(answers.filter((answer) => answer.kind === 'running')).toEqual(
+      Array.from({ length: 29 }, () => ({ kind: 'running', run })),
+    );
   });
 
   it('lets a caller on another instance wait for a run: told its outcome once it is recorded, or let go when it leaves', async () => {
@@ -112,38 +126,47 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
   });
 });
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`OrderRecords in Postgres, when an instance is lost${POSTGRES_SKIPPED}`, () => {
-  it('has its runs taken over once its lease expires: payment voided, recorded interrupted, its own finish told so, and a waiter let go', async () => {
-    const url = await stores.database();
-    const [lost] = await stores.open(1, { url, leaseMs: 600 });
-    const run = await started(lost!.records, 'orphan');
-    expect(await lost!.ledger.charge({ order: k('orphan'), run }, 1200, false)).toBe('charged');
-    // The lost instance stops renewing (as if killed) but its connections stay open, so its finish can be tried later.
-    await stopRenewing(url, lost!);
-    const [survivor] = await stores.open(1, { url });
-    const waiting = survivor!.records.awaitRun(k('orphan'), run, new AbortController().signal);
-    await survivor!.start();
-    const recorded = await eventually(
-      () => survivor!.records.get(k('orphan')),
-      (record) => record?.state === 'done',
-      { within: 5000, every: 100 },
-    );
-    expect(recorded).toMatchObject({ outcome: { kind: 'interrupted', replay: undefined } });
-    expect(await survivor!.ledger.moneyOf(k('orphan'))).toEqual({ charged: 1200, refunded: 1200 });
-    expect(await waiting).toEqual({ kind: 'interrupted', replay: undefined });
-    expect(await lost!.records.finish(k('orphan'), run, final('orphan'))).toBe('interrupted');
-    expect(survivor!.sharedHealth()).toMatchObject({ orders_recovered: 1 });
-    // A retry runs afresh.
-    expect(await survivor!.records.begin(k('orphan'), 'fp-orphan')).toMatchObject({ kind: 'started' });
-  });
-});
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `OrderRecords in Postgres, when an instance is lost${POSTGRES_SKIPPED}`,
+  () => {
+    it('has its runs taken over once its lease expires: payment voided, recorded interrupted, its own finish told so, and a waiter let go', async () => {
+      const url = await stores.database();
+      const [lost] = await stores.open(1, { url, leaseMs: 600 });
+      const run = await started(lost!.records, 'orphan');
+      expect(await lost!.ledger.charge({ order: k('orphan'), run }, 1200, false)).toBe('charged');
+      // The lost instance stops renewing (as if killed) but its connections stay open, so its finish can be tried
+      // later.
+      await stopRenewing(url, lost!);
+      const [survivor] = await stores.open(1, { url });
+      const waiting = survivor!.records.awaitRun(k('orphan'), run, new AbortController().signal);
+      await survivor!.start();
+      const recorded = await eventually(
+        () => survivor!.records.get(k('orphan')),
+        (record) => record?.state === 'done',
+        { within: 5000, every: 100 },
+      );
+      expect(recorded).toMatchObject({ outcome: { kind: 'interrupted', replay: undefined } });
+      expect(await survivor!.ledger.moneyOf(k('orphan'))).toEqual({ charged: 1200, refunded: 1200 });
+      expect(await waiting).toEqual({ kind: 'interrupted', replay: undefined });
+      expect(await lost!.records.finish(k('orphan'), run, final('orphan'))).toBe('interrupted');
+      expect(survivor!.sharedHealth()).toMatchObject({ orders_recovered: 1 });
+      // A retry runs afresh.
+      expect(await survivor!.records.begin(k('orphan'), 'fp-orphan')).toMatchObject({ kind: 'started' });
+    });
+  },
+);
 
-/** Make `store`'s lease lapse in Postgres now, as if its process had died (its timers keep running but can no longer renew it). */
+/**
+ * Make `store`'s lease lapse in Postgres now, as if its process had died (its timers keep running but can no longer
+ * renew it).
+ */
 async function stopRenewing(url: string, store: PostgresStore): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [store.sharedHealth().instance_id]);
+    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [
+      store.sharedHealth().instance_id,
+    ]);
   } finally {
     await client.end();
   }

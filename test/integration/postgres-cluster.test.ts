@@ -9,7 +9,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startRestartablePostgres, type RestartablePostgres } from '../support/postgres.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startRestartablePostgres,
+  type RestartablePostgres,
+} from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 
 let restartable: RestartablePostgres | undefined;
@@ -43,19 +49,26 @@ const lines = (target: ServerProcess): Line[] =>
   });
 
 /** Instances the primary has seen exit and said so (replaced, or not). */
-const exitsSeen = (target: ServerProcess): number => lines(target).filter((line) => /^an instance (died|could not reach Postgres)/.test(line.msg ?? '')).length;
+const exitsSeen = (target: ServerProcess): number =>
+  lines(target).filter((line) => /^an instance (died|could not reach Postgres)/.test(line.msg ?? '')).length;
 
-const isRunning = (target: ServerProcess): boolean => target.child.exitCode === null && target.child.signalCode === null;
+const isRunning = (target: ServerProcess): boolean =>
+  target.child.exitCode === null && target.child.signalCode === null;
 
 interface Health {
   readonly durable: { readonly instance_id: string | null; readonly store: string; readonly lease: string };
 }
 
-/** Instances answering with their store up and their lease held, over `tries` fresh connections (the primary deals them out in turn). */
+/**
+ * Instances answering with their store up and their lease held, over `tries` fresh connections (the primary deals them
+ * out in turn).
+ */
 async function servingInstances(target: ServerProcess, tries: number): Promise<Set<string>> {
   const serving = new Set<string>();
   for (let i = 0; i < tries; i++) {
-    const response = await fetch(new URL('/healthz', target.url), { headers: { connection: 'close' } }).catch(() => undefined);
+    const response = await fetch(new URL('/healthz', target.url), { headers: { connection: 'close' } }).catch(
+      () => undefined,
+    );
     if (!response?.ok) continue;
     const { durable } = (await response.json()) as Health;
     if (durable.instance_id && durable.store === 'up' && durable.lease === 'held') serving.add(durable.instance_id);
@@ -64,77 +77,102 @@ async function servingInstances(target: ServerProcess, tries: number): Promise<S
 }
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 through a Postgres outage${POSTGRES_SKIPPED}`, () => {
-  it('keeps the healthy instance, backs off while replacements cannot reach Postgres, and serves with 2 instances once it is back', { timeout: 90_000 }, async () => {
-    restartable = await startRestartablePostgres();
-    const url = await freshDatabase(restartable);
-    cluster = await startServerProcess({ INSTANCES: '2', THREADS: '1', LOG_LEVEL: 'warn', DATABASE_URL: url, LEASE_MS: '2000' });
-    const running = cluster;
-    const [victim, survivor] = lines(running).find((line) => line.msg?.startsWith('listening on'))?.pids ?? [];
-    expect(victim).toBeTypeOf('number');
+  it(
+    'keeps the healthy instance, backs off while replacements cannot reach Postgres, and serves with 2 instances once it is back',
+    { timeout: 90_000 },
+    async () => {
+      restartable = await startRestartablePostgres();
+      const url = await freshDatabase(restartable);
+      cluster = await startServerProcess({
+        INSTANCES: '2',
+        THREADS: '1',
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: url,
+        LEASE_MS: '2000',
+      });
+      const running = cluster;
+      const [victim, survivor] = lines(running).find((line) => line.msg?.startsWith('listening on'))?.pids ?? [];
+      expect(victim).toBeTypeOf('number');
 
-    await restartable.halt();
-    process.kill(victim!, 'SIGKILL');
-    // Six exits: what stopped the whole cluster before (more than five replacements a minute). Or the cluster gave up.
-    await eventually(
-      async () => ({ exits: exitsSeen(running), running: isRunning(running) }),
-      (seen) => seen.exits >= 6 || !seen.running,
-      { within: 60_000, every: 100 },
-    );
-    expect(isRunning(running)).toBe(true);
-    expect(() => process.kill(survivor!, 0)).not.toThrow();
-    // Replaced at once, then each replacement that could not start waited longer than the one before.
-    const waits = lines(running)
-      .flatMap((line) => (line.replacement_in_ms === undefined ? [] : [line.replacement_in_ms]))
-      .slice(0, 6);
-    expect(waits[0]).toBe(0);
-    for (let i = 1; i < waits.length; i++) expect(waits[i]).toBeGreaterThan(waits[i - 1]!);
-    // Each such line names the instance once, apart from the primary's own pid (JSON with a key twice reads as the last one).
-    const exitLines = running.stdout.filter((line) => /"msg":"an instance (died|could not reach Postgres)/.test(line));
-    for (const line of exitLines) expect(line.match(/"pid":/g)).toHaveLength(1);
-    expect(exitLines[0]).toContain(`"instance_pid":${victim}`);
+      await restartable.halt();
+      process.kill(victim!, 'SIGKILL');
+      // Six exits: what stopped the whole cluster before (more than five replacements a minute). Or the cluster gave
+      // up.
+      await eventually(
+        async () => ({ exits: exitsSeen(running), running: isRunning(running) }),
+        (seen) => seen.exits >= 6 || !seen.running,
+        { within: 60_000, every: 100 },
+      );
+      expect(isRunning(running)).toBe(true);
+      expect(() => process.kill(survivor!, 0)).not.toThrow();
+      // Replaced at once, then each replacement that could not start waited longer than the one before.
+      const waits = lines(running)
+        .flatMap((line) => (line.replacement_in_ms === undefined ? [] : [line.replacement_in_ms]))
+        .slice(0, 6);
+      expect(waits[0]).toBe(0);
+      for (let i = 1; i < waits.length; i++) expect(waits[i]).toBeGreaterThan(waits[i - 1]!);
+      // Each such line names the instance once, apart from the primary's own pid (JSON with a key twice reads as the
+      // last one).
+      const exitLines = running.stdout.filter((line) =>
+        /"msg":"an instance (died|could not reach Postgres)/.test(line),
+      );
+      for (const line of exitLines) expect(line.match(/"pid":/g)).toHaveLength(1);
+      expect(exitLines[0]).toContain(`"instance_pid":${victim}`);
 
-    await restartable.resume();
-    await eventually(
-      () => servingInstances(running, 12),
-      (serving) => serving.size === 2,
-      { within: 30_000, every: 200 },
-    );
-    expect(() => process.kill(survivor!, 0)).not.toThrow();
-    const order = await fetch(new URL('/order', running.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
-    });
-    expect(order.status).toBe(200);
-  });
+      await restartable.resume();
+      await eventually(
+        () => servingInstances(running, 12),
+        (serving) => serving.size === 2,
+        { within: 30_000, every: 200 },
+      );
+      expect(() => process.kill(survivor!, 0)).not.toThrow();
+      const order = await fetch(new URL('/order', running.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+      });
+      expect(order.status).toBe(200);
+    },
+  );
 });
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 and a client's rate limit${POSTGRES_SKIPPED}`, () => {
-  it('holds one CLIENT_RATE_LIMIT per client across the instances of a machine: counted in the primary, not per instance', { timeout: 60_000 }, async () => {
-    restartable = await startRestartablePostgres();
-    const url = await freshDatabase(restartable);
-    const key = 'acme_key_0123456789abcdefghijklmnopqrstuv';
-    cluster = await startServerProcess({ INSTANCES: '2', THREADS: '1', LOG_LEVEL: 'warn', DATABASE_URL: url, API_KEYS: `acme:${key}`, CLIENT_RATE_LIMIT: '10' });
-    const running = cluster;
-    await eventually(
-      () => servingInstances(running, 12),
-      (serving) => serving.size === 2,
-      { within: 30_000, every: 200 },
-    );
-    // Each on a connection of its own: the primary deals them out to both instances.
-    const statuses = await Promise.all(
-      Array.from({ length: 20 }, async () => {
-        const response = await fetch(new URL('/order', running.url), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, connection: 'close' },
-          body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
-        });
-        await response.body?.cancel();
-        return response.status;
-      }),
-    );
-    // Counted per instance, up to 20 would pass.
-    expect(statuses.filter((status) => status === 200)).toHaveLength(10);
-    expect(statuses.filter((status) => status === 429)).toHaveLength(10);
-  });
+  it(
+    'holds one CLIENT_RATE_LIMIT per client across the instances of a machine: counted in the primary, not per instance',
+    { timeout: 60_000 },
+    async () => {
+      restartable = await startRestartablePostgres();
+      const url = await freshDatabase(restartable);
+      const key = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+      cluster = await startServerProcess({
+        INSTANCES: '2',
+        THREADS: '1',
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: url,
+        API_KEYS: `acme:${key}`,
+        CLIENT_RATE_LIMIT: '10',
+      });
+      const running = cluster;
+      await eventually(
+        () => servingInstances(running, 12),
+        (serving) => serving.size === 2,
+        { within: 30_000, every: 200 },
+      );
+      // Each on a connection of its own: the primary deals them out to both instances.
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const response = await fetch(new URL('/order', running.url), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, connection: 'close' },
+            body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+          });
+          await response.body?.cancel();
+          return response.status;
+        }),
+      );
+      // Counted per instance, up to 20 would pass.
+      expect(statuses.filter((status) => status === 200)).toHaveLength(10);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(10);
+    },
+  );
 });

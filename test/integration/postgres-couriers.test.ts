@@ -21,7 +21,14 @@ import { InstanceLease } from '../../src/postgres/instance-lease.js';
 import { Notifications } from '../../src/postgres/notifications.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
 import { NO_TOKEN, SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  sql,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
 
 const COURIERS = 5;
@@ -54,7 +61,8 @@ interface Instance {
 
 /** One instance's courier side: its own pool, lease and LISTEN connection, as DurableStore assembles them. */
 async function instance(url: string, leaseMs: number, statementTimeoutMs = 30_000): Promise<Instance> {
-  // Statements may wait on the test's locks far longer than the lease: unless a test says so, they must not time out meanwhile.
+  // Statements may wait on the test's locks far longer than the lease: unless a test says so, they must not time out
+  // meanwhile.
   const db = new Database({ url, poolSize: 4, statementTimeoutMs, log: silent });
   await db.migrate(MIGRATIONS);
   await coordinateCourierPool(db, COURIERS, silent);
@@ -129,7 +137,9 @@ async function takesBy(url: string, identity: string): Promise<number> {
 
 /** Rows Postgres has under an identity. */
 async function rowsOf(url: string, identity: string): Promise<number> {
-  const [row] = await sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM courier_slots WHERE holder = $1', [identity]);
+  const [row] = await sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM courier_slots WHERE holder = $1', [
+    identity,
+  ]);
   return row!.n;
 }
 
@@ -149,7 +159,10 @@ function waitingStep(semaphore: SlotSemaphore): WaitingStep {
     semaphore.wakeIfSlotFree();
   };
   cleanups.push(async () => withdraw());
-  return { slot: semaphore.acquire(STEP, { token: NO_TOKEN, isCanceled: () => over, whenCanceled: () => withdrawn.promise }), withdraw };
+  return {
+    slot: semaphore.acquire(STEP, { token: NO_TOKEN, isCanceled: () => over, whenCanceled: () => withdrawn.promise }),
+    withdraw,
+  };
 }
 
 /** Slots a step could take right now: taken and given back at once. */
@@ -160,43 +173,49 @@ function lendable(semaphore: SlotSemaphore): number {
   return taken.length;
 }
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a courier take answered after the lease was given up${POSTGRES_SKIPPED}`, () => {
-  it('lends nothing and gives its rows back, so that another instance can take them at once', async () => {
-    const url = await freshDatabase(server!);
-    const a = await instance(url, 3000);
-    const given = a.lease.id()!;
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `a courier take answered after the lease was given up${POSTGRES_SKIPPED}`,
+  () => {
+    it('lends nothing and gives its rows back, so that another instance can take them at once', async () => {
+      const url = await freshDatabase(server!);
+      const a = await instance(url, 3000);
+      const given = a.lease.id()!;
 
-    // Hold A's take on its way (the rows' table locked), and its renewals with it (its instance row locked).
-    const locker = new pg.Client({ connectionString: url });
-    await locker.connect();
-    cleanups.push(() => locker.end());
-    await locker.query('BEGIN');
-    await locker.query('LOCK TABLE courier_slots IN ACCESS EXCLUSIVE MODE');
-    await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [given]);
-    const taking = a.allotment.start();
+      // Hold A's take on its way (the rows' table locked), and its renewals with it (its instance row locked).
+      const locker = new pg.Client({ connectionString: url });
+      await locker.connect();
+      cleanups.push(() => locker.end());
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE courier_slots IN ACCESS EXCLUSIVE MODE');
+      await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [given]);
+      const taking = a.allotment.start();
 
-    // A's lease runs out on its own clock: it gives its identity up (and revokes what it lends: nothing yet).
-    await eventually(
-      async () => a.lease.lost,
-      (lost) => lost === 1,
-      { within: 10_000, every: 20 },
-    );
-    // In Postgres the lease still holds — it always outlives the instance's own count by a margin — so the take, let go now, gets every row.
-    await locker.query("UPDATE instances SET lease_until = now() + interval '10 seconds' WHERE instance_id = $1", [given]);
-    await locker.query('COMMIT');
-    await taking;
+      // A's lease runs out on its own clock: it gives its identity up (and revokes what it lends: nothing yet).
+      await eventually(
+        async () => a.lease.lost,
+        (lost) => lost === 1,
+        { within: 10_000, every: 20 },
+      );
+      // In Postgres the lease still holds — it always outlives the instance's own count by a margin — so the take, let
+      // go now, gets every row.
+      await locker.query("UPDATE instances SET lease_until = now() + interval '10 seconds' WHERE instance_id = $1", [
+        given,
+      ]);
+      await locker.query('COMMIT');
+      await taking;
 
-    expect(a.allotment.lent).toBe(0);
-    expect(lendable(a.semaphore)).toBe(0);
-    expect(await sql(url, 'SELECT slot FROM courier_slots WHERE holder = $1', [given])).toEqual([]);
+      expect(a.allotment.lent).toBe(0);
+      expect(lendable(a.semaphore)).toBe(0);
+      expect(await sql(url, 'SELECT slot FROM courier_slots WHERE holder = $1', [given])).toEqual([]);
 
-    // Another instance takes them all at once; across both, never more than COURIERS to lend.
-    const b = await instance(url, 3000);
-    await b.allotment.start();
-    expect(b.allotment.lent).toBe(COURIERS);
-    expect(lendable(a.semaphore) + lendable(b.semaphore)).toBe(COURIERS);
-  });
-});
+      // Another instance takes them all at once; across both, never more than COURIERS to lend.
+      const b = await instance(url, 3000);
+      await b.allotment.start();
+      expect(b.allotment.lent).toBe(COURIERS);
+      expect(lendable(a.semaphore) + lendable(b.semaphore)).toBe(COURIERS);
+    });
+  },
+);
 
 /**
  * C holds every row and its steps every slot; B starts and wants one. C,
@@ -223,7 +242,8 @@ async function giveBackHeldWhileWanting(url: string, cStatementTimeoutMs?: numbe
     (waiting) => waiting === 2,
     { within: 5000, every: 10 },
   );
-  // Two steps of C end: the first slot goes to C's waiting step, the second to the give-back, which then releases its row.
+  // Two steps of C end: the first slot goes to C's waiting step, the second to the give-back, which then releases its
+  // row.
   c.semaphore.release(busy[0]!, STEP);
   c.semaphore.release(busy[1]!, STEP);
   await eventually(
@@ -251,118 +271,148 @@ async function expectLentOnceEach(url: string, c: Instance, cId: string, b: Inst
     (held) => held >= COURIERS,
     { within: 5000, every: 20 },
   );
-  expect({ c: await rowsOf(url, cId), b: await rowsOf(url, bId) }).toEqual({ c: c.allotment.held, b: b.allotment.held });
+  expect({ c: await rowsOf(url, cId), b: await rowsOf(url, bId) }).toEqual({
+    c: c.allotment.held,
+    b: b.allotment.held,
+  });
   expect(c.allotment.lent + b.allotment.lent).toBeLessThanOrEqual(COURIERS);
 }
 
 /** Until no release of a courier row is under way in Postgres (one whose client gave up on it included). */
 async function untilNoGiveBackRuns(url: string): Promise<void> {
   await eventually(
-    () => sql<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%SET holder = NULL%' AND state <> 'idle' AND pid <> pg_backend_pid()"),
+    () =>
+      sql<{ n: number }>(
+        url,
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%SET holder = NULL%' AND state <> 'idle' AND pid <> pg_backend_pid()",
+      ),
     ([row]) => row!.n === 0,
     { within: 5000, every: 20 },
   );
 }
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a courier row given back while its instance wants couriers again${POSTGRES_SKIPPED}`, () => {
-  it('is not taken back by that instance while its give-back is on its way, so no slot is lent twice', async () => {
-    const url = await freshDatabase(server!);
-    const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url);
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `a courier row given back while its instance wants couriers again${POSTGRES_SKIPPED}`,
+  () => {
+    it('is not taken back by that instance while its give-back is on its way, so no slot is lent twice', async () => {
+      const url = await freshDatabase(server!);
+      const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url);
 
-    // C takes while its give-back is still on its way: nothing is free, and the row on its way back is not C's to take.
-    const takesBefore = await takesBy(url, cId);
-    await eventually(
-      () => takesBy(url, cId),
-      (takes) => takes > takesBefore,
-      { within: 5000, every: 20 },
-    );
-    expect(await sql<{ taken: number[] }>(url, 'SELECT taken FROM courier_takes WHERE me = $1 ORDER BY at DESC LIMIT 1', [cId])).toEqual([{ taken: [] }]);
+      // C takes while its give-back is still on its way: nothing is free, and the row on its way back is not C's to
+      // take.
+      const takesBefore = await takesBy(url, cId);
+      await eventually(
+        () => takesBy(url, cId),
+        (takes) => takes > takesBefore,
+        { within: 5000, every: 20 },
+      );
+      expect(
+        await sql<{ taken: number[] }>(url, 'SELECT taken FROM courier_takes WHERE me = $1 ORDER BY at DESC LIMIT 1', [
+          cId,
+        ]),
+      ).toEqual([{ taken: [] }]);
 
-    // The give-back goes through; B or C takes the row.
-    await releaseGiveBacks();
-    await untilNoGiveBackRuns(url);
-    await expectLentOnceEach(url, c, cId, b, bId);
-  });
+      // The give-back goes through; B or C takes the row.
+      await releaseGiveBacks();
+      await untilNoGiveBackRuns(url);
+      await expectLentOnceEach(url, c, cId, b, bId);
+    });
 
-  it('frees nothing when its release lands after the client gave up on it and the instance took the row again', async () => {
-    const url = await freshDatabase(server!);
-    // C's client gives up on a statement after 500 ms; in Postgres the statement goes on.
-    const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url, 500);
+    it('frees nothing when its release lands after the client gave up on it and the instance took the row again', async () => {
+      const url = await freshDatabase(server!);
+      // C's client gives up on a statement after 500 ms; in Postgres the statement goes on.
+      const { c, cId, b, bId, releaseGiveBacks } = await giveBackHeldWhileWanting(url, 500);
 
-    // The release failed for C: the row is its own again, unknown to it, and its steps want one — it takes it back.
-    await eventually(
-      async () => c.allotment.held,
-      (held) => held === COURIERS,
-      { within: 5000, every: 20 },
-    );
-    // The release C gave up on goes through now, in Postgres.
-    await releaseGiveBacks();
-    await untilNoGiveBackRuns(url);
-    await expectLentOnceEach(url, c, cId, b, bId);
-  });
-});
+      // The release failed for C: the row is its own again, unknown to it, and its steps want one — it takes it back.
+      await eventually(
+        async () => c.allotment.held,
+        (held) => held === COURIERS,
+        { within: 5000, every: 20 },
+      );
+      // The release C gave up on goes through now, in Postgres.
+      await releaseGiveBacks();
+      await untilNoGiveBackRuns(url);
+      await expectLentOnceEach(url, c, cId, b, bId);
+    });
+  },
+);
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a give-back waiting for its slot when the lease is given up${POSTGRES_SKIPPED}`, () => {
-  it('counts as a slot still lent under that lease: nothing is lent again until it is back, and it gives back no row of the next identity', async () => {
-    const url = await freshDatabase(server!);
-    await withCourierHooks(url);
-    // Another live instance (only a row in Postgres) holds every row but the first: A gets one.
-    const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
-    await coordinateCourierPool(db, COURIERS, silent);
-    await db.close();
-    await sql(url, "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ('00000000-0000-4000-8000-000000000001', 'elsewhere', 1, now() + interval '1 hour')");
-    await sql(url, "UPDATE courier_slots SET holder = '00000000-0000-4000-8000-000000000001', held_since = now() WHERE slot > 1");
-    const a = await instance(url, 1500);
-    await a.allotment.start();
-    const oldId = a.lease.id()!;
-    expect(a.allotment.held).toBe(1);
-    const stuck = a.semaphore.tryAcquire(STEP);
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `a give-back waiting for its slot when the lease is given up${POSTGRES_SKIPPED}`,
+  () => {
+    it('counts as a slot still lent under that lease: nothing is lent again until it is back, and it gives back no row of the next identity', async () => {
+      const url = await freshDatabase(server!);
+      await withCourierHooks(url);
+      // Another live instance (only a row in Postgres) holds every row but the first: A gets one.
+      const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
+      await coordinateCourierPool(db, COURIERS, silent);
+      await db.close();
+      await sql(
+        url,
+        "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ('00000000-0000-4000-8000-000000000001', 'elsewhere', 1, now() + interval '1 hour')",
+      );
+      await sql(
+        url,
+        "UPDATE courier_slots SET holder = '00000000-0000-4000-8000-000000000001', held_since = now() WHERE slot > 1",
+      );
+      const a = await instance(url, 1500);
+      await a.allotment.start();
+      const oldId = a.lease.id()!;
+      expect(a.allotment.held).toBe(1);
+      const stuck = a.semaphore.tryAcquire(STEP);
 
-    // B wants one: A, whose steps want none, gives its row back — once its step lets go of the slot, which it does not yet.
-    const b = await instance(url, 10_000);
-    await b.allotment.start();
-    const bStep = waitingStep(b.semaphore);
-    await eventually(
-      async () => a.semaphore.waiting(),
-      (waiting) => waiting === 1,
-      { within: 5000, every: 10 },
-    );
-    bStep.withdraw();
+      // B wants one: A, whose steps want none, gives its row back — once its step lets go of the slot, which it does
+      // not yet.
+      const b = await instance(url, 10_000);
+      await b.allotment.start();
+      const bStep = waitingStep(b.semaphore);
+      await eventually(
+        async () => a.semaphore.waiting(),
+        (waiting) => waiting === 1,
+        { within: 5000, every: 10 },
+      );
+      bStep.withdraw();
 
-    // A's renewals are held until its lease has run out, on its clock and then in Postgres; it registers anew.
-    const locker = new pg.Client({ connectionString: url });
-    await locker.connect();
-    releases.push(async () => void (await locker.end().catch(() => {})));
-    await locker.query('BEGIN');
-    await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [oldId]);
-    await eventually(
-      async () => a.lease.lost,
-      (lost) => lost === 1,
-      { within: 10_000, every: 20 },
-    );
-    await eventually(
-      () => sql<{ expired: boolean }>(url, 'SELECT lease_until < now() AS expired FROM instances WHERE instance_id = $1', [oldId]),
-      ([row]) => row!.expired,
-      { within: 5000, every: 20 },
-    );
-    await locker.query('COMMIT');
-    await eventually(
-      async () => a.lease.id(),
-      (id) => id !== undefined,
-      { within: 5000, every: 20 },
-    );
+      // A's renewals are held until its lease has run out, on its clock and then in Postgres; it registers anew.
+      const locker = new pg.Client({ connectionString: url });
+      await locker.connect();
+      releases.push(async () => void (await locker.end().catch(() => {})));
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [oldId]);
+      await eventually(
+        async () => a.lease.lost,
+        (lost) => lost === 1,
+        { within: 10_000, every: 20 },
+      );
+      await eventually(
+        () =>
+          sql<{ expired: boolean }>(
+            url,
+            'SELECT lease_until < now() AS expired FROM instances WHERE instance_id = $1',
+            [oldId],
+          ),
+        ([row]) => row!.expired,
+        { within: 5000, every: 20 },
+      );
+      await locker.query('COMMIT');
+      await eventually(
+        async () => a.lease.id(),
+        (id) => id !== undefined,
+        { within: 5000, every: 20 },
+      );
 
-    // A's steps want a courier. The slot lent under the old lease is still held: A must lend nothing meanwhile.
-    const aStep = waitingStep(a.semaphore);
-    await Promise.race([aStep.slot, pause(1500)]);
-    // The old step lets go; whatever A lends now, it holds rows for.
-    a.semaphore.release(stuck, STEP);
-    await eventually(
-      async () => a.semaphore.waiting(),
-      (waiting) => waiting === 0,
-      { within: 5000, every: 20 },
-    );
-    expect(a.allotment.lent).toBeLessThanOrEqual(a.allotment.held);
-    expect(await rowsOf(url, a.lease.id()!)).toBe(a.allotment.held);
-  });
-});
+      // A's steps want a courier. The slot lent under the old lease is still held: A must lend nothing meanwhile.
+      const aStep = waitingStep(a.semaphore);
+      await Promise.race([aStep.slot, pause(1500)]);
+      // The old step lets go; whatever A lends now, it holds rows for.
+      a.semaphore.release(stuck, STEP);
+      await eventually(
+        async () => a.semaphore.waiting(),
+        (waiting) => waiting === 0,
+        { within: 5000, every: 20 },
+      );
+      expect(a.allotment.lent).toBeLessThanOrEqual(a.allotment.held);
+      expect(await rowsOf(url, a.lease.id()!)).toBe(a.allotment.held);
+    });
+  },
+);

@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiledModule, pathOf } from '../../src/paths.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql, startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  sql,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const ADMIN = 'keys_admin_0123456789abcdefghijklmnopqrst';
@@ -24,8 +31,13 @@ afterAll(async () => {
 });
 
 /** `npm run keys -- …args` as a process: its exit code and what it wrote. */
-function keys(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [pathOf(compiledModule('scripts/keys')), ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl } });
+function keys(
+  databaseUrl: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [pathOf(compiledModule('scripts/keys')), ...args], {
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -55,7 +67,13 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
     expect(listed.stdout).not.toContain(key);
     expect((await keys(url, 'revoke', 'acme')).stderr).toContain('revoked 1 key of acme');
     expect((await keys(url, 'list')).stdout).toMatch(/^acme\t0 live\t1 revoked/);
-    for (const args of [['add'], ['add', 'has space'], ['add', 'anonymous'], ['frobnicate', 'acme'], ['list', 'acme']]) {
+    for (const args of [
+      ['add'],
+      ['add', 'has space'],
+      ['add', 'anonymous'],
+      ['frobnicate', 'acme'],
+      ['list', 'acme'],
+    ]) {
       const refused = await keys(url, ...args);
       expect(refused.code, args.join(' ')).toBe(78);
       expect(refused.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
@@ -64,7 +82,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
 
   it('a key issued is accepted by every instance, and one revoked is refused by another instance within a second', async () => {
     const url = await freshDatabase(server!);
-    const config = { durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 }, access: { mode: 'keys' as const, clients: [], adminKey: ADMIN } };
+    const config = {
+      durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
+      access: { mode: 'keys' as const, clients: [], adminKey: ADMIN },
+    };
     const [a, b] = [await startTestService({ config }), await startTestService({ config })];
     try {
       const key = (await keys(url, 'add', 'acme')).stdout.trim();

@@ -32,7 +32,9 @@ afterEach(async () => {
   // end, not after: pool.end() resolves once it has asked its connections to close, not once they have, and a
   // server process still closing holds its session locks (the check after it failed now and then on a lock the
   // test itself had left held on a pooled connection, already on its way out).
-  const { rows } = await admin.query<{ held: number }>("SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory'");
+  const { rows } = await admin.query<{ held: number }>(
+    "SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory'",
+  );
   await Promise.all(pools.map((pool) => pool.end()));
   pools = [];
   expect(rows[0]?.held).toBe(0);
@@ -54,7 +56,9 @@ async function recorded(pool: pg.Pool): Promise<{ id: number; name: string }[]> 
 }
 
 async function tables(pool: pg.Pool): Promise<string[]> {
-  const { rows } = await pool.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+  const { rows } = await pool.query<{ name: string }>(
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+  );
   return rows.map((row) => row.name);
 }
 
@@ -70,7 +74,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
   it('applies the service schema to an empty database, then nothing on the next start', async () => {
     const [pool] = await freshDatabase();
     expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.map((m) => m.id));
-    expect(await tables(pool!)).toEqual(['api_keys', 'courier_slots', 'instances', 'orders', 'provider_payments', 'schema_migrations']);
+    expect(await tables(pool!)).toEqual([
+      'api_keys',
+      'courier_slots',
+      'instances',
+      'orders',
+      'provider_payments',
+      'schema_migrations',
+    ]);
     expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
   });
@@ -79,7 +90,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     const [pool] = await freshDatabase();
     const beforeClients = MIGRATIONS.filter((m) => m.id < 3);
     await migrate(pool!, beforeClients);
-    await pool!.query("INSERT INTO orders (order_id, fingerprint, run, runs, state, kind, finished_at, replay_until) VALUES ('old-order', 'fp', 1, 1, 'done', 'ok', now(), now() + interval '1 hour')");
+    await pool!.query(
+      "INSERT INTO orders (order_id, fingerprint, run, runs, state, kind, finished_at, replay_until) VALUES ('old-order', 'fp', 1, 1, 'done', 'ok', now(), now() + interval '1 hour')",
+    );
     await pool!.query("INSERT INTO provider_payments (order_id, run, charged) VALUES ('old-order', 1, 1200)");
     expect(await migrate(pool!, MIGRATIONS)).toEqual(MIGRATIONS.filter((m) => m.id >= 3).map((m) => m.id));
     const orders = await pool!.query('SELECT order_id, client FROM orders');
@@ -95,7 +108,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     await holder.query("SELECT pg_advisory_lock(hashtextextended('order-threads:schema_migrations', 0))");
     const migrating = migrate(pool!, THREE);
     const waiting = async (): Promise<number | undefined> =>
-      (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")).rows[0]?.pid;
+      (
+        await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+        )
+      ).rows[0]?.pid;
     let pid: number | undefined;
     while ((pid = await waiting()) === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
     // Postgres shutting down, a network cut: the connection ends under the waiting migration.
@@ -123,10 +140,17 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
 
   it('leaves a failed migration neither applied nor recorded, and stops there', async () => {
     const [pool] = await freshDatabase();
-    const failing: Migration[] = [THREE[0]!, { id: 2, name: 'half', sql: 'CREATE TABLE half (x int); SELECT 1 / 0' }, THREE[2]!];
+    const failing: Migration[] = [
+      THREE[0]!,
+      { id: 2, name: 'half', sql: 'CREATE TABLE half (x int); SELECT 1 / 0' },
+      THREE[2]!,
+    ];
     const error = await migrate(pool!, failing).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MigrationError);
-    expect(error).toMatchObject({ kind: 'migration_failed', message: expect.stringContaining('migration 2 (half) failed: division by zero') });
+    expect(error).toMatchObject({
+      kind: 'migration_failed',
+      message: expect.stringContaining('migration 2 (half) failed: division by zero'),
+    });
     expect(await tables(pool!)).toEqual(['a', 'schema_migrations']);
     expect(await recorded(pool!)).toEqual([{ id: 1, name: 'a' }]);
   });
@@ -137,7 +161,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
   ])('refuses to start when %s', async (_, code, says) => {
     const [pool] = await freshDatabase();
     await migrate(pool!, THREE.slice(0, 2));
-    await expect(migrate(pool!, code)).rejects.toMatchObject({ kind: 'history_mismatch', message: expect.stringContaining(says) });
+    await expect(migrate(pool!, code)).rejects.toMatchObject({
+      kind: 'history_mismatch',
+      message: expect.stringContaining(says),
+    });
   });
 
   it('refuses migrations out of order before touching the database', async () => {

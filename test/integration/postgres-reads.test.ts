@@ -8,7 +8,13 @@ import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
-import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 import { pause } from '../support/wait.js';
 
 let server: TestPostgres | undefined;
@@ -40,7 +46,11 @@ async function answer(response: Promise<Response>): Promise<Answer> {
     const body = (await res.json()) as { error?: { kind: string } };
     return { status: res.status, kind: body.error?.kind, retryAfter: res.headers.get('retry-after') };
   } catch (error) {
-    return { status: 'failed', kind: String((error as { cause?: { code?: string } }).cause?.code ?? error), retryAfter: null };
+    return {
+      status: 'failed',
+      kind: String((error as { cause?: { code?: string } }).cause?.code ?? error),
+      retryAfter: null,
+    };
   }
 }
 
@@ -50,18 +60,34 @@ async function answer(response: Promise<Response>): Promise<Answer> {
  */
 function postOrder(url: URL, body: unknown): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = request(new URL('/order', url), { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, kind: (JSON.parse(text) as { error?: { kind: string } }).error?.kind, retryAfter: res.headers['retry-after'] ?? null }));
-    });
-    req.on('error', (error) => resolve({ status: 'failed', kind: String((error as { code?: string }).code ?? error), retryAfter: null }));
+    const req = request(
+      new URL('/order', url),
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            kind: (JSON.parse(text) as { error?: { kind: string } }).error?.kind,
+            retryAfter: res.headers['retry-after'] ?? null,
+          }),
+        );
+      },
+    );
+    req.on('error', (error) =>
+      resolve({ status: 'failed', kind: String((error as { code?: string }).code ?? error), retryAfter: null }),
+    );
     req.end(JSON.stringify(body));
   });
 }
 
-/** GET /orders/{id} on a connection closed after it: none is reused, so none can be closed by the server's keep-alive timeout as it is reused. */
-const read = (url: URL, orderId: string): Promise<Answer> => answer(fetch(new URL(`/orders/${orderId}`, url), { headers: { connection: 'close' } }));
+/**
+ * GET /orders/{id} on a connection closed after it: none is reused, so none can be closed by the server's keep-alive
+ * timeout as it is reused.
+ */
+const read = (url: URL, orderId: string): Promise<Answer> =>
+  answer(fetch(new URL(`/orders/${orderId}`, url), { headers: { connection: 'close' } }));
 
 function tally(answers: readonly Answer[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -75,12 +101,16 @@ function tally(answers: readonly Answer[]): Record<string, number> {
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_SKIPPED}`, () => {
   it('of 10,000 unknown orders at once while orders arrive at 20/s: the orders are served, Postgres is never declared down, and reads beyond the bound are told 503 overloaded with Retry-After', async () => {
     const url = await freshDatabase(server!);
-    // Errors only: a warn line for each of thousands of 503s would fill the pipe to this busy process and stall the server on it.
-    // A long lease: 10,000 connections at once can hold a starved event loop for seconds here, and the lease is not what this is about.
+    // Errors only: a warn line for each of thousands of 503s would fill the pipe to this busy process and stall the
+    // server on it.
+    // A long lease: 10,000 connections at once can hold a starved event loop for seconds here, and the lease is not
+    // what this is about.
     target = await startServerProcess({ THREADS: '2', LOG_LEVEL: 'error', DATABASE_URL: url, LEASE_MS: '20000' });
     const running = target;
     // The reads' connections, opened before the burst, as a running service has them.
-    expect((await Promise.all([0, 1].map((i) => read(running.url, `warm-${i}`)))).map((warm) => warm.status)).toEqual([404, 404]);
+    expect((await Promise.all([0, 1].map((i) => read(running.url, `warm-${i}`)))).map((warm) => warm.status)).toEqual([
+      404, 404,
+    ]);
 
     const orders: Array<Promise<Answer>> = [];
     let ordering = true;
@@ -98,7 +128,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     await arrivals;
     const ordered = await Promise.all(orders);
 
-    const seen = JSON.stringify({ orders: tally(ordered), reads: tally(reads), errors: running.stdout.filter((line) => line.includes('"level":50')) });
+    const seen = JSON.stringify({
+      orders: tally(ordered),
+      reads: tally(reads),
+      errors: running.stdout.filter((line) => line.includes('"level":50')),
+    });
     expect(tally(ordered), seen).toEqual({ 200: ordered.length });
     // Each read is answered: not found, or sent away to come back later — never "the store is unavailable".
     const readCounts = tally(reads);

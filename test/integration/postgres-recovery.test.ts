@@ -41,12 +41,20 @@ async function connect(url: string): Promise<pg.Client> {
 
 /** Statements of this database waiting for a lock right now. */
 async function waitingOnLocks(url: string): Promise<number> {
-  const [row] = await sql<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+  const [row] = await sql<{ n: number }>(
+    url,
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+  );
   return row!.n;
 }
 
 const ok = (orderId: string): RecordedOutcome => {
-  const result: OrderResult = { orderId, steps: [{ name: 'payment', status: 'ok', durationMs: 3, threadId: 1, attempts: 1, effect: 'applied' }], compensations: [], failure: undefined };
+  const result: OrderResult = {
+    orderId,
+    steps: [{ name: 'payment', status: 'ok', durationMs: 3, threadId: 1, attempts: 1, effect: 'applied' }],
+    compensations: [],
+    failure: undefined,
+  };
   return { kind: 'ok', replay: result };
 };
 
@@ -56,87 +64,107 @@ async function startedRun(store: PostgresStore, orderId: string): Promise<number
   return begun.run;
 }
 
-/** As if the run had gone on for an hour: older than any orphan threshold, so only this instance's own knowledge keeps recovery off it. */
+/**
+ * As if the run had gone on for an hour: older than any orphan threshold, so only this instance's own knowledge keeps
+ * recovery off it.
+ */
 async function makeOld(url: string, orderId: string): Promise<void> {
   await sql(url, "UPDATE orders SET received_at = now() - interval '1 hour' WHERE order_id = $1", [k(orderId)]);
 }
 
-describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery on the instance that runs the order${POSTGRES_SKIPPED}`, () => {
-  it('never claims a run whose finish is on its way: the paid order is recorded ok and keeps its money', async () => {
-    const url = await stores.database();
-    // A pool of 4: the finishes go one batch at a time (durable-store.ts), so a batch held on a lock holds the next one back, unsent.
-    const [store] = await stores.open(1, { url });
-    const paid = await startedRun(store!, 'paid');
-    expect(await store!.ledger.charge({ order: k('paid'), run: paid }, 1200, false)).toBe('charged');
-    await makeOld(url, 'paid');
-    const blocker = await startedRun(store!, 'blocker');
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `recovery on the instance that runs the order${POSTGRES_SKIPPED}`,
+  () => {
+    it('never claims a run whose finish is on its way: the paid order is recorded ok and keeps its money', async () => {
+      const url = await stores.database();
+      // A pool of 4: the finishes go one batch at a time (durable-store.ts), so a batch held on a lock holds the next
+      // one back, unsent.
+      const [store] = await stores.open(1, { url });
+      const paid = await startedRun(store!, 'paid');
+      expect(await store!.ledger.charge({ order: k('paid'), run: paid }, 1200, false)).toBe('charged');
+      await makeOld(url, 'paid');
+      const blocker = await startedRun(store!, 'blocker');
 
-    // The blocker's finish waits on a lock the test holds; the paid order's finish waits behind it, on its way.
-    const locker = await connect(url);
-    await locker.query('BEGIN');
-    await locker.query("SELECT 1 FROM orders WHERE order_id = 'test:blocker' FOR UPDATE");
-    const blocked = store!.records.finish(k('blocker'), blocker, ok('blocker'));
-    await eventually(
-      () => waitingOnLocks(url),
-      (n) => n === 1,
-    );
-    const finishing = store!.records.finish(k('paid'), paid, ok('paid'));
+      // The blocker's finish waits on a lock the test holds; the paid order's finish waits behind it, on its way.
+      const locker = await connect(url);
+      await locker.query('BEGIN');
+      await locker.query("SELECT 1 FROM orders WHERE order_id = 'test:blocker' FOR UPDATE");
+      const blocked = store!.records.finish(k('blocker'), blocker, ok('blocker'));
+      await eventually(
+        () => waitingOnLocks(url),
+        (n) => n === 1,
+      );
+      const finishing = store!.records.finish(k('paid'), paid, ok('paid'));
 
-    // A recovery pass runs meanwhile (the first one, as at start; the same code as every later one).
-    let passed = false;
-    const pass = store!.start().then(() => (passed = true));
-    // Either the pass ends, leaving the run alone, or it took the run and voided its payment (the defect).
-    await eventually(async () => passed || (await store!.ledger.moneyOfRun({ order: k('paid'), run: paid })).refunded > 0, Boolean);
-    await locker.query('COMMIT');
-    await pass;
+      // A recovery pass runs meanwhile (the first one, as at start; the same code as every later one).
+      let passed = false;
+      const pass = store!.start().then(() => (passed = true));
+      // Either the pass ends, leaving the run alone, or it took the run and voided its payment (the defect).
+      await eventually(
+        async () => passed || (await store!.ledger.moneyOfRun({ order: k('paid'), run: paid })).refunded > 0,
+        Boolean,
+      );
+      await locker.query('COMMIT');
+      await pass;
 
-    expect(await blocked).toBe('ok');
-    expect(await finishing).toBe('ok');
-    expect(await store!.ledger.moneyOf(k('paid'))).toEqual({ charged: 1200, refunded: 0 });
-    expect(await store!.records.get(k('paid'))).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
-    expect(store!.sharedHealth().orders_recovered).toBe(0);
-  });
+      expect(await blocked).toBe('ok');
+      expect(await finishing).toBe('ok');
+      expect(await store!.ledger.moneyOf(k('paid'))).toEqual({ charged: 1200, refunded: 0 });
+      expect(await store!.records.get(k('paid'))).toMatchObject({ state: 'done', outcome: { kind: 'ok' } });
+      expect(store!.sharedHealth().orders_recovered).toBe(0);
+    });
 
-  it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
-    const url = await stores.database();
-    const [store] = await stores.open(1, { url });
-    const run = await startedRun(store!, 'claimed');
-    expect(await store!.ledger.charge({ order: k('claimed'), run }, 1200, false)).toBe('charged');
-    await makeOld(url, 'claimed');
-    // The instance's own bookkeeping misses the run (however that came about): recovery takes it for an orphan of its own.
-    vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
+    it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
+      const url = await stores.database();
+      const [store] = await stores.open(1, { url });
+      const run = await startedRun(store!, 'claimed');
+      expect(await store!.ledger.charge({ order: k('claimed'), run }, 1200, false)).toBe('charged');
+      await makeOld(url, 'claimed');
+      // The instance's own bookkeeping misses the run (however that came about): recovery takes it for an orphan of its
+      // own.
+      vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
 
-    // Recovery claims the run, then its void waits on a lock the test holds on the provider's row.
-    const locker = await connect(url);
-    await locker.query('BEGIN');
-    await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'test:claimed' FOR UPDATE");
-    const pass = store!.start();
-    await eventually(
-      () => waitingOnLocks(url),
-      (n) => n === 1,
-    );
+      // Recovery claims the run, then its void waits on a lock the test holds on the provider's row.
+      const locker = await connect(url);
+      await locker.query('BEGIN');
+      await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'test:claimed' FOR UPDATE");
+      const pass = store!.start();
+      await eventually(
+        () => waitingOnLocks(url),
+        (n) => n === 1,
+      );
 
-    // The run's own finish arrives now, between the claim and the void: it must not record a success the void is about to undo.
-    expect(await store!.records.finish(k('claimed'), run, ok('claimed'))).toBe('interrupted');
-    await locker.query('COMMIT');
-    await pass;
+      // The run's own finish arrives now, between the claim and the void: it must not record a success the void is
+      // about to undo.
+      expect(await store!.records.finish(k('claimed'), run, ok('claimed'))).toBe('interrupted');
+      await locker.query('COMMIT');
+      await pass;
 
-    expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 1200, refunded: 1200 });
-    expect(await store!.records.get(k('claimed'))).toMatchObject({ state: 'done', outcome: { kind: 'interrupted', replay: undefined } });
-    expect(store!.sharedHealth().orders_recovered).toBe(1);
-    // A retry is a new run, unfenced: it records as any run does.
-    vi.restoreAllMocks();
-    const retry = await startedRun(store!, 'claimed');
-    expect(await store!.ledger.charge({ order: k('claimed'), run: retry }, 1200, false)).toBe('charged');
-    expect(await store!.records.finish(k('claimed'), retry, ok('claimed'))).toBe('ok');
-    expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
-  });
-});
+      expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 1200, refunded: 1200 });
+      expect(await store!.records.get(k('claimed'))).toMatchObject({
+        state: 'done',
+        outcome: { kind: 'interrupted', replay: undefined },
+      });
+      expect(store!.sharedHealth().orders_recovered).toBe(1);
+      // A retry is a new run, unfenced: it records as any run does.
+      vi.restoreAllMocks();
+      const retry = await startedRun(store!, 'claimed');
+      expect(await store!.ledger.charge({ order: k('claimed'), run: retry }, 1200, false)).toBe('charged');
+      expect(await store!.records.finish(k('claimed'), retry, ok('claimed'))).toBe('ok');
+      expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
+    });
+  },
+);
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lost${POSTGRES_SKIPPED}`, () => {
-  /** The store's connection pool, to lose the answers of its finishes (the one place a test reaches inside the store). */
+  /**
+   * The store's connection pool, to lose the answers of its finishes (the one place a test reaches inside the store).
+   */
   const databaseOf = (store: PostgresStore): Database => (store as unknown as { db: Database }).db;
-  const isFinish = (statement: unknown): boolean => typeof statement === 'object' && statement !== null && (statement as { name?: string }).name === 'order_finish_many';
+  const isFinish = (statement: unknown): boolean =>
+    typeof statement === 'object' &&
+    statement !== null &&
+    (statement as { name?: string }).name === 'order_finish_many';
 
   it('is written again until an answer comes: the client learns the truth (ok, its money kept), never "interrupted"', async () => {
     const [store] = await stores.open(1);
@@ -145,10 +173,12 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lo
     const db = databaseOf(store!);
     const query = db.query.bind(db);
     let lost = 0;
-    // The first finish commits, and its answer is lost on the way back (the connection went): as when Postgres pauses mid-commit.
+    // The first finish commits, and its answer is lost on the way back (the connection went): as when Postgres pauses
+    // mid-commit.
     vi.spyOn(db, 'query').mockImplementation(async (statement, values) => {
       const rows = await query(statement, values);
-      if (isFinish(statement) && lost++ === 0) throw new DatabaseUnavailable('Postgres is unreachable: Connection terminated unexpectedly');
+      if (isFinish(statement) && lost++ === 0)
+        throw new DatabaseUnavailable('Postgres is unreachable: Connection terminated unexpectedly');
       return rows;
     });
     expect(await store!.records.finish(k('lost-answer'), run, ok('lost-answer'))).toBe('ok');

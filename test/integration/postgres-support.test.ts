@@ -8,7 +8,14 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, serverProcesses, startTestPostgres, stillRunning, type TestPostgres } from '../support/postgres.js';
+import {
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  serverProcesses,
+  startTestPostgres,
+  stillRunning,
+  type TestPostgres,
+} from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 
 let started: TestPostgres[] = [];

@@ -14,12 +14,18 @@ import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { converse, parseReply, type Conversation } from '../support/raw-socket.js';
-import { runToExit as runServerToExit, startServerProcess as startServer, type ServerProcess } from '../../load/lib/server-process.js';
+import {
+  runToExit as runServerToExit,
+  startServerProcess as startServer,
+  type ServerProcess,
+} from '../../load/lib/server-process.js';
 import { eventually, pause } from '../support/wait.js';
 
 const TEST_ENV = { THREADS: '2', LOG_LEVEL: 'info' };
-const startServerProcess = (env: Record<string, string> = {}): Promise<ServerProcess> => startServer({ ...TEST_ENV, ...env });
-const runToExit = (env: Record<string, string>): ReturnType<typeof runServerToExit> => runServerToExit({ ...TEST_ENV, ...env });
+const startServerProcess = (env: Record<string, string> = {}): Promise<ServerProcess> =>
+  startServer({ ...TEST_ENV, ...env });
+const runToExit = (env: Record<string, string>): ReturnType<typeof runServerToExit> =>
+  runServerToExit({ ...TEST_ENV, ...env });
 
 let server: ServerProcess | undefined;
 afterEach(() => {
@@ -38,8 +44,16 @@ describe('configuration', () => {
     ['PORT', '65536', 'PORT must be an integer from 0 to 65535'],
     ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
-    ['SHUTDOWN_TIMEOUT_MS', '10s', 'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)'],
-    ['SHUTDOWN_TIMEOUT_MS', '1000', 'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)'],
+    [
+      'SHUTDOWN_TIMEOUT_MS',
+      '10s',
+      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
+    ],
+    [
+      'SHUTDOWN_TIMEOUT_MS',
+      '1000',
+      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
+    ],
     ['FAULT_INJECTION', 'yes', 'FAULT_INJECTION must be one of on, off'],
     ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
@@ -56,7 +70,11 @@ describe('configuration', () => {
   });
 
   it('LEASE_MS shorter than twice a courier revocation stops the process with one line, before Postgres is looked for', async () => {
-    const { code, stdout, stderr } = await runToExit({ DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere', LEASE_MS: '1000', CANCEL_GRACE_MS: '500' });
+    const { code, stdout, stderr } = await runToExit({
+      DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere',
+      LEASE_MS: '1000',
+      CANCEL_GRACE_MS: '500',
+    });
     expect(code).toBe(78);
     expect(stdout).toBe('');
     expect(stderr.trimEnd().split('\n')).toEqual([
@@ -88,16 +106,24 @@ describe('start-up', () => {
     const { code, stdout, stderr } = await runToExit({ HOST: '0.0.0.0' });
     expect(code).toBe(78);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^invalid configuration: HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: .*ALLOW_ANONYMOUS=on.*\n$/);
+    expect(stderr).toMatch(
+      /^invalid configuration: HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: .*ALLOW_ANONYMOUS=on.*\n$/,
+    );
     server = await startServerProcess({ HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'on', PORT: '0' });
-    expect((await rawRequest(new URL(`http://127.0.0.1:${server.url.port}`), { method: 'GET', path: '/healthz' })).status).toBe(200);
+    expect(
+      (await rawRequest(new URL(`http://127.0.0.1:${server.url.port}`), { method: 'GET', path: '/healthz' })).status,
+    ).toBe(200);
   });
 
   it('warns, at start, that FAULT_INJECTION is on', async () => {
     server = await startServerProcess({ FAULT_INJECTION: 'on' });
     const started = server;
     // Log lines are written in batches (LOG_BUFFER), at most a second late.
-    await eventually(async () => started.stdout.some((line) => line.includes('FAULT_INJECTION=on') && line.includes('"level":40')), Boolean, { within: 3000 });
+    await eventually(
+      async () => started.stdout.some((line) => line.includes('FAULT_INJECTION=on') && line.includes('"level":40')),
+      Boolean,
+      { within: 3000 },
+    );
   });
 });
 
@@ -113,7 +139,16 @@ describe('logs', () => {
       async () =>
         server!.stdout
           .filter((line) => line.includes('"request_id":"trace-me-42"') && line.includes('"thread_id"'))
-          .map((line) => JSON.parse(line) as { thread_id: number; order_id: string; step: string; msg: string; duration_ms: number }),
+          .map(
+            (line) =>
+              JSON.parse(line) as {
+                thread_id: number;
+                order_id: string;
+                step: string;
+                msg: string;
+                duration_ms: number;
+              },
+          ),
       (lines) => lines.length === STEP_NAMES.length,
     );
     expect(fromSteps.map((line) => line.msg).sort()).toEqual(STEP_NAMES.map((name) => `${name} done`).sort());
@@ -132,21 +167,30 @@ describe('log lines', () => {
     server = await startServerProcess();
     const answer = await rawRequest(server.url, {
       headers: { ...JSON_TYPE, 'x-request-id': 'killed-after' },
-      body: JSON.stringify(orderBody({ fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 30, courier: 0 } })),
+      body: JSON.stringify(
+        orderBody({ fail_step: 'vendor', fail_compensation: true, delay_ms: { payment: 0, vendor: 30, courier: 0 } }),
+      ),
     });
     server.child.kill('SIGKILL');
     expect(answer.status).toBe(500);
     await server.exited;
     // The request's own line, written by the main thread (its steps' lines come from the worker threads).
-    const line = server.stdout.find((text) => text.includes('"request_id":"killed-after"') && text.includes('"status":'));
+    const line = server.stdout.find(
+      (text) => text.includes('"request_id":"killed-after"') && text.includes('"status":'),
+    );
     expect(line && JSON.parse(line)).toMatchObject({ level: 50, status: 500, kind: 'compensation_failed' });
   });
 
   it('at level info are on stdout within about a second', async () => {
     server = await startServerProcess();
-    await rawRequest(server.url, { headers: { ...JSON_TYPE, 'x-request-id': 'soon-written' }, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) });
+    await rawRequest(server.url, {
+      headers: { ...JSON_TYPE, 'x-request-id': 'soon-written' },
+      body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+    });
     const answered = performance.now();
-    await eventually(async () => server!.stdout.some((line) => line.includes('"request_id":"soon-written"')), Boolean, { within: 3000 });
+    await eventually(async () => server!.stdout.some((line) => line.includes('"request_id":"soon-written"')), Boolean, {
+      within: 3000,
+    });
     // Flushed every second; the margin is for a busy machine.
     expect(performance.now() - answered).toBeLessThan(2000);
   });
@@ -188,18 +232,29 @@ describe('open-file limit', () => {
       await served.send(post);
       await refused.send(post);
       await refused.ended;
-      expect(parseReply(refused.reply())).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } });
+      expect(parseReply(refused.reply())).toMatchObject({
+        status: 503,
+        headers: { connection: 'close', 'retry-after': '1' },
+      });
       await eventually(
         async () => parseReply(served.reply()).status,
         (status) => status === 200,
       );
-      await eventually(async () => limited.stdout.some((line) => line.includes('connection closed at accept')), Boolean, { within: 3000 });
+      await eventually(
+        async () => limited.stdout.some((line) => line.includes('connection closed at accept')),
+        Boolean,
+        { within: 3000 },
+      );
 
       // Still alive, and serving every newcomer once the crowd has gone.
       for (const talk of talks) talk.socket.destroy();
       // The server hears of the closed connections a moment later; until then a newcomer may still be over the cap.
       const after = await eventually(
-        () => rawRequest(limited.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })) }),
+        () =>
+          rawRequest(limited.url, {
+            headers: JSON_TYPE,
+            body: JSON.stringify(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } })),
+          }),
         (answer) => answer.status !== 503,
         { within: 3000, every: 50 },
       );
@@ -234,7 +289,11 @@ describe('npm start', () => {
       .split(':')
       .filter((dir) => !dir.includes('node_modules'))
       .join(':');
-    npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, PATH, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    npm = spawn('npm', ['start', '--silent'], {
+      cwd: root,
+      env: { ...process.env, PATH, HOST: '127.0.0.1', PORT: '0', THREADS: '2', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const stdout: string[] = [];
     npm.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(...chunk.split('\n').filter(Boolean)));
     const exited = new Promise((resolve) => npm!.once('exit', resolve));
@@ -245,7 +304,9 @@ describe('npm start', () => {
     );
     const { pid, msg } = JSON.parse(listening!) as { pid: number; msg: string };
     serverPid = pid;
-    expect(realpathSync(`/proc/${pid}/exe`)).toBe(realpathSync(new URL('../../node_modules/node/bin/node', import.meta.url)));
+    expect(realpathSync(`/proc/${pid}/exe`)).toBe(
+      realpathSync(new URL('../../node_modules/node/bin/node', import.meta.url)),
+    );
     const url = new URL(/listening on (\S+)/.exec(msg)![1]!);
     expect((await rawRequest(url, { method: 'GET', path: '/readyz' })).status).toBe(200);
 
@@ -266,15 +327,23 @@ describe('on another Node', () => {
     }
   });
 
-  it.skipIf(systemNode === undefined)('the server refuses to start, with one line saying how to run it on the right one', async () => {
-    const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
-    const child = spawn(systemNode!, [main], { env: { ...process.env, ...TEST_ENV, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const code = await new Promise((resolve) => child.once('exit', resolve));
-    expect(code).toBe(78);
-    expect(stderr).toMatch(/^this service runs on Node \^\d+\.\d+\.\d+ \(package\.json's engines\), not \d+\.\d+\.\d+: start it with `npm start`.*\n$/);
-  });
+  it.skipIf(systemNode === undefined)(
+    'the server refuses to start, with one line saying how to run it on the right one',
+    async () => {
+      const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+      const child = spawn(systemNode!, [main], {
+        env: { ...process.env, ...TEST_ENV, PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      expect(code).toBe(78);
+      expect(stderr).toMatch(
+        /^this service runs on Node \^\d+\.\d+\.\d+ \(package\.json's engines\), not \d+\.\d+\.\d+: start it with `npm start`.*\n$/,
+      );
+    },
+  );
 });
 
 describe('SIGTERM', () => {
@@ -282,11 +351,16 @@ describe('SIGTERM', () => {
     server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '5000' });
     const agent = new Agent({ keepAlive: true });
     const inFlight = Array.from({ length: 5 }, () =>
-      rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 500, vendor: 500, courier: 500 } })), agent }),
+      rawRequest(server!.url, {
+        headers: JSON_TYPE,
+        body: JSON.stringify(orderBody({ delay_ms: { payment: 500, vendor: 500, courier: 500 } })),
+        agent,
+      }),
     );
     // All five admitted before the signal (a fixed pause was not always enough on a busy machine).
     await eventually(
-      async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
+      async () =>
+        (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
       (health) => health.orders_in_flight === 5,
     );
     const signaled = performance.now();
@@ -319,7 +393,10 @@ describe('SIGTERM', () => {
 
   it('answers 503 with Retry-After to a request arriving on a connection already open', async () => {
     server = await startServerProcess();
-    const keepBusy = rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 600, vendor: 0, courier: 0 } })) });
+    const keepBusy = rawRequest(server.url, {
+      headers: JSON_TYPE,
+      body: JSON.stringify(orderBody({ delay_ms: { payment: 600, vendor: 0, courier: 0 } })),
+    });
     const socket = connect(Number(server.url.port), server.url.hostname);
     await new Promise((resolve) => socket.once('connect', resolve));
     const body = JSON.stringify(orderBody());
@@ -341,10 +418,20 @@ describe('SIGTERM', () => {
   });
 
   it('cancels and answers what is still running when the drain deadline nears, then exits 0 in time', async () => {
-    server = await startServerProcess({ SHUTDOWN_TIMEOUT_MS: '1000', REFUND_TIMEOUT_MS: '200', ORDER_TIMEOUT_MS: '30000' });
-    const slow = Array.from({ length: 3 }, () => rawRequest(server!.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })) }));
+    server = await startServerProcess({
+      SHUTDOWN_TIMEOUT_MS: '1000',
+      REFUND_TIMEOUT_MS: '200',
+      ORDER_TIMEOUT_MS: '30000',
+    });
+    const slow = Array.from({ length: 3 }, () =>
+      rawRequest(server!.url, {
+        headers: JSON_TYPE,
+        body: JSON.stringify(orderBody({ delay_ms: { payment: 10_000, vendor: 10_000, courier: 10_000 } })),
+      }),
+    );
     await eventually(
-      async () => (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
+      async () =>
+        (await rawRequest(server!.url, { path: '/healthz', method: 'GET' })).json() as { orders_in_flight: number },
       (health) => health.orders_in_flight === 3,
     );
     const signaled = performance.now();

@@ -40,8 +40,14 @@ it(`${CLIENTS * ORDERS_PER_CLIENT} orders from ${CLIENTS} concurrent clients: ev
       });
       counts.set(answer.status, (counts.get(answer.status) ?? 0) + 1);
       const expectedBody = status === 200 ? 'ok' : 'error';
-      if (answer.status !== status || answer.body.status !== expectedBody || answer.body.order_id !== `stress-${index}`) {
-        mismatches.push(`order ${index}: expected ${status}/${expectedBody}, got ${answer.status}/${answer.body.status}`);
+      if (
+        answer.status !== status ||
+        answer.body.status !== expectedBody ||
+        answer.body.order_id !== `stress-${index}`
+      ) {
+        mismatches.push(
+          `order ${index}: expected ${status}/${expectedBody}, got ${answer.status}/${answer.body.status}`,
+        );
       }
     }
   };

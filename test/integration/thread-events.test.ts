@@ -50,7 +50,9 @@ describe('GET /threads/events', () => {
     expect(a.frames.length).toBeGreaterThanOrEqual(4);
     // Each tick's snapshot reached both viewers; only their first frames were made for them alone.
     const ticksSeenByA = new Set(a.frames.slice(1).map((frame) => frame.data.n));
-    expect(b.frames.slice(1).filter((frame) => ticksSeenByA.has(frame.data.n)).length).toBeGreaterThanOrEqual(Math.min(a.frames.length, b.frames.length) - 2);
+    expect(b.frames.slice(1).filter((frame) => ticksSeenByA.has(frame.data.n)).length).toBeGreaterThanOrEqual(
+      Math.min(a.frames.length, b.frames.length) - 2,
+    );
     expect(made.count).toBeLessThanOrEqual(2 + Math.max(a.frames.length, b.frames.length));
     a.close();
     b.close();
@@ -85,7 +87,11 @@ describe('GET /threads/events', () => {
   it('closes a stream whose reader stopped reading once its buffer has stayed full for stalledMs', async () => {
     // Frames big enough to fill the kernel's buffers between the two ends within a second or so.
     const big = { pad: 'x'.repeat(512 * 1024) };
-    const events = new ThreadEvents(() => big, pino({ level: 'silent' }), { intervalMs: 50, maxViewers: 4, stalledMs: 300 });
+    const events = new ThreadEvents(() => big, pino({ level: 'silent' }), {
+      intervalMs: 50,
+      maxViewers: 4,
+      stalledMs: 300,
+    });
     const url = await serve(events);
     const socket = connect(Number(url.port), url.hostname);
     socket.on('error', () => {});
@@ -94,7 +100,8 @@ describe('GET /threads/events', () => {
     await new Promise((resolve) => socket.once('data', resolve));
     socket.pause();
     expect(events.viewerCount).toBe(1);
-    // Before: skipped frames for as long as the reader stayed, holding its place. (The reader, not reading, does not see the close.)
+    // Before: skipped frames for as long as the reader stayed, holding its place. (The reader, not reading, does not
+    // see the close.)
     await eventually(
       async () => events.viewerCount,
       (count) => count === 0,
@@ -104,7 +111,11 @@ describe('GET /threads/events', () => {
   });
 
   it('gives the place of the stream watched longest to a new viewer once it has watched yieldAfterMs; before, answers 503 with Retry-After', async () => {
-    const events = new ThreadEvents(() => ({}), pino({ level: 'silent' }), { intervalMs: 100, maxViewers: 1, yieldAfterMs: 400 });
+    const events = new ThreadEvents(() => ({}), pino({ level: 'silent' }), {
+      intervalMs: 100,
+      maxViewers: 1,
+      yieldAfterMs: 400,
+    });
     const url = await serve(events);
     const first = await openEventStream(url);
     const early = await fetch(url);

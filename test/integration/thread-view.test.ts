@@ -29,7 +29,11 @@ afterAll(async () => {
 });
 
 /** Where a step of an order is in a snapshot: its lane and how it is shown. */
-function find(snapshot: ThreadSnapshot, orderId: string, step: string): { lane: ViewedLane; step: ViewedStep } | undefined {
+function find(
+  snapshot: ThreadSnapshot,
+  orderId: string,
+  step: string,
+): { lane: ViewedLane; step: ViewedStep } | undefined {
   for (const lane of snapshot.lanes) {
     const found = lane.steps.find((s) => s.order_id === orderId && s.step === step);
     if (found) return { lane, step: found };
@@ -63,17 +67,36 @@ describe('GET /threads/events', () => {
     const second = orderBody({ delay_ms: { payment: 700, vendor: 700, courier: 300 } });
     const firstOrder = svc.order(first);
     // The CPU work comes first in the step: it shows as computing, on a thread counting it as running.
-    const computing = await view.next((s) => find(s, String(first['order_id']), 'vendor')?.step.activity === 'computing', 2000);
+    const computing = await view.next(
+      (s) => find(s, String(first['order_id']), 'vendor')?.step.activity === 'computing',
+      2000,
+    );
     expect(find(computing, String(first['order_id']), 'vendor')!.lane.steps_running).toBeGreaterThanOrEqual(1);
     await view.next((s) => find(s, String(first['order_id']), 'courier')?.step.courier === 0);
     const secondOrder = svc.order(second);
-    const seen = await view.next((s) => find(s, String(second['order_id']), 'courier')?.step.activity === 'awaiting_courier', 2000);
+    const seen = await view.next(
+      (s) => find(s, String(second['order_id']), 'courier')?.step.activity === 'awaiting_courier',
+      2000,
+    );
 
     const payment = find(seen, String(first['order_id']), 'payment')!;
     expect(payment.step).toMatchObject({ activity: 'sleeping' });
     expect(find(seen, String(first['order_id']), 'courier')!.step).toMatchObject({ activity: 'sleeping', courier: 0 });
-    expect(seen.couriers).toEqual([{ thread_id: find(seen, String(first['order_id']), 'courier')!.lane.thread_id, client: 'anonymous', order_id: first['order_id'], step: 'courier' }]);
-    expect(seen.totals).toMatchObject({ couriers_busy: 1, couriers: 1, courier_waiters: 1, orders_in_flight: 2, threads: THREADS });
+    expect(seen.couriers).toEqual([
+      {
+        thread_id: find(seen, String(first['order_id']), 'courier')!.lane.thread_id,
+        client: 'anonymous',
+        order_id: first['order_id'],
+        step: 'courier',
+      },
+    ]);
+    expect(seen.totals).toMatchObject({
+      couriers_busy: 1,
+      couriers: 1,
+      courier_waiters: 1,
+      orders_in_flight: 2,
+      threads: THREADS,
+    });
     expect(seen.lanes.map((lane) => lane.state)).toEqual(['alive', 'alive']);
 
     const answers = await Promise.all([firstOrder, secondOrder]);
@@ -89,7 +112,10 @@ describe('GET /threads/events', () => {
 
   it('gives /healthz and /metrics the steps and event-loop utilization of each thread', async () => {
     const order = svc.order(orderBody({ cpu_ms: { payment: 1200 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
-    const computing = await view.next((s) => s.lanes.some((lane) => lane.steps.some((step) => step.activity === 'computing')), 2000);
+    const computing = await view.next(
+      (s) => s.lanes.some((lane) => lane.steps.some((step) => step.activity === 'computing')),
+      2000,
+    );
     const busy = computing.lanes.find((lane) => lane.steps.some((step) => step.activity === 'computing'))!.thread_id;
     // A window of at least half a second, all of it computing.
     await pause(700);
@@ -100,12 +126,17 @@ describe('GET /threads/events', () => {
     expect(thread.utilization).toBeGreaterThan(0.7);
     const metrics = parseSamples(await (await fetch(new URL('/metrics', svc.url))).text());
     expect(metrics.get(sampleKey('worker_thread_steps', { thread_id: String(busy) }))).toBe(1);
-    for (const { thread_id } of health.per_thread) expect(metrics.get(sampleKey('worker_thread_utilization', { thread_id: String(thread_id) }))).toBeGreaterThanOrEqual(0);
+    for (const { thread_id } of health.per_thread)
+      expect(
+        metrics.get(sampleKey('worker_thread_utilization', { thread_id: String(thread_id) })),
+      ).toBeGreaterThanOrEqual(0);
     expect((await order).status).toBe(200);
   });
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
-    const neighbours = Array.from({ length: 4 }, () => orderBody({ delay_ms: { payment: 0, vendor: 500, courier: 0 } }));
+    const neighbours = Array.from({ length: 4 }, () =>
+      orderBody({ delay_ms: { payment: 0, vendor: 500, courier: 0 } }),
+    );
     const running = neighbours.map((body) => svc.order(body));
     await view.next((s) => s.lanes.every((lane) => lane.steps.some((step) => step.step === 'vendor')));
     const crash = orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } });
@@ -118,7 +149,12 @@ describe('GET /threads/events', () => {
       return dead?.state === 'dead' && (dead.fate?.lost ?? []).some((lost) => lost.outcome === 'retried');
     });
     const dead = seen.lanes.find((lane) => lane.thread_id === diedOn)!;
-    expect(dead).toMatchObject({ state: 'dead', utilization: null, steps: [], fate: { cause: 'died', reason: 'injected fault: crash' } });
+    expect(dead).toMatchObject({
+      state: 'dead',
+      utilization: null,
+      steps: [],
+      fate: { cause: 'died', reason: 'injected fault: crash' },
+    });
     expect(dead.fate!.lost).toContainEqual({ order_id: crash['order_id'], step: 'payment', outcome: 'culprit' });
     expect(seen.events.map((event) => event.kind)).toContain('died');
     expect((await Promise.all(running)).map(({ status }) => status)).toEqual([200, 200, 200, 200]);
@@ -136,10 +172,16 @@ describe('GET /threads/events', () => {
 describe('a thread that takes many steps with it', () => {
   it('lists on its dead lane the first 50 and the culprit, and counts the rest', async () => {
     // Before: every lost step was listed — 3.3 MB frames and 54k nodes on the page when a thread took thousands.
-    const neighbours = Array.from({ length: 120 }, () => orderBody({ delay_ms: { payment: 0, vendor: 800, courier: 0 } }));
+    const neighbours = Array.from({ length: 120 }, () =>
+      orderBody({ delay_ms: { payment: 0, vendor: 800, courier: 0 } }),
+    );
     const running = neighbours.map((body) => svc.order(body));
-    await view.next((s) => s.lanes.filter((lane) => lane.state === 'alive').every((lane) => lane.counts.sleeping >= 40));
-    const crashed = await svc.order(orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }));
+    await view.next((s) =>
+      s.lanes.filter((lane) => lane.state === 'alive').every((lane) => lane.counts.sleeping >= 40),
+    );
+    const crashed = await svc.order(
+      orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }),
+    );
     const diedOn = stepsOf(crashed.body)['payment']!.thread_id!;
     const seen = await view.next((s) => {
       const fate = s.lanes.find((lane) => lane.thread_id === diedOn && lane.state === 'dead')?.fate;

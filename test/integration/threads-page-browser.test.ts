@@ -24,7 +24,15 @@ if (!hasChromium) console.warn(`threads-page-browser.test.ts${SKIPPED}`);
  * which is closed here. playwright-core gives each launch a fresh profile
  * (its own --user-data-dir in a temporary folder).
  */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const THREADS = 2;
 let svc: TestService;
@@ -32,7 +40,10 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (!hasChromium) return;
-  [svc, browser] = await Promise.all([startTestService({ config: { threads: THREADS } }), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
+  [svc, browser] = await Promise.all([
+    startTestService({ config: { threads: THREADS } }),
+    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+  ]);
 });
 afterAll(async () => {
   await browser?.close();
@@ -40,58 +51,74 @@ afterAll(async () => {
 });
 
 describe('the thread view in headless Chromium', () => {
-  it.skipIf(!hasChromium)(`loads, shows the threads' lanes, and a step on its thread's lane while its order runs${SKIPPED}`, async () => {
-    const page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    // The page's Content-Security-Policy refuses anything it does not list: a refusal is a bug of the page.
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    await page.goto(new URL('/threads', svc.url).href);
+  it.skipIf(!hasChromium)(
+    `loads, shows the threads' lanes, and a step on its thread's lane while its order runs${SKIPPED}`,
+    async () => {
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      // The page's Content-Security-Policy refuses anything it does not list: a refusal is a bug of the page.
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      await page.goto(new URL('/threads', svc.url).href);
 
-    await page.locator('#status.live').waitFor({ timeout: 5000 });
-    const lanes = page.locator('#lanes [data-thread-id][data-state="alive"]');
-    await expect.poll(() => lanes.count(), { timeout: 5000 }).toBe(THREADS);
-    await expect.poll(() => page.locator('[data-total="threads"]').textContent()).toBe(String(THREADS));
-    expect(await page.locator('.legend').textContent()).toContain('waiting for a courier');
+      await page.locator('#status.live').waitFor({ timeout: 5000 });
+      const lanes = page.locator('#lanes [data-thread-id][data-state="alive"]');
+      await expect.poll(() => lanes.count(), { timeout: 5000 }).toBe(THREADS);
+      await expect.poll(() => page.locator('[data-total="threads"]').textContent()).toBe(String(THREADS));
+      expect(await page.locator('.legend').textContent()).toContain('waiting for a courier');
 
-    const body = orderBody({ delay_ms: { payment: 900, vendor: 900, courier: 900 } });
-    const answer = svc.order(body);
-    const payment = page.locator(`#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`);
-    await payment.waitFor({ timeout: 3000 });
-    // Posted to its thread first, then sleeping: a frame may catch either.
-    await expect.poll(() => payment.getAttribute('data-activity'), { timeout: 3000 }).toBe('sleeping');
-    // The lane holding the step (the inner locator is matched within each lane).
-    const shownOn = await page.locator('#lanes [data-thread-id]', { has: page.locator(`[data-step="payment"][data-order-id="${String(body['order_id'])}"]`) }).getAttribute('data-thread-id');
+      const body = orderBody({ delay_ms: { payment: 900, vendor: 900, courier: 900 } });
+      const answer = svc.order(body);
+      const payment = page.locator(
+        `#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`,
+      );
+      await payment.waitFor({ timeout: 3000 });
+      // Posted to its thread first, then sleeping: a frame may catch either.
+      await expect.poll(() => payment.getAttribute('data-activity'), { timeout: 3000 }).toBe('sleeping');
+      // The lane holding the step (the inner locator is matched within each lane).
+      const shownOn = await page
+        .locator('#lanes [data-thread-id]', {
+          has: page.locator(`[data-step="payment"][data-order-id="${String(body['order_id'])}"]`),
+        })
+        .getAttribute('data-thread-id');
 
-    const { status, body: response } = await answer;
-    expect(status).toBe(200);
-    expect(shownOn).toBe(String(stepsOf(response)['payment']!.thread_id));
-    await payment.waitFor({ state: 'detached', timeout: 3000 });
-    expect(errors).toEqual([]);
-    await page.close();
-    await expectAtRest(svc, THREADS);
-  });
+      const { status, body: response } = await answer;
+      expect(status).toBe(200);
+      expect(shownOn).toBe(String(stepsOf(response)['payment']!.thread_id));
+      await payment.waitFor({ state: 'detached', timeout: 3000 });
+      expect(errors).toEqual([]);
+      await page.close();
+      await expectAtRest(svc, THREADS);
+    },
+  );
 
-  it.skipIf(!hasChromium)(`"see a thread killed" shows what it promises: the thread dies, its neighbours' steps run again elsewhere, all four answered 200${SKIPPED}`, async () => {
-    const page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(new URL('/threads', svc.url).href);
-    await page.locator('#status.live').waitFor({ timeout: 5000 });
-    await page.locator('#fault-kind').selectOption('crash');
-    await page.locator('#fault-send').click();
-    const answers = page.locator('#fault-results li[data-order-id]');
-    await expect.poll(() => answers.count(), { timeout: 10_000 }).toBe(5);
-    const statuses = await Promise.all((await answers.all()).map(async (item) => [await item.getAttribute('data-order-id'), await item.getAttribute('data-status')] as const));
-    const neighbours = statuses.filter(([id]) => id?.includes('-neighbour-'));
-    expect(neighbours).toHaveLength(4);
-    for (const [, status] of neighbours) expect(status).toBe('200');
-    expect(statuses.find(([id]) => id?.endsWith('-crash'))?.[1]).toBe('500');
-    await expect.poll(() => page.locator('#lanes [data-state="dead"]').count(), { timeout: 3000 }).toBe(1);
-    expect(errors).toEqual([]);
-    await page.close();
-    await expectAtRest(svc, THREADS);
-  });
+  it.skipIf(!hasChromium)(
+    `"see a thread killed" shows what it promises: the thread dies, its neighbours' steps run again elsewhere, all four answered 200${SKIPPED}`,
+    async () => {
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(new URL('/threads', svc.url).href);
+      await page.locator('#status.live').waitFor({ timeout: 5000 });
+      await page.locator('#fault-kind').selectOption('crash');
+      await page.locator('#fault-send').click();
+      const answers = page.locator('#fault-results li[data-order-id]');
+      await expect.poll(() => answers.count(), { timeout: 10_000 }).toBe(5);
+      const statuses = await Promise.all(
+        (await answers.all()).map(
+          async (item) => [await item.getAttribute('data-order-id'), await item.getAttribute('data-status')] as const,
+        ),
+      );
+      const neighbours = statuses.filter(([id]) => id?.includes('-neighbour-'));
+      expect(neighbours).toHaveLength(4);
+      for (const [, status] of neighbours) expect(status).toBe('200');
+      expect(statuses.find(([id]) => id?.endsWith('-crash'))?.[1]).toBe('500');
+      await expect.poll(() => page.locator('#lanes [data-state="dead"]').count(), { timeout: 3000 }).toBe(1);
+      expect(errors).toEqual([]);
+      await page.close();
+      await expectAtRest(svc, THREADS);
+    },
+  );
 });

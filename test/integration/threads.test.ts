@@ -17,7 +17,11 @@ describe('waiting holds no thread', () => {
       let answered = false;
       // Long enough that all 1,000 are in before the first is done (this
       // process is both the client and the server).
-      const orders = Promise.all(Array.from({ length: 1000 }, () => svc.order(orderBody({ delay_ms: { payment: 3000, vendor: 3000, courier: 3000 } }))));
+      const orders = Promise.all(
+        Array.from({ length: 1000 }, () =>
+          svc.order(orderBody({ delay_ms: { payment: 3000, vendor: 3000, courier: 3000 } })),
+        ),
+      );
       void orders.finally(() => (answered = true));
       let mostRunning = 0;
       while (!answered) {

@@ -8,5 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { PROJECT_ROOT, pathOf, projectFile } from '../../src/paths.js';
 
 export default function setup(): void {
-  execFileSync(process.execPath, [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-b', 'tsconfig.build.json'], { cwd: pathOf(PROJECT_ROOT), stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-b', 'tsconfig.build.json'],
+    { cwd: pathOf(PROJECT_ROOT), stdio: 'inherit' },
+  );
 }

@@ -44,7 +44,14 @@ export function useDurableStores(): DurableStores {
       const databaseUrl = url ?? (await database());
       // As the service would give its lease up with the tests' CANCEL_GRACE_MS.
       const margin = leaseMarginMs({ leaseMs, cancelGraceMs: TEST_CONFIG.cancelGraceMs });
-      const stores = await Promise.all(Array.from({ length: n }, () => PostgresStore.open({ databaseUrl, leaseMs, leaseMarginMs: margin, poolSize: 4, replayMs, couriers: 1 }, silent)));
+      const stores = await Promise.all(
+        Array.from({ length: n }, () =>
+          PostgresStore.open(
+            { databaseUrl, leaseMs, leaseMarginMs: margin, poolSize: 4, replayMs, couriers: 1 },
+            silent,
+          ),
+        ),
+      );
       opened.push(...stores);
       return stores;
     },

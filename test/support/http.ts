@@ -19,7 +19,10 @@ export interface RawRequest {
   readonly agent?: Agent;
 }
 
-export function rawRequest(base: URL, { method = 'POST', path = '/order', headers = {}, body, agent }: RawRequest): Promise<RawResponse> {
+export function rawRequest(
+  base: URL,
+  { method = 'POST', path = '/order', headers = {}, body, agent }: RawRequest,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // Node's client sends a DELETE or GET body without framing unless told
     // its length, and the stray bytes would corrupt the next request on the

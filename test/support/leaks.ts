@@ -58,6 +58,7 @@ function osThreadNames(): string[] {
  */
 export async function expectOsThreadsBackTo(count: number): Promise<void> {
   const until = performance.now() + 2000;
-  while (osThreadCount() !== count && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (osThreadCount() !== count && performance.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   expect(osThreadCount(), `OS threads: ${osThreadNames().join(', ')}`).toBe(count);
 }

@@ -72,8 +72,14 @@ function tryRead(path: string): string | undefined {
   }
 }
 
-/** One statement on `databaseUrl`, on a connection of its own: what a test reads or changes behind the service's back. */
-export async function sql<Row extends object>(databaseUrl: string, text: string, values: readonly unknown[] = []): Promise<Row[]> {
+/**
+ * One statement on `databaseUrl`, on a connection of its own: what a test reads or changes behind the service's back.
+ */
+export async function sql<Row extends object>(
+  databaseUrl: string,
+  text: string,
+  values: readonly unknown[] = [],
+): Promise<Row[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {

@@ -25,7 +25,10 @@ export async function converse(url: URL): Promise<Conversation> {
   // A server that closes on a client still writing resets the connection: that is an outcome, not a failure.
   socket.on('error', () => {});
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - started)));
-  const ended = Promise.race([new Promise<number>((resolve) => socket.once('end', () => resolve(performance.now() - started))), closed]);
+  const ended = Promise.race([
+    new Promise<number>((resolve) => socket.once('end', () => resolve(performance.now() - started))),
+    closed,
+  ]);
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('close', reject);
@@ -54,5 +57,9 @@ export function parseReply(reply: string): { status: number; headers: Record<str
     }),
   );
   const length = Number(headers['content-length'] ?? 0);
-  return { status: Number(statusLine.split(' ')[1]), headers, body: end === -1 ? '' : reply.slice(end + 4, end + 4 + length) };
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers,
+    body: end === -1 ? '' : reply.slice(end + 4, end + 4 + length),
+  };
 }

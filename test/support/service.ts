@@ -15,7 +15,14 @@ import type { StepDefinition } from '../../src/pipeline/steps.js';
  * its default, and a test overrides only what it is about.
  */
 export const TEST_CONFIG: Config = loadConfig(
-  { THREADS: '2', PORT: '0', LOG_LEVEL: 'silent', FAULT_INJECTION: 'on', MAX_CONNECTIONS: '10000', SHUTDOWN_TIMEOUT_MS: '5000' },
+  {
+    THREADS: '2',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    FAULT_INJECTION: 'on',
+    MAX_CONNECTIONS: '10000',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+  },
   { openFileLimit: 15_000 + 128 + 8 * 2 },
 );
 
@@ -24,7 +31,10 @@ export interface TestService {
   readonly service: RunningService;
   /** POST /order with a JSON body; resolves with status and parsed body. */
   /** `key`: the API key to send (Bearer); by default none, or in keys mode the admin's. */
-  order(body: unknown, init?: { signal?: AbortSignal; key?: string }): Promise<{ status: number; body: OrderResponse; ms: number }>;
+  order(
+    body: unknown,
+    init?: { signal?: AbortSignal; key?: string },
+  ): Promise<{ status: number; body: OrderResponse; ms: number }>;
   health(): Promise<HealthReport & { status: string }>;
   shutdown(): Promise<void>;
 }
@@ -96,5 +106,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
  */
 async function warmUp(svc: TestService): Promise<void> {
   const instant = { payment: 0, vendor: 0, courier: 0 };
-  await Promise.all(Array.from({ length: 4 }, (_, i) => svc.order({ order_id: `warm-up-${i}`, amount: 1, delay_ms: instant })));
+  await Promise.all(
+    Array.from({ length: 4 }, (_, i) => svc.order({ order_id: `warm-up-${i}`, amount: 1, delay_ms: instant })),
+  );
 }

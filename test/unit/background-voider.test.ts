@@ -77,15 +77,28 @@ describe('BackgroundVoider', () => {
     const log = captureLog();
     const voider = new BackgroundVoider(ledger, log.logger, false);
     expect(await voider.void(key, false)).toBe('pending');
-    expect({ pending: voider.size, failed: voider.failedAttempts, calls: ledger.voidCalls }).toEqual({ pending: 0, failed: 1, calls: 1 });
-    expect(log.lines).toEqual([expect.objectContaining({ level: 40, msg: 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it' })]);
+    expect({ pending: voider.size, failed: voider.failedAttempts, calls: ledger.voidCalls }).toEqual({
+      pending: 0,
+      failed: 1,
+      calls: 1,
+    });
+    expect(log.lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: 'payment provider unreachable while voiding a failed order; the run is in doubt, recovery voids it',
+      }),
+    ]);
   });
 
   it('writes an error line when the provider, reached at last, refuses; and names at shutdown what is still pending', async () => {
     const { log, voider } = await voiderBefore(1);
     expect(await voider.void(key, true)).toBe('pending');
     await whenSettled(voider);
-    expect(log.lines.at(-1)).toMatchObject({ level: 50, order_id: 'o', msg: 'order failed and its payment could not be voided: a person must look' });
+    expect(log.lines.at(-1)).toMatchObject({
+      level: 50,
+      order_id: 'o',
+      msg: 'order failed and its payment could not be voided: a person must look',
+    });
 
     const unreachable = new FlakyLedger(Infinity);
     const closing = new BackgroundVoider(unreachable, log.logger);

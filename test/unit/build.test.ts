@@ -17,9 +17,18 @@ it('emits nothing from code with a type error, with the settings of tsconfig.bui
   // The build's own settings, over one file of its own, into a folder of its own.
   writeFileSync(
     new URL('tsconfig.json', scratch),
-    JSON.stringify({ extends: '../../tsconfig.build.json', compilerOptions: { rootDir: '.', outDir: 'out', tsBuildInfoFile: 'out/.tsbuildinfo' }, include: ['broken.ts'], references: [] }),
+    JSON.stringify({
+      extends: '../../tsconfig.build.json',
+      compilerOptions: { rootDir: '.', outDir: 'out', tsBuildInfoFile: 'out/.tsbuildinfo' },
+      include: ['broken.ts'],
+      references: [],
+    }),
   );
-  const tsc = spawnSync(process.execPath, [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-p', pathOf(new URL('tsconfig.json', scratch))], { encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-p', pathOf(new URL('tsconfig.json', scratch))],
+    { encoding: 'utf8' },
+  );
   expect(tsc.status).not.toBe(0);
   expect(tsc.stdout).toContain("Type 'string' is not assignable to type 'number'");
   expect(existsSync(new URL('out/broken.js', scratch))).toBe(false);

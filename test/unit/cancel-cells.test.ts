@@ -44,9 +44,21 @@ describe('CancelCells', () => {
     cells.cancel(0);
     cells.setActivity(0, 'awaiting_courier');
     cells.setCourierSlot(0, 0);
-    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0), cells.activityOf(0), cells.courierSlotOf(0)]).toEqual([true, true, true, 'awaiting_courier', 0]);
+    expect([
+      cells.hasStarted(0),
+      cells.isFaulted(0),
+      cells.isCanceled(0),
+      cells.activityOf(0),
+      cells.courierSlotOf(0),
+    ]).toEqual([true, true, true, 'awaiting_courier', 0]);
     cells.reset(0);
-    expect([cells.hasStarted(0), cells.isFaulted(0), cells.isCanceled(0), cells.activityOf(0), cells.courierSlotOf(0)]).toEqual([false, false, false, 'running', undefined]);
+    expect([
+      cells.hasStarted(0),
+      cells.isFaulted(0),
+      cells.isCanceled(0),
+      cells.activityOf(0),
+      cells.courierSlotOf(0),
+    ]).toEqual([false, false, false, 'running', undefined]);
   });
 
   it('refuses an index outside the buffer', () => {

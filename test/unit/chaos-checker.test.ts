@@ -6,7 +6,14 @@
  * process: the checker is pure.
  */
 import { describe, expect, it } from 'vitest';
-import { check, type FinalOrder, type InstanceAtRest, type Observations, type RecordedOrder, type ViolationKind } from '../chaos/checker.js';
+import {
+  check,
+  type FinalOrder,
+  type InstanceAtRest,
+  type Observations,
+  type RecordedOrder,
+  type ViolationKind,
+} from '../chaos/checker.js';
 import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody, TimelineEntry } from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
 
@@ -16,22 +23,40 @@ const BODY: OrderBody = { order_id: ID, amount: AMOUNT, delay_ms: everyAction(10
 
 function answer(status: number, kind: string, { steps = true, replayed = false } = {}): AttemptEnd {
   const error = kind === 'ok' ? {} : { error: { kind, message: 'order failed' } };
-  const body = JSON.stringify({ status: kind === 'ok' ? 'ok' : 'error', ...(steps ? { order_id: ID, steps: [] } : {}), ...error });
+  const body = JSON.stringify({
+    status: kind === 'ok' ? 'ok' : 'error',
+    ...(steps ? { order_id: ID, steps: [] } : {}),
+    ...error,
+  });
   return { kind: 'answered', status, body, replayed };
 }
 const OK = answer(200, 'ok');
 
-function attempt(end: AttemptEnd, { at = 0, instance = 'A', why = 'first' }: { at?: number; instance?: string; why?: Attempt['why'] } = {}): Attempt {
+function attempt(
+  end: AttemptEnd,
+  { at = 0, instance = 'A', why = 'first' }: { at?: number; instance?: string; why?: Attempt['why'] } = {},
+): Attempt {
   return { orderId: ID, why, instance, pid: 100, state: 'up', sentMs: at, endedMs: at + 50, end };
 }
 
 function done(kind: string, status: number, charged: number, refunded: number): RecordedOrder {
-  return { found: true, state: 'done', outcome: { http_status: status, kind }, runs: 1, payment: { charged, refunded } };
+  return {
+    found: true,
+    state: 'done',
+    outcome: { http_status: status, kind },
+    runs: 1,
+    payment: { charged, refunded },
+  };
 }
 
 const IDLE: InstanceAtRest = {
   name: 'A',
-  health: { running_steps: 0, orders_in_flight: 0, couriers_busy: 0, durable: { instance_id: 'id-a', store: 'up', lease: 'held', orders_running: 0, couriers_held: 3 } },
+  health: {
+    running_steps: 0,
+    orders_in_flight: 0,
+    couriers_busy: 0,
+    durable: { instance_id: 'id-a', store: 'up', lease: 'held', orders_running: 0, couriers_held: 3 },
+  },
   rowsHeld: 3,
 };
 
@@ -49,7 +74,9 @@ interface Story {
 }
 
 function kindsFound(story: Story): ViolationKind[] {
-  const courierSamples: CourierSample[] = (story.samples ?? []).map((sample, i) => ('atMs' in sample ? sample : { atMs: i * 100, busy: sample, rows: null }));
+  const courierSamples: CourierSample[] = (story.samples ?? []).map((sample, i) =>
+    'atMs' in sample ? sample : { atMs: i * 100, busy: sample, rows: null },
+  );
   const observed: Observations = {
     couriers: 3,
     orders: new Map([[ID, story.final ?? done('ok', 200, AMOUNT, 0)]]),
@@ -70,7 +97,13 @@ function kindsFound(story: Story): ViolationKind[] {
 }
 
 /** A courier sample: busy and believed per instance, identities, and Postgres's live rows per identity. */
-function courierSample(atMs: number, busy: number[], held: number[], identities: Array<string | null>, rows: Record<string, number>): CourierSample {
+function courierSample(
+  atMs: number,
+  busy: number[],
+  held: number[],
+  identities: Array<string | null>,
+  rows: Record<string, number>,
+): CourierSample {
   const holders = Object.entries(rows).map(([holder, n]) => ({ holder, rows: n, live: true }));
   const live = holders.reduce((sum, holder) => sum + holder.rows, 0);
   return { atMs, busy, held, identities, rows: { live, dead: 0, free: 3 - live }, holders };
@@ -79,12 +112,18 @@ const pausedB: TimelineEntry[] = [
   { atMs: 100, actor: 'nemesis', what: 'SIGSTOP B (pid 7) for 2.0 s' },
   { atMs: 2100, actor: 'nemesis', what: 'SIGCONT B (pid 7)' },
 ];
-/** B paused past its lease while its steps held 2 couriers; A and C took its rows; B, resumed, still lends 2 under no rows. */
+/**
+ * B paused past its lease while its steps held 2 couriers; A and C took its rows; B, resumed, still lends 2 under no
+ * rows.
+ */
 const pausedHolder = (lastOverMs: number): CourierSample[] => [
   courierSample(0, [1, 2, 0], [1, 2, 0], ['aaaaaaaa', 'bbbbbbbb', 'cccccccc'], { aaaaaaaa: 1, bbbbbbbb: 2 }),
   courierSample(2200, [1, 2, 1], [1, 0, 2], ['aaaaaaaa', null, 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
   courierSample(lastOverMs, [1, 2, 2], [1, 0, 2], ['aaaaaaaa', 'dddddddd', 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
-  courierSample(lastOverMs + 100, [1, 0, 2], [1, 0, 2], ['aaaaaaaa', 'dddddddd', 'cccccccc'], { aaaaaaaa: 1, cccccccc: 2 }),
+  courierSample(lastOverMs + 100, [1, 0, 2], [1, 0, 2], ['aaaaaaaa', 'dddddddd', 'cccccccc'], {
+    aaaaaaaa: 1,
+    cccccccc: 2,
+  }),
 ];
 
 const refusedRefund: OrderBody = { ...BODY, fail_step: 'vendor', fail_compensation: true };
@@ -92,39 +131,103 @@ const refusedRefund: OrderBody = { ...BODY, fail_step: 'vendor', fail_compensati
 const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]> = [
   ['a 200, charged once', {}, []],
   ['a 200, its payment refunded (defect 1)', { final: done('ok', 200, AMOUNT, AMOUNT) }, ['ok_without_its_money']],
-  ['a 200, charged twice (a retry ran again: defect 3)', { final: { ...done('ok', 200, 2 * AMOUNT, 0), runs: 2 } }, ['ok_without_its_money']],
+  [
+    'a 200, charged twice (a retry ran again: defect 3)',
+    { final: { ...done('ok', 200, 2 * AMOUNT, 0), runs: 2 } },
+    ['ok_without_its_money'],
+  ],
   [
     'a 200 on a second run after an interrupted first',
-    { attempts: [attempt(answer(503, 'interrupted')), attempt(OK, { at: 500, why: 'retry_after_not_final' })], final: { ...done('ok', 200, 2 * AMOUNT, AMOUNT), runs: 2 } },
+    {
+      attempts: [attempt(answer(503, 'interrupted')), attempt(OK, { at: 500, why: 'retry_after_not_final' })],
+      final: { ...done('ok', 200, 2 * AMOUNT, AMOUNT), runs: 2 },
+    },
     [],
   ],
-  ['interrupted, voided', { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, AMOUNT) }, []],
-  ['interrupted, its money kept', { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, 0) }, ['money_without_ok']],
-  ['answered 200, recorded interrupted and voided', { final: done('interrupted', 503, AMOUNT, AMOUNT) }, ['ok_without_its_money', 'outcome_disagrees']],
-  ['recorded ok, every request answered, none 200', { attempts: [attempt(answer(503, 'interrupted'))], final: done('ok', 200, AMOUNT, 0) }, ['outcome_disagrees']],
-  ['outcome unknown (the store went away while it was recorded), recorded ok', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('ok', 200, AMOUNT, 0) }, []],
-  ['outcome unknown, nothing kept: voided by recovery', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, AMOUNT) }, []],
-  ['outcome unknown, nothing kept, its money kept', { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, 0) }, ['money_without_ok']],
-  ['recorded ok, the only client hung up', { attempts: [attempt({ kind: 'hung_up' })], final: done('ok', 200, AMOUNT, 0) }, []],
-  ['a duplicate joined, same answer', { attempts: [attempt(OK), attempt(OK, { instance: 'B', why: 'duplicate' })] }, []],
+  [
+    'interrupted, voided',
+    { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, AMOUNT) },
+    [],
+  ],
+  [
+    'interrupted, its money kept',
+    { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, 0) },
+    ['money_without_ok'],
+  ],
+  [
+    'answered 200, recorded interrupted and voided',
+    { final: done('interrupted', 503, AMOUNT, AMOUNT) },
+    ['ok_without_its_money', 'outcome_disagrees'],
+  ],
+  [
+    'recorded ok, every request answered, none 200',
+    { attempts: [attempt(answer(503, 'interrupted'))], final: done('ok', 200, AMOUNT, 0) },
+    ['outcome_disagrees'],
+  ],
+  [
+    'outcome unknown (the store went away while it was recorded), recorded ok',
+    { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('ok', 200, AMOUNT, 0) },
+    [],
+  ],
+  [
+    'outcome unknown, nothing kept: voided by recovery',
+    { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, AMOUNT) },
+    [],
+  ],
+  [
+    'outcome unknown, nothing kept, its money kept',
+    { attempts: [attempt(answer(503, 'outcome_unknown'))], final: done('interrupted', 503, AMOUNT, 0) },
+    ['money_without_ok'],
+  ],
+  [
+    'recorded ok, the only client hung up',
+    { attempts: [attempt({ kind: 'hung_up' })], final: done('ok', 200, AMOUNT, 0) },
+    [],
+  ],
+  [
+    'a duplicate joined, same answer',
+    { attempts: [attempt(OK), attempt(OK, { instance: 'B', why: 'duplicate' })] },
+    [],
+  ],
   [
     'a replay that differs from the first final answer',
-    { attempts: [attempt(OK), attempt({ ...answer(200, 'ok'), body: '{"status":"ok","order_id":"o-1","steps":[{}]}' } as AttemptEnd, { at: 100 })] },
+    {
+      attempts: [
+        attempt(OK),
+        attempt({ ...answer(200, 'ok'), body: '{"status":"ok","order_id":"o-1","steps":[{}]}' } as AttemptEnd, {
+          at: 100,
+        }),
+      ],
+    },
     ['replay_differs'],
   ],
   [
     'compensation_failed, refusal asked, alarm written',
-    { body: refusedRefund, attempts: [attempt(answer(500, 'compensation_failed'))], final: done('compensation_failed', 500, AMOUNT, 0), alarmed: true },
+    {
+      body: refusedRefund,
+      attempts: [attempt(answer(500, 'compensation_failed'))],
+      final: done('compensation_failed', 500, AMOUNT, 0),
+      alarmed: true,
+    },
     [],
   ],
   [
     'compensation_failed without its alarm line',
-    { body: refusedRefund, attempts: [attempt(answer(500, 'compensation_failed'))], final: done('compensation_failed', 500, AMOUNT, 0) },
+    {
+      body: refusedRefund,
+      attempts: [attempt(answer(500, 'compensation_failed'))],
+      final: done('compensation_failed', 500, AMOUNT, 0),
+    },
     ['compensation_failed_unlogged'],
   ],
   [
     'compensation_failed for an order whose refund nobody refused (defect 2)',
-    { body: { ...BODY, fail_step: 'vendor' }, attempts: [attempt(answer(500, 'compensation_failed'))], final: done('compensation_failed', 500, AMOUNT, 0), alarmed: true },
+    {
+      body: { ...BODY, fail_step: 'vendor' },
+      attempts: [attempt(answer(500, 'compensation_failed'))],
+      final: done('compensation_failed', 500, AMOUNT, 0),
+      alarmed: true,
+    },
     ['compensation_failed_without_refusal'],
   ],
   [
@@ -132,30 +235,70 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
     { attempts: [attempt(answer(503, 'interrupted'))], final: done('interrupted', 503, AMOUNT, AMOUNT), alarmed: true },
     ['false_alarm'],
   ],
-  ['the failure it asked for', { body: { ...BODY, fail_step: 'payment' }, attempts: [attempt(answer(400, 'payment_declined'))], final: done('payment_declined', 400, 0, 0) }, []],
-  ['a final failure nobody asked for', { attempts: [attempt(answer(500, 'internal'))], final: done('internal', 500, 0, 0) }, ['unexplained_failure']],
   [
-    'a request refused as a reused id',
-    { attempts: [attempt(answer(422, 'idempotency_key_reuse', { steps: false }))], final: { found: false, payment: { charged: 0, refunded: 0 } } },
+    'the failure it asked for',
+    {
+      body: { ...BODY, fail_step: 'payment' },
+      attempts: [attempt(answer(400, 'payment_declined'))],
+      final: done('payment_declined', 400, 0, 0),
+    },
+    [],
+  ],
+  [
+    'a final failure nobody asked for',
+    { attempts: [attempt(answer(500, 'internal'))], final: done('internal', 500, 0, 0) },
     ['unexplained_failure'],
   ],
-  ['never reached the service', { attempts: [attempt({ kind: 'failed', error: 'ECONNREFUSED' })], final: { found: false, payment: { charged: 0, refunded: 0 } } }, []],
+  [
+    'a request refused as a reused id',
+    {
+      attempts: [attempt(answer(422, 'idempotency_key_reuse', { steps: false }))],
+      final: { found: false, payment: { charged: 0, refunded: 0 } },
+    },
+    ['unexplained_failure'],
+  ],
+  [
+    'never reached the service',
+    {
+      attempts: [attempt({ kind: 'failed', error: 'ECONNREFUSED' })],
+      final: { found: false, payment: { charged: 0, refunded: 0 } },
+    },
+    [],
+  ],
   [
     'no record, yet money with the provider',
-    { attempts: [attempt({ kind: 'failed', error: 'ECONNRESET' })], final: { found: false, payment: { charged: AMOUNT, refunded: 0 } } },
+    {
+      attempts: [attempt({ kind: 'failed', error: 'ECONNRESET' })],
+      final: { found: false, payment: { charged: AMOUNT, refunded: 0 } },
+    },
     ['money_without_ok'],
   ],
   [
     'still running at rest',
-    { attempts: [attempt({ kind: 'timed_out' })], final: { found: true, state: 'running', outcome: null, runs: 1, payment: { charged: AMOUNT, refunded: 0 } } },
+    {
+      attempts: [attempt({ kind: 'timed_out' })],
+      final: { found: true, state: 'running', outcome: null, runs: 1, payment: { charged: AMOUNT, refunded: 0 } },
+    },
     ['left_running'],
   ],
   ['unreadable at rest', { final: { found: 'unreadable', why: '503' } }, ['order_unreadable']],
-  ['a step still running on an instance', { instances: [{ ...IDLE, health: { ...IDLE.health!, running_steps: 1 } }] }, ['left_running']],
+  [
+    'a step still running on an instance',
+    { instances: [{ ...IDLE, health: { ...IDLE.health!, running_steps: 1 } }] },
+    ['left_running'],
+  ],
   ['an instance that does not answer at rest', { instances: [{ ...IDLE, health: undefined }] }, ['not_serving']],
-  ['instances that could not be brought back', { healFailure: 'instances not serving after 30000 ms: B (starting)' }, ['not_serving']],
+  [
+    'instances that could not be brought back',
+    { healFailure: 'instances not serving after 30000 ms: B (starting)' },
+    ['not_serving'],
+  ],
   ['a courier row of a dead identity', { rowsOfDeadIdentities: [2] }, ['courier_held_by_dead_identity']],
-  ['an instance that lends rows Postgres does not give it', { instances: [{ ...IDLE, rowsHeld: 2 }] }, ['courier_rows_disagree']],
+  [
+    'an instance that lends rows Postgres does not give it',
+    { instances: [{ ...IDLE, rowsHeld: 2 }] },
+    ['courier_rows_disagree'],
+  ],
   [
     'couriers within COURIERS',
     {
@@ -190,9 +333,21 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
     },
     ['couriers_over_capacity'],
   ],
-  ["a paused holder's overlap: B, resumed past its lease, still lends what it held before", { timeline: pausedB, samples: pausedHolder(2300) }, []],
-  ["a paused holder's overlap that outlasts the bound", { timeline: pausedB, samples: pausedHolder(2900) }, ['couriers_over_capacity']],
-  ['slots lent after a lease was given up, with no pause of their instance', { samples: pausedHolder(2300) }, ['couriers_over_capacity']],
+  [
+    "a paused holder's overlap: B, resumed past its lease, still lends what it held before",
+    { timeline: pausedB, samples: pausedHolder(2300) },
+    [],
+  ],
+  [
+    "a paused holder's overlap that outlasts the bound",
+    { timeline: pausedB, samples: pausedHolder(2900) },
+    ['couriers_over_capacity'],
+  ],
+  [
+    'slots lent after a lease was given up, with no pause of their instance',
+    { samples: pausedHolder(2300) },
+    ['couriers_over_capacity'],
+  ],
   [
     'an instance lending a row Postgres has under another (seed 205)',
     {
@@ -203,9 +358,21 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
     },
     ['couriers_over_capacity'],
   ],
-  ['a probe order not served', { attempts: [attempt(OK), attempt(answer(504, 'timeout'), { why: 'probe', at: 900 })] }, ['not_serving']],
-  ['an instance killed by the nemesis', { exits: [{ instance: 'B', pid: 7, atMs: 10, code: null, signal: 'SIGKILL', expected: true, tail: '' }] }, []],
-  ['an instance that died by itself', { exits: [{ instance: 'B', pid: 7, atMs: 10, code: 1, signal: null, expected: false, tail: 'fatal' }] }, ['instance_crashed']],
+  [
+    'a probe order not served',
+    { attempts: [attempt(OK), attempt(answer(504, 'timeout'), { why: 'probe', at: 900 })] },
+    ['not_serving'],
+  ],
+  [
+    'an instance killed by the nemesis',
+    { exits: [{ instance: 'B', pid: 7, atMs: 10, code: null, signal: 'SIGKILL', expected: true, tail: '' }] },
+    [],
+  ],
+  [
+    'an instance that died by itself',
+    { exits: [{ instance: 'B', pid: 7, atMs: 10, code: 1, signal: null, expected: false, tail: 'fatal' }] },
+    ['instance_crashed'],
+  ],
 ];
 
 describe('the chaos checker', () => {

@@ -8,8 +8,18 @@ import { describe, expect, it } from 'vitest';
 import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../src/pipeline/steps.js';
-import { CircuitBreaker, type BreakerPass, type BreakerState, type BreakerVerdict } from '../../src/resilience/circuit-breaker.js';
-import { DependencyBreakers, verdictOf, type LetThrough, type TurnedAway } from '../../src/resilience/dependency-breakers.js';
+import {
+  CircuitBreaker,
+  type BreakerPass,
+  type BreakerState,
+  type BreakerVerdict,
+} from '../../src/resilience/circuit-breaker.js';
+import {
+  DependencyBreakers,
+  verdictOf,
+  type LetThrough,
+  type TurnedAway,
+} from '../../src/resilience/dependency-breakers.js';
 
 function clock(): { now: () => number; advance: (ms: number) => void } {
   let t = 1000;
@@ -25,7 +35,12 @@ describe('CircuitBreaker', () => {
   function breaker(failures = 3, openMs = 500) {
     const time = clock();
     const transitions: Array<[BreakerState, BreakerState]> = [];
-    const b = new CircuitBreaker({ failures, openMs, now: time.now, onTransition: (from, to) => transitions.push([from, to]) });
+    const b = new CircuitBreaker({
+      failures,
+      openMs,
+      now: time.now,
+      onTransition: (from, to) => transitions.push([from, to]),
+    });
     return { b, time, transitions };
   }
 
@@ -105,17 +120,41 @@ describe('CircuitBreaker', () => {
   });
 });
 
-const outcome = (name: StepOutcome['name'], fields: Partial<StepOutcome>): StepOutcome => ({ name, status: 'ok', durationMs: 1, threadId: 1, attempts: 1, ...fields });
-const resultOf = (...steps: StepOutcome[]): OrderResult => ({ orderId: 'o', steps, compensations: [], failure: undefined });
+const outcome = (name: StepOutcome['name'], fields: Partial<StepOutcome>): StepOutcome => ({
+  name,
+  status: 'ok',
+  durationMs: 1,
+  threadId: 1,
+  attempts: 1,
+  ...fields,
+});
+const resultOf = (...steps: StepOutcome[]): OrderResult => ({
+  orderId: 'o',
+  steps,
+  compensations: [],
+  failure: undefined,
+});
 const answered = (name: StepOutcome['name']) => outcome(name, { dependency: 'answered' });
 
 describe('verdictOf', () => {
   it.each([
     ['an unavailable answer', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }, 'failure'],
-    ['a step cut by the deadline while waiting out the added latency', { status: 'canceled', cause: 'timeout', dependency: 'failed' }, 'failure'],
+    [
+      'a step cut by the deadline while waiting out the added latency',
+      { status: 'canceled', cause: 'timeout', dependency: 'failed' },
+      'failure',
+    ],
     ['an answer', { status: 'ok', dependency: 'answered' }, 'success'],
-    ['a business no (a declined payment)', { status: 'error', kind: 'payment_declined', dependency: 'answered' }, 'success'],
-    ['a failure the order asked for, after the answer', { status: 'error', kind: 'vendor_unavailable', dependency: 'answered' }, 'success'],
+    [
+      'a business no (a declined payment)',
+      { status: 'error', kind: 'payment_declined', dependency: 'answered' },
+      'success',
+    ],
+    [
+      'a failure the order asked for, after the answer',
+      { status: 'error', kind: 'vendor_unavailable', dependency: 'answered' },
+      'success',
+    ],
     ['a step canceled because another failed', { status: 'canceled', cause: 'payment_declined' }, 'none'],
     ['a crash', { status: 'error', kind: 'internal' }, 'none'],
     ['a lost thread', { status: 'error', kind: 'thread_lost' }, 'none'],
@@ -137,17 +176,43 @@ describe('DependencyBreakers', () => {
   function breakers(failures = 2, openMs = 1000) {
     const time = clock();
     const moves: string[] = [];
-    const set = new DependencyBreakers({ failures, openMs, now: time.now, onTransition: (dependency, from, to) => moves.push(`${dependency}:${from}>${to}`) });
-    const vendorDown = () => admitted(set.admit()).ended(resultOf(answered('payment'), outcome('vendor', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }), answered('courier')));
+    const set = new DependencyBreakers({
+      failures,
+      openMs,
+      now: time.now,
+      onTransition: (dependency, from, to) => moves.push(`${dependency}:${from}>${to}`),
+    });
+    const vendorDown = () =>
+      admitted(set.admit()).ended(
+        resultOf(
+          answered('payment'),
+          outcome('vendor', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }),
+          answered('courier'),
+        ),
+      );
     return { set, time, moves, vendorDown };
   }
 
-  /** Two orders let through at once: the first fails at the vendor, the second, `laterMs` on, at the courier service. */
+  /**
+   * Two orders let through at once: the first fails at the vendor, the second, `laterMs` on, at the courier service.
+   */
   function vendorThenCourierDown({ set, time }: ReturnType<typeof breakers>, laterMs: number): void {
     const [first, second] = [admitted(set.admit()), admitted(set.admit())];
-    first.ended(resultOf(answered('payment'), outcome('vendor', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }), answered('courier')));
+    first.ended(
+      resultOf(
+        answered('payment'),
+        outcome('vendor', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }),
+        answered('courier'),
+      ),
+    );
     time.advance(laterMs);
-    second.ended(resultOf(answered('payment'), answered('vendor'), outcome('courier', { status: 'error', kind: 'no_courier', dependency: 'failed' })));
+    second.ended(
+      resultOf(
+        answered('payment'),
+        answered('vendor'),
+        outcome('courier', { status: 'error', kind: 'no_courier', dependency: 'failed' }),
+      ),
+    );
   }
 
   it("turns an order away with the first open breaker's kind and the longest wait of them all", () => {
@@ -162,9 +227,9 @@ describe('DependencyBreakers', () => {
     const { set, vendorDown } = breakers(2);
     vendorDown();
     vendorDown();
-    expect(set.readings().map(({ dependency, state, consecutiveFailures }) => [dependency, state, consecutiveFailures])).toEqual(
-      DEPENDENCY_NAMES.map((name) => (name === 'vendor' ? [name, 'open', 2] : [name, 'closed', 0])),
-    );
+    expect(
+      set.readings().map(({ dependency, state, consecutiveFailures }) => [dependency, state, consecutiveFailures]),
+    ).toEqual(DEPENDENCY_NAMES.map((name) => (name === 'vendor' ? [name, 'open', 2] : [name, 'closed', 0])));
   });
 
   it('gives a probe back when another breaker turns the order away', () => {

@@ -28,7 +28,17 @@ const order: Order = {
 const refused: OrderResult = {
   orderId: 'o',
   steps: [],
-  compensations: [{ name: 'refund', status: 'error', kind: 'refund_failed', effect: 'refused', durationMs: 1, threadId: 1, attempts: 1 }],
+  compensations: [
+    {
+      name: 'refund',
+      status: 'error',
+      kind: 'refund_failed',
+      effect: 'refused',
+      durationMs: 1,
+      threadId: 1,
+      attempts: 1,
+    },
+  ],
   failure: 'compensation_failed',
 };
 
@@ -46,7 +56,10 @@ class RecordsSaying extends MemoryOrderRecords {
 
 async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; answered: OrderResult['failure'] }> {
   const alarms: string[] = [];
-  const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+  const events: RunEvents = {
+    runEnded: () => {},
+    compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
+  };
   const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying(recorded), events);
   const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
   return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
@@ -63,7 +76,10 @@ describe('the compensation_failed alarm', () => {
 
   it('waits, when the store cannot say what it recorded, and is raised once it says compensation_failed', async () => {
     const alarms: string[] = [];
-    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    const events: RunEvents = {
+      runEnded: () => {},
+      compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
+    };
     // The finish committed (recorded compensation_failed) but its answer was lost.
     const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying('outcome_unknown'), events);
     const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
@@ -74,7 +90,10 @@ describe('the compensation_failed alarm', () => {
 
   it('is not raised for a run whose outcome was unknown and that recovery then voided (interrupted)', async () => {
     const alarms: string[] = [];
-    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    const events: RunEvents = {
+      runEnded: () => {},
+      compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
+    };
     // Nothing was kept of the finish: the run stays running until recovery settles it.
     class NothingKept extends MemoryOrderRecords {
       override async finish(): Promise<OutcomeKind> {
@@ -96,7 +115,10 @@ describe('the compensation_failed alarm', () => {
 
   it('is left to the store at shutdown for a run the store never got to say anything of: no line on a guess', async () => {
     const alarms: string[] = [];
-    const events: RunEvents = { runEnded: () => {}, compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId) };
+    const events: RunEvents = {
+      runEnded: () => {},
+      compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
+    };
     let asked = 0;
     class Silent extends MemoryOrderRecords {
       override async finish(): Promise<OutcomeKind> {
@@ -104,7 +126,9 @@ describe('the compensation_failed alarm', () => {
       }
       override awaitRun(_key: OrderKey, _run: number, signal: AbortSignal): Promise<RecordedOutcome> {
         asked++;
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+        );
       }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);

@@ -4,22 +4,42 @@ import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, load
 describe('connection limits', () => {
   it('are derived from the open-file limit: all but a reserve may be open, 90% of that is served', () => {
     // The reserve: 128 + 8 per thread.
-    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 20_000 })).toMatchObject({ connectionHardLimit: 19_856, maxConnections: 17_870 });
-    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 1024 })).toMatchObject({ connectionHardLimit: 880, maxConnections: 792 });
+    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 20_000 })).toMatchObject({
+      connectionHardLimit: 19_856,
+      maxConnections: 17_870,
+    });
+    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 1024 })).toMatchObject({
+      connectionHardLimit: 880,
+      maxConnections: 792,
+    });
   });
 
   it('are as set, up to what the open-file limit allows', () => {
-    expect(loadConfig({ THREADS: '2', MAX_CONNECTIONS: '19856' }, { openFileLimit: 20_000 })).toMatchObject({ maxConnections: 19_856, connectionHardLimit: 19_856 });
-    expect(() => loadConfig({ THREADS: '2', MAX_CONNECTIONS: '19857' }, { openFileLimit: 20_000 })).toThrow(ConfigError);
-    expect(() => loadConfig({ THREADS: '2' }, { openFileLimit: 100 })).toThrow(/open-file limit \(100\) leaves no descriptor/);
+    expect(loadConfig({ THREADS: '2', MAX_CONNECTIONS: '19856' }, { openFileLimit: 20_000 })).toMatchObject({
+      maxConnections: 19_856,
+      connectionHardLimit: 19_856,
+    });
+    expect(() => loadConfig({ THREADS: '2', MAX_CONNECTIONS: '19857' }, { openFileLimit: 20_000 })).toThrow(
+      ConfigError,
+    );
+    expect(() => loadConfig({ THREADS: '2' }, { openFileLimit: 100 })).toThrow(
+      /open-file limit \(100\) leaves no descriptor/,
+    );
   });
 
   it('fall back to a fixed cap, and no hard limit, where the open-file limit is unknown', () => {
-    expect(loadConfig({ THREADS: '2' }, { openFileLimit: undefined })).toMatchObject({ maxConnections: 16_384, connectionHardLimit: undefined });
+    expect(loadConfig({ THREADS: '2' }, { openFileLimit: undefined })).toMatchObject({
+      maxConnections: 16_384,
+      connectionHardLimit: undefined,
+    });
   });
 
   it('come with timeouts a production service would use', () => {
-    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 20_000 })).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000 });
+    expect(loadConfig({ THREADS: '2' }, { openFileLimit: 20_000 })).toMatchObject({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5000,
+    });
   });
 });
 
@@ -34,12 +54,20 @@ describe('the durable mode', () => {
   });
 
   it('is on with DATABASE_URL, with its defaults and settings', () => {
-    expect(loadConfig({ DATABASE_URL: url }, machine)).toMatchObject({ durable: { databaseUrl: url, leaseMs: 5000, poolSize: 10 }, instances: 1 });
-    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', DB_POOL_SIZE: '4', INSTANCES: '3' }, machine)).toMatchObject({ durable: { leaseMs: 2000, poolSize: 4 }, instances: 3 });
+    expect(loadConfig({ DATABASE_URL: url }, machine)).toMatchObject({
+      durable: { databaseUrl: url, leaseMs: 5000, poolSize: 10 },
+      instances: 1,
+    });
+    expect(
+      loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', DB_POOL_SIZE: '4', INSTANCES: '3' }, machine),
+    ).toMatchObject({ durable: { leaseMs: 2000, poolSize: 4 }, instances: 3 });
   });
 
   it.each([
-    [{ DATABASE_URL: 'mysql://db/orders' }, /DATABASE_URL must be a postgres:\/\/user:password@host:port\/database URL/],
+    [
+      { DATABASE_URL: 'mysql://db/orders' },
+      /DATABASE_URL must be a postgres:\/\/user:password@host:port\/database URL/,
+    ],
     [{ DATABASE_URL: 'not a url' }, /DATABASE_URL must be a postgres/],
     [{ LEASE_MS: '2000' }, /LEASE_MS needs DATABASE_URL/],
     [{ DB_POOL_SIZE: '4' }, /DB_POOL_SIZE needs DATABASE_URL/],
@@ -51,12 +79,19 @@ describe('the durable mode', () => {
   });
 
   it('refuses a LEASE_MS whose margin, a courier revocation, would leave less than half of it for renewals: LEASE_MS ≥ 2 × (CANCEL_GRACE_MS + 50)', () => {
-    const rule = "at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half";
-    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '599' }, machine)).toThrow(`LEASE_MS must be an integer from 600 to 600000 (${rule}), got "599"`);
+    const rule =
+      "at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half";
+    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '599' }, machine)).toThrow(
+      `LEASE_MS must be an integer from 600 to 600000 (${rule}), got "599"`,
+    );
     expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '600' }, machine).durable?.leaseMs).toBe(600);
-    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', CANCEL_GRACE_MS: '1000' }, machine)).toThrow(`LEASE_MS must be an integer from 2100 to 600000 (${rule}), got "2000"`);
+    expect(() => loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', CANCEL_GRACE_MS: '1000' }, machine)).toThrow(
+      `LEASE_MS must be an integer from 2100 to 600000 (${rule}), got "2000"`,
+    );
     // The chaos harness's settings keep it.
-    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '1000', CANCEL_GRACE_MS: '250' }, machine).durable?.leaseMs).toBe(1000);
+    expect(loadConfig({ DATABASE_URL: url, LEASE_MS: '1000', CANCEL_GRACE_MS: '250' }, machine).durable?.leaseMs).toBe(
+      1000,
+    );
     // Unset, LEASE_MS is 5000, or the shortest the grace allows if that is longer.
     expect(loadConfig({ DATABASE_URL: url, CANCEL_GRACE_MS: '3000' }, machine).durable?.leaseMs).toBe(6100);
   });
@@ -66,18 +101,24 @@ describe('the durable mode', () => {
       for (const leaseMs of [500, 600, 1000, 2100, 5000, 6000, 120_100, 600_000]) {
         let accepted: number | undefined;
         try {
-          accepted = loadConfig({ DATABASE_URL: url, LEASE_MS: String(leaseMs), CANCEL_GRACE_MS: String(cancelGraceMs) }, machine).durable?.leaseMs;
+          accepted = loadConfig(
+            { DATABASE_URL: url, LEASE_MS: String(leaseMs), CANCEL_GRACE_MS: String(cancelGraceMs) },
+            machine,
+          ).durable?.leaseMs;
         } catch (error) {
           expect(error).toBeInstanceOf(ConfigError);
         }
-        if (accepted !== undefined) expect(leaseMarginMs({ leaseMs: accepted, cancelGraceMs })).toBeLessThanOrEqual(accepted / 2);
+        if (accepted !== undefined)
+          expect(leaseMarginMs({ leaseMs: accepted, cancelGraceMs })).toBeLessThanOrEqual(accepted / 2);
         else expect(cancelGraceMs + 50).toBeGreaterThan(leaseMs / 2);
       }
     }
   });
 
   it('never repeats the password of a refused DATABASE_URL', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/orders' }, machine)).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/orders' }, machine)).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
   });
 });
 
@@ -98,16 +139,24 @@ describe('who may call', () => {
   const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
 
   it('is anyone, as the one anonymous client and the admin, with no keys on a loopback address (open mode)', () => {
-    for (const HOST of ['127.0.0.1', 'localhost', '::1', '127.0.0.9']) expect(loadConfig({ HOST }, machine).access).toEqual({ mode: 'open' });
+    for (const HOST of ['127.0.0.1', 'localhost', '::1', '127.0.0.9'])
+      expect(loadConfig({ HOST }, machine).access).toEqual({ mode: 'open' });
   });
 
   it('refuses open mode on an address other machines can reach, unless ALLOW_ANONYMOUS=on', () => {
-    expect(() => loadConfig({ HOST: '0.0.0.0' }, machine)).toThrow(/^HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: set API_KEYS/);
+    expect(() => loadConfig({ HOST: '0.0.0.0' }, machine)).toThrow(
+      /^HOST=0\.0\.0\.0 can be reached from other machines, and no API keys are set: set API_KEYS/,
+    );
     expect(loadConfig({ HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'on' }, machine).access).toEqual({ mode: 'open' });
   });
 
   it('is each client by its key, and the admin by ADMIN_KEY', () => {
-    expect(loadConfig({ API_KEYS: `acme:${ACME}, globex:${ACME.replace('acme', 'glob')}`, ADMIN_KEY: ADMIN, HOST: '0.0.0.0' }, machine).access).toEqual({
+    expect(
+      loadConfig(
+        { API_KEYS: `acme:${ACME}, globex:${ACME.replace('acme', 'glob')}`, ADMIN_KEY: ADMIN, HOST: '0.0.0.0' },
+        machine,
+      ).access,
+    ).toEqual({
       mode: 'keys',
       clients: [
         { client: 'acme', key: ACME },
@@ -118,15 +167,31 @@ describe('who may call', () => {
   });
 
   it.each([
-    ['a key under 32 characters', { API_KEYS: 'acme:short_key' }, /^API_KEYS entry 1 \(client "acme"\): the key must be at least 32 characters/],
-    ['a key with other characters', { API_KEYS: `acme:${ACME.slice(0, 31)}!` }, /the key must be at least 32 characters of A-Z a-z 0-9 _ -/],
+    [
+      'a key under 32 characters',
+      { API_KEYS: 'acme:short_key' },
+      /^API_KEYS entry 1 \(client "acme"\): the key must be at least 32 characters/,
+    ],
+    [
+      'a key with other characters',
+      { API_KEYS: `acme:${ACME.slice(0, 31)}!` },
+      /the key must be at least 32 characters of A-Z a-z 0-9 _ -/,
+    ],
     ['no client name', { API_KEYS: ACME }, /^API_KEYS entry 1 must be client:key/],
     ['a client named twice', { API_KEYS: `acme:${ACME},acme:${ADMIN}` }, /client "acme" is named twice/],
     ['one key for two clients', { API_KEYS: `acme:${ACME},globex:${ACME}` }, /the key is given twice/],
-    ['a client key that is also the admin key', { API_KEYS: `acme:${ACME}`, ADMIN_KEY: ACME }, /the key is given twice/],
+    [
+      'a client key that is also the admin key',
+      { API_KEYS: `acme:${ACME}`, ADMIN_KEY: ACME },
+      /the key is given twice/,
+    ],
     ['a reserved client name', { API_KEYS: `anonymous:${ACME}` }, /the client name "anonymous" is reserved/],
     ['a short admin key', { ADMIN_KEY: 'short' }, /^ADMIN_KEY must be at least 32 characters/],
-    ['ALLOW_ANONYMOUS with keys', { API_KEYS: `acme:${ACME}`, ALLOW_ANONYMOUS: 'on' }, /ALLOW_ANONYMOUS=on is for running without keys/],
+    [
+      'ALLOW_ANONYMOUS with keys',
+      { API_KEYS: `acme:${ACME}`, ALLOW_ANONYMOUS: 'on' },
+      /ALLOW_ANONYMOUS=on is for running without keys/,
+    ],
   ])('refuses %s, without ever repeating a key', (_name, env, says) => {
     let message = '';
     try {
@@ -140,9 +205,21 @@ describe('who may call', () => {
 
   it('answers requests addressed to the loopback names and the address it listens on, or to ALLOWED_HOSTS', () => {
     expect(loadConfig({}, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
-    expect(loadConfig({ HOST: '10.0.0.5', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]', '10.0.0.5']);
-    expect(loadConfig({ HOST: '::', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
-    expect(loadConfig({ ALLOWED_HOSTS: 'Orders.Example.com, [::1]' }, machine).allowedHosts).toEqual(['orders.example.com', '[::1]']);
+    expect(loadConfig({ HOST: '10.0.0.5', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual([
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+      '10.0.0.5',
+    ]);
+    expect(loadConfig({ HOST: '::', ALLOW_ANONYMOUS: 'on' }, machine).allowedHosts).toEqual([
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+    ]);
+    expect(loadConfig({ ALLOWED_HOSTS: 'Orders.Example.com, [::1]' }, machine).allowedHosts).toEqual([
+      'orders.example.com',
+      '[::1]',
+    ]);
     expect(() => loadConfig({ ALLOWED_HOSTS: 'a b' }, machine)).toThrow(/ALLOWED_HOSTS must be host names/);
   });
 });
@@ -151,20 +228,29 @@ describe('the dependencies: breakers and retries', () => {
   const machine = { openFileLimit: 20_000 };
 
   it('open a breaker after 5 failures in a row for 5 s, and retry each step twice, by default', () => {
-    expect(loadConfig({}, machine)).toMatchObject({ breakerFailures: 5, breakerOpenMs: 5000, stepRetries: { payment: 2, vendor: 2, courier: 2 } });
+    expect(loadConfig({}, machine)).toMatchObject({
+      breakerFailures: 5,
+      breakerOpenMs: 5000,
+      stepRetries: { payment: 2, vendor: 2, courier: 2 },
+    });
   });
 
   it('are as set: BREAKER_FAILURES=0 turns the breakers off; STEP_RETRIES names the steps it changes', () => {
-    expect(loadConfig({ BREAKER_FAILURES: '0', BREAKER_OPEN_MS: '250', STEP_RETRIES: 'vendor:0, courier : 10' }, machine)).toMatchObject({
+    expect(
+      loadConfig({ BREAKER_FAILURES: '0', BREAKER_OPEN_MS: '250', STEP_RETRIES: 'vendor:0, courier : 10' }, machine),
+    ).toMatchObject({
       breakerFailures: 0,
       breakerOpenMs: 250,
       stepRetries: { payment: 2, vendor: 0, courier: 10 },
     });
   });
 
-  it.each(['refund:1', 'vendor:11', 'vendor:-1', 'vendor', 'vendor:1,vendor:2', 'vendor:1;courier:2', 'vendor:x'])('refuses STEP_RETRIES=%s', (value) => {
-    expect(() => loadConfig({ STEP_RETRIES: value }, machine)).toThrow(/^STEP_RETRIES must be step:retries pairs/);
-  });
+  it.each(['refund:1', 'vendor:11', 'vendor:-1', 'vendor', 'vendor:1,vendor:2', 'vendor:1;courier:2', 'vendor:x'])(
+    'refuses STEP_RETRIES=%s',
+    (value) => {
+      expect(() => loadConfig({ STEP_RETRIES: value }, machine)).toThrow(/^STEP_RETRIES must be step:retries pairs/);
+    },
+  );
 
   it('refuses a breaker that cannot stay open', () => {
     expect(() => loadConfig({ BREAKER_OPEN_MS: '0' }, machine)).toThrow(/BREAKER_OPEN_MS must be an integer from 1/);
@@ -187,7 +273,16 @@ describe('clients: weights, shares and rate limits', () => {
   });
 
   it('are as set: CLIENT_WEIGHTS and CLIENT_RATE_LIMITS per client, CLIENT_RATE_LIMIT for the others (0: none), CLIENT_MAX_SHARE=1 lifts the caps', () => {
-    const config = loadConfig({ ...KEYS, CLIENT_WEIGHTS: 'acme:2, globex : 1', CLIENT_RATE_LIMIT: '0', CLIENT_RATE_LIMITS: 'acme:50', CLIENT_MAX_SHARE: '1' }, machine);
+    const config = loadConfig(
+      {
+        ...KEYS,
+        CLIENT_WEIGHTS: 'acme:2, globex : 1',
+        CLIENT_RATE_LIMIT: '0',
+        CLIENT_RATE_LIMITS: 'acme:50',
+        CLIENT_MAX_SHARE: '1',
+      },
+      machine,
+    );
     expect([...config.clientWeights]).toEqual([
       ['acme', 2],
       ['globex', 1],
@@ -200,19 +295,30 @@ describe('clients: weights, shares and rate limits', () => {
     expect(loadConfig({ CLIENT_MAX_SHARE: '.5' }, machine).clientMaxShare).toBe(0.5);
   });
 
-  it.each(['acme', 'acme:0', 'acme:1001', 'acme:2,acme:3', 'ac me:2', 'acme:x', 'a:b:2'])('refuses CLIENT_WEIGHTS=%s', (value) => {
-    expect(() => loadConfig({ CLIENT_WEIGHTS: value }, machine)).toThrow(/^CLIENT_WEIGHTS must be client:weight pairs/);
-  });
+  it.each(['acme', 'acme:0', 'acme:1001', 'acme:2,acme:3', 'ac me:2', 'acme:x', 'a:b:2'])(
+    'refuses CLIENT_WEIGHTS=%s',
+    (value) => {
+      expect(() => loadConfig({ CLIENT_WEIGHTS: value }, machine)).toThrow(
+        /^CLIENT_WEIGHTS must be client:weight pairs/,
+      );
+    },
+  );
 
   it.each(['acme', 'acme:-1', 'acme:1000001', 'acme:1,acme:2'])('refuses CLIENT_RATE_LIMITS=%s', (value) => {
-    expect(() => loadConfig({ CLIENT_RATE_LIMITS: value }, machine)).toThrow(/^CLIENT_RATE_LIMITS must be client:orders_per_second pairs/);
+    expect(() => loadConfig({ CLIENT_RATE_LIMITS: value }, machine)).toThrow(
+      /^CLIENT_RATE_LIMITS must be client:orders_per_second pairs/,
+    );
   });
 
   it.each(['0', '1.5', '-0.5', 'half', '0.6666', '60%'])('refuses CLIENT_MAX_SHARE=%s', (value) => {
-    expect(() => loadConfig({ CLIENT_MAX_SHARE: value }, machine)).toThrow(/^CLIENT_MAX_SHARE must be a number over 0 and at most 1/);
+    expect(() => loadConfig({ CLIENT_MAX_SHARE: value }, machine)).toThrow(
+      /^CLIENT_MAX_SHARE must be a number over 0 and at most 1/,
+    );
   });
 
   it('refuses a CLIENT_RATE_LIMIT that is not a count of orders', () => {
-    expect(() => loadConfig({ CLIENT_RATE_LIMIT: '1.5' }, machine)).toThrow(/CLIENT_RATE_LIMIT must be an integer from 0/);
+    expect(() => loadConfig({ CLIENT_RATE_LIMIT: '1.5' }, machine)).toThrow(
+      /CLIENT_RATE_LIMIT must be an integer from 0/,
+    );
   });
 });

@@ -17,7 +17,13 @@ function now(turns: CpuTurns, client: string, weight = 1): CpuTurn {
 }
 
 /** A turn waited for; `order` records who was served, in order. */
-function later(turns: CpuTurns, client: string, order: string[], weight = 1, signal = forever): Promise<CpuTurn | undefined> {
+function later(
+  turns: CpuTurns,
+  client: string,
+  order: string[],
+  weight = 1,
+  signal = forever,
+): Promise<CpuTurn | undefined> {
   const taken = turns.take(client, weight, signal);
   if (!(taken instanceof Promise)) throw new Error(`${client} did not wait`);
   return taken.then((turn) => {
@@ -57,7 +63,12 @@ describe('CpuTurns', () => {
     const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const heavy = [now(turns, 'heavy', 2), now(turns, 'heavy', 2)];
     const light = now(turns, 'light');
-    const waiting = [later(turns, 'light', served), later(turns, 'heavy', served, 2), later(turns, 'light', served), later(turns, 'heavy', served, 2)];
+    const waiting = [
+      later(turns, 'light', served),
+      later(turns, 'heavy', served, 2),
+      later(turns, 'light', served),
+      later(turns, 'heavy', served, 2),
+    ];
     // heavy 1 running (½ per weight) against light 1 (1): heavy, although light's waiter is older.
     heavy[0]!.release();
     await settle();

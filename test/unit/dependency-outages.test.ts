@@ -65,7 +65,9 @@ describe('DependencyOutages', () => {
     expect(() => outages.set('vendor', { failureRatio: NaN, latencyMs: 0 })).toThrow(RangeError);
     expect(() => outages.set('vendor', { failureRatio: 0, latencyMs: 1.5 })).toThrow(RangeError);
     expect(() => outages.set('vendor', { failureRatio: 0, latencyMs: 60_001 })).toThrow(RangeError);
-    expect(() => new DependencyOutages(DependencyOutages.create(NAMES).buffer, [...NAMES, 'database']).draw('database')).toThrow(RangeError);
+    expect(() =>
+      new DependencyOutages(DependencyOutages.create(NAMES).buffer, [...NAMES, 'database']).draw('database'),
+    ).toThrow(RangeError);
     expect(() => outages.draw('database' as (typeof NAMES)[number])).toThrow(RangeError);
   });
 

@@ -49,7 +49,9 @@ function anchorsOf(markdown: string): Set<string> {
 }
 
 function linksOf(markdown: string): string[] {
-  return [...withoutCode(markdown).matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1] ?? '').filter((target) => !/^[a-z]+:/.test(target));
+  return [...withoutCode(markdown).matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((match) => match[1] ?? '')
+    .filter((target) => !/^[a-z]+:/.test(target));
 }
 
 describe('links between the project’s pages', () => {
@@ -58,7 +60,8 @@ describe('links between the project’s pages', () => {
     const broken: string[] = [];
     for (const link of linksOf(markdown)) {
       const [path = '', anchor] = link.split('#');
-      const target = path === '' ? join(PROJECT_ROOT, page) : resolve(PROJECT_ROOT, dirname(page), decodeURIComponent(path));
+      const target =
+        path === '' ? join(PROJECT_ROOT, page) : resolve(PROJECT_ROOT, dirname(page), decodeURIComponent(path));
       if (!existsSync(target)) {
         broken.push(`${link}: no ${relative(PROJECT_ROOT, target)}`);
         continue;
@@ -73,7 +76,9 @@ describe('links between the project’s pages', () => {
 describe('docs/testing.md', () => {
   it('names every test file', () => {
     const table = readFileSync(join(PROJECT_ROOT, 'docs/testing.md'), 'utf8');
-    const files = ['unit', 'integration'].flatMap((dir) => readdirSync(join(PROJECT_ROOT, 'test', dir)).map((name) => `${dir}/${name}`));
+    const files = ['unit', 'integration'].flatMap((dir) =>
+      readdirSync(join(PROJECT_ROOT, 'test', dir)).map((name) => `${dir}/${name}`),
+    );
     expect(files.filter((file) => file.endsWith('.test.ts') && !table.includes(`\`${file}\``))).toEqual([]);
   });
 });

@@ -35,7 +35,15 @@ describe('firstJsonFlaw', () => {
   const anyString = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)) });
   /** JSON values whose strings and keys may hold lone surrogates. */
   const values = fc.letrec((tie) => ({
-    value: fc.oneof({ depthSize: 'small' }, anyString, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(anyString, tie('value'), { maxKeys: 4 })),
+    value: fc.oneof(
+      { depthSize: 'small' },
+      anyString,
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(anyString, tie('value'), { maxKeys: 4 }),
+    ),
   })).value;
 
   const strings = (value: unknown): string[] =>
@@ -47,15 +55,21 @@ describe('firstJsonFlaw', () => {
           ? Object.entries(value).flatMap(([key, inner]) => [key, ...strings(inner)])
           : [];
 
-  propertyTest.prop([values])('finds a lone surrogate exactly when the value holds one, and no duplicate in what JSON.stringify writes', (value) => {
-    const flaw = firstJsonFlaw(JSON.stringify(value));
-    expect(flaw?.kind).toBe(strings(value).every((text) => text.isWellFormed()) ? undefined : 'lone_surrogate');
-  });
+  propertyTest.prop([values])(
+    'finds a lone surrogate exactly when the value holds one, and no duplicate in what JSON.stringify writes',
+    (value) => {
+      const flaw = firstJsonFlaw(JSON.stringify(value));
+      expect(flaw?.kind).toBe(strings(value).every((text) => text.isWellFormed()) ? undefined : 'lone_surrogate');
+    },
+  );
 
-  propertyTest.prop([fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 5 }), fc.nat()])('finds any key written twice', (object, pick) => {
-    const keys = Object.keys(object);
-    const key = keys[pick % keys.length]!;
-    const text = `{${JSON.stringify(key)}:0,${JSON.stringify(object).slice(1)}`;
-    expect(firstJsonFlaw(text)).toEqual({ kind: 'duplicate_key', path: key });
-  });
+  propertyTest.prop([fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 5 }), fc.nat()])(
+    'finds any key written twice',
+    (object, pick) => {
+      const keys = Object.keys(object);
+      const key = keys[pick % keys.length]!;
+      const text = `{${JSON.stringify(key)}:0,${JSON.stringify(object).slice(1)}`;
+      expect(firstJsonFlaw(text)).toEqual({ kind: 'duplicate_key', path: key });
+    },
+  );
 });

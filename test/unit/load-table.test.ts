@@ -1,4 +1,6 @@
-/** The terminal tables of the load suite and the measurements: no quotes, figures aligned right, no wider than asked. */
+/**
+ * The terminal tables of the load suite and the measurements: no quotes, figures aligned right, no wider than asked.
+ */
 import { describe, expect, it } from 'vitest';
 import { formatTable, TERMINAL_WIDTH, wrap } from '../../load/lib/table.js';
 
@@ -13,14 +15,25 @@ describe('terminal tables', () => {
         ['overhead', '1,572'],
       ],
     );
-    expect(table.split('\n')).toEqual(['scenario  orders/s', '────────  ────────', 'light            5', 'overhead     1,572']);
+    expect(table.split('\n')).toEqual([
+      'scenario  orders/s',
+      '────────  ────────',
+      'light            5',
+      'overhead     1,572',
+    ]);
     expect(table).not.toMatch(/['"]/);
   });
 
   it('fits 120 columns by wrapping headings of figures first, then text at spaces, never a figure', () => {
-    const figures = Array.from({ length: 4 }, (_, i) => ({ heading: `a long heading number ${i}`, align: 'right' as const }));
+    const figures = Array.from({ length: 4 }, (_, i) => ({
+      heading: `a long heading number ${i}`,
+      align: 'right' as const,
+    }));
     const prose = 'p50 within 3 ms of the 200 ms floor: p50 204.1 ms, not judged (smoke run)';
-    const table = formatTable([{ heading: 'scenario' }, ...figures, { heading: 'target' }], [['overhead', ...figures.map(() => '1,572 (1,498–1,601)'), prose]]);
+    const table = formatTable(
+      [{ heading: 'scenario' }, ...figures, { heading: 'target' }],
+      [['overhead', ...figures.map(() => '1,572 (1,498–1,601)'), prose]],
+    );
     expect(widthOf(table)).toBeLessThanOrEqual(TERMINAL_WIDTH);
     expect(table).toContain('1,572 (1,498–1,601)');
     expect(table.replace(/\s+/g, ' ')).toContain('p50 within 3 ms of the 200 ms');

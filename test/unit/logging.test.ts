@@ -48,6 +48,8 @@ describe('LOG_BUFFER', () => {
     expect(loadConfig({}, { openFileLimit: 20_000, stdoutIsTerminal: false }).logBuffer).toBe(true);
     expect(loadConfig({ LOG_BUFFER: 'on' }, { openFileLimit: 20_000, stdoutIsTerminal: true }).logBuffer).toBe(true);
     expect(loadConfig({ LOG_BUFFER: 'off' }, { openFileLimit: 20_000 }).logBuffer).toBe(false);
-    expect(() => loadConfig({ LOG_BUFFER: 'maybe' }, { openFileLimit: 20_000 })).toThrow('LOG_BUFFER must be one of on, off, got "maybe"');
+    expect(() => loadConfig({ LOG_BUFFER: 'maybe' }, { openFileLimit: 20_000 })).toThrow(
+      'LOG_BUFFER must be one of on, off, got "maybe"',
+    );
   });
 });

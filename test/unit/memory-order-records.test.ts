@@ -6,7 +6,10 @@ import { orderKey, type OrderKey } from '../../src/domain/order.js';
 /** An order of the tests' one client. */
 const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
-const outcome = (orderId: string): RecordedOutcome => ({ kind: 'ok', replay: { orderId, steps: [], compensations: [], failure: undefined } });
+const outcome = (orderId: string): RecordedOutcome => ({
+  kind: 'ok',
+  replay: { orderId, steps: [], compensations: [], failure: undefined },
+});
 
 /** Runs `orderId` once to a final outcome. */
 async function runOnce(records: MemoryOrderRecords, orderId: string): Promise<void> {
@@ -56,7 +59,8 @@ describe('MemoryOrderRecords', () => {
     }
     expect(kept).toBeGreaterThan(50);
     expect(records.size()).toBe(kept);
-    for (let i = 0; i < kept; i++) expect(await records.begin(k(`o${i}`), `fp-o${i}`)).toMatchObject({ kind: 'replay' });
+    for (let i = 0; i < kept; i++)
+      expect(await records.begin(k(`o${i}`), `fp-o${i}`)).toMatchObject({ kind: 'replay' });
     expect(await records.begin(k('one-more'), 'fp-one-more')).toEqual({ kind: 'full' });
     expect(await records.get(k('one-more'))).toBeUndefined();
   });
@@ -65,7 +69,8 @@ describe('MemoryOrderRecords', () => {
     let now = 0;
     const records = new MemoryOrderRecords(1000, 10_000, { now: () => now });
     let kept = 0;
-    while ((await records.begin(k(`o${kept}`), `fp-o${kept}`)).kind === 'started') await records.finish(k(`o${kept}`), 1, outcome(`o${kept++}`));
+    while ((await records.begin(k(`o${kept}`), `fp-o${kept}`)).kind === 'started')
+      await records.finish(k(`o${kept}`), 1, outcome(`o${kept++}`));
     now = 999;
     expect(await records.begin(k('late'), 'fp-late')).toEqual({ kind: 'full' });
     now = 1000;
@@ -74,7 +79,9 @@ describe('MemoryOrderRecords', () => {
   });
 
   it('counts what is kept alongside a record in its bound, a running one as much as it may come to', async () => {
-    const records = new MemoryOrderRecords(60_000, 1 << 20, { alongside: (record) => (record.state === 'running' ? 500 : 200) });
+    const records = new MemoryOrderRecords(60_000, 1 << 20, {
+      alongside: (record) => (record.state === 'running' ? 500 : 200),
+    });
     await records.begin(k('a'), 'fp-a');
     const running = records.estimatedBytes();
     await records.finish(k('a'), 1, outcome('a'));
@@ -86,7 +93,9 @@ describe('MemoryOrderRecords', () => {
   it('never evicts an order that is running', async () => {
     const records = new MemoryOrderRecords(60_000, 10_000);
     await records.begin(k('long'), 'fp-long');
-    for (let i = 0; i < 100; i++) if ((await records.begin(k(`o${i}`), `fp-o${i}`)).kind === 'started') await records.finish(k(`o${i}`), 1, outcome(`o${i}`));
+    for (let i = 0; i < 100; i++)
+      if ((await records.begin(k(`o${i}`), `fp-o${i}`)).kind === 'started')
+        await records.finish(k(`o${i}`), 1, outcome(`o${i}`));
     expect(await records.get(k('long'))).toMatchObject({ state: 'running' });
   });
 

@@ -26,10 +26,20 @@ const STEPS: StepDefinition[] = [
   { name: 'payment', module: 'payment', compensation: { name: 'refund', module: 'refund' } },
   { name: 'vendor', module: 'vendor' },
 ];
-const outcome = (name: ActionDefinition['name'], fields: Partial<StepOutcome>): StepOutcome => ({ name, status: 'ok', durationMs: 1, threadId: 1, attempts: 1, ...fields });
+const outcome = (name: ActionDefinition['name'], fields: Partial<StepOutcome>): StepOutcome => ({
+  name,
+  status: 'ok',
+  durationMs: 1,
+  threadId: 1,
+  attempts: 1,
+  ...fields,
+});
 
 /** A runner whose steps end as the table says; the vendor fails unless told otherwise. */
-function tableRunner(table: Partial<Record<ActionDefinition['name'], Partial<StepOutcome>>>, seen: AbortSignal[] = []): StepRunner {
+function tableRunner(
+  table: Partial<Record<ActionDefinition['name'], Partial<StepOutcome>>>,
+  seen: AbortSignal[] = [],
+): StepRunner {
   return {
     run: async (step, _run, signal) => {
       seen.push(signal);
@@ -39,7 +49,11 @@ function tableRunner(table: Partial<Record<ActionDefinition['name'], Partial<Ste
 }
 
 function pipelineWith(runner: StepRunner, refundFallback?: CompensationFallback): OrderPipeline {
-  return new OrderPipeline(STEPS, runner, { timeoutMs: 50, compensationTimeoutMs: 50, ...(refundFallback ? { compensationFallbacks: { refund: refundFallback } } : {}) });
+  return new OrderPipeline(STEPS, runner, {
+    timeoutMs: 50,
+    compensationTimeoutMs: 50,
+    ...(refundFallback ? { compensationFallbacks: { refund: refundFallback } } : {}),
+  });
 }
 
 const vendorDown = { status: 'error', kind: 'vendor_unavailable' } as const;
@@ -47,22 +61,44 @@ const vendorDown = { status: 'error', kind: 'vendor_unavailable' } as const;
 describe('OrderPipeline compensation', () => {
   it.each([
     ['went through', { status: 'ok', effect: 'applied' }, ['refund']],
-    ['was canceled after its charge reached the provider', { status: 'canceled', cause: 'vendor_unavailable', effect: 'applied' }, ['refund']],
-    ['lost its thread after its charge reached the provider', { status: 'error', kind: 'thread_lost', effect: 'applied' }, ['refund']],
+    [
+      'was canceled after its charge reached the provider',
+      { status: 'canceled', cause: 'vendor_unavailable', effect: 'applied' },
+      ['refund'],
+    ],
+    [
+      'lost its thread after its charge reached the provider',
+      { status: 'error', kind: 'thread_lost', effect: 'applied' },
+      ['refund'],
+    ],
     ['was declined', { status: 'error', kind: 'payment_declined', effect: 'refused' }, []],
     ['was canceled before its charge left', { status: 'canceled', cause: 'vendor_unavailable' }, []],
   ] as const)('voids a payment that %s', async (_case, payment, refunds) => {
-    const result = await pipelineWith(tableRunner({ payment, vendor: vendorDown })).process(run, new AbortController().signal, { requestId: 'r' });
+    const result = await pipelineWith(tableRunner({ payment, vendor: vendorDown })).process(
+      run,
+      new AbortController().signal,
+      { requestId: 'r' },
+    );
     expect(result.compensations.map((step) => step.name)).toEqual(refunds);
   });
 
   it.each([
     ['the provider gave the money back', { status: 'ok', effect: 'applied' }, 'vendor_unavailable'],
-    ['the refund step crashed after its void reached the provider', { status: 'error', kind: 'internal', effect: 'applied' }, 'vendor_unavailable'],
+    [
+      'the refund step crashed after its void reached the provider',
+      { status: 'error', kind: 'internal', effect: 'applied' },
+      'vendor_unavailable',
+    ],
     ['the provider refused', { status: 'error', kind: 'refund_failed', effect: 'refused' }, 'compensation_failed'],
-    ['the void never left, and nothing takes the refund over', { status: 'canceled', cause: 'timeout' }, 'compensation_failed'],
+    [
+      'the void never left, and nothing takes the refund over',
+      { status: 'canceled', cause: 'timeout' },
+      'compensation_failed',
+    ],
   ] as const)('counts a compensation done only if its void was applied: %s', async (_case, refund, failure) => {
-    const result = await pipelineWith(tableRunner({ payment: { status: 'ok', effect: 'applied' }, vendor: vendorDown, refund })).process(run, new AbortController().signal, { requestId: 'r' });
+    const result = await pipelineWith(
+      tableRunner({ payment: { status: 'ok', effect: 'applied' }, vendor: vendorDown, refund }),
+    ).process(run, new AbortController().signal, { requestId: 'r' });
     expect(result.failure).toBe(failure);
   });
 });
@@ -75,44 +111,55 @@ describe('OrderPipeline with a fallback for refunds the pool could not get answe
   }
 
   it.each([
-    ['lost its thread twice before its void left', { status: 'error', kind: 'thread_lost', threadFate: 'died', attempts: 2 }],
+    [
+      'lost its thread twice before its void left',
+      { status: 'error', kind: 'thread_lost', threadFate: 'died', attempts: 2 },
+    ],
     ['outlived its deadline before its void left', { status: 'canceled', cause: 'timeout' }],
     ['was refused a place on the pool', { status: 'error', kind: 'overloaded' }],
-  ] as const)('hands over a refund that %s: the payment is voided and the order keeps its own failure, never compensation_failed', async (_case, refund) => {
-    const taken: OrderRun[] = [];
-    const result = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund }), fallback('applied', taken)).process(run, new AbortController().signal, { requestId: 'r' });
-    expect(result.failure).toBe('vendor_unavailable');
-    expect(taken).toEqual([run]);
-    expect(result.compensations).toEqual([expect.objectContaining({ name: 'refund', effect: 'applied' })]);
-  });
+  ] as const)(
+    'hands over a refund that %s: the payment is voided and the order keeps its own failure, never compensation_failed',
+    async (_case, refund) => {
+      const taken: OrderRun[] = [];
+      const result = await pipelineWith(
+        tableRunner({ payment: paid, vendor: vendorDown, refund }),
+        fallback('applied', taken),
+      ).process(run, new AbortController().signal, { requestId: 'r' });
+      expect(result.failure).toBe('vendor_unavailable');
+      expect(taken).toEqual([run]);
+      expect(result.compensations).toEqual([expect.objectContaining({ name: 'refund', effect: 'applied' })]);
+    },
+  );
 
   it('leaves the order its own failure while the fallback keeps asking a provider that cannot be reached', async () => {
-    const result = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }), fallback('pending')).process(
-      run,
-      new AbortController().signal,
-      {
-        requestId: 'r',
-      },
-    );
+    const result = await pipelineWith(
+      tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }),
+      fallback('pending'),
+    ).process(run, new AbortController().signal, {
+      requestId: 'r',
+    });
     expect(result.failure).toBe('vendor_unavailable');
   });
 
   it('fails the order compensation_failed only when the provider refused: on the pool, or when the fallback asked it', async () => {
     const taken: OrderRun[] = [];
     const refusedOnPool = await pipelineWith(
-      tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'refund_failed', effect: 'refused' } }),
+      tableRunner({
+        payment: paid,
+        vendor: vendorDown,
+        refund: { status: 'error', kind: 'refund_failed', effect: 'refused' },
+      }),
       fallback('applied', taken),
     ).process(run, new AbortController().signal, { requestId: 'r' });
     expect(refusedOnPool.failure).toBe('compensation_failed');
     // A refusal is the provider's word: not asked again.
     expect(taken).toEqual([]);
-    const refusedToFallback = await pipelineWith(tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }), fallback('refused')).process(
-      run,
-      new AbortController().signal,
-      {
-        requestId: 'r',
-      },
-    );
+    const refusedToFallback = await pipelineWith(
+      tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }),
+      fallback('refused'),
+    ).process(run, new AbortController().signal, {
+      requestId: 'r',
+    });
     expect(refusedToFallback.failure).toBe('compensation_failed');
   });
 });
@@ -135,11 +182,20 @@ describe('OrderPipeline compensations in flight', () => {
       const slowRefunds: StepRunner = {
         run: async (step) => {
           if (step.name === 'refund') await new Promise((resolve) => setTimeout(resolve, 20));
-          return outcome(step.name, step.name === 'payment' ? { status: 'ok', effect: 'applied' } : step.name === 'vendor' ? vendorDown : { status: 'ok', effect: 'applied' });
+          return outcome(
+            step.name,
+            step.name === 'payment'
+              ? { status: 'ok', effect: 'applied' }
+              : step.name === 'vendor'
+                ? vendorDown
+                : { status: 'ok', effect: 'applied' },
+          );
         },
       };
       const pipeline = pipelineWith(slowRefunds);
-      const results = await Promise.all(Array.from({ length: 100 }, () => pipeline.process(run, new AbortController().signal, { requestId: 'r' })));
+      const results = await Promise.all(
+        Array.from({ length: 100 }, () => pipeline.process(run, new AbortController().signal, { requestId: 'r' })),
+      );
       expect(results.every((result) => result.failure === 'vendor_unavailable')).toBe(true);
       // Node emits the warning on the next tick.
       await new Promise((resolve) => setImmediate(resolve));

@@ -65,7 +65,14 @@ describe('PaymentGateway', () => {
   it('still settles a step whose answer it kept, and forgets the answer once claimed', async () => {
     const ledger = new MemoryLedger();
     const gateway = new PaymentGateway(ledger, silent);
-    gateway.receive({ type: 'ledger-request', op: 'charge', order: orderKey(ANONYMOUS, 'o'), run: 1, amount: 10, test: false });
+    gateway.receive({
+      type: 'ledger-request',
+      op: 'charge',
+      order: orderKey(ANONYMOUS, 'o'),
+      run: 1,
+      amount: 10,
+      test: false,
+    });
     expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), runNumber: 1 })).toBe('applied');
     expect(gateway.ordersKept()).toBe(0);
     expect(ledger.counts().charges).toBe(1);

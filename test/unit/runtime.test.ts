@@ -8,7 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { REQUIRED_NODE, unsupportedRuntime } from '../../src/runtime.js';
 
 const root = new URL('../../', import.meta.url);
-const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string }; dependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  engines: { node: string };
+  dependencies: Record<string, string>;
+};
 
 describe('the pinned Node', () => {
   it('is the one package.json installs, engines names and .nvmrc says', () => {

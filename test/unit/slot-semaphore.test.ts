@@ -11,7 +11,13 @@ import { compiledFixture } from '../support/compiled.js';
 
 /** Four threads running a fixture, many tasks each. */
 const fourThreads = <Task, Result>(fixture: string): Piscina<Task, Result> =>
-  new Piscina<Task, Result>({ filename: compiledFixture(fixture).href, minThreads: 4, maxThreads: 4, concurrentTasksPerWorker: 16, atomics: 'async' });
+  new Piscina<Task, Result>({
+    filename: compiledFixture(fixture).href,
+    minThreads: 4,
+    maxThreads: 4,
+    concurrentTasksPerWorker: 16,
+    atomics: 'async',
+  });
 
 /** A cancellation driven by the test, on the same thread. */
 function cancellation(): Cancellation & { cancel(): void } {
@@ -137,7 +143,12 @@ describe('SlotSemaphore', () => {
   it('forgets the waiters of a thread that died waiting, so newcomers are not kept waiting for it', async () => {
     const semaphore = SlotSemaphore.create(1, 2);
     const held = semaphore.tryAcquire(1);
-    const pool = new Piscina<SharedArrayBuffer, number>({ filename: compiledFixture('semaphore-waiter').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+    const pool = new Piscina<SharedArrayBuffer, number>({
+      filename: compiledFixture('semaphore-waiter').href,
+      minThreads: 1,
+      maxThreads: 1,
+      atomics: 'async',
+    });
     const doomed = pool.threads[0]!.threadId;
     void pool.run(semaphore.buffer).catch(() => undefined);
     while (semaphore.waiting() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -149,12 +160,27 @@ describe('SlotSemaphore', () => {
   });
 
   describe('waiters on a busy thread', () => {
-    /** A thread with `count` courier waiters in line (cells 0…), computing in 13 ms slices like a thread of CPU-heavy steps. */
+    /**
+     * A thread with `count` courier waiters in line (cells 0…), computing in 13 ms slices like a thread of CPU-heavy
+     * steps.
+     */
     async function busyThreadWithWaiters(semaphore: SlotSemaphore, cells: CancelCells, count: number) {
       const flags = new Int32Array(new SharedArrayBuffer(12));
-      const pool = new Piscina<BusyWaitersTask, number[]>({ filename: compiledFixture('semaphore-busy-waiters').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+      const pool = new Piscina<BusyWaitersTask, number[]>({
+        filename: compiledFixture('semaphore-busy-waiters').href,
+        minThreads: 1,
+        maxThreads: 1,
+        atomics: 'async',
+      });
       const threadId = pool.threads[0]!.threadId;
-      const task = pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, flags: flags.buffer, firstCell: 0, count, sliceMs: 13 });
+      const task = pool.run({
+        semaphore: semaphore.buffer,
+        cells: cells.buffer,
+        flags: flags.buffer,
+        firstCell: 0,
+        count,
+        sliceMs: 13,
+      });
       while (Atomics.load(flags, REGISTERED) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       return { pool, threadId, task, flags };
     }
@@ -243,7 +269,12 @@ describe('SlotSemaphore', () => {
     const cells = CancelCells.create(4);
     const semaphore = new SlotSemaphore(SlotSemaphore.create(1).buffer, (cell) => cells.isCanceled(cell));
     const held = semaphore.tryAcquire(1);
-    const waitOn = (owner: number, cell: number) => semaphore.acquire(owner, { token: cell, isCanceled: () => cells.isCanceled(cell), whenCanceled: () => cells.whenCanceled(cell) });
+    const waitOn = (owner: number, cell: number) =>
+      semaphore.acquire(owner, {
+        token: cell,
+        isCanceled: () => cells.isCanceled(cell),
+        whenCanceled: () => cells.whenCanceled(cell),
+      });
     const withdrawn = waitOn(2, 0);
     const next = waitOn(3, 1);
     semaphore.abandon(0);
@@ -254,34 +285,34 @@ describe('SlotSemaphore', () => {
     semaphore.release(held, 3);
   });
 
-  propertyTest.prop([fc.integer({ min: 1, max: 4 }), fc.array(fc.constantFrom('acquire', 'release', 'cancel'), { maxLength: 60 })])(
-    'never has more holders than slots, and ends with every slot free',
-    async (size, script) => {
-      const semaphore = SlotSemaphore.create(size);
-      const held: number[] = [];
-      const pending: Array<{ cancel: () => void; done: Promise<void> }> = [];
-      for (const step of script) {
-        if (step === 'acquire') {
-          const cancel = cancellation();
-          const done = semaphore.acquire(1, cancel).then((slot) => {
-            if (slot >= 0) held.push(slot);
-          });
-          pending.push({ cancel: () => cancel.cancel(), done });
-        } else if (step === 'release' && held.length > 0) {
-          semaphore.release(held.shift()!, 1);
-        } else if (step === 'cancel' && pending.length > 0) {
-          pending.shift()!.cancel();
-        }
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(semaphore.busy()).toBeLessThanOrEqual(size);
-        expect(semaphore.busy()).toBe(held.length);
+  propertyTest.prop([
+    fc.integer({ min: 1, max: 4 }),
+    fc.array(fc.constantFrom('acquire', 'release', 'cancel'), { maxLength: 60 }),
+  ])('never has more holders than slots, and ends with every slot free', async (size, script) => {
+    const semaphore = SlotSemaphore.create(size);
+    const held: number[] = [];
+    const pending: Array<{ cancel: () => void; done: Promise<void> }> = [];
+    for (const step of script) {
+      if (step === 'acquire') {
+        const cancel = cancellation();
+        const done = semaphore.acquire(1, cancel).then((slot) => {
+          if (slot >= 0) held.push(slot);
+        });
+        pending.push({ cancel: () => cancel.cancel(), done });
+      } else if (step === 'release' && held.length > 0) {
+        semaphore.release(held.shift()!, 1);
+      } else if (step === 'cancel' && pending.length > 0) {
+        pending.shift()!.cancel();
       }
-      for (const { cancel } of pending) cancel();
-      await Promise.all(pending.map(({ done }) => done));
-      for (const slot of held.splice(0)) semaphore.release(slot, 1);
-      expect(semaphore.busy()).toBe(0);
-    },
-  );
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(semaphore.busy()).toBeLessThanOrEqual(size);
+      expect(semaphore.busy()).toBe(held.length);
+    }
+    for (const { cancel } of pending) cancel();
+    await Promise.all(pending.map(({ done }) => done));
+    for (const slot of held.splice(0)) semaphore.release(slot, 1);
+    expect(semaphore.busy()).toBe(0);
+  });
 
   it('holds across real threads: never more holders than slots, no slot lost, cancellation honored', async () => {
     const size = 3;
@@ -290,7 +321,9 @@ describe('SlotSemaphore', () => {
     const holders = new SharedArrayBuffer(8);
     const pool = fourThreads<HammerTask, { rounds: number; canceled: boolean }>('semaphore-hammer');
     try {
-      const runs = Array.from({ length: 64 }, (_, cell) => pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }));
+      const runs = Array.from({ length: 64 }, (_, cell) =>
+        pool.run({ semaphore: semaphore.buffer, cells: cells.buffer, holders, cell, rounds: 40 }),
+      );
       // Cancel a quarter of the hammers while they are at it.
       setTimeout(() => {
         for (let cell = 0; cell < 64; cell += 4) cells.cancel(cell);
@@ -341,7 +374,10 @@ describe('SlotSemaphore', () => {
       const semaphore = SlotSemaphore.create(6, 16);
       semaphore.setWeight(0, 2);
       const held = Array.from({ length: 6 }, () => semaphore.tryAcquire(1, 2));
-      const waiters = [...[2, 3, 4, 5, 6, 7].map((owner) => wait(semaphore, owner, 0, 'heavy')), ...[8, 9, 10, 11, 12, 13].map((owner) => wait(semaphore, owner, 1, 'light'))];
+      const waiters = [
+        ...[2, 3, 4, 5, 6, 7].map((owner) => wait(semaphore, owner, 0, 'heavy')),
+        ...[8, 9, 10, 11, 12, 13].map((owner) => wait(semaphore, owner, 1, 'light')),
+      ];
       for (const slot of held) {
         semaphore.release(slot, 1);
         await new Promise((resolve) => setImmediate(resolve));
@@ -350,8 +386,10 @@ describe('SlotSemaphore', () => {
       expect(semaphore.heldPerClient().slice(0, 2)).toEqual([4, 2]);
       expect(semaphore.waitingPerClient().slice(0, 2)).toEqual([2, 4]);
       const cancelAll = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-      for (const [i, owner] of cancelAll.entries()) if (i < 4 || (i >= 6 && i < 8)) semaphore.release((await waiters[i])!, owner);
-      for (const [i, owner] of cancelAll.entries()) if (!(i < 4 || (i >= 6 && i < 8))) semaphore.release((await waiters[i])!, owner);
+      for (const [i, owner] of cancelAll.entries())
+        if (i < 4 || (i >= 6 && i < 8)) semaphore.release((await waiters[i])!, owner);
+      for (const [i, owner] of cancelAll.entries())
+        if (!(i < 4 || (i >= 6 && i < 8))) semaphore.release((await waiters[i])!, owner);
       expect(semaphore.busy()).toBe(0);
     });
 
@@ -388,7 +426,12 @@ describe('SlotSemaphore', () => {
     it("counts a client's slots from the slot words: a thread that dies holding them gives them, and its client's turn, back", async () => {
       const semaphore = SlotSemaphore.create(5, 4);
       semaphore.setShare(600);
-      const pool = new Piscina<ClientHolderTask, never>({ filename: compiledFixture('semaphore-client-holder').href, minThreads: 1, maxThreads: 1, atomics: 'async' });
+      const pool = new Piscina<ClientHolderTask, never>({
+        filename: compiledFixture('semaphore-client-holder').href,
+        minThreads: 1,
+        maxThreads: 1,
+        atomics: 'async',
+      });
       const doomed = pool.threads[0]!.threadId;
       void pool.run({ semaphore: semaphore.buffer, client: 1, count: 3 }).catch(() => undefined);
       while (semaphore.heldPerClient()[1]! < 3) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -411,8 +454,12 @@ describe('SlotSemaphore', () => {
       const holders = new SharedArrayBuffer(2 * WORDS_PER_CLIENT * Int32Array.BYTES_PER_ELEMENT);
       const pool = fourThreads<ClientHammerTask, number>('semaphore-client-hammer');
       try {
-        const greedy = Array.from({ length: 40 }, () => pool.run({ semaphore: semaphore.buffer, holders, client: 0, rounds: 15, holdMs: 5 }));
-        const modest = Array.from({ length: 4 }, () => pool.run({ semaphore: semaphore.buffer, holders, client: 1, rounds: 15, holdMs: 5 }));
+        const greedy = Array.from({ length: 40 }, () =>
+          pool.run({ semaphore: semaphore.buffer, holders, client: 0, rounds: 15, holdMs: 5 }),
+        );
+        const modest = Array.from({ length: 4 }, () =>
+          pool.run({ semaphore: semaphore.buffer, holders, client: 1, rounds: 15, holdMs: 5 }),
+        );
         expect(await Promise.all([...greedy, ...modest])).toEqual(Array(44).fill(15));
         const words = new Int32Array(holders);
         expect(words[MOST]).toBe(3);

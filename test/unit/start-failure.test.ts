@@ -15,17 +15,31 @@ const URL = 'postgres://app:***@db:5432/orders';
 
 describe('a start that failed', () => {
   it.each([
-    ['Postgres shutting down (57P03), raised raw by the LISTEN connection (seen by the chaos harness)', pgError('57P03', 'the database system is shutting down'), 69],
+    [
+      'Postgres shutting down (57P03), raised raw by the LISTEN connection (seen by the chaos harness)',
+      pgError('57P03', 'the database system is shutting down'),
+      69,
+    ],
     ['Postgres starting up (57P03)', pgError('57P03', 'the database system is starting up'), 69],
-    ['a connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), 69],
+    [
+      'a connection refused',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      69,
+    ],
     ['Postgres unreachable, as the pool reports it', new DatabaseUnavailable('Postgres is unreachable'), 69],
-    ['a schema from newer code', new MigrationError('history_mismatch', 'the database has migration 9, this code knows 1 to 3'), 78],
+    [
+      'a schema from newer code',
+      new MigrationError('history_mismatch', 'the database has migration 9, this code knows 1 to 3'),
+      78,
+    ],
   ])('%s: exit %i', (_name, error, exitCode) => {
     expect(startFailure(error, URL)?.exitCode).toBe(exitCode);
   });
 
   it('names where Postgres was looked for, without its password', () => {
-    expect(startFailure(pgError('57P03', 'the database system is shutting down'), URL)?.line).toBe(`cannot reach Postgres at ${URL}: the database system is shutting down`);
+    expect(startFailure(pgError('57P03', 'the database system is shutting down'), URL)?.line).toBe(
+      `cannot reach Postgres at ${URL}: the database system is shutting down`,
+    );
   });
 
   it.each([

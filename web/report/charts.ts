@@ -62,7 +62,10 @@ function isolatedPoints(u: uPlot, seriesIdx: number, show: boolean): number[] | 
   return idxs.length > 0 ? idxs : null;
 }
 
-const fromZero = (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => [Math.min(0, min), max > 0 ? max * 1.05 : 1];
+const fromZero = (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => [
+  Math.min(0, min),
+  max > 0 ? max * 1.05 : 1,
+];
 
 function drawLines(element: HTMLElement, chart: LineChart): void {
   if (!chart.series.some((s) => s.values.some((v) => v != null))) return noData(element, 'No samples recorded');
@@ -76,7 +79,9 @@ function drawLines(element: HTMLElement, chart: LineChart): void {
       ...(s.dash ? { dash: [5, 3] } : {}),
       ...(s.fill ? { fill: `${s.color}22` } : {}),
       spanGaps: true,
-      ...(chart.pointsOnly ? { paths: () => null, points: { show: true, size: 9, fill: s.color } } : { points: { show: false, filter: isolatedPoints } }),
+      ...(chart.pointsOnly
+        ? { paths: () => null, points: { show: true, size: 9, fill: s.color } }
+        : { points: { show: false, filter: isolatedPoints } }),
       value: (_u, v) => fmt(v),
     });
   }
@@ -96,7 +101,11 @@ function drawLines(element: HTMLElement, chart: LineChart): void {
     axes[0] = { ...axes[0], splits: () => xs };
   }
   const data = [chart.x, ...chart.series.map((s) => s.values)] as uPlot.AlignedData;
-  new uPlot({ width: chartWidth(element), height: HEIGHT, scales, series, axes, legend: { live: false } }, data, element);
+  new uPlot(
+    { width: chartWidth(element), height: HEIGHT, scales, series, axes, legend: { live: false } },
+    data,
+    element,
+  );
 }
 
 function drawHistogram(element: HTMLElement, chart: HistogramChart): void {
@@ -124,7 +133,8 @@ function drawHistogram(element: HTMLElement, chart: HistogramChart): void {
     const values = chart.share ? counts.map((c) => (100 * c) / total) : counts;
     // align -1: each bar or step ends at its upper bound, covering (previous bound, bound] as the bucket does.
     // Overlaid sides are steps: bars of two series would hide each other.
-    const drawn = single && paths.bars ? paths.bars({ size: [0.85, Infinity], align: -1 }) : paths.stepped?.({ align: -1 });
+    const drawn =
+      single && paths.bars ? paths.bars({ size: [0.85, Infinity], align: -1 }) : paths.stepped?.({ align: -1 });
     series.push({
       label: s.label,
       stroke: s.color,

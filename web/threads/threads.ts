@@ -9,7 +9,15 @@
  * replaced only when it changed: five frames a second would otherwise rebuild
  * thousands of nodes each time.
  */
-import type { StepPhase, ThreadSnapshot, ViewedClients, ViewedDependency, ViewedLane, ViewedStep, ViewEvent } from '../../src/observability/thread-frame.js';
+import type {
+  StepPhase,
+  ThreadSnapshot,
+  ViewedClients,
+  ViewedDependency,
+  ViewedLane,
+  ViewedStep,
+  ViewEvent,
+} from '../../src/observability/thread-frame.js';
 
 const $ = (id: string): HTMLElement => {
   const element = document.getElementById(id);
@@ -17,7 +25,13 @@ const $ = (id: string): HTMLElement => {
   return element;
 };
 
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 const ACTIVITY: Readonly<Record<StepPhase, string>> = {
@@ -33,7 +47,11 @@ const clock = (at: number): string => new Date(at).toLocaleTimeString('en-GB', {
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
 type LostOutcome = 'culprit' | 'retried' | 'lost';
-const OUTCOME: Readonly<Record<LostOutcome, string>> = { culprit: 'brought it down', retried: 'ran again on another thread', lost: 'lost (its order had ended)' };
+const OUTCOME: Readonly<Record<LostOutcome, string>> = {
+  culprit: 'brought it down',
+  retried: 'ran again on another thread',
+  lost: 'lost (its order had ended)',
+};
 const LOST_BADGE: Readonly<Record<LostOutcome, string>> = { culprit: 'culprit', retried: '↻ elsewhere', lost: 'lost' };
 
 function stepBox(s: ViewedStep): string {
@@ -52,7 +70,15 @@ function stepBox(s: ViewedStep): string {
   );
 }
 
-const COUNTED: ReadonlyArray<StepPhase | 'canceled'> = ['computing', 'sleeping', 'awaiting_courier', 'running', 'posted', 'finishing', 'canceled'];
+const COUNTED: ReadonlyArray<StepPhase | 'canceled'> = [
+  'computing',
+  'sleeping',
+  'awaiting_courier',
+  'running',
+  'posted',
+  'finishing',
+  'canceled',
+];
 
 function countsLine(counts: ViewedLane['counts']): string {
   return COUNTED.filter((k) => counts[k] > 0)
@@ -106,7 +132,8 @@ function laneHtml(lane: ViewedLane): LaneHtml {
   } else if (stalled) {
     note = `<span class="lane-note warn">not responding for ${(lane.stalled_ms / 1000).toFixed(1)} s: its event loop has not turned, so what its steps are doing is not known</span>`;
   }
-  const steps = note + lane.steps.map(stepBox).join('') + (lane.more ? `<span class="more">+ ${lane.more} more</span>` : '');
+  const steps =
+    note + lane.steps.map(stepBox).join('') + (lane.more ? `<span class="more">+ ${lane.more} more</span>` : '');
   return { cls: `lane ${lane.state}${stalled ? ' stalled' : ''}`, head, steps };
 }
 
@@ -172,10 +199,16 @@ function renderEvents(events: readonly ViewEvent[]): void {
     .join('');
 }
 
-const BREAKER: Readonly<Record<NonNullable<ViewedDependency['breaker']>['state'], string>> = { closed: 'closed', open: 'open', half_open: 'half-open: one probe order' };
+const BREAKER: Readonly<Record<NonNullable<ViewedDependency['breaker']>['state'], string>> = {
+  closed: 'closed',
+  open: 'open',
+  half_open: 'half-open: one probe order',
+};
 
 function dependencyBox(d: ViewedDependency): string {
-  const outage = d.outage ? `outage: ${Math.round(d.outage.failure_ratio * 100)}% of calls fail${d.outage.latency_ms ? `, +${d.outage.latency_ms} ms` : ''}` : 'no outage';
+  const outage = d.outage
+    ? `outage: ${Math.round(d.outage.failure_ratio * 100)}% of calls fail${d.outage.latency_ms ? `, +${d.outage.latency_ms} ms` : ''}`
+    : 'no outage';
   const breaker = d.breaker
     ? `breaker ${BREAKER[d.breaker.state]}${d.breaker.state === 'open' ? ` for ${(d.breaker.open_for_ms / 1000).toFixed(1)} s` : ''}` +
       `${d.breaker.consecutive_failures ? ` · ${plural(d.breaker.consecutive_failures, 'failure', 'failures')} in a row` : ''}`
@@ -185,7 +218,8 @@ function dependencyBox(d: ViewedDependency): string {
 }
 
 const KIB = 1024;
-const bytes = (n: number | null): string => (n === null ? '–' : n < KIB * KIB ? `${(n / KIB).toFixed(0)} KiB` : `${(n / KIB / KIB).toFixed(1)} MiB`);
+const bytes = (n: number | null): string =>
+  n === null ? '–' : n < KIB * KIB ? `${(n / KIB).toFixed(0)} KiB` : `${(n / KIB / KIB).toFixed(1)} MiB`;
 
 /** One row per client: what it holds and waits for now, and what it was refused since start. */
 function renderClients(c: ViewedClients): void {
@@ -201,7 +235,8 @@ function renderClients(c: ViewedClients): void {
           `<td>${r.cpu_steps_running}${r.cpu_steps_waiting ? ` <small>+${r.cpu_steps_waiting} waiting</small>` : ''}</td><td>${bytes(r.record_bytes)}</td>` +
           `<td>${r.shed_orders_in_flight + r.shed_records}</td><td>${r.rate_limited}</td></tr>`,
       )
-      .join('') + (c.more ? `<tr><td colspan="7" class="more">+ ${plural(c.more, 'client', 'clients')} more</td></tr>` : '');
+      .join('') +
+    (c.more ? `<tr><td colspan="7" class="more">+ ${plural(c.more, 'client', 'clients')} more</td></tr>` : '');
 }
 
 function render(s: ThreadSnapshot): void {
@@ -223,7 +258,10 @@ function render(s: ThreadSnapshot): void {
   $('dependencies').innerHTML = s.dependencies.map(dependencyBox).join('');
   renderClients(s.clients);
   renderLanes(s.lanes);
-  $('queue').innerHTML = s.queue.steps.length === 0 ? '<span class="more">none</span>' : s.queue.steps.map(stepBox).join('') + (s.queue.more ? `<span class="more">+ ${s.queue.more} more</span>` : '');
+  $('queue').innerHTML =
+    s.queue.steps.length === 0
+      ? '<span class="more">none</span>'
+      : s.queue.steps.map(stepBox).join('') + (s.queue.more ? `<span class="more">+ ${s.queue.more} more</span>` : '');
   renderEvents(s.events);
   plot(s);
 }
@@ -234,8 +272,17 @@ const series: number[][] = [[], [], [], [], [], []];
 let chart: uPlot | undefined;
 
 function plot(s: ThreadSnapshot): void {
-  const busiest = s.lanes.filter((lane) => lane.state !== 'dead').reduce((most, lane) => Math.max(most, (lane.utilization ?? 0) * 100), 0);
-  const values = [s.at / 1000, s.totals.running_steps, s.totals.orders_in_flight, s.totals.queued, s.totals.couriers_busy, Math.round(busiest)];
+  const busiest = s.lanes
+    .filter((lane) => lane.state !== 'dead')
+    .reduce((most, lane) => Math.max(most, (lane.utilization ?? 0) * 100), 0);
+  const values = [
+    s.at / 1000,
+    s.totals.running_steps,
+    s.totals.orders_in_flight,
+    s.totals.queued,
+    s.totals.couriers_busy,
+    Math.round(busiest),
+  ];
   values.forEach((value, i) => {
     const line = series[i]!;
     line.push(value);
@@ -260,7 +307,11 @@ function plot(s: ThreadSnapshot): void {
           { label: 'couriers busy', stroke: '#7048e8' },
           { label: 'busiest thread %', stroke: '#e8590c', scale: 'pct', dash: [4, 3] },
         ],
-        axes: [{}, { size: 50 }, { scale: 'pct', side: 1, grid: { show: false }, values: (_u, ticks) => ticks.map((tick) => `${tick}%`) }],
+        axes: [
+          {},
+          { size: 50 },
+          { scale: 'pct', side: 1, grid: { show: false }, values: (_u, ticks) => ticks.map((tick) => `${tick}%`) },
+        ],
       },
       series as uPlot.AlignedData,
       holder,
@@ -302,12 +353,25 @@ function connect(): void {
 interface Answer {
   readonly id: string;
   readonly status: number;
-  readonly body: { readonly error?: { readonly kind: string }; readonly steps?: ReadonlyArray<{ name: string; status: string; thread_id?: number; thread_fate?: string; attempts?: number }> };
+  readonly body: {
+    readonly error?: { readonly kind: string };
+    readonly steps?: ReadonlyArray<{
+      name: string;
+      status: string;
+      thread_id?: number;
+      thread_fate?: string;
+      attempts?: number;
+    }>;
+  };
 }
 
 async function post(body: { readonly order_id: string } & Record<string, unknown>): Promise<Answer> {
   try {
-    const response = await fetch('/order', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch('/order', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { id: body.order_id, status: response.status, body: (await response.json()) as Answer['body'] };
   } catch (error) {
     return { id: body.order_id, status: 0, body: { error: { kind: String(error) } } };
@@ -335,15 +399,26 @@ function showFaultDemo(): void {
     const neighbourDelays = { payment: NEIGHBOUR_MS, vendor: NEIGHBOUR_MS, courier: NEIGHBOUR_MS };
     send.disabled = true;
     results.innerHTML = '<li>sent; watch the lanes…</li>';
-    const neighbours = [1, 2, 3, 4].map((i) => post({ order_id: `${tag}-neighbour-${i}`, amount: 100, delay_ms: neighbourDelays }));
+    const neighbours = [1, 2, 3, 4].map((i) =>
+      post({ order_id: `${tag}-neighbour-${i}`, amount: 100, delay_ms: neighbourDelays }),
+    );
     const culprit = new Promise((resolve) => setTimeout(resolve, CULPRIT_AFTER_MS)).then(() =>
-      post({ order_id: `${tag}-${fault}`, amount: 100, delay_ms: { payment: CULPRIT_PAYMENT_MS, vendor: NEIGHBOUR_MS, courier: NEIGHBOUR_MS }, faults: { payment: fault } }),
+      post({
+        order_id: `${tag}-${fault}`,
+        amount: 100,
+        delay_ms: { payment: CULPRIT_PAYMENT_MS, vendor: NEIGHBOUR_MS, courier: NEIGHBOUR_MS },
+        faults: { payment: fault },
+      }),
     );
     void Promise.all([culprit, ...neighbours]).then((answers) => {
       results.innerHTML = answers
         .map((a) => {
           const steps = (a.body.steps ?? [])
-            .map((s) => `${s.name} ${s.status}${s.thread_id ? ` on thread ${s.thread_id}` : ''}` + (s.thread_fate ? ` (its thread ${s.thread_fate}${s.attempts === 2 ? '; ran again' : ''})` : ''))
+            .map(
+              (s) =>
+                `${s.name} ${s.status}${s.thread_id ? ` on thread ${s.thread_id}` : ''}` +
+                (s.thread_fate ? ` (its thread ${s.thread_fate}${s.attempts === 2 ? '; ran again' : ''})` : ''),
+            )
             .join(', ');
           return `<li data-order-id="${esc(a.id)}" data-status="${a.status}"><b>${esc(a.id)}</b>: ${a.status} ${esc(a.body.error ? a.body.error.kind : 'ok')}${steps ? ` — ${esc(steps)}` : ''}</li>`;
         })

@@ -9,4 +9,6 @@
  */
 import { simulatedStep } from './simulated-step.js';
 
-export default simulatedStep('payment', 'payment_declined', (order, ctx) => ctx.paymentProvider.requestCharge(order.amount, { decline: order.failStep === 'payment' }));
+export default simulatedStep('payment', 'payment_declined', (order, ctx) =>
+  ctx.paymentProvider.requestCharge(order.amount, { decline: order.failStep === 'payment' }),
+);

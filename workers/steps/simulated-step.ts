@@ -11,7 +11,11 @@ import type { StepFailureKind } from '../../src/domain/errors.js';
 import type { Order, StepName } from '../../src/domain/order.js';
 import { StepFailure, type StepContext, type StepFunction } from '../step-api.js';
 
-export function simulatedStep(name: StepName, failure: StepFailureKind, send?: (order: Order, ctx: StepContext) => void): StepFunction {
+export function simulatedStep(
+  name: StepName,
+  failure: StepFailureKind,
+  send?: (order: Order, ctx: StepContext) => void,
+): StepFunction {
   return async (order, ctx) => {
     await ctx.callDependency(
       name,

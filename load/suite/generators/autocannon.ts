@@ -49,7 +49,9 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
     ],
   }) as unknown as Instance;
   // Why requests got no response, by error code: a refused or reset connection is not a slow server.
-  instance.on('reqError', (error) => tally(noResponse, error.code ?? (error.message === 'request timed out' ? 'timeout' : error.message)));
+  instance.on('reqError', (error) =>
+    tally(noResponse, error.code ?? (error.message === 'request timed out' ? 'timeout' : error.message)),
+  );
   // With a warm-up, autocannon says 'start' as the measured load begins.
   instance.on('start', () => {
     started = performance.now();
@@ -62,7 +64,16 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
   const finished = (async (): Promise<Generated> => {
     await instance;
     const latencies = samples.map((sample) => sample.latency);
-    return { responses: samples.length, elapsedMs: performance.now() - started, statuses, unexpected, noResponse, latency: summarize(latencies), latencies, samples };
+    return {
+      responses: samples.length,
+      elapsedMs: performance.now() - started,
+      statuses,
+      unexpected,
+      noResponse,
+      latency: summarize(latencies),
+      latencies,
+      samples,
+    };
   })();
   return {
     recentRate: (windowMs) => {

@@ -47,7 +47,10 @@ export interface Generated {
 }
 
 export interface Running {
-  /** Responses a second over the last `windowMs`, for the progress line; null when the generator does not say while it runs. */
+  /**
+   * Responses a second over the last `windowMs`, for the progress line; null when the generator does not say while it
+   * runs.
+   */
   recentRate(windowMs: number): number | null;
   readonly finished: Promise<Generated>;
 }

@@ -28,7 +28,14 @@ interface WrkResult {
   readonly requests: number;
   readonly statuses: Readonly<Record<string, number>>;
   readonly errors: Readonly<Record<'connect' | 'read' | 'write' | 'timeout', number>>;
-  readonly latencyUs: { readonly mean: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number; readonly quantiles: readonly number[] };
+  readonly latencyUs: {
+    readonly mean: number;
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly quantiles: readonly number[];
+  };
 }
 
 /** The body around the order_id, the same for every order of the scenario; throws if the orders differ otherwise. */
@@ -37,7 +44,9 @@ export function bodyAroundId(scenario: Scenario): { before: string; after: strin
   const first = body(0);
   for (let n = 1; n < ORDERS_CHECKED; n++) {
     if (body(n) !== first || scenario.expectedStatus(n) !== scenario.expectedStatus(0)) {
-      throw new Error(`wrk sends one body with a fresh order_id: ${scenario.name}'s orders differ otherwise (order ${n}); drive it with autocannon`);
+      throw new Error(
+        `wrk sends one body with a fresh order_id: ${scenario.name}'s orders differ otherwise (order ${n}); drive it with autocannon`,
+      );
     }
   }
   const [before, after] = first.split(ID_HERE) as [string, string];
@@ -48,7 +57,23 @@ export function bodyAroundId(scenario: Scenario): { before: string; after: strin
 function runWrk(load: Load, seconds: number, tag: string): Promise<WrkResult> {
   const { before, after } = bodyAroundId(load.scenario);
   const threads = Math.max(1, Math.min(availableParallelism(), load.connections));
-  const args = ['-t', String(threads), '-c', String(load.connections), '-d', `${seconds}s`, '--timeout', '30s', '-s', SCRIPT, load.url.href, '--', before, after, tag];
+  const args = [
+    '-t',
+    String(threads),
+    '-c',
+    String(load.connections),
+    '-d',
+    `${seconds}s`,
+    '--timeout',
+    '30s',
+    '-s',
+    SCRIPT,
+    load.url.href,
+    '--',
+    before,
+    after,
+    tag,
+  ];
   const wrk = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   wrk.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -57,7 +82,8 @@ function runWrk(load: Load, seconds: number, tag: string): Promise<WrkResult> {
     wrk.once('error', reject);
     wrk.once('close', (code) => {
       const line = output.split('\n').find((text) => text.startsWith('wrk-result '));
-      if (code !== 0 || line === undefined) reject(new Error(`wrk ${args.join(' ')} ended with ${code}:\n${output.trim()}`));
+      if (code !== 0 || line === undefined)
+        reject(new Error(`wrk ${args.join(' ')} ended with ${code}:\n${output.trim()}`));
       else resolve(JSON.parse(line.slice('wrk-result '.length)) as WrkResult);
     });
   });
@@ -65,11 +91,14 @@ function runWrk(load: Load, seconds: number, tag: string): Promise<WrkResult> {
 
 const ms = (us: number): number => Math.round(us / 10) / 100;
 
-/** The quantiles spread over the responses, each repeated for its share: a distribution to bin with the other rounds'. */
+/**
+ * The quantiles spread over the responses, each repeated for its share: a distribution to bin with the other rounds'.
+ */
 function spreadQuantiles(quantilesUs: readonly number[], responses: number): number[] {
   const latencies: number[] = [];
   quantilesUs.forEach((us, i) => {
-    const share = Math.round((responses * (i + 1)) / quantilesUs.length) - Math.round((responses * i) / quantilesUs.length);
+    const share =
+      Math.round((responses * (i + 1)) / quantilesUs.length) - Math.round((responses * i) / quantilesUs.length);
     for (let k = 0; k < share; k++) latencies.push(us / 1000);
   });
   return latencies;
@@ -78,13 +107,19 @@ function spreadQuantiles(quantilesUs: readonly number[], responses: number): num
 function generated(result: WrkResult, expected: number, warmUp: WrkResult | null): Generated {
   const statuses = new Map(Object.entries(result.statuses).map(([status, count]) => [Number(status), count] as const));
   const unexpected = new Map<number, number>();
-  for (const [status, count] of [...statuses, ...Object.entries(warmUp?.statuses ?? {}).map(([s, c]) => [Number(s), c] as const)]) {
+  for (const [status, count] of [
+    ...statuses,
+    ...Object.entries(warmUp?.statuses ?? {}).map(([s, c]) => [Number(s), c] as const),
+  ]) {
     if (status !== expected) tally(unexpected, status, count);
   }
   const noResponse = new Map(Object.entries(result.errors).filter(([, count]) => count > 0));
   const { mean, p50, p90, p99, max, quantiles } = result.latencyUs;
   // With no response wrk reads every percentile as 0: no latency, as for autocannon.
-  const latency: LatencySummary = result.requests === 0 ? { p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN } : { p50: ms(p50), p90: ms(p90), p99: ms(p99), max: ms(max), mean: ms(mean) };
+  const latency: LatencySummary =
+    result.requests === 0
+      ? { p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN }
+      : { p50: ms(p50), p90: ms(p90), p99: ms(p99), max: ms(max), mean: ms(mean) };
   return {
     responses: result.requests,
     elapsedMs: result.durationUs / 1000,
