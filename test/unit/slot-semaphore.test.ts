@@ -114,6 +114,34 @@ describe('SlotSemaphore', () => {
     expect(served).toEqual([2, 3, 4, 5, 6]);
   });
 
+  it('keeps a look for the next in line as short as the line: entries reused from the bottom, the mark back down after a spike', async () => {
+    const semaphore = SlotSemaphore.create(1, 1, 1000);
+    let slot = semaphore.tryAcquire(1);
+    // One waiter at a time, many times: each takes the entry the last one left.
+    for (let i = 0; i < 200; i++) {
+      const waiter = semaphore.acquire(1, never);
+      semaphore.release(slot, 1);
+      slot = await waiter;
+      expect(semaphore.entriesLookedAt).toBeLessThanOrEqual(1);
+    }
+    // A spike of 300, then the line drains: the look shrinks with it.
+    const spike = Array.from({ length: 300 }, () => semaphore.acquire(1, never));
+    expect(semaphore.entriesLookedAt).toBe(300);
+    for (const waiter of spike) {
+      semaphore.release(slot, 1);
+      slot = await waiter;
+    }
+    expect(semaphore.entriesLookedAt).toBe(0);
+    // Canceled out of order, the top last: the mark still comes all the way down.
+    const canceled = Array.from({ length: 50 }, () => cancellation());
+    const abandoned = canceled.map((cancel) => semaphore.acquire(1, cancel));
+    for (const cancel of canceled.slice(0, -1).reverse()) cancel.cancel();
+    canceled.at(-1)!.cancel();
+    expect(await Promise.all(abandoned)).toEqual(Array(50).fill(-1));
+    expect(semaphore.entriesLookedAt).toBe(0);
+    semaphore.release(slot, 1);
+  });
+
   it('does not let a newcomer take the slot freed for a waiter', async () => {
     const semaphore = SlotSemaphore.create(1);
     const held = semaphore.tryAcquire(1);
