@@ -258,7 +258,6 @@ export class WorkerStepContext implements StepContext {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
     this.resources.sendLedgerRequest({
-      type: 'ledger-request',
       op,
       order: orderKey(this.labels.client, this.labels.orderId),
       run: this.labels.run,

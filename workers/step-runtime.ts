@@ -6,7 +6,6 @@
  * Normally it runs inside a worker thread (step-worker.ts); the contrast
  * benchmark also runs it inline on the main thread, with the same steps.
  */
-import { parentPort } from 'node:worker_threads';
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
@@ -25,11 +24,6 @@ export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
 /**
- * A worker thread's requests to the payment provider go to the main thread on its parent port (Piscina passes them on).
- */
-const toParentPort = (request: LedgerRequest): void => parentPort?.postMessage(request);
-
-/**
  * The runner of a thread's step tasks, once the step modules are loaded. A
  * module that fails to load is left for its tasks, which then fail one by one
  * (internal) instead of every new thread dying at start.
@@ -37,7 +31,7 @@ const toParentPort = (request: LedgerRequest): void => parentPort?.postMessage(r
 export async function createStepRuntime(
   setup: WorkerSetup,
   threadId: number,
-  sendLedgerRequest: (request: LedgerRequest) => void = toParentPort,
+  sendLedgerRequest: (request: LedgerRequest) => void,
 ): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);

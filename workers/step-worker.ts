@@ -7,12 +7,16 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { WorkerSetup } from '../src/threads/protocol.js';
 import { installLastWords } from './last-words.js';
-import { batchRunner } from './step-batch.js';
+import { taskRunner } from './step-batch.js';
 import { createStepRuntime } from './step-runtime.js';
+import { ThreadMailbox } from './thread-mail.js';
 
 const setup = workerData as WorkerSetup;
 installLastWords(new CancelCells(setup.cancelCells));
 
-export default createStepRuntime(setup, threadId).then((runStep) =>
-  batchRunner(runStep, (report) => parentPort?.postMessage(report)),
+// Piscina passes on what a thread posts on its parent port besides its own messages.
+const mailbox = new ThreadMailbox((mail) => parentPort?.postMessage(mail));
+
+export default createStepRuntime(setup, threadId, (request) => mailbox.ledgerRequest(request)).then((runStep) =>
+  taskRunner(runStep, (report) => mailbox.report(report)),
 );

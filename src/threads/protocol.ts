@@ -84,24 +84,31 @@ export interface StepBatch {
 }
 
 /**
- * A step's report in its batch's answer: how long before the batch ended the step did (its duration is the batch's less
- * that).
+ * What one pool task carries to a thread: the batches of every order posted
+ * in the same turn of the main thread's event loop and sent to that thread.
+ * Under load one turn reads many requests, and one message then carries
+ * them all (Piscina's own measurements name a message per task as its
+ * bottleneck). Its answer has each batch's reports, in order.
+ */
+export interface ThreadTask {
+  readonly batches: readonly StepBatch[];
+}
+
+/**
+ * A step's report: how long before the end of its order's batch the step
+ * ended (its duration is the batch's less that).
  */
 export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
 
 /**
- * A step of a batch that failed, posted the moment it failed rather than with
- * its batch: the pipeline cancels the order's other steps at once, and the
- * batch then ends.
+ * A step's report sent in the thread's mail rather than in its task's
+ * answer: the steps of an order that ends before the others of its task
+ * (its answer would wait for theirs), or a step that failed, the moment it
+ * failed, so that its order's other steps are canceled at once.
  */
-export interface EarlyReport {
-  readonly type: 'step-report';
+export interface MailedReport {
   readonly seq: number;
-  readonly report: StepReport;
-}
-
-export function isEarlyReport(message: unknown): message is EarlyReport {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'step-report';
+  readonly report: BatchedReport;
 }
 
 /** What a step that calls a dependency says of it, whatever its status. */
@@ -159,7 +166,6 @@ export function readReport(report: StepReport, signal: AbortSignal): ReadReport 
  * Self-contained: by the time it arrives, its task and cell may be long gone.
  */
 export interface LedgerRequest {
-  readonly type: 'ledger-request';
   /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
   readonly op: 'charge' | 'void';
   /** The order's key (its client and its id): the provider's books are filed by it. */
@@ -170,8 +176,15 @@ export interface LedgerRequest {
   readonly test: boolean;
 }
 
-export function isLedgerRequest(message: unknown): message is LedgerRequest {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ledger-request';
+/** What a thread posts to the main thread besides its tasks' answers, once per turn of its event loop (workers/thread-mail.ts). */
+export interface ThreadMail {
+  readonly type: 'thread-mail';
+  readonly ledgerRequests: readonly LedgerRequest[];
+  readonly reports: readonly MailedReport[];
+}
+
+export function isThreadMail(message: unknown): message is ThreadMail {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'thread-mail';
 }
 
 /**

@@ -14,11 +14,10 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type TaskPlacement } from './placement.js';
 import {
-  isEarlyReport,
-  isLedgerRequest,
+  isThreadMail,
   type BatchedReport,
   type LedgerRequest,
-  type StepBatch,
+  type ThreadTask,
   type StepTask,
   type WorkerSetup,
 } from './protocol.js';
@@ -50,7 +49,7 @@ export interface StepPoolOptions<TakenBack> {
   readonly onLedgerRequest: (request: LedgerRequest) => void;
 }
 
-/** A step waiting to be posted, in a batch, at the end of the current turn. */
+/** A step waiting to be posted, in a task, at the end of the current turn. */
 interface Posting {
   readonly task: StepTask;
   readonly placement: TaskPlacement;
@@ -65,19 +64,19 @@ interface Posting {
 export class StepPool<TakenBack> {
   readonly registry: ThreadRegistry<TakenBack>;
   private readonly placement: Placement;
-  private readonly piscina: Piscina<StepBatch, BatchedReport[]>;
+  private readonly piscina: Piscina<ThreadTask, BatchedReport[][]>;
   private readonly queueLimit: number;
   /** Steps posted in this turn of the event loop, not yet sent. */
   private postings: Posting[] = [];
-  /** Steps of batches in flight that would take their failure early, by seq. */
-  private readonly awaitingEarly = new Map<number, (report: BatchedReport) => void>();
+  /** Steps of tasks in flight whose reports may come in the thread's mail, by seq. */
+  private readonly awaitingMail = new Map<number, (report: BatchedReport) => void>();
   private nextSeq = 0;
 
   constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
     this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
     this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
-    this.piscina = new Piscina<StepBatch, BatchedReport[]>({
+    this.piscina = new Piscina<ThreadTask, BatchedReport[][]>({
       filename: options.workerFile.href,
       minThreads: options.threads,
       maxThreads: options.threads,
@@ -103,8 +102,9 @@ export class StepPool<TakenBack> {
     this.piscina.on('error', () => {});
     // What a thread posts on its parent port, besides Piscina's own messages.
     this.piscina.on('message', (message: unknown) => {
-      if (isLedgerRequest(message)) options.onLedgerRequest(message);
-      else if (isEarlyReport(message)) this.awaitingEarly.get(message.seq)?.({ ...message.report, endedEarlierMs: 0 });
+      if (!isThreadMail(message)) return;
+      for (const request of message.ledgerRequests) options.onLedgerRequest(request);
+      for (const { seq, report } of message.reports) this.awaitingMail.get(seq)?.(report);
     });
   }
 
@@ -112,59 +112,82 @@ export class StepPool<TakenBack> {
    * Post a step; resolves with its report, rejects if its thread is lost or
    * the pool refuses it. Call `settled` with its placement once it has.
    *
-   * The step leaves at the end of the current turn, with the other steps of
-   * its order posted in the same turn that do no CPU work (the pipeline posts
-   * an order's steps together): one task for the pool, placed as one.
+   * The step leaves at the end of the current turn of the event loop (an
+   * immediate: once every request read in this turn has been handled), with
+   * the other steps posted in the same turn that do no CPU work: its order's
+   * (the pipeline posts them together) in one batch, and other orders'
+   * batches in the same task, one message per thread.
    */
   run(task: StepTask, placement: TaskPlacement): Promise<BatchedReport> {
     if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
     return new Promise((resolve, reject) => {
-      if (this.postings.length === 0) queueMicrotask(() => this.postBatches());
+      if (this.postings.length === 0) setImmediate(() => this.postBatches());
       this.postings.push({ task, placement, resolve, reject });
     });
   }
 
+  /**
+   * Every step posted in this turn leaves now: an order's steps that do no
+   * CPU work as one batch, and the batches of different orders spread over
+   * as many tasks as there are threads, each task one message to its thread.
+   * A step that computes goes alone, so that two of them can run on two
+   * threads.
+   */
   private postBatches(): void {
     const postings = this.postings;
     this.postings = [];
     const together = new Map<StepTask['order'], Posting[]>();
     for (const posting of postings) {
-      const batch = posting.placement.cpuMs === 0 ? together.get(posting.task.order) : undefined;
+      if (posting.placement.cpuMs > 0) {
+        this.post([[posting]]);
+        continue;
+      }
+      const batch = together.get(posting.task.order);
       if (batch) batch.push(posting);
-      else if (posting.placement.cpuMs === 0) together.set(posting.task.order, [posting]);
-      else this.post([posting]);
+      else together.set(posting.task.order, [posting]);
     }
-    for (const batch of together.values()) this.post(batch);
+    const batches = [...together.values()];
+    const tasks = Math.min(batches.length, Math.max(1, this.piscina.threads.length));
+    for (let t = 0; t < tasks; t++) this.post(batches.filter((_, i) => i % tasks === t));
   }
 
-  private post(members: Posting[]): void {
-    // The order's steps share its deadline, measured as they were posted (in this same turn).
-    const { order, run, requestId, remainingMs, clientIndex } = members[0]!.task;
-    const placement: TaskPlacement = members.length === 1 ? members[0]!.placement : { cpuMs: 0 };
-    const steps = members.map(({ task, placement: memberPlacement, resolve }) => {
-      const seq = this.nextSeq++;
-      if (members.length > 1) {
-        memberPlacement.batch = placement;
-        this.awaitingEarly.set(seq, resolve);
-      }
-      return { seq, cell: task.cell, module: task.module };
-    });
+  /** One task: the batches given, each the steps of one order. */
+  private post(batches: Posting[][]): void {
+    const alone = batches.length === 1 && batches[0]!.length === 1;
+    const placement: TaskPlacement = alone ? batches[0]![0]!.placement : { cpuMs: 0 };
+    const members = batches.flat();
+    const seqs: number[] = [];
+    const task: ThreadTask = {
+      batches: batches.map((postings) => {
+        // An order's steps share its deadline, measured as they were posted (in this same turn).
+        const { order, run, requestId, remainingMs, clientIndex } = postings[0]!.task;
+        const steps = postings.map(({ task: step, placement: memberPlacement, resolve }) => {
+          const seq = this.nextSeq++;
+          seqs.push(seq);
+          if (!alone) {
+            memberPlacement.batch = placement;
+            this.awaitingMail.set(seq, resolve);
+          }
+          return { seq, cell: step.cell, module: step.module };
+        });
+        return {
+          order,
+          run,
+          requestId,
+          ...(remainingMs === undefined ? {} : { remainingMs }),
+          ...(clientIndex ? { clientIndex } : {}),
+          steps,
+        };
+      }),
+    };
     const forget = (): void => {
-      for (const { seq } of steps) this.awaitingEarly.delete(seq);
+      for (const seq of seqs) this.awaitingMail.delete(seq);
     };
-    const batch = {
-      order,
-      run,
-      requestId,
-      ...(remainingMs === undefined ? {} : { remainingMs }),
-      ...(clientIndex ? { clientIndex } : {}),
-      steps,
-      [queueOptionsSymbol]: placement,
-    };
-    this.piscina.run(batch as StepBatch).then(
-      (reports) => {
+    this.piscina.run(Object.assign(task, { [queueOptionsSymbol]: placement })).then(
+      (answer) => {
         forget();
-        // A member already answered early keeps that answer: a promise settles once.
+        // A member already answered by mail keeps that answer: a promise settles once.
+        const reports = answer.flat();
         members.forEach((member, i) => member.resolve(reports[i]!));
       },
       (error: unknown) => {

@@ -85,8 +85,11 @@ describe('GET /metrics', () => {
       courier: [steps('courier', 'ok'), steps('courier', 'error'), steps('courier', 'canceled')],
     }).toEqual({ payment: [7, 1, 1], vendor: [6, 1, 2], courier: [7, 0, 2] });
     expect(moved('order_compensations_total', { name: 'refund', status: 'ok' })).toBe(2);
-    // An order's three steps travel to the pool as one task; each refund is one more.
-    expect(moved('worker_pool_tasks_completed_total')).toBe(9 + 2);
+    // An order's three steps travel to the pool in one task, with the other orders posted in the same turn of the event
+    // loop; each refund is one more: no more than one task per order and per refund.
+    const tasks = moved('worker_pool_tasks_completed_total');
+    expect(tasks).toBeGreaterThanOrEqual(2);
+    expect(tasks).toBeLessThanOrEqual(9 + 2);
     // The provider: every payment that started charged, but the declined one; both failed orders' payments given back.
     expect({
       charged: moved('payments_total', { outcome: 'charged' }),
