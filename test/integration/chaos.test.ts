@@ -18,7 +18,7 @@ import { pause } from '../support/wait.js';
 import { STEP_NAMES } from '../../src/domain/steps.js';
 
 const SEED = Number(process.env['CHAOS_SEED'] ?? 20261122);
-const ORDERS = 2000;
+const ORDERS = 1200;
 const CLIENTS = 40;
 const AMOUNT = 1200;
 

@@ -10,7 +10,7 @@ import { startTestService, type TestService } from '../support/service.js';
 
 const THREADS = 2;
 const CLIENTS = 100;
-const ORDERS_PER_CLIENT = 200;
+const ORDERS_PER_CLIENT = 100;
 
 let svc: TestService;
 beforeAll(async () => {
