@@ -63,7 +63,18 @@ describe('courier slots', () => {
       const running = courierHog(acme, globex, { seconds: 5 });
       await pause(3000);
       const metrics = parseSamples(await (await adminGet('/metrics')).text());
+      // The same shares on the live view, client by client.
+      const view = await openEventStream<ThreadSnapshot>(new URL('/threads/events', svc!.url), {
+        authorization: `Bearer ${ADMIN}`,
+      });
+      const frame = await view.next((data) => data.clients.listed.some((client) => client.couriers_held > 0));
+      view.close();
       const { victim, greedy } = await running;
+      const shown = new Map(frame.clients.listed.map((client) => [client.client, client]));
+      expect(frame.clients.capped).toBe(true);
+      expect(shown.get('acme')?.couriers_held).toBe(3);
+      expect(shown.get('acme')?.couriers_waiting).toBeGreaterThan(0);
+      expect(shown.get('globex')?.couriers_held).toBeLessThanOrEqual(2);
       // Before: FIFO across clients — 4 ok and 20 × 504 of 24 (the issue's measure); the greedy client held all 5.
       expect(victim.ok).toBeGreaterThanOrEqual(0.95);
       expect(victim.medianMs).toBeLessThan(500);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
+import { captureLog } from '../support/log-capture.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -19,9 +20,14 @@ const basic = (key: string): Record<string, string> => ({
   authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}`,
 });
 
+const NOBODYS = 'nobody_0123456789abcdefghijklmnopqrstuvw';
+/** Every line the service logs in this file, read by the last test. */
+const log = captureLog();
+
 let svc: TestService;
 beforeAll(async () => {
   svc = await startTestService({
+    logger: log.logger,
     config: {
       access: {
         mode: 'keys',
@@ -49,7 +55,7 @@ const kindOf = (response: RawResponse): string | undefined =>
 describe('API keys', () => {
   it.each([
     ['no Authorization header', {}],
-    ['a key nobody was issued', bearer('nobody_0123456789abcdefghijklmnopqrstuvw')],
+    ['a key nobody was issued', bearer(NOBODYS)],
     ['a key too short to be one', bearer('short')],
     ['a scheme this service does not read', { authorization: `Token ${ACME}` }],
     ['Basic with no password', { authorization: `Basic ${Buffer.from('acme').toString('base64')}` }],
@@ -180,5 +186,19 @@ describe("each client's own orders", () => {
     // Globex's order under the same id is its own: not refused as a reuse, and acme's is untouched.
     expect((await post({ order_id: acmes, amount: 999 }, bearer(GLOBEX))).status).toBe(200);
     expect(await status(acmes, ACME)).toMatchObject({ status: 200, body: { payment: { charged: 100 } } });
+  });
+});
+
+describe('the log', () => {
+  it("never holds a key: not a client's, not the admin's, not one refused", async () => {
+    expect((await post(orderBody(), bearer(ACME))).status).toBe(200);
+    expect((await post(orderBody(), basic(GLOBEX))).status).toBe(200);
+    expect((await post(orderBody(), bearer(NOBODYS))).status).toBe(401);
+    expect((await get('/metrics', bearer(ADMIN))).status).toBe(200);
+    // Every request this file sent is in it by now: each line is written as its request is answered.
+    expect(log.lines.length).toBeGreaterThan(20);
+    const written = log.lines.map((line) => JSON.stringify(line)).join('\n');
+    for (const key of [ACME, GLOBEX, ADMIN, NOBODYS]) expect(written).not.toContain(key);
+    expect(written).not.toContain(Buffer.from(`anyone:${GLOBEX}`).toString('base64'));
   });
 });
