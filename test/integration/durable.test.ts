@@ -308,6 +308,12 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         { within: 3000 },
       );
       expect(readiness).toBe(503);
+      // An order that arrives while the instance knows Postgres is gone — whatever the load's own orders were doing
+      // then (on a busy machine all 8 clients can be waiting on orders in flight, which end interrupted).
+      const arriving = orderBody({ delay_ms: { payment: 5, vendor: 20, courier: 5, refund: 5 } });
+      const refused = await post(target, arriving);
+      expect({ status: refused.status, retryAfter: refused.retryAfter }).toEqual({ status: 503, retryAfter: '1' });
+      answers.push({ orderId: arriving['order_id'] as string, answer: refused });
       await pause(700);
       await restartable.resume();
       await eventually(
