@@ -167,6 +167,20 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const response = await refusedRefund(runner, orderId);
         expect(response?.status).toBe(500);
         expect(alarmsOf(runner, orderId)).toHaveLength(1);
+        // The line is written, then marked in Postgres (at least once: an instance that dies between the two leaves it
+        // to be raised again). Killed once the mark is in.
+        await eventually(
+          async () =>
+            (
+              await sql<{ marked: boolean }>(
+                url,
+                "SELECT alarm_raised_at IS NOT NULL AS marked FROM orders WHERE order_id = 'anonymous:' || $1",
+                [orderId],
+              )
+            )[0]?.marked,
+          (marked) => marked === true,
+          { within: 5000 },
+        );
 
         // Its lease expires with it: the survivor's recovery passes look at the run and find its alarm raised.
         await killed(runner);
