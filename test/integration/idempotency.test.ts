@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
+import { everyStep } from '../../src/domain/steps.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
@@ -225,7 +226,7 @@ describe('memory', () => {
     // GET /orders showed one charge.
     const flood = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
-        const order = orderBody({ order_id: `flood-${i}`, amount: 1, delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+        const order = orderBody({ order_id: `flood-${i}`, amount: 1, delay_ms: everyStep(0) });
         const response = await fetch(new URL('/order', service.url), {
           method: 'POST',
           headers: { 'content-type': 'application/json' },

@@ -3,7 +3,7 @@
  * orders do, request ids in every log line, load shedding, readiness.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { STEP_NAMES } from '../../src/domain/steps.js';
+import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import type { Config } from '../../src/config.js';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { compiledFixture } from '../support/compiled.js';
@@ -269,13 +269,10 @@ describe('load shedding', () => {
   });
 
   it("turns orders away with 503 overloaded, never 500, when the worker pool's queue is full", async () => {
-    const service = await start({ threads: 1, threadMaxTasks: 3, poolQueueLimit: 3 });
-    // Steps that compute travel alone: twelve tasks, three running, three queued, the rest refused.
-    const order = () =>
-      orderBody({
-        delay_ms: { payment: 300, vendor: 300, courier: 300 },
-        cpu_ms: { payment: 1, vendor: 1, courier: 1 },
-      });
+    const steps = STEP_NAMES.length;
+    const service = await start({ threads: 1, threadMaxTasks: steps, poolQueueLimit: steps });
+    // Steps that compute travel alone, a task each: the first order's running, the second's queued, the rest refused.
+    const order = () => orderBody({ delay_ms: everyStep(300), cpu_ms: everyStep(1) });
     const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(order())));
     const statuses = answers.map(({ status }) => status).sort();
     expect(statuses).toEqual([200, 200, 503, 503]);
