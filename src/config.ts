@@ -45,9 +45,9 @@ export interface Config {
   readonly threadMaxHeapMb: number;
   /** Orders running at once; beyond that an order is answered 503 overloaded at once. */
   readonly maxInflight: number;
-  /** Step tasks one worker thread runs at once (waiting ones included). */
+  /** Pool tasks one worker thread runs at once (waiting ones included): a computing step, or the batches of the orders posted in one turn. */
   readonly threadMaxTasks: number;
-  /** Step tasks that may wait for a thread; beyond that their orders are answered 503 overloaded. */
+  /** Pool tasks that may wait for a thread; beyond that their orders are answered 503 overloaded. */
   readonly poolQueueLimit: number;
   readonly logLevel: LogLevel;
   /**

@@ -33,7 +33,7 @@ export class PoolSaturated extends Error {
 
 export interface StepPoolOptions<TakenBack> {
   readonly threads: number;
-  /** Most step tasks one thread runs at once. */
+  /** Most pool tasks one thread runs at once (a computing step, or the batches of the orders posted in one turn). */
   readonly tasksPerThread: number;
   /** Most tasks waiting for a thread, beyond which tasks are refused (PoolSaturated). */
   readonly queueLimit: number;
