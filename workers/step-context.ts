@@ -196,11 +196,8 @@ export class WorkerStepContext implements StepContext {
     this.show('awaiting_courier');
     let slot: number;
     try {
-      const cancel = {
-        token: this.cell,
-        isCanceled: () => this.isCanceled(),
-        whenCanceled: () => cells.whenCanceled(this.cell),
-      };
+      // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
+      const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
       slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex));
     } finally {
       this.show('running');

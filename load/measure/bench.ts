@@ -115,7 +115,7 @@ async function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise
   const cells = CancelCells.create(10_000);
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(config.couriers);
-  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells), {
+  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), {
     cancelCells: cells.buffer,
     stepTracker: tracker.buffer,
     courierSlots: couriers.buffer,

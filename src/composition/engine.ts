@@ -122,8 +122,8 @@ export function createOrderEngine(
     ordersInFlightOf: clients?.ordersInFlightOf ?? (() => 0),
     recordBytesOf: clients?.recordBytesOf ?? (() => undefined),
   };
-  // A canceled courier waiter may have been next in line: the others must not wait for its thread to notice.
-  const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeIfSlotFree());
+  // A canceled courier waiter is dropped by its thread, and passed over by the others, once the dispatchers are woken.
+  const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeWaiters());
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
   const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
   const breakers =

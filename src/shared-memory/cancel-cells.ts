@@ -113,11 +113,14 @@ export class CancelCells {
     return Atomics.load(this.words, this.at(cell, FAULT)) !== 0;
   }
 
-  /** Main thread: cancel and wake every waiter on the cell (a sleeping step wakes at once). */
-  cancel(cell: number): void {
+  /**
+   * Main thread: cancel and wake every waiter on the cell (a sleeping step wakes at once). Returns how many waits on
+   * the cell it woke: each is a wake-up posted to another thread.
+   */
+  cancel(cell: number): number {
     const word = this.at(cell, STATE);
     Atomics.store(this.words, word, CANCELED);
-    Atomics.notify(this.words, word);
+    return Atomics.notify(this.words, word);
   }
 
   /** Worker: the task has reached a thread. */

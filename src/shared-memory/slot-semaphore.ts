@@ -102,8 +102,14 @@ export interface Cancellation {
   /** The cancel cell other threads look at to pass over this waiter once it is canceled; NO_TOKEN if none. */
   readonly token?: number;
   isCanceled(): boolean;
-  /** Resolves when the step may have been canceled; callers look at isCanceled(). */
-  whenCanceled(): Promise<void>;
+  /**
+   * Resolves when the step may have been canceled; callers look at isCanceled(). Leave it out when whoever cancels
+   * calls `wakeWaiters()` after every cancellation (the main thread does, for steps' cells): a wait per waiter on
+   * another thread's word costs both threads a cross-thread wake-up for every waiter, canceled or not — the word is
+   * notified when its cell is recycled — where one wake of the dispatchers per cancellation costs nothing while
+   * nothing is canceled.
+   */
+  whenCanceled?(): Promise<void>;
 }
 
 interface LocalWaiter {
@@ -310,7 +316,7 @@ export class SlotSemaphore {
       const token = cancel.token ?? NO_TOKEN;
       const entry = this.publish(owner, token, clientIndex);
       this.local.set(entry, { owner, client: clientIndex, entry, token, cancel, resolve });
-      void cancel.whenCanceled().then(() => this.poke?.());
+      if (cancel.whenCanceled) void cancel.whenCanceled().then(() => this.poke?.());
       if (!this.dispatching) void this.dispatch();
       // With no slot free there is nothing for a pass to give a newcomer,
       // and whoever frees one wakes every dispatcher (read after publishing:
@@ -356,12 +362,24 @@ export class SlotSemaphore {
   }
 
   /**
-   * Main thread, when a step was canceled: a canceled waiter may have been the
-   * one whose turn it was, so let the dispatchers look again — without waiting
-   * for the canceled waiter's thread, which may be busy.
+   * Wake every dispatcher if a slot is free and someone waits: a waiter given up (canceled, abandoned) may have been
+   * the one whose turn it was.
    */
   wakeIfSlotFree(): void {
     if (this.waiting() > 0 && this.busy() < this.size) this.wakeAll();
+  }
+
+  /**
+   * Main thread, after it canceled a step: every dispatcher looks again, so the canceled waiter's own thread drops it
+   * (its step then ends, canceled) and, if its turn had come, the next in line is served — without waiting for the
+   * canceled waiter's thread to notice by itself. Waiters whose Cancellation has no `whenCanceled` rely on this call.
+   *
+   * Unconditional: a waiter published after this call is looked at by its dispatcher's next pass anyway (a pass runs
+   * on the waiter's own thread after its publication, and reads the cell), and one published before it is woken. A
+   * wake with no dispatcher waiting costs an increment and a notify nobody hears.
+   */
+  wakeWaiters(): void {
+    this.wakeAll();
   }
 
   /**

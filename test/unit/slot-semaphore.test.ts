@@ -83,6 +83,21 @@ describe('SlotSemaphore', () => {
     expect(free.busy()).toBe(0);
   });
 
+  it('drops a waiter with no whenCanceled only once whoever canceled it wakes the waiters', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    let canceled = false;
+    let got = -2;
+    const waiting = semaphore.acquire(2, { isCanceled: () => canceled }).then((slot) => (got = slot));
+    canceled = true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(got).toBe(-2);
+    semaphore.wakeWaiters();
+    expect(await waiting).toBe(-1);
+    expect(semaphore.waiting()).toBe(0);
+    expect(semaphore.release(held, 1)).toBe(true);
+  });
+
   it('does not lose a wake-up to a waiter that was canceled', async () => {
     const semaphore = SlotSemaphore.create(1);
     const held = semaphore.tryAcquire(1);
