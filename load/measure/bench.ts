@@ -2,9 +2,10 @@
  * The contrast benchmark: the same pipeline and the same step code on the
  * same orders, run two ways — steps on the worker pool (the service as
  * built) and steps inline on the main thread (no threads). For I/O-only and
- * CPU-bound orders it reports orders/s, p99 latency and the event-loop delay
- * p99 during the run; then it measures cancellation directly, from the abort
- * on the main thread to the sleeping step's exit.
+ * CPU-bound orders it reports orders/s, the process's CPU per order (every
+ * thread: what the threads cost beside what they buy), p99 latency and the
+ * event-loop delay p99 during the run; then it measures cancellation
+ * directly, from the abort on the main thread to the sleeping step's exit.
  *
  * No HTTP: orders go straight into the pipeline, so the figures are the
  * pipeline's and the threads', not Express's.
@@ -142,6 +143,8 @@ interface Workload {
 }
 
 const WORKLOADS: readonly Workload[] = [
+  // The overhead scenario's orders and clients, without HTTP (and with couriers enough for all).
+  { name: 'I/O only: 1 ms delays', concurrency: 50, delayMs: 1, cpuMs: 0 },
   { name: 'I/O only: 10 ms delays', concurrency: 200, delayMs: 10, cpuMs: 0 },
   { name: 'CPU: 5 ms per step', concurrency: 16, delayMs: 0, cpuMs: 5 },
   { name: 'CPU: 20 ms per step', concurrency: 16, delayMs: 0, cpuMs: 20 },
@@ -171,6 +174,8 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
   let next = 0;
   loopDelay.enable();
   const started = performance.now();
+  // Process-wide: every thread, the workers' and V8's helpers' included.
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: workload.concurrency }, async () => {
       while (performance.now() < until) {
@@ -188,10 +193,12 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   loopDelay.disable();
   latencies.sort((a, b) => a - b);
   return {
     ordersPerSec: Math.round(latencies.length / elapsed),
+    cpuUsPerOrder: Math.round((cpu.user + cpu.system) / latencies.length),
     p99Ms: Number(percentile(latencies, 99).toFixed(1)),
     loopDelayP99Ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
   };
@@ -353,7 +360,7 @@ async function round(): Promise<Round> {
       figures[name] = await drive(runner.pipeline, workload, SECONDS);
       await runner.close();
       progress(
-        `  ${workload.name}, ${name}: ${figures[name].ordersPerSec.toLocaleString('en')} orders/s, p99 ${figures[name].p99Ms} ms`,
+        `  ${workload.name}, ${name}: ${figures[name].ordersPerSec.toLocaleString('en')} orders/s, p99 ${figures[name].p99Ms} ms, ${figures[name].cpuUsPerOrder} CPU µs/order`,
       );
     }
     workloads.push({ pool: figures.pool!, inline: figures.inline! });
@@ -390,6 +397,13 @@ const rows = WORKLOADS.map((workload, w) => {
     'pool orders/s': formatSpread(pool('ordersPerSec')),
     'inline orders/s': formatSpread(onMain('ordersPerSec')),
     'pool ÷ inline': formatRatio(ratio),
+    // A step's CPU work spins until its time has passed on the clock: on CPU workloads the figure would be the spin's.
+    'CPU µs/order pool': workload.cpuMs > 0 ? '–' : formatSpread(pool('cpuUsPerOrder')),
+    'CPU µs/order inline': workload.cpuMs > 0 ? '–' : formatSpread(onMain('cpuUsPerOrder')),
+    'CPU pool ÷ inline':
+      workload.cpuMs > 0
+        ? '–'
+        : formatRatio(spreadOf(pairRatios(pool('cpuUsPerOrder').values, onMain('cpuUsPerOrder').values))),
     'p99 ms pool': formatSpread(pool('p99Ms'), ms),
     'p99 ms inline': formatSpread(onMain('p99Ms'), ms),
     'loop delay p99 ms pool': formatSpread(pool('loopDelayP99Ms'), ms),
