@@ -119,6 +119,7 @@ export class StepPool<TakenBack> {
    * batches in the same task, one message per thread.
    */
   run(task: StepTask, placement: TaskPlacement): Promise<BatchedReport> {
+    // Refused at once if the queue is full already; the limit is held again as the turn's tasks are posted.
     if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
     return new Promise((resolve, reject) => {
       if (this.postings.length === 0) setImmediate(() => this.postBatches());
@@ -151,8 +152,16 @@ export class StepPool<TakenBack> {
     for (let t = 0; t < tasks; t++) this.post(batches.filter((_, i) => i % tasks === t));
   }
 
-  /** One task: the batches given, each the steps of one order. */
+  /**
+   * One task: the batches given, each the steps of one order. Refused if the queue is full: the steps posted in one
+   * turn all passed `run`'s look at a queue they were not in yet, so a burst in one turn would overfill it.
+   */
   private post(batches: Posting[][]): void {
+    if (this.piscina.queueSize >= this.queueLimit) {
+      const full = new PoolSaturated(this.queueLimit);
+      for (const member of batches.flat()) member.reject(full);
+      return;
+    }
     const alone = batches.length === 1 && batches[0]!.length === 1;
     const placement: TaskPlacement = alone ? batches[0]![0]!.placement : { cpuMs: 0 };
     const members = batches.flat();

@@ -2,7 +2,12 @@
  * What an operator sees and relies on: metrics that move exactly as the
  * orders do, request ids in every log line, load shedding, readiness.
  */
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ANONYMOUS } from '../../src/auth/caller.js';
+import { createOrderEngine } from '../../src/composition/engine.js';
+import { loadConfig } from '../../src/config.js';
+import type { Order } from '../../src/domain/order.js';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import type { Config } from '../../src/config.js';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
@@ -283,5 +288,46 @@ describe('load shedding', () => {
     await expectAtRest(service, 1);
     await service.shutdown();
     svc = undefined;
+  });
+
+  it("holds the pool's queue limit for orders that arrive in one turn of the event loop", async () => {
+    const steps = STEP_NAMES.length;
+    const config = loadConfig(
+      {
+        THREADS: '1',
+        THREAD_MAX_TASKS: String(steps),
+        POOL_QUEUE_LIMIT: String(steps),
+        LOG_LEVEL: 'silent',
+        METRICS: 'off',
+      },
+      { openFileLimit: undefined },
+    );
+    const engine = createOrderEngine(config, pino({ level: 'silent' }));
+    try {
+      const order = (n: number): Order => ({
+        client: ANONYMOUS,
+        orderId: `same-turn-${n}`,
+        amount: 1200,
+        failStep: undefined,
+        failCompensation: false,
+        delayMs: { ...everyStep(300), refund: 0 },
+        // Computing steps travel alone: the first order's three run, the second's three wait, the rest are refused.
+        cpuMs: everyStep(1),
+      });
+      // Before: each step looked at the queue as it was asked for, before any of this turn's had been posted to it,
+      // and all four orders ran.
+      const results = await Promise.all(
+        [1, 2, 3, 4].map((n) =>
+          engine.pipeline.process({ order: order(n), runNumber: 1 }, new AbortController().signal, {
+            requestId: `same-turn-${n}`,
+          }),
+        ),
+      );
+      expect(results.map((result) => result.failure ?? 'ok').sort()).toEqual(['ok', 'ok', 'overloaded', 'overloaded']);
+      // Every step has ended when the pipeline answers (its Wait): nothing is left running.
+      expect(engine.health().running_steps).toBe(0);
+    } finally {
+      await engine.close();
+    }
   });
 });
