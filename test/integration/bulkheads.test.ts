@@ -152,6 +152,26 @@ describe('rate limits', () => {
     expect(metrics.get(sampleKey('client_orders_rate_limited_total', { client: 'acme' }))).toBe(4);
     expect(metrics.get(sampleKey('client_orders_rate_limited_total', { client: 'globex' }))).toBe(0);
   });
+  it('hold a client named in CLIENT_RATE_LIMITS to its own entry instead of CLIENT_RATE_LIMIT: a tighter limit for one, none for another', async () => {
+    const { acme, globex } = await serve({
+      clientRateLimit: 5,
+      clientRateLimits: new Map([
+        ['acme', 2],
+        ['globex', 0],
+      ]),
+    });
+    const started = performance.now();
+    const [tight, unlimited] = await Promise.all([
+      Promise.all(Array.from({ length: 4 }, () => sendOrder(acme, freshOrder({ delay_ms: INSTANT })))),
+      Promise.all(Array.from({ length: 8 }, () => sendOrder(globex, freshOrder({ delay_ms: INSTANT })))),
+    ]);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(tight.map((answer) => answer.status).sort()).toEqual([200, 200, 429, 429]);
+    for (const answer of tight) expect(answer.headers.get('ratelimit-policy')).toBe('"orders";q=2;w=1');
+    // 0: no limit for globex, though the others' is 5 — and no RateLimit headers, as nothing is counted.
+    expect(unlimited.map((answer) => answer.status)).toEqual(Array(8).fill(200));
+    expect(unlimited.every((answer) => answer.headers.get('ratelimit-policy') === null)).toBe(true);
+  });
 });
 
 describe('orders in flight and record memory', () => {
