@@ -14,7 +14,7 @@
  * 0 as "the default delay"). An extra `refund` delay is fine there: `delay_ms`
  * is a map.
  */
-import { always, every, SCENARIOS, type Scenario } from './scenarios.js';
+import { always, every, ROOM_TO_RECORD_EVERY_ORDER, SCENARIOS, type Scenario } from './scenarios.js';
 
 /** What this service must be configured with to match the Go service. */
 export const LIKE_THE_GO_SERVICE: Readonly<Record<string, string>> = { COURIERS: '5', ORDER_TIMEOUT_MS: '10000' };
@@ -33,7 +33,7 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
   {
     ...suite('overhead'),
     description: 'Delays of 1 ms, 50 connections: orders/s, what the orchestration itself costs per order.',
-    serverEnv: LIKE_THE_GO_SERVICE,
+    serverEnv: { ...LIKE_THE_GO_SERVICE, ...ROOM_TO_RECORD_EVERY_ORDER },
     durationSec: 10,
     warmUpSec: WARM_UP_SEC,
     order: (n) => ({ order_id: `overhead-${n}`, amount: 1200, delay_ms: every(1) }),
