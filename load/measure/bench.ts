@@ -391,19 +391,19 @@ const rows = WORKLOADS.map((workload, w) => {
   const pool = (key: keyof Figures) => across((r) => r.workloads[w]!.pool[key]);
   const onMain = (key: keyof Figures) => across((r) => r.workloads[w]!.inline[key]);
   const ratio = spreadOf(pairRatios(pool('ordersPerSec').values, onMain('ordersPerSec').values));
+  // A step's CPU work spins until its time has passed on the clock: on CPU workloads the figure would be the spin's.
+  const cpuShown = (figure: () => string): string => (workload.cpuMs > 0 ? '–' : figure());
   return {
     workload: workload.name,
     clients: workload.concurrency,
     'pool orders/s': formatSpread(pool('ordersPerSec')),
     'inline orders/s': formatSpread(onMain('ordersPerSec')),
     'pool ÷ inline': formatRatio(ratio),
-    // A step's CPU work spins until its time has passed on the clock: on CPU workloads the figure would be the spin's.
-    'CPU µs/order pool': workload.cpuMs > 0 ? '–' : formatSpread(pool('cpuUsPerOrder')),
-    'CPU µs/order inline': workload.cpuMs > 0 ? '–' : formatSpread(onMain('cpuUsPerOrder')),
-    'CPU pool ÷ inline':
-      workload.cpuMs > 0
-        ? '–'
-        : formatRatio(spreadOf(pairRatios(pool('cpuUsPerOrder').values, onMain('cpuUsPerOrder').values))),
+    'CPU µs/order pool': cpuShown(() => formatSpread(pool('cpuUsPerOrder'))),
+    'CPU µs/order inline': cpuShown(() => formatSpread(onMain('cpuUsPerOrder'))),
+    'CPU pool ÷ inline': cpuShown(() =>
+      formatRatio(spreadOf(pairRatios(pool('cpuUsPerOrder').values, onMain('cpuUsPerOrder').values))),
+    ),
     'p99 ms pool': formatSpread(pool('p99Ms'), ms),
     'p99 ms inline': formatSpread(onMain('p99Ms'), ms),
     'loop delay p99 ms pool': formatSpread(pool('loopDelayP99Ms'), ms),

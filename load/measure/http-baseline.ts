@@ -9,8 +9,8 @@
  * Each server runs in a child process of its own (this file again, with
  * `--serve`), started afresh for each server and round, so that the CPU counted
  * is the server's alone, not the load generator's: utime + stime of that
- * process, every thread, from /proc/<pid>/stat (clock ticks, `getconf
- * CLK_TCK` a second) before and after the measured load (not the warm-up),
+ * process, every thread, from /proc (load/lib/proc.ts, as the suite reads
+ * its servers) before and after the measured load (not the warm-up),
  * divided by the requests answered in it. The generator — autocannon in this
  * process, or wrk (`--generator wrk`, C, a process of its own, driven as the
  * suite drives it) — shares the two cores with the server: requests/s at the
@@ -25,15 +25,15 @@
  *   npm run measure:http -- --rounds 5 --seconds 5
  *   npm run measure:http -- --generator wrk --answer-after-ms 15
  */
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express from 'express';
 import { parseCommandLine } from '../lib/command-line.js';
+import { cpuTimeOf } from '../lib/proc.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { WRK } from '../suite/generators/wrk.js';
 import { always, type Scenario } from '../suite/scenarios.js';
@@ -160,12 +160,11 @@ async function startServer(kind: ServerKind): Promise<Server> {
   }
 }
 
-/** utime + stime of a process, every thread: fields 14 and 15 of /proc/<pid>/stat, in clock ticks. */
-function cpuTicksOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name, in parentheses, may hold spaces: fields counted after it, from the 3rd (state).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+/** utime + stime of the server, every thread, in seconds (load/lib/proc.ts). */
+function cpuSecondsOf(pid: number): number {
+  const cpu = cpuTimeOf(pid);
+  if (cpu === null) throw new Error(`no /proc figures for server process ${pid}`);
+  return cpu.processSec;
 }
 
 interface Load {
@@ -176,7 +175,7 @@ interface Load {
   /** Requests that failed or got a status other than 200, the warm-up's included. */
   readonly failed: number;
   /** The server's CPU over the measured load. */
-  readonly cpuTicks: number;
+  readonly cpuSec: number;
 }
 
 async function autocannonLoad(server: Server): Promise<Load> {
@@ -190,15 +189,15 @@ async function autocannonLoad(server: Server): Promise<Load> {
       body: JSON.stringify(ORDER),
     });
   const warmUp = options['warm-up'] > 0 ? await run(options['warm-up']) : null;
-  const before = cpuTicksOf(server.pid);
+  const before = cpuSecondsOf(server.pid);
   const result = await run(options.seconds);
-  const cpuTicks = cpuTicksOf(server.pid) - before;
+  const cpuSec = cpuSecondsOf(server.pid) - before;
   return {
     perSecond: result.requests.average,
     p99Ms: result.latency.p99,
     answered: result.requests.total,
     failed: [warmUp, result].reduce((sum, done) => sum + (done ? done.errors + done.non2xx : 0), 0),
-    cpuTicks,
+    cpuSec,
   };
 }
 
@@ -212,15 +211,15 @@ async function wrkLoad(server: Server, scenario: Scenario, tag: string): Promise
     warmUpSec: options['warm-up'],
     tag,
   };
-  const generated = await WRK.start(load, () => (before = cpuTicksOf(server.pid))).finished;
-  const cpuTicks = cpuTicksOf(server.pid) - before;
+  const generated = await WRK.start(load, () => (before = cpuSecondsOf(server.pid))).finished;
+  const cpuSec = cpuSecondsOf(server.pid) - before;
   const count = (counts: ReadonlyMap<unknown, number>) => [...counts.values()].reduce((sum, n) => sum + n, 0);
   return {
     perSecond: generated.responses / (generated.elapsedMs / 1000),
     p99Ms: generated.latency.p99,
     answered: generated.responses,
     failed: count(generated.unexpected) + count(generated.noResponse),
-    cpuTicks,
+    cpuSec,
   };
 }
 
@@ -228,7 +227,6 @@ async function measure(): Promise<void> {
   const generator = options.generator;
   if (!(GENERATORS as readonly string[]).includes(generator))
     refuse(`--generator must be one of ${GENERATORS.join(', ')}, got ${generator}`);
-  const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   // For wrk: the scenario its driver takes, every order this one (a fresh order_id each).
   const scenario: Scenario = {
     name: 'http-baseline',
@@ -256,7 +254,7 @@ async function measure(): Promise<void> {
       } finally {
         await server.stop();
       }
-      const cpuUsPerRequest = ((load.cpuTicks / ticksPerSecond) * 1e6) / load.answered;
+      const cpuUsPerRequest = (load.cpuSec * 1e6) / load.answered;
       figures.push({ perSecond: load.perSecond, p99Ms: load.p99Ms, cpuUsPerRequest });
       progress(
         `  ${SERVERS[kind]}: ${Math.round(load.perSecond).toLocaleString('en')} requests/s, ` +

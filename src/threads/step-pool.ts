@@ -157,14 +157,14 @@ export class StepPool<TakenBack> {
    * turn all passed `run`'s look at a queue they were not in yet, so a burst in one turn would overfill it.
    */
   private post(batches: Posting[][]): void {
+    const members = batches.flat();
     if (this.piscina.queueSize >= this.queueLimit) {
       const full = new PoolSaturated(this.queueLimit);
-      for (const member of batches.flat()) member.reject(full);
+      for (const member of members) member.reject(full);
       return;
     }
     const alone = batches.length === 1 && batches[0]!.length === 1;
     const placement: TaskPlacement = alone ? batches[0]![0]!.placement : { cpuMs: 0 };
-    const members = batches.flat();
     const seqs: number[] = [];
     const task: ThreadTask = {
       batches: batches.map((postings) => {
