@@ -455,10 +455,12 @@ function completed(document: Document): Document {
         'X-Request-Id': {
           description:
             "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",
+          required: true,
           schema: { type: 'string' },
         },
         'Cache-Control': {
           description: '`no-store` on every answer that carries an order or money: no cache may keep it.',
+          required: true,
           schema: { type: 'string', const: 'no-store' },
         },
       },

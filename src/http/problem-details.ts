@@ -13,6 +13,7 @@
 import Negotiator from 'negotiator';
 import { z } from 'zod';
 import type { ErrorKind } from '../domain/errors.js';
+import { stepSchema } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
 export const PROBLEM_JSON = 'application/problem+json';
@@ -55,7 +56,7 @@ const TITLES: Readonly<Record<ErrorKind, string>> = {
 };
 
 export const problemSchema = z
-  .looseObject({
+  .strictObject({
     type: z.string().meta({ description: `${PROBLEM_TYPE_BASE}<kind>: stable, one per kind.` }),
     title: z.string().meta({ description: "The kind's fixed summary." }),
     status: z.int().meta({ description: 'The HTTP status of this answer.' }),
@@ -64,6 +65,9 @@ export const problemSchema = z
     kind: z.enum(Object.keys(STATUS_BY_KIND) as [ErrorKind, ...ErrorKind[]]).meta({
       description: 'The stable kind, as in the JSON shape.',
     }),
+    order_id: z.string().optional().meta({ description: 'A failed order outcome: its order_id.' }),
+    steps: z.array(stepSchema).optional().meta({ description: 'A failed order outcome: its steps.' }),
+    compensations: z.array(stepSchema).optional().meta({ description: 'A failed order outcome: what was undone.' }),
   })
   .meta({
     id: 'Problem',
@@ -83,7 +87,7 @@ export function problem(
   kind: ErrorKind,
   detail: string,
   requestId: string,
-  extensions: Record<string, unknown> = {},
+  extensions: Pick<Problem, 'order_id' | 'steps' | 'compensations'> = {},
 ): Problem {
   return {
     type: `${PROBLEM_TYPE_BASE}${kind}`,
