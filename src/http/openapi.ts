@@ -21,7 +21,14 @@ import {
 import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
-import { PROBLEM_JSON, problemSchema } from './problem-details.js';
+import { PROBLEM_JSON, problem, problemSchema } from './problem-details.js';
+import {
+  CREATE_ORDER_EXAMPLES,
+  GET_ORDER_EXAMPLES,
+  ORDER_REQUEST_EXAMPLES,
+  type Example,
+  type OrderAnswer,
+} from './api-examples.js';
 
 type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
@@ -404,6 +411,39 @@ const NO_STORE_ANSWERS: Record<string, readonly string[]> = {
 };
 const ref = (to: string) => ({ $ref: `#/components/${to}` });
 
+const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
+  createOrder: ORDER_REQUEST_EXAMPLES,
+  setDependencyOutage: {
+    partial: {
+      summary: 'Half the calls fail, every one 10 ms late',
+      value: { outage: true, failure_ratio: 0.5, latency_ms: 10 },
+    },
+    off: { summary: 'End the outage', value: { outage: false } },
+  },
+};
+const RESPONSE_EXAMPLES: Record<string, Record<string, Record<string, Example<OrderAnswer>>>> = {
+  createOrder: CREATE_ORDER_EXAMPLES,
+  getOrder: GET_ORDER_EXAMPLES,
+};
+
+/** The same answers as problem details, as a request preferring them gets them (src/http/problem-details.ts). */
+function problemExamples(examples: Record<string, Example<OrderAnswer>>): Record<string, Example<unknown>> {
+  const problems: Record<string, Example<unknown>> = {};
+  for (const [name, { summary, value }] of Object.entries(examples)) {
+    if (!('error' in value) || !value.error) continue;
+    const outcome =
+      'steps' in value
+        ? {
+            order_id: value.order_id,
+            steps: value.steps,
+            ...(value.compensations ? { compensations: value.compensations } : {}),
+          }
+        : {};
+    problems[name] = { summary, value: problem(value.error.kind, value.error.message, 'req-problem-1', outcome) };
+  }
+  return problems;
+}
+
 type Operation = {
   operationId?: string;
   summary?: string;
@@ -423,14 +463,25 @@ function completed(document: Document): Document {
   for (const item of Object.values(paths)) {
     for (const operation of Object.values(item)) {
       const noStore = NO_STORE_ANSWERS[operation.operationId ?? ''] ?? [];
+      const requestExamples = REQUEST_EXAMPLES[operation.operationId ?? ''];
+      const body = operation['requestBody'] as { content: Record<string, Record<string, unknown>> } | undefined;
+      if (requestExamples && body?.content['application/json'])
+        body.content['application/json']['examples'] = requestExamples;
+      const examples = RESPONSE_EXAMPLES[operation.operationId ?? ''] ?? {};
       for (const [status, response] of Object.entries(operation.responses)) {
+        const content = response.content as Record<string, Record<string, unknown>> | undefined;
+        if (Number(status) >= 400 && content?.['application/json'])
+          content[PROBLEM_JSON] ??= { schema: ref('schemas/Problem') };
+        const these = examples[status];
+        if (these && content?.['application/json']) {
+          content['application/json']['examples'] = these;
+          if (content[PROBLEM_JSON]) content[PROBLEM_JSON]['examples'] = problemExamples(these);
+        }
         response.headers = {
           'X-Request-Id': ref('headers/X-Request-Id'),
           ...(noStore.includes(status) ? { 'Cache-Control': ref('headers/Cache-Control') } : {}),
           ...response.headers,
         };
-        if (Number(status) >= 400 && response.content?.['application/json'])
-          response.content[PROBLEM_JSON] = { schema: ref('schemas/Problem') };
       }
     }
     const get = item['get'];

@@ -43,6 +43,38 @@ describe('the document', () => {
     });
   });
 
+  it('has examples for every request body, and every response of the order operations, each valid by its schema', () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema(JSON.parse(JSON.stringify(generated)) as object, 'openapi');
+    type Media = { examples?: Record<string, { value: unknown }> };
+    const checked: string[] = [];
+    const check = (pointer: string[], media: Media) => {
+      const escaped = pointer.map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
+      const validate = ajv.getSchema(`openapi#/${escaped}/schema`)!;
+      for (const [name, { value }] of Object.entries(media.examples ?? {})) {
+        expect(validate(value), `${pointer.join(' ')} ${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
+        checked.push(`${pointer.join(' ')} ${name}`);
+      }
+    };
+    for (const [path, item] of Object.entries(generated.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const body = (operation as { requestBody?: { content: Record<string, Media> } }).requestBody;
+        for (const [type, media] of Object.entries(body?.content ?? {})) {
+          expect(media.examples, `${method} ${path} request ${type}`).toBeDefined();
+          check(['paths', path, method, 'requestBody', 'content', type], media);
+        }
+        const ordered = path === '/order' || path === '/orders/{order_id}';
+        for (const [status, response] of Object.entries(operation.responses)) {
+          for (const [type, media] of Object.entries(response.content ?? {}) as Array<[string, Media]>) {
+            if (ordered) expect(media.examples, `${method} ${path} ${status} ${type}`).toBeDefined();
+            check(['paths', path, method, 'responses', status, 'content', type], media);
+          }
+        }
+      }
+    }
+    expect(checked.length).toBeGreaterThan(40);
+  });
+
   it('is valid OpenAPI 3.1', async () => {
     const result = await new Validator().validate(JSON.parse(JSON.stringify(generated)) as Record<string, unknown>);
     expect(result.errors ?? []).toEqual([]);
