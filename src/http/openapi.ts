@@ -472,6 +472,11 @@ function completed(document: Document): Document {
         const content = response.content as Record<string, Record<string, unknown>> | undefined;
         if (Number(status) >= 400 && content?.['application/json'])
           content[PROBLEM_JSON] ??= { schema: ref('schemas/Problem') };
+        // An order outcome or a plain error, never both: an outcome always has steps, a plain error never (both
+        // are closed shapes). No field has a value that tells them apart without changing the seed's wire format,
+        // so no discriminator: `steps` in the body is the test (docs/api.md).
+        const either = content?.['application/json']?.['schema'] as { anyOf?: unknown } | undefined;
+        if (either?.anyOf) content!['application/json']!['schema'] = { oneOf: either.anyOf };
         const these = examples[status];
         if (these && content?.['application/json']) {
           content['application/json']['examples'] = these;

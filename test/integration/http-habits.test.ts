@@ -212,6 +212,17 @@ describe('caching', () => {
   });
 });
 
+describe('order_id', () => {
+  it('is counted in code points, as docs/api.md and the schema say: 128 emoji pass, 129 are refused', async () => {
+    const emoji = '\u{1F600}';
+    const fits = await post(svc, orderBody({ order_id: emoji.repeat(128), delay_ms: INSTANT }));
+    expect(fits.status, fits.text).toBe(200);
+    const over = await post(svc, orderBody({ order_id: emoji.repeat(129), delay_ms: INSTANT }));
+    expect(over.status).toBe(400);
+    expect(over.json()).toMatchObject({ error: { kind: 'bad_request', message: expect.stringContaining('order_id') } });
+  });
+});
+
 describe('HEAD', () => {
   it("is served wherever GET is, with GET's status and headers and no body", async () => {
     for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/threads', '/admin/dependencies']) {
