@@ -1,13 +1,13 @@
 /**
  * Examples for the OpenAPI document: the order operations' request body and
- * every response of POST /order and GET /orders/{order_id}, each copied from
+ * every response of POST /order, GET /orders/{order_id} and the probes, each copied from
  * a real answer of the service (request ids and durations as they came).
  * test/integration/openapi.test.ts checks each against its schema; the
  * problem-details examples are made from these by the same function the
  * service answers with.
  */
 import type { ErrorKind } from '../domain/errors.js';
-import type { ErrorResponse, OrderResponse, OrderStatusJson } from './api-schemas.js';
+import type { ErrorResponse, HealthReport, OrderResponse, OrderStatusJson, Readiness } from './api-schemas.js';
 
 /** Any answer of the order operations. */
 export type OrderAnswer = OrderResponse | ErrorResponse | OrderStatusJson;
@@ -195,4 +195,39 @@ export const GET_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderAnsw
     },
   },
   421: CREATE_ORDER_EXAMPLES[421]!,
+};
+
+const health: HealthReport & { status: 'ok' | 'draining' } = {
+  status: 'ok',
+  running_steps: 0,
+  threads: 2,
+  queued: 0,
+  couriers_busy: 0,
+  couriers: 5,
+  orders_in_flight: 0,
+  threads_replaced: 0,
+  per_thread: [
+    { thread_id: 1, steps: 0, utilization: 0.029833355731082888 },
+    { thread_id: 2, steps: 0, utilization: 0.037110998189678446 },
+  ],
+  breakers: {
+    payment: { state: 'closed', consecutive_failures: 0, open_until: null },
+    vendor: { state: 'closed', consecutive_failures: 0, open_until: null },
+    courier: { state: 'closed', consecutive_failures: 0, open_until: null },
+  },
+  fault_injection: false,
+  access: 'open',
+};
+const ready: Readiness = { status: 'ready', orders_in_flight: 0, max_inflight: 10000 };
+
+/** The probes' answers: the same report, draining (503) once the server stops taking orders. */
+export const PROBE_EXAMPLES: Record<string, Record<string, Record<string, Example<unknown>>>> = {
+  getHealth: {
+    200: { ok: { summary: 'Two idle threads', value: health } },
+    503: { draining: { summary: 'Draining', value: { ...health, status: 'draining' } } },
+  },
+  getReadiness: {
+    200: { ready: { summary: 'Ready', value: ready } },
+    503: { draining: { summary: 'Draining', value: { ...ready, status: 'draining' } } },
+  },
 };

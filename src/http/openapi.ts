@@ -26,6 +26,7 @@ import {
   CREATE_ORDER_EXAMPLES,
   GET_ORDER_EXAMPLES,
   ORDER_REQUEST_EXAMPLES,
+  PROBE_EXAMPLES,
   type Example,
   type OrderAnswer,
 } from './api-examples.js';
@@ -470,7 +471,10 @@ function completed(document: Document): Document {
       const examples = RESPONSE_EXAMPLES[operation.operationId ?? ''] ?? {};
       for (const [status, response] of Object.entries(operation.responses)) {
         const content = response.content as Record<string, Record<string, unknown>> | undefined;
-        if (Number(status) >= 400 && content?.['application/json'])
+        // Errors and failed order outcomes, which a request preferring problem details gets as one; a probe's 503 is
+        // its report, not an error.
+        const answer = JSON.stringify(content?.['application/json']?.['schema'] ?? null);
+        if (Number(status) >= 400 && /ErrorResponse|OrderResponse/.test(answer) && content)
           content[PROBLEM_JSON] ??= { schema: ref('schemas/Problem') };
         // An order outcome or a plain error, never both: an outcome always has steps, a plain error never (both
         // are closed shapes). No field has a value that tells them apart without changing the seed's wire format,
@@ -478,6 +482,8 @@ function completed(document: Document): Document {
         const either = content?.['application/json']?.['schema'] as { anyOf?: unknown } | undefined;
         if (either?.anyOf) content!['application/json']!['schema'] = { oneOf: either.anyOf };
         const these = examples[status];
+        const probe = PROBE_EXAMPLES[operation.operationId ?? '']?.[status];
+        if (probe && content?.['application/json']) content['application/json']['examples'] = probe;
         if (these && content?.['application/json']) {
           content['application/json']['examples'] = these;
           if (content[PROBLEM_JSON]) content[PROBLEM_JSON]['examples'] = problemExamples(these);

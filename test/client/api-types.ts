@@ -816,7 +816,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
-                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -898,7 +897,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
-                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
