@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientTypes } from '../client/generate.js';
 import { readmeFlow } from '../client/readme-flow.js';
@@ -62,6 +63,26 @@ async function redoclyLint(document: unknown, name: string): Promise<{ totals: u
   ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
   return JSON.parse(stdout) as { totals: unknown; problems: unknown[] };
 }
+
+it('compiles: the flow program type-checks against the generated types, strict', () => {
+  const configFile = ts.readConfigFile(new URL('../../tsconfig.json', import.meta.url).pathname, (path) =>
+    ts.sys.readFile(path),
+  );
+  const { options } = ts.parseJsonConfigFileContent(
+    configFile.config,
+    ts.sys,
+    new URL('../..', import.meta.url).pathname,
+  );
+  const program = ts.createProgram([new URL('../client/readme-flow.ts', import.meta.url).pathname], {
+    ...options,
+    noEmit: true,
+  });
+  const diagnostics = ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  expect(diagnostics).toEqual([]);
+  expect(options.strict).toBe(true);
+}, 60_000);
 
 describe.each([
   ['open mode', () => open, undefined],
