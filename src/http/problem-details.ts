@@ -24,8 +24,11 @@ export const PROBLEM_JSON = 'application/problem+json';
  */
 export const PROBLEM_TYPE_BASE = 'tag:order-threads,2026:problem:';
 
-/** Each kind's title: the same for every occurrence of the kind, as RFC 9457 asks. */
-const TITLES: Readonly<Record<ErrorKind, string>> = {
+/**
+ * Each kind's title: the same for every occurrence of the kind, as RFC 9457 asks. A kind not listed (a new
+ * step's) is titled by its name, so that a new step needs nothing here.
+ */
+const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   bad_request: 'Bad request',
   payment_declined: 'Payment declined',
   unauthorized: 'No valid API key',
@@ -91,11 +94,17 @@ export function problem(
 ): Problem {
   return {
     type: `${PROBLEM_TYPE_BASE}${kind}`,
-    title: TITLES[kind],
+    title: TITLES[kind] ?? titleOf(kind),
     status: STATUS_BY_KIND[kind],
     detail,
     instance: requestId,
     kind,
     ...extensions,
   };
+}
+
+/** `out_of_stock` → `Out of stock`. */
+function titleOf(kind: string): string {
+  const words = kind.replaceAll('_', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
