@@ -140,7 +140,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,
       // Served only once listening: it names the address the server listens on.
-      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin })),
+      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin, access: config.access.mode })),
       threadEvents,
       identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
       allowedHosts: config.allowedHosts,

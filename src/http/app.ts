@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import type { ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { guards, hostNameOf, type Identify } from './authorization.js';
@@ -20,6 +21,7 @@ import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission, OrderDesk } from '../orders/order-desk.js';
+import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
@@ -86,7 +88,7 @@ export function createApp({
   clientShares,
   rateLimits,
 }: AppDependencies): Express {
-  const responder = new Responder({ draining });
+  const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
   const page = Buffer.from(threads.html);
   const app = express();
@@ -170,7 +172,7 @@ export function createApp({
   app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));
   app.post('/admin/dependencies/:dependency', may.admin, ...dependencySwitch(dependencyControl, responder));
   app.all('/admin/dependencies/:dependency', methodNotAllowed('POST'));
-  app.get('/openapi.json', (_req, res) => responder.json(res, 200, openapi()));
+  app.get('/openapi.json', ...openApiRoute(openapi, responder));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {
     app.get('/metrics', may.admin, async (_req, res) => {
@@ -196,4 +198,16 @@ export function createApp({
   };
   app.use(onError);
   return app;
+}
+
+/** Seconds until a dependency out by its breaker or a simulated outage may be back; undefined if none is known. */
+function retryAfterOf(control: DependencyControl): (kind: ErrorKind) => number | undefined {
+  return (kind) => {
+    const state = control.states().find(({ dependency }) => dependency.unavailable === kind);
+    if (!state) return undefined;
+    const { breaker, outage } = state;
+    if (breaker?.state === 'open') return Math.max(1, Math.ceil(breaker.openForMs / 1000));
+    if (breaker?.state === 'half_open' || outage.failureRatio > 0) return 1;
+    return undefined;
+  };
 }

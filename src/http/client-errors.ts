@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import type { ErrorKind } from '../domain/errors.js';
 import type { ErrorResponse } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
+import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
 import { requestIdFrom } from './request-log.js';
 
 /** What Node hands to 'clientError': llhttp's errors carry a code, a reason and the bytes being parsed. */
@@ -68,15 +69,22 @@ export function clientErrorHandler(
     }
     const { kind, message } = describe(error, timeouts);
     const status = STATUS_BY_KIND[kind];
-    const body = JSON.stringify({ status: 'error', error: { kind, message } } satisfies ErrorResponse);
     const pending = socket._httpMessage;
+    /** The service's JSON error, or problem details for a request that prefers them (as far as it was read). */
+    const answer = (requestId: string, accept: string | string[] | undefined) =>
+      prefersProblem(accept)
+        ? { type: PROBLEM_JSON, body: JSON.stringify(problem(kind, message, requestId)) }
+        : {
+            type: 'application/json',
+            body: JSON.stringify({ status: 'error', error: { kind, message } } satisfies ErrorResponse),
+          };
     const fields = { code, status, kind, bytes_read: socket.bytesRead };
 
     if (!pending) {
       const requestId = requestIdFrom(headerIn(error.rawPacket, 'x-request-id'));
       log.info({ request_id: requestId, ...fields }, `request rejected: ${message}`);
       // Closed once the answer is out: the rest of what the client sends is not HTTP this parser can read.
-      socket.end(rawResponse(status, requestId, body));
+      socket.end(rawResponse(status, requestId, answer(requestId, headerIn(error.rawPacket, 'accept'))));
       socket.destroySoon();
       return;
     }
@@ -96,8 +104,9 @@ export function clientErrorHandler(
     }
     const requestId = String(pending.getHeader('x-request-id') ?? randomUUID());
     log.info({ request_id: requestId, ...fields }, `request rejected: ${message}`);
+    const { type, body } = answer(requestId, pending.req.headers.accept);
     pending.writeHead(status, {
-      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Type': `${type}; charset=utf-8`,
       'Content-Length': Buffer.byteLength(body),
       'X-Request-Id': requestId,
       Connection: 'close',
@@ -125,10 +134,10 @@ function describe(
   }
 }
 
-function rawResponse(status: number, requestId: string, body: string): string {
+function rawResponse(status: number, requestId: string, { type, body }: { type: string; body: string }): string {
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Type: ${type}; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     `X-Request-Id: ${requestId}\r\n` +
     `Date: ${new Date().toUTCString()}\r\n` +

@@ -10,6 +10,6 @@ import { openApiDocument } from './openapi.js';
 const target = projectFile('docs/openapi.yaml');
 writeFileSync(
   target,
-  `# Generated from the code by \`npm run openapi\`: edit src/http/api-schemas.ts or src/http/openapi.ts, not this file.\n${stringify(openApiDocument())}`,
+  `# Generated from the code by \`npm run openapi\`: edit src/http/api-schemas.ts, src/http/api-examples.ts or src/http/openapi.ts, not this file.\n${stringify(openApiDocument())}`,
 );
 console.log(`wrote ${target.pathname}`);

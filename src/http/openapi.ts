@@ -21,13 +21,22 @@ import {
 import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
+import { PROBLEM_JSON, problem, problemSchema } from './problem-details.js';
+import {
+  CREATE_ORDER_EXAMPLES,
+  GET_ORDER_EXAMPLES,
+  ORDER_REQUEST_EXAMPLES,
+  PROBE_EXAMPLES,
+  type Example,
+  type OrderAnswer,
+} from './api-examples.js';
 
 type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 const json = <T extends z.ZodType>(schema: T) => ({ 'application/json': { schema } });
 const error = (description: string, headers?: Record<string, { description: string; schema: { type: 'string' } }>) => ({
   description,
-  content: json(errorResponseSchema),
+  content: { ...json(errorResponseSchema), [PROBLEM_JSON]: { schema: problemSchema } },
   ...(headers ? { headers } : {}),
 });
 const orderOutcome = (description: string) => ({ description, content: json(orderResponseSchema) });
@@ -47,12 +56,6 @@ const RATE_LIMIT = {
   },
 };
 const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
-const REQUEST_ID = {
-  'X-Request-Id': {
-    description: 'The request id: the one sent, if it looked like one, or a new one.',
-    schema: { type: 'string' as const },
-  },
-};
 const REPLAYED = {
   'Idempotent-Replayed': {
     description:
@@ -75,47 +78,57 @@ const misdirected = error(
   'The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.',
 );
 /**
- * Who may call: a client's key (or the admin's), by Bearer or as HTTP Basic's password; in open mode nobody needs one.
+ * Who the document says may call what (every operation but the probes and
+ * this document): `keys` — a client's key (or the admin's for the admin
+ * surface), by Bearer or as HTTP Basic's password; `open` — nobody needs one
+ * (no keys configured, loopback only); `either` — docs/openapi.yaml, which
+ * does not know how the service will be started: a key, or none (`{}`) in
+ * open mode.
  */
-const CLIENT: Array<Record<string, string[]>> = [{ bearer: [] }, { basic: [] }];
-/** The admin surface: the admin key (ADMIN_KEY), by Bearer or as HTTP Basic's password. */
-const ADMIN = CLIENT;
+export type DocumentedAccess = 'keys' | 'open' | 'either';
+const SECURITY: Record<DocumentedAccess, Array<Record<string, string[]>>> = {
+  keys: [{ bearer: [] }, { basic: [] }],
+  open: [],
+  either: [{ bearer: [] }, { basic: [] }, {}],
+};
 const forbidden = error("A client's key where the admin key is needed (kind forbidden).");
 
 const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
-let document: Document | undefined;
+const documents = new Map<DocumentedAccess, Document>();
 
 /** The server docs/openapi.yaml names: the default HOST and PORT. */
 export const DOCUMENTED_SERVER = 'http://127.0.0.1:8080';
 
 /**
  * The document, naming `serverUrl` as its server (by default the documented
- * one). Built once: the schemas it is made of do not change while the
+ * one) and the credentials `access` needs (by default both: docs/openapi.yaml).
+ * Built once per access: the schemas it is made of do not change while the
  * service runs.
  */
-export function openApiDocument({ serverUrl = DOCUMENTED_SERVER }: { serverUrl?: string } = {}): Document {
-  document ??= buildDocument();
+export function openApiDocument({
+  serverUrl = DOCUMENTED_SERVER,
+  access = 'either',
+}: { serverUrl?: string; access?: DocumentedAccess } = {}): Document {
+  let document = documents.get(access);
+  if (!document) {
+    document = completed(buildDocument(access));
+    documents.set(access, document);
+  }
   return serverUrl === DOCUMENTED_SERVER ? document : { ...document, servers: [{ url: serverUrl }] };
 }
 
-function buildDocument(): Document {
+function buildDocument(access: DocumentedAccess): Document {
+  const keyed = SECURITY[access];
   const registry = new OpenAPIRegistry();
   const order = orderRequestSchema;
-  registry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    description: "An API key: a client's (API_KEYS, or issued by `npm run keys`) or the admin's (ADMIN_KEY).",
-  });
-  registry.registerComponent('securitySchemes', 'basic', {
-    type: 'http',
-    scheme: 'basic',
-    description: 'The same key as the password (the user name is ignored): how a browser opens /threads.',
-  });
+  if (access !== 'open') registerSecuritySchemes(registry);
 
   registry.registerPath({
     method: 'post',
     path: '/order',
-    security: CLIENT,
+    operationId: 'createOrder',
+    tags: ['orders'],
+    security: keyed,
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
       'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
@@ -133,7 +146,7 @@ function buildDocument(): Document {
       },
     },
     responses: {
-      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REQUEST_ID, ...REPLAYED, ...RATE_LIMIT } },
+      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REPLAYED, ...RATE_LIMIT } },
       400: {
         description:
           'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
@@ -170,7 +183,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/orders/{order_id}',
-    security: CLIENT,
+    operationId: 'getOrder',
+    tags: ['orders'],
+    security: keyed,
     summary:
       'What the service and the payment provider know of an order: whether it runs, how its latest run was answered, and the money over all its runs.',
     description:
@@ -192,10 +207,12 @@ function buildDocument(): Document {
     },
   });
 
-  const probe = (path: string, summary: string, schema: z.ZodType, unavailable: string) => {
+  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable: string) => {
     registry.registerPath({
       method: 'get',
       path,
+      operationId,
+      tags: ['health'],
       security: [],
       summary: `${summary} Public, whatever the Host header says (a load balancer probes by address).`,
       responses: {
@@ -206,12 +223,14 @@ function buildDocument(): Document {
     });
   };
   probe(
+    'getHealth',
     '/healthz',
     'Liveness: what is running right now, read from the shared memory the worker threads write to.',
     healthReportSchema,
     'The server is draining.',
   );
   probe(
+    'getReadiness',
     '/readyz',
     'Readiness: whether to send this server orders.',
     readinessSchema,
@@ -221,7 +240,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/metrics',
-    security: ADMIN,
+    operationId: 'getMetrics',
+    tags: ['admin'],
+    security: keyed,
     summary: 'Prometheus metrics (absent when METRICS=off).',
     responses: {
       200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: z.string() } } },
@@ -234,7 +255,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/threads',
-    security: ADMIN,
+    operationId: 'getThreadsPage',
+    tags: ['admin'],
+    security: keyed,
     summary: 'The live view of the worker threads: one self-contained HTML page, fed by /threads/events.',
     responses: {
       200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
@@ -247,7 +270,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/threads/events',
-    security: ADMIN,
+    operationId: 'streamThreadEvents',
+    tags: ['admin'],
+    security: keyed,
     summary:
       'Server-Sent Events: a snapshot of the threads (lanes, steps on them, couriers, deaths) as JSON, five a second.',
     responses: {
@@ -269,7 +294,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/admin/dependencies',
-    security: ADMIN,
+    operationId: 'listDependencies',
+    tags: ['admin'],
+    security: keyed,
     summary: "Every dependency (the steps' remote services): its simulated outage, if any, and its circuit breaker.",
     responses: {
       200: { description: 'Every dependency, in the order of the steps.', content: json(dependenciesSchema) },
@@ -282,7 +309,9 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'post',
     path: '/admin/dependencies/{dependency}',
-    security: ADMIN,
+    operationId: 'setDependencyOutage',
+    tags: ['admin'],
+    security: keyed,
     summary: "Switch a dependency's simulated outage on or off, to see and test what an outage does.",
     description:
       "While on, each call a step makes to the dependency is drawn against failure_ratio: a call that draws a failure reaches nothing (a payment sends no charge) and is answered unavailable after the step's delay and latency_ms; every call is answered latency_ms late. A step calls again after a decorrelated-jitter backoff while its retries (STEP_RETRIES) and its order's deadline allow. The refund of a failed order is not affected. Each instance has its own switch.",
@@ -313,10 +342,32 @@ function buildDocument(): Document {
   registry.registerPath({
     method: 'get',
     path: '/openapi.json',
+    operationId: 'getOpenApiDocument',
+    tags: ['meta'],
     security: [],
+    request: {
+      headers: z.object({
+        'if-none-match': z.string().optional().meta({ description: 'The ETag of a copy the client has.' }),
+      }),
+    },
     summary: 'This document.',
     responses: {
-      200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: z.looseObject({}) } } },
+      200: {
+        description:
+          'OpenAPI 3.1, gzip, deflate or br compressed when the request accepts it. In open mode it names no security.',
+        headers: {
+          ETag: { description: 'Strong: send it back as If-None-Match.', schema: { type: 'string' } },
+          'Cache-Control': {
+            description: 'no-cache: keep it, but ask with If-None-Match.',
+            schema: { type: 'string' },
+          },
+        },
+        content: { 'application/json': { schema: z.looseObject({}) } },
+      },
+      304: {
+        description: 'If-None-Match named the current ETag: the copy the client has is this document.',
+        headers: { ETag: { description: 'The same ETag.', schema: { type: 'string' } } },
+      },
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
     },
@@ -328,9 +379,153 @@ function buildDocument(): Document {
       title: 'order-threads',
       version: SERVICE_VERSION,
       description:
-        "Order orchestration over a worker pool of OS threads. Callers are known by API keys: a client's key sends and reads that client's own orders; the admin key reaches the thread view, the metrics, faults and the dependencies' outage switch. In open mode (no keys configured, loopback only) nobody needs one. Every response carries security headers (nosniff, no referrer, no framing). Any other path is 404 not_found with an ErrorResponse.",
+        "Order orchestration over a worker pool of OS threads. Callers are known by API keys: a client's key sends and reads that client's own orders; the admin key reaches the thread view, the metrics, faults and the dependencies' outage switch. In open mode (no keys configured, loopback only) nobody needs one: the document served at /openapi.json then names no security, and docs/openapi.yaml, which stands for both modes, offers the empty requirement ({}) beside the keys. Every response carries security headers (nosniff, no referrer, no framing). Any other path is 404 not_found with an ErrorResponse.",
     },
-    security: CLIENT,
+    security: keyed,
     servers: [{ url: DOCUMENTED_SERVER }],
   });
+}
+
+function registerSecuritySchemes(registry: OpenAPIRegistry): void {
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "An API key: a client's (API_KEYS, or issued by `npm run keys`) or the admin's (ADMIN_KEY).",
+  });
+  registry.registerComponent('securitySchemes', 'basic', {
+    type: 'http',
+    scheme: 'basic',
+    description: 'The same key as the password (the user name is ignored): how a browser opens /threads.',
+  });
+}
+
+const TAGS = [
+  { name: 'orders', description: 'Sending orders and reading them back.' },
+  { name: 'health', description: 'Liveness and readiness probes: public.' },
+  { name: 'admin', description: 'The admin surface: metrics, the thread view, the dependencies.' },
+  { name: 'meta', description: 'This document.' },
+];
+/** The operations whose answers carry an order or money, and which of their statuses do. */
+const NO_STORE_ANSWERS: Record<string, readonly string[]> = {
+  createOrder: ['200', '400', '500', '503', '504'],
+  getOrder: ['200'],
+};
+const ref = (to: string) => ({ $ref: `#/components/${to}` });
+
+const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
+  createOrder: ORDER_REQUEST_EXAMPLES,
+  setDependencyOutage: {
+    partial: {
+      summary: 'Half the calls fail, every one 10 ms late',
+      value: { outage: true, failure_ratio: 0.5, latency_ms: 10 },
+    },
+    off: { summary: 'End the outage', value: { outage: false } },
+  },
+};
+const RESPONSE_EXAMPLES: Record<string, Record<string, Record<string, Example<OrderAnswer>>>> = {
+  createOrder: CREATE_ORDER_EXAMPLES,
+  getOrder: GET_ORDER_EXAMPLES,
+};
+
+/** The same answers as problem details, as a request preferring them gets them (src/http/problem-details.ts). */
+function problemExamples(examples: Record<string, Example<OrderAnswer>>): Record<string, Example<unknown>> {
+  const problems: Record<string, Example<unknown>> = {};
+  for (const [name, { summary, value }] of Object.entries(examples)) {
+    if (!('error' in value) || !value.error) continue;
+    const outcome =
+      'steps' in value
+        ? {
+            order_id: value.order_id,
+            steps: value.steps,
+            ...(value.compensations ? { compensations: value.compensations } : {}),
+          }
+        : {};
+    problems[name] = { summary, value: problem(value.error.kind, value.error.message, 'req-problem-1', outcome) };
+  }
+  return problems;
+}
+
+type Operation = {
+  operationId?: string;
+  summary?: string;
+  responses: Record<
+    string,
+    { description: string; headers?: Record<string, unknown>; content?: Record<string, unknown> }
+  >;
+} & Record<string, unknown>;
+
+/**
+ * What every operation shares, added once here rather than in each: X-Request-Id on every response (a shared
+ * header component), problem details beside every JSON error, Cache-Control on answers with money, and HEAD
+ * wherever GET is served (Express answers it with GET's headers and no body).
+ */
+function completed(document: Document): Document {
+  const paths = document.paths as Record<string, Record<string, Operation>>;
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const noStore = NO_STORE_ANSWERS[operation.operationId ?? ''] ?? [];
+      const requestExamples = REQUEST_EXAMPLES[operation.operationId ?? ''];
+      const body = operation['requestBody'] as { content: Record<string, Record<string, unknown>> } | undefined;
+      if (requestExamples && body?.content['application/json'])
+        body.content['application/json']['examples'] = requestExamples;
+      const examples = RESPONSE_EXAMPLES[operation.operationId ?? ''] ?? {};
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const content = response.content as Record<string, Record<string, unknown>> | undefined;
+        // Errors and failed order outcomes, which a request preferring problem details gets as one; a probe's 503 is
+        // its report, not an error.
+        const answer = JSON.stringify(content?.['application/json']?.['schema'] ?? null);
+        if (Number(status) >= 400 && /ErrorResponse|OrderResponse/.test(answer) && content)
+          content[PROBLEM_JSON] ??= { schema: ref('schemas/Problem') };
+        // An order outcome or a plain error, never both: an outcome always has steps, a plain error never (both
+        // are closed shapes). No field has a value that tells them apart without changing the seed's wire format,
+        // so no discriminator: `steps` in the body is the test (docs/api.md).
+        const either = content?.['application/json']?.['schema'] as { anyOf?: unknown } | undefined;
+        if (either?.anyOf) content!['application/json']!['schema'] = { oneOf: either.anyOf };
+        const these = examples[status];
+        const probe = PROBE_EXAMPLES[operation.operationId ?? '']?.[status];
+        if (probe && content?.['application/json']) content['application/json']['examples'] = probe;
+        if (these && content?.['application/json']) {
+          content['application/json']['examples'] = these;
+          if (content[PROBLEM_JSON]) content[PROBLEM_JSON]['examples'] = problemExamples(these);
+        }
+        response.headers = {
+          'X-Request-Id': ref('headers/X-Request-Id'),
+          ...(noStore.includes(status) ? { 'Cache-Control': ref('headers/Cache-Control') } : {}),
+          ...response.headers,
+        };
+      }
+    }
+    const get = item['get'];
+    if (get) {
+      item['head'] = {
+        ...get,
+        operationId: `${get.operationId}Head`,
+        summary: `Headers only: ${get.summary}`,
+        responses: Object.fromEntries(
+          Object.entries(get.responses).map(([status, { content: _body, ...response }]) => [status, response]),
+        ),
+      };
+    }
+  }
+  return {
+    ...document,
+    info: { ...document.info, license: { name: 'MIT', identifier: 'MIT' } },
+    tags: TAGS,
+    components: {
+      ...document.components,
+      headers: {
+        'X-Request-Id': {
+          description:
+            "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",
+          required: true,
+          schema: { type: 'string' },
+        },
+        'Cache-Control': {
+          description: '`no-store` on every answer that carries an order or money: no cache may keep it.',
+          required: true,
+          schema: { type: 'string', const: 'no-store' },
+        },
+      },
+    },
+  };
 }

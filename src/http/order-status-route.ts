@@ -11,7 +11,7 @@ import { StoreBusy } from '../domain/errors.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import type { OrderStatusJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
-import type { Responder } from './responses.js';
+import { NO_STORE, type Responder } from './responses.js';
 import { orderKey } from '../domain/order.js';
 
 export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
@@ -35,6 +35,6 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
       runs: found.runs,
       payment: { charged: found.payment.charged, refunded: found.payment.refunded },
     };
-    responder.json(res, 200, body);
+    responder.json(res, 200, body, NO_STORE);
   };
 }

@@ -2,16 +2,21 @@
  * Every response this service writes goes through here: JSON bodies, their
  * status from the kind table, and `Connection: close` while the server
  * drains, so that no client keeps a connection to a server that is going
- * away — and when the answer leaves a long body unread (see below).
+ * away — and when the answer leaves a long body unread (see below). Errors
+ * become RFC 9457 problem details for a request that prefers them
+ * (src/http/problem-details.ts). An order's outcome is never to be kept by a
+ * cache (`Cache-Control: no-store`): it carries money.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
+import { DEPENDENCIES } from '../domain/dependencies.js';
 import type { ErrorKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
 import { MAX_BODY_BYTES } from './body-reader.js';
 import { STATUS_BY_KIND } from './error-status.js';
+import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
 
 /** What a request turned away by the drain is told, wherever it meets it. */
 export const SHUTTING_DOWN_MESSAGE = 'the server is shutting down; retry on another instance';
@@ -34,29 +39,67 @@ export function statusOf(result: OrderResult): number {
 export interface ResponseOptions {
   /** True while the server drains: every response then closes its connection. */
   readonly draining: () => boolean;
+  /**
+   * For a dependency's unavailable kind (payment_unavailable, vendor_unavailable, no_courier): seconds until a retry
+   * may find it back, when its breaker is open or an outage of it is known; undefined when nothing says it is
+   * temporary. Without: never known.
+   */
+  readonly dependencyRetryAfter?: (kind: ErrorKind) => number | undefined;
 }
+
+/** Set on every answer that carries an order or money: no cache, shared or private, may keep it. */
+export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
 
 export class Responder {
   constructor(private readonly options: ResponseOptions) {}
 
-  json(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  json(
+    res: Response,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+    contentType = 'application/json',
+  ): void {
     // Written straight to Node's response: Express's res.json() would also
     // look for ETag freshness, a quarter of Express's cost per order here.
-    const text = JSON.stringify(body);
+    this.text(res, status, JSON.stringify(body), headers, contentType);
+  }
+
+  /** A body already serialized, of a JSON `contentType`. */
+  text(
+    res: Response,
+    status: number,
+    text: string,
+    headers: Record<string, string> = {},
+    contentType = 'application/json',
+  ): void {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (this.options.draining() || leavesLongBodyUnread(res.req)) res.setHeader('Connection', 'close');
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Type', `${contentType}; charset=utf-8`);
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.statusCode = status;
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
   error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
+    const all = { ...retryAfter(kind), ...headers };
+    if (prefersProblem(res.req.headers.accept))
+      return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res)), all, PROBLEM_JSON);
     const body: ErrorResponse = { status: 'error', error: { kind, message } };
-    this.json(res, STATUS_BY_KIND[kind], body, { ...retryAfter(kind), ...headers });
+    this.json(res, STATUS_BY_KIND[kind], body, all);
   }
 
   order(res: Response, result: OrderResult, headers: Record<string, string> = {}): void {
+    const all = { ...NO_STORE, ...(result.failure ? this.retryAfterOf(result) : {}), ...headers };
+    if (result.failure && prefersProblem(res.req.headers.accept)) {
+      const extensions = {
+        order_id: result.orderId,
+        steps: result.steps.map(stepJson),
+        ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
+      };
+      const body = problem(result.failure, 'order failed', requestIdOf(res), extensions);
+      return this.json(res, statusOf(result), body, all, PROBLEM_JSON);
+    }
     const body: OrderResponse = {
       status: result.failure ? 'error' : 'ok',
       order_id: result.orderId,
@@ -64,8 +107,30 @@ export class Responder {
       ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
       ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
     };
-    this.json(res, statusOf(result), body, { ...(result.failure ? retryAfter(result.failure) : {}), ...headers });
+    this.json(res, statusOf(result), body, all);
   }
+
+  /**
+   * A failed order's Retry-After: its kind's own, or for a dependency's unavailable kind, when the dependency is
+   * known to be out (its breaker, an outage switched on) or its step found it unavailable (an outage, not the order's
+   * asking). A step that failed as the order asked (fail_step) says nothing temporary, and gets none.
+   */
+  private retryAfterOf(result: OrderResult): Record<string, string> {
+    const kind = result.failure!;
+    const own = retryAfter(kind);
+    if (own['Retry-After'] || !DEPENDENCY_KINDS.has(kind)) return own;
+    const known = this.options.dependencyRetryAfter?.(kind);
+    if (known !== undefined) return { 'Retry-After': String(known) };
+    const outage = result.steps.some((step) => step.status === 'error' && step.dependency === 'failed');
+    return outage ? { 'Retry-After': '1' } : {};
+  }
+}
+
+/** The kinds a dependency's step fails with when the dependency does not answer. */
+const DEPENDENCY_KINDS: ReadonlySet<ErrorKind> = new Set(DEPENDENCIES.map((dependency) => dependency.unavailable));
+
+function requestIdOf(res: Response): string {
+  return String(res.getHeader('x-request-id') ?? '');
 }
 
 /**
