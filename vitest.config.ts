@@ -9,14 +9,7 @@ const ON_POSTGRES = ['test/integration/postgres-*.test.ts', 'test/integration/du
  * early under load and not being set again (src/postgres/instance-lease.ts, fixed); it runs alone until it has been
  * seen to pass beside the others.
  */
-const ALONE = [
-  'test/integration/postgres-couriers.test.ts',
-  /**
-   * And this one, whose burst of 10,000 reads is timed: beside another Postgres file a new connection once took over
-   * the pool's 2 s to open, and Postgres was declared down.
-   */
-  'test/integration/postgres-reads.test.ts',
-];
+const ALONE = ['test/integration/postgres-couriers.test.ts'];
 
 /**
  * Groups, one after the other: the unit tests two files at a time, the
