@@ -13,7 +13,7 @@ const ALONE = ['test/integration/postgres-couriers.test.ts'];
 
 /**
  * Groups, one after the other: the unit tests two files at a time, the
- * Postgres-backed tests two at a time (each file has a Postgres of its own),
+ * Postgres-backed tests two at a time (on one Postgres server, each file with databases of its own),
  * then every other test one file at a time — their timing margins hold on a
  * busy 2-core machine, not beside another file's load.
  */
@@ -31,7 +31,16 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: [UNIT], maxWorkers: 2, sequence: { groupOrder: 1 } } },
       {
         extends: true,
-        test: { name: 'postgres', include: ON_POSTGRES, exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 2 } },
+        test: {
+          name: 'postgres',
+          include: ON_POSTGRES,
+          exclude: ALONE,
+          // One Postgres for the group, its databases cloned from a template migrated once; a file that stops, freezes or
+          // inspects its server starts its own (test/support/postgres.ts).
+          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
       },
       {
         extends: true,
@@ -39,6 +48,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           exclude: [UNIT, ...ON_POSTGRES],
+          // order-records and payment-ledger run their durable halves on it.
+          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 3 },
         },
