@@ -215,7 +215,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     expect(metrics.get(sampleKey('store_read_connections'))).toBe(2);
     expect(metrics.get(sampleKey('store_reads_shed_total'))).toBe(shed);
     expect(running.stdout.filter((line) => line.includes('Postgres unreachable'))).toEqual([]);
-  });
+    // Each read may take up to 30 s by the contract, and the burst is one await: more than the suite's 30 s per test.
+  }, 120_000);
 
   it('a statement that times out on a healthy Postgres, or a read that waits past DB_READ_WAIT_MS, is busy (StoreBusy: 503 overloaded), not an outage: nothing is marked down', async () => {
     const url = await freshDatabase(server!);
