@@ -9,18 +9,11 @@ const ON_POSTGRES = ['test/integration/postgres-*.test.ts', 'test/integration/du
  * early under load and not being set again (src/postgres/instance-lease.ts, fixed); it runs alone until it has been
  * seen to pass beside the others.
  */
-const ALONE = [
-  'test/integration/postgres-couriers.test.ts',
-  /**
-   * And this one, whose burst of 10,000 reads is timed: beside another Postgres file a new connection once took over
-   * the pool's 2 s to open, and Postgres was declared down.
-   */
-  'test/integration/postgres-reads.test.ts',
-];
+const ALONE = ['test/integration/postgres-couriers.test.ts'];
 
 /**
  * Groups, one after the other: the unit tests two files at a time, the
- * Postgres-backed tests two at a time (each file has a Postgres of its own),
+ * Postgres-backed tests two at a time (on one Postgres server, each file with databases of its own),
  * then every other test one file at a time — their timing margins hold on a
  * busy 2-core machine, not beside another file's load.
  */
@@ -38,7 +31,16 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: [UNIT], maxWorkers: 2, sequence: { groupOrder: 1 } } },
       {
         extends: true,
-        test: { name: 'postgres', include: ON_POSTGRES, exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 2 } },
+        test: {
+          name: 'postgres',
+          include: ON_POSTGRES,
+          exclude: ALONE,
+          // One Postgres for the group, its databases cloned from a template migrated once; a file that stops, freezes or
+          // inspects its server starts its own (test/support/postgres.ts).
+          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
       },
       {
         extends: true,
@@ -46,6 +48,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           exclude: [UNIT, ...ON_POSTGRES],
+          // order-records and payment-ledger run their durable halves on it.
+          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 3 },
         },

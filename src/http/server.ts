@@ -7,7 +7,12 @@
  * unread in the kernel's buffer. So a drain here closes idle connections
  * itself, each only once it has stayed silent for a moment; every response
  * says `Connection: close` (see Responder), new requests on open connections
- * are turned away, and at the deadline `closeAllConnections()` cuts the rest.
+ * are turned away, and at the deadline the rest are cut — all but those
+ * answering a request that has fully arrived: the drain ends the runs
+ * before it closes the server, so their answers are due within a few turns,
+ * and cutting them reset clients whose orders had ended (on a busy machine
+ * the time left for the close could be 0 ms). The process's own exit timer
+ * bounds a client that does not read its answer.
  *
  * A hostile or broken client is bounded (see ConnectionLimits): headers and
  * the whole request must arrive in time — Node's request timeout stops
@@ -20,7 +25,7 @@
  * is no inactivity timeout on a connection whose request is being answered:
  * that is the order's deadline's job.
  */
-import { Server, type RequestListener } from 'node:http';
+import { Server, type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
@@ -65,6 +70,8 @@ export class HttpServer {
 
   /** Open connections, and how many requests each has being answered. */
   private readonly answering = new Map<Socket, number>();
+  /** The requests being answered on each connection. */
+  private readonly requestsOf = new WeakMap<Socket, Set<IncomingMessage>>();
   /** Connections opened while `maxConnections` were open: their requests are refused. */
   private readonly beyondLimit = new WeakSet<Socket>();
   private open = 0;
@@ -109,7 +116,10 @@ export class HttpServer {
     this.server.on('request', (req, res) => {
       const socket = req.socket;
       this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
+      const requests = this.requestsOf.get(socket) ?? new Set();
+      this.requestsOf.set(socket, requests.add(req));
       res.once('close', () => {
+        requests.delete(req);
         const left = (this.answering.get(socket) ?? 1) - 1;
         if (this.answering.has(socket)) this.answering.set(socket, left);
         if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
@@ -154,17 +164,27 @@ export class HttpServer {
 
   /**
    * Resolves once every connection has closed. Connections still open after
-   * `graceMs` — a client that keeps a socket open without sending — are cut.
+   * `graceMs` — a client that keeps a socket open without sending, or one
+   * still sending its request — are cut; one whose request has arrived is
+   * left to be answered (see the top comment).
    */
   async whenClosed(graceMs: number): Promise<void> {
     this.startDraining();
     // Connections that were busy when draining began may be idle by now.
     this.closeIdle();
-    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => this.cutUnanswered(), graceMs);
     try {
       await this.closed;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** Every connection but those with a fully arrived request being answered. */
+  private cutUnanswered(): void {
+    for (const socket of this.answering.keys()) {
+      const requests = this.requestsOf.get(socket);
+      if (!requests || ![...requests].some((req) => req.complete)) socket.destroy();
     }
   }
 

@@ -11,11 +11,14 @@
  * - Busy is not down. A pool whose connections are all taken for longer than
  *   the checkout timeout says that this instance asks too much at once, not
  *   that Postgres is gone: the statement fails (StoreBusy), nothing is
- *   marked down.
- * - Reads are bounded. A burst of reads has READ_CONNECTIONS of its own and
- *   at most READS_WAITING_MAX waiting for them; a read beyond is turned away
- *   at once (StoreBusy: 503 overloaded). So no number of reads takes a
- *   connection the orders need.
+ *   marked down. A timeout (a connection slow to open, a statement slow to
+ *   answer) says nothing either way on a busy machine, so it is put to a
+ *   probe on a connection of its own: down only if that fails too.
+ * - Reads are bounded (ReadShare: DB_READ_CONNECTIONS, DB_READ_WAIT_MS,
+ *   DB_READS_WAITING_MAX). A burst of reads has connections of its own, waits
+ *   for one at most waitMs and is then turned away (StoreBusy: 503
+ *   overloaded), and beyond waitingMax waiting is turned away at once. So no
+ *   number of reads takes a connection the orders, leases and recovery need.
  * - Every round trip is counted, for the metrics and the measurements (round
  *   trips per order).
  * - Commits are asynchronous by default (`synchronous_commit=off` for the
@@ -40,23 +43,48 @@ export class DatabaseUnavailable extends Error {
   }
 }
 
+/** The reads' share of Postgres: a pool of their own, so that they never take a connection the orders need. */
+export interface ReadShare {
+  /** Connections of the reads' own pool, kept open (DB_READ_CONNECTIONS). */
+  readonly connections: number;
+  /** How long a read waits for one of them before it is turned away (DB_READ_WAIT_MS). */
+  readonly waitMs: number;
+  /** Reads waiting for one at most; a read beyond is turned away at once (DB_READS_WAITING_MAX). */
+  readonly waitingMax: number;
+}
+
+/** ~50 ms of reads at the rate two connections serve them, waiting at most 500 ms. */
+export const DEFAULT_READ_SHARE: ReadShare = { connections: 2, waitMs: 500, waitingMax: 100 };
+
 export interface DatabaseOptions {
   readonly url: string;
   /** Connections at most; each instance's share of max_connections. */
   readonly poolSize: number;
-  /** A statement taking longer than this fails (and the database counts as down). */
+  /** A statement taking longer than this fails (and the database counts as down if a probe fails too). */
   readonly statementTimeoutMs: number;
+  readonly reads?: ReadShare;
   readonly log: Logger;
+}
+
+/** What the reads' share is doing, for /metrics. */
+export interface ReadFigures {
+  readonly connections: number;
+  /** Reads running or waiting for a connection. */
+  readonly reads: number;
+  /** Reads turned away (StoreBusy) since start. */
+  readonly shed: number;
 }
 
 /** How often a database marked down is tried again. */
 const PROBE_MS = 250;
-/** Connections of the reads' own pool. */
-const READ_CONNECTIONS = 2;
-/** Reads waiting for one of those, at most: ~50 ms of reads at the rate two connections serve them. */
-const READS_WAITING_MAX = 100;
 /** pg-pool's error when every connection stayed taken for connectionTimeoutMillis (it has no code). */
 const CHECKOUT_TIMEOUT = 'timeout exceeded when trying to connect';
+/**
+ * A timeout — a connection not opened in time (pg-pool: "Connection terminated due to connection timeout"), a
+ * statement not answered in time (pg: "Query read timeout") — which a starved event loop causes as well as a lost
+ * Postgres.
+ */
+const TIMED_OUT = /timeout/i;
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
 const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
@@ -87,8 +115,12 @@ export interface Statement {
 export class Database {
   private readonly pool: pg.Pool;
   private readonly readPool: pg.Pool;
+  private readonly readShare: ReadShare;
   /** Reads running or waiting for a connection of the read pool. */
   private reads = 0;
+  private readsShed = 0;
+  /** A probe under way that tells a timeout from an outage; shared by every statement that timed out meanwhile. */
+  private confirming: Promise<boolean> | undefined;
   private up = true;
   private probe: NodeJS.Timeout | undefined;
   private closed = false;
@@ -97,9 +129,15 @@ export class Database {
   roundTrips = 0;
 
   constructor(private readonly options: DatabaseOptions) {
-    this.pool = this.newPool(options.poolSize);
+    this.pool = this.newPool(options.poolSize, 0, Math.min(options.statementTimeoutMs, 2000));
+    this.readShare = options.reads ?? DEFAULT_READ_SHARE;
     // Kept open once made: a burst of reads must not wait for handshakes on a busy event loop.
-    this.readPool = this.newPool(READ_CONNECTIONS, READ_CONNECTIONS);
+    const { connections, waitMs } = this.readShare;
+    this.readPool = this.newPool(connections, connections, waitMs);
+  }
+
+  get readFigures(): ReadFigures {
+    return { connections: this.readShare.connections, reads: this.reads, shed: this.readsShed };
   }
 
   get isUp(): boolean {
@@ -121,10 +159,16 @@ export class Database {
    * the database is down, and with StoreBusy while too many reads wait.
    */
   async read<Row extends object>(statement: Statement, values: readonly unknown[] = []): Promise<Row[]> {
-    if (this.reads >= READ_CONNECTIONS + READS_WAITING_MAX) throw new StoreBusy('too many reads at once');
+    if (this.reads >= this.readShare.connections + this.readShare.waitingMax) {
+      this.readsShed++;
+      throw new StoreBusy('too many reads at once');
+    }
     this.reads++;
     try {
       return await this.run(this.readPool, statement, values);
+    } catch (error) {
+      if (error instanceof StoreBusy) this.readsShed++;
+      throw error;
     } finally {
       this.reads--;
     }
@@ -157,12 +201,13 @@ export class Database {
     await Promise.all([this.pool.end(), this.readPool.end()]);
   }
 
-  private newPool(max: number, min = 0): pg.Pool {
+  /** `waitMs`: how long a statement waits for a connection, free or new. */
+  private newPool(max: number, min: number, waitMs: number): pg.Pool {
     const pool = new pg.Pool({
       connectionString: this.options.url,
       max,
       min,
-      connectionTimeoutMillis: Math.min(this.options.statementTimeoutMs, 2000),
+      connectionTimeoutMillis: waitMs,
       query_timeout: this.options.statementTimeoutMs,
       keepAlive: true,
       application_name: 'order-threads',
@@ -194,9 +239,43 @@ export class Database {
       if (error instanceof Error && error.message === CHECKOUT_TIMEOUT)
         throw new StoreBusy('no Postgres connection came free in time', { cause: error });
       if (!isUnavailable(error)) throw error;
+      // A busy machine is slow, not down: only a probe that fails as well says Postgres is gone.
+      if (error instanceof Error && TIMED_OUT.test(error.message) && !(await this.confirmDown(error)))
+        throw new StoreBusy(`Postgres answered a probe, but not this in time: ${error.message}`, { cause: error });
       this.markDown(error);
       throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * Whether Postgres fails a `SELECT 1` on a connection of its own (neither pool's queue in front of it), given as
+   * long as a statement: true marks it down. One probe at a time; every timeout meanwhile hears its answer.
+   */
+  private confirmDown(error: unknown): Promise<boolean> {
+    if (!this.up || this.closed) return Promise.resolve(!this.up);
+    this.confirming ??= (async () => {
+      const client = new pg.Client({
+        connectionString: this.options.url,
+        connectionTimeoutMillis: this.options.statementTimeoutMs,
+        query_timeout: this.options.statementTimeoutMs,
+        application_name: 'order-threads probe',
+      });
+      // An error after the probe's answer (the connection dropped as it closes) is not this probe's to tell.
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        this.options.log.warn({ err: error }, 'a Postgres statement timed out, but Postgres answers: busy, not down');
+        return false;
+      } catch {
+        this.markDown(error);
+        return true;
+      } finally {
+        await client.end().catch(() => {});
+        this.confirming = undefined;
+      }
+    })();
+    return this.confirming;
   }
 
   private markDown(error: unknown): void {

@@ -16,7 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
-import { Database } from './database.js';
+import { Database, type ReadShare } from './database.js';
 import { InstanceLease } from './instance-lease.js';
 import { PgKeySource } from './api-keys.js';
 import { Notifications } from './notifications.js';
@@ -35,6 +35,8 @@ export interface DurableOptions {
   readonly leaseMarginMs: number;
   /** Connections in this instance's pool (DB_POOL_SIZE). */
   readonly poolSize: number;
+  /** The reads' own share (DB_READ_CONNECTIONS, DB_READ_WAIT_MS, DB_READS_WAITING_MAX); DEFAULT_READ_SHARE if unset. */
+  readonly reads?: ReadShare;
   /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
   readonly replayMs: number;
   /** COURIERS as configured: the pool's size unless running instances already set it. */
@@ -90,6 +92,7 @@ export class PostgresStore implements Store {
       url: options.databaseUrl,
       poolSize: options.poolSize,
       statementTimeoutMs: statementTimeoutMs(options.leaseMs),
+      ...(options.reads && { reads: options.reads }),
       log,
     });
     try {
@@ -205,7 +208,28 @@ export class PostgresStore implements Store {
         },
       });
     };
+    new Gauge({
+      name: 'store_read_connections',
+      help: "Connections of the reads' own pool (DB_READ_CONNECTIONS): the orders never give theirs to a read.",
+      registers,
+      collect() {
+        this.set(store.db.readFigures.connections);
+      },
+    });
+    new Gauge({
+      name: 'store_reads',
+      help: "Reads running on, or waiting for, a connection of the reads' pool.",
+      registers,
+      collect() {
+        this.set(store.db.readFigures.reads);
+      },
+    });
     counter('store_round_trips_total', 'Statements this instance sent to Postgres.', () => store.db.roundTrips);
+    counter(
+      'store_reads_shed_total',
+      "Reads turned away 503 overloaded: too many waiting, or no connection of the reads' pool came free in time.",
+      () => store.db.readFigures.shed,
+    );
     counter(
       'orders_recovered_total',
       'Orders of lost instances this instance took over: payment voided, recorded interrupted.',

@@ -26,7 +26,7 @@ import {
   POSTGRES_SKIPPED,
   POSTGRES_UNAVAILABLE,
   sql,
-  startTestPostgres,
+  startOwnTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
@@ -41,7 +41,7 @@ const silent = pino({ level: 'silent' });
 let server: TestPostgres | undefined;
 const cleanups: Array<() => Promise<void>> = [];
 beforeAll(async () => {
-  if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
+  if (POSTGRES_UNAVAILABLE === undefined) server = await startOwnTestPostgres();
 });
 /** Run before the cleanups: whatever a test still holds in Postgres would make the instances' last statements wait. */
 const releases: Array<() => Promise<void>> = [];

@@ -9,7 +9,12 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MigrationError, type Migration } from '../../src/postgres/migrations.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
-import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import {
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startOwnTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 
 let server: TestPostgres;
 let admin: pg.Client;
@@ -18,7 +23,7 @@ let databases = 0;
 
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE !== undefined) return;
-  server = await startTestPostgres();
+  server = await startOwnTestPostgres();
   admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
 });

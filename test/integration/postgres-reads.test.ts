@@ -5,8 +5,11 @@
  * never make the instance believe Postgres is down while it answers.
  */
 import { request } from 'node:http';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
+import { StoreBusy } from '../../src/domain/errors.js';
+import { Database } from '../../src/postgres/database.js';
 import { orderBody } from '../support/orders.js';
 import {
   freshDatabase,
@@ -15,6 +18,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { pause } from '../support/wait.js';
 
 let server: TestPostgres | undefined;
@@ -31,25 +35,33 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const READS = 10_000;
+/** The issue's burst (issue 26): 15,000 reads at once against one instance. */
+const READS = 15_000;
 const ORDERS_EVERY_MS = 50;
+/** Every read is answered within this, however many came at once. */
+const ANSWERED_WITHIN_MS = 30_000;
 
 interface Answer {
   readonly status: number | 'failed';
   readonly kind: string | undefined;
   readonly retryAfter: string | null;
+  /** From sending to the whole answer. */
+  readonly ms: number;
 }
 
 async function answer(response: Promise<Response>): Promise<Answer> {
+  const sent = performance.now();
   try {
     const res = await response;
     const body = (await res.json()) as { error?: { kind: string } };
-    return { status: res.status, kind: body.error?.kind, retryAfter: res.headers.get('retry-after') };
+    const ms = performance.now() - sent;
+    return { status: res.status, kind: body.error?.kind, retryAfter: res.headers.get('retry-after'), ms };
   } catch (error) {
     return {
       status: 'failed',
       kind: String((error as { cause?: { code?: string } }).cause?.code ?? error),
       retryAfter: null,
+      ms: performance.now() - sent,
     };
   }
 }
@@ -59,6 +71,7 @@ async function answer(response: Promise<Response>): Promise<Answer> {
  * keep-alive sockets, which the server may be closing as it is reused.
  */
 function postOrder(url: URL, body: unknown): Promise<Answer> {
+  const sent = performance.now();
   return new Promise((resolve) => {
     const req = request(
       new URL('/order', url),
@@ -71,12 +84,18 @@ function postOrder(url: URL, body: unknown): Promise<Answer> {
             status: res.statusCode!,
             kind: (JSON.parse(text) as { error?: { kind: string } }).error?.kind,
             retryAfter: res.headers['retry-after'] ?? null,
+            ms: performance.now() - sent,
           }),
         );
       },
     );
     req.on('error', (error) =>
-      resolve({ status: 'failed', kind: String((error as { code?: string }).code ?? error), retryAfter: null }),
+      resolve({
+        status: 'failed',
+        kind: String((error as { code?: string }).code ?? error),
+        retryAfter: null,
+        ms: performance.now() - sent,
+      }),
     );
     req.end(JSON.stringify(body));
   });
@@ -98,12 +117,28 @@ function tally(answers: readonly Answer[]): Record<string, number> {
   return counts;
 }
 
+/** GET on a connection of its own, as postOrder: the probe's answers must not queue behind the burst's sockets. */
+function get(url: URL, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    request(new URL(path, url), { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+const percentile = (values: readonly number[], p: number): number =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? NaN;
+
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_SKIPPED}`, () => {
-  it('of 10,000 unknown orders at once while orders arrive at 20/s: the orders are served, Postgres is never declared down, and reads beyond the bound are told 503 overloaded with Retry-After', async () => {
+  it('of 15,000 unknown orders at once while orders arrive at 20/s: every order succeeds, /readyz stays 200, Postgres is never declared down, and every read is answered — 404, or 503 overloaded with Retry-After — within 30 s', async () => {
     const url = await freshDatabase(server!);
     // Errors only: a warn line for each of thousands of 503s would fill the pipe to this busy process and stall the
     // server on it.
-    // A long lease: 10,000 connections at once can hold a starved event loop for seconds here, and the lease is not
+    // A long lease: 15,000 connections at once can hold a starved event loop for seconds here, and the lease is not
     // what this is about.
     target = await startServerProcess({ THREADS: '2', LOG_LEVEL: 'error', DATABASE_URL: url, LEASE_MS: '20000' });
     const running = target;
@@ -113,6 +148,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     ]);
 
     const orders: Array<Promise<Answer>> = [];
+    const readiness: number[] = [];
     let ordering = true;
     const arrivals = (async () => {
       while (ordering) {
@@ -121,27 +157,93 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
         await pause(ORDERS_EVERY_MS);
       }
     })();
+    const probing = (async () => {
+      while (ordering) {
+        readiness.push((await get(running.url, '/readyz')).status);
+        await pause(100);
+      }
+    })();
     await pause(500);
+    const burstStarted = performance.now();
     const reads = await Promise.all(Array.from({ length: READS }, (_, i) => read(running.url, `unknown-${i}`)));
+    const burstMs = performance.now() - burstStarted;
     await pause(1000);
     ordering = false;
-    await arrivals;
+    await Promise.all([arrivals, probing]);
     const ordered = await Promise.all(orders);
+    const metrics = parseSamples((await get(running.url, '/metrics')).text);
 
+    const readCounts = tally(reads);
+    const served = readCounts['404 not_found'] ?? 0;
+    const shed = readCounts['503 overloaded'] ?? 0;
+    // The figures the issue asks for, printed for the report.
+    console.log(
+      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms); ${ordered.length} orders meanwhile, p50 ${Math.round(
+        percentile(
+          ordered.map((o) => o.ms),
+          50,
+        ),
+      )} ms, p99 ${Math.round(
+        percentile(
+          ordered.map((o) => o.ms),
+          99,
+        ),
+      )} ms`,
+    );
     const seen = JSON.stringify({
       orders: tally(ordered),
-      reads: tally(reads),
+      reads: readCounts,
+      readiness: tally(readiness.map((status) => ({ status, kind: undefined, retryAfter: null, ms: 0 }))),
       errors: running.stdout.filter((line) => line.includes('"level":50')),
     });
     expect(tally(ordered), seen).toEqual({ 200: ordered.length });
     // Each read is answered: not found, or sent away to come back later — never "the store is unavailable".
-    const readCounts = tally(reads);
     expect(
       Object.keys(readCounts).filter((key) => key !== '404 not_found' && key !== '503 overloaded'),
       seen,
     ).toEqual([]);
-    expect(readCounts['404 not_found']).toBeGreaterThan(0);
+    expect(served).toBeGreaterThan(0);
     for (const answered of reads) if (answered.status === 503) expect(answered.retryAfter).toBe('1');
+    expect(reads.filter((answered) => answered.ms > ANSWERED_WITHIN_MS).length, seen).toBe(0);
+    expect(readiness.length).toBeGreaterThan(0);
+    expect(
+      readiness.filter((status) => status !== 200),
+      seen,
+    ).toEqual([]);
+    expect(metrics.get(sampleKey('orders_total', { status: '503', kind: 'store_unavailable' })) ?? 0).toBe(0);
+    expect(metrics.get(sampleKey('store_up'))).toBe(1);
+    expect(metrics.get(sampleKey('store_read_connections'))).toBe(2);
+    expect(metrics.get(sampleKey('store_reads_shed_total'))).toBe(shed);
     expect(running.stdout.filter((line) => line.includes('Postgres unreachable'))).toEqual([]);
+    // Each read may take up to 30 s by the contract, and the burst is one await: more than the suite's 30 s per test.
+  }, 120_000);
+
+  it('a statement that times out on a healthy Postgres, or a read that waits past DB_READ_WAIT_MS, is busy (StoreBusy: 503 overloaded), not an outage: nothing is marked down', async () => {
+    const url = await freshDatabase(server!);
+    const db = new Database({
+      url,
+      poolSize: 2,
+      statementTimeoutMs: 300,
+      reads: { connections: 1, waitMs: 100, waitingMax: 10 },
+      log: pino({ level: 'silent' }),
+    });
+    const changes: boolean[] = [];
+    db.onChange((up) => changes.push(up));
+    try {
+      // Slower than the statement timeout: Postgres answers the probe, so this is a busy store.
+      await expect(db.query('SELECT pg_sleep(1)')).rejects.toBeInstanceOf(StoreBusy);
+      expect(db.isUp).toBe(true);
+      // The read pool's one connection held by a slow read: the next waits 100 ms and is turned away.
+      const slow = { name: 'slow_read', text: 'SELECT pg_sleep(0.25) AS slept' };
+      const holding = db.read(slow);
+      await expect(db.read({ name: 'one', text: 'SELECT 1 AS one' })).rejects.toBeInstanceOf(StoreBusy);
+      await holding;
+      expect(db.readFigures).toEqual({ connections: 1, reads: 0, shed: 1 });
+      expect(await db.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      expect(db.isUp).toBe(true);
+      expect(changes).toEqual([]);
+    } finally {
+      await db.close();
+    }
   });
 });

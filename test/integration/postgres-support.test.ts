@@ -7,11 +7,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
   POSTGRES_SKIPPED,
   POSTGRES_UNAVAILABLE,
+  freshDatabase,
   serverProcesses,
+  sql,
+  startOwnTestPostgres,
   startTestPostgres,
   stillRunning,
   type TestPostgres,
@@ -28,7 +31,7 @@ afterEach(async () => {
 });
 
 async function start(): Promise<TestPostgres> {
-  const db = await startTestPostgres();
+  const db = await startOwnTestPostgres();
   started.push(db);
   return db;
 }
@@ -85,4 +88,18 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a throwaway Postgres${POSTG
     );
     expect(existsSync(orphanDir)).toBe(false);
   });
+
+  // SHARED_POSTGRES=off gives each file a server of its own.
+  it.skipIf(inject('sharedPostgres') === undefined)(
+    "is one server for the run where the project starts one: each file's databases cloned from a template migrated once, and stop() leaves it to the other files",
+    async () => {
+      const shared = await startTestPostgres();
+      expect(shared.template).toBe('migrated_template');
+      const url = await freshDatabase(shared);
+      const [row] = await sql<{ n: number }>(url, 'SELECT count(*)::int AS n FROM schema_migrations');
+      expect(row?.n).toBeGreaterThan(0);
+      await shared.stop();
+      expect(await sql<{ one: number }>(url, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    },
+  );
 });

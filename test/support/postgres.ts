@@ -1,12 +1,17 @@
 /**
- * A throwaway Postgres for a test file: a fresh cluster in a temporary
- * directory, on a free port, not durable (no fsync), gone after stop() —
- * server processes and directory alike. Start it in beforeAll and stop it
- * in afterAll: a start costs a few hundred milliseconds (a copy of a
+ * Postgres for a test file. startTestPostgres: the run's shared server
+ * (test/support/shared-postgres.ts), whose databases are cloned from one
+ * migrated template — stop() leaves it running for the other files. A file
+ * that stops, freezes or inspects its server's processes starts one of its
+ * own (startOwnTestPostgres): a fresh cluster in a temporary directory, on a
+ * free port, not durable (no fsync), gone after stop() — server processes
+ * and directory alike. Start either in beforeAll and stop it in afterAll: a
+ * server of its own costs a few hundred milliseconds to start (a copy of a
  * template cluster made once per installation), too much for every test.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { postmasterPid, startEmbeddedServer, whyPostgresCannotRunHere } from '../../scripts/postgres/server.js';
 import { startThrowawayServer } from '../../scripts/postgres/throwaway.js';
 
@@ -21,14 +26,42 @@ export const POSTGRES_UNAVAILABLE = process.env['REQUIRE_POSTGRES'] ? undefined 
 export const POSTGRES_SKIPPED = POSTGRES_UNAVAILABLE === undefined ? '' : ` — SKIPPED: ${POSTGRES_UNAVAILABLE}`;
 if (POSTGRES_UNAVAILABLE !== undefined) console.warn(`Postgres tests${POSTGRES_SKIPPED}`);
 
+/** What the files are given of the run's shared server (test/support/shared-postgres.ts). */
+export interface SharedPostgres {
+  /** postgres://… for the superuser and database `postgres`. */
+  readonly url: string;
+  readonly dataDir: string;
+  /** The migrated database to clone each file's databases from. */
+  readonly template: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sharedPostgres: SharedPostgres | undefined;
+  }
+}
+
 export interface TestPostgres {
   /** postgres://… for the superuser and database `postgres`. */
   readonly url: string;
   readonly dataDir: string;
+  /** A migrated database that freshDatabase clones; without it, fresh databases are empty. */
+  readonly template?: string;
   stop(): Promise<void>;
 }
 
+/**
+ * The run's shared server where the project starts one (vitest.config.ts), else one of the file's own. Its databases
+ * must be the file's own (freshDatabase), and nothing may stop or freeze it.
+ */
 export async function startTestPostgres(): Promise<TestPostgres> {
+  const shared = inject('sharedPostgres');
+  if (shared === undefined) return startOwnTestPostgres();
+  return { ...shared, stop: async () => {} };
+}
+
+/** A server of the file's own, for a test that stops it, freezes it, or looks at its processes or locks. */
+export async function startOwnTestPostgres(): Promise<TestPostgres> {
   const server = await startThrowawayServer();
   return { url: server.url(), dataDir: server.dataDir, stop: () => server.stop() };
 }
@@ -91,13 +124,16 @@ export async function sql<Row extends object>(
 
 let databases = 0;
 
-/** A fresh, empty database on `server`; its URL. Cheap (a copy of template1): one per test keeps tests apart. */
+/**
+ * A fresh database on `server`; its URL. Cheap (a copy of the server's migrated template, or of template1 — empty — on
+ * a server of the file's own): one per test keeps tests apart.
+ */
 export async function freshDatabase(server: TestPostgres): Promise<string> {
   const name = `t${process.pid}_${++databases}`;
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.query(`CREATE DATABASE ${name}${server.template ? ` TEMPLATE ${server.template}` : ''}`);
   } finally {
     await admin.end();
   }

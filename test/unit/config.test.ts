@@ -55,9 +55,20 @@ describe('the durable mode', () => {
 
   it('is on with DATABASE_URL, with its defaults and settings', () => {
     expect(loadConfig({ DATABASE_URL: url }, machine)).toMatchObject({
-      durable: { databaseUrl: url, leaseMs: 5000, poolSize: 10 },
+      durable: {
+        databaseUrl: url,
+        leaseMs: 5000,
+        poolSize: 10,
+        reads: { connections: 2, waitMs: 500, waitingMax: 100 },
+      },
       instances: 1,
     });
+    expect(
+      loadConfig(
+        { DATABASE_URL: url, DB_READ_CONNECTIONS: '3', DB_READ_WAIT_MS: '50', DB_READS_WAITING_MAX: '0' },
+        machine,
+      ).durable?.reads,
+    ).toEqual({ connections: 3, waitMs: 50, waitingMax: 0 });
     expect(
       loadConfig({ DATABASE_URL: url, LEASE_MS: '2000', DB_POOL_SIZE: '4', INSTANCES: '3' }, machine),
     ).toMatchObject({ durable: { leaseMs: 2000, poolSize: 4 }, instances: 3 });
@@ -71,6 +82,9 @@ describe('the durable mode', () => {
     [{ DATABASE_URL: 'not a url' }, /DATABASE_URL must be a postgres/],
     [{ LEASE_MS: '2000' }, /LEASE_MS needs DATABASE_URL/],
     [{ DB_POOL_SIZE: '4' }, /DB_POOL_SIZE needs DATABASE_URL/],
+    [{ DB_READ_CONNECTIONS: '4' }, /DB_READ_CONNECTIONS needs DATABASE_URL/],
+    [{ DATABASE_URL: url, DB_READ_CONNECTIONS: '0' }, /DB_READ_CONNECTIONS must be an integer from 1 to 100/],
+    [{ DATABASE_URL: url, DB_READ_WAIT_MS: '0' }, /DB_READ_WAIT_MS must be an integer from 1 to 10000/],
     [{ INSTANCES: '2' }, /INSTANCES=2 needs DATABASE_URL/],
     [{ DATABASE_URL: url, LEASE_MS: '100' }, /LEASE_MS must be an integer from 600 to 600000/],
     [{ DATABASE_URL: url, INSTANCES: '0' }, /INSTANCES must be an integer from 1 to 64/],

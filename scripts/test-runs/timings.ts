@@ -1,0 +1,41 @@
+/**
+ * `npm run test:timings [-- vitest args]`: runs the suite (or the files
+ * named) with Vitest's JSON reporter and writes the slowest files, with their
+ * durations, into docs/testing.md between its timings markers — so the table
+ * says what the suite costs now, not what it cost when someone last looked.
+ * Run it on a quiet machine: beside other work every figure is longer.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { relative } from 'node:path';
+import { vitestJson } from './vitest-json.js';
+
+const DOC = 'docs/testing.md';
+const START = '<!-- test-timings:start -->';
+const END = '<!-- test-timings:end -->';
+/** Rows of the table: the files that cost the most. */
+const SLOWEST = 15;
+
+const report = await vitestJson(process.argv.slice(2));
+const files = report.testResults
+  .map((file) => ({ name: relative(process.cwd(), file.name), ms: file.endTime - file.startTime, status: file.status }))
+  .sort((a, b) => b.ms - a.ms);
+const total = files.reduce((sum, file) => sum + file.ms, 0);
+const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+const table = [
+  START,
+  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together — groups run side by side, so the run is shorter):`,
+  '',
+  '| file | seconds | result |',
+  '| --- | ---: | --- |',
+  ...files.slice(0, SLOWEST).map((file) => `| \`${file.name}\` | ${seconds(file.ms)} | ${file.status} |`),
+  END,
+].join('\n');
+
+const doc = await readFile(DOC, 'utf8');
+const from = doc.indexOf(START);
+const to = doc.indexOf(END);
+if (from < 0 || to < from) throw new Error(`${DOC} has no ${START} … ${END} section to write the table into`);
+await writeFile(DOC, doc.slice(0, from) + table + doc.slice(to + END.length));
+console.log(`${DOC}: the ${Math.min(SLOWEST, files.length)} slowest of ${files.length} files written`);
+if (!report.success) process.exitCode = 1;
