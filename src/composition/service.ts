@@ -19,7 +19,13 @@ import type { Identify } from '../http/authorization.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
-import { createLogger, logBreakerTransition, runEvents, unraisedAlarm } from '../observability/logging.js';
+import {
+  createLogger,
+  droppedLogLines,
+  logBreakerTransition,
+  runEvents,
+  unraisedAlarm,
+} from '../observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
 import { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
@@ -113,6 +119,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         },
         () => breakers?.readings() ?? [],
         () => engine.clientFigures(),
+        () => droppedLogLines(log),
       )
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
