@@ -140,3 +140,84 @@ export async function cpuHog(
   await hog;
   return { alone: victimFigures(alone), withHog: victimFigures(withHog) };
 }
+
+/** How the admin switches a dependency's simulated outage: `admin` is the admin's sender. */
+export async function switchOutage(admin: Sender, dependency: string, outage: Record<string, unknown>): Promise<void> {
+  const response = await fetch(new URL(`/admin/dependencies/${dependency}`, admin.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(admin.key ? { authorization: `Bearer ${admin.key}` } : {}) },
+    body: JSON.stringify(outage),
+  });
+  if (response.status !== 200) throw new Error(`switching ${dependency}'s outage: ${response.status}`);
+}
+
+/** The state of a dependency's breaker, as the admin reads it. */
+export async function breakerState(admin: Sender, dependency: string): Promise<string | undefined> {
+  const response = await fetch(new URL('/admin/dependencies', admin.url), {
+    headers: admin.key ? { authorization: `Bearer ${admin.key}` } : {},
+  });
+  const { dependencies } = (await response.json()) as {
+    dependencies: Array<{ dependency: string; breaker: { state: string } | null }>;
+  };
+  return dependencies.find((each) => each.dependency === dependency)?.breaker?.state;
+}
+
+/**
+ * A slow vendor (`latencyMs`, no failures) and an attacker whose orders ask a vendor delay of `attackDelayMs`, just
+ * short of the deadline, so that the deadline falls inside the vendor's latency: `rate` a second. The victim sends
+ * ordinary orders at 5 a second after `settleMs`, for `seconds`. Also whether the vendor's breaker ever opened.
+ */
+export async function slowVendorDeadlines(
+  attacker: Sender,
+  victim: Sender,
+  admin: Sender,
+  { latencyMs = 300, attackDelayMs = 1900, rate = 20, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures; opened: boolean }> {
+  await switchOutage(admin, 'vendor', { outage: true, failure_ratio: 0, latency_ms: latencyMs });
+  let opened = false;
+  const until = performance.now() + settleMs + seconds * 1000;
+  const watch = (async () => {
+    while (performance.now() < until) {
+      if ((await breakerState(admin, 'vendor')) !== 'closed') opened = true;
+      await pause(100);
+    }
+  })();
+  const attack = sendAtRate(attacker, rate, until, () => freshOrder({ delay_ms: { vendor: attackDelayMs } }));
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, until, () => freshOrder({}, VICTIM_PREFIX));
+  await Promise.all([attack, watch]);
+  await switchOutage(admin, 'vendor', { outage: false });
+  return { victim: victimFigures(victims), opened };
+}
+
+/**
+ * A vendor outage opens its breaker; then the outage ends, while an attacker's orders try to hold the half-open
+ * probe: each waits `holdMs` on the vendor and ends first with a declined payment, so its vendor step says nothing
+ * (`rate` a second). The victim sends ordinary orders at 5 a second throughout; its figures are those sent from
+ * `openMs` + 5 s after the outage ended, for `seconds`.
+ */
+export async function probeHold(
+  attacker: Sender,
+  victim: Sender,
+  admin: Sender,
+  { openMs = 1000, holdMs = 1800, rate = 20, seconds = 6 } = {},
+): Promise<{ victim: VictimFigures }> {
+  await switchOutage(admin, 'vendor', { outage: true, failure_ratio: 1, latency_ms: 0 });
+  const deadline = performance.now() + 20_000;
+  while ((await breakerState(admin, 'vendor')) !== 'open') {
+    if (performance.now() > deadline) throw new Error("the vendor's breaker did not open in 20 s of an outage");
+    await sendOrder(victim, freshOrder({}, VICTIM_PREFIX));
+  }
+  const attackUntil = performance.now() + openMs + 5000 + seconds * 1000;
+  const attack = sendAtRate(attacker, rate, attackUntil, () =>
+    freshOrder({ fail_step: 'payment', delay_ms: { payment: holdMs, vendor: holdMs + 100 } }),
+  );
+  await pause(200);
+  await switchOutage(admin, 'vendor', { outage: false });
+  const ended = performance.now();
+  // The victim keeps sending while the breaker should be closing; only what it sends after that is counted.
+  await sendAtRate(victim, 5, ended + openMs + 5000, () => freshOrder({}, VICTIM_PREFIX));
+  const victims = await sendAtRate(victim, 5, attackUntil, () => freshOrder({}, VICTIM_PREFIX));
+  await attack;
+  return { victim: victimFigures(victims) };
+}

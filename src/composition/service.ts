@@ -151,7 +151,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       threadEvents,
       identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
       allowedHosts: config.allowedHosts,
-      ...(breakers ? { dependencies: () => breakers.admit() } : {}),
+      ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
       clientShares: shares,
       ...(anyClientRateLimit(config)

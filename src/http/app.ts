@@ -55,7 +55,7 @@ export interface AppDependencies {
   /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
   readonly allowedHosts: readonly string[];
   /** What the dependencies' circuit breakers say of a new order; every order goes through without. */
-  readonly dependencies?: () => Admission;
+  readonly dependencies?: (client: string) => Admission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */

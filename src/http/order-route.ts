@@ -32,7 +32,7 @@ export interface OrderRouteDependencies {
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
-  readonly dependencies?: () => Admission;
+  readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
 }
@@ -92,9 +92,9 @@ export function orderRoute({
       if (draining()) return 'shutting_down';
       const { ordersInFlight, maxInflight } = capacity();
       if (ordersInFlight >= maxInflight) return 'overloaded';
-      if (!clientShares) return dependencies();
+      if (!clientShares) return dependencies(order.client);
       // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies());
+      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies(order.client));
     };
 
     /** Nothing started: the client's share is full; other clients' orders are not affected. */

@@ -1,0 +1,69 @@
+/**
+ * One client never takes the others down through what they all share (issue
+ * 25), over real HTTP with real threads: two clients keyed by API keys — acme,
+ * the attacker, within its own key and share, and globex, its victim — and
+ * the dependencies' circuit breakers: an attacker whose own delays run past
+ * the deadline while the vendor is slow does not open the vendor's breaker
+ * for the victim, and after an outage an attacker holding half-open probes
+ * does not keep it from closing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { probeHold, slowVendorDeadlines, type Sender } from '../../load/lib/client-scenarios.js';
+import { expectAtRest } from '../support/leaks.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
+const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+const KEYS: Config['access'] = {
+  mode: 'keys',
+  clients: [
+    { client: 'acme', key: ACME },
+    { client: 'globex', key: GLOBEX },
+  ],
+  adminKey: ADMIN,
+};
+const THREADS = 2;
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  if (!svc) return;
+  await expectAtRest(svc, THREADS);
+  await svc.shutdown();
+  svc = undefined;
+});
+
+async function serve(config: Partial<Config> = {}): Promise<{ acme: Sender; globex: Sender; admin: Sender }> {
+  svc = await startTestService({ config: { access: KEYS, threads: THREADS, clientRateLimit: 0, ...config } });
+  return {
+    acme: { url: svc.url, key: ACME },
+    globex: { url: svc.url, key: GLOBEX },
+    admin: { url: svc.url, key: ADMIN },
+  };
+}
+
+describe("a dependency's breaker", () => {
+  it(
+    "stays closed for a slow vendor while one client's orders run their own delays past the deadline: the victim gets ≥ 95% of its orders",
+    { timeout: 60_000 },
+    async () => {
+      const { acme, globex, admin } = await serve();
+      const { victim, opened } = await slowVendorDeadlines(acme, globex, admin, { seconds: 6 });
+      // Before: each cut counted as a vendor failure, the breaker opened and the victim got 0 of 90 (the issue).
+      expect(opened).toBe(false);
+      expect(victim.ok).toBeGreaterThanOrEqual(0.95);
+    },
+  );
+
+  it(
+    "closes after an outage whatever one client sends to hold its probe: ≥ 90% of the victim's orders served from BREAKER_OPEN_MS + 5 s on",
+    { timeout: 60_000 },
+    async () => {
+      const { acme, globex, admin } = await serve({ breakerOpenMs: 1000 });
+      const { victim } = await probeHold(acme, globex, admin, { openMs: 1000, seconds: 5 });
+      // Before: the attacker's probes ended without a verdict and kept it from closing: 0 of 101 (the issue).
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+});
