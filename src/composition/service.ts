@@ -143,6 +143,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       storeUnavailable: () => store.unavailable(),
       draining: () => server.draining,
       overConnectionLimit: (socket) => server.isBeyondLimit(socket),
+      authenticated: (socket) => server.authenticated(socket),
       log,
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,

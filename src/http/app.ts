@@ -42,6 +42,8 @@ export interface AppDependencies {
   readonly draining: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
+  /** Told of each connection on which a caller was identified (src/http/server.ts: the unauthenticated budget). */
+  readonly authenticated?: (socket: Socket) => void;
   readonly log: Logger;
   readonly observer: OrderObserver;
   /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
@@ -74,6 +76,7 @@ export function createApp({
   recordsFull,
   draining,
   overConnectionLimit,
+  authenticated,
   log,
   observer,
   metrics,
@@ -105,7 +108,7 @@ export function createApp({
     }),
   );
   const hosts = new Set(allowedHosts);
-  const may = guards(identify, responder);
+  const may = guards(identify, responder, authenticated);
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
@@ -118,6 +121,8 @@ export function createApp({
   // check: each layer costs every request a turn through the router).
   app.use((req, res, next) => {
     const probe = req.path === '/healthz' || req.path === '/readyz';
+    // The probes need no key: a prober's connection is as good as an authenticated one.
+    if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
     // turned away (the health checks still answer, with 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);

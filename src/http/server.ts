@@ -19,6 +19,17 @@
  * is accepted, so the process never runs out of descriptors (EMFILE). There
  * is no inactivity timeout on a connection whose request is being answered:
  * that is the order's deadline's job.
+ *
+ * Connections are counted before any key is checked, so those that have not
+ * yet been authenticated — a request that names a known key, or a probe,
+ * which needs none — have a budget
+ * of their own (issue 25): at most half of `maxConnections` together, and an
+ * eighth from any one peer address. A connection beyond either bound, or
+ * beyond `maxConnections`, takes the place of the oldest unauthenticated
+ * connection of its own peer if that peer is at its cap, else of the peer
+ * holding the most — one at least a second old (the grace a slow network gets): a socket that trickles its
+ * headers loses its slot as soon as anyone needs it, not when
+ * HEADERS_TIMEOUT_MS runs out, and a keyed client finds room.
  */
 import { Server, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -35,6 +46,15 @@ export interface ConnectionLimits {
   readonly maxConnections: number;
   readonly hardLimit: number | undefined;
 }
+
+/** The share of `maxConnections` that connections not yet authenticated may hold together, and from one peer. */
+const UNAUTHENTICATED_SHARE = 1 / 2;
+const UNAUTHENTICATED_PEER_SHARE = 1 / 8;
+/**
+ * An unauthenticated connection younger than this is never closed to make room: a client on a slow network has this
+ * long to send a request's headers whatever the load; past it, a connection still without a key is fair game.
+ */
+const UNAUTHENTICATED_GRACE_MS = 1000;
 
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
@@ -67,6 +87,11 @@ export class HttpServer {
   private readonly answering = new Map<Socket, number>();
   /** Connections opened while `maxConnections` were open: their requests are refused. */
   private readonly beyondLimit = new WeakSet<Socket>();
+  /** Connections not yet authenticated, oldest first, each with its peer's address. */
+  private readonly unauthenticated = new Map<Socket, { readonly peer: string; readonly at: number }>();
+  private readonly unauthenticatedByPeer = new Map<string, number>();
+  private readonly unauthenticatedBudget: number;
+  private readonly unauthenticatedPeerCap: number;
   private open = 0;
   private dropped = 0;
   private droppedReportedAt = -Infinity;
@@ -91,6 +116,8 @@ export class HttpServer {
       },
       handler,
     );
+    this.unauthenticatedBudget = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_SHARE));
+    this.unauthenticatedPeerCap = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE));
     this.server.closeIdle = () => this.closeIdle();
     if (limits.hardLimit !== undefined) this.server.maxConnections = limits.hardLimit;
     this.server.on('clientError', clientErrorHandler(log, limits));
@@ -98,13 +125,12 @@ export class HttpServer {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.server.on('connection', (socket: Socket) => {
       if (this.isDraining) return void socket.destroy();
+      this.makeRoomFor(socket.remoteAddress ?? '');
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
       this.answering.set(socket, 0);
-      socket.once('close', () => {
-        this.open--;
-        this.answering.delete(socket);
-      });
+      this.holdUnauthenticated(socket, socket.remoteAddress ?? '');
+      socket.once('close', () => this.forget(socket));
     });
     this.server.on('request', (req, res) => {
       const socket = req.socket;
@@ -115,6 +141,61 @@ export class HttpServer {
         if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
       });
     });
+  }
+
+  /** A request on `socket` named a known key (or the service is open): it leaves the unauthenticated budget. */
+  authenticated(socket: Socket): void {
+    const peer = this.unauthenticated.get(socket)?.peer;
+    if (peer === undefined) return;
+    this.unauthenticated.delete(socket);
+    const left = (this.unauthenticatedByPeer.get(peer) ?? 1) - 1;
+    if (left > 0) this.unauthenticatedByPeer.set(peer, left);
+    else this.unauthenticatedByPeer.delete(peer);
+  }
+
+  private holdUnauthenticated(socket: Socket, peer: string): void {
+    this.unauthenticated.set(socket, { peer, at: performance.now() });
+    this.unauthenticatedByPeer.set(peer, (this.unauthenticatedByPeer.get(peer) ?? 0) + 1);
+  }
+
+  private forget(socket: Socket): void {
+    this.authenticated(socket);
+    if (this.answering.delete(socket)) this.open--;
+  }
+
+  /** Before a connection from `peer` is counted: the oldest unauthenticated ones give way while a bound is reached. */
+  private makeRoomFor(peer: string): void {
+    while ((this.unauthenticatedByPeer.get(peer) ?? 0) >= this.unauthenticatedPeerCap && this.evictOldest(peer));
+    while (
+      (this.unauthenticated.size >= this.unauthenticatedBudget || this.open >= this.limits.maxConnections) &&
+      this.evictOldest(this.busiestPeer())
+    );
+  }
+
+  private busiestPeer(): string | undefined {
+    let busiest: string | undefined;
+    let most = 0;
+    for (const [peer, held] of this.unauthenticatedByPeer)
+      if (held > most) {
+        busiest = peer;
+        most = held;
+      }
+    return busiest;
+  }
+
+  /** Whether one of `peer`'s unauthenticated connections was old enough to close. */
+  private evictOldest(peer: string | undefined): boolean {
+    if (peer === undefined) return false;
+    const bornBefore = performance.now() - UNAUTHENTICATED_GRACE_MS;
+    for (const [socket, { peer: from, at }] of this.unauthenticated) {
+      // Oldest first: once one is too young, all the rest are.
+      if (at > bornBefore) return false;
+      if (from !== peer) continue;
+      this.forget(socket);
+      socket.destroy();
+      return true;
+    }
+    return false;
   }
 
   /** Whether the connection was opened beyond `maxConnections`. */

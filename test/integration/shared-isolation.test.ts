@@ -5,11 +5,13 @@
  * the dependencies' circuit breakers: an attacker whose own delays run past
  * the deadline while the vendor is slow does not open the vendor's breaker
  * for the victim, and after an outage an attacker holding half-open probes
- * does not keep it from closing.
+ * does not keep it from closing; and keyless sockets trickling their headers
+ * do not take the connection slots a keyed client needs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { probeHold, slowVendorDeadlines, type Sender } from '../../load/lib/client-scenarios.js';
+import { probeHold, slowVendorDeadlines, tricklingSockets, type Sender } from '../../load/lib/client-scenarios.js';
+import { startServerProcess } from '../../load/lib/server-process.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -64,6 +66,33 @@ describe("a dependency's breaker", () => {
       const { victim } = await probeHold(acme, globex, admin, { openMs: 1000, seconds: 5 });
       // Before: the attacker's probes ended without a verdict and kept it from closing: 0 of 101 (the issue).
       expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+});
+
+describe('connections before a key', () => {
+  it(
+    'keyless sockets trickling their headers at MAX_CONNECTIONS leave a keyed victim ≥ 90% of its orders',
+    { timeout: 60_000 },
+    async () => {
+      // A server of its own process: the trickling sockets' churn must not share this process's event loop.
+      const server = await startServerProcess({
+        API_KEYS: `acme:${ACME},globex:${GLOBEX}`,
+        ADMIN_KEY: ADMIN,
+        THREADS: String(THREADS),
+        MAX_CONNECTIONS: '300',
+      });
+      try {
+        const globex = { url: server.url, key: GLOBEX };
+        const { victim, reopened } = await tricklingSockets(server.url, globex, { sockets: 320, seconds: 6 });
+        // Before: 0 of 30 answered 200, every one 503 (the issue: 7 of 113).
+        expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+        // The trickling sockets lost their slots to make room, long before HEADERS_TIMEOUT_MS.
+        expect(reopened).toBeGreaterThan(0);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
     },
   );
 });
