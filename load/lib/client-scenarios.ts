@@ -256,3 +256,27 @@ export async function tricklingSockets(
   for (const socket of open) socket.destroy();
   return { victim: victimFigures(victims), reopened };
 }
+
+/**
+ * Busy keys: each of `busy` keeps `connections` orders of `holdMs` in flight (more than its share of MAX_INFLIGHT,
+ * so that together they would take all of it); after `settleMs` the victim sends 1 ms orders at `rate` a second for
+ * `seconds`.
+ */
+export async function busyKeys(
+  busy: readonly Sender[],
+  victim: Sender,
+  { connections = 12, holdMs = 1500, rate = 10, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures }> {
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hogs = busy.map((sender) =>
+    keepSending(sender, connections, until, () =>
+      freshOrder({ delay_ms: { payment: holdMs, vendor: holdMs, courier: 1 } }),
+    ),
+  );
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, rate, until, () =>
+    freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }, VICTIM_PREFIX),
+  );
+  await Promise.all(hogs);
+  return { victim: victimFigures(victims) };
+}

@@ -6,7 +6,7 @@
  * void its payments before anything closes.
  */
 import type { Logger } from 'pino';
-import { OPEN_MODE_CALLER } from '../auth/caller.js';
+import { ADMIN, OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing, type KeySource } from '../auth/key-ring.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
@@ -63,6 +63,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     recordsMaxBytes: config.orderRecordsMaxBytes,
     records: store.records,
     clients,
+    floorless: [ADMIN],
   });
   let engine: OrderEngine;
   try {

@@ -61,7 +61,7 @@ export interface AppDependencies {
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
 }

@@ -10,7 +10,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { probeHold, slowVendorDeadlines, tricklingSockets, type Sender } from '../../load/lib/client-scenarios.js';
+import {
+  busyKeys,
+  probeHold,
+  slowVendorDeadlines,
+  tricklingSockets,
+  type Sender,
+} from '../../load/lib/client-scenarios.js';
 import { startServerProcess } from '../../load/lib/server-process.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -93,6 +99,31 @@ describe('connections before a key', () => {
         server.child.kill('SIGTERM');
         await server.exited;
       }
+    },
+  );
+});
+
+describe('shares are floors', () => {
+  it(
+    "three busy keys cannot take a fourth client's floor of MAX_INFLIGHT: it gets ≥ 90% of its orders at its usual rate",
+    { timeout: 60_000 },
+    async () => {
+      const keys = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
+        client,
+        key: `${client}_key_${i}`.padEnd(40, 'x'),
+      }));
+      svc = await startTestService({
+        config: {
+          access: { ...KEYS, mode: 'keys', clients: [...(KEYS.mode === 'keys' ? KEYS.clients : []), ...keys] },
+          threads: THREADS,
+          clientRateLimit: 0,
+          maxInflight: 20,
+        },
+      });
+      const busy = keys.map(({ key }) => ({ url: svc!.url, key }));
+      const { victim } = await busyKeys(busy, { url: svc.url, key: GLOBEX }, { seconds: 6 });
+      // Before: each busy key may hold 60% of MAX_INFLIGHT, so three take all of it and the victim is shed.
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
     },
   );
 });
