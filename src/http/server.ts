@@ -172,25 +172,29 @@ export class HttpServer {
     );
   }
 
-  private busiestPeer(): string | undefined {
+  /** The peer holding the most unauthenticated connections (besides `except`, if it is one). */
+  private busiestPeer(except?: Socket): string | undefined {
+    const excepted = except && this.unauthenticated.get(except)?.peer;
     let busiest: string | undefined;
     let most = 0;
-    for (const [peer, held] of this.unauthenticatedByPeer)
+    for (const [peer, count] of this.unauthenticatedByPeer) {
+      const held = peer === excepted ? count - 1 : count;
       if (held > most) {
         busiest = peer;
         most = held;
       }
+    }
     return busiest;
   }
 
-  /** Whether one of `peer`'s unauthenticated connections was old enough to close. */
-  private evictOldest(peer: string | undefined): boolean {
+  /** Whether one of `peer`'s unauthenticated connections (not `except`) was at least `graceMs` old, and closed. */
+  private evictOldest(peer: string | undefined, graceMs = UNAUTHENTICATED_GRACE_MS, except?: Socket): boolean {
     if (peer === undefined) return false;
-    const bornBefore = performance.now() - UNAUTHENTICATED_GRACE_MS;
+    const bornBefore = performance.now() - graceMs;
     for (const [socket, { peer: from, at }] of this.unauthenticated) {
       // Oldest first: once one is too young, all the rest are.
       if (at > bornBefore) return false;
-      if (from !== peer) continue;
+      if (from !== peer || socket === except) continue;
       this.forget(socket);
       socket.destroy();
       return true;
@@ -198,9 +202,16 @@ export class HttpServer {
     return false;
   }
 
-  /** Whether the connection was opened beyond `maxConnections`. */
+  /**
+   * Whether the connection was opened beyond `maxConnections` and still is: a request that arrived whole on it takes
+   * the place of an unauthenticated connection still without one, if any is open (whatever its age), before it is
+   * refused.
+   */
   isBeyondLimit(socket: Socket): boolean {
-    return this.beyondLimit.has(socket);
+    if (!this.beyondLimit.has(socket)) return false;
+    if (!this.evictOldest(this.busiestPeer(socket), 0, socket)) return true;
+    this.beyondLimit.delete(socket);
+    return false;
   }
 
   get draining(): boolean {
