@@ -214,7 +214,7 @@ describe('open-file limit', () => {
     ).then((found) => ({ child, url: new URL(found!), stdout }));
   }
 
-  it('caps connections below it: beyond the cap answered 503, beyond the budget closed at once, the process unharmed', async () => {
+  it("caps connections below it: beyond the cap a request takes a silent connection's place, beyond the budget closed at once, the process unharmed", async () => {
     // 200 files, 2 threads: a budget of 56 connections (200 - 128 - 8 x 2), 50 of them served (src/config.ts).
     const limited = await startWithFileLimit(200);
     try {
@@ -232,11 +232,13 @@ describe('open-file limit', () => {
       const [served, refused] = [talks[0]!, talks[55]!];
       await served.send(post);
       await refused.send(post);
-      await refused.ended;
-      expect(parseReply(refused.reply())).toMatchObject({
-        status: 503,
-        headers: { connection: 'close', 'retry-after': '1' },
-      });
+      // Beyond the cap, a request that arrives whole takes the place of a connection that has sent nothing (issue 25);
+      // the 503 beyond the cap, when every connection has a caller, is hostile-client.test's.
+      await eventually(
+        async () => parseReply(refused.reply()).status,
+        (status) => status === 200,
+      );
+      expect(talks.slice(1, 55).some((talk) => talk.socket.destroyed)).toBe(true);
       await eventually(
         async () => parseReply(served.reply()).status,
         (status) => status === 200,
