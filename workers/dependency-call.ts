@@ -16,7 +16,12 @@
  * last call was answered, or the dependency failed the step (an unavailable
  * answer, or a cancellation that came while the step waited out the
  * dependency's added latency or a backoff — which the main thread counts
- * only if the order's deadline was the cause).
+ * only if the order's deadline was the cause). A cut during the latency is
+ * the dependency's only for its part of the wait: counted when the dependency
+ * had made the step wait at least as long as the order's own delay_ms did,
+ * nothing otherwise — an order that asks for a delay just short of its
+ * deadline is cut by its own request, not by a dependency a few hundred
+ * milliseconds slow.
  */
 import { decorrelatedJitterGenerator, ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { DEPENDENCY_OF_STEP, type DependencyName, type DependencyVerdict } from '../src/domain/dependencies.js';
@@ -111,20 +116,22 @@ export class DependencyCalls {
     delayMs: number,
     fault: Fault | undefined,
   ): Promise<void> {
+    const asked = performance.now();
     await waitForAnswer(this.ctx, delayMs, fault);
-    if (draw.latencyMs > 0) await this.waitOut(draw.latencyMs);
+    if (draw.latencyMs > 0) await this.waitOut(draw.latencyMs, performance.now() - asked);
     if (!draw.reaches) throw new DependencyUnavailable(unavailable);
   }
 
   /**
-   * A wait the dependency causes: canceled during it, the step was failed by the dependency (if the deadline was the
-   * cause).
+   * A wait the dependency causes, after `orderWaitedMs` the order's own request made the step wait: canceled during
+   * it, the step was failed by the dependency (if the deadline was the cause) when the dependency's part is the larger.
    */
-  private async waitOut(ms: number): Promise<void> {
+  private async waitOut(ms: number, orderWaitedMs = 0): Promise<void> {
+    const started = performance.now();
     try {
       await this.ctx.sleep(ms);
     } catch (error) {
-      this.verdict = 'failed';
+      if (performance.now() - started >= orderWaitedMs) this.verdict = 'failed';
       throw error;
     }
   }

@@ -140,3 +140,143 @@ export async function cpuHog(
   await hog;
   return { alone: victimFigures(alone), withHog: victimFigures(withHog) };
 }
+
+/** How the admin switches a dependency's simulated outage: `admin` is the admin's sender. */
+export async function switchOutage(admin: Sender, dependency: string, outage: Record<string, unknown>): Promise<void> {
+  const response = await fetch(new URL(`/admin/dependencies/${dependency}`, admin.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(admin.key ? { authorization: `Bearer ${admin.key}` } : {}) },
+    body: JSON.stringify(outage),
+  });
+  if (response.status !== 200) throw new Error(`switching ${dependency}'s outage: ${response.status}`);
+}
+
+/** The state of a dependency's breaker, as the admin reads it. */
+export async function breakerState(admin: Sender, dependency: string): Promise<string | undefined> {
+  const response = await fetch(new URL('/admin/dependencies', admin.url), {
+    headers: admin.key ? { authorization: `Bearer ${admin.key}` } : {},
+  });
+  const { dependencies } = (await response.json()) as {
+    dependencies: Array<{ dependency: string; breaker: { state: string } | null }>;
+  };
+  return dependencies.find((each) => each.dependency === dependency)?.breaker?.state;
+}
+
+/**
+ * A slow vendor (`latencyMs`, no failures) and an attacker whose orders ask a vendor delay of `attackDelayMs`, just
+ * short of the deadline, so that the deadline falls inside the vendor's latency: `rate` a second. The victim sends
+ * ordinary orders at 5 a second after `settleMs`, for `seconds`. Also whether the vendor's breaker ever opened.
+ */
+export async function slowVendorDeadlines(
+  attacker: Sender,
+  victim: Sender,
+  admin: Sender,
+  { latencyMs = 300, attackDelayMs = 1900, rate = 20, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures; opened: boolean }> {
+  await switchOutage(admin, 'vendor', { outage: true, failure_ratio: 0, latency_ms: latencyMs });
+  let opened = false;
+  const until = performance.now() + settleMs + seconds * 1000;
+  const watch = (async () => {
+    while (performance.now() < until) {
+      if ((await breakerState(admin, 'vendor')) !== 'closed') opened = true;
+      await pause(100);
+    }
+  })();
+  const attack = sendAtRate(attacker, rate, until, () => freshOrder({ delay_ms: { vendor: attackDelayMs } }));
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, until, () => freshOrder({}, VICTIM_PREFIX));
+  await Promise.all([attack, watch]);
+  await switchOutage(admin, 'vendor', { outage: false });
+  return { victim: victimFigures(victims), opened };
+}
+
+/**
+ * A vendor outage opens its breaker; then the outage ends, while an attacker's orders try to hold the half-open
+ * probe: each waits `holdMs` on the vendor and ends first with a declined payment, so its vendor step says nothing
+ * (`rate` a second). The victim sends ordinary orders at 5 a second throughout; its figures are those sent from
+ * `openMs` + 5 s after the outage ended, for `seconds`.
+ */
+export async function probeHold(
+  attacker: Sender,
+  victim: Sender,
+  admin: Sender,
+  { openMs = 1000, holdMs = 1800, rate = 20, seconds = 6 } = {},
+): Promise<{ victim: VictimFigures }> {
+  await switchOutage(admin, 'vendor', { outage: true, failure_ratio: 1, latency_ms: 0 });
+  const deadline = performance.now() + 20_000;
+  while ((await breakerState(admin, 'vendor')) !== 'open') {
+    if (performance.now() > deadline) throw new Error("the vendor's breaker did not open in 20 s of an outage");
+    await sendOrder(victim, freshOrder({}, VICTIM_PREFIX));
+  }
+  const attackUntil = performance.now() + openMs + 5000 + seconds * 1000;
+  const attack = sendAtRate(attacker, rate, attackUntil, () =>
+    freshOrder({ fail_step: 'payment', delay_ms: { payment: holdMs, vendor: holdMs + 100 } }),
+  );
+  await pause(200);
+  await switchOutage(admin, 'vendor', { outage: false });
+  const ended = performance.now();
+  // The victim keeps sending while the breaker should be closing; only what it sends after that is counted.
+  await sendAtRate(victim, 5, ended + openMs + 5000, () => freshOrder({}, VICTIM_PREFIX));
+  const victims = await sendAtRate(victim, 5, attackUntil, () => freshOrder({}, VICTIM_PREFIX));
+  await attack;
+  return { victim: victimFigures(victims) };
+}
+
+/**
+ * Keyless sockets that trickle their headers: `sockets` of them kept open (each reopened when closed), each sending a
+ * request's first lines and then a header line every `trickleMs`, never finishing. The victim sends ordinary orders
+ * at 5 a second after `settleMs`, for `seconds`.
+ */
+export async function tricklingSockets(
+  service: URL,
+  victim: Sender,
+  { sockets = 320, trickleMs = 500, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures; reopened: number }> {
+  const { connect } = await import('node:net');
+  const until = performance.now() + settleMs + seconds * 1000;
+  let reopened = 0;
+  const open = new Set<import('node:net').Socket>();
+  const keepOne = (): void => {
+    if (performance.now() >= until) return;
+    const socket = connect(Number(service.port), service.hostname);
+    open.add(socket);
+    socket.on('error', () => {});
+    socket.once('connect', () => socket.write(`POST /order HTTP/1.1\r\nHost: ${service.host}\r\n`));
+    const trickle = setInterval(() => socket.write('X-Trickle: 1\r\n'), trickleMs);
+    socket.once('close', () => {
+      clearInterval(trickle);
+      open.delete(socket);
+      reopened++;
+      keepOne();
+    });
+  };
+  for (let i = 0; i < sockets; i++) keepOne();
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, until, () => freshOrder({}, VICTIM_PREFIX));
+  for (const socket of open) socket.destroy();
+  return { victim: victimFigures(victims), reopened };
+}
+
+/**
+ * Busy keys: each of `busy` keeps `connections` orders of `holdMs` in flight (more than its share of MAX_INFLIGHT,
+ * so that together they would take all of it); after `settleMs` the victim sends 1 ms orders at `rate` a second for
+ * `seconds`.
+ */
+export async function busyKeys(
+  busy: readonly Sender[],
+  victim: Sender,
+  { connections = 12, holdMs = 1500, rate = 10, seconds = 6, settleMs = 1500 } = {},
+): Promise<{ victim: VictimFigures }> {
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hogs = busy.map((sender) =>
+    keepSending(sender, connections, until, () =>
+      freshOrder({ delay_ms: { payment: holdMs, vendor: holdMs, courier: 1 } }),
+    ),
+  );
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, rate, until, () =>
+    freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }, VICTIM_PREFIX),
+  );
+  await Promise.all(hogs);
+  return { victim: victimFigures(victims) };
+}

@@ -31,6 +31,8 @@ export interface ServerProcess {
 export interface ServerOptions {
   /** Write stdout and stderr to this file (appended), not through this process. */
   readonly logFile?: string;
+  /** Another build's dist/src/main.js to run (a baseline to compare with); this build's by default. */
+  readonly main?: string;
 }
 
 export interface Finished {
@@ -48,8 +50,12 @@ interface Launched {
   readonly stderr: () => string;
 }
 
-const spawnServer = (env: Record<string, string>, stdio: ['ignore', 'pipe' | number, 'pipe' | number]): ChildProcess =>
-  spawn(process.execPath, [MAIN], {
+const spawnServer = (
+  env: Record<string, string>,
+  stdio: ['ignore', 'pipe' | number, 'pipe' | number],
+  main = MAIN,
+): ChildProcess =>
+  spawn(process.execPath, [main], {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio,
   });
@@ -63,18 +69,18 @@ export function linesOf(file: string): string[] {
   }
 }
 
-function launchToFile(env: Record<string, string>, logFile: string): Launched {
+function launchToFile(env: Record<string, string>, logFile: string, main?: string): Launched {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawnServer(env, ['ignore', fd, fd]);
+    const child = spawnServer(env, ['ignore', fd, fd], main);
     return { child, stdout: () => linesOf(logFile), stderr: () => linesOf(logFile).join('\n') };
   } finally {
     closeSync(fd); // the child has its own copy
   }
 }
 
-function launchPiped(env: Record<string, string>): Launched {
-  const child = spawnServer(env, ['ignore', 'pipe', 'pipe']);
+function launchPiped(env: Record<string, string>, main?: string): Launched {
+  const child = spawnServer(env, ['ignore', 'pipe', 'pipe'], main);
   const stdout: string[] = [];
   const stderr: string[] = [];
   let partial = '';
@@ -95,7 +101,8 @@ export async function startServerProcess(
   options: ServerOptions = {},
 ): Promise<ServerProcess> {
   const logFile = options.logFile ?? null;
-  const { child, stdout } = logFile === null ? launchPiped(env) : launchToFile(env, logFile);
+  const { child, stdout } =
+    logFile === null ? launchPiped(env, options.main) : launchToFile(env, logFile, options.main);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );

@@ -57,7 +57,7 @@ function checksAlone(orders: number): number {
   const breakers = new DependencyBreakers({ failures: 5, openMs: 5000 });
   const started = process.cpuUsage();
   for (let i = 0; i < orders; i++) {
-    const admission = breakers.admit();
+    const admission = breakers.admit('measure');
     if ('admitted' in admission) admission.ended(answered);
   }
   const used = process.cpuUsage(started);

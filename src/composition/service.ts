@@ -6,7 +6,7 @@
  * void its payments before anything closes.
  */
 import type { Logger } from 'pino';
-import { OPEN_MODE_CALLER } from '../auth/caller.js';
+import { ADMIN, OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing, type KeySource } from '../auth/key-ring.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
@@ -19,7 +19,13 @@ import type { Identify } from '../http/authorization.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
-import { createLogger, logBreakerTransition, runEvents, unraisedAlarm } from '../observability/logging.js';
+import {
+  createLogger,
+  droppedLogLines,
+  logBreakerTransition,
+  runEvents,
+  unraisedAlarm,
+} from '../observability/logging.js';
 import { NO_OBSERVER, ServiceMetrics } from '../observability/metrics.js';
 import { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
@@ -57,6 +63,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     recordsMaxBytes: config.orderRecordsMaxBytes,
     records: store.records,
     clients,
+    floorless: [ADMIN],
   });
   let engine: OrderEngine;
   try {
@@ -113,6 +120,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         },
         () => breakers?.readings() ?? [],
         () => engine.clientFigures(),
+        () => droppedLogLines(log),
       )
     : undefined;
   if (metrics) engine.onThreadReplaced((cause) => metrics.threadReplaced(cause));
@@ -136,6 +144,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       storeUnavailable: () => store.unavailable(),
       draining: () => server.draining,
       overConnectionLimit: (socket) => server.isBeyondLimit(socket),
+      authenticated: (socket) => server.authenticated(socket),
       log,
       observer: metrics ?? NO_OBSERVER,
       metrics: metrics ? () => metrics.scrape() : undefined,
@@ -144,7 +153,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       threadEvents,
       identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
       allowedHosts: config.allowedHosts,
-      ...(breakers ? { dependencies: () => breakers.admit() } : {}),
+      ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
       clientShares: shares,
       ...(anyClientRateLimit(config)

@@ -44,6 +44,8 @@ export interface AppDependencies {
   readonly draining: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
+  /** Told of each connection on which a caller was identified (src/http/server.ts: the unauthenticated budget). */
+  readonly authenticated?: (socket: Socket) => void;
   readonly log: Logger;
   readonly observer: OrderObserver;
   /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
@@ -57,11 +59,11 @@ export interface AppDependencies {
   /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
   readonly allowedHosts: readonly string[];
   /** What the dependencies' circuit breakers say of a new order; every order goes through without. */
-  readonly dependencies?: () => Admission;
+  readonly dependencies?: (client: string) => Admission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
 }
@@ -76,6 +78,7 @@ export function createApp({
   recordsFull,
   draining,
   overConnectionLimit,
+  authenticated,
   log,
   observer,
   metrics,
@@ -107,7 +110,7 @@ export function createApp({
     }),
   );
   const hosts = new Set(allowedHosts);
-  const may = guards(identify, responder);
+  const may = guards(identify, responder, authenticated);
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
@@ -120,6 +123,8 @@ export function createApp({
   // check: each layer costs every request a turn through the router).
   app.use((req, res, next) => {
     const probe = req.path === '/healthz' || req.path === '/readyz';
+    // The probes need no key: a prober's connection is as good as an authenticated one.
+    if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
     // turned away (the health checks still answer, with 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);

@@ -6,6 +6,7 @@
  * or unknown key is 401 with the challenges; a client's key where the admin
  * key is needed is 403. The key itself is never logged or echoed.
  */
+import type { Socket } from 'node:net';
 import type { RequestHandler, Response } from 'express';
 import type { Caller } from '../auth/caller.js';
 import type { Responder } from './responses.js';
@@ -47,12 +48,23 @@ export interface Guards {
   readonly admin: RequestHandler;
 }
 
-export function guards(identify: Identify, responder: Responder): Guards {
+/** `authenticated`: told of each connection on which a caller was identified (it leaves the unauthenticated budget). */
+export function guards(
+  identify: Identify,
+  responder: Responder,
+  authenticated: (socket: Socket) => void = () => {},
+): Guards {
   const callerOf = (authorization: string | undefined, res: Response): Caller | undefined => {
-    if ('open' in identify) return identify.open;
+    if ('open' in identify) {
+      authenticated(res.socket!);
+      return identify.open;
+    }
     const key = keyOf(authorization);
     const caller = key === undefined ? undefined : identify.callerOf(key);
-    if (caller) return caller;
+    if (caller) {
+      authenticated(res.socket!);
+      return caller;
+    }
     const message =
       key === undefined
         ? 'an API key is needed: Authorization: Bearer <key>'

@@ -32,9 +32,9 @@ export interface OrderRouteDependencies {
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
-  readonly dependencies?: () => Admission;
+  readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'fullFor' | 'counted'>;
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
 }
 
 export function orderRoute({
@@ -90,11 +90,13 @@ export function orderRoute({
     // finishes arriving after draining began is not admitted.
     const admit = (): Admission => {
       if (draining()) return 'shutting_down';
+      // Before the service is found full: a client turned away is still one whose floor must be kept.
+      clientShares?.asked(order.client);
       const { ordersInFlight, maxInflight } = capacity();
       if (ordersInFlight >= maxInflight) return 'overloaded';
-      if (!clientShares) return dependencies();
+      if (!clientShares) return dependencies(order.client);
       // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies());
+      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies(order.client));
     };
 
     /** Nothing started: the client's share is full; other clients' orders are not affected. */
@@ -103,7 +105,7 @@ export function orderRoute({
         res,
         'overloaded',
         share === 'orders_in_flight'
-          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (CLIENT_MAX_SHARE of MAX_INFLIGHT, ${limit}); other clients' orders are not affected; retry shortly`
+          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly`
           : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly`,
       );
       observer.orderShed();

@@ -24,6 +24,17 @@
  * is accepted, so the process never runs out of descriptors (EMFILE). There
  * is no inactivity timeout on a connection whose request is being answered:
  * that is the order's deadline's job.
+ *
+ * Connections are counted before any key is checked, so those that have not
+ * yet been authenticated — a request that names a known key, or a probe,
+ * which needs none — have a budget
+ * of their own (issue 25): at most half of `maxConnections` together, and an
+ * eighth from any one peer address. A connection beyond either bound, or
+ * beyond `maxConnections`, takes the place of the oldest unauthenticated
+ * connection of its own peer if that peer is at its cap, else of the peer
+ * holding the most — one at least a second old (the grace a slow network gets): a socket that trickles its
+ * headers loses its slot as soon as anyone needs it, not when
+ * HEADERS_TIMEOUT_MS runs out, and a keyed client finds room.
  */
 import { Server, type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -40,6 +51,15 @@ export interface ConnectionLimits {
   readonly maxConnections: number;
   readonly hardLimit: number | undefined;
 }
+
+/** The share of `maxConnections` that connections not yet authenticated may hold together, and from one peer. */
+const UNAUTHENTICATED_SHARE = 1 / 2;
+const UNAUTHENTICATED_PEER_SHARE = 1 / 8;
+/**
+ * An unauthenticated connection younger than this is never closed to make room: a client on a slow network has this
+ * long to send a request's headers whatever the load; past it, a connection still without a key is fair game.
+ */
+const UNAUTHENTICATED_GRACE_MS = 1000;
 
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
@@ -74,6 +94,11 @@ export class HttpServer {
   private readonly requestsOf = new WeakMap<Socket, Set<IncomingMessage>>();
   /** Connections opened while `maxConnections` were open: their requests are refused. */
   private readonly beyondLimit = new WeakSet<Socket>();
+  /** Connections not yet authenticated, oldest first, each with its peer's address. */
+  private readonly unauthenticated = new Map<Socket, { readonly peer: string; readonly at: number }>();
+  private readonly unauthenticatedByPeer = new Map<string, number>();
+  private readonly unauthenticatedBudget: number;
+  private readonly unauthenticatedPeerCap: number;
   private open = 0;
   private dropped = 0;
   private droppedReportedAt = -Infinity;
@@ -98,6 +123,8 @@ export class HttpServer {
       },
       handler,
     );
+    this.unauthenticatedBudget = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_SHARE));
+    this.unauthenticatedPeerCap = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE));
     this.server.closeIdle = () => this.closeIdle();
     if (limits.hardLimit !== undefined) this.server.maxConnections = limits.hardLimit;
     this.server.on('clientError', clientErrorHandler(log, limits));
@@ -105,13 +132,12 @@ export class HttpServer {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.server.on('connection', (socket: Socket) => {
       if (this.isDraining) return void socket.destroy();
+      this.makeRoomFor(socket.remoteAddress ?? '');
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
       this.answering.set(socket, 0);
-      socket.once('close', () => {
-        this.open--;
-        this.answering.delete(socket);
-      });
+      this.holdUnauthenticated(socket, socket.remoteAddress ?? '');
+      socket.once('close', () => this.forget(socket));
     });
     this.server.on('request', (req, res) => {
       const socket = req.socket;
@@ -127,9 +153,75 @@ export class HttpServer {
     });
   }
 
-  /** Whether the connection was opened beyond `maxConnections`. */
+  /** A request on `socket` named a known key (or the service is open): it leaves the unauthenticated budget. */
+  authenticated(socket: Socket): void {
+    const peer = this.unauthenticated.get(socket)?.peer;
+    if (peer === undefined) return;
+    this.unauthenticated.delete(socket);
+    const left = (this.unauthenticatedByPeer.get(peer) ?? 1) - 1;
+    if (left > 0) this.unauthenticatedByPeer.set(peer, left);
+    else this.unauthenticatedByPeer.delete(peer);
+  }
+
+  private holdUnauthenticated(socket: Socket, peer: string): void {
+    this.unauthenticated.set(socket, { peer, at: performance.now() });
+    this.unauthenticatedByPeer.set(peer, (this.unauthenticatedByPeer.get(peer) ?? 0) + 1);
+  }
+
+  private forget(socket: Socket): void {
+    this.authenticated(socket);
+    if (this.answering.delete(socket)) this.open--;
+  }
+
+  /** Before a connection from `peer` is counted: the oldest unauthenticated ones give way while a bound is reached. */
+  private makeRoomFor(peer: string): void {
+    while ((this.unauthenticatedByPeer.get(peer) ?? 0) >= this.unauthenticatedPeerCap && this.evictOldest(peer));
+    while (
+      (this.unauthenticated.size >= this.unauthenticatedBudget || this.open >= this.limits.maxConnections) &&
+      this.evictOldest(this.busiestPeer())
+    );
+  }
+
+  /** The peer holding the most unauthenticated connections (besides `except`, if it is one). */
+  private busiestPeer(except?: Socket): string | undefined {
+    const excepted = except && this.unauthenticated.get(except)?.peer;
+    let busiest: string | undefined;
+    let most = 0;
+    for (const [peer, count] of this.unauthenticatedByPeer) {
+      const held = peer === excepted ? count - 1 : count;
+      if (held > most) {
+        busiest = peer;
+        most = held;
+      }
+    }
+    return busiest;
+  }
+
+  /** Whether one of `peer`'s unauthenticated connections (not `except`) was at least `graceMs` old, and closed. */
+  private evictOldest(peer: string | undefined, graceMs = UNAUTHENTICATED_GRACE_MS, except?: Socket): boolean {
+    if (peer === undefined) return false;
+    const bornBefore = performance.now() - graceMs;
+    for (const [socket, { peer: from, at }] of this.unauthenticated) {
+      // Oldest first: once one is too young, all the rest are.
+      if (at > bornBefore) return false;
+      if (from !== peer || socket === except) continue;
+      this.forget(socket);
+      socket.destroy();
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether the connection was opened beyond `maxConnections` and still is: a request that arrived whole on it takes
+   * the place of an unauthenticated connection still without one, if any is open (whatever its age), before it is
+   * refused.
+   */
   isBeyondLimit(socket: Socket): boolean {
-    return this.beyondLimit.has(socket);
+    if (!this.beyondLimit.has(socket)) return false;
+    if (!this.evictOldest(this.busiestPeer(socket), 0, socket)) return true;
+    this.beyondLimit.delete(socket);
+    return false;
   }
 
   get draining(): boolean {

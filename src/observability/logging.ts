@@ -11,6 +11,7 @@ import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { Reclaimed, StepLog } from '../threads/pooled-step-runner.js';
 import type { ThreadExit } from '../threads/thread-registry.js';
+import { logSink, type LogSink } from './log-sink.js';
 
 /** At most this long between an info line and its write, when lines are buffered. */
 const FLUSH_INTERVAL_MS = 1000;
@@ -23,10 +24,18 @@ export interface LogOutput {
 }
 
 export function createLogger(level: LogLevel, { buffered, fd = 1 }: LogOutput): Logger {
-  return pino(
-    { level, base: { pid: process.pid } },
-    buffered ? bufferedDestination(fd) : pino.destination({ dest: fd, sync: true }),
-  );
+  const sink = logSink(fd, { buffered });
+  const logger = pino({ level, base: { pid: process.pid } }, buffered ? bufferedDestination(sink) : sink);
+  sinks.set(logger, sink);
+  return logger;
+}
+
+/** Each logger's sink, for the lines it could not write. */
+const sinks = new WeakMap<Logger, LogSink>();
+
+/** Lines `log` could not write (its reader gone, or not reading): log_lines_dropped_total. */
+export function droppedLogLines(log: Logger): number {
+  return sinks.get(log)?.droppedLines ?? 0;
 }
 
 /**
@@ -35,21 +44,20 @@ export function createLogger(level: LogLevel, { buffered, fd = 1 }: LogOutput): 
  * does not keep the process alive) and on exit. An error or fatal line is
  * written at once, with everything before it: it is the line an operator
  * needs, and the process may be killed right after it. All writes are
- * synchronous, so lines reach stdout in the order they were logged.
+ * synchronous, so lines reach stdout in the order they were logged; none
+ * waits on the reader (src/observability/log-sink.ts).
  */
-function bufferedDestination(fd: number): DestinationStream {
-  const out = pino.destination({ dest: fd, sync: true, minLength: 4096, periodicFlush: FLUSH_INTERVAL_MS });
-  // pino registers no flush on exit for a synchronous destination.
-  process.once('exit', () => out.flushSync());
+function bufferedDestination(sink: LogSink): DestinationStream {
+  setInterval(() => sink.flush(), FLUSH_INTERVAL_MS).unref();
+  process.once('exit', () => sink.flush());
   const errorLevel = pino.levels.values['error']!;
   return {
     // pino then tells the destination each line's level (lastLevel) before writing it.
     [Symbol.for('pino.metadata')]: true,
     lastLevel: 0,
     write(line: string): void {
-      out.write(line);
-      // In sync mode flush() writes at once, without flushSync()'s fsync.
-      if (this.lastLevel >= errorLevel) out.flush();
+      sink.write(line);
+      if (this.lastLevel >= errorLevel) sink.flush();
     },
   } as DestinationStream & { lastLevel: number };
 }
@@ -59,7 +67,7 @@ function bufferedDestination(fd: number): DestinationStream {
  * scripts and people wait for "listening on …".
  */
 export function announce(fields: Record<string, unknown>, message: string): void {
-  pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true })).info(fields, message);
+  pino({ base: { pid: process.pid } }, logSink(1, { buffered: false })).info(fields, message);
 }
 
 export function stepLog(log: Logger): StepLog {

@@ -188,7 +188,7 @@ export class ServiceMetrics implements OrderObserver {
   /**
    * `breakers`: each dependency's breaker, read at scrape time (none with
    * BREAKER_FAILURES=0); `clients`: what each client holds and was refused
-   * (the bulkheads), read at scrape time.
+   * (the bulkheads), read at scrape time; `logLinesDropped`: log lines stdout's reader did not take.
    */
   constructor(
     health: () => RunningState,
@@ -196,6 +196,7 @@ export class ServiceMetrics implements OrderObserver {
     money: MoneyFigures,
     breakers: () => readonly BreakerFigure[] = () => [],
     clients: () => readonly ViewedClient[] = () => [],
+    logLinesDropped: () => number = () => 0,
   ) {
     const registers = [this.registry];
     const summaries = (): Pick<PoolFigures, 'utilization' | 'runTime' | 'waitTime'> => {
@@ -321,6 +322,17 @@ export class ServiceMetrics implements OrderObserver {
       registers,
     });
     registerClientMetrics(registers, clients);
+    let logLinesSeen = 0;
+    new Counter({
+      name: 'log_lines_dropped_total',
+      help: "Log lines not written because stdout's reader had gone or was not reading (the pipe full): never waited for.",
+      registers,
+      collect() {
+        const now = logLinesDropped();
+        this.inc(now - logLinesSeen);
+        logLinesSeen = now;
+      },
+    });
     this.replaced = new Counter({
       name: 'worker_threads_replaced_total',
       help: 'Worker threads lost and replaced: terminated (a step ignored cancellation, or the thread was stuck) or died.',

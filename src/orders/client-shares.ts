@@ -6,6 +6,16 @@
  * in records; beyond either, its new orders are shed before anything starts
  * — other clients' are not, and they always find the rest.
  *
+ * Shares are floors as well as caps (issue 25): every active client — one
+ * that has asked for an order in the last 10 s, or has one in flight — is
+ * guaranteed floor(MAX_INFLIGHT × its weight / the active clients' weights)
+ * orders in flight (CLIENT_WEIGHTS). A client beyond its own floor is admitted
+ * only while the room left still holds what the other active clients' floors
+ * are not using, so however many keys are busy, a newcomer finds its floor
+ * with its first order: while a client that exists is idle, the floor of a
+ * newcomer of weight 1 is kept free as well. The admin's
+ * own orders keep no floor: it is the operator, not a tenant.
+ *
  * Asked from the admission callback (src/http/order-route.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
  * orders cannot be overtaken by orders admitted at the same moment.
@@ -24,11 +34,22 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share'>;
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
+  /** Clients that keep no floor (the admin: the operator, not a tenant; its warm-ups and checks keep no room). */
+  readonly floorless?: readonly string[];
+  /** The clock, in milliseconds (performance.now by default). */
+  readonly now?: () => number;
 }
+
+/** How long a client counts as active after it last asked for an order: its floor is kept for it meanwhile. */
+const ACTIVE_MS = 10_000;
 
 export class ClientShares {
   private readonly inFlight = new Map<string, number>();
+  private total = 0;
+  /** When each client last asked for an order, on `now`'s clock. */
+  private readonly lastAsked = new Map<string, number>();
+  private readonly now: () => number;
   /** Orders in flight one client may have while capped. */
   readonly ordersLimit: number;
   /** Record bytes one client may keep while capped. */
@@ -37,6 +58,12 @@ export class ClientShares {
   constructor(private readonly options: ClientSharesOptions) {
     this.ordersLimit = Math.ceil(roundedShare(options.maxInflight, options.clients.share));
     this.recordsLimit = Math.floor(roundedShare(options.recordsMaxBytes, options.clients.share));
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** `client` asks for an order, whether or not there is room for it: it is active, and its floor is kept. */
+  asked(client: string): void {
+    this.lastAsked.set(client, this.now());
   }
 
   /**
@@ -46,10 +73,12 @@ export class ClientShares {
   fullFor(client: string): ShareFull | undefined {
     const { clients, records } = this.options;
     clients.entryOf(client);
+    this.lastAsked.set(client, this.now());
     if (!clients.capped) return undefined;
     const orders = this.inFlightOf(client);
+    const limit = Math.min(this.ordersLimit, this.roomFor(client, orders));
     let full: ShareFull | undefined;
-    if (orders >= this.ordersLimit) full = { client, share: 'orders_in_flight', held: orders, limit: this.ordersLimit };
+    if (orders >= limit) full = { client, share: 'orders_in_flight', held: orders, limit };
     else if (records.isFullFor(client, this.recordsLimit))
       full = { client, share: 'records', held: records.bytesOf(client) ?? 0, limit: this.recordsLimit };
     if (full) clients.refused(client, full.share === 'records' ? 'shed_records' : 'shed_orders_in_flight');
@@ -60,10 +89,12 @@ export class ClientShares {
   counted(client: string, admission: Admission): Admission {
     if (admission !== 'admitted' && !(typeof admission === 'object' && 'admitted' in admission)) return admission;
     this.inFlight.set(client, this.inFlightOf(client) + 1);
+    this.total++;
     const then = admission === 'admitted' ? undefined : admission.ended;
     return {
       admitted: true,
       ended: (result) => {
+        this.total--;
         const left = this.inFlightOf(client) - 1;
         if (left > 0) this.inFlight.set(client, left);
         else this.inFlight.delete(client);
@@ -74,6 +105,37 @@ export class ClientShares {
 
   inFlightOf(client: string): number {
     return this.inFlight.get(client) ?? 0;
+  }
+
+  /**
+   * The orders `client` (holding `orders`) may have in flight now: all it holds and the free room, less what the
+   * other active clients' floors keep — or its own floor, if that is more.
+   */
+  private roomFor(client: string, orders: number): number {
+    const since = this.now() - ACTIVE_MS;
+    let weights = 0;
+    const active: Array<[string, number]> = [];
+    for (const [name, at] of this.lastAsked) {
+      if (at < since && this.inFlightOf(name) === 0) {
+        this.lastAsked.delete(name);
+        continue;
+      }
+      if (this.options.floorless?.includes(name)) continue;
+      const { weight } = this.options.clients.entryOf(name);
+      weights += weight;
+      active.push([name, weight]);
+    }
+    // While a client that exists is idle, a newcomer's floor is kept too: it finds room with its first order.
+    const idle = this.options.clients.count > active.length + (this.options.floorless?.length ?? 0);
+    if (idle) weights += 1;
+    let keptForOthers = idle ? Math.floor(this.options.maxInflight / weights) : 0;
+    let ownFloor = 0;
+    for (const [name, weight] of active) {
+      const floor = Math.floor((this.options.maxInflight * weight) / weights);
+      if (name === client) ownFloor = floor;
+      else keptForOthers += Math.max(0, floor - this.inFlightOf(name));
+    }
+    return Math.max(ownFloor, orders + this.options.maxInflight - this.total - keptForOthers);
   }
 }
 

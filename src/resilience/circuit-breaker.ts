@@ -2,14 +2,24 @@
  * A circuit breaker: a small state machine, decided on the main thread.
  *
  * - closed: everything passes; `failures` consecutive failures open it (a
- *   success in between starts the count again);
+ *   success in between starts the count again) — but only if they came from
+ *   at least two clients, or from the only client that has called the
+ *   dependency lately (`recentMs`). One client's failures alone never open it
+ *   for other clients that are using it: they are that client's, until another
+ *   client's calls fail too (docs/design.md, "Dependencies and breakers");
  * - open: nothing passes, for `openMs`; then it is half-open — worked out
  *   from the clock whenever it is asked, so its state and "open until" are
  *   true when read, not when the next call happens to come;
- * - half-open: exactly one pass, the probe, goes through; anything else is
- *   refused at once. The probe's success closes it, its failure opens it
- *   again; a probe that ends with nothing to say (its order failed elsewhere
- *   first, or ran nothing) gives the probe back to the next caller.
+ * - half-open: each client may have one pass out, its probe; anything else is
+ *   refused at once. The first probe to succeed closes it, the first to fail
+ *   opens it again; a probe that ends with nothing to say (its order failed
+ *   elsewhere first, or ran nothing) gives that client's probe back. Probes
+ *   per client, not one for everyone: a client whose orders hold the probe and
+ *   end it without a verdict would otherwise keep the breaker from closing for
+ *   everyone; here another client's probe runs beside it, so the breaker
+ *   closes within `openMs` and one probe's time once the dependency is back,
+ *   whatever one client sends. Clients are as many as there are keys, so the
+ *   dependency sees at most that many probes at once.
  *
  * Outcomes are counted by epoch: a pass given before the breaker last opened
  * says nothing about the service now (orders still under way when it opened
@@ -46,6 +56,8 @@ export type CallVerdict =
 export interface BreakerPass {
   readonly epoch: number;
   readonly probe: boolean;
+  /** Whose call it is (the client's name). */
+  readonly client: string;
 }
 
 export type BreakerVerdict = { readonly pass: BreakerPass } | { readonly refusedForMs: number };
@@ -55,46 +67,62 @@ export interface CircuitBreakerOptions {
   readonly failures: number;
   /** How long it stays open before letting a probe through. */
   readonly openMs: number;
+  /**
+   * How long a client counts as using the dependency after its last call: while another does, one client's failures
+   * alone do not open the breaker (10 s by default).
+   */
+  readonly recentMs?: number;
   /** The clock, in milliseconds (performance.now by default; tests pass their own). */
   readonly now?: () => number;
   /** Told of every change of state, as it happens or, for open → half-open, when first noticed. */
   readonly onTransition?: (from: BreakerState, to: BreakerState) => void;
 }
 
+/** How long a client counts as using a dependency after its last call, unless told otherwise. */
+const RECENT_MS = 10_000;
+
 export class CircuitBreaker {
   private state: BreakerState = 'closed';
   private consecutiveFailures = 0;
+  /** The clients whose calls failed in the current run of failures. */
+  private readonly failingClients = new Set<string>();
+  /** When each client was last let through, on `now`'s clock. */
+  private readonly lastCall = new Map<string, number>();
+  /** Clients with a probe out (half-open). */
+  private readonly probes = new Set<string>();
   /** When an open breaker turns half-open, on `now`'s clock. */
   private openUntil = 0;
   /** Bumped each time the breaker opens. */
   private epoch = 0;
-  private probeOut = false;
-  /** The verdict of every admission while closed, made once per epoch: admitting costs the order path nothing. */
-  private closedVerdict: BreakerVerdict = { pass: { epoch: 0, probe: false } };
   private readonly now: () => number;
+  private readonly recentMs: number;
 
   constructor(private readonly options: CircuitBreakerOptions) {
     if (!Number.isInteger(options.failures) || options.failures < 1)
       throw new RangeError(`a breaker opens after at least 1 failure, got ${options.failures}`);
     if (!(options.openMs > 0)) throw new RangeError(`a breaker stays open a positive time, got ${options.openMs}`);
     this.now = options.now ?? (() => performance.now());
+    this.recentMs = options.recentMs ?? RECENT_MS;
   }
 
   /**
-   * Whether a call may go now. A pass must be settled; in half-open it is
-   * the probe, and every other caller is refused until the probe settles.
+   * Whether `client`'s call may go now. A pass must be settled; in half-open
+   * it is the client's probe, and the client's other calls are refused until
+   * it settles.
    */
-  admit(): BreakerVerdict {
+  admit(client: string): BreakerVerdict {
     const now = this.advance();
     switch (this.state) {
       case 'closed':
-        return this.closedVerdict;
+        this.lastCall.set(client, now);
+        return { pass: { epoch: this.epoch, probe: false, client } };
       case 'open':
         return { refusedForMs: this.openUntil - now };
       case 'half_open':
-        if (this.probeOut) return { refusedForMs: 0 };
-        this.probeOut = true;
-        return { pass: { epoch: this.epoch, probe: true } };
+        if (this.probes.has(client)) return { refusedForMs: 0 };
+        this.probes.add(client);
+        this.lastCall.set(client, now);
+        return { pass: { epoch: this.epoch, probe: true, client } };
     }
   }
 
@@ -102,15 +130,36 @@ export class CircuitBreaker {
   settle(pass: BreakerPass, verdict: CallVerdict): void {
     this.advance();
     if (pass.epoch !== this.epoch) return;
-    if (pass.probe) {
-      this.probeOut = false;
+    if (pass.probe && this.state === 'half_open') {
+      this.probes.delete(pass.client);
       if (verdict === 'success') this.close();
       else if (verdict === 'failure') this.open();
       return;
     }
+    // A probe that settles once another has closed the breaker counts as any call made while closed.
     if (this.state !== 'closed' || verdict === 'none') return;
-    if (verdict === 'success') this.consecutiveFailures = 0;
-    else if (++this.consecutiveFailures >= this.options.failures) this.open();
+    if (verdict === 'success') {
+      this.consecutiveFailures = 0;
+      this.failingClients.clear();
+      return;
+    }
+    this.consecutiveFailures++;
+    this.failingClients.add(pass.client);
+    if (this.consecutiveFailures >= this.options.failures && this.failuresSpeakForEveryone()) this.open();
+  }
+
+  /**
+   * Whether the run of failures says the dependency is down for everyone, not only for one client: they came from two
+   * clients or more, or from the only client calling it lately.
+   */
+  private failuresSpeakForEveryone(): boolean {
+    if (this.failingClients.size >= 2) return true;
+    const since = this.now() - this.recentMs;
+    for (const [client, at] of this.lastCall) {
+      if (at < since) this.lastCall.delete(client);
+      else if (!this.failingClients.has(client)) return false;
+    }
+    return true;
   }
 
   reading(): BreakerReading {
@@ -131,13 +180,16 @@ export class CircuitBreaker {
 
   private open(): void {
     this.epoch++;
-    this.closedVerdict = { pass: { epoch: this.epoch, probe: false } };
+    this.probes.clear();
+    this.failingClients.clear();
     this.openUntil = this.now() + this.options.openMs;
     this.move('open');
   }
 
   private close(): void {
     this.consecutiveFailures = 0;
+    this.failingClients.clear();
+    this.probes.clear();
     this.move('closed');
   }
 

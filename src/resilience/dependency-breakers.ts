@@ -11,7 +11,11 @@
  * `answered` is a success, a declined payment included; anything else says
  * nothing: a step the order told to fail, a fault, its own delay_ms running
  * past the deadline, a step canceled because another failed. So no client
- * can open a breaker for everyone by asking for failures.
+ * can open a breaker for everyone by asking for failures. A step cut while
+ * it waited out the dependency's latency counts only when the dependency
+ * caused at least as much of the step's wait as the order's own delay_ms did
+ * (workers/dependency-call.ts); and one client's failures alone open no
+ * breaker while other clients use the dependency (circuit-breaker.ts).
  */
 import { DEPENDENCIES, type Dependency, type DependencyName } from '../domain/dependencies.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
@@ -73,14 +77,14 @@ export class DependencyBreakers {
     }));
   }
 
-  /** Whether a new order may start now. Every breaker is asked, so that the wait said is the longest. */
-  admit(): LetThrough | TurnedAway {
+  /** Whether `client`'s new order may start now. Every breaker is asked, so that the wait said is the longest. */
+  admit(client: string): LetThrough | TurnedAway {
     // By breaker; none for a breaker that refused.
     const passes: Array<BreakerPass | undefined> = [];
     let refused: Dependency | undefined;
     let retryAfterMs = 0;
     for (const { dependency, breaker } of this.breakers) {
-      const verdict = breaker.admit();
+      const verdict = breaker.admit(client);
       if ('pass' in verdict) {
         passes.push(verdict.pass);
         continue;

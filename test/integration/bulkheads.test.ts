@@ -175,14 +175,14 @@ describe('rate limits', () => {
 });
 
 describe('orders in flight and record memory', () => {
-  it("shed only the greedy client once it holds its share of the orders in flight (6 of MAX_INFLIGHT 10); the other's orders run", async () => {
+  it("shed only the greedy client once it holds its share of the orders in flight (5 of MAX_INFLIGHT 10: at most 6, less the floor kept for the other, idle client — issue 25); the other's orders run", async () => {
     const { acme, globex } = await serve({ maxInflight: 10 });
     const greedy = Array.from({ length: 10 }, () =>
       sendOrder(acme, freshOrder({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } })),
     );
     await eventually(
       () => svc!.health(),
-      (health) => health.orders_in_flight === 6,
+      (health) => health.orders_in_flight === 5,
     );
     const modest = await Promise.all(
       Array.from({ length: 3 }, () => sendOrder(globex, freshOrder({ delay_ms: INSTANT }))),
@@ -191,15 +191,15 @@ describe('orders in flight and record memory', () => {
     expect(modest.map((answer) => answer.status)).toEqual([200, 200, 200]);
     const answers = await Promise.all(greedy);
     const shed = answers.filter((answer) => answer.status === 503);
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(6);
-    expect(shed).toHaveLength(4);
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(5);
+    expect(shed).toHaveLength(5);
     for (const answer of shed) {
       expect(answer.body.error?.kind).toBe('overloaded');
-      expect(answer.body.error?.message).toMatch(/^client acme has 6 orders in flight: its whole share/);
+      expect(answer.body.error?.message).toMatch(/^client acme has 5 orders in flight: its whole share/);
       expect(answer.headers.get('retry-after')).toBe('1');
     }
     const metrics = parseSamples(await (await adminGet('/metrics')).text());
-    expect(metrics.get(sampleKey('client_orders_shed_total', { client: 'acme', share: 'orders_in_flight' }))).toBe(4);
+    expect(metrics.get(sampleKey('client_orders_shed_total', { client: 'acme', share: 'orders_in_flight' }))).toBe(5);
   });
 
   it(

@@ -46,27 +46,56 @@ describe('CircuitBreaker', () => {
 
   it('opens after `failures` consecutive failures; a success in between starts the count again', () => {
     const { b, transitions } = breaker(3);
-    b.settle(passOf(b.admit()), 'failure');
-    b.settle(passOf(b.admit()), 'failure');
-    b.settle(passOf(b.admit()), 'success');
+    b.settle(passOf(b.admit('a')), 'failure');
+    b.settle(passOf(b.admit('a')), 'failure');
+    b.settle(passOf(b.admit('a')), 'success');
     expect(b.reading()).toEqual({ state: 'closed', consecutiveFailures: 0, openForMs: 0 });
-    for (let i = 0; i < 3; i++) b.settle(passOf(b.admit()), 'failure');
+    for (let i = 0; i < 3; i++) b.settle(passOf(b.admit('a')), 'failure');
     expect(b.reading()).toEqual({ state: 'open', consecutiveFailures: 3, openForMs: 500 });
     expect(transitions).toEqual([['closed', 'open']]);
   });
 
+  it("does not open on one client's failures while another client calls the dependency; opens once a second client's fail too", () => {
+    const { b } = breaker(3);
+    b.settle(passOf(b.admit('victim')), 'success');
+    for (let i = 0; i < 10; i++) b.settle(passOf(b.admit('attacker')), 'failure');
+    expect(b.reading()).toMatchObject({ state: 'closed', consecutiveFailures: 10 });
+    b.settle(passOf(b.admit('victim')), 'failure');
+    expect(b.reading().state).toBe('open');
+    // A lone client, once the others have not called for 10 s, opens it by itself: nobody else to protect.
+    const lone = breaker(3);
+    lone.b.settle(passOf(lone.b.admit('victim')), 'success');
+    lone.time.advance(10_001);
+    for (let i = 0; i < 3; i++) lone.b.settle(passOf(lone.b.admit('attacker')), 'failure');
+    expect(lone.b.reading().state).toBe('open');
+  });
+
+  it("gives each client a probe of its own when half-open: one client's probes that end with nothing to say never keep another's from closing it", () => {
+    const { b, time } = breaker(1, 500);
+    b.settle(passOf(b.admit('a')), 'failure');
+    time.advance(500);
+    const held = passOf(b.admit('attacker'));
+    expect(held.probe).toBe(true);
+    expect(b.admit('attacker')).toEqual({ refusedForMs: 0 });
+    const victims = passOf(b.admit('victim'));
+    expect(victims.probe).toBe(true);
+    b.settle(held, 'none');
+    b.settle(victims, 'success');
+    expect(b.reading().state).toBe('closed');
+  });
+
   it("never counts what says nothing of the dependency ('none')", () => {
     const { b } = breaker(2);
-    b.settle(passOf(b.admit()), 'failure');
-    for (let i = 0; i < 10; i++) b.settle(passOf(b.admit()), 'none');
+    b.settle(passOf(b.admit('a')), 'failure');
+    for (let i = 0; i < 10; i++) b.settle(passOf(b.admit('a')), 'none');
     expect(b.reading()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
   });
 
   it('refuses while open, saying for how long, and turns half-open by the clock alone', () => {
     const { b, time, transitions } = breaker(1, 500);
-    b.settle(passOf(b.admit()), 'failure');
+    b.settle(passOf(b.admit('a')), 'failure');
     time.advance(200);
-    expect(b.admit()).toEqual({ refusedForMs: 300 });
+    expect(b.admit('a')).toEqual({ refusedForMs: 300 });
     expect(b.reading()).toMatchObject({ state: 'open', openForMs: 300 });
     time.advance(300);
     // Read, not called: the state is true when it is looked at.
@@ -79,33 +108,33 @@ describe('CircuitBreaker', () => {
 
   it('lets exactly one probe through in half-open, refuses the others at once; its success closes', () => {
     const { b, time, transitions } = breaker(1, 500);
-    b.settle(passOf(b.admit()), 'failure');
+    b.settle(passOf(b.admit('a')), 'failure');
     time.advance(500);
-    const probe = passOf(b.admit());
+    const probe = passOf(b.admit('a'));
     expect(probe.probe).toBe(true);
-    expect(b.admit()).toEqual({ refusedForMs: 0 });
-    expect(b.admit()).toEqual({ refusedForMs: 0 });
+    expect(b.admit('a')).toEqual({ refusedForMs: 0 });
+    expect(b.admit('a')).toEqual({ refusedForMs: 0 });
     b.settle(probe, 'success');
     expect(b.reading()).toEqual({ state: 'closed', consecutiveFailures: 0, openForMs: 0 });
-    expect(passOf(b.admit()).probe).toBe(false);
+    expect(passOf(b.admit('a')).probe).toBe(false);
     expect(transitions.at(-1)).toEqual(['half_open', 'closed']);
   });
 
   it('reopens for another full period when the probe fails; a probe with nothing to say hands the probe on', () => {
     const { b, time } = breaker(1, 500);
-    b.settle(passOf(b.admit()), 'failure');
+    b.settle(passOf(b.admit('a')), 'failure');
     time.advance(500);
-    b.settle(passOf(b.admit()), 'none');
-    const probe = passOf(b.admit());
+    b.settle(passOf(b.admit('a')), 'none');
+    const probe = passOf(b.admit('a'));
     expect(probe.probe).toBe(true);
     b.settle(probe, 'failure');
     expect(b.reading()).toMatchObject({ state: 'open', openForMs: 500 });
-    expect(b.admit()).toEqual({ refusedForMs: 500 });
+    expect(b.admit('a')).toEqual({ refusedForMs: 500 });
   });
 
   it('ignores the outcomes of calls let through before it last opened', () => {
     const { b, time } = breaker(2, 500);
-    const early = [passOf(b.admit()), passOf(b.admit()), passOf(b.admit())];
+    const early = [passOf(b.admit('a')), passOf(b.admit('a')), passOf(b.admit('a'))];
     b.settle(early[0]!, 'failure');
     b.settle(early[1]!, 'failure');
     expect(b.reading().state).toBe('open');
@@ -113,7 +142,7 @@ describe('CircuitBreaker', () => {
     b.settle(early[2]!, 'success');
     expect(b.reading().state).toBe('open');
     time.advance(500);
-    const probe = passOf(b.admit());
+    const probe = passOf(b.admit('a'));
     b.settle(probe, 'success');
     b.settle(early[2]!, 'failure');
     expect(b.reading()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
@@ -183,7 +212,7 @@ describe('DependencyBreakers', () => {
       onTransition: (dependency, from, to) => moves.push(`${dependency}:${from}>${to}`),
     });
     const vendorDown = () =>
-      admitted(set.admit()).ended(
+      admitted(set.admit('a')).ended(
         resultOf(
           answered('payment'),
           outcome('vendor', { status: 'error', kind: 'vendor_unavailable', dependency: 'failed' }),
@@ -197,7 +226,7 @@ describe('DependencyBreakers', () => {
    * Two orders let through at once: the first fails at the vendor, the second, `laterMs` on, at the courier service.
    */
   function vendorThenCourierDown({ set, time }: ReturnType<typeof breakers>, laterMs: number): void {
-    const [first, second] = [admitted(set.admit()), admitted(set.admit())];
+    const [first, second] = [admitted(set.admit('a')), admitted(set.admit('a'))];
     first.ended(
       resultOf(
         answered('payment'),
@@ -218,9 +247,17 @@ describe('DependencyBreakers', () => {
   it("turns an order away with the first open breaker's kind and the longest wait of them all", () => {
     const b = breakers(1, 1000);
     vendorThenCourierDown(b, 400);
-    expect(b.set.admit()).toEqual({ unavailable: 'vendor_unavailable', dependency: 'the vendor', retryAfterMs: 1000 });
+    expect(b.set.admit('a')).toEqual({
+      unavailable: 'vendor_unavailable',
+      dependency: 'the vendor',
+      retryAfterMs: 1000,
+    });
     b.time.advance(700);
-    expect(b.set.admit()).toEqual({ unavailable: 'no_courier', dependency: 'the courier service', retryAfterMs: 300 });
+    expect(b.set.admit('a')).toEqual({
+      unavailable: 'no_courier',
+      dependency: 'the courier service',
+      retryAfterMs: 300,
+    });
   });
 
   it('counts each dependency by its own step only', () => {
@@ -238,10 +275,10 @@ describe('DependencyBreakers', () => {
     vendorThenCourierDown(b, 500);
     time.advance(500);
     // The vendor's breaker is half-open, the courier's still open: the vendor's probe this order took goes back.
-    expect(set.admit()).toEqual({ unavailable: 'no_courier', dependency: 'the courier service', retryAfterMs: 500 });
+    expect(set.admit('a')).toEqual({ unavailable: 'no_courier', dependency: 'the courier service', retryAfterMs: 500 });
     time.advance(500);
-    const probes = admitted(set.admit());
-    expect(set.admit()).toEqual({ unavailable: 'vendor_unavailable', dependency: 'the vendor', retryAfterMs: 0 });
+    const probes = admitted(set.admit('a'));
+    expect(set.admit('a')).toEqual({ unavailable: 'vendor_unavailable', dependency: 'the vendor', retryAfterMs: 0 });
     probes.ended(resultOf(answered('payment'), answered('vendor'), answered('courier')));
     expect(set.readings().every(({ state }) => state === 'closed')).toBe(true);
   });
@@ -250,8 +287,8 @@ describe('DependencyBreakers', () => {
     const { set, time, vendorDown, moves } = breakers(1, 1000);
     vendorDown();
     time.advance(1000);
-    admitted(set.admit()).ended(undefined);
-    admitted(set.admit()).ended(resultOf(answered('payment'), answered('vendor'), answered('courier')));
+    admitted(set.admit('a')).ended(undefined);
+    admitted(set.admit('a')).ended(resultOf(answered('payment'), answered('vendor'), answered('courier')));
     expect(moves).toEqual(['vendor:closed>open', 'vendor:open>half_open', 'vendor:half_open>closed']);
   });
 });

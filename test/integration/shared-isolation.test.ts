@@ -1,0 +1,129 @@
+/**
+ * One client never takes the others down through what they all share (issue
+ * 25), over real HTTP with real threads: two clients keyed by API keys — acme,
+ * the attacker, within its own key and share, and globex, its victim — and
+ * the dependencies' circuit breakers: an attacker whose own delays run past
+ * the deadline while the vendor is slow does not open the vendor's breaker
+ * for the victim, and after an outage an attacker holding half-open probes
+ * does not keep it from closing; and keyless sockets trickling their headers
+ * do not take the connection slots a keyed client needs.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import {
+  busyKeys,
+  probeHold,
+  slowVendorDeadlines,
+  tricklingSockets,
+  type Sender,
+} from '../../load/lib/client-scenarios.js';
+import { startServerProcess } from '../../load/lib/server-process.js';
+import { expectAtRest } from '../support/leaks.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
+const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+const KEYS: Config['access'] = {
+  mode: 'keys',
+  clients: [
+    { client: 'acme', key: ACME },
+    { client: 'globex', key: GLOBEX },
+  ],
+  adminKey: ADMIN,
+};
+const THREADS = 2;
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  if (!svc) return;
+  await expectAtRest(svc, THREADS);
+  await svc.shutdown();
+  svc = undefined;
+});
+
+async function serve(config: Partial<Config> = {}): Promise<{ acme: Sender; globex: Sender; admin: Sender }> {
+  svc = await startTestService({ config: { access: KEYS, threads: THREADS, clientRateLimit: 0, ...config } });
+  return {
+    acme: { url: svc.url, key: ACME },
+    globex: { url: svc.url, key: GLOBEX },
+    admin: { url: svc.url, key: ADMIN },
+  };
+}
+
+describe("a dependency's breaker", () => {
+  it(
+    "stays closed for a slow vendor while one client's orders run their own delays past the deadline: the victim gets ≥ 95% of its orders",
+    { timeout: 60_000 },
+    async () => {
+      const { acme, globex, admin } = await serve();
+      const { victim, opened } = await slowVendorDeadlines(acme, globex, admin, { seconds: 6 });
+      // Before: each cut counted as a vendor failure, the breaker opened and the victim got 0 of 90 (the issue).
+      expect(opened).toBe(false);
+      expect(victim.ok).toBeGreaterThanOrEqual(0.95);
+    },
+  );
+
+  it(
+    "closes after an outage whatever one client sends to hold its probe: ≥ 90% of the victim's orders served from BREAKER_OPEN_MS + 5 s on",
+    { timeout: 60_000 },
+    async () => {
+      const { acme, globex, admin } = await serve({ breakerOpenMs: 1000 });
+      const { victim } = await probeHold(acme, globex, admin, { openMs: 1000, seconds: 5 });
+      // Before: the attacker's probes ended without a verdict and kept it from closing: 0 of 101 (the issue).
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+});
+
+describe('connections before a key', () => {
+  it(
+    'keyless sockets trickling their headers at MAX_CONNECTIONS leave a keyed victim ≥ 90% of its orders',
+    { timeout: 60_000 },
+    async () => {
+      // A server of its own process: the trickling sockets' churn must not share this process's event loop.
+      const server = await startServerProcess({
+        API_KEYS: `acme:${ACME},globex:${GLOBEX}`,
+        ADMIN_KEY: ADMIN,
+        THREADS: String(THREADS),
+        MAX_CONNECTIONS: '300',
+      });
+      try {
+        const globex = { url: server.url, key: GLOBEX };
+        const { victim, reopened } = await tricklingSockets(server.url, globex, { sockets: 320, seconds: 6 });
+        // Before: 0 of 30 answered 200, every one 503 (the issue: 7 of 113).
+        expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+        // The trickling sockets lost their slots to make room, long before HEADERS_TIMEOUT_MS.
+        expect(reopened).toBeGreaterThan(0);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    },
+  );
+});
+
+describe('shares are floors', () => {
+  it(
+    "three busy keys cannot take a fourth client's floor of MAX_INFLIGHT: it gets ≥ 90% of its orders at its usual rate",
+    { timeout: 60_000 },
+    async () => {
+      const keys = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
+        client,
+        key: `${client}_key_${i}`.padEnd(40, 'x'),
+      }));
+      svc = await startTestService({
+        config: {
+          access: { ...KEYS, mode: 'keys', clients: [...(KEYS.mode === 'keys' ? KEYS.clients : []), ...keys] },
+          threads: THREADS,
+          clientRateLimit: 0,
+          maxInflight: 20,
+        },
+      });
+      const busy = keys.map(({ key }) => ({ url: svc!.url, key }));
+      const { victim } = await busyKeys(busy, { url: svc.url, key: GLOBEX }, { seconds: 6 });
+      // Before: each busy key may hold 60% of MAX_INFLIGHT, so three take all of it and the victim is shed.
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+});
