@@ -61,6 +61,20 @@ const UNAUTHENTICATED_PEER_SHARE = 1 / 8;
  */
 const UNAUTHENTICATED_GRACE_MS = 1000;
 
+/**
+ * What a connection closed to make room is told, before it closes: a client whose request was already on its way (a
+ * burst of thousands, queued in the kernel behind the event loop) reads an answer it can retry on, not a reset.
+ */
+const GIVE_WAY_BODY = JSON.stringify({
+  status: 'error',
+  error: { kind: 'overloaded', message: 'too many connections are open; retry shortly' },
+});
+const GIVE_WAY_ANSWER =
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nCache-Control: no-store\r\n' +
+  `Connection: close\r\nContent-Length: ${Buffer.byteLength(GIVE_WAY_BODY)}\r\n\r\n${GIVE_WAY_BODY}`;
+/** How long a connection that was told to give way may linger for that answer to be read, before it is cut. */
+const GIVE_WAY_LINGER_MS = 1000;
+
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
 
@@ -94,6 +108,8 @@ export class HttpServer {
   private readonly requestsOf = new WeakMap<Socket, Set<IncomingMessage>>();
   /** Connections opened while `maxConnections` were open: their requests are refused. */
   private readonly beyondLimit = new WeakSet<Socket>();
+  /** Connections closed to make room: already answered 503, so a request read on one afterwards is never run. */
+  private readonly gaveWay = new WeakSet<Socket>();
   /** Connections not yet authenticated, oldest first, each with its peer's address. */
   private readonly unauthenticated = new Map<Socket, { readonly peer: string; readonly at: number }>();
   private readonly unauthenticatedByPeer = new Map<string, number>();
@@ -121,7 +137,10 @@ export class HttpServer {
         // A request without Host gets the JSON error contract from the app, not Node's bare text.
         requireHostHeader: false,
       },
-      handler,
+      (req, res) => {
+        if (this.gaveWay.has(req.socket)) req.socket.destroy();
+        else void handler(req, res);
+      },
     );
     this.unauthenticatedBudget = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_SHARE));
     this.unauthenticatedPeerCap = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE));
@@ -141,6 +160,7 @@ export class HttpServer {
     });
     this.server.on('request', (req, res) => {
       const socket = req.socket;
+      if (this.gaveWay.has(socket)) return;
       this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
       const requests = this.requestsOf.get(socket) ?? new Set();
       this.requestsOf.set(socket, requests.add(req));
@@ -205,11 +225,21 @@ export class HttpServer {
       // Oldest first: once one is too young, all the rest are.
       if (at > bornBefore) return false;
       if (from !== peer || socket === except) continue;
-      this.forget(socket);
-      socket.destroy();
+      this.giveWay(socket);
       return true;
     }
     return false;
+  }
+
+  /**
+   * Close a connection to make room, answering it 503 overloaded first: its slot is free at once, and nothing read on
+   * it afterwards is run (the client has its answer); the socket itself lingers a moment for that answer to be read.
+   */
+  private giveWay(socket: Socket): void {
+    this.forget(socket);
+    this.gaveWay.add(socket);
+    socket.end(GIVE_WAY_ANSWER);
+    setTimeout(() => socket.destroy(), GIVE_WAY_LINGER_MS).unref();
   }
 
   /**
