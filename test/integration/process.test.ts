@@ -406,7 +406,16 @@ describe('SIGTERM', () => {
     socket.write(`POST /order HTTP/1.1\r\nHost: ${server.url.host}\r\nContent-Type: application/json\r\n`);
     await pause(100);
     server.child.kill('SIGTERM');
-    await pause(100);
+    // Wait for the drain to have begun (the listener closed: a new connection is refused), not for time: on busy cores
+    // 100 ms was sometimes too short for the signal to be handled, and the order was served 200.
+    const port = Number(server.url.port);
+    const refused = (): Promise<boolean> =>
+      new Promise((resolve) => {
+        const probe = connect(port, server!.url.hostname);
+        probe.once('connect', () => (probe.destroy(), resolve(false)));
+        probe.once('error', () => resolve(true));
+      });
+    await eventually(refused, (isRefused) => isRefused);
     let reply = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
     const ended = new Promise((resolve) => socket.once('close', resolve));
