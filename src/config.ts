@@ -21,8 +21,13 @@ export interface Config {
   /** Courier slots shared by every thread. */
   readonly couriers: number;
   readonly orderTimeoutMs: number;
-  /** From SIGTERM to exit, at most. */
+  /** From the start of the drain to exit, at most (the drain starts DRAIN_DELAY_MS after SIGTERM). */
   readonly shutdownTimeoutMs: number;
+  /**
+   * From SIGTERM to the start of the drain: /readyz answers 503 at once, but
+   * orders are still served, while the load balancer stops routing here.
+   */
+  readonly drainDelayMs: number;
   /**
    * How long a canceled step may keep running before its thread is judged
    * (and terminated if it ignores cancellation or is stuck). At least twice
@@ -446,6 +451,7 @@ export function loadConfig(
       Math.max(10_000, shortestShutdown),
       'to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250',
     ),
+    drainDelayMs: integer(env, 'DRAIN_DELAY_MS', 0, 600_000, inKubernetes(env) ? KUBERNETES_DRAIN_DELAY_MS : 0),
     cancelGraceMs,
     refundTimeoutMs,
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_MS', 0, 7 * 24 * 3_600_000, 600_000),
@@ -482,6 +488,23 @@ export function loadConfig(
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
   };
+}
+
+/**
+ * DRAIN_DELAY_MS's default in a pod: endpoints, kube-proxy and ingress
+ * controllers hear of a terminating pod a few seconds after it got SIGTERM,
+ * and keep routing new connections to it until then.
+ */
+export const KUBERNETES_DRAIN_DELAY_MS = 5000;
+
+/**
+ * Whether this process runs in a Kubernetes pod: the kubelet sets
+ * KUBERNETES_SERVICE_HOST in every container. Elsewhere (a laptop, the
+ * tests, `npm run dev`) nothing routes by readiness, and a delay would only
+ * slow every Ctrl-C down.
+ */
+function inKubernetes(env: Env): boolean {
+  return Boolean(env['KUBERNETES_SERVICE_HOST']);
 }
 
 /** Orders per second per client when keys are configured and CLIENT_RATE_LIMIT is not set. */

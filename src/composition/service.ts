@@ -40,7 +40,7 @@ export interface RunningService {
   readonly url: URL;
   health(): HealthReport;
   /**
-   * Drain and stop: turn new work away, let orders in flight finish (cancel
+   * Drain and stop: say not ready and serve on for DRAIN_DELAY_MS, then turn new work away, let orders in flight finish (cancel
    * them if they would outlive the shutdown deadline), close every
    * connection, then the worker pool.
    */
@@ -123,6 +123,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   if (metrics) store.registerMetrics(metrics.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
+  /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
+  let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
     createApp({
@@ -135,6 +137,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       health,
       storeUnavailable: () => store.unavailable(),
       draining: () => server.draining,
+      leaving: () => leaving,
       overConnectionLimit: (socket) => server.isBeyondLimit(socket),
       log,
       observer: metrics ?? NO_OBSERVER,
@@ -178,6 +181,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 
   let stopping: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
+    leaving = true;
+    if (config.drainDelayMs > 0) {
+      log.info(
+        { drain_delay_ms: config.drainDelayMs },
+        'not ready: serving on while the load balancer stops routing here',
+      );
+      await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+    }
     const deadline = performance.now() + config.shutdownTimeoutMs;
     // From here on no new run is admitted, whenever its body finishes arriving.
     server.startDraining();

@@ -40,6 +40,11 @@ export interface AppDependencies {
   /** Whether the order records have no room for a new order. */
   readonly recordsFull: () => boolean;
   readonly draining: () => boolean;
+  /**
+   * Whether /readyz says `draining` though orders are still served: from SIGTERM for DRAIN_DELAY_MS, while the load
+   * balancer stops sending here. Without: only while draining.
+   */
+  readonly leaving?: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
   readonly log: Logger;
@@ -73,6 +78,7 @@ export function createApp({
   storeUnavailable = () => false,
   recordsFull,
   draining,
+  leaving = () => false,
   overConnectionLimit,
   log,
   observer,
@@ -154,7 +160,10 @@ export function createApp({
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
-  app.get('/readyz', readinessRoute({ capacity, draining, storeUnavailable, recordsFull }, responder));
+  app.get(
+    '/readyz',
+    readinessRoute({ capacity, draining: () => leaving() || draining(), storeUnavailable, recordsFull }, responder),
+  );
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
   app.get('/threads', may.admin, (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');

@@ -379,6 +379,56 @@ describe('SIGTERM', () => {
     agent.destroy();
   });
 
+  it('with DRAIN_DELAY_MS, says not ready at once but serves every order sent for that long, then drains and exits 0', async () => {
+    server = await startServerProcess({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '5000' });
+    const { url } = server;
+    const agent = new Agent({ keepAlive: true });
+    const order = JSON.stringify(orderBody({ delay_ms: { payment: 20, vendor: 20, courier: 20 } }));
+    // As a load balancer's endpoints do, the load goes on for a while after the signal: 1.5 s of the 2.
+    let sendUntil = Infinity;
+    const outcomes: Array<{ status: number | string; at: number }> = [];
+    const sender = async (): Promise<void> => {
+      while (performance.now() < sendUntil) {
+        const answer = await rawRequest(url, { headers: JSON_TYPE, body: order, agent }).catch(
+          (error: NodeJS.ErrnoException) => ({ status: error.code ?? String(error) }),
+        );
+        outcomes.push({ status: answer.status, at: performance.now() });
+      }
+    };
+    const load = Promise.all(Array.from({ length: 6 }, sender));
+    await eventually(
+      async () => outcomes.length,
+      (served) => served >= 20,
+    );
+    const signaled = performance.now();
+    sendUntil = signaled + 1500;
+    server.child.kill('SIGTERM');
+    const probe = (path: string): Promise<number> =>
+      rawRequest(url, { method: 'GET', path, agent: new Agent() }).then((answer) => answer.status);
+    await eventually(
+      () => probe('/readyz'),
+      (status) => status === 503,
+    );
+    const unready = performance.now() - signaled;
+    // Liveness holds while the orders are still served: a kubelet must not restart a pod that is leaving.
+    expect(await probe('/healthz')).toBe(200);
+    await load;
+    const { code, at } = await server.exited;
+    agent.destroy();
+    const afterSignal = outcomes.filter((outcome) => outcome.at > signaled);
+    console.log(
+      `readiness 503 ${unready.toFixed(0)} ms after SIGTERM; ${outcomes.length} orders, ${afterSignal.length} answered after it; exit ${(at - signaled).toFixed(0)} ms after it`,
+    );
+    expect(unready).toBeLessThan(1000);
+    expect(outcomes.filter((outcome) => outcome.status !== 200)).toEqual([]);
+    // Still served a second after the signal, when the drain of old would long have refused them.
+    expect(afterSignal.some((outcome) => outcome.at > signaled + 1000)).toBe(true);
+    expect(code).toBe(0);
+    expect(at - signaled).toBeGreaterThanOrEqual(2000);
+    expect(at - signaled).toBeLessThan(2000 + 3000);
+    expect(server.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+  });
+
   it('is not held open by idle keep-alive connections', async () => {
     server = await startServerProcess();
     const agent = new Agent({ keepAlive: true, keepAliveMsecs: 60_000 });

@@ -43,6 +43,21 @@ describe('connection limits', () => {
   });
 });
 
+describe('the drain delay', () => {
+  const machine = { openFileLimit: 20_000 };
+  it('is none outside Kubernetes, 5 s in a pod (the kubelet sets KUBERNETES_SERVICE_HOST), and as set', () => {
+    expect(loadConfig({ THREADS: '2' }, machine).drainDelayMs).toBe(0);
+    expect(loadConfig({ THREADS: '2', KUBERNETES_SERVICE_HOST: '10.96.0.1' }, machine).drainDelayMs).toBe(5000);
+    expect(
+      loadConfig({ THREADS: '2', KUBERNETES_SERVICE_HOST: '10.96.0.1', DRAIN_DELAY_MS: '0' }, machine).drainDelayMs,
+    ).toBe(0);
+    expect(loadConfig({ THREADS: '2', DRAIN_DELAY_MS: '2000' }, machine).drainDelayMs).toBe(2000);
+    expect(() => loadConfig({ THREADS: '2', DRAIN_DELAY_MS: '2s' }, machine)).toThrow(
+      /DRAIN_DELAY_MS must be an integer from 0 to 600000/,
+    );
+  });
+});
+
 describe('the durable mode', () => {
   const machine = { openFileLimit: 20_000 };
   const url = 'postgres://app:secret@db.example:5432/orders';
