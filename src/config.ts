@@ -134,7 +134,8 @@ export type AccessConfig =
   | {
       readonly mode: 'keys';
       readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
-      readonly adminKey: string | undefined;
+      /** Each accepted as the admin's (ADMIN_KEY, comma-separated, or ADMIN_KEY_FILE, one a line): rotated with no downtime. */
+      readonly adminKeys: readonly string[];
     };
 
 export interface DurableConfig {
@@ -308,9 +309,12 @@ const KEY_RULE = `at least 32 characters of A-Z a-z 0-9 _ -`;
  */
 function access(env: Env, host: string): AccessConfig {
   const rawKeys = env['API_KEYS'] ?? '';
-  const adminKey = env['ADMIN_KEY'] || undefined;
+  const adminKeys = (env['ADMIN_KEY'] ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
   const allowAnonymous = oneOf(env, 'ALLOW_ANONYMOUS', ['on', 'off'], 'off') === 'on';
-  if (rawKeys === '' && adminKey === undefined) {
+  if (rawKeys === '' && adminKeys.length === 0) {
     if (!isLoopback(host) && !allowAnonymous) {
       throw new ConfigError(
         `HOST=${host} can be reached from other machines, and no API keys are set: set API_KEYS (and ADMIN_KEY), or ALLOW_ANONYMOUS=on to let anyone who can reach it in as the one anonymous client and the admin`,
@@ -320,8 +324,12 @@ function access(env: Env, host: string): AccessConfig {
   }
   if (allowAnonymous)
     throw new ConfigError('ALLOW_ANONYMOUS=on is for running without keys; API_KEYS or ADMIN_KEY is set');
-  if (adminKey !== undefined && !API_KEY.test(adminKey))
-    throw new ConfigError(`ADMIN_KEY must be ${KEY_RULE} (its value is not shown)`);
+  adminKeys.forEach((key, i) => {
+    if (!API_KEY.test(key))
+      throw new ConfigError(
+        `ADMIN_KEY${adminKeys.length > 1 ? ` entry ${i + 1}` : ''} must be ${KEY_RULE} (its value is not shown)`,
+      );
+  });
   const clients: Array<{ client: string; key: string }> = [];
   rawKeys
     .split(',')
@@ -343,11 +351,11 @@ function access(env: Env, host: string): AccessConfig {
       if (!API_KEY.test(key)) throw new ConfigError(`${which}: the key must be ${KEY_RULE} (its value is not shown)`);
       if (clients.some((other) => other.client === client))
         throw new ConfigError(`${which}: client ${JSON.stringify(client)} is named twice`);
-      if (clients.some((other) => other.key === key) || key === adminKey)
+      if (clients.some((other) => other.key === key) || adminKeys.includes(key))
         throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
       clients.push({ client, key });
     });
-  return { mode: 'keys', clients, adminKey };
+  return { mode: 'keys', clients, adminKeys };
 }
 
 /** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
@@ -405,6 +413,42 @@ function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
   return { databaseUrl: url, leaseMs, poolSize: integer(env, 'DB_POOL_SIZE', 2, 100, 10) };
 }
 
+/**
+ * The secrets a file may hold instead of a variable (X_FILE for X), as an
+ * orchestrator mounts them: a variable is seen by anyone who may inspect the
+ * process or its pod spec. A key file holds one entry a line (`client:key`
+ * for API_KEYS_FILE, a key for ADMIN_KEY_FILE); blank lines and lines
+ * starting with # are skipped. Nothing a file holds is ever put in an error.
+ */
+const SECRET_FILES = { API_KEYS: 'lines', ADMIN_KEY: 'lines', DATABASE_URL: 'whole' } as const;
+
+function withSecretsFromFiles(env: Env): Env {
+  const resolved: Record<string, string | undefined> = { ...env };
+  for (const [name, shape] of Object.entries(SECRET_FILES)) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name]) throw new ConfigError(`${name} and ${name}_FILE are both set: set one`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `${name}_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}), got ${JSON.stringify(file)}`,
+      );
+    }
+    resolved[name] = shape === 'whole' ? text.trim() : entriesOf(text).join(',');
+  }
+  return resolved;
+}
+
+/** A key file's entries: its lines, trimmed, but for blank ones and comments. */
+export function entriesOf(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
 /** What loadConfig reads of the machine besides the environment. */
 export interface Machine {
   /** RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
@@ -414,9 +458,10 @@ export interface Machine {
 }
 
 export function loadConfig(
-  env: Env = process.env,
+  given: Env = process.env,
   machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true },
 ): Config {
+  const env = withSecretsFromFiles(given);
   const listenOn = host(env);
   if (env['IDEMPOTENCY_MAX_ENTRIES'])
     throw new ConfigError(

@@ -31,7 +31,8 @@ export interface KeySource {
 
 export interface ConfiguredKeys {
   readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
-  readonly adminKey: string | undefined;
+  /** Each accepted as the admin's: several while one replaces another. */
+  readonly adminKeys: readonly string[];
 }
 
 export class KeyRing {
@@ -43,7 +44,7 @@ export class KeyRing {
     private readonly source?: KeySource,
   ) {
     for (const { client, key } of configured.clients) this.add(hashKey(key), { client, admin: false });
-    if (configured.adminKey !== undefined) this.add(hashKey(configured.adminKey), { client: ADMIN, admin: true });
+    for (const key of configured.adminKeys) this.add(hashKey(key), { client: ADMIN, admin: true });
   }
 
   /** Who `key` is, or undefined for a key nobody was issued. */

@@ -241,7 +241,7 @@ describe('real responses', () => {
         access: {
           mode: 'keys',
           clients: [{ client: 'openapi', key: CLIENT_KEY }],
-          adminKey: 'openapi_admin_0123456789abcdefghijklmnopq',
+          adminKeys: ['openapi_admin_0123456789abcdefghijklmnopq'],
         },
         clientRateLimit: 1,
       },

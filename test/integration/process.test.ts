@@ -8,7 +8,9 @@ import { connect } from 'node:net';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { rawRequest } from '../support/http.js';
@@ -113,6 +115,37 @@ describe('start-up', () => {
     expect(
       (await rawRequest(new URL(`http://127.0.0.1:${server.url.port}`), { method: 'GET', path: '/healthz' })).status,
     ).toBe(200);
+  });
+
+  it('takes its keys from files: each of two admin keys works, a client key orders, and no key is logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-'));
+    const [adminA, adminB] = ['file_admin_a_0123456789abcdefghijklmnop', 'file_admin_b_0123456789abcdefghijklmnop'];
+    const acme = 'file_acme_0123456789abcdefghijklmnopqrs';
+    writeFileSync(join(dir, 'api-keys'), `acme:${acme}\n`);
+    writeFileSync(join(dir, 'admin-keys'), `# the old one goes once every caller has the new\n${adminA}\n${adminB}\n`);
+    server = await startServerProcess({
+      API_KEYS_FILE: join(dir, 'api-keys'),
+      ADMIN_KEY_FILE: join(dir, 'admin-keys'),
+      LOG_LEVEL: 'debug',
+    });
+    const asAdmin = (key: string): Promise<number> =>
+      rawRequest(server!.url, {
+        method: 'GET',
+        path: '/admin/dependencies',
+        headers: { authorization: `Bearer ${key}` },
+      }).then((answer) => answer.status);
+    expect(await asAdmin(adminA)).toBe(200);
+    expect(await asAdmin(adminB)).toBe(200);
+    expect(await asAdmin(acme)).toBe(403);
+    const order = (headers: Record<string, string>): Promise<number> =>
+      rawRequest(server!.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(orderBody()) }).then(
+        (answer) => answer.status,
+      );
+    expect(await order({ authorization: `Bearer ${acme}` })).toBe(200);
+    expect(await order({})).toBe(401);
+    server.child.kill('SIGTERM');
+    await server.exited;
+    expect(server.stdout.join('\n')).not.toMatch(/file_(admin|acme)_/);
   });
 
   it('warns, at start, that FAULT_INJECTION is on', async () => {
