@@ -136,6 +136,8 @@ export type AccessConfig =
       readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
       /** Each accepted as the admin's (ADMIN_KEY, comma-separated, or ADMIN_KEY_FILE, one a line): rotated with no downtime. */
       readonly adminKeys: readonly string[];
+      /** The key files they came from, if any: read again when they change (accessFromFiles). */
+      readonly files?: KeyFiles;
     };
 
 export interface DurableConfig {
@@ -307,7 +309,7 @@ const KEY_RULE = `at least 32 characters of A-Z a-z 0-9 _ -`;
  * never repeated in an error (the line goes to a log): an entry is named by
  * its position and its client.
  */
-function access(env: Env, host: string): AccessConfig {
+function parseAccess(env: Env, host: string): AccessConfig {
   const rawKeys = env['API_KEYS'] ?? '';
   const adminKeys = (env['ADMIN_KEY'] ?? '')
     .split(',')
@@ -355,7 +357,11 @@ function access(env: Env, host: string): AccessConfig {
         throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
       clients.push({ client, key });
     });
-  return { mode: 'keys', clients, adminKeys };
+  const files: KeyFiles = {
+    ...(env['API_KEYS_FILE'] ? { apiKeys: env['API_KEYS_FILE'] } : {}),
+    ...(env['ADMIN_KEY_FILE'] ? { adminKeys: env['ADMIN_KEY_FILE'] } : {}),
+  };
+  return { mode: 'keys', clients, adminKeys, ...(files.apiKeys || files.adminKeys ? { files } : {}) };
 }
 
 /** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
@@ -421,6 +427,33 @@ function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
  * starting with # are skipped. Nothing a file holds is ever put in an error.
  */
 const SECRET_FILES = { API_KEYS: 'lines', ADMIN_KEY: 'lines', DATABASE_URL: 'whole' } as const;
+
+/** API_KEYS_FILE and ADMIN_KEY_FILE, as given. */
+export interface KeyFiles {
+  readonly apiKeys?: string;
+  readonly adminKeys?: string;
+}
+
+/**
+ * The keys as the key files hold them now, with the variables the files did
+ * not replace as they were at start-up; checked as at start-up (a ConfigError
+ * if not fit: the keys in use are then kept).
+ */
+export function accessFromFiles(
+  access: Extract<AccessConfig, { mode: 'keys' }> & { files: KeyFiles },
+  host: string,
+): Extract<AccessConfig, { mode: 'keys' }> {
+  const { files } = access;
+  const env: Record<string, string> = {
+    ...(files.apiKeys
+      ? { API_KEYS_FILE: files.apiKeys }
+      : { API_KEYS: access.clients.map(({ client, key }) => `${client}:${key}`).join(',') }),
+    ...(files.adminKeys ? { ADMIN_KEY_FILE: files.adminKeys } : { ADMIN_KEY: access.adminKeys.join(',') }),
+  };
+  const reloaded = parseAccess(withSecretsFromFiles(env), host);
+  if (reloaded.mode !== 'keys') throw new ConfigError('the key files hold no key: the keys in use are kept');
+  return reloaded;
+}
 
 function withSecretsFromFiles(env: Env): Env {
   const resolved: Record<string, string | undefined> = { ...env };
@@ -523,7 +556,7 @@ export function loadConfig(
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
     ...connectionLimits(env, threads, machine.openFileLimit),
     ...durableAndInstances(env, cancelGraceMs),
-    access: access(env, listenOn),
+    access: parseAccess(env, listenOn),
     allowedHosts: allowedHosts(env, listenOn),
     breakerFailures: integer(env, 'BREAKER_FAILURES', 0, 1000, 5),
     breakerOpenMs: integer(env, 'BREAKER_OPEN_MS', 1, 3_600_000, 5000),

@@ -86,6 +86,8 @@ async function serve(config: Config): Promise<void> {
       },
     );
   };
+  // The key files read again (where a file watch hears nothing): keys added or removed without a restart.
+  process.on('SIGHUP', () => service.reloadKeys());
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   if (cluster.isWorker) {

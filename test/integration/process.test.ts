@@ -117,7 +117,7 @@ describe('start-up', () => {
     ).toBe(200);
   });
 
-  it('takes its keys from files: each of two admin keys works, a client key orders, and no key is logged', async () => {
+  it('takes its keys from files: each of two admin keys works, a client key orders; a changed file is read without a restart; no key is logged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-'));
     const [adminA, adminB] = ['file_admin_a_0123456789abcdefghijklmnop', 'file_admin_b_0123456789abcdefghijklmnop'];
     const acme = 'file_acme_0123456789abcdefghijklmnopqrs';
@@ -143,6 +143,25 @@ describe('start-up', () => {
       );
     expect(await order({ authorization: `Bearer ${acme}` })).toBe(200);
     expect(await order({})).toBe(401);
+
+    // Rotated without a restart: a new admin key added, the old one and a client removed — each within a second.
+    const adminC = 'file_admin_c_0123456789abcdefghijklmnop';
+    const changed = performance.now();
+    writeFileSync(join(dir, 'admin-keys'), `${adminB}\n${adminC}\n`);
+    writeFileSync(join(dir, 'api-keys'), '# nobody for now\n');
+    await eventually(
+      async () => [await asAdmin(adminA), await asAdmin(adminC), await order({ authorization: `Bearer ${acme}` })],
+      (statuses) => statuses.join() === '401,200,401',
+      { within: 3000 },
+    );
+    expect(performance.now() - changed).toBeLessThan(1000);
+    expect(await asAdmin(adminB)).toBe(200);
+    const audit = await eventually(
+      async () => server!.stdout.find((line) => line.includes('"audit":"keys_reloaded"')),
+      (line) => line !== undefined,
+      { within: 3000 },
+    );
+    expect(JSON.parse(audit!)).toMatchObject({ removed: ['acme'], adminKeysChanged: true });
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.stdout.join('\n')).not.toMatch(/file_(admin|acme)_/);
