@@ -7,6 +7,7 @@
  * body-reading failures into their kinds. It knows orders only through
  * `OrderDesk`.
  */
+import { buildInfo } from '../version.js';
 import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
@@ -165,6 +166,9 @@ export function createApp({
     readinessRoute({ capacity, draining: () => leaving() || draining(), storeUnavailable, recordsFull }, responder),
   );
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
+  const build = buildInfo();
+  app.get('/version', (_req, res) => responder.json(res, 200, build));
+  app.all('/version', methodNotAllowed('GET, HEAD'));
   app.get('/threads', may.admin, (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');

@@ -137,8 +137,8 @@ describe('real responses', () => {
     for (const answer of await Promise.all(full)) expectDocumented('POST', '/order', answer);
   });
 
-  it('of the probes, /metrics and /openapi.json', async () => {
-    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) {
+  it('of the probes, /version, /metrics and /openapi.json', async () => {
+    for (const path of ['/healthz', '/readyz', '/version', '/metrics', '/openapi.json']) {
       expectDocumented('GET', path, await get(svc, path));
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
     }
@@ -249,6 +249,11 @@ describe('real responses', () => {
     try {
       const asClient = { authorization: `Bearer ${CLIENT_KEY}` };
       const elsewhere = { host: 'attacker.example' };
+      expectDocumented(
+        'GET',
+        '/version',
+        await rawRequest(keyed.url, { method: 'GET', path: '/version', headers: elsewhere }),
+      );
       expectDocumented(
         'POST',
         '/order',
