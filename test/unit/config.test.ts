@@ -67,7 +67,7 @@ describe('secrets from files', () => {
       },
       machine,
     );
-    expect(config.access).toEqual({
+    expect(config.access).toMatchObject({
       mode: 'keys',
       clients: [{ client: 'acme', key: ACME }],
       adminKeys: [ADMIN_A, ADMIN_B],
