@@ -435,13 +435,14 @@ describe('SIGTERM', () => {
     server = await startServerProcess({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '5000' });
     const { url } = server;
     const agent = new Agent({ keepAlive: true });
-    const order = JSON.stringify(orderBody({ delay_ms: { payment: 20, vendor: 20, courier: 20 } }));
+    // A new order each time (its own order_id), not a replay of one already answered.
+    const order = (): string => JSON.stringify(orderBody({ delay_ms: { payment: 20, vendor: 20, courier: 20 } }));
     // As a load balancer's endpoints do, the load goes on for a while after the signal: 1.5 s of the 2.
     let sendUntil = Infinity;
     const outcomes: Array<{ status: number | string; at: number }> = [];
     const sender = async (): Promise<void> => {
       while (performance.now() < sendUntil) {
-        const answer = await rawRequest(url, { headers: JSON_TYPE, body: order, agent }).catch(
+        const answer = await rawRequest(url, { headers: JSON_TYPE, body: order(), agent }).catch(
           (error: NodeJS.ErrnoException) => ({ status: error.code ?? String(error) }),
         );
         outcomes.push({ status: answer.status, at: performance.now() });
