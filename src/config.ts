@@ -21,8 +21,13 @@ export interface Config {
   /** Courier slots shared by every thread. */
   readonly couriers: number;
   readonly orderTimeoutMs: number;
-  /** From SIGTERM to exit, at most. */
+  /** From the start of the drain to exit, at most (the drain starts DRAIN_DELAY_MS after SIGTERM). */
   readonly shutdownTimeoutMs: number;
+  /**
+   * From SIGTERM to the start of the drain: /readyz answers 503 at once, but
+   * orders are still served, while the load balancer stops routing here.
+   */
+  readonly drainDelayMs: number;
   /**
    * How long a canceled step may keep running before its thread is judged
    * (and terminated if it ignores cancellation or is stuck). At least twice
@@ -129,7 +134,10 @@ export type AccessConfig =
   | {
       readonly mode: 'keys';
       readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
-      readonly adminKey: string | undefined;
+      /** Each accepted as the admin's (ADMIN_KEY, comma-separated, or ADMIN_KEY_FILE, one a line): rotated with no downtime. */
+      readonly adminKeys: readonly string[];
+      /** The key files they came from, if any: read again when they change (accessFromFiles). */
+      readonly files?: KeyFiles;
     };
 
 export interface DurableConfig {
@@ -307,11 +315,14 @@ const KEY_RULE = `at least 32 characters of A-Z a-z 0-9 _ -`;
  * never repeated in an error (the line goes to a log): an entry is named by
  * its position and its client.
  */
-function access(env: Env, host: string): AccessConfig {
+function parseAccess(env: Env, host: string): AccessConfig {
   const rawKeys = env['API_KEYS'] ?? '';
-  const adminKey = env['ADMIN_KEY'] || undefined;
+  const adminKeys = (env['ADMIN_KEY'] ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
   const allowAnonymous = oneOf(env, 'ALLOW_ANONYMOUS', ['on', 'off'], 'off') === 'on';
-  if (rawKeys === '' && adminKey === undefined) {
+  if (rawKeys === '' && adminKeys.length === 0) {
     if (!isLoopback(host) && !allowAnonymous) {
       throw new ConfigError(
         `HOST=${host} can be reached from other machines, and no API keys are set: set API_KEYS (and ADMIN_KEY), or ALLOW_ANONYMOUS=on to let anyone who can reach it in as the one anonymous client and the admin`,
@@ -321,8 +332,12 @@ function access(env: Env, host: string): AccessConfig {
   }
   if (allowAnonymous)
     throw new ConfigError('ALLOW_ANONYMOUS=on is for running without keys; API_KEYS or ADMIN_KEY is set');
-  if (adminKey !== undefined && !API_KEY.test(adminKey))
-    throw new ConfigError(`ADMIN_KEY must be ${KEY_RULE} (its value is not shown)`);
+  adminKeys.forEach((key, i) => {
+    if (!API_KEY.test(key))
+      throw new ConfigError(
+        `ADMIN_KEY${adminKeys.length > 1 ? ` entry ${i + 1}` : ''} must be ${KEY_RULE} (its value is not shown)`,
+      );
+  });
   const clients: Array<{ client: string; key: string }> = [];
   rawKeys
     .split(',')
@@ -344,11 +359,15 @@ function access(env: Env, host: string): AccessConfig {
       if (!API_KEY.test(key)) throw new ConfigError(`${which}: the key must be ${KEY_RULE} (its value is not shown)`);
       if (clients.some((other) => other.client === client))
         throw new ConfigError(`${which}: client ${JSON.stringify(client)} is named twice`);
-      if (clients.some((other) => other.key === key) || key === adminKey)
+      if (clients.some((other) => other.key === key) || adminKeys.includes(key))
         throw new ConfigError(`${which}: the key is given twice (to another client, or as ADMIN_KEY)`);
       clients.push({ client, key });
     });
-  return { mode: 'keys', clients, adminKey };
+  const files: KeyFiles = {
+    ...(env['API_KEYS_FILE'] ? { apiKeys: env['API_KEYS_FILE'] } : {}),
+    ...(env['ADMIN_KEY_FILE'] ? { adminKeys: env['ADMIN_KEY_FILE'] } : {}),
+  };
+  return { mode: 'keys', clients, adminKeys, ...(files.apiKeys || files.adminKeys ? { files } : {}) };
 }
 
 /** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
@@ -415,6 +434,69 @@ function durable(env: Env, cancelGraceMs: number): DurableConfig | undefined {
   };
 }
 
+/**
+ * The secrets a file may hold instead of a variable (X_FILE for X), as an
+ * orchestrator mounts them: a variable is seen by anyone who may inspect the
+ * process or its pod spec. A key file holds one entry a line (`client:key`
+ * for API_KEYS_FILE, a key for ADMIN_KEY_FILE); blank lines and lines
+ * starting with # are skipped. Nothing a file holds is ever put in an error.
+ */
+const SECRET_FILES = { API_KEYS: 'lines', ADMIN_KEY: 'lines', DATABASE_URL: 'whole' } as const;
+
+/** API_KEYS_FILE and ADMIN_KEY_FILE, as given. */
+export interface KeyFiles {
+  readonly apiKeys?: string;
+  readonly adminKeys?: string;
+}
+
+/**
+ * The keys as the key files hold them now, with the variables the files did
+ * not replace as they were at start-up; checked as at start-up (a ConfigError
+ * if not fit: the keys in use are then kept).
+ */
+export function accessFromFiles(
+  access: Extract<AccessConfig, { mode: 'keys' }> & { files: KeyFiles },
+  host: string,
+): Extract<AccessConfig, { mode: 'keys' }> {
+  const { files } = access;
+  const env: Record<string, string> = {
+    ...(files.apiKeys
+      ? { API_KEYS_FILE: files.apiKeys }
+      : { API_KEYS: access.clients.map(({ client, key }) => `${client}:${key}`).join(',') }),
+    ...(files.adminKeys ? { ADMIN_KEY_FILE: files.adminKeys } : { ADMIN_KEY: access.adminKeys.join(',') }),
+  };
+  const reloaded = parseAccess(withSecretsFromFiles(env), host);
+  if (reloaded.mode !== 'keys') throw new ConfigError('the key files hold no key: the keys in use are kept');
+  return reloaded;
+}
+
+function withSecretsFromFiles(env: Env): Env {
+  const resolved: Record<string, string | undefined> = { ...env };
+  for (const [name, shape] of Object.entries(SECRET_FILES)) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name]) throw new ConfigError(`${name} and ${name}_FILE are both set: set one`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `${name}_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}), got ${JSON.stringify(file)}`,
+      );
+    }
+    resolved[name] = shape === 'whole' ? text.trim() : entriesOf(text).join(',');
+  }
+  return resolved;
+}
+
+/** A key file's entries: its lines, trimmed, but for blank ones and comments. */
+export function entriesOf(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
 /** What loadConfig reads of the machine besides the environment. */
 export interface Machine {
   /** RLIMIT_NOFILE, read from /proc by default; undefined if unknown. */
@@ -424,9 +506,10 @@ export interface Machine {
 }
 
 export function loadConfig(
-  env: Env = process.env,
+  given: Env = process.env,
   machine: Machine = { openFileLimit: openFileLimit(), stdoutIsTerminal: process.stdout.isTTY === true },
 ): Config {
+  const env = withSecretsFromFiles(given);
   const listenOn = host(env);
   if (env['IDEMPOTENCY_MAX_ENTRIES'])
     throw new ConfigError(
@@ -461,6 +544,7 @@ export function loadConfig(
       Math.max(10_000, shortestShutdown),
       'to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250',
     ),
+    drainDelayMs: integer(env, 'DRAIN_DELAY_MS', 0, 600_000, inKubernetes(env) ? KUBERNETES_DRAIN_DELAY_MS : 0),
     cancelGraceMs,
     refundTimeoutMs,
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_MS', 0, 7 * 24 * 3_600_000, 600_000),
@@ -487,7 +571,7 @@ export function loadConfig(
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
     ...connectionLimits(env, threads, machine.openFileLimit),
     ...durableAndInstances(env, cancelGraceMs),
-    access: access(env, listenOn),
+    access: parseAccess(env, listenOn),
     allowedHosts: allowedHosts(env, listenOn),
     breakerFailures: integer(env, 'BREAKER_FAILURES', 0, 1000, 5),
     breakerOpenMs: integer(env, 'BREAKER_OPEN_MS', 1, 3_600_000, 5000),
@@ -497,6 +581,23 @@ export function loadConfig(
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
   };
+}
+
+/**
+ * DRAIN_DELAY_MS's default in a pod: endpoints, kube-proxy and ingress
+ * controllers hear of a terminating pod a few seconds after it got SIGTERM,
+ * and keep routing new connections to it until then.
+ */
+export const KUBERNETES_DRAIN_DELAY_MS = 5000;
+
+/**
+ * Whether this process runs in a Kubernetes pod: the kubelet sets
+ * KUBERNETES_SERVICE_HOST in every container. Elsewhere (a laptop, the
+ * tests, `npm run dev`) nothing routes by readiness, and a delay would only
+ * slow every Ctrl-C down.
+ */
+function inKubernetes(env: Env): boolean {
+  return Boolean(env['KUBERNETES_SERVICE_HOST']);
 }
 
 /** Orders per second per client when keys are configured and CLIENT_RATE_LIMIT is not set. */

@@ -26,7 +26,7 @@ try {
 
 const log = createLogger(config.logLevel, { buffered: config.logBuffer });
 if (cluster.isPrimary && (config.instances ?? 1) > 1) {
-  runPrimary(config.instances ?? 1, config.shutdownTimeoutMs, log);
+  runPrimary(config.instances ?? 1, config.drainDelayMs + config.shutdownTimeoutMs, log);
 } else {
   await serve(config);
 }
@@ -64,13 +64,16 @@ async function serve(config: Config): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
+    log.info({ signal, drain_delay_ms: config.drainDelayMs, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
     // The process should end by itself once everything is closed; this is
     // only the backstop for something that refuses to close.
-    setTimeout(() => {
-      log.fatal('shutdown did not finish in time; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 1000).unref();
+    setTimeout(
+      () => {
+        log.fatal('shutdown did not finish in time; exiting');
+        process.exit(1);
+      },
+      config.drainDelayMs + config.shutdownTimeoutMs + 1000,
+    ).unref();
     service.shutdown().then(
       () => {
         log.info('stopped');
@@ -83,6 +86,8 @@ async function serve(config: Config): Promise<void> {
       },
     );
   };
+  // The key files read again (where a file watch hears nothing): keys added or removed without a restart.
+  process.on('SIGHUP', () => service.reloadKeys());
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   if (cluster.isWorker) {

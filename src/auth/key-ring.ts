@@ -31,19 +31,48 @@ export interface KeySource {
 
 export interface ConfiguredKeys {
   readonly clients: ReadonlyArray<{ readonly client: string; readonly key: string }>;
-  readonly adminKey: string | undefined;
+  /** Each accepted as the admin's: several while one replaces another. */
+  readonly adminKeys: readonly string[];
 }
 
 export class KeyRing {
   /** By the hash's hex: the hash, and who it is. */
-  private readonly known = new Map<string, { readonly hash: KeyHash; readonly caller: Caller }>();
+  private known = new Map<string, { readonly hash: KeyHash; readonly caller: Caller }>();
+  private configured: ConfiguredKeys;
 
   constructor(
     configured: ConfiguredKeys,
     private readonly source?: KeySource,
   ) {
-    for (const { client, key } of configured.clients) this.add(hashKey(key), { client, admin: false });
-    if (configured.adminKey !== undefined) this.add(hashKey(configured.adminKey), { client: ADMIN, admin: true });
+    this.configured = configured;
+    this.known = KeyRing.hashed(configured);
+  }
+
+  /**
+   * Accept these configured keys from now on, and no other (a key file
+   * changed). Says what changed by client name, never by key.
+   */
+  replace(configured: ConfiguredKeys): KeyChanges {
+    const before = new Map(this.configured.clients.map(({ client, key }) => [client, key]));
+    const after = new Map(configured.clients.map(({ client, key }) => [client, key]));
+    const changes: KeyChanges = {
+      added: [...after.keys()].filter((client) => !before.has(client)),
+      removed: [...before.keys()].filter((client) => !after.has(client)),
+      rekeyed: [...after].filter(([client, key]) => before.has(client) && before.get(client) !== key).map(([c]) => c),
+      adminKeys: { before: this.configured.adminKeys.length, after: configured.adminKeys.length },
+      adminKeysChanged: this.configured.adminKeys.join(',') !== configured.adminKeys.join(','),
+    };
+    this.configured = configured;
+    this.known = KeyRing.hashed(configured);
+    return changes;
+  }
+
+  private static hashed(configured: ConfiguredKeys): Map<string, { readonly hash: KeyHash; readonly caller: Caller }> {
+    const known = new Map<string, { readonly hash: KeyHash; readonly caller: Caller }>();
+    const add = (hash: KeyHash, caller: Caller): void => void known.set(hash.toString('hex'), { hash, caller });
+    for (const { client, key } of configured.clients) add(hashKey(key), { client, admin: false });
+    for (const key of configured.adminKeys) add(hashKey(key), { client: ADMIN, admin: true });
+    return known;
   }
 
   /** Who `key` is, or undefined for a key nobody was issued. */
@@ -55,8 +84,13 @@ export class KeyRing {
     const client = this.source?.clientOf(hash);
     return client === undefined ? undefined : { client, admin: false };
   }
+}
 
-  private add(hash: KeyHash, caller: Caller): void {
-    this.known.set(hash.toString('hex'), { hash, caller });
-  }
+/** What a reload of the configured keys changed: clients by name, admin keys by count. */
+export interface KeyChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly rekeyed: readonly string[];
+  readonly adminKeys: { readonly before: number; readonly after: number };
+  readonly adminKeysChanged: boolean;
 }

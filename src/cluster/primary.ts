@@ -40,7 +40,7 @@ import { RestartBackoff } from './restart-backoff.js';
 /** What the primary tells an instance: drain and exit. */
 export const SHUTDOWN_MESSAGE = 'order-threads:shutdown';
 
-export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Logger): void {
+export function runPrimary(instances: number, stopWithinMs: number, log: Logger): void {
   const listening = new Set<number>();
   /** performance.now() at each instance's fork, by worker id. */
   const forkedAt = new Map<number, number>();
@@ -71,7 +71,7 @@ export function runPrimary(instances: number, shutdownTimeoutMs: number, log: Lo
       log.fatal('instances did not stop in time; killing them');
       killAll();
       process.exit(1);
-    }, shutdownTimeoutMs + 2000).unref();
+    }, stopWithinMs + 2000).unref();
   };
 
   cluster.on('listening', (worker, address) => {

@@ -7,7 +7,8 @@
  */
 import type { Logger } from 'pino';
 import { ADMIN, OPEN_MODE_CALLER } from '../auth/caller.js';
-import { KeyRing, type KeySource } from '../auth/key-ring.js';
+import { KeyRing } from '../auth/key-ring.js';
+import { reloadKeysOnChange } from './key-reload.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
 import { ClientShares } from '../orders/client-shares.js';
@@ -15,7 +16,6 @@ import { ClientRateLimits } from '../http/client-rate-limits.js';
 import { createClientBook } from './clients.js';
 import type { HealthReport } from '../http/api-schemas.js';
 import { createApp } from '../http/app.js';
-import type { Identify } from '../http/authorization.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
@@ -46,11 +46,13 @@ export interface RunningService {
   readonly url: URL;
   health(): HealthReport;
   /**
-   * Drain and stop: turn new work away, let orders in flight finish (cancel
+   * Drain and stop: say not ready and serve on for DRAIN_DELAY_MS, then turn new work away, let orders in flight finish (cancel
    * them if they would outlive the shutdown deadline), close every
    * connection, then the worker pool.
    */
   shutdown(): Promise<void>;
+  /** Read the key files again (SIGHUP), if keys come from files. */
+  reloadKeys(): void;
 }
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
@@ -131,6 +133,14 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   if (metrics) store.registerMetrics(metrics.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
+  const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
+  const { access } = config;
+  const keyReload =
+    ring && access.mode === 'keys' && access.files
+      ? reloadKeysOnChange({ ...access, files: access.files }, config.host, ring, log)
+      : undefined;
+  /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
+  let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const server: HttpServer = new HttpServer(
     createApp({
@@ -143,6 +153,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       health,
       storeUnavailable: () => store.unavailable(),
       draining: () => server.draining,
+      leaving: () => leaving,
       overConnectionLimit: (socket) => server.isBeyondLimit(socket),
       authenticated: (socket) => server.authenticated(socket),
       log,
@@ -151,7 +162,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       // Served only once listening: it names the address the server listens on.
       openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin, access: config.access.mode })),
       threadEvents,
-      identify: config.access.mode === 'open' ? { open: OPEN_MODE_CALLER } : keyRing(config.access, store.apiKeys()),
+      identify: ring ? { callerOf: (key) => ring.callerOf(key) } : { open: OPEN_MODE_CALLER },
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
@@ -180,6 +191,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     }
     url = await server.listen(config.host, config.port);
   } catch (error) {
+    keyReload?.close();
     await engine.close();
     await store.close();
     throw error;
@@ -187,6 +199,15 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 
   let stopping: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
+    leaving = true;
+    keyReload?.close();
+    if (config.drainDelayMs > 0) {
+      log.info(
+        { drain_delay_ms: config.drainDelayMs },
+        'not ready: serving on while the load balancer stops routing here',
+      );
+      await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+    }
     const deadline = performance.now() + config.shutdownTimeoutMs;
     // From here on no new run is admitted, whenever its body finishes arriving.
     server.startDraining();
@@ -215,6 +236,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url,
     health,
     shutdown: () => (stopping ??= shutdown()),
+    reloadKeys: () => keyReload?.reload('SIGHUP'),
   };
 }
 
@@ -226,12 +248,6 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 function rateLimiter(config: Config, log: Logger): ClientRateLimits {
   const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';
   return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log);
-}
-
-/** Who each key is: those configured (API_KEYS, ADMIN_KEY), and those the store keeps, if any. */
-function keyRing(access: Extract<Config['access'], { mode: 'keys' }>, issued: KeySource | undefined): Identify {
-  const ring = new KeyRing(access, issued);
-  return { callerOf: (key) => ring.callerOf(key) };
 }
 
 async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {

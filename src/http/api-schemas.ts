@@ -220,5 +220,13 @@ export type OrderResponse = z.infer<typeof orderResponseSchema>;
 export type OrderStatusJson = z.infer<typeof orderStatusSchema>;
 export type HealthReport = Omit<z.infer<typeof healthReportSchema>, 'status'>;
 export type Readiness = z.infer<typeof readinessSchema>;
+
+export const versionSchema = z
+  .object({
+    version: z.string().meta({ description: "package.json's version." }),
+    commit: z.string().nullable().meta({ description: 'The commit built (BUILD_COMMIT), or null when not known.' }),
+    node: z.string().meta({ description: 'The Node version the server runs on.' }),
+  })
+  .meta({ id: 'Version' });
 export type BreakerJson = z.infer<typeof breakerSchema>;
 export type DependencyStateJson = z.infer<typeof dependencyStateSchema>;

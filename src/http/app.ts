@@ -7,6 +7,7 @@
  * body-reading failures into their kinds. It knows orders only through
  * `OrderDesk`.
  */
+import { buildInfo } from '../version.js';
 import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
@@ -42,6 +43,11 @@ export interface AppDependencies {
   /** Whether the order records have no room for a new order. */
   readonly recordsFull: () => boolean;
   readonly draining: () => boolean;
+  /**
+   * Whether /readyz says `draining` though orders are still served: from SIGTERM for DRAIN_DELAY_MS, while the load
+   * balancer stops sending here. Without: only while draining.
+   */
+  readonly leaving?: () => boolean;
   /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
   readonly overConnectionLimit: (socket: Socket) => boolean;
   /** Told of each connection on which a caller was identified (src/http/server.ts: the unauthenticated budget). */
@@ -77,6 +83,7 @@ export function createApp({
   storeUnavailable = () => false,
   recordsFull,
   draining,
+  leaving = () => false,
   overConnectionLimit,
   authenticated,
   log,
@@ -161,8 +168,14 @@ export function createApp({
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
-  app.get('/readyz', readinessRoute({ capacity, draining, storeUnavailable, recordsFull }, responder));
+  app.get(
+    '/readyz',
+    readinessRoute({ capacity, draining: () => leaving() || draining(), storeUnavailable, recordsFull }, responder),
+  );
   app.all('/readyz', methodNotAllowed('GET, HEAD'));
+  const build = buildInfo();
+  app.get('/version', (_req, res) => responder.json(res, 200, build));
+  app.all('/version', methodNotAllowed('GET, HEAD'));
   app.get('/threads', may.admin, (req, res) => {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');

@@ -17,6 +17,7 @@ import {
   orderResponseSchema,
   orderStatusSchema,
   readinessSchema,
+  versionSchema,
 } from './api-schemas.js';
 import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
@@ -237,6 +238,16 @@ function buildDocument(access: DocumentedAccess): Document {
     'The server is draining, shedding orders, or (with DATABASE_URL) cannot reach Postgres or holds no lease.',
   );
 
+  registry.registerPath({
+    method: 'get',
+    path: '/version',
+    summary: 'What build this is: its version, commit when known, and Node version. Needs no key.',
+    responses: {
+      200: { description: 'OK.', content: json(versionSchema) },
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
   registry.registerPath({
     method: 'get',
     path: '/metrics',

@@ -5,6 +5,7 @@
  * recorded inside the threads: every figure here comes from the main thread
  * or from the shared memory the threads write to.
  */
+import { buildInfo } from '../version.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LedgerCounts } from '../ledger/payment-ledger.js';
 import type { StepOutcome } from '../pipeline/steps.js';
@@ -208,6 +209,13 @@ export class ServiceMetrics implements OrderObserver {
       return this.poolSummaries;
     };
     collectDefaultMetrics({ register: this.registry });
+    const build = buildInfo();
+    new Gauge({
+      name: 'build_info',
+      help: 'Always 1; its labels say what build runs: version, commit (empty when not known) and Node version.',
+      labelNames: ['version', 'commit', 'node'],
+      registers,
+    }).set({ version: build.version, commit: build.commit ?? '', node: build.node }, 1);
     this.orders = new Counter({
       name: 'orders_total',
       help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).',

@@ -80,6 +80,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What build this is: its version, commit when known, and Node version. Needs no key. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK. */
+                200: {
+                    headers: {
+                        "X-Request-Id": components["headers"]["X-Request-Id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Version"];
+                    };
+                };
+                /** @description Only GET and HEAD. */
+                405: {
+                    headers: {
+                        "X-Request-Id": components["headers"]["X-Request-Id"];
+                        /** @description The methods the path accepts. */
+                        Allow?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+                421: {
+                    headers: {
+                        "X-Request-Id": components["headers"]["X-Request-Id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** Headers only: What build this is: its version, commit when known, and Node version. Needs no key. */
+        head: operations["undefinedHead"];
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -388,6 +450,14 @@ export interface components {
             status: "ready" | "draining" | "shedding" | "store_unavailable";
             orders_in_flight: number;
             max_inflight: number;
+        };
+        Version: {
+            /** @description package.json's version. */
+            version: string;
+            /** @description The commit built (BUILD_COMMIT), or null when not known. */
+            commit: string | null;
+            /** @description The Node version the server runs on. */
+            node: string;
         };
         Dependencies: {
             dependencies: components["schemas"]["DependencyState"][];
@@ -930,6 +1000,43 @@ export interface operations {
             };
             /** @description The server is draining, shedding orders, or (with DATABASE_URL) cannot reach Postgres or holds no lease. */
             503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    undefinedHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only GET and HEAD. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;

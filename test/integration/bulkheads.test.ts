@@ -33,7 +33,7 @@ const KEYS: Config['access'] = {
     { client: 'acme', key: ACME },
     { client: 'globex', key: GLOBEX },
   ],
-  adminKey: ADMIN,
+  adminKeys: [ADMIN],
 };
 const THREADS = 2;
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };

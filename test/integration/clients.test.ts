@@ -35,7 +35,7 @@ beforeAll(async () => {
           { client: 'acme', key: ACME },
           { client: 'globex', key: GLOBEX },
         ],
-        adminKey: ADMIN,
+        adminKeys: [ADMIN],
       },
     },
   });

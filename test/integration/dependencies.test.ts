@@ -338,7 +338,7 @@ describe('the outage switch', () => {
     svc = await startTestService({
       config: {
         threads: THREADS,
-        access: { mode: 'keys', clients: [{ client: 'acme', key: CLIENT }], adminKey: ADMIN },
+        access: { mode: 'keys', clients: [{ client: 'acme', key: CLIENT }], adminKeys: [ADMIN] },
       },
     });
   });

@@ -44,7 +44,7 @@ beforeAll(async () => {
   keyed = await startTestService({
     config: {
       threads: THREADS,
-      access: { mode: 'keys', clients: [{ client: 'habits', key: CLIENT_KEY }], adminKey: ADMIN_KEY },
+      access: { mode: 'keys', clients: [{ client: 'habits', key: CLIENT_KEY }], adminKeys: [ADMIN_KEY] },
       clientRateLimit: 1,
     },
   });

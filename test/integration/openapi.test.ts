@@ -177,7 +177,7 @@ describe('real responses', () => {
     for (const answer of await Promise.all(full)) expectDocumented('POST', '/order', answer);
   });
 
-  it('of the probes, /metrics and /openapi.json', async () => {
+  it('of the probes, /version, /metrics and /openapi.json', async () => {
     const { headers } = await get(svc, '/openapi.json');
     expectDocumented(
       'GET',
@@ -188,7 +188,7 @@ describe('real responses', () => {
         headers: { 'if-none-match': String(headers['etag']) },
       }),
     );
-    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) {
+    for (const path of ['/healthz', '/readyz', '/version', '/metrics', '/openapi.json']) {
       expectDocumented('GET', path, await get(svc, path));
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
     }
@@ -292,7 +292,7 @@ describe('real responses', () => {
         access: {
           mode: 'keys',
           clients: [{ client: 'openapi', key: CLIENT_KEY }],
-          adminKey: 'openapi_admin_0123456789abcdefghijklmnopq',
+          adminKeys: ['openapi_admin_0123456789abcdefghijklmnopq'],
         },
         clientRateLimit: 1,
       },
@@ -300,6 +300,11 @@ describe('real responses', () => {
     try {
       const asClient = { authorization: `Bearer ${CLIENT_KEY}` };
       const elsewhere = { host: 'attacker.example' };
+      expectDocumented(
+        'GET',
+        '/version',
+        await rawRequest(keyed.url, { method: 'GET', path: '/version', headers: elsewhere }),
+      );
       expectDocumented(
         'POST',
         '/order',

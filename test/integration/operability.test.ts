@@ -2,6 +2,7 @@
  * What an operator sees and relies on: metrics that move exactly as the
  * orders do, request ids in every log line, load shedding, readiness.
  */
+import { SERVICE_VERSION } from '../../src/version.js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../../src/auth/caller.js';
@@ -125,6 +126,22 @@ describe('GET /metrics', () => {
   it('is not served with METRICS=off', async () => {
     const service = await start({ metrics: false });
     expect((await fetch(new URL('/metrics', service.url))).status).toBe(404);
+  });
+});
+
+describe('what build this is', () => {
+  it('GET /version says the version, the commit when known and the Node version, and build_info carries them', async () => {
+    const service = await start();
+    const response = await fetch(new URL('/version', service.url));
+    expect(response.status).toBe(200);
+    const expected = {
+      version: SERVICE_VERSION,
+      commit: process.env['BUILD_COMMIT'] || null,
+      node: process.versions.node,
+    };
+    expect(await response.json()).toEqual(expected);
+    const samples = await scrape(service);
+    expect(samples.get(sampleKey('build_info', { ...expected, commit: expected.commit ?? '' }))).toBe(1);
   });
 });
 

@@ -84,7 +84,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
     const url = await freshDatabase(server!);
     const config = {
       durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
-      access: { mode: 'keys' as const, clients: [], adminKey: ADMIN },
+      access: { mode: 'keys' as const, clients: [], adminKeys: [ADMIN] },
     };
     const [a, b] = [await startTestService({ config }), await startTestService({ config })];
     try {

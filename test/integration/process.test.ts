@@ -8,7 +8,9 @@ import { connect } from 'node:net';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { rawRequest } from '../support/http.js';
@@ -114,6 +116,56 @@ describe('start-up', () => {
     expect(
       (await rawRequest(new URL(`http://127.0.0.1:${server.url.port}`), { method: 'GET', path: '/healthz' })).status,
     ).toBe(200);
+  });
+
+  it('takes its keys from files: each of two admin keys works, a client key orders; a changed file is read without a restart; no key is logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-'));
+    const [adminA, adminB] = ['file_admin_a_0123456789abcdefghijklmnop', 'file_admin_b_0123456789abcdefghijklmnop'];
+    const acme = 'file_acme_0123456789abcdefghijklmnopqrs';
+    writeFileSync(join(dir, 'api-keys'), `acme:${acme}\n`);
+    writeFileSync(join(dir, 'admin-keys'), `# the old one goes once every caller has the new\n${adminA}\n${adminB}\n`);
+    server = await startServerProcess({
+      API_KEYS_FILE: join(dir, 'api-keys'),
+      ADMIN_KEY_FILE: join(dir, 'admin-keys'),
+      LOG_LEVEL: 'debug',
+    });
+    const asAdmin = (key: string): Promise<number> =>
+      rawRequest(server!.url, {
+        method: 'GET',
+        path: '/admin/dependencies',
+        headers: { authorization: `Bearer ${key}` },
+      }).then((answer) => answer.status);
+    expect(await asAdmin(adminA)).toBe(200);
+    expect(await asAdmin(adminB)).toBe(200);
+    expect(await asAdmin(acme)).toBe(403);
+    const order = (headers: Record<string, string>): Promise<number> =>
+      rawRequest(server!.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(orderBody()) }).then(
+        (answer) => answer.status,
+      );
+    expect(await order({ authorization: `Bearer ${acme}` })).toBe(200);
+    expect(await order({})).toBe(401);
+
+    // Rotated without a restart: a new admin key added, the old one and a client removed — each within a second.
+    const adminC = 'file_admin_c_0123456789abcdefghijklmnop';
+    const changed = performance.now();
+    writeFileSync(join(dir, 'admin-keys'), `${adminB}\n${adminC}\n`);
+    writeFileSync(join(dir, 'api-keys'), '# nobody for now\n');
+    await eventually(
+      async () => [await asAdmin(adminA), await asAdmin(adminC), await order({ authorization: `Bearer ${acme}` })],
+      (statuses) => statuses.join() === '401,200,401',
+      { within: 3000 },
+    );
+    expect(performance.now() - changed).toBeLessThan(1000);
+    expect(await asAdmin(adminB)).toBe(200);
+    const audit = await eventually(
+      async () => server!.stdout.find((line) => line.includes('"audit":"keys_reloaded"')),
+      (line) => line !== undefined,
+      { within: 3000 },
+    );
+    expect(JSON.parse(audit!)).toMatchObject({ removed: ['acme'], adminKeysChanged: true });
+    server.child.kill('SIGTERM');
+    await server.exited;
+    expect(server.stdout.join('\n')).not.toMatch(/file_(admin|acme)_/);
   });
 
   it('warns, at start, that FAULT_INJECTION is on', async () => {
@@ -380,6 +432,57 @@ describe('SIGTERM', () => {
     expect(server.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
     await expect(rawRequest(server.url, { path: '/healthz', method: 'GET' })).rejects.toThrow();
     agent.destroy();
+  });
+
+  it('with DRAIN_DELAY_MS, says not ready at once but serves every order sent for that long, then drains and exits 0', async () => {
+    server = await startServerProcess({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '5000' });
+    const { url } = server;
+    const agent = new Agent({ keepAlive: true });
+    // A new order each time (its own order_id), not a replay of one already answered.
+    const order = (): string => JSON.stringify(orderBody({ delay_ms: { payment: 20, vendor: 20, courier: 20 } }));
+    // As a load balancer's endpoints do, the load goes on for a while after the signal: 1.5 s of the 2.
+    let sendUntil = Infinity;
+    const outcomes: Array<{ status: number | string; at: number }> = [];
+    const sender = async (): Promise<void> => {
+      while (performance.now() < sendUntil) {
+        const answer = await rawRequest(url, { headers: JSON_TYPE, body: order(), agent }).catch(
+          (error: NodeJS.ErrnoException) => ({ status: error.code ?? String(error) }),
+        );
+        outcomes.push({ status: answer.status, at: performance.now() });
+      }
+    };
+    const load = Promise.all(Array.from({ length: 6 }, sender));
+    await eventually(
+      async () => outcomes.length,
+      (served) => served >= 20,
+    );
+    const signaled = performance.now();
+    sendUntil = signaled + 1500;
+    server.child.kill('SIGTERM');
+    const probe = (path: string): Promise<number> =>
+      rawRequest(url, { method: 'GET', path, agent: new Agent() }).then((answer) => answer.status);
+    await eventually(
+      () => probe('/readyz'),
+      (status) => status === 503,
+    );
+    const unready = performance.now() - signaled;
+    // Liveness holds while the orders are still served: a kubelet must not restart a pod that is leaving.
+    expect(await probe('/healthz')).toBe(200);
+    await load;
+    const { code, at } = await server.exited;
+    agent.destroy();
+    const afterSignal = outcomes.filter((outcome) => outcome.at > signaled);
+    console.log(
+      `readiness 503 ${unready.toFixed(0)} ms after SIGTERM; ${outcomes.length} orders, ${afterSignal.length} answered after it; exit ${(at - signaled).toFixed(0)} ms after it`,
+    );
+    expect(unready).toBeLessThan(1000);
+    expect(outcomes.filter((outcome) => outcome.status !== 200)).toEqual([]);
+    // Still served a second after the signal, when the drain of old would long have refused them.
+    expect(afterSignal.some((outcome) => outcome.at > signaled + 1000)).toBe(true);
+    expect(code).toBe(0);
+    expect(at - signaled).toBeGreaterThanOrEqual(2000);
+    expect(at - signaled).toBeLessThan(2000 + 3000);
+    expect(server.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
   });
 
   it('is not held open by idle keep-alive connections', async () => {

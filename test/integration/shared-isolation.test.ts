@@ -30,7 +30,7 @@ const KEYS: Config['access'] = {
     { client: 'acme', key: ACME },
     { client: 'globex', key: GLOBEX },
   ],
-  adminKey: ADMIN,
+  adminKeys: [ADMIN],
 };
 const THREADS = 2;
 

@@ -74,7 +74,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   });
   const orderUrl = new URL('/order', service.url);
   const access = options.config?.access ?? TEST_CONFIG.access;
-  const defaultKey = access.mode === 'keys' ? access.adminKey : undefined;
+  const defaultKey = access.mode === 'keys' ? access.adminKeys[0] : undefined;
   const svc: TestService = {
     url: service.url,
     service,

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
 
@@ -40,6 +43,64 @@ describe('connection limits', () => {
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 5000,
     });
+  });
+});
+
+describe('secrets from files', () => {
+  const machine = { openFileLimit: 20_000 };
+  const ADMIN_A = 'admin_a_0123456789abcdefghijklmnopqrstuv';
+  const ADMIN_B = 'admin_b_0123456789abcdefghijklmnopqrstuv';
+  const ACME = 'acme_key_0123456789abcdefghijklmnopqrstu';
+  const fileOf = (text: string): string => {
+    const path = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'secret');
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('are read instead of the variables: keys one a line (comments and blank lines skipped), several admin keys each accepted, the URL trimmed', () => {
+    const config = loadConfig(
+      {
+        THREADS: '2',
+        API_KEYS_FILE: fileOf(`# clients\nacme:${ACME}\n\n`),
+        ADMIN_KEY_FILE: fileOf(`${ADMIN_A}\n${ADMIN_B}\n`),
+        DATABASE_URL_FILE: fileOf('postgres://app:secret@db:5432/orders\n'),
+      },
+      machine,
+    );
+    expect(config.access).toMatchObject({
+      mode: 'keys',
+      clients: [{ client: 'acme', key: ACME }],
+      adminKeys: [ADMIN_A, ADMIN_B],
+    });
+    expect(config.durable?.databaseUrl).toBe('postgres://app:secret@db:5432/orders');
+  });
+
+  it('refuse a variable and its file both set, and an unreadable file, never showing what a file holds', () => {
+    expect(() => loadConfig({ THREADS: '2', ADMIN_KEY: ADMIN_A, ADMIN_KEY_FILE: fileOf(ADMIN_B) }, machine)).toThrow(
+      /^ADMIN_KEY and ADMIN_KEY_FILE are both set: set one$/,
+    );
+    expect(() => loadConfig({ THREADS: '2', API_KEYS_FILE: '/nonexistent/keys' }, machine)).toThrow(
+      /^API_KEYS_FILE cannot be read \(ENOENT\), got "\/nonexistent\/keys"$/,
+    );
+    const refused = (): unknown =>
+      loadConfig({ THREADS: '2', ADMIN_KEY_FILE: fileOf(`${ADMIN_A}\nshort-secret\n`) }, machine);
+    expect(refused).toThrow(/^ADMIN_KEY entry 2 must be at least 32 characters/);
+    expect(refused).not.toThrow(/short-secret/);
+  });
+});
+
+describe('the drain delay', () => {
+  const machine = { openFileLimit: 20_000 };
+  it('is none outside Kubernetes, 5 s in a pod (the kubelet sets KUBERNETES_SERVICE_HOST), and as set', () => {
+    expect(loadConfig({ THREADS: '2' }, machine).drainDelayMs).toBe(0);
+    expect(loadConfig({ THREADS: '2', KUBERNETES_SERVICE_HOST: '10.96.0.1' }, machine).drainDelayMs).toBe(5000);
+    expect(
+      loadConfig({ THREADS: '2', KUBERNETES_SERVICE_HOST: '10.96.0.1', DRAIN_DELAY_MS: '0' }, machine).drainDelayMs,
+    ).toBe(0);
+    expect(loadConfig({ THREADS: '2', DRAIN_DELAY_MS: '2000' }, machine).drainDelayMs).toBe(2000);
+    expect(() => loadConfig({ THREADS: '2', DRAIN_DELAY_MS: '2s' }, machine)).toThrow(
+      /DRAIN_DELAY_MS must be an integer from 0 to 600000/,
+    );
   });
 });
 
@@ -176,7 +237,7 @@ describe('who may call', () => {
         { client: 'acme', key: ACME },
         { client: 'globex', key: ACME.replace('acme', 'glob') },
       ],
-      adminKey: ADMIN,
+      adminKeys: [ADMIN],
     });
   });
 

@@ -1,0 +1,38 @@
+# The service's image. Not built on the machines this project is developed on
+# (Docker cannot run there); what the final stage holds is `npm ci
+# --omit=dev`, dist/, web/ (the /threads page's HTML and CSS) and package.json.
+#
+# Node: the project pins Node 26.10.0 twice — package.json's `engines`, which
+# the server checks at start (src/runtime.ts), and the npm `node` package,
+# which puts that same Node in node_modules/.bin so that every npm script runs
+# on it whatever Node the machine has. The image brings its own Node, pinned
+# here to the same version: keep the tag, .nvmrc and the `node` package in
+# step. The final stage starts the image's node directly and never runs an npm
+# script, so it deletes the `node` package's binary (about 100 MB) after
+# installing.
+
+# Build: every dependency, dev ones included (TypeScript), and the compiled output.
+FROM node:26.10.0-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY . .
+RUN npm run build
+
+# Run: production dependencies only, the built output, no compiler, no sources.
+FROM node:26.10.0-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev \
+  && rm -rf node_modules/node node_modules/.bin/node node_modules/node-linux-* \
+  && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/web ./web
+# Nothing is written under /app at run time: the root filesystem may be read-only.
+USER node
+# Reachable from outside the container; with no keys set this needs ALLOW_ANONYMOUS=on (exit 78 otherwise, on purpose).
+ENV HOST=0.0.0.0
+EXPOSE 8080
+# Exec form, node itself as PID 1: SIGTERM reaches the server, which drains (DRAIN_DELAY_MS, then SHUTDOWN_TIMEOUT_MS).
+CMD ["node", "dist/src/main.js"]
