@@ -241,6 +241,9 @@ function buildDocument(access: DocumentedAccess): Document {
   registry.registerPath({
     method: 'get',
     path: '/version',
+    operationId: 'getVersion',
+    tags: ['meta'],
+    security: [],
     summary: 'What build this is: its version, commit when known, and Node version. Needs no key.',
     responses: {
       200: { description: 'OK.', content: json(versionSchema) },

@@ -88,57 +88,13 @@ export interface paths {
             cookie?: never;
         };
         /** What build this is: its version, commit when known, and Node version. Needs no key. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OK. */
-                200: {
-                    headers: {
-                        "X-Request-Id": components["headers"]["X-Request-Id"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Version"];
-                    };
-                };
-                /** @description Only GET and HEAD. */
-                405: {
-                    headers: {
-                        "X-Request-Id": components["headers"]["X-Request-Id"];
-                        /** @description The methods the path accepts. */
-                        Allow?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
-                421: {
-                    headers: {
-                        "X-Request-Id": components["headers"]["X-Request-Id"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getVersion"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         /** Headers only: What build this is: its version, commit when known, and Node version. Needs no key. */
-        head: operations["undefinedHead"];
+        head: operations["getVersionHead"];
         patch?: never;
         trace?: never;
     };
@@ -1008,7 +964,52 @@ export interface operations {
             };
         };
     };
-    undefinedHead: {
+    getVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description Only GET and HEAD. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getVersionHead: {
         parameters: {
             query?: never;
             header?: never;
