@@ -133,7 +133,7 @@ export function createApp({
     // The probes need no key: a prober's connection is as good as an authenticated one.
     if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
-    // turned away (the health checks still answer, with 503).
+    // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (overConnectionLimit(req.socket) && !probe) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });

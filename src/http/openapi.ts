@@ -208,7 +208,8 @@ function buildDocument(access: DocumentedAccess): Document {
     },
   });
 
-  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable: string) => {
+  /** `unavailable`: when it answers 503; liveness never does (a draining process is alive). */
+  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable?: string) => {
     registry.registerPath({
       method: 'get',
       path,
@@ -219,16 +220,15 @@ function buildDocument(access: DocumentedAccess): Document {
       responses: {
         200: { description: 'OK.', content: json(schema) },
         405: error('Only GET and HEAD.', ALLOW),
-        503: { description: unavailable, content: json(schema) },
+        ...(unavailable ? { 503: { description: unavailable, content: json(schema) } } : {}),
       },
     });
   };
   probe(
     'getHealth',
     '/healthz',
-    'Liveness: what is running right now, read from the shared memory the worker threads write to.',
+    'Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted.',
     healthReportSchema,
-    'The server is draining.',
   );
   probe(
     'getReadiness',

@@ -51,13 +51,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: what is running right now, read from the shared memory the worker threads write to. Public, whatever the Host header says (a load balancer probes by address). */
+        /** Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted. Public, whatever the Host header says (a load balancer probes by address). */
         get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** Headers only: Liveness: what is running right now, read from the shared memory the worker threads write to. Public, whatever the Host header says (a load balancer probes by address). */
+        /** Headers only: Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted. Public, whatever the Host header says (a load balancer probes by address). */
         head: operations["getHealthHead"];
         patch?: never;
         trace?: never;
@@ -834,16 +834,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is draining. */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
         };
     };
     getHealthHead: {
@@ -869,14 +859,6 @@ export interface operations {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     /** @description The methods the path accepts. */
                     Allow?: string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The server is draining. */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;

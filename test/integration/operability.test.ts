@@ -18,6 +18,7 @@ import { captureLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { startTestService, type TestService, type TestServiceOptions } from '../support/service.js';
+import { converse, parseReply } from '../support/raw-socket.js';
 import { eventually } from '../support/wait.js';
 
 let svc: TestService | undefined;
@@ -232,6 +233,33 @@ describe('request ids and logs', () => {
       kind: 'internal',
       status: 500,
     });
+  });
+});
+
+describe('liveness while draining', () => {
+  it('/healthz stays 200 (status draining) through the drain, while /readyz is 503: a kubelet must not restart a pod that finishes its orders', async () => {
+    const service = await start();
+    // Opened before the drain: the listener closes when it begins, but connections already open are still answered.
+    const [live, ready] = await Promise.all([converse(service.url), converse(service.url)]);
+    const order = service.order(orderBody({ delay_ms: { payment: 500, vendor: 0, courier: 0 } }));
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 1,
+    );
+    const stopped = service.shutdown();
+    const probe = async (conversation: typeof live, path: string): Promise<ReturnType<typeof parseReply>> => {
+      await conversation.send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await conversation.ended;
+      return parseReply(conversation.reply());
+    };
+    const [liveness, readiness] = await Promise.all([probe(live, '/healthz'), probe(ready, '/readyz')]);
+    expect(liveness.status).toBe(200);
+    expect(JSON.parse(liveness.body)).toMatchObject({ status: 'draining', orders_in_flight: 1 });
+    expect(readiness.status).toBe(503);
+    expect(JSON.parse(readiness.body)).toMatchObject({ status: 'draining' });
+    expect((await order).status).toBe(200);
+    await stopped;
+    svc = undefined;
   });
 });
 
