@@ -29,8 +29,13 @@ RUN npm ci --omit=dev \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web
-# Nothing is written under /app at run time: the root filesystem may be read-only.
-USER node
+# What GET /version and build_info say of the commit: docker build --build-arg BUILD_COMMIT=$(git rev-parse HEAD) .
+ARG BUILD_COMMIT=
+ENV BUILD_COMMIT=$BUILD_COMMIT
+# Nothing is written under /app at run time: the root filesystem may be read-only
+# (deploy/ mounts an emptyDir on /tmp). The image's `node` user, by number, so
+# that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 1000:1000
 # Reachable from outside the container; with no keys set this needs ALLOW_ANONYMOUS=on (exit 78 otherwise, on purpose).
 ENV HOST=0.0.0.0
 EXPOSE 8080
