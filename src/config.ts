@@ -10,9 +10,9 @@ import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
 import { everyStep, STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
+import { LOG_LEVELS, type LogLevel } from './shared-memory/log-level.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export interface Config {
   readonly host: string;

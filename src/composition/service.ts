@@ -166,6 +166,13 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
+      logLevel: {
+        current: () => engine.logLevel.level,
+        change: (level) => {
+          engine.logLevel.level = level;
+          log.level = level;
+        },
+      },
       clientShares: shares,
       ...(anyClientRateLimit(config)
         ? {
