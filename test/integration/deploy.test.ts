@@ -23,6 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, type Config } from '../../src/config.js';
 import { pathOf, projectFile } from '../../src/paths.js';
+import { SERVICE_VERSION } from '../../src/version.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
@@ -103,6 +104,7 @@ interface Probe {
 }
 interface Container {
   name: string;
+  image: string;
   env?: EnvVar[];
   ports?: Array<{ name?: string; containerPort: number }>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -229,6 +231,8 @@ describe(`the Kubernetes manifests${kubectl.note}`, () => {
     expect(pod.containers).toHaveLength(1);
     const c = container!;
     const replicas = (deployment.spec as { replicas: number }).replicas;
+    // The image of this version (an operator's overlay names the registry).
+    expect(c.image).toBe(`order-threads:${SERVICE_VERSION}`);
     expect(replicas).toBe(overlay === 'overlays/in-memory' ? 1 : 3);
 
     // Probes: readiness /readyz, liveness /healthz, a startup probe (that these routes answer: below).
