@@ -26,13 +26,23 @@ export const hashKey = (key: string): KeyHash => createHash('sha256').update(key
  * What names a key in a log line: the first 48 bits of its SHA-256. It tells keys apart (which admin key acted, which
  * was added or removed) and says nothing a guess could use: a key has at least 192 random bits.
  */
-export const keyFingerprint = (key: string): string => `sha256:${hashKey(key).toString('hex').slice(0, 12)}`;
+export const keyFingerprint = (key: string): string => fingerprintOfHash(hashKey(key));
+/** The same, from the key's hash (all Postgres keeps of a key). */
+export const fingerprintOfHash = (hash: KeyHash): string => `sha256:${hash.toString('hex').slice(0, 12)}`;
 
 /** Keys issued elsewhere (Postgres): who a key's hash belongs to, or undefined if nobody (revoked, or never issued). */
 export interface KeySource {
   clientOf(hash: KeyHash): string | undefined;
   /** Live keys it knows. */
   readonly size: number;
+  /** Told of keys issued and revoked after the first read, each by its client and fingerprint (the audit line). */
+  onChange?(listener: (change: IssuedKeysChange) => void): void;
+}
+
+/** Keys issued or revoked, each named by its client and fingerprint, never the key. */
+export interface IssuedKeysChange {
+  readonly issued: ReadonlyArray<{ readonly client: string; readonly key: string }>;
+  readonly revoked: ReadonlyArray<{ readonly client: string; readonly key: string }>;
 }
 
 export interface ConfiguredKeys {
