@@ -79,6 +79,23 @@ function render(overlay: string, components: readonly string[] = []): Manifest[]
   }
 }
 
+/**
+ * The TypeScript type of each kind (kubernetes-models' own): the schemas above let a field they do not know through
+ * (Kubernetes' OpenAPI does not close its objects), but an object literal of one of these types may hold no other.
+ */
+const TYPES: Record<string, { readonly from: string; readonly type: string }> = {
+  'apps/v1 Deployment': { from: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
+  'v1 Service': { from: 'kubernetes-models/v1/Service', type: 'IService' },
+  'policy/v1 PodDisruptionBudget': {
+    from: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    type: 'IPodDisruptionBudget',
+  },
+  'monitoring.coreos.com/v1 ServiceMonitor': {
+    from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+    type: 'IServiceMonitor',
+  },
+};
+
 /** The schema of each kind deploy/ may hold: a kind without one is an error, not a pass. */
 const SCHEMAS: Record<string, (manifest: Manifest) => { validate(): void }> = {
   'apps/v1 Deployment': (manifest) => new Deployment(manifest as never),
@@ -222,6 +239,48 @@ describe(`the Kubernetes manifests${kubectl.note}`, () => {
       expect(() => schema!(manifest).validate(), `${manifest.kind} ${manifest.metadata.name}`).not.toThrow();
     }
   });
+
+  kubectl.run(
+    'holds no field Kubernetes does not know (a misspelt one would be dropped by the API server, unseen)',
+    { timeout: 60_000 },
+    () => {
+      const rendered = [
+        ...OVERLAYS.map((overlay) => render(overlay)),
+        ...COMPONENTS.map((component) => render('overlays/durable', [component])),
+      ].flat();
+      const kinds = [...new Set(rendered.map((manifest) => `${manifest.apiVersion} ${manifest.kind}`))];
+      const imports = kinds.map((kind) => {
+        const { from, type } = TYPES[kind] ?? { from: '', type: '' };
+        expect(from, `a type for ${kind}`).not.toBe('');
+        return `import type { ${type} } from '${from}';`;
+      });
+      const literals = rendered.map(
+        (manifest, i) =>
+          `export const m${i}: ${TYPES[`${manifest.apiVersion} ${manifest.kind}`]!.type} = ${JSON.stringify(manifest)};`,
+      );
+      // Inside the project, for the types to resolve from its node_modules.
+      const scratchRoot = pathOf(projectFile('.scratch/'));
+      mkdirSync(scratchRoot, { recursive: true });
+      const folder = mkdtempSync(join(scratchRoot, 'deploy-types-'));
+      try {
+        const file = join(folder, 'manifests.ts');
+        writeFileSync(file, [...imports, ...literals].join('\n'));
+        const tsc = spawnSync(
+          process.execPath,
+          [
+            pathOf(projectFile('node_modules/typescript/bin/tsc')),
+            ...['--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022'],
+            ...['--module', 'nodenext', '--moduleResolution', 'nodenext', file],
+          ],
+          { encoding: 'utf8' },
+        );
+        expect(tsc.stdout + tsc.stderr).toBe('');
+        expect(tsc.status).toBe(0);
+      } finally {
+        rmSync(folder, { recursive: true });
+      }
+    },
+  );
 
   kubectl.run.each(OVERLAYS)('%s keeps the rules a pod of this service needs', (overlay) => {
     const manifests = render(overlay);
