@@ -18,9 +18,10 @@ import { dirname, join, relative } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { PROMETHEUS_RULE, prometheusRule } from '../../scripts/prometheus-rule.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { pathOf, projectFile } from '../../src/paths.js';
 import { SERVICE_VERSION } from '../../src/version.js';
@@ -94,6 +95,10 @@ const TYPES: Record<string, { readonly from: string; readonly type: string }> = 
     from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
     type: 'IServiceMonitor',
   },
+  'monitoring.coreos.com/v1 PrometheusRule': {
+    from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+    type: 'IPrometheusRule',
+  },
 };
 
 /** The schema of each kind deploy/ may hold: a kind without one is an error, not a pass. */
@@ -102,6 +107,7 @@ const SCHEMAS: Record<string, (manifest: Manifest) => { validate(): void }> = {
   'v1 Service': (manifest) => new Service(manifest),
   'policy/v1 PodDisruptionBudget': (manifest) => new PodDisruptionBudget(manifest),
   'monitoring.coreos.com/v1 ServiceMonitor': (manifest) => new ServiceMonitor(manifest as never),
+  'monitoring.coreos.com/v1 PrometheusRule': (manifest) => new PrometheusRule(manifest),
 };
 
 interface EnvVar {
@@ -455,6 +461,12 @@ describe(`the alerting rules${promtool.note}`, () => {
     },
     120_000,
   );
+
+  it("are the Prometheus Operator's PrometheusRule too, as `npm run deploy:rules` writes it", () => {
+    expect(readFileSync(PROMETHEUS_RULE, 'utf8'), 'run npm run deploy:rules').toBe(
+      prometheusRule(readFileSync(RULES, 'utf8')),
+    );
+  });
 
   it('each alert has a runbook section in docs/runbooks.md', () => {
     const runbooks = readFileSync(pathOf(projectFile('docs/runbooks.md')), 'utf8');

@@ -278,6 +278,8 @@ describe('load shedding', () => {
       orders_in_flight: 3,
       max_inflight: 3,
     });
+    // Liveness is not load: a pod that sheds is alive, and a restart would only lose its orders.
+    expect((await fetch(new URL('/healthz', service.url))).status).toBe(200);
 
     const started = performance.now();
     const response = await fetch(new URL('/order', service.url), {
