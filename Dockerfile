@@ -8,8 +8,9 @@
 # on it whatever Node the machine has. The image brings its own Node, pinned
 # here to the same version: keep the tag, .nvmrc and the `node` package in
 # step. The final stage starts the image's node directly and never runs an npm
-# script, so it deletes the `node` package's binary (about 100 MB) after
-# installing.
+# script: it installs without install scripts (the `node` package's is the
+# only one among the production dependencies, and fetches that binary, about
+# 100 MB) and deletes what is left of the package.
 
 # Build: every dependency, dev ones included (TypeScript), and the compiled output.
 FROM node:26.10.0-bookworm-slim AS build
@@ -24,7 +25,7 @@ FROM node:26.10.0-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev \
+RUN npm ci --omit=dev --ignore-scripts \
   && rm -rf node_modules/node node_modules/.bin/node node_modules/node-linux-* \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
