@@ -420,6 +420,8 @@ describe(`the Kubernetes manifests${kubectl.note}`, () => {
         const scrape = await get('/metrics', at, METRICS_KEY);
         expect(scrape.status).toBe(200);
         expect(scrape.text).toContain('orders_total');
+        // No secret in what Prometheus keeps.
+        for (const key of [ADMIN_KEY, METRICS_KEY, CLIENT_KEY]) expect(scrape.text).not.toContain(key.slice(0, 16));
         expect((await get('/metrics', `10.9.9.9:8080`, METRICS_KEY)).status).toBe(421);
         await expectAtRest(svc, 2);
       } finally {
