@@ -1,8 +1,8 @@
 /**
  * Hostile clients and their victims, over real HTTP: the scenarios of the
- * bulkheads (issue 20), each driven the same way by the tests that prove them
- * (test/integration/bulkheads.test.ts) and by the measurement that compares
- * the service with its bulkheads on and off (load/measure/bulkheads.ts).
+ * bulkheads (issue 20) and of what all clients share (issue 25), each driven
+ * the same way by the tests that prove them (test/integration/bulkheads.test.ts,
+ * shared-isolation.test.ts) and by `npm run measure -- shared-isolation`.
  *
  * A "connection" here is a loop sending one order after another, each when
  * the last was answered (fetch keeps one connection per loop busy).

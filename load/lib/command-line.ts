@@ -28,7 +28,7 @@ type ValueOf<O extends OptionSpec> = O extends { type: 'integer' | 'number' }
 export type OptionValues<S extends Readonly<Record<string, OptionSpec>>> = { -readonly [K in keyof S]: ValueOf<S[K]> };
 
 export interface CommandLine {
-  /** e.g. `npm run bench --` */
+  /** e.g. `npm run measure -- bench` */
   readonly command: string;
   /** What the script measures, one or two lines. */
   readonly summary: string;

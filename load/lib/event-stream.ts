@@ -1,5 +1,5 @@
 /**
- * A Server-Sent Events client, for the tests and `measure:view`: every
+ * A Server-Sent Events client, for the tests: every
  * `data:` message of a stream, parsed as JSON, with when it arrived; waiting
  * for one that matches; and whether the server ended the stream.
  */

@@ -1,4 +1,7 @@
 /**
+ * What do the worker threads buy, and what do they cost per order, without HTTP?
+ * Kept in: docs/measurements/2026-11-22-performance.md
+ *
  * The contrast benchmark: the same pipeline and the same step code on the
  * same orders, run two ways — steps on the worker pool (the service as
  * built) and steps inline on the main thread (no threads). For I/O-only and
@@ -14,8 +17,8 @@
  * and pool ÷ inline taken within each round: single runs here swung from
  * 0.49× to 1.69×.
  *
- *   npm run bench                       3 rounds, THREADS=2
- *   npm run bench -- --rounds 5 --seconds 6
+ *   npm run measure -- bench                       3 rounds, THREADS=2
+ *   npm run measure -- bench --rounds 5 --seconds 6
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -54,7 +57,7 @@ import { ANONYMOUS } from '../../src/auth/caller.js';
 
 const { values: options } = parseCommandLine(
   {
-    command: 'npm run bench --',
+    command: 'npm run measure -- bench',
     summary: [
       'The same pipeline and step code with steps on the worker pool and inline on the main thread, no HTTP:',
       'orders/s, p99 and event-loop delay per workload; cancellation latency; memory per order in flight.',

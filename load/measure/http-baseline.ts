@@ -1,4 +1,7 @@
 /**
+ * What ceiling does HTTP alone put on orders/s, and what does a request cost the server?
+ * Kept in: docs/measurements/2026-11-22-performance.md
+ *
  * The ceiling HTTP alone puts on orders/s here, and what a request costs the
  * server: Express 5 and plain node:http, each answering a POST with a small
  * JSON body (the body read, JSON.parse'd, a small JSON answered) and no
@@ -21,9 +24,9 @@
  * scenario, so the CPU per request is read at the service's rate as well as at
  * the ceiling (0, the default).
  *
- *   npm run measure:http
- *   npm run measure:http -- --rounds 5 --seconds 5
- *   npm run measure:http -- --generator wrk --answer-after-ms 15
+ *   npm run measure -- http
+ *   npm run measure -- http --rounds 5 --seconds 5
+ *   npm run measure -- http --generator wrk --answer-after-ms 15
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -46,7 +49,7 @@ const CONNECTIONS = 50;
 
 const { values: options } = parseCommandLine(
   {
-    command: 'npm run measure:http --',
+    command: 'npm run measure -- http',
     summary:
       'Requests/s of node:http and of Express 5 answering a small JSON, no pipeline: the ceiling HTTP puts on orders/s; and the CPU per request of the server, a child process.',
   },

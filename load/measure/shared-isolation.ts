@@ -1,4 +1,7 @@
 /**
+ * Can one client take from another what they all share (issue 25)?
+ * Kept in: docs/operating.md, "Connection limits"
+ *
  * What one client does to another through what they all share (issue 25),
  * measured on two builds in the same run: a baseline (`--baseline`: another
  * checkout's built dist/src/main.js, main's) and this build, each scenario on
@@ -19,7 +22,7 @@
  *   long until it exits (10 s at most).
  *
  *   npm run build && (cd ../main && npm ci && npm run build)
- *   npm run measure:shared-isolation -- --baseline ../main/dist/src/main.js
+ *   npm run measure -- shared-isolation --baseline ../main/dist/src/main.js
  */
 import { resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -43,7 +46,7 @@ type Scenario = (typeof SCENARIOS)[number];
 
 const { values: options } = parseCommandLine(
   {
-    command: 'npm run measure:shared-isolation --',
+    command: 'npm run measure -- shared-isolation',
     summary: "What one client does to another's orders through what they share, on a baseline build and this one.",
     notes: [`scenarios: ${SCENARIOS.join(', ')}`],
   },

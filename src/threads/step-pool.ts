@@ -8,7 +8,7 @@
  * `atomics: 'async'`: an idle Piscina worker waits for its next task with
  * Atomics.waitAsync instead of blocking in Atomics.wait, so the work a thread
  * still has pending between tasks (wake-ups of finished tasks' waiters,
- * timers) is never frozen. load/measure/atomics-modes.ts measures the three modes.
+ * timers) is never frozen. The three modes, measured: docs/measurements/2026-11-22-thread-vs-goroutine.md.
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
