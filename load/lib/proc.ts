@@ -105,19 +105,3 @@ export function cpuTimeOf(pid: number): CpuTime | null {
   const mainThreadSec = cpuSecondsOf(readOrNull(`/proc/${pid}/task/${pid}/stat`));
   return processSec === null || mainThreadSec === null ? null : { processSec, mainThreadSec };
 }
-
-/**
- * CPU seconds used by `parent` and its children (a Postgres server: the
- * postmaster and its backends), as /proc says now. Children that have exited
- * are not counted.
- */
-export function cpuSecondsOfTree(parent: number): number {
-  let total = cpuSecondsOf(readOrNull(`/proc/${parent}/stat`)) ?? 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readOrNull(`/proc/${entry}/stat`);
-    if (stat === null || Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
-    total += cpuSecondsOf(stat) ?? 0;
-  }
-  return total;
-}

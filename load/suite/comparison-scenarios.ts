@@ -46,13 +46,6 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
     connections: 20,
     durationSec: 10,
     warmUpSec: WARM_UP_SEC,
-    order: (n) => ({
-      order_id: `fail-fast-${n}`,
-      amount: 1200,
-      fail_step: 'payment',
-      delay_ms: { payment: 150, vendor: 800, courier: 800 },
-    }),
-    expectedStatus: always(400),
   },
   {
     ...suite('light'),
