@@ -14,7 +14,7 @@ export interface Scenario {
   readonly serverEnv: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly durationSec: number;
-  /** Seconds in `npm run load:smoke`: long enough for every order of the scenario to be answered at least once. */
+  /** Seconds in `npm run load -- --smoke`: long enough for every order of the scenario to be answered at least once. */
   readonly smokeSec: number;
   /**
    * Seconds of the same load before the measured run (not recorded), so the
