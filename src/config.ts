@@ -121,6 +121,29 @@ export interface Config {
   readonly clientRateLimit?: number;
   /** Per client, its own rate limit instead (CLIENT_RATE_LIMITS); 0: none for that client. */
   readonly clientRateLimits: ReadonlyMap<string, number>;
+  /** The events clients are told of (GET /events) and the webhooks that carry them. */
+  readonly events: EventsConfig;
+}
+
+/** The event feed and the webhooks (src/events/). */
+export interface EventsConfig {
+  /** How long one delivery attempt may take before it counts as failed (WEBHOOK_TIMEOUT_MS). */
+  readonly webhookTimeoutMs: number;
+  /** Endpoints one client may register (WEBHOOKS_PER_CLIENT). */
+  readonly webhooksPerClient: number;
+  /**
+   * Whether an endpoint may be plain http and resolve to a loopback, private, link-local or metadata address
+   * (WEBHOOK_ALLOW_PRIVATE_TARGETS=on): for tests and private networks only.
+   */
+  readonly allowPrivateTargets: boolean;
+  /** The first retry's delay, before jitter (WEBHOOK_RETRY_FIRST_MS); each next one is longer. */
+  readonly retryFirstMs: number;
+  /** How long an event is retried before its endpoint is judged dead and disabled (WEBHOOK_RETRY_WINDOW_MS). */
+  readonly retryWindowMs: number;
+  /** Events kept in memory at most, the in-memory mode's bound (EVENTS_MAX). */
+  readonly eventsMax: number;
+  /** How long events are kept, at least, in the durable mode (EVENT_RETENTION_DAYS). */
+  readonly retentionDays: number;
 }
 
 /**
@@ -580,6 +603,23 @@ export function loadConfig(
     clientMaxShare: clientMaxShare(env),
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
+    events: eventsConfig(env),
+  };
+}
+
+/** The Standard Webhooks retry window: about three days of retries before an endpoint is given up. */
+const THREE_DAYS_MS = 3 * 24 * 3_600_000;
+
+function eventsConfig(env: Env): EventsConfig {
+  return {
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 1, 600_000, 10_000),
+    webhooksPerClient: integer(env, 'WEBHOOKS_PER_CLIENT', 0, 1000, 10),
+    allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', ['on', 'off'], 'off') === 'on',
+    // At most 10 s before jitter lowers it: the first retry comes within 10 s.
+    retryFirstMs: integer(env, 'WEBHOOK_RETRY_FIRST_MS', 1, 10_000, 5000),
+    retryWindowMs: integer(env, 'WEBHOOK_RETRY_WINDOW_MS', 1, 30 * 24 * 3_600_000, THREE_DAYS_MS),
+    eventsMax: integer(env, 'EVENTS_MAX', 1, 10_000_000, 100_000),
+    retentionDays: integer(env, 'EVENT_RETENTION_DAYS', 1, 3650, 30),
   };
 }
 

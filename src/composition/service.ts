@@ -34,6 +34,7 @@ import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { keyOfOrder } from '../domain/order.js';
+import { createEvents } from './events.js';
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -131,6 +132,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     metrics?.breakerMoved(dependency, to);
   });
   if (metrics) store.registerMetrics(metrics.registry);
+  const events = createEvents(store, config.events, log, metrics?.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
@@ -166,6 +168,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
+      ...(events ? { events: events.client } : {}),
       clientShares: shares,
       ...(anyClientRateLimit(config)
         ? {
@@ -192,6 +195,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url = await server.listen(config.host, config.port);
   } catch (error) {
     keyReload?.close();
+    events?.close();
     await engine.close();
     await store.close();
     throw error;
@@ -228,6 +232,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
     orders.stopAskingUnsettled();
+    events?.close();
     await engine.close();
     await store.close();
   };

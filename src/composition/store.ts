@@ -28,5 +28,6 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
     maxBytes: config.orderRecordsMaxBytes,
     couriers: config.couriers,
     atRiskBytes: AT_RISK_BYTES,
+    eventsMax: config.events.eventsMax,
   });
 }

@@ -29,6 +29,9 @@ import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
+import type { ClientEvents } from '../events/client-events.js';
+import { eventFeed, redeliverEvent } from './events-route.js';
+import { createWebhook, deleteWebhook, listWebhooks } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
 
 export interface AppDependencies {
@@ -72,6 +75,8 @@ export interface AppDependencies {
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** The event feed and the webhook endpoints; without (a store that keeps no events), their routes are 404. */
+  readonly events?: ClientEvents;
 }
 
 export function createApp({
@@ -97,6 +102,7 @@ export function createApp({
   dependencyControl,
   clientShares,
   rateLimits,
+  events,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -166,6 +172,17 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
+  if (events) {
+    app.post('/webhooks', may.client, ...createWebhook(events, responder));
+    app.get('/webhooks', may.client, listWebhooks(events, responder));
+    app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
+    app.delete('/webhooks/:id', may.client, deleteWebhook(events, responder));
+    app.all('/webhooks/:id', methodNotAllowed('DELETE'));
+    app.get('/events', may.client, eventFeed(events, responder));
+    app.all('/events', methodNotAllowed('GET, HEAD'));
+    app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
+    app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
+  }
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get(

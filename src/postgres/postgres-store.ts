@@ -46,6 +46,8 @@ export interface DurableOptions {
 export class PostgresStore implements Store {
   /** Recovery voids a run whose void did not get through (it is left in doubt). */
   readonly voidsRunsInDoubt = true;
+  /** Not yet: the durable outbox is to be written in the statements that record outcomes (issue 28, part 2). */
+  readonly events = undefined;
   readonly ledger: PgLedger;
   readonly records: PgOrderRecords;
   private allotment: CourierAllotment | undefined;

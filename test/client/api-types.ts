@@ -190,6 +190,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's webhook endpoints, without their secrets. */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint: the caller's events are POSTed to it, signed (Standard Webhooks).
+         * @description The answer's secret (whsec_…) verifies each delivery; it is shown here only. Each event is delivered at least once, with webhook-id its id: a 2xx answer is success; another status, no answer within WEBHOOK_TIMEOUT_MS or a refused connection is retried with exponential backoff and jitter (the first retry within 10 s, for about 3 days); 410 Gone disables the endpoint, and so does a whole retry window of failures. An order's events arrive in the order they happened. The URL must be https and resolve to a public address (checked now and at every delivery) unless WEBHOOK_ALLOW_PRIVATE_TARGETS=on.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        /** Headers only: The caller's webhook endpoints, without their secrets. */
+        head: operations["listWebhooksHead"];
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of the caller’s webhook endpoints: nothing more is sent to it. */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's events, oldest first, a page at a time: how a client that was down catches up.
+         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Headers only: The caller's events, oldest first, a page at a time: how a client that was down catches up.
+         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.
+         */
+        head: operations["listEventsHead"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/events/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send one event again to every enabled endpoint of its client, with its own webhook-id. */
+        post: operations["redeliverEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -209,9 +289,126 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "order.succeeded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** An order run succeeded (its answer was 200). */
+        post: operations["orderSucceededEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** An order run failed: declined, a dependency unavailable, a timeout, a lost thread, a crash… outcome.kind says which. Its refund, if money went back, follows as payment.refunded; if the refund was refused, payment.refund_failed. */
+        post: operations["orderFailedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.interrupted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Durable mode: the run’s instance was lost (or lost Postgres) while it ran; recovery voided its payment and recorded it interrupted. A retry runs it afresh. */
+        post: operations["orderInterruptedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Money a failed or interrupted run had charged went back: with the outcome's events, or later, when the background voider got the refund through — always after the order's own event. */
+        post: operations["paymentRefundedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.refund_failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The refund of a failed run was refused: the money stays taken and a person must look (the service logs an error line too). */
+        post: operations["paymentRefundFailedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
+        Event: {
+            /** @description The event's id: the idempotency key of its delivery, sent as webhook-id, the same on every attempt. */
+            id: string;
+            /**
+             * @description What happened (docs/api.md lists the types).
+             * @enum {string}
+             */
+            type: "order.succeeded" | "order.failed" | "order.interrupted" | "payment.refunded" | "payment.refund_failed";
+            /** @description When the fact was recorded (ISO 8601, UTC). */
+            timestamp: string;
+            /** @description The client whose order it is: only it receives or reads the event. */
+            client: string;
+            data: {
+                order_id: string;
+                /** @description The outcome on record for the run the event is about. */
+                outcome: {
+                    /**
+                     * @description "ok", or the kind the run failed with.
+                     * @enum {string}
+                     */
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    /** @description The status its answer carries (GET /orders/{order_id} says it). */
+                    http_status: number;
+                };
+                /** @description The order's money over every run when the event was made, as GET /orders/{order_id} shows it. */
+                payment: {
+                    charged: number;
+                    refunded: number;
+                };
+            };
+        };
         /** @description The outcome of an order, every step included. */
         OrderResponse: {
             /** @enum {string} */
@@ -249,7 +446,7 @@ export interface components {
              * @description Stable name of what went wrong.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description For people; never a stack trace or an internal detail. */
             message: string;
         };
@@ -275,7 +472,7 @@ export interface components {
              * @description The stable kind, as in the JSON shape.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description A failed order outcome: its order_id. */
             order_id?: string;
             /** @description A failed order outcome: its steps. */
@@ -325,7 +522,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             /** @description Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run. */
             runs: number;
@@ -452,6 +649,44 @@ export interface components {
             failure_ratio?: number;
             /** @description Only with outage true: how much later every call is answered. Default 0. */
             latency_ms?: number;
+        };
+        CreatedWebhook: {
+            id: string;
+            url: string;
+            /** @description The Standard Webhooks signing secret (whsec_…): verify each delivery with it. Shown in this answer only. */
+            secret: string;
+        };
+        WebhookRequest: {
+            /** @description Where events are POSTed: https, resolving to a public address (WEBHOOK_ALLOW_PRIVATE_TARGETS=on also allows http and private addresses). */
+            url: string;
+        };
+        WebhookList: {
+            webhooks: components["schemas"]["Webhook"][];
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            /**
+             * @description gone: it answered 410; failing: every delivery failed for the whole retry window.
+             * @enum {string|null}
+             */
+            disabled_reason: "gone" | "failing" | null;
+            created_at: string;
+        };
+        EventPage: {
+            /** @description The caller's events after the cursor, oldest first. */
+            events: components["schemas"]["Event"][];
+            /** @description The cursor to send as `after` for the next page (opaque). */
+            next: string;
+            /** @description Whether more events follow at once. */
+            has_more: boolean;
+        };
+        Redelivery: {
+            event: components["schemas"]["Event"];
+            /** @description Deliveries queued: one per enabled endpoint of the event's client. */
+            deliveries: number;
         };
     };
     responses: never;
@@ -1663,6 +1898,505 @@ export interface operations {
             };
         };
     };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON object. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description Registered. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            /** @description The URL is not a URL, not https, does not resolve, or resolves to an address webhooks may not reach; or the body is not this shape (kind bad_request). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The client has WEBHOOKS_PER_CLIENT endpoints already (kind too_many_webhooks). */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over 65536 bytes. */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json in UTF-8. */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhooksHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint id POST /webhooks answered. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No endpoint by that id among the caller's own (kind not_found). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only DELETE. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                after?: string;
+                /** @description Events per page, 100 by default. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description after is a cursor of another client or none this service gave, limit is out of range, or the query names another parameter (kind bad_request). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only GET and HEAD. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEventsHead: {
+        parameters: {
+            query?: {
+                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                after?: string;
+                /** @description Events per page, 100 by default. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description after is a cursor of another client or none this service gave, limit is out of range, or the query names another parameter (kind bad_request). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only GET and HEAD. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    redeliverEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event's id (evt_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Redelivery"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A client's key where the admin key is needed (kind forbidden). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such event is kept (kind not_found). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getOpenApiDocument: {
         parameters: {
             query?: never;
@@ -1775,6 +2509,191 @@ export interface operations {
             421: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    orderSucceededEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type order.succeeded. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    orderFailedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type order.failed. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    orderInterruptedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type order.interrupted. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    paymentRefundedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type payment.refunded. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    paymentRefundFailedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type payment.refund_failed. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
