@@ -28,7 +28,7 @@ export async function driveOverhead(
   seconds: number,
   rate: number | undefined,
   headers: Readonly<Record<string, string>> = {},
-): Promise<{ requests: number; perSecond: number; non2xx: number }> {
+): Promise<{ requests: number; perSecond: number; non2xx: number; p99Ms: number }> {
   const result = await autocannon({
     url: new URL('/order', server.url).href,
     connections: overhead.connections,
@@ -45,5 +45,10 @@ export async function driveOverhead(
     ],
     ...(rate ? { overallRate: rate } : {}),
   });
-  return { requests: result.requests.total, perSecond: result.requests.average, non2xx: result.non2xx };
+  return {
+    requests: result.requests.total,
+    perSecond: result.requests.average,
+    non2xx: result.non2xx,
+    p99Ms: result.latency.p99,
+  };
 }

@@ -24,7 +24,7 @@ import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StatusOfKind, type StoredEvent } from './order-event.js';
 import { retryDelayMs } from './retry-schedule.js';
-import { attemptDelivery, type AttemptResult } from './webhook-sender.js';
+import { WebhookSender, type AttemptResult } from './webhook-sender.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */
 const CONCURRENCY = 64;
@@ -75,12 +75,14 @@ export class WebhookRelay {
   private intake: Promise<void> = Promise.resolve();
   private readonly closing = new AbortController();
   private readonly idleWaiters: Array<() => void> = [];
+  private readonly sender: WebhookSender;
 
   constructor(
     log: EventLog,
     private readonly endpoints: EndpointBook,
     private readonly options: RelayOptions,
   ) {
+    this.sender = new WebhookSender(options.allowPrivate);
     log.onAppended((events) => this.take(events));
   }
 
@@ -133,6 +135,7 @@ export class WebhookRelay {
   /** Stop: attempts under way are aborted, what waits is dropped (in memory, it goes with the process). */
   close(): void {
     this.closing.abort();
+    this.sender.close();
     for (const lane of this.lanes.values()) for (const delivery of lane) clearTimeout(delivery.timer);
     this.lanes.clear();
     this.ready.length = 0;
@@ -191,13 +194,12 @@ export class WebhookRelay {
     delivery.firstAttemptAt ??= Date.now();
     let result: AttemptResult;
     try {
-      result = await attemptDelivery({
+      result = await this.sender.attempt({
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: delivery.event.id,
         body: JSON.stringify(eventJson(delivery.event, this.options.statusOf)),
         timeoutMs: this.options.timeoutMs,
-        allowPrivate: this.options.allowPrivate,
         signal: this.closing.signal,
       });
     } catch (error) {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { cursorOf, readCursor } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
-import { attemptDelivery } from '../../src/events/webhook-sender.js';
+import { Webhook } from 'standardwebhooks';
+import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
 import { startReceiver } from '../support/webhook-receiver.js';
 
 describe('target guard', () => {
@@ -34,31 +35,45 @@ describe('target guard', () => {
 
   it('checks again at connection time: a name resolving to loopback is refused, without any request arriving', async () => {
     const receiver = await startReceiver();
+    const strict = new WebhookSender(false);
+    const open = new WebhookSender(true);
     try {
       const port = new URL(receiver.url).port;
       for (const url of [`http://localhost:${port}/hook`, `https://localhost:${port}/hook`, receiver.url]) {
-        const result = await attemptDelivery({
+        const result = await strict.attempt({
           url,
           secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
           eventId: 'evt_1',
           body: '{}',
           timeoutMs: 2000,
-          allowPrivate: false,
         });
         expect(result.outcome, url).toBe('failed');
       }
       expect(receiver.deliveries).toHaveLength(0);
-      const allowed = await attemptDelivery({
+      const allowed = await open.attempt({
         url: receiver.url,
         secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
         eventId: 'evt_1',
         body: '{}',
         timeoutMs: 2000,
-        allowPrivate: true,
       });
       expect(allowed).toEqual({ outcome: 'delivered', status: 204 });
     } finally {
+      strict.close();
+      open.close();
       await receiver.close();
+    }
+  });
+});
+
+describe('signature', () => {
+  it('is what the standardwebhooks package signs, for any secret, id, time and body', () => {
+    for (let i = 0; i < 50; i++) {
+      const secret = `whsec_${Buffer.from(Array.from({ length: 24 + i }, (_, j) => (i * 31 + j * 7) % 256)).toString('base64')}`;
+      const body = JSON.stringify({ n: i, text: 'é'.repeat(i), nested: { order_id: `o-${i}` } });
+      const at = new Date(1_700_000_000_000 + i * 997_000);
+      const seconds = Math.floor(at.getTime() / 1000);
+      expect(signature(secret, `evt_${i}`, seconds, body)).toBe(new Webhook(secret).sign(`evt_${i}`, at, body));
     }
   });
 });
