@@ -10,14 +10,14 @@ import type { EventsConfig } from '../config.js';
 import { ClientEvents } from '../events/client-events.js';
 import { registerEventMetrics } from '../events/event-metrics.js';
 import type { StatusOfKind } from '../events/order-event.js';
-import { WebhookRelay } from '../events/webhook-relay.js';
+import type { Deliveries } from '../events/deliveries.js';
 import { STATUS_BY_KIND } from '../http/error-status.js';
 import type { Store } from '../store/store.js';
 
 export interface ServiceEvents {
   readonly client: ClientEvents;
-  readonly relay: WebhookRelay;
-  close(): void;
+  readonly deliveries: Deliveries;
+  close(): Promise<void>;
 }
 
 const statusOf: StatusOfKind = (kind) => (kind === 'ok' ? 200 : STATUS_BY_KIND[kind]);
@@ -30,20 +30,21 @@ export function createEvents(
 ): ServiceEvents | undefined {
   if (!store.events) return undefined;
   const { log: outbox, endpoints } = store.events;
-  const relay = new WebhookRelay(outbox, endpoints, {
+  const deliveries = store.events.deliveries({
     timeoutMs: config.webhookTimeoutMs,
     allowPrivate: config.allowPrivateTargets,
     retryFirstMs: config.retryFirstMs,
     retryWindowMs: config.retryWindowMs,
     maxPending: config.eventsMax,
+    retentionDays: config.retentionDays,
     statusOf,
     log,
   });
-  if (registry) registerEventMetrics(registry, relay);
-  const client = new ClientEvents(outbox, endpoints, relay, {
+  if (registry) registerEventMetrics(registry, deliveries);
+  const client = new ClientEvents(outbox, endpoints, deliveries, {
     webhooksPerClient: config.webhooksPerClient,
     allowPrivateTargets: config.allowPrivateTargets,
     statusOf,
   });
-  return { client, relay, close: () => relay.close() };
+  return { client, deliveries, close: () => deliveries.close() };
 }

@@ -185,6 +185,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let url: URL;
   try {
     await store.start();
+    await events?.deliveries.start();
     const issued = store.apiKeys()?.size ?? 0;
     if (config.access.mode === 'open' && issued > 0) {
       log.warn(
@@ -195,7 +196,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url = await server.listen(config.host, config.port);
   } catch (error) {
     keyReload?.close();
-    events?.close();
+    await events?.close();
     await engine.close();
     await store.close();
     throw error;
@@ -232,7 +233,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
     orders.stopAskingUnsettled();
-    events?.close();
+    await events?.close();
     await engine.close();
     await store.close();
   };

@@ -9,7 +9,7 @@ import { cursorOf, readCursor } from './feed-cursor.js';
 import { eventJson, type EventJson, type StatusOfKind } from './order-event.js';
 import { checkTarget } from './target-guard.js';
 import type { EndpointBook, WebhookEndpoint } from './webhook-endpoints.js';
-import type { WebhookRelay } from './webhook-relay.js';
+import type { Deliveries } from './deliveries.js';
 
 export type Registration =
   | { readonly kind: 'registered'; readonly endpoint: WebhookEndpoint }
@@ -34,7 +34,7 @@ export class ClientEvents {
   constructor(
     private readonly log: EventLog,
     private readonly endpoints: EndpointBook,
-    private readonly relay: WebhookRelay,
+    private readonly relay: Deliveries,
     private readonly options: ClientEventsOptions,
   ) {}
 
@@ -57,7 +57,7 @@ export class ClientEvents {
   }
 
   async page(client: string, after: string | undefined, limit: number): Promise<FeedPage> {
-    let afterSeq = 0;
+    let position: readonly number[] = [];
     if (after !== undefined) {
       const reading = readCursor(after, client);
       if (!reading.ok)
@@ -68,17 +68,17 @@ export class ClientEvents {
               ? 'after is a cursor given to another client'
               : 'after is not a cursor this service gave (use the `next` of a previous page, or leave it out)',
         };
-      afterSeq = reading.afterSeq;
+      position = reading.after;
     }
     // One more than asked: whether another page follows, without a second query.
-    const events = await this.log.page(client, afterSeq, limit + 1);
+    const events = await this.log.page(client, position, limit + 1);
     const hasMore = events.length > limit;
     const shown = hasMore ? events.slice(0, limit) : events;
-    const lastSeq = shown.at(-1)?.seq ?? afterSeq;
+    const last = shown.at(-1)?.position ?? position;
     return {
       kind: 'page',
       events: shown.map((event) => eventJson(event, this.options.statusOf)),
-      next: cursorOf(client, lastSeq),
+      next: cursorOf(client, last),
       hasMore,
     };
   }

@@ -8,8 +8,8 @@
 import type { StoredEvent } from './order-event.js';
 
 export interface EventLog {
-  /** `client`'s events after `afterSeq` (0: from the first kept), oldest first, at most `limit`. */
-  page(client: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** `client`'s events after `after` (a position; empty: from the first kept), oldest first, at most `limit`. */
+  page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]>;
   /** One event, if it is still kept. */
   get(id: string): Promise<StoredEvent | undefined>;
   /** Told of the events appended, in their order, once they are kept. */

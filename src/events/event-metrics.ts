@@ -5,20 +5,25 @@
  * the oldest event still waiting for a delivery has waited.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { WebhookRelay } from './webhook-relay.js';
+import type { Deliveries } from './deliveries.js';
 
-export function registerEventMetrics(registry: Registry, relay: WebhookRelay): void {
+export function registerEventMetrics(registry: Registry, relay: Deliveries): void {
   const registers = [registry];
   // Counters of what the relay counts itself, by one label: Prometheus is given the growth since the last scrape.
-  const counted = (name: string, help: string, label: string, read: () => Readonly<Record<string, number>>): void => {
+  const counted = (
+    name: string,
+    help: string,
+    label: string,
+    read: () => Promise<Readonly<Record<string, number>>>,
+  ): void => {
     const seen = new Map<string, number>();
     new Counter({
       name,
       help,
       labelNames: [label],
       registers,
-      collect() {
-        for (const [value, now] of Object.entries(read())) {
+      async collect() {
+        for (const [value, now] of Object.entries(await read())) {
           this.inc({ [label]: value }, now - (seen.get(value) ?? 0));
           seen.set(value, now);
         }
@@ -29,20 +34,20 @@ export function registerEventMetrics(registry: Registry, relay: WebhookRelay): v
     'webhook_deliveries_total',
     'Webhook delivery attempts by outcome: delivered (2xx), failed (retried), gone (410: endpoint disabled), dropped (backlog full).',
     'outcome',
-    () => relay.figures().attempts,
+    async () => (await relay.figures()).attempts,
   );
   counted(
     'webhook_endpoints_disabled_total',
     'Webhook endpoints disabled: gone (answered 410), failing (every delivery failed for the whole retry window).',
     'reason',
-    () => relay.figures().disabled,
+    async () => (await relay.figures()).disabled,
   );
   new Gauge({
     name: 'webhook_backlog_age_seconds',
     help: 'Age of the oldest event still waiting to be delivered to an enabled endpoint; 0 when none waits.',
     registers,
-    collect() {
-      const oldest = relay.figures().oldestUndeliveredAt;
+    async collect() {
+      const { oldestUndeliveredAt: oldest } = await relay.figures();
       this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
     },
   });
@@ -50,8 +55,8 @@ export function registerEventMetrics(registry: Registry, relay: WebhookRelay): v
     name: 'webhook_deliveries_pending',
     help: 'Webhook deliveries waiting (retries included).',
     registers,
-    collect() {
-      this.set(relay.figures().pending);
+    async collect() {
+      this.set((await relay.figures()).pending);
     },
   });
 }

@@ -6,12 +6,16 @@
  * learn it, not silently receive everything again.
  */
 const PREFIX = 'c1.';
+/** Elements of a position at most (Postgres's: transaction id, seq). */
+const MAX_POSITION = 2;
 
 export type CursorReading =
-  { readonly ok: true; readonly afterSeq: number } | { readonly ok: false; readonly why: 'malformed' | 'other_client' };
+  | { readonly ok: true; readonly after: readonly number[] }
+  | { readonly ok: false; readonly why: 'malformed' | 'other_client' };
 
-export function cursorOf(client: string, afterSeq: number): string {
-  return PREFIX + Buffer.from(JSON.stringify([client, afterSeq])).toString('base64url');
+/** The cursor after `position` (an event's, or empty: before the first). */
+export function cursorOf(client: string, position: readonly number[]): string {
+  return PREFIX + Buffer.from(JSON.stringify([client, ...position])).toString('base64url');
 }
 
 export function readCursor(cursor: string, client: string): CursorReading {
@@ -22,14 +26,11 @@ export function readCursor(cursor: string, client: string): CursorReading {
   } catch {
     return { ok: false, why: 'malformed' };
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 2 ||
-    typeof parsed[0] !== 'string' ||
-    !Number.isSafeInteger(parsed[1]) ||
-    (parsed[1] as number) < 0
-  )
+  if (!Array.isArray(parsed) || parsed.length > 1 + MAX_POSITION || typeof parsed[0] !== 'string')
+    return { ok: false, why: 'malformed' };
+  const position = parsed.slice(1) as unknown[];
+  if (!position.every((part) => Number.isSafeInteger(part) && (part as number) >= 0))
     return { ok: false, why: 'malformed' };
   if (parsed[0] !== client) return { ok: false, why: 'other_client' };
-  return { ok: true, afterSeq: parsed[1] as number };
+  return { ok: true, after: position as number[] };
 }

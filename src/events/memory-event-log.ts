@@ -34,7 +34,10 @@ export class MemoryEventLog implements EventLog {
   append(events: readonly NewEvent[]): StoredEvent[] {
     if (events.length === 0) return [];
     const at = this.now();
-    const stored = events.map((event) => ({ ...event, id: newEventId(), seq: ++this.seq, at }));
+    const stored = events.map((event) => {
+      const seq = ++this.seq;
+      return { ...event, id: newEventId(), seq, position: [seq], at };
+    });
     for (const event of stored) {
       this.byId.set(event.id, event);
       let mine = this.byClient.get(event.client);
@@ -46,7 +49,8 @@ export class MemoryEventLog implements EventLog {
     return stored;
   }
 
-  async page(client: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]> {
+    const afterSeq = after[0] ?? 0;
     const mine = this.byClient.get(client);
     if (!mine) return [];
     const { events } = mine;

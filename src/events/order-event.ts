@@ -48,8 +48,14 @@ export interface NewEvent {
 /** An event as the log keeps it. */
 export interface StoredEvent extends NewEvent {
   readonly id: string;
-  /** Its place in the log: increasing, the feed's order. */
+  /** Its number in the log. */
   readonly seq: number;
+  /**
+   * Its place in the feed's order, compared element by element: `[seq]` in
+   * memory; in Postgres the inserting transaction's id and then `seq`, so
+   * that a row committed late is never behind a cursor already past it.
+   */
+  readonly position: readonly number[];
   readonly at: Date;
 }
 

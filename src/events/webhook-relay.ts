@@ -19,28 +19,15 @@
  *   dropped and counted, never the process's memory exhausted. GET /events
  *   still has it.
  */
-import type { Logger } from 'pino';
+import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from './deliveries.js';
 import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
-import { eventJson, type StatusOfKind, type StoredEvent } from './order-event.js';
+import { eventJson, type StoredEvent } from './order-event.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */
 const CONCURRENCY = 64;
-
-export type DeliveryOutcome = 'delivered' | 'failed' | 'gone' | 'dropped';
-
-export interface RelayOptions {
-  readonly timeoutMs: number;
-  readonly allowPrivate: boolean;
-  readonly retryFirstMs: number;
-  readonly retryWindowMs: number;
-  /** Deliveries waiting, at most. */
-  readonly maxPending: number;
-  readonly statusOf: StatusOfKind;
-  readonly log: Logger;
-}
 
 interface Delivery {
   readonly event: StoredEvent;
@@ -52,15 +39,7 @@ interface Delivery {
   timer: NodeJS.Timeout | undefined;
 }
 
-export interface RelayFigures {
-  readonly attempts: Readonly<Record<DeliveryOutcome, number>>;
-  readonly disabled: Readonly<Record<DisabledReason, number>>;
-  /** When the oldest event still waiting for a delivery was made; undefined if none waits. */
-  readonly oldestUndeliveredAt: Date | undefined;
-  readonly pending: number;
-}
-
-export class WebhookRelay {
+export class WebhookRelay implements Deliveries {
   /** Per endpoint and order, the deliveries in the order of their events. */
   private readonly lanes = new Map<string, Delivery[]>();
   /** Lanes whose first delivery is due, in the order they came due. */
@@ -80,7 +59,7 @@ export class WebhookRelay {
   constructor(
     log: EventLog,
     private readonly endpoints: EndpointBook,
-    private readonly options: RelayOptions,
+    private readonly options: DeliveryOptions,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
     log.onAppended((events) => this.take(events));
@@ -107,7 +86,9 @@ export class WebhookRelay {
     return queued;
   }
 
-  figures(): RelayFigures {
+  async start(): Promise<void> {}
+
+  async figures(): Promise<DeliveryFigures> {
     let oldest: number | undefined;
     for (const lane of this.lanes.values()) {
       const at = lane[0]!.event.at.getTime();
@@ -133,7 +114,7 @@ export class WebhookRelay {
   }
 
   /** Stop: attempts under way are aborted, what waits is dropped (in memory, it goes with the process). */
-  close(): void {
+  async close(): Promise<void> {
     this.closing.abort();
     this.sender.close();
     for (const lane of this.lanes.values()) for (const delivery of lane) clearTimeout(delivery.timer);

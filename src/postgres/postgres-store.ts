@@ -14,7 +14,9 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
-import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
+import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
+import { PgEndpointBook, PgEventLog } from './pg-events.js';
+import { migrateQueue, PgWebhookLanes } from './pg-webhook-lanes.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database, type ReadShare } from './database.js';
 import { InstanceLease } from './instance-lease.js';
@@ -46,8 +48,8 @@ export interface DurableOptions {
 export class PostgresStore implements Store {
   /** Recovery voids a run whose void did not get through (it is left in doubt). */
   readonly voidsRunsInDoubt = true;
-  /** Not yet: the durable outbox is to be written in the statements that record outcomes (issue 28, part 2). */
-  readonly events = undefined;
+  /** The outbox, written by the statements that record outcomes and refunds; endpoints; delivery on a queue. */
+  readonly events: StoreEvents;
   readonly ledger: PgLedger;
   readonly records: PgOrderRecords;
   private allotment: CourierAllotment | undefined;
@@ -77,6 +79,12 @@ export class PostgresStore implements Store {
       settleWithinMs: 2 * options.leaseMs,
     });
     this.keys = new PgKeySource(db, notifications, log);
+    const endpoints = new PgEndpointBook(db);
+    this.events = {
+      log: new PgEventLog(db),
+      endpoints,
+      deliveries: (delivery) => new PgWebhookLanes(db, options.databaseUrl, endpoints, delivery),
+    };
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
@@ -100,6 +108,8 @@ export class PostgresStore implements Store {
     try {
       const applied = await db.migrate(MIGRATIONS);
       if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
+      // The webhook queue's schema: the outbox's triggers add its jobs.
+      await migrateQueue(options.databaseUrl);
       const couriers = await coordinateCourierPool(db, options.couriers, log);
       const notifications = new Notifications(db, log);
       await notifications.start();

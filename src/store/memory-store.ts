@@ -17,6 +17,7 @@ import { partsOfKey, type OrderKey } from '../domain/order.js';
 import { MemoryEventLog } from '../events/memory-event-log.js';
 import { typesOfOutcome, type EventType } from '../events/order-event.js';
 import { MemoryEndpointBook } from '../events/webhook-endpoints.js';
+import { WebhookRelay } from '../events/webhook-relay.js';
 import { booksBytesOf, MemoryLedger } from '../ledger/memory-ledger.js';
 import type { PaymentKey, VoidAnswer } from '../ledger/payment-ledger.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
@@ -48,7 +49,12 @@ export class MemoryStore implements Store {
   constructor(options: MemoryStoreOptions) {
     this.couriers = options.couriers;
     this.outbox = new MemoryEventLog(options.eventsMax);
-    this.events = { log: this.outbox, endpoints: new MemoryEndpointBook(), durable: false };
+    const endpoints = new MemoryEndpointBook();
+    this.events = {
+      log: this.outbox,
+      endpoints,
+      deliveries: (options) => new WebhookRelay(this.outbox, endpoints, options),
+    };
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
       onForget: (order) => {
         this.ledger.forget(order);

@@ -16,6 +16,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { KeySource } from '../auth/key-ring.js';
+import type { Deliveries, DeliveryOptions } from '../events/deliveries.js';
 import type { EventLog } from '../events/event-log.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
@@ -53,8 +54,8 @@ export interface EnginePieces {
 export interface StoreEvents {
   readonly log: EventLog;
   readonly endpoints: EndpointBook;
-  /** Whether the outbox outlives the process (then its relay is the store's too); false: delivered while it lives. */
-  readonly durable: boolean;
+  /** What delivers the events: this process's relay, or a queue in the store shared by every instance. */
+  deliveries(options: DeliveryOptions): Deliveries;
 }
 
 export interface Store {

@@ -14,7 +14,13 @@ import { orderBody } from '../support/orders.js';
 import { parseSamples } from '../support/prometheus.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
-import { startReceiver, type ReceivedEvent, type Receiver } from '../support/webhook-receiver.js';
+import {
+  expectedTypes,
+  startReceiver,
+  type OrderStatusJson,
+  type ReceivedEvent,
+  type Receiver,
+} from '../support/webhook-receiver.js';
 
 const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
 const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
@@ -83,19 +89,6 @@ async function ordersOfEveryOutcome(key: string): Promise<string[]> {
   const answers = await Promise.all(bodies.map((body) => svc.order(body, { key })));
   expect(answers.map((answer) => answer.status)).toEqual([200, 400, 503, 500, 504]);
   return bodies.map((body) => body['order_id'] as string);
-}
-
-interface OrderStatusJson {
-  outcome: { kind: string; http_status: number };
-  payment: { charged: number; refunded: number };
-}
-
-/** What each order's events must be, from what GET /orders/{id} says of it. */
-function expectedTypes(status: OrderStatusJson): string[] {
-  const { kind } = status.outcome;
-  if (kind === 'ok') return ['order.succeeded'];
-  if (kind === 'compensation_failed') return ['order.failed', 'payment.refund_failed'];
-  return status.payment.refunded > 0 ? ['order.failed', 'payment.refunded'] : ['order.failed'];
 }
 
 describe('webhooks', () => {

@@ -64,3 +64,17 @@ export async function startReceiver(): Promise<Receiver> {
   const { port } = server.address() as AddressInfo;
   return Object.assign(receiver, { url: `http://127.0.0.1:${port}/hook` });
 }
+
+/** An order as GET /orders/{order_id} tells it: what its events must agree with. */
+export interface OrderStatusJson {
+  outcome: { kind: string; http_status: number };
+  payment: { charged: number; refunded: number };
+}
+
+/** The events an order's outcome makes, in order (src/events/order-event.ts), from what GET /orders/{id} says of it. */
+export function expectedTypes(status: OrderStatusJson): string[] {
+  const { kind } = status.outcome;
+  if (kind === 'ok') return ['order.succeeded'];
+  if (kind === 'compensation_failed') return ['order.failed', 'payment.refund_failed'];
+  return status.payment.refunded > 0 ? ['order.failed', 'payment.refunded'] : ['order.failed'];
+}

@@ -93,10 +93,20 @@ describe('retry schedule', () => {
 
 describe('feed cursor', () => {
   it('reads back only for its own client; garbage is refused', () => {
-    const cursor = cursorOf('acme', 42);
-    expect(readCursor(cursor, 'acme')).toEqual({ ok: true, afterSeq: 42 });
+    const cursor = cursorOf('acme', [42]);
+    expect(readCursor(cursor, 'acme')).toEqual({ ok: true, after: [42] });
+    expect(readCursor(cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
+    expect(readCursor(cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
     expect(readCursor(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
-    for (const garbage of ['', 'c1.', 'c1.!!!', `c1.${Buffer.from('[1,2]').toString('base64url')}`, 'x'.repeat(600)])
+    for (const garbage of [
+      '',
+      'c1.',
+      'c1.!!!',
+      `c1.${Buffer.from('[1,2]').toString('base64url')}`,
+      `c1.${Buffer.from('["a",1,2,3]').toString('base64url')}`,
+      `c1.${Buffer.from('["a",-1]').toString('base64url')}`,
+      'x'.repeat(600),
+    ])
       expect(readCursor(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
   });
 });

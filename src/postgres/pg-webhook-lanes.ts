@@ -1,0 +1,219 @@
+/**
+ * Webhook delivery in the durable mode, on graphile-worker (docs/durability.md
+ * 3.12 says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
+ * any instance, woken by LISTEN/NOTIFY, are added in SQL by the very
+ * transaction that writes the event (schema.ts, `events_emit`) — so an event
+ * that committed has its job, and one rolled back has none.
+ *
+ * One job per lane — an endpoint and an order — in a named queue of its own
+ * (serial across every instance), keyed so a lane has at most one waiting:
+ * it delivers the lane's undelivered events in their order, each before the
+ * next, so an order's events arrive in the order they happened whatever the
+ * retries. A failure schedules the lane again (our backoff with jitter,
+ * retry-schedule.ts, rather than graphile-worker's fixed exponential one)
+ * and ends the job; the delivery rows keep the failures and when the first
+ * attempt was made, so the retry window outlives any instance. A job whose
+ * instance dies mid-delivery is run again by another once graphile-worker
+ * frees its lock: at least once, as webhooks promise.
+ */
+import { Logger as WorkerLogger, run, runMigrations, type JobHelpers, type Runner } from 'graphile-worker';
+import type { Logger } from 'pino';
+import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from '../events/deliveries.js';
+import { eventJson, type StoredEvent } from '../events/order-event.js';
+import { retryDelayMs } from '../events/retry-schedule.js';
+import type { DisabledReason, EndpointBook } from '../events/webhook-endpoints.js';
+import { WebhookSender } from '../events/webhook-sender.js';
+import type { Database, Statement } from './database.js';
+import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
+
+const TASK = 'webhook_lane';
+/** Lanes delivered at once by this instance. */
+const CONCURRENCY = 16;
+/** graphile-worker's own connections. */
+const WORKER_POOL_SIZE = 4;
+/** Old events are forgotten this often (EVENT_RETENTION_DAYS). */
+const HOUSEKEEPING_MS = 60_000;
+
+interface LanePayload {
+  readonly endpoint: string;
+  /** The order's stored key. */
+  readonly order: string;
+}
+
+const LANE: Statement = {
+  name: 'webhook_lane',
+  text: `SELECT ${EVENT_COLUMNS.split(', ')
+    .map((column) => `e.${column}`)
+    .join(', ')}, d.failures, d.first_attempt_at
+           FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+          WHERE d.endpoint_id = $1 AND d.order_id = $2 AND d.done_at IS NULL
+          ORDER BY e.seq`,
+};
+const DONE: Statement = {
+  name: 'webhook_delivery_done',
+  text: 'UPDATE event_deliveries SET done_at = now(), outcome = $3 WHERE endpoint_id = $1 AND event_seq = $2',
+};
+const FAILED: Statement = {
+  name: 'webhook_delivery_failed',
+  text: `UPDATE event_deliveries SET failures = failures + 1, first_attempt_at = coalesce(first_attempt_at, now())
+          WHERE endpoint_id = $1 AND event_seq = $2
+          RETURNING failures, extract(epoch FROM now() - first_attempt_at) * 1000 AS failing_ms,
+                    EXISTS (SELECT 1 FROM event_deliveries o WHERE o.endpoint_id = $1 AND o.outcome = 'delivered'
+                                AND o.done_at > event_deliveries.first_attempt_at) AS took_any`,
+};
+const REDELIVER: Statement = {
+  name: 'webhook_redeliver',
+  text: `WITH owed AS (
+           INSERT INTO event_deliveries (endpoint_id, event_seq, order_id)
+           SELECT w.id, e.seq, e.order_id FROM events e JOIN webhook_endpoints w ON w.client = e.client AND w.disabled IS NULL
+            WHERE e.seq = $1
+           ON CONFLICT (endpoint_id, event_seq) DO UPDATE
+             SET done_at = NULL, outcome = NULL, failures = 0, first_attempt_at = NULL
+           RETURNING endpoint_id, order_id)
+         SELECT graphile_worker.add_job('${TASK}', json_build_object('endpoint', endpoint_id, 'order', order_id),
+                  queue_name := 'webhook:' || endpoint_id || ':' || order_id,
+                  job_key := 'webhook:' || endpoint_id || ':' || order_id, job_key_mode := 'preserve_run_at') IS NOT NULL AS queued
+           FROM owed`,
+};
+const BACKLOG: Statement = {
+  name: 'webhook_backlog',
+  text: `SELECT count(*)::int AS pending, min(e.created_at) AS oldest
+           FROM event_deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.done_at IS NULL`,
+};
+const FORGET: Statement = {
+  name: 'events_forget',
+  text: `DELETE FROM events WHERE seq IN (
+           SELECT seq FROM events WHERE created_at < now() - $1 * interval '1 day'
+              AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = events.seq AND d.done_at IS NULL)
+            LIMIT 10000)`,
+};
+
+/** The queue's tables and functions, before any event can name them (PostgresStore.open, after our own). */
+export async function migrateQueue(databaseUrl: string): Promise<void> {
+  await runMigrations({ connectionString: databaseUrl, logger: quietLogger(undefined) });
+}
+
+function quietLogger(log: Logger | undefined): WorkerLogger {
+  return new WorkerLogger(() => (level, message) => {
+    if (level === 'error') log?.warn({ queue: 'graphile-worker' }, message);
+    else log?.debug({ queue: 'graphile-worker' }, message);
+  });
+}
+
+export class PgWebhookLanes implements Deliveries {
+  private runner: Runner | undefined;
+  private readonly sender: WebhookSender;
+  private readonly attempts: Record<DeliveryOutcome, number> = { delivered: 0, failed: 0, gone: 0, dropped: 0 };
+  private readonly disabled: Record<DisabledReason, number> = { gone: 0, failing: 0 };
+  private housekeeping: NodeJS.Timeout | undefined;
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly db: Database,
+    private readonly databaseUrl: string,
+    private readonly endpoints: EndpointBook,
+    private readonly options: DeliveryOptions,
+  ) {
+    this.sender = new WebhookSender(options.allowPrivate);
+  }
+
+  async start(): Promise<void> {
+    this.runner = await run({
+      connectionString: this.databaseUrl,
+      maxPoolSize: WORKER_POOL_SIZE,
+      concurrency: CONCURRENCY,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      logger: quietLogger(this.options.log),
+      taskList: { [TASK]: (payload, helpers) => this.deliverLane(payload as LanePayload, helpers) },
+    });
+    this.housekeeping = setInterval(() => void this.forgetOld(), HOUSEKEEPING_MS);
+    this.housekeeping.unref();
+  }
+
+  async redeliver(event: StoredEvent): Promise<number> {
+    return (await this.db.query(REDELIVER, [event.seq])).length;
+  }
+
+  async figures(): Promise<DeliveryFigures> {
+    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
+    return {
+      attempts: { ...this.attempts },
+      disabled: { ...this.disabled },
+      oldestUndeliveredAt: row?.oldest ?? undefined,
+      pending: row?.pending ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.housekeeping);
+    this.closing.abort();
+    await this.runner?.stop();
+    this.sender.close();
+  }
+
+  private async deliverLane(lane: LanePayload, helpers: JobHelpers): Promise<void> {
+    const endpoint = await this.endpoints.get(lane.endpoint);
+    if (!endpoint || endpoint.disabled) return;
+    const owed = await this.db.query<EventRow & { failures: number; first_attempt_at: Date | null }>(LANE, [
+      lane.endpoint,
+      lane.order,
+    ]);
+    const about = { endpoint_id: endpoint.id, client: endpoint.client };
+    for (const row of owed) {
+      const event = eventOfRow(row);
+      const result = await this.sender.attempt({
+        url: endpoint.url,
+        secret: endpoint.secret,
+        eventId: event.id,
+        body: JSON.stringify(eventJson(event, this.options.statusOf)),
+        timeoutMs: this.options.timeoutMs,
+        signal: this.closing.signal,
+      });
+      if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
+      this.attempts[result.outcome]++;
+      if (result.outcome === 'delivered') {
+        await this.db.query(DONE, [endpoint.id, event.seq, 'delivered']);
+        continue;
+      }
+      if (result.outcome === 'gone') {
+        this.options.log.warn({ ...about, event_id: event.id }, 'webhook endpoint answered 410 Gone: disabled');
+        if (await this.endpoints.disable(endpoint.id, 'gone')) this.disabled.gone++;
+        return;
+      }
+      const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
+        endpoint.id,
+        event.seq,
+      ]);
+      const failures = failed?.failures ?? 1;
+      const waitMs = retryDelayMs(failures, this.options.retryFirstMs);
+      if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs) {
+        const key = `webhook:${endpoint.id}:${lane.order}`;
+        // The running job's key is let go by graphile-worker: this one takes it, and waits in the lane's queue.
+        await helpers.addJob(TASK, lane, {
+          queueName: key,
+          jobKey: key,
+          jobKeyMode: 'replace',
+          runAt: new Date(Date.now() + waitMs),
+        });
+        return;
+      }
+      const fields = { ...about, event_id: event.id, attempts: failures, reason: result.reason };
+      if (failed?.took_any) {
+        this.options.log.error(
+          fields,
+          'webhook delivery failed for the whole retry window: this event is given up (GET /events has it)',
+        );
+        await this.db.query(DONE, [endpoint.id, event.seq, 'given_up']);
+        continue;
+      }
+      this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
+      if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
+      return;
+    }
+  }
+
+  private async forgetOld(): Promise<void> {
+    await this.db.query(FORGET, [this.options.retentionDays]).catch(() => {});
+  }
+}
