@@ -16,7 +16,15 @@
  * instance dies mid-delivery is run again by another once graphile-worker
  * frees its lock: at least once, as webhooks promise.
  */
-import { Logger as WorkerLogger, run, runMigrations, type JobHelpers, type Runner } from 'graphile-worker';
+import { EventEmitter } from 'node:events';
+import {
+  Logger as WorkerLogger,
+  run,
+  runMigrations,
+  type JobHelpers,
+  type Runner,
+  type WorkerEvents,
+} from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from '../events/deliveries.js';
 import { eventJson, type StoredEvent } from '../events/order-event.js';
@@ -27,10 +35,19 @@ import type { Database, Statement } from './database.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
 
 const TASK = 'webhook_lane';
+/** graphile-worker's retries of a lane are for a lost Postgres only: never given up (smallint's largest). */
+const MAX_ATTEMPTS = 32767;
+/** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
+const LANE_TRIES = 20;
 /** Lanes delivered at once by this instance. */
 const CONCURRENCY = 16;
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
+/** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 5000;
+/** Jobs locked by lost instances' pools are let go this often; a pool younger than the grace is never judged. */
+const UNLOCK_EVERY_MS = 1000;
 /** Old events are forgotten this often (EVENT_RETENTION_DAYS). */
 const HOUSEKEEPING_MS = 60_000;
 
@@ -72,13 +89,41 @@ const REDELIVER: Statement = {
            RETURNING endpoint_id, order_id)
          SELECT graphile_worker.add_job('${TASK}', json_build_object('endpoint', endpoint_id, 'order', order_id),
                   queue_name := 'webhook:' || endpoint_id || ':' || order_id,
-                  job_key := 'webhook:' || endpoint_id || ':' || order_id, job_key_mode := 'preserve_run_at') IS NOT NULL AS queued
+                  job_key := 'webhook:' || endpoint_id || ':' || order_id, job_key_mode := 'preserve_run_at',
+                  max_attempts := 32767) IS NOT NULL AS queued
            FROM owed`,
 };
 const BACKLOG: Statement = {
   name: 'webhook_backlog',
   text: `SELECT count(*)::int AS pending, min(e.created_at) AS oldest
            FROM event_deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.done_at IS NULL`,
+};
+const POOL_GONE: Statement = {
+  name: 'webhook_pool_gone',
+  text: 'DELETE FROM webhook_queue_pools WHERE pool_id = ANY ($1::text[])',
+};
+const POOL_STARTED: Statement = {
+  name: 'webhook_pool_started',
+  // Again at every pass: an instance that lost its lease and came back runs its pool under its new identity.
+  text: `INSERT INTO webhook_queue_pools (pool_id, instance_id) SELECT unnest($1::text[]), $2
+         ON CONFLICT (pool_id) DO UPDATE SET instance_id = excluded.instance_id
+          WHERE webhook_queue_pools.instance_id <> excluded.instance_id`,
+};
+// graphile-worker's own tables, as its resetLockedAt writes them, for the jobs of pools no live instance runs.
+const UNLOCK_LOST: Statement = {
+  name: 'webhook_unlock_lost',
+  text: `WITH lost AS (
+           SELECT DISTINCT locked_by FROM graphile_worker._private_jobs
+            WHERE locked_by IS NOT NULL AND locked_at < now() - $1 * interval '1 millisecond'
+              AND NOT EXISTS (SELECT 1 FROM webhook_queue_pools p JOIN instances i ON i.instance_id = p.instance_id
+                               WHERE p.pool_id = locked_by AND i.lease_until > now())),
+         jobs AS (
+           UPDATE graphile_worker._private_jobs j SET locked_at = NULL, locked_by = NULL
+             FROM lost WHERE j.locked_by = lost.locked_by RETURNING 1),
+         queues AS (
+           UPDATE graphile_worker._private_job_queues q SET locked_at = NULL, locked_by = NULL
+             FROM lost WHERE q.locked_by = lost.locked_by RETURNING 1)
+         SELECT (SELECT count(*) FROM jobs)::int AS jobs`,
 };
 const FORGET: Statement = {
   name: 'events_forget',
@@ -106,6 +151,11 @@ export class PgWebhookLanes implements Deliveries {
   private readonly attempts: Record<DeliveryOutcome, number> = { delivered: 0, failed: 0, gone: 0, dropped: 0 };
   private readonly disabled: Record<DisabledReason, number> = { gone: 0, failing: 0 };
   private housekeeping: NodeJS.Timeout | undefined;
+  private unlocking: NodeJS.Timeout | undefined;
+  /** The pools of this instance's runner. */
+  private pools: string[] = [];
+  /** Pools of a runner that stopped, whose rows must go so that their locked jobs are let go. */
+  private stoppedPools: string[] = [];
   private readonly closing = new AbortController();
 
   constructor(
@@ -113,12 +163,35 @@ export class PgWebhookLanes implements Deliveries {
     private readonly databaseUrl: string,
     private readonly endpoints: EndpointBook,
     private readonly options: DeliveryOptions,
+    /** This instance's identity while its lease holds. */
+    private readonly owner: () => string | undefined,
+    /** LEASE_MS: a pool younger than this is not judged lost (its row may not be written yet). */
+    private readonly leaseMs: number,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
   }
 
   async start(): Promise<void> {
-    this.runner = await run({
+    await this.startRunner();
+    this.housekeeping = setInterval(() => void this.forgetOld(), HOUSEKEEPING_MS);
+    this.housekeeping.unref();
+    this.unlocking = setInterval(() => void this.unlockLost(), UNLOCK_EVERY_MS);
+    this.unlocking.unref();
+  }
+
+  /**
+   * graphile-worker stops its pool for good when Postgres goes away while it
+   * releases a job (its jobs may then be in an inconsistent state, it says):
+   * its promise rejects, and the pool is started again, once Postgres
+   * answers, until the service closes. The job it could not release is
+   * freed by its lock's timeout and run again — at least once.
+   */
+  private async startRunner(): Promise<void> {
+    const events: WorkerEvents = new EventEmitter();
+    const pools: string[] = [];
+    events.on('pool:create', ({ workerPool }) => pools.push(workerPool.id));
+    const runner = await run({
+      events,
       connectionString: this.databaseUrl,
       maxPoolSize: WORKER_POOL_SIZE,
       concurrency: CONCURRENCY,
@@ -127,8 +200,32 @@ export class PgWebhookLanes implements Deliveries {
       logger: quietLogger(this.options.log),
       taskList: { [TASK]: (payload, helpers) => this.deliverLane(payload as LanePayload, helpers) },
     });
-    this.housekeeping = setInterval(() => void this.forgetOld(), HOUSEKEEPING_MS);
-    this.housekeeping.unref();
+    this.runner = runner;
+    this.pools = pools;
+    await this.recordPools();
+    runner.promise.then(
+      () => {},
+      (error: unknown) => {
+        if (this.closing.signal.aborted) return;
+        this.stoppedPools.push(...pools);
+        this.pools = [];
+        this.options.log.warn({ err: error }, 'the webhook queue stopped (Postgres lost); starting it again');
+        void this.restartRunner();
+      },
+    );
+  }
+
+  private async restartRunner(): Promise<void> {
+    for (let waitMs = RESTART_FIRST_MS; !this.closing.signal.aborted; waitMs = Math.min(2 * waitMs, RESTART_MAX_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      if (this.closing.signal.aborted) return;
+      try {
+        await this.startRunner();
+        return;
+      } catch {
+        // Postgres not back yet: again, later.
+      }
+    }
   }
 
   async redeliver(event: StoredEvent): Promise<number> {
@@ -147,12 +244,30 @@ export class PgWebhookLanes implements Deliveries {
 
   async close(): Promise<void> {
     clearInterval(this.housekeeping);
+    clearInterval(this.unlocking);
     this.closing.abort();
-    await this.runner?.stop();
+    await this.runner?.stop().catch(() => {});
     this.sender.close();
   }
 
+  /**
+   * A lost Postgres is waited out here, a while, rather than left to
+   * graphile-worker's retries (e^attempts seconds): deliveries resume as
+   * soon as it is back. Delivered events not yet marked are sent again: at
+   * least once.
+   */
   private async deliverLane(lane: LanePayload, helpers: JobHelpers): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.deliverLaneOnce(lane, helpers);
+      } catch (error) {
+        if (this.closing.signal.aborted || attempt >= LANE_TRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** (attempt - 1))));
+      }
+    }
+  }
+
+  private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
     const endpoint = await this.endpoints.get(lane.endpoint);
     if (!endpoint || endpoint.disabled) return;
     const owed = await this.db.query<EventRow & { failures: number; first_attempt_at: Date | null }>(LANE, [
@@ -195,6 +310,7 @@ export class PgWebhookLanes implements Deliveries {
           jobKey: key,
           jobKeyMode: 'replace',
           runAt: new Date(Date.now() + waitMs),
+          maxAttempts: MAX_ATTEMPTS,
         });
         return;
       }
@@ -211,6 +327,26 @@ export class PgWebhookLanes implements Deliveries {
       if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
       return;
     }
+  }
+
+  /** Say which instance runs this instance's pool, and that a stopped one is nobody's. */
+  private async recordPools(): Promise<void> {
+    if (this.stoppedPools.length > 0) {
+      const stopped = this.stoppedPools;
+      await this.db.query(POOL_GONE, [stopped]).then(
+        () => (this.stoppedPools = this.stoppedPools.filter((pool) => !stopped.includes(pool))),
+        () => {},
+      );
+    }
+    const owner = this.owner();
+    if (!owner || this.pools.length === 0) return;
+    await this.db.query(POOL_STARTED, [this.pools, owner]).catch(() => {});
+  }
+
+  private async unlockLost(): Promise<void> {
+    await this.recordPools();
+    if (!this.owner()) return;
+    await this.db.query(UNLOCK_LOST, [2 * this.leaseMs]).catch(() => {});
   }
 
   private async forgetOld(): Promise<void> {

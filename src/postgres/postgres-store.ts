@@ -83,7 +83,8 @@ export class PostgresStore implements Store {
     this.events = {
       log: new PgEventLog(db),
       endpoints,
-      deliveries: (delivery) => new PgWebhookLanes(db, options.databaseUrl, endpoints, delivery),
+      deliveries: (delivery) =>
+        new PgWebhookLanes(db, options.databaseUrl, endpoints, delivery, owner, options.leaseMs),
     };
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,

@@ -453,6 +453,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX event_deliveries_lane ON event_deliveries (endpoint_id, order_id, event_seq) WHERE done_at IS NULL;
       CREATE INDEX event_deliveries_waiting ON event_deliveries (event_seq) WHERE done_at IS NULL;
 
+      -- Which instance runs each graphile-worker pool: a job locked by the
+      -- pool of an instance whose lease has expired is let go at once
+      -- (graphile-worker itself waits four hours), and run again elsewhere.
+      CREATE TABLE webhook_queue_pools (
+        pool_id     text PRIMARY KEY,
+        instance_id uuid NOT NULL,
+        started_at  timestamptz NOT NULL DEFAULT now()
+      );
+
       -- Append events of a run, with the order's money now, and owe each to
       -- every enabled endpoint of the client: a delivery row, and the lane's
       -- job (graphile-worker, added in this same transaction: one job per
@@ -481,7 +490,9 @@ export const MIGRATIONS: readonly Migration[] = [
             json_build_object('endpoint', v_endpoint.id, 'order', p_order),
             queue_name := 'webhook:' || v_endpoint.id || ':' || p_order,
             job_key := 'webhook:' || v_endpoint.id || ':' || p_order,
-            job_key_mode := 'preserve_run_at');
+            job_key_mode := 'preserve_run_at',
+            -- The lane reschedules itself; graphile-worker's own retries are only for a lost Postgres, never given up.
+            max_attempts := 32767);
         END LOOP;
       END $$;
 
