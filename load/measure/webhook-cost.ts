@@ -11,10 +11,16 @@
  *   they are answered, then the deliveries per second from the burst's
  *   start to the last delivery received.
  *
+ * With --durable, each server runs on a fresh database of a throwaway
+ * Postgres (the outbox's triggers, graphile-worker's lanes).
+ *
  *   npm run measure:webhooks
  *   npm run measure:webhooks -- --rounds 5 --seconds 6
+ *   npm run measure:webhooks -- --durable
  */
 import { createServer, type Server } from 'node:http';
+import pg from 'pg';
+import { startThrowawayServer } from '../../scripts/postgres/throwaway.js';
 import type { AddressInfo } from 'node:net';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
@@ -34,6 +40,7 @@ const { values: options } = parseCommandLine(
     rounds: roundsOption(3),
     seconds: { type: 'integer', default: 4, help: 'seconds of each phase: warm-up, fixed rate, burst' },
     rate: { type: 'integer', default: 400, help: 'orders/s of the fixed-rate phase' },
+    durable: { type: 'boolean', help: 'each server on a fresh database of a throwaway Postgres' },
   },
 );
 
@@ -81,12 +88,27 @@ async function waitFor(done: () => boolean, ms: number): Promise<void> {
   while (!done() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+const database = options.durable ? await startThrowawayServer({ durable: true }) : undefined;
+let databases = 0;
+async function databaseEnv(): Promise<Record<string, string>> {
+  if (!database) return {};
+  const admin = new pg.Client({ connectionString: database.url() });
+  await admin.connect();
+  const name = `webhooks_${++databases}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return { DATABASE_URL: database.url(name) };
+}
+
 const rounds = await inRounds(options.rounds, async () => {
   const cpu = {} as Record<Mode, number>;
   const p99 = {} as Record<Mode, number>;
   let deliveriesPerSecond = NaN;
   for (const mode of MODES) {
-    const server = await startServerProcess(ENV, { logFile: serverLog(`webhooks-${mode}-${Date.now()}`) });
+    const server = await startServerProcess(
+      { ...ENV, ...(await databaseEnv()) },
+      { logFile: serverLog(`webhooks-${mode}-${Date.now()}`) },
+    );
     const hooks = mode === 'two' ? [await receiver(), await receiver()] : [];
     try {
       for (const hook of hooks) await register(server, hook.url);
@@ -124,10 +146,12 @@ const rounds = await inRounds(options.rounds, async () => {
   return { cpuNone: cpu.none, cpuTwo: cpu.two, p99None: p99.none, p99Two: p99.two, deliveriesPerSecond };
 });
 
+await database?.stop();
+
 type Figure = keyof (typeof rounds)[number];
 const across = (key: Figure) => spreadOf(rounds.map((round) => round[key]));
 console.log(
-  `median (min–max) of ${options.rounds} rounds; overhead orders at ${options.rate}/s; receivers on loopback answering 204`,
+  `median (min–max) of ${options.rounds} rounds; overhead orders at ${options.rate}/s; receivers on loopback answering 204${options.durable ? '; durable (Postgres)' : ''}`,
 );
 console.table([
   { figure: 'main-thread CPU per order, no endpoint, µs', value: formatSpread(across('cpuNone')) },

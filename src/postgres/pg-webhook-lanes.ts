@@ -276,6 +276,8 @@ export class PgWebhookLanes implements Deliveries {
     ]);
     const about = { endpoint_id: endpoint.id, client: endpoint.client };
     for (const row of owed) {
+      // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
+      if (!this.owner()) throw new Error('this instance holds no lease: the lane is left to another');
       const event = eventOfRow(row);
       const result = await this.sender.attempt({
         url: endpoint.url,
