@@ -202,6 +202,35 @@ describe('webhooks', () => {
     await remove(GLOBEX, id);
   });
 
+  it('an endpoint that fails every delivery for the whole retry window is disabled (failing), with its metric', async () => {
+    const short = await startTestService({
+      config: {
+        access: KEYS,
+        events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 20, retryWindowMs: 300 },
+      },
+    });
+    try {
+      const hook = await receiver();
+      hook.answer = () => 500;
+      const { id } = await register(ACME, hook.url, short.url);
+      await short.order(orderBody({ delay_ms: INSTANT }), { key: ACME });
+      const listed = await eventually(
+        async () =>
+          (await call('GET', '/webhooks', ACME, undefined, short.url)).json() as {
+            webhooks: Array<Record<string, unknown>>;
+          },
+        ({ webhooks }) => webhooks.some((webhook) => webhook['id'] === id && webhook['status'] === 'disabled'),
+      );
+      expect(listed.webhooks[0]).toMatchObject({ disabled_reason: 'failing' });
+      expect(hook.deliveries.length).toBeGreaterThan(1);
+      const metrics = parseSamples((await call('GET', '/metrics', ADMIN, undefined, short.url)).text);
+      expect(metrics.get('webhook_endpoints_disabled_total{reason="failing"}')).toBe(1);
+      expect(metrics.get('webhook_deliveries_total{outcome="failed"}')).toBe(hook.deliveries.length);
+    } finally {
+      await short.shutdown();
+    }
+  });
+
   it('the admin sends an event again: the same webhook-id once more', async () => {
     const hook = await receiver();
     const { id } = await register(ACME, hook.url);
