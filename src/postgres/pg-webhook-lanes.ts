@@ -61,8 +61,9 @@ const LANE: Statement = {
   name: 'webhook_lane',
   text: `SELECT ${EVENT_COLUMNS.split(', ')
     .map((column) => `e.${column}`)
-    .join(', ')}, d.failures, d.first_attempt_at
+    .join(', ')}, d.failures, d.first_attempt_at, w.url, w.secret, w.client AS endpoint_client
            FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+                JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.disabled IS NULL
           WHERE d.endpoint_id = $1 AND d.order_id = $2 AND d.done_at IS NULL
           ORDER BY e.seq`,
 };
@@ -268,12 +269,19 @@ export class PgWebhookLanes implements Deliveries {
   }
 
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
-    const endpoint = await this.endpoints.get(lane.endpoint);
-    if (!endpoint || endpoint.disabled) return;
-    const owed = await this.db.query<EventRow & { failures: number; first_attempt_at: Date | null }>(LANE, [
-      lane.endpoint,
-      lane.order,
-    ]);
+    // The endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
+    const owed = await this.db.query<
+      EventRow & {
+        failures: number;
+        first_attempt_at: Date | null;
+        url: string;
+        secret: string;
+        endpoint_client: string;
+      }
+    >(LANE, [lane.endpoint, lane.order]);
+    const first = owed[0];
+    if (!first) return;
+    const endpoint = { id: lane.endpoint, url: first.url, secret: first.secret, client: first.endpoint_client };
     const about = { endpoint_id: endpoint.id, client: endpoint.client };
     for (const row of owed) {
       // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
