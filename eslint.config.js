@@ -34,6 +34,7 @@ const LAYERS = {
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth'],
   cluster: ['observability'],
+  tracing: ['domain', 'pipeline'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

@@ -70,6 +70,7 @@ export async function createStepRuntime(
       { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
+        ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
         client: task.order.client,
         clientIndex: task.clientIndex ?? 0,
         orderId: task.order.orderId,
@@ -89,13 +90,14 @@ export async function createStepRuntime(
         ctx.enter();
         return step(task.order, ctx);
       });
-      return { status: 'ok', threadId, ...ctx.dependencyReport() };
+      return { status: 'ok', threadId, ...ctx.dependencyReport(), ...ctx.timings() };
     } catch (error) {
-      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport() };
+      if (error instanceof StepCanceled)
+        return { status: 'canceled', threadId, ...ctx.dependencyReport(), ...ctx.timings() };
       if (error instanceof StepFailure)
-        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
+        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport(), ...ctx.timings() };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return { status: 'error', threadId, kind: 'internal', detail };
+      return { status: 'error', threadId, kind: 'internal', detail, ...ctx.timings() };
     } finally {
       ctx.finish();
       watch.remove(task.cell);

@@ -33,6 +33,7 @@ import type { StepDefinition } from '../pipeline/steps.js';
 import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
+import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
 
 export interface ServiceOptions {
@@ -57,7 +58,8 @@ export interface RunningService {
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
-  const store = await openStore(config, log);
+  const tracing = await createTracing(config.tracing);
+  const store = await openStore(config, log, tracing.statements);
   // The bulkheads: who shares the service, and each client's share of what is scarce.
   const clients = createClientBook(config);
   const shares = new ClientShares({
@@ -78,10 +80,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         ordersInFlightOf: (client) => shares.inFlightOf(client),
         recordBytesOf: (client) => store.records.bytesOf(client),
       },
+      ...(tracing.steps ? { recorder: tracing.steps } : {}),
     });
     store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
+    await tracing.close();
     throw error;
   }
   const { records, ledger } = store;
@@ -167,6 +171,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
       clientShares: shares,
+      tracing: tracing.requests,
       ...(anyClientRateLimit(config)
         ? {
             rateLimits: {
@@ -194,6 +199,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     keyReload?.close();
     await engine.close();
     await store.close();
+    await tracing.close();
     throw error;
   }
 
@@ -230,6 +236,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     orders.stopAskingUnsettled();
     await engine.close();
     await store.close();
+    // Last: every answered order's spans, its refunds' and statements' included, leave before the process exits.
+    await tracing.close();
   };
 
   return {

@@ -30,6 +30,7 @@ import { requestLog } from './request-log.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import { threadsPage } from './threads-page.js';
+import type { RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
@@ -72,6 +73,8 @@ export interface AppDependencies {
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
+  readonly tracing?: RequestTracing;
 }
 
 export function createApp({
@@ -97,6 +100,7 @@ export function createApp({
   dependencyControl,
   clientShares,
   rateLimits,
+  tracing,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -109,7 +113,7 @@ export function createApp({
   // No route reads a query string: not parsing one saves every request the work.
   app.set('query parser', false);
 
-  app.use(requestLog(log));
+  app.use(requestLog(log, tracing));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
   app.use(
     helmet({
