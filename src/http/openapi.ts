@@ -132,13 +132,21 @@ function buildDocument(access: DocumentedAccess): Document {
     security: keyed,
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
-      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id, and traceresponse: the trace the order’s spans and log lines are in (the caller’s, from its traceparent).',
     request: {
       headers: z.object({
         'x-request-id': z
           .string()
           .optional()
           .meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }),
+        traceparent: z.string().optional().meta({
+          description:
+            "W3C Trace Context: the caller's trace and span. The order's spans continue that trace, its request span a child of the caller's span; without one (or an invalid one) a trace starts",
+        }),
+        tracestate: z
+          .string()
+          .optional()
+          .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
       }),
       body: {
         description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`,
@@ -504,6 +512,7 @@ function completed(document: Document): Document {
         }
         response.headers = {
           'X-Request-Id': ref('headers/X-Request-Id'),
+          traceresponse: ref('headers/traceresponse'),
           ...(noStore.includes(status) ? { 'Cache-Control': ref('headers/Cache-Control') } : {}),
           ...response.headers,
         };
@@ -533,6 +542,12 @@ function completed(document: Document): Document {
             "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",
           required: true,
           schema: { type: 'string' },
+        },
+        traceresponse: {
+          description:
+            "W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed.",
+          required: false,
+          schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
         },
         'Cache-Control': {
           description: '`no-store` on every answer that carries an order or money: no cache may keep it.',
