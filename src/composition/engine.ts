@@ -173,6 +173,7 @@ export function createOrderEngine(
       stepModules: modulesOf(steps),
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
+      ...(recorder ? { stepTimings: true } : {}),
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {

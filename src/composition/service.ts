@@ -172,6 +172,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       dependencyControl: engine.dependencies,
       clientShares: shares,
       tracing: tracing.requests,
+      ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
       ...(anyClientRateLimit(config)
         ? {
             rateLimits: {

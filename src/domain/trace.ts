@@ -78,3 +78,29 @@ export interface StatementDone {
 }
 
 export type StatementObserver = (statement: StatementDone) => void;
+
+/** A span of a recent trace, as the live page draws it: times in ms from the start of the request. */
+export interface WaterfallSpan {
+  readonly name: string;
+  readonly span_id: string;
+  /** Absent for the request's own span. */
+  readonly parent_span_id?: string;
+  readonly start_ms: number;
+  readonly duration_ms: number;
+  /** The worker thread it ran on, if it ran on one. */
+  readonly thread_id?: number;
+  readonly status: 'ok' | 'error' | 'canceled';
+  /** What went wrong: the error kind, what canceled it, the fate of its thread. */
+  readonly detail?: string;
+}
+
+/** One recent order's trace, for the live page's waterfall (GET /threads/trace). */
+export interface TraceWaterfall {
+  readonly trace_id: string;
+  readonly order_id: string;
+  readonly duration_ms: number;
+  readonly spans: readonly WaterfallSpan[];
+}
+
+/** The last order traced, if any; asking also keeps the next orders' traces for a while (the page polls). */
+export type RecentTrace = () => TraceWaterfall | undefined;

@@ -30,7 +30,7 @@ import { requestLog } from './request-log.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import { threadsPage } from './threads-page.js';
-import type { RequestTracing } from '../domain/trace.js';
+import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
@@ -75,6 +75,8 @@ export interface AppDependencies {
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
   /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
   readonly tracing?: RequestTracing;
+  /** The last order's trace, for the live page (GET /threads/trace); without: tracing is off, 404. */
+  readonly recentTrace?: RecentTrace;
 }
 
 export function createApp({
@@ -101,6 +103,7 @@ export function createApp({
   clientShares,
   rateLimits,
   tracing,
+  recentTrace,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -188,6 +191,18 @@ export function createApp({
     res.end(req.method === 'HEAD' ? undefined : page);
   });
   app.all('/threads', methodNotAllowed('GET, HEAD'));
+  app.get('/threads/trace', may.admin, (_req, res) => {
+    const waterfall = recentTrace?.();
+    if (waterfall) return responder.json(res, 200, waterfall);
+    responder.error(
+      res,
+      'not_found',
+      recentTrace
+        ? 'no order traced since this was last asked: send one, and ask again'
+        : 'tracing is off: set OTEL_EXPORTER_OTLP_ENDPOINT to trace orders',
+    );
+  });
+  app.all('/threads/trace', methodNotAllowed('GET, HEAD'));
   app.get('/threads/events', may.admin, threadEvents.route(responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));

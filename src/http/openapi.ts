@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { SERVICE_VERSION } from '../version.js';
 import {
   dependenciesSchema,
+  traceWaterfallSchema,
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
@@ -285,6 +286,25 @@ function buildDocument(access: DocumentedAccess): Document {
       200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
       401: unauthorized,
       403: forbidden,
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/threads/trace',
+    operationId: 'getRecentTrace',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      "The last order's trace, for the live page's waterfall: its spans laid out from the request's start, each step on its thread. Asking keeps the next orders' traces for a minute.",
+    responses: {
+      200: { description: 'The last order traced since the page last asked.', content: json(traceWaterfallSchema) },
+      401: unauthorized,
+      403: forbidden,
+      404: error(
+        'No order traced yet since the page asked (send one and ask again), or tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT (kind not_found).',
+      ),
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
     },

@@ -35,6 +35,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    * Per step, how many times it calls its dependency again after an unavailable answer (STEP_RETRIES); absent: never.
    */
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
+  /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
+  readonly stepTimings?: boolean;
 }
 
 /** One step of one order, as posted to a worker. */

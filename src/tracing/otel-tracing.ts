@@ -19,14 +19,13 @@ import {
   TraceFlags,
   type Attributes,
   type Context,
-  type Span,
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -41,7 +40,8 @@ import type { TracingConfig } from '../config.js';
 import type { ArrivingRequest, RequestSpan, RequestTracing, StatementDone, Trace } from '../domain/trace.js';
 import type { OrderRun } from '../domain/order.js';
 import type { StepOutcome, StepRecorder, StepTimeline } from '../pipeline/steps.js';
-import { recordStep, requestContext } from './step-spans.js';
+import { FinishedSpans } from './finished-spans.js';
+import { recordStep, requestSpanContext } from './step-spans.js';
 import { traceresponseOf } from './trace-ids.js';
 import { SERVICE_VERSION } from '../version.js';
 
@@ -88,26 +88,30 @@ export class OtelTracing implements RequestTracing, StepRecorder {
   private readonly propagator = new W3CTraceContextPropagator();
   /** Orders whose request is in flight, by key: where their statements go. */
   private readonly ordersInFlight = new Map<string, Trace>();
+  /** The spans made after the fact: the steps', the statements'. */
+  private readonly finished: FinishedSpans;
 
   constructor(config: TracingConfig, extraProcessors: readonly SpanProcessor[] = []) {
     const exporter =
       config.protocol === 'http/json'
         ? new JsonExporter({ url: config.tracesUrl })
         : new ProtobufExporter({ url: config.tracesUrl });
-    this.provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': SERVICE_VERSION }),
-      sampler: samplerOf(config),
-      spanProcessors: [
-        new BatchSpanProcessor({
-          exporter,
-          maxQueueSize: MAX_QUEUED_SPANS,
-          maxExportBatchSize: EXPORT_BATCH_SPANS,
-          scheduledDelayMillis: EXPORT_EVERY_MS,
-        }),
-        ...extraProcessors,
-      ],
-    });
-    this.tracer = this.provider.getTracer('order-threads', SERVICE_VERSION);
+    const resource = defaultResource().merge(
+      resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': SERVICE_VERSION }),
+    );
+    const processors = [
+      new BatchSpanProcessor({
+        exporter,
+        maxQueueSize: MAX_QUEUED_SPANS,
+        maxExportBatchSize: EXPORT_BATCH_SPANS,
+        scheduledDelayMillis: EXPORT_EVERY_MS,
+      }),
+      ...extraProcessors,
+    ];
+    this.provider = new TracerProvider({ resource, sampler: samplerOf(config), spanProcessors: processors });
+    const scope = { name: 'order-threads', version: SERVICE_VERSION };
+    this.tracer = this.provider.getTracer(scope.name, scope.version);
+    this.finished = new FinishedSpans(processors, resource, scope);
   }
 
   begin({ method, requestId, traceparent, tracestate, arrivedAt }: ArrivingRequest): RequestSpan {
@@ -155,26 +159,24 @@ export class OtelTracing implements RequestTracing, StepRecorder {
   }
 
   stepEnded(of: Trace, run: OrderRun, outcome: StepOutcome, timeline: StepTimeline): void {
-    const parent = requestContext(of);
-    if (parent) recordStep(this.tracer, parent, run, outcome, timeline);
+    const parent = requestSpanContext(of);
+    if (parent) recordStep(this.finished, parent, run, outcome, timeline);
   }
 
   /** A durable statement of an order whose request is in flight: a client span in its trace. */
   readonly statementDone = ({ name, order, startedAt, endedAt, batched, failed }: StatementDone): void => {
     const of = this.ordersInFlight.get(order);
-    const parent = of && requestContext(of);
+    const parent = of && requestSpanContext(of);
     if (!parent) return;
-    const span: Span = this.tracer.startSpan(
-      `postgres ${name}`,
-      {
-        kind: SpanKind.CLIENT,
-        startTime: startedAt,
-        attributes: { 'db.system.name': 'postgresql', 'db.operation.name': name, 'db.operation.batch.size': batched },
-      },
+    this.finished.record({
+      name: `postgres ${name}`,
       parent,
-    );
-    if (failed) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end(endedAt);
+      kind: SpanKind.CLIENT,
+      startedAt,
+      endedAt,
+      attributes: { 'db.system.name': 'postgresql', 'db.operation.name': name, 'db.operation.batch.size': batched },
+      ...(failed ? { error: 'failed' } : {}),
+    });
   };
 
   /** Export every span ended so far, then stop. */

@@ -8,39 +8,23 @@
  * child of whatever else the pool task that carried it held — one task
  * carries many orders.
  */
-import {
-  ROOT_CONTEXT,
-  SpanStatusCode,
-  TraceFlags,
-  trace,
-  type Attributes,
-  type Context,
-  type Tracer,
-} from '@opentelemetry/api';
+import { TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api';
 import { isCompensation } from '../domain/steps.js';
 import type { Trace } from '../domain/trace.js';
 import type { OrderRun } from '../domain/order.js';
 import type { AttemptTiming, StepOutcome, StepTimeline } from '../pipeline/steps.js';
+import type { FinishedSpans } from './finished-spans.js';
 
-/** The context whose span is the request's: the parent of every span of its order. */
-export function requestContext(of: Trace): Context | undefined {
+/** The request's span, by its ids: the parent of every span of its order. */
+export function requestSpanContext(of: Trace): SpanContext | undefined {
   if (of.traceId === undefined || of.spanId === undefined) return undefined;
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: of.traceId,
-    spanId: of.spanId,
-    traceFlags: TraceFlags.SAMPLED,
-  });
+  return { traceId: of.traceId, spanId: of.spanId, traceFlags: TraceFlags.SAMPLED };
 }
 
+/** What the step's own span says; the order (id, client) is on the request's span, its parent. */
 function stepAttributes(outcome: StepOutcome, run: OrderRun): Attributes {
-  const attributes: Attributes = {
-    'order.id': run.order.orderId,
-    'order.client': run.order.client,
-    'order.run': run.runNumber,
-    'step.name': outcome.name,
-    'step.status': outcome.status,
-    'step.attempts': outcome.attempts,
-  };
+  const attributes: Attributes = { 'step.status': outcome.status, 'step.attempts': outcome.attempts };
+  if (run.runNumber > 1) attributes['order.run'] = run.runNumber;
   if (outcome.threadId !== undefined) attributes['thread.id'] = outcome.threadId;
   if (outcome.threadFate) attributes['thread.fate'] = outcome.threadFate;
   if (outcome.kind) attributes['error.type'] = outcome.kind;
@@ -52,60 +36,61 @@ function stepAttributes(outcome: StepOutcome, run: OrderRun): Attributes {
 }
 
 export function recordStep(
-  tracer: Tracer,
-  parent: Context,
+  spans: FinishedSpans,
+  parent: SpanContext,
   run: OrderRun,
   outcome: StepOutcome,
   timeline: StepTimeline,
 ): void {
-  const name = `${isCompensation(outcome.name) ? 'compensation' : 'step'} ${outcome.name}`;
-  const span = tracer.startSpan(
-    name,
-    { startTime: timeline.startedAt, attributes: stepAttributes(outcome, run) },
+  const step = spans.record({
+    name: `${isCompensation(outcome.name) ? 'compensation' : 'step'} ${outcome.name}`,
     parent,
-  );
-  if (outcome.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.kind ?? 'internal' });
-  else if (outcome.status === 'canceled')
-    span.addEvent('canceled', { 'step.cancel_cause': outcome.cause ?? 'unknown' }, timeline.endedAt);
-  const within = trace.setSpan(parent, span);
+    startedAt: timeline.startedAt,
+    endedAt: timeline.endedAt,
+    attributes: stepAttributes(outcome, run),
+    ...(outcome.status === 'error' ? { error: outcome.kind ?? 'internal' } : {}),
+    ...(outcome.status === 'canceled'
+      ? {
+          events: [
+            { name: 'canceled', at: timeline.endedAt, attributes: { 'step.cancel_cause': outcome.cause ?? 'unknown' } },
+          ],
+        }
+      : {}),
+  });
   const { attempts } = timeline;
   attempts.forEach((attempt, i) => {
-    if (attempts.length === 1) return recordAttemptParts(tracer, within, attempt);
-    const attemptSpan = tracer.startSpan(
-      `attempt ${i + 1}`,
-      { startTime: attempt.postedAt, attributes: attemptAttributes(attempt, i + 1) },
-      within,
-    );
-    if (attempt.threadFate)
-      attemptSpan.setStatus({ code: SpanStatusCode.ERROR, message: `thread ${attempt.threadFate}` });
-    recordAttemptParts(tracer, trace.setSpan(within, attemptSpan), attempt);
-    attemptSpan.end(attempt.endedAt);
+    if (attempts.length === 1) return recordAttemptParts(spans, step, attempt);
+    const attemptSpan = spans.record({
+      name: `attempt ${i + 1}`,
+      parent: step,
+      startedAt: attempt.postedAt,
+      endedAt: attempt.endedAt,
+      attributes: {
+        'step.attempt': i + 1,
+        ...(attempt.threadId === undefined ? {} : { 'thread.id': attempt.threadId }),
+        ...(attempt.threadFate ? { 'thread.fate': attempt.threadFate } : {}),
+      },
+      ...(attempt.threadFate ? { error: `thread ${attempt.threadFate}` } : {}),
+    });
+    recordAttemptParts(spans, attemptSpan, attempt);
   });
-  span.end(timeline.endedAt);
-}
-
-function attemptAttributes(attempt: AttemptTiming, number: number): Attributes {
-  return {
-    'step.attempt': number,
-    ...(attempt.threadId === undefined ? {} : { 'thread.id': attempt.threadId }),
-    ...(attempt.threadFate ? { 'thread.fate': attempt.threadFate } : {}),
-  };
 }
 
 /** The waits of one attempt: for a thread to take it up, and for a courier. */
-function recordAttemptParts(tracer: Tracer, parent: Context, attempt: AttemptTiming): void {
-  if (attempt.startedAt !== undefined) {
-    const wait = tracer.startSpan(
-      'wait for a thread',
-      {
-        startTime: attempt.postedAt,
-        ...(attempt.threadId === undefined ? {} : { attributes: { 'thread.id': attempt.threadId } }),
-      },
+function recordAttemptParts(spans: FinishedSpans, parent: SpanContext, attempt: AttemptTiming): void {
+  if (attempt.startedAt !== undefined)
+    spans.record({
+      name: 'wait for a thread',
       parent,
-    );
-    wait.end(attempt.startedAt);
-  }
-  if (attempt.courierWait) {
-    tracer.startSpan('wait for a courier', { startTime: attempt.courierWait.from }, parent).end(attempt.courierWait.to);
-  }
+      startedAt: attempt.postedAt,
+      endedAt: attempt.startedAt,
+      ...(attempt.threadId === undefined ? {} : { attributes: { 'thread.id': attempt.threadId } }),
+    });
+  if (attempt.courierWait)
+    spans.record({
+      name: 'wait for a courier',
+      parent,
+      startedAt: attempt.courierWait.from,
+      endedAt: attempt.courierWait.to,
+    });
 }

@@ -7,7 +7,7 @@
  * the cost is a trace id per request (trace-ids.ts).
  */
 import type { TracingConfig } from '../config.js';
-import type { RequestTracing, StatementObserver } from '../domain/trace.js';
+import type { RecentTrace, RequestTracing, StatementObserver } from '../domain/trace.js';
 import type { StepRecorder } from '../pipeline/steps.js';
 import { traceIdsOnly } from './trace-ids.js';
 
@@ -16,13 +16,25 @@ export interface Tracing {
   /** Absent: no step is timed, no span made. */
   readonly steps?: StepRecorder;
   readonly statements?: StatementObserver;
+  /** The last order's trace, for the live page. */
+  readonly recent?: RecentTrace;
   /** Export every span ended so far (the drain's last act). */
   close(): Promise<void>;
 }
 
 export async function createTracing(config: TracingConfig | undefined): Promise<Tracing> {
   if (!config) return { requests: traceIdsOnly, close: async () => {} };
-  const { OtelTracing } = await import('./otel-tracing.js');
-  const tracing = new OtelTracing(config);
-  return { requests: tracing, steps: tracing, statements: tracing.statementDone, close: () => tracing.close() };
+  const [{ OtelTracing }, { RecentTraces }] = await Promise.all([
+    import('./otel-tracing.js'),
+    import('./recent-traces.js'),
+  ]);
+  const recent = new RecentTraces();
+  const tracing = new OtelTracing(config, [recent]);
+  return {
+    requests: tracing,
+    steps: tracing,
+    statements: tracing.statementDone,
+    recent: () => recent.recent(),
+    close: () => tracing.close(),
+  };
 }

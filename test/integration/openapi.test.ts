@@ -15,6 +15,7 @@ import { compiledFixture } from '../support/compiled.js';
 import { openEventStream } from '../../load/lib/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
+import { startOtlpReceiver } from '../support/otlp-receiver.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -210,8 +211,38 @@ describe('real responses', () => {
       text: `data: ${JSON.stringify(first)}\n\n`,
       json: () => first,
     });
-    for (const path of ['/threads', '/threads/events'])
+    for (const path of ['/threads', '/threads/events', '/threads/trace'])
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    // Tracing off: nothing to show.
+    expectDocumented('GET', '/threads/trace', await get(svc, '/threads/trace'));
+  });
+
+  it("of the last order's trace, with tracing on", async () => {
+    const receiver = await startOtlpReceiver();
+    const traced = await startTestService({
+      config: {
+        tracing: {
+          tracesUrl: `${receiver.endpoint}/v1/traces`,
+          protocol: 'http/json',
+          serviceName: 'openapi',
+          sampler: 'always_on',
+          samplerRatio: 1,
+        },
+      },
+    });
+    try {
+      // Asking first arms the capture: none traced since.
+      expectDocumented('GET', '/threads/trace', await get(traced, '/threads/trace'));
+      expect((await traced.order(orderBody())).status).toBe(200);
+      const shown = await eventually(
+        () => get(traced, '/threads/trace'),
+        (response) => response.status === 200,
+      );
+      expectDocumented('GET', '/threads/trace', shown);
+    } finally {
+      await traced.shutdown();
+      await receiver.close();
+    }
   });
 
   it("of the dependencies' outage switch", async () => {
@@ -344,7 +375,7 @@ describe('real responses', () => {
         '/orders/{order_id}',
         await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
       );
-      for (const path of ['/metrics', '/threads', '/threads/events', '/admin/dependencies']) {
+      for (const path of ['/metrics', '/threads', '/threads/events', '/threads/trace', '/admin/dependencies']) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
         expectDocumented(
