@@ -1,14 +1,15 @@
 /**
- * Spans made after the fact: everything of them is known when they are made
- * — their times, parent, attributes, status — so they skip the SDK's live
- * Span (a sampler's call, attribute checks, a context per span, a clock read
- * each end) and go straight to the span processors as the finished spans
- * (ReadableSpan) the SDK itself hands them. Measured: that halves what a
- * traced order costs the main thread (docs/measurements/2026-11-23-tracing-cost.md).
+ * Every span of an order is made after the fact: everything of it is known
+ * when it is made — its times, parent, attributes, status — so it skips the
+ * SDK's live Span (a sampler's call, attribute checks, a context per span, a
+ * clock read at each end) and goes straight to the span processors as the
+ * finished span (ReadableSpan) the SDK itself hands them. Measured: a traced
+ * order's spans cost the main thread a third less than through live spans
+ * (docs/measurements/2026-11-23-tracing-cost.md).
  *
- * Only children of a recorded (sampled) request are made here: a parent-based
- * sampler keeps them with it, and a trace-id ratio decides the same for every
- * span of a trace, so the request's decision is theirs.
+ * The request's span is sampled as it arrives (otel-tracing.ts); only the
+ * children of a recorded request are made: a parent-based sampler keeps them
+ * with it, and a trace-id ratio decides the same for every span of a trace.
  */
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api';
 import { hrTime, hrTimeDuration, type InstrumentationScope } from '@opentelemetry/core';
@@ -20,7 +21,10 @@ const UNSET = { code: SpanStatusCode.UNSET } as const;
 /** One span, already ended. Times are this thread's performance.now(). */
 export interface FinishedSpan {
   readonly name: string;
-  readonly parent: SpanContext;
+  /** Absent: a root span (a request no caller's trace came with). */
+  readonly parent?: SpanContext;
+  /** Its own ids, if given out before it ended (a request's, in its traceresponse); made here otherwise. */
+  readonly context?: SpanContext;
   readonly startedAt: number;
   readonly endedAt: number;
   readonly attributes?: Attributes;
@@ -31,7 +35,7 @@ export interface FinishedSpan {
 }
 
 export class FinishedSpans {
-  private readonly ids = new RandomIdGenerator();
+  readonly ids = new RandomIdGenerator();
 
   constructor(
     private readonly processors: readonly SpanProcessor[],
@@ -43,6 +47,7 @@ export class FinishedSpans {
   record({
     name,
     parent,
+    context: given,
     startedAt,
     endedAt,
     attributes = {},
@@ -50,8 +55,8 @@ export class FinishedSpans {
     error,
     events,
   }: FinishedSpan): SpanContext {
-    const context: SpanContext = {
-      traceId: parent.traceId,
+    const context: SpanContext = given ?? {
+      traceId: parent?.traceId ?? this.ids.generateTraceId(),
       spanId: this.ids.generateSpanId(),
       traceFlags: TraceFlags.SAMPLED,
     };
@@ -61,7 +66,7 @@ export class FinishedSpans {
       name,
       kind,
       spanContext: () => context,
-      parentSpanContext: parent,
+      ...(parent ? { parentSpanContext: parent } : {}),
       startTime,
       endTime,
       duration: hrTimeDuration(startTime, endTime),

@@ -6,21 +6,23 @@
  * drop in throughput in a main-thread-plus-workers design).
  *
  * Every span of an order is made here, on the main thread: the request's
- * server span (continuing the caller's `traceparent`), then, as each step
- * ends, the step's spans from its timings (step-spans.ts), and the durable
- * store's statements. Spans leave in batches (BatchSpanProcessor) over OTLP
+ * server span (continuing the caller's `traceparent`; its ids and the
+ * sampler's decision as it arrives, the span once it is answered), then, as
+ * each step ends, the step's spans from its timings (step-spans.ts), and the
+ * durable store's statements — all as finished spans (finished-spans.ts). Spans leave in batches (BatchSpanProcessor) over OTLP
  * /HTTP, protobuf or JSON; `close` exports what is left, at the end of the
  * drain, so every answered order's spans leave before the process exits.
  */
 import {
+  isSpanContextValid,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   TraceFlags,
+  trace,
   type Attributes,
   type Context,
+  type SpanContext,
   type TextMapGetter,
-  type Tracer,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -31,6 +33,7 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
   TracerProvider,
   type Sampler,
@@ -84,7 +87,7 @@ const callerHeaders: TextMapGetter<CallerHeaders> = {
 
 export class OtelTracing implements RequestTracing, StepRecorder {
   private readonly provider: TracerProvider;
-  private readonly tracer: Tracer;
+  private readonly sampler: Sampler;
   private readonly propagator = new W3CTraceContextPropagator();
   /** Orders whose request is in flight, by key: where their statements go. */
   private readonly ordersInFlight = new Map<string, Trace>();
@@ -108,24 +111,35 @@ export class OtelTracing implements RequestTracing, StepRecorder {
       }),
       ...extraProcessors,
     ];
-    this.provider = new TracerProvider({ resource, sampler: samplerOf(config), spanProcessors: processors });
-    const scope = { name: 'order-threads', version: SERVICE_VERSION };
-    this.tracer = this.provider.getTracer(scope.name, scope.version);
-    this.finished = new FinishedSpans(processors, resource, scope);
+    // The provider owns the processors' flush and shutdown; every span goes to them as a finished span.
+    this.provider = new TracerProvider({ resource, spanProcessors: processors });
+    this.sampler = samplerOf(config);
+    this.finished = new FinishedSpans(processors, resource, { name: 'order-threads', version: SERVICE_VERSION });
   }
 
+  /**
+   * The request's span: its ids and the sampler's decision at once (the traceresponse header and the log lines need
+   * them), the span itself made once it is answered — what the SDK's tracer would do, without a live span.
+   */
   begin({ method, requestId, traceparent, tracestate, arrivedAt }: ArrivingRequest): RequestSpan {
-    const parent: Context =
+    const callers: Context =
       traceparent === undefined
         ? ROOT_CONTEXT
         : this.propagator.extract(ROOT_CONTEXT, { traceparent, tracestate }, callerHeaders);
-    const span = this.tracer.startSpan(
-      method,
-      { kind: SpanKind.SERVER, startTime: arrivedAt, attributes: { 'http.request.method': method } },
-      parent,
-    );
-    const { traceId, spanId, traceFlags } = span.spanContext();
-    const sampled = (traceFlags & TraceFlags.SAMPLED) !== 0;
+    const caller = trace.getSpanContext(callers);
+    const parent = caller && isSpanContextValid(caller) ? caller : undefined;
+    const { ids } = this.finished;
+    const traceId = parent?.traceId ?? ids.generateTraceId();
+    const spanId = ids.generateSpanId();
+    const decision = this.sampler.shouldSample(callers, traceId, method, SpanKind.SERVER, {}, []);
+    const sampled = decision.decision === SamplingDecision.RECORD_AND_SAMPLED;
+    const state = decision.traceState ?? parent?.traceState;
+    const context: SpanContext = {
+      traceId,
+      spanId,
+      traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+      ...(state ? { traceState: state } : {}),
+    };
     const requestTrace: Trace = { requestId, traceId, spanId, sampled };
     let carried: string | undefined;
     return {
@@ -138,18 +152,27 @@ export class OtelTracing implements RequestTracing, StepRecorder {
       },
       end: ({ status, route, client, orderId, kind }) => {
         if (carried !== undefined) this.ordersInFlight.delete(carried);
-        if (!sampled) return span.end();
-        const attributes: Attributes = { 'http.response.status_code': status, 'http.request.id': requestId };
-        if (route !== undefined) {
-          attributes['http.route'] = route;
-          span.updateName(`${method} ${route}`);
-        }
+        if (!sampled) return;
+        const attributes: Attributes = {
+          ...decision.attributes,
+          'http.request.method': method,
+          'http.response.status_code': status,
+          'http.request.id': requestId,
+        };
+        if (route !== undefined) attributes['http.route'] = route;
         if (client !== undefined) attributes['order.client'] = client;
         if (orderId !== undefined) attributes['order.id'] = orderId;
         if (kind !== undefined && kind !== 'ok') attributes['error.type'] = kind;
-        span.setAttributes(attributes);
-        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, ...(kind ? { message: kind } : {}) });
-        span.end();
+        this.finished.record({
+          name: route === undefined ? method : `${method} ${route}`,
+          kind: SpanKind.SERVER,
+          context,
+          ...(parent ? { parent } : {}),
+          startedAt: arrivedAt,
+          endedAt: performance.now(),
+          attributes,
+          ...(status >= 500 ? { error: kind ?? String(status) } : {}),
+        });
       },
     };
   }
