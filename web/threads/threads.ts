@@ -459,7 +459,7 @@ function waterfallHtml(trace: TraceWaterfall): string {
     const left = ((span.start_ms / total) * 100).toFixed(2);
     const width = Math.max(0.3, (span.duration_ms / total) * 100).toFixed(2);
     const title = `${span.name}: ${span.duration_ms} ms from ${span.start_ms} ms${span.detail ? ` — ${span.detail}` : ''}`;
-    return `<span class="wf-bar ${kind} ${span.status}" data-span="${esc(span.name)}" data-left="${left}" data-width="${width}" title="${esc(title)}">${kind === 'wf-main' ? esc(span.name) : ''}</span>`;
+    return `<span class="wf-bar ${kind} ${span.status}" data-span="${esc(span.name)}" data-left="${left}" data-width="${width}" title="${esc(title)}">${span.parent_span_id === undefined ? esc(span.name) : ''}</span>`;
   };
   const request = trace.spans.find((span) => span.parent_span_id === undefined);
   const rows: string[] = [];
