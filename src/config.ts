@@ -4,14 +4,15 @@
  * allows. An empty value counts as unset.
  */
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
 import { everyStep, STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
+import { LOG_LEVELS, type LogLevel } from './shared-memory/log-level.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export interface Config {
   readonly host: string;
@@ -372,11 +373,17 @@ function parseAccess(env: Env, host: string): AccessConfig {
   return { mode: 'keys', clients, adminKeys, ...(files.apiKeys || files.adminKeys ? { files } : {}) };
 }
 
-/** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
+/**
+ * ALLOWED_HOSTS, or by default the loopback names and the address listened on. A bare IPv6 address is taken in
+ * brackets, as a Host header names it: a pod's manifest puts its IP in with `$(POD_IP)`, whichever family it is.
+ */
 function allowedHosts(env: Env, host: string): string[] {
   const raw = env['ALLOWED_HOSTS'];
   if (raw !== undefined && raw !== '') {
-    const hosts = raw.split(',').map((name) => name.trim().toLowerCase());
+    const hosts = raw
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .map((name) => (isIPv6(name) ? `[${name}]` : name));
     for (const name of hosts)
       if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name))
         throw new ConfigError(

@@ -29,6 +29,7 @@ import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
 import { breakerJson, type DependencyControl, type DependencyState } from '../http/dependencies-route.js';
 import { DependencyOutages } from '../shared-memory/dependency-outages.js';
+import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import { keyOfOrder } from '../domain/order.js';
@@ -73,6 +74,8 @@ export interface OrderEngine {
   onBreakerTransition(listener: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void): void;
   /** The clients sharing the service, and what each holds and waits for (/metrics, the thread view). */
   readonly clients: ClientBook;
+  /** The level the worker threads log at, changed at run time (each thread takes it at its next task). */
+  readonly logLevel: SharedLogLevel;
   readonly clientFigures: () => ViewedClient[];
   close(): Promise<void>;
 }
@@ -133,6 +136,7 @@ export function createOrderEngine(
   // A canceled courier waiter is dropped by its thread, and passed over by the others, once the dispatchers are woken.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeWaiters());
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
+  const logLevel = new SharedLogLevel(config.logLevel);
   const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
   const breakers =
     config.breakerFailures > 0
@@ -170,6 +174,7 @@ export function createOrderEngine(
       stepTracker: tracker.buffer,
       courierSlots: couriers.buffer,
       logLevel: config.logLevel,
+      logLevelWord: logLevel.buffer,
       stepModules: modulesOf(steps),
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
@@ -250,6 +255,7 @@ export function createOrderEngine(
     breakers,
     onBreakerTransition: (listener) => breakerListeners.push(listener),
     clients: book,
+    logLevel,
     clientFigures: () => clientFigures(clientSources),
     close: async () => {
       await pool.close();

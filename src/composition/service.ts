@@ -20,6 +20,7 @@ import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
 import {
+  audit,
   createLogger,
   droppedLogLines,
   logBreakerTransition,
@@ -138,6 +139,17 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
+  // Every instance says so: each is told by Postgres, and its log is its own.
+  store
+    .apiKeys()
+    ?.onChange?.((change) =>
+      audit(
+        log,
+        'info',
+        { audit: 'issued_keys_changed', actor: 'npm run keys', ...change },
+        'API keys in Postgres changed',
+      ),
+    );
   const { access } = config;
   const keyReload =
     ring && access.mode === 'keys' && access.files
@@ -170,6 +182,13 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
+      logLevel: {
+        current: () => engine.logLevel.level,
+        change: (level) => {
+          engine.logLevel.level = level;
+          log.level = level;
+        },
+      },
       clientShares: shares,
       tracing: tracing.requests,
       ...(tracing.recent ? { recentTrace: tracing.recent } : {}),

@@ -3,7 +3,7 @@
  * every request passes (drain, connection limit, Host), who may call what
  * (public: the probes and the API document; a client's key: orders; the
  * admin key: the thread view, the metrics, faults, the dependencies' outage
- * switch), routes, 404/405, and the one error handler that turns
+ * switch, the log level), routes, 404/405, and the one error handler that turns
  * body-reading failures into their kinds. It knows orders only through
  * `OrderDesk`.
  */
@@ -22,6 +22,7 @@ import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission, OrderDesk } from '../orders/order-desk.js';
+import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
 import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
@@ -69,6 +70,8 @@ export interface AppDependencies {
   readonly dependencies?: (client: string) => Admission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
+  /** The log level, read and changed by the admin (/admin/log-level); without, those routes are 404. */
+  readonly logLevel?: LogLevelControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
@@ -100,6 +103,7 @@ export function createApp({
   allowedHosts,
   dependencies,
   dependencyControl,
+  logLevel,
   clientShares,
   rateLimits,
   tracing,
@@ -140,7 +144,7 @@ export function createApp({
     // The probes need no key: a prober's connection is as good as an authenticated one.
     if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
-    // turned away (the health checks still answer, with 503).
+    // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (overConnectionLimit(req.socket) && !probe) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
@@ -209,6 +213,11 @@ export function createApp({
   app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));
   app.post('/admin/dependencies/:dependency', may.admin, ...dependencySwitch(dependencyControl, responder));
   app.all('/admin/dependencies/:dependency', methodNotAllowed('POST'));
+  if (logLevel) {
+    app.get('/admin/log-level', may.admin, logLevelReading(logLevel, responder));
+    app.post('/admin/log-level', may.admin, ...logLevelChange(logLevel, responder));
+    app.all('/admin/log-level', methodNotAllowed('GET, HEAD, POST'));
+  }
   app.get('/openapi.json', ...openApiRoute(openapi, responder));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {

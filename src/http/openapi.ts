@@ -21,6 +21,7 @@ import {
   versionSchema,
 } from './api-schemas.js';
 import { dependencyOutageBodySchema } from './dependencies-route.js';
+import { logLevelBodySchema, logLevelSchema } from './log-level-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
 import { PROBLEM_JSON, problem, problemSchema } from './problem-details.js';
@@ -217,7 +218,8 @@ function buildDocument(access: DocumentedAccess): Document {
     },
   });
 
-  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable: string) => {
+  /** `unavailable`: when it answers 503; liveness never does (a draining process is alive). */
+  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable?: string) => {
     registry.registerPath({
       method: 'get',
       path,
@@ -228,16 +230,15 @@ function buildDocument(access: DocumentedAccess): Document {
       responses: {
         200: { description: 'OK.', content: json(schema) },
         405: error('Only GET and HEAD.', ALLOW),
-        503: { description: unavailable, content: json(schema) },
+        ...(unavailable ? { 503: { description: unavailable, content: json(schema) } } : {}),
       },
     });
   };
   probe(
     'getHealth',
     '/healthz',
-    'Liveness: what is running right now, read from the shared memory the worker threads write to.',
+    'Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted.',
     healthReportSchema,
-    'The server is draining.',
   );
   probe(
     'getReadiness',
@@ -380,6 +381,49 @@ function buildDocument(access: DocumentedAccess): Document {
       421: misdirected,
     },
   });
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/log-level',
+    operationId: 'getLogLevel',
+    tags: ['admin'],
+    security: keyed,
+    summary: 'The level this process logs at now (LOG_LEVEL, or as last changed).',
+    responses: {
+      200: { description: 'The level.', content: json(logLevelSchema) },
+      401: unauthorized,
+      403: forbidden,
+      405: error('Only GET, HEAD and POST.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/log-level',
+    operationId: 'setLogLevel',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      'Log at another level from now on, without a restart: the main thread at once, every worker thread at its next task.',
+    description:
+      "Writes an audit line (`log_level_changed`) naming the caller and its admin key's fingerprint, never the key, whatever the new level. One process's level: each instance (INSTANCES) and each pod has its own; a restart goes back to LOG_LEVEL.",
+    request: {
+      body: {
+        description: 'One JSON object, as strictly decoded as an order.',
+        required: true,
+        content: json(logLevelBodySchema),
+      },
+    },
+    responses: {
+      200: { description: 'The level now, and the one before.', content: json(logLevelSchema) },
+      400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
+      401: unauthorized,
+      403: forbidden,
+      405: error('Only GET, HEAD and POST.', ALLOW),
+      413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      415: error('The body is not application/json in UTF-8.'),
+      421: misdirected,
+    },
+  });
 
   registry.registerPath({
     method: 'get',
@@ -463,6 +507,7 @@ const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
     },
     off: { summary: 'End the outage', value: { outage: false } },
   },
+  setLogLevel: { debug: { summary: 'Every step logs from its thread', value: { level: 'debug' } } },
 };
 const RESPONSE_EXAMPLES: Record<string, Record<string, Record<string, Example<OrderAnswer>>>> = {
   createOrder: CREATE_ORDER_EXAMPLES,

@@ -62,6 +62,24 @@ function bufferedDestination(sink: LogSink): DestinationStream {
   } as DestinationStream & { lastLevel: number };
 }
 
+/** What an audit line says: the event, and who did it — a client's name, the admin and its key's fingerprint, or a file. */
+export interface AuditFields {
+  readonly audit: string;
+  readonly actor: string;
+  readonly actor_key?: string;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * An audit line: an admin's action, a change of keys. Written whatever the log
+ * level is now (a logger of its own level, on the same destination, so in
+ * order with the rest): turning the level down must not hide who did it. It
+ * names the actor, never a key.
+ */
+export function audit(log: Logger, level: 'info' | 'warn' | 'error', fields: AuditFields, message: string): void {
+  log.child({}, { level: 'info' })[level](fields, message);
+}
+
 /**
  * A line printed whatever LOG_LEVEL says, in the same JSON form as the log:
  * scripts and people wait for "listening on …".

@@ -22,8 +22,13 @@ export interface SharedMemoryBuffers {
 
 /** Everything a worker thread is given at start-up (Piscina's workerData). */
 export interface WorkerSetup extends SharedMemoryBuffers {
-  /** Level of the log lines steps write from the thread. */
+  /** Level of the log lines steps write from the thread, as the process started. */
   readonly logLevel: string;
+  /**
+   * The level in force (src/shared-memory/log-level.ts), changed at run time by the admin; absent (the benchmarks):
+   * `logLevel` for good.
+   */
+  readonly logLevelWord?: SharedArrayBuffer;
   /**
    * URLs of every step and compensation module. A thread loads them before it
    * takes its first task: an import needs several turns of the thread's event

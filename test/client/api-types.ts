@@ -51,13 +51,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: what is running right now, read from the shared memory the worker threads write to. Public, whatever the Host header says (a load balancer probes by address). */
+        /** Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted. Public, whatever the Host header says (a load balancer probes by address). */
         get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** Headers only: Liveness: what is running right now, read from the shared memory the worker threads write to. Public, whatever the Host header says (a load balancer probes by address). */
+        /** Headers only: Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted. Public, whatever the Host header says (a load balancer probes by address). */
         head: operations["getHealthHead"];
         patch?: never;
         trace?: never;
@@ -205,6 +205,28 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/log-level": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The level this process logs at now (LOG_LEVEL, or as last changed). */
+        get: operations["getLogLevel"];
+        put?: never;
+        /**
+         * Log at another level from now on, without a restart: the main thread at once, every worker thread at its next task.
+         * @description Writes an audit line (`log_level_changed`) naming the caller and its admin key's fingerprint, never the key, whatever the new level. One process's level: each instance (INSTANCES) and each pod has its own; a restart goes back to LOG_LEVEL.
+         */
+        post: operations["setLogLevel"];
+        delete?: never;
+        options?: never;
+        /** Headers only: The level this process logs at now (LOG_LEVEL, or as last changed). */
+        head: operations["getLogLevelHead"];
         patch?: never;
         trace?: never;
     };
@@ -494,6 +516,25 @@ export interface components {
             failure_ratio?: number;
             /** @description Only with outage true: how much later every call is answered. Default 0. */
             latency_ms?: number;
+        };
+        LogLevel: {
+            /**
+             * @description The level the process logs at now.
+             * @enum {string}
+             */
+            level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+            /**
+             * @description After a change: the level before it.
+             * @enum {string}
+             */
+            previous?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+        };
+        LogLevelChange: {
+            /**
+             * @description The level to log at from now on (LOG_LEVEL).
+             * @enum {string}
+             */
+            level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
         };
     };
     responses: never;
@@ -909,17 +950,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is draining. */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    traceresponse: components["headers"]["traceresponse"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
         };
     };
     getHealthHead: {
@@ -947,15 +977,6 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description The methods the path accepts. */
                     Allow?: string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The server is draining. */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    traceresponse: components["headers"]["traceresponse"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1955,6 +1976,255 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    getLogLevel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The level. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLevel"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A client's key where the admin key is needed (kind forbidden). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setLogLevel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON object, as strictly decoded as an order. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogLevelChange"];
+            };
+        };
+        responses: {
+            /** @description The level now, and the one before. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLevel"];
+                };
+            };
+            /** @description The body is not one JSON object of this shape (kind bad_request: the message names the field). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A client's key where the admin key is needed (kind forbidden). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over 65536 bytes. */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json in UTF-8. */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getLogLevelHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The level. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A client's key where the admin key is needed (kind forbidden). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only GET, HEAD and POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -268,6 +268,20 @@ describe('real responses', () => {
     expectDocumented('POST', path, await change(JSON.stringify({ outage: false }), { 'content-type': 'text/plain' }));
   });
 
+  it('of the log level', async () => {
+    const path = '/admin/log-level';
+    // The tests' services log nothing: the level set is the one they run at.
+    const change = (body: string, headers: Record<string, string> = JSON_TYPE) =>
+      rawRequest(svc.url, { path, headers, body });
+    expectDocumented('GET', path, await get(svc, path));
+    expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent' })));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'loud' })));
+    expectDocumented('POST', path, await rawRequest(svc.url, { method: 'PUT', path, headers: JSON_TYPE, body: '{}' }));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent', pad: 'x'.repeat(70_000) })));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent' }), { 'content-type': 'text/plain' }));
+  });
+
   it('of GET /orders/{order_id}', async () => {
     const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
     await post(svc, known);
@@ -279,7 +293,8 @@ describe('real responses', () => {
 
   it('of the probes while draining, and of an order turned away then', async () => {
     const draining = await startTestService();
-    // Requests begun before the drain, finished after it: they are answered, with 503.
+    // Requests begun before the drain, finished after it: they are answered — liveness 200 (a draining process is
+    // alive), the rest 503.
     const begun = await Promise.all(
       ['GET /healthz', 'GET /readyz', 'POST /order'].map(async (line) => {
         const socket = connect(Number(draining.url.port), draining.url.hostname);
@@ -304,7 +319,7 @@ describe('real responses', () => {
       await closed;
       const [head, text] = reply.split('\r\n\r\n') as [string, string];
       const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]);
-      expect(status).toBe(503);
+      expect(status).toBe(line === 'GET /healthz' ? 200 : 503);
       const [method, path] = line.split(' ') as [string, string];
       expectDocumented(method, path, {
         status,
@@ -375,7 +390,14 @@ describe('real responses', () => {
         '/orders/{order_id}',
         await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
       );
-      for (const path of ['/metrics', '/threads', '/threads/events', '/threads/trace', '/admin/dependencies']) {
+      for (const path of [
+        '/metrics',
+        '/threads',
+        '/threads/events',
+        '/threads/trace',
+        '/admin/dependencies',
+        '/admin/log-level',
+      ]) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
         expectDocumented(
@@ -386,6 +408,15 @@ describe('real responses', () => {
       }
       const outage = JSON.stringify({ outage: true });
       for (const headers of [{}, asClient, { ...asClient, ...elsewhere }]) {
+        expectDocumented(
+          'POST',
+          '/admin/log-level',
+          await rawRequest(keyed.url, {
+            path: '/admin/log-level',
+            headers: { ...JSON_TYPE, ...headers },
+            body: JSON.stringify({ level: 'silent' }),
+          }),
+        );
         expectDocumented(
           'POST',
           '/admin/dependencies/{dependency}',

@@ -295,6 +295,11 @@ describe('who may call', () => {
       'orders.example.com',
       '[::1]',
     ]);
+    // A pod's IP, put in by the manifest ($(POD_IP)), may be IPv6: a Host header names it in brackets.
+    expect(loadConfig({ ALLOWED_HOSTS: '10.1.2.3,FD00:10::5' }, machine).allowedHosts).toEqual([
+      '10.1.2.3',
+      '[fd00:10::5]',
+    ]);
     expect(() => loadConfig({ ALLOWED_HOSTS: 'a b' }, machine)).toThrow(/ALLOWED_HOSTS must be host names/);
   });
 });
