@@ -8,8 +8,9 @@
 # on it whatever Node the machine has. The image brings its own Node, pinned
 # here to the same version: keep the tag, .nvmrc and the `node` package in
 # step. The final stage starts the image's node directly and never runs an npm
-# script, so it deletes the `node` package's binary (about 100 MB) after
-# installing.
+# script: it installs without install scripts (the `node` package's is the
+# only one among the production dependencies, and fetches that binary, about
+# 100 MB) and deletes what is left of the package.
 
 # Build: every dependency, dev ones included (TypeScript), and the compiled output.
 FROM node:26.10.0-bookworm-slim AS build
@@ -24,13 +25,18 @@ FROM node:26.10.0-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev \
+RUN npm ci --omit=dev --ignore-scripts \
   && rm -rf node_modules/node node_modules/.bin/node node_modules/node-linux-* \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web
-# Nothing is written under /app at run time: the root filesystem may be read-only.
-USER node
+# What GET /version and build_info say of the commit: docker build --build-arg BUILD_COMMIT=$(git rev-parse HEAD) .
+ARG BUILD_COMMIT=
+ENV BUILD_COMMIT=$BUILD_COMMIT
+# Nothing is written under /app at run time: the root filesystem may be read-only
+# (deploy/ mounts an emptyDir on /tmp). The image's `node` user, by number, so
+# that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 1000:1000
 # Reachable from outside the container; with no keys set this needs ALLOW_ANONYMOUS=on (exit 78 otherwise, on purpose).
 ENV HOST=0.0.0.0
 EXPOSE 8080

@@ -36,6 +36,7 @@ const LAYERS = {
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
   cluster: ['observability'],
+  tracing: ['domain', 'pipeline'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

@@ -4,14 +4,15 @@
  * allows. An empty value counts as unset.
  */
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
 import { everyStep, STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
+import { LOG_LEVELS, type LogLevel } from './shared-memory/log-level.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export interface Config {
   readonly host: string;
@@ -121,6 +122,8 @@ export interface Config {
   readonly clientRateLimit?: number;
   /** Per client, its own rate limit instead (CLIENT_RATE_LIMITS); 0: none for that client. */
   readonly clientRateLimits: ReadonlyMap<string, number>;
+  /** Where and how spans are exported (the standard OTEL_* variables); absent: no exporter, no SDK. */
+  readonly tracing?: TracingConfig;
   /** The events clients are told of (GET /events) and the webhooks that carry them. */
   readonly events: EventsConfig;
 }
@@ -393,11 +396,17 @@ function parseAccess(env: Env, host: string): AccessConfig {
   return { mode: 'keys', clients, adminKeys, ...(files.apiKeys || files.adminKeys ? { files } : {}) };
 }
 
-/** ALLOWED_HOSTS, or by default the loopback names and the address listened on. */
+/**
+ * ALLOWED_HOSTS, or by default the loopback names and the address listened on. A bare IPv6 address is taken in
+ * brackets, as a Host header names it: a pod's manifest puts its IP in with `$(POD_IP)`, whichever family it is.
+ */
 function allowedHosts(env: Env, host: string): string[] {
   const raw = env['ALLOWED_HOSTS'];
   if (raw !== undefined && raw !== '') {
-    const hosts = raw.split(',').map((name) => name.trim().toLowerCase());
+    const hosts = raw
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .map((name) => (isIPv6(name) ? `[${name}]` : name));
     for (const name of hosts)
       if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name))
         throw new ConfigError(
@@ -603,6 +612,7 @@ export function loadConfig(
     clientMaxShare: clientMaxShare(env),
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
+    ...tracingConfig(env),
     events: eventsConfig(env),
   };
 }
@@ -730,4 +740,67 @@ function durableAndInstances(env: Env, cancelGraceMs: number): Pick<Config, 'dur
       `INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`,
     );
   return { ...(store ? { durable: store } : {}), instances };
+}
+
+/** The OTLP encodings over HTTP the exporter speaks (gRPC is not among them: it would bring a second HTTP stack). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+/** OTEL_TRACES_SAMPLER's values (the specification's, less the Jaeger remote sampler). */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+export interface TracingConfig {
+  /** Where spans are posted: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces. */
+  readonly tracesUrl: string;
+  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
+  /** OTEL_SERVICE_NAME: the service.name of every span. */
+  readonly serviceName: string;
+  readonly sampler: (typeof TRACE_SAMPLERS)[number];
+  /** OTEL_TRACES_SAMPLER_ARG: the ratio of traces kept by the traceidratio samplers, 0 to 1. */
+  readonly samplerRatio: number;
+}
+
+/**
+ * The standard variables of the OpenTelemetry SDK (its environment specification). Tracing runs only with an endpoint
+ * to send spans to, and not with OTEL_SDK_DISABLED=true: otherwise nothing of the SDK is even loaded.
+ */
+function tracingConfig(env: Env): { tracing?: TracingConfig } {
+  if (oneOf(env, 'OTEL_SDK_DISABLED', ['true', 'false'], 'false') === 'true') return {};
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const traces = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
+  const tracesUrl = traces ? traces : base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined;
+  if (tracesUrl === undefined) return {};
+  let url: URL | undefined;
+  try {
+    url = new URL(tracesUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (the collector's OTLP/HTTP port, 4318), got ${JSON.stringify(tracesUrl)}`,
+    );
+  const protocol = oneOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', [...OTLP_PROTOCOLS, 'grpc'], 'http/protobuf');
+  if (protocol === 'grpc')
+    throw new ConfigError(
+      'OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: use http/protobuf (port 4318) or http/json',
+    );
+  const rawRatio = env['OTEL_TRACES_SAMPLER_ARG'];
+  const samplerRatio = rawRatio === undefined || rawRatio === '' ? 1 : Number(rawRatio);
+  if (!Number.isFinite(samplerRatio) || samplerRatio < 0 || samplerRatio > 1)
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, got ${JSON.stringify(rawRatio)}`);
+  return {
+    tracing: {
+      tracesUrl,
+      protocol,
+      serviceName: env['OTEL_SERVICE_NAME'] || 'order-threads',
+      sampler: oneOf(env, 'OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on'),
+      samplerRatio,
+    },
+  };
 }

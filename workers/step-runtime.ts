@@ -9,6 +9,7 @@
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
+import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
 import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
@@ -37,11 +38,13 @@ export async function createStepRuntime(
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
   const couriers = new SlotSemaphore(setup.courierSlots, (cell) => cells.isCanceled(cell));
-  const log = threadLogger(setup.logLevel, threadId);
+  const level = setup.logLevelWord ? new SharedLogLevel(setup.logLevelWord) : undefined;
+  const log = threadLogger(level?.level ?? setup.logLevel, threadId);
   const dependencies = {
     outages: setup.dependencyOutages ? new DependencyOutages(setup.dependencyOutages, DEPENDENCY_NAMES) : undefined,
     retries: setup.stepRetries ?? {},
   };
+  const timed = setup.stepTimings === true;
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
@@ -60,6 +63,8 @@ export async function createStepRuntime(
   await Promise.allSettled(setup.stepModules.map(loadStep));
 
   return async (task) => {
+    // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
+    if (level && log.level !== level.level) log.level = level.level;
     shard ??= tracker.claim(threadId);
     watch ??= new CancellationWatch(cells, shard);
     cells.markStarted(task.cell);
@@ -70,6 +75,7 @@ export async function createStepRuntime(
       { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
+        ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
         client: task.order.client,
         clientIndex: task.clientIndex ?? 0,
         orderId: task.order.orderId,
@@ -89,13 +95,14 @@ export async function createStepRuntime(
         ctx.enter();
         return step(task.order, ctx);
       });
-      return { status: 'ok', threadId, ...ctx.dependencyReport() };
+      return { status: 'ok', threadId, ...ctx.dependencyReport(), ...(timed ? ctx.timings() : {}) };
     } catch (error) {
-      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport() };
+      const timings = timed ? ctx.timings() : {};
+      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport(), ...timings };
       if (error instanceof StepFailure)
-        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
+        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport(), ...timings };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return { status: 'error', threadId, kind: 'internal', detail };
+      return { status: 'error', threadId, kind: 'internal', detail, ...timings };
     } finally {
       ctx.finish();
       watch.remove(task.cell);

@@ -10,7 +10,7 @@ import { histogram, histogramBounds } from '../lib/stats.js';
 import { COMPARED_FIGURES, HEADLINES } from '../report/headline.js';
 import type { ComparedFigure, ComparedScenario, HeadlineKind, ScenarioResult } from '../report/types.js';
 import { driveScenario, type DriveSettings, type LoadTarget } from './drive.js';
-import type { OtherServer } from './other-server.js';
+import type { LogFileFor, OtherServer } from './other-server.js';
 import type { Scenario } from './scenarios.js';
 
 /** This service for one round: started for it (its output to `logFile`) or already running, and what stops it. */
@@ -18,9 +18,6 @@ export type StartThisService = (
   serverEnv: Readonly<Record<string, string>>,
   logFile: string,
 ) => Promise<{ target: LoadTarget; stop: () => Promise<void> }>;
-
-/** Where a server's output goes for one round: a log file in the run's folder, by name. */
-export type LogFileFor = (name: string) => string;
 
 export async function compareScenario(
   scenario: Scenario,

@@ -11,10 +11,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { linesOf } from '../lib/server-process.js';
-import type { LogFileFor } from './comparison.js';
 import type { LoadTarget } from './drive.js';
 import { programOf } from './executables.js';
 import { pidServing } from '../lib/proc.js';
+
+/** Where a server's output goes for one round: a log file in the run's folder, by name. */
+export type LogFileFor = (name: string) => string;
 
 export interface OtherServer {
   readonly url: URL;

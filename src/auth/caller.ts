@@ -21,6 +21,11 @@ export interface Caller {
   readonly client: string;
   /** May reach /threads, /metrics, /admin/…, and send `faults`. */
   readonly admin: boolean;
+  /**
+   * Which admin key it came with, as a fingerprint (src/auth/key-ring.ts), never the key: with several admin keys, an
+   * audit line says which one acted. Absent for a client's key and in open mode.
+   */
+  readonly keyId?: string;
 }
 
 export const OPEN_MODE_CALLER: Caller = { client: ANONYMOUS, admin: true };

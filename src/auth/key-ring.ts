@@ -22,11 +22,27 @@ export type KeyHash = Buffer;
 
 export const hashKey = (key: string): KeyHash => createHash('sha256').update(key, 'utf8').digest();
 
+/**
+ * What names a key in a log line: the first 48 bits of its SHA-256. It tells keys apart (which admin key acted, which
+ * was added or removed) and says nothing a guess could use: a key has at least 192 random bits.
+ */
+export const keyFingerprint = (key: string): string => fingerprintOfHash(hashKey(key));
+/** The same, from the key's hash (all Postgres keeps of a key). */
+export const fingerprintOfHash = (hash: KeyHash): string => `sha256:${hash.toString('hex').slice(0, 12)}`;
+
 /** Keys issued elsewhere (Postgres): who a key's hash belongs to, or undefined if nobody (revoked, or never issued). */
 export interface KeySource {
   clientOf(hash: KeyHash): string | undefined;
   /** Live keys it knows. */
   readonly size: number;
+  /** Told of keys issued and revoked after the first read, each by its client and fingerprint (the audit line). */
+  onChange?(listener: (change: IssuedKeysChange) => void): void;
+}
+
+/** Keys issued or revoked, each named by its client and fingerprint, never the key. */
+export interface IssuedKeysChange {
+  readonly issued: ReadonlyArray<{ readonly client: string; readonly key: string }>;
+  readonly revoked: ReadonlyArray<{ readonly client: string; readonly key: string }>;
 }
 
 export interface ConfiguredKeys {
@@ -61,6 +77,12 @@ export class KeyRing {
       rekeyed: [...after].filter(([client, key]) => before.has(client) && before.get(client) !== key).map(([c]) => c),
       adminKeys: { before: this.configured.adminKeys.length, after: configured.adminKeys.length },
       adminKeysChanged: this.configured.adminKeys.join(',') !== configured.adminKeys.join(','),
+      adminKeysAdded: configured.adminKeys
+        .filter((key) => !this.configured.adminKeys.includes(key))
+        .map(keyFingerprint),
+      adminKeysRemoved: this.configured.adminKeys
+        .filter((key) => !configured.adminKeys.includes(key))
+        .map(keyFingerprint),
     };
     this.configured = configured;
     this.known = KeyRing.hashed(configured);
@@ -71,7 +93,8 @@ export class KeyRing {
     const known = new Map<string, { readonly hash: KeyHash; readonly caller: Caller }>();
     const add = (hash: KeyHash, caller: Caller): void => void known.set(hash.toString('hex'), { hash, caller });
     for (const { client, key } of configured.clients) add(hashKey(key), { client, admin: false });
-    for (const key of configured.adminKeys) add(hashKey(key), { client: ADMIN, admin: true });
+    for (const key of configured.adminKeys)
+      add(hashKey(key), { client: ADMIN, admin: true, keyId: keyFingerprint(key) });
     return known;
   }
 
@@ -86,11 +109,13 @@ export class KeyRing {
   }
 }
 
-/** What a reload of the configured keys changed: clients by name, admin keys by count. */
+/** What a reload of the configured keys changed: clients by name, admin keys by count and by fingerprint. */
 export interface KeyChanges {
   readonly added: readonly string[];
   readonly removed: readonly string[];
   readonly rekeyed: readonly string[];
   readonly adminKeys: { readonly before: number; readonly after: number };
   readonly adminKeysChanged: boolean;
+  readonly adminKeysAdded: readonly string[];
+  readonly adminKeysRemoved: readonly string[];
 }

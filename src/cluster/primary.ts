@@ -19,7 +19,9 @@
  * is passed to every instance as a message: each drains as a single process
  * does. Ctrl-C in a terminal reaches every process of the group at once;
  * an instance already draining ignores the primary's message, so one Ctrl-C
- * is one drain. A second signal ends everything at once.
+ * is one drain. A second signal ends everything at once. SIGHUP (read the
+ * key files again) is passed on to every instance as the signal itself: by
+ * default it would end the primary, and with it every instance.
  *
  * Rate limits. The primary keeps the clients' rate-limit counts for every
  * instance (rate-limiter-flexible's RateLimiterClusterMaster; each instance
@@ -148,6 +150,11 @@ export function runPrimary(instances: number, stopWithinMs: number, log: Logger)
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    const running = everyone();
+    for (const worker of running) worker.process.kill('SIGHUP');
+    log.info({ instances: running.length }, 'SIGHUP passed on to every instance: key files read again');
+  });
 
   // Before the first fork: an instance asks for its limiters as it starts.
   new RateLimiterClusterMaster();

@@ -15,7 +15,7 @@ import type { ViewedDependency } from '../observability/thread-frame.js';
 import type { PoolFigures } from '../observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from '../observability/thread-view.js';
 import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipeline.js';
-import { modulesOf, type StepDefinition } from '../pipeline/steps.js';
+import { modulesOf, type StepDefinition, type StepRecorder } from '../pipeline/steps.js';
 import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
 import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
@@ -29,6 +29,7 @@ import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
 import { breakerJson, type DependencyControl, type DependencyState } from '../http/dependencies-route.js';
 import { DependencyOutages } from '../shared-memory/dependency-outages.js';
+import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import { keyOfOrder } from '../domain/order.js';
@@ -73,6 +74,8 @@ export interface OrderEngine {
   onBreakerTransition(listener: (dependency: DependencyName, from: BreakerState, to: BreakerState) => void): void;
   /** The clients sharing the service, and what each holds and waits for (/metrics, the thread view). */
   readonly clients: ClientBook;
+  /** The level the worker threads log at, changed at run time (each thread takes it at its next task). */
+  readonly logLevel: SharedLogLevel;
   readonly clientFigures: () => ViewedClient[];
   close(): Promise<void>;
 }
@@ -98,12 +101,20 @@ export interface EngineOptions {
   readonly recoveryVoidsInDoubt?: boolean;
   /** The clients (the service's); without, a book of the configured ones alone (the benchmarks). */
   readonly clients?: EngineClients;
+  /** Told of each step as it ends, with its timings (the order's trace); without: no step is timed. */
+  readonly recorder?: StepRecorder;
 }
 
 export function createOrderEngine(
   config: Config,
   log: Logger,
-  { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false, clients }: EngineOptions = {},
+  {
+    steps = DEFAULT_STEPS,
+    ledger = new MemoryLedger(),
+    recoveryVoidsInDoubt = false,
+    clients,
+    recorder,
+  }: EngineOptions = {},
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
@@ -125,6 +136,7 @@ export function createOrderEngine(
   // A canceled courier waiter is dropped by its thread, and passed over by the others, once the dispatchers are woken.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeWaiters());
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
+  const logLevel = new SharedLogLevel(config.logLevel);
   const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
   const breakers =
     config.breakerFailures > 0
@@ -162,9 +174,11 @@ export function createOrderEngine(
       stepTracker: tracker.buffer,
       courierSlots: couriers.buffer,
       logLevel: config.logLevel,
+      logLevelWord: logLevel.buffer,
       stepModules: modulesOf(steps),
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
+      ...(recorder ? { stepTimings: true } : {}),
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
@@ -186,6 +200,7 @@ export function createOrderEngine(
       tasksInFlight,
       clientOf: (client) => book.entryOf(client),
       cpuTurns,
+      ...(recorder ? { recorder } : {}),
     },
     watchedStepLog(stepLog(log), threadView),
   );
@@ -240,6 +255,7 @@ export function createOrderEngine(
     breakers,
     onBreakerTransition: (listener) => breakerListeners.push(listener),
     clients: book,
+    logLevel,
     clientFigures: () => clientFigures(clientSources),
     close: async () => {
       await pool.close();

@@ -20,6 +20,7 @@ import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
 import {
+  audit,
   createLogger,
   droppedLogLines,
   logBreakerTransition,
@@ -33,6 +34,7 @@ import type { StepDefinition } from '../pipeline/steps.js';
 import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
+import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
 import { createEvents } from './events.js';
 
@@ -58,7 +60,8 @@ export interface RunningService {
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
-  const store = await openStore(config, log);
+  const tracing = await createTracing(config.tracing);
+  const store = await openStore(config, log, tracing.statements);
   // The bulkheads: who shares the service, and each client's share of what is scarce.
   const clients = createClientBook(config);
   const shares = new ClientShares({
@@ -79,10 +82,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         ordersInFlightOf: (client) => shares.inFlightOf(client),
         recordBytesOf: (client) => store.records.bytesOf(client),
       },
+      ...(tracing.steps ? { recorder: tracing.steps } : {}),
     });
     store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
+    await tracing.close();
     throw error;
   }
   const { records, ledger } = store;
@@ -136,6 +141,17 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
+  // Every instance says so: each is told by Postgres, and its log is its own.
+  store
+    .apiKeys()
+    ?.onChange?.((change) =>
+      audit(
+        log,
+        'info',
+        { audit: 'issued_keys_changed', actor: 'npm run keys', ...change },
+        'API keys in Postgres changed',
+      ),
+    );
   const { access } = config;
   const keyReload =
     ring && access.mode === 'keys' && access.files
@@ -168,8 +184,17 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       allowedHosts: config.allowedHosts,
       ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
       dependencyControl: engine.dependencies,
+      logLevel: {
+        current: () => engine.logLevel.level,
+        change: (level) => {
+          engine.logLevel.level = level;
+          log.level = level;
+        },
+      },
       ...(events ? { events: events.client } : {}),
       clientShares: shares,
+      tracing: tracing.requests,
+      ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
       ...(anyClientRateLimit(config)
         ? {
             rateLimits: {
@@ -199,6 +224,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     await events?.close();
     await engine.close();
     await store.close();
+    await tracing.close();
     throw error;
   }
 
@@ -236,6 +262,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     await events?.close();
     await engine.close();
     await store.close();
+    // Last: every answered order's spans, its refunds' and statements' included, leave before the process exits.
+    await tracing.close();
   };
 
   return {

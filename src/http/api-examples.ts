@@ -220,11 +220,13 @@ const health: HealthReport & { status: 'ok' | 'draining' } = {
 };
 const ready: Readiness = { status: 'ready', orders_in_flight: 0, max_inflight: 10000 };
 
-/** The probes' answers: the same report, draining (503) once the server stops taking orders. */
+/** The probes' answers: liveness stays 200 while draining (it says so); readiness turns 503. */
 export const PROBE_EXAMPLES: Record<string, Record<string, Record<string, Example<unknown>>>> = {
   getHealth: {
-    200: { ok: { summary: 'Two idle threads', value: health } },
-    503: { draining: { summary: 'Draining', value: { ...health, status: 'draining' } } },
+    200: {
+      ok: { summary: 'Two idle threads', value: health },
+      draining: { summary: 'Draining: still alive, not to be restarted', value: { ...health, status: 'draining' } },
+    },
   },
   getReadiness: {
     200: { ready: { summary: 'Ready', value: ready } },

@@ -232,6 +232,27 @@ export const versionSchema = z
 export type BreakerJson = z.infer<typeof breakerSchema>;
 export type DependencyStateJson = z.infer<typeof dependencyStateSchema>;
 
+const waterfallSpanSchema = z
+  .strictObject({
+    name: z.string().meta({ description: '`POST /order`, `step payment`, `wait for a thread`, `postgres charge`…' }),
+    span_id: z.string(),
+    parent_span_id: z.string().optional().meta({ description: "Absent for the request's own span." }),
+    start_ms: z.number().meta({ description: "From the start of the request's span." }),
+    duration_ms: z.number().min(0),
+    thread_id: z.int().min(0).optional().meta({ description: 'The worker thread it ran on, if it ran on one.' }),
+    status: z.enum(['ok', 'error', 'canceled']),
+    detail: z.string().optional().meta({ description: 'The error kind, what canceled it, the fate of its thread.' }),
+  })
+  .meta({ id: 'WaterfallSpan' });
+
+export const traceWaterfallSchema = z
+  .strictObject({
+    trace_id: z.string(),
+    order_id: z.string(),
+    duration_ms: z.number().min(0),
+    spans: z.array(waterfallSpanSchema).meta({ description: 'Every span of the trace, by start.' }),
+  })
+  .meta({ id: 'TraceWaterfall', description: "One recent order's trace, as the live page draws it." });
 export const eventSchema = z
   .strictObject({
     id: z.string().meta({

@@ -3,7 +3,7 @@
  * every request passes (drain, connection limit, Host), who may call what
  * (public: the probes and the API document; a client's key: orders; the
  * admin key: the thread view, the metrics, faults, the dependencies' outage
- * switch), routes, 404/405, and the one error handler that turns
+ * switch, the log level), routes, 404/405, and the one error handler that turns
  * body-reading failures into their kinds. It knows orders only through
  * `OrderDesk`.
  */
@@ -22,6 +22,7 @@ import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission, OrderDesk } from '../orders/order-desk.js';
+import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
 import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
@@ -33,6 +34,7 @@ import type { ClientEvents } from '../events/client-events.js';
 import { eventFeed, redeliverEvent } from './events-route.js';
 import { createWebhook, deleteWebhook, listWebhooks } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
+import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
@@ -71,10 +73,16 @@ export interface AppDependencies {
   readonly dependencies?: (client: string) => Admission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
+  /** The log level, read and changed by the admin (/admin/log-level); without, those routes are 404. */
+  readonly logLevel?: LogLevelControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
+  readonly tracing?: RequestTracing;
+  /** The last order's trace, for the live page (GET /threads/trace); without: tracing is off, 404. */
+  readonly recentTrace?: RecentTrace;
   /** The event feed and the webhook endpoints; without (a store that keeps no events), their routes are 404. */
   readonly events?: ClientEvents;
 }
@@ -100,8 +108,11 @@ export function createApp({
   allowedHosts,
   dependencies,
   dependencyControl,
+  logLevel,
   clientShares,
   rateLimits,
+  tracing,
+  recentTrace,
   events,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
@@ -115,7 +126,7 @@ export function createApp({
   // No route reads a query string: not parsing one saves every request the work.
   app.set('query parser', false);
 
-  app.use(requestLog(log));
+  app.use(requestLog(log, tracing));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
   app.use(
     helmet({
@@ -139,7 +150,7 @@ export function createApp({
     // The probes need no key: a prober's connection is as good as an authenticated one.
     if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
-    // turned away (the health checks still answer, with 503).
+    // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (overConnectionLimit(req.socket) && !probe) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
@@ -201,12 +212,29 @@ export function createApp({
     res.end(req.method === 'HEAD' ? undefined : page);
   });
   app.all('/threads', methodNotAllowed('GET, HEAD'));
+  app.get('/threads/trace', may.admin, (_req, res) => {
+    const waterfall = recentTrace?.();
+    if (waterfall) return responder.json(res, 200, waterfall);
+    responder.error(
+      res,
+      'not_found',
+      recentTrace
+        ? 'no order traced since this was last asked: send one, and ask again'
+        : 'tracing is off: set OTEL_EXPORTER_OTLP_ENDPOINT to trace orders',
+    );
+  });
+  app.all('/threads/trace', methodNotAllowed('GET, HEAD'));
   app.get('/threads/events', may.admin, threadEvents.route(responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));
   app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));
   app.post('/admin/dependencies/:dependency', may.admin, ...dependencySwitch(dependencyControl, responder));
   app.all('/admin/dependencies/:dependency', methodNotAllowed('POST'));
+  if (logLevel) {
+    app.get('/admin/log-level', may.admin, logLevelReading(logLevel, responder));
+    app.post('/admin/log-level', may.admin, ...logLevelChange(logLevel, responder));
+    app.all('/admin/log-level', methodNotAllowed('GET, HEAD, POST'));
+  }
   app.get('/openapi.json', ...openApiRoute(openapi, responder));
   app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {

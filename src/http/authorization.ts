@@ -90,6 +90,11 @@ export function guards(
   };
 }
 
+/** Who did it, for an audit line: the caller's client name, and which admin key by its fingerprint (never the key). */
+export function auditActor(caller: Caller): { actor: string; actor_key?: string } {
+  return { actor: caller.client, ...(caller.keyId ? { actor_key: caller.keyId } : {}) };
+}
+
 /** The host a Host header names, without its port, lower case (an IPv6 address keeps its brackets). */
 export function hostNameOf(header: string): string {
   const host = header.trim().toLowerCase();

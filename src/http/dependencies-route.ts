@@ -14,6 +14,8 @@ import type { BreakerJson, DependencyStateJson } from './api-schemas.js';
 import { readBody } from './body-reader.js';
 import { describeIssues, parseJsonObject, requireJson } from './json-body.js';
 import type { Responder } from './responses.js';
+import { audit } from '../observability/logging.js';
+import { auditActor } from './authorization.js';
 
 export const dependencyOutageBodySchema = z
   .strictObject({
@@ -119,8 +121,15 @@ export function dependencySwitch(control: DependencyControl, responder: Responde
       dependency,
       outage ? { failureRatio: failure_ratio, latencyMs: latency_ms } : { failureRatio: 0, latencyMs: 0 },
     );
-    res.locals.log.warn(
-      { dependency: dependency.name, outage: stateJson(state).outage },
+    audit(
+      res.locals.log,
+      'warn',
+      {
+        audit: 'dependency_outage_switched',
+        ...auditActor(res.locals.caller),
+        dependency: dependency.name,
+        outage: stateJson(state).outage,
+      },
       outage ? 'dependency outage switched on' : 'dependency outage switched off',
     );
     responder.json(res, 200, stateJson(state));

@@ -1,6 +1,10 @@
 /**
  * GET /healthz (liveness): what is running right now, read straight from the
- * shared memory the threads write to; 503 while the server drains.
+ * shared memory the threads write to; 200 whenever the process can answer,
+ * draining included (its `status` then says `draining`). A kubelet restarts a
+ * container whose liveness fails: a draining process is doing what it
+ * should, and killing it would cut the orders it is finishing. Taking an
+ * instance out of rotation is readiness's job.
  * GET /readyz (readiness): 503 while draining, while orders are being shed
  * (too many in flight, or no room left in the order records),
  * or while the durable store cannot be reached, so a load balancer sends the
@@ -11,10 +15,7 @@ import type { HealthReport, Readiness } from './api-schemas.js';
 import type { Responder } from './responses.js';
 
 export function healthRoute(health: () => HealthReport, draining: () => boolean, responder: Responder): RequestHandler {
-  return (_req, res) => {
-    const isDraining = draining();
-    responder.json(res, isDraining ? 503 : 200, { status: isDraining ? 'draining' : 'ok', ...health() });
-  };
+  return (_req, res) => responder.json(res, 200, { status: draining() ? 'draining' : 'ok', ...health() });
 }
 
 export interface Capacity {

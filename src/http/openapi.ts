@@ -16,6 +16,7 @@ import {
   redeliverySchema,
   webhookListSchema,
   dependenciesSchema,
+  traceWaterfallSchema,
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
@@ -25,6 +26,7 @@ import {
   versionSchema,
 } from './api-schemas.js';
 import { dependencyOutageBodySchema } from './dependencies-route.js';
+import { logLevelBodySchema, logLevelSchema } from './log-level-route.js';
 import { EVENT_TYPES, type EventType } from '../events/order-event.js';
 import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX } from '../events/client-events.js';
 import { webhookBodySchema } from './webhooks-route.js';
@@ -140,13 +142,21 @@ function buildDocument(access: DocumentedAccess): Document {
     security: keyed,
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
-      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id, and traceresponse: the trace the order’s spans and log lines are in (the caller’s, from its traceparent).',
     request: {
       headers: z.object({
         'x-request-id': z
           .string()
           .optional()
           .meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }),
+        traceparent: z.string().optional().meta({
+          description:
+            "W3C Trace Context: the caller's trace and span. The order's spans continue that trace, its request span a child of the caller's span; without one (or an invalid one) a trace starts",
+        }),
+        tracestate: z
+          .string()
+          .optional()
+          .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
       }),
       body: {
         description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`,
@@ -216,7 +226,8 @@ function buildDocument(access: DocumentedAccess): Document {
     },
   });
 
-  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable: string) => {
+  /** `unavailable`: when it answers 503; liveness never does (a draining process is alive). */
+  const probe = (operationId: string, path: string, summary: string, schema: z.ZodType, unavailable?: string) => {
     registry.registerPath({
       method: 'get',
       path,
@@ -227,16 +238,15 @@ function buildDocument(access: DocumentedAccess): Document {
       responses: {
         200: { description: 'OK.', content: json(schema) },
         405: error('Only GET and HEAD.', ALLOW),
-        503: { description: unavailable, content: json(schema) },
+        ...(unavailable ? { 503: { description: unavailable, content: json(schema) } } : {}),
       },
     });
   };
   probe(
     'getHealth',
     '/healthz',
-    'Liveness: what is running right now, read from the shared memory the worker threads write to.',
+    'Liveness: what is running right now, read from the shared memory the worker threads write to. 200 whenever the process answers, while draining too (`status` says `draining`): a draining process must not be restarted.',
     healthReportSchema,
-    'The server is draining.',
   );
   probe(
     'getReadiness',
@@ -285,6 +295,25 @@ function buildDocument(access: DocumentedAccess): Document {
       200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
       401: unauthorized,
       403: forbidden,
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/threads/trace',
+    operationId: 'getRecentTrace',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      "The last order's trace, for the live page's waterfall: its spans laid out from the request's start, each step on its thread. Asking keeps the next orders' traces for a minute.",
+    responses: {
+      200: { description: 'The last order traced since the page last asked.', content: json(traceWaterfallSchema) },
+      401: unauthorized,
+      403: forbidden,
+      404: error(
+        'No order traced yet since the page asked (send one and ask again), or tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT (kind not_found).',
+      ),
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
     },
@@ -355,6 +384,49 @@ function buildDocument(access: DocumentedAccess): Document {
       403: forbidden,
       404: error('No dependency by that name (kind not_found).'),
       405: error('Only POST.', ALLOW),
+      413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      415: error('The body is not application/json in UTF-8.'),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/log-level',
+    operationId: 'getLogLevel',
+    tags: ['admin'],
+    security: keyed,
+    summary: 'The level this process logs at now (LOG_LEVEL, or as last changed).',
+    responses: {
+      200: { description: 'The level.', content: json(logLevelSchema) },
+      401: unauthorized,
+      403: forbidden,
+      405: error('Only GET, HEAD and POST.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/log-level',
+    operationId: 'setLogLevel',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      'Log at another level from now on, without a restart: the main thread at once, every worker thread at its next task.',
+    description:
+      "Writes an audit line (`log_level_changed`) naming the caller and its admin key's fingerprint, never the key, whatever the new level. One process's level: each instance (INSTANCES) and each pod has its own; a restart goes back to LOG_LEVEL.",
+    request: {
+      body: {
+        description: 'One JSON object, as strictly decoded as an order.',
+        required: true,
+        content: json(logLevelBodySchema),
+      },
+    },
+    responses: {
+      200: { description: 'The level now, and the one before.', content: json(logLevelSchema) },
+      400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
+      401: unauthorized,
+      403: forbidden,
+      405: error('Only GET, HEAD and POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       415: error('The body is not application/json in UTF-8.'),
       421: misdirected,
@@ -600,6 +672,7 @@ const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
     },
     off: { summary: 'End the outage', value: { outage: false } },
   },
+  setLogLevel: { debug: { summary: 'Every step logs from its thread', value: { level: 'debug' } } },
 };
 const RESPONSE_EXAMPLES: Record<string, Record<string, Record<string, Example<OrderAnswer>>>> = {
   createOrder: CREATE_ORDER_EXAMPLES,
@@ -669,6 +742,7 @@ function completed(document: Document): Document {
         }
         response.headers = {
           'X-Request-Id': ref('headers/X-Request-Id'),
+          traceresponse: ref('headers/traceresponse'),
           ...(noStore.includes(status) ? { 'Cache-Control': ref('headers/Cache-Control') } : {}),
           ...response.headers,
         };
@@ -698,6 +772,12 @@ function completed(document: Document): Document {
             "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",
           required: true,
           schema: { type: 'string' },
+        },
+        traceresponse: {
+          description:
+            "W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed.",
+          required: false,
+          schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
         },
         'Cache-Control': {
           description: '`no-store` on every answer that carries an order or money: no cache may keep it.',

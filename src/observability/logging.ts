@@ -62,6 +62,24 @@ function bufferedDestination(sink: LogSink): DestinationStream {
   } as DestinationStream & { lastLevel: number };
 }
 
+/** What an audit line says: the event, and who did it — a client's name, the admin and its key's fingerprint, or a file. */
+export interface AuditFields {
+  readonly audit: string;
+  readonly actor: string;
+  readonly actor_key?: string;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * An audit line: an admin's action, a change of keys. Written whatever the log
+ * level is now (a logger of its own level, on the same destination, so in
+ * order with the rest): turning the level down must not hide who did it. It
+ * names the actor, never a key.
+ */
+export function audit(log: Logger, level: 'info' | 'warn' | 'error', fields: AuditFields, message: string): void {
+  log.child({}, { level: 'info' })[level](fields, message);
+}
+
 /**
  * A line printed whatever LOG_LEVEL says, in the same JSON form as the log:
  * scripts and people wait for "listening on …".
@@ -72,27 +90,39 @@ export function announce(fields: Record<string, unknown>, message: string): void
 
 export function stepLog(log: Logger): StepLog {
   return {
-    stepCrashed: ({ requestId, orderId, step, threadId, detail }) =>
+    stepCrashed: ({ requestId, traceId, orderId, step, threadId, detail }) =>
       log.error(
-        { request_id: requestId, order_id: orderId, step, thread_id: threadId, detail },
+        { request_id: requestId, trace_id: traceId, order_id: orderId, step, thread_id: threadId, detail },
         'step failed with an internal error',
       ),
-    threadLost: ({ requestId, orderId, step, threadId, blamed, retry, fate }) =>
+    threadLost: ({ requestId, traceId, orderId, step, threadId, blamed, retry, fate }) =>
       log.warn(
-        { request_id: requestId, order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
+        {
+          request_id: requestId,
+          trace_id: traceId,
+          order_id: orderId,
+          step,
+          thread_id: threadId,
+          thread_fate: fate,
+          blamed,
+          retry,
+        },
         blamed
           ? 'step brought its thread down'
           : retry
             ? 'step lost its thread; running it again on another'
             : 'step lost its thread',
       ),
-    refused: ({ requestId, orderId, step, saturated, error }) =>
+    refused: ({ requestId, traceId, orderId, step, saturated, error }) =>
       saturated
         ? log.warn(
-            { request_id: requestId, order_id: orderId, step, reason: (error as Error).message },
+            { request_id: requestId, trace_id: traceId, order_id: orderId, step, reason: (error as Error).message },
             'no room for a step; its order is answered 503 overloaded',
           )
-        : log.error({ request_id: requestId, order_id: orderId, step, err: error }, 'worker pool refused a step'),
+        : log.error(
+            { request_id: requestId, trace_id: traceId, order_id: orderId, step, err: error },
+            'worker pool refused a step',
+          ),
   };
 }
 
@@ -107,10 +137,11 @@ export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEven
   return {
     runEnded,
     // Written whatever became of the client: the money is what matters.
-    compensationFailed: ({ order, runNumber: run }, compensations, { requestId }) =>
+    compensationFailed: ({ order, runNumber: run }, compensations, { requestId, traceId }) =>
       log.error(
         {
           request_id: requestId,
+          trace_id: traceId,
           order_id: order.orderId,
           run,
           amount: order.amount,

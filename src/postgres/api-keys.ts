@@ -4,7 +4,8 @@
  * hashes, read again at once when a key is issued or revoked (NOTIFY
  * api_keys) and every REFRESH_MS whatever happens — so a key revoked on one
  * instance is refused by every other within a second, even if a
- * notification is lost. Lookups never wait on Postgres: the order path
+ * notification is lost. Keys issued and revoked since the last read are
+ * told by client and fingerprint (the instance's audit line). Lookups never wait on Postgres: the order path
  * stays a Map lookup. While Postgres is unreachable the last copy stands.
  *
  * Issuing and revoking are plain functions over the same table, for the
@@ -12,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { hashKey, type KeyHash, type KeySource } from '../auth/key-ring.js';
+import { fingerprintOfHash, hashKey, type IssuedKeysChange, type KeyHash, type KeySource } from '../auth/key-ring.js';
 import type { Database } from './database.js';
 import type { Notifications } from './notifications.js';
 
@@ -29,6 +30,9 @@ export class PgKeySource implements KeySource {
   private live = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
+  /** Whether the keys have been read once: what the first read finds is no change. */
+  private read = false;
+  private readonly listeners: Array<(change: IssuedKeysChange) => void> = [];
 
   constructor(
     private readonly db: Database,
@@ -47,6 +51,10 @@ export class PgKeySource implements KeySource {
     return this.live.size;
   }
 
+  onChange(listener: (change: IssuedKeysChange) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Read the live keys, then keep reading them. */
   async start(): Promise<void> {
     await this.refresh();
@@ -62,13 +70,24 @@ export class PgKeySource implements KeySource {
     this.reading ??= this.db
       .query<{ key_hash: Buffer; client: string }>(LIVE)
       .then((rows) => {
+        const before = this.live;
         this.live = new Map(rows.map((row) => [row.key_hash.toString('hex'), row.client]));
+        if (this.read) this.tell(before);
+        this.read = true;
       })
       .catch((error: unknown) =>
         this.log.debug({ err: error }, 'API keys in Postgres could not be read; the last ones read stand'),
       )
       .finally(() => (this.reading = undefined));
     return this.reading;
+  }
+
+  private tell(before: ReadonlyMap<string, string>): void {
+    const named = ([hex, client]: [string, string]) => ({ client, key: fingerprintOfHash(Buffer.from(hex, 'hex')) });
+    const issued = [...this.live].filter(([hex]) => !before.has(hex)).map(named);
+    const revoked = [...before].filter(([hex]) => !this.live.has(hex)).map(named);
+    if (issued.length + revoked.length === 0) return;
+    for (const listener of this.listeners) listener({ issued, revoked });
   }
 }
 

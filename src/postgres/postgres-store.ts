@@ -11,6 +11,7 @@
  * over (`attach`) before any step can run; `start` takes the free
  * courier slots and runs a first recovery pass — before the server listens.
  */
+import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
@@ -43,6 +44,8 @@ export interface DurableOptions {
   readonly replayMs: number;
   /** COURIERS as configured: the pool's size unless running instances already set it. */
   readonly couriers: number;
+  /** Told of each order's statements, for its trace; without: none is timed. */
+  readonly statements?: StatementObserver;
 }
 
 export class PostgresStore implements Store {
@@ -71,11 +74,12 @@ export class PostgresStore implements Store {
     // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch
     // serves many orders.
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
-    this.ledger = new PgLedger(db, inDoubt, batching);
+    this.ledger = new PgLedger(db, inDoubt, batching, options.statements);
     this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, {
       replayMs: options.replayMs,
       owner,
       batching,
+      ...(options.statements ? { statements: options.statements } : {}),
       settleWithinMs: 2 * options.leaseMs,
     });
     this.keys = new PgKeySource(db, notifications, log);

@@ -15,6 +15,7 @@ import { compiledFixture } from '../support/compiled.js';
 import { openEventStream } from '../../load/lib/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
+import { startOtlpReceiver } from '../support/otlp-receiver.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { startReceiver } from '../support/webhook-receiver.js';
 import { eventually, pause } from '../support/wait.js';
@@ -211,8 +212,38 @@ describe('real responses', () => {
       text: `data: ${JSON.stringify(first)}\n\n`,
       json: () => first,
     });
-    for (const path of ['/threads', '/threads/events'])
+    for (const path of ['/threads', '/threads/events', '/threads/trace'])
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    // Tracing off: nothing to show.
+    expectDocumented('GET', '/threads/trace', await get(svc, '/threads/trace'));
+  });
+
+  it("of the last order's trace, with tracing on", async () => {
+    const receiver = await startOtlpReceiver();
+    const traced = await startTestService({
+      config: {
+        tracing: {
+          tracesUrl: `${receiver.endpoint}/v1/traces`,
+          protocol: 'http/json',
+          serviceName: 'openapi',
+          sampler: 'always_on',
+          samplerRatio: 1,
+        },
+      },
+    });
+    try {
+      // Asking first arms the capture: none traced since.
+      expectDocumented('GET', '/threads/trace', await get(traced, '/threads/trace'));
+      expect((await traced.order(orderBody())).status).toBe(200);
+      const shown = await eventually(
+        () => get(traced, '/threads/trace'),
+        (response) => response.status === 200,
+      );
+      expectDocumented('GET', '/threads/trace', shown);
+    } finally {
+      await traced.shutdown();
+      await receiver.close();
+    }
   });
 
   it("of the dependencies' outage switch", async () => {
@@ -238,6 +269,20 @@ describe('real responses', () => {
     expectDocumented('POST', path, await change(JSON.stringify({ outage: false }), { 'content-type': 'text/plain' }));
   });
 
+  it('of the log level', async () => {
+    const path = '/admin/log-level';
+    // The tests' services log nothing: the level set is the one they run at.
+    const change = (body: string, headers: Record<string, string> = JSON_TYPE) =>
+      rawRequest(svc.url, { path, headers, body });
+    expectDocumented('GET', path, await get(svc, path));
+    expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent' })));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'loud' })));
+    expectDocumented('POST', path, await rawRequest(svc.url, { method: 'PUT', path, headers: JSON_TYPE, body: '{}' }));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent', pad: 'x'.repeat(70_000) })));
+    expectDocumented('POST', path, await change(JSON.stringify({ level: 'silent' }), { 'content-type': 'text/plain' }));
+  });
+
   it('of GET /orders/{order_id}', async () => {
     const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
     await post(svc, known);
@@ -249,7 +294,8 @@ describe('real responses', () => {
 
   it('of the probes while draining, and of an order turned away then', async () => {
     const draining = await startTestService();
-    // Requests begun before the drain, finished after it: they are answered, with 503.
+    // Requests begun before the drain, finished after it: they are answered — liveness 200 (a draining process is
+    // alive), the rest 503.
     const begun = await Promise.all(
       ['GET /healthz', 'GET /readyz', 'POST /order'].map(async (line) => {
         const socket = connect(Number(draining.url.port), draining.url.hostname);
@@ -274,7 +320,7 @@ describe('real responses', () => {
       await closed;
       const [head, text] = reply.split('\r\n\r\n') as [string, string];
       const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]);
-      expect(status).toBe(503);
+      expect(status).toBe(line === 'GET /healthz' ? 200 : 503);
       const [method, path] = line.split(' ') as [string, string];
       expectDocumented(method, path, {
         status,
@@ -345,7 +391,14 @@ describe('real responses', () => {
         '/orders/{order_id}',
         await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
       );
-      for (const path of ['/metrics', '/threads', '/threads/events', '/admin/dependencies']) {
+      for (const path of [
+        '/metrics',
+        '/threads',
+        '/threads/events',
+        '/threads/trace',
+        '/admin/dependencies',
+        '/admin/log-level',
+      ]) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
         expectDocumented(
@@ -356,6 +409,15 @@ describe('real responses', () => {
       }
       const outage = JSON.stringify({ outage: true });
       for (const headers of [{}, asClient, { ...asClient, ...elsewhere }]) {
+        expectDocumented(
+          'POST',
+          '/admin/log-level',
+          await rawRequest(keyed.url, {
+            path: '/admin/log-level',
+            headers: { ...JSON_TYPE, ...headers },
+            body: JSON.stringify({ level: 'silent' }),
+          }),
+        );
         expectDocumented(
           'POST',
           '/admin/dependencies/{dependency}',

@@ -18,6 +18,7 @@ import { captureLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { startTestService, type TestService, type TestServiceOptions } from '../support/service.js';
+import { converse, parseReply } from '../support/raw-socket.js';
 import { eventually } from '../support/wait.js';
 
 let svc: TestService | undefined;
@@ -235,6 +236,33 @@ describe('request ids and logs', () => {
   });
 });
 
+describe('liveness while draining', () => {
+  it('/healthz stays 200 (status draining) through the drain, while /readyz is 503: a kubelet must not restart a pod that finishes its orders', async () => {
+    const service = await start();
+    // Opened before the drain: the listener closes when it begins, but connections already open are still answered.
+    const [live, ready] = await Promise.all([converse(service.url), converse(service.url)]);
+    const order = service.order(orderBody({ delay_ms: { payment: 500, vendor: 0, courier: 0 } }));
+    await eventually(
+      () => service.health(),
+      (health) => health.orders_in_flight === 1,
+    );
+    const stopped = service.shutdown();
+    const probe = async (conversation: typeof live, path: string): Promise<ReturnType<typeof parseReply>> => {
+      await conversation.send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await conversation.ended;
+      return parseReply(conversation.reply());
+    };
+    const [liveness, readiness] = await Promise.all([probe(live, '/healthz'), probe(ready, '/readyz')]);
+    expect(liveness.status).toBe(200);
+    expect(JSON.parse(liveness.body)).toMatchObject({ status: 'draining', orders_in_flight: 1 });
+    expect(readiness.status).toBe(503);
+    expect(JSON.parse(readiness.body)).toMatchObject({ status: 'draining' });
+    expect((await order).status).toBe(200);
+    await stopped;
+    svc = undefined;
+  });
+});
+
 describe('load shedding', () => {
   it('answers beyond MAX_INFLIGHT at once with 503 overloaded and Retry-After, starting no step', async () => {
     const service = await start({ maxInflight: 3 });
@@ -250,6 +278,8 @@ describe('load shedding', () => {
       orders_in_flight: 3,
       max_inflight: 3,
     });
+    // Liveness is not load: a pod that sheds is alive, and a restart would only lose its orders.
+    expect((await fetch(new URL('/healthz', service.url))).status).toBe(200);
 
     const started = performance.now();
     const response = await fetch(new URL('/order', service.url), {

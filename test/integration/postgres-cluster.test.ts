@@ -176,3 +176,34 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 and a client's 
     },
   );
 });
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 and SIGHUP${POSTGRES_SKIPPED}`, () => {
+  it(
+    'passes SIGHUP (read the key files again) on to the instances: the primary and its instances serve on',
+    { timeout: 60_000 },
+    async () => {
+      restartable = await startRestartablePostgres();
+      const url = await freshDatabase(restartable);
+      cluster = await startServerProcess({ INSTANCES: '2', THREADS: '1', LOG_LEVEL: 'info', DATABASE_URL: url });
+      const running = cluster;
+      await eventually(
+        () => servingInstances(running, 12),
+        (serving) => serving.size === 2,
+        { within: 30_000, every: 200 },
+      );
+      // Before: SIGHUP's default action ended the primary, and its instances with it.
+      running.child.kill('SIGHUP');
+      await eventually(
+        async () => lines(running).some((line) => line.msg?.startsWith('SIGHUP passed on to every instance')),
+        Boolean,
+      );
+      expect(isRunning(running)).toBe(true);
+      await eventually(
+        () => servingInstances(running, 12),
+        (serving) => serving.size === 2,
+        { within: 10_000, every: 200 },
+      );
+      expect(exitsSeen(running)).toBe(0);
+    },
+  );
+});

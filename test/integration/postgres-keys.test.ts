@@ -7,7 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyFingerprint } from '../../src/auth/key-ring.js';
 import { compiledModule, pathOf } from '../../src/paths.js';
+import { captureLog } from '../support/log-capture.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
 import {
@@ -19,6 +21,7 @@ import {
   type TestPostgres,
 } from '../support/postgres.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { eventually } from '../support/wait.js';
 
 const ADMIN = 'keys_admin_0123456789abcdefghijklmnopqrst';
 
@@ -86,13 +89,26 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
       access: { mode: 'keys' as const, clients: [], adminKeys: [ADMIN] },
     };
-    const [a, b] = [await startTestService({ config }), await startTestService({ config })];
+    const bLog = captureLog();
+    const [a, b] = [await startTestService({ config }), await startTestService({ config, logger: bLog.logger })];
+    const audited = (change: 'issued' | 'revoked') =>
+      eventually(
+        async () =>
+          bLog.lines.find((line) => line['audit'] === 'issued_keys_changed' && (line[change] as unknown[]).length > 0),
+        (line) => line !== undefined,
+      );
     try {
       const key = (await keys(url, 'add', 'acme')).stdout.trim();
       // Issued after both started: each hears of it (NOTIFY, or its next read).
       const accepted = performance.now();
       while ((await order(b, key)) !== 200) expect(performance.now() - accepted).toBeLessThan(1000);
       expect(await order(a, key)).toBe(200);
+      // An audit line on each instance, naming the client and the key's fingerprint, never the key.
+      expect(await audited('issued')).toMatchObject({
+        actor: 'npm run keys',
+        issued: [{ client: 'acme', key: keyFingerprint(key) }],
+        revoked: [],
+      });
 
       await keys(url, 'revoke', 'acme');
       const revokedAt = performance.now();
@@ -103,6 +119,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       }
       expect(performance.now() - revokedAt).toBeLessThan(1000);
       expect(await order(a, key)).toBe(401);
+      expect(await audited('revoked')).toMatchObject({ revoked: [{ client: 'acme', key: keyFingerprint(key) }] });
+      expect(JSON.stringify(bLog.lines)).not.toContain(key);
       await expectAtRest(a, 2);
       await expectAtRest(b, 2);
     } finally {

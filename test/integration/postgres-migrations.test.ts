@@ -92,6 +92,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
       'provider_payments',
       'schema_migrations',
       'webhook_endpoints',
+      'webhook_queue_pools',
     ]);
     expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
