@@ -10,7 +10,8 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The layers of src/ and what each may import besides itself: dependencies
- * point inward — the domain knows nothing, the pipeline knows the domain,
+ * point inward — the domain knows nothing, the pipeline and the events (the
+ * outbox, the webhooks) know the domain,
  * the threads, the orders and the dependencies' breakers (resilience) know
  * the pipeline, the orders know the clients sharing the service (their
  * shares), HTTP knows the orders, and only the composition root
@@ -26,14 +27,16 @@ const LAYERS = {
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
+  events: ['domain'],
   orders: ['domain', 'pipeline', 'ledger', 'clients'],
   resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
-  store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth'],
-  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth'],
-  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth'],
+  store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth', 'events'],
+  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],
+  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
   cluster: ['observability'],
+  tracing: ['domain', 'pipeline'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

@@ -122,6 +122,31 @@ export interface Config {
   readonly clientRateLimit?: number;
   /** Per client, its own rate limit instead (CLIENT_RATE_LIMITS); 0: none for that client. */
   readonly clientRateLimits: ReadonlyMap<string, number>;
+  /** Where and how spans are exported (the standard OTEL_* variables); absent: no exporter, no SDK. */
+  readonly tracing?: TracingConfig;
+  /** The events clients are told of (GET /events) and the webhooks that carry them. */
+  readonly events: EventsConfig;
+}
+
+/** The event feed and the webhooks (src/events/). */
+export interface EventsConfig {
+  /** How long one delivery attempt may take before it counts as failed (WEBHOOK_TIMEOUT_MS). */
+  readonly webhookTimeoutMs: number;
+  /** Endpoints one client may register (WEBHOOKS_PER_CLIENT). */
+  readonly webhooksPerClient: number;
+  /**
+   * Whether an endpoint may be plain http and resolve to a loopback, private, link-local or metadata address
+   * (WEBHOOK_ALLOW_PRIVATE_TARGETS=on): for tests and private networks only.
+   */
+  readonly allowPrivateTargets: boolean;
+  /** The first retry's delay, before jitter (WEBHOOK_RETRY_FIRST_MS); each next one is longer. */
+  readonly retryFirstMs: number;
+  /** How long an event is retried before its endpoint is judged dead and disabled (WEBHOOK_RETRY_WINDOW_MS). */
+  readonly retryWindowMs: number;
+  /** Events kept in memory at most, the in-memory mode's bound (EVENTS_MAX). */
+  readonly eventsMax: number;
+  /** How long events are kept, at least, in the durable mode (EVENT_RETENTION_DAYS). */
+  readonly retentionDays: number;
 }
 
 /**
@@ -587,6 +612,24 @@ export function loadConfig(
     clientMaxShare: clientMaxShare(env),
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
+    ...tracingConfig(env),
+    events: eventsConfig(env),
+  };
+}
+
+/** The Standard Webhooks retry window: about three days of retries before an endpoint is given up. */
+const THREE_DAYS_MS = 3 * 24 * 3_600_000;
+
+function eventsConfig(env: Env): EventsConfig {
+  return {
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 1, 600_000, 10_000),
+    webhooksPerClient: integer(env, 'WEBHOOKS_PER_CLIENT', 0, 1000, 10),
+    allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', ['on', 'off'], 'off') === 'on',
+    // At most 10 s before jitter lowers it: the first retry comes within 10 s.
+    retryFirstMs: integer(env, 'WEBHOOK_RETRY_FIRST_MS', 1, 10_000, 5000),
+    retryWindowMs: integer(env, 'WEBHOOK_RETRY_WINDOW_MS', 1, 30 * 24 * 3_600_000, THREE_DAYS_MS),
+    eventsMax: integer(env, 'EVENTS_MAX', 1, 10_000_000, 100_000),
+    retentionDays: integer(env, 'EVENT_RETENTION_DAYS', 1, 3650, 30),
   };
 }
 
@@ -697,4 +740,67 @@ function durableAndInstances(env: Env, cancelGraceMs: number): Pick<Config, 'dur
       `INSTANCES=${instances} needs DATABASE_URL: instances share their orders, couriers and money through Postgres`,
     );
   return { ...(store ? { durable: store } : {}), instances };
+}
+
+/** The OTLP encodings over HTTP the exporter speaks (gRPC is not among them: it would bring a second HTTP stack). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+/** OTEL_TRACES_SAMPLER's values (the specification's, less the Jaeger remote sampler). */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+export interface TracingConfig {
+  /** Where spans are posted: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces. */
+  readonly tracesUrl: string;
+  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
+  /** OTEL_SERVICE_NAME: the service.name of every span. */
+  readonly serviceName: string;
+  readonly sampler: (typeof TRACE_SAMPLERS)[number];
+  /** OTEL_TRACES_SAMPLER_ARG: the ratio of traces kept by the traceidratio samplers, 0 to 1. */
+  readonly samplerRatio: number;
+}
+
+/**
+ * The standard variables of the OpenTelemetry SDK (its environment specification). Tracing runs only with an endpoint
+ * to send spans to, and not with OTEL_SDK_DISABLED=true: otherwise nothing of the SDK is even loaded.
+ */
+function tracingConfig(env: Env): { tracing?: TracingConfig } {
+  if (oneOf(env, 'OTEL_SDK_DISABLED', ['true', 'false'], 'false') === 'true') return {};
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const traces = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
+  const tracesUrl = traces ? traces : base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined;
+  if (tracesUrl === undefined) return {};
+  let url: URL | undefined;
+  try {
+    url = new URL(tracesUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (the collector's OTLP/HTTP port, 4318), got ${JSON.stringify(tracesUrl)}`,
+    );
+  const protocol = oneOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', [...OTLP_PROTOCOLS, 'grpc'], 'http/protobuf');
+  if (protocol === 'grpc')
+    throw new ConfigError(
+      'OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: use http/protobuf (port 4318) or http/json',
+    );
+  const rawRatio = env['OTEL_TRACES_SAMPLER_ARG'];
+  const samplerRatio = rawRatio === undefined || rawRatio === '' ? 1 : Number(rawRatio);
+  if (!Number.isFinite(samplerRatio) || samplerRatio < 0 || samplerRatio > 1)
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, got ${JSON.stringify(rawRatio)}`);
+  return {
+    tracing: {
+      tracesUrl,
+      protocol,
+      serviceName: env['OTEL_SERVICE_NAME'] || 'order-threads',
+      sampler: oneOf(env, 'OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on'),
+      samplerRatio,
+    },
+  };
 }

@@ -46,7 +46,12 @@ async function serve(config: Config): Promise<void> {
     couriers: config.couriers,
     access: config.access.mode,
     ...(config.durable ? { durable: true } : {}),
+    ...(config.events.allowPrivateTargets ? { webhook_private_targets: 'allowed' } : {}),
   };
+  if (config.events.allowPrivateTargets)
+    log.warn(
+      'WEBHOOK_ALLOW_PRIVATE_TARGETS=on: webhooks may be plain http and reach loopback, private, link-local and metadata addresses; only for tests and private networks',
+    );
   if (config.faultInjection)
     log.warn(
       'FAULT_INJECTION=on: orders sent with the admin key may crash, hang or exhaust threads on purpose; never on in production',

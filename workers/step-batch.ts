@@ -22,7 +22,7 @@ export function taskRunner(runStep: StepTaskRunner, mail: (report: MailedReport)
 
 async function runBatch(
   runStep: StepTaskRunner,
-  { order, run, requestId, remainingMs, clientIndex, steps }: StepBatch,
+  { order, run, requestId, traceId, remainingMs, clientIndex, steps }: StepBatch,
   mailed: boolean,
   mail: (report: MailedReport) => void,
 ): Promise<BatchedReport[]> {
@@ -35,6 +35,7 @@ async function runBatch(
         order,
         run,
         requestId,
+        ...(traceId === undefined ? {} : { traceId }),
         ...(remainingMs === undefined ? {} : { remainingMs }),
         ...(clientIndex ? { clientIndex } : {}),
       });

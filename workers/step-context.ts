@@ -15,6 +15,7 @@ import {
   REQUESTED_VOID,
   type DependencyReport,
   type LedgerRequest,
+  type StepTimings,
 } from '../src/threads/protocol.js';
 import { DependencyCalls, type DependencyLine } from './dependency-call.js';
 import {
@@ -70,6 +71,8 @@ export interface TaskResources {
 /** Who the task is: its log lines are bound to this, and its requests to the payment provider carry it. */
 export interface TaskLabels {
   readonly requestId: string;
+  /** The order's trace id, if it has one: its log lines carry it. */
+  readonly traceId?: string;
   /** The order's client: with its id, the key the provider files its books under. */
   readonly client: string;
   /** The client's index in shared memory: its waits for a courier take turns with other clients'. */
@@ -92,6 +95,8 @@ export class WorkerStepContext implements StepContext {
   /** When its order's deadline passes, on this thread's clock. */
   private readonly deadline: number;
   private dependencyCalls: DependencyCalls | undefined;
+  /** When its wait for a courier began and how long it lasted, on this thread's clock, for its trace. */
+  private courierWait: readonly [from: number, lasted: number] | undefined;
 
   /** `remainingMs`: the order's time left when the task was posted (undefined: no deadline). */
   constructor(
@@ -108,7 +113,12 @@ export class WorkerStepContext implements StepContext {
   get log(): Logger {
     this.taskLog ??= stepLogger(
       this.resources.log,
-      { request_id: this.labels.requestId, order_id: this.labels.orderId, step: this.labels.step },
+      {
+        request_id: this.labels.requestId,
+        ...(this.labels.traceId === undefined ? {} : { trace_id: this.labels.traceId }),
+        order_id: this.labels.orderId,
+        step: this.labels.step,
+      },
       this.startedAt,
     );
     return this.taskLog;
@@ -194,12 +204,14 @@ export class WorkerStepContext implements StepContext {
     this.refuseIfEnded();
     const { couriers, threadId, cells } = this.resources;
     this.show('awaiting_courier');
+    const waitFrom = performance.now();
     let slot: number;
     try {
       // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
       const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
       slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex));
     } finally {
+      this.courierWait = [waitFrom, performance.now() - waitFrom];
       this.show('running');
     }
     if (slot < 0) throw new StepCanceled();
@@ -238,6 +250,16 @@ export class WorkerStepContext implements StepContext {
   /** What the step's report says of its dependency: nothing if it called none. */
   dependencyReport(): DependencyReport {
     return this.dependencyCalls?.report() ?? {};
+  }
+
+  /** How long the step has run on this thread, and when it waited for a courier: for its order's trace. */
+  timings(): StepTimings {
+    const now = performance.now();
+    const wait = this.courierWait;
+    return {
+      ranMs: now - this.startedAt,
+      ...(wait ? { courierWaitMs: [wait[0] - this.startedAt, wait[1]] as const } : {}),
+    };
   }
 
   readonly paymentProvider: PaymentProvider = {

@@ -44,6 +44,7 @@ export async function createStepRuntime(
     outages: setup.dependencyOutages ? new DependencyOutages(setup.dependencyOutages, DEPENDENCY_NAMES) : undefined,
     retries: setup.stepRetries ?? {},
   };
+  const timed = setup.stepTimings === true;
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
@@ -74,6 +75,7 @@ export async function createStepRuntime(
       { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
+        ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
         client: task.order.client,
         clientIndex: task.clientIndex ?? 0,
         orderId: task.order.orderId,
@@ -93,13 +95,14 @@ export async function createStepRuntime(
         ctx.enter();
         return step(task.order, ctx);
       });
-      return { status: 'ok', threadId, ...ctx.dependencyReport() };
+      return { status: 'ok', threadId, ...ctx.dependencyReport(), ...(timed ? ctx.timings() : {}) };
     } catch (error) {
-      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport() };
+      const timings = timed ? ctx.timings() : {};
+      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport(), ...timings };
       if (error instanceof StepFailure)
-        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport() };
+        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport(), ...timings };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return { status: 'error', threadId, kind: 'internal', detail };
+      return { status: 'error', threadId, kind: 'internal', detail, ...timings };
     } finally {
       ctx.finish();
       watch.remove(task.cell);

@@ -15,7 +15,7 @@ import type { ViewedDependency } from '../observability/thread-frame.js';
 import type { PoolFigures } from '../observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from '../observability/thread-view.js';
 import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipeline.js';
-import { modulesOf, type StepDefinition } from '../pipeline/steps.js';
+import { modulesOf, type StepDefinition, type StepRecorder } from '../pipeline/steps.js';
 import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
 import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
@@ -101,12 +101,20 @@ export interface EngineOptions {
   readonly recoveryVoidsInDoubt?: boolean;
   /** The clients (the service's); without, a book of the configured ones alone (the benchmarks). */
   readonly clients?: EngineClients;
+  /** Told of each step as it ends, with its timings (the order's trace); without: no step is timed. */
+  readonly recorder?: StepRecorder;
 }
 
 export function createOrderEngine(
   config: Config,
   log: Logger,
-  { steps = DEFAULT_STEPS, ledger = new MemoryLedger(), recoveryVoidsInDoubt = false, clients }: EngineOptions = {},
+  {
+    steps = DEFAULT_STEPS,
+    ledger = new MemoryLedger(),
+    recoveryVoidsInDoubt = false,
+    clients,
+    recorder,
+  }: EngineOptions = {},
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
@@ -170,6 +178,7 @@ export function createOrderEngine(
       stepModules: modulesOf(steps),
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
+      ...(recorder ? { stepTimings: true } : {}),
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
@@ -191,6 +200,7 @@ export function createOrderEngine(
       tasksInFlight,
       clientOf: (client) => book.entryOf(client),
       cpuTurns,
+      ...(recorder ? { recorder } : {}),
     },
     watchedStepLog(stepLog(log), threadView),
   );

@@ -34,7 +34,9 @@ import type { StepDefinition } from '../pipeline/steps.js';
 import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
+import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
+import { createEvents } from './events.js';
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -58,7 +60,8 @@ export interface RunningService {
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
-  const store = await openStore(config, log);
+  const tracing = await createTracing(config.tracing);
+  const store = await openStore(config, log, tracing.statements);
   // The bulkheads: who shares the service, and each client's share of what is scarce.
   const clients = createClientBook(config);
   const shares = new ClientShares({
@@ -79,10 +82,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         ordersInFlightOf: (client) => shares.inFlightOf(client),
         recordBytesOf: (client) => store.records.bytesOf(client),
       },
+      ...(tracing.steps ? { recorder: tracing.steps } : {}),
     });
     store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
+    await tracing.close();
     throw error;
   }
   const { records, ledger } = store;
@@ -132,6 +137,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     metrics?.breakerMoved(dependency, to);
   });
   if (metrics) store.registerMetrics(metrics.registry);
+  const events = createEvents(store, config.events, log, metrics?.registry);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
@@ -185,7 +191,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
           log.level = level;
         },
       },
+      ...(events ? { events: events.client } : {}),
       clientShares: shares,
+      tracing: tracing.requests,
+      ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
       ...(anyClientRateLimit(config)
         ? {
             rateLimits: {
@@ -201,6 +210,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let url: URL;
   try {
     await store.start();
+    await events?.deliveries.start();
     const issued = store.apiKeys()?.size ?? 0;
     if (config.access.mode === 'open' && issued > 0) {
       log.warn(
@@ -211,8 +221,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url = await server.listen(config.host, config.port);
   } catch (error) {
     keyReload?.close();
+    await events?.close();
     await engine.close();
     await store.close();
+    await tracing.close();
     throw error;
   }
 
@@ -247,8 +259,11 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
     orders.stopAskingUnsettled();
+    await events?.close();
     await engine.close();
     await store.close();
+    // Last: every answered order's spans, its refunds' and statements' included, leave before the process exits.
+    await tracing.close();
   };
 
   return {

@@ -8,9 +8,11 @@ import { leaseMarginMs, type Config } from '../config.js';
 import { PostgresStore } from '../postgres/postgres-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
+import type { StatementObserver } from '../domain/trace.js';
 import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 
-export async function openStore(config: Config, log: Logger): Promise<Store> {
+/** `statements`: told of each order's durable statements, for its trace. */
+export async function openStore(config: Config, log: Logger, statements?: StatementObserver): Promise<Store> {
   if (config.durable) {
     const leaseMarginOf = { leaseMs: config.durable.leaseMs, cancelGraceMs: config.cancelGraceMs };
     return PostgresStore.open(
@@ -19,6 +21,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
         leaseMarginMs: leaseMarginMs(leaseMarginOf),
         replayMs: config.idempotencyTtlMs,
         couriers: config.couriers,
+        ...(statements ? { statements } : {}),
       },
       log,
     );
@@ -28,5 +31,6 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
     maxBytes: config.orderRecordsMaxBytes,
     couriers: config.couriers,
     atRiskBytes: AT_RISK_BYTES,
+    eventsMax: config.events.eventsMax,
   });
 }

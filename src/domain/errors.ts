@@ -37,7 +37,8 @@ export type ErrorKind =
   | 'unauthorized' // no API key, or one nobody was issued
   | 'forbidden' // a key that may not do this (a client's key on the admin surface)
   | 'rate_limited' // the client sent more orders than its CLIENT_RATE_LIMIT allows: nothing was read or started
-  | 'misdirected_request'; // the Host header names a host this service does not answer for
+  | 'misdirected_request' // the Host header names a host this service does not answer for
+  | 'too_many_webhooks'; // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
 
 /**
  * The reason an order's AbortSignal carries: which kind ended the order.

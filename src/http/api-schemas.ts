@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEPENDENCY_NAMES } from '../domain/dependencies.js';
+import { EVENT_TYPES } from '../events/order-event.js';
 import { ACTION_NAMES } from '../domain/order.js';
 import type { ErrorKind } from '../domain/errors.js';
 import { STATUS_BY_KIND } from './error-status.js';
@@ -230,3 +231,95 @@ export const versionSchema = z
   .meta({ id: 'Version' });
 export type BreakerJson = z.infer<typeof breakerSchema>;
 export type DependencyStateJson = z.infer<typeof dependencyStateSchema>;
+
+const waterfallSpanSchema = z
+  .strictObject({
+    name: z.string().meta({ description: '`POST /order`, `step payment`, `wait for a thread`, `postgres charge`…' }),
+    span_id: z.string(),
+    parent_span_id: z.string().optional().meta({ description: "Absent for the request's own span." }),
+    start_ms: z.number().meta({ description: "From the start of the request's span." }),
+    duration_ms: z.number().min(0),
+    thread_id: z.int().min(0).optional().meta({ description: 'The worker thread it ran on, if it ran on one.' }),
+    status: z.enum(['ok', 'error', 'canceled']),
+    detail: z.string().optional().meta({ description: 'The error kind, what canceled it, the fate of its thread.' }),
+  })
+  .meta({ id: 'WaterfallSpan' });
+
+export const traceWaterfallSchema = z
+  .strictObject({
+    trace_id: z.string(),
+    order_id: z.string(),
+    duration_ms: z.number().min(0),
+    spans: z.array(waterfallSpanSchema).meta({ description: 'Every span of the trace, by start.' }),
+  })
+  .meta({ id: 'TraceWaterfall', description: "One recent order's trace, as the live page draws it." });
+export const eventSchema = z
+  .strictObject({
+    id: z.string().meta({
+      description:
+        "The event's id: the idempotency key of its delivery, sent as webhook-id, the same on every attempt.",
+    }),
+    type: z.enum(EVENT_TYPES).meta({ description: 'What happened (docs/api.md lists the types).' }),
+    timestamp: z.string().meta({ description: 'When the fact was recorded (ISO 8601, UTC).' }),
+    client: z.string().meta({ description: 'The client whose order it is: only it receives or reads the event.' }),
+    data: z.strictObject({
+      order_id: z.string(),
+      outcome: z
+        .strictObject({
+          kind: z.enum(['ok', ...ERROR_KINDS]).meta({ description: '"ok", or the kind the run failed with.' }),
+          http_status: z.int().meta({ description: 'The status its answer carries (GET /orders/{order_id} says it).' }),
+        })
+        .meta({ description: 'The outcome on record for the run the event is about.' }),
+      payment: z.strictObject({ charged: z.int().min(0), refunded: z.int().min(0) }).meta({
+        description: "The order's money over every run when the event was made, as GET /orders/{order_id} shows it.",
+      }),
+    }),
+  })
+  .meta({ id: 'Event' });
+
+export const eventPageSchema = z
+  .strictObject({
+    events: z.array(eventSchema).meta({ description: "The caller's events after the cursor, oldest first." }),
+    next: z.string().meta({ description: 'The cursor to send as `after` for the next page (opaque).' }),
+    has_more: z.boolean().meta({ description: 'Whether more events follow at once.' }),
+  })
+  .meta({ id: 'EventPage' });
+
+export const webhookSchema = z
+  .strictObject({
+    id: z.string(),
+    url: z.string(),
+    status: z.enum(['enabled', 'disabled']),
+    disabled_reason: z
+      .enum(['gone', 'failing'])
+      .nullable()
+      .meta({ description: 'gone: it answered 410; failing: every delivery failed for the whole retry window.' }),
+    created_at: z.string(),
+  })
+  .meta({ id: 'Webhook' });
+
+export const createdWebhookSchema = z
+  .strictObject({
+    id: z.string(),
+    url: z.string(),
+    secret: z.string().meta({
+      description:
+        'The Standard Webhooks signing secret (whsec_…): verify each delivery with it. Shown in this answer only.',
+    }),
+  })
+  .meta({ id: 'CreatedWebhook' });
+
+export const webhookListSchema = z.strictObject({ webhooks: z.array(webhookSchema) }).meta({ id: 'WebhookList' });
+
+export const redeliverySchema = z
+  .strictObject({
+    event: eventSchema,
+    deliveries: z
+      .int()
+      .min(0)
+      .meta({ description: "Deliveries queued: one per enabled endpoint of the event's client." }),
+  })
+  .meta({ id: 'Redelivery' });
+
+export type EventPageJson = z.infer<typeof eventPageSchema>;
+export type WebhookJson = z.infer<typeof webhookSchema>;

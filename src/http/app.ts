@@ -30,7 +30,11 @@ import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
+import type { ClientEvents } from '../events/client-events.js';
+import { eventFeed, redeliverEvent } from './events-route.js';
+import { createWebhook, deleteWebhook, listWebhooks } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
+import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
   readonly orders: OrderDesk;
@@ -75,6 +79,12 @@ export interface AppDependencies {
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
+  readonly tracing?: RequestTracing;
+  /** The last order's trace, for the live page (GET /threads/trace); without: tracing is off, 404. */
+  readonly recentTrace?: RecentTrace;
+  /** The event feed and the webhook endpoints; without (a store that keeps no events), their routes are 404. */
+  readonly events?: ClientEvents;
 }
 
 export function createApp({
@@ -101,6 +111,9 @@ export function createApp({
   logLevel,
   clientShares,
   rateLimits,
+  tracing,
+  recentTrace,
+  events,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -113,7 +126,7 @@ export function createApp({
   // No route reads a query string: not parsing one saves every request the work.
   app.set('query parser', false);
 
-  app.use(requestLog(log));
+  app.use(requestLog(log, tracing));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
   app.use(
     helmet({
@@ -170,6 +183,17 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
+  if (events) {
+    app.post('/webhooks', may.client, ...createWebhook(events, responder));
+    app.get('/webhooks', may.client, listWebhooks(events, responder));
+    app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
+    app.delete('/webhooks/:id', may.client, deleteWebhook(events, responder));
+    app.all('/webhooks/:id', methodNotAllowed('DELETE'));
+    app.get('/events', may.client, eventFeed(events, responder));
+    app.all('/events', methodNotAllowed('GET, HEAD'));
+    app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
+    app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
+  }
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get(
@@ -188,6 +212,18 @@ export function createApp({
     res.end(req.method === 'HEAD' ? undefined : page);
   });
   app.all('/threads', methodNotAllowed('GET, HEAD'));
+  app.get('/threads/trace', may.admin, (_req, res) => {
+    const waterfall = recentTrace?.();
+    if (waterfall) return responder.json(res, 200, waterfall);
+    responder.error(
+      res,
+      'not_found',
+      recentTrace
+        ? 'no order traced since this was last asked: send one, and ask again'
+        : 'tracing is off: set OTEL_EXPORTER_OTLP_ENDPOINT to trace orders',
+    );
+  });
+  app.all('/threads/trace', methodNotAllowed('GET, HEAD'));
   app.get('/threads/events', may.admin, threadEvents.route(responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));

@@ -10,7 +10,13 @@ import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-ope
 import { z } from 'zod';
 import { SERVICE_VERSION } from '../version.js';
 import {
+  createdWebhookSchema,
+  eventPageSchema,
+  eventSchema,
+  redeliverySchema,
+  webhookListSchema,
   dependenciesSchema,
+  traceWaterfallSchema,
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
@@ -21,6 +27,9 @@ import {
 } from './api-schemas.js';
 import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from './log-level-route.js';
+import { EVENT_TYPES, type EventType } from '../events/order-event.js';
+import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX } from '../events/client-events.js';
+import { webhookBodySchema } from './webhooks-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
 import { PROBLEM_JSON, problem, problemSchema } from './problem-details.js';
@@ -133,13 +142,21 @@ function buildDocument(access: DocumentedAccess): Document {
     security: keyed,
     summary: 'Run an order: payment, vendor notification and courier assignment at once, each on a worker thread.',
     description:
-      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id.',
+      'The first failing step cancels the others; ORDER_TIMEOUT_MS cancels them all. The answer comes once every step has ended, and if the order failed and its payment may have been taken — it went through, or its charge had reached the provider when the step was canceled or its thread lost — once the payment is voided (compensations). A client that disconnects cancels its order and gets nothing. order_id is the idempotency key: a retry with the same order while it runs joins it, a retry after it ended gets the recorded outcome (header Idempotent-Replayed) for IDEMPOTENCY_TTL_MS — except a 504, a thread_lost, overloaded or shutting_down 503, or a run every caller left, which a retry runs afresh as a new run — and the same order_id with a different order is 422. Every response carries X-Request-Id, and traceresponse: the trace the order’s spans and log lines are in (the caller’s, from its traceparent).',
     request: {
       headers: z.object({
         'x-request-id': z
           .string()
           .optional()
           .meta({ description: 'Kept if it is 1-128 characters of A-Z a-z 0-9 . _ -; otherwise a fresh one is made' }),
+        traceparent: z.string().optional().meta({
+          description:
+            "W3C Trace Context: the caller's trace and span. The order's spans continue that trace, its request span a child of the caller's span; without one (or an invalid one) a trace starts",
+        }),
+        tracestate: z
+          .string()
+          .optional()
+          .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
       }),
       body: {
         description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`,
@@ -284,6 +301,25 @@ function buildDocument(access: DocumentedAccess): Document {
   });
   registry.registerPath({
     method: 'get',
+    path: '/threads/trace',
+    operationId: 'getRecentTrace',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      "The last order's trace, for the live page's waterfall: its spans laid out from the request's start, each step on its thread. Asking keeps the next orders' traces for a minute.",
+    responses: {
+      200: { description: 'The last order traced since the page last asked.', content: json(traceWaterfallSchema) },
+      401: unauthorized,
+      403: forbidden,
+      404: error(
+        'No order traced yet since the page asked (send one and ask again), or tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT (kind not_found).',
+      ),
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/threads/events',
     operationId: 'streamThreadEvents',
     tags: ['admin'],
@@ -397,6 +433,8 @@ function buildDocument(access: DocumentedAccess): Document {
     },
   });
 
+  registerEvents(registry, keyed);
+
   registry.registerPath({
     method: 'get',
     path: '/openapi.json',
@@ -444,6 +482,157 @@ function buildDocument(access: DocumentedAccess): Document {
   });
 }
 
+/** What each event type says, for the document's `webhooks` section (docs/api.md says the same). */
+const EVENT_TYPE_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
+  'order.succeeded': 'An order run succeeded (its answer was 200).',
+  'order.failed':
+    'An order run failed: declined, a dependency unavailable, a timeout, a lost thread, a crash… outcome.kind says which. Its refund, if money went back, follows as payment.refunded; if the refund was refused, payment.refund_failed.',
+  'order.interrupted':
+    'Durable mode: the run’s instance was lost (or lost Postgres) while it ran; recovery voided its payment and recorded it interrupted. A retry runs it afresh.',
+  'payment.refunded':
+    "Money a failed or interrupted run had charged went back: with the outcome's events, or later, when the background voider got the refund through — always after the order's own event.",
+  'payment.refund_failed':
+    'The refund of a failed run was refused: the money stays taken and a person must look (the service logs an error line too).',
+};
+
+const WEBHOOK_HEADERS = z.object({
+  'webhook-id': z.string().meta({ description: "The event's id: the same on every attempt (deduplicate on it)." }),
+  'webhook-timestamp': z.string().meta({ description: "This attempt's time, in seconds since the epoch." }),
+  'webhook-signature': z.string().meta({
+    description:
+      "`v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com).",
+  }),
+});
+
+/** The event feed, the webhook endpoints, the redelivery, and the webhooks themselves. */
+function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, string[]>>): void {
+  const webhookId = z.object({
+    id: z.string().meta({ description: 'The endpoint id POST /webhooks answered.' }),
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/webhooks',
+    operationId: 'createWebhook',
+    tags: ['events'],
+    security: keyed,
+    summary: "Register a webhook endpoint: the caller's events are POSTed to it, signed (Standard Webhooks).",
+    description:
+      "The answer's secret (whsec_…) verifies each delivery; it is shown here only. Each event is delivered at least once, with webhook-id its id: a 2xx answer is success; another status, no answer within WEBHOOK_TIMEOUT_MS or a refused connection is retried with exponential backoff and jitter (the first retry within 10 s, for about 3 days); 410 Gone disables the endpoint, and so does a whole retry window of failures. An order's events arrive in the order they happened. The URL must be https and resolve to a public address (checked now and at every delivery) unless WEBHOOK_ALLOW_PRIVATE_TARGETS=on.",
+    request: {
+      body: { description: 'One JSON object.', required: true, content: json(webhookBodySchema) },
+    },
+    responses: {
+      201: { description: 'Registered.', content: json(createdWebhookSchema) },
+      400: error(
+        'The URL is not a URL, not https, does not resolve, or resolves to an address webhooks may not reach; or the body is not this shape (kind bad_request).',
+      ),
+      401: unauthorized,
+      405: error('Only GET, HEAD and POST.', ALLOW),
+      409: error('The client has WEBHOOKS_PER_CLIENT endpoints already (kind too_many_webhooks).'),
+      413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
+      415: error('The body is not application/json in UTF-8.'),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/webhooks',
+    operationId: 'listWebhooks',
+    tags: ['events'],
+    security: keyed,
+    summary: "The caller's webhook endpoints, without their secrets.",
+    responses: {
+      200: { description: 'Oldest first.', content: json(webhookListSchema) },
+      401: unauthorized,
+      405: error('Only GET, HEAD and POST.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/webhooks/{id}',
+    operationId: 'deleteWebhook',
+    tags: ['events'],
+    security: keyed,
+    summary: 'Remove one of the caller’s webhook endpoints: nothing more is sent to it.',
+    request: { params: webhookId },
+    responses: {
+      204: { description: 'Removed.' },
+      401: unauthorized,
+      404: error("No endpoint by that id among the caller's own (kind not_found)."),
+      405: error('Only DELETE.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/events',
+    operationId: 'listEvents',
+    tags: ['events'],
+    security: keyed,
+    summary: "The caller's events, oldest first, a page at a time: how a client that was down catches up.",
+    description:
+      'Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.',
+    request: {
+      query: z.object({
+        after: z
+          .string()
+          .optional()
+          .meta({ description: 'A `next` cursor this client was given; absent: from the oldest kept.' }),
+        limit: z
+          .int()
+          .min(1)
+          .max(FEED_LIMIT_MAX)
+          .optional()
+          .meta({ description: `Events per page, ${FEED_LIMIT_DEFAULT} by default.` }),
+      }),
+    },
+    responses: {
+      200: { description: 'A page.', content: json(eventPageSchema) },
+      400: error(
+        'after is a cursor of another client or none this service gave, limit is out of range, or the query names another parameter (kind bad_request).',
+      ),
+      401: unauthorized,
+      405: error('Only GET and HEAD.', ALLOW),
+      421: misdirected,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/events/{id}/redeliver',
+    operationId: 'redeliverEvent',
+    tags: ['admin'],
+    security: keyed,
+    summary: 'Send one event again to every enabled endpoint of its client, with its own webhook-id.',
+    request: { params: z.object({ id: z.string().meta({ description: "The event's id (evt_…)." }) }) },
+    responses: {
+      202: { description: 'Queued.', content: json(redeliverySchema) },
+      401: unauthorized,
+      403: forbidden,
+      404: error('No such event is kept (kind not_found).'),
+      405: error('Only POST.', ALLOW),
+      421: misdirected,
+    },
+  });
+  for (const type of EVENT_TYPES) {
+    registry.registerWebhook({
+      method: 'post',
+      path: type,
+      operationId: `${type.replace(/[._](\w)/g, (_, letter: string) => letter.toUpperCase())}Event`,
+      tags: ['events'],
+      summary: EVENT_TYPE_DESCRIPTIONS[type],
+      request: {
+        headers: WEBHOOK_HEADERS,
+        body: { description: `An event of type ${type}.`, required: true, content: json(eventSchema) },
+      },
+      responses: {
+        200: { description: 'Any 2xx: delivered.' },
+        410: { description: 'Gone: the endpoint is disabled, nothing more is sent to it.' },
+      },
+    });
+  }
+}
+
 function registerSecuritySchemes(registry: OpenAPIRegistry): void {
   registry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
@@ -460,7 +649,8 @@ function registerSecuritySchemes(registry: OpenAPIRegistry): void {
 const TAGS = [
   { name: 'orders', description: 'Sending orders and reading them back.' },
   { name: 'health', description: 'Liveness and readiness probes: public.' },
-  { name: 'admin', description: 'The admin surface: metrics, the thread view, the dependencies.' },
+  { name: 'events', description: "What became of a client's orders, after the fact: the event feed and webhooks." },
+  { name: 'admin', description: 'The admin surface: metrics, the thread view, the dependencies, redeliveries.' },
   { name: 'meta', description: 'This document.' },
 ];
 /** The operations whose answers carry an order or money, and which of their statuses do. */
@@ -472,6 +662,9 @@ const ref = (to: string) => ({ $ref: `#/components/${to}` });
 
 const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
   createOrder: ORDER_REQUEST_EXAMPLES,
+  createWebhook: {
+    endpoint: { summary: 'Events to an https endpoint', value: { url: 'https://shop.example/hooks/orders' } },
+  },
   setDependencyOutage: {
     partial: {
       summary: 'Half the calls fail, every one 10 ms late',
@@ -549,6 +742,7 @@ function completed(document: Document): Document {
         }
         response.headers = {
           'X-Request-Id': ref('headers/X-Request-Id'),
+          traceresponse: ref('headers/traceresponse'),
           ...(noStore.includes(status) ? { 'Cache-Control': ref('headers/Cache-Control') } : {}),
           ...response.headers,
         };
@@ -578,6 +772,12 @@ function completed(document: Document): Document {
             "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",
           required: true,
           schema: { type: 'string' },
+        },
+        traceresponse: {
+          description:
+            "W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed.",
+          required: false,
+          schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
         },
         'Cache-Control': {
           description: '`no-store` on every answer that carries an order or money: no cache may keep it.',

@@ -8,6 +8,7 @@
 import type { RequestHandler } from 'express';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
+import { keyOfOrder } from '../domain/order.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
@@ -61,6 +62,7 @@ export function orderRoute({
         "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)",
       );
     const elapsed = (): number => performance.now() - res.locals.arrivedAt;
+    res.locals.requestSpan?.carries(keyOfOrder(order));
 
     /** The metrics and the request's log line, for every order however it ended. */
     const answered = (
@@ -140,7 +142,7 @@ export function orderRoute({
     res.locals.orderRunning = true;
     if (req.socket.destroyed) onClose();
     try {
-      const submission = await orders.submit(order, client.signal, { requestId: res.locals.requestId }, admit);
+      const submission = await orders.submit(order, client.signal, res.locals.trace, admit);
       switch (submission.kind) {
         case 'reused':
           responder.error(

@@ -40,6 +40,7 @@ const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   unsupported_media_type: 'Body is not JSON',
   misdirected_request: 'Host not served here',
   idempotency_key_reuse: 'order_id used for a different order',
+  too_many_webhooks: 'Too many webhook endpoints',
   rate_limited: 'Rate limit exceeded',
   headers_too_large: 'Headers too large',
   client_gone: 'Client gone',

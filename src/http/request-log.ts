@@ -2,7 +2,9 @@
  * Request ids and the request log. Every request gets an id — the client's
  * X-Request-Id if it looks like one, a fresh UUID otherwise — echoed in the
  * response and bound to every log line written for it, including by the
- * worker threads its steps run on. When it is answered, one JSON line says
+ * worker threads its steps run on. So is its trace id (W3C Trace Context:
+ * the caller's `traceparent` continued, or a new trace), returned in the
+ * `traceresponse` header; the request's span ends with its line. When it is answered, one JSON line says
  * what it was: request id, method, path, status, duration; for an order,
  * the same line also carries the order's outcome (order id, kind, each
  * step's status), so an order costs one log line, not two.
@@ -14,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { traceLogFields, type RequestSpan, type RequestTracing, type Trace } from '../domain/trace.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import type { AnsweredVia } from '../orders/order-desk.js';
 
@@ -63,7 +66,11 @@ declare global {
   namespace Express {
     interface Locals {
       requestId: string;
-      /** Bound to the request id. */
+      /** The request's trace: its id is on every log line of it, and its order's spans are children of its span. */
+      trace: Trace;
+      /** The request's own span, ended with its line; absent without tracing. */
+      requestSpan?: RequestSpan;
+      /** Bound to the request id and the trace id. */
       log: Logger;
       /** When the request arrived (performance.now()). */
       arrivedAt: number;
@@ -76,13 +83,30 @@ declare global {
   }
 }
 
-export function requestLog(log: Logger): RequestHandler {
+/** A header's one value, if it came once. */
+const single = (value: string | string[] | undefined): string | undefined =>
+  typeof value === 'string' ? value : undefined;
+
+export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandler {
   return (req, res, next) => {
     const requestId = requestIdFrom(req.headers['x-request-id']);
+    const arrivedAt = performance.now();
     res.setHeader('X-Request-Id', requestId);
     res.locals.requestId = requestId;
-    res.locals.log = log.child({ request_id: requestId });
-    res.locals.arrivedAt = performance.now();
+    res.locals.arrivedAt = arrivedAt;
+    if (tracing) {
+      const span = tracing.begin({
+        method: req.method,
+        requestId,
+        traceparent: single(req.headers.traceparent),
+        tracestate: single(req.headers.tracestate),
+        arrivedAt,
+      });
+      res.setHeader('traceresponse', span.traceresponse);
+      res.locals.requestSpan = span;
+      res.locals.trace = span.trace;
+    } else res.locals.trace = { requestId };
+    res.locals.log = log.child({ request_id: requestId, ...traceLogFields(res.locals.trace) });
     const answered = (): void => {
       res.off('finish', answered);
       res.off('close', answered);
@@ -109,6 +133,11 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
     ...(status === CLIENT_GONE && !order ? { kind: 'client_gone' } : {}),
     ...order,
   };
+  res.locals.requestSpan?.end({
+    status,
+    ...(req.route ? { route: String((req.route as { path: unknown }).path) } : {}),
+    ...(order ? { client: order.client, orderId: order.order_id, kind: order.kind } : {}),
+  });
   const message = messageFor(order, status, res.locals.streaming === true);
   if (status === 500) res.locals.log.error(line, message);
   else if (status > 500) res.locals.log.warn(line, message);

@@ -49,7 +49,16 @@ export class MemoryLedger implements PaymentLedger {
     return 'charged';
   }
 
-  async void({ order, run }: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
+  /** `onVoided`: told of each void's answer in the same turn as the books change (the outbox's refund events). */
+  constructor(private readonly onVoided: (key: PaymentKey, answer: VoidAnswer) => void = () => {}) {}
+
+  async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
+    const answer = this.voidNow(key, refuse);
+    this.onVoided(key, answer);
+    return answer;
+  }
+
+  private voidNow({ order, run }: PaymentKey, refuse: boolean): VoidAnswer {
     const entry = this.entry(order, run);
     entry.voided = true;
     const outstanding = entry.charged - entry.refunded;
@@ -63,12 +72,22 @@ export class MemoryLedger implements PaymentLedger {
     return 'refunded';
   }
 
-  async moneyOfRun({ order, run }: PaymentKey): Promise<Money> {
+  async moneyOfRun(key: PaymentKey): Promise<Money> {
+    return this.moneyOfRunNow(key);
+  }
+
+  /** Money of one run, read at once. */
+  moneyOfRunNow({ order, run }: PaymentKey): Money {
     const entry = this.orders.get(order)?.get(run);
     return { charged: entry?.charged ?? 0, refunded: entry?.refunded ?? 0 };
   }
 
   async moneyOf(order: OrderKey): Promise<Money | undefined> {
+    return this.moneyOfNow(order);
+  }
+
+  /** Totals over every run of the order, read at once; undefined if the provider has no record of it. */
+  moneyOfNow(order: OrderKey): Money | undefined {
     const runs = this.orders.get(order);
     if (!runs) return undefined;
     let charged = 0;

@@ -90,27 +90,39 @@ export function announce(fields: Record<string, unknown>, message: string): void
 
 export function stepLog(log: Logger): StepLog {
   return {
-    stepCrashed: ({ requestId, orderId, step, threadId, detail }) =>
+    stepCrashed: ({ requestId, traceId, orderId, step, threadId, detail }) =>
       log.error(
-        { request_id: requestId, order_id: orderId, step, thread_id: threadId, detail },
+        { request_id: requestId, trace_id: traceId, order_id: orderId, step, thread_id: threadId, detail },
         'step failed with an internal error',
       ),
-    threadLost: ({ requestId, orderId, step, threadId, blamed, retry, fate }) =>
+    threadLost: ({ requestId, traceId, orderId, step, threadId, blamed, retry, fate }) =>
       log.warn(
-        { request_id: requestId, order_id: orderId, step, thread_id: threadId, thread_fate: fate, blamed, retry },
+        {
+          request_id: requestId,
+          trace_id: traceId,
+          order_id: orderId,
+          step,
+          thread_id: threadId,
+          thread_fate: fate,
+          blamed,
+          retry,
+        },
         blamed
           ? 'step brought its thread down'
           : retry
             ? 'step lost its thread; running it again on another'
             : 'step lost its thread',
       ),
-    refused: ({ requestId, orderId, step, saturated, error }) =>
+    refused: ({ requestId, traceId, orderId, step, saturated, error }) =>
       saturated
         ? log.warn(
-            { request_id: requestId, order_id: orderId, step, reason: (error as Error).message },
+            { request_id: requestId, trace_id: traceId, order_id: orderId, step, reason: (error as Error).message },
             'no room for a step; its order is answered 503 overloaded',
           )
-        : log.error({ request_id: requestId, order_id: orderId, step, err: error }, 'worker pool refused a step'),
+        : log.error(
+            { request_id: requestId, trace_id: traceId, order_id: orderId, step, err: error },
+            'worker pool refused a step',
+          ),
   };
 }
 
@@ -125,10 +137,11 @@ export function runEvents(log: Logger, runEnded: RunEvents['runEnded']): RunEven
   return {
     runEnded,
     // Written whatever became of the client: the money is what matters.
-    compensationFailed: ({ order, runNumber: run }, compensations, { requestId }) =>
+    compensationFailed: ({ order, runNumber: run }, compensations, { requestId, traceId }) =>
       log.error(
         {
           request_id: requestId,
+          trace_id: traceId,
           order_id: order.orderId,
           run,
           amount: order.amount,

@@ -76,6 +76,11 @@ export interface MemoryOrderRecordsOptions {
    * most it may come to once done.
    */
   readonly alongside?: (record: OrderRecord) => number;
+  /**
+   * Told of each outcome as it is recorded, in the same turn (nothing awaited between): the outbox's events are
+   * written with the change they report.
+   */
+  readonly onRecorded?: (key: OrderKey, run: number, outcome: RecordedOutcome) => void;
   readonly now?: () => number;
 }
 
@@ -95,6 +100,7 @@ export class MemoryOrderRecords implements OrderRecords {
 
   private readonly onForget: (key: OrderKey) => void;
   private readonly alongside: (record: OrderRecord) => number;
+  private readonly onRecorded: (key: OrderKey, run: number, outcome: RecordedOutcome) => void;
   private readonly now: () => number;
   /** Whether done records are kept at all: with a time to live or a bound of 0, each goes as its order ends. */
   private readonly keepsDone: boolean;
@@ -102,15 +108,21 @@ export class MemoryOrderRecords implements OrderRecords {
   constructor(
     private readonly ttlMs: number,
     private readonly maxBytes: number,
-    { onForget = () => {}, alongside = () => 0, now = Date.now }: MemoryOrderRecordsOptions = {},
+    { onForget = () => {}, alongside = () => 0, onRecorded = () => {}, now = Date.now }: MemoryOrderRecordsOptions = {},
   ) {
     this.onForget = onForget;
     this.alongside = alongside;
+    this.onRecorded = onRecorded;
     this.now = now;
     this.keepsDone = ttlMs > 0 && maxBytes > 0;
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
+    return this.lookup(key);
+  }
+
+  /** The record, read at once (what the store reads in the same turn as a change of the books). */
+  recordOf(key: OrderKey): OrderRecord | undefined {
     return this.lookup(key);
   }
 
@@ -170,6 +182,7 @@ export class MemoryOrderRecords implements OrderRecords {
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
     if (!kept || kept.record.runs !== run || kept.record.state !== 'running') return outcome.kind;
     this.wake(key, run, outcome);
+    this.onRecorded(key, run, outcome);
     if (!this.keepsDone) {
       this.forget(key, kept);
       return outcome.kind;

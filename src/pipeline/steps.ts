@@ -43,6 +43,30 @@ export type ThreadFate =
   | 'terminated' // the main thread killed it: a step on it ignored cancellation past the grace period
   | 'died'; // it crashed, exited or ran out of memory
 
+/**
+ * One run of a step on the pool, on the main thread's clock (performance.now()): built from what the thread reported,
+ * so it is known even when the thread died under it. For the order's trace.
+ */
+export interface AttemptTiming {
+  /** Handed to the pool. */
+  readonly postedAt: number;
+  /** Taken up by its thread; undefined if it never was, or its thread died before it could say. */
+  readonly startedAt?: number;
+  readonly endedAt: number;
+  readonly threadId?: number;
+  /** Set when its thread was lost under it. */
+  readonly threadFate?: ThreadFate;
+  /** Its wait for a courier. */
+  readonly courierWait?: { readonly from: number; readonly to: number };
+}
+
+/** When a step began and ended for its order, and each of its attempts (performance.now()). */
+export interface StepTimeline {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly attempts: readonly AttemptTiming[];
+}
+
 export interface StepOutcome {
   readonly name: ActionName;
   readonly status: StepStatus;
@@ -68,6 +92,17 @@ export interface StepOutcome {
   readonly dependency?: DependencyVerdict;
   /** Calls to its dependency made again after it answered unavailable (a partial outage); absent when none. */
   readonly retries?: number;
+}
+
+/**
+ * Told of every step and compensation as it ends, with when it ran: what the order's trace is built from, on the main
+ * thread, after the fact — so a step's span survives its thread's death, and is parented by its order's trace rather
+ * than by whatever pool task carried it. Implemented outside (src/tracing/); the pipeline only passes it on.
+ */
+export interface StepRecorder {
+  /** Whether the order of `trace` is recorded at all: if not, the runner keeps no timings for it. */
+  records(trace: Trace): boolean;
+  stepEnded(trace: Trace, run: OrderRun, outcome: StepOutcome, timeline: StepTimeline): void;
 }
 
 export interface StepRunner {

@@ -18,6 +18,16 @@ interface Pending<In, Out> {
   readonly input: In;
   readonly resolve: (output: Out) => void;
   readonly reject: (error: unknown) => void;
+  /** When it was called (performance.now()), if calls are observed. */
+  readonly calledAt?: number;
+}
+
+/** One call as its caller saw it: from the call to its answer, and the batch it went in. */
+export interface CallDone {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly batched: number;
+  readonly failed: boolean;
 }
 
 export interface BatcherOptions<In> {
@@ -27,6 +37,8 @@ export interface BatcherOptions<In> {
   readonly maxInFlight: number;
   /** The order calls are sent in (rows locked in this order). */
   readonly order?: (a: In, b: In) => number;
+  /** Told of every call once answered (its order's trace); without: calls are not timed. */
+  readonly observe?: (input: In, done: CallDone) => void;
 }
 
 export class Batcher<In, Out> {
@@ -42,7 +54,9 @@ export class Batcher<In, Out> {
 
   call(input: In): Promise<Out> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push(
+        this.options.observe ? { input, resolve, reject, calledAt: performance.now() } : { input, resolve, reject },
+      );
       this.schedule();
     });
   }
@@ -64,13 +78,27 @@ export class Batcher<In, Out> {
       this.inFlight++;
       this.send(batch.map((pending) => pending.input))
         .then(
-          (outputs) => batch.forEach((pending, i) => pending.resolve(outputs[i]!)),
-          (error: unknown) => batch.forEach((pending) => pending.reject(error)),
+          (outputs) => {
+            this.observed(batch, false);
+            batch.forEach((pending, i) => pending.resolve(outputs[i]!));
+          },
+          (error: unknown) => {
+            this.observed(batch, true);
+            batch.forEach((pending) => pending.reject(error));
+          },
         )
         .finally(() => {
           this.inFlight--;
           this.schedule();
         });
     }
+  }
+
+  private observed(batch: ReadonlyArray<Pending<In, Out>>, failed: boolean): void {
+    const { observe } = this.options;
+    if (!observe) return;
+    const endedAt = performance.now();
+    for (const { input, calledAt } of batch)
+      observe(input, { startedAt: calledAt ?? endedAt, endedAt, batched: batch.length, failed });
   }
 }

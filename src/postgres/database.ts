@@ -34,6 +34,8 @@ import pg from 'pg';
 import { StoreBusy } from '../domain/errors.js';
 import { migrate, type Migration } from './migrations.js';
 import type { OrderKey } from '../domain/order.js';
+import type { StatementObserver } from '../domain/trace.js';
+import type { CallDone } from './batcher.js';
 
 /** A failure of the database itself — not of a statement — for callers to tell apart. */
 export class DatabaseUnavailable extends Error {
@@ -317,6 +319,17 @@ export function unstoredKey(stored: string): OrderKey {
   return (
     stored.includes('\\') ? stored.replace(/\\(\\|0)/g, (_, c: string) => (c === '\\' ? '\\' : '\0')) : stored
   ) as OrderKey;
+}
+
+/**
+ * Tells `statements` of each call of a batched statement named `name` as its order's: what a batcher's `observe`
+ * takes. Undefined without an observer, so calls are not even timed.
+ */
+export function observedAs<In extends { readonly id: string }>(
+  name: string,
+  statements: StatementObserver | undefined,
+): ((input: In, done: CallDone) => void) | undefined {
+  return statements && ((input, done) => statements({ name, order: unstoredKey(input.id), ...done }));
 }
 
 /** A bigint column as a number (run numbers stay far below 2^53). */

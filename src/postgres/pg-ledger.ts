@@ -24,7 +24,8 @@ import type {
   VoidAnswer,
 } from '../ledger/payment-ledger.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, storedKey, type Database, type Statement } from './database.js';
+import { asNumber, observedAs, storedKey, type Database, type Statement } from './database.js';
+import type { StatementObserver } from '../domain/trace.js';
 import type { OrderKey } from '../domain/order.js';
 
 const CHARGE_MANY: Statement = {
@@ -83,7 +84,8 @@ export class PgLedger implements PaymentLedger {
   constructor(
     private readonly db: Database,
     private readonly inDoubt: RunsInDoubt,
-    batching: Omit<BatcherOptions<never>, 'order'>,
+    batching: Omit<BatcherOptions<never>, 'order' | 'observe'>,
+    statements?: StatementObserver,
   ) {
     this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
       (calls) =>
@@ -93,14 +95,11 @@ export class PgLedger implements PaymentLedger {
           calls.map((c) => c.amount),
           calls.map((c) => c.decline),
         ]),
-      { ...batching, order: byKey },
+      { ...batching, order: byKey, observe: observedAs('charge', statements) },
     );
     this.voids = new Batcher<Void, { answer: VoidAnswer }>(
       (calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]),
-      {
-        ...batching,
-        order: byKey,
-      },
+      { ...batching, order: byKey, observe: observedAs('void', statements) },
     );
   }
 

@@ -33,7 +33,8 @@ import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, DatabaseUnavailable, storedKey, type Database, type Statement } from './database.js';
+import { asNumber, DatabaseUnavailable, observedAs, storedKey, type Database, type Statement } from './database.js';
+import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import type { OrderKey } from '../domain/order.js';
@@ -81,7 +82,9 @@ export interface PgOrderRecordsOptions {
   /** This instance's identity while its lease holds. */
   readonly owner: () => string | undefined;
   /** Begins and finishes of orders at about the same time go together (see batcher.ts). */
-  readonly batching: Omit<BatcherOptions<never>, 'order'>;
+  readonly batching: Omit<BatcherOptions<never>, 'order' | 'observe'>;
+  /** Told of each order's begin and finish (its trace); without: none is timed. */
+  readonly statements?: StatementObserver;
   /**
    * How long a finish whose answer was lost (Postgres went away while it was
    * on its way) is tried again to learn what it recorded, before the caller
@@ -143,10 +146,7 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.fingerprint),
           calls.map((c) => c.owner),
         ]),
-      {
-        ...batching,
-        order: byId,
-      },
+      { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
     this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
       (calls) =>
@@ -159,7 +159,7 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.replay),
           options.replayMs,
         ]),
-      { ...batching, order: byId },
+      { ...batching, order: byId, observe: observedAs('order_finish', options.statements) },
     );
   }
 

@@ -11,10 +11,13 @@
  * over (`attach`) before any step can run; `start` takes the free
  * courier slots and runs a first recovery pass — before the server listens.
  */
+import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
-import type { EnginePieces, SharedStoreHealth, Store } from '../store/store.js';
+import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
+import { PgEndpointBook, PgEventLog } from './pg-events.js';
+import { migrateQueue, PgWebhookLanes } from './pg-webhook-lanes.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database, type ReadShare } from './database.js';
 import { InstanceLease } from './instance-lease.js';
@@ -41,11 +44,15 @@ export interface DurableOptions {
   readonly replayMs: number;
   /** COURIERS as configured: the pool's size unless running instances already set it. */
   readonly couriers: number;
+  /** Told of each order's statements, for its trace; without: none is timed. */
+  readonly statements?: StatementObserver;
 }
 
 export class PostgresStore implements Store {
   /** Recovery voids a run whose void did not get through (it is left in doubt). */
   readonly voidsRunsInDoubt = true;
+  /** The outbox, written by the statements that record outcomes and refunds; endpoints; delivery on a queue. */
+  readonly events: StoreEvents;
   readonly ledger: PgLedger;
   readonly records: PgOrderRecords;
   private allotment: CourierAllotment | undefined;
@@ -67,14 +74,22 @@ export class PostgresStore implements Store {
     // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch
     // serves many orders.
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
-    this.ledger = new PgLedger(db, inDoubt, batching);
+    this.ledger = new PgLedger(db, inDoubt, batching, options.statements);
     this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, {
       replayMs: options.replayMs,
       owner,
       batching,
+      ...(options.statements ? { statements: options.statements } : {}),
       settleWithinMs: 2 * options.leaseMs,
     });
     this.keys = new PgKeySource(db, notifications, log);
+    const endpoints = new PgEndpointBook(db);
+    this.events = {
+      log: new PgEventLog(db),
+      endpoints,
+      deliveries: (delivery) =>
+        new PgWebhookLanes(db, options.databaseUrl, endpoints, delivery, owner, options.leaseMs),
+    };
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
@@ -98,6 +113,8 @@ export class PostgresStore implements Store {
     try {
       const applied = await db.migrate(MIGRATIONS);
       if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
+      // The webhook queue's schema: the outbox's triggers add its jobs.
+      await migrateQueue(options.databaseUrl);
       const couriers = await coordinateCourierPool(db, options.couriers, log);
       const notifications = new Notifications(db, log);
       await notifications.start();

@@ -5,12 +5,24 @@
  * record, and their bytes count in the records' bound (ORDER_RECORDS_MAX_MB).
  * Nothing is shared, so there is no lease to lose, no courier pool to lend,
  * and nothing to recover: a process that dies takes it all along.
+ *
+ * The outbox too (src/events/): each outcome recorded, and each refund of a
+ * run whose outcome is recorded already (the background voider's), appends
+ * its events in the same turn as the change, nothing awaited between — so no
+ * change goes without its event and no event without its change, while the
+ * process lives.
  */
 import type { Registry } from 'prom-client';
-import type { OrderKey } from '../domain/order.js';
+import { partsOfKey, type OrderKey } from '../domain/order.js';
+import { MemoryEventLog } from '../events/memory-event-log.js';
+import { typesOfOutcome, type EventType } from '../events/order-event.js';
+import { MemoryEndpointBook } from '../events/webhook-endpoints.js';
+import { WebhookRelay } from '../events/webhook-relay.js';
 import { booksBytesOf, MemoryLedger } from '../ledger/memory-ledger.js';
+import type { PaymentKey, VoidAnswer } from '../ledger/payment-ledger.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
-import type { EnginePieces, SharedStoreHealth, Store } from './store.js';
+import type { RecordedOutcome } from '../orders/order-records.js';
+import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from './store.js';
 
 export interface MemoryStoreOptions {
   /** How long an order's record is kept once it is done (IDEMPOTENCY_TTL_MS). */
@@ -21,17 +33,28 @@ export interface MemoryStoreOptions {
   readonly couriers: number;
   /** What the engine keeps of an order whose money is at risk (it ended compensation_failed, or may yet: it runs). */
   readonly atRiskBytes: number;
+  /** Events kept at most (EVENTS_MAX). */
+  readonly eventsMax: number;
 }
 
 export class MemoryStore implements Store {
-  readonly ledger = new MemoryLedger();
+  readonly ledger = new MemoryLedger((key, answer) => this.voided(key, answer));
   readonly records: MemoryOrderRecords;
+  private readonly outbox: MemoryEventLog;
+  readonly events: StoreEvents;
   readonly couriers: number;
   readonly voidsRunsInDoubt = false;
   private forgetAlongside: (order: OrderKey) => void = () => {};
 
   constructor(options: MemoryStoreOptions) {
     this.couriers = options.couriers;
+    this.outbox = new MemoryEventLog(options.eventsMax);
+    const endpoints = new MemoryEndpointBook();
+    this.events = {
+      log: this.outbox,
+      endpoints,
+      deliveries: (options) => new WebhookRelay(this.outbox, endpoints, options),
+    };
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
       onForget: (order) => {
         this.ledger.forget(order);
@@ -40,7 +63,30 @@ export class MemoryStore implements Store {
       alongside: (record) =>
         booksBytesOf(record.runs) +
         (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? options.atRiskBytes : 0),
+      onRecorded: (key, run, outcome) => this.recorded(key, run, outcome),
     });
+  }
+
+  private recorded(order: OrderKey, run: number, outcome: RecordedOutcome): void {
+    const { refunded } = this.ledger.moneyOfRunNow({ order, run });
+    this.append(order, run, outcome.kind, typesOfOutcome(outcome.kind, refunded));
+  }
+
+  /** A refund of a run already recorded done: the background voider's, its own event after the outcome's. */
+  private voided({ order, run }: PaymentKey, answer: VoidAnswer): void {
+    if (answer === 'nothing_to_refund') return;
+    const record = this.records.recordOf(order);
+    // Still running: the outcome's events will say it.
+    if (!record || record.state !== 'done' || record.runs !== run || !record.outcome) return;
+    this.append(order, run, record.outcome.kind, [
+      answer === 'refunded' ? 'payment.refunded' : 'payment.refund_failed',
+    ]);
+  }
+
+  private append(order: OrderKey, run: number, kind: RecordedOutcome['kind'], types: readonly EventType[]): void {
+    const { client, orderId } = partsOfKey(order);
+    const money = this.ledger.moneyOfNow(order) ?? { charged: 0, refunded: 0 };
+    this.outbox.append(types.map((type) => ({ type, client, orderId, run, kind, money })));
   }
 
   attach({ forget }: EnginePieces): void {

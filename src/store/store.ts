@@ -16,6 +16,9 @@
  */
 import type { Registry } from 'prom-client';
 import type { KeySource } from '../auth/key-ring.js';
+import type { Deliveries, DeliveryOptions } from '../events/deliveries.js';
+import type { EventLog } from '../events/event-log.js';
+import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords, UnraisedAlarm } from '../orders/order-records.js';
@@ -44,9 +47,22 @@ export interface EnginePieces {
   readonly forget: (order: OrderKey) => void;
 }
 
+/**
+ * The outbox and the webhook endpoints, kept by the store: an event is
+ * written where the fact it reports is recorded, with it.
+ */
+export interface StoreEvents {
+  readonly log: EventLog;
+  readonly endpoints: EndpointBook;
+  /** What delivers the events: this process's relay, or a queue in the store shared by every instance. */
+  deliveries(options: DeliveryOptions): Deliveries;
+}
+
 export interface Store {
   readonly records: OrderRecords;
   readonly ledger: PaymentLedger;
+  /** Undefined where the store keeps no events: then there is no feed and no webhook. */
+  readonly events: StoreEvents | undefined;
   /** The courier pool's size: COURIERS, or what the instances sharing the store already set. */
   readonly couriers: number;
   /**

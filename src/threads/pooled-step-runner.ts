@@ -30,7 +30,15 @@
 import { abortKind } from '../domain/errors.js';
 import { cpuMsOf, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
-import type { ActionDefinition, StepEffect, StepOutcome, StepRunner, ThreadFate } from '../pipeline/steps.js';
+import type {
+  ActionDefinition,
+  AttemptTiming,
+  StepEffect,
+  StepOutcome,
+  StepRecorder,
+  StepRunner,
+  ThreadFate,
+} from '../pipeline/steps.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
@@ -48,6 +56,8 @@ export interface Reclaimed {
 
 interface StepEvent {
   readonly requestId: string;
+  /** The order's trace id, if it has one. */
+  readonly traceId?: string;
   readonly orderId: string;
   readonly step: string;
 }
@@ -86,6 +96,8 @@ export interface PooledStepRunnerOptions {
    * once.
    */
   readonly cpuTurns?: CpuTurns;
+  /** Told of each step as it ends, with when each of its attempts ran (the order's trace); without: no timings kept. */
+  readonly recorder?: StepRecorder;
 }
 
 type Attempt = (
@@ -95,7 +107,7 @@ type Attempt = (
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
   /** Canceled while it waited for a turn of thread time: it never reached a thread. */
   | { readonly type: 'canceled' }
-) & { readonly effect?: StepEffect };
+) & { readonly effect?: StepEffect; readonly timing?: AttemptTiming };
 
 export class PooledStepRunner implements StepRunner {
   constructor(
@@ -113,26 +125,39 @@ export class PooledStepRunner implements StepRunner {
     deadline: number,
   ): Promise<StepOutcome> {
     const started = performance.now();
-    const about = { requestId: trace.requestId, orderId: run.order.orderId, step: step.name };
+    const about = {
+      requestId: trace.requestId,
+      ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
+      orderId: run.order.orderId,
+      step: step.name,
+    };
+    const { recorder } = this.options;
+    const timings: AttemptTiming[] | undefined = recorder?.records(trace) ? [] : undefined;
     let attempts = 0;
     let threadId: number | undefined;
     let threadFate: ThreadFate | undefined;
     let effect: StepEffect | undefined;
     /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
-    const end = (fields: ReadReport, endedEarlierMs = 0): StepOutcome => ({
-      name: step.name,
-      durationMs: Math.max(0, Math.round(performance.now() - started - endedEarlierMs)),
-      threadId,
-      attempts,
-      ...(threadFate ? { threadFate } : {}),
-      ...(effect ? { effect } : {}),
-      ...fields,
-    });
+    const end = (fields: ReadReport, endedEarlierMs = 0): StepOutcome => {
+      const endedAt = performance.now() - endedEarlierMs;
+      const outcome: StepOutcome = {
+        name: step.name,
+        durationMs: Math.max(0, Math.round(endedAt - started)),
+        threadId,
+        attempts,
+        ...(threadFate ? { threadFate } : {}),
+        ...(effect ? { effect } : {}),
+        ...fields,
+      };
+      if (timings) recorder?.stepEnded(trace, run, outcome, { startedAt: started, endedAt, attempts: timings });
+      return outcome;
+    };
 
     for (;;) {
       if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
       attempts++;
-      const attempt = await this.attempt(step, run, signal, trace, deadline, attempts);
+      const attempt = await this.attempt(step, run, signal, trace, deadline, attempts, timings !== undefined);
+      if (attempt.timing) timings?.push(attempt.timing);
       // Attempts share the idempotency key: once the service applied one, it stands.
       if (attempt.effect && effect !== 'applied') effect = attempt.effect;
       switch (attempt.type) {
@@ -174,6 +199,7 @@ export class PooledStepRunner implements StepRunner {
     trace: Trace,
     deadline: number,
     attemptNumber: number,
+    timed: boolean,
   ): Promise<Attempt> {
     const placement: TaskPlacement = { cpuMs: cpuMsOf(run.order, step.name) };
     const { cpuTurns, clientOf } = this.options;
@@ -194,6 +220,7 @@ export class PooledStepRunner implements StepRunner {
         attemptNumber,
         placement,
         client?.index ?? 0,
+        timed,
       );
     } finally {
       turn?.release();
@@ -213,6 +240,7 @@ export class PooledStepRunner implements StepRunner {
     attemptNumber: number,
     placement: TaskPlacement,
     clientIndex: number,
+    timed: boolean,
   ): Promise<Attempt> {
     const { order } = run;
     const { graceMs, threadProgress, tasksInFlight } = this.options;
@@ -254,11 +282,13 @@ export class PooledStepRunner implements StepRunner {
       since: performance.now(),
     });
     try {
+      const postedAt = performance.now();
       const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement, clientIndex);
+      const withTiming = timed ? { timing: timingOf(outcome, postedAt) } : {};
       // Over, one way or the other: what it asked of its service is known now.
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
-      return effect ? { ...outcome, effect } : outcome;
+      return effect ? { ...outcome, ...withTiming, effect } : { ...outcome, ...withTiming };
     } finally {
       clearTimeout(overdue);
       this.pool.settled(placement);
@@ -284,6 +314,7 @@ export class PooledStepRunner implements StepRunner {
         order,
         run,
         requestId: trace.requestId,
+        ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
         remainingMs,
         ...(clientIndex ? { clientIndex } : {}),
       };
@@ -314,5 +345,36 @@ export class PooledStepRunner implements StepRunner {
   private isCulprit(cell: number, exit: ThreadExit<Reclaimed>): boolean {
     if (exit.culprit !== undefined) return exit.culprit === cell;
     return this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
+  }
+}
+
+/**
+ * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said
+ * it ended, and began on its thread as long before that as the thread says it ran. A thread that died says nothing:
+ * its attempt ended when its death was known.
+ */
+function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
+  const now = performance.now();
+  switch (attempt.type) {
+    case 'reported': {
+      const { report } = attempt;
+      const endedAt = now - report.endedEarlierMs;
+      const startedAt = report.ranMs === undefined ? undefined : Math.max(postedAt, endedAt - report.ranMs);
+      const wait = report.courierWaitMs;
+      return {
+        postedAt,
+        endedAt,
+        threadId: report.threadId,
+        ...(startedAt === undefined ? {} : { startedAt }),
+        ...(startedAt !== undefined && wait
+          ? { courierWait: { from: startedAt + wait[0], to: startedAt + wait[0] + wait[1] } }
+          : {}),
+      };
+    }
+    case 'thread-lost':
+      return { postedAt, endedAt: now, threadId: attempt.threadId, threadFate: attempt.fate };
+    case 'refused':
+    case 'canceled':
+      return { postedAt, endedAt: now };
   }
 }

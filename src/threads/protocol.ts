@@ -40,6 +40,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    * Per step, how many times it calls its dependency again after an unavailable answer (STEP_RETRIES); absent: never.
    */
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
+  /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
+  readonly stepTimings?: boolean;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -53,6 +55,8 @@ export interface StepTask {
   readonly run: number;
   /** The request the order came with: steps' log lines carry it. */
   readonly requestId: string;
+  /** The order's W3C trace id: steps' log lines carry it too. Absent (the benchmark's inline runner): none. */
+  readonly traceId?: string;
   /**
    * Milliseconds left before the order's deadline when the task was posted:
    * each thread's performance.now() has an origin of its own, so a deadline
@@ -76,6 +80,8 @@ export interface StepBatch {
   readonly order: Order;
   readonly run: number;
   readonly requestId: string;
+  /** As StepTask's. */
+  readonly traceId?: string;
   /** As StepTask's: the order's time left, measured as the batch is posted. */
   readonly remainingMs?: number;
   /** As StepTask's. */
@@ -127,8 +133,20 @@ export interface DependencyReport {
   readonly retries?: number;
 }
 
+/**
+ * When things happened to a step on its thread, as spans from its end (each thread's performance.now() has an origin
+ * of its own): the main thread lays them on its own clock from when the report arrives, for the order's trace.
+ */
+export interface StepTimings {
+  /** From the moment the thread took the step up to its end. */
+  readonly ranMs?: number;
+  /** The wait for a courier: how long after the step's start it began, and how long it lasted. */
+  readonly courierWaitMs?: readonly [after: number, lasted: number];
+}
+
 /** How a step ended, as told by the thread that ran it. */
 export type StepReport = DependencyReport &
+  StepTimings &
   (
     | { readonly status: 'ok'; readonly threadId: number }
     | { readonly status: 'canceled'; readonly threadId: number }

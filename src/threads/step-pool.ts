@@ -169,7 +169,7 @@ export class StepPool<TakenBack> {
     const task: ThreadTask = {
       batches: batches.map((postings) => {
         // An order's steps share its deadline, measured as they were posted (in this same turn).
-        const { order, run, requestId, remainingMs, clientIndex } = postings[0]!.task;
+        const { order, run, requestId, traceId, remainingMs, clientIndex } = postings[0]!.task;
         const steps = postings.map(({ task: step, placement: memberPlacement, resolve }) => {
           const seq = this.nextSeq++;
           seqs.push(seq);
@@ -183,6 +183,7 @@ export class StepPool<TakenBack> {
           order,
           run,
           requestId,
+          ...(traceId === undefined ? {} : { traceId }),
           ...(remainingMs === undefined ? {} : { remainingMs }),
           ...(clientIndex ? { clientIndex } : {}),
           steps,

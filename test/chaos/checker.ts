@@ -18,6 +18,9 @@
  *   was answered, disagrees; a final failure the order did not ask for
  *   (no fail_step, no fault) is unexplained;
  * - nothing left running: no order `running` at rest.
+ * For the events (event-check.ts): every event of a committed change
+ * delivered at least once, none delivered that did not commit, one order's
+ * events in order, every signature good.
  * For the instances: each answers at rest with nothing running, its
  * courier rows in Postgres are the ones it believes it holds, no courier
  * row is held by a dead identity once every instance wanted couriers, the
@@ -30,6 +33,8 @@
 import { readAnswer, type Reading } from './answers.js';
 import { checkCourierSamples, type CourierFindings } from './courier-check.js';
 import type { Attempt, History, OrderBody } from './history.js';
+import { checkEvents, type CommittedEvent } from './event-check.js';
+import type { ReceivedDelivery } from './event-receiver.js';
 import type { Health } from './instances.js';
 
 export interface Money {
@@ -73,6 +78,11 @@ export interface Observations {
   readonly alarmed: ReadonlySet<string>;
   /** Why the instances could not all be brought back to serve, if they could not. */
   readonly healFailure: string | undefined;
+  /** The rows of `events` at rest, and what the webhook receiver got; undefined when the run had no receiver. */
+  readonly events?: {
+    readonly committed: readonly CommittedEvent[];
+    readonly received: readonly ReceivedDelivery[];
+  };
 }
 
 export const VIOLATION_KINDS = [
@@ -91,6 +101,10 @@ export const VIOLATION_KINDS = [
   'not_serving',
   'instance_crashed',
   'order_unreadable',
+  'event_not_delivered',
+  'event_without_commit',
+  'events_out_of_order',
+  'event_signature_invalid',
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -347,6 +361,8 @@ export function check(history: CheckedHistory, observed: Observations, limits: L
     );
   }
   checkInstances(observed, history.attempts, say);
+  if (observed.events)
+    for (const finding of checkEvents(observed.events.committed, observed.events.received)) say(finding);
   for (const { atMs, message } of courierFindings(history, observed.couriers, limits).overCapacity)
     say({ kind: 'couriers_over_capacity', atMs, message });
   for (const exit of history.exits) {

@@ -30,11 +30,15 @@ import { openPostgres, type ChaosPostgres } from './postgres.js';
 import { formatEntry, formatTotals, formatViolation, formatViolations, keepRun } from './report.js';
 import { Seeded } from './seeded.js';
 import { Workload } from './workload.js';
+import { EventReceiver } from './event-receiver.js';
+import { untilEventsDelivered, readCommittedEvents } from './event-rest.js';
 
 const INSTANCES = ['A', 'B', 'C'];
 const LEASE_MS = 1000;
 const COURIERS = 3;
 const ORDER_TIMEOUT_MS = 3000;
+/** Share of webhook attempts the receiver answers 500, so that every run retries. */
+const WEBHOOK_FAILURE_RATIO = 0.2;
 /** The service's default, said here because the checker's bound for a paused holder depends on it. */
 const CANCEL_GRACE_MS = 250;
 /**
@@ -49,6 +53,9 @@ const INSTANCE_ENV = {
   CANCEL_GRACE_MS: String(CANCEL_GRACE_MS),
   // Thread faults that allocate (oom) reach their limit fast.
   THREAD_MAX_HEAP_MB: '32',
+  // The harness's webhook receiver is on loopback, over http; retries start fast so that a run sees many.
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
+  WEBHOOK_RETRY_FIRST_MS: '200',
   // LOG_BUFFER as in production (lines gathered into larger writes): the checker proves an alarm line, which is
   // written at once whatever the buffering, reaches the file even when its instance is SIGKILLed a moment later.
 };
@@ -69,6 +76,17 @@ const SAMPLE_EVERY_MS = 100;
 const LIMITS: Limits = { pausedHolderBoundMs: 2 * CANCEL_GRACE_MS + 2 * SAMPLE_EVERY_MS };
 const RESULTS = fileURLToPath(new URL('../../../test/chaos/results/', import.meta.url));
 
+/** The anonymous client's endpoint (the instances run in open mode); its signing secret. */
+async function registerEndpoint(port: number, url: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ url }),
+  });
+  if (response.status !== 201) throw new Error(`POST /webhooks answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { secret: string }).secret;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function distinctFreePorts(n: number): Promise<number[]> {
@@ -88,6 +106,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
 
   let postgres: ChaosPostgres | undefined;
   let supervisor: Supervisor | undefined;
+  let receiver: EventReceiver | undefined;
   const abandon = (): void => {
     supervisor?.killAllNow();
     void postgres
@@ -110,6 +129,9 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       recorder,
     );
     await supervisor.startAll();
+    receiver = await EventReceiver.start(root.fork('webhooks'), WEBHOOK_FAILURE_RATIO);
+    receiver.registered(await registerEndpoint(supervisor.portOf(0), receiver.url));
+    recorder.event('harness', `webhook endpoint ${receiver.url}: ${WEBHOOK_FAILURE_RATIO * 100}% of attempts fail`);
     const workload = new Workload(supervisor, recorder, { orderTimeoutMs: ORDER_TIMEOUT_MS }, idPrefix);
     const nemesis = new Nemesis(supervisor, postgres, workload, recorder, NEMESIS, idPrefix);
     const monitor = new CourierMonitor(supervisor, postgres, recorder, SAMPLE_EVERY_MS);
@@ -134,24 +156,33 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     await probeCouriers(workload, supervisor, COURIERS, idPrefix);
     await untilAtRest(supervisor, postgres, 10_000);
     await monitor.stop();
-    const observed = await observe(
+    recorder.event('harness', 'until every event owed is delivered');
+    await untilEventsDelivered(postgres, 60_000);
+    const atRest = await observe(
       recorder.history.orders.map((order) => order.order_id),
       supervisor,
       postgres,
       COURIERS,
       healFailure,
     );
+    const observed = {
+      ...atRest,
+      events: { committed: await readCommittedEvents(postgres), received: [...receiver.deliveries] },
+    };
     violations = check(recorder.history, observed, LIMITS);
     const couriers = courierFindings(recorder.history, COURIERS, LIMITS);
 
-    const totals = formatTotals(recorder.history, observed, violations, {
+    const refused = observed.events.received.filter((delivery) => !delivery.accepted).length;
+    const eventsLine = `events: ${observed.events.committed.length} committed; webhook attempts received ${observed.events.received.length} (${refused} answered 500 on purpose)`;
+    const totals = `${formatTotals(recorder.history, observed, violations, {
       wallMs: performance.now() - started,
       runMs,
       planned: workload.planned,
       nemesis: nemesis.committed,
       skipped: nemesis.skipped,
       pausedHolderOverlaps: couriers.pausedHolderOverlaps,
-    });
+    })}
+${eventsLine}`;
     const report = [
       `seed ${options.seed}`,
       '',
@@ -176,6 +207,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       );
   } finally {
     await supervisor?.stopAll(5000);
+    await receiver?.close();
     if (postgres) console.log(await postgres.close(violations === undefined || violations.length > 0));
   }
   const found = violations?.length ?? 0;

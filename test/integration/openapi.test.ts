@@ -15,7 +15,9 @@ import { compiledFixture } from '../support/compiled.js';
 import { openEventStream } from '../../load/lib/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { startOtlpReceiver } from '../support/otlp-receiver.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
+import { startReceiver } from '../support/webhook-receiver.js';
 import { eventually, pause } from '../support/wait.js';
 
 type OpenApi = {
@@ -210,8 +212,38 @@ describe('real responses', () => {
       text: `data: ${JSON.stringify(first)}\n\n`,
       json: () => first,
     });
-    for (const path of ['/threads', '/threads/events'])
+    for (const path of ['/threads', '/threads/events', '/threads/trace'])
       expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path }));
+    // Tracing off: nothing to show.
+    expectDocumented('GET', '/threads/trace', await get(svc, '/threads/trace'));
+  });
+
+  it("of the last order's trace, with tracing on", async () => {
+    const receiver = await startOtlpReceiver();
+    const traced = await startTestService({
+      config: {
+        tracing: {
+          tracesUrl: `${receiver.endpoint}/v1/traces`,
+          protocol: 'http/json',
+          serviceName: 'openapi',
+          sampler: 'always_on',
+          samplerRatio: 1,
+        },
+      },
+    });
+    try {
+      // Asking first arms the capture: none traced since.
+      expectDocumented('GET', '/threads/trace', await get(traced, '/threads/trace'));
+      expect((await traced.order(orderBody())).status).toBe(200);
+      const shown = await eventually(
+        () => get(traced, '/threads/trace'),
+        (response) => response.status === 200,
+      );
+      expectDocumented('GET', '/threads/trace', shown);
+    } finally {
+      await traced.shutdown();
+      await receiver.close();
+    }
   });
 
   it("of the dependencies' outage switch", async () => {
@@ -359,7 +391,14 @@ describe('real responses', () => {
         '/orders/{order_id}',
         await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
       );
-      for (const path of ['/metrics', '/threads', '/threads/events', '/admin/dependencies', '/admin/log-level']) {
+      for (const path of [
+        '/metrics',
+        '/threads',
+        '/threads/events',
+        '/threads/trace',
+        '/admin/dependencies',
+        '/admin/log-level',
+      ]) {
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path }));
         expectDocumented('GET', path, await rawRequest(keyed.url, { method: 'GET', path, headers: asClient }));
         expectDocumented(
@@ -396,6 +435,73 @@ describe('real responses', () => {
       );
     } finally {
       await keyed.shutdown();
+    }
+  });
+
+  it('of the events and webhooks', async () => {
+    const CLIENT = 'client_key_0123456789abcdefghijklmnopqrs';
+    const ADMIN = 'admin_key_0123456789abcdefghijklmnopqrst';
+    const receiver = await startReceiver();
+    const keyed = await startTestService({
+      config: {
+        access: { mode: 'keys', clients: [{ client: 'shop', key: CLIENT }], adminKeys: [ADMIN] },
+        events: { ...TEST_CONFIG.events, allowPrivateTargets: true, webhooksPerClient: 1 },
+      },
+    });
+    try {
+      const as = (key: string, more: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, ...more });
+      const elsewhere = { host: 'attacker.example' };
+      const send = (method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+        rawRequest(keyed.url, { method, path, headers, ...(body === undefined ? {} : { body }) });
+      const hook = JSON.stringify({ url: receiver.url });
+      expectDocumented('POST', '/webhooks', await send('POST', '/webhooks', as(CLIENT, JSON_TYPE), '{"url":"nope"}'));
+      const created = await send('POST', '/webhooks', as(CLIENT, JSON_TYPE), hook);
+      expectDocumented('POST', '/webhooks', created);
+      for (const [headers, body] of [
+        [as(CLIENT, JSON_TYPE), hook], // 409: one endpoint each here
+        [JSON_TYPE, hook],
+        [as(CLIENT, { ...JSON_TYPE, ...elsewhere }), hook],
+        [as(CLIENT, { 'content-type': 'text/plain' }), hook],
+        [as(CLIENT, JSON_TYPE), JSON.stringify({ url: 'x'.repeat(70_000) })],
+      ] as const)
+        expectDocumented('POST', '/webhooks', await send('POST', '/webhooks', headers, body));
+      expectDocumented('POST', '/webhooks', await send('PUT', '/webhooks', as(CLIENT)));
+      expectDocumented('GET', '/webhooks', await send('PUT', '/webhooks', as(CLIENT)));
+      for (const headers of [as(CLIENT), {}, as(CLIENT, elsewhere)])
+        expectDocumented('GET', '/webhooks', await send('GET', '/webhooks', headers));
+      const { id } = created.json() as { id: string };
+      const one = '/webhooks/{id}';
+      for (const headers of [{}, as(CLIENT, elsewhere)])
+        expectDocumented('DELETE', one, await send('DELETE', `/webhooks/${id}`, headers));
+      expectDocumented('DELETE', one, await send('GET', `/webhooks/${id}`, as(CLIENT)));
+      expectDocumented('DELETE', one, await send('DELETE', `/webhooks/${id}`, as(CLIENT)));
+      expectDocumented('DELETE', one, await send('DELETE', `/webhooks/${id}`, as(CLIENT)));
+
+      await keyed.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }), { key: CLIENT });
+      const page = await send('GET', '/events', as(CLIENT));
+      expectDocumented('GET', '/events', page);
+      for (const [path, headers] of [
+        ['/events?after=garbage', as(CLIENT)],
+        ['/events', {}],
+        ['/events', as(CLIENT, elsewhere)],
+      ] as const)
+        expectDocumented('GET', '/events', await send('GET', path, headers));
+      expectDocumented('GET', '/events', await send('POST', '/events', as(CLIENT)));
+
+      const eventId = (page.json() as { events: Array<{ id: string }> }).events[0]!.id;
+      const redeliver = '/admin/events/{id}/redeliver';
+      for (const [path, headers] of [
+        [`/admin/events/${eventId}/redeliver`, as(ADMIN)],
+        ['/admin/events/evt_none/redeliver', as(ADMIN)],
+        [`/admin/events/${eventId}/redeliver`, {}],
+        [`/admin/events/${eventId}/redeliver`, as(CLIENT)],
+        [`/admin/events/${eventId}/redeliver`, as(ADMIN, elsewhere)],
+      ] as const)
+        expectDocumented('POST', redeliver, await send('POST', path, headers));
+      expectDocumented('POST', redeliver, await send('GET', `/admin/events/${eventId}/redeliver`, as(ADMIN)));
+    } finally {
+      await keyed.shutdown();
+      await receiver.close();
     }
   });
 

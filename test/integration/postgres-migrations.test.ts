@@ -85,10 +85,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     expect(await tables(pool!)).toEqual([
       'api_keys',
       'courier_slots',
+      'event_deliveries',
+      'events',
       'instances',
       'orders',
       'provider_payments',
       'schema_migrations',
+      'webhook_endpoints',
+      'webhook_queue_pools',
     ]);
     expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);

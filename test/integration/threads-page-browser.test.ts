@@ -12,6 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
+import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -119,6 +120,71 @@ describe('the thread view in headless Chromium', () => {
       expect(errors).toEqual([]);
       await page.close();
       await expectAtRest(svc, THREADS);
+    },
+  );
+});
+
+describe("one order's trace on the page, its steps on their threads", () => {
+  let receiver: OtlpReceiver | undefined;
+  let traced: TestService | undefined;
+  beforeAll(async () => {
+    if (!hasChromium) return;
+    receiver = await startOtlpReceiver();
+    traced = await startTestService({
+      config: {
+        threads: THREADS,
+        tracing: {
+          tracesUrl: `${receiver.endpoint}/v1/traces`,
+          protocol: 'http/json',
+          serviceName: 'order-threads-page',
+          sampler: 'parentbased_always_on',
+          samplerRatio: 1,
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await traced?.shutdown();
+    await receiver?.close();
+  });
+
+  it.skipIf(!hasChromium)(
+    `draws the last order's waterfall: the request, then each step on the thread that ran it${SKIPPED}`,
+    async () => {
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      page.on('console', (message) => {
+        if (message.type() === 'error' && !message.text().includes('404')) errors.push(message.text());
+      });
+      await page.goto(new URL('/threads', traced!.url).href);
+      await page.locator('#status.live').waitFor({ timeout: 5000 });
+      // Asking arms the capture: the page polls until an order is traced.
+      await page.locator('#trace-show').click();
+      await expect
+        .poll(() => page.locator('#trace-note').textContent(), { timeout: 3000 })
+        .toContain('no order traced');
+      const body = orderBody({ delay_ms: { payment: 30, vendor: 60, courier: 90 } });
+      const { status, body: response } = await traced!.order(body);
+      expect(status).toBe(200);
+      await expect
+        .poll(() => page.locator('#trace-note').textContent(), { timeout: 5000 })
+        .toContain(String(body['order_id']));
+      for (const step of response.steps ?? []) {
+        const row = page.locator(`#waterfall .wf-row[data-step="${step.name}"]`);
+        expect(await row.getAttribute('data-thread-id')).toBe(String(step.thread_id));
+        expect(await row.locator('[data-span="wait for a thread"]').count()).toBe(1);
+      }
+      expect(await page.locator('#waterfall [data-thread="main"] [data-span="POST /order"]').count()).toBe(1);
+      expect(await page.locator('#waterfall [data-step="courier"] [data-span="wait for a courier"]').count()).toBe(1);
+      // Laid out: the steps' bars have widths.
+      const style = await page
+        .locator('#waterfall [data-step="courier"] [data-span="step courier"]')
+        .getAttribute('style');
+      expect(style).toMatch(/width: [\d.]+%/);
+      expect(errors).toEqual([]);
+      await page.close();
+      await expectAtRest(traced!, THREADS);
     },
   );
 });

@@ -16,6 +16,7 @@ import {
 } from '../chaos/checker.js';
 import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody, TimelineEntry } from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
+import { checkEvents } from '../chaos/event-check.js';
 
 const ID = 'o-1';
 const AMOUNT = 1200;
@@ -378,5 +379,46 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
 describe('the chaos checker', () => {
   it.each(stories)('%s', (_, story, expected) => {
     expect(kindsFound(story).sort()).toEqual([...expected].sort());
+  });
+});
+
+describe('the chaos checker’s events', () => {
+  const committed = [
+    { id: 'evt_a', seq: 1, orderId: 'o1', type: 'order.failed' },
+    { id: 'evt_b', seq: 2, orderId: 'o1', type: 'payment.refunded' },
+    { id: 'evt_c', seq: 3, orderId: 'o2', type: 'order.succeeded' },
+  ];
+  const taken = (id: string, orderId: string, accepted = true, signed = true) => ({
+    id,
+    orderId,
+    type: 'x',
+    signed,
+    accepted,
+  });
+
+  it('finds nothing when every committed event was taken, in order per order, duplicates and failed attempts aside', () => {
+    const received = [
+      taken('evt_c', 'o2'),
+      taken('evt_a', 'o1', false),
+      taken('evt_a', 'o1'),
+      taken('evt_b', 'o1'),
+      taken('evt_a', 'o1'),
+    ];
+    expect(checkEvents(committed, received)).toEqual([]);
+  });
+
+  it('finds an event never taken, one that never committed, one order’s events out of order, a bad signature', () => {
+    const received = [
+      taken('evt_b', 'o1'),
+      taken('evt_a', 'o1'),
+      taken('evt_ghost', 'o3'),
+      taken('evt_c', 'o2', false, false),
+    ];
+    expect(checkEvents(committed, received).map((finding) => finding.kind)).toEqual([
+      'event_not_delivered',
+      'event_without_commit',
+      'event_signature_invalid',
+      'events_out_of_order',
+    ]);
   });
 });

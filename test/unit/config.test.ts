@@ -402,3 +402,59 @@ describe('clients: weights, shares and rate limits', () => {
     );
   });
 });
+
+describe('tracing (the standard OTEL_* variables)', () => {
+  const machine = { openFileLimit: 20_000 };
+  it('is off without an endpoint, and with OTEL_SDK_DISABLED=true whatever the endpoint', () => {
+    expect(loadConfig({ THREADS: '2' }, machine).tracing).toBeUndefined();
+    expect(
+      loadConfig({ THREADS: '2', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }, machine)
+        .tracing,
+    ).toBeUndefined();
+  });
+
+  it('sends to the endpoint’s /v1/traces, protobuf by default, every trace its parent keeps', () => {
+    expect(loadConfig({ THREADS: '2', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }, machine).tracing).toEqual({
+      tracesUrl: 'http://c:4318/v1/traces',
+      protocol: 'http/protobuf',
+      serviceName: 'order-threads',
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+    });
+    expect(
+      loadConfig(
+        {
+          THREADS: '2',
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/otlp/traces',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          OTEL_SERVICE_NAME: 'shop-orders',
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0.1',
+        },
+        machine,
+      ).tracing,
+    ).toEqual({
+      tracesUrl: 'https://c/otlp/traces',
+      protocol: 'http/json',
+      serviceName: 'shop-orders',
+      sampler: 'parentbased_traceidratio',
+      samplerRatio: 0.1,
+    });
+  });
+
+  it('refuses gRPC, a sampler it does not know, a ratio outside 0–1 and an endpoint that is no http URL', () => {
+    const endpoint = { THREADS: '2', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+    expect(() => loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, machine)).toThrow(
+      /grpc is not supported/,
+    );
+    expect(() => loadConfig({ ...endpoint, OTEL_TRACES_SAMPLER: 'jaeger_remote' }, machine)).toThrow(
+      /OTEL_TRACES_SAMPLER must be one of/,
+    );
+    expect(() => loadConfig({ ...endpoint, OTEL_TRACES_SAMPLER_ARG: '1.5' }, machine)).toThrow(
+      /OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1/,
+    );
+    expect(() => loadConfig({ THREADS: '2', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, machine)).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/,
+    );
+  });
+});

@@ -18,6 +18,7 @@ import type {
   ViewedStep,
   ViewEvent,
 } from '../../src/observability/thread-frame.js';
+import type { TraceWaterfall, WaterfallSpan } from '../../src/domain/trace.js';
 
 const $ = (id: string): HTMLElement => {
   const element = document.getElementById(id);
@@ -141,6 +142,7 @@ function laneHtml(lane: ViewedLane): LaneHtml {
 function applyWidths(root: Element): void {
   root.querySelectorAll<HTMLElement>('[data-width]').forEach((bar) => {
     bar.style.width = `${bar.dataset['width'] ?? '0'}%`;
+    if (bar.dataset['left'] !== undefined) bar.style.left = `${bar.dataset['left']}%`;
   });
 }
 
@@ -428,5 +430,93 @@ function showFaultDemo(): void {
   });
 }
 
+/**
+ * One order's trace as a waterfall: the request on the main thread, then a row per step on the thread it ran on
+ * (its wait for a thread and for a courier, its attempts, drawn inside it), then its Postgres statements. The same
+ * order on threads, side by side, is what a goroutine trace cannot show: which thread carried which step, and what
+ * happened to the thread.
+ */
+function waterfallHtml(trace: TraceWaterfall): string {
+  const total = Math.max(trace.duration_ms, 0.01);
+  const byId = new Map(trace.spans.map((span) => [span.span_id, span]));
+  /** The thread a span ran on: its own, or its parent's (a wait for a courier is inside its step). */
+  const threadOf = (span: WaterfallSpan): number | undefined => {
+    for (let at: WaterfallSpan | undefined = span; at; at = at.parent_span_id ? byId.get(at.parent_span_id) : undefined)
+      if (at.thread_id !== undefined) return at.thread_id;
+    return undefined;
+  };
+  const rootOf = (span: WaterfallSpan): WaterfallSpan => {
+    let at = span;
+    for (
+      let up = at.parent_span_id && byId.get(at.parent_span_id);
+      up && up.parent_span_id;
+      up = up.parent_span_id ? byId.get(up.parent_span_id) : undefined
+    )
+      at = up;
+    return at;
+  };
+  const bar = (span: WaterfallSpan, kind: string): string => {
+    const left = ((span.start_ms / total) * 100).toFixed(2);
+    const width = Math.max(0.3, (span.duration_ms / total) * 100).toFixed(2);
+    const title = `${span.name}: ${span.duration_ms} ms from ${span.start_ms} ms${span.detail ? ` — ${span.detail}` : ''}`;
+    return `<span class="wf-bar ${kind} ${span.status}" data-span="${esc(span.name)}" data-left="${left}" data-width="${width}" title="${esc(title)}">${span.parent_span_id === undefined ? esc(span.name) : ''}</span>`;
+  };
+  const request = trace.spans.find((span) => span.parent_span_id === undefined);
+  const rows: string[] = [];
+  if (request)
+    rows.push(
+      `<div class="wf-row" data-thread="main"><span class="wf-label">main thread · request</span><span class="wf-track">${bar(request, 'wf-main')}</span></div>`,
+    );
+  const tops = trace.spans.filter((span) => /^(step|compensation) /.test(span.name));
+  tops.sort((a, b) => (threadOf(a) ?? 0) - (threadOf(b) ?? 0) || a.start_ms - b.start_ms);
+  for (const top of tops) {
+    const thread = threadOf(top);
+    const inside = trace.spans.filter((span) => span !== top && rootOf(span) === top);
+    const parts = inside.map((span) => bar(span, /^attempt/.test(span.name) ? 'wf-attempt' : 'wf-wait')).join('');
+    rows.push(
+      `<div class="wf-row" data-thread-id="${thread ?? ''}" data-step="${esc(top.name.replace(/^\S+ /, ''))}">` +
+        `<span class="wf-label">${thread === undefined ? 'no thread' : `thread ${thread}`} · ${esc(top.name)}${top.detail ? ` <small>${esc(top.detail)}</small>` : ''}</span>` +
+        `<span class="wf-track">${bar(top, 'wf-main')}${parts}</span></div>`,
+    );
+  }
+  const statements = trace.spans.filter((span) => span.name.startsWith('postgres '));
+  if (statements.length > 0)
+    rows.push(
+      `<div class="wf-row" data-thread="postgres"><span class="wf-label">Postgres</span><span class="wf-track">${statements.map((span) => bar(span, 'wf-main')).join('')}</span></div>`,
+    );
+  return rows.join('');
+}
+
+const TRACE_POLL_MS = 1000;
+const TRACE_POLLS = 30;
+
+function showTraces(): void {
+  const show = $('trace-show') as HTMLButtonElement;
+  const note = $('trace-note');
+  const waterfall = $('waterfall');
+  const ask = async (pollsLeft: number): Promise<void> => {
+    const response = await fetch('/threads/trace', { headers: { accept: 'application/json' } });
+    if (response.ok) {
+      const trace = (await response.json()) as TraceWaterfall;
+      note.textContent = `order ${trace.order_id}, trace ${trace.trace_id}: ${trace.duration_ms} ms`;
+      waterfall.innerHTML = waterfallHtml(trace);
+      waterfall.dataset['traceId'] = trace.trace_id;
+      applyWidths(waterfall);
+      show.disabled = false;
+      return;
+    }
+    const { error } = (await response.json()) as { error?: { message?: string } };
+    note.textContent = error?.message ?? `${response.status}`;
+    if (response.status === 404 && pollsLeft > 0 && !/tracing is off/.test(note.textContent))
+      setTimeout(() => void ask(pollsLeft - 1), TRACE_POLL_MS);
+    else show.disabled = false;
+  };
+  show.addEventListener('click', () => {
+    show.disabled = true;
+    void ask(TRACE_POLLS);
+  });
+}
+
 connect();
+showTraces();
 if (document.body.dataset['faultInjection'] === 'on') showFaultDemo();

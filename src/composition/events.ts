@@ -1,0 +1,50 @@
+/**
+ * The events, assembled: the store's outbox and endpoints, the relay that
+ * delivers from them, what the HTTP layer may do with them, and their
+ * metrics. The HTTP status of each outcome comes from the HTTP layer's one
+ * table; the events know none. Undefined where the store keeps no events.
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { EventsConfig } from '../config.js';
+import { ClientEvents } from '../events/client-events.js';
+import { registerEventMetrics } from '../events/event-metrics.js';
+import type { StatusOfKind } from '../events/order-event.js';
+import type { Deliveries } from '../events/deliveries.js';
+import { STATUS_BY_KIND } from '../http/error-status.js';
+import type { Store } from '../store/store.js';
+
+export interface ServiceEvents {
+  readonly client: ClientEvents;
+  readonly deliveries: Deliveries;
+  close(): Promise<void>;
+}
+
+const statusOf: StatusOfKind = (kind) => (kind === 'ok' ? 200 : STATUS_BY_KIND[kind]);
+
+export function createEvents(
+  store: Store,
+  config: EventsConfig,
+  log: Logger,
+  registry: Registry | undefined,
+): ServiceEvents | undefined {
+  if (!store.events) return undefined;
+  const { log: outbox, endpoints } = store.events;
+  const deliveries = store.events.deliveries({
+    timeoutMs: config.webhookTimeoutMs,
+    allowPrivate: config.allowPrivateTargets,
+    retryFirstMs: config.retryFirstMs,
+    retryWindowMs: config.retryWindowMs,
+    maxPending: config.eventsMax,
+    retentionDays: config.retentionDays,
+    statusOf,
+    log,
+  });
+  if (registry) registerEventMetrics(registry, deliveries);
+  const client = new ClientEvents(outbox, endpoints, deliveries, {
+    webhooksPerClient: config.webhooksPerClient,
+    allowPrivateTargets: config.allowPrivateTargets,
+    statusOf,
+  });
+  return { client, deliveries, close: () => deliveries.close() };
+}

@@ -1,0 +1,43 @@
+/**
+ * What delivers the outbox's events to the webhooks, as the rest of the
+ * service sees it: started before the server listens, asked to send an
+ * event again, read for the metrics, closed at shutdown. In memory, the
+ * relay of this process (webhook-relay.ts); in the durable mode, a queue on
+ * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts).
+ */
+import type { Logger } from 'pino';
+import type { StatusOfKind, StoredEvent } from './order-event.js';
+import type { DisabledReason } from './webhook-endpoints.js';
+
+export type DeliveryOutcome = 'delivered' | 'failed' | 'gone' | 'dropped';
+
+export interface DeliveryOptions {
+  readonly timeoutMs: number;
+  readonly allowPrivate: boolean;
+  readonly retryFirstMs: number;
+  readonly retryWindowMs: number;
+  /** Deliveries waiting, at most (in memory). */
+  readonly maxPending: number;
+  /** How long events are kept, at least (durable). */
+  readonly retentionDays: number;
+  readonly statusOf: StatusOfKind;
+  readonly log: Logger;
+}
+
+export interface DeliveryFigures {
+  /** Attempts by outcome, by this instance, since start. */
+  readonly attempts: Readonly<Record<DeliveryOutcome, number>>;
+  /** Endpoints this instance disabled, by reason, since start. */
+  readonly disabled: Readonly<Record<DisabledReason, number>>;
+  /** When the oldest event still waiting for a delivery was made; undefined if none waits. */
+  readonly oldestUndeliveredAt: Date | undefined;
+  readonly pending: number;
+}
+
+export interface Deliveries {
+  start(): Promise<void>;
+  /** Send one event again to every enabled endpoint of its client; how many deliveries were queued. */
+  redeliver(event: StoredEvent): Promise<number>;
+  figures(): Promise<DeliveryFigures>;
+  close(): Promise<void>;
+}

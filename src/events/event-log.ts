@@ -1,0 +1,17 @@
+/**
+ * The outbox as the rest of the service reads it: every event a store wrote,
+ * in the order it was written (`seq`), per client for the feed, by id for a
+ * redelivery. Who writes is the store, where it records the fact the event
+ * reports (src/store/memory-store.ts); the webhook relay is told of each
+ * event appended and delivers it.
+ */
+import type { StoredEvent } from './order-event.js';
+
+export interface EventLog {
+  /** `client`'s events after `after` (a position; empty: from the first kept), oldest first, at most `limit`. */
+  page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]>;
+  /** One event, if it is still kept. */
+  get(id: string): Promise<StoredEvent | undefined>;
+  /** Told of the events appended, in their order, once they are kept. */
+  onAppended(listener: (events: readonly StoredEvent[]) => void): void;
+}

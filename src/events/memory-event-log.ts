@@ -1,0 +1,96 @@
+/**
+ * The outbox in this process's memory: events are kept, and delivered, only
+ * while the process lives — a process that dies takes its undelivered
+ * events along, as it takes its order records (docs/durability.md). Bounded
+ * by count (EVENTS_MAX): past it the oldest event goes, so the feed of a
+ * client that fell that far behind starts at the oldest kept; its delivery,
+ * if still under way, goes on (the relay holds what it delivers).
+ *
+ * Appending is synchronous and costs the order path a few array pushes: the
+ * relay is told afterwards, in its own turn.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventLog } from './event-log.js';
+import type { NewEvent, StoredEvent } from './order-event.js';
+
+/** A client's events, oldest first; the first `head` are gone (dropped in bulk, not one shift each). */
+interface ClientEvents {
+  events: StoredEvent[];
+  head: number;
+}
+
+export class MemoryEventLog implements EventLog {
+  private readonly byId = new Map<string, StoredEvent>();
+  private readonly byClient = new Map<string, ClientEvents>();
+  private readonly listeners: Array<(events: readonly StoredEvent[]) => void> = [];
+  private seq = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Keep `events`, in their order; told to the listeners at once. */
+  append(events: readonly NewEvent[]): StoredEvent[] {
+    if (events.length === 0) return [];
+    const at = this.now();
+    const stored = events.map((event) => {
+      const seq = ++this.seq;
+      return { ...event, id: newEventId(), seq, position: [seq], at };
+    });
+    for (const event of stored) {
+      this.byId.set(event.id, event);
+      let mine = this.byClient.get(event.client);
+      if (!mine) this.byClient.set(event.client, (mine = { events: [], head: 0 }));
+      mine.events.push(event);
+    }
+    while (this.byId.size > this.max) this.dropOldest();
+    for (const listener of this.listeners) listener(stored);
+    return stored;
+  }
+
+  async page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]> {
+    const afterSeq = after[0] ?? 0;
+    const mine = this.byClient.get(client);
+    if (!mine) return [];
+    const { events } = mine;
+    // The first kept event after the cursor: seq grows along the array.
+    let low = mine.head;
+    let high = events.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (events[middle]!.seq <= afterSeq) low = middle + 1;
+      else high = middle;
+    }
+    return events.slice(low, low + limit);
+  }
+
+  async get(id: string): Promise<StoredEvent | undefined> {
+    return this.byId.get(id);
+  }
+
+  onAppended(listener: (events: readonly StoredEvent[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  private dropOldest(): void {
+    const [id, oldest] = this.byId.entries().next().value!;
+    this.byId.delete(id);
+    const mine = this.byClient.get(oldest.client)!;
+    mine.head++;
+    if (mine.head === mine.events.length) this.byClient.delete(oldest.client);
+    else if (mine.head > 1024 && mine.head * 2 > mine.events.length) {
+      mine.events = mine.events.slice(mine.head);
+      mine.head = 0;
+    }
+  }
+}
+
+/** An event's id: its delivery's idempotency key (`webhook-id`). */
+export function newEventId(): string {
+  return `evt_${randomUUID().replaceAll('-', '')}`;
+}

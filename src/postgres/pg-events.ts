@@ -1,0 +1,159 @@
+/**
+ * The outbox and the webhook endpoints in Postgres (schema.ts, migration 6),
+ * shared by every instance. Events are written by triggers of the
+ * statements that record what they report, never from here; this reads
+ * them — the feed, by client, and one by id — and keeps the endpoints.
+ *
+ * The feed's order is the inserting transaction's id, then `seq`, and only
+ * rows of transactions older than every one still open are shown: a
+ * sequence value drawn by a transaction that commits later than another's
+ * would otherwise appear behind a cursor already past it (a gap). A
+ * transaction held open long holds the feed back, never makes it skip.
+ */
+import { partsOfKey } from '../domain/order.js';
+import type { EventLog } from '../events/event-log.js';
+import type { EventOutcomeKind, EventType, StoredEvent } from '../events/order-event.js';
+import {
+  newEndpointId,
+  newSigningSecret,
+  type Added,
+  type DisabledReason,
+  type EndpointBook,
+  type WebhookEndpoint,
+} from '../events/webhook-endpoints.js';
+import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
+
+export interface EventRow {
+  readonly seq: string;
+  readonly xid: string;
+  readonly id: string;
+  readonly client: string;
+  readonly order_id: string;
+  readonly run: string;
+  readonly type: EventType;
+  readonly kind: EventOutcomeKind;
+  readonly charged: string;
+  readonly refunded: string;
+  readonly created_at: Date;
+}
+
+export const EVENT_COLUMNS =
+  'seq, xid::text AS xid, id, client, order_id, run, type, kind, charged, refunded, created_at';
+
+const PAGE: Statement = {
+  name: 'events_page',
+  text: `SELECT ${EVENT_COLUMNS} FROM events
+          WHERE client = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)
+            AND xid < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY xid, seq LIMIT $4`,
+};
+const BY_ID: Statement = { name: 'events_by_id', text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1` };
+
+export function eventOfRow(row: EventRow): StoredEvent {
+  const seq = asNumber(row.seq);
+  return {
+    id: row.id,
+    seq,
+    position: [asNumber(row.xid), seq],
+    at: row.created_at,
+    type: row.type,
+    client: row.client,
+    orderId: partsOfKey(unstoredKey(row.order_id)).orderId,
+    run: asNumber(row.run),
+    kind: row.kind,
+    money: { charged: asNumber(row.charged), refunded: asNumber(row.refunded) },
+  };
+}
+
+export class PgEventLog implements EventLog {
+  constructor(private readonly db: Database) {}
+
+  async page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]> {
+    const [xid = 0, seq = 0] = after;
+    const rows = await this.db.read<EventRow>(PAGE, [client, String(xid), seq, limit]);
+    return rows.map(eventOfRow);
+  }
+
+  async get(id: string): Promise<StoredEvent | undefined> {
+    const [row] = await this.db.read<EventRow>(BY_ID, [id]);
+    return row ? eventOfRow(row) : undefined;
+  }
+
+  /** Deliveries are the queue's (pg-webhook-lanes.ts), told by the triggers: nobody listens here. */
+  onAppended(): void {}
+}
+
+interface EndpointRow {
+  readonly id: string;
+  readonly client: string;
+  readonly url: string;
+  readonly secret: string;
+  readonly created_at: Date;
+  readonly disabled: DisabledReason | null;
+}
+
+const ENDPOINT_COLUMNS = 'id, client, url, secret, created_at, disabled';
+const ADD: Statement = {
+  name: 'webhook_endpoint_add',
+  // Counted and inserted in one statement; registrations of one client racing on two instances may pass the limit
+  // by the few that raced (it bounds floods, not a count to the unit).
+  text: `INSERT INTO webhook_endpoints (id, client, url, secret)
+         SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM webhook_endpoints WHERE client = $2) < $5
+         RETURNING ${ENDPOINT_COLUMNS}`,
+};
+const LIST: Statement = {
+  name: 'webhook_endpoint_list',
+  text: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE client = $1 ORDER BY created_at, id`,
+};
+const REMOVE: Statement = {
+  name: 'webhook_endpoint_remove',
+  text: 'DELETE FROM webhook_endpoints WHERE client = $1 AND id = $2 RETURNING id',
+};
+const GET: Statement = {
+  name: 'webhook_endpoint_get',
+  text: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`,
+};
+const DISABLE: Statement = {
+  name: 'webhook_endpoint_disable',
+  // What was still owed to it goes with it: nothing more is sent, and the backlog's age does not count it.
+  text: `WITH disabled AS (UPDATE webhook_endpoints SET disabled = $2 WHERE id = $1 AND disabled IS NULL RETURNING id),
+         dropped AS (UPDATE event_deliveries d SET done_at = now(), outcome = 'dropped'
+                       FROM disabled WHERE d.endpoint_id = disabled.id AND d.done_at IS NULL RETURNING 1)
+         SELECT count(*)::int AS disabled FROM disabled`,
+};
+
+const endpointOfRow = (row: EndpointRow): WebhookEndpoint => ({
+  id: row.id,
+  client: row.client,
+  url: row.url,
+  secret: row.secret,
+  createdAt: row.created_at,
+  disabled: row.disabled ?? undefined,
+});
+
+export class PgEndpointBook implements EndpointBook {
+  constructor(private readonly db: Database) {}
+
+  async add(client: string, url: string, max: number): Promise<Added> {
+    const [row] = await this.db.query<EndpointRow>(ADD, [newEndpointId(), client, url, newSigningSecret(), max]);
+    return row ? { kind: 'added', endpoint: endpointOfRow(row) } : { kind: 'full' };
+  }
+
+  async list(client: string): Promise<WebhookEndpoint[]> {
+    return (await this.db.query<EndpointRow>(LIST, [client])).map(endpointOfRow);
+  }
+
+  async remove(client: string, id: string): Promise<boolean> {
+    return (await this.db.query(REMOVE, [client, id])).length > 0;
+  }
+
+  async get(id: string): Promise<WebhookEndpoint | undefined> {
+    const [row] = await this.db.query<EndpointRow>(GET, [id]);
+    return row ? endpointOfRow(row) : undefined;
+  }
+
+  async disable(id: string, reason: DisabledReason): Promise<boolean> {
+    const [row] = await this.db.query<{ disabled: number }>(DISABLE, [id, reason]);
+    return (row?.disabled ?? 0) > 0;
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * Webhook delivery in the durable mode, on graphile-worker (docs/durability.md
+ * 3.12 says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
+ * any instance, woken by LISTEN/NOTIFY, are added in SQL by the very
+ * transaction that writes the event (schema.ts, `events_emit`) — so an event
+ * that committed has its job, and one rolled back has none.
+ *
+ * One job per lane — an endpoint and an order — in a named queue of its own
+ * (serial across every instance), keyed so a lane has at most one waiting:
+ * it delivers the lane's undelivered events in their order, each before the
+ * next, so an order's events arrive in the order they happened whatever the
+ * retries. A failure schedules the lane again (our backoff with jitter,
+ * retry-schedule.ts, rather than graphile-worker's fixed exponential one)
+ * and ends the job; the delivery rows keep the failures and when the first
+ * attempt was made, so the retry window outlives any instance. A job whose
+ * instance dies mid-delivery is run again by another once graphile-worker
+ * frees its lock: at least once, as webhooks promise.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  Logger as WorkerLogger,
+  run,
+  runMigrations,
+  type JobHelpers,
+  type Runner,
+  type WorkerEvents,
+} from 'graphile-worker';
+import type { Logger } from 'pino';
+import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from '../events/deliveries.js';
+import { eventJson, type StoredEvent } from '../events/order-event.js';
+import { retryDelayMs } from '../events/retry-schedule.js';
+import type { DisabledReason, EndpointBook } from '../events/webhook-endpoints.js';
+import { WebhookSender } from '../events/webhook-sender.js';
+import type { Database, Statement } from './database.js';
+import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
+
+const TASK = 'webhook_lane';
+/** graphile-worker's retries of a lane are for a lost Postgres only: never given up (smallint's largest). */
+const MAX_ATTEMPTS = 32767;
+/** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
+const LANE_TRIES = 20;
+/** Lanes delivered at once by this instance. */
+const CONCURRENCY = 16;
+/** graphile-worker's own connections. */
+const WORKER_POOL_SIZE = 4;
+/** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 5000;
+/** Jobs locked by lost instances' pools are let go this often; a pool younger than the grace is never judged. */
+const UNLOCK_EVERY_MS = 1000;
+/** Old events are forgotten this often (EVENT_RETENTION_DAYS). */
+const HOUSEKEEPING_MS = 60_000;
+
+interface LanePayload {
+  readonly endpoint: string;
+  /** The order's stored key. */
+  readonly order: string;
+}
+
+const LANE: Statement = {
+  name: 'webhook_lane',
+  text: `SELECT ${EVENT_COLUMNS.split(', ')
+    .map((column) => `e.${column}`)
+    .join(', ')}, d.failures, d.first_attempt_at, w.url, w.secret, w.client AS endpoint_client
+           FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+                JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.disabled IS NULL
+          WHERE d.endpoint_id = $1 AND d.order_id = $2 AND d.done_at IS NULL
+          ORDER BY e.seq`,
+};
+const DONE: Statement = {
+  name: 'webhook_delivery_done',
+  text: 'UPDATE event_deliveries SET done_at = now(), outcome = $3 WHERE endpoint_id = $1 AND event_seq = $2',
+};
+const FAILED: Statement = {
+  name: 'webhook_delivery_failed',
+  text: `UPDATE event_deliveries SET failures = failures + 1, first_attempt_at = coalesce(first_attempt_at, now())
+          WHERE endpoint_id = $1 AND event_seq = $2
+          RETURNING failures, extract(epoch FROM now() - first_attempt_at) * 1000 AS failing_ms,
+                    EXISTS (SELECT 1 FROM event_deliveries o WHERE o.endpoint_id = $1 AND o.outcome = 'delivered'
+                                AND o.done_at > event_deliveries.first_attempt_at) AS took_any`,
+};
+const REDELIVER: Statement = {
+  name: 'webhook_redeliver',
+  text: `WITH owed AS (
+           INSERT INTO event_deliveries (endpoint_id, event_seq, order_id)
+           SELECT w.id, e.seq, e.order_id FROM events e JOIN webhook_endpoints w ON w.client = e.client AND w.disabled IS NULL
+            WHERE e.seq = $1
+           ON CONFLICT (endpoint_id, event_seq) DO UPDATE
+             SET done_at = NULL, outcome = NULL, failures = 0, first_attempt_at = NULL
+           RETURNING endpoint_id, order_id)
+         SELECT graphile_worker.add_job('${TASK}', json_build_object('endpoint', endpoint_id, 'order', order_id),
+                  queue_name := 'webhook:' || endpoint_id || ':' || order_id,
+                  job_key := 'webhook:' || endpoint_id || ':' || order_id, job_key_mode := 'preserve_run_at',
+                  max_attempts := 32767) IS NOT NULL AS queued
+           FROM owed`,
+};
+const BACKLOG: Statement = {
+  name: 'webhook_backlog',
+  text: `SELECT count(*)::int AS pending, min(e.created_at) AS oldest
+           FROM event_deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.done_at IS NULL`,
+};
+const POOL_GONE: Statement = {
+  name: 'webhook_pool_gone',
+  text: 'DELETE FROM webhook_queue_pools WHERE pool_id = ANY ($1::text[])',
+};
+const POOL_STARTED: Statement = {
+  name: 'webhook_pool_started',
+  // Again at every pass: an instance that lost its lease and came back runs its pool under its new identity.
+  text: `INSERT INTO webhook_queue_pools (pool_id, instance_id) SELECT unnest($1::text[]), $2
+         ON CONFLICT (pool_id) DO UPDATE SET instance_id = excluded.instance_id
+          WHERE webhook_queue_pools.instance_id <> excluded.instance_id`,
+};
+// graphile-worker's own tables, as its resetLockedAt writes them, for the jobs of pools no live instance runs.
+const UNLOCK_LOST: Statement = {
+  name: 'webhook_unlock_lost',
+  text: `WITH lost AS (
+           SELECT DISTINCT locked_by FROM graphile_worker._private_jobs
+            WHERE locked_by IS NOT NULL AND locked_at < now() - $1 * interval '1 millisecond'
+              AND NOT EXISTS (SELECT 1 FROM webhook_queue_pools p JOIN instances i ON i.instance_id = p.instance_id
+                               WHERE p.pool_id = locked_by AND i.lease_until > now())),
+         jobs AS (
+           UPDATE graphile_worker._private_jobs j SET locked_at = NULL, locked_by = NULL
+             FROM lost WHERE j.locked_by = lost.locked_by RETURNING 1),
+         queues AS (
+           UPDATE graphile_worker._private_job_queues q SET locked_at = NULL, locked_by = NULL
+             FROM lost WHERE q.locked_by = lost.locked_by RETURNING 1)
+         SELECT (SELECT count(*) FROM jobs)::int AS jobs`,
+};
+const FORGET: Statement = {
+  name: 'events_forget',
+  text: `DELETE FROM events WHERE seq IN (
+           SELECT seq FROM events WHERE created_at < now() - $1 * interval '1 day'
+              AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = events.seq AND d.done_at IS NULL)
+            LIMIT 10000)`,
+};
+
+/** The queue's tables and functions, before any event can name them (PostgresStore.open, after our own). */
+export async function migrateQueue(databaseUrl: string): Promise<void> {
+  await runMigrations({ connectionString: databaseUrl, logger: quietLogger(undefined) });
+}
+
+function quietLogger(log: Logger | undefined): WorkerLogger {
+  return new WorkerLogger(() => (level, message) => {
+    if (level === 'error') log?.warn({ queue: 'graphile-worker' }, message);
+    else log?.debug({ queue: 'graphile-worker' }, message);
+  });
+}
+
+export class PgWebhookLanes implements Deliveries {
+  private runner: Runner | undefined;
+  private readonly sender: WebhookSender;
+  private readonly attempts: Record<DeliveryOutcome, number> = { delivered: 0, failed: 0, gone: 0, dropped: 0 };
+  private readonly disabled: Record<DisabledReason, number> = { gone: 0, failing: 0 };
+  private housekeeping: NodeJS.Timeout | undefined;
+  private unlocking: NodeJS.Timeout | undefined;
+  /** The pools of this instance's runner. */
+  private pools: string[] = [];
+  /** Pools of a runner that stopped, whose rows must go so that their locked jobs are let go. */
+  private stoppedPools: string[] = [];
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly db: Database,
+    private readonly databaseUrl: string,
+    private readonly endpoints: EndpointBook,
+    private readonly options: DeliveryOptions,
+    /** This instance's identity while its lease holds. */
+    private readonly owner: () => string | undefined,
+    /** LEASE_MS: a pool younger than this is not judged lost (its row may not be written yet). */
+    private readonly leaseMs: number,
+  ) {
+    this.sender = new WebhookSender(options.allowPrivate);
+  }
+
+  async start(): Promise<void> {
+    await this.startRunner();
+    this.housekeeping = setInterval(() => void this.forgetOld(), HOUSEKEEPING_MS);
+    this.housekeeping.unref();
+    this.unlocking = setInterval(() => void this.unlockLost(), UNLOCK_EVERY_MS);
+    this.unlocking.unref();
+  }
+
+  /**
+   * graphile-worker stops its pool for good when Postgres goes away while it
+   * releases a job (its jobs may then be in an inconsistent state, it says):
+   * its promise rejects, and the pool is started again, once Postgres
+   * answers, until the service closes. The job it could not release is
+   * freed by its lock's timeout and run again — at least once.
+   */
+  private async startRunner(): Promise<void> {
+    const events: WorkerEvents = new EventEmitter();
+    const pools: string[] = [];
+    events.on('pool:create', ({ workerPool }) => pools.push(workerPool.id));
+    const runner = await run({
+      events,
+      connectionString: this.databaseUrl,
+      maxPoolSize: WORKER_POOL_SIZE,
+      concurrency: CONCURRENCY,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      logger: quietLogger(this.options.log),
+      taskList: { [TASK]: (payload, helpers) => this.deliverLane(payload as LanePayload, helpers) },
+    });
+    this.runner = runner;
+    this.pools = pools;
+    await this.recordPools();
+    runner.promise.then(
+      () => {},
+      (error: unknown) => {
+        if (this.closing.signal.aborted) return;
+        this.stoppedPools.push(...pools);
+        this.pools = [];
+        this.options.log.warn({ err: error }, 'the webhook queue stopped (Postgres lost); starting it again');
+        void this.restartRunner();
+      },
+    );
+  }
+
+  private async restartRunner(): Promise<void> {
+    for (let waitMs = RESTART_FIRST_MS; !this.closing.signal.aborted; waitMs = Math.min(2 * waitMs, RESTART_MAX_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      if (this.closing.signal.aborted) return;
+      try {
+        await this.startRunner();
+        return;
+      } catch {
+        // Postgres not back yet: again, later.
+      }
+    }
+  }
+
+  async redeliver(event: StoredEvent): Promise<number> {
+    return (await this.db.query(REDELIVER, [event.seq])).length;
+  }
+
+  async figures(): Promise<DeliveryFigures> {
+    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
+    return {
+      attempts: { ...this.attempts },
+      disabled: { ...this.disabled },
+      oldestUndeliveredAt: row?.oldest ?? undefined,
+      pending: row?.pending ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.housekeeping);
+    clearInterval(this.unlocking);
+    this.closing.abort();
+    await this.runner?.stop().catch(() => {});
+    this.sender.close();
+  }
+
+  /**
+   * A lost Postgres is waited out here, a while, rather than left to
+   * graphile-worker's retries (e^attempts seconds): deliveries resume as
+   * soon as it is back. Delivered events not yet marked are sent again: at
+   * least once.
+   */
+  private async deliverLane(lane: LanePayload, helpers: JobHelpers): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.deliverLaneOnce(lane, helpers);
+      } catch (error) {
+        if (this.closing.signal.aborted || attempt >= LANE_TRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** (attempt - 1))));
+      }
+    }
+  }
+
+  private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
+    // The endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
+    const owed = await this.db.query<
+      EventRow & {
+        failures: number;
+        first_attempt_at: Date | null;
+        url: string;
+        secret: string;
+        endpoint_client: string;
+      }
+    >(LANE, [lane.endpoint, lane.order]);
+    const first = owed[0];
+    if (!first) return;
+    const endpoint = { id: lane.endpoint, url: first.url, secret: first.secret, client: first.endpoint_client };
+    const about = { endpoint_id: endpoint.id, client: endpoint.client };
+    for (const row of owed) {
+      // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
+      if (!this.owner()) throw new Error('this instance holds no lease: the lane is left to another');
+      const event = eventOfRow(row);
+      const result = await this.sender.attempt({
+        url: endpoint.url,
+        secret: endpoint.secret,
+        eventId: event.id,
+        body: JSON.stringify(eventJson(event, this.options.statusOf)),
+        timeoutMs: this.options.timeoutMs,
+        signal: this.closing.signal,
+      });
+      if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
+      this.attempts[result.outcome]++;
+      if (result.outcome === 'delivered') {
+        await this.db.query(DONE, [endpoint.id, event.seq, 'delivered']);
+        continue;
+      }
+      if (result.outcome === 'gone') {
+        this.options.log.warn({ ...about, event_id: event.id }, 'webhook endpoint answered 410 Gone: disabled');
+        if (await this.endpoints.disable(endpoint.id, 'gone')) this.disabled.gone++;
+        return;
+      }
+      const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
+        endpoint.id,
+        event.seq,
+      ]);
+      const failures = failed?.failures ?? 1;
+      const waitMs = retryDelayMs(failures, this.options.retryFirstMs);
+      if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs) {
+        const key = `webhook:${endpoint.id}:${lane.order}`;
+        // The running job's key is let go by graphile-worker: this one takes it, and waits in the lane's queue.
+        await helpers.addJob(TASK, lane, {
+          queueName: key,
+          jobKey: key,
+          jobKeyMode: 'replace',
+          runAt: new Date(Date.now() + waitMs),
+          maxAttempts: MAX_ATTEMPTS,
+        });
+        return;
+      }
+      const fields = { ...about, event_id: event.id, attempts: failures, reason: result.reason };
+      if (failed?.took_any) {
+        this.options.log.error(
+          fields,
+          'webhook delivery failed for the whole retry window: this event is given up (GET /events has it)',
+        );
+        await this.db.query(DONE, [endpoint.id, event.seq, 'given_up']);
+        continue;
+      }
+      this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
+      if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
+      return;
+    }
+  }
+
+  /** Say which instance runs this instance's pool, and that a stopped one is nobody's. */
+  private async recordPools(): Promise<void> {
+    if (this.stoppedPools.length > 0) {
+      const stopped = this.stoppedPools;
+      await this.db.query(POOL_GONE, [stopped]).then(
+        () => (this.stoppedPools = this.stoppedPools.filter((pool) => !stopped.includes(pool))),
+        () => {},
+      );
+    }
+    const owner = this.owner();
+    if (!owner || this.pools.length === 0) return;
+    await this.db.query(POOL_STARTED, [this.pools, owner]).catch(() => {});
+  }
+
+  private async unlockLost(): Promise<void> {
+    await this.recordPools();
+    if (!this.owner()) return;
+    await this.db.query(UNLOCK_LOST, [2 * this.leaseMs]).catch(() => {});
+  }
+
+  private async forgetOld(): Promise<void> {
+    await this.db.query(FORGET, [this.options.retentionDays]).catch(() => {});
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Tracing with OpenTelemetry's SDK, set up by hand in this process's main
+ * thread only — not by the auto-instrumentation's register hook, which would
+ * start an SDK in every worker thread, shut it down at SIGTERM before the
+ * drain's orders are answered, and instrument every HTTP call (a reported 80%
+ * drop in throughput in a main-thread-plus-workers design).
+ *
+ * Every span of an order is made here, on the main thread: the request's
+ * server span (continuing the caller's `traceparent`; its ids and the
+ * sampler's decision as it arrives, the span once it is answered), then, as
+ * each step ends, the step's spans from its timings (step-spans.ts), and the
+ * durable store's statements — all as finished spans (finished-spans.ts). Spans leave in batches (BatchSpanProcessor) over OTLP
+ * /HTTP, protobuf or JSON; `close` exports what is left, at the end of the
+ * drain, so every answered order's spans leave before the process exits.
+ */
+import {
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  TraceFlags,
+  trace,
+  type Attributes,
+  type Context,
+  type SpanContext,
+  type TextMapGetter,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type Sampler,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import type { TracingConfig } from '../config.js';
+import type { ArrivingRequest, RequestSpan, RequestTracing, StatementDone, Trace } from '../domain/trace.js';
+import type { OrderRun } from '../domain/order.js';
+import type { StepOutcome, StepRecorder, StepTimeline } from '../pipeline/steps.js';
+import { FinishedSpans } from './finished-spans.js';
+import { recordStep, requestSpanContext } from './step-spans.js';
+import { traceresponseOf } from './trace-ids.js';
+import { SERVICE_VERSION } from '../version.js';
+
+/**
+ * Spans waiting to leave, at most: an order makes about ten, so a few seconds of a busy instance's orders; beyond it
+ * the processor drops spans rather than grow without bound.
+ */
+const MAX_QUEUED_SPANS = 65_536;
+const EXPORT_BATCH_SPANS = 2048;
+/** How often a batch leaves when none fills up. */
+const EXPORT_EVERY_MS = 1000;
+
+function samplerOf({ sampler, samplerRatio }: TracingConfig): Sampler {
+  switch (sampler) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(samplerRatio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(samplerRatio) });
+  }
+}
+
+/** The two headers of W3C Trace Context, read off the request as given. */
+interface CallerHeaders {
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+}
+const callerHeaders: TextMapGetter<CallerHeaders> = {
+  keys: () => ['traceparent', 'tracestate'],
+  get: (carrier, key) =>
+    key === 'traceparent' ? carrier.traceparent : key === 'tracestate' ? carrier.tracestate : undefined,
+};
+
+export class OtelTracing implements RequestTracing, StepRecorder {
+  private readonly provider: TracerProvider;
+  private readonly sampler: Sampler;
+  private readonly propagator = new W3CTraceContextPropagator();
+  /** Orders whose request is in flight, by key: where their statements go. */
+  private readonly ordersInFlight = new Map<string, Trace>();
+  /** The spans made after the fact: the steps', the statements'. */
+  private readonly finished: FinishedSpans;
+
+  constructor(config: TracingConfig, extraProcessors: readonly SpanProcessor[] = []) {
+    const exporter =
+      config.protocol === 'http/json'
+        ? new JsonExporter({ url: config.tracesUrl })
+        : new ProtobufExporter({ url: config.tracesUrl });
+    const resource = defaultResource().merge(
+      resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': SERVICE_VERSION }),
+    );
+    const processors = [
+      new BatchSpanProcessor({
+        exporter,
+        maxQueueSize: MAX_QUEUED_SPANS,
+        maxExportBatchSize: EXPORT_BATCH_SPANS,
+        scheduledDelayMillis: EXPORT_EVERY_MS,
+      }),
+      ...extraProcessors,
+    ];
+    // The provider owns the processors' flush and shutdown; every span goes to them as a finished span.
+    this.provider = new TracerProvider({ resource, spanProcessors: processors });
+    this.sampler = samplerOf(config);
+    this.finished = new FinishedSpans(processors, resource, { name: 'order-threads', version: SERVICE_VERSION });
+  }
+
+  /**
+   * The request's span: its ids and the sampler's decision at once (the traceresponse header and the log lines need
+   * them), the span itself made once it is answered — what the SDK's tracer would do, without a live span.
+   */
+  begin({ method, requestId, traceparent, tracestate, arrivedAt }: ArrivingRequest): RequestSpan {
+    const callers: Context =
+      traceparent === undefined
+        ? ROOT_CONTEXT
+        : this.propagator.extract(ROOT_CONTEXT, { traceparent, tracestate }, callerHeaders);
+    const caller = trace.getSpanContext(callers);
+    const parent = caller && isSpanContextValid(caller) ? caller : undefined;
+    const { ids } = this.finished;
+    const traceId = parent?.traceId ?? ids.generateTraceId();
+    const spanId = ids.generateSpanId();
+    const decision = this.sampler.shouldSample(callers, traceId, method, SpanKind.SERVER, {}, []);
+    const sampled = decision.decision === SamplingDecision.RECORD_AND_SAMPLED;
+    const state = decision.traceState ?? parent?.traceState;
+    const context: SpanContext = {
+      traceId,
+      spanId,
+      traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+      ...(state ? { traceState: state } : {}),
+    };
+    const requestTrace: Trace = { requestId, traceId, spanId, sampled };
+    let carried: string | undefined;
+    return {
+      trace: requestTrace,
+      traceresponse: traceresponseOf(traceId, spanId, sampled),
+      carries: (order) => {
+        if (!sampled || this.ordersInFlight.has(order)) return;
+        carried = order;
+        this.ordersInFlight.set(order, requestTrace);
+      },
+      end: ({ status, route, client, orderId, kind }) => {
+        if (carried !== undefined) this.ordersInFlight.delete(carried);
+        if (!sampled) return;
+        const attributes: Attributes = {
+          ...decision.attributes,
+          'http.request.method': method,
+          'http.response.status_code': status,
+          'http.request.id': requestId,
+        };
+        if (route !== undefined) attributes['http.route'] = route;
+        if (client !== undefined) attributes['order.client'] = client;
+        if (orderId !== undefined) attributes['order.id'] = orderId;
+        if (kind !== undefined && kind !== 'ok') attributes['error.type'] = kind;
+        this.finished.record({
+          name: route === undefined ? method : `${method} ${route}`,
+          kind: SpanKind.SERVER,
+          context,
+          ...(parent ? { parent } : {}),
+          startedAt: arrivedAt,
+          endedAt: performance.now(),
+          attributes,
+          ...(status >= 500 ? { error: kind ?? String(status) } : {}),
+        });
+      },
+    };
+  }
+
+  records(of: Trace): boolean {
+    return of.sampled === true;
+  }
+
+  stepEnded(of: Trace, run: OrderRun, outcome: StepOutcome, timeline: StepTimeline): void {
+    const parent = requestSpanContext(of);
+    if (parent) recordStep(this.finished, parent, run, outcome, timeline);
+  }
+
+  /** A durable statement of an order whose request is in flight: a client span in its trace. */
+  readonly statementDone = ({ name, order, startedAt, endedAt, batched, failed }: StatementDone): void => {
+    const of = this.ordersInFlight.get(order);
+    const parent = of && requestSpanContext(of);
+    if (!parent) return;
+    this.finished.record({
+      name: `postgres ${name}`,
+      parent,
+      kind: SpanKind.CLIENT,
+      startedAt,
+      endedAt,
+      attributes: { 'db.system.name': 'postgresql', 'db.operation.name': name, 'db.operation.batch.size': batched },
+      ...(failed ? { error: 'failed' } : {}),
+    });
+  };
+
+  /** Export every span ended so far, then stop. */
+  async close(): Promise<void> {
+    await this.provider.forceFlush();
+    await this.provider.shutdown();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Events and webhooks in the durable mode, over real HTTP, two instances on
+ * one database, receivers on loopback: endpoints registered on one instance
+ * are every instance's; each client receives exactly its own orders' events
+ * — written by the statements that record the outcomes — signed, with the
+ * types and money GET /orders/{id} says, in order per order; a failed first
+ * attempt comes again with the same webhook-id; GET /events pages them from
+ * any instance with no gap and no duplicate.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest, type RawResponse } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
+import { orderBody } from '../support/orders.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
+import { eventually } from '../support/wait.js';
+import { expectedTypes, startReceiver, type OrderStatusJson, type Receiver } from '../support/webhook-receiver.js';
+
+const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
+const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+const INSTANT = { payment: 0, vendor: 0, courier: 0 };
+
+let server: TestPostgres | undefined;
+let a: TestService;
+let b: TestService;
+const receivers: Receiver[] = [];
+beforeAll(async () => {
+  if (POSTGRES_UNAVAILABLE !== undefined) return;
+  server = await startTestPostgres();
+  const config = {
+    durable: { databaseUrl: await freshDatabase(server), leaseMs: 3000, poolSize: 4 },
+    access: {
+      mode: 'keys' as const,
+      clients: [
+        { client: 'acme', key: ACME },
+        { client: 'globex', key: GLOBEX },
+      ],
+      adminKeys: [ADMIN],
+    },
+    orderTimeoutMs: 400,
+    events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
+  };
+  [a, b] = [await startTestService({ config }), await startTestService({ config })];
+});
+afterAll(async () => {
+  if (a) await expectAtRest(a, 2);
+  await Promise.all([a?.shutdown(), b?.shutdown()]);
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  await server?.stop();
+});
+
+async function receiver(): Promise<Receiver> {
+  const started = await startReceiver();
+  receivers.push(started);
+  return started;
+}
+
+const call = (svc: TestService, method: string, path: string, key: string, body?: unknown): Promise<RawResponse> =>
+  rawRequest(svc.url, {
+    method,
+    path,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTGRES_SKIPPED}`, () => {
+  it('two clients, two instances: each receives exactly its own events, signed, as GET /orders/{id} says, in order', async () => {
+    const [acmeHook, globexHook] = [await receiver(), await receiver()];
+    // The first attempt of each event fails: the retry comes with the same id, and an order's events stay in order.
+    acmeHook.answer = (_delivery, attempt) => (attempt === 1 ? 500 : 204);
+    const register = async (svc: TestService, key: string, url: string): Promise<string> => {
+      const response = await call(svc, 'POST', '/webhooks', key, { url });
+      expect(response.status, response.text).toBe(201);
+      return (response.json() as { secret: string }).secret;
+    };
+    const acmeSecret = await register(a, ACME, acmeHook.url);
+    const globexSecret = await register(a, GLOBEX, globexHook.url);
+    // Shared: the other instance lists them.
+    expect((await call(b, 'GET', '/webhooks', ACME)).json()).toMatchObject({ webhooks: [{ url: acmeHook.url }] });
+
+    const bodies = (key: string) => [
+      { key, body: orderBody({ delay_ms: INSTANT }) },
+      { key, body: orderBody({ delay_ms: INSTANT, fail_step: 'payment' }) },
+      { key, body: orderBody({ delay_ms: { ...INSTANT, vendor: 20 }, fail_step: 'vendor' }) },
+      { key, body: orderBody({ delay_ms: { ...INSTANT, vendor: 20 }, fail_step: 'vendor', fail_compensation: true }) },
+    ];
+    const sent = [...bodies(ACME), ...bodies(GLOBEX)];
+    const answers = await Promise.all(sent.map(({ key, body }, i) => (i % 2 ? b : a).order(body, { key })));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 400, 503, 500, 200, 400, 503, 500]);
+
+    for (const [key, hook, secret, client] of [
+      [ACME, acmeHook, acmeSecret, 'acme'],
+      [GLOBEX, globexHook, globexSecret, 'globex'],
+    ] as const) {
+      const mine = sent.filter((order) => order.key === key).map(({ body }) => body['order_id'] as string);
+      const statuses = await Promise.all(
+        mine.map(async (id) => (await call(a, 'GET', `/orders/${id}`, key)).json() as OrderStatusJson),
+      );
+      const expected = statuses.flatMap(expectedTypes);
+      const deliveries = key === ACME ? 2 * expected.length : expected.length;
+      await eventually(
+        async () => hook.deliveries.length,
+        (n) => n >= deliveries,
+        { within: 15_000, every: 50 },
+      );
+      const events = hook.verified(secret);
+      expect(events.every((event) => event.client === client)).toBe(true);
+      const firsts = events.filter((event, i) => events.findIndex((other) => other.id === event.id) === i);
+      expect(firsts).toHaveLength(expected.length);
+      for (const [i, id] of mine.entries()) {
+        const ofOrder = firsts.filter((event) => event.data.order_id === id);
+        expect(ofOrder.map((event) => event.type)).toEqual(expectedTypes(statuses[i]!));
+        for (const event of ofOrder) {
+          expect(event.data.outcome).toEqual(statuses[i]!.outcome);
+          expect(event.data.payment).toEqual(statuses[i]!.payment);
+        }
+      }
+      if (key === ACME)
+        for (const event of firsts)
+          expect(
+            events.filter((other) => other.id === event.id),
+            'each event twice: failed, then again',
+          ).toHaveLength(2);
+    }
+
+    // The feed, from the other instance, a page of 2 at a time: every event once, only the caller's.
+    const seen: string[] = [];
+    let after = '';
+    for (;;) {
+      const response = await call(b, 'GET', `/events?limit=2${after ? `&after=${after}` : ''}`, GLOBEX);
+      expect(response.status, response.text).toBe(200);
+      const page = response.json() as {
+        events: Array<{ id: string; client: string }>;
+        next: string;
+        has_more: boolean;
+      };
+      expect(page.events.every((event) => event.client === 'globex')).toBe(true);
+      seen.push(...page.events.map((event) => event.id));
+      after = page.next;
+      if (!page.has_more) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(new Set(seen)).toEqual(new Set(globexHook.verified(globexSecret).map((event) => event.id)));
+    const foreign = await call(b, 'GET', `/events?after=${after}`, ACME);
+    expect(foreign.status).toBe(400);
+  });
+
+  it('410 disables an endpoint for every instance; the admin redelivers an event', async () => {
+    const hook = await receiver();
+    hook.answer = () => 410;
+    const response = await call(a, 'POST', '/webhooks', GLOBEX, { url: hook.url });
+    const { id } = response.json() as { id: string };
+    await b.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX });
+    await eventually(
+      async () => (await call(b, 'GET', '/webhooks', GLOBEX)).json() as { webhooks: Array<Record<string, unknown>> },
+      ({ webhooks }) => webhooks.some((webhook) => webhook['id'] === id && webhook['disabled_reason'] === 'gone'),
+      { within: 10_000 },
+    );
+    const eventId = hook.deliveries[0]!.headers['webhook-id'] as string;
+    hook.answer = () => 204;
+    const acmeHook = await receiver();
+    await call(a, 'POST', '/webhooks', ACME, { url: acmeHook.url });
+    await a.order(orderBody({ delay_ms: INSTANT }), { key: ACME });
+    await eventually(
+      async () => acmeHook.deliveries.length,
+      (n) => n >= 1,
+      { within: 10_000 },
+    );
+    const acmeEvent = acmeHook.deliveries[0]!.headers['webhook-id'] as string;
+    const again = await call(b, 'POST', `/admin/events/${acmeEvent}/redeliver`, ADMIN);
+    expect(again.status, again.text).toBe(202);
+    await eventually(
+      async () => acmeHook.deliveries.filter((delivery) => delivery.headers['webhook-id'] === acmeEvent).length,
+      (n) => n === 2,
+      { within: 10_000 },
+    );
+    // Nothing more went to the disabled endpoint.
+    expect(hook.deliveries.every((delivery) => delivery.headers['webhook-id'] === eventId)).toBe(true);
+  });
+});

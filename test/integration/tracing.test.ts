@@ -1,0 +1,237 @@
+/**
+ * Tracing over real HTTP, with an OTLP/HTTP receiver on loopback: a caller's
+ * traceparent continues its trace, the request's server span is the caller
+ * span's child, each step is a span with its thread, a declined order shows
+ * the decline and the cancellations, and a step whose thread was killed still
+ * has its span, with the thread's fate on it. With no endpoint, the trace id
+ * still reaches the response.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Config, TracingConfig } from '../../src/config.js';
+import { expectAtRest } from '../support/leaks.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
+import { orderBody } from '../support/orders.js';
+import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
+import { eventually } from '../support/wait.js';
+
+const SPAN_KIND_SERVER = 2;
+const STATUS_ERROR = 2;
+
+const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+
+let receiver: OtlpReceiver;
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+});
+afterAll(async () => {
+  await receiver.close();
+});
+
+const tracingTo = (protocol: TracingConfig['protocol'] = 'http/json'): TracingConfig => ({
+  tracesUrl: `${receiver.endpoint}/v1/traces`,
+  protocol,
+  serviceName: 'order-threads-test',
+  sampler: 'parentbased_always_on',
+  samplerRatio: 1,
+});
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  await svc?.shutdown();
+  svc = undefined;
+});
+
+async function start(config: Partial<Config> = {}): Promise<TestService> {
+  svc = await startTestService({ config: { tracing: tracingTo(), ...config } });
+  return svc;
+}
+
+interface Traced {
+  readonly status: number;
+  readonly body: OrderResponse;
+  readonly traceresponse: string | null;
+}
+
+/** POST /order as a caller already in a trace: its traceparent names its trace and its own span. */
+async function orderInTrace(
+  service: TestService,
+  body: Record<string, unknown>,
+  caller: { traceId: string; spanId: string } | undefined,
+): Promise<Traced> {
+  const response = await fetch(new URL('/order', service.url), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(caller ? { traceparent: `00-${caller.traceId}-${caller.spanId}-01`, tracestate: 'caller=1' } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as OrderResponse,
+    traceresponse: response.headers.get('traceresponse'),
+  };
+}
+
+/** Every span of the trace once the request's own and `names` have all arrived. */
+async function spansOnceExported(traceId: string, names: readonly string[]): Promise<ReceivedSpan[]> {
+  return eventually(
+    async () => receiver.spansOf(traceId),
+    (spans) =>
+      spans.some((span) => span.kind === SPAN_KIND_SERVER) && names.every((name) => spans.some((s) => s.name === name)),
+  );
+}
+
+const named = (spans: readonly ReceivedSpan[], name: string): ReceivedSpan => {
+  const found = spans.find((span) => span.name === name);
+  if (!found) throw new Error(`no span ${name} among ${spans.map((span) => span.name).join(', ')}`);
+  return found;
+};
+
+const STEP_SPANS = ['step payment', 'step vendor', 'step courier'];
+
+describe('an order in its caller’s trace', () => {
+  it('continues the trace: the server span is the caller span’s child, each step its span with its thread', async () => {
+    const service = await start();
+    const caller = { traceId: hex(16), spanId: hex(8) };
+    const { status, body, traceresponse } = await orderInTrace(service, orderBody(), caller);
+    expect(status).toBe(200);
+    expect(traceresponse).toMatch(new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-01$`));
+
+    const spans = await spansOnceExported(caller.traceId, [...STEP_SPANS, 'wait for a courier']);
+    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER)!;
+    expect(server).toMatchObject({
+      name: 'POST /order',
+      parentSpanId: caller.spanId,
+      serviceName: 'order-threads-test',
+    });
+    expect(traceresponse).toBe(`00-${caller.traceId}-${server.spanId}-01`);
+    expect(server.attributes).toMatchObject({ 'http.response.status_code': 200, 'order.id': body.order_id });
+    for (const step of body.steps ?? []) {
+      const span = named(spans, `step ${step.name}`);
+      expect(span.parentSpanId).toBe(server.spanId);
+      expect(span.attributes).toMatchObject({ 'thread.id': step.thread_id, 'step.status': 'ok', 'step.attempts': 1 });
+      // Inside the request's span, on the same clock.
+      expect(span.startMs).toBeGreaterThanOrEqual(server.startMs - 1);
+      expect(span.endMs).toBeLessThanOrEqual(server.endMs + 1);
+      const wait = spans.find((s) => s.name === 'wait for a thread' && s.parentSpanId === span.spanId);
+      expect(wait?.attributes['thread.id']).toBe(step.thread_id);
+    }
+    expect(named(spans, 'wait for a courier').parentSpanId).toBe(named(spans, 'step courier').spanId);
+    await expectAtRest(service, 2);
+  });
+
+  it('a declined order: the payment span says payment_declined, the others their cancellation and its cause', async () => {
+    const service = await start();
+    const caller = { traceId: hex(16), spanId: hex(8) };
+    const { status } = await orderInTrace(
+      service,
+      orderBody({ fail_step: 'payment', delay_ms: { payment: 20, vendor: 2000, courier: 2000 } }),
+      caller,
+    );
+    expect(status).toBe(400);
+    const spans = await spansOnceExported(caller.traceId, STEP_SPANS);
+    expect(named(spans, 'step payment')).toMatchObject({
+      statusCode: STATUS_ERROR,
+      statusMessage: 'payment_declined',
+      attributes: expect.objectContaining({ 'step.status': 'error', 'error.type': 'payment_declined' }),
+    });
+    for (const name of ['step vendor', 'step courier'])
+      expect(named(spans, name)).toMatchObject({
+        events: ['canceled'],
+        attributes: expect.objectContaining({ 'step.status': 'canceled', 'step.cancel_cause': 'payment_declined' }),
+      });
+    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER)!;
+    expect(server.attributes).toMatchObject({ 'http.response.status_code': 400, 'error.type': 'payment_declined' });
+    await expectAtRest(service, 2);
+  });
+
+  it('a step whose thread is killed still has its span, with the fate of its thread; the refund has its own', async () => {
+    const service = await start({ threads: 1 });
+    const caller = { traceId: hex(16), spanId: hex(8) };
+    const { status, body } = await orderInTrace(
+      service,
+      orderBody({ delay_ms: { payment: 20, vendor: 2000, courier: 2000 }, faults: { payment: 'crash' } }),
+      caller,
+    );
+    expect(status).toBe(500);
+    const spans = await spansOnceExported(caller.traceId, [...STEP_SPANS, 'compensation refund']);
+    const payment = named(spans, 'step payment');
+    expect(payment.attributes).toMatchObject({
+      'thread.fate': 'died',
+      'step.status': 'error',
+      'error.type': 'internal',
+      'thread.id': body.steps?.[0]?.thread_id,
+    });
+    // Its neighbours on the same thread died with it, already canceled by the payment's failure.
+    for (const name of ['step vendor', 'step courier'])
+      expect(named(spans, name).attributes).toMatchObject({ 'thread.fate': 'died', 'step.status': 'canceled' });
+    expect(named(spans, 'compensation refund').attributes).toMatchObject({
+      'step.status': 'ok',
+      'step.effect': 'applied',
+    });
+    await eventually(
+      () => service.health(),
+      (health) => health.threads === 1,
+    );
+    await expectAtRest(service, 1);
+  });
+
+  it('a step run again after its thread died under it: a span per attempt, the first with the thread’s fate', async () => {
+    const service = await start({ threads: 1 });
+    const neighbour = orderInTrace(service, orderBody({ delay_ms: { payment: 0, vendor: 600, courier: 0 } }), {
+      traceId: hex(16),
+      spanId: hex(8),
+    });
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1,
+    );
+    const killer = await orderInTrace(
+      service,
+      orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }),
+      undefined,
+    );
+    expect(killer.status).toBe(500);
+    const { status, traceresponse } = await neighbour;
+    expect(status).toBe(200);
+    const traceId = traceresponse!.split('-')[1]!;
+    const spans = await spansOnceExported(traceId, ['step vendor', 'attempt 1', 'attempt 2']);
+    const vendor = named(spans, 'step vendor');
+    expect(vendor.attributes).toMatchObject({ 'step.attempts': 2, 'thread.fate': 'died', 'step.status': 'ok' });
+    const attempts = spans.filter((span) => span.parentSpanId === vendor.spanId && span.name.startsWith('attempt'));
+    expect(attempts.map((span) => [span.name, span.attributes['thread.fate']])).toEqual([
+      ['attempt 1', 'died'],
+      ['attempt 2', undefined],
+    ]);
+    await expectAtRest(service, 1);
+  });
+
+  it('without a traceparent a trace starts; http/protobuf carries it too', async () => {
+    const service = await start({ tracing: tracingTo('http/protobuf') });
+    const { status, traceresponse } = await orderInTrace(service, orderBody(), undefined);
+    expect(status).toBe(200);
+    const [, traceId, spanId] = traceresponse!.split('-');
+    // The ids, as protobuf's bytes fields carry them.
+    await eventually(
+      async () => receiver.protobufBodies,
+      (bodies) =>
+        bodies.some((b) => b.includes(Buffer.from(traceId!, 'hex')) && b.includes(Buffer.from(spanId!, 'hex'))),
+    );
+    expect(receiver.contentTypes).toContain('application/x-protobuf');
+    await expectAtRest(service, 2);
+  });
+});
+
+describe('with no endpoint', () => {
+  it('exports nothing, yet the response carries the trace id, the caller’s if it sent one', async () => {
+    const service = (svc = await startTestService());
+    const caller = { traceId: hex(16), spanId: hex(8) };
+    const continued = await orderInTrace(service, orderBody(), caller);
+    expect(continued.traceresponse).toMatch(new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-00$`));
+    const started = await orderInTrace(service, orderBody(), undefined);
+    expect(started.traceresponse).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(receiver.spansOf(caller.traceId)).toEqual([]);
+  });
+});

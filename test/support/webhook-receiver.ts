@@ -1,0 +1,80 @@
+/**
+ * A webhook receiver on loopback for the tests: a real HTTP server that
+ * keeps every delivery (headers and raw body) and answers as `answer` says
+ * — 204 by default — so a test can make it fail, time out or say 410.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+
+export interface Delivery {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  readonly at: number;
+}
+
+export interface ReceivedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly timestamp: string;
+  readonly client: string;
+  readonly data: {
+    readonly order_id: string;
+    readonly outcome: { readonly kind: string; readonly http_status: number };
+    readonly payment: { readonly charged: number; readonly refunded: number };
+  };
+}
+
+export interface Receiver {
+  readonly url: string;
+  readonly deliveries: Delivery[];
+  /** What the receiver answers to a delivery: a status. */
+  answer: (delivery: Delivery, attemptOfThisId: number) => number;
+  /** The events received, verified with `secret` by the standardwebhooks package (throws if any does not verify). */
+  verified(secret: string): ReceivedEvent[];
+  close(): Promise<void>;
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const deliveries: Delivery[] = [];
+  const receiver: Receiver = {
+    url: '',
+    deliveries,
+    answer: () => 204,
+    verified(secret) {
+      const webhook = new Webhook(secret);
+      return deliveries.map(
+        ({ headers, body }) => webhook.verify(body, headers as Record<string, string>) as ReceivedEvent,
+      );
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const delivery = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now() };
+      deliveries.push(delivery);
+      const attempt = deliveries.filter((d) => d.headers['webhook-id'] === req.headers['webhook-id']).length;
+      res.statusCode = receiver.answer(delivery, attempt);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(receiver, { url: `http://127.0.0.1:${port}/hook` });
+}
+
+/** An order as GET /orders/{order_id} tells it: what its events must agree with. */
+export interface OrderStatusJson {
+  outcome: { kind: string; http_status: number };
+  payment: { charged: number; refunded: number };
+}
+
+/** The events an order's outcome makes, in order (src/events/order-event.ts), from what GET /orders/{id} says of it. */
+export function expectedTypes(status: OrderStatusJson): string[] {
+  const { kind } = status.outcome;
+  if (kind === 'ok') return ['order.succeeded'];
+  if (kind === 'compensation_failed') return ['order.failed', 'payment.refund_failed'];
+  return status.payment.refunded > 0 ? ['order.failed', 'payment.refunded'] : ['order.failed'];
+}

@@ -1,0 +1,112 @@
+/**
+ * The pieces of a webhook delivery that need no service: which addresses a
+ * webhook may not reach, the check at connection time (DNS rebinding), the
+ * retry schedule's shape, and the feed's cursor.
+ */
+import { describe, expect, it } from 'vitest';
+import { cursorOf, readCursor } from '../../src/events/feed-cursor.js';
+import { retryDelayMs } from '../../src/events/retry-schedule.js';
+import { isForbiddenAddress } from '../../src/events/target-guard.js';
+import { Webhook } from 'standardwebhooks';
+import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
+import { startReceiver } from '../support/webhook-receiver.js';
+
+describe('target guard', () => {
+  it.each([
+    '127.0.0.1',
+    '10.0.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::1',
+    '::',
+    'fe80::1',
+    'fd00:ec2::254',
+    '::ffff:10.0.0.1',
+    '64:ff9b::a00:1',
+    'not an address',
+  ])('refuses %s', (address) => expect(isForbiddenAddress(address)).toBe(true));
+
+  it.each(['93.184.215.14', '8.8.8.8', '2606:4700::1111', '::ffff:1.1.1.1'])('allows %s', (address) =>
+    expect(isForbiddenAddress(address)).toBe(false),
+  );
+
+  it('checks again at connection time: a name resolving to loopback is refused, without any request arriving', async () => {
+    const receiver = await startReceiver();
+    const strict = new WebhookSender(false);
+    const open = new WebhookSender(true);
+    try {
+      const port = new URL(receiver.url).port;
+      for (const url of [`http://localhost:${port}/hook`, `https://localhost:${port}/hook`, receiver.url]) {
+        const result = await strict.attempt({
+          url,
+          secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+          eventId: 'evt_1',
+          body: '{}',
+          timeoutMs: 2000,
+        });
+        expect(result.outcome, url).toBe('failed');
+      }
+      expect(receiver.deliveries).toHaveLength(0);
+      const allowed = await open.attempt({
+        url: receiver.url,
+        secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+        eventId: 'evt_1',
+        body: '{}',
+        timeoutMs: 2000,
+      });
+      expect(allowed).toEqual({ outcome: 'delivered', status: 204 });
+    } finally {
+      strict.close();
+      open.close();
+      await receiver.close();
+    }
+  });
+});
+
+describe('signature', () => {
+  it('is what the standardwebhooks package signs, for any secret, id, time and body', () => {
+    for (let i = 0; i < 50; i++) {
+      const secret = `whsec_${Buffer.from(Array.from({ length: 24 + i }, (_, j) => (i * 31 + j * 7) % 256)).toString('base64')}`;
+      const body = JSON.stringify({ n: i, text: 'é'.repeat(i), nested: { order_id: `o-${i}` } });
+      const at = new Date(1_700_000_000_000 + i * 997_000);
+      const seconds = Math.floor(at.getTime() / 1000);
+      expect(signature(secret, `evt_${i}`, seconds, body)).toBe(new Webhook(secret).sign(`evt_${i}`, at, body));
+    }
+  });
+});
+
+describe('retry schedule', () => {
+  it('first retry within WEBHOOK_RETRY_FIRST_MS, then about three days of attempts', () => {
+    const first = 5000;
+    expect(retryDelayMs(1, first, () => 1)).toBe(first);
+    expect(retryDelayMs(1, first, () => 0)).toBe(first / 2);
+    let elapsed = 0;
+    let attempts = 1;
+    while (elapsed < 3 * 24 * 3_600_000) elapsed += retryDelayMs(attempts++, first, () => 0.5);
+    expect(attempts).toBeGreaterThan(8);
+    expect(attempts).toBeLessThan(25);
+  });
+});
+
+describe('feed cursor', () => {
+  it('reads back only for its own client; garbage is refused', () => {
+    const cursor = cursorOf('acme', [42]);
+    expect(readCursor(cursor, 'acme')).toEqual({ ok: true, after: [42] });
+    expect(readCursor(cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
+    expect(readCursor(cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
+    expect(readCursor(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
+    for (const garbage of [
+      '',
+      'c1.',
+      'c1.!!!',
+      `c1.${Buffer.from('[1,2]').toString('base64url')}`,
+      `c1.${Buffer.from('["a",1,2,3]').toString('base64url')}`,
+      `c1.${Buffer.from('["a",-1]').toString('base64url')}`,
+      'x'.repeat(600),
+    ])
+      expect(readCursor(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+});
