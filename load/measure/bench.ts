@@ -291,17 +291,9 @@ async function memoryInFlight(
   collect();
   const before = process.memoryUsage();
   const clients = Array.from({ length: count }, () => new AbortController());
-  const waiting: Order = {
-    client: ANONYMOUS,
-    orderId: 'memory',
-    amount: 1,
-    failStep: undefined,
-    failCompensation: false,
-    delayMs: { ...perStep(60_000), refund: 0 },
-    cpuMs: perStep(0),
-  };
+  const waiting: Workload = { name: '', concurrency: 1, delayMs: 60_000, cpuMs: 0 };
   const orders = clients.map((client, i) =>
-    runner.pipeline.process({ order: { ...waiting, orderId: `memory-${i}` }, runNumber: 1 }, client.signal, trace),
+    runner.pipeline.process({ order: order(`memory-${i}`, waiting), runNumber: 1 }, client.signal, trace),
   );
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();

@@ -15,9 +15,6 @@ export const overhead = SCENARIOS.find((scenario) => scenario.name === 'overhead
 const runTag = Date.now().toString(36);
 let sent = 0;
 
-/** An order_id this run has not used yet. */
-export const freshOrderId = (): string => `${runTag}-${sent++}`;
-
 /** CPU seconds the server's main thread has used. */
 export const mainThreadCpuSeconds = (server: ServerProcess): number =>
   cpuTimeOf(server.child.pid!)?.mainThreadSec ?? NaN;
@@ -39,7 +36,7 @@ export async function driveOverhead(
         headers: { 'content-type': 'application/json', ...headers },
         setupRequest: (request) => ({
           ...request,
-          body: JSON.stringify({ ...overhead.order(sent), order_id: freshOrderId() }),
+          body: JSON.stringify({ ...overhead.order(sent), order_id: `${runTag}-${sent++}` }),
         }),
       },
     ],

@@ -19,12 +19,11 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import autocannon from 'autocannon';
-import { freshOrderId, overhead } from './overhead-orders.js';
+import { driveOverhead, overhead } from './overhead-orders.js';
 import { cpuTimeOf } from '../lib/proc.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';
-import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
+import { startServerProcess } from '../lib/server-process.js';
 import { serverLog } from './server-logs.js';
 
 const { values: options } = parseCommandLine(
@@ -81,26 +80,6 @@ interface Figures {
   readonly p99Ms: number;
 }
 
-async function drive(server: ServerProcess, rate: number): Promise<{ requests: number; p99: number; non2xx: number }> {
-  const result = await autocannon({
-    url: new URL('/order', server.url).href,
-    connections: overhead.connections,
-    duration: options.seconds,
-    overallRate: rate,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({ ...overhead.order(0), order_id: freshOrderId() }),
-        }),
-      },
-    ],
-  });
-  return { requests: result.requests.total, p99: result.latency.p99, non2xx: result.non2xx };
-}
-
 const rounds = await inRounds(options.rounds, async (index) => {
   const round = {} as Record<Mode, Figures>;
   // Each round starts with the next mode: whichever runs first in a round does not always find the machine the same.
@@ -115,15 +94,15 @@ const rounds = await inRounds(options.rounds, async (index) => {
       },
     );
     try {
-      await drive(server, 300); // warm-up
+      await driveOverhead(server, options.seconds, 300); // warm-up
       const before = cpuTimeOf(server.child.pid!)!;
-      const measured = await drive(server, options.rate);
+      const measured = await driveOverhead(server, options.seconds, options.rate);
       const after = cpuTimeOf(server.child.pid!)!;
       if (measured.non2xx > 0) progress(`  ${mode}: ${measured.non2xx} answers other than 2xx`);
       round[mode] = {
         mainUsPerOrder: ((after.mainThreadSec - before.mainThreadSec) / measured.requests) * 1e6,
         processUsPerOrder: ((after.processSec - before.processSec) / measured.requests) * 1e6,
-        p99Ms: measured.p99,
+        p99Ms: measured.p99Ms,
       };
     } finally {
       server.child.kill('SIGTERM');
