@@ -18,7 +18,7 @@ import {
   VICTIM_PREFIX,
   type Sender,
 } from '../../load/lib/client-scenarios.js';
-import { openEventStream } from '../../load/lib/event-stream.js';
+import { openEventStream } from '../support/event-stream.js';
 import { expectAtRest } from '../support/leaks.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ThreadSnapshot } from '../../src/observability/thread-view.js';
-import { openEventStream } from '../../load/lib/event-stream.js';
+import { openEventStream } from '../support/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';

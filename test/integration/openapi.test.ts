@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { openApiDocument } from '../../src/http/openapi.js';
 import { compiledFixture } from '../support/compiled.js';
-import { openEventStream } from '../../load/lib/event-stream.js';
+import { openEventStream } from '../support/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { startOtlpReceiver } from '../support/otlp-receiver.js';

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Responder } from '../../src/http/responses.js';
 import { ThreadEvents } from '../../src/http/thread-events.js';
-import { openEventStream } from '../../load/lib/event-stream.js';
+import { openEventStream } from '../support/event-stream.js';
 import { eventually, pause } from '../support/wait.js';
 
 let server: Server | undefined;

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { threadsPage } from '../../src/http/threads-page.js';
 import type { ThreadSnapshot, ViewedLane, ViewedStep } from '../../src/observability/thread-view.js';
-import { openEventStream, type EventStream } from '../../load/lib/event-stream.js';
+import { openEventStream, type EventStream } from '../support/event-stream.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
