@@ -104,6 +104,11 @@ const FIRST_ACTIVE = FIRST_WEIGHT + CLIENT_INDICES;
 const NO_CLIENT = -1;
 /** The client of ELSEWHERE's waiters: none, never capped, holding nothing. */
 const NOBODYS = CLIENT_INDICES;
+/**
+ * The client of a give-back's waiters (`acquireToGiveBack`): nobody's too, but it takes a slot only while no client
+ * would then hold more than its cap of the slots left lent.
+ */
+const GIVING_BACK = CLIENT_INDICES + 1;
 
 /** A waiter whose cancellation no other thread can see (tests, benchmarks): live until its own thread drops it. */
 export const NO_TOKEN = -1;
@@ -158,6 +163,8 @@ export class SlotSemaphore {
   private readonly countedScratch: Int32Array;
   /** Clients counted into heldScratch, to be zeroed by clearHeld(). */
   private countedClients = 0;
+  /** The most slots one client holds, as countHeld() last counted. */
+  private mostHeld = 0;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
   /** This thread's waiters, by entry. */
@@ -281,7 +288,7 @@ export class SlotSemaphore {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
       const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-      if (client !== NOBODYS) waiting[client]!++;
+      if (client < CLIENT_INDICES) waiting[client]!++;
     }
     return waiting;
   }
@@ -362,10 +369,24 @@ export class SlotSemaphore {
    * created for.
    */
   acquire(owner: number, cancel: Cancellation, client = 0): Promise<number> {
+    return this.acquireFor(owner, cancel, owner === ELSEWHERE ? NOBODYS : client);
+  }
+
+  /**
+   * Main thread: take a slot back from the steps to lend it elsewhere — an instance giving a courier back
+   * (src/postgres/courier-allotment.ts) — as `acquire(ELSEWHERE)` does, but only a slot whose going leaves no client
+   * holding more than its cap of the slots still lent. Taking whichever slot freed first, a give-back took the victim's
+   * and left its instance 2 slots lent, both the hog's (issue 25). A revocation must take every slot: `acquire`.
+   */
+  acquireToGiveBack(cancel: Cancellation): Promise<number> {
+    return this.acquireFor(ELSEWHERE, cancel, GIVING_BACK);
+  }
+
+  private acquireFor(owner: number, cancel: Cancellation, clientIndex: number): Promise<number> {
     if (cancel.isCanceled()) return Promise.resolve(-1);
-    const clientIndex = owner === ELSEWHERE ? NOBODYS : client;
-    if (clientIndex !== NOBODYS) checkClient(clientIndex);
-    if (this.waiting() === 0) {
+    if (clientIndex < CLIENT_INDICES) checkClient(clientIndex);
+    const client = clientIndex < CLIENT_INDICES ? clientIndex : 0;
+    if (this.waiting() === 0 && (clientIndex !== GIVING_BACK || this.mayGiveBack())) {
       const slot = this.tryAcquire(owner, client);
       if (slot >= 0) return Promise.resolve(slot);
     }
@@ -509,7 +530,7 @@ export class SlotSemaphore {
       if (!waiter) break;
       // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look
       // again.
-      const slot = this.tryAcquire(waiter.owner, waiter.client === NOBODYS ? 0 : waiter.client);
+      const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
       if (slot < 0) break;
       this.unpublish(waiter, slot);
       changed = true;
@@ -553,10 +574,12 @@ export class SlotSemaphore {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
       const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-      const clientHeld = client === NOBODYS ? 0 : held[client]!;
+      const clients = client < CLIENT_INDICES;
+      const clientHeld = clients ? held[client]! : 0;
       // Whether one more slot is within its share, that slot counted.
-      if (client !== NOBODYS && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
-      const weight = client === NOBODYS ? 1 : this.weightOf(client);
+      if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
+      if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
+      const weight = clients ? this.weightOf(client) : 1;
       const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
       if (next >= 0) {
         const order = turnOrder(clientHeld, weight, nextHeld, nextWeight);
@@ -581,16 +604,26 @@ export class SlotSemaphore {
     const held = this.heldScratch;
     let lent = this.size;
     let busy = 0;
+    this.mostHeld = 0;
     for (let i = 0; i < this.size; i++) {
       const owner = Atomics.load(this.words, FIRST_SLOT + i);
       if (owner === ELSEWHERE) lent--;
       else if (owner !== FREE) {
         busy++;
         const client = Atomics.load(this.words, this.firstSlotClient + i);
-        if (client !== NO_CLIENT && held[client]!++ === 0) this.countedScratch[this.countedClients++] = client;
+        if (client === NO_CLIENT) continue;
+        if (held[client]!++ === 0) this.countedScratch[this.countedClients++] = client;
+        this.mostHeld = Math.max(this.mostHeld, held[client]!);
       }
     }
     return { lent, busy };
+  }
+
+  /** Whether a slot may go elsewhere now: no client would hold more than its cap of the slots left lent. */
+  private mayGiveBack(): boolean {
+    const { lent } = this.countHeld();
+    this.clearHeld();
+    return this.mostHeld <= this.capOf(lent - 1);
   }
 
   private clearHeld(): void {
