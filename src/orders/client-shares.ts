@@ -37,7 +37,7 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count' | 'has'>;
   /** Clients that keep no floor (the admin: the operator, not a tenant; its warm-ups and checks keep no room). */
   readonly floorless?: readonly string[];
   /** The clock, in milliseconds (performance.now by default). */
@@ -133,7 +133,8 @@ export class ClientShares {
       weights += weight;
       active.set(name, weight);
     }
-    const floorless = this.options.floorless?.length ?? 0;
+    // The floorless that exist: an admin that never sent an order is no client, idle or not.
+    const floorless = (this.options.floorless ?? []).filter((name) => this.options.clients.has(name)).length;
     const newcomer = this.options.clients.count > active.size + floorless ? NEWCOMER_WEIGHT : 0;
     return { active, newcomer, totalWeight: weights + newcomer };
   }
