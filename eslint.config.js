@@ -14,7 +14,9 @@ import tseslint from 'typescript-eslint';
  * outbox, the webhooks) know the domain,
  * the threads, the orders and the dependencies' breakers (resilience) know
  * the pipeline, the orders know the clients sharing the service (their
- * shares), HTTP knows the orders, and only the composition root
+ * shares), the rule of every share (src/shares/) knows nothing and is
+ * known by the shared memory, the threads and the orders, HTTP knows the
+ * orders, and only the composition root
  * (src/composition/, and the process around it) knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
  * version, runtime) are leaves anyone may import.
@@ -22,15 +24,16 @@ import tseslint from 'typescript-eslint';
 /** @type {Record<string, string[]>} */
 const LAYERS = {
   domain: [],
-  'shared-memory': [],
+  shares: [],
+  'shared-memory': ['shares'],
   clients: ['domain'],
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
   events: ['domain'],
-  orders: ['domain', 'pipeline', 'ledger', 'clients'],
+  orders: ['domain', 'pipeline', 'ledger', 'clients', 'shares'],
   resilience: ['domain', 'pipeline'],
-  threads: ['domain', 'pipeline', 'ledger', 'shared-memory'],
+  threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'shares'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth', 'events'],
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],

@@ -260,23 +260,57 @@ export async function tricklingSockets(
 /**
  * Busy keys: each of `busy` keeps `connections` orders of `holdMs` in flight (more than its share of MAX_INFLIGHT,
  * so that together they would take all of it); after `settleMs` the victim sends 1 ms orders at `rate` a second for
- * `seconds`.
+ * `seconds`. `hog` and `victimOrder`, if given, are the fields of the busy keys' orders and the victim's instead: what
+ * they hold (couriers, turns of thread time).
  */
 export async function busyKeys(
   busy: readonly Sender[],
   victim: Sender,
-  { connections = 12, holdMs = 1500, rate = 10, seconds = 6, settleMs = 1500 } = {},
+  {
+    connections = 12,
+    holdMs = 1500,
+    rate = 10,
+    seconds = 6,
+    settleMs = 1500,
+    hog = { delay_ms: { payment: holdMs, vendor: holdMs, courier: 1 } },
+    victimOrder = { delay_ms: { payment: 1, vendor: 1, courier: 1 } },
+  }: {
+    connections?: number;
+    holdMs?: number;
+    rate?: number;
+    seconds?: number;
+    settleMs?: number;
+    hog?: Record<string, unknown>;
+    victimOrder?: Record<string, unknown>;
+  } = {},
 ): Promise<{ victim: VictimFigures }> {
   const until = performance.now() + settleMs + seconds * 1000;
-  const hogs = busy.map((sender) =>
-    keepSending(sender, connections, until, () =>
-      freshOrder({ delay_ms: { payment: holdMs, vendor: holdMs, courier: 1 } }),
-    ),
-  );
+  const hogs = busy.map((sender) => keepSending(sender, connections, until, () => freshOrder(hog)));
   await pause(settleMs);
-  const victims = await sendAtRate(victim, rate, until, () =>
-    freshOrder({ delay_ms: { payment: 1, vendor: 1, courier: 1 } }, VICTIM_PREFIX),
-  );
+  const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
   await Promise.all(hogs);
   return { victim: victimFigures(victims) };
+}
+
+/**
+ * Couriers held across instances (INSTANCES=2 on Postgres, where COURIERS is global and each instance lends the
+ * slots it holds): the victim's ordinary orders at `rate` a second alone for `seconds`, then while the greedy
+ * client's `connections` keep orders whose courier step lasts `courierMs` (just within the deadline), after
+ * `settleMs`; `warmUpMs` of the victim's orders first, not counted. Both clients' orders share fetch's pool of
+ * keep-alive connections, which the primary deals out to the instances in turn: each client reaches every instance.
+ */
+export async function couriersAcrossInstances(
+  greedy: Sender,
+  victim: Sender,
+  { connections = 20, courierMs = 1900, rate = 5, seconds = 6, settleMs = 3000, warmUpMs = 1500 } = {},
+): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures }> {
+  const victimOrder = (): Record<string, unknown> => freshOrder({}, VICTIM_PREFIX);
+  // Not counted: a fresh cluster's first orders open its connections and compile its code.
+  await sendAtRate(victim, rate, performance.now() + warmUpMs, victimOrder);
+  const alone = await sendAtRate(victim, rate, performance.now() + seconds * 1000, victimOrder);
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hog = keepSending(greedy, connections, until, () => freshOrder({ delay_ms: { courier: courierMs } }));
+  await pause(settleMs);
+  const withHog = await sendAtRate(victim, rate, until, victimOrder);
+  return { alone: victimFigures(alone), withHog: victimFigures(withHog), greedy: victimFigures(await hog) };
 }

@@ -1,6 +1,6 @@
 /**
  * Can one client take from another what they all share (issue 25)?
- * Kept in: docs/operating.md, "Connection limits"
+ * Kept in: docs/measurements/2026-11-23-shared-isolation.md
  *
  * What one client does to another through what they all share (issue 25),
  * measured on two builds in the same run: a baseline (`--baseline`: another
@@ -18,6 +18,12 @@
  *   5 orders/s;
  * - floors: MAX_INFLIGHT=20; three busy keys, each on 12 connections of 1.5 s orders; the victim's 1 ms orders at
  *   10/s;
+ * - courier-floors: ORDER_TIMEOUT_MS=5000; three busy keys, each on 4 connections of 3 s courier steps; after 3.5 s,
+ *   the victim's 1 ms orders at 10/s;
+ * - cpu-floors: THREADS=4, ORDER_TIMEOUT_MS=5000, no idle key; three busy keys, each on 3 connections computing 3 s;
+ *   after 3.5 s, the victim's orders computing 5 ms, at 10/s;
+ * - couriers-across: INSTANCES=2 on a throwaway Postgres, COURIERS=5; the victim's ordinary orders at 5/s alone, then
+ *   beside a client holding couriers 1.9 s from 20 connections (each build on a fresh database);
  * - shutdown: the server behind `| head -1`, 3 orders (their lines still gathered, as in the issue), then SIGTERM: how
  *   long until it exits (10 s at most).
  *
@@ -26,8 +32,11 @@
  */
 import { resolve } from 'node:path';
 import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { startThrowawayServer } from '../../scripts/postgres/throwaway.js';
 import {
   busyKeys,
+  couriersAcrossInstances,
   freshOrder,
   probeHold,
   sendOrder,
@@ -41,7 +50,16 @@ import { formatFigure, progress } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { serverLog } from './server-logs.js';
 
-const SCENARIOS = ['shutdown', 'breaker', 'probe', 'connections', 'floors'] as const;
+const SCENARIOS = [
+  'shutdown',
+  'breaker',
+  'probe',
+  'connections',
+  'floors',
+  'courier-floors',
+  'cpu-floors',
+  'couriers-across',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: options } = parseCommandLine(
@@ -70,6 +88,19 @@ const KEYED = {
   CLIENT_RATE_LIMIT: '0',
   FAULT_INJECTION: 'off',
 };
+
+/** A throwaway Postgres for couriers-across, started once it is needed; a fresh database for each server on it. */
+let postgres: Awaited<ReturnType<typeof startThrowawayServer>> | undefined;
+let databases = 0;
+async function freshDatabaseUrl(): Promise<string> {
+  postgres ??= await startThrowawayServer();
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  const name = `isolation_${process.pid}_${++databases}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return postgres.url(name);
+}
 
 const BUILDS = { baseline: options.baseline ? resolve(options.baseline) : '', branch: '' } as const;
 type Build = keyof typeof BUILDS;
@@ -183,11 +214,71 @@ async function measure(build: Build, round: number): Promise<void> {
     );
     note('floors', described(victim));
   }
+  if (chosen('courier-floors')) {
+    const { victim } = await withServer(
+      'courier-floors',
+      build,
+      { COURIERS: '5', ORDER_TIMEOUT_MS: '5000' },
+      (_a, globex, _admin, server) =>
+        busyKeys(
+          BUSY.map(({ key }) => ({ url: server.url, key })),
+          globex,
+          {
+            seconds,
+            connections: 4,
+            settleMs: 3500,
+            hog: { delay_ms: { payment: 1, vendor: 1, courier: 3000 } },
+          },
+        ),
+    );
+    note('courier-floors', described(victim));
+  }
+  if (chosen('cpu-floors')) {
+    // acme left out: four keys, none idle, one turn of four threads each.
+    const { victim } = await withServer(
+      'cpu-floors',
+      build,
+      {
+        THREADS: '4',
+        ORDER_TIMEOUT_MS: '5000',
+        API_KEYS: [`globex:${GLOBEX}`, ...BUSY.map(({ client, key }) => `${client}:${key}`)].join(','),
+      },
+      (_a, globex, _admin, server) =>
+        busyKeys(
+          BUSY.map(({ key }) => ({ url: server.url, key })),
+          globex,
+          {
+            seconds,
+            connections: 3,
+            settleMs: 3500,
+            hog: { delay_ms: { payment: 1, vendor: 1, courier: 1 }, cpu_ms: { payment: 3000 } },
+            victimOrder: { delay_ms: { payment: 1, vendor: 1, courier: 1 }, cpu_ms: { payment: 5 } },
+          },
+        ),
+    );
+    note('cpu-floors', described(victim));
+  }
+  if (chosen('couriers-across')) {
+    const { alone, withHog } = await withServer(
+      'couriers-across',
+      build,
+      { DATABASE_URL: await freshDatabaseUrl(), INSTANCES: '2', COURIERS: '5', LOG_LEVEL: 'warn' },
+      (acme, globex) => couriersAcrossInstances(acme, globex, { seconds }),
+    );
+    note(
+      'couriers-across',
+      `alone: ${described(alone)}; beside the hog: ${described(withHog)} (p99 ${(withHog.p99Ms / alone.p99Ms).toFixed(2)}× alone)`,
+    );
+  }
 }
 
 if (!options.baseline) throw new Error('--baseline: the baseline build’s dist/src/main.js is needed');
-for (let round = 1; round <= options.rounds; round++)
-  for (const build of ['baseline', 'branch'] as const) await measure(build, round);
+try {
+  for (let round = 1; round <= options.rounds; round++)
+    for (const build of ['baseline', 'branch'] as const) await measure(build, round);
+} finally {
+  await postgres?.stop();
+}
 
 console.log(`\n| scenario | build | round | victim |\n|---|---|---|---|`);
 for (const { scenario, build, round, victim } of rows) console.log(`| ${scenario} | ${build} | ${round} | ${victim} |`);

@@ -36,6 +36,7 @@ import { keyOfOrder } from '../domain/order.js';
 import type { ClientBook } from '../clients/client-book.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
+import { NO_SHARERS, type Sharers } from '../shares/fair-share.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
@@ -87,6 +88,8 @@ export interface EngineClients {
   readonly ordersInFlightOf: (client: string) => number;
   /** What the records keep of a client's orders, in bytes; undefined where they are not kept in memory. */
   readonly recordBytesOf: (client: string) => number | undefined;
+  /** Told who shares the service whenever that may have changed: the floors of the couriers and thread time. */
+  readonly onSharers?: (listener: (sharers: Sharers) => void) => void;
 }
 
 export interface EngineOptions {
@@ -124,7 +127,7 @@ export function createOrderEngine(
   // Every order in flight can have one courier step waiting, and no more.
   const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
   const book = clients?.book ?? createClientBook(config);
-  const { cpuTurns, clientNamed } = shareBetweenClients(book, couriers, config.threads);
+  const { cpuTurns, clientNamed } = shareBetweenClients(book, couriers, config.threads, clients?.onSharers);
   const clientSources: ClientSources = {
     book,
     couriersHeld: () => couriers.heldPerClient(),
@@ -269,12 +272,15 @@ export function createOrderEngine(
  * once more than one client exists, the cap, in the courier semaphore's
  * shared memory; the turns of thread time for computing steps — at most
  * max(1, THREADS − 1) per client and THREADS in all, once more than one
- * client exists. And each index's name, for the thread view.
+ * client exists. Both keep the floors of the clients `onSharers` says are
+ * active (src/shares/fair-share.ts). And each index's name, for the thread
+ * view.
  */
 function shareBetweenClients(
   book: ClientBook,
   couriers: SlotSemaphore,
   threads: number,
+  onSharers: EngineClients['onSharers'],
 ): { cpuTurns: CpuTurns; clientNamed: (index: number) => string | undefined } {
   const names = new Map<number, string>();
   let capped = false;
@@ -287,8 +293,15 @@ function shareBetweenClients(
       couriers.setShare(Math.round(book.share * 1000));
     }
   });
+  let sharers = NO_SHARERS;
+  onSharers?.((now) => {
+    sharers = now;
+    // The overflow's clients are one index, active if any of them is.
+    const active = new Set([...now.active.keys()].map((name) => book.entryOf(name).index));
+    couriers.setFloors(active, now.newcomer, now.totalWeight);
+  });
   const cpuTurns = new CpuTurns(() =>
-    book.capped ? { perClient: Math.max(1, threads - 1), total: threads } : undefined,
+    book.capped ? { perClient: Math.max(1, threads - 1), total: threads, sharers } : undefined,
   );
   return { cpuTurns, clientNamed: (index) => names.get(index) };
 }

@@ -81,6 +81,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         book: clients,
         ordersInFlightOf: (client) => shares.inFlightOf(client),
         recordBytesOf: (client) => store.records.bytesOf(client),
+        onSharers: (listener) => shares.onSharers(listener),
       },
       ...(tracing.steps ? { recorder: tracing.steps } : {}),
     });

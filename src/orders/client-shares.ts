@@ -6,15 +6,17 @@
  * in records; beyond either, its new orders are shed before anything starts
  * — other clients' are not, and they always find the rest.
  *
- * Shares are floors as well as caps (issue 25): every active client — one
- * that has asked for an order in the last 10 s, or has one in flight — is
- * guaranteed floor(MAX_INFLIGHT × its weight / the active clients' weights)
- * orders in flight (CLIENT_WEIGHTS). A client beyond its own floor is admitted
- * only while the room left still holds what the other active clients' floors
- * are not using, so however many keys are busy, a newcomer finds its floor
- * with its first order: while a client that exists is idle, the floor of a
- * newcomer of weight 1 is kept free as well. The admin's
- * own orders keep no floor: it is the operator, not a tenant.
+ * Shares are floors as well as caps (issue 25; the rule is
+ * src/shares/fair-share.ts): every active client — one that has asked for an
+ * order in the last 10 s, or has one in flight — is guaranteed
+ * floor(MAX_INFLIGHT × its weight / the active clients' weights) orders in
+ * flight (CLIENT_WEIGHTS). A client beyond its own floor is admitted only
+ * while the room left still holds what the other active clients' floors are
+ * not using, so however many keys are busy, a newcomer finds its floor with
+ * its first order: while a client that exists is idle, the floor of a
+ * newcomer of weight 1 is kept free as well. The admin's own orders keep no
+ * floor: it is the operator, not a tenant. Who is active is this class's to
+ * say (`sharers`), for the couriers and the turns of thread time too.
  *
  * Asked from the admission callback (src/http/order-route.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
@@ -23,6 +25,7 @@
 import type { ClientBook } from '../clients/client-book.js';
 import type { Admission, ShareFull } from './order-desk.js';
 import type { OrderRecords } from './order-records.js';
+import { floorOf, NEWCOMER_WEIGHT, unusedFloors, type Sharers } from '../shares/fair-share.js';
 
 export interface ClientSharesOptions {
   /** MAX_INFLIGHT. */
@@ -34,7 +37,7 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count' | 'has'>;
   /** Clients that keep no floor (the admin: the operator, not a tenant; its warm-ups and checks keep no room). */
   readonly floorless?: readonly string[];
   /** The clock, in milliseconds (performance.now by default). */
@@ -50,6 +53,7 @@ export class ClientShares {
   /** When each client last asked for an order, on `now`'s clock. */
   private readonly lastAsked = new Map<string, number>();
   private readonly now: () => number;
+  private readonly listeners: Array<(sharers: Sharers) => void> = [];
   /** Orders in flight one client may have while capped. */
   readonly ordersLimit: number;
   /** Record bytes one client may keep while capped. */
@@ -64,6 +68,7 @@ export class ClientShares {
   /** `client` asks for an order, whether or not there is room for it: it is active, and its floor is kept. */
   asked(client: string): void {
     this.lastAsked.set(client, this.now());
+    this.told();
   }
 
   /**
@@ -74,6 +79,7 @@ export class ClientShares {
     const { clients, records } = this.options;
     clients.entryOf(client);
     this.lastAsked.set(client, this.now());
+    this.told();
     if (!clients.capped) return undefined;
     const orders = this.inFlightOf(client);
     const limit = Math.min(this.ordersLimit, this.roomFor(client, orders));
@@ -98,6 +104,7 @@ export class ClientShares {
         const left = this.inFlightOf(client) - 1;
         if (left > 0) this.inFlight.set(client, left);
         else this.inFlight.delete(client);
+        this.told();
         then?.(result);
       },
     };
@@ -108,13 +115,14 @@ export class ClientShares {
   }
 
   /**
-   * The orders `client` (holding `orders`) may have in flight now: all it holds and the free room, less what the
-   * other active clients' floors keep — or its own floor, if that is more.
+   * Who shares the service now (src/shares/fair-share.ts): the active clients that keep a floor — those that asked
+   * in the last ACTIVE_MS or have an order in flight, the floorless left out — and, while a client that exists is
+   * idle, a newcomer's weight. The couriers and the turns of thread time keep the same floors.
    */
-  private roomFor(client: string, orders: number): number {
+  sharers(): Sharers {
     const since = this.now() - ACTIVE_MS;
+    const active = new Map<string, number>();
     let weights = 0;
-    const active: Array<[string, number]> = [];
     for (const [name, at] of this.lastAsked) {
       if (at < since && this.inFlightOf(name) === 0) {
         this.lastAsked.delete(name);
@@ -123,19 +131,36 @@ export class ClientShares {
       if (this.options.floorless?.includes(name)) continue;
       const { weight } = this.options.clients.entryOf(name);
       weights += weight;
-      active.push([name, weight]);
+      active.set(name, weight);
     }
-    // While a client that exists is idle, a newcomer's floor is kept too: it finds room with its first order.
-    const idle = this.options.clients.count > active.length + (this.options.floorless?.length ?? 0);
-    if (idle) weights += 1;
-    let keptForOthers = idle ? Math.floor(this.options.maxInflight / weights) : 0;
-    let ownFloor = 0;
-    for (const [name, weight] of active) {
-      const floor = Math.floor((this.options.maxInflight * weight) / weights);
-      if (name === client) ownFloor = floor;
-      else keptForOthers += Math.max(0, floor - this.inFlightOf(name));
-    }
-    return Math.max(ownFloor, orders + this.options.maxInflight - this.total - keptForOthers);
+    // The floorless that exist: an admin that never sent an order is no client, idle or not.
+    const floorless = (this.options.floorless ?? []).filter((name) => this.options.clients.has(name)).length;
+    const newcomer = this.options.clients.count > active.size + floorless ? NEWCOMER_WEIGHT : 0;
+    return { active, newcomer, totalWeight: weights + newcomer };
+  }
+
+  /** Called whenever who shares the service may have changed: a client asked, or an order ended. */
+  onSharers(listener: (sharers: Sharers) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private told(): void {
+    // Uncapped (one client alone), nobody keeps a floor; the first ask once capped tells.
+    if (this.listeners.length === 0 || !this.options.clients.capped) return;
+    const sharers = this.sharers();
+    for (const listener of this.listeners) listener(sharers);
+  }
+
+  /**
+   * The orders `client` (holding `orders`) may have in flight now: all it holds and the free room, less what the
+   * other active clients' floors keep — or its own floor, if that is more.
+   */
+  private roomFor(client: string, orders: number): number {
+    const sharers = this.sharers();
+    const { maxInflight } = this.options;
+    const ownFloor = floorOf(maxInflight, sharers.active.get(client) ?? 0, sharers.totalWeight);
+    const keptForOthers = unusedFloors(maxInflight, sharers, (name) => this.inFlightOf(name), client);
+    return Math.max(ownFloor, orders + maxInflight - this.total - keptForOthers);
   }
 }
 

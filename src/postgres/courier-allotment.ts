@@ -28,7 +28,8 @@
  * demand shifts. An instance whose steps wait for a slot it cannot get
  * publishes its want (`couriers_wanted`) and NOTIFYs; the others give back
  * what they hold beyond a fair share — ceil(COURIERS / instances wanting) —
- * or everything they hold if their own steps want none. One instance alone
+ * or everything they hold if their own steps want none (an active client's
+ * floor unused for a moment is a want, too). One instance alone
  * takes every slot at start and keeps them: zero round trips. A dead
  * instance's rows are free once its lease has expired.
  */
@@ -76,6 +77,8 @@ const TICK_MS = 20;
  * How often an instance that wants slots tries to take free ones, and reads the others' wants (a backstop to NOTIFY).
  */
 const RETRY_MS = 250;
+/** How long an instance whose steps waited for a slot still counts as wanting: its fair share is kept meanwhile. */
+const WANT_REMEMBERED_MS = 4 * RETRY_MS;
 
 /** The pool's size as the database has it: this instance's COURIERS, unless instances already running say otherwise. */
 export async function coordinateCourierPool(db: Database, couriers: number, log: Logger): Promise<number> {
@@ -105,6 +108,8 @@ export class CourierAllotment {
   private outstanding = 0;
   /** When the slots still out were revoked (the first revocation of them). */
   private revokedAt: number | undefined;
+  /** When its steps last waited for a slot. */
+  private lastWaitedAt = -Infinity;
   /** The want this instance last published. */
   private published = 0;
   private publishedAt = -Infinity;
@@ -203,6 +208,7 @@ export class CourierAllotment {
       if (!id || this.outstanding > 0) return;
       const now = performance.now();
       const waiting = Math.max(0, this.semaphore.waiting() - this.ownWaiters);
+      if (waiting > 0) this.lastWaitedAt = now;
       const want =
         this.rows.length < this.semaphore.size ? Math.min(waiting, this.semaphore.size - this.rows.length) : 0;
       await this.publish(id, want, now);
@@ -231,10 +237,18 @@ export class CourierAllotment {
     this.publishedAt = now;
   }
 
-  /** Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). */
+  /**
+   * Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). An
+   * active client's floor unused for a moment is a want too (issue 25): counted idle, the instance gave its slots
+   * away down to the one its hog took, and the victim's steps there waited for the hog's.
+   */
   private giveBackExcess(waiting: number): void {
-    const instancesWanting = this.others.instances + (waiting > 0 ? 1 : 0);
-    const share = waiting > 0 ? Math.ceil(this.semaphore.size / instancesWanting) : 0;
+    // A moment without a waiter is not an instance wanting none: counted so, a saturated instance gave everything
+    // away down to the one slot its hog held, the victim's steps behind it.
+    const wanting =
+      waiting > 0 || performance.now() - this.lastWaitedAt < WANT_REMEMBERED_MS || this.semaphore.unusedFloors() > 0;
+    const instancesWanting = this.others.instances + (wanting ? 1 : 0);
+    const share = wanting ? Math.ceil(this.semaphore.size / instancesWanting) : 0;
     // Gives-back still waiting their turn count as given (no revocation is under way here: every own wait is one).
     const givingBack = this.ownWaiters;
     const excess = Math.min(this.rows.length - givingBack - share, this.others.wanted - givingBack);
@@ -245,7 +259,7 @@ export class CourierAllotment {
 
   private async giveBackOne(): Promise<void> {
     const generation = this.generation;
-    const slot = await this.takeBackSlotRaw();
+    const slot = await this.takeBackSlotRaw(true);
     if (slot < 0) return;
     this.slotBack(slot);
     // The lease was given up meanwhile: the row went with it, and the slot
@@ -300,11 +314,17 @@ export class CourierAllotment {
     if (slot >= 0) this.slotBack(slot);
   }
 
-  /** A slot back from the steps, in its turn in the semaphore's line; -1 if stopped first. */
-  private async takeBackSlotRaw(): Promise<number> {
+  /**
+   * A slot back from the steps, in its turn in the semaphore's line; -1 if stopped first. Given back while the lease
+   * holds (`givingBack`), only one whose going leaves no client over its cap of those still lent.
+   */
+  private async takeBackSlotRaw(givingBack = false): Promise<number> {
     this.ownWaiters++;
     try {
-      return await this.semaphore.acquire(ELSEWHERE, stoppedBy(this.stopping.signal));
+      const stopped = stoppedBy(this.stopping.signal);
+      return await (givingBack
+        ? this.semaphore.acquireToGiveBack(stopped)
+        : this.semaphore.acquire(ELSEWHERE, stopped));
     } finally {
       this.ownWaiters--;
     }

@@ -35,7 +35,15 @@
  *   backlog delays another's turn.
  * - A cap: once the main thread sets a share (more than one client exists),
  *   a client holds at most ceil(lent slots × share) — lent: not held
- *   ELSEWHERE — and its waiters beyond that wait; they are not refused.
+ *   ELSEWHERE — and never every slot lent while more than one is, so one
+ *   client never has all the couriers of an instance lent 2 (issue 25); its
+ *   waiters beyond that wait; they are not refused.
+ * - A floor: the main thread marks which clients are active and what weight
+ *   the floors are shared by (`setFloors`); an active client is guaranteed
+ *   ⌊lent × its weight / the weights⌋ slots, and a client beyond its own
+ *   floor takes a slot only while what stays free covers the others' unused
+ *   floors (the rule: src/shares/fair-share.ts). Lent slots, not COURIERS:
+ *   in the durable mode each instance keeps the floors of what it lends.
  * - Slots held per client are counted from the slot words, never kept as
  *   counters: a thread's death frees its slots, and with them its clients'
  *   counts, exactly. A slot's client word is written by its holder right
@@ -43,9 +51,11 @@
  *   between counts for no client. So a taker counts its client's slots after
  *   writing its own, and gives the slot back if that is over the cap: of
  *   takers racing for one client, the last to count sees all the others, and
- *   no more than the cap are ever granted. ELSEWHERE is nobody's client: its
- *   slots count for none, its waiters weigh as a client holding nothing.
+ *   no more than the cap are ever granted (a floor's check is made the same
+ *   way, after the take). ELSEWHERE is nobody's client: its slots count for
+ *   none, its waiters weigh as a client holding nothing, under no share.
  */
+import { fitsShare, floorOf, turnOrder } from '../shares/fair-share.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -81,11 +91,24 @@ const WAITING = 1;
  */
 export const CLIENT_INDICES = 256;
 const SHARE = 0;
-const FIRST_WEIGHT = 1;
+/** The active clients' weights together, a newcomer's included (0: no floors). */
+const SHARERS_WEIGHT = 1;
+/** The weight kept for a newcomer: its floor is kept free too. */
+const NEWCOMER = 2;
+/** Indices at or past it are marked idle: a look at the floors stops there. */
+const ACTIVE_BOUND = 3;
+const FIRST_WEIGHT = 4;
+/** Then one word per index: 1 while the client is active (its floor kept), 0 when idle. */
+const FIRST_ACTIVE = FIRST_WEIGHT + CLIENT_INDICES;
 /** A slot's client word while it is free, being taken, or held ELSEWHERE. */
 const NO_CLIENT = -1;
 /** The client of ELSEWHERE's waiters: none, never capped, holding nothing. */
 const NOBODYS = CLIENT_INDICES;
+/**
+ * The client of a give-back's waiters (`acquireToGiveBack`): nobody's too, but it takes a slot only while no client
+ * would then hold more than its cap of the slots left lent.
+ */
+const GIVING_BACK = CLIENT_INDICES + 1;
 
 /** A waiter whose cancellation no other thread can see (tests, benchmarks): live until its own thread drops it. */
 export const NO_TOKEN = -1;
@@ -138,6 +161,10 @@ export class SlotSemaphore {
   /** Slots held per client index, counted afresh at each look, and the indices counted (zeroed after). */
   private readonly heldScratch = new Int32Array(CLIENT_INDICES);
   private readonly countedScratch: Int32Array;
+  /** Clients counted into heldScratch, to be zeroed by clearHeld(). */
+  private countedClients = 0;
+  /** The most slots one client holds, as countHeld() last counted. */
+  private mostHeld = 0;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
   /** This thread's waiters, by entry. */
@@ -161,7 +188,7 @@ export class SlotSemaphore {
     this.firstThreadEntry = FIRST_SLOT + this.size;
     this.firstWaiter = this.firstThreadEntry + this.threadEntries * WORDS_PER_THREAD_ENTRY;
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
-    this.firstSlotClient = this.clientRegion + FIRST_WEIGHT + CLIENT_INDICES;
+    this.firstSlotClient = this.clientRegion + FIRST_ACTIVE + CLIENT_INDICES;
     this.countedScratch = new Int32Array(this.size);
   }
 
@@ -172,14 +199,14 @@ export class SlotSemaphore {
   static create(slots: number, threads = 1, waiters = 1024): SlotSemaphore {
     if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
     const threadEntries = threads * 4 + 4;
-    const clients = FIRST_WEIGHT + CLIENT_INDICES + slots;
+    const clients = FIRST_ACTIVE + CLIENT_INDICES + slots;
     const length = FIRST_SLOT + slots + threadEntries * WORDS_PER_THREAD_ENTRY + waiters * WORDS_PER_WAITER + clients;
     const words = new Int32Array(new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
     words[SLOT_COUNT] = slots;
     words[THREAD_ENTRIES] = threadEntries;
     words[WAITER_ENTRIES] = waiters;
     const semaphore = new SlotSemaphore(words.buffer);
-    words.fill(1, semaphore.clientRegion + FIRST_WEIGHT, semaphore.firstSlotClient);
+    words.fill(1, semaphore.clientRegion + FIRST_WEIGHT, semaphore.clientRegion + FIRST_ACTIVE);
     words.fill(NO_CLIENT, semaphore.firstSlotClient);
     return semaphore;
   }
@@ -205,6 +232,43 @@ export class SlotSemaphore {
     this.wakeAll();
   }
 
+  /**
+   * Main thread: the floors (src/shares/fair-share.ts) — the client indices now active, the weight kept for a
+   * newcomer, and the weights together (0: no floors). Those waiting look again if anything changed.
+   */
+  setFloors(active: ReadonlySet<number>, newcomer: number, totalWeight: number): void {
+    for (const client of active) checkClient(client);
+    const region = this.clientRegion;
+    let changed = false;
+    const store = (word: number, value: number): void => {
+      if (Atomics.exchange(this.words, word, value) !== value) changed = true;
+    };
+    let bound = Atomics.load(this.words, region + ACTIVE_BOUND);
+    for (const client of active) bound = Math.max(bound, client + 1);
+    for (let client = 0; client < bound; client++) store(region + FIRST_ACTIVE + client, active.has(client) ? 1 : 0);
+    store(region + ACTIVE_BOUND, bound);
+    store(region + NEWCOMER, newcomer);
+    store(region + SHARERS_WEIGHT, totalWeight);
+    if (changed) this.wakeAll();
+  }
+
+  /**
+   * Slots the active clients' floors keep and they do not use (a newcomer's not counted): a want of the instance's
+   * clients as real as a step waiting, for an instance lending slots (src/postgres/courier-allotment.ts).
+   */
+  unusedFloors(): number {
+    const { lent } = this.countHeld();
+    const region = this.clientRegion;
+    let unused = 0;
+    if (Atomics.load(this.words, region + SHARERS_WEIGHT) > 0 && Atomics.load(this.words, region + SHARE) > 0) {
+      const bound = Atomics.load(this.words, region + ACTIVE_BOUND);
+      for (let client = 0; client < bound; client++)
+        unused += Math.max(0, this.floorOf(client, lent) - this.heldScratch[client]!);
+    }
+    this.clearHeld();
+    return unused;
+  }
+
   /** Slots each client index holds right now (ELSEWHERE's counted for none); a snapshot. */
   heldPerClient(): number[] {
     const held = Array<number>(CLIENT_INDICES).fill(0);
@@ -224,7 +288,7 @@ export class SlotSemaphore {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
       const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-      if (client !== NOBODYS) waiting[client]!++;
+      if (client < CLIENT_INDICES) waiting[client]!++;
     }
     return waiting;
   }
@@ -286,7 +350,7 @@ export class SlotSemaphore {
         if (owner === ELSEWHERE) return slot;
         // Written after the slot is ours, counted after it is written: see the header.
         Atomics.store(this.words, this.firstSlotClient + slot, client);
-        if (!this.isOverCap(client)) return slot;
+        if (this.holdsWithinShare(client)) return slot;
         this.release(slot, owner);
         return -1;
       }
@@ -305,10 +369,24 @@ export class SlotSemaphore {
    * created for.
    */
   acquire(owner: number, cancel: Cancellation, client = 0): Promise<number> {
+    return this.acquireFor(owner, cancel, owner === ELSEWHERE ? NOBODYS : client);
+  }
+
+  /**
+   * Main thread: take a slot back from the steps to lend it elsewhere — an instance giving a courier back
+   * (src/postgres/courier-allotment.ts) — as `acquire(ELSEWHERE)` does, but only a slot whose going leaves no client
+   * holding more than its cap of the slots still lent. Taking whichever slot freed first, a give-back took the victim's
+   * and left its instance 2 slots lent, both the hog's (issue 25). A revocation must take every slot: `acquire`.
+   */
+  acquireToGiveBack(cancel: Cancellation): Promise<number> {
+    return this.acquireFor(ELSEWHERE, cancel, GIVING_BACK);
+  }
+
+  private acquireFor(owner: number, cancel: Cancellation, clientIndex: number): Promise<number> {
     if (cancel.isCanceled()) return Promise.resolve(-1);
-    const clientIndex = owner === ELSEWHERE ? NOBODYS : client;
-    if (clientIndex !== NOBODYS) checkClient(clientIndex);
-    if (this.waiting() === 0) {
+    if (clientIndex < CLIENT_INDICES) checkClient(clientIndex);
+    const client = clientIndex < CLIENT_INDICES ? clientIndex : 0;
+    if (this.waiting() === 0 && (clientIndex !== GIVING_BACK || this.mayGiveBack())) {
       const slot = this.tryAcquire(owner, client);
       if (slot >= 0) return Promise.resolve(slot);
     }
@@ -452,7 +530,7 @@ export class SlotSemaphore {
       if (!waiter) break;
       // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look
       // again.
-      const slot = this.tryAcquire(waiter.owner, waiter.client === NOBODYS ? 0 : waiter.client);
+      const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
       if (slot < 0) break;
       this.unpublish(waiter, slot);
       changed = true;
@@ -485,18 +563,8 @@ export class SlotSemaphore {
    */
   private nextInLine(): number {
     const held = this.heldScratch;
-    const counted = this.countedScratch;
-    let countedClients = 0;
-    let lent = this.size;
-    for (let i = 0; i < this.size; i++) {
-      const owner = Atomics.load(this.words, FIRST_SLOT + i);
-      if (owner === ELSEWHERE) lent--;
-      else if (owner !== FREE) {
-        const client = Atomics.load(this.words, this.firstSlotClient + i);
-        if (client !== NO_CLIENT && held[client]!++ === 0) counted[countedClients++] = client;
-      }
-    }
-    const cap = this.capOf(lent);
+    const { lent, busy } = this.countHeld();
+    const unused = this.unusedFloorsOf(lent);
     let next = -1;
     let nextTicket = 0;
     let nextHeld = 0;
@@ -506,13 +574,15 @@ export class SlotSemaphore {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
       const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-      const clientHeld = client === NOBODYS ? 0 : held[client]!;
-      if (client !== NOBODYS && clientHeld >= cap) continue;
-      const weight = client === NOBODYS ? 1 : Atomics.load(this.words, this.clientRegion + FIRST_WEIGHT + client);
+      const clients = client < CLIENT_INDICES;
+      const clientHeld = clients ? held[client]! : 0;
+      // Whether one more slot is within its share, that slot counted.
+      if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
+      if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
+      const weight = clients ? this.weightOf(client) : 1;
       const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
       if (next >= 0) {
-        // held / weight against the best so far, without division.
-        const order = clientHeld * nextWeight - nextHeld * weight;
+        const order = turnOrder(clientHeld, weight, nextHeld, nextWeight);
         if (order > 0 || (order === 0 && !before(ticket, nextTicket))) continue;
       }
       const token = Atomics.load(this.words, entry + WAITER_TOKEN);
@@ -522,28 +592,100 @@ export class SlotSemaphore {
       nextHeld = clientHeld;
       nextWeight = weight;
     }
-    for (let i = 0; i < countedClients; i++) held[counted[i]!] = 0;
+    this.clearHeld();
     return next;
   }
 
-  /** The most slots one client may hold with `lent` slots lent to steps: ceil(lent × share), or no cap. */
-  private capOf(lent: number): number {
-    const share = Atomics.load(this.words, this.clientRegion + SHARE);
-    return share === 0 ? Infinity : Math.ceil((lent * share) / 1000);
-  }
-
-  /** Whether `client` holds more slots than its cap, as the slot words say now. */
-  private isOverCap(client: number): boolean {
-    const share = Atomics.load(this.words, this.clientRegion + SHARE);
-    if (share === 0) return false;
+  /**
+   * Slots held per client into heldScratch (zeroed again by clearHeld()), and the slots lent (not ELSEWHERE) and
+   * busy (held by a step), as the slot words say now.
+   */
+  private countHeld(): { lent: number; busy: number } {
+    const held = this.heldScratch;
     let lent = this.size;
-    let held = 0;
+    let busy = 0;
+    this.mostHeld = 0;
     for (let i = 0; i < this.size; i++) {
       const owner = Atomics.load(this.words, FIRST_SLOT + i);
       if (owner === ELSEWHERE) lent--;
-      else if (owner !== FREE && Atomics.load(this.words, this.firstSlotClient + i) === client) held++;
+      else if (owner !== FREE) {
+        busy++;
+        const client = Atomics.load(this.words, this.firstSlotClient + i);
+        if (client === NO_CLIENT) continue;
+        if (held[client]!++ === 0) this.countedScratch[this.countedClients++] = client;
+        this.mostHeld = Math.max(this.mostHeld, held[client]!);
+      }
     }
-    return held > this.capOf(lent);
+    return { lent, busy };
+  }
+
+  /** Whether a slot may go elsewhere now: no client would hold more than its cap of the slots left lent. */
+  private mayGiveBack(): boolean {
+    const { lent } = this.countHeld();
+    this.clearHeld();
+    return this.mostHeld <= this.capOf(lent - 1);
+  }
+
+  private clearHeld(): void {
+    for (let i = 0; i < this.countedClients; i++) this.heldScratch[this.countedScratch[i]!] = 0;
+    this.countedClients = 0;
+  }
+
+  private weightOf(client: number): number {
+    return Atomics.load(this.words, this.clientRegion + FIRST_WEIGHT + client);
+  }
+
+  /** The floor of `client` with `lent` slots lent: 0 if it is idle or no floors are set. */
+  private floorOf(client: number, lent: number): number {
+    if (Atomics.load(this.words, this.clientRegion + FIRST_ACTIVE + client) === 0) return 0;
+    return floorOf(lent, this.weightOf(client), Atomics.load(this.words, this.clientRegion + SHARERS_WEIGHT));
+  }
+
+  /**
+   * What the floors of the active clients (and a newcomer's) keep of `lent` slots and their holders do not use, as
+   * countHeld() counted.
+   */
+  private unusedFloorsOf(lent: number): number {
+    const region = this.clientRegion;
+    const totalWeight = Atomics.load(this.words, region + SHARERS_WEIGHT);
+    if (totalWeight === 0 || Atomics.load(this.words, region + SHARE) === 0) return 0;
+    let unused = floorOf(lent, Atomics.load(this.words, region + NEWCOMER), totalWeight);
+    const bound = Atomics.load(this.words, region + ACTIVE_BOUND);
+    for (let client = 0; client < bound; client++)
+      unused += Math.max(0, this.floorOf(client, lent) - this.heldScratch[client]!);
+    return unused;
+  }
+
+  /**
+   * Whether `client`, holding `held` slots as countHeld() counted them (`unused`: unusedFloors()), may hold
+   * `claimed`, `busy` being held in all: the share's rule (src/shares/fair-share.ts), under the cap.
+   */
+  private fits(client: number, held: number, claimed: number, lent: number, busy: number, unused: number): boolean {
+    if (Atomics.load(this.words, this.clientRegion + SHARE) === 0) return true;
+    const floor = this.floorOf(client, lent);
+    const keptForOthers = unused - Math.max(0, floor - held);
+    return fitsShare({ held: claimed, floor, cap: this.capOf(lent) }, { capacity: lent, busy, keptForOthers });
+  }
+
+  /**
+   * The most slots one client may hold with `lent` slots lent: ceil(lent × share) — but never all of them while more
+   * than one is lent (60% of 2 rounds up to both) — or no cap.
+   */
+  private capOf(lent: number): number {
+    const share = Atomics.load(this.words, this.clientRegion + SHARE);
+    if (share === 0) return Infinity;
+    const cap = Math.ceil((lent * share) / 1000);
+    return lent > 1 ? Math.min(cap, lent - 1) : cap;
+  }
+
+  /** Whether the slots `client` holds, as the slot words say now (one just taken included), are within its share. */
+  private holdsWithinShare(client: number): boolean {
+    if (Atomics.load(this.words, this.clientRegion + SHARE) === 0) return true;
+    const { lent, busy } = this.countHeld();
+    const held = this.heldScratch[client]!;
+    const within = this.fits(client, held, held, lent, busy, this.unusedFloorsOf(lent));
+    this.clearHeld();
+    return within;
   }
 
   /**

@@ -13,15 +13,22 @@
  *
  * The wait is a fair queue across clients: when a turn frees, it goes to the
  * client with the fewest computing steps per unit of its weight among those
- * below their cap (ties: the oldest ticket), first come first served within
- * a client. With one client (or CLIENT_MAX_SHARE=1), there are no limits and
- * a turn is taken without waiting.
+ * within their share (ties: the oldest ticket), first come first served
+ * within a client. Shares are floors too (issue 25): every active client is
+ * guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a client
+ * beyond its floor takes a turn only while those left free cover the other
+ * active clients' unused floors (the rule: src/shares/fair-share.ts). With
+ * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
+ * without waiting.
  */
+import { fitsShare, floorOf, NO_SHARERS, turnOrder, unusedFloors, type Sharers } from '../shares/fair-share.js';
 
 /** What may compute at once; undefined: no limit (one client). */
 export interface CpuTurnLimits {
   readonly perClient: number;
   readonly total: number;
+  /** Who keeps a floor of the turns; nobody if not said. */
+  readonly sharers?: Sharers;
 }
 
 /** A computing step's place on a thread, given back once the step is over. */
@@ -66,7 +73,7 @@ export class CpuTurns {
   take(client: string, weight: number, signal: AbortSignal): CpuTurn | Promise<CpuTurn | undefined> {
     const line = this.lineOf(client, weight);
     const limits = this.limits();
-    if (line.waiting === 0 && this.hasRoom(line, limits)) return this.grant(line, client);
+    if (line.waiting === 0 && this.hasRoom(client, line, limits)) return this.grant(line, client);
     if (signal.aborted) {
       this.forgetIfIdle(client, line);
       return Promise.resolve(undefined);
@@ -116,8 +123,17 @@ export class CpuTurns {
     };
   }
 
-  private hasRoom(line: ClientLine, limits: CpuTurnLimits | undefined): boolean {
-    return limits === undefined || (line.running < limits.perClient && this.running < limits.total);
+  /** Whether one more turn of `client` is within its share, that turn counted. */
+  private hasRoom(client: string, line: ClientLine, limits: CpuTurnLimits | undefined): boolean {
+    if (limits === undefined) return true;
+    const { perClient, total, sharers = NO_SHARERS } = limits;
+    if (this.running >= total) return false;
+    const floor = floorOf(total, sharers.active.get(client) ?? 0, sharers.totalWeight);
+    const keptForOthers = unusedFloors(total, sharers, (other) => this.clients.get(other)?.running ?? 0, client);
+    return fitsShare(
+      { held: line.running + 1, floor, cap: perClient },
+      { capacity: total, busy: this.running + 1, keptForOthers },
+    );
   }
 
   /** Give freed turns to whose turn it is, while there is room. */
@@ -128,10 +144,10 @@ export class CpuTurns {
       let next: [string, ClientLine, Waiter] | undefined;
       for (const [client, line] of this.clients) {
         const head = this.headOf(line);
-        if (!head || !this.hasRoom(line, limits)) continue;
+        if (!head || !this.hasRoom(client, line, limits)) continue;
         if (next) {
           const [, best, bestHead] = next;
-          const order = line.running * best.weight - best.running * line.weight;
+          const order = turnOrder(line.running, line.weight, best.running, best.weight);
           if (order > 0 || (order === 0 && head.ticket > bestHead.ticket)) continue;
         }
         next = [client, line, head];

@@ -6,12 +6,15 @@
  * the deadline while the vendor is slow does not open the vendor's breaker
  * for the victim, and after an outage an attacker holding half-open probes
  * does not keep it from closing; and keyless sockets trickling their headers
- * do not take the connection slots a keyed client needs.
+ * do not take the connection slots a keyed client needs; with INSTANCES=2 on
+ * Postgres, a client holding couriers does not take every courier an
+ * instance lends; and three busy keys do not take a fourth client's floor.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import {
   busyKeys,
+  couriersAcrossInstances,
   probeHold,
   slowVendorDeadlines,
   tricklingSockets,
@@ -19,6 +22,7 @@ import {
 } from '../../load/lib/client-scenarios.js';
 import { startServerProcess } from '../../load/lib/server-process.js';
 import { expectAtRest } from '../support/leaks.js';
+import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres } from '../support/postgres.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
@@ -35,9 +39,12 @@ const KEYS: Config['access'] = {
 const THREADS = 2;
 
 let svc: TestService | undefined;
+/** The threads of the service under test, if not THREADS. */
+let svcThreads = THREADS;
 afterEach(async () => {
   if (!svc) return;
-  await expectAtRest(svc, THREADS);
+  await expectAtRest(svc, svcThreads);
+  svcThreads = THREADS;
   await svc.shutdown();
   svc = undefined;
 });
@@ -104,26 +111,116 @@ describe('connections before a key', () => {
 });
 
 describe('shares are floors', () => {
+  const busyKeyNames = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
+    client,
+    key: `${client}_key_${i}`.padEnd(40, 'x'),
+  }));
+
+  /** The service with three busy keys beside acme (idle unless `withAcme` is false: then not configured) and globex. */
+  async function serveBusyKeys(config: Partial<Config>, withAcme = true): Promise<{ busy: Sender[]; globex: Sender }> {
+    const clients = [
+      ...(KEYS.mode === 'keys' ? KEYS.clients : []).filter(({ client }) => withAcme || client !== 'acme'),
+      ...busyKeyNames,
+    ];
+    svc = await startTestService({
+      config: {
+        access: { mode: 'keys', clients, adminKeys: [ADMIN] },
+        threads: THREADS,
+        clientRateLimit: 0,
+        ...config,
+      },
+    });
+    return { busy: busyKeyNames.map(({ key }) => ({ url: svc!.url, key })), globex: { url: svc.url, key: GLOBEX } };
+  }
+
   it(
     "three busy keys cannot take a fourth client's floor of MAX_INFLIGHT: it gets ≥ 90% of its orders at its usual rate",
     { timeout: 60_000 },
     async () => {
-      const keys = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
-        client,
-        key: `${client}_key_${i}`.padEnd(40, 'x'),
-      }));
-      svc = await startTestService({
-        config: {
-          access: { ...KEYS, mode: 'keys', clients: [...(KEYS.mode === 'keys' ? KEYS.clients : []), ...keys] },
-          threads: THREADS,
-          clientRateLimit: 0,
-          maxInflight: 20,
-        },
-      });
-      const busy = keys.map(({ key }) => ({ url: svc!.url, key }));
-      const { victim } = await busyKeys(busy, { url: svc.url, key: GLOBEX }, { seconds: 6 });
+      const { busy, globex } = await serveBusyKeys({ maxInflight: 20 });
+      const { victim } = await busyKeys(busy, globex, { seconds: 6 });
+      console.log('the fourth client beside three busy keys:', victim);
       // Before: each busy key may hold 60% of MAX_INFLIGHT, so three take all of it and the victim is shed.
       expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+
+  it(
+    "three busy keys holding couriers cannot take a fourth client's floor of COURIERS: ≥ 90% of its orders at its usual rate, without waiting for theirs to end",
+    { timeout: 60_000 },
+    async () => {
+      // Four active clients of five couriers: a floor of one each (acme, configured and idle, keeps a newcomer's).
+      const { busy, globex } = await serveBusyKeys({ couriers: 5, orderTimeoutMs: 5000 });
+      // Past their first orders: floors hold for what is taken from then on, and a slot taken before a client was
+      // active is not taken back from its step.
+      const { victim } = await busyKeys(busy, globex, {
+        connections: 4,
+        seconds: 5,
+        settleMs: 3500,
+        hog: { delay_ms: { payment: 1, vendor: 1, courier: 3000 } },
+      });
+      console.log('the fourth client beside three keys holding couriers:', victim);
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+      // Before: the busy keys held all five, one freed every ~0.6 s, and the victim's 1 ms orders waited for it.
+      expect(victim.medianMs).toBeLessThan(200);
+    },
+  );
+
+  it(
+    "three busy keys computing cannot take a fourth client's floor of the turns of thread time: ≥ 90% of its orders at its usual rate, without waiting for theirs to end",
+    { timeout: 60_000 },
+    async () => {
+      // Four threads, four active clients (no idle one): a floor of one turn each.
+      svcThreads = 4;
+      const { busy, globex } = await serveBusyKeys({ threads: svcThreads, orderTimeoutMs: 5000 }, false);
+      const { victim } = await busyKeys(busy, globex, {
+        connections: 3,
+        seconds: 5,
+        settleMs: 3500,
+        hog: { delay_ms: { payment: 1, vendor: 1, courier: 1 }, cpu_ms: { payment: 3000 } },
+        victimOrder: { delay_ms: { payment: 1, vendor: 1, courier: 1 }, cpu_ms: { payment: 5 } },
+      });
+      console.log('the fourth client beside three computing keys:', victim);
+      expect(victim.ok).toBeGreaterThanOrEqual(0.9);
+      // Before: a busy key may compute on THREADS − 1 = 3 threads, so they held all four turns, and the victim's
+      // computing step waited for one to end (one every ~0.75 s).
+      expect(victim.medianMs).toBeLessThan(150);
+    },
+  );
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${POSTGRES_SKIPPED}`, () => {
+  it(
+    "with INSTANCES=2 and COURIERS=5 on Postgres, a client holding couriers 1.9 s from 20 connections keeps the p99 of another's 10 orders/s within 1.5× of its p99 alone, none of its orders failing",
+    { timeout: 90_000 },
+    async () => {
+      const url = await freshDatabase(await startTestPostgres());
+      const cluster = await startServerProcess({
+        DATABASE_URL: url,
+        INSTANCES: '2',
+        COURIERS: '5',
+        THREADS: String(THREADS),
+        API_KEYS: `acme:${ACME},globex:${GLOBEX}`,
+        ADMIN_KEY: ADMIN,
+        CLIENT_RATE_LIMIT: '0',
+        LOG_LEVEL: 'warn',
+      });
+      try {
+        const { alone, withHog, greedy } = await couriersAcrossInstances(
+          { url: cluster.url, key: ACME },
+          { url: cluster.url, key: GLOBEX },
+          { rate: 10, seconds: 10 },
+        );
+        console.log('the victim alone:', alone, 'beside the hog:', withHog, 'the hog:', greedy);
+        // Before: the victim's p99 went 257 → 1,917 ms (the issue): on the instance lent 2 slots, the hog's cap of 60%
+        // rounded up to both.
+        expect(withHog.ok).toBe(1);
+        expect(withHog.p99Ms).toBeLessThanOrEqual(1.5 * alone.p99Ms);
+      } finally {
+        // The primary passes SIGTERM on to its instances.
+        cluster.child.kill('SIGTERM');
+        await cluster.exited;
+      }
     },
   );
 });

@@ -118,4 +118,24 @@ describe('CpuTurns', () => {
     blocker.release();
     expect(turns.figures().size).toBe(0);
   });
+
+  it("keeps an active client's floor of the turns: three busy clients cannot take a fourth's (issue 25)", async () => {
+    const weights = new Map(['a', 'b', 'c', 'd'].map((client) => [client, 1]));
+    const sharers = { active: weights, newcomer: 0, totalWeight: 4 };
+    const turns = new CpuTurns(() => ({ perClient: 3, total: 4, sharers }));
+    const served: string[] = [];
+    // Before: a, b and c took all four turns (3 each allowed), and d waited for one of them to end.
+    const busy = ['a', 'b', 'c'].flatMap((client) => [0, 1, 2].map(() => turns.take(client, 1, forever)));
+    const running = busy.filter((taken): taken is CpuTurn => !(taken instanceof Promise));
+    expect(running).toHaveLength(3);
+    const floor = now(turns, 'd');
+    // Beyond its floor, d waits as the others do; a turn freed goes to whoever holds fewest.
+    const beyond = later(turns, 'd', served);
+    floor.release();
+    (await beyond)!.release();
+    expect(served).toEqual(['d']);
+    for (const turn of running) turn.release();
+    for (const taken of busy) if (taken instanceof Promise) (await taken)!.release();
+    expect(turns.figures().size).toBe(0);
+  });
 });

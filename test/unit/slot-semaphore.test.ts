@@ -2,7 +2,7 @@ import { fc, test as propertyTest } from '@fast-check/vitest';
 import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
-import { SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
+import { ELSEWHERE, SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
 import { HANG, REGISTERED, STOP, type BusyWaitersTask } from '../fixtures/semaphore-busy-waiters.js';
 import { LONGEST_WAIT_US, MOST, WORDS_PER_CLIENT, type ClientHammerTask } from '../fixtures/semaphore-client-hammer.js';
 import type { ClientHolderTask } from '../fixtures/semaphore-client-holder.js';
@@ -463,6 +463,72 @@ describe('SlotSemaphore', () => {
       semaphore.release(await greedy[4]!, 6);
       semaphore.release(await greedy[1]!, 3);
       semaphore.release(await greedy[2]!, 4);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it('never gives one client every slot lent while more than one is: of 2 lent, 60% is 1, not both (issue 25)', () => {
+      const semaphore = SlotSemaphore.create(5, 4);
+      semaphore.setShare(600);
+      // 3 of 5 held ELSEWHERE, as an instance lent 2 holds the others' share.
+      for (let i = 0; i < 3; i++) semaphore.tryAcquire(ELSEWHERE);
+      const first = semaphore.tryAcquire(1, 0);
+      expect(first).toBeGreaterThanOrEqual(0);
+      // Before: ceil(2 × 0.6) = 2, the whole instance.
+      expect(semaphore.tryAcquire(1, 0)).toBe(-1);
+      const other = semaphore.tryAcquire(2, 1);
+      expect(other).toBeGreaterThanOrEqual(0);
+      semaphore.release(first, 1);
+      semaphore.release(other, 2);
+      // One lent: the cap is that one.
+      semaphore.tryAcquire(ELSEWHERE);
+      const only = semaphore.tryAcquire(1, 0);
+      expect(only).toBeGreaterThanOrEqual(0);
+      semaphore.release(only, 1);
+    });
+
+    it("keeps an active client's floor free: busy clients beyond their own floors take only what the others' unused floors leave", async () => {
+      const semaphore = SlotSemaphore.create(5, 16);
+      semaphore.setShare(600);
+      // Four active clients (0–2 busy, 3 idle so far) of weight 1, no newcomer: floors of ⌊5/4⌋ = 1 each.
+      semaphore.setFloors(new Set([0, 1, 2, 3]), 0, 4);
+      const busy = [0, 1, 2].flatMap((client) =>
+        [0, 1, 2].map((n) => semaphore.acquire(10 + client * 3 + n, never, client)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // 4 taken: each busy client its floor, and one beyond it; the fifth slot is client 3's floor.
+      expect(semaphore.busy()).toBe(4);
+      expect(semaphore.heldPerClient()[3]).toBe(0);
+      // Without waiting, past the busy clients' older waiters.
+      const floor = semaphore.tryAcquire(30, 3);
+      expect(floor).toBeGreaterThanOrEqual(0);
+      // Beyond its own floor, it waits like the others.
+      expect(semaphore.tryAcquire(31, 3)).toBe(-1);
+      // Idle again: its floor is no longer kept, and a busy client takes the slot once it is given back.
+      semaphore.setFloors(new Set([0, 1, 2]), 0, 3);
+      semaphore.release(floor, 30);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(semaphore.busy()).toBe(5);
+      expect(semaphore.heldPerClient()[3]).toBe(0);
+      semaphore.setShare(0);
+      const owners = [0, 1, 2].flatMap((client) => [0, 1, 2].map((n) => 10 + client * 3 + n));
+      for (const [i, waiter] of busy.entries()) semaphore.release(await waiter, owners[i]!);
+      expect(semaphore.busy()).toBe(0);
+    });
+
+    it("keeps a newcomer's floor free while a client that exists is idle", () => {
+      const semaphore = SlotSemaphore.create(4, 4);
+      semaphore.setShare(1000);
+      // One active client and a newcomer's weight: 2 of 4 kept for whoever comes.
+      semaphore.setFloors(new Set([0]), 1, 2);
+      const taken = [1, 2, 3].map((owner) => semaphore.tryAcquire(owner, 0));
+      expect(taken.filter((slot) => slot >= 0)).toHaveLength(2);
+      // It asks: active from its first order (ClientShares tells), it finds its floor free.
+      semaphore.setFloors(new Set([0, 1]), 0, 2);
+      const newcomer = semaphore.tryAcquire(4, 1);
+      expect(newcomer).toBeGreaterThanOrEqual(0);
+      semaphore.release(newcomer, 4);
+      semaphore.release(taken[0]!, 1);
+      semaphore.release(taken[1]!, 2);
       expect(semaphore.busy()).toBe(0);
     });
 
