@@ -5,11 +5,13 @@
  * transaction that writes the event (schema.ts, `events_emit`) — so an event
  * that committed has its job, and one rolled back has none.
  *
- * One job per lane — an endpoint and an order — in a named queue of its own
- * (serial across every instance), keyed so a lane has at most one waiting:
- * it delivers the lane's undelivered events in their order, each before the
- * next, so an order's events arrive in the order they happened whatever the
- * retries. A failure schedules the lane again (our backoff with jitter,
+ * One job per order, for all its client's endpoints (migration 7; before,
+ * one per endpoint and order, twice the claims and completions), in a named
+ * queue of its own (serial across every instance), keyed so an order has at
+ * most one waiting: it delivers each endpoint's undelivered events of the
+ * order in their order, each before the next, the endpoints side by side, so
+ * an order's events arrive in the order they happened whatever the retries.
+ * A failure schedules the order's job again (our backoff with jitter,
  * retry-schedule.ts, rather than graphile-worker's fixed exponential one)
  * and ends the job; the delivery rows keep the failures and when the first
  * attempt was made, so the retry window outlives any instance. A job whose
@@ -52,20 +54,37 @@ const UNLOCK_EVERY_MS = 1000;
 const HOUSEKEEPING_MS = 60_000;
 
 interface LanePayload {
-  readonly endpoint: string;
   /** The order's stored key. */
   readonly order: string;
+  /** Only this endpoint's deliveries: a job added before migration 7 (one per endpoint and order). */
+  readonly endpoint?: string;
+}
+
+type OwedRow = EventRow & { endpoint_id: string; url: string; secret: string; endpoint_client: string };
+
+/** How one endpoint's share of an order's job ended. */
+interface LaneEnd {
+  /** The seqs it delivered, marked together when the job ends. */
+  readonly delivered: number[];
+  /** When it failed and is to be tried again, in how long. */
+  readonly retryInMs?: number;
 }
 
 const LANE: Statement = {
   name: 'webhook_lane',
   text: `SELECT ${EVENT_COLUMNS.split(', ')
     .map((column) => `e.${column}`)
-    .join(', ')}, d.failures, d.first_attempt_at, w.url, w.secret, w.client AS endpoint_client
+    .join(', ')}, d.endpoint_id, w.url, w.secret, w.client AS endpoint_client
            FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
                 JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.disabled IS NULL
-          WHERE d.endpoint_id = $1 AND d.order_id = $2 AND d.done_at IS NULL
-          ORDER BY e.seq`,
+          WHERE d.order_id = $1 AND ($2::text IS NULL OR d.endpoint_id = $2) AND d.done_at IS NULL
+          ORDER BY d.endpoint_id, e.seq`,
+};
+const DELIVERED: Statement = {
+  name: 'webhook_deliveries_delivered',
+  text: `UPDATE event_deliveries d SET done_at = now(), outcome = 'delivered'
+           FROM unnest($1::text[], $2::bigint[]) AS done (endpoint_id, event_seq)
+          WHERE d.endpoint_id = done.endpoint_id AND d.event_seq = done.event_seq`,
 };
 const DONE: Statement = {
   name: 'webhook_delivery_done',
@@ -88,10 +107,10 @@ const REDELIVER: Statement = {
            ON CONFLICT (endpoint_id, event_seq) DO UPDATE
              SET done_at = NULL, outcome = NULL, failures = 0, first_attempt_at = NULL
            RETURNING endpoint_id, order_id)
-         SELECT graphile_worker.add_job('${TASK}', json_build_object('endpoint', endpoint_id, 'order', order_id),
-                  queue_name := 'webhook:' || endpoint_id || ':' || order_id,
-                  job_key := 'webhook:' || endpoint_id || ':' || order_id, job_key_mode := 'preserve_run_at',
-                  max_attempts := 32767) IS NOT NULL AS queued
+         SELECT count(*)::int AS queued,
+                (SELECT graphile_worker.add_job('${TASK}', json_build_object('order', order_id),
+                   queue_name := 'webhook:' || order_id, job_key := 'webhook:' || order_id, job_key_mode := 'replace',
+                   max_attempts := 32767) FROM owed LIMIT 1) IS NOT NULL AS added
            FROM owed`,
 };
 const BACKLOG: Statement = {
@@ -230,7 +249,8 @@ export class PgWebhookLanes implements Deliveries {
   }
 
   async redeliver(event: StoredEvent): Promise<number> {
-    return (await this.db.query(REDELIVER, [event.seq])).length;
+    const [row] = await this.db.query<{ queued: number }>(REDELIVER, [event.seq]);
+    return row?.queued ?? 0;
   }
 
   async figures(): Promise<DeliveryFigures> {
@@ -268,21 +288,55 @@ export class PgWebhookLanes implements Deliveries {
     }
   }
 
+  /**
+   * One job per order: each endpoint's share — its events in their order,
+   * each before the next — runs beside the others'. What was delivered is
+   * marked in one statement at the end (an instance dying before it sends
+   * those again: at least once); a failure brings the job back at the
+   * soonest of the failing endpoints' backoffs.
+   */
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
-    // The endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
-    const owed = await this.db.query<
-      EventRow & {
-        failures: number;
-        first_attempt_at: Date | null;
-        url: string;
-        secret: string;
-        endpoint_client: string;
+    // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
+    const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
+    const byEndpoint = new Map<string, OwedRow[]>();
+    for (const row of owed) byEndpoint.set(row.endpoint_id, [...(byEndpoint.get(row.endpoint_id) ?? []), row]);
+    const ends = await Promise.allSettled([...byEndpoint.values()].map((rows) => this.deliverToEndpoint(rows)));
+    const endpointIds: string[] = [];
+    const seqs: number[] = [];
+    let retryInMs: number | undefined;
+    const endpointsInOrder = [...byEndpoint.keys()];
+    for (const [i, end] of ends.entries()) {
+      if (end.status === 'rejected') continue;
+      for (const seq of end.value.delivered) {
+        endpointIds.push(endpointsInOrder[i]!);
+        seqs.push(seq);
       }
-    >(LANE, [lane.endpoint, lane.order]);
-    const first = owed[0];
-    if (!first) return;
-    const endpoint = { id: lane.endpoint, url: first.url, secret: first.secret, client: first.endpoint_client };
+      if (end.value.retryInMs !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, end.value.retryInMs);
+    }
+    if (seqs.length > 0) await this.db.query(DELIVERED, [endpointIds, seqs]);
+    const failed = ends.find((end) => end.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (retryInMs === undefined) return;
+    const key = `webhook:${lane.order}`;
+    // The running job's key is let go by graphile-worker: this one takes it, and waits in the order's queue.
+    await helpers.addJob(
+      TASK,
+      { order: lane.order },
+      {
+        queueName: key,
+        jobKey: key,
+        jobKeyMode: 'replace',
+        runAt: new Date(Date.now() + retryInMs),
+        maxAttempts: MAX_ATTEMPTS,
+      },
+    );
+  }
+
+  private async deliverToEndpoint(owed: readonly OwedRow[]): Promise<LaneEnd> {
+    const first = owed[0]!;
+    const endpoint = { id: first.endpoint_id, url: first.url, secret: first.secret, client: first.endpoint_client };
     const about = { endpoint_id: endpoint.id, client: endpoint.client };
+    const delivered: number[] = [];
     for (const row of owed) {
       // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
       if (!this.owner()) throw new Error('this instance holds no lease: the lane is left to another');
@@ -298,13 +352,13 @@ export class PgWebhookLanes implements Deliveries {
       if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
       this.attempts[result.outcome]++;
       if (result.outcome === 'delivered') {
-        await this.db.query(DONE, [endpoint.id, event.seq, 'delivered']);
+        delivered.push(event.seq);
         continue;
       }
       if (result.outcome === 'gone') {
         this.options.log.warn({ ...about, event_id: event.id }, 'webhook endpoint answered 410 Gone: disabled');
         if (await this.endpoints.disable(endpoint.id, 'gone')) this.disabled.gone++;
-        return;
+        return { delivered };
       }
       const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
         endpoint.id,
@@ -312,18 +366,8 @@ export class PgWebhookLanes implements Deliveries {
       ]);
       const failures = failed?.failures ?? 1;
       const waitMs = retryDelayMs(failures, this.options.retryFirstMs);
-      if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs) {
-        const key = `webhook:${endpoint.id}:${lane.order}`;
-        // The running job's key is let go by graphile-worker: this one takes it, and waits in the lane's queue.
-        await helpers.addJob(TASK, lane, {
-          queueName: key,
-          jobKey: key,
-          jobKeyMode: 'replace',
-          runAt: new Date(Date.now() + waitMs),
-          maxAttempts: MAX_ATTEMPTS,
-        });
-        return;
-      }
+      if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs)
+        return { delivered, retryInMs: waitMs };
       const fields = { ...about, event_id: event.id, attempts: failures, reason: result.reason };
       if (failed?.took_any) {
         this.options.log.error(
@@ -335,8 +379,9 @@ export class PgWebhookLanes implements Deliveries {
       }
       this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
       if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
-      return;
+      return { delivered };
     }
+    return { delivered };
   }
 
   /** Say which instance runs this instance's pool, and that a stopped one is nobody's. */

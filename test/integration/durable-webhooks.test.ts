@@ -5,8 +5,10 @@
  * — written by the statements that record the outcomes — signed, with the
  * types and money GET /orders/{id} says, in order per order; a failed first
  * attempt comes again with the same webhook-id; GET /events pages them from
- * any instance with no gap and no duplicate.
+ * any instance with no gap and no duplicate; an order's deliveries to all its
+ * client's endpoints are one graphile-worker job.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -28,14 +30,16 @@ const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 
 let server: TestPostgres | undefined;
+let databaseUrl: string;
 let a: TestService;
 let b: TestService;
 const receivers: Receiver[] = [];
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE !== undefined) return;
   server = await startTestPostgres();
+  databaseUrl = await freshDatabase(server);
   const config = {
-    durable: { databaseUrl: await freshDatabase(server), leaseMs: 3000, poolSize: 4 },
+    durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
     access: {
       mode: 'keys' as const,
       clients: [
@@ -183,5 +187,38 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     );
     // Nothing more went to the disabled endpoint.
     expect(hook.deliveries.every((delivery) => delivery.headers['webhook-id'] === eventId)).toBe(true);
+  });
+
+  it("one order, two endpoints: one graphile-worker job delivers to both (a job is the bulk of a delivery's cost)", async () => {
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      // graphile-worker's own table, watched: every job added, whoever adds it.
+      await db.query(`CREATE TABLE IF NOT EXISTS test_jobs_added (payload json);
+        CREATE OR REPLACE FUNCTION test_job_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO test_jobs_added VALUES (NEW.payload); RETURN NULL; END $$;
+        CREATE OR REPLACE TRIGGER test_job_added AFTER INSERT ON graphile_worker._private_jobs
+          FOR EACH ROW EXECUTE FUNCTION test_job_added();`);
+      // Globex's endpoints all answer 2xx (acme's first test receiver fails first attempts: a retry is a job).
+      const hooks = [await receiver(), await receiver()];
+      for (const hook of hooks)
+        expect((await call(a, 'POST', '/webhooks', GLOBEX, { url: hook.url })).status).toBe(201);
+      const body = orderBody({ delay_ms: INSTANT });
+      expect((await a.order(body, { key: GLOBEX })).status).toBe(200);
+      for (const hook of hooks)
+        await eventually(
+          async () => hook.deliveries.length,
+          (n) => n >= 1,
+          { within: 10_000 },
+        );
+      const { rows } = await db.query<{ jobs: number }>(
+        `SELECT count(*)::int AS jobs FROM test_jobs_added WHERE payload->>'order' = 'globex:' || $1`,
+        [body['order_id']],
+      );
+      expect(rows[0]!.jobs).toBe(1);
+    } finally {
+      await db.query('DROP TRIGGER IF EXISTS test_job_added ON graphile_worker._private_jobs').catch(() => {});
+      await db.end();
+    }
   });
 });
