@@ -43,6 +43,11 @@ const { values: options } = parseCommandLine(
       default: '',
       help: "another build's dist/src/main.js, one without tracing, measured too (`before`): is `off` within its noise?",
     },
+    previous: {
+      type: 'string',
+      default: '',
+      help: "another build's dist/src/main.js, measured at ratio 1.0 too (`previous 1.0`): an A/B of a change to tracing",
+    },
   },
 );
 
@@ -58,21 +63,23 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
+const EVERY_TRACE = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+  OTEL_TRACES_SAMPLER: 'traceidratio',
+  OTEL_TRACES_SAMPLER_ARG: '1',
+};
 const MODES = {
   ...(options.baseline ? { before: {} } : {}),
   off: {},
-  'ratio 1.0': {
-    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-    OTEL_TRACES_SAMPLER: 'traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: '1',
-  },
+  ...(options.previous ? { 'previous 1.0': EVERY_TRACE } : {}),
+  'ratio 1.0': EVERY_TRACE,
   'ratio 0.1': {
     OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
     OTEL_TRACES_SAMPLER: 'traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0.1',
   },
 } as const;
-type Mode = keyof typeof MODES | 'before';
+type Mode = keyof typeof MODES | 'before' | 'previous 1.0';
 
 interface Figures {
   readonly mainUsPerOrder: number;
@@ -89,8 +96,9 @@ const rounds = await inRounds(options.rounds, async (index) => {
     const server = await startServerProcess(
       { ...overhead.serverEnv, ...env },
       {
-        logFile: serverLog(`tracing-${mode.replace(' ', '-')}`),
+        logFile: serverLog(`tracing-${mode.replaceAll(' ', '-')}`),
         ...(mode === 'before' && options.baseline ? { main: options.baseline } : {}),
+        ...(mode === 'previous 1.0' && options.previous ? { main: options.previous } : {}),
       },
     );
     try {

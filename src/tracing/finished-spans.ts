@@ -2,21 +2,23 @@
  * Every span of an order is made after the fact: everything of it is known
  * when it is made — its times, parent, attributes, status — so it skips the
  * SDK's live Span (a sampler's call, attribute checks, a context per span, a
- * clock read at each end) and goes straight to the span processors as the
- * finished span (ReadableSpan) the SDK itself hands them. Measured: a traced
- * order's spans cost the main thread a third less than through live spans
- * (docs/measurements/2026-11-23-tracing-cost.md).
+ * clock read at each end) and is handed, as a plain record, to the export
+ * thread (export-thread.ts), which makes of it the finished span
+ * (ReadableSpan) the SDK's processors take, and encodes and sends it. The
+ * main thread makes a ReadableSpan only for the live page, while it gathers
+ * a trace. Measured in docs/measurements/2026-11-23-tracing-cost.md.
  *
  * The request's span is sampled as it arrives (otel-tracing.ts); only the
  * children of a recorded request are made: a parent-based sampler keeps them
  * with it, and a trace-id ratio decides the same for every span of a trace.
  */
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api';
-import { hrTime, hrTimeDuration, type InstrumentationScope } from '@opentelemetry/core';
+import { SpanKind, TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import { RandomIdGenerator, type ReadableSpan, type SpanProcessor, type TimedEvent } from '@opentelemetry/sdk-trace';
-
-const UNSET = { code: SpanStatusCode.UNSET } as const;
+import { RandomIdGenerator } from '@opentelemetry/sdk-trace';
+import type { ExportThread } from './export-thread.js';
+import type { RecentTraces } from './recent-traces.js';
+import { readableSpanOf, type SpanRecord } from './span-records.js';
 
 /** One span, already ended. Times are this thread's performance.now(). */
 export interface FinishedSpan {
@@ -31,19 +33,20 @@ export interface FinishedSpan {
   readonly kind?: SpanKind;
   /** Its status is error, with this message. */
   readonly error?: string;
-  readonly events?: ReadonlyArray<{ readonly name: string; readonly at: number; readonly attributes?: Attributes }>;
+  readonly events?: SpanRecord['events'];
 }
 
 export class FinishedSpans {
   readonly ids = new RandomIdGenerator();
 
   constructor(
-    private readonly processors: readonly SpanProcessor[],
+    private readonly exportThread: ExportThread,
+    private readonly recent: RecentTraces,
     private readonly resource: Resource,
     private readonly scope: InstrumentationScope,
   ) {}
 
-  /** Hands the span to the processors (export, the page's recent traces); its context, for its children. */
+  /** Hands the span to the export thread, and to the live page when it gathers traces; its context, for its children. */
   record({
     name,
     parent,
@@ -60,34 +63,24 @@ export class FinishedSpans {
       spanId: this.ids.generateSpanId(),
       traceFlags: TraceFlags.SAMPLED,
     };
-    const startTime = hrTime(startedAt);
-    const endTime = hrTime(Math.max(startedAt, endedAt));
-    const span: ReadableSpan = {
+    // Only recorded spans are made: their flags are always sampled (span-records.ts).
+    const record: SpanRecord = {
       name,
       kind,
-      spanContext: () => context,
-      ...(parent ? { parentSpanContext: parent } : {}),
-      startTime,
-      endTime,
-      duration: hrTimeDuration(startTime, endTime),
-      status: error === undefined ? UNSET : { code: SpanStatusCode.ERROR, message: error },
+      traceId: context.traceId,
+      spanId: context.spanId,
+      traceState: context.traceState?.serialize(),
+      parentSpanId: parent?.spanId,
+      parentIsRemote: parent?.isRemote,
+      startedAt,
+      endedAt,
       attributes,
-      links: [],
-      events: events
-        ? events.map((event): TimedEvent => ({
-            name: event.name,
-            time: hrTime(event.at),
-            ...(event.attributes ? { attributes: event.attributes } : {}),
-          }))
-        : [],
-      ended: true,
-      resource: this.resource,
-      instrumentationScope: this.scope,
-      droppedAttributesCount: 0,
-      droppedEventsCount: 0,
-      droppedLinksCount: 0,
+      error,
+      events,
     };
-    for (const processor of this.processors) processor.onEnd(span);
+    this.exportThread.add(record);
+    if (this.recent.gathers())
+      this.recent.onEnd(readableSpanOf(record, this.resource, this.scope, performance.timeOrigin));
     return context;
   }
 }

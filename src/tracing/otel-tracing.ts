@@ -9,9 +9,11 @@
  * server span (continuing the caller's `traceparent`; its ids and the
  * sampler's decision as it arrives, the span once it is answered), then, as
  * each step ends, the step's spans from its timings (step-spans.ts), and the
- * durable store's statements — all as finished spans (finished-spans.ts). Spans leave in batches (BatchSpanProcessor) over OTLP
- * /HTTP, protobuf or JSON; `close` exports what is left, at the end of the
- * drain, so every answered order's spans leave before the process exits.
+ * durable store's statements — all as finished spans (finished-spans.ts).
+ * They are encoded and sent from a thread of their own (export-thread.ts), in
+ * batches (the SDK's BatchSpanProcessor) over OTLP/HTTP, protobuf or JSON;
+ * `close` exports what is left, at the end of the drain, so every answered
+ * order's spans leave before the process exits.
  */
 import {
   isSpanContextValid,
@@ -25,37 +27,25 @@ import {
   type TextMapGetter,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BatchSpanProcessor,
   ParentBasedSampler,
   SamplingDecision,
   TraceIdRatioBasedSampler,
-  TracerProvider,
   type Sampler,
-  type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config.js';
 import type { ArrivingRequest, RequestSpan, RequestTracing, StatementDone, Trace } from '../domain/trace.js';
 import type { OrderRun } from '../domain/order.js';
 import type { StepOutcome, StepRecorder, StepTimeline } from '../pipeline/steps.js';
+import { ExportThread } from './export-thread.js';
 import { FinishedSpans } from './finished-spans.js';
+import type { RecentTraces } from './recent-traces.js';
 import { recordStep, requestSpanContext } from './step-spans.js';
 import { traceresponseOf } from './trace-ids.js';
 import { SERVICE_VERSION } from '../version.js';
-
-/**
- * Spans waiting to leave, at most: an order makes about ten, so a few seconds of a busy instance's orders; beyond it
- * the processor drops spans rather than grow without bound.
- */
-const MAX_QUEUED_SPANS = 65_536;
-const EXPORT_BATCH_SPANS = 2048;
-/** How often a batch leaves when none fills up. */
-const EXPORT_EVERY_MS = 1000;
 
 function samplerOf({ sampler, samplerRatio }: TracingConfig): Sampler {
   switch (sampler) {
@@ -86,35 +76,25 @@ const callerHeaders: TextMapGetter<CallerHeaders> = {
 };
 
 export class OtelTracing implements RequestTracing, StepRecorder {
-  private readonly provider: TracerProvider;
   private readonly sampler: Sampler;
   private readonly propagator = new W3CTraceContextPropagator();
   /** Orders whose request is in flight, by key: where their statements go. */
   private readonly ordersInFlight = new Map<string, Trace>();
   /** The spans made after the fact: the steps', the statements'. */
   private readonly finished: FinishedSpans;
+  private readonly exportThread: ExportThread;
 
-  constructor(config: TracingConfig, extraProcessors: readonly SpanProcessor[] = []) {
-    const exporter =
-      config.protocol === 'http/json'
-        ? new JsonExporter({ url: config.tracesUrl })
-        : new ProtobufExporter({ url: config.tracesUrl });
+  /** exportWorker: the compiled export-worker.js (worker threads run the build). */
+  constructor(config: TracingConfig, recent: RecentTraces, exportWorker: URL) {
     const resource = defaultResource().merge(
       resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': SERVICE_VERSION }),
     );
-    const processors = [
-      new BatchSpanProcessor({
-        exporter,
-        maxQueueSize: MAX_QUEUED_SPANS,
-        maxExportBatchSize: EXPORT_BATCH_SPANS,
-        scheduledDelayMillis: EXPORT_EVERY_MS,
-      }),
-      ...extraProcessors,
-    ];
-    // The provider owns the processors' flush and shutdown; every span goes to them as a finished span.
-    this.provider = new TracerProvider({ resource, spanProcessors: processors });
+    this.exportThread = new ExportThread(config, SERVICE_VERSION, exportWorker);
     this.sampler = samplerOf(config);
-    this.finished = new FinishedSpans(processors, resource, { name: 'order-threads', version: SERVICE_VERSION });
+    this.finished = new FinishedSpans(this.exportThread, recent, resource, {
+      name: 'order-threads',
+      version: SERVICE_VERSION,
+    });
   }
 
   /**
@@ -204,7 +184,6 @@ export class OtelTracing implements RequestTracing, StepRecorder {
 
   /** Export every span ended so far, then stop. */
   async close(): Promise<void> {
-    await this.provider.forceFlush();
-    await this.provider.shutdown();
+    await this.exportThread.close();
   }
 }

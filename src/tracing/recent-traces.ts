@@ -44,6 +44,11 @@ export class RecentTraces implements SpanProcessor {
     return this.last;
   }
 
+  /** Whether spans are being gathered: the page asked within the last minute. */
+  gathers(): boolean {
+    return this.watchedUntil !== 0;
+  }
+
   onStart(_span: Span, _parentContext: Context): void {}
 
   onEnd(span: ReadableSpan): void {

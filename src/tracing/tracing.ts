@@ -10,6 +10,7 @@ import type { TracingConfig } from '../config.js';
 import type { RecentTrace, RequestTracing, StatementObserver } from '../domain/trace.js';
 import type { StepRecorder } from '../pipeline/steps.js';
 import { traceIdsOnly } from './trace-ids.js';
+import { compiledModule } from '../paths.js';
 
 export interface Tracing {
   readonly requests: RequestTracing;
@@ -29,7 +30,7 @@ export async function createTracing(config: TracingConfig | undefined): Promise<
     import('./recent-traces.js'),
   ]);
   const recent = new RecentTraces();
-  const tracing = new OtelTracing(config, [recent]);
+  const tracing = new OtelTracing(config, recent, compiledModule('src/tracing/export-worker'));
   return {
     requests: tracing,
     steps: tracing,

@@ -1,0 +1,67 @@
+/**
+ * The main thread's side of the export thread (export-worker.ts): finished
+ * spans are gathered as plain records and handed over in batches — one
+ * structured clone per batch instead of the SDK's span objects, its queue
+ * and the OTLP encoding on the thread that serves requests. Measured in
+ * docs/measurements/2026-11-23-tracing-cost.md.
+ */
+import { Worker } from 'node:worker_threads';
+import type { TracingConfig } from '../config.js';
+import { pushRecord, spansIn, type FlatSpans, type SpanRecord } from './span-records.js';
+import type { ExportWorkerData, ToExportThread } from './export-worker.js';
+
+/** Spans handed over at once, at most; a batch not full leaves after HAND_OVER_MS. */
+const HAND_OVER_SPANS = 512;
+const HAND_OVER_MS = 100;
+
+export class ExportThread {
+  private readonly worker: Worker;
+  private batch: FlatSpans = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly closed: Promise<void>;
+
+  constructor(config: TracingConfig, serviceVersion: string, workerFile: URL) {
+    const workerData: ExportWorkerData = {
+      tracesUrl: config.tracesUrl,
+      protocol: config.protocol,
+      serviceName: config.serviceName,
+      serviceVersion,
+      timeOrigin: performance.timeOrigin,
+    };
+    this.worker = new Worker(workerFile, { workerData, name: 'otlp-export' });
+    // It must not keep the process alive; the drain closes it, having exported what is left.
+    this.worker.unref();
+    this.closed = new Promise((resolve) => {
+      this.worker.on('message', (message) => {
+        if (message === 'closed') resolve();
+      });
+      // Tracing never takes the service down: a dead export thread loses its spans, nothing else.
+      this.worker.on('error', () => resolve());
+      this.worker.on('exit', () => resolve());
+    });
+  }
+
+  add(record: SpanRecord): void {
+    pushRecord(this.batch, record);
+    if (spansIn(this.batch) >= HAND_OVER_SPANS) this.handOver();
+    else this.timer ??= setTimeout(() => this.handOver(), HAND_OVER_MS).unref();
+  }
+
+  private handOver(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.batch.length === 0) return;
+    const message: ToExportThread = { spans: this.batch };
+    this.batch = [];
+    this.worker.postMessage(message);
+  }
+
+  /** Hands over what is left, waits for the export thread to export it all, and ends it. */
+  async close(): Promise<void> {
+    this.handOver();
+    const close: ToExportThread = { close: true };
+    this.worker.postMessage(close);
+    await this.closed;
+    await this.worker.terminate();
+  }
+}
