@@ -13,12 +13,22 @@ import type { ExportWorkerData, ToExportThread } from './export-worker.js';
 /** Spans handed over at once, at most; a batch not full leaves after HAND_OVER_MS. */
 const HAND_OVER_SPANS = 512;
 const HAND_OVER_MS = 100;
+/**
+ * Batches handed over and not yet taken in, at most: an export thread that
+ * falls behind (a stalled collector is the exporter's problem, but a thread
+ * starved of CPU is not) must not grow the main thread's heap without bound —
+ * past this, spans are dropped and counted, as the SDK's own queue does.
+ */
+const BATCHES_UNTAKEN_MAX = 64;
 
 export class ExportThread {
   private readonly worker: Worker;
   private batch: FlatSpans = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly closed: Promise<void>;
+  private batchesUntaken = 0;
+  /** Spans dropped because the export thread had not taken the batches before them. */
+  dropped = 0;
 
   constructor(config: TracingConfig, serviceVersion: string, workerFile: URL) {
     const workerData: ExportWorkerData = {
@@ -33,7 +43,8 @@ export class ExportThread {
     this.worker.unref();
     this.closed = new Promise((resolve) => {
       this.worker.on('message', (message) => {
-        if (message === 'closed') resolve();
+        if (message === 'took') this.batchesUntaken--;
+        else if (message === 'closed') resolve();
       });
       // Tracing never takes the service down: a dead export thread loses its spans, nothing else.
       this.worker.on('error', () => resolve());
@@ -53,6 +64,11 @@ export class ExportThread {
     if (this.batch.length === 0) return;
     const message: ToExportThread = { spans: this.batch };
     this.batch = [];
+    if (this.batchesUntaken >= BATCHES_UNTAKEN_MAX) {
+      this.dropped += spansIn(message.spans);
+      return;
+    }
+    this.batchesUntaken++;
     this.worker.postMessage(message);
   }
 

@@ -55,6 +55,7 @@ port.on('message', (message: ToExportThread) => {
     const { spans } = message;
     for (let i = 0; i < spansIn(spans); i++)
       processor.onEnd(readableSpanOf(recordAt(spans, i), resource, scope, data.timeOrigin));
+    port.postMessage('took');
     return;
   }
   void processor
