@@ -40,6 +40,8 @@ afterAll(async () => {
 /** The issue's burst (issue 26): 15,000 reads at once against one instance. */
 const READS = 15_000;
 const ORDERS_EVERY_MS = 50;
+/** Reads opened per turn of this process's event loop. */
+const BURST_SLICE = 500;
 /** Every read is answered within this, however many came at once. */
 const ANSWERED_WITHIN_MS = 30_000;
 
@@ -170,7 +172,16 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     })();
     await pause(500);
     const burstStarted = performance.now();
-    const reads = await Promise.all(Array.from({ length: READS }, (_, i) => read(running.url, `unknown-${i}`)));
+    // Opened a slice per turn of this process's event loop, not all 15,000 in one: a socket's request is written once
+    // it has connected, which this process hears only between slices — opened in one turn, beside two busy cores, a
+    // thousand waited past the server's headers timeout and were rightly answered 408 (the test's race). Still all
+    // at once as the server sees them: the whole burst is open within about a second.
+    const pending: Array<Promise<Answer>> = [];
+    for (let i = 0; i < READS; i++) {
+      pending.push(read(running.url, `unknown-${i}`));
+      if (i % BURST_SLICE === BURST_SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const reads = await Promise.all(pending);
     const burstMs = performance.now() - burstStarted;
     await pause(1000);
     ordering = false;
