@@ -3,12 +3,17 @@
  * named) with Vitest's JSON reporter and writes the slowest files, with their
  * durations, into docs/testing.md between its timings markers — so the table
  * says what the suite costs now, not what it cost when someone last looked.
- * Run it on a quiet machine: beside other work every figure is longer.
+ * Run it on a quiet machine: beside other work every figure is longer. Every
+ * file's seconds also go to test/timings.json, which the test sequencer
+ * reads to start the longest files first (test/support/sequencer.ts) — on a
+ * fresh clone too, where Vitest has no timings of its own. A run of some
+ * files only updates theirs.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
 import { vitestJson } from './vitest-json.js';
+import { TIMINGS_FILE, type Timings } from './timings-file.js';
 
 const DOC = 'docs/testing.md';
 const START = '<!-- test-timings:start -->';
@@ -31,6 +36,14 @@ const table = [
   ...files.slice(0, SLOWEST).map((file) => `| \`${file.name}\` | ${seconds(file.ms)} | ${file.status} |`),
   END,
 ].join('\n');
+
+const known = JSON.parse(await readFile(TIMINGS_FILE, 'utf8').catch(() => '{}')) as Timings;
+const timings = Object.fromEntries(
+  Object.entries({ ...known, ...Object.fromEntries(files.map((file) => [file.name, Number(seconds(file.ms))])) }).sort(
+    ([a], [b]) => a.localeCompare(b),
+  ),
+);
+await writeFile(TIMINGS_FILE, `${JSON.stringify(timings, null, 2)}\n`);
 
 const doc = await readFile(DOC, 'utf8');
 const from = doc.indexOf(START);
