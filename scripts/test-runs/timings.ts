@@ -3,12 +3,19 @@
  * named) with Vitest's JSON reporter and writes the slowest files, with their
  * durations, into docs/testing.md between its timings markers — so the table
  * says what the suite costs now, not what it cost when someone last looked.
- * Run it on a quiet machine: beside other work every figure is longer.
+ * Run it on a quiet machine: beside other work every figure is longer. Every
+ * file's seconds also go to test/timings.json, which the test sequencer
+ * reads to start the longest files first (test/support/sequencer.ts) — on a
+ * fresh clone too, where Vitest has no timings of its own. A run of some
+ * files only updates theirs. `-- --from report.json` writes them from a JSON
+ * report already made (`npm test -- --reporter=json --outputFile.json=…`,
+ * as on a fresh clone) instead of running the suite again.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
-import { vitestJson } from './vitest-json.js';
+import { vitestJson, type RunReport } from './vitest-json.js';
+import { TIMINGS_FILE, type Timings } from './timings-file.js';
 
 const DOC = 'docs/testing.md';
 const START = '<!-- test-timings:start -->';
@@ -16,21 +23,40 @@ const END = '<!-- test-timings:end -->';
 /** Rows of the table: the files that cost the most. */
 const SLOWEST = 15;
 
-const report = await vitestJson(process.argv.slice(2));
+const args = process.argv.slice(2);
+const fromAt = args.indexOf('--from');
+const report =
+  fromAt >= 0 ? (JSON.parse(await readFile(args[fromAt + 1] ?? '', 'utf8')) as RunReport) : await vitestJson(args);
+/** From the project's root: a report made in another checkout (a fresh clone) names its files under that one's. */
+const nameOf = (path: string): string => {
+  const here = relative(process.cwd(), path);
+  return here.startsWith('..') ? path.slice(path.lastIndexOf('/test/') + 1) : here;
+};
 const files = report.testResults
-  .map((file) => ({ name: relative(process.cwd(), file.name), ms: file.endTime - file.startTime, status: file.status }))
+  .map((file) => ({ name: nameOf(file.name), ms: file.endTime - file.startTime, status: file.status }))
   .sort((a, b) => b.ms - a.ms);
+const wallMs =
+  Math.max(...report.testResults.map((file) => file.endTime)) -
+  Math.min(...report.testResults.map((file) => file.startTime));
 const total = files.reduce((sum, file) => sum + file.ms, 0);
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 const table = [
   START,
-  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together — groups run side by side, so the run is shorter):`,
+  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together; ${seconds(wallMs)} s from the first file's start to the last one's end, files running side by side):`,
   '',
   '| file | seconds | result |',
   '| --- | ---: | --- |',
   ...files.slice(0, SLOWEST).map((file) => `| \`${file.name}\` | ${seconds(file.ms)} | ${file.status} |`),
   END,
 ].join('\n');
+
+const known = JSON.parse(await readFile(TIMINGS_FILE, 'utf8').catch(() => '{}')) as Timings;
+const timings = Object.fromEntries(
+  Object.entries({ ...known, ...Object.fromEntries(files.map((file) => [file.name, Number(seconds(file.ms))])) }).sort(
+    ([a], [b]) => a.localeCompare(b),
+  ),
+);
+await writeFile(TIMINGS_FILE, `${JSON.stringify(timings, null, 2)}\n`);
 
 const doc = await readFile(DOC, 'utf8');
 const from = doc.indexOf(START);

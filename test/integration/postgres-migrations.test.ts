@@ -54,7 +54,12 @@ async function freshDatabase(instances = 1): Promise<pg.Pool[]> {
   const created = Array.from({ length: instances }, () => new pg.Pool({ connectionString: url.href, max: 2 }));
   // pool.end() resolves before its connections have closed: one still closing when afterAll stops the server is
   // terminated by it (57P01), and, no longer the pool's, had no listener — an uncaught error that failed a CI run.
-  for (const pool of created) pool.on('connect', (client) => client.on('error', () => {}));
+  // An idle one ended by pool.end() keeps the pool's idle listener, which passes the error to the pool: a pool
+  // without a listener of its own throws it (seen once beside two other files; the service's pool has one).
+  for (const pool of created) {
+    pool.on('connect', (client) => client.on('error', () => {}));
+    pool.on('error', () => {});
+  }
   pools.push(...created);
   return created;
 }

