@@ -25,8 +25,12 @@ FROM node:26.10.0-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+# typescript goes too: npm keeps it as an optional peer of cosmiconfig
+# (graphile-worker's config loader, for .ts config files this service never
+# has), because it is also our dev dependency; nothing loads it at run time.
 RUN npm ci --omit=dev --ignore-scripts \
   && rm -rf node_modules/node node_modules/.bin/node node_modules/node-linux-* \
+    node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web

@@ -26,10 +26,14 @@ describe('with COURIERS=1', () => {
     );
     const durations = answers.map(({ body }) => stepsOf(body)['courier']!.duration_ms).sort((a, b) => a - b);
     expect(answers.every(({ status }) => status === 200)).toBe(true);
-    // The orders are dispatched a few milliseconds apart, hence the slack below.
+    // One at a time: each waited for every step before it (the orders are
+    // dispatched a few milliseconds apart, hence the slack). Above, the bound
+    // says only that a freed slot is handed on, not that the cores were free:
+    // beside busy cores a hand-over has been seen to take 150 ms (558 ms for
+    // the fourth, against 500).
     durations.forEach((duration, position) => {
       expect(duration).toBeGreaterThanOrEqual(100 * (position + 1) - 20);
-      expect(duration).toBeLessThan(100 * (position + 1) + 100);
+      expect(duration).toBeLessThan(100 * (position + 1) + 400);
     });
   });
 
