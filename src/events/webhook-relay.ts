@@ -173,6 +173,7 @@ export class WebhookRelay implements Deliveries {
     // Removed or disabled since it was queued: nothing more is sent to it.
     if (!endpoint || endpoint.disabled) return this.dropLanesOf(delivery.endpointId);
     delivery.firstAttemptAt ??= Date.now();
+    const startedAt = performance.now();
     let result: AttemptResult;
     try {
       result = await this.sender.attempt({
@@ -188,6 +189,16 @@ export class WebhookRelay implements Deliveries {
     }
     if (this.closing.signal.aborted) return;
     this.attempts[result.outcome]++;
+    this.options.recorder?.attempted({
+      event: delivery.event,
+      endpointId: endpoint.id,
+      attempt: delivery.failures + 1,
+      startedAt,
+      endedAt: performance.now(),
+      outcome: result.outcome,
+      status: result.status,
+      reason: result.outcome === 'failed' ? result.reason : undefined,
+    });
     const about = { event_id: delivery.event.id, endpoint_id: endpoint.id, client: endpoint.client };
     switch (result.outcome) {
       case 'delivered':
