@@ -28,6 +28,7 @@ export async function openStore(
         replayMs: config.idempotencyTtlMs,
         couriers: config.couriers,
         ...(statements ? { statements } : {}),
+        ...(traceOf ? { traceOf } : {}),
       },
       log,
     );

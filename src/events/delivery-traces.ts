@@ -6,6 +6,7 @@
  * OpenTelemetry: a trace context here is two ids.
  */
 import type { EventTraceContext, StoredEvent } from './order-event.js';
+import type { AttemptResult } from './webhook-sender.js';
 
 /** The trace of an order whose outcome is being recorded now, if that trace is recorded (sampled). */
 export type OrderTraceOf = (order: string) => EventTraceContext | undefined;
@@ -28,4 +29,19 @@ export interface DeliveryAttempt {
 
 export interface DeliveryRecorder {
   attempted(attempt: DeliveryAttempt): void;
+}
+
+/** Tell `recorder`, if any, of an attempt that has just ended with `result` (both the relay and the durable lanes). */
+export function tellAttempt(
+  recorder: DeliveryRecorder | undefined,
+  attempt: Pick<DeliveryAttempt, 'event' | 'endpointId' | 'attempt' | 'startedAt'>,
+  result: AttemptResult,
+): void {
+  recorder?.attempted({
+    ...attempt,
+    endedAt: performance.now(),
+    outcome: result.outcome,
+    status: result.status,
+    reason: result.outcome === 'failed' ? result.reason : undefined,
+  });
 }

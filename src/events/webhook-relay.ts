@@ -23,6 +23,7 @@ import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } fr
 import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StoredEvent } from './order-event.js';
+import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
 
@@ -189,16 +190,11 @@ export class WebhookRelay implements Deliveries {
     }
     if (this.closing.signal.aborted) return;
     this.attempts[result.outcome]++;
-    this.options.recorder?.attempted({
-      event: delivery.event,
-      endpointId: endpoint.id,
-      attempt: delivery.failures + 1,
-      startedAt,
-      endedAt: performance.now(),
-      outcome: result.outcome,
-      status: result.status,
-      reason: result.outcome === 'failed' ? result.reason : undefined,
-    });
+    tellAttempt(
+      this.options.recorder,
+      { event: delivery.event, endpointId: endpoint.id, attempt: delivery.failures + 1, startedAt },
+      result,
+    );
     const about = { event_id: delivery.event.id, endpoint_id: endpoint.id, client: endpoint.client };
     switch (result.outcome) {
       case 'delivered':
