@@ -39,7 +39,7 @@ const LAYERS = {
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
   cluster: ['observability'],
-  tracing: ['domain', 'pipeline'],
+  tracing: ['domain', 'pipeline', 'events'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

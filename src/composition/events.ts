@@ -11,6 +11,7 @@ import { ClientEvents } from '../events/client-events.js';
 import { registerEventMetrics } from '../events/event-metrics.js';
 import type { StatusOfKind } from '../events/order-event.js';
 import type { Deliveries } from '../events/deliveries.js';
+import type { DeliveryRecorder } from '../events/delivery-traces.js';
 import { STATUS_BY_KIND } from '../http/error-status.js';
 import type { Store } from '../store/store.js';
 
@@ -27,6 +28,7 @@ export function createEvents(
   config: EventsConfig,
   log: Logger,
   registry: Registry | undefined,
+  recorder?: DeliveryRecorder,
 ): ServiceEvents | undefined {
   if (!store.events) return undefined;
   const { log: outbox, endpoints } = store.events;
@@ -39,6 +41,7 @@ export function createEvents(
     retentionDays: config.retentionDays,
     statusOf,
     log,
+    ...(recorder ? { recorder } : {}),
   });
   if (registry) registerEventMetrics(registry, deliveries);
   const client = new ClientEvents(outbox, endpoints, deliveries, {

@@ -61,7 +61,7 @@ export interface RunningService {
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
   const tracing = await createTracing(config.tracing);
-  const store = await openStore(config, log, tracing.statements);
+  const store = await openStore(config, log, tracing.statements, tracing.orderTraceOf);
   // The bulkheads: who shares the service, and each client's share of what is scarce.
   const clients = createClientBook(config);
   const shares = new ClientShares({
@@ -138,7 +138,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     metrics?.breakerMoved(dependency, to);
   });
   if (metrics) store.registerMetrics(metrics.registry);
-  const events = createEvents(store, config.events, log, metrics?.registry);
+  const events = createEvents(store, config.events, log, metrics?.registry, tracing.deliveries);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;

@@ -9,10 +9,16 @@ import { PostgresStore } from '../postgres/postgres-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { StatementObserver } from '../domain/trace.js';
+import type { OrderTraceOf } from '../events/delivery-traces.js';
 import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 
-/** `statements`: told of each order's durable statements, for its trace. */
-export async function openStore(config: Config, log: Logger, statements?: StatementObserver): Promise<Store> {
+/** `statements`: told of each order's durable statements, for its trace; `traceOf`: an order's trace, for its events. */
+export async function openStore(
+  config: Config,
+  log: Logger,
+  statements?: StatementObserver,
+  traceOf?: OrderTraceOf,
+): Promise<Store> {
   if (config.durable) {
     const leaseMarginOf = { leaseMs: config.durable.leaseMs, cancelGraceMs: config.cancelGraceMs };
     return PostgresStore.open(
@@ -22,6 +28,7 @@ export async function openStore(config: Config, log: Logger, statements?: Statem
         replayMs: config.idempotencyTtlMs,
         couriers: config.couriers,
         ...(statements ? { statements } : {}),
+        ...(traceOf ? { traceOf } : {}),
       },
       log,
     );
@@ -32,5 +39,6 @@ export async function openStore(config: Config, log: Logger, statements?: Statem
     couriers: config.couriers,
     atRiskBytes: AT_RISK_BYTES,
     eventsMax: config.events.eventsMax,
+    ...(traceOf ? { traceOf } : {}),
   });
 }

@@ -6,6 +6,7 @@
  * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts).
  */
 import type { Logger } from 'pino';
+import type { DeliveryRecorder } from './delivery-traces.js';
 import type { StatusOfKind, StoredEvent } from './order-event.js';
 import type { DisabledReason } from './webhook-endpoints.js';
 
@@ -22,6 +23,8 @@ export interface DeliveryOptions {
   readonly retentionDays: number;
   readonly statusOf: StatusOfKind;
   readonly log: Logger;
+  /** Told of every attempt, for its span (tracing); absent with tracing off. */
+  readonly recorder?: DeliveryRecorder;
 }
 
 export interface DeliveryFigures {

@@ -33,6 +33,12 @@ export interface EventMoney {
   readonly refunded: number;
 }
 
+/** The order's trace, as its event keeps it: its trace id and the span id of the request that ran it (its server span). */
+export interface EventTraceContext {
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
 /** An event as a store writes it, before it has an id and a place in the log. */
 export interface NewEvent {
   readonly type: EventType;
@@ -43,6 +49,8 @@ export interface NewEvent {
   /** The kind on record for the run. */
   readonly kind: EventOutcomeKind;
   readonly money: EventMoney;
+  /** The trace of the request that recorded it, if that trace is recorded: its deliveries' spans link to it. */
+  readonly trace?: EventTraceContext;
 }
 
 /** An event as the log keeps it. */

@@ -23,6 +23,7 @@ import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } fr
 import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StoredEvent } from './order-event.js';
+import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
 
@@ -173,6 +174,7 @@ export class WebhookRelay implements Deliveries {
     // Removed or disabled since it was queued: nothing more is sent to it.
     if (!endpoint || endpoint.disabled) return this.dropLanesOf(delivery.endpointId);
     delivery.firstAttemptAt ??= Date.now();
+    const startedAt = performance.now();
     let result: AttemptResult;
     try {
       result = await this.sender.attempt({
@@ -188,6 +190,11 @@ export class WebhookRelay implements Deliveries {
     }
     if (this.closing.signal.aborted) return;
     this.attempts[result.outcome]++;
+    tellAttempt(
+      this.options.recorder,
+      { event: delivery.event, endpointId: endpoint.id, attempt: delivery.failures + 1, startedAt },
+      result,
+    );
     const about = { event_id: delivery.event.id, endpoint_id: endpoint.id, client: endpoint.client };
     switch (result.outcome) {
       case 'delivered':

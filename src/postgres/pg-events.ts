@@ -35,10 +35,12 @@ export interface EventRow {
   readonly charged: string;
   readonly refunded: string;
   readonly created_at: Date;
+  readonly trace_id: string | null;
+  readonly trace_span_id: string | null;
 }
 
 export const EVENT_COLUMNS =
-  'seq, xid::text AS xid, id, client, order_id, run, type, kind, charged, refunded, created_at';
+  'seq, xid::text AS xid, id, client, order_id, run, type, kind, charged, refunded, created_at, trace_id, trace_span_id';
 
 const PAGE: Statement = {
   name: 'events_page',
@@ -62,6 +64,9 @@ export function eventOfRow(row: EventRow): StoredEvent {
     run: asNumber(row.run),
     kind: row.kind,
     money: { charged: asNumber(row.charged), refunded: asNumber(row.refunded) },
+    ...(row.trace_id !== null && row.trace_span_id !== null
+      ? { trace: { traceId: row.trace_id, spanId: row.trace_span_id } }
+      : {}),
   };
 }
 

@@ -38,6 +38,8 @@ import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import type { OrderKey } from '../domain/order.js';
+import type { OrderTraceOf } from '../events/delivery-traces.js';
+import type { EventTraceContext } from '../events/order-event.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
@@ -45,7 +47,7 @@ const BEGIN_MANY: Statement = {
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
-  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7) AS kind',
+  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9) AS kind',
 };
 const GET: Statement = {
   name: 'order_get',
@@ -85,6 +87,8 @@ export interface PgOrderRecordsOptions {
   readonly batching: Omit<BatcherOptions<never>, 'order' | 'observe'>;
   /** Told of each order's begin and finish (its trace); without: none is timed. */
   readonly statements?: StatementObserver;
+  /** The trace of an order being finished, kept on its events (tracing); absent with tracing off. */
+  readonly traceOf?: OrderTraceOf;
   /**
    * How long a finish whose answer was lost (Postgres went away while it was
    * on its way) is tried again to learn what it recorded, before the caller
@@ -116,6 +120,7 @@ interface FinishCall {
   readonly fence: number;
   readonly kind: OutcomeKind;
   readonly replay: string | null;
+  readonly trace: EventTraceContext | undefined;
 }
 
 /** Rows of orders locked in one order by every batch. */
@@ -158,6 +163,8 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.kind),
           calls.map((c) => c.replay),
           options.replayMs,
+          calls.map((c) => c.trace?.traceId ?? null),
+          calls.map((c) => c.trace?.spanId ?? null),
         ]),
       { ...batching, order: byId, observe: observedAs('order_finish', options.statements) },
     );
@@ -321,7 +328,9 @@ export class PgOrderRecords implements OrderRecords {
     outcome: RecordedOutcome,
   ): Promise<OutcomeKind> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
-    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay })).kind;
+    const trace = this.options.traceOf?.(key);
+    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay, trace }))
+      .kind;
   }
 }
 

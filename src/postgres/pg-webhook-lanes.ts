@@ -18,6 +18,7 @@
  * instance dies mid-delivery is run again by another once graphile-worker
  * frees its lock: at least once, as webhooks promise.
  */
+import { tellAttempt } from '../events/delivery-traces.js';
 import { EventEmitter } from 'node:events';
 import {
   Logger as WorkerLogger,
@@ -60,7 +61,13 @@ interface LanePayload {
   readonly endpoint?: string;
 }
 
-type OwedRow = EventRow & { endpoint_id: string; url: string; secret: string; endpoint_client: string };
+type OwedRow = EventRow & {
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  endpoint_client: string;
+  failures: number;
+};
 
 /** How one endpoint's share of an order's job ended. */
 interface LaneEnd {
@@ -74,7 +81,7 @@ const LANE: Statement = {
   name: 'webhook_lane',
   text: `SELECT ${EVENT_COLUMNS.split(', ')
     .map((column) => `e.${column}`)
-    .join(', ')}, d.endpoint_id, w.url, w.secret, w.client AS endpoint_client
+    .join(', ')}, d.endpoint_id, d.failures, w.url, w.secret, w.client AS endpoint_client
            FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
                 JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.disabled IS NULL
           WHERE d.order_id = $1 AND ($2::text IS NULL OR d.endpoint_id = $2) AND d.done_at IS NULL
@@ -341,6 +348,7 @@ export class PgWebhookLanes implements Deliveries {
       // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
       if (!this.owner()) throw new Error('this instance holds no lease: the lane is left to another');
       const event = eventOfRow(row);
+      const startedAt = performance.now();
       const result = await this.sender.attempt({
         url: endpoint.url,
         secret: endpoint.secret,
@@ -351,6 +359,11 @@ export class PgWebhookLanes implements Deliveries {
       });
       if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
       this.attempts[result.outcome]++;
+      tellAttempt(
+        this.options.recorder,
+        { event, endpointId: endpoint.id, attempt: row.failures + 1, startedAt },
+        result,
+      );
       if (result.outcome === 'delivered') {
         delivered.push(event.seq);
         continue;

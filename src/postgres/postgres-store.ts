@@ -11,6 +11,7 @@
  * over (`attach`) before any step can run; `start` takes the free
  * courier slots and runs a first recovery pass — before the server listens.
  */
+import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -46,6 +47,8 @@ export interface DurableOptions {
   readonly couriers: number;
   /** Told of each order's statements, for its trace; without: none is timed. */
   readonly statements?: StatementObserver;
+  /** The trace of an order being finished, kept on its events (tracing); absent with tracing off. */
+  readonly traceOf?: OrderTraceOf;
 }
 
 export class PostgresStore implements Store {
@@ -80,6 +83,7 @@ export class PostgresStore implements Store {
       owner,
       batching,
       ...(options.statements ? { statements: options.statements } : {}),
+      ...(options.traceOf ? { traceOf: options.traceOf } : {}),
       settleWithinMs: 2 * options.leaseMs,
     });
     this.keys = new PgKeySource(db, notifications, log);

@@ -14,6 +14,7 @@
  */
 import type { Registry } from 'prom-client';
 import { partsOfKey, type OrderKey } from '../domain/order.js';
+import type { OrderTraceOf } from '../events/delivery-traces.js';
 import { MemoryEventLog } from '../events/memory-event-log.js';
 import { typesOfOutcome, type EventType } from '../events/order-event.js';
 import { MemoryEndpointBook } from '../events/webhook-endpoints.js';
@@ -35,6 +36,8 @@ export interface MemoryStoreOptions {
   readonly atRiskBytes: number;
   /** Events kept at most (EVENTS_MAX). */
   readonly eventsMax: number;
+  /** The trace of an order being recorded, kept on its events (tracing); absent with tracing off. */
+  readonly traceOf?: OrderTraceOf;
 }
 
 export class MemoryStore implements Store {
@@ -45,8 +48,10 @@ export class MemoryStore implements Store {
   readonly couriers: number;
   readonly voidsRunsInDoubt = false;
   private forgetAlongside: (order: OrderKey) => void = () => {};
+  private readonly traceOf: OrderTraceOf | undefined;
 
   constructor(options: MemoryStoreOptions) {
+    this.traceOf = options.traceOf;
     this.couriers = options.couriers;
     this.outbox = new MemoryEventLog(options.eventsMax);
     const endpoints = new MemoryEndpointBook();
@@ -86,7 +91,8 @@ export class MemoryStore implements Store {
   private append(order: OrderKey, run: number, kind: RecordedOutcome['kind'], types: readonly EventType[]): void {
     const { client, orderId } = partsOfKey(order);
     const money = this.ledger.moneyOfNow(order) ?? { charged: 0, refunded: 0 };
-    this.outbox.append(types.map((type) => ({ type, client, orderId, run, kind, money })));
+    const trace = this.traceOf?.(order);
+    this.outbox.append(types.map((type) => ({ type, client, orderId, run, kind, money, ...(trace ? { trace } : {}) })));
   }
 
   attach({ forget }: EnginePieces): void {

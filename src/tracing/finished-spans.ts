@@ -23,8 +23,11 @@ import { readableSpanOf, type SpanRecord } from './span-records.js';
 /** One span, already ended. Times are this thread's performance.now(). */
 export interface FinishedSpan {
   readonly name: string;
-  /** Absent: a root span (a request no caller's trace came with). */
+  /** Absent: a root span (a request no caller's trace came with, a webhook delivery). */
   readonly parent?: SpanContext;
+  /** A root span's trace, if not a new one (a webhook delivery's: its order's). */
+  readonly traceId?: string;
+  readonly links?: SpanRecord['links'];
   /** Its own ids, if given out before it ended (a request's, in its traceresponse); made here otherwise. */
   readonly context?: SpanContext;
   readonly startedAt: number;
@@ -50,6 +53,8 @@ export class FinishedSpans {
   record({
     name,
     parent,
+    traceId,
+    links,
     context: given,
     startedAt,
     endedAt,
@@ -59,7 +64,7 @@ export class FinishedSpans {
     events,
   }: FinishedSpan): SpanContext {
     const context: SpanContext = given ?? {
-      traceId: parent?.traceId ?? this.ids.generateTraceId(),
+      traceId: parent?.traceId ?? traceId ?? this.ids.generateTraceId(),
       spanId: this.ids.generateSpanId(),
       traceFlags: TraceFlags.SAMPLED,
     };
@@ -77,6 +82,7 @@ export class FinishedSpans {
       attributes,
       error,
       events,
+      links,
     };
     this.exportThread.add(record);
     if (this.recent.gathers())

@@ -40,6 +40,8 @@ import type { TracingConfig } from '../config.js';
 import type { ArrivingRequest, RequestSpan, RequestTracing, StatementDone, Trace } from '../domain/trace.js';
 import type { OrderRun } from '../domain/order.js';
 import type { StepOutcome, StepRecorder, StepTimeline } from '../pipeline/steps.js';
+import type { DeliveryAttempt, DeliveryRecorder } from '../events/delivery-traces.js';
+import type { EventTraceContext } from '../events/order-event.js';
 import { ExportThread } from './export-thread.js';
 import { FinishedSpans } from './finished-spans.js';
 import type { RecentTraces } from './recent-traces.js';
@@ -75,7 +77,7 @@ const callerHeaders: TextMapGetter<CallerHeaders> = {
     key === 'traceparent' ? carrier.traceparent : key === 'tracestate' ? carrier.tracestate : undefined,
 };
 
-export class OtelTracing implements RequestTracing, StepRecorder {
+export class OtelTracing implements RequestTracing, StepRecorder, DeliveryRecorder {
   private readonly sampler: Sampler;
   private readonly propagator = new W3CTraceContextPropagator();
   /** Orders whose request is in flight, by key: where their statements go. */
@@ -181,6 +183,46 @@ export class OtelTracing implements RequestTracing, StepRecorder {
       ...(failed ? { error: 'failed' } : {}),
     });
   };
+
+  /** The trace of an order whose request is in flight (its outcome is recorded before it is answered), for its events. */
+  readonly orderTraceOf = (order: string): EventTraceContext | undefined => {
+    const of = this.ordersInFlight.get(order);
+    return of?.traceId !== undefined && of.spanId !== undefined
+      ? { traceId: of.traceId, spanId: of.spanId }
+      : undefined;
+  };
+
+  /**
+   * A webhook delivery attempt of an event whose order's trace is recorded: a root span in the order's trace, linked
+   * to the order's server span — not its child: it runs after the order is answered, and its retries go on for
+   * minutes, which would stretch the request's waterfall (docs/operating.md, Tracing).
+   */
+  attempted({ event, endpointId, attempt, startedAt, endedAt, outcome, status, reason }: DeliveryAttempt): void {
+    const order = event.trace;
+    if (!order) return;
+    const attributes: Attributes = {
+      'webhook.endpoint.id': endpointId,
+      'webhook.event.id': event.id,
+      'webhook.event.type': event.type,
+      'webhook.attempt': attempt,
+      'webhook.outcome': outcome,
+      'order.client': event.client,
+      'order.id': event.orderId,
+    };
+    if (status !== undefined) attributes['http.response.status_code'] = status;
+    this.finished.record({
+      name: `webhook ${event.type}`,
+      kind: SpanKind.CLIENT,
+      traceId: order.traceId,
+      links: [order],
+      startedAt,
+      endedAt,
+      attributes,
+      ...(outcome === 'delivered'
+        ? {}
+        : { error: reason ?? (status === undefined ? outcome : `${outcome} ${status}`) }),
+    });
+  }
 
   /** Export every span ended so far, then stop. */
   async close(): Promise<void> {

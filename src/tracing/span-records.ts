@@ -36,13 +36,15 @@ export interface SpanRecord {
   /** Its status is error, with this message. */
   readonly error?: string | undefined;
   readonly events?: ReadonlyArray<{ readonly name: string; readonly at: number; readonly attributes?: Attributes }>;
+  /** Spans of other requests it follows from (a webhook delivery's order), by their trace and span ids. */
+  readonly links?: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }> | undefined;
 }
 
 /**
  * A batch of records as one flat array, SLOTS values a span: a structured clone writes every property's name of every
  * object it copies, and a span's fields as objects were most of what the hand-over cost.
  */
-const SLOTS = 12;
+const SLOTS = 13;
 export type FlatSpans = unknown[];
 
 export function pushRecord(batch: FlatSpans, r: SpanRecord): void {
@@ -59,6 +61,7 @@ export function pushRecord(batch: FlatSpans, r: SpanRecord): void {
     r.attributes,
     r.error,
     r.events,
+    r.links,
   );
 }
 
@@ -79,6 +82,7 @@ export function recordAt(batch: FlatSpans, index: number): SpanRecord {
     attributes: batch[at + 9] as Attributes,
     error: batch[at + 10] as string | undefined,
     events: batch[at + 11] as SpanRecord['events'],
+    links: batch[at + 12] as SpanRecord['links'],
   };
 }
 
@@ -93,7 +97,7 @@ export function readableSpanOf(
 ): ReadableSpan {
   const origin = millisToHrTime(timeOrigin);
   const at = (ms: number): HrTime => addHrTimes(origin, millisToHrTime(ms));
-  const { traceId, error, events } = record;
+  const { traceId, error, events, links } = record;
   const context: SpanContext = {
     traceId,
     spanId: record.spanId,
@@ -121,7 +125,11 @@ export function readableSpanOf(
     duration: hrTimeDuration(startTime, endTime),
     status: error === undefined ? UNSET : { code: SpanStatusCode.ERROR, message: error },
     attributes: record.attributes,
-    links: NO_LINKS,
+    links: links
+      ? links.map((link) => ({
+          context: { traceId: link.traceId, spanId: link.spanId, traceFlags: TraceFlags.SAMPLED },
+        }))
+      : NO_LINKS,
     events: events
       ? events.map((event): TimedEvent => ({
           name: event.name,

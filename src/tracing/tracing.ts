@@ -4,11 +4,13 @@
  * step, the observer of the durable store's statements, and what the drain
  * closes last. With no endpoint (or OTEL_SDK_DISABLED=true) it is trace ids
  * alone, with no recorder and no observer — nothing of the SDK is loaded, so
- * the cost is a trace id per request (trace-ids.ts).
+ * the cost is a trace id per request (trace-ids.ts). The events are told the
+ * trace of an order being recorded, and tell of each webhook delivery attempt.
  */
 import type { TracingConfig } from '../config.js';
 import type { RecentTrace, RequestTracing, StatementObserver } from '../domain/trace.js';
 import type { StepRecorder } from '../pipeline/steps.js';
+import type { DeliveryRecorder, OrderTraceOf } from '../events/delivery-traces.js';
 import { traceIdsOnly } from './trace-ids.js';
 import { compiledModule } from '../paths.js';
 
@@ -17,6 +19,9 @@ export interface Tracing {
   /** Absent: no step is timed, no span made. */
   readonly steps?: StepRecorder;
   readonly statements?: StatementObserver;
+  /** The trace of an order being recorded, for its events; and their delivery attempts, as spans linked to it. */
+  readonly orderTraceOf?: OrderTraceOf;
+  readonly deliveries?: DeliveryRecorder;
   /** The last order's trace, for the live page. */
   readonly recent?: RecentTrace;
   /** Export every span ended so far (the drain's last act). */
@@ -35,6 +40,8 @@ export async function createTracing(config: TracingConfig | undefined): Promise<
     requests: tracing,
     steps: tracing,
     statements: tracing.statementDone,
+    orderTraceOf: tracing.orderTraceOf,
+    deliveries: tracing,
     recent: () => recent.recent(),
     close: () => tracing.close(),
   };

@@ -3,8 +3,10 @@
  * traceparent continues its trace, the request's server span is the caller
  * span's child, each step is a span with its thread, a declined order shows
  * the decline and the cancellations, and a step whose thread was killed still
- * has its span, with the thread's fate on it. With no endpoint, the trace id
- * still reaches the response.
+ * has its span, with the thread's fate on it. A webhook delivery's attempts
+ * are spans in the order's trace, linked to its server span — in memory and,
+ * with Postgres, from the event's row. With no endpoint, the trace id still
+ * reaches the response.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +14,19 @@ import type { Config, TracingConfig } from '../../src/config.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { orderBody } from '../support/orders.js';
-import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
+import { startTestService, TEST_CONFIG, type OrderResponse, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
+import { startReceiver } from '../support/webhook-receiver.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
 
 const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
 const STATUS_ERROR = 2;
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -58,11 +69,13 @@ async function orderInTrace(
   service: TestService,
   body: Record<string, unknown>,
   caller: { traceId: string; spanId: string } | undefined,
+  key?: string,
 ): Promise<Traced> {
   const response = await fetch(new URL('/order', service.url), {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
       ...(caller ? { traceparent: `00-${caller.traceId}-${caller.spanId}-01`, tracestate: 'caller=1' } : {}),
     },
     body: JSON.stringify(body),
@@ -221,6 +234,98 @@ describe('an order in its caller’s trace', () => {
     );
     expect(receiver.contentTypes).toContain('application/x-protobuf');
     await expectAtRest(service, 2);
+  });
+});
+
+/**
+ * An order sent in a trace to a client with an endpoint whose first attempt of each event fails: the delivery's spans,
+ * a failed attempt and a delivered one, each a root in the order's trace linked to the order's server span.
+ */
+async function expectDeliveriesTraced(config: Partial<Config>): Promise<void> {
+  const acme = 'acme_key_0123456789abcdefghijklmnopqrstuv';
+  const service = await start({
+    access: {
+      mode: 'keys',
+      clients: [{ client: 'acme', key: acme }],
+      adminKeys: ['admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123'],
+    },
+    events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 20 },
+    ...config,
+  });
+  const hook = await startReceiver();
+  try {
+    // The first attempt of each event fails: a failed attempt's span, then a delivered one's.
+    hook.answer = (_delivery, attempt) => (attempt === 1 ? 500 : 204);
+    const registered = await fetch(new URL('/webhooks', service.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${acme}` },
+      body: JSON.stringify({ url: hook.url }),
+    });
+    expect(registered.status).toBe(201);
+    const { id: endpointId } = (await registered.json()) as { id: string };
+    const caller = { traceId: hex(16), spanId: hex(8) };
+    const { status, body } = await orderInTrace(service, orderBody(), caller, acme);
+    expect(status).toBe(200);
+
+    const spans = await eventually(
+      async () => receiver.spansOf(caller.traceId),
+      (all) => all.filter((span) => span.name === 'webhook order.succeeded').length === 2,
+    );
+    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER)!;
+    const eventId = hook.deliveries[0]!.headers['webhook-id'];
+    const attempts = spans
+      .filter((span) => span.name === 'webhook order.succeeded')
+      .sort((a, b) => Number(a.attributes['webhook.attempt']) - Number(b.attributes['webhook.attempt']));
+    for (const span of attempts)
+      expect(span).toMatchObject({
+        kind: SPAN_KIND_CLIENT,
+        parentSpanId: '',
+        links: [{ traceId: caller.traceId, spanId: server.spanId }],
+        attributes: expect.objectContaining({
+          'webhook.endpoint.id': endpointId,
+          'webhook.event.id': eventId,
+          'webhook.event.type': 'order.succeeded',
+          'order.id': body.order_id,
+        }),
+      });
+    expect(attempts[0]).toMatchObject({
+      statusCode: STATUS_ERROR,
+      attributes: expect.objectContaining({
+        'webhook.attempt': 1,
+        'webhook.outcome': 'failed',
+        'http.response.status_code': 500,
+      }),
+    });
+    expect(attempts[1]!.attributes).toMatchObject({
+      'webhook.attempt': 2,
+      'webhook.outcome': 'delivered',
+      'http.response.status_code': 204,
+    });
+    // Once the outcome is recorded, in the relay's own turn: it may start before the answer leaves, never before the request came.
+    expect(attempts[0]!.startMs).toBeGreaterThanOrEqual(server.startMs - 1);
+    await expectAtRest(service, 2);
+  } finally {
+    await hook.close();
+  }
+}
+
+describe('a webhook delivery', () => {
+  it('is a span per attempt in the order’s trace, a root linked to the order’s server span, with its outcome', () =>
+    expectDeliveriesTraced({}));
+});
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a webhook delivery on Postgres${POSTGRES_SKIPPED}`, () => {
+  let postgres: TestPostgres | undefined;
+  beforeAll(async () => {
+    postgres = await startTestPostgres();
+  });
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  it('the event keeps the order’s trace in its row: the delivery job’s spans link to it', async () => {
+    const databaseUrl = await freshDatabase(postgres!);
+    await expectDeliveriesTraced({ durable: { databaseUrl, leaseMs: 3000, poolSize: 4 } });
   });
 });
 

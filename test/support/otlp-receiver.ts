@@ -21,6 +21,8 @@ export interface ReceivedSpan {
   readonly statusCode: number;
   readonly statusMessage: string;
   readonly events: readonly string[];
+  /** The spans it links to (a webhook delivery's order). */
+  readonly links: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }>;
   readonly serviceName: string;
 }
 
@@ -56,6 +58,7 @@ interface JsonSpan {
   readonly attributes?: readonly JsonKeyValue[];
   readonly status?: { readonly code?: number; readonly message?: string };
   readonly events?: ReadonlyArray<{ readonly name: string }>;
+  readonly links?: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }>;
 }
 interface JsonExport {
   readonly resourceSpans?: ReadonlyArray<{
@@ -103,6 +106,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 statusCode: span.status?.code ?? 0,
                 statusMessage: span.status?.message ?? '',
                 events: (span.events ?? []).map((event) => event.name),
+                links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
                 serviceName,
               });
         }
