@@ -205,7 +205,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
           }
         : {}),
     }),
-    { ...config, hardLimit: config.connectionHardLimit },
+    { ...config, hardLimit: config.connectionHardLimit, budgetUnauthenticated: config.access.mode === 'keys' },
     log,
   );
   let url: URL;

@@ -426,6 +426,38 @@ describe('too many connections', () => {
   });
 });
 
+describe('in open mode, connections that have not spoken yet', () => {
+  let openService: RunningService;
+  beforeAll(async () => {
+    // MAX_CONNECTIONS 16: with keys, one peer's unauthenticated connections would be capped at 2.
+    openService = await startService({
+      config: { ...TEST_CONFIG, threads: THREADS, maxConnections: 16, connectionHardLimit: 32 },
+      logger: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => openService.shutdown());
+
+  it("are not closed to make room: there is no keyed client to leave it for (the load suite's wide burst was answered 503)", async () => {
+    const early = await Promise.all(Array.from({ length: 6 }, () => converse(openService.url)));
+    // Past the second a silent connection gets before it may give way, where there is a budget.
+    await pause(1200);
+    const late = await Promise.all(Array.from({ length: 2 }, () => converse(openService.url)));
+    const all = [...early, ...late];
+    for (const talk of all) await talk.send(`GET /readyz HTTP/1.1\r\nHost: ${openService.url.host}\r\n\r\n`);
+    const replies = await Promise.all(
+      all.map((talk) =>
+        eventually(
+          async () => talk.reply(),
+          (reply) => reply.includes('\r\n\r\n'),
+        ),
+      ),
+    );
+    expect(replies.map((reply) => parseReply(reply).status)).toEqual(all.map(() => 200));
+    for (const talk of all) talk.socket.destroy();
+    await Promise.all(all.map((talk) => talk.closed));
+  });
+});
+
 describe('GET /metrics', () => {
   it('scrapes at once share one collection', async () => {
     const started = performance.now();
