@@ -352,8 +352,8 @@ function viewedDependency({ dependency, outage, breaker }: DependencyState): Vie
  */
 function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
   return {
-    takeOver: async ({ order, runNumber: run }) => {
-      const answer = await voider.void({ order: keyOfOrder(order), run }, order.failCompensation);
+    takeOver: async ({ order, runNumber: run }, trace) => {
+      const answer = await voider.void({ order: keyOfOrder(order), run }, order.failCompensation, trace);
       return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
     },
   };

@@ -52,7 +52,8 @@ export interface OrderResult {
  * background, until it answers.
  */
 export interface CompensationFallback {
-  takeOver(run: OrderRun): Promise<StepEffect | 'pending'>;
+  /** `trace`: the order's, so that every log line about the order — the background's included — names its trace. */
+  takeOver(run: OrderRun, trace: Trace): Promise<StepEffect | 'pending'>;
 }
 
 export interface OrderPipelineOptions {
@@ -157,7 +158,7 @@ export class OrderPipeline {
     if (outcome.effect === 'refused') return { outcome, undone: false };
     const fallback = this.options.compensationFallbacks?.[compensation.name];
     if (!fallback) return { outcome, undone: false };
-    const taken = await fallback.takeOver(run);
+    const taken = await fallback.takeOver(run, trace);
     if (taken === 'pending') return { outcome, undone: true };
     return { outcome: { ...outcome, effect: taken }, undone: taken === 'applied' };
   }

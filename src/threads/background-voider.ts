@@ -21,6 +21,7 @@
 import type { Logger } from 'pino';
 import type { PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import { orderLogFields } from '../domain/order.js';
+import { traceLogFields, type Trace } from '../domain/trace.js';
 
 /** The first retry, and the longest wait between two. */
 const RETRY_FIRST_MS = 100;
@@ -33,6 +34,8 @@ interface Pending {
   /** Attempts made so far, the first included. */
   attempts: number;
   timer: NodeJS.Timeout | undefined;
+  /** The order's trace id, for the lines written long after its answer. */
+  readonly traceFields: { readonly trace_id?: string };
 }
 
 export class BackgroundVoider {
@@ -56,7 +59,7 @@ export class BackgroundVoider {
    * with the provider's answer, or `pending` if it could not be asked: then
    * it is asked again in the background until it answers.
    */
-  async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer | 'pending'> {
+  async void(key: PaymentKey, refuse: boolean, trace?: Trace): Promise<VoidAnswer | 'pending'> {
     const id = idOf(key);
     // Already being asked for: the background attempts will answer.
     if (this.pending.has(id)) return 'pending';
@@ -64,7 +67,8 @@ export class BackgroundVoider {
       return await this.ledger.void(key, refuse);
     } catch (error) {
       this.failedAttempts++;
-      const about = { err: error, ...orderLogFields(key.order), run: key.run };
+      const traceFields = trace ? traceLogFields(trace) : {};
+      const about = { err: error, ...orderLogFields(key.order), ...traceFields, run: key.run };
       if (!this.keepAsking) {
         this.log.warn(
           about,
@@ -72,7 +76,7 @@ export class BackgroundVoider {
         );
         return 'pending';
       }
-      const entry = { ...key, refuse, attempts: 1, timer: undefined };
+      const entry = { ...key, refuse, attempts: 1, timer: undefined, traceFields };
       this.pending.set(id, entry);
       this.log.warn(about, 'payment provider unreachable while voiding a failed order; asking again in the background');
       this.schedule(id, entry);
@@ -93,7 +97,7 @@ export class BackgroundVoider {
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
       this.log.error(
-        { ...orderLogFields(entry.order), run: entry.run, attempts: entry.attempts },
+        { ...orderLogFields(entry.order), ...entry.traceFields, run: entry.run, attempts: entry.attempts },
         'shutting down with a failed order whose payment is not voided yet: a person must look',
       );
     }
@@ -109,7 +113,7 @@ export class BackgroundVoider {
   }
 
   private async retry(id: string, entry: Pending & PaymentKey): Promise<void> {
-    const about = { ...orderLogFields(entry.order), run: entry.run };
+    const about = { ...orderLogFields(entry.order), ...entry.traceFields, run: entry.run };
     entry.attempts++;
     let answer: VoidAnswer;
     try {

@@ -72,6 +72,15 @@ describe('BackgroundVoider', () => {
     expect(log.lines.at(-1)).toMatchObject({ level: 30, order_id: 'o', run: 1, attempts: 5, answer: 'refunded' });
   });
 
+  it('names the order’s trace on every line it writes, the background attempts long after the answer included', async () => {
+    const { log, voider } = await voiderBefore(2);
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    expect(await voider.void(key, false, { requestId: 'r', traceId })).toBe('pending');
+    await whenSettled(voider);
+    expect(log.lines).toHaveLength(3);
+    for (const line of log.lines) expect(line).toMatchObject({ order_id: 'o', trace_id: traceId });
+  });
+
   it('asks once and keeps at nothing where the store’s recovery voids a run in doubt (the durable mode)', async () => {
     const ledger = new FlakyLedger(1);
     const log = captureLog();
