@@ -51,9 +51,10 @@ export interface ConnectionLimits {
   readonly maxConnections: number;
   readonly hardLimit: number | undefined;
   /**
-   * Whether connections not yet authenticated have a budget of their own. Not in open mode: every caller is the one
-   * anonymous client, so there is no keyed client to leave room for, and a burst of connections whose requests wait
-   * behind a busy event loop would be closed for looking silent (the load suite's `wide`: 727 of 10,000 answered 503).
+   * Whether connections not yet authenticated have a budget of their own (half of `maxConnections`, an eighth per
+   * peer). Not in open mode: every caller is the one anonymous client, so there is no keyed client to leave room for,
+   * and a burst of connections whose requests wait behind a busy event loop was closed for looking silent (the load
+   * suite's `wide`: 727 of 10,000 answered 503). There, only `maxConnections` makes a silent connection give way.
    */
   readonly budgetUnauthenticated?: boolean;
 }
@@ -148,8 +149,13 @@ export class HttpServer {
         else void handler(req, res);
       },
     );
-    this.unauthenticatedBudget = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_SHARE));
-    this.unauthenticatedPeerCap = Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE));
+    const budgeted = limits.budgetUnauthenticated !== false;
+    this.unauthenticatedBudget = budgeted
+      ? Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_SHARE))
+      : Infinity;
+    this.unauthenticatedPeerCap = budgeted
+      ? Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE))
+      : Infinity;
     this.server.closeIdle = () => this.closeIdle();
     if (limits.hardLimit !== undefined) this.server.maxConnections = limits.hardLimit;
     this.server.on('clientError', clientErrorHandler(log, limits));
@@ -161,7 +167,7 @@ export class HttpServer {
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
       this.answering.set(socket, 0);
-      if (limits.budgetUnauthenticated !== false) this.holdUnauthenticated(socket, socket.remoteAddress ?? '');
+      this.holdUnauthenticated(socket, socket.remoteAddress ?? '');
       socket.once('close', () => this.forget(socket));
     });
     this.server.on('request', (req, res) => {
