@@ -17,7 +17,7 @@ const HAND_OVER_MS = 100;
  * Batches handed over and not yet taken in, at most: an export thread that
  * falls behind (a stalled collector is the exporter's problem, but a thread
  * starved of CPU is not) must not grow the main thread's heap without bound —
- * past this, spans are dropped and counted, as the SDK's own queue does.
+ * past this, a batch is dropped, as the SDK's own queue drops spans when full.
  */
 const BATCHES_UNTAKEN_MAX = 64;
 
@@ -27,8 +27,6 @@ export class ExportThread {
   private timer: NodeJS.Timeout | undefined;
   private readonly closed: Promise<void>;
   private batchesUntaken = 0;
-  /** Spans dropped because the export thread had not taken the batches before them. */
-  dropped = 0;
 
   constructor(config: TracingConfig, serviceVersion: string, workerFile: URL) {
     const workerData: ExportWorkerData = {
@@ -64,10 +62,7 @@ export class ExportThread {
     if (this.batch.length === 0) return;
     const message: ToExportThread = { spans: this.batch };
     this.batch = [];
-    if (this.batchesUntaken >= BATCHES_UNTAKEN_MAX) {
-      this.dropped += spansIn(message.spans);
-      return;
-    }
+    if (this.batchesUntaken >= BATCHES_UNTAKEN_MAX) return;
     this.batchesUntaken++;
     this.worker.postMessage(message);
   }
