@@ -10,6 +10,7 @@ import { getHeapStatistics } from 'node:v8';
 import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
 import { everyStep, STEP_NAMES, type PerStep, type StepName } from './domain/steps.js';
+import { DEFAULT_TIER_CEILINGS, isTier, TIERS, type Tier, type TierCeilings } from './domain/tier.js';
 import { LOG_LEVELS, type LogLevel } from './shared-memory/log-level.js';
 
 export { LOG_LEVELS, type LogLevel };
@@ -114,6 +115,13 @@ export interface Config {
    * (CLIENT_MAX_SHARE, over 0 and at most 1); 1 turns every per-client cap off.
    */
   readonly clientMaxShare: number;
+  /** Each client's priority tier (CLIENT_TIERS); a client not named is standard, unless its key says (durable mode). */
+  readonly clientTiers: ReadonlyMap<string, Tier>;
+  /**
+   * Per tier, the share of orders in flight, of the pool's queue and of the record memory its new orders may fill
+   * (TIER_CEILINGS); above it they are shed, and the rest is kept for the tiers above.
+   */
+  readonly tierCeilings: TierCeilings;
   /**
    * Orders per second each client may send (CLIENT_RATE_LIMIT), a burst of
    * one second's worth; 0: no limit. Absent: the access mode's default —
@@ -610,6 +618,8 @@ export function loadConfig(
     stepRetries: stepRetries(env),
     clientWeights: clientNumbers(env, 'CLIENT_WEIGHTS', 'weight', 1, MAX_CLIENT_WEIGHT),
     clientMaxShare: clientMaxShare(env),
+    clientTiers: clientTiers(env),
+    tierCeilings: tierCeilings(env),
     ...(env['CLIENT_RATE_LIMIT'] ? { clientRateLimit: integer(env, 'CLIENT_RATE_LIMIT', 0, MAX_RATE_LIMIT, 0) } : {}),
     clientRateLimits: clientNumbers(env, 'CLIENT_RATE_LIMITS', 'orders per second', 0, MAX_RATE_LIMIT),
     ...tracingConfig(env),
@@ -690,6 +700,47 @@ function clientMaxShare(env: Env): number {
       `CLIENT_MAX_SHARE must be a number over 0 and at most 1, to three decimals (1: no per-client caps), got ${JSON.stringify(raw)}`,
     );
   return share;
+}
+
+/** CLIENT_TIERS: `client:tier` pairs, comma-separated, each client a valid name at most once. */
+function clientTiers(env: Env): ReadonlyMap<string, Tier> {
+  const tiers = new Map<string, Tier>();
+  const raw = env['CLIENT_TIERS'];
+  if (raw === undefined || raw === '') return tiers;
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([^:\s]+)\s*:\s*(\S+)\s*$/.exec(entry);
+    const client = match?.[1] ?? '';
+    const tier = match?.[2] ?? '';
+    if (!match || !CLIENT_NAME.test(client) || tiers.has(client) || !isTier(tier))
+      throw new ConfigError(
+        `CLIENT_TIERS must be client:tier pairs, comma-separated, each client at most once and each tier one of ${TIERS.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
+    tiers.set(client, tier);
+  }
+  return tiers;
+}
+
+/**
+ * TIER_CEILINGS: `tier:percent` pairs (1–100) for free and standard, a tier not named keeping its default (70, 90);
+ * standard's never below free's. Critical's is always 100: there is no better tier to keep room for.
+ */
+function tierCeilings(env: Env): TierCeilings {
+  const ceilings: Record<Tier, number> = { ...DEFAULT_TIER_CEILINGS };
+  const raw = env['TIER_CEILINGS'];
+  if (raw === undefined || raw === '') return ceilings;
+  const rule = `TIER_CEILINGS must be tier:percent pairs, comma-separated, each tier (free, standard) at most once and each percent an integer from 1 to 100, standard's never below free's`;
+  const seen = new Set<string>();
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([a-z]+)\s*:\s*(\d{1,3})\s*$/.exec(entry);
+    const tier = match?.[1] ?? '';
+    const percent = Number(match?.[2]);
+    if (!match || !isTier(tier) || tier === 'critical' || seen.has(tier) || percent < 1 || percent > 100)
+      throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+    seen.add(tier);
+    ceilings[tier] = percent / 100;
+  }
+  if (ceilings.standard < ceilings.free) throw new ConfigError(`${rule}, got ${JSON.stringify(raw)}`);
+  return ceilings;
 }
 
 /** `client:n` pairs, comma-separated (CLIENT_WEIGHTS, CLIENT_RATE_LIMITS): each client a valid name, at most once. */

@@ -36,6 +36,8 @@ import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
+import { DEFAULT_TIER } from '../domain/tier.js';
+import { TierHeadroom } from '../orders/tier-headroom.js';
 import { createEvents } from './events.js';
 
 export interface ServiceOptions {
@@ -194,6 +196,18 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
       ...(events ? { events: events.client } : {}),
       clientShares: shares,
+      tiers: {
+        tierOf: (caller) => caller.tier ?? config.clientTiers.get(caller.client) ?? DEFAULT_TIER,
+        headroom: new TierHeadroom({
+          ceilings: config.tierCeilings,
+          maxInflight: config.maxInflight,
+          poolQueueLimit: config.poolQueueLimit,
+          poolQueued: engine.poolQueued,
+          recordsMaxBytes: config.orderRecordsMaxBytes,
+          recordsBytes: () => records.estimatedBytes?.(),
+          configured: config.clientTiers.values(),
+        }),
+      },
       tracing: tracing.requests,
       ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
       ...(anyClientRateLimit(config)

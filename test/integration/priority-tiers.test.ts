@@ -1,0 +1,135 @@
+/**
+ * Priority tiers (issue 31), over real HTTP with real threads and two keyed
+ * clients: vip (critical) and thrift (free), MAX_INFLIGHT=20, orders whose
+ * steps take 300 ms. A free flood leaves the critical client whole; a
+ * critical flood leaves the free client some room; light load is the same
+ * with tiers and without; a request lowers its tier, never raises it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { freshOrder, sendOrder, type Sender } from '../../load/lib/client-scenarios.js';
+import { criticalFlood, freeFlood, lightLoad, SLOW_STEPS } from '../../load/lib/tier-scenarios.js';
+import { expectAtRest } from '../support/leaks.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const VIP = 'vip_key_0123456789abcdefghijklmnopqrstuvw';
+const THRIFT = 'thrift-key-0123456789ABCDEFGHIJKLMNOPQR';
+const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
+const KEYS: Config['access'] = {
+  mode: 'keys',
+  clients: [
+    { client: 'vip', key: VIP },
+    { client: 'thrift', key: THRIFT },
+  ],
+  adminKeys: [ADMIN],
+};
+const TIERED = new Map([
+  ['vip', 'critical'],
+  ['thrift', 'free'],
+] as const);
+const THREADS = 2;
+
+let svc: TestService | undefined;
+afterEach(async () => {
+  if (!svc) return;
+  await expectAtRest(svc, THREADS);
+  await svc.shutdown();
+  svc = undefined;
+});
+
+async function serve(clientTiers: Config['clientTiers'] = TIERED): Promise<{ vip: Sender; thrift: Sender }> {
+  svc = await startTestService({
+    config: { access: KEYS, threads: THREADS, maxInflight: 20, clientRateLimit: 0, clientTiers },
+  });
+  return { vip: { url: svc.url, key: VIP }, thrift: { url: svc.url, key: THRIFT } };
+}
+
+const adminGet = (path: string): Promise<Response> =>
+  fetch(new URL(path, svc!.url), { headers: { authorization: `Bearer ${ADMIN}` } });
+
+describe('a free flood past capacity', () => {
+  it(
+    'leaves the critical client every order answered 200, its median within 1.5× of alone; the free client is shed 503 naming its tier, and still served some',
+    { timeout: 60_000 },
+    async () => {
+      const { vip, thrift } = await serve();
+      const { alone, beside, free } = await freeFlood(thrift, vip, { seconds: 3 });
+      console.log('free flood:', JSON.stringify({ alone, beside, free }));
+      expect(beside.ok).toBe(1);
+      expect(beside.medianMs).toBeLessThanOrEqual(1.5 * alone.medianMs);
+      expect(free.shedNamingTier).toBeGreaterThan(0);
+      expect(free.ok).toBeGreaterThan(0);
+      const metrics = parseSamples(await (await adminGet('/metrics')).text());
+      expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'free' }))).toBeGreaterThan(0);
+      expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'critical' }))).toBe(0);
+      expect(metrics.get(sampleKey('tier_orders_admitted_total', { tier: 'critical' }))).toBeGreaterThan(0);
+    },
+  );
+});
+
+describe('a critical flood past capacity', () => {
+  it(
+    'leaves the free client, one order at a time with a 2 s deadline, at least one order in 5 answered 200',
+    { timeout: 60_000 },
+    async () => {
+      const { vip, thrift } = await serve();
+      const { free, critical } = await criticalFlood(vip, thrift, { seconds: 5 });
+      console.log('critical flood:', JSON.stringify({ free, critical }));
+      expect(critical.orders).toBeGreaterThan(critical.ok);
+      expect(free.orders).toBeGreaterThanOrEqual(3);
+      expect(free.ok).toBeGreaterThanOrEqual(0.2);
+    },
+  );
+});
+
+describe('without overload', () => {
+  it(
+    'tiers change nothing: the same median and share of 200s with tiers set and unset',
+    { timeout: 60_000 },
+    async () => {
+      const untiered = await serve(new Map());
+      const plain = await lightLoad(untiered.vip, untiered.thrift);
+      await expectAtRest(svc!, THREADS);
+      await svc!.shutdown();
+      svc = undefined;
+      const both = await serve();
+      const tiered = await lightLoad(both.vip, both.thrift);
+      console.log('light load:', JSON.stringify({ plain, tiered }));
+      for (const side of ['a', 'b'] as const) {
+        expect(tiered[side].ok).toBe(plain[side].ok);
+        expect(tiered[side].ok).toBe(1);
+        const ratio = tiered[side].medianMs / plain[side].medianMs;
+        expect(ratio).toBeGreaterThan(0.85);
+        expect(ratio).toBeLessThan(1.15);
+      }
+    },
+  );
+});
+
+describe('the Order-Tier header', () => {
+  it('lowers an order’s tier, is ignored when it would raise it, and is refused 400 when it names no tier; GET /orders/{id} says the tier', async () => {
+    const { vip, thrift } = await serve();
+    const lowered = freshOrder({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    const down = await sendOrder({ ...vip, headers: { 'Order-Tier': 'free' } }, lowered);
+    expect(down.status).toBe(200);
+    expect(down.headers.get('order-tier')).toBe('free');
+    const raised = freshOrder({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    const up = await sendOrder({ ...thrift, headers: { 'Order-Tier': 'critical' } }, raised);
+    expect(up.status).toBe(200);
+    expect(up.headers.get('order-tier')).toBe('free');
+    const own = await sendOrder(vip, freshOrder(SLOW_STEPS));
+    expect(own.headers.get('order-tier')).toBe('critical');
+    const typo = await sendOrder({ ...vip, headers: { 'Order-Tier': 'gold' } }, freshOrder());
+    expect(typo.status).toBe(400);
+    expect(typo.body.error?.message).toContain('order-tier');
+    const status = async (key: string, id: unknown): Promise<unknown> =>
+      (
+        (await (
+          await fetch(new URL(`/orders/${String(id)}`, svc!.url), { headers: { authorization: `Bearer ${key}` } })
+        ).json()) as { tier?: string }
+      ).tier;
+    expect(await status(VIP, lowered['order_id'])).toBe('free');
+    expect(await status(THRIFT, raised['order_id'])).toBe('free');
+  });
+});
