@@ -197,7 +197,11 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       ...(events ? { events: events.client } : {}),
       clientShares: shares,
       tiers: {
-        tierOf: (caller) => caller.tier ?? config.clientTiers.get(caller.client) ?? DEFAULT_TIER,
+        tierOf: (caller) => {
+          if (caller.tier === undefined) return config.clientTiers.get(caller.client) ?? DEFAULT_TIER;
+          clients.tierIs(caller.client, caller.tier);
+          return caller.tier;
+        },
         headroom: new TierHeadroom({
           ceilings: config.tierCeilings,
           maxInflight: config.maxInflight,
