@@ -38,6 +38,7 @@ import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
 import { TierHeadroom } from '../orders/tier-headroom.js';
+import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
 
 export interface ServiceOptions {
@@ -163,6 +164,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
+  const loop = new LoopLateness();
   const server: HttpServer = new HttpServer(
     createApp({
       orders,
@@ -209,6 +211,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
           poolQueued: engine.poolQueued,
           recordsMaxBytes: config.orderRecordsMaxBytes,
           recordsBytes: () => records.estimatedBytes?.(),
+          loopLateMs: () => loop.lateMs,
           configured: config.clientTiers.values(),
         }),
       },
@@ -277,6 +280,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+    loop.stop();
     orders.stopAskingUnsettled();
     await events?.close();
     await engine.close();

@@ -39,5 +39,15 @@ export type TierCeilings = Readonly<Record<Tier, number>>;
 
 export const DEFAULT_TIER_CEILINGS: TierCeilings = { critical: 1, standard: 0.9, free: 0.7 };
 
-/** What a tier's ceiling bounds at admission (`MAX_INFLIGHT`, `POOL_QUEUE_LIMIT`, `ORDER_RECORDS_MAX_MB`). */
-export type TierBounded = 'orders_in_flight' | 'pool_queue' | 'records';
+/**
+ * What a tier's ceiling bounds at admission (`MAX_INFLIGHT`, `POOL_QUEUE_LIMIT`, `ORDER_RECORDS_MAX_MB`, and how late
+ * the event loop runs against LOOP_LATE_MS).
+ */
+export type TierBounded = 'orders_in_flight' | 'pool_queue' | 'records' | 'event_loop';
+
+/**
+ * How late the main thread's event loop may run before every tier but critical is shed: free's new orders are shed
+ * once it is 70 ms late (its ceiling of this), standard's at 90. A loop that late already adds that much to every
+ * answer; what it still has goes to the orders that matter most.
+ */
+export const LOOP_LATE_MS = 100;

@@ -145,11 +145,12 @@ export function orderRoute({
         orders_in_flight: `${used} orders are in flight (MAX_INFLIGHT ${capacity().maxInflight})`,
         pool_queue: `${used} tasks wait in the worker pool's queue`,
         records: `the order records hold ${(used / 2 ** 20).toFixed(1)} MB`,
+        event_loop: `the event loop runs ${used} ms late`,
       }[bounded];
       responder.error(
         res,
         'overloaded',
-        `tier ${tier} is shed: ${what}, its ceiling is ${bounded === 'records' ? `${(limit / 2 ** 20).toFixed(1)} MB` : limit} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`,
+        `tier ${tier} is shed: ${what}, its ceiling is ${bounded === 'records' ? `${(limit / 2 ** 20).toFixed(1)} MB` : bounded === 'event_loop' ? `${limit} ms` : limit} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`,
       );
       observer.orderShed(tier);
       answered('overloaded', STATUS_BY_KIND.overloaded, undefined);

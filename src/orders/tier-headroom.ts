@@ -7,6 +7,11 @@
  * is kept for the tiers above. So as the service fills, free is shed first,
  * then standard, then critical.
  *
+ * The event loop too: once it runs late — its timers fire TIER_CEILINGS of
+ * LOOP_LATE_MS (100 ms) late or more — free's new orders are shed, then
+ * standard's; critical's never for this (MAX_INFLIGHT and the pool's queue
+ * still bound it).
+ *
  * A ceiling keeps room only for a better tier that is in play: one a client
  * is configured with (CLIENT_TIERS), or one an order has come with since the
  * process started. Without tiers every order is standard, nothing better
@@ -16,7 +21,7 @@
  * Asked from the admission callback with nothing awaited, after the
  * per-client shares: a few reads of counters kept elsewhere, no scan.
  */
-import { rankOf, TIERS, type Tier, type TierBounded, type TierCeilings } from '../domain/tier.js';
+import { LOOP_LATE_MS, rankOf, TIERS, type Tier, type TierBounded, type TierCeilings } from '../domain/tier.js';
 
 /** A tier's ceiling is reached: what, how much of it is used, and the most its orders may fill. */
 export interface TierFull {
@@ -36,6 +41,8 @@ export interface TierHeadroomOptions {
   /** ORDER_RECORDS_MAX_MB, in bytes, and the bytes kept now (undefined where records are not in memory). */
   readonly recordsMaxBytes: number;
   readonly recordsBytes: () => number | undefined;
+  /** How late the event loop runs now, in milliseconds (src/composition/loop-lateness.ts); without: never late. */
+  readonly loopLateMs?: () => number;
   /** Tiers clients are configured with (CLIENT_TIERS): in play from the start. */
   readonly configured: Iterable<Tier>;
 }
@@ -46,6 +53,7 @@ export class TierHeadroom {
   private readonly ordersLimit: Readonly<Record<Tier, number>>;
   private readonly queueLimit: Readonly<Record<Tier, number>>;
   private readonly recordsLimit: Readonly<Record<Tier, number>>;
+  private readonly loopLimit: Readonly<Record<Tier, number>>;
 
   constructor(private readonly options: TierHeadroomOptions) {
     this.best = rankOf('standard');
@@ -55,6 +63,7 @@ export class TierHeadroom {
     this.ordersLimit = limits(options.maxInflight);
     this.queueLimit = limits(options.poolQueueLimit);
     this.recordsLimit = limits(options.recordsMaxBytes);
+    this.loopLimit = limits(LOOP_LATE_MS);
   }
 
   /** The tier whose order comes is in play from now on. */
@@ -78,14 +87,10 @@ export class TierHeadroom {
     const bytes = recordsMaxBytes > 0 ? this.options.recordsBytes() : undefined;
     if (bytes !== undefined && bytes >= this.recordsLimit[tier])
       return { tier, bounded: 'records', used: bytes, limit: this.recordsLimit[tier] };
+    const late = this.options.loopLateMs?.() ?? 0;
+    if (late >= this.loopLimit[tier])
+      return { tier, bounded: 'event_loop', used: Math.round(late), limit: this.loopLimit[tier] };
     return undefined;
-  }
-
-  /** The most of `bounded` a tier's orders may fill. */
-  limitOf(tier: Tier, bounded: TierBounded): number {
-    return { orders_in_flight: this.ordersLimit, pool_queue: this.queueLimit, records: this.recordsLimit }[bounded][
-      tier
-    ];
   }
 }
 

@@ -10,6 +10,7 @@ import type { Config } from '../../src/config.js';
 import { freshOrder, sendOrder, type Sender } from '../../load/lib/client-scenarios.js';
 import { criticalFlood, freeFlood, lightLoad, SLOW_STEPS } from '../../load/lib/tier-scenarios.js';
 import { expectAtRest } from '../support/leaks.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -38,9 +39,13 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function serve(clientTiers: Config['clientTiers'] = TIERED): Promise<{ vip: Sender; thrift: Sender }> {
+async function serve(
+  clientTiers: Config['clientTiers'] = TIERED,
+  log?: CapturedLog,
+): Promise<{ vip: Sender; thrift: Sender }> {
   svc = await startTestService({
     config: { access: KEYS, threads: THREADS, maxInflight: 20, clientRateLimit: 0, clientTiers },
+    ...(log ? { logger: log.logger } : {}),
   });
   return { vip: { url: svc.url, key: VIP }, thrift: { url: svc.url, key: THRIFT } };
 }
@@ -108,8 +113,9 @@ describe('without overload', () => {
 });
 
 describe('the Order-Tier header', () => {
-  it('lowers an order’s tier, is ignored when it would raise it, and is refused 400 when it names no tier; GET /orders/{id} says the tier', async () => {
-    const { vip, thrift } = await serve();
+  it('lowers an order’s tier, is ignored when it would raise it, and is refused 400 when it names no tier; GET /orders/{id} and the log line say the tier', async () => {
+    const log = captureLog();
+    const { vip, thrift } = await serve(TIERED, log);
     const lowered = freshOrder({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
     const down = await sendOrder({ ...vip, headers: { 'Order-Tier': 'free' } }, lowered);
     expect(down.status).toBe(200);
@@ -131,5 +137,8 @@ describe('the Order-Tier header', () => {
       ).tier;
     expect(await status(VIP, lowered['order_id'])).toBe('free');
     expect(await status(THRIFT, raised['order_id'])).toBe('free');
+    // The order's log line says the tier it ran at.
+    const line = log.lines.find((entry) => entry['order_id'] === lowered['order_id']);
+    expect(line).toMatchObject({ client: 'vip', tier: 'free', kind: 'ok' });
   });
 });

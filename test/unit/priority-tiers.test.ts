@@ -116,7 +116,12 @@ describe('the courier semaphore', () => {
 });
 
 describe('the headroom kept at admission', () => {
-  const headroom = (configured: Array<'critical' | 'standard' | 'free'>, queued = 0, bytes = 0): TierHeadroom =>
+  const headroom = (
+    configured: Array<'critical' | 'standard' | 'free'>,
+    queued = 0,
+    bytes = 0,
+    late = 0,
+  ): TierHeadroom =>
     new TierHeadroom({
       ceilings: DEFAULT_TIER_CEILINGS,
       maxInflight: 20,
@@ -124,6 +129,7 @@ describe('the headroom kept at admission', () => {
       poolQueued: () => queued,
       recordsMaxBytes: 1000,
       recordsBytes: () => bytes,
+      loopLateMs: () => late,
       configured,
     });
 
@@ -140,6 +146,14 @@ describe('the headroom kept at admission', () => {
     expect(headroom(['critical'], 42).fullFor('free', 0)).toMatchObject({ bounded: 'pool_queue', limit: 42 });
     expect(headroom(['critical'], 41).fullFor('free', 0)).toBeUndefined();
     expect(headroom(['critical'], 0, 700).fullFor('free', 0)).toMatchObject({ bounded: 'records', limit: 700 });
+  });
+
+  it('sheds free once the event loop runs 70 ms late, standard at 90, critical never for it', () => {
+    expect(headroom(['critical'], 0, 0, 69).fullFor('free', 0)).toBeUndefined();
+    expect(headroom(['critical'], 0, 0, 70).fullFor('free', 0)).toMatchObject({ bounded: 'event_loop', limit: 70 });
+    expect(headroom(['critical'], 0, 0, 80).fullFor('standard', 0)).toBeUndefined();
+    expect(headroom(['critical'], 0, 0, 90).fullFor('standard', 0)).toMatchObject({ bounded: 'event_loop' });
+    expect(headroom(['critical'], 0, 0, 5000).fullFor('critical', 0)).toBeUndefined();
   });
 
   it('keeps nothing while no better tier is in play: without tiers, standard fills everything', () => {
