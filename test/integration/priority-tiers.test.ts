@@ -42,9 +42,13 @@ afterEach(async () => {
 async function serve(
   clientTiers: Config['clientTiers'] = TIERED,
   log?: CapturedLog,
+  clientMaxShare?: number,
 ): Promise<{ vip: Sender; thrift: Sender }> {
   svc = await startTestService({
-    config: { access: KEYS, threads: THREADS, maxInflight: 20, clientRateLimit: 0, clientTiers },
+    config: {
+      ...{ access: KEYS, threads: THREADS, maxInflight: 20, clientRateLimit: 0, clientTiers },
+      ...(clientMaxShare ? { clientMaxShare } : {}),
+    },
     ...(log ? { logger: log.logger } : {}),
   });
   return { vip: { url: svc.url, key: VIP }, thrift: { url: svc.url, key: THRIFT } };
@@ -69,6 +73,22 @@ describe('a free flood past capacity', () => {
       expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'free' }))).toBeGreaterThan(0);
       expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'critical' }))).toBe(0);
       expect(metrics.get(sampleKey('tier_orders_admitted_total', { tier: 'critical' }))).toBeGreaterThan(0);
+    },
+  );
+});
+
+describe('a free flood past capacity with the per-client caps and floors off (CLIENT_MAX_SHARE=1)', () => {
+  it(
+    'leaves the critical client every order answered 200: the headroom above 70% is its tier’s',
+    { timeout: 60_000 },
+    async () => {
+      const { vip, thrift } = await serve(TIERED, undefined, 1);
+      const { beside, free } = await freeFlood(thrift, vip, { seconds: 2 });
+      console.log('caps off:', JSON.stringify({ beside, free }));
+      // Without tiers: the flood holds all of MAX_INFLIGHT, and the critical client's orders are shed with it.
+      expect(beside.ok).toBe(1);
+      expect(free.shedNamingTier).toBeGreaterThan(0);
+      expect(free.shedMessage).toMatch(/^tier free is shed: \d+ orders are in flight/);
     },
   );
 });
