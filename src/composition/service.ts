@@ -243,6 +243,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url = await server.listen(config.host, config.port);
   } catch (error) {
     keyReload?.close();
+    loop.stop();
     await events?.close();
     await engine.close();
     await store.close();

@@ -83,7 +83,7 @@ describe('a free flood past capacity with the per-client caps and floors off (CL
     { timeout: 60_000 },
     async () => {
       const { vip, thrift } = await serve(TIERED, undefined, 1);
-      const { beside, free } = await freeFlood(thrift, vip, { seconds: 2 });
+      const { beside, free } = await freeFlood(thrift, vip, { seconds: 1.5 });
       console.log('caps off:', JSON.stringify({ beside, free }));
       // Without tiers: the flood holds all of MAX_INFLIGHT, and the critical client's orders are shed with it.
       expect(beside.ok).toBe(1);
@@ -99,7 +99,7 @@ describe('a critical flood past capacity', () => {
     { timeout: 60_000 },
     async () => {
       const { vip, thrift } = await serve();
-      const { free, critical } = await criticalFlood(vip, thrift, { seconds: 5 });
+      const { free, critical } = await criticalFlood(vip, thrift, { seconds: 4 });
       console.log('critical flood:', JSON.stringify({ free, critical }));
       expect(critical.orders).toBeGreaterThan(critical.ok);
       expect(free.orders).toBeGreaterThanOrEqual(3);
@@ -114,12 +114,12 @@ describe('without overload', () => {
     { timeout: 60_000 },
     async () => {
       const untiered = await serve(new Map());
-      const plain = await lightLoad(untiered.vip, untiered.thrift);
+      const plain = await lightLoad(untiered.vip, untiered.thrift, { seconds: 2 });
       await expectAtRest(svc!, THREADS);
       await svc!.shutdown();
       svc = undefined;
       const both = await serve();
-      const tiered = await lightLoad(both.vip, both.thrift);
+      const tiered = await lightLoad(both.vip, both.thrift, { seconds: 2 });
       console.log('light load:', JSON.stringify({ plain, tiered }));
       for (const side of ['a', 'b'] as const) {
         expect(tiered[side].ok).toBe(plain[side].ok);
