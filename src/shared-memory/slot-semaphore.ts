@@ -61,7 +61,7 @@
  *   way, after the take). ELSEWHERE is nobody's client: its slots count for
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
-import { agedRank, DEFAULT_RANK, fitsShare, floorOf, tieredTurnOrder } from '../shares/fair-share.js';
+import { agedRank, DEFAULT_RANK, fitsShare, floorOf, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -178,6 +178,14 @@ export class SlotSemaphore {
   private mostHeld = 0;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
+  /** The next in line as nextInLine() finds it, for each rank the best waiting may turn out to be. */
+  private readonly lineScratch = Array.from({ length: RANKS }, () => ({
+    entry: -1,
+    ticket: 0,
+    held: 0,
+    weight: 1,
+    rank: 0,
+  }));
   /** This thread's waiters, by entry. */
   private readonly local = new Map<number, LocalWaiter>();
   private dispatching = false;
@@ -578,51 +586,54 @@ export class SlotSemaphore {
     const { lent, busy } = this.countHeld();
     const unused = this.unusedFloorsOf(lent);
     const highWater = Atomics.load(this.words, HIGH_WATER);
-    // Two passes: the best rank among those who may go bounds everyone's aging (agedRank).
-    let best = Infinity;
-    for (let pass = 0; pass < 2; pass++) {
-      const now = sharedClockMs();
-      let next = -1;
-      let nextTicket = 0;
-      let nextHeld = 0;
-      let nextWeight = 1;
-      let nextRank = 0;
-      for (let e = 0; e < highWater; e++) {
-        const entry = this.waiterEntry(e);
-        if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
-        const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-        const clients = client < CLIENT_INDICES;
-        const clientHeld = clients ? held[client]! : 0;
-        // Whether one more slot is within its share, that slot counted.
-        if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
-        if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
-        const ownRank = Atomics.load(this.words, entry + WAITER_RANK);
-        if (pass === 0) {
-          best = Math.min(best, ownRank);
-          continue;
+    const now = sharedClockMs();
+    // The best rank waiting bounds everyone's aging (agedRank), and is known only at the end of the pass: one pass
+    // keeps the next in line for each rank it may turn out to be.
+    const lines = this.lineScratch;
+    for (const line of lines) line.entry = -1;
+    let best = RANKS;
+    for (let e = 0; e < highWater; e++) {
+      const entry = this.waiterEntry(e);
+      if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
+      const client = Atomics.load(this.words, entry + WAITER_CLIENT);
+      const clients = client < CLIENT_INDICES;
+      const clientHeld = clients ? held[client]! : 0;
+      // Whether one more slot is within its share, that slot counted.
+      if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
+      if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
+      const ownRank = Atomics.load(this.words, entry + WAITER_RANK);
+      const waited = (now - Atomics.load(this.words, entry + WAITER_SINCE)) | 0;
+      const weight = clients ? this.weightOf(client) : 1;
+      const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
+      let ahead = 0;
+      for (let bound = 0; bound < RANKS; bound++) {
+        const line = lines[bound]!;
+        const rank = agedRank(ownRank, waited, bound);
+        if (line.entry >= 0) {
+          const order = tieredTurnOrder(rank, clientHeld, weight, line.rank, line.held, line.weight);
+          if (order > 0 || (order === 0 && !before(ticket, line.ticket))) continue;
         }
-        const rank = agedRank(ownRank, (now - Atomics.load(this.words, entry + WAITER_SINCE)) | 0, best);
-        const weight = clients ? this.weightOf(client) : 1;
-        const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
-        if (next >= 0) {
-          const order = tieredTurnOrder(rank, clientHeld, weight, nextRank, nextHeld, nextWeight);
-          if (order > 0 || (order === 0 && !before(ticket, nextTicket))) continue;
-        }
-        const token = Atomics.load(this.words, entry + WAITER_TOKEN);
-        if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
-        next = e;
-        nextTicket = ticket;
-        nextHeld = clientHeld;
-        nextWeight = weight;
-        nextRank = rank;
+        ahead |= 1 << bound;
       }
-      if (pass === 1 || best === Infinity) {
-        this.clearHeld();
-        return next;
+      if (ahead === 0) {
+        best = Math.min(best, ownRank);
+        continue;
+      }
+      const token = Atomics.load(this.words, entry + WAITER_TOKEN);
+      if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
+      best = Math.min(best, ownRank);
+      for (let bound = 0; bound < RANKS; bound++) {
+        if ((ahead & (1 << bound)) === 0) continue;
+        const line = lines[bound]!;
+        line.entry = e;
+        line.ticket = ticket;
+        line.held = clientHeld;
+        line.weight = weight;
+        line.rank = agedRank(ownRank, waited, bound);
       }
     }
     this.clearHeld();
-    return -1;
+    return best < RANKS ? lines[best]!.entry : -1;
   }
 
   /**
@@ -736,7 +747,7 @@ export class SlotSemaphore {
       Atomics.store(this.words, entry + WAITER_TICKET, Atomics.add(this.words, NEXT_TICKET, 1));
       Atomics.store(this.words, entry + WAITER_TOKEN, token);
       Atomics.store(this.words, entry + WAITER_CLIENT, client);
-      Atomics.store(this.words, entry + WAITER_RANK, rank);
+      Atomics.store(this.words, entry + WAITER_RANK, Math.min(Math.max(0, rank | 0), RANKS - 1));
       Atomics.store(this.words, entry + WAITER_SINCE, sharedClockMs());
       this.raiseHighWater(e);
       Atomics.store(this.words, entry + WAITER_STATE, WAITING);

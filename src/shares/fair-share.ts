@@ -96,6 +96,9 @@ export function turnOrder(held: number, weight: number, otherHeld: number, other
   return held * otherWeight - otherHeld * weight;
 }
 
+/** Ranks there are: critical (0), standard, free (src/domain/tier.ts's TIERS, best first). */
+export const RANKS = 3;
+
 /** The rank of a waiter that names no tier: the middle one (standard). */
 export const DEFAULT_RANK = 1;
 

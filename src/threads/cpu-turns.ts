@@ -28,6 +28,7 @@ import {
   fitsShare,
   floorOf,
   NO_SHARERS,
+  RANKS,
   tieredTurnOrder,
   unusedFloors,
   type Sharers,
@@ -65,8 +66,11 @@ interface Waiter {
 interface ClientLine {
   readonly weight: number;
   running: number;
-  /** In arrival order; those gone are dropped as the line is looked at. */
-  readonly waiters: Waiter[];
+  /**
+   * Per rank, in arrival order: the head of each is its rank's oldest, the most aged. Those gone are dropped as they
+   * reach the front.
+   */
+  readonly waiters: Waiter[][];
   waiting: number;
 }
 
@@ -114,7 +118,7 @@ export class CpuTurns {
         },
         gone: false,
       };
-      line.waiters.push(waiter);
+      line.waiters[Math.min(Math.max(0, rank), RANKS - 1)]!.push(waiter);
       line.waiting++;
       signal.addEventListener('abort', leave, { once: true });
     });
@@ -156,61 +160,57 @@ export class CpuTurns {
     );
   }
 
-  /** Give freed turns to whose turn it is, while there is room. */
+  /**
+   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank
+   * (a look as long as the clients are many, not the waiters).
+   */
   private serve(): void {
     const limits = this.limits();
     for (;;) {
       if (limits !== undefined && this.running >= limits.total) return;
       const now = performance.now();
-      let best = Infinity;
+      const heads: Array<{ client: string; line: ClientLine; waiter: Waiter }> = [];
+      let best = RANKS;
       for (const [client, line] of this.clients) {
-        if (!this.dropGone(line) || !this.hasRoom(client, line, limits)) continue;
-        for (const waiter of line.waiters) if (!waiter.gone) best = Math.min(best, waiter.rank);
-      }
-      if (best === Infinity) return;
-      let next: { line: ClientLine; client: string; waiter: Waiter; rank: number } | undefined;
-      for (const [client, line] of this.clients) {
-        if (line.waiters.length === 0 || !this.hasRoom(client, line, limits)) continue;
-        for (const waiter of line.waiters) {
-          if (waiter.gone) continue;
-          const rank = agedRank(waiter.rank, now - waiter.since, best);
-          if (next) {
-            const order = tieredTurnOrder(
-              rank,
-              line.running,
-              line.weight,
-              next.rank,
-              next.line.running,
-              next.line.weight,
-            );
-            if (order > 0 || (order === 0 && waiter.ticket > next.waiter.ticket)) continue;
-          }
-          next = { line, client, waiter, rank };
+        if (line.waiting === 0 || !this.hasRoom(client, line, limits)) continue;
+        for (const queue of line.waiters) {
+          while (queue.length > 0 && queue[0]!.gone) queue.shift();
+          const waiter = queue[0];
+          if (!waiter) continue;
+          heads.push({ client, line, waiter });
+          best = Math.min(best, waiter.rank);
         }
+      }
+      let next: { client: string; line: ClientLine; waiter: Waiter; rank: number } | undefined;
+      for (const head of heads) {
+        const rank = agedRank(head.waiter.rank, now - head.waiter.since, best);
+        if (next) {
+          const { line } = head;
+          const order = tieredTurnOrder(
+            rank,
+            line.running,
+            line.weight,
+            next.rank,
+            next.line.running,
+            next.line.weight,
+          );
+          if (order > 0 || (order === 0 && head.waiter.ticket > next.waiter.ticket)) continue;
+        }
+        next = { ...head, rank };
       }
       if (!next) return;
       const { line, client, waiter } = next;
-      line.waiters.splice(line.waiters.indexOf(waiter), 1);
+      line.waiters[Math.min(Math.max(0, waiter.rank), RANKS - 1)]!.shift();
       line.waiting--;
       waiter.gone = true;
       waiter.grant(this.grant(line, client));
     }
   }
 
-  /** Drop the waiters of a line that left; whether any is still waiting. */
-  private dropGone(line: ClientLine): boolean {
-    if (line.waiters.some((waiter) => waiter.gone)) {
-      const live = line.waiters.filter((waiter) => !waiter.gone);
-      line.waiters.length = 0;
-      line.waiters.push(...live);
-    }
-    return line.waiters.length > 0;
-  }
-
   private lineOf(client: string, weight: number): ClientLine {
     let line = this.clients.get(client);
     if (!line) {
-      line = { weight, running: 0, waiters: [], waiting: 0 };
+      line = { weight, running: 0, waiters: Array.from({ length: RANKS }, () => []), waiting: 0 };
       this.clients.set(client, line);
     }
     return line;
