@@ -39,7 +39,7 @@ export function createEvents(
     retryWindowMs: config.retryWindowMs,
     maxPending: config.eventsMax,
     retentionDays: config.retentionDays,
-    statusOf,
+    statusByKind: { ok: 200, ...STATUS_BY_KIND },
     log,
     ...(recorder ? { recorder } : {}),
   });

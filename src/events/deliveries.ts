@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DeliveryRecorder } from './delivery-traces.js';
-import type { StatusOfKind, StoredEvent } from './order-event.js';
+import type { StatusByKind, StoredEvent } from './order-event.js';
 import type { DisabledReason } from './webhook-endpoints.js';
 
 export type DeliveryOutcome = 'delivered' | 'failed' | 'gone' | 'dropped';
@@ -21,7 +21,8 @@ export interface DeliveryOptions {
   readonly maxPending: number;
   /** How long events are kept, at least (durable). */
   readonly retentionDays: number;
-  readonly statusOf: StatusOfKind;
+  /** The HTTP status of each outcome kind, as a table: it crosses to the delivery thread (durable mode). */
+  readonly statusByKind: StatusByKind;
   readonly log: Logger;
   /** Told of every attempt, for its span (tracing); absent with tracing off. */
   readonly recorder?: DeliveryRecorder;

@@ -181,7 +181,7 @@ export class WebhookRelay implements Deliveries {
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: delivery.event.id,
-        body: JSON.stringify(eventJson(delivery.event, this.options.statusOf)),
+        body: JSON.stringify(eventJson(delivery.event, (kind) => this.options.statusByKind[kind])),
         timeoutMs: this.options.timeoutMs,
         signal: this.closing.signal,
       });

@@ -29,10 +29,11 @@ import {
   type WorkerEvents,
 } from 'graphile-worker';
 import type { Logger } from 'pino';
-import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from '../events/deliveries.js';
+import type { Deliveries, DeliveryFigures, DeliveryOptions } from '../events/deliveries.js';
+import { DeliveryCounts } from '../events/delivery-counts.js';
 import { eventJson, type StoredEvent } from '../events/order-event.js';
 import { retryDelayMs } from '../events/retry-schedule.js';
-import type { DisabledReason, EndpointBook } from '../events/webhook-endpoints.js';
+import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
 import type { Database, Statement } from './database.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
@@ -160,6 +161,23 @@ const FORGET: Statement = {
             LIMIT 10000)`,
 };
 
+/** Send one event again to every enabled endpoint of its client (the admin's): how many deliveries were queued. */
+export async function queueRedelivery(db: Database, event: StoredEvent): Promise<number> {
+  const [row] = await db.query<{ queued: number }>(REDELIVER, [event.seq]);
+  return row?.queued ?? 0;
+}
+
+/** What this instance counted, and the backlog every instance shares. */
+export async function deliveryFigures(db: Database, counts: DeliveryCounts): Promise<DeliveryFigures> {
+  const [row] = await db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
+  return {
+    attempts: counts.attempts(),
+    disabled: counts.disabledByReason(),
+    oldestUndeliveredAt: row?.oldest ?? undefined,
+    pending: row?.pending ?? 0,
+  };
+}
+
 /** The queue's tables and functions, before any event can name them (PostgresStore.open, after our own). */
 export async function migrateQueue(databaseUrl: string): Promise<void> {
   await runMigrations({ connectionString: databaseUrl, logger: quietLogger(undefined) });
@@ -175,8 +193,6 @@ function quietLogger(log: Logger | undefined): WorkerLogger {
 export class PgWebhookLanes implements Deliveries {
   private runner: Runner | undefined;
   private readonly sender: WebhookSender;
-  private readonly attempts: Record<DeliveryOutcome, number> = { delivered: 0, failed: 0, gone: 0, dropped: 0 };
-  private readonly disabled: Record<DisabledReason, number> = { gone: 0, failing: 0 };
   private housekeeping: NodeJS.Timeout | undefined;
   private unlocking: NodeJS.Timeout | undefined;
   /** The pools of this instance's runner. */
@@ -194,6 +210,8 @@ export class PgWebhookLanes implements Deliveries {
     private readonly owner: () => string | undefined,
     /** LEASE_MS: a pool younger than this is not judged lost (its row may not be written yet). */
     private readonly leaseMs: number,
+    /** Where attempts and disabled endpoints are counted: shared with the main thread when this runs on its own. */
+    private readonly counts: DeliveryCounts = new DeliveryCounts(),
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
   }
@@ -255,19 +273,12 @@ export class PgWebhookLanes implements Deliveries {
     }
   }
 
-  async redeliver(event: StoredEvent): Promise<number> {
-    const [row] = await this.db.query<{ queued: number }>(REDELIVER, [event.seq]);
-    return row?.queued ?? 0;
+  redeliver(event: StoredEvent): Promise<number> {
+    return queueRedelivery(this.db, event);
   }
 
-  async figures(): Promise<DeliveryFigures> {
-    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
-    return {
-      attempts: { ...this.attempts },
-      disabled: { ...this.disabled },
-      oldestUndeliveredAt: row?.oldest ?? undefined,
-      pending: row?.pending ?? 0,
-    };
+  figures(): Promise<DeliveryFigures> {
+    return deliveryFigures(this.db, this.counts);
   }
 
   async close(): Promise<void> {
@@ -353,12 +364,12 @@ export class PgWebhookLanes implements Deliveries {
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: event.id,
-        body: JSON.stringify(eventJson(event, this.options.statusOf)),
+        body: JSON.stringify(eventJson(event, (kind) => this.options.statusByKind[kind])),
         timeoutMs: this.options.timeoutMs,
         signal: this.closing.signal,
       });
       if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
-      this.attempts[result.outcome]++;
+      this.counts.attempted(result.outcome);
       tellAttempt(
         this.options.recorder,
         { event, endpointId: endpoint.id, attempt: row.failures + 1, startedAt },
@@ -370,7 +381,7 @@ export class PgWebhookLanes implements Deliveries {
       }
       if (result.outcome === 'gone') {
         this.options.log.warn({ ...about, event_id: event.id }, 'webhook endpoint answered 410 Gone: disabled');
-        if (await this.endpoints.disable(endpoint.id, 'gone')) this.disabled.gone++;
+        if (await this.endpoints.disable(endpoint.id, 'gone')) this.counts.disabled('gone');
         return { delivered };
       }
       const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
@@ -391,7 +402,7 @@ export class PgWebhookLanes implements Deliveries {
         continue;
       }
       this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
-      if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
+      if (await this.endpoints.disable(endpoint.id, 'failing')) this.counts.disabled('failing');
       return { delivered };
     }
     return { delivered };
