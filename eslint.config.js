@@ -30,7 +30,7 @@ const LAYERS = {
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
-  events: ['domain'],
+  events: ['domain', 'shares'],
   orders: ['domain', 'pipeline', 'ledger', 'clients', 'shares'],
   resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'shares'],

@@ -23,6 +23,8 @@ export interface DeliveryOptions {
   readonly retentionDays: number;
   /** The HTTP status of each outcome kind, as a table: it crosses to the delivery thread (durable mode). */
   readonly statusByKind: StatusByKind;
+  /** Each client's weight in its share of the sends (CLIENT_WEIGHTS; send-shares.ts); a client not named weighs 1. */
+  readonly clientWeights: ReadonlyMap<string, number>;
   readonly log: Logger;
   /** Told of every attempt, for its span (tracing); absent with tracing off. */
   readonly recorder?: DeliveryRecorder;

@@ -9,7 +9,11 @@
  *   the other, in the order they happened, each retried until it is
  *   delivered before the next is sent. Lanes of different orders overtake
  *   each other freely.
- * - At most CONCURRENCY attempts at once, whatever the backlog.
+ * - At most CONCURRENCY attempts at once, whatever the backlog, shared
+ *   between the clients by send-shares.ts: a client whose endpoint is slow
+ *   or whose events flood holds at most its share, and another client's
+ *   deliveries go out beside it. Lanes wait for their client's turn in a
+ *   queue per client.
  * - A failure is tried again after `retryDelayMs` (backoff with jitter).
  *   Past the retry window: if the endpoint has not taken any delivery since
  *   this one began, it is disabled (`failing`, an error line and a metric);
@@ -26,6 +30,7 @@ import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
+import { SendShares } from './send-shares.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */
 const CONCURRENCY = 64;
@@ -43,8 +48,9 @@ interface Delivery {
 export class WebhookRelay implements Deliveries {
   /** Per endpoint and order, the deliveries in the order of their events. */
   private readonly lanes = new Map<string, Delivery[]>();
-  /** Lanes whose first delivery is due, in the order they came due. */
-  private readonly ready: string[] = [];
+  /** Per client, lanes whose first delivery is due, in the order they came due. */
+  private readonly ready = new Map<string, string[]>();
+  private readonly shares: SendShares;
   private running = 0;
   private pending = 0;
   /** When each endpoint last took a delivery. */
@@ -63,6 +69,7 @@ export class WebhookRelay implements Deliveries {
     private readonly options: DeliveryOptions,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
+    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
     log.onAppended((events) => this.take(events));
   }
 
@@ -120,7 +127,7 @@ export class WebhookRelay implements Deliveries {
     this.sender.close();
     for (const lane of this.lanes.values()) for (const delivery of lane) clearTimeout(delivery.timer);
     this.lanes.clear();
-    this.ready.length = 0;
+    this.ready.clear();
     this.pending = 0;
   }
 
@@ -148,20 +155,41 @@ export class WebhookRelay implements Deliveries {
       if (lane) lane.push(delivery);
       else {
         this.lanes.set(key, [delivery]);
-        this.ready.push(key);
+        this.markReady(key);
       }
     }
     return endpoints.length;
   }
 
+  private markReady(key: string): void {
+    const client = clientOfLane(key);
+    const queue = this.ready.get(client);
+    if (queue) queue.push(key);
+    else this.ready.set(client, [key]);
+  }
+
+  /** Start what the shares allow: the client whose turn it is first, each client's lanes in the order they came due. */
   private pump(): void {
-    while (this.running < CONCURRENCY && this.ready.length > 0) {
-      const key = this.ready.shift()!;
+    const waiting = new Set(this.ready.keys());
+    while (this.running < CONCURRENCY && waiting.size > 0) {
+      const client = this.shares.first(waiting)!;
+      const queue = this.ready.get(client)!;
+      const key = queue[0]!;
       const delivery = this.lanes.get(key)?.[0];
+      if (delivery && !this.shares.tryTake(client)) {
+        waiting.delete(client);
+        continue;
+      }
+      queue.shift();
+      if (queue.length === 0) {
+        this.ready.delete(client);
+        waiting.delete(client);
+      }
       if (!delivery) continue;
       this.running++;
       void this.attempt(key, delivery).finally(() => {
         this.running--;
+        this.shares.give(client);
         this.pump();
         this.wakeIfIdle();
       });
@@ -215,7 +243,7 @@ export class WebhookRelay implements Deliveries {
           );
           delivery.timer = setTimeout(() => {
             delivery.timer = undefined;
-            this.ready.push(key);
+            this.markReady(key);
             this.pump();
           }, waitMs);
           delivery.timer.unref();
@@ -246,7 +274,7 @@ export class WebhookRelay implements Deliveries {
     lane.shift();
     this.pending--;
     if (lane.length === 0) this.lanes.delete(key);
-    else this.ready.push(key);
+    else this.markReady(key);
   }
 
   private async disable(endpointId: string, reason: DisabledReason): Promise<void> {
@@ -268,4 +296,9 @@ export class WebhookRelay implements Deliveries {
     if (this.pending !== 0 || this.running !== 0) return;
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
+}
+
+/** The client a lane is of (its key: endpoint, client, order). */
+function clientOfLane(key: string): string {
+  return key.split('\u0000')[1]!;
 }

@@ -17,6 +17,13 @@
  * attempt was made, so the retry window outlives any instance. A job whose
  * instance dies mid-delivery is run again by another once graphile-worker
  * frees its lock: at least once, as webhooks promise.
+ *
+ * Runs on the delivery thread (webhook-thread.ts), not the order path's.
+ * Jobs under way are shared between the clients (send-shares.ts): a job
+ * whose client holds its share already goes back to the queue for a while
+ * (not a failure: nothing was sent), so that a client whose endpoint is slow
+ * or whose events flood never holds every job and another client's orders
+ * are claimed beside it.
  */
 import { tellAttempt } from '../events/delivery-traces.js';
 import { EventEmitter } from 'node:events';
@@ -35,6 +42,7 @@ import { eventJson, type StoredEvent } from '../events/order-event.js';
 import { retryDelayMs } from '../events/retry-schedule.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
+import { SendShares } from '../events/send-shares.js';
 import type { Database, Statement } from './database.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
 
@@ -43,8 +51,11 @@ const TASK = 'webhook_lane';
 const MAX_ATTEMPTS = 32767;
 /** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
 const LANE_TRIES = 20;
-/** Lanes delivered at once by this instance. */
+/** Lanes delivered at once by this instance, shared between the clients (send-shares.ts). */
 const CONCURRENCY = 16;
+/** A job beyond its client's share comes back after between half and all of this. */
+const DEFER_MS = 500;
+const deferMs = (): number => Math.round(DEFER_MS * (0.5 + Math.random() / 2));
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
 /** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
@@ -200,6 +211,7 @@ export class PgWebhookLanes implements Deliveries {
   /** Pools of a runner that stopped, whose rows must go so that their locked jobs are let go. */
   private stoppedPools: string[] = [];
   private readonly closing = new AbortController();
+  private readonly shares: SendShares;
 
   constructor(
     private readonly db: Database,
@@ -214,6 +226,7 @@ export class PgWebhookLanes implements Deliveries {
     private readonly counts: DeliveryCounts = new DeliveryCounts(),
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
+    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
   }
 
   async start(): Promise<void> {
@@ -316,6 +329,19 @@ export class PgWebhookLanes implements Deliveries {
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
     // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
     const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
+    const client = owed[0]?.endpoint_client;
+    if (client === undefined) return;
+    // Beyond its client's share of the sends, the job goes back to the queue for a while, leaving its place to
+    // another client's: a client whose endpoint is slow or whose events flood holds at most its share.
+    if (!this.shares.tryTake(client)) return this.addLaneJob(helpers, lane.order, deferMs());
+    try {
+      await this.deliverOwed(lane, owed, helpers);
+    } finally {
+      this.shares.give(client);
+    }
+  }
+
+  private async deliverOwed(lane: LanePayload, owed: readonly OwedRow[], helpers: JobHelpers): Promise<void> {
     const byEndpoint = new Map<string, OwedRow[]>();
     for (const row of owed) byEndpoint.set(row.endpoint_id, [...(byEndpoint.get(row.endpoint_id) ?? []), row]);
     const ends = await Promise.allSettled([...byEndpoint.values()].map((rows) => this.deliverToEndpoint(rows)));
@@ -335,16 +361,21 @@ export class PgWebhookLanes implements Deliveries {
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
-    const key = `webhook:${lane.order}`;
+    await this.addLaneJob(helpers, lane.order, retryInMs);
+  }
+
+  /** The order's job again, in `inMs`. */
+  private async addLaneJob(helpers: JobHelpers, order: string, inMs: number): Promise<void> {
+    const key = `webhook:${order}`;
     // The running job's key is let go by graphile-worker: this one takes it, and waits in the order's queue.
     await helpers.addJob(
       TASK,
-      { order: lane.order },
+      { order },
       {
         queueName: key,
         jobKey: key,
         jobKeyMode: 'replace',
-        runAt: new Date(Date.now() + retryInMs),
+        runAt: new Date(Date.now() + inMs),
         maxAttempts: MAX_ATTEMPTS,
       },
     );

@@ -95,7 +95,7 @@ export class PostgresStore implements Store {
       endpoints,
       // On a thread of its own: delivery's CPU never takes the order path's (webhook-thread.ts).
       deliveries: (delivery) =>
-        new WebhookThread(db, delivery, owner, {
+        new WebhookThread(db, delivery, () => lease.holding(), {
           databaseUrl: options.databaseUrl,
           leaseMs: options.leaseMs,
           statementTimeoutMs: statementTimeoutMs(options.leaseMs),

@@ -12,7 +12,8 @@
  * redelivery and the backlog for /metrics (one statement each, on the
  * instance's pool), the counts (read from shared memory), the attempts for
  * their spans, and this instance's identity, told to the thread while the
- * lease holds. close() stops the thread's queue and waits for it: the drain.
+ * lease holds, with the lease's end: the thread counts on it no longer than
+ * the main thread would, however late the next telling comes. close() stops the thread's queue and waits for it: the drain.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -21,11 +22,10 @@ import { DELIVERY_COUNTS_BYTES, DeliveryCounts } from '../events/delivery-counts
 import type { StoredEvent } from '../events/order-event.js';
 import type { Database } from './database.js';
 import { deliveryFigures, queueRedelivery } from './pg-webhook-lanes.js';
-import type { FromWebhookWorker, ToWebhookWorker, WebhookWorkerData } from './webhook-worker.js';
+import type { FromWebhookWorker, LeaseHeld, ToWebhookWorker, WebhookWorkerData } from './webhook-worker.js';
 
-/** How often the thread is told this instance's identity; it counts as none after OWNER_STALE_TELLINGS missed. */
+/** How often the thread is told this instance's identity and lease (it holds it until the lease's end it was told). */
 const OWNER_EVERY_MS = 100;
-const OWNER_STALE_TELLINGS = 10;
 /** The thread's own connections for its reads and marks (graphile-worker has its own besides). */
 const THREAD_POOL_SIZE = 4;
 /** A thread that died is started again after this. */
@@ -51,7 +51,8 @@ export class WebhookThread implements Deliveries {
     /** The instance's pool: the admin's redelivery and the backlog are one statement each, made here. */
     private readonly db: Database,
     private readonly options: DeliveryOptions,
-    private readonly owner: () => string | undefined,
+    /** This instance's identity and the end of its lease (InstanceLease.holding). */
+    private readonly owner: () => LeaseHeld | undefined,
     private readonly thread: WebhookThreadOptions,
   ) {}
 
@@ -92,7 +93,6 @@ export class WebhookThread implements Deliveries {
       logLevel: log.level,
       counts: this.countsBuffer,
       recordAttempts: recorder !== undefined,
-      ownerStaleMs: OWNER_EVERY_MS * OWNER_STALE_TELLINGS,
       delivery: { ...rest, retentionDays },
     };
     const worker = new Worker(this.thread.workerFile, { workerData, name: 'webhook-delivery' });

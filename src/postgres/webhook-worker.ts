@@ -5,9 +5,8 @@
  * the thread that serves orders. What crosses back: the counts, in shared
  * memory; the log lines, the attempts (for their spans) and `started` /
  * `closed`, as messages. The main thread tells it who this instance is
- * while its lease holds, several times a second; an identity not heard of
- * for a while is no identity (a main thread that cannot say is one that may
- * have lost its lease), and the lanes send nothing without one.
+ * and until when its lease holds, several times a second; past that end,
+ * with no newer telling, it is no one, and the lanes send nothing.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
@@ -28,14 +27,18 @@ export interface WebhookWorkerData {
   readonly counts: SharedArrayBuffer;
   /** Whether attempts are told to the main thread (tracing on). */
   readonly recordAttempts: boolean;
-  /** How long an identity heard of stays good without being heard again. */
-  readonly ownerStaleMs: number;
   readonly delivery: Omit<DeliveryOptions, 'log' | 'recorder' | 'statusByKind'> & {
     readonly statusByKind: StatusByKind;
   };
 }
 
-export type ToWebhookWorker = { readonly owner: string | undefined } | { readonly close: true };
+/** This instance's identity, and until when (ms since the epoch, performance clock) its lease holds. */
+export interface LeaseHeld {
+  readonly id: string;
+  readonly until: number;
+}
+
+export type ToWebhookWorker = { readonly owner: LeaseHeld | undefined } | { readonly close: true };
 
 export type FromWebhookWorker =
   | { readonly started: true }
@@ -54,9 +57,9 @@ const log = pino(
   { write: (line: string) => post({ log: line }) },
 );
 
-let owner: { id: string | undefined; heardAt: number } = { id: undefined, heardAt: 0 };
+let owner: LeaseHeld | undefined;
 const currentOwner = (): string | undefined =>
-  performance.now() - owner.heardAt <= data.ownerStaleMs ? owner.id : undefined;
+  owner && performance.timeOrigin + performance.now() < owner.until ? owner.id : undefined;
 
 const db = new Database({
   url: data.databaseUrl,
@@ -81,7 +84,7 @@ const lanes = new PgWebhookLanes(
 );
 
 port.on('message', (message: ToWebhookWorker) => {
-  if ('owner' in message) owner = { id: message.owner, heardAt: performance.now() };
+  if ('owner' in message) owner = message.owner;
   else
     void (async () => {
       await lanes.close();

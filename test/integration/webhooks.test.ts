@@ -7,6 +7,8 @@
  * are refused unless allowed; GET /events pages without gap or duplicate and
  * never shows another client's events.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -251,6 +253,44 @@ describe('webhooks', () => {
     expect(hook.deliveries[1]!.headers['webhook-id']).toBe(eventId);
     expect((await call('POST', '/admin/events/evt_nothing/redeliver', ADMIN)).status).toBe(404);
     await remove(ACME, id);
+  });
+
+  it('a client whose endpoint hangs and whose events flood holds only its share of the sends: another client’s events still arrive within 3 s', async () => {
+    // acme's receiver takes every delivery and answers none until released: each send holds its place until the
+    // timeout (10 s). Far more of them than the relay's sends at once (64); the sender's 8 connections to the
+    // endpoint are taken, and the rest wait for one, holding their places too.
+    const held: Array<() => void> = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      held.push(() => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const fast = await receiver();
+    const acme = await register(ACME, `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`);
+    const globex = await register(GLOBEX, fast.url);
+    try {
+      for (let i = 0; i < 120; i += 20)
+        await Promise.all(Array.from({ length: 20 }, () => svc.order(orderBody({ delay_ms: INSTANT }), { key: ACME })));
+      await eventually(
+        async () => held.length,
+        (n) => n >= 8,
+      );
+      const startedAt = performance.now();
+      await Promise.all(Array.from({ length: 3 }, () => svc.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })));
+      // Without shares acme's deliveries held all 64 places, and globex's waited for acme's timeouts: 10 s.
+      await eventually(
+        async () => fast.deliveries.length,
+        (n) => n >= 3,
+        { within: 3000 },
+      );
+      expect(performance.now() - startedAt).toBeLessThan(3000);
+      expect(fast.verified(globex.secret).map((event) => event.client)).toEqual(['globex', 'globex', 'globex']);
+    } finally {
+      await remove(ACME, acme.id);
+      await remove(GLOBEX, globex.id);
+      for (const release of held.splice(0)) release();
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 });
 
