@@ -36,20 +36,16 @@ export class SendShares {
   /** Take a send for `client` if its share allows it now; if not, it counts as active (its floor is kept). */
   tryTake(client: string): boolean {
     this.lastAsked.set(client, this.now());
-    const sharers = this.sharers();
-    const held = this.heldOf(client) + 1;
-    const fits = fitsShare(
-      { held, floor: floorOf(this.capacity, sharers.active.get(client) ?? 0, sharers.totalWeight), cap: Infinity },
-      {
-        capacity: this.capacity,
-        busy: this.total + 1,
-        keptForOthers: unusedFloors(this.capacity, sharers, (name) => this.heldOf(name), client),
-      },
-    );
-    if (!fits) return false;
-    this.held.set(client, held);
+    if (!this.fitsOneMore(client, this.sharers())) return false;
+    this.held.set(client, this.heldOf(client) + 1);
     this.total++;
     return true;
+  }
+
+  /** The clients holding sends whose share allows no more now: whose work is best left unclaimed for a while. */
+  full(): string[] {
+    const sharers = this.sharers();
+    return [...this.held.keys()].filter((client) => !this.fitsOneMore(client, sharers));
   }
 
   /** A send of `client`'s has ended. */
@@ -76,6 +72,21 @@ export class SendShares {
         best = client;
     }
     return best;
+  }
+
+  private fitsOneMore(client: string, sharers: Sharers): boolean {
+    return fitsShare(
+      {
+        held: this.heldOf(client) + 1,
+        floor: floorOf(this.capacity, sharers.active.get(client) ?? 0, sharers.totalWeight),
+        cap: Infinity,
+      },
+      {
+        capacity: this.capacity,
+        busy: this.total + 1,
+        keptForOthers: unusedFloors(this.capacity, sharers, (name) => this.heldOf(name), client),
+      },
+    );
   }
 
   private weightOf(client: string): number {

@@ -1,9 +1,9 @@
 /**
  * The relay: delivers every event appended to the outbox to each enabled
- * endpoint of the event's client, at least once, in this process (the
- * in-memory mode). Nothing here is on the order's path: the log tells the
- * relay of new events and the relay works in its own turns, so an order's
- * answer never waits for a webhook.
+ * endpoint of the event's client, at least once, while the process lives
+ * (the in-memory mode). It runs on a thread of its own (relay-thread.ts),
+ * off the order's path: the outbox's new events are handed to it, and an
+ * order's answer never waits for a webhook, nor pays for one's CPU.
  *
  * - Per endpoint and order, one lane: an order's events go out one after
  *   the other, in the order they happened, each retried until it is
@@ -24,7 +24,6 @@
  *   still has it.
  */
 import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from './deliveries.js';
-import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
@@ -64,13 +63,11 @@ export class WebhookRelay implements Deliveries {
   private readonly sender: WebhookSender;
 
   constructor(
-    log: EventLog,
     private readonly endpoints: EndpointBook,
     private readonly options: DeliveryOptions,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
     this.shares = new SendShares(CONCURRENCY, options.clientWeights);
-    log.onAppended((events) => this.take(events));
   }
 
   /** Deliver these events (just appended) to their clients' enabled endpoints. */

@@ -55,6 +55,8 @@ const LANE_TRIES = 20;
 const CONCURRENCY = 16;
 /** A job beyond its client's share comes back after between half and all of this. */
 const DEFER_MS = 500;
+/** The flag of a client's jobs (migration 10). */
+const clientFlag = (client: string): string => `client:${client}`;
 const deferMs = (): number => Math.round(DEFER_MS * (0.5 + Math.random() / 2));
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
@@ -129,7 +131,8 @@ const REDELIVER: Statement = {
          SELECT count(*)::int AS queued,
                 (SELECT graphile_worker.add_job('${TASK}', json_build_object('order', order_id),
                    queue_name := 'webhook:' || order_id, job_key := 'webhook:' || order_id, job_key_mode := 'replace',
-                   max_attempts := 32767) FROM owed LIMIT 1) IS NOT NULL AS added
+                   max_attempts := 32767, flags := ARRAY['client:' || split_part(order_id, ':', 1)])
+                  FROM owed LIMIT 1) IS NOT NULL AS added
            FROM owed`,
 };
 const BACKLOG: Statement = {
@@ -254,6 +257,8 @@ export class PgWebhookLanes implements Deliveries {
       maxPoolSize: WORKER_POOL_SIZE,
       concurrency: CONCURRENCY,
       noHandleSignals: true,
+      // A client holding its share of the sends: its jobs are left for later, unclaimed (migration 10 flags them).
+      forbiddenFlags: () => this.shares.full().map(clientFlag),
       pollInterval: 1000,
       logger: quietLogger(this.options.log),
       taskList: { [TASK]: (payload, helpers) => this.deliverLane(payload as LanePayload, helpers) },
@@ -333,7 +338,7 @@ export class PgWebhookLanes implements Deliveries {
     if (client === undefined) return;
     // Beyond its client's share of the sends, the job goes back to the queue for a while, leaving its place to
     // another client's: a client whose endpoint is slow or whose events flood holds at most its share.
-    if (!this.shares.tryTake(client)) return this.addLaneJob(helpers, lane.order, deferMs());
+    if (!this.shares.tryTake(client)) return this.addLaneJob(helpers, lane.order, client, deferMs());
     try {
       await this.deliverOwed(lane, owed, helpers);
     } finally {
@@ -361,11 +366,11 @@ export class PgWebhookLanes implements Deliveries {
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
-    await this.addLaneJob(helpers, lane.order, retryInMs);
+    await this.addLaneJob(helpers, lane.order, owed[0]!.endpoint_client, retryInMs);
   }
 
   /** The order's job again, in `inMs`. */
-  private async addLaneJob(helpers: JobHelpers, order: string, inMs: number): Promise<void> {
+  private async addLaneJob(helpers: JobHelpers, order: string, client: string, inMs: number): Promise<void> {
     const key = `webhook:${order}`;
     // The running job's key is let go by graphile-worker: this one takes it, and waits in the order's queue.
     await helpers.addJob(
@@ -377,6 +382,7 @@ export class PgWebhookLanes implements Deliveries {
         jobKeyMode: 'replace',
         runAt: new Date(Date.now() + inMs),
         maxAttempts: MAX_ATTEMPTS,
+        flags: [clientFlag(client)],
       },
     );
   }
