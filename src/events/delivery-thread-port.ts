@@ -4,6 +4,7 @@
  * the main thread of each attempt, and the messages — posts and requests
  * from the main thread, `close` — handed to the thread's code.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { DeliveryRecorder } from './delivery-traces.js';
@@ -29,7 +30,22 @@ export interface ThreadPort<Data> {
   serve(handlers: ThreadHandlers, start: () => Promise<void>): void;
 }
 
+/**
+ * The thread's niceness: below the order path's. On a machine whose cores are busy, a backlog of deliveries must not
+ * take CPU from the orders (they wait in the outbox, and are sent when there is time); on an idle one it changes
+ * nothing. On Linux, a thread's own (setpriority of the calling task); elsewhere it may apply to the process or
+ * fail, and is left alone.
+ */
+const DELIVERY_NICENESS = 10;
+
 export function threadPort<Data>(): ThreadPort<Data> {
+  if (process.platform === 'linux') {
+    try {
+      setPriority(0, DELIVERY_NICENESS);
+    } catch {
+      // Not allowed here: delivery runs at the process's priority.
+    }
+  }
   const port = parentPort!;
   const basics = workerData as ThreadBasics & { readonly data: Data };
   const send = (message: FromDeliveryThread): void => port.postMessage(message);
