@@ -7,8 +7,6 @@
  * are refused unless allowed; GET /events pages without gap or duplicate and
  * never shows another client's events.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -18,6 +16,7 @@ import { startTestService, TEST_CONFIG, type TestService } from '../support/serv
 import { eventually } from '../support/wait.js';
 import {
   expectedTypes,
+  startHangingReceiver,
   startReceiver,
   type OrderStatusJson,
   type ReceivedEvent,
@@ -259,20 +258,15 @@ describe('webhooks', () => {
     // acme's receiver takes every delivery and answers none until released: each send holds its place until the
     // timeout (10 s). Far more of them than the relay's sends at once (64); the sender's 8 connections to the
     // endpoint are taken, and the rest wait for one, holding their places too.
-    const held: Array<() => void> = [];
-    const slow = createServer((req, res) => {
-      req.resume();
-      held.push(() => res.writeHead(204).end());
-    });
-    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slow = await startHangingReceiver();
     const fast = await receiver();
-    const acme = await register(ACME, `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`);
+    const acme = await register(ACME, slow.url);
     const globex = await register(GLOBEX, fast.url);
     try {
       for (let i = 0; i < 120; i += 20)
         await Promise.all(Array.from({ length: 20 }, () => svc.order(orderBody({ delay_ms: INSTANT }), { key: ACME })));
       await eventually(
-        async () => held.length,
+        async () => slow.held,
         (n) => n >= 8,
       );
       const startedAt = performance.now();
@@ -288,8 +282,7 @@ describe('webhooks', () => {
     } finally {
       await remove(ACME, acme.id);
       await remove(GLOBEX, globex.id);
-      for (const release of held.splice(0)) release();
-      await new Promise((resolve) => slow.close(resolve));
+      await slow.close();
     }
   });
 });
