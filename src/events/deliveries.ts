@@ -3,7 +3,9 @@
  * service sees it: started before the server listens, asked to send an
  * event again, read for the metrics, closed at shutdown. In memory, the
  * relay of this process (webhook-relay.ts); in the durable mode, a queue on
- * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts).
+ * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts). Each
+ * runs on a thread of its own (relay-thread.ts, src/postgres/webhook-thread.ts),
+ * never on the order path's.
  */
 import type { Logger } from 'pino';
 import type { DeliveryRecorder } from './delivery-traces.js';
