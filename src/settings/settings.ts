@@ -180,7 +180,7 @@ export const HTTP = {
     },
     default: '90% of (open-file limit − 128 − 8 × `THREADS`); 16384 if the limit is unknown',
     allowed: '1 – open-file limit − 128 − 8 × `THREADS`',
-    about: 'connections served at once; see [connection limits](operating.md#connection-limits)',
+    about: 'connections served at once; see [connection limits](deploying.md#connection-limits)',
   }),
   ALLOWED_HOSTS: custom({
     field: 'allowedHosts',
@@ -278,7 +278,7 @@ export const CLIENTS = {
     default: 'every client 1',
     allowed: '`client:weight,…`, integers 1–1000',
     about:
-      "each client's weight in every fair share (see [bulkheads](design.md#bulkheads-one-client-never-takes-the-others-down))",
+      "each client's weight in every fair share (see [bulkheads](clients-and-money.md#bulkheads-one-client-never-takes-the-others-down))",
   }),
   CLIENT_MAX_SHARE: custom({
     field: 'clientMaxShare',
@@ -473,7 +473,7 @@ export const EVENTS = {
     max: 3650,
     fallback: 30,
     about:
-      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [durability.md](durability.md#312-events-the-outbox))',
+      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [durability.md](durable-instances.md#312-events-the-outbox))',
   }),
 };
 
