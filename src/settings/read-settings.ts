@@ -25,9 +25,13 @@ export function readSettings<D extends Readonly<Record<string, Setting<unknown>>
     text: (name) => earlier(name) as string,
   };
   const durable = Boolean(env['DATABASE_URL']);
+  // As the OpenTelemetry SDK does: with no endpoint, or the SDK disabled, its variables are not read at all.
+  const tracing =
+    env['OTEL_SDK_DISABLED'] !== 'true' &&
+    Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
   for (const [name, setting] of Object.entries(declarations)) {
     const raw = env[name];
-    if (raw === undefined || raw === '') {
+    if (raw === undefined || raw === '' || (setting.needs === 'tracing' && !tracing)) {
       values[name] = setting.fallback(read);
       continue;
     }

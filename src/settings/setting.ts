@@ -23,8 +23,9 @@ export interface Machine {
 }
 
 /**
- * The mode a setting belongs to, for the guide; `durable` is also enforced: such a setting given without DATABASE_URL
- * stops the process, so a typo is never silently ignored.
+ * The mode a setting belongs to, for the guide; two are also enforced. `durable`: such a setting given without
+ * DATABASE_URL stops the process, so a typo is never silently ignored. `tracing`: read only when tracing is on (an
+ * OTLP endpoint set, OTEL_SDK_DISABLED not true), as the OpenTelemetry SDK reads its variables.
  */
 export type Mode = 'durable' | 'keys' | 'open' | 'tracing' | 'kubernetes';
 

@@ -9,7 +9,7 @@ const MODES: Readonly<Record<Mode, string>> = {
   durable: 'durable (needs `DATABASE_URL`)',
   keys: 'keys',
   open: 'open',
-  tracing: 'tracing (with an endpoint)',
+  tracing: 'tracing (read only when on)',
   kubernetes: 'Kubernetes',
 };
 
@@ -41,8 +41,9 @@ export function settingsPage(): string {
     '',
     'Every environment variable the service reads, by capability. Each is checked at start-up: a bad value stops the',
     'process with one line naming it and what it allows; an empty value counts as unset. The mode is the one a setting',
-    'belongs to: one marked durable is refused without `DATABASE_URL`, so a typo is never silently ignored. How to run',
-    'the service with them: [operating.md](operating.md).',
+    'belongs to: one marked durable is refused without `DATABASE_URL`, so a typo is never silently ignored; one marked',
+    'tracing is read only when tracing is on (an endpoint set, `OTEL_SDK_DISABLED` not true). How to run the service',
+    'with them: [operating.md](operating.md).',
     '',
     ...sections.flatMap((section) => [section, '']),
   ]

@@ -498,6 +498,7 @@ export const TRACING = {
     about: 'true: no exporter, whatever the endpoint (trace ids still reach the logs and `traceresponse`)',
   }),
   OTEL_EXPORTER_OTLP_ENDPOINT: custom({
+    needs: 'tracing',
     rule: OTLP_URL_RULE,
     schema: otlpUrl,
     fallback: undefined as string | undefined,
@@ -507,6 +508,7 @@ export const TRACING = {
       'where spans go, to its `/v1/traces` (see [tracing](operating.md#tracing)). The exporter also reads `OTEL_EXPORTER_OTLP_HEADERS`, `…_TIMEOUT`, `…_COMPRESSION` itself',
   }),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: custom({
+    needs: 'tracing',
     rule: OTLP_URL_RULE,
     schema: otlpUrl,
     fallback: undefined as string | undefined,

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pathOf, PROJECT_ROOT } from '../../src/paths.js';
+import { loadConfig } from '../../src/config.js';
 import { settingsPage } from '../../src/settings/settings-table.js';
 import { REMOVED, SETTINGS } from '../../src/settings/settings.js';
 
@@ -43,5 +44,20 @@ describe('the settings', () => {
       expect(setting.default, name).not.toBe('(derived)');
       expect(setting.allowed, name).not.toBe('(derived)');
     }
+  });
+
+  it("read tracing's variables only when tracing is on, as the OpenTelemetry SDK does", () => {
+    const machine = { openFileLimit: 20_000 };
+    const unread = { OTEL_TRACES_SAMPLER: 'jaeger_remote', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
+    expect(loadConfig({ THREADS: '2', ...unread }, machine).tracing).toBeUndefined();
+    expect(
+      loadConfig(
+        { THREADS: '2', OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', ...unread },
+        machine,
+      ).tracing,
+    ).toBeUndefined();
+    expect(() =>
+      loadConfig({ THREADS: '2', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', ...unread }, machine),
+    ).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported|OTEL_TRACES_SAMPLER must be one of/);
   });
 });
