@@ -10,7 +10,7 @@ import { CLIENT_NAME, RESERVED_CLIENTS } from './auth/caller.js';
 import { API_KEY } from './auth/key-ring.js';
 import { connectionHardLimit, openFileLimit } from './settings/bounds.js';
 import { readSettings, type Values } from './settings/read-settings.js';
-import { ConfigError, type Env, type FieldsOf, type Machine } from './settings/setting.js';
+import { ConfigError, type Env, type FieldsOf, type Machine, type Setting } from './settings/setting.js';
 import {
   DEFAULT_CLIENT_RATE_LIMIT,
   DEPENDENCIES,
@@ -196,7 +196,9 @@ function parseAccess(env: Env, host: string): AccessConfig {
  * for API_KEYS_FILE, a key for ADMIN_KEY_FILE); blank lines and lines
  * starting with # are skipped. Nothing a file holds is ever put in an error.
  */
-const SECRET_FILES = { API_KEYS: 'lines', ADMIN_KEY: 'lines', DATABASE_URL: 'whole' } as const;
+const SECRET_FILES = Object.values(SETTINGS as Readonly<Record<string, Setting<unknown>>>).flatMap((setting) =>
+  setting.holds ? [setting.holds] : [],
+);
 
 /** API_KEYS_FILE and ADMIN_KEY_FILE, as given. */
 export interface KeyFiles {
@@ -227,7 +229,7 @@ export function accessFromFiles(
 
 function withSecretsFromFiles(env: Env): Env {
   const resolved: Record<string, string | undefined> = { ...env };
-  for (const [name, shape] of Object.entries(SECRET_FILES)) {
+  for (const { variable: name, shape } of SECRET_FILES) {
     const file = env[`${name}_FILE`];
     if (file === undefined || file === '') continue;
     if (env[name]) throw new ConfigError(`${name} and ${name}_FILE are both set: set one`);

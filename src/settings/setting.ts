@@ -56,6 +56,14 @@ export interface Setting<T, F extends string | undefined = string | undefined> {
   readonly fallback: (read: Read) => T;
   /** Said after the refused value: where a bound came from and how to move it. */
   readonly hint?: (read: Read) => string | undefined;
+  /** For X_FILE: the secret X it holds instead of the variable, and how (src/config.ts reads it before the rest). */
+  readonly holds?: SecretFile;
+}
+
+/** A secret's file: one entry a line (blank lines and # comments skipped), or the whole file, trimmed. */
+export interface SecretFile {
+  readonly variable: string;
+  readonly shape: 'lines' | 'whole';
 }
 
 export type ValueOf<S> = S extends Setting<infer T> ? T : never;
@@ -199,4 +207,12 @@ export function text<const F extends string | undefined = undefined>(
     schema: z.string(),
     fallback: undefined,
   });
+}
+
+/** A file holding the secret `holds.variable` instead of the variable (X_FILE for X), as an orchestrator mounts it. */
+export function secretFile(
+  holds: SecretFile,
+  spec: Describe<undefined> & { readonly allowed: string },
+): Setting<string | undefined, undefined> {
+  return { ...text({ ...spec, default: 'unset' }), holds };
 }

@@ -28,7 +28,7 @@ import {
   THREE_DAYS_MS,
   windDownMs,
 } from './bounds.js';
-import { custom, integer, oneOf, onOff, optionalInteger, text, type Read } from './setting.js';
+import { custom, integer, oneOf, onOff, optionalInteger, secretFile, text, type Read } from './setting.js';
 
 /** Steps per order, from the registry: the pool must hold every step of every order in flight. */
 const STEPS_PER_ORDER = STEP_NAMES.length;
@@ -251,20 +251,26 @@ export const CLIENTS = {
     about:
       'the admin surface: `/threads`, `/metrics`, `/admin/…`, `faults`; each key given is accepted, so a new one can be handed out before the old one is removed',
   }),
-  API_KEYS_FILE: text({
-    needs: 'keys',
-    default: 'unset',
-    allowed: 'a readable file, one `client:key` a line',
-    about:
-      "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept",
-  }),
-  ADMIN_KEY_FILE: text({
-    needs: 'keys',
-    default: 'unset',
-    allowed: 'a readable file, one key a line',
-    about:
-      '`ADMIN_KEY` read from this file instead, every key in it accepted; both set is refused. Read again on change and on SIGHUP, as `API_KEYS_FILE`',
-  }),
+  API_KEYS_FILE: secretFile(
+    { variable: 'API_KEYS', shape: 'lines' },
+    {
+      needs: 'keys',
+      default: 'unset',
+      allowed: 'a readable file, one `client:key` a line',
+      about:
+        "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept",
+    },
+  ),
+  ADMIN_KEY_FILE: secretFile(
+    { variable: 'ADMIN_KEY', shape: 'lines' },
+    {
+      needs: 'keys',
+      default: 'unset',
+      allowed: 'a readable file, one key a line',
+      about:
+        '`ADMIN_KEY` read from this file instead, every key in it accepted; both set is refused. Read again on change and on SIGHUP, as `API_KEYS_FILE`',
+    },
+  ),
   ALLOW_ANONYMOUS: onOff({
     needs: 'open',
     fallback: false,
@@ -362,11 +368,14 @@ export const DURABLE = {
     allowed: '`postgres://user:password@host:port/database`',
     about: 'the durable mode (see [durability.md](durability.md))',
   }),
-  DATABASE_URL_FILE: text({
-    default: 'unset',
-    allowed: 'a readable file',
-    about: '`DATABASE_URL` read from this file (trimmed) instead, as a mounted Secret; both set is refused',
-  }),
+  DATABASE_URL_FILE: secretFile(
+    { variable: 'DATABASE_URL', shape: 'whole' },
+    {
+      default: 'unset',
+      allowed: 'a readable file',
+      about: '`DATABASE_URL` read from this file (trimmed) instead, as a mounted Secret; both set is refused',
+    },
+  ),
   LEASE_MS: integer({
     needs: 'durable',
     min: (read) => shortestLeaseMs(read.number('CANCEL_GRACE_MS')),
