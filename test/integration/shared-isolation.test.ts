@@ -64,7 +64,8 @@ describe("a dependency's breaker", () => {
     { timeout: 60_000 },
     async () => {
       const { acme, globex, admin } = await serve();
-      const { victim, opened } = await slowVendorDeadlines(acme, globex, admin, { seconds: 6 });
+      // 4 s of the victim's orders, 20 at 5 a second (6 s before); the breaker watched throughout.
+      const { victim, opened } = await slowVendorDeadlines(acme, globex, admin, { seconds: 4 });
       // Before: each cut counted as a vendor failure, the breaker opened and the victim got 0 of 90 (the issue).
       expect(opened).toBe(false);
       expect(victim.ok).toBeGreaterThanOrEqual(0.95);
@@ -97,7 +98,8 @@ describe('connections before a key', () => {
       });
       try {
         const globex = { url: server.url, key: GLOBEX };
-        const { victim, reopened } = await tricklingSockets(server.url, globex, { sockets: 320, seconds: 6 });
+        // 4 s of the victim's orders (6 s before): 20, against 0 served without the budget.
+        const { victim, reopened } = await tricklingSockets(server.url, globex, { sockets: 320, seconds: 4 });
         // Before: 0 of 30 answered 200, every one 503 (the issue: 7 of 113).
         expect(victim.ok).toBeGreaterThanOrEqual(0.9);
         // The trickling sockets lost their slots to make room, long before HEADERS_TIMEOUT_MS.
@@ -138,7 +140,8 @@ describe('shares are floors', () => {
     { timeout: 60_000 },
     async () => {
       const { busy, globex } = await serveBusyKeys({ maxInflight: 20 });
-      const { victim } = await busyKeys(busy, globex, { seconds: 6 });
+      // 40 orders in 4 s (60 in 6 s before): without the floors the victim got none.
+      const { victim } = await busyKeys(busy, globex, { seconds: 4 });
       console.log('the fourth client beside three busy keys:', victim);
       // Before: each busy key may hold 60% of MAX_INFLIGHT, so three take all of it and the victim is shed.
       expect(victim.ok).toBeGreaterThanOrEqual(0.9);
@@ -155,7 +158,8 @@ describe('shares are floors', () => {
       // active is not taken back from its step.
       const { victim } = await busyKeys(busy, globex, {
         connections: 4,
-        seconds: 5,
+        // 30 orders in 3 s (50 in 5 s before): without the floor each waited ~0.6 s for a courier to free.
+        seconds: 3,
         settleMs: 3500,
         hog: { delay_ms: { payment: 1, vendor: 1, courier: 3000 } },
       });
