@@ -40,6 +40,7 @@ const LAYERS = {
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
   cluster: ['observability'],
   tracing: ['domain', 'pipeline', 'events'],
+  settings: ['domain', 'auth', 'shared-memory'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

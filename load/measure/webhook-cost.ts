@@ -1,6 +1,6 @@
 /**
  * What do webhooks cost the order path, and how fast does one instance deliver?
- * Kept in: docs/durability.md, "3.12 Events: the outbox"
+ * Kept in: docs/measurements/2026-11-23-webhook-cost.md
  *
  * - The order path: the `overhead` scenario's orders at a fixed rate against
  *   a server with no webhook endpoint and one whose client has two (each a

@@ -1,5 +1,5 @@
 /**
- * Webhook delivery in the durable mode, on graphile-worker (docs/durability.md
+ * Webhook delivery in the durable mode, on graphile-worker (docs/durable-instances.md
  * 3.12 says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
  * any instance, woken by LISTEN/NOTIFY, are added in SQL by the very
  * transaction that writes the event (schema.ts, `events_emit`) — so an event

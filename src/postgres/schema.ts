@@ -405,7 +405,7 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 6,
     name: 'events: an outbox written with the change it reports, webhook endpoints, deliveries',
     sql: `
-      -- The outbox (docs/durability.md 3.12). An event row is inserted by a
+      -- The outbox (docs/durable-instances.md 3.12). An event row is inserted by a
       -- trigger of the very UPDATE that records the fact it reports — an
       -- order's outcome (order_finish, by its owner or by recovery recording
       -- interrupted), a refund of a run already done (provider_void) — so the
@@ -532,7 +532,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- One graphile-worker job per order rather than per endpoint and order:
       -- each job is a claim, a completion and a queue row, the bulk of what a
-      -- delivery cost (docs/durability.md 3.12). The order's named queue keeps
+      -- delivery cost (docs/durable-instances.md 3.12). The order's named queue keeps
       -- its events in order for every endpoint. 'replace': a new event of the
       -- order is delivered now, to the healthy endpoints too, rather than after
       -- a failing endpoint's backoff (which it only brings forward).
