@@ -141,7 +141,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     metrics?.breakerMoved(dependency, to);
   });
   if (metrics) store.registerMetrics(metrics.registry);
-  const events = createEvents(store, config.events, log, metrics?.registry, tracing.deliveries);
+  const events = createEvents(store, config.events, config.clientWeights, log, metrics?.registry, tracing.deliveries);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
