@@ -77,6 +77,8 @@ interface LanePayload {
 
 type OwedRow = EventRow & {
   endpoint_id: string;
+  /** The delivery row's version (its xmin) when read: a redelivery asked for meanwhile makes a new one. */
+  version: string;
   url: string;
   secret: string;
   endpoint_client: string;
@@ -85,8 +87,8 @@ type OwedRow = EventRow & {
 
 /** How one endpoint's share of an order's job ended. */
 interface LaneEnd {
-  /** The seqs it delivered, marked together when the job ends. */
-  readonly delivered: number[];
+  /** The seqs it delivered, with the versions read, marked together when the job ends. */
+  readonly delivered: Array<{ readonly seq: number; readonly version: string }>;
   /** When it failed and is to be tried again, in how long. */
   readonly retryInMs?: number;
 }
@@ -95,17 +97,22 @@ const LANE: Statement = {
   name: 'webhook_lane',
   text: `SELECT ${EVENT_COLUMNS.split(', ')
     .map((column) => `e.${column}`)
-    .join(', ')}, d.endpoint_id, d.failures, w.url, w.secret, w.client AS endpoint_client
+    .join(', ')}, d.endpoint_id, d.xmin::text AS version, d.failures, w.url, w.secret,
+                w.client AS endpoint_client
            FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
                 JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.disabled IS NULL
           WHERE d.order_id = $1 AND ($2::text IS NULL OR d.endpoint_id = $2) AND d.done_at IS NULL
           ORDER BY d.endpoint_id, e.seq`,
 };
+/**
+ * Only rows still as the job read them: an admin's redelivery resets a row while the job that read it may still be
+ * sending (it marks at its end), and marking the reset row delivered lost the redelivery (seen beside busy cores).
+ */
 const DELIVERED: Statement = {
   name: 'webhook_deliveries_delivered',
   text: `UPDATE event_deliveries d SET done_at = now(), outcome = 'delivered'
-           FROM unnest($1::text[], $2::bigint[]) AS done (endpoint_id, event_seq)
-          WHERE d.endpoint_id = done.endpoint_id AND d.event_seq = done.event_seq`,
+           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS done (endpoint_id, event_seq, version)
+          WHERE d.endpoint_id = done.endpoint_id AND d.event_seq = done.event_seq AND d.xmin = done.version::xid`,
 };
 const DONE: Statement = {
   name: 'webhook_delivery_done',
@@ -352,17 +359,19 @@ export class PgWebhookLanes implements Deliveries {
     const ends = await Promise.allSettled([...byEndpoint.values()].map((rows) => this.deliverToEndpoint(rows)));
     const endpointIds: string[] = [];
     const seqs: number[] = [];
+    const versions: string[] = [];
     let retryInMs: number | undefined;
     const endpointsInOrder = [...byEndpoint.keys()];
     for (const [i, end] of ends.entries()) {
       if (end.status === 'rejected') continue;
-      for (const seq of end.value.delivered) {
+      for (const { seq, version } of end.value.delivered) {
         endpointIds.push(endpointsInOrder[i]!);
         seqs.push(seq);
+        versions.push(version);
       }
       if (end.value.retryInMs !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, end.value.retryInMs);
     }
-    if (seqs.length > 0) await this.db.query(DELIVERED, [endpointIds, seqs]);
+    if (seqs.length > 0) await this.db.query(DELIVERED, [endpointIds, seqs, versions]);
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
@@ -391,7 +400,7 @@ export class PgWebhookLanes implements Deliveries {
     const first = owed[0]!;
     const endpoint = { id: first.endpoint_id, url: first.url, secret: first.secret, client: first.endpoint_client };
     const about = { endpoint_id: endpoint.id, client: endpoint.client };
-    const delivered: number[] = [];
+    const delivered: LaneEnd['delivered'] = [];
     for (const row of owed) {
       // Without a lease this instance's locks may be freed and its lane run elsewhere: it sends nothing more.
       if (!this.owner()) throw new Error('this instance holds no lease: the lane is left to another');
@@ -413,7 +422,7 @@ export class PgWebhookLanes implements Deliveries {
         result,
       );
       if (result.outcome === 'delivered') {
-        delivered.push(event.seq);
+        delivered.push({ seq: event.seq, version: row.version });
         continue;
       }
       if (result.outcome === 'gone') {

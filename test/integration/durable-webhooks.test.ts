@@ -200,6 +200,31 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     expect(hook.deliveries.every((delivery) => delivery.headers['webhook-id'] === eventId)).toBe(true);
   });
 
+  it('a redelivery asked for while the event is still being sent is sent again once that send ends', async () => {
+    const hook = await receiver();
+    let answerFirst!: (status: number) => void;
+    hook.answer = (_delivery, attempt) =>
+      attempt === 1 ? new Promise<number>((resolve) => (answerFirst = resolve)) : 204;
+    expect((await call(a, 'POST', '/webhooks', GLOBEX, { url: hook.url })).status).toBe(201);
+    await a.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX });
+    await eventually(
+      async () => hook.deliveries.length,
+      (n) => n >= 1,
+      { within: DELIVERED_WITHIN_MS },
+    );
+    const eventId = hook.deliveries[0]!.headers['webhook-id'] as string;
+    const again = await call(b, 'POST', `/admin/events/${eventId}/redeliver`, ADMIN);
+    expect(again.status, again.text).toBe(202);
+    // The first send succeeds only now, after the redelivery was asked for: before, its job marked the row the
+    // redelivery had just reset as delivered, and the event never came again.
+    answerFirst(204);
+    await eventually(
+      async () => hook.deliveries.filter((delivery) => delivery.headers['webhook-id'] === eventId).length,
+      (n) => n === 2,
+      { within: DELIVERED_WITHIN_MS },
+    );
+  });
+
   it("one order, two endpoints: one graphile-worker job delivers to both (a job is the bulk of a delivery's cost)", async () => {
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();

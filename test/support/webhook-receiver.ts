@@ -28,8 +28,8 @@ export interface ReceivedEvent {
 export interface Receiver {
   readonly url: string;
   readonly deliveries: Delivery[];
-  /** What the receiver answers to a delivery: a status. */
-  answer: (delivery: Delivery, attemptOfThisId: number) => number;
+  /** What the receiver answers to a delivery: a status, or one to come (a receiver still working on it). */
+  answer: (delivery: Delivery, attemptOfThisId: number) => number | Promise<number>;
   /** The events received, verified with `secret` by the standardwebhooks package (throws if any does not verify). */
   verified(secret: string): ReceivedEvent[];
   close(): Promise<void>;
@@ -56,8 +56,10 @@ export async function startReceiver(): Promise<Receiver> {
       const delivery = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now() };
       deliveries.push(delivery);
       const attempt = deliveries.filter((d) => d.headers['webhook-id'] === req.headers['webhook-id']).length;
-      res.statusCode = receiver.answer(delivery, attempt);
-      res.end();
+      void Promise.resolve(receiver.answer(delivery, attempt)).then((status) => {
+        res.statusCode = status;
+        res.end();
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
