@@ -33,8 +33,14 @@ const nameOf = (path: string): string => {
   return here.startsWith('..') ? path.slice(path.lastIndexOf('/test/') + 1) : here;
 };
 const files = report.testResults
-  .map((file) => ({ name: nameOf(file.name), ms: file.endTime - file.startTime, status: file.status }))
+  .map((file) => ({
+    name: nameOf(file.name),
+    ms: file.endTime - file.startTime,
+    cpu: report.cpuSeconds?.[file.name],
+    status: file.status,
+  }))
   .sort((a, b) => b.ms - a.ms);
+const cpuTotal = files.reduce((sum, file) => sum + (file.cpu ?? 0), 0);
 const wallMs =
   Math.max(...report.testResults.map((file) => file.endTime)) -
   Math.min(...report.testResults.map((file) => file.startTime));
@@ -42,11 +48,16 @@ const total = files.reduce((sum, file) => sum + file.ms, 0);
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 const table = [
   START,
-  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together; ${seconds(wallMs)} s from the first file's start to the last one's end, files running side by side):`,
+  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together; ${seconds(wallMs)} s from the first file's start to the last one's end, files running side by side${cpuTotal > 0 ? `; ${cpuTotal.toFixed(0)} CPU seconds, the files' processes and those they started` : ''}):`,
   '',
-  '| file | seconds | result |',
-  '| --- | ---: | --- |',
-  ...files.slice(0, SLOWEST).map((file) => `| \`${file.name}\` | ${seconds(file.ms)} | ${file.status} |`),
+  '| file | seconds | CPU seconds | result |',
+  '| --- | ---: | ---: | --- |',
+  ...files
+    .slice(0, SLOWEST)
+    .map(
+      (file) =>
+        `| \`${file.name.replace(/^test\//, '')}\` | ${seconds(file.ms)} | ${file.cpu === undefined ? '–' : file.cpu.toFixed(1)} | ${file.status} |`,
+    ),
   END,
 ].join('\n');
 

@@ -1,7 +1,7 @@
 /**
  * One Vitest run with its JSON reporter: what the timing table and the flake
  * hunt read. The run's own output goes to this terminal as usual; the report
- * is read from a temporary file.
+ * (and each file's CPU, which the test setup logs) is read from temporary files.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -27,12 +27,18 @@ export interface FileResult {
 export interface RunReport {
   readonly success: boolean;
   readonly testResults: readonly FileResult[];
+  /**
+   * Each file's CPU seconds, its own process's and its reaped children's (test/support/os-threads-per-file.ts), by
+   * absolute path; absent from a report Vitest wrote by itself.
+   */
+  readonly cpuSeconds?: Readonly<Record<string, number>>;
 }
 
 /** `vitest run` with `args` (file filters, options) beside the JSON reporter; the default reporter still prints. */
 export async function vitestJson(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<RunReport> {
   const dir = await mkdtemp(join(tmpdir(), 'vitest-json-'));
   const outputFile = join(dir, 'report.json');
+  const cpuLog = join(dir, 'cpu.jsonl');
   try {
     const child = spawn(
       process.execPath,
@@ -44,10 +50,17 @@ export async function vitestJson(args: readonly string[], env: NodeJS.ProcessEnv
         `--outputFile.json=${outputFile}`,
         ...args,
       ],
-      { stdio: 'inherit', env },
+      { stdio: 'inherit', env: { ...env, TEST_CPU_LOG: cpuLog } },
     );
     await new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
-    return JSON.parse(await readFile(outputFile, 'utf8')) as RunReport;
+    const report = JSON.parse(await readFile(outputFile, 'utf8')) as RunReport;
+    const cpuLines = (await readFile(cpuLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const cpuSeconds = Object.fromEntries(
+      cpuLines
+        .map((line) => JSON.parse(line) as { file: string; cpuSeconds: number })
+        .map((f) => [f.file, f.cpuSeconds]),
+    );
+    return { ...report, cpuSeconds };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
