@@ -37,6 +37,8 @@ interface StepNamed {
 export interface OrderOutcome {
   readonly client: string;
   readonly orderId: string;
+  /** The priority tier it came at. */
+  readonly tier: string;
   readonly kind: string;
   readonly steps: readonly StepNamed[];
   readonly compensations: readonly StepNamed[];
@@ -178,10 +180,11 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
   log[level](line, messageFor(order?.kind, status, locals.streaming === true));
 }
 
-function orderFields({ client, orderId, kind, steps, compensations, via }: OrderOutcome) {
+function orderFields({ client, orderId, tier, kind, steps, compensations, via }: OrderOutcome) {
   return {
     client,
     order_id: orderId,
+    tier,
     kind,
     steps: named(steps),
     ...(compensations.length > 0 ? { compensations: named(compensations) } : {}),

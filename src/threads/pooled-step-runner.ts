@@ -29,6 +29,7 @@
  */
 import { abortKind } from '../domain/errors.js';
 import { cpuMsOf, type OrderRun } from '../domain/order.js';
+import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type {
   ActionDefinition,
@@ -198,7 +199,12 @@ class StepInFlight implements Deadlined {
     // A step that computes first waits for its client's turn of thread time, holding nothing meanwhile.
     const { cpuTurns, clientOf } = this.parts.options;
     if (cpuTurns && this.placement.cpuMs > 0) {
-      const taken = cpuTurns.take(this.run.order.client, clientOf?.(this.run.order.client).weight ?? 1, this.signal);
+      const taken = cpuTurns.take(
+        this.run.order.client,
+        clientOf?.(this.run.order.client).weight ?? 1,
+        this.signal,
+        rankOf(this.run.order.tier ?? DEFAULT_TIER),
+      );
       if (taken instanceof Promise)
         taken.then(
           (turn) => this.withTurn(turn),
