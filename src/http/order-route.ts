@@ -23,6 +23,7 @@ import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
 import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import { readBody } from './body-reader.js';
 import type { Capacity } from './health-route.js';
 import { requireJson } from './json-body.js';
@@ -32,6 +33,10 @@ import { STATUS_BY_KIND } from './error-status.js';
 import { SHUTTING_DOWN_MESSAGE, statusOf, type Responder } from './responses.js';
 
 export { MAX_BODY_BYTES } from './body-reader.js';
+
+const NONE: readonly StepOutcome[] = [];
+/** Said of an answer replayed from the records. */
+const REPLAYED: Readonly<Record<string, string>> = { 'Idempotent-Replayed': 'true' };
 
 /** What the HTTP layer needs to have an order answered. */
 export interface OrderRouteDependencies {
@@ -101,19 +106,17 @@ export function orderRoute({
       result: OrderResult | undefined,
       via?: AnsweredVia,
     ): void => {
-      const steps = result?.steps ?? [];
-      const compensations = result?.compensations ?? [];
+      const steps = result?.steps ?? NONE;
+      const compensations = result?.compensations ?? NONE;
       observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
       writeRequestLine(res, status, {
         client: order.client,
-        order_id: order.orderId,
+        orderId: order.orderId,
         tier,
         kind,
-        steps: steps.map((step) => `${step.name}:${step.status}`),
-        ...(compensations.length > 0
-          ? { compensations: compensations.map((step) => `${step.name}:${step.status}`) }
-          : {}),
-        ...(via && via !== 'ran' ? { via } : {}),
+        steps,
+        compensations,
+        via,
       });
     };
 
@@ -232,7 +235,7 @@ export function orderRoute({
           const { result, via } = submission;
           if (client.signal.aborted) return answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
           answered(result.failure ?? 'ok', statusOf(result), result, via);
-          responder.order(res, result, via === 'replayed' ? { 'Idempotent-Replayed': 'true' } : {});
+          responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);
         }
       }
     } finally {

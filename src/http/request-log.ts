@@ -27,18 +27,26 @@ import type { AnsweredVia } from '../orders/order-desk.js';
  */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** What an order adds to its request's line. */
-export interface OrderOutcomeFields {
+/** A step as its order's line names it: `name:status`. */
+interface StepNamed {
+  readonly name: string;
+  readonly status: string;
+}
+
+/** What an order adds to its request's line; turned into the line's fields only if the line is written. */
+export interface OrderOutcome {
   readonly client: string;
-  readonly order_id: string;
+  readonly orderId: string;
   /** The priority tier it came at. */
   readonly tier: string;
   readonly kind: string;
-  readonly steps: readonly string[];
-  readonly compensations?: readonly string[];
-  /** How an order was answered without running: joined to a run under way, or replayed. */
-  readonly via?: Exclude<AnsweredVia, 'ran'>;
+  readonly steps: readonly StepNamed[];
+  readonly compensations: readonly StepNamed[];
+  /** How an order was answered; only joined or replayed is said. */
+  readonly via: AnsweredVia | undefined;
 }
+
+const named = (steps: readonly StepNamed[]): string[] => steps.map((step) => `${step.name}:${step.status}`);
 
 /** The client's request id if it looks like one, a fresh one otherwise. */
 export function requestIdFrom(given: unknown): string {
@@ -48,10 +56,11 @@ export function requestIdFrom(given: unknown): string {
 /** Logged for a request whose connection closed before it was answered. */
 const CLIENT_GONE = STATUS_BY_KIND.client_gone;
 
-function messageFor(order: OrderOutcomeFields | undefined, status: number, streaming: boolean): string {
+function messageFor(orderKind: string | undefined, status: number, streaming: boolean): string {
   if (streaming) return 'event stream ended';
-  if (!order) return status === CLIENT_GONE ? 'client went away before it was answered' : 'request answered';
-  switch (order.kind) {
+  if (orderKind === undefined)
+    return status === CLIENT_GONE ? 'client went away before it was answered' : 'request answered';
+  switch (orderKind) {
     case 'ok':
       return 'order done';
     case 'client_gone':
@@ -68,11 +77,13 @@ declare global {
   namespace Express {
     interface Locals {
       requestId: string;
+      /** The service's logger, which the request's line is written with (its ids in the line). */
+      serviceLog: Logger;
       /** The request's trace: its id is on every log line of it, and its order's spans are children of its span. */
       trace: Trace;
       /** The request's own span, ended with its line; absent without tracing. */
       requestSpan?: RequestSpan;
-      /** Bound to the request id and the trace id. */
+      /** Bound to the request id and the trace id; made when first used (an order's request has no other line). */
       log: Logger;
       /** When the request arrived (performance.now()). */
       arrivedAt: number;
@@ -108,7 +119,8 @@ export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandle
       res.locals.requestSpan = span;
       res.locals.trace = span.trace;
     } else res.locals.trace = { requestId };
-    res.locals.log = log.child({ request_id: requestId, ...traceLogFields(res.locals.trace) });
+    res.locals.serviceLog = log;
+    Object.defineProperty(res.locals, 'log', LAZY_LOG);
     const answered = (): void => {
       res.off('finish', answered);
       res.off('close', answered);
@@ -122,26 +134,60 @@ export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandle
   };
 }
 
-/** The request's one line; a second call does nothing. `status` 499: the client went away. */
-export function writeRequestLine(res: Response, status: number, order?: OrderOutcomeFields): void {
-  if (res.locals.requestLogged) return;
-  res.locals.requestLogged = true;
-  const { req } = res;
+/**
+ * `res.locals.log`: the request's child logger, made the first time something logs with it and kept from then on. A
+ * pino child per request, most of which log nothing but their line, cost the main thread a logger and its bindings'
+ * JSON each.
+ */
+const LAZY_LOG: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: Express.Locals): Logger {
+    const child = this.serviceLog.child({ request_id: this.requestId, ...traceLogFields(this.trace) });
+    Object.defineProperty(this, 'log', { value: child, writable: true, configurable: true, enumerable: true });
+    return child;
+  },
+};
+
+/**
+ * The request's one line; a second call does nothing. `status` 499: the client went away. Its fields are built only
+ * if the line is written at all (its level enabled).
+ */
+export function writeRequestLine(res: Response, status: number, order?: OrderOutcome): void {
+  const { locals, req } = res;
+  if (locals.requestLogged) return;
+  locals.requestLogged = true;
+  locals.requestSpan?.end({
+    status,
+    ...(req.route ? { route: String((req.route as { path: unknown }).path) } : {}),
+    ...(order ? { client: order.client, orderId: order.orderId, kind: order.kind } : {}),
+  });
+  const level = status === 500 ? 'error' : status > 500 ? 'warn' : 'info';
+  const log = locals.serviceLog;
+  if (!log.isLevelEnabled(level)) return;
+  const { traceId } = locals.trace;
+  // The request's ids first, as its child logger would have bound them.
   const line = {
+    request_id: locals.requestId,
+    ...(traceId === undefined ? {} : { trace_id: traceId }),
     method: req.method,
     path: req.originalUrl,
     status,
-    duration_ms: Math.round(performance.now() - res.locals.arrivedAt),
+    duration_ms: Math.round(performance.now() - locals.arrivedAt),
     ...(status === CLIENT_GONE && !order ? { kind: 'client_gone' } : {}),
-    ...order,
+    ...(order ? orderFields(order) : {}),
   };
-  res.locals.requestSpan?.end({
-    status,
-    ...(req.route ? { route: String((req.route as { path: unknown }).path) } : {}),
-    ...(order ? { client: order.client, orderId: order.order_id, kind: order.kind } : {}),
-  });
-  const message = messageFor(order, status, res.locals.streaming === true);
-  if (status === 500) res.locals.log.error(line, message);
-  else if (status > 500) res.locals.log.warn(line, message);
-  else res.locals.log.info(line, message);
+  log[level](line, messageFor(order?.kind, status, locals.streaming === true));
+}
+
+function orderFields({ client, orderId, tier, kind, steps, compensations, via }: OrderOutcome) {
+  return {
+    client,
+    order_id: orderId,
+    tier,
+    kind,
+    steps: named(steps),
+    ...(compensations.length > 0 ? { compensations: named(compensations) } : {}),
+    ...(via && via !== 'ran' ? { via } : {}),
+  };
 }

@@ -13,8 +13,9 @@ import { DEPENDENCIES } from '../domain/dependencies.js';
 import type { ErrorKind } from '../domain/errors.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-import type { ErrorResponse, OrderResponse, StepJson } from './api-schemas.js';
+import type { ErrorResponse, StepJson } from './api-schemas.js';
 import { MAX_BODY_BYTES } from './body-reader.js';
+import { orderResponseText } from './order-json.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
 
@@ -47,6 +48,9 @@ export interface ResponseOptions {
   readonly dependencyRetryAfter?: (kind: ErrorKind) => number | undefined;
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = {};
+const JSON_UTF8 = 'application/json; charset=utf-8';
+
 /** Set on every answer that carries an order or money: no cache, shared or private, may keep it. */
 export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
 
@@ -70,12 +74,12 @@ export class Responder {
     res: Response,
     status: number,
     text: string,
-    headers: Record<string, string> = {},
+    headers: Readonly<Record<string, string>> = NO_HEADERS,
     contentType = 'application/json',
   ): void {
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    for (const name in headers) res.setHeader(name, headers[name]!);
     if (this.options.draining() || leavesLongBodyUnread(res.req)) res.setHeader('Connection', 'close');
-    res.setHeader('Content-Type', `${contentType}; charset=utf-8`);
+    res.setHeader('Content-Type', contentType === 'application/json' ? JSON_UTF8 : `${contentType}; charset=utf-8`);
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.statusCode = status;
     res.end(res.req.method === 'HEAD' ? undefined : text);
@@ -89,8 +93,12 @@ export class Responder {
     this.json(res, STATUS_BY_KIND[kind], body, all);
   }
 
-  order(res: Response, result: OrderResult, headers: Record<string, string> = {}): void {
-    const all = { ...NO_STORE, ...(result.failure ? this.retryAfterOf(result) : {}), ...headers };
+  /** `headers`: besides Cache-Control and a failure's Retry-After. */
+  order(res: Response, result: OrderResult, headers?: Readonly<Record<string, string>>): void {
+    // The answer of nearly every order: headers as they are, the body written straight from the result.
+    if (!result.failure)
+      return this.text(res, 200, orderResponseText(result), headers ? { ...NO_STORE, ...headers } : NO_STORE);
+    const all = { ...NO_STORE, ...this.retryAfterOf(result), ...headers };
     if (result.failure && prefersProblem(res.req.headers.accept)) {
       const extensions = {
         order_id: result.orderId,
@@ -100,14 +108,7 @@ export class Responder {
       const body = problem(result.failure, 'order failed', requestIdOf(res), extensions);
       return this.json(res, statusOf(result), body, all, PROBLEM_JSON);
     }
-    const body: OrderResponse = {
-      status: result.failure ? 'error' : 'ok',
-      order_id: result.orderId,
-      steps: result.steps.map(stepJson),
-      ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
-      ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
-    };
-    this.json(res, statusOf(result), body, all);
+    this.text(res, statusOf(result), orderResponseText(result), all);
   }
 
   /**
@@ -149,7 +150,8 @@ function retryAfter(kind: ErrorKind): Record<string, string> {
   return seconds === undefined ? {} : { 'Retry-After': String(seconds) };
 }
 
-function stepJson(step: StepOutcome): StepJson {
+/** A step as the API says it, field by field (a problem document's `steps`; what order-json.ts writes straight). */
+export function stepJson(step: StepOutcome): StepJson {
   return {
     name: step.name,
     status: step.status,

@@ -23,7 +23,9 @@ import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors
 import type { CompensationName, OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
-import { runGroup, scopeOf } from './task-group.js';
+import { DeadlineList } from './deadline-list.js';
+import { OrderInFlight, type OrderEnder } from './order-in-flight.js';
+import { scopeOf } from './task-group.js';
 
 export interface OrderResult {
   readonly orderId: string;
@@ -81,8 +83,10 @@ const mayHaveActed = (outcome: StepOutcome): boolean => outcome.status === 'ok' 
 const undid = (outcome: StepOutcome): boolean =>
   outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied';
 
-export class OrderPipeline {
+export class OrderPipeline implements OrderEnder<OrderResult> {
   private inFlight = 0;
+  /** Every order's deadline, judged from one timer. */
+  private readonly deadlines = new DeadlineList<OrderInFlight<OrderResult>>();
 
   constructor(
     private readonly steps: readonly StepDefinition[],
@@ -102,41 +106,74 @@ export class OrderPipeline {
    * clients went away); `trace` follows it into every thread for the logs.
    * Never rejects for a step's sake: failures are in the result.
    */
-  async process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
+  process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
-    try {
-      // The order's scope: its clients' signal, its deadline, and its first failure.
-      const deadline = performance.now() + this.options.timeoutMs;
-      using scope = scopeOf(signal, this.options.timeoutMs, () => new OrderAborted('timeout'));
-      const { results, abortReason } = await runGroup(
-        scope.controller,
-        this.steps.map((step) => (stepSignal: AbortSignal) => this.runner.run(step, run, stepSignal, trace, deadline)),
-        (outcome) => (outcome.status === 'error' ? new OrderAborted(outcome.kind ?? 'internal') : undefined),
-      );
-      // The deadline is the steps', not the compensations'.
-      scope.release();
-      const orderId = run.order.orderId;
-      // A deadline that passes after the last step succeeded fails nothing.
-      const failure = results.every((outcome) => outcome.status === 'ok') ? undefined : abortKind(abortReason);
-      if (failure === undefined) return { orderId, steps: results, compensations: [], failure };
-      const compensated = await this.compensate(run, results, trace);
-      const compensations = compensated.map(({ outcome }) => outcome);
-      if (!compensated.every(({ undone }) => undone))
-        return { orderId, steps: results, compensations, failure: 'compensation_failed' };
-      // The failure's kind names its step: vendor_unavailable can only be the vendor's.
-      const byDependency = results.some(
-        (outcome) => outcome.status === 'error' && outcome.kind === failure && outcome.dependency === 'failed',
-      );
-      return {
-        orderId,
-        steps: results,
-        compensations,
-        failure,
-        ...(byDependency ? { failedByDependency: true as const } : {}),
-      };
-    } finally {
-      this.inFlight--;
+    const deadline = performance.now() + this.options.timeoutMs;
+    const order = new OrderInFlight(run, trace, this.steps.length, signal, this.deadlines, this);
+    const answered = new Promise<OrderResult>((resolve, reject) => {
+      order.answer = resolve;
+      order.fail = reject;
+    });
+    order.deadlineHandle = this.deadlines.add(order, deadline);
+    const { runner } = this;
+    for (let i = 0; i < this.steps.length; i++) {
+      const step = this.steps[i]!;
+      if (runner.start) runner.start(step, run, order.signal, trace, deadline, order, i);
+      else
+        runner.run(step, run, order.signal, trace, deadline).then(
+          (outcome) => order.stepEnded(i, outcome),
+          (error: unknown) => order.stepThrew(i, error),
+        );
     }
+    return answered;
+  }
+
+  /** Every step of `order` has ended: its result, after undoing what must be if it failed. */
+  stepsEnded(order: OrderInFlight<OrderResult>): void {
+    const { outcomes: steps, run } = order;
+    // A deadline that passes after the last step succeeded fails nothing.
+    if (steps.every((outcome) => outcome.status === 'ok')) {
+      this.inFlight--;
+      order.answer!({ orderId: run.order.orderId, steps, compensations: [], failure: undefined });
+      return;
+    }
+    this.failed(run, steps, abortKind(order.abortReason), order.trace).then(
+      (result) => {
+        this.inFlight--;
+        order.answer!(result);
+      },
+      (error: unknown) => this.stepsThrew(order, error),
+    );
+  }
+
+  stepsThrew(order: OrderInFlight<OrderResult>, error: unknown): void {
+    this.inFlight--;
+    order.fail!(error);
+  }
+
+  /** A failed order's result, once every step of it whose effect may stand is undone. */
+  private async failed(
+    run: OrderRun,
+    steps: readonly StepOutcome[],
+    failure: OrderFailureKind,
+    trace: Trace,
+  ): Promise<OrderResult> {
+    const orderId = run.order.orderId;
+    const compensated = await this.compensate(run, steps, trace);
+    const compensations = compensated.map(({ outcome }) => outcome);
+    if (!compensated.every(({ undone }) => undone))
+      return { orderId, steps, compensations, failure: 'compensation_failed' };
+    // The failure's kind names its step: vendor_unavailable can only be the vendor's.
+    const byDependency = steps.some(
+      (outcome) => outcome.status === 'error' && outcome.kind === failure && outcome.dependency === 'failed',
+    );
+    return {
+      orderId,
+      steps,
+      compensations,
+      failure,
+      ...(byDependency ? { failedByDependency: true as const } : {}),
+    };
   }
 
   /** Undo, at once, every step of a failed order whose effect may stand and that can be undone. */

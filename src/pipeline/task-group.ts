@@ -1,52 +1,10 @@
 /**
- * errgroup.WithContext for AbortSignals: run tasks at once under one signal;
- * the first task to report a failure aborts the signal with it, which
- * cancels the others. Like `Wait`, it resolves only when every task has
- * settled — never at the first failure — so nothing started here is still
- * running when the caller goes on.
- *
- * The group's controller is the caller's (Go's `ctx, cancel :=
- * context.WithCancel(parent)` made by the caller): it ties the controller to
- * whatever else ends the group — a parent signal, a deadline — with one
- * listener and one timer, rather than AbortSignal.any over several signals,
- * which costs the main thread several times as much on every order.
+ * A scope for work outside an order's own steps (a compensation): a
+ * controller that follows a parent signal, if any, and a deadline, with one
+ * listener and one timer rather than AbortSignal.any over several signals,
+ * which costs the main thread several times as much. An order's own steps run
+ * under its record instead (order-in-flight.ts).
  */
-
-export type GroupTask<T> = (signal: AbortSignal) => Promise<T>;
-
-export interface GroupResult<T> {
-  /** In the order the tasks were given. */
-  readonly results: T[];
-  /** Why the group's signal was aborted — the first failure, or what the caller aborted it with — or undefined. */
-  readonly abortReason: unknown;
-}
-
-export async function runGroup<T>(
-  group: AbortController,
-  tasks: readonly GroupTask<T>[],
-  failureOf: (result: T) => unknown,
-): Promise<GroupResult<T>> {
-  const { signal } = group;
-  const settled = await Promise.allSettled(
-    tasks.map(async (task) => {
-      try {
-        const result = await task(signal);
-        const failure = failureOf(result);
-        if (failure !== undefined) group.abort(failure);
-        return result;
-      } catch (error) {
-        group.abort(error);
-        throw error;
-      }
-    }),
-  );
-  const results: T[] = [];
-  for (const outcome of settled) {
-    if (outcome.status === 'rejected') throw outcome.reason;
-    results.push(outcome.value);
-  }
-  return { results, abortReason: signal.aborted ? signal.reason : undefined };
-}
 
 /** A controller tied to a parent and a deadline; disposing of it (`using`) unties it. */
 export interface Scope extends Disposable {

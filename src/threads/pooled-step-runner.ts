@@ -38,8 +38,10 @@ import type {
   StepOutcome,
   StepRecorder,
   StepRunner,
+  StepSink,
   ThreadFate,
 } from '../pipeline/steps.js';
+import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
@@ -111,248 +113,327 @@ type Attempt = (
 ) & { readonly effect?: StepEffect; readonly timing?: AttemptTiming };
 
 export class PooledStepRunner implements StepRunner {
-  constructor(
-    private readonly pool: StepPool<Reclaimed>,
-    private readonly cells: CancelCellAllocator,
-    private readonly options: PooledStepRunnerOptions,
-    private readonly log: StepLog,
-  ) {}
+  private readonly parts: RunnerParts;
 
-  async run(
+  constructor(pool: StepPool<Reclaimed>, cells: CancelCellAllocator, options: PooledStepRunnerOptions, log: StepLog) {
+    // Every canceled step's grace period is judged from one timer.
+    this.parts = { pool, cells, options, log, overdue: new DeadlineList<StepInFlight>() };
+  }
+
+  run(
     step: ActionDefinition,
     run: OrderRun,
     signal: AbortSignal,
     trace: Trace,
     deadline: number,
   ): Promise<StepOutcome> {
-    const started = performance.now();
-    const about = {
-      requestId: trace.requestId,
-      ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
-      orderId: run.order.orderId,
-      step: step.name,
-    };
-    const { recorder } = this.options;
-    const timings: AttemptTiming[] | undefined = recorder?.records(trace) ? [] : undefined;
-    let attempts = 0;
-    let threadId: number | undefined;
-    let threadFate: ThreadFate | undefined;
-    let effect: StepEffect | undefined;
-    /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
-    const end = (fields: ReadReport, endedEarlierMs = 0): StepOutcome => {
-      const endedAt = performance.now() - endedEarlierMs;
-      const outcome: StepOutcome = {
-        name: step.name,
-        durationMs: Math.max(0, Math.round(endedAt - started)),
-        threadId,
-        attempts,
-        ...(threadFate ? { threadFate } : {}),
-        ...(effect ? { effect } : {}),
-        ...fields,
-      };
-      if (timings) recorder?.stepEnded(trace, run, outcome, { startedAt: started, endedAt, attempts: timings });
-      return outcome;
-    };
-
-    for (;;) {
-      if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
-      attempts++;
-      const attempt = await this.attempt(step, run, signal, trace, deadline, attempts, timings !== undefined);
-      if (attempt.timing) timings?.push(attempt.timing);
-      // Attempts share the idempotency key: once the service applied one, it stands.
-      if (attempt.effect && effect !== 'applied') effect = attempt.effect;
-      switch (attempt.type) {
-        case 'reported': {
-          const { report } = attempt;
-          threadId = report.threadId;
-          if (report.status === 'error' && report.kind === 'internal') {
-            this.log.stepCrashed({ ...about, threadId: report.threadId, detail: report.detail ?? '' });
-          }
-          return end(readReport(report, signal), report.endedEarlierMs);
-        }
-        case 'canceled':
-          return end({ status: 'canceled', cause: abortKind(signal.reason) });
-        case 'refused':
-          this.log.refused({ ...about, saturated: attempt.saturated, error: attempt.error });
-          if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
-          return end({ status: 'error', kind: attempt.saturated ? 'overloaded' : 'internal' });
-        case 'thread-lost': {
-          threadId = attempt.threadId;
-          threadFate = attempt.fate;
-          const retry = !signal.aborted && !attempt.blamed && attempts < this.options.maxAttempts;
-          this.log.threadLost({ ...about, threadId, blamed: attempt.blamed, retry, fate: attempt.fate });
-          if (signal.aborted) return end({ status: 'canceled', cause: abortKind(signal.reason) });
-          if (!retry) return end({ status: 'error', kind: attempt.blamed ? 'internal' : 'thread_lost' });
-        }
-      }
-    }
+    return new Promise((resolve, reject) => {
+      const sink: StepSink = { stepEnded: (_, outcome) => resolve(outcome), stepThrew: (_, error) => reject(error) };
+      this.start(step, run, signal, trace, deadline, sink, 0);
+    });
   }
 
-  /**
-   * One run of the step on some thread, however it ends. A step that
-   * computes first waits for its client's turn of thread time, holding
-   * nothing meanwhile; the turn is given back when the attempt is over.
-   */
-  private async attempt(
+  start(
     step: ActionDefinition,
     run: OrderRun,
     signal: AbortSignal,
     trace: Trace,
     deadline: number,
-    attemptNumber: number,
-    timed: boolean,
-  ): Promise<Attempt> {
-    const placement: TaskPlacement = { cpuMs: cpuMsOf(run.order, step.name) };
-    const { cpuTurns, clientOf } = this.options;
-    const client = clientOf?.(run.order.client);
-    let turn: CpuTurn | undefined;
-    if (cpuTurns && placement.cpuMs > 0) {
+    sink: StepSink,
+    index: number,
+  ): void {
+    new StepInFlight(this.parts, step, run, signal, trace, deadline, sink, index).next();
+  }
+}
+
+/** What a step in flight uses of its runner. */
+interface RunnerParts {
+  readonly pool: StepPool<Reclaimed>;
+  readonly cells: CancelCellAllocator;
+  readonly options: PooledStepRunnerOptions;
+  readonly log: StepLog;
+  readonly overdue: DeadlineList<StepInFlight>;
+}
+
+/**
+ * One step of an order on the pool, from its dispatch to its outcome, through as many attempts as its thread's losses
+ * allow: one record whose methods are the stages an attempt goes through, rather than a chain of async functions.
+ * Each attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and,
+ * over, settles what it asked of its remote service; its cell and turn are given back on every path.
+ */
+class StepInFlight implements Deadlined {
+  private readonly started = performance.now();
+  /** Each attempt's timing, when its order is recorded. */
+  private readonly timings: AttemptTiming[] | undefined;
+  private attempts = 0;
+  private threadId: number | undefined;
+  private threadFate: ThreadFate | undefined;
+  private effect: StepEffect | undefined;
+  // The attempt under way.
+  private placement: TaskPlacement = NO_PLACEMENT;
+  private turn: CpuTurn | undefined;
+  private cell: number | undefined;
+  private postedAt = 0;
+  private overdueHandle = -1;
+  private lastProgress: number | undefined;
+
+  constructor(
+    private readonly parts: RunnerParts,
+    private readonly step: ActionDefinition,
+    private readonly run: OrderRun,
+    private readonly signal: AbortSignal,
+    private readonly trace: Trace,
+    private readonly deadline: number,
+    private readonly sink: StepSink,
+    private readonly index: number,
+  ) {
+    const { recorder } = parts.options;
+    this.timings = recorder?.records(trace) ? [] : undefined;
+  }
+
+  /** The next attempt, unless the step's order is canceled. */
+  next(): void {
+    if (this.signal.aborted) return this.canceled();
+    this.attempts++;
+    this.placement = { cpuMs: cpuMsOf(this.run.order, this.step.name) };
+    // A step that computes first waits for its client's turn of thread time, holding nothing meanwhile.
+    const { cpuTurns, clientOf } = this.parts.options;
+    if (cpuTurns && this.placement.cpuMs > 0) {
       const taken = cpuTurns.take(
-        run.order.client,
-        client?.weight ?? 1,
-        signal,
-        rankOf(run.order.tier ?? DEFAULT_TIER),
+        this.run.order.client,
+        clientOf?.(this.run.order.client).weight ?? 1,
+        this.signal,
+        rankOf(this.run.order.tier ?? DEFAULT_TIER),
       );
-      turn = taken instanceof Promise ? await taken : taken;
-      if (!turn) return { type: 'canceled' };
+      if (taken instanceof Promise)
+        taken.then(
+          (turn) => this.withTurn(turn),
+          (error: unknown) => this.threw(error),
+        );
+      else this.withTurn(taken);
+      return;
     }
-    try {
-      return await this.attemptOnThread(
-        step,
-        run,
-        signal,
-        trace,
-        deadline,
-        attemptNumber,
-        placement,
-        client?.index ?? 0,
-        timed,
-      );
-    } finally {
-      turn?.release();
-    }
+    this.onThread();
   }
 
-  /**
-   * One run of the step on some thread, however it ends, and the effect of what it asked. Gives its cell back on every
-   * path.
-   */
-  private async attemptOnThread(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: AbortSignal,
-    trace: Trace,
-    deadline: number,
-    attemptNumber: number,
-    placement: TaskPlacement,
-    clientIndex: number,
-    timed: boolean,
-  ): Promise<Attempt> {
-    const { order } = run;
-    const { graceMs, threadProgress, tasksInFlight } = this.options;
-    let cell: number | undefined;
-    let overdue: NodeJS.Timeout | undefined;
-    let lastProgress: number | undefined;
-    // Last resort: judge the task's thread graceMs after the cancellation, and
-    // every graceMs after that until the task ends.
-    const judge = (): void => {
-      overdue = undefined;
-      const threadId = threadOf(placement);
-      if (threadId !== undefined && cell !== undefined && !this.cells.cells.hasFinished(cell)) {
-        const what = `step ${step.name} of order ${order.orderId}`;
-        if (this.cells.cells.timesIgnored(cell) >= 2) {
-          this.pool.registry.terminate(threadId, `${what} ignored its cancellation for ${graceMs} ms`, cell);
-          return;
-        }
-        const progress = threadProgress(threadId);
-        if (progress === lastProgress) {
-          this.pool.registry.terminate(threadId, `thread stuck for ${graceMs} ms with ${what} canceled on it`);
-          return;
-        }
-        lastProgress = progress;
-      }
-      overdue = setTimeout(judge, graceMs);
-    };
-    const armGracePeriod = (): void => {
-      const threadId = threadOf(placement);
-      lastProgress = threadId === undefined ? undefined : threadProgress(threadId);
-      overdue = setTimeout(judge, graceMs);
-    };
-    cell = this.cells.take(signal, armGracePeriod);
-    if (cell === undefined) return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
-    tasksInFlight?.add(cell, {
+  private withTurn(turn: CpuTurn | undefined): void {
+    // Canceled while it waited for a turn: it never reached a thread.
+    if (!turn) return this.attemptOver({ type: 'canceled' });
+    this.turn = turn;
+    this.onThread();
+  }
+
+  /** One run of the step on some thread, however it ends. */
+  private onThread(): void {
+    const { cells, options, pool } = this.parts;
+    const { order } = this.run;
+    this.cell = undefined;
+    const cell = cells.take(this.signal, () => this.armGracePeriod());
+    if (cell === undefined)
+      return this.attemptOver({ type: 'refused', saturated: true, error: new Error('every cancel cell is taken') });
+    this.cell = cell;
+    options.tasksInFlight?.add(cell, {
       orderId: order.orderId,
-      step: step.name,
-      attempt: attemptNumber,
-      placement,
+      step: this.step.name,
+      attempt: this.attempts,
+      placement: this.placement,
       since: performance.now(),
     });
+    this.postedAt = performance.now();
+    const { trace } = this;
+    const clientIndex = options.clientOf?.(order.client).index ?? 0;
     try {
-      const postedAt = performance.now();
-      const outcome = await this.runOnPool(cell, step, run, trace, deadline, placement, clientIndex);
-      const withTiming = timed ? { timing: timingOf(outcome, postedAt) } : {};
-      // Over, one way or the other: what it asked of its service is known now.
-      const requests = this.cells.cells.requestsOf(cell);
-      const effect = requests === 0 ? undefined : await this.options.settleRequests(requests, run);
-      return effect ? { ...outcome, ...withTiming, effect } : { ...outcome, ...withTiming };
-    } finally {
-      clearTimeout(overdue);
-      this.pool.settled(placement);
-      tasksInFlight?.remove(cell);
-      this.cells.give(cell);
+      const task = {
+        cell,
+        module: this.step.module,
+        order,
+        run: this.run.runNumber,
+        requestId: trace.requestId,
+        ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
+        remainingMs: Math.max(0, this.deadline - performance.now()),
+        ...(clientIndex ? { clientIndex } : {}),
+      };
+      pool.run(task, this.placement).then(
+        (report) => this.ranOnPool({ type: 'reported', report }),
+        (error: unknown) => this.lostOnPool(error),
+      );
+    } catch (error) {
+      this.lostOnPool(error);
     }
   }
 
-  private async runOnPool(
-    cell: number,
-    step: ActionDefinition,
-    { order, runNumber: run }: OrderRun,
-    trace: Trace,
-    deadline: number,
-    placement: TaskPlacement,
-    clientIndex: number,
-  ): Promise<Attempt> {
-    try {
-      const remainingMs = Math.max(0, deadline - performance.now());
-      const task = {
-        cell,
-        module: step.module,
-        order,
-        run,
-        requestId: trace.requestId,
-        ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
-        remainingMs,
-        ...(clientIndex ? { clientIndex } : {}),
-      };
-      return { type: 'reported', report: await this.pool.run(task, placement) };
-    } catch (error) {
-      const threadId = threadOf(placement);
-      if (threadId === undefined || !this.pool.registry.isDoomed(threadId))
-        return { type: 'refused', saturated: error instanceof PoolSaturated, error };
-      // The thread is gone or going. Wait until it has exited and its
-      // share of the tracker and the courier pool is back; only then is it
-      // true that nothing of this step runs.
-      const exit: ThreadExit<Reclaimed> = await this.pool.registry.whenExited(threadId);
-      return {
-        type: 'thread-lost',
-        threadId,
-        fate: exit.cause === 'terminated' ? 'terminated' : 'died',
-        blamed: this.isCulprit(cell, exit),
-      };
+  /** The pool refused the task, or its thread is gone or going. */
+  private lostOnPool(error: unknown): void {
+    const { registry } = this.parts.pool;
+    const threadId = threadOf(this.placement);
+    if (threadId === undefined || !registry.isDoomed(threadId))
+      return this.ranOnPool({ type: 'refused', saturated: error instanceof PoolSaturated, error });
+    // Wait until it has exited and its share of the tracker and the courier pool is back; only then is it true that
+    // nothing of this step runs.
+    registry.whenExited(threadId).then(
+      (exit: ThreadExit<Reclaimed>) =>
+        this.ranOnPool({
+          type: 'thread-lost',
+          threadId,
+          fate: exit.cause === 'terminated' ? 'terminated' : 'died',
+          blamed: this.isCulprit(exit),
+        }),
+      (failure: unknown) => this.threw(failure),
+    );
+  }
+
+  /** Over, one way or the other: what it asked of its service is known now. */
+  private ranOnPool(attempt: Attempt): void {
+    const timing = this.timings ? timingOf(attempt, this.postedAt) : undefined;
+    const requests = this.parts.cells.cells.requestsOf(this.cell!);
+    if (requests === 0) return this.attemptOver(attempt, timing);
+    this.parts.options.settleRequests(requests, this.run).then(
+      (effect) => this.attemptOver(attempt, timing, effect),
+      (error: unknown) => this.threw(error),
+    );
+  }
+
+  /** Gives back what the attempt held, then goes on as the attempt's ending says. */
+  private attemptOver(attempt: Attempt, timing?: AttemptTiming, effect?: StepEffect): void {
+    this.release();
+    if (timing) this.timings?.push(timing);
+    // Attempts share the idempotency key: once the service applied one, it stands.
+    if (effect && this.effect !== 'applied') this.effect = effect;
+    const { log, options } = this.parts;
+    switch (attempt.type) {
+      case 'reported': {
+        const { report } = attempt;
+        this.threadId = report.threadId;
+        if (report.status === 'error' && report.kind === 'internal') {
+          log.stepCrashed({ ...this.about(), threadId: report.threadId, detail: report.detail ?? '' });
+        }
+        return this.end(readReport(report, this.signal), report.endedEarlierMs);
+      }
+      case 'canceled':
+        return this.canceled();
+      case 'refused':
+        log.refused({ ...this.about(), saturated: attempt.saturated, error: attempt.error });
+        if (this.signal.aborted) return this.canceled();
+        return this.end({ status: 'error', kind: attempt.saturated ? 'overloaded' : 'internal' });
+      case 'thread-lost': {
+        this.threadId = attempt.threadId;
+        this.threadFate = attempt.fate;
+        const retry = !this.signal.aborted && !attempt.blamed && this.attempts < options.maxAttempts;
+        log.threadLost({
+          ...this.about(),
+          threadId: attempt.threadId,
+          blamed: attempt.blamed,
+          retry,
+          fate: attempt.fate,
+        });
+        if (this.signal.aborted) return this.canceled();
+        if (!retry) return this.end({ status: 'error', kind: attempt.blamed ? 'internal' : 'thread_lost' });
+        return this.next();
+      }
     }
+  }
+
+  /** The attempt's cell, grace period, place on its thread and turn of thread time, given back. */
+  private release(): void {
+    const { cells, options, overdue, pool } = this.parts;
+    overdue.remove(this.overdueHandle);
+    this.overdueHandle = -1;
+    const { cell } = this;
+    if (cell !== undefined) {
+      pool.settled(this.placement);
+      options.tasksInFlight?.remove(cell);
+      cells.give(cell);
+      this.cell = undefined;
+    }
+    this.turn?.release();
+    this.turn = undefined;
+  }
+
+  /** A promise the step's run relied on failed (a bug): the step's order fails with it, as an async chain would. */
+  private threw(error: unknown): void {
+    this.release();
+    this.sink.stepThrew(this.index, error);
+  }
+
+  private canceled(): void {
+    this.end({ status: 'canceled', cause: abortKind(this.signal.reason) });
+  }
+
+  /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
+  private end(fields: ReadReport, endedEarlierMs = 0): void {
+    const endedAt = performance.now() - endedEarlierMs;
+    const { threadFate, effect } = this;
+    const outcome: StepOutcome = {
+      name: this.step.name,
+      durationMs: Math.max(0, Math.round(endedAt - this.started)),
+      threadId: this.threadId,
+      attempts: this.attempts,
+      ...(threadFate ? { threadFate } : {}),
+      ...(effect ? { effect } : {}),
+      ...fields,
+    };
+    if (this.timings)
+      this.parts.options.recorder?.stepEnded(this.trace, this.run, outcome, {
+        startedAt: this.started,
+        endedAt,
+        attempts: this.timings,
+      });
+    this.sink.stepEnded(this.index, outcome);
+  }
+
+  private about(): StepEvent {
+    const { trace } = this;
+    return {
+      requestId: trace.requestId,
+      ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
+      orderId: this.run.order.orderId,
+      step: this.step.name,
+    };
+  }
+
+  /** Last resort: judge the task's thread graceMs after the cancellation, and every graceMs after that until it ends. */
+  private armGracePeriod(): void {
+    const threadId = threadOf(this.placement);
+    this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
+    this.overdueHandle = this.parts.overdue.add(this, performance.now() + this.parts.options.graceMs);
+  }
+
+  deadlinePassed(): void {
+    this.overdueHandle = -1;
+    const { cells, options, overdue, pool } = this.parts;
+    const threadId = threadOf(this.placement);
+    const { cell } = this;
+    if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
+      const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
+      if (cells.cells.timesIgnored(cell) >= 2) {
+        pool.registry.terminate(threadId, `${what} ignored its cancellation for ${options.graceMs} ms`, cell);
+        return;
+      }
+      const progress = options.threadProgress(threadId);
+      if (progress === this.lastProgress) {
+        pool.registry.terminate(threadId, `thread stuck for ${options.graceMs} ms with ${what} canceled on it`);
+        return;
+      }
+      this.lastProgress = progress;
+    }
+    this.overdueHandle = overdue.add(this, performance.now() + options.graceMs);
   }
 
   /**
-   * Whether the step in `cell` is what cost its thread its life. A thread
+   * Whether this attempt's step is what cost its thread its life. A thread
    * terminated for ignoring cancellation names its culprit, and only that one;
    * otherwise the thread's last words name it, or, if it died without any,
    * the on-CPU marker.
    */
-  private isCulprit(cell: number, exit: ThreadExit<Reclaimed>): boolean {
+  private isCulprit(exit: ThreadExit<Reclaimed>): boolean {
+    const cell = this.cell!;
     if (exit.culprit !== undefined) return exit.culprit === cell;
-    return this.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
+    return this.parts.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
   }
 }
+
+/** Before an attempt has any. */
+const NO_PLACEMENT: TaskPlacement = { cpuMs: 0 };
 
 /**
  * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said

@@ -1,0 +1,101 @@
+/**
+ * An order while its steps run, as one record on the main thread — what
+ * errgroup.WithContext plus context.WithTimeout are in the Go service: the
+ * steps' outcomes in fixed slots, filled as the threads' mail settles them;
+ * the first failure aborts the order's controller, which cancels the others;
+ * its deadline and its clients' signal abort it too. It ends when every slot
+ * is filled — never at the first failure — so nothing started for the order
+ * is still running when the pipeline goes on.
+ *
+ * The record is the whole of it: no async function, promise or closure per
+ * step. It is the listener on its clients' signal (`handleEvent`), the entry
+ * of its deadline in the pipeline's one deadline list (`deadlinePassed`), and
+ * what its steps' runner tells of each ending (`stepEnded`). Its controller
+ * is the only AbortController of the order's steps.
+ */
+import { OrderAborted } from '../domain/errors.js';
+import type { OrderRun } from '../domain/order.js';
+import type { Trace } from '../domain/trace.js';
+import type { Deadlined, DeadlineList } from './deadline-list.js';
+import type { StepOutcome, StepSink } from './steps.js';
+
+/** Told once every step of an order has ended (or one threw, which a runner never should). */
+export interface OrderEnder<Result> {
+  stepsEnded(order: OrderInFlight<Result>): void;
+  stepsThrew(order: OrderInFlight<Result>, error: unknown): void;
+}
+
+const ONCE: AddEventListenerOptions = { once: true };
+
+/** @typeParam Result What the order is answered with (the pipeline's result). */
+export class OrderInFlight<Result> implements StepSink, Deadlined {
+  /** One per step, in the order the steps were given; all filled once `pending` is 0. */
+  readonly outcomes: StepOutcome[];
+  private pending: number;
+  private readonly controller = new AbortController();
+  /** What a runner threw, if one did (then the order rejects once every step has ended). */
+  private thrown: { readonly error: unknown } | undefined;
+  /** The order's entry in the deadline list; -1 once taken out. */
+  deadlineHandle = -1;
+  /** Where the order's result goes, once its ender has it. */
+  answer: ((result: Result) => void) | undefined;
+  fail: ((error: unknown) => void) | undefined;
+
+  constructor(
+    readonly run: OrderRun,
+    readonly trace: Trace,
+    steps: number,
+    private readonly parent: AbortSignal,
+    private readonly deadlines: DeadlineList<OrderInFlight<Result>>,
+    private readonly ender: OrderEnder<Result>,
+  ) {
+    this.outcomes = new Array<StepOutcome>(steps);
+    this.pending = steps;
+    if (parent.aborted) this.controller.abort(parent.reason);
+    else parent.addEventListener('abort', this, ONCE);
+  }
+
+  /** What the order's steps are run under. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Why the order's signal was aborted — its first failure, its deadline, its clients — or undefined. */
+  get abortReason(): unknown {
+    const { signal } = this.controller;
+    return signal.aborted ? (signal.reason as unknown) : undefined;
+  }
+
+  /** Its clients' signal aborted. */
+  handleEvent(): void {
+    this.controller.abort(this.parent.reason);
+  }
+
+  deadlinePassed(): void {
+    this.deadlineHandle = -1;
+    this.controller.abort(new OrderAborted('timeout'));
+  }
+
+  stepEnded(index: number, outcome: StepOutcome): void {
+    this.outcomes[index] = outcome;
+    if (outcome.status === 'error' && !this.controller.signal.aborted)
+      this.controller.abort(new OrderAborted(outcome.kind ?? 'internal'));
+    this.settled();
+  }
+
+  stepThrew(_index: number, error: unknown): void {
+    this.thrown ??= { error };
+    this.controller.abort(error);
+    this.settled();
+  }
+
+  private settled(): void {
+    if (--this.pending > 0) return;
+    // The deadline is the steps', not the compensations'.
+    this.deadlines.remove(this.deadlineHandle);
+    this.deadlineHandle = -1;
+    this.parent.removeEventListener('abort', this);
+    if (this.thrown) this.ender.stepsThrew(this, this.thrown.error);
+    else this.ender.stepsEnded(this);
+  }
+}
