@@ -66,6 +66,8 @@ export interface Config {
   readonly metrics: boolean;
   /** Whether an order may carry `faults` for its steps to commit. */
   readonly faultInjection: boolean;
+  /** Steps reach their threads, and their reports come back, through shared-memory rings (STEP_RING); off: by message. */
+  readonly stepRing: boolean;
   /** From a request's first byte (or the connection's) to the end of its headers, at most. */
   readonly headersTimeoutMs: number;
   /** From a request's first byte to its last, body included; not the time spent answering it. */
@@ -598,6 +600,7 @@ export function loadConfig(
     logBuffer: oneOf(env, 'LOG_BUFFER', ['on', 'off'], machine.stdoutIsTerminal === true ? 'off' : 'on') === 'on',
     metrics: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
     faultInjection: oneOf(env, 'FAULT_INJECTION', ['on', 'off'], 'off') === 'on',
+    stepRing: oneOf(env, 'STEP_RING', ['on', 'off'], 'on') === 'on',
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1, 600_000, 5000),
