@@ -30,7 +30,7 @@ const LAYERS = {
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
-  events: ['domain'],
+  events: ['domain', 'shares'],
   orders: ['domain', 'pipeline', 'ledger', 'clients', 'shares'],
   resilience: ['domain', 'pipeline'],
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'shares'],
@@ -40,6 +40,7 @@ const LAYERS = {
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
   cluster: ['observability'],
   tracing: ['domain', 'pipeline', 'events'],
+  settings: ['domain', 'auth', 'shared-memory'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

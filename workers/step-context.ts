@@ -80,6 +80,8 @@ export interface TaskLabels {
   readonly client: string;
   /** The client's index in shared memory: its waits for a courier take turns with other clients'. */
   readonly clientIndex: number;
+  /** Its order's tier's rank (0: critical): a better one goes first in the wait for a courier. */
+  readonly tierRank: number;
   readonly orderId: string;
   /** The order's run: with the order id, the provider's idempotency key. */
   readonly run: number;
@@ -214,7 +216,7 @@ export class WorkerStepContext implements StepContext {
     try {
       // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
       const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
-      slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex));
+      slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex, this.labels.tierRank));
     } finally {
       this.courierWait = [waitFrom, performance.now() - waitFrom];
       this.show('running');

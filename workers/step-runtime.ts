@@ -7,6 +7,7 @@
  * benchmark also runs it inline on the main thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
+import { DEFAULT_TIER, rankOf } from '../src/domain/tier.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../src/shared-memory/log-level.js';
@@ -90,6 +91,7 @@ export async function createStepRuntime(
         ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
         client: task.order.client,
         clientIndex: task.clientIndex ?? 0,
+        tierRank: rankOf(task.order.tier ?? DEFAULT_TIER),
         orderId: task.order.orderId,
         run: task.run,
         step: stepName(task.module),

@@ -13,6 +13,8 @@ import { percentile } from './stats.js';
 export interface Sender {
   readonly url: URL;
   readonly key?: string;
+  /** Sent with every order (Order-Tier, say). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface Answer {
@@ -33,11 +35,11 @@ export function freshOrder(fields: Record<string, unknown> = {}, prefix = 'c'): 
 /** The prefix of the victims' order ids in the scenarios: the thread view tells their steps apart by it. */
 export const VICTIM_PREFIX = 'victim';
 
-export async function sendOrder({ url, key }: Sender, body: unknown): Promise<Answer> {
+export async function sendOrder({ url, key, headers }: Sender, body: unknown): Promise<Answer> {
   const started = performance.now();
   const response = await fetch(new URL('/order', url), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const parsed = (await response.json()) as Answer['body'];

@@ -1,13 +1,13 @@
 /**
  * What do webhooks cost the order path, and how fast does one instance deliver?
- * Kept in: docs/durability.md, "3.12 Events: the outbox"
+ * Kept in: docs/measurements/2026-11-23-webhook-cost.md
  *
  * - The order path: the `overhead` scenario's orders at a fixed rate against
  *   a server with no webhook endpoint and one whose client has two (each a
  *   receiver in this process on loopback, answering 204), alternating in
- *   each round: the main thread's CPU per order (from /proc, deliveries
- *   included — they run on the same thread) and the orders' p99, two ÷ none
- *   taken within each round.
+ *   each round: the main thread's CPU per order (from /proc; the deliveries
+ *   run on a thread of their own, so the process's CPU per order is shown
+ *   too) and the orders' p99, two ÷ none taken within each round.
  * - Delivery throughput: with two endpoints, a burst of orders as fast as
  *   they are answered, then the deliveries per second from the burst's
  *   start to the last delivery received.
@@ -28,6 +28,7 @@ import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { driveOverhead, mainThreadCpuSeconds, overhead } from './overhead-orders.js';
 import { serverLog } from './server-logs.js';
+import { cpuTimeOf } from '../lib/proc.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -103,6 +104,8 @@ async function databaseEnv(): Promise<Record<string, string>> {
 
 const rounds = await inRounds(options.rounds, async () => {
   const cpu = {} as Record<Mode, number>;
+  const processCpu = {} as Record<Mode, number>;
+  const processSeconds = (server: ServerProcess): number => cpuTimeOf(server.child.pid!)?.processSec ?? NaN;
   const p99 = {} as Record<Mode, number>;
   let deliveriesPerSecond = NaN;
   for (const mode of MODES) {
@@ -118,14 +121,18 @@ const rounds = await inRounds(options.rounds, async () => {
       // The warm-up's deliveries done before the measured phase begins.
       if (mode === 'two') await waitFor(() => delivered() >= 2 * warm.requests, 60_000);
       const cpuBefore = mainThreadCpuSeconds(server);
+      const processBefore = processSeconds(server);
       const paced = await driveOverhead(server, options.seconds, options.rate);
       if (paced.non2xx > 0) throw new Error(`${mode}: ${paced.non2xx} answers were not 2xx`);
       // Deliveries still on their way belong to these orders: counted in their CPU.
       const expected = 2 * (warm.requests + paced.requests);
       if (mode === 'two') await waitFor(() => delivered() >= expected, 30_000);
       cpu[mode] = ((mainThreadCpuSeconds(server) - cpuBefore) / paced.requests) * 1e6;
+      processCpu[mode] = ((processSeconds(server) - processBefore) / paced.requests) * 1e6;
       p99[mode] = paced.p99Ms;
-      progress(`  ${mode}: ${cpu[mode].toFixed(0)} µs/order of main-thread CPU, p99 ${p99[mode]} ms`);
+      progress(
+        `  ${mode}: ${cpu[mode].toFixed(0)} µs/order of main-thread CPU (process ${processCpu[mode].toFixed(0)}), p99 ${p99[mode]} ms`,
+      );
       if (mode === 'two') {
         const before = delivered();
         const startedAt = performance.now();
@@ -144,7 +151,15 @@ const rounds = await inRounds(options.rounds, async () => {
       await Promise.all(hooks.map((hook) => hook.close()));
     }
   }
-  return { cpuNone: cpu.none, cpuTwo: cpu.two, p99None: p99.none, p99Two: p99.two, deliveriesPerSecond };
+  return {
+    cpuNone: cpu.none,
+    cpuTwo: cpu.two,
+    processNone: processCpu.none,
+    processTwo: processCpu.two,
+    p99None: p99.none,
+    p99Two: p99.two,
+    deliveriesPerSecond,
+  };
 });
 
 await database?.stop();
@@ -157,12 +172,16 @@ console.log(
 console.table([
   { figure: 'main-thread CPU per order, no endpoint, µs', value: formatSpread(across('cpuNone')) },
   {
-    figure: 'main-thread CPU per order, two endpoints (deliveries included), µs',
+    figure: 'main-thread CPU per order, two endpoints, µs',
     value: formatSpread(across('cpuTwo')),
   },
   {
     figure: 'two ÷ none, CPU, round by round',
     value: formatRatio(spreadOf(pairRatios(across('cpuTwo').values, across('cpuNone').values))),
+  },
+  {
+    figure: 'whole-process CPU per order, no endpoint / two, µs',
+    value: `${formatSpread(across('processNone'))} / ${formatSpread(across('processTwo'))}`,
   },
   { figure: 'p99, no endpoint, ms', value: formatSpread(across('p99None')) },
   { figure: 'p99, two endpoints, ms', value: formatSpread(across('p99Two')) },

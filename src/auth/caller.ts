@@ -6,6 +6,7 @@
  * configured, loopback only) every request is the one anonymous client, and
  * admin too.
  */
+import type { Tier } from '../domain/tier.js';
 
 /** The client every request is in open mode. */
 export const ANONYMOUS = 'anonymous';
@@ -26,6 +27,8 @@ export interface Caller {
    * audit line says which one acted. Absent for a client's key and in open mode.
    */
   readonly keyId?: string;
+  /** Its key's priority tier, where the key says (`npm run keys`, the durable mode); else CLIENT_TIERS', or standard. */
+  readonly tier?: Tier;
 }
 
 export const OPEN_MODE_CALLER: Caller = { client: ANONYMOUS, admin: true };

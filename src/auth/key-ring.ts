@@ -14,6 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Caller } from './caller.js';
 import { ADMIN } from './caller.js';
+import type { Tier } from '../domain/tier.js';
 
 /** A key: at least 32 characters of A–Z a–z 0–9 _ - (API_KEYS, ADMIN_KEY, and keys issued by `npm run keys`). */
 export const API_KEY = /^[A-Za-z0-9_-]{32,256}$/;
@@ -33,6 +34,8 @@ export const fingerprintOfHash = (hash: KeyHash): string => `sha256:${hash.toStr
 /** Keys issued elsewhere (Postgres): who a key's hash belongs to, or undefined if nobody (revoked, or never issued). */
 export interface KeySource {
   clientOf(hash: KeyHash): string | undefined;
+  /** The key's own priority tier, if it has one (`npm run keys -- tier`). */
+  tierOf?(hash: KeyHash): Tier | undefined;
   /** Live keys it knows. */
   readonly size: number;
   /** Told of keys issued and revoked after the first read, each by its client and fingerprint (the audit line). */
@@ -105,7 +108,9 @@ export class KeyRing {
     const entry = this.known.get(hash.toString('hex'));
     if (entry && timingSafeEqual(entry.hash, hash)) return entry.caller;
     const client = this.source?.clientOf(hash);
-    return client === undefined ? undefined : { client, admin: false };
+    if (client === undefined) return undefined;
+    const tier = this.source?.tierOf?.(hash);
+    return tier === undefined ? { client, admin: false } : { client, admin: false, tier };
   }
 }
 

@@ -14,9 +14,12 @@
  * one client to the courier semaphore, which keeps its fairness in a fixed
  * table of `indices` entries.
  */
+import { DEFAULT_TIER, type Tier } from '../domain/tier.js';
 
 export interface ClientEntry {
   readonly name: string;
+  /** Its priority tier: CLIENT_TIERS', or its key's once an order came with it (standard by default). */
+  readonly tier: Tier;
   /** Its index in shared memory; the overflow index when shared with others. */
   readonly index: number;
   /** Its weight in every fair share (CLIENT_WEIGHTS, default 1). */
@@ -33,6 +36,8 @@ export interface ClientTally extends ClientEntry {
 export interface ClientBookOptions {
   /** CLIENT_WEIGHTS. */
   readonly weights: ReadonlyMap<string, number>;
+  /** CLIENT_TIERS; without: every client standard until its key says. */
+  readonly tiers?: ReadonlyMap<string, Tier>;
   /** Clients that exist from the start: the configured ones. */
   readonly configured: readonly string[];
   /** How many indices shared memory has room for; the last is the overflow's. */
@@ -42,17 +47,20 @@ export interface ClientBookOptions {
 }
 
 interface Kept extends ClientEntry {
+  tier: Tier;
   readonly refused: Record<ClientRefusal, number>;
 }
 
 export class ClientBook {
   private readonly clients = new Map<string, Kept>();
   private readonly weights: ReadonlyMap<string, number>;
+  private readonly tiers: ReadonlyMap<string, Tier>;
   private readonly overflow: number;
   private readonly maxShare: number;
   private readonly listeners: Array<(entry: ClientEntry) => void> = [];
 
-  constructor({ weights, configured, indices, maxShare }: ClientBookOptions) {
+  constructor({ weights, tiers = new Map(), configured, indices, maxShare }: ClientBookOptions) {
+    this.tiers = tiers;
     if (!Number.isInteger(indices) || indices < 1)
       throw new RangeError(`indices must be a positive integer, got ${indices}`);
     this.weights = weights;
@@ -73,6 +81,7 @@ export class ClientBook {
       name,
       index: Math.min(this.clients.size, this.overflow),
       weight: this.weights.get(name) ?? 1,
+      tier: this.tiers.get(name) ?? DEFAULT_TIER,
       refused: { shed_orders_in_flight: 0, shed_records: 0, rate_limited: 0 },
     };
     this.clients.set(name, entry);
@@ -104,6 +113,12 @@ export class ClientBook {
   onEntry(listener: (entry: ClientEntry) => void): void {
     this.listeners.push(listener);
     for (const entry of this.clients.values()) listener(entry);
+  }
+
+  /** The client's tier, as its key says (the durable mode: `npm run keys -- tier`). */
+  tierIs(name: string, tier: Tier): void {
+    const kept = this.kept(name);
+    if (kept.tier !== tier) kept.tier = tier;
   }
 
   /** Count something the client was refused. */

@@ -20,13 +20,16 @@ const MAX_LISTED_CLIENTS = 24;
  * Configured clients exist from the start: the keys' (API_KEYS) and those CLIENT_WEIGHTS names. In open mode there is
  * only the anonymous client.
  */
-export function createClientBook(config: Pick<Config, 'access' | 'clientWeights' | 'clientMaxShare'>): ClientBook {
+export function createClientBook(
+  config: Pick<Config, 'access' | 'clientWeights' | 'clientMaxShare' | 'clientTiers'>,
+): ClientBook {
   const configured =
     config.access.mode === 'keys'
       ? [...new Set([...config.access.clients.map(({ client }) => client), ...config.clientWeights.keys()])]
       : [];
   return new ClientBook({
     weights: config.clientWeights,
+    tiers: config.clientTiers,
     configured,
     indices: CLIENT_INDICES,
     maxShare: config.clientMaxShare,
@@ -59,6 +62,7 @@ export function clientFigures(sources: ClientSources): ViewedClient[] {
     return {
       client: members.length === 1 ? members[0]!.name : OTHER_CLIENTS,
       weight: members.length === 1 ? members[0]!.weight : 1,
+      tier: members.length === 1 ? members[0]!.tier : 'standard',
       orders_in_flight: sum((tally) => sources.ordersInFlightOf(tally.name)),
       couriers_held: held[index] ?? 0,
       couriers_waiting: waiting[index] ?? 0,

@@ -64,6 +64,8 @@ export interface OrderEngine {
   health(): EngineHealth;
   /** A property, not a method: it is handed around unbound (to the metrics). */
   readonly poolFigures: () => PoolFigures;
+  /** Tasks waiting in the pool's queue for a thread (what POOL_QUEUE_LIMIT bounds), read without a scan. */
+  readonly poolQueued: () => number;
   /** Called for every thread lost and replaced while the pool serves. */
   onThreadReplaced(listener: (cause: 'terminated' | 'died') => void): void;
   /** Which thread runs which step right now, and what each is doing (GET /threads). */
@@ -240,6 +242,7 @@ export function createOrderEngine(
           }
         : {}),
     }),
+    poolQueued: () => pool.stats.queueSize,
     poolFigures: () => {
       const { stats } = pool;
       // Each of these makes Piscina summarize a histogram (about 1 ms): computed only when read.

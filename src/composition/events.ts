@@ -26,6 +26,7 @@ const statusOf: StatusOfKind = (kind) => (kind === 'ok' ? 200 : STATUS_BY_KIND[k
 export function createEvents(
   store: Store,
   config: EventsConfig,
+  clientWeights: ReadonlyMap<string, number>,
   log: Logger,
   registry: Registry | undefined,
   recorder?: DeliveryRecorder,
@@ -39,7 +40,8 @@ export function createEvents(
     retryWindowMs: config.retryWindowMs,
     maxPending: config.eventsMax,
     retentionDays: config.retentionDays,
-    statusOf,
+    statusByKind: { ok: 200, ...STATUS_BY_KIND },
+    clientWeights,
     log,
     ...(recorder ? { recorder } : {}),
   });

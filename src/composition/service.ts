@@ -36,6 +36,9 @@ import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { createTracing } from '../tracing/tracing.js';
 import { keyOfOrder } from '../domain/order.js';
+import { DEFAULT_TIER } from '../domain/tier.js';
+import { TierHeadroom } from '../orders/tier-headroom.js';
+import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
 
 export interface ServiceOptions {
@@ -138,7 +141,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     metrics?.breakerMoved(dependency, to);
   });
   if (metrics) store.registerMetrics(metrics.registry);
-  const events = createEvents(store, config.events, log, metrics?.registry, tracing.deliveries);
+  const events = createEvents(store, config.events, config.clientWeights, log, metrics?.registry, tracing.deliveries);
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
 
   const ring = config.access.mode === 'keys' ? new KeyRing(config.access, store.apiKeys()) : undefined;
@@ -161,6 +164,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
+  const loop = new LoopLateness();
   const server: HttpServer = new HttpServer(
     createApp({
       orders,
@@ -194,6 +198,23 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
       ...(events ? { events: events.client } : {}),
       clientShares: shares,
+      tiers: {
+        tierOf: (caller) => {
+          if (caller.tier === undefined) return config.clientTiers.get(caller.client) ?? DEFAULT_TIER;
+          clients.tierIs(caller.client, caller.tier);
+          return caller.tier;
+        },
+        headroom: new TierHeadroom({
+          ceilings: config.tierCeilings,
+          maxInflight: config.maxInflight,
+          poolQueueLimit: config.poolQueueLimit,
+          poolQueued: engine.poolQueued,
+          recordsMaxBytes: config.orderRecordsMaxBytes,
+          recordsBytes: () => records.estimatedBytes?.(),
+          loopLateMs: () => loop.lateMs,
+          configured: config.clientTiers.values(),
+        }),
+      },
       tracing: tracing.requests,
       ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
       ...(anyClientRateLimit(config)
@@ -222,6 +243,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     url = await server.listen(config.host, config.port);
   } catch (error) {
     keyReload?.close();
+    loop.stop();
     await events?.close();
     await engine.close();
     await store.close();
@@ -259,6 +281,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       await idle;
     }
     await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+    loop.stop();
     orders.stopAskingUnsettled();
     await events?.close();
     await engine.close();

@@ -4,6 +4,7 @@
  * structured clone unchanged.
  */
 import type { Faults } from './faults.js';
+import type { Tier } from './tier.js';
 import { isCompensation, type ActionName, type PerAction, type PerStep, type StepName } from './steps.js';
 
 export { ACTION_NAMES, COMPENSATION_NAMES, DEFAULT_DELAY_MS, everyAction, everyStep, STEP_NAMES } from './steps.js';
@@ -30,6 +31,11 @@ export interface Order {
   readonly cpuMs: PerStep<number>;
   /** Faults injected into its steps (only with FAULT_INJECTION=on); absent or empty: none. */
   readonly faults?: Faults;
+  /**
+   * The tier it runs at (src/domain/tier.ts): its client's, or lower if the request asked (Order-Tier). Absent:
+   * standard. Not part of what the order asks for: a retry at another tier is the same order.
+   */
+  readonly tier?: Tier;
 }
 
 /** The CPU work an action asks for: compensations compute nothing. */

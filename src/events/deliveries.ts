@@ -3,11 +3,13 @@
  * service sees it: started before the server listens, asked to send an
  * event again, read for the metrics, closed at shutdown. In memory, the
  * relay of this process (webhook-relay.ts); in the durable mode, a queue on
- * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts).
+ * Postgres shared by the instances (src/postgres/pg-webhook-lanes.ts). Each
+ * runs on a thread of its own (relay-thread.ts, src/postgres/webhook-thread.ts),
+ * never on the order path's.
  */
 import type { Logger } from 'pino';
 import type { DeliveryRecorder } from './delivery-traces.js';
-import type { StatusOfKind, StoredEvent } from './order-event.js';
+import type { StatusByKind, StoredEvent } from './order-event.js';
 import type { DisabledReason } from './webhook-endpoints.js';
 
 export type DeliveryOutcome = 'delivered' | 'failed' | 'gone' | 'dropped';
@@ -21,7 +23,10 @@ export interface DeliveryOptions {
   readonly maxPending: number;
   /** How long events are kept, at least (durable). */
   readonly retentionDays: number;
-  readonly statusOf: StatusOfKind;
+  /** The HTTP status of each outcome kind, as a table: it crosses to the delivery thread (durable mode). */
+  readonly statusByKind: StatusByKind;
+  /** Each client's weight in its share of the sends (CLIENT_WEIGHTS; send-shares.ts); a client not named weighs 1. */
+  readonly clientWeights: ReadonlyMap<string, number>;
   readonly log: Logger;
   /** Told of every attempt, for its span (tracing); absent with tracing off. */
   readonly recorder?: DeliveryRecorder;

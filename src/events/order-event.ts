@@ -82,6 +82,8 @@ export interface EventJson {
 
 /** The HTTP status of an outcome's kind: the HTTP layer's table, handed in by the composition root. */
 export type StatusOfKind = (kind: EventOutcomeKind) => number;
+/** The same, as a table that can be sent to another thread. */
+export type StatusByKind = Readonly<Record<EventOutcomeKind, number>>;
 
 /**
  * The events of a run's recorded outcome, in the order they happened.

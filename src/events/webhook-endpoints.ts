@@ -36,8 +36,32 @@ export interface EndpointBook {
   disable(id: string, reason: DisabledReason): Promise<boolean>;
 }
 
+/** An endpoint as it is now, or gone. */
+export type EndpointChange = { readonly endpoint: WebhookEndpoint } | { readonly removed: string };
+
 export class MemoryEndpointBook implements EndpointBook {
   private readonly endpoints = new Map<string, WebhookEndpoint>();
+  private readonly listeners: Array<(change: EndpointChange) => void> = [];
+
+  /** Told of every change made through this book (add, remove, disable), after it is made. */
+  onChange(listener: (change: EndpointChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Take a change made elsewhere (the book this one mirrors), telling no listener. */
+  apply(change: EndpointChange): void {
+    if ('removed' in change) this.endpoints.delete(change.removed);
+    else this.endpoints.set(change.endpoint.id, change.endpoint);
+  }
+
+  /** Every endpoint, as changes that make a mirror of this book. */
+  snapshot(): EndpointChange[] {
+    return [...this.endpoints.values()].map((endpoint) => ({ endpoint }));
+  }
+
+  private told(change: EndpointChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
 
   async add(client: string, url: string, max: number): Promise<Added> {
     if ((await this.list(client)).length >= max) return { kind: 'full' };
@@ -50,6 +74,7 @@ export class MemoryEndpointBook implements EndpointBook {
       disabled: undefined,
     };
     this.endpoints.set(endpoint.id, endpoint);
+    this.told({ endpoint });
     return { kind: 'added', endpoint };
   }
 
@@ -59,7 +84,9 @@ export class MemoryEndpointBook implements EndpointBook {
 
   async remove(client: string, id: string): Promise<boolean> {
     if (this.endpoints.get(id)?.client !== client) return false;
-    return this.endpoints.delete(id);
+    this.endpoints.delete(id);
+    this.told({ removed: id });
+    return true;
   }
 
   async get(id: string): Promise<WebhookEndpoint | undefined> {
@@ -69,7 +96,9 @@ export class MemoryEndpointBook implements EndpointBook {
   async disable(id: string, reason: DisabledReason): Promise<boolean> {
     const endpoint = this.endpoints.get(id);
     if (!endpoint || endpoint.disabled) return false;
-    this.endpoints.set(id, { ...endpoint, disabled: reason });
+    const disabled = { ...endpoint, disabled: reason };
+    this.endpoints.set(id, disabled);
+    this.told({ endpoint: disabled });
     return true;
   }
 }

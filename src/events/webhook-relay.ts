@@ -1,15 +1,19 @@
 /**
  * The relay: delivers every event appended to the outbox to each enabled
- * endpoint of the event's client, at least once, in this process (the
- * in-memory mode). Nothing here is on the order's path: the log tells the
- * relay of new events and the relay works in its own turns, so an order's
- * answer never waits for a webhook.
+ * endpoint of the event's client, at least once, while the process lives
+ * (the in-memory mode). It runs on a thread of its own (relay-thread.ts),
+ * off the order's path: the outbox's new events are handed to it, and an
+ * order's answer never waits for a webhook, nor pays for one's CPU.
  *
  * - Per endpoint and order, one lane: an order's events go out one after
  *   the other, in the order they happened, each retried until it is
  *   delivered before the next is sent. Lanes of different orders overtake
  *   each other freely.
- * - At most CONCURRENCY attempts at once, whatever the backlog.
+ * - At most CONCURRENCY attempts at once, whatever the backlog, shared
+ *   between the clients by send-shares.ts: a client whose endpoint is slow
+ *   or whose events flood holds at most its share, and another client's
+ *   deliveries go out beside it. Lanes wait for their client's turn in a
+ *   queue per client.
  * - A failure is tried again after `retryDelayMs` (backoff with jitter).
  *   Past the retry window: if the endpoint has not taken any delivery since
  *   this one began, it is disabled (`failing`, an error line and a metric);
@@ -20,12 +24,12 @@
  *   still has it.
  */
 import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from './deliveries.js';
-import type { EventLog } from './event-log.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
+import { SendShares } from './send-shares.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */
 const CONCURRENCY = 64;
@@ -43,8 +47,9 @@ interface Delivery {
 export class WebhookRelay implements Deliveries {
   /** Per endpoint and order, the deliveries in the order of their events. */
   private readonly lanes = new Map<string, Delivery[]>();
-  /** Lanes whose first delivery is due, in the order they came due. */
-  private readonly ready: string[] = [];
+  /** Per client, lanes whose first delivery is due, in the order they came due. */
+  private readonly ready = new Map<string, string[]>();
+  private readonly shares: SendShares;
   private running = 0;
   private pending = 0;
   /** When each endpoint last took a delivery. */
@@ -58,12 +63,11 @@ export class WebhookRelay implements Deliveries {
   private readonly sender: WebhookSender;
 
   constructor(
-    log: EventLog,
     private readonly endpoints: EndpointBook,
     private readonly options: DeliveryOptions,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
-    log.onAppended((events) => this.take(events));
+    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
   }
 
   /** Deliver these events (just appended) to their clients' enabled endpoints. */
@@ -120,7 +124,7 @@ export class WebhookRelay implements Deliveries {
     this.sender.close();
     for (const lane of this.lanes.values()) for (const delivery of lane) clearTimeout(delivery.timer);
     this.lanes.clear();
-    this.ready.length = 0;
+    this.ready.clear();
     this.pending = 0;
   }
 
@@ -148,20 +152,41 @@ export class WebhookRelay implements Deliveries {
       if (lane) lane.push(delivery);
       else {
         this.lanes.set(key, [delivery]);
-        this.ready.push(key);
+        this.markReady(key);
       }
     }
     return endpoints.length;
   }
 
+  private markReady(key: string): void {
+    const client = clientOfLane(key);
+    const queue = this.ready.get(client);
+    if (queue) queue.push(key);
+    else this.ready.set(client, [key]);
+  }
+
+  /** Start what the shares allow: the client whose turn it is first, each client's lanes in the order they came due. */
   private pump(): void {
-    while (this.running < CONCURRENCY && this.ready.length > 0) {
-      const key = this.ready.shift()!;
+    const waiting = new Set(this.ready.keys());
+    while (this.running < CONCURRENCY && waiting.size > 0) {
+      const client = this.shares.first(waiting)!;
+      const queue = this.ready.get(client)!;
+      const key = queue[0]!;
       const delivery = this.lanes.get(key)?.[0];
+      if (delivery && !this.shares.tryTake(client)) {
+        waiting.delete(client);
+        continue;
+      }
+      queue.shift();
+      if (queue.length === 0) {
+        this.ready.delete(client);
+        waiting.delete(client);
+      }
       if (!delivery) continue;
       this.running++;
       void this.attempt(key, delivery).finally(() => {
         this.running--;
+        this.shares.give(client);
         this.pump();
         this.wakeIfIdle();
       });
@@ -181,7 +206,7 @@ export class WebhookRelay implements Deliveries {
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: delivery.event.id,
-        body: JSON.stringify(eventJson(delivery.event, this.options.statusOf)),
+        body: JSON.stringify(eventJson(delivery.event, (kind) => this.options.statusByKind[kind])),
         timeoutMs: this.options.timeoutMs,
         signal: this.closing.signal,
       });
@@ -215,7 +240,7 @@ export class WebhookRelay implements Deliveries {
           );
           delivery.timer = setTimeout(() => {
             delivery.timer = undefined;
-            this.ready.push(key);
+            this.markReady(key);
             this.pump();
           }, waitMs);
           delivery.timer.unref();
@@ -246,7 +271,7 @@ export class WebhookRelay implements Deliveries {
     lane.shift();
     this.pending--;
     if (lane.length === 0) this.lanes.delete(key);
-    else this.ready.push(key);
+    else this.markReady(key);
   }
 
   private async disable(endpointId: string, reason: DisabledReason): Promise<void> {
@@ -268,4 +293,9 @@ export class WebhookRelay implements Deliveries {
     if (this.pending !== 0 || this.running !== 0) return;
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
+}
+
+/** The client a lane is of (its key: endpoint, client, order). */
+function clientOfLane(key: string): string {
+  return key.split('\u0000')[1]!;
 }

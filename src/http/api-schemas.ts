@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DEPENDENCY_NAMES } from '../domain/dependencies.js';
 import { EVENT_TYPES } from '../events/order-event.js';
 import { ACTION_NAMES } from '../domain/order.js';
+import { TIERS } from '../domain/tier.js';
 import type { ErrorKind } from '../domain/errors.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
@@ -92,6 +93,10 @@ export const orderStatusSchema = z
       .meta({
         description: "The payment provider's books for this order, totals over every run, in the order's unit.",
       }),
+    tier: z.enum(TIERS).optional().meta({
+      description:
+        "The priority tier the latest run ran at: its client's (CLIENT_TIERS, or its key's), or lower if the request asked (Order-Tier).",
+    }),
   })
   .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });
 

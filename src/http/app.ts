@@ -25,6 +25,7 @@ import type { Admission, OrderDesk } from '../orders/order-desk.js';
 import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
 import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
+import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
@@ -77,6 +78,8 @@ export interface AppDependencies {
   readonly logLevel?: LogLevelControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
+  /** Priority tiers (issue 31): each caller's, and the headroom kept for the tiers above; without: all standard. */
+  readonly tiers?: OrderRouteDependencies['tiers'];
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
   /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
@@ -110,6 +113,7 @@ export function createApp({
   dependencyControl,
   logLevel,
   clientShares,
+  tiers,
   rateLimits,
   tracing,
   recentTrace,
@@ -178,6 +182,7 @@ export function createApp({
     faultInjection,
     ...(dependencies ? { dependencies } : {}),
     ...(clientShares ? { clientShares } : {}),
+    ...(tiers ? { tiers } : {}),
   });
   app.post('/order', may.client, ...limited, ...route);
   app.all('/order', methodNotAllowed('POST'));

@@ -6,6 +6,7 @@
  * the default address as its server; /openapi.json serves it with the
  * address the server really listens on. Its version is the service's.
  */
+import { TIERS } from '../domain/tier.js';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { SERVICE_VERSION } from '../version.js';
@@ -64,6 +65,13 @@ const RATE_LIMIT = {
     description:
       'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
     schema: { type: 'string' as const },
+  },
+};
+const ORDER_TIER = {
+  'Order-Tier': {
+    description:
+      "The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded.",
+    schema: { type: 'string' as const, enum: [...TIERS] },
   },
 };
 const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
@@ -157,6 +165,10 @@ function buildDocument(access: DocumentedAccess): Document {
           .string()
           .optional()
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
+        'order-tier': z.enum(TIERS).optional().meta({
+          description:
+            "Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request",
+        }),
       }),
       body: {
         description: `One JSON object, UTF-8, at most ${MAX_BODY_BYTES} bytes. No other field is allowed at any level.`,
@@ -165,7 +177,7 @@ function buildDocument(access: DocumentedAccess): Document {
       },
     },
     responses: {
-      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REPLAYED, ...RATE_LIMIT } },
+      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REPLAYED, ...RATE_LIMIT, ...ORDER_TIER } },
       400: {
         description:
           'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
@@ -191,8 +203,8 @@ function buildDocument(access: DocumentedAccess): Document {
       },
       503: {
         description:
-          "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
-        headers: RETRY_AFTER,
+          "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
+        headers: { ...RETRY_AFTER, ...ORDER_TIER },
         content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
       },
       504: orderOutcome('ORDER_TIMEOUT_MS passed; every step was canceled.'),

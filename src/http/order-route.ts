@@ -4,12 +4,22 @@
  * run under way, refuses a reused order_id, or starts it if there is room —
  * answer with its outcome, and log one line for it. A client that goes away
  * cancels its order (once no other caller waits for it); nothing is sent to it.
+ *
+ * Every order runs at a priority tier (src/domain/tier.ts): its client's, or
+ * a lower one its request asks for with the Order-Tier header. A request that
+ * asks for a higher one is not refused: the header is ignored, the order runs
+ * at its client's tier, and the answer's Order-Tier header says which — a
+ * client library that sets the header everywhere loses no order to it, and
+ * gains nothing either. A value that names no tier is 400 (a typo is told).
  */
 import type { RequestHandler } from 'express';
 import { OrderAborted, type ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
 import { keyOfOrder } from '../domain/order.js';
+import type { Caller } from '../auth/caller.js';
+import { DEFAULT_TIER, isTier, loweredTier, TIERS, type Tier } from '../domain/tier.js';
 import type { ClientShares } from '../orders/client-shares.js';
+import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
 import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
@@ -36,7 +46,15 @@ export interface OrderRouteDependencies {
   readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
+  /** Priority tiers: each caller's own, and the headroom kept at admission for the tiers above; without: all standard. */
+  readonly tiers?: {
+    readonly tierOf: (caller: Caller) => Tier;
+    readonly headroom: Pick<TierHeadroom, 'fullFor'>;
+  };
 }
+
+/** The request header that lowers an order's tier, and the answer's that says the tier it ran at. */
+export const TIER_HEADER = 'order-tier';
 
 export function orderRoute({
   orders,
@@ -47,6 +65,7 @@ export function orderRoute({
   faultInjection,
   dependencies = () => 'admitted',
   clientShares,
+  tiers,
 }: OrderRouteDependencies): RequestHandler[] {
   const run: RequestHandler = async (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, {
@@ -54,7 +73,18 @@ export function orderRoute({
       client: res.locals.caller.client,
     });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
-    const { order } = decoded;
+    const header = req.headers[TIER_HEADER];
+    // Node joins a repeated header of this kind into one string: "free, free" names no tier.
+    const asked = typeof header === 'string' && isTier(header) ? header : undefined;
+    if (header !== undefined && asked === undefined)
+      return responder.error(
+        res,
+        'bad_request',
+        `${TIER_HEADER}: one of ${TIERS.join(', ')} (a tier at or below the client's own), got ${JSON.stringify(header)}`,
+      );
+    const tier = loweredTier(tiers?.tierOf(res.locals.caller) ?? DEFAULT_TIER, asked);
+    const order = { ...decoded.order, tier };
+    res.setHeader('Order-Tier', tier);
     if (order.faults !== NO_FAULTS && !res.locals.caller.admin)
       return responder.error(
         res,
@@ -77,6 +107,7 @@ export function orderRoute({
       writeRequestLine(res, status, {
         client: order.client,
         order_id: order.orderId,
+        tier,
         kind,
         steps: steps.map((step) => `${step.name}:${step.status}`),
         ...(compensations.length > 0
@@ -96,9 +127,33 @@ export function orderRoute({
       clientShares?.asked(order.client);
       const { ordersInFlight, maxInflight } = capacity();
       if (ordersInFlight >= maxInflight) return 'overloaded';
-      if (!clientShares) return dependencies(order.client);
+      // Before the client's share: an order its tier may not start is no refusal of the client's share.
+      const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight);
+      if (tierFull) return tierFull;
       // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-      return clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies(order.client));
+      const admission = clientShares
+        ? (clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies(order.client)))
+        : dependencies(order.client);
+      if (admission === 'admitted' || (typeof admission === 'object' && 'admitted' in admission))
+        observer.orderAdmitted(tier);
+      return admission;
+    };
+
+    /** Nothing started: the tier's ceiling is reached, and what is above it is kept for the tiers above. */
+    const refuseForTier = ({ bounded, used, limit }: TierFull): void => {
+      const what = {
+        orders_in_flight: `${used} orders are in flight (MAX_INFLIGHT ${capacity().maxInflight})`,
+        pool_queue: `${used} tasks wait in the worker pool's queue`,
+        records: `the order records hold ${(used / 2 ** 20).toFixed(1)} MB`,
+        event_loop: `the event loop runs ${used} ms late`,
+      }[bounded];
+      responder.error(
+        res,
+        'overloaded',
+        `tier ${tier} is shed: ${what}, its ceiling is ${bounded === 'records' ? `${(limit / 2 ** 20).toFixed(1)} MB` : bounded === 'event_loop' ? `${limit} ms` : limit} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`,
+      );
+      observer.orderShed(tier);
+      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
     };
 
     /** Nothing started: the client's share is full; other clients' orders are not affected. */
@@ -107,10 +162,10 @@ export function orderRoute({
         res,
         'overloaded',
         share === 'orders_in_flight'
-          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly`
-          : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly`,
+          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`
+          : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`,
       );
-      observer.orderShed();
+      observer.orderShed(tier);
       answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
     };
 
@@ -155,6 +210,7 @@ export function orderRoute({
         case 'refused':
           if (typeof submission.because === 'object') {
             if ('share' in submission.because) refuseForShare(submission.because);
+            else if ('bounded' in submission.because) refuseForTier(submission.because);
             else refuseForDependency(submission.because);
             return;
           }
@@ -165,10 +221,10 @@ export function orderRoute({
               res,
               'overloaded',
               submission.full === 'records'
-                ? 'no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly'
-                : `${capacity().maxInflight} orders are in flight; retry shortly`,
+                ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
+                : `${capacity().maxInflight} orders are in flight; retry shortly (tier ${tier})`,
             );
-            observer.orderShed();
+            observer.orderShed(tier);
           }
           answered(submission.because, STATUS_BY_KIND[submission.because], undefined);
           return;

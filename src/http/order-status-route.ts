@@ -34,6 +34,7 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
           : { http_status: found.outcome === 'ok' ? 200 : STATUS_BY_KIND[found.outcome], kind: found.outcome },
       runs: found.runs,
       payment: { charged: found.payment.charged, refunded: found.payment.refunded },
+      ...(found.tier ? { tier: found.tier } : {}),
     };
     responder.json(res, 200, body, NO_STORE);
   };

@@ -31,6 +31,8 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export interface OrderOutcomeFields {
   readonly client: string;
   readonly order_id: string;
+  /** The priority tier it came at. */
+  readonly tier: string;
   readonly kind: string;
   readonly steps: readonly string[];
   readonly compensations?: readonly string[];

@@ -7,6 +7,7 @@
  */
 import { buildInfo } from '../version.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TIERS, type Tier } from '../domain/tier.js';
 import type { LedgerCounts } from '../ledger/payment-ledger.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { AnsweredVia } from '../orders/order-desk.js';
@@ -76,10 +77,13 @@ export interface AnsweredOrder {
 /** What the HTTP layer reports; a no-op when metrics are off. */
 export interface OrderObserver {
   orderAnswered(order: AnsweredOrder): void;
-  orderShed(): void;
+  /** An order of `tier` was shed 503 overloaded before anything ran. */
+  orderShed(tier: Tier): void;
+  /** An order of `tier` was admitted: a run of it starts. */
+  orderAdmitted(tier: Tier): void;
 }
 
-export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: () => {} };
+export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: () => {}, orderAdmitted: () => {} };
 
 /**
  * Scrapes within this long of a collection get its exposition: any number
@@ -177,6 +181,9 @@ export class ServiceMetrics implements OrderObserver {
   private readonly orderSeconds: Histogram<'status'>;
   private readonly stepSeconds: Histogram<'step' | 'status'>;
   private readonly shed: Counter;
+  /** Per tier, bound once: an order's count is an increment, not a look-up of its labels. */
+  private readonly shedByTier: Readonly<Record<Tier, Counter.Internal>>;
+  private readonly admittedByTier: Readonly<Record<Tier, Counter.Internal>>;
   private readonly replaced: Counter<'cause'>;
   private readonly compensations: Counter<'name' | 'status'>;
   private readonly deduplicated: Counter<'via'>;
@@ -241,6 +248,31 @@ export class ServiceMetrics implements OrderObserver {
       help: 'Orders turned away with 503 overloaded, before any step ran.',
       registers,
     });
+    const byTier = (counter: Counter<'tier'>): Record<Tier, Counter.Internal> => {
+      const children = {} as Record<Tier, Counter.Internal>;
+      for (const tier of TIERS) {
+        children[tier] = counter.labels(tier);
+        // Each tier shown from the start, at 0: a rate over a series that appears with its first order misses it.
+        children[tier].inc(0);
+      }
+      return children;
+    };
+    this.shedByTier = byTier(
+      new Counter({
+        name: 'tier_orders_shed_total',
+        help: 'Orders turned away with 503 overloaded before any step ran, by the priority tier they came at (whatever was full: MAX_INFLIGHT, their tier’s ceiling, their client’s share, the records).',
+        labelNames: ['tier'],
+        registers,
+      }),
+    );
+    this.admittedByTier = byTier(
+      new Counter({
+        name: 'tier_orders_admitted_total',
+        help: 'Orders admitted (a run of them started), by the priority tier they came at.',
+        labelNames: ['tier'],
+        registers,
+      }),
+    );
     this.compensations = new Counter({
       name: 'order_compensations_total',
       help: 'Compensations run because their order failed (refunds of payments that went through), by outcome.',
@@ -446,8 +478,13 @@ export class ServiceMetrics implements OrderObserver {
       this.compensations.inc({ name: compensation.name, status: compensation.status });
   }
 
-  orderShed(): void {
+  orderShed(tier: Tier): void {
     this.shed.inc();
+    this.shedByTier[tier].inc();
+  }
+
+  orderAdmitted(tier: Tier): void {
+    this.admittedByTier[tier].inc();
   }
 
   breakerMoved(dependency: string, to: BreakerStateName): void {

@@ -57,6 +57,8 @@ export interface ViewedClient {
   readonly client: string;
   /** Its weight in every fair share (CLIENT_WEIGHTS). */
   readonly weight: number;
+  /** Its priority tier (CLIENT_TIERS, or its key's); the overflow's row: standard. */
+  readonly tier: 'critical' | 'standard' | 'free';
   readonly orders_in_flight: number;
   readonly couriers_held: number;
   readonly couriers_waiting: number;

@@ -19,6 +19,7 @@
  * The bytes are also kept per client, so that one client's share of them can
  * be bounded (the bulkheads: `isFullFor`).
  */
+import type { Tier } from '../domain/tier.js';
 import {
   ACTION_NAMES,
   MAX_CLIENT_NAME_LENGTH,
@@ -127,14 +128,20 @@ export class MemoryOrderRecords implements OrderRecords {
   }
 
   /** Decided with nothing awaited: of calls at once, one starts the run. */
-  async begin(key: OrderKey, fingerprint: string): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
     const kept = this.lookup(key);
     const record = kept ?? { key, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
     if (record.fingerprint !== fingerprint) return { kind: 'reused' };
     if (record.state === 'running') return { kind: 'running', run: record.runs };
     if (record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
     const run = record.runs + 1;
-    const running: OrderRecord = { ...record, runs: run, state: 'running', outcome: undefined };
+    const running: OrderRecord = {
+      ...record,
+      runs: run,
+      state: 'running',
+      outcome: undefined,
+      ...(tier ? { tier } : {}),
+    };
     if (!this.hasRoomFor(running)) return { kind: 'full' };
     this.keep(running, Infinity);
     return { kind: 'started', run };

@@ -36,6 +36,7 @@ import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
+import type { TierFull } from './tier-headroom.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -82,10 +83,10 @@ export type Admission =
   'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
 
 /**
- * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, or its
- * client's share is full.
+ * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, its
+ * client's share is full, or its tier's ceiling is reached (the headroom kept for the tiers above).
  */
-export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull;
+export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull | TierFull;
 
 /**
  * The order's client holds its whole share of something scarce (while other
@@ -284,7 +285,7 @@ export class OrderDesk {
     const key = keyOfOrder(order);
     for (;;) {
       const begun = await this.records
-        .begin(key, fingerprint)
+        .begin(key, fingerprint, order.tier)
         .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');

@@ -24,6 +24,7 @@
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { OrderKey } from '../domain/order.js';
+import type { Tier } from '../domain/tier.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 
@@ -61,6 +62,8 @@ export interface OrderRecord {
   readonly state: 'running' | 'done';
   /** The latest run's answer; undefined while it runs. */
   readonly outcome: RecordedOutcome | undefined;
+  /** The tier the latest run ran at; absent where the store does not keep it. */
+  readonly tier?: Tier;
 }
 
 export type Begun =
@@ -83,8 +86,11 @@ export type Begun =
 export interface OrderRecords {
   /** The record of the order, if it is still kept. */
   get(order: OrderKey): Promise<OrderRecord | undefined>;
-  /** Start a new run of the order — unless a final outcome is on record, or the id is another order's. */
-  begin(order: OrderKey, fingerprint: string): Promise<Begun>;
+  /**
+   * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
+   * another order's.
+   */
+  begin(order: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun>;
   /**
    * The run has ended with `outcome`: record it. Resolves with the kind now on
    * record for the run — `outcome.kind`, or `interrupted` if the run was taken
@@ -123,6 +129,8 @@ export interface OrderRecords {
    * this process's memory.
    */
   bytesOf(client: string): number | undefined;
+  /** Bytes kept of every order in this process's memory, estimated (what ORDER_RECORDS_MAX_MB bounds); absent elsewhere. */
+  estimatedBytes?(): number;
   /**
    * Whether a new order of `client` would take what is kept of its orders past `limitBytes` (its share); never where
    * records are not kept in memory.

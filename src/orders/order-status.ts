@@ -5,6 +5,7 @@
  * so a client reads its own orders and no one else's.
  */
 import { partsOfKey, type OrderKey } from '../domain/order.js';
+import type { Tier } from '../domain/tier.js';
 import type { Money, PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 
@@ -15,6 +16,8 @@ export interface OrderStatus {
   readonly outcome: OutcomeKind | undefined;
   readonly runs: number;
   readonly payment: Money;
+  /** The tier its latest run ran at, where the store keeps it. */
+  readonly tier?: Tier;
 }
 
 export type OrderStatusQuery = (order: OrderKey) => Promise<OrderStatus | undefined>;
@@ -30,6 +33,7 @@ export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): 
       outcome: record.outcome?.kind,
       runs: record.runs,
       payment,
+      ...(record.tier ? { tier: record.tier } : {}),
     };
   };
 }

@@ -8,12 +8,17 @@
  * told by client and fingerprint (the instance's audit line). Lookups never wait on Postgres: the order path
  * stays a Map lookup. While Postgres is unreachable the last copy stands.
  *
+ * A key may carry a priority tier (issue 31, migration 9), set for every
+ * live key of a client at once (`npm run keys -- tier`); a key without one
+ * leaves its client's tier to CLIENT_TIERS.
+ *
  * Issuing and revoking are plain functions over the same table, for the
  * command line (scripts/keys.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fingerprintOfHash, hashKey, type IssuedKeysChange, type KeyHash, type KeySource } from '../auth/key-ring.js';
+import type { Tier } from '../domain/tier.js';
 import type { Database } from './database.js';
 import type { Notifications } from './notifications.js';
 
@@ -22,12 +27,14 @@ const REFRESH_MS = 500;
 
 const LIVE: { name: string; text: string } = {
   name: 'api_keys_live',
-  text: 'SELECT key_hash, client FROM api_keys WHERE revoked_at IS NULL',
+  text: 'SELECT key_hash, client, tier FROM api_keys WHERE revoked_at IS NULL',
 };
 
 export class PgKeySource implements KeySource {
   /** Hex of each live key's hash → its client. */
   private live = new Map<string, string>();
+  /** Hex of each live key's hash → its tier, for the keys that have one. */
+  private tiers = new Map<string, Tier>();
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
   /** Whether the keys have been read once: what the first read finds is no change. */
@@ -44,6 +51,10 @@ export class PgKeySource implements KeySource {
 
   clientOf(hash: KeyHash): string | undefined {
     return this.live.get(hash.toString('hex'));
+  }
+
+  tierOf(hash: KeyHash): Tier | undefined {
+    return this.tiers.get(hash.toString('hex'));
   }
 
   /** Keys issued in Postgres right now. */
@@ -68,10 +79,11 @@ export class PgKeySource implements KeySource {
 
   private refresh(): Promise<void> {
     this.reading ??= this.db
-      .query<{ key_hash: Buffer; client: string }>(LIVE)
+      .query<{ key_hash: Buffer; client: string; tier: Tier | null }>(LIVE)
       .then((rows) => {
         const before = this.live;
         this.live = new Map(rows.map((row) => [row.key_hash.toString('hex'), row.client]));
+        this.tiers = new Map(rows.flatMap((row) => (row.tier ? [[row.key_hash.toString('hex'), row.tier]] : [])));
         if (this.read) this.tell(before);
         this.read = true;
       })
@@ -111,8 +123,22 @@ export async function revokeKeys(db: Database, client: string): Promise<number> 
   return rows[0]?.revoked ?? 0;
 }
 
+/**
+ * Set the priority tier of every live key of `client` (null: none, CLIENT_TIERS' then); how many keys. Every instance
+ * reads it within a second.
+ */
+export async function setTier(db: Database, client: string, tier: Tier | null): Promise<number> {
+  const rows = await db.query<{ changed: number }>(
+    "WITH changed AS (UPDATE api_keys SET tier = $2 WHERE client = $1 AND revoked_at IS NULL RETURNING 1) SELECT count(*)::int AS changed, pg_notify('api_keys', '') FROM changed",
+    [client, tier],
+  );
+  return rows[0]?.changed ?? 0;
+}
+
 export interface IssuedKeys {
   readonly client: string;
+  /** The tiers its live keys carry (none: CLIENT_TIERS'). */
+  readonly tiers: readonly Tier[];
   readonly live: number;
   readonly revoked: number;
   readonly lastIssued: Date;
@@ -120,10 +146,17 @@ export interface IssuedKeys {
 
 /** Every client with keys in Postgres: how many live and revoked — never a key. */
 export async function listKeys(db: Database): Promise<IssuedKeys[]> {
-  const rows = await db.query<{ client: string; live: number; revoked: number; last_issued: Date }>(
+  const rows = await db.query<{ client: string; live: number; revoked: number; last_issued: Date; tiers: Tier[] }>(
     `SELECT client, count(*) FILTER (WHERE revoked_at IS NULL)::int AS live, count(*) FILTER (WHERE revoked_at IS NOT NULL)::int AS revoked,
-            max(created_at) AS last_issued
+            max(created_at) AS last_issued,
+            coalesce(array_agg(DISTINCT tier) FILTER (WHERE revoked_at IS NULL AND tier IS NOT NULL), '{}') AS tiers
        FROM api_keys GROUP BY client ORDER BY client`,
   );
-  return rows.map((row) => ({ client: row.client, live: row.live, revoked: row.revoked, lastIssued: row.last_issued }));
+  return rows.map((row) => ({
+    client: row.client,
+    live: row.live,
+    revoked: row.revoked,
+    lastIssued: row.last_issued,
+    tiers: row.tiers,
+  }));
 }

@@ -78,6 +78,15 @@ export class InstanceLease {
     return this.current?.id;
   }
 
+  /**
+   * This instance's identity and until when it counts on its lease, in milliseconds since the epoch on the
+   * performance clock (performance.timeOrigin + now): for another thread, which can hold it without asking.
+   */
+  holding(): { readonly id: string; readonly until: number } | undefined {
+    const id = this.id();
+    return id === undefined ? undefined : { id, until: performance.timeOrigin + this.current!.validUntil };
+  }
+
   /** Register, then keep renewing until stopped. Rejects if the first registration fails. */
   async start(): Promise<void> {
     await this.register();

@@ -29,6 +29,7 @@
  * records it once the database is back. One way to settle an unfinished
  * run, whoever left it unfinished.
  */
+import type { Tier } from '../domain/tier.js';
 import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
@@ -43,7 +44,7 @@ import type { EventTraceContext } from '../events/order-event.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
-  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3)',
+  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4)',
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
@@ -51,7 +52,7 @@ const FINISH_MANY: Statement = {
 };
 const GET: Statement = {
   name: 'order_get',
-  text: "SELECT fingerprint, runs, state, kind, replay FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
+  text: "SELECT fingerprint, runs, state, kind, replay, tier FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
 };
 const WATCH: Statement = {
   name: 'order_watch',
@@ -105,6 +106,8 @@ interface BeginCall {
   readonly id: string;
   readonly fingerprint: string;
   readonly owner: string;
+  /** The run's tier, kept with the order (null: not said). */
+  readonly tier: Tier | null;
 }
 
 interface BeginRow {
@@ -150,6 +153,7 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.id),
           calls.map((c) => c.fingerprint),
           calls.map((c) => c.owner),
+          calls.map((c) => c.tier),
         ]),
       { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
@@ -177,16 +181,24 @@ export class PgOrderRecords implements OrderRecords {
       state: 'running' | 'done';
       kind: OutcomeKind | null;
       replay: string | null;
+      tier: Tier | null;
     }>(GET, [storedKey(key)]);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
-    return { key, fingerprint: row.fingerprint, runs: row.runs, state: row.state, outcome };
+    return {
+      key,
+      fingerprint: row.fingerprint,
+      runs: row.runs,
+      state: row.state,
+      outcome,
+      ...(row.tier ? { tier: row.tier } : {}),
+    };
   }
 
-  async begin(key: OrderKey, fingerprint: string): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
     const owner = this.options.owner();
     if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
-    const row = await this.begins.call({ id: storedKey(key), fingerprint, owner });
+    const row = await this.begins.call({ id: storedKey(key), fingerprint, owner, tier: tier ?? null });
     switch (row.begun) {
       case 'started': {
         const run = asNumber(row.begun_run!);

@@ -1,5 +1,5 @@
 /**
- * Webhook delivery in the durable mode, on graphile-worker (docs/durability.md
+ * Webhook delivery in the durable mode, on graphile-worker (docs/durable-instances.md
  * 3.12 says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
  * any instance, woken by LISTEN/NOTIFY, are added in SQL by the very
  * transaction that writes the event (schema.ts, `events_emit`) — so an event
@@ -17,6 +17,13 @@
  * attempt was made, so the retry window outlives any instance. A job whose
  * instance dies mid-delivery is run again by another once graphile-worker
  * frees its lock: at least once, as webhooks promise.
+ *
+ * Runs on the delivery thread (webhook-thread.ts), not the order path's.
+ * Jobs under way are shared between the clients (send-shares.ts): a job
+ * whose client holds its share already goes back to the queue for a while
+ * (not a failure: nothing was sent), so that a client whose endpoint is slow
+ * or whose events flood never holds every job and another client's orders
+ * are claimed beside it.
  */
 import { tellAttempt } from '../events/delivery-traces.js';
 import { EventEmitter } from 'node:events';
@@ -29,11 +36,13 @@ import {
   type WorkerEvents,
 } from 'graphile-worker';
 import type { Logger } from 'pino';
-import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from '../events/deliveries.js';
+import type { Deliveries, DeliveryFigures, DeliveryOptions } from '../events/deliveries.js';
+import { DeliveryCounts } from '../events/delivery-counts.js';
 import { eventJson, type StoredEvent } from '../events/order-event.js';
 import { retryDelayMs } from '../events/retry-schedule.js';
-import type { DisabledReason, EndpointBook } from '../events/webhook-endpoints.js';
+import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
+import { SendShares } from '../events/send-shares.js';
 import type { Database, Statement } from './database.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
 
@@ -42,8 +51,13 @@ const TASK = 'webhook_lane';
 const MAX_ATTEMPTS = 32767;
 /** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
 const LANE_TRIES = 20;
-/** Lanes delivered at once by this instance. */
+/** Lanes delivered at once by this instance, shared between the clients (send-shares.ts). */
 const CONCURRENCY = 16;
+/** A job beyond its client's share comes back after between half and all of this. */
+const DEFER_MS = 500;
+/** The flag of a client's jobs (migration 10). */
+const clientFlag = (client: string): string => `client:${client}`;
+const deferMs = (): number => Math.round(DEFER_MS * (0.5 + Math.random() / 2));
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
 /** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
@@ -117,7 +131,8 @@ const REDELIVER: Statement = {
          SELECT count(*)::int AS queued,
                 (SELECT graphile_worker.add_job('${TASK}', json_build_object('order', order_id),
                    queue_name := 'webhook:' || order_id, job_key := 'webhook:' || order_id, job_key_mode := 'replace',
-                   max_attempts := 32767) FROM owed LIMIT 1) IS NOT NULL AS added
+                   max_attempts := 32767, flags := ARRAY['client:' || split_part(order_id, ':', 1)])
+                  FROM owed LIMIT 1) IS NOT NULL AS added
            FROM owed`,
 };
 const BACKLOG: Statement = {
@@ -160,6 +175,23 @@ const FORGET: Statement = {
             LIMIT 10000)`,
 };
 
+/** Send one event again to every enabled endpoint of its client (the admin's): how many deliveries were queued. */
+export async function queueRedelivery(db: Database, event: StoredEvent): Promise<number> {
+  const [row] = await db.query<{ queued: number }>(REDELIVER, [event.seq]);
+  return row?.queued ?? 0;
+}
+
+/** What this instance counted, and the backlog every instance shares. */
+export async function deliveryFigures(db: Database, counts: DeliveryCounts): Promise<DeliveryFigures> {
+  const [row] = await db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
+  return {
+    attempts: counts.attempts(),
+    disabled: counts.disabledByReason(),
+    oldestUndeliveredAt: row?.oldest ?? undefined,
+    pending: row?.pending ?? 0,
+  };
+}
+
 /** The queue's tables and functions, before any event can name them (PostgresStore.open, after our own). */
 export async function migrateQueue(databaseUrl: string): Promise<void> {
   await runMigrations({ connectionString: databaseUrl, logger: quietLogger(undefined) });
@@ -175,8 +207,6 @@ function quietLogger(log: Logger | undefined): WorkerLogger {
 export class PgWebhookLanes implements Deliveries {
   private runner: Runner | undefined;
   private readonly sender: WebhookSender;
-  private readonly attempts: Record<DeliveryOutcome, number> = { delivered: 0, failed: 0, gone: 0, dropped: 0 };
-  private readonly disabled: Record<DisabledReason, number> = { gone: 0, failing: 0 };
   private housekeeping: NodeJS.Timeout | undefined;
   private unlocking: NodeJS.Timeout | undefined;
   /** The pools of this instance's runner. */
@@ -184,6 +214,7 @@ export class PgWebhookLanes implements Deliveries {
   /** Pools of a runner that stopped, whose rows must go so that their locked jobs are let go. */
   private stoppedPools: string[] = [];
   private readonly closing = new AbortController();
+  private readonly shares: SendShares;
 
   constructor(
     private readonly db: Database,
@@ -194,8 +225,11 @@ export class PgWebhookLanes implements Deliveries {
     private readonly owner: () => string | undefined,
     /** LEASE_MS: a pool younger than this is not judged lost (its row may not be written yet). */
     private readonly leaseMs: number,
+    /** Where attempts and disabled endpoints are counted: shared with the main thread when this runs on its own. */
+    private readonly counts: DeliveryCounts = new DeliveryCounts(),
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
+    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
   }
 
   async start(): Promise<void> {
@@ -223,6 +257,8 @@ export class PgWebhookLanes implements Deliveries {
       maxPoolSize: WORKER_POOL_SIZE,
       concurrency: CONCURRENCY,
       noHandleSignals: true,
+      // A client holding its share of the sends: its jobs are left for later, unclaimed (migration 10 flags them).
+      forbiddenFlags: () => this.shares.full().map(clientFlag),
       pollInterval: 1000,
       logger: quietLogger(this.options.log),
       taskList: { [TASK]: (payload, helpers) => this.deliverLane(payload as LanePayload, helpers) },
@@ -255,19 +291,12 @@ export class PgWebhookLanes implements Deliveries {
     }
   }
 
-  async redeliver(event: StoredEvent): Promise<number> {
-    const [row] = await this.db.query<{ queued: number }>(REDELIVER, [event.seq]);
-    return row?.queued ?? 0;
+  redeliver(event: StoredEvent): Promise<number> {
+    return queueRedelivery(this.db, event);
   }
 
-  async figures(): Promise<DeliveryFigures> {
-    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
-    return {
-      attempts: { ...this.attempts },
-      disabled: { ...this.disabled },
-      oldestUndeliveredAt: row?.oldest ?? undefined,
-      pending: row?.pending ?? 0,
-    };
+  figures(): Promise<DeliveryFigures> {
+    return deliveryFigures(this.db, this.counts);
   }
 
   async close(): Promise<void> {
@@ -305,6 +334,19 @@ export class PgWebhookLanes implements Deliveries {
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
     // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
     const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
+    const client = owed[0]?.endpoint_client;
+    if (client === undefined) return;
+    // Beyond its client's share of the sends, the job goes back to the queue for a while, leaving its place to
+    // another client's: a client whose endpoint is slow or whose events flood holds at most its share.
+    if (!this.shares.tryTake(client)) return this.addLaneJob(helpers, lane.order, client, deferMs());
+    try {
+      await this.deliverOwed(lane, owed, helpers);
+    } finally {
+      this.shares.give(client);
+    }
+  }
+
+  private async deliverOwed(lane: LanePayload, owed: readonly OwedRow[], helpers: JobHelpers): Promise<void> {
     const byEndpoint = new Map<string, OwedRow[]>();
     for (const row of owed) byEndpoint.set(row.endpoint_id, [...(byEndpoint.get(row.endpoint_id) ?? []), row]);
     const ends = await Promise.allSettled([...byEndpoint.values()].map((rows) => this.deliverToEndpoint(rows)));
@@ -324,17 +366,23 @@ export class PgWebhookLanes implements Deliveries {
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
-    const key = `webhook:${lane.order}`;
+    await this.addLaneJob(helpers, lane.order, owed[0]!.endpoint_client, retryInMs);
+  }
+
+  /** The order's job again, in `inMs`. */
+  private async addLaneJob(helpers: JobHelpers, order: string, client: string, inMs: number): Promise<void> {
+    const key = `webhook:${order}`;
     // The running job's key is let go by graphile-worker: this one takes it, and waits in the order's queue.
     await helpers.addJob(
       TASK,
-      { order: lane.order },
+      { order },
       {
         queueName: key,
         jobKey: key,
         jobKeyMode: 'replace',
-        runAt: new Date(Date.now() + retryInMs),
+        runAt: new Date(Date.now() + inMs),
         maxAttempts: MAX_ATTEMPTS,
+        flags: [clientFlag(client)],
       },
     );
   }
@@ -353,12 +401,12 @@ export class PgWebhookLanes implements Deliveries {
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: event.id,
-        body: JSON.stringify(eventJson(event, this.options.statusOf)),
+        body: JSON.stringify(eventJson(event, (kind) => this.options.statusByKind[kind])),
         timeoutMs: this.options.timeoutMs,
         signal: this.closing.signal,
       });
       if (this.closing.signal.aborted) throw new Error('shutting down: the lane is tried again');
-      this.attempts[result.outcome]++;
+      this.counts.attempted(result.outcome);
       tellAttempt(
         this.options.recorder,
         { event, endpointId: endpoint.id, attempt: row.failures + 1, startedAt },
@@ -370,7 +418,7 @@ export class PgWebhookLanes implements Deliveries {
       }
       if (result.outcome === 'gone') {
         this.options.log.warn({ ...about, event_id: event.id }, 'webhook endpoint answered 410 Gone: disabled');
-        if (await this.endpoints.disable(endpoint.id, 'gone')) this.disabled.gone++;
+        if (await this.endpoints.disable(endpoint.id, 'gone')) this.counts.disabled('gone');
         return { delivered };
       }
       const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
@@ -391,7 +439,7 @@ export class PgWebhookLanes implements Deliveries {
         continue;
       }
       this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
-      if (await this.endpoints.disable(endpoint.id, 'failing')) this.disabled.failing++;
+      if (await this.endpoints.disable(endpoint.id, 'failing')) this.counts.disabled('failing');
       return { delivered };
     }
     return { delivered };

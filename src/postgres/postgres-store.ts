@@ -18,7 +18,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
 import { PgEndpointBook, PgEventLog } from './pg-events.js';
-import { migrateQueue, PgWebhookLanes } from './pg-webhook-lanes.js';
+import { migrateQueue } from './pg-webhook-lanes.js';
+import { WebhookThread } from './webhook-thread.js';
+import { compiledModule } from '../paths.js';
 import { CourierAllotment, coordinateCourierPool } from './courier-allotment.js';
 import { Database, type ReadShare } from './database.js';
 import { InstanceLease } from './instance-lease.js';
@@ -91,8 +93,14 @@ export class PostgresStore implements Store {
     this.events = {
       log: new PgEventLog(db),
       endpoints,
+      // On a thread of its own: delivery's CPU never takes the order path's (webhook-thread.ts).
       deliveries: (delivery) =>
-        new PgWebhookLanes(db, options.databaseUrl, endpoints, delivery, owner, options.leaseMs),
+        new WebhookThread(db, delivery, () => lease.holding(), {
+          databaseUrl: options.databaseUrl,
+          leaseMs: options.leaseMs,
+          statementTimeoutMs: statementTimeoutMs(options.leaseMs),
+          workerFile: compiledModule('src/postgres/webhook-worker'),
+        }),
     };
     this.recovery = new Recovery(db, this.records, inDoubt, {
       leaseMs: options.leaseMs,

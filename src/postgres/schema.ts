@@ -405,7 +405,7 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 6,
     name: 'events: an outbox written with the change it reports, webhook endpoints, deliveries',
     sql: `
-      -- The outbox (docs/durability.md 3.12). An event row is inserted by a
+      -- The outbox (docs/durable-instances.md 3.12). An event row is inserted by a
       -- trigger of the very UPDATE that records the fact it reports — an
       -- order's outcome (order_finish, by its owner or by recovery recording
       -- interrupted), a refund of a run already done (provider_void) — so the
@@ -532,7 +532,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- One graphile-worker job per order rather than per endpoint and order:
       -- each job is a claim, a completion and a queue row, the bulk of what a
-      -- delivery cost (docs/durability.md 3.12). The order's named queue keeps
+      -- delivery cost (docs/durable-instances.md 3.12). The order's named queue keeps
       -- its events in order for every endpoint. 'replace': a new event of the
       -- order is delivered now, to the healthy endpoints too, rather than after
       -- a failing endpoint's backoff (which it only brings forward).
@@ -617,6 +617,78 @@ export const MIGRATIONS: readonly Migration[] = [
           PERFORM graphile_worker.add_job('webhook_lane', json_build_object('order', p_order),
             queue_name := 'webhook:' || p_order, job_key := 'webhook:' || p_order, job_key_mode := 'replace',
             max_attempts := 32767);
+        END IF;
+      END $$;
+    `,
+  },
+  {
+    id: 9,
+    name: "priority tiers: a key's tier, and the tier of an order's latest run",
+    sql: `
+      -- A key's priority tier (issue 31; npm run keys -- tier): NULL leaves
+      -- the client's to CLIENT_TIERS (standard if not named there).
+      ALTER TABLE api_keys ADD COLUMN tier text CHECK (tier IN ('critical', 'standard', 'free'));
+
+      -- The tier the order's latest run ran at (GET /orders/{order_id}): set
+      -- by the begin that starts the run. NULL for runs begun before 9, or by
+      -- an instance of the version before in a rolling deploy.
+      ALTER TABLE orders ADD COLUMN tier text;
+
+      -- A new overload, with each run's tier: an instance of the version
+      -- before still calls the old one. The row was just locked by the begin,
+      -- in the same transaction: the update waits for no one.
+      CREATE FUNCTION order_begin_many(p_orders text[], p_fingerprints text[], p_owners uuid[], p_tiers text[])
+      RETURNS TABLE (begun text, begun_run bigint, begun_replay text)
+      LANGUAGE plpgsql AS $$
+      DECLARE r record;
+      BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_orders, 1), 0) LOOP
+          SELECT * INTO r FROM order_begin(p_orders[i], p_fingerprints[i], p_owners[i]);
+          IF r.begun = 'started' THEN
+            UPDATE orders SET tier = p_tiers[i] WHERE order_id = p_orders[i];
+          END IF;
+          begun := r.begun;
+          begun_run := r.begun_run;
+          begun_replay := r.begun_replay;
+          RETURN NEXT;
+        END LOOP;
+      END $$;
+    `,
+  },
+  {
+    id: 10,
+    name: "webhooks: each delivery job flagged with its client, for the client's share of the sends",
+    sql: `
+      -- A client holding its share of the sends has its jobs left unclaimed
+      -- (graphile-worker's forbiddenFlags) rather than claimed and put back:
+      -- each job says whose it is. Jobs added before 10 have no flag and are
+      -- claimed as before (and put back, if their client's share is full).
+      CREATE OR REPLACE FUNCTION events_emit(p_order text, p_run bigint, p_kind text, p_types text[]) RETURNS void
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        v_client text := split_part(p_order, ':', 1);
+        v_trace_id text := nullif(current_setting('order_threads.trace_id', true), '');
+        v_trace_span_id text := nullif(current_setting('order_threads.trace_span_id', true), '');
+        v_charged bigint;
+        v_refunded bigint;
+        v_type text;
+        v_seq bigint;
+        v_owed boolean := false;
+      BEGIN
+        SELECT coalesce(sum(charged), 0), coalesce(sum(refunded), 0) INTO v_charged, v_refunded
+          FROM provider_payments WHERE order_id = p_order;
+        FOREACH v_type IN ARRAY p_types LOOP
+          INSERT INTO events (client, order_id, run, type, kind, charged, refunded, trace_id, trace_span_id)
+               VALUES (v_client, p_order, p_run, v_type, p_kind, v_charged, v_refunded, v_trace_id, v_trace_span_id)
+            RETURNING seq INTO v_seq;
+          INSERT INTO event_deliveries (endpoint_id, event_seq, order_id)
+               SELECT id, v_seq, p_order FROM webhook_endpoints WHERE client = v_client AND disabled IS NULL;
+          v_owed := v_owed OR FOUND;
+        END LOOP;
+        IF v_owed THEN
+          PERFORM graphile_worker.add_job('webhook_lane', json_build_object('order', p_order),
+            queue_name := 'webhook:' || p_order, job_key := 'webhook:' || p_order, job_key_mode := 'replace',
+            max_attempts := 32767, flags := ARRAY['client:' || v_client]);
         END IF;
       END $$;
     `,

@@ -6,7 +6,7 @@
  *   at least two clients, or from the only client that has called the
  *   dependency lately (`recentMs`). One client's failures alone never open it
  *   for other clients that are using it: they are that client's, until another
- *   client's calls fail too (docs/design.md, "Dependencies and breakers");
+ *   client's calls fail too (docs/clients-and-money.md, "Dependencies");
  * - open: nothing passes, for `openMs`; then it is half-open — worked out
  *   from the clock whenever it is asked, so its state and "open until" are
  *   true when read, not when the next call happens to come;

@@ -25,6 +25,12 @@
  *   has exited the main thread takes all of it back and wakes every
  *   dispatcher: no waiter is left asleep beside a free slot.
  *
+ * Tiers (issue 31). Each waiter also publishes its order's tier's rank (0:
+ * critical) and when it began to wait, in milliseconds of the clock every
+ * thread shares (timeOrigin + now): a better aged rank goes first, the fair
+ * share below decides within a rank (the rule, aging included, is
+ * src/shares/fair-share.ts's tieredTurnOrder and agedRank).
+ *
  * Clients (the bulkheads). Each waiter also publishes its client's small
  * index (the main thread names clients by index: src/clients/client-book.ts),
  * and each slot records the client of its holder, so "first come, first
@@ -55,7 +61,7 @@
  *   way, after the take). ELSEWHERE is nobody's client: its slots count for
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
-import { fitsShare, floorOf, turnOrder } from '../shares/fair-share.js';
+import { agedRank, DEFAULT_RANK, fitsShare, floorOf, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -71,13 +77,15 @@ const THREAD_OWNER = 0;
 const THREAD_WAITING = 1;
 const WORDS_PER_THREAD_ENTRY = 2;
 
-/** A waiter: [owner threadId, ticket, token, state, client index]. */
+/** A waiter: [owner threadId, ticket, token, state, client index, tier rank, since (ms, wrapping)]. */
 const WAITER_OWNER = 0;
 const WAITER_TICKET = 1;
 const WAITER_TOKEN = 2;
 const WAITER_STATE = 3;
 const WAITER_CLIENT = 4;
-const WORDS_PER_WAITER = 5;
+const WAITER_RANK = 5;
+const WAITER_SINCE = 6;
+const WORDS_PER_WAITER = 7;
 
 const FREE = 0;
 /** WAITER_STATE of a published waiter; anything else is an entry being filled or emptied. */
@@ -144,6 +152,9 @@ interface LocalWaiter {
   readonly resolve: (slot: number) => void;
 }
 
+/** Milliseconds on a clock every thread reads alike (each thread's performance.now() has an origin of its own), in 32 bits. */
+const sharedClockMs = (): number => Math.floor(performance.timeOrigin + performance.now()) | 0;
+
 /** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
 const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
@@ -167,6 +178,14 @@ export class SlotSemaphore {
   private mostHeld = 0;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
+  /** The next in line as nextInLine() finds it, for each rank the best waiting may turn out to be. */
+  private readonly lineScratch = Array.from({ length: RANKS }, () => ({
+    entry: -1,
+    ticket: 0,
+    held: 0,
+    weight: 1,
+    rank: 0,
+  }));
   /** This thread's waiters, by entry. */
   private readonly local = new Map<number, LocalWaiter>();
   private dispatching = false;
@@ -368,8 +387,8 @@ export class SlotSemaphore {
    * cancels it. Throws if more steps wait at once than the semaphore was
    * created for.
    */
-  acquire(owner: number, cancel: Cancellation, client = 0): Promise<number> {
-    return this.acquireFor(owner, cancel, owner === ELSEWHERE ? NOBODYS : client);
+  acquire(owner: number, cancel: Cancellation, client = 0, rank = DEFAULT_RANK): Promise<number> {
+    return this.acquireFor(owner, cancel, owner === ELSEWHERE ? NOBODYS : client, rank);
   }
 
   /**
@@ -379,10 +398,10 @@ export class SlotSemaphore {
    * and left its instance 2 slots lent, both the hog's (issue 25). A revocation must take every slot: `acquire`.
    */
   acquireToGiveBack(cancel: Cancellation): Promise<number> {
-    return this.acquireFor(ELSEWHERE, cancel, GIVING_BACK);
+    return this.acquireFor(ELSEWHERE, cancel, GIVING_BACK, DEFAULT_RANK);
   }
 
-  private acquireFor(owner: number, cancel: Cancellation, clientIndex: number): Promise<number> {
+  private acquireFor(owner: number, cancel: Cancellation, clientIndex: number, rank: number): Promise<number> {
     if (cancel.isCanceled()) return Promise.resolve(-1);
     if (clientIndex < CLIENT_INDICES) checkClient(clientIndex);
     const client = clientIndex < CLIENT_INDICES ? clientIndex : 0;
@@ -392,7 +411,7 @@ export class SlotSemaphore {
     }
     return new Promise((resolve) => {
       const token = cancel.token ?? NO_TOKEN;
-      const entry = this.publish(owner, token, clientIndex);
+      const entry = this.publish(owner, token, clientIndex, rank);
       this.local.set(entry, { owner, client: clientIndex, entry, token, cancel, resolve });
       if (cancel.whenCanceled) void cancel.whenCanceled().then(() => this.poke?.());
       if (!this.dispatching) void this.dispatch();
@@ -557,19 +576,22 @@ export class SlotSemaphore {
 
   /**
    * Entry of the published waiter whose turn it is, -1 if none: among live
-   * waiters (cell not canceled) of clients below their cap, that of the
-   * client holding the fewest slots per unit of weight, the oldest ticket
-   * first (within a client: first come, first served).
+   * waiters (cell not canceled) of clients below their cap, that of the best
+   * aged tier rank, then of the client holding the fewest slots per unit of
+   * weight, the oldest ticket first (within a client and a rank: first come,
+   * first served).
    */
   private nextInLine(): number {
     const held = this.heldScratch;
     const { lent, busy } = this.countHeld();
     const unused = this.unusedFloorsOf(lent);
-    let next = -1;
-    let nextTicket = 0;
-    let nextHeld = 0;
-    let nextWeight = 1;
     const highWater = Atomics.load(this.words, HIGH_WATER);
+    const now = sharedClockMs();
+    // The best rank waiting bounds everyone's aging (agedRank), and is known only at the end of the pass: one pass
+    // keeps the next in line for each rank it may turn out to be.
+    const lines = this.lineScratch;
+    for (const line of lines) line.entry = -1;
+    let best = RANKS;
     for (let e = 0; e < highWater; e++) {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
@@ -579,21 +601,39 @@ export class SlotSemaphore {
       // Whether one more slot is within its share, that slot counted.
       if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
       if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
+      const ownRank = Atomics.load(this.words, entry + WAITER_RANK);
+      const waited = (now - Atomics.load(this.words, entry + WAITER_SINCE)) | 0;
       const weight = clients ? this.weightOf(client) : 1;
       const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
-      if (next >= 0) {
-        const order = turnOrder(clientHeld, weight, nextHeld, nextWeight);
-        if (order > 0 || (order === 0 && !before(ticket, nextTicket))) continue;
+      let ahead = 0;
+      for (let bound = 0; bound < RANKS; bound++) {
+        const line = lines[bound]!;
+        const rank = agedRank(ownRank, waited, bound);
+        if (line.entry >= 0) {
+          const order = tieredTurnOrder(rank, clientHeld, weight, line.rank, line.held, line.weight);
+          if (order > 0 || (order === 0 && !before(ticket, line.ticket))) continue;
+        }
+        ahead |= 1 << bound;
+      }
+      if (ahead === 0) {
+        best = Math.min(best, ownRank);
+        continue;
       }
       const token = Atomics.load(this.words, entry + WAITER_TOKEN);
       if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
-      next = e;
-      nextTicket = ticket;
-      nextHeld = clientHeld;
-      nextWeight = weight;
+      best = Math.min(best, ownRank);
+      for (let bound = 0; bound < RANKS; bound++) {
+        if ((ahead & (1 << bound)) === 0) continue;
+        const line = lines[bound]!;
+        line.entry = e;
+        line.ticket = ticket;
+        line.held = clientHeld;
+        line.weight = weight;
+        line.rank = agedRank(ownRank, waited, bound);
+      }
     }
     this.clearHeld();
-    return next;
+    return best < RANKS ? lines[best]!.entry : -1;
   }
 
   /**
@@ -693,7 +733,7 @@ export class SlotSemaphore {
    * WAITING: an entry is looked at only once complete. A thread dying half-way
    * leaves entries that name it, which the main thread frees.
    */
-  private publish(owner: number, token: number, client: number): number {
+  private publish(owner: number, token: number, client: number, rank: number): number {
     Atomics.add(this.words, this.threadEntryOf(owner) + THREAD_WAITING, 1);
     // The lowest free entry: entries in use stay packed at the bottom, so a
     // look for the next in line reads about as many entries as there are
@@ -707,6 +747,8 @@ export class SlotSemaphore {
       Atomics.store(this.words, entry + WAITER_TICKET, Atomics.add(this.words, NEXT_TICKET, 1));
       Atomics.store(this.words, entry + WAITER_TOKEN, token);
       Atomics.store(this.words, entry + WAITER_CLIENT, client);
+      Atomics.store(this.words, entry + WAITER_RANK, Math.min(Math.max(0, rank | 0), RANKS - 1));
+      Atomics.store(this.words, entry + WAITER_SINCE, sharedClockMs());
       this.raiseHighWater(e);
       Atomics.store(this.words, entry + WAITER_STATE, WAITING);
       return e;

@@ -15,8 +15,15 @@
  * free still covers the other active clients' floors that they do not use.
  *
  * Between waiting clients, the turn goes to the one holding the fewest
- * units per unit of its weight. Priority tiers build on these three
- * functions: keep them the only place where a share is decided.
+ * units per unit of its weight. Priority tiers (issue 31) come first: a
+ * waiter of a better rank (0: critical) goes before one of a worse, and the
+ * fair share decides only within a rank. A waiter's rank rises one step per
+ * TIER_AGING_MS it waits — bounded: never past the best rank waiting, so
+ * among waiters of one tier aging changes nothing, and a free waiter that a
+ * stream of critical ones would keep behind for ever is level with them
+ * after 2 × TIER_AGING_MS, then served by the fair share (its client holds
+ * less). Keep these functions the only place where a share or a turn is
+ * decided.
  */
 
 /** Who shares the scarce things right now. */
@@ -87,4 +94,37 @@ export function fitsShare(claim: Claim, pool: Pool): boolean {
 export function turnOrder(held: number, weight: number, otherHeld: number, otherWeight: number): number {
   // held / weight against otherHeld / otherWeight, without division.
   return held * otherWeight - otherHeld * weight;
+}
+
+/** Ranks there are: critical (0), standard, free (src/domain/tier.ts's TIERS, best first). */
+export const RANKS = 3;
+
+/** The rank of a waiter that names no tier: the middle one (standard). */
+export const DEFAULT_RANK = 1;
+
+/**
+ * How long a waiter waits to rise one rank. 500 ms: a free order rises to critical in 1 s, inside the shortest deadline
+ * worth serving (a 2 s one still has half of it), while a critical order's wait behind one free order is never more
+ * than one step's length.
+ */
+export const TIER_AGING_MS = 500;
+
+/** A waiter's rank once aged: its own, one better per TIER_AGING_MS waited, never better than `best` (the best waiting). */
+export function agedRank(rank: number, waitedMs: number, best: number): number {
+  return Math.max(best, rank - Math.floor(Math.max(0, waitedMs) / TIER_AGING_MS));
+}
+
+/**
+ * Whose turn comes first between two waiters, tiers counted: the better aged rank (agedRank), then turnOrder. Negative
+ * for the first, positive for the second, 0 for a tie (the caller breaks it, oldest first).
+ */
+export function tieredTurnOrder(
+  rank: number,
+  held: number,
+  weight: number,
+  otherRank: number,
+  otherHeld: number,
+  otherWeight: number,
+): number {
+  return rank !== otherRank ? rank - otherRank : turnOrder(held, weight, otherHeld, otherWeight);
 }

@@ -18,7 +18,8 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import { MemoryEventLog } from '../events/memory-event-log.js';
 import { typesOfOutcome, type EventType } from '../events/order-event.js';
 import { MemoryEndpointBook } from '../events/webhook-endpoints.js';
-import { WebhookRelay } from '../events/webhook-relay.js';
+import { RelayThread } from '../events/relay-thread.js';
+import { compiledModule } from '../paths.js';
 import { booksBytesOf, MemoryLedger } from '../ledger/memory-ledger.js';
 import type { PaymentKey, VoidAnswer } from '../ledger/payment-ledger.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
@@ -58,7 +59,8 @@ export class MemoryStore implements Store {
     this.events = {
       log: this.outbox,
       endpoints,
-      deliveries: (options) => new WebhookRelay(this.outbox, endpoints, options),
+      deliveries: (options) =>
+        new RelayThread(this.outbox, endpoints, options, compiledModule('src/events/relay-worker')),
     };
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
       onForget: (order) => {

@@ -12,16 +12,27 @@
  * deadline (its signal).
  *
  * The wait is a fair queue across clients: when a turn frees, it goes to the
- * client with the fewest computing steps per unit of its weight among those
- * within their share (ties: the oldest ticket), first come first served
- * within a client. Shares are floors too (issue 25): every active client is
+ * waiter of the best tier (issue 31), aged by its wait (agedRank), and
+ * within a tier to the client with the fewest computing steps per unit of
+ * its weight among those within their share (ties: the oldest ticket), first
+ * come first served within a client and a tier. Shares are floors too (issue 25): every active client is
  * guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a client
  * beyond its floor takes a turn only while those left free cover the other
  * active clients' unused floors (the rule: src/shares/fair-share.ts). With
  * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
  * without waiting.
  */
-import { fitsShare, floorOf, NO_SHARERS, turnOrder, unusedFloors, type Sharers } from '../shares/fair-share.js';
+import {
+  agedRank,
+  DEFAULT_RANK,
+  fitsShare,
+  floorOf,
+  NO_SHARERS,
+  RANKS,
+  tieredTurnOrder,
+  unusedFloors,
+  type Sharers,
+} from '../shares/fair-share.js';
 
 /** What may compute at once; undefined: no limit (one client). */
 export interface CpuTurnLimits {
@@ -44,6 +55,9 @@ export interface CpuTurnFigures {
 
 interface Waiter {
   readonly ticket: number;
+  /** Its order's tier's rank (0: critical), and when it began to wait: it rises as it waits. */
+  readonly rank: number;
+  readonly since: number;
   readonly grant: (turn: CpuTurn | undefined) => void;
   /** Left the line (canceled): skipped when its turn comes. */
   gone: boolean;
@@ -52,8 +66,11 @@ interface Waiter {
 interface ClientLine {
   readonly weight: number;
   running: number;
-  /** In arrival order; those gone are dropped as they reach the front. */
-  readonly waiters: Waiter[];
+  /**
+   * Per rank, in arrival order: the head of each is its rank's oldest, the most aged. Those gone are dropped as they
+   * reach the front.
+   */
+  readonly waiters: Waiter[][];
   waiting: number;
 }
 
@@ -66,11 +83,16 @@ export class CpuTurns {
   constructor(private readonly limits: () => CpuTurnLimits | undefined) {}
 
   /**
-   * A turn for a computing step of `client` (weighing `weight`): at once if
-   * it has room, else once its turn comes, or undefined if `signal` fires
-   * first. Returned without a promise when no wait is needed.
+   * A turn for a computing step of `client` (weighing `weight`), of its order's tier's `rank`: at once if it has
+   * room, else once its turn comes, or undefined if `signal` fires first. Returned without a promise when no wait is
+   * needed.
    */
-  take(client: string, weight: number, signal: AbortSignal): CpuTurn | Promise<CpuTurn | undefined> {
+  take(
+    client: string,
+    weight: number,
+    signal: AbortSignal,
+    rank = DEFAULT_RANK,
+  ): CpuTurn | Promise<CpuTurn | undefined> {
     const line = this.lineOf(client, weight);
     const limits = this.limits();
     if (line.waiting === 0 && this.hasRoom(client, line, limits)) return this.grant(line, client);
@@ -88,13 +110,15 @@ export class CpuTurns {
       };
       const waiter: Waiter = {
         ticket: this.nextTicket++,
+        rank,
+        since: performance.now(),
         grant: (turn) => {
           signal.removeEventListener('abort', leave);
           resolve(turn);
         },
         gone: false,
       };
-      line.waiters.push(waiter);
+      line.waiters[Math.min(Math.max(0, rank), RANKS - 1)]!.push(waiter);
       line.waiting++;
       signal.addEventListener('abort', leave, { once: true });
     });
@@ -136,41 +160,57 @@ export class CpuTurns {
     );
   }
 
-  /** Give freed turns to whose turn it is, while there is room. */
+  /**
+   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank
+   * (a look as long as the clients are many, not the waiters).
+   */
   private serve(): void {
     const limits = this.limits();
     for (;;) {
       if (limits !== undefined && this.running >= limits.total) return;
-      let next: [string, ClientLine, Waiter] | undefined;
+      const now = performance.now();
+      const heads: Array<{ client: string; line: ClientLine; waiter: Waiter }> = [];
+      let best = RANKS;
       for (const [client, line] of this.clients) {
-        const head = this.headOf(line);
-        if (!head || !this.hasRoom(client, line, limits)) continue;
-        if (next) {
-          const [, best, bestHead] = next;
-          const order = turnOrder(line.running, line.weight, best.running, best.weight);
-          if (order > 0 || (order === 0 && head.ticket > bestHead.ticket)) continue;
+        if (line.waiting === 0 || !this.hasRoom(client, line, limits)) continue;
+        for (const queue of line.waiters) {
+          while (queue.length > 0 && queue[0]!.gone) queue.shift();
+          const waiter = queue[0];
+          if (!waiter) continue;
+          heads.push({ client, line, waiter });
+          best = Math.min(best, waiter.rank);
         }
-        next = [client, line, head];
+      }
+      let next: { client: string; line: ClientLine; waiter: Waiter; rank: number } | undefined;
+      for (const head of heads) {
+        const rank = agedRank(head.waiter.rank, now - head.waiter.since, best);
+        if (next) {
+          const { line } = head;
+          const order = tieredTurnOrder(
+            rank,
+            line.running,
+            line.weight,
+            next.rank,
+            next.line.running,
+            next.line.weight,
+          );
+          if (order > 0 || (order === 0 && head.waiter.ticket > next.waiter.ticket)) continue;
+        }
+        next = { ...head, rank };
       }
       if (!next) return;
-      const [client, line, waiter] = next;
-      line.waiters.shift();
+      const { line, client, waiter } = next;
+      line.waiters[Math.min(Math.max(0, waiter.rank), RANKS - 1)]!.shift();
       line.waiting--;
       waiter.gone = true;
       waiter.grant(this.grant(line, client));
     }
   }
 
-  /** The first waiter of a line still waiting; those that left are dropped on the way. */
-  private headOf(line: ClientLine): Waiter | undefined {
-    while (line.waiters.length > 0 && line.waiters[0]!.gone) line.waiters.shift();
-    return line.waiters[0];
-  }
-
   private lineOf(client: string, weight: number): ClientLine {
     let line = this.clients.get(client);
     if (!line) {
-      line = { weight, running: 0, waiters: [], waiting: 0 };
+      line = { weight, running: 0, waiters: Array.from({ length: RANKS }, () => []), waiting: 0 };
       this.clients.set(client, line);
     }
     return line;

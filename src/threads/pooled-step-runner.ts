@@ -29,6 +29,7 @@
  */
 import { abortKind } from '../domain/errors.js';
 import { cpuMsOf, type OrderRun } from '../domain/order.js';
+import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type {
   ActionDefinition,
@@ -206,7 +207,12 @@ export class PooledStepRunner implements StepRunner {
     const client = clientOf?.(run.order.client);
     let turn: CpuTurn | undefined;
     if (cpuTurns && placement.cpuMs > 0) {
-      const taken = cpuTurns.take(run.order.client, client?.weight ?? 1, signal);
+      const taken = cpuTurns.take(
+        run.order.client,
+        client?.weight ?? 1,
+        signal,
+        rankOf(run.order.tier ?? DEFAULT_TIER),
+      );
       turn = taken instanceof Promise ? await taken : taken;
       if (!turn) return { type: 'canceled' };
     }

@@ -8,6 +8,7 @@
  * thread_lost).
  */
 import { describe, expect, it } from 'vitest';
+import { arrivalsPerSecond } from '../support/arrivals.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog } from '../support/log-capture.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
@@ -15,27 +16,42 @@ import { startTestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
 
 const ORDERS = 4000;
+/** Orders a second the couriers serve (5 for 100 ms each): the rest wait. */
+const SERVED_PER_SECOND = 50;
 
 describe('a thread crash with thousands of orders in flight, most waiting for a courier', () => {
   it(
     'leaves the surviving thread to absorb the retried steps: it is not judged stuck, no order fails thread_lost',
-    { timeout: 120_000 },
+    { timeout: 240_000 },
     async () => {
+      // The orders' deadline outlasts the time half of them take to arrive, with room: so thousands are in flight
+      // however fast they come (beside busy cores, with a fixed 10 s, in flight never passed ~400), and the deadlines
+      // then cut orders on the survivor while it works through the backlog, as they did when it was judged stuck.
+      // 10 s on a quiet machine, as before.
+      const arrivals = await arrivalsPerSecond();
+      const pilingUp = Math.max(1, arrivals - SERVED_PER_SECOND);
+      const orderTimeoutMs = Math.min(90_000, Math.max(10_000, Math.ceil((2 * (ORDERS / 2) * 1000) / pilingUp)));
+      console.log(`backlog: ${Math.round(arrivals)} orders/s arrive; ORDER_TIMEOUT_MS ${orderTimeoutMs}`);
       const log = captureLog();
       const service = await startTestService({
-        config: { threads: 2, couriers: 5, orderTimeoutMs: 10_000 },
+        config: { threads: 2, couriers: 5, orderTimeoutMs },
         logger: log.logger,
       });
       try {
-        // 5 couriers for 100 ms each: 50 orders a second get one, the rest wait.
-        // Thousands in flight before the crash (arriving takes seconds on a busy machine).
+        // Thousands in flight before the crash, sent on raw sockets (fetch costs this process more per request).
         const answers = Array.from({ length: ORDERS }, (_, i) =>
-          service.order({ order_id: `backlog-${i}`, amount: 10, delay_ms: { payment: 50, vendor: 50, courier: 100 } }),
+          service.orderOnce({
+            order_id: `backlog-${i}`,
+            amount: 10,
+            delay_ms: { payment: 50, vendor: 50, courier: 100 },
+          }),
         );
+        // Awaited below; should the test fail before, the shutdown's resets are not more failures.
+        for (const answer of answers) answer.catch(() => undefined);
         await eventually(
           () => service.health(),
           (health) => health.orders_in_flight >= ORDERS / 2 && health.couriers_busy === 5,
-          { within: 30_000, every: 50 },
+          { within: orderTimeoutMs, every: 50 },
         );
         const killer = await service.order({
           order_id: 'backlog-killer',

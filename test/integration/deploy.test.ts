@@ -203,7 +203,7 @@ const ADMIN_KEY = 'admin-key-for-the-deploy-test-0123456789';
 const METRICS_KEY = 'prometheus-own-admin-key-0123456789abcdef';
 const CLIENT_KEY = 'shop-key-for-the-deploy-test-0123456789ab';
 
-/** The Secrets the operator creates (docs/operating.md), written where the pod would mount them. */
+/** The Secrets the operator creates (docs/deploying.md), written where the pod would mount them. */
 function writeSecrets(pod: PodSpec, container: Container, root: string): Record<string, string> {
   const contents: Record<string, Record<string, string>> = {
     'order-threads-keys': {

@@ -22,7 +22,13 @@ import {
 } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
-import { expectedTypes, startReceiver, type OrderStatusJson, type Receiver } from '../support/webhook-receiver.js';
+import {
+  expectedTypes,
+  startHangingReceiver,
+  startReceiver,
+  type OrderStatusJson,
+  type Receiver,
+} from '../support/webhook-receiver.js';
 
 const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
 const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
@@ -219,6 +225,39 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     } finally {
       await db.query('DROP TRIGGER IF EXISTS test_job_added ON graphile_worker._private_jobs').catch(() => {});
       await db.end();
+    }
+  });
+
+  it('a client whose endpoint hangs and whose events flood holds only its share of the jobs: another client’s events still arrive within 3 s', async () => {
+    // acme's receiver answers nothing until released: each job sending to it holds its worker until the timeout (10 s).
+    // More of acme's orders than both instances' workers (16 each); without shares, globex's job waited for them.
+    const slow = await startHangingReceiver();
+    const fast = await receiver();
+    const endpoint = async (key: string, url: string): Promise<string> =>
+      ((await call(a, 'POST', '/webhooks', key, { url })).json() as { id: string }).id;
+    const acme = await endpoint(ACME, slow.url);
+    const globex = await endpoint(GLOBEX, fast.url);
+    try {
+      for (let i = 0; i < 48; i += 16)
+        await Promise.all(
+          Array.from({ length: 16 }, (_, j) => (j % 2 ? b : a).order(orderBody({ delay_ms: INSTANT }), { key: ACME })),
+        );
+      await eventually(
+        async () => slow.held,
+        (n) => n >= 8,
+        { within: 10_000 },
+      );
+      const startedAt = performance.now();
+      await Promise.all(Array.from({ length: 3 }, () => a.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })));
+      await eventually(
+        async () => fast.deliveries.length,
+        (n) => n >= 3,
+        { within: 3000 },
+      );
+      expect(performance.now() - startedAt).toBeLessThan(3000);
+    } finally {
+      for (const id of [acme, globex]) await call(a, 'DELETE', `/webhooks/${id}`, id === acme ? ACME : GLOBEX);
+      await slow.close();
     }
   });
 });

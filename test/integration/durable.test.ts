@@ -149,6 +149,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
     expect((await post(restarted, order)).status).toBe(200);
     expect(await orderStatus(restarted, 'killed-mid-order')).toEqual({
       order_id: 'killed-mid-order',
+      tier: 'standard',
       state: 'done',
       runs: 2,
       outcome: { http_status: 200, kind: 'ok' },

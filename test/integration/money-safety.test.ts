@@ -61,6 +61,7 @@ describe('GET /orders/{order_id}', () => {
     await whenCharged(service, 'followed');
     expect(await orderStatus(service, 'followed')).toEqual({
       order_id: 'followed',
+      tier: 'standard',
       state: 'running',
       runs: 1,
       outcome: null,
@@ -69,6 +70,7 @@ describe('GET /orders/{order_id}', () => {
     expect((await answer).status).toBe(200);
     expect(await orderStatus(service, 'followed')).toEqual({
       order_id: 'followed',
+      tier: 'standard',
       state: 'done',
       runs: 1,
       outcome: { http_status: 200, kind: 'ok' },

@@ -66,7 +66,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
     // Only its hash is kept.
     expect(JSON.stringify(await sql(url, 'SELECT * FROM api_keys'))).not.toContain(key);
     const listed = await keys(url, 'list');
-    expect(listed.stdout).toMatch(/^acme\t1 live\t0 revoked\tlast issued /);
+    expect(listed.stdout).toMatch(/^acme\t1 live\t0 revoked\ttier -\tlast issued /);
     expect(listed.stdout).not.toContain(key);
     expect((await keys(url, 'revoke', 'acme')).stderr).toContain('revoked 1 key of acme');
     expect((await keys(url, 'list')).stdout).toMatch(/^acme\t0 live\t1 revoked/);
@@ -76,6 +76,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       ['add', 'anonymous'],
       ['frobnicate', 'acme'],
       ['list', 'acme'],
+      ['tier', 'acme'],
+      ['tier', 'acme', 'gold'],
     ]) {
       const refused = await keys(url, ...args);
       expect(refused.code, args.join(' ')).toBe(78);
@@ -126,6 +128,45 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
     } finally {
       await a.shutdown();
       await b.shutdown();
+    }
+  });
+
+  it("npm run keys -- tier sets a key's priority tier: its orders run at it within a second, and GET /orders/{id} says so", async () => {
+    const url = await freshDatabase(server!);
+    const svc = await startTestService({
+      config: {
+        durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
+        access: { mode: 'keys' as const, clients: [], adminKeys: [ADMIN] },
+      },
+    });
+    try {
+      const key = (await keys(url, 'add', 'acme')).stdout.trim();
+      const set = await keys(url, 'tier', 'acme', 'free');
+      expect(set.code).toBe(0);
+      expect((await keys(url, 'list')).stdout).toMatch(/^acme\t1 live\t0 revoked\ttier free\t/);
+      const send = async (): Promise<{ tier: string | null; id: string }> => {
+        const body = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+        const response = await fetch(new URL('/order', svc.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify(body),
+        });
+        expect(response.status).toBe(200);
+        return { tier: response.headers.get('order-tier'), id: String(body['order_id']) };
+      };
+      const since = performance.now();
+      let sent = await send();
+      while (sent.tier !== 'free') {
+        expect(performance.now() - since).toBeLessThan(1000);
+        sent = await send();
+      }
+      const status = (await (
+        await fetch(new URL(`/orders/${sent.id}`, svc.url), { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as { tier?: string };
+      expect(status.tier).toBe('free');
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
     }
   });
 });

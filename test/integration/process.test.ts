@@ -39,7 +39,9 @@ afterEach(() => {
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 describe('configuration', () => {
-  it.each([
+  // Each case is a process of its own that exits at once: they run side by side (they share nothing, and a start
+  // mostly waits on module loading), not one after another.
+  it.concurrent.for([
     ['COURIERS', '0', 'COURIERS must be an integer from 1 to 1024'],
     ['COURIERS', '1025', 'COURIERS must be an integer from 1 to 1024'],
     ['COURIERS', 'five', 'COURIERS must be an integer from 1 to 1024'],
@@ -65,33 +67,39 @@ describe('configuration', () => {
     ['REQUEST_TIMEOUT_MS', '30s', 'REQUEST_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['KEEP_ALIVE_TIMEOUT_MS', '-5', 'KEEP_ALIVE_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['HEADERS_TIMEOUT_MS', '40000', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (30000)'],
-  ])('%s=%s stops the process with one line naming it', async (name, value, says) => {
+  ] as const)('%s=%s stops the process with one line naming it', async ([name, value, says], { expect }) => {
     const { code, stdout, stderr } = await runToExit({ [name]: value });
     expect(code).toBe(78);
     expect(stdout).toBe('');
     expect(stderr.trimEnd().split('\n')).toEqual([`invalid configuration: ${says}, got ${JSON.stringify(value)}`]);
   });
 
-  it('LEASE_MS shorter than twice a courier revocation stops the process with one line, before Postgres is looked for', async () => {
-    const { code, stdout, stderr } = await runToExit({
-      DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere',
-      LEASE_MS: '1000',
-      CANCEL_GRACE_MS: '500',
-    });
-    expect(code).toBe(78);
-    expect(stdout).toBe('');
-    expect(stderr.trimEnd().split('\n')).toEqual([
-      `invalid configuration: LEASE_MS must be an integer from 1100 to 600000 (at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half), got "1000"`,
-    ]);
-  });
+  it.concurrent(
+    'LEASE_MS shorter than twice a courier revocation stops the process with one line, before Postgres is looked for',
+    async ({ expect }) => {
+      const { code, stdout, stderr } = await runToExit({
+        DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nowhere',
+        LEASE_MS: '1000',
+        CANCEL_GRACE_MS: '500',
+      });
+      expect(code).toBe(78);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd().split('\n')).toEqual([
+        `invalid configuration: LEASE_MS must be an integer from 1100 to 600000 (at least 2 × (CANCEL_GRACE_MS + 50): an instance gives its lease up CANCEL_GRACE_MS + 50 ms early, for a stuck thread's couriers to come back first, and renews it in the other half), got "1000"`,
+      ]);
+    },
+  );
 
-  it('MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so', async () => {
-    const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
-    expect(code).toBe(78);
-    expect(stderr).toMatch(
-      /^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/,
-    );
-  });
+  it.concurrent(
+    'MAX_CONNECTIONS beyond what the open-file limit allows stops the process, saying so',
+    async ({ expect }) => {
+      const { code, stderr } = await runToExit({ MAX_CONNECTIONS: '1000000' });
+      expect(code).toBe(78);
+      expect(stderr).toMatch(
+        /^invalid configuration: MAX_CONNECTIONS must be an integer from 1 to \d+, got "1000000" \(the open-file limit \d+ less \d+ for the process itself; raise it with ulimit -n\)\n$/,
+      );
+    },
+  );
 });
 
 describe('start-up', () => {

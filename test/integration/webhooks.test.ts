@@ -16,6 +16,7 @@ import { startTestService, TEST_CONFIG, type TestService } from '../support/serv
 import { eventually } from '../support/wait.js';
 import {
   expectedTypes,
+  startHangingReceiver,
   startReceiver,
   type OrderStatusJson,
   type ReceivedEvent,
@@ -251,6 +252,38 @@ describe('webhooks', () => {
     expect(hook.deliveries[1]!.headers['webhook-id']).toBe(eventId);
     expect((await call('POST', '/admin/events/evt_nothing/redeliver', ADMIN)).status).toBe(404);
     await remove(ACME, id);
+  });
+
+  it('a client whose endpoint hangs and whose events flood holds only its share of the sends: another client’s events still arrive within 3 s', async () => {
+    // acme's receiver takes every delivery and answers none until released: each send holds its place until the
+    // timeout (10 s). Far more of them than the relay's sends at once (64); the sender's 8 connections to the
+    // endpoint are taken, and the rest wait for one, holding their places too.
+    const slow = await startHangingReceiver();
+    const fast = await receiver();
+    const acme = await register(ACME, slow.url);
+    const globex = await register(GLOBEX, fast.url);
+    try {
+      for (let i = 0; i < 120; i += 20)
+        await Promise.all(Array.from({ length: 20 }, () => svc.order(orderBody({ delay_ms: INSTANT }), { key: ACME })));
+      await eventually(
+        async () => slow.held,
+        (n) => n >= 8,
+      );
+      const startedAt = performance.now();
+      await Promise.all(Array.from({ length: 3 }, () => svc.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })));
+      // Without shares acme's deliveries held all 64 places, and globex's waited for acme's timeouts: 10 s.
+      await eventually(
+        async () => fast.deliveries.length,
+        (n) => n >= 3,
+        { within: 3000 },
+      );
+      expect(performance.now() - startedAt).toBeLessThan(3000);
+      expect(fast.verified(globex.secret).map((event) => event.client)).toEqual(['globex', 'globex', 'globex']);
+    } finally {
+      await remove(ACME, acme.id);
+      await remove(GLOBEX, globex.id);
+      await slow.close();
+    }
   });
 });
 

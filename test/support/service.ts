@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/composition/service.js';
 import type { HealthReport } from '../../src/http/api-schemas.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
+import { postOnce } from './raw-socket.js';
 
 /**
  * The service's settings in the tests: from its own loader, as an operator's
@@ -35,6 +36,11 @@ export interface TestService {
     body: unknown,
     init?: { signal?: AbortSignal; key?: string },
   ): Promise<{ status: number; body: OrderResponse; ms: number }>;
+  /**
+   * POST /order as `order` does (no key), on a raw connection of its own: for thousands of orders at once, sent as
+   * fast as the server can take them (`postOnce`, test/support/raw-socket.ts).
+   */
+  orderOnce(body: unknown): Promise<{ status: number; body: OrderResponse; ms: number }>;
   health(): Promise<HealthReport & { status: string }>;
   shutdown(): Promise<void>;
 }
@@ -89,6 +95,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       });
       const parsed = (await response.json()) as OrderResponse;
       return { status: response.status, body: parsed, ms: performance.now() - started };
+    },
+    async orderOnce(body) {
+      const answer = await postOnce(service.url, '/order', body);
+      return { status: answer.status, body: JSON.parse(answer.body) as OrderResponse, ms: answer.ms };
     },
     async health() {
       const response = await fetch(new URL('/healthz', service.url));

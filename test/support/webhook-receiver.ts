@@ -78,3 +78,33 @@ export function expectedTypes(status: OrderStatusJson): string[] {
   if (kind === 'compensation_failed') return ['order.failed', 'payment.refund_failed'];
   return status.payment.refunded > 0 ? ['order.failed', 'payment.refunded'] : ['order.failed'];
 }
+
+/** A receiver that takes every delivery and answers none until released: each send holds its place until its timeout. */
+export interface HangingReceiver {
+  readonly url: string;
+  /** Deliveries taken and not answered. */
+  readonly held: number;
+  /** Answer every delivery held (204), and close. */
+  close(): Promise<void>;
+}
+
+export async function startHangingReceiver(): Promise<HangingReceiver> {
+  const held: Array<() => void> = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    held.push(() => res.writeHead(204).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    get held() {
+      return held.length;
+    },
+    async close() {
+      for (const release of held.splice(0)) release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -384,6 +384,30 @@ describe('clients: weights, shares and rate limits', () => {
     },
   );
 
+  it('are as set: CLIENT_TIERS per client, TIER_CEILINGS in percent (free 70, standard 90 unless said)', () => {
+    expect(loadConfig({}, machine)).toMatchObject({ tierCeilings: { critical: 1, standard: 0.9, free: 0.7 } });
+    const config = loadConfig({ CLIENT_TIERS: 'acme:critical, globex : free', TIER_CEILINGS: 'free:50' }, machine);
+    expect([...config.clientTiers]).toEqual([
+      ['acme', 'critical'],
+      ['globex', 'free'],
+    ]);
+    expect(config.tierCeilings).toEqual({ critical: 1, standard: 0.9, free: 0.5 });
+  });
+
+  it.each(['acme', 'acme:gold', 'acme:free,acme:critical', 'ac me:free', 'a:b:free'])(
+    'refuses CLIENT_TIERS=%s',
+    (value) => {
+      expect(() => loadConfig({ CLIENT_TIERS: value }, machine)).toThrow(/^CLIENT_TIERS must be client:tier pairs/);
+    },
+  );
+
+  it.each(['free', 'free:0', 'free:101', 'critical:90', 'free:95', 'standard:60', 'free:70,free:60', 'gold:50'])(
+    'refuses TIER_CEILINGS=%s',
+    (value) => {
+      expect(() => loadConfig({ TIER_CEILINGS: value }, machine)).toThrow(/^TIER_CEILINGS must be tier:percent pairs/);
+    },
+  );
+
   it.each(['acme', 'acme:-1', 'acme:1000001', 'acme:1,acme:2'])('refuses CLIENT_RATE_LIMITS=%s', (value) => {
     expect(() => loadConfig({ CLIENT_RATE_LIMITS: value }, machine)).toThrow(
       /^CLIENT_RATE_LIMITS must be client:orders_per_second pairs/,

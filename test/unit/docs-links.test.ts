@@ -82,3 +82,34 @@ describe('docs/testing.md', () => {
     expect(files.filter((file) => file.endsWith('.test.ts') && !table.includes(`\`${file}\``))).toEqual([]);
   });
 });
+
+describe("CONTRIBUTING.md's layer table", () => {
+  it("is eslint.config.js's LAYERS, a row per folder with what it may import", () => {
+    const config = readFileSync(join(PROJECT_ROOT, 'eslint.config.js'), 'utf8');
+    const declared = /const LAYERS = \{([^}]*)\}/.exec(config)?.[1] ?? '';
+    const layers = [...declared.matchAll(/^\s+'?([a-z-]+)'?: \[([^\]]*)\],/gm)].map(([, name = '', imports = '']) => ({
+      name,
+      imports: [...imports.matchAll(/'([a-z-]+)'/g)].map(([, layer]) => layer),
+    }));
+    expect(layers.length).toBeGreaterThan(10);
+    const contributing = readFileSync(join(PROJECT_ROOT, 'CONTRIBUTING.md'), 'utf8');
+    const rows = [...contributing.matchAll(/^\| `src\/([a-z-]+)\/` \| ([^|]*) \|$/gm)].map(
+      ([, name = '', imports = '']) => ({
+        name,
+        imports: [...imports.matchAll(/`([a-z-]+)\/`/g)].map(([, layer]) => layer),
+      }),
+    );
+    expect(rows).toEqual(layers);
+  });
+});
+
+describe('the guides', () => {
+  const words = (page: string): number =>
+    readFileSync(join(PROJECT_ROOT, page), 'utf8').split(/\s+/).filter(Boolean).length;
+
+  it('are each at most 4,000 words (a dated report aside), and the README, the hub, at most 2,500', () => {
+    const guides = ['CONTRIBUTING.md', 'load/README.md', ...PAGES.filter((page) => /^docs\/[^/]+\.md$/.test(page))];
+    expect(guides.filter((page) => words(page) > 4000).map((page) => `${page}: ${words(page)} words`)).toEqual([]);
+    expect(words('README.md')).toBeLessThanOrEqual(2500);
+  });
+});

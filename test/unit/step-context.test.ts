@@ -24,7 +24,7 @@ function contextOn(cells: CancelCells, couriers: SlotSemaphore, cell: number): W
       sendLedgerRequest: () => {},
       dependencies: { outages: undefined, retries: {} },
     },
-    { requestId: 'r', client: 'c', clientIndex: 0, orderId: 'o', run: 1, step: 'courier' },
+    { requestId: 'r', client: 'c', clientIndex: 0, tierRank: 1, orderId: 'o', run: 1, step: 'courier' },
     undefined,
   );
 }

@@ -1,11 +1,13 @@
 /**
  * The pieces of a webhook delivery that need no service: which addresses a
  * webhook may not reach, the check at connection time (DNS rebinding), the
- * retry schedule's shape, and the feed's cursor.
+ * retry schedule's shape, the feed's cursor, and each client's share of
+ * the sends.
  */
 import { describe, expect, it } from 'vitest';
 import { cursorOf, readCursor } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
+import { SendShares } from '../../src/events/send-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
 import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
@@ -108,5 +110,47 @@ describe('feed cursor', () => {
       'x'.repeat(600),
     ])
       expect(readCursor(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+});
+
+describe('send shares', () => {
+  /** Take sends for `client` until its share says no; how many it got. */
+  const takeAll = (shares: SendShares, client: string): number => {
+    let taken = 0;
+    while (shares.tryTake(client)) taken++;
+    return taken;
+  };
+
+  it('a client alone holds all but a newcomer’s floor; the newcomer finds it at once', () => {
+    const shares = new SendShares(64, new Map());
+    expect(takeAll(shares, 'flood')).toBe(32);
+    expect(shares.full()).toEqual(['flood']);
+    expect(shares.tryTake('next')).toBe(true);
+  });
+
+  it('floors follow CLIENT_WEIGHTS among the active clients, and a send given back is free for the one below its floor', () => {
+    let now = 0;
+    const shares = new SendShares(40, new Map([['heavy', 3]]), () => now);
+    // heavy (3) and light (1), with the newcomer's 1: floors 24 and 8, 8 kept for a newcomer.
+    expect(shares.tryTake('light')).toBe(true);
+    expect(takeAll(shares, 'heavy')).toBe(24);
+    expect(takeAll(shares, 'light')).toBe(7);
+    expect(shares.full().sort()).toEqual(['heavy', 'light']);
+    shares.give('heavy');
+    expect(shares.tryTake('heavy')).toBe(true);
+    // Long after light gave everything back, it is no longer active: heavy may take its floor's room.
+    for (let i = 0; i < 8; i++) shares.give('light');
+    now += 10_000;
+    expect(takeAll(shares, 'heavy')).toBeGreaterThan(0);
+    expect(shares.heldOf('heavy')).toBe(30);
+  });
+
+  it('the turn goes to the client holding fewest per unit of its weight', () => {
+    const shares = new SendShares(64, new Map([['heavy', 4]]));
+    for (let i = 0; i < 4; i++) shares.tryTake('heavy');
+    shares.tryTake('light');
+    shares.tryTake('light');
+    expect(shares.first(['light', 'heavy'])).toBe('heavy');
+    expect(shares.first(['light', 'other'])).toBe('other');
   });
 });

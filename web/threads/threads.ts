@@ -232,13 +232,13 @@ function renderClients(c: ViewedClients): void {
     c.listed
       .map(
         (r) =>
-          `<tr data-client="${esc(r.client)}"><th>${esc(r.client)}${r.weight !== 1 ? ` <small>×${r.weight}</small>` : ''}</th><td>${r.orders_in_flight}</td>` +
+          `<tr data-client="${esc(r.client)}"><th>${esc(r.client)}${r.weight !== 1 ? ` <small>×${r.weight}</small>` : ''}</th><td class="tier-${r.tier}">${r.tier}</td><td>${r.orders_in_flight}</td>` +
           `<td>${r.couriers_held}${r.couriers_waiting ? ` <small>+${r.couriers_waiting} waiting</small>` : ''}</td>` +
           `<td>${r.cpu_steps_running}${r.cpu_steps_waiting ? ` <small>+${r.cpu_steps_waiting} waiting</small>` : ''}</td><td>${bytes(r.record_bytes)}</td>` +
           `<td>${r.shed_orders_in_flight + r.shed_records}</td><td>${r.rate_limited}</td></tr>`,
       )
       .join('') +
-    (c.more ? `<tr><td colspan="7" class="more">+ ${plural(c.more, 'client', 'clients')} more</td></tr>` : '');
+    (c.more ? `<tr><td colspan="8" class="more">+ ${plural(c.more, 'client', 'clients')} more</td></tr>` : '');
 }
 
 function render(s: ThreadSnapshot): void {
