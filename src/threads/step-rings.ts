@@ -16,6 +16,7 @@
 import type { DependencyVerdict } from '../domain/dependencies.js';
 import { FAULTS, type Fault } from '../domain/faults.js';
 import type { Order } from '../domain/order.js';
+import { TIERS } from '../domain/tier.js';
 import { ACTION_NAMES, STEP_FAILURE_KINDS, STEP_NAMES, type ActionName, type StepName } from '../domain/steps.js';
 import { WordRing } from '../shared-memory/word-ring.js';
 import type { BatchedReport, StepBatch, StepRingBuffers } from './protocol.js';
@@ -84,7 +85,7 @@ const STATUSES = ['ok', 'canceled', 'error'] as const;
 const VERDICTS: readonly DependencyVerdict[] = ['answered', 'failed'];
 
 /** Words of a batch but for its strings and steps. */
-const BATCH_FIXED = 2 + 2 + 1 + 1 + ACTIONS.length * 2 + STEPS.length * 2 + ACTIONS.length + 1 + 2 + 1 + 1;
+const BATCH_FIXED = 2 + 2 + 1 + 1 + ACTIONS.length * 2 + STEPS.length * 2 + ACTIONS.length + 1 + 1 + 2 + 1 + 1;
 
 /**
  * Main thread: write a batch into a thread's ring; false if it has no room (the batch goes some other way).
@@ -114,6 +115,8 @@ export function writeBatch(ring: WordRing, batch: StepBatch, moduleIndex: (modul
   for (const step of STEPS) at = ring.writeFloat(at, order.cpuMs[step]);
   for (const action of ACTIONS) words[at++] = indexIn(FAULTS, order.faults?.[action]);
   words[at++] = indexIn(STEPS, order.failStep);
+  // The tier ranks the order's steps in the wait for a courier: lost here, a critical order would wait as standard.
+  words[at++] = indexIn(TIERS, order.tier);
   words[at++] = order.failCompensation ? 1 : 0;
   words[at++] = order.faults === undefined ? 0 : 1;
   words[at++] = batch.traceId === undefined ? 0 : 1;
@@ -156,6 +159,7 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
     if (fault !== NONE) faults[action] = FAULTS[fault]!;
   }
   const failStep = words[at++]!;
+  const tier = words[at++]!;
   const failCompensation = words[at++] === 1;
   const hasFaults = words[at++] === 1;
   const hasTrace = words[at++] === 1;
@@ -187,6 +191,7 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
     delayMs,
     cpuMs,
     ...(hasFaults ? { faults } : {}),
+    ...(tier === NONE ? {} : { tier: TIERS[tier]! }),
   };
   return {
     order,

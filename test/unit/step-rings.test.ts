@@ -16,6 +16,7 @@ const order: Order = {
   delayMs: { payment: 1, vendor: 2.5, courier: 3, refund: 4 },
   cpuMs: { payment: 0, vendor: 5, courier: 0 },
   faults: { courier: 'hang', refund: 'crash' },
+  tier: 'critical',
 };
 
 function roundTrip(batch: StepBatch): StepBatch {
@@ -53,7 +54,7 @@ describe('step rings', () => {
     };
     expect(roundTrip(batch)).toEqual(batch);
     const bare: StepBatch = {
-      order: { ...order, failStep: undefined, failCompensation: false, faults: undefined },
+      order: { ...order, failStep: undefined, failCompensation: false, faults: undefined, tier: undefined },
       run: 1,
       requestId: 'req-2',
       steps: [{ seq: 1, cell: 0, module: MODULES[0]! }],
