@@ -39,33 +39,10 @@ afterEach(() => {
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 describe('configuration', () => {
-  // Each case is a process of its own that exits at once: they run side by side (they share nothing, and a start
-  // mostly waits on module loading), not one after another.
+  // Every message is the configuration's own (test/unit/config.test.ts, in-process): here, that the process stops with
+  // it, one line and exit code 78, before anything starts. Each case is a process of its own: side by side.
   it.concurrent.for([
-    ['COURIERS', '0', 'COURIERS must be an integer from 1 to 1024'],
-    ['COURIERS', '1025', 'COURIERS must be an integer from 1 to 1024'],
     ['COURIERS', 'five', 'COURIERS must be an integer from 1 to 1024'],
-    ['THREADS', '0', 'THREADS must be an integer from 1 to 256'],
-    ['PORT', '65536', 'PORT must be an integer from 0 to 65535'],
-    ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
-    ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
-    [
-      'SHUTDOWN_TIMEOUT_MS',
-      '10s',
-      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
-    ],
-    [
-      'SHUTDOWN_TIMEOUT_MS',
-      '1000',
-      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
-    ],
-    ['FAULT_INJECTION', 'yes', 'FAULT_INJECTION must be one of on, off'],
-    ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
-    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
-    ['HOST', 'local host', 'HOST must be a host name or IP address'],
-    ['HEADERS_TIMEOUT_MS', '0', 'HEADERS_TIMEOUT_MS must be an integer from 1 to 600000'],
-    ['REQUEST_TIMEOUT_MS', '30s', 'REQUEST_TIMEOUT_MS must be an integer from 1 to 600000'],
-    ['KEEP_ALIVE_TIMEOUT_MS', '-5', 'KEEP_ALIVE_TIMEOUT_MS must be an integer from 1 to 600000'],
     ['HEADERS_TIMEOUT_MS', '40000', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (30000)'],
   ] as const)('%s=%s stops the process with one line naming it', async ([name, value, says], { expect }) => {
     const { code, stdout, stderr } = await runToExit({ [name]: value });
@@ -298,7 +275,9 @@ describe('open-file limit', () => {
         async () => parseReply(refused.reply()).status,
         (status) => status === 200,
       );
-      expect(talks.slice(1, 55).some((talk) => talk.socket.destroyed)).toBe(true);
+      // The silent connection it replaced is closed first, but this process may read the answer before it hears of
+      // that close (beside busy cores it did): wait for the close, not for the turn after the answer.
+      await eventually(async () => talks.slice(1, 55).some((talk) => talk.socket.destroyed), Boolean);
       await eventually(
         async () => parseReply(served.reply()).status,
         (status) => status === 200,

@@ -4,6 +4,42 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
 
+describe('an invalid setting', () => {
+  // The process prints the message after "invalid configuration: " and exits 78 (test/integration/process.test.ts
+  // proves it for two of these; each case there is a process start).
+  it.for([
+    ['COURIERS', '0', 'COURIERS must be an integer from 1 to 1024'],
+    ['COURIERS', '1025', 'COURIERS must be an integer from 1 to 1024'],
+    ['COURIERS', 'five', 'COURIERS must be an integer from 1 to 1024'],
+    ['THREADS', '0', 'THREADS must be an integer from 1 to 256'],
+    ['PORT', '65536', 'PORT must be an integer from 0 to 65535'],
+    ['ORDER_TIMEOUT_MS', '-1', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['ORDER_TIMEOUT_MS', '1.5', 'ORDER_TIMEOUT_MS must be an integer from 1 to 600000'],
+    [
+      'SHUTDOWN_TIMEOUT_MS',
+      '10s',
+      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
+    ],
+    [
+      'SHUTDOWN_TIMEOUT_MS',
+      '1000',
+      'SHUTDOWN_TIMEOUT_MS must be an integer from 1750 to 600000 (to let a canceled order void its payment: 2 × CANCEL_GRACE_MS + REFUND_TIMEOUT_MS + 250)',
+    ],
+    ['FAULT_INJECTION', 'yes', 'FAULT_INJECTION must be one of on, off'],
+    ['CANCEL_GRACE_MS', '10', 'CANCEL_GRACE_MS must be an integer from 50 to 60000'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['HOST', 'local host', 'HOST must be a host name or IP address'],
+    ['HEADERS_TIMEOUT_MS', '0', 'HEADERS_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['REQUEST_TIMEOUT_MS', '30s', 'REQUEST_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '-5', 'KEEP_ALIVE_TIMEOUT_MS must be an integer from 1 to 600000'],
+    ['HEADERS_TIMEOUT_MS', '40000', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (30000)'],
+  ] as const)('%s=%s is refused, naming it and the value', ([name, value, says]) => {
+    expect(() => loadConfig({ THREADS: '2', [name]: value })).toThrow(
+      new ConfigError(`${says}, got ${JSON.stringify(value)}`),
+    );
+  });
+});
+
 describe('connection limits', () => {
   it('are derived from the open-file limit: all but a reserve may be open, 90% of that is served', () => {
     // The reserve: 128 + 8 per thread.
