@@ -120,7 +120,8 @@ export default defineConfig(
   },
   ...layerRules,
   {
-    // Worker threads load only the steps, their runtime, and what crosses to them: the domain, the shared memory, the protocol.
+    // Worker threads load only the steps, their runtime, and what crosses to them: the domain, the shared memory, the protocol
+    // (its messages, and its records in the step rings).
     files: ['workers/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -128,9 +129,9 @@ export default defineConfig(
         {
           patterns: [
             {
-              regex: '^(\\.\\./)+src/(?!domain/|shared-memory/|threads/protocol\\.js$)',
+              regex: '^(\\.\\./)+src/(?!domain/|shared-memory/|threads/(protocol|step-rings)\\.js$)',
               message:
-                'worker threads may import only src/domain, src/shared-memory and src/threads/protocol.js (eslint.config.js)',
+                'worker threads may import only src/domain, src/shared-memory, src/threads/protocol.js and src/threads/step-rings.js (eslint.config.js)',
             },
           ],
         },

@@ -8,7 +8,13 @@
  * steps are canceled at once rather than when the batch ends. The main
  * thread takes whichever of a report's two copies arrives first.
  */
-import type { BatchedReport, MailedReport, StepBatch, ThreadTask } from '../src/threads/protocol.js';
+import {
+  taskOf,
+  type BatchedReport,
+  type MailedReport,
+  type StepBatch,
+  type ThreadTask,
+} from '../src/threads/protocol.js';
 import type { StepTaskRunner } from './step-runtime.js';
 
 export type ThreadTaskRunner = (task: ThreadTask) => Promise<BatchedReport[][]>;
@@ -22,25 +28,18 @@ export function taskRunner(runStep: StepTaskRunner, mail: (report: MailedReport)
 
 async function runBatch(
   runStep: StepTaskRunner,
-  { order, run, requestId, traceId, remainingMs, clientIndex, steps }: StepBatch,
+  batch: StepBatch,
   mailed: boolean,
   mail: (report: MailedReport) => void,
 ): Promise<BatchedReport[]> {
+  const { steps } = batch;
   const endedAt: number[] = [];
   const reports = await Promise.all(
-    steps.map(async ({ seq, cell, module }, i) => {
-      const report = await runStep({
-        cell,
-        module,
-        order,
-        run,
-        requestId,
-        ...(traceId === undefined ? {} : { traceId }),
-        ...(remainingMs === undefined ? {} : { remainingMs }),
-        ...(clientIndex ? { clientIndex } : {}),
-      });
+    steps.map(async (step, i) => {
+      const report = await runStep(taskOf(batch, step));
       endedAt[i] = performance.now();
-      if (report.status === 'error' && steps.length > 1) mail({ seq, report: { ...report, endedEarlierMs: 0 } });
+      if (report.status === 'error' && steps.length > 1)
+        mail({ seq: step.seq, report: { ...report, endedEarlierMs: 0 } });
       return report;
     }),
   );

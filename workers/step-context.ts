@@ -27,6 +27,7 @@ import {
   type StepContext,
 } from './step-api.js';
 import { stepLogger } from './step-log.js';
+import type { ThreadTimers } from './thread-timers.js';
 import { orderKey } from '../src/domain/order.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
@@ -59,6 +60,8 @@ export interface TaskResources {
   readonly cells: CancelCells;
   readonly couriers: SlotSemaphore;
   readonly shard: TrackerShard;
+  /** The thread's timer list: its steps' sleeps, and their watches on their cells. */
+  readonly timers: ThreadTimers;
   readonly threadId: number;
   /** The thread's logger (step-log.ts); each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
@@ -90,6 +93,7 @@ export class WorkerStepContext implements StepContext {
   /** Courier slots this task holds; whatever is left at the end is given back for it. */
   private readonly heldSlots = new Set<number>();
   private controller: AbortController | undefined;
+  private unwatch: (() => void) | undefined;
   private finished = false;
   private taskLog: Logger | undefined;
   /** When the task started on this thread: its log lines say how long it has run. */
@@ -130,12 +134,8 @@ export class WorkerStepContext implements StepContext {
     if (!this.controller) {
       const controller = new AbortController();
       this.controller = controller;
-      const watch = (): void => {
-        if (this.finished) controller.abort(new StepEnded());
-        else if (this.isCanceled()) controller.abort(new StepCanceled());
-        else void this.resources.cells.whenCanceled(this.cell).then(watch);
-      };
-      watch();
+      if (this.finished) controller.abort(new StepEnded());
+      else this.unwatch = this.resources.timers.watch(this.cell, () => controller.abort(new StepCanceled()));
     }
     return this.controller.signal;
   }
@@ -164,15 +164,20 @@ export class WorkerStepContext implements StepContext {
     });
   }
 
-  async sleep(ms: number): Promise<void> {
-    this.refuseIfEnded();
+  /** A record in the thread's timer list, and the promise the step awaits: no async frame of its own. */
+  sleep(ms: number): Promise<void> {
+    if (this.finished) return Promise.reject(new StepEnded());
     this.show('sleeping');
-    try {
-      const result = await this.suspend(this.resources.cells.sleep(this.cell, ms));
-      if (result === 'canceled') throw new StepCanceled();
-    } finally {
-      this.show('running');
-    }
+    const { shard } = this.resources;
+    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    return new Promise((resolve, reject) => {
+      this.resources.timers.sleep(this.cell, ms, (canceled) => {
+        this.show('running');
+        this.enter();
+        if (canceled) reject(new StepCanceled());
+        else resolve();
+      });
+    });
   }
 
   async compute(ms: number): Promise<void> {
@@ -294,6 +299,7 @@ export class WorkerStepContext implements StepContext {
    */
   finish(): void {
     this.finished = true;
+    this.unwatch?.();
     this.controller?.abort(new StepEnded());
     this.resources.couriers.abandon(this.cell);
     for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);

@@ -19,6 +19,7 @@ import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
 import { WorkerStepContext } from './step-context.js';
 import { threadLogger } from './step-log.js';
+import { ThreadTimers } from './thread-timers.js';
 
 export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
 
@@ -49,6 +50,7 @@ export async function createStepRuntime(
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
+  let timers: ThreadTimers | undefined;
   const stepModules = new Map<string, StepFunction>();
 
   const loadStep = async (module: string): Promise<StepFunction> => {
@@ -63,17 +65,27 @@ export async function createStepRuntime(
   };
   await Promise.allSettled(setup.stepModules.map(loadStep));
 
+  const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepFunction | undefined> => {
+    let unwatch = (): void => {};
+    const canceled = new Promise<undefined>((resolve) => {
+      unwatch = timers.watch(cell, () => resolve(undefined));
+    });
+    return Promise.race([loadStep(module), canceled]).finally(unwatch);
+  };
+
   return async (task) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
     shard ??= tracker.claim(threadId);
     watch ??= new CancellationWatch(cells, shard);
-    cells.markStarted(task.cell);
+    // The thread's bell is its shard's: both are its own for as long as it lives.
+    timers ??= new ThreadTimers(cells, shard.index);
+    cells.markStarted(task.cell, shard.index);
     shard.enter();
     watch.add(task.cell);
     const ctx = new WorkerStepContext(
       task.cell,
-      { cells, couriers, shard, threadId, log, sendLedgerRequest, dependencies },
+      { cells, couriers, shard, timers, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
         ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
@@ -90,8 +102,7 @@ export async function createStepRuntime(
       if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       // Only a module that was not preloaded is imported here; the wait for
       // it honors cancellation like any other (the import goes on, cached).
-      const step =
-        stepModules.get(task.module) ?? (await Promise.race([loadStep(task.module), cells.whenCanceled(task.cell)]));
+      const step = stepModules.get(task.module) ?? (await loadOrCanceled(timers, task.cell, task.module));
       if (step === undefined || cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
       await runAsTask(task.cell, () => {
         ctx.enter();

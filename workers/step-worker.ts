@@ -10,6 +10,8 @@ import { installLastWords } from './last-words.js';
 import { taskRunner } from './step-batch.js';
 import { createStepRuntime } from './step-runtime.js';
 import { ThreadMailbox } from './thread-mail.js';
+import { serveRing } from './ring-server.js';
+import { StepRings } from '../src/threads/step-rings.js';
 
 const setup = workerData as WorkerSetup;
 installLastWords(new CancelCells(setup.cancelCells));
@@ -17,6 +19,9 @@ installLastWords(new CancelCells(setup.cancelCells));
 // Piscina passes on what a thread posts on its parent port besides its own messages.
 const mailbox = new ThreadMailbox((mail) => parentPort?.postMessage(mail));
 
-export default createStepRuntime(setup, threadId, (request) => mailbox.ledgerRequest(request)).then((runStep) =>
-  taskRunner(runStep, (report) => mailbox.report(report)),
-);
+export default createStepRuntime(setup, threadId, (request) => mailbox.ledgerRequest(request)).then((runStep) => {
+  // Claimed before the thread is ready: the main thread writes to a thread's rings only once Piscina says it is.
+  const rings = setup.stepRings ? new StepRings(setup.stepRings).claim(threadId) : undefined;
+  if (rings) serveRing(rings, setup.stepModules, runStep);
+  return taskRunner(runStep, (report) => mailbox.report(report));
+});

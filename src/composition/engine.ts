@@ -24,6 +24,7 @@ import { BackgroundVoider } from '../threads/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
 import { StepPool } from '../threads/step-pool.js';
+import { StepRings } from '../threads/step-rings.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
@@ -168,6 +169,7 @@ export function createOrderEngine(
     clients: () => viewedClients(clientSources),
     clientNamed,
   });
+  const rings = config.stepRing ? StepRings.create(config.threads) : undefined;
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
@@ -184,7 +186,9 @@ export function createOrderEngine(
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
       ...(recorder ? { stepTimings: true } : {}),
+      ...(rings ? { stepRings: rings.buffers } : {}),
     },
+    ...(rings ? { rings } : {}),
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
       logThreadExit(log, exit);

@@ -99,6 +99,13 @@ export const ORDERS = {
     default: '3 × `MAX_INFLIGHT`',
     about: 'pool tasks (as above) waiting for a thread; beyond, their orders get 503 `overloaded`',
   }),
+  // Off by default until the ring has passed the chaos harness and the thread-death tests on today's build (issue 32).
+  STEP_RING: onOff({
+    field: 'stepRing',
+    fallback: false,
+    about:
+      'how steps reach their threads: on, the steps that do no CPU work are written into a shared-memory ring per thread and their reports come back in another (one wake-up per thread per turn at most); off, every step is a Piscina message. Computing steps are Piscina tasks either way ([measurements](measurements/2026-11-23-lean-order-threads.md))',
+  }),
   THREAD_MAX_HEAP_MB: integer({
     field: 'threadMaxHeapMb',
     min: 16,

@@ -1,13 +1,28 @@
 /**
  * Cancel cells: one small record per step task in flight, in a SharedArrayBuffer
  * that every worker thread maps. This is how `ctx.Done()` crosses a thread:
- * the main thread turns an AbortSignal into a store + notify on the task's
- * cell, and the step, in its worker, waits on that same word with
- * `Atomics.waitAsync` — its delay as the timeout, so one wait is both the
- * timer and the cancellation (Go's `select { case <-timer.C: case <-ctx.Done(): }`).
+ * the main thread turns an AbortSignal into a store on the task's cell, and
+ * then rings the bell of the thread the task runs on.
  *
- * This module owns the layout. Both sides use `CancelCells`; only the main
- * thread uses `CancelCellAllocator`, which hands cells out and binds signals.
+ * A bell is one word per thread that says "look at your cells". A thread
+ * keeps one `Atomics.waitAsync` on its own bell, whatever number of steps it
+ * runs, and on a ring looks at the cells of the steps it holds asleep or
+ * watched (workers/thread-timers.ts). A step waits on no word of its own:
+ * a wait per step was a promise, a native wait node under a process-wide lock
+ * and a libuv timer each. Rings coalesce: the first cancellation since the
+ * thread last looked notifies it; the ones after find the bell already rung
+ * and leave it be, so a thread is woken at most once per look, and never while
+ * it is about to look anyway.
+ *
+ * Which bell: a task's thread writes its bell in the cell's HOST word as it
+ * starts the task, and then looks at the cell's STATE; the main thread writes
+ * STATE, then reads HOST. Atomics are sequentially consistent, so one of the
+ * two sees the other: a cancellation before the start is seen by the thread,
+ * one after it rings the bell.
+ *
+ * This module owns the layout: the cells, then the bells. Both sides use
+ * `CancelCells`; only the main thread uses `CancelCellAllocator`, which hands
+ * cells out and binds signals.
  */
 
 /** Words of one cell, each an Int32. */
@@ -19,7 +34,17 @@ const REQUESTS = 4; // what the task asked of its remote service, as bits its pr
 const ACTIVITY = 5; // what the step is doing on its thread (an index into STEP_ACTIVITIES), for whoever watches
 const COURIER = 6; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
 const RETRIES = 7; // times the step called its dependency again after an unavailable answer, for whoever watches
-const WORDS_PER_CELL = 8;
+const HOST = 8; // bell + 1 of the thread the task runs on, 0 before it starts
+const WORDS_PER_CELL = 9;
+
+/**
+ * Bells after the cells, one per tracker shard (a thread's bell is its shard's index, StepTracker): the tracker holds
+ * at most 4 × 256 + 4 shards (THREADS is at most 256).
+ */
+export const THREAD_BELLS = 1028;
+const QUIET = 0;
+const RUNG = 1;
+const NO_HOST = 0;
 
 const LIVE = 0;
 const CANCELED = 1;
@@ -27,8 +52,6 @@ const CANCELED = 1;
 const QUEUED = 0;
 const RUNNING = 1;
 const FINISHED = 2;
-
-export type SleepResult = 'elapsed' | 'canceled';
 
 /**
  * What a started step is doing, as its thread publishes it in the ACTIVITY
@@ -52,16 +75,21 @@ export class CancelCells {
   readonly capacity: number;
   private readonly words: Int32Array;
 
+  /** Where the bells begin. */
+  private readonly bells: number;
+
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
-    this.capacity = Math.floor(this.words.length / WORDS_PER_CELL);
+    this.capacity = Math.floor((this.words.length - THREAD_BELLS) / WORDS_PER_CELL);
+    this.bells = this.capacity * WORDS_PER_CELL;
   }
 
   static create(capacity: number): CancelCells {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError(`cell capacity must be a positive integer, got ${capacity}`);
-    return new CancelCells(new SharedArrayBuffer(capacity * WORDS_PER_CELL * Int32Array.BYTES_PER_ELEMENT));
+    const words = capacity * WORDS_PER_CELL + THREAD_BELLS;
+    return new CancelCells(new SharedArrayBuffer(words * Int32Array.BYTES_PER_ELEMENT));
   }
 
   isCanceled(cell: number): boolean {
@@ -114,18 +142,45 @@ export class CancelCells {
   }
 
   /**
-   * Main thread: cancel and wake every waiter on the cell (a sleeping step wakes at once). Returns how many waits on
-   * the cell it woke: each is a wake-up posted to another thread.
+   * Main thread: cancel, ring the bell of the task's thread if it has started, and wake whoever waits on the cell
+   * itself (`whenCanceled`). Returns how many waits it woke: each is a wake-up posted to another thread.
    */
   cancel(cell: number): number {
     const word = this.at(cell, STATE);
     Atomics.store(this.words, word, CANCELED);
-    return Atomics.notify(this.words, word);
+    const host = Atomics.load(this.words, this.at(cell, HOST));
+    const rang = host === NO_HOST ? 0 : this.ring(host - 1);
+    return rang + Atomics.notify(this.words, word);
   }
 
-  /** Worker: the task has reached a thread. */
-  markStarted(cell: number): void {
-    Atomics.store(this.words, this.at(cell, PHASE), RUNNING);
+  /**
+   * Worker: the task has reached a thread, whose bell is `bell` (undefined: none — nobody is told of its cancellation,
+   * the thread must look). Look at `isCanceled` after this, never before: see the top of the file.
+   */
+  markStarted(cell: number, bell?: number): void {
+    const base = this.at(cell, 0);
+    if (bell !== undefined) Atomics.store(this.words, base + HOST, this.bellAt(bell) - this.bells + 1); // bell + 1, checked
+    Atomics.store(this.words, base + PHASE, RUNNING);
+  }
+
+  /** Ring a thread's bell, unless it is rung already; returns 1 if that woke the thread's wait on it. */
+  ring(bell: number): number {
+    const word = this.bellAt(bell);
+    if (Atomics.compareExchange(this.words, word, QUIET, RUNG) !== QUIET) return 0;
+    return Atomics.notify(this.words, word, 1);
+  }
+
+  /**
+   * Worker: wait for the thread's bell (the one wait of the thread's timer list). Quiet it first, then look at its
+   * cells: a ring after the quieting wakes the next wait.
+   */
+  waitForBell(bell: number): ReturnType<typeof Atomics.waitAsync> {
+    return Atomics.waitAsync(this.words, this.bellAt(bell), QUIET);
+  }
+
+  /** Worker: the thread is about to look at its cells; a cancellation from now on rings again. */
+  quietBell(bell: number): void {
+    Atomics.store(this.words, this.bellAt(bell), QUIET);
   }
 
   /** Worker: the task has ended and its report is about to be posted. */
@@ -168,27 +223,9 @@ export class CancelCells {
   }
 
   /**
-   * Worker: sleep `ms` unless the cell is canceled first. Never blocks the
-   * thread: other tasks on the same worker run while this one waits.
-   */
-  async sleep(cell: number, ms: number): Promise<SleepResult> {
-    const word = this.at(cell, STATE);
-    const deadline = performance.now() + ms;
-    for (;;) {
-      if (Atomics.load(this.words, word) !== LIVE) return 'canceled';
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) return 'elapsed';
-      const wait = Atomics.waitAsync(this.words, word, LIVE, remaining);
-      const outcome = wait.async ? await wait.value : wait.value;
-      if (outcome === 'timed-out') return 'elapsed';
-      // 'ok' or 'not-equal': the word moved or someone notified; loop and look.
-    }
-  }
-
-  /**
-   * Worker: resolves once the cell is canceled. Pending waiters of a finished
-   * task are woken when the main thread recycles its cell, so none lingers;
-   * that wake-up is why callers look at `isCanceled` rather than trust it.
+   * Any thread: resolves once the cell is canceled — a wait of its own on the cell, for code that runs outside a
+   * step runtime (its steps use their thread's bell). Recycling a cell wakes no one: a wait on a cell that is never
+   * canceled stays pending (it keeps no event loop alive).
    */
   whenCanceled(cell: number): Promise<void> {
     const word = this.at(cell, STATE);
@@ -196,9 +233,10 @@ export class CancelCells {
     return wait.async ? wait.value.then(() => undefined) : Promise.resolve();
   }
 
-  /** Main thread: zero a cell for its next task and wake any waiter left on it. */
+  /** Main thread: zero a cell for its next task. */
   reset(cell: number): void {
     const base = this.at(cell, 0);
+    Atomics.store(this.words, base + HOST, NO_HOST);
     Atomics.store(this.words, base + PHASE, QUEUED);
     Atomics.store(this.words, base + FAULT, 0);
     Atomics.store(this.words, base + IGNORED, 0);
@@ -207,7 +245,11 @@ export class CancelCells {
     Atomics.store(this.words, base + COURIER, NO_COURIER);
     Atomics.store(this.words, base + RETRIES, 0);
     Atomics.store(this.words, base + STATE, LIVE);
-    Atomics.notify(this.words, base + STATE);
+  }
+
+  private bellAt(bell: number): number {
+    if (!Number.isInteger(bell) || bell < 0 || bell >= THREAD_BELLS) throw new RangeError(`no thread bell ${bell}`);
+    return this.bells + bell;
   }
 
   private at(cell: number, word: number): number {

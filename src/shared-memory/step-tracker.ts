@@ -144,6 +144,11 @@ export class TrackerShard {
     private readonly base: number,
   ) {}
 
+  /** The shard's place among the tracker's: a number no other live thread holds (its bell, CancelCells). */
+  get index(): number {
+    return this.base / WORDS_PER_SHARD;
+  }
+
   /** A step starts on this thread: counted as running, and as progress. */
   enter(): void {
     Atomics.add(this.words, this.base + RUNNING, 1);

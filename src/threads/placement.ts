@@ -73,6 +73,11 @@ export class Placement {
     return best;
   };
 
+  /** CPU milliseconds a thread owes the tasks placed on it. */
+  owedBy(threadId: number): number {
+    return this.owedCpuMs.get(threadId) ?? 0;
+  }
+
   /** The task is over (reported or lost): its CPU is no longer owed. */
   settled(placement: TaskPlacement): void {
     if (placement.placedOn === undefined || placement.cpuMs === 0) return;

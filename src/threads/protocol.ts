@@ -20,6 +20,14 @@ export interface SharedMemoryBuffers {
   readonly dependencyOutages?: SharedArrayBuffer;
 }
 
+/** The rings every thread may claim a pair of (src/threads/step-rings.ts). */
+export interface StepRingBuffers {
+  /** One Int32 per pair: the threadId of its owner, 0 when free. */
+  readonly owners: SharedArrayBuffer;
+  readonly tasks: readonly SharedArrayBuffer[];
+  readonly reports: readonly SharedArrayBuffer[];
+}
+
 /** Everything a worker thread is given at start-up (Piscina's workerData). */
 export interface WorkerSetup extends SharedMemoryBuffers {
   /** Level of the log lines steps write from the thread, as the process started. */
@@ -42,6 +50,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
   /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
   readonly stepTimings?: boolean;
+  /** The rings steps come and go by (src/threads/step-rings.ts, STEP_RING=on); absent: every step comes by message. */
+  readonly stepRings?: StepRingBuffers;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -92,6 +102,30 @@ export interface StepBatch {
     readonly cell: number;
     readonly module: string;
   }>;
+}
+
+/** What a step task and its batch both say of their order, and only what is set. */
+type OrderLabels = Omit<StepBatch, 'steps'>;
+
+function labelsOf({ order, run, requestId, traceId, remainingMs, clientIndex }: OrderLabels): OrderLabels {
+  return {
+    order,
+    run,
+    requestId,
+    ...(traceId === undefined ? {} : { traceId }),
+    ...(remainingMs === undefined ? {} : { remainingMs }),
+    ...(clientIndex ? { clientIndex } : {}),
+  };
+}
+
+/** The batch of `steps` of the order `task` (any of them) belongs to: its order's labels, once. */
+export function batchOf(task: StepTask, steps: StepBatch['steps']): StepBatch {
+  return { ...labelsOf(task), steps };
+}
+
+/** One step of a batch, as a task of its own for the step runtime. */
+export function taskOf(batch: StepBatch, { cell, module }: StepBatch['steps'][number]): StepTask {
+  return { cell, module, ...labelsOf(batch) };
 }
 
 /**

@@ -9,11 +9,25 @@
  * Atomics.waitAsync instead of blocking in Atomics.wait, so the work a thread
  * still has pending between tasks (wake-ups of finished tasks' waiters,
  * timers) is never frozen. The three modes, measured: docs/measurements/2026-11-22-thread-vs-goroutine.md.
+ *
+ * With `rings` (STEP_RING=on), the batches of steps that do no CPU work skip
+ * Piscina's messages: each is written into the ring of the thread it goes to,
+ * with one wake-up per thread per turn, and the steps' reports come back in
+ * each thread's other ring (src/threads/step-rings.ts). A thread that exits
+ * has its last reports read, and its steps still in flight rejected as a
+ * Piscina task's are: the step runner waits for the exit and judges them the
+ * same way. What one turn writes to one thread counts as one task there,
+ * up to `tasksPerThread` (batches beyond wait in the pool's own line, which
+ * the queue limit bounds with Piscina's). Computing steps, and batches a full
+ * ring cannot take, remain Piscina tasks, placed by its balancer; each path
+ * counts its own tasks against the limit (Piscina is never told of the
+ * rings': it would not look at its queue again when one ended).
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { Placement, type TaskPlacement } from './placement.js';
 import {
+  batchOf,
   isThreadMail,
   type BatchedReport,
   type LedgerRequest,
@@ -21,6 +35,8 @@ import {
   type StepTask,
   type WorkerSetup,
 } from './protocol.js';
+import { RingReader } from '../shared-memory/word-ring.js';
+import { readReport, writeBatch, type RingPair, type StepRings } from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
@@ -47,6 +63,28 @@ export interface StepPoolOptions<TakenBack> {
   readonly onThreadExit: (exit: ThreadExit<TakenBack>) => void;
   /** A step sent the payment provider a request (posted by its thread outside of any task report). */
   readonly onLedgerRequest: (request: LedgerRequest) => void;
+  /** The rings steps go by (their buffers in `workerSetup.stepRings`); absent: every step is a Piscina task. */
+  readonly rings?: StepRings;
+}
+
+/** What a turn wrote into one thread's ring: one task on the thread, as a Piscina task would be, until every step of it has its answer. */
+interface RingTask {
+  readonly threadId: number;
+  unsettled: number;
+}
+
+/** A step in a thread's ring, waiting for its report. */
+interface InRing {
+  readonly task: RingTask;
+  readonly posting: Posting;
+}
+
+/** A thread is gone with steps of the rings still on it. */
+export class RingThreadLost extends Error {
+  constructor(threadId: number) {
+    super(`thread ${threadId} exited with steps of its ring in flight`);
+    this.name = 'RingThreadLost';
+  }
 }
 
 /** A step waiting to be posted, in a task, at the end of the current turn. */
@@ -71,10 +109,27 @@ export class StepPool<TakenBack> {
   /** Steps of tasks in flight whose reports may come in the thread's mail, by seq. */
   private readonly awaitingMail = new Map<number, (report: BatchedReport) => void>();
   private nextSeq = 0;
+  private readonly rings: StepRings | undefined;
+  private readonly moduleIndex = new Map<string, number>();
+  /** Steps written to a thread's ring, by seq, until their report is read or the thread exits. */
+  private readonly inRings = new Map<number, InRing>();
+  /** Threads whose report ring the main thread reads, with the pair and its reader. */
+  private readonly listening = new Map<number, { readonly pair: RingPair; readonly reader: RingReader }>();
+  /** Ring tasks running on each thread (RingTask). */
+  private readonly ringTasksOn = new Map<number, number>();
+  /** Batches waiting for a thread below `tasksPerThread`, in order. */
+  private ringWaiting: Posting[][] = [];
+  private readonly tasksPerThread: number;
 
   constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
-    this.registry = new ThreadRegistry(options.reclaim, options.onThreadExit);
+    this.rings = options.rings;
+    this.tasksPerThread = options.tasksPerThread;
+    options.workerSetup.stepModules.forEach((module, index) => this.moduleIndex.set(module, index));
+    this.registry = new ThreadRegistry(options.reclaim, (exit) => {
+      this.ringThreadExited(exit.threadId);
+      options.onThreadExit(exit);
+    });
     this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
     this.piscina = new Piscina<ThreadTask, BatchedReport[][]>({
       filename: options.workerFile.href,
@@ -120,9 +175,14 @@ export class StepPool<TakenBack> {
    */
   run(task: StepTask, placement: TaskPlacement): Promise<BatchedReport> {
     // Refused at once if the queue is full already; the limit is held again as the turn's tasks are posted.
-    if (this.piscina.queueSize >= this.queueLimit) return Promise.reject(new PoolSaturated(this.queueLimit));
+    if (this.piscina.queueSize + this.ringWaiting.length >= this.queueLimit)
+      return Promise.reject(new PoolSaturated(this.queueLimit));
     return new Promise((resolve, reject) => {
-      if (this.postings.length === 0) setImmediate(() => this.postBatches());
+      if (this.postings.length === 0) {
+        setImmediate(() => this.postBatches());
+        // The main thread reads its report rings at the end of this turn: until then no thread need wake it.
+        for (const { reader } of this.listening.values()) reader.stayAwake();
+      }
       this.postings.push({ task, placement, resolve, reject });
     });
   }
@@ -147,9 +207,137 @@ export class StepPool<TakenBack> {
       if (batch) batch.push(posting);
       else together.set(posting.task.order, [posting]);
     }
-    const batches = [...together.values()];
+    const batches = this.rings ? this.postToRings([...together.values()]) : [...together.values()];
     const tasks = Math.min(batches.length, Math.max(1, this.piscina.threads.length));
     for (let t = 0; t < tasks; t++) this.post(batches.filter((_, i) => i % tasks === t));
+    // As `run` promised the threads: the reports they wrote this turn are read now.
+    for (const { reader } of this.listening.values()) reader.look();
+  }
+
+  /**
+   * The batches written into the rings of the threads that take tasks: as Piscina tasks would be, one task a thread
+   * this turn (the thread owing the least CPU first, then the least busy), none to a thread already running `tasksPerThread`, and batches
+   * no thread can take now wait, in order, for a task to end. Returns those a full ring had no room for.
+   */
+  private postToRings(batches: Posting[][]): Posting[][] {
+    const rings = this.rings!;
+    const waiting = this.ringWaiting.length > 0 ? [...this.ringWaiting, ...batches] : batches;
+    this.ringWaiting = [];
+    const threads: Array<{ threadId: number; pair: RingPair }> = [];
+    let ready = 0;
+    for (const worker of this.piscina.threads) {
+      const threadId = worker.threadId;
+      if (threadId < 0 || !this.registry.accepts(threadId)) continue;
+      const pair = rings.ownedBy(threadId);
+      if (!pair) continue;
+      ready++;
+      if ((this.ringTasksOn.get(threadId) ?? 0) < this.tasksPerThread) threads.push({ threadId, pair });
+    }
+    // No thread ready with its rings (the pool starting, or every thread replaced): Piscina's queue waits for one.
+    if (ready === 0) return waiting;
+    if (threads.length === 0) {
+      this.waitForRingTask(waiting);
+      return [];
+    }
+    // As Piscina's balancer (placement.ts): the thread owing the least CPU, then the one running the fewest tasks.
+    const ringTasks = (threadId: number): number => this.ringTasksOn.get(threadId) ?? 0;
+    threads.sort(
+      (a, b) =>
+        this.placement.owedBy(a.threadId) - this.placement.owedBy(b.threadId) ||
+        ringTasks(a.threadId) - ringTasks(b.threadId),
+    );
+    const tasks = Math.min(waiting.length, threads.length);
+    const left: Posting[][] = [];
+    for (let t = 0; t < tasks; t++) {
+      const { threadId, pair } = threads[t]!;
+      const task = { threadId, unsettled: 0 };
+      for (let i = t; i < waiting.length; i += tasks) {
+        if (this.writeToRing(pair, task, waiting[i]!)) continue;
+        left.push(waiting[i]!);
+      }
+      if (task.unsettled === 0) continue;
+      this.ringTasksOn.set(threadId, (this.ringTasksOn.get(threadId) ?? 0) + 1);
+      pair.tasks.publish();
+      pair.tasks.wake();
+      this.listen(threadId, pair);
+    }
+    return left;
+  }
+
+  /** Batches no thread could take this turn wait for a task to end, up to the queue's limit. */
+  private waitForRingTask(batches: Posting[][]): void {
+    for (const batch of batches) {
+      if (this.ringWaiting.length < this.queueLimit) this.ringWaiting.push(batch);
+      else {
+        const full = new PoolSaturated(this.queueLimit);
+        for (const posting of batch) posting.reject(full);
+      }
+    }
+  }
+
+  /** One order's batch into a thread's ring, as part of `task`; false if the ring has no room. */
+  private writeToRing(pair: RingPair, task: RingTask, postings: Posting[]): boolean {
+    const steps = postings.map(({ task: step }, i) => ({
+      seq: this.nextSeq + i,
+      cell: step.cell,
+      module: step.module,
+    }));
+    const batch = batchOf(postings[0]!.task, steps);
+    if (!writeBatch(pair.tasks, batch, (module) => this.moduleIndex.get(module) ?? -1)) return false;
+    this.nextSeq += steps.length;
+    const placement: TaskPlacement = { cpuMs: 0, placedOn: task.threadId };
+    postings.forEach((posting, i) => {
+      posting.placement.batch = placement;
+      this.inRings.set(steps[i]!.seq, { task, posting });
+    });
+    task.unsettled += postings.length;
+    return true;
+  }
+
+  /**
+   * A step of a ring task has its answer. The task's last one frees its place on the thread, and the batches waiting
+   * for one leave at once, before the answer is read: an order that posts again on it finds them gone.
+   */
+  private ringStepSettled(task: RingTask): void {
+    if (--task.unsettled > 0) return;
+    const running = (this.ringTasksOn.get(task.threadId) ?? 1) - 1;
+    if (running > 0) this.ringTasksOn.set(task.threadId, running);
+    else this.ringTasksOn.delete(task.threadId);
+    if (this.ringWaiting.length > 0) for (const batch of this.postToRings([])) this.post([batch]);
+  }
+
+  /** Read a thread's reports as they come, until it exits. */
+  private listen(threadId: number, pair: RingPair): void {
+    if (this.listening.has(threadId)) return;
+    const reader = new RingReader(pair.reports, (at) => {
+      const { seq, report } = readReport(pair.reports, at);
+      const inRing = this.inRings.get(seq);
+      if (!inRing) return;
+      this.inRings.delete(seq);
+      inRing.posting.resolve(report);
+      this.ringStepSettled(inRing.task);
+    });
+    this.listening.set(threadId, { pair, reader });
+    reader.look();
+  }
+
+  /** Its last reports read, the steps it still had are lost with it, and its rings are free for another thread. */
+  private ringThreadExited(threadId: number): void {
+    const listening = this.listening.get(threadId);
+    this.listening.delete(threadId);
+    if (listening) {
+      listening.reader.look();
+      listening.reader.stop();
+    }
+    const pair = listening?.pair ?? this.rings?.ownedBy(threadId);
+    const lost = new RingThreadLost(threadId);
+    for (const [seq, inRing] of this.inRings) {
+      if (inRing.task.threadId !== threadId) continue;
+      this.inRings.delete(seq);
+      inRing.posting.reject(lost);
+      this.ringStepSettled(inRing.task);
+    }
+    if (pair) this.rings!.free(pair);
   }
 
   /**
@@ -169,7 +357,6 @@ export class StepPool<TakenBack> {
     const task: ThreadTask = {
       batches: batches.map((postings) => {
         // An order's steps share its deadline, measured as they were posted (in this same turn).
-        const { order, run, requestId, traceId, remainingMs, clientIndex } = postings[0]!.task;
         const steps = postings.map(({ task: step, placement: memberPlacement, resolve }) => {
           const seq = this.nextSeq++;
           seqs.push(seq);
@@ -179,15 +366,7 @@ export class StepPool<TakenBack> {
           }
           return { seq, cell: step.cell, module: step.module };
         });
-        return {
-          order,
-          run,
-          requestId,
-          ...(traceId === undefined ? {} : { traceId }),
-          ...(remainingMs === undefined ? {} : { remainingMs }),
-          ...(clientIndex ? { clientIndex } : {}),
-          steps,
-        };
+        return batchOf(postings[0]!.task, steps);
       }),
     };
     const forget = (): void => {

@@ -1,40 +1,45 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import { CancelCellAllocator, CancelCells, THREAD_BELLS } from '../../src/shared-memory/cancel-cells.js';
 
 describe('CancelCells', () => {
-  it('sleeps for the whole delay when nothing cancels it', async () => {
-    const cells = CancelCells.create(1);
-    const started = performance.now();
-    expect(await cells.sleep(0, 30)).toBe('elapsed');
-    expect(performance.now() - started).toBeGreaterThanOrEqual(29);
+  it('rings the bell of the thread a started task runs on, once until that thread looks again', async () => {
+    const cells = CancelCells.create(3);
+    const bell = 5;
+    const waiting = cells.waitForBell(bell);
+    expect(waiting.async).toBe(true);
+    cells.markStarted(0, bell);
+    cells.markStarted(1, bell);
+    expect(cells.cancel(0)).toBe(1);
+    // Rung already: the thread has yet to look, and will see this one too.
+    expect(cells.cancel(1)).toBe(0);
+    expect(await waiting.value).toBe('ok');
+    expect(cells.waitForBell(bell).async).toBe(false);
+    cells.quietBell(bell);
+    const again = cells.waitForBell(bell);
+    expect(again.async).toBe(true);
+    cells.markStarted(2, bell);
+    expect(cells.cancel(2)).toBe(1);
+    expect(await again.value).toBe('ok');
   });
 
-  it('wakes a sleeper as soon as the cell is canceled', async () => {
-    const cells = CancelCells.create(1);
-    const sleeping = cells.sleep(0, 5000);
-    setTimeout(() => cells.cancel(0), 20);
-    const started = performance.now();
-    expect(await sleeping).toBe('canceled');
-    expect(performance.now() - started).toBeLessThan(1000);
-  });
-
-  it('does not sleep at all on a cell canceled before, or for 0 ms', async () => {
+  it('rings no bell for a task not started, nor for a recycled cell', () => {
     const cells = CancelCells.create(2);
-    cells.cancel(0);
-    expect(await cells.sleep(0, 5000)).toBe('canceled');
-    expect(await cells.sleep(1, 0)).toBe('elapsed');
+    const bell = 0;
+    expect(cells.cancel(0)).toBe(0);
+    cells.markStarted(1, bell);
+    cells.reset(1);
+    expect(cells.cancel(1)).toBe(0);
+    expect(cells.waitForBell(bell).async).toBe(true);
+    expect(() => cells.ring(THREAD_BELLS)).toThrow(RangeError);
   });
 
-  it('resolves whenCanceled on cancel, and wakes leftover waiters on reset', async () => {
+  it('resolves whenCanceled on cancel', async () => {
     const cells = CancelCells.create(2);
     const canceled = cells.whenCanceled(0);
     cells.cancel(0);
     await canceled;
-    const leftover = cells.whenCanceled(1);
-    cells.reset(1);
-    await leftover;
-    expect(cells.isCanceled(1)).toBe(false);
+    expect(cells.isCanceled(0)).toBe(true);
   });
 
   it('records start and fault, and reset clears every word', () => {

@@ -5,6 +5,7 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { StepCanceled } from '../../workers/step-api.js';
 import { WorkerStepContext } from '../../workers/step-context.js';
+import { ThreadTimers } from '../../workers/thread-timers.js';
 
 const THREAD = 7;
 
@@ -17,6 +18,7 @@ function contextOn(cells: CancelCells, couriers: SlotSemaphore, cell: number): W
       cells,
       couriers,
       shard,
+      timers: new ThreadTimers(cells, shard.index),
       threadId: THREAD,
       log: pino({ level: 'silent' }),
       sendLedgerRequest: () => {},

@@ -1,0 +1,263 @@
+/**
+ * Steps and their reports through shared memory (STEP_RING=on): each thread
+ * owns a pair of rings (src/shared-memory/word-ring.ts), one that brings it
+ * the batches of steps posted for it, one that takes their reports back. A
+ * batch is an integer record: the order's numbers in fixed words, what is
+ * not a number by index into a table both sides have (a step's module among
+ * the setup's, a failing step, a fault, a failure kind), and the few strings
+ * (client, order id, request id, trace id) inline.
+ *
+ * A thread claims a free pair as it starts (its threadId in the pair's OWNER
+ * word); the main thread finds the pair by that id, and frees it once the
+ * thread has exited and its last reports are read. Piscina still owns, places
+ * and replaces the threads; a batch the rings cannot take (full) goes as a
+ * Piscina task, as every batch does with STEP_RING=off.
+ */
+import type { DependencyVerdict } from '../domain/dependencies.js';
+import { FAULTS, type Fault } from '../domain/faults.js';
+import type { Order } from '../domain/order.js';
+import { TIERS } from '../domain/tier.js';
+import { ACTION_NAMES, STEP_FAILURE_KINDS, STEP_NAMES, type ActionName, type StepName } from '../domain/steps.js';
+import { WordRing } from '../shared-memory/word-ring.js';
+import type { BatchedReport, StepBatch, StepRingBuffers } from './protocol.js';
+
+/** Words of each ring's data: room for some thousands of orders' batches a turn. */
+const RING_WORDS = 1 << 16;
+
+export interface RingPair {
+  readonly index: number;
+  readonly tasks: WordRing;
+  readonly reports: WordRing;
+}
+
+export class StepRings {
+  private readonly owners: Int32Array;
+  private readonly pairs: RingPair[];
+
+  constructor(readonly buffers: StepRingBuffers) {
+    this.owners = new Int32Array(buffers.owners);
+    this.pairs = buffers.tasks.map((tasks, index) => ({
+      index,
+      tasks: new WordRing(tasks),
+      reports: new WordRing(buffers.reports[index]!),
+    }));
+  }
+
+  /** Room for `threads` live threads, and as many dead ones not yet exited while their replacements run. */
+  static create(threads: number): StepRings {
+    const pairs = threads * 2 + 2;
+    return new StepRings({
+      owners: new SharedArrayBuffer(pairs * Int32Array.BYTES_PER_ELEMENT),
+      tasks: Array.from({ length: pairs }, () => WordRing.create(RING_WORDS).buffer),
+      reports: Array.from({ length: pairs }, () => WordRing.create(RING_WORDS).buffer),
+    });
+  }
+
+  /** Worker: claim a free pair for this thread; undefined if none is free (its steps then come as Piscina tasks). */
+  claim(threadId: number): RingPair | undefined {
+    for (const pair of this.pairs) {
+      if (Atomics.compareExchange(this.owners, pair.index, 0, threadId) === 0) return pair;
+    }
+    return undefined;
+  }
+
+  /** Main thread: the pair a thread owns, if it claimed one. */
+  ownedBy(threadId: number): RingPair | undefined {
+    for (const pair of this.pairs) if (Atomics.load(this.owners, pair.index) === threadId) return pair;
+    return undefined;
+  }
+
+  /** Main thread, once the thread has exited and its reports are read: free its pair for a new thread. */
+  free(pair: RingPair): void {
+    pair.tasks.clear();
+    pair.reports.clear();
+    Atomics.store(this.owners, pair.index, 0);
+  }
+}
+
+const NONE = -1;
+const indexIn = <T>(table: readonly T[], value: T | undefined): number =>
+  value === undefined ? NONE : table.indexOf(value);
+const ACTIONS = ACTION_NAMES;
+const STEPS = STEP_NAMES;
+const KINDS: readonly string[] = [...STEP_FAILURE_KINDS, 'internal'];
+const STATUSES = ['ok', 'canceled', 'error'] as const;
+const VERDICTS: readonly DependencyVerdict[] = ['answered', 'failed'];
+
+/** Words of a batch but for its strings and steps. */
+const BATCH_FIXED = 2 + 2 + 1 + 1 + ACTIONS.length * 2 + STEPS.length * 2 + ACTIONS.length + 1 + 1 + 2 + 1 + 1;
+
+/**
+ * Main thread: write a batch into a thread's ring; false if it has no room (the batch goes some other way).
+ * `moduleIndex`: a step's module in the setup's table.
+ */
+export function writeBatch(ring: WordRing, batch: StepBatch, moduleIndex: (module: string) => number): boolean {
+  const { order } = batch;
+  const modules = batch.steps.map((step) => moduleIndex(step.module));
+  let length =
+    BATCH_FIXED +
+    WordRing.stringWords(order.client) +
+    WordRing.stringWords(order.orderId) +
+    WordRing.stringWords(batch.requestId) +
+    WordRing.stringWords(batch.traceId ?? '') +
+    batch.steps.length * 3;
+  batch.steps.forEach((step, i) => {
+    if (modules[i] === NONE) length += WordRing.stringWords(step.module);
+  });
+  let at = ring.begin(length);
+  if (at < 0) return false;
+  const words = ring.words;
+  at = ring.writeFloat(at, order.amount);
+  at = ring.writeFloat(at, batch.remainingMs ?? NaN);
+  words[at++] = batch.run;
+  words[at++] = batch.clientIndex ?? 0;
+  for (const action of ACTIONS) at = ring.writeFloat(at, order.delayMs[action]);
+  for (const step of STEPS) at = ring.writeFloat(at, order.cpuMs[step]);
+  for (const action of ACTIONS) words[at++] = indexIn(FAULTS, order.faults?.[action]);
+  words[at++] = indexIn(STEPS, order.failStep);
+  // The tier ranks the order's steps in the wait for a courier: lost here, a critical order would wait as standard.
+  words[at++] = indexIn(TIERS, order.tier);
+  words[at++] = order.failCompensation ? 1 : 0;
+  words[at++] = order.faults === undefined ? 0 : 1;
+  words[at++] = batch.traceId === undefined ? 0 : 1;
+  words[at++] = batch.steps.length;
+  at = ring.writeString(at, order.client);
+  at = ring.writeString(at, order.orderId);
+  at = ring.writeString(at, batch.requestId);
+  at = ring.writeString(at, batch.traceId ?? '');
+  batch.steps.forEach((step, i) => {
+    words[at++] = step.seq;
+    words[at++] = step.cell;
+    words[at++] = modules[i]!;
+    if (modules[i] === NONE) at = ring.writeString(at, step.module);
+  });
+  ring.end();
+  return true;
+}
+
+/** Worker: the batch at `at` (a message of the ring's). `modules`: the setup's table. */
+export function readBatch(ring: WordRing, at: number, modules: readonly string[]): StepBatch {
+  const words = ring.words;
+  const amount = ring.readFloat(at);
+  const remainingMs = ring.readFloat(at + 2);
+  at += 4;
+  const run = words[at++]!;
+  const clientIndex = words[at++]!;
+  const delayMs = {} as Record<ActionName, number>;
+  for (const action of ACTIONS) {
+    delayMs[action] = ring.readFloat(at);
+    at += 2;
+  }
+  const cpuMs = {} as Record<StepName, number>;
+  for (const step of STEPS) {
+    cpuMs[step] = ring.readFloat(at);
+    at += 2;
+  }
+  const faults: Partial<Record<ActionName, Fault>> = {};
+  for (const action of ACTIONS) {
+    const fault = words[at++]!;
+    if (fault !== NONE) faults[action] = FAULTS[fault]!;
+  }
+  const failStep = words[at++]!;
+  const tier = words[at++]!;
+  const failCompensation = words[at++] === 1;
+  const hasFaults = words[at++] === 1;
+  const hasTrace = words[at++] === 1;
+  const count = words[at++]!;
+  const client = ring.readString(at);
+  const orderId = ring.readString(client.next);
+  const requestId = ring.readString(orderId.next);
+  const traceId = ring.readString(requestId.next);
+  at = traceId.next;
+  const steps: Array<StepBatch['steps'][number]> = [];
+  for (let i = 0; i < count; i++) {
+    const seq = words[at++]!;
+    const cell = words[at++]!;
+    const moduleIndex = words[at++]!;
+    let module = modules[moduleIndex];
+    if (moduleIndex === NONE) {
+      const inline = ring.readString(at);
+      module = inline.value;
+      at = inline.next;
+    }
+    steps.push({ seq, cell, module: module! });
+  }
+  const order: Order = {
+    client: client.value,
+    orderId: orderId.value,
+    amount,
+    failStep: failStep === NONE ? undefined : STEPS[failStep],
+    failCompensation,
+    delayMs,
+    cpuMs,
+    ...(hasFaults ? { faults } : {}),
+    ...(tier === NONE ? {} : { tier: TIERS[tier]! }),
+  };
+  return {
+    order,
+    run,
+    requestId: requestId.value,
+    ...(hasTrace ? { traceId: traceId.value } : {}),
+    ...(Number.isNaN(remainingMs) ? {} : { remainingMs }),
+    ...(clientIndex ? { clientIndex } : {}),
+    steps,
+  };
+}
+
+/** Words of a report but for its detail. */
+const REPORT_FIXED = 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 2;
+
+/** Worker: write a step's report; false if the ring has no room now (write it again after the main thread reads). */
+export function writeReport(ring: WordRing, seq: number, report: BatchedReport): boolean {
+  const detail = report.status === 'error' ? (report.detail ?? '') : '';
+  let at = ring.begin(REPORT_FIXED + WordRing.stringWords(detail));
+  if (at < 0) return false;
+  const words = ring.words;
+  words[at++] = seq;
+  words[at++] = STATUSES.indexOf(report.status);
+  words[at++] = report.threadId;
+  words[at++] = report.status === 'error' ? KINDS.indexOf(report.kind) : NONE;
+  words[at++] = indexIn(VERDICTS, report.dependency);
+  words[at++] = report.retries ?? 0;
+  at = ring.writeFloat(at, report.endedEarlierMs);
+  at = ring.writeFloat(at, report.ranMs ?? NaN);
+  at = ring.writeFloat(at, report.courierWaitMs?.[0] ?? NaN);
+  at = ring.writeFloat(at, report.courierWaitMs?.[1] ?? NaN);
+  ring.writeString(at, detail);
+  ring.end();
+  return true;
+}
+
+/** Main thread: the report at `at`, and the seq of its step. */
+export function readReport(ring: WordRing, at: number): { readonly seq: number; readonly report: BatchedReport } {
+  const words = ring.words;
+  const seq = words[at]!;
+  const status = STATUSES[words[at + 1]!]!;
+  const threadId = words[at + 2]!;
+  const kind = words[at + 3]!;
+  const dependency = words[at + 4]!;
+  const retries = words[at + 5]!;
+  const endedEarlierMs = ring.readFloat(at + 6);
+  const ranMs = ring.readFloat(at + 8);
+  const waitFrom = ring.readFloat(at + 10);
+  const waitLasted = ring.readFloat(at + 12);
+  const extra = {
+    endedEarlierMs,
+    ...(dependency === NONE ? {} : { dependency: VERDICTS[dependency]! }),
+    ...(retries ? { retries } : {}),
+    ...(Number.isNaN(ranMs) ? {} : { ranMs }),
+    ...(Number.isNaN(waitFrom) ? {} : { courierWaitMs: [waitFrom, waitLasted] as const }),
+  };
+  if (status !== 'error') return { seq, report: { status, threadId, ...extra } };
+  const detail = ring.readString(at + 14).value;
+  return {
+    seq,
+    report: {
+      status,
+      threadId,
+      kind: KINDS[kind] as Extract<BatchedReport, { status: 'error' }>['kind'],
+      ...(detail ? { detail } : {}),
+      ...extra,
+    },
+  };
+}

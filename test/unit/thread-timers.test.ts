@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import { ThreadTimers } from '../../workers/thread-timers.js';
+
+const BELL = 3;
+
+/** Sleep through the timer list; resolves with whether it was canceled and how long it took. */
+function sleep(timers: ThreadTimers, cell: number, ms: number): Promise<{ canceled: boolean; tookMs: number }> {
+  const from = performance.now();
+  return new Promise((resolve) =>
+    timers.sleep(cell, ms, (canceled) => resolve({ canceled, tookMs: performance.now() - from })),
+  );
+}
+
+describe('ThreadTimers', () => {
+  it('wakes sleepers at their deadlines, in order, under one list', async () => {
+    const cells = CancelCells.create(4);
+    const timers = new ThreadTimers(cells, BELL);
+    const woken: number[] = [];
+    const sleeps = [40, 10, 25, 10].map((ms, cell) =>
+      sleep(timers, cell, ms).then((result) => {
+        woken.push(cell);
+        return result;
+      }),
+    );
+    expect(timers.sleeping).toBe(4);
+    const results = await Promise.all(sleeps);
+    expect(woken).toEqual([1, 3, 2, 0]);
+    results.forEach(({ canceled, tookMs }, cell) => {
+      expect(canceled).toBe(false);
+      // A timer fires on a whole millisecond: a sleeper may wake up to one early.
+      expect(tookMs).toBeGreaterThanOrEqual([40, 10, 25, 10][cell]! - 1);
+    });
+    expect(timers.sleeping).toBe(0);
+  });
+
+  it('wakes a canceled sleeper through the thread bell, and leaves the others asleep', async () => {
+    const cells = CancelCells.create(3);
+    const timers = new ThreadTimers(cells, BELL);
+    for (const cell of [0, 1, 2]) cells.markStarted(cell, BELL);
+    const first = sleep(timers, 0, 60_000);
+    const second = sleep(timers, 1, 60_000);
+    const short = sleep(timers, 2, 20);
+    setTimeout(() => cells.cancel(1), 5);
+    const woke = await second;
+    expect(woke.canceled).toBe(true);
+    expect(woke.tookMs).toBeLessThan(30_000);
+    expect(timers.sleeping).toBe(2);
+    expect((await short).canceled).toBe(false);
+    cells.cancel(0);
+    expect((await first).canceled).toBe(true);
+    expect(timers.sleeping).toBe(0);
+  });
+
+  it('does not sleep on a cell canceled before, nor for 0 ms', async () => {
+    const cells = CancelCells.create(2);
+    const timers = new ThreadTimers(cells, BELL);
+    cells.cancel(0);
+    expect((await sleep(timers, 0, 5000)).canceled).toBe(true);
+    expect((await sleep(timers, 1, 0)).canceled).toBe(false);
+    expect(timers.sleeping).toBe(0);
+  });
+
+  it('calls a watcher once when its cell is canceled, and never after it is removed', async () => {
+    const cells = CancelCells.create(2);
+    const timers = new ThreadTimers(cells, BELL);
+    cells.markStarted(0, BELL);
+    cells.markStarted(1, BELL);
+    let calls = 0;
+    const canceled = new Promise<void>((resolve) => timers.watch(0, resolve));
+    const unwatch = timers.watch(1, () => calls++);
+    unwatch();
+    cells.cancel(1);
+    cells.cancel(0);
+    await canceled;
+    expect(calls).toBe(0);
+  });
+
+  it('wakes sleepers due together one per microtask: each step runs on before the next is woken', async () => {
+    const cells = CancelCells.create(3);
+    const timers = new ThreadTimers(cells, BELL);
+    const order: string[] = [];
+    const step = async (cell: number): Promise<void> => {
+      await new Promise<boolean>((resolve) =>
+        timers.sleep(cell, 5, (canceled) => {
+          order.push(`wake ${cell}`);
+          resolve(canceled);
+        }),
+      );
+      order.push(`run ${cell}`);
+    };
+    await Promise.all([0, 1, 2].map(step));
+    expect(order).toEqual(['wake 0', 'run 0', 'wake 1', 'run 1', 'wake 2', 'run 2']);
+  });
+});

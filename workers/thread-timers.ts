@@ -1,0 +1,202 @@
+/**
+ * The thread's own timer list: every step asleep on this thread is one
+ * record in a binary heap ordered by deadline, under one timer armed for the
+ * earliest. Cancellation reaches the sleepers through the thread's bell
+ * (src/shared-memory/cancel-cells.ts): one `Atomics.waitAsync` per thread,
+ * not one per sleeping step; on a ring the thread looks at the cells of its
+ * sleepers and of its watchers (a step's AbortSignal, a module load) and
+ * ends the waits of those canceled.
+ *
+ * A sleeper checks its cell as it lies down: a cancellation before that is
+ * seen there, one after it rings the bell, which the thread only answers in a
+ * later task of its event loop, by when the record is in the list.
+ *
+ * Sleepers due together are woken one per microtask, each after the last
+ * one's step has run on to its next wait: a wake sets the thread's on-CPU
+ * marker for its step (the culprit, should that step then hang the thread),
+ * and the marker must name the step whose code runs.
+ */
+import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
+
+/** A step asleep: ended by its deadline or by its cell's cancellation, whichever comes first. */
+interface Sleeper {
+  readonly cell: number;
+  readonly deadline: number;
+  /** Its place in the heap, -1 once out of it. */
+  at: number;
+  readonly wake: (canceled: boolean) => void;
+}
+
+/** A timer fires on a whole millisecond: a sleeper due within one is due now, rather than a millisecond late. */
+const TIMER_GRAIN_MS = 1;
+
+export class ThreadTimers {
+  private readonly heap: Sleeper[] = [];
+  private readonly watchers = new Set<{ readonly cell: number; readonly onCanceled: () => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The deadline the timer is armed for (Infinity: none). */
+  private armedFor = Infinity;
+  private listening = false;
+  /** Sleepers to wake, one per microtask, from `wakingAt` on. */
+  private waking: Array<{ readonly sleeper: Sleeper; readonly canceled: boolean }> = [];
+  private wakingAt = 0;
+  private draining = false;
+
+  constructor(
+    private readonly cells: CancelCells,
+    private readonly bell: number,
+  ) {}
+
+  /**
+   * Sleep `ms` on `cell`: `wake(false)` once they have passed, `wake(true)` as soon as the cell is canceled
+   * (synchronously, if it already is).
+   */
+  sleep(cell: number, ms: number, wake: (canceled: boolean) => void): void {
+    if (this.cells.isCanceled(cell)) return wake(true);
+    if (ms <= 0) return wake(false);
+    const sleeper: Sleeper = { cell, deadline: performance.now() + ms, at: this.heap.length, wake };
+    this.heap.push(sleeper);
+    this.siftUp(sleeper.at);
+    this.listen();
+    if (sleeper.deadline < this.armedFor) this.arm(sleeper.deadline);
+  }
+
+  /** Call `onCanceled` once, when `cell` is canceled (at once, if it is). Returns the remover of the watch. */
+  watch(cell: number, onCanceled: () => void): () => void {
+    if (this.cells.isCanceled(cell)) {
+      onCanceled();
+      return () => {};
+    }
+    const watcher = { cell, onCanceled };
+    this.watchers.add(watcher);
+    this.listen();
+    return () => this.watchers.delete(watcher);
+  }
+
+  /** How many steps sleep on this thread. */
+  get sleeping(): number {
+    return this.heap.length;
+  }
+
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    for (;;) {
+      const wait = this.cells.waitForBell(this.bell);
+      if (wait.async) {
+        void wait.value.then(this.onRing);
+        return;
+      }
+      this.lookAtCells();
+    }
+  }
+
+  private readonly onRing = (): void => {
+    this.listening = false;
+    this.lookAtCells();
+    if (this.heap.length > 0 || this.watchers.size > 0) this.listen();
+  };
+
+  private lookAtCells(): void {
+    this.cells.quietBell(this.bell);
+    // Taken out first, woken after: the heap moves as records leave it.
+    const canceled = this.heap.filter((sleeper) => this.cells.isCanceled(sleeper.cell));
+    for (const sleeper of canceled) this.remove(sleeper);
+    for (const sleeper of canceled) this.wakeInTurn(sleeper, true);
+    for (const watcher of this.watchers) {
+      if (!this.cells.isCanceled(watcher.cell)) continue;
+      this.watchers.delete(watcher);
+      watcher.onCanceled();
+    }
+    if (this.heap.length === 0) this.disarm();
+  }
+
+  private arm(deadline: number): void {
+    clearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = setTimeout(this.onTimer, Math.max(TIMER_GRAIN_MS, deadline - performance.now()));
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const due = performance.now() + TIMER_GRAIN_MS;
+    for (let first = this.heap[0]; first && first.deadline <= due; first = this.heap[0]) {
+      this.remove(first);
+      this.wakeInTurn(first, this.cells.isCanceled(first.cell));
+    }
+    const next = this.heap[0];
+    if (next && next.deadline < this.armedFor) this.arm(next.deadline);
+  };
+
+  private wakeInTurn(sleeper: Sleeper, canceled: boolean): void {
+    this.waking.push({ sleeper, canceled });
+    if (this.draining) return;
+    this.draining = true;
+    queueMicrotask(this.wakeNext);
+  }
+
+  /** Wakes one sleeper; its step's continuation is queued now, the next wake after it. */
+  private readonly wakeNext = (): void => {
+    const next = this.waking[this.wakingAt++];
+    if (next === undefined) {
+      this.waking = [];
+      this.wakingAt = 0;
+      this.draining = false;
+      return;
+    }
+    next.sleeper.wake(next.canceled);
+    queueMicrotask(this.wakeNext);
+  };
+
+  private remove(sleeper: Sleeper): void {
+    const at = sleeper.at;
+    sleeper.at = -1;
+    const last = this.heap.pop()!;
+    if (last === sleeper) return;
+    this.heap[at] = last;
+    last.at = at;
+    this.siftDown(at);
+    this.siftUp(last.at);
+  }
+
+  private siftUp(from: number): void {
+    const heap = this.heap;
+    const sleeper = heap[from]!;
+    let at = from;
+    while (at > 0) {
+      const parentAt = (at - 1) >> 1;
+      const parent = heap[parentAt]!;
+      if (parent.deadline <= sleeper.deadline) break;
+      heap[at] = parent;
+      parent.at = at;
+      at = parentAt;
+    }
+    heap[at] = sleeper;
+    sleeper.at = at;
+  }
+
+  private siftDown(from: number): void {
+    const heap = this.heap;
+    const sleeper = heap[from]!;
+    let at = from;
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child = right < heap.length && heap[right]!.deadline < heap[left]!.deadline ? right : left;
+      if (heap[child]!.deadline >= sleeper.deadline) break;
+      heap[at] = heap[child]!;
+      heap[at]!.at = at;
+      at = child;
+    }
+    heap[at] = sleeper;
+    sleeper.at = at;
+  }
+}
