@@ -6,8 +6,8 @@ const UNIT = 'test/unit/**/*.test.ts';
 const ON_POSTGRES = ['test/integration/postgres-*.test.ts', 'test/integration/durable*.test.ts'];
 /**
  * Other files that mostly wait — on processes they start, on timeouts, on orders' own delays — and time nothing
- * against the CPU: they run three at a time beside the Postgres files. A file not named here runs in the last group,
- * two at a time, which is where a new file belongs until it is seen to hold beside two others.
+ * against the CPU: they run beside the Postgres files. A file not named here runs in the last group, which is where a
+ * new file belongs until it is seen to hold beside three others.
  */
 const WAITING = [
   'admin-audit',
@@ -39,11 +39,14 @@ const WAITING = [
  * Two groups, one after the other, each with its files longest first (test/support/sequencer.ts, from
  * test/timings.json) so no long file starts last beside idle workers:
  * - the Postgres-backed files (on one Postgres server, each file with databases of its own) and the other files
- *   that mostly wait, three at a time: two cores stay busy while most of them wait;
+ *   that mostly wait, four at a time: on two cores, three left nearly a core idle while most of them waited;
  * - the unit tests and every other integration test — they compute, load the service, or time steps and answers
- *   against the CPU — two at a time: each must hold its margins beside one other file, as it must beside a busy
+ *   against the CPU — three at a time: each must hold its margins beside two other files, as it must beside a busy
  *   loop per core (`npm run test:flaky -- --busy 2`).
  */
+const WAITING_AT_ONCE = 4;
+const COMPUTING_AT_ONCE = 3;
+
 export default defineConfig({
   test: {
     // Once per run: the projects below do not inherit it.
@@ -65,7 +68,7 @@ export default defineConfig({
           // One Postgres for the run, its databases cloned from a template migrated once; a file that stops, freezes
           // or inspects its server starts its own (test/support/postgres.ts).
           globalSetup: ['test/support/shared-postgres.ts'],
-          maxWorkers: 3,
+          maxWorkers: WAITING_AT_ONCE,
           sequence: { groupOrder: 1 },
         },
       },
@@ -76,7 +79,7 @@ export default defineConfig({
           include: WAITING,
           // order-records and payment-ledger run their durable halves on it (the same server as the postgres project's).
           globalSetup: ['test/support/shared-postgres.ts'],
-          maxWorkers: 3,
+          maxWorkers: WAITING_AT_ONCE,
           sequence: { groupOrder: 1 },
         },
       },
@@ -84,7 +87,13 @@ export default defineConfig({
         extends: true,
         // One process per worker for every unit file, not one per file: a fork costs about half a second of CPU, and the
         // unit files share no state that outlives them (each still checks its OS threads).
-        test: { name: 'unit', include: [UNIT], isolate: false, maxWorkers: 2, sequence: { groupOrder: 2 } },
+        test: {
+          name: 'unit',
+          include: [UNIT],
+          isolate: false,
+          maxWorkers: COMPUTING_AT_ONCE,
+          sequence: { groupOrder: 2 },
+        },
       },
       {
         extends: true,
@@ -93,7 +102,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: [UNIT, ...ON_POSTGRES, ...WAITING],
           globalSetup: ['test/support/shared-postgres.ts'],
-          maxWorkers: 2,
+          maxWorkers: COMPUTING_AT_ONCE,
           sequence: { groupOrder: 2 },
         },
       },
