@@ -48,15 +48,23 @@ const total = files.reduce((sum, file) => sum + file.ms, 0);
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 const table = [
   START,
-  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`; the files' own durations, ${seconds(total)} s together; ${seconds(wallMs)} s from the first file's start to the last one's end, files running side by side${cpuTotal > 0 ? `; ${cpuTotal.toFixed(0)} CPU seconds, the files' processes and those they started` : ''}):`,
+  `Slowest ${Math.min(SLOWEST, files.length)} of ${files.length} files, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (\`npm run test:timings\`): ${seconds(total)} s of files' time in ${seconds(wallMs)} s from first start to last end${cpuTotal > 0 ? `, ${cpuTotal.toFixed(0)} CPU seconds (files' processes and what they started)` : ''}${
+    files.some((file) => file.status !== 'passed')
+      ? '; failed: ' +
+        files
+          .filter((file) => file.status !== 'passed')
+          .map((file) => `\`${file.name}\``)
+          .join(', ')
+      : ''
+  }.`,
   '',
-  '| file | seconds | CPU seconds | result |',
-  '| --- | ---: | ---: | --- |',
+  '| file | seconds | CPU seconds |',
+  '| --- | ---: | ---: |',
   ...files
     .slice(0, SLOWEST)
     .map(
       (file) =>
-        `| \`${file.name.replace(/^test\//, '')}\` | ${seconds(file.ms)} | ${file.cpu === undefined ? '–' : file.cpu.toFixed(1)} | ${file.status} |`,
+        `| \`${file.name.replace(/^test\//, '')}\` | ${seconds(file.ms)} | ${file.cpu === undefined ? '–' : file.cpu.toFixed(1)} |`,
     ),
   END,
 ].join('\n');
