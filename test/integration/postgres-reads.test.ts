@@ -94,8 +94,7 @@ function postOrder(url: URL, body: unknown): Promise<Answer> {
  * once beside the server, and fetch's machinery per request cost this process more of the two cores than the server
  * spent answering.
  */
-function read(url: URL, orderId: string): Promise<Answer> {
-  const sent = performance.now();
+function readOnce(url: URL, orderId: string, sent: number): Promise<Answer> {
   return new Promise((resolve) => {
     const socket = connect(Number(url.port), url.hostname);
     const chunks: Buffer[] = [];
@@ -107,12 +106,39 @@ function read(url: URL, orderId: string): Promise<Answer> {
       const answer = parseReply(Buffer.concat(chunks).toString('utf8'));
       // A reset after a whole answer (a connection told to give way is cut after it) is still that answer.
       if (!(answer.status > 0) || answer.body.length < Number(answer.headers['content-length'] ?? 0))
-        return resolve({ status: 'failed', kind: failure ?? 'closed without an answer', retryAfter: null, ms });
+        return resolve({
+          status: 'failed',
+          // Reset before any byte of an answer: the kernel's doing (read, below); after some, the service's.
+          kind: chunks.length === 0 ? (failure ?? 'closed without an answer') : `${failure ?? 'closed'} mid-answer`,
+          retryAfter: null,
+          ms,
+        });
       const kind = (JSON.parse(answer.body) as { error?: { kind: string } }).error?.kind;
       resolve({ status: answer.status, kind, retryAfter: answer.headers['retry-after'] ?? null, ms });
     });
     socket.write(`GET /orders/${orderId} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
   });
+}
+
+/**
+ * Connections refused by the kernel rather than answered by the service, as a client sees them: 15,000 at once
+ * overflow the listen queue (net.core.somaxconn, 4,096 here, caps the service's backlog) while a starved event loop
+ * accepts, and a connection whose SYN cookie the kernel then fails to validate is reset before the service ever sees
+ * it (nstat's TcpExtSyncookiesFailed matched the resets one for one: 828 and 828, beside three other files). A client
+ * retries an idempotent GET reset that way; the answer must still come within ANSWERED_WITHIN_MS of the first try.
+ */
+const RESET_BEFORE_ANY_ANSWER = 'ECONNRESET';
+const TRIES = 3;
+let resetsRetried = 0;
+
+async function read(url: URL, orderId: string): Promise<Answer> {
+  const sent = performance.now();
+  let answer = await readOnce(url, orderId, sent);
+  for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
+    resetsRetried++;
+    answer = await readOnce(url, orderId, sent);
+  }
+  return answer;
 }
 
 function tally(answers: readonly Answer[]): Record<string, number> {
@@ -147,7 +173,16 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     // server on it.
     // A long lease: 15,000 connections at once can hold a starved event loop for seconds here, and the lease is not
     // what this is about.
-    target = await startServerProcess({ THREADS: '2', LOG_LEVEL: 'error', DATABASE_URL: url, LEASE_MS: '20000' });
+    // HEADERS_TIMEOUT_MS as long as the request timeout: this process, opening 15,000 sockets beside three other files,
+    // wrote some requests more than the default 10 s after their socket connected, and was rightly answered 408 (the
+    // test's race, not the service's: slow headers are hostile-client.test's).
+    target = await startServerProcess({
+      THREADS: '2',
+      LOG_LEVEL: 'error',
+      DATABASE_URL: url,
+      LEASE_MS: '20000',
+      HEADERS_TIMEOUT_MS: '30000',
+    });
     const running = target;
     // The reads' connections, opened before the burst, as a running service has them.
     expect((await Promise.all([0, 1].map((i) => read(running.url, `warm-${i}`)))).map((warm) => warm.status)).toEqual([
@@ -194,7 +229,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     const shed = readCounts['503 overloaded'] ?? 0;
     // The figures the issue asks for, printed for the report.
     console.log(
-      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms); ${ordered.length} orders meanwhile, p50 ${Math.round(
+      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, ${resetsRetried} reset by the kernel and sent again); ${ordered.length} orders meanwhile, p50 ${Math.round(
         percentile(
           ordered.map((o) => o.ms),
           50,
