@@ -13,7 +13,7 @@ import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { eventually, pause } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 let svc: TestService | undefined;
 afterEach(async () => {
@@ -30,6 +30,19 @@ async function start(config: Partial<Config> = {}): Promise<TestService> {
 function startNeighbours(service: TestService, count = 4, delayMs = 400) {
   return Array.from({ length: count }, () =>
     service.order(orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } })),
+  );
+}
+
+/**
+ * Until every neighbour's payment (0 ms) has ended and its vendor and courier run: a payment still under way when its
+ * thread dies is in doubt, and its order rightly fails `thread_lost` rather than risk a second charge — after a fixed
+ * 50 ms, beside busy cores, one had not ended yet.
+ */
+async function untilNeighboursPastPayment(service: TestService, count = 4): Promise<void> {
+  await eventually(
+    () => service.health(),
+    (health) => health.orders_in_flight === count && health.running_steps === 2 * count,
+    { within: 5000, every: 5 },
   );
 }
 
@@ -81,7 +94,7 @@ describe.each([
   it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', async () => {
     const service = await start(config);
     const neighbours = startNeighbours(service);
-    await pause(50);
+    await untilNeighboursPastPayment(service);
     const order = orderBody({ delay_ms: { payment: 20, vendor: 1000, courier: 1000 }, faults: { payment: fault } });
     const { status, body } = await service.order(order);
     expect(status).toBe(500);
@@ -102,7 +115,7 @@ describe('a step that ignores its cancellation', () => {
   it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
     const service = await start();
     const neighbours = startNeighbours(service);
-    await pause(50);
+    await untilNeighboursPastPayment(service);
     const order = orderBody({
       fail_step: 'vendor',
       delay_ms: { payment: 5000, vendor: 50, courier: 0 },
@@ -191,7 +204,7 @@ describe('a step that hangs its thread', () => {
   it('with its client gone: the neighbours are run again elsewhere and succeed', async () => {
     const service = await start();
     const neighbours = startNeighbours(service);
-    await pause(50);
+    await untilNeighboursPastPayment(service);
     const gone = service.order(
       orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),
       { signal: AbortSignal.timeout(100) },
