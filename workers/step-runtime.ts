@@ -79,7 +79,7 @@ export async function createStepRuntime(
     shard ??= tracker.claim(threadId);
     watch ??= new CancellationWatch(cells, shard);
     // The thread's bell is its shard's: both are its own for as long as it lives.
-    timers ??= new ThreadTimers(cells, shard.index);
+    timers ??= new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
     cells.markStarted(task.cell, shard.index);
     shard.enter();
     watch.add(task.cell);

@@ -15,6 +15,13 @@
  * one's step has run on to its next wait: a wake sets the thread's on-CPU
  * marker for its step (the culprit, should that step then hang the thread),
  * and the marker must name the step whose code runs.
+ *
+ * Every wake beats the thread's progress count. Thousands of sleepers fall
+ * due together under load, and waking them all is one task of the event
+ * loop: long enough, on a busy machine, for the main thread to find the
+ * count standing still for its whole grace period and terminate a thread
+ * that was only busy (seen in the load suite's `wide` scenario, 9,000 steps
+ * on one thread, most of which wake to a ledger request and no exit).
  */
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 
@@ -45,6 +52,8 @@ export class ThreadTimers {
   constructor(
     private readonly cells: CancelCells,
     private readonly bell: number,
+    /** Called on every wake: a thread waking its steps is making progress. */
+    private readonly beat: () => void,
   ) {}
 
   /**
@@ -151,6 +160,7 @@ export class ThreadTimers {
       this.draining = false;
       return;
     }
+    this.beat();
     next.sleeper.wake(next.canceled);
     queueMicrotask(this.wakeNext);
   };

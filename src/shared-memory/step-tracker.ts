@@ -16,17 +16,19 @@
  * executing at this moment (0 while it waits). If the thread dies without
  * last words — out of memory, or terminated while stuck in a loop — this is
  * the step to blame. And PROGRESS: a count that moves whenever the thread
- * starts or finishes a step or its event loop turns, so the main thread can
- * tell a thread that is stuck from one that is merely busy. Starting counts:
- * a thread taking over a dead thread's steps starts thousands of them in one
- * long turn of its event loop, in which nothing else moves the count.
+ * starts, wakes or finishes a step or its event loop turns, so the main
+ * thread can tell a thread that is stuck from one that is merely busy.
+ * Starting counts: a thread taking over a dead thread's steps starts
+ * thousands of them in one long turn of its event loop, in which nothing else
+ * moves the count. Waking counts for the same reason: thousands of sleepers
+ * fall due together, and most wake to wait again, not to finish.
  */
 
 /** Words of one shard, each an Int32. */
 const OWNER = 0; // threadId of the worker holding the shard, 0 when free
 const RUNNING = 1; // steps this thread is running
 const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
-const PROGRESS = 3; // moves on every step started or finished and every turn of the thread's cancellation watch
+const PROGRESS = 3; // moves on every step started, woken or finished and every turn of the thread's cancellation watch
 const WORDS_PER_SHARD = 4;
 
 const NO_CELL = 0;

@@ -7,7 +7,7 @@
  * - Last resort: a step still running `graceMs` after its order was canceled
  *   gets its thread terminated if it ignores its cancellation (the thread's
  *   cancellation watch saw it canceled and running twice) or its thread is
- *   stuck (its progress count — moved by every step it starts or finishes,
+ *   stuck (its progress count — moved by every step it starts, wakes or finishes,
  *   every turn of its event loop and every slice of CPU work — stood still
  *   for the whole period). A thread that is only busy — working through a
  *   backlog — is judged again a period later. The order is answered all the

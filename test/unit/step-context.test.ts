@@ -18,7 +18,7 @@ function contextOn(cells: CancelCells, couriers: SlotSemaphore, cell: number): W
       cells,
       couriers,
       shard,
-      timers: new ThreadTimers(cells, shard.index),
+      timers: new ThreadTimers(cells, shard.index, shard.beat.bind(shard)),
       threadId: THREAD,
       log: pino({ level: 'silent' }),
       sendLedgerRequest: () => {},

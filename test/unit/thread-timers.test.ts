@@ -15,7 +15,7 @@ function sleep(timers: ThreadTimers, cell: number, ms: number): Promise<{ cancel
 describe('ThreadTimers', () => {
   it('wakes sleepers at their deadlines, in order, under one list', async () => {
     const cells = CancelCells.create(4);
-    const timers = new ThreadTimers(cells, BELL);
+    const timers = new ThreadTimers(cells, BELL, () => {});
     const woken: number[] = [];
     const sleeps = [40, 10, 25, 10].map((ms, cell) =>
       sleep(timers, cell, ms).then((result) => {
@@ -36,7 +36,7 @@ describe('ThreadTimers', () => {
 
   it('wakes a canceled sleeper through the thread bell, and leaves the others asleep', async () => {
     const cells = CancelCells.create(3);
-    const timers = new ThreadTimers(cells, BELL);
+    const timers = new ThreadTimers(cells, BELL, () => {});
     for (const cell of [0, 1, 2]) cells.markStarted(cell, BELL);
     const first = sleep(timers, 0, 60_000);
     const second = sleep(timers, 1, 60_000);
@@ -54,7 +54,7 @@ describe('ThreadTimers', () => {
 
   it('does not sleep on a cell canceled before, nor for 0 ms', async () => {
     const cells = CancelCells.create(2);
-    const timers = new ThreadTimers(cells, BELL);
+    const timers = new ThreadTimers(cells, BELL, () => {});
     cells.cancel(0);
     expect((await sleep(timers, 0, 5000)).canceled).toBe(true);
     expect((await sleep(timers, 1, 0)).canceled).toBe(false);
@@ -63,7 +63,7 @@ describe('ThreadTimers', () => {
 
   it('calls a watcher once when its cell is canceled, and never after it is removed', async () => {
     const cells = CancelCells.create(2);
-    const timers = new ThreadTimers(cells, BELL);
+    const timers = new ThreadTimers(cells, BELL, () => {});
     cells.markStarted(0, BELL);
     cells.markStarted(1, BELL);
     let calls = 0;
@@ -78,7 +78,7 @@ describe('ThreadTimers', () => {
 
   it('wakes sleepers due together one per microtask: each step runs on before the next is woken', async () => {
     const cells = CancelCells.create(3);
-    const timers = new ThreadTimers(cells, BELL);
+    const timers = new ThreadTimers(cells, BELL, () => {});
     const order: string[] = [];
     const step = async (cell: number): Promise<void> => {
       await new Promise<boolean>((resolve) =>
@@ -91,5 +91,22 @@ describe('ThreadTimers', () => {
     };
     await Promise.all([0, 1, 2].map(step));
     expect(order).toEqual(['wake 0', 'run 0', 'wake 1', 'run 1', 'wake 2', 'run 2']);
+  });
+
+  it("beats the thread's progress on every wake: a long run of sleepers due together is busy, not stuck", async () => {
+    const SLEEPERS = 1000;
+    const cells = CancelCells.create(SLEEPERS);
+    let beats = 0;
+    const timers = new ThreadTimers(cells, BELL, () => beats++);
+    // What the main thread sees of the count while each woken step runs on without ending: it must have moved.
+    const seenOnWake: number[] = [];
+    await Promise.all(
+      Array.from(
+        { length: SLEEPERS },
+        (_, cell) => new Promise<void>((resolve) => timers.sleep(cell, 5, () => (seenOnWake.push(beats), resolve()))),
+      ),
+    );
+    expect(beats).toBe(SLEEPERS);
+    expect(new Set(seenOnWake).size).toBe(SLEEPERS);
   });
 });
