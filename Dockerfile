@@ -45,4 +45,5 @@ USER 1000:1000
 ENV HOST=0.0.0.0
 EXPOSE 8080
 # Exec form, node itself as PID 1: SIGTERM reaches the server, which drains (DRAIN_DELAY_MS, then SHUTDOWN_TIMEOUT_MS).
-CMD ["node", "dist/src/main.js"]
+# The V8 flags are src/runtime.ts's SERVER_NODE_FLAGS (test/unit/runtime.test.ts keeps them alike).
+CMD ["node", "--max-semi-space-size=16", "dist/src/main.js"]

@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { stripVTControlCharacters } from 'node:util';
 import { prettyFactory } from 'pino-pretty';
 import { PROJECT_ROOT, pathOf, projectFile } from '../src/paths.js';
+import { SERVER_NODE_FLAGS } from '../src/runtime.js';
 
 const ROOT = pathOf(PROJECT_ROOT);
 const TSC = pathOf(projectFile('node_modules/typescript/bin/tsc'));
@@ -94,7 +95,7 @@ function built(errors: number): void {
 }
 
 function startServer(): void {
-  const child = spawn(process.execPath, ['--enable-source-maps', MAIN], {
+  const child = spawn(process.execPath, ['--enable-source-maps', ...SERVER_NODE_FLAGS, MAIN], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -25,3 +25,22 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
   if (fits) return undefined;
   return `this service runs on Node ${required} (package.json's engines), not ${version}: start it with \`npm start\`, which runs the Node that \`npm ci\` installed (node_modules/.bin/node)`;
 }
+
+/**
+ * The V8 flags the server process starts with: `npm start`, the image's CMD,
+ * `npm run dev`, the load suite and the chaos harness all pass them
+ * (test/unit/runtime.test.ts holds package.json and the Dockerfile to them).
+ *
+ * A young generation capped at 16 MB a semi-space. Left to itself, V8 grows
+ * it with the allocation rate, and an order's objects live as long as its
+ * steps wait: at 5,000 orders in flight each isolate's young generation grew
+ * to its maximum and the process's peak RSS with it. Capped, the peak fell by
+ * a fifth (docs/measurements/2026-11-23-lean-order.md, "Young generations"),
+ * CPU per order and p99 under `overhead` within their noise. It cannot be set
+ * from inside the process: the main isolate's heap is sized before any of our
+ * code runs.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+
+/** The same cap for each worker thread's isolate, which a pool sets by `resourceLimits` rather than flags. */
+export const THREAD_YOUNG_GENERATION_MB = 16;

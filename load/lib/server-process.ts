@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { compiledModule, pathOf } from '../../src/paths.js';
+import { SERVER_NODE_FLAGS } from '../../src/runtime.js';
 
 /** dist/src/main.js, whether this module runs from the sources (tests) or from dist/ (the load suite). */
 const MAIN = pathOf(compiledModule('src/main'));
@@ -57,7 +58,7 @@ const spawnServer = (
   stdio: ['ignore', 'pipe' | number, 'pipe' | number],
   main = MAIN,
 ): ChildProcess =>
-  spawn(process.execPath, [main], {
+  spawn(process.execPath, [...SERVER_NODE_FLAGS, main], {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio,
   });

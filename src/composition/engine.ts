@@ -35,6 +35,7 @@ import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import { keyOfOrder } from '../domain/order.js';
 import type { ClientBook } from '../clients/client-book.js';
+import { THREAD_YOUNG_GENERATION_MB } from '../runtime.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
 import { NO_SHARERS, type Sharers } from '../shares/fair-share.js';
@@ -175,7 +176,10 @@ export function createOrderEngine(
     tasksPerThread: config.threadMaxTasks,
     queueLimit: config.poolQueueLimit,
     workerFile: compiledModule('workers/step-worker'),
-    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
+    resourceLimits: {
+      maxOldGenerationSizeMb: config.threadMaxHeapMb,
+      maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB,
+    },
     workerSetup: {
       cancelCells: cells.buffer,
       stepTracker: tracker.buffer,

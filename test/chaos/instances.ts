@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Attempt, Recorder } from './history.js';
 import { getJson } from './http.js';
+import { SERVER_NODE_FLAGS } from '../../src/runtime.js';
 
 /** dist/src/main.js, from dist/test/chaos/. */
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -200,7 +201,7 @@ export class Supervisor {
     instance.generation++;
     instance.logFile = this.logFileOf(instance, instance.generation);
     const out = openSync(instance.logFile, 'a');
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
       env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(instance.port), ...this.env },
       stdio: ['ignore', out, out],
     });

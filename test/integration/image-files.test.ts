@@ -125,7 +125,8 @@ it('holds what the final stage copies, installs production dependencies only, an
   const adminKey = 'image-smoke-admin-key-0123456789abcdef';
   const server = await startServerProcess(
     { ...stage.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', ADMIN_KEY: adminKey, BUILD_COMMIT: 'abc123' },
-    { main: join(app, stage.cmd[1]!) },
+    // The CMD's flags are SERVER_NODE_FLAGS, which startServerProcess passes too (runtime.test.ts keeps them alike).
+    { main: join(app, stage.cmd.at(-1)!) },
   );
   try {
     const order = await rawRequest(server.url, {

@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { REQUIRED_NODE, unsupportedRuntime } from '../../src/runtime.js';
+import { REQUIRED_NODE, SERVER_NODE_FLAGS, unsupportedRuntime } from '../../src/runtime.js';
 
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
   engines: { node: string };
   dependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 
 describe('the pinned Node', () => {
@@ -46,5 +47,14 @@ describe('the pinned Node', () => {
 
   it('refuses an engines range of another form, rather than guess what it means', () => {
     expect(() => unsupportedRuntime('26.10.0', '>=26')).toThrow(/must be a caret range/);
+  });
+});
+
+describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
+  it('are what `npm start` and the image start the server with', () => {
+    const flags = SERVER_NODE_FLAGS.join(' ');
+    expect(pkg.scripts['start']).toContain(`exec node ${flags} dist/src/main.js`);
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(new URL('Dockerfile', root), 'utf8'))?.[1];
+    expect(JSON.parse(cmd ?? '[]')).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/src/main.js']);
   });
 });
