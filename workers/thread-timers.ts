@@ -16,11 +16,6 @@
  * marker for its step (the culprit, should that step then hang the thread),
  * and the marker must name the step whose code runs.
  *
- * A run of wakes holds the thread's event loop for WAKE_SLICE_MS at most,
- * then goes on in its next turn: messages (cancellations, the provider's
- * answers, new steps) and timers get their turn in between. Seen in the load
- * suite's `wide` scenario before, one run of 3,690 wakes held it 231 ms.
- *
  * Every wake beats the thread's progress count. Thousands of sleepers fall
  * due together under load, and waking them all is one task of the event
  * loop: long enough, on a busy machine, for the main thread to find the
@@ -41,8 +36,6 @@ interface Sleeper {
 
 /** A timer fires on a whole millisecond: a sleeper due within one is due now, rather than a millisecond late. */
 const TIMER_GRAIN_MS = 1;
-/** How long a run of wakes may hold the event loop before it lets the rest of the thread's work through. */
-const WAKE_SLICE_MS = 5;
 
 export class ThreadTimers {
   private readonly heap: Sleeper[] = [];
@@ -55,8 +48,6 @@ export class ThreadTimers {
   private waking: Array<{ readonly sleeper: Sleeper; readonly canceled: boolean }> = [];
   private wakingAt = 0;
   private draining = false;
-  /** When the current slice of wakes must give the event loop back. */
-  private sliceEndsAt = 0;
 
   constructor(
     private readonly cells: CancelCells,
@@ -157,7 +148,6 @@ export class ThreadTimers {
     this.waking.push({ sleeper, canceled });
     if (this.draining) return;
     this.draining = true;
-    this.sliceEndsAt = performance.now() + WAKE_SLICE_MS;
     queueMicrotask(this.wakeNext);
   }
 
@@ -171,14 +161,8 @@ export class ThreadTimers {
       return;
     }
     this.beat();
-    next.sleeper.wake(next.canceled || this.cells.isCanceled(next.sleeper.cell));
-    if (performance.now() < this.sliceEndsAt) queueMicrotask(this.wakeNext);
-    else setImmediate(this.nextSlice);
-  };
-
-  private readonly nextSlice = (): void => {
-    this.sliceEndsAt = performance.now() + WAKE_SLICE_MS;
-    this.wakeNext();
+    next.sleeper.wake(next.canceled);
+    queueMicrotask(this.wakeNext);
   };
 
   private remove(sleeper: Sleeper): void {
