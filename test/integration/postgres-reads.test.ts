@@ -57,8 +57,7 @@ interface Answer {
  * POST /order on a connection of its own: never one of the burst's
  * keep-alive sockets, which the server may be closing as it is reused.
  */
-function postOrder(url: URL, body: unknown): Promise<Answer> {
-  const sent = performance.now();
+function postOrderOnce(url: URL, body: unknown, sent: number): Promise<Answer> {
   return new Promise((resolve) => {
     const req = request(
       new URL('/order', url),
@@ -130,6 +129,7 @@ function readOnce(url: URL, orderId: string, sent: number): Promise<Answer> {
 const RESET_BEFORE_ANY_ANSWER = 'ECONNRESET';
 const TRIES = 3;
 let resetsRetried = 0;
+let orderResetsRetried = 0;
 
 async function read(url: URL, orderId: string): Promise<Answer> {
   const sent = performance.now();
@@ -137,6 +137,21 @@ async function read(url: URL, orderId: string): Promise<Answer> {
   for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
     resetsRetried++;
     answer = await readOnce(url, orderId, sent);
+  }
+  return answer;
+}
+
+/**
+ * An order's connection meets the same kernel (an order's POST is one connection among the burst's 15,000): a client
+ * sends an order reset before any answer again, with the same order_id, which makes it safe whether or not the
+ * service saw it (seen once, beside two busy loops: 1 of 582 orders).
+ */
+async function postOrder(url: URL, body: unknown): Promise<Answer> {
+  const sent = performance.now();
+  let answer = await postOrderOnce(url, body, sent);
+  for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
+    orderResetsRetried++;
+    answer = await postOrderOnce(url, body, sent);
   }
   return answer;
 }
@@ -229,7 +244,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     const shed = readCounts['503 overloaded'] ?? 0;
     // The figures the issue asks for, printed for the report.
     console.log(
-      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, ${resetsRetried} reset by the kernel and sent again); ${ordered.length} orders meanwhile, p50 ${Math.round(
+      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, ${resetsRetried} reset by the kernel and sent again); ${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again), p50 ${Math.round(
         percentile(
           ordered.map((o) => o.ms),
           50,
