@@ -133,10 +133,18 @@ let orderResetsRetried = 0;
 
 async function read(url: URL, orderId: string): Promise<Answer> {
   const sent = performance.now();
-  let answer = await readOnce(url, orderId, sent);
+  return sentAgainIfReset(
+    () => readOnce(url, orderId, sent),
+    () => resetsRetried++,
+  );
+}
+
+/** `once`, and again while it is reset before any answer: TRIES times at most. `retried` counts each time again. */
+async function sentAgainIfReset(once: () => Promise<Answer>, retried: () => void): Promise<Answer> {
+  let answer = await once();
   for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
-    resetsRetried++;
-    answer = await readOnce(url, orderId, sent);
+    retried();
+    answer = await once();
   }
   return answer;
 }
@@ -148,12 +156,10 @@ async function read(url: URL, orderId: string): Promise<Answer> {
  */
 async function postOrder(url: URL, body: unknown): Promise<Answer> {
   const sent = performance.now();
-  let answer = await postOrderOnce(url, body, sent);
-  for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
-    orderResetsRetried++;
-    answer = await postOrderOnce(url, body, sent);
-  }
-  return answer;
+  return sentAgainIfReset(
+    () => postOrderOnce(url, body, sent),
+    () => orderResetsRetried++,
+  );
 }
 
 function tally(answers: readonly Answer[]): Record<string, number> {
