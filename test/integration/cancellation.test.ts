@@ -57,7 +57,11 @@ describe('a storm of 1,000 canceled orders', () => {
 
 describe('a thread that is only busy', () => {
   it('is not terminated while it works through a backlog of cancellations, even with a short grace period', async () => {
-    const busy = await startTestService({ config: { threads: 1, cancelGraceMs: 50, orderTimeoutMs: 10_000 } });
+    const busyLog = captureLog();
+    const busy = await startTestService({
+      config: { threads: 1, cancelGraceMs: 50, orderTimeoutMs: 10_000 },
+      logger: busyLog.logger,
+    });
     try {
       // Ten steps computing 300 ms each keep the one thread busy for seconds;
       // meanwhile a hundred orders are canceled by their failing payments.
@@ -69,6 +73,11 @@ describe('a thread that is only busy', () => {
       );
       expect((await Promise.all(cpu)).map(({ status }) => status)).toEqual(Array(10).fill(200));
       expect(new Set((await Promise.all(failing)).map(({ status }) => status))).toEqual(new Set([400]));
+      // Why, if it was: stuck (its progress count stood still) or ignoring a cancellation (seen twice by its watch).
+      const replaced = busyLog.lines.filter(
+        (line) => line['msg'] === 'worker thread terminated; a new one takes its place',
+      );
+      expect(replaced.map((line) => line['reason'])).toEqual([]);
       expect((await busy.health()).threads_replaced).toBe(0);
       await expectAtRest(busy, 1);
     } finally {
