@@ -35,8 +35,8 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * it with the allocation rate, and an order's objects live as long as its
  * steps wait: at 5,000 orders in flight each isolate's young generation grew
  * to its maximum and the process's peak RSS with it. Capped, the peak fell by
- * a fifth (docs/measurements/2026-11-23-lean-order.md, "Young generations"),
- * CPU per order and p99 under `overhead` within their noise. It cannot be set
+ * 12–13% against the build before (docs/measurements/2026-11-23-lean-order.md,
+ * "Young generations"), CPU per order and p99 within their noise. It cannot be set
  * from inside the process: the main isolate's heap is sized before any of our
  * code runs.
  */
