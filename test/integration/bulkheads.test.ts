@@ -23,18 +23,9 @@ import { expectAtRest } from '../support/leaks.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
+import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 
-const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
-const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
-const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
-const KEYS: Config['access'] = {
-  mode: 'keys',
-  clients: [
-    { client: 'acme', key: ACME },
-    { client: 'globex', key: GLOBEX },
-  ],
-  adminKeys: [ADMIN],
-};
+const KEYS = TWO_CLIENTS;
 const THREADS = 2;
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 

@@ -13,10 +13,8 @@ import {
 } from '../../load/lib/client-scenarios.js';
 import { startServerProcess } from '../../load/lib/server-process.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres } from '../support/postgres.js';
+import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
 
-const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
-const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
-const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
 const THREADS = 2;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${POSTGRES_SKIPPED}`, () => {
