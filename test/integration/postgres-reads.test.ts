@@ -5,12 +5,13 @@
  * never make the instance believe Postgres is down while it answers.
  */
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { StoreBusy } from '../../src/domain/errors.js';
 import { Database } from '../../src/postgres/database.js';
+import { MIGRATIONS } from '../../src/postgres/schema.js';
 import { orderBody } from '../support/orders.js';
 import {
   freshDatabase,
@@ -318,6 +319,46 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
       expect(changes).toEqual([]);
     } finally {
       await db.close();
+    }
+  });
+
+  it('a first connection not opened in time at start, on a healthy Postgres, is asked for again: the schema is brought up to date', async () => {
+    const url = new URL(await freshDatabase(server!));
+    // In front of Postgres: the first connection is accepted and never answered (a server slow to fork its first
+    // backend, on a busy machine); the others go through.
+    const held: Socket[] = [];
+    const proxy = createServer((socket) => {
+      if (held.length === 0) {
+        held.push(socket);
+        return;
+      }
+      const upstream = connect(Number(url.port), url.hostname);
+      socket.pipe(upstream).pipe(socket);
+      const close = (): void => {
+        socket.destroy();
+        upstream.destroy();
+      };
+      socket.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const viaProxy = new URL(url);
+    viaProxy.port = String((proxy.address() as AddressInfo).port);
+    const db = new Database({
+      url: viaProxy.href,
+      poolSize: 2,
+      statementTimeoutMs: 500,
+      log: pino({ level: 'silent' }),
+    });
+    try {
+      // Before: DatabaseUnavailable, "Connection terminated due to connection timeout", and the service did not start.
+      await db.migrate(MIGRATIONS);
+      expect(held).toHaveLength(1);
+      expect(db.isUp).toBe(true);
+    } finally {
+      await db.close();
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });
