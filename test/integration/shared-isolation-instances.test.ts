@@ -16,10 +16,12 @@ import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgre
 import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
 
 const THREADS = 2;
+/** How long each of the hog's orders holds a courier (couriersAcrossInstances' default), just within the deadline. */
+const COURIER_HOLD_MS = 1900;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${POSTGRES_SKIPPED}`, () => {
   it(
-    "with INSTANCES=2 and COURIERS=5 on Postgres, a client holding couriers 1.9 s from 20 connections keeps the p99 of another's 10 orders/s within 1.5× of its p99 alone, none of its orders failing",
+    "with INSTANCES=2 and COURIERS=5 on Postgres, a client holding couriers 1.9 s from 20 connections keeps another's 10 orders/s from waiting for its couriers: their p99 within half a courier's hold of their p99 alone, none failing",
     { timeout: 90_000 },
     async () => {
       const url = await freshDatabase(await startTestPostgres());
@@ -36,6 +38,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
       try {
         const victim = { url: cluster.url, key: GLOBEX };
         const { alone, withHog, greedy } = await couriersAcrossInstances({ url: cluster.url, key: ACME }, victim, {
+          courierMs: COURIER_HOLD_MS,
           rate: 10,
           seconds: 10,
         });
@@ -58,7 +61,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
         // Before: the victim's p99 went 257 → 1,917 ms (the issue): on the instance lent 2 slots, the hog's cap of 60%
         // rounded up to both.
         expect(withHog.ok).toBe(1);
-        expect(withHog.p99Ms).toBeLessThanOrEqual(1.5 * Math.max(alone.p99Ms, aloneAfter.p99Ms));
+        // Waiting for a hog's courier adds most of its 1.9 s hold; anything else on the machine, far less. A ratio of
+        // 1.5 left ~110 ms for that, and one order of 100 slowed by 140 ms failed it, on a quiet machine beside three
+        // other files (348 ms against 1.5 × 224, the medians 209 and 208 ms).
+        expect(withHog.p99Ms).toBeLessThanOrEqual(Math.max(alone.p99Ms, aloneAfter.p99Ms) + COURIER_HOLD_MS / 2);
       } finally {
         // The primary passes SIGTERM on to its instances.
         cluster.child.kill('SIGTERM');
