@@ -79,6 +79,14 @@ export interface ReadFigures {
 
 /** How often a database marked down is tried again. */
 const PROBE_MS = 250;
+/**
+ * The least time the probe that tells a timeout from an outage is given to connect and answer, however short the
+ * statements' timeout: a new connection is the slowest thing to ask of a busy machine (beside busy loops and three
+ * other test files, over 1.5 s), and a probe that times out marks Postgres down for every order. An outage that
+ * refuses connections is told at once; only one that drops them waits this long, its statements answered busy
+ * meanwhile.
+ */
+const OUTAGE_PROBE_MIN_MS = 5000;
 /** pg-pool's error when every connection stayed taken for connectionTimeoutMillis (it has no code). */
 const CHECKOUT_TIMEOUT = 'timeout exceeded when trying to connect';
 /**
@@ -266,15 +274,17 @@ export class Database {
 
   /**
    * Whether Postgres fails a `SELECT 1` on a connection of its own (neither pool's queue in front of it), given as
-   * long as a statement: true marks it down. One probe at a time; every timeout meanwhile hears its answer.
+   * long as a statement and at least OUTAGE_PROBE_MIN_MS: true marks it down. One probe at a time; every timeout
+   * meanwhile hears its answer.
    */
   private confirmDown(error: unknown): Promise<boolean> {
     if (!this.up || this.closed) return Promise.resolve(!this.up);
     this.confirming ??= (async () => {
+      const timeoutMs = Math.max(this.options.statementTimeoutMs, OUTAGE_PROBE_MIN_MS);
       const client = new pg.Client({
         connectionString: this.options.url,
-        connectionTimeoutMillis: this.options.statementTimeoutMs,
-        query_timeout: this.options.statementTimeoutMs,
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
         application_name: 'order-threads probe',
       });
       // An error after the probe's answer (the connection dropped as it closes) is not this probe's to tell.

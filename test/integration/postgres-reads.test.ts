@@ -38,6 +38,51 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/**
+ * A TCP proxy in front of Postgres: the nth connection (from 1) reaches it after `delayFor(n)` ms, or never. For a
+ * connection that is slow to open on a busy machine, without a busy machine.
+ */
+async function slowProxy(
+  url: string,
+  delayFor: (n: number) => number | 'never',
+): Promise<{ url: string; readonly connections: number; close(): Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const proxy = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const delay = delayFor(++connections);
+    if (delay === 'never') return;
+    setTimeout(() => {
+      if (socket.destroyed) return;
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(upstream);
+      upstream.on('close', () => {
+        sockets.delete(upstream);
+        socket.destroy();
+      });
+      upstream.on('error', () => upstream.destroy());
+      socket.on('close', () => upstream.destroy());
+      socket.pipe(upstream).pipe(socket);
+    }, delay);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const viaProxy = new URL(target);
+  viaProxy.port = String((proxy.address() as AddressInfo).port);
+  return {
+    url: viaProxy.href,
+    get connections() {
+      return connections;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
+
 /** The issue's burst (issue 26): 15,000 reads at once against one instance. */
 const READS = 15_000;
 const ORDERS_EVERY_MS = 50;
@@ -323,42 +368,35 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
   });
 
   it('a first connection not opened in time at start, on a healthy Postgres, is asked for again: the schema is brought up to date', async () => {
-    const url = new URL(await freshDatabase(server!));
-    // In front of Postgres: the first connection is accepted and never answered (a server slow to fork its first
-    // backend, on a busy machine); the others go through.
-    const held: Socket[] = [];
-    const proxy = createServer((socket) => {
-      if (held.length === 0) {
-        held.push(socket);
-        return;
-      }
-      const upstream = connect(Number(url.port), url.hostname);
-      socket.pipe(upstream).pipe(socket);
-      const close = (): void => {
-        socket.destroy();
-        upstream.destroy();
-      };
-      socket.on('error', close).on('close', close);
-      upstream.on('error', close).on('close', close);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const viaProxy = new URL(url);
-    viaProxy.port = String((proxy.address() as AddressInfo).port);
-    const db = new Database({
-      url: viaProxy.href,
-      poolSize: 2,
-      statementTimeoutMs: 500,
-      log: pino({ level: 'silent' }),
-    });
+    // The first connection is accepted and never answered (a server slow to fork its first backend, on a busy
+    // machine); the others go through.
+    const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 'never' : 0));
+    const db = new Database({ url: proxy.url, poolSize: 2, statementTimeoutMs: 500, log: pino({ level: 'silent' }) });
     try {
       // Before: DatabaseUnavailable, "Connection terminated due to connection timeout", and the service did not start.
       await db.migrate(MIGRATIONS);
-      expect(held).toHaveLength(1);
+      expect(proxy.connections).toBeGreaterThan(1);
       expect(db.isUp).toBe(true);
     } finally {
       await db.close();
-      for (const socket of held) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
+    }
+  });
+
+  it('a statement that times out while a new connection takes longer than the statement timeout is busy, not an outage', async () => {
+    // The pool's connection goes through; the probe's (the second) takes 800 ms to reach Postgres.
+    const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 0 : 800));
+    const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 300, log: pino({ level: 'silent' }) });
+    const changes: boolean[] = [];
+    db.onChange((up) => changes.push(up));
+    try {
+      // Before: the probe was given the statement's 300 ms, timed out, and Postgres was marked down for every order.
+      await expect(db.query('SELECT pg_sleep(1)')).rejects.toBeInstanceOf(StoreBusy);
+      expect(db.isUp).toBe(true);
+      expect(changes).toEqual([]);
+    } finally {
+      await db.close();
+      await proxy.close();
     }
   });
 });
