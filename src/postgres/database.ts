@@ -95,13 +95,14 @@ const CHECKOUT_TIMEOUT = 'timeout exceeded when trying to connect';
  * Postgres.
  */
 const TIMED_OUT = /timeout/i;
-/** A connection not opened in time (pg-pool's words): nothing was sent on it. */
-const CONNECT_TIMED_OUT = /^Connection terminated due to connection timeout$|^timeout exceeded when trying to connect$/;
+/** pg-pool's error when a new connection did not open within connectionTimeoutMillis (it has no code). */
+const CONNECT_TIMEOUT = 'Connection terminated due to connection timeout';
 /** Tries at bringing the schema up to date while connections time out but Postgres answers a probe. */
 const MIGRATE_ATTEMPTS = 3;
 
+/** A connection not opened in time, new or from the pool: nothing was sent on it. */
 function isConnectTimeout(error: unknown): boolean {
-  return error instanceof Error && CONNECT_TIMED_OUT.test(error.message);
+  return error instanceof Error && (error.message === CONNECT_TIMEOUT || error.message === CHECKOUT_TIMEOUT);
 }
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
