@@ -20,7 +20,8 @@ import { CLIENT_NAME, RESERVED_CLIENTS } from '../src/auth/caller.js';
 import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from '../src/exit-codes.js';
 import { isTier, TIERS } from '../src/domain/tier.js';
 import { issueKey, listKeys, revokeKeys, setTier } from '../src/postgres/api-keys.js';
-import { Database, DatabaseUnavailable } from '../src/postgres/database.js';
+import { Database } from '../src/postgres/database.js';
+import { DatabaseUnavailable } from '../src/postgres/failures.js';
 import { MIGRATIONS } from '../src/postgres/schema.js';
 
 const USAGE = `usage: npm run keys -- add <client> | revoke <client> | tier <client> <${TIERS.join('|')}|none> | list   (with DATABASE_URL set)`;

@@ -7,8 +7,7 @@
  * "cannot reach it for now", whichever step of the start met it first.
  */
 import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
-import { DatabaseUnavailable, isUnavailable } from './postgres/database.js';
-import { MigrationError } from './postgres/migrations.js';
+import { DatabaseUnavailable, isUnavailable, MigrationError } from './postgres/failures.js';
 
 export interface StartFailure {
   readonly exitCode: number;

@@ -32,18 +32,12 @@
 import type { Logger } from 'pino';
 import pg from 'pg';
 import { StoreBusy } from '../domain/errors.js';
+import { DatabaseUnavailable, isUnavailable } from './failures.js';
 import { migrate, type Migration } from './migrations.js';
 import type { OrderKey } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { CallDone } from './batcher.js';
 
-/** A failure of the database itself — not of a statement — for callers to tell apart. */
-export class DatabaseUnavailable extends Error {
-  override readonly name = 'DatabaseUnavailable';
-  constructor(message: string, options?: { cause: unknown }) {
-    super(message, options);
-  }
-}
 
 /** The reads' share of Postgres: a pool of their own, so that they never take a connection the orders need. */
 export interface ReadShare {
@@ -105,25 +99,6 @@ function isConnectTimeout(error: unknown): boolean {
   return error instanceof Error && (error.message === CONNECT_TIMEOUT || error.message === CHECKOUT_TIMEOUT);
 }
 
-/** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
-const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
-/**
- * SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57
- * operator intervention (shutdown), 58 system.
- */
-const UNAVAILABLE_STATES = /^(08|53|57|58)/;
-
-/**
- * Whether a request failed for want of the database — it is down, or no connection was free — rather than through a
- * fault of its own.
- */
-export function isUnavailable(error: unknown): boolean {
-  if (error instanceof DatabaseUnavailable || error instanceof StoreBusy) return true;
-  const code = (error as { code?: unknown } | null)?.code;
-  // A network error has an errno code (ECONNREFUSED…); pg's own have none, and say so in words.
-  if (typeof code === 'string') return SQLSTATE.test(code) ? UNAVAILABLE_STATES.test(code) : true;
-  return error instanceof Error && /timeout|terminated|Connection|ECONN|socket/i.test(error.message);
-}
 
 export interface Statement {
   /** Prepared once per connection under this name. */

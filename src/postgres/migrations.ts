@@ -19,6 +19,7 @@
  * ordered constants and a small runner of their own.
  */
 import type pg from 'pg';
+import { MigrationError } from './failures.js';
 
 export interface Migration {
   /** 1, 2, 3…: the order of application. Never reused, never renumbered. */
@@ -28,18 +29,6 @@ export interface Migration {
   readonly sql: string;
 }
 
-export type MigrationErrorKind = 'migration_failed' | 'history_mismatch';
-
-export class MigrationError extends Error {
-  override readonly name = 'MigrationError';
-  constructor(
-    readonly kind: MigrationErrorKind,
-    message: string,
-    options?: { cause: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 /** The advisory lock key, computed by Postgres from a name nobody else uses. */
 const LOCK_KEY = "hashtextextended('order-threads:schema_migrations', 0)";

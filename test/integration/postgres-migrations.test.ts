@@ -7,7 +7,8 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MigrationError, type Migration } from '../../src/postgres/migrations.js';
+import { MigrationError } from '../../src/postgres/failures.js';
+import { migrate, type Migration } from '../../src/postgres/migrations.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
 import {
   POSTGRES_SKIPPED,

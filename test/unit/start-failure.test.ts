@@ -5,8 +5,7 @@
  * a schema this code refuses is 78; anything else is our own failure.
  */
 import { describe, expect, it } from 'vitest';
-import { DatabaseUnavailable } from '../../src/postgres/database.js';
-import { MigrationError } from '../../src/postgres/migrations.js';
+import { DatabaseUnavailable, MigrationError } from '../../src/postgres/failures.js';
 import { startFailure } from '../../src/start-failure.js';
 
 /** As pg raises a server's refusal: an Error with the SQLSTATE in `code`. */
