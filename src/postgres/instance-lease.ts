@@ -5,9 +5,10 @@
  * runs (a heartbeat per instance, not per order: Temporal's heartbeat,
  * pg-boss's supervisor).
  *
- * - Renewed every third of LEASE_MS. A lease, once expired, is never renewed
- *   (`WHERE lease_until > now()`): someone may already be taking its orders.
- *   The identity is then dead for good, and a new one is registered.
+ * - Renewed every third of LEASE_MS, and at once when Postgres is back. A
+ *   lease, once expired, is never renewed (`WHERE lease_until > now()`):
+ *   someone may already be taking its orders. The identity is then dead for
+ *   good, and a new one is registered at once.
  * - Self-fencing. The instance counts its lease from the moment it *sent*
  *   its last renewal that succeeded, on its own monotonic clock, less a
  *   margin: Postgres set `lease_until` from a later instant, so the instance
@@ -92,6 +93,12 @@ export class InstanceLease {
     await this.register();
     this.renewal = setInterval(() => void this.renew(), this.leaseMs / 3);
     this.renewal.unref();
+    // Postgres back: renew now, not at the next tick. The renewals missed during the outage leave the lease close to
+    // its end, and a tick a third of LEASE_MS away let it run out with Postgres already back (durable.test.ts's
+    // restart: the lease given up 350 ms after /readyz said 200, an order then refused store_unavailable).
+    this.db.onChange((up) => {
+      if (up) void this.renew();
+    });
   }
 
   /** Stop renewing and let the lease go now: nothing of this instance is left for others to wait on. */
@@ -166,5 +173,8 @@ export class InstanceLease {
       `instance gave up its identity: ${why}; what it runs is interrupted, and it registers anew`,
     );
     this.onLost(identity.id);
+    // A new identity at once, not at the next tick: until it is registered no order starts here. After the renewal
+    // that gave up has let go of `renewing`.
+    setImmediate(() => void this.renew());
   }
 }
