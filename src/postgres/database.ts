@@ -38,7 +38,6 @@ import type { OrderKey } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { CallDone } from './batcher.js';
 
-
 /** The reads' share of Postgres: a pool of their own, so that they never take a connection the orders need. */
 export interface ReadShare {
   /** Connections of the reads' own pool, kept open (DB_READ_CONNECTIONS). */
@@ -98,7 +97,6 @@ const MIGRATE_ATTEMPTS = 3;
 function isConnectTimeout(error: unknown): boolean {
   return error instanceof Error && (error.message === CONNECT_TIMEOUT || error.message === CHECKOUT_TIMEOUT);
 }
-
 
 export interface Statement {
   /** Prepared once per connection under this name. */

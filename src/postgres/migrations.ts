@@ -29,7 +29,6 @@ export interface Migration {
   readonly sql: string;
 }
 
-
 /** The advisory lock key, computed by Postgres from a name nobody else uses. */
 const LOCK_KEY = "hashtextextended('order-threads:schema_migrations', 0)";
 
