@@ -21,11 +21,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { stripVTControlCharacters } from 'node:util';
 import { prettyFactory } from 'pino-pretty';
-import { PROJECT_ROOT, pathOf, projectFile } from '../src/paths.js';
+import { pathOf, PROJECT_ROOT, TYPESCRIPT_COMPILER } from '../src/paths.js';
 import { SERVER_NODE_FLAGS } from '../src/runtime.js';
 
 const ROOT = pathOf(PROJECT_ROOT);
-const TSC = pathOf(projectFile('node_modules/typescript/bin/tsc'));
+const TSC = pathOf(TYPESCRIPT_COMPILER);
 const MAIN = 'dist/src/main.js';
 /** npm's forwarded copy of a Ctrl-C arrives within milliseconds; a person's second Ctrl-C takes longer. */
 const DUPLICATE_SIGNAL_MS = 500;

@@ -31,3 +31,10 @@ export function compiledModule(path: string): URL {
 
 /** As a file-system path. */
 export const pathOf = (url: URL): string => fileURLToPath(url);
+
+/**
+ * The compiler that builds dist/ and type-checks: TypeScript 7's native one (package.json's `typescript-native`),
+ * a quarter of TypeScript 6's CPU for the same output. `typescript` stays 6.0 for what needs its JavaScript API, which
+ * 7 no longer has: typescript-eslint, and editors.
+ */
+export const TYPESCRIPT_COMPILER: URL = projectFile('node_modules/typescript-native/bin/tsc');

@@ -23,7 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { PROMETHEUS_RULE, prometheusRule } from '../../scripts/prometheus-rule.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { pathOf, projectFile } from '../../src/paths.js';
+import { pathOf, projectFile, TYPESCRIPT_COMPILER } from '../../src/paths.js';
 import { SERVICE_VERSION } from '../../src/version.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -275,7 +275,7 @@ describe(`the Kubernetes manifests${kubectl.note}`, () => {
         const tsc = spawnSync(
           process.execPath,
           [
-            pathOf(projectFile('node_modules/typescript/bin/tsc')),
+            pathOf(TYPESCRIPT_COMPILER),
             ...['--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022'],
             ...['--module', 'nodenext', '--moduleResolution', 'nodenext', file],
           ],

@@ -5,12 +5,11 @@
  * nothing changed.
  */
 import { execFileSync } from 'node:child_process';
-import { PROJECT_ROOT, pathOf, projectFile } from '../../src/paths.js';
+import { pathOf, PROJECT_ROOT, TYPESCRIPT_COMPILER } from '../../src/paths.js';
 
 export default function setup(): void {
-  execFileSync(
-    process.execPath,
-    [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-b', 'tsconfig.build.json'],
-    { cwd: pathOf(PROJECT_ROOT), stdio: 'inherit' },
-  );
+  execFileSync(process.execPath, [pathOf(TYPESCRIPT_COMPILER), '-b', 'tsconfig.build.json'], {
+    cwd: pathOf(PROJECT_ROOT),
+    stdio: 'inherit',
+  });
 }

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { pathOf, projectFile } from '../../src/paths.js';
+import { pathOf, projectFile, TYPESCRIPT_COMPILER } from '../../src/paths.js';
 
 const scratch = projectFile('.scratch/build-test/');
 afterEach(() => rmSync(scratch, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ it('emits nothing from code with a type error, with the settings of tsconfig.bui
   );
   const tsc = spawnSync(
     process.execPath,
-    [pathOf(projectFile('node_modules/typescript/bin/tsc')), '-p', pathOf(new URL('tsconfig.json', scratch))],
+    [pathOf(TYPESCRIPT_COMPILER), '-p', pathOf(new URL('tsconfig.json', scratch))],
     { encoding: 'utf8' },
   );
   expect(tsc.status).not.toBe(0);
