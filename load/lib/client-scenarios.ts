@@ -46,17 +46,29 @@ export async function sendOrder({ url, key, headers }: Sender, body: unknown): P
   return { status: response.status, ms: performance.now() - started, headers: response.headers, body: parsed };
 }
 
-/** `connections` loops sending `order()` until `until` (performance.now()); every answer. */
+/**
+ * `connections` loops sending `order()` until `until` (performance.now()); every answer. With `perSecond`, no more
+ * than that many a second together: a flood far past what the service admits, that does not also take every core
+ * (answered at once, an uncapped flood of 40 loops sent some 4,000 a second and kept both cores busy for as long as it
+ * lasted; what a flood tests is admission, and a client's rate limit is what answers it on the CPU).
+ */
 export async function keepSending(
   sender: Sender,
   connections: number,
   until: number,
   order: () => unknown,
+  perSecond = Number.POSITIVE_INFINITY,
 ): Promise<Answer[]> {
   const answers: Answer[] = [];
+  const spacingMs = (connections * 1000) / perSecond;
   await Promise.all(
     Array.from({ length: connections }, async () => {
-      while (performance.now() < until) answers.push(await sendOrder(sender, order()));
+      while (performance.now() < until) {
+        const sentAt = performance.now();
+        answers.push(await sendOrder(sender, order()));
+        const wait = Math.min(sentAt + spacingMs, until) - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }),
   );
   return answers;
@@ -276,6 +288,7 @@ export async function busyKeys(
     settleMs = 1500,
     hog = { delay_ms: { payment: holdMs, vendor: holdMs, courier: 1 } },
     victimOrder = { delay_ms: { payment: 1, vendor: 1, courier: 1 } },
+    perSecond,
   }: {
     connections?: number;
     holdMs?: number;
@@ -284,10 +297,12 @@ export async function busyKeys(
     settleMs?: number;
     hog?: Record<string, unknown>;
     victimOrder?: Record<string, unknown>;
+    /** Each busy key's orders a second at most (keepSending's cap); uncapped by default. */
+    perSecond?: number;
   } = {},
 ): Promise<{ victim: VictimFigures }> {
   const until = performance.now() + settleMs + seconds * 1000;
-  const hogs = busy.map((sender) => keepSending(sender, connections, until, () => freshOrder(hog)));
+  const hogs = busy.map((sender) => keepSending(sender, connections, until, () => freshOrder(hog), perSecond));
   await pause(settleMs);
   const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
   await Promise.all(hogs);

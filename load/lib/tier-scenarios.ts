@@ -28,9 +28,15 @@ export function floodFigures(answers: readonly Answer[], tier: string) {
 }
 export type FloodFigures = ReturnType<typeof floodFigures>;
 
+/**
+ * A flood's orders a second: some ten times what MAX_INFLIGHT=20 of 300 ms orders admits (about 65 a second), and a
+ * tenth of what 40 uncapped loops sent (keepSending).
+ */
+const FLOOD_PER_SECOND = 400;
+
 /** `connections` loops of SLOW_STEPS orders for `ms`, from a worker thread, as a client of `tier`: what it got. */
 async function flood({ url, key }: Sender, connections: number, ms: number, tier: string): Promise<FloodFigures> {
-  const workerData = { url: url.href, key, connections, ms, tier };
+  const workerData = { url: url.href, key, connections, ms, tier, perSecond: FLOOD_PER_SECOND };
   const worker = new Worker(compiledModule('load/lib/flood-worker'), { workerData });
   // Listened for at once: the worker may be gone before the message's handler has run.
   const exited = once(worker, 'exit');
