@@ -6,7 +6,7 @@
  * the three computing workers.
  */
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { pause } from '../support/wait.js';
@@ -14,20 +14,17 @@ import { ADMIN, TWO_CLIENTS } from '../support/two-clients.js';
 
 const THREADS = 2;
 
-let svc: TestService | undefined;
-afterEach(async () => {
-  if (!svc) return;
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startTestService({ config: { access: TWO_CLIENTS, threads: THREADS } });
+});
+afterAll(async () => {
   await expectAtRest(svc, THREADS);
   await svc.shutdown();
-  svc = undefined;
 });
 
-async function serve(): Promise<void> {
-  svc = await startTestService({ config: { access: TWO_CLIENTS, threads: THREADS } });
-}
-
 const adminGet = (path: string): Promise<Response> =>
-  fetch(new URL(path, svc!.url), { headers: { authorization: `Bearer ${ADMIN}` } });
+  fetch(new URL(path, svc.url), { headers: { authorization: `Bearer ${ADMIN}` } });
 
 describe('the live view', () => {
   /** A viewer that reads the answer's first bytes and then nothing more. */
@@ -45,8 +42,7 @@ describe('the live view', () => {
   }
 
   it('32 stalled readers do not keep a new viewer out for more than 15 s', { timeout: 60_000 }, async () => {
-    await serve();
-    const stalled = await Promise.all(Array.from({ length: 32 }, () => stalledViewer(svc!.url)));
+    const stalled = await Promise.all(Array.from({ length: 32 }, () => stalledViewer(svc.url)));
     try {
       const since = performance.now();
       const statuses: number[] = [];
