@@ -46,7 +46,8 @@ const WAITING = [
 
 /**
  * Two groups, one after the other, each with its files longest first (test/support/sequencer.ts, from
- * test/timings.json) so no long file starts last beside idle workers:
+ * test/timings.json) so no long file starts last beside idle workers; in the first, a file that waits and one that
+ * computes take turns:
  * - the Postgres-backed files (on one Postgres server, each file with databases of its own) and the other files
  *   that mostly wait, four at a time: on two cores, three left nearly a core idle while most of them waited;
  * - the unit tests and every other integration test — they compute, load the service, or time steps and answers

@@ -15,7 +15,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
 import { vitestJson, type RunReport } from './vitest-json.js';
-import { TIMINGS_FILE, type Timings } from './timings-file.js';
+import { TIMINGS_FILE, type FileTiming, type Timings } from './timings-file.js';
 
 const DOC = 'docs/testing.md';
 const START = '<!-- test-timings:start -->';
@@ -70,10 +70,13 @@ const table = [
 ].join('\n');
 
 const known = JSON.parse(await readFile(TIMINGS_FILE, 'utf8').catch(() => '{}')) as Timings;
+// A report without CPU (`--from`) keeps each file's CPU from before.
+const measured = files.map((file): [string, FileTiming] => {
+  const cpuSeconds = file.cpu === undefined ? known[file.name]?.cpuSeconds : Number(file.cpu.toFixed(1));
+  return [file.name, { seconds: Number(seconds(file.ms)), ...(cpuSeconds === undefined ? {} : { cpuSeconds }) }];
+});
 const timings = Object.fromEntries(
-  Object.entries({ ...known, ...Object.fromEntries(files.map((file) => [file.name, Number(seconds(file.ms))])) }).sort(
-    ([a], [b]) => a.localeCompare(b),
-  ),
+  Object.entries({ ...known, ...Object.fromEntries(measured) }).sort(([a], [b]) => a.localeCompare(b)),
 );
 await writeFile(TIMINGS_FILE, `${JSON.stringify(timings, null, 2)}\n`);
 
