@@ -26,27 +26,37 @@ async function start(config: Partial<Config> = {}): Promise<TestService> {
   return svc;
 }
 
-/** Well-behaved orders already running on the thread when the bad one arrives. */
+/** Well-behaved orders already running on the thread when the bad one arrives: their ids, and their answers to come. */
 function startNeighbours(service: TestService, count = 4, delayMs = 400) {
-  return Array.from({ length: count }, () =>
-    service.order(orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } })),
+  const bodies = Array.from({ length: count }, () =>
+    orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } }),
   );
+  return { ids: bodies.map((body) => body['order_id'] as string), answers: bodies.map((body) => service.order(body)) };
 }
 
+type Neighbours = ReturnType<typeof startNeighbours>;
+
 /**
- * Until every neighbour's payment (0 ms) has ended and its vendor and courier run: a payment still under way when its
- * thread dies is in doubt, and its order rightly fails `thread_lost` rather than risk a second charge — after a fixed
- * 50 ms, beside busy cores, one had not ended yet.
+ * Until every neighbour has been charged (its payment ended) and its vendor and courier run: a payment still under
+ * way when its thread dies is in doubt, and its order rightly fails `thread_lost` rather than risk a second charge.
+ * After a fixed 50 ms, beside busy cores, one had not ended yet; and a count of running steps alone (four orders,
+ * eight steps) was also met by two orders running all three steps and one whose steps had not started, so a
+ * neighbour failed `thread_lost` (1 run in 3 beside two busy loops).
  */
-async function untilNeighboursPastPayment(service: TestService, count = 4): Promise<void> {
+async function untilNeighboursPastPayment(service: TestService, { ids }: Neighbours): Promise<void> {
+  await eventually(
+    () => Promise.all(ids.map((id) => moneyOf(service, id).catch(() => undefined))),
+    (money) => money.every((paid) => paid?.charged === 1200),
+    { within: 5000, every: 5 },
+  );
   await eventually(
     () => service.health(),
-    (health) => health.orders_in_flight === count && health.running_steps === 2 * count,
+    (health) => health.orders_in_flight === ids.length && health.running_steps === 2 * ids.length,
     { within: 5000, every: 5 },
   );
 }
 
-async function expectNeighboursUnharmed(neighbours: ReturnType<typeof startNeighbours>): Promise<void> {
+async function expectNeighboursUnharmed({ answers: neighbours }: Neighbours): Promise<void> {
   const answers = await Promise.all(neighbours);
   for (const { status, body } of answers)
     expect({ status, error: body.error }).toEqual({ status: 200, error: undefined });
@@ -94,7 +104,7 @@ describe.each([
   it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', async () => {
     const service = await start(config);
     const neighbours = startNeighbours(service);
-    await untilNeighboursPastPayment(service);
+    await untilNeighboursPastPayment(service, neighbours);
     const order = orderBody({ delay_ms: { payment: 20, vendor: 1000, courier: 1000 }, faults: { payment: fault } });
     const { status, body } = await service.order(order);
     expect(status).toBe(500);
@@ -115,7 +125,7 @@ describe('a step that ignores its cancellation', () => {
   it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
     const service = await start();
     const neighbours = startNeighbours(service);
-    await untilNeighboursPastPayment(service);
+    await untilNeighboursPastPayment(service, neighbours);
     const order = orderBody({
       fail_step: 'vendor',
       delay_ms: { payment: 5000, vendor: 50, courier: 0 },
@@ -204,7 +214,7 @@ describe('a step that hangs its thread', () => {
   it('with its client gone: the neighbours are run again elsewhere and succeed', async () => {
     const service = await start();
     const neighbours = startNeighbours(service);
-    await untilNeighboursPastPayment(service);
+    await untilNeighboursPastPayment(service, neighbours);
     const gone = service.order(
       orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),
       { signal: AbortSignal.timeout(100) },
