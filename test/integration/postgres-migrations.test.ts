@@ -124,7 +124,12 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     // Another instance holds the migration lock: this one waits on it, its connection checked out of the pool.
     const holder = await other!.connect();
     await holder.query("SELECT pg_advisory_lock(hashtextextended('order-threads:schema_migrations', 0))");
-    const migrating = migrate(pool!, THREE);
+    // Its failure is heard from now on: it may come in before the terminating query's own answer, and a rejection
+    // nobody listens to by then is reported as unhandled (seen once in a run of the whole suite, six files at once).
+    const migrating = migrate(pool!, THREE).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     const waiting = async (): Promise<number | undefined> =>
       (
         await admin.query<{ pid: number }>(
@@ -135,7 +140,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     while ((pid = await waiting()) === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
     // Postgres shutting down, a network cut: the connection ends under the waiting migration.
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-    await expect(migrating).rejects.toThrow();
+    expect(await migrating).toBeInstanceOf(Error);
     // The other instance is done migrating: it lets the lock go, as migrate() does, before giving its connection back.
     await holder.query("SELECT pg_advisory_unlock(hashtextextended('order-threads:schema_migrations', 0))");
     holder.release();
