@@ -1,13 +1,13 @@
 /**
- * The order files start in: the longest first, whatever their project, so the run is not bounded by a long file
- * started last while the other workers stand idle. Durations come from test/timings.json (written by
- * `npm run test:timings`, committed, so a fresh clone has them), else from Vitest's own cache of the last run; a file
- * neither knows (a new one) starts first, as Vitest starts files it has not timed.
+ * The order files start in: the longest first, so the run is not bounded by a long file started last while the other
+ * workers stand idle. Durations come from test/timings.json (written by `npm run test:timings`, committed, so a fresh
+ * clone has them), else from Vitest's own cache of the last run; a file neither knows (a new one) starts first, as
+ * Vitest starts files it has not timed.
  *
- * In the first group, the files that mostly wait, longest first is not enough: its four longest wait, and run
- * together they left a third of the cores idle for its first 30 s, while later its CPU-heavy files had the cores to
- * themselves. So there a file that waits and one that computes take turns (each kind still longest first), by their
- * share of a core in test/timings.json (a file without one counts as computing).
+ * Longest first is not enough: the four longest files mostly wait, and run together they left a third of the cores
+ * idle while later the CPU-heavy files had the cores to themselves. So a file that waits and one that computes take
+ * turns (each kind still longest first), by their share of a core in test/timings.json (a file without one counts as
+ * computing).
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -48,18 +48,10 @@ export default class LongestFirst extends BaseSequencer {
       const timing = timingOf(spec);
       return timing?.cpuSeconds !== undefined && timing.cpuSeconds / Math.max(timing.seconds, 1) < WAITS_BELOW;
     };
-    const groupOf = (spec: TestSpecification): number => spec.project.config.sequence.groupOrder;
-    const longestFirst = [...files].sort((a, b) => groupOf(a) - groupOf(b) || seconds(b) - seconds(a));
-    const groups = [...new Set(longestFirst.map(groupOf))];
-    const [first] = groups;
-    return groups.flatMap((group) => {
-      const members = longestFirst.filter((spec) => groupOf(spec) === group);
-      return group === first
-        ? takingTurns(
-            members.filter((spec) => waits(spec)),
-            members.filter((spec) => !waits(spec)),
-          )
-        : members;
-    });
+    const longestFirst = [...files].sort((a, b) => seconds(b) - seconds(a));
+    return takingTurns(
+      longestFirst.filter((spec) => waits(spec)),
+      longestFirst.filter((spec) => !waits(spec)),
+    );
   }
 }
