@@ -8,12 +8,14 @@
  * Most run with THREADS=1, so every concurrent step shares the one thread.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
+import { captureLog } from '../support/log-capture.js';
 
 let svc: TestService | undefined;
 afterEach(async () => {
@@ -21,8 +23,8 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function start(config: Partial<Config> = {}): Promise<TestService> {
-  svc = await startTestService({ config: { threads: 1, ...config } });
+async function start(config: Partial<Config> = {}, logger?: Logger): Promise<TestService> {
+  svc = await startTestService({ config: { threads: 1, ...config }, ...(logger ? { logger } : {}) });
   return svc;
 }
 
@@ -231,7 +233,10 @@ describe('a step that hangs its thread', () => {
 
 describe('a step whose thread is lost under it twice through no fault of its own', () => {
   it('fails with 503 thread_lost and Retry-After, leaves nothing charged, and is not replayed: a retry runs afresh', async () => {
-    const service = await start({ orderTimeoutMs: 10_000 });
+    // What the threads' deaths were, for a failure to tell: once, beside two busy loops, three threads had died by
+    // the time the first was expected, and the unlucky order had ended.
+    const log = captureLog();
+    const service = await start({ orderTimeoutMs: 10_000 }, log.logger);
     const order = orderBody({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } });
     const unlucky = fetch(new URL('/order', service.url), {
       method: 'POST',
@@ -251,7 +256,12 @@ describe('a step whose thread is lost under it twice through no fault of its own
       await eventually(
         () => service.health(),
         (health) => health.threads_replaced === lost && (lost === 2 || health.running_steps === 1),
-      );
+      ).catch((error: unknown) => {
+        const warnings = log.lines.filter((line) => Number(line['level']) >= 40);
+        throw new Error(
+          `${String(error)}\nthe service's warnings:\n${warnings.map((line) => JSON.stringify(line)).join('\n')}`,
+        );
+      });
     }
     const answer = await unlucky;
     expect(answer.status).toBe(503);
