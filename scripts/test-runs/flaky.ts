@@ -7,8 +7,8 @@
  * name or failure, where the test draws from one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { failuresIn } from './run-failures.js';
 import { vitestJson } from './vitest-json.js';
 
 const { values, positionals } = parseArgs({
@@ -40,26 +40,12 @@ try {
   for (let run = 1; run <= runs; run++) {
     console.log(`\n=== test:flaky run ${run} of ${runs}, ${busy} busy loop(s) beside it ===\n`);
     const report = await vitestJson(positionals);
-    for (const file of report.testResults) {
-      const name = relative(process.cwd(), file.name);
-      const failed = file.assertionResults.filter((test) => test.status === 'failed');
-      // A file can fail with no test failed: an error outside a test, a leak found after them.
-      const entries =
-        failed.length > 0
-          ? failed.map((test) => ({
-              key: `${name} > ${test.fullName}`,
-              text: [test.fullName, ...test.failureMessages],
-            }))
-          : file.status === 'failed'
-            ? [{ key: `${name} (the file: ${(file.message ?? '').split('\n')[0]})`, text: [file.message ?? ''] }]
-            : [];
-      for (const { key, text } of entries) {
-        const seen = failures.get(key) ?? { count: 0, seeds: new Set<string>() };
-        seen.count++;
-        const seed = text.map((line) => SEED.exec(line)?.[1]).find((found) => found !== undefined);
-        if (seed !== undefined) seen.seeds.add(seed);
-        failures.set(key, seen);
-      }
+    for (const { key, text } of failuresIn(report, process.cwd())) {
+      const seen = failures.get(key) ?? { count: 0, seeds: new Set<string>() };
+      seen.count++;
+      const seed = text.map((line) => SEED.exec(line)?.[1]).find((found) => found !== undefined);
+      if (seed !== undefined) seen.seeds.add(seed);
+      failures.set(key, seen);
     }
   }
 } finally {

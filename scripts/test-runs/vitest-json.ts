@@ -32,6 +32,11 @@ export interface RunReport {
    * absolute path; absent from a report Vitest wrote by itself.
    */
   readonly cpuSeconds?: Readonly<Record<string, number>>;
+  /**
+   * How Vitest exited; absent from a report Vitest wrote by itself. Not 0 with every test passed is an error outside
+   * any test (an unhandled rejection, a failed global setup): the run failed all the same, as CI would say.
+   */
+  readonly exitCode?: number | null;
 }
 
 /** `vitest run` with `args` (file filters, options) beside the JSON reporter; the default reporter still prints. */
@@ -52,7 +57,9 @@ export async function vitestJson(args: readonly string[], env: NodeJS.ProcessEnv
       ],
       { stdio: 'inherit', env: { ...env, TEST_CPU_LOG: cpuLog } },
     );
-    await new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
+    const exitCode = await new Promise<number | null>((resolve, reject) =>
+      child.on('exit', (code) => resolve(code)).on('error', reject),
+    );
     const report = JSON.parse(await readFile(outputFile, 'utf8')) as RunReport;
     const cpuLines = (await readFile(cpuLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
     const cpuSeconds = Object.fromEntries(
@@ -60,7 +67,7 @@ export async function vitestJson(args: readonly string[], env: NodeJS.ProcessEnv
         .map((line) => JSON.parse(line) as { file: string; cpuSeconds: number })
         .map((f) => [f.file, f.cpuSeconds]),
     );
-    return { ...report, cpuSeconds };
+    return { ...report, cpuSeconds, exitCode };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
