@@ -9,7 +9,8 @@
  *   cancellation watch saw it canceled and running twice) or its thread is
  *   stuck (its progress count — moved by every step it starts, wakes or finishes,
  *   every turn of its event loop and every slice of CPU work — stood still
- *   for the whole period). A thread that is only busy — working through a
+ *   for the whole period; a thread that has begun no step has none, and is
+ *   starting, not stuck). A thread that is only busy — working through a
  *   backlog — is judged again a period later. The order is answered all the
  *   same.
  * - A lost thread — terminated, crashed, exited, out of memory — took every
@@ -410,7 +411,7 @@ class StepInFlight implements Deadlined {
         return;
       }
       const progress = options.threadProgress(threadId);
-      if (progress === this.lastProgress) {
+      if (stoodStill(this.lastProgress, progress)) {
         pool.registry.terminate(threadId, `thread stuck for ${options.graceMs} ms with ${what} canceled on it`);
         return;
       }
@@ -430,6 +431,17 @@ class StepInFlight implements Deadlined {
     if (exit.culprit !== undefined) return exit.culprit === cell;
     return this.parts.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
   }
+}
+
+/**
+ * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as
+ * it ended (`now`). A thread without a count has begun no step yet — the attempt's batch is on its way to it, or it is
+ * a new thread taking a dead one's place — so it is starting, not stuck. Taken for stuck, such a thread was terminated
+ * with the steps of other orders just run again on it, and beside busy cores those orders lost their thread a second
+ * time (503 thread_lost).
+ */
+export function stoodStill(before: number | undefined, now: number | undefined): boolean {
+  return now !== undefined && now === before;
 }
 
 /** Before an attempt has any. */

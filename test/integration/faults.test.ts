@@ -8,24 +8,31 @@
  * Most run with THREADS=1, so every concurrent step shares the one thread.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
-import { captureLog } from '../support/log-capture.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
 
 let svc: TestService | undefined;
+let log: CapturedLog | undefined;
 afterEach(async () => {
   await svc?.shutdown();
   svc = undefined;
 });
 
-async function start(config: Partial<Config> = {}, logger?: Logger): Promise<TestService> {
-  svc = await startTestService({ config: { threads: 1, ...config }, ...(logger ? { logger } : {}) });
+async function start(config: Partial<Config> = {}): Promise<TestService> {
+  log = captureLog();
+  svc = await startTestService({ config: { threads: 1, ...config }, logger: log.logger });
   return svc;
+}
+
+/** The service's warnings — how its threads died, and why — for a failure to tell. */
+function warnings(): string {
+  const lines = (log?.lines ?? []).filter((line) => Number(line['level']) >= 40);
+  return `the service's warnings:\n${lines.map((line) => JSON.stringify(line)).join('\n')}`;
 }
 
 /** Well-behaved orders already running on the thread when the bad one arrives: their ids, and their answers to come. */
@@ -61,7 +68,7 @@ async function untilNeighboursPastPayment(service: TestService, { ids }: Neighbo
 async function expectNeighboursUnharmed({ answers: neighbours }: Neighbours): Promise<void> {
   const answers = await Promise.all(neighbours);
   for (const { status, body } of answers)
-    expect({ status, error: body.error }).toEqual({ status: 200, error: undefined });
+    expect({ status, error: body.error }, warnings()).toEqual({ status: 200, error: undefined });
   const reran = answers.flatMap(({ body }) => body.steps ?? []).filter((step) => step.attempts === 2);
   expect(reran.length).toBeGreaterThan(0);
 }
@@ -233,10 +240,7 @@ describe('a step that hangs its thread', () => {
 
 describe('a step whose thread is lost under it twice through no fault of its own', () => {
   it('fails with 503 thread_lost and Retry-After, leaves nothing charged, and is not replayed: a retry runs afresh', async () => {
-    // What the threads' deaths were, for a failure to tell: once, beside two busy loops, three threads had died by
-    // the time the first was expected, and the unlucky order had ended.
-    const log = captureLog();
-    const service = await start({ orderTimeoutMs: 10_000 }, log.logger);
+    const service = await start({ orderTimeoutMs: 10_000 });
     const order = orderBody({ delay_ms: { payment: 1500, vendor: 0, courier: 0 } });
     const unlucky = fetch(new URL('/order', service.url), {
       method: 'POST',
@@ -257,10 +261,8 @@ describe('a step whose thread is lost under it twice through no fault of its own
         () => service.health(),
         (health) => health.threads_replaced === lost && (lost === 2 || health.running_steps === 1),
       ).catch((error: unknown) => {
-        const warnings = log.lines.filter((line) => Number(line['level']) >= 40);
-        throw new Error(
-          `${String(error)}\nthe service's warnings:\n${warnings.map((line) => JSON.stringify(line)).join('\n')}`,
-        );
+        // Once, beside two busy loops, three threads had died by the time the first death was expected.
+        throw new Error(`${String(error)}\n${warnings()}`);
       });
     }
     const answer = await unlucky;
