@@ -176,6 +176,7 @@ const RESET_BEFORE_ANY_ANSWER = 'ECONNRESET';
 const TRIES = 3;
 let resetsRetried = 0;
 let orderResetsRetried = 0;
+let probeResetsRetried = 0;
 
 async function read(url: URL, orderId: string): Promise<Answer> {
   const sent = performance.now();
@@ -206,6 +207,21 @@ async function postOrder(url: URL, body: unknown): Promise<Answer> {
     () => postOrderOnce(url, body, sent),
     () => orderResetsRetried++,
   );
+}
+
+/**
+ * GET, sent again while the kernel resets it before any answer, as read() is: the readiness probe's connection is one
+ * among the burst's too (seen once beside two busy loops, where the probe's loop then failed with ECONNRESET).
+ */
+async function getSentAgainIfReset(url: URL, path: string): Promise<{ status: number; text: string }> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await get(url, path);
+    } catch (error) {
+      if ((error as { code?: string }).code !== RESET_BEFORE_ANY_ANSWER || tried >= TRIES) throw error;
+      probeResetsRetried++;
+    }
+  }
 }
 
 function tally(answers: readonly Answer[]): Record<string, number> {
@@ -268,10 +284,12 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     })();
     const probing = (async () => {
       while (ordering) {
-        readiness.push((await get(running.url, '/readyz')).status);
+        readiness.push((await getSentAgainIfReset(running.url, '/readyz')).status);
         await pause(100);
       }
     })();
+    // Its failure is the test's, when the loops are awaited below, not an unhandled rejection meanwhile.
+    probing.catch(() => {});
     await pause(500);
     const burstStarted = performance.now();
     // Opened a slice per turn of this process's event loop, not all 15,000 in one: a socket's request is written once
@@ -296,7 +314,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     const shed = readCounts['503 overloaded'] ?? 0;
     // The figures the issue asks for, printed for the report.
     console.log(
-      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, ${resetsRetried} reset by the kernel and sent again); ${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again), p50 ${Math.round(
+      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, ${resetsRetried} reset by the kernel and sent again); ${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again; readiness probes ${probeResetsRetried}), p50 ${Math.round(
         percentile(
           ordered.map((o) => o.ms),
           50,
