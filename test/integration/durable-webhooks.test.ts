@@ -59,7 +59,6 @@ beforeAll(async () => {
       ],
       adminKeys: [ADMIN],
     },
-    orderTimeoutMs: 400,
     events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
   };
   [a, b] = [await startTestService({ config }), await startTestService({ config })];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { ELSEWHERE, SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
 import { HANG, REGISTERED, STOP, type BusyWaitersTask } from '../fixtures/semaphore-busy-waiters.js';
-import { LONGEST_WAIT_US, MOST, WORDS_PER_CLIENT, type ClientHammerTask } from '../fixtures/semaphore-client-hammer.js';
+import { MOST, TOTAL_WAIT_US, WORDS_PER_CLIENT, type ClientHammerTask } from '../fixtures/semaphore-client-hammer.js';
 import type { ClientHolderTask } from '../fixtures/semaphore-client-holder.js';
 import type { HammerTask } from '../fixtures/semaphore-hammer.js';
 import { compiledFixture } from '../support/compiled.js';
@@ -575,8 +575,16 @@ describe('SlotSemaphore', () => {
         expect(words[WORDS_PER_CLIENT + MOST]).toBeLessThanOrEqual(3);
         expect(semaphore.busy()).toBe(0);
         expect(semaphore.heldPerClient().every((held) => held === 0)).toBe(true);
-        // The modest client never waited behind the greedy one's line (measured: 8 ms against 132 ms).
-        expect(words[WORDS_PER_CLIENT + LONGEST_WAIT_US]!).toBeLessThan(words[LONGEST_WAIT_US]! / 2);
+        // The modest client never waited behind the greedy one's line: its waits, on average, a small part of the
+        // greedy one's. Not the longest wait: one stall of a thread's event loop, with five files beside this one on
+        // two cores, made the modest client's 166 ms against the greedy one's 330 (quiet, it was 8 against 132).
+        const meanWaitMs = (client: number, acquires: number): number =>
+          words[client * WORDS_PER_CLIENT + TOTAL_WAIT_US]! / acquires / 1000;
+        const [greedyMs, modestMs] = [meanWaitMs(0, 40 * 15), meanWaitMs(1, 4 * 15)];
+        console.log(
+          `mean wait for a slot: the greedy client ${greedyMs.toFixed(1)} ms, the modest one ${modestMs.toFixed(1)} ms`,
+        );
+        expect(modestMs).toBeLessThan(greedyMs / 4);
       } finally {
         await pool.destroy();
       }
