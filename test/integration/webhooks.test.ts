@@ -42,7 +42,9 @@ beforeAll(async () => {
   svc = await startTestService({
     config: {
       access: KEYS,
-      orderTimeoutMs: 400,
+      // Short of the 2 s courier of the order meant to time out, well past what every other order takes: at 400 ms a
+      // declined order overran it in durable-webhooks (504 for 400) with five files at once.
+      orderTimeoutMs: 1500,
       // Receivers on 127.0.0.1, over http; retries fast except where a test is about the default.
       events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
     },
