@@ -20,7 +20,7 @@ let svc: TestService;
 let view: EventStream<ThreadSnapshot>;
 
 beforeAll(async () => {
-  svc = await startTestService({ config: { threads: THREADS, couriers: 1 } });
+  svc = await startTestService({ config: { threads: THREADS, couriers: 1, orderTimeoutMs: 10_000 } });
   view = await openEventStream(new URL('/threads/events', svc.url));
 });
 afterAll(async () => {
@@ -63,8 +63,11 @@ describe('GET /threads', () => {
 
 describe('GET /threads/events', () => {
   it('shows each step on the lane of its thread, sleeping, computing or waiting for a courier, and who holds the courier', async () => {
-    const first = orderBody({ delay_ms: { payment: 700, vendor: 700, courier: 700 }, cpu_ms: { vendor: 400 } });
-    const second = orderBody({ delay_ms: { payment: 700, vendor: 700, courier: 300 } });
+    // Steps of 2 s (the file's deadline is 10 s), the frames 200 ms apart: every state below lasts many frames, also
+    // where the 400 ms of CPU work take far longer beside four other files (with steps of 700 ms, the first order's
+    // courier had let its courier go before a frame showed it held, 2 runs in 5).
+    const first = orderBody({ delay_ms: { payment: 2000, vendor: 2000, courier: 2000 }, cpu_ms: { vendor: 400 } });
+    const second = orderBody({ delay_ms: { payment: 2000, vendor: 2000, courier: 300 } });
     const firstOrder = svc.order(first);
     // The CPU work comes first in the step: it shows as computing, on a thread counting it as running.
     const computing = await view.next(
