@@ -562,12 +562,13 @@ describe('SlotSemaphore', () => {
       semaphore.setShare(600);
       const holders = new SharedArrayBuffer(2 * WORDS_PER_CLIENT * Int32Array.BYTES_PER_ELEMENT);
       const pool = fourThreads<ClientHammerTask, number>('semaphore-client-hammer');
+      const [greedyTasks, modestTasks, rounds] = [40, 4, 15];
       try {
-        const greedy = Array.from({ length: 40 }, () =>
-          pool.run({ semaphore: semaphore.buffer, holders, client: 0, rounds: 15, holdMs: 5 }),
+        const greedy = Array.from({ length: greedyTasks }, () =>
+          pool.run({ semaphore: semaphore.buffer, holders, client: 0, rounds, holdMs: 5 }),
         );
-        const modest = Array.from({ length: 4 }, () =>
-          pool.run({ semaphore: semaphore.buffer, holders, client: 1, rounds: 15, holdMs: 5 }),
+        const modest = Array.from({ length: modestTasks }, () =>
+          pool.run({ semaphore: semaphore.buffer, holders, client: 1, rounds, holdMs: 5 }),
         );
         expect(await Promise.all([...greedy, ...modest])).toEqual(Array(44).fill(15));
         const words = new Int32Array(holders);
@@ -578,9 +579,9 @@ describe('SlotSemaphore', () => {
         // The modest client never waited behind the greedy one's line: its waits, on average, a small part of the
         // greedy one's. Not the longest wait: one stall of a thread's event loop, with five files beside this one on
         // two cores, made the modest client's 166 ms against the greedy one's 330 (quiet, it was 8 against 132).
-        const meanWaitMs = (client: number, acquires: number): number =>
-          words[client * WORDS_PER_CLIENT + TOTAL_WAIT_US]! / acquires / 1000;
-        const [greedyMs, modestMs] = [meanWaitMs(0, 40 * 15), meanWaitMs(1, 4 * 15)];
+        const meanWaitMs = (client: number, tasks: number): number =>
+          words[client * WORDS_PER_CLIENT + TOTAL_WAIT_US]! / (tasks * rounds) / 1000;
+        const [greedyMs, modestMs] = [meanWaitMs(0, greedyTasks), meanWaitMs(1, modestTasks)];
         console.log(
           `mean wait for a slot: the greedy client ${greedyMs.toFixed(1)} ms, the modest one ${modestMs.toFixed(1)} ms`,
         );
