@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalsPerSecond } from '../support/arrivals.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount, settledOsThreadCount } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { startTestService } from '../support/service.js';
+import { startTestService, TEST_CONFIG } from '../support/service.js';
 import { pause } from '../support/wait.js';
 
 describe('waiting holds no thread', () => {
@@ -102,13 +102,22 @@ describe('CPU work holds its thread, in parallel and off the event loop', () => 
 });
 
 describe('OS threads', () => {
-  it('come back to their count before the pool once it is closed', async () => {
+  it('come back to their count before the pool once it is closed; the webhook relay has one from the first endpoint on', async () => {
     const before = await settledOsThreadCount();
-    const svc = await startTestService({ config: { threads: 4 } });
-    // The step pool's 4, and the webhook relay's thread (src/events/relay-thread.ts): deliveries never take the
-    // thread that serves orders.
-    expect(osThreadCount()).toBe(before + 4 + 1);
+    const svc = await startTestService({
+      config: { threads: 4, events: { ...TEST_CONFIG.events, allowPrivateTargets: true } },
+    });
+    // The step pool's 4. Before: 5, the webhook relay's thread waiting from the start for an endpoint to deliver to.
+    expect(osThreadCount()).toBe(before + 4);
     await svc.order(orderBody());
+    const added = await fetch(new URL('/webhooks', svc.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hook' }),
+    });
+    expect(added.status).toBe(201);
+    // The relay's thread (src/events/relay-thread.ts): deliveries never take the thread that serves orders.
+    await expectOsThreadsBackTo(before + 4 + 1);
     await svc.shutdown();
     await expectOsThreadsBackTo(before);
   });
