@@ -14,6 +14,9 @@ import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { TIMINGS_FILE, type Timings } from '../../scripts/test-runs/timings-file.js';
 
+/** The seconds of a file neither test/timings.json nor Vitest's cache has timed: it counts as the longest. */
+const UNTIMED = Number.MAX_VALUE;
+
 /** Below this share of a core while it runs, a file mostly waits. */
 const WAITS_BELOW = 0.45;
 
@@ -33,6 +36,31 @@ function takingTurns<T>(waiting: readonly T[], computing: readonly T[]): T[] {
   return turns;
 }
 
+/**
+ * `files` longest first, within each project a file that waits and one that computes taking turns: each project has
+ * its own workers. Taken over both, a unit file not yet timed (a fresh clone has no cache) took a computing file's
+ * turn, and the first five integration files were four that wait: a third of the cores idle for the first 30 s.
+ */
+export function inTurns<T>(
+  files: readonly T[],
+  projectOf: (file: T) => string,
+  seconds: (file: T) => number,
+  waits: (file: T) => boolean,
+): T[] {
+  const longestFirst = [...files].sort((a, b) => seconds(b) - seconds(a));
+  // The project whose timed files take longest first: a project's files not yet timed (a fresh clone's unit files)
+  // must not hold the workers while the long ones wait to start.
+  const known = (inProject: readonly T[]): number =>
+    inProject.map(seconds).reduce((sum, timed) => sum + (timed === UNTIMED ? 0 : timed), 0);
+  const projects = [...Map.groupBy(longestFirst, projectOf).values()].sort((a, b) => known(b) - known(a));
+  return projects.flatMap((inProject) =>
+    takingTurns(
+      inProject.filter((file) => waits(file)),
+      inProject.filter((file) => !waits(file)),
+    ),
+  );
+}
+
 export default class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const root = this.ctx.config.root;
@@ -42,16 +70,12 @@ export default class LongestFirst extends BaseSequencer {
       const known = timingOf(spec)?.seconds;
       if (known !== undefined) return known;
       const cached = this.ctx.cache.getTestSpecificationResult(spec)?.duration;
-      return cached === undefined ? Number.MAX_VALUE : cached / 1000;
+      return cached === undefined ? UNTIMED : cached / 1000;
     };
     const waits = (spec: TestSpecification): boolean => {
       const timing = timingOf(spec);
       return timing?.cpuSeconds !== undefined && timing.cpuSeconds / Math.max(timing.seconds, 1) < WAITS_BELOW;
     };
-    const longestFirst = [...files].sort((a, b) => seconds(b) - seconds(a));
-    return takingTurns(
-      longestFirst.filter((spec) => waits(spec)),
-      longestFirst.filter((spec) => !waits(spec)),
-    );
+    return inTurns(files, (spec) => spec.project.name, seconds, waits);
   }
 }
