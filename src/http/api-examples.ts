@@ -195,6 +195,12 @@ export const GET_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderAnsw
     },
   },
   421: CREATE_ORDER_EXAMPLES[421]!,
+  503: {
+    overloaded: {
+      summary: "Too many reads wait for the reads' connections to Postgres (Retry-After: 1)",
+      value: failure('overloaded', 'too many reads at once; retry shortly'),
+    },
+  },
 };
 
 const health: HealthReport & { status: 'ok' | 'draining' } = {

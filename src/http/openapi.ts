@@ -235,6 +235,10 @@ function buildDocument(access: DocumentedAccess): Document {
       ),
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
+      503: error(
+        "Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+        RETRY_AFTER,
+      ),
     },
   });
 
