@@ -57,6 +57,8 @@ const CONCURRENCY = 16;
 const DEFER_MS = 500;
 /** The flag of a client's jobs (migration 10). */
 const clientFlag = (client: string): string => `client:${client}`;
+/** The client of an order's stored key, as the SQL's `split_part(order_id, ':', 1)`. */
+const clientOfOrder = (order: string): string => order.split(':', 1)[0]!;
 const deferMs = (): number => Math.round(DEFER_MS * (0.5 + Math.random() / 2));
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
@@ -173,6 +175,17 @@ const UNLOCK_LOST: Statement = {
            UPDATE graphile_worker._private_job_queues q SET locked_at = NULL, locked_by = NULL
              FROM lost WHERE q.locked_by = lost.locked_by RETURNING 1)
          SELECT (SELECT count(*) FROM jobs)::int AS jobs`,
+};
+/**
+ * The running job stops answering to its order's key, as graphile-worker does to a running job when one is added with
+ * its key: a job freed while it still runs (UNLOCK_LOST judged its instance lost: a lease lapsed in a pause) and then
+ * given a new event by key was written into in place, and this run, ending, deleted it as its own (graphile-worker
+ * completes by id), and the event was never delivered. Only while this pool holds the row as it claimed it.
+ */
+const DETACH: Statement = {
+  name: 'webhook_lane_detach',
+  text: `UPDATE graphile_worker._private_jobs SET key = NULL
+          WHERE id = $1 AND locked_by = $2 AND revision = $3 RETURNING id`,
 };
 const FORGET: Statement = {
   name: 'events_forget',
@@ -339,6 +352,11 @@ export class PgWebhookLanes implements Deliveries {
    * soonest of the failing endpoints' backoffs.
    */
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
+    const { id, locked_by: pool, revision } = helpers.job;
+    const held = await this.db.query(DETACH, [id, pool, revision]);
+    // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
+    // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
+    if (held.length === 0) return this.addLaneJob(helpers, lane.order, clientOfOrder(lane.order), 0, { keyed: false });
     // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
     const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
     const client = owed[0]?.endpoint_client;
@@ -378,17 +396,22 @@ export class PgWebhookLanes implements Deliveries {
     await this.addLaneJob(helpers, lane.order, owed[0]!.endpoint_client, retryInMs);
   }
 
-  /** The order's job again, in `inMs`. */
-  private async addLaneJob(helpers: JobHelpers, order: string, client: string, inMs: number): Promise<void> {
+  /** The order's job again, in `inMs`: keyed, unless no key can be trusted (see DETACH). */
+  private async addLaneJob(
+    helpers: JobHelpers,
+    order: string,
+    client: string,
+    inMs: number,
+    { keyed } = { keyed: true },
+  ): Promise<void> {
     const key = `webhook:${order}`;
-    // The running job's key is let go by graphile-worker: this one takes it, and waits in the order's queue.
+    // The running job no longer has the key (DETACH): this one takes it, and waits in the order's queue.
     await helpers.addJob(
       TASK,
       { order },
       {
         queueName: key,
-        jobKey: key,
-        jobKeyMode: 'replace',
+        ...(keyed ? { jobKey: key, jobKeyMode: 'replace' as const } : {}),
         runAt: new Date(Date.now() + inMs),
         maxAttempts: MAX_ATTEMPTS,
         flags: [clientFlag(client)],

@@ -8,6 +8,7 @@
  * any instance with no gap and no duplicate; an order's deliveries to all its
  * client's endpoints are one graphile-worker job.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
@@ -199,29 +200,64 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     expect(hook.deliveries.every((delivery) => delivery.headers['webhook-id'] === eventId)).toBe(true);
   });
 
-  it('a redelivery asked for while the event is still being sent is sent again once that send ends', async () => {
+  /**
+   * A globex order whose first delivery, to a receiver of its own, is held until `answerFirst`; every later one is
+   * answered at once (a later order's too: the next tests' go to every endpoint of the client).
+   */
+  async function firstDeliveryHeld(orderId: string) {
     const hook = await receiver();
     let answerFirst!: (status: number) => void;
-    hook.answer = (_delivery, attempt) =>
-      attempt === 1 ? new Promise<number>((resolve) => (answerFirst = resolve)) : 204;
+    hook.answer = () =>
+      hook.deliveries.length === 1 ? new Promise<number>((resolve) => (answerFirst = resolve)) : 204;
     expect((await call(a, 'POST', '/webhooks', GLOBEX, { url: hook.url })).status).toBe(201);
-    await a.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX });
+    await a.order(orderBody({ order_id: orderId, delay_ms: INSTANT }), { key: GLOBEX });
     await eventually(
       async () => hook.deliveries.length,
       (n) => n >= 1,
       { within: DELIVERED_WITHIN_MS },
     );
     const eventId = hook.deliveries[0]!.headers['webhook-id'] as string;
+    const deliveredAgain = () =>
+      eventually(
+        async () => hook.deliveries.filter((delivery) => delivery.headers['webhook-id'] === eventId).length,
+        (n) => n === 2,
+        { within: DELIVERED_WITHIN_MS },
+      );
+    return { eventId, answerFirst, deliveredAgain };
+  }
+
+  it('a redelivery asked for while the event is still being sent is sent again once that send ends', async () => {
+    const { eventId, answerFirst, deliveredAgain } = await firstDeliveryHeld(randomUUID());
     const again = await call(b, 'POST', `/admin/events/${eventId}/redeliver`, ADMIN);
     expect(again.status, again.text).toBe(202);
     // The first send succeeds only now, after the redelivery was asked for: before, its job marked the row the
     // redelivery had just reset as delivered, and the event never came again.
     answerFirst(204);
-    await eventually(
-      async () => hook.deliveries.filter((delivery) => delivery.headers['webhook-id'] === eventId).length,
-      (n) => n === 2,
-      { within: DELIVERED_WITHIN_MS },
-    );
+    await deliveredAgain();
+  });
+
+  it('a job freed while it still runs (its instance judged lost) does not take a new event’s delivery with it when it ends', async () => {
+    const orderId = randomUUID();
+    const { eventId, answerFirst, deliveredAgain } = await firstDeliveryHeld(orderId);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      // As an instance whose pool is judged lost has its jobs freed (pg-webhook-lanes.ts, UNLOCK_LOST) while it may
+      // still be sending: the job's row only, so that no other instance claims it before this one ends it.
+      const { rowCount } = await db.query(
+        `UPDATE graphile_worker._private_jobs SET locked_at = NULL, locked_by = NULL
+          WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL`,
+        [orderId],
+      );
+      expect(rowCount).toBe(1);
+    } finally {
+      await db.end();
+    }
+    // The redelivery's job, keyed by the order, is the freed row's key: before, it was written into that row, which
+    // the running job then deleted as its own when it ended, and the event never came again (a chaos run's loss).
+    expect((await call(b, 'POST', `/admin/events/${eventId}/redeliver`, ADMIN)).status).toBe(202);
+    answerFirst(204);
+    await deliveredAgain();
   });
 
   it("one order, two endpoints: one graphile-worker job delivers to both (a job is the bulk of a delivery's cost)", async () => {
