@@ -23,3 +23,22 @@ export async function readCommittedEvents(postgres: ChaosPostgres): Promise<Comm
   );
   return rows.map((row) => ({ id: row.id, seq: Number(row.seq), orderId: row.order_id, type: row.type }));
 }
+
+/**
+ * Each delivery still owed, with its order's jobs as graphile-worker holds them: what a report needs to tell a lost
+ * job (none), one waiting far ahead (run_at, attempts) and one held by a pool that is gone (locked_by).
+ */
+export async function describeOwed(postgres: ChaosPostgres): Promise<string[]> {
+  const rows = await postgres
+    .query<{ owed: string; jobs: string | null }>(
+      `SELECT format('seq %s to %s: %s failures, first attempt %s', d.event_seq, d.endpoint_id, d.failures,
+                     coalesce(d.first_attempt_at::text, 'never')) AS owed,
+              (SELECT string_agg(format('job %s key %s run_at %s attempts %s/%s locked_by %s error %s', j.id,
+                                        coalesce(j.key, '-'), j.run_at, j.attempts, j.max_attempts,
+                                        coalesce(j.locked_by, '-'), coalesce(left(j.last_error, 80), '-')), '; ')
+                 FROM graphile_worker._private_jobs j WHERE j.payload->>'order' = d.order_id) AS jobs
+         FROM event_deliveries d WHERE d.done_at IS NULL ORDER BY d.event_seq`,
+    )
+    .catch((error: unknown) => [{ owed: `(not read: ${(error as Error).message})`, jobs: null }]);
+  return rows.map((row) => `${row.owed}; ${row.jobs ?? 'no job'}`);
+}

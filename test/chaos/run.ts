@@ -31,7 +31,7 @@ import { formatEntry, formatTotals, formatViolation, formatViolations, keepRun }
 import { Seeded } from './seeded.js';
 import { Workload } from './workload.js';
 import { EventReceiver } from './event-receiver.js';
-import { untilEventsDelivered, readCommittedEvents } from './event-rest.js';
+import { describeOwed, untilEventsDelivered, readCommittedEvents } from './event-rest.js';
 
 const INSTANCES = ['A', 'B', 'C'];
 const LEASE_MS = 1000;
@@ -161,6 +161,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     await monitor.stop();
     recorder.event('harness', 'until every event owed is delivered');
     await untilEventsDelivered(postgres, 60_000);
+    const owedAtEnd = await describeOwed(postgres);
     const atRest = await observe(
       recorder.history.orders.map((order) => order.order_id),
       supervisor,
@@ -201,9 +202,11 @@ ${eventsLine}`;
             ...violations.map((violation) => `${formatViolation(violation, recorder.history, observed, LEASE_MS)}\n`),
           ]
         : []),
+      ...(owedAtEnd.length ? ['', 'deliveries still owed, with their jobs', ...owedAtEnd] : []),
     ].join('\n');
     await keepRun(dir, recorder.history, observed, violations, report);
     console.log(`\ntotals\n${totals}`);
+    if (owedAtEnd.length) console.log(`\ndeliveries still owed, with their jobs\n${owedAtEnd.join('\n')}`);
     if (violations.length)
       console.log(
         `\nviolations\n${formatViolations(violations, (violation) => formatViolation(violation, recorder.history, observed, LEASE_MS), join(dir, 'report.txt'))}`,
