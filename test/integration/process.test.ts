@@ -347,7 +347,7 @@ describe('npm start', () => {
     const { pid, msg } = JSON.parse(listening!) as { pid: number; msg: string };
     serverPid = pid;
     expect(realpathSync(`/proc/${pid}/exe`)).toBe(
-      realpathSync(new URL('../../node_modules/node/bin/node', import.meta.url)),
+      realpathSync(new URL('../../node_modules/.bin/node', import.meta.url)),
     );
     const url = new URL(/listening on (\S+)/.exec(msg)![1]!);
     expect((await rawRequest(url, { method: 'GET', path: '/readyz' })).status).toBe(200);

