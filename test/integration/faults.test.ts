@@ -38,9 +38,11 @@ function warnings(): string {
 /**
  * The neighbours' steps where the thread dies only after a canceled step's grace (250 ms, after the fault shows): with
  * 400 ms, the time from their steps' start to the bad order's arrival plus that grace outlasted them on a fresh clone's
- * busy cores, they ended before the thread died, none was run again, and the test failed saying so.
+ * busy cores, they ended before the thread died, none was run again, and the test failed saying so. Their orders get
+ * NEIGHBOURS_DEADLINE_MS: run twice, such steps outlast the default 2 s.
  */
-const OUTLASTS_GRACE_MS = 1500;
+const OUTLASTS_GRACE_MS = 1200;
+const NEIGHBOURS_DEADLINE_MS = 10_000;
 
 /** Well-behaved orders already running on the thread when the bad one arrives: their ids, and their answers to come. */
 function startNeighbours(service: TestService, delayMs = 400, count = 4) {
@@ -139,7 +141,7 @@ describe.each([
 
 describe('a step that ignores its cancellation', () => {
   it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
-    const service = await start();
+    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
     const neighbours = startNeighbours(service, OUTLASTS_GRACE_MS);
     await untilNeighboursPastPayment(service, neighbours);
     const order = orderBody({
@@ -228,7 +230,7 @@ describe('a step that hangs its thread', () => {
   });
 
   it('with its client gone: the neighbours are run again elsewhere and succeed', async () => {
-    const service = await start();
+    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
     const neighbours = startNeighbours(service, OUTLASTS_GRACE_MS);
     await untilNeighboursPastPayment(service, neighbours);
     const gone = service.order(
