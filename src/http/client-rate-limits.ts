@@ -12,7 +12,9 @@
  *   asks over IPC (RateLimiterCluster): one limit per client across the
  *   instances of the machine. Should the primary not answer within
  *   CLUSTER_TIMEOUT_MS, the instance counts alone (an insurance limiter in
- *   its own memory) rather than refuse or wait;
+ *   its own memory) rather than refuse or wait, and says so in a warning
+ *   line per order: while it does, a client may pass the limit by what the
+ *   instances counted alone;
  * - several machines sharing one Postgres: each machine's primary counts on
  *   its own, so a client may send the limit to each machine.
  */
@@ -23,6 +25,23 @@ import type { ClientRateLimiter, RateDecision } from './rate-limit.js';
 /** How long an instance waits for the primary's count before counting alone. */
 const CLUSTER_TIMEOUT_MS = 200;
 const WINDOW_SECONDS = 1;
+
+type LimiterOptions = ConstructorParameters<typeof RateLimiterMemory>[0];
+
+/** The insurance limiter, which rate-limiter-flexible asks only when the primary has not answered in time. */
+class CountedAlone extends RateLimiterMemory {
+  constructor(
+    options: LimiterOptions,
+    private readonly counted: (client: string) => void,
+  ) {
+    super(options);
+  }
+
+  override consume(...args: Parameters<RateLimiterMemory['consume']>): ReturnType<RateLimiterMemory['consume']> {
+    this.counted(String(args[0]));
+    return super.consume(...args);
+  }
+}
 
 export type RateStore = 'memory' | 'cluster';
 
@@ -62,7 +81,12 @@ export class ClientRateLimits implements ClientRateLimiter {
           : new RLWrapperTimeouts({
               limiter: new RateLimiterCluster(options),
               timeoutMs: CLUSTER_TIMEOUT_MS,
-              insuranceLimiter: new RateLimiterMemory(options),
+              insuranceLimiter: new CountedAlone(options, (client) =>
+                this.log.warn(
+                  { client, timeout_ms: CLUSTER_TIMEOUT_MS },
+                  'rate limit counted by this instance alone: the primary did not answer in time',
+                ),
+              ),
             });
       this.limiters.set(points, limiter);
     }
