@@ -12,9 +12,9 @@
  *   asks over IPC (RateLimiterCluster): one limit per client across the
  *   instances of the machine. Should the primary not answer within
  *   CLUSTER_TIMEOUT_MS, the instance counts alone (an insurance limiter in
- *   its own memory) rather than refuse or wait, and says so in a warning
- *   line per order: while it does, a client may pass the limit by what the
- *   instances counted alone;
+ *   its own memory) rather than refuse or wait, and the order's decision
+ *   says so (rate-limit.ts logs it, on the order's line of ids): while it
+ *   does, a client may pass the limit by what the instances counted alone;
  * - several machines sharing one Postgres: each machine's primary counts on
  *   its own, so a client may send the limit to each machine.
  */
@@ -28,18 +28,26 @@ const WINDOW_SECONDS = 1;
 
 type LimiterOptions = ConstructorParameters<typeof RateLimiterMemory>[0];
 
-/** The insurance limiter, which rate-limiter-flexible asks only when the primary has not answered in time. */
+/**
+ * The insurance limiter, which rate-limiter-flexible asks only when the primary has not answered in time: each answer
+ * it gives, allowed or refused, is marked, for `take` to tell the order it was counted alone.
+ */
 class CountedAlone extends RateLimiterMemory {
   constructor(
     options: LimiterOptions,
-    private readonly counted: (client: string) => void,
+    private readonly marked: WeakSet<RateLimiterRes>,
   ) {
     super(options);
   }
 
   override consume(...args: Parameters<RateLimiterMemory['consume']>): ReturnType<RateLimiterMemory['consume']> {
-    this.counted(String(args[0]));
-    return super.consume(...args);
+    return super.consume(...args).then(
+      (allowed) => (this.marked.add(allowed), allowed),
+      (refused: unknown) => {
+        if (refused instanceof RateLimiterRes) this.marked.add(refused);
+        throw refused;
+      },
+    );
   }
 }
 
@@ -48,6 +56,8 @@ export type RateStore = 'memory' | 'cluster';
 export class ClientRateLimits implements ClientRateLimiter {
   /** One limiter per limit (rate-limiter-flexible counts one number of points per limiter), made on first use. */
   private readonly limiters = new Map<number, Pick<RateLimiterMemory, 'consume'>>();
+  /** The answers this instance gave alone (CountedAlone). */
+  private readonly countedAlone = new WeakSet<RateLimiterRes>();
 
   constructor(
     private readonly limitOf: (client: string) => number,
@@ -60,14 +70,24 @@ export class ClientRateLimits implements ClientRateLimiter {
     if (limit === 0) return undefined;
     try {
       const counted = await this.limiterFor(limit).consume(client);
-      return { limit, allowed: true, remaining: counted.remainingPoints, resetMs: counted.msBeforeNext };
+      return {
+        limit,
+        allowed: true,
+        remaining: counted.remainingPoints,
+        resetMs: counted.msBeforeNext,
+        ...this.alone(counted),
+      };
     } catch (refused: unknown) {
       if (refused instanceof RateLimiterRes)
-        return { limit, allowed: false, remaining: 0, resetMs: refused.msBeforeNext };
+        return { limit, allowed: false, remaining: 0, resetMs: refused.msBeforeNext, ...this.alone(refused) };
       // The counts could not be had (they always can in memory): let the order through rather than refuse it for that.
       this.log.warn({ err: refused, client }, 'rate limit not checked: its counts could not be read');
       return undefined;
     }
+  }
+
+  private alone(answer: RateLimiterRes): { countedAloneAfterMs?: number } {
+    return this.countedAlone.has(answer) ? { countedAloneAfterMs: CLUSTER_TIMEOUT_MS } : {};
   }
 
   private limiterFor(points: number): Pick<RateLimiterMemory, 'consume'> {
@@ -81,12 +101,7 @@ export class ClientRateLimits implements ClientRateLimiter {
           : new RLWrapperTimeouts({
               limiter: new RateLimiterCluster(options),
               timeoutMs: CLUSTER_TIMEOUT_MS,
-              insuranceLimiter: new CountedAlone(options, (client) =>
-                this.log.warn(
-                  { client, timeout_ms: CLUSTER_TIMEOUT_MS },
-                  'rate limit counted by this instance alone: the primary did not answer in time',
-                ),
-              ),
+              insuranceLimiter: new CountedAlone(options, this.countedAlone),
             });
       this.limiters.set(points, limiter);
     }

@@ -23,6 +23,8 @@ export interface RateDecision {
   readonly remaining: number;
   /** Milliseconds until the window ends. */
   readonly resetMs: number;
+  /** Set when this instance counted the order alone, its shared count not had within this many milliseconds. */
+  readonly countedAloneAfterMs?: number;
 }
 
 export interface ClientRateLimiter {
@@ -42,6 +44,12 @@ export function rateLimit(
     const { client } = res.locals.caller;
     const decision = await limiter.take(client);
     if (!decision) return next();
+    // The limit may be passed by what each instance counts alone: said per order, with its request and trace ids.
+    if (decision.countedAloneAfterMs !== undefined)
+      res.locals.log.warn(
+        { client, timeout_ms: decision.countedAloneAfterMs },
+        'rate limit counted by this instance alone: the primary did not answer in time',
+      );
     const seconds = Math.max(1, Math.ceil(decision.resetMs / 1000));
     res.setHeader('RateLimit-Policy', `"${POLICY}";q=${decision.limit};w=1`);
     res.setHeader('RateLimit', `"${POLICY}";r=${decision.remaining};t=${seconds}`);
