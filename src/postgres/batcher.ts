@@ -18,7 +18,7 @@ interface Pending<In, Out> {
   readonly input: In;
   readonly resolve: (output: Out) => void;
   readonly reject: (error: unknown) => void;
-  /** When it was called (performance.now()), if calls are observed. */
+  /** When it was called (performance.now()), if calls are observed or bounded in their wait. */
   readonly calledAt?: number;
 }
 
@@ -39,12 +39,16 @@ export interface BatcherOptions<In> {
   readonly order?: (a: In, b: In) => number;
   /** Told of every call once answered (its order's trace); without: calls are not timed. */
   readonly observe?: (input: In, done: CallDone) => void;
+  /** A call not sent within `ms` fails with `error()`, unsent; without: calls wait for their turn however long. */
+  readonly maxWait?: { readonly ms: number; readonly error: () => unknown };
 }
 
 export class Batcher<In, Out> {
   private queue: Array<Pending<In, Out>> = [];
   private inFlight = 0;
   private scheduled = false;
+  /** Fails the calls that waited past maxWait; armed only while calls wait for a batch in flight to end. */
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     /** Sends a batch; resolves with one output per input, in the same order. */
@@ -52,17 +56,23 @@ export class Batcher<In, Out> {
     private readonly options: BatcherOptions<In>,
   ) {}
 
+  /** Calls made that the next flush will not send: they wait for a batch on its way to be answered. */
+  get backlog(): number {
+    const room = (this.options.maxInFlight - this.inFlight) * this.options.maxBatch;
+    return Math.max(0, this.queue.length - room);
+  }
+
   call(input: In): Promise<Out> {
     return new Promise((resolve, reject) => {
-      this.queue.push(
-        this.options.observe ? { input, resolve, reject, calledAt: performance.now() } : { input, resolve, reject },
-      );
+      const timed = this.options.observe !== undefined || this.options.maxWait !== undefined;
+      this.queue.push(timed ? { input, resolve, reject, calledAt: performance.now() } : { input, resolve, reject });
       this.schedule();
     });
   }
 
   private schedule(): void {
-    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.options.maxInFlight) return;
+    if (this.scheduled || this.queue.length === 0) return;
+    if (this.inFlight >= this.options.maxInFlight) return this.armExpiry();
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -92,6 +102,24 @@ export class Batcher<In, Out> {
           this.schedule();
         });
     }
+  }
+
+  /** Until the oldest waiting call's wait is up: then fail every call whose wait is up, and arm again for the next. */
+  private armExpiry(): void {
+    const { maxWait } = this.options;
+    const oldest = this.queue[0];
+    if (!maxWait || this.expiry || !oldest) return;
+    this.expiry = setTimeout(
+      () => {
+        this.expiry = undefined;
+        const now = performance.now();
+        let expired = 0;
+        while (expired < this.queue.length && this.queue[expired]!.calledAt! + maxWait.ms <= now) expired++;
+        for (const pending of this.queue.splice(0, expired)) pending.reject(maxWait.error());
+        this.schedule();
+      },
+      Math.max(0, oldest.calledAt! + maxWait.ms - performance.now()),
+    );
   }
 
   private observed(batch: ReadonlyArray<Pending<In, Out>>, failed: boolean): void {

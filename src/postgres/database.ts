@@ -19,6 +19,13 @@
  *   for one at most waitMs and is then turned away (StoreBusy: 503
  *   overloaded), and beyond waitingMax waiting is turned away at once. So no
  *   number of reads takes a connection the orders, leases and recovery need.
+ * - Reads by key are sent together (readByKey): every read of one statement
+ *   made while its connections are busy goes in the next batch, one
+ *   statement for all (`= ANY($1)`). A statement's round trip cost the main
+ *   thread as much as a quarter of a read's work; a batch pays it once. The
+ *   share counts reads, not statements: a read waits for its batch at most
+ *   waitMs, and waitingMax reads at most wait beyond the batches the free
+ *   connections take next.
  * - Every round trip is counted, for the metrics and the measurements (round
  *   trips per order).
  * - Commits are asynchronous by default (`synchronous_commit=off` for the
@@ -36,7 +43,7 @@ import { DatabaseUnavailable, isUnavailable } from './failures.js';
 import { migrate, type Migration } from './migrations.js';
 import type { OrderKey } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
-import type { CallDone } from './batcher.js';
+import { Batcher, type CallDone } from './batcher.js';
 
 /** The reads' share of Postgres: a pool of their own, so that they never take a connection the orders need. */
 export interface ReadShare {
@@ -48,7 +55,7 @@ export interface ReadShare {
   readonly waitingMax: number;
 }
 
-/** ~50 ms of reads at the rate two connections serve them, waiting at most 500 ms. */
+/** ~50 ms of reads at the rate two connections serve them one by one, waiting at most 500 ms. */
 export const DEFAULT_READ_SHARE: ReadShare = { connections: 2, waitMs: 500, waitingMax: 100 };
 
 export interface DatabaseOptions {
@@ -69,6 +76,12 @@ export interface ReadFigures {
   /** Reads turned away (StoreBusy) since start. */
   readonly shed: number;
 }
+
+/** Reads by key in one statement at most: a few milliseconds of Postgres's time, by the primary key. */
+const READ_BATCH_MAX = 250;
+
+/** A read of one key: its row, or undefined (none); sent with the other reads of its turn (Database.readByKey). */
+export type KeyedRead<Row> = (key: string) => Promise<Row | undefined>;
 
 /** How often a database marked down is tried again. */
 const PROBE_MS = 250;
@@ -110,6 +123,10 @@ export class Database {
   private readonly readShare: ReadShare;
   /** Reads running or waiting for a connection of the read pool. */
   private reads = 0;
+  /** Reads of one statement each (read()), running or waiting: each holds or waits for a connection. */
+  private singleReads = 0;
+  /** Reads by key, by statement: those beyond the next batches (backlog) wait for a connection. */
+  private readonly keyedReads: Array<{ readonly backlog: number }> = [];
   private readsShed = 0;
   /** A probe under way that tells a timeout from an outage; shared by every statement that timed out meanwhile. */
   private confirming: Promise<boolean> | undefined;
@@ -151,13 +168,60 @@ export class Database {
    * the database is down, and with StoreBusy while too many reads wait.
    */
   async read<Row extends object>(statement: Statement, values: readonly unknown[] = []): Promise<Row[]> {
-    if (this.reads >= this.readShare.connections + this.readShare.waitingMax) {
+    this.admitRead();
+    this.singleReads++;
+    try {
+      return await this.bounded(this.run(this.readPool, statement, values));
+    } finally {
+      this.singleReads--;
+    }
+  }
+
+  /**
+   * Reads by key, on the reads' own connections, sent together: `statement`
+   * takes every key of a batch as a text array ($1) and answers at most one
+   * row per key, naming it in `keyColumn`. Each read is bounded as read()'s
+   * are, counted one by one.
+   */
+  readByKey<Row extends object>(statement: Statement, keyColumn: keyof Row & string): KeyedRead<Row> {
+    const batcher = new Batcher<string, Row | undefined>(
+      async (keys) => {
+        const rows = await this.run<Row>(this.readPool, statement, [keys]);
+        const byKey = new Map(rows.map((row) => [String(row[keyColumn]), row]));
+        return keys.map((key) => byKey.get(key));
+      },
+      {
+        maxBatch: READ_BATCH_MAX,
+        // Half the connections each (the orders' reads and their money's are two statements): a batch gathers the
+        // reads made while the one before is on its way. With a batch per connection, most reads of a 15,000-read
+        // burst found a connection free and went alone (12,243 statements); one at a time, 6,614-8,600, and beside
+        // two busy loops the service spent 0.79x the CPU a read and answered the burst in 0.68x the time.
+        maxInFlight: Math.max(1, Math.floor(this.readShare.connections / 2)),
+        maxWait: { ms: this.readShare.waitMs, error: () => new StoreBusy('no Postgres connection came free in time') },
+      },
+    );
+    this.keyedReads.push(batcher);
+    return async (key) => {
+      this.admitRead();
+      return this.bounded(batcher.call(key));
+    };
+  }
+
+  /** Turns a read away at once (StoreBusy) while waitingMax reads wait, beyond one running per connection. */
+  private admitRead(): void {
+    let waiting = this.singleReads;
+    for (const batcher of this.keyedReads) waiting += batcher.backlog;
+    if (waiting >= this.readShare.connections + this.readShare.waitingMax) {
       this.readsShed++;
       throw new StoreBusy('too many reads at once');
     }
+  }
+
+  /** A read admitted: counted while it runs, and as shed if it is turned away busy. */
+  private async bounded<T>(read: Promise<T>): Promise<T> {
     this.reads++;
     try {
-      return await this.run(this.readPool, statement, values);
+      return await read;
     } catch (error) {
       if (error instanceof StoreBusy) this.readsShed++;
       throw error;

@@ -24,7 +24,7 @@ import type {
   VoidAnswer,
 } from '../ledger/payment-ledger.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, observedAs, storedKey, type Database, type Statement } from './database.js';
+import { asNumber, observedAs, storedKey, type Database, type KeyedRead, type Statement } from './database.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { OrderKey } from '../domain/order.js';
 
@@ -40,9 +40,9 @@ const MONEY_OF_RUN: Statement = {
   name: 'provider_money_of_run',
   text: 'SELECT charged, refunded FROM provider_payments WHERE order_id = $1 AND run = $2',
 };
-const MONEY_OF: Statement = {
-  name: 'provider_money_of',
-  text: 'SELECT count(*)::int AS runs, coalesce(sum(charged), 0) AS charged, coalesce(sum(refunded), 0) AS refunded FROM provider_payments WHERE order_id = $1',
+const MONEY_OF_MANY: Statement = {
+  name: 'provider_money_of_many',
+  text: 'SELECT order_id, sum(charged) AS charged, sum(refunded) AS refunded FROM provider_payments WHERE order_id = ANY($1::text[]) GROUP BY order_id',
 };
 
 /** Runs whose money this instance could not ask about: told by the ledger, read by the order records. */
@@ -78,6 +78,8 @@ const byKey = (a: { id: string; run: number }, b: { id: string; run: number }): 
 
 export class PgLedger implements PaymentLedger {
   private readonly tally = { charges: 0, declines: 0, refunds: 0, refusals: 0 };
+  /** The money of an order's runs, for GET /orders/{id}: on the reads' own share, sent together. */
+  private readonly moneyReads: KeyedRead<{ order_id: string; charged: string; refunded: string }>;
   private readonly charges: Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>;
   private readonly voids: Batcher<Void, { answer: VoidAnswer }>;
 
@@ -87,6 +89,7 @@ export class PgLedger implements PaymentLedger {
     batching: Omit<BatcherOptions<never>, 'order' | 'observe'>,
     statements?: StatementObserver,
   ) {
+    this.moneyReads = db.readByKey(MONEY_OF_MANY, 'order_id');
     this.charges = new Batcher<Charge, { answer: ChargeAnswer; counted: boolean }>(
       (calls) =>
         db.query(CHARGE_MANY, [
@@ -122,8 +125,8 @@ export class PgLedger implements PaymentLedger {
   }
 
   async moneyOf(order: OrderKey): Promise<Money | undefined> {
-    const [row] = await this.db.read<{ runs: number; charged: string; refunded: string }>(MONEY_OF, [storedKey(order)]);
-    return row && row.runs > 0 ? { charged: asNumber(row.charged), refunded: asNumber(row.refunded) } : undefined;
+    const row = await this.moneyReads(storedKey(order));
+    return row && { charged: asNumber(row.charged), refunded: asNumber(row.refunded) };
   }
 
   counts(): LedgerCounts {

@@ -34,7 +34,7 @@ import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, observedAs, storedKey, type Database, type Statement } from './database.js';
+import { asNumber, observedAs, storedKey, type Database, type KeyedRead, type Statement } from './database.js';
 import { DatabaseUnavailable } from './failures.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
@@ -51,10 +51,20 @@ const FINISH_MANY: Statement = {
   name: 'order_finish_many',
   text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9) AS kind',
 };
-const GET: Statement = {
-  name: 'order_get',
-  text: "SELECT fingerprint, runs, state, kind, replay, tier FROM orders WHERE order_id = $1 AND NOT (state = 'done' AND replay_until <= now())",
+const GET_MANY: Statement = {
+  name: 'order_get_many',
+  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
 };
+
+interface RecordRow {
+  order_id: string;
+  fingerprint: string;
+  runs: number;
+  state: 'running' | 'done';
+  kind: OutcomeKind | null;
+  replay: string | null;
+  tier: Tier | null;
+}
 const WATCH: Statement = {
   name: 'order_watch',
   text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay',
@@ -137,6 +147,8 @@ export class PgOrderRecords implements OrderRecords {
   private readonly raisedUnmarked = new Map<string, number>();
   /** Rows in `orders`, as last counted (size() must answer at once). */
   counted = 0;
+  /** GET /orders/{id}'s reads, on the reads' own share, sent together. */
+  private readonly reads: KeyedRead<RecordRow>;
   private readonly begins: Batcher<BeginCall, BeginRow>;
   private readonly finishes: Batcher<FinishCall, { kind: OutcomeKind }>;
 
@@ -148,6 +160,7 @@ export class PgOrderRecords implements OrderRecords {
     private readonly options: PgOrderRecordsOptions,
   ) {
     const { batching } = options;
+    this.reads = db.readByKey<RecordRow>(GET_MANY, 'order_id');
     this.begins = new Batcher<BeginCall, BeginRow>(
       (calls) =>
         db.query<BeginRow>(BEGIN_MANY, [
@@ -176,14 +189,7 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
-    const [row] = await this.db.read<{
-      fingerprint: string;
-      runs: number;
-      state: 'running' | 'done';
-      kind: OutcomeKind | null;
-      replay: string | null;
-      tier: Tier | null;
-    }>(GET, [storedKey(key)]);
+    const row = await this.reads(storedKey(key));
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
     return {

@@ -477,7 +477,7 @@ export const DURABLE = {
     max: 100_000,
     fallback: 100,
     about:
-      'reads waiting for a connection at most (`store_reads` counts them with those running); a read beyond is answered 503 `overloaded` at once',
+      'reads waiting for a connection at most, beyond the batch the next free connection takes (`store_reads` counts them with those running); a read beyond is answered 503 `overloaded` at once',
   }),
   INSTANCES: integer({
     min: 1,

@@ -13,7 +13,8 @@ import { orderKey, type OrderKey } from '../../src/domain/order.js';
 const k = (orderId: string): OrderKey => orderKey('test', orderId);
 
 /** A database whose every statement fails with `error`. */
-const failing = (error: Error): Database => ({ query: () => Promise.reject(error) }) as unknown as Database;
+const failing = (error: Error): Database =>
+  ({ query: () => Promise.reject(error), readByKey: () => () => Promise.reject(error) }) as unknown as Database;
 
 describe('PgLedger', () => {
   it.each([
