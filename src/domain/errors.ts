@@ -63,6 +63,18 @@ export class StoreBusy extends Error {
   }
 }
 
+/**
+ * A store that cannot be reached: a failed connect, a connection lost, a
+ * failed probe (the durable mode's Postgres; src/postgres/failures.ts says
+ * which failures). Answered 503 `store_unavailable` with Retry-After.
+ */
+export class StoreUnavailable extends Error {
+  override readonly name: string = 'StoreUnavailable';
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+  }
+}
+
 /** The kind behind an abort reason: ours, AbortSignal.timeout's TimeoutError, or anything else. */
 export function abortKind(reason: unknown): OrderFailureKind {
   if (reason instanceof OrderAborted) return reason.kind;

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import type { ErrorKind } from '../domain/errors.js';
+import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { guards, hostNameOf, type Identify } from './authorization.js';
@@ -261,6 +261,11 @@ export function createApp({
     // The router could not decode a path parameter (`%ZZ`, a lone surrogate's bytes): the client's URL, not our fault.
     if (error instanceof URIError)
       return responder.error(res, 'bad_request', 'the path is not well-formed percent-encoded UTF-8');
+    // A route's store, busy or gone (the durable mode's event feed, webhook endpoints, admin reads): the same answers
+    // as an order's, never a 500.
+    if (error instanceof StoreBusy) return responder.error(res, 'overloaded', 'the store is busy; retry shortly');
+    if (error instanceof StoreUnavailable)
+      return responder.error(res, 'store_unavailable', 'the store cannot be reached right now; retry shortly');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
   };

@@ -522,6 +522,12 @@ const WEBHOOK_HEADERS = z.object({
 
 /** The event feed, the webhook endpoints, the redelivery, and the webhooks themselves. */
 function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, string[]>>): void {
+  /** Its 503s; `reads`: what it reads goes through the reads' own share of Postgres. */
+  const unavailable = (reads: boolean) =>
+    error(
+      `Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: ${reads ? "too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or " : ''}Postgres cannot be reached (store_unavailable, with Retry-After).`,
+      RETRY_AFTER,
+    );
   const webhookId = z.object({
     id: z.string().meta({ description: 'The endpoint id POST /webhooks answered.' }),
   });
@@ -548,6 +554,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       415: error('The body is not application/json in UTF-8.'),
       421: misdirected,
+      503: unavailable(true),
     },
   });
   registry.registerPath({
@@ -562,6 +569,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       401: unauthorized,
       405: error('Only GET, HEAD and POST.', ALLOW),
       421: misdirected,
+      503: unavailable(true),
     },
   });
   registry.registerPath({
@@ -578,6 +586,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       404: error("No endpoint by that id among the caller's own (kind not_found)."),
       405: error('Only DELETE.', ALLOW),
       421: misdirected,
+      503: unavailable(false),
     },
   });
   registry.registerPath({
@@ -611,6 +620,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       401: unauthorized,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
+      503: unavailable(true),
     },
   });
   registry.registerPath({
@@ -628,6 +638,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       404: error('No such event is kept (kind not_found).'),
       405: error('Only POST.', ALLOW),
       421: misdirected,
+      503: unavailable(true),
     },
   });
   for (const type of EVENT_TYPES) {

@@ -3,14 +3,11 @@
  * start (start-failure.ts) names them for every mode, and an in-memory
  * instance loads nothing of Postgres.
  */
-import { StoreBusy } from '../domain/errors.js';
+import { StoreBusy, StoreUnavailable } from '../domain/errors.js';
 
 /** A failure of the database itself — not of a statement — for callers to tell apart. */
-export class DatabaseUnavailable extends Error {
+export class DatabaseUnavailable extends StoreUnavailable {
   override readonly name = 'DatabaseUnavailable';
-  constructor(message: string, options?: { cause: unknown }) {
-    super(message, options);
-  }
 }
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */

@@ -137,7 +137,15 @@ const endpointOfRow = (row: EndpointRow): WebhookEndpoint => ({
 });
 
 export class PgEndpointBook implements EndpointBook {
-  constructor(private readonly db: Database) {}
+  /**
+   * `lookups`: where list and get go. `reads` where clients ask (GET /webhooks, and a POST's count of the client's
+   * endpoints): the reads' own share, turned away busy rather than taking a connection the orders need. `pool` on the
+   * delivery thread, whose Database serves nothing else.
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly lookups: 'reads' | 'pool' = 'reads',
+  ) {}
 
   async add(client: string, url: string, max: number): Promise<Added> {
     const [row] = await this.db.query<EndpointRow>(ADD, [newEndpointId(), client, url, newSigningSecret(), max]);
@@ -145,7 +153,7 @@ export class PgEndpointBook implements EndpointBook {
   }
 
   async list(client: string): Promise<WebhookEndpoint[]> {
-    return (await this.db.query<EndpointRow>(LIST, [client])).map(endpointOfRow);
+    return (await this.lookup(LIST, [client])).map(endpointOfRow);
   }
 
   async remove(client: string, id: string): Promise<boolean> {
@@ -153,8 +161,14 @@ export class PgEndpointBook implements EndpointBook {
   }
 
   async get(id: string): Promise<WebhookEndpoint | undefined> {
-    const [row] = await this.db.query<EndpointRow>(GET, [id]);
+    const [row] = await this.lookup(GET, [id]);
     return row ? endpointOfRow(row) : undefined;
+  }
+
+  private lookup(statement: Statement, values: readonly unknown[]): Promise<EndpointRow[]> {
+    return this.lookups === 'reads'
+      ? this.db.read<EndpointRow>(statement, values)
+      : this.db.query<EndpointRow>(statement, values);
   }
 
   async disable(id: string, reason: DisabledReason): Promise<boolean> {

@@ -47,7 +47,7 @@ const db = new Database({
 const lanes = new PgWebhookLanes(
   db,
   data.databaseUrl,
-  new PgEndpointBook(db),
+  new PgEndpointBook(db, 'pool'),
   { ...data.delivery, log, ...(thread.recorder ? { recorder: thread.recorder } : {}) },
   currentOwner,
   data.leaseMs,

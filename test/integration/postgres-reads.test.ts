@@ -12,6 +12,7 @@ import { cpuTimeOf } from '../../load/lib/proc.js';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { StoreBusy } from '../../src/domain/errors.js';
 import { Database } from '../../src/postgres/database.js';
+import { PgEndpointBook } from '../../src/postgres/pg-events.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
 import { orderBody } from '../support/orders.js';
 import {
@@ -21,8 +22,11 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { rawRequest } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { parseReply } from '../support/raw-socket.js';
+import { startTestService } from '../support/service.js';
 import { pause } from '../support/wait.js';
 
 let server: TestPostgres | undefined;
@@ -451,6 +455,66 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
       expect(db.isUp).toBe(true);
     } finally {
       await db.close();
+    }
+  });
+
+  it("a client's list of its webhook endpoints is a read too: on the reads' share, turned away busy while the orders' connections stay free", async () => {
+    const db = new Database({
+      url: await freshDatabase(server!),
+      poolSize: 2,
+      statementTimeoutMs: 5000,
+      reads: { connections: 1, waitMs: 100, waitingMax: 0 },
+      log: pino({ level: 'silent' }),
+    });
+    const book = new PgEndpointBook(db);
+    try {
+      await book.add('acme', 'https://hooks.example/acme', 5);
+      expect((await book.list('acme')).map((endpoint) => endpoint.url)).toEqual(['https://hooks.example/acme']);
+      const holding = db.read({ name: 'slow_read', text: 'SELECT pg_sleep(1) AS slept' });
+      // Before: the list went to the orders' pool, and a flood of lists could take the connections orders need.
+      await expect(book.list('acme')).rejects.toBeInstanceOf(StoreBusy);
+      expect(await db.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      await holding;
+      expect(db.readFigures.shed).toBe(1);
+      expect(db.isUp).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reads past their share through HTTP (the webhook list, the event feed) are answered 503 overloaded with Retry-After, not 500', async () => {
+    // One read connection and no wait: of reads sent at once, all but one or two are turned away.
+    const svc = await startTestService({
+      config: {
+        durable: {
+          databaseUrl: await freshDatabase(server!),
+          leaseMs: 3000,
+          poolSize: 4,
+          reads: { connections: 1, waitMs: 1, waitingMax: 0 },
+        },
+      },
+    });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          rawRequest(svc.url, { method: 'GET', path: i % 2 === 0 ? '/webhooks' : '/events', agent: false }),
+        ),
+      );
+      const seen = answers.map(({ status, text }) => `${status} ${text.slice(0, 80)}`);
+      // Before: the read's StoreBusy reached the error handler as a bug, 500 internal and an error line.
+      expect(
+        answers.filter(({ status }) => status !== 200 && status !== 503),
+        seen.join('\n'),
+      ).toEqual([]);
+      const turnedAway = answers.filter(({ status }) => status === 503);
+      expect(turnedAway.length, seen.join('\n')).toBeGreaterThan(0);
+      for (const answer of turnedAway) {
+        expect((answer.json() as { error: { kind: string } }).error.kind).toBe('overloaded');
+        expect(answer.headers['retry-after']).toBe('1');
+      }
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
     }
   });
 
