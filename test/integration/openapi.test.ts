@@ -292,12 +292,22 @@ describe('real responses', () => {
     expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/never-seen' }));
   });
 
-  it('of the probes while draining, and of an order and a read turned away then', async () => {
+  it('of the probes while draining, and of an order, a read and the event routes turned away then', async () => {
     const draining = await startTestService();
     // Requests begun before the drain, finished after it: they are answered — liveness 200 (a draining process is
     // alive), the rest 503.
     const begun = await Promise.all(
-      ['GET /healthz', 'GET /readyz', 'POST /order', 'GET /orders/a-1'].map(async (line) => {
+      [
+        'GET /healthz',
+        'GET /readyz',
+        'POST /order',
+        'GET /orders/a-1',
+        'GET /webhooks',
+        'POST /webhooks',
+        'DELETE /webhooks/wh_1',
+        'GET /events',
+        'POST /admin/events/evt_1/redeliver',
+      ].map(async (line) => {
         const socket = connect(Number(draining.url.port), draining.url.hostname);
         await new Promise((resolve) => socket.once('connect', resolve));
         socket.write(`${line} HTTP/1.1\r\nHost: ${draining.url.host}\r\n`);
@@ -322,7 +332,11 @@ describe('real responses', () => {
       const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]);
       expect(status).toBe(line === 'GET /healthz' ? 200 : 503);
       const [method, path] = line.split(' ') as [string, string];
-      expectDocumented(method, path.startsWith('/orders/') ? '/orders/{order_id}' : path, {
+      const documentedPath = path
+        .replace(/^\/orders\/[^/]+$/, '/orders/{order_id}')
+        .replace(/^\/webhooks\/[^/]+$/, '/webhooks/{id}')
+        .replace(/^\/admin\/events\/[^/]+\/redeliver$/, '/admin/events/{id}/redeliver');
+      expectDocumented(method, documentedPath, {
         status,
         headers: { 'content-type': 'application/json' },
         text,
