@@ -331,7 +331,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const key = answer === 'failed' ? 'failed' : answer.status;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
       }
-      expect([...statuses.keys()].sort()).toEqual([200, 503].filter((status) => statuses.has(status)));
+      // Any other answer's body, and the instance's log (warnings and up), in the message: a 504 seen once beside two
+      // busy loops must say which step's time ran out, and what the store was doing then.
+      const others = answers.flatMap(({ answer }) =>
+        answer !== 'failed' && answer.status !== 200 && answer.status !== 503 ? [answer.text] : [],
+      );
+      expect([...statuses.keys()].sort(), `${others.join('\n')}\n${target.stdout.join('\n')}`).toEqual(
+        [200, 503].filter((status) => statuses.has(status)),
+      );
       expect(statuses.get(503)).toBeGreaterThan(0);
       const kinds = new Set<string>();
       for (const { answer } of answers) {

@@ -64,24 +64,34 @@ async function redoclyLint(document: unknown, name: string): Promise<{ totals: u
   return JSON.parse(stdout) as { totals: unknown; problems: unknown[] };
 }
 
-it('compiles: the flow program type-checks against the generated types, strict', () => {
-  const configFile = ts.readConfigFile(new URL('../../tsconfig.json', import.meta.url).pathname, (path) =>
-    ts.sys.readFile(path),
+/**
+ * The compiler in a process of its own (the native one, as `npm run typecheck`): the services under test share this
+ * event loop, and the compiler API held it 3.5 s quiet and longer beside busy loops, past the services' keep-alive
+ * timeout, so the next fetch on a pooled connection met the server closing it (ECONNRESET, 1 busy run in 3).
+ */
+const TSC = new URL('../../node_modules/typescript-native/bin/tsc', import.meta.url).pathname;
+
+it('compiles: the flow program type-checks against the generated types, strict', async () => {
+  const root = new URL('../..', import.meta.url).pathname;
+  const configFile = ts.readConfigFile(join(root, 'tsconfig.json'), (path) => ts.sys.readFile(path));
+  expect(ts.parseJsonConfigFileContent(configFile.config, ts.sys, root).options.strict).toBe(true);
+  const project = join(scratch, 'tsconfig.flow.json');
+  writeFileSync(
+    project,
+    JSON.stringify({
+      extends: join(root, 'tsconfig.json'),
+      // Type libraries are looked up from the config's folder: this one is in a scratch folder.
+      compilerOptions: { noEmit: true, typeRoots: [join(root, 'node_modules/@types')] },
+      files: [join(root, 'test/client/readme-flow.ts')],
+      include: [],
+    }),
   );
-  const { options } = ts.parseJsonConfigFileContent(
-    configFile.config,
-    ts.sys,
-    new URL('../..', import.meta.url).pathname,
+  const { stdout, code } = await promisify(execFile)(process.execPath, [TSC, '-p', project, '--pretty', 'false']).then(
+    ({ stdout }) => ({ stdout, code: 0 }),
+    (error: { stdout?: string; code?: number }) => ({ stdout: error.stdout ?? '', code: error.code ?? 1 }),
   );
-  const program = ts.createProgram([new URL('../client/readme-flow.ts', import.meta.url).pathname], {
-    ...options,
-    noEmit: true,
-  });
-  const diagnostics = ts
-    .getPreEmitDiagnostics(program)
-    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-  expect(diagnostics).toEqual([]);
-  expect(options.strict).toBe(true);
+  expect(stdout.split('\n').filter(Boolean)).toEqual([]);
+  expect(code).toBe(0);
 }, 60_000);
 
 describe.each([

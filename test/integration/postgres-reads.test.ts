@@ -497,7 +497,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     try {
       const answers = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          rawRequest(svc.url, { method: 'GET', path: i % 2 === 0 ? '/webhooks' : '/events', agent: false }),
+          rawRequest(svc.url, { method: 'GET', path: i % 2 === 0 ? '/webhooks' : '/events' }),
         ),
       );
       const seen = answers.map(({ status, text }) => `${status} ${text.slice(0, 80)}`);
