@@ -341,31 +341,24 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     const served = readCounts['404 not_found'] ?? 0;
     const shed = readCounts['503 overloaded'] ?? 0;
     // The figures the issue asks for, printed for the report.
+    const perSecond = (count: number): number => Math.round(count / (burstMs / 1000));
+    const msAt = (answers: readonly Answer[], p: number): number =>
+      Math.round(
+        percentile(
+          answers.map((answer) => answer.ms),
+          p,
+        ),
+      );
     console.log(
-      `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${Math.round(served / (burstMs / 1000))} served/s, ${Math.round(shed / (burstMs / 1000))} shed/s (${served} served, ${shed} shed, answered within p50/p90/p99/max ${[
-        50, 90, 99, 100,
-      ]
-        .map((p) =>
-          Math.round(
-            percentile(
-              reads.map((r) => r.ms),
-              p,
-            ),
-          ),
-        )
-        .join(
-          '/',
-        )} ms, ${resetsRetried} reset by the kernel and sent again; CPU per read ${serverUsPerRead} µs the service's, ${ownUsPerRead} µs this process's; ${metrics.get(sampleKey('store_round_trips_total'))} statements to Postgres in all); ${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again; readiness probes ${probeResetsRetried}), p50 ${Math.round(
-        percentile(
-          ordered.map((o) => o.ms),
-          50,
-        ),
-      )} ms, p99 ${Math.round(
-        percentile(
-          ordered.map((o) => o.ms),
-          99,
-        ),
-      )} ms`,
+      [
+        `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${perSecond(served)} served/s, ${perSecond(shed)} shed/s`,
+        `(${served} served, ${shed} shed, answered within p50/p90/p99/max ${[50, 90, 99, 100].map((p) => msAt(reads, p)).join('/')} ms,`,
+        `${resetsRetried} reset by the kernel and sent again;`,
+        `CPU per read ${serverUsPerRead} µs the service's, ${ownUsPerRead} µs this process's;`,
+        `${metrics.get(sampleKey('store_round_trips_total'))} statements to Postgres in all);`,
+        `${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again; readiness probes ${probeResetsRetried}),`,
+        `p50 ${msAt(ordered, 50)} ms, p99 ${msAt(ordered, 99)} ms`,
+      ].join(' '),
     );
     const seen = JSON.stringify({
       orders: tally(ordered),
