@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cpuTimeOf } from '../../load/lib/proc.js';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { StoreBusy } from '../../src/domain/errors.js';
-import { Database } from '../../src/postgres/database.js';
+import { Database, type ReadShare } from '../../src/postgres/database.js';
 import { PgEndpointBook } from '../../src/postgres/pg-events.js';
 import { MIGRATIONS } from '../../src/postgres/schema.js';
 import { orderBody } from '../support/orders.js';
@@ -254,6 +254,15 @@ function get(url: URL, path: string): Promise<{ status: number; text: string }> 
 const percentile = (values: readonly number[], p: number): number =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? NaN;
 
+/** A Database of the tests' own, its log silent; `reads`: its read share, the default if left out. */
+function silentDatabase(
+  url: string,
+  sizes: { poolSize: number; statementTimeoutMs: number },
+  reads?: ReadShare,
+): Database {
+  return new Database({ url, ...sizes, ...(reads && { reads }), log: pino({ level: 'silent' }) });
+}
+
 /** A read through `db`'s read pool until one succeeds: its connection opened, which beside busy loops can take longer than a short DB_READ_WAIT_MS (the service then answers busy, rightly). */
 async function warmRead(db: Database): Promise<void> {
   for (let tried = 1; ; tried++) {
@@ -392,13 +401,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
 
   it('a statement that times out on a healthy Postgres, or a read that waits past DB_READ_WAIT_MS, is busy (StoreBusy: 503 overloaded), not an outage: nothing is marked down', async () => {
     const url = await freshDatabase(server!);
-    const db = new Database({
+    const db = silentDatabase(
       url,
-      poolSize: 2,
-      statementTimeoutMs: 300,
-      reads: { connections: 1, waitMs: 100, waitingMax: 10 },
-      log: pino({ level: 'silent' }),
-    });
+      { poolSize: 2, statementTimeoutMs: 300 },
+      { connections: 1, waitMs: 100, waitingMax: 10 },
+    );
     const changes: boolean[] = [];
     db.onChange((up) => changes.push(up));
     try {
@@ -423,13 +430,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
 
   it('reads by key made together go as one statement, each answered its own row; the share counts reads, not statements: past DB_READS_WAITING_MAX a read is turned away at once, past DB_READ_WAIT_MS unsent', async () => {
     const url = await freshDatabase(server!);
-    const db = new Database({
+    const db = silentDatabase(
       url,
-      poolSize: 2,
-      statementTimeoutMs: 5000,
-      reads: { connections: 1, waitMs: 150, waitingMax: 5 },
-      log: pino({ level: 'silent' }),
-    });
+      { poolSize: 2, statementTimeoutMs: 5000 },
+      { connections: 1, waitMs: 150, waitingMax: 5 },
+    );
     // Each key's length; none for 'missing'; a batch holding 'slow' takes 2 s.
     const lengthOf = db.readByKey<{ key: string; n: number }>(
       {
@@ -470,15 +475,13 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
   });
 
   it("a client's list of its webhook endpoints is a read too: on the reads' share, turned away busy while the orders' connections stay free", async () => {
-    const db = new Database({
-      url: await freshDatabase(server!),
-      poolSize: 2,
-      statementTimeoutMs: 5000,
-      // No read may wait: the one beyond the connection's is turned away at once, however long a read could wait (a
-      // new connection beside busy loops outlasted 100 ms).
-      reads: { connections: 1, waitMs: 5000, waitingMax: 0 },
-      log: pino({ level: 'silent' }),
-    });
+    // No read may wait: the one beyond the connection's is turned away at once, however long a read could wait (a new
+    // connection beside busy loops outlasted 100 ms).
+    const db = silentDatabase(
+      await freshDatabase(server!),
+      { poolSize: 2, statementTimeoutMs: 5000 },
+      { connections: 1, waitMs: 5000, waitingMax: 0 },
+    );
     const book = new PgEndpointBook(db);
     try {
       await book.add('acme', 'https://hooks.example/acme', 5);
@@ -535,7 +538,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     // The first connection is accepted and never answered (a server slow to fork its first backend, on a busy
     // machine); the others go through.
     const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 'never' : 0));
-    const db = new Database({ url: proxy.url, poolSize: 2, statementTimeoutMs: 500, log: pino({ level: 'silent' }) });
+    const db = silentDatabase(proxy.url, { poolSize: 2, statementTimeoutMs: 500 });
     try {
       // Before: DatabaseUnavailable, "Connection terminated due to connection timeout", and the service did not start.
       await db.migrate(MIGRATIONS);
@@ -550,7 +553,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
   it('a statement that times out while a new connection takes longer than the statement timeout is busy, not an outage', async () => {
     // The pool's connection goes through; the probe's (the second) takes 800 ms to reach Postgres.
     const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 0 : 800));
-    const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 300, log: pino({ level: 'silent' }) });
+    const db = silentDatabase(proxy.url, { poolSize: 1, statementTimeoutMs: 300 });
     const changes: boolean[] = [];
     db.onChange((up) => changes.push(up));
     try {
