@@ -20,6 +20,12 @@
  *   not one per waiter); the dispatcher of the thread whose waiter is oldest
  *   takes the slot for it. No wake-up is ever handed to one particular waiter,
  *   so none can be lost with a waiter that was abandoned, or with its thread.
+ * - Hand-over (issue 32). A slot freed on a thread whose own waiter is next in
+ *   line goes to it there and then, in the releaser's turn: no thread is woken
+ *   for it. Only a slot still free after that wakes the dispatchers, and a
+ *   thread's wakes are sent once per turn of its event loop, however many
+ *   slots it freed in that turn. A wake-up owed and not yet sent dies with its
+ *   thread, which is why the main thread wakes every dispatcher after a death.
  * - A thread can die between any two instructions. Everything it publishes
  *   names it — slot owners, waiter entries, its count of waiters — so once it
  *   has exited the main thread takes all of it back and wakes every
@@ -189,6 +195,12 @@ export class SlotSemaphore {
   /** This thread's waiters, by entry. */
   private readonly local = new Map<number, LocalWaiter>();
   private dispatching = false;
+  /** A pass is under way on this thread: a slot it gives back (over a share) must not start another. */
+  private passing = false;
+  /** A wake of the dispatchers is owed by this thread, to be sent at the end of its turn (`wakeSoon`). */
+  private wakeOwed = false;
+  /** Wakes of the dispatchers this instance has sent (notifies): what the hand-over saves is counted in them. */
+  private wakesSent = 0;
   /** Wakes the dispatcher when a waiter of this thread arrives or is canceled. */
   private poke: (() => void) | undefined;
   /** The dispatcher's wait on GENERATION, kept across local events until it settles. */
@@ -438,9 +450,19 @@ export class SlotSemaphore {
     Atomics.store(this.words, this.firstSlotClient + slot, NO_CLIENT);
     if (Atomics.compareExchange(this.words, FIRST_SLOT + slot, owner, FREE) !== owner) return false;
     // Read after the slot is free: a waiter counted later finds it free itself.
-    if (this.waiting() > 0) this.wakeAll();
-    else Atomics.add(this.words, GENERATION, 1);
+    if (this.waiting() === 0) {
+      Atomics.add(this.words, GENERATION, 1);
+      return true;
+    }
+    // If this thread's waiter is next in line, it takes the slot here; another thread's wakes its dispatcher.
+    if (this.local.size > 0 && !this.passing) this.pass();
+    this.wakeSoonIfSlotFree();
     return true;
+  }
+
+  /** Wakes of the dispatchers this instance has sent so far. */
+  get wakes(): number {
+    return this.wakesSent;
   }
 
   /**
@@ -539,22 +561,40 @@ export class SlotSemaphore {
    */
   private pass(): void {
     let changed = false;
-    for (const waiter of this.local.values()) {
-      if (!waiter.cancel.isCanceled()) continue;
-      this.unpublish(waiter, -1);
-      changed = true;
+    this.passing = true;
+    try {
+      for (const waiter of this.local.values()) {
+        if (!waiter.cancel.isCanceled()) continue;
+        this.unpublish(waiter, -1);
+        changed = true;
+      }
+      for (;;) {
+        const waiter = this.local.get(this.nextInLine());
+        if (!waiter) break;
+        // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
+        // look again.
+        const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
+        if (slot < 0) break;
+        this.unpublish(waiter, slot);
+        changed = true;
+      }
+    } finally {
+      this.passing = false;
     }
-    for (;;) {
-      const waiter = this.local.get(this.nextInLine());
-      if (!waiter) break;
-      // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to look
-      // again.
-      const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
-      if (slot < 0) break;
-      this.unpublish(waiter, slot);
-      changed = true;
-    }
-    if (changed) this.wakeIfSlotFree();
+    if (changed) this.wakeSoonIfSlotFree();
+  }
+
+  /**
+   * Owe every dispatcher a wake if a slot is free and someone waits, sent at the end of this turn: the slots a thread
+   * frees in one turn (a batch of steps ending together) cost the others one wake, not one each.
+   */
+  private wakeSoonIfSlotFree(): void {
+    if (this.wakeOwed || this.waiting() === 0 || this.busy() === this.size) return;
+    this.wakeOwed = true;
+    setImmediate(() => {
+      this.wakeOwed = false;
+      this.wakeIfSlotFree();
+    });
   }
 
   /** A release or a reclaim (GENERATION moved), or a waiter of this thread arrived or was canceled. */
@@ -806,6 +846,7 @@ export class SlotSemaphore {
   }
 
   private wakeAll(): void {
+    this.wakesSent++;
     Atomics.add(this.words, GENERATION, 1);
     Atomics.notify(this.words, GENERATION);
   }

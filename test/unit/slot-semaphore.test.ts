@@ -173,14 +173,46 @@ describe('SlotSemaphore', () => {
 
   it('passes the slot on when a waiter is woken for it but canceled before taking it', async () => {
     const semaphore = SlotSemaphore.create(1);
+    // The waiters on another instance over the same memory, as on another thread: the release wakes them.
+    const otherThread = new SlotSemaphore(semaphore.buffer);
     const held = semaphore.tryAcquire(1);
     const first = cancellation();
-    const woken = semaphore.acquire(2, first);
-    const next = semaphore.acquire(3, never);
+    const woken = otherThread.acquire(2, first);
+    const next = otherThread.acquire(3, never);
     semaphore.release(held, 1);
     first.cancel();
     expect(await woken).toBe(-1);
     expect(await next).toBe(held);
+  });
+
+  it("hands a slot freed on a thread to that thread's waiter next in line at once, waking no thread (issue 32)", async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.tryAcquire(1);
+    const waiter = semaphore.acquire(1, never);
+    semaphore.release(held, 1);
+    expect(semaphore.owners()).toEqual([1]);
+    expect(await waiter).toBe(held);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(semaphore.wakes).toBe(0);
+    semaphore.release(held, 1);
+  });
+
+  it('wakes the other threads once for the slots freed in one turn, and not for a slot its own waiter took', async () => {
+    const semaphore = SlotSemaphore.create(3);
+    const otherThread = new SlotSemaphore(semaphore.buffer);
+    const held = [semaphore.tryAcquire(1), semaphore.tryAcquire(1), semaphore.tryAcquire(1)];
+    // Oldest first: this thread's waiter, then two of the other thread's.
+    const ours = semaphore.acquire(1, never);
+    const theirs = [otherThread.acquire(2, never), otherThread.acquire(2, never)];
+    for (const slot of held) semaphore.release(slot, 1);
+    // The first slot went to this thread's waiter in the release; the other two wait for the other thread's look.
+    expect(semaphore.owners()).toEqual([1, 0, 0]);
+    expect(semaphore.wakes).toBe(0);
+    expect(await ours).toBe(held[0]);
+    expect((await Promise.all(theirs)).sort()).toEqual([held[1], held[2]].sort());
+    expect(semaphore.wakes).toBe(1);
+    for (const [slot, owner] of semaphore.owners().entries()) semaphore.release(slot, owner);
+    expect(semaphore.busy()).toBe(0);
   });
 
   it('forgets the waiters of a thread that died waiting, so newcomers are not kept waiting for it', async () => {
