@@ -246,12 +246,12 @@ export function createOrderEngine(
           }
         : {}),
     }),
-    poolQueued: () => pool.stats.queueSize,
+    poolQueued: () => pool.queued,
     poolFigures: () => {
       const { stats } = pool;
       // Each of these makes Piscina summarize a histogram (about 1 ms): computed only when read.
       return {
-        completed: stats.completed,
+        completed: pool.completed,
         get utilization() {
           return stats.utilization;
         },

@@ -110,6 +110,8 @@ export class StepPool<TakenBack> {
   private readonly awaitingMail = new Map<number, (report: BatchedReport) => void>();
   private nextSeq = 0;
   private readonly rings: StepRings | undefined;
+  /** Ring tasks ended (every step answered or lost with its thread): what Piscina's `completed` does not see. */
+  private ringTasksEnded = 0;
   private readonly moduleIndex = new Map<string, number>();
   /** Steps written to a thread's ring, by seq, until their report is read or the thread exits. */
   private readonly inRings = new Map<number, InRing>();
@@ -300,6 +302,7 @@ export class StepPool<TakenBack> {
    */
   private ringStepSettled(task: RingTask): void {
     if (--task.unsettled > 0) return;
+    this.ringTasksEnded++;
     const running = (this.ringTasksOn.get(task.threadId) ?? 1) - 1;
     if (running > 0) this.ringTasksOn.set(task.threadId, running);
     else this.ringTasksOn.delete(task.threadId);
@@ -395,8 +398,18 @@ export class StepPool<TakenBack> {
     return this.piscina.threads.length;
   }
 
-  /** Piscina's own counters and run/wait-time histograms. */
-  get stats(): Pick<Piscina, 'utilization' | 'completed' | 'histogram' | 'queueSize'> {
+  /** Tasks ended on the threads, by either path: Piscina's and the rings'. */
+  get completed(): number {
+    return this.piscina.completed + this.ringTasksEnded;
+  }
+
+  /** Tasks waiting for a thread, by either path. */
+  get queued(): number {
+    return this.piscina.queueSize + this.ringWaiting.length;
+  }
+
+  /** Piscina's own utilization estimate and run/wait-time histograms: of its tasks only, not the rings'. */
+  get stats(): Pick<Piscina, 'utilization' | 'histogram'> {
     return this.piscina;
   }
 

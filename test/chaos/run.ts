@@ -58,8 +58,7 @@ const INSTANCE_ENV = {
   WEBHOOK_RETRY_FIRST_MS: '200',
   // LOG_BUFFER as in production (lines gathered into larger writes): the checker proves an alarm line, which is
   // written at once whatever the buffering, reaches the file even when its instance is SIGKILLed a moment later.
-  // STEP_RING=on in the harness's own environment runs the instances on the shared-memory step rings, which stay off
-  // by default until they have passed this harness (issue 32).
+  // STEP_RING=off in the harness's own environment runs the instances on the message path instead of the step rings.
   ...(process.env['STEP_RING'] ? { STEP_RING: process.env['STEP_RING'] } : {}),
 };
 const NEMESIS: NemesisSettings = {

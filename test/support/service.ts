@@ -23,8 +23,7 @@ export const TEST_CONFIG: Config = loadConfig(
     FAULT_INJECTION: 'on',
     MAX_CONNECTIONS: '10000',
     SHUTDOWN_TIMEOUT_MS: '5000',
-    // STEP_RING=on in the environment runs a suite on the shared-memory step rings, off by default until they have
-    // passed the chaos and thread-death tests (issue 32).
+    // STEP_RING=off in the environment runs a suite on the message path instead of the shared-memory step rings.
     ...(process.env['STEP_RING'] ? { STEP_RING: process.env['STEP_RING'] } : {}),
   },
   { openFileLimit: 15_000 + 128 + 8 * 2 },
