@@ -106,6 +106,11 @@ export class WordRing {
     Atomics.store(this.words, HEAD, this.head);
   }
 
+  /** Writer: whether the reader will read before it waits again (its bell rung, or it said `stayAwake`). */
+  readerAwake(): boolean {
+    return Atomics.load(this.words, WAKE) !== QUIET;
+  }
+
   /** Writer: wake the reader if it is waiting; returns whether it notified. */
   wake(): boolean {
     if (Atomics.compareExchange(this.words, WAKE, QUIET, RUNG) !== QUIET) return false;

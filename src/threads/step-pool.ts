@@ -38,6 +38,7 @@ import {
 import { RingReader } from '../shared-memory/word-ring.js';
 import { readReport, writeBatch, type RingPair, type StepRings } from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
+import { threadsForTurn, type RingCandidate } from './ring-placement.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
 export class PoolSaturated extends Error {
@@ -218,14 +219,14 @@ export class StepPool<TakenBack> {
 
   /**
    * The batches written into the rings of the threads that take tasks: as Piscina tasks would be, one task a thread
-   * this turn (the thread owing the least CPU first, then the least busy), none to a thread already running `tasksPerThread`, and batches
+   * this turn (which threads, in what order: ring-placement.ts), none to a thread already running `tasksPerThread`, and batches
    * no thread can take now wait, in order, for a task to end. Returns those a full ring had no room for.
    */
   private postToRings(batches: Posting[][]): Posting[][] {
     const rings = this.rings!;
     const waiting = this.ringWaiting.length > 0 ? [...this.ringWaiting, ...batches] : batches;
     this.ringWaiting = [];
-    const threads: Array<{ threadId: number; pair: RingPair }> = [];
+    const threads: Array<RingCandidate & { threadId: number; pair: RingPair }> = [];
     let ready = 0;
     for (const worker of this.piscina.threads) {
       const threadId = worker.threadId;
@@ -233,7 +234,15 @@ export class StepPool<TakenBack> {
       const pair = rings.ownedBy(threadId);
       if (!pair) continue;
       ready++;
-      if ((this.ringTasksOn.get(threadId) ?? 0) < this.tasksPerThread) threads.push({ threadId, pair });
+      const ringTasks = this.ringTasksOn.get(threadId) ?? 0;
+      if (ringTasks >= this.tasksPerThread) continue;
+      threads.push({
+        threadId,
+        pair,
+        ringTasks,
+        owedCpuMs: this.placement.owedBy(threadId),
+        awake: pair.tasks.readerAwake(),
+      });
     }
     // No thread ready with its rings (the pool starting, or every thread replaced): Piscina's queue waits for one.
     if (ready === 0) return waiting;
@@ -241,17 +250,11 @@ export class StepPool<TakenBack> {
       this.waitForRingTask(waiting);
       return [];
     }
-    // As Piscina's balancer (placement.ts): the thread owing the least CPU, then the one running the fewest tasks.
-    const ringTasks = (threadId: number): number => this.ringTasksOn.get(threadId) ?? 0;
-    threads.sort(
-      (a, b) =>
-        this.placement.owedBy(a.threadId) - this.placement.owedBy(b.threadId) ||
-        ringTasks(a.threadId) - ringTasks(b.threadId),
-    );
-    const tasks = Math.min(waiting.length, threads.length);
+    const chosen = threadsForTurn(threads, waiting.length);
+    const tasks = chosen.length;
     const left: Posting[][] = [];
     for (let t = 0; t < tasks; t++) {
-      const { threadId, pair } = threads[t]!;
+      const { threadId, pair } = chosen[t]!;
       const task = { threadId, unsettled: 0 };
       for (let i = t; i < waiting.length; i += tasks) {
         if (this.writeToRing(pair, task, waiting[i]!)) continue;
