@@ -109,8 +109,21 @@ export class DependencyCalls {
     };
   }
 
-  /** The step's own wait is the order's doing; what the dependency adds to it is the dependency's. */
-  private async answer(
+  /**
+   * The step's own wait is the order's doing; what the dependency adds to it is the dependency's. A call answered on
+   * time is the wait alone, with no frame of this function kept while the step sleeps.
+   */
+  private answer(
+    draw: CallDraw,
+    unavailable: StepFailureKind,
+    delayMs: number,
+    fault: Fault | undefined,
+  ): Promise<void> {
+    if (draw.reaches && draw.latencyMs <= 0) return waitForAnswer(this.ctx, delayMs, fault);
+    return this.answerLate(draw, unavailable, delayMs, fault);
+  }
+
+  private async answerLate(
     draw: CallDraw,
     unavailable: StepFailureKind,
     delayMs: number,

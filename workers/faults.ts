@@ -17,12 +17,14 @@ const never = (): Promise<never> => new Promise(() => {});
 
 /**
  * The step's wait for its remote service's answer (`ms`, honoring
- * cancellation), or, with a fault, what the fault does instead.
+ * cancellation), or, with a fault, what the fault does instead. Not an async
+ * function: without a fault the step awaits its sleep's own promise, and a
+ * sleeping step keeps no frame of this one (issue 32).
  */
-export async function waitForAnswer(ctx: StepContext, ms: number, fault: Fault | undefined): Promise<void> {
+export function waitForAnswer(ctx: StepContext, ms: number, fault: Fault | undefined): Promise<void> {
   if (fault === 'ignore_cancel') return deafWait(ctx, ms);
-  await ctx.sleep(ms);
-  if (fault) await strike(fault);
+  if (!fault) return ctx.sleep(ms);
+  return ctx.sleep(ms).then(() => strike(fault));
 }
 
 /** Waits on a timer of its own, deaf to cancellation; only afterwards does it look — and then runs on regardless. */

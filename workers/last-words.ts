@@ -31,12 +31,21 @@ export function installLastWords(cells: CancelCells): void {
   process.on('exit', blameCurrentTask);
 }
 
-/** Run a task's code so that anything it leaves behind is traced back to `cell`. */
-export async function runAsTask<T>(cell: number, run: () => Promise<T>): Promise<T> {
+/**
+ * Run a task's code so that anything it leaves behind is traced back to `cell`. Not an async function: a step
+ * asleep keeps no frame of this one (issue 32).
+ */
+export function runAsTask<T>(cell: number, run: () => Promise<T>): Promise<T> {
   const scope: TaskScope = { cell, ended: false };
-  try {
-    return await currentTask.run(scope, run);
-  } finally {
+  const end = (): void => {
     scope.ended = true;
+  };
+  let running: Promise<T>;
+  try {
+    running = Promise.resolve(currentTask.run(scope, run));
+  } catch (error) {
+    end();
+    return Promise.reject(error);
   }
+  return running.finally(end);
 }

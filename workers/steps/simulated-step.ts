@@ -19,11 +19,13 @@ export function simulatedStep(
   return async (order, ctx) => {
     await ctx.callDependency(
       name,
-      async (call) => {
+      // Not an async function: a step waiting for its answer keeps no frame of this one.
+      (call) => {
         if (call.reaches) send?.(order, ctx);
+        const answer = (): Promise<void> => call.answer(order.delayMs[name], order.faults?.[name]);
         // The step's own work, done once whatever the calls.
-        if (call.number === 1) await ctx.compute(order.cpuMs[name]);
-        await call.answer(order.delayMs[name], order.faults?.[name]);
+        const cpuMs = call.number === 1 ? order.cpuMs[name] : 0;
+        return cpuMs > 0 ? ctx.compute(cpuMs).then(answer) : answer();
       },
       { retry: order.failStep !== name, expectedMs: order.delayMs[name] },
     );
