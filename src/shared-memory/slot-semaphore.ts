@@ -568,7 +568,8 @@ export class SlotSemaphore {
         this.unpublish(waiter, -1);
         changed = true;
       }
-      for (;;) {
+      // No slot free: nobody's turn can come now, so no look down the line (a read of every waiter).
+      while (this.busy() < this.size) {
         const waiter = this.local.get(this.nextInLine());
         if (!waiter) break;
         // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to

@@ -197,6 +197,24 @@ describe('SlotSemaphore', () => {
     semaphore.release(held, 1);
   });
 
+  it('looks down the line once per slot handed over, not again once no slot is left', async () => {
+    let looks = 0;
+    const semaphore = new SlotSemaphore(SlotSemaphore.create(1, 1, 1024).buffer, () => (looks++, false));
+    const held = semaphore.tryAcquire(1);
+    const waiters = Array.from({ length: 100 }, (_, i) => semaphore.acquire(1, { token: i, isCanceled: () => false }));
+    await new Promise((resolve) => setImmediate(resolve));
+    looks = 0;
+    let slot = held;
+    for (const waiter of waiters) {
+      semaphore.release(slot, 1);
+      slot = await waiter;
+    }
+    semaphore.release(slot, 1);
+    // One look to find the waiter served; a second, which found the next waiter and no slot for it, is not made.
+    expect(looks).toBeLessThanOrEqual(waiters.length + 1);
+    expect(semaphore.waiting()).toBe(0);
+  });
+
   it('wakes the other threads once for the slots freed in one turn, and not for a slot its own waiter took', async () => {
     const semaphore = SlotSemaphore.create(3);
     const otherThread = new SlotSemaphore(semaphore.buffer);
