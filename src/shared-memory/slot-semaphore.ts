@@ -197,7 +197,7 @@ export class SlotSemaphore {
   private dispatching = false;
   /** A pass is under way on this thread: a slot it gives back (over a share) must not start another. */
   private passing = false;
-  /** A wake of the dispatchers is owed by this thread, to be sent at the end of its turn (`wakeSoon`). */
+  /** A wake of the dispatchers is owed by this thread, to be sent at the end of its turn (`wakeSoonIfSlotFree`). */
   private wakeOwed = false;
   /** Wakes of the dispatchers this instance has sent (notifies): what the hand-over saves is counted in them. */
   private wakesSent = 0;

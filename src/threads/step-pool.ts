@@ -10,9 +10,10 @@
  * still has pending between tasks (wake-ups of finished tasks' waiters,
  * timers) is never frozen. The three modes, measured: docs/measurements/2026-11-22-thread-vs-goroutine.md.
  *
- * With `rings` (STEP_RING=on), the batches of steps that do no CPU work skip
- * Piscina's messages: each is written into the ring of the thread it goes to,
- * with one wake-up per thread per turn, and the steps' reports come back in
+ * With `rings` (STEP_RING=on, the default), the batches of steps that do no
+ * CPU work skip Piscina's messages: each is written into the ring of the
+ * thread it goes to (an awake thread first: ring-placement.ts), with at most
+ * one wake-up per thread per turn, and the steps' reports come back in
  * each thread's other ring (src/threads/step-rings.ts). A thread that exits
  * has its last reports read, and its steps still in flight rejected as a
  * Piscina task's are: the step runner waits for the exit and judges them the
@@ -21,7 +22,8 @@
  * the queue limit bounds with Piscina's). Computing steps, and batches a full
  * ring cannot take, remain Piscina tasks, placed by its balancer; each path
  * counts its own tasks against the limit (Piscina is never told of the
- * rings': it would not look at its queue again when one ended).
+ * rings': it would not look at its queue again when one ended), and the
+ * pool's counters (`completed`, `queued`) add up both.
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
