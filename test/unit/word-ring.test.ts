@@ -55,9 +55,10 @@ describe('WordRing', () => {
     expect(readAll(reader)).toEqual([wrapped]);
   });
 
-  it('carries numbers beyond int32 and strings, whatever their characters', () => {
-    const ring = WordRing.create(256);
-    const strings = ['', 'a', 'order-42', 'zürich ✓ 注文 🚚', 'x'.repeat(101)];
+  it('carries numbers beyond int32 and strings, whatever their characters and length', () => {
+    const ring = WordRing.create(8192);
+    // The last is read in chunks of 4,096 units, and one of its surrogate pairs straddles the first chunk's end.
+    const strings = ['', 'a', 'order-42', 'zürich ✓ 注文 🚚', 'x'.repeat(101), 'a' + '🚚'.repeat(3000)];
     const floats = [0.25, -1e-9, 2 ** 40 + 0.5, NaN, Infinity];
     let at = ring.begin(floats.length * 2 + strings.reduce((sum, s) => sum + WordRing.stringWords(s), 0));
     for (const value of floats) at = ring.writeFloat(at, value);
