@@ -188,13 +188,23 @@ describe('GET /threads/events', () => {
 describe('a thread that takes many steps with it', () => {
   it('lists on its dead lane the first 50 and the culprit, and counts the rest', async () => {
     // Before: every lost step was listed — 3.3 MB frames and 54k nodes on the page when a thread took thousands.
-    const neighbours = Array.from({ length: 120 }, () =>
-      orderBody({ delay_ms: { payment: 0, vendor: 800, courier: 0 } }),
-    );
-    const running = neighbours.map((body) => svc.order(body));
-    await view.next((s) =>
-      s.lanes.filter((lane) => lane.state === 'alive').every((lane) => lane.counts.sleeping >= 40),
-    );
+    // As above, the pool places the steps: neighbours go 60 at a time until every lane sleeps more than the page
+    // lists (51), so that whichever lane the crash lands on takes more with it.
+    const alive = (s: ThreadSnapshot): ViewedLane[] => s.lanes.filter((lane) => lane.state === 'alive');
+    const everyLaneHoldsMore = (s: ThreadSnapshot): boolean => alive(s).every((lane) => lane.counts.sleeping > 51);
+    const running: Array<ReturnType<TestService['order']>> = [];
+    for (let spread = false; !spread;) {
+      expect(running.length, 'neighbours sent before every lane slept more than 51').toBeLessThan(360);
+      for (let i = 0; i < 60; i++)
+        running.push(svc.order(orderBody({ delay_ms: { payment: 0, vendor: 4000, courier: 0 } })));
+      const seen = await view.next(
+        (s) =>
+          everyLaneHoldsMore(s) ||
+          alive(s).reduce((sleeping, lane) => sleeping + lane.counts.sleeping, 0) >= running.length,
+        15_000,
+      );
+      spread = everyLaneHoldsMore(seen);
+    }
     const crashed = await svc.order(
       orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }),
     );

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BATCHES_WORTH_A_WAKE, threadsForTurn, type RingCandidate } from '../../src/threads/ring-placement.js';
+import {
+  AWAKE_LEAD,
+  BATCHES_WORTH_A_WAKE,
+  threadsForTurn,
+  type RingCandidate,
+} from '../../src/threads/ring-placement.js';
 
 const thread = (name: string, candidate: Partial<RingCandidate> = {}): RingCandidate & { name: string } => ({
   name,
@@ -16,6 +21,16 @@ describe("a turn's batches on the rings", () => {
     const awake = thread('awake', { awake: true, ringTasks: 3 });
     expect(names(threadsForTurn([asleep, awake], 1))).toEqual(['awake']);
     expect(names(threadsForTurn([asleep, awake], 2 * BATCHES_WORTH_A_WAKE - 1))).toEqual(['awake']);
+  });
+
+  it('wake a thread asleep once the one awake runs more than AWAKE_LEAD tasks beyond it', () => {
+    const asleep = thread('asleep', { ringTasks: 1 });
+    expect(names(threadsForTurn([asleep, thread('awake', { awake: true, ringTasks: 1 + AWAKE_LEAD })], 1))).toEqual([
+      'awake',
+    ]);
+    expect(names(threadsForTurn([asleep, thread('awake', { awake: true, ringTasks: 2 + AWAKE_LEAD })], 1))).toEqual([
+      'asleep',
+    ]);
   });
 
   it('wake one thread, not every thread, for a few batches while all are asleep', () => {
