@@ -8,7 +8,10 @@
  * Awake first because a write to an awake thread's ring costs nothing more, while waking a thread asleep costs the
  * two threads about 30 µs of CPU on this machine, half an order's steps' worth on their thread (measured:
  * docs/measurements/2026-11-24-hand-over-and-ring.md). So a thread asleep is woken only for enough batches to be
- * worth it: a turn of one order's batch goes to one thread, and wakes none if one is awake.
+ * worth it: a turn of one order's batch goes to one thread, and wakes none if one is awake within its lead.
+ *
+ * The lead makes the order not quite transitive past two threads (an awake thread may rank before one asleep that
+ * ranks before a third); any order the sort settles on is acceptable, since the rule only saves wake-ups.
  */
 
 /** Batches a turn must have per thread before one more thread asleep is woken to share them. */
