@@ -37,6 +37,7 @@ export function createEvents(
     timeoutMs: config.webhookTimeoutMs,
     allowPrivate: config.allowPrivateTargets,
     retryFirstMs: config.retryFirstMs,
+    retryMaxMs: config.retryMaxMs,
     retryWindowMs: config.retryWindowMs,
     maxPending: config.eventsMax,
     retentionDays: config.retentionDays,

@@ -18,6 +18,8 @@ export interface DeliveryOptions {
   readonly timeoutMs: number;
   readonly allowPrivate: boolean;
   readonly retryFirstMs: number;
+  /** The longest wait between two attempts (WEBHOOK_RETRY_MAX_MS). */
+  readonly retryMaxMs: number;
   readonly retryWindowMs: number;
   /** Deliveries waiting, at most (in memory). */
   readonly maxPending: number;

@@ -9,10 +9,16 @@
  * (an endpoint down for everyone) do not come back together.
  */
 const GROWTH = 4;
-const MAX_WAIT_MS = 12 * 3_600_000;
+/** The longest wait by default (WEBHOOK_RETRY_MAX_MS). */
+export const MAX_WAIT_MS = 12 * 3_600_000;
 
-/** The wait before attempt `failures + 1`, after `failures` failed attempts. */
-export function retryDelayMs(failures: number, firstMs: number, random: () => number = Math.random): number {
-  const step = Math.min(MAX_WAIT_MS, firstMs * GROWTH ** Math.max(0, failures - 1));
+/** The wait before attempt `failures + 1`, after `failures` failed attempts; no step longer than `maxMs`. */
+export function retryDelayMs(
+  failures: number,
+  firstMs: number,
+  random: () => number = Math.random,
+  maxMs: number = MAX_WAIT_MS,
+): number {
+  const step = Math.min(maxMs, firstMs * GROWTH ** Math.max(0, failures - 1));
   return Math.round(step * (0.5 + random() / 2));
 }

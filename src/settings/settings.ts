@@ -519,6 +519,16 @@ export const EVENTS = {
     about:
       'the first retry of a failed delivery comes after half to all of this; each next wait is four times longer, up to 12 h (see [api.md](api.md#events-and-webhooks))',
   }),
+  WEBHOOK_RETRY_MAX_MS: integer({
+    field: 'retryMaxMs',
+    min: 1000,
+    max: 12 * 3_600_000,
+    fallback: 12 * 3_600_000,
+    default: '43200000 (12 h)',
+    allowed: '1 s – 12 h',
+    about:
+      'the longest wait between two attempts of a delivery, before jitter: the four-fold growth stops there (the chaos harness sets 5 s, so that a delivery failed many times under its faults is tried again while it waits)',
+  }),
   WEBHOOK_RETRY_WINDOW_MS: integer({
     field: 'retryWindowMs',
     min: 1,

@@ -91,6 +91,14 @@ describe('retry schedule', () => {
     expect(attempts).toBeGreaterThan(8);
     expect(attempts).toBeLessThan(25);
   });
+
+  it('never waits longer than WEBHOOK_RETRY_MAX_MS between attempts, however many failed', () => {
+    // The chaos harness's cap: its deliveries failed six times under the faults, the next came after 100-200 s.
+    expect(retryDelayMs(6, 200, () => 1)).toBe(204_800);
+    expect(retryDelayMs(6, 200, () => 1, 5000)).toBe(5000);
+    expect(retryDelayMs(30, 200, () => 0, 5000)).toBe(2500);
+    expect(retryDelayMs(1, 200, () => 1, 5000)).toBe(200);
+  });
 });
 
 describe('feed cursor', () => {
