@@ -9,8 +9,8 @@
  * (an endpoint down for everyone) do not come back together.
  */
 const GROWTH = 4;
-/** The longest wait by default (WEBHOOK_RETRY_MAX_MS). */
-export const MAX_WAIT_MS = 12 * 3_600_000;
+/** The longest wait by default (WEBHOOK_RETRY_MAX_MS's default). */
+const MAX_WAIT_MS = 12 * 3_600_000;
 
 /** The wait before attempt `failures + 1`, after `failures` failed attempts; no step longer than `maxMs`. */
 export function retryDelayMs(
