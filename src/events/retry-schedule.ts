@@ -9,16 +9,19 @@
  * (an endpoint down for everyone) do not come back together.
  */
 const GROWTH = 4;
-/** The longest wait by default (WEBHOOK_RETRY_MAX_MS's default). */
-const MAX_WAIT_MS = 12 * 3_600_000;
 
-/** The wait before attempt `failures + 1`, after `failures` failed attempts; no step longer than `maxMs`. */
+/** The schedule's settings: WEBHOOK_RETRY_FIRST_MS and WEBHOOK_RETRY_MAX_MS. */
+export interface RetrySchedule {
+  readonly retryFirstMs: number;
+  readonly retryMaxMs: number;
+}
+
+/** The wait before attempt `failures + 1`, after `failures` failed attempts; no step longer than `retryMaxMs`. */
 export function retryDelayMs(
   failures: number,
-  firstMs: number,
+  { retryFirstMs, retryMaxMs }: RetrySchedule,
   random: () => number = Math.random,
-  maxMs: number = MAX_WAIT_MS,
 ): number {
-  const step = Math.min(maxMs, firstMs * GROWTH ** Math.max(0, failures - 1));
+  const step = Math.min(retryMaxMs, retryFirstMs * GROWTH ** Math.max(0, failures - 1));
   return Math.round(step * (0.5 + random() / 2));
 }

@@ -231,7 +231,7 @@ export class WebhookRelay implements Deliveries {
         return;
       case 'failed': {
         delivery.failures++;
-        const waitMs = retryDelayMs(delivery.failures, this.options.retryFirstMs, Math.random, this.options.retryMaxMs);
+        const waitMs = retryDelayMs(delivery.failures, this.options);
         const failingFor = Date.now() - delivery.firstAttemptAt;
         if (failingFor + waitMs <= this.options.retryWindowMs) {
           this.options.log.debug(

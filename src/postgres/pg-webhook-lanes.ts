@@ -458,7 +458,7 @@ export class PgWebhookLanes implements Deliveries {
         event.seq,
       ]);
       const failures = failed?.failures ?? 1;
-      const waitMs = retryDelayMs(failures, this.options.retryFirstMs, Math.random, this.options.retryMaxMs);
+      const waitMs = retryDelayMs(failures, this.options);
       if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs)
         return { delivered, retryInMs: waitMs };
       const fields = { ...about, event_id: event.id, attempts: failures, reason: result.reason };

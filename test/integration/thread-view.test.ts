@@ -41,6 +41,37 @@ function find(
   return undefined;
 }
 
+/**
+ * Orders whose vendor step sleeps `vendorMs`, sent `perRound` at a time until every live lane sleeps at least
+ * `leastPerLane` of them: which thread a step goes to is the pool's choice (a thread awake before one asleep:
+ * ring-placement.ts), so orders sent together may all land on one. Returns their answers to come.
+ */
+async function neighboursOnEveryLane(plan: {
+  perRound: number;
+  leastPerLane: number;
+  vendorMs: number;
+  mostRounds: number;
+}): Promise<Array<ReturnType<TestService['order']>>> {
+  const alive = (s: ThreadSnapshot): ViewedLane[] => s.lanes.filter((lane) => lane.state === 'alive');
+  const everyLaneHolds = (s: ThreadSnapshot): boolean =>
+    alive(s).every((lane) => lane.counts.sleeping >= plan.leastPerLane);
+  const running: Array<ReturnType<TestService['order']>> = [];
+  for (let spread = false; !spread;) {
+    expect(running.length, 'neighbours sent before every lane slept enough').toBeLessThan(
+      plan.perRound * plan.mostRounds,
+    );
+    for (let i = 0; i < plan.perRound; i++)
+      running.push(svc.order(orderBody({ delay_ms: { payment: 0, vendor: plan.vendorMs, courier: 0 } })));
+    const seen = await view.next(
+      (s) =>
+        everyLaneHolds(s) || alive(s).reduce((sleeping, lane) => sleeping + lane.counts.sleeping, 0) >= running.length,
+      15_000,
+    );
+    spread = everyLaneHolds(seen);
+  }
+  return running;
+}
+
 describe('GET /threads', () => {
   it('serves one self-contained page: nothing fetched from elsewhere, the legend, lanes filled from /threads/events', async () => {
     const response = await fetch(new URL('/threads', svc.url));
@@ -141,20 +172,8 @@ describe('GET /threads/events', () => {
   });
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
-    // Which thread a step goes to is the pool's choice (a thread awake before one asleep: ring-placement.ts), so
-    // neighbours go one at a time until every lane sleeps one: whichever thread the crash lands on has neighbours.
-    const everyLaneSleepsOne = (s: ThreadSnapshot): boolean =>
-      s.lanes.every((lane) => lane.steps.some((step) => step.step === 'vendor'));
-    const running: Array<ReturnType<TestService['order']>> = [];
-    for (let spread = false; !spread;) {
-      expect(running.length, 'neighbours sent before every lane slept one').toBeLessThan(12);
-      const neighbour = orderBody({ delay_ms: { payment: 0, vendor: 3000, courier: 0 } });
-      running.push(svc.order(neighbour));
-      const seen = await view.next(
-        (s) => everyLaneSleepsOne(s) || find(s, String(neighbour['order_id']), 'vendor') !== undefined,
-      );
-      spread = everyLaneSleepsOne(seen);
-    }
+    // Whichever thread the crash lands on must have neighbours to run again elsewhere.
+    const running = await neighboursOnEveryLane({ perRound: 1, leastPerLane: 1, vendorMs: 3000, mostRounds: 12 });
     const crash = orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } });
     const crashed = await svc.order(crash);
     expect(crashed.status).toBe(500);
@@ -188,23 +207,8 @@ describe('GET /threads/events', () => {
 describe('a thread that takes many steps with it', () => {
   it('lists on its dead lane the first 50 and the culprit, and counts the rest', async () => {
     // Before: every lost step was listed — 3.3 MB frames and 54k nodes on the page when a thread took thousands.
-    // As above, the pool places the steps: neighbours go 60 at a time until every lane sleeps more than the page
-    // lists (51), so that whichever lane the crash lands on takes more with it.
-    const alive = (s: ThreadSnapshot): ViewedLane[] => s.lanes.filter((lane) => lane.state === 'alive');
-    const everyLaneHoldsMore = (s: ThreadSnapshot): boolean => alive(s).every((lane) => lane.counts.sleeping > 51);
-    const running: Array<ReturnType<TestService['order']>> = [];
-    for (let spread = false; !spread;) {
-      expect(running.length, 'neighbours sent before every lane slept more than 51').toBeLessThan(360);
-      for (let i = 0; i < 60; i++)
-        running.push(svc.order(orderBody({ delay_ms: { payment: 0, vendor: 4000, courier: 0 } })));
-      const seen = await view.next(
-        (s) =>
-          everyLaneHoldsMore(s) ||
-          alive(s).reduce((sleeping, lane) => sleeping + lane.counts.sleeping, 0) >= running.length,
-        15_000,
-      );
-      spread = everyLaneHoldsMore(seen);
-    }
+    // Whichever lane the crash lands on must take more than the page lists (51) with it.
+    const running = await neighboursOnEveryLane({ perRound: 60, leastPerLane: 52, vendorMs: 4000, mostRounds: 6 });
     const crashed = await svc.order(
       orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } }),
     );

@@ -83,21 +83,23 @@ describe('signature', () => {
 describe('retry schedule', () => {
   it('first retry within WEBHOOK_RETRY_FIRST_MS, then about three days of attempts', () => {
     const first = 5000;
-    expect(retryDelayMs(1, first, () => 1)).toBe(first);
-    expect(retryDelayMs(1, first, () => 0)).toBe(first / 2);
+    const schedule = { retryFirstMs: first, retryMaxMs: 12 * 3_600_000 };
+    expect(retryDelayMs(1, schedule, () => 1)).toBe(first);
+    expect(retryDelayMs(1, schedule, () => 0)).toBe(first / 2);
     let elapsed = 0;
     let attempts = 1;
-    while (elapsed < 3 * 24 * 3_600_000) elapsed += retryDelayMs(attempts++, first, () => 0.5);
+    while (elapsed < 3 * 24 * 3_600_000) elapsed += retryDelayMs(attempts++, schedule, () => 0.5);
     expect(attempts).toBeGreaterThan(8);
     expect(attempts).toBeLessThan(25);
   });
 
   it('never waits longer than WEBHOOK_RETRY_MAX_MS between attempts, however many failed', () => {
     // The chaos harness's cap: its deliveries failed six times under the faults, the next came after 100-200 s.
-    expect(retryDelayMs(6, 200, () => 1)).toBe(204_800);
-    expect(retryDelayMs(6, 200, () => 1, 5000)).toBe(5000);
-    expect(retryDelayMs(30, 200, () => 0, 5000)).toBe(2500);
-    expect(retryDelayMs(1, 200, () => 1, 5000)).toBe(200);
+    const chaos = { retryFirstMs: 200, retryMaxMs: 5000 };
+    expect(retryDelayMs(6, { ...chaos, retryMaxMs: 12 * 3_600_000 }, () => 1)).toBe(204_800);
+    expect(retryDelayMs(6, chaos, () => 1)).toBe(5000);
+    expect(retryDelayMs(30, chaos, () => 0)).toBe(2500);
+    expect(retryDelayMs(1, chaos, () => 1)).toBe(200);
   });
 });
 
