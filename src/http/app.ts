@@ -17,6 +17,7 @@ import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
+import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
@@ -132,10 +133,17 @@ export function createApp({
 
   app.use(requestLog(log, tracing));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
-  app.use(
-    helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    }),
+  // Helmet's headers are the same for every response: taken once, written with each head.
+  writeSharedHeaders(
+    app,
+    headersSetBy(
+      helmet({
+        contentSecurityPolicy: {
+          useDefaults: false,
+          directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+        },
+      }),
+    ),
   );
   const hosts = new Set(allowedHosts);
   const may = guards(identify, responder, authenticated);

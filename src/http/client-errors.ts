@@ -28,6 +28,7 @@ import type { ErrorResponse } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
 import { requestIdFrom } from './request-log.js';
+import { requestIdOf } from './response-headers.js';
 
 /** What Node hands to 'clientError': llhttp's errors carry a code, a reason and the bytes being parsed. */
 export interface ClientError extends Error {
@@ -89,20 +90,20 @@ export function clientErrorHandler(
       return;
     }
     if (pending.headersSent) {
-      log.info({ request_id: pending.getHeader('x-request-id'), ...fields }, `connection cut: ${message}`);
+      log.info({ request_id: requestIdOf(pending), ...fields }, `connection cut: ${message}`);
       socket.destroy();
       return;
     }
     if (pending.req.complete) {
       // The answer being prepared belongs to an earlier request, which was fine.
       log.info(
-        { request_id: pending.getHeader('x-request-id'), ...fields },
+        { request_id: requestIdOf(pending), ...fields },
         `a request pipelined after this one was rejected: ${message}; closing after this answer`,
       );
       pending.setHeader('Connection', 'close');
       return;
     }
-    const requestId = String(pending.getHeader('x-request-id') ?? randomUUID());
+    const requestId = String(requestIdOf(pending) ?? randomUUID());
     log.info({ request_id: requestId, ...fields }, `request rejected: ${message}`);
     const { type, body } = answer(requestId, pending.req.headers.accept);
     pending.writeHead(status, {

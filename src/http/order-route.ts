@@ -29,6 +29,7 @@ import type { Capacity } from './health-route.js';
 import { requireJson } from './json-body.js';
 import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
+import { deferHeader } from './response-headers.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { SHUTTING_DOWN_MESSAGE, statusOf, type Responder } from './responses.js';
 
@@ -89,7 +90,7 @@ export function orderRoute({
       );
     const tier = loweredTier(tiers?.tierOf(res.locals.caller) ?? DEFAULT_TIER, asked);
     const order = { ...decoded.order, tier };
-    res.setHeader('Order-Tier', tier);
+    deferHeader(res, 'Order-Tier', tier);
     if (order.faults !== NO_FAULTS && !res.locals.caller.admin)
       return responder.error(
         res,

@@ -104,7 +104,7 @@ export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandle
   return (req, res, next) => {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const arrivedAt = performance.now();
-    res.setHeader('X-Request-Id', requestId);
+    // X-Request-Id and traceresponse go out with the head (src/http/response-headers.ts).
     res.locals.requestId = requestId;
     res.locals.arrivedAt = arrivedAt;
     if (tracing) {
@@ -115,7 +115,6 @@ export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandle
         tracestate: single(req.headers.tracestate),
         arrivedAt,
       });
-      res.setHeader('traceresponse', span.traceresponse);
       res.locals.requestSpan = span;
       res.locals.trace = span.trace;
     } else res.locals.trace = { requestId };

@@ -18,6 +18,7 @@ import { MAX_BODY_BYTES } from './body-reader.js';
 import { orderResponseText } from './order-json.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
+import { requestIdOf, type FlatHeaders } from './response-headers.js';
 
 /** What a request turned away by the drain is told, wherever it meets it. */
 export const SHUTTING_DOWN_MESSAGE = 'the server is shutting down; retry on another instance';
@@ -77,18 +78,24 @@ export class Responder {
     headers: Readonly<Record<string, string>> = NO_HEADERS,
     contentType = 'application/json',
   ): void {
-    for (const name in headers) res.setHeader(name, headers[name]!);
-    if (this.options.draining() || leavesLongBodyUnread(res.req)) res.setHeader('Connection', 'close');
-    res.setHeader('Content-Type', contentType === 'application/json' ? JSON_UTF8 : `${contentType}; charset=utf-8`);
-    res.setHeader('Content-Length', Buffer.byteLength(text));
-    res.statusCode = status;
+    // The head in one list (src/http/response-headers.ts): none of it is kept in the response.
+    const head: FlatHeaders = [];
+    for (const name in headers) head.push(name, headers[name]!);
+    if (this.options.draining() || leavesLongBodyUnread(res.req)) head.push('Connection', 'close');
+    head.push(
+      'Content-Type',
+      contentType === 'application/json' ? JSON_UTF8 : `${contentType}; charset=utf-8`,
+      'Content-Length',
+      Buffer.byteLength(text),
+    );
+    res.writeHead(status, head);
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
   error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
     const all = { ...retryAfter(kind), ...headers };
     if (prefersProblem(res.req.headers.accept))
-      return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res)), all, PROBLEM_JSON);
+      return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res) ?? ''), all, PROBLEM_JSON);
     const body: ErrorResponse = { status: 'error', error: { kind, message } };
     this.json(res, STATUS_BY_KIND[kind], body, all);
   }
@@ -105,7 +112,7 @@ export class Responder {
         steps: result.steps.map(stepJson),
         ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
       };
-      const body = problem(result.failure, 'order failed', requestIdOf(res), extensions);
+      const body = problem(result.failure, 'order failed', requestIdOf(res) ?? '', extensions);
       return this.json(res, statusOf(result), body, all, PROBLEM_JSON);
     }
     this.text(res, statusOf(result), orderResponseText(result), all);
@@ -129,10 +136,6 @@ export class Responder {
 
 /** The kinds a dependency's step fails with when the dependency does not answer. */
 const DEPENDENCY_KINDS: ReadonlySet<ErrorKind> = new Set(DEPENDENCIES.map((dependency) => dependency.unavailable));
-
-function requestIdOf(res: Response): string {
-  return String(res.getHeader('x-request-id') ?? '');
-}
 
 /**
  * An answer given before the request's body has arrived (413, 415, 404…)
