@@ -51,17 +51,22 @@ export interface DependencyLine {
   readonly outages: DependencyOutages<DependencyName> | undefined;
   /** Per step, the retries allowed (STEP_RETRIES). */
   readonly retries: Readonly<Partial<Record<StepName, number>>>;
-  /** The task's step has called its dependency again (published for whoever watches). */
-  readonly noteRetry: () => void;
+}
+
+/** Told each time the task's step calls its dependency again (published for whoever watches). */
+export interface RetryNotes {
+  dependencyRetried(): void;
 }
 
 export class DependencyCalls {
   private verdict: DependencyVerdict | undefined;
   private retries = 0;
 
+  /** `line` is the thread's, shared by its tasks; `notes` the task's (its context). */
   constructor(
     private readonly ctx: StepContext,
     private readonly line: DependencyLine,
+    private readonly notes: RetryNotes,
   ) {}
 
   async call(
@@ -92,7 +97,7 @@ export class DependencyCalls {
         throw new DependencyUnavailable(dependency.unavailable);
       }
       this.retries++;
-      this.line.noteRetry();
+      this.notes.dependencyRetried();
       this.ctx.log.debug(
         { dependency: dependency.name, retry: this.retries, backoff_ms: Math.round(backoff.duration) },
         'dependency unavailable; calling it again',

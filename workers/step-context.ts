@@ -17,7 +17,7 @@ import {
   type LedgerRequest,
   type StepTimings,
 } from '../src/threads/protocol.js';
-import { DependencyCalls, type DependencyLine } from './dependency-call.js';
+import { DependencyCalls, type DependencyLine, type RetryNotes } from './dependency-call.js';
 import {
   StepCanceled,
   StepEnded,
@@ -68,7 +68,7 @@ export interface TaskResources {
   /** Posts a request to the payment provider's gateway on the main thread. */
   readonly sendLedgerRequest: (request: LedgerRequest) => void;
   /** The dependencies' outages and the steps' retries. */
-  readonly dependencies: Omit<DependencyLine, 'noteRetry'>;
+  readonly dependencies: DependencyLine;
 }
 
 /** Who the task is: its log lines are bound to this, and its requests to the payment provider carry it. */
@@ -88,10 +88,12 @@ export interface TaskLabels {
   readonly step: string;
 }
 
-export class WorkerStepContext implements StepContext {
+export class WorkerStepContext implements StepContext, RetryNotes {
   readonly threadId: number;
-  /** Courier slots this task holds; whatever is left at the end is given back for it. */
-  private readonly heldSlots = new Set<number>();
+  /** Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. */
+  private heldSlots: Set<number> | undefined;
+  /** Made on first use: only the payment and refund steps call the provider. */
+  private provider: PaymentProvider | undefined;
   private controller: AbortController | undefined;
   private unwatch: (() => void) | undefined;
   private finished = false;
@@ -227,10 +229,10 @@ export class WorkerStepContext implements StepContext {
       couriers.release(slot, threadId);
       throw new StepEnded();
     }
-    this.heldSlots.add(slot);
+    (this.heldSlots ??= new Set()).add(slot);
     cells.setCourierSlot(this.cell, slot);
     const release = (): void => {
-      if (!this.heldSlots.delete(slot)) return;
+      if (!this.heldSlots?.delete(slot)) return;
       if (!this.finished && cells.courierSlotOf(this.cell) === slot) cells.setCourierSlot(this.cell, undefined);
       couriers.release(slot, threadId);
     };
@@ -247,10 +249,8 @@ export class WorkerStepContext implements StepContext {
     options: { readonly retry: boolean; readonly expectedMs: number },
   ): Promise<void> {
     this.refuseIfEnded();
-    this.dependencyCalls ??= new DependencyCalls(this, {
-      ...this.resources.dependencies,
-      noteRetry: () => this.publishRetry(),
-    });
+    // Per-step objects are what a step asleep keeps on its thread: the line is the thread's, the notes this context.
+    this.dependencyCalls ??= new DependencyCalls(this, this.resources.dependencies, this);
     return this.dependencyCalls.call(step, attempt, options);
   }
 
@@ -269,11 +269,14 @@ export class WorkerStepContext implements StepContext {
     };
   }
 
-  readonly paymentProvider: PaymentProvider = {
-    requestCharge: (amount, options = {}) =>
-      this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
-    requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
-  };
+  get paymentProvider(): PaymentProvider {
+    this.provider ??= {
+      requestCharge: (amount, options = {}) =>
+        this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
+      requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
+    };
+    return this.provider;
+  }
 
   /**
    * The request is recorded in the task's cell before it leaves: if the
@@ -302,13 +305,16 @@ export class WorkerStepContext implements StepContext {
     this.unwatch?.();
     this.controller?.abort(new StepEnded());
     this.resources.couriers.abandon(this.cell);
-    for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
-    this.heldSlots.clear();
+    if (this.heldSlots) {
+      for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
+      this.heldSlots.clear();
+    }
     const { shard } = this.resources;
     if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
   }
 
-  private publishRetry(): void {
+  /** Its DependencyCalls' (RetryNotes): the step called its dependency again. */
+  dependencyRetried(): void {
     if (!this.finished) this.resources.cells.noteRetry(this.cell);
   }
 

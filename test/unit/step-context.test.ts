@@ -1,29 +1,40 @@
+import { queryObjects } from 'node:v8';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { StepCanceled } from '../../workers/step-api.js';
-import { WorkerStepContext } from '../../workers/step-context.js';
+import { WorkerStepContext, type TaskResources } from '../../workers/step-context.js';
 import { ThreadTimers } from '../../workers/thread-timers.js';
 
 const THREAD = 7;
 
-/** A step's context as a worker makes it, on this thread, over real shared memory. */
-function contextOn(cells: CancelCells, couriers: SlotSemaphore, cell: number): WorkerStepContext {
+/** What a worker's tasks share: its shard, timer list, logger and dependency line. */
+function threadResources(cells: CancelCells, couriers: SlotSemaphore): TaskResources {
   const shard = StepTracker.create(1).claim(THREAD);
+  return {
+    cells,
+    couriers,
+    shard,
+    timers: new ThreadTimers(cells, shard.index, shard.beat.bind(shard)),
+    threadId: THREAD,
+    log: pino({ level: 'silent' }),
+    sendLedgerRequest: () => {},
+    dependencies: { outages: undefined, retries: {} },
+  };
+}
+
+/** A step's context as a worker makes it, on this thread, over real shared memory. */
+function contextOn(
+  cells: CancelCells,
+  couriers: SlotSemaphore,
+  cell: number,
+  resources = threadResources(cells, couriers),
+): WorkerStepContext {
   return new WorkerStepContext(
     cell,
-    {
-      cells,
-      couriers,
-      shard,
-      timers: new ThreadTimers(cells, shard.index, shard.beat.bind(shard)),
-      threadId: THREAD,
-      log: pino({ level: 'silent' }),
-      sendLedgerRequest: () => {},
-      dependencies: { outages: undefined, retries: {} },
-    },
+    resources,
     { requestId: 'r', client: 'c', clientIndex: 0, tierRank: 1, orderId: 'o', run: 1, step: 'courier' },
     undefined,
   );
@@ -48,5 +59,27 @@ describe('WorkerStepContext', () => {
     ctx.finish();
     couriers.release(held, 1);
     expect(couriers.busy()).toBe(0);
+  });
+
+  it('keeps no courier set, provider or retry line of its own while it sleeps on its dependency', async () => {
+    // What a sleeping step holds is what thousands of them hold on their thread: only what it uses is made.
+    const steps = 100;
+    const cells = CancelCells.create(steps);
+    const couriers = SlotSemaphore.create(1, 2, 8);
+    const resources = threadResources(cells, couriers);
+    const setsBefore = queryObjects(Set, { format: 'count' });
+    const contexts = Array.from({ length: steps }, (_, cell) => contextOn(cells, couriers, cell, resources));
+    const sleeping = contexts.map((ctx, cell) => {
+      cells.markStarted(cell, resources.shard.index);
+      return ctx.callDependency('vendor', (call) => call.answer(60_000, undefined), {
+        retry: false,
+        expectedMs: 60_000,
+      });
+    });
+    expect(queryObjects(Set, { format: 'count' }) - setsBefore).toBeLessThan(steps / 4);
+    for (let cell = 0; cell < steps; cell++) cells.cancel(cell);
+    for (const asleep of sleeping) await expect(asleep).rejects.toBeInstanceOf(StepCanceled);
+    for (const ctx of contexts) ctx.finish();
+    expect(resources.timers.sleeping).toBe(0);
   });
 });
