@@ -93,13 +93,15 @@ export function writeSharedHeaders(app: Express, shared: FlatHeaders): void {
     const chosenFrom = own.length;
     if (locals?.deferredHeaders) for (const item of locals.deferredHeaders) own.push(item);
     addFlat(own, typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders);
-    // Names the route chose itself, set already or given now: the shared value of one gives way.
-    const chosen = new Set(this.getHeaderNames());
+    // Names the route chose itself, set already or given now: the shared value of one gives way. An order's answer
+    // has none, and makes no set for them.
+    const set = this.getHeaderNames();
+    let chosen = set.length > 0 ? new Set(set) : undefined;
     for (let i = chosenFrom; i < own.length; i += 2) {
       const name = String(own[i]).toLowerCase();
-      if (sharedNames.has(name)) chosen.add(name);
+      if (sharedNames.has(name)) (chosen ??= new Set()).add(name);
     }
-    const head = chosen.size === 0 ? shared.concat(own) : withoutNames(shared, chosen).concat(own);
+    const head = chosen === undefined ? shared.concat(own) : withoutNames(shared, chosen).concat(own);
     return Reflect.apply(writeHead, this, reason === undefined ? [status, head] : [status, reason, head]) as Response;
   }
   app.response.writeHead = writeHeadWithShared as typeof app.response.writeHead;
