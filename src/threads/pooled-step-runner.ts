@@ -48,7 +48,7 @@ import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
 import { threadOf, type TaskPlacement } from './placement.js';
 import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
-import { PoolSaturated, type StepPool } from './step-pool.js';
+import { PoolSaturated, type PostedStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
 
@@ -162,7 +162,7 @@ interface RunnerParts {
  * Each attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and,
  * over, settles what it asked of its remote service; its cell and turn are given back on every path.
  */
-class StepInFlight implements Deadlined {
+class StepInFlight implements Deadlined, PostedStep {
   private readonly started = performance.now();
   /** Each attempt's timing, when its order is recorded. */
   private readonly timings: AttemptTiming[] | undefined;
@@ -254,17 +254,19 @@ class StepInFlight implements Deadlined {
         remainingMs: Math.max(0, this.deadline - performance.now()),
         ...(clientIndex ? { clientIndex } : {}),
       };
-      pool.run(task, this.placement).then(
-        (report) => this.ranOnPool({ type: 'reported', report }),
-        (error: unknown) => this.lostOnPool(error),
-      );
+      pool.run(task, this.placement, this);
     } catch (error) {
-      this.lostOnPool(error);
+      this.lost(error);
     }
   }
 
-  /** The pool refused the task, or its thread is gone or going. */
-  private lostOnPool(error: unknown): void {
+  /** The attempt's report, from its thread. */
+  reported(report: BatchedReport): void {
+    this.ranOnPool({ type: 'reported', report });
+  }
+
+  /** The pool refused the attempt, or its thread is gone or going. */
+  lost(error: unknown): void {
     const { registry } = this.parts.pool;
     const threadId = threadOf(this.placement);
     if (threadId === undefined || !registry.isDoomed(threadId))

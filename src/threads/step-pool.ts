@@ -15,7 +15,7 @@
  * thread it goes to (an awake thread first: ring-placement.ts), with at most
  * one wake-up per thread per turn, and the steps' reports come back in
  * each thread's other ring (src/threads/step-rings.ts). A thread that exits
- * has its last reports read, and its steps still in flight rejected as a
+ * has its last reports read, and its steps still in flight told lost, as a
  * Piscina task's are: the step runner waits for the exit and judges them the
  * same way. What one turn writes to one thread counts as one task there,
  * up to `tasksPerThread` (batches beyond wait in the pool's own line, which
@@ -90,13 +90,35 @@ export class RingThreadLost extends Error {
   }
 }
 
-/** A step waiting to be posted, in a task, at the end of the current turn. */
+/**
+ * Where a posted step's ending goes, once: its report, or why it has none (its thread lost, the pool refusing it). The
+ * step's own record on the main thread (src/threads/pooled-step-runner.ts), not a promise and two closures per step.
+ */
+export interface PostedStep {
+  reported(report: BatchedReport): void;
+  lost(error: unknown): void;
+}
+
+/** A step waiting to be posted, in a task, at the end of the current turn, and until it is told its ending. */
 interface Posting {
   readonly task: StepTask;
   readonly placement: TaskPlacement;
-  readonly resolve: (report: BatchedReport) => void;
-  readonly reject: (error: unknown) => void;
+  readonly step: PostedStep;
+  /** Its ending is known: a step answered by its thread's mail is answered again by its Piscina task's result, and the first stands. */
+  ended: boolean;
+  /** Its report, or else why it has none. */
+  report: BatchedReport | undefined;
+  lostTo: unknown;
 }
+
+const newPosting = (task: StepTask, placement: TaskPlacement, step: PostedStep): Posting => ({
+  task,
+  placement,
+  step,
+  ended: false,
+  report: undefined,
+  lostTo: undefined,
+});
 
 /**
  * @typeParam TakenBack What the pool's owner takes back of a thread that exits (its share of the shared memory):
@@ -110,8 +132,10 @@ export class StepPool<TakenBack> {
   /** Steps posted in this turn of the event loop, not yet sent. */
   private postings: Posting[] = [];
   /** Steps of tasks in flight whose reports may come in the thread's mail, by seq. */
-  private readonly awaitingMail = new Map<number, (report: BatchedReport) => void>();
+  private readonly awaitingMail = new Map<number, Posting>();
   private nextSeq = 0;
+  /** Postings whose ending is known and not told yet (`tell`). */
+  private toTell: Posting[] = [];
   private readonly rings: StepRings | undefined;
   /** Ring tasks ended (every step answered or lost with its thread): what Piscina's `completed` does not see. */
   private ringTasksEnded = 0;
@@ -164,13 +188,17 @@ export class StepPool<TakenBack> {
     this.piscina.on('message', (message: unknown) => {
       if (!isThreadMail(message)) return;
       for (const request of message.ledgerRequests) options.onLedgerRequest(request);
-      for (const { seq, report } of message.reports) this.awaitingMail.get(seq)?.(report);
+      for (const { seq, report } of message.reports) {
+        const posting = this.awaitingMail.get(seq);
+        if (posting) this.answer(posting, report);
+      }
     });
   }
 
   /**
-   * Post a step; resolves with its report, rejects if its thread is lost or
-   * the pool refuses it. Call `settled` with its placement once it has.
+   * Post a step; `step` is told its report, or that it has none (its thread
+   * lost, or the pool refusing it), once and never within this call. Call
+   * `settled` with its placement once it has been.
    *
    * The step leaves at the end of the current turn of the event loop (an
    * immediate: once every request read in this turn has been handled), with
@@ -178,19 +206,50 @@ export class StepPool<TakenBack> {
    * (the pipeline posts them together) in one batch, and other orders'
    * batches in the same task, one message per thread.
    */
-  run(task: StepTask, placement: TaskPlacement): Promise<BatchedReport> {
-    // Refused at once if the queue is full already; the limit is held again as the turn's tasks are posted.
-    if (this.piscina.queueSize + this.ringWaiting.length >= this.queueLimit)
-      return Promise.reject(new PoolSaturated(this.queueLimit));
-    return new Promise((resolve, reject) => {
-      if (this.postings.length === 0) {
-        setImmediate(() => this.postBatches());
-        // The main thread reads its report rings at the end of this turn: until then no thread need wake it.
-        for (const { reader } of this.listening.values()) reader.stayAwake();
-      }
-      this.postings.push({ task, placement, resolve, reject });
-    });
+  run(task: StepTask, placement: TaskPlacement, step: PostedStep): void {
+    // Refused if the queue is full already; the limit is held again as the turn's tasks are posted.
+    if (this.piscina.queueSize + this.ringWaiting.length >= this.queueLimit) {
+      this.refuse(newPosting(task, placement, step), new PoolSaturated(this.queueLimit));
+      return;
+    }
+    if (this.postings.length === 0) {
+      setImmediate(() => this.postBatches());
+      // The main thread reads its report rings at the end of this turn: until then no thread need wake it.
+      for (const { reader } of this.listening.values()) reader.stayAwake();
+    }
+    this.postings.push(newPosting(task, placement, step));
   }
+
+  /**
+   * Endings are told once the pool's own bookkeeping is done (a thread's place freed, the batches waiting for it
+   * posted): not from inside it, where a step's order going on at once (a compensation posted) would find it half
+   * done. All those of one stretch of the main thread's work together, in one microtask.
+   */
+  private answer(posting: Posting, report: BatchedReport): void {
+    if (posting.ended) return;
+    posting.report = report;
+    this.tell(posting);
+  }
+
+  private refuse(posting: Posting, error: unknown): void {
+    if (posting.ended) return;
+    posting.lostTo = error;
+    this.tell(posting);
+  }
+
+  private tell(posting: Posting): void {
+    posting.ended = true;
+    if (this.toTell.push(posting) === 1) queueMicrotask(this.tellEndings);
+  }
+
+  private readonly tellEndings = (): void => {
+    const told = this.toTell;
+    this.toTell = [];
+    for (const { step, report, lostTo } of told) {
+      if (report) step.reported(report);
+      else step.lost(lostTo);
+    }
+  };
 
   /**
    * Every step posted in this turn leaves now: an order's steps that do no
@@ -277,7 +336,7 @@ export class StepPool<TakenBack> {
       if (this.ringWaiting.length < this.queueLimit) this.ringWaiting.push(batch);
       else {
         const full = new PoolSaturated(this.queueLimit);
-        for (const posting of batch) posting.reject(full);
+        for (const posting of batch) this.refuse(posting, full);
       }
     }
   }
@@ -322,7 +381,7 @@ export class StepPool<TakenBack> {
       const inRing = this.inRings.get(seq);
       if (!inRing) return;
       this.inRings.delete(seq);
-      inRing.posting.resolve(report);
+      this.answer(inRing.posting, report);
       this.ringStepSettled(inRing.task);
     });
     this.listening.set(threadId, { pair, reader });
@@ -342,7 +401,7 @@ export class StepPool<TakenBack> {
     for (const [seq, inRing] of this.inRings) {
       if (inRing.task.threadId !== threadId) continue;
       this.inRings.delete(seq);
-      inRing.posting.reject(lost);
+      this.refuse(inRing.posting, lost);
       this.ringStepSettled(inRing.task);
     }
     if (pair) this.rings!.free(pair);
@@ -356,7 +415,7 @@ export class StepPool<TakenBack> {
     const members = batches.flat();
     if (this.piscina.queueSize >= this.queueLimit) {
       const full = new PoolSaturated(this.queueLimit);
-      for (const member of members) member.reject(full);
+      for (const member of members) this.refuse(member, full);
       return;
     }
     const alone = batches.length === 1 && batches[0]!.length === 1;
@@ -365,14 +424,14 @@ export class StepPool<TakenBack> {
     const task: ThreadTask = {
       batches: batches.map((postings) => {
         // An order's steps share its deadline, measured as they were posted (in this same turn).
-        const steps = postings.map(({ task: step, placement: memberPlacement, resolve }) => {
+        const steps = postings.map((posting) => {
           const seq = this.nextSeq++;
           seqs.push(seq);
           if (!alone) {
-            memberPlacement.batch = placement;
-            this.awaitingMail.set(seq, resolve);
+            posting.placement.batch = placement;
+            this.awaitingMail.set(seq, posting);
           }
-          return { seq, cell: step.cell, module: step.module };
+          return { seq, cell: posting.task.cell, module: posting.task.module };
         });
         return batchOf(postings[0]!.task, steps);
       }),
@@ -381,15 +440,15 @@ export class StepPool<TakenBack> {
       for (const seq of seqs) this.awaitingMail.delete(seq);
     };
     this.piscina.run(Object.assign(task, { [queueOptionsSymbol]: placement })).then(
-      (answer) => {
+      (answered) => {
         forget();
-        // A member already answered by mail keeps that answer: a promise settles once.
-        const reports = answer.flat();
-        members.forEach((member, i) => member.resolve(reports[i]!));
+        // A member already answered by mail keeps that answer.
+        const reports = answered.flat();
+        members.forEach((member, i) => this.answer(member, reports[i]!));
       },
       (error: unknown) => {
         forget();
-        for (const member of members) member.reject(error);
+        for (const member of members) this.refuse(member, error);
       },
     );
   }
