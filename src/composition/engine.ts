@@ -157,7 +157,7 @@ export function createOrderEngine(
   const dependencies = dependencyControl(outages, breakers);
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
-  const tasksInFlight = new TasksInFlight();
+  const tasksInFlight = new TasksInFlight(cells.capacity);
   const threadView: ThreadView = new ThreadView({
     cells,
     tracker,
@@ -175,6 +175,7 @@ export function createOrderEngine(
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
     queueLimit: config.poolQueueLimit,
+    cells: cells.capacity,
     workerFile: compiledModule('workers/step-worker'),
     resourceLimits: {
       maxOldGenerationSizeMb: config.threadMaxHeapMb,

@@ -24,6 +24,7 @@
  * `CancelCells`; only the main thread uses `CancelCellAllocator`, which hands
  * cells out and binds signals.
  */
+import { CellTable } from './cell-table.js';
 
 /** Words of one cell, each an Int32. */
 const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
@@ -266,8 +267,11 @@ export class CancelCells {
 export class CancelCellAllocator {
   private readonly free: Int32Array;
   private freeCount: number;
-  /** Every open cell, with the remover of its abort listener (null if the signal had already aborted). */
-  private readonly open = new Map<number, (() => void) | null>();
+  /**
+   * Every open cell, with the remover of its abort listener (null if the signal had already aborted): a table by cell,
+   * not a Map (cell-table.ts says why).
+   */
+  private readonly open: CellTable<(() => void) | null>;
 
   /**
    * `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at
@@ -277,6 +281,7 @@ export class CancelCellAllocator {
     readonly cells: CancelCells,
     private readonly afterEveryCancel: () => void = () => {},
   ) {
+    this.open = new CellTable(cells.capacity);
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
     this.freeCount = cells.capacity;
@@ -322,7 +327,9 @@ export class CancelCellAllocator {
   /** Cells whose task has not reached a thread yet: steps waiting for a thread. */
   countNotStarted(): number {
     let waiting = 0;
-    for (const cell of this.open.keys()) if (!this.cells.hasStarted(cell)) waiting++;
+    this.open.forEach((_, cell) => {
+      if (!this.cells.hasStarted(cell)) waiting++;
+    });
     return waiting;
   }
 }

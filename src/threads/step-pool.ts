@@ -37,6 +37,7 @@ import {
   type StepTask,
   type WorkerSetup,
 } from './protocol.js';
+import { CellTable } from '../shared-memory/cell-table.js';
 import { RingReader } from '../shared-memory/word-ring.js';
 import { readReport, writeBatch, type RingPair, type StepRings } from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
@@ -68,6 +69,8 @@ export interface StepPoolOptions<TakenBack> {
   readonly onLedgerRequest: (request: LedgerRequest) => void;
   /** The rings steps go by (their buffers in `workerSetup.stepRings`); absent: every step is a Piscina task. */
   readonly rings?: StepRings;
+  /** How many cancel cells there are: a step out in a ring is known by its cell. */
+  readonly cells: number;
 }
 
 /** What a turn wrote into one thread's ring: one task on the thread, as a Piscina task would be, until every step of it has its answer. */
@@ -140,8 +143,8 @@ export class StepPool<TakenBack> {
   /** Ring tasks ended (every step answered or lost with its thread): what Piscina's `completed` does not see. */
   private ringTasksEnded = 0;
   private readonly moduleIndex = new Map<string, number>();
-  /** Steps written to a thread's ring, by seq, until their report is read or the thread exits. */
-  private readonly inRings = new Map<number, InRing>();
+  /** Steps written to a thread's ring, by cell, until their report is read or the thread exits. */
+  private readonly inRings: CellTable<InRing>;
   /** Threads whose report ring the main thread reads, with the pair and its reader. */
   private readonly listening = new Map<number, { readonly pair: RingPair; readonly reader: RingReader }>();
   /** Ring tasks running on each thread (RingTask). */
@@ -153,6 +156,7 @@ export class StepPool<TakenBack> {
   constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
     this.rings = options.rings;
+    this.inRings = new CellTable(options.cells);
     this.tasksPerThread = options.tasksPerThread;
     options.workerSetup.stepModules.forEach((module, index) => this.moduleIndex.set(module, index));
     this.registry = new ThreadRegistry(options.reclaim, (exit) => {
@@ -343,19 +347,15 @@ export class StepPool<TakenBack> {
 
   /** One order's batch into a thread's ring, as part of `task`; false if the ring has no room. */
   private writeToRing(pair: RingPair, task: RingTask, postings: Posting[]): boolean {
-    const steps = postings.map(({ task: step }, i) => ({
-      seq: this.nextSeq + i,
-      cell: step.cell,
-      module: step.module,
-    }));
+    // A step in a ring is known by its cell, unique while the step is out: its report comes back under it.
+    const steps = postings.map(({ task: step }) => ({ seq: step.cell, cell: step.cell, module: step.module }));
     const batch = batchOf(postings[0]!.task, steps);
     if (!writeBatch(pair.tasks, batch, (module) => this.moduleIndex.get(module) ?? -1)) return false;
-    this.nextSeq += steps.length;
     const placement: TaskPlacement = { cpuMs: 0, placedOn: task.threadId };
-    postings.forEach((posting, i) => {
+    for (const posting of postings) {
       posting.placement.batch = placement;
-      this.inRings.set(steps[i]!.seq, { task, posting });
-    });
+      this.inRings.set(posting.task.cell, { task, posting });
+    }
     task.unsettled += postings.length;
     return true;
   }
@@ -377,10 +377,10 @@ export class StepPool<TakenBack> {
   private listen(threadId: number, pair: RingPair): void {
     if (this.listening.has(threadId)) return;
     const reader = new RingReader(pair.reports, (at) => {
-      const { seq, report } = readReport(pair.reports, at);
-      const inRing = this.inRings.get(seq);
+      const { seq: cell, report } = readReport(pair.reports, at);
+      const inRing = this.inRings.get(cell);
       if (!inRing) return;
-      this.inRings.delete(seq);
+      this.inRings.delete(cell);
       this.answer(inRing.posting, report);
       this.ringStepSettled(inRing.task);
     });
@@ -398,12 +398,12 @@ export class StepPool<TakenBack> {
     }
     const pair = listening?.pair ?? this.rings?.ownedBy(threadId);
     const lost = new RingThreadLost(threadId);
-    for (const [seq, inRing] of this.inRings) {
-      if (inRing.task.threadId !== threadId) continue;
-      this.inRings.delete(seq);
+    this.inRings.forEach((inRing, cell) => {
+      if (inRing.task.threadId !== threadId) return;
+      this.inRings.delete(cell);
       this.refuse(inRing.posting, lost);
       this.ringStepSettled(inRing.task);
-    }
+    });
     if (pair) this.rings!.free(pair);
   }
 

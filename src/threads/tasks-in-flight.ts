@@ -6,10 +6,12 @@
  * and removes it before the cell is given back, so a cell never names a task
  * that is not its own. What the task is doing on its thread is in the cell.
  *
- * Only for watching (the thread view): a Map set and delete per attempt, and
- * nothing else until someone looks.
+ * Only for watching (the thread view): an entry set and taken out of a table
+ * by cell per attempt (not a Map: src/shared-memory/cell-table.ts says why),
+ * and nothing else until someone looks.
  */
 import type { ActionName } from '../domain/order.js';
+import { CellTable } from '../shared-memory/cell-table.js';
 import type { TaskPlacement } from './placement.js';
 
 export interface TaskInFlight {
@@ -24,7 +26,12 @@ export interface TaskInFlight {
 }
 
 export class TasksInFlight {
-  private readonly tasks = new Map<number, TaskInFlight>();
+  private readonly tasks: CellTable<TaskInFlight>;
+
+  /** `cells`: how many cancel cells there are. */
+  constructor(cells: number) {
+    this.tasks = new CellTable(cells);
+  }
 
   add(cell: number, task: TaskInFlight): void {
     this.tasks.set(cell, task);
