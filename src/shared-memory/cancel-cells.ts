@@ -24,7 +24,7 @@
  * `CancelCells`; only the main thread uses `CancelCellAllocator`, which hands
  * cells out and binds signals.
  */
-import { CellTable } from './cell-table.js';
+import { IndexTable } from './index-table.js';
 
 /** Words of one cell, each an Int32. */
 const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
@@ -269,9 +269,9 @@ export class CancelCellAllocator {
   private freeCount: number;
   /**
    * Every open cell, with the remover of its abort listener (null if the signal had already aborted): a table by cell,
-   * not a Map (cell-table.ts says why).
+   * not a Map (index-table.ts says why).
    */
-  private readonly open: CellTable<(() => void) | null>;
+  private readonly open: IndexTable<(() => void) | null>;
 
   /**
    * `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at
@@ -281,7 +281,7 @@ export class CancelCellAllocator {
     readonly cells: CancelCells,
     private readonly afterEveryCancel: () => void = () => {},
   ) {
-    this.open = new CellTable(cells.capacity);
+    this.open = new IndexTable(cells.capacity);
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
     this.freeCount = cells.capacity;

@@ -68,6 +68,7 @@
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
 import { agedRank, DEFAULT_RANK, fitsShare, floorOf, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
+import { IndexTable } from './index-table.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -192,8 +193,8 @@ export class SlotSemaphore {
     weight: 1,
     rank: 0,
   }));
-  /** This thread's waiters, by entry. */
-  private readonly local = new Map<number, LocalWaiter>();
+  /** This thread's waiters, by entry: a table, not a Map (index-table.ts says why). */
+  private readonly local: IndexTable<LocalWaiter>;
   private dispatching = false;
   /** A pass is under way on this thread: a slot it gives back (over a share) must not start another. */
   private passing = false;
@@ -221,6 +222,7 @@ export class SlotSemaphore {
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
     this.firstSlotClient = this.clientRegion + FIRST_ACTIVE + CLIENT_INDICES;
     this.countedScratch = new Int32Array(this.size);
+    this.local = new IndexTable(this.waiterEntries);
   }
 
   /**
@@ -472,11 +474,11 @@ export class SlotSemaphore {
    */
   abandon(token: number): void {
     let dropped = false;
-    for (const waiter of this.local.values()) {
-      if (waiter.token !== token) continue;
+    this.local.forEach((waiter) => {
+      if (waiter.token !== token) return;
       this.unpublish(waiter, -1);
       dropped = true;
-    }
+    });
     if (dropped) this.wakeIfSlotFree();
   }
 
@@ -563,14 +565,15 @@ export class SlotSemaphore {
     let changed = false;
     this.passing = true;
     try {
-      for (const waiter of this.local.values()) {
-        if (!waiter.cancel.isCanceled()) continue;
+      this.local.forEach((waiter) => {
+        if (!waiter.cancel.isCanceled()) return;
         this.unpublish(waiter, -1);
         changed = true;
-      }
+      });
       // No slot free: nobody's turn can come now, so no look down the line (a read of every waiter).
       while (this.busy() < this.size) {
-        const waiter = this.local.get(this.nextInLine());
+        const next = this.nextInLine();
+        const waiter = next < 0 ? undefined : this.local.get(next);
         if (!waiter) break;
         // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
         // look again.

@@ -7,11 +7,11 @@
  * that is not its own. What the task is doing on its thread is in the cell.
  *
  * Only for watching (the thread view): an entry set and taken out of a table
- * by cell per attempt (not a Map: src/shared-memory/cell-table.ts says why),
+ * by cell per attempt (not a Map: src/shared-memory/index-table.ts says why),
  * and nothing else until someone looks.
  */
 import type { ActionName } from '../domain/order.js';
-import { CellTable } from '../shared-memory/cell-table.js';
+import { IndexTable } from '../shared-memory/index-table.js';
 import type { TaskPlacement } from './placement.js';
 
 export interface TaskInFlight {
@@ -26,11 +26,11 @@ export interface TaskInFlight {
 }
 
 export class TasksInFlight {
-  private readonly tasks: CellTable<TaskInFlight>;
+  private readonly tasks: IndexTable<TaskInFlight>;
 
   /** `cells`: how many cancel cells there are. */
   constructor(cells: number) {
-    this.tasks = new CellTable(cells);
+    this.tasks = new IndexTable(cells);
   }
 
   add(cell: number, task: TaskInFlight): void {

@@ -1,21 +1,21 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { CellTable } from '../../src/shared-memory/cell-table.js';
+import { IndexTable } from '../../src/shared-memory/index-table.js';
 
-const entries = <T>(table: CellTable<T>): Array<[number, T]> => {
+const entries = <T>(table: IndexTable<T>): Array<[number, T]> => {
   const seen: Array<[number, T]> = [];
   table.forEach((value, cell) => seen.push([cell, value]));
   return seen;
 };
 
-describe('a cell table', () => {
-  it('keeps one entry per cell, in the order they were set', () => {
-    const table = new CellTable<string>(8);
+describe('an index table', () => {
+  it('keeps one entry per index, in the order they were set', () => {
+    const table = new IndexTable<string>(8);
     table.set(5, 'a');
     table.set(2, 'b');
     table.set(7, 'c');
-    table.set(2, 'B'); // a cell set again keeps its place
+    table.set(2, 'B'); // an index set again keeps its place
     expect(entries(table)).toEqual([
       [5, 'a'],
       [2, 'B'],
@@ -27,8 +27,8 @@ describe('a cell table', () => {
     expect(table.get(0)).toBeUndefined();
   });
 
-  it('takes entries out from anywhere in the order, and a cell set again goes last', () => {
-    const table = new CellTable<number>(8);
+  it('takes entries out from anywhere in the order, and an index set again goes last', () => {
+    const table = new IndexTable<number>(8);
     for (const cell of [1, 2, 3, 4]) table.set(cell, cell * 10);
     expect(table.delete(1)).toBe(true); // first
     expect(table.delete(3)).toBe(true); // middle
@@ -49,7 +49,7 @@ describe('a cell table', () => {
   });
 
   it('lets a visit take out the entry it is given', () => {
-    const table = new CellTable<string>(4);
+    const table = new IndexTable<string>(4);
     for (const cell of [0, 1, 2, 3]) table.set(cell, `s${cell}`);
     const visited: number[] = [];
     table.forEach((_, cell) => {
@@ -63,18 +63,18 @@ describe('a cell table', () => {
     ]);
   });
 
-  it('refuses a cell it does not have, and undefined as an entry', () => {
-    const table = new CellTable<object>(4);
+  it('refuses an index it does not have, and undefined as an entry', () => {
+    const table = new IndexTable<object>(4);
     expect(() => table.set(4, {})).toThrow(RangeError);
     expect(() => table.get(-1)).toThrow(RangeError);
     expect(() => table.delete(1.5)).toThrow(RangeError);
     expect(() => table.set(0, undefined as unknown as object)).toThrow(TypeError);
-    expect(() => new CellTable(0)).toThrow(RangeError);
+    expect(() => new IndexTable(0)).toThrow(RangeError);
   });
 
   it('allocates nothing as entries come and go: through a million of them, no collection of its own', async () => {
-    // What a Map set and deleted for every step does not do (cell-table.ts): it rebuilds its hash table as it goes.
-    const table = new CellTable<object>(4096);
+    // What a Map set and deleted for every step does not do (index-table.ts): it rebuilds its hash table as it goes.
+    const table = new IndexTable<object>(4096);
     const value = {};
     const churn = (rounds: number): void => {
       for (let i = 0; i < rounds; i++) {
