@@ -37,7 +37,7 @@ import {
   type StepTask,
   type WorkerSetup,
 } from './protocol.js';
-import { CellTable } from '../shared-memory/cell-table.js';
+import { IndexTable } from '../shared-memory/index-table.js';
 import { RingReader } from '../shared-memory/word-ring.js';
 import { readReport, writeBatch, type RingPair, type StepRings } from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
@@ -144,7 +144,7 @@ export class StepPool<TakenBack> {
   private ringTasksEnded = 0;
   private readonly moduleIndex = new Map<string, number>();
   /** Steps written to a thread's ring, by cell, until their report is read or the thread exits. */
-  private readonly inRings: CellTable<InRing>;
+  private readonly inRings: IndexTable<InRing>;
   /** Threads whose report ring the main thread reads, with the pair and its reader. */
   private readonly listening = new Map<number, { readonly pair: RingPair; readonly reader: RingReader }>();
   /** Ring tasks running on each thread (RingTask). */
@@ -156,7 +156,7 @@ export class StepPool<TakenBack> {
   constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
     this.rings = options.rings;
-    this.inRings = new CellTable(options.cells);
+    this.inRings = new IndexTable(options.cells);
     this.tasksPerThread = options.tasksPerThread;
     options.workerSetup.stepModules.forEach((module, index) => this.moduleIndex.set(module, index));
     this.registry = new ThreadRegistry(options.reclaim, (exit) => {
@@ -379,7 +379,8 @@ export class StepPool<TakenBack> {
     const reader = new RingReader(pair.reports, (at) => {
       const { seq: cell, report } = readReport(pair.reports, at);
       const inRing = this.inRings.get(cell);
-      if (!inRing) return;
+      // Only this thread's step of that cell: a cell names one step out at a time, on one thread.
+      if (inRing?.task.threadId !== threadId) return;
       this.inRings.delete(cell);
       this.answer(inRing.posting, report);
       this.ringStepSettled(inRing.task);
