@@ -68,7 +68,6 @@
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
 import { agedRank, DEFAULT_RANK, fitsShare, floorOf, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
-import { IndexTable } from './index-table.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -193,8 +192,8 @@ export class SlotSemaphore {
     weight: 1,
     rank: 0,
   }));
-  /** This thread's waiters, by entry: a table, not a Map (index-table.ts says why). */
-  private readonly local: IndexTable<LocalWaiter>;
+  /** This thread's waiters, by entry. */
+  private readonly local = new Map<number, LocalWaiter>();
   private dispatching = false;
   /** A pass is under way on this thread: a slot it gives back (over a share) must not start another. */
   private passing = false;
@@ -222,7 +221,6 @@ export class SlotSemaphore {
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
     this.firstSlotClient = this.clientRegion + FIRST_ACTIVE + CLIENT_INDICES;
     this.countedScratch = new Int32Array(this.size);
-    this.local = new IndexTable(this.waiterEntries);
   }
 
   /**
@@ -474,11 +472,11 @@ export class SlotSemaphore {
    */
   abandon(token: number): void {
     let dropped = false;
-    this.local.forEach((waiter) => {
-      if (waiter.token !== token) return;
+    for (const waiter of this.local.values()) {
+      if (waiter.token !== token) continue;
       this.unpublish(waiter, -1);
       dropped = true;
-    });
+    }
     if (dropped) this.wakeIfSlotFree();
   }
 
@@ -565,15 +563,14 @@ export class SlotSemaphore {
     let changed = false;
     this.passing = true;
     try {
-      this.local.forEach((waiter) => {
-        if (!waiter.cancel.isCanceled()) return;
+      for (const waiter of this.local.values()) {
+        if (!waiter.cancel.isCanceled()) continue;
         this.unpublish(waiter, -1);
         changed = true;
-      });
+      }
       // No slot free: nobody's turn can come now, so no look down the line (a read of every waiter).
       while (this.busy() < this.size) {
-        const next = this.nextInLine();
-        const waiter = next < 0 ? undefined : this.local.get(next);
+        const waiter = this.local.get(this.nextInLine());
         if (!waiter) break;
         // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
         // look again.
