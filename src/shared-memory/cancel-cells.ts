@@ -259,6 +259,32 @@ export class CancelCells {
   }
 }
 
+/** Told when the cell it holds is canceled (its signal aborted), after the cell itself. */
+export interface CellHolder {
+  cellCanceled(): void;
+}
+
+const ONCE: AddEventListenerOptions = { once: true };
+
+/**
+ * What ties one cell to its task's signal: made the first time the cell is taken, and the same for every task after,
+ * so that a task's tie allocates nothing but the signal's own entry. Its listener is a function made once: Node's
+ * EventTarget binds an object's `handleEvent` anew at every registration.
+ */
+class CellTie {
+  /** The signal it listens to while its cell is open, until it aborts. */
+  signal: AbortSignal | undefined;
+  holder: CellHolder | undefined;
+  readonly listener: () => void;
+
+  constructor(allocator: CancelCellAllocator, cell: number) {
+    this.listener = () => {
+      this.signal = undefined;
+      allocator.canceled(cell, this.holder);
+    };
+  }
+}
+
 /**
  * Main thread: hands out cells and ties each to an AbortSignal. A cell is
  * given back only after its task has settled, so no worker can still be
@@ -267,11 +293,10 @@ export class CancelCells {
 export class CancelCellAllocator {
   private readonly free: Int32Array;
   private freeCount: number;
-  /**
-   * Every open cell, with the remover of its abort listener (null if the signal had already aborted): a table by cell,
-   * not a Map (index-table.ts says why).
-   */
-  private readonly open: IndexTable<(() => void) | null>;
+  /** Every open cell's tie: a table by cell, not a Map (index-table.ts says why). */
+  private readonly open: IndexTable<CellTie>;
+  /** Each cell's tie once it has been taken: kept for its next tasks. */
+  private readonly ties: Array<CellTie | undefined>;
 
   /**
    * `afterEveryCancel` runs after any cell is canceled: whatever else in shared memory must react to a cancellation at
@@ -282,6 +307,7 @@ export class CancelCellAllocator {
     private readonly afterEveryCancel: () => void = () => {},
   ) {
     this.open = new IndexTable(cells.capacity);
+    this.ties = new Array<CellTie | undefined>(cells.capacity);
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
     this.freeCount = cells.capacity;
@@ -293,35 +319,42 @@ export class CancelCellAllocator {
 
   /**
    * A fresh cell that is canceled when `signal` aborts (at once if it already
-   * has), and then `onCanceled` is called. Returns undefined when every cell
-   * is taken. One listener per cell: this runs for every step of every order.
+   * has), and then its `holder` is told. Returns undefined when every cell
+   * is taken. This runs for every step of every order: the cell's listener
+   * is kept with the cell, not made for the task.
    */
-  take(signal: AbortSignal, onCanceled?: () => void): number | undefined {
+  take(signal: AbortSignal, holder?: CellHolder): number | undefined {
     if (this.freeCount === 0) return undefined;
     const cell = this.free[--this.freeCount]!;
-    const cancel = (): void => {
-      this.cells.cancel(cell);
-      this.afterEveryCancel();
-      onCanceled?.();
-    };
+    const tie = (this.ties[cell] ??= new CellTie(this, cell));
+    tie.holder = holder;
+    this.open.set(cell, tie);
     if (signal.aborted) {
-      cancel();
-      this.open.set(cell, null);
+      this.canceled(cell, holder);
     } else {
-      signal.addEventListener('abort', cancel, { once: true });
-      this.open.set(cell, () => signal.removeEventListener('abort', cancel));
+      tie.signal = signal;
+      signal.addEventListener('abort', tie.listener, ONCE);
     }
     return cell;
   }
 
   /** Give a cell back; its abort listener is removed whatever happened. */
   give(cell: number): void {
-    const unbind = this.open.get(cell);
-    if (unbind === undefined) throw new Error(`cancel cell ${cell} is not open`);
-    unbind?.();
+    const tie = this.open.get(cell);
+    if (tie === undefined) throw new Error(`cancel cell ${cell} is not open`);
+    tie.signal?.removeEventListener('abort', tie.listener);
+    tie.signal = undefined;
+    tie.holder = undefined;
     this.open.delete(cell);
     this.cells.reset(cell);
     this.free[this.freeCount++] = cell;
+  }
+
+  /** An open cell's signal aborted. */
+  canceled(cell: number, holder: CellHolder | undefined): void {
+    this.cells.cancel(cell);
+    this.afterEveryCancel();
+    holder?.cellCanceled();
   }
 
   /** Cells whose task has not reached a thread yet: steps waiting for a thread. */

@@ -43,7 +43,7 @@ import type {
   ThreadFate,
 } from '../pipeline/steps.js';
 import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
-import type { CancelCellAllocator } from '../shared-memory/cancel-cells.js';
+import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
 import { threadOf, type TaskPlacement } from './placement.js';
@@ -162,7 +162,7 @@ interface RunnerParts {
  * Each attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and,
  * over, settles what it asked of its remote service; its cell and turn are given back on every path.
  */
-class StepInFlight implements Deadlined, PostedStep {
+class StepInFlight implements Deadlined, PostedStep, CellHolder {
   private readonly started = performance.now();
   /** Each attempt's timing, when its order is recorded. */
   private readonly timings: AttemptTiming[] | undefined;
@@ -229,7 +229,7 @@ class StepInFlight implements Deadlined, PostedStep {
     const { cells, options, pool } = this.parts;
     const { order } = this.run;
     this.cell = undefined;
-    const cell = cells.take(this.signal, () => this.armGracePeriod());
+    const cell = cells.take(this.signal, this);
     if (cell === undefined)
       return this.attemptOver({ type: 'refused', saturated: true, error: new Error('every cancel cell is taken') });
     this.cell = cell;
@@ -394,8 +394,11 @@ class StepInFlight implements Deadlined, PostedStep {
     };
   }
 
-  /** Last resort: judge the task's thread graceMs after the cancellation, and every graceMs after that until it ends. */
-  private armGracePeriod(): void {
+  /**
+   * Its order was canceled while the attempt held its cell (CellHolder). Last resort: judge the task's thread graceMs
+   * after the cancellation, and every graceMs after that until it ends.
+   */
+  cellCanceled(): void {
     const threadId = threadOf(this.placement);
     this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
     this.overdueHandle = this.parts.overdue.add(this, performance.now() + this.parts.options.graceMs);
