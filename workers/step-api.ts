@@ -25,13 +25,18 @@ export interface PaymentProvider {
   requestVoid(options?: { readonly refuse?: boolean }): void;
 }
 
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/** A step's log: pino's level methods, each line bound to the step's task. */
+export type StepLog = Pick<Logger, LogLevelName | 'isLevelEnabled'>;
+
 export interface StepContext {
   /** The worker thread running the step (never the main thread). */
   readonly threadId: number;
   /** Aborted when the step's order is canceled, for code that takes an AbortSignal. */
   readonly signal: AbortSignal;
   /** Log lines from this step: they carry its request id, order id, step and thread. */
-  readonly log: Logger;
+  readonly log: StepLog;
   isCanceled(): boolean;
   /**
    * Simulated I/O: resolves after `ms`, or throws StepCanceled as soon as the

@@ -25,8 +25,10 @@ import {
   type DependencyCall,
   type PaymentProvider,
   type StepContext,
+  type StepLog,
 } from './step-api.js';
-import { stepLogger } from './step-log.js';
+import { TaskLog } from './step-log.js';
+import type { OnCpuMarker } from './on-cpu-marker.js';
 import type { ThreadTimers } from './thread-timers.js';
 import { orderKey } from '../src/domain/order.js';
 
@@ -56,17 +58,22 @@ function spinUntil(deadline: number): void {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Where a step's requests to the payment provider leave by: its thread's mail, or its ring. `cell`: the step's. */
+export type LedgerSender = (request: LedgerRequest, cell: number) => void;
+
 export interface TaskResources {
   readonly cells: CancelCells;
   readonly couriers: SlotSemaphore;
   readonly shard: TrackerShard;
+  /** Which step's code the thread is executing, in its shard. */
+  readonly onCpu: OnCpuMarker;
   /** The thread's timer list: its steps' sleeps, and their watches on their cells. */
   readonly timers: ThreadTimers;
   readonly threadId: number;
   /** The thread's logger (step-log.ts); each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
   /** Posts a request to the payment provider's gateway on the main thread. */
-  readonly sendLedgerRequest: (request: LedgerRequest) => void;
+  readonly sendLedgerRequest: LedgerSender;
   /** The dependencies' outages and the steps' retries. */
   readonly dependencies: DependencyLine;
 }
@@ -99,7 +106,7 @@ export class WorkerStepContext implements StepContext, RetryNotes {
   private controller: AbortController | undefined;
   private unwatch: (() => void) | undefined;
   private finished = false;
-  private taskLog: Logger | undefined;
+  private taskLog: TaskLog | undefined;
   /** When the task started on this thread: its log lines say how long it has run. */
   private readonly startedAt = performance.now();
   /** When its order's deadline passes, on this thread's clock. */
@@ -119,19 +126,19 @@ export class WorkerStepContext implements StepContext, RetryNotes {
     this.deadline = remainingMs === undefined ? Infinity : this.startedAt + remainingMs;
   }
 
-  /** Made on first use: most steps log nothing at the default level. */
-  get log(): Logger {
-    this.taskLog ??= stepLogger(
-      this.resources.log,
-      {
-        request_id: this.labels.requestId,
-        ...(this.labels.traceId === undefined ? {} : { trace_id: this.labels.traceId }),
-        order_id: this.labels.orderId,
-        step: this.labels.step,
-      },
-      this.startedAt,
-    );
+  /** Made on first use, and its child logger at its first line written: most steps log nothing at the default level. */
+  get log(): StepLog {
+    this.taskLog ??= new TaskLog(this.resources.log, () => this.logBindings(), this.startedAt);
     return this.taskLog;
+  }
+
+  private logBindings(): Record<string, string> {
+    return {
+      request_id: this.labels.requestId,
+      ...(this.labels.traceId === undefined ? {} : { trace_id: this.labels.traceId }),
+      order_id: this.labels.orderId,
+      step: this.labels.step,
+    };
   }
 
   get signal(): AbortSignal {
@@ -155,25 +162,14 @@ export class WorkerStepContext implements StepContext, RetryNotes {
   /** The step's code is about to run on this thread (task start, or back from a wait). */
   enter(): void {
     // A continuation that outlived its task is not that task on the CPU.
-    if (this.finished) return;
-    const { shard } = this.resources;
-    shard.setOnCpu(this.cell);
-    // If the step then yields some other way than through this context, the
-    // marker must not stay on it. An immediate runs only once the thread is
-    // back in its event loop — never while the step is still executing, not
-    // even across its microtasks — so it clears the marker exactly when the
-    // step has really yielded (unless another step has taken the marker).
-    setImmediate(() => {
-      if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
-    });
+    if (!this.finished) this.resources.onCpu.mark(this.cell);
   }
 
   /** A record in the thread's timer list, and the promise the step awaits: no async frame of its own. */
   sleep(ms: number): Promise<void> {
     if (this.finished) return Promise.reject(new StepEnded());
     this.show('sleeping');
-    const { shard } = this.resources;
-    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    this.resources.onCpu.unmark(this.cell);
     return new Promise((resolve, reject) => {
       this.resources.timers.sleep(this.cell, ms, (canceled) => {
         this.show('running');
@@ -290,13 +286,10 @@ export class WorkerStepContext implements StepContext, RetryNotes {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest({
-      op,
-      order: orderKey(this.labels.client, this.labels.orderId),
-      run: this.labels.run,
-      amount,
-      test,
-    });
+    this.resources.sendLedgerRequest(
+      { op, order: orderKey(this.labels.client, this.labels.orderId), run: this.labels.run, amount, test },
+      this.cell,
+    );
   }
 
   /**
@@ -315,8 +308,7 @@ export class WorkerStepContext implements StepContext, RetryNotes {
       for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
       this.heldSlots.clear();
     }
-    const { shard } = this.resources;
-    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    this.resources.onCpu.unmark(this.cell);
   }
 
   /** Its DependencyCalls' (RetryNotes): the step called its dependency again. */
@@ -334,8 +326,7 @@ export class WorkerStepContext implements StepContext, RetryNotes {
   }
 
   private async suspend<T>(waiting: Promise<T>): Promise<T> {
-    const { shard } = this.resources;
-    if (shard.onCpu() === this.cell) shard.setOnCpu(undefined);
+    this.resources.onCpu.unmark(this.cell);
     try {
       return await waiting;
     } finally {

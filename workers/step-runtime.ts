@@ -13,15 +13,17 @@ import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
-import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
-import { WorkerStepContext } from './step-context.js';
+import { OnCpuMarker } from './on-cpu-marker.js';
+import { WorkerStepContext, type LedgerSender } from './step-context.js';
 import { threadLogger } from './step-log.js';
 import { ThreadTimers } from './thread-timers.js';
 
-export type StepTaskRunner = (task: StepTask) => Promise<StepReport>;
+/** Runs a task; its step's requests to the payment provider go by `sendLedgerRequest`, or else the runtime's. */
+export type StepTaskRunner = (task: StepTask, sendLedgerRequest?: LedgerSender) => Promise<StepReport>;
 
 /** A step's name for its log lines: its module's file name. */
 const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
@@ -34,7 +36,7 @@ const stepName = (module: string): string => module.slice(module.lastIndexOf('/'
 export async function createStepRuntime(
   setup: WorkerSetup,
   threadId: number,
-  sendLedgerRequest: (request: LedgerRequest) => void,
+  mailLedgerRequest: LedgerSender,
 ): Promise<StepTaskRunner> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
@@ -51,6 +53,7 @@ export async function createStepRuntime(
   let shard: TrackerShard | undefined;
   let watch: CancellationWatch | undefined;
   let timers: ThreadTimers | undefined;
+  let onCpu: OnCpuMarker | undefined;
   const stepModules = new Map<string, StepFunction>();
 
   const loadStep = async (module: string): Promise<StepFunction> => {
@@ -73,19 +76,20 @@ export async function createStepRuntime(
     return Promise.race([loadStep(module), canceled]).finally(unwatch);
   };
 
-  return async (task) => {
+  return async (task, sendLedgerRequest = mailLedgerRequest) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
     shard ??= tracker.claim(threadId);
     watch ??= new CancellationWatch(cells, shard);
     // The thread's bell is its shard's: both are its own for as long as it lives.
     timers ??= new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
+    onCpu ??= new OnCpuMarker(shard);
     cells.markStarted(task.cell, shard.index);
     shard.enter();
     watch.add(task.cell);
     const ctx = new WorkerStepContext(
       task.cell,
-      { cells, couriers, shard, timers, threadId, log, sendLedgerRequest, dependencies },
+      { cells, couriers, shard, onCpu, timers, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
         ...(task.traceId === undefined ? {} : { traceId: task.traceId }),

@@ -27,6 +27,7 @@
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
+import { keyOfOrder } from '../domain/order.js';
 import { Placement, type TaskPlacement } from './placement.js';
 import {
   batchOf,
@@ -39,7 +40,14 @@ import {
 } from './protocol.js';
 import { IndexTable } from '../shared-memory/index-table.js';
 import { RingReader } from '../shared-memory/word-ring.js';
-import { readReport, writeBatch, type RingPair, type StepRings } from './step-rings.js';
+import {
+  readLedgerRequest,
+  readReport,
+  writeBatch,
+  type RingLedgerRequest,
+  type RingPair,
+  type StepRings,
+} from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 import { threadsForTurn, type RingCandidate } from './ring-placement.js';
 
@@ -132,6 +140,7 @@ export class StepPool<TakenBack> {
   private readonly placement: Placement;
   private readonly piscina: Piscina<ThreadTask, BatchedReport[][]>;
   private readonly queueLimit: number;
+  private readonly onLedgerRequest: (request: LedgerRequest) => void;
   /** Steps posted in this turn of the event loop, not yet sent. */
   private postings: Posting[] = [];
   /** Steps of tasks in flight whose reports may come in the thread's mail, by seq. */
@@ -155,6 +164,7 @@ export class StepPool<TakenBack> {
 
   constructor(options: StepPoolOptions<TakenBack>) {
     this.queueLimit = options.queueLimit;
+    this.onLedgerRequest = options.onLedgerRequest;
     this.rings = options.rings;
     this.inRings = new IndexTable(options.cells);
     this.tasksPerThread = options.tasksPerThread;
@@ -377,6 +387,8 @@ export class StepPool<TakenBack> {
   private listen(threadId: number, pair: RingPair): void {
     if (this.listening.has(threadId)) return;
     const reader = new RingReader(pair.reports, (at) => {
+      const ledger = readLedgerRequest(pair.reports, at);
+      if (ledger) return this.ringLedgerRequest(threadId, ledger);
       const { seq: cell, report } = readReport(pair.reports, at);
       const inRing = this.inRings.get(cell);
       // Only this thread's step of that cell: a cell names one step out at a time, on one thread.
@@ -387,6 +399,17 @@ export class StepPool<TakenBack> {
     });
     this.listening.set(threadId, { pair, reader });
     reader.look();
+  }
+
+  /**
+   * A request of a step in a thread's ring to the payment provider: the order and run are its task's. One whose step
+   * is no longer out (its thread judged lost) is dropped: its cell's note has it applied when the step is settled.
+   */
+  private ringLedgerRequest(threadId: number, { cell, op, amount, test }: RingLedgerRequest): void {
+    const inRing = this.inRings.get(cell);
+    if (inRing?.task.threadId !== threadId) return;
+    const { order, run } = inRing.posting.task;
+    this.onLedgerRequest({ op, order: keyOfOrder(order), run, amount, test });
   }
 
   /** Its last reports read, the steps it still had are lost with it, and its rings are free for another thread. */

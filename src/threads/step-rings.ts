@@ -5,7 +5,9 @@
  * batch is an integer record: the order's numbers in fixed words, what is
  * not a number by index into a table both sides have (a step's module among
  * the setup's, a failing step, a fault, a failure kind), and the few strings
- * (client, order id, request id, trace id) inline.
+ * (client, order id, request id, trace id) inline. The steps' requests to
+ * the payment provider come back among the reports, each before its step's
+ * own: a cell, an operation and an amount, the main thread knowing the rest.
  *
  * A thread claims a free pair as it starts (its threadId in the pair's OWNER
  * word); the main thread finds the pair by that id, and frees it once the
@@ -19,7 +21,7 @@ import type { Order } from '../domain/order.js';
 import { TIERS } from '../domain/tier.js';
 import { ACTION_NAMES, STEP_FAILURE_KINDS, STEP_NAMES, type ActionName, type StepName } from '../domain/steps.js';
 import { WordRing } from '../shared-memory/word-ring.js';
-import type { BatchedReport, StepBatch, StepRingBuffers } from './protocol.js';
+import type { BatchedReport, LedgerRequest, StepBatch, StepRingBuffers } from './protocol.js';
 
 /** Words of each ring's data: room for some thousands of orders' batches a turn. */
 const RING_WORDS = 1 << 16;
@@ -201,6 +203,52 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
     ...(Number.isNaN(remainingMs) ? {} : { remainingMs }),
     ...(clientIndex ? { clientIndex } : {}),
     steps,
+  };
+}
+
+/**
+ * In place of a report's cell, in a thread's report ring: the message is a step's request to the payment provider.
+ * Cells are never negative.
+ */
+const LEDGER_REQUEST = -2;
+const LEDGER_OPS: ReadonlyArray<LedgerRequest['op']> = ['charge', 'void'];
+const LEDGER_WORDS = 1 + 1 + 1 + 1 + 2;
+
+/** A step's request to the payment provider as its ring carries it: who asked is its cell, the rest its task. */
+export interface RingLedgerRequest {
+  readonly cell: number;
+  readonly op: LedgerRequest['op'];
+  readonly amount: number;
+  readonly test: boolean;
+}
+
+/**
+ * Worker: write the request of the step of `cell` to the payment provider, among its reports (before the step's
+ * own, which it precedes); false if the ring has no room now. The main thread has the order and run of the cell's
+ * step: they do not travel.
+ */
+export function writeLedgerRequest(ring: WordRing, cell: number, request: LedgerRequest): boolean {
+  let at = ring.begin(LEDGER_WORDS);
+  if (at < 0) return false;
+  const words = ring.words;
+  words[at++] = LEDGER_REQUEST;
+  words[at++] = cell;
+  words[at++] = LEDGER_OPS.indexOf(request.op);
+  words[at++] = request.test ? 1 : 0;
+  ring.writeFloat(at, request.amount);
+  ring.end();
+  return true;
+}
+
+/** Main thread: the ledger request at `at`, or undefined if the message there is a report. */
+export function readLedgerRequest(ring: WordRing, at: number): RingLedgerRequest | undefined {
+  const words = ring.words;
+  if (words[at] !== LEDGER_REQUEST) return undefined;
+  return {
+    cell: words[at + 1]!,
+    op: LEDGER_OPS[words[at + 2]!]!,
+    test: words[at + 3] === 1,
+    amount: ring.readFloat(at + 4),
   };
 }
 

@@ -1,12 +1,13 @@
 import { queryObjects } from 'node:v8';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { StepCanceled } from '../../workers/step-api.js';
 import { WorkerStepContext, type TaskResources } from '../../workers/step-context.js';
 import { ThreadTimers } from '../../workers/thread-timers.js';
+import { OnCpuMarker } from '../../workers/on-cpu-marker.js';
 
 const THREAD = 7;
 
@@ -17,6 +18,7 @@ function threadResources(cells: CancelCells, couriers: SlotSemaphore): TaskResou
     cells,
     couriers,
     shard,
+    onCpu: new OnCpuMarker(shard),
     timers: new ThreadTimers(cells, shard.index, shard.beat.bind(shard)),
     threadId: THREAD,
     log: pino({ level: 'silent' }),
@@ -108,5 +110,40 @@ describe('WorkerStepContext', () => {
     for (const asleep of sleeping) await expect(asleep).rejects.toBeInstanceOf(StepCanceled);
     for (const ctx of contexts) ctx.finish();
     expect(resources.timers.sleeping).toBe(0);
+  });
+
+  it('makes its child logger only for a line the level writes, once, bound to its task', () => {
+    const cells = CancelCells.create(1);
+    const couriers = SlotSemaphore.create(1, 2, 8);
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const children = vi.spyOn(log, 'child');
+    const ctx = contextOn(cells, couriers, 0, { ...threadResources(cells, couriers), log });
+    ctx.log.debug('dropped');
+    expect(children).not.toHaveBeenCalled();
+    ctx.log.info({ n: 1 }, 'first');
+    ctx.log.warn('second');
+    expect(children).toHaveBeenCalledTimes(1);
+    expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toMatchObject([
+      { request_id: 'r', order_id: 'o', step: 'courier', n: 1, msg: 'first' },
+      { request_id: 'r', order_id: 'o', step: 'courier', msg: 'second' },
+    ]);
+  });
+
+  it("is marked on the CPU while its code runs, and the turn's one immediate clears whichever step holds the mark", async () => {
+    const cells = CancelCells.create(2);
+    const couriers = SlotSemaphore.create(1, 2, 8);
+    const resources = threadResources(cells, couriers);
+    const [first, second] = [0, 1].map((cell) => contextOn(cells, couriers, cell, resources));
+    first!.enter();
+    second!.enter();
+    expect(resources.shard.onCpu()).toBe(1);
+    resources.onCpu.unmark(0);
+    expect(resources.shard.onCpu()).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(resources.shard.onCpu()).toBeUndefined();
+    first!.enter();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(resources.shard.onCpu()).toBeUndefined();
   });
 });

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import type { Order } from '../../src/domain/order.js';
+import { orderKey, type Order } from '../../src/domain/order.js';
 import { WordRing } from '../../src/shared-memory/word-ring.js';
 import type { BatchedReport, StepBatch } from '../../src/threads/protocol.js';
-import { readBatch, readReport, StepRings, writeBatch, writeReport } from '../../src/threads/step-rings.js';
+import {
+  readBatch,
+  readLedgerRequest,
+  readReport,
+  StepRings,
+  writeBatch,
+  writeLedgerRequest,
+  writeReport,
+} from '../../src/threads/step-rings.js';
 
 const MODULES = ['file:///steps/payment.js', 'file:///steps/vendor.js'];
 const moduleIndex = (module: string): number => MODULES.indexOf(module);
@@ -72,6 +80,22 @@ describe('step rings', () => {
       { status: 'error', threadId: 5, kind: 'internal', detail: 'TypeError: boom\n    at step', endedEarlierMs: 2 },
     ];
     for (const report of reports) expect(reportTrip(report)).toEqual(report);
+  });
+
+  it("carry a step's requests to the payment provider among the reports, each told from a report", () => {
+    const ring = WordRing.create(1024);
+    const charge = { op: 'charge', order: orderKey(order.client, order.orderId), run: 2, amount: 1234.5, test: false };
+    expect(writeLedgerRequest(ring, 9, { ...charge, op: 'charge' })).toBe(true);
+    expect(writeReport(ring, 9, { status: 'ok', threadId: 3, endedEarlierMs: 0 })).toBe(true);
+    expect(writeLedgerRequest(ring, 0, { ...charge, op: 'void', amount: 0.25, test: true })).toBe(true);
+    ring.publish();
+    const read: unknown[] = [];
+    ring.read((at) => read.push(readLedgerRequest(ring, at) ?? readReport(ring, at)));
+    expect(read).toEqual([
+      { cell: 9, op: 'charge', amount: 1234.5, test: false },
+      { seq: 9, report: { status: 'ok', threadId: 3, endedEarlierMs: 0 } },
+      { cell: 0, op: 'void', amount: 0.25, test: true },
+    ]);
   });
 
   it('give each thread a pair of its own, and a freed pair to the next thread, empty', () => {
