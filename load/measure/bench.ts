@@ -33,7 +33,7 @@ import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { compiledModule, projectFile } from '../../src/paths.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { OrderAborted } from '../../src/domain/errors.js';
-import { everyStep, type Order, type PerStep } from '../../src/domain/order.js';
+import { everyStep, runOf, type Order, type PerStep } from '../../src/domain/order.js';
 import { OrderPipeline } from '../../src/pipeline/order-pipeline.js';
 import { modulesOf, type StepDefinition } from '../../src/pipeline/steps.js';
 import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
@@ -186,7 +186,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
         const sent = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
         const result = await pipeline.process(
-          { order: order(`bench-${next++}`, workload), runNumber: 1 },
+          runOf(order(`bench-${next++}`, workload), 1),
           new AbortController().signal,
           trace,
         );
@@ -226,7 +226,7 @@ async function cancelLatency(make: typeof onThePool, orders: number): Promise<nu
       const client = new AbortController();
       const id = `cancel-${n}`;
       const answered = runner.pipeline.process(
-        { order: order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), runNumber: 1 },
+        runOf(order(id, { name: '', concurrency: 1, delayMs: 0, cpuMs: 0 }), 1),
         client.signal,
         trace,
       );
@@ -293,7 +293,7 @@ async function memoryInFlight(
   const clients = Array.from({ length: count }, () => new AbortController());
   const waiting: Workload = { name: '', concurrency: 1, delayMs: 60_000, cpuMs: 0 };
   const orders = clients.map((client, i) =>
-    runner.pipeline.process({ order: order(`memory-${i}`, waiting), runNumber: 1 }, client.signal, trace),
+    runner.pipeline.process(runOf(order(`memory-${i}`, waiting), 1), client.signal, trace),
   );
   while (runner.running() < count * 3) await new Promise((resolve) => setTimeout(resolve, 20));
   collect();

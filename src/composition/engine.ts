@@ -33,7 +33,6 @@ import { DependencyOutages } from '../shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
-import { keyOfOrder } from '../domain/order.js';
 import type { ClientBook } from '../clients/client-book.js';
 import { THREAD_YOUNG_GENERATION_MB } from '../runtime.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
@@ -364,8 +363,8 @@ function viewedDependency({ dependency, outage, breaker }: DependencyState): Vie
  */
 function refundByMainThread(voider: BackgroundVoider): CompensationFallback {
   return {
-    takeOver: async ({ order, runNumber: run }, trace) => {
-      const answer = await voider.void({ order: keyOfOrder(order), run }, order.failCompensation, trace);
+    takeOver: async ({ order, key, runNumber: run }, trace) => {
+      const answer = await voider.void({ order: key, run }, order.failCompensation, trace);
       return answer === 'pending' ? 'pending' : answer === 'refused' ? 'refused' : 'applied';
     },
   };

@@ -35,7 +35,6 @@ import { createOrderEngine, type OrderEngine } from './engine.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { createTracing } from '../tracing/tracing.js';
-import { keyOfOrder } from '../domain/order.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
 import { TierHeadroom } from '../orders/tier-headroom.js';
 import { LoopLateness } from './loop-lateness.js';
@@ -101,8 +100,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     records,
     runEvents(
       log,
-      ({ order, runNumber: run }, result) =>
-        void paymentGateway.runEnded({ order: keyOfOrder(order), run }, result.failure !== undefined),
+      ({ key, runNumber: run }, result) =>
+        void paymentGateway.runEnded({ order: key, run }, result.failure !== undefined),
     ),
   );
   // An instance that gave up its lease must not go on: what it runs is someone else's to recover.

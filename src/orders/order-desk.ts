@@ -26,6 +26,7 @@ import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../do
 import {
   ACTION_NAMES,
   keyOfOrder,
+  runOf,
   partsOfKey,
   STEP_NAMES,
   type Order,
@@ -211,8 +212,8 @@ export class OrderDesk {
    */
   async submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission> {
     const fingerprint = fingerprintOf(order);
+    const key = keyOfOrder(order);
     for (;;) {
-      const key = keyOfOrder(order);
       const underWay = this.running.get(key);
       if (underWay) {
         if (underWay.fingerprint !== fingerprint) {
@@ -231,9 +232,9 @@ export class OrderDesk {
       // id is told there. Nothing is awaited between admission and the run
       // being counted.
       const admission = admit();
-      if (admission === 'admitted') return this.wait(this.start(order, fingerprint, trace), signal, 'ran');
+      if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), signal, 'ran');
       if (typeof admission === 'object' && 'admitted' in admission)
-        return this.wait(this.start(order, fingerprint, trace, admission.ended), signal, 'ran');
+        return this.wait(this.start(order, key, fingerprint, trace, admission.ended), signal, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -250,6 +251,7 @@ export class OrderDesk {
   /** Counted in `running` at once, before anything is awaited. `ended` is told before any caller is answered. */
   private start(
     order: Order,
+    key: OrderKey,
     fingerprint: string,
     trace: Trace,
     ended?: (result: OrderResult | undefined) => void,
@@ -258,8 +260,8 @@ export class OrderDesk {
     const confirm = (): void => {
       run.confirmed = true;
     };
-    const end = this.execute(order, fingerprint, stop.signal, trace, confirm).finally(() => {
-      this.running.delete(keyOfOrder(order));
+    const end = this.execute(order, key, fingerprint, stop.signal, trace, confirm).finally(() => {
+      this.running.delete(key);
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
     // Registered before any caller's wait: told before the first answer leaves.
@@ -269,20 +271,20 @@ export class OrderDesk {
         () => ended(undefined),
       );
     const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
-    this.running.set(keyOfOrder(order), run);
+    this.running.set(key, run);
     return run;
   }
 
   /** `confirm`: called once the records have taken the id as this order's. */
   private async execute(
     order: Order,
+    key: OrderKey,
     fingerprint: string,
     signal: AbortSignal,
     trace: Trace,
     confirm: () => void,
   ): Promise<RunEnd> {
     const { orderId } = order;
-    const key = keyOfOrder(order);
     for (;;) {
       const begun = await this.records
         .begin(key, fingerprint, order.tier)
@@ -299,7 +301,7 @@ export class OrderDesk {
         if (joined) return joined;
         continue;
       }
-      const run: OrderRun = { order, runNumber: begun.run };
+      const run = runOf(order, begun.run, key);
       const result = await this.pipeline.process(run, signal, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.

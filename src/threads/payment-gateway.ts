@@ -22,7 +22,7 @@
  * since the run ended: nothing it holds outgrows the records.
  */
 import type { Logger } from 'pino';
-import { keyOfOrder, orderLogFields, type OrderKey, type OrderRun } from '../domain/order.js';
+import { orderLogFields, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { ChargeAnswer, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import type { StepEffect } from '../pipeline/steps.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from './protocol.js';
@@ -38,8 +38,17 @@ const ANSWERS_SWEEP_MS = 10_000;
 export const AT_RISK_BYTES = 270;
 
 type Answer = Promise<ChargeAnswer | VoidAnswer>;
-/** Answers by order (its key), then by request (op and run): an order's go at once. */
-type Answers = Map<OrderKey, Map<string, Answer>>;
+/** An answer kept for the other of its request's message and settlement. */
+interface Kept {
+  readonly op: LedgerRequest['op'];
+  readonly run: number;
+  answer: Answer;
+}
+/**
+ * Answers by order (its key), an order's go at once. Its few requests in a list, not a Map by a string of op and run:
+ * a string made per request is hashed and interned at every look-up.
+ */
+type Answers = Map<OrderKey, Kept[]>;
 
 interface AtRisk {
   /** Run → charged − refunded. */
@@ -113,31 +122,24 @@ export class PaymentGateway {
   }
 
   private keepAnswer(op: LedgerRequest['op'], key: PaymentKey, answer: Answer): void {
-    let ofOrder = this.answers.get(key.order);
-    if (!ofOrder) this.answers.set(key.order, (ofOrder = new Map<string, Answer>()));
-    ofOrder.set(requestKey(op, key.run), answer);
+    const ofOrder = this.answers.get(key.order);
+    if (!ofOrder) return void this.answers.set(key.order, [{ op, run: key.run, answer }]);
+    const kept = ofOrder.find((each) => each.op === op && each.run === key.run);
+    if (kept) kept.answer = answer;
+    else ofOrder.push({ op, run: key.run, answer });
   }
 
   /** The answer kept for the request, taken out; undefined if none. */
-  private claim(op: LedgerRequest['op'], { order, run }: PaymentKey): Answer | undefined {
-    const id = requestKey(op, run);
-    for (const generation of [this.answers, this.olderAnswers]) {
-      const ofOrder = generation.get(order);
-      const kept = ofOrder?.get(id);
-      if (!ofOrder || !kept) continue;
-      ofOrder.delete(id);
-      if (ofOrder.size === 0) generation.delete(order);
-      return kept;
-    }
-    return undefined;
+  private claim(op: LedgerRequest['op'], key: PaymentKey): Answer | undefined {
+    return claimFrom(this.answers, op, key) ?? claimFrom(this.olderAnswers, op, key);
   }
 
   /**
    * A step's task is over and its cell recorded `requests`: make sure they
    * were applied, and say what the provider did. Undefined: nothing was asked.
    */
-  async settle(requests: number, { order, runNumber: run }: OrderRun): Promise<StepEffect | undefined> {
-    const key: PaymentKey = { order: keyOfOrder(order), run };
+  async settle(requests: number, { order, key: orderKey, runNumber: run }: OrderRun): Promise<StepEffect | undefined> {
+    const key: PaymentKey = { order: orderKey, run };
     const test = (requests & REQUESTED_TEST) !== 0;
     try {
       if (requests & REQUESTED_CHARGE)
@@ -217,6 +219,13 @@ export class PaymentGateway {
   }
 }
 
-function requestKey(op: LedgerRequest['op'], run: number): string {
-  return `${op}\u0000${run}`;
+function claimFrom(answers: Answers, op: LedgerRequest['op'], { order, run }: PaymentKey): Answer | undefined {
+  const ofOrder = answers.get(order);
+  if (!ofOrder) return undefined;
+  const at = ofOrder.findIndex((kept) => kept.op === op && kept.run === run);
+  if (at < 0) return undefined;
+  const { answer } = ofOrder[at]!;
+  if (ofOrder.length === 1) answers.delete(order);
+  else ofOrder.splice(at, 1);
+  return answer;
 }

@@ -181,7 +181,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   constructor(
     private readonly parts: RunnerParts,
     private readonly step: ActionDefinition,
-    private readonly run: OrderRun,
+    readonly run: OrderRun,
     private readonly signal: AbortSignal,
     private readonly trace: Trace,
     private readonly deadline: number,

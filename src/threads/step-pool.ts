@@ -27,7 +27,7 @@
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
-import { keyOfOrder } from '../domain/order.js';
+import type { OrderRun } from '../domain/order.js';
 import { Placement, type TaskPlacement } from './placement.js';
 import {
   batchOf,
@@ -106,6 +106,8 @@ export class RingThreadLost extends Error {
  * step's own record on the main thread (src/threads/pooled-step-runner.ts), not a promise and two closures per step.
  */
 export interface PostedStep {
+  /** The run it is a step of: its requests to the payment provider are filed under it. */
+  readonly run: OrderRun;
   reported(report: BatchedReport): void;
   lost(error: unknown): void;
 }
@@ -408,8 +410,8 @@ export class StepPool<TakenBack> {
   private ringLedgerRequest(threadId: number, { cell, op, amount, test }: RingLedgerRequest): void {
     const inRing = this.inRings.get(cell);
     if (inRing?.task.threadId !== threadId) return;
-    const { order, run } = inRing.posting.task;
-    this.onLedgerRequest({ op, order: keyOfOrder(order), run, amount, test });
+    const { run } = inRing.posting.step;
+    this.onLedgerRequest({ op, order: run.key, run: run.runNumber, amount, test });
   }
 
   /** Its last reports read, the steps it still had are lost with it, and its rings are free for another thread. */

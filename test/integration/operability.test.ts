@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { createOrderEngine } from '../../src/composition/engine.js';
 import { loadConfig } from '../../src/config.js';
-import type { Order } from '../../src/domain/order.js';
+import { runOf, type Order } from '../../src/domain/order.js';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import type { Config } from '../../src/config.js';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
@@ -365,7 +365,7 @@ describe('load shedding', () => {
       // and all four orders ran.
       const results = await Promise.all(
         [1, 2, 3, 4].map((n) =>
-          engine.pipeline.process({ order: order(n), runNumber: 1 }, new AbortController().signal, {
+          engine.pipeline.process(runOf(order(n), 1), new AbortController().signal, {
             requestId: `same-turn-${n}`,
           }),
         ),

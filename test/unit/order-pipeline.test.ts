@@ -4,15 +4,14 @@
  * its deadline is gone once the order is.
  */
 import { describe, expect, it } from 'vitest';
-import type { OrderRun } from '../../src/domain/order.js';
+import { runOf, type OrderRun } from '../../src/domain/order.js';
 import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
 
-const run: OrderRun = {
-  runNumber: 1,
-  order: {
+const run: OrderRun = runOf(
+  {
     client: ANONYMOUS,
     orderId: 'o',
     amount: 100,
@@ -21,7 +20,8 @@ const run: OrderRun = {
     delayMs: everyAction(0),
     cpuMs: everyStep(0),
   },
-};
+  1,
+);
 const STEPS: StepDefinition[] = [
   { name: 'payment', module: 'payment', compensation: { name: 'refund', module: 'refund' } },
   { name: 'vendor', module: 'vendor' },

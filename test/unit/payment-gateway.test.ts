@@ -11,7 +11,7 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { REQUESTED_CHARGE } from '../../src/threads/protocol.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
-import { orderKey, type OrderKey } from '../../src/domain/order.js';
+import { orderKey, runOf, type OrderKey } from '../../src/domain/order.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
 
 /** An order of the tests' one client. */
@@ -72,7 +72,7 @@ describe('PaymentGateway', () => {
       amount: 10,
       test: false,
     });
-    expect(await gateway.settle(REQUESTED_CHARGE, { order: order('o'), runNumber: 1 })).toBe('applied');
+    expect(await gateway.settle(REQUESTED_CHARGE, runOf(order('o'), 1))).toBe('applied');
     expect(gateway.ordersKept()).toBe(0);
     expect(ledger.counts().charges).toBe(1);
   });
