@@ -108,10 +108,7 @@ export class DependencyCalls {
 
   /** For the step's report. */
   report(): DependencyReport {
-    return {
-      ...(this.verdict ? { dependency: this.verdict } : {}),
-      ...(this.retries > 0 ? { retries: this.retries } : {}),
-    };
+    return { dependency: this.verdict, retries: this.retries > 0 ? this.retries : undefined };
   }
 
   /**

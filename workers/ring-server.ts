@@ -10,13 +10,7 @@
  */
 import { RingReader } from '../src/shared-memory/word-ring.js';
 import { readBatch, writeLedgerRequest, writeReport, type RingPair } from '../src/threads/step-rings.js';
-import {
-  taskOf,
-  type BatchedReport,
-  type LedgerRequest,
-  type StepBatch,
-  type StepReport,
-} from '../src/threads/protocol.js';
+import { taskOf, type LedgerRequest, type StepBatch, type StepReport } from '../src/threads/protocol.js';
 import type { LedgerSender } from './step-context.js';
 import type { StepTaskRunner } from './step-runtime.js';
 
@@ -44,8 +38,7 @@ export function serveRing(pair: RingPair, modules: readonly string[], runStep: S
 
   const write = (message: Outgoing, now: number): boolean => {
     if ('request' in message) return writeLedgerRequest(pair.reports, message.cell, message.request);
-    const batched: BatchedReport = { ...message.report, endedEarlierMs: now - message.endedAt };
-    return writeReport(pair.reports, message.seq, batched);
+    return writeReport(pair.reports, message.seq, message.report, now - message.endedAt);
   };
 
   const flush = (): void => {

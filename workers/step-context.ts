@@ -95,6 +95,8 @@ export interface TaskLabels {
   readonly step: string;
 }
 
+const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefined };
+
 export class WorkerStepContext implements StepContext, RetryNotes {
   readonly threadId: number;
   /** Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. */
@@ -256,17 +258,14 @@ export class WorkerStepContext implements StepContext, RetryNotes {
 
   /** What the step's report says of its dependency: nothing if it called none. */
   dependencyReport(): DependencyReport {
-    return this.dependencyCalls?.report() ?? {};
+    return this.dependencyCalls?.report() ?? NO_DEPENDENCY;
   }
 
   /** How long the step has run on this thread, and when it waited for a courier: for its order's trace. */
   timings(): StepTimings {
     const now = performance.now();
     const wait = this.courierWait;
-    return {
-      ranMs: now - this.startedAt,
-      ...(wait ? { courierWaitMs: [wait[0] - this.startedAt, wait[1]] as const } : {}),
-    };
+    return { ranMs: now - this.startedAt, courierWaitMs: wait ? [wait[0] - this.startedAt, wait[1]] : undefined };
   }
 
   get paymentProvider(): PaymentProvider {

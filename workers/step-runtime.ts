@@ -13,7 +13,7 @@ import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
-import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { StepReport, StepTask, StepTimings, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
@@ -112,12 +112,11 @@ export async function createStepRuntime(
         ctx.enter();
         return step(task.order, ctx);
       });
-      return { status: 'ok', threadId, ...ctx.dependencyReport(), ...(timed ? ctx.timings() : {}) };
+      return reportOf(ctx, timed, threadId, 'ok');
     } catch (error) {
+      if (error instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled');
+      if (error instanceof StepFailure) return reportOf(ctx, timed, threadId, error);
       const timings = timed ? ctx.timings() : {};
-      if (error instanceof StepCanceled) return { status: 'canceled', threadId, ...ctx.dependencyReport(), ...timings };
-      if (error instanceof StepFailure)
-        return { status: 'error', threadId, kind: error.kind, ...ctx.dependencyReport(), ...timings };
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
       return { status: 'error', threadId, kind: 'internal', detail, ...timings };
     } finally {
@@ -129,4 +128,20 @@ export async function createStepRuntime(
       shard.exit();
     }
   };
+}
+
+const UNTIMED: StepTimings = { ranMs: undefined, courierWaitMs: undefined };
+
+/** A step's report: every field, undefined where it has none — one shape, and no spread, for every step. */
+function reportOf(
+  ctx: WorkerStepContext,
+  timed: boolean,
+  threadId: number,
+  ending: 'ok' | 'canceled' | StepFailure,
+): StepReport {
+  const { dependency, retries } = ctx.dependencyReport();
+  const { ranMs, courierWaitMs } = timed ? ctx.timings() : UNTIMED;
+  if (ending instanceof StepFailure)
+    return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
+  return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
 }

@@ -250,9 +250,9 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         order,
         run: this.run.runNumber,
         requestId: trace.requestId,
-        ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
+        traceId: trace.traceId,
         remainingMs: Math.max(0, this.deadline - performance.now()),
-        ...(clientIndex ? { clientIndex } : {}),
+        clientIndex,
       };
       pool.run(task, this.placement, this);
     } catch (error) {
@@ -365,15 +365,19 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
   private end(fields: ReadReport, endedEarlierMs = 0): void {
     const endedAt = performance.now() - endedEarlierMs;
-    const { threadFate, effect } = this;
+    // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
     const outcome: StepOutcome = {
       name: this.step.name,
+      status: fields.status,
       durationMs: Math.max(0, Math.round(endedAt - this.started)),
       threadId: this.threadId,
+      kind: fields.kind,
+      cause: fields.cause,
+      threadFate: this.threadFate,
       attempts: this.attempts,
-      ...(threadFate ? { threadFate } : {}),
-      ...(effect ? { effect } : {}),
-      ...fields,
+      effect: this.effect,
+      dependency: fields.dependency,
+      retries: fields.retries,
     };
     if (this.timings)
       this.parts.options.recorder?.stepEnded(this.trace, this.run, outcome, {

@@ -104,28 +104,16 @@ export interface StepBatch {
   }>;
 }
 
-/** What a step task and its batch both say of their order, and only what is set. */
-type OrderLabels = Omit<StepBatch, 'steps'>;
-
-function labelsOf({ order, run, requestId, traceId, remainingMs, clientIndex }: OrderLabels): OrderLabels {
-  return {
-    order,
-    run,
-    requestId,
-    ...(traceId === undefined ? {} : { traceId }),
-    ...(remainingMs === undefined ? {} : { remainingMs }),
-    ...(clientIndex ? { clientIndex } : {}),
-  };
-}
-
 /** The batch of `steps` of the order `task` (any of them) belongs to: its order's labels, once. */
 export function batchOf(task: StepTask, steps: StepBatch['steps']): StepBatch {
-  return { ...labelsOf(task), steps };
+  const { order, run, requestId, traceId, remainingMs, clientIndex } = task;
+  return { order, run, requestId, traceId, remainingMs, clientIndex, steps };
 }
 
-/** One step of a batch, as a task of its own for the step runtime. */
+/** One step of a batch, as a task of its own for the step runtime: built field by field, for every step. */
 export function taskOf(batch: StepBatch, { cell, module }: StepBatch['steps'][number]): StepTask {
-  return { cell, module, ...labelsOf(batch) };
+  const { order, run, requestId, traceId, remainingMs, clientIndex } = batch;
+  return { cell, module, order, run, requestId, traceId, remainingMs, clientIndex };
 }
 
 /**
@@ -206,15 +194,15 @@ export interface ReadReport extends DependencyReport {
  * on it — a step canceled because another failed says nothing of its own.
  */
 export function readReport(report: StepReport, signal: AbortSignal): ReadReport {
-  const retries = report.retries ? { retries: report.retries } : {};
+  // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
+  const retries = report.retries || undefined;
   if (report.status === 'canceled') {
     const cause = abortKind(signal.reason);
     const cut = report.dependency === 'failed' && cause === 'timeout';
-    return { status: 'canceled', cause, ...retries, ...(cut ? { dependency: 'failed' } : {}) };
+    return { status: 'canceled', kind: undefined, cause, dependency: cut ? 'failed' : undefined, retries };
   }
-  const dependency = report.dependency ? { dependency: report.dependency } : {};
-  if (report.status === 'error') return { status: 'error', kind: report.kind, ...dependency, ...retries };
-  return { status: 'ok', ...dependency, ...retries };
+  const kind = report.status === 'error' ? report.kind : undefined;
+  return { status: report.status, kind, cause: undefined, dependency: report.dependency || undefined, retries };
 }
 
 /**

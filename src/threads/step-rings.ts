@@ -21,7 +21,7 @@ import type { Order } from '../domain/order.js';
 import { TIERS } from '../domain/tier.js';
 import { ACTION_NAMES, STEP_FAILURE_KINDS, STEP_NAMES, type ActionName, type StepName } from '../domain/steps.js';
 import { WordRing } from '../shared-memory/word-ring.js';
-import type { BatchedReport, LedgerRequest, StepBatch, StepRingBuffers } from './protocol.js';
+import type { BatchedReport, LedgerRequest, StepBatch, StepReport, StepRingBuffers } from './protocol.js';
 
 /** Words of each ring's data: room for some thousands of orders' batches a turn. */
 const RING_WORDS = 1 << 16;
@@ -184,6 +184,7 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
     }
     steps.push({ seq, cell, module: module! });
   }
+  // Field by field, undefined where unset: one shape, and no spread, for every batch.
   const order: Order = {
     client: client.value,
     orderId: orderId.value,
@@ -192,16 +193,16 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
     failCompensation,
     delayMs,
     cpuMs,
-    ...(hasFaults ? { faults } : {}),
-    ...(tier === NONE ? {} : { tier: TIERS[tier]! }),
+    faults: hasFaults ? faults : undefined,
+    tier: tier === NONE ? undefined : TIERS[tier],
   };
   return {
     order,
     run,
     requestId: requestId.value,
-    ...(hasTrace ? { traceId: traceId.value } : {}),
-    ...(Number.isNaN(remainingMs) ? {} : { remainingMs }),
-    ...(clientIndex ? { clientIndex } : {}),
+    traceId: hasTrace ? traceId.value : undefined,
+    remainingMs: Number.isNaN(remainingMs) ? undefined : remainingMs,
+    clientIndex: clientIndex || undefined,
     steps,
   };
 }
@@ -256,7 +257,7 @@ export function readLedgerRequest(ring: WordRing, at: number): RingLedgerRequest
 const REPORT_FIXED = 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 2;
 
 /** Worker: write a step's report; false if the ring has no room now (write it again after the main thread reads). */
-export function writeReport(ring: WordRing, seq: number, report: BatchedReport): boolean {
+export function writeReport(ring: WordRing, seq: number, report: StepReport, endedEarlierMs: number): boolean {
   const detail = report.status === 'error' ? (report.detail ?? '') : '';
   let at = ring.begin(REPORT_FIXED + WordRing.stringWords(detail));
   if (at < 0) return false;
@@ -267,7 +268,7 @@ export function writeReport(ring: WordRing, seq: number, report: BatchedReport):
   words[at++] = report.status === 'error' ? KINDS.indexOf(report.kind) : NONE;
   words[at++] = indexIn(VERDICTS, report.dependency);
   words[at++] = report.retries ?? 0;
-  at = ring.writeFloat(at, report.endedEarlierMs);
+  at = ring.writeFloat(at, endedEarlierMs);
   at = ring.writeFloat(at, report.ranMs ?? NaN);
   at = ring.writeFloat(at, report.courierWaitMs?.[0] ?? NaN);
   at = ring.writeFloat(at, report.courierWaitMs?.[1] ?? NaN);
@@ -289,23 +290,19 @@ export function readReport(ring: WordRing, at: number): { readonly seq: number; 
   const ranMs = ring.readFloat(at + 8);
   const waitFrom = ring.readFloat(at + 10);
   const waitLasted = ring.readFloat(at + 12);
-  const extra = {
+  const failed = status === 'error';
+  // Every field in every report, undefined where it has none: one shape, and no spread per report. The status decides
+  // which of the union it is, which a literal built once cannot tell the compiler.
+  const report = {
+    status,
+    threadId,
+    kind: failed ? KINDS[kind] : undefined,
+    detail: failed ? ring.readString(at + 14).value || undefined : undefined,
     endedEarlierMs,
-    ...(dependency === NONE ? {} : { dependency: VERDICTS[dependency]! }),
-    ...(retries ? { retries } : {}),
-    ...(Number.isNaN(ranMs) ? {} : { ranMs }),
-    ...(Number.isNaN(waitFrom) ? {} : { courierWaitMs: [waitFrom, waitLasted] as const }),
-  };
-  if (status !== 'error') return { seq, report: { status, threadId, ...extra } };
-  const detail = ring.readString(at + 14).value;
-  return {
-    seq,
-    report: {
-      status,
-      threadId,
-      kind: KINDS[kind] as Extract<BatchedReport, { status: 'error' }>['kind'],
-      ...(detail ? { detail } : {}),
-      ...extra,
-    },
-  };
+    dependency: dependency === NONE ? undefined : VERDICTS[dependency],
+    retries: retries || undefined,
+    ranMs: Number.isNaN(ranMs) ? undefined : ranMs,
+    courierWaitMs: Number.isNaN(waitFrom) ? undefined : ([waitFrom, waitLasted] as const),
+  } as BatchedReport;
+  return { seq, report };
 }

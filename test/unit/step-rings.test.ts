@@ -38,7 +38,7 @@ function roundTrip(batch: StepBatch): StepBatch {
 
 function reportTrip(report: BatchedReport): BatchedReport {
   const ring = WordRing.create(1024);
-  expect(writeReport(ring, 7, report)).toBe(true);
+  expect(writeReport(ring, 7, report, report.endedEarlierMs)).toBe(true);
   ring.publish();
   let read: { seq: number; report: BatchedReport } | undefined;
   ring.read((at) => (read = readReport(ring, at)));
@@ -86,7 +86,7 @@ describe('step rings', () => {
     const ring = WordRing.create(1024);
     const charge = { op: 'charge', order: orderKey(order.client, order.orderId), run: 2, amount: 1234.5, test: false };
     expect(writeLedgerRequest(ring, 9, { ...charge, op: 'charge' })).toBe(true);
-    expect(writeReport(ring, 9, { status: 'ok', threadId: 3, endedEarlierMs: 0 })).toBe(true);
+    expect(writeReport(ring, 9, { status: 'ok', threadId: 3 }, 0)).toBe(true);
     expect(writeLedgerRequest(ring, 0, { ...charge, op: 'void', amount: 0.25, test: true })).toBe(true);
     ring.publish();
     const read: unknown[] = [];
