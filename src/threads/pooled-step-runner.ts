@@ -233,14 +233,16 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     if (cell === undefined)
       return this.attemptOver({ type: 'refused', saturated: true, error: new Error('every cancel cell is taken') });
     this.cell = cell;
+    // One reading of the clock for the attempt: in a virtual machine a reading can cost more than the rest of this.
+    const now = performance.now();
     options.tasksInFlight?.add(cell, {
       orderId: order.orderId,
       step: this.step.name,
       attempt: this.attempts,
       placement: this.placement,
-      since: performance.now(),
+      since: now,
     });
-    this.postedAt = performance.now();
+    this.postedAt = now;
     const { trace } = this;
     const clientIndex = options.clientOf?.(order.client).index ?? 0;
     try {
@@ -251,7 +253,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         run: this.run.runNumber,
         requestId: trace.requestId,
         traceId: trace.traceId,
-        remainingMs: Math.max(0, this.deadline - performance.now()),
+        remainingMs: Math.max(0, this.deadline - now),
         clientIndex,
       };
       pool.run(task, this.placement, this);
