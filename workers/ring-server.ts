@@ -4,9 +4,9 @@
  * the step runtime, and writes each step's report back as it ends, and its
  * requests to the payment provider as it makes them. They leave once per
  * turn of the thread's event loop, with one wake-up for all of them (none if
- * the main thread is reading already). A turn that ends
- * steps also reads the batches come meanwhile, and says so in advance: the
- * main thread then writes them without a wake-up.
+ * the main thread is reading already). A turn that ends steps also reads the
+ * batches come meanwhile, and says so in advance: the main thread then writes
+ * them without a wake-up.
  */
 import { RingReader } from '../src/shared-memory/word-ring.js';
 import { readBatch, writeLedgerRequest, writeReport, type RingPair } from '../src/threads/step-rings.js';
