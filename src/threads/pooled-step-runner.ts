@@ -176,6 +176,8 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   private cell: number | undefined;
   private postedAt = 0;
   private overdueHandle = -1;
+  /** When the grace period under way ends. */
+  private graceEnds = 0;
   private lastProgress: number | undefined;
 
   constructor(
@@ -407,7 +409,8 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   cellCanceled(): void {
     const threadId = threadOf(this.placement);
     this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
-    this.overdueHandle = this.parts.overdue.add(this, performance.now() + this.parts.options.graceMs);
+    this.graceEnds = performance.now() + this.parts.options.graceMs;
+    this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
   }
 
   deadlinePassed(): void {
@@ -423,12 +426,18 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
       }
       const progress = options.threadProgress(threadId);
       if (stoodStill(this.lastProgress, progress)) {
-        pool.registry.terminate(threadId, `thread stuck for ${options.graceMs} ms with ${what} canceled on it`);
+        // How late the judgment came says whether the main thread, or the whole process, stood still too.
+        const late = Math.round(performance.now() - this.graceEnds);
+        pool.registry.terminate(
+          threadId,
+          `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
+        );
         return;
       }
       this.lastProgress = progress;
     }
-    this.overdueHandle = overdue.add(this, performance.now() + options.graceMs);
+    this.graceEnds = performance.now() + options.graceMs;
+    this.overdueHandle = overdue.add(this, this.graceEnds);
   }
 
   /**
