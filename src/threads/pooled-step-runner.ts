@@ -9,10 +9,10 @@
  *   cancellation watch saw it canceled and running twice) or its thread is
  *   stuck (its progress count — moved by every step it starts, wakes or finishes,
  *   every turn of its event loop and every slice of CPU work — stood still
- *   for the whole period; a thread that has begun no step has none, and is
- *   starting, not stuck). A thread that is only busy — working through a
- *   backlog — is judged again a period later. The order is answered all the
- *   same.
+ *   for the whole period, judged on time; a thread that has begun no step
+ *   has none, and is starting, not stuck). A thread that is only busy —
+ *   working through a backlog — is judged again a period later. The order
+ *   is answered all the same.
  * - A lost thread — terminated, crashed, exited, out of memory — took every
  *   task on it, including steps of orders that did nothing wrong. A goroutine
  *   cannot be killed; a thread can, with everything on it. So each step that
@@ -425,9 +425,9 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         return;
       }
       const progress = options.threadProgress(threadId);
-      if (stoodStill(this.lastProgress, progress)) {
-        // How late the judgment came says whether the main thread, or the whole process, stood still too.
-        const late = Math.round(performance.now() - this.graceEnds);
+      const late = Math.round(performance.now() - this.graceEnds);
+      const verdict = verdictOn(this.lastProgress, progress, late);
+      if (verdict === 'stuck') {
         pool.registry.terminate(
           threadId,
           `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
@@ -435,6 +435,8 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         return;
       }
       this.lastProgress = progress;
+      // Unseen (the judge ran late: the main thread, or the whole process, stood still, and the thread may not have
+      // run either) is judged again a whole period later, as a moving thread is.
     }
     this.graceEnds = performance.now() + options.graceMs;
     this.overdueHandle = overdue.add(this, this.graceEnds);
@@ -462,6 +464,27 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
  */
 export function stoodStill(before: number | undefined, now: number | undefined): boolean {
   return now !== undefined && now === before;
+}
+
+/**
+ * How late a judgment may come and still vouch for its period: past that, the main thread stood still too — or the
+ * whole process did (a paused VM; SIGSTOP for half a second during `wide`'s cancellation storm reproduced it: a thread
+ * terminated with 8,861 steps, judged 435 ms late). The 50 ms an instance allows beyond CANCEL_GRACE_MS for a stuck
+ * thread's couriers to come back (it gives its lease up that early) is what an on-time judgment may take.
+ */
+export const UNSEEN_AFTER_MS = 50;
+
+/**
+ * A canceled step's thread at the end of a period: moving, stuck (it stood still through a period the judge saw on
+ * time), or unseen (it stood still, but the judge came `lateMs` late: nobody may have run).
+ */
+export function verdictOn(
+  before: number | undefined,
+  now: number | undefined,
+  lateMs: number,
+): 'moving' | 'stuck' | 'unseen' {
+  if (!stoodStill(before, now)) return 'moving';
+  return lateMs > UNSEEN_AFTER_MS ? 'unseen' : 'stuck';
 }
 
 /** Before an attempt has any. */
