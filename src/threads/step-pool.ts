@@ -203,7 +203,7 @@ export class StepPool<TakenBack> {
     // What a thread posts on its parent port, besides Piscina's own messages.
     this.piscina.on('message', (message: unknown) => {
       if (!isThreadMail(message)) return;
-      for (const request of message.ledgerRequests) options.onLedgerRequest(request);
+      for (const request of message.ledgerRequests) this.onLedgerRequest(request);
       for (const { seq, report } of message.reports) {
         const posting = this.awaitingMail.get(seq);
         if (posting) this.answer(posting, report);
