@@ -69,7 +69,41 @@ export class DependencyCalls {
     private readonly notes: RetryNotes,
   ) {}
 
-  async call(
+  /**
+   * The first call is made here and awaited by its own promise alone: a step whose call is answered keeps no frame of
+   * this function while it waits (issue 32). Only a call the dependency refuses goes on to `callAgain`.
+   */
+  call(
+    step: StepName,
+    attempt: (call: DependencyCall) => Promise<void>,
+    options: { readonly retry: boolean; readonly expectedMs: number },
+  ): Promise<void> {
+    return this.attempt(step, attempt, 1).then(this.answered, (error: unknown) =>
+      this.callAgain(error, step, attempt, options),
+    );
+  }
+
+  private readonly answered = (): void => {
+    this.verdict = 'answered';
+  };
+
+  private attempt(step: StepName, attempt: (call: DependencyCall) => Promise<void>, number: number): Promise<void> {
+    const dependency = DEPENDENCY_OF_STEP[step];
+    const draw = this.line.outages?.draw(dependency.name) ?? ON_TIME;
+    try {
+      return attempt({
+        number,
+        reaches: draw.reaches,
+        answer: (delayMs, fault) => this.answer(draw, dependency.unavailable, delayMs, fault),
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** After a call that failed with `error`: the calls made again, while the step's retries and its deadline last. */
+  private async callAgain(
+    error: unknown,
     step: StepName,
     attempt: (call: DependencyCall) => Promise<void>,
     { retry, expectedMs }: { readonly retry: boolean; readonly expectedMs: number },
@@ -77,19 +111,8 @@ export class DependencyCalls {
     const dependency = DEPENDENCY_OF_STEP[step];
     const allowed = retry ? (this.line.retries[step] ?? 0) : 0;
     let backoff: IBackoff<unknown> | undefined;
-    for (let number = 1; ; number++) {
-      const draw = this.line.outages?.draw(dependency.name) ?? ON_TIME;
-      try {
-        await attempt({
-          number,
-          reaches: draw.reaches,
-          answer: (delayMs, fault) => this.answer(draw, dependency.unavailable, delayMs, fault),
-        });
-        this.verdict = 'answered';
-        return;
-      } catch (error) {
-        if (!(error instanceof DependencyUnavailable)) throw error;
-      }
+    for (let number = 2; ; number++) {
+      if (!(error instanceof DependencyUnavailable)) throw error;
       backoff = backoff ? backoff.next(undefined) : BACKOFF.next();
       const nextCallMs = expectedMs + (this.line.outages?.outageOf(dependency.name).latencyMs ?? 0);
       if (this.retries >= allowed || backoff.duration + nextCallMs > this.ctx.remainingMs()) {
@@ -103,6 +126,13 @@ export class DependencyCalls {
         'dependency unavailable; calling it again',
       );
       await this.waitOut(backoff.duration);
+      try {
+        await this.attempt(step, attempt, number);
+        this.verdict = 'answered';
+        return;
+      } catch (caught) {
+        error = caught;
+      }
     }
   }
 

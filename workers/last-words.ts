@@ -13,10 +13,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 
-interface TaskScope {
+/** The task a thread's code runs for: its cell, and whether it has ended (its cell may be another task's by then). */
+export interface TaskScope {
   readonly cell: number;
-  /** Set when the task has ended: its cell may belong to another task by then. */
-  ended: boolean;
+  readonly ended: boolean;
 }
 
 const currentTask = new AsyncLocalStorage<TaskScope>();
@@ -32,20 +32,9 @@ export function installLastWords(cells: CancelCells): void {
 }
 
 /**
- * Run a task's code so that anything it leaves behind is traced back to `cell`. Not an async function: a step
- * asleep keeps no frame of this one (issue 32).
+ * Run a task's code so that anything it leaves behind is traced back to its scope. Adds no promise of its own: a step
+ * asleep keeps nothing of this call (issue 32).
  */
-export function runAsTask<T>(cell: number, run: () => Promise<T>): Promise<T> {
-  const scope: TaskScope = { cell, ended: false };
-  const end = (): void => {
-    scope.ended = true;
-  };
-  let running: Promise<T>;
-  try {
-    running = Promise.resolve(currentTask.run(scope, run));
-  } catch (error) {
-    end();
-    return Promise.reject(error);
-  }
-  return running.finally(end);
+export function runAsTask<T>(scope: TaskScope, run: () => T): T {
+  return currentTask.run(scope, run);
 }

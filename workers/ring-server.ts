@@ -30,8 +30,10 @@ export function serveRing(pair: RingPair, modules: readonly string[], runStep: S
   const sendLedgerRequest: LedgerSender = (request, cell) => send({ cell, request });
   const run = (batch: StepBatch): void => {
     for (const step of batch.steps)
-      void runStep(taskOf(batch, step), sendLedgerRequest).then((report) =>
-        send({ seq: step.seq, report, endedAt: performance.now() }),
+      runStep(
+        taskOf(batch, step),
+        (report) => send({ seq: step.seq, report, endedAt: performance.now() }),
+        sendLedgerRequest,
       );
   };
   const tasks = new RingReader(pair.tasks, (at) => run(readBatch(pair.tasks, at, modules)));

@@ -13,6 +13,7 @@ import {
   type BatchedReport,
   type MailedReport,
   type StepBatch,
+  type StepReport,
   type ThreadTask,
 } from '../src/threads/protocol.js';
 import type { StepTaskRunner } from './step-runtime.js';
@@ -36,7 +37,7 @@ async function runBatch(
   const endedAt: number[] = [];
   const reports = await Promise.all(
     steps.map(async (step, i) => {
-      const report = await runStep(taskOf(batch, step));
+      const report = await new Promise<StepReport>((ended) => runStep(taskOf(batch, step), ended));
       endedAt[i] = performance.now();
       if (report.status === 'error' && steps.length > 1)
         mail({ seq: step.seq, report: { ...report, endedEarlierMs: 0 } });

@@ -28,6 +28,7 @@ import {
   type StepLog,
 } from './step-api.js';
 import { TaskLog } from './step-log.js';
+import type { TaskScope } from './last-words.js';
 import type { OnCpuMarker } from './on-cpu-marker.js';
 import type { ThreadTimers } from './thread-timers.js';
 import { orderKey } from '../src/domain/order.js';
@@ -97,14 +98,12 @@ export interface TaskLabels {
 
 const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefined };
 
-export class WorkerStepContext implements StepContext, RetryNotes {
+export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   readonly threadId: number;
   /** Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. */
   private heldSlots: Set<number> | undefined;
   /** Its waits for a courier under way: only a step that ends during one has a waiter to withdraw. */
   private courierWaits = 0;
-  /** Made on first use: only the payment and refund steps call the provider. */
-  private provider: PaymentProvider | undefined;
   private controller: AbortController | undefined;
   private unwatch: (() => void) | undefined;
   private finished = false;
@@ -119,13 +118,18 @@ export class WorkerStepContext implements StepContext, RetryNotes {
 
   /** `remainingMs`: the order's time left when the task was posted (undefined: no deadline). */
   constructor(
-    private readonly cell: number,
+    readonly cell: number,
     private readonly resources: TaskResources,
     private readonly labels: TaskLabels,
     remainingMs: number | undefined,
   ) {
     this.threadId = resources.threadId;
     this.deadline = remainingMs === undefined ? Infinity : this.startedAt + remainingMs;
+  }
+
+  /** Its last words' scope (last-words.ts): the step's code is its task's until the task has ended. */
+  get ended(): boolean {
+    return this.finished;
   }
 
   /** Made on first use, and its child logger at its first line written: most steps log nothing at the default level. */
@@ -268,13 +272,13 @@ export class WorkerStepContext implements StepContext, RetryNotes {
     return { ranMs: now - this.startedAt, courierWaitMs: wait ? [wait[0] - this.startedAt, wait[1]] : undefined };
   }
 
+  /** Not kept: a step asks once, as it starts, and a step asleep should hold nothing it is done with. */
   get paymentProvider(): PaymentProvider {
-    this.provider ??= {
+    return {
       requestCharge: (amount, options = {}) =>
         this.sendToProvider('charge', REQUESTED_CHARGE, amount, options.decline ?? false),
       requestVoid: (options = {}) => this.sendToProvider('void', REQUESTED_VOID, 0, options.refuse ?? false),
     };
-    return this.provider;
   }
 
   /**

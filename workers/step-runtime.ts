@@ -22,11 +22,32 @@ import { WorkerStepContext, type LedgerSender } from './step-context.js';
 import { threadLogger } from './step-log.js';
 import { ThreadTimers } from './thread-timers.js';
 
-/** Runs a task; its step's requests to the payment provider go by `sendLedgerRequest`, or else the runtime's. */
-export type StepTaskRunner = (task: StepTask, sendLedgerRequest?: LedgerSender) => Promise<StepReport>;
+/**
+ * Runs a task and hands its report to `ended` once the step has ended (its requests to the payment provider go by
+ * `sendLedgerRequest`, or else the runtime's). It keeps no frame or promise of its own while the step waits: a step
+ * asleep on a thread is its context, its record in the thread's timer list and what its own code holds (issue 32).
+ */
+export type StepTaskRunner = (
+  task: StepTask,
+  ended: (report: StepReport) => void,
+  sendLedgerRequest?: LedgerSender,
+) => void;
+
+/** What this thread has for its tasks, made at its first. */
+interface ThreadState {
+  readonly shard: TrackerShard;
+  readonly watch: CancellationWatch;
+  readonly timers: ThreadTimers;
+  readonly onCpu: OnCpuMarker;
+}
+
+/** How a task ended before its step ran: canceled while it waited to start, or for its module. */
+const NOT_STARTED = Symbol('canceled before it started');
+/** How a task ended when its step's promise fulfilled. */
+const SUCCEEDED = Symbol('succeeded');
 
 /** A step's name for its log lines: its module's file name. */
-const stepName = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
+const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
 /**
  * The runner of a thread's step tasks, once the step modules are loaded. A
@@ -50,11 +71,15 @@ export async function createStepRuntime(
   };
   const timed = setup.stepTimings === true;
   /** Claimed at the first task, so a thread that dies before running one holds none. */
-  let shard: TrackerShard | undefined;
-  let watch: CancellationWatch | undefined;
-  let timers: ThreadTimers | undefined;
-  let onCpu: OnCpuMarker | undefined;
+  let thread: ThreadState | undefined;
   const stepModules = new Map<string, StepFunction>();
+  /** One string per module, not two new ones per step that its context would keep while the step sleeps. */
+  const stepNames = new Map<string, string>();
+  const stepName = (module: string): string => {
+    let name = stepNames.get(module);
+    if (name === undefined) stepNames.set(module, (name = nameOfModule(module)));
+    return name;
+  };
 
   const loadStep = async (module: string): Promise<StepFunction> => {
     const loaded = stepModules.get(module);
@@ -68,6 +93,13 @@ export async function createStepRuntime(
   };
   await Promise.allSettled(setup.stepModules.map(loadStep));
 
+  const claimThread = (): ThreadState => {
+    const shard = tracker.claim(threadId);
+    // The thread's bell is its shard's: both are its own for as long as it lives.
+    const timers = new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
+    return { shard, watch: new CancellationWatch(cells, shard), timers, onCpu: new OnCpuMarker(shard) };
+  };
+
   const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepFunction | undefined> => {
     let unwatch = (): void => {};
     const canceled = new Promise<undefined>((resolve) => {
@@ -76,14 +108,10 @@ export async function createStepRuntime(
     return Promise.race([loadStep(module), canceled]).finally(unwatch);
   };
 
-  return async (task, sendLedgerRequest = mailLedgerRequest) => {
+  return (task, ended, sendLedgerRequest = mailLedgerRequest) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
-    shard ??= tracker.claim(threadId);
-    watch ??= new CancellationWatch(cells, shard);
-    // The thread's bell is its shard's: both are its own for as long as it lives.
-    timers ??= new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
-    onCpu ??= new OnCpuMarker(shard);
+    const { shard, watch, timers, onCpu } = (thread ??= claimThread());
     cells.markStarted(task.cell, shard.index);
     shard.enter();
     watch.add(task.cell);
@@ -102,32 +130,55 @@ export async function createStepRuntime(
       },
       task.remainingMs,
     );
-    try {
-      if (cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
-      // Only a module that was not preloaded is imported here; the wait for
-      // it honors cancellation like any other (the import goes on, cached).
-      const step = stepModules.get(task.module) ?? (await loadOrCanceled(timers, task.cell, task.module));
-      if (step === undefined || cells.isCanceled(task.cell)) return { status: 'canceled', threadId };
-      await runAsTask(task.cell, () => {
-        ctx.enter();
-        return step(task.order, ctx);
-      });
-      return reportOf(ctx, timed, threadId, 'ok');
-    } catch (error) {
-      if (error instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled');
-      if (error instanceof StepFailure) return reportOf(ctx, timed, threadId, error);
-      const timings = timed ? ctx.timings() : {};
-      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return { status: 'error', threadId, kind: 'internal', detail, ...timings };
-    } finally {
-      ctx.finish();
-      watch.remove(task.cell);
-      cells.markFinished(task.cell);
-      // Last, and before the report is posted: once the main thread has every
-      // report of an order, none of its steps is counted as running.
-      shard.exit();
-    }
+    const end = (ending: unknown): void => {
+      let report: StepReport;
+      try {
+        report = reportOfEnding(ctx, timed, threadId, ending);
+      } finally {
+        ctx.finish();
+        watch.remove(task.cell);
+        cells.markFinished(task.cell);
+        // Last, and before the report is posted: once the main thread has every
+        // report of an order, none of its steps is counted as running.
+        shard.exit();
+      }
+      ended(report);
+    };
+    const start = (step: StepFunction | undefined): void => {
+      if (step === undefined || cells.isCanceled(task.cell)) return end(NOT_STARTED);
+      let running: Promise<void>;
+      try {
+        running = runAsTask(ctx, () => {
+          ctx.enter();
+          return step(task.order, ctx);
+        });
+      } catch (error) {
+        return end(error);
+      }
+      running.then(() => {
+        // A step's code need not say it is done: a line for every step, built only at a level that writes it.
+        if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(task.module)} done`);
+        end(SUCCEEDED);
+      }, end);
+    };
+    if (cells.isCanceled(task.cell)) return end(NOT_STARTED);
+    // Only a module that was not preloaded is imported here; the wait for
+    // it honors cancellation like any other (the import goes on, cached).
+    const step = stepModules.get(task.module);
+    if (step) start(step);
+    else loadOrCanceled(timers, task.cell, task.module).then(start, end);
   };
+}
+
+/** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
+function reportOfEnding(ctx: WorkerStepContext, timed: boolean, threadId: number, ending: unknown): StepReport {
+  if (ending === NOT_STARTED) return { status: 'canceled', threadId };
+  if (ending === SUCCEEDED) return reportOf(ctx, timed, threadId, 'ok');
+  if (ending instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled');
+  if (ending instanceof StepFailure) return reportOf(ctx, timed, threadId, ending);
+  const timings = timed ? ctx.timings() : {};
+  const detail = ending instanceof Error ? (ending.stack ?? ending.message) : String(ending);
+  return { status: 'error', threadId, kind: 'internal', detail, ...timings };
 }
 
 const UNTIMED: StepTimings = { ranMs: undefined, courierWaitMs: undefined };

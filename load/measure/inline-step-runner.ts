@@ -7,7 +7,7 @@ import type { OrderRun } from '../../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
 import type { Trace } from '../../src/domain/trace.js';
-import { readReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
 import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
 
 /** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
@@ -47,7 +47,8 @@ export class InlineStepRunner implements StepRunner {
     if (cell === undefined) throw new Error('no free cancel cell');
     if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
     try {
-      const report = await this.runtime({ cell, module: step.module, order, run, requestId: trace.requestId });
+      const task = { cell, module: step.module, order, run, requestId: trace.requestId };
+      const report = await new Promise<StepReport>((ended) => this.runtime(task, ended));
       return {
         name: step.name,
         durationMs: Math.round(performance.now() - started),

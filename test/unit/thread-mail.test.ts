@@ -38,10 +38,7 @@ describe("a thread's mail", () => {
       slow: new Promise((r) => setTimeout(r, 50)),
     };
     const run = taskRunner(
-      async (task) => {
-        await ends[task.order.orderId];
-        return { status: 'ok', threadId: 1 };
-      },
+      (task, ended) => void ends[task.order.orderId]!.then(() => ended({ status: 'ok', threadId: 1 })),
       (report) => mailed.push(report),
     );
     const batch = (orderId: string, seq: number) => ({

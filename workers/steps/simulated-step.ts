@@ -16,10 +16,10 @@ export function simulatedStep(
   failure: StepFailureKind,
   send?: (order: Order, ctx: StepContext) => void,
 ): StepFunction {
-  return async (order, ctx) => {
-    await ctx.callDependency(
+  // Not an async function, nor its call's attempt: a step waiting for its answer keeps no frame of either (issue 32).
+  return (order, ctx) => {
+    const called = ctx.callDependency(
       name,
-      // Not an async function: a step waiting for its answer keeps no frame of this one.
       (call) => {
         if (call.reaches) send?.(order, ctx);
         const answer = (): Promise<void> => call.answer(order.delayMs[name], order.faults?.[name]);
@@ -29,10 +29,10 @@ export function simulatedStep(
       },
       { retry: order.failStep !== name, expectedMs: order.delayMs[name] },
     );
-    if (order.failStep === name) {
+    if (order.failStep !== name) return called;
+    return called.then(() => {
       ctx.log.debug({ kind: failure }, `${name} failed`);
       throw new StepFailure(failure);
-    }
-    ctx.log.debug(`${name} done`);
+    });
   };
 }

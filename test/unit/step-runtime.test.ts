@@ -1,0 +1,77 @@
+import { queryObjects } from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import type { Order } from '../../src/domain/order.js';
+import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
+import { StepTracker } from '../../src/shared-memory/step-tracker.js';
+import type { StepReport } from '../../src/threads/protocol.js';
+import { createStepRuntime } from '../../workers/step-runtime.js';
+
+/** The step modules as this run loads them (sources here): the runtime and the steps share one step API. */
+const stepModule = (name: string): string => new URL(`../../workers/steps/${name}.ts`, import.meta.url).href;
+const THREAD = 7;
+
+const orderOf = (n: number, delayMs: number): Order => ({
+  orderId: `o-${n}`,
+  client: 'c',
+  amount: 100,
+  failStep: undefined,
+  failCompensation: false,
+  delayMs: { payment: delayMs, vendor: delayMs, courier: delayMs, refund: delayMs },
+  cpuMs: { payment: 0, vendor: 0, courier: 0 },
+});
+
+/** The runtime a thread makes, made here, over real shared memory, with the built-in payment and vendor steps. */
+async function runtimeOnThisThread(cellCount: number) {
+  const cells = CancelCells.create(cellCount);
+  const tracker = StepTracker.create(1);
+  const modules = [stepModule('payment'), stepModule('vendor')];
+  const setup = {
+    cancelCells: cells.buffer,
+    stepTracker: tracker.buffer,
+    courierSlots: SlotSemaphore.create(1).buffer,
+    logLevel: 'silent',
+    stepModules: modules,
+  };
+  return { cells, tracker, modules, runStep: await createStepRuntime(setup, THREAD, () => {}) };
+}
+
+describe('the step runtime', () => {
+  it('keeps no promise or async frame of its own, of a built-in step or of its call, while the step sleeps', async () => {
+    // What a sleeping step holds, thousands of them hold on their thread (issue 32): its sleep's promise and the two
+    // reactions that end the call and the task. The chain of async functions before held ~7 promises a step.
+    const steps = 200;
+    const { cells, tracker, modules, runStep } = await runtimeOnThisThread(steps);
+    const reports: StepReport[] = [];
+    const promisesBefore = queryObjects(Promise, { format: 'count' });
+    for (let cell = 0; cell < steps; cell++)
+      runStep({ cell, module: modules[cell % 2]!, order: orderOf(cell, 60_000), run: 1, requestId: 'r' }, (report) =>
+        reports.push(report),
+      );
+    const perStep = (queryObjects(Promise, { format: 'count' }) - promisesBefore) / steps;
+    expect(tracker.running()).toBe(steps);
+    for (let cell = 0; cell < steps; cell++) cells.cancel(cell);
+    await expect.poll(() => reports.length).toBe(steps);
+    expect(new Set(reports.map((report) => report.status))).toEqual(new Set(['canceled']));
+    expect(tracker.running()).toBe(0);
+    expect(perStep).toBeLessThanOrEqual(3.5);
+  });
+
+  it('reports a step that ends, and one that fails, once each, with the tracker back at 0', async () => {
+    const { tracker, modules, runStep } = await runtimeOnThisThread(2);
+    const reports: StepReport[] = [];
+    runStep({ cell: 0, module: modules[0]!, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    const failing = { ...orderOf(1, 5), failStep: 'vendor' as const };
+    runStep({ cell: 1, module: modules[1]!, order: failing, run: 1, requestId: 'r' }, (r) => reports.push(r));
+    await expect.poll(() => reports.length).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reports).toHaveLength(2);
+    expect(reports.map((r) => [r.status, r.status === 'error' ? r.kind : r.dependency])).toEqual(
+      expect.arrayContaining([
+        ['ok', 'answered'],
+        ['error', 'vendor_unavailable'],
+      ]),
+    );
+    expect(tracker.running()).toBe(0);
+  });
+});
