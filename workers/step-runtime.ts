@@ -148,10 +148,14 @@ export async function createStepRuntime(
       if (step === undefined || cells.isCanceled(task.cell)) return end(NOT_STARTED);
       let running: Promise<void>;
       try {
-        running = runAsTask(ctx, () => {
-          ctx.enter();
-          return step(task.order, ctx);
-        });
+        // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
+        // done when it returns.
+        running = Promise.resolve(
+          runAsTask(ctx, () => {
+            ctx.enter();
+            return step(task.order, ctx);
+          }),
+        );
       } catch (error) {
         return end(error);
       }

@@ -74,4 +74,21 @@ describe('the step runtime', () => {
     );
     expect(tracker.running()).toBe(0);
   });
+
+  it('reports a step that is no async function: one that returns nothing is done, one that throws fails internal', async () => {
+    const { tracker, runStep } = await runtimeOnThisThread(2);
+    const reports: StepReport[] = [];
+    const returnsNothing = 'data:text/javascript,export default () => undefined;';
+    const throwsAtOnce = 'data:text/javascript,export default () => { throw new TypeError("step bug"); };';
+    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 1, module: throwsAtOnce, order: orderOf(1, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    await expect.poll(() => reports.length).toBe(2);
+    expect(reports.map((r) => [r.status, r.status === 'error' ? r.kind : undefined])).toEqual(
+      expect.arrayContaining([
+        ['ok', undefined],
+        ['error', 'internal'],
+      ]),
+    );
+    expect(tracker.running()).toBe(0);
+  });
 });
