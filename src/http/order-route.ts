@@ -13,13 +13,14 @@
  * gains nothing either. A value that names no tier is 400 (a typo is told).
  */
 import type { RequestHandler } from 'express';
-import { OrderAborted, type ErrorKind } from '../domain/errors.js';
+import type { ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
 import { keyOfOrder } from '../domain/order.js';
 import type { Caller } from '../auth/caller.js';
 import { DEFAULT_TIER, isTier, loweredTier, TIERS, type Tier } from '../domain/tier.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
+import { OrderWaiter } from '../orders/order-waiter.js';
 import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
@@ -188,10 +189,10 @@ export function orderRoute({
       answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
     };
 
-    const client = new AbortController();
+    const waiter = new OrderWaiter();
     const onClose = (): void => {
       if (res.writableEnded) return;
-      client.abort(new OrderAborted('client_gone'));
+      waiter.leave();
       // Node treats a half-closed connection as gone but keeps it open for
       // a response that will never come; release it now.
       res.destroy();
@@ -201,7 +202,7 @@ export function orderRoute({
     res.locals.orderRunning = true;
     if (req.socket.destroyed) onClose();
     try {
-      const submission = await orders.submit(order, client.signal, res.locals.trace, admit);
+      const submission = await orders.submit(order, waiter, res.locals.trace, admit);
       switch (submission.kind) {
         case 'reused':
           responder.error(
@@ -234,7 +235,7 @@ export function orderRoute({
           return;
         case 'answered': {
           const { result, via } = submission;
-          if (client.signal.aborted) return answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
+          if (waiter.gone) return answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
           answered(result.failure ?? 'ok', statusOf(result), result, via);
           responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);
         }

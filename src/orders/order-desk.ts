@@ -36,6 +36,7 @@ import {
 import type { Trace } from '../domain/trace.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+import type { OrderWaiter } from './order-waiter.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import type { TierFull } from './tier-headroom.js';
 
@@ -206,11 +207,11 @@ export class OrderDesk {
   }
 
   /**
-   * Answer `order` for a caller whose going away is `signal`. `admit` is
+   * Answer `order` for `waiter`, whose going stops the run once its other waiters have gone too. `admit` is
    * asked only when a new run must start, right before it starts; nothing is
    * awaited between its answer and the run being counted.
    */
-  async submit(order: Order, signal: AbortSignal, trace: Trace, admit: () => Admission): Promise<Submission> {
+  async submit(order: Order, waiter: OrderWaiter, trace: Trace, admit: () => Admission): Promise<Submission> {
     const fingerprint = fingerprintOf(order);
     const key = keyOfOrder(order);
     for (;;) {
@@ -222,7 +223,7 @@ export class OrderDesk {
           await underWay.end;
           continue;
         }
-        if (!underWay.stop.signal.aborted) return this.wait(underWay, signal, 'joined');
+        if (!underWay.stop.signal.aborted) return this.wait(underWay, waiter, 'joined');
         // Every caller of that run has gone: it is winding down (its payment
         // being voided). Wait for it to end, then run afresh.
         await underWay.end;
@@ -232,9 +233,9 @@ export class OrderDesk {
       // id is told there. Nothing is awaited between admission and the run
       // being counted.
       const admission = admit();
-      if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), signal, 'ran');
+      if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), waiter, 'ran');
       if (typeof admission === 'object' && 'admitted' in admission)
-        return this.wait(this.start(order, key, fingerprint, trace, admission.ended), signal, 'ran');
+        return this.wait(this.start(order, key, fingerprint, trace, admission.ended), waiter, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -401,19 +402,17 @@ export class OrderDesk {
     for (const wake of waiters) wake();
   }
 
-  private async wait(run: Run, signal: AbortSignal, via: 'ran' | 'joined'): Promise<Submission> {
+  private async wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined'): Promise<Submission> {
     run.callers++;
-    const leave = (): void => {
+    waiter.whenGone(() => {
       if (--run.callers === 0) run.stop.abort(new OrderAborted('client_gone'));
-    };
-    if (signal.aborted) leave();
-    else signal.addEventListener('abort', leave, { once: true });
+    });
     try {
       const end = await run.end;
       if (end.kind !== 'answered') return end;
       return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
     } finally {
-      signal.removeEventListener('abort', leave);
+      waiter.whenGone(undefined);
     }
   }
 }

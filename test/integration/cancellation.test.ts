@@ -3,6 +3,7 @@
  * terminated for it), prompt, and leaving nothing behind — including when
  * it races a step's own ending, the deadline, or the response.
  */
+import { queryObjects } from 'node:v8';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -114,6 +115,25 @@ describe('a client that goes away', () => {
       steps: STEP_NAMES.map((name) => `${name}:canceled`),
       request_id: expect.any(String),
     });
+  });
+});
+
+describe('an order in flight', () => {
+  it("holds the AbortControllers of its run and its steps' scope, none of its request's", async () => {
+    // A request's going is told to its order by a plain record (src/orders/order-waiter.ts): a signal of its own
+    // was an EventTarget and its listener map for every request (issue 32).
+    const orders = 40;
+    const before = queryObjects(AbortController, { format: 'count' });
+    const answers = Array.from({ length: orders }, () =>
+      svc.orderOnce(orderBody({ delay_ms: { payment: 1500, vendor: 1500, courier: 1 } })),
+    );
+    await eventually(
+      () => svc.health(),
+      (health) => health.orders_in_flight === orders,
+    );
+    const perOrder = (queryObjects(AbortController, { format: 'count' }) - before) / orders;
+    expect((await Promise.all(answers)).map(({ status }) => status)).toEqual(Array<number>(orders).fill(200));
+    expect(perOrder).toBeLessThanOrEqual(2);
   });
 });
 

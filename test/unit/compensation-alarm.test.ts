@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
 import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
+import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
@@ -61,7 +62,7 @@ async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; ans
     compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
   };
   const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying(recorded), events);
-  const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+  const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
   return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
 }
 
@@ -82,7 +83,7 @@ describe('the compensation_failed alarm', () => {
     };
     // The finish committed (recorded compensation_failed) but its answer was lost.
     const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying('outcome_unknown'), events);
-    const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
     expect(submission.kind === 'answered' ? submission.result.failure : undefined).toBe('outcome_unknown');
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual(['o']);
@@ -105,7 +106,7 @@ describe('the compensation_failed alarm', () => {
     }
     const records = new NothingKept(60_000, 1 << 20);
     const desk = new OrderDesk({ process: async () => refused }, records, events);
-    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual([]);
     await records.recover(orderKey(order.client, order.orderId), 1);
@@ -132,7 +133,7 @@ describe('the compensation_failed alarm', () => {
       }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);
-    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
     desk.stopAskingUnsettled();
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // Its recovery raises it if the outcome committed, and voids the run (no one need look) if it did not.
@@ -149,7 +150,7 @@ describe('the compensation_failed alarm', () => {
       }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Told(60_000, 1 << 20), events);
-    await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
     expect(happened).toEqual(['line', `records told: ${orderKey(order.client, order.orderId)} run 1`]);
   });
 });
@@ -164,7 +165,7 @@ describe('a store whose connections are all taken', () => {
   it('sheds the order (503 overloaded, retry) rather than call the store unreachable, and runs nothing', async () => {
     let ran = 0;
     const desk = new OrderDesk({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
-    const submission = await desk.submit(order, new AbortController().signal, { requestId: 'r' }, () => 'admitted');
+    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
     expect(submission.kind === 'answered' ? submission.result.failure : submission.kind).toBe('overloaded');
     expect(ran).toBe(0);
   });
