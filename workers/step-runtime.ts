@@ -160,9 +160,15 @@ export async function createStepRuntime(
         return end(error);
       }
       running.then(() => {
-        // A step's code need not say it is done: a line for every step, built only at a level that writes it.
-        if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(task.module)} done`);
-        end(SUCCEEDED);
+        // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
+        // that cannot be written fails the step, as it would have in the step's own code.
+        let ending: unknown = SUCCEEDED;
+        try {
+          if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(task.module)} done`);
+        } catch (error) {
+          ending = error;
+        }
+        end(ending);
       }, end);
     };
     if (cells.isCanceled(task.cell)) return end(NOT_STARTED);

@@ -1,5 +1,5 @@
 import { queryObjects } from 'node:v8';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Order } from '../../src/domain/order.js';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
@@ -90,5 +90,44 @@ describe('the step runtime', () => {
       ]),
     );
     expect(tracker.running()).toBe(0);
+  });
+});
+
+describe('the step runtime, with a log that cannot be written', () => {
+  it("fails a step whose 'done' line throws, as the step's own line would have, and still ends it", async () => {
+    vi.resetModules();
+    vi.doMock('../../workers/step-log.js', async (original) => {
+      const { pino } = await import('pino');
+      const broken = pino(
+        { level: 'debug' },
+        {
+          write: () => {
+            throw new Error('EPIPE: stdout is gone');
+          },
+        },
+      );
+      return { ...(await original<typeof import('../../workers/step-log.js')>()), threadLogger: () => broken };
+    });
+    const { createStepRuntime: runtimeWithBrokenLog } = await import('../../workers/step-runtime.js');
+    const cells = CancelCells.create(1);
+    const tracker = StepTracker.create(1);
+    const runStep = await runtimeWithBrokenLog(
+      {
+        cancelCells: cells.buffer,
+        stepTracker: tracker.buffer,
+        courierSlots: SlotSemaphore.create(1).buffer,
+        logLevel: 'debug',
+        stepModules: [],
+      },
+      THREAD,
+      () => {},
+    );
+    const reports: StepReport[] = [];
+    const returnsNothing = 'data:text/javascript,export default () => undefined;';
+    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    await expect.poll(() => reports.length).toBe(1);
+    expect(reports[0]).toMatchObject({ status: 'error', kind: 'internal' });
+    expect(tracker.running()).toBe(0);
+    vi.doUnmock('../../workers/step-log.js');
   });
 });
