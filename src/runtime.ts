@@ -31,16 +31,18 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * `npm run dev`, the load suite and the chaos harness all pass them
  * (test/unit/runtime.test.ts holds package.json and the Dockerfile to them).
  *
- * A young generation capped at 16 MB a semi-space. Left to itself, V8 grows
+ * A young generation capped at 8 MB a semi-space. Left to itself, V8 grows
  * it with the allocation rate, and an order's objects live as long as its
  * steps wait: at 5,000 orders in flight each isolate's young generation grew
- * to its maximum and the process's peak RSS with it. Capped, the peak fell by
- * 12–13% against the build before (docs/measurements/2026-11-23-lean-order.md,
- * "Young generations"), CPU per order and p99 within their noise. It cannot be set
- * from inside the process: the main isolate's heap is sized before any of our
- * code runs.
+ * to its maximum and the process's peak RSS with it. A cap of 16 took 12–13%
+ * off the peak (docs/measurements/2026-11-23-lean-order.md, "Young
+ * generations"); 8 took 17% more, in every round with both load generators,
+ * CPU per order and p99 within their noise; 4 took 9% more again for 13% more
+ * CPU per order (docs/measurements/2026-11-24-a-step-asleep.md). It cannot be
+ * set from inside the process: the main isolate's heap is sized before any of
+ * our code runs.
  */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
 /** The same cap for each worker thread's isolate, which a pool sets by `resourceLimits` rather than flags. */
 export const THREAD_YOUNG_GENERATION_MB = 16;
