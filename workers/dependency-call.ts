@@ -78,7 +78,7 @@ export class DependencyCalls {
     attempt: (call: DependencyCall) => Promise<void>,
     options: { readonly retry: boolean; readonly expectedMs: number },
   ): Promise<void> {
-    return this.attempt(step, attempt, 1).then(this.answered, (error: unknown) =>
+    return this.callOnce(step, attempt, 1).then(this.answered, (error: unknown) =>
       this.callAgain(error, step, attempt, options),
     );
   }
@@ -87,7 +87,8 @@ export class DependencyCalls {
     this.verdict = 'answered';
   };
 
-  private attempt(step: StepName, attempt: (call: DependencyCall) => Promise<void>, number: number): Promise<void> {
+  /** Call number `number`: drawn against the dependency's outage, made by the step's `attempt`. */
+  private callOnce(step: StepName, attempt: (call: DependencyCall) => Promise<void>, number: number): Promise<void> {
     const dependency = DEPENDENCY_OF_STEP[step];
     const draw = this.line.outages?.draw(dependency.name) ?? ON_TIME;
     try {
@@ -127,7 +128,7 @@ export class DependencyCalls {
       );
       await this.waitOut(backoff.duration);
       try {
-        await this.attempt(step, attempt, number);
+        await this.callOnce(step, attempt, number);
         this.verdict = 'answered';
         return;
       } catch (caught) {

@@ -120,7 +120,7 @@ export async function createStepRuntime(
       { cells, couriers, shard, onCpu, timers, threadId, log, sendLedgerRequest, dependencies },
       {
         requestId: task.requestId,
-        ...(task.traceId === undefined ? {} : { traceId: task.traceId }),
+        traceId: task.traceId,
         client: task.order.client,
         clientIndex: task.clientIndex ?? 0,
         tierRank: rankOf(task.order.tier ?? DEFAULT_TIER),
@@ -144,6 +144,7 @@ export async function createStepRuntime(
       }
       ended(report);
     };
+    // Canceled while it waited to start (or for its module): it ends without running.
     const start = (step: StepFunction | undefined): void => {
       if (step === undefined || cells.isCanceled(task.cell)) return end(NOT_STARTED);
       let running: Promise<void>;
@@ -171,7 +172,6 @@ export async function createStepRuntime(
         end(ending);
       }, end);
     };
-    if (cells.isCanceled(task.cell)) return end(NOT_STARTED);
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
     const step = stepModules.get(task.module);
