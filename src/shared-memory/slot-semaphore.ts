@@ -67,7 +67,8 @@
  *   way, after the take). ELSEWHERE is nobody's client: its slots count for
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
-import { agedRank, DEFAULT_RANK, fitsShare, floorOf, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
+import { DEFAULT_RANK, fitsShare, floorOf, RANKS } from '../shares/fair-share.js';
+import { WaiterLine, type LineCounts } from './waiter-line.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
 const GENERATION = 0; // moves on every release and every reclaim; dispatchers sleep on it
@@ -161,9 +162,6 @@ interface LocalWaiter {
 /** Milliseconds on a clock every thread reads alike (each thread's performance.now() has an origin of its own), in 32 bits. */
 const sharedClockMs = (): number => Math.floor(performance.timeOrigin + performance.now()) | 0;
 
-/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
-const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
-
 export class SlotSemaphore {
   readonly buffer: SharedArrayBuffer;
   readonly size: number;
@@ -184,14 +182,23 @@ export class SlotSemaphore {
   private mostHeld = 0;
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
-  /** The next in line as nextInLine() finds it, for each rank the best waiting may turn out to be. */
-  private readonly lineScratch = Array.from({ length: RANKS }, () => ({
-    entry: -1,
-    ticket: 0,
-    held: 0,
-    weight: 1,
-    rank: 0,
-  }));
+  /**
+   * The line as this thread last read it, kept for the rest of its turn: the slots its steps free in one turn (a batch
+   * ending together) are handed over from one read, not one read each. Dropped when the turn ends, and when a waiter
+   * of this thread joins (it may be next).
+   */
+  private line: WaiterLine | undefined;
+  private lineExpires = false;
+  /** The one line this instance reads into, again and again. */
+  private readonly lineRead = new WaiterLine(
+    {
+      mayTakeOne: (client, counts) => this.mayTakeOne(client, counts),
+      weightOf: (client) => (client < CLIENT_INDICES ? this.weightOf(client) : 1),
+    },
+    CLIENT_INDICES,
+  );
+  /** Waiter entries read by looks down the line, in all. */
+  private entriesRead = 0;
   /** This thread's waiters, by entry. */
   private readonly local = new Map<number, LocalWaiter>();
   private dispatching = false;
@@ -259,6 +266,7 @@ export class SlotSemaphore {
     if (!Number.isInteger(thousandths) || thousandths < 0 || thousandths > 1000)
       throw new RangeError(`a share is 0 to 1000 thousandths, got ${thousandths}`);
     Atomics.store(this.words, this.clientRegion + SHARE, thousandths);
+    this.line = undefined;
     // A cap only ever tightens, but whoever waits looks again all the same.
     this.wakeAll();
   }
@@ -280,6 +288,7 @@ export class SlotSemaphore {
     store(region + ACTIVE_BOUND, bound);
     store(region + NEWCOMER, newcomer);
     store(region + SHARERS_WEIGHT, totalWeight);
+    this.line = undefined;
     if (changed) this.wakeAll();
   }
 
@@ -382,7 +391,8 @@ export class SlotSemaphore {
         // Written after the slot is ours, counted after it is written: see the header.
         Atomics.store(this.words, this.firstSlotClient + slot, client);
         if (this.holdsWithinShare(client)) return slot;
-        this.release(slot, owner);
+        // Never counted as taken by this thread's line: freed without telling it.
+        this.free(slot, owner, false);
         return -1;
       }
     }
@@ -425,6 +435,7 @@ export class SlotSemaphore {
       const token = cancel.token ?? NO_TOKEN;
       const entry = this.publish(owner, token, clientIndex, rank);
       this.local.set(entry, { owner, client: clientIndex, entry, token, cancel, resolve });
+      this.line = undefined;
       if (cancel.whenCanceled) void cancel.whenCanceled().then(() => this.poke?.());
       if (!this.dispatching) void this.dispatch();
       // With no slot free there is nothing for a pass to give a newcomer,
@@ -444,20 +455,32 @@ export class SlotSemaphore {
    * after the owner was declared dead).
    */
   release(slot: number, owner: number): boolean {
+    return this.free(slot, owner, true);
+  }
+
+  /** release(); `counted`: the slot is one this thread's line counts (not one taken and given back within a look). */
+  private free(slot: number, owner: number, counted: boolean): boolean {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.size) throw new RangeError(`no slot ${slot}`);
     // Only its holder frees a slot while the holder lives: the word cannot change under us.
     if (Atomics.load(this.words, FIRST_SLOT + slot) !== owner) return false;
+    const client = Atomics.load(this.words, this.firstSlotClient + slot);
     Atomics.store(this.words, this.firstSlotClient + slot, NO_CLIENT);
     if (Atomics.compareExchange(this.words, FIRST_SLOT + slot, owner, FREE) !== owner) return false;
+    if (counted) this.line?.freed(client, owner === ELSEWHERE);
     // Read after the slot is free: a waiter counted later finds it free itself.
     if (this.waiting() === 0) {
       Atomics.add(this.words, GENERATION, 1);
       return true;
     }
     // If this thread's waiter is next in line, it takes the slot here; another thread's wakes its dispatcher.
-    if (this.local.size > 0 && !this.passing) this.pass();
+    if (this.local.size > 0 && !this.passing) this.pass(false);
     this.wakeSoonIfSlotFree();
     return true;
+  }
+
+  /** Waiter entries this instance has read looking down the line: what its hand-overs cost, counted. */
+  get waitersRead(): number {
+    return this.entriesRead;
   }
 
   /** Wakes of the dispatchers this instance has sent so far. */
@@ -508,6 +531,7 @@ export class SlotSemaphore {
    * others. Returns the slots freed.
    */
   releaseAllOwnedBy(owner: number): number {
+    this.line = undefined;
     let freed = 0;
     for (let i = 0; i < this.size; i++) {
       if (Atomics.load(this.words, FIRST_SLOT + i) !== owner) continue;
@@ -540,7 +564,7 @@ export class SlotSemaphore {
         // Read before the pass: a release during the pass moves it, and the
         // wait below then returns at once.
         const seen = Atomics.load(this.words, GENERATION);
-        this.pass();
+        this.pass(true);
         if (this.local.size === 0) break;
         await this.nextEvent(seen);
       }
@@ -551,15 +575,19 @@ export class SlotSemaphore {
   }
 
   /**
-   * Drop the waiters that were canceled; then, while the next live waiter in
-   * line anywhere is one of ours and a slot is free, give it the slot.
+   * Drop the waiters that were canceled; then, while a slot is free and the
+   * next live waiter in line anywhere is one of ours, give it the slot.
    *
-   * Whenever the next in line changes while a slot is free, every dispatcher
-   * must look again: it may be on another thread, whose dispatcher last
-   * looked when one of ours was ahead of it. So a pass that dropped or
-   * served a waiter wakes them all if a slot is still free.
+   * The line is read once (`fresh`: now; else the read made earlier in this
+   * turn, if any) and served from: a waiter of another thread ahead of ours
+   * is left a slot — it is woken, and its own thread takes it — and ours
+   * behind it take the slots left over. Whenever the next in line changes
+   * while a slot is free, every dispatcher must look again: it may be on
+   * another thread, whose dispatcher last looked when one of ours was ahead
+   * of it. So a pass that dropped or served a waiter wakes them all if a slot
+   * is still free.
    */
-  private pass(): void {
+  private pass(fresh: boolean): void {
     let changed = false;
     this.passing = true;
     try {
@@ -569,20 +597,54 @@ export class SlotSemaphore {
         changed = true;
       }
       // No slot free: nobody's turn can come now, so no look down the line (a read of every waiter).
-      while (this.busy() < this.size) {
-        const waiter = this.local.get(this.nextInLine());
-        if (!waiter) break;
-        // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
-        // look again.
-        const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
-        if (slot < 0) break;
-        this.unpublish(waiter, slot);
-        changed = true;
+      if (this.local.size > 0 && this.busy() < this.size) {
+        const line = (!fresh && this.line) || this.readLine();
+        if (this.serve(line)) changed = true;
       }
     } finally {
       this.passing = false;
     }
     if (changed) this.wakeSoonIfSlotFree();
+  }
+
+  /** Give this thread's waiters their turns in `line` while slots are left; whether any was served or dropped. */
+  private serve(line: WaiterLine): boolean {
+    let served = false;
+    while (line.counts.lent > line.counts.busy) {
+      const e = line.next();
+      if (e < 0) break;
+      const entry = this.waiterEntry(e);
+      // Served, withdrawn or reused since the read.
+      if (
+        Atomics.load(this.words, entry + WAITER_STATE) !== WAITING ||
+        Atomics.load(this.words, entry + WAITER_TICKET) !== line.nextTicket
+      ) {
+        line.gone();
+        continue;
+      }
+      const waiter = this.local.get(e);
+      if (waiter === undefined) {
+        const token = Atomics.load(this.words, entry + WAITER_TOKEN);
+        if (token !== NO_TOKEN && this.isTokenCanceled(token)) line.gone();
+        // Its turn has come: a slot is left for its own thread to take.
+        else line.taken(Atomics.load(this.words, entry + WAITER_CLIENT) >= CLIENT_INDICES);
+        continue;
+      }
+      if (waiter.cancel.isCanceled()) {
+        this.unpublish(waiter, -1);
+        line.gone();
+        served = true;
+        continue;
+      }
+      // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
+      // look again.
+      const slot = this.tryAcquire(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
+      if (slot < 0) break;
+      line.taken(waiter.client >= CLIENT_INDICES);
+      this.unpublish(waiter, slot);
+      served = true;
+    }
+    return served;
   }
 
   /**
@@ -616,65 +678,64 @@ export class SlotSemaphore {
   }
 
   /**
-   * Entry of the published waiter whose turn it is, -1 if none: among live
-   * waiters (cell not canceled) of clients below their cap, that of the best
-   * aged tier rank, then of the client holding the fewest slots per unit of
-   * weight, the oldest ticket first (within a client and a rank: first come,
-   * first served).
+   * Read the line: every published waiter whose cell is not canceled, and the slots as their words say now. Kept for
+   * the rest of this turn (`line`).
    */
-  private nextInLine(): number {
-    const held = this.heldScratch;
-    const { lent, busy } = this.countHeld();
-    const unused = this.unusedFloorsOf(lent);
+  private readLine(): WaiterLine {
+    const line = this.lineRead;
+    line.reset();
+    this.countInto(line.counts);
     const highWater = Atomics.load(this.words, HIGH_WATER);
+    this.entriesRead += highWater;
     const now = sharedClockMs();
-    // The best rank waiting bounds everyone's aging (agedRank), and is known only at the end of the pass: one pass
-    // keeps the next in line for each rank it may turn out to be.
-    const lines = this.lineScratch;
-    for (const line of lines) line.entry = -1;
-    let best = RANKS;
     for (let e = 0; e < highWater; e++) {
       const entry = this.waiterEntry(e);
       if (Atomics.load(this.words, entry + WAITER_STATE) !== WAITING) continue;
-      const client = Atomics.load(this.words, entry + WAITER_CLIENT);
-      const clients = client < CLIENT_INDICES;
-      const clientHeld = clients ? held[client]! : 0;
-      // Whether one more slot is within its share, that slot counted.
-      if (clients && !this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, unused)) continue;
-      if (client === GIVING_BACK && this.mostHeld > this.capOf(lent - 1)) continue;
-      const ownRank = Atomics.load(this.words, entry + WAITER_RANK);
-      const waited = (now - Atomics.load(this.words, entry + WAITER_SINCE)) | 0;
-      const weight = clients ? this.weightOf(client) : 1;
-      const ticket = Atomics.load(this.words, entry + WAITER_TICKET);
-      let ahead = 0;
-      for (let bound = 0; bound < RANKS; bound++) {
-        const line = lines[bound]!;
-        const rank = agedRank(ownRank, waited, bound);
-        if (line.entry >= 0) {
-          const order = tieredTurnOrder(rank, clientHeld, weight, line.rank, line.held, line.weight);
-          if (order > 0 || (order === 0 && !before(ticket, line.ticket))) continue;
-        }
-        ahead |= 1 << bound;
-      }
-      if (ahead === 0) {
-        best = Math.min(best, ownRank);
-        continue;
-      }
       const token = Atomics.load(this.words, entry + WAITER_TOKEN);
       if (token !== NO_TOKEN && this.isTokenCanceled(token)) continue;
-      best = Math.min(best, ownRank);
-      for (let bound = 0; bound < RANKS; bound++) {
-        if ((ahead & (1 << bound)) === 0) continue;
-        const line = lines[bound]!;
-        line.entry = e;
-        line.ticket = ticket;
-        line.held = clientHeld;
-        line.weight = weight;
-        line.rank = agedRank(ownRank, waited, bound);
+      line.add(
+        e,
+        Atomics.load(this.words, entry + WAITER_TICKET),
+        Atomics.load(this.words, entry + WAITER_CLIENT),
+        Atomics.load(this.words, entry + WAITER_RANK),
+        (now - Atomics.load(this.words, entry + WAITER_SINCE)) | 0,
+      );
+    }
+    line.ready();
+    this.line = line;
+    if (!this.lineExpires) {
+      this.lineExpires = true;
+      setImmediate(() => {
+        this.lineExpires = false;
+        this.line = undefined;
+      });
+    }
+    return line;
+  }
+
+  /** Whether a waiter of `client` may take one more slot, the line's counts being what they are. */
+  private mayTakeOne(client: number, counts: LineCounts): boolean {
+    const { lent, busy, held } = counts;
+    if (client === NOBODYS) return true;
+    if (client === GIVING_BACK) return counts.mostHeld <= this.capOf(lent - 1);
+    const clientHeld = held[client]!;
+    return this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, this.unusedFloorsOf(lent, held));
+  }
+
+  /** The slots as their words say now, into a line's counts. */
+  private countInto(counts: LineCounts): void {
+    counts.lent = this.size;
+    counts.busy = 0;
+    counts.mostHeld = 0;
+    for (let i = 0; i < this.size; i++) {
+      const owner = Atomics.load(this.words, FIRST_SLOT + i);
+      if (owner === ELSEWHERE) counts.lent--;
+      else if (owner !== FREE) {
+        counts.busy++;
+        const client = Atomics.load(this.words, this.firstSlotClient + i);
+        if (client !== NO_CLIENT) counts.mostHeld = Math.max(counts.mostHeld, ++counts.held[client]!);
       }
     }
-    this.clearHeld();
-    return best < RANKS ? lines[best]!.entry : -1;
   }
 
   /**
@@ -723,17 +784,16 @@ export class SlotSemaphore {
   }
 
   /**
-   * What the floors of the active clients (and a newcomer's) keep of `lent` slots and their holders do not use, as
-   * countHeld() counted.
+   * What the floors of the active clients (and a newcomer's) keep of `lent` slots and their holders do not use, `held`
+   * holding what each holds (countHeld()'s heldScratch, or a line's counts).
    */
-  private unusedFloorsOf(lent: number): number {
+  private unusedFloorsOf(lent: number, held: Int32Array): number {
     const region = this.clientRegion;
     const totalWeight = Atomics.load(this.words, region + SHARERS_WEIGHT);
     if (totalWeight === 0 || Atomics.load(this.words, region + SHARE) === 0) return 0;
     let unused = floorOf(lent, Atomics.load(this.words, region + NEWCOMER), totalWeight);
     const bound = Atomics.load(this.words, region + ACTIVE_BOUND);
-    for (let client = 0; client < bound; client++)
-      unused += Math.max(0, this.floorOf(client, lent) - this.heldScratch[client]!);
+    for (let client = 0; client < bound; client++) unused += Math.max(0, this.floorOf(client, lent) - held[client]!);
     return unused;
   }
 
@@ -764,7 +824,7 @@ export class SlotSemaphore {
     if (Atomics.load(this.words, this.clientRegion + SHARE) === 0) return true;
     const { lent, busy } = this.countHeld();
     const held = this.heldScratch[client]!;
-    const within = this.fits(client, held, held, lent, busy, this.unusedFloorsOf(lent));
+    const within = this.fits(client, held, held, lent, busy, this.unusedFloorsOf(lent, this.heldScratch));
     this.clearHeld();
     return within;
   }

@@ -215,6 +215,61 @@ describe('SlotSemaphore', () => {
     expect(semaphore.waiting()).toBe(0);
   });
 
+  it('serves slots freed together from one read of the line, not a read of every waiter per slot', async () => {
+    // `wide`: a pass granting 240 slots read the line once a slot, 8,809 waiters each time, and ran 237 ms in one
+    // stretch; its thread's progress stood still, and it was judged stuck and terminated.
+    const slots = 500;
+    const semaphore = SlotSemaphore.create(slots, 1, 4096);
+    const held = Array.from({ length: slots }, () => semaphore.tryAcquire(1));
+    const waits = Array.from({ length: 4 * slots }, () => cancellation());
+    const served: number[] = [];
+    const waiters = waits.map((cancel, i) =>
+      semaphore.acquire(1, cancel).then((slot) => (slot >= 0 && served.push(i), slot)),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    const readBefore = semaphore.waitersRead;
+    for (const slot of held) semaphore.release(slot, 1);
+    await Promise.all(waiters.slice(0, slots));
+    expect(served).toEqual(Array.from({ length: slots }, (_, i) => i));
+    expect(semaphore.waiting()).toBe(3 * slots);
+    expect(semaphore.waitersRead - readBefore).toBeLessThanOrEqual(2 * waits.length);
+    for (const cancel of waits) cancel.cancel();
+    await Promise.all(waiters);
+    for (const [slot, owner] of semaphore.owners().entries()) semaphore.release(slot, owner);
+    expect(semaphore.waiting()).toBe(0);
+    expect(semaphore.busy()).toBe(0);
+  });
+
+  it("leaves the slots of another thread's waiters ahead in line to it, and serves its own behind them from the same read", async () => {
+    const slots = 100;
+    const semaphore = SlotSemaphore.create(slots, 2, 1024);
+    const otherThread = new SlotSemaphore(semaphore.buffer);
+    const held = Array.from({ length: slots }, () => semaphore.tryAcquire(1));
+    // In line: ours, theirs, ours, theirs…
+    const waits = Array.from({ length: 4 * slots }, () => cancellation());
+    const served: number[] = [];
+    const waiters = waits.map((cancel, i) =>
+      (i % 2 === 0 ? semaphore.acquire(1, cancel) : otherThread.acquire(2, cancel)).then(
+        (slot) => (slot >= 0 && served.push(i), slot),
+      ),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    const readBefore = semaphore.waitersRead + otherThread.waitersRead;
+    for (const slot of held) semaphore.release(slot, 1);
+    await Promise.all(waiters.slice(0, slots));
+    expect(served.sort((a, b) => a - b)).toEqual(Array.from({ length: slots }, (_, i) => i));
+    expect(semaphore.heldBy(1)).toBe(slots / 2);
+    expect(semaphore.heldBy(2)).toBe(slots / 2);
+    // This thread's read, and the other's once woken (once): not one each per slot.
+    expect(semaphore.wakes).toBe(1);
+    expect(semaphore.waitersRead + otherThread.waitersRead - readBefore).toBeLessThanOrEqual(3 * waits.length);
+    for (const cancel of waits) cancel.cancel();
+    semaphore.wakeWaiters();
+    await Promise.all(waiters);
+    for (const [slot, owner] of semaphore.owners().entries()) semaphore.release(slot, owner);
+    expect(semaphore.waiting()).toBe(0);
+  });
+
   it('wakes the other threads once for the slots freed in one turn, and not for a slot its own waiter took', async () => {
     const semaphore = SlotSemaphore.create(3);
     const otherThread = new SlotSemaphore(semaphore.buffer);
