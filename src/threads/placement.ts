@@ -4,8 +4,11 @@
  *
  * - CPU owed. A thread computing for a step serves its other tasks only
  *   between time slices, so a task goes to the thread owing the least CPU
- *   work, and among equals to the one with the fewest tasks. Two CPU-heavy
- *   steps thus land on two threads, and sleepers avoid a busy one.
+ *   work, and among equals to the one with the fewest tasks — its ring's
+ *   batches counted with Piscina's tasks, or a computing step would land on
+ *   the thread whose ring carries every other client's steps, Piscina seeing
+ *   it idle. Two CPU-heavy steps thus land on two threads, and sleepers avoid
+ *   a busy one.
  * - Doomed threads. A thread being terminated gets no new task.
  *
  * It also records on each task's placement the thread it was posted to: the
@@ -47,6 +50,8 @@ export class Placement {
     private readonly maxTasksPerThread: number,
     /** False for a thread that must get no new task (it is being terminated or has died). */
     private readonly accepts: (threadId: number) => boolean,
+    /** Tasks a thread runs that Piscina does not know of: batches of steps sent by its ring. */
+    private readonly ringTasksOf: (threadId: number) => number = () => 0,
   ) {}
 
   readonly balancer: LoadBalancer = (task, workers) => {
@@ -55,8 +60,8 @@ export class Placement {
     let bestUsage = Infinity;
     for (const worker of workers) {
       if (worker.terminating || worker.destroyed || !this.accepts(worker.id)) continue;
-      const usage = worker.currentUsage;
-      if (usage >= this.maxTasksPerThread) continue;
+      if (worker.currentUsage >= this.maxTasksPerThread) continue;
+      const usage = worker.currentUsage + this.ringTasksOf(worker.id);
       const owed = this.owedCpuMs.get(worker.id) ?? 0;
       if (owed < bestOwed || (owed === bestOwed && usage < bestUsage)) {
         best = worker;

@@ -175,7 +175,11 @@ export class StepPool<TakenBack> {
       this.ringThreadExited(exit.threadId);
       options.onThreadExit(exit);
     });
-    this.placement = new Placement(options.tasksPerThread, (threadId) => this.registry.accepts(threadId));
+    this.placement = new Placement(
+      options.tasksPerThread,
+      (threadId) => this.registry.accepts(threadId),
+      (threadId) => this.ringTasksOn.get(threadId) ?? 0,
+    );
     this.piscina = new Piscina<ThreadTask, BatchedReport[][]>({
       filename: options.workerFile.href,
       minThreads: options.threads,
