@@ -36,11 +36,60 @@ export interface TurnRules {
   weightOf(client: number): number;
 }
 
-/** One client's waiters, by rank as aged at the read (their queues ordered by ticket), and by their own rank. */
+/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
+const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
+
+/**
+ * Candidates by ticket, the oldest on top: made a heap in O(n) once read, so that the few turns a read usually serves
+ * cost a few log n each, not a sort of the whole line.
+ */
+class TicketHeap {
+  readonly items: number[] = [];
+
+  constructor(private readonly tickets: readonly number[]) {}
+
+  /** The oldest candidate; the heap is not empty. */
+  top(): number {
+    return this.items[0]!;
+  }
+
+  heapify(): void {
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  pop(): void {
+    const last = this.items.pop()!;
+    if (this.items.length === 0) return;
+    this.items[0] = last;
+    this.down(0);
+  }
+
+  private down(at: number): void {
+    const { items, tickets } = this;
+    const item = items[at]!;
+    for (;;) {
+      let child = 2 * at + 1;
+      if (child >= items.length) break;
+      if (child + 1 < items.length && before(tickets[items[child + 1]!]!, tickets[items[child]!]!)) child++;
+      if (!before(tickets[items[child]!]!, tickets[item]!)) break;
+      items[at] = items[child]!;
+      at = child;
+    }
+    items[at] = item;
+  }
+}
+
+/**
+ * One client's waiters, by rank as aged at the read (each a heap by ticket), and counted by their own rank. Kept from
+ * read to read, emptied by each.
+ */
 class ClientQueue {
-  readonly byAgedRank: number[][] = Array.from({ length: RANKS }, () => []);
+  readonly byAgedRank: TicketHeap[];
   readonly ownRanks = new Int32Array(RANKS);
   remaining = 0;
+  weight = 1;
+  /** In this read's list of queues. */
+  listed = false;
   /** Whether it may take a slot at the current look; the rank and candidate it offers. */
   eligible = false;
   head = -1;
@@ -48,17 +97,23 @@ class ClientQueue {
 
   constructor(
     readonly client: number,
-    readonly weight: number,
-  ) {}
+    tickets: readonly number[],
+  ) {
+    this.byAgedRank = Array.from({ length: RANKS }, () => new TicketHeap(tickets));
+  }
+
+  empty(): void {
+    for (const waiting of this.byAgedRank) waiting.items.length = 0;
+    this.ownRanks.fill(0);
+    this.remaining = 0;
+    this.listed = false;
+  }
 
   bestOwnRank(): number {
     for (let rank = 0; rank < RANKS; rank++) if (this.ownRanks[rank]! > 0) return rank;
     return RANKS;
   }
 }
-
-/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
-const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
 export class WaiterLine {
   readonly counts: LineCounts;
@@ -86,8 +141,8 @@ export class WaiterLine {
     this.tickets.length = 0;
     this.ownRanks.length = 0;
     this.agedRanks.length = 0;
+    for (const queue of this.queues) queue.empty();
     this.queues.length = 0;
-    this.queueOf.clear();
     this.chosen = undefined;
     const { counts } = this;
     counts.held.fill(0);
@@ -109,20 +164,22 @@ export class WaiterLine {
     this.agedRanks.push(aged);
     let queue = this.queueOf.get(client);
     if (queue === undefined) {
-      queue = new ClientQueue(client, this.rules.weightOf(client));
+      queue = new ClientQueue(client, this.tickets);
       this.queueOf.set(client, queue);
+    }
+    if (!queue.listed) {
+      queue.listed = true;
+      queue.weight = this.rules.weightOf(client);
       this.queues.push(queue);
     }
-    queue.byAgedRank[aged]!.push(candidate);
+    queue.byAgedRank[aged]!.items.push(candidate);
     queue.ownRanks[ownRank]!++;
     queue.remaining++;
   }
 
-  /** The line is read: order each queue by ticket (oldest first). */
+  /** The line is read: each queue made a heap by ticket (oldest on top). */
   ready(): void {
-    const byTicket = (a: number, b: number): number => (this.tickets[a]! - this.tickets[b]!) | 0;
-    // Served from the front: reversed, so that the oldest is popped from the end.
-    for (const queue of this.queues) for (const waiting of queue.byAgedRank) waiting.sort(byTicket).reverse();
+    for (const queue of this.queues) for (const waiting of queue.byAgedRank) waiting.heapify();
   }
 
   /**
@@ -202,8 +259,8 @@ export class WaiterLine {
     queue.head = -1;
     for (let aged = 0; aged < RANKS; aged++) {
       const waiting = queue.byAgedRank[aged]!;
-      if (waiting.length === 0) continue;
-      const oldest = waiting[waiting.length - 1]!;
+      if (waiting.items.length === 0) continue;
+      const oldest = waiting.top();
       const rank = Math.max(best, aged);
       if (queue.head >= 0 && (rank > queue.headRank || !before(this.tickets[oldest]!, this.tickets[queue.head]!)))
         continue;

@@ -1,5 +1,6 @@
+import { fc, test as propertyTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { TIER_AGING_MS } from '../../src/shares/fair-share.js';
+import { agedRank, RANKS, TIER_AGING_MS, tieredTurnOrder } from '../../src/shares/fair-share.js';
 import { WaiterLine, type TurnRules } from '../../src/shared-memory/waiter-line.js';
 
 const CRITICAL = 0;
@@ -94,4 +95,52 @@ describe('WaiterLine', () => {
     line.taken(true);
     expect(line.counts).toMatchObject({ lent: 1, busy: 0, mostHeld: 0 });
   });
+
+  const waiter = fc.record({
+    client: fc.integer({ min: 0, max: 3 }),
+    rank: fc.integer({ min: 0, max: RANKS - 1 }),
+    waitedMs: fc.integer({ min: 0, max: 3 * TIER_AGING_MS }),
+  });
+
+  propertyTest.prop([
+    fc.array(waiter, { maxLength: 60 }),
+    fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 4, maxLength: 4 }),
+    fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 4, maxLength: 4 }),
+    fc.integer({ min: 0, max: 0x7fff_ffff }),
+  ])(
+    'gives turns in the order the rule gives them, looked at afresh before every turn',
+    (waiters, weights, caps, first) => {
+      const line = lineOf(rules({ ...weights }, { ...caps }), 40);
+      // Entries in a scrambled order; tickets in arrival order, from anywhere in 32 bits.
+      const arrivals = waiters.map((each, i) => ({ ...each, entry: (i * 7) % 61, ticket: (first + i) | 0 }));
+      for (const each of arrivals) line.add(each.entry, each.ticket, each.client, each.rank, each.waitedMs);
+      line.ready();
+      // The rule by brute force: every waiter against every other, the slots held counted as turns are given.
+      const held = [0, 0, 0, 0];
+      const left = [...arrivals];
+      const expected: number[] = [];
+      while (expected.length < 40) {
+        const eligible = left.filter((each) => held[each.client]! < caps[each.client]!);
+        if (eligible.length === 0) break;
+        const best = Math.min(...eligible.map((each) => each.rank));
+        const rankOf = (each: (typeof left)[number]): number => agedRank(each.rank, each.waitedMs, best);
+        let chosen = eligible[0]!;
+        for (const each of eligible.slice(1)) {
+          const order = tieredTurnOrder(
+            rankOf(each),
+            held[each.client]!,
+            weights[each.client]!,
+            rankOf(chosen),
+            held[chosen.client]!,
+            weights[chosen.client]!,
+          );
+          if (order < 0 || (order === 0 && ((each.ticket - chosen.ticket) | 0) < 0)) chosen = each;
+        }
+        expected.push(chosen.entry);
+        held[chosen.client]!++;
+        left.splice(left.indexOf(chosen), 1);
+      }
+      expect(turns(line)).toEqual(expected);
+    },
+  );
 });
