@@ -190,13 +190,7 @@ export class SlotSemaphore {
   private line: WaiterLine | undefined;
   private lineExpires = false;
   /** The one line this instance reads into, again and again. */
-  private readonly lineRead = new WaiterLine(
-    {
-      mayTakeOne: (client, counts) => this.mayTakeOne(client, counts),
-      weightOf: (client) => (client < CLIENT_INDICES ? this.weightOf(client) : 1),
-    },
-    CLIENT_INDICES,
-  );
+  private readonly lineRead: WaiterLine;
   /** Waiter entries read by looks down the line, in all. */
   private entriesRead = 0;
   /** This thread's waiters, by entry. */
@@ -223,6 +217,14 @@ export class SlotSemaphore {
     this.size = Atomics.load(this.words, SLOT_COUNT);
     this.threadEntries = Atomics.load(this.words, THREAD_ENTRIES);
     this.waiterEntries = Atomics.load(this.words, WAITER_ENTRIES);
+    this.lineRead = new WaiterLine(
+      {
+        mayTakeOne: (client, counts) => this.mayTakeOne(client, counts),
+        weightOf: (client) => (client < CLIENT_INDICES ? this.weightOf(client) : 1),
+      },
+      CLIENT_INDICES,
+      this.waiterEntries,
+    );
     this.firstThreadEntry = FIRST_SLOT + this.size;
     this.firstWaiter = this.firstThreadEntry + this.threadEntries * WORDS_PER_THREAD_ENTRY;
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;

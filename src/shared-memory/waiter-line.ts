@@ -41,12 +41,24 @@ const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
 /**
  * Candidates by ticket, the oldest on top: made a heap in O(n) once read, so that the few turns a read usually serves
- * cost a few log n each, not a sort of the whole line.
+ * cost a few log n each, not a sort of the whole line. Its storage only grows: emptied, an array given `length = 0`
+ * drops its backing store, and refilling it made a read's garbage (a step thread collected its young generation three
+ * times as often under `wide`).
  */
 class TicketHeap {
-  readonly items: number[] = [];
+  private items = new Int32Array(16);
+  size = 0;
 
-  constructor(private readonly tickets: readonly number[]) {}
+  constructor(private readonly tickets: Int32Array) {}
+
+  push(candidate: number): void {
+    if (this.size === this.items.length) {
+      const grown = new Int32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    this.items[this.size++] = candidate;
+  }
 
   /** The oldest candidate; the heap is not empty. */
   top(): number {
@@ -54,23 +66,23 @@ class TicketHeap {
   }
 
   heapify(): void {
-    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
+    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
   pop(): void {
-    const last = this.items.pop()!;
-    if (this.items.length === 0) return;
-    this.items[0] = last;
+    this.size--;
+    if (this.size === 0) return;
+    this.items[0] = this.items[this.size]!;
     this.down(0);
   }
 
   private down(at: number): void {
-    const { items, tickets } = this;
+    const { items, tickets, size } = this;
     const item = items[at]!;
     for (;;) {
       let child = 2 * at + 1;
-      if (child >= items.length) break;
-      if (child + 1 < items.length && before(tickets[items[child + 1]!]!, tickets[items[child]!]!)) child++;
+      if (child >= size) break;
+      if (child + 1 < size && before(tickets[items[child + 1]!]!, tickets[items[child]!]!)) child++;
       if (!before(tickets[items[child]!]!, tickets[item]!)) break;
       items[at] = items[child]!;
       at = child;
@@ -97,13 +109,13 @@ class ClientQueue {
 
   constructor(
     readonly client: number,
-    tickets: readonly number[],
+    tickets: Int32Array,
   ) {
     this.byAgedRank = Array.from({ length: RANKS }, () => new TicketHeap(tickets));
   }
 
   empty(): void {
-    for (const waiting of this.byAgedRank) waiting.items.length = 0;
+    for (const waiting of this.byAgedRank) waiting.size = 0;
     this.ownRanks.fill(0);
     this.remaining = 0;
     this.listed = false;
@@ -117,11 +129,12 @@ class ClientQueue {
 
 export class WaiterLine {
   readonly counts: LineCounts;
-  // Kept from read to read (`reset()`): a read of thousands of waiters leaves no garbage behind.
-  private readonly entries: number[] = [];
-  private readonly tickets: number[] = [];
-  private readonly ownRanks: number[] = [];
-  private readonly agedRanks: number[] = [];
+  // By candidate (the order read), as long as the waiter table: a read of thousands of waiters leaves no garbage.
+  private readonly entries: Int32Array;
+  private readonly tickets: Int32Array;
+  private readonly ownRanks: Uint8Array;
+  private readonly agedRanks: Uint8Array;
+  private candidates = 0;
   private readonly queues: ClientQueue[] = [];
   private readonly queueOf = new Map<number, ClientQueue>();
   /** The queue whose head next() returned. */
@@ -131,16 +144,19 @@ export class WaiterLine {
   constructor(
     private readonly rules: TurnRules,
     clients: number,
+    /** The most waiters a read holds: the waiter table's entries. */
+    capacity: number,
   ) {
     this.counts = { held: new Int32Array(clients), lent: 0, busy: 0, mostHeld: 0 };
+    this.entries = new Int32Array(capacity);
+    this.tickets = new Int32Array(capacity);
+    this.ownRanks = new Uint8Array(capacity);
+    this.agedRanks = new Uint8Array(capacity);
   }
 
   /** Forget the last read, for a new one; the counts are the reader's to fill. */
   reset(): void {
-    this.entries.length = 0;
-    this.tickets.length = 0;
-    this.ownRanks.length = 0;
-    this.agedRanks.length = 0;
+    this.candidates = 0;
     for (const queue of this.queues) queue.empty();
     this.queues.length = 0;
     this.chosen = undefined;
@@ -156,12 +172,12 @@ export class WaiterLine {
    * in any order; `ready()` after the last.
    */
   add(entry: number, ticket: number, client: number, ownRank: number, waitedMs: number): void {
-    const candidate = this.entries.length;
-    this.entries.push(entry);
-    this.tickets.push(ticket);
-    this.ownRanks.push(ownRank);
+    const candidate = this.candidates++;
+    this.entries[candidate] = entry;
+    this.tickets[candidate] = ticket;
+    this.ownRanks[candidate] = ownRank;
     const aged = agedRank(ownRank, waitedMs, 0);
-    this.agedRanks.push(aged);
+    this.agedRanks[candidate] = aged;
     let queue = this.queueOf.get(client);
     if (queue === undefined) {
       queue = new ClientQueue(client, this.tickets);
@@ -172,7 +188,7 @@ export class WaiterLine {
       queue.weight = this.rules.weightOf(client);
       this.queues.push(queue);
     }
-    queue.byAgedRank[aged]!.items.push(candidate);
+    queue.byAgedRank[aged]!.push(candidate);
     queue.ownRanks[ownRank]!++;
     queue.remaining++;
   }
@@ -259,7 +275,7 @@ export class WaiterLine {
     queue.head = -1;
     for (let aged = 0; aged < RANKS; aged++) {
       const waiting = queue.byAgedRank[aged]!;
-      if (waiting.items.length === 0) continue;
+      if (waiting.size === 0) continue;
       const oldest = waiting.top();
       const rank = Math.max(best, aged);
       if (queue.head >= 0 && (rank > queue.headRank || !before(this.tickets[oldest]!, this.tickets[queue.head]!)))

@@ -16,7 +16,7 @@ function rules(weights: Record<number, number> = {}, caps: Record<number, number
 }
 
 function lineOf(turnRules: TurnRules, slots = 100): WaiterLine {
-  const line = new WaiterLine(turnRules, 8);
+  const line = new WaiterLine(turnRules, 8, 64);
   line.counts.lent = slots;
   return line;
 }
