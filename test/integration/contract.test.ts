@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
-import { everyStep } from '../../src/domain/steps.js';
+import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { expectWorkerThreads, orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -38,10 +38,12 @@ describe('POST /order', () => {
     ] as const) {
       expect(steps[name]).toMatchObject({ status: 'ok' });
       expect(steps[name]!.duration_ms).toBeGreaterThanOrEqual(expected);
-      expect(steps[name]!.duration_ms).toBeLessThan(expected + 80);
+      // A sleep's timer fires late on a starved CPU: 109 ms late once with two busy loops beside the suite (80 failed).
+      expect(steps[name]!.duration_ms).toBeLessThan(expected + 150);
     }
-    // In parallel: the slowest step, not the sum.
-    expect(ms).toBeLessThan(200 + 150);
+    // In parallel: the slowest step, not the sum — of the durations as they ran, so that a late timer counts in both.
+    const sum = STEP_NAMES.reduce((total, name) => total + steps[name]!.duration_ms, 0);
+    expect(ms).toBeLessThan(sum - 100);
     expectWorkerThreads(body, THREADS);
   });
 
