@@ -173,6 +173,8 @@ export class WaiterLine {
    */
   add(entry: number, ticket: number, client: number, ownRank: number, waitedMs: number): void {
     const candidate = this.candidates++;
+    // A typed array drops a write past its end without a word: a line longer than the table is a bug, said aloud.
+    if (candidate >= this.entries.length) throw new RangeError(`more than ${this.entries.length} waiters in one read`);
     this.entries[candidate] = entry;
     this.tickets[candidate] = ticket;
     this.ownRanks[candidate] = ownRank;

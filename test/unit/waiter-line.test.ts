@@ -87,6 +87,12 @@ describe('WaiterLine', () => {
     expect(line.next()).toBe(-1);
   });
 
+  it('refuses a waiter past its capacity rather than drop it', () => {
+    const line = new WaiterLine(rules(), 8, 1);
+    line.add(0, 0, 0, STANDARD, 0);
+    expect(() => line.add(1, 1, 0, STANDARD, 0)).toThrow(RangeError);
+  });
+
   it("counts a slot taken for nobody (lent elsewhere) as a slot lent no more, not as anyone's", () => {
     const line = lineOf(rules(), 2);
     line.add(0, 0, 300, STANDARD, 0);
