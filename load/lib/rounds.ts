@@ -50,16 +50,6 @@ export function spreadOf(values: readonly number[]): Spread {
   return { median, min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN, values: [...values] };
 }
 
-/**
- * Which side runs first in a round: this service in odd rounds, the other in even ones. Always first, this service
- * paid for the position: the same build on both sides (an A/A, fail-fast under wrk, 3 rounds) measured a p99 1.04×
- * (1.04–1.09) on the side run first, and a build run first lost 1.10–1.12× against the build it was compared with,
- * whichever of the two it was.
- */
-export function thisServiceFirst(round: number): boolean {
-  return round % 2 === 1;
-}
-
 /** a[i] ÷ b[i] for each round i: a ratio within a round, where both sides saw the same state of the machine. */
 export function pairRatios(a: readonly number[], b: readonly number[]): number[] {
   return a.map((value, i) => value / (b[i] ?? NaN));

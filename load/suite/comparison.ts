@@ -1,12 +1,11 @@
 /**
  * A scenario run against this service and another server alternately —
- * this, other; other, this; this, other… — so that both sides see the machine
- * in the same state, round after round, and neither always runs first
- * (thisServiceFirst); then, for each figure (orders/s, p50, p99, CPU
+ * this, other, this, other… — so that both sides see the machine in the same
+ * state, round after round; then, for each figure (orders/s, p50, p99, CPU
  * per order, peak RSS; the headline first), the ratio of the medians, with
  * the spread of each side's rounds and of the ratio pair by pair.
  */
-import { pairRatios, spreadOf, thisServiceFirst } from '../lib/rounds.js';
+import { pairRatios, spreadOf } from '../lib/rounds.js';
 import { histogram, histogramBounds } from '../lib/stats.js';
 import { COMPARED_FIGURES, HEADLINES } from '../report/headline.js';
 import type { ComparedFigure, ComparedScenario, HeadlineKind, ScenarioResult } from '../report/types.js';
@@ -31,8 +30,8 @@ export async function compareScenario(
   const otherRounds: ScenarioResult[] = [];
   const thisLatencies: number[] = [];
   const otherLatencies: number[] = [];
-  const drive = { ...settings, target: 'none' } as const;
-  const runThis = async (round: number): Promise<void> => {
+  for (let round = 1; round <= rounds; round++) {
+    const drive = { ...settings, target: 'none' } as const;
     const mine = await startThis(scenario.serverEnv, logFile(`${scenario.name}.this.round-${round}`));
     try {
       const { result, latencies } = await driveScenario(scenario, mine.target, {
@@ -44,8 +43,6 @@ export async function compareScenario(
     } finally {
       await mine.stop();
     }
-  };
-  const runOther = async (round: number): Promise<void> => {
     const target = await other.startRound(logFile(`${scenario.name}.other.round-${round}`));
     try {
       const { result, latencies } = await driveScenario(scenario, target, {
@@ -57,11 +54,6 @@ export async function compareScenario(
     } finally {
       await other.endRound();
     }
-  };
-  for (let round = 1; round <= rounds; round++) {
-    const [first, second] = thisServiceFirst(round) ? [runThis, runOther] : [runOther, runThis];
-    await first(round);
-    await second(round);
   }
 
   // The same reading of memory on both sides: the high-water mark of a process started for the round if both were, else

@@ -103,7 +103,13 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     () => {
       cpuAtStart = processCpuSec(target.pid);
       measuringSince = performance.now();
-      monitor = startMonitor({ url: base, isThisService: target.isThisService, pid: target.pid });
+      // A comparison (target 'none') probes neither side: the other server is not this service.
+      monitor = startMonitor({
+        url: base,
+        isThisService: target.isThisService,
+        probes: target.isThisService && settings.target !== 'none',
+        pid: target.pid,
+      });
     },
   );
   const progress = setInterval(() => {

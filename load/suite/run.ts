@@ -86,7 +86,7 @@ const { values: options, positionals: names } = parseCommandLine(
     },
     rounds: {
       ...roundsOption(3),
-      help: 'with --against: rounds per scenario and server, which runs first alternating: this, other; other, this…',
+      help: 'with --against: rounds per scenario and server, alternating this, other, this, other…',
     },
     compare: {
       type: 'string',

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
 import { parseCommandLine } from '../../load/lib/command-line.js';
-import { formatRatio, formatSpread, pairRatios, spreadOf, thisServiceFirst } from '../../load/lib/rounds.js';
+import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
 import { gaugeValue } from '../../load/lib/prometheus-text.js';
 import { histogram, histogramBounds } from '../../load/lib/stats.js';
 
@@ -22,10 +22,6 @@ describe('rounds', () => {
 
   it('sets each round of one side against the same round of the other', () => {
     expect(pairRatios([2, 6, 3], [1, 3, 6])).toEqual([2, 2, 0.5]);
-  });
-
-  it('lets each side run first in turn, this service in the first round', () => {
-    expect([1, 2, 3, 4].map(thisServiceFirst)).toEqual([true, false, true, false]);
   });
 
   it('formats a figure with its spread, and a ratio around any center with the spread of the ratios', () => {
