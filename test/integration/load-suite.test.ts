@@ -2,11 +2,17 @@
  * The load suite's command line, as a newcomer meets it: a comparison whose
  * other server cannot start, or a generator that cannot drive a scenario,
  * says so at once — before any load runs and before a run's folder is made —
- * with where the Go service comes from and how to point elsewhere.
+ * with where the Go service comes from and how to point elsewhere. And what a
+ * drive asks of the server it measures.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { driveScenario } from '../../load/suite/drive.js';
+import { AUTOCANNON } from '../../load/suite/generators/autocannon.js';
+import { SCENARIOS } from '../../load/suite/scenarios.js';
 import { compiledModule, pathOf, PROJECT_ROOT, projectFile } from '../../src/paths.js';
 
 interface Ended {
@@ -70,5 +76,51 @@ describe('the load suite refuses at once', () => {
     const ended = await runSuite(['--generator', 'wrk', '--smoke', 'mixed']);
     expect(ended.code).toBe(2);
     expect(ended.stderr).toMatch(/mixed's orders differ otherwise .*drive it with autocannon|wrk is not installed/);
+  });
+});
+
+describe('a drive', () => {
+  /** A stand-in for this service on loopback: answers orders at once, and counts what else it is asked. */
+  async function standIn(): Promise<{ server: Server; url: URL; asked: Map<string, number> }> {
+    const asked = new Map<string, number>();
+    const server = createServer((request, response) => {
+      const path = new URL(request.url ?? '/', 'http://x').pathname;
+      asked.set(path, (asked.get(path) ?? 0) + 1);
+      request.resume();
+      request.on('end', () => {
+        if (path === '/metrics') return response.end('nodejs_eventloop_lag_p50_seconds 0.011\n');
+        response.setHeader('content-type', 'application/json');
+        if (path === '/healthz')
+          return response.end(JSON.stringify({ orders_in_flight: 0, running_steps: 0, threads_replaced: 0 }));
+        response.end(JSON.stringify({ status: 'ok' }));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { server, url: new URL(`http://127.0.0.1:${port}`), asked };
+  }
+
+  const scenario = { ...SCENARIOS.find(({ name }) => name === 'overhead')!, warmUpSec: 0 };
+
+  it('asks this service for /metrics while its load runs, except in a comparison, where neither side is asked', async () => {
+    const asked: Record<string, number> = {};
+    for (const target of ['shown', 'none'] as const) {
+      const { server, url, asked: paths } = await standIn();
+      try {
+        await driveScenario(
+          scenario,
+          { url, isThisService: true, pid: null, freshProcess: false, serverEnv: null },
+          { durationSec: 1, connections: 2, generator: AUTOCANNON, target, label: `probes, ${target}` },
+        );
+      } finally {
+        server.close();
+      }
+      asked[target] = paths.get('/metrics') ?? 0;
+    }
+    // A scrape holds the service's main thread ~13 ms: asked of one side only, it made a build 1.04–1.09× itself at
+    // fail-fast's p99.
+    expect(asked['none']).toBe(0);
+    expect(asked['shown']).toBeGreaterThan(0);
   });
 });
