@@ -6,13 +6,10 @@
  * drive asks of the server it measures.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { driveScenario } from '../../load/suite/drive.js';
-import { AUTOCANNON } from '../../load/suite/generators/autocannon.js';
-import { SCENARIOS } from '../../load/suite/scenarios.js';
 import { compiledModule, pathOf, PROJECT_ROOT, projectFile } from '../../src/paths.js';
 
 interface Ended {
@@ -79,9 +76,9 @@ describe('the load suite refuses at once', () => {
   });
 });
 
-describe('a drive', () => {
-  /** A stand-in for this service on loopback: answers orders at once, and counts what else it is asked. */
-  async function standIn(): Promise<{ server: Server; url: URL; asked: Map<string, number> }> {
+describe('a comparison', () => {
+  /** A stand-in server on loopback: answers orders at once, and counts what else it is asked. */
+  async function standIn(): Promise<{ server: Server; url: string; asked: Map<string, number> }> {
     const asked = new Map<string, number>();
     const server = createServer((request, response) => {
       const path = new URL(request.url ?? '/', 'http://x').pathname;
@@ -97,30 +94,32 @@ describe('a drive', () => {
     });
     server.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
-    const { port } = server.address() as AddressInfo;
-    return { server, url: new URL(`http://127.0.0.1:${port}`), asked };
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked };
   }
 
-  const scenario = { ...SCENARIOS.find(({ name }) => name === 'overhead')!, warmUpSec: 0 };
-
-  it('asks this service for /metrics while its load runs, except in a comparison, where neither side is asked', async () => {
-    const asked: Record<string, number> = {};
-    for (const target of ['shown', 'none'] as const) {
-      const { server, url, asked: paths } = await standIn();
+  it(
+    'asks this service nothing while its load runs, as it asks the other server nothing',
+    { timeout: 90_000 },
+    async () => {
+      const mine = await standIn();
+      const other = await standIn();
+      const before = runsKept();
       try {
-        await driveScenario(
-          scenario,
-          { url, isThisService: true, pid: null, freshProcess: false, serverEnv: null },
-          { durationSec: 1, connections: 2, generator: AUTOCANNON, target, label: `probes, ${target}` },
-        );
+        const ended = await runSuite(['--against', other.url, '--rounds', '1', '--duration', '1', 'light'], {
+          LOAD_URL: mine.url,
+        });
+        expect(ended.code, ended.stderr).toBe(0);
       } finally {
-        server.close();
+        mine.server.close();
+        other.server.close();
+        for (const run of runsKept().filter((run) => !before.includes(run)))
+          rmSync(projectFile(`load/results/${run}`), { recursive: true, force: true });
       }
-      asked[target] = paths.get('/metrics') ?? 0;
-    }
-    // A scrape holds the service's main thread ~13 ms: asked of one side only, it made a build 1.04–1.09× itself at
-    // fail-fast's p99.
-    expect(asked['none']).toBe(0);
-    expect(asked['shown']).toBeGreaterThan(0);
-  });
+      expect(mine.asked.get('/order') ?? 0).toBeGreaterThan(0);
+      // A scrape holds the service's main thread ~13 ms: asked of this service alone, it made a build 1.04–1.09× itself
+      // at fail-fast's p99.
+      expect(mine.asked.get('/metrics') ?? 0).toBe(0);
+      expect(other.asked.get('/metrics') ?? 0).toBe(0);
+    },
+  );
 });
