@@ -179,13 +179,8 @@ export class SlotSemaphore {
   /** The clients' region: share, weights, slot clients. */
   private readonly clientRegion: number;
   private readonly firstSlotClient: number;
-  /** Slots held per client index, counted afresh at each look, and the indices counted (zeroed after). */
-  private readonly heldScratch = new Int32Array(CLIENT_INDICES);
-  private readonly countedScratch: Int32Array;
-  /** Clients counted into heldScratch, to be zeroed by clearHeld(). */
-  private countedClients = 0;
-  /** The most slots one client holds, as countHeld() last counted. */
-  private mostHeld = 0;
+  /** The slots as countHeld() last counted them from their words (held per client index, lent, busy). */
+  private readonly slotCounts: LineCounts = { held: new Int32Array(CLIENT_INDICES), lent: 0, busy: 0, mostHeld: 0 };
   /** Where this thread starts looking for a free slot; spreads threads over the slots. */
   private nextProbe = 0;
   /**
@@ -235,7 +230,6 @@ export class SlotSemaphore {
     this.firstWaiter = this.firstThreadEntry + this.threadEntries * WORDS_PER_THREAD_ENTRY;
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
     this.firstSlotClient = this.clientRegion + FIRST_ACTIVE + CLIENT_INDICES;
-    this.countedScratch = new Int32Array(this.size);
   }
 
   /**
@@ -305,15 +299,13 @@ export class SlotSemaphore {
    * clients as real as a step waiting, for an instance lending slots (src/postgres/courier-allotment.ts).
    */
   unusedFloors(): number {
-    const { lent } = this.countHeld();
+    const { lent, held } = this.countHeld();
     const region = this.clientRegion;
     let unused = 0;
     if (Atomics.load(this.words, region + SHARERS_WEIGHT) > 0 && Atomics.load(this.words, region + SHARE) > 0) {
       const bound = Atomics.load(this.words, region + ACTIVE_BOUND);
-      for (let client = 0; client < bound; client++)
-        unused += Math.max(0, this.floorOf(client, lent) - this.heldScratch[client]!);
+      for (let client = 0; client < bound; client++) unused += Math.max(0, this.floorOf(client, lent) - held[client]!);
     }
-    this.clearHeld();
     return unused;
   }
 
@@ -730,7 +722,7 @@ export class SlotSemaphore {
     return this.fits(client, clientHeld, clientHeld + 1, lent, busy + 1, this.unusedFloorsOf(lent, held));
   }
 
-  /** The slots as their words say now, into a line's counts. */
+  /** The slots as their words say now, into `counts` (its `held` zeroed). */
   private countInto(counts: LineCounts): void {
     counts.lent = this.size;
     counts.busy = 0;
@@ -746,39 +738,18 @@ export class SlotSemaphore {
     }
   }
 
-  /**
-   * Slots held per client into heldScratch (zeroed again by clearHeld()), and the slots lent (not ELSEWHERE) and
-   * busy (held by a step), as the slot words say now.
-   */
-  private countHeld(): { lent: number; busy: number } {
-    const held = this.heldScratch;
-    let lent = this.size;
-    let busy = 0;
-    this.mostHeld = 0;
-    for (let i = 0; i < this.size; i++) {
-      const owner = Atomics.load(this.words, FIRST_SLOT + i);
-      if (owner === ELSEWHERE) lent--;
-      else if (owner !== FREE) {
-        busy++;
-        const client = Atomics.load(this.words, this.firstSlotClient + i);
-        if (client === NO_CLIENT) continue;
-        if (held[client]!++ === 0) this.countedScratch[this.countedClients++] = client;
-        this.mostHeld = Math.max(this.mostHeld, held[client]!);
-      }
-    }
-    return { lent, busy };
+  /** The slots as their words say now (slotCounts, counted afresh): held per client, lent (not ELSEWHERE), busy. */
+  private countHeld(): LineCounts {
+    const counts = this.slotCounts;
+    counts.held.fill(0);
+    this.countInto(counts);
+    return counts;
   }
 
   /** Whether a slot may go elsewhere now: no client would hold more than its cap of the slots left lent. */
   private mayGiveBack(): boolean {
-    const { lent } = this.countHeld();
-    this.clearHeld();
-    return this.mostHeld <= this.capOf(lent - 1);
-  }
-
-  private clearHeld(): void {
-    for (let i = 0; i < this.countedClients; i++) this.heldScratch[this.countedScratch[i]!] = 0;
-    this.countedClients = 0;
+    const { lent, mostHeld } = this.countHeld();
+    return mostHeld <= this.capOf(lent - 1);
   }
 
   private weightOf(client: number): number {
@@ -793,7 +764,7 @@ export class SlotSemaphore {
 
   /**
    * What the floors of the active clients (and a newcomer's) keep of `lent` slots and their holders do not use, `held`
-   * holding what each holds (countHeld()'s heldScratch, or a line's counts).
+   * holding what each holds (countHeld()'s, or a line's).
    */
   private unusedFloorsOf(lent: number, held: Int32Array): number {
     const region = this.clientRegion;
@@ -830,11 +801,8 @@ export class SlotSemaphore {
   /** Whether the slots `client` holds, as the slot words say now (one just taken included), are within its share. */
   private holdsWithinShare(client: number): boolean {
     if (Atomics.load(this.words, this.clientRegion + SHARE) === 0) return true;
-    const { lent, busy } = this.countHeld();
-    const held = this.heldScratch[client]!;
-    const within = this.fits(client, held, held, lent, busy, this.unusedFloorsOf(lent, this.heldScratch));
-    this.clearHeld();
-    return within;
+    const { lent, busy, held } = this.countHeld();
+    return this.fits(client, held[client]!, held[client]!, lent, busy, this.unusedFloorsOf(lent, held));
   }
 
   /**
