@@ -9,7 +9,7 @@
  * Appending is synchronous and costs the order path a few array pushes: the
  * relay is told afterwards, in its own turn.
  */
-import { randomUUID } from 'node:crypto';
+import { randomHex } from '../random-ids.js';
 import type { EventLog } from './event-log.js';
 import type { NewEvent, StoredEvent } from './order-event.js';
 
@@ -92,5 +92,5 @@ export class MemoryEventLog implements EventLog {
 
 /** An event's id: its delivery's idempotency key (`webhook-id`). */
 export function newEventId(): string {
-  return `evt_${randomUUID().replaceAll('-', '')}`;
+  return `evt_${randomHex(16)}`;
 }

@@ -6,7 +6,8 @@
  * An interface: the in-memory book below, or one a store shared by several
  * instances keeps.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random-ids.js';
 
 export type DisabledReason = 'gone' | 'failing';
 
@@ -104,7 +105,7 @@ export class MemoryEndpointBook implements EndpointBook {
 }
 
 export function newEndpointId(): string {
-  return `ep_${randomUUID().replaceAll('-', '')}`;
+  return `ep_${randomHex(16)}`;
 }
 
 /** 24 random bytes: the Standard Webhooks secret's size (between 24 and 64 bytes). */

@@ -18,12 +18,12 @@
  * - the client is gone, or a response was already under way: the
  *   connection is cut.
  */
-import { randomUUID } from 'node:crypto';
 import { maxHeaderSize, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ErrorKind } from '../domain/errors.js';
+import { randomUuid } from '../random-ids.js';
 import type { ErrorResponse } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
@@ -103,7 +103,7 @@ export function clientErrorHandler(
       pending.setHeader('Connection', 'close');
       return;
     }
-    const requestId = String(requestIdOf(pending) ?? randomUUID());
+    const requestId = String(requestIdOf(pending) ?? randomUuid());
     log.info({ request_id: requestId, ...fields }, `request rejected: ${message}`);
     const { type, body } = answer(requestId, pending.req.headers.accept);
     pending.writeHead(status, {

@@ -13,9 +13,9 @@
  * loggers per request where one does: logging must stay a small share of
  * what an order costs the main thread.
  */
-import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { randomUuid } from '../random-ids.js';
 import { traceLogFields, type RequestSpan, type RequestTracing, type Trace } from '../domain/trace.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import type { AnsweredVia } from '../orders/order-desk.js';
@@ -50,7 +50,7 @@ const named = (steps: readonly StepNamed[]): string[] => steps.map((step) => `${
 
 /** The client's request id if it looks like one, a fresh one otherwise. */
 export function requestIdFrom(given: unknown): string {
-  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUuid();
 }
 
 /** Logged for a request whose connection closed before it was answered. */

@@ -5,16 +5,16 @@
  * lines can be found together across threads whether or not spans are
  * exported. Nothing is recorded: no span is made, no SDK is loaded.
  */
-import { randomUUID } from 'node:crypto';
 import { isSpanContextValid } from '@opentelemetry/api';
 import { parseTraceParent } from '@opentelemetry/core';
 import type { RequestSpan, RequestTracing } from '../domain/trace.js';
+import { randomHex } from '../random-ids.js';
 
-/** 32 random hex digits: a UUID's, less its dashes (randomUUID draws from a buffer: cheaper than randomBytes). */
-export const newTraceId = (): string => randomUUID().replaceAll('-', '');
+/** 32 random hex digits. */
+export const newTraceId = (): string => randomHex(16);
 
 /** 16 random hex digits. */
-export const newSpanId = (): string => randomUUID().replaceAll('-', '').slice(16);
+export const newSpanId = (): string => randomHex(8);
 
 /** The `traceresponse` header: version 00, the trace, the span that answered, and whether it is sampled. */
 export const traceresponseOf = (traceId: string, spanId: string, sampled: boolean): string =>
