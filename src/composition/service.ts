@@ -15,6 +15,7 @@ import { ClientShares } from '../orders/client-shares.js';
 import { ClientRateLimits } from '../http/client-rate-limits.js';
 import { createClientBook } from './clients.js';
 import type { HealthReport } from '../http/api-schemas.js';
+import { messageClassesOf } from '../http/express-messages.js';
 import { createApp } from '../http/app.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
@@ -164,69 +165,71 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const loop = new LoopLateness();
+  const app = createApp({
+    orders,
+    orderStatus: orderStatusQuery(records, ledger),
+    faultInjection: config.faultInjection,
+    // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
+    capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
+    recordsFull: () => records.isFull(),
+    health,
+    storeUnavailable: () => store.unavailable(),
+    draining: () => server.draining,
+    leaving: () => leaving,
+    overConnectionLimit: (socket) => server.isBeyondLimit(socket),
+    authenticated: (socket) => server.authenticated(socket),
+    log,
+    observer: metrics ?? NO_OBSERVER,
+    metrics: metrics ? () => metrics.scrape() : undefined,
+    // Served only once listening: it names the address the server listens on.
+    openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin, access: config.access.mode })),
+    threadEvents,
+    identify: ring ? { callerOf: (key) => ring.callerOf(key) } : { open: OPEN_MODE_CALLER },
+    allowedHosts: config.allowedHosts,
+    ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
+    dependencyControl: engine.dependencies,
+    logLevel: {
+      current: () => engine.logLevel.level,
+      change: (level) => {
+        engine.logLevel.level = level;
+        log.level = level;
+      },
+    },
+    ...(events ? { events: events.client } : {}),
+    clientShares: shares,
+    tiers: {
+      tierOf: (caller) => {
+        if (caller.tier === undefined) return config.clientTiers.get(caller.client) ?? DEFAULT_TIER;
+        clients.tierIs(caller.client, caller.tier);
+        return caller.tier;
+      },
+      headroom: new TierHeadroom({
+        ceilings: config.tierCeilings,
+        maxInflight: config.maxInflight,
+        poolQueueLimit: config.poolQueueLimit,
+        poolQueued: engine.poolQueued,
+        recordsMaxBytes: config.orderRecordsMaxBytes,
+        recordsBytes: () => records.estimatedBytes?.(),
+        loopLateMs: () => loop.lateMs,
+        configured: config.clientTiers.values(),
+      }),
+    },
+    tracing: tracing.requests,
+    ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
+    ...(anyClientRateLimit(config)
+      ? {
+          rateLimits: {
+            limiter: rateLimiter(config, log),
+            limited: (client: string) => clients.refused(client, 'rate_limited'),
+          },
+        }
+      : {}),
+  });
   const server: HttpServer = new HttpServer(
-    createApp({
-      orders,
-      orderStatus: orderStatusQuery(records, ledger),
-      faultInjection: config.faultInjection,
-      // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
-      capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
-      recordsFull: () => records.isFull(),
-      health,
-      storeUnavailable: () => store.unavailable(),
-      draining: () => server.draining,
-      leaving: () => leaving,
-      overConnectionLimit: (socket) => server.isBeyondLimit(socket),
-      authenticated: (socket) => server.authenticated(socket),
-      log,
-      observer: metrics ?? NO_OBSERVER,
-      metrics: metrics ? () => metrics.scrape() : undefined,
-      // Served only once listening: it names the address the server listens on.
-      openapi: () => (servedDocument ??= openApiDocument({ serverUrl: url.origin, access: config.access.mode })),
-      threadEvents,
-      identify: ring ? { callerOf: (key) => ring.callerOf(key) } : { open: OPEN_MODE_CALLER },
-      allowedHosts: config.allowedHosts,
-      ...(breakers ? { dependencies: (client: string) => breakers.admit(client) } : {}),
-      dependencyControl: engine.dependencies,
-      logLevel: {
-        current: () => engine.logLevel.level,
-        change: (level) => {
-          engine.logLevel.level = level;
-          log.level = level;
-        },
-      },
-      ...(events ? { events: events.client } : {}),
-      clientShares: shares,
-      tiers: {
-        tierOf: (caller) => {
-          if (caller.tier === undefined) return config.clientTiers.get(caller.client) ?? DEFAULT_TIER;
-          clients.tierIs(caller.client, caller.tier);
-          return caller.tier;
-        },
-        headroom: new TierHeadroom({
-          ceilings: config.tierCeilings,
-          maxInflight: config.maxInflight,
-          poolQueueLimit: config.poolQueueLimit,
-          poolQueued: engine.poolQueued,
-          recordsMaxBytes: config.orderRecordsMaxBytes,
-          recordsBytes: () => records.estimatedBytes?.(),
-          loopLateMs: () => loop.lateMs,
-          configured: config.clientTiers.values(),
-        }),
-      },
-      tracing: tracing.requests,
-      ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
-      ...(anyClientRateLimit(config)
-        ? {
-            rateLimits: {
-              limiter: rateLimiter(config, log),
-              limited: (client: string) => clients.refused(client, 'rate_limited'),
-            },
-          }
-        : {}),
-    }),
+    app,
     { ...config, hardLimit: config.connectionHardLimit, budgetUnauthenticated: config.access.mode === 'keys' },
     log,
+    messageClassesOf(app),
   );
   let url: URL;
   try {

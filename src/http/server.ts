@@ -40,6 +40,7 @@ import { Server, type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
+import type { MessageClasses } from './express-messages.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
@@ -130,6 +131,8 @@ export class HttpServer {
     handler: RequestListener,
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
+    /** The classes its requests and responses are made of; without: Node's own. */
+    messages?: MessageClasses,
   ) {
     this.server = new DrainingServer(
       {
@@ -143,6 +146,7 @@ export class HttpServer {
         ),
         // A request without Host gets the JSON error contract from the app, not Node's bare text.
         requireHostHeader: false,
+        ...messages,
       },
       (req, res) => {
         if (this.gaveWay.has(req.socket)) req.socket.destroy();
