@@ -7,7 +7,11 @@
  * if still under way, goes on (the relay holds what it delivers).
  *
  * Appending is synchronous and costs the order path a few array pushes: the
- * relay is told afterwards, in its own turn.
+ * relay is told afterwards, in its own turn. The events are kept oldest first
+ * in one array, not in a Map by id: once EVENTS_MAX were kept, taking a Map's
+ * oldest entry walked every entry deleted since its last rehash, and each
+ * append cost 7–14 µs instead of 1.8 (docs/measurements/2026-11-25-ids-and-prototypes.md).
+ * Finding one by id (the admin's redelivery) walks them instead.
  */
 import { randomHex } from '../random-ids.js';
 import type { EventLog } from './event-log.js';
@@ -20,7 +24,9 @@ interface ClientEvents {
 }
 
 export class MemoryEventLog implements EventLog {
-  private readonly byId = new Map<string, StoredEvent>();
+  /** Every kept event, oldest first; the first `keptHead` are gone (dropped in bulk, as a client's are). */
+  private kept: StoredEvent[] = [];
+  private keptHead = 0;
   private readonly byClient = new Map<string, ClientEvents>();
   private readonly listeners: Array<(events: readonly StoredEvent[]) => void> = [];
   private seq = 0;
@@ -39,12 +45,12 @@ export class MemoryEventLog implements EventLog {
       return { ...event, id: newEventId(), seq, position: [seq], at };
     });
     for (const event of stored) {
-      this.byId.set(event.id, event);
+      this.kept.push(event);
       let mine = this.byClient.get(event.client);
       if (!mine) this.byClient.set(event.client, (mine = { events: [], head: 0 }));
       mine.events.push(event);
     }
-    while (this.byId.size > this.max) this.dropOldest();
+    while (this.size > this.max) this.dropOldest();
     for (const listener of this.listeners) listener(stored);
     return stored;
   }
@@ -66,7 +72,9 @@ export class MemoryEventLog implements EventLog {
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {
-    return this.byId.get(id);
+    // Newest first: a redelivery is most often asked of a recent event.
+    for (let i = this.kept.length - 1; i >= this.keptHead; i--) if (this.kept[i]!.id === id) return this.kept[i];
+    return undefined;
   }
 
   onAppended(listener: (events: readonly StoredEvent[]) => void): void {
@@ -74,12 +82,15 @@ export class MemoryEventLog implements EventLog {
   }
 
   get size(): number {
-    return this.byId.size;
+    return this.kept.length - this.keptHead;
   }
 
   private dropOldest(): void {
-    const [id, oldest] = this.byId.entries().next().value!;
-    this.byId.delete(id);
+    const oldest = this.kept[this.keptHead++]!;
+    if (this.keptHead > 1024 && this.keptHead * 2 > this.kept.length) {
+      this.kept = this.kept.slice(this.keptHead);
+      this.keptHead = 0;
+    }
     const mine = this.byClient.get(oldest.client)!;
     mine.head++;
     if (mine.head === mine.events.length) this.byClient.delete(oldest.client);
