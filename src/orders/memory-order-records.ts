@@ -12,9 +12,14 @@
  * books of the order, its money at risk: `alongside`). A running record is
  * charged what it may grow to once done, so finishing never passes the bound.
  *
- * A Map keeps insertion order and a record is moved to the end whenever it
- * changes, so the oldest done records — the first to expire — are at its
- * front. Orders under way are bounded by MAX_INFLIGHT.
+ * Done records expire in the order they were done (one time to live for
+ * all), which a queue of their keys keeps: the records' Map is never walked
+ * from its front. A Map's iterator starts at its table's first slot and
+ * steps over every entry deleted since the table was last rebuilt — each
+ * record expired, and each record moved on finishing — so once records
+ * expired, finding the next to expire that way cost 6–21 µs an order, not
+ * 2.6 (docs/measurements/2026-11-25-ids-and-prototypes.md). Orders under way
+ * are bounded by MAX_INFLIGHT.
  *
  * The bytes are also kept per client, so that one client's share of them can
  * be bounded (the bulkheads: `isFullFor`).
@@ -92,6 +97,13 @@ interface RunWaiter {
 
 export class MemoryOrderRecords implements OrderRecords {
   private readonly records = new Map<OrderKey, Kept>();
+  /**
+   * Done records' keys and expiry times, soonest first; the first `expiringHead` are gone (dropped in bulk). An entry
+   * whose record has since changed or gone is stale: its time no longer matches the record's, and it is passed over.
+   */
+  private expiringKeys: OrderKey[] = [];
+  private expiringAt: number[] = [];
+  private expiringHead = 0;
   private bytes = 0;
   private readonly bytesByClient = new Map<string, number>();
   /** What a new order's record is charged at most (its first run, with the longest id): made once. */
@@ -266,6 +278,10 @@ export class MemoryOrderRecords implements OrderRecords {
     const client = previous?.client ?? partsOfKey(record.key).client;
     this.addBytes(client, bytes);
     this.records.set(record.key, { record, client, bytes, expiresAt });
+    if (expiresAt !== Infinity) {
+      this.expiringKeys.push(record.key);
+      this.expiringAt.push(expiresAt);
+    }
   }
 
   private addBytes(client: string, bytes: number): void {
@@ -287,10 +303,16 @@ export class MemoryOrderRecords implements OrderRecords {
 
   private dropExpired(): void {
     const now = this.now();
-    for (const [key, kept] of this.records) {
-      if (kept.expiresAt === Infinity) continue;
-      if (kept.expiresAt > now) break;
-      this.forget(key, kept);
+    while (this.expiringHead < this.expiringKeys.length && this.expiringAt[this.expiringHead]! <= now) {
+      const key = this.expiringKeys[this.expiringHead]!;
+      const kept = this.records.get(key);
+      if (kept !== undefined && kept.expiresAt === this.expiringAt[this.expiringHead]) this.forget(key, kept);
+      this.expiringHead++;
+    }
+    if (this.expiringHead > 1024 && this.expiringHead * 2 > this.expiringKeys.length) {
+      this.expiringKeys = this.expiringKeys.slice(this.expiringHead);
+      this.expiringAt = this.expiringAt.slice(this.expiringHead);
+      this.expiringHead = 0;
     }
   }
 }

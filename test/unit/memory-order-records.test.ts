@@ -109,6 +109,44 @@ describe('MemoryOrderRecords', () => {
     expect(records.size()).toBe(1);
   });
 
+  it('keeps a record done again for its later time to live, not its first', async () => {
+    let now = 0;
+    const records = new MemoryOrderRecords(100, 1 << 20, { now: () => now });
+    await records.begin(k('a'), 'fp-a');
+    await records.finish(k('a'), 1, { kind: 'timeout', replay: undefined });
+    now = 60;
+    await records.begin(k('a'), 'fp-a');
+    await records.finish(k('a'), 2, outcome('a'));
+    now = 150; // past the first run's time to live, within the second's
+    await runOnce(records, 'b');
+    expect(await records.get(k('a'))).toMatchObject({ runs: 2, state: 'done' });
+    now = 161;
+    await runOnce(records, 'c');
+    expect(await records.get(k('a'))).toBeUndefined();
+  });
+
+  it('costs an order as much once records expire as while they fill (it once walked every record gone before)', async () => {
+    let now = 0;
+    const live = 40_000;
+    // One order a millisecond of its clock: a time to live of `live` ms keeps `live` records once they expire.
+    const records = new MemoryOrderRecords(live, 2 ** 31, { now: () => now });
+    const chunkCost = async (count: number): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < count; i++, now++) await runOnce(records, `o${now}`);
+      return ((performance.now() - started) * 1000) / count;
+    };
+    const chunk = 8_000;
+    await chunkCost(chunk); // warm-up
+    const filling = [];
+    for (let i = 0; i < 4; i++) filling.push(await chunkCost(chunk));
+    const expiring = [];
+    for (let i = 0; i < 5; i++) expiring.push(await chunkCost(chunk));
+    expect(records.size()).toBe(live);
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    // Measured: 1.6-2.6 us an order either way; walking the Map from its front made it 3-8x once records expired.
+    expect(median(expiring)).toBeLessThan(2 * median(filling));
+  });
+
   it('keeps nothing once done with a bound or a time to live of 0', async () => {
     for (const records of [new MemoryOrderRecords(0, 1 << 20), new MemoryOrderRecords(1000, 0)]) {
       await runOnce(records, 'a');
