@@ -13,6 +13,7 @@
  * append cost 7–14 µs instead of 1.8 (docs/measurements/2026-11-25-ids-and-prototypes.md).
  * Finding one by id (the admin's redelivery) walks them instead.
  */
+import { frontWorthCompacting } from '../queue-compaction.js';
 import { randomHex } from '../random-ids.js';
 import type { EventLog } from './event-log.js';
 import type { NewEvent, StoredEvent } from './order-event.js';
@@ -87,14 +88,14 @@ export class MemoryEventLog implements EventLog {
 
   private dropOldest(): void {
     const oldest = this.kept[this.keptHead++]!;
-    if (this.keptHead > 1024 && this.keptHead * 2 > this.kept.length) {
+    if (frontWorthCompacting(this.keptHead, this.kept.length)) {
       this.kept = this.kept.slice(this.keptHead);
       this.keptHead = 0;
     }
     const mine = this.byClient.get(oldest.client)!;
     mine.head++;
     if (mine.head === mine.events.length) this.byClient.delete(oldest.client);
-    else if (mine.head > 1024 && mine.head * 2 > mine.events.length) {
+    else if (frontWorthCompacting(mine.head, mine.events.length)) {
       mine.events = mine.events.slice(mine.head);
       mine.head = 0;
     }

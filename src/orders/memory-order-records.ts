@@ -25,6 +25,7 @@
  * be bounded (the bulkheads: `isFullFor`).
  */
 import type { Tier } from '../domain/tier.js';
+import { frontWorthCompacting } from '../queue-compaction.js';
 import {
   ACTION_NAMES,
   MAX_CLIENT_NAME_LENGTH,
@@ -309,7 +310,7 @@ export class MemoryOrderRecords implements OrderRecords {
       if (kept !== undefined && kept.expiresAt === this.expiringAt[this.expiringHead]) this.forget(key, kept);
       this.expiringHead++;
     }
-    if (this.expiringHead > 1024 && this.expiringHead * 2 > this.expiringKeys.length) {
+    if (frontWorthCompacting(this.expiringHead, this.expiringKeys.length)) {
       this.expiringKeys = this.expiringKeys.slice(this.expiringHead);
       this.expiringAt = this.expiringAt.slice(this.expiringHead);
       this.expiringHead = 0;
