@@ -22,7 +22,12 @@
  *   slot lent under the lease given up is back — those a give-back was
  *   already waiting for included — nothing is taken or lent under the next
  *   one, and such a give-back, served, releases no row: its row went with
- *   the lease.
+ *   the lease. Once the last is back, the rows of the identity given up
+ *   back nothing here, and are released at once (again at each tick while
+ *   Postgres cannot be told): left to Postgres, they stayed held until its
+ *   lease ran out there too, the margin later, and the next identity's steps
+ *   waited a second or more for couriers (durable.test.ts's restart, orders
+ *   timed out at 2 s).
  *
  * No round trip per courier step: a slot moves between instances only when
  * demand shifts. An instance whose steps wait for a slot it cannot get
@@ -108,6 +113,9 @@ export class CourierAllotment {
   private outstanding = 0;
   /** When the slots still out were revoked (the first revocation of them). */
   private revokedAt: number | undefined;
+  /** Identities given up whose rows Postgres may still count as held: released once no slot lent under them is out. */
+  private readonly givenUp: string[] = [];
+  private releasingGivenUp = false;
   /** When its steps last waited for a slot. */
   private lastWaitedAt = -Infinity;
   /** The want this instance last published. */
@@ -164,12 +172,14 @@ export class CourierAllotment {
    * The lease was given up: the rows are no longer this instance's. Take
    * every lent slot back as its step ends (the caller cancels what runs).
    */
-  revokeAll(): void {
+  revokeAll(identity: string): void {
     this.generation++;
     this.rows = [];
+    this.givenUp.push(identity);
     // Every slot lent now must come back before anything is lent again.
     this.outstanding = this.lent;
     if (this.outstanding > 0) this.revokedAt ??= performance.now();
+    else void this.releaseGivenUp();
     // Every wait already in line (giving back, revoking) brings one slot back too.
     for (let n = this.lent - this.ownWaiters; n > 0; n--) void this.takeBackSlot();
   }
@@ -188,6 +198,24 @@ export class CourierAllotment {
         'courier slots lent under the lease given up are all back',
       );
     this.revokedAt = undefined;
+    void this.releaseGivenUp();
+  }
+
+  /** The rows of identities given up, now that nothing lent under them is out: free for any instance to take. */
+  private async releaseGivenUp(): Promise<void> {
+    if (this.releasingGivenUp || this.outstanding > 0) return;
+    this.releasingGivenUp = true;
+    try {
+      while (this.givenUp.length > 0) {
+        // A take since, by anyone, made the row the taker's: only rows still under the old identity are released.
+        await this.db.query(GIVE_BACK_ALL, [this.givenUp[0]]);
+        this.givenUp.shift();
+      }
+    } catch {
+      // Postgres cannot be told now: the next tick tries again (and at worst the old lease runs out there).
+    } finally {
+      this.releasingGivenUp = false;
+    }
   }
 
   /** At shutdown, once no step runs: give every row back at once. */
@@ -204,6 +232,7 @@ export class CourierAllotment {
     if (this.ticking) return;
     this.ticking = true;
     try {
+      if (this.outstanding === 0 && this.givenUp.length > 0) await this.releaseGivenUp();
       const id = this.lease.id();
       if (!id || this.outstanding > 0) return;
       const now = performance.now();

@@ -131,8 +131,8 @@ export class PostgresStore implements Store {
       const notifications = new Notifications(db, log);
       await notifications.start();
       let store: PostgresStore | undefined;
-      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, () =>
-        store?.lost(),
+      const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, (id) =>
+        store?.lost(id),
       );
       store = new PostgresStore(db, notifications, lease, couriers, options, log);
       await lease.start();
@@ -281,8 +281,8 @@ export class PostgresStore implements Store {
     await this.db.close();
   }
 
-  private lost(): void {
-    this.allotment?.revokeAll();
+  private lost(identity: string): void {
+    this.allotment?.revokeAll(identity);
     for (const listener of this.lostListeners) listener();
   }
 }
