@@ -41,6 +41,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
+import { UnauthenticatedConnections } from './unauthenticated-connections.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
@@ -118,9 +119,7 @@ export class HttpServer {
   private readonly beyondLimit = new WeakSet<Socket>();
   /** Connections closed to make room: already answered 503, so a request read on one afterwards is never run. */
   private readonly gaveWay = new WeakSet<Socket>();
-  /** Connections not yet authenticated, oldest first, each with its peer's address. */
-  private readonly unauthenticated = new Map<Socket, { readonly peer: string; readonly at: number }>();
-  private readonly unauthenticatedByPeer = new Map<string, number>();
+  private readonly unauthenticated = new UnauthenticatedConnections();
   private readonly unauthenticatedBudget: number;
   private readonly unauthenticatedPeerCap: number;
   private open = 0;
@@ -171,7 +170,7 @@ export class HttpServer {
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
       this.answering.set(socket, 0);
-      this.holdUnauthenticated(socket, socket.remoteAddress ?? '');
+      this.unauthenticated.add(socket, socket.remoteAddress ?? '');
       socket.once('close', () => this.forget(socket));
     });
     this.server.on('request', (req, res) => {
@@ -191,17 +190,7 @@ export class HttpServer {
 
   /** A request on `socket` named a known key (or the service is open): it leaves the unauthenticated budget. */
   authenticated(socket: Socket): void {
-    const peer = this.unauthenticated.get(socket)?.peer;
-    if (peer === undefined) return;
-    this.unauthenticated.delete(socket);
-    const left = (this.unauthenticatedByPeer.get(peer) ?? 1) - 1;
-    if (left > 0) this.unauthenticatedByPeer.set(peer, left);
-    else this.unauthenticatedByPeer.delete(peer);
-  }
-
-  private holdUnauthenticated(socket: Socket, peer: string): void {
-    this.unauthenticated.set(socket, { peer, at: performance.now() });
-    this.unauthenticatedByPeer.set(peer, (this.unauthenticatedByPeer.get(peer) ?? 0) + 1);
+    this.unauthenticated.remove(socket);
   }
 
   private forget(socket: Socket): void {
@@ -211,40 +200,20 @@ export class HttpServer {
 
   /** Before a connection from `peer` is counted: the oldest unauthenticated ones give way while a bound is reached. */
   private makeRoomFor(peer: string): void {
-    while ((this.unauthenticatedByPeer.get(peer) ?? 0) >= this.unauthenticatedPeerCap && this.evictOldest(peer));
+    while (this.unauthenticated.countOf(peer) >= this.unauthenticatedPeerCap && this.evictOldest(peer));
     while (
       (this.unauthenticated.size >= this.unauthenticatedBudget || this.open >= this.limits.maxConnections) &&
-      this.evictOldest(this.busiestPeer())
+      this.evictOldest(this.unauthenticated.busiestPeer())
     );
-  }
-
-  /** The peer holding the most unauthenticated connections (besides `except`, if it is one). */
-  private busiestPeer(except?: Socket): string | undefined {
-    const excepted = except && this.unauthenticated.get(except)?.peer;
-    let busiest: string | undefined;
-    let most = 0;
-    for (const [peer, count] of this.unauthenticatedByPeer) {
-      const held = peer === excepted ? count - 1 : count;
-      if (held > most) {
-        busiest = peer;
-        most = held;
-      }
-    }
-    return busiest;
   }
 
   /** Whether one of `peer`'s unauthenticated connections (not `except`) was at least `graceMs` old, and closed. */
   private evictOldest(peer: string | undefined, graceMs = UNAUTHENTICATED_GRACE_MS, except?: Socket): boolean {
     if (peer === undefined) return false;
-    const bornBefore = performance.now() - graceMs;
-    for (const [socket, { peer: from, at }] of this.unauthenticated) {
-      // Oldest first: once one is too young, all the rest are.
-      if (at > bornBefore) return false;
-      if (from !== peer || socket === except) continue;
-      this.giveWay(socket);
-      return true;
-    }
-    return false;
+    const oldest = this.unauthenticated.oldestOf(peer, performance.now() - graceMs, except);
+    if (oldest === undefined) return false;
+    this.giveWay(oldest);
+    return true;
   }
 
   /**
@@ -265,7 +234,7 @@ export class HttpServer {
    */
   isBeyondLimit(socket: Socket): boolean {
     if (!this.beyondLimit.has(socket)) return false;
-    if (!this.evictOldest(this.busiestPeer(socket), 0, socket)) return true;
+    if (!this.evictOldest(this.unauthenticated.busiestPeer(socket), 0, socket)) return true;
     this.beyondLimit.delete(socket);
     return false;
   }
