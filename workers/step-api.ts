@@ -4,7 +4,7 @@
  * of the pipeline or of the pool — only the order and this context.
  */
 import type { Logger } from 'pino';
-import type { StepFailureKind } from '../src/domain/errors.js';
+import { OutcomeError, type StepFailureKind } from '../src/domain/errors.js';
 import type { Fault } from '../src/domain/faults.js';
 import type { Order, StepName } from '../src/domain/order.js';
 
@@ -99,7 +99,7 @@ export interface CourierSlot extends Disposable {
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
 
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
-export class StepFailure extends Error {
+export class StepFailure extends OutcomeError {
   constructor(readonly kind: StepFailureKind) {
     super(kind);
     this.name = 'StepFailure';
@@ -126,7 +126,7 @@ export class StepEnded extends Error {
 }
 
 /** Thrown by the context's waits when the order has been canceled. */
-export class StepCanceled extends Error {
+export class StepCanceled extends OutcomeError {
   constructor() {
     super('step canceled');
     this.name = 'StepCanceled';

@@ -44,7 +44,21 @@ export type ErrorKind =
  * The reason an order's AbortSignal carries: which kind ended the order.
  * Steps canceled by it report "canceled: <kind>".
  */
-export class OrderAborted extends Error {
+/**
+ * An error that is an outcome, not a bug — a step's decline, a cancellation, an order aborted — and so is made without
+ * a stack trace: nobody reads one, and capturing it (a walk of up to ten frames) was a measurable share of what a
+ * failed order costs its threads (docs/measurements/2026-11-25-a-wave-of-failures.md).
+ */
+export class OutcomeError extends Error {
+  constructor(message: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
+}
+
+export class OrderAborted extends OutcomeError {
   constructor(readonly kind: OrderFailureKind) {
     super(`order aborted: ${kind}`);
     this.name = 'OrderAborted';

@@ -146,4 +146,32 @@ describe('CancelCellAllocator', () => {
     for (const used of taken) allocator.give(used);
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
+
+  it("rings each bell once for a turn's cancellations, at the end of the turn, and reacts once to them all", async () => {
+    let reactions = 0;
+    const allocator = new CancelCellAllocator(CancelCells.create(10), () => reactions++);
+    const { cells } = allocator;
+    const rung: number[] = [];
+    const ring = cells.ring.bind(cells);
+    cells.ring = (bell: number): number => {
+      rung.push(bell);
+      return ring(bell);
+    };
+    const orders = Array.from({ length: 10 }, () => new AbortController());
+    const taken = orders.map((order, i) => {
+      const cell = allocator.take(order.signal)!;
+      cells.markStarted(cell, i % 2 === 0 ? 3 : 4);
+      return cell;
+    });
+    // A wave of failures read in one turn; the threads look at their cells meanwhile (they run on other cores).
+    for (const order of orders) {
+      order.abort();
+      cells.quietBell(3);
+      cells.quietBell(4);
+    }
+    expect(taken.every((cell) => cells.isCanceled(cell))).toBe(true);
+    expect({ rung, reactions }).toEqual({ rung: [], reactions: 0 });
+    await Promise.resolve();
+    expect({ rung, reactions }).toEqual({ rung: [3, 4], reactions: 1 });
+  });
 });

@@ -6,6 +6,8 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { StepReport } from '../../src/threads/protocol.js';
 import { createStepRuntime } from '../../workers/step-runtime.js';
+import { StepCanceled, StepFailure } from '../../workers/step-api.js';
+import { OrderAborted } from '../../src/domain/errors.js';
 
 /** The step modules as this run loads them (sources here): the runtime and the steps share one step API. */
 const stepModule = (name: string): string => new URL(`../../workers/steps/${name}.ts`, import.meta.url).href;
@@ -129,5 +131,14 @@ describe('the step runtime, with a log that cannot be written', () => {
     expect(reports[0]).toMatchObject({ status: 'error', kind: 'internal' });
     expect(tracker.running()).toBe(0);
     vi.doUnmock('../../workers/step-log.js');
+  });
+
+  it('makes the outcomes a step throws, and an order aborted, without a stack trace (a bug in a step keeps its own)', () => {
+    const limit = Error.stackTraceLimit;
+    const outcomes = [new StepFailure('payment_declined'), new StepCanceled(), new OrderAborted('timeout')];
+    expect(outcomes.map((error) => error.stack?.includes('\n    at '))).toEqual([false, false, false]);
+    expect(outcomes.map((error) => error instanceof Error)).toEqual([true, true, true]);
+    expect(new Error('a bug').stack).toContain('\n    at ');
+    expect(Error.stackTraceLimit).toBe(limit);
   });
 });
