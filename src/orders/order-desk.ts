@@ -34,9 +34,11 @@ import {
   type OrderRun,
 } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
+import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter } from './order-waiter.js';
+import { RunStop } from './run-stop.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import type { TierFull } from './tier-headroom.js';
 
@@ -138,7 +140,7 @@ export type Full = 'orders_in_flight' | 'records';
 const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
 
 export interface OrderRunner {
-  process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult>;
+  process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
 }
 
 /** What the desk tells whoever watches, as runs end. */
@@ -168,8 +170,8 @@ type RunEnd =
 interface Run {
   readonly fingerprint: string;
   readonly end: Promise<RunEnd>;
-  /** Cancels the run once every caller waiting for it has gone. */
-  readonly stop: AbortController;
+  /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
+  readonly stop: RunStop;
   callers: number;
   /**
    * The records have taken the order_id as this order's: until then, another order under the same id cannot be told it
@@ -223,7 +225,7 @@ export class OrderDesk {
           await underWay.end;
           continue;
         }
-        if (!underWay.stop.signal.aborted) return this.wait(underWay, waiter, 'joined');
+        if (!underWay.stop.stopped) return this.wait(underWay, waiter, 'joined');
         // Every caller of that run has gone: it is winding down (its payment
         // being voided). Wait for it to end, then run afresh.
         await underWay.end;
@@ -257,11 +259,11 @@ export class OrderDesk {
     trace: Trace,
     ended?: (result: OrderResult | undefined) => void,
   ): Run {
-    const stop = new AbortController();
+    const stop = new RunStop();
     const confirm = (): void => {
       run.confirmed = true;
     };
-    const end = this.execute(order, key, fingerprint, stop.signal, trace, confirm).finally(() => {
+    const end = this.execute(order, key, fingerprint, stop, trace, confirm).finally(() => {
       this.running.delete(key);
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
@@ -281,7 +283,7 @@ export class OrderDesk {
     order: Order,
     key: OrderKey,
     fingerprint: string,
-    signal: AbortSignal,
+    stop: RunStop,
     trace: Trace,
     confirm: () => void,
   ): Promise<RunEnd> {
@@ -298,12 +300,12 @@ export class OrderDesk {
       confirm();
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
-        const joined = await this.joinElsewhere(key, begun.run, signal);
+        const joined = await this.joinElsewhere(key, begun.run, stop);
         if (joined) return joined;
         continue;
       }
       const run = runOf(order, begun.run, key);
-      const result = await this.pipeline.process(run, signal, trace);
+      const result = await this.pipeline.process(run, stop, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(key, begun.run, outcome);
@@ -373,21 +375,24 @@ export class OrderDesk {
    * caller joining that run. Undefined if it ended without a final answer:
    * then this caller gets a run of its own, as a retry would.
    */
-  private async joinElsewhere(key: OrderKey, run: number, signal: AbortSignal): Promise<RunEnd | undefined> {
+  private async joinElsewhere(key: OrderKey, run: number, stop: RunStop): Promise<RunEnd | undefined> {
     const { orderId } = partsOfKey(key);
+    const waiting = stop.signalUntilReleased();
     try {
-      const outcome = await this.records.awaitRun(key, run, signal);
+      const outcome = await this.records.awaitRun(key, run, waiting.signal);
       return outcome.replay ? { kind: 'answered', result: outcome.replay, via: 'joined' } : undefined;
     } catch {
       // Canceled (every caller has gone, or the instance is shutting down or
       // gave up its lease), or the store cannot be reached.
-      return unrun(orderId, signal.aborted ? abortKind(signal.reason) : 'store_unavailable');
+      return unrun(orderId, stop.stopped ? abortKind(stop.reason) : 'store_unavailable');
+    } finally {
+      waiting.release();
     }
   }
 
   /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
   cancelAll(kind: OrderFailureKind): void {
-    for (const run of this.running.values()) run.stop.abort(new OrderAborted(kind));
+    for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
   }
 
   /** Resolves when no run is under way — compensations included, and runs admitted but not started yet. */
@@ -405,7 +410,7 @@ export class OrderDesk {
   private async wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined'): Promise<Submission> {
     run.callers++;
     waiter.whenGone(() => {
-      if (--run.callers === 0) run.stop.abort(new OrderAborted('client_gone'));
+      if (--run.callers === 0) run.stop.stop(new OrderAborted('client_gone'));
     });
     try {
       const end = await run.end;

@@ -11,13 +11,29 @@
  * step. It is the listener on its clients' signal (`handleEvent`), the entry
  * of its deadline in the pipeline's one deadline list (`deadlinePassed`), and
  * what its steps' runner tells of each ending (`stepEnded`). Its controller
- * is the only AbortController of the order's steps.
+ * is the only AbortController of the order's run: what stops it from outside
+ * is a signal (the benchmarks') or a run's stopper, a record (the desk's).
  */
 import { OrderAborted } from '../domain/errors.js';
 import type { OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { Deadlined, DeadlineList } from './deadline-list.js';
 import type { StepOutcome, StepSink } from './steps.js';
+
+/**
+ * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the
+ * order's controller is the only one of its run (issue 32). It tells the one order that follows it.
+ */
+export interface RunStopper {
+  readonly stopped: boolean;
+  readonly reason: unknown;
+  /** Tell `follower` when stopped (at once, if it is); undefined: nobody any more. */
+  follow(follower: StopFollower | undefined): void;
+}
+
+export interface StopFollower {
+  parentStopped(reason: unknown): void;
+}
 
 /** Told once every step of an order has ended (or one threw, which a runner never should). */
 export interface OrderEnder<Result> {
@@ -28,7 +44,7 @@ export interface OrderEnder<Result> {
 const ONCE: AddEventListenerOptions = { once: true };
 
 /** @typeParam Result What the order is answered with (the pipeline's result). */
-export class OrderInFlight<Result> implements StepSink, Deadlined {
+export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower {
   /** One per step, in the order the steps were given; all filled once `pending` is 0. */
   readonly outcomes: StepOutcome[];
   private pending: number;
@@ -45,13 +61,14 @@ export class OrderInFlight<Result> implements StepSink, Deadlined {
     readonly run: OrderRun,
     readonly trace: Trace,
     steps: number,
-    private readonly parent: AbortSignal,
+    private readonly parent: AbortSignal | RunStopper,
     private readonly deadlines: DeadlineList<OrderInFlight<Result>>,
     private readonly ender: OrderEnder<Result>,
   ) {
     this.outcomes = new Array<StepOutcome>(steps);
     this.pending = steps;
-    if (parent.aborted) this.controller.abort(parent.reason);
+    if (!(parent instanceof AbortSignal)) parent.follow(this);
+    else if (parent.aborted) this.controller.abort(parent.reason);
     else parent.addEventListener('abort', this, ONCE);
   }
 
@@ -69,6 +86,11 @@ export class OrderInFlight<Result> implements StepSink, Deadlined {
   /** Its clients' signal aborted. */
   handleEvent(): void {
     this.controller.abort(this.parent.reason);
+  }
+
+  /** Its run was stopped. */
+  parentStopped(reason: unknown): void {
+    this.controller.abort(reason);
   }
 
   deadlinePassed(): void {
@@ -94,7 +116,8 @@ export class OrderInFlight<Result> implements StepSink, Deadlined {
     // The deadline is the steps', not the compensations'.
     this.deadlines.remove(this.deadlineHandle);
     this.deadlineHandle = -1;
-    this.parent.removeEventListener('abort', this);
+    if (this.parent instanceof AbortSignal) this.parent.removeEventListener('abort', this);
+    else this.parent.follow(undefined);
     if (this.thrown) this.ender.stepsThrew(this, this.thrown.error);
     else this.ender.stepsEnded(this);
   }

@@ -24,7 +24,7 @@ import type { CompensationName, OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
-import { OrderInFlight, type OrderEnder } from './order-in-flight.js';
+import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
 import { scopeOf } from './task-group.js';
 
 export interface OrderResult {
@@ -103,10 +103,12 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
 
   /**
    * Run every step of `run`. `signal` cancels the order from outside (its
-   * clients went away); `trace` follows it into every thread for the logs.
+   * clients went away, a shutdown): an AbortSignal, or a run's stopper, which
+   * needs no controller of its own; `trace` follows it into every thread for
+   * the logs.
    * Never rejects for a step's sake: failures are in the result.
    */
-  process(run: OrderRun, signal: AbortSignal, trace: Trace): Promise<OrderResult> {
+  process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
     const deadline = performance.now() + this.options.timeoutMs;
     const order = new OrderInFlight(run, trace, this.steps.length, signal, this.deadlines, this);
