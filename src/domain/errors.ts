@@ -41,10 +41,6 @@ export type ErrorKind =
   | 'too_many_webhooks'; // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
 
 /**
- * The reason an order's AbortSignal carries: which kind ended the order.
- * Steps canceled by it report "canceled: <kind>".
- */
-/**
  * An error that is an outcome, not a bug — a step's decline, a cancellation, an order aborted — and so is made without
  * a stack trace: nobody reads one, and capturing it (a walk of up to ten frames) was a measurable share of what a
  * failed order costs its threads (docs/measurements/2026-11-25-a-wave-of-failures.md).
@@ -58,6 +54,10 @@ export class OutcomeError extends Error {
   }
 }
 
+/**
+ * The reason an order's AbortSignal carries: which kind ended the order.
+ * Steps canceled by it report "canceled: <kind>".
+ */
 export class OrderAborted extends OutcomeError {
   constructor(readonly kind: OrderFailureKind) {
     super(`order aborted: ${kind}`);

@@ -38,8 +38,8 @@ import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter } from './order-waiter.js';
-import { RunStop } from './run-stop.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
+import { RunStop } from './run-stop.js';
 import type { TierFull } from './tier-headroom.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */

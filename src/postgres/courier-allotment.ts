@@ -206,7 +206,8 @@ export class CourierAllotment {
     if (this.releasingGivenUp || this.outstanding > 0) return;
     this.releasingGivenUp = true;
     try {
-      while (this.givenUp.length > 0) {
+      // Looked at again after each release: the next identity may have been given up meanwhile, its slots still out.
+      while (this.givenUp.length > 0 && this.outstanding === 0) {
         // A take since, by anyone, made the row the taker's: only rows still under the old identity are released.
         await this.db.query(GIVE_BACK_ALL, [this.givenUp[0]]);
         this.givenUp.shift();

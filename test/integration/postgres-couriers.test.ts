@@ -152,13 +152,27 @@ async function holdRenewalsUntilGivenUp(url: string, holder: Instance, identity:
   await locker.connect();
   releases.push(async () => void (await locker.end().catch(() => {})));
   await locker.query('BEGIN');
+  const lostBefore = holder.lease.lost;
   await locker.query('SELECT 1 FROM instances WHERE instance_id = $1 FOR UPDATE', [identity]);
   await eventually(
     async () => holder.lease.lost,
-    (lost) => lost === 1,
+    (lost) => lost === lostBefore + 1,
     { within: 10_000, every: 20 },
   );
   return locker;
+}
+
+/** Another live instance — only its row in `instances` — holds every courier row after the first `leftFree`. */
+async function rowsHeldElsewhere(url: string, instanceId: string, leftFree: number): Promise<void> {
+  const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
+  await coordinateCourierPool(db, COURIERS, silent);
+  await db.close();
+  await sql(
+    url,
+    "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ($1, 'elsewhere', 1, now() + interval '1 hour')",
+    [instanceId],
+  );
+  await sql(url, 'UPDATE courier_slots SET holder = $1, held_since = now() WHERE slot > $2', [instanceId, leftFree]);
 }
 
 interface WaitingStep {
@@ -372,17 +386,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       const url = await freshDatabase(server!);
       await withCourierHooks(url);
       // Another live instance (only a row in Postgres) holds every row but the first: A gets one.
-      const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
-      await coordinateCourierPool(db, COURIERS, silent);
-      await db.close();
-      await sql(
-        url,
-        "INSERT INTO instances (instance_id, host, pid, lease_until) VALUES ('00000000-0000-4000-8000-000000000001', 'elsewhere', 1, now() + interval '1 hour')",
-      );
-      await sql(
-        url,
-        "UPDATE courier_slots SET holder = '00000000-0000-4000-8000-000000000001', held_since = now() WHERE slot > 1",
-      );
+      await rowsHeldElsewhere(url, '00000000-0000-4000-8000-000000000001', 1);
       const a = await instance(url, 1500);
       await a.allotment.start();
       const oldId = a.lease.id()!;
@@ -467,6 +471,71 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       expect(await rowsOf(url, oldId)).toBe(0);
       expect(a.allotment.lent).toBeLessThanOrEqual(a.allotment.held);
       expect(await rowsOf(url, a.lease.id()!)).toBe(a.allotment.held);
+    });
+
+    it("releases a later identity's rows only once its own slots are back, even when an earlier release lands after it was given up", async () => {
+      const url = await freshDatabase(server!);
+      await withCourierHooks(url);
+      // Another live instance (only a row in Postgres) holds every row but the first two: A gets those.
+      const elsewhere = '00000000-0000-4000-8000-000000000002';
+      await rowsHeldElsewhere(url, elsewhere, 2);
+      const a = await instance(url, 1500);
+      await a.allotment.start();
+      const firstId = a.lease.id()!;
+      expect(a.allotment.held).toBe(2);
+
+      // The first identity is given up with nothing lent out; the release of its rows is held on its way.
+      const releaseGiveBacks = await holdGiveBacks(url);
+      const first = await holdRenewalsUntilGivenUp(url, a, firstId);
+      await first.query("UPDATE instances SET lease_until = now() + interval '1 hour' WHERE instance_id = $1", [
+        firstId,
+      ]);
+      await first.query('COMMIT');
+      const secondId = await eventually(
+        async () => a.lease.id(),
+        (id) => id !== undefined,
+        { within: 5000, every: 20 },
+      );
+      await eventually(
+        () =>
+          sql<{ n: number }>(
+            url,
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%SET holder = NULL%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+          ),
+        ([row]) => row!.n > 0,
+        { within: 5000, every: 20 },
+      );
+
+      // The other instance's lease runs out: A's step takes one of its rows, under the second identity.
+      await sql(url, 'UPDATE instances SET lease_until = now() WHERE instance_id = $1', [elsewhere]);
+      const step = waitingStep(a.semaphore);
+      const slot = await Promise.race([step.slot, pause(5000).then(() => -1)]);
+      expect(slot).toBeGreaterThanOrEqual(0);
+      expect(await rowsOf(url, secondId!)).toBe(1);
+
+      // The second identity is given up too, its step still holding the slot, its lease kept alive in Postgres.
+      const second = await holdRenewalsUntilGivenUp(url, a, secondId!);
+      await second.query("UPDATE instances SET lease_until = now() + interval '1 hour' WHERE instance_id = $1", [
+        secondId,
+      ]);
+      await second.query('COMMIT');
+
+      // The first release lands: the second identity's row stays held while its slot is out — released then, another
+      // instance could take it while A's step still holds the courier.
+      await releaseGiveBacks();
+      await untilNoGiveBackRuns(url);
+      expect({ first: await rowsOf(url, firstId), second: await rowsOf(url, secondId!) }).toEqual({
+        first: 0,
+        second: 1,
+      });
+
+      // The step lets go: now the row goes too.
+      a.semaphore.release(slot, STEP);
+      await eventually(
+        () => rowsOf(url, secondId!),
+        (rows) => rows === 0,
+        { within: 5000, every: 20 },
+      );
     });
   },
 );
