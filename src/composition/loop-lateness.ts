@@ -4,29 +4,37 @@
  * than asked it fired, and the figure is the mean of the last WINDOW samples
  * (half a second): a loop kept busy shows within a few samples, one long
  * pause (a GC, a big JSON) moves it by a twenty-fifth of itself. Reading it costs an admission nothing: a number kept up to date.
+ *
+ * An idle loop is sampled once a second, not fifty times: each wake of an
+ * idle thread costs it ~120 µs of CPU on these machines, and this timer was
+ * most of what an idle service spent (docs/measurements/2026-11-25-a-wave-of-failures.md,
+ * "An idle service"). A sample that finds the loop busy since the last one
+ * (`performance.eventLoopUtilization`) brings the pace back, so a loop that
+ * becomes busy is sampled at its pace again within a second; an idle loop is
+ * late by nothing.
  */
 
 const SAMPLE_MS = 20;
 const WINDOW = 25;
+/** The pace while idle. */
+const IDLE_SAMPLE_MS = 1000;
+/** Below this share of its time busy since the last sample, the loop is idle. */
+const IDLE_UTILIZATION = 0.02;
+
+type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
 
 export class LoopLateness {
   private readonly samples = new Float64Array(WINDOW);
   private next = 0;
   private latest = 0;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private expected = 0;
+  private pace = SAMPLE_MS;
+  private utilization: Utilization = performance.eventLoopUtilization();
+  private stopped = false;
 
   constructor() {
-    let expected = performance.now() + SAMPLE_MS;
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      this.samples[this.next] = Math.max(0, now - expected);
-      this.next = (this.next + 1) % WINDOW;
-      let sum = 0;
-      for (const sample of this.samples) sum += sample;
-      this.latest = sum / WINDOW;
-      expected = now + SAMPLE_MS;
-    }, SAMPLE_MS);
-    this.timer.unref();
+    this.schedule(SAMPLE_MS);
   }
 
   /** Milliseconds: how late a timer fired, on average over the last half second. */
@@ -34,7 +42,39 @@ export class LoopLateness {
     return this.latest;
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  /** Sampled every SAMPLE_MS (false: once a second, the loop being idle). */
+  get sampling(): boolean {
+    return this.pace === SAMPLE_MS;
   }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.pace = ms;
+    this.expected = performance.now() + ms;
+    this.timer = setTimeout(this.sample, ms);
+    this.timer.unref();
+  }
+
+  private readonly sample = (): void => {
+    const now = performance.now();
+    const since = performance.eventLoopUtilization(this.utilization);
+    this.utilization = performance.eventLoopUtilization();
+    if (since.utilization < IDLE_UTILIZATION) {
+      // Idle: late by nothing, and looked at again in a second.
+      this.samples.fill(0);
+      this.latest = 0;
+      return this.schedule(IDLE_SAMPLE_MS);
+    }
+    this.samples[this.next] = Math.max(0, now - this.expected);
+    this.next = (this.next + 1) % WINDOW;
+    let sum = 0;
+    for (const sample of this.samples) sum += sample;
+    this.latest = sum / WINDOW;
+    this.schedule(SAMPLE_MS);
+  };
 }
