@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
-import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
+import { DEFAULT_DELAY_MS, everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { expectWorkerThreads, orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -91,7 +91,9 @@ describe('POST /order', () => {
     const { status, body, ms } = await svc.order(orderBody({ delay_ms: everyStep(0) }));
     expect(status).toBe(200);
     for (const step of Object.values(stepsOf(body))) expect(step.duration_ms).toBeLessThan(50);
-    expect(ms).toBeLessThan(100);
+    // An order of default delays takes at least its slowest step's; the answer comes well before. Not a bound of
+    // 100 ms: beside four other files and two busy loops, 111 ms came for an order whose steps took none.
+    expect(ms).toBeLessThan(Math.max(...STEP_NAMES.map((name) => DEFAULT_DELAY_MS[name])));
   });
 
   it('computes cpu_ms on the step thread, on top of the delay', async () => {
