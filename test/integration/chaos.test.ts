@@ -143,7 +143,18 @@ describe(`chaos (seed ${SEED})`, () => {
           if (lastStatus.has(orderId) && lastStatus.get(orderId) !== record.outcome?.http_status)
             say(`last answered ${lastStatus.get(orderId)}`);
         }
-        expect(broken).toEqual([]);
+        // What a broken order went through, to read in the failure: every answer its clients heard, in order, and its
+        // log lines (a race seen once, beside busy loops, must be readable from the one run that showed it).
+        const historyOf = (orderId: string): string =>
+          [
+            `${orderId}: heard ${JSON.stringify(answers.filter((answer) => answer.orderId === orderId).map(({ status }) => status))}`,
+            ...log.lines
+              .filter((line) => line['order_id'] === orderId)
+              .map(({ time, msg, status, kind, steps, via, request_id }) =>
+                JSON.stringify({ time, msg, status, kind, steps, via, request_id }),
+              ),
+          ].join('\n');
+        expect(broken, broken.map((line) => historyOf(line.slice(0, line.indexOf(':')))).join('\n')).toEqual([]);
         // The mix did what it is for: threads were lost, payments voided, orders failed every way.
         const health = await service.health();
         console.info(
