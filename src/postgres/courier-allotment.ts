@@ -179,7 +179,7 @@ export class CourierAllotment {
     // Every slot lent now must come back before anything is lent again.
     this.outstanding = this.lent;
     if (this.outstanding > 0) this.revokedAt ??= performance.now();
-    else void this.releaseGivenUp();
+    void this.releaseGivenUp();
     // Every wait already in line (giving back, revoking) brings one slot back too.
     for (let n = this.lent - this.ownWaiters; n > 0; n--) void this.takeBackSlot();
   }
@@ -201,9 +201,12 @@ export class CourierAllotment {
     void this.releaseGivenUp();
   }
 
-  /** The rows of identities given up, now that nothing lent under them is out: free for any instance to take. */
+  /**
+   * The rows of identities given up, once nothing lent under them is out: free for any instance to take. Called
+   * whenever that may have become so; it looks itself.
+   */
   private async releaseGivenUp(): Promise<void> {
-    if (this.releasingGivenUp || this.outstanding > 0) return;
+    if (this.releasingGivenUp || this.outstanding > 0 || this.givenUp.length === 0) return;
     this.releasingGivenUp = true;
     try {
       // Looked at again after each release: the next identity may have been given up meanwhile, its slots still out.
@@ -233,7 +236,7 @@ export class CourierAllotment {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      if (this.outstanding === 0 && this.givenUp.length > 0) await this.releaseGivenUp();
+      await this.releaseGivenUp();
       const id = this.lease.id();
       if (!id || this.outstanding > 0) return;
       const now = performance.now();

@@ -148,7 +148,7 @@ export class CancelCells {
    */
   cancel(cell: number): number {
     const bell = this.markCanceled(cell);
-    return (bell === undefined ? 0 : this.ring(bell)) + Atomics.notify(this.words, this.at(cell, STATE));
+    return (bell === undefined ? 0 : this.ring(bell)) + this.wakeCellWaiters(cell);
   }
 
   /**
