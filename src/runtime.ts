@@ -41,8 +41,18 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * CPU per order (docs/measurements/2026-11-24-a-step-asleep.md). It cannot be
  * set from inside the process: the main isolate's heap is sized before any of
  * our code runs.
+ *
+ * V8's own helper threads sized to the machine: `--v8-pool-size=0` is the
+ * available cores less one (1 on two cores), where Node's default is 4
+ * whatever the cores. Those helpers mark and sweep the heaps of every isolate
+ * in the process (the main thread's and each step thread's) beside their
+ * threads; four of them on two cores took the cores from the step threads
+ * while a collection was under way, and every courier slot stood still —
+ * stretches of 10–23 ms with no step running and 50 orders waiting, the
+ * overhead scenario's p99. With one: p99 0.77× (0.63–1.20) over 5 rounds,
+ * CPU per order 1.00× (docs/measurements/2026-11-25-four-helpers-two-cores.md).
  */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--v8-pool-size=0'];
 
 /** The same cap for each worker thread's isolate, which a pool sets by `resourceLimits` rather than flags. */
 export const THREAD_YOUNG_GENERATION_MB = 16;

@@ -8,8 +8,8 @@ import { connect } from 'node:net';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
@@ -89,6 +89,18 @@ describe('start-up', () => {
     const answer = await rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) });
     expect(answer.status).toBe(200);
   });
+
+  // Node's default is four whatever the machine: on two cores they took the cores from the step threads during a
+  // collection (src/runtime.ts, SERVER_NODE_FLAGS).
+  it.skipIf(process.platform !== 'linux')(
+    "runs V8's helper threads on the cores less one (at least one), not Node's default four",
+    async () => {
+      server = await startServerProcess({ PORT: '0' });
+      const tasks = `/proc/${server.child.pid}/task`;
+      const names = readdirSync(tasks).map((task) => readFileSync(join(tasks, task, 'comm'), 'utf8').trim());
+      expect(names.filter((name) => name.includes('V8Worker'))).toHaveLength(Math.max(1, availableParallelism() - 1));
+    },
+  );
 
   it('refuses open mode on an address other machines reach, with one line, unless ALLOW_ANONYMOUS=on', async () => {
     const { code, stdout, stderr } = await runToExit({ HOST: '0.0.0.0' });
