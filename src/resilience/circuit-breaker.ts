@@ -140,7 +140,8 @@ export class CircuitBreaker {
     if (this.state !== 'closed' || verdict === 'none') return;
     if (verdict === 'success') {
       this.consecutiveFailures = 0;
-      this.failingClients.clear();
+      // clear() makes a new table even for an empty set: three an order, each kept past a scavenge by the breaker.
+      if (this.failingClients.size > 0) this.failingClients.clear();
       return;
     }
     this.consecutiveFailures++;
