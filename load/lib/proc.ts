@@ -1,7 +1,7 @@
 /**
  * What Linux's /proc says about a server process: which process listens on a
  * port, its memory (resident now, and its high-water mark), and the CPU time
- * of the whole process and of its main thread. Readers return null when the
+ * of the whole process, of its main thread, and by kind of thread. Readers return null when the
  * process is gone or /proc is not there (not Linux): a figure the load suite
  * then leaves out, never a failure.
  */
@@ -104,4 +104,48 @@ export function cpuTimeOf(pid: number): CpuTime | null {
   const processSec = cpuSecondsOf(readOrNull(`/proc/${pid}/stat`));
   const mainThreadSec = cpuSecondsOf(readOrNull(`/proc/${pid}/task/${pid}/stat`));
   return processSec === null || mainThreadSec === null ? null : { processSec, mainThreadSec };
+}
+
+/**
+ * A process's CPU time by kind of thread, in seconds: what the threads cost beside what they buy. Threads are told
+ * apart by the name Node and V8 give them (`/proc/<pid>/task/<tid>/comm`); the main thread is the task whose id is the
+ * process's. `other` is the process's time less the rest, so the four add up to the process: it holds libuv's pool,
+ * any thread of another name, and every thread that has exited (its time stays in the process's).
+ */
+export interface CpuByThread {
+  readonly mainThread: number;
+  /** Node's worker_threads ("WorkerThread"): this service's step threads, and any other worker it runs. */
+  readonly workerThreads: number;
+  /** V8's platform threads ("node-V8Worker"): collection and compilation beside the isolates. */
+  readonly v8Helpers: number;
+  readonly other: number;
+}
+
+const WORKER_THREAD = 'WorkerThread';
+const V8_HELPER = 'node-V8Worker';
+
+export function cpuByThreadOf(pid: number): CpuByThread | null {
+  const processSec = cpuSecondsOf(readOrNull(`/proc/${pid}/stat`));
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  if (processSec === null) return null;
+  let mainThread = 0;
+  let workerThreads = 0;
+  let v8Helpers = 0;
+  for (const tid of tasks) {
+    const stat = readOrNull(`/proc/${pid}/task/${tid}/stat`);
+    const seconds = cpuSecondsOf(stat);
+    // A thread that exited between the listing and the read: its time is the process's, counted in `other`.
+    if (stat === null || seconds === null) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (tid === String(pid)) mainThread += seconds;
+    else if (name === WORKER_THREAD) workerThreads += seconds;
+    else if (name === V8_HELPER) v8Helpers += seconds;
+  }
+  const other = Math.max(0, processSec - mainThread - workerThreads - v8Helpers);
+  return { mainThread, workerThreads, v8Helpers, other };
 }

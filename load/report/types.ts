@@ -71,7 +71,15 @@ export interface ProcessCpu {
   readonly usPerOrder: number;
   /** Cores busy on average over the window (CPU seconds ÷ wall seconds). */
   readonly cores: number;
+  /**
+   * The same µs per order by kind of thread (load/lib/proc.ts, `cpuByThreadOf`); null where the threads could not be
+   * read, absent in runs recorded before they were.
+   */
+  readonly byThread?: Readonly<Record<ThreadKind, number>> | null;
 }
+
+/** The kinds of thread a process's CPU is told by: its main thread, Node's worker threads, V8's helpers, the rest. */
+export type ThreadKind = 'mainThread' | 'workerThreads' | 'v8Helpers' | 'other';
 
 export interface ScenarioResult {
   readonly name: string;

@@ -4,7 +4,7 @@
  * gives what an order costs the process — then hold it to the gates
  * (gates.ts).
  */
-import { cpuTimeOf, memoryOf } from '../lib/proc.js';
+import { cpuByThreadOf, cpuTimeOf, memoryOf, type CpuByThread } from '../lib/proc.js';
 import { histogram, timeline } from '../lib/stats.js';
 import type { ProcessCpu, ScenarioResult } from '../report/types.js';
 import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
@@ -78,13 +78,36 @@ async function warmUp(base: URL, tag: string): Promise<void> {
 const processCpuSec = (pid: number | null): number | null =>
   pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null);
 
+/** The process's CPU at one moment: in all, and by kind of thread. */
+interface CpuReading {
+  readonly processSec: number | null;
+  readonly byThread: CpuByThread | null;
+}
+
+const cpuReading = (pid: number | null): CpuReading => ({
+  processSec: processCpuSec(pid),
+  byThread: pid === null ? null : cpuByThreadOf(pid),
+});
+
+const THREAD_KINDS = ['mainThread', 'workerThreads', 'v8Helpers', 'other'] as const;
+
 /** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
-function processCpu(atStart: number | null, atEnd: number | null, generated: Generated): ProcessCpu | null {
-  if (atStart === null || atEnd === null || generated.responses === 0) return null;
-  const seconds = atEnd - atStart;
+function processCpu(atStart: CpuReading | null, atEnd: CpuReading, generated: Generated): ProcessCpu | null {
+  if (atStart?.processSec == null || atEnd.processSec === null || generated.responses === 0) return null;
+  const seconds = atEnd.processSec - atStart.processSec;
+  const perOrder = (sec: number): number => Math.round((sec * 1e6) / generated.responses);
+  const { byThread: from } = atStart;
+  const { byThread: to } = atEnd;
   return {
-    usPerOrder: Math.round((seconds * 1e6) / generated.responses),
+    usPerOrder: perOrder(seconds),
     cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)),
+    byThread:
+      from && to
+        ? (Object.fromEntries(THREAD_KINDS.map((kind) => [kind, perOrder(to[kind] - from[kind])])) as Record<
+            (typeof THREAD_KINDS)[number],
+            number
+          >)
+        : null,
   };
 }
 
@@ -95,13 +118,13 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   await warmUp(base, tag);
   const before = target.isThisService ? await health(base) : null;
   let monitor: ReturnType<typeof startMonitor> | undefined;
-  let cpuAtStart: number | null = null;
+  let cpuAtStart: CpuReading | null = null;
   let measuringSince: number | undefined;
   const warmUpSec = scenario.warmUpSec ?? 1;
   const running = generator.start(
     { url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag },
     () => {
-      cpuAtStart = processCpuSec(target.pid);
+      cpuAtStart = cpuReading(target.pid);
       measuringSince = performance.now();
       // A comparison (target 'none') probes neither side: the other server is not this service.
       monitor = startMonitor({
@@ -129,7 +152,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
   } finally {
     clearInterval(progress);
   }
-  const cpu = processCpu(cpuAtStart, processCpuSec(target.pid), generated);
+  const cpu = processCpu(cpuAtStart, cpuReading(target.pid), generated);
   await monitor?.loadStopped();
 
   const gates = before ? await gatesAfterLoad(base, before) : null;

@@ -26,7 +26,7 @@ import { WRK } from './generators/wrk.js';
 import { DEFAULT_GO_SERVICE_CMD, goService, GO_SERVICE_URL } from './go-service.js';
 import { commandServer, runningServer } from './other-server.js';
 import { SCENARIOS } from './scenarios.js';
-import { comparisonTable, scenariosTable } from './terminal-tables.js';
+import { comparisonTable, cpuByThreadTable, scenariosTable } from './terminal-tables.js';
 import { thisService } from './this-service.js';
 
 const GENERATORS: Readonly<Record<GeneratorName, LoadGenerator>> = { autocannon: AUTOCANNON, wrk: WRK };
@@ -202,6 +202,8 @@ if (comparing) {
     `median (min–max) of ${options.rounds} rounds, ${generator.name}; this ÷ other: the ratio of the medians (min–max of the ratios round by round);` +
       ' CPU µs/order: the process (every thread) over the measured load, per order answered',
   );
+  const byThread = cpuByThreadTable(compared);
+  if (byThread) console.log(`\n${byThread}`);
 } else {
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);

@@ -1,8 +1,8 @@
 /** What a run prints when it ends: its figures as tables that fit a terminal (load/lib/table.ts). */
-import { formatRatio, formatSpread } from '../lib/rounds.js';
+import { formatRatio, formatSpread, spreadOf } from '../lib/rounds.js';
 import { formatTable, type Column } from '../lib/table.js';
 import { HEADLINES } from '../report/headline.js';
-import type { ComparedScenario, ScenarioResult } from '../report/types.js';
+import type { ComparedScenario, ScenarioResult, ThreadKind } from '../report/types.js';
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '—');
 const figure = (value: number | null | undefined): string => (value == null ? '—' : value.toLocaleString('en-US'));
@@ -101,4 +101,30 @@ export function comparisonTable(compared: readonly ComparedScenario[]): string {
     ]);
   });
   return formatTable(columns, rows);
+}
+
+const THREAD_COLUMNS: ReadonlyArray<readonly [ThreadKind, string]> = [
+  ['mainThread', 'main thread'],
+  ['workerThreads', 'worker threads'],
+  ['v8Helpers', 'V8 helpers'],
+  ['other', 'other'],
+];
+
+/**
+ * Where this service's CPU per order went, by kind of thread, over the rounds of each scenario (median and min–max):
+ * what the threads cost beside what they buy. Empty when no round could read the threads.
+ */
+export function cpuByThreadTable(compared: readonly ComparedScenario[]): string {
+  const rows = compared.flatMap((c) => {
+    const split = c.this.map((r) => r.processCpu?.byThread).filter((byThread) => byThread != null);
+    if (split.length === 0) return [];
+    return [
+      [c.name, ...THREAD_COLUMNS.map(([kind]) => formatSpread(spreadOf(split.map((byThread) => byThread[kind]))))],
+    ];
+  });
+  if (rows.length === 0) return '';
+  return formatTable(
+    [{ heading: 'this service, CPU µs per order by thread' }, ...THREAD_COLUMNS.map(([, heading]) => right(heading))],
+    rows,
+  );
 }

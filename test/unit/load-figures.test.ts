@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
+import { Worker } from 'node:worker_threads';
+import { cpuByThreadOf, cpuTimeOf, listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
 import { parseCommandLine } from '../../load/lib/command-line.js';
 import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
 import { gaugeValue } from '../../load/lib/prometheus-text.js';
@@ -86,6 +87,29 @@ describe('what the suite reads', () => {
       expect(pidListeningOn(port)).toBe(process.pid);
     } finally {
       server.close();
+    }
+  });
+
+  it("tells a process's CPU by kind of thread, the four adding up to the process: a worker thread's computing counted as the worker threads'", async () => {
+    // A worker that computes for 300 ms of its own clock, then says so and waits to be ended (alive when read).
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const until = Date.now() + 300; while (Date.now() < until);
+       parentPort.postMessage('computed');`,
+      { eval: true },
+    );
+    try {
+      const before = cpuByThreadOf(process.pid)!;
+      await once(worker, 'message');
+      const after = cpuByThreadOf(process.pid)!;
+      const process_ = cpuTimeOf(process.pid)!;
+      // 10 ms ticks, and a busy machine may give the spin less than its 300 ms of wall time.
+      expect(after.workerThreads - before.workerThreads).toBeGreaterThan(0.1);
+      const sum = after.mainThread + after.workerThreads + after.v8Helpers + after.other;
+      expect(Math.abs(sum - process_.processSec)).toBeLessThan(0.05);
+      expect(after.mainThread).toBeCloseTo(process_.mainThreadSec, 1);
+    } finally {
+      await worker.terminate();
     }
   });
 
