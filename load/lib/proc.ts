@@ -149,3 +149,26 @@ export function cpuByThreadOf(pid: number): CpuByThread | null {
   const other = Math.max(0, processSec - mainThread - workerThreads - v8Helpers);
   return { mainThread, workerThreads, v8Helpers, other };
 }
+
+/**
+ * µs per order by kind of thread over a window, from its first and last readings, the process's CPU seconds over it
+ * and the orders answered in it. The rest is the process's less the three, taken over the window: each thread's time
+ * and the process's are rounded to ticks apart, so the rest of one reading less that of another can fall below 0.
+ */
+export function cpuPerOrderByThread(
+  from: CpuByThread,
+  to: CpuByThread,
+  processSeconds: number,
+  orders: number,
+): Record<keyof CpuByThread, number> {
+  const perOrder = (seconds: number): number => Math.round((seconds * 1e6) / orders);
+  const mainThread = to.mainThread - from.mainThread;
+  const workerThreads = to.workerThreads - from.workerThreads;
+  const v8Helpers = to.v8Helpers - from.v8Helpers;
+  return {
+    mainThread: perOrder(mainThread),
+    workerThreads: perOrder(workerThreads),
+    v8Helpers: perOrder(v8Helpers),
+    other: perOrder(Math.max(0, processSeconds - mainThread - workerThreads - v8Helpers)),
+  };
+}

@@ -4,7 +4,7 @@
  * gives what an order costs the process — then hold it to the gates
  * (gates.ts).
  */
-import { cpuByThreadOf, cpuTimeOf, memoryOf, type CpuByThread } from '../lib/proc.js';
+import { cpuByThreadOf, cpuPerOrderByThread, cpuTimeOf, memoryOf, type CpuByThread } from '../lib/proc.js';
 import { histogram, timeline } from '../lib/stats.js';
 import type { ProcessCpu, ScenarioResult } from '../report/types.js';
 import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
@@ -89,24 +89,16 @@ const cpuReading = (pid: number | null): CpuReading => ({
   byThread: pid === null ? null : cpuByThreadOf(pid),
 });
 
-const THREAD_KINDS = ['mainThread', 'workerThreads', 'v8Helpers', 'other'] as const;
-
 /** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
 function processCpu(atStart: CpuReading | null, atEnd: CpuReading, generated: Generated): ProcessCpu | null {
   if (atStart?.processSec == null || atEnd.processSec === null || generated.responses === 0) return null;
   const seconds = atEnd.processSec - atStart.processSec;
-  const perOrder = (sec: number): number => Math.round((sec * 1e6) / generated.responses);
-  const { byThread: from } = atStart;
-  const { byThread: to } = atEnd;
   return {
-    usPerOrder: perOrder(seconds),
+    usPerOrder: Math.round((seconds * 1e6) / generated.responses),
     cores: Number((seconds / (generated.elapsedMs / 1000)).toFixed(2)),
     byThread:
-      from && to
-        ? (Object.fromEntries(THREAD_KINDS.map((kind) => [kind, perOrder(to[kind] - from[kind])])) as Record<
-            (typeof THREAD_KINDS)[number],
-            number
-          >)
+      atStart.byThread && atEnd.byThread
+        ? cpuPerOrderByThread(atStart.byThread, atEnd.byThread, seconds, generated.responses)
         : null,
   };
 }

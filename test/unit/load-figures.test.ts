@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { cpuByThreadOf, cpuTimeOf, listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
+import { cpuByThreadOf, cpuPerOrderByThread, cpuTimeOf, listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
 import { parseCommandLine } from '../../load/lib/command-line.js';
 import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
 import { gaugeValue } from '../../load/lib/prometheus-text.js';
@@ -111,6 +111,19 @@ describe('what the suite reads', () => {
     } finally {
       await worker.terminate();
     }
+  });
+
+  it('gives each kind of thread its µs per order over a window, the rest never below nothing', () => {
+    const from = { mainThread: 1, workerThreads: 0.5, v8Helpers: 0.2, other: 0.05 };
+    // Ticks rounded apart: the threads' 0.41 s over the window against the process's 0.4.
+    const to = { mainThread: 1.3, workerThreads: 0.6, v8Helpers: 0.21, other: 0.04 };
+    expect(cpuPerOrderByThread(from, to, 0.4, 1000)).toEqual({
+      mainThread: 300,
+      workerThreads: 100,
+      v8Helpers: 10,
+      other: 0,
+    });
+    expect(cpuPerOrderByThread(from, { ...to, v8Helpers: 0.2 }, 0.45, 1000).other).toBe(50);
   });
 
   it('reads a gauge from Prometheus text, with or without labels', () => {
