@@ -1,9 +1,9 @@
 /**
  * What Linux's /proc says about a server process: which process listens on a
  * port, its memory (resident now, and its high-water mark), and the CPU time
- * of the whole process, of its main thread, and by kind of thread. Readers return null when the
- * process is gone or /proc is not there (not Linux): a figure the load suite
- * then leaves out, never a failure.
+ * of the whole process, of its main thread and of each kind of thread.
+ * Readers return null when the process is gone or /proc is not there (not
+ * Linux): a figure the load suite then leaves out, never a failure.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 

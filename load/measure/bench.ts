@@ -6,9 +6,11 @@
  * same orders, run two ways — steps on the worker pool (the service as
  * built) and steps inline on the main thread (no threads). For I/O-only and
  * CPU-bound orders it reports orders/s, the process's CPU per order (every
- * thread: what the threads cost beside what they buy), p99 latency and the
- * event-loop delay p99 during the run; then it measures cancellation
- * directly, from the abort on the main thread to the sleeping step's exit.
+ * thread: what the threads cost beside what they buy) and, for the I/O-only
+ * ones, how it splits between the main thread, the step threads and V8's
+ * helpers, p99 latency and the event-loop delay p99 during the run; then it
+ * measures cancellation directly, from the abort on the main thread to the
+ * sleeping step's exit.
  *
  * No HTTP: orders go straight into the pipeline, so the figures are the
  * pipeline's and the threads', not Express's.
@@ -42,6 +44,7 @@ import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
 import { parseCommandLine } from '../lib/command-line.js';
+import { cpuByThreadOf, cpuPerOrderByThread } from '../lib/proc.js';
 import {
   formatFigure,
   formatRatio,
@@ -179,6 +182,7 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
   const started = performance.now();
   // Process-wide: every thread, the workers' and V8's helpers' included.
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = cpuByThreadOf(process.pid);
   await Promise.all(
     Array.from({ length: workload.concurrency }, async () => {
       while (performance.now() < until) {
@@ -197,11 +201,20 @@ async function drive(pipeline: OrderPipeline, workload: Workload, seconds: numbe
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const threadsAfter = cpuByThreadOf(process.pid);
+  // By thread (/proc, 10 ms ticks): NaN where the threads cannot be read.
+  const byThread =
+    threadsBefore && threadsAfter
+      ? cpuPerOrderByThread(threadsBefore, threadsAfter, (cpu.user + cpu.system) / 1e6, latencies.length)
+      : undefined;
   loopDelay.disable();
   latencies.sort((a, b) => a - b);
   return {
     ordersPerSec: Math.round(latencies.length / elapsed),
     cpuUsPerOrder: Math.round((cpu.user + cpu.system) / latencies.length),
+    mainThreadUsPerOrder: byThread?.mainThread ?? NaN,
+    workerThreadsUsPerOrder: byThread?.workerThreads ?? NaN,
+    v8HelpersUsPerOrder: byThread?.v8Helpers ?? NaN,
     p99Ms: Number(percentile(latencies, 99).toFixed(1)),
     loopDelayP99Ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
   };
@@ -405,6 +418,22 @@ const rows = WORKLOADS.map((workload, w) => {
     'loop delay p99 ms inline': formatSpread(onMain('loopDelayP99Ms'), ms),
   };
 });
+/** Where the CPU per order goes, by kind of thread, on the I/O workloads (a computing step's spin is its own). */
+const threadRows = WORKLOADS.flatMap((workload, w) => {
+  if (workload.cpuMs > 0) return [];
+  const figure = (runner: 'pool' | 'inline', key: keyof Figures): string =>
+    formatSpread(across((r) => r.workloads[w]![runner][key]));
+  return [
+    {
+      workload: workload.name,
+      'pool: main thread': figure('pool', 'mainThreadUsPerOrder'),
+      'pool: step threads': figure('pool', 'workerThreadsUsPerOrder'),
+      'pool: V8 helpers': figure('pool', 'v8HelpersUsPerOrder'),
+      'inline: main thread': figure('inline', 'mainThreadUsPerOrder'),
+      'inline: V8 helpers': figure('inline', 'v8HelpersUsPerOrder'),
+    },
+  ];
+});
 const cancelRows = Object.keys(rounds[0]!.cancel).map((what) => ({
   what,
   'samples per round': rounds[0]!.cancel[what]!.samples,
@@ -424,6 +453,10 @@ console.log(
 );
 console.table(rows);
 console.log(
+  'CPU µs per order by thread (/proc, every thread of the process; the rest, libuv and threads that ended, left out)',
+);
+console.table(threadRows);
+console.log(
   'Cancellation: from the abort on the main thread to the sleeping step leaving its sleep (process-wide monotonic clock); per round p50, p99, max',
 );
 console.table(cancelRows);
@@ -440,7 +473,7 @@ writeFileSync(
       threads: THREADS,
       seconds: SECONDS,
       rounds,
-      summary: { workloads: rows, cancel: cancelRows, memory: memoryRow },
+      summary: { workloads: rows, byThread: threadRows, cancel: cancelRows, memory: memoryRow },
     },
     null,
     2,
