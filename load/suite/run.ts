@@ -222,6 +222,8 @@ if (comparing) {
     }
   }
   console.log(scenariosTable(results));
+  const byThread = cpuByThreadTable(results.map((result) => ({ name: result.name, this: [result] })));
+  if (byThread) console.log(`\n${byThread}`);
 }
 
 const report: LoadReport = {

@@ -111,11 +111,13 @@ const THREAD_COLUMNS: ReadonlyArray<readonly [ThreadKind, string]> = [
 ];
 
 /**
- * Where this service's CPU per order went, by kind of thread, over the rounds of each scenario (median and min–max):
- * what the threads cost beside what they buy. Empty when no round could read the threads.
+ * Where this service's CPU per order went, by kind of thread, over the rounds of each scenario (median and min–max; a
+ * plain run has one): what the threads cost beside what they buy. Empty when no round could read the threads.
  */
-export function cpuByThreadTable(compared: readonly ComparedScenario[]): string {
-  const rows = compared.flatMap((c) => {
+export function cpuByThreadTable(
+  scenarios: ReadonlyArray<{ readonly name: string; readonly this: readonly ScenarioResult[] }>,
+): string {
+  const rows = scenarios.flatMap((c) => {
     const split = c.this.map((r) => r.processCpu?.byThread).filter((byThread) => byThread != null);
     if (split.length === 0) return [];
     return [
