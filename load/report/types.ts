@@ -2,6 +2,7 @@
  * What a load run records, for the console table, load/results/<run>/report.json,
  * the HTML report and the index of runs alike. Latencies are in milliseconds.
  */
+import type { CpuByThread } from '../lib/proc.js';
 import type { Spread } from '../lib/rounds.js';
 import type { Commit, Machine } from '../lib/run-info.js';
 import type { Histogram, LatencySummary, Timeline } from '../lib/stats.js';
@@ -78,8 +79,11 @@ export interface ProcessCpu {
   readonly byThread?: Readonly<Record<ThreadKind, number>> | null;
 }
 
-/** The kinds of thread a process's CPU is told by: its main thread, Node's worker threads, V8's helpers, the rest. */
-export type ThreadKind = 'mainThread' | 'workerThreads' | 'v8Helpers' | 'other';
+/**
+ * The kinds of thread a process's CPU is told by (load/lib/proc.ts): its main thread, Node's worker threads, V8's
+ * helpers, the rest.
+ */
+export type ThreadKind = keyof CpuByThread;
 
 export interface ScenarioResult {
   readonly name: string;
