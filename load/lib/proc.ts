@@ -1,7 +1,8 @@
 /**
  * What Linux's /proc says about a server process: which process listens on a
  * port, its memory (resident now, and its high-water mark), and the CPU time
- * of the whole process, of its main thread and of each kind of thread.
+ * of the whole process, of its main thread and of each kind of thread, and how
+ * often its threads went to sleep.
  * Readers return null when the process is gone or /proc is not there (not
  * Linux): a figure the load suite then leaves out, never a failure.
  */
@@ -171,4 +172,39 @@ export function cpuPerOrderByThread(
     v8Helpers: perOrder(v8Helpers),
     other: perOrder(Math.max(0, processSeconds - mainThread - workerThreads - v8Helpers)),
   };
+}
+
+/**
+ * How many times the process's threads have gone to sleep: the voluntary context switches of each of its live threads
+ * (`/proc/<pid>/task/<tid>/status`), summed. A thread switches voluntarily each time it blocks — in `epoll_wait`, on a
+ * futex, in `Atomics.wait` — and is woken again. On the machines this project measures on, one such sleep costs a
+ * thread ~29 µs of CPU whatever woke it, and a thread that wakes a sleeping one ~22–30 µs more
+ * (docs/measurements/2026-11-25-sleeps-and-the-orchestration.md): per order, as much as a small function's whole work.
+ * A thread that has exited takes its count along (unlike its CPU time, which stays in the process's).
+ */
+export function sleepsOf(pid: number): number | null {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let sleeps = 0;
+  for (const tid of tasks) {
+    const status = readOrNull(`/proc/${pid}/task/${tid}/status`);
+    // A thread that exited between the listing and the read: its count is gone with it.
+    const count = status?.match(/^voluntary_ctxt_switches:\s*(\d+)$/m)?.[1];
+    if (count !== undefined) sleeps += Number(count);
+  }
+  return sleeps;
+}
+
+/**
+ * The threads' sleeps per order over the window, to two decimals. Null where they could not be read, or where fewer
+ * were counted at the end than at the start: a thread that exited in between took its count along, and the figure
+ * would say less than happened.
+ */
+export function sleepsPerOrder(atStart: number | null, atEnd: number | null, orders: number): number | null {
+  if (atStart === null || atEnd === null || orders === 0 || atEnd < atStart) return null;
+  return Math.round(((atEnd - atStart) / orders) * 100) / 100;
 }

@@ -77,6 +77,12 @@ export interface ProcessCpu {
    * read, absent in runs recorded before they were.
    */
   readonly byThread?: Readonly<Record<ThreadKind, number>> | null;
+  /**
+   * The threads' sleeps per order answered: voluntary context switches of every thread of the process over the window
+   * (load/lib/proc.ts, `sleepsOf`), each a thread blocking and being woken again. Null where they could not be read;
+   * absent in runs recorded before they were.
+   */
+  readonly sleepsPerOrder?: number | null;
 }
 
 /**

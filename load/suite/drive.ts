@@ -4,7 +4,15 @@
  * gives what an order costs the process — then hold it to the gates
  * (gates.ts).
  */
-import { cpuByThreadOf, cpuPerOrderByThread, cpuTimeOf, memoryOf, type CpuByThread } from '../lib/proc.js';
+import {
+  cpuByThreadOf,
+  cpuPerOrderByThread,
+  cpuTimeOf,
+  memoryOf,
+  sleepsOf,
+  sleepsPerOrder,
+  type CpuByThread,
+} from '../lib/proc.js';
 import { histogram, timeline } from '../lib/stats.js';
 import type { ProcessCpu, ScenarioResult } from '../report/types.js';
 import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
@@ -78,15 +86,17 @@ async function warmUp(base: URL, tag: string): Promise<void> {
 const processCpuSec = (pid: number | null): number | null =>
   pid === null ? null : (cpuTimeOf(pid)?.processSec ?? null);
 
-/** The process's CPU at one moment: in all, and by kind of thread. */
+/** The process's CPU at one moment: in all, and by kind of thread; and its threads' sleeps so far. */
 interface CpuReading {
   readonly processSec: number | null;
   readonly byThread: CpuByThread | null;
+  readonly sleeps: number | null;
 }
 
 const cpuReading = (pid: number | null): CpuReading => ({
   processSec: processCpuSec(pid),
   byThread: pid === null ? null : cpuByThreadOf(pid),
+  sleeps: pid === null ? null : sleepsOf(pid),
 });
 
 /** What the measured load cost the server's process, from its CPU seconds at the load's start and end. */
@@ -100,6 +110,7 @@ function processCpu(atStart: CpuReading | null, atEnd: CpuReading, generated: Ge
       atStart.byThread && atEnd.byThread
         ? cpuPerOrderByThread(atStart.byThread, atEnd.byThread, seconds, generated.responses)
         : null,
+    sleepsPerOrder: sleepsPerOrder(atStart.sleeps, atEnd.sleeps, generated.responses),
   };
 }
 

@@ -26,7 +26,7 @@ import { WRK } from './generators/wrk.js';
 import { DEFAULT_GO_SERVICE_CMD, goService, GO_SERVICE_URL } from './go-service.js';
 import { commandServer, runningServer } from './other-server.js';
 import { SCENARIOS } from './scenarios.js';
-import { comparisonTable, cpuByThreadTable, scenariosTable } from './terminal-tables.js';
+import { comparisonTable, cpuByThreadTable, scenariosTable, sleepsTable } from './terminal-tables.js';
 import { thisService } from './this-service.js';
 
 const GENERATORS: Readonly<Record<GeneratorName, LoadGenerator>> = { autocannon: AUTOCANNON, wrk: WRK };
@@ -204,6 +204,8 @@ if (comparing) {
   );
   const byThread = cpuByThreadTable(compared);
   if (byThread) console.log(`\n${byThread}`);
+  const sleeps = sleepsTable(compared);
+  if (sleeps) console.log(`\n${sleeps}`);
 } else {
   for (const scenario of selected) {
     progress(`${scenario.name}: ${scenario.description}`);
@@ -222,8 +224,11 @@ if (comparing) {
     }
   }
   console.log(scenariosTable(results));
-  const byThread = cpuByThreadTable(results.map((result) => ({ name: result.name, this: [result] })));
+  const plain = results.map((result) => ({ name: result.name, this: [result] }));
+  const byThread = cpuByThreadTable(plain);
   if (byThread) console.log(`\n${byThread}`);
+  const sleeps = sleepsTable(plain);
+  if (sleeps) console.log(`\n${sleeps}`);
 }
 
 const report: LoadReport = {

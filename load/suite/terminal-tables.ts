@@ -1,5 +1,5 @@
 /** What a run prints when it ends: its figures as tables that fit a terminal (load/lib/table.ts). */
-import { formatRatio, formatSpread, spreadOf } from '../lib/rounds.js';
+import { formatRatio, formatSpread, pairRatios, spreadOf } from '../lib/rounds.js';
 import { formatTable, type Column } from '../lib/table.js';
 import { HEADLINES } from '../report/headline.js';
 import type { ComparedScenario, ScenarioResult, ThreadKind } from '../report/types.js';
@@ -129,4 +129,36 @@ export function cpuByThreadTable(
     [{ heading: 'this service, CPU µs per order by thread' }, ...THREAD_COLUMNS.map(([, heading]) => right(heading))],
     rows,
   );
+}
+
+const sleepsOfRounds = (rounds: readonly ScenarioResult[]): number[] =>
+  rounds.map((r) => r.processCpu?.sleepsPerOrder ?? NaN);
+
+/**
+ * How often each process's threads went to sleep per order, over the rounds of each scenario (median and min–max),
+ * this service beside the other server where there is one: a sleep and its wake-up cost a thread as much CPU as a
+ * small function's whole work, so this tells how much of the CPU per order is waking up rather than working. Empty
+ * when no round could read them.
+ */
+export function sleepsTable(
+  scenarios: ReadonlyArray<{
+    readonly name: string;
+    readonly this: readonly ScenarioResult[];
+    readonly other?: readonly ScenarioResult[];
+  }>,
+): string {
+  const compared = scenarios.some((c) => (c.other?.length ?? 0) > 0);
+  const rows = scenarios.flatMap((c) => {
+    const mine = sleepsOfRounds(c.this);
+    const theirs = sleepsOfRounds(c.other ?? []);
+    if (!mine.some(Number.isFinite)) return [];
+    const row = [c.name, formatSpread(spreadOf(mine))];
+    if (!compared) return [row];
+    const ratios = spreadOf(pairRatios(mine, theirs));
+    return [[...row, formatSpread(spreadOf(theirs)), Number.isFinite(ratios.median) ? formatRatio(ratios) : '—']];
+  });
+  if (rows.length === 0) return '';
+  const columns: Column[] = [{ heading: 'thread sleeps per order' }, right('this service')];
+  if (compared) columns.push(right('other server'), right('this ÷ other'));
+  return `${formatTable(columns, rows)}\nvoluntary context switches of every thread of the process over the measured load (load/lib/proc.ts, sleepsOf), per order answered`;
 }

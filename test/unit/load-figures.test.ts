@@ -7,7 +7,15 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { cpuByThreadOf, cpuPerOrderByThread, cpuTimeOf, listeningInodes, pidListeningOn } from '../../load/lib/proc.js';
+import {
+  cpuByThreadOf,
+  cpuPerOrderByThread,
+  cpuTimeOf,
+  listeningInodes,
+  pidListeningOn,
+  sleepsOf,
+  sleepsPerOrder,
+} from '../../load/lib/proc.js';
 import { parseCommandLine } from '../../load/lib/command-line.js';
 import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
 import { gaugeValue } from '../../load/lib/prometheus-text.js';
@@ -129,6 +137,37 @@ describe('what the suite reads', () => {
       other: 0,
     });
     expect(cpuPerOrderByThread(from, { ...to, v8Helpers: 0.2 }, 0.45, 1000).other).toBe(50);
+  });
+
+  it("counts a process's threads going to sleep: a worker that blocks 50 times adds at least 50", async () => {
+    // The worker blocks on a futex that nobody notifies, 1 ms at a time: each wait is a sleep and a wake-up. Counted
+    // while it still lives: a thread that has exited takes its count along.
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const word = new Int32Array(new SharedArrayBuffer(4));
+       parentPort.once('message', () => {
+         for (let i = 0; i < 50; i++) Atomics.wait(word, 0, 0, 1);
+         parentPort.postMessage('slept');
+       });
+       parentPort.postMessage('ready');`,
+      { eval: true },
+    );
+    try {
+      await once(worker, 'message');
+      const before = sleepsOf(process.pid)!;
+      worker.postMessage('sleep');
+      await once(worker, 'message');
+      expect(sleepsOf(process.pid)! - before).toBeGreaterThanOrEqual(50);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('gives the sleeps per order over a window, and none where the count went back (a thread exited)', () => {
+    expect(sleepsPerOrder(1000, 1878, 1000)).toBe(0.88);
+    expect(sleepsPerOrder(1000, 900, 1000)).toBeNull();
+    expect(sleepsPerOrder(null, 900, 1000)).toBeNull();
+    expect(sleepsPerOrder(1000, 1200, 0)).toBeNull();
   });
 
   it('reads a gauge from Prometheus text, with or without labels', () => {
