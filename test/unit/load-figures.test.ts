@@ -20,8 +20,6 @@ import { parseCommandLine } from '../../load/lib/command-line.js';
 import { formatRatio, formatSpread, pairRatios, spreadOf } from '../../load/lib/rounds.js';
 import { gaugeValue } from '../../load/lib/prometheus-text.js';
 import { histogram, histogramBounds } from '../../load/lib/stats.js';
-import type { ScenarioResult } from '../../load/report/types.js';
-import { sleepsTable } from '../../load/suite/terminal-tables.js';
 
 describe('rounds', () => {
   it('takes the median of an odd count, the mean of the middle two of an even one, and the min–max', () => {
@@ -171,19 +169,6 @@ describe('what the suite reads', () => {
     expect(sleepsPerOrder(1000, 900, 1000)).toBeNull();
     expect(sleepsPerOrder(null, 900, 1000)).toBeNull();
     expect(sleepsPerOrder(1000, 1200, 0)).toBeNull();
-  });
-
-  it("tables the sleeps per order of both servers, the ratio round by round, and only this service's in a plain run", () => {
-    const rounds = (...sleeps: Array<number | null>) =>
-      sleeps.map((sleepsPerOrder) => ({ processCpu: { usPerOrder: 1, cores: 1, sleepsPerOrder } }) as ScenarioResult);
-    const compared = sleepsTable([{ name: 'overhead', this: rounds(0.85, 0.92, 0.85), other: rounds(1.2, 1.1, 1.22) }]);
-    expect(compared).toContain('other server');
-    // Round by round: 0.71, 0.84, 0.70.
-    expect(compared).toMatch(/overhead\s+0\.850 \(0\.850–0\.920\)\s+1\.20 \(1\.10–1\.22\)\s+0\.71× \(0\.70–0\.84\)/);
-    const plain = sleepsTable([{ name: 'light', this: rounds(3.5) }]);
-    expect(plain).not.toContain('other server');
-    expect(plain).toMatch(/light\s+3\.50/);
-    expect(sleepsTable([{ name: 'light', this: rounds(null) }])).toBe('');
   });
 
   it('reads a gauge from Prometheus text, with or without labels', () => {
