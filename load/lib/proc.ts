@@ -107,6 +107,15 @@ export function cpuTimeOf(pid: number): CpuTime | null {
   return processSec === null || mainThreadSec === null ? null : { processSec, mainThreadSec };
 }
 
+/** The ids of a process's live threads (its tasks); null when the process is gone. */
+function tasksOf(pid: number): string[] | null {
+  try {
+    return readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A process's CPU time by kind of thread, in seconds: what the threads cost beside what they buy. Threads are told
  * apart by the name Node and V8 give them (`/proc/<pid>/task/<tid>/comm`); the main thread is the task whose id is the
@@ -127,13 +136,8 @@ const V8_HELPER = 'node-V8Worker';
 
 export function cpuByThreadOf(pid: number): CpuByThread | null {
   const processSec = cpuSecondsOf(readOrNull(`/proc/${pid}/stat`));
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
-  if (processSec === null) return null;
+  const tasks = tasksOf(pid);
+  if (processSec === null || tasks === null) return null;
   let mainThread = 0;
   let workerThreads = 0;
   let v8Helpers = 0;
@@ -183,12 +187,8 @@ export function cpuPerOrderByThread(
  * A thread that has exited takes its count along (unlike its CPU time, which stays in the process's).
  */
 export function sleepsOf(pid: number): number | null {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
+  const tasks = tasksOf(pid);
+  if (tasks === null) return null;
   let sleeps = 0;
   for (const tid of tasks) {
     const status = readOrNull(`/proc/${pid}/task/${tid}/status`);

@@ -28,6 +28,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { once } from 'node:events';
+import { setTimeout as milliseconds } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { parseCommandLine } from '../lib/command-line.js';
@@ -57,7 +58,6 @@ const processCpuUs = (): number => {
   const { user, system } = process.cpuUsage();
   return user + system;
 };
-const milliseconds = (n: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, n));
 
 /** CPU-µs of one non-blocking system call. */
 function systemCall(): number {
