@@ -67,6 +67,8 @@ const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
 /** Jobs locked by lost instances' pools are let go this often; a pool younger than the grace is never judged. */
 const UNLOCK_EVERY_MS = 1000;
+/** A queue lock with none of its pool's jobs under it is let go once this old (UNLOCK_ORPHANED). */
+const ORPHAN_GRACE_MS = 1000;
 /** Old events are forgotten this often (EVENT_RETENTION_DAYS). */
 const HOUSEKEEPING_MS = 60_000;
 
@@ -175,6 +177,26 @@ const UNLOCK_LOST: Statement = {
            UPDATE graphile_worker._private_job_queues q SET locked_at = NULL, locked_by = NULL
              FROM lost WHERE q.locked_by = lost.locked_by RETURNING 1)
          SELECT (SELECT count(*) FROM jobs)::int AS jobs`,
+};
+/**
+ * A queue locked by a pool that holds none of its jobs, as graphile-worker leaves one when a job is completed by a run
+ * that no longer held it: a job freed from a pool judged lost (UNLOCK_LOST), claimed again by another instance's pool,
+ * is deleted by id when the first run ends (graphile-worker's completion deletes whoever holds it, and unlocks the
+ * queue only if it is its own); the second run's completion then finds no row, so its queue lock is never let go, and
+ * every later job of the order waits behind it for graphile-worker's four hours (a chaos run: ten events of four
+ * orders never delivered). graphile-worker locks a queue and its job in one statement, and lets both go in one: a lock
+ * older than the grace with no job of its pool under it is no one's. Only queues with a job waiting to run: the
+ * finished orders' queues, one per order, are never read.
+ */
+const UNLOCK_ORPHANED: Statement = {
+  name: 'webhook_unlock_orphaned',
+  text: `UPDATE graphile_worker._private_job_queues q SET locked_at = NULL, locked_by = NULL
+          WHERE q.id IN (SELECT j.job_queue_id FROM graphile_worker._private_jobs j
+                          WHERE j.job_queue_id IS NOT NULL AND j.locked_by IS NULL AND j.run_at <= now())
+            AND q.locked_by IS NOT NULL AND q.locked_at < now() - $1 * interval '1 millisecond'
+            AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs h
+                             WHERE h.job_queue_id = q.id AND h.locked_by = q.locked_by)
+         RETURNING q.id`,
 };
 /**
  * The running job stops answering to its order's key, as graphile-worker does to a running job when one is added with
@@ -495,6 +517,9 @@ export class PgWebhookLanes implements Deliveries {
     await this.recordPools();
     if (!this.owner()) return;
     await this.db.query(UNLOCK_LOST, [2 * this.leaseMs]).catch(() => {});
+    const orphaned = await this.db.query(UNLOCK_ORPHANED, [ORPHAN_GRACE_MS]).catch(() => []);
+    if (orphaned.length > 0)
+      this.options.log.warn({ queues: orphaned.length }, 'webhook queues locked by no job were let go');
   }
 
   private async forgetOld(): Promise<void> {

@@ -260,6 +260,33 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     await deliveredAgain();
   });
 
+  it('a job freed, claimed by another instance and then ended by its first run leaves no lock that holds its order’s later events', async () => {
+    const orderId = randomUUID();
+    const { eventId, answerFirst, deliveredAgain } = await firstDeliveryHeld(orderId);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      // As a job freed from a pool judged lost (UNLOCK_LOST) and claimed by another instance's pool, while its first
+      // run still sends: the job and its queue, locked by that other pool in one statement, as graphile-worker does.
+      const claimed = await db.query(
+        `WITH j AS (UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'another_instance_pool'
+                     WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL RETURNING job_queue_id)
+         UPDATE graphile_worker._private_job_queues q SET locked_at = now(), locked_by = 'another_instance_pool'
+           FROM j WHERE q.id = j.job_queue_id`,
+        [orderId],
+      );
+      expect(claimed.rowCount).toBe(1);
+    } finally {
+      await db.end();
+    }
+    // The first run ends: graphile-worker deletes the job by id, whoever holds it, and leaves the other pool's queue
+    // lock, which that pool's own completion, finding no row, would never let go: before, the redelivery's job waited
+    // behind it for graphile-worker's four hours (a chaos run's ten lost events).
+    answerFirst(204);
+    expect((await call(b, 'POST', `/admin/events/${eventId}/redeliver`, ADMIN)).status).toBe(202);
+    await deliveredAgain();
+  });
+
   it("one order, two endpoints: one graphile-worker job delivers to both (a job is the bulk of a delivery's cost)", async () => {
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
