@@ -42,4 +42,32 @@ describe('messageClassesOf', () => {
     }
     expect(bornWith).toEqual([true, true]);
   });
+
+  it('gives each response locals of its own before Express does: with a prototype (not in dictionary mode) that inherits nothing', async () => {
+    const app = express();
+    const seen: { prototype: unknown; inherited: boolean; own: string[] }[] = [];
+    app.get('/', (_req, res) => {
+      const { locals } = res;
+      // Express's own are Object.create(null): an object without a prototype, which V8 keeps in dictionary mode.
+      seen.push({
+        prototype: Object.getPrototypeOf(locals),
+        inherited: 'toString' in locals,
+        own: Object.keys(locals),
+      });
+      res.locals.requestId = 'r';
+      res.end();
+    });
+    server = createServer(messageClassesOf(app), app);
+    await new Promise<void>((ready) => server!.listen(0, '127.0.0.1', ready));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    for (let n = 0; n < 2; n++) expect((await fetch(url)).status).toBe(200);
+    expect(seen).toHaveLength(2);
+    for (const { prototype, inherited, own } of seen) {
+      expect(prototype).not.toBeNull();
+      expect(Object.getPrototypeOf(prototype)).toBeNull();
+      expect(inherited).toBe(false);
+      // Fresh for each response: nothing of the one before.
+      expect(own).toEqual([]);
+    }
+  });
 });
