@@ -12,16 +12,24 @@
  * client library that sets the header everywhere loses no order to it, and
  * gains nothing either. A value that names no tier is 400 (a typo is told).
  */
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
-import { keyOfOrder } from '../domain/order.js';
+import { keyOfOrder, type Order } from '../domain/order.js';
 import type { Caller } from '../auth/caller.js';
 import { DEFAULT_TIER, isTier, loweredTier, TIERS, type Tier } from '../domain/tier.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
 import { OrderWaiter } from '../orders/order-waiter.js';
-import type { Admission, AnsweredVia, DependencyDown, OrderDesk, ShareFull } from '../orders/order-desk.js';
+import type {
+  Admission,
+  AdmissionPolicy,
+  AnsweredVia,
+  DependencyDown,
+  OrderDesk,
+  ShareFull,
+  Submission,
+} from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
@@ -63,18 +71,12 @@ export interface OrderRouteDependencies {
 /** The request header that lowers an order's tier, and the answer's that says the tier it ran at. */
 export const TIER_HEADER = 'order-tier';
 
-export function orderRoute({
-  orders,
-  capacity,
-  draining,
-  responder,
-  observer,
-  faultInjection,
-  dependencies = () => 'admitted',
-  clientShares,
-  tiers,
-}: OrderRouteDependencies): RequestHandler[] {
-  const run: RequestHandler = async (req, res) => {
+export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler[] {
+  const route: RouteParts = { dependencies: () => 'admitted', ...dependencies };
+  const { responder, faultInjection, tiers } = route;
+  // Not an async function: what waits for the desk is the order's record (OrderRequest.submit), whose suspended frame
+  // holds the record alone, not every local of the checks below.
+  const run: RequestHandler = (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, {
       faultInjection,
       client: res.locals.caller.client,
@@ -98,152 +100,199 @@ export function orderRoute({
         'forbidden',
         "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)",
       );
-    const elapsed = (): number => performance.now() - res.locals.arrivedAt;
     res.locals.requestSpan?.carries(keyOfOrder(order));
-
-    /** The metrics and the request's log line, for every order however it ended. */
-    const answered = (
-      kind: ErrorKind | 'ok',
-      status: number,
-      result: OrderResult | undefined,
-      via?: AnsweredVia,
-    ): void => {
-      const steps = result?.steps ?? NONE;
-      const compensations = result?.compensations ?? NONE;
-      observer.orderAnswered({ status, kind, durationMs: elapsed(), steps, compensations, via });
-      writeRequestLine(res, status, {
-        client: order.client,
-        orderId: order.orderId,
-        tier,
-        kind,
-        steps,
-        compensations,
-        via,
-      });
-    };
-
-    // Asked by the desk with no await before the run starts, which counts the
-    // order at once: never more than MAX_INFLIGHT orders in flight. Asked
-    // once the body has arrived, however long that took: an order whose body
-    // finishes arriving after draining began is not admitted.
-    const admit = (): Admission => {
-      if (draining()) return 'shutting_down';
-      // Before the service is found full: a client turned away is still one whose floor must be kept.
-      clientShares?.asked(order.client);
-      const { ordersInFlight, maxInflight } = capacity();
-      if (ordersInFlight >= maxInflight) return 'overloaded';
-      // Before the client's share: an order its tier may not start is no refusal of the client's share.
-      const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight);
-      if (tierFull) return tierFull;
-      // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-      const admission = clientShares
-        ? (clientShares.fullFor(order.client) ?? clientShares.counted(order.client, dependencies(order.client)))
-        : dependencies(order.client);
-      if (admission === 'admitted' || (typeof admission === 'object' && 'admitted' in admission))
-        observer.orderAdmitted(tier);
-      return admission;
-    };
-
-    /** Nothing started: the tier's ceiling is reached, and what is above it is kept for the tiers above. */
-    const refuseForTier = ({ bounded, used, limit }: TierFull): void => {
-      const what = {
-        orders_in_flight: `${used} orders are in flight (MAX_INFLIGHT ${capacity().maxInflight})`,
-        pool_queue: `${used} tasks wait in the worker pool's queue`,
-        records: `the order records hold ${(used / 2 ** 20).toFixed(1)} MB`,
-        event_loop: `the event loop runs ${used} ms late`,
-      }[bounded];
-      responder.error(
-        res,
-        'overloaded',
-        `tier ${tier} is shed: ${what}, its ceiling is ${bounded === 'records' ? `${(limit / 2 ** 20).toFixed(1)} MB` : bounded === 'event_loop' ? `${limit} ms` : limit} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`,
-      );
-      observer.orderShed(tier);
-      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
-    };
-
-    /** Nothing started: the client's share is full; other clients' orders are not affected. */
-    const refuseForShare = ({ client, share, held, limit }: ShareFull): void => {
-      responder.error(
-        res,
-        'overloaded',
-        share === 'orders_in_flight'
-          ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`
-          : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`,
-      );
-      observer.orderShed(tier);
-      answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
-    };
-
-    /**
-     * Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an
-     * order through.
-     */
-    const refuseForDependency = ({ unavailable, dependency, retryAfterMs }: DependencyDown): void => {
-      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-      responder.error(
-        res,
-        unavailable,
-        `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`,
-        { 'Retry-After': String(seconds) },
-      );
-      answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
-    };
-
-    const waiter = new OrderWaiter();
-    const onClose = (): void => {
-      if (res.writableEnded) return;
-      waiter.leave();
-      // Node treats a half-closed connection as gone but keeps it open for
-      // a response that will never come; release it now.
-      res.destroy();
-    };
-    res.once('close', onClose);
-    // The request's line waits for the order's outcome, even if the client leaves first.
-    res.locals.orderRunning = true;
-    if (req.socket.destroyed) onClose();
-    try {
-      const submission = await orders.submit(order, waiter, res.locals.trace, admit);
-      switch (submission.kind) {
-        case 'reused':
-          responder.error(
-            res,
-            'idempotency_key_reuse',
-            `order_id ${order.orderId} was used for a different order; send this one with a new order_id`,
-          );
-          answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
-          return;
-        case 'refused':
-          if (typeof submission.because === 'object') {
-            if ('share' in submission.because) refuseForShare(submission.because);
-            else if ('bounded' in submission.because) refuseForTier(submission.because);
-            else refuseForDependency(submission.because);
-            return;
-          }
-          if (submission.because === 'shutting_down') {
-            responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-          } else {
-            responder.error(
-              res,
-              'overloaded',
-              submission.full === 'records'
-                ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
-                : `${capacity().maxInflight} orders are in flight; retry shortly (tier ${tier})`,
-            );
-            observer.orderShed(tier);
-          }
-          answered(submission.because, STATUS_BY_KIND[submission.because], undefined);
-          return;
-        case 'answered': {
-          const { result, via } = submission;
-          if (waiter.gone) return answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
-          answered(result.failure ?? 'ok', statusOf(result), result, via);
-          responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);
-        }
-      }
-    } finally {
-      res.off('close', onClose);
-    }
+    return new OrderRequest(route, res, order).submit();
   };
 
   return [requireJson(responder), readBody(), run];
+}
+
+/** What every order's request shares: the route's dependencies, with its defaults. */
+type RouteParts = OrderRouteDependencies & Required<Pick<OrderRouteDependencies, 'dependencies'>>;
+
+/** An order's request closed: its client went away, or it was answered. `this`: the response. */
+function clientClosed(this: Response): void {
+  this.locals.orderRequest?.clientClosed();
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Locals {
+      /** The order a request carries, while the desk has it. */
+      orderRequest?: { clientClosed(): void };
+    }
+  }
+}
+
+/**
+ * One order's request while the desk has it: the waiter whose going cancels the order, the admission policy the desk
+ * asks before a run starts, and every way the request is answered — as one record whose methods are shared by every
+ * order, not a family of closures made for each (issue 32: 5,000 orders in flight held 7 closures and their context
+ * each).
+ */
+class OrderRequest extends OrderWaiter implements AdmissionPolicy {
+  constructor(
+    private readonly route: RouteParts,
+    private readonly res: Response,
+    private readonly order: Order & { readonly tier: Tier },
+  ) {
+    super();
+  }
+
+  /** Handed to the desk, and answered with what it says. */
+  async submit(): Promise<void> {
+    const { res } = this;
+    res.locals.orderRequest = this;
+    // One listener for every order's request (not `once`, which wraps each in a closure of its own).
+    res.on('close', clientClosed);
+    // The request's line waits for the order's outcome, even if the client leaves first.
+    res.locals.orderRunning = true;
+    if (res.req.socket.destroyed) this.clientClosed();
+    try {
+      this.answer(await this.route.orders.submit(this.order, this, res.locals.trace, this));
+    } finally {
+      res.off('close', clientClosed);
+    }
+  }
+
+  /** The connection closed before the answer was written: the client went away. */
+  clientClosed(): void {
+    const { res } = this;
+    if (res.writableEnded) return;
+    this.leave();
+    // Node treats a half-closed connection as gone but keeps it open for
+    // a response that will never come; release it now.
+    res.destroy();
+  }
+
+  // Asked by the desk with no await before the run starts, which counts the
+  // order at once: never more than MAX_INFLIGHT orders in flight. Asked
+  // once the body has arrived, however long that took: an order whose body
+  // finishes arriving after draining began is not admitted.
+  admit(): Admission {
+    const { draining, clientShares, capacity, tiers, dependencies, observer } = this.route;
+    const { client, tier } = this.order;
+    if (draining()) return 'shutting_down';
+    // Before the service is found full: a client turned away is still one whose floor must be kept.
+    clientShares?.asked(client);
+    const { ordersInFlight, maxInflight } = capacity();
+    if (ordersInFlight >= maxInflight) return 'overloaded';
+    // Before the client's share: an order its tier may not start is no refusal of the client's share.
+    const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight);
+    if (tierFull) return tierFull;
+    // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
+    const admission = clientShares
+      ? (clientShares.fullFor(client) ?? clientShares.counted(client, dependencies(client)))
+      : dependencies(client);
+    if (admission === 'admitted' || (typeof admission === 'object' && 'admitted' in admission))
+      observer.orderAdmitted(tier);
+    return admission;
+  }
+
+  /** The desk's answer, written. */
+  private answer(submission: Submission): void {
+    const { res, order, route } = this;
+    const { responder, capacity, observer } = route;
+    switch (submission.kind) {
+      case 'reused':
+        responder.error(
+          res,
+          'idempotency_key_reuse',
+          `order_id ${order.orderId} was used for a different order; send this one with a new order_id`,
+        );
+        return this.answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
+      case 'refused':
+        if (typeof submission.because === 'object') {
+          if ('share' in submission.because) this.refuseForShare(submission.because);
+          else if ('bounded' in submission.because) this.refuseForTier(submission.because);
+          else this.refuseForDependency(submission.because);
+          return;
+        }
+        if (submission.because === 'shutting_down') {
+          responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
+        } else {
+          responder.error(
+            res,
+            'overloaded',
+            submission.full === 'records'
+              ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${order.tier})`
+              : `${capacity().maxInflight} orders are in flight; retry shortly (tier ${order.tier})`,
+          );
+          observer.orderShed(order.tier);
+        }
+        return this.answered(submission.because, STATUS_BY_KIND[submission.because], undefined);
+      case 'answered': {
+        const { result, via } = submission;
+        if (this.gone) return this.answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
+        this.answered(result.failure ?? 'ok', statusOf(result), result, via);
+        responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);
+      }
+    }
+  }
+
+  /** The metrics and the request's log line, for every order however it ended. */
+  private answered(kind: ErrorKind | 'ok', status: number, result: OrderResult | undefined, via?: AnsweredVia): void {
+    const { res, order } = this;
+    const steps = result?.steps ?? NONE;
+    const compensations = result?.compensations ?? NONE;
+    const durationMs = performance.now() - res.locals.arrivedAt;
+    this.route.observer.orderAnswered({ status, kind, durationMs, steps, compensations, via });
+    writeRequestLine(res, status, {
+      client: order.client,
+      orderId: order.orderId,
+      tier: order.tier,
+      kind,
+      steps,
+      compensations,
+      via,
+    });
+  }
+
+  /** Nothing started: the tier's ceiling is reached, and what is above it is kept for the tiers above. */
+  private refuseForTier({ bounded, used, limit }: TierFull): void {
+    const { tier } = this.order;
+    const what = {
+      orders_in_flight: `${used} orders are in flight (MAX_INFLIGHT ${this.route.capacity().maxInflight})`,
+      pool_queue: `${used} tasks wait in the worker pool's queue`,
+      records: `the order records hold ${(used / 2 ** 20).toFixed(1)} MB`,
+      event_loop: `the event loop runs ${used} ms late`,
+    }[bounded];
+    this.route.responder.error(
+      this.res,
+      'overloaded',
+      `tier ${tier} is shed: ${what}, its ceiling is ${bounded === 'records' ? `${(limit / 2 ** 20).toFixed(1)} MB` : bounded === 'event_loop' ? `${limit} ms` : limit} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`,
+    );
+    this.route.observer.orderShed(tier);
+    this.answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
+  }
+
+  /** Nothing started: the client's share is full; other clients' orders are not affected. */
+  private refuseForShare({ client, share, held, limit }: ShareFull): void {
+    const { tier } = this.order;
+    this.route.responder.error(
+      this.res,
+      'overloaded',
+      share === 'orders_in_flight'
+        ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`
+        : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${(limit / 2 ** 20).toFixed(1)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`,
+    );
+    this.route.observer.orderShed(tier);
+    this.answered('overloaded', STATUS_BY_KIND.overloaded, undefined);
+  }
+
+  /**
+   * Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an
+   * order through.
+   */
+  private refuseForDependency({ unavailable, dependency, retryAfterMs }: DependencyDown): void {
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    this.route.responder.error(
+      this.res,
+      unavailable,
+      `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`,
+      { 'Retry-After': String(seconds) },
+    );
+    this.answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
+  }
 }

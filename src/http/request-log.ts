@@ -120,17 +120,21 @@ export function requestLog(log: Logger, tracing?: RequestTracing): RequestHandle
     } else res.locals.trace = { requestId };
     res.locals.serviceLog = log;
     Object.defineProperty(res.locals, 'log', LAZY_LOG);
-    const answered = (): void => {
-      res.off('finish', answered);
-      res.off('close', answered);
-      // Closed before the response was complete: the client left (mid-body, say), whatever statusCode says.
-      if (!res.locals.orderRunning)
-        writeRequestLine(res, res.writableFinished || res.locals.streaming ? res.statusCode : CLIENT_GONE);
-    };
-    res.on('finish', answered);
-    res.on('close', answered);
+    res.on('finish', requestEnded);
+    res.on('close', requestEnded);
     next();
   };
+}
+
+/**
+ * The response finished, or closed (whichever first: the line is written once). One function for every request, its
+ * `this` the response, rather than a closure made for each.
+ */
+function requestEnded(this: Response): void {
+  // An order's line waits for its outcome. Closed before the response was complete: the client left (mid-body, say),
+  // whatever statusCode says.
+  if (!this.locals.orderRunning)
+    writeRequestLine(this, this.writableFinished || this.locals.streaming ? this.statusCode : CLIENT_GONE);
 }
 
 /**

@@ -36,7 +36,7 @@
  * headers loses its slot as soon as anyone needs it, not when
  * HEADERS_TIMEOUT_MS runs out, and a keyed client finds room.
  */
-import { Server, type IncomingMessage, type RequestListener } from 'node:http';
+import { Server, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
@@ -173,19 +173,32 @@ export class HttpServer {
       this.unauthenticated.add(socket, socket.remoteAddress ?? '');
       socket.once('close', () => this.forget(socket));
     });
+    // One listener for every response of this server (its `this` is the response): not a closure, wrapped by `once`
+    // in another, for each request.
+    const { answering, requestsOf } = this;
     this.server.on('request', (req, res) => {
       const socket = req.socket;
       if (this.gaveWay.has(socket)) return;
-      this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
-      const requests = this.requestsOf.get(socket) ?? new Set();
-      this.requestsOf.set(socket, requests.add(req));
-      res.once('close', () => {
-        requests.delete(req);
-        const left = (this.answering.get(socket) ?? 1) - 1;
-        if (this.answering.has(socket)) this.answering.set(socket, left);
-        if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
-      });
+      answering.set(socket, (answering.get(socket) ?? 0) + 1);
+      const requests = requestsOf.get(socket);
+      if (requests) requests.add(req);
+      else requestsOf.set(socket, new Set([req]));
+      res.on('close', responseClosed);
     });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listener's own `this` is the response
+    const server = this;
+    function responseClosed(this: ServerResponse): void {
+      server.requestClosed(this.req);
+    }
+  }
+
+  /** A response closed: its request is no longer being answered. */
+  private requestClosed(req: IncomingMessage): void {
+    const socket = req.socket;
+    this.requestsOf.get(socket)?.delete(req);
+    const left = (this.answering.get(socket) ?? 1) - 1;
+    if (this.answering.has(socket)) this.answering.set(socket, left);
+    if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
   }
 
   /** A request on `socket` named a known key (or the service is open): it leaves the unauthenticated budget. */

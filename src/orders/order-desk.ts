@@ -37,7 +37,7 @@ import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-import type { OrderWaiter } from './order-waiter.js';
+import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import { RunStop } from './run-stop.js';
 import type { TierFull } from './tier-headroom.js';
@@ -85,6 +85,11 @@ export function fingerprintOf(order: Order): string {
  */
 export type Admission =
   'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
+
+/** Asked whether a new run may start, right before it would (the caller's request, in the HTTP service). */
+export interface AdmissionPolicy {
+  admit(): Admission;
+}
 
 /**
  * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, its
@@ -167,17 +172,29 @@ type RunEnd =
   | { readonly kind: 'reused' }
   | typeof RECORDS_FULL;
 
-interface Run {
-  readonly fingerprint: string;
-  readonly end: Promise<RunEnd>;
-  /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
-  readonly stop: RunStop;
-  callers: number;
+/**
+ * A run under way in this process, and its callers: a record, told when a caller leaves and when the records take the
+ * order_id as its order's (no closure of its own for either).
+ */
+class Run implements WaiterListener {
+  /** Waiting for its end now. */
+  callers = 0;
   /**
    * The records have taken the order_id as this order's: until then, another order under the same id cannot be told it
    * is the one refused.
    */
-  confirmed: boolean;
+  confirmed = false;
+  /** Settled with how the run ended; set as it starts. */
+  end!: Promise<RunEnd>;
+  /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
+  readonly stop = new RunStop();
+
+  constructor(readonly fingerprint: string) {}
+
+  /** A caller waiting for it has gone: the last one stops it. */
+  waiterLeft(): void {
+    if (--this.callers === 0) this.stop.stop(new OrderAborted('client_gone'));
+  }
 }
 
 /** An answer without a run: nothing ran, nothing is recorded. */
@@ -209,11 +226,11 @@ export class OrderDesk {
   }
 
   /**
-   * Answer `order` for `waiter`, whose going stops the run once its other waiters have gone too. `admit` is
+   * Answer `order` for `waiter`, whose going stops the run once its other waiters have gone too. `policy` is
    * asked only when a new run must start, right before it starts; nothing is
    * awaited between its answer and the run being counted.
    */
-  async submit(order: Order, waiter: OrderWaiter, trace: Trace, admit: () => Admission): Promise<Submission> {
+  async submit(order: Order, waiter: OrderWaiter, trace: Trace, policy: AdmissionPolicy): Promise<Submission> {
     const fingerprint = fingerprintOf(order);
     const key = keyOfOrder(order);
     for (;;) {
@@ -234,7 +251,7 @@ export class OrderDesk {
       // Admitted runs ask the records once, in `begin`: a replay or a reused
       // id is told there. Nothing is awaited between admission and the run
       // being counted.
-      const admission = admit();
+      const admission = policy.admit();
       if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), waiter, 'ran');
       if (typeof admission === 'object' && 'admitted' in admission)
         return this.wait(this.start(order, key, fingerprint, trace, admission.ended), waiter, 'ran');
@@ -259,11 +276,8 @@ export class OrderDesk {
     trace: Trace,
     ended?: (result: OrderResult | undefined) => void,
   ): Run {
-    const stop = new RunStop();
-    const confirm = (): void => {
-      run.confirmed = true;
-    };
-    const end = this.execute(order, key, fingerprint, stop, trace, confirm).finally(() => {
+    const run = new Run(fingerprint);
+    const end = this.execute(order, key, run, trace).finally(() => {
       this.running.delete(key);
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
@@ -273,21 +287,15 @@ export class OrderDesk {
         (runEnd) => ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined),
         () => ended(undefined),
       );
-    const run: Run = { fingerprint, end, stop, callers: 0, confirmed: false };
+    run.end = end;
     this.running.set(key, run);
     return run;
   }
 
-  /** `confirm`: called once the records have taken the id as this order's. */
-  private async execute(
-    order: Order,
-    key: OrderKey,
-    fingerprint: string,
-    stop: RunStop,
-    trace: Trace,
-    confirm: () => void,
-  ): Promise<RunEnd> {
+  /** `run` is confirmed once the records have taken the id as this order's. */
+  private async execute(order: Order, key: OrderKey, run: Run, trace: Trace): Promise<RunEnd> {
     const { orderId } = order;
+    const { fingerprint, stop } = run;
     for (;;) {
       const begun = await this.records
         .begin(key, fingerprint, order.tier)
@@ -297,25 +305,25 @@ export class OrderDesk {
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
       if (begun.kind === 'reused') return begun;
       if (begun.kind === 'full') return RECORDS_FULL;
-      confirm();
+      run.confirmed = true;
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
         const joined = await this.joinElsewhere(key, begun.run, stop);
         if (joined) return joined;
         continue;
       }
-      const run = runOf(order, begun.run, key);
-      const result = await this.pipeline.process(run, stop, trace);
+      const orderRun = runOf(order, begun.run, key);
+      const result = await this.pipeline.process(orderRun, stop, trace);
       const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what the records hold.
-      if (answer.failure === 'compensation_failed') this.raiseAlarm(key, run, answer.compensations, trace);
+      if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
       // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
       else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
-        this.alarmOnceKnown(key, run, result.compensations, trace);
-      this.events.runEnded(run, result);
+        this.alarmOnceKnown(key, orderRun, result.compensations, trace);
+      this.events.runEnded(orderRun, result);
       return { kind: 'answered', result: answer, via: 'ran' };
     }
   }
@@ -407,18 +415,21 @@ export class OrderDesk {
     for (const wake of waiters) wake();
   }
 
-  private async wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined'): Promise<Submission> {
+  /** Not an async function: a caller waiting keeps two reactions on the run's end, not a suspended frame. */
+  private wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined'): Promise<Submission> {
     run.callers++;
-    waiter.whenGone(() => {
-      if (--run.callers === 0) run.stop.stop(new OrderAborted('client_gone'));
-    });
-    try {
-      const end = await run.end;
-      if (end.kind !== 'answered') return end;
-      return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
-    } finally {
-      waiter.whenGone(undefined);
-    }
+    waiter.whenGone(run);
+    return run.end.then(
+      (end) => {
+        waiter.whenGone(undefined);
+        if (end.kind !== 'answered') return end;
+        return { kind: 'answered', result: end.result, via: end.via === 'ran' ? via : end.via };
+      },
+      (error: unknown) => {
+        waiter.whenGone(undefined);
+        throw error;
+      },
+    );
   }
 }
 

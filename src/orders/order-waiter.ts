@@ -8,19 +8,27 @@
  * 32: the order's scope is the only AbortController of an order). A waiter
  * is listened to by one desk wait at a time.
  */
+/** Told when a waiter it listens to goes (the desk's run, which counts its callers). */
+export interface WaiterListener {
+  waiterLeft(): void;
+}
+
 export class OrderWaiter {
   private left = false;
-  private onLeaving: (() => void) | undefined;
+  private onLeaving: WaiterListener | undefined;
 
   /** Whether the waiter has gone. */
   get gone(): boolean {
     return this.left;
   }
 
-  /** Call `leave` when the waiter goes (at once, if it has); `undefined` stops that. */
-  whenGone(leave: (() => void) | undefined): void {
-    if (leave && this.left) return leave();
-    this.onLeaving = leave;
+  /**
+   * Tell `listener` when the waiter goes (at once, if it has); `undefined` stops that. A listener, not a callback: the
+   * run it tells is already a record, and a closure per wait was one more object per order in flight.
+   */
+  whenGone(listener: WaiterListener | undefined): void {
+    if (listener && this.left) return listener.waiterLeft();
+    this.onLeaving = listener;
   }
 
   /** The waiter has gone: told once, to whoever listens then. */
@@ -29,6 +37,6 @@ export class OrderWaiter {
     this.left = true;
     const leaving = this.onLeaving;
     this.onLeaving = undefined;
-    leaving?.();
+    leaving?.waiterLeft();
   }
 }

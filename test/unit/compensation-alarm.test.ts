@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
-import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
+import { OrderDesk, type AdmissionPolicy, type RunEvents } from '../../src/orders/order-desk.js';
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
@@ -15,6 +15,9 @@ import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
+
+/** Every run may start. */
+const ADMIT_EVERY_ORDER: AdmissionPolicy = { admit: () => 'admitted' };
 
 const order: Order = {
   client: ANONYMOUS,
@@ -62,7 +65,7 @@ async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; ans
     compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
   };
   const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying(recorded), events);
-  const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+  const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
   return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
 }
 
@@ -83,7 +86,7 @@ describe('the compensation_failed alarm', () => {
     };
     // The finish committed (recorded compensation_failed) but its answer was lost.
     const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying('outcome_unknown'), events);
-    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(submission.kind === 'answered' ? submission.result.failure : undefined).toBe('outcome_unknown');
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual(['o']);
@@ -106,7 +109,7 @@ describe('the compensation_failed alarm', () => {
     }
     const records = new NothingKept(60_000, 1 << 20);
     const desk = new OrderDesk({ process: async () => refused }, records, events);
-    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual([]);
     await records.recover(orderKey(order.client, order.orderId), 1);
@@ -133,7 +136,7 @@ describe('the compensation_failed alarm', () => {
       }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);
-    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     desk.stopAskingUnsettled();
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // Its recovery raises it if the outcome committed, and voids the run (no one need look) if it did not.
@@ -150,7 +153,7 @@ describe('the compensation_failed alarm', () => {
       }
     }
     const desk = new OrderDesk({ process: async () => refused }, new Told(60_000, 1 << 20), events);
-    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+    await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(happened).toEqual(['line', `records told: ${orderKey(order.client, order.orderId)} run 1`]);
   });
 });
@@ -165,7 +168,7 @@ describe('a store whose connections are all taken', () => {
   it('sheds the order (503 overloaded, retry) rather than call the store unreachable, and runs nothing', async () => {
     let ran = 0;
     const desk = new OrderDesk({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
-    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, () => 'admitted');
+    const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(submission.kind === 'answered' ? submission.result.failure : submission.kind).toBe('overloaded');
     expect(ran).toBe(0);
   });
