@@ -126,12 +126,16 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
     const killedAt = performance.now();
 
     const restarted = await instance(url, env);
+    const upAt = performance.now();
     const interrupted = await eventually(
       () => orderStatus(restarted, 'killed-mid-order'),
       (status) => status?.state === 'done',
       { within: LEASE_MS + 5000, every: 50 },
     );
-    expect(performance.now() - killedAt).toBeLessThan(LEASE_MS + 4000);
+    // Within a few seconds of the lease lapsing, or of an instance being there to take over if starting one took
+    // longer (a process's start on a busy machine is not the takeover's: in a full run on a slow machine, 6.5 s after
+    // the kill, of which the start took most).
+    expect(performance.now() - Math.max(killedAt + LEASE_MS, upAt)).toBeLessThan(4000);
     expect(interrupted).toMatchObject({
       runs: 1,
       outcome: { http_status: 503, kind: 'interrupted' },
