@@ -296,7 +296,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_
     // The reads' connections, opened before the burst, as a running service has them. Opening one beside busy loops
     // can take longer than DB_READ_WAIT_MS, and the read is then answered 503, rightly (a full run on a slow machine):
     // read again until it is answered.
-    const warmed = async (id: string): Promise<number> => {
+    const warmed = async (id: string): Promise<Answer['status']> => {
       for (let tried = 1; ; tried++) {
         const { status } = await read(running.url, id);
         if (status !== 503 || tried >= 20) return status;
