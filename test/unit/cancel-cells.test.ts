@@ -104,6 +104,38 @@ describe('CancelCellAllocator', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
+  it("listens to a signal once for all of its cells (an order's steps), cancels each, and stops listening with the last given back", () => {
+    const allocator = new CancelCellAllocator(CancelCells.create(8));
+    const told: number[] = [];
+    const holderOf = (step: number) => ({ cellCanceled: () => told.push(step) });
+    const order = new AbortController();
+    const cells = [0, 1, 2].map((step) => allocator.take(order.signal, holderOf(step))!);
+    // One listener, not one a cell: each registration is an object of Node's EventTarget, added and removed per step.
+    expect(getEventListeners(order.signal, 'abort')).toHaveLength(1);
+    // A step given back before the abort is off the list, and is not canceled with the others.
+    allocator.give(cells[1]!);
+    const other = new AbortController();
+    const otherCell = allocator.take(other.signal)!;
+    order.abort();
+    expect(told).toEqual([0, 2]);
+    expect([cells[0], cells[2]].map((cell) => allocator.cells.isCanceled(cell!))).toEqual([true, true]);
+    expect(allocator.cells.isCanceled(otherCell)).toBe(false);
+    allocator.give(cells[0]!);
+    allocator.give(cells[2]!);
+    expect(getEventListeners(order.signal, 'abort')).toHaveLength(0);
+    // Given back without an abort, in any order: the listener goes with the last.
+    const later = new AbortController();
+    const again = [0, 1, 2].map(() => allocator.take(later.signal)!);
+    for (const cell of [again[1]!, again[0]!]) allocator.give(cell);
+    expect(getEventListeners(later.signal, 'abort')).toHaveLength(1);
+    allocator.give(again[2]!);
+    expect(getEventListeners(later.signal, 'abort')).toHaveLength(0);
+    later.abort();
+    expect(told).toEqual([0, 2]);
+    allocator.give(otherCell);
+    expect(allocator.inUse).toBe(0);
+  });
+
   it('runs out at capacity and reuses what is given back', () => {
     const allocator = new CancelCellAllocator(CancelCells.create(2));
     const signal = new AbortController().signal;
