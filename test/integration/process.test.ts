@@ -549,6 +549,7 @@ describe('SIGTERM', () => {
       (health) => health.orders_in_flight === 3,
     );
     const signaled = performance.now();
+    const signaledAt = Date.now();
     server.child.kill('SIGTERM');
     for (const answer of await Promise.all(slow)) {
       expect(answer.status).toBe(503);
@@ -559,7 +560,13 @@ describe('SIGTERM', () => {
     }
     const { code, at } = await server.exited;
     expect(code).toBe(0);
-    expect(at - signaled).toBeLessThan(1000 + 300);
+    // The drain ends within SHUTDOWN_TIMEOUT_MS: its last line ("stopped", stamped by the server's clock) says when.
+    const stopped = server.stdout.find((line) => line.includes('"msg":"stopped"'));
+    expect(stopped).toBeDefined();
+    expect((JSON.parse(stopped!) as { time: number }).time - signaledAt).toBeLessThan(1000 + 300);
+    // Then the process ends by itself (exit code 0: the backstop, a second later, did not fire). Its teardown — the
+    // threads terminated, the isolates torn down — is not the drain's: 456 ms of it in a full run on a slow machine.
+    expect(at - signaled).toBeLessThan(1000 + 1000);
   });
 });
 
