@@ -23,7 +23,8 @@
  * orders cannot be overtaken by orders admitted at the same moment.
  */
 import type { ClientBook } from '../clients/client-book.js';
-import type { Admission, ShareFull } from './order-desk.js';
+import type { Admission, AdmittedOnTerms, ShareFull } from './order-desk.js';
+import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { OrderRecords } from './order-records.js';
 import { floorOf, NEWCOMER_WEIGHT, unusedFloors, type Sharers } from '../shares/fair-share.js';
 
@@ -96,18 +97,16 @@ export class ClientShares {
     if (admission !== 'admitted' && !(typeof admission === 'object' && 'admitted' in admission)) return admission;
     this.inFlight.set(client, this.inFlightOf(client) + 1);
     this.total++;
-    const then = admission === 'admitted' ? undefined : admission.ended;
-    return {
-      admitted: true,
-      ended: (result) => {
-        this.total--;
-        const left = this.inFlightOf(client) - 1;
-        if (left > 0) this.inFlight.set(client, left);
-        else this.inFlight.delete(client);
-        this.told();
-        then?.(result);
-      },
-    };
+    return new CountedRun(this, client, admission === 'admitted' ? undefined : admission);
+  }
+
+  /** A run `counted` for `client` has ended. */
+  runEnded(client: string): void {
+    this.total--;
+    const left = this.inFlightOf(client) - 1;
+    if (left > 0) this.inFlight.set(client, left);
+    else this.inFlight.delete(client);
+    this.told();
   }
 
   inFlightOf(client: string): number {
@@ -170,4 +169,20 @@ export class ClientShares {
  */
 function roundedShare(total: number, share: number): number {
   return (total * Math.round(share * 1000)) / 1000;
+}
+
+/** A run counted in its client's share until it ends, then passed on to the terms it was admitted on, if any. */
+class CountedRun implements AdmittedOnTerms {
+  readonly admitted = true;
+
+  constructor(
+    private readonly shares: ClientShares,
+    private readonly client: string,
+    private readonly terms: AdmittedOnTerms | undefined,
+  ) {}
+
+  ended(result: OrderResult | undefined): void {
+    this.shares.runEnded(this.client);
+    this.terms?.ended(result);
+  }
 }

@@ -83,8 +83,13 @@ export function fingerprintOf(order: Order): string {
  * result it reached, or undefined if it ran nothing here (replayed, joined
  * elsewhere, refused by the records) — or refused.
  */
-export type Admission =
-  'admitted' | { readonly admitted: true; readonly ended: (result: OrderResult | undefined) => void } | Refusal;
+export type Admission = 'admitted' | AdmittedOnTerms | Refusal;
+
+/** Admitted, on terms: `ended` is told how the run ended (called on this object: it may be a record's method). */
+export interface AdmittedOnTerms {
+  readonly admitted: true;
+  ended(result: OrderResult | undefined): void;
+}
 
 /** Asked whether a new run may start, right before it would (the caller's request, in the HTTP service). */
 export interface AdmissionPolicy {
@@ -254,7 +259,7 @@ export class OrderDesk {
       const admission = policy.admit();
       if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), waiter, 'ran');
       if (typeof admission === 'object' && 'admitted' in admission)
-        return this.wait(this.start(order, key, fingerprint, trace, admission.ended), waiter, 'ran');
+        return this.wait(this.start(order, key, fingerprint, trace, admission), waiter, 'ran');
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -269,23 +274,17 @@ export class OrderDesk {
   }
 
   /** Counted in `running` at once, before anything is awaited. `ended` is told before any caller is answered. */
-  private start(
-    order: Order,
-    key: OrderKey,
-    fingerprint: string,
-    trace: Trace,
-    ended?: (result: OrderResult | undefined) => void,
-  ): Run {
+  private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): Run {
     const run = new Run(fingerprint);
     const end = this.execute(order, key, run, trace).finally(() => {
       this.running.delete(key);
       if (this.running.size === 0) this.wakeIdleWaiters();
     });
     // Registered before any caller's wait: told before the first answer leaves.
-    if (ended)
+    if (terms)
       void end.then(
-        (runEnd) => ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined),
-        () => ended(undefined),
+        (runEnd) => terms.ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined),
+        () => terms.ended(undefined),
       );
     run.end = end;
     this.running.set(key, run);

@@ -94,6 +94,11 @@ export class CircuitBreaker {
   private openUntil = 0;
   /** Bumped each time the breaker opens. */
   private epoch = 0;
+  /**
+   * Each client's verdict while closed, in this epoch: the same for every call it makes, so none is made per call
+   * (three breakers, two objects each, for every order).
+   */
+  private readonly closedVerdicts = new Map<string, { readonly pass: BreakerPass }>();
   private readonly now: () => number;
   private readonly recentMs: number;
 
@@ -113,9 +118,13 @@ export class CircuitBreaker {
   admit(client: string): BreakerVerdict {
     const now = this.advance();
     switch (this.state) {
-      case 'closed':
+      case 'closed': {
         this.lastCall.set(client, now);
-        return { pass: { epoch: this.epoch, probe: false, client } };
+        let verdict = this.closedVerdicts.get(client);
+        if (verdict === undefined)
+          this.closedVerdicts.set(client, (verdict = { pass: { epoch: this.epoch, probe: false, client } }));
+        return verdict;
+      }
       case 'open':
         return { refusedForMs: this.openUntil - now };
       case 'half_open':
@@ -181,6 +190,7 @@ export class CircuitBreaker {
 
   private open(): void {
     this.epoch++;
+    this.closedVerdicts.clear();
     this.probes.clear();
     this.failingClients.clear();
     this.openUntil = this.now() + this.options.openMs;

@@ -39,7 +39,37 @@ export interface DependencyBreakersOptions {
 /** An order let through: `ended` is told its result once its run is over (undefined: it ran nothing here). */
 export interface LetThrough {
   readonly admitted: true;
-  readonly ended: (result: OrderResult | undefined) => void;
+  ended(result: OrderResult | undefined): void;
+}
+
+type Breakers = ReadonlyArray<{ readonly dependency: Dependency; readonly breaker: CircuitBreaker }>;
+
+/** An order let through, holding its passes until its run ends: a record, not a closure. */
+class Passed implements LetThrough {
+  readonly admitted = true;
+
+  constructor(
+    private readonly breakers: Breakers,
+    private readonly passes: ReadonlyArray<BreakerPass | undefined>,
+  ) {}
+
+  ended(result: OrderResult | undefined): void {
+    settle(this.breakers, this.passes, result);
+  }
+}
+
+/** Each pass given back to its breaker, with what the run's outcome says of the breaker's dependency. */
+function settle(
+  breakers: Breakers,
+  passes: ReadonlyArray<BreakerPass | undefined>,
+  result: OrderResult | undefined,
+): void {
+  for (let i = 0; i < breakers.length; i++) {
+    const pass = passes[i];
+    if (!pass) continue;
+    const { dependency, breaker } = breakers[i]!;
+    breaker.settle(pass, verdictOf(result?.steps.find((outcome) => outcome.name === dependency.step)));
+  }
 }
 
 /** An order turned away: a dependency it needs is known to be down. */
@@ -63,7 +93,7 @@ export function verdictOf(outcome: StepOutcome | undefined): CallVerdict {
 }
 
 export class DependencyBreakers {
-  private readonly breakers: ReadonlyArray<{ readonly dependency: Dependency; readonly breaker: CircuitBreaker }>;
+  private readonly breakers: Breakers;
 
   constructor({ failures, openMs, now, onTransition }: DependencyBreakersOptions) {
     this.breakers = DEPENDENCIES.map((dependency) => ({
@@ -93,20 +123,13 @@ export class DependencyBreakers {
       refused ??= dependency;
       retryAfterMs = Math.max(retryAfterMs, verdict.refusedForMs);
     }
-    if (refused === undefined) return { admitted: true, ended: (result) => this.settle(passes, result) };
+    if (refused === undefined) return new Passed(this.breakers, passes);
     // Not starting after all: a probe taken from another breaker goes back.
-    this.settle(passes, undefined);
+    settle(this.breakers, passes, undefined);
     return { unavailable: refused.unavailable, dependency: refused.title, retryAfterMs };
   }
 
   readings(): DependencyBreakerReading[] {
     return this.breakers.map(({ dependency, breaker }) => ({ dependency: dependency.name, ...breaker.reading() }));
-  }
-
-  private settle(passes: ReadonlyArray<BreakerPass | undefined>, result: OrderResult | undefined): void {
-    this.breakers.forEach(({ dependency, breaker }, i) => {
-      const pass = passes[i];
-      if (pass) breaker.settle(pass, verdictOf(result?.steps.find((outcome) => outcome.name === dependency.step)));
-    });
   }
 }

@@ -55,6 +55,29 @@ describe('CircuitBreaker', () => {
     expect(transitions).toEqual([['closed', 'open']]);
   });
 
+  it("lets a client's calls through while closed on one pass, made once an epoch: none per call, a new one once it has opened", () => {
+    const { b, time } = breaker(1, 500);
+    const first = b.admit('a');
+    expect(b.admit('a')).toBe(first);
+    b.settle(passOf(first), 'failure');
+    expect(b.reading().state).toBe('open');
+    time.advance(500);
+    b.settle(passOf(b.admit('a')), 'success');
+    expect(b.reading().state).toBe('closed');
+    const again = b.admit('a');
+    expect(again).not.toBe(first);
+    // A pass from before it opened says nothing now: settled, it leaves the breaker closed.
+    b.settle(passOf(first), 'failure');
+    expect(b.reading().state).toBe('closed');
+    b.settle(passOf(again), 'failure');
+    expect(b.reading().state).toBe('open');
+    // Each client has its own: a failure names whose call it was.
+    time.advance(500);
+    b.settle(passOf(b.admit('b')), 'success');
+    expect(passOf(b.admit('b'))).toMatchObject({ client: 'b', probe: false });
+    expect(passOf(b.admit('a'))).toMatchObject({ client: 'a', probe: false });
+  });
+
   it("does not open on one client's failures while another client calls the dependency; opens once a second client's fail too", () => {
     const { b } = breaker(3);
     b.settle(passOf(b.admit('victim')), 'success');
