@@ -119,19 +119,26 @@ describe('without overload', () => {
     { timeout: 60_000 },
     async () => {
       const untiered = await serve(new Map());
-      const plain = await lightLoad(untiered.vip, untiered.thrift, { seconds: 2 });
-      await expectAtRest(svc!, THREADS);
-      await svc!.shutdown();
-      svc = undefined;
+      const untieredSvc = svc!;
       const both = await serve();
-      const tiered = await lightLoad(both.vip, both.thrift, { seconds: 2 });
-      console.log('light load:', JSON.stringify({ plain, tiered }));
-      for (const side of ['a', 'b'] as const) {
-        expect(tiered[side].ok).toBe(plain[side].ok);
-        expect(tiered[side].ok).toBe(1);
-        const ratio = tiered[side].medianMs / plain[side].medianMs;
-        expect(ratio).toBeGreaterThan(0.85);
-        expect(ratio).toBeLessThan(1.15);
+      try {
+        // Both services at once, loaded in the same window: what else the machine does weighs on both alike. One after
+        // the other, a full run on a slow machine moved the medians by a fifth between the two windows.
+        const [plain, tiered] = await Promise.all([
+          lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
+          lightLoad(both.vip, both.thrift, { seconds: 2 }),
+        ]);
+        console.log('light load:', JSON.stringify({ plain, tiered }));
+        for (const side of ['a', 'b'] as const) {
+          expect(tiered[side].ok).toBe(plain[side].ok);
+          expect(tiered[side].ok).toBe(1);
+          const ratio = tiered[side].medianMs / plain[side].medianMs;
+          expect(ratio).toBeGreaterThan(0.85);
+          expect(ratio).toBeLessThan(1.15);
+        }
+        await expectAtRest(untieredSvc, THREADS);
+      } finally {
+        await untieredSvc.shutdown();
       }
     },
   );
