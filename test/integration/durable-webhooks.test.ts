@@ -18,6 +18,7 @@ import {
   freshDatabase,
   POSTGRES_SKIPPED,
   POSTGRES_UNAVAILABLE,
+  sql,
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
@@ -239,20 +240,15 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
   it('a job freed while it still runs (its instance judged lost) does not take a new event’s delivery with it when it ends', async () => {
     const orderId = randomUUID();
     const { eventId, answerFirst, deliveredAgain } = await firstDeliveryHeld(orderId);
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
-    try {
-      // As an instance whose pool is judged lost has its jobs freed (pg-webhook-lanes.ts, UNLOCK_LOST) while it may
-      // still be sending: the job's row only, so that no other instance claims it before this one ends it.
-      const { rowCount } = await db.query(
-        `UPDATE graphile_worker._private_jobs SET locked_at = NULL, locked_by = NULL
-          WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL`,
-        [orderId],
-      );
-      expect(rowCount).toBe(1);
-    } finally {
-      await db.end();
-    }
+    // As an instance whose pool is judged lost has its jobs freed (pg-webhook-lanes.ts, UNLOCK_LOST) while it may
+    // still be sending: the job's row only, so that no other instance claims it before this one ends it.
+    const freed = await sql(
+      databaseUrl,
+      `UPDATE graphile_worker._private_jobs SET locked_at = NULL, locked_by = NULL
+        WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL RETURNING id`,
+      [orderId],
+    );
+    expect(freed).toHaveLength(1);
     // The redelivery's job, keyed by the order, is the freed row's key: before, it was written into that row, which
     // the running job then deleted as its own when it ended, and the event never came again (a chaos run's loss).
     expect((await call(b, 'POST', `/admin/events/${eventId}/redeliver`, ADMIN)).status).toBe(202);
@@ -263,22 +259,17 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
   it('a job freed, claimed by another instance and then ended by its first run leaves no lock that holds its order’s later events', async () => {
     const orderId = randomUUID();
     const { eventId, answerFirst, deliveredAgain } = await firstDeliveryHeld(orderId);
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
-    try {
-      // As a job freed from a pool judged lost (UNLOCK_LOST) and claimed by another instance's pool, while its first
-      // run still sends: the job and its queue, locked by that other pool in one statement, as graphile-worker does.
-      const claimed = await db.query(
-        `WITH j AS (UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'another_instance_pool'
-                     WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL RETURNING job_queue_id)
-         UPDATE graphile_worker._private_job_queues q SET locked_at = now(), locked_by = 'another_instance_pool'
-           FROM j WHERE q.id = j.job_queue_id`,
-        [orderId],
-      );
-      expect(claimed.rowCount).toBe(1);
-    } finally {
-      await db.end();
-    }
+    // As a job freed from a pool judged lost (UNLOCK_LOST) and claimed by another instance's pool, while its first
+    // run still sends: the job and its queue, locked by that other pool in one statement, as graphile-worker does.
+    const claimed = await sql(
+      databaseUrl,
+      `WITH j AS (UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'another_instance_pool'
+                   WHERE payload->>'order' = 'globex:' || $1 AND locked_by IS NOT NULL RETURNING job_queue_id)
+       UPDATE graphile_worker._private_job_queues q SET locked_at = now(), locked_by = 'another_instance_pool'
+         FROM j WHERE q.id = j.job_queue_id RETURNING q.id`,
+      [orderId],
+    );
+    expect(claimed).toHaveLength(1);
     // The first run ends: graphile-worker deletes the job by id, whoever holds it, and leaves the other pool's queue
     // lock, which that pool's own completion, finding no row, would never let go: before, the redelivery's job waited
     // behind it for graphile-worker's four hours (a chaos run's ten lost events).
