@@ -1,8 +1,8 @@
 /**
  * A client's shares are floors (issue 25), over real HTTP with real threads:
  * three busy keys take neither a fourth client's floor of MAX_INFLIGHT, nor
- * of the couriers, nor of the turns of thread time. It computes and times
- * the victim's orders against the CPU, so it runs in the second group
+ * of the couriers, nor of the turns of thread time. It times the victim's
+ * orders against the CPU, so it runs alone, after the rest of the suite
  * (vitest.config.ts); the breakers and the trickling sockets, which mostly
  * wait, are shared-isolation.test.ts.
  */

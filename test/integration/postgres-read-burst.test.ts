@@ -1,0 +1,341 @@
+/**
+ * The read burst of issue 26, on a real Postgres and the real process: 15,000
+ * GET /orders/{id} at once while orders keep arriving. Every order succeeds,
+ * the instance never believes Postgres is down, and every read is answered —
+ * 404, or 503 overloaded with Retry-After — within 30 s.
+ *
+ * A capacity test: its bound is a rate through the whole machine (the service
+ * answers a read in about 0.3 ms of CPU, and this process opens the 15,000
+ * connections on the same cores), so it runs in the suite's last group, alone
+ * (vitest.config.ts). Beside four other files on a slow two-core machine the
+ * cores set its pace, not the service: 35.6 s in a full run, against 4.7 s
+ * alone and 10.0 s beside a busy loop per core. The other tests of reads on
+ * Postgres are postgres-reads.test.ts.
+ */
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cpuTimeOf } from '../../load/lib/proc.js';
+import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
+import { orderBody } from '../support/orders.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
+import { parseReply } from '../support/raw-socket.js';
+import { pause } from '../support/wait.js';
+
+let server: TestPostgres | undefined;
+let target: ServerProcess | undefined;
+beforeAll(async () => {
+  if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
+});
+afterEach(async () => {
+  target?.child.kill('SIGKILL');
+  await target?.exited;
+  target = undefined;
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** The issue's burst (issue 26): 15,000 reads at once against one instance. */
+const READS = 15_000;
+const ORDERS_EVERY_MS = 50;
+/** Reads opened per turn of this process's event loop. */
+const BURST_SLICE = 500;
+/** Every read is answered within this, however many came at once. */
+const ANSWERED_WITHIN_MS = 30_000;
+
+interface Answer {
+  readonly status: number | 'failed';
+  readonly kind: string | undefined;
+  readonly retryAfter: string | null;
+  /** From sending to the whole answer. */
+  readonly ms: number;
+}
+
+/**
+ * POST /order on a connection of its own: never one of the burst's
+ * keep-alive sockets, which the server may be closing as it is reused.
+ */
+function postOrderOnce(url: URL, body: unknown, sent: number): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = request(
+      new URL('/order', url),
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            kind: (JSON.parse(text) as { error?: { kind: string } }).error?.kind,
+            retryAfter: res.headers['retry-after'] ?? null,
+            ms: performance.now() - sent,
+          }),
+        );
+      },
+    );
+    req.on('error', (error) =>
+      resolve({
+        status: 'failed',
+        kind: String((error as { code?: string }).code ?? error),
+        retryAfter: null,
+        ms: performance.now() - sent,
+      }),
+    );
+    req.end(JSON.stringify(body));
+  });
+}
+
+/**
+ * GET /orders/{id} on a connection of its own, closed after it: none is reused, so none can be closed by the server's
+ * keep-alive timeout as it is reused. Raw bytes on a socket rather than fetch: this process opens 15,000 of them at
+ * once beside the server, and fetch's machinery per request cost this process more of the two cores than the server
+ * spent answering.
+ */
+function readOnce(url: URL, orderId: string, sent: number): Promise<Answer> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const chunks: Buffer[] = [];
+    let failure: string | undefined;
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => (failure ??= error.code ?? String(error)));
+    socket.once('close', () => {
+      const ms = performance.now() - sent;
+      const answer = parseReply(Buffer.concat(chunks).toString('utf8'));
+      // A reset after a whole answer (a connection told to give way is cut after it) is still that answer.
+      if (!(answer.status > 0) || answer.body.length < Number(answer.headers['content-length'] ?? 0))
+        return resolve({
+          status: 'failed',
+          // Reset before any byte of an answer: the kernel's doing (read, below); after some, the service's.
+          kind: chunks.length === 0 ? (failure ?? 'closed without an answer') : `${failure ?? 'closed'} mid-answer`,
+          retryAfter: null,
+          ms,
+        });
+      const kind = (JSON.parse(answer.body) as { error?: { kind: string } }).error?.kind;
+      resolve({ status: answer.status, kind, retryAfter: answer.headers['retry-after'] ?? null, ms });
+    });
+    socket.write(`GET /orders/${orderId} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+/**
+ * Connections refused by the kernel rather than answered by the service, as a client sees them: 15,000 at once
+ * overflow the listen queue (net.core.somaxconn, 4,096 here, caps the service's backlog) while a starved event loop
+ * accepts, and a connection whose SYN cookie the kernel then fails to validate is reset before the service ever sees
+ * it (nstat's TcpExtSyncookiesFailed matched the resets one for one: 828 and 828, beside three other files). A client
+ * retries an idempotent GET reset that way; the answer must still come within ANSWERED_WITHIN_MS of the first try.
+ */
+const RESET_BEFORE_ANY_ANSWER = 'ECONNRESET';
+const TRIES = 3;
+let resetsRetried = 0;
+let orderResetsRetried = 0;
+let probeResetsRetried = 0;
+
+async function read(url: URL, orderId: string): Promise<Answer> {
+  const sent = performance.now();
+  return sentAgainIfReset(
+    () => readOnce(url, orderId, sent),
+    () => resetsRetried++,
+  );
+}
+
+/** `once`, and again while it is reset before any answer: TRIES times at most. `retried` counts each time again. */
+async function sentAgainIfReset(once: () => Promise<Answer>, retried: () => void): Promise<Answer> {
+  let answer = await once();
+  for (let tried = 1; tried < TRIES && answer.status === 'failed' && answer.kind === RESET_BEFORE_ANY_ANSWER; tried++) {
+    retried();
+    answer = await once();
+  }
+  return answer;
+}
+
+/**
+ * An order's connection meets the same kernel (an order's POST is one connection among the burst's 15,000): a client
+ * sends an order reset before any answer again, with the same order_id, which makes it safe whether or not the
+ * service saw it (seen once, beside two busy loops: 1 of 582 orders).
+ */
+async function postOrder(url: URL, body: unknown): Promise<Answer> {
+  const sent = performance.now();
+  return sentAgainIfReset(
+    () => postOrderOnce(url, body, sent),
+    () => orderResetsRetried++,
+  );
+}
+
+/**
+ * GET, sent again while the kernel resets it before any answer, as read() is: the readiness probe's connection is one
+ * among the burst's too (seen once beside two busy loops, where the probe's loop then failed with ECONNRESET).
+ */
+async function getSentAgainIfReset(url: URL, path: string): Promise<{ status: number; text: string }> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await get(url, path);
+    } catch (error) {
+      if ((error as { code?: string }).code !== RESET_BEFORE_ANY_ANSWER || tried >= TRIES) throw error;
+      probeResetsRetried++;
+    }
+  }
+}
+
+function tally(answers: readonly Answer[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { status, kind } of answers) {
+    const key = kind ? `${status} ${kind}` : String(status);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** GET on a connection of its own, as postOrder: the probe's answers must not queue behind the burst's sockets. */
+function get(url: URL, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    request(new URL(path, url), { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+const percentile = (values: readonly number[], p: number): number =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? NaN;
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a burst of reads${POSTGRES_SKIPPED}`, () => {
+  it('of 15,000 unknown orders at once while orders arrive at 20/s: every order succeeds, /readyz stays 200, Postgres is never declared down, and every read is answered — 404, or 503 overloaded with Retry-After — within 30 s', async () => {
+    const url = await freshDatabase(server!);
+    // Errors only: a warn line for each of thousands of 503s would fill the pipe to this busy process and stall the
+    // server on it.
+    // A long lease: 15,000 connections at once can hold a starved event loop for seconds here, and the lease is not
+    // what this is about.
+    // HEADERS_TIMEOUT_MS as long as the request timeout: this process, opening 15,000 sockets beside three other files,
+    // wrote some requests more than the default 10 s after their socket connected, and was rightly answered 408 (the
+    // test's race, not the service's: slow headers are hostile-client.test's).
+    target = await startServerProcess({
+      THREADS: '2',
+      LOG_LEVEL: 'error',
+      DATABASE_URL: url,
+      LEASE_MS: '20000',
+      HEADERS_TIMEOUT_MS: '30000',
+    });
+    const running = target;
+    // The reads' connections, opened before the burst, as a running service has them. Opening one beside busy loops
+    // can take longer than DB_READ_WAIT_MS, and the read is then answered 503, rightly (a full run on a slow machine):
+    // read again until it is answered.
+    const warmed = async (id: string): Promise<Answer['status']> => {
+      for (let tried = 1; ; tried++) {
+        const { status } = await read(running.url, id);
+        if (status !== 503 || tried >= 20) return status;
+      }
+    };
+    expect(await Promise.all([0, 1].map((i) => warmed(`warm-${i}`)))).toEqual([404, 404]);
+
+    const orders: Array<Promise<Answer>> = [];
+    const readiness: number[] = [];
+    let ordering = true;
+    const arrivals = (async () => {
+      while (ordering) {
+        const body = orderBody({ delay_ms: { payment: 20, vendor: 20, courier: 20 } });
+        orders.push(postOrder(running.url, body));
+        await pause(ORDERS_EVERY_MS);
+      }
+    })();
+    const probing = (async () => {
+      while (ordering) {
+        readiness.push((await getSentAgainIfReset(running.url, '/readyz')).status);
+        await pause(100);
+      }
+    })();
+    // Its failure is the test's, when the loops are awaited below, not an unhandled rejection meanwhile.
+    probing.catch(() => {});
+    await pause(500);
+    const burstStarted = performance.now();
+    const serverCpuBefore = cpuTimeOf(running.child.pid!);
+    const ownCpuBefore = process.cpuUsage();
+    // Opened a slice per turn of this process's event loop, not all 15,000 in one: a socket's request is written once
+    // it has connected, which this process hears only between slices — opened in one turn, beside two busy cores, a
+    // thousand waited past the server's headers timeout and were rightly answered 408 (the test's race). Still all
+    // at once as the server sees them: the whole burst is open within about a second.
+    const pending: Array<Promise<Answer>> = [];
+    for (let i = 0; i < READS; i++) {
+      pending.push(read(running.url, `unknown-${i}`));
+      if (i % BURST_SLICE === BURST_SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const reads = await Promise.all(pending);
+    const burstMs = performance.now() - burstStarted;
+    const serverCpuAfter = cpuTimeOf(running.child.pid!);
+    const ownCpu = process.cpuUsage(ownCpuBefore);
+    // CPU per read through the burst (orders and probes included: a few hundred beside 15,000): the service's, all its
+    // threads, and this process's own, which opens the 15,000 connections on the same cores.
+    const serverUsPerRead =
+      serverCpuBefore && serverCpuAfter
+        ? Math.round(((serverCpuAfter.processSec - serverCpuBefore.processSec) * 1e6) / READS)
+        : NaN;
+    const ownUsPerRead = Math.round((ownCpu.user + ownCpu.system) / READS);
+    await pause(1000);
+    ordering = false;
+    await Promise.all([arrivals, probing]);
+    const ordered = await Promise.all(orders);
+    const metrics = parseSamples((await get(running.url, '/metrics')).text);
+
+    const readCounts = tally(reads);
+    const served = readCounts['404 not_found'] ?? 0;
+    const shed = readCounts['503 overloaded'] ?? 0;
+    // The figures the issue asks for, printed for the report.
+    const perSecond = (count: number): number => Math.round(count / (burstMs / 1000));
+    const msAt = (answers: readonly Answer[], p: number): number =>
+      Math.round(
+        percentile(
+          answers.map((answer) => answer.ms),
+          p,
+        ),
+      );
+    console.log(
+      [
+        `postgres-reads: ${READS} reads in ${(burstMs / 1000).toFixed(1)} s: ${perSecond(served)} served/s, ${perSecond(shed)} shed/s`,
+        `(${served} served, ${shed} shed, answered within p50/p90/p99/max ${[50, 90, 99, 100].map((p) => msAt(reads, p)).join('/')} ms,`,
+        `${resetsRetried} reset by the kernel and sent again;`,
+        `CPU per read ${serverUsPerRead} µs the service's, ${ownUsPerRead} µs this process's;`,
+        `${metrics.get(sampleKey('store_round_trips_total'))} statements to Postgres in all);`,
+        `${ordered.length} orders meanwhile (${orderResetsRetried} reset by the kernel and sent again; readiness probes ${probeResetsRetried}),`,
+        `p50 ${msAt(ordered, 50)} ms, p99 ${msAt(ordered, 99)} ms`,
+      ].join(' '),
+    );
+    const seen = JSON.stringify({
+      orders: tally(ordered),
+      reads: readCounts,
+      readiness: tally(readiness.map((status) => ({ status, kind: undefined, retryAfter: null, ms: 0 }))),
+      errors: running.stdout.filter((line) => line.includes('"level":50')),
+    });
+    expect(tally(ordered), seen).toEqual({ 200: ordered.length });
+    // Each read is answered: not found, or sent away to come back later — never "the store is unavailable".
+    expect(
+      Object.keys(readCounts).filter((key) => key !== '404 not_found' && key !== '503 overloaded'),
+      seen,
+    ).toEqual([]);
+    expect(served).toBeGreaterThan(0);
+    for (const answered of reads) if (answered.status === 503) expect(answered.retryAfter).toBe('1');
+    expect(reads.filter((answered) => answered.ms > ANSWERED_WITHIN_MS).length, seen).toBe(0);
+    expect(readiness.length).toBeGreaterThan(0);
+    expect(
+      readiness.filter((status) => status !== 200),
+      seen,
+    ).toEqual([]);
+    expect(metrics.get(sampleKey('orders_total', { status: '503', kind: 'store_unavailable' })) ?? 0).toBe(0);
+    expect(metrics.get(sampleKey('store_up'))).toBe(1);
+    expect(metrics.get(sampleKey('store_read_connections'))).toBe(2);
+    // The rest of the 503s were shed before reaching the store: connections beyond the unauthenticated budget of one
+    // peer (src/http/server.ts) are answered 503 overloaded to make room, not reset.
+    expect(metrics.get(sampleKey('store_reads_shed_total'))).toBeLessThanOrEqual(shed);
+    expect(running.stdout.filter((line) => line.includes('Postgres unreachable'))).toEqual([]);
+    // Each read may take up to 30 s by the contract, and the burst is one await: more than the suite's 30 s per test.
+  }, 120_000);
+});
