@@ -18,7 +18,7 @@ import { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
-import { WorkerStepContext, type LedgerSender } from './step-context.js';
+import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
 import { ThreadTimers } from './thread-timers.js';
 
@@ -39,6 +39,11 @@ interface ThreadState {
   readonly watch: CancellationWatch;
   readonly timers: ThreadTimers;
   readonly onCpu: OnCpuMarker;
+  /**
+   * What every task's context is given, made once for the thread's way of sending ledger requests (one: the ring's,
+   * or the thread's mail), not once per task that would keep it while it sleeps.
+   */
+  resources: TaskResources | undefined;
 }
 
 /** How a task ended before its step ran: canceled while it waited to start, or for its module. */
@@ -97,7 +102,13 @@ export async function createStepRuntime(
     const shard = tracker.claim(threadId);
     // The thread's bell is its shard's: both are its own for as long as it lives.
     const timers = new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
-    return { shard, watch: new CancellationWatch(cells, shard), timers, onCpu: new OnCpuMarker(shard) };
+    return {
+      shard,
+      watch: new CancellationWatch(cells, shard),
+      timers,
+      onCpu: new OnCpuMarker(shard),
+      resources: undefined,
+    };
   };
 
   const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepFunction | undefined> => {
@@ -111,22 +122,27 @@ export async function createStepRuntime(
   return (task, ended, sendLedgerRequest = mailLedgerRequest) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
-    const { shard, watch, timers, onCpu } = (thread ??= claimThread());
-    cells.markStarted(task.cell, shard.index);
+    const state = (thread ??= claimThread());
+    const { shard, watch, timers, onCpu } = state;
+    // The closures below keep the task's cell, module and order, not the task: a step asleep holds no more of it.
+    const { cell, module, order } = task;
+    cells.markStarted(cell, shard.index);
     shard.enter();
-    watch.add(task.cell);
+    watch.add(cell);
+    if (state.resources?.sendLedgerRequest !== sendLedgerRequest)
+      state.resources = { cells, couriers, shard, onCpu, timers, threadId, log, sendLedgerRequest, dependencies };
     const ctx = new WorkerStepContext(
-      task.cell,
-      { cells, couriers, shard, onCpu, timers, threadId, log, sendLedgerRequest, dependencies },
+      cell,
+      state.resources,
       {
         requestId: task.requestId,
         traceId: task.traceId,
-        client: task.order.client,
+        client: order.client,
         clientIndex: task.clientIndex ?? 0,
-        tierRank: rankOf(task.order.tier ?? DEFAULT_TIER),
-        orderId: task.order.orderId,
+        tierRank: rankOf(order.tier ?? DEFAULT_TIER),
+        orderId: order.orderId,
         run: task.run,
-        step: stepName(task.module),
+        step: stepName(module),
       },
       task.remainingMs,
     );
@@ -136,8 +152,8 @@ export async function createStepRuntime(
         report = reportOfEnding(ctx, timed, threadId, ending);
       } finally {
         ctx.finish();
-        watch.remove(task.cell);
-        cells.markFinished(task.cell);
+        watch.remove(cell);
+        cells.markFinished(cell);
         // Last, and before the report is posted: once the main thread has every
         // report of an order, none of its steps is counted as running.
         shard.exit();
@@ -146,7 +162,7 @@ export async function createStepRuntime(
     };
     // Canceled while it waited to start (or for its module): it ends without running.
     const start = (step: StepFunction | undefined): void => {
-      if (step === undefined || cells.isCanceled(task.cell)) return end(NOT_STARTED);
+      if (step === undefined || cells.isCanceled(cell)) return end(NOT_STARTED);
       let running: Promise<void>;
       try {
         // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
@@ -154,7 +170,7 @@ export async function createStepRuntime(
         running = Promise.resolve(
           runAsTask(ctx, () => {
             ctx.enter();
-            return step(task.order, ctx);
+            return step(order, ctx);
           }),
         );
       } catch (error) {
@@ -165,7 +181,7 @@ export async function createStepRuntime(
         // that cannot be written fails the step, as it would have in the step's own code.
         let ending: unknown = SUCCEEDED;
         try {
-          if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(task.module)} done`);
+          if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(module)} done`);
         } catch (error) {
           ending = error;
         }
@@ -174,9 +190,9 @@ export async function createStepRuntime(
     };
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
-    const step = stepModules.get(task.module);
+    const step = stepModules.get(module);
     if (step) start(step);
-    else loadOrCanceled(timers, task.cell, task.module).then(start, end);
+    else loadOrCanceled(timers, cell, module).then(start, end);
   };
 }
 
