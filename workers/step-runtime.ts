@@ -160,33 +160,35 @@ export async function createStepRuntime(
       }
       ended(report);
     };
+    const succeeded = (): void => {
+      // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
+      // that cannot be written fails the step, as it would have in the step's own code.
+      let ending: unknown = SUCCEEDED;
+      try {
+        if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(module)} done`);
+      } catch (error) {
+        ending = error;
+      }
+      end(ending);
+    };
     // Canceled while it waited to start (or for its module): it ends without running.
     const start = (step: StepFunction | undefined): void => {
       if (step === undefined || cells.isCanceled(cell)) return end(NOT_STARTED);
-      let running: Promise<void>;
-      try {
-        // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
-        // done when it returns.
-        running = Promise.resolve(
-          runAsTask(ctx, () => {
-            ctx.enter();
-            return step(order, ctx);
-          }),
-        );
-      } catch (error) {
-        return end(error);
-      }
-      running.then(() => {
-        // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
-        // that cannot be written fails the step, as it would have in the step's own code.
-        let ending: unknown = SUCCEEDED;
+      // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of
+      // the thread's AsyncLocalStorage. Awaited after `run` returned, they kept the frame Node's `run` makes on its way
+      // out (it enters the store it found, in a new frame): one more frame and its table a step asleep, 184 bytes.
+      runAsTask(ctx, () => {
+        let running: Promise<void>;
         try {
-          if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(module)} done`);
+          ctx.enter();
+          // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
+          // done when it returns.
+          running = Promise.resolve(step(order, ctx));
         } catch (error) {
-          ending = error;
+          return end(error);
         }
-        end(ending);
-      }, end);
+        running.then(succeeded, end);
+      });
     };
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
