@@ -140,8 +140,13 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     super();
   }
 
-  /** Handed to the desk, and answered with what it says. */
-  async submit(): Promise<void> {
+  /**
+   * Handed to the desk, and answered with what it says. Not an async function: an order in flight keeps the desk's
+   * promise and the two reactions below, not a suspended frame of this method (its registers, its own promise and
+   * the await's closures: 0.3 KB an order, npm run measure -- order-memory). A failure is the returned promise's, as
+   * an async function's would be, for Express to answer.
+   */
+  submit(): Promise<void> {
     const { res } = this;
     res.locals.orderRequest = this;
     // One listener for every order's request (not `once`, which wraps each in a closure of its own).
@@ -149,11 +154,17 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     // The request's line waits for the order's outcome, even if the client leaves first.
     res.locals.orderRunning = true;
     if (res.req.socket.destroyed) this.clientClosed();
-    try {
-      this.answer(await this.route.orders.submit(this.order, this, res.locals.trace, this));
-    } finally {
-      res.off('close', clientClosed);
-    }
+    // The desk's submit is an async function: whatever goes wrong in it is its promise's, never thrown here.
+    return this.route.orders.submit(this.order, this, res.locals.trace, this).then(
+      (submission) => {
+        res.off('close', clientClosed);
+        this.answer(submission);
+      },
+      (error: unknown) => {
+        res.off('close', clientClosed);
+        throw error;
+      },
+    );
   }
 
   /** The connection closed before the answer was written: the client went away. */
