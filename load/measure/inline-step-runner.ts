@@ -3,6 +3,7 @@
  * runtime as the worker threads, only without the threads. It exists for the
  * contrast benchmark (load/measure/bench.ts) and is not part of the service.
  */
+import type { CancelSignal } from '../../src/domain/cancel-signal.js';
 import type { OrderRun } from '../../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
@@ -39,7 +40,7 @@ export class InlineStepRunner implements StepRunner {
   async run(
     step: ActionDefinition,
     { order, runNumber: run }: OrderRun,
-    signal: AbortSignal,
+    signal: CancelSignal,
     trace: Trace,
   ): Promise<StepOutcome> {
     const started = performance.now();

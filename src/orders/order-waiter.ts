@@ -5,7 +5,7 @@
  *
  * Not an AbortSignal: a signal is an EventTarget with a listener map of its
  * own, and every request made one for the one listener the desk adds (issue
- * 32: the order's scope is the only AbortController of an order). A waiter
+ * 32: an order's run holds no AbortController). A waiter
  * is listened to by one desk wait at a time.
  */
 /** Told when a waiter it listens to goes (the desk's run, which counts its callers). */

@@ -1,8 +1,8 @@
 /**
  * What stops a run from outside: every caller waiting for it gone, or the
  * process shutting down. A record, not an AbortController: the run's order
- * has the one controller of the run (src/pipeline/order-in-flight.ts), and
- * this tells it — or, while the run waits on another instance's, the wait's
+ * is its steps' signal (src/pipeline/order-in-flight.ts), and this tells
+ * it — or, while the run waits on another instance's, the wait's
  * own. A stop that comes before either is kept, and told as each follows.
  */
 import type { RunStopper, StopFollower } from '../pipeline/order-in-flight.js';

@@ -10,10 +10,13 @@
  * The record is the whole of it: no async function, promise or closure per
  * step. It is the listener on its clients' signal (`handleEvent`), the entry
  * of its deadline in the pipeline's one deadline list (`deadlinePassed`), and
- * what its steps' runner tells of each ending (`stepEnded`). Its controller
- * is the only AbortController of the order's run: what stops it from outside
- * is a signal (the benchmarks') or a run's stopper, a record (the desk's).
+ * what its steps' runner tells of each ending (`stepEnded`). It is also the
+ * signal its steps run under (a CancelSignal: aborted, its reason, a list of
+ * listeners), so the order's run holds no AbortController at all: what stops
+ * it from outside is a signal (the benchmarks') or a run's stopper, a record
+ * (the desk's).
  */
+import type { AbortListener, CancelSignal } from '../domain/cancel-signal.js';
 import { OrderAborted } from '../domain/errors.js';
 import type { OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
@@ -22,7 +25,7 @@ import type { StepOutcome, StepSink } from './steps.js';
 
 /**
  * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the
- * order's controller is the only one of its run (issue 32). It tells the one order that follows it.
+ * order's record is the only signal of its run (issue 32). It tells the one order that follows it.
  */
 export interface RunStopper {
   readonly stopped: boolean;
@@ -44,11 +47,16 @@ export interface OrderEnder<Result> {
 const ONCE: AddEventListenerOptions = { once: true };
 
 /** @typeParam Result What the order is answered with (the pipeline's result). */
-export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower {
+export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower, CancelSignal {
   /** One per step, in the order the steps were given; all filled once `pending` is 0. */
   readonly outcomes: StepOutcome[];
   private pending: number;
-  private readonly controller = new AbortController();
+  /** Its first failure, its deadline or its clients have canceled it. */
+  aborted = false;
+  reason: unknown = undefined;
+  /** Told when it aborts: the one its cancel cells share, and a computing step's wait for its turn. */
+  private listener: AbortListener | undefined;
+  private moreListeners: AbortListener[] | undefined;
   /** What a runner threw, if one did (then the order rejects once every step has ended). */
   private thrown: { readonly error: unknown } | undefined;
   /** The order's entry in the deadline list; -1 once taken out. */
@@ -68,46 +76,83 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower 
     this.outcomes = new Array<StepOutcome>(steps);
     this.pending = steps;
     if (!(parent instanceof AbortSignal)) parent.follow(this);
-    else if (parent.aborted) this.controller.abort(parent.reason);
+    else if (parent.aborted) this.abort(parent.reason);
     else parent.addEventListener('abort', this, ONCE);
   }
 
-  /** What the order's steps are run under. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  /** What the order's steps are run under: the order itself. */
+  get signal(): CancelSignal {
+    return this;
   }
 
-  /** Why the order's signal was aborted — its first failure, its deadline, its clients — or undefined. */
+  /** Why the order was aborted — its first failure, its deadline, its clients — or undefined. */
   get abortReason(): unknown {
-    const { signal } = this.controller;
-    return signal.aborted ? (signal.reason as unknown) : undefined;
+    return this.reason;
+  }
+
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    // Told once, when it aborts: a listener added after that would never be told (as with an AbortSignal).
+    if (this.aborted) return;
+    if (this.listener === undefined) this.listener = listener;
+    else (this.moreListeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    if (this.listener === listener) this.listener = this.moreListeners?.shift();
+    else if (this.moreListeners) {
+      const at = this.moreListeners.indexOf(listener);
+      if (at >= 0) this.moreListeners.splice(at, 1);
+    }
+  }
+
+  /**
+   * Cancels every step: each listener is told once, in the order they were added. One that throws does not keep the
+   * others from being told; its error is thrown on its own, as an EventTarget's listener's is.
+   */
+  private abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const { listener, moreListeners } = this;
+    this.listener = this.moreListeners = undefined;
+    if (listener) this.tell(listener);
+    if (moreListeners) for (const each of moreListeners) this.tell(each);
+  }
+
+  private tell(listener: AbortListener): void {
+    try {
+      listener.call(this);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   /** Its clients' signal aborted. */
   handleEvent(): void {
-    this.controller.abort(this.parent.reason);
+    this.abort(this.parent.reason);
   }
 
   /** Its run was stopped. */
   parentStopped(reason: unknown): void {
-    this.controller.abort(reason);
+    this.abort(reason);
   }
 
   deadlinePassed(): void {
     this.deadlineHandle = -1;
-    this.controller.abort(new OrderAborted('timeout'));
+    this.abort(new OrderAborted('timeout'));
   }
 
   stepEnded(index: number, outcome: StepOutcome): void {
     this.outcomes[index] = outcome;
-    if (outcome.status === 'error' && !this.controller.signal.aborted)
-      this.controller.abort(new OrderAborted(outcome.kind ?? 'internal'));
+    if (outcome.status === 'error' && !this.aborted) this.abort(new OrderAborted(outcome.kind ?? 'internal'));
     this.settled();
   }
 
   stepThrew(_index: number, error: unknown): void {
     this.thrown ??= { error };
-    this.controller.abort(error);
+    this.abort(error);
     this.settled();
   }
 

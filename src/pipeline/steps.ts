@@ -4,6 +4,7 @@
  * injected at the composition root) and hands each to a StepRunner; it knows
  * nothing of threads, pools or HTTP.
  */
+import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { ActionName, CompensationName, OrderRun, StepName } from '../domain/order.js';
@@ -124,7 +125,13 @@ export interface StepRunner {
    * time (the order's deadline, or a compensation's own): a step decides by
    * it whether a retry still fits.
    */
-  run(step: ActionDefinition, run: OrderRun, signal: AbortSignal, trace: Trace, deadline: number): Promise<StepOutcome>;
+  run(
+    step: ActionDefinition,
+    run: OrderRun,
+    signal: CancelSignal,
+    trace: Trace,
+    deadline: number,
+  ): Promise<StepOutcome>;
   /**
    * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses
    * when a runner has it, so that an order's steps cost no promise each on the main thread.
@@ -132,7 +139,7 @@ export interface StepRunner {
   start?(
     step: ActionDefinition,
     run: OrderRun,
-    signal: AbortSignal,
+    signal: CancelSignal,
     trace: Trace,
     deadline: number,
     sink: StepSink,

@@ -277,11 +277,21 @@ export interface CellHolder {
   cellCanceled(): void;
 }
 
-const ONCE: AddEventListenerOptions = { once: true };
+const ONCE = { once: true } as const;
+
+/**
+ * What a cell is tied to: an AbortSignal, or anything that aborts as one does (an order's record on the main thread,
+ * src/pipeline/order-in-flight.ts), calling its listener with itself as `this`.
+ */
+export interface AbortingSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: (this: never) => void, options?: { readonly once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: (this: never) => void): void;
+}
 
 /** On a signal with open cells: the first of its ties (each links to the next). */
 const TIES = Symbol('cancel cells tied to this signal');
-type TiedSignal = AbortSignal & { [TIES]?: CellTie | undefined };
+type TiedSignal = AbortingSignal & { [TIES]?: CellTie | undefined };
 
 /**
  * What ties one cell to its task's signal: made the first time the cell is taken, and the same for every task after.
@@ -325,19 +335,18 @@ class CellTie {
   }
 }
 
-/** A signal with open cells aborted: every one of them is canceled, in the order they were tied. */
-function signalAborted(event: Event): void {
-  const signal = event.target as TiedSignal;
+/** A signal with open cells aborted (`this`): every one of them is canceled, in the order they were tied. */
+function signalAborted(this: TiedSignal): void {
   // Every tie comes off the list before any cell is canceled: a holder told of its cell may give cells back.
   const tied: CellTie[] = [];
-  for (let tie = signal[TIES]; tie !== undefined; tie = tie.after) tied.push(tie);
-  signal[TIES] = undefined;
+  for (let tie = this[TIES]; tie !== undefined; tie = tie.after) tied.push(tie);
+  this[TIES] = undefined;
   for (const tie of tied) tie.signal = tie.before = tie.after = undefined;
   for (let i = tied.length - 1; i >= 0; i--) tied[i]!.allocator.canceled(tied[i]!.cell, tied[i]!.holder);
 }
 
 /**
- * Main thread: hands out cells and ties each to an AbortSignal. A cell is
+ * Main thread: hands out cells and ties each to a signal. A cell is
  * given back only after its task has settled, so no worker can still be
  * reading it when it is reused.
  *
@@ -386,7 +395,7 @@ export class CancelCellAllocator {
    * is taken. This runs for every step of every order: the cell's listener
    * is kept with the cell, not made for the task.
    */
-  take(signal: AbortSignal, holder?: CellHolder): number | undefined {
+  take(signal: AbortingSignal, holder?: CellHolder): number | undefined {
     if (this.freeCount === 0) return undefined;
     const cell = this.free[--this.freeCount]!;
     const tie = (this.ties[cell] ??= new CellTie(this, cell));

@@ -22,6 +22,7 @@
  * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
  * without waiting.
  */
+import type { CancelSignal } from '../domain/cancel-signal.js';
 import {
   agedRank,
   DEFAULT_RANK,
@@ -90,7 +91,7 @@ export class CpuTurns {
   take(
     client: string,
     weight: number,
-    signal: AbortSignal,
+    signal: CancelSignal,
     rank = DEFAULT_RANK,
   ): CpuTurn | Promise<CpuTurn | undefined> {
     const line = this.lineOf(client, weight);

@@ -28,6 +28,7 @@
  *   once each attempt is over, so the outcome says what the service did
  *   (its effect), even of a step that never got to report.
  */
+import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
 import { cpuMsOf, type OrderRun } from '../domain/order.js';
 import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
@@ -124,7 +125,7 @@ export class PooledStepRunner implements StepRunner {
   run(
     step: ActionDefinition,
     run: OrderRun,
-    signal: AbortSignal,
+    signal: CancelSignal,
     trace: Trace,
     deadline: number,
   ): Promise<StepOutcome> {
@@ -137,7 +138,7 @@ export class PooledStepRunner implements StepRunner {
   start(
     step: ActionDefinition,
     run: OrderRun,
-    signal: AbortSignal,
+    signal: CancelSignal,
     trace: Trace,
     deadline: number,
     sink: StepSink,
@@ -184,7 +185,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     private readonly parts: RunnerParts,
     private readonly step: ActionDefinition,
     readonly run: OrderRun,
-    private readonly signal: AbortSignal,
+    private readonly signal: CancelSignal,
     private readonly trace: Trace,
     private readonly deadline: number,
     private readonly sink: StepSink,

@@ -4,6 +4,7 @@
  * arrives as a plain object (an Error loses its class and fields), so
  * failures travel as a kind and are given meaning again on the main thread.
  */
+import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
 import { abortKind, type OrderFailureKind, type StepFailureKind } from '../domain/errors.js';
 import type { Order, OrderKey, StepName } from '../domain/order.js';
@@ -193,7 +194,7 @@ export interface ReadReport extends DependencyReport {
  * dependency failed it only if that was the deadline, while the step waited
  * on it — a step canceled because another failed says nothing of its own.
  */
-export function readReport(report: StepReport, signal: AbortSignal): ReadReport {
+export function readReport(report: StepReport, signal: CancelSignal): ReadReport {
   // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
   const retries = report.retries || undefined;
   if (report.status === 'canceled') {

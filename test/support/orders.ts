@@ -1,10 +1,25 @@
 /** Order bodies the tests use, and what the responses must look like. */
 import { expect } from 'vitest';
 import type { OrderResponse, StepJson } from './service.js';
-import { STEP_NAMES } from '../../src/domain/steps.js';
+import { runOf, type OrderRun } from '../../src/domain/order.js';
+import { everyAction, everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 
 /** Every step of an order, in the order of the registry (and of every answer). */
 export const STEP_ORDER: readonly string[] = STEP_NAMES;
+
+/** The first run of an order `orderId` of `client` whose steps take no time: for the pipeline's rules on their own. */
+export function instantRun(client: string, orderId = 'o'): OrderRun {
+  const order = {
+    client,
+    orderId,
+    amount: 100,
+    failStep: undefined,
+    failCompensation: false,
+    delayMs: everyAction(0),
+    cpuMs: everyStep(0),
+  };
+  return runOf(order, 1);
+}
 
 let serial = 0;
 /** A valid order body; `overrides` replace fields. */

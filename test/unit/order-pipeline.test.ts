@@ -4,24 +4,14 @@
  * its deadline is gone once the order is.
  */
 import { describe, expect, it } from 'vitest';
-import { runOf, type OrderRun } from '../../src/domain/order.js';
+import type { CancelSignal } from '../../src/domain/cancel-signal.js';
+import type { OrderRun } from '../../src/domain/order.js';
 import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
-import { everyAction, everyStep } from '../../src/domain/steps.js';
+import { instantRun } from '../support/orders.js';
 
-const run: OrderRun = runOf(
-  {
-    client: ANONYMOUS,
-    orderId: 'o',
-    amount: 100,
-    failStep: undefined,
-    failCompensation: false,
-    delayMs: everyAction(0),
-    cpuMs: everyStep(0),
-  },
-  1,
-);
+const run: OrderRun = instantRun(ANONYMOUS);
 const STEPS: StepDefinition[] = [
   { name: 'payment', module: 'payment', compensation: { name: 'refund', module: 'refund' } },
   { name: 'vendor', module: 'vendor' },
@@ -38,7 +28,7 @@ const outcome = (name: ActionDefinition['name'], fields: Partial<StepOutcome>): 
 /** A runner whose steps end as the table says; the vendor fails unless told otherwise. */
 function tableRunner(
   table: Partial<Record<ActionDefinition['name'], Partial<StepOutcome>>>,
-  seen: AbortSignal[] = [],
+  seen: CancelSignal[] = [],
 ): StepRunner {
   return {
     run: async (step, _run, signal) => {
@@ -166,7 +156,7 @@ describe('OrderPipeline with a fallback for refunds the pool could not get answe
 
 describe('OrderPipeline deadline', () => {
   it('is cleared when the order ends: no timer outlives it to fire on its signal', async () => {
-    const seen: AbortSignal[] = [];
+    const seen: CancelSignal[] = [];
     await pipelineWith(tableRunner({}, seen)).process(run, new AbortController().signal, { requestId: 'r' });
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(seen.map((signal) => signal.aborted)).toEqual([false, false]);
