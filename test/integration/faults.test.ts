@@ -120,7 +120,10 @@ describe.each([
   ['oom', 'runs out of heap', { threadMaxHeapMb: 32 }],
 ] as const)('a payment that commits %s (%s) after its charge reached the provider', (fault, _what, config) => {
   it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', async () => {
-    const service = await start(config);
+    // The neighbours' steps run twice, and the second run waits for the thread's death: an isolate running out of heap
+    // collects again and again before it gives up, and on a slow machine in a full run a neighbour outlasted the default
+    // 2 s deadline waiting for it (504 timeout), though it was run again and would have succeeded.
+    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS, ...config });
     const neighbours = startNeighbours(service);
     await untilNeighboursPastPayment(service, neighbours);
     const order = orderBody({ delay_ms: { payment: 20, vendor: 1000, courier: 1000 }, faults: { payment: fault } });
