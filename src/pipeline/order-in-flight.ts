@@ -51,8 +51,9 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
   /** One per step, in the order the steps were given; all filled once `pending` is 0. */
   readonly outcomes: StepOutcome[];
   private pending: number;
-  /** Set once, by its first failure, its deadline or its clients: why it was canceled. */
-  private canceledFor: { readonly reason: unknown } | undefined;
+  /** Its first failure, its deadline or its clients have canceled it. */
+  aborted = false;
+  reason: unknown = undefined;
   /** Told when it aborts: the one its cancel cells share, and a computing step's wait for its turn. */
   private listener: AbortListener | undefined;
   private moreListeners: AbortListener[] | undefined;
@@ -84,13 +85,9 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
     return this;
   }
 
-  get aborted(): boolean {
-    return this.canceledFor !== undefined;
-  }
-
   /** Why the order was aborted — its first failure, its deadline, its clients — or undefined. */
-  get reason(): unknown {
-    return this.canceledFor?.reason;
+  get abortReason(): unknown {
+    return this.reason;
   }
 
   addEventListener(_type: 'abort', listener: AbortListener): void {
@@ -113,8 +110,9 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
    * others from being told; its error is thrown on its own, as an EventTarget's listener's is.
    */
   private abort(reason: unknown): void {
-    if (this.canceledFor) return;
-    this.canceledFor = { reason };
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
     const { listener, moreListeners } = this;
     this.listener = this.moreListeners = undefined;
     if (listener) this.tell(listener);

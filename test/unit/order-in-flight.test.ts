@@ -80,7 +80,7 @@ describe('an order in flight, as its steps signal', () => {
     signal.addEventListener('abort', listener('late'));
     expect(told).toEqual(['second', 'third', 'first']);
     // The first failure stays the reason.
-    expect(order.reason).toEqual(new OrderAborted('payment_declined'));
+    expect(order.abortReason).toEqual(new OrderAborted('payment_declined'));
   });
 
   it('aborts when its run is stopped, and ends only when every step has, not at the first failure', () => {
