@@ -113,10 +113,13 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const { listener, moreListeners } = this;
-    this.listener = this.moreListeners = undefined;
-    if (listener) this.tell(listener);
-    if (moreListeners) for (const each of moreListeners) this.tell(each);
+    // Each taken off the list as it is told, none added any more: one that a listener told before it removes (a
+    // computing step granted its turn meanwhile) is not told, as with an EventTarget's dispatch.
+    for (let next = this.listener; next !== undefined; next = this.listener) {
+      this.listener = this.moreListeners?.shift();
+      this.tell(next);
+    }
+    this.moreListeners = undefined;
   }
 
   private tell(listener: AbortListener): void {

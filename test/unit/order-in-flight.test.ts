@@ -83,6 +83,27 @@ describe('an order in flight, as its steps signal', () => {
     expect(order.abortReason).toEqual(new OrderAborted('payment_declined'));
   });
 
+  it('does not tell a listener that one told before it removed, as an EventTarget would not', () => {
+    const { order } = anOrder();
+    const told: string[] = [];
+    const second = (): void => void told.push('second');
+    order.signal.addEventListener('abort', () => {
+      told.push('first');
+      order.signal.removeEventListener('abort', second);
+    });
+    order.signal.addEventListener('abort', second);
+    order.signal.addEventListener('abort', () => void told.push('third'));
+    order.stepEnded(0, {
+      name: 'payment',
+      status: 'error',
+      kind: 'payment_declined',
+      durationMs: 1,
+      attempts: 1,
+      threadId: 1,
+    });
+    expect(told).toEqual(['first', 'third']);
+  });
+
   it('aborts when its run is stopped, and ends only when every step has, not at the first failure', () => {
     const { order, stopper, ended } = anOrder(2);
     const told: unknown[] = [];
