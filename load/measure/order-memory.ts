@@ -70,6 +70,17 @@ function censusOf(serialized: string): HeapCensus {
   return census;
 }
 
+/** Several isolates' censuses as one. */
+function together(censuses: readonly HeapCensus[]): HeapCensus {
+  const sum: HeapCensus = new Map();
+  for (const census of censuses)
+    for (const [what, { count, bytes }] of census) {
+      const entry = sum.get(what) ?? { count: 0, bytes: 0 };
+      sum.set(what, { count: entry.count + count, bytes: entry.bytes + bytes });
+    }
+  return sum;
+}
+
 /**
  * `after` less `before`, per order, largest first. Compiled code is left out: the JIT compiles more as the orders
  * come in, but no order holds it.
@@ -227,9 +238,8 @@ async function round(index: number): Promise<RoundResult> {
     const threadsBefore = await Promise.all(threadSessions.map(({ sessionId }) => inspector!.census(sessionId)));
 
     progress(`holding ${options.orders} orders`);
-    const held = Array.from({ length: options.orders }, (_, n) =>
-      send(server.url, agent, `held-${index}-${n}`, HELD_MS),
-    );
+    // Not awaited: they are answered only when the server is killed at the round's end.
+    for (let n = 0; n < options.orders; n++) void send(server.url, agent, `held-${index}-${n}`, HELD_MS);
     for (;;) {
       const now = await health(server.url);
       // Both sleeping steps of every order on a thread, its courier step done.
@@ -238,16 +248,6 @@ async function round(index: number): Promise<RoundResult> {
     }
     const mainAfter = await inspector.census();
     const threadsAfter = await Promise.all(threadSessions.map(({ sessionId }) => inspector!.census(sessionId)));
-    const together = (censuses: HeapCensus[]): HeapCensus => {
-      const sum: HeapCensus = new Map();
-      for (const census of censuses)
-        for (const [what, { count, bytes }] of census) {
-          const entry = sum.get(what) ?? { count: 0, bytes: 0 };
-          sum.set(what, { count: entry.count + count, bytes: entry.bytes + bytes });
-        }
-      return sum;
-    };
-    void held;
     return {
       main: perOrder(mainBefore, mainAfter, options.orders),
       threads: perOrder(together(threadsBefore), together(threadsAfter), options.orders),

@@ -85,11 +85,6 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
     return this;
   }
 
-  /** Why the order was aborted — its first failure, its deadline, its clients — or undefined. */
-  get abortReason(): unknown {
-    return this.reason;
-  }
-
   addEventListener(_type: 'abort', listener: AbortListener): void {
     // Told once, when it aborts: a listener added after that would never be told (as with an AbortSignal).
     if (this.aborted) return;

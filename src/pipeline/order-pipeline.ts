@@ -139,7 +139,7 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
       order.answer!({ orderId: run.order.orderId, steps, compensations: [], failure: undefined });
       return;
     }
-    this.failed(run, steps, abortKind(order.abortReason), order.trace).then(
+    this.failed(run, steps, abortKind(order.reason), order.trace).then(
       (result) => {
         this.inFlight--;
         order.answer!(result);

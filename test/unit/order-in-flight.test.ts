@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CancelSignal } from '../../src/domain/cancel-signal.js';
-import { OrderAborted } from '../../src/domain/errors.js';
+import { OrderAborted, type StepFailureKind } from '../../src/domain/errors.js';
 import { DeadlineList } from '../../src/pipeline/deadline-list.js';
 import { OrderInFlight, type RunStopper, type StopFollower } from '../../src/pipeline/order-in-flight.js';
+import type { StepOutcome } from '../../src/pipeline/steps.js';
 import { instantRun } from '../support/orders.js';
 
 const run = instantRun('c');
@@ -27,6 +28,23 @@ class Stopper implements RunStopper {
     this.follower?.parentStopped(reason);
   }
 }
+
+/** A step's outcome as its runner reports it: failed with `kind`, or canceled. */
+const failed = (name: StepOutcome['name'], kind: StepFailureKind): StepOutcome => ({
+  name,
+  status: 'error',
+  kind,
+  durationMs: 1,
+  attempts: 1,
+  threadId: 1,
+});
+const canceled = (name: StepOutcome['name']): StepOutcome => ({
+  name,
+  status: 'canceled',
+  durationMs: 1,
+  attempts: 1,
+  threadId: 1,
+});
 
 function anOrder(steps = 3) {
   const stopper = new Stopper();
@@ -57,30 +75,16 @@ describe('an order in flight, as its steps signal', () => {
     signal.removeEventListener('abort', first!);
     signal.addEventListener('abort', first!);
 
-    order.stepEnded(0, {
-      name: 'payment',
-      status: 'error',
-      kind: 'payment_declined',
-      durationMs: 1,
-      attempts: 1,
-      threadId: 1,
-    });
+    order.stepEnded(0, failed('payment', 'payment_declined'));
     expect(told).toEqual(['second', 'third', 'first']);
     expect(signal.aborted).toBe(true);
     expect(signal.reason).toEqual(new OrderAborted('payment_declined'));
 
-    order.stepEnded(1, {
-      name: 'vendor',
-      status: 'error',
-      kind: 'vendor_unavailable',
-      durationMs: 1,
-      attempts: 1,
-      threadId: 1,
-    });
+    order.stepEnded(1, failed('vendor', 'vendor_unavailable'));
     signal.addEventListener('abort', listener('late'));
     expect(told).toEqual(['second', 'third', 'first']);
     // The first failure stays the reason.
-    expect(order.abortReason).toEqual(new OrderAborted('payment_declined'));
+    expect(order.reason).toEqual(new OrderAborted('payment_declined'));
   });
 
   it('does not tell a listener that one told before it removed, as an EventTarget would not', () => {
@@ -93,14 +97,7 @@ describe('an order in flight, as its steps signal', () => {
     });
     order.signal.addEventListener('abort', second);
     order.signal.addEventListener('abort', () => void told.push('third'));
-    order.stepEnded(0, {
-      name: 'payment',
-      status: 'error',
-      kind: 'payment_declined',
-      durationMs: 1,
-      attempts: 1,
-      threadId: 1,
-    });
+    order.stepEnded(0, failed('payment', 'payment_declined'));
     expect(told).toEqual(['first', 'third']);
   });
 
@@ -112,9 +109,9 @@ describe('an order in flight, as its steps signal', () => {
     });
     stopper.stop(new OrderAborted('client_gone'));
     expect(told).toEqual([new OrderAborted('client_gone')]);
-    order.stepEnded(0, { name: 'payment', status: 'canceled', durationMs: 1, attempts: 1, threadId: 1 });
+    order.stepEnded(0, canceled('payment'));
     expect(ended).toEqual([]);
-    order.stepEnded(1, { name: 'vendor', status: 'canceled', durationMs: 1, attempts: 1, threadId: 1 });
+    order.stepEnded(1, canceled('vendor'));
     expect(ended).toEqual(['ended']);
   });
 
