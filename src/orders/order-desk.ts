@@ -203,7 +203,7 @@ class Run implements WaiterListener {
 }
 
 /** An answer without a run: nothing ran, nothing is recorded. */
-const unrun = (orderId: string, failure: OrderFailureKind): RunEnd => ({
+const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { kind: 'answered' }> => ({
   kind: 'answered',
   result: { orderId, steps: [], compensations: [], failure },
   via: 'ran',
@@ -239,6 +239,10 @@ export class OrderDesk {
     const fingerprint = fingerprintOf(order);
     const key = keyOfOrder(order);
     for (;;) {
+      // A caller gone before its order starts or joins a run starts nothing: the run would be canceled at once, and its
+      // record would replace the outcome the client was told since (a copy of a request the client gave up on can reach
+      // the service after the client's retry was answered).
+      if (waiter.gone) return unrun(order.orderId, 'client_gone');
       const underWay = this.running.get(key);
       if (underWay) {
         if (underWay.fingerprint !== fingerprint) {
