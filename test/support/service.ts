@@ -33,10 +33,10 @@ export interface TestService {
   readonly url: URL;
   readonly service: RunningService;
   /** POST /order with a JSON body; resolves with status and parsed body. */
-  /** `key`: the API key to send (Bearer); by default none, or in keys mode the admin's. */
+  /** `key`: the API key to send (Bearer); by default none, or in keys mode the admin's. `requestId`: X-Request-Id. */
   order(
     body: unknown,
-    init?: { signal?: AbortSignal; key?: string },
+    init?: { signal?: AbortSignal; key?: string; requestId?: string },
   ): Promise<{ status: number; body: OrderResponse; ms: number }>;
   /**
    * POST /order as `order` does (no key), on a raw connection of its own: for thousands of orders at once, sent as
@@ -91,7 +91,11 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       const key = init.key ?? defaultKey;
       const response = await fetch(orderUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(init.requestId ? { 'x-request-id': init.requestId } : {}),
+        },
         body: typeof body === 'string' ? body : JSON.stringify(body),
         ...(init.signal ? { signal: init.signal } : {}),
       });
