@@ -6,6 +6,7 @@
  * end of life — so a start on any other Node is refused, with a line saying
  * how to run the right one, rather than left to fail in some odd way later.
  */
+import { setFlagsFromString } from 'node:v8';
 import { PACKAGE } from './version.js';
 
 /** The `engines.node` range: a caret range (`^26.10.0`), the only form the project writes. */
@@ -68,5 +69,26 @@ export const SERVER_NODE_FLAGS: readonly string[] = [
   '--heap-growing-percent=50',
 ];
 
-/** The same cap for each worker thread's isolate, which a pool sets by `resourceLimits` rather than flags. */
-export const THREAD_YOUNG_GENERATION_MB = 16;
+/**
+ * Every thread the server starts after this (the step threads; the relay,
+ * delivery and trace-export threads) gets a young generation of 1 MB a
+ * semi-space, the main thread keeping the 8 of SERVER_NODE_FLAGS.
+ *
+ * V8 sizes an isolate's young generation once, when the isolate is made, and
+ * a `--max-semi-space-size` flag wins over the `resourceLimits` a worker is
+ * given (its `maxYoungGenerationSizeMb`): so the process's flag, set here,
+ * is the only say a thread's young generation has. The step pool's own cap of
+ * 16 MB had been overruled by the main thread's flag from the start.
+ *
+ * A step thread's young objects are a step's few calls and its answer, and
+ * under `wide` 5,000 orders' steps asleep, which are promoted whatever the
+ * size: at 8 MB each step thread held 14–16 MB of young generation, at 1 MB
+ * 2–3 MB. `wide`'s peak RSS 0.92×, overhead's CPU per order and p99 unmoved
+ * (docs/measurements/2026-11-25-thread-young-generations.md).
+ */
+export const THREAD_SEMI_SPACE_MB = 1;
+
+/** Size the young generation of every thread made from now on (a test holds a step thread to it). */
+export function sizeThreadYoungGenerations(): void {
+  setFlagsFromString(`--max-semi-space-size=${THREAD_SEMI_SPACE_MB}`);
+}

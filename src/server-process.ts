@@ -10,6 +10,7 @@ import { EXIT_BAD_CONFIG } from './exit-codes.js';
 import { SHUTDOWN_MESSAGE, runPrimary } from './cluster/primary.js';
 import { startService } from './composition/service.js';
 import { announce, createLogger } from './observability/logging.js';
+import { sizeThreadYoungGenerations } from './runtime.js';
 import { startFailure } from './start-failure.js';
 
 /** Said on the start line in open mode: who can reach the service is who may do anything. */
@@ -24,6 +25,8 @@ try {
   process.exit(EXIT_BAD_CONFIG);
 }
 
+// Before any thread is made: each takes its young generation's size from the process's flags as it starts.
+sizeThreadYoungGenerations();
 const log = createLogger(config.logLevel, { buffered: config.logBuffer });
 if (cluster.isPrimary && (config.instances ?? 1) > 1) {
   runPrimary(config.instances ?? 1, config.drainDelayMs + config.shutdownTimeoutMs, log);

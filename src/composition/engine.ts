@@ -34,7 +34,6 @@ import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { ClientBook } from '../clients/client-book.js';
-import { THREAD_YOUNG_GENERATION_MB } from '../runtime.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
 import { NO_SHARERS, type Sharers } from '../shares/fair-share.js';
@@ -176,10 +175,8 @@ export function createOrderEngine(
     queueLimit: config.poolQueueLimit,
     cells: cells.capacity,
     workerFile: compiledModule('workers/step-worker'),
-    resourceLimits: {
-      maxOldGenerationSizeMb: config.threadMaxHeapMb,
-      maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB,
-    },
+    // The young generation is not the pool's to cap: the process's flag decides it (src/runtime.ts).
+    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
     workerSetup: {
       cancelCells: cells.buffer,
       stepTracker: tracker.buffer,

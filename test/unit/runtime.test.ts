@@ -4,9 +4,10 @@
  * platform, npm installing the one that matches), and in .nvmrc; every other
  * Node refused at start with a line saying how to run the right one.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { REQUIRED_NODE, SERVER_NODE_FLAGS, unsupportedRuntime } from '../../src/runtime.js';
+import { REQUIRED_NODE, SERVER_NODE_FLAGS, THREAD_SEMI_SPACE_MB, unsupportedRuntime } from '../../src/runtime.js';
 
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
@@ -69,5 +70,39 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
     expect(pkg.scripts['start']).toContain(`exec node ${flags} dist/src/main.js`);
     const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(new URL('Dockerfile', root), 'utf8'))?.[1];
     expect(JSON.parse(cmd ?? '[]')).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/src/main.js']);
+  });
+
+  /**
+   * A process started with SERVER_NODE_FLAGS grows a young generation on its main thread and on a thread it makes,
+   * by keeping 400,000 small objects, and says how large each grew (V8's `new_space`: both semi-spaces).
+   */
+  function youngGenerations(sized: boolean): { main: number; thread: number } {
+    const probe = `
+      const { sizeThreadYoungGenerations } = await import(process.argv[1]);
+      const { Worker } = await import('node:worker_threads');
+      const grow = "const v8 = process.getBuiltinModule('node:v8'); const kept = [];" +
+        "for (let i = 0; i < 400000; i++) kept.push({ i, s: 'x' + i });" +
+        "const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size;";
+      if (process.argv[2] === 'sized') sizeThreadYoungGenerations();
+      const main = new Function(grow + 'return young;')();
+      const worker = new Worker(grow + "process.getBuiltinModule('node:worker_threads').parentPort.postMessage(young);", { eval: true });
+      worker.once('message', (thread) => { console.log(JSON.stringify({ main, thread })); void worker.terminate(); });`;
+    const runtime = new URL('../../dist/src/runtime.js', import.meta.url).href;
+    const run = spawnSync(
+      process.execPath,
+      [...SERVER_NODE_FLAGS, '--input-type=module', '-e', probe, runtime, sized ? 'sized' : 'as started'],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr).toBe('');
+    return JSON.parse(run.stdout) as { main: number; thread: number };
+  }
+
+  it("give the main thread 8 MB a semi-space, and every thread made after sizeThreadYoungGenerations() THREAD_SEMI_SPACE_MB (a worker's own resourceLimits cannot: the flag wins)", () => {
+    const MB = 1024 * 1024;
+    const asStarted = youngGenerations(false);
+    expect(asStarted).toEqual({ main: 16 * MB, thread: 16 * MB });
+    const sized = youngGenerations(true);
+    expect(sized.main).toBe(16 * MB);
+    expect(sized.thread).toBe(2 * THREAD_SEMI_SPACE_MB * MB);
   });
 });
