@@ -62,7 +62,10 @@ export function headersSetBy(middleware: RequestHandler): FlatHeaders {
 
 /** A header for the answer to this request, written with its head (not kept in the response until then). */
 export function deferHeader(res: Response, name: string, value: string): void {
-  (res.locals.deferredHeaders ??= []).push(name, value);
+  const deferred = res.locals.deferredHeaders;
+  // A list begun with its first pair, not pushed into: pushing into an empty array keeps room for 18.
+  if (deferred) deferred.push(name, value);
+  else res.locals.deferredHeaders = [name, value];
 }
 
 /** The request's id, as its X-Request-Id will say (or says). */

@@ -109,17 +109,18 @@ export class DependencyBreakers {
 
   /** Whether `client`'s new order may start now. Every breaker is asked, so that the wait said is the longest. */
   admit(client: string): LetThrough | TurnedAway {
-    // By breaker; none for a breaker that refused.
-    const passes: Array<BreakerPass | undefined> = [];
+    // By breaker; none for a breaker that refused. Made at its length: an order in flight keeps it, and an array grown
+    // by push keeps room for 17.
+    const passes = new Array<BreakerPass | undefined>(this.breakers.length);
     let refused: Dependency | undefined;
     let retryAfterMs = 0;
-    for (const { dependency, breaker } of this.breakers) {
+    for (let i = 0; i < this.breakers.length; i++) {
+      const { dependency, breaker } = this.breakers[i]!;
       const verdict = breaker.admit(client);
       if ('pass' in verdict) {
-        passes.push(verdict.pass);
+        passes[i] = verdict.pass;
         continue;
       }
-      passes.push(undefined);
       refused ??= dependency;
       retryAfterMs = Math.max(retryAfterMs, verdict.refusedForMs);
     }
