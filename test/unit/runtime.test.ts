@@ -98,11 +98,14 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
   }
 
   it("give the main thread 8 MB a semi-space, and every thread made after sizeThreadYoungGenerations() THREAD_SEMI_SPACE_MB (a worker's own resourceLimits cannot: the flag wins)", () => {
+    // Two semi-spaces, give or take a page or two the young generation holds beside them at the moment it is read
+    // (2.5 MB rather than 2 in one run on a busy machine): bounds, far apart, not exact sizes.
     const MB = 1024 * 1024;
     const asStarted = youngGenerations(false);
-    expect(asStarted).toEqual({ main: 16 * MB, thread: 16 * MB });
+    expect(asStarted.main).toBeGreaterThanOrEqual(12 * MB);
+    expect(asStarted.thread).toBeGreaterThanOrEqual(12 * MB);
     const sized = youngGenerations(true);
-    expect(sized.main).toBe(16 * MB);
-    expect(sized.thread).toBe(2 * THREAD_SEMI_SPACE_MB * MB);
+    expect(sized.main).toBeGreaterThanOrEqual(12 * MB);
+    expect(sized.thread).toBeLessThanOrEqual(4 * THREAD_SEMI_SPACE_MB * MB);
   });
 });
