@@ -83,7 +83,7 @@ export const SERVER_NODE_FLAGS: readonly string[] = [
  * A step thread's young objects are a step's few calls and its answer, and
  * under `wide` 5,000 orders' steps asleep, which are promoted whatever the
  * size: at 8 MB each step thread held 14–16 MB of young generation, at 1 MB
- * 2–3 MB. `wide`'s peak RSS 0.92×, overhead's CPU per order and p99 unmoved
+ * 2–3 MB. `wide`'s peak RSS 0.94× (0.90–0.96, 5 pairs), overhead's CPU per order and p99 unmoved
  * (docs/measurements/2026-11-25-thread-young-generations.md).
  */
 export const THREAD_SEMI_SPACE_MB = 1;
