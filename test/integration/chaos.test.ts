@@ -145,7 +145,13 @@ describe(`chaos (seed ${SEED})`, () => {
 
         const broken: string[] = [];
         const kinds = new Map<string, number>();
-        const lastAnswer = new Map(answers.map((answer) => [answer.orderId, answer]));
+        // The last answer a client heard is the one that reached it last, not the one it sent last: of two copies sent
+        // side by side, the first may reach the service after the second was answered, and run the order again (seen:
+        // a copy accepted 1.9 s after it left, behind a timed-out run it then retried).
+        const lastAnswer = new Map<string, Answer>();
+        // The timeline is in the order the answers came.
+        for (const { orderId, requestId, heard } of timeline)
+          if (heard !== 'hung up') lastAnswer.set(orderId, { orderId, requestId, status: heard });
         // Each request's line: when it was answered, and when it arrived (its time less its duration).
         const requestLines = new Map(
           log.lines
