@@ -123,19 +123,24 @@ describe('without overload', () => {
       const both = await serve();
       try {
         // Both services at once, loaded in the same window: what else the machine does weighs on both alike. One after
-        // the other, a full run on a slow machine moved the medians by a fifth between the two windows.
-        const [plain, tiered] = await Promise.all([
-          lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
-          lightLoad(both.vip, both.thrift, { seconds: 2 }),
-        ]);
-        console.log('light load:', JSON.stringify({ plain, tiered }));
-        for (const side of ['a', 'b'] as const) {
-          expect(tiered[side].ok).toBe(plain[side].ok);
-          expect(tiered[side].ok).toBe(1);
-          const ratio = tiered[side].medianMs / plain[side].medianMs;
-          expect(ratio).toBeGreaterThan(0.85);
-          expect(ratio).toBeLessThan(1.15);
+        // the other, a full run on a slow machine moved the medians by a fifth between the two windows. Side by side, a
+        // full CI run still once put one service's median of 6–8 orders of 300 ms at 450–504 ms and the other's at
+        // 382–393: a second try is allowed the medians, as in the floods above, never the answers.
+        const within = (ratio: number): boolean => ratio > 0.85 && ratio < 1.15;
+        let ratios: number[] = [];
+        for (let attempt = 0; attempt === 0 || (attempt < 2 && !ratios.every(within)); attempt++) {
+          const [plain, tiered] = await Promise.all([
+            lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
+            lightLoad(both.vip, both.thrift, { seconds: 2 }),
+          ]);
+          console.log('light load:', JSON.stringify({ plain, tiered }));
+          for (const side of ['a', 'b'] as const) {
+            expect(tiered[side].ok).toBe(plain[side].ok);
+            expect(tiered[side].ok).toBe(1);
+          }
+          ratios = (['a', 'b'] as const).map((side) => tiered[side].medianMs / plain[side].medianMs);
         }
+        expect(ratios.filter((ratio) => !within(ratio))).toEqual([]);
         await expectAtRest(untieredSvc, THREADS);
       } finally {
         await untieredSvc.shutdown();
