@@ -7,12 +7,16 @@
  * the main thread is reading already). A turn that ends steps also reads the
  * batches come meanwhile, and says so in advance: the main thread then writes
  * them without a wake-up.
+ *
+ * A batch is one order's steps: when one of them fails, the others still
+ * running here are canceled here (StepRuntime.cancelSiblings), and their
+ * reports leave in the same turn, behind the failure's.
  */
 import { RingReader } from '../src/shared-memory/word-ring.js';
 import { readBatch, writeLedgerRequest, writeReport, type RingPair } from '../src/threads/step-rings.js';
 import { taskOf, type LedgerRequest, type StepBatch, type StepReport } from '../src/threads/protocol.js';
 import type { LedgerSender } from './step-context.js';
-import type { StepTaskRunner } from './step-runtime.js';
+import type { StepRuntime } from './step-runtime.js';
 
 /** How long to wait before writing again reports the main thread has had no room for yet. */
 const FULL_RETRY_MS = 1;
@@ -22,17 +26,27 @@ type Outgoing =
   | { readonly seq: number; readonly report: StepReport; readonly endedAt: number }
   | { readonly cell: number; readonly request: LedgerRequest };
 
-export function serveRing(pair: RingPair, modules: readonly string[], runStep: StepTaskRunner): void {
+export function serveRing(pair: RingPair, modules: readonly string[], runtime: StepRuntime): void {
   let outgoing: Outgoing[] = [];
   let flushing = false;
 
   // A step's request leaves before its report, in the same ring: the main thread reads it while the cell is the step's.
   const sendLedgerRequest: LedgerSender = (request, cell) => send({ cell, request });
   const run = (batch: StepBatch): void => {
+    // The cells of the batch's steps still running: an order's steps, for the siblings a failure among them cancels.
+    const running = batch.steps.length > 1 ? batch.steps.map((step) => step.cell) : undefined;
     for (const step of batch.steps)
-      runStep(
+      runtime.run(
         taskOf(batch, step),
-        (report) => send({ seq: step.seq, report, endedAt: performance.now() }),
+        (report) => {
+          send({ seq: step.seq, report, endedAt: performance.now() });
+          if (running === undefined) return;
+          // Out of the list before its report can be read: the main thread recycles the cell once it has.
+          running.splice(running.indexOf(step.cell), 1);
+          // Behind the failure's report in the ring, so the main thread reads the failure first (protocol.ts's
+          // readReport takes the failure's kind for a sibling read before the order learns of it all the same).
+          if (report.status === 'error' && running.length > 0) runtime.cancelSiblings(running, report.kind);
+        },
         sendLedgerRequest,
       );
   };

@@ -7,6 +7,7 @@
  * benchmark also runs it inline on the main thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
+import type { StepFailureKind } from '../src/domain/errors.js';
 import { DEFAULT_TIER, rankOf } from '../src/domain/tier.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
@@ -32,6 +33,19 @@ export type StepTaskRunner = (
   ended: (report: StepReport) => void,
   sendLedgerRequest?: LedgerSender,
 ) => void;
+
+/** A thread's runtime: its steps' runner, and errgroup's cancel from the thread where a step failed. */
+export interface StepRuntime {
+  readonly run: StepTaskRunner;
+  /**
+   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here,
+   * as the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
+   * failure, and ring this thread's bell: a round trip between the threads before the order can be answered (its p50
+   * 0.6 ms, its p99 2.7–6.8 ms in fail-fast). Here they end within this turn, canceled by `failed`, and their reports
+   * leave with the failure's, behind it. Cells already canceled are left to whoever canceled them.
+   */
+  cancelSiblings(siblings: readonly number[], failed: StepFailureKind | 'internal'): void;
+}
 
 /** What this thread has for its tasks, made at its first. */
 interface ThreadState {
@@ -63,7 +77,7 @@ export async function createStepRuntime(
   setup: WorkerSetup,
   threadId: number,
   mailLedgerRequest: LedgerSender,
-): Promise<StepTaskRunner> {
+): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -119,7 +133,23 @@ export async function createStepRuntime(
     return Promise.race([loadStep(module), canceled]).finally(unwatch);
   };
 
-  return (task, ended, sendLedgerRequest = mailLedgerRequest) => {
+  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
+  const siblingFailures = new Map<number, StepFailureKind | 'internal'>();
+
+  const cancelSiblings = (siblings: readonly number[], failed: StepFailureKind | 'internal'): void => {
+    let canceled = false;
+    for (const cell of siblings) {
+      if (!cells.markCanceled(cell)) continue;
+      siblingFailures.set(cell, failed);
+      cells.wakeCellWaiters(cell);
+      canceled = true;
+    }
+    if (!canceled || thread === undefined) return;
+    thread.timers.lookNow();
+    couriers.lookAgain();
+  };
+
+  const run: StepTaskRunner = (task, ended, sendLedgerRequest = mailLedgerRequest) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
     const state = (thread ??= claimThread());
@@ -149,8 +179,9 @@ export async function createStepRuntime(
     const end = (ending: unknown): void => {
       let report: StepReport;
       try {
-        report = reportOfEnding(ctx, timed, threadId, ending);
+        report = reportOfEnding(ctx, timed, threadId, ending, siblingFailures.get(cell));
       } finally {
+        siblingFailures.delete(cell);
         ctx.finish();
         watch.remove(cell);
         cells.markFinished(cell);
@@ -196,14 +227,21 @@ export async function createStepRuntime(
     if (step) start(step);
     else loadOrCanceled(timers, cell, module).then(start, end);
   };
+  return { run, cancelSiblings };
 }
 
 /** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
-function reportOfEnding(ctx: WorkerStepContext, timed: boolean, threadId: number, ending: unknown): StepReport {
-  if (ending === NOT_STARTED) return { status: 'canceled', threadId };
-  if (ending === SUCCEEDED) return reportOf(ctx, timed, threadId, 'ok');
-  if (ending instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled');
-  if (ending instanceof StepFailure) return reportOf(ctx, timed, threadId, ending);
+function reportOfEnding(
+  ctx: WorkerStepContext,
+  timed: boolean,
+  threadId: number,
+  ending: unknown,
+  siblingFailed: StepFailureKind | 'internal' | undefined,
+): StepReport {
+  if (ending === NOT_STARTED) return { status: 'canceled', threadId, siblingFailed };
+  if (ending === SUCCEEDED) return reportOf(ctx, timed, threadId, 'ok', undefined);
+  if (ending instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled', siblingFailed);
+  if (ending instanceof StepFailure) return reportOf(ctx, timed, threadId, ending, undefined);
   const timings = timed ? ctx.timings() : {};
   const detail = ending instanceof Error ? (ending.stack ?? ending.message) : String(ending);
   return { status: 'error', threadId, kind: 'internal', detail, ...timings };
@@ -217,10 +255,13 @@ function reportOf(
   timed: boolean,
   threadId: number,
   ending: 'ok' | 'canceled' | StepFailure,
+  siblingFailed: StepFailureKind | 'internal' | undefined,
 ): StepReport {
   const { dependency, retries } = ctx.dependencyReport();
   const { ranMs, courierWaitMs } = timed ? ctx.timings() : UNTIMED;
   if (ending instanceof StepFailure)
     return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
+  if (ending === 'canceled')
+    return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs, siblingFailed };
   return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
 }

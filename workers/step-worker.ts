@@ -19,9 +19,9 @@ installLastWords(new CancelCells(setup.cancelCells));
 // Piscina passes on what a thread posts on its parent port besides its own messages.
 const mailbox = new ThreadMailbox((mail) => parentPort?.postMessage(mail));
 
-export default createStepRuntime(setup, threadId, (request) => mailbox.ledgerRequest(request)).then((runStep) => {
+export default createStepRuntime(setup, threadId, (request) => mailbox.ledgerRequest(request)).then((runtime) => {
   // Claimed before the thread is ready: the main thread writes to a thread's rings only once Piscina says it is.
   const rings = setup.stepRings ? new StepRings(setup.stepRings).claim(threadId) : undefined;
-  if (rings) serveRing(rings, setup.stepModules, runStep);
-  return taskRunner(runStep, (report) => mailbox.report(report));
+  if (rings) serveRing(rings, setup.stepModules, runtime);
+  return taskRunner(runtime.run, (report) => mailbox.report(report));
 });

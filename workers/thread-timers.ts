@@ -106,8 +106,20 @@ export class ThreadTimers {
     if (this.heap.length > 0 || this.watchers.size > 0) this.listen();
   };
 
+  /**
+   * Wake now whatever this thread canceled itself (a failed step's siblings, workers/step-runtime.ts): no bell was
+   * rung for them, the thread knowing already. The bell is left as it is, for whatever the main thread rang it for.
+   */
+  lookNow(): void {
+    this.wakeCanceled();
+  }
+
   private lookAtCells(): void {
     this.cells.quietBell(this.bell);
+    this.wakeCanceled();
+  }
+
+  private wakeCanceled(): void {
     // Taken out first, woken after: the heap moves as records leave it.
     const canceled = this.heap.filter((sleeper) => this.cells.isCanceled(sleeper.cell));
     for (const sleeper of canceled) this.remove(sleeper);

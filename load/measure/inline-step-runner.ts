@@ -34,7 +34,7 @@ export class InlineStepRunner implements StepRunner {
   static async create(cells: CancelCellAllocator, setup: WorkerSetup): Promise<InlineStepRunner> {
     // The benchmark keeps no books: its steps' requests to the payment provider go nowhere.
     const noProvider = (): void => {};
-    return new InlineStepRunner(cells, await createStepRuntime(setup, MAIN_THREAD_STAND_IN, noProvider));
+    return new InlineStepRunner(cells, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN, noProvider)).run);
   }
 
   async run(

@@ -14,6 +14,13 @@
  * and leave it be, so a thread is woken at most once per look, and never while
  * it is about to look anyway.
  *
+ * A step that fails on a thread cancels its order's other steps on that
+ * thread itself (workers/step-runtime.ts, `cancelSiblings`), as errgroup's
+ * failing goroutine cancels the context: it marks their cells and looks at
+ * them at once, ringing nothing. Whoever cancels a cell first wakes whoever
+ * must hear of it, so the main thread, canceling the same cells once it
+ * reads the failure, rings no bell for them.
+ *
  * Which bell: a task's thread writes its bell in the cell's HOST word as it
  * starts the task, and then looks at the cell's STATE; the main thread writes
  * STATE, then reads HOST. Atomics are sequentially consistent, so one of the
@@ -144,20 +151,30 @@ export class CancelCells {
 
   /**
    * Main thread: cancel, ring the bell of the task's thread if it has started, and wake whoever waits on the cell
-   * itself (`whenCanceled`). Returns how many waits it woke: each is a wake-up posted to another thread.
+   * itself (`whenCanceled`). Returns how many waits it woke: each is a wake-up posted to another thread. A cell
+   * canceled already wakes no one again: whoever canceled it did.
    */
   cancel(cell: number): number {
-    const bell = this.markCanceled(cell);
+    if (!this.markCanceled(cell)) return 0;
+    const bell = this.hostBellOf(cell);
     return (bell === undefined ? 0 : this.ring(bell)) + this.wakeCellWaiters(cell);
   }
 
   /**
-   * Main thread: cancel, and say which bell to ring — that of the task's thread if it has started — leaving the ring to
-   * the caller (undefined: none; a thread that starts the task from now on sees the cancellation itself). Wakes no
-   * one: the waits on the cell itself are the caller's to wake too (`wakeCellWaiters`).
+   * Any thread: cancel, waking no one; true if this call canceled it, false if it was canceled already. Who cancels
+   * first wakes whoever must hear of it: the main thread rings the task's thread (`hostBellOf`) and the cell's own
+   * waits; a step's thread canceling its failed step's siblings on itself (workers/step-runtime.ts) looks at its own
+   * sleepers at once, so a later cancellation by the main thread need ring no bell.
    */
-  markCanceled(cell: number): number | undefined {
-    Atomics.store(this.words, this.at(cell, STATE), CANCELED);
+  markCanceled(cell: number): boolean {
+    return Atomics.exchange(this.words, this.at(cell, STATE), CANCELED) === LIVE;
+  }
+
+  /**
+   * Main thread: the bell of the thread the task runs on, if it has started (undefined: none; a thread that starts
+   * the task from now on sees a cancellation itself). Read it after canceling: see the top of the file.
+   */
+  hostBellOf(cell: number): number | undefined {
     const host = Atomics.load(this.words, this.at(cell, HOST));
     return host === NO_HOST ? undefined : host - 1;
   }
@@ -419,13 +436,16 @@ export class CancelCellAllocator {
 
   /** An open cell's signal aborted. */
   canceled(cell: number, holder: CellHolder | undefined): void {
-    const bell = this.cells.markCanceled(cell);
-    // Read now, not at the end of the turn: by then the cell may be another task's.
-    if (bell !== undefined) this.bellsToRing.add(bell);
-    this.cells.wakeCellWaiters(cell);
-    if (!this.ringing) {
-      this.ringing = true;
-      queueMicrotask(this.ringBells);
+    // Canceled already by its thread, as a sibling of a step that failed there: that thread has looked at it.
+    if (this.cells.markCanceled(cell)) {
+      // Read now, not at the end of the turn: by then the cell may be another task's.
+      const bell = this.cells.hostBellOf(cell);
+      if (bell !== undefined) this.bellsToRing.add(bell);
+      this.cells.wakeCellWaiters(cell);
+      if (!this.ringing) {
+        this.ringing = true;
+        queueMicrotask(this.ringBells);
+      }
     }
     holder?.cellCanceled();
   }

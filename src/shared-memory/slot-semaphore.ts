@@ -525,6 +525,14 @@ export class SlotSemaphore {
   }
 
   /**
+   * This thread canceled some of its own waiters (a failed step's siblings): its dispatcher drops them on its next
+   * pass, in a microtask, with no wake-up of any thread.
+   */
+  lookAgain(): void {
+    this.poke?.();
+  }
+
+  /**
    * Main thread, after `owner` has exited: free every slot it still held,
    * unpublish its waiters, and wake every dispatcher — whether or not it held
    * anything, since it may have died between freeing a slot and waking the

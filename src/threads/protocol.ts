@@ -172,7 +172,15 @@ export type StepReport = DependencyReport &
   StepTimings &
   (
     | { readonly status: 'ok'; readonly threadId: number }
-    | { readonly status: 'canceled'; readonly threadId: number }
+    | {
+        readonly status: 'canceled';
+        readonly threadId: number;
+        /**
+         * Canceled by its own thread, because a step of the same order failed there with this kind (errgroup's cancel
+         * from the goroutine that failed): its report may reach the main thread before that failure reaches the order.
+         */
+        readonly siblingFailed?: StepFailureKind | 'internal';
+      }
     | {
         readonly status: 'error';
         readonly threadId: number;
@@ -198,7 +206,9 @@ export function readReport(report: StepReport, signal: CancelSignal): ReadReport
   // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
   const retries = report.retries || undefined;
   if (report.status === 'canceled') {
-    const cause = abortKind(signal.reason);
+    // A sibling's failure the order has yet to read (its ledger request still settling) is what canceled it.
+    const cause =
+      signal.aborted || report.siblingFailed === undefined ? abortKind(signal.reason) : report.siblingFailed;
     const cut = report.dependency === 'failed' && cause === 'timeout';
     return { status: 'canceled', kind: undefined, cause, dependency: cut ? 'failed' : undefined, retries };
   }

@@ -265,7 +265,10 @@ export function writeReport(ring: WordRing, seq: number, report: StepReport, end
   words[at++] = seq;
   words[at++] = STATUSES.indexOf(report.status);
   words[at++] = report.threadId;
-  words[at++] = report.status === 'error' ? KINDS.indexOf(report.kind) : NONE;
+  // The failure's kind: its own for an error, its sibling's for a step its thread canceled over one.
+  const kind =
+    report.status === 'error' ? report.kind : report.status === 'canceled' ? report.siblingFailed : undefined;
+  words[at++] = kind === undefined ? NONE : KINDS.indexOf(kind);
   words[at++] = indexIn(VERDICTS, report.dependency);
   words[at++] = report.retries ?? 0;
   at = ring.writeFloat(at, endedEarlierMs);
@@ -297,6 +300,7 @@ export function readReport(ring: WordRing, at: number): { readonly seq: number; 
     status,
     threadId,
     kind: failed ? KINDS[kind] : undefined,
+    siblingFailed: status === 'canceled' && kind !== NONE ? KINDS[kind] : undefined,
     detail: failed ? ring.readString(at + 14).value || undefined : undefined,
     endedEarlierMs,
     dependency: dependency === NONE ? undefined : VERDICTS[dependency],

@@ -206,4 +206,25 @@ describe('CancelCellAllocator', () => {
     await Promise.resolve();
     expect({ rung, reactions }).toEqual({ rung: [3, 4], reactions: 1 });
   });
+
+  it("rings no bell and wakes no courier dispatcher for cells their thread canceled already (a failed step's siblings)", async () => {
+    let reactions = 0;
+    const allocator = new CancelCellAllocator(CancelCells.create(4), () => reactions++);
+    const { cells } = allocator;
+    const order = new AbortController();
+    const siblings = [allocator.take(order.signal)!, allocator.take(order.signal)!];
+    for (const cell of siblings) cells.markStarted(cell, 2);
+    // As the thread does where a step failed: canceled there, and looked at there.
+    for (const cell of siblings) expect(cells.markCanceled(cell)).toBe(true);
+    expect(cells.markCanceled(siblings[0]!)).toBe(false);
+    const bell = cells.waitForBell(2);
+    expect(bell.async).toBe(true);
+    order.abort();
+    await Promise.resolve();
+    expect(reactions).toBe(0);
+    expect(cells.cancel(siblings[0]!)).toBe(0);
+    // The bell is still quiet: a ring now is the first.
+    expect(cells.ring(2)).toBe(1);
+    expect(await bell.value).toBe('ok');
+  });
 });

@@ -76,6 +76,7 @@ describe('step rings', () => {
       { status: 'ok', threadId: 3, endedEarlierMs: 0.5 },
       { status: 'ok', threadId: 3, endedEarlierMs: 0, dependency: 'answered', retries: 2, ranMs: 12.5 },
       { status: 'canceled', threadId: 4, endedEarlierMs: 1, dependency: 'failed', courierWaitMs: [1.5, 20] },
+      { status: 'canceled', threadId: 4, endedEarlierMs: 0, siblingFailed: 'vendor_unavailable' },
       { status: 'error', threadId: 5, kind: 'no_courier', endedEarlierMs: 0 },
       { status: 'error', threadId: 5, kind: 'internal', detail: 'TypeError: boom\n    at step', endedEarlierMs: 2 },
     ];

@@ -35,7 +35,7 @@ async function runtimeOnThisThread(cellCount: number) {
     logLevel: 'silent',
     stepModules: modules,
   };
-  return { cells, tracker, modules, runStep: await createStepRuntime(setup, THREAD, () => {}) };
+  return { cells, tracker, modules, runStep: (await createStepRuntime(setup, THREAD, () => {})).run };
 }
 
 describe('the step runtime', () => {
@@ -146,7 +146,7 @@ describe('the step runtime, with a log that cannot be written', () => {
     const { createStepRuntime: runtimeWithBrokenLog } = await import('../../workers/step-runtime.js');
     const cells = CancelCells.create(1);
     const tracker = StepTracker.create(1);
-    const runStep = await runtimeWithBrokenLog(
+    const { run: runStep } = await runtimeWithBrokenLog(
       {
         cancelCells: cells.buffer,
         stepTracker: tracker.buffer,
