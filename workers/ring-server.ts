@@ -42,7 +42,8 @@ export function serveRing(pair: RingPair, modules: readonly string[], runtime: S
           send({ seq: step.seq, report, endedAt: performance.now() });
           if (running === undefined) return;
           // Out of the list before its report can be read: the main thread recycles the cell once it has.
-          running.splice(running.indexOf(step.cell), 1);
+          const at = running.indexOf(step.cell);
+          if (at >= 0) running.splice(at, 1);
           // Behind the failure's report in the ring, so the main thread reads the failure first (protocol.ts's
           // readReport takes the failure's kind for a sibling read before the order learns of it all the same).
           if (report.status === 'error' && running.length > 0) runtime.cancelSiblings(running, report.kind);
