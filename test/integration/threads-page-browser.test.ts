@@ -70,7 +70,9 @@ describe('the thread view in headless Chromium', () => {
       await expect.poll(() => page.locator('[data-total="threads"]').textContent()).toBe(String(THREADS));
       expect(await page.locator('.legend').textContent()).toContain('waiting for a courier');
 
-      const body = orderBody({ delay_ms: { payment: 900, vendor: 900, courier: 900 } });
+      // Steps long enough for a frame (one every 200 ms) to catch them while the suite keeps both cores busy, within the
+      // test service's deadline: with 900 ms steps a full CI run once showed none before its order ended.
+      const body = orderBody({ delay_ms: { payment: 1500, vendor: 1500, courier: 1500 } });
       const answer = svc.order(body);
       const payment = page.locator(
         `#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`,
