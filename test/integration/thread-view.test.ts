@@ -94,10 +94,11 @@ describe('GET /threads', () => {
 
 describe('GET /threads/events', () => {
   it('shows each step on the lane of its thread, sleeping, computing or waiting for a courier, and who holds the courier', async () => {
-    // Steps of 2 s (the file's deadline is 10 s), the frames 200 ms apart: every state below lasts many frames, also
+    // Steps of 4 s (the file's deadline is 10 s), the frames 200 ms apart: every state below lasts many frames, also
     // where the 400 ms of CPU work take far longer beside four other files (with steps of 700 ms, the first order's
-    // courier had let its courier go before a frame showed it held, 2 runs in 5).
-    const first = orderBody({ delay_ms: { payment: 2000, vendor: 2000, courier: 2000 }, cpu_ms: { vendor: 400 } });
+    // courier had let its courier go before a frame showed it held, 2 runs in 5; with 2 s, twice in full runs on a
+    // busy machine, the second order came after the first's courier was free, and never waited for it).
+    const first = orderBody({ delay_ms: { payment: 4000, vendor: 4000, courier: 4000 }, cpu_ms: { vendor: 400 } });
     const second = orderBody({ delay_ms: { payment: 2000, vendor: 2000, courier: 300 } });
     const firstOrder = svc.order(first);
     // The CPU work comes first in the step: it shows as computing, on a thread counting it as running.
