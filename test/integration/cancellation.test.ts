@@ -141,7 +141,7 @@ describe('an order in flight', () => {
     // The heap walks above hold the event loop this file's service and its client share: 4 s in a full run on a busy
     // machine, after which the next test's orders were reset on pooled connections the service had timed out. Held
     // here past the service's default keep-alive (5 s, and Node's 1 s of grace) on purpose: TEST_CONFIG's must outlast it.
-    const instant = { payment: 0, vendor: 0, courier: 0 };
+    const instant = everyStep(0);
     await Promise.all(Array.from({ length: 50 }, () => svc.order(orderBody({ delay_ms: instant }))));
     // Held as a heap walk holds it, but asleep: a spin would take a core from the files running beside this one.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 6500);

@@ -46,9 +46,47 @@ export async function expectAtRest(svc: TestService, threads: number): Promise<v
   }).toEqual({ running_steps: 0, couriers_busy: 0, orders_in_flight: 0, queued: 0, threads });
 }
 
-/** Names of this process's OS threads (for a message when they do not add up). */
-function osThreadNames(): string[] {
-  return readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+/** Names of this process's OS threads, as the kernel lists them (a thread gone between the listing and its read is skipped). */
+export function osThreadNames(): string[] {
+  const names: string[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      names.push(readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+    } catch {
+      // It ended after the listing: it is not running.
+    }
+  }
+  return names;
+}
+
+/**
+ * The threads in `now` that `before` does not account for, by name and count
+ * (two `node-Worker`s now against one before leave one beyond). A thread
+ * present before and gone since is not a leak: a file can begin while
+ * something its process did earlier is still winding down.
+ */
+export function threadsBeyond(before: readonly string[], now: readonly string[]): string[] {
+  const left = new Map<string, number>();
+  for (const name of before) left.set(name, (left.get(name) ?? 0) + 1);
+  const beyond: string[] = [];
+  for (const name of now) {
+    const count = left.get(name) ?? 0;
+    if (count > 0) left.set(name, count - 1);
+    else beyond.push(name);
+  }
+  return beyond;
+}
+
+/**
+ * No OS thread beyond those of `before` is left: waits up to two seconds, as
+ * {@link expectOsThreadsBackTo} does, for terminated workers to be gone.
+ */
+export async function expectNoOsThreadsBeyond(before: readonly string[]): Promise<void> {
+  const until = performance.now() + 2000;
+  while (threadsBeyond(before, osThreadNames()).length > 0 && performance.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  const now = osThreadNames();
+  expect(threadsBeyond(before, now), `OS threads now: ${now.join(', ')}; at the start: ${before.join(', ')}`).toEqual([]);
 }
 
 /**
