@@ -267,9 +267,12 @@ async function expectDeliveriesTraced(config: Partial<Config>): Promise<void> {
     const { status, body } = await orderInTrace(service, orderBody(), caller, acme);
     expect(status).toBe(200);
 
+    // The retry's span comes through two schedules of a second each: the queue's poll for a job due later (on
+    // Postgres) and the exporter's batch. A full run on a busy machine once took more than 5 s for the lot.
     const spans = await eventually(
       async () => receiver.spansOf(caller.traceId),
       (all) => all.filter((span) => span.name === 'webhook order.succeeded').length === 2,
+      { within: 15_000 },
     );
     const server = spans.find((span) => span.kind === SPAN_KIND_SERVER)!;
     const eventId = hook.deliveries[0]!.headers['webhook-id'];
