@@ -41,6 +41,7 @@ const LAYERS = {
   cluster: ['observability'],
   tracing: ['domain', 'pipeline', 'events'],
   settings: ['domain', 'auth', 'shared-memory'],
+  'warm-up': ['domain', 'ledger'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];
 

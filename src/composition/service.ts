@@ -16,7 +16,7 @@ import { ClientRateLimits } from '../http/client-rate-limits.js';
 import { createClientBook } from './clients.js';
 import type { HealthReport } from '../http/api-schemas.js';
 import { messageClassesOf } from '../http/express-messages.js';
-import { createApp } from '../http/app.js';
+import { createApp, type AppDependencies } from '../http/app.js';
 import { openApiDocument } from '../http/openapi.js';
 import { HttpServer } from '../http/server.js';
 import { ThreadEvents } from '../http/thread-events.js';
@@ -40,6 +40,8 @@ import { DEFAULT_TIER } from '../domain/tier.js';
 import { TierHeadroom } from '../orders/tier-headroom.js';
 import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
+import { ServiceWarmUp, warmUpCaller } from './warm-up.js';
+import type { WarmUpFigures } from '../warm-up/warm-up-orders.js';
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -50,6 +52,8 @@ export interface ServiceOptions {
 
 export interface RunningService {
   readonly url: URL;
+  /** What the warm-up before listening did (WARM_UP_MS); absent if none ran. */
+  readonly warmedUp?: WarmUpFigures;
   health(): HealthReport;
   /**
    * Drain and stop: say not ready and serve on for DRAIN_DELAY_MS, then turn new work away, let orders in flight finish (cancel
@@ -74,11 +78,12 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     clients,
     floorless: [ADMIN],
   });
+  const warming = config.warmUpMs > 0 ? new ServiceWarmUp(config, store.ledger) : undefined;
   let engine: OrderEngine;
   try {
     engine = createOrderEngine({ ...config, couriers: store.couriers }, log, {
       steps,
-      ledger: store.ledger,
+      ledger: warming?.ledger ?? store.ledger,
       recoveryVoidsInDoubt: store.voidsRunsInDoubt,
       clients: {
         book: clients,
@@ -88,7 +93,6 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
       ...(tracing.steps ? { recorder: tracing.steps } : {}),
     });
-    store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
   } catch (error) {
     await store.close();
     await tracing.close();
@@ -165,7 +169,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const loop = new LoopLateness();
-  const app = createApp({
+  const appParts: AppDependencies = {
     orders,
     orderStatus: orderStatusQuery(records, ledger),
     faultInjection: config.faultInjection,
@@ -224,7 +228,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
           },
         }
       : {}),
-  });
+  };
+  const app = createApp(appParts);
   const server: HttpServer = new HttpServer(
     app,
     { ...config, hardLimit: config.connectionHardLimit, budgetUnauthenticated: config.access.mode === 'keys' },
@@ -232,7 +237,19 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     messageClassesOf(app),
   );
   let url: URL;
+  let warmedUp: WarmUpFigures | undefined;
   try {
+    if (warming) {
+      const caller = warmUpCaller(config);
+      if (caller) {
+        warmedUp = await warming.run({ engine, caller, app: (parts) => createApp({ ...appParts, ...parts }) });
+      } else {
+        warming.ledger.open();
+        log.warn('no warm-up: no client is configured to place its orders as (API_KEYS)');
+      }
+    }
+    // After the warm-up: the durable mode's courier allotment takes over an idle semaphore.
+    store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
     await store.start();
     await events?.deliveries.start();
     const issued = store.apiKeys()?.size ?? 0;
@@ -294,6 +311,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 
   return {
     url,
+    ...(warmedUp ? { warmedUp } : {}),
     health,
     shutdown: () => (stopping ??= shutdown()),
     reloadKeys: () => keyReload?.reload('SIGHUP'),

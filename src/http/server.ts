@@ -270,12 +270,14 @@ export class HttpServer {
    * Listen, and resolve with the address actually bound (PORT=0 picks a free
    * port). The accept backlog is as deep as the kernel allows (Node's default
    * is 511): a burst of thousands of clients connecting at once otherwise
-   * waits out TCP's SYN retries, seconds each.
+   * waits out TCP's SYN retries, seconds each. `exclusive`: a socket of this
+   * process's own even in a cluster worker, whose listens are otherwise the
+   * primary's, shared by every worker (port 0 included: one port for all).
    */
-  listen(host: string, port: number): Promise<URL> {
+  listen(host: string, port: number, { exclusive = false }: { exclusive?: boolean } = {}): Promise<URL> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG, exclusive }, () => {
         this.server.off('error', reject);
         const { address, port: bound } = this.server.address() as AddressInfo;
         resolve(new URL(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`));

@@ -671,6 +671,14 @@ export const DEPLOYMENT = {
     about:
       'from the start of the drain (`DRAIN_DELAY_MS` after SIGTERM) to exit; never less than a canceled order needs to void its payment',
   }),
+  WARM_UP_MS: integer({
+    field: 'warmUpMs',
+    min: 0,
+    max: 60_000,
+    fallback: 1000,
+    about:
+      'before listening, orders run this long through the step threads and the HTTP path on scratch books, records and outbox, none of it kept, so that the first clients do not pay for V8 compiling the service (see [the warm-up](operating.md#the-warm-up)); 0: none',
+  }),
   BUILD_COMMIT: text({
     default: 'set by the image build',
     allowed: 'a commit id',

@@ -86,7 +86,9 @@ export async function expectNoOsThreadsBeyond(before: readonly string[]): Promis
   while (threadsBeyond(before, osThreadNames()).length > 0 && performance.now() < until)
     await new Promise((resolve) => setTimeout(resolve, 20));
   const now = osThreadNames();
-  expect(threadsBeyond(before, now), `OS threads now: ${now.join(', ')}; at the start: ${before.join(', ')}`).toEqual([]);
+  expect(threadsBeyond(before, now), `OS threads now: ${now.join(', ')}; at the start: ${before.join(', ')}`).toEqual(
+    [],
+  );
 }
 
 /**

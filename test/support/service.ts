@@ -27,6 +27,8 @@ export const TEST_CONFIG: Config = loadConfig(
     // counts them open: the next orders on them were reset (52–98 of 200, held 6.5 s past 5 s of keep-alive). A
     // minute outlasts any hold and any idle gap within a file; a test about keep-alive sets its own.
     KEEP_ALIVE_TIMEOUT_MS: '60000',
+    // A file that proves the warm-up turns it on; elsewhere it would add a second to every service started.
+    WARM_UP_MS: '0',
     SHUTDOWN_TIMEOUT_MS: '5000',
     // STEP_RING=off in the environment runs a suite on the message path instead of the shared-memory step rings.
     ...(process.env['STEP_RING'] ? { STEP_RING: process.env['STEP_RING'] } : {}),
@@ -117,7 +119,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     },
     shutdown: () => service.shutdown(),
   };
-  await warmUp(svc);
+  // A service that warmed itself up (WARM_UP_MS) has run orders on every thread already, and keeps none of them.
+  if (!(options.config?.warmUpMs ?? TEST_CONFIG.warmUpMs)) await warmUp(svc);
   return svc;
 }
 
