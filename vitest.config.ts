@@ -31,6 +31,9 @@ export default defineConfig({
     // Each test file in its own process, so OS thread counts and exit
     // behavior are its own.
     pool: 'forks',
+    // The servers a test starts skip the warm-up (WARM_UP_MS): a second and 1.3 s of CPU each, 40-80 s a full run on
+    // two cores. test/integration/warm-up.test.ts and the start line's test turn it on.
+    env: { WARM_UP_MS: '0' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     sequence: { sequencer: LongestFirst },

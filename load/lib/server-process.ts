@@ -59,7 +59,15 @@ const spawnServer = (
   main = MAIN,
 ): ChildProcess =>
   spawn(process.execPath, [...SERVER_NODE_FLAGS, main], {
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      // The caller's own, if it set one: the test suite turns the warm-up off for the hundreds of servers it starts
+      // (vitest.config.ts); the load suite sets none, so its servers warm up as a user's do.
+      ...(process.env['WARM_UP_MS'] === undefined ? {} : { WARM_UP_MS: process.env['WARM_UP_MS'] }),
+      ...env,
+    },
     stdio,
   });
 

@@ -80,12 +80,15 @@ describe('configuration', () => {
 });
 
 describe('start-up', () => {
-  it('prints one line with the address it really listens on, saying it is in open mode, and serves orders without a key', async () => {
-    server = await startServerProcess({ PORT: '0' });
+  it('prints one line with the address it really listens on, saying it is in open mode and what its warm-up did, and serves orders without a key', async () => {
+    server = await startServerProcess({ PORT: '0', WARM_UP_MS: '300' });
     expect(server.url.port).not.toBe('0');
     const lines = server.stdout.filter((line) => line.includes('listening on'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('(open mode: no API keys; every caller is the one anonymous client and the admin)');
+    const { warm_up: warmUp } = JSON.parse(lines[0]!) as { warm_up?: { orders: number; statuses: object } };
+    expect(warmUp?.orders).toBeGreaterThan(0);
+    expect(Object.keys(warmUp!.statuses).sort()).toEqual(['200', '400']);
     const answer = await rawRequest(server.url, { headers: JSON_TYPE, body: JSON.stringify(orderBody()) });
     expect(answer.status).toBe(200);
   });
