@@ -50,15 +50,7 @@ async function serve(config: Config): Promise<void> {
     access: config.access.mode,
     ...(config.durable ? { durable: true } : {}),
     ...(config.events.allowPrivateTargets ? { webhook_private_targets: 'allowed' } : {}),
-    ...(service.warmedUp
-      ? {
-          warm_up: {
-            orders: service.warmedUp.orders,
-            statuses: service.warmedUp.statuses,
-            ms: Math.round(service.warmedUp.ms),
-          },
-        }
-      : {}),
+    ...(service.warmedUp ? { warm_up: { ...service.warmedUp, ms: Math.round(service.warmedUp.ms) } } : {}),
   };
   if (config.events.allowPrivateTargets)
     log.warn(

@@ -68,72 +68,64 @@ export class ServiceWarmUp {
   }
 
   /** Runs the warm-up, then opens the real books; throws, books unopened, if anything of it is left running. */
-  run(parts: WarmUpParts): Promise<WarmUpFigures> {
-    return warmUp(this.config, this.scratch, this.ledger, parts);
+  async run({ engine, caller, app: appWith }: WarmUpParts): Promise<WarmUpFigures> {
+    const desk = new OrderDesk(engine.pipeline, this.scratch.records);
+    const silent = pino({ level: 'silent' });
+    let server: HttpServer | undefined = undefined;
+    const app = appWith({
+      orders: desk,
+      orderStatus: orderStatusQuery(this.scratch.records, this.scratch.ledger),
+      capacity: () => ({ ordersInFlight: desk.runsInFlight, maxInflight: this.config.maxInflight }),
+      recordsFull: () => this.scratch.records.isFull(),
+      // The real store is not started yet (no lease in the durable mode): the warm-up's records are scratch ones.
+      storeUnavailable: () => false,
+      draining: () => server?.draining ?? false,
+      leaving: () => false,
+      overConnectionLimit: (socket) => server?.isBeyondLimit(socket) ?? false,
+      authenticated: (socket) => server?.authenticated(socket),
+      log: silent,
+      observer: NO_OBSERVER,
+      metrics: undefined,
+      identify: { open: caller },
+      allowedHosts: ['127.0.0.1'],
+      clientShares: new ClientShares({
+        maxInflight: this.config.maxInflight,
+        recordsMaxBytes: SCRATCH_RECORDS_BYTES,
+        records: this.scratch.records,
+        clients: engine.clients,
+      }),
+      // All standard: the real headroom would note the tier it saw.
+      tiers: undefined,
+      tracing: traceIdsOnly,
+      recentTrace: undefined,
+      events: undefined,
+      rateLimits: undefined,
+      dependencies: undefined,
+    });
+    server = new HttpServer(
+      app as RequestListener,
+      { ...this.config, hardLimit: undefined, budgetUnauthenticated: false },
+      silent,
+      messageClassesOf(app),
+    );
+    // Its own port in each instance of a cluster: a shared one would send one instance's warm-up to another.
+    const url = await server.listen('127.0.0.1', 0, { exclusive: true });
+    let figures: WarmUpFigures;
+    try {
+      figures = await sendWarmUpOrders({ url, durationMs: this.config.warmUpMs, connections: WARM_UP_CONNECTIONS });
+    } finally {
+      server.startDraining();
+      await server.whenClosed(1000);
+    }
+    await desk.whenIdle();
+    desk.stopAskingUnsettled();
+    // Nothing is kept of an answered order unless a thread was lost under it (an answer never claimed, swept later).
+    for (let n = 0; n < figures.orders; n++) engine.paymentGateway.forget(orderKey(caller.client, warmUpOrderId(n)));
+    const left = leftRunning(engine);
+    if (left.length > 0) throw new Error(`the warm-up left ${left.join(', ')}`);
+    this.ledger.open();
+    return figures;
   }
-}
-
-async function warmUp(
-  config: Config,
-  scratch: MemoryStore,
-  ledger: LedgerAfterWarmUp,
-  { engine, caller, app: appWith }: WarmUpParts,
-): Promise<WarmUpFigures> {
-  const desk = new OrderDesk(engine.pipeline, scratch.records);
-  const silent = pino({ level: 'silent' });
-  let server: HttpServer | undefined = undefined;
-  const app = appWith({
-    orders: desk,
-    orderStatus: orderStatusQuery(scratch.records, scratch.ledger),
-    capacity: () => ({ ordersInFlight: desk.runsInFlight, maxInflight: config.maxInflight }),
-    recordsFull: () => scratch.records.isFull(),
-    // The real store is not started yet (no lease in the durable mode): the warm-up's records are scratch ones.
-    storeUnavailable: () => false,
-    draining: () => server?.draining ?? false,
-    leaving: () => false,
-    overConnectionLimit: (socket) => server?.isBeyondLimit(socket) ?? false,
-    authenticated: (socket) => server?.authenticated(socket),
-    log: silent,
-    observer: NO_OBSERVER,
-    metrics: undefined,
-    identify: { open: caller },
-    allowedHosts: ['127.0.0.1'],
-    clientShares: new ClientShares({
-      maxInflight: config.maxInflight,
-      recordsMaxBytes: SCRATCH_RECORDS_BYTES,
-      records: scratch.records,
-      clients: engine.clients,
-    }),
-    // All standard: the real headroom would note the tier it saw.
-    tiers: undefined,
-    tracing: traceIdsOnly,
-    recentTrace: undefined,
-    events: undefined,
-    rateLimits: undefined,
-    dependencies: undefined,
-  });
-  server = new HttpServer(
-    app as RequestListener,
-    { ...config, hardLimit: undefined, budgetUnauthenticated: false },
-    silent,
-    messageClassesOf(app),
-  );
-  // Its own port in each instance of a cluster: a shared one would send one instance's warm-up to another.
-  const url = await server.listen('127.0.0.1', 0, { exclusive: true });
-  let figures: WarmUpFigures;
-  try {
-    figures = await sendWarmUpOrders({ url, durationMs: config.warmUpMs, connections: WARM_UP_CONNECTIONS });
-  } finally {
-    server.startDraining();
-    await server.whenClosed(1000);
-  }
-  await desk.whenIdle();
-  desk.stopAskingUnsettled();
-  for (let n = 0; n < figures.orders; n++) engine.paymentGateway.forget(orderKey(caller.client, warmUpOrderId(n)));
-  const left = leftRunning(engine);
-  if (left.length > 0) throw new Error(`the warm-up left ${left.join(', ')}`);
-  ledger.open();
-  return figures;
 }
 
 /** What the engine would still hold of the warm-up: nothing, once its orders are all answered. */
