@@ -187,12 +187,14 @@ describe('the same order_id with a different order', () => {
 
 describe('outcomes that are not final', () => {
   it('are not recorded: a retry after a bad request, a shed order or a timeout runs afresh', async () => {
-    const service = await start({ maxInflight: 1, orderTimeoutMs: 200 });
+    // The blocker holds the one slot for 800 ms, within the deadline: the shed order must arrive while it does, after a
+    // health read and a request on a busy machine (with 150 ms and a 200 ms deadline, a full run once got there late).
+    const service = await start({ maxInflight: 1, orderTimeoutMs: 1000 });
     const order = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
 
     expect((await post(service, { ...order, amount: 'lots' })).status).toBe(400);
 
-    const blocker = post(service, orderBody({ delay_ms: { payment: 150, vendor: 150, courier: 150 } }));
+    const blocker = post(service, orderBody({ delay_ms: { payment: 800, vendor: 800, courier: 800 } }));
     await eventually(
       () => service.health(),
       (health) => health.orders_in_flight === 1,
@@ -200,7 +202,7 @@ describe('outcomes that are not final', () => {
     expect((await post(service, order)).status).toBe(503);
     await blocker;
 
-    const late = orderBody({ delay_ms: { payment: 10, vendor: 1000, courier: 1000 } });
+    const late = orderBody({ delay_ms: { payment: 10, vendor: 3000, courier: 3000 } });
     const timedOut = await post(service, late);
     expect(timedOut.status).toBe(504);
     expect(JSON.parse(timedOut.text)).toMatchObject({ compensations: [{ name: 'refund', status: 'ok' }] });
