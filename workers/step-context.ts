@@ -100,8 +100,11 @@ const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefi
 
 export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   readonly threadId: number;
-  /** Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. */
-  private heldSlots: Set<number> | undefined;
+  /**
+   * Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. A list, not
+   * a Set: a step holds one slot or a few, and a Set is a hash table made for every courier step.
+   */
+  private heldSlots: number[] | undefined;
   /** Its waits for a courier under way: only a step that ends during one has a waiter to withdraw. */
   private courierWaits = 0;
   private controller: AbortController | undefined;
@@ -235,10 +238,13 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
       couriers.release(slot, threadId);
       throw new StepEnded();
     }
-    (this.heldSlots ??= new Set()).add(slot);
+    if (this.heldSlots) this.heldSlots.push(slot);
+    else this.heldSlots = [slot];
     cells.setCourierSlot(this.cell, slot);
     const release = (): void => {
-      if (!this.heldSlots?.delete(slot)) return;
+      const at = this.heldSlots?.indexOf(slot) ?? -1;
+      if (at < 0) return;
+      this.heldSlots!.splice(at, 1);
       if (!this.finished && cells.courierSlotOf(this.cell) === slot) cells.setCourierSlot(this.cell, undefined);
       couriers.release(slot, threadId);
     };
@@ -309,7 +315,7 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     if (this.courierWaits > 0) this.resources.couriers.abandon(this.cell);
     if (this.heldSlots) {
       for (const slot of this.heldSlots) this.resources.couriers.release(slot, this.threadId);
-      this.heldSlots.clear();
+      this.heldSlots.length = 0;
     }
     this.resources.onCpu.unmark(this.cell);
   }
