@@ -1,5 +1,5 @@
 import { getHeapStatistics, queryObjects } from 'node:v8';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Order } from '../../src/domain/order.js';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
@@ -129,6 +129,14 @@ describe('the step runtime', () => {
 });
 
 describe('the step runtime, with a log that cannot be written', () => {
+  // The unit files share one module registry (isolate: false, vitest.config.ts): the step runtime imported against the
+  // broken log would stay in it, and a file run after this one in the same worker (ring-server.test.ts) would get its
+  // steps failed by the log. The mock goes, and so does every module imported with it, however the test ended.
+  afterEach(() => {
+    vi.doUnmock('../../workers/step-log.js');
+    vi.resetModules();
+  });
+
   it("fails a step whose 'done' line throws, as the step's own line would have, and still ends it", async () => {
     vi.resetModules();
     vi.doMock('../../workers/step-log.js', async (original) => {
@@ -163,7 +171,29 @@ describe('the step runtime, with a log that cannot be written', () => {
     await expect.poll(() => reports.length).toBe(1);
     expect(reports[0]).toMatchObject({ status: 'error', kind: 'internal' });
     expect(tracker.running()).toBe(0);
-    vi.doUnmock('../../workers/step-log.js');
+  });
+
+  it('leaves no broken log behind: the runtime imported after it logs as it should', async () => {
+    const { createStepRuntime: runtimeAfter } = await import('../../workers/step-runtime.js');
+    const cells = CancelCells.create(1);
+    const tracker = StepTracker.create(1);
+    const { run: runStep } = await runtimeAfter(
+      {
+        cancelCells: cells.buffer,
+        stepTracker: tracker.buffer,
+        courierSlots: SlotSemaphore.create(1).buffer,
+        logLevel: 'info',
+        stepModules: [],
+      },
+      THREAD,
+      () => {},
+    );
+    const reports: StepReport[] = [];
+    const returnsNothing = 'data:text/javascript,export default () => undefined;';
+    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    await expect.poll(() => reports.length).toBe(1);
+    expect(reports[0]).toMatchObject({ status: 'ok' });
+    expect(tracker.running()).toBe(0);
   });
 
   it('makes the outcomes a step throws, and an order aborted, without a stack trace (a bug in a step keeps its own)', () => {
