@@ -132,6 +132,28 @@ describe('the step runtime', () => {
   });
 });
 
+/**
+ * One step that returns nothing, run to its end on a runtime from `runtimeModule` (imported by the test, with or
+ * without a mock): its report, and the steps still counted running after it.
+ */
+async function oneStepOn(runtimeModule: typeof import('../../workers/step-runtime.js'), logLevel: string) {
+  const cells = CancelCells.create(1);
+  const tracker = StepTracker.create(1);
+  const setup = {
+    cancelCells: cells.buffer,
+    stepTracker: tracker.buffer,
+    courierSlots: SlotSemaphore.create(1).buffer,
+    logLevel,
+    stepModules: [],
+  };
+  const { run: runStep } = await runtimeModule.createStepRuntime(setup, THREAD, () => {});
+  const reports: StepReport[] = [];
+  const returnsNothing = 'data:text/javascript,export default () => undefined;';
+  runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+  await expect.poll(() => reports.length).toBe(1);
+  return { report: reports[0], running: tracker.running() };
+}
+
 describe('the step runtime, with a log that cannot be written', () => {
   // The unit files share one module registry (isolate: false, vitest.config.ts): the step runtime imported against the
   // broken log would stay in it, and a file run after this one in the same worker (ring-server.test.ts) would get its
@@ -155,49 +177,15 @@ describe('the step runtime, with a log that cannot be written', () => {
       );
       return { ...(await original<typeof import('../../workers/step-log.js')>()), threadLogger: () => broken };
     });
-    const { createStepRuntime: runtimeWithBrokenLog } = await import('../../workers/step-runtime.js');
-    const cells = CancelCells.create(1);
-    const tracker = StepTracker.create(1);
-    const { run: runStep } = await runtimeWithBrokenLog(
-      {
-        cancelCells: cells.buffer,
-        stepTracker: tracker.buffer,
-        courierSlots: SlotSemaphore.create(1).buffer,
-        logLevel: 'debug',
-        stepModules: [],
-      },
-      THREAD,
-      () => {},
-    );
-    const reports: StepReport[] = [];
-    const returnsNothing = 'data:text/javascript,export default () => undefined;';
-    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
-    await expect.poll(() => reports.length).toBe(1);
-    expect(reports[0]).toMatchObject({ status: 'error', kind: 'internal' });
-    expect(tracker.running()).toBe(0);
+    const { report, running } = await oneStepOn(await import('../../workers/step-runtime.js'), 'debug');
+    expect(report).toMatchObject({ status: 'error', kind: 'internal' });
+    expect(running).toBe(0);
   });
 
   it('leaves no broken log behind: the runtime imported after it logs as it should', async () => {
-    const { createStepRuntime: runtimeAfter } = await import('../../workers/step-runtime.js');
-    const cells = CancelCells.create(1);
-    const tracker = StepTracker.create(1);
-    const { run: runStep } = await runtimeAfter(
-      {
-        cancelCells: cells.buffer,
-        stepTracker: tracker.buffer,
-        courierSlots: SlotSemaphore.create(1).buffer,
-        logLevel: 'info',
-        stepModules: [],
-      },
-      THREAD,
-      () => {},
-    );
-    const reports: StepReport[] = [];
-    const returnsNothing = 'data:text/javascript,export default () => undefined;';
-    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
-    await expect.poll(() => reports.length).toBe(1);
-    expect(reports[0]).toMatchObject({ status: 'ok' });
-    expect(tracker.running()).toBe(0);
+    const { report, running } = await oneStepOn(await import('../../workers/step-runtime.js'), 'info');
+    expect(report).toMatchObject({ status: 'ok' });
+    expect(running).toBe(0);
   });
 
   it('makes the outcomes a step throws, and an order aborted, without a stack trace (a bug in a step keeps its own)', () => {
