@@ -163,7 +163,8 @@ describe('races, each run many times with random jitter', () => {
             delay_ms: { payment: at, vendor: at + jitter(2) - 1, courier: at + jitter(2) - 1 },
           }),
         );
-        expect(status).toBe(400);
+        // The whole answer on a failure: which step held the order, and how.
+        expect({ status, body }).toMatchObject({ status: 400 });
         for (const name of ['vendor', 'courier']) {
           const step = stepsOf(body)[name]!;
           if (step.status !== 'ok')
