@@ -34,7 +34,13 @@ interface Sleeper {
   readonly wake: (canceled: boolean) => void;
 }
 
-/** A timer fires on a whole millisecond: a sleeper due within one is due now, rather than a millisecond late. */
+/**
+ * Node's timers count whole milliseconds from the time the current turn of the event loop began, so a timer can fire
+ * before its delay has passed by the clock (one set 3 ms into a turn for 1 ms is due at once), or up to a millisecond
+ * after. A sleeper is woken only once its deadline has passed by `performance.now()`; one not yet due when the timer
+ * fires waits for the next. Late, never early, as Go's `time.Sleep` is: a step's delay stands for a dependency's
+ * latency, and ended early it would flatter every figure measured against it.
+ */
 const TIMER_GRAIN_MS = 1;
 
 export class ThreadTimers {
@@ -135,7 +141,7 @@ export class ThreadTimers {
   private arm(deadline: number): void {
     clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.onTimer, Math.max(TIMER_GRAIN_MS, deadline - performance.now()));
+    this.timer = setTimeout(this.onTimer, Math.max(TIMER_GRAIN_MS, Math.ceil(deadline - performance.now())));
   }
 
   private disarm(): void {
@@ -147,8 +153,8 @@ export class ThreadTimers {
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.armedFor = Infinity;
-    const due = performance.now() + TIMER_GRAIN_MS;
-    for (let first = this.heap[0]; first && first.deadline <= due; first = this.heap[0]) {
+    const now = performance.now();
+    for (let first = this.heap[0]; first && first.deadline <= now; first = this.heap[0]) {
       this.remove(first);
       this.wakeInTurn(first, this.cells.isCanceled(first.cell));
     }
