@@ -42,7 +42,8 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   if (!hasChromium) return;
   [svc, browser] = await Promise.all([
-    startTestService({ config: { threads: THREADS } }),
+    // A deadline past the lane test's 4 s steps.
+    startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000 } }),
     chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
   ]);
 });
@@ -70,16 +71,17 @@ describe('the thread view in headless Chromium', () => {
       await expect.poll(() => page.locator('[data-total="threads"]').textContent()).toBe(String(THREADS));
       expect(await page.locator('.legend').textContent()).toContain('waiting for a courier');
 
-      // Steps long enough for a frame (one every 200 ms) to catch them while the suite keeps both cores busy, within the
-      // test service's deadline: with 900 ms steps a full CI run once showed none before its order ended.
-      const body = orderBody({ delay_ms: { payment: 1500, vendor: 1500, courier: 1500 } });
+      // Steps long enough for the page to draw a frame (one every 200 ms) while they run, with the suite keeping both
+      // cores busy and Chromium's renderer one of dozens of threads on them: at 900 ms a full CI run once showed none
+      // before its order ended, at 1.5 s another (2026-11-26).
+      const body = orderBody({ delay_ms: { payment: 4000, vendor: 4000, courier: 4000 } });
       const answer = svc.order(body);
       const payment = page.locator(
         `#lanes [data-thread-id] [data-step="payment"][data-order-id="${String(body['order_id'])}"]`,
       );
-      await payment.waitFor({ timeout: 3000 });
+      await payment.waitFor({ timeout: 6000 });
       // Posted to its thread first, then sleeping: a frame may catch either.
-      await expect.poll(() => payment.getAttribute('data-activity'), { timeout: 3000 }).toBe('sleeping');
+      await expect.poll(() => payment.getAttribute('data-activity'), { timeout: 4000 }).toBe('sleeping');
       // The lane holding the step (the inner locator is matched within each lane).
       const shownOn = await page
         .locator('#lanes [data-thread-id]', {
