@@ -7,11 +7,12 @@
  * it (about 27,000 orders a second), twice:
  *
  * - inline: the main thread sets each step's timer itself;
- * - threads: the main thread writes each step as two integers into a
- *   SharedArrayBuffer ring of the thread the order goes to, the thread sets
- *   the timer and writes the step's end into a ring of its own back. Wake-ups
- *   are coalesced as the service's rings do: each side writes at most once a
- *   turn, and notifies only a side that is parked in `Atomics.waitAsync`.
+ * - threads: the main thread writes each step as two integers into the
+ *   ring of the thread the order goes to, the thread sets the timer and
+ *   writes the step's end into a ring of its own back. The rings are the
+ *   service's own (src/shared-memory/word-ring.ts), used as its step rings
+ *   use them: each side publishes once a turn, and wakes only a reader that
+ *   is waiting.
  *
  * No validation, no records, no ledger, no logs, no promise per step: what is
  * left between the two is the price of the hand-over itself — the rings, the
@@ -29,76 +30,41 @@
 import { once } from 'node:events';
 import { setTimeout as milliseconds } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { RingReader, WordRing } from '../../src/shared-memory/word-ring.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatSpread, inRounds, roundsOption, spreadOf } from '../lib/rounds.js';
 
-/** Records a ring holds: far more than the orders in flight ever need (50 × 3). */
-const RING_RECORDS = 4096;
-/** Int32 words of a record: the order's slot, the step's index. */
-const RECORD_WORDS = 2;
-/** A ring's words before its records: the count written, the count read, and the reader's parked flag. */
-const WRITTEN = 0;
-const READ = 1;
-const PARKED = 2;
-const HEADER_WORDS = 4;
+/** Words of each ring's data: far more than the steps in flight ever need (about 250 at 27,000 orders a second). */
+const RING_WORDS = 1 << 15;
 const STEPS = 3;
 
-/** A one-way ring of integer records between two threads: one writer, one reader. */
-class Ring {
-  readonly words: Int32Array;
-  private pending = 0;
+/** Each record: the order's slot, the step's index. */
+function writeStep(ring: WordRing, order: number, step: number): void {
+  const at = ring.begin(2);
+  if (at === -1) throw new Error("a ring is full: its reader is that far behind; the measurement's rate is too high");
+  ring.words[at] = order;
+  ring.words[at + 1] = step;
+  ring.end();
+}
 
-  constructor(readonly buffer: SharedArrayBuffer) {
-    this.words = new Int32Array(buffer);
-  }
+/** `action` once at the end of this turn of the event loop, however often it is asked for within it. */
+function oncePerTurn(action: () => void): () => void {
+  let asked = false;
+  const run = (): void => {
+    asked = false;
+    action();
+  };
+  return () => {
+    if (asked) return;
+    asked = true;
+    setImmediate(run);
+  };
+}
 
-  static create(): Ring {
-    return new Ring(new SharedArrayBuffer((HEADER_WORDS + RING_RECORDS * RECORD_WORDS) * 4));
-  }
-
-  /** Written now, seen by the reader at the next `publish`. */
-  write(order: number, step: number): void {
-    const at = HEADER_WORDS + ((Atomics.load(this.words, WRITTEN) + this.pending) % RING_RECORDS) * RECORD_WORDS;
-    this.words[at] = order;
-    this.words[at + 1] = step;
-    this.pending++;
-  }
-
-  /** Once a turn: make this turn's records visible, and wake the reader only if it is parked. */
-  publish(): void {
-    if (this.pending === 0) return;
-    Atomics.add(this.words, WRITTEN, this.pending);
-    this.pending = 0;
-    if (Atomics.load(this.words, PARKED) === 1 && Atomics.compareExchange(this.words, PARKED, 1, 0) === 1)
-      Atomics.notify(this.words, WRITTEN, 1);
-  }
-
-  /** Every record written and not read yet. */
-  drain(each: (order: number, step: number) => void): void {
-    const written = Atomics.load(this.words, WRITTEN);
-    let read = Atomics.load(this.words, READ);
-    for (; read !== written; read++) {
-      const at = HEADER_WORDS + (read % RING_RECORDS) * RECORD_WORDS;
-      each(this.words[at]!, this.words[at + 1]!);
-    }
-    Atomics.store(this.words, READ, read);
-  }
-
-  /** Read what there is, then park until more is written; `drain` runs in the reader's own event loop. */
-  listen(onRecord: (order: number, step: number) => void): void {
-    const turn = (): void => {
-      this.drain(onRecord);
-      Atomics.store(this.words, PARKED, 1);
-      const seen = Atomics.load(this.words, READ);
-      const wait = Atomics.waitAsync(this.words, WRITTEN, seen);
-      if (wait.async) void wait.value.then(turn);
-      else {
-        Atomics.store(this.words, PARKED, 0);
-        setImmediate(turn);
-      }
-    };
-    turn();
-  }
+/** The turn's records out, and the reader woken if it waits. */
+function publishAndWake(ring: WordRing): void {
+  ring.publish();
+  ring.wake();
 }
 
 interface ThreadSetup {
@@ -112,21 +78,17 @@ else await main();
 
 /** A step thread: a timer for each step it is handed, its end written back once a turn. */
 function stepThread({ tasks, ends, delayMs }: ThreadSetup): void {
-  const endRing = new Ring(ends);
-  let publishing = false;
-  const publish = (): void => {
-    publishing = false;
-    endRing.publish();
-  };
-  new Ring(tasks).listen((order, step) => {
+  const endRing = new WordRing(ends);
+  const taskRing = new WordRing(tasks);
+  const publishEnds = oncePerTurn(() => publishAndWake(endRing));
+  new RingReader(taskRing, (at) => {
+    const order = taskRing.words[at]!;
+    const step = taskRing.words[at + 1]!;
     setTimeout(() => {
-      endRing.write(order, step);
-      if (!publishing) {
-        publishing = true;
-        setImmediate(publish);
-      }
+      writeStep(endRing, order, step);
+      publishEnds();
     }, delayMs);
-  });
+  }).look();
   parentPort!.on('message', (message: string) => {
     if (message !== 'cpu') return;
     const { user, system } = process.threadCpuUsage();
@@ -165,7 +127,6 @@ async function main(): Promise<void> {
 
   /** A runner: how an order's steps are started; each step's end calls `stepEnded`. */
   interface Runner {
-    readonly name: string;
     start(order: number): void;
     threadsCpuUs(): Promise<number>;
     close(): Promise<void>;
@@ -192,7 +153,6 @@ async function main(): Promise<void> {
 
   function inlineRunner(): Runner {
     const runner: Runner = {
-      name: 'inline',
       start(order) {
         for (let step = 0; step < STEPS; step++) setTimeout(() => stepEnded(order), delayMs);
       },
@@ -205,28 +165,22 @@ async function main(): Promise<void> {
   async function threadRunner(): Promise<Runner> {
     const threads = await Promise.all(
       Array.from({ length: options.threads }, async () => {
-        const tasks = Ring.create();
-        const ends = Ring.create();
+        const tasks = WordRing.create(RING_WORDS);
+        const ends = WordRing.create(RING_WORDS);
         const setup: ThreadSetup = { tasks: tasks.buffer, ends: ends.buffer, delayMs };
         const worker = new Worker(new URL(import.meta.url), { workerData: setup });
         await once(worker, 'online');
         return { tasks, ends, worker };
       }),
     );
-    let publishing = false;
-    const publish = (): void => {
-      publishing = false;
-      for (const { tasks } of threads) tasks.publish();
-    };
+    const publishTasks = oncePerTurn(() => {
+      for (const { tasks } of threads) publishAndWake(tasks);
+    });
     const runner: Runner = {
-      name: 'threads',
       start(order) {
         const { tasks } = threads[order % threads.length]!;
-        for (let step = 0; step < STEPS; step++) tasks.write(order, step);
-        if (!publishing) {
-          publishing = true;
-          setImmediate(publish);
-        }
+        for (let step = 0; step < STEPS; step++) writeStep(tasks, order, step);
+        publishTasks();
       },
       async threadsCpuUs() {
         const spent = await Promise.all(
@@ -242,7 +196,7 @@ async function main(): Promise<void> {
         await Promise.all(threads.map(({ worker }) => worker.terminate()));
       },
     };
-    for (const { ends } of threads) ends.listen((order) => stepEnded(order));
+    for (const { ends } of threads) new RingReader(ends, (at) => stepEnded(ends.words[at]!)).look();
     return runner;
   }
 
