@@ -54,6 +54,10 @@ const { values: options, positionals: names } = parseCommandLine(
   {
     duration: { type: 'integer', help: "seconds of load per scenario (per round), instead of the scenario's" },
     connections: { type: 'integer', help: "connections, instead of the scenario's" },
+    'warm-up': {
+      type: 'integer',
+      help: "seconds of the same load before each measured round, not counted, instead of the scenario's",
+    },
     smoke: { type: 'boolean', help: 'a few seconds per scenario: gates applied, targets not judged (what CI runs)' },
     generator: {
       type: 'string',
@@ -116,7 +120,11 @@ if (unknown.length > 0)
   fail(
     `unknown scenario${comparing ? ' for a comparison' : ''}: ${unknown.join(', ')}; there are ${catalogue.map((s) => s.name).join(', ')}`,
   );
-const selected = names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue;
+const warmUpSec = options['warm-up'];
+if (warmUpSec !== undefined && warmUpSec < 0) fail(`--warm-up: 0 or more seconds, not ${warmUpSec}`);
+const selected = (names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue).map(
+  (scenario) => (warmUpSec === undefined ? scenario : { ...scenario, warmUpSec }),
+);
 for (const scenario of selected) {
   try {
     generator.check(scenario);
@@ -156,6 +164,8 @@ const baseline = (() => {
 })();
 const folder = startRunFolder(startedAt);
 progress(`${generator.name} drives the load; the servers write to ${folder.dir}/logs/`);
+if (warmUpSec !== undefined)
+  progress(`${warmUpSec} s of load before each measured round (--warm-up), for every scenario`);
 
 const durationOf = (scenario: (typeof selected)[number]): number =>
   options.duration ?? (options.smoke ? scenario.smokeSec : scenario.durationSec);
