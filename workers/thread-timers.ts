@@ -37,11 +37,21 @@ interface Sleeper {
 /**
  * Node's timers count whole milliseconds from the time the current turn of the event loop began, so a timer can fire
  * before its delay has passed by the clock (one set 3 ms into a turn for 1 ms is due at once), or up to a millisecond
- * after. A sleeper is woken only once its deadline has passed by `performance.now()`; one not yet due when the timer
- * fires waits for the next. Late, never early, as Go's `time.Sleep` is: a step's delay stands for a dependency's
- * latency, and ended early it would flatter every figure measured against it.
+ * after. A sleeper is woken only once its deadline has passed by `performance.now()`: late, never early, as Go's
+ * `time.Sleep` is: a step's delay stands for a dependency's latency, and ended early it would flatter every figure
+ * measured against it.
+ *
+ * How late is the thread's to say, not the timer's. The timer is aimed FINISH_WITHIN_MS before the earliest deadline,
+ * and the last fraction of a millisecond is waited out by the thread itself, blocked on its bell (`sleepOnBell`), once
+ * the turn's reports have left. Left to the timer's next firing, `overhead`'s 1 ms steps ended 0.49 ms late on average,
+ * and each courier step held its slot that much longer: the rate of every courier-bound load is set by it
+ * (docs/measurements/2026-11-26-a-sleep-finished-on-its-thread.md). Blocked, the thread answers its bell (a
+ * cancellation) at once, and anything else — a batch, a courier's wake, a message of the pool — once the wait is over:
+ * under a millisecond later. A step thread may block; the main thread runs no timer list.
  */
 const TIMER_GRAIN_MS = 1;
+/** A sleep with less than this left is finished by the thread blocked, not by a timer. */
+const FINISH_WITHIN_MS = 1;
 
 export class ThreadTimers {
   private readonly heap: Sleeper[] = [];
@@ -54,6 +64,8 @@ export class ThreadTimers {
   private waking: Array<{ readonly sleeper: Sleeper; readonly canceled: boolean }> = [];
   private wakingAt = 0;
   private draining = false;
+  /** A precise finish of the earliest sleep is queued (`finish`). */
+  private finishing = false;
 
   constructor(
     private readonly cells: CancelCells,
@@ -69,11 +81,12 @@ export class ThreadTimers {
   sleep(cell: number, ms: number, wake: (canceled: boolean) => void): void {
     if (this.cells.isCanceled(cell)) return wake(true);
     if (ms <= 0) return wake(false);
-    const sleeper: Sleeper = { cell, deadline: performance.now() + ms, at: this.heap.length, wake };
+    const now = performance.now();
+    const sleeper: Sleeper = { cell, deadline: now + ms, at: this.heap.length, wake };
     this.heap.push(sleeper);
     this.siftUp(sleeper.at);
     this.listen();
-    if (sleeper.deadline < this.armedFor) this.arm(sleeper.deadline);
+    if (this.heap[0] === sleeper) this.schedule(now);
   }
 
   /** Call `onCanceled` once, when `cell` is canceled (at once, if it is). Returns the remover of the watch. */
@@ -138,11 +151,46 @@ export class ThreadTimers {
     if (this.heap.length === 0) this.disarm();
   }
 
-  private arm(deadline: number): void {
+  /** Time the earliest sleep: by a timer, or, with less than FINISH_WITHIN_MS of it left, by `finish`. */
+  private schedule(now: number): void {
+    const next = this.heap[0];
+    if (next === undefined) return;
+    if (next.deadline - now < FINISH_WITHIN_MS) return this.finishAfterTurn();
+    if (next.deadline < this.armedFor) this.arm(next.deadline, now);
+  }
+
+  private arm(deadline: number, now: number): void {
     clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.onTimer, Math.max(TIMER_GRAIN_MS, Math.ceil(deadline - performance.now())));
+    // Aimed early: the rest is `finish`'s.
+    this.timer = setTimeout(this.onTimer, Math.max(TIMER_GRAIN_MS, Math.ceil(deadline - now - FINISH_WITHIN_MS)));
   }
+
+  /**
+   * Finish the earliest sleep at the next turn's end. Two immediates: one queued now runs before those the steps just
+   * woken queue — their reports leave in one (workers/ring-server.ts) — and the thread must not block with them unsent.
+   */
+  private finishAfterTurn(): void {
+    if (this.finishing) return;
+    this.finishing = true;
+    setImmediate(this.finishNextTurn);
+  }
+
+  private readonly finishNextTurn = (): void => {
+    setImmediate(this.finish);
+  };
+
+  private readonly finish = (): void => {
+    this.finishing = false;
+    const next = this.heap[0];
+    if (next === undefined) return;
+    const rest = next.deadline - performance.now();
+    // More left: the sleeper this was queued for was canceled meanwhile, and a later one, first now, is timed afresh.
+    if (rest > 0 && rest < FINISH_WITHIN_MS) this.cells.sleepOnBell(this.bell, rest);
+    const now = performance.now();
+    this.wakeDue(now);
+    this.schedule(now);
+  };
 
   private disarm(): void {
     clearTimeout(this.timer);
@@ -154,13 +202,16 @@ export class ThreadTimers {
     this.timer = undefined;
     this.armedFor = Infinity;
     const now = performance.now();
+    this.wakeDue(now);
+    this.schedule(now);
+  };
+
+  private wakeDue(now: number): void {
     for (let first = this.heap[0]; first && first.deadline <= now; first = this.heap[0]) {
       this.remove(first);
       this.wakeInTurn(first, this.cells.isCanceled(first.cell));
     }
-    const next = this.heap[0];
-    if (next && next.deadline < this.armedFor) this.arm(next.deadline);
-  };
+  }
 
   private wakeInTurn(sleeper: Sleeper, canceled: boolean): void {
     this.waking.push({ sleeper, canceled });

@@ -198,7 +198,8 @@ export class CancelCells {
   ring(bell: number): number {
     const word = this.bellAt(bell);
     if (Atomics.compareExchange(this.words, word, QUIET, RUNG) !== QUIET) return 0;
-    return Atomics.notify(this.words, word, 1);
+    // Two: the thread's one `waitAsync`, and the thread itself if it is blocked in `sleepOnBell`.
+    return Atomics.notify(this.words, word, 2) > 0 ? 1 : 0;
   }
 
   /**
@@ -207,6 +208,14 @@ export class CancelCells {
    */
   waitForBell(bell: number): ReturnType<typeof Atomics.waitAsync> {
     return Atomics.waitAsync(this.words, this.bellAt(bell), QUIET);
+  }
+
+  /**
+   * Worker: block the thread for up to `ms`, or until its bell rings (at once if it is rung). For the last fraction of
+   * a millisecond of a sleep, which Node's timers, counting whole milliseconds, cannot time (workers/thread-timers.ts).
+   */
+  sleepOnBell(bell: number, ms: number): void {
+    Atomics.wait(this.words, this.bellAt(bell), QUIET, ms);
   }
 
   /** Worker: the thread is about to look at its cells; a cancellation from now on rings again. */

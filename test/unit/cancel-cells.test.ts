@@ -1,7 +1,10 @@
 import { getEventListeners } from 'node:events';
 import { queryObjects } from 'node:v8';
+import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
 import { CancelCellAllocator, CancelCells, THREAD_BELLS } from '../../src/shared-memory/cancel-cells.js';
+import type { BellSleep } from '../fixtures/bell-sleeper.js';
+import { compiledFixture } from '../support/compiled.js';
 
 describe('CancelCells', () => {
   it('rings the bell of the thread a started task runs on, once until that thread looks again', async () => {
@@ -65,6 +68,28 @@ describe('CancelCells', () => {
       cells.activityOf(0),
       cells.courierSlotOf(0),
     ]).toEqual([false, false, false, 'running', undefined]);
+  });
+
+  it('wakes a thread blocked on its bell as well as its own wait on it, at the first ring', async () => {
+    // A thread finishing a sleep blocks on its bell (workers/thread-timers.ts) while its `waitAsync` on the bell, made
+    // first, is still pending: a ring that woke only the first waiter left the thread blocked to the end of its wait.
+    const cells = CancelCells.create(1);
+    const blocking = new Int32Array(new SharedArrayBuffer(4));
+    const pool = new Piscina<BellSleep, number>({
+      filename: compiledFixture('bell-sleeper').href,
+      minThreads: 1,
+      maxThreads: 1,
+    });
+    try {
+      const blocked = pool.run({ cells: cells.buffer, bell: 1, ms: 20_000, blocking: blocking.buffer });
+      while (Atomics.load(blocking, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Time for the thread to go from the flag into its wait (rung before, the bell would not block it at all).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(cells.ring(1)).toBe(1);
+      expect(await blocked).toBeLessThan(10_000);
+    } finally {
+      await pool.destroy();
+    }
   });
 
   it('refuses an index outside the buffer', () => {
