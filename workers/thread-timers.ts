@@ -184,10 +184,13 @@ export class ThreadTimers {
     this.finishing = false;
     const next = this.heap[0];
     if (next === undefined) return;
-    const rest = next.deadline - performance.now();
+    let now = performance.now();
+    const rest = next.deadline - now;
     // More left: the sleeper this was queued for was canceled meanwhile, and a later one, first now, is timed afresh.
-    if (rest > 0 && rest < FINISH_WITHIN_MS) this.cells.sleepOnBell(this.bell, rest);
-    const now = performance.now();
+    if (rest > 0 && rest < FINISH_WITHIN_MS) {
+      this.cells.sleepOnBell(this.bell, rest);
+      now = performance.now();
+    }
     this.wakeDue(now);
     this.schedule(now);
   };
