@@ -46,4 +46,4 @@ ENV HOST=0.0.0.0
 EXPOSE 8080
 # Exec form, node itself as PID 1: SIGTERM reaches the server, which drains (DRAIN_DELAY_MS, then SHUTDOWN_TIMEOUT_MS).
 # The V8 flags are src/runtime.ts's SERVER_NODE_FLAGS (test/unit/runtime.test.ts keeps them alike).
-CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=0", "--heap-growing-percent=50", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=0", "--heap-growing-percent=50", "--incremental-marking-soft-trigger=50", "--incremental-marking-hard-trigger=75", "dist/src/main.js"]

@@ -62,11 +62,26 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * (5 rounds, 415–421 MB against 461–559); under `overhead` as many full
  * collections on the main thread (2 in 10 s) and 2% more pause time in all
  * (docs/measurements/2026-11-25-heap-growing.md).
+ *
+ * A collection of the old generation begun halfway from the size the last
+ * one left to the limit (by a task), at three quarters at the latest, not
+ * when the room left is about a young generation's (V8's own rule). The marking
+ * runs beside the isolate, on one helper here, while the isolate goes on
+ * promoting what survives: when a wave of thousands of orders arrives, its
+ * objects reached the limit and ran far past it before the marking that
+ * began there was done. `wide`'s peak RSS 0.88× (wrk) and 0.96× (autocannon),
+ * 3 rounds each, against the same build without; `overhead`'s CPU per order
+ * and p99 within the noise (docs/measurements/2026-11-26-marking-begun-halfway.md).
+ * While a collection marks, V8 lets a young generation grow past the cap
+ * below (a thread's to as much as 14 MB in test/unit/runtime.test.ts's probe);
+ * the peak figures include it.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=8',
   '--v8-pool-size=0',
   '--heap-growing-percent=50',
+  '--incremental-marking-soft-trigger=50',
+  '--incremental-marking-hard-trigger=75',
 ];
 
 /**
