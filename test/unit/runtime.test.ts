@@ -79,10 +79,11 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
    * A process started with SERVER_NODE_FLAGS grows a young generation on its main thread and on a thread it makes,
    * by keeping 400,000 small objects, and says how large each grew (V8's `new_space`: both semi-spaces).
    *
-   * Without the marking triggers: they begin a full collection within such a burst, and while it marks V8 lets a young
-   * generation grow past its cap (a thread's grew to 4–14 MB in 22 of 24 runs of the probe, each with three more beside it;
-   * without them, it stayed at 1 MB in all 24). The cap is what this probe is for; what the triggers do to the peak as a whole is
-   * measured in docs/measurements/2026-11-26-marking-begun-halfway.md.
+   * Without incremental marking: while a full collection marks, V8 lets a young generation grow past its cap. With
+   * the marking triggers, which begin one within such a burst, a thread's grew to 4–14 MB in 22 of 24 runs of the
+   * probe, each with three more beside it; with V8's own rule, now and then (12 MB in one run of eight under Vitest).
+   * Without incremental marking, 1 MB in all of 40 runs. The cap is what this probe is for; what the triggers do to
+   * the peak as a whole is measured in docs/measurements/2026-11-26-marking-begun-halfway.md.
    */
   function youngGenerations(sized: boolean): { main: number; thread: number } {
     const probe = `
@@ -100,7 +101,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
       process.execPath,
       [
         ...SERVER_NODE_FLAGS,
-        ...V8_OWN_MARKING_RULE,
+        '--no-incremental-marking',
         '--input-type=module',
         '-e',
         probe,
@@ -156,14 +157,15 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
   // A wave of orders in flight is promoted faster than one helper marks: begun at the limit, the marking ended far past
   // it, and wide's peak RSS with it (src/runtime.ts; docs/measurements/2026-11-26-marking-begun-halfway.md).
   it("begin marking the old generation a good way before its limit, where V8's own rule waits until the room left is about a young generation's", () => {
-    // With the limit at 1.5× what the last collection left, the hard trigger (three quarters of the way) leaves at least
-    // a twelfth of the limit; V8's own rule, 6–8 MB whatever the limit (measured: 4% of a 159 MB one, 2% of 343).
-    const large = (starts: { limitMb: number; roomMb: number }[]) => starts.filter((start) => start.limitMb >= 150);
+    // With the limit at 1.5× what the last collection left, the soft trigger leaves a sixth of the limit (measured:
+    // 51 MB of 303), and the hard one, if the task has not run by then, about a twelfth (it is checked as the isolate
+    // allocates, at 76% of the way or a little past); V8's own rule leaves 6–8 MB whatever the limit (2% of 343).
+    const large = (starts: { limitMb: number; roomMb: number }[]) => starts.filter((start) => start.limitMb >= 250);
     const withFlags = large(markingStarts([]));
     expect(withFlags.length).toBeGreaterThan(0);
-    for (const start of withFlags) expect(start.roomMb).toBeGreaterThanOrEqual(start.limitMb / 12);
+    for (const start of withFlags) expect(start.roomMb).toBeGreaterThanOrEqual(start.limitMb / 20);
     const byV8 = large(markingStarts(V8_OWN_MARKING_RULE));
     expect(byV8.length).toBeGreaterThan(0);
-    for (const start of byV8) expect(start.roomMb).toBeLessThan(start.limitMb / 12);
+    for (const start of byV8) expect(start.roomMb).toBeLessThan(start.limitMb / 20);
   });
 });
