@@ -68,6 +68,13 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
   /** The marking triggers set back to V8's own rule (0: unset), after SERVER_NODE_FLAGS. */
   const V8_OWN_MARKING_RULE = ['--incremental-marking-soft-trigger=0', '--incremental-marking-hard-trigger=0'];
 
+  /** A module `source` run to its end by a process started with SERVER_NODE_FLAGS, then `extraFlags`. */
+  const probe = (extraFlags: readonly string[], source: string, args: readonly string[] = []) =>
+    spawnSync(process.execPath, [...SERVER_NODE_FLAGS, ...extraFlags, '--input-type=module', '-e', source, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 2 ** 20,
+    });
+
   it('are what `npm start` and the image start the server with', () => {
     const flags = SERVER_NODE_FLAGS.join(' ');
     expect(pkg.scripts['start']).toContain(`exec node ${flags} dist/src/main.js`);
@@ -86,7 +93,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
    * the peak as a whole is measured in docs/measurements/2026-11-26-marking-begun-halfway.md.
    */
   function youngGenerations(sized: boolean): { main: number; thread: number } {
-    const probe = `
+    const source = `
       const { sizeThreadYoungGenerations } = await import(process.argv[1]);
       const { Worker } = await import('node:worker_threads');
       const grow = "const v8 = process.getBuiltinModule('node:v8'); const kept = [];" +
@@ -97,19 +104,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
       const worker = new Worker(grow + "process.getBuiltinModule('node:worker_threads').parentPort.postMessage(young);", { eval: true });
       worker.once('message', (thread) => { console.log(JSON.stringify({ main, thread })); void worker.terminate(); });`;
     const runtime = new URL('../../dist/src/runtime.js', import.meta.url).href;
-    const run = spawnSync(
-      process.execPath,
-      [
-        ...SERVER_NODE_FLAGS,
-        '--no-incremental-marking',
-        '--input-type=module',
-        '-e',
-        probe,
-        runtime,
-        sized ? 'sized' : 'as started',
-      ],
-      { encoding: 'utf8' },
-    );
+    const run = probe(['--no-incremental-marking'], source, [runtime, sized ? 'sized' : 'as started']);
     expect(run.stderr).toBe('');
     return JSON.parse(run.stdout) as { main: number; thread: number };
   }
@@ -126,13 +121,18 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
     expect(sized.thread).toBeLessThanOrEqual(4 * THREAD_SEMI_SPACE_MB * MB);
   });
 
+  interface MarkingStart {
+    readonly limitMb: number;
+    readonly roomMb: number;
+  }
+
   /**
    * The room left in the old generation, in MB, each time a process with these flags (and whatever more are given)
    * began marking it, while it kept 20,000 small objects more every turn of its event loop, to about 300 MB: V8's
    * `--trace-incremental-marking` says the size and the limit at each start.
    */
-  function markingStarts(extraFlags: readonly string[]): { limitMb: number; roomMb: number }[] {
-    const probe = `
+  function markingStarts(extraFlags: readonly string[]): MarkingStart[] {
+    const source = `
       const { setImmediate: turn } = await import('node:timers/promises');
       const kept = [];
       for (let chunk = 0; chunk < 300; chunk++) {
@@ -141,11 +141,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
         kept.push(objects);
         await turn();
       }`;
-    const run = spawnSync(
-      process.execPath,
-      [...SERVER_NODE_FLAGS, ...extraFlags, '--trace-incremental-marking', '--input-type=module', '-e', probe],
-      { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
-    );
+    const run = probe([...extraFlags, '--trace-incremental-marking'], source);
     expect(run.error).toBeUndefined();
     expect(run.status).toBe(0);
     const starts = [
@@ -160,7 +156,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
     // With the limit at 1.5× what the last collection left, the soft trigger leaves a sixth of the limit (measured:
     // 51 MB of 303), and the hard one, if the task has not run by then, about a twelfth (it is checked as the isolate
     // allocates, at 76% of the way or a little past); V8's own rule leaves 6–8 MB whatever the limit (2% of 343).
-    const large = (starts: { limitMb: number; roomMb: number }[]) => starts.filter((start) => start.limitMb >= 250);
+    const large = (starts: MarkingStart[]) => starts.filter((start) => start.limitMb >= 250);
     const withFlags = large(markingStarts([]));
     expect(withFlags.length).toBeGreaterThan(0);
     for (const start of withFlags) expect(start.roomMb).toBeGreaterThanOrEqual(start.limitMb / 20);
