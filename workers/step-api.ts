@@ -98,6 +98,29 @@ export interface CourierSlot extends Disposable {
 
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
 
+/**
+ * What a step does, said as data rather than code: a request to the payment provider as it starts (`send`), a courier
+ * held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms for the step, and
+ * then `failure` if the order asks this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
+ *
+ * The runtime runs a plan as one record on its thread, with no promise, closure or async frame: a step asleep is that
+ * record in the thread's timer list (issue 32). Only an order that asks for more than the plan says — a fault, CPU
+ * work, a dependency out, a courier not free at once — is run through the step's function instead.
+ */
+export interface StepPlan {
+  readonly step: StepName;
+  readonly failure: StepFailureKind;
+  readonly holdsCourier: boolean;
+  /** The step's request as its call reaches the service; synchronous, as every request leaves at once. */
+  readonly send: ((order: Order, ctx: StepContext) => void) | undefined;
+}
+
+/** A step module's default export that also says its plan. */
+export type PlannedStep = StepFunction & { readonly plan: StepPlan };
+
+/** The plan of `step`, if it has one. */
+export const planOf = (step: StepFunction): StepPlan | undefined => (step as Partial<PlannedStep>).plan;
+
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
 export class StepFailure extends OutcomeError {
   constructor(readonly kind: StepFailureKind) {

@@ -177,16 +177,26 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   /** A record in the thread's timer list, and the promise the step awaits: no async frame of its own. */
   sleep(ms: number): Promise<void> {
     if (this.finished) return Promise.reject(new StepEnded());
-    this.show('sleeping');
-    this.resources.onCpu.unmark(this.cell);
+    this.fallAsleep();
     return new Promise((resolve, reject) => {
       this.resources.timers.sleep(this.cell, ms, (canceled) => {
-        this.show('running');
-        this.enter();
+        this.wakeUp();
         if (canceled) reject(new StepCanceled());
         else resolve();
       });
     });
+  }
+
+  /** The step waits in the thread's timer list: shown sleeping, and off the CPU. */
+  fallAsleep(): void {
+    this.show('sleeping');
+    this.resources.onCpu.unmark(this.cell);
+  }
+
+  /** Back from the timer list: shown running, and on the CPU. */
+  wakeUp(): void {
+    this.show('running');
+    this.enter();
   }
 
   async compute(ms: number): Promise<void> {
@@ -238,9 +248,7 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
       couriers.release(slot, threadId);
       throw new StepEnded();
     }
-    if (this.heldSlots) this.heldSlots.push(slot);
-    else this.heldSlots = [slot];
-    cells.setCourierSlot(this.cell, slot);
+    this.hold(slot);
     const release = (): void => {
       const at = this.heldSlots?.indexOf(slot) ?? -1;
       if (at < 0) return;
@@ -249,6 +257,24 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
       couriers.release(slot, threadId);
     };
     return { release, [Symbol.dispose]: release };
+  }
+
+  /**
+   * A courier slot for the step if one is free for it at once (nobody waits, and its client is within its share),
+   * held until the task ends; false if it would have to wait for one.
+   */
+  takeCourierAtOnce(): boolean {
+    const slot = this.resources.couriers.takeAtOnce(this.threadId, this.labels.clientIndex);
+    if (slot < 0) return false;
+    this.courierWait = [performance.now(), 0];
+    this.hold(slot);
+    return true;
+  }
+
+  private hold(slot: number): void {
+    if (this.heldSlots) this.heldSlots.push(slot);
+    else this.heldSlots = [slot];
+    this.resources.cells.setCourierSlot(this.cell, slot);
   }
 
   remainingMs(): number {

@@ -1,7 +1,10 @@
 /**
- * Runs one step task and reports how it ended. All the bookkeeping that must
- * hold on every path lives here — the tracker count, the courier slots, the
- * on-CPU marker — so that a step module is only its own logic.
+ * A thread's step runtime: what its tasks share (the shared memory's views,
+ * the thread's timer list, watch and logger, the step modules loaded), and
+ * the start of each task as a record of its own (task-run.ts), which keeps
+ * the bookkeeping that must hold on every path — the tracker count, the
+ * courier slots, the on-CPU marker — so that a step module is only its own
+ * logic.
  *
  * Normally it runs inside a worker thread (step-worker.ts); the contrast
  * benchmark also runs it inline on the main thread, with the same steps.
@@ -13,20 +16,21 @@ import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
-import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
-import type { StepReport, StepTask, StepTimings, WorkerSetup } from '../src/threads/protocol.js';
+import { StepTracker } from '../src/shared-memory/step-tracker.js';
+import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
-import { runAsTask } from './last-words.js';
-import { StepCanceled, StepFailure, type StepFunction } from './step-api.js';
+import { planOf, type StepFunction } from './step-api.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
+import { TaskRun, type TaskThread } from './task-run.js';
 import { ThreadTimers } from './thread-timers.js';
 
 /**
  * Runs a task and hands its report to `ended` once the step has ended (its requests to the payment provider go by
  * `sendLedgerRequest`, or else the runtime's). It keeps no frame or promise of its own while the step waits: a step
- * asleep on a thread is its context, its record in the thread's timer list and what its own code holds (issue 32).
+ * asleep on a thread is its record in the thread's timer list, its context, and what its own code holds if it is not a
+ * plan (issue 32).
  */
 export type StepTaskRunner = (
   task: StepTask,
@@ -48,10 +52,7 @@ export interface StepRuntime {
 }
 
 /** What this thread has for its tasks, made at its first. */
-interface ThreadState {
-  readonly shard: TrackerShard;
-  readonly watch: CancellationWatch;
-  readonly timers: ThreadTimers;
+interface ThreadState extends TaskThread {
   readonly onCpu: OnCpuMarker;
   /**
    * What every task's context is given, made once for the thread's way of sending ledger requests (one: the ring's,
@@ -59,11 +60,6 @@ interface ThreadState {
    */
   resources: TaskResources | undefined;
 }
-
-/** How a task ended before its step ran: canceled while it waited to start, or for its module. */
-const NOT_STARTED = Symbol('canceled before it started');
-/** How a task ended when its step's promise fulfilled. */
-const SUCCEEDED = Symbol('succeeded');
 
 /** A step's name for its log lines: its module's file name. */
 const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
@@ -112,14 +108,24 @@ export async function createStepRuntime(
   };
   await Promise.allSettled(setup.stepModules.map(loadStep));
 
+  const debugging = (): boolean => log.isLevelEnabled('debug');
+  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
+  const siblingFailures = new Map<number, StepFailureKind | 'internal'>();
+
   const claimThread = (): ThreadState => {
     const shard = tracker.claim(threadId);
     // The thread's bell is its shard's: both are its own for as long as it lives.
     const timers = new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
     return {
+      cells,
       shard,
       watch: new CancellationWatch(cells, shard),
       timers,
+      threadId,
+      timed,
+      debugging,
+      outages: dependencies.outages,
+      siblingFailures,
       onCpu: new OnCpuMarker(shard),
       resources: undefined,
     };
@@ -132,9 +138,6 @@ export async function createStepRuntime(
     });
     return Promise.race([loadStep(module), canceled]).finally(unwatch);
   };
-
-  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
-  const siblingFailures = new Map<number, StepFailureKind | 'internal'>();
 
   const cancelSiblings = (siblings: readonly number[], failed: StepFailureKind | 'internal'): void => {
     let canceled = false;
@@ -154,7 +157,7 @@ export async function createStepRuntime(
     if (level && log.level !== level.level) log.level = level.level;
     const state = (thread ??= claimThread());
     const { shard, watch, timers, onCpu } = state;
-    // The closures below keep the task's cell, module and order, not the task: a step asleep holds no more of it.
+    // The task's record keeps its cell, module and order, not the task: a step asleep holds no more of it.
     const { cell, module, order } = task;
     cells.markStarted(cell, shard.index);
     shard.enter();
@@ -176,92 +179,16 @@ export async function createStepRuntime(
       },
       task.remainingMs,
     );
-    const end = (ending: unknown): void => {
-      let report: StepReport;
-      try {
-        report = reportOfEnding(ctx, timed, threadId, ending, siblingFailures.get(cell));
-      } finally {
-        siblingFailures.delete(cell);
-        ctx.finish();
-        watch.remove(cell);
-        cells.markFinished(cell);
-        // Last, and before the report is posted: once the main thread has every
-        // report of an order, none of its steps is counted as running.
-        shard.exit();
-      }
-      ended(report);
-    };
-    const succeeded = (): void => {
-      // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
-      // that cannot be written fails the step, as it would have in the step's own code.
-      let ending: unknown = SUCCEEDED;
-      try {
-        if (log.isLevelEnabled('debug')) ctx.log.debug(`${stepName(module)} done`);
-      } catch (error) {
-        ending = error;
-      }
-      end(ending);
-    };
-    // Canceled while it waited to start (or for its module): it ends without running.
-    const start = (step: StepFunction | undefined): void => {
-      if (step === undefined || cells.isCanceled(cell)) return end(NOT_STARTED);
-      // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of
-      // the thread's AsyncLocalStorage. Awaited after `run` returned, they kept the frame Node's `run` makes on its way
-      // out (it enters the store it found, in a new frame): one more frame and its table a step asleep, 184 bytes.
-      runAsTask(ctx, () => {
-        let running: Promise<void>;
-        try {
-          ctx.enter();
-          // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
-          // done when it returns.
-          running = Promise.resolve(step(order, ctx));
-        } catch (error) {
-          return end(error);
-        }
-        running.then(succeeded, end);
-      });
-    };
+    const taskRun = new TaskRun(state, ctx, order, stepName(module), ended);
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
     const step = stepModules.get(module);
-    if (step) start(step);
-    else loadOrCanceled(timers, cell, module).then(start, end);
+    if (step) taskRun.start(step, planOf(step));
+    else
+      loadOrCanceled(timers, cell, module).then(
+        (loaded) => taskRun.start(loaded, loaded && planOf(loaded)),
+        (error: unknown) => taskRun.end(error),
+      );
   };
   return { run, cancelSiblings };
-}
-
-/** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
-function reportOfEnding(
-  ctx: WorkerStepContext,
-  timed: boolean,
-  threadId: number,
-  ending: unknown,
-  siblingFailed: StepFailureKind | 'internal' | undefined,
-): StepReport {
-  if (ending === NOT_STARTED) return { status: 'canceled', threadId, siblingFailed };
-  if (ending === SUCCEEDED) return reportOf(ctx, timed, threadId, 'ok', undefined);
-  if (ending instanceof StepCanceled) return reportOf(ctx, timed, threadId, 'canceled', siblingFailed);
-  if (ending instanceof StepFailure) return reportOf(ctx, timed, threadId, ending, undefined);
-  const timings = timed ? ctx.timings() : {};
-  const detail = ending instanceof Error ? (ending.stack ?? ending.message) : String(ending);
-  return { status: 'error', threadId, kind: 'internal', detail, ...timings };
-}
-
-const UNTIMED: StepTimings = { ranMs: undefined, courierWaitMs: undefined };
-
-/** A step's report: every field, undefined where it has none — one shape, and no spread, for every step. */
-function reportOf(
-  ctx: WorkerStepContext,
-  timed: boolean,
-  threadId: number,
-  ending: 'ok' | 'canceled' | StepFailure,
-  siblingFailed: StepFailureKind | 'internal' | undefined,
-): StepReport {
-  const { dependency, retries } = ctx.dependencyReport();
-  const { ranMs, courierWaitMs } = timed ? ctx.timings() : UNTIMED;
-  if (ending instanceof StepFailure)
-    return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
-  if (ending === 'canceled')
-    return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs, siblingFailed };
-  return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
 }

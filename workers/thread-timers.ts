@@ -25,13 +25,27 @@
  */
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 
-/** A step asleep: ended by its deadline or by its cell's cancellation, whichever comes first. */
-interface Sleeper {
+/**
+ * A step asleep: ended by its due time or by its cell's cancellation, whichever comes first. A record its owner makes
+ * (`sleepRecord`): a planned step's whole task is one (workers/task-run.ts), so that a step asleep is that record here.
+ */
+export interface Sleeper {
   readonly cell: number;
-  readonly deadline: number;
-  /** Its place in the heap, -1 once out of it. */
-  at: number;
-  readonly wake: (canceled: boolean) => void;
+  /** When it is due, on this thread's clock: set by `sleepRecord`. */
+  dueAt: number;
+  /** Its place in the heap, -1 once out of it: set by `sleepRecord`. */
+  heapAt: number;
+  woke(canceled: boolean): void;
+}
+
+/** The sleeper of code that has a callback to call. */
+class CallbackSleeper implements Sleeper {
+  dueAt = 0;
+  heapAt = -1;
+  constructor(
+    readonly cell: number,
+    readonly woke: (canceled: boolean) => void,
+  ) {}
 }
 
 /**
@@ -79,12 +93,18 @@ export class ThreadTimers {
    * (synchronously, if it already is).
    */
   sleep(cell: number, ms: number, wake: (canceled: boolean) => void): void {
-    if (this.cells.isCanceled(cell)) return wake(true);
-    if (ms <= 0) return wake(false);
+    this.sleepRecord(new CallbackSleeper(cell, wake), ms);
+  }
+
+  /** As `sleep`, for a record that is its own sleeper: `sleeper.woke` is called as `sleep`'s `wake` would be. */
+  sleepRecord(sleeper: Sleeper, ms: number): void {
+    if (this.cells.isCanceled(sleeper.cell)) return sleeper.woke(true);
+    if (ms <= 0) return sleeper.woke(false);
     const now = performance.now();
-    const sleeper: Sleeper = { cell, deadline: now + ms, at: this.heap.length, wake };
+    sleeper.dueAt = now + ms;
+    sleeper.heapAt = this.heap.length;
     this.heap.push(sleeper);
-    this.siftUp(sleeper.at);
+    this.siftUp(sleeper.heapAt);
     this.listen();
     if (this.heap[0] === sleeper) this.schedule(now);
   }
@@ -155,8 +175,8 @@ export class ThreadTimers {
   private schedule(now: number): void {
     const next = this.heap[0];
     if (next === undefined) return;
-    if (next.deadline - now < FINISH_WITHIN_MS) return this.finishAfterTurn();
-    if (next.deadline < this.armedFor) this.arm(next.deadline, now);
+    if (next.dueAt - now < FINISH_WITHIN_MS) return this.finishAfterTurn();
+    if (next.dueAt < this.armedFor) this.arm(next.dueAt, now);
   }
 
   private arm(deadline: number, now: number): void {
@@ -185,7 +205,7 @@ export class ThreadTimers {
     const next = this.heap[0];
     if (next === undefined) return;
     let now = performance.now();
-    const rest = next.deadline - now;
+    const rest = next.dueAt - now;
     // More left: the sleeper this was queued for was canceled meanwhile, and a later one, first now, is timed afresh.
     if (rest > 0 && rest < FINISH_WITHIN_MS) {
       this.cells.sleepOnBell(this.bell, rest);
@@ -210,7 +230,7 @@ export class ThreadTimers {
   };
 
   private wakeDue(now: number): void {
-    for (let first = this.heap[0]; first && first.deadline <= now; first = this.heap[0]) {
+    for (let first = this.heap[0]; first && first.dueAt <= now; first = this.heap[0]) {
       this.remove(first);
       this.wakeInTurn(first, this.cells.isCanceled(first.cell));
     }
@@ -233,19 +253,19 @@ export class ThreadTimers {
       return;
     }
     this.beat();
-    next.sleeper.wake(next.canceled);
+    next.sleeper.woke(next.canceled);
     queueMicrotask(this.wakeNext);
   };
 
   private remove(sleeper: Sleeper): void {
-    const at = sleeper.at;
-    sleeper.at = -1;
+    const at = sleeper.heapAt;
+    sleeper.heapAt = -1;
     const last = this.heap.pop()!;
     if (last === sleeper) return;
     this.heap[at] = last;
-    last.at = at;
+    last.heapAt = at;
     this.siftDown(at);
-    this.siftUp(last.at);
+    this.siftUp(last.heapAt);
   }
 
   private siftUp(from: number): void {
@@ -255,13 +275,13 @@ export class ThreadTimers {
     while (at > 0) {
       const parentAt = (at - 1) >> 1;
       const parent = heap[parentAt]!;
-      if (parent.deadline <= sleeper.deadline) break;
+      if (parent.dueAt <= sleeper.dueAt) break;
       heap[at] = parent;
-      parent.at = at;
+      parent.heapAt = at;
       at = parentAt;
     }
     heap[at] = sleeper;
-    sleeper.at = at;
+    sleeper.heapAt = at;
   }
 
   private siftDown(from: number): void {
@@ -272,13 +292,13 @@ export class ThreadTimers {
       const left = 2 * at + 1;
       if (left >= heap.length) break;
       const right = left + 1;
-      const child = right < heap.length && heap[right]!.deadline < heap[left]!.deadline ? right : left;
-      if (heap[child]!.deadline >= sleeper.deadline) break;
+      const child = right < heap.length && heap[right]!.dueAt < heap[left]!.dueAt ? right : left;
+      if (heap[child]!.dueAt >= sleeper.dueAt) break;
       heap[at] = heap[child]!;
-      heap[at]!.at = at;
+      heap[at]!.heapAt = at;
       at = child;
     }
     heap[at] = sleeper;
-    sleeper.at = at;
+    sleeper.heapAt = at;
   }
 }

@@ -400,6 +400,14 @@ export class SlotSemaphore {
   }
 
   /**
+   * Worker: a slot for `owner` and client index `client` without waiting, as `acquire` would take it at once: only if
+   * nobody waits, and within the client's cap. -1: `acquire` would have the caller wait.
+   */
+  takeAtOnce(owner: number, client = 0): number {
+    return this.waiting() === 0 ? this.tryAcquire(owner, client) : -1;
+  }
+
+  /**
    * Take a slot for `owner`, for client index `client` (0 by default; ignored
    * for ELSEWHERE, which is nobody's), first come first served within the
    * client and fairly between clients, waiting as long as it takes unless

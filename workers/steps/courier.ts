@@ -6,14 +6,6 @@
  * includes that wait. Fails with no_courier when the order asks it to, or
  * when the courier service is unavailable.
  */
-import type { StepFunction } from '../step-api.js';
 import { simulatedStep } from './simulated-step.js';
 
-const assign = simulatedStep('courier', 'no_courier');
-
-const courier: StepFunction = async (order, ctx) => {
-  using _courier = await ctx.acquireCourier();
-  await assign(order, ctx);
-};
-
-export default courier;
+export default simulatedStep('courier', 'no_courier', undefined, { holdsCourier: true });
