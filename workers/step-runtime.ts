@@ -19,7 +19,7 @@ import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
-import { planOf, type StepFunction } from './step-api.js';
+import type { StepFunction } from './step-api.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
@@ -183,10 +183,10 @@ export async function createStepRuntime(
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
     const step = stepModules.get(module);
-    if (step) taskRun.start(step, planOf(step));
+    if (step) taskRun.start(step);
     else
       loadOrCanceled(timers, cell, module).then(
-        (loaded) => taskRun.start(loaded, loaded && planOf(loaded)),
+        (loaded) => taskRun.start(loaded),
         (error: unknown) => taskRun.end(error),
       );
   };

@@ -19,7 +19,7 @@ import { DEPENDENCY_OF_STEP, type DependencyName } from '../src/domain/dependenc
 import type { DependencyReport, StepReport, StepTimings } from '../src/threads/protocol.js';
 import type { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
-import { StepCanceled, StepFailure, type StepFunction, type StepPlan } from './step-api.js';
+import { planOf, StepCanceled, StepFailure, type StepFunction, type StepPlan } from './step-api.js';
 import type { WorkerStepContext } from './step-context.js';
 import type { Sleeper, ThreadTimers } from './thread-timers.js';
 
@@ -69,9 +69,10 @@ export class TaskRun implements Sleeper {
   }
 
   /** Run the step: by its plan if it has one that covers the order, by its function otherwise. */
-  start(step: StepFunction | undefined, plan: StepPlan | undefined): void {
+  start(step: StepFunction | undefined): void {
     // Canceled while it waited to start (or for its module): it ends without running.
     if (step === undefined || this.thread.cells.isCanceled(this.cell)) return this.end(NOT_STARTED);
+    const plan = planOf(step);
     if (plan !== undefined && this.covers(plan) && (!plan.holdsCourier || this.ctx.takeCourierAtOnce()))
       return this.runPlan(plan);
     // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of the
