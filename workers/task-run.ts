@@ -73,8 +73,14 @@ export class TaskRun implements Sleeper {
     // Canceled while it waited to start (or for its module): it ends without running.
     if (step === undefined || this.thread.cells.isCanceled(this.cell)) return this.end(NOT_STARTED);
     const plan = planOf(step);
-    if (plan !== undefined && this.covers(plan) && (!plan.holdsCourier || this.ctx.takeCourierAtOnce()))
-      return this.runPlan(plan);
+    let planned: boolean;
+    try {
+      planned = plan !== undefined && this.covers(plan) && (!plan.holdsCourier || this.ctx.takeCourierAtOnce());
+    } catch (error) {
+      // As a step's function would have failed, not its thread: whatever threw is ours, and the task still ends.
+      return this.end(error);
+    }
+    if (planned) return this.runPlan(plan!);
     // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of the
     // thread's AsyncLocalStorage. Awaited after `run` returned, they kept the frame Node's `run` makes on its way out
     // (it enters the store it found, in a new frame): one more frame and its table a step asleep, 184 bytes.

@@ -142,6 +142,19 @@ describe('the step runtime', () => {
     expect(tracker.running()).toBe(0);
   });
 
+  it('fails a planned step whose start throws, as its function would have, without throwing at its thread', async () => {
+    // A courier's client index out of the semaphore's range: `acquire` would reject the step's promise, and the task
+    // end internal; taken at once, the same throw came out of the runtime's `run`, into the thread's ring server.
+    const { tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(1);
+    const reports: StepReport[] = [];
+    const task = { cell: 0, module: modules[2]!, order: orderOf(0, 5), run: 1, requestId: 'r', clientIndex: 256 };
+    expect(() => runStep(task, (report) => reports.push(report))).not.toThrow();
+    await expect.poll(() => reports.length).toBe(1);
+    expect(reports[0]).toMatchObject({ status: 'error', kind: 'internal' });
+    expect(courierSlots.busy()).toBe(0);
+    expect(tracker.running()).toBe(0);
+  });
+
   it('reports a step that ends, and one that fails, once each, with the tracker back at 0', async () => {
     const { tracker, modules, runStep } = await runtimeOnThisThread(2);
     const reports: StepReport[] = [];
