@@ -171,6 +171,22 @@ describe('SlotSemaphore', () => {
     expect(await newcomer).toBe(held);
   });
 
+  it('takes a slot at once only as acquire would: free, and nobody waiting for one (a planned step, issue 32)', async () => {
+    const semaphore = SlotSemaphore.create(1);
+    const held = semaphore.takeAtOnce(1);
+    expect(held).toBe(0);
+    expect(semaphore.takeAtOnce(2)).toBe(-1);
+    const waiter = semaphore.acquire(2, never);
+    semaphore.release(held, 1);
+    // Free, but freed for the waiter: no newcomer goes ahead of it.
+    expect(semaphore.takeAtOnce(3)).toBe(-1);
+    expect(await waiter).toBe(held);
+    semaphore.release(held, 2);
+    expect(semaphore.takeAtOnce(3)).toBe(held);
+    semaphore.release(held, 3);
+    expect(semaphore.busy()).toBe(0);
+  });
+
   it('passes the slot on when a waiter is woken for it but canceled before taking it', async () => {
     const semaphore = SlotSemaphore.create(1);
     // The waiters on another instance over the same memory, as on another thread: the release wakes them.
