@@ -157,8 +157,9 @@ export async function createStepRuntime(
     if (level && log.level !== level.level) log.level = level.level;
     const state = (thread ??= claimThread());
     const { shard, watch, timers, onCpu } = state;
-    // The task's record keeps its cell, module and order, not the task: a step asleep holds no more of it.
+    // The task's record keeps its context and order, not the task: a step asleep holds no more of it.
     const { cell, module, order } = task;
+    const name = stepName(module);
     cells.markStarted(cell, shard.index);
     shard.enter();
     watch.add(cell);
@@ -175,11 +176,11 @@ export async function createStepRuntime(
         tierRank: rankOf(order.tier ?? DEFAULT_TIER),
         orderId: order.orderId,
         run: task.run,
-        step: stepName(module),
+        step: name,
       },
       task.remainingMs,
     );
-    const taskRun = new TaskRun(state, ctx, order, stepName(module), ended);
+    const taskRun = new TaskRun(state, ctx, order, name, ended);
     // Only a module that was not preloaded is imported here; the wait for
     // it honors cancellation like any other (the import goes on, cached).
     const step = stepModules.get(module);
