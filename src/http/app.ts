@@ -9,7 +9,7 @@
  */
 import { buildInfo } from '../version.js';
 import type { Socket } from 'node:net';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
@@ -39,7 +39,7 @@ import { threadsPage } from './threads-page.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
-  readonly orders: OrderDesk;
+  readonly orders: Pick<OrderDesk, 'submit'>;
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
@@ -181,6 +181,7 @@ export function createApp({
 
   // The rate limit before the body is read: an order over it costs nothing more.
   const limited = rateLimits ? [rateLimit(rateLimits.limiter, responder, rateLimits.limited)] : [];
+  const answerFailure = requestFailure(responder);
   const route = orderRoute({
     orders,
     capacity,
@@ -191,6 +192,7 @@ export function createApp({
     ...(dependencies ? { dependencies } : {}),
     ...(clientShares ? { clientShares } : {}),
     ...(tiers ? { tiers } : {}),
+    failed: answerFailure,
   });
   app.post('/order', may.client, ...limited, ...route);
   app.all('/order', methodNotAllowed('POST'));
@@ -262,6 +264,18 @@ export function createApp({
 
   const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
     if (res.headersSent) return next(error);
+    answerFailure(error, res);
+  };
+  app.use(onError);
+  return app;
+}
+
+/**
+ * A request that failed, answered: the one error handler's answer, also the order route's, which answers its own
+ * failures (src/http/order-route.ts).
+ */
+function requestFailure(responder: Responder): (error: unknown, res: Response) => void {
+  return (error, res) => {
     if (error instanceof BodyError) {
       if (error.kind === 'client_gone') return; // nobody to answer; the request's line says 499
       return responder.error(res, error.kind, error.message);
@@ -277,8 +291,6 @@ export function createApp({
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
   };
-  app.use(onError);
-  return app;
 }
 
 /** Seconds until a dependency out by its breaker or a simulated outage may be back; undefined if none is known. */
