@@ -3,9 +3,9 @@
  * every request passes (drain, connection limit, Host), who may call what
  * (public: the probes and the API document; a client's key: orders; the
  * admin key: the thread view, the metrics, faults, the dependencies' outage
- * switch, the log level), routes, 404/405, and the one error handler that turns
- * body-reading failures into their kinds. It knows orders only through
- * `OrderDesk`.
+ * switch, the log level), routes, 404/405, and the one error answer that turns
+ * body-reading and store failures into their kinds (the error handler's, and
+ * the order route's for its own). It knows orders only through `OrderDesk`.
  */
 import { buildInfo } from '../version.js';
 import type { Socket } from 'node:net';
