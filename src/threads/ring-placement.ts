@@ -2,27 +2,31 @@
  * Which threads a turn's batches of steps go to by ring (src/threads/step-pool.ts, STEP_RING=on), in what order.
  *
  * As Piscina's balancer (placement.ts), the thread owing the least CPU first: a computing thread reads its ring only
- * between time slices. Then a thread awake before one asleep, unless it runs more than `AWAKE_LEAD` tasks beyond the
- * other's, then the one running the fewest tasks.
+ * between time slices. Then the steps are packed: the thread already running the most steps, as long as it runs fewer
+ * than `PACKED_STEPS`; past that, the one running the fewest. Among equals, a thread awake before one asleep.
  *
- * Awake first because a write to an awake thread's ring costs nothing more, while waking a thread asleep costs the
- * two threads about 30 µs of CPU on this machine, half an order's steps' worth on their thread (measured:
- * docs/measurements/2026-11-24-hand-over-and-ring.md). So a thread asleep is woken only for enough batches to be
- * worth it: a turn of one order's batch goes to one thread, and wakes none if one is awake within its lead.
+ * Packed because the threads share the couriers. A slot freed on a thread whose own step is next in line is handed over
+ * there and then; one whose next step is on another thread waits for that thread to wake and take it, and the courier
+ * step's hold is that much longer: the rate of every courier-bound load is set by it. Packed, `overhead` on two
+ * threads served 1.09× the orders a second, at 0.91× the p99 and 0.72× the CPU an order (wrk, against the rule before:
+ * docs/measurements/2026-11-26-steps-packed-on-one-thread.md).
+ * It also spares wake-ups: a write to an awake thread's ring costs nothing more, while waking a thread asleep costs the
+ * two threads about 30 µs of CPU on this machine (docs/measurements/2026-11-24-hand-over-and-ring.md).
  *
- * The lead makes the order not quite transitive past two threads (an awake thread may rank before one asleep that
- * ranks before a third); any order the sort settles on is acceptable, since the rule only saves wake-ups.
+ * The bound keeps what packing costs small: a thread's death takes every step on it (they run again elsewhere), and a
+ * thread starved of CPU stays awake (rung, not yet run) while turns keep coming, so without one every order would pile
+ * onto it. Past the bound the steps spread as before, and a burst spreads at once (`BATCHES_WORTH_A_WAKE`).
  */
 
 /** Batches a turn must have per thread before one more thread asleep is woken to share them. */
 export const BATCHES_WORTH_A_WAKE = 8;
 
 /**
- * How many more tasks than a thread asleep a thread awake may run and still be preferred. Past it the work is spread
- * again: a thread starved of CPU stays awake (rung, not yet run) while turns keep coming, and without a bound every
- * order of those turns would pile onto it, and a death of that thread would take all of them.
+ * Steps a thread may run before the next is preferred. `overhead`'s 50 orders in flight hold about 57 (4,000 orders a
+ * second, each with its steps out for 14 ms in all, most of it the courier's wait); `wide`'s 15,000 spread over every
+ * thread.
  */
-export const AWAKE_LEAD = 4;
+export const PACKED_STEPS = 128;
 
 /** A thread that may take a ring task this turn. */
 export interface RingCandidate {
@@ -30,16 +34,17 @@ export interface RingCandidate {
   readonly owedCpuMs: number;
   /** Whether it reads its ring before it next waits: a write to it wakes no one. */
   readonly awake: boolean;
-  /** Ring tasks it runs now. */
-  readonly ringTasks: number;
+  /** Steps of ring tasks it runs now. */
+  readonly ringSteps: number;
 }
+
+/** Where a candidate ranks among threads owing the same CPU: with room to pack, the fullest first; without, the emptiest. */
+const packingRank = ({ ringSteps }: RingCandidate): number => (ringSteps < PACKED_STEPS ? -ringSteps : ringSteps);
 
 /** The candidates the turn's `batches` are spread over, best first (none if there are no batches). */
 export function threadsForTurn<T extends RingCandidate>(candidates: readonly T[], batches: number): T[] {
-  const awakeFirst = (a: RingCandidate, b: RingCandidate): number =>
-    a.awake === b.awake || Math.abs(a.ringTasks - b.ringTasks) > AWAKE_LEAD ? 0 : Number(b.awake) - Number(a.awake);
   const sorted = [...candidates].sort(
-    (a, b) => a.owedCpuMs - b.owedCpuMs || awakeFirst(a, b) || a.ringTasks - b.ringTasks,
+    (a, b) => a.owedCpuMs - b.owedCpuMs || packingRank(a) - packingRank(b) || Number(b.awake) - Number(a.awake),
   );
   let used = Math.min(batches, sorted.length);
   while (used > 1 && !sorted[used - 1]!.awake && batches < used * BATCHES_WORTH_A_WAKE) used--;

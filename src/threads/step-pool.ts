@@ -160,6 +160,8 @@ export class StepPool<TakenBack> {
   private readonly listening = new Map<number, { readonly pair: RingPair; readonly reader: RingReader }>();
   /** Ring tasks running on each thread (RingTask). */
   private readonly ringTasksOn = new Map<number, number>();
+  /** Their steps without an answer yet, on each thread: what the rings' placement packs (ring-placement.ts). */
+  private readonly ringStepsOn = new Map<number, number>();
   /** Batches waiting for a thread below `tasksPerThread`, in order. */
   private ringWaiting: Posting[][] = [];
   private readonly tasksPerThread: number;
@@ -320,7 +322,7 @@ export class StepPool<TakenBack> {
       threads.push({
         threadId,
         pair,
-        ringTasks,
+        ringSteps: this.ringStepsOn.get(threadId) ?? 0,
         owedCpuMs: this.placement.owedBy(threadId),
         awake: pair.tasks.readerAwake(),
       });
@@ -343,6 +345,7 @@ export class StepPool<TakenBack> {
       }
       if (task.unsettled === 0) continue;
       this.ringTasksOn.set(threadId, (this.ringTasksOn.get(threadId) ?? 0) + 1);
+      this.ringStepsOn.set(threadId, (this.ringStepsOn.get(threadId) ?? 0) + task.unsettled);
       pair.tasks.publish();
       pair.tasks.wake();
       this.listen(threadId, pair);
@@ -381,6 +384,9 @@ export class StepPool<TakenBack> {
    * for one leave at once, before the answer is read: an order that posts again on it finds them gone.
    */
   private ringStepSettled(task: RingTask): void {
+    const steps = (this.ringStepsOn.get(task.threadId) ?? 1) - 1;
+    if (steps > 0) this.ringStepsOn.set(task.threadId, steps);
+    else this.ringStepsOn.delete(task.threadId);
     if (--task.unsettled > 0) return;
     this.ringTasksEnded++;
     const running = (this.ringTasksOn.get(task.threadId) ?? 1) - 1;

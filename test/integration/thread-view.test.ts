@@ -43,8 +43,8 @@ function find(
 
 /**
  * Orders whose vendor step sleeps `vendorMs`, sent `perRound` at a time until every live lane sleeps at least
- * `leastPerLane` of them: which thread a step goes to is the pool's choice (a thread awake before one asleep:
- * ring-placement.ts), so orders sent together may all land on one. Returns their answers to come.
+ * `leastPerLane` of them: which thread a step goes to is the pool's choice (the thread running the most steps, up to
+ * PACKED_STEPS: ring-placement.ts), so orders sent together may all land on one. Returns their answers to come.
  */
 async function neighboursOnEveryLane(plan: {
   perRound: number;
@@ -173,8 +173,9 @@ describe('GET /threads/events', () => {
   });
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
-    // Whichever thread the crash lands on must have neighbours to run again elsewhere.
-    const running = await neighboursOnEveryLane({ perRound: 1, leastPerLane: 1, vendorMs: 3000, mostRounds: 12 });
+    // Whichever thread the crash lands on must have neighbours to run again elsewhere. The pool packs steps onto one
+    // thread up to PACKED_STEPS before the next gets any: rounds large enough to fill one in a few.
+    const running = await neighboursOnEveryLane({ perRound: 50, leastPerLane: 1, vendorMs: 4000, mostRounds: 6 });
     const crash = orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } });
     const crashed = await svc.order(crash);
     expect(crashed.status).toBe(500);
