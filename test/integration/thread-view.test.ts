@@ -173,9 +173,13 @@ describe('GET /threads/events', () => {
   });
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
-    // Whichever thread the crash lands on must have neighbours to run again elsewhere. The pool packs steps onto one
-    // thread up to PACKED_STEPS before the next gets any: rounds large enough to fill one in a few.
-    const running = await neighboursOnEveryLane({ perRound: 50, leastPerLane: 1, vendorMs: 4000, mostRounds: 6 });
+    // The thread the crash lands on must have neighbours to run again elsewhere. The pool packs a turn's steps onto the
+    // thread running the most (src/threads/ring-placement.ts), so the crash goes to a thread where they sleep. A few:
+    // each lost step is an event of the view, and the view keeps the last 50 (50 neighbours pushed out 'died').
+    const running = Array.from({ length: 3 }, () =>
+      svc.order(orderBody({ delay_ms: { payment: 0, vendor: 4000, courier: 0 } })),
+    );
+    await view.next((s) => s.lanes.reduce((sleeping, lane) => sleeping + lane.counts.sleeping, 0) >= running.length);
     const crash = orderBody({ delay_ms: { payment: 20, vendor: 0, courier: 0 }, faults: { payment: 'crash' } });
     const crashed = await svc.order(crash);
     expect(crashed.status).toBe(500);
