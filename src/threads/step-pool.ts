@@ -81,6 +81,13 @@ export interface StepPoolOptions<TakenBack> {
   readonly cells: number;
 }
 
+/** Move a thread's count by `by`; a thread counting none is not kept. */
+function countOn(counts: Map<number, number>, threadId: number, by: number): void {
+  const count = (counts.get(threadId) ?? 0) + by;
+  if (count > 0) counts.set(threadId, count);
+  else counts.delete(threadId);
+}
+
 /** What a turn wrote into one thread's ring: one task on the thread, as a Piscina task would be, until every step of it has its answer. */
 interface RingTask {
   readonly threadId: number;
@@ -344,8 +351,8 @@ export class StepPool<TakenBack> {
         left.push(waiting[i]!);
       }
       if (task.unsettled === 0) continue;
-      this.ringTasksOn.set(threadId, (this.ringTasksOn.get(threadId) ?? 0) + 1);
-      this.ringStepsOn.set(threadId, (this.ringStepsOn.get(threadId) ?? 0) + task.unsettled);
+      countOn(this.ringTasksOn, threadId, 1);
+      countOn(this.ringStepsOn, threadId, task.unsettled);
       pair.tasks.publish();
       pair.tasks.wake();
       this.listen(threadId, pair);
@@ -384,14 +391,10 @@ export class StepPool<TakenBack> {
    * for one leave at once, before the answer is read: an order that posts again on it finds them gone.
    */
   private ringStepSettled(task: RingTask): void {
-    const steps = (this.ringStepsOn.get(task.threadId) ?? 1) - 1;
-    if (steps > 0) this.ringStepsOn.set(task.threadId, steps);
-    else this.ringStepsOn.delete(task.threadId);
+    countOn(this.ringStepsOn, task.threadId, -1);
     if (--task.unsettled > 0) return;
     this.ringTasksEnded++;
-    const running = (this.ringTasksOn.get(task.threadId) ?? 1) - 1;
-    if (running > 0) this.ringTasksOn.set(task.threadId, running);
-    else this.ringTasksOn.delete(task.threadId);
+    countOn(this.ringTasksOn, task.threadId, -1);
     if (this.ringWaiting.length > 0) for (const batch of this.postToRings([])) this.post([batch]);
   }
 
