@@ -8,10 +8,10 @@ import { connect } from 'node:net';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
@@ -120,6 +120,7 @@ describe('start-up', () => {
 
   it('takes its keys from files: each of two admin keys works, a client key orders; a changed file is read without a restart; no key is logged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const [adminA, adminB] = ['file_admin_a_0123456789abcdefghijklmnop', 'file_admin_b_0123456789abcdefghijklmnop'];
     const acme = 'file_acme_0123456789abcdefghijklmnopqrs';
     writeFileSync(join(dir, 'api-keys'), `acme:${acme}\n`);

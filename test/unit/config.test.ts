@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { anyClientRateLimit, clientRateLimitOf, ConfigError, leaseMarginMs, loadConfig } from '../../src/config.js';
 
 describe('an invalid setting', () => {
@@ -87,8 +87,12 @@ describe('secrets from files', () => {
   const ADMIN_A = 'admin_a_0123456789abcdefghijklmnopqrstuv';
   const ADMIN_B = 'admin_b_0123456789abcdefghijklmnopqrstuv';
   const ACME = 'acme_key_0123456789abcdefghijklmnopqrstu';
+  const folders: string[] = [];
+  afterAll(() => folders.forEach((folder) => rmSync(folder, { recursive: true, force: true })));
   const fileOf = (text: string): string => {
-    const path = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'secret');
+    const folder = mkdtempSync(join(tmpdir(), 'secrets-'));
+    folders.push(folder);
+    const path = join(folder, 'secret');
     writeFileSync(path, text);
     return path;
   };
