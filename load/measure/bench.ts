@@ -43,6 +43,8 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
 import { InlineStepRunner } from './inline-step-runner.js';
+import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
+import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { cpuByThreadOf, cpuPerOrderByThread } from '../lib/proc.js';
 import {
@@ -122,7 +124,9 @@ async function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise
   const cells = CancelCells.create(10_000);
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(config.couriers);
-  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), {
+  // The same books as the pool's (src/composition/engine.ts): a gateway to an in-memory provider.
+  const gateway = new PaymentGateway(new MemoryLedger(), log, config.idempotencyTtlMs);
+  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), gateway, {
     cancelCells: cells.buffer,
     stepTracker: tracker.buffer,
     courierSlots: couriers.buffer,

@@ -2,12 +2,19 @@
  * Runs steps on the main thread: the same step modules through the same
  * runtime as the worker threads, only without the threads. It exists for the
  * contrast benchmark (load/measure/bench.ts) and is not part of the service.
+ *
+ * It keeps the same books as the pool: each step's requests to the payment
+ * provider go to a payment gateway, and each step's are settled with it as
+ * its task ends, as the pooled runner does. Until 2026-11-27 they went
+ * nowhere, and the pool's main thread was measured doing the books (about a
+ * fifth of its CPU) against a baseline that did none.
  */
 import type { CancelSignal } from '../../src/domain/cancel-signal.js';
 import type { OrderRun } from '../../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
 import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
 import type { Trace } from '../../src/domain/trace.js';
+import type { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
 import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
 
@@ -26,36 +33,44 @@ export class InlineStepRunner implements StepRunner {
 
   private constructor(
     private readonly cells: CancelCellAllocator,
+    private readonly gateway: PaymentGateway,
     runtime: StepTaskRunner,
   ) {
     this.runtime = runtime;
   }
 
-  static async create(cells: CancelCellAllocator, setup: WorkerSetup): Promise<InlineStepRunner> {
-    // The benchmark keeps no books: its steps' requests to the payment provider go nowhere.
-    const noProvider = (): void => {};
-    return new InlineStepRunner(cells, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN, noProvider)).run);
+  static async create(
+    cells: CancelCellAllocator,
+    gateway: PaymentGateway,
+    setup: WorkerSetup,
+  ): Promise<InlineStepRunner> {
+    const toGateway = (request: Parameters<PaymentGateway['receive']>[0]): void => gateway.receive(request);
+    return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN, toGateway)).run);
   }
 
-  async run(
-    step: ActionDefinition,
-    { order, runNumber: run }: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-  ): Promise<StepOutcome> {
+  async run(step: ActionDefinition, orderRun: OrderRun, signal: CancelSignal, trace: Trace): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');
     if (this.running++ === 0) this.keepAlive = setInterval(() => {}, 60_000);
     try {
-      const task = { cell, module: step.module, order, run, requestId: trace.requestId };
+      const task = {
+        cell,
+        module: step.module,
+        order: orderRun.order,
+        run: orderRun.runNumber,
+        requestId: trace.requestId,
+      };
       const report = await new Promise<StepReport>((ended) => this.runtime(task, ended));
+      const requests = this.cells.cells.requestsOf(cell);
+      const effect = requests === 0 ? undefined : await this.gateway.settle(requests, orderRun);
       return {
         name: step.name,
         durationMs: Math.round(performance.now() - started),
         threadId: undefined,
         attempts: 1,
         ...readReport(report, signal),
+        ...(effect === undefined ? {} : { effect }),
       };
     } finally {
       this.cells.give(cell);
