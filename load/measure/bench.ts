@@ -42,7 +42,7 @@ import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
-import { InlineStepRunner } from './inline-step-runner.js';
+import { InlineStepRunner } from '../lib/inline-step-runner.js';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { parseCommandLine } from '../lib/command-line.js';

@@ -1,5 +1,5 @@
 /**
- * The bench's baseline (load/measure/inline-step-runner.ts) keeps the same
+ * The bench's baseline (load/lib/inline-step-runner.ts) keeps the same
  * books as the pool: a step's request to the payment provider reaches the
  * ledger, and the step's outcome says what the provider did. A baseline that
  * dropped them was measured doing less than the pool it was compared with.
@@ -16,7 +16,7 @@ import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import { InlineStepRunner } from '../../load/measure/inline-step-runner.js';
+import { InlineStepRunner } from '../../load/lib/inline-step-runner.js';
 
 const order = (orderId: string, failStep?: Order['failStep']): Order => ({
   client: ANONYMOUS,
