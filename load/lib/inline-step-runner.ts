@@ -3,11 +3,11 @@
  * runtime as the worker threads, only without the threads. It exists for the
  * contrast benchmark (load/measure/bench.ts) and is not part of the service.
  *
- * It keeps the same books as the pool: each step's requests to the payment
- * provider go to a payment gateway, and each step's are settled with it as
- * its task ends, as the pooled runner does. Until 2026-11-27 they went
- * nowhere, and the pool's main thread was measured doing the books (about a
- * fifth of its CPU) against a baseline that did none.
+ * It keeps the same books as the pool: a step's requests to the payment
+ * provider go to a payment gateway, and are settled with it when the step's
+ * task ends, as the pooled runner does. Until 2026-11-27 they went nowhere,
+ * and the pool's main thread was measured doing the books (about a fifth of
+ * its CPU) against a baseline that did none.
  */
 import type { CancelSignal } from '../../src/domain/cancel-signal.js';
 import type { OrderRun } from '../../src/domain/order.js';
@@ -15,7 +15,7 @@ import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeli
 import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
 import type { Trace } from '../../src/domain/trace.js';
 import type { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import { readReport, type LedgerRequest, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
 import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
 
 /** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
@@ -44,7 +44,7 @@ export class InlineStepRunner implements StepRunner {
     gateway: PaymentGateway,
     setup: WorkerSetup,
   ): Promise<InlineStepRunner> {
-    const toGateway = (request: Parameters<PaymentGateway['receive']>[0]): void => gateway.receive(request);
+    const toGateway = (request: LedgerRequest): void => gateway.receive(request);
     return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN, toGateway)).run);
   }
 
