@@ -12,11 +12,42 @@
 import type { CancelSignal } from '../../src/domain/cancel-signal.js';
 import type { OrderRun } from '../../src/domain/order.js';
 import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
-import type { CancelCellAllocator } from '../../src/shared-memory/cancel-cells.js';
+import type { Logger } from 'pino';
+import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
+import { modulesOf, type StepDefinition } from '../../src/pipeline/steps.js';
+import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
+import { StepTracker } from '../../src/shared-memory/step-tracker.js';
+import { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import type { Trace } from '../../src/domain/trace.js';
-import type { PaymentGateway } from '../../src/threads/payment-gateway.js';
 import { readReport, type LedgerRequest, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
 import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
+
+/** Cancel cells for the steps in flight at once: the bench's largest workload is 200 orders of three steps. */
+const INLINE_CELLS = 10_000;
+
+/**
+ * An inline runner with everything the pool's threads would share made for it here: cancel cells, the tracker, the
+ * couriers, and the books (a gateway to an in-memory provider, as src/composition/engine.ts gives the pool).
+ */
+export async function inlineStepRunner(
+  steps: readonly StepDefinition[],
+  options: { readonly couriers: number; readonly keepMs: number; readonly log: Logger },
+): Promise<{ readonly runner: InlineStepRunner; readonly tracker: StepTracker; readonly ledger: MemoryLedger }> {
+  const cells = CancelCells.create(INLINE_CELLS);
+  const tracker = StepTracker.create(1);
+  const couriers = SlotSemaphore.create(options.couriers);
+  const ledger = new MemoryLedger();
+  const gateway = new PaymentGateway(ledger, options.log, options.keepMs);
+  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), gateway, {
+    cancelCells: cells.buffer,
+    stepTracker: tracker.buffer,
+    courierSlots: couriers.buffer,
+    logLevel: 'silent',
+    stepModules: modulesOf(steps),
+  });
+  return { runner, tracker, ledger };
+}
 
 /** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
 const MAIN_THREAD_STAND_IN = 2 ** 31 - 1;

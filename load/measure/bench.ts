@@ -37,14 +37,9 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { OrderAborted } from '../../src/domain/errors.js';
 import { everyStep, runOf, type Order, type PerStep } from '../../src/domain/order.js';
 import { OrderPipeline } from '../../src/pipeline/order-pipeline.js';
-import { modulesOf, type StepDefinition } from '../../src/pipeline/steps.js';
-import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
-import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
-import { StepTracker } from '../../src/shared-memory/step-tracker.js';
+import type { StepDefinition } from '../../src/pipeline/steps.js';
 import type { ProbeExit } from './fixtures/cancel-probe-step.js';
-import { InlineStepRunner } from '../lib/inline-step-runner.js';
-import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
-import { PaymentGateway } from '../../src/threads/payment-gateway.js';
+import { inlineStepRunner } from '../lib/inline-step-runner.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { cpuByThreadOf, cpuPerOrderByThread } from '../lib/proc.js';
 import {
@@ -121,17 +116,10 @@ async function onThePool(steps: readonly StepDefinition[] = DEFAULT_STEPS): Prom
 }
 
 async function inline(steps: readonly StepDefinition[] = DEFAULT_STEPS): Promise<Runner> {
-  const cells = CancelCells.create(10_000);
-  const tracker = StepTracker.create(1);
-  const couriers = SlotSemaphore.create(config.couriers);
-  // The same books as the pool's (src/composition/engine.ts): a gateway to an in-memory provider.
-  const gateway = new PaymentGateway(new MemoryLedger(), log, config.idempotencyTtlMs);
-  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), gateway, {
-    cancelCells: cells.buffer,
-    stepTracker: tracker.buffer,
-    courierSlots: couriers.buffer,
-    logLevel: 'silent',
-    stepModules: modulesOf(steps),
+  const { runner, tracker } = await inlineStepRunner(steps, {
+    couriers: config.couriers,
+    keepMs: config.idempotencyTtlMs,
+    log,
   });
   return {
     pipeline: new OrderPipeline(steps, runner, {

@@ -9,14 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { everyStep, runOf, type Order } from '../../src/domain/order.js';
-import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import { OrderPipeline } from '../../src/pipeline/order-pipeline.js';
-import { modulesOf } from '../../src/pipeline/steps.js';
-import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
-import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
-import { StepTracker } from '../../src/shared-memory/step-tracker.js';
-import { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import { InlineStepRunner } from '../../load/lib/inline-step-runner.js';
+import { inlineStepRunner } from '../../load/lib/inline-step-runner.js';
 
 const order = (orderId: string, failStep?: Order['failStep']): Order => ({
   client: ANONYMOUS,
@@ -30,22 +24,11 @@ const order = (orderId: string, failStep?: Order['failStep']): Order => ({
 
 describe('the inline baseline of the bench', () => {
   it("settles each step's requests with the payment gateway: a charge is on the books, a failed order's refunded", async () => {
-    const cells = CancelCells.create(64);
-    const tracker = StepTracker.create(1);
-    const couriers = SlotSemaphore.create(5);
-    const ledger = new MemoryLedger();
-    const gateway = new PaymentGateway(ledger, pino({ level: 'silent' }));
-    const runner = await InlineStepRunner.create(
-      new CancelCellAllocator(cells, () => couriers.wakeWaiters()),
-      gateway,
-      {
-        cancelCells: cells.buffer,
-        stepTracker: tracker.buffer,
-        courierSlots: couriers.buffer,
-        logLevel: 'silent',
-        stepModules: modulesOf(DEFAULT_STEPS),
-      },
-    );
+    const { runner, tracker, ledger } = await inlineStepRunner(DEFAULT_STEPS, {
+      couriers: 5,
+      keepMs: Infinity,
+      log: pino({ level: 'silent' }),
+    });
     const pipeline = new OrderPipeline(DEFAULT_STEPS, runner, { timeoutMs: 5000, compensationTimeoutMs: 5000 });
     const trace = { requestId: 'inline-books' };
 
