@@ -98,6 +98,14 @@ export interface TaskLabels {
 
 const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefined };
 
+/** A planned task waiting for its courier (workers/task-run.ts): told how the wait ended. */
+export interface CourierWaiter {
+  /** The slot is the task's: the plan runs on. */
+  courierHeld(): void;
+  /** The task ends without its slot: canceled while it waited (StepCanceled), or the line refused the wait. */
+  end(ending: unknown): void;
+}
+
 export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   readonly threadId: number;
   /**
@@ -229,19 +237,7 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   async acquireCourier(): Promise<CourierSlot> {
     this.refuseIfEnded();
     const { couriers, threadId, cells } = this.resources;
-    this.show('awaiting_courier');
-    const waitFrom = performance.now();
-    let slot: number;
-    try {
-      // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
-      const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
-      this.courierWaits++;
-      slot = await this.suspend(couriers.acquire(threadId, cancel, this.labels.clientIndex, this.labels.tierRank));
-    } finally {
-      this.courierWaits--;
-      this.courierWait = [waitFrom, performance.now() - waitFrom];
-      this.show('running');
-    }
+    const slot = await this.courierFromLine();
     if (slot < 0) throw new StepCanceled();
     if (this.finished) {
       // Granted as the task ended: nobody will give it back but us.
@@ -257,6 +253,56 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
       couriers.release(slot, threadId);
     };
     return { release, [Symbol.dispose]: release };
+  }
+
+  /**
+   * A planned step's courier when none was free at once (`takeCourierAtOnce`): the wait in the couriers' line is the
+   * task's record and one promise, not the step's function with its async frames. Granted, the slot is held until the
+   * task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line, `waiter.end` is, with what
+   * ended it. Once the task has ended otherwise, neither: a slot granted then is given back.
+   */
+  awaitCourier(waiter: CourierWaiter): void {
+    this.courierFromLine().then(
+      (slot) => {
+        if (this.finished) {
+          if (slot >= 0) this.resources.couriers.release(slot, this.threadId);
+          return;
+        }
+        if (slot < 0) return waiter.end(new StepCanceled());
+        this.hold(slot);
+        waiter.courierHeld();
+      },
+      (error: unknown) => {
+        if (!this.finished) waiter.end(error);
+      },
+    );
+  }
+
+  /** A slot from the couriers' line, off the CPU meanwhile, its wait shown and timed: -1 if canceled first. */
+  private courierFromLine(): Promise<number> {
+    const { couriers, threadId, onCpu } = this.resources;
+    this.show('awaiting_courier');
+    onCpu.unmark(this.cell);
+    const waitFrom = performance.now();
+    // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
+    const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
+    this.courierWaits++;
+    const waited = (): void => {
+      this.courierWaits--;
+      this.courierWait = [waitFrom, performance.now() - waitFrom];
+      this.show('running');
+      this.enter();
+    };
+    return couriers.acquire(threadId, cancel, this.labels.clientIndex, this.labels.tierRank).then(
+      (slot) => {
+        waited();
+        return slot;
+      },
+      (error: unknown) => {
+        waited();
+        throw error;
+      },
+    );
   }
 
   /**

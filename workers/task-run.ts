@@ -5,7 +5,9 @@
  *
  * A planned step (step-api.ts's StepPlan) runs as this record alone. Its call
  * to its dependency is the record asleep in the thread's timer list, and its
- * wake ends the task: no promise, closure or async frame is made for it. In
+ * wake ends the task: no promise, closure or async frame is made for it. A
+ * courier it must wait for is the record in the couriers' line, with one
+ * promise for the grant. In
  * `wide`, 5,000 orders asleep on two threads, a step asleep held 2.2 KB as a
  * chain of them; with its context and labels the record holds under 700
  * bytes (issue 32; test/unit/step-runtime.test.ts). Any other step runs its
@@ -21,7 +23,7 @@ import type { DependencyReport, StepReport, StepTimings } from '../src/threads/p
 import type { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
 import { planOf, StepCanceled, StepFailure, type StepFunction, type StepPlan } from './step-api.js';
-import type { WorkerStepContext } from './step-context.js';
+import type { CourierWaiter, WorkerStepContext } from './step-context.js';
 import type { Sleeper, ThreadTimers } from './thread-timers.js';
 
 /** What every task of a thread ends with: the thread's, made once. */
@@ -48,7 +50,7 @@ const SUCCEEDED = Symbol('succeeded');
 const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefined };
 const ANSWERED: DependencyReport = { dependency: 'answered', retries: undefined };
 
-export class TaskRun implements Sleeper {
+export class TaskRun implements Sleeper, CourierWaiter {
   dueAt = 0;
   heapAt = -1;
   /** The plan this record runs, if its step has one and the order asks for no more. */
@@ -75,11 +77,18 @@ export class TaskRun implements Sleeper {
     if (step === undefined || this.thread.cells.isCanceled(this.cell)) return this.end(NOT_STARTED);
     const plan = planOf(step);
     let planned: boolean;
+    let courierFree = true;
     try {
-      planned = plan !== undefined && this.covers(plan) && (!plan.holdsCourier || this.ctx.takeCourierAtOnce());
+      planned = plan !== undefined && this.covers(plan);
+      if (planned && plan!.holdsCourier) courierFree = this.ctx.takeCourierAtOnce();
     } catch (error) {
       // As a step's function would have failed, not its thread: whatever threw is ours, and the task still ends.
       return this.end(error);
+    }
+    if (planned && !courierFree) {
+      // In line for a courier as a record: under a courier-bound load (`overhead`) every courier step waits.
+      this.plan = plan;
+      return this.ctx.awaitCourier(this);
     }
     if (planned) return this.runPlan(plan!);
     // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of the
@@ -100,6 +109,11 @@ export class TaskRun implements Sleeper {
         (error: unknown) => this.end(error),
       );
     });
+  }
+
+  /** The couriers' line's: the planned step has its courier, and calls its dependency. */
+  courierHeld(): void {
+    this.runPlan(this.plan!);
   }
 
   /** The timer list's: the planned call is answered, or cut by the order's cancellation. */

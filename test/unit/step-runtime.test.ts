@@ -122,8 +122,9 @@ describe('the step runtime', () => {
     expect(bytesPerStep).toBeLessThanOrEqual(1600);
   });
 
-  it('runs a courier step as a record when a courier is free at once, and waits for one through its function if not', async () => {
-    const { cells, tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(3, { couriers: 1 });
+  it('runs a courier step as a record whether a courier is free at once or not: in line, one promise for its grant', async () => {
+    const inLine = 50;
+    const { cells, tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(inLine + 2, { couriers: 1 });
     const reports: StepReport[] = [];
     const [payment, , courier] = modules;
     // A step asleep first: the thread's timer list then listens for its bell already (one wait of its own).
@@ -133,11 +134,38 @@ describe('the step runtime', () => {
     // It took the one courier at once, as a record: no promise.
     expect(queryObjects(Promise, { format: 'count' }) - promisesBefore).toBe(0);
     expect(courierSlots.busy()).toBe(1);
-    runStep({ cell: 2, module: courier!, order: orderOf(2, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
-    await expect.poll(() => reports.length).toBe(2);
+    // The rest wait in line, as `overhead`'s courier steps all do. Through the step's function, each waited with 5.14
+    // promises (its async function's, the acquisition's and its await's); as a record, 3.14: the acquisition's and
+    // the two reactions to its grant, and the thread's dispatcher a few for them all.
+    const lineBefore = queryObjects(Promise, { format: 'count' });
+    for (let cell = 2; cell < inLine + 2; cell++)
+      runStep({ cell, module: courier!, order: orderOf(cell, 1), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    const perStepInLine = (queryObjects(Promise, { format: 'count' }) - lineBefore) / inLine;
+    await expect.poll(() => reports.length).toBe(inLine + 1);
     cells.cancel(0);
-    await expect.poll(() => reports.length).toBe(3);
-    expect(reports.map((report) => report.status)).toEqual(['ok', 'ok', 'canceled']);
+    await expect.poll(() => reports.length).toBe(inLine + 2);
+    expect(reports.map((report) => report.status)).toEqual([...Array<string>(inLine + 1).fill('ok'), 'canceled']);
+    expect(courierSlots.busy()).toBe(0);
+    expect(tracker.running()).toBe(0);
+    expect(perStepInLine).toBeLessThanOrEqual(3.2);
+  });
+
+  it('ends a courier step canceled while it waits in line, holding nothing', async () => {
+    const { cells, tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(2, { couriers: 1 });
+    const reports: StepReport[] = [];
+    const courier = modules[2]!;
+    runStep({ cell: 0, module: courier, order: orderOf(0, 60_000), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 1, module: courier, order: orderOf(1, 1), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    expect(courierSlots.waiting()).toBe(1);
+    cells.cancel(1);
+    // The main thread wakes the dispatchers after every cancellation (SlotSemaphore.wakeWaiters).
+    courierSlots.wakeWaiters();
+    await expect.poll(() => reports.length).toBe(1);
+    expect(reports[0]!.status).toBe('canceled');
+    expect(courierSlots.waiting()).toBe(0);
+    expect(courierSlots.busy()).toBe(1);
+    cells.cancel(0);
+    await expect.poll(() => reports.length).toBe(2);
     expect(courierSlots.busy()).toBe(0);
     expect(tracker.running()).toBe(0);
   });
