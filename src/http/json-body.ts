@@ -24,12 +24,15 @@ export function requireJson(responder: Responder): RequestHandler {
   };
 }
 
+/** Throws on bytes that are not UTF-8. One for every body: a decode that is not streamed keeps nothing. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The one JSON object a raw body (the bytes as received) holds, or why it holds none. */
 export function parseJsonObject(raw: Buffer | undefined): JsonObject {
   if (raw === undefined || raw.length === 0) return { ok: false, message: 'body is empty: expected one JSON object' };
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    text = STRICT_UTF8.decode(raw);
   } catch {
     return { ok: false, message: 'body is not valid UTF-8' };
   }

@@ -591,8 +591,13 @@ export class SlotSemaphore {
   }
 
   /**
-   * Drop the waiters that were canceled; then, while a slot is free and the
-   * next live waiter in line anywhere is one of ours, give it the slot.
+   * On the dispatcher's pass (`fresh`), drop the waiters that were canceled;
+   * then, while a slot is free and the next live waiter in line anywhere is
+   * one of ours, give it the slot. A release's pass leaves the canceled to
+   * the dispatcher: the main thread wakes every dispatcher after each
+   * cancellation, and meanwhile the line passes over a canceled waiter
+   * (`readLine`, `serve`). Swept on every release too, each of a thread's
+   * waiters was looked at for every courier the thread freed.
    *
    * The line is read once (`fresh`: now; else the read made earlier in this
    * turn, if any) and served from: a waiter of another thread ahead of ours
@@ -607,11 +612,12 @@ export class SlotSemaphore {
     let changed = false;
     this.passing = true;
     try {
-      for (const waiter of this.local.values()) {
-        if (!waiter.cancel.isCanceled()) continue;
-        this.unpublish(waiter, -1);
-        changed = true;
-      }
+      if (fresh)
+        for (const waiter of this.local.values()) {
+          if (!waiter.cancel.isCanceled()) continue;
+          this.unpublish(waiter, -1);
+          changed = true;
+        }
       // No slot free: nobody's turn can come now, so no look down the line (a read of every waiter).
       if (this.local.size > 0 && this.busy() < this.size) {
         const line = (!fresh && this.line) || this.readLine();
