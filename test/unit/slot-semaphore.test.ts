@@ -29,6 +29,16 @@ function cancellation(): Cancellation & { cancel(): void } {
 
 const never: Cancellation = { isCanceled: () => false, whenCanceled: () => new Promise(() => {}) };
 
+/** Owner 1 gives `held` back, and each of its waiters in turn takes it and gives it back: one slot handed down a line. */
+async function handOverOneByOne(semaphore: SlotSemaphore, held: number, waiters: ReadonlyArray<Promise<number>>) {
+  let slot = held;
+  for (const waiter of waiters) {
+    semaphore.release(slot, 1);
+    slot = await waiter;
+  }
+  semaphore.release(slot, 1);
+}
+
 describe('SlotSemaphore', () => {
   it('hands out each slot once and nothing more', () => {
     const semaphore = SlotSemaphore.create(2);
@@ -220,12 +230,7 @@ describe('SlotSemaphore', () => {
     const waiters = Array.from({ length: 100 }, (_, i) => semaphore.acquire(1, { token: i, isCanceled: () => false }));
     await new Promise((resolve) => setImmediate(resolve));
     looks = 0;
-    let slot = held;
-    for (const waiter of waiters) {
-      semaphore.release(slot, 1);
-      slot = await waiter;
-    }
-    semaphore.release(slot, 1);
+    await handOverOneByOne(semaphore, held, waiters);
     // One look to find the waiter served; a second, which found the next waiter and no slot for it, is not made.
     expect(looks).toBeLessThanOrEqual(waiters.length + 1);
     expect(semaphore.waiting()).toBe(0);
@@ -240,12 +245,7 @@ describe('SlotSemaphore', () => {
     const waiters = Array.from({ length: 100 }, () => semaphore.acquire(1, { isCanceled: () => (asked++, false) }));
     await new Promise((resolve) => setImmediate(resolve));
     asked = 0;
-    let slot = held;
-    for (const waiter of waiters) {
-      semaphore.release(slot, 1);
-      slot = await waiter;
-    }
-    semaphore.release(slot, 1);
+    await handOverOneByOne(semaphore, held, waiters);
     expect(asked).toBeLessThanOrEqual(2 * waiters.length);
     expect(semaphore.waiting()).toBe(0);
   });
