@@ -237,7 +237,13 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   async acquireCourier(): Promise<CourierSlot> {
     this.refuseIfEnded();
     const { couriers, threadId, cells } = this.resources;
-    const slot = await this.courierFromLine();
+    const { granted, since } = this.joinCourierLine();
+    let slot: number;
+    try {
+      slot = await granted;
+    } finally {
+      this.leftCourierLine(since);
+    }
     if (slot < 0) throw new StepCanceled();
     if (this.finished) {
       // Granted as the task ended: nobody will give it back but us.
@@ -257,13 +263,15 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
 
   /**
    * A planned step's courier when none was free at once (`takeCourierAtOnce`): the wait in the couriers' line is the
-   * task's record and one promise, not the step's function with its async frames. Granted, the slot is held until the
-   * task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line, `waiter.end` is, with what
-   * ended it. Once the task has ended otherwise, neither: a slot granted then is given back.
+   * task's record and the grant's promise and its reaction, not the step's function with its async frames. Granted,
+   * the slot is held until the task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line,
+   * `waiter.end` is, with what ended it. Once the task has ended otherwise, neither: a slot granted then is given back.
    */
   awaitCourier(waiter: CourierWaiter): void {
-    this.courierFromLine().then(
+    const { granted, since } = this.joinCourierLine();
+    granted.then(
       (slot) => {
+        this.leftCourierLine(since);
         if (this.finished) {
           if (slot >= 0) this.resources.couriers.release(slot, this.threadId);
           return;
@@ -273,36 +281,30 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
         waiter.courierHeld();
       },
       (error: unknown) => {
+        this.leftCourierLine(since);
         if (!this.finished) waiter.end(error);
       },
     );
   }
 
-  /** A slot from the couriers' line, off the CPU meanwhile, its wait shown and timed: -1 if canceled first. */
-  private courierFromLine(): Promise<number> {
+  /** Into the couriers' line, shown waiting and off the CPU: the grant (a slot, or -1 if canceled first), and when. */
+  private joinCourierLine(): { readonly granted: Promise<number>; readonly since: number } {
     const { couriers, threadId, onCpu } = this.resources;
     this.show('awaiting_courier');
     onCpu.unmark(this.cell);
-    const waitFrom = performance.now();
+    const since = performance.now();
     // No whenCanceled: the main thread wakes every dispatcher after each cancellation (SlotSemaphore.wakeWaiters).
     const cancel = { token: this.cell, isCanceled: () => this.isCanceled() };
     this.courierWaits++;
-    const waited = (): void => {
-      this.courierWaits--;
-      this.courierWait = [waitFrom, performance.now() - waitFrom];
-      this.show('running');
-      this.enter();
-    };
-    return couriers.acquire(threadId, cancel, this.labels.clientIndex, this.labels.tierRank).then(
-      (slot) => {
-        waited();
-        return slot;
-      },
-      (error: unknown) => {
-        waited();
-        throw error;
-      },
-    );
+    return { granted: couriers.acquire(threadId, cancel, this.labels.clientIndex, this.labels.tierRank), since };
+  }
+
+  /** Out of the couriers' line, however the wait ended: the wait timed, shown running, back on the CPU. */
+  private leftCourierLine(since: number): void {
+    this.courierWaits--;
+    this.courierWait = [since, performance.now() - since];
+    this.show('running');
+    this.enter();
   }
 
   /**

@@ -6,8 +6,8 @@
  * A planned step (step-api.ts's StepPlan) runs as this record alone. Its call
  * to its dependency is the record asleep in the thread's timer list, and its
  * wake ends the task: no promise, closure or async frame is made for it. A
- * courier it must wait for is the record in the couriers' line, with one
- * promise for the grant. In
+ * courier it must wait for is the record in the couriers' line, with the
+ * grant's promise. In
  * `wide`, 5,000 orders asleep on two threads, a step asleep held 2.2 KB as a
  * chain of them; with its context and labels the record holds under 700
  * bytes (issue 32; test/unit/step-runtime.test.ts). Any other step runs its
