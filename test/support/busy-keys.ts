@@ -1,0 +1,54 @@
+/**
+ * The service of the floor tests (issue 25): three busy keys beside the two
+ * clients of two-clients.ts, acme (configured, idle) and globex (the victim).
+ */
+import { afterEach } from 'vitest';
+import type { Config } from '../../src/config.js';
+import type { Sender } from '../../load/lib/client-scenarios.js';
+import { expectAtRest } from './leaks.js';
+import { startTestService, type TestService } from './service.js';
+import { ADMIN, GLOBEX, TWO_CLIENTS } from './two-clients.js';
+
+const BUSY_KEYS = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
+  client,
+  key: `${client}_key_${i}`.padEnd(40, 'x'),
+}));
+
+type Served = { svc: TestService; busy: Sender[]; globex: Sender };
+
+/**
+ * A file's way to start the service, once per test: after each, it must be at rest on the threads `threads()` names
+ * (the tracker at 0, every thread alive), and it is shut down.
+ */
+export function busyKeysPerTest(
+  threads: () => number,
+): (config: Partial<Config>, withAcme?: boolean) => Promise<Served> {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    const last = svc;
+    svc = undefined;
+    if (!last) return;
+    try {
+      await expectAtRest(last, threads());
+    } finally {
+      await last.shutdown();
+    }
+  });
+  return async (config, withAcme) => {
+    const served = await serveBusyKeys({ threads: threads(), ...config }, withAcme);
+    svc = served.svc;
+    return served;
+  };
+}
+
+/** The service, with acme left out of its clients when `withAcme` is false. */
+async function serveBusyKeys(config: Partial<Config>, withAcme = true): Promise<Served> {
+  const clients = [
+    ...(TWO_CLIENTS.mode === 'keys' ? TWO_CLIENTS.clients : []).filter(({ client }) => withAcme || client !== 'acme'),
+    ...BUSY_KEYS,
+  ];
+  const svc = await startTestService({
+    config: { access: { mode: 'keys', clients, adminKeys: [ADMIN] }, clientRateLimit: 0, ...config },
+  });
+  return { svc, busy: BUSY_KEYS.map(({ key }) => ({ url: svc.url, key })), globex: { url: svc.url, key: GLOBEX } };
+}
