@@ -34,7 +34,12 @@ export interface ServerOptions {
   readonly logFile?: string;
   /** Another build's dist/src/main.js to run (a baseline to compare with); this build's by default. */
   readonly main?: string;
+  /** Node or V8 flags after SERVER_NODE_FLAGS, which they override (a V8 flag given twice: the last wins). */
+  readonly extraNodeFlags?: readonly string[];
 }
+
+/** What a launch runs: which main, with which flags after the server's own. */
+type Launch = Pick<ServerOptions, 'main' | 'extraNodeFlags'>;
 
 export interface Finished {
   readonly code: number | null;
@@ -56,9 +61,9 @@ interface Launched {
 const spawnServer = (
   env: Record<string, string>,
   stdio: ['ignore', 'pipe' | number, 'pipe' | number],
-  main = MAIN,
+  { main = MAIN, extraNodeFlags = [] }: Launch = {},
 ): ChildProcess =>
-  spawn(process.execPath, [...SERVER_NODE_FLAGS, main], {
+  spawn(process.execPath, [...SERVER_NODE_FLAGS, ...extraNodeFlags, main], {
     env: {
       PATH: process.env['PATH'] ?? '',
       HOST: '127.0.0.1',
@@ -80,18 +85,18 @@ export function linesOf(file: string): string[] {
   }
 }
 
-function launchToFile(env: Record<string, string>, logFile: string, main?: string): Launched {
+function launchToFile(env: Record<string, string>, logFile: string, launch: Launch): Launched {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawnServer(env, ['ignore', fd, fd], main);
+    const child = spawnServer(env, ['ignore', fd, fd], launch);
     return { child, stdout: () => linesOf(logFile), stderr: () => linesOf(logFile).join('\n') };
   } finally {
     closeSync(fd); // the child has its own copy
   }
 }
 
-function launchPiped(env: Record<string, string>, main?: string): Launched {
-  const child = spawnServer(env, ['ignore', 'pipe', 'pipe'], main);
+function launchPiped(env: Record<string, string>, launch: Launch = {}): Launched {
+  const child = spawnServer(env, ['ignore', 'pipe', 'pipe'], launch);
   const stdout: string[] = [];
   const stderr: string[] = [];
   let partial = '';
@@ -112,8 +117,7 @@ export async function startServerProcess(
   options: ServerOptions = {},
 ): Promise<ServerProcess> {
   const logFile = options.logFile ?? null;
-  const { child, stdout } =
-    logFile === null ? launchPiped(env, options.main) : launchToFile(env, logFile, options.main);
+  const { child, stdout } = logFile === null ? launchPiped(env, options) : launchToFile(env, logFile, options);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );

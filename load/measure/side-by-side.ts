@@ -14,6 +14,7 @@
  *
  *   npm run measure -- side-by-side --baseline ../before/dist/src/main.js
  *   npm run measure -- side-by-side --baseline-env THREADS=1 --windows 16
+ *   npm run measure -- side-by-side --baseline-flag=--max-semi-space-size=16
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,11 @@ const { values: options } = parseCommandLine(
       type: 'strings',
       placeholder: 'NAME=value',
       help: "settings of the baseline only, over the scenario's",
+    },
+    'baseline-flag': {
+      type: 'strings',
+      placeholder: '--flag=value',
+      help: "a Node or V8 flag of the baseline only, after the server's own (SERVER_NODE_FLAGS), which it overrides",
     },
     scenario: { type: 'string', default: 'overhead', help: 'a load-suite scenario wrk can drive' },
     windows: { type: 'integer', default: 12, min: 1, help: 'measured windows' },
@@ -133,7 +139,11 @@ const started = await Promise.all([
   startServerProcess(env, { logFile: join(logs, 'this.log') }),
   startServerProcess(
     { ...env, ...baselineEnv },
-    { logFile: join(logs, 'baseline.log'), ...(options.baseline ? { main: resolve(options.baseline) } : {}) },
+    {
+      logFile: join(logs, 'baseline.log'),
+      extraNodeFlags: options['baseline-flag'],
+      ...(options.baseline ? { main: resolve(options.baseline) } : {}),
+    },
   ),
 ]);
 const sides: Side[] = [
@@ -191,7 +201,8 @@ console.log(
 );
 console.log(
   `median (min–max) of the windows; this ÷ baseline: the median of the ratios taken window by window (their min–max). wrk, ${scenario.connections} connections each, both at once.` +
-    (Object.keys(baselineEnv).length > 0 ? ` Baseline settings: ${options['baseline-env'].join(' ')}.` : ''),
+    (Object.keys(baselineEnv).length > 0 ? ` Baseline settings: ${options['baseline-env'].join(' ')}.` : '') +
+    (options['baseline-flag'].length > 0 ? ` Baseline flags: ${options['baseline-flag'].join(' ')}.` : ''),
 );
 
 function scenarioNamed(name: string): Scenario {
