@@ -35,6 +35,8 @@ export function busyKeysPerTest(
     }
   });
   return async (config, withAcme) => {
+    // One a test: a second would leave the first running, neither checked nor shut down.
+    if (svc) throw new Error('the service of this test is started already');
     const served = await serveBusyKeys({ threads: threads(), ...config }, withAcme);
     svc = served.svc;
     return served;
