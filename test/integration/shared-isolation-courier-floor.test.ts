@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { busyKeys } from '../../load/lib/client-scenarios.js';
 import { busyKeysPerTest } from '../support/busy-keys.js';
 
-const serve = busyKeysPerTest(() => 2);
+const THREADS = 2;
+const serve = busyKeysPerTest(() => THREADS);
 
 describe('shares are floors', () => {
   it(
