@@ -11,7 +11,7 @@ import { busyKeys } from '../../load/lib/client-scenarios.js';
 import { busyKeysPerTest } from '../support/busy-keys.js';
 
 const THREADS = 2;
-const serve = busyKeysPerTest(() => THREADS);
+const serve = busyKeysPerTest(THREADS);
 
 describe('shares are floors', () => {
   it(

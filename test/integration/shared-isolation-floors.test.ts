@@ -7,17 +7,12 @@
  * wait, is shared-isolation-courier-floor.test.ts; the breakers and the
  * trickling sockets are shared-isolation.test.ts.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { busyKeys } from '../../load/lib/client-scenarios.js';
 import { busyKeysPerTest } from '../support/busy-keys.js';
 
 const THREADS = 2;
-/** The threads of the test's service: THREADS unless the test says otherwise. */
-let svcThreads = THREADS;
-const serve = busyKeysPerTest(() => svcThreads);
-beforeEach(() => {
-  svcThreads = THREADS;
-});
+const serve = busyKeysPerTest(THREADS);
 
 describe('shares are floors', () => {
   it(
@@ -39,8 +34,7 @@ describe('shares are floors', () => {
     { timeout: 60_000 },
     async () => {
       // Four threads, four active clients (no idle one): a floor of one turn each.
-      svcThreads = 4;
-      const { busy, globex } = await serve({ orderTimeoutMs: 5000 }, false);
+      const { busy, globex } = await serve({ threads: 4, orderTimeoutMs: 5000 }, false);
       const { victim } = await busyKeys(busy, globex, {
         connections: 3,
         // 30 orders in 3 s, past the hogs' first orders of 2 s: every hog's order spins a thread for its 2 s, so the

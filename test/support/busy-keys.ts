@@ -17,28 +17,26 @@ const BUSY_KEYS = ['initech', 'umbrella', 'hooli'].map((client, i) => ({
 type Served = { svc: TestService; busy: Sender[]; globex: Sender };
 
 /**
- * A file's way to start the service, once per test: after each, it must be at rest on the threads `threads()` names
- * (the tracker at 0, every thread alive), and it is shut down.
+ * A file's way to start the service, once per test, on `threads` unless its config says otherwise: after each test it
+ * must be at rest on the threads it started with (the tracker at 0, every thread alive), and it is shut down.
  */
-export function busyKeysPerTest(
-  threads: () => number,
-): (config: Partial<Config>, withAcme?: boolean) => Promise<Served> {
-  let svc: TestService | undefined;
+export function busyKeysPerTest(threads: number): (config: Partial<Config>, withAcme?: boolean) => Promise<Served> {
+  let started: { readonly svc: TestService; readonly threads: number } | undefined;
   afterEach(async () => {
-    const last = svc;
-    svc = undefined;
+    const last = started;
+    started = undefined;
     if (!last) return;
     try {
-      await expectAtRest(last, threads());
+      await expectAtRest(last.svc, last.threads);
     } finally {
-      await last.shutdown();
+      await last.svc.shutdown();
     }
   });
   return async (config, withAcme) => {
     // One a test: a second would leave the first running, neither checked nor shut down.
-    if (svc) throw new Error('the service of this test is started already');
-    const served = await serveBusyKeys({ threads: threads(), ...config }, withAcme);
-    svc = served.svc;
+    if (started) throw new Error('the service of this test is started already');
+    const served = await serveBusyKeys({ threads, ...config }, withAcme);
+    started = { svc: served.svc, threads: config.threads ?? threads };
     return served;
   };
 }
