@@ -1,6 +1,7 @@
 # The service's image. Not built on the machines this project is developed on
 # (Docker cannot run there); what the final stage holds is `npm ci
-# --omit=dev`, dist/, web/ (the /threads page's HTML and CSS) and package.json.
+# --omit=dev`, dist/, web/ (the /threads page's HTML and CSS), the migrations'
+# SQL files and package.json.
 #
 # Node: the project pins Node 26.10.0 twice — package.json's `engines`, which
 # the server checks at start (src/runtime.ts), and the registry's Node binary
@@ -34,6 +35,8 @@ RUN npm ci --omit=dev --ignore-scripts \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web
+# The durable mode's migrations, read as SQL at start (src/postgres/schema.ts).
+COPY --from=build /app/src/postgres/migrations ./src/postgres/migrations
 # What GET /version and build_info say of the commit: docker build --build-arg BUILD_COMMIT=$(git rev-parse HEAD) .
 ARG BUILD_COMMIT=
 ENV BUILD_COMMIT=$BUILD_COMMIT

@@ -22,7 +22,7 @@ import { isTier, TIERS } from '../src/domain/tier.js';
 import { issueKey, listKeys, revokeKeys, setTier } from '../src/postgres/api-keys.js';
 import { Database } from '../src/postgres/database.js';
 import { DatabaseUnavailable } from '../src/postgres/failures.js';
-import { MIGRATIONS } from '../src/postgres/schema.js';
+import { loadMigrations } from '../src/postgres/schema.js';
 
 const USAGE = `usage: npm run keys -- add <client> | revoke <client> | tier <client> <${TIERS.join('|')}|none> | list   (with DATABASE_URL set)`;
 
@@ -52,7 +52,7 @@ if (client !== undefined && RESERVED_CLIENTS.includes(client))
 
 const db = new Database({ url, poolSize: 2, statementTimeoutMs: 5000, log: pino({ level: 'silent' }) });
 try {
-  await db.migrate(MIGRATIONS);
+  await db.migrate(await loadMigrations());
   if (command === 'add') {
     const key = await issueKey(db, client!);
     process.stdout.write(`${key}\n`);

@@ -29,7 +29,7 @@ import { Notifications } from './notifications.js';
 import { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import { PgOrderRecords } from './pg-order-records.js';
 import { Recovery } from './recovery.js';
-import { MIGRATIONS } from './schema.js';
+import { loadMigrations } from './schema.js';
 
 export interface DurableOptions {
   readonly databaseUrl: string;
@@ -123,7 +123,7 @@ export class PostgresStore implements Store {
       log,
     });
     try {
-      const applied = await db.migrate(MIGRATIONS);
+      const applied = await db.migrate(await loadMigrations());
       if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
       // The webhook queue's schema: the outbox's triggers add its jobs.
       await migrateQueue(options.databaseUrl);

@@ -19,7 +19,7 @@ import { CourierAllotment, coordinateCourierPool } from '../../src/postgres/cour
 import { Database } from '../../src/postgres/database.js';
 import { InstanceLease } from '../../src/postgres/instance-lease.js';
 import { Notifications } from '../../src/postgres/notifications.js';
-import { MIGRATIONS } from '../../src/postgres/schema.js';
+import { loadMigrations } from '../../src/postgres/schema.js';
 import { NO_TOKEN, SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import {
   freshDatabase,
@@ -64,7 +64,7 @@ async function instance(url: string, leaseMs: number, statementTimeoutMs = 30_00
   // Statements may wait on the test's locks far longer than the lease: unless a test says so, they must not time out
   // meanwhile.
   const db = new Database({ url, poolSize: 4, statementTimeoutMs, log: silent });
-  await db.migrate(MIGRATIONS);
+  await db.migrate(await loadMigrations());
   await coordinateCourierPool(db, COURIERS, silent);
   const notifications = new Notifications(db, silent);
   await notifications.start();
@@ -92,7 +92,7 @@ async function instance(url: string, leaseMs: number, statementTimeoutMs = 30_00
  */
 async function withCourierHooks(url: string): Promise<void> {
   const db = new Database({ url, poolSize: 2, statementTimeoutMs: 30_000, log: silent });
-  await db.migrate(MIGRATIONS);
+  await db.migrate(await loadMigrations());
   await db.close();
   await sql(
     url,

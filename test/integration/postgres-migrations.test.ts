@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationError } from '../../src/postgres/failures.js';
 import { migrate, type Migration } from '../../src/postgres/migrations.js';
-import { MIGRATIONS } from '../../src/postgres/schema.js';
+import { loadMigrations } from '../../src/postgres/schema.js';
 import {
   POSTGRES_SKIPPED,
   POSTGRES_UNAVAILABLE,
@@ -19,10 +19,12 @@ import {
 
 let server: TestPostgres;
 let admin: pg.Client;
+let MIGRATIONS: readonly Migration[] = [];
 let pools: pg.Pool[] = [];
 let databases = 0;
 
 beforeAll(async () => {
+  MIGRATIONS = await loadMigrations();
   if (POSTGRES_UNAVAILABLE !== undefined) return;
   server = await startOwnTestPostgres();
   admin = new pg.Client({ connectionString: server.url });
@@ -76,6 +78,26 @@ async function tables(pool: pg.Pool): Promise<string[]> {
   return rows.map((row) => row.name);
 }
 
+/**
+ * What a schema is, read from the catalog: every column with its type, default and nullability, every index,
+ * constraint, function and trigger, each by its definition. Two databases with equal snapshots have the same schema.
+ */
+async function schemaOf(pool: pg.Pool): Promise<string[]> {
+  const queries = [
+    `SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, column_default, is_nullable) AS line
+       FROM information_schema.columns WHERE table_schema = 'public'`,
+    "SELECT 'index ' || indexdef AS line FROM pg_indexes WHERE schemaname = 'public'",
+    `SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid)) AS line
+       FROM pg_constraint WHERE connamespace = 'public'::regnamespace`,
+    `SELECT 'function ' || pg_get_functiondef(p.oid) AS line
+       FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace`,
+    "SELECT 'trigger ' || pg_get_triggerdef(oid) AS line FROM pg_trigger WHERE NOT tgisinternal",
+  ];
+  const lines: string[] = [];
+  for (const query of queries) lines.push(...(await pool.query<{ line: string }>(query)).rows.map((row) => row.line));
+  return lines.sort();
+}
+
 // Not idempotent on purpose (no IF NOT EXISTS): run twice, they would fail.
 const THREE: readonly Migration[] = [
   { id: 1, name: 'a', sql: 'CREATE TABLE a (x int)' },
@@ -102,6 +124,17 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
     ]);
     expect(await recorded(pool!)).toEqual(MIGRATIONS.map(({ id, name }) => ({ id, name })));
     expect(await migrate(pool!, MIGRATIONS)).toEqual([]);
+  });
+
+  it('brings a database upgraded one release at a time to the very schema of one migrated from empty', async () => {
+    const [[fresh], [upgraded]] = await Promise.all([freshDatabase(), freshDatabase()]);
+    await migrate(fresh!, MIGRATIONS);
+    // Each release's start applies what it brings: the migrations up to it.
+    for (let released = 1; released <= MIGRATIONS.length; released++)
+      await migrate(upgraded!, MIGRATIONS.slice(0, released));
+    const expected = await schemaOf(fresh!);
+    expect(expected.length).toBeGreaterThan(MIGRATIONS.length);
+    expect(await schemaOf(upgraded!)).toEqual(expected);
   });
 
   it("files the orders and payments of a database from before clients under the anonymous client's keys (migration 3)", async () => {

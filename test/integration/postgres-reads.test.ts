@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import { Database, type ReadShare } from '../../src/postgres/database.js';
 import { PgEndpointBook } from '../../src/postgres/pg-events.js';
-import { MIGRATIONS } from '../../src/postgres/schema.js';
+import { loadMigrations } from '../../src/postgres/schema.js';
 import {
   freshDatabase,
   POSTGRES_SKIPPED,
@@ -240,7 +240,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`reads, batched and shed${PO
     const db = silentDatabase(proxy.url, { poolSize: 2, statementTimeoutMs: 500 });
     try {
       // Before: DatabaseUnavailable, "Connection terminated due to connection timeout", and the service did not start.
-      await db.migrate(MIGRATIONS);
+      await db.migrate(await loadMigrations());
       expect(proxy.connections).toBeGreaterThan(1);
       expect(db.isUp).toBe(true);
     } finally {

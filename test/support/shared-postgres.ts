@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { Database } from '../../src/postgres/database.js';
-import { MIGRATIONS } from '../../src/postgres/schema.js';
+import { loadMigrations } from '../../src/postgres/schema.js';
 import { startThrowawayServer } from '../../scripts/postgres/throwaway.js';
 import { POSTGRES_UNAVAILABLE, type SharedPostgres } from './postgres.js';
 
@@ -66,7 +66,7 @@ async function startShared(): Promise<SharedPostgres & { stop(): Promise<void> }
     url.pathname = `/${TEMPLATE}`;
     const db = new Database({ url: url.href, poolSize: 2, statementTimeoutMs: 30_000, log: pino({ level: 'silent' }) });
     try {
-      await db.migrate(MIGRATIONS);
+      await db.migrate(await loadMigrations());
     } finally {
       // A template must have no connection open while it is cloned.
       await db.close();
