@@ -36,7 +36,7 @@ import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { ClientBook } from '../clients/client-book.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
-import { NO_SHARERS, type Sharers } from '../shares/fair-share.js';
+import { NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
@@ -281,7 +281,7 @@ export function createOrderEngine(
  * shared memory; the turns of thread time for computing steps — at most
  * max(1, THREADS − 1) per client and THREADS in all, once more than one
  * client exists. Both keep the floors of the clients `onSharers` says are
- * active (src/shares/fair-share.ts). And each index's name, for the thread
+ * active (src/fairness/fair-share.ts). And each index's name, for the thread
  * view.
  */
 function shareBetweenClients(

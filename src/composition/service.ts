@@ -37,7 +37,7 @@ import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { createTracing } from '../tracing/tracing.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
-import { TierHeadroom } from '../orders/tier-headroom.js';
+import { TierHeadroom } from '../fairness/tier-headroom.js';
 import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
 import { ServiceWarmUp, warmUpCaller } from './warm-up.js';

@@ -19,7 +19,7 @@ import { keyOfOrder, type Order } from '../domain/order.js';
 import type { Caller } from '../auth/caller.js';
 import { DEFAULT_TIER, isTier, loweredTier, TIERS, type Tier } from '../domain/tier.js';
 import type { ClientShares } from '../orders/client-shares.js';
-import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
+import type { TierFull, TierHeadroom } from '../fairness/tier-headroom.js';
 import { OrderWaiter } from '../orders/order-waiter.js';
 import type {
   Admission,

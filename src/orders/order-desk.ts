@@ -40,7 +40,7 @@ import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import { RunStop } from './run-stop.js';
-import type { TierFull } from './tier-headroom.js';
+import type { TierFull } from '../fairness/tier-headroom.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([

@@ -15,7 +15,8 @@ import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { CLIENT_NAME } from '../auth/caller.js';
 import { everyStep, STEP_NAMES, type PerStep } from '../domain/steps.js';
-import { DEFAULT_TIER_CEILINGS, isTier, TIERS, type Tier, type TierCeilings } from '../domain/tier.js';
+import { isTier, TIERS, type Tier } from '../domain/tier.js';
+import { DEFAULT_TIER_CEILINGS, type TierCeilings } from '../fairness/tiers.js';
 import { LOG_LEVELS } from '../shared-memory/log-level.js';
 import {
   connectionHardLimit,

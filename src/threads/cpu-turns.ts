@@ -18,22 +18,13 @@
  * come first served within a client and a tier. Shares are floors too (issue 25): every active client is
  * guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a client
  * beyond its floor takes a turn only while those left free cover the other
- * active clients' unused floors (the rule: src/shares/fair-share.ts). With
+ * active clients' unused floors (the rule: src/fairness/fair-share.ts). With
  * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
  * without waiting.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
-import {
-  agedRank,
-  DEFAULT_RANK,
-  fitsShare,
-  floorOf,
-  NO_SHARERS,
-  RANKS,
-  tieredTurnOrder,
-  unusedFloors,
-  type Sharers,
-} from '../shares/fair-share.js';
+import { fitsShare, floorOf, NO_SHARERS, unusedFloors, type Sharers } from '../fairness/fair-share.js';
+import { agedRank, DEFAULT_RANK, RANKS, tieredTurnOrder } from '../fairness/tiers.js';
 
 /** What may compute at once; undefined: no limit (one client). */
 export interface CpuTurnLimits {
