@@ -25,7 +25,7 @@
  * Asked from the admission callback with nothing awaited, after the
  * per-client shares: a few reads of counters kept elsewhere, no scan.
  */
-import { rankOf, TIERS, type Tier } from '../domain/tier.js';
+import { DEFAULT_TIER, rankOf, TIERS, type Tier } from '../domain/tier.js';
 import { agedRank, ceilingOf, LOOP_LATE_MS, type TierBounded, type TierCeilings } from './tiers.js';
 
 /** A tier's ceiling is reached: what, how much of it is used, and the most its orders may fill. */
@@ -55,14 +55,16 @@ export interface TierHeadroomOptions {
 export class TierHeadroom {
   /** The best rank in play: a ceiling applies only to worse ones. */
   private best: number;
+  /** Whether a tier other than the default is in play. */
+  private tieredNow = false;
   private readonly ordersLimit: Readonly<Record<Tier, number>>;
   private readonly queueLimit: Readonly<Record<Tier, number>>;
   private readonly recordsLimit: Readonly<Record<Tier, number>>;
   private readonly loopLimit: Readonly<Record<Tier, number>>;
 
   constructor(private readonly options: TierHeadroomOptions) {
-    this.best = rankOf('standard');
-    for (const tier of options.configured) this.best = Math.min(this.best, rankOf(tier));
+    this.best = rankOf(DEFAULT_TIER);
+    for (const tier of options.configured) this.seen(tier);
     const limits = (total: number): Record<Tier, number> =>
       Object.fromEntries(TIERS.map((tier) => [tier, ceilingOf(total, options.ceilings[tier])])) as Record<Tier, number>;
     this.ordersLimit = limits(options.maxInflight);
@@ -75,6 +77,12 @@ export class TierHeadroom {
   seen(tier: Tier): void {
     const rank = rankOf(tier);
     if (rank < this.best) this.best = rank;
+    if (tier !== DEFAULT_TIER) this.tieredNow = true;
+  }
+
+  /** Whether a tier other than the default is in play: configured, or an order came with one. */
+  get tiered(): boolean {
+    return this.tieredNow;
   }
 
   /** The best rank in play: no waiter ages past it. */

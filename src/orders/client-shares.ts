@@ -100,6 +100,11 @@ export class ClientShares implements Holdings {
     return full;
   }
 
+  /** Whether a new order of `client` would fit its share of the orders in flight now (fullFor, telling nobody). */
+  wouldFit(client: string): boolean {
+    return !this.options.clients.capped || mayTakeOne(client, this, this.sharers(), this.ordersLimit);
+  }
+
   /** `admission`, counted as one of the client's orders in flight if it admits a run, until the run ends. */
   counted(client: string, admission: Admission): Admission {
     if (admission !== 'admitted' && !(typeof admission === 'object' && 'admitted' in admission)) return admission;
