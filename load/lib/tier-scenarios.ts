@@ -4,29 +4,13 @@
  * Each flood is sent from a process of its own (load/lib/flood-process.ts), as from another machine: its fetches and
  * the parsing of its thousands of 503s keep another process busy than the service's and the victim's.
  */
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
-import { compiledModule, pathOf } from '../../src/paths.js';
-import { freshOrder, keepSending, victimFigures, type Answer, type Sender } from './client-scenarios.js';
+import { freshOrder, keepSending, victimFigures, type Sender } from './client-scenarios.js';
+import { floodFrom, type FloodFigures } from './flood.js';
 
 /** Orders whose steps each take 300 ms (the issue's). */
 export const SLOW_STEPS = { delay_ms: { payment: 300, vendor: 300, courier: 300 } } as const;
 const order = (): unknown => freshOrder(SLOW_STEPS);
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** What a flooding client got: answers, 200s, and 503 overloaded with Retry-After naming its tier (one message). */
-export function floodFigures(answers: readonly Answer[], tier: string) {
-  const shed = answers.filter(
-    (a) => a.status === 503 && a.body.error?.kind === 'overloaded' && a.headers.has('retry-after'),
-  );
-  return {
-    orders: answers.length,
-    ok: answers.filter((answer) => answer.status === 200).length,
-    shedNamingTier: shed.filter((answer) => answer.body.error?.message.includes(`tier ${tier}`)).length,
-    shedMessage: shed[0]?.body.error?.message,
-  };
-}
-export type FloodFigures = ReturnType<typeof floodFigures>;
 
 /**
  * A flood's orders a second: some fifteen times what MAX_INFLIGHT=20 of 300 ms orders admits (about 65 a second),
@@ -34,36 +18,9 @@ export type FloodFigures = ReturnType<typeof floodFigures>;
  */
 const FLOOD_PER_SECOND = 1000;
 
-/** What the flood's process is told. */
-export interface FloodOrders {
-  readonly url: string;
-  readonly key?: string;
-  readonly connections: number;
-  readonly ms: number;
-  readonly tier: string;
-  readonly perSecond: number;
-}
-
-/** `connections` loops of SLOW_STEPS orders for `ms`, from a process of its own, as a client of `tier`: what it got. */
-async function flood({ url, key }: Sender, connections: number, ms: number, tier: string): Promise<FloodFigures> {
-  const orders: FloodOrders = {
-    url: url.href,
-    ...(key ? { key } : {}),
-    connections,
-    ms,
-    tier,
-    perSecond: FLOOD_PER_SECOND,
-  };
-  const child = fork(pathOf(compiledModule('load/lib/flood-process')), [JSON.stringify(orders)], {
-    stdio: 'inherit',
-    execArgv: [],
-  });
-  // Listened for at once: the process may be gone before the message's handler has run.
-  const exited = once(child, 'exit');
-  const [figures] = (await once(child, 'message')) as [FloodFigures];
-  const [code] = (await exited) as [number | null];
-  if (code !== 0) throw new Error(`the ${tier} flood's process exited ${code}`);
-  return figures;
+/** `connections` loops of SLOW_STEPS orders for `ms`, from a process of their own, as a client of `tier`: what it got. */
+function flood(sender: Sender, connections: number, ms: number, tier: string): Promise<FloodFigures> {
+  return floodFrom(sender, { connections, ms, tier, perSecond: FLOOD_PER_SECOND, fields: SLOW_STEPS });
 }
 
 /** The critical client alone on 2 connections; then beside the free one's flood on 40, after `settleMs`. */
