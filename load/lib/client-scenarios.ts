@@ -302,14 +302,15 @@ export async function busyKeys(
     perSecond?: number;
   } = {},
 ): Promise<{ victim: VictimFigures }> {
-  const until = performance.now() + settleMs + seconds * 1000;
   const ms = settleMs + seconds * 1000;
   const hogs = busy.map((sender) =>
     floodFrom(sender, { connections, ms, tier: '', perSecond: perSecond ?? 0, fields: hog }),
   );
+  await Promise.all(hogs.map((flood) => flood.started));
+  const until = performance.now() + ms;
   await pause(settleMs);
   const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
-  await Promise.all(hogs);
+  await Promise.all(hogs.map((flood) => flood.figures));
   return { victim: victimFigures(victims) };
 }
 

@@ -7,6 +7,7 @@ import type { FloodFigures, FloodOrders } from './flood.js';
 
 const flood = JSON.parse(process.argv[2]!) as FloodOrders;
 const sender = { url: new URL(flood.url), ...(flood.key ? { key: flood.key } : {}) };
+process.send!('started');
 const answers = await keepSending(
   sender,
   flood.connections,

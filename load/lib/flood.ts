@@ -30,20 +30,44 @@ export interface FloodOrders {
   readonly fields: Record<string, unknown>;
 }
 
-/** `connections` loops of `fields` orders for `ms`, at most `perSecond` in all, from a process of their own. */
-export async function floodFrom(
+/** A flood under way: `started` once its process sends (its `ms` counted from then), `figures` once it is over. */
+export interface Flood {
+  readonly started: Promise<void>;
+  readonly figures: Promise<FloodFigures>;
+}
+
+/**
+ * `connections` loops of `fields` orders for `ms`, at most `perSecond` in all, from a process of their own. A process
+ * takes a moment to start (most of a second on a loaded machine): what is timed against the flood waits for `started`.
+ */
+export function floodFrom(
   { url, key }: { readonly url: URL; readonly key?: string },
   flood: Omit<FloodOrders, 'url' | 'key'>,
-): Promise<FloodFigures> {
+): Flood {
   const orders: FloodOrders = { url: url.href, ...(key ? { key } : {}), ...flood };
   const child = fork(pathOf(compiledModule('load/lib/flood-process')), [JSON.stringify(orders)], {
     stdio: 'inherit',
     execArgv: [],
   });
-  // Listened for at once: the process may be gone before the message's handler has run.
+  // Listened for at once: the process may be gone before a handler added later has run.
   const exited = once(child, 'exit');
-  const [figures] = (await once(child, 'message')) as [FloodFigures];
-  const [code] = (await exited) as [number | null];
-  if (code !== 0) throw new Error(`the flood's process exited ${code}`);
-  return figures;
+  let started!: () => void;
+  const sending = new Promise<void>((resolve) => (started = resolve));
+  const figures = new Promise<FloodFigures>((resolve, reject) => {
+    child.on('message', (message: 'started' | FloodFigures) => {
+      if (message === 'started') started();
+      else resolve(message);
+    });
+    void exited.then(([code]) => {
+      started();
+      if (code !== 0) reject(new Error(`the flood's process exited ${String(code)}`));
+    });
+  });
+  const over = figures.then(async (got) => {
+    await exited;
+    return got;
+  });
+  // Awaited by the caller once what it times is done; a process that failed meanwhile is told there, not before.
+  over.catch(() => {});
+  return { started: sending, figures: over };
 }

@@ -18,26 +18,39 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 const FLOOD_PER_SECOND = 1000;
 
-/** `connections` loops of SLOW_STEPS orders for `ms`, from a process of their own, as a client of `tier`: what it got. */
-function flood(sender: Sender, connections: number, ms: number, tier: string): Promise<FloodFigures> {
-  return floodFrom(sender, { connections, ms, tier, perSecond: FLOOD_PER_SECOND, fields: SLOW_STEPS });
+/** `connections` loops of SLOW_STEPS orders for `ms`, from a process of their own, as a client of `tier`, under way. */
+async function flood(
+  sender: Sender,
+  connections: number,
+  ms: number,
+  tier: string,
+): Promise<{ readonly figures: Promise<FloodFigures> }> {
+  const { started, figures } = floodFrom(sender, {
+    connections,
+    ms,
+    tier,
+    perSecond: FLOOD_PER_SECOND,
+    fields: SLOW_STEPS,
+  });
+  await started;
+  return { figures };
 }
 
 /** The critical client alone on 2 connections; then beside the free one's flood on 40, after `settleMs`. */
 export async function freeFlood(free: Sender, critical: Sender, { seconds = 3, settleMs = 1000 } = {}) {
   const alone = await keepSending(critical, 2, performance.now() + seconds * 1000, order);
-  const flooding = flood(free, 40, settleMs + seconds * 1000, 'free');
+  const flooding = await flood(free, 40, settleMs + seconds * 1000, 'free');
   await pause(settleMs);
   const beside = await keepSending(critical, 2, performance.now() + seconds * 1000, order);
-  return { alone: victimFigures(alone), beside: victimFigures(beside), free: await flooding };
+  return { alone: victimFigures(alone), beside: victimFigures(beside), free: await flooding.figures };
 }
 
 /** The critical client floods on 40 connections; after `settleMs` the free one sends one order at a time. */
 export async function criticalFlood(critical: Sender, free: Sender, { seconds = 5, settleMs = 1000 } = {}) {
-  const flooding = flood(critical, 40, settleMs + seconds * 1000, 'critical');
+  const flooding = await flood(critical, 40, settleMs + seconds * 1000, 'critical');
   await pause(settleMs);
   const trickle = await keepSending(free, 1, performance.now() + seconds * 1000, order);
-  return { free: victimFigures(trickle), critical: await flooding };
+  return { free: victimFigures(trickle), critical: await flooding.figures };
 }
 
 /** Both clients on 2 connections each, well below capacity: what each got. */
