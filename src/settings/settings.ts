@@ -81,7 +81,8 @@ export const ORDERS = {
     min: 1,
     max: 100_000,
     fallback: 10_000,
-    about: 'orders at once; beyond, 503 `overloaded` at once (while tiers are in play, after a wait in the admission line)',
+    about:
+      'orders at once; beyond, 503 `overloaded` at once (while tiers are in play, after a wait in the admission line)',
   }),
   THREAD_MAX_TASKS: integer({
     field: 'threadMaxTasks',
