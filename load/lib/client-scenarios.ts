@@ -7,7 +7,6 @@
  * A "connection" here is a loop sending one order after another, each when
  * the last was answered (fetch keeps one connection per loop busy).
  */
-import { floodFrom } from './flood.js';
 import { percentile } from './stats.js';
 
 /** Who sends: the service's address and a client's key (none in open mode). */
@@ -274,7 +273,7 @@ export async function tricklingSockets(
 
 /**
  * Busy keys: each of `busy` keeps `connections` orders of `holdMs` in flight (more than its share of MAX_INFLIGHT,
- * so that together they would take all of it), each from a process of its own (./flood.ts); after `settleMs` the victim sends 1 ms orders at `rate` a second for
+ * so that together they would take all of it); after `settleMs` the victim sends 1 ms orders at `rate` a second for
  * `seconds`. `hog` and `victimOrder`, if given, are the fields of the busy keys' orders and the victim's instead: what
  * they hold (couriers, turns of thread time).
  */
@@ -302,15 +301,11 @@ export async function busyKeys(
     perSecond?: number;
   } = {},
 ): Promise<{ victim: VictimFigures }> {
-  const ms = settleMs + seconds * 1000;
-  const hogs = busy.map((sender) =>
-    floodFrom(sender, { connections, ms, tier: '', perSecond: perSecond ?? 0, fields: hog }),
-  );
-  await Promise.all(hogs.map((flood) => flood.started));
-  const until = performance.now() + ms;
+  const until = performance.now() + settleMs + seconds * 1000;
+  const hogs = busy.map((sender) => keepSending(sender, connections, until, () => freshOrder(hog), perSecond));
   await pause(settleMs);
   const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
-  await Promise.all(hogs.map((flood) => flood.figures));
+  await Promise.all(hogs);
   return { victim: victimFigures(victims) };
 }
 

@@ -1,8 +1,8 @@
 /**
  * A flood sent from a process of its own (./flood-process.ts), as from another machine: its fetches, and the parsing of
  * its thousands of answers, keep another process busy than the one that measures the victim — and, in the tests, than
- * the service's event loop, which a flood sent from the test's own process would share (three busy keys' 450 orders a
- * second there slowed the victim's 1 ms orders to a 127 ms median beside a loaded machine).
+ * the service's event loop, which a flood sent from the test's own process would share, and slow down to what that
+ * loop leaves it.
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
