@@ -14,8 +14,9 @@ import tseslint from 'typescript-eslint';
  * outbox, the webhooks) know the domain,
  * the threads, the orders and the dependencies' breakers (resilience) know
  * the pipeline, the orders know the clients sharing the service (their
- * shares), the rule of every share (src/shares/) knows nothing and is
- * known by the shared memory, the threads and the orders, HTTP knows the
+ * shares), the rule by which clients share every scarce thing
+ * (src/fairness/) knows only the domain and is known by whoever keeps a
+ * scarce thing's counts, HTTP knows the
  * orders, and only the composition root
  * (src/composition/, and the process around it) knows every piece.
  * Modules at the root of src/ other than those three (config, paths,
@@ -24,23 +25,23 @@ import tseslint from 'typescript-eslint';
 /** @type {Record<string, string[]>} */
 const LAYERS = {
   domain: [],
-  shares: [],
-  'shared-memory': ['shares'],
+  fairness: ['domain'],
+  'shared-memory': ['fairness'],
   clients: ['domain'],
   auth: ['domain'],
   ledger: ['domain'],
   pipeline: ['domain'],
-  events: ['domain', 'shares'],
-  orders: ['domain', 'pipeline', 'ledger', 'clients', 'shares'],
+  events: ['domain', 'fairness'],
+  orders: ['domain', 'pipeline', 'ledger', 'clients', 'fairness'],
   resilience: ['domain', 'pipeline'],
-  threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'shares'],
+  threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'fairness'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth', 'events'],
   postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],
-  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events'],
+  http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events', 'fairness'],
   cluster: ['observability'],
   tracing: ['domain', 'pipeline', 'events'],
-  settings: ['domain', 'auth', 'shared-memory'],
+  settings: ['domain', 'auth', 'shared-memory', 'fairness'],
   'warm-up': ['domain', 'ledger'],
 };
 const ROOT_ONLY = ['composition', 'server-process', 'main'];

@@ -13,15 +13,6 @@ const UNIT = 'test/unit/**/*.test.ts';
  */
 const FILES_AT_ONCE = 5;
 
-/**
- * Capacity tests: a bound on what goes through the whole machine in a time, which four files beside them take from
- * it. They run last, one at a time, with no other file of the suite beside them; they still hold their bounds beside
- * a busy loop per core. On a slow two-core machine, in full runs: the read burst took 35.6 s of its 30 s (4.7 s
- * alone, 10.0 s beside two busy loops); the floors' victim, its 1 ms orders slowed to a 682 ms median, had more at
- * once than its floor of MAX_INFLIGHT admits and got 77% of them (97.5% alone and beside four busy loops).
- */
-const ALONE = ['test/integration/postgres-read-burst.test.ts', 'test/integration/shared-isolation-floors.test.ts'];
-
 export default defineConfig({
   test: {
     // Once per run: the projects below do not inherit it.
@@ -49,22 +40,11 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: [UNIT, ...ALONE],
+          exclude: [UNIT],
           // One Postgres for the run, its databases cloned from a template migrated once; a file that stops, freezes
           // or inspects its server starts its own (test/support/postgres.ts).
           globalSetup: ['test/support/shared-postgres.ts'],
           maxWorkers: FILES_AT_ONCE,
-        },
-      },
-      {
-        extends: true,
-        test: {
-          name: 'alone',
-          include: ALONE,
-          globalSetup: ['test/support/shared-postgres.ts'],
-          maxWorkers: 1,
-          // After the two projects above (group 0) have finished.
-          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -4,7 +4,9 @@
  * instance that cannot start for a while from one that never will, and one
  * line for the operator. Postgres refusing to serve at that moment — down,
  * unreachable, starting or shutting down (SQLSTATE class 57) — is the same
- * "cannot reach it for now", whichever step of the start met it first.
+ * "cannot reach it for now", whichever step of the start met it first, and
+ * however deep in the causes the step that met it kept it (a thread's start
+ * that failed names its thread, its cause the error the thread met).
  */
 import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
 import { DatabaseUnavailable, isUnavailable, MigrationError } from './postgres/failures.js';
@@ -19,13 +21,16 @@ export interface StartFailure {
  * logged with its stack).
  */
 export function startFailure(error: unknown, databaseUrl: string): StartFailure | undefined {
-  if (error instanceof MigrationError)
-    return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${error.message}` };
-  if (error instanceof DatabaseUnavailable || (databaseUrl !== '' && isUnavailable(error))) {
-    return {
-      exitCode: EXIT_DATABASE_UNAVAILABLE,
-      line: `cannot reach Postgres at ${databaseUrl}: ${(error as Error).message}`,
-    };
+  for (let cause = error; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
+    if (cause instanceof MigrationError)
+      return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${messageOf(error)}` };
+    if (cause instanceof DatabaseUnavailable || (databaseUrl !== '' && isUnavailable(cause)))
+      return {
+        exitCode: EXIT_DATABASE_UNAVAILABLE,
+        line: `cannot reach Postgres at ${databaseUrl}: ${messageOf(error)}`,
+      };
   }
   return undefined;
 }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -1,65 +1,56 @@
 /**
  * Priority tiers under load (issue 31), over real HTTP: a free flood beside a critical client, a critical flood beside
  * a free client, light load. Driven alike by test/integration/priority-tiers.test.ts and `npm run measure -- tiers`.
- * Each flood is sent from a worker thread (load/lib/flood-worker.ts), as from another machine: its fetches and the
- * parsing of its thousands of 503s keep another event loop busy than the service's.
+ * Each flood is sent from a process of its own (load/lib/flood-process.ts), as from another machine: its fetches and
+ * the parsing of its thousands of 503s keep another process busy than the service's and the victim's.
  */
-import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
-import { compiledModule } from '../../src/paths.js';
-import { freshOrder, keepSending, victimFigures, type Answer, type Sender } from './client-scenarios.js';
+import { freshOrder, keepSending, victimFigures, type Sender } from './client-scenarios.js';
+import { floodFrom, type FloodFigures } from './flood.js';
 
 /** Orders whose steps each take 300 ms (the issue's). */
 export const SLOW_STEPS = { delay_ms: { payment: 300, vendor: 300, courier: 300 } } as const;
 const order = (): unknown => freshOrder(SLOW_STEPS);
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What a flooding client got: answers, 200s, and 503 overloaded with Retry-After naming its tier (one message). */
-export function floodFigures(answers: readonly Answer[], tier: string) {
-  const shed = answers.filter(
-    (a) => a.status === 503 && a.body.error?.kind === 'overloaded' && a.headers.has('retry-after'),
-  );
-  return {
-    orders: answers.length,
-    ok: answers.filter((answer) => answer.status === 200).length,
-    shedNamingTier: shed.filter((answer) => answer.body.error?.message.includes(`tier ${tier}`)).length,
-    shedMessage: shed[0]?.body.error?.message,
-  };
-}
-export type FloodFigures = ReturnType<typeof floodFigures>;
-
 /**
- * A flood's orders a second: some ten times what MAX_INFLIGHT=20 of 300 ms orders admits (about 65 a second), and a
- * tenth of what 40 uncapped loops sent (keepSending).
+ * A flood's orders a second: some fifteen times what MAX_INFLIGHT=20 of 300 ms orders admits (about 65 a second),
+ * the rate the tiers must hold against (a tier that holds at 400 a second and not at 1,000 holds by luck of timing).
  */
-const FLOOD_PER_SECOND = 400;
+const FLOOD_PER_SECOND = 1000;
 
-/** `connections` loops of SLOW_STEPS orders for `ms`, from a worker thread, as a client of `tier`: what it got. */
-async function flood({ url, key }: Sender, connections: number, ms: number, tier: string): Promise<FloodFigures> {
-  const workerData = { url: url.href, key, connections, ms, tier, perSecond: FLOOD_PER_SECOND };
-  const worker = new Worker(compiledModule('load/lib/flood-worker'), { workerData });
-  // Listened for at once: the worker may be gone before the message's handler has run.
-  const exited = once(worker, 'exit');
-  const [figures] = (await once(worker, 'message')) as [FloodFigures];
-  await exited;
-  return figures;
+/** `connections` loops of SLOW_STEPS orders for `ms`, from a process of their own, as a client of `tier`, under way. */
+async function flood(
+  sender: Sender,
+  connections: number,
+  ms: number,
+  tier: string,
+): Promise<{ readonly figures: Promise<FloodFigures> }> {
+  const { started, figures } = floodFrom(sender, {
+    connections,
+    ms,
+    tier,
+    perSecond: FLOOD_PER_SECOND,
+    fields: SLOW_STEPS,
+  });
+  await started;
+  return { figures };
 }
 
 /** The critical client alone on 2 connections; then beside the free one's flood on 40, after `settleMs`. */
 export async function freeFlood(free: Sender, critical: Sender, { seconds = 3, settleMs = 1000 } = {}) {
   const alone = await keepSending(critical, 2, performance.now() + seconds * 1000, order);
-  const flooding = flood(free, 40, settleMs + seconds * 1000, 'free');
+  const flooding = await flood(free, 40, settleMs + seconds * 1000, 'free');
   await pause(settleMs);
   const beside = await keepSending(critical, 2, performance.now() + seconds * 1000, order);
-  return { alone: victimFigures(alone), beside: victimFigures(beside), free: await flooding };
+  return { alone: victimFigures(alone), beside: victimFigures(beside), free: await flooding.figures };
 }
 
 /** The critical client floods on 40 connections; after `settleMs` the free one sends one order at a time. */
 export async function criticalFlood(critical: Sender, free: Sender, { seconds = 5, settleMs = 1000 } = {}) {
-  const flooding = flood(critical, 40, settleMs + seconds * 1000, 'critical');
+  const flooding = await flood(critical, 40, settleMs + seconds * 1000, 'critical');
   await pause(settleMs);
   const trickle = await keepSending(free, 1, performance.now() + seconds * 1000, order);
-  return { free: victimFigures(trickle), critical: await flooding };
+  return { free: victimFigures(trickle), critical: await flooding.figures };
 }
 
 /** Both clients on 2 connections each, well below capacity: what each got. */

@@ -5,8 +5,9 @@
  * CLIENT_TIERS=vip:critical,thrift:free and without (the baseline), alternating; then the tier checks' main-thread
  * cost per order, timed here over a million orders. `npm run measure -- tiers --rounds 3`
  */
-import { DEFAULT_TIER_CEILINGS, isTier, loweredTier, type Tier } from '../../src/domain/tier.js';
-import { TierHeadroom } from '../../src/orders/tier-headroom.js';
+import { isTier, loweredTier, type Tier } from '../../src/domain/tier.js';
+import { DEFAULT_TIER_CEILINGS } from '../../src/fairness/tiers.js';
+import { TierHeadroom } from '../../src/fairness/tier-headroom.js';
 import type { Sender } from '../lib/client-scenarios.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatRatio, formatSpread, inRounds, pairRatios, progress, roundsOption, spreadOf } from '../lib/rounds.js';

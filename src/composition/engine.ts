@@ -36,7 +36,7 @@ import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { ClientBook } from '../clients/client-book.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
-import { NO_SHARERS, type Sharers } from '../shares/fair-share.js';
+import { capOf, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
@@ -278,10 +278,10 @@ export function createOrderEngine(
 /**
  * The bulkheads of the engine's scarce resources: each client's weight and,
  * once more than one client exists, the cap, in the courier semaphore's
- * shared memory; the turns of thread time for computing steps — at most
- * max(1, THREADS − 1) per client and THREADS in all, once more than one
- * client exists. Both keep the floors of the clients `onSharers` says are
- * active (src/shares/fair-share.ts). And each index's name, for the thread
+ * shared memory; the turns of thread time for computing steps — at most the
+ * cap of THREADS (src/fairness/fair-share.ts's capOf) per client and THREADS
+ * in all, once more than one client exists. Both keep the floors of the clients `onSharers` says are
+ * active (src/fairness/fair-share.ts). And each index's name, for the thread
  * view.
  */
 function shareBetweenClients(
@@ -309,7 +309,7 @@ function shareBetweenClients(
     couriers.setFloors(active, now.newcomer, now.totalWeight);
   });
   const cpuTurns = new CpuTurns(() =>
-    book.capped ? { perClient: Math.max(1, threads - 1), total: threads, sharers } : undefined,
+    book.capped ? { perClient: capOf(threads, book.share), total: threads, sharers } : undefined,
   );
   return { cpuTurns, clientNamed: (index) => names.get(index) };
 }

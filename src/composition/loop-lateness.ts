@@ -1,6 +1,6 @@
 /**
  * How late the main thread's event loop runs, for the tiers' shedding
- * (src/orders/tier-headroom.ts): a timer every SAMPLE_MS notes how much later
+ * (src/fairness/tier-headroom.ts): a timer every SAMPLE_MS notes how much later
  * than asked it fired, and the figure is the mean of the last WINDOW samples
  * (half a second): a loop kept busy shows within a few samples, one long
  * pause (a GC, a big JSON) moves it by a twenty-fifth of itself. Reading it costs an admission nothing: a number kept up to date.

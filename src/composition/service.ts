@@ -13,6 +13,7 @@ import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, 
 import cluster from 'node:cluster';
 import { ClientShares } from '../orders/client-shares.js';
 import { ClientRateLimits } from '../http/client-rate-limits.js';
+import type { ClientBook } from '../clients/client-book.js';
 import { createClientBook } from './clients.js';
 import type { HealthReport } from '../http/api-schemas.js';
 import { messageClassesOf } from '../http/express-messages.js';
@@ -37,7 +38,9 @@ import { DEFAULT_STEPS } from './steps.js';
 import { openStore } from './store.js';
 import { createTracing } from '../tracing/tracing.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
-import { TierHeadroom } from '../orders/tier-headroom.js';
+import { AdmissionLine } from '../fairness/admission-line.js';
+import { TierHeadroom } from '../fairness/tier-headroom.js';
+import { TIER_AGING_MS } from '../fairness/tiers.js';
 import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
 import { ServiceWarmUp, warmUpCaller } from './warm-up.js';
@@ -169,6 +172,16 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const loop = new LoopLateness();
+  const headroom = new TierHeadroom({
+    ceilings: config.tierCeilings,
+    maxInflight: config.maxInflight,
+    poolQueueLimit: config.poolQueueLimit,
+    poolQueued: engine.poolQueued,
+    recordsMaxBytes: config.orderRecordsMaxBytes,
+    recordsBytes: () => records.estimatedBytes?.(),
+    loopLateMs: () => loop.lateMs,
+    configured: config.clientTiers.values(),
+  });
   const appParts: AppDependencies = {
     orders,
     orderStatus: orderStatusQuery(records, ledger),
@@ -207,16 +220,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         clients.tierIs(caller.client, caller.tier);
         return caller.tier;
       },
-      headroom: new TierHeadroom({
-        ceilings: config.tierCeilings,
-        maxInflight: config.maxInflight,
-        poolQueueLimit: config.poolQueueLimit,
-        poolQueued: engine.poolQueued,
-        recordsMaxBytes: config.orderRecordsMaxBytes,
-        recordsBytes: () => records.estimatedBytes?.(),
-        loopLateMs: () => loop.lateMs,
-        configured: config.clientTiers.values(),
-      }),
+      headroom,
+      line: admissionLine(config, headroom, shares, clients, orders),
     },
     tracing: tracing.requests,
     ...(tracing.recent ? { recentTrace: tracing.recent } : {}),
@@ -336,4 +341,29 @@ async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolea
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Where an order refused for want of room waits and ages while tiers are in play (src/fairness/admission-line.ts):
+ * told of every run's end, it waits at most its deadline less one aging step, so that a free order can rise to the
+ * best rank (2 × TIER_AGING_MS of a 2 s deadline) and still take a turn.
+ */
+function admissionLine(
+  config: Config,
+  headroom: TierHeadroom,
+  shares: ClientShares,
+  clients: ClientBook,
+  orders: OrderDesk,
+): AdmissionLine {
+  const line = new AdmissionLine({
+    places: config.maxInflight,
+    maxWaitMs: config.orderTimeoutMs - TIER_AGING_MS,
+    sharers: () => shares.sharers(),
+    heldOf: (client) => shares.inFlightOf(client),
+    weightOf: (client) => clients.entryOf(client).weight,
+    bestRank: () => headroom.bestRank,
+    tiered: () => headroom.tiered,
+  });
+  orders.onRunEnd(() => line.roomFreed());
+  return line;
 }

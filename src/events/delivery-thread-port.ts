@@ -8,7 +8,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { DeliveryRecorder } from './delivery-traces.js';
-import type { FromDeliveryThread, ThreadBasics, ToDeliveryThread } from './delivery-thread.js';
+import type { FromDeliveryThread, ThreadBasics, ThreadFailure, ToDeliveryThread } from './delivery-thread.js';
 
 export interface ThreadHandlers {
   /** A message the main thread posted. */
@@ -73,8 +73,17 @@ export function threadPort<Data>(): ThreadPort<Data> {
       });
       start().then(
         () => send({ started: true }),
-        (error: unknown) => send({ failed: (error as Error).message }),
+        (error: unknown) => send({ failed: crossing(error) }),
       );
     },
+  };
+}
+
+/** What of a failure crosses to the main thread: its text, and its code if it has one (an SQLSTATE says the most). */
+function crossing(error: unknown): ThreadFailure {
+  const code = (error as { code?: unknown } | null)?.code;
+  return {
+    message: error instanceof Error ? error.message : String(error),
+    ...(typeof code === 'string' ? { code } : {}),
   };
 }

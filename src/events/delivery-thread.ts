@@ -31,12 +31,26 @@ export type ToDeliveryThread =
 
 export type FromDeliveryThread =
   | { readonly started: true }
-  | { readonly failed: string }
+  | { readonly failed: ThreadFailure }
   | { readonly log: string }
   | { readonly attempt: DeliveryAttempt; readonly timeOrigin: number }
   | { readonly reply: number; readonly value?: unknown; readonly error?: string }
   | { readonly post: unknown }
   | { readonly closed: true };
+
+/**
+ * Why a thread could not start, as it crosses: the error's text and, if it has one, its code (an SQLSTATE, an errno
+ * name), which says whether Postgres refused for now or the code failed (src/start-failure.ts).
+ */
+export interface ThreadFailure {
+  readonly message: string;
+  readonly code?: string;
+}
+
+/** The error a failure that crossed stands for on this side: its message and its code, as it was raised there. */
+export function failureOf({ message, code }: ThreadFailure): Error {
+  return Object.assign(new Error(message), code === undefined ? {} : { code });
+}
 
 export interface DeliveryThreadOptions<Data> {
   readonly workerFile: URL;
@@ -121,7 +135,11 @@ export class DeliveryThread<Data> {
         } else if ('post' in message) this.options.onPost?.(message.post);
         else if ('started' in message) resolve();
         else if ('failed' in message)
-          reject(new Error(`the ${this.options.name} thread could not start: ${message.failed}`));
+          reject(
+            new Error(`the ${this.options.name} thread could not start: ${message.failed.message}`, {
+              cause: failureOf(message.failed),
+            }),
+          );
         else if ('closed' in message) ended();
       });
       const died = (why: string): void => {

@@ -2,41 +2,46 @@
  * Each client's share of the webhook sends under way at once (issue 28,
  * isolation): one client whose endpoint is slow, or whose events flood,
  * must not hold every send and hold up another client's deliveries. The
- * rule is src/shares/fair-share.ts's: every active client — one with a send
- * under way, or that asked for one in the last ACTIVE_MS — has its floor of
- * the sends by its weight (CLIENT_WEIGHTS), and goes beyond it only while
- * what stays free covers the other active clients' unused floors. A
- * newcomer's floor (weight 1) is always kept free too: delivery cannot tell
+ * rule is src/fairness/fair-share.ts's; here a client is active while it has
+ * a send under way or for ACTIVE_MS after it asked for one, and a
+ * newcomer's floor is always kept free too: delivery cannot tell
  * which clients exist, and any client with an endpoint may have an event
  * next — so a client alone may hold about half the sends, and the next
  * client's first delivery never waits for a slow one's. Uncapped otherwise
  * (the floors are what isolates): a lone client keeps that half busy.
  *
  * Who waits for a send is the relay's (or the lane's) to keep; between
- * clients waiting, the one holding fewest per unit of its weight goes
- * first (`first`).
+ * clients waiting, the rule's turn decides (`first`).
  */
-import { fitsShare, floorOf, NEWCOMER_WEIGHT, turnOrder, unusedFloors, type Sharers } from '../shares/fair-share.js';
+import { ActiveClients } from '../fairness/active-clients.js';
+import { firstInTurn, mayTakeOne, NEWCOMER_WEIGHT, type Holdings, type Sharers } from '../fairness/fair-share.js';
 
 /** How long a client that asked for a send keeps its floor. */
 const ACTIVE_MS = 2000;
 
-export class SendShares {
+export class SendShares implements Holdings {
   private readonly held = new Map<string, number>();
   private total = 0;
-  private readonly lastAsked = new Map<string, number>();
+  private readonly activity: ActiveClients;
 
   constructor(
     /** Sends under way at once, at most, for all clients. */
     readonly capacity: number,
     private readonly weights: ReadonlyMap<string, number>,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    now: () => number = () => performance.now(),
+  ) {
+    this.activity = new ActiveClients(ACTIVE_MS, now);
+  }
+
+  /** Sends under way, all clients'. */
+  get busy(): number {
+    return this.total;
+  }
 
   /** Take a send for `client` if its share allows it now; if not, it counts as active (its floor is kept). */
   tryTake(client: string): boolean {
-    this.lastAsked.set(client, this.now());
-    if (!this.fitsOneMore(client, this.sharers())) return false;
+    this.activity.asked(client);
+    if (!mayTakeOne(client, this, this.sharers())) return false;
     this.held.set(client, this.heldOf(client) + 1);
     this.total++;
     return true;
@@ -45,7 +50,7 @@ export class SendShares {
   /** The clients holding sends whose share allows no more now: whose work is best left unclaimed for a while. */
   full(): string[] {
     const sharers = this.sharers();
-    return [...this.held.keys()].filter((client) => !this.fitsOneMore(client, sharers));
+    return [...this.held.keys()].filter((client) => !mayTakeOne(client, this, sharers));
   }
 
   /** A send of `client`'s has ended. */
@@ -54,7 +59,7 @@ export class SendShares {
     if (held > 0) this.held.set(client, held);
     else this.held.delete(client);
     this.total--;
-    this.lastAsked.set(client, this.now());
+    this.activity.asked(client);
   }
 
   heldOf(client: string): number {
@@ -63,29 +68,10 @@ export class SendShares {
 
   /** Of `clients` waiting for a send, the one whose turn comes first. */
   first(clients: Iterable<string>): string | undefined {
-    let best: string | undefined;
-    for (const client of clients) {
-      if (
-        best === undefined ||
-        turnOrder(this.heldOf(client), this.weightOf(client), this.heldOf(best), this.weightOf(best)) < 0
-      )
-        best = client;
-    }
-    return best;
-  }
-
-  private fitsOneMore(client: string, sharers: Sharers): boolean {
-    return fitsShare(
-      {
-        held: this.heldOf(client) + 1,
-        floor: floorOf(this.capacity, sharers.active.get(client) ?? 0, sharers.totalWeight),
-        cap: Infinity,
-      },
-      {
-        capacity: this.capacity,
-        busy: this.total + 1,
-        keptForOthers: unusedFloors(this.capacity, sharers, (name) => this.heldOf(name), client),
-      },
+    return firstInTurn(
+      clients,
+      (client) => this.heldOf(client),
+      (client) => this.weightOf(client),
     );
   }
 
@@ -94,18 +80,10 @@ export class SendShares {
   }
 
   private sharers(): Sharers {
-    const since = this.now() - ACTIVE_MS;
-    const active = new Map<string, number>();
-    let weights = 0;
-    for (const [client, at] of this.lastAsked) {
-      if (at < since && this.heldOf(client) === 0) {
-        this.lastAsked.delete(client);
-        continue;
-      }
-      const weight = this.weightOf(client);
-      active.set(client, weight);
-      weights += weight;
-    }
-    return { active, newcomer: NEWCOMER_WEIGHT, totalWeight: weights + NEWCOMER_WEIGHT };
+    return this.activity.sharers({
+      heldOf: (client) => this.heldOf(client),
+      weightOf: (client) => this.weightOf(client),
+      newcomer: () => NEWCOMER_WEIGHT,
+    });
   }
 }

@@ -17,9 +17,10 @@ import type { ErrorKind } from '../domain/errors.js';
 import { NO_FAULTS } from '../domain/faults.js';
 import { keyOfOrder, type Order } from '../domain/order.js';
 import type { Caller } from '../auth/caller.js';
-import { DEFAULT_TIER, isTier, loweredTier, TIERS, type Tier } from '../domain/tier.js';
+import { DEFAULT_TIER, isTier, loweredTier, rankOf, TIERS, type Tier } from '../domain/tier.js';
 import type { ClientShares } from '../orders/client-shares.js';
-import type { TierFull, TierHeadroom } from '../orders/tier-headroom.js';
+import type { AdmissionLine, LineWaiter } from '../fairness/admission-line.js';
+import type { TierFull, TierHeadroom } from '../fairness/tier-headroom.js';
 import { OrderWaiter } from '../orders/order-waiter.js';
 import type {
   Admission,
@@ -27,6 +28,7 @@ import type {
   AnsweredVia,
   DependencyDown,
   OrderDesk,
+  Refusal,
   ShareFull,
   Submission,
 } from '../orders/order-desk.js';
@@ -60,11 +62,15 @@ export interface OrderRouteDependencies {
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
   readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted'>;
-  /** Priority tiers: each caller's own, and the headroom kept at admission for the tiers above; without: all standard. */
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit'>;
+  /**
+   * Priority tiers: each caller's own, the headroom kept at admission for the tiers above, and the line where an order
+   * refused for want of room waits and ages; without: all standard.
+   */
   readonly tiers?: {
     readonly tierOf: (caller: Caller) => Tier;
     readonly headroom: Pick<TierHeadroom, 'fullFor'>;
+    readonly line?: Pick<AdmissionLine, 'join' | 'leave'>;
   };
   /** Answers a request that failed, as the app's error handler does: the route answers its own failures. */
   readonly failed: (error: unknown, res: Response) => void;
@@ -136,7 +142,10 @@ declare global {
  * order, not a family of closures made for each (issue 32: 5,000 orders in flight held 7 closures and their context
  * each).
  */
-class OrderRequest extends OrderWaiter implements AdmissionPolicy {
+class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {
+  /** When it first waited in the admission line (its age there, kept through every try); NaN until then. */
+  since = Number.NaN;
+
   constructor(
     private readonly route: RouteParts,
     private readonly res: Response,
@@ -189,6 +198,7 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     const { res } = this;
     if (res.writableEnded) return;
     this.leave();
+    if (!Number.isNaN(this.since)) this.route.tiers?.line?.leave(this);
     // Node treats a half-closed connection as gone but keeps it open for
     // a response that will never come; release it now.
     res.destroy();
@@ -207,7 +217,7 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     const { ordersInFlight, maxInflight } = capacity();
     if (ordersInFlight >= maxInflight) return 'overloaded';
     // Before the client's share: an order its tier may not start is no refusal of the client's share.
-    const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight);
+    const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight, this.waitedMs());
     if (tierFull) return tierFull;
     // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
     const admission = clientShares
@@ -216,6 +226,36 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     if (admission === 'admitted' || (typeof admission === 'object' && 'admitted' in admission))
       observer.orderAdmitted(tier);
     return admission;
+  }
+
+  /** Refused for want of room in flight: it waits in the admission line, if there is one and a place for it. */
+  waitForRoom(refusal: Refusal): Promise<boolean> | undefined {
+    const line = this.route.tiers?.line;
+    if (!line || this.gone || !forWantOfRoom(refusal)) return undefined;
+    if (Number.isNaN(this.since)) this.since = performance.now();
+    return line.join(this)?.then((end) => end === 'try_again');
+  }
+
+  get client(): string {
+    return this.order.client;
+  }
+
+  get rank(): number {
+    return rankOf(this.order.tier);
+  }
+
+  /** Whether its admission would let it start now (as admit() would, counting nothing), aged by `waitedMs`. */
+  mayStart(waitedMs: number): boolean {
+    const { capacity, tiers, clientShares } = this.route;
+    const { ordersInFlight, maxInflight } = capacity();
+    if (ordersInFlight >= maxInflight || tiers?.headroom.fullFor(this.order.tier, ordersInFlight, waitedMs))
+      return false;
+    return clientShares?.wouldFit(this.order.client) ?? true;
+  }
+
+  /** How long it has waited for room: 0 until it first waits. */
+  private waitedMs(): number {
+    return Number.isNaN(this.since) ? 0 : performance.now() - this.since;
   }
 
   /** The desk's answer, written. */
@@ -323,4 +363,12 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy {
     );
     this.answered(unavailable, STATUS_BY_KIND[unavailable], undefined);
   }
+}
+
+/** A refusal for want of room among the orders in flight: one that a run's end may lift. */
+function forWantOfRoom(refusal: Refusal): boolean {
+  if (refusal === 'overloaded') return true;
+  if (typeof refusal !== 'object') return false;
+  if ('bounded' in refusal) return refusal.bounded === 'orders_in_flight';
+  return 'share' in refusal && refusal.share === 'orders_in_flight';
 }

@@ -36,8 +36,9 @@
  * headers loses its slot as soon as anyone needs it, not when
  * HEADERS_TIMEOUT_MS runs out, and a keyed client finds room.
  */
+import cluster from 'node:cluster';
 import { Server, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type ListenOptions, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
@@ -45,6 +46,15 @@ import { UnauthenticatedConnections } from './unauthenticated-connections.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
+
+/**
+ * Listening sockets on the one port, where the process owns its sockets (Linux's SO_REUSEPORT): the kernel deals new
+ * connections out among them, and each has an accept queue of its own, as deep as net.core.somaxconn (4,096 here).
+ * With one, 15,000 reads connecting within a second overflowed it while the event loop was busy (58,319 final ACKs
+ * dropped), the kernel gave up on hundreds of half-open connections, and reset them as their requests arrived (698
+ * reads reset before any answer, one for one with SyncookiesFailed). Four queues hold 16,384.
+ */
+const LISTENERS = 4;
 
 export interface ConnectionLimits {
   readonly headersTimeoutMs: number;
@@ -107,6 +117,8 @@ class DrainingServer extends Server {
 
 export class HttpServer {
   private readonly server: DrainingServer;
+  /** The other sockets listening on the port, beside the server's own (LISTENERS). */
+  private readonly listeners: NetServer[] = [];
   private isDraining = false;
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -163,14 +175,17 @@ export class HttpServer {
       ? Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE))
       : Infinity;
     this.server.closeIdle = () => this.closeIdle();
-    if (limits.hardLimit !== undefined) this.server.maxConnections = limits.hardLimit;
     this.server.on('clientError', clientErrorHandler(log, limits));
-    this.server.on('drop', () => this.reportDrop());
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listeners' own `this` is the socket or response
     const server = this;
     this.server.on('connection', (socket: Socket) => {
       if (this.isDraining) return void socket.destroy();
+      // Counted across every listening socket, so kept as connections come, in the turn they are accepted in.
+      if (limits.hardLimit !== undefined && this.open >= limits.hardLimit) {
+        socket.destroy();
+        return void this.reportDrop();
+      }
       this.makeRoomFor(socket.remoteAddress ?? '');
       if (this.open >= limits.maxConnections) this.beyondLimit.add(socket);
       this.open++;
@@ -274,23 +289,31 @@ export class HttpServer {
    * process's own even in a cluster worker, whose listens are otherwise the
    * primary's, shared by every worker (port 0 included: one port for all).
    */
-  listen(host: string, port: number, { exclusive = false }: { exclusive?: boolean } = {}): Promise<URL> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: LISTEN_BACKLOG, exclusive }, () => {
-        this.server.off('error', reject);
-        const { address, port: bound } = this.server.address() as AddressInfo;
-        resolve(new URL(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`));
-      });
-    });
+  async listen(host: string, port: number, { exclusive = false }: { exclusive?: boolean } = {}): Promise<URL> {
+    // A cluster worker's listen is the primary's socket, shared by every worker: no port of its own to fan out.
+    const fanOut = process.platform === 'linux' && (exclusive || !cluster.isWorker);
+    const options: ListenOptions = { host, backlog: LISTEN_BACKLOG, exclusive, ...(fanOut ? { reusePort: true } : {}) };
+    const parts = fanOut ? LISTENERS : 1;
+    await listening(this.server, { ...options, port });
+    const { address, port: bound } = this.server.address() as AddressInfo;
+    for (let n = 1; n < parts; n++) {
+      // Handed to the HTTP server as its own connections are: counted, limited and drained alike.
+      const extra = new NetServer((socket) => this.server.emit('connection', socket));
+      this.listeners.push(extra);
+      await listening(extra, { ...options, port: bound, exclusive: true });
+    }
+    return new URL(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`);
   }
 
   /** Stop accepting connections and start closing those that stay idle. */
   startDraining(): void {
     if (this.isDraining) return;
     this.isDraining = true;
-    if (this.server.listening) this.server.close(() => this.markClosed());
-    else this.markClosed();
+    // Each listening socket closes once the connections it accepted have: the server is closed once all have.
+    const listening = [this.server, ...this.listeners].filter((server) => server.listening);
+    let left = listening.length;
+    if (left === 0) this.markClosed();
+    for (const server of listening) server.close(() => --left === 0 && this.markClosed());
     this.closeIdle();
   }
 
@@ -350,4 +373,15 @@ export class HttpServer {
       if (this.answering.get(socket) === 0 && socket.bytesRead === seen) socket.destroy();
     }, UNREAD_GRACE_MS).unref();
   }
+}
+
+/** `server` listening as `options` say; rejects with the error that stopped it. */
+function listening(server: NetServer, options: ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

@@ -6,17 +6,12 @@
  * in records; beyond either, its new orders are shed before anything starts
  * — other clients' are not, and they always find the rest.
  *
- * Shares are floors as well as caps (issue 25; the rule is
- * src/shares/fair-share.ts): every active client — one that has asked for an
- * order in the last 10 s, or has one in flight — is guaranteed
- * floor(MAX_INFLIGHT × its weight / the active clients' weights) orders in
- * flight (CLIENT_WEIGHTS). A client beyond its own floor is admitted only
- * while the room left still holds what the other active clients' floors are
- * not using, so however many keys are busy, a newcomer finds its floor with
- * its first order: while a client that exists is idle, the floor of a
- * newcomer of weight 1 is kept free as well. The admin's own orders keep no
- * floor: it is the operator, not a tenant. Who is active is this class's to
- * say (`sharers`), for the couriers and the turns of thread time too.
+ * Shares are floors as well as caps, by src/fairness/fair-share.ts's rule:
+ * here a client is active for 10 s after it asked for an order, or while it
+ * has one in flight, and while a client that exists is idle a newcomer's
+ * floor is kept too. The admin's own orders keep no floor: it is the
+ * operator, not a tenant. Who is active is this class's to say (`sharers`),
+ * for the couriers and the turns of thread time too.
  *
  * Asked from the admission callback (src/http/order-route.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
@@ -26,7 +21,8 @@ import type { ClientBook } from '../clients/client-book.js';
 import type { Admission, AdmittedOnTerms, ShareFull } from './order-desk.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { OrderRecords } from './order-records.js';
-import { floorOf, NEWCOMER_WEIGHT, unusedFloors, type Sharers } from '../shares/fair-share.js';
+import { ActiveClients } from '../fairness/active-clients.js';
+import { capOf, mayTakeOne, NEWCOMER_WEIGHT, roomOf, type Holdings, type Sharers } from '../fairness/fair-share.js';
 
 export interface ClientSharesOptions {
   /** MAX_INFLIGHT. */
@@ -48,12 +44,10 @@ export interface ClientSharesOptions {
 /** How long a client counts as active after it last asked for an order: its floor is kept for it meanwhile. */
 const ACTIVE_MS = 10_000;
 
-export class ClientShares {
+export class ClientShares implements Holdings {
   private readonly inFlight = new Map<string, number>();
   private total = 0;
-  /** When each client last asked for an order, on `now`'s clock. */
-  private readonly lastAsked = new Map<string, number>();
-  private readonly now: () => number;
+  private readonly activity: ActiveClients;
   private readonly listeners: Array<(sharers: Sharers) => void> = [];
   /** Orders in flight one client may have while capped. */
   readonly ordersLimit: number;
@@ -61,14 +55,27 @@ export class ClientShares {
   readonly recordsLimit: number;
 
   constructor(private readonly options: ClientSharesOptions) {
-    this.ordersLimit = Math.ceil(roundedShare(options.maxInflight, options.clients.share));
+    this.ordersLimit = capOf(options.maxInflight, options.clients.share);
     this.recordsLimit = Math.floor(roundedShare(options.recordsMaxBytes, options.clients.share));
-    this.now = options.now ?? (() => performance.now());
+    this.activity = new ActiveClients(ACTIVE_MS, options.now);
+  }
+
+  /** The orders in flight as the rule reads them (Holdings): MAX_INFLIGHT, all in flight, and each client's. */
+  get capacity(): number {
+    return this.options.maxInflight;
+  }
+
+  get busy(): number {
+    return this.total;
+  }
+
+  heldOf(client: string): number {
+    return this.inFlightOf(client);
   }
 
   /** `client` asks for an order, whether or not there is room for it: it is active, and its floor is kept. */
   asked(client: string): void {
-    this.lastAsked.set(client, this.now());
+    this.activity.asked(client);
     this.told();
   }
 
@@ -79,17 +86,23 @@ export class ClientShares {
   fullFor(client: string): ShareFull | undefined {
     const { clients, records } = this.options;
     clients.entryOf(client);
-    this.lastAsked.set(client, this.now());
+    this.activity.asked(client);
     this.told();
     if (!clients.capped) return undefined;
-    const orders = this.inFlightOf(client);
-    const limit = Math.min(this.ordersLimit, this.roomFor(client, orders));
+    const sharers = this.sharers();
     let full: ShareFull | undefined;
-    if (orders >= limit) full = { client, share: 'orders_in_flight', held: orders, limit };
-    else if (records.isFullFor(client, this.recordsLimit))
+    if (!mayTakeOne(client, this, sharers, this.ordersLimit)) {
+      const limit = Math.min(this.ordersLimit, roomOf(client, this, sharers));
+      full = { client, share: 'orders_in_flight', held: this.inFlightOf(client), limit };
+    } else if (records.isFullFor(client, this.recordsLimit))
       full = { client, share: 'records', held: records.bytesOf(client) ?? 0, limit: this.recordsLimit };
     if (full) clients.refused(client, full.share === 'records' ? 'shed_records' : 'shed_orders_in_flight');
     return full;
+  }
+
+  /** Whether a new order of `client` would fit its share of the orders in flight now (fullFor, telling nobody). */
+  wouldFit(client: string): boolean {
+    return !this.options.clients.capped || mayTakeOne(client, this, this.sharers(), this.ordersLimit);
   }
 
   /** `admission`, counted as one of the client's orders in flight if it admits a run, until the run ends. */
@@ -114,28 +127,20 @@ export class ClientShares {
   }
 
   /**
-   * Who shares the service now (src/shares/fair-share.ts): the active clients that keep a floor — those that asked
+   * Who shares the service now (src/fairness/fair-share.ts): the active clients that keep a floor — those that asked
    * in the last ACTIVE_MS or have an order in flight, the floorless left out — and, while a client that exists is
    * idle, a newcomer's weight. The couriers and the turns of thread time keep the same floors.
    */
   sharers(): Sharers {
-    const since = this.now() - ACTIVE_MS;
-    const active = new Map<string, number>();
-    let weights = 0;
-    for (const [name, at] of this.lastAsked) {
-      if (at < since && this.inFlightOf(name) === 0) {
-        this.lastAsked.delete(name);
-        continue;
-      }
-      if (this.options.floorless?.includes(name)) continue;
-      const { weight } = this.options.clients.entryOf(name);
-      weights += weight;
-      active.set(name, weight);
-    }
-    // The floorless that exist: an admin that never sent an order is no client, idle or not.
-    const floorless = (this.options.floorless ?? []).filter((name) => this.options.clients.has(name)).length;
-    const newcomer = this.options.clients.count > active.size + floorless ? NEWCOMER_WEIGHT : 0;
-    return { active, newcomer, totalWeight: weights + newcomer };
+    const { clients, floorless = [] } = this.options;
+    return this.activity.sharers({
+      heldOf: (name) => this.inFlightOf(name),
+      weightOf: (name) => clients.entryOf(name).weight,
+      floorless: (name) => floorless.includes(name),
+      // The floorless that exist: an admin that never sent an order is no client, idle or not.
+      newcomer: (active) =>
+        clients.count > active + floorless.filter((name) => clients.has(name)).length ? NEWCOMER_WEIGHT : 0,
+    });
   }
 
   /** Called whenever who shares the service may have changed: a client asked, or an order ended. */
@@ -148,18 +153,6 @@ export class ClientShares {
     if (this.listeners.length === 0 || !this.options.clients.capped) return;
     const sharers = this.sharers();
     for (const listener of this.listeners) listener(sharers);
-  }
-
-  /**
-   * The orders `client` (holding `orders`) may have in flight now: all it holds and the free room, less what the
-   * other active clients' floors keep — or its own floor, if that is more.
-   */
-  private roomFor(client: string, orders: number): number {
-    const sharers = this.sharers();
-    const { maxInflight } = this.options;
-    const ownFloor = floorOf(maxInflight, sharers.active.get(client) ?? 0, sharers.totalWeight);
-    const keptForOthers = unusedFloors(maxInflight, sharers, (name) => this.inFlightOf(name), client);
-    return Math.max(ownFloor, orders + maxInflight - this.total - keptForOthers);
   }
 }
 

@@ -40,7 +40,7 @@ import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import { RunStop } from './run-stop.js';
-import type { TierFull } from './tier-headroom.js';
+import type { TierFull } from '../fairness/tier-headroom.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -94,6 +94,11 @@ export interface AdmittedOnTerms {
 /** Asked whether a new run may start, right before it would (the caller's request, in the HTTP service). */
 export interface AdmissionPolicy {
   admit(): Admission;
+  /**
+   * Refused: whether to wait for room and ask again — undefined to be refused at once; true once it may try again (its
+   * turn came, or its caller left), false once it has waited all it may (src/fairness/admission-line.ts).
+   */
+  waitForRoom?(refusal: Refusal): Promise<boolean> | undefined;
 }
 
 /**
@@ -218,6 +223,7 @@ export class OrderDesk {
    */
   private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
+  private readonly runEndListeners: Array<() => void> = [];
 
   constructor(
     private readonly pipeline: OrderRunner,
@@ -271,6 +277,8 @@ export class OrderDesk {
       if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
+      const waiting = policy.waitForRoom?.(admission);
+      if (waiting && (await waiting)) continue;
       return admission === 'overloaded'
         ? { kind: 'refused', because: admission, full: 'orders_in_flight' }
         : { kind: 'refused', because: admission };
@@ -288,16 +296,27 @@ export class OrderDesk {
       (runEnd) => {
         this.forget(key);
         terms?.ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined);
+        this.roomFreed();
         return runEnd;
       },
       (error: unknown) => {
         this.forget(key);
         terms?.ended(undefined);
+        this.roomFreed();
         throw error;
       },
     );
     this.running.set(key, run);
     return run;
+  }
+
+  /** Told whenever a run has ended and is counted nowhere any more (its terms told too): room may have freed. */
+  onRunEnd(listener: () => void): void {
+    this.runEndListeners.push(listener);
+  }
+
+  private roomFreed(): void {
+    for (const listener of this.runEndListeners) listener();
   }
 
   /** A run has ended: whoever waits for the desk to be idle is told once none is under way. */

@@ -15,7 +15,8 @@ import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { CLIENT_NAME } from '../auth/caller.js';
 import { everyStep, STEP_NAMES, type PerStep } from '../domain/steps.js';
-import { DEFAULT_TIER_CEILINGS, isTier, TIERS, type Tier, type TierCeilings } from '../domain/tier.js';
+import { isTier, TIERS, type Tier } from '../domain/tier.js';
+import { DEFAULT_TIER_CEILINGS, type TierCeilings } from '../fairness/tiers.js';
 import { LOG_LEVELS } from '../shared-memory/log-level.js';
 import {
   connectionHardLimit,
@@ -80,7 +81,8 @@ export const ORDERS = {
     min: 1,
     max: 100_000,
     fallback: 10_000,
-    about: 'orders at once; beyond, 503 `overloaded` at once',
+    about:
+      'orders at once; beyond, 503 `overloaded` at once (while tiers are in play, after a wait in the admission line)',
   }),
   THREAD_MAX_TASKS: integer({
     field: 'threadMaxTasks',

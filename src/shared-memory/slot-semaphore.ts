@@ -41,7 +41,7 @@
  * critical) and when it began to wait, in milliseconds of the clock every
  * thread shares (timeOrigin + now): a better aged rank goes first, the fair
  * share below decides within a rank (the rule, aging included, is
- * src/shares/fair-share.ts's tieredTurnOrder and agedRank).
+ * src/fairness/fair-share.ts's tieredTurnOrder and agedRank).
  *
  * Clients (the bulkheads). Each waiter also publishes its client's small
  * index (the main thread names clients by index: src/clients/client-book.ts),
@@ -60,7 +60,7 @@
  *   the floors are shared by (`setFloors`); an active client is guaranteed
  *   ⌊lent × its weight / the weights⌋ slots, and a client beyond its own
  *   floor takes a slot only while what stays free covers the others' unused
- *   floors (the rule: src/shares/fair-share.ts). Lent slots, not COURIERS:
+ *   floors (the rule: src/fairness/fair-share.ts). Lent slots, not COURIERS:
  *   in the durable mode each instance keeps the floors of what it lends.
  * - Slots held per client are counted from the slot words, never kept as
  *   counters: a thread's death frees its slots, and with them its clients'
@@ -73,7 +73,8 @@
  *   way, after the take). ELSEWHERE is nobody's client: its slots count for
  *   none, its waiters weigh as a client holding nothing, under no share.
  */
-import { DEFAULT_RANK, fitsShare, floorOf, RANKS } from '../shares/fair-share.js';
+import { fitsShare, floorOf } from '../fairness/fair-share.js';
+import { DEFAULT_RANK, RANKS } from '../fairness/tiers.js';
 import { WaiterLine, type LineCounts } from './waiter-line.js';
 
 /** Layout, in Int32 words: header, slots, per-thread waiter counts, waiter entries, the clients' region. */
@@ -274,7 +275,7 @@ export class SlotSemaphore {
   }
 
   /**
-   * Main thread: the floors (src/shares/fair-share.ts) — the client indices now active, the weight kept for a
+   * Main thread: the floors (src/fairness/fair-share.ts) — the client indices now active, the weight kept for a
    * newcomer, and the weights together (0: no floors). Those waiting look again if anything changed.
    */
   setFloors(active: ReadonlySet<number>, newcomer: number, totalWeight: number): void {
@@ -800,7 +801,7 @@ export class SlotSemaphore {
 
   /**
    * Whether `client`, holding `held` slots as countHeld() counted them (`unused`: unusedFloors()), may hold
-   * `claimed`, `busy` being held in all: the share's rule (src/shares/fair-share.ts), under the cap.
+   * `claimed`, `busy` being held in all: the share's rule (src/fairness/fair-share.ts), under the cap.
    */
   private fits(client: number, held: number, claimed: number, lent: number, busy: number, unused: number): boolean {
     if (Atomics.load(this.words, this.clientRegion + SHARE) === 0) return true;

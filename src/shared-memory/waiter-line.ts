@@ -14,7 +14,7 @@
  * the line wakes every dispatcher, which reads it afresh; and the holder of a read takes each slot with the
  * semaphore's own checks, so a stale read can only misorder a turn, never grant past a cap.
  */
-import { agedRank, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
+import { agedRank, RANKS, tieredTurnOrder } from '../fairness/tiers.js';
 
 /** Slots as the line counts them: at the read, then with each grant and release of the holder of the read. */
 export interface LineCounts {

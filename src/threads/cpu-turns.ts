@@ -3,37 +3,23 @@
  * its thread for as long as it computes: the thread's other steps get a turn
  * only between its time slices. So while more than one client shares the
  * service, a client may have at most `perClient` computing steps on threads
- * at once — max(1, THREADS − 1): a thread is always left without its CPU
- * work, and the placement (placement.ts) sends the other clients' steps
- * there — and all clients together at most `total`, one per thread, so that
- * no two computing steps share a thread. A step beyond either waits here, on
- * the main thread, before it is posted: it holds no thread, no cell, no place
- * in the pool's queue, and its wait ends with its order's cancellation or
- * deadline (its signal).
+ * at once — its cap of THREADS, never every thread: a thread is always left
+ * without its CPU work, and the placement (placement.ts) sends the other
+ * clients' steps there — and all clients together at most `total`, one per
+ * thread, so that no two computing steps share a thread. A step beyond either
+ * waits here, on the main thread, before it is posted: it holds no thread, no
+ * cell, no place in the pool's queue, and its wait ends with its order's
+ * cancellation or deadline (its signal).
  *
- * The wait is a fair queue across clients: when a turn frees, it goes to the
- * waiter of the best tier (issue 31), aged by its wait (agedRank), and
- * within a tier to the client with the fewest computing steps per unit of
- * its weight among those within their share (ties: the oldest ticket), first
- * come first served within a client and a tier. Shares are floors too (issue 25): every active client is
- * guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a client
- * beyond its floor takes a turn only while those left free cover the other
- * active clients' unused floors (the rule: src/shares/fair-share.ts). With
- * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
- * without waiting.
+ * Who may take a turn (caps, floors) and whose turn comes first (tiers,
+ * aging, the fair share, then the oldest ticket) are src/fairness/'s rule;
+ * this line keeps the counts and the waiters. With one client (or
+ * CLIENT_MAX_SHARE=1), there are no limits and a turn is taken without
+ * waiting.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
-import {
-  agedRank,
-  DEFAULT_RANK,
-  fitsShare,
-  floorOf,
-  NO_SHARERS,
-  RANKS,
-  tieredTurnOrder,
-  unusedFloors,
-  type Sharers,
-} from '../shares/fair-share.js';
+import { mayTakeOne, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
+import { agedRank, DEFAULT_RANK, RANKS, tieredTurnOrder } from '../fairness/tiers.js';
 
 /** What may compute at once; undefined: no limit (one client). */
 export interface CpuTurnLimits {
@@ -153,12 +139,9 @@ export class CpuTurns {
     if (limits === undefined) return true;
     const { perClient, total, sharers = NO_SHARERS } = limits;
     if (this.running >= total) return false;
-    const floor = floorOf(total, sharers.active.get(client) ?? 0, sharers.totalWeight);
-    const keptForOthers = unusedFloors(total, sharers, (other) => this.clients.get(other)?.running ?? 0, client);
-    return fitsShare(
-      { held: line.running + 1, floor, cap: perClient },
-      { capacity: total, busy: this.running + 1, keptForOthers },
-    );
+    const heldOf = (other: string): number =>
+      other === client ? line.running : (this.clients.get(other)?.running ?? 0);
+    return mayTakeOne(client, { capacity: total, busy: this.running, heldOf }, sharers, perClient);
   }
 
   /**

@@ -36,18 +36,19 @@ function warnings(): string {
 }
 
 /**
- * The neighbours' steps where the thread dies only after a canceled step's grace (250 ms, after the fault shows): with
- * 400 ms, the time from their steps' start to the bad order's arrival plus that grace outlasted them on a fresh clone's
- * busy cores, they ended before the thread died, none was run again, and the test failed saying so. Their orders get
- * NEIGHBOURS_DEADLINE_MS: run twice, such steps outlast the default 2 s.
+ * The neighbours' steps: they must still run when the thread dies, or none is run again and the test fails saying so.
+ * With 400 ms, the time from their steps' start to the bad order's arrival (the wait for every neighbour to be past its
+ * payment, polled) and its death outlasted them beside busy cores, where the thread dies at once (2 runs of 12), and
+ * more so where it dies only after a canceled step's grace (250 ms after the fault shows; a fresh clone's cores). Their
+ * orders get NEIGHBOURS_DEADLINE_MS: run twice, such steps outlast the default 2 s.
  */
-const OUTLASTS_GRACE_MS = 1200;
+const OUTLASTS_DEATH_MS = 1200;
 const NEIGHBOURS_DEADLINE_MS = 10_000;
 
 /** Well-behaved orders already running on the thread when the bad one arrives: their ids, and their answers to come. */
-function startNeighbours(service: TestService, delayMs = 400, count = 4) {
+function startNeighbours(service: TestService, count = 4) {
   const bodies = Array.from({ length: count }, () =>
-    orderBody({ delay_ms: { payment: 0, vendor: delayMs, courier: delayMs } }),
+    orderBody({ delay_ms: { payment: 0, vendor: OUTLASTS_DEATH_MS, courier: OUTLASTS_DEATH_MS } }),
   );
   return { ids: bodies.map((body) => body['order_id'] as string), answers: bodies.map((body) => service.order(body)) };
 }
@@ -145,7 +146,7 @@ describe.each([
 describe('a step that ignores its cancellation', () => {
   it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
     const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
-    const neighbours = startNeighbours(service, OUTLASTS_GRACE_MS);
+    const neighbours = startNeighbours(service);
     await untilNeighboursPastPayment(service, neighbours);
     const order = orderBody({
       fail_step: 'vendor',
@@ -234,7 +235,7 @@ describe('a step that hangs its thread', () => {
 
   it('with its client gone: the neighbours are run again elsewhere and succeed', async () => {
     const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
-    const neighbours = startNeighbours(service, OUTLASTS_GRACE_MS);
+    const neighbours = startNeighbours(service);
     await untilNeighboursPastPayment(service, neighbours);
     const gone = service.order(
       orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),

@@ -1,9 +1,12 @@
 /**
  * Priority tiers (issue 31), over real HTTP with real threads and two keyed
  * clients: vip (critical) and thrift (free), MAX_INFLIGHT=20, orders whose
- * steps take 300 ms. A free flood leaves the critical client whole; a
- * critical flood leaves the free client some room; light load is the same
- * with tiers and without; a request lowers its tier, never raises it.
+ * steps take 300 ms, each flood 1,000 orders a second from a process of its
+ * own. A free flood leaves the critical client whole; a critical flood leaves
+ * the free client some room, with the per-client caps and floors off, so
+ * that the tiers hold on their own (aging, in the admission line); light
+ * load is the same with tiers and without; a request lowers its tier, never
+ * raises it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
@@ -63,17 +66,12 @@ describe('a free flood past capacity', () => {
     { timeout: 60_000 },
     async () => {
       const { vip, thrift } = await serve();
-      // The medians are timed on two cores other builds share: a second try is allowed them, never the answers.
-      const ratios: number[] = [];
-      for (let attempt = 0; attempt < 2 && !(ratios.at(-1)! <= 1.5); attempt++) {
-        const { alone, beside, free } = await freeFlood(thrift, vip, { seconds: 3 });
-        console.log('free flood:', JSON.stringify({ alone, beside, free }));
-        expect(beside.ok).toBe(1);
-        expect(free.shedNamingTier).toBeGreaterThan(0);
-        expect(free.ok).toBeGreaterThan(0);
-        ratios.push(beside.medianMs / alone.medianMs);
-      }
-      expect(Math.min(...ratios)).toBeLessThanOrEqual(1.5);
+      const { alone, beside, free } = await freeFlood(thrift, vip, { seconds: 3 });
+      console.log('free flood:', JSON.stringify({ alone, beside, free }));
+      expect(beside.ok).toBe(1);
+      expect(free.shedNamingTier).toBeGreaterThan(0);
+      expect(free.ok).toBeGreaterThan(0);
+      expect(beside.medianMs / alone.medianMs).toBeLessThanOrEqual(1.5);
       const metrics = parseSamples(await (await adminGet('/metrics')).text());
       expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'free' }))).toBeGreaterThan(0);
       expect(metrics.get(sampleKey('tier_orders_shed_total', { tier: 'critical' }))).toBe(0);
@@ -98,14 +96,14 @@ describe('a free flood past capacity with the per-client caps and floors off (CL
   );
 });
 
-describe('a critical flood past capacity', () => {
+describe('a critical flood past capacity with the per-client caps and floors off (CLIENT_MAX_SHARE=1)', () => {
   it(
-    'leaves the free client, one order at a time with a 2 s deadline, at least one order in 5 answered 200',
+    'leaves the free client at least one order in 5 answered 200: refused at once it would never age, waiting in the admission line it rises to critical and takes the next turn',
     { timeout: 60_000 },
     async () => {
-      const { vip, thrift } = await serve();
-      const { free, critical } = await criticalFlood(vip, thrift, { seconds: 4 });
-      console.log('critical flood:', JSON.stringify({ free, critical }));
+      const { vip, thrift } = await serve(TIERED, undefined, 1);
+      const { free, critical } = await criticalFlood(vip, thrift, { seconds: 6 });
+      console.log('critical flood, caps off:', JSON.stringify({ free, critical }));
       expect(critical.orders).toBeGreaterThan(critical.ok);
       expect(free.orders).toBeGreaterThanOrEqual(3);
       expect(free.ok).toBeGreaterThanOrEqual(0.2);
@@ -123,24 +121,18 @@ describe('without overload', () => {
       const both = await serve();
       try {
         // Both services at once, loaded in the same window: what else the machine does weighs on both alike. One after
-        // the other, a full run on a slow machine moved the medians by a fifth between the two windows. Side by side, a
-        // full CI run still once put one service's median of 6–8 orders of 300 ms at 450–504 ms and the other's at
-        // 382–393: a second try is allowed the medians, as in the floods above, never the answers.
-        const within = (ratio: number): boolean => ratio > 0.85 && ratio < 1.15;
-        let ratios: number[] = [];
-        for (let attempt = 0; attempt === 0 || (attempt < 2 && !ratios.every(within)); attempt++) {
-          const [plain, tiered] = await Promise.all([
-            lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
-            lightLoad(both.vip, both.thrift, { seconds: 2 }),
-          ]);
-          console.log('light load:', JSON.stringify({ plain, tiered }));
-          for (const side of ['a', 'b'] as const) {
-            expect(tiered[side].ok).toBe(plain[side].ok);
-            expect(tiered[side].ok).toBe(1);
-          }
-          ratios = (['a', 'b'] as const).map((side) => tiered[side].medianMs / plain[side].medianMs);
+        // the other, a full run on a slow machine moved the medians by a fifth between the two windows.
+        const [plain, tiered] = await Promise.all([
+          lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
+          lightLoad(both.vip, both.thrift, { seconds: 2 }),
+        ]);
+        console.log('light load:', JSON.stringify({ plain, tiered }));
+        for (const side of ['a', 'b'] as const) {
+          expect(tiered[side].ok).toBe(plain[side].ok);
+          expect(tiered[side].ok).toBe(1);
         }
-        expect(ratios.filter((ratio) => !within(ratio))).toEqual([]);
+        const ratios = (['a', 'b'] as const).map((side) => tiered[side].medianMs / plain[side].medianMs);
+        expect(ratios.filter((ratio) => !(ratio > 0.85 && ratio < 1.15))).toEqual([]);
         await expectAtRest(untieredSvc, THREADS);
       } finally {
         await untieredSvc.shutdown();

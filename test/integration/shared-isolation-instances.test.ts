@@ -16,12 +16,12 @@ import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgre
 import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
 
 const THREADS = 2;
-/** How long each of the hog's orders holds a courier (couriersAcrossInstances' default), just within the deadline. */
+/** How long each of the hog's orders holds a courier, just within the deadline. */
 const COURIER_HOLD_MS = 1900;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${POSTGRES_SKIPPED}`, () => {
   it(
-    "with INSTANCES=2 and COURIERS=5 on Postgres, a client holding couriers 1.9 s from 20 connections keeps another's 10 orders/s from waiting for its couriers: their p99 within half a courier's hold of their p99 alone, none failing",
+    "with INSTANCES=2 and COURIERS=5 on Postgres, a client holding couriers 1.9 s from 20 connections keeps another's 10 orders/s from waiting for its couriers: their p99 within 1.5 × their p99 alone, none failing",
     { timeout: 90_000 },
     async () => {
       const url = await freshDatabase(await startTestPostgres());
@@ -61,10 +61,10 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
         // Before: the victim's p99 went 257 → 1,917 ms (the issue): on the instance lent 2 slots, the hog's cap of 60%
         // rounded up to both.
         expect(withHog.ok).toBe(1);
-        // Waiting for a hog's courier adds most of its 1.9 s hold; anything else on the machine, far less. A ratio of
-        // 1.5 left ~110 ms for that, and one order of 100 slowed by 140 ms failed it, on a quiet machine beside three
-        // other files (348 ms against 1.5 × 224, the medians 209 and 208 ms).
-        expect(withHog.p99Ms).toBeLessThanOrEqual(Math.max(alone.p99Ms, aloneAfter.p99Ms) + COURIER_HOLD_MS / 2);
+        // The issue's bound: the victim's p99 within 1.5 × its p99 alone (before the hog and after it, so that a
+        // machine that got busier meanwhile is not taken for the hog). Waiting for one hog's courier adds most of its
+        // 1.9 s hold.
+        expect(withHog.p99Ms).toBeLessThanOrEqual(1.5 * Math.max(alone.p99Ms, aloneAfter.p99Ms));
       } finally {
         // The primary passes SIGTERM on to its instances.
         cluster.child.kill('SIGTERM');

@@ -1,14 +1,14 @@
 /**
  * Priority tiers (issue 31) where the queues are decided: the rule
- * (src/shares/fair-share.ts: a better rank first, aged by the wait, the fair
+ * (src/fairness/tiers.ts: a better rank first, aged by the wait, the fair
  * share within a rank), the turns of thread time and the courier semaphore
- * that follow it, and the headroom kept at admission (src/orders/tier-headroom.ts).
+ * that follow it, and the headroom kept at admission (src/fairness/tier-headroom.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { rankOf } from '../../src/domain/tier.js';
-import { DEFAULT_TIER_CEILINGS, loweredTier } from '../../src/domain/tier.js';
-import { TierHeadroom } from '../../src/orders/tier-headroom.js';
-import { agedRank, TIER_AGING_MS, tieredTurnOrder } from '../../src/shares/fair-share.js';
+import { loweredTier } from '../../src/domain/tier.js';
+import { TierHeadroom } from '../../src/fairness/tier-headroom.js';
+import { agedRank, DEFAULT_TIER_CEILINGS, TIER_AGING_MS, tieredTurnOrder } from '../../src/fairness/tiers.js';
 import { SlotSemaphore, type Cancellation } from '../../src/shared-memory/slot-semaphore.js';
 import { CpuTurns, type CpuTurn } from '../../src/threads/cpu-turns.js';
 

@@ -4,9 +4,12 @@
  * it — is exit 69, which the primary of INSTANCES=N retries after a pause;
  * a schema this code refuses is 78; anything else is our own failure.
  */
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { DeliveryThread } from '../../src/events/delivery-thread.js';
 import { DatabaseUnavailable, MigrationError } from '../../src/postgres/failures.js';
 import { startFailure } from '../../src/start-failure.js';
+import { compiledFixture } from '../support/compiled.js';
 
 /** As pg raises a server's refusal: an Error with the SQLSTATE in `code`. */
 const pgError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
@@ -46,5 +49,25 @@ describe('a start that failed', () => {
     ['a bug of ours', new TypeError('cannot read properties of undefined')],
   ])('%s is no reason to wait for Postgres: our own failure (exit 1, logged)', (_name, error) => {
     expect(startFailure(error, URL)).toBeUndefined();
+  });
+
+  it("keeps the cause a thread's start met: Postgres shutting down under the webhook thread is exit 69, not our own failure", async () => {
+    const thread = new DeliveryThread({
+      workerFile: compiledFixture('delivery-thread-refused'),
+      name: 'webhook-delivery',
+      data: {},
+      log: pino({ level: 'silent' }),
+      recorder: undefined,
+    });
+    const failed: unknown = await thread.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await thread.close();
+    expect(failed).toBeInstanceOf(Error);
+    expect(startFailure(failed, URL)).toEqual({
+      exitCode: 69,
+      line: `cannot reach Postgres at ${URL}: the webhook-delivery thread could not start: the database system is shutting down`,
+    });
   });
 });

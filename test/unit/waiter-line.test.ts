@@ -1,6 +1,6 @@
 import { fc, test as propertyTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { agedRank, RANKS, TIER_AGING_MS, tieredTurnOrder } from '../../src/shares/fair-share.js';
+import { agedRank, RANKS, TIER_AGING_MS, tieredTurnOrder } from '../../src/fairness/tiers.js';
 import { WaiterLine, type TurnRules } from '../../src/shared-memory/waiter-line.js';
 
 const CRITICAL = 0;

@@ -1,5 +1,5 @@
 /**
- * Reserved headroom at admission (issue 31): each tier's new orders may fill
+ * Reserved headroom at admission: each tier's new orders may fill
  * each scarce thing — the orders in flight (MAX_INFLIGHT), the pool's queue
  * (POOL_QUEUE_LIMIT) and the order records' memory (ORDER_RECORDS_MAX_MB) —
  * only up to its ceiling (TIER_CEILINGS: free 70%, standard 90%, critical
@@ -18,10 +18,15 @@
  * exists, and nothing is kept: a tier changes nothing for a service that
  * names none, overloaded or not.
  *
+ * An order that waits for room (./admission-line.ts) ages (./tiers.ts), and
+ * its ceiling with it: a free order that has waited 2 × TIER_AGING_MS may
+ * fill what a critical one may.
+ *
  * Asked from the admission callback with nothing awaited, after the
  * per-client shares: a few reads of counters kept elsewhere, no scan.
  */
-import { LOOP_LATE_MS, rankOf, TIERS, type Tier, type TierBounded, type TierCeilings } from '../domain/tier.js';
+import { DEFAULT_TIER, rankOf, TIERS, type Tier } from '../domain/tier.js';
+import { agedRank, ceilingOf, LOOP_LATE_MS, type TierBounded, type TierCeilings } from './tiers.js';
 
 /** A tier's ceiling is reached: what, how much of it is used, and the most its orders may fill. */
 export interface TierFull {
@@ -50,14 +55,16 @@ export interface TierHeadroomOptions {
 export class TierHeadroom {
   /** The best rank in play: a ceiling applies only to worse ones. */
   private best: number;
+  /** Whether a tier other than the default is in play. */
+  private tieredNow = false;
   private readonly ordersLimit: Readonly<Record<Tier, number>>;
   private readonly queueLimit: Readonly<Record<Tier, number>>;
   private readonly recordsLimit: Readonly<Record<Tier, number>>;
   private readonly loopLimit: Readonly<Record<Tier, number>>;
 
   constructor(private readonly options: TierHeadroomOptions) {
-    this.best = rankOf('standard');
-    for (const tier of options.configured) this.best = Math.min(this.best, rankOf(tier));
+    this.best = rankOf(DEFAULT_TIER);
+    for (const tier of options.configured) this.seen(tier);
     const limits = (total: number): Record<Tier, number> =>
       Object.fromEntries(TIERS.map((tier) => [tier, ceilingOf(total, options.ceilings[tier])])) as Record<Tier, number>;
     this.ordersLimit = limits(options.maxInflight);
@@ -70,31 +77,46 @@ export class TierHeadroom {
   seen(tier: Tier): void {
     const rank = rankOf(tier);
     if (rank < this.best) this.best = rank;
+    if (tier !== DEFAULT_TIER) this.tieredNow = true;
   }
 
-  /** Whether a new order of `tier` would take something past its tier's ceiling, `ordersInFlight` being in flight. */
-  fullFor(tier: Tier, ordersInFlight: number): TierFull | undefined {
+  /** Whether a tier other than the default is in play: configured, or an order came with one. */
+  get tiered(): boolean {
+    return this.tieredNow;
+  }
+
+  /** The best rank in play: no waiter ages past it. */
+  get bestRank(): number {
+    return this.best;
+  }
+
+  /**
+   * Whether a new order of `tier` would take something past its tier's ceiling, `ordersInFlight` being in flight: the
+   * ceiling of its tier aged by `waitedMs` waiting for room (a TierFull names its own tier).
+   */
+  fullFor(tier: Tier, ordersInFlight: number, waitedMs = 0): TierFull | undefined {
     this.seen(tier);
-    if (rankOf(tier) <= this.best || this.options.ceilings[tier] >= 1) return undefined;
-    const orders = this.ordersLimit[tier];
+    const aged = TIERS[agedRank(rankOf(tier), waitedMs, this.best)]!;
+    if (rankOf(aged) <= this.best || this.options.ceilings[aged] >= 1) return undefined;
+    return this.pastCeiling(tier, aged, ordersInFlight);
+  }
+
+  /** Whether a new order of `tier` would take something past the ceiling of `aged`. */
+  private pastCeiling(tier: Tier, aged: Tier, ordersInFlight: number): TierFull | undefined {
+    const orders = this.ordersLimit[aged];
     if (ordersInFlight >= orders) return { tier, bounded: 'orders_in_flight', used: ordersInFlight, limit: orders };
     const { poolQueueLimit, recordsMaxBytes } = this.options;
     if (poolQueueLimit > 0) {
       const queued = this.options.poolQueued();
-      const limit = this.queueLimit[tier];
+      const limit = this.queueLimit[aged];
       if (queued >= limit) return { tier, bounded: 'pool_queue', used: queued, limit };
     }
     const bytes = recordsMaxBytes > 0 ? this.options.recordsBytes() : undefined;
-    if (bytes !== undefined && bytes >= this.recordsLimit[tier])
-      return { tier, bounded: 'records', used: bytes, limit: this.recordsLimit[tier] };
+    if (bytes !== undefined && bytes >= this.recordsLimit[aged])
+      return { tier, bounded: 'records', used: bytes, limit: this.recordsLimit[aged] };
     const late = this.options.loopLateMs?.() ?? 0;
-    if (late >= this.loopLimit[tier])
-      return { tier, bounded: 'event_loop', used: Math.round(late), limit: this.loopLimit[tier] };
+    if (late >= this.loopLimit[aged])
+      return { tier, bounded: 'event_loop', used: Math.round(late), limit: this.loopLimit[aged] };
     return undefined;
   }
-}
-
-/** ⌊total × ceiling⌋, at least 1 of anything there is: a tier is shed near the edge, never shut out. */
-function ceilingOf(total: number, ceiling: number): number {
-  return total > 0 ? Math.max(1, Math.floor(Math.round(total * ceiling * 1000) / 1000)) : 0;
 }
