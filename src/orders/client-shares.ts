@@ -14,9 +14,13 @@
  * while the room left still holds what the other active clients' floors are
  * not using, so however many keys are busy, a newcomer finds its floor with
  * its first order: while a client that exists is idle, the floor of a
- * newcomer of weight 1 is kept free as well. The admin's own orders keep no
- * floor: it is the operator, not a tenant. Who is active is this class's to
- * say (`sharers`), for the couriers and the turns of thread time too.
+ * newcomer of weight 1 is kept free as well. The admin, when it sends
+ * orders, is a client like any other (named `admin`): with its own floor
+ * while it is active. A client that keeps no floor would get only what the
+ * others' floors leave, and beside a configured client that is idle — whose
+ * newcomer's floor is the whole of it — that is nothing. Who is active is
+ * this class's to say (`sharers`), for the couriers and the turns of thread
+ * time too.
  *
  * Asked from the admission callback (src/http/order-route.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
@@ -38,9 +42,7 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count' | 'has'>;
-  /** Clients that keep no floor (the admin: the operator, not a tenant; its warm-ups and checks keep no room). */
-  readonly floorless?: readonly string[];
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
   /** The clock, in milliseconds (performance.now by default). */
   readonly now?: () => number;
 }
@@ -114,9 +116,9 @@ export class ClientShares {
   }
 
   /**
-   * Who shares the service now (src/shares/fair-share.ts): the active clients that keep a floor — those that asked
-   * in the last ACTIVE_MS or have an order in flight, the floorless left out — and, while a client that exists is
-   * idle, a newcomer's weight. The couriers and the turns of thread time keep the same floors.
+   * Who shares the service now (src/shares/fair-share.ts): the active clients — those that asked in the last
+   * ACTIVE_MS or have an order in flight — and, while a client that exists is idle, a newcomer's weight. The couriers
+   * and the turns of thread time keep the same floors.
    */
   sharers(): Sharers {
     const since = this.now() - ACTIVE_MS;
@@ -127,14 +129,11 @@ export class ClientShares {
         this.lastAsked.delete(name);
         continue;
       }
-      if (this.options.floorless?.includes(name)) continue;
       const { weight } = this.options.clients.entryOf(name);
       weights += weight;
       active.set(name, weight);
     }
-    // The floorless that exist: an admin that never sent an order is no client, idle or not.
-    const floorless = (this.options.floorless ?? []).filter((name) => this.options.clients.has(name)).length;
-    const newcomer = this.options.clients.count > active.size + floorless ? NEWCOMER_WEIGHT : 0;
+    const newcomer = this.options.clients.count > active.size ? NEWCOMER_WEIGHT : 0;
     return { active, newcomer, totalWeight: weights + newcomer };
   }
 
