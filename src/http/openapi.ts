@@ -85,7 +85,8 @@ const REPLAYED = {
 
 const CHALLENGE = {
   'WWW-Authenticate': {
-    description: 'The schemes to authenticate with: Bearer, and Basic (for a browser).',
+    description:
+      'The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password).',
     schema: { type: 'string' as const },
   },
 };

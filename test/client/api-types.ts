@@ -853,7 +853,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1040,7 +1040,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1139,7 +1139,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1454,7 +1454,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1526,7 +1526,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1588,7 +1588,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1660,7 +1660,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1722,7 +1722,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1806,7 +1806,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1877,7 +1877,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1949,7 +1949,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2011,7 +2011,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2083,7 +2083,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2165,7 +2165,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2275,7 +2275,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2366,7 +2366,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2462,7 +2462,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2524,7 +2524,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2617,7 +2617,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2727,7 +2727,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2792,7 +2792,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2897,7 +2897,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2985,7 +2985,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -3052,7 +3052,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };

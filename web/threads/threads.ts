@@ -26,6 +26,13 @@ const $ = (id: string): HTMLElement => {
   return element;
 };
 
+/**
+ * An address on this server, from the page's origin. A person may open the page as http://admin:KEY@host/threads:
+ * a path resolved against that address carries the key, and fetch refuses a URL with credentials in it. The browser
+ * sends the credentials it was given for the page with every request to the server anyway.
+ */
+const onServer = (path: string): string => new URL(path, location.origin).href;
+
 const ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -331,7 +338,7 @@ function markLanesUnknown(): void {
 
 function connect(): void {
   const status = $('status');
-  const source = new EventSource('/threads/events');
+  const source = new EventSource(onServer('/threads/events'));
   source.onopen = () => {
     status.className = 'live';
     status.textContent = 'live';
@@ -369,7 +376,7 @@ interface Answer {
 
 async function post(body: { readonly order_id: string } & Record<string, unknown>): Promise<Answer> {
   try {
-    const response = await fetch('/order', {
+    const response = await fetch(onServer('/order'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -495,7 +502,7 @@ function showTraces(): void {
   const note = $('trace-note');
   const waterfall = $('waterfall');
   const ask = async (pollsLeft: number): Promise<void> => {
-    const response = await fetch('/threads/trace', { headers: { accept: 'application/json' } });
+    const response = await fetch(onServer('/threads/trace'), { headers: { accept: 'application/json' } });
     if (response.ok) {
       const trace = (await response.json()) as TraceWaterfall;
       note.textContent = `order ${trace.order_id}, trace ${trace.trace_id}: ${trace.duration_ms} ms`;
