@@ -5,7 +5,7 @@
  * away — and when the answer leaves a long body unread (see below). Errors
  * become RFC 9457 problem details for a request that prefers them
  * (src/http/problem-details.ts). An order's outcome is never to be kept by a
- * cache (`Cache-Control: no-store`): it carries money.
+ * cache (`Cache-Control: no-store`): it carries money; nor is an error.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
@@ -99,8 +99,9 @@ export class Responder {
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
+  /** An error, which no cache may keep either: a 400 or a 503 of POST /order may be an order's outcome or a plain error. */
   error(res: Response, kind: ErrorKind, message: string, headers: Readonly<Record<string, HeaderValues>> = {}): void {
-    const all = { ...retryAfter(kind), ...headers };
+    const all = { ...NO_STORE, ...retryAfter(kind), ...headers };
     if (prefersProblem(res.req.headers.accept))
       return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res) ?? ''), all, PROBLEM_JSON);
     const body: ErrorResponse = { status: 'error', error: { kind, message } };

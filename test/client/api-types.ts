@@ -449,16 +449,13 @@ export interface components {
                 };
             };
         };
-        /** @description The outcome of an order, every step included. */
-        OrderResponse: {
+        /** @description An order whose every step succeeded. */
+        OrderSucceeded: {
             /** @enum {string} */
-            status: "ok" | "error";
+            status: "ok";
             order_id: string;
             /** @description payment, vendor, courier, in that order. */
             steps: components["schemas"]["Step"][];
-            /** @description Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo. */
-            compensations?: components["schemas"]["Step"][];
-            error?: components["schemas"]["Error"];
         };
         Step: {
             /** @enum {string} */
@@ -480,6 +477,17 @@ export interface components {
             attempts?: number;
             /** @description Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES). */
             retries?: number;
+        };
+        /** @description An order that failed, every step included, and the kind it failed with. */
+        OrderFailed: {
+            /** @enum {string} */
+            status: "error";
+            order_id: string;
+            /** @description payment, vendor, courier, in that order. */
+            steps: components["schemas"]["Step"][];
+            /** @description Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo. */
+            compensations?: components["schemas"]["Step"][];
+            error: components["schemas"]["Error"];
         };
         Error: {
             /**
@@ -785,7 +793,7 @@ export interface components {
         "X-Request-Id": string;
         /** @description W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed. */
         traceresponse: string;
-        /** @description `no-store` on every answer that carries an order or money: no cache may keep it. */
+        /** @description `no-store` on every answer that carries an order or money, and on every error: no cache may keep it. */
         "Cache-Control": "no-store";
     };
     pathItems: never;
@@ -832,7 +840,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderSucceeded"];
                 };
             };
             /** @description The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field). */
@@ -844,7 +852,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"] | components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["OrderFailed"] | components["schemas"]["ErrorResponse"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -963,7 +971,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderFailed"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -980,7 +988,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"] | components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["OrderFailed"] | components["schemas"]["ErrorResponse"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -993,7 +1001,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderFailed"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };

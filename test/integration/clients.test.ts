@@ -64,7 +64,7 @@ describe('API keys', () => {
     expect(response.status).toBe(401);
     expect(kindOf(response)).toBe('unauthorized');
     // Each scheme in a header of its own: Chromium, given both in one, never offers Basic credentials.
-    expect(response.headersDistinct['www-authenticate']).toEqual([
+    expect(response.headersDistinct?.['www-authenticate']).toEqual([
       'Bearer realm="order-threads"',
       'Basic realm="order-threads", charset="UTF-8"',
     ]);

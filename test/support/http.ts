@@ -7,8 +7,8 @@ import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'no
 export interface RawResponse {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
-  /** Each header's values as sent, one a line: `headers` joins a header sent twice into one. */
-  readonly headersDistinct: NodeJS.Dict<string[]>;
+  /** Each header's values as sent, one a line: `headers` joins a header sent twice into one. Absent: not read. */
+  readonly headersDistinct?: NodeJS.Dict<string[]>;
   readonly text: string;
   json(): unknown;
 }
