@@ -31,6 +31,7 @@ import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from './log-level-route.js';
 import { EVENT_TYPES, type EventType } from '../events/order-event.js';
 import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX } from '../events/client-events.js';
+import { CURSOR_MAX_LENGTH, CURSOR_PREFIX } from '../events/feed-cursor.js';
 import { webhookBodySchema } from './webhooks-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
@@ -606,8 +607,12 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       query: z.object({
         after: z
           .string()
+          .regex(new RegExp(`^${CURSOR_PREFIX.replaceAll('.', '\\.')}`))
+          .max(CURSOR_MAX_LENGTH)
           .optional()
-          .meta({ description: 'A `next` cursor this client was given; absent: from the oldest kept.' }),
+          .meta({
+            description: `A \`next\` cursor this client was given (it begins ${CURSOR_PREFIX}); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give.`,
+          }),
         limit: z
           .int()
           .min(1)
@@ -694,7 +699,11 @@ const ref = (to: string) => ({ $ref: `#/components/${to}` });
 const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
   createOrder: ORDER_REQUEST_EXAMPLES,
   createWebhook: {
-    endpoint: { summary: 'Events to an https endpoint', value: { url: 'https://shop.example/hooks/orders' } },
+    endpoint: {
+      summary:
+        'Events to an https endpoint: name your own. This one, under .example, never resolves, so as it is it is refused (400), as every URL that does not resolve to a public address is: an example that registered would send real events to a real host.',
+      value: { url: 'https://shop.example/hooks/orders' },
+    },
   },
   setDependencyOutage: {
     partial: {

@@ -719,6 +719,7 @@ export interface components {
                 open_until: string | null;
             } | null;
         };
+        /** @description With outage false, no other field; with outage true, a failure_ratio of 0 needs a latency_ms above 0 (an outage that changes nothing is refused). */
         DependencyOutage: {
             /** @description true: switch the outage on (every call fails as unavailable unless failure_ratio says otherwise); false: end it. */
             outage: boolean;
@@ -2866,7 +2867,7 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
@@ -2959,7 +2960,7 @@ export interface operations {
     listEventsHead: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
