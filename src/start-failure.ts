@@ -4,7 +4,9 @@
  * instance that cannot start for a while from one that never will, and one
  * line for the operator. Postgres refusing to serve at that moment — down,
  * unreachable, starting or shutting down (SQLSTATE class 57) — is the same
- * "cannot reach it for now", whichever step of the start met it first.
+ * "cannot reach it for now", whichever step of the start met it first. A
+ * port another process holds is a setting to change (PORT), said in one line
+ * as `npm run db` says its own.
  */
 import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from './exit-codes.js';
 import { DatabaseUnavailable, isUnavailable, MigrationError } from './postgres/failures.js';
@@ -19,6 +21,11 @@ export interface StartFailure {
  * logged with its stack).
  */
 export function startFailure(error: unknown, databaseUrl: string): StartFailure | undefined {
+  if (isAddressInUse(error))
+    return {
+      exitCode: EXIT_BAD_CONFIG,
+      line: `port ${error.port} on ${error.address} is taken by another process; set PORT to another port`,
+    };
   if (error instanceof MigrationError)
     return { exitCode: EXIT_BAD_CONFIG, line: `the database's schema does not fit this code: ${error.message}` };
   if (error instanceof DatabaseUnavailable || (databaseUrl !== '' && isUnavailable(error))) {
@@ -28,4 +35,13 @@ export function startFailure(error: unknown, databaseUrl: string): StartFailure 
     };
   }
   return undefined;
+}
+
+/** Node's error for a listen on an address and port another socket holds. */
+function isAddressInUse(error: unknown): error is Error & { address: string; port: number } {
+  return (
+    error instanceof Error &&
+    (error as NodeJS.ErrnoException).code === 'EADDRINUSE' &&
+    typeof (error as { port?: unknown }).port === 'number'
+  );
 }
