@@ -113,6 +113,28 @@ describe('the thread view in headless Chromium', () => {
     },
   );
 
+  it.skipIf(!hasChromium)(`the chart's time axis reads whole seconds, as a clock does${SKIPPED}`, async () => {
+    const page = await browser!.newPage();
+    // uPlot draws its axes on a canvas: what it writes there is recorded as it is drawn.
+    await page.addInitScript({
+      content: `window.drawnTexts = [];
+          const fillText = CanvasRenderingContext2D.prototype.fillText;
+          CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+            window.drawnTexts.push(String(text));
+            return fillText.call(this, text, ...rest);
+          };`,
+    });
+    await page.goto(new URL('/threads', svc.url).href);
+    await page.locator('#status.live').waitFor({ timeout: 5000 });
+    const clockTicks = async (): Promise<string[]> =>
+      (await page.evaluate<string[]>('window.drawnTexts')).filter((text) => /^\d\d:\d\d:\d\d$/.test(text));
+    // A few seconds of frames: ticks a second apart at most.
+    await expect.poll(async () => new Set(await clockTicks()).size, { timeout: 8000 }).toBeGreaterThanOrEqual(2);
+    const drawn = await page.evaluate<string[]>('window.drawnTexts');
+    expect(drawn.filter((text) => /:\d\d\.\d/.test(text))).toEqual([]);
+    await page.close();
+  });
+
   it.skipIf(!hasChromium)(
     `"see a thread killed" shows what it promises: the thread dies, its neighbours' steps run again elsewhere, all four answered 200${SKIPPED}`,
     async () => {
@@ -127,6 +149,23 @@ describe('the thread view in headless Chromium', () => {
       for (const [, status] of neighbours) expect(status).toBe('200');
       expect(statuses.find(([id]) => id?.endsWith('-crash'))?.[1]).toBe('500');
       await expect.poll(() => page.locator('#lanes [data-state="dead"]').count(), { timeout: 3000 }).toBe(1);
+      // The steps the dead thread took with it, each box showing its id's end, whole: "-crash" and "-neighbour-2" apart.
+      interface ShownId {
+        readonly id: string;
+        readonly text: string;
+        readonly cut: boolean;
+      }
+      const lost = await page.evaluate<ShownId[]>(
+        `[...document.querySelectorAll('#lanes [data-state="dead"] .step.lost')].map((box) => {
+          const shown = box.querySelector('.order');
+          return { id: box.getAttribute('data-order-id'), text: shown.textContent, cut: shown.scrollWidth > shown.clientWidth };
+        })`,
+      );
+      expect(lost.some(({ id }) => id.endsWith('-crash'))).toBe(true);
+      for (const { id, text, cut } of lost) {
+        expect(text, id).toBe(id.length <= 14 ? id : `${id.slice(0, 4)}…${id.slice(-9)}`);
+        expect(cut, id).toBe(false);
+      }
       expect(errors).toEqual([]);
       await page.close();
       await expectAtRest(svc, THREADS);
