@@ -55,8 +55,8 @@ export const dependencyOutageBodySchema = z
     // What superRefine checks above, said in the document too: none of these bodies is accepted.
     not: {
       anyOf: [
-        { required: ['failure_ratio'], properties: { outage: { const: false } } },
-        { required: ['latency_ms'], properties: { outage: { const: false } } },
+        { required: ['failure_ratio'], properties: { outage: { const: false }, failure_ratio: {} } },
+        { required: ['latency_ms'], properties: { outage: { const: false }, latency_ms: {} } },
         {
           required: ['failure_ratio'],
           properties: { outage: { const: true }, failure_ratio: { const: 0 }, latency_ms: { const: 0 } },
