@@ -246,6 +246,8 @@ describe('the thread view with keys, opened with the admin key as a person gives
     keyed = await startTestService({
       config: {
         threads: THREADS,
+        // As the open page's service: a deadline the demo's neighbours, run again after the kill, meet on a busy machine.
+        orderTimeoutMs: 10_000,
         // A configured client that stays idle: the admin's orders still find room (they are a client's of its own).
         access: {
           mode: 'keys',
