@@ -13,6 +13,14 @@
 # image's node directly and never runs an npm script: it installs without
 # install scripts and deletes the binary package (about 140 MB).
 
+#
+# The base is pinned by tag, not by digest: no machine this project is built
+# on reaches a container registry, so no digest could be read or checked
+# here. An image built for production should pin it: `docker buildx
+# imagetools inspect node:26.10.0-bookworm-slim` prints the digest to append
+# (`FROM node:26.10.0-bookworm-slim@sha256:…`) to both FROM lines
+# (docs/deploying.md says so too).
+
 # Build: every dependency, dev ones included (TypeScript), and the compiled output.
 FROM node:26.10.0-bookworm-slim AS build
 WORKDIR /app
@@ -47,6 +55,9 @@ USER 1000:1000
 # Reachable from outside the container; with no keys set this needs ALLOW_ANONYMOUS=on (exit 78 otherwise, on purpose).
 ENV HOST=0.0.0.0
 EXPOSE 8080
+# For Docker and Compose (Kubernetes uses deploy/'s probes instead): liveness, GET /healthz on the port the server
+# listens on, with the image's node (the slim image has no curl); /healthz answers whatever Host it is sent with.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 8080}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form, node itself as PID 1: SIGTERM reaches the server, which drains (DRAIN_DELAY_MS, then SHUTDOWN_TIMEOUT_MS).
 # The V8 flags are src/runtime.ts's SERVER_NODE_FLAGS (test/unit/runtime.test.ts keeps them alike).
 CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=0", "--heap-growing-percent=50", "--incremental-marking-soft-trigger=50", "--incremental-marking-hard-trigger=75", "dist/src/main.js"]

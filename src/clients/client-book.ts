@@ -89,11 +89,6 @@ export class ClientBook {
     return entry;
   }
 
-  /** Whether the client exists (asking makes no client exist). */
-  has(name: string): boolean {
-    return this.clients.has(name);
-  }
-
   /** Clients that exist. */
   get count(): number {
     return this.clients.size;

@@ -6,7 +6,7 @@
  * void its payments before anything closes.
  */
 import type { Logger } from 'pino';
-import { ADMIN, OPEN_MODE_CALLER } from '../auth/caller.js';
+import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import { reloadKeysOnChange } from './key-reload.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
@@ -79,7 +79,6 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     recordsMaxBytes: config.orderRecordsMaxBytes,
     records: store.records,
     clients,
-    floorless: [ADMIN],
   });
   const warming = config.warmUpMs > 0 ? new ServiceWarmUp(config, store.ledger) : undefined;
   let engine: OrderEngine;

@@ -5,7 +5,9 @@
  * rather than read as "from the start" — a client that sends garbage must
  * learn it, not silently receive everything again.
  */
-const PREFIX = 'c1.';
+export const CURSOR_PREFIX = 'c1.';
+/** The longest cursor read. */
+export const CURSOR_MAX_LENGTH = 512;
 /** Elements of a position at most (Postgres's: transaction id, seq). */
 const MAX_POSITION = 2;
 
@@ -15,14 +17,14 @@ export type CursorReading =
 
 /** The cursor after `position` (an event's, or empty: before the first). */
 export function cursorOf(client: string, position: readonly number[]): string {
-  return PREFIX + Buffer.from(JSON.stringify([client, ...position])).toString('base64url');
+  return CURSOR_PREFIX + Buffer.from(JSON.stringify([client, ...position])).toString('base64url');
 }
 
 export function readCursor(cursor: string, client: string): CursorReading {
-  if (!cursor.startsWith(PREFIX) || cursor.length > 512) return { ok: false, why: 'malformed' };
+  if (!cursor.startsWith(CURSOR_PREFIX) || cursor.length > CURSOR_MAX_LENGTH) return { ok: false, why: 'malformed' };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(cursor.slice(PREFIX.length), 'base64url').toString('utf8'));
+    parsed = JSON.parse(Buffer.from(cursor.slice(CURSOR_PREFIX.length), 'base64url').toString('utf8'));
   } catch {
     return { ok: false, why: 'malformed' };
   }

@@ -10,8 +10,6 @@ export interface ClientWeights {
   /** What the client holds now: a client holding anything is active however long ago it asked. */
   heldOf(client: string): number;
   weightOf(client: string): number;
-  /** Clients that keep no floor (the admin: the operator, not a tenant). */
-  floorless?(client: string): boolean;
   /** The weight kept for a newcomer, `active` clients being active (NEWCOMER_WEIGHT, or 0 when nobody else exists). */
   newcomer(active: number): number;
 }
@@ -40,7 +38,6 @@ export class ActiveClients {
         this.lastAsked.delete(client);
         continue;
       }
-      if (clients.floorless?.(client)) continue;
       const weight = clients.weightOf(client);
       weights += weight;
       active.set(client, weight);

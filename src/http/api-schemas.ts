@@ -55,18 +55,28 @@ export const stepSchema = z
   })
   .meta({ id: 'Step' });
 
-export const orderResponseSchema = z
+const orderSteps = z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' });
+
+/** Two shapes, each with its status a constant: a generated client types a success and a failure apart. */
+export const orderSucceededSchema = z
+  .strictObject({ status: z.literal('ok'), order_id: z.string(), steps: orderSteps })
+  .meta({ id: 'OrderSucceeded', description: 'An order whose every step succeeded.' });
+
+export const orderFailedSchema = z
   .strictObject({
-    status: z.enum(['ok', 'error']),
+    status: z.literal('error'),
     order_id: z.string(),
-    steps: z.array(stepSchema).meta({ description: 'payment, vendor, courier, in that order.' }),
+    steps: orderSteps,
     compensations: z.array(stepSchema).optional().meta({
       description:
         'Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo.',
     }),
-    error: errorSchema.optional(),
+    error: errorSchema,
   })
-  .meta({ id: 'OrderResponse', description: 'The outcome of an order, every step included.' });
+  .meta({ id: 'OrderFailed', description: 'An order that failed, every step included, and the kind it failed with.' });
+
+/** The outcome of an order, either way. */
+export const orderResponseSchema = z.union([orderSucceededSchema, orderFailedSchema]);
 
 export const orderStatusSchema = z
   .strictObject({

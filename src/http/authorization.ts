@@ -14,8 +14,11 @@ import type { Responder } from './responses.js';
 /** Who a key is (undefined: nobody), or, in open mode, who every request is. */
 export type Identify = { readonly open: Caller } | { readonly callerOf: (key: string) => Caller | undefined };
 
-/** Offered with every 401: Bearer for API clients, Basic so that a browser asks for the admin key. */
-const CHALLENGES = 'Bearer realm="order-threads", Basic realm="order-threads", charset="UTF-8"';
+/**
+ * Offered with every 401: Bearer for API clients, Basic so that a browser asks for the admin key. Each in a header of
+ * its own: Chromium, given both in one header, never offers Basic credentials, not even those of the URL.
+ */
+const CHALLENGES: readonly string[] = ['Bearer realm="order-threads"', 'Basic realm="order-threads", charset="UTF-8"'];
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -54,7 +57,8 @@ export function guards(
   responder: Responder,
   authenticated: (socket: Socket) => void = () => {},
 ): Guards {
-  const callerOf = (authorization: string | undefined, res: Response): Caller | undefined => {
+  /** `needed`: what a 401 says is needed, for the person reading it (a browser shows it when its dialog is canceled). */
+  const callerOf = (authorization: string | undefined, res: Response, needed: string): Caller | undefined => {
     if ('open' in identify) {
       authenticated(res.socket!);
       return identify.open;
@@ -65,22 +69,21 @@ export function guards(
       authenticated(res.socket!);
       return caller;
     }
-    const message =
-      key === undefined
-        ? 'an API key is needed: Authorization: Bearer <key>'
-        : 'this API key is not known (never issued, or revoked)';
-    responder.error(res, 'unauthorized', message, { 'WWW-Authenticate': CHALLENGES });
+    const said =
+      key === undefined ? 'no API key came with the request' : 'this API key is not known (never issued, or revoked)';
+    responder.error(res, 'unauthorized', `${said}: ${needed}`, { 'WWW-Authenticate': CHALLENGES });
     return undefined;
   };
   return {
     client: (req, res, next) => {
-      const caller = callerOf(req.headers.authorization, res);
+      const caller = callerOf(req.headers.authorization, res, 'a client key is needed, as Authorization: Bearer <key>');
       if (!caller) return;
       res.locals.caller = caller;
       next();
     },
     admin: (req, res, next) => {
-      const caller = callerOf(req.headers.authorization, res);
+      const needed = `${req.path} is the admin's: it needs the admin key (ADMIN_KEY), as Authorization: Bearer <key> or, in a browser, as the password (any user name)`;
+      const caller = callerOf(req.headers.authorization, res, needed);
       if (!caller) return;
       if (!caller.admin)
         return responder.error(res, 'forbidden', `${req.path} is the admin's: it needs the admin key (ADMIN_KEY)`);

@@ -48,7 +48,22 @@ export const dependencyOutageBodySchema = z
       });
     }
   })
-  .meta({ id: 'DependencyOutage' });
+  .meta({
+    id: 'DependencyOutage',
+    description:
+      'With outage false, no other field; with outage true, a failure_ratio of 0 needs a latency_ms above 0 (an outage that changes nothing is refused).',
+    // What superRefine checks above, said in the document too: none of these bodies is accepted.
+    not: {
+      anyOf: [
+        { required: ['failure_ratio'], properties: { outage: { const: false }, failure_ratio: {} } },
+        { required: ['latency_ms'], properties: { outage: { const: false }, latency_ms: {} } },
+        {
+          required: ['failure_ratio'],
+          properties: { outage: { const: true }, failure_ratio: { const: 0 }, latency_ms: { const: 0 } },
+        },
+      ],
+    },
+  });
 
 /** A dependency's circuit breaker, as it reads now. */
 export interface BreakerState {

@@ -21,8 +21,9 @@ import {
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
-  orderResponseSchema,
+  orderFailedSchema,
   orderStatusSchema,
+  orderSucceededSchema,
   readinessSchema,
   versionSchema,
 } from './api-schemas.js';
@@ -30,6 +31,7 @@ import { dependencyOutageBodySchema } from './dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from './log-level-route.js';
 import { EVENT_TYPES, type EventType } from '../events/order-event.js';
 import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX } from '../events/client-events.js';
+import { CURSOR_MAX_LENGTH, CURSOR_PREFIX } from '../events/feed-cursor.js';
 import { webhookBodySchema } from './webhooks-route.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
@@ -51,7 +53,7 @@ const error = (description: string, headers?: Record<string, { description: stri
   content: { ...json(errorResponseSchema), [PROBLEM_JSON]: { schema: problemSchema } },
   ...(headers ? { headers } : {}),
 });
-const orderOutcome = (description: string) => ({ description, content: json(orderResponseSchema) });
+const orderFailure = (description: string) => ({ description, content: json(orderFailedSchema) });
 const RETRY_AFTER = {
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } },
 };
@@ -85,7 +87,8 @@ const REPLAYED = {
 
 const CHALLENGE = {
   'WWW-Authenticate': {
-    description: 'The schemes to authenticate with: Bearer, and Basic (for a browser).',
+    description:
+      'The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password).',
     schema: { type: 'string' as const },
   },
 };
@@ -177,11 +180,15 @@ function buildDocument(access: DocumentedAccess): Document {
       },
     },
     responses: {
-      200: { ...orderOutcome('Every step succeeded.'), headers: { ...REPLAYED, ...RATE_LIMIT, ...ORDER_TIER } },
+      200: {
+        description: 'Every step succeeded.',
+        content: json(orderSucceededSchema),
+        headers: { ...REPLAYED, ...RATE_LIMIT, ...ORDER_TIER },
+      },
       400: {
         description:
           'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
-        content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
+        content: { 'application/json': { schema: z.union([orderFailedSchema, errorResponseSchema]) } },
       },
       401: unauthorized,
       403: error('The order carries faults, which need the admin key (kind forbidden).'),
@@ -196,18 +203,16 @@ function buildDocument(access: DocumentedAccess): Document {
         "The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own.",
         { ...RETRY_AFTER, ...RATE_LIMIT },
       ),
-      500: {
-        description:
-          'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
-        content: json(orderResponseSchema),
-      },
+      500: orderFailure(
+        'A step crashed or brought its thread down (kind internal; details are in the log only), or the order failed and its refund failed too (kind compensation_failed: needs a person).',
+      ),
       503: {
         description:
           "A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order's outcome was being recorded and could not say what it kept (outcome_unknown, with Retry-After: a retry with the same order_id gets the recorded outcome, or runs afresh if nothing of it stands).",
         headers: { ...RETRY_AFTER, ...ORDER_TIER },
-        content: { 'application/json': { schema: z.union([orderResponseSchema, errorResponseSchema]) } },
+        content: { 'application/json': { schema: z.union([orderFailedSchema, errorResponseSchema]) } },
       },
-      504: orderOutcome('ORDER_TIMEOUT_MS passed; every step was canceled.'),
+      504: orderFailure('ORDER_TIMEOUT_MS passed; every step was canceled.'),
     },
   });
 
@@ -602,8 +607,12 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       query: z.object({
         after: z
           .string()
+          .regex(new RegExp(`^${CURSOR_PREFIX.replaceAll('.', '\\.')}`))
+          .max(CURSOR_MAX_LENGTH)
           .optional()
-          .meta({ description: 'A `next` cursor this client was given; absent: from the oldest kept.' }),
+          .meta({
+            description: `A \`next\` cursor this client was given (it begins ${CURSOR_PREFIX}); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give.`,
+          }),
         limit: z
           .int()
           .min(1)
@@ -690,7 +699,11 @@ const ref = (to: string) => ({ $ref: `#/components/${to}` });
 const REQUEST_EXAMPLES: Record<string, Record<string, Example<unknown>>> = {
   createOrder: ORDER_REQUEST_EXAMPLES,
   createWebhook: {
-    endpoint: { summary: 'Events to an https endpoint', value: { url: 'https://shop.example/hooks/orders' } },
+    endpoint: {
+      summary:
+        'Events to an https endpoint: name your own. This one, under .example, never resolves, so as it is it is refused (400), as every URL that does not resolve to a public address is: an example that registered would send real events to a real host.',
+      value: { url: 'https://shop.example/hooks/orders' },
+    },
   },
   setDependencyOutage: {
     partial: {
@@ -753,7 +766,7 @@ function completed(document: Document): Document {
         // Errors and failed order outcomes, which a request preferring problem details gets as one; a probe's 503 is
         // its report, not an error.
         const answer = JSON.stringify(content?.['application/json']?.['schema'] ?? null);
-        if (Number(status) >= 400 && /ErrorResponse|OrderResponse/.test(answer) && content)
+        if (Number(status) >= 400 && /ErrorResponse|OrderFailed/.test(answer) && content)
           content[PROBLEM_JSON] ??= { schema: ref('schemas/Problem') };
         // An order outcome or a plain error, never both: an outcome always has steps, a plain error never (both
         // are closed shapes). No field has a value that tells them apart without changing the seed's wire format,
@@ -807,7 +820,8 @@ function completed(document: Document): Document {
           schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
         },
         'Cache-Control': {
-          description: '`no-store` on every answer that carries an order or money: no cache may keep it.',
+          description:
+            '`no-store` on every answer that carries an order or money, and on every error: no cache may keep it.',
           required: true,
           schema: { type: 'string', const: 'no-store' },
         },

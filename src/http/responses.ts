@@ -5,7 +5,7 @@
  * away — and when the answer leaves a long body unread (see below). Errors
  * become RFC 9457 problem details for a request that prefers them
  * (src/http/problem-details.ts). An order's outcome is never to be kept by a
- * cache (`Cache-Control: no-store`): it carries money.
+ * cache (`Cache-Control: no-store`): it carries money; nor is an error.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
@@ -49,6 +49,9 @@ export interface ResponseOptions {
   readonly dependencyRetryAfter?: (kind: ErrorKind) => number | undefined;
 }
 
+/** A header's value, or its values when it is sent more than once (each its own line). */
+type HeaderValues = string | readonly string[];
+
 const NO_HEADERS: Readonly<Record<string, string>> = {};
 const JSON_UTF8 = 'application/json; charset=utf-8';
 
@@ -62,7 +65,7 @@ export class Responder {
     res: Response,
     status: number,
     body: unknown,
-    headers: Record<string, string> = {},
+    headers: Readonly<Record<string, HeaderValues>> = {},
     contentType = 'application/json',
   ): void {
     // Written straight to Node's response: Express's res.json() would also
@@ -75,12 +78,16 @@ export class Responder {
     res: Response,
     status: number,
     text: string,
-    headers: Readonly<Record<string, string>> = NO_HEADERS,
+    headers: Readonly<Record<string, HeaderValues>> = NO_HEADERS,
     contentType = 'application/json',
   ): void {
     // The head in one list (src/http/response-headers.ts): none of it is kept in the response.
     const head: FlatHeaders = [];
-    for (const name in headers) head.push(name, headers[name]!);
+    for (const name in headers) {
+      const values = headers[name]!;
+      if (typeof values === 'string') head.push(name, values);
+      else for (const value of values) head.push(name, value);
+    }
     if (this.options.draining() || leavesLongBodyUnread(res.req)) head.push('Connection', 'close');
     head.push(
       'Content-Type',
@@ -92,8 +99,9 @@ export class Responder {
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
-  error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
-    const all = { ...retryAfter(kind), ...headers };
+  /** An error, which no cache may keep either: a 400 or a 503 of POST /order may be an order's outcome or a plain error. */
+  error(res: Response, kind: ErrorKind, message: string, headers: Readonly<Record<string, HeaderValues>> = {}): void {
+    const all = { ...NO_STORE, ...retryAfter(kind), ...headers };
     if (prefersProblem(res.req.headers.accept))
       return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res) ?? ''), all, PROBLEM_JSON);
     const body: ErrorResponse = { status: 'error', error: { kind, message } };

@@ -9,9 +9,12 @@
  * Shares are floors as well as caps, by src/fairness/fair-share.ts's rule:
  * here a client is active for 10 s after it asked for an order, or while it
  * has one in flight, and while a client that exists is idle a newcomer's
- * floor is kept too. The admin's own orders keep no floor: it is the
- * operator, not a tenant. Who is active is this class's to say (`sharers`),
- * for the couriers and the turns of thread time too.
+ * floor is kept too. The admin, when it sends orders, is a client like any
+ * other (named `admin`), with its own floor while it is active: a client that
+ * keeps no floor would get only what the others' floors leave, and beside a
+ * configured client that is idle — whose newcomer's floor is the whole of it
+ * — that is nothing. Who is active is this class's to say (`sharers`), for
+ * the couriers and the turns of thread time too.
  *
  * Asked from the admission callback (src/http/order-route.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
@@ -34,9 +37,7 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count' | 'has'>;
-  /** Clients that keep no floor (the admin: the operator, not a tenant; its warm-ups and checks keep no room). */
-  readonly floorless?: readonly string[];
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
   /** The clock, in milliseconds (performance.now by default). */
   readonly now?: () => number;
 }
@@ -127,19 +128,16 @@ export class ClientShares implements Holdings {
   }
 
   /**
-   * Who shares the service now (src/fairness/fair-share.ts): the active clients that keep a floor — those that asked
-   * in the last ACTIVE_MS or have an order in flight, the floorless left out — and, while a client that exists is
-   * idle, a newcomer's weight. The couriers and the turns of thread time keep the same floors.
+   * Who shares the service now (src/fairness/fair-share.ts): the active clients — those that asked in the last
+   * ACTIVE_MS or have an order in flight — and, while a client that exists is idle, a newcomer's weight. The couriers
+   * and the turns of thread time keep the same floors.
    */
   sharers(): Sharers {
-    const { clients, floorless = [] } = this.options;
+    const { clients } = this.options;
     return this.activity.sharers({
       heldOf: (name) => this.inFlightOf(name),
       weightOf: (name) => clients.entryOf(name).weight,
-      floorless: (name) => floorless.includes(name),
-      // The floorless that exist: an admin that never sent an order is no client, idle or not.
-      newcomer: (active) =>
-        clients.count > active + floorless.filter((name) => clients.has(name)).length ? NEWCOMER_WEIGHT : 0,
+      newcomer: (active) => (clients.count > active ? NEWCOMER_WEIGHT : 0),
     });
   }
 

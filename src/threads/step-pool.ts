@@ -50,6 +50,7 @@ import {
 } from './step-rings.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 import { threadsForTurn, type RingCandidate } from './ring-placement.js';
+import { stepWorkerEntry } from './worker-entry.js';
 
 /** The pool's queue of tasks waiting for a thread is full. */
 export class PoolSaturated extends Error {
@@ -190,7 +191,7 @@ export class StepPool<TakenBack> {
       (threadId) => this.ringTasksOn.get(threadId) ?? 0,
     );
     this.piscina = new Piscina<ThreadTask, BatchedReport[][]>({
-      filename: options.workerFile.href,
+      ...stepWorkerEntry(options.workerFile),
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Infinity,

@@ -449,16 +449,13 @@ export interface components {
                 };
             };
         };
-        /** @description The outcome of an order, every step included. */
-        OrderResponse: {
+        /** @description An order whose every step succeeded. */
+        OrderSucceeded: {
             /** @enum {string} */
-            status: "ok" | "error";
+            status: "ok";
             order_id: string;
             /** @description payment, vendor, courier, in that order. */
             steps: components["schemas"]["Step"][];
-            /** @description Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo. */
-            compensations?: components["schemas"]["Step"][];
-            error?: components["schemas"]["Error"];
         };
         Step: {
             /** @enum {string} */
@@ -480,6 +477,17 @@ export interface components {
             attempts?: number;
             /** @description Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES). */
             retries?: number;
+        };
+        /** @description An order that failed, every step included, and the kind it failed with. */
+        OrderFailed: {
+            /** @enum {string} */
+            status: "error";
+            order_id: string;
+            /** @description payment, vendor, courier, in that order. */
+            steps: components["schemas"]["Step"][];
+            /** @description Steps undone because the order failed: a refund of a payment that went through. Absent when there was nothing to undo. */
+            compensations?: components["schemas"]["Step"][];
+            error: components["schemas"]["Error"];
         };
         Error: {
             /**
@@ -711,6 +719,7 @@ export interface components {
                 open_until: string | null;
             } | null;
         };
+        /** @description With outage false, no other field; with outage true, a failure_ratio of 0 needs a latency_ms above 0 (an outage that changes nothing is refused). */
         DependencyOutage: {
             /** @description true: switch the outage on (every call fails as unavailable unless failure_ratio says otherwise); false: end it. */
             outage: boolean;
@@ -785,7 +794,7 @@ export interface components {
         "X-Request-Id": string;
         /** @description W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed. */
         traceresponse: string;
-        /** @description `no-store` on every answer that carries an order or money: no cache may keep it. */
+        /** @description `no-store` on every answer that carries an order or money, and on every error: no cache may keep it. */
         "Cache-Control": "no-store";
     };
     pathItems: never;
@@ -832,7 +841,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderSucceeded"];
                 };
             };
             /** @description The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field). */
@@ -844,7 +853,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"] | components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["OrderFailed"] | components["schemas"]["ErrorResponse"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -853,7 +862,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -963,7 +972,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderFailed"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -980,7 +989,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"] | components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["OrderFailed"] | components["schemas"]["ErrorResponse"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -993,7 +1002,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderResponse"];
+                    "application/json": components["schemas"]["OrderFailed"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1040,7 +1049,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1139,7 +1148,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1454,7 +1463,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1526,7 +1535,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1588,7 +1597,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1660,7 +1669,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1722,7 +1731,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1806,7 +1815,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1877,7 +1886,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -1949,7 +1958,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2011,7 +2020,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2083,7 +2092,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2165,7 +2174,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2275,7 +2284,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2366,7 +2375,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2462,7 +2471,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2524,7 +2533,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2617,7 +2626,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2727,7 +2736,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2792,7 +2801,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2858,7 +2867,7 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
@@ -2897,7 +2906,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -2951,7 +2960,7 @@ export interface operations {
     listEventsHead: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given; absent: from the oldest kept. */
+                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
@@ -2985,7 +2994,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -3052,7 +3061,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    /** @description The schemes to authenticate with: Bearer, and Basic (for a browser). */
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };

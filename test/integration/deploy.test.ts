@@ -450,7 +450,9 @@ function metricNamesIn(expr: string): string[] {
 }
 
 interface RuleFile {
-  groups: Array<{ rules: Array<{ record?: string; alert?: string; expr: string }> }>;
+  groups: Array<{
+    rules: Array<{ record?: string; alert?: string; expr: string; annotations?: Record<string, string> }>;
+  }>;
 }
 const rules = (): RuleFile => parse(readFileSync(RULES, 'utf8')) as RuleFile;
 
@@ -471,11 +473,15 @@ describe(`the alerting rules${promtool.note}`, () => {
     );
   });
 
-  it('each alert has a runbook section in docs/runbooks.md', () => {
+  it('each alert has a runbook section in docs/runbooks.md, linked by its runbook_url annotation (the convention)', () => {
     const runbooks = readFileSync(pathOf(projectFile('docs/runbooks.md')), 'utf8');
-    const alerts = rules().groups.flatMap((group) => group.rules.flatMap((rule) => (rule.alert ? [rule.alert] : [])));
+    const alerts = rules().groups.flatMap((group) => group.rules.filter((rule) => rule.alert !== undefined));
     expect(alerts.length).toBeGreaterThan(5);
-    for (const alert of alerts) expect(runbooks, alert).toMatch(new RegExp(`^### ${alert}$`, 'm'));
+    for (const { alert, annotations } of alerts) {
+      expect(runbooks, alert).toMatch(new RegExp(`^### ${alert}$`, 'm'));
+      expect(annotations, alert).toMatchObject({ runbook_url: `docs/runbooks.md#${alert!.toLowerCase()}` });
+      expect(Object.keys(annotations ?? {}), alert).not.toContain('runbook');
+    }
   });
 
   it('reads metric names out of PromQL', () => {

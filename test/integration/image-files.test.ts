@@ -4,10 +4,12 @@
  * context, and from the build stage, whose dist/ is the build the tests run
  * on) and its RUN, production dependencies only — in a folder of its own.
  * The service started from there as the image's CMD says, with its ENV,
- * serves an order, and writes nothing in its folder (the root filesystem
- * may be read-only).
+ * serves an order, its HEALTHCHECK says healthy (and unhealthy with nothing
+ * listening), and it writes nothing in its folder (the root filesystem may
+ * be read-only).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +30,8 @@ interface FinalStage {
   readonly env: Record<string, string>;
   readonly user: string | undefined;
   readonly cmd: string[];
+  /** HEALTHCHECK's command, in exec form. */
+  readonly healthcheck: string[];
 }
 
 /** The Dockerfile's last stage, instruction by instruction (continued lines joined, comments left out). */
@@ -38,7 +42,7 @@ function finalStage(dockerfile: string): FinalStage {
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
   const last = lines.findLastIndex((line) => /^FROM\s/i.test(line));
-  const stage: FinalStage = { workdir: '/', copies: [], runs: [], env: {}, user: undefined, cmd: [] };
+  const stage: FinalStage = { workdir: '/', copies: [], runs: [], env: {}, user: undefined, cmd: [], healthcheck: [] };
   const args: Record<string, string> = {};
   for (const line of lines.slice(last + 1)) {
     const [instruction = '', ...rest] = line.split(/\s+/);
@@ -71,6 +75,9 @@ function finalStage(dockerfile: string): FinalStage {
         break;
       case 'CMD':
         (stage as { cmd: string[] }).cmd = JSON.parse(operand) as string[];
+        break;
+      case 'HEALTHCHECK':
+        (stage as { healthcheck: string[] }).healthcheck = JSON.parse(operand.replace(/^.*?\bCMD\s+/, '')) as string[];
         break;
     }
   }
@@ -143,6 +150,17 @@ it('holds what the final stage copies, installs production dependencies only, an
       headers: { authorization: `Bearer ${adminKey}` },
     });
     expect(page.status).toBe(200);
+    // HEALTHCHECK, as Docker runs it in the container: the image's node, the server's PORT.
+    const [command = '', ...args] = stage.healthcheck;
+    expect(command).toBe('node');
+    const healthcheck = (port: string) =>
+      spawnSync(process.execPath, args, { cwd: app, env: { ...process.env, PORT: port }, timeout: 10_000 }).status;
+    expect(healthcheck(server.url.port)).toBe(0);
+    const nobody = createServer();
+    await new Promise<void>((resolve) => nobody.listen(0, '127.0.0.1', resolve));
+    const closedPort = String((nobody.address() as AddressInfo).port);
+    await new Promise((resolve) => nobody.close(resolve));
+    expect(healthcheck(closedPort)).toBe(1);
   } finally {
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);

@@ -20,11 +20,21 @@ import { startTestService, TEST_CONFIG, type TestService } from '../support/serv
 import { startReceiver } from '../support/webhook-receiver.js';
 import { eventually, pause } from '../support/wait.js';
 
+type HeaderObject = { required?: boolean };
 type OpenApi = {
   paths: Record<
     string,
-    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+    Record<
+      string,
+      {
+        responses: Record<
+          string,
+          { content?: Record<string, { schema: unknown }>; headers?: Record<string, HeaderObject | { $ref: string }> }
+        >;
+      }
+    >
   >;
+  components: { headers: Record<string, HeaderObject> };
 };
 
 const generated = openApiDocument() as unknown as OpenApi;
@@ -99,6 +109,15 @@ describe('real responses', () => {
     expect(operation, `${method} ${path} is documented`).toBeDefined();
     const documented = operation!.responses[String(response.status)];
     expect(documented, `${method} ${path} → ${response.status} is documented`).toBeDefined();
+    // Every header the document calls required is sent (a header component is named by its $ref).
+    for (const [name, header] of Object.entries(documented!.headers ?? {})) {
+      const object = '$ref' in header ? generated.components.headers[header.$ref.split('/').pop()!] : header;
+      if (object?.required)
+        expect(
+          response.headers[name.toLowerCase()],
+          `${method} ${path} → ${response.status} sends ${name}`,
+        ).toBeDefined();
+    }
     if (!documented!.content) {
       // A response documented without a body (304) has none.
       expect(response.text, `${method} ${path} → ${response.status} has no body`).toBe('');
@@ -343,12 +362,13 @@ describe('real responses', () => {
         .replace(/^\/orders\/[^/]+$/, '/orders/{order_id}')
         .replace(/^\/webhooks\/[^/]+$/, '/webhooks/{id}')
         .replace(/^\/admin\/events\/[^/]+\/redeliver$/, '/admin/events/{id}/redeliver');
-      expectDocumented(method, documentedPath, {
-        status,
-        headers: { 'content-type': 'application/json' },
-        text,
-        json: () => JSON.parse(text) as unknown,
-      });
+      const headers = Object.fromEntries(
+        head
+          .split('\r\n')
+          .slice(1)
+          .map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
+      expectDocumented(method, documentedPath, { status, headers, text, json: () => JSON.parse(text) as unknown });
     }
     await stopped;
   });

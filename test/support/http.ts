@@ -7,6 +7,8 @@ import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'no
 export interface RawResponse {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
+  /** Each header's values as sent, one a line: `headers` joins a header sent twice into one. Absent: not read. */
+  readonly headersDistinct?: NodeJS.Dict<string[]>;
   readonly text: string;
   json(): unknown;
 }
@@ -34,7 +36,13 @@ export function rawRequest(
       res.on('error', reject);
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          headersDistinct: res.headersDistinct,
+          text,
+          json: () => JSON.parse(text) as unknown,
+        });
       });
     });
     req.on('error', reject);

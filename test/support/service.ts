@@ -120,7 +120,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     shutdown: () => service.shutdown(),
   };
   // A service that warmed itself up (WARM_UP_MS) has run orders on every thread already, and keeps none of them.
-  if (!(options.config?.warmUpMs ?? TEST_CONFIG.warmUpMs)) await warmUp(svc);
+  // With keys, none is sent: the admin's orders would make it an active client for 10 s, with a floor of every share
+  // that the test did not ask for.
+  const keyed = (options.config?.access ?? TEST_CONFIG.access).mode === 'keys';
+  if (!(options.config?.warmUpMs ?? TEST_CONFIG.warmUpMs) && !keyed) await warmUp(svc);
   return svc;
 }
 

@@ -3,11 +3,12 @@
  * and, when the link names a heading, the heading does — anchors made the way
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
  * newcomer's browser. And docs/testing.md, which says what each test file
- * proves, names every one of them.
+ * proves, names every one of them; docs/api.md's table of kinds, every kind.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { STATUS_BY_KIND } from '../../src/http/error-status.js';
 import { pathOf, PROJECT_ROOT as ROOT_URL } from '../../src/paths.js';
 
 const PROJECT_ROOT = pathOf(ROOT_URL);
@@ -111,5 +112,20 @@ describe('the guides', () => {
     const guides = ['CONTRIBUTING.md', 'load/README.md', ...PAGES.filter((page) => /^docs\/[^/]+\.md$/.test(page))];
     expect(guides.filter((page) => words(page) > 4000).map((page) => `${page}: ${words(page)} words`)).toEqual([]);
     expect(words('README.md')).toBeLessThanOrEqual(2500);
+  });
+});
+
+describe("docs/api.md's table of kinds", () => {
+  it('has a row for every kind an answer or a step can carry', () => {
+    const table = readFileSync(join(PROJECT_ROOT, 'docs/api.md'), 'utf8')
+      .split('## Errors and their statuses')[1]!
+      .split('\n## ')[0]!;
+    const named = new Set(
+      table
+        .split('\n')
+        .filter((line) => line.startsWith('| `'))
+        .flatMap((line) => [...line.split('|')[1]!.matchAll(/`([a-z_]+)`/g)].map((match) => match[1])),
+    );
+    expect(Object.keys(STATUS_BY_KIND).filter((kind) => !named.has(kind))).toEqual([]);
   });
 });

@@ -115,19 +115,17 @@ describe('fair shares', () => {
 });
 
 describe('who is active', () => {
-  it('is whoever asked within the window or holds something, the floorless left out, a newcomer as the keeper says', () => {
+  it('is whoever asked within the window or holds something, a newcomer as the keeper says', () => {
     let now = 0;
     const activity = new ActiveClients(1000, () => now);
     const holding = new Set<string>();
     const clients = {
       heldOf: (client: string) => (holding.has(client) ? 1 : 0),
       weightOf: (client: string) => (client === 'heavy' ? 3 : 1),
-      floorless: (client: string) => client === 'admin',
       newcomer: () => NEWCOMER_WEIGHT,
     };
     activity.asked('heavy');
     activity.asked('light');
-    activity.asked('admin');
     expect(activity.sharers(clients)).toEqual({
       active: new Map([
         ['heavy', 3],

@@ -28,21 +28,26 @@ const step: fc.Arbitrary<StepOutcome> = fc.record(
   { requiredKeys: ['name', 'status', 'durationMs', 'threadId', 'attempts'] },
 );
 
-const result: fc.Arbitrary<OrderResult> = fc.record({
-  orderId: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
-  steps: fc.array(step, { minLength: 1, maxLength: 3 }),
-  compensations: fc.array(step, { maxLength: 2 }),
-  failure: fc.option(fc.constantFrom(...KINDS, 'compensation_failed'), { nil: undefined }),
-});
+const result: fc.Arbitrary<OrderResult> = fc
+  .record({
+    orderId: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
+    steps: fc.array(step, { minLength: 1, maxLength: 3 }),
+    compensations: fc.array(step, { maxLength: 2 }),
+    failure: fc.option(fc.constantFrom(...KINDS, 'compensation_failed'), { nil: undefined }),
+  })
+  // Compensations run only for a failed order.
+  .map((result) => (result.failure ? result : { ...result, compensations: [] }));
 
 /** The body as it was built before it was written straight: field by field, then JSON.stringify. */
 function built(result: OrderResult): OrderResponse {
+  const steps = result.steps.map(stepJson);
+  if (!result.failure) return { status: 'ok', order_id: result.orderId, steps };
   return {
-    status: result.failure ? 'error' : 'ok',
+    status: 'error',
     order_id: result.orderId,
-    steps: result.steps.map(stepJson),
+    steps,
     ...(result.compensations.length > 0 ? { compensations: result.compensations.map(stepJson) } : {}),
-    ...(result.failure ? { error: { kind: result.failure, message: 'order failed' } } : {}),
+    error: { kind: result.failure, message: 'order failed' },
   };
 }
 

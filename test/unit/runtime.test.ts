@@ -2,10 +2,13 @@
  * The runtime the project brings: one Node line, named alike in
  * package.json's `engines` and `optionalDependencies` (a binary package per
  * platform, npm installing the one that matches), and in .nvmrc; every other
- * Node refused at start with a line saying how to run the right one.
+ * Node refused at start with a line saying how to run the right one. And
+ * what installing says, as the README tells it: the install scripts allowed,
+ * and the EBADENGINE warnings of an older system Node.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_NODE, SERVER_NODE_FLAGS, THREAD_SEMI_SPACE_MB, unsupportedRuntime } from '../../src/runtime.js';
 
@@ -166,5 +169,55 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
     const byV8 = large(markingStarts(V8_OWN_MARKING_RULE));
     expect(byV8.length).toBeGreaterThan(0);
     for (const start of byV8) expect(start.roomMb).toBeLessThan(start.limitMb / 20);
+  });
+});
+
+describe("installing, as the README's quick start says", () => {
+  type Locked = {
+    version?: string;
+    engines?: { node?: string } | string[];
+    hasInstallScript?: boolean;
+    os?: string[];
+    cpu?: string[];
+  };
+  const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as {
+    packages: Record<string, Locked>;
+  };
+  const project = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+    allowScripts: Record<string, boolean>;
+    devEngines: { runtime: { version: string } };
+    optionalDependencies: Record<string, string>;
+  };
+  const readme = readFileSync(new URL('README.md', root), 'utf8').replace(/\s+/g, ' ');
+  const installed = Object.entries(lock.packages)
+    .filter(([path]) => path !== '')
+    .map(([path, locked]) => ({
+      name: path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length),
+      locked,
+    }));
+
+  it('runs install scripts for exactly the packages that have one, on the platforms the Node binaries cover', () => {
+    const platforms = Object.keys(project.optionalDependencies)
+      .map((name) => /^node-(?:bin-)?([a-z]+)-([a-z0-9]+)$/.exec(name))
+      .filter((match) => match !== null)
+      .map(([, os, cpu]) => `${os}-${cpu}`);
+    const needed = installed
+      .filter(({ locked }) => locked.hasInstallScript)
+      .filter(({ locked }) => platforms.some((platform) => platform === `${locked.os?.[0]}-${locked.cpu?.[0]}`))
+      .map(({ name }) => name);
+    expect(Object.keys(project.allowScripts).sort()).toEqual(needed.sort());
+  });
+
+  it('warns EBADENGINE, on the oldest Node npm runs on, for as many packages as the README says, and on none from the Node it names', () => {
+    const ranges = installed
+      .filter(({ locked }) => !locked.os || locked.os.includes('linux'))
+      .map(({ name, locked }) => ({ name, range: Array.isArray(locked.engines) ? undefined : locked.engines?.node }))
+      .filter((entry): entry is { name: string; range: string } => entry.range !== undefined);
+    const oldest = semver.minVersion(project.devEngines.runtime.version)!.version;
+    const warned = ranges.filter(({ range }) => !semver.satisfies(oldest, range));
+    expect(readme).toContain(`on Node ${semver.major(oldest)}, ${warned.length} packages`);
+    const quiet = /on (\d+\.\d+) or newer, none/.exec(readme)?.[1];
+    expect(quiet).toBeDefined();
+    expect(ranges.filter(({ range }) => !semver.satisfies(`${quiet}.0`, range))).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
  * it — is exit 69, which the primary of INSTANCES=N retries after a pause;
  * a schema this code refuses is 78; anything else is our own failure.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DeliveryThread } from '../../src/events/delivery-thread.js';
@@ -42,6 +43,22 @@ describe('a start that failed', () => {
     expect(startFailure(pgError('57P03', 'the database system is shutting down'), URL)?.line).toBe(
       `cannot reach Postgres at ${URL}: the database system is shutting down`,
     );
+  });
+
+  it('a port another process holds: one line naming it and the setting to change, exit 78', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    const second = createServer();
+    const error = await new Promise<unknown>((resolve) => {
+      second.once('error', resolve);
+      second.listen(port, '127.0.0.1');
+    });
+    holder.close();
+    expect(startFailure(error, '')).toEqual({
+      exitCode: 78,
+      line: `port ${port} on 127.0.0.1 is taken by another process; set PORT to another port`,
+    });
   });
 
   it.each([

@@ -26,6 +26,13 @@ const $ = (id: string): HTMLElement => {
   return element;
 };
 
+/**
+ * An address on this server, from the page's origin. A person may open the page as http://admin:KEY@host/threads:
+ * a path resolved against that address carries the key, and fetch refuses a URL with credentials in it. The browser
+ * sends the credentials it was given for the page with every request to the server anyway.
+ */
+const onServer = (path: string): string => new URL(path, location.origin).href;
+
 const ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -47,6 +54,19 @@ const ACTIVITY: Readonly<Record<StepPhase, string>> = {
 const clock = (at: number): string => new Date(at).toLocaleTimeString('en-GB', { hour12: false });
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
+/** As many characters of an order id as a step's box shows whole (118 px of 11 px bold). */
+const SHOWN_ID = 14;
+/**
+ * An order id as a step's box shows it: whole if it fits, else its start and its end, cut in the middle. Ids of one
+ * batch share their start and differ at the end (`demo-…-crash`, `demo-…-neighbour-2`): cut at the end, they looked
+ * alike. The whole id is the box's title.
+ */
+function shownId(id: string): string {
+  if (id.length <= SHOWN_ID) return id;
+  const start = 4;
+  return `${id.slice(0, start)}…${id.slice(id.length - (SHOWN_ID - start - 1))}`;
+}
+
 type LostOutcome = 'culprit' | 'retried' | 'lost';
 const OUTCOME: Readonly<Record<LostOutcome, string>> = {
   culprit: 'brought it down',
@@ -63,7 +83,7 @@ function stepBox(s: ViewedStep): string {
     `${s.retries ? ` · called its dependency again ${plural(s.retries, 'time', 'times')}` : ''}`;
   return (
     `<div class="${classes}" data-step="${esc(s.step)}" data-order-id="${esc(s.order_id)}" data-activity="${s.activity}" title="${esc(title)}">` +
-    `<span class="order">${esc(s.order_id)}</span>${esc(s.step)}` +
+    `<span class="order">${esc(shownId(s.order_id))}</span>${esc(s.step)}` +
     (s.attempt ? `<span class="badge retry">↻ ${s.attempt}</span>` : '') +
     (s.courier !== undefined ? `<span class="badge">courier ${s.courier}</span>` : '') +
     (s.retries ? `<span class="badge redial">retry ${s.retries}</span>` : '') +
@@ -110,7 +130,7 @@ function deadLaneHtml(lane: ViewedLane): LaneHtml {
       .map(
         (l) =>
           `<div class="step lost ${l.outcome}" data-step="${esc(l.step)}" data-order-id="${esc(l.order_id)}" data-outcome="${l.outcome}" ` +
-          `title="${esc(`${l.order_id} · ${l.step} · ${OUTCOME[l.outcome]}`)}"><span class="order">${esc(l.order_id)}</span>${esc(l.step)} ` +
+          `title="${esc(`${l.order_id} · ${l.step} · ${OUTCOME[l.outcome]}`)}"><span class="order">${esc(shownId(l.order_id))}</span>${esc(l.step)} ` +
           `<span class="badge${l.outcome === 'retried' ? ' retry' : ''}">${LOST_BADGE[l.outcome]}</span></div>`,
       )
       .join('') +
@@ -270,6 +290,8 @@ function render(s: ThreadSnapshot): void {
 
 /** The last minute, from the frames themselves (five a second). */
 const HISTORY = 300;
+/** The time axis's steps between ticks, in seconds. */
+const TICK_SECONDS = [1, 2, 5, 10, 15, 30, 60];
 const series: number[][] = [[], [], [], [], [], []];
 let chart: uPlot | undefined;
 
@@ -310,7 +332,8 @@ function plot(s: ThreadSnapshot): void {
           { label: 'busiest thread %', stroke: '#e8590c', scale: 'pct', dash: [4, 3] },
         ],
         axes: [
-          {},
+          // Whole seconds, as the clock reads (the frames come five a second: uPlot's own ticks were ":41.500").
+          { incrs: TICK_SECONDS, values: (_u, ticks) => ticks.map((tick) => clock(tick * 1000)), space: 70 },
           { size: 50 },
           { scale: 'pct', side: 1, grid: { show: false }, values: (_u, ticks) => ticks.map((tick) => `${tick}%`) },
         ],
@@ -331,7 +354,7 @@ function markLanesUnknown(): void {
 
 function connect(): void {
   const status = $('status');
-  const source = new EventSource('/threads/events');
+  const source = new EventSource(onServer('/threads/events'));
   source.onopen = () => {
     status.className = 'live';
     status.textContent = 'live';
@@ -369,7 +392,7 @@ interface Answer {
 
 async function post(body: { readonly order_id: string } & Record<string, unknown>): Promise<Answer> {
   try {
-    const response = await fetch('/order', {
+    const response = await fetch(onServer('/order'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -495,7 +518,7 @@ function showTraces(): void {
   const note = $('trace-note');
   const waterfall = $('waterfall');
   const ask = async (pollsLeft: number): Promise<void> => {
-    const response = await fetch('/threads/trace', { headers: { accept: 'application/json' } });
+    const response = await fetch(onServer('/threads/trace'), { headers: { accept: 'application/json' } });
     if (response.ok) {
       const trace = (await response.json()) as TraceWaterfall;
       note.textContent = `order ${trace.order_id}, trace ${trace.trace_id}: ${trace.duration_ms} ms`;
