@@ -63,6 +63,7 @@ export class ServiceWarmUp {
       couriers: config.couriers,
       atRiskBytes: AT_RISK_BYTES,
       eventsMax: 1,
+      clientWeights: new Map(),
     });
     this.ledger = new LedgerAfterWarmUp(real, this.scratch.ledger);
   }

@@ -597,7 +597,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
     security: keyed,
     summary: "The caller's events, oldest first, a page at a time: how a client that was down catches up.",
     description:
-      'Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.',
+      "Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps EVENTS_MAX events while it lives, shared by the clients (past it, an event goes from the client keeping the most per unit of its weight: a client's flood takes only its own history); in the durable mode, at least EVENT_RETENTION_DAYS. A cursor behind events no longer kept is never answered with a page that skips them: 410 `events_gone`, with the cursor that reads what is kept.",
     request: {
       query: z.object({
         after: z
@@ -619,6 +619,9 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
       ),
       401: unauthorized,
       405: error('Only GET and HEAD.', ALLOW),
+      410: error(
+        "Some of the client's events after `after` are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory): a gap, never skipped silently (kind events_gone). The body's `next` reads what is kept, from its oldest event; GET /orders/{order_id} tells what became of the orders in the gap.",
+      ),
       421: misdirected,
       503: unavailable(true),
     },

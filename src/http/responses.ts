@@ -92,11 +92,25 @@ export class Responder {
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
-  error(res: Response, kind: ErrorKind, message: string, headers: Record<string, string> = {}): void {
+  /** `next`: where a client resumes (events_gone's cursor), beside the error in either shape. */
+  error(
+    res: Response,
+    kind: ErrorKind,
+    message: string,
+    headers: Record<string, string> = {},
+    { next }: { readonly next?: string } = {},
+  ): void {
     const all = { ...retryAfter(kind), ...headers };
+    const extra = next === undefined ? {} : { next };
     if (prefersProblem(res.req.headers.accept))
-      return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res) ?? ''), all, PROBLEM_JSON);
-    const body: ErrorResponse = { status: 'error', error: { kind, message } };
+      return this.json(
+        res,
+        STATUS_BY_KIND[kind],
+        problem(kind, message, requestIdOf(res) ?? '', extra),
+        all,
+        PROBLEM_JSON,
+      );
+    const body: ErrorResponse = { status: 'error', error: { kind, message }, ...extra };
     this.json(res, STATUS_BY_KIND[kind], body, all);
   }
 

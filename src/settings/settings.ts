@@ -545,7 +545,7 @@ export const EVENTS = {
     max: 10_000_000,
     fallback: 100_000,
     about:
-      'in memory: events kept for `GET /events` (past it the oldest go) and webhook deliveries waiting at most (past it a new one is dropped and counted)',
+      "in memory: events kept for `GET /events`, shared by the clients (past it, the oldest of the client keeping the most per unit of its weight goes; a feed resumed from behind it is 410 `events_gone`); in both modes: webhook deliveries owed at most, shared by the clients by weight (past a client's share, its own new ones are dropped and counted, `webhook_deliveries_dropped_total{client}`; see [bulkheads](clients-and-money.md#bulkheads-one-client-never-takes-the-others-down))",
   }),
   EVENT_RETENTION_DAYS: integer({
     field: 'retentionDays',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The pieces of a webhook delivery that need no service: which addresses a
  * webhook may not reach, the check at connection time (DNS rebinding), the
@@ -5,9 +6,9 @@
  * the sends.
  */
 import { describe, expect, it } from 'vitest';
-import { cursorOf, readCursor } from '../../src/events/feed-cursor.js';
+import { FeedCursors } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
-import { SendShares } from '../../src/events/send-shares.js';
+import { HeldShares } from '../../src/events/held-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
 import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
@@ -104,35 +105,49 @@ describe('retry schedule', () => {
 });
 
 describe('feed cursor', () => {
+  const cursors = new FeedCursors(randomBytes(32));
+
   it('reads back only for its own client; garbage is refused', () => {
-    const cursor = cursorOf('acme', [42]);
-    expect(readCursor(cursor, 'acme')).toEqual({ ok: true, after: [42] });
-    expect(readCursor(cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
-    expect(readCursor(cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
-    expect(readCursor(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
+    const cursor = cursors.cursorOf('acme', [42]);
+    expect(cursors.read(cursor, 'acme')).toEqual({ ok: true, after: [42] });
+    expect(cursors.read(cursors.cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
+    expect(cursors.read(cursors.cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
+    expect(cursors.read(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
     for (const garbage of [
       '',
-      'c1.',
-      'c1.!!!',
-      `c1.${Buffer.from('[1,2]').toString('base64url')}`,
-      `c1.${Buffer.from('["a",1,2,3]').toString('base64url')}`,
-      `c1.${Buffer.from('["a",-1]').toString('base64url')}`,
+      'c2.',
+      'c2.!!!',
+      `c1.${Buffer.from('["acme",42]').toString('base64url')}`,
+      `c2.${Buffer.from('["acme"]').toString('base64url')}.AAAA`,
       'x'.repeat(600),
     ])
-      expect(readCursor(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+      expect(cursors.read(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+
+  it('a cursor a client wrote itself, naming a position of its choosing, is refused: it is signed', () => {
+    const [payload, mac] = cursors.cursorOf('acme', [42]).slice('c2.'.length).split('.');
+    const [client, keyId] = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as [string, string];
+    const forged = Buffer.from(JSON.stringify([client, keyId, 7])).toString('base64url');
+    // Before: an unsigned cursor, whatever position a client wrote into it was read.
+    expect(cursors.read(`c2.${forged}.${mac}`, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+
+  it('one made under another secret (before a restart, in memory) points into a history that is gone: expired', () => {
+    const before = new FeedCursors(randomBytes(32)).cursorOf('acme', [42]);
+    expect(cursors.read(before, 'acme')).toEqual({ ok: false, why: 'expired' });
   });
 });
 
 describe('send shares', () => {
   /** Take sends for `client` until its share says no; how many it got. */
-  const takeAll = (shares: SendShares, client: string): number => {
+  const takeAll = (shares: HeldShares, client: string): number => {
     let taken = 0;
     while (shares.tryTake(client)) taken++;
     return taken;
   };
 
   it('a client alone holds all but a newcomer’s floor; the newcomer finds it at once', () => {
-    const shares = new SendShares(64, new Map());
+    const shares = new HeldShares(64, new Map());
     expect(takeAll(shares, 'flood')).toBe(32);
     expect(shares.full()).toEqual(['flood']);
     expect(shares.tryTake('next')).toBe(true);
@@ -140,7 +155,7 @@ describe('send shares', () => {
 
   it('floors follow CLIENT_WEIGHTS among the active clients, and a send given back is free for the one below its floor', () => {
     let now = 0;
-    const shares = new SendShares(40, new Map([['heavy', 3]]), () => now);
+    const shares = new HeldShares(40, new Map([['heavy', 3]]), () => now);
     // heavy (3) and light (1), with the newcomer's 1: floors 24 and 8, 8 kept for a newcomer.
     expect(shares.tryTake('light')).toBe(true);
     expect(takeAll(shares, 'heavy')).toBe(24);
@@ -156,7 +171,7 @@ describe('send shares', () => {
   });
 
   it('the turn goes to the client holding fewest per unit of its weight', () => {
-    const shares = new SendShares(64, new Map([['heavy', 4]]));
+    const shares = new HeldShares(64, new Map([['heavy', 4]]));
     for (let i = 0; i < 4; i++) shares.tryTake('heavy');
     shares.tryTake('light');
     shares.tryTake('light');
