@@ -1,6 +1,6 @@
 /**
  * Deliveries dropped because their client's share of the backlog was full
- * (held-shares.ts), as the operator is told of them: a count per client for
+ * (src/shares/held-shares.ts), as the operator is told of them: a count per client for
  * the metrics (`webhook_deliveries_dropped_total{client}`), and a warning
  * line per client at most every NOTICE_MS, saying how many went since the
  * last — not one line per delivery: a client whose endpoints all fail at its

@@ -10,7 +10,7 @@
  *   delivered before the next is sent. Lanes of different orders overtake
  *   each other freely.
  * - At most CONCURRENCY attempts at once, whatever the backlog, shared
- *   between the clients by held-shares.ts: a client whose endpoint is slow
+ *   between the clients by src/shares/held-shares.ts: a client whose endpoint is slow
  *   or whose events flood holds at most its share, and another client's
  *   deliveries go out beside it. Lanes wait for their client's turn in a
  *   queue per client.
@@ -20,7 +20,7 @@
  *   otherwise only this event is given up (an error line).
  * - `410 Gone` disables the endpoint at once; its queued deliveries go.
  * - Deliveries owed are bounded (`maxPending`), and shared between the
- *   clients by held-shares.ts too: a client whose endpoints fail, or whose
+ *   clients by src/shares/held-shares.ts too: a client whose endpoints fail, or whose
  *   events flood, fills at most its share, and beyond it its own new
  *   deliveries are dropped and counted (dropped-deliveries.ts), never
  *   another client's, nor the process's memory exhausted. GET /events still
@@ -32,7 +32,7 @@ import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
-import { HeldShares } from './held-shares.js';
+import { HeldShares } from '../shares/held-shares.js';
 import { DroppedDeliveries } from './dropped-deliveries.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
-import { guards, hostNameOf, type Identify } from './authorization.js';
+import { callerOf, guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
@@ -55,10 +55,14 @@ export interface AppDependencies {
    * balancer stops sending here. Without: only while draining.
    */
   readonly leaving?: () => boolean;
-  /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
-  readonly overConnectionLimit: (socket: Socket) => boolean;
-  /** Told of each connection on which a caller was identified (src/http/server.ts: the unauthenticated budget). */
-  readonly authenticated?: (socket: Socket) => void;
+  /**
+   * True for a connection opened beyond MAX_CONNECTIONS that found no room: its request is refused and the connection
+   * closed. `client`: who the request's key names, asked only then (a client within its share may take a connection
+   * of one beyond its own).
+   */
+  readonly overConnectionLimit: (socket: Socket, client: () => string | undefined) => boolean;
+  /** Told of each connection on which a caller was identified, and who (src/http/server.ts: the connections' shares). */
+  readonly authenticated?: (socket: Socket, client: string) => void;
   readonly log: Logger;
   readonly observer: OrderObserver;
   /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
@@ -158,13 +162,12 @@ export function createApp({
   // One gate for every request, before routing (one layer rather than one per
   // check: each layer costs every request a turn through the router).
   app.use((req, res, next) => {
+    // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated (issue 77).
     const probe = req.path === '/healthz' || req.path === '/readyz';
-    // The probes need no key: a prober's connection is as good as an authenticated one.
-    if (probe) authenticated?.(req.socket);
     // While draining, a request that arrives on a connection still open is
     // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-    else if (overConnectionLimit(req.socket) && !probe) {
+    else if (!probe && overConnectionLimit(req.socket, () => callerOf(identify, req.headers.authorization)?.client)) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.

@@ -48,23 +48,29 @@ export interface Guards {
   readonly admin: RequestHandler;
 }
 
-/** `authenticated`: told of each connection on which a caller was identified (it leaves the unauthenticated budget). */
+/** Who an Authorization header names, or undefined for nobody; in open mode, the one caller. */
+export function callerOf(identify: Identify, authorization: string | undefined): Caller | undefined {
+  if ('open' in identify) return identify.open;
+  const key = keyOf(authorization);
+  return key === undefined ? undefined : identify.callerOf(key);
+}
+
+/**
+ * `authenticated`: told of each connection on which a caller was identified, and who (it leaves the unauthenticated
+ * budget, and counts in its client's share of the connections).
+ */
 export function guards(
   identify: Identify,
   responder: Responder,
-  authenticated: (socket: Socket) => void = () => {},
+  authenticated: (socket: Socket, client: string) => void = () => {},
 ): Guards {
-  const callerOf = (authorization: string | undefined, res: Response): Caller | undefined => {
-    if ('open' in identify) {
-      authenticated(res.socket!);
-      return identify.open;
-    }
-    const key = keyOf(authorization);
-    const caller = key === undefined ? undefined : identify.callerOf(key);
+  const identified = (authorization: string | undefined, res: Response): Caller | undefined => {
+    const caller = callerOf(identify, authorization);
     if (caller) {
-      authenticated(res.socket!);
+      authenticated(res.socket!, caller.client);
       return caller;
     }
+    const key = keyOf(authorization);
     const message =
       key === undefined
         ? 'an API key is needed: Authorization: Bearer <key>'
@@ -74,13 +80,13 @@ export function guards(
   };
   return {
     client: (req, res, next) => {
-      const caller = callerOf(req.headers.authorization, res);
+      const caller = identified(req.headers.authorization, res);
       if (!caller) return;
       res.locals.caller = caller;
       next();
     },
     admin: (req, res, next) => {
-      const caller = callerOf(req.headers.authorization, res);
+      const caller = identified(req.headers.authorization, res);
       if (!caller) return;
       if (!caller.admin)
         return responder.error(res, 'forbidden', `${req.path} is the admin's: it needs the admin key (ADMIN_KEY)`);

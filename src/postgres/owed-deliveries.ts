@@ -1,7 +1,7 @@
 /**
  * Each client's share of the deliveries owed in the durable mode (issue 77),
  * as in memory (src/events/webhook-relay.ts): EVENTS_MAX deliveries owed at
- * most, shared between the clients by src/events/held-shares.ts — floors by
+ * most, shared between the clients by src/shares/held-shares.ts — floors by
  * weight, a newcomer's kept free. A client whose endpoints all fail at its
  * rate limit otherwise owed 1,000 more rows a second, each retried for the
  * retry window (three days), and the queue they filled held up every other
@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import type { DeliveryCounts } from '../events/delivery-counts.js';
 import { DroppedDeliveries } from '../events/dropped-deliveries.js';
-import { HeldShares } from '../events/held-shares.js';
+import { HeldShares } from '../shares/held-shares.js';
 import type { Database, Statement } from './database.js';
 
 /** How often owed rows are counted, and trimmed to each client's share. */

@@ -19,7 +19,7 @@
  * frees its lock: at least once, as webhooks promise.
  *
  * Runs on the delivery thread (webhook-thread.ts), not the order path's.
- * Jobs under way are shared between the clients (held-shares.ts): a job
+ * Jobs under way are shared between the clients (src/shares/held-shares.ts): a job
  * whose client holds its share already goes back to the queue for a while
  * (not a failure: nothing was sent), so that a client whose endpoint is slow
  * or whose events flood never holds every job and another client's orders
@@ -42,7 +42,7 @@ import { eventJson, type StoredEvent } from '../events/order-event.js';
 import { retryDelayMs } from '../events/retry-schedule.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
-import { HeldShares } from '../events/held-shares.js';
+import { HeldShares } from '../shares/held-shares.js';
 import type { Database, Statement } from './database.js';
 import { OwedDeliveries } from './owed-deliveries.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
@@ -52,7 +52,7 @@ const TASK = 'webhook_lane';
 const MAX_ATTEMPTS = 32767;
 /** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
 const LANE_TRIES = 20;
-/** Lanes delivered at once by this instance, shared between the clients (held-shares.ts). */
+/** Lanes delivered at once by this instance, shared between the clients (src/shares/held-shares.ts). */
 const CONCURRENCY = 16;
 /** A job beyond its client's share comes back after between half and all of this. */
 const DEFER_MS = 500;

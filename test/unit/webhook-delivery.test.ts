@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FeedCursors } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
-import { HeldShares } from '../../src/events/held-shares.js';
+import { HeldShares } from '../../src/shares/held-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
 import { signature, WebhookSender } from '../../src/events/webhook-sender.js';

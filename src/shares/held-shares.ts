@@ -1,24 +1,24 @@
 /**
- * Each client's share of what delivery holds for the clients (issue 28,
- * issue 77): the sends under way at once, and the deliveries owed — waiting
- * for their first attempt or their next. One client whose endpoint is slow
- * or failing, or whose events flood, must not hold every send nor fill the
- * backlog, and so hold up or drop another client's deliveries. The rule is
- * src/shares/fair-share.ts's: every active client — one holding something,
- * or that asked in the last ACTIVE_MS — has its floor of the capacity by its
- * weight (CLIENT_WEIGHTS), and goes beyond it only while what stays free
- * covers the other active clients' unused floors. A newcomer's floor
- * (weight 1) is always kept free too: delivery cannot tell which clients
- * exist, and any client with an endpoint may have an event next — so a
- * client alone may hold about half, and the next client's first delivery
- * never waits for, nor is dropped for, another's. Uncapped otherwise (the
- * floors are what isolates): a lone client keeps that half.
+ * Each client's share of something held per client, counted here (issue 28,
+ * issue 77): the webhook sends under way at once, the deliveries owed —
+ * waiting for their first attempt or their next — and the connections a
+ * client holds. One client whose endpoint is slow or failing, whose events
+ * flood, or whose sockets trickle must not hold every unit, and so hold up,
+ * drop or shut out another client's. The rule is fair-share.ts's: every
+ * active client — one holding something, or that asked in the last
+ * ACTIVE_MS — has its floor of the capacity by its weight (CLIENT_WEIGHTS),
+ * and goes beyond it only while what stays free covers the other active
+ * clients' unused floors. A newcomer's floor (weight 1) is always kept free
+ * too: what holds these cannot tell which clients exist, and any client may
+ * ask next — so a client alone may hold about half, and the next client's
+ * first unit never waits for, nor is dropped for, another's. Uncapped
+ * otherwise (the floors are what isolates): a lone client keeps that half.
  *
- * Who waits for a unit is the relay's (or the lane's) to keep; between
- * clients waiting, the one holding fewest per unit of its weight goes
- * first (`first`).
+ * Who waits for a unit is the holder's to keep; between clients waiting, the
+ * one holding fewest per unit of its weight goes first (`first`); a client
+ * holding beyond its room now (`room`) is the one to give a unit back.
  */
-import { fitsShare, floorOf, NEWCOMER_WEIGHT, turnOrder, unusedFloors, type Sharers } from '../shares/fair-share.js';
+import { fitsShare, floorOf, NEWCOMER_WEIGHT, turnOrder, unusedFloors, type Sharers } from './fair-share.js';
 
 /** How long a client that asked keeps its floor. */
 const ACTIVE_MS = 2000;
@@ -37,11 +37,22 @@ export class HeldShares {
 
   /** Take a unit for `client` if its share allows it now; if not, it counts as active (its floor is kept). */
   tryTake(client: string): boolean {
+    if (!this.fits(client)) return false;
+    this.hold(client);
+    return true;
+  }
+
+  /** Whether `client`'s share allows it one more unit now, taking none; it counts as active (its floor is kept). */
+  fits(client: string): boolean {
     this.lastAsked.set(client, this.now());
-    if (!this.fitsOneMore(client, this.sharers())) return false;
+    return this.fitsOneMore(client, this.sharers());
+  }
+
+  /** A unit `client` holds whatever its share (one it took before its client was known: a connection). */
+  hold(client: string): void {
+    this.lastAsked.set(client, this.now());
     this.held.set(client, this.heldOf(client) + 1);
     this.total++;
-    return true;
   }
 
   /** The clients holding units whose share allows no more now: whose work is best left unclaimed for a while. */
