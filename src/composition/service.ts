@@ -163,7 +163,9 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const { access } = config;
   const keyReload =
     ring && access.mode === 'keys' && access.files
-      ? reloadKeysOnChange({ ...access, files: access.files }, config.host, ring, log)
+      ? reloadKeysOnChange({ ...access, files: access.files }, config.host, ring, log, {
+          allowEmpty: config.keyFilesAllowEmpty,
+        })
       : undefined;
   /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
   let leaving = false;

@@ -267,7 +267,7 @@ export const CLIENTS = {
       default: 'unset',
       allowed: 'a readable file, one `client:key` a line',
       about:
-        "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept",
+        "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept, and so is one that held keys and holds none now (`keys_reload_refused`), unless `KEY_FILES_ALLOW_EMPTY=on`",
     },
   ),
   ADMIN_KEY_FILE: secretFile(
@@ -280,6 +280,13 @@ export const CLIENTS = {
         '`ADMIN_KEY` read from this file instead, every key in it accepted; both set is refused. Read again on change and on SIGHUP, as `API_KEYS_FILE`',
     },
   ),
+  KEY_FILES_ALLOW_EMPTY: onOff({
+    field: 'keyFilesAllowEmpty',
+    needs: 'keys',
+    fallback: false,
+    about:
+      'on: a key file read again that held keys and holds none now (emptied, or comments only) is meant, and revokes them; off: it is refused, the keys in use kept, with an error audit line (`keys_reload_refused`) — an emptied file is more often a writer caught halfway, or a mistake, than a wish to lock every client or the admin out',
+  }),
   ALLOW_ANONYMOUS: onOff({
     needs: 'open',
     fallback: false,
