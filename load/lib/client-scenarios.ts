@@ -358,3 +358,33 @@ export async function couriersAcrossInstances(
   const withHog = await sendAtRate(victim, rate, until, victimOrder);
   return { alone: victimFigures(alone), withHog: victimFigures(withHog), greedy: victimFigures(await hog) };
 }
+
+/**
+ * A keyless flood (issue 77): `connections` sockets sending `GET /orders/x` without a key, `pipelined` at a time,
+ * the next as soon as they are answered, from a worker thread (keyless-flood-worker.ts), as from another machine.
+ * After `settleMs` the victim sends ordinary orders at 5 a second for `seconds`. What the victim got, and the flood's
+ * statuses.
+ */
+export async function keylessFlood(
+  service: URL,
+  victim: Sender,
+  { connections = 1000, pipelined = 8, seconds = 5, settleMs = 2000 } = {},
+): Promise<{ victim: VictimFigures; refusedByTier: number; flood: Record<string, number> }> {
+  const { Worker } = await import('node:worker_threads');
+  const { compiledModule } = await import('../../src/paths.js');
+  const { once } = await import('node:events');
+  const worker = new Worker(compiledModule('load/lib/keyless-flood-worker'), {
+    workerData: { url: service.href, connections, pipelined, ms: settleMs + seconds * 1000 },
+  });
+  const exited = once(worker, 'exit');
+  const statuses = once(worker, 'message') as Promise<[Record<string, number>]>;
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, performance.now() + seconds * 1000, () => freshOrder({}, VICTIM_PREFIX));
+  const [flood] = await statuses;
+  await worker.terminate();
+  await exited;
+  const refusedByTier = victims.filter(
+    (answer) => answer.status === 503 && /tier \w+ is shed/.test(answer.body.error?.message ?? ''),
+  ).length;
+  return { victim: victimFigures(victims), refusedByTier, flood };
+}

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { ADMIN, OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import { reloadKeysOnChange } from './key-reload.js';
+import { UnauthenticatedMeter } from '../http/unauthenticated-meter.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
 import { ClientShares } from '../orders/client-shares.js';
@@ -171,6 +172,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const loop = new LoopLateness();
+  // With keys only: in open mode every request is the one anonymous client's.
+  const unauthenticated = config.access.mode === 'keys' ? new UnauthenticatedMeter(log) : undefined;
   const appParts: AppDependencies = {
     orders,
     orderStatus: orderStatusQuery(records, ledger),
@@ -202,6 +205,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
     },
     ...(events ? { events: events.client } : {}),
+    ...(unauthenticated ? { unauthenticated } : {}),
     clientShares: shares,
     tiers: {
       tierOf: (caller) => {
@@ -216,7 +220,9 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         poolQueued: engine.poolQueued,
         recordsMaxBytes: config.orderRecordsMaxBytes,
         recordsBytes: () => records.estimatedBytes?.(),
-        loopLateMs: () => loop.lateMs,
+        // Lateness a keyless flood causes is not the orders' to pay for: shedding them would not make the loop any
+        // less late (issue 77: a standard client's orders were refused by tier behind 1,000 keyless connections).
+        loopLateMs: () => (unauthenticated?.flooding ? 0 : loop.lateMs),
         configured: config.clientTiers.values(),
       }),
     },

@@ -30,6 +30,7 @@ import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
+import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import type { ClientEvents } from '../events/client-events.js';
@@ -93,6 +94,8 @@ export interface AppDependencies {
   readonly recentTrace?: RecentTrace;
   /** The event feed and the webhook endpoints; without (a store that keeps no events), their routes are 404. */
   readonly events?: ClientEvents;
+  /** Requests no key identifies, metered per peer (with keys); without: not metered. */
+  readonly unauthenticated?: UnauthenticatedMeter;
 }
 
 export function createApp({
@@ -123,6 +126,7 @@ export function createApp({
   tracing,
   recentTrace,
   events,
+  unauthenticated,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -151,6 +155,7 @@ export function createApp({
   );
   const hosts = new Set(allowedHosts);
   const may = guards(identify, responder, authenticated);
+  const metered = unauthenticated ? meteredKeyless(unauthenticated, responder) : undefined;
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
@@ -164,10 +169,12 @@ export function createApp({
   app.use((req, res, next) => {
     // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated (issue 77).
     const probe = req.path === '/healthz' || req.path === '/readyz';
+    // Who the key names, looked up once for the gate and the guards; null: nobody.
+    res.locals.identity = callerOf(identify, req.headers.authorization) ?? null;
     // While draining, a request that arrives on a connection still open is
     // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-    else if (!probe && overConnectionLimit(req.socket, () => callerOf(identify, req.headers.authorization)?.client)) {
+    else if (!probe && overConnectionLimit(req.socket, () => res.locals.identity?.client)) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
@@ -179,7 +186,8 @@ export function createApp({
         'misdirected_request',
         `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`,
       );
-    } else next();
+    } else if (metered && !probe && res.locals.identity === null) metered(req.socket.remoteAddress ?? '', res, next);
+    else next();
   });
 
   // The rate limit before the body is read: an order over it costs nothing more.
@@ -293,6 +301,32 @@ function requestFailure(responder: Responder): (error: unknown, res: Response) =
       return responder.error(res, 'store_unavailable', 'the store cannot be reached right now; retry shortly');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
+  };
+}
+
+/**
+ * A request no key identifies, counted against its peer's rate (unauthenticated-meter.ts): within it, on its way;
+ * past it, answered 429 once its peer's window ends — its line left out, the meter's notice says it.
+ */
+function meteredKeyless(
+  meter: UnauthenticatedMeter,
+  responder: Responder,
+): (peer: string, res: Response, next: () => void) => void {
+  return (peer, res, next) => {
+    void meter.take(peer).then((waitMs) => {
+      if (waitMs === undefined) return next();
+      res.locals.quiet = true;
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      setTimeout(() => {
+        if (res.writableEnded || res.destroyed) return;
+        responder.error(
+          res,
+          'rate_limited',
+          `requests without a valid API key are limited to ${UNAUTHENTICATED_PER_SECOND} a second from one address; retry in ${seconds} s`,
+          { 'Retry-After': String(seconds) },
+        );
+      }, waitMs).unref();
+    });
   };
 }
 

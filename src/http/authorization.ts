@@ -23,6 +23,8 @@ declare global {
     interface Locals {
       /** Who the request is from, once a guard has let it through. */
       caller: Caller;
+      /** Who its key names, as the gate looked it up (null: nobody); undefined before. */
+      identity?: Caller | null;
     }
   }
 }
@@ -65,7 +67,9 @@ export function guards(
   authenticated: (socket: Socket, client: string) => void = () => {},
 ): Guards {
   const identified = (authorization: string | undefined, res: Response): Caller | undefined => {
-    const caller = callerOf(identify, authorization);
+    // The gate looked it up already (src/http/app.ts); null: nobody.
+    const known = res.locals.identity;
+    const caller = known === undefined ? callerOf(identify, authorization) : (known ?? undefined);
     if (caller) {
       authenticated(res.socket!, caller.client);
       return caller;
