@@ -214,6 +214,7 @@ export class WebhookRelay implements Deliveries {
     let result: AttemptResult;
     try {
       result = await this.sender.attempt({
+        client: endpoint.client,
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: delivery.event.id,

@@ -478,6 +478,7 @@ export class PgWebhookLanes implements Deliveries {
       const event = eventOfRow(row);
       const startedAt = performance.now();
       const result = await this.sender.attempt({
+        client: endpoint.client,
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: event.id,

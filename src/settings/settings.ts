@@ -502,7 +502,8 @@ export const EVENTS = {
     min: 1,
     max: 600_000,
     fallback: 10_000,
-    about: 'one webhook delivery attempt, connection to status line; past it the attempt has failed and is retried',
+    about:
+      'one webhook delivery attempt, from when its request has a socket (not while it waits for one) to its status line; past it the attempt has failed and is retried. The answer is then read up to 16 KiB, past which its connection is closed',
   }),
   WEBHOOKS_PER_CLIENT: integer({
     field: 'webhooksPerClient',

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
  * retry schedule's shape, the feed's cursor, and each client's share of
  * the sends.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FeedCursors } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
@@ -12,6 +14,7 @@ import { HeldShares } from '../../src/shares/held-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
 import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
+import { eventually, pause } from '../support/wait.js';
 import { startReceiver } from '../support/webhook-receiver.js';
 
 describe('target guard', () => {
@@ -44,6 +47,7 @@ describe('target guard', () => {
       const port = new URL(receiver.url).port;
       for (const url of [`http://localhost:${port}/hook`, `https://localhost:${port}/hook`, receiver.url]) {
         const result = await strict.attempt({
+          client: 'acme',
           url,
           secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
           eventId: 'evt_1',
@@ -54,6 +58,7 @@ describe('target guard', () => {
       }
       expect(receiver.deliveries).toHaveLength(0);
       const allowed = await open.attempt({
+        client: 'acme',
         url: receiver.url,
         secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
         eventId: 'evt_1',
@@ -65,6 +70,118 @@ describe('target guard', () => {
       strict.close();
       open.close();
       await receiver.close();
+    }
+  });
+});
+
+describe('the sender', () => {
+  const attempt = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', eventId: 'evt_1', body: '{}' };
+
+  it('reads an answer up to a small limit, then closes its connection: a receiver streaming forever costs a moment', async () => {
+    let closedAt = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      const chunk = Buffer.alloc(1024, 'x');
+      const streaming = setInterval(() => res.write(chunk), 5);
+      res.once('close', () => {
+        clearInterval(streaming);
+        closedAt = performance.now();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const sender = new WebhookSender(true);
+    try {
+      const startedAt = performance.now();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      expect(await sender.attempt({ ...attempt, url, client: 'acme', timeoutMs: 10_000 })).toEqual({
+        outcome: 'delivered',
+        status: 200,
+      });
+      await eventually(
+        async () => closedAt,
+        (at) => at > 0,
+        { within: 12_000 },
+      );
+      // Before: read for the whole WEBHOOK_TIMEOUT_MS (here 10 s), and its CPU with it.
+      expect(closedAt - startedAt).toBeLessThan(2000);
+    } finally {
+      sender.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  /** A receiver whose /hang paths answer only when released, and whose other paths answer at once. */
+  async function hangingHost(): Promise<{ origin: string; hanging: Array<() => void>; close(): Promise<void> }> {
+    const hanging: Array<() => void> = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/hang')) hanging.push(() => res.writeHead(204).end());
+      else res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      hanging,
+      async close() {
+        for (const release of hanging.splice(0)) release();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it("gives each client sockets of its own toward an origin: another tenant's hanging endpoints there delay nobody", async () => {
+    const host = await hangingHost();
+    const sender = new WebhookSender(true);
+    try {
+      // More hanging attempts than a client's sockets toward the origin: every one of them is taken.
+      const held = Array.from({ length: 20 }, (_, i) =>
+        sender.attempt({ ...attempt, url: `${host.origin}/hang/${i}`, client: 'acme', timeoutMs: 3000 }),
+      );
+      await eventually(
+        async () => host.hanging.length,
+        (n) => n >= 8,
+      );
+      const startedAt = performance.now();
+      const victims = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          sender.attempt({ ...attempt, url: `${host.origin}/ok`, client: 'globex', timeoutMs: 3000 }),
+        ),
+      );
+      // Before: one pool of 8 sockets per origin; globex's waited behind acme's, and timed out with them.
+      expect(victims.map((result) => result.outcome)).toEqual(Array(10).fill('delivered'));
+      expect(performance.now() - startedAt).toBeLessThan(1000);
+      await host.close();
+      await Promise.all(held);
+    } finally {
+      sender.close();
+      await host.close();
+    }
+  });
+
+  it("times an attempt from its request's start, not while it waits for a socket", async () => {
+    const host = await hangingHost();
+    const sender = new WebhookSender(true);
+    try {
+      // 16 attempts, 8 sockets: the second 8 wait for the first to be answered, a second on.
+      const attempts = Array.from({ length: 16 }, (_, i) =>
+        sender.attempt({ ...attempt, url: `${host.origin}/hang/${i}`, client: 'acme', timeoutMs: 1500 }),
+      );
+      for (let wave = 0; wave < 2; wave++) {
+        await eventually(
+          async () => host.hanging.length,
+          (n) => n >= 8,
+        );
+        await pause(1000);
+        for (const release of host.hanging.splice(0)) release();
+      }
+      // Before: the second 8's time ran while they waited, and they timed out (1.5 s) before a socket came.
+      expect((await Promise.all(attempts)).map((result) => result.outcome)).toEqual(Array(16).fill('delivered'));
+    } finally {
+      sender.close();
+      await host.close();
     }
   });
 });
