@@ -35,7 +35,7 @@ import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import type { ClientEvents } from '../events/client-events.js';
 import { eventFeed, redeliverEvent } from './events-route.js';
-import { createWebhook, deleteWebhook, listWebhooks } from './webhooks-route.js';
+import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
@@ -210,10 +210,11 @@ export function createApp({
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   if (events) {
-    app.post('/webhooks', may.client, ...createWebhook(events, responder));
+    const changes = webhookChangesLimit(responder);
+    app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
     app.get('/webhooks', may.client, listWebhooks(events, responder));
     app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
-    app.delete('/webhooks/:id', may.client, deleteWebhook(events, responder));
+    app.delete('/webhooks/:id', may.client, changes, deleteWebhook(events, responder));
     app.all('/webhooks/:id', methodNotAllowed('DELETE'));
     app.get('/events', may.client, eventFeed(events, responder));
     app.all('/events', methodNotAllowed('GET, HEAD'));

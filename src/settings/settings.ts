@@ -622,7 +622,8 @@ export const TRACING = {
   OTEL_TRACES_SAMPLER: oneOf(TRACE_SAMPLERS, {
     needs: 'tracing',
     fallback: 'parentbased_always_on',
-    about: "which traces are recorded; a parent-based sampler follows the caller's sampled flag",
+    about:
+      "which traces are recorded; a parent-based sampler follows the caller's sampled flag, whatever its ratio (the specification's rule): with callers not trusted, `traceidratio` (see [tracing](operating.md#tracing))",
   }),
   OTEL_TRACES_SAMPLER_ARG: custom({
     needs: 'tracing',

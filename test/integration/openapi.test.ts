@@ -531,6 +531,35 @@ describe('real responses', () => {
     }
   });
 
+  it('of requests without a key past their address’s rate: 429 on every route but the probes', async () => {
+    const keyed = await startTestService({
+      config: { access: { mode: 'keys', clients: [], adminKeys: ['admin_key_0123456789abcdefghijklmnopqrst'] } },
+    });
+    try {
+      // Past 100 a second from this address: what follows in the same second is answered 429 once it is over. Not
+      // awaited before the routes are asked: the burst's own 429s come only at the second's end.
+      const burst = Array.from({ length: 120 }, () => rawRequest(keyed.url, { method: 'GET', path: '/version' }));
+      const routes = Object.entries(generated.paths).flatMap(([path, methods]) =>
+        Object.entries(methods)
+          .filter(([method, operation]) => method !== 'head' && operation.responses['429'] !== undefined)
+          .map(([method]) => [method.toUpperCase(), path] as const),
+      );
+      expect(routes.length).toBeGreaterThan(10);
+      const answers = await Promise.all(
+        routes.map(([method, path]) =>
+          rawRequest(keyed.url, { method, path: path.replace(/\{[^}]+\}/g, 'vendor'), headers: JSON_TYPE, body: '{}' }),
+        ),
+      );
+      await Promise.all(burst);
+      for (const [i, [method, path]] of routes.entries()) {
+        expect(answers[i]!.status, `${method} ${path}`).toBe(429);
+        expectDocumented(method, path, answers[i]!);
+      }
+    } finally {
+      await keyed.shutdown();
+    }
+  });
+
   it('cover every status the document lists', () => {
     const listed = Object.entries(generated.paths).flatMap(([path, methods]) =>
       // HEAD is GET's answer without its body: documented as GET's, checked in test/integration/http-habits.test.ts.

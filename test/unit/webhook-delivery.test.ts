@@ -32,6 +32,14 @@ describe('target guard', () => {
     'fd00:ec2::254',
     '::ffff:10.0.0.1',
     '64:ff9b::a00:1',
+    // IPv6 forms that carry a loopback or private IPv4 address, and site-local (issue 77: each was allowed).
+    '::7f00:1',
+    '::ffff:0:7f00:1',
+    '2002:7f00:1::',
+    '64:ff9b:1::a00:1',
+    'fec0::1',
+    '2001::1',
+    '2001:db8::1',
     'not an address',
   ])('refuses %s', (address) => expect(isForbiddenAddress(address)).toBe(true));
 
