@@ -36,26 +36,28 @@ const get = (path: string, key: string): ReturnType<typeof rawRequest> =>
 
 describe('the webhook backlog', () => {
   it(
-    "one client's endpoints all failing at its rate limit: another client's healthy endpoint gets every delivery within 5 s, and the attacker is told, a line per while",
+    "one client's endpoints all failing, 400 deliveries a second: another client's healthy endpoint gets every delivery within 5 s, and the attacker is told, a line per while",
     { timeout: 60_000 },
     async () => {
       const log = captureLog();
-      // 600 deliveries owed at most: the attack fills them in well under a second (10 endpoints, 100 orders a second).
+      // 300 deliveries owed at most: the attack fills them within a second (10 endpoints, 40 orders a second: the
+      // service shares this process, and its orders must not be what the test measures).
       svc = await startTestService({
-        config: { access: TWO_CLIENTS, events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax: 600 } },
+        config: { access: TWO_CLIENTS, events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax: 300 } },
         logger: log.logger,
       });
       const { answered, delays, attackOrders } = await failingEndpointsFlood(
         { url: svc.url, key: ACME },
         { url: svc.url, key: GLOBEX },
+        { rate: 40 },
       );
-      expect(attackOrders).toBeGreaterThan(300);
-      expect(answered.size).toBeGreaterThanOrEqual(15);
+      expect(attackOrders).toBeGreaterThan(100);
+      expect(answered.size).toBeGreaterThanOrEqual(10);
       // Before: every delivery of every client dropped once the attacker's filled the backlog (0 of 20).
       expect([...answered.keys()].filter((id) => !delays.has(id))).toEqual([]);
       expect(Math.max(...delays.values())).toBeLessThan(5000);
       const metrics = parseSamples((await get('/metrics', ADMIN)).text);
-      expect(metrics.get('webhook_deliveries_dropped_total{client="acme"}')).toBeGreaterThan(1000);
+      expect(metrics.get('webhook_deliveries_dropped_total{client="acme"}')).toBeGreaterThan(500);
       expect(metrics.get('webhook_deliveries_dropped_total{client="globex"}') ?? 0).toBe(0);
       const dropLines = log.lines.filter((line) => String(line['msg']).includes('dropped'));
       // Before: a warn line for each delivery dropped (19,871 in 20 s).
