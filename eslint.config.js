@@ -37,7 +37,7 @@ const LAYERS = {
   threads: ['domain', 'pipeline', 'ledger', 'shared-memory', 'fairness'],
   observability: ['domain', 'pipeline', 'ledger', 'shared-memory', 'threads', 'orders'],
   store: ['domain', 'ledger', 'orders', 'shared-memory', 'auth', 'events'],
-  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'orders', 'store', 'auth', 'events'],
+  postgres: ['domain', 'pipeline', 'ledger', 'shared-memory', 'fairness', 'orders', 'store', 'auth', 'events'],
   http: ['domain', 'pipeline', 'ledger', 'orders', 'observability', 'auth', 'events', 'fairness'],
   cluster: ['observability'],
   tracing: ['domain', 'pipeline', 'events'],

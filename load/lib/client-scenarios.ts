@@ -236,15 +236,42 @@ export async function probeHold(
   return { victim: victimFigures(victims) };
 }
 
+/** What a trickling socket sends: its first bytes, then `trickle` every while, never finishing its request. */
+export interface Trickle {
+  readonly opening: (host: string) => string;
+  readonly trickle: string;
+}
+
+/** A keyless request's first lines, then a header line at a time. */
+export const HEADERS_TRICKLE: Trickle = {
+  opening: (host) => `POST /order HTTP/1.1\r\nHost: ${host}\r\n`,
+  trickle: 'X-Trickle: 1\r\n',
+};
+
+/** A probe first (`GET /healthz`, which needs no key), answered; then, on the same connection, as HEADERS_TRICKLE. */
+export const PROBE_THEN_HEADERS_TRICKLE: Trickle = {
+  opening: (host) => `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\nPOST /order HTTP/1.1\r\nHost: ${host}\r\n`,
+  trickle: HEADERS_TRICKLE.trickle,
+};
+
+/** An order's headers, with a valid `key`, whole; then its body a byte at a time. */
+export function bodyTrickle(key: string): Trickle {
+  return {
+    opening: (host) =>
+      `POST /order HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+    trickle: ' ',
+  };
+}
+
 /**
- * Keyless sockets that trickle their headers: `sockets` of them kept open (each reopened when closed), each sending a
- * request's first lines and then a header line every `trickleMs`, never finishing. The victim sends ordinary orders
- * at 5 a second after `settleMs`, for `seconds`.
+ * Sockets that never finish a request: `sockets` of them kept open (each reopened when closed), each sending what
+ * `trickle` opens with and then its trickle every `trickleMs` — keyless headers by default (HEADERS_TRICKLE). The
+ * victim sends ordinary orders at 5 a second after `settleMs`, for `seconds`.
  */
 export async function tricklingSockets(
   service: URL,
   victim: Sender,
-  { sockets = 320, trickleMs = 500, seconds = 6, settleMs = 1500 } = {},
+  { sockets = 320, trickleMs = 500, seconds = 6, settleMs = 1500, trickle = HEADERS_TRICKLE } = {},
 ): Promise<{ victim: VictimFigures; reopened: number }> {
   const { connect } = await import('node:net');
   const until = performance.now() + settleMs + seconds * 1000;
@@ -255,10 +282,10 @@ export async function tricklingSockets(
     const socket = connect(Number(service.port), service.hostname);
     open.add(socket);
     socket.on('error', () => {});
-    socket.once('connect', () => socket.write(`POST /order HTTP/1.1\r\nHost: ${service.host}\r\n`));
-    const trickle = setInterval(() => socket.write('X-Trickle: 1\r\n'), trickleMs);
+    socket.once('connect', () => socket.write(trickle.opening(service.host)));
+    const every = setInterval(() => socket.write(trickle.trickle), trickleMs);
     socket.once('close', () => {
-      clearInterval(trickle);
+      clearInterval(every);
       open.delete(socket);
       reopened++;
       keepOne();
@@ -330,4 +357,34 @@ export async function couriersAcrossInstances(
   await pause(settleMs);
   const withHog = await sendAtRate(victim, rate, until, victimOrder);
   return { alone: victimFigures(alone), withHog: victimFigures(withHog), greedy: victimFigures(await hog) };
+}
+
+/**
+ * A keyless flood (issue 77): `connections` sockets sending `GET /orders/x` without a key, `pipelined` at a time,
+ * the next as soon as they are answered, from a worker thread (keyless-flood-worker.ts), as from another machine.
+ * After `settleMs` the victim sends ordinary orders at 5 a second for `seconds`. What the victim got, and the flood's
+ * statuses.
+ */
+export async function keylessFlood(
+  service: URL,
+  victim: Sender,
+  { connections = 1000, pipelined = 8, seconds = 5, settleMs = 2000 } = {},
+): Promise<{ victim: VictimFigures; refusedByTier: number; flood: Record<string, number> }> {
+  const { Worker } = await import('node:worker_threads');
+  const { compiledModule } = await import('../../src/paths.js');
+  const { once } = await import('node:events');
+  const worker = new Worker(compiledModule('load/lib/keyless-flood-worker'), {
+    workerData: { url: service.href, connections, pipelined, ms: settleMs + seconds * 1000 },
+  });
+  const exited = once(worker, 'exit');
+  const statuses = once(worker, 'message') as Promise<[Record<string, number>]>;
+  await pause(settleMs);
+  const victims = await sendAtRate(victim, 5, performance.now() + seconds * 1000, () => freshOrder({}, VICTIM_PREFIX));
+  const [flood] = await statuses;
+  await worker.terminate();
+  await exited;
+  const refusedByTier = victims.filter(
+    (answer) => answer.status === 503 && /tier \w+ is shed/.test(answer.body.error?.message ?? ''),
+  ).length;
+  return { victim: victimFigures(victims), refusedByTier, flood };
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventsConfig } from '../config.js';
 import { ClientEvents } from '../events/client-events.js';
+import { FeedCursors } from '../events/feed-cursor.js';
 import { registerEventMetrics } from '../events/event-metrics.js';
 import type { StatusOfKind } from '../events/order-event.js';
 import type { Deliveries } from '../events/deliveries.js';
@@ -51,6 +52,7 @@ export function createEvents(
     webhooksPerClient: config.webhooksPerClient,
     allowPrivateTargets: config.allowPrivateTargets,
     statusOf,
+    cursors: new FeedCursors(store.events.cursorSecret),
   });
   return { client, deliveries, close: () => deliveries.close() };
 }

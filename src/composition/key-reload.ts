@@ -6,8 +6,12 @@
  * writes the file itself, and an editor may replace it. SIGHUP reloads too
  * (src/server-process.ts), where a watch hears nothing (some network file
  * systems). A file that does not hold fit keys is refused with an error and
- * the keys in use are kept. The audit line names clients, and admin keys by
- * fingerprint, never a key.
+ * the keys in use are kept; so is a reload that would leave no client key, or
+ * no admin key, where there were some — a file emptied, or left with
+ * comments only, which a writer that does not replace the file whole leaves
+ * for a moment, and which revoked every client (issue 77) — unless
+ * KEY_FILES_ALLOW_EMPTY=on says an empty file is meant. The audit line names
+ * clients, and admin keys by fingerprint, never a key.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
@@ -28,28 +32,40 @@ export interface KeyReload {
   close(): void;
 }
 
+/** `allowEmpty`: KEY_FILES_ALLOW_EMPTY. */
 export function reloadKeysOnChange(
   access: Extract<AccessConfig, { mode: 'keys' }> & { files: KeyFiles },
   host: string,
   ring: KeyRing,
   log: Logger,
+  { allowEmpty }: { readonly allowEmpty: boolean },
 ): KeyReload {
   let current = access;
   let pending: NodeJS.Timeout | undefined;
+  const refused = (cause: string, reason: string): void =>
+    audit(
+      log,
+      'error',
+      { audit: 'keys_reload_refused', actor: KEY_FILES_ACTOR, cause, reason },
+      'key files not reloaded: the keys in use are kept',
+    );
   const reload = (cause: string): void => {
     let next: Extract<AccessConfig, { mode: 'keys' }>;
     try {
       next = accessFromFiles(current, host);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      audit(
-        log,
-        'error',
-        { audit: 'keys_reload_refused', actor: KEY_FILES_ACTOR, cause, reason: error.message },
-        'key files not reloaded: the keys in use are kept',
-      );
-      return;
+      return refused(cause, error.message);
     }
+    const emptied = [
+      ...(current.clients.length > 0 && next.clients.length === 0 ? ['API_KEYS_FILE'] : []),
+      ...(current.adminKeys.length > 0 && next.adminKeys.length === 0 ? ['ADMIN_KEY_FILE'] : []),
+    ];
+    if (emptied.length > 0 && !allowEmpty)
+      return refused(
+        cause,
+        `${emptied.join(' and ')} held keys and holds none now (emptied, or comments only): taken for a file caught halfway through a write; KEY_FILES_ALLOW_EMPTY=on makes an empty file revoke its keys`,
+      );
     const changes = ring.replace(next);
     current = { ...next, files: access.files };
     const changed =

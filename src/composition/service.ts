@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import { reloadKeysOnChange } from './key-reload.js';
+import { UnauthenticatedMeter } from '../http/unauthenticated-meter.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
 import { ClientShares } from '../orders/client-shares.js';
@@ -165,12 +166,16 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const { access } = config;
   const keyReload =
     ring && access.mode === 'keys' && access.files
-      ? reloadKeysOnChange({ ...access, files: access.files }, config.host, ring, log)
+      ? reloadKeysOnChange({ ...access, files: access.files }, config.host, ring, log, {
+          allowEmpty: config.keyFilesAllowEmpty,
+        })
       : undefined;
   /** From SIGTERM: /readyz says draining while orders are still served, for DRAIN_DELAY_MS. */
   let leaving = false;
   let servedDocument: ReturnType<typeof openApiDocument> | undefined;
   const loop = new LoopLateness();
+  // With keys only: in open mode every request is the one anonymous client's.
+  const unauthenticated = config.access.mode === 'keys' ? new UnauthenticatedMeter(log) : undefined;
   const headroom = new TierHeadroom({
     ceilings: config.tierCeilings,
     maxInflight: config.maxInflight,
@@ -178,7 +183,9 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     poolQueued: engine.poolQueued,
     recordsMaxBytes: config.orderRecordsMaxBytes,
     recordsBytes: () => records.estimatedBytes?.(),
-    loopLateMs: () => loop.lateMs,
+    // Lateness a keyless flood causes is not the orders' to pay for: shedding them would not make the loop any less
+    // late.
+    loopLateMs: () => (unauthenticated?.flooding ? 0 : loop.lateMs),
     configured: config.clientTiers.values(),
   });
   const appParts: AppDependencies = {
@@ -192,8 +199,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     storeUnavailable: () => store.unavailable(),
     draining: () => server.draining,
     leaving: () => leaving,
-    overConnectionLimit: (socket) => server.isBeyondLimit(socket),
-    authenticated: (socket) => server.authenticated(socket),
+    overConnectionLimit: (socket, client) => server.isBeyondLimit(socket, client),
+    authenticated: (socket, client) => server.authenticated(socket, client),
     log,
     observer: metrics ?? NO_OBSERVER,
     metrics: metrics ? () => metrics.scrape() : undefined,
@@ -212,6 +219,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
     },
     ...(events ? { events: events.client } : {}),
+    ...(unauthenticated ? { unauthenticated } : {}),
     clientShares: shares,
     tiers: {
       tierOf: (caller) => {

@@ -40,6 +40,7 @@ export async function openStore(
     couriers: config.couriers,
     atRiskBytes: AT_RISK_BYTES,
     eventsMax: config.events.eventsMax,
+    clientWeights: config.clientWeights,
     ...(traceOf ? { traceOf } : {}),
   });
 }

@@ -63,6 +63,7 @@ export class ServiceWarmUp {
       couriers: config.couriers,
       atRiskBytes: AT_RISK_BYTES,
       eventsMax: 1,
+      clientWeights: new Map(),
     });
     this.ledger = new LedgerAfterWarmUp(real, this.scratch.ledger);
   }
@@ -81,8 +82,8 @@ export class ServiceWarmUp {
       storeUnavailable: () => false,
       draining: () => server?.draining ?? false,
       leaving: () => false,
-      overConnectionLimit: (socket) => server?.isBeyondLimit(socket) ?? false,
-      authenticated: (socket) => server?.authenticated(socket),
+      overConnectionLimit: (socket, client) => server?.isBeyondLimit(socket, client) ?? false,
+      authenticated: (socket, client) => server?.authenticated(socket, client),
       log: silent,
       observer: NO_OBSERVER,
       metrics: undefined,

@@ -38,7 +38,8 @@ export type ErrorKind =
   | 'forbidden' // a key that may not do this (a client's key on the admin surface)
   | 'rate_limited' // the client sent more orders than its CLIENT_RATE_LIMIT allows: nothing was read or started
   | 'misdirected_request' // the Host header names a host this service does not answer for
-  | 'too_many_webhooks'; // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
+  | 'too_many_webhooks' // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
+  | 'events_gone'; // some of the client's events after its feed cursor are no longer kept: a gap, said
 
 /**
  * An error that is an outcome, not a bug — a step's decline, a cancellation, an order aborted — and so is made without

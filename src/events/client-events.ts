@@ -5,7 +5,7 @@
  * turns into JSON or an error kind; nothing here knows HTTP.
  */
 import type { EventLog } from './event-log.js';
-import { cursorOf, readCursor } from './feed-cursor.js';
+import type { FeedCursors } from './feed-cursor.js';
 import { eventJson, type EventJson, type StatusOfKind } from './order-event.js';
 import { checkTarget } from './target-guard.js';
 import type { EndpointBook, WebhookEndpoint } from './webhook-endpoints.js';
@@ -18,7 +18,9 @@ export type Registration =
 
 export type FeedPage =
   | { readonly kind: 'page'; readonly events: EventJson[]; readonly next: string; readonly hasMore: boolean }
-  | { readonly kind: 'bad_cursor'; readonly why: string };
+  | { readonly kind: 'bad_cursor'; readonly why: string }
+  /** Some of the client's events after its cursor are no longer kept; `next` reads what is, from the oldest. */
+  | { readonly kind: 'gap'; readonly next: string };
 
 /** The feed's page size, by default and at most. */
 export const FEED_LIMIT_DEFAULT = 100;
@@ -28,6 +30,8 @@ export interface ClientEventsOptions {
   readonly webhooksPerClient: number;
   readonly allowPrivateTargets: boolean;
   readonly statusOf: StatusOfKind;
+  /** Signs and reads the feed's cursors, with the store's secret. */
+  readonly cursors: FeedCursors;
 }
 
 export class ClientEvents {
@@ -56,10 +60,16 @@ export class ClientEvents {
     return this.endpoints.remove(client, id);
   }
 
+  /**
+   * A page of `client`'s events after the cursor `after`, or a gap: a client that resumes from a cursor expects every
+   * event after it, and one gone (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory) is said, never skipped.
+   */
   async page(client: string, after: string | undefined, limit: number): Promise<FeedPage> {
+    const { cursors } = this.options;
     let position: readonly number[] = [];
     if (after !== undefined) {
-      const reading = readCursor(after, client);
+      const reading = cursors.read(after, client);
+      if (!reading.ok && reading.why === 'expired') return { kind: 'gap', next: cursors.cursorOf(client, []) };
       if (!reading.ok)
         return {
           kind: 'bad_cursor',
@@ -71,14 +81,16 @@ export class ClientEvents {
       position = reading.after;
     }
     // One more than asked: whether another page follows, without a second query.
-    const events = await this.log.page(client, position, limit + 1);
+    const page = await this.log.page(client, position, limit + 1);
+    if (page.gap) return { kind: 'gap', next: cursors.cursorOf(client, []) };
+    const { events } = page;
     const hasMore = events.length > limit;
     const shown = hasMore ? events.slice(0, limit) : events;
     const last = shown.at(-1)?.position ?? position;
     return {
       kind: 'page',
       events: shown.map((event) => eventJson(event, this.options.statusOf)),
-      next: cursorOf(client, last),
+      next: cursors.cursorOf(client, last),
       hasMore,
     };
   }

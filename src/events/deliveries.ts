@@ -21,13 +21,13 @@ export interface DeliveryOptions {
   /** The longest wait between two attempts (WEBHOOK_RETRY_MAX_MS). */
   readonly retryMaxMs: number;
   readonly retryWindowMs: number;
-  /** Deliveries waiting, at most (in memory). */
+  /** Deliveries owed, at most, shared between the clients (EVENTS_MAX). */
   readonly maxPending: number;
   /** How long events are kept, at least (durable). */
   readonly retentionDays: number;
   /** The HTTP status of each outcome kind, as a table: it crosses to the delivery thread (durable mode). */
   readonly statusByKind: StatusByKind;
-  /** Each client's weight in its share of the sends (CLIENT_WEIGHTS; send-shares.ts); a client not named weighs 1. */
+  /** Each client's weight in its share of the sends (CLIENT_WEIGHTS; held-shares.ts); a client not named weighs 1. */
   readonly clientWeights: ReadonlyMap<string, number>;
   readonly log: Logger;
   /** Told of every attempt, for its span (tracing); absent with tracing off. */
@@ -42,6 +42,8 @@ export interface DeliveryFigures {
   /** When the oldest event still waiting for a delivery was made; undefined if none waits. */
   readonly oldestUndeliveredAt: Date | undefined;
   readonly pending: number;
+  /** Deliveries dropped because their client's share of the backlog was full, by client, since start. */
+  readonly droppedByClient: Readonly<Record<string, number>>;
 }
 
 export interface Deliveries {

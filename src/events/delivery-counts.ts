@@ -20,8 +20,8 @@ export class DeliveryCounts {
     this.cells = new Int32Array(buffer);
   }
 
-  attempted(outcome: DeliveryOutcome): void {
-    Atomics.add(this.cells, OUTCOMES.indexOf(outcome), 1);
+  attempted(outcome: DeliveryOutcome, count = 1): void {
+    Atomics.add(this.cells, OUTCOMES.indexOf(outcome), count);
   }
 
   disabled(reason: DisabledReason): void {

@@ -7,9 +7,20 @@
  */
 import type { StoredEvent } from './order-event.js';
 
+/** A page of a client's feed. */
+export interface FeedPage {
+  /** Its events, oldest first. */
+  readonly events: StoredEvent[];
+  /** Some of the client's events after the position asked from are gone (EVENTS_MAX, EVENT_RETENTION_DAYS): none is given. */
+  readonly gap?: true;
+}
+
 export interface EventLog {
-  /** `client`'s events after `after` (a position; empty: from the first kept), oldest first, at most `limit`. */
-  page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]>;
+  /**
+   * `client`'s events after `after` (a position; empty: from the first kept), oldest first, at most `limit`; or, if
+   * some of its events after `after` are no longer kept, that there is a gap.
+   */
+  page(client: string, after: readonly number[], limit: number): Promise<FeedPage>;
   /** One event, if it is still kept. */
   get(id: string): Promise<StoredEvent | undefined>;
   /** Told of the events appended, in their order, once they are kept. */

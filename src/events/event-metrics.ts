@@ -32,9 +32,15 @@ export function registerEventMetrics(registry: Registry, relay: Deliveries): voi
   };
   counted(
     'webhook_deliveries_total',
-    'Webhook delivery attempts by outcome: delivered (2xx), failed (retried), gone (410: endpoint disabled), dropped (backlog full).',
+    'Webhook delivery attempts by outcome: delivered (2xx), failed (retried), gone (410: endpoint disabled), dropped (its client’s share of the backlog full).',
     'outcome',
     async () => (await relay.figures()).attempts,
+  );
+  counted(
+    'webhook_deliveries_dropped_total',
+    "Webhook deliveries dropped by client: its share of the backlog (EVENTS_MAX) was full, its endpoints failing or slow. Another client's are never dropped for it.",
+    'client',
+    async () => (await relay.figures()).droppedByClient,
   );
   counted(
     'webhook_endpoints_disabled_total',

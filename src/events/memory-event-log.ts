@@ -2,38 +2,49 @@
  * The outbox in this process's memory: events are kept, and delivered, only
  * while the process lives — a process that dies takes its undelivered
  * events along, as it takes its order records (docs/durability.md). Bounded
- * by count (EVENTS_MAX): past it the oldest event goes, so the feed of a
- * client that fell that far behind starts at the oldest kept; its delivery,
- * if still under way, goes on (the relay holds what it delivers).
+ * by count (EVENTS_MAX), shared between the clients (issue 77): past it, an
+ * event goes from the client keeping the most per unit of its weight
+ * (src/fairness/fair-share.ts's turn order, backwards) — its oldest. So a
+ * client whose events flood loses its own history, never another's: a
+ * client keeping no more than its weight's part of EVENTS_MAX keeps all of
+ * it. Before, the oldest event of anyone went, and 3,000 of one client's
+ * events emptied every other client's feed. What a client lost is
+ * remembered (the newest position gone), so a feed resumed from behind it
+ * says so (client-events.ts) instead of skipping it. A delivery still under
+ * way goes on (the relay holds what it delivers).
  *
  * Appending is synchronous and costs the order path a few array pushes: the
- * relay is told afterwards, in its own turn. The events are kept oldest first
- * in one array, not in a Map by id: once EVENTS_MAX were kept, taking a Map's
- * oldest entry walked every entry deleted since its last rehash, and each
- * append cost 7–14 µs instead of 1.8 (docs/measurements/2026-11-25-ids-and-prototypes.md).
- * Finding one by id (the admin's redelivery) walks them instead.
+ * relay is told afterwards, in its own turn. A client's events are kept
+ * oldest first in an array, dropped in bulk from its front, not in a Map by
+ * id: once EVENTS_MAX were kept, taking a Map's oldest entry walked every
+ * entry deleted since its last rehash, and each append cost 7–14 µs instead
+ * of 1.8 (docs/measurements/2026-11-25-ids-and-prototypes.md). Finding one by
+ * id (the admin's redelivery) walks them instead.
  */
 import { frontWorthCompacting } from '../queue-compaction.js';
 import { randomHex } from '../random-ids.js';
-import type { EventLog } from './event-log.js';
+import { NEWCOMER_WEIGHT, turnOrder } from '../fairness/fair-share.js';
+import type { EventLog, FeedPage } from './event-log.js';
 import type { NewEvent, StoredEvent } from './order-event.js';
 
 /** A client's events, oldest first; the first `head` are gone (dropped in bulk, not one shift each). */
 interface ClientEvents {
   events: StoredEvent[];
   head: number;
+  /** The seq of the newest of its events that went to make room; 0 while none has. */
+  lostThrough: number;
 }
 
 export class MemoryEventLog implements EventLog {
-  /** Every kept event, oldest first; the first `keptHead` are gone (dropped in bulk, as a client's are). */
-  private kept: StoredEvent[] = [];
-  private keptHead = 0;
   private readonly byClient = new Map<string, ClientEvents>();
   private readonly listeners: Array<(events: readonly StoredEvent[]) => void> = [];
   private seq = 0;
+  private kept = 0;
 
   constructor(
     private readonly max: number,
+    /** CLIENT_WEIGHTS: a client's part of EVENTS_MAX grows with it; a client not named weighs 1. */
+    private readonly weights: ReadonlyMap<string, number> = new Map(),
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -49,21 +60,23 @@ export class MemoryEventLog implements EventLog {
       return { type, client, orderId, run, kind, money, trace, id: newEventId(), seq, position: [seq], at };
     });
     for (const event of stored) {
-      this.kept.push(event);
       let mine = this.byClient.get(event.client);
-      if (!mine) this.byClient.set(event.client, (mine = { events: [], head: 0 }));
+      if (!mine) this.byClient.set(event.client, (mine = { events: [], head: 0, lostThrough: 0 }));
       mine.events.push(event);
+      this.kept++;
     }
-    while (this.size > this.max) this.dropOldest();
+    while (this.kept > this.max) this.dropOldestOfFullest();
     for (const listener of this.listeners) listener(stored);
     return stored;
   }
 
-  async page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]> {
+  async page(client: string, after: readonly number[], limit: number): Promise<FeedPage> {
     const afterSeq = after[0] ?? 0;
     const mine = this.byClient.get(client);
-    if (!mine) return [];
+    if (!mine) return { events: [] };
     const { events } = mine;
+    // Asked from behind what it lost (not from the start: that asks for whatever is kept).
+    const gap = after.length > 0 && afterSeq < mine.lostThrough;
     // The first kept event after the cursor: seq grows along the array.
     let low = mine.head;
     let high = events.length;
@@ -72,12 +85,13 @@ export class MemoryEventLog implements EventLog {
       if (events[middle]!.seq <= afterSeq) low = middle + 1;
       else high = middle;
     }
-    return events.slice(low, low + limit);
+    return gap ? { events: [], gap: true } : { events: events.slice(low, low + limit) };
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {
-    // Newest first: a redelivery is most often asked of a recent event.
-    for (let i = this.kept.length - 1; i >= this.keptHead; i--) if (this.kept[i]!.id === id) return this.kept[i];
+    for (const { events, head } of this.byClient.values())
+      // Newest first: a redelivery is most often asked of a recent event.
+      for (let i = events.length - 1; i >= head; i--) if (events[i]!.id === id) return events[i];
     return undefined;
   }
 
@@ -86,22 +100,43 @@ export class MemoryEventLog implements EventLog {
   }
 
   get size(): number {
-    return this.kept.length - this.keptHead;
+    return this.kept;
   }
 
-  private dropOldest(): void {
-    const oldest = this.kept[this.keptHead++]!;
-    if (frontWorthCompacting(this.keptHead, this.kept.length)) {
-      this.kept = this.kept.slice(this.keptHead);
-      this.keptHead = 0;
+  /** Room for one more: the oldest event of the client keeping the most per unit of its weight (the oldest, on a tie). */
+  private dropOldestOfFullest(): void {
+    let fullest: [string, ClientEvents] | undefined;
+    for (const entry of this.byClient) {
+      const [client, mine] = entry;
+      if (mine.head === mine.events.length) continue;
+      if (fullest === undefined) {
+        fullest = entry;
+        continue;
+      }
+      const order = turnOrder(
+        mine.events.length - mine.head,
+        this.weightOf(client),
+        fullest[1].events.length - fullest[1].head,
+        this.weightOf(fullest[0]),
+      );
+      if (order > 0 || (order === 0 && mine.events[mine.head]!.seq < fullest[1].events[fullest[1].head]!.seq))
+        fullest = entry;
     }
-    const mine = this.byClient.get(oldest.client)!;
-    mine.head++;
-    if (mine.head === mine.events.length) this.byClient.delete(oldest.client);
-    else if (frontWorthCompacting(mine.head, mine.events.length)) {
+    const mine = fullest![1];
+    // Kept while empty: what it lost is still to be told to its feed.
+    mine.lostThrough = mine.events[mine.head++]!.seq;
+    this.kept--;
+    if (mine.head === mine.events.length) {
+      mine.events = [];
+      mine.head = 0;
+    } else if (frontWorthCompacting(mine.head, mine.events.length)) {
       mine.events = mine.events.slice(mine.head);
       mine.head = 0;
     }
+  }
+
+  private weightOf(client: string): number {
+    return this.weights.get(client) ?? NEWCOMER_WEIGHT;
   }
 }
 

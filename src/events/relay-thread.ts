@@ -31,6 +31,7 @@ const NO_FIGURES: DeliveryFigures = {
   disabled: { gone: 0, failing: 0 },
   oldestUndeliveredAt: undefined,
   pending: 0,
+  droppedByClient: {},
 };
 
 export class RelayThread implements Deliveries {

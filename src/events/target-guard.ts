@@ -9,11 +9,22 @@
  * address at registration and to a private one later (DNS rebinding) is
  * refused. WEBHOOK_ALLOW_PRIVATE_TARGETS=on lifts both checks, and allows
  * plain http: for tests and private networks.
+ *
+ * IPv4 by the list below; IPv6 by ipaddr.js's ranges: only global unicast
+ * passes, an IPv4-mapped address as the IPv4 address it maps — so none of
+ * the forms that carry an IPv4 address inside (IPv4-compatible `::/96`,
+ * IPv4-translated, NAT64 well-known and local-use, 6to4, Teredo) nor
+ * site-local `fec0::/10` reaches loopback or a private network (issue 77:
+ * `::7f00:1` and `2002:7f00:1::` were allowed). A refusal says the same
+ * whether the name does not resolve or resolves where webhooks may not go:
+ * registration must not tell a client which internal names exist.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { lookup as lookupAll } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
+/** IPv4 space a webhook may not reach. */
 const FORBIDDEN = new BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8], // "this network"
@@ -32,26 +43,16 @@ for (const [network, prefix] of [
   ['240.0.0.0', 4], // reserved, broadcast
 ] as const)
   FORBIDDEN.addSubnet(network, prefix, 'ipv4');
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96], // NAT64: an IPv4 address in disguise
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7], // unique local, fd00:ec2::254 among them
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  FORBIDDEN.addSubnet(network, prefix, 'ipv6');
-
 /** Whether an address is one a webhook must not reach. */
 export function isForbiddenAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return FORBIDDEN.check(address, 'ipv4');
   if (family !== 6) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return FORBIDDEN.check(mapped[1]!, 'ipv4');
-  return FORBIDDEN.check(address, 'ipv6');
+  const parsed = ipaddr.IPv6.parse(address);
+  if (parsed.isIPv4MappedAddress()) return isForbiddenAddress(parsed.toIPv4Address().toString());
+  // IPv4-compatible (::a.b.c.d, deprecated): ipaddr.js counts it unicast, but it is an IPv4 address in disguise.
+  const ipv4Compatible = parsed.parts.slice(0, 6).every((part) => part === 0);
+  return parsed.range() !== 'unicast' || ipv4Compatible;
 }
 
 export type TargetCheck = { readonly ok: true; readonly url: URL } | { readonly ok: false; readonly why: string };
@@ -76,17 +77,21 @@ export async function checkTarget(raw: string, allowPrivate: boolean): Promise<T
   if (url.username || url.password) return { ok: false, why: 'url must not carry credentials' };
   if (url.hash) return { ok: false, why: 'url must not have a fragment' };
   const host = hostOf(url);
+  // One answer whether the name does not resolve or resolves where webhooks may not go: which internal names exist is
+  // not the client's to learn.
+  const unreachable: TargetCheck = {
+    ok: false,
+    why: allowPrivate
+      ? `url's host ${host} does not resolve`
+      : `url's host ${host} does not resolve to a public address (webhooks may not reach loopback, private, link-local or metadata addresses)`,
+  };
   let addresses: LookupAddress[];
   try {
     addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookupAll(host, { all: true });
   } catch {
-    return { ok: false, why: `url's host ${host} does not resolve` };
+    return unreachable;
   }
-  if (!allowPrivate && addresses.some(({ address }) => isForbiddenAddress(address)))
-    return {
-      ok: false,
-      why: `url's host ${host} resolves to a loopback, private, link-local or metadata address, which webhooks may not reach`,
-    };
+  if (!allowPrivate && addresses.some(({ address }) => isForbiddenAddress(address))) return unreachable;
   return { ok: true, url };
 }
 

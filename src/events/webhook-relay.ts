@@ -10,7 +10,7 @@
  *   delivered before the next is sent. Lanes of different orders overtake
  *   each other freely.
  * - At most CONCURRENCY attempts at once, whatever the backlog, shared
- *   between the clients by send-shares.ts: a client whose endpoint is slow
+ *   between the clients by src/fairness/held-shares.ts: a client whose endpoint is slow
  *   or whose events flood holds at most its share, and another client's
  *   deliveries go out beside it. Lanes wait for their client's turn in a
  *   queue per client.
@@ -19,9 +19,12 @@
  *   this one began, it is disabled (`failing`, an error line and a metric);
  *   otherwise only this event is given up (an error line).
  * - `410 Gone` disables the endpoint at once; its queued deliveries go.
- * - Deliveries waiting are bounded (`maxPending`): beyond, a new one is
- *   dropped and counted, never the process's memory exhausted. GET /events
- *   still has it.
+ * - Deliveries owed are bounded (`maxPending`), and shared between the
+ *   clients by src/fairness/held-shares.ts too: a client whose endpoints fail, or whose
+ *   events flood, fills at most its share, and beyond it its own new
+ *   deliveries are dropped and counted (dropped-deliveries.ts), never
+ *   another client's, nor the process's memory exhausted. GET /events still
+ *   has them.
  */
 import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } from './deliveries.js';
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
@@ -29,7 +32,8 @@ import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
 import { retryDelayMs } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
-import { SendShares } from './send-shares.js';
+import { HeldShares } from '../fairness/held-shares.js';
+import { DroppedDeliveries } from './dropped-deliveries.js';
 
 /** Attempts under way at once, at most: enough to keep many slow endpoints busy, few enough to cost little. */
 const CONCURRENCY = 64;
@@ -49,7 +53,10 @@ export class WebhookRelay implements Deliveries {
   private readonly lanes = new Map<string, Delivery[]>();
   /** Per client, lanes whose first delivery is due, in the order they came due. */
   private readonly ready = new Map<string, string[]>();
-  private readonly shares: SendShares;
+  private readonly shares: HeldShares;
+  /** Each client's share of the deliveries owed (maxPending): what `pending` counts, by client. */
+  private readonly owed: HeldShares;
+  private readonly dropped: DroppedDeliveries;
   private running = 0;
   private pending = 0;
   /** When each endpoint last took a delivery. */
@@ -67,7 +74,9 @@ export class WebhookRelay implements Deliveries {
     private readonly options: DeliveryOptions,
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
-    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
+    this.shares = new HeldShares(CONCURRENCY, options.clientWeights);
+    this.owed = new HeldShares(options.maxPending, options.clientWeights);
+    this.dropped = new DroppedDeliveries(options.log);
   }
 
   /** Deliver these events (just appended) to their clients' enabled endpoints. */
@@ -104,6 +113,7 @@ export class WebhookRelay implements Deliveries {
       disabled: { ...this.disabled },
       oldestUndeliveredAt: oldest === undefined ? undefined : new Date(oldest),
       pending: this.pending,
+      droppedByClient: this.dropped.byClient(),
     };
   }
 
@@ -130,13 +140,10 @@ export class WebhookRelay implements Deliveries {
 
   private async enqueue(event: StoredEvent): Promise<number> {
     const endpoints = (await this.endpoints.list(event.client)).filter((endpoint) => !endpoint.disabled);
+    let refused = 0;
     for (const endpoint of endpoints) {
-      if (this.pending >= this.options.maxPending) {
-        this.attempts.dropped++;
-        this.options.log.warn(
-          { event_id: event.id, endpoint_id: endpoint.id, pending: this.pending },
-          'webhook backlog full: a delivery was dropped (GET /events still has the event)',
-        );
+      if (!this.owed.tryTake(event.client)) {
+        refused++;
         continue;
       }
       const key = `${endpoint.id}\u0000${event.client}\u0000${event.orderId}`;
@@ -155,7 +162,11 @@ export class WebhookRelay implements Deliveries {
         this.markReady(key);
       }
     }
-    return endpoints.length;
+    if (refused > 0) {
+      this.attempts.dropped += refused;
+      this.dropped.dropped(event.client, refused, this.owed.room(event.client));
+    }
+    return endpoints.length - refused;
   }
 
   private markReady(key: string): void {
@@ -203,6 +214,7 @@ export class WebhookRelay implements Deliveries {
     let result: AttemptResult;
     try {
       result = await this.sender.attempt({
+        client: endpoint.client,
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: delivery.event.id,
@@ -270,6 +282,7 @@ export class WebhookRelay implements Deliveries {
     if (!lane) return;
     lane.shift();
     this.pending--;
+    this.owed.give(clientOfLane(key));
     if (lane.length === 0) this.lanes.delete(key);
     else this.markReady(key);
   }
@@ -285,6 +298,7 @@ export class WebhookRelay implements Deliveries {
       if (!key.startsWith(prefix)) continue;
       for (const delivery of lane) clearTimeout(delivery.timer);
       this.pending -= lane.length;
+      this.owed.give(clientOfLane(key), lane.length);
       this.lanes.delete(key);
     }
   }

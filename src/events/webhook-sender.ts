@@ -11,7 +11,10 @@
  *
  * node:http(s) rather than fetch: the connection's own `lookup` is where the
  * target guard checks the address actually connected to. The answer's body
- * is never read beyond discarding it.
+ * is read and dropped up to RESPONSE_LIMIT_BYTES, then its connection is
+ * closed: a receiver that answers 200 and streams for ever was read for the
+ * whole WEBHOOK_TIMEOUT_MS (twelve times the sender's CPU). An attempt's
+ * time runs from when its request has a socket, not while it waits for one.
  */
 import { createHmac } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -25,6 +28,8 @@ export type AttemptResult =
   | { readonly outcome: 'failed'; readonly status: number | undefined; readonly reason: string };
 
 export interface Attempt {
+  /** Whose endpoint it is: each client has sockets of its own toward an origin. */
+  readonly client: string;
   readonly url: string;
   readonly secret: string;
   readonly eventId: string;
@@ -35,6 +40,10 @@ export interface Attempt {
 }
 
 const USER_AGENT = 'order-threads-webhooks/1';
+/** An answer's body is read this far, at most; past it the connection is closed. */
+const RESPONSE_LIMIT_BYTES = 16 * 1024;
+/** Sockets one client keeps toward one origin (and idle ones kept alive): a few, reused. */
+const POOLING = { keepAlive: true, maxSockets: 8, maxFreeSockets: 4, timeout: 30_000 } as const;
 const SECRET_PREFIX = 'whsec_';
 
 /**
@@ -51,17 +60,18 @@ export function signature(secret: string, eventId: string, timestampSeconds: num
 /**
  * Sends attempts over kept-alive connections (a few per endpoint's origin,
  * idle ones closed after a while): a new connection per delivery cost the
- * main thread more than the rest of the delivery.
+ * main thread more than the rest of the delivery. Each client has agents of
+ * its own (issue 77): tenants of one webhook host shared its 8 sockets, and
+ * one tenant's hanging endpoints left another's deliveries waiting for them
+ * (21 of 50 within 4 s). Agents are made on a client's first attempt and kept
+ * (clients are as many as the keys issued).
  */
 export class WebhookSender {
-  private readonly agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
+  private readonly agents = new Map<string, { readonly http: HttpAgent; readonly https: HttpsAgent }>();
 
-  constructor(private readonly allowPrivate: boolean) {
-    const pooling = { keepAlive: true, maxSockets: 8, maxFreeSockets: 4, timeout: 30_000 };
-    this.agents = { http: new HttpAgent(pooling), https: new HttpsAgent(pooling) };
-  }
+  constructor(private readonly allowPrivate: boolean) {}
 
-  attempt({ url, secret, eventId, body, timeoutMs, signal }: Attempt): Promise<AttemptResult> {
+  attempt({ client, url, secret, eventId, body, timeoutMs, signal }: Attempt): Promise<AttemptResult> {
     const target = new URL(url);
     const host = hostOf(target);
     // A literal address is connected to without a lookup: checked here instead.
@@ -72,6 +82,9 @@ export class WebhookSender {
     const timestamp = Math.floor(Date.now() / 1000);
     const https = target.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
+    const agents = this.agentsOf(client);
+    // Aborted by the relay closing, or once the attempt's time has run from the moment it has a socket.
+    const timedOut = new AbortController();
     return new Promise((resolve) => {
       const request = send(target, {
         method: 'POST',
@@ -85,13 +98,23 @@ export class WebhookSender {
         },
         // Every new connection's address checked: the guard sits where the name is resolved.
         ...(this.allowPrivate ? {} : { lookup: guardedLookup }),
-        agent: https ? this.agents.https : this.agents.http,
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
+        agent: https ? agents.https : agents.http,
+        signal: signal ? AbortSignal.any([signal, timedOut.signal]) : timedOut.signal,
       });
+      let timer: NodeJS.Timeout | undefined;
+      request.once('socket', () => {
+        timer = setTimeout(() => timedOut.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs);
+      });
+      request.once('close', () => clearTimeout(timer));
       request.on('response', (response: IncomingMessage) => {
         const status = response.statusCode ?? 0;
-        // Judged on the status; the body is read and dropped so the connection can serve the next attempt.
-        response.resume();
+        // Judged on the status; the body is read and dropped so the connection can serve the next attempt — up to a
+        // limit, past which the connection goes instead.
+        let read = 0;
+        response.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > RESPONSE_LIMIT_BYTES) response.destroy();
+        });
         if (status >= 200 && status < 300) resolve({ outcome: 'delivered', status });
         else if (status === 410) resolve({ outcome: 'gone', status: 410 });
         else resolve({ outcome: 'failed', status, reason: `answered ${status}` });
@@ -108,7 +131,15 @@ export class WebhookSender {
   }
 
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    for (const { http, https } of this.agents.values()) {
+      http.destroy();
+      https.destroy();
+    }
+  }
+
+  private agentsOf(client: string): { readonly http: HttpAgent; readonly https: HttpsAgent } {
+    let agents = this.agents.get(client);
+    if (!agents) this.agents.set(client, (agents = { http: new HttpAgent(POOLING), https: new HttpsAgent(POOLING) }));
+    return agents;
   }
 }

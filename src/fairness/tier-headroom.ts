@@ -46,7 +46,10 @@ export interface TierHeadroomOptions {
   /** ORDER_RECORDS_MAX_MB, in bytes, and the bytes kept now (undefined where records are not in memory). */
   readonly recordsMaxBytes: number;
   readonly recordsBytes: () => number | undefined;
-  /** How late the event loop runs now, in milliseconds (src/composition/loop-lateness.ts); without: never late. */
+  /**
+   * How late the event loop runs now because of the work it admits, in milliseconds (src/composition/loop-lateness.ts;
+   * 0 while a keyless flood is metered: shedding orders would not relieve it); without: never late.
+   */
   readonly loopLateMs?: () => number;
   /** Tiers clients are configured with (CLIENT_TIERS): in play from the start. */
   readonly configured: Iterable<Tier>;

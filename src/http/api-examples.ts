@@ -112,6 +112,13 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
         'client shop-a may send 1 orders a second (CLIENT_RATE_LIMIT); nothing of this one was read or started; retry in 1 s',
       ),
     },
+    keyless: {
+      summary: 'Without a valid key, past the address’s rate',
+      value: failure(
+        'rate_limited',
+        'requests without a valid API key are limited to 100 a second from one address; retry in 1 s',
+      ),
+    },
   },
   500: {
     compensation_failed: {
@@ -195,6 +202,7 @@ export const GET_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderAnsw
     },
   },
   421: CREATE_ORDER_EXAMPLES[421]!,
+  429: { keyless: CREATE_ORDER_EXAMPLES[429]!['keyless']! },
   503: {
     overloaded: {
       summary: "Too many reads wait for the reads' connections to Postgres (Retry-After: 1)",

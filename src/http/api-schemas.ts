@@ -22,7 +22,14 @@ export const errorSchema = z
   .meta({ id: 'Error' });
 
 export const errorResponseSchema = z
-  .strictObject({ status: z.literal('error'), error: errorSchema })
+  .strictObject({
+    status: z.literal('error'),
+    error: errorSchema,
+    next: z.string().optional().meta({
+      description:
+        'events_gone only (GET /events, 410): the cursor that reads what is kept of the feed, from its oldest event.',
+    }),
+  })
   .meta({ id: 'ErrorResponse', description: 'Any request that is not answered with an order outcome.' });
 
 export const stepSchema = z

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
-import { guards, hostNameOf, type Identify } from './authorization.js';
+import { callerOf, guards, hostNameOf, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
@@ -30,11 +30,12 @@ import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
+import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
 import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
 import type { ThreadEvents } from './thread-events.js';
 import type { ClientEvents } from '../events/client-events.js';
 import { eventFeed, redeliverEvent } from './events-route.js';
-import { createWebhook, deleteWebhook, listWebhooks } from './webhooks-route.js';
+import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
@@ -55,10 +56,14 @@ export interface AppDependencies {
    * balancer stops sending here. Without: only while draining.
    */
   readonly leaving?: () => boolean;
-  /** True for a connection opened beyond MAX_CONNECTIONS: its request is refused and the connection closed. */
-  readonly overConnectionLimit: (socket: Socket) => boolean;
-  /** Told of each connection on which a caller was identified (src/http/server.ts: the unauthenticated budget). */
-  readonly authenticated?: (socket: Socket) => void;
+  /**
+   * True for a connection opened beyond MAX_CONNECTIONS that found no room: its request is refused and the connection
+   * closed. `client`: who the request's key names, asked only then (a client within its share may take a connection
+   * of one beyond its own).
+   */
+  readonly overConnectionLimit: (socket: Socket, client: () => string | undefined) => boolean;
+  /** Told of each connection on which a caller was identified, and who (src/http/server.ts: the connections' shares). */
+  readonly authenticated?: (socket: Socket, client: string) => void;
   readonly log: Logger;
   readonly observer: OrderObserver;
   /** The Prometheus exposition; undefined when metrics are off (then /metrics is 404). */
@@ -89,6 +94,8 @@ export interface AppDependencies {
   readonly recentTrace?: RecentTrace;
   /** The event feed and the webhook endpoints; without (a store that keeps no events), their routes are 404. */
   readonly events?: ClientEvents;
+  /** Requests no key identifies, metered per peer (with keys); without: not metered. */
+  readonly unauthenticated?: UnauthenticatedMeter;
 }
 
 export function createApp({
@@ -119,6 +126,7 @@ export function createApp({
   tracing,
   recentTrace,
   events,
+  unauthenticated,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
   const threads = threadsPage({ faultInjection });
@@ -147,6 +155,7 @@ export function createApp({
   );
   const hosts = new Set(allowedHosts);
   const may = guards(identify, responder, authenticated);
+  const metered = unauthenticated ? meteredKeyless(unauthenticated, responder) : undefined;
 
   const methodNotAllowed =
     (allow: string): RequestHandler =>
@@ -158,13 +167,14 @@ export function createApp({
   // One gate for every request, before routing (one layer rather than one per
   // check: each layer costs every request a turn through the router).
   app.use((req, res, next) => {
+    // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated (issue 77).
     const probe = req.path === '/healthz' || req.path === '/readyz';
-    // The probes need no key: a prober's connection is as good as an authenticated one.
-    if (probe) authenticated?.(req.socket);
+    // Who the key names, looked up once for the gate and the guards; null: nobody.
+    res.locals.identity = callerOf(identify, req.headers.authorization) ?? null;
     // While draining, a request that arrives on a connection still open is
     // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-    else if (overConnectionLimit(req.socket) && !probe) {
+    else if (!probe && overConnectionLimit(req.socket, () => res.locals.identity?.client)) {
       responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
@@ -176,7 +186,8 @@ export function createApp({
         'misdirected_request',
         `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`,
       );
-    } else next();
+    } else if (metered && !probe && res.locals.identity === null) metered(req.socket.remoteAddress ?? '', res, next);
+    else next();
   });
 
   // The rate limit before the body is read: an order over it costs nothing more.
@@ -199,10 +210,11 @@ export function createApp({
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   if (events) {
-    app.post('/webhooks', may.client, ...createWebhook(events, responder));
+    const changes = webhookChangesLimit(responder);
+    app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
     app.get('/webhooks', may.client, listWebhooks(events, responder));
     app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
-    app.delete('/webhooks/:id', may.client, deleteWebhook(events, responder));
+    app.delete('/webhooks/:id', may.client, changes, deleteWebhook(events, responder));
     app.all('/webhooks/:id', methodNotAllowed('DELETE'));
     app.get('/events', may.client, eventFeed(events, responder));
     app.all('/events', methodNotAllowed('GET, HEAD'));
@@ -290,6 +302,32 @@ function requestFailure(responder: Responder): (error: unknown, res: Response) =
       return responder.error(res, 'store_unavailable', 'the store cannot be reached right now; retry shortly');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
+  };
+}
+
+/**
+ * A request no key identifies, counted against its peer's rate (unauthenticated-meter.ts): within it, on its way;
+ * past it, answered 429 once its peer's window ends — its line left out, the meter's notice says it.
+ */
+function meteredKeyless(
+  meter: UnauthenticatedMeter,
+  responder: Responder,
+): (peer: string, res: Response, next: () => void) => void {
+  return (peer, res, next) => {
+    void meter.take(peer).then((waitMs) => {
+      if (waitMs === undefined) return next();
+      res.locals.quiet = true;
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      setTimeout(() => {
+        if (res.writableEnded || res.destroyed) return;
+        responder.error(
+          res,
+          'rate_limited',
+          `requests without a valid API key are limited to ${UNAUTHENTICATED_PER_SECOND} a second from one address; retry in ${seconds} s`,
+          { 'Retry-After': String(seconds) },
+        );
+      }, waitMs).unref();
+    });
   };
 }
 

@@ -26,6 +26,8 @@ declare global {
     interface Locals {
       /** Who the request is from, once a guard has let it through. */
       caller: Caller;
+      /** Who its key names, as the gate looked it up (null: nobody); undefined before. */
+      identity?: Caller | null;
     }
   }
 }
@@ -51,39 +53,48 @@ export interface Guards {
   readonly admin: RequestHandler;
 }
 
-/** `authenticated`: told of each connection on which a caller was identified (it leaves the unauthenticated budget). */
+/** Who an Authorization header names, or undefined for nobody; in open mode, the one caller. */
+export function callerOf(identify: Identify, authorization: string | undefined): Caller | undefined {
+  if ('open' in identify) return identify.open;
+  const key = keyOf(authorization);
+  return key === undefined ? undefined : identify.callerOf(key);
+}
+
+/**
+ * `authenticated`: told of each connection on which a caller was identified, and who (it leaves the unauthenticated
+ * budget, and counts in its client's share of the connections).
+ */
 export function guards(
   identify: Identify,
   responder: Responder,
-  authenticated: (socket: Socket) => void = () => {},
+  authenticated: (socket: Socket, client: string) => void = () => {},
 ): Guards {
   /** `needed`: what a 401 says is needed, for the person reading it (a browser shows it when its dialog is canceled). */
-  const callerOf = (authorization: string | undefined, res: Response, needed: string): Caller | undefined => {
-    if ('open' in identify) {
-      authenticated(res.socket!);
-      return identify.open;
-    }
-    const key = keyOf(authorization);
-    const caller = key === undefined ? undefined : identify.callerOf(key);
+  const identified = (authorization: string | undefined, res: Response, needed: string): Caller | undefined => {
+    // The gate looked it up already (src/http/app.ts); null: nobody.
+    const known = res.locals.identity;
+    const caller = known === undefined ? callerOf(identify, authorization) : (known ?? undefined);
     if (caller) {
-      authenticated(res.socket!);
+      authenticated(res.socket!, caller.client);
       return caller;
     }
     const said =
-      key === undefined ? 'no API key came with the request' : 'this API key is not known (never issued, or revoked)';
+      keyOf(authorization) === undefined
+        ? 'no API key came with the request'
+        : 'this API key is not known (never issued, or revoked)';
     responder.error(res, 'unauthorized', `${said}: ${needed}`, { 'WWW-Authenticate': CHALLENGES });
     return undefined;
   };
   return {
     client: (req, res, next) => {
-      const caller = callerOf(req.headers.authorization, res, 'a client key is needed, as Authorization: Bearer <key>');
+      const caller = identified(req.headers.authorization, res, 'a client key is needed, as Authorization: Bearer <key>');
       if (!caller) return;
       res.locals.caller = caller;
       next();
     },
     admin: (req, res, next) => {
       const needed = `${req.path} is the admin's: it needs the admin key (ADMIN_KEY), as Authorization: Bearer <key> or, in a browser, as the password (any user name)`;
-      const caller = callerOf(req.headers.authorization, res, needed);
+      const caller = identified(req.headers.authorization, res, needed);
       if (!caller) return;
       if (!caller.admin)
         return responder.error(res, 'forbidden', `${req.path} is the admin's: it needs the admin key (ADMIN_KEY)`);

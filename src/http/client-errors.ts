@@ -49,6 +49,9 @@ export interface RequestTimeouts {
  */
 const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'HPE_INVALID_EOF_STATE']);
 
+/** The code of a body cut for arriving too slowly (server.ts), as Node's own request timeout is told. */
+export const BODY_TOO_SLOW = 'BODY_TOO_SLOW';
+
 /** The socket's response in progress, if any: Node keeps it there (it is what Node's own handler looks at). */
 type HttpSocket = Socket & { readonly _httpMessage?: ServerResponse | null };
 
@@ -125,6 +128,12 @@ function describe(
       return {
         kind: 'request_timeout',
         message: `the request did not arrive in time: headers within ${headersTimeoutMs} ms, all of it within ${requestTimeoutMs} ms`,
+      };
+    case BODY_TOO_SLOW:
+      return {
+        kind: 'request_timeout',
+        message:
+          'the request body did not keep arriving: once its headers are in, a body must come at 1 KiB a second after its first second',
       };
     case 'HPE_HEADER_OVERFLOW':
       return { kind: 'headers_too_large', message: `the request line and headers exceed ${maxHeaderSize} bytes` };

@@ -2,7 +2,9 @@
  * GET /events?after=<cursor>&limit=<n>: the caller's events, oldest first,
  * with the cursor of the next page — how a client that was down catches up.
  * Only the caller's own; a cursor given to another client, or one the
- * service never gave, is 400. POST /admin/events/{id}/redeliver sends one
+ * service never gave, is 400. A cursor behind events no longer kept is 410
+ * Gone, `events_gone`, with the cursor that reads what is (client-events.ts
+ * says why a gap is an error and not a page). POST /admin/events/{id}/redeliver sends one
  * event again to its client's enabled endpoints (the admin).
  */
 import type { RequestHandler } from 'express';
@@ -27,6 +29,14 @@ export function eventFeed(events: ClientEvents, responder: Responder): RequestHa
       return responder.error(res, 'bad_request', `limit must be an integer from 1 to ${FEED_LIMIT_MAX}`);
     const page = await events.page(res.locals.caller.client, query.get('after') ?? undefined, limit);
     if (page.kind === 'bad_cursor') return responder.error(res, 'bad_request', page.why);
+    if (page.kind === 'gap')
+      return responder.error(
+        res,
+        'events_gone',
+        'some of your events after this cursor are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, or a restart in memory): GET /orders/{order_id} tells what became of the orders they reported; `next` reads what is kept, from its oldest event',
+        NO_STORE,
+        { next: page.next },
+      );
     const body: EventPageJson = { events: page.events, next: page.next, has_more: page.hasMore };
     responder.json(res, 200, body, NO_STORE);
   };

@@ -96,6 +96,14 @@ const unauthorized = error(
   'No API key, or one that was never issued or has been revoked (kind unauthorized).',
   CHALLENGE,
 );
+/** What a request no key identifies gets past its address's rate (src/http/unauthenticated-meter.ts). */
+const KEYLESS_LIMITED =
+  'Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited.';
+const keylessLimited = error(KEYLESS_LIMITED, RETRY_AFTER);
+const webhookChangeLimited = error(
+  `The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. ${KEYLESS_LIMITED}`,
+  RETRY_AFTER,
+);
 const misdirected = error(
   'The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.',
 );
@@ -200,7 +208,8 @@ function buildDocument(access: DocumentedAccess): Document {
         'The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.',
       ),
       429: error(
-        "The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own.",
+        "The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. " +
+          KEYLESS_LIMITED,
         { ...RETRY_AFTER, ...RATE_LIMIT },
       ),
       500: orderFailure(
@@ -235,6 +244,7 @@ function buildDocument(access: DocumentedAccess): Document {
       200: { description: 'The order.', content: json(orderStatusSchema) },
       400: error('The path is not well-formed percent-encoded UTF-8 (kind bad_request).'),
       401: unauthorized,
+      429: keylessLimited,
       404: error(
         "No record of this order_id among the caller's own orders: never seen, forgotten, or another client's (kind not_found).",
       ),
@@ -288,6 +298,7 @@ function buildDocument(access: DocumentedAccess): Document {
       200: { description: 'OK.', content: json(versionSchema) },
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
+      429: keylessLimited,
     },
   });
   registry.registerPath({
@@ -300,6 +311,7 @@ function buildDocument(access: DocumentedAccess): Document {
     responses: {
       200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: z.string() } } },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
@@ -315,6 +327,7 @@ function buildDocument(access: DocumentedAccess): Document {
     responses: {
       200: { description: 'HTML.', content: { 'text/html': { schema: z.string() } } },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
@@ -331,6 +344,7 @@ function buildDocument(access: DocumentedAccess): Document {
     responses: {
       200: { description: 'The last order traced since the page last asked.', content: json(traceWaterfallSchema) },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       404: error(
         'No order traced yet since the page asked (send one and ask again), or tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT (kind not_found).',
@@ -353,6 +367,7 @@ function buildDocument(access: DocumentedAccess): Document {
         content: { 'text/event-stream': { schema: z.string() } },
       },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
@@ -373,6 +388,7 @@ function buildDocument(access: DocumentedAccess): Document {
     responses: {
       200: { description: 'Every dependency, in the order of the steps.', content: json(dependenciesSchema) },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
@@ -402,6 +418,7 @@ function buildDocument(access: DocumentedAccess): Document {
       },
       400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       404: error('No dependency by that name (kind not_found).'),
       405: error('Only POST.', ALLOW),
@@ -420,6 +437,7 @@ function buildDocument(access: DocumentedAccess): Document {
     responses: {
       200: { description: 'The level.', content: json(logLevelSchema) },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET, HEAD and POST.', ALLOW),
       421: misdirected,
@@ -446,6 +464,7 @@ function buildDocument(access: DocumentedAccess): Document {
       200: { description: 'The level now, and the one before.', content: json(logLevelSchema) },
       400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       405: error('Only GET, HEAD and POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
@@ -487,6 +506,7 @@ function buildDocument(access: DocumentedAccess): Document {
       },
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
+      429: keylessLimited,
     },
   });
 
@@ -554,6 +574,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
         'The URL is not a URL, not https, does not resolve, or resolves to an address webhooks may not reach; or the body is not this shape (kind bad_request).',
       ),
       401: unauthorized,
+      429: webhookChangeLimited,
       405: error('Only GET, HEAD and POST.', ALLOW),
       409: error('The client has WEBHOOKS_PER_CLIENT endpoints already (kind too_many_webhooks).'),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
@@ -572,6 +593,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
     responses: {
       200: { description: 'Oldest first.', content: json(webhookListSchema) },
       401: unauthorized,
+      429: keylessLimited,
       405: error('Only GET, HEAD and POST.', ALLOW),
       421: misdirected,
       503: unavailable(true),
@@ -588,6 +610,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
     responses: {
       204: { description: 'Removed.' },
       401: unauthorized,
+      429: webhookChangeLimited,
       404: error("No endpoint by that id among the caller's own (kind not_found)."),
       405: error('Only DELETE.', ALLOW),
       421: misdirected,
@@ -602,7 +625,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
     security: keyed,
     summary: "The caller's events, oldest first, a page at a time: how a client that was down catches up.",
     description:
-      'Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.',
+      "Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps EVENTS_MAX events while it lives, shared by the clients (past it, an event goes from the client keeping the most per unit of its weight: a client's flood takes only its own history); in the durable mode, at least EVENT_RETENTION_DAYS. A cursor behind events no longer kept is never answered with a page that skips them: 410 `events_gone`, with the cursor that reads what is kept.",
     request: {
       query: z.object({
         after: z
@@ -627,7 +650,11 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
         'after is a cursor of another client or none this service gave, limit is out of range, or the query names another parameter (kind bad_request).',
       ),
       401: unauthorized,
+      429: keylessLimited,
       405: error('Only GET and HEAD.', ALLOW),
+      410: error(
+        "Some of the client's events after `after` are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory): a gap, never skipped silently (kind events_gone). The body's `next` reads what is kept, from its oldest event; GET /orders/{order_id} tells what became of the orders in the gap.",
+      ),
       421: misdirected,
       503: unavailable(true),
     },
@@ -643,6 +670,7 @@ function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, s
     responses: {
       202: { description: 'Queued.', content: json(redeliverySchema) },
       401: unauthorized,
+      429: keylessLimited,
       403: forbidden,
       404: error('No such event is kept (kind not_found).'),
       405: error('Only POST.', ALLOW),

@@ -294,6 +294,7 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {
         const { result, via } = submission;
         if (this.gone) return this.answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
         this.answered(result.failure ?? 'ok', statusOf(result), result, via);
+        if (via === 'replayed' && result.tier !== undefined) deferHeader(res, 'Order-Tier', result.tier);
         responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);
       }
     }

@@ -41,6 +41,7 @@ const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   misdirected_request: 'Host not served here',
   idempotency_key_reuse: 'order_id used for a different order',
   too_many_webhooks: 'Too many webhook endpoints',
+  events_gone: 'Events after the cursor are gone',
   rate_limited: 'Rate limit exceeded',
   headers_too_large: 'Headers too large',
   client_gone: 'Client gone',
@@ -72,11 +73,14 @@ export const problemSchema = z
     order_id: z.string().optional().meta({ description: 'A failed order outcome: its order_id.' }),
     steps: z.array(stepSchema).optional().meta({ description: 'A failed order outcome: its steps.' }),
     compensations: z.array(stepSchema).optional().meta({ description: 'A failed order outcome: what was undone.' }),
+    next: z.string().optional().meta({
+      description: 'events_gone: the cursor that reads what is kept of the feed, from its oldest event.',
+    }),
   })
   .meta({
     id: 'Problem',
     description:
-      'RFC 9457 problem details, sent instead of the JSON shape when the request prefers application/problem+json. A failed order outcome also carries order_id, steps and compensations.',
+      'RFC 9457 problem details, sent instead of the JSON shape when the request prefers application/problem+json. A failed order outcome also carries order_id, steps and compensations; events_gone carries next.',
   });
 
 export type Problem = z.infer<typeof problemSchema>;
@@ -91,7 +95,7 @@ export function problem(
   kind: ErrorKind,
   detail: string,
   requestId: string,
-  extensions: Pick<Problem, 'order_id' | 'steps' | 'compensations'> = {},
+  extensions: Pick<Problem, 'order_id' | 'steps' | 'compensations' | 'next'> = {},
 ): Problem {
   return {
     type: `${PROBLEM_TYPE_BASE}${kind}`,

@@ -92,6 +92,8 @@ declare global {
       /** Set for an event stream: it ends when its viewer leaves, which is its normal end, not a 499. */
       streaming?: boolean;
       requestLogged?: boolean;
+      /** Set for a request whose line is left out (one metered past its peer's rate: a notice counts them). */
+      quiet?: boolean;
     }
   }
 }
@@ -167,7 +169,7 @@ export function writeRequestLine(res: Response, status: number, order?: OrderOut
   });
   const level = status === 500 ? 'error' : status > 500 ? 'warn' : 'info';
   const log = locals.serviceLog;
-  if (!log.isLevelEnabled(level)) return;
+  if (locals.quiet || !log.isLevelEnabled(level)) return;
   const { traceId } = locals.trace;
   // The request's ids first, as its child logger would have bound them.
   const line = {

@@ -64,8 +64,11 @@ export function headersSetBy(middleware: RequestHandler): FlatHeaders {
 export function deferHeader(res: Response, name: string, value: string): void {
   const deferred = res.locals.deferredHeaders;
   // A list begun with its first pair, not pushed into: pushing into an empty array keeps room for 18.
-  if (deferred) deferred.push(name, value);
-  else res.locals.deferredHeaders = [name, value];
+  if (!deferred) return void (res.locals.deferredHeaders = [name, value]);
+  // Deferred again: the later value stands (a replay's Order-Tier, the tier its run ran at).
+  const at = deferred.indexOf(name);
+  if (at >= 0 && at % 2 === 0) deferred[at + 1] = value;
+  else deferred.push(name, value);
 }
 
 /** The request's id, as its X-Request-Id will say (or says). */

@@ -99,12 +99,28 @@ export class Responder {
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 
-  /** An error, which no cache may keep either: a 400 or a 503 of POST /order may be an order's outcome or a plain error. */
-  error(res: Response, kind: ErrorKind, message: string, headers: Readonly<Record<string, HeaderValues>> = {}): void {
+  /**
+   * An error, which no cache may keep either: a 400 or a 503 of POST /order may be an order's outcome or a plain error.
+   * `next`: where a client resumes (events_gone's cursor), beside the error in either shape.
+   */
+  error(
+    res: Response,
+    kind: ErrorKind,
+    message: string,
+    headers: Readonly<Record<string, HeaderValues>> = {},
+    { next }: { readonly next?: string } = {},
+  ): void {
     const all = { ...NO_STORE, ...retryAfter(kind), ...headers };
+    const extra = next === undefined ? {} : { next };
     if (prefersProblem(res.req.headers.accept))
-      return this.json(res, STATUS_BY_KIND[kind], problem(kind, message, requestIdOf(res) ?? ''), all, PROBLEM_JSON);
-    const body: ErrorResponse = { status: 'error', error: { kind, message } };
+      return this.json(
+        res,
+        STATUS_BY_KIND[kind],
+        problem(kind, message, requestIdOf(res) ?? '', extra),
+        all,
+        PROBLEM_JSON,
+      );
+    const body: ErrorResponse = { status: 'error', error: { kind, message }, ...extra };
     this.json(res, STATUS_BY_KIND[kind], body, all);
   }
 

@@ -26,8 +26,9 @@
  * that is the order's deadline's job.
  *
  * Connections are counted before any key is checked, so those that have not
- * yet been authenticated — a request that names a known key, or a probe,
- * which needs none — have a budget
+ * yet been authenticated — by a request that names a known key: a probe,
+ * which needs none, grants no standing (issue 77: sockets that each sent
+ * `GET /healthz` then trickled held every slot) — have a budget
  * of their own (issue 25): at most half of `maxConnections` together, and an
  * eighth from any one peer address. A connection beyond either bound, or
  * beyond `maxConnections`, takes the place of the oldest unauthenticated
@@ -35,14 +36,25 @@
  * holding the most — one at least a second old (the grace a slow network gets): a socket that trickles its
  * headers loses its slot as soon as anyone needs it, not when
  * HEADERS_TIMEOUT_MS runs out, and a keyed client finds room.
+ *
+ * Authenticated connections have a share per client (client-connections.ts):
+ * a request beyond `maxConnections` whose key names a client within its
+ * share takes the place of a connection of the client holding the most
+ * beyond its own — one with no request being answered. And once a request's
+ * headers are in, its body must arrive at BODY_MIN_BYTES_PER_SECOND after a
+ * second's grace, else it is answered 408 and its connection closed: a key
+ * no longer lets a socket that trickles its body hold a connection for
+ * REQUEST_TIMEOUT_MS (issue 77: a keyed client's slow bodies left another
+ * client 0 of 110 served).
  */
 import cluster from 'node:cluster';
 import { Server, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type ListenOptions, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { clientErrorHandler } from './client-errors.js';
+import { BODY_TOO_SLOW, clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
 import { UnauthenticatedConnections } from './unauthenticated-connections.js';
+import { ClientConnections } from './client-connections.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
@@ -69,6 +81,8 @@ export interface ConnectionLimits {
    * suite's `wide`: 727 of 10,000 answered 503). There, only `maxConnections` makes a silent connection give way.
    */
   readonly budgetUnauthenticated?: boolean;
+  /** CLIENT_WEIGHTS: each client's share of the connections (client-connections.ts); without, every client weighs 1. */
+  readonly clientWeights?: ReadonlyMap<string, number>;
 }
 
 /** The share of `maxConnections` that connections not yet authenticated may hold together, and from one peer. */
@@ -93,6 +107,16 @@ const GIVE_WAY_ANSWER =
   `Connection: close\r\nContent-Length: ${Buffer.byteLength(GIVE_WAY_BODY)}\r\n\r\n${GIVE_WAY_BODY}`;
 /** How long a connection that was told to give way may linger for that answer to be read, before it is cut. */
 const GIVE_WAY_LINGER_MS = 1000;
+
+/**
+ * Once a request's headers are in, its body must keep coming at this rate, after BODY_GRACE_SWEEPS looks: an order's
+ * body (at most 64 KiB) from any client that means to send it comes at once; a socket trickling a byte at a time is
+ * cut within about a second and a half. Checked every BODY_SWEEP_MS for every request still arriving — counted in
+ * looks, not in time, so a late event loop (which also reads late) never cuts a body that was on its way.
+ */
+const BODY_MIN_BYTES_PER_SECOND = 1024;
+const BODY_SWEEP_MS = 250;
+const BODY_GRACE_SWEEPS = 4;
 
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
@@ -135,6 +159,13 @@ export class HttpServer {
   /** Connections closed to make room: already answered 503, so a request read on one afterwards is never run. */
   private readonly gaveWay = new WeakSet<Socket>();
   private readonly unauthenticated = new UnauthenticatedConnections();
+  private readonly clients: ClientConnections;
+  /**
+   * Requests whose body was still to come when their headers were in, each with the sweeps that looked at it since and
+   * its connection's bytes then; a request leaves at the first sweep that finds it whole, or gone.
+   */
+  private readonly arriving = new Map<IncomingMessage, { looks: number; readonly bytes: number }>();
+  private readonly bodySweep: NodeJS.Timeout;
   private readonly unauthenticatedBudget: number;
   private readonly unauthenticatedPeerCap: number;
   private open = 0;
@@ -174,9 +205,13 @@ export class HttpServer {
     this.unauthenticatedPeerCap = budgeted
       ? Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE))
       : Infinity;
+    this.clients = new ClientConnections(limits.maxConnections, limits.clientWeights ?? new Map());
+    this.bodySweep = setInterval(() => this.cutSlowBodies(), BODY_SWEEP_MS);
+    this.bodySweep.unref();
     this.server.closeIdle = () => this.closeIdle();
     this.server.on('clientError', clientErrorHandler(log, limits));
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    void this.closed.then(() => clearInterval(this.bodySweep));
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listeners' own `this` is the socket or response
     const server = this;
     this.server.on('connection', (socket: Socket) => {
@@ -199,10 +234,11 @@ export class HttpServer {
     }
     // One listener for every response of this server (its `this` is the response): not a closure, wrapped by `once`
     // in another, for each request.
-    const { answering, requestsOf } = this;
+    const { answering, requestsOf, arriving } = this;
     this.server.on('request', (req, res) => {
       const socket = req.socket;
       if (this.gaveWay.has(socket)) return;
+      if (!req.complete) arriving.set(req, { looks: 0, bytes: socket.bytesRead });
       answering.set(socket, (answering.get(socket) ?? 0) + 1);
       const requests = requestsOf.get(socket);
       if (requests === undefined) requestsOf.set(socket, req);
@@ -226,13 +262,15 @@ export class HttpServer {
     if (left === 0 && this.isDraining) this.closeWhenSilent(socket);
   }
 
-  /** A request on `socket` named a known key (or the service is open): it leaves the unauthenticated budget. */
-  authenticated(socket: Socket): void {
+  /** A request on `socket` named `client`'s key (or the service is open): it leaves the unauthenticated budget. */
+  authenticated(socket: Socket, client: string): void {
     this.unauthenticated.remove(socket);
+    this.clients.add(socket, client);
   }
 
   private forget(socket: Socket): void {
-    this.authenticated(socket);
+    this.unauthenticated.remove(socket);
+    this.clients.remove(socket);
     if (this.answering.delete(socket)) this.open--;
   }
 
@@ -266,15 +304,48 @@ export class HttpServer {
   }
 
   /**
-   * Whether the connection was opened beyond `maxConnections` and still is: a request that arrived whole on it takes
-   * the place of an unauthenticated connection still without one, if any is open (whatever its age), before it is
-   * refused.
+   * Whether the connection was opened beyond `maxConnections` and still is: a request on it takes the place of an
+   * unauthenticated connection still without one, if any is open (whatever its age), or else, if its key names a
+   * client (`client`) within its share, of a connection of the client most beyond its own — before it is refused.
    */
-  isBeyondLimit(socket: Socket): boolean {
+  isBeyondLimit(socket: Socket, client: () => string | undefined = () => undefined): boolean {
     if (!this.beyondLimit.has(socket)) return false;
-    if (!this.evictOldest(this.unauthenticated.busiestPeer(socket), 0, socket)) return true;
+    if (!this.evictOldest(this.unauthenticated.busiestPeer(socket), 0, socket)) {
+      const caller = client();
+      const other = caller === undefined ? undefined : this.clients.toGiveWayFor(caller, (s) => this.mayGiveWay(s));
+      if (other === undefined || other === socket) return true;
+      this.giveWay(other);
+    }
     this.beyondLimit.delete(socket);
     return false;
+  }
+
+  /** Whether a connection may give way to make room: nothing on it is being answered that had arrived whole. */
+  private mayGiveWay(socket: Socket): boolean {
+    if (this.gaveWay.has(socket) || socket.destroyed) return false;
+    const requests = this.requestsOf.get(socket);
+    if (requests === undefined) return true;
+    if (requests instanceof Set) return [...requests].every((req) => !req.complete);
+    return !requests.complete;
+  }
+
+  /**
+   * Every request whose body has not kept BODY_MIN_BYTES_PER_SECOND since its grace: answered 408, closed. A walk of
+   * the requests still arriving (nearly always few: an order's body comes with its headers), not of the connections.
+   */
+  private cutSlowBodies(): void {
+    for (const [req, seen] of this.arriving) {
+      const { socket } = req;
+      if (req.complete || socket.destroyed) {
+        this.arriving.delete(req);
+        continue;
+      }
+      const owed = (BODY_MIN_BYTES_PER_SECOND * (++seen.looks - BODY_GRACE_SWEEPS) * BODY_SWEEP_MS) / 1000;
+      if (owed <= 0 || socket.bytesRead - seen.bytes >= owed) continue;
+      this.arriving.delete(req);
+      // As Node tells a request timeout: the clientError handler answers it through its response, and closes.
+      this.server.emit('clientError', Object.assign(new Error('body too slow'), { code: BODY_TOO_SLOW }), socket);
+    }
   }
 
   get draining(): boolean {

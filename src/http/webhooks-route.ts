@@ -4,9 +4,16 @@
  * never shows it. Another client's endpoint is as unknown as one never
  * registered (404). A URL that is not a URL, is not https, does not resolve,
  * or resolves to an address webhooks may not reach (src/events/target-guard.ts)
- * is 400; past WEBHOOKS_PER_CLIENT, 409.
+ * is 400; past WEBHOOKS_PER_CLIENT, 409. Creating and deleting are metered
+ * per client (CHANGES_PER_MINUTE, before the body is read): a script that
+ * sets up its endpoints in one go is never refused, a loop is: each creation
+ * costs a DNS look-up, and each change is told to the delivery thread —
+ * unmetered, one client made 1,214 create-and-delete cycles in 3 s. The
+ * URL is logged without its query string, which may carry a receiver's
+ * token.
  */
 import type { RequestHandler } from 'express';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { ClientEvents } from '../events/client-events.js';
 import type { WebhookEndpoint } from '../events/webhook-endpoints.js';
@@ -34,6 +41,38 @@ export function webhookJson(endpoint: WebhookEndpoint): WebhookJson {
   };
 }
 
+/** Endpoints one client may create or delete a minute, together, attempts refused for their URL included (per instance). */
+const CHANGES_PER_MINUTE = 100;
+
+/**
+ * Each client's creations and deletions counted against CHANGES_PER_MINUTE (rate-limiter-flexible, fixed windows of
+ * a minute, in this instance's memory): past it, 429 `rate_limited` with Retry-After, nothing changed.
+ */
+export function webhookChangesLimit(responder: Responder): RequestHandler {
+  const limiter = new RateLimiterMemory({ points: CHANGES_PER_MINUTE, duration: 60, keyPrefix: 'webhook-changes' });
+  return (_req, res, next) => {
+    limiter.consume(res.locals.caller.client).then(
+      () => next(),
+      (refused: unknown) => {
+        if (!(refused instanceof RateLimiterRes)) return next();
+        const seconds = Math.max(1, Math.ceil(refused.msBeforeNext / 1000));
+        responder.error(
+          res,
+          'rate_limited',
+          `a client may create or delete ${CHANGES_PER_MINUTE} webhook endpoints a minute; nothing was changed; retry in ${seconds} s`,
+          { 'Retry-After': String(seconds) },
+        );
+      },
+    );
+  };
+}
+
+/** A webhook URL as a log line shows it: without its query string (it may carry the receiver's token). */
+function loggedUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.origin}${parsed.pathname}`;
+}
+
 export function createWebhook(events: ClientEvents, responder: Responder): RequestHandler[] {
   const create: RequestHandler = async (req, res) => {
     const json = parseJsonObject(Buffer.isBuffer(req.body) ? req.body : undefined);
@@ -53,7 +92,7 @@ export function createWebhook(events: ClientEvents, responder: Responder): Reque
         );
       case 'registered': {
         const { id, url, secret } = registered.endpoint;
-        res.locals.log.info({ client, endpoint_id: id, url }, 'webhook endpoint registered');
+        res.locals.log.info({ client, endpoint_id: id, url: loggedUrl(url) }, 'webhook endpoint registered');
         return responder.json(res, 201, { id, url, secret }, NO_STORE);
       }
     }

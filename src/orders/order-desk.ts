@@ -347,7 +347,13 @@ export class OrderDesk {
       }
       const orderRun = runOf(order, begun.run, key);
       const result = await this.pipeline.process(orderRun, stop, trace);
-      const outcome = { kind: result.failure ?? ('ok' as const), replay: isFinal(result) ? result : undefined };
+      // A replayed answer says the tier its run ran at, not the tier a retry asks for.
+      const replay = isFinal(result)
+        ? order.tier === undefined
+          ? result
+          : { ...result, tier: order.tier }
+        : undefined;
+      const outcome = { kind: result.failure ?? ('ok' as const), replay };
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
       const recorded = await this.records.finish(key, begun.run, outcome);
       const answer = recorded === outcome.kind ? result : withFailure(result, recorded);

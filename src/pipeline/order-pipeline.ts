@@ -21,6 +21,7 @@
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
 import type { CompensationName, OrderRun } from '../domain/order.js';
+import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
@@ -44,6 +45,8 @@ export interface OrderResult {
    * replayed, and a retry runs the order afresh.
    */
   readonly failedByDependency?: true;
+  /** The tier its run ran at, kept with an answer recorded to be replayed (a replay's Order-Tier says it). */
+  readonly tier?: Tier;
 }
 
 /**

@@ -9,9 +9,12 @@
  * sequence value drawn by a transaction that commits later than another's
  * would otherwise appear behind a cursor already past it (a gap). A
  * transaction held open long holds the feed back, never makes it skip.
+ * Events forgotten past EVENT_RETENTION_DAYS leave their newest position per
+ * client behind (migration 11), so a feed resumed from before it is told of
+ * its gap.
  */
 import { partsOfKey } from '../domain/order.js';
-import type { EventLog } from '../events/event-log.js';
+import type { EventLog, FeedPage } from '../events/event-log.js';
 import type { EventOutcomeKind, EventType, StoredEvent } from '../events/order-event.js';
 import {
   newEndpointId,
@@ -50,6 +53,23 @@ const PAGE: Statement = {
           ORDER BY xid, seq LIMIT $4`,
 };
 const BY_ID: Statement = { name: 'events_by_id', text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1` };
+/** Whether some of the client's events after the position were forgotten (migration 11). */
+const GAP: Statement = {
+  name: 'events_gap',
+  text: `SELECT 1 FROM events_forgotten WHERE client = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)`,
+};
+const SECRET: Statement = {
+  name: 'feed_secret',
+  text: `WITH made AS (INSERT INTO feed_secrets (name, secret) VALUES ('cursor', $1) ON CONFLICT (name) DO NOTHING
+                     RETURNING secret)
+         SELECT secret FROM made UNION ALL SELECT secret FROM feed_secrets WHERE name = 'cursor' LIMIT 1`,
+};
+
+/** The secret every instance signs feed cursors with: the one in Postgres, or `fresh` if none is there yet. */
+export async function feedSecret(db: Database, fresh: Buffer): Promise<Buffer> {
+  const [row] = await db.query<{ secret: Buffer }>(SECRET, [fresh]);
+  return row!.secret;
+}
 
 export function eventOfRow(row: EventRow): StoredEvent {
   const seq = asNumber(row.seq);
@@ -73,10 +93,13 @@ export function eventOfRow(row: EventRow): StoredEvent {
 export class PgEventLog implements EventLog {
   constructor(private readonly db: Database) {}
 
-  async page(client: string, after: readonly number[], limit: number): Promise<StoredEvent[]> {
+  async page(client: string, after: readonly number[], limit: number): Promise<FeedPage> {
     const [xid = 0, seq = 0] = after;
+    // From the start, whatever is kept is asked for: no gap to say.
+    if (after.length > 0 && (await this.db.read(GAP, [client, String(xid), seq])).length > 0)
+      return { events: [], gap: true };
     const rows = await this.db.read<EventRow>(PAGE, [client, String(xid), seq, limit]);
-    return rows.map(eventOfRow);
+    return { events: rows.map(eventOfRow) };
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {

@@ -19,7 +19,7 @@
  * frees its lock: at least once, as webhooks promise.
  *
  * Runs on the delivery thread (webhook-thread.ts), not the order path's.
- * Jobs under way are shared between the clients (send-shares.ts): a job
+ * Jobs under way are shared between the clients (src/fairness/held-shares.ts): a job
  * whose client holds its share already goes back to the queue for a while
  * (not a failure: nothing was sent), so that a client whose endpoint is slow
  * or whose events flood never holds every job and another client's orders
@@ -42,8 +42,9 @@ import { eventJson, type StoredEvent } from '../events/order-event.js';
 import { retryDelayMs } from '../events/retry-schedule.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
-import { SendShares } from '../events/send-shares.js';
+import { HeldShares } from '../fairness/held-shares.js';
 import type { Database, Statement } from './database.js';
+import { OwedDeliveries } from './owed-deliveries.js';
 import { EVENT_COLUMNS, eventOfRow, type EventRow } from './pg-events.js';
 
 const TASK = 'webhook_lane';
@@ -51,7 +52,7 @@ const TASK = 'webhook_lane';
 const MAX_ATTEMPTS = 32767;
 /** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
 const LANE_TRIES = 20;
-/** Lanes delivered at once by this instance, shared between the clients (send-shares.ts). */
+/** Lanes delivered at once by this instance, shared between the clients (src/fairness/held-shares.ts). */
 const CONCURRENCY = 16;
 /** A job beyond its client's share comes back after between half and all of this. */
 const DEFER_MS = 500;
@@ -209,12 +210,22 @@ const DETACH: Statement = {
   text: `UPDATE graphile_worker._private_jobs SET key = NULL
           WHERE id = $1 AND locked_by = $2 AND revision = $3 RETURNING id`,
 };
-const FORGET: Statement = {
+/**
+ * The housekeeping's: events past EVENT_RETENTION_DAYS ($1) and owed to no one, forgotten. Each client's newest
+ * position forgotten is kept (migration 11): a feed resumed from behind it is told its gap.
+ */
+export const FORGET: Statement = {
   name: 'events_forget',
-  text: `DELETE FROM events WHERE seq IN (
-           SELECT seq FROM events WHERE created_at < now() - $1 * interval '1 day'
-              AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = events.seq AND d.done_at IS NULL)
-            LIMIT 10000)`,
+  text: `WITH gone AS (
+           DELETE FROM events WHERE seq IN (
+             SELECT seq FROM events WHERE created_at < now() - $1 * interval '1 day'
+                AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = events.seq AND d.done_at IS NULL)
+              LIMIT 10000)
+           RETURNING client, xid, seq),
+         newest AS (SELECT DISTINCT ON (client) client, xid, seq FROM gone ORDER BY client, xid DESC, seq DESC)
+         INSERT INTO events_forgotten (client, xid, seq) SELECT client, xid, seq FROM newest
+         ON CONFLICT (client) DO UPDATE SET xid = excluded.xid, seq = excluded.seq
+          WHERE (events_forgotten.xid, events_forgotten.seq) < (excluded.xid, excluded.seq)`,
 };
 
 /** Send one event again to every enabled endpoint of its client (the admin's): how many deliveries were queued. */
@@ -223,14 +234,19 @@ export async function queueRedelivery(db: Database, event: StoredEvent): Promise
   return row?.queued ?? 0;
 }
 
-/** What this instance counted, and the backlog every instance shares. */
-export async function deliveryFigures(db: Database, counts: DeliveryCounts): Promise<DeliveryFigures> {
+/** What this instance counted (`droppedByClient`: by its delivery thread), and the backlog every instance shares. */
+export async function deliveryFigures(
+  db: Database,
+  counts: DeliveryCounts,
+  droppedByClient: Readonly<Record<string, number>>,
+): Promise<DeliveryFigures> {
   const [row] = await db.query<{ pending: number; oldest: Date | null }>(BACKLOG).catch(() => []);
   return {
     attempts: counts.attempts(),
     disabled: counts.disabledByReason(),
     oldestUndeliveredAt: row?.oldest ?? undefined,
     pending: row?.pending ?? 0,
+    droppedByClient,
   };
 }
 
@@ -256,7 +272,9 @@ export class PgWebhookLanes implements Deliveries {
   /** Pools of a runner that stopped, whose rows must go so that their locked jobs are let go. */
   private stoppedPools: string[] = [];
   private readonly closing = new AbortController();
-  private readonly shares: SendShares;
+  private readonly shares: HeldShares;
+  /** Each client's share of the deliveries owed (EVENTS_MAX), kept by trimming what is beyond it. */
+  private readonly owed: OwedDeliveries;
 
   constructor(
     private readonly db: Database,
@@ -271,11 +289,13 @@ export class PgWebhookLanes implements Deliveries {
     private readonly counts: DeliveryCounts = new DeliveryCounts(),
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
-    this.shares = new SendShares(CONCURRENCY, options.clientWeights);
+    this.shares = new HeldShares(CONCURRENCY, options.clientWeights);
+    this.owed = new OwedDeliveries(db, options.maxPending, options.clientWeights, options.log, counts);
   }
 
   async start(): Promise<void> {
     await this.startRunner();
+    this.owed.start();
     this.housekeeping = setInterval(() => void this.forgetOld(), HOUSEKEEPING_MS);
     this.housekeeping.unref();
     this.unlocking = setInterval(() => void this.unlockLost(), UNLOCK_EVERY_MS);
@@ -338,10 +358,16 @@ export class PgWebhookLanes implements Deliveries {
   }
 
   figures(): Promise<DeliveryFigures> {
-    return deliveryFigures(this.db, this.counts);
+    return deliveryFigures(this.db, this.counts, this.droppedByClient());
+  }
+
+  /** Deliveries this instance let go beyond their client's share, by client, since start. */
+  droppedByClient(): Record<string, number> {
+    return this.owed.droppedByClient();
   }
 
   async close(): Promise<void> {
+    this.owed.stop();
     clearInterval(this.housekeeping);
     clearInterval(this.unlocking);
     this.closing.abort();
@@ -452,6 +478,7 @@ export class PgWebhookLanes implements Deliveries {
       const event = eventOfRow(row);
       const startedAt = performance.now();
       const result = await this.sender.attempt({
+        client: endpoint.client,
         url: endpoint.url,
         secret: endpoint.secret,
         eventId: event.id,

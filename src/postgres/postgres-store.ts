@@ -17,7 +17,8 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
-import { PgEndpointBook, PgEventLog } from './pg-events.js';
+import { randomBytes } from 'node:crypto';
+import { feedSecret, PgEndpointBook, PgEventLog } from './pg-events.js';
 import { migrateQueue } from './pg-webhook-lanes.js';
 import { WebhookThread } from './webhook-thread.js';
 import { compiledModule } from '../paths.js';
@@ -73,6 +74,8 @@ export class PostgresStore implements Store {
     readonly couriers: number,
     options: DurableOptions,
     private readonly log: Logger,
+    /** Feed cursors' (feedSecret). */
+    cursorSecret: Buffer,
   ) {
     const inDoubt = new RunsInDoubt();
     const owner = (): string | undefined => lease.id();
@@ -92,6 +95,7 @@ export class PostgresStore implements Store {
     const endpoints = new PgEndpointBook(db);
     this.events = {
       log: new PgEventLog(db),
+      cursorSecret,
       endpoints,
       // On a thread of its own: delivery's CPU never takes the order path's (webhook-thread.ts).
       deliveries: (delivery) =>
@@ -134,7 +138,8 @@ export class PostgresStore implements Store {
       const lease = new InstanceLease(db, { leaseMs: options.leaseMs, marginMs: options.leaseMarginMs }, log, (id) =>
         store?.lost(id),
       );
-      store = new PostgresStore(db, notifications, lease, couriers, options, log);
+      const cursorSecret = await feedSecret(db, randomBytes(32));
+      store = new PostgresStore(db, notifications, lease, couriers, options, log, cursorSecret);
       await lease.start();
       return store;
     } catch (error) {

@@ -10,7 +10,8 @@
  *
  * What stays here is what is asked of the main thread: the admin's
  * redelivery and the backlog for /metrics (one statement each, on the
- * instance's pool), the counts (read from shared memory), and this
+ * instance's pool), the counts (read from shared memory; those by client
+ * asked of the thread), and this
  * instance's identity, told to the thread while the lease holds, with the
  * lease's end: the thread counts on it no longer than the main thread would,
  * however late the next telling comes. close() stops the thread's queue and
@@ -43,6 +44,8 @@ export class WebhookThread implements Deliveries {
   private readonly thread: DeliveryThread<WebhookWorkerData>;
   private telling: NodeJS.Timeout | undefined;
   private readonly tellOwner: () => void;
+  /** What the thread last said it let go beyond each client's share: shown while it is being started again. */
+  private droppedByClient: Record<string, number> = {};
 
   constructor(
     /** The instance's pool: the admin's redelivery and the backlog are one statement each, made here. */
@@ -81,8 +84,11 @@ export class WebhookThread implements Deliveries {
     return queueRedelivery(this.db, event);
   }
 
-  figures(): Promise<DeliveryFigures> {
-    return deliveryFigures(this.db, this.counts);
+  async figures(): Promise<DeliveryFigures> {
+    this.droppedByClient = await this.thread
+      .request<Record<string, number>>({ dropped: true })
+      .catch(() => this.droppedByClient);
+    return deliveryFigures(this.db, this.counts, this.droppedByClient);
   }
 
   async close(): Promise<void> {

@@ -57,6 +57,8 @@ const lanes = new PgWebhookLanes(
 thread.serve(
   {
     onPost: (message) => (owner = (message as { owner: LeaseHeld | undefined }).owner),
+    // The only request: what this instance let go beyond each client's share (a count per client: not shared memory).
+    onRequest: async () => lanes.droppedByClient(),
     onClose: async () => {
       await lanes.close();
       await db.close();

@@ -269,7 +269,7 @@ export const CLIENTS = {
       default: 'unset',
       allowed: 'a readable file, one `client:key` a line',
       about:
-        "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept",
+        "`API_KEYS` read from this file instead (blank lines and `#` lines skipped); both set is refused. Read again when the file (or its folder: a Secret's symlink swap) changes, and on SIGHUP (with `INSTANCES`, sent to the primary): a key added works and a removed one is refused within a second, with an audit line (`keys_reloaded`) naming the clients added, removed or rekeyed, never a key; a file without fit keys is refused and the keys in use kept, and so is one that held keys and holds none now (`keys_reload_refused`), unless `KEY_FILES_ALLOW_EMPTY=on`",
     },
   ),
   ADMIN_KEY_FILE: secretFile(
@@ -282,6 +282,13 @@ export const CLIENTS = {
         '`ADMIN_KEY` read from this file instead, every key in it accepted; both set is refused. Read again on change and on SIGHUP, as `API_KEYS_FILE`',
     },
   ),
+  KEY_FILES_ALLOW_EMPTY: onOff({
+    field: 'keyFilesAllowEmpty',
+    needs: 'keys',
+    fallback: false,
+    about:
+      'on: a key file read again that held keys and holds none now (emptied, or comments only) is meant, and revokes them; off: it is refused, the keys in use kept, with an error audit line (`keys_reload_refused`) — an emptied file is more often a writer caught halfway, or a mistake, than a wish to lock every client or the admin out',
+  }),
   ALLOW_ANONYMOUS: onOff({
     needs: 'open',
     fallback: false,
@@ -497,7 +504,8 @@ export const EVENTS = {
     min: 1,
     max: 600_000,
     fallback: 10_000,
-    about: 'one webhook delivery attempt, connection to status line; past it the attempt has failed and is retried',
+    about:
+      'one webhook delivery attempt, from when its request has a socket (not while it waits for one) to its status line; past it the attempt has failed and is retried. The answer is then read up to 16 KiB, past which its connection is closed',
   }),
   WEBHOOKS_PER_CLIENT: integer({
     field: 'webhooksPerClient',
@@ -547,7 +555,7 @@ export const EVENTS = {
     max: 10_000_000,
     fallback: 100_000,
     about:
-      'in memory: events kept for `GET /events` (past it the oldest go) and webhook deliveries waiting at most (past it a new one is dropped and counted)',
+      "in memory: events kept for `GET /events`, shared by the clients (past it, the oldest of the client keeping the most per unit of its weight goes; a feed resumed from behind it is 410 `events_gone`); in both modes: webhook deliveries owed at most, shared by the clients by weight (past a client's share, its own new ones are dropped and counted, `webhook_deliveries_dropped_total{client}`; see [bulkheads](clients-and-money.md#bulkheads-one-client-never-takes-the-others-down))",
   }),
   EVENT_RETENTION_DAYS: integer({
     field: 'retentionDays',
@@ -616,7 +624,8 @@ export const TRACING = {
   OTEL_TRACES_SAMPLER: oneOf(TRACE_SAMPLERS, {
     needs: 'tracing',
     fallback: 'parentbased_always_on',
-    about: "which traces are recorded; a parent-based sampler follows the caller's sampled flag",
+    about:
+      "which traces are recorded; a parent-based sampler follows the caller's sampled flag, whatever its ratio (the specification's rule): with callers not trusted, `traceidratio` (see [tracing](operating.md#tracing))",
   }),
   OTEL_TRACES_SAMPLER_ARG: custom({
     needs: 'tracing',

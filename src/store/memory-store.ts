@@ -12,6 +12,7 @@
  * change goes without its event and no event without its change, while the
  * process lives.
  */
+import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
@@ -37,6 +38,8 @@ export interface MemoryStoreOptions {
   readonly atRiskBytes: number;
   /** Events kept at most (EVENTS_MAX). */
   readonly eventsMax: number;
+  /** CLIENT_WEIGHTS: each client's part of EVENTS_MAX follows its weight. */
+  readonly clientWeights: ReadonlyMap<string, number>;
   /** The trace of an order being recorded, kept on its events (tracing); absent with tracing off. */
   readonly traceOf?: OrderTraceOf;
 }
@@ -54,10 +57,12 @@ export class MemoryStore implements Store {
   constructor(options: MemoryStoreOptions) {
     this.traceOf = options.traceOf;
     this.couriers = options.couriers;
-    this.outbox = new MemoryEventLog(options.eventsMax);
+    this.outbox = new MemoryEventLog(options.eventsMax, options.clientWeights);
     const endpoints = new MemoryEndpointBook();
     this.events = {
       log: this.outbox,
+      // The events live as long as the process: so do the cursors into them.
+      cursorSecret: randomBytes(32),
       endpoints,
       deliveries: (options) =>
         new RelayThread(this.outbox, endpoints, options, compiledModule('src/events/relay-worker')),

@@ -53,6 +53,8 @@ export interface EnginePieces {
  */
 export interface StoreEvents {
   readonly log: EventLog;
+  /** What feed cursors are signed with (src/events/feed-cursor.ts): every instance sharing the store has the same. */
+  readonly cursorSecret: Buffer;
   readonly endpoints: EndpointBook;
   /** What delivers the events: this process's relay, or a queue in the store shared by every instance. */
   deliveries(options: DeliveryOptions): Deliveries;

@@ -278,7 +278,7 @@ export interface paths {
         };
         /**
          * The caller's events, oldest first, a page at a time: how a client that was down catches up.
-         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.
+         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps EVENTS_MAX events while it lives, shared by the clients (past it, an event goes from the client keeping the most per unit of its weight: a client's flood takes only its own history); in the durable mode, at least EVENT_RETENTION_DAYS. A cursor behind events no longer kept is never answered with a page that skips them: 410 `events_gone`, with the cursor that reads what is kept.
          */
         get: operations["listEvents"];
         put?: never;
@@ -287,7 +287,7 @@ export interface paths {
         options?: never;
         /**
          * Headers only: The caller's events, oldest first, a page at a time: how a client that was down catches up.
-         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps the last EVENTS_MAX events (of all clients) while it lives; in the durable mode, at least EVENT_RETENTION_DAYS.
+         * @description Send the `next` of a page as `after` for the following one: no event is skipped or repeated. In memory the service keeps EVENTS_MAX events while it lives, shared by the clients (past it, an event goes from the client keeping the most per unit of its weight: a client's flood takes only its own history); in the durable mode, at least EVENT_RETENTION_DAYS. A cursor behind events no longer kept is never answered with a page that skips them: 410 `events_gone`, with the cursor that reads what is kept.
          */
         head: operations["listEventsHead"];
         patch?: never;
@@ -438,7 +438,7 @@ export interface components {
                      * @description "ok", or the kind the run failed with.
                      * @enum {string}
                      */
-                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
                     /** @description The status its answer carries (GET /orders/{order_id} says it). */
                     http_status: number;
                 };
@@ -494,7 +494,7 @@ export interface components {
              * @description Stable name of what went wrong.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description For people; never a stack trace or an internal detail. */
             message: string;
         };
@@ -503,8 +503,10 @@ export interface components {
             /** @enum {string} */
             status: "error";
             error: components["schemas"]["Error"];
+            /** @description events_gone only (GET /events, 410): the cursor that reads what is kept of the feed, from its oldest event. */
+            next?: string;
         };
-        /** @description RFC 9457 problem details, sent instead of the JSON shape when the request prefers application/problem+json. A failed order outcome also carries order_id, steps and compensations. */
+        /** @description RFC 9457 problem details, sent instead of the JSON shape when the request prefers application/problem+json. A failed order outcome also carries order_id, steps and compensations; events_gone carries next. */
         Problem: {
             /** @description tag:order-threads,2026:problem:<kind>: stable, one per kind. */
             type: string;
@@ -520,13 +522,15 @@ export interface components {
              * @description The stable kind, as in the JSON shape.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description A failed order outcome: its order_id. */
             order_id?: string;
             /** @description A failed order outcome: its steps. */
             steps?: components["schemas"]["Step"][];
             /** @description A failed order outcome: what was undone. */
             compensations?: components["schemas"]["Step"][];
+            /** @description events_gone: the cursor that reads what is kept of the feed, from its oldest event. */
+            next?: string;
         };
         OrderRequest: {
             order_id: string;
@@ -570,7 +574,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             /** @description Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run. */
             runs: number;
@@ -945,7 +949,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. */
+            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1096,6 +1100,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
@@ -1179,6 +1197,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1396,6 +1425,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getVersionHead: {
@@ -1432,6 +1475,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1510,6 +1564,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getMetricsHead: {
@@ -1566,6 +1634,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1644,6 +1723,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getThreadsPageHead: {
@@ -1700,6 +1793,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1790,6 +1894,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getRecentTraceHead: {
@@ -1855,6 +1973,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1933,6 +2062,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     streamThreadEventsHead: {
@@ -1989,6 +2132,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2067,6 +2221,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listDependenciesHead: {
@@ -2123,6 +2291,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2257,6 +2436,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getLogLevel: {
@@ -2324,6 +2517,20 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2446,6 +2653,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getLogLevelHead: {
@@ -2506,6 +2727,17 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     listWebhooks: {
@@ -2561,6 +2793,20 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2697,6 +2943,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
@@ -2758,6 +3018,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2848,6 +3119,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
@@ -2867,7 +3152,7 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
+                /** @description A `next` cursor this client was given (it begins c2.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
@@ -2929,11 +3214,37 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Some of the client's events after `after` are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory): a gap, never skipped silently (kind events_gone). The body's `next` reads what is kept, from its oldest event; GET /orders/{order_id} tells what became of the orders in the gap. */
+            410: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
             421: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2960,7 +3271,7 @@ export interface operations {
     listEventsHead: {
         parameters: {
             query?: {
-                /** @description A `next` cursor this client was given (it begins c1.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
+                /** @description A `next` cursor this client was given (it begins c2.); absent: from the oldest kept. An empty one is refused, as any cursor the service did not give. */
                 after?: string;
                 /** @description Events per page, 100 by default. */
                 limit?: number;
@@ -3011,11 +3322,31 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Some of the client's events after `after` are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory): a gap, never skipped silently (kind events_gone). The body's `next` reads what is kept, from its oldest event; GET /orders/{order_id} tells what became of the orders in the gap. */
+            410: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
             421: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3120,6 +3451,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
@@ -3202,6 +3547,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOpenApiDocumentHead: {
@@ -3256,6 +3615,17 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -311,6 +311,59 @@ describe('slow and silent connections', () => {
   });
 });
 
+describe('a body that keeps coming, too slowly (issue 77)', () => {
+  // REQUEST_TIMEOUT_MS as it ships (30 s): what cuts a trickling body here is its rate, not the request timeout.
+  let patient: TestService;
+  beforeAll(async () => {
+    patient = await startTestService({ config: { threads: THREADS }, logger: log.logger });
+  });
+  afterAll(async () => patient.shutdown());
+
+  it('is cut within two seconds of its headers, long before REQUEST_TIMEOUT_MS: 408 with its request id, closed', async () => {
+    const talk = await converse(patient.url);
+    await talk.send(
+      `POST /order HTTP/1.1\r\nHost: ${patient.url.host}\r\nX-Request-Id: trickled-body\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+    );
+    const trickle = (async () => {
+      for (let i = 0; !talk.socket.destroyed && i < 400; i++) {
+        await pause(100);
+        await talk.send(' ');
+      }
+    })();
+    const closedAt = await talk.closed;
+    await trickle;
+    // Before: held for REQUEST_TIMEOUT_MS, 30 s, as an authenticated connection once it had a key.
+    expect(closedAt).toBeGreaterThan(900);
+    expect(closedAt).toBeLessThan(2000 + 1000);
+    const answer = parseReply(talk.reply());
+    expect(answer.status).toBe(408);
+    expect(answer.headers['x-request-id']).toBe('trickled-body');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: { kind: 'request_timeout', message: expect.stringContaining('body') },
+    });
+  });
+
+  it('one that comes at a steady pace, slower than at once, is read whole and answered on its merits', async () => {
+    const body = `{"order_id":"steady-${process.pid}","amount":1,"delay_ms":{"payment":0,"vendor":0,"courier":0}${' '.repeat(3000)}}`;
+    const talk = await converse(patient.url);
+    await talk.send(
+      `POST /order HTTP/1.1\r\nHost: ${patient.url.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    // 500 bytes every 250 ms: 2 KiB a second, over about 1.5 s.
+    for (let at = 0; at < body.length; at += 500) {
+      await pause(250);
+      await talk.send(body.slice(at, at + 500));
+    }
+    await eventually(
+      async () => talk.reply(),
+      (reply) => reply.includes('\r\n\r\n{'),
+    );
+    expect(parseReply(talk.reply()).status).toBe(200);
+    talk.socket.destroy();
+  });
+});
+
 describe('a client that leaves mid-body', () => {
   it('is logged as 499 client_gone with its request id, not 200', async () => {
     const talk = await converse(svc.url);
@@ -391,11 +444,12 @@ describe('too many connections', () => {
 
   it('beyond MAX_CONNECTIONS a request is answered 503 and closed; beyond the hard limit a connection is closed at accept; then it recovers', async () => {
     const open = [await converse(capped.url), await converse(capped.url)];
+    // Each connection authenticated (in open mode, by any request past the guards; a probe grants no standing).
     for (const talk of open) {
-      await talk.send(`GET /readyz HTTP/1.1\r\nHost: ${capped.url.host}\r\n\r\n`);
+      await talk.send(`GET /orders/none HTTP/1.1\r\nHost: ${capped.url.host}\r\n\r\n`);
       await eventually(
         async () => talk.reply(),
-        (reply) => reply.includes('"ready"'),
+        (reply) => reply.includes('"not_found"'),
       );
     }
     const third = await converse(capped.url);

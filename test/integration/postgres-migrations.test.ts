@@ -115,6 +115,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
       'courier_slots',
       'event_deliveries',
       'events',
+      'events_forgotten',
+      'feed_secrets',
       'instances',
       'orders',
       'provider_payments',

@@ -170,4 +170,16 @@ describe('the Order-Tier header', () => {
     const line = log.lines.find((entry) => entry['order_id'] === lowered['order_id']);
     expect(line).toMatchObject({ client: 'vip', tier: 'free', kind: 'ok' });
   });
+
+  it('on a replay names the tier the order ran at, not the one the retry asks for', async () => {
+    const { vip } = await serve(TIERED);
+    const order = freshOrder({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    expect((await sendOrder({ ...vip, headers: { 'Order-Tier': 'free' } }, order)).headers.get('order-tier')).toBe(
+      'free',
+    );
+    const replayed = await sendOrder(vip, order);
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    // Before: critical, the retry's own tier, though the answer replayed is the free run's.
+    expect(replayed.headers.get('order-tier')).toBe('free');
+  });
 });

@@ -146,11 +146,12 @@ describe('start-up', () => {
     expect(await order({ authorization: `Bearer ${acme}` })).toBe(200);
     expect(await order({})).toBe(401);
 
-    // Rotated without a restart: a new admin key added, the old one and a client removed — each within a second.
+    // Rotated without a restart: a new admin key added, the old one and a client removed — each within a second. (A
+    // file left with comments only would be refused, the keys kept: test/unit/key-reload.test.ts.)
     const adminC = 'file_admin_c_0123456789abcdefghijklmnop';
     const changed = performance.now();
     writeFileSync(join(dir, 'admin-keys'), `${adminB}\n${adminC}\n`);
-    writeFileSync(join(dir, 'api-keys'), '# nobody for now\n');
+    writeFileSync(join(dir, 'api-keys'), '# acme has gone\nglobex:file_globex_0123456789abcdefghijklmnopq\n');
     await eventually(
       async () => [await asAdmin(adminA), await asAdmin(adminC), await order({ authorization: `Bearer ${acme}` })],
       (statuses) => statuses.join() === '401,200,401',
@@ -163,7 +164,7 @@ describe('start-up', () => {
       (line) => line !== undefined,
       { within: 3000 },
     );
-    expect(JSON.parse(audit!)).toMatchObject({ removed: ['acme'], adminKeysChanged: true });
+    expect(JSON.parse(audit!)).toMatchObject({ removed: ['acme'], added: ['globex'], adminKeysChanged: true });
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.stdout.join('\n')).not.toMatch(/file_(admin|acme)_/);

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
+import { captureLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
 import { parseSamples } from '../support/prometheus.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
@@ -332,6 +333,14 @@ describe('endpoints', () => {
   it('private targets are refused unless WEBHOOK_ALLOW_PRIVATE_TARGETS=on: http, loopback, private, link-local, metadata', async () => {
     const strict = await startTestService({ config: { access: KEYS } });
     try {
+      // Refused alike whether the name resolves inside or not at all: registration tells no client which internal
+      // names exist (before: "resolves to a loopback…" against "does not resolve").
+      const said = async (url: string): Promise<string> =>
+        ((await call('POST', '/webhooks', ACME, { url }, strict.url)).json() as { error: { message: string } }).error
+          .message;
+      expect((await said('https://localhost/hook')).replace('localhost', 'HOST')).toBe(
+        (await said('https://no-such-host.invalid/hook')).replace('no-such-host.invalid', 'HOST'),
+      );
       for (const url of [
         'http://example.com/hook',
         'https://127.0.0.1/hook',
@@ -350,6 +359,38 @@ describe('endpoints', () => {
       }
     } finally {
       await strict.shutdown();
+    }
+  });
+});
+
+describe('webhook changes', () => {
+  it('are metered per client, and a registration is logged without its query string', async () => {
+    const log = captureLog();
+    const metered = await startTestService({
+      config: { access: KEYS, events: { ...TEST_CONFIG.events, allowPrivateTargets: true } },
+      logger: log.logger,
+    });
+    try {
+      const hook = await receiver();
+      const statuses: number[] = [];
+      // A client that creates and deletes as fast as it is answered (the issue: 1,214 cycles in 3 s).
+      for (let i = 0; i < 60; i++) {
+        const created = await call('POST', '/webhooks', ACME, { url: `${hook.url}?token=s3cr3t-${i}` }, metered.url);
+        statuses.push(created.status);
+        if (created.status !== 201) continue;
+        const { id } = created.json() as { id: string };
+        statuses.push((await call('DELETE', `/webhooks/${id}`, ACME, undefined, metered.url)).status);
+      }
+      expect(statuses).toContain(429);
+      // Another client's changes are not counted with these.
+      expect((await call('GET', '/webhooks', GLOBEX, undefined, metered.url)).status).toBe(200);
+      const registered = log.lines.filter((line) => line['msg'] === 'webhook endpoint registered');
+      expect(registered.length).toBeGreaterThan(0);
+      // Before: the URL with its query string, a receiver's token among it.
+      expect(JSON.stringify(registered)).not.toContain('s3cr3t');
+      expect(registered[0]).toMatchObject({ url: hook.url });
+    } finally {
+      await metered.shutdown();
     }
   });
 });

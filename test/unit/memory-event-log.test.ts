@@ -21,8 +21,32 @@ describe('MemoryEventLog', () => {
     expect(log.size).toBe(3);
     expect(await log.get(first!.id)).toBeUndefined();
     expect(await log.get(fourth!.id)).toBe(fourth);
-    expect((await log.page('acme', [], 10)).map((event) => event.orderId)).toEqual(['order-3', 'order-4']);
-    expect((await log.page('other', [], 10)).map((event) => event.orderId)).toEqual(['order-2']);
+    expect((await log.page('acme', [], 10)).events.map((event) => event.orderId)).toEqual(['order-3', 'order-4']);
+    expect((await log.page('other', [], 10)).events.map((event) => event.orderId)).toEqual(['order-2']);
+  });
+
+  it('past EVENTS_MAX an event goes from the client keeping the most per unit of its weight: a flood takes only its own', async () => {
+    const log = new MemoryEventLog(10, new Map([['heavy', 3]]));
+    for (let n = 1; n <= 3; n++) log.append([eventOf(n, 'quiet')]);
+    for (let n = 4; n <= 40; n++) log.append([eventOf(n, 'flood')]);
+    // Before: the oldest of anyone's went, and quiet's three were gone.
+    expect((await log.page('quiet', [], 10)).events).toHaveLength(3);
+    expect((await log.page('flood', [], 10)).events.map((event) => event.run)).toEqual([34, 35, 36, 37, 38, 39, 40]);
+    // A heavier client keeps three times as much as a light one before either loses anything.
+    for (let n = 41; n <= 60; n++) log.append([eventOf(n, 'heavy')]);
+    expect((await log.page('heavy', [], 10)).events).toHaveLength(6);
+    expect((await log.page('quiet', [], 10)).events).toHaveLength(2);
+    expect((await log.page('flood', [], 10)).events).toHaveLength(2);
+  });
+
+  it('a page asked from behind what the client lost says there is a gap; from the start, or past it, it is a page', async () => {
+    const log = new MemoryEventLog(3);
+    const [first] = log.append([eventOf(1)]);
+    for (let n = 2; n <= 6; n++) log.append([eventOf(n)]);
+    expect(await log.page('acme', first!.position, 10)).toEqual({ events: [], gap: true });
+    expect((await log.page('acme', [], 10)).events.map((event) => event.run)).toEqual([4, 5, 6]);
+    expect((await log.page('acme', [3], 10)).events.map((event) => event.run)).toEqual([4, 5, 6]);
+    expect((await log.page('other', [1], 10)).gap).toBeUndefined();
   });
 
   it('drops its oldest without walking what it keeps: a walk crosses every event dropped since its table was rebuilt', async () => {

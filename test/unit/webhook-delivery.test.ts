@@ -1,16 +1,20 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The pieces of a webhook delivery that need no service: which addresses a
  * webhook may not reach, the check at connection time (DNS rebinding), the
  * retry schedule's shape, the feed's cursor, and each client's share of
  * the sends.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { cursorOf, readCursor } from '../../src/events/feed-cursor.js';
+import { FeedCursors } from '../../src/events/feed-cursor.js';
 import { retryDelayMs } from '../../src/events/retry-schedule.js';
-import { SendShares } from '../../src/events/send-shares.js';
+import { HeldShares } from '../../src/fairness/held-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
 import { signature, WebhookSender } from '../../src/events/webhook-sender.js';
+import { eventually, pause } from '../support/wait.js';
 import { startReceiver } from '../support/webhook-receiver.js';
 
 describe('target guard', () => {
@@ -28,6 +32,14 @@ describe('target guard', () => {
     'fd00:ec2::254',
     '::ffff:10.0.0.1',
     '64:ff9b::a00:1',
+    // IPv6 forms that carry a loopback or private IPv4 address, and site-local (issue 77: each was allowed).
+    '::7f00:1',
+    '::ffff:0:7f00:1',
+    '2002:7f00:1::',
+    '64:ff9b:1::a00:1',
+    'fec0::1',
+    '2001::1',
+    '2001:db8::1',
     'not an address',
   ])('refuses %s', (address) => expect(isForbiddenAddress(address)).toBe(true));
 
@@ -43,6 +55,7 @@ describe('target guard', () => {
       const port = new URL(receiver.url).port;
       for (const url of [`http://localhost:${port}/hook`, `https://localhost:${port}/hook`, receiver.url]) {
         const result = await strict.attempt({
+          client: 'acme',
           url,
           secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
           eventId: 'evt_1',
@@ -53,6 +66,7 @@ describe('target guard', () => {
       }
       expect(receiver.deliveries).toHaveLength(0);
       const allowed = await open.attempt({
+        client: 'acme',
         url: receiver.url,
         secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
         eventId: 'evt_1',
@@ -64,6 +78,118 @@ describe('target guard', () => {
       strict.close();
       open.close();
       await receiver.close();
+    }
+  });
+});
+
+describe('the sender', () => {
+  const attempt = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', eventId: 'evt_1', body: '{}' };
+
+  it('reads an answer up to a small limit, then closes its connection: a receiver streaming forever costs a moment', async () => {
+    let closedAt = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      const chunk = Buffer.alloc(1024, 'x');
+      const streaming = setInterval(() => res.write(chunk), 5);
+      res.once('close', () => {
+        clearInterval(streaming);
+        closedAt = performance.now();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const sender = new WebhookSender(true);
+    try {
+      const startedAt = performance.now();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      expect(await sender.attempt({ ...attempt, url, client: 'acme', timeoutMs: 10_000 })).toEqual({
+        outcome: 'delivered',
+        status: 200,
+      });
+      await eventually(
+        async () => closedAt,
+        (at) => at > 0,
+        { within: 12_000 },
+      );
+      // Before: read for the whole WEBHOOK_TIMEOUT_MS (here 10 s), and its CPU with it.
+      expect(closedAt - startedAt).toBeLessThan(2000);
+    } finally {
+      sender.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  /** A receiver whose /hang paths answer only when released, and whose other paths answer at once. */
+  async function hangingHost(): Promise<{ origin: string; hanging: Array<() => void>; close(): Promise<void> }> {
+    const hanging: Array<() => void> = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/hang')) hanging.push(() => res.writeHead(204).end());
+      else res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      hanging,
+      async close() {
+        for (const release of hanging.splice(0)) release();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it("gives each client sockets of its own toward an origin: another tenant's hanging endpoints there delay nobody", async () => {
+    const host = await hangingHost();
+    const sender = new WebhookSender(true);
+    try {
+      // More hanging attempts than a client's sockets toward the origin: every one of them is taken.
+      const held = Array.from({ length: 20 }, (_, i) =>
+        sender.attempt({ ...attempt, url: `${host.origin}/hang/${i}`, client: 'acme', timeoutMs: 3000 }),
+      );
+      await eventually(
+        async () => host.hanging.length,
+        (n) => n >= 8,
+      );
+      const startedAt = performance.now();
+      const victims = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          sender.attempt({ ...attempt, url: `${host.origin}/ok`, client: 'globex', timeoutMs: 3000 }),
+        ),
+      );
+      // Before: one pool of 8 sockets per origin; globex's waited behind acme's, and timed out with them.
+      expect(victims.map((result) => result.outcome)).toEqual(Array(10).fill('delivered'));
+      expect(performance.now() - startedAt).toBeLessThan(1000);
+      await host.close();
+      await Promise.all(held);
+    } finally {
+      sender.close();
+      await host.close();
+    }
+  });
+
+  it("times an attempt from its request's start, not while it waits for a socket", async () => {
+    const host = await hangingHost();
+    const sender = new WebhookSender(true);
+    try {
+      // 16 attempts, 8 sockets: the second 8 wait for the first to be answered, a second on.
+      const attempts = Array.from({ length: 16 }, (_, i) =>
+        sender.attempt({ ...attempt, url: `${host.origin}/hang/${i}`, client: 'acme', timeoutMs: 1500 }),
+      );
+      for (let wave = 0; wave < 2; wave++) {
+        await eventually(
+          async () => host.hanging.length,
+          (n) => n >= 8,
+        );
+        await pause(1000);
+        for (const release of host.hanging.splice(0)) release();
+      }
+      // Before: the second 8's time ran while they waited, and they timed out (1.5 s) before a socket came.
+      expect((await Promise.all(attempts)).map((result) => result.outcome)).toEqual(Array(16).fill('delivered'));
+    } finally {
+      sender.close();
+      await host.close();
     }
   });
 });
@@ -104,35 +230,49 @@ describe('retry schedule', () => {
 });
 
 describe('feed cursor', () => {
+  const cursors = new FeedCursors(randomBytes(32));
+
   it('reads back only for its own client; garbage is refused', () => {
-    const cursor = cursorOf('acme', [42]);
-    expect(readCursor(cursor, 'acme')).toEqual({ ok: true, after: [42] });
-    expect(readCursor(cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
-    expect(readCursor(cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
-    expect(readCursor(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
+    const cursor = cursors.cursorOf('acme', [42]);
+    expect(cursors.read(cursor, 'acme')).toEqual({ ok: true, after: [42] });
+    expect(cursors.read(cursors.cursorOf('acme', [7, 42]), 'acme')).toEqual({ ok: true, after: [7, 42] });
+    expect(cursors.read(cursors.cursorOf('acme', []), 'acme')).toEqual({ ok: true, after: [] });
+    expect(cursors.read(cursor, 'globex')).toEqual({ ok: false, why: 'other_client' });
     for (const garbage of [
       '',
-      'c1.',
-      'c1.!!!',
-      `c1.${Buffer.from('[1,2]').toString('base64url')}`,
-      `c1.${Buffer.from('["a",1,2,3]').toString('base64url')}`,
-      `c1.${Buffer.from('["a",-1]').toString('base64url')}`,
+      'c2.',
+      'c2.!!!',
+      `c1.${Buffer.from('["acme",42]').toString('base64url')}`,
+      `c2.${Buffer.from('["acme"]').toString('base64url')}.AAAA`,
       'x'.repeat(600),
     ])
-      expect(readCursor(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+      expect(cursors.read(garbage, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+
+  it('a cursor a client wrote itself, naming a position of its choosing, is refused: it is signed', () => {
+    const [payload, mac] = cursors.cursorOf('acme', [42]).slice('c2.'.length).split('.');
+    const [client, keyId] = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as [string, string];
+    const forged = Buffer.from(JSON.stringify([client, keyId, 7])).toString('base64url');
+    // Before: an unsigned cursor, whatever position a client wrote into it was read.
+    expect(cursors.read(`c2.${forged}.${mac}`, 'acme')).toEqual({ ok: false, why: 'malformed' });
+  });
+
+  it('one made under another secret (before a restart, in memory) points into a history that is gone: expired', () => {
+    const before = new FeedCursors(randomBytes(32)).cursorOf('acme', [42]);
+    expect(cursors.read(before, 'acme')).toEqual({ ok: false, why: 'expired' });
   });
 });
 
 describe('send shares', () => {
   /** Take sends for `client` until its share says no; how many it got. */
-  const takeAll = (shares: SendShares, client: string): number => {
+  const takeAll = (shares: HeldShares, client: string): number => {
     let taken = 0;
     while (shares.tryTake(client)) taken++;
     return taken;
   };
 
   it('a client alone holds all but a newcomer’s floor; the newcomer finds it at once', () => {
-    const shares = new SendShares(64, new Map());
+    const shares = new HeldShares(64, new Map());
     expect(takeAll(shares, 'flood')).toBe(32);
     expect(shares.full()).toEqual(['flood']);
     expect(shares.tryTake('next')).toBe(true);
@@ -140,7 +280,7 @@ describe('send shares', () => {
 
   it('floors follow CLIENT_WEIGHTS among the active clients, and a send given back is free for the one below its floor', () => {
     let now = 0;
-    const shares = new SendShares(40, new Map([['heavy', 3]]), () => now);
+    const shares = new HeldShares(40, new Map([['heavy', 3]]), () => now);
     // heavy (3) and light (1), with the newcomer's 1: floors 24 and 8, 8 kept for a newcomer.
     expect(shares.tryTake('light')).toBe(true);
     expect(takeAll(shares, 'heavy')).toBe(24);
@@ -156,7 +296,7 @@ describe('send shares', () => {
   });
 
   it('the turn goes to the client holding fewest per unit of its weight', () => {
-    const shares = new SendShares(64, new Map([['heavy', 4]]));
+    const shares = new HeldShares(64, new Map([['heavy', 4]]));
     for (let i = 0; i < 4; i++) shares.tryTake('heavy');
     shares.tryTake('light');
     shares.tryTake('light');

@@ -1,0 +1,118 @@
+/**
+ * What one client's events take from the others in the durable mode (issue
+ * 77): the deliveries owed, rows in Postgres retried for the whole retry
+ * window, have a share per client as in memory (webhook-isolation.test.ts).
+ * A client whose endpoints all fail at its rate limit owes at most its share
+ * (beyond it, its newest deliveries are let go), its rows stop growing with
+ * it, and another client's healthy endpoint gets every delivery within 5 s.
+ * A feed resumed from behind events forgotten past EVENT_RETENTION_DAYS says
+ * so, and a cursor made on one instance reads on another.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshOrder } from '../../load/lib/client-scenarios.js';
+import { FORGET } from '../../src/postgres/pg-webhook-lanes.js';
+import { rawRequest } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
+import { parseSamples } from '../support/prometheus.js';
+import {
+  freshDatabase,
+  POSTGRES_SKIPPED,
+  POSTGRES_UNAVAILABLE,
+  sql,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgres.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
+import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { eventually } from '../support/wait.js';
+import { failingEndpointsFlood } from '../support/webhook-flood.js';
+
+const EVENTS_MAX = 600;
+const INSTANT = { payment: 0, vendor: 0, courier: 0 };
+
+let server: TestPostgres | undefined;
+let databaseUrl: string;
+let a: TestService;
+let b: TestService;
+beforeAll(async () => {
+  if (POSTGRES_UNAVAILABLE !== undefined) return;
+  server = await startTestPostgres();
+  databaseUrl = await freshDatabase(server);
+  const config = {
+    durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
+    access: TWO_CLIENTS,
+    events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax: EVENTS_MAX },
+  };
+  [a, b] = [await startTestService({ config }), await startTestService({ config })];
+});
+afterAll(async () => {
+  if (a) await expectAtRest(a, 2);
+  await Promise.all([a?.shutdown(), b?.shutdown()]);
+  await server?.stop();
+});
+
+const query = <Row extends object>(text: string, values: unknown[] = []): Promise<Row[]> =>
+  sql<Row>(databaseUrl, text, values);
+
+const owedOf = async (client: string): Promise<number> =>
+  (
+    await query<{ owed: number }>(
+      "SELECT count(*)::int AS owed FROM event_deliveries WHERE done_at IS NULL AND split_part(order_id, ':', 1) = $1",
+      [client],
+    )
+  )[0]!.owed;
+
+const get = (svc: TestService, path: string, key: string): ReturnType<typeof rawRequest> =>
+  rawRequest(svc.url, { method: 'GET', path, headers: { authorization: `Bearer ${key}` } });
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `webhooks on Postgres, one client against another${POSTGRES_SKIPPED}`,
+  () => {
+    it(
+      "one client's endpoints all failing at its rate limit: another client's healthy endpoint gets every delivery within 5 s, and the attacker owes at most its share",
+      { timeout: 90_000 },
+      async () => {
+        const { answered, delays, attackOrders } = await failingEndpointsFlood(
+          { url: a.url, key: ACME },
+          { url: b.url, key: GLOBEX },
+        );
+        expect(attackOrders).toBeGreaterThan(300);
+        expect(answered.size).toBeGreaterThanOrEqual(10);
+        expect([...answered.keys()].filter((id) => !delays.has(id))).toEqual([]);
+        expect(Math.max(...delays.values())).toBeLessThan(5000);
+        // Before: nothing bounded it, 10 rows owed for each of the attacker's orders (the issue: +40,000 in 20 s).
+        // Now: its share of EVENTS_MAX, a newcomer's half kept free, once the trim has passed.
+        await eventually(
+          () => owedOf('acme'),
+          (owed) => owed <= EVENTS_MAX / 2,
+          { within: 5000, every: 200 },
+        );
+        const dropped = [a, b].map(async (svc) => parseSamples((await get(svc, '/metrics', ADMIN)).text));
+        const total = (await Promise.all(dropped)).reduce(
+          (sum, samples) => sum + (samples.get('webhook_deliveries_dropped_total{client="acme"}') ?? 0),
+          0,
+        );
+        expect(total).toBeGreaterThan(1000);
+      },
+    );
+
+    it('a feed resumed from behind events forgotten past EVENT_RETENTION_DAYS says so (410), and a cursor of one instance reads on another', async () => {
+      for (let i = 0; i < 3; i++) await a.order(freshOrder({ delay_ms: INSTANT }), { key: GLOBEX });
+      const first = (await get(a, '/events?limit=1', GLOBEX)).json() as { next: string };
+      // Read on the other instance: the secret cursors are signed with is the database's.
+      expect((await get(b, `/events?after=${first.next}`, GLOBEX)).status).toBe(200);
+      // Globex's first two events made 400 days old, and the housekeeping's statement run as it is every minute.
+      const [{ seq } = { seq: '0' }] = await query<{ seq: string }>(
+        "SELECT seq::text FROM events WHERE client = 'globex' ORDER BY xid, seq OFFSET 1 LIMIT 1",
+      );
+      await query("UPDATE events SET created_at = now() - interval '400 days' WHERE client = 'globex' AND seq <= $1", [
+        seq,
+      ]);
+      await query(FORGET.text, [365]);
+      const resumed = await get(b, `/events?after=${first.next}`, GLOBEX);
+      expect(resumed.status, resumed.text).toBe(410);
+      const { next } = resumed.json() as { next: string };
+      expect((await get(a, `/events?after=${next}`, GLOBEX)).status).toBe(200);
+    });
+  },
+);

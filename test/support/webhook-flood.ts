@@ -1,0 +1,97 @@
+/**
+ * The webhook backlog's hostile client (issue 77), for the memory and the
+ * durable mode alike: an attacker registers endpoints that all answer 500
+ * and sends orders that fail at its rate limit, so every one of its events
+ * is owed to every endpoint and retried for the whole retry window; its
+ * victim, beside it, has one healthy endpoint. What the victim's endpoint
+ * got, and how long after each order was answered.
+ */
+import { freshOrder, sendAtRate, VICTIM_PREFIX, type Sender } from '../../load/lib/client-scenarios.js';
+import { rawRequest } from './http.js';
+import { pause } from './wait.js';
+import { startReceiver, type Receiver } from './webhook-receiver.js';
+
+const INSTANT = { payment: 0, vendor: 0, courier: 0 };
+
+export interface FloodFigures {
+  /** The victim's orders answered 200, by order_id, with when each was answered (performance.now()). */
+  readonly answered: ReadonlyMap<string, number>;
+  /** Per victim order delivered: how long after its answer its event arrived, in ms. */
+  readonly delays: ReadonlyMap<string, number>;
+  /** Orders the attacker had answered. */
+  readonly attackOrders: number;
+}
+
+export interface FloodOptions {
+  /** The attacker's endpoints, all failing. */
+  readonly endpoints?: number;
+  /** Its orders a second: its rate limit. */
+  readonly rate?: number;
+  /** The attack alone first, to fill what it can fill. */
+  readonly fillMs?: number;
+  /** Then the victim's orders, one each `everyMs`, for `victimMs`, the attack going on. */
+  readonly victimMs?: number;
+  readonly everyMs?: number;
+  /** How long the victim's last deliveries are waited for once the attack has stopped. */
+  readonly settleMs?: number;
+}
+
+export async function registerWebhook(url: URL, key: string, target: string): Promise<{ id: string; secret: string }> {
+  const response = await rawRequest(url, {
+    method: 'POST',
+    path: '/webhooks',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: target }),
+  });
+  if (response.status !== 201) throw new Error(`registering ${target}: ${response.status} ${response.text}`);
+  return response.json() as { id: string; secret: string };
+}
+
+export async function failingEndpointsFlood(
+  attacker: Sender,
+  victim: Sender,
+  { endpoints = 10, rate = 100, fillMs = 3000, victimMs = 4000, everyMs = 200, settleMs = 6000 }: FloodOptions = {},
+): Promise<FloodFigures> {
+  const receivers: Receiver[] = [];
+  try {
+    const failing = await startReceiver();
+    receivers.push(failing);
+    failing.answer = () => 500;
+    for (let i = 0; i < endpoints; i++) await registerWebhook(attacker.url, attacker.key!, `${failing.url}/${i}`);
+    const healthy = await startReceiver();
+    receivers.push(healthy);
+    await registerWebhook(victim.url, victim.key!, healthy.url);
+    const until = performance.now() + fillMs + victimMs;
+    const attack = sendAtRate(attacker, rate, until, () => freshOrder({ fail_step: 'payment', delay_ms: INSTANT }));
+    await pause(fillMs);
+    const answered = new Map<string, number>();
+    const sent: Array<Promise<void>> = [];
+    while (performance.now() < until) {
+      const body = freshOrder({ delay_ms: INSTANT }, VICTIM_PREFIX);
+      sent.push(
+        fetch(new URL('/order', victim.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${victim.key}` },
+          body: JSON.stringify(body),
+        }).then(async (response) => {
+          await response.arrayBuffer();
+          if (response.status === 200) answered.set(body['order_id'] as string, performance.now());
+        }),
+      );
+      await pause(everyMs);
+    }
+    await Promise.all(sent);
+    const attackOrders = (await attack).length;
+    const settled = performance.now() + settleMs;
+    while (performance.now() < settled && healthy.deliveries.length < answered.size) await pause(50);
+    const delays = new Map<string, number>();
+    for (const delivery of healthy.deliveries) {
+      const orderId = (JSON.parse(delivery.body) as { data: { order_id: string } }).data.order_id;
+      const at = answered.get(orderId);
+      if (at !== undefined && !delays.has(orderId)) delays.set(orderId, delivery.at - at);
+    }
+    return { answered, delays, attackOrders };
+  } finally {
+    await Promise.all(receivers.map((receiver) => receiver.close()));
+  }
+}
