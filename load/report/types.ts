@@ -51,6 +51,11 @@ export interface ServerSeries {
    * the one before.
    */
   readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
+  /**
+   * The order records kept (the `order_records` gauge) and the bytes they are charged in ORDER_RECORDS_MAX_MB, from
+   * the same scrapes of GET /metrics: what a sustained load leaves behind.
+   */
+  readonly records?: { readonly t: number[]; readonly kept: Series; readonly mb: Series };
 }
 
 /**

@@ -29,6 +29,8 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
     url: url.href,
     connections,
     duration: durationSec,
+    // A steady rate across every connection, whatever the answers: an order is sent on time or late, never skipped.
+    ...(scenario.rate === undefined ? {} : { overallRate: scenario.rate }),
     timeout: 30,
     requests: [
       {
