@@ -107,6 +107,8 @@ export interface ScenarioResult {
   /** Absent in runs recorded before wrk could drive them: autocannon. */
   readonly generator?: GeneratorName;
   readonly requests: number;
+  /** Requests sent, answered or not; null where the generator does not say, absent in runs recorded before. */
+  readonly sent?: number | null;
   readonly requestsPerSec: number;
   readonly latency: LatencySummary;
   /** Responses per HTTP status, e.g. { "200": 1234 }. */

@@ -183,6 +183,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     durationSec,
     generator: generator.name,
     requests: generated.responses,
+    sent: generated.sent,
     requestsPerSec: Math.round((generated.responses / generated.elapsedMs) * 1000),
     latency: generated.latency,
     statuses: Object.fromEntries([...generated.statuses].map(([status, count]) => [String(status), count])),

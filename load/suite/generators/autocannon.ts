@@ -21,7 +21,9 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
   const statuses = new Map<number, number>();
   const unexpected = new Map<number, number>();
   const noResponse = new Map<string, number>();
+  /** Orders built so far (one a request sent), and before the measured load began (the warm-up's). */
   let next = 0;
+  let sentBefore = 0;
   let started = performance.now();
   const instance = autocannon({
     // Known to autocannon, missing from its type declarations.
@@ -57,6 +59,7 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
   // With a warm-up, autocannon says 'start' as the measured load begins.
   instance.on('start', () => {
     started = performance.now();
+    sentBefore = next;
     measuring();
   });
   instance.on('response', (_client, status, _bytes, latency) => {
@@ -68,6 +71,7 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
     const latencies = samples.map((sample) => sample.latency);
     return {
       responses: samples.length,
+      sent: next - sentBefore,
       elapsedMs: performance.now() - started,
       statuses,
       unexpected,

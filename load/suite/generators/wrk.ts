@@ -123,6 +123,7 @@ function generated(result: WrkResult, expected: number, warmUp: WrkResult | null
       : { p50: ms(p50), p90: ms(p90), p99: ms(p99), max: ms(max), mean: ms(mean) };
   return {
     responses: result.requests,
+    sent: null,
     elapsedMs: result.durationUs / 1000,
     statuses,
     unexpected,
