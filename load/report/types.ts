@@ -51,6 +51,11 @@ export interface ServerSeries {
    * the one before.
    */
   readonly eventLoop?: { readonly t: number[]; readonly p50Ms: Series; readonly p99Ms: Series; readonly maxMs: Series };
+  /**
+   * The order records kept (the `order_records` gauge) and the bytes they are charged in ORDER_RECORDS_MAX_MB, from
+   * the same scrapes of GET /metrics: what a sustained load leaves behind.
+   */
+  readonly records?: { readonly t: number[]; readonly kept: Series; readonly mb: Series };
 }
 
 /**
@@ -102,6 +107,8 @@ export interface ScenarioResult {
   /** Absent in runs recorded before wrk could drive them: autocannon. */
   readonly generator?: GeneratorName;
   readonly requests: number;
+  /** Requests sent, answered or not; null where the generator does not say, absent in runs recorded before. */
+  readonly sent?: number | null;
   readonly requestsPerSec: number;
   readonly latency: LatencySummary;
   /** Responses per HTTP status, e.g. { "200": 1234 }. */

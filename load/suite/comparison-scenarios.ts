@@ -14,7 +14,8 @@
  * 0 as "the default delay"). An extra `refund` delay is fine there: `delay_ms`
  * is a map.
  */
-import { always, every, ROOM_TO_RECORD_EVERY_ORDER, SCENARIOS, type Scenario } from './scenarios.js';
+import { waiting } from '../lib/physical-bounds.js';
+import { always, every, SCENARIOS, type Scenario } from './scenarios.js';
 
 /** What this service must be configured with to match the Go service. */
 export const LIKE_THE_GO_SERVICE: Readonly<Record<string, string>> = { COURIERS: '5', ORDER_TIMEOUT_MS: '10000' };
@@ -33,7 +34,7 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
   {
     ...suite('overhead'),
     description: 'Delays of 1 ms, 50 connections: orders/s, what the orchestration itself costs per order.',
-    serverEnv: { ...LIKE_THE_GO_SERVICE, ...ROOM_TO_RECORD_EVERY_ORDER },
+    serverEnv: LIKE_THE_GO_SERVICE,
     durationSec: 10,
     warmUpSec: WARM_UP_SEC,
     order: (n) => ({ order_id: `overhead-${n}`, amount: 1200, delay_ms: every(1) }),
@@ -63,5 +64,6 @@ export const COMPARISON_SCENARIOS: readonly Scenario[] = [
     warmUpSec: 0,
     order: (n) => ({ order_id: `wide-${n}`, amount: 1200, delay_ms: { payment: 4000, vendor: 4000, courier: 1 } }),
     expectedStatus: always(200),
+    bounds: waiting(4000, 'for its payment and vendor'),
   },
 ];

@@ -160,7 +160,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
 
   const gates = before ? await gatesAfterLoad(base, before) : null;
   const series = monitor?.stop() ?? {};
-  const problems = [...(gates?.problems ?? []), ...answerProblems(generated)];
+  const problems = [...(gates?.problems ?? []), ...answerProblems(generated, scenario, connections, target.serverEnv)];
   if (problems.length > 0 && target.output) {
     const said = warningsIn(target.output());
     if (said.length > 0)
@@ -183,6 +183,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     durationSec,
     generator: generator.name,
     requests: generated.responses,
+    sent: generated.sent,
     requestsPerSec: Math.round((generated.responses / generated.elapsedMs) * 1000),
     latency: generated.latency,
     statuses: Object.fromEntries([...generated.statuses].map(([status, count]) => [String(status), count])),

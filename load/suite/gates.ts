@@ -1,11 +1,14 @@
 /**
- * The gates every scenario is held to, whatever its figures: every order got
- * the status it must and every request a response — and, for this service,
- * once the load has stopped nothing is in flight or running and no worker
- * thread was replaced (its /healthz says). Another server (the Go service) is
- * held to statuses and responses only: it has no /healthz.
+ * The gates every scenario is held to: every order got the status it must and
+ * every request a response; no figure past what the scenario can physically
+ * do, and a steady rate held (load/lib/physical-bounds.ts) — and, for this
+ * service, once the load has stopped nothing is in flight or running and no
+ * worker thread was replaced (its /healthz says). Another server (the Go
+ * service) is held to all but the last: it has no /healthz.
  */
+import { boundsPassed, rateNotHeld, runShapeOf } from '../lib/physical-bounds.js';
 import type { Generated } from './generators/generator.js';
+import type { Scenario } from './scenarios.js';
 
 export interface Health {
   readonly running_steps: number;
@@ -42,9 +45,20 @@ export async function gatesAfterLoad(base: URL, before: Health): Promise<{ after
   return { after: { ...after, threads_replaced: replaced }, problems };
 }
 
-/** What went wrong in the answers themselves. */
-export function answerProblems(generated: Generated): string[] {
-  const problems: string[] = [];
+/**
+ * What went wrong in the answers themselves. `serverEnv`: the settings the suite started the server with (null: one
+ * it did not start), for the bounds that depend on them.
+ */
+export function answerProblems(
+  generated: Generated,
+  scenario: Scenario,
+  connections: number,
+  serverEnv: Readonly<Record<string, string>> | null,
+): string[] {
+  const problems: string[] = [
+    ...boundsPassed(scenario.bounds(runShapeOf(connections, serverEnv)), generated, connections),
+    ...rateNotHeld(scenario.rate, generated),
+  ];
   if (generated.unexpected.size > 0) problems.push(`unexpected status: ${counts(generated.unexpected)}`);
   const noResponse = [...generated.noResponse.values()].reduce((sum, count) => sum + count, 0);
   if (noResponse > 0) problems.push(`${noResponse} requests without a response (${counts(generated.noResponse)})`);

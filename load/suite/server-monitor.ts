@@ -2,14 +2,14 @@
  * Watches a server while the load runs: GET /healthz every 250 ms (what is in
  * flight, running, queued, which couriers are busy, and per-thread figures
  * when the server gives them), GET /metrics every 5 s and once more when the
- * load stops (the main thread's event-loop delay), and /proc every 250 ms (CPU
+ * load stops (the main thread's event-loop delay, the order records kept), and /proc every 250 ms (CPU
  * of the process and of its main thread, resident memory). Whatever a server
  * does not offer is left out. A sample still pending when the next is due is
  * not doubled: under heavy load the samples thin out rather than pile up.
  */
 import type { ServerSeries } from '../report/types.js';
 import { cpuTimeOf, memoryOf, type CpuTime } from '../lib/proc.js';
-import { gaugeValue } from '../lib/prometheus-text.js';
+import { gaugeSum, gaugeValue } from '../lib/prometheus-text.js';
 
 const SAMPLE_MS = 250;
 /**
@@ -86,6 +86,7 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
     ...(target.isThisService ? { mainThreadCpuPct: [] as Series } : {}),
   };
   const eventLoop = { t: [] as number[], p50Ms: [] as Series, p99Ms: [] as Series, maxMs: [] as Series };
+  const records = { t: [] as number[], kept: [] as Series, mb: [] as Series };
   let peakInFlight: number | null = null;
   let healthPending = false;
   let metricsPending = false;
@@ -150,6 +151,12 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
         eventLoop.p50Ms.push(ms('nodejs_eventloop_lag_p50_seconds'));
         eventLoop.p99Ms.push(ms('nodejs_eventloop_lag_p99_seconds'));
         eventLoop.maxMs.push(ms('nodejs_eventloop_lag_max_seconds'));
+        const kept = gaugeValue(text, 'order_records');
+        const bytes = gaugeSum(text, 'client_order_record_bytes');
+        if (kept === null) return;
+        records.t.push(eventLoop.t.at(-1)!);
+        records.kept.push(kept);
+        records.mb.push(bytes === null ? null : round(bytes / 2 ** 20, 1));
       })
       .catch(() => undefined)
       .finally(() => (metricsPending = false));
@@ -213,6 +220,7 @@ export function startMonitor(target: MonitorTarget): ServerMonitor {
           : {}),
         ...(processSeries.t.length > 0 ? { process: processSeries } : {}),
         ...(eventLoop.t.length > 0 ? { eventLoop } : {}),
+        ...(records.t.length > 0 ? { records } : {}),
       };
     },
   };

@@ -5,24 +5,30 @@
  * (src/http/error-status.ts) and nothing else knows about statuses.
  */
 
-import type { StepFailureKind } from './steps.js';
+import { STEP_FAILURE_KINDS, type StepFailureKind } from './steps.js';
 
 /** Kinds a step or a compensation can fail with on purpose: each step's own, from the step registry. */
 export { STEP_FAILURE_KINDS, type StepFailureKind } from './steps.js';
 
+/** Why an order can end without success, besides its steps' own kinds. */
+const ORDER_OWN_FAILURE_KINDS = [
+  'timeout', // the order's deadline passed
+  'client_gone', // the client disconnected; nothing is sent
+  'shutting_down', // the server stopped before the order could finish
+  'overloaded', // no room for it: too many orders in flight, or the worker pool's queue is full
+  'compensation_failed', // the order failed and undoing a step that had succeeded failed too: needs a person
+  'thread_lost', // a step's thread was lost under it through no fault of its own, again and again: retry
+  'interrupted', // its instance was lost (or lost its store) mid-run: its payment voided, nothing of it stands: retry
+  'outcome_unknown', // the store went away while the outcome was being recorded and could not say what it kept: retry to learn it
+  'store_unavailable', // the durable store (Postgres) cannot be reached: nothing was started: retry
+  'internal', // a bug in a step (it crashed, or brought its thread down); details go to the log only
+] as const;
+
 /** Why an order can end without success. */
-export type OrderFailureKind =
-  | StepFailureKind
-  | 'timeout' // the order's deadline passed
-  | 'client_gone' // the client disconnected; nothing is sent
-  | 'shutting_down' // the server stopped before the order could finish
-  | 'overloaded' // no room for it: too many orders in flight, or the worker pool's queue is full
-  | 'compensation_failed' // the order failed and undoing a step that had succeeded failed too: needs a person
-  | 'thread_lost' // a step's thread was lost under it through no fault of its own, again and again: retry
-  | 'interrupted' // its instance was lost (or lost its store) mid-run: its payment voided, nothing of it stands: retry
-  | 'outcome_unknown' // the store went away while the outcome was being recorded and could not say what it kept: retry to learn it
-  | 'store_unavailable' // the durable store (Postgres) cannot be reached: nothing was started: retry
-  | 'internal'; // a bug in a step (it crashed, or brought its thread down); details go to the log only
+export type OrderFailureKind = StepFailureKind | (typeof ORDER_OWN_FAILURE_KINDS)[number];
+
+/** Every kind an order can fail with, in a fixed order (a done order's record keeps a kind as its index here). */
+export const ORDER_FAILURE_KINDS: readonly OrderFailureKind[] = [...STEP_FAILURE_KINDS, ...ORDER_OWN_FAILURE_KINDS];
 
 export type ErrorKind =
   | OrderFailureKind

@@ -87,7 +87,11 @@ export function guards(
   };
   return {
     client: (req, res, next) => {
-      const caller = identified(req.headers.authorization, res, 'a client key is needed, as Authorization: Bearer <key>');
+      const caller = identified(
+        req.headers.authorization,
+        res,
+        'a client key is needed, as Authorization: Bearer <key>',
+      );
       if (!caller) return;
       res.locals.caller = caller;
       next();

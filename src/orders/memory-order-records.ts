@@ -1,58 +1,48 @@
 /**
  * The order records in this process's memory. Bounded by memory, not by
- * count: an outcome's size depends on its steps and its order id, and what
- * fits is a matter of bytes (a count of 10 million did not fit the heap).
+ * count: what fits is a matter of bytes.
+ *
+ * An order under way keeps its record as an object (a few hundred bytes, and
+ * at most MAX_INFLIGHT of them); once done, its record is a few dozen bytes
+ * in typed arrays (src/orders/done-records.ts) holding what a replay and
+ * `GET /orders/{id}` need: its outcome with every step of its answer, its
+ * runs, its tier, 64 bits of its fingerprint, and the provider's books of it,
+ * folded in (src/ledger/memory-ledger.ts) — so that the default 64 MB keeps
+ * ten minutes of a steady 1,000 orders/s (docs/decisions/an-order-as-a-record.md).
  *
  * A record is never forgotten before its time to live — `ttlMs` after its
  * order is done — while the service runs: a retry within it must be
  * replayed, never charged again. So when the bytes are all taken, a new
  * order is refused (`full`: shed, before anything starts) rather than an
- * older record evicted. Each record's size is estimated as it is written,
- * with what is kept alongside it for as long as it is kept (the provider's
- * books of the order, its money at risk: `alongside`). A running record is
- * charged what it may grow to once done, so finishing never passes the bound.
+ * older record evicted. Each record is charged what it takes, with what is
+ * kept alongside it for as long as it is kept (the books of an order under
+ * way, its money at risk: `alongside`). A running record is charged what it
+ * may grow to once done, so finishing never passes the bound.
  *
  * Done records expire in the order they were done (one time to live for
- * all), which a queue of their keys keeps: the records' Map is never walked
- * from its front. A Map's iterator starts at its table's first slot and
- * steps over every entry deleted since the table was last rebuilt — each
- * record expired, and each record moved on finishing — so once records
- * expired, finding the next to expire that way cost 6–21 µs an order, not
- * 2.6 (docs/measurements/2026-11-25-ids-and-prototypes.md). Orders under way
- * are bounded by MAX_INFLIGHT.
- *
- * The bytes are also kept per client, so that one client's share of them can
- * be bounded (the bulkheads: `isFullFor`).
+ * all): the oldest is always the first to go, found without walking
+ * anything. The bytes are also kept per client, so that one client's share
+ * of them can be bounded (the bulkheads: `isFullFor`).
  */
 import type { Tier } from '../domain/tier.js';
-import { frontWorthCompacting } from '../queue-compaction.js';
-import {
-  ACTION_NAMES,
-  MAX_CLIENT_NAME_LENGTH,
-  MAX_ORDER_ID_LENGTH,
-  orderKey,
-  partsOfKey,
-  type OrderKey,
-} from '../domain/order.js';
+import type { FoldedBooks, FoldedBooksShelf } from '../ledger/memory-ledger.js';
+import { MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, partsOfKey, type OrderKey } from '../domain/order.js';
+import { DoneRecords, MAX_BYTES_BESIDES_ID, NO_POSITION } from './done-records.js';
+import { fingerprint64Of, fingerprintText, sameFingerprint64, type Fingerprint64 } from './fingerprints.js';
+import type { DoneBody } from './outcome-codec.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
 
-interface Kept {
+interface Running {
   readonly record: OrderRecord;
   readonly client: string;
   readonly bytes: number;
-  /** When a done record expires; Infinity while its order runs. */
-  readonly expiresAt: number;
 }
 
 /**
- * Heap bytes of a record, a little over what was measured with --expose-gc
- * over 50,000 records with 18-character ids: 891 bytes with three steps, 986
- * with a compensation too (a Map entry, the record, its fingerprint, its
- * outcome). The id is one string shared by the key and the record; two bytes
- * a character covers ids that are not Latin-1.
+ * A running record's own bytes besides its key: the record, its fingerprint, its Map entry — and never less than its
+ * record may take once done, whatever its outcome (two bytes a code unit of its key covers its id).
  */
-const RECORD_BYTES = 620;
-const STEP_BYTES = 100;
+const RUNNING_RECORD_BYTES = Math.max(400, MAX_BYTES_BESIDES_ID);
 
 /** A new order's first run, with the longest key an order may have: what the next begin must find room for. */
 const LARGEST_NEW_RECORD: OrderRecord = {
@@ -63,15 +53,13 @@ const LARGEST_NEW_RECORD: OrderRecord = {
   outcome: undefined,
 };
 
-/** Steps and compensations an outcome can list, at most. */
-const MAX_OUTCOME_STEPS = ACTION_NAMES.length;
+/** What a record takes, kept here, besides what is kept alongside it. */
+const runningBytes = (key: OrderKey): number => RUNNING_RECORD_BYTES + 2 * key.length;
 
-/** The record's own bytes; a running one's as it may be once done (its outcome listing every step). */
-function ownSizeOf(record: OrderRecord): number {
-  const replay = record.outcome?.replay;
-  const steps =
-    record.state === 'running' ? MAX_OUTCOME_STEPS : replay ? replay.steps.length + replay.compensations.length : 0;
-  return RECORD_BYTES + steps * STEP_BYTES + 2 * record.key.length;
+/** The provider's books of the orders under way: taken from it as an order is done, given back if it runs again. */
+export interface BooksOfOrdersUnderWay {
+  takeBooks(order: OrderKey): FoldedBooks | undefined;
+  giveBooks(order: OrderKey, books: FoldedBooks): void;
 }
 
 export interface MemoryOrderRecordsOptions {
@@ -79,7 +67,7 @@ export interface MemoryOrderRecordsOptions {
   readonly onForget?: (key: OrderKey) => void;
   /**
    * Bytes kept elsewhere for as long as the record is kept (the provider's
-   * books of the order…), counted in the bound. Of a running record: the
+   * books of an order under way…), counted in the bound. Of a running record: the
    * most it may come to once done.
    */
   readonly alongside?: (record: OrderRecord) => number;
@@ -88,6 +76,8 @@ export interface MemoryOrderRecordsOptions {
    * written with the change they report.
    */
   readonly onRecorded?: (key: OrderKey, run: number, outcome: RecordedOutcome) => void;
+  /** Whose books a done record folds in; without one, a done record keeps no books. */
+  readonly ledger?: BooksOfOrdersUnderWay;
   readonly now?: () => number;
 }
 
@@ -96,15 +86,9 @@ interface RunWaiter {
   readonly resolve: (outcome: RecordedOutcome) => void;
 }
 
-export class MemoryOrderRecords implements OrderRecords {
-  private readonly records = new Map<OrderKey, Kept>();
-  /**
-   * Done records' keys and expiry times, soonest first; the first `expiringHead` are gone (dropped in bulk). An entry
-   * whose record has since changed or gone is stale: its time no longer matches the record's, and it is passed over.
-   */
-  private expiringKeys: OrderKey[] = [];
-  private expiringAt: number[] = [];
-  private expiringHead = 0;
+export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
+  private readonly running = new Map<OrderKey, Running>();
+  private readonly done = new DoneRecords();
   private bytes = 0;
   private readonly bytesByClient = new Map<string, number>();
   /** What a new order's record is charged at most (its first run, with the longest id): made once. */
@@ -115,6 +99,7 @@ export class MemoryOrderRecords implements OrderRecords {
   private readonly onForget: (key: OrderKey) => void;
   private readonly alongside: (record: OrderRecord) => number;
   private readonly onRecorded: (key: OrderKey, run: number, outcome: RecordedOutcome) => void;
+  private readonly ledger: BooksOfOrdersUnderWay | undefined;
   private readonly now: () => number;
   /** Whether done records are kept at all: with a time to live or a bound of 0, each goes as its order ends. */
   private readonly keepsDone: boolean;
@@ -122,42 +107,74 @@ export class MemoryOrderRecords implements OrderRecords {
   constructor(
     private readonly ttlMs: number,
     private readonly maxBytes: number,
-    { onForget = () => {}, alongside = () => 0, onRecorded = () => {}, now = Date.now }: MemoryOrderRecordsOptions = {},
+    {
+      onForget = () => {},
+      alongside = () => 0,
+      onRecorded = () => {},
+      ledger,
+      now = Date.now,
+    }: MemoryOrderRecordsOptions = {},
   ) {
     this.onForget = onForget;
     this.alongside = alongside;
     this.onRecorded = onRecorded;
+    this.ledger = ledger;
     this.now = now;
     this.keepsDone = ttlMs > 0 && maxBytes > 0;
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
-    return this.lookup(key);
+    return this.recordOf(key);
   }
 
   /** The record, read at once (what the store reads in the same turn as a change of the books). */
   recordOf(key: OrderKey): OrderRecord | undefined {
-    return this.lookup(key);
+    const running = this.running.get(key);
+    if (running) return running.record;
+    const position = this.findDone(key);
+    return position === NO_POSITION ? undefined : this.doneRecordAt(position, key);
   }
 
   /** Decided with nothing awaited: of calls at once, one starts the run. */
   async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
-    const kept = this.lookup(key);
-    const record = kept ?? { key, fingerprint, runs: 0, state: 'done' as const, outcome: undefined };
-    if (record.fingerprint !== fingerprint) return { kind: 'reused' };
-    if (record.state === 'running') return { kind: 'running', run: record.runs };
-    if (record.outcome?.replay) return { kind: 'replay', result: record.outcome.replay };
-    const run = record.runs + 1;
-    const running: OrderRecord = {
-      ...record,
-      runs: run,
+    const running = this.running.get(key);
+    if (running) {
+      if (running.record.fingerprint !== fingerprint) return { kind: 'reused' };
+      return { kind: 'running', run: running.record.runs };
+    }
+    const position = this.findDone(key);
+    let runs = 0;
+    let tierBefore: Tier | undefined;
+    if (position !== NO_POSITION) {
+      if (!sameFingerprint64(this.done.fingerprintOf(position), fingerprint64Of(fingerprint)))
+        return { kind: 'reused' };
+      const body = this.done.bodyOf(position);
+      if (body.outcome.replay) return { kind: 'replay', result: body.outcome.replay };
+      runs = body.runs;
+      tierBefore = body.tier;
+    }
+    const runTier = tier ?? tierBefore;
+    const record: OrderRecord = {
+      key,
+      fingerprint,
+      runs: runs + 1,
       state: 'running',
       outcome: undefined,
-      ...(tier ? { tier } : {}),
+      ...(runTier ? { tier: runTier } : {}),
     };
-    if (!this.hasRoomFor(running)) return { kind: 'full' };
-    this.keep(running, Infinity);
-    return { kind: 'started', run };
+    const bytes = this.sizeOf(record);
+    const freed = position === NO_POSITION ? 0 : this.done.chargeOf(position);
+    if (!this.hasRoom(bytes - freed)) return { kind: 'full' };
+    const client = partsOfKey(key).client;
+    if (position !== NO_POSITION) {
+      // Still its record, running again: nothing of it is forgotten, and its books are the provider's again.
+      const books = this.done.booksOf(position);
+      this.dropDone(position);
+      if (books) this.ledger?.giveBooks(key, books);
+    }
+    this.running.set(key, { record, client, bytes });
+    this.addBytes(client, bytes);
+    return { kind: 'started', run: record.runs };
   }
 
   /**
@@ -167,7 +184,7 @@ export class MemoryOrderRecords implements OrderRecords {
   async alarmRaised(_order: OrderKey, _run: number): Promise<void> {}
 
   isFull(): boolean {
-    return !this.hasRoomFor(LARGEST_NEW_RECORD);
+    return this.keepsDone && !this.hasRoom(this.largestNewRecordBytes());
   }
 
   bytesOf(client: string): number {
@@ -176,45 +193,67 @@ export class MemoryOrderRecords implements OrderRecords {
 
   isFullFor(client: string, limitBytes: number): boolean {
     if (!this.keepsDone) return false;
-    this.newRecordBytes ??= this.sizeOf(LARGEST_NEW_RECORD);
-    const fits = (): boolean => this.bytesOf(client) + this.newRecordBytes! <= limitBytes;
+    const fits = (): boolean => this.bytesOf(client) + this.largestNewRecordBytes() <= limitBytes;
     if (fits()) return false;
     this.dropExpired();
     return !fits();
   }
 
+  private largestNewRecordBytes(): number {
+    return (this.newRecordBytes ??= this.sizeOf(LARGEST_NEW_RECORD));
+  }
+
   /**
-   * Whether `record` fits in place of the one kept under its id, once the
-   * expired are gone. Only while done records are kept: otherwise nothing
-   * outlives its order, and MAX_INFLIGHT bounds orders under way.
+   * Whether `bytes` more fit, once the expired are gone. Only while done records are kept: otherwise nothing outlives
+   * its order, and MAX_INFLIGHT bounds orders under way.
    */
-  private hasRoomFor(record: OrderRecord): boolean {
+  private hasRoom(bytes: number): boolean {
     if (!this.keepsDone) return true;
-    const fits = (): boolean =>
-      this.bytes - (this.records.get(record.key)?.bytes ?? 0) + this.sizeOf(record) <= this.maxBytes;
-    if (fits()) return true;
+    if (this.bytes + bytes <= this.maxBytes) return true;
     this.dropExpired();
-    return fits();
+    return this.bytes + bytes <= this.maxBytes;
   }
 
   async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
-    const kept = this.records.get(key);
+    const kept = this.running.get(key);
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
-    if (!kept || kept.record.runs !== run || kept.record.state !== 'running') return outcome.kind;
+    if (!kept || kept.record.runs !== run) return outcome.kind;
     this.wake(key, run, outcome);
     this.onRecorded(key, run, outcome);
+    this.running.delete(key);
+    this.addBytes(kept.client, -kept.bytes);
     if (!this.keepsDone) {
-      this.forget(key, kept);
+      this.onForget(key);
       return outcome.kind;
     }
-    // Never more than it was charged while it ran: the bound holds without evicting anything.
-    this.keep({ ...kept.record, state: 'done', outcome }, this.now() + this.ttlMs);
+    const { runs, tier } = kept.record;
+    const books = this.ledger?.takeBooks(key);
+    const expiresAt = this.now() + this.ttlMs;
+    this.addDone(key, fingerprint64Of(kept.record.fingerprint), expiresAt, { runs, tier, outcome, books });
     this.dropExpired();
     return outcome.kind;
   }
 
+  /** A done order's books, folded into its record (the provider asks). */
+  booksOf(order: OrderKey): FoldedBooks | undefined {
+    if (this.running.has(order)) return undefined;
+    const position = this.findDone(order);
+    return position === NO_POSITION ? undefined : this.done.booksOf(position);
+  }
+
+  /** A done order's books changed after it was done (a request that arrived late): its record is written again. */
+  rewrite(order: OrderKey, books: FoldedBooks): void {
+    const position = this.findDone(order);
+    if (position === NO_POSITION) return;
+    const body = this.done.bodyOf(position);
+    const fingerprint = this.done.fingerprintOf(position);
+    const expiresAt = this.done.expiresAtOf(position);
+    this.dropDone(position);
+    this.addDone(order, fingerprint, expiresAt, { ...body, books });
+  }
+
   awaitRun(key: OrderKey, run: number, signal: AbortSignal): Promise<RecordedOutcome> {
-    const kept = this.records.get(key)?.record;
+    const kept = this.recordOf(key);
     if (!kept || kept.runs !== run || kept.state !== 'running') {
       // Over already: its outcome if it is still the latest run, else nothing is known of it.
       return Promise.resolve(
@@ -251,38 +290,45 @@ export class MemoryOrderRecords implements OrderRecords {
   }
 
   size(): number {
-    return this.records.size;
+    return this.running.size + this.done.count;
   }
 
-  private lookup(key: OrderKey): OrderRecord | undefined {
-    const kept = this.records.get(key);
-    if (!kept) return undefined;
-    if (kept.expiresAt <= this.now()) {
-      this.forget(key, kept);
-      return undefined;
-    }
-    return kept.record;
-  }
-
-  /** Bytes the records are estimated to take. */
+  /** Bytes the records are charged in their bound. */
   estimatedBytes(): number {
     return this.bytes;
   }
 
-  private keep(record: OrderRecord, expiresAt: number): void {
-    const previous = this.records.get(record.key);
-    if (previous) {
-      this.addBytes(previous.client, -previous.bytes);
-      this.records.delete(record.key);
-    }
-    const bytes = this.sizeOf(record);
-    const client = previous?.client ?? partsOfKey(record.key).client;
-    this.addBytes(client, bytes);
-    this.records.set(record.key, { record, client, bytes, expiresAt });
-    if (expiresAt !== Infinity) {
-      this.expiringKeys.push(record.key);
-      this.expiringAt.push(expiresAt);
-    }
+  /** The done record of `key`, unless it has expired (then it is forgotten now). */
+  private findDone(key: OrderKey): number {
+    const position = this.done.find(key);
+    if (position === NO_POSITION || this.done.expiresAtOf(position) > this.now()) return position;
+    this.forgetDone(position);
+    return NO_POSITION;
+  }
+
+  private doneRecordAt(position: number, key: OrderKey): OrderRecord {
+    const { runs, tier, outcome } = this.done.bodyOf(position);
+    const fingerprint = fingerprintText(this.done.fingerprintOf(position));
+    return { key, fingerprint, runs, state: 'done', outcome, ...(tier ? { tier } : {}) };
+  }
+
+  private addDone(key: OrderKey, fingerprint: Fingerprint64, expiresAt: number, body: DoneBody): void {
+    const { runs, outcome } = body;
+    const alongside = this.alongside({ key, fingerprint: fingerprintText(fingerprint), runs, state: 'done', outcome });
+    const position = this.done.add({ key, fingerprint, expiresAt, alongside, ...body });
+    this.addBytes(partsOfKey(key).client, this.done.chargeOf(position));
+  }
+
+  /** A done record leaves the records (gone for good, or running again). */
+  private dropDone(position: number): void {
+    this.addBytes(this.done.clientOf(position), -this.done.chargeOf(position));
+    this.done.forget(position);
+  }
+
+  private forgetDone(position: number): void {
+    const key = this.done.keyOf(position);
+    this.dropDone(position);
+    this.onForget(key);
   }
 
   private addBytes(client: string, bytes: number): void {
@@ -292,28 +338,16 @@ export class MemoryOrderRecords implements OrderRecords {
     else this.bytesByClient.delete(client);
   }
 
+  /** A running record's charge: what it takes, and what is kept alongside it. */
   private sizeOf(record: OrderRecord): number {
-    return ownSizeOf(record) + this.alongside(record);
-  }
-
-  private forget(key: OrderKey, kept: Kept): void {
-    this.records.delete(key);
-    this.addBytes(kept.client, -kept.bytes);
-    this.onForget(key);
+    return runningBytes(record.key) + this.alongside(record);
   }
 
   private dropExpired(): void {
     const now = this.now();
-    while (this.expiringHead < this.expiringKeys.length && this.expiringAt[this.expiringHead]! <= now) {
-      const key = this.expiringKeys[this.expiringHead]!;
-      const kept = this.records.get(key);
-      if (kept !== undefined && kept.expiresAt === this.expiringAt[this.expiringHead]) this.forget(key, kept);
-      this.expiringHead++;
-    }
-    if (frontWorthCompacting(this.expiringHead, this.expiringKeys.length)) {
-      this.expiringKeys = this.expiringKeys.slice(this.expiringHead);
-      this.expiringAt = this.expiringAt.slice(this.expiringHead);
-      this.expiringHead = 0;
+    for (let oldest = this.done.oldest(); oldest !== NO_POSITION; oldest = this.done.oldest()) {
+      if (this.done.expiresAtOf(oldest) > now) return;
+      this.forgetDone(oldest);
     }
   }
 }

@@ -38,6 +38,7 @@ import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
+import { isFingerprintOf } from './fingerprints.js';
 import type { OrderRecords, OutcomeKind } from './order-records.js';
 import { RunStop } from './run-stop.js';
 import type { TierFull } from '../fairness/tier-headroom.js';
@@ -274,7 +275,7 @@ export class OrderDesk {
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
       if (this.running.has(key)) continue;
-      if (record && record.fingerprint !== fingerprint) return { kind: 'reused' };
+      if (record && !isFingerprintOf(record.fingerprint, fingerprint)) return { kind: 'reused' };
       const replay = record?.state === 'done' ? record.outcome?.replay : undefined;
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
       const waiting = policy.waitForRoom?.(admission);

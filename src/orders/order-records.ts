@@ -55,7 +55,10 @@ export interface UnraisedAlarm {
 export interface OrderRecord {
   /** Its client and its id. */
   readonly key: OrderKey;
-  /** What the order asked for, hashed: a retry must ask for the same. */
+  /**
+   * What the order asked for, hashed: a retry must ask for the same. A store may keep only 64 bits of a done one's
+   * (src/orders/fingerprints.ts): compare with `isFingerprintOf`.
+   */
   readonly fingerprint: string;
   /** Runs started so far; the latest is run number `runs`. */
   readonly runs: number;

@@ -132,7 +132,7 @@ export const ORDERS = {
     default: '64',
     allowed: '0 – a quarter of the heap',
     about:
-      'estimated memory of the order records (and the in-memory books of them); once full, new orders are shed (503 `overloaded`) until records expire — none is forgotten before `IDEMPOTENCY_TTL_MS`. (`IDEMPOTENCY_MAX_ENTRIES` is gone: set, it stops the process)',
+      'memory of the order records, the in-memory books of their orders included: about 90 bytes a done order (64 MB keep ten minutes of 1,000 orders/s), more while it runs; once full, new orders are shed (503 `overloaded`) until records expire — none is forgotten before `IDEMPOTENCY_TTL_MS`. (`IDEMPOTENCY_MAX_ENTRIES` is gone: set, it stops the process)',
   }),
   FAULT_INJECTION: onOff({
     field: 'faultInjection',

@@ -1,8 +1,11 @@
 /**
  * The default store: the order records and the provider's books in this
- * process's memory, bounded together. The books of an order, and what the
- * engine keeps of it (its money at risk), are kept exactly as long as its
- * record, and their bytes count in the records' bound (ORDER_RECORDS_MAX_MB).
+ * process's memory, bounded together. The books of an order under way are
+ * the provider's; once it is done, its record keeps them, folded in (a done
+ * order is one small record: docs/decisions/an-order-as-a-record.md). They
+ * and what the engine keeps of an order (its money at risk) are kept exactly
+ * as long as its record, and their bytes count in the records' bound
+ * (ORDER_RECORDS_MAX_MB).
  * Nothing is shared, so there is no lease to lose, no courier pool to lend,
  * and nothing to recover: a process that dies takes it all along.
  *
@@ -21,7 +24,7 @@ import { typesOfOutcome, type EventType } from '../events/order-event.js';
 import { MemoryEndpointBook } from '../events/webhook-endpoints.js';
 import { RelayThread } from '../events/relay-thread.js';
 import { compiledModule } from '../paths.js';
-import { booksBytesOf, MemoryLedger } from '../ledger/memory-ledger.js';
+import { booksBytesOf, MemoryLedger, type FoldedBooksShelf } from '../ledger/memory-ledger.js';
 import type { PaymentKey, VoidAnswer } from '../ledger/payment-ledger.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
 import type { RecordedOutcome } from '../orders/order-records.js';
@@ -45,7 +48,7 @@ export interface MemoryStoreOptions {
 }
 
 export class MemoryStore implements Store {
-  readonly ledger = new MemoryLedger((key, answer) => this.voided(key, answer));
+  readonly ledger: MemoryLedger;
   readonly records: MemoryOrderRecords;
   private readonly outbox: MemoryEventLog;
   readonly events: StoreEvents;
@@ -67,15 +70,26 @@ export class MemoryStore implements Store {
       deliveries: (options) =>
         new RelayThread(this.outbox, endpoints, options, compiledModule('src/events/relay-worker')),
     };
+    // The books of done orders are on their records' shelf: each refers to the other.
+    const shelf: FoldedBooksShelf = {
+      booksOf: (order) => this.records.booksOf(order),
+      rewrite: (order, books) => this.records.rewrite(order, books),
+    };
+    this.ledger = new MemoryLedger((key, answer) => this.voided(key, answer), shelf);
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
       onForget: (order) => {
         this.ledger.forget(order);
         this.forgetAlongside(order);
       },
+      // The books while the order runs (once done, its record holds them); its money at risk while it may be.
       alongside: (record) =>
-        booksBytesOf(record.runs) +
-        (record.state === 'running' || record.outcome?.kind === 'compensation_failed' ? options.atRiskBytes : 0),
+        record.state === 'running'
+          ? booksBytesOf(record.runs) + options.atRiskBytes
+          : record.outcome?.kind === 'compensation_failed'
+            ? options.atRiskBytes
+            : 0,
       onRecorded: (key, run, outcome) => this.recorded(key, run, outcome),
+      ledger: this.ledger,
     });
   }
 

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { everyStep } from '../../src/domain/steps.js';
+import { postOrder } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
@@ -29,19 +30,7 @@ async function scrape(service: TestService): Promise<Samples> {
 }
 
 /** POST an order and keep the raw answer: status, body text and headers. */
-async function post(service: TestService, body: unknown, signal?: AbortSignal) {
-  const response = await fetch(new URL('/order', service.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    ...(signal ? { signal } : {}),
-  });
-  return {
-    status: response.status,
-    text: await response.text(),
-    replayed: response.headers.get('idempotent-replayed'),
-  };
-}
+const post = (service: TestService, body: unknown, signal?: AbortSignal) => postOrder(service.url, body, signal);
 
 /** Tasks the pool has run: an order's steps travel as one task, a refund as another. */
 const tasksDone = async (service: TestService): Promise<number> =>
@@ -219,8 +208,9 @@ describe('outcomes that are not final', () => {
 
 describe('memory', () => {
   it('never forgets an order before its time to live: past ORDER_RECORDS_MAX_MB new orders are shed, and a retry of an old one is replayed, never charged again', async () => {
-    // Room for a few dozen records (each, with the provider's books of it, about 1.5 KB).
-    const service = await start({ orderRecordsMaxBytes: 60_000 });
+    // Room for a few dozen done records (each about 90 bytes, the provider's books of it folded in), a few of them
+    // running at once (each charged what it may come to, its books and money at risk while it runs: about 1 KB).
+    const service = await start({ orderRecordsMaxBytes: 4_000 });
     const victim = orderBody({
       order_id: 'flood-victim',
       amount: 500,

@@ -74,10 +74,22 @@ describe('the load suite refuses at once', () => {
     expect(ended.code).toBe(2);
     expect(ended.stderr).toMatch(/mixed's orders differ otherwise .*drive it with autocannon|wrk is not installed/);
   });
+
+  it('wrk for a scenario sent at a steady rate', async () => {
+    const ended = await runSuite(['--generator', 'wrk', '--smoke', 'sustained']);
+    expect(ended.code).toBe(2);
+    expect(ended.stderr).toMatch(/sustained's steady rate needs autocannon|wrk is not installed/);
+  });
 });
 
+/** The slowest step of an order with the default delays: the vendor's. */
+const SLOWEST_STEP_MS = 200;
+
 describe('a comparison', () => {
-  /** A stand-in server on loopback: answers orders at once, and counts what else it is asked. */
+  /**
+   * A stand-in server on loopback: answers an order once its slowest step would have (light's vendor, 200 ms: an
+   * order answered sooner would pass the scenario's physical bound and fail its gates), and counts what it is asked.
+   */
   async function standIn(): Promise<{ server: Server; url: string; asked: Map<string, number> }> {
     const asked = new Map<string, number>();
     const server = createServer((request, response) => {
@@ -89,7 +101,7 @@ describe('a comparison', () => {
         response.setHeader('content-type', 'application/json');
         if (path === '/healthz')
           return response.end(JSON.stringify({ orders_in_flight: 0, running_steps: 0, threads_replaced: 0 }));
-        response.end(JSON.stringify({ status: 'ok' }));
+        setTimeout(() => response.end(JSON.stringify({ status: 'ok' })), SLOWEST_STEP_MS);
       });
     });
     server.listen(0, '127.0.0.1');

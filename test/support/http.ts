@@ -49,3 +49,25 @@ export function rawRequest(
     req.end(body);
   });
 }
+
+/** An order's answer as sent: its status, its text, and whether it was a replay (`Idempotent-Replayed`). */
+export interface OrderAnswerText {
+  readonly status: number;
+  readonly text: string;
+  readonly replayed: string | null;
+}
+
+/** POST /order with `body` as JSON, answered as sent. */
+export async function postOrder(base: URL, body: unknown, signal?: AbortSignal): Promise<OrderAnswerText> {
+  const response = await fetch(new URL('/order', base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+  return {
+    status: response.status,
+    text: await response.text(),
+    replayed: response.headers.get('idempotent-replayed'),
+  };
+}

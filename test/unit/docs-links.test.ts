@@ -105,13 +105,22 @@ describe("CONTRIBUTING.md's layer table", () => {
 });
 
 describe('the guides', () => {
-  const words = (page: string): number =>
-    readFileSync(join(PROJECT_ROOT, page), 'utf8').split(/\s+/).filter(Boolean).length;
+  const guides = ['CONTRIBUTING.md', 'load/README.md', ...PAGES.filter((page) => /^docs\/[^/]+\.md$/.test(page))];
+  const read = (page: string): string => readFileSync(join(PROJECT_ROOT, page), 'utf8');
 
-  it('are each at most 4,000 words (a dated report aside), and the README, the hub, at most 2,500', () => {
-    const guides = ['CONTRIBUTING.md', 'load/README.md', ...PAGES.filter((page) => /^docs\/[^/]+\.md$/.test(page))];
-    expect(guides.filter((page) => words(page) > 4000).map((page) => `${page}: ${words(page)} words`)).toEqual([]);
-    expect(words('README.md')).toBeLessThanOrEqual(2500);
+  it.each(guides)('%s names its reader first, in a line of its own under its title', (page) => {
+    const [title, ...rest] = read(page).split('\n');
+    expect(title).toMatch(/^# /);
+    const first = rest.find((line) => line.trim() !== '');
+    expect(first).toMatch(/^\*For [^*]+\.\*$/);
+  });
+
+  it.each(guides)('%s has topics (##) and, within a topic, one level more at most (###)', (page) => {
+    const headings = [...read(page).matchAll(/^(#{2,}) /gm)].map(([, marks = '']) => marks.length);
+    expect(headings.filter((level) => level > 3)).toEqual([]);
+    // A ### before any ## would be a topic of its own written one level down.
+    const firstSub = headings.indexOf(3);
+    if (firstSub >= 0) expect(headings.slice(0, firstSub)).toContain(2);
   });
 });
 

@@ -21,7 +21,9 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
   const statuses = new Map<number, number>();
   const unexpected = new Map<number, number>();
   const noResponse = new Map<string, number>();
+  /** Orders built so far (one a request sent), and before the measured load began (the warm-up's). */
   let next = 0;
+  let sentBefore = 0;
   let started = performance.now();
   const instance = autocannon({
     // Known to autocannon, missing from its type declarations.
@@ -29,6 +31,8 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
     url: url.href,
     connections,
     duration: durationSec,
+    // A steady rate across every connection, whatever the answers: an order is sent on time or late, never skipped.
+    ...(scenario.rate === undefined ? {} : { overallRate: scenario.rate }),
     timeout: 30,
     requests: [
       {
@@ -55,6 +59,7 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
   // With a warm-up, autocannon says 'start' as the measured load begins.
   instance.on('start', () => {
     started = performance.now();
+    sentBefore = next;
     measuring();
   });
   instance.on('response', (_client, status, _bytes, latency) => {
@@ -66,6 +71,7 @@ function start({ url, scenario, connections, durationSec, warmUpSec, tag }: Load
     const latencies = samples.map((sample) => sample.latency);
     return {
       responses: samples.length,
+      sent: next - sentBefore,
       elapsedMs: performance.now() - started,
       statuses,
       unexpected,

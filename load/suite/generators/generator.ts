@@ -27,6 +27,11 @@ export interface Load {
 export interface Generated {
   /** Responses in the measured load. */
   readonly responses: number;
+  /**
+   * Requests sent in the measured load, answered or not (those still unanswered when it stopped included); null
+   * where the generator does not say (wrk counts what it completed).
+   */
+  readonly sent: number | null;
   /** Wall time of the measured load. */
   readonly elapsedMs: number;
   /** Responses per HTTP status in the measured load. */

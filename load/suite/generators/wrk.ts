@@ -4,7 +4,8 @@
  * from a Lua script (wrk-orders.lua beside this file): the scenario's body
  * with a fresh order_id per request, the answers counted by status. So wrk
  * drives only scenarios whose orders differ by their id alone and must all
- * get the same status (not `mixed`). It gives no time per response, only its
+ * get the same status (not `mixed`), sent as fast as they are answered (not
+ * `sustained`, at a steady rate). It gives no time per response, only its
  * latency distribution at the end — its own, corrected for coordinated
  * omission (a stalled connection's missed requests count as late ones), so a
  * tail reads higher than autocannon's raw one.
@@ -122,6 +123,7 @@ function generated(result: WrkResult, expected: number, warmUp: WrkResult | null
       : { p50: ms(p50), p90: ms(p90), p99: ms(p99), max: ms(max), mean: ms(mean) };
   return {
     responses: result.requests,
+    sent: null,
     elapsedMs: result.durationUs / 1000,
     statuses,
     unexpected,
@@ -145,6 +147,8 @@ export const WRK: LoadGenerator = {
   name: 'wrk',
   check: (scenario) => {
     if (onPath('wrk') === null) throw new Error('--generator wrk: wrk is not installed (Debian: apt-get install wrk)');
+    if (scenario.rate !== undefined)
+      throw new Error(`wrk sends as fast as it is answered: ${scenario.name}'s steady rate needs autocannon`);
     bodyAroundId(scenario);
   },
   start,

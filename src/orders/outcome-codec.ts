@@ -1,0 +1,202 @@
+/**
+ * What a done order's record keeps besides its key, in bytes: its runs, its
+ * tier, the provider's books of it (folded in: see src/ledger/memory-ledger.ts)
+ * and its outcome — the final answer a retry is given again, every step of
+ * it. Names, statuses, kinds, fates, effects and verdicts are each a few bits,
+ * their codes their places in the lists below (the step registry's, the
+ * failure kinds', the tiers'); durations, thread ids, attempts, retries and
+ * amounts are numbers written exactly (src/orders/byte-cursor.ts). So what
+ * is read back is what was written: a replay answers as the first answer did,
+ * field for field.
+ *
+ * An action (a step or a compensation) takes two bytes of codes, then its
+ * numbers: four or five bytes for a step that succeeded in a few
+ * milliseconds.
+ */
+import type { DependencyVerdict } from '../domain/dependencies.js';
+import { ORDER_FAILURE_KINDS, type OrderFailureKind } from '../domain/errors.js';
+import { ACTION_NAMES } from '../domain/order.js';
+import { TIERS, type Tier } from '../domain/tier.js';
+import type { FoldedBooks } from '../ledger/memory-ledger.js';
+import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepEffect, StepOutcome, StepStatus, ThreadFate } from '../pipeline/steps.js';
+import type { ByteReader, ByteWriter } from './byte-cursor.js';
+import type { OutcomeKind, RecordedOutcome } from './order-records.js';
+
+/** Every value of `T`, listed: the compiler refuses a list that leaves one out. A value's code is its place. */
+const everyValueOf =
+  <T extends string>() =>
+  <const L extends readonly T[]>(list: L & ([Exclude<T, L[number]>] extends [never] ? unknown : never)): L =>
+    list;
+
+const STATUSES = everyValueOf<StepStatus>()(['ok', 'error', 'canceled']);
+/** Code 0 is "none" in each of these. */
+const FATES = [undefined, ...everyValueOf<ThreadFate>()(['terminated', 'died'])] as const;
+const EFFECTS = [undefined, ...everyValueOf<StepEffect>()(['applied', 'refused'])] as const;
+const VERDICTS = [undefined, ...everyValueOf<DependencyVerdict>()(['answered', 'failed'])] as const;
+const TIER_CODES = [undefined, ...TIERS] as const;
+/** 'ok', then every failure kind: an outcome's kind is one byte. */
+export const OUTCOME_KINDS: readonly OutcomeKind[] = ['ok', ...ORDER_FAILURE_KINDS];
+
+if (ACTION_NAMES.length > 8 || OUTCOME_KINDS.length > 255)
+  throw new Error('a done record codes an action in 3 bits and a kind in a byte: widen them in outcome-codec.ts');
+
+export interface DoneBody {
+  readonly runs: number;
+  readonly tier: Tier | undefined;
+  readonly outcome: RecordedOutcome;
+  /** The provider's books of the order, folded in; undefined if it has none. */
+  readonly books: FoldedBooks | undefined;
+}
+
+// The body's first byte.
+const HAS_REPLAY = 1 << 2;
+const FAILURE_DIFFERS = 1 << 3;
+const BY_DEPENDENCY = 1 << 4;
+const HAS_BOOKS = 1 << 5;
+const HAS_EARLIER_BOOKS = 1 << 6;
+// The books' byte.
+const VOIDED = 1;
+const DECLINED = 2;
+// An action's second byte: effect (2 bits), verdict (2 bits), then these.
+const HAS_KIND = 1 << 4;
+const HAS_CAUSE = 1 << 5;
+const HAS_RETRIES = 1 << 6;
+const ATTEMPTS_FOLLOW = 1 << 7;
+
+/**
+ * A body's bytes at most: its two flag bytes, nine a number (runs, the books' five), a failure's byte, the two counts,
+ * and every action at its longest (two bytes of codes, a kind, a cause and four numbers).
+ */
+export const MAX_BODY_BYTES = 2 + 6 * 9 + 1 + 2 + ACTION_NAMES.length * (2 + 2 + 4 * 9);
+
+export const kindCode = (kind: OutcomeKind): number => OUTCOME_KINDS.indexOf(kind);
+const failureCode = (kind: OrderFailureKind): number => ORDER_FAILURE_KINDS.indexOf(kind);
+
+/**
+ * The body of a done record; its kind is kept apart (`kindCode`), and its replay's order_id is its key's (a run's
+ * result is its own order's).
+ */
+export function writeBody(out: ByteWriter, { runs, tier, outcome, books }: DoneBody): void {
+  const { replay } = outcome;
+  const expected = outcome.kind === 'ok' ? undefined : outcome.kind;
+  const earlier = books && (!Object.is(books.earlier.charged, 0) || !Object.is(books.earlier.refunded, 0));
+  out.byte(
+    TIER_CODES.indexOf(tier) |
+      (replay ? HAS_REPLAY : 0) |
+      (replay && replay.failure !== expected ? FAILURE_DIFFERS : 0) |
+      (replay?.failedByDependency ? BY_DEPENDENCY : 0) |
+      (books ? HAS_BOOKS : 0) |
+      (earlier ? HAS_EARLIER_BOOKS : 0),
+  );
+  out.number(runs);
+  if (books) {
+    const { latest } = books;
+    out.byte((latest.voided ? VOIDED : 0) | (latest.declined ? DECLINED : 0));
+    out.number(runs - latest.run);
+    out.number(latest.charged);
+    out.number(latest.refunded);
+    if (earlier) {
+      out.number(books.earlier.charged);
+      out.number(books.earlier.refunded);
+    }
+  }
+  if (!replay) return;
+  if (replay.failure !== expected) out.byte(replay.failure === undefined ? 0 : 1 + failureCode(replay.failure));
+  out.varint(replay.steps.length);
+  out.varint(replay.compensations.length);
+  for (const step of replay.steps) writeAction(out, step);
+  for (const step of replay.compensations) writeAction(out, step);
+}
+
+function writeAction(out: ByteWriter, step: StepOutcome): void {
+  out.byte(
+    ACTION_NAMES.indexOf(step.name) |
+      (STATUSES.indexOf(step.status) << 3) |
+      (FATES.indexOf(step.threadFate) << 5) |
+      (step.threadId === undefined ? 0 : 0x80),
+  );
+  out.byte(
+    EFFECTS.indexOf(step.effect) |
+      (VERDICTS.indexOf(step.dependency) << 2) |
+      (step.kind === undefined ? 0 : HAS_KIND) |
+      (step.cause === undefined ? 0 : HAS_CAUSE) |
+      (step.retries === undefined ? 0 : HAS_RETRIES) |
+      (step.attempts === 1 ? 0 : ATTEMPTS_FOLLOW),
+  );
+  if (step.kind !== undefined) out.byte(failureCode(step.kind));
+  if (step.cause !== undefined) out.byte(failureCode(step.cause));
+  out.number(step.durationMs);
+  if (step.threadId !== undefined) out.number(step.threadId);
+  if (step.attempts !== 1) out.number(step.attempts);
+  if (step.retries !== undefined) out.number(step.retries);
+}
+
+/** The body `writeBody` wrote, read back whole: the record of order `orderId`, whose outcome is of `kind`. */
+export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): DoneBody {
+  const flags = from.byte();
+  const runs = from.number();
+  const books = flags & HAS_BOOKS ? readBooks(from, runs, (flags & HAS_EARLIER_BOOKS) !== 0) : undefined;
+  const tier = TIER_CODES[flags & 3];
+  if (!(flags & HAS_REPLAY)) return { runs, tier, books, outcome: { kind, replay: undefined } };
+  let failure = kind === 'ok' ? undefined : kind;
+  if (flags & FAILURE_DIFFERS) {
+    const code = from.byte();
+    failure = code === 0 ? undefined : ORDER_FAILURE_KINDS[code - 1];
+  }
+  const stepCount = from.varint();
+  const compensationCount = from.varint();
+  const steps = Array.from({ length: stepCount }, () => readAction(from));
+  const compensations = Array.from({ length: compensationCount }, () => readAction(from));
+  const replay: OrderResult = {
+    orderId,
+    steps,
+    compensations,
+    failure,
+    ...(flags & BY_DEPENDENCY ? { failedByDependency: true as const } : {}),
+  };
+  return { runs, tier, books, outcome: { kind, replay } };
+}
+
+/** Just the books, past the body's first bytes: what the provider asks of a done order. */
+export function readBooksOnly(from: ByteReader): FoldedBooks | undefined {
+  const flags = from.byte();
+  const runs = from.number();
+  return flags & HAS_BOOKS ? readBooks(from, runs, (flags & HAS_EARLIER_BOOKS) !== 0) : undefined;
+}
+
+function readBooks(from: ByteReader, runs: number, earlier: boolean): FoldedBooks {
+  const flags = from.byte();
+  const run = runs - from.number();
+  const charged = from.number();
+  const refunded = from.number();
+  return {
+    latest: { run, charged, refunded, voided: (flags & VOIDED) !== 0, declined: (flags & DECLINED) !== 0 },
+    earlier: earlier ? { charged: from.number(), refunded: from.number() } : { charged: 0, refunded: 0 },
+  };
+}
+
+function readAction(from: ByteReader): StepOutcome {
+  const first = from.byte();
+  const second = from.byte();
+  const kind = second & HAS_KIND ? ORDER_FAILURE_KINDS[from.byte()] : undefined;
+  const cause = second & HAS_CAUSE ? ORDER_FAILURE_KINDS[from.byte()] : undefined;
+  const durationMs = from.number();
+  const threadId = first & 0x80 ? from.number() : undefined;
+  const attempts = second & ATTEMPTS_FOLLOW ? from.number() : 1;
+  const retries = second & HAS_RETRIES ? from.number() : undefined;
+  // Every field, undefined where it has none: the shape the step runner makes.
+  return {
+    name: ACTION_NAMES[first & 7]!,
+    status: STATUSES[(first >> 3) & 3]!,
+    durationMs,
+    threadId,
+    kind,
+    cause,
+    threadFate: FATES[(first >> 5) & 3],
+    attempts,
+    effect: EFFECTS[second & 3],
+    dependency: VERDICTS[(second >> 2) & 3],
+    retries,
+  };
+}
