@@ -1,5 +1,5 @@
 /**
- * One read of the courier line (src/shared-memory/slot-semaphore.ts): the waiters published at one instant, and whose
+ * One read of the courier line (src/shared-memory/courier-line.ts): the waiters published at one instant, and whose
  * turn comes next, then next after that, as slots are granted one by one.
  *
  * Why a read is kept: the turn is a rule over every waiter (tier, share, ticket), and a look that reads them all costs
@@ -15,6 +15,7 @@
  * semaphore's own checks, so a stale read can only misorder a turn, never grant past a cap.
  */
 import { agedRank, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
+import { before, TicketHeap } from './ticket-heap.js';
 
 /** Slots as the line counts them: at the read, then with each grant and release of the holder of the read. */
 export interface LineCounts {
@@ -34,61 +35,6 @@ export interface TurnRules {
   mayTakeOne(client: number, counts: LineCounts): boolean;
   /** A client's weight in the fair share (1 for nobody's). */
   weightOf(client: number): number;
-}
-
-/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
-const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
-
-/**
- * Candidates by ticket, the oldest on top: made a heap in O(n) once read, so that the few turns a read usually serves
- * cost a few log n each, not a sort of the whole line. Its storage only grows: emptied, an array given `length = 0`
- * drops its backing store, and refilling it made a read's garbage (a step thread collected its young generation three
- * times as often under `wide`).
- */
-class TicketHeap {
-  private items = new Int32Array(16);
-  size = 0;
-
-  constructor(private readonly tickets: Int32Array) {}
-
-  push(candidate: number): void {
-    if (this.size === this.items.length) {
-      const grown = new Int32Array(this.items.length * 2);
-      grown.set(this.items);
-      this.items = grown;
-    }
-    this.items[this.size++] = candidate;
-  }
-
-  /** The oldest candidate; the heap is not empty. */
-  top(): number {
-    return this.items[0]!;
-  }
-
-  heapify(): void {
-    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
-  pop(): void {
-    this.size--;
-    if (this.size === 0) return;
-    this.items[0] = this.items[this.size]!;
-    this.down(0);
-  }
-
-  private down(at: number): void {
-    const { items, tickets, size } = this;
-    const item = items[at]!;
-    for (;;) {
-      let child = 2 * at + 1;
-      if (child >= size) break;
-      if (child + 1 < size && before(tickets[items[child + 1]!]!, tickets[items[child]!]!)) child++;
-      if (!before(tickets[items[child]!]!, tickets[item]!)) break;
-      items[at] = items[child]!;
-      at = child;
-    }
-    items[at] = item;
-  }
 }
 
 /**
