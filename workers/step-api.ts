@@ -1,7 +1,8 @@
 /**
- * What a step sees. A step is a module whose default export is a
- * `StepFunction`; it runs inside a worker thread and knows nothing of HTTP,
- * of the pipeline or of the pool — only the order and this context.
+ * What a step is, and what it sees. A step is a module whose default export is
+ * a `StepPlan` (what a built-in step does, said as data) or a `StepFunction`
+ * (code of its own); it runs inside a worker thread and knows nothing of
+ * HTTP, of the pipeline or of the pool — only the order and this context.
  */
 import type { Logger } from 'pino';
 import { OutcomeError, type StepFailureKind } from '../src/domain/errors.js';
@@ -99,13 +100,14 @@ export interface CourierSlot extends Disposable {
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
 
 /**
- * What a step does, said as data rather than code: a request to the payment provider as it starts (`send`), a courier
- * held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms for the step, and
- * then `failure` if the order asks this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
+ * What a step does, said as data rather than code: a request to the payment provider as its call reaches the service
+ * (`send`), a courier held throughout if `holdsCourier`, one call to its dependency answered after the order's
+ * delay_ms for the step — its cpu_ms computed first, the fault the order injects in its answer's place, an outage's
+ * latency or refusal drawn, and a refused call made again while the step's retries last — and then `failure` if the
+ * order asks this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
  *
- * The runtime runs a plan as one record on its thread, with no promise, closure or async frame: a step asleep is that
- * record in the thread's timer list (issue 32). Only an order that asks for more than the plan says — a fault, CPU
- * work, a dependency out, a courier not free at once — is run through the step's function instead.
+ * The runtime runs a plan as one record on its thread (workers/task-run.ts): a plain call (no fault, no CPU work, no
+ * outage) with no promise, closure or async frame, a step asleep being that record in the thread's timer list.
  */
 export interface StepPlan {
   readonly step: StepName;
@@ -115,11 +117,8 @@ export interface StepPlan {
   readonly send: ((order: Order, ctx: StepContext) => void) | undefined;
 }
 
-/** A step module's default export that also says its plan. */
-export type PlannedStep = StepFunction & { readonly plan: StepPlan };
-
-/** The plan of `step`, if it has one. */
-export const planOf = (step: StepFunction): StepPlan | undefined => (step as Partial<PlannedStep>).plan;
+/** A step module's default export. */
+export type StepModule = StepPlan | StepFunction;
 
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
 export class StepFailure extends OutcomeError {

@@ -120,9 +120,9 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     const { runner } = this;
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i]!;
-      if (runner.start) runner.start(step, run, order.signal, trace, deadline, order, i);
+      if (runner.start) runner.start({ step, run, signal: order.signal, trace, deadline, sink: order, index: i });
       else
-        runner.run(step, run, order.signal, trace, deadline).then(
+        runner.run({ step, run, signal: order.signal, trace, deadline }).then(
           (outcome) => order.stepEnded(i, outcome),
           (error: unknown) => order.stepThrew(i, error),
         );
@@ -210,6 +210,6 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
     const deadline = performance.now() + this.options.compensationTimeoutMs;
     using scope = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-    return await this.runner.run(compensation, run, scope.controller.signal, trace, deadline);
+    return await this.runner.run({ step: compensation, run, signal: scope.controller.signal, trace, deadline });
   }
 }

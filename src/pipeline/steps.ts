@@ -115,34 +115,38 @@ export interface StepSink {
   stepThrew(index: number, error: unknown): void;
 }
 
+/** One step of an order's run, for a StepRunner. */
+export interface StepRun {
+  readonly step: ActionDefinition;
+  readonly run: OrderRun;
+  /** Cancels the step: its order's. */
+  readonly signal: CancelSignal;
+  /** Follows the step into its thread, for the logs and the order's trace. */
+  readonly trace: Trace;
+  /**
+   * When `signal` will abort for want of time (the order's deadline, or a compensation's own), on this thread's
+   * performance.now() clock: a step decides by it whether a retry still fits.
+   */
+  readonly deadline: number;
+}
+
+/** A step to start, and the slot of its order's record (`sink`, at `index`) its outcome goes to. */
+export interface StepStart extends StepRun {
+  readonly sink: StepSink;
+  readonly index: number;
+}
+
 export interface StepRunner {
   /**
-   * Run one step of an order's run until it ends or `signal` cancels it.
+   * Run one step of an order's run until it ends or its signal cancels it.
    * Never rejects: every ending, including a dead thread, is an outcome.
    * Resolves only once nothing of the step is running any more, and what it
-   * asked of its remote service is known (its effect). `deadline`, on this
-   * thread's performance.now() clock, is when `signal` will abort for want of
-   * time (the order's deadline, or a compensation's own): a step decides by
-   * it whether a retry still fits.
+   * asked of its remote service is known (its effect).
    */
-  run(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-  ): Promise<StepOutcome>;
+  run(step: StepRun): Promise<StepOutcome>;
   /**
    * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses
    * when a runner has it, so that an order's steps cost no promise each on the main thread.
    */
-  start?(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-    sink: StepSink,
-    index: number,
-  ): void;
+  start?(step: StepStart): void;
 }

@@ -4,7 +4,7 @@
  * only between its time slices. So while more than one client shares the
  * service, a client may have at most `perClient` computing steps on threads
  * at once — max(1, THREADS − 1): a thread is always left without its CPU
- * work, and the placement (placement.ts) sends the other clients' steps
+ * work, and the placement (ring-placement.ts) sends the other clients' steps
  * there — and all clients together at most `total`, one per thread, so that
  * no two computing steps share a thread. A step beyond either waits here, on
  * the main thread, before it is posted: it holds no thread, no cell, no place

@@ -39,15 +39,17 @@ import type {
   StepEffect,
   StepOutcome,
   StepRecorder,
+  StepRun,
   StepRunner,
   StepSink,
+  StepStart,
   ThreadFate,
 } from '../pipeline/steps.js';
 import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import { threadOf, type TaskPlacement } from './placement.js';
+import type { TaskPlacement } from './ring-placement.js';
 import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
 import { PoolSaturated, type PostedStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
@@ -122,29 +124,15 @@ export class PooledStepRunner implements StepRunner {
     this.parts = { pool, cells, options, log, overdue: new DeadlineList<StepInFlight>() };
   }
 
-  run(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-  ): Promise<StepOutcome> {
+  run(step: StepRun): Promise<StepOutcome> {
     return new Promise((resolve, reject) => {
       const sink: StepSink = { stepEnded: (_, outcome) => resolve(outcome), stepThrew: (_, error) => reject(error) };
-      this.start(step, run, signal, trace, deadline, sink, 0);
+      this.start({ ...step, sink, index: 0 });
     });
   }
 
-  start(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-    sink: StepSink,
-    index: number,
-  ): void {
-    new StepInFlight(this.parts, step, run, signal, trace, deadline, sink, index).next();
+  start(step: StepStart): void {
+    new StepInFlight(this.parts, step).next();
   }
 }
 
@@ -180,17 +168,25 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** When the grace period under way ends. */
   private graceEnds = 0;
   private lastProgress: number | undefined;
+  private readonly step: ActionDefinition;
+  readonly run: OrderRun;
+  private readonly signal: CancelSignal;
+  private readonly trace: Trace;
+  private readonly deadline: number;
+  private readonly sink: StepSink;
+  private readonly index: number;
 
   constructor(
     private readonly parts: RunnerParts,
-    private readonly step: ActionDefinition,
-    readonly run: OrderRun,
-    private readonly signal: CancelSignal,
-    private readonly trace: Trace,
-    private readonly deadline: number,
-    private readonly sink: StepSink,
-    private readonly index: number,
+    { step, run, signal, trace, deadline, sink, index }: StepStart,
   ) {
+    this.step = step;
+    this.run = run;
+    this.signal = signal;
+    this.trace = trace;
+    this.deadline = deadline;
+    this.sink = sink;
+    this.index = index;
     const { recorder } = parts.options;
     this.timings = recorder?.records(trace) ? [] : undefined;
   }
@@ -273,7 +269,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** The pool refused the attempt, or its thread is gone or going. */
   lost(error: unknown): void {
     const { registry } = this.parts.pool;
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     if (threadId === undefined || !registry.isDoomed(threadId))
       return this.ranOnPool({ type: 'refused', saturated: error instanceof PoolSaturated, error });
     // Wait until it has exited and its share of the tracker and the courier pool is back; only then is it true that
@@ -367,7 +363,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     this.end({ status: 'canceled', cause: abortKind(this.signal.reason) });
   }
 
-  /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
+  /** `endedEarlierMs`: the step ended that long before its report was read. */
   private end(fields: ReadReport, endedEarlierMs = 0): void {
     const endedAt = performance.now() - endedEarlierMs;
     // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
@@ -408,7 +404,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
    * after the cancellation, and every graceMs after that until it ends.
    */
   cellCanceled(): void {
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
     this.graceEnds = performance.now() + this.parts.options.graceMs;
     this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
@@ -417,7 +413,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   deadlinePassed(): void {
     this.overdueHandle = -1;
     const { cells, options, overdue, pool } = this.parts;
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     const { cell } = this;
     if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
       const what = `step ${this.step.name} of order ${this.run.order.orderId}`;

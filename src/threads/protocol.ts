@@ -51,8 +51,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
   /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
   readonly stepTimings?: boolean;
-  /** The rings steps come and go by (src/threads/step-rings.ts, STEP_RING=on); absent: every step comes by message. */
-  readonly stepRings?: StepRingBuffers;
+  /** The rings steps come and go by (src/threads/step-rings.ts). */
+  readonly stepRings: StepRingBuffers;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -82,10 +82,9 @@ export interface StepTask {
 }
 
 /**
- * Steps of one order posted to one thread together: one message out, one
- * answer back, instead of one each per step (each is a structured clone of
- * the order and a round trip through the pool). Steps that compute go alone,
- * so that two of them can run on two threads.
+ * Steps of one order posted to one thread together: one message of its ring,
+ * with the order's labels once. A step that computes goes alone, so that two
+ * of them can run on two threads.
  */
 export interface StepBatch {
   readonly order: Order;
@@ -98,8 +97,7 @@ export interface StepBatch {
   /** As StepTask's. */
   readonly clientIndex?: number;
   readonly steps: ReadonlyArray<{
-    /** Numbers the step among every step posted, so a report that arrives late finds no one waiting. */
-    readonly seq: number;
+    /** The step's cancel cell: its report comes back under it. */
     readonly cell: number;
     readonly module: string;
   }>;
@@ -118,31 +116,18 @@ export function taskOf(batch: StepBatch, { cell, module }: StepBatch['steps'][nu
 }
 
 /**
- * What one pool task carries to a thread: the batches of every order posted
- * in the same turn of the main thread's event loop and sent to that thread.
- * Under load one turn reads many requests, and one message then carries
- * them all (Piscina's own measurements name a message per task as its
- * bottleneck). Its answer has each batch's reports, in order.
- */
-export interface ThreadTask {
-  readonly batches: readonly StepBatch[];
-}
-
-/**
- * A step's report: how long before the end of its order's batch the step
- * ended (its duration is the batch's less that).
+ * A step's report as the main thread reads it: how long before the read the step ended on its thread (it waited that
+ * long in the ring), so that its duration is its own.
  */
 export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
 
-/**
- * A step's report sent in the thread's mail rather than in its task's
- * answer: the steps of an order that ends before the others of its task
- * (its answer would wait for theirs), or a step that failed, the moment it
- * failed, so that its order's other steps are canceled at once.
- */
-export interface MailedReport {
-  readonly seq: number;
-  readonly report: BatchedReport;
+/** How much of a failure's detail a report carries: a long message or stack is the thread's log line's, not the ring's. */
+export const REPORT_DETAIL_CHARS = 300;
+
+/** What a report says of what a step threw: its stack (or message), cut to REPORT_DETAIL_CHARS. */
+export function reportDetail(thrown: unknown): string {
+  const text = thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
+  return text.length <= REPORT_DETAIL_CHARS ? text : `${text.slice(0, REPORT_DETAIL_CHARS - 1)}…`;
 }
 
 /** What a step that calls a dependency says of it, whatever its status. */
@@ -185,7 +170,10 @@ export type StepReport = DependencyReport &
         readonly status: 'error';
         readonly threadId: number;
         readonly kind: StepFailureKind | 'internal';
-        /** For the log only, never for the client: what went wrong inside the step. */
+        /**
+         * For the log only, never for the client: what went wrong inside the step, cut to REPORT_DETAIL_CHARS (the
+         * whole stack is in the thread's own log line).
+         */
         readonly detail?: string;
       }
   );
@@ -230,17 +218,6 @@ export interface LedgerRequest {
   readonly amount: number;
   /** The provider's test switch: decline the charge (a test card), or refuse the void. */
   readonly test: boolean;
-}
-
-/** What a thread posts to the main thread besides its tasks' answers, once per turn of its event loop (workers/thread-mail.ts). */
-export interface ThreadMail {
-  readonly type: 'thread-mail';
-  readonly ledgerRequests: readonly LedgerRequest[];
-  readonly reports: readonly MailedReport[];
-}
-
-export function isThreadMail(message: unknown): message is ThreadMail {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'thread-mail';
 }
 
 /**
