@@ -1,20 +1,15 @@
 /**
- * A thread's side of its pair of step rings (src/threads/step-rings.ts): it
- * reads the batches the main thread writes for it, runs their steps through
- * the step runtime, and writes each step's report back as it ends, and its
- * requests to the payment provider as it makes them. They leave once per
- * turn of the thread's event loop, with one wake-up for all of them (none if
- * the main thread is reading already). A turn that ends steps also reads the
- * batches come meanwhile, and says so in advance: the main thread then writes
- * them without a wake-up.
+ * A thread's side of its pair of step rings (src/threads/step-rings.ts): it reads the batches the main thread writes
+ * for it, runs their steps through the step runtime, and writes each step's report back as it ends, and its requests to
+ * the payment provider as it makes them. They leave once per turn of the thread's event loop, with one wake-up for all
+ * of them (none if the main thread is reading already). A turn that ends steps also reads the batches come meanwhile,
+ * and says so in advance: the main thread then writes them without a wake-up.
  *
- * Every message fits the ring (a report's detail is cut: step-rings.ts), so
- * one the ring has no room for now goes once the main thread has read what
- * is ahead of it, and the ones behind it after it.
+ * Every message fits the ring (a report's detail is cut: step-rings.ts), so one the ring has no room for now goes once
+ * the main thread has read what is ahead of it, and the ones behind it after it.
  *
- * A batch is one order's steps: when one of them fails, the others still
- * running here are canceled here (StepRuntime.cancelSiblings), and their
- * reports leave in the same turn, behind the failure's.
+ * A batch is one order's steps: when one of them fails, the others still running here are canceled here
+ * (StepRuntime.cancelSiblings), and their reports leave in the same turn, behind the failure's.
  */
 import { RingReader } from '../src/shared-memory/word-ring.js';
 import { readBatch, writeLedgerRequest, writeReport, type RingPair } from '../src/threads/step-rings.js';

@@ -1,13 +1,11 @@
 /**
- * A thread's step runtime: what its tasks share (the shared memory's views,
- * the thread's timer list, watch and logger, the step modules loaded), and
- * the start of each task as a record of its own (task-run.ts), which keeps
- * the bookkeeping that must hold on every path — the tracker count, the
- * courier slots, the on-CPU marker — so that a step module is only its own
- * logic.
+ * A thread's step runtime: what its tasks share (the shared memory's views, the thread's timer list, watch and logger,
+ * the step modules loaded), and the start of each task as a record of its own (task-run.ts), which keeps the
+ * bookkeeping that must hold on every path — the tracker count, the courier slots, the on-CPU marker — so that a step
+ * module is only its own logic.
  *
- * Normally it runs inside a worker thread (step-worker.ts); the contrast
- * benchmark also runs it inline on the main thread, with the same steps.
+ * Normally it runs inside a worker thread (step-worker.ts); the contrast benchmark also runs it inline on the main
+ * thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
 import type { StepFailureKind } from '../src/domain/errors.js';
@@ -41,8 +39,8 @@ export type StepTaskRunner = (
 export interface StepRuntime {
   readonly run: StepTaskRunner;
   /**
-   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here,
-   * as the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
+   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here, as
+   * the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
    * failure, and ring this thread's bell: a round trip between the threads before the order can be answered (its p50
    * 0.6 ms, its p99 2.7–6.8 ms in fail-fast). Here they end within this turn, canceled by `failed`, and their reports
    * leave with the failure's, behind it. Cells already canceled are left to whoever canceled them.
@@ -68,9 +66,8 @@ const isStepModule = (value: unknown): value is StepModule =>
 const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
 /**
- * The runner of a thread's step tasks, once the step modules are loaded. A
- * module that fails to load is left for its tasks, which then fail one by one
- * (internal) instead of every new thread dying at start.
+ * The runner of a thread's step tasks, once the step modules are loaded. A module that fails to load is left for its
+ * tasks, which then fail one by one (internal) instead of every new thread dying at start.
  */
 export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, threadId: number): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
@@ -179,8 +176,8 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
       task.remainingMs,
     );
     const taskRun = new TaskRun(state, ctx, order, name, ended);
-    // Only a module that was not preloaded is imported here; the wait for
-    // it honors cancellation like any other (the import goes on, cached).
+    // Only a module that was not preloaded is imported here; the wait for it honors cancellation like any other (the
+    // import goes on, cached).
     const step = stepModules.get(module);
     if (step) taskRun.start(step);
     else

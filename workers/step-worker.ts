@@ -1,7 +1,7 @@
 /**
- * The entry point of every worker thread (Piscina's `filename`): the step runtime over the shared memory the pool
- * hands each thread, serving the pair of step rings the main thread claims for it, and the thread's last words should
- * a step bring it down.
+ * The entry point of every worker thread (Piscina's `filename`): the step runtime over the shared memory the pool hands
+ * each thread, serving the pair of step rings the main thread claims for it, and the thread's last words should a step
+ * bring it down.
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
@@ -34,8 +34,8 @@ function pairOf(rings: StepRings): Promise<RingPair> {
   });
 }
 
-// Piscina needs a default export to start a thread, and takes the thread as ready once a promise of it has settled:
-// by then every step module is loaded. The handler itself is inert.
+// Piscina needs a default export to start a thread, and takes the thread as ready once a promise of it has settled: by
+// then every step module is loaded. The handler itself is inert.
 export default createStepRuntime(setup, threadId).then((runtime) => {
   void pairOf(new StepRings(setup.stepRings)).then((pair) => serveRing(pair, setup.stepModules, runtime));
   return noPiscinaTasks;

@@ -1,18 +1,14 @@
 /**
- * One step task on its thread, as one record: what it needs to end (its
- * context, its order, who hears its report) and how it ends, on every path
- * (the tracker's count, the watch, the cell, the report).
+ * One step task on its thread, as one record: what it needs to end (its context, its order, who hears its report) and
+ * how it ends, on every path (the tracker's count, the watch, the cell, the report).
  *
- * A step is run one way, by what its module is. A plan (step-api.ts's
- * StepPlan) is run by this record: a courier it must wait for is the record
- * in the couriers' line, with the grant's promise; a plain call to its
- * dependency is the record asleep in the thread's timer list, whose wake ends
- * the task — no promise, closure or async frame is made for it. A step asleep
- * thus holds under 700 bytes with its context and labels, where a chain of
- * promises held 2.2 KB (test/unit/step-runtime.test.ts). A call with more to
- * it — CPU work, an injected fault, an outage and its retries — goes through
- * the context's dependency calls, inside the task's scope for its last words.
- * A function runs as itself, inside that scope too.
+ * A step is run one way, by what its module is. A plan (step-api.ts's StepPlan) is run by this record: a courier it
+ * must wait for is the record in the couriers' line, with the grant's promise; a plain call to its dependency is the
+ * record asleep in the thread's timer list, whose wake ends the task — no promise, closure or async frame is made for
+ * it. A step asleep thus holds under 700 bytes with its context and labels, where a chain of promises held 2.2 KB
+ * (test/unit/step-runtime.test.ts). A call with more to it — CPU work, an injected fault, an outage and its retries —
+ * goes through the context's dependency calls, inside the task's scope for its last words. A function runs as itself,
+ * inside that scope too.
  */
 import type { StepFailureKind } from '../src/domain/errors.js';
 import type { Order } from '../src/domain/order.js';
@@ -183,8 +179,8 @@ export class TaskRun implements Sleeper, CourierWaiter {
   }
 
   private succeeded(): void {
-    // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
-    // that cannot be written fails the step, as it would have in the step's own code.
+    // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line that
+    // cannot be written fails the step, as it would have in the step's own code.
     let ending: unknown = SUCCEEDED;
     try {
       if (this.thread.debugging()) this.ctx.log.debug(`${this.stepName} done`);
@@ -205,8 +201,8 @@ export class TaskRun implements Sleeper, CourierWaiter {
       ctx.finish();
       thread.watch.remove(cell);
       thread.cells.markFinished(cell);
-      // Last, and before the report is posted: once the main thread has every
-      // report of an order, none of its steps is counted as running.
+      // Last, and before the report is posted: once the main thread has every report of an order, none of its steps is
+      // counted as running.
       thread.shard.exit();
     }
     this.ended(report);

@@ -1,8 +1,7 @@
 /**
- * The contract between the pipeline and whatever runs steps. The pipeline
- * knows steps only as names with a module to run (Go's `[]order.Step`,
- * injected at the composition root) and hands each to a StepRunner; it knows
- * nothing of threads, pools or HTTP.
+ * The contract between the pipeline and whatever runs steps. The pipeline knows steps only as names with a module to
+ * run (Go's `[]order.Step`, injected at the composition root) and hands each to a StepRunner; it knows nothing of
+ * threads, pools or HTTP.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
@@ -30,10 +29,9 @@ export function modulesOf(steps: readonly StepDefinition[]): string[] {
 export type StepStatus = 'ok' | 'error' | 'canceled';
 
 /**
- * What became of the request a step sent to its remote service (a charge, a
- * void), as that service knows it once the step is over — whatever the step
- * itself got to report. A step canceled mid-call, or whose thread died, may
- * still have charged: this is how the pipeline knows.
+ * What became of the request a step sent to its remote service (a charge, a void), as that service knows it once the
+ * step is over — whatever the step itself got to report. A step canceled mid-call, or whose thread died, may still have
+ * charged: this is how the pipeline knows.
  */
 export type StepEffect =
   | 'applied' // the service did it (charged; refunded or had nothing to refund)
@@ -86,9 +84,8 @@ export interface StepOutcome {
   /** Absent if the step sent its remote service no request. */
   readonly effect?: StepEffect;
   /**
-   * What the step's dependency had to do with how it ended (see
-   * DependencyVerdict); `failed` on a canceled step only when its order's
-   * deadline cut it. Absent: nothing to say of the dependency.
+   * What the step's dependency had to do with how it ended (see DependencyVerdict); `failed` on a canceled step only
+   * when its order's deadline cut it. Absent: nothing to say of the dependency.
    */
   readonly dependency?: DependencyVerdict;
   /** Calls to its dependency made again after it answered unavailable (a partial outage); absent when none. */
@@ -138,15 +135,14 @@ export interface StepStart extends StepRun {
 
 export interface StepRunner {
   /**
-   * Run one step of an order's run until it ends or its signal cancels it.
-   * Never rejects: every ending, including a dead thread, is an outcome.
-   * Resolves only once nothing of the step is running any more, and what it
-   * asked of its remote service is known (its effect).
+   * Run one step of an order's run until it ends or its signal cancels it. Never rejects: every ending, including a
+   * dead thread, is an outcome. Resolves only once nothing of the step is running any more, and what it asked of its
+   * remote service is known (its effect).
    */
   run(step: StepRun): Promise<StepOutcome>;
   /**
-   * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses
-   * when a runner has it, so that an order's steps cost no promise each on the main thread.
+   * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses when
+   * a runner has it, so that an order's steps cost no promise each on the main thread.
    */
   start?(step: StepStart): void;
 }

@@ -1,26 +1,17 @@
 /**
- * The line for courier slots, and the hand-over of a freed slot to whoever's turn it is, on any thread. Waiters are
- * served by the fairness rule (src/shares/fair-share.ts, applied by waiter-line.ts), and a free slot reaches the next
- * *live* waiter whatever the other waiters' threads are doing:
- * - Every waiter is published in a shared table with its ticket (its place in line), its token (its task's cancel
- *   cell), its client, its tier's rank and when it began to wait. Any thread can tell from the cell whether a waiter
- *   is still wanted — the main thread writes it — so a canceled waiter is passed over at once, even while its own
- *   thread is busy computing and has not noticed yet (it removes itself on its next turn).
- * - Each thread runs one dispatcher for all its waiters, asleep on GENERATION. Whoever changes the line while a slot is
- *   free — a release, a reclaim, a waiter given up — bumps it and wakes every dispatcher (one per thread that has
- *   waiters, not one per waiter); the dispatcher of the thread whose waiter's turn it is takes the slot for it. No
- *   wake-up is ever handed to one particular waiter, so none can be lost with a waiter that was abandoned, or with its
- *   thread.
- * - Hand-over. A slot freed on a thread whose own waiter's turn it is goes to it there and then: no thread is woken for
- *   it. A slot still free after that wakes the dispatchers at once, not at the end of the releaser's turn: a thread
- *   that frees a courier and goes on computing must not keep another thread's waiter from it for as long. Slots freed
- *   together cost the others one wake all the same: a dispatcher woken and not yet back asleep is not notified again.
- * - One read of the line a pass (waiter-line.ts). A pass reads every published waiter once and serves its burst of
- *   free slots from that read: a waiter of another thread whose turn comes is left a slot (its thread is woken and
- *   takes it), ours behind it take the rest.
- * - A thread can die between any two instructions. Everything it publishes names it — waiter entries, its count of
- *   waiters — so once it has exited the main thread takes all of it back (`forget`) and wakes every dispatcher: no
- *   waiter is left asleep beside a free slot.
+ * The line for courier slots, and the hand-over of a freed slot to whoever's turn it is (by the fairness rule, applied
+ * by waiter-line.ts), whatever the other waiters' threads are doing:
+ * - Every waiter is published in a shared table (ticket, token — its cancel cell —, client, rank, since): any thread
+ *   can tell from the cell that a waiter was canceled and pass over it, even while its own thread is busy.
+ * - Each thread runs one dispatcher for its waiters, asleep on GENERATION. Whoever changes the line while a slot is
+ *   free bumps it and wakes every dispatcher (one per thread, not per waiter), and the dispatcher whose waiter's turn
+ *   it is takes the slot: no wake-up is handed to one waiter, so none is lost with a waiter or its thread.
+ * - A slot freed on a thread whose own waiter's turn it is goes to it in the release, waking no thread. One still free
+ *   wakes the dispatchers in the release itself: a releaser that goes on computing must not keep another thread's
+ *   waiter from it. Slots freed together still wake each one once: a dispatcher woken and not yet back asleep is not
+ *   notified again.
+ * - A pass reads the line once and serves a burst of free slots from that read (waiter-line.ts).
+ * - Everything a thread publishes names it, so once it has exited the main thread takes it back (`forget`).
  */
 import { RANKS } from '../shares/fair-share.js';
 import { WaiterLine, type LineCounts, type TurnRules } from './waiter-line.js';
@@ -51,11 +42,9 @@ export interface Cancellation {
   readonly token?: number;
   isCanceled(): boolean;
   /**
-   * Resolves when the step may have been canceled; callers look at isCanceled(). Leave it out when whoever cancels
-   * calls `wakeWaiters()` after every cancellation (the main thread does, for steps' cells): a wait per waiter on
-   * another thread's word costs both threads a cross-thread wake-up for every waiter, canceled or not — the word is
-   * notified when its cell is recycled — where one wake of the dispatchers per cancellation costs nothing while
-   * nothing is canceled.
+   * Resolves when the step may have been canceled. Left out when whoever cancels wakes the dispatchers after every
+   * cancellation (the main thread does, for steps' cells): a wait per waiter on its cell cost a cross-thread wake-up
+   * for every waiter, canceled or not, when its cell was recycled.
    */
   whenCanceled?(): Promise<void>;
 }
@@ -79,11 +68,7 @@ interface LocalWaiter {
 
 export class CourierLine {
   private readonly words: Int32Array;
-  /**
-   * The line as this thread last read it, kept for the rest of its turn: the slots its steps free in one turn (a batch
-   * ending together) are handed over from one read, not one read each. Dropped when the turn ends, and when a waiter
-   * of this thread joins (it may be next).
-   */
+  /** The line as this thread last read it, kept for the rest of its turn (slots freed together, one read). */
   private line: WaiterLine | undefined;
   private lineExpires = false;
   /** The one line this instance reads into, again and again. */
@@ -122,9 +107,8 @@ export class CourierLine {
       if (cancel.whenCanceled) void cancel.whenCanceled().then(() => this.poke?.());
       if (!this.dispatching) void this.dispatch();
       // With no slot free there is nothing for a pass to give a newcomer, and whoever frees one wakes every dispatcher
-      // (read after publishing: a slot freed before this read is seen here, one freed after it wakes us). A pass per
-      // arrival would cost a thread absorbing thousands of steps at once a pass over all its waiters for each of them.
-      // With a slot free (another client's waiters are at their cap), the newcomer may be next in line: look.
+      // (read after publishing: a slot freed before is seen here). A pass per arrival would cost a thread absorbing
+      // thousands of steps a pass over all its waiters for each. With a slot free, the newcomer may be next: look.
       else if (this.host.busy() < this.layout.size) this.poke?.();
     });
   }
@@ -251,15 +235,10 @@ export class CourierLine {
   }
 
   /**
-   * On the dispatcher's pass (`fresh`), drop the waiters that were canceled; then, while a slot is free and the next
-   * live waiter in line anywhere is one of ours, give it the slot. A release's pass leaves the canceled to the
-   * dispatcher: the main thread wakes every dispatcher after each cancellation, and meanwhile the line passes over a
-   * canceled waiter (`readLine`, `serve`).
-   *
-   * The line is read once (`fresh`: now; else the read made earlier in this turn, if any) and served from. Whenever the
-   * next in line changes while a slot is free, every dispatcher must look again: it may be on another thread, whose
-   * dispatcher last looked when one of ours was ahead of it. So a pass that dropped or served a waiter wakes them all if
-   * a slot is still free.
+   * On the dispatcher's pass (`fresh`), drop the waiters that were canceled (a release's pass leaves them to it: the
+   * line passes over them meanwhile); then, while a slot is free and the next live waiter anywhere is ours, give it the
+   * slot, from one read of the line (`fresh`: now; else this turn's, if any). A pass that dropped or served a waiter
+   * changed who is next, so the other dispatchers look again if a slot is still free.
    */
   private pass(fresh: boolean): void {
     let changed = false;
@@ -324,9 +303,8 @@ export class CourierLine {
 
   /** A release or a reclaim (GENERATION moved), or a waiter of this thread arrived or was canceled. */
   private nextEvent(seen: number): Promise<unknown> {
-    // A wait is reused only while it is pending. A notify wakes every waiter, including one that began waiting after
-    // the notifier bumped GENERATION, so a wait can settle while GENERATION still reads `seen`: reusing it then would
-    // spin this thread in microtasks, starving its timers.
+    // A wait is reused only while it is pending: a notify also wakes a wait begun after the bump, so a wait can settle
+    // while GENERATION still reads `seen`, and reused then it would spin this thread in microtasks.
     let generation = this.generationWait;
     if (generation === undefined || generation.done || generation.seen !== seen) {
       const wait = Atomics.waitAsync(this.words, GENERATION, seen);
@@ -381,9 +359,8 @@ export class CourierLine {
   private publish(owner: number, token: number, client: number, rank: number): number {
     const { words, layout } = this;
     Atomics.add(words, this.threadEntryOf(owner) + THREAD_WAITING, 1);
-    // The lowest free entry: entries in use stay packed at the bottom, so a look for the next in line reads about as
-    // many entries as there are waiters. (Taken round the table instead, every entry had been used within seconds of
-    // load, and each look read all of MAX_INFLIGHT's: measured, half of a worker's CPU.)
+    // The lowest free entry: entries in use stay packed at the bottom, so a look reads about as many as there are
+    // waiters (taken round the table, every look read all of MAX_INFLIGHT's: half of a worker's CPU).
     for (let e = 0; e < layout.waiterEntries; e++) {
       const entry = layout.waiterEntry(e);
       if (Atomics.load(words, entry + WAITER_OWNER) !== FREE) continue;
@@ -419,14 +396,11 @@ export class CourierLine {
   }
 
   /**
-   * The top entries are free: bring the mark down to the highest entry in use, so that a spike of waiters does not
-   * make every later look long.
-   *
-   * A publisher claims its entry, then reads the mark and raises it past the entry if need be. Lowering races with
-   * that: so the mark is lowered first (one compareExchange: of lowerers racing, one wins), then the entries it
-   * uncovered are read again. A claim this second read misses came after the lowering, so its publisher reads the
-   * lowered mark and raises it itself; a claim it sees may have read the old mark and not raised it, so the lowerer
-   * raises it back, and wakes every dispatcher: a look in between may have missed that waiter.
+   * The top entries are free: bring the mark down to the highest entry in use, so that a spike of waiters does not make
+   * every later look long. A publisher claims its entry, then raises the mark past it if need be; so the mark is
+   * lowered first (one compareExchange), then the entries it uncovered are read again: a claim this read misses came
+   * after the lowering and raises the mark itself; one it sees may have read the old mark, so the lowerer raises it
+   * back and wakes every dispatcher, a look in between having maybe missed that waiter.
    */
   private lowerHighWater(): void {
     const { words, layout } = this;

@@ -3,10 +3,10 @@
  * in the same atomic step that takes the slot is what makes recovery exact: when a thread dies holding slots — and a
  * terminated thread runs no `finally` — the main thread frees exactly the slots that name it.
  *
- * Each slot also records the client of its holder, so that what each client holds is counted from the slot words,
- * never kept as counters: a thread's death frees its slots, and with them its clients' counts, exactly. A slot's
- * client word is written by its holder right after the slot is taken, and cleared before it is freed; a slot read in
- * between counts for no client. ELSEWHERE is nobody's client: its slots count for none.
+ * Each slot also records the client of its holder, so that what each client holds is counted from the slot words, never
+ * kept as counters: a thread's death frees its slots, and with them its clients' counts, exactly. A slot's client word
+ * is written by its holder right after the slot is taken, and cleared before it is freed; a slot read in between counts
+ * for no client. ELSEWHERE is nobody's client: its slots count for none.
  */
 import type { LineCounts } from './waiter-line.js';
 import { CLIENT_INDICES, ELSEWHERE, FREE, NO_CLIENT, type SemaphoreLayout } from './semaphore-layout.js';

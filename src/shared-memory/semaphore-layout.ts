@@ -3,8 +3,8 @@
  * each of its parts reading and writing the words named here — the slots (courier-slots.ts), the clients' shares of
  * them (slot-shares.ts), the line of waiters (courier-line.ts).
  *
- * In order: a header; a word per slot, its owner's threadId (FREE when free); per thread that has waited, its count
- * of waiters; the waiter entries; then the clients' region: the share, what the floors are shared by, a weight and an
+ * In order: a header; a word per slot, its owner's threadId (FREE when free); per thread that has waited, its count of
+ * waiters; the waiter entries; then the clients' region: the share, what the floors are shared by, a weight and an
  * active mark per client index, and the client of each slot's holder.
  */
 

@@ -1,16 +1,11 @@
 /**
- * A counting semaphore in a SharedArrayBuffer, shared by every worker thread: the courier pool (Go's channel
- * semaphore, `make(chan struct{}, 5)`). Its parts, each in a file of its own:
- * - the memory, word by word (semaphore-layout.ts);
- * - the slots, each naming its owner's thread, so that a dead thread's are freed exactly (courier-slots.ts);
- * - the clients' shares of them — weights, caps, floors — as shared memory holds them, by the fairness rule
- *   (slot-shares.ts, src/shares/fair-share.ts);
- * - the line of waiters and the hand-over of a freed slot to whoever's turn it is, on any thread (courier-line.ts).
- *
- * This is what the rest of the service holds: take a slot at once or wait in line for one (honoring cancellation,
- * holding no thread), give it back, and — on the main thread — set the shares and take back what a dead thread held.
- * A taker counts its client's slots after writing its own, and gives the slot back if that is over its share: of
- * takers racing for one client, the last to count sees all the others, and no more than the cap are ever granted.
+ * A counting semaphore in a SharedArrayBuffer, shared by every worker thread: the courier pool (Go's channel semaphore,
+ * `make(chan struct{}, 5)`), as the service holds it — take a slot at once or wait in line for one (honoring
+ * cancellation, holding no thread), give it back, and, on the main thread, set the clients' shares and take back what a
+ * dead thread held. Its parts: the words (semaphore-layout.ts), the slots by owner (courier-slots.ts), the clients'
+ * shares of them by the fairness rule (slot-shares.ts), the line and the hand-over (courier-line.ts). A taker counts
+ * its client's slots after writing its own, and gives the slot back if that is over its share: of takers racing for one
+ * client, the last to count sees the others, and no more than the cap are ever granted.
  */
 import { DEFAULT_RANK } from '../shares/fair-share.js';
 import { CourierLine, type Cancellation } from './courier-line.js';
@@ -80,8 +75,8 @@ export class SlotSemaphore {
   }
 
   /**
-   * Main thread: the floors (src/shares/fair-share.ts) — the client indices now active, the weight kept for a
-   * newcomer, and the weights together (0: no floors). Those waiting look again if anything changed.
+   * Main thread: the floors (src/shares/fair-share.ts) — the client indices now active, the weight kept for a newcomer,
+   * and the weights together (0: no floors). Those waiting look again if anything changed.
    */
   setFloors(active: ReadonlySet<number>, newcomer: number, totalWeight: number): void {
     const changed = this.shares.setFloors(active, newcomer, totalWeight);
@@ -97,42 +92,20 @@ export class SlotSemaphore {
     return this.shares.unusedFloors(this.slots.counts());
   }
 
-  heldPerClient(): number[] {
-    return this.slots.heldPerClient();
-  }
-
-  waitingPerClient(): number[] {
-    return this.line.waitingPerClient();
-  }
-
-  slotClients(): number[] {
-    return this.slots.slotClients();
-  }
-
-  busy(): number {
-    return this.slots.busy();
-  }
-
-  heldBy(owner: number): number {
-    return this.slots.heldBy(owner);
-  }
-
-  owners(): number[] {
-    return this.slots.owners();
-  }
-
-  waiting(): number {
-    return this.line.waiting();
-  }
-
+  // Snapshots of the slots and the line, for whoever watches (courier-slots.ts and courier-line.ts say what each is).
+  heldPerClient = (): number[] => this.slots.heldPerClient();
+  waitingPerClient = (): number[] => this.line.waitingPerClient();
+  slotClients = (): number[] => this.slots.slotClients();
+  busy = (): number => this.slots.busy();
+  heldBy = (owner: number): number => this.slots.heldBy(owner);
+  owners = (): number[] => this.slots.owners();
+  waiting = (): number => this.line.waiting();
   get entriesLookedAt(): number {
     return this.line.entriesLookedAt;
   }
-
   get waitersRead(): number {
     return this.line.waitersRead;
   }
-
   get wakes(): number {
     return this.line.wakes;
   }
@@ -162,10 +135,10 @@ export class SlotSemaphore {
   }
 
   /**
-   * Take a slot for `owner`, for client index `client` (0 by default; ignored for ELSEWHERE, which is nobody's), by
-   * the line's rule, waiting as long as it takes unless canceled. Resolves to the slot, or to -1 if `cancel` fired
-   * first (then nothing is held). Waiting parks no thread. Every wait ends, because the step's order has a deadline
-   * that cancels it. Throws if more steps wait at once than the semaphore was created for.
+   * Take a slot for `owner`, for client index `client` (0 by default; ignored for ELSEWHERE, which is nobody's), by the
+   * line's rule, waiting as long as it takes unless canceled. Resolves to the slot, or to -1 if `cancel` fired first
+   * (then nothing is held). Waiting parks no thread. Every wait ends, because the step's order has a deadline that
+   * cancels it. Throws if more steps wait at once than the semaphore was created for.
    */
   acquire(owner: number, cancel: Cancellation, client = 0, rank = DEFAULT_RANK): Promise<number> {
     return this.acquireFor(owner, cancel, owner === ELSEWHERE ? NOBODYS : client, rank);
@@ -212,30 +185,20 @@ export class SlotSemaphore {
   abandon(token: number): void {
     this.line.abandon(token);
   }
-
   /** Wake every dispatcher if a slot is free and someone waits. */
-  wakeIfSlotFree(): void {
-    this.line.wakeIfSlotFree();
-  }
-
+  wakeIfSlotFree = (): void => this.line.wakeIfSlotFree();
   /**
    * Main thread, after it canceled a step: every dispatcher looks again, so the canceled waiter's own thread drops it
-   * and, if its turn had come, the next in line is served — without waiting for the canceled waiter's thread to notice
-   * by itself. Unconditional: a waiter published after this call is looked at by its dispatcher's next pass anyway.
+   * and, if its turn had come, the next in line is served without waiting for that thread to notice by itself.
    */
-  wakeWaiters(): void {
-    this.line.wakeAll();
-  }
-
+  wakeWaiters = (): void => this.line.wakeAll();
   /** This thread canceled some of its own waiters (a failed step's siblings): its dispatcher drops them, in a microtask. */
-  lookAgain(): void {
-    this.line.lookAgain();
-  }
+  lookAgain = (): void => this.line.lookAgain();
 
   /**
-   * Main thread, after `owner` has exited: free every slot it still held, forget its waiters, and wake every
-   * dispatcher — whether or not it held anything, since it may have died between freeing a slot and waking the others.
-   * Returns the slots freed.
+   * Main thread, after `owner` has exited: free every slot it still held, forget its waiters, and wake every dispatcher
+   * — whether or not it held anything, since it may have died between freeing a slot and waking the others. Returns the
+   * slots freed.
    */
   releaseAllOwnedBy(owner: number): number {
     const freed = this.slots.reclaim(owner);

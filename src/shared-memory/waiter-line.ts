@@ -7,12 +7,12 @@
  * every waiter per slot — in `wide`, one pass granting 240 slots ran 237 ms over 8,809 waiters, in which its thread's
  * progress stood still and it was judged stuck. Read once, a line serves each next turn in O(clients × ranks + log
  * waiters): waiters are queued per client and per rank aged at the read (within one client, held slots and weight are
- * the same for all, so the oldest ticket of the best aged rank is the client's candidate), and clients are compared
- * as the rule compares them.
+ * the same for all, so the oldest ticket of the best aged rank is the client's candidate), and clients are compared as
+ * the rule compares them.
  *
- * What it does not see: waiters published and slots taken or freed by other threads after the read. Whoever changes
- * the line wakes every dispatcher, which reads it afresh; and the holder of a read takes each slot with the
- * semaphore's own checks, so a stale read can only misorder a turn, never grant past a cap.
+ * What it does not see: waiters published and slots taken or freed by other threads after the read. Whoever changes the
+ * line wakes every dispatcher, which reads it afresh; and the holder of a read takes each slot with the semaphore's own
+ * checks, so a stale read can only misorder a turn, never grant past a cap.
  */
 import { agedRank, RANKS, tieredTurnOrder } from '../shares/fair-share.js';
 import { before, TicketHeap } from './ticket-heap.js';
@@ -147,9 +147,9 @@ export class WaiterLine {
   }
 
   /**
-   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot, the best aged rank
-   * (no better than the best own rank waiting: agedRank), then the client holding the fewest slots per unit of weight,
-   * then the oldest ticket. Settle it with `taken()` (it got a slot, here or on its own thread) or `gone()`.
+   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot, the best aged rank (no
+   * better than the best own rank waiting: agedRank), then the client holding the fewest slots per unit of weight, then
+   * the oldest ticket. Settle it with `taken()` (it got a slot, here or on its own thread) or `gone()`.
    */
   next(): number {
     this.chosen = undefined;

@@ -1,34 +1,27 @@
 /**
- * A ring of messages between two threads in a SharedArrayBuffer: one writer,
- * one reader, each message a run of Int32 words. Steps travel to a thread in
- * one and their reports come back in another (src/threads/step-rings.ts):
- * an item handed over as integer records costs a fraction of a `postMessage`
- * of an object, which is a structured clone and a task on the other side.
+ * A ring of messages between two threads in a SharedArrayBuffer: one writer, one reader, each message a run of Int32
+ * words. Steps travel to a thread in one and their reports come back in another (src/threads/step-rings.ts): an item
+ * handed over as integer records costs a fraction of a `postMessage` of an object, which is a structured clone and a
+ * task on the other side.
  *
- * Layout (Int32 words): HEAD, the words written so far; TAIL, the words read
- * so far (both only grow, modulo 2^32); WAKE, the reader's bell; then the
- * data, a power of two of words. A message is its length, then its words; one
- * that does not fit before the end of the data is preceded by a SKIP word,
- * and starts again at the beginning. The writer stores HEAD after the words,
- * the reader TAIL after reading them: each side sees the other's words whole.
- * A message is claimed by whichever side marks its length word TAKEN first:
- * the reader as it reads it, or the writer taking back what a reader that
- * has stopped reading left unread (`withdraw`); the reader passes over a
- * message withdrawn. Its words are the writer's again once TAIL passes them.
+ * Layout (Int32 words): HEAD, the words written so far; TAIL, the words read so far (both only grow, modulo 2^32);
+ * WAKE, the reader's bell; then the data, a power of two of words. A message is its length, then its words; one that
+ * does not fit before the end of the data is preceded by a SKIP word, and starts again at the beginning. The writer
+ * stores HEAD after the words, the reader TAIL after reading them: each side sees the other's words whole. A message is
+ * claimed by whichever side marks its length word TAKEN first: the reader as it reads it, or the writer taking back
+ * what a reader that has stopped reading left unread (`withdraw`); the reader passes over a message withdrawn. Its
+ * words are the writer's again once TAIL passes them.
  *
- * Wake-ups are coalesced. The reader, out of messages, quiets WAKE, looks at
- * HEAD once more, and only then waits on WAKE. The writer, after a turn's
- * messages, rings WAKE: only the ring that finds it quiet notifies, so a
- * reader that is awake (reading, or about to look) is never notified, and a
- * writer notifies at most once per reader's wait. Atomics are sequentially
- * consistent: a message written before a ring is seen by the reader's look
- * after its quieting, or the ring finds WAKE quiet and notifies. A reader
- * busy with other work that will look again before its thread idles says so
- * (`stayAwake`): writers then leave it be, and a notify, which costs the
- * writer as much as a small `postMessage`, is saved.
+ * Wake-ups are coalesced. The reader, out of messages, quiets WAKE, looks at HEAD once more, and only then waits on
+ * WAKE. The writer, after a turn's messages, rings WAKE: only the ring that finds it quiet notifies, so a reader that
+ * is awake (reading, or about to look) is never notified, and a writer notifies at most once per reader's wait. Atomics
+ * are sequentially consistent: a message written before a ring is seen by the reader's look after its quieting, or the
+ * ring finds WAKE quiet and notifies. A reader busy with other work that will look again before its thread idles says
+ * so (`stayAwake`): writers then leave it be, and a notify, which costs the writer as much as a small `postMessage`, is
+ * saved.
  *
- * Numbers that are not int32 travel as two words (`writeFloat`), strings as
- * their length and UTF-16 units two to a word (`writeString`).
+ * Numbers that are not int32 travel as two words (`writeFloat`), strings as their length and UTF-16 units two to a word
+ * (`writeString`).
  */
 
 const HEAD = 0;
@@ -83,18 +76,18 @@ export class WordRing {
   }
 
   /**
-   * Writer: room for a message of `length` words; returns the offset in `words` of its first word, or -1 if the
-   * ring has no room for it now (the reader is behind: a message that `fits` has room once the reader has read what
-   * is published). End it with `end`; others see it after `publish`.
+   * Writer: room for a message of `length` words; returns the offset in `words` of its first word, or -1 if the ring
+   * has no room for it now (the reader is behind: a message that `fits` has room once the reader has read what is
+   * published). End it with `end`; others see it after `publish`.
    */
   begin(length: number): number {
     if (this.writing !== -1) throw new Error('a message is being written already');
     if (!this.fits(length)) return -1;
     const tail = Atomics.load(this.words, TAIL);
     const toEnd = this.size - (this.head & this.mask);
-    // A message never wraps: one that does not fit before the end starts at the beginning. The words skipped are
-    // the reader's to pass over before they count as free, so they are given up now, whether or not the message
-    // fits yet: asked again once the reader has read them, it then has the whole ring.
+    // A message never wraps: one that does not fit before the end starts at the beginning. The words skipped are the
+    // reader's to pass over before they count as free, so they are given up now, whether or not the message fits yet:
+    // asked again once the reader has read them, it then has the whole ring.
     if (length + 1 > toEnd) {
       if (((this.head - tail) | 0) + toEnd > this.size) return -1;
       this.words[HEADER_WORDS + (this.head & this.mask)] = SKIP;
@@ -154,9 +147,9 @@ export class WordRing {
   }
 
   /**
-   * Writer: take back every message published that the reader has not claimed yet (a reader that has stopped
-   * reading), each marked TAKEN before the reader can claim it: `withdrawn(offset, length)` reads its words. Its words
-   * stay the reader's to pass over, so they are free again only once it reads on. Returns how many were withdrawn.
+   * Writer: take back every message published that the reader has not claimed yet (a reader that has stopped reading),
+   * each marked TAKEN before the reader can claim it: `withdrawn(offset, length)` reads its words. Its words stay the
+   * reader's to pass over, so they are free again only once it reads on. Returns how many were withdrawn.
    */
   withdraw(withdrawn: (at: number, length: number) => void): number {
     return this.claimEach(withdrawn, () => {});
@@ -213,8 +206,8 @@ export class WordRing {
   }
 
   /**
-   * Either side, with the other gone: empty, as new. Waits left on the bell by a reader that stopped are ended, so
-   * that a wake-up meant for the ring's next reader never goes to one of them.
+   * Either side, with the other gone: empty, as new. Waits left on the bell by a reader that stopped are ended, so that
+   * a wake-up meant for the ring's next reader never goes to one of them.
    */
   clear(): void {
     Atomics.store(this.words, TAIL, 0);
@@ -250,8 +243,8 @@ export class WordRing {
 
   /**
    * The string at `at`, and the word after it. The units are passed to `fromCharCode` as an array-like (`apply`), not
-   * spread: a spread walks the array's iterator, 1.0–1.2 µs for a 36-character id against 0.17 µs (a standalone
-   * script, Node 26.10), and every batch a thread reads has four such strings.
+   * spread: a spread walks the array's iterator, 1.0–1.2 µs for a 36-character id against 0.17 µs (a standalone script,
+   * Node 26.10), and every batch a thread reads has four such strings.
    */
   readString(at: number): { readonly value: string; readonly next: number } {
     const length = this.words[at]!;
@@ -266,8 +259,8 @@ export class WordRing {
 }
 
 /**
- * A thread's reading of one ring: everything there is, then one wait for the
- * next ring — never two at once, however often it looks in between.
+ * A thread's reading of one ring: everything there is, then one wait for the next ring — never two at once, however
+ * often it looks in between.
  */
 export class RingReader {
   private waiting = false;

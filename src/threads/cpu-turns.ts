@@ -1,25 +1,18 @@
 /**
- * Thread time, shared between clients. A step that computes (`cpu_ms`) holds
- * its thread for as long as it computes: the thread's other steps get a turn
- * only between its time slices. So while more than one client shares the
- * service, a client may have at most `perClient` computing steps on threads
- * at once — max(1, THREADS − 1): a thread is always left without its CPU
- * work, and the placement (ring-placement.ts) sends the other clients' steps
- * there — and all clients together at most `total`, one per thread, so that
- * no two computing steps share a thread. A step beyond either waits here, on
- * the main thread, before it is posted: it holds no thread, no cell, no place
- * in the pool's queue, and its wait ends with its order's cancellation or
- * deadline (its signal).
+ * Thread time, shared between clients. A step that computes (`cpu_ms`) holds its thread for as long as it computes: the
+ * thread's other steps get a turn only between its time slices. So while more than one client shares the service, a
+ * client may have at most `perClient` computing steps on threads at once — max(1, THREADS − 1): a thread is always left
+ * without its CPU work, and the placement (ring-placement.ts) sends the other clients' steps there — and all clients
+ * together at most `total`, one per thread, so that no two computing steps share a thread. A step beyond either waits
+ * here, on the main thread, before it is posted: it holds no thread, no cell, no place in the pool's queue, and its
+ * wait ends with its order's cancellation or deadline (its signal).
  *
- * The wait is a fair queue across clients: when a turn frees, it goes to the
- * waiter of the best tier (issue 31), aged by its wait (agedRank), and
- * within a tier to the client with the fewest computing steps per unit of
- * its weight among those within their share (ties: the oldest ticket), first
- * come first served within a client and a tier. Shares are floors too (issue 25): every active client is
- * guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a client
- * beyond its floor takes a turn only while those left free cover the other
- * active clients' unused floors (the rule: src/shares/fair-share.ts). With
- * one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
+ * The wait is a fair queue across clients: when a turn frees, it goes to the waiter of the best tier (issue 31), aged
+ * by its wait (agedRank), and within a tier to the client with the fewest computing steps per unit of its weight among
+ * those within their share (ties: the oldest ticket), first come first served within a client and a tier. Shares are
+ * floors too (issue 25): every active client is guaranteed ⌊THREADS × its weight / the active weights⌋ turns, and a
+ * client beyond its floor takes a turn only while those left free cover the other active clients' unused floors (the
+ * rule: src/shares/fair-share.ts). With one client (or CLIENT_MAX_SHARE=1), there are no limits and a turn is taken
  * without waiting.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
@@ -84,9 +77,8 @@ export class CpuTurns {
   constructor(private readonly limits: () => CpuTurnLimits | undefined) {}
 
   /**
-   * A turn for a computing step of `client` (weighing `weight`), of its order's tier's `rank`: at once if it has
-   * room, else once its turn comes, or undefined if `signal` fires first. Returned without a promise when no wait is
-   * needed.
+   * A turn for a computing step of `client` (weighing `weight`), of its order's tier's `rank`: at once if it has room,
+   * else once its turn comes, or undefined if `signal` fires first. Returned without a promise when no wait is needed.
    */
   take(
     client: string,
@@ -162,8 +154,8 @@ export class CpuTurns {
   }
 
   /**
-   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank
-   * (a look as long as the clients are many, not the waiters).
+   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank (a
+   * look as long as the clients are many, not the waiters).
    */
   private serve(): void {
     const limits = this.limits();

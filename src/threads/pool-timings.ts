@@ -1,8 +1,8 @@
 /**
- * How long the pool's tasks waited for a thread and ran on it, since start, as histograms: what Piscina's own
- * figures would say of its tasks, for the pool's tasks, which Piscina never sees (they travel by ring). A task is what
- * one turn wrote to one thread: it waited from its first batch's posting to its write, and ran from its write until
- * its last step's answer was read.
+ * How long the pool's tasks waited for a thread and ran on it, since start, as histograms: what Piscina's own figures
+ * would say of its tasks, for the pool's tasks, which Piscina never sees (they travel by ring). A task is what one turn
+ * wrote to one thread: it waited from its first batch's posting to its write, and ran from its write until its last
+ * step's answer was read.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 

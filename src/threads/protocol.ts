@@ -1,8 +1,7 @@
 /**
- * What crosses the boundary between the main thread and a worker thread.
- * Everything here is plain data: a class instance posted to another thread
- * arrives as a plain object (an Error loses its class and fields), so
- * failures travel as a kind and are given meaning again on the main thread.
+ * What crosses the boundary between the main thread and a worker thread. Everything here is plain data: a class
+ * instance posted to another thread arrives as a plain object (an Error loses its class and fields), so failures travel
+ * as a kind and are given meaning again on the main thread.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
@@ -39,10 +38,9 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    */
   readonly logLevelWord?: SharedArrayBuffer;
   /**
-   * URLs of every step and compensation module. A thread loads them before it
-   * takes its first task: an import needs several turns of the thread's event
-   * loop, and a thread busy with CPU work takes long over each turn — long
-   * enough, measured, for a first refund's deadline to pass while it loads.
+   * URLs of every step and compensation module. A thread loads them before it takes its first task: an import needs
+   * several turns of the thread's event loop, and a thread busy with CPU work takes long over each turn — long enough,
+   * measured, for a first refund's deadline to pass while it loads.
    */
   readonly stepModules: readonly string[];
   /**
@@ -69,9 +67,8 @@ export interface StepTask {
   /** The order's W3C trace id: steps' log lines carry it too. Absent (the benchmark's inline runner): none. */
   readonly traceId?: string;
   /**
-   * Milliseconds left before the order's deadline when the task was posted:
-   * each thread's performance.now() has an origin of its own, so a deadline
-   * crosses as a span. Absent (the benchmark's inline runner): no deadline.
+   * Milliseconds left before the order's deadline when the task was posted: each thread's performance.now() has an
+   * origin of its own, so a deadline crosses as a span. Absent (the benchmark's inline runner): no deadline.
    */
   readonly remainingMs?: number;
   /**
@@ -82,25 +79,12 @@ export interface StepTask {
 }
 
 /**
- * Steps of one order posted to one thread together: one message of its ring,
- * with the order's labels once. A step that computes goes alone, so that two
- * of them can run on two threads.
+ * Steps of one order posted to one thread together: one message of its ring, with the order's labels once (as each
+ * StepTask's; its time left measured as the batch is posted). A step that computes goes alone.
  */
-export interface StepBatch {
-  readonly order: Order;
-  readonly run: number;
-  readonly requestId: string;
-  /** As StepTask's. */
-  readonly traceId?: string;
-  /** As StepTask's: the order's time left, measured as the batch is posted. */
-  readonly remainingMs?: number;
-  /** As StepTask's. */
-  readonly clientIndex?: number;
-  readonly steps: ReadonlyArray<{
-    /** The step's cancel cell: its report comes back under it. */
-    readonly cell: number;
-    readonly module: string;
-  }>;
+export interface StepBatch extends Omit<StepTask, 'cell' | 'module'> {
+  /** Each step's cancel cell (its report comes back under it) and module. */
+  readonly steps: ReadonlyArray<{ readonly cell: number; readonly module: string }>;
 }
 
 /** The batch of `steps` of the order `task` (any of them) belongs to: its order's labels, once. */
@@ -142,8 +126,8 @@ export interface DependencyReport {
 }
 
 /**
- * When things happened to a step on its thread, as spans from its end (each thread's performance.now() has an origin
- * of its own): the main thread lays them on its own clock from when the report arrives, for the order's trace.
+ * When things happened to a step on its thread, as spans from its end (each thread's performance.now() has an origin of
+ * its own): the main thread lays them on its own clock from when the report arrives, for the order's trace.
  */
 export interface StepTimings {
   /** From the moment the thread took the step up to its end. */
@@ -185,10 +169,9 @@ export interface ReadReport extends DependencyReport {
 }
 
 /**
- * Main thread: what a report means for the step's outcome. A step that
- * reports canceled was canceled by whatever aborted its order; the
- * dependency failed it only if that was the deadline, while the step waited
- * on it — a step canceled because another failed says nothing of its own.
+ * Main thread: what a report means for the step's outcome. A step that reports canceled was canceled by whatever
+ * aborted its order; the dependency failed it only if that was the deadline, while the step waited on it — a step
+ * canceled because another failed says nothing of its own.
  */
 export function readReport(report: StepReport, signal: CancelSignal): ReadReport {
   // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
@@ -205,9 +188,8 @@ export function readReport(report: StepReport, signal: CancelSignal): ReadReport
 }
 
 /**
- * A request a step sends the payment provider, posted to the main thread
- * (whose gateway holds the provider's books) the moment the step sends it.
- * Self-contained: by the time it arrives, its task and cell may be long gone.
+ * A request a step sends the payment provider, posted to the main thread (whose gateway holds the provider's books) the
+ * moment the step sends it. Self-contained: by the time it arrives, its task and cell may be long gone.
  */
 export interface LedgerRequest {
   /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
@@ -221,9 +203,8 @@ export interface LedgerRequest {
 }
 
 /**
- * Bits a step records in its cell's REQUESTS word before a LedgerRequest
- * leaves (CancelCells.noteRequest): should the message be lost with its
- * thread, the main thread still knows what was asked.
+ * Bits a step records in its cell's REQUESTS word before a LedgerRequest leaves (CancelCells.noteRequest): should the
+ * message be lost with its thread, the main thread still knows what was asked.
  */
 export const REQUESTED_CHARGE = 1;
 export const REQUESTED_VOID = 2;

@@ -1,25 +1,16 @@
 /**
- * Where steps go: the one balancer of the pool (src/threads/step-pool.ts). Piscina never sees a step — every batch
- * travels by a thread's ring — so it is ours to say which thread takes which.
+ * Where steps go: the pool's one balancer (src/threads/step-pool.ts). Piscina never sees a step — every batch travels
+ * by a thread's ring — so which thread takes which is ours to say. Candidates are the threads that keep up with their
+ * ring (ring-thread.ts). The thread owing the least CPU first: a computing thread reads its ring only between time
+ * slices, so two CPU-heavy steps land on two threads and sleepers avoid a busy one; a computing step goes alone, to the
+ * one owing the least, the fewest steps among equals. The other steps are packed: the thread already running the most
+ * steps, while it runs fewer than PACKED_STEPS, past that the one running the fewest; among equals, one awake.
  *
- * Only threads that keep up are candidates: a thread with batches in its ring it has not read for STALLED_AFTER_MS
- * (hung in a step's code, or in a turn of its event loop that long) gets no new work, and what it left unread is
- * taken back for the others (src/threads/ring-thread.ts).
- *
- * Among them, the thread owing the least CPU first: a computing thread reads its ring only between time slices, so
- * two CPU-heavy steps land on two threads, and sleepers avoid a busy one. A computing step goes alone, to the thread
- * owing the least CPU, with the fewest steps among equals. The other steps are packed: the thread already running the
- * most steps, as long as it runs fewer than `PACKED_STEPS`; past that, the one running the fewest. Among equals, a
- * thread awake before one asleep.
- *
- * Packed because the threads share the couriers. A slot freed on a thread whose own step is next in line is handed over
- * there and then; one whose next step is on another thread waits for that thread to wake and take it, and the courier
- * step's hold is that much longer: the rate of every courier-bound load is set by it. It also spares wake-ups: a write
- * to an awake thread's ring costs nothing more, while waking a thread asleep costs both threads CPU.
- *
- * The bound keeps what packing costs small: a thread's death takes every step on it (they run again elsewhere), and a
- * thread starved of CPU stays awake (rung, not yet run) while turns keep coming, so without one every order would pile
- * onto it. Past the bound the steps spread, and a burst spreads at once (`BATCHES_WORTH_A_WAKE`).
+ * Packed because the threads share the couriers: a slot freed on a thread whose own step is next in line is handed over
+ * there and then, while one whose next step is on another thread waits for that thread to wake and take it, and the
+ * courier step's hold is that much longer. It also spares wake-ups: a write to an awake thread's ring costs nothing
+ * more. The bound keeps what packing costs small: a thread's death takes every step on it, and a thread starved of CPU
+ * stays awake (rung, not yet run) while turns keep coming.
  */
 
 /** Batches a turn must have per thread before one more thread asleep is woken to share them. */
@@ -33,10 +24,10 @@ export const BATCHES_WORTH_A_WAKE = 8;
 export const PACKED_STEPS = 128;
 
 /**
- * How long a batch may lie unread in a thread's ring before the thread counts as not reading it: what a batch given
- * to a thread that then hangs waits before it goes to another. A thread that keeps up reads within its turn; this
- * leaves room for a long turn of its own and for a busy machine's scheduler (20 ms was too little beside four other
- * test files: a batch went to another thread than the steps it was packed with).
+ * How long a batch may lie unread in a thread's ring before the thread counts as not reading it: what a batch given to
+ * a thread that then hangs waits before it goes to another. A thread that keeps up reads within its turn; this leaves
+ * room for a long turn of its own and for a busy machine's scheduler (20 ms was too little beside four other test
+ * files: a batch went to another thread than the steps it was packed with).
  */
 export const STALLED_AFTER_MS = 100;
 

@@ -1,12 +1,9 @@
 /**
  * One live thread as the pool's main-thread side knows it: its pair of rings and the reader of its reports, what it
- * runs (ring tasks, their steps, the CPU work owed it) and whether it keeps up with its ring.
- *
- * Keeping up: every turn's writes to the ring are noted with when they were made, and dropped once the thread's
- * reader has passed them. A write left unread for STALLED_AFTER_MS means the thread is not reading (a step hung in its
- * code, or a turn that long): it gets no new work, and what it has not read is taken back (`withdraw`) to go to a
- * thread that keeps up. Taken back, the words stay unread until its reader passes them, so the thread counts as
- * stalled until it reads again.
+ * runs, and whether it keeps up. Each turn's writes are noted with their time and dropped once its reader has passed
+ * them; one left unread for STALLED_AFTER_MS means the thread is not reading (hung in a step's code, or in a turn that
+ * long): it gets no new work, and what it left unread is taken back (`withdraw`) for a thread that keeps up. Taken
+ * back, the words stay unread until its reader passes them, so it counts as stalled until it reads again.
  */
 import { RingReader } from '../shared-memory/word-ring.js';
 import { STALLED_AFTER_MS, type RingCandidate } from './ring-placement.js';

@@ -2,19 +2,19 @@
  * The worker pool steps run on. Piscina owns the threads: it starts `threads` of them, replaces one that dies and
  * terminates them at shutdown; the registry (thread-registry.ts) follows their lives. Piscina runs no task of ours:
  * every step goes to its thread by the thread's ring in shared memory, and its report and its requests to the payment
- * provider come back by the thread's other ring (step-rings.ts). Piscina's balancer never sees a step, so placing
- * them is ours: ring-placement.ts is the pool's one balancer.
+ * provider come back by the thread's other ring (step-rings.ts). Piscina's balancer never sees a step, so placing them
+ * is ours: ring-placement.ts is the pool's one balancer.
  *
  * A step that waits (for its delay, or for a courier) holds no thread, so a few threads serve thousands of waiting
  * steps — the way Go multiplexes goroutines over a few OS threads. CPU work does hold its thread.
  *
- * The steps posted in one turn of the event loop leave together at its end: an order's steps that do no CPU work as
- * one batch, a computing step as a batch of its own, written into the rings of the threads placement picks, with at
- * most one wake-up per thread (none for a thread awake). What one turn writes to one thread counts as one task there,
- * up to `tasksPerThread`. Batches no thread can take now — every thread at its limit or not reading its ring, or none
- * ready yet — wait in the pool's own line, in order, bounded by `queueLimit` (PoolSaturated beyond it). A thread that
- * stops reading has what it left unread taken back and placed again (ring-thread.ts). A thread that exits has its
- * last reports read, and its steps still out are told lost: the step runner waits for the exit and judges them.
+ * The steps posted in one turn of the event loop leave together at its end: an order's steps that do no CPU work as one
+ * batch, a computing step as a batch of its own, written into the rings of the threads placement picks, with at most
+ * one wake-up per thread (none for a thread awake). What one turn writes to one thread counts as one task there, up to
+ * `tasksPerThread`. Batches no thread can take now — every thread at its limit or not reading its ring, or none ready
+ * yet — wait in the pool's own line, in order, bounded by `queueLimit` (PoolSaturated beyond it). A thread that stops
+ * reading has what it left unread taken back and placed again (ring-thread.ts). A thread that exits has its last
+ * reports read, and its steps still out are told lost: the step runner waits for the exit and judges them.
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -82,8 +82,8 @@ interface Posting {
   readonly task: StepTask;
   readonly placement: TaskPlacement;
   readonly step: PostedStep;
-  /** When it was posted: the wait of its task is measured from it. */
-  readonly postedAt: number;
+  /** When its turn ended (one reading of the clock a turn): the wait of its task is measured from it. */
+  postedAt: number;
   /** Its report, or else why it has none. */
   report: BatchedReport | undefined;
   lostTo: unknown;
@@ -158,8 +158,8 @@ export class StepPool<TakenBack> {
       workerData: options.workerSetup,
     });
     // Piscina announces a thread once it is ready — its first threads at once, as it starts them — and only then is it
-    // tracked and given its rings: a thread that dies before it is ready makes Piscina stop replacing threads for
-    // good, so no step may be what kills it. Steps written to a thread still loading its step modules wait in its ring.
+    // tracked and given its rings: a thread that dies before it is ready makes Piscina stop replacing threads for good,
+    // so no step may be what kills it. Steps written to a thread still loading its step modules wait in its ring.
     this.piscina.on('workerCreate', (created: { id: number }) => {
       const worker = this.piscina.threads.find((thread) => thread.threadId === created.id);
       if (!worker) return;
@@ -181,14 +181,7 @@ export class StepPool<TakenBack> {
    * turn has been handled), with the other steps posted in the same turn.
    */
   run(task: StepTask, placement: TaskPlacement, step: PostedStep): void {
-    const posting: Posting = {
-      task,
-      placement,
-      step,
-      postedAt: performance.now(),
-      report: undefined,
-      lostTo: undefined,
-    };
+    const posting: Posting = { task, placement, step, postedAt: 0, report: undefined, lostTo: undefined };
     // Refused if the line is full already; the limit is held again as the turn's batches wait.
     if (this.line.length >= this.queueLimit) return this.refuse(posting, new PoolSaturated(this.queueLimit));
     if (this.postings.length === 0) {
@@ -275,9 +268,11 @@ export class StepPool<TakenBack> {
   private postBatches(): void {
     const postings = this.postings;
     this.postings = [];
+    const now = performance.now();
     const batches: Posting[][] = [];
     const together = new Map<StepTask['order'], Posting[]>();
     for (const posting of postings) {
+      posting.postedAt = now;
       if (posting.placement.cpuMs > 0) {
         batches.push([posting]);
         continue;
@@ -290,7 +285,7 @@ export class StepPool<TakenBack> {
         batches.push(started);
       }
     }
-    this.place(batches);
+    this.place(batches, now);
     // As `run` promised the threads: the reports they wrote this turn are read now.
     for (const thread of this.threads.values()) thread.look();
   }
@@ -300,12 +295,11 @@ export class StepPool<TakenBack> {
    * ring-placement.ts), one task a thread this turn and a computing step's a task of its own; what no thread can take
    * now waits in the line.
    */
-  private place(batches: Posting[][]): void {
+  private place(batches: Posting[][], now = performance.now()): void {
     const waiting = this.line.length > 0 ? [...this.line, ...batches] : batches;
     this.line = [];
     if (waiting.length === 0) return;
     if (this.unpaired.size > 0) this.pairThreads();
-    const now = performance.now();
     const candidates: RingThread[] = [];
     for (const thread of this.threads.values())
       if (this.registry.accepts(thread.threadId) && thread.ringTasks < this.tasksPerThread && !thread.stalled(now))
@@ -403,8 +397,8 @@ export class StepPool<TakenBack> {
   private reportRead(threadId: number, ring: WordRing, at: number): void {
     const ledger = readLedgerRequest(ring, at);
     if (ledger) {
-      // A request whose step is no longer out (its thread judged lost) is dropped: its cell's note has it applied
-      // when the step is settled. The order and run are the step's: they do not travel.
+      // A request whose step is no longer out (its thread judged lost) is dropped: its cell's note has it applied when
+      // the step is settled. The order and run are the step's: they do not travel.
       const inRing = this.inRings.get(ledger.cell);
       if (inRing?.task.thread.threadId !== threadId) return;
       const { run } = inRing.posting.step;
@@ -427,8 +421,8 @@ export class StepPool<TakenBack> {
   }
 
   /**
-   * Look again, once due, at the threads that may have stopped reading, and at the line: one timer for all, armed
-   * while a write is unread or a batch waits.
+   * Look again, once due, at the threads that may have stopped reading, and at the line: one timer for all, armed while
+   * a write is unread or a batch waits.
    */
   private armWatch(now: number): void {
     let at = this.line.length > 0 ? now : Infinity;

@@ -1,23 +1,19 @@
 /**
- * Steps and their reports through shared memory, the one way between the main
- * thread and the step threads: each thread owns a pair of rings (src/shared-memory/word-ring.ts), one that brings it
- * the batches of steps posted for it, one that takes their reports back. A
- * batch is an integer record: the order's numbers in fixed words, what is
- * not a number by index into a table both sides have (a step's module among
- * the setup's, a failing step, a fault, a failure kind), and the few strings
- * (client, order id, request id, trace id) inline. The steps' requests to
- * the payment provider come back among the reports, each before its step's
- * own: a cell, an operation and an amount, the main thread knowing the rest.
+ * Steps and their reports through shared memory, the one way between the main thread and the step threads: each thread
+ * owns a pair of rings (src/shared-memory/word-ring.ts), one that brings it the batches of steps posted for it, one
+ * that takes their reports back. A batch is an integer record: the order's numbers in fixed words, what is not a number
+ * by index into a table both sides have (a step's module among the setup's, a failing step, a fault, a failure kind),
+ * and the few strings (client, order id, request id, trace id) inline. The steps' requests to the payment provider come
+ * back among the reports, each before its step's own: a cell, an operation and an amount, the main thread knowing the
+ * rest.
  *
- * The main thread claims a free pair for a thread as soon as Piscina says the
- * thread is ready (its threadId in the pair's OWNER word), and frees it once
- * the thread has exited and its last reports are read; the thread finds its
- * pair by that id once its runtime is ready, and reads what waits there. A step is known by its
- * cancel cell, unique while the step is out: its report comes back under it.
+ * The main thread claims a free pair for a thread as soon as Piscina says the thread is ready (its threadId in the
+ * pair's OWNER word), and frees it once the thread has exited and its last reports are read; the thread finds its pair
+ * by that id once its runtime is ready, and reads what waits there. A step is known by its cancel cell, unique while
+ * the step is out: its report comes back under it.
  *
- * Every message fits its ring: a batch is a few hundred words, and a report's
- * detail is cut to REPORT_DETAIL_CHARS (the whole of it is in the thread's
- * log line), so no report can wait for room that never comes.
+ * Every message fits its ring: a batch is a few hundred words, and a report's detail is cut to REPORT_DETAIL_CHARS (the
+ * whole of it is in the thread's log line), so no report can wait for room that never comes.
  */
 import type { DependencyVerdict } from '../domain/dependencies.js';
 import { FAULTS, type Fault } from '../domain/faults.js';
@@ -247,9 +243,9 @@ export interface RingLedgerRequest {
 }
 
 /**
- * Worker: write the request of the step of `cell` to the payment provider, among its reports (before the step's
- * own, which it precedes); false if the ring has no room now. The main thread has the order and run of the cell's
- * step: they do not travel.
+ * Worker: write the request of the step of `cell` to the payment provider, among its reports (before the step's own,
+ * which it precedes); false if the ring has no room now. The main thread has the order and run of the cell's step: they
+ * do not travel.
  */
 export function writeLedgerRequest(ring: WordRing, cell: number, request: LedgerRequest): boolean {
   let at = ring.begin(LEDGER_WORDS);
