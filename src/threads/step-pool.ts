@@ -230,9 +230,13 @@ export class StepPool<TakenBack> {
     return threads.length === 0 ? 0 : busy / threads.length;
   }
 
+  /** Stop the threads; the steps still waiting for one are told they will have none. */
   close(): Promise<void> {
     this.registry.markClosing();
     clearTimeout(this.watch);
+    const closed = new Error('the worker pool is closed');
+    for (const batch of this.line) for (const posting of batch) this.refuse(posting, closed);
+    this.line = [];
     return this.piscina.destroy();
   }
 
