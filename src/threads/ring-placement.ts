@@ -24,12 +24,20 @@ export const BATCHES_WORTH_A_WAKE = 8;
 export const PACKED_STEPS = 128;
 
 /**
- * How long a batch may lie unread in a thread's ring before the thread counts as not reading it: what a batch given to
- * a thread that then hangs waits before it goes to another. A thread that keeps up reads within its turn; this leaves
- * room for a long turn of its own and for a busy machine's scheduler (20 ms was too little beside four other test
- * files: a batch went to another thread than the steps it was packed with).
+ * How long a batch may lie unread in a thread's ring before the thread counts as not reading it, and gets no new work.
+ * A thread that keeps up reads within its turn; this leaves room for a long turn of its own and for a busy machine's
+ * scheduler (20 ms was too little beside four other test files: a batch went to another thread than the steps it was
+ * packed with).
  */
 export const STALLED_AFTER_MS = 100;
+
+/**
+ * How long before what a thread left unread is taken back for a thread that keeps up: what a batch given to a thread
+ * that then hangs waits before it goes to another. Longer than STALLED_AFTER_MS: on a machine so busy that each thread
+ * in turn goes unscheduled for a tenth of a second, batches moved at every such stall went back and forth between the
+ * threads, later each time.
+ */
+export const TAKEN_BACK_AFTER_MS = 500;
 
 /**
  * Where a step is, as the pool placed it: the CPU work it owes its thread, and the thread it was written to. Read by

@@ -2,11 +2,12 @@
  * One live thread as the pool's main-thread side knows it: its pair of rings and the reader of its reports, what it
  * runs, and whether it keeps up. Each turn's writes are noted with their time and dropped once its reader has passed
  * them; one left unread for STALLED_AFTER_MS means the thread is not reading (hung in a step's code, or in a turn that
- * long): it gets no new work, and what it left unread is taken back (`withdraw`) for a thread that keeps up. Taken
- * back, the words stay unread until its reader passes them, so it counts as stalled until it reads again.
+ * long): it gets no new work, and past TAKEN_BACK_AFTER_MS what it left unread is taken back (`withdraw`) for a thread
+ * that keeps up. Taken back, the words stay unread until its reader passes them, so it counts as stalled until it
+ * reads again.
  */
 import { RingReader } from '../shared-memory/word-ring.js';
-import { STALLED_AFTER_MS, type RingCandidate } from './ring-placement.js';
+import { STALLED_AFTER_MS, TAKEN_BACK_AFTER_MS, type RingCandidate } from './ring-placement.js';
 import { batchCells, type RingPair } from './step-rings.js';
 
 /** A turn's writes to the ring: up to where, and when. */
@@ -51,16 +52,26 @@ export class RingThread implements RingCandidate {
     this.takenBack = false;
   }
 
-  /** Whether it has left a write unread for STALLED_AFTER_MS by `now`. */
+  /** Whether it has left a write unread for STALLED_AFTER_MS by `now`: it gets no new work. */
   stalled(now: number): boolean {
-    const ring = this.pair.tasks;
-    while (this.unread.length > 0 && ring.readPast(this.unread[0]!.end)) this.unread.shift();
-    return this.unread.length > 0 && now - this.unread[0]!.writtenAt >= STALLED_AFTER_MS;
+    return this.unreadFor(now) >= STALLED_AFTER_MS;
   }
 
-  /** When it will count as stalled if it reads nothing meanwhile; undefined if it has nothing unread to take back. */
-  stallsAt(): number | undefined {
-    return this.unread.length > 0 && !this.takenBack ? this.unread[0]!.writtenAt + STALLED_AFTER_MS : undefined;
+  /** Whether what it left unread is due to be taken back by `now` (TAKEN_BACK_AFTER_MS, and not taken back yet). */
+  owesTakeBack(now: number): boolean {
+    return !this.takenBack && this.unreadFor(now) >= TAKEN_BACK_AFTER_MS;
+  }
+
+  /** When what it leaves unread is due to be taken back; undefined if nothing is. */
+  takeBackAt(): number | undefined {
+    return this.unread.length > 0 && !this.takenBack ? this.unread[0]!.writtenAt + TAKEN_BACK_AFTER_MS : undefined;
+  }
+
+  /** How long its oldest write not read yet has waited, by `now` (0 if it has read everything written). */
+  private unreadFor(now: number): number {
+    const ring = this.pair.tasks;
+    while (this.unread.length > 0 && ring.readPast(this.unread[0]!.end)) this.unread.shift();
+    return this.unread.length > 0 ? now - this.unread[0]!.writtenAt : 0;
   }
 
   /** Take back every batch it has not read: `withdrawn(cells)` is told the cells of each, in order. */

@@ -430,9 +430,9 @@ export class StepPool<TakenBack> {
    */
   private armWatch(now: number): void {
     let at = this.line.length > 0 ? now : Infinity;
-    for (const thread of this.threads.values()) at = Math.min(at, thread.stallsAt() ?? Infinity);
+    for (const thread of this.threads.values()) at = Math.min(at, thread.takeBackAt() ?? Infinity);
     if (at === Infinity) return;
-    // Not sooner than LINE_LOOK_MS from now: a thread stalled with no other to take its batches is looked at again.
+    // Not sooner than LINE_LOOK_MS from now: a thread owing a take-back with no other to take it is looked at again.
     at = Math.max(at, now + LINE_LOOK_MS);
     if (at >= this.watchAt) return;
     clearTimeout(this.watch);
@@ -445,13 +445,12 @@ export class StepPool<TakenBack> {
     this.watch = undefined;
     this.watchAt = Infinity;
     const now = performance.now();
-    const stalled = [...this.threads.values()].filter((thread) => thread.stalled(now));
-    const keepingUp = [...this.threads.values()].some(
-      (thread) => !thread.stalled(now) && this.registry.accepts(thread.threadId),
-    );
+    const threads = [...this.threads.values()];
+    const keepingUp = threads.some((thread) => !thread.stalled(now) && this.registry.accepts(thread.threadId));
     // What a thread not reading left unread goes to one that keeps up, before what the line holds.
     const withdrawn: Posting[][] = [];
-    if (keepingUp) for (const thread of stalled) thread.withdraw((cells) => withdrawn.push(this.takeBack(cells)));
+    for (const thread of threads)
+      if (keepingUp && thread.owesTakeBack(now)) thread.withdraw((cells) => withdrawn.push(this.takeBack(cells)));
     if (withdrawn.length > 0) this.line = [...withdrawn.filter((batch) => batch.length > 0), ...this.line];
     if (this.line.length > 0) this.place([]);
     else this.armWatch(now);

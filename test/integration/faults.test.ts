@@ -272,8 +272,9 @@ describe('a thread hung by a step, among threads that keep up', () => {
       expect({ status, error: body.error }, warnings()).toEqual({ status: 200, error: undefined });
       const ranOn = (body.steps ?? []).map((step) => ({ thread: step.thread_id, attempts: step.attempts ?? 1 }));
       expect(ranOn.filter(({ thread, attempts }) => thread === hung || attempts > 1)).toEqual([]);
-      // A step given to the hung thread would wait for its termination: the hung order's 5 s deadline and the grace
-      // period. 1.5 s is 30 times the orders' own 50 ms, for a busy machine, and far below the hang.
+      // A step left on the hung thread would wait for its termination: the hung order's 5 s deadline and the grace
+      // period. One written to it before it was seen not reading is taken back after half a second: with the orders'
+      // 50 ms, 1.5 s leaves a busy machine most of a second, and is far below the hang.
       expect(ms).toBeLessThan(1500);
     }
     expect((await hanging).status).toBe(504);
