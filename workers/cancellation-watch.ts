@@ -1,15 +1,11 @@
 /**
- * The thread's cancellation watch: while steps run on this thread, every
- * WATCH_MS it notes which of them are canceled yet still running, and beats
- * the thread's progress count.
+ * The thread's cancellation watch: while steps run on this thread, every WATCH_MS it notes which of them are canceled
+ * yet still running, and beats the thread's progress count.
  *
- * It lets the main thread judge fairly before it terminates a thread over a
- * step that outlived its grace period. A step seen canceled and still running
- * on two rounds had a whole turn of the event loop, between them, in which
- * its cancellation was delivered — it ignores it. A thread whose progress
- * count stands still is stuck. A thread that is only busy — a backlog of
- * thousands of cancellations to deliver — shows progress and is left to
- * finish.
+ * It lets the main thread judge fairly before it terminates a thread over a step that outlived its grace period. A step
+ * seen canceled and still running on two rounds had a whole turn of the event loop, between them, in which its
+ * cancellation was delivered — it ignores it. A thread whose progress count stands still is stuck. A thread that is
+ * only busy — a backlog of thousands of cancellations to deliver — shows progress and is left to finish.
  */
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
@@ -21,7 +17,8 @@ const WATCH_MS = 25;
  * The cells of the steps running on this thread, as a dense list and each cell's place in it (its index + 1; 0: not
  * running), not a Set: a Set added to and deleted from for every step rebuilds its table as it grows and shrinks, and
  * each table it drops is garbage for this thread's collector (src/shared-memory/index-table.ts says what that costs).
- * The places are a typed array as long as the cells are many; its pages are touched only for the cells this thread runs.
+ * The places are a typed array as long as the cells are many; its pages are touched only for the cells this thread
+ * runs.
  */
 export class CancellationWatch {
   private readonly running: number[] = [];
@@ -42,9 +39,9 @@ export class CancellationWatch {
 
   /**
    * The interval outlives the last step: it stops at its next round if nothing runs by then. Stopped here, it was
-   * cleared and made again whenever a thread's steps all ended between two batches, thousands of times a second
-   * under load: 7.8% of a step thread's profile samples in the bench's 1 ms workload (the process's CPU per order
-   * then moved 0.99×, 0.93–1.00 over 4 rounds: within the machine's noise, and the timer churn gone).
+   * cleared and made again whenever a thread's steps all ended between two batches, thousands of times a second under
+   * load: 7.8% of a step thread's profile samples in the bench's 1 ms workload (the process's CPU per order then moved
+   * 0.99×, 0.93–1.00 over 4 rounds: within the machine's noise, and the timer churn gone).
    */
   remove(cell: number): void {
     const place = this.placeOf[cell]!;

@@ -1,27 +1,19 @@
 /**
- * A step task's calls to its dependency: each drawn against the dependency's
- * simulated outage (shared memory, switched by the admin), and made again
- * after an unavailable answer — a partial outage — with decorrelated-jitter
- * backoff (cockatiel's), while the step's retries last and the order's
- * deadline leaves room for the backoff and one more call.
+ * A step task's calls to its dependency: each drawn against the dependency's simulated outage (shared memory, switched
+ * by the admin), and made again after an unavailable answer — a partial outage — with decorrelated-jitter backoff
+ * (cockatiel's), while the step's retries last and the order's deadline leaves room for the backoff and one more call.
  *
- * Only cockatiel's backoff, not its RetryPolicy: the policy waits between
- * attempts on a plain timer that no AbortSignal reaches, so a canceled step
- * would sit out its backoff — past CANCEL_GRACE_MS, and its thread would be
- * terminated for it — and it knows nothing of the order's deadline. Here each
- * backoff is the context's sleep: it wakes the moment the order is canceled,
- * and shows on the thread view as sleeping.
+ * Only cockatiel's backoff, not its RetryPolicy: the policy waits between attempts on a plain timer that no AbortSignal
+ * reaches, so a canceled step would sit out its backoff — past CANCEL_GRACE_MS, and its thread would be terminated for
+ * it — and it knows nothing of the order's deadline. Here each backoff is the context's sleep: it wakes the moment the
+ * order is canceled, and shows on the thread view as sleeping.
  *
- * It also keeps what the step's report says of the dependency: whether its
- * last call was answered, or the dependency failed the step (an unavailable
- * answer, or a cancellation that came while the step waited out the
- * dependency's added latency or a backoff — which the main thread counts
- * only if the order's deadline was the cause). A cut during the latency is
- * the dependency's only for its part of the wait: counted when the dependency
- * had made the step wait at least as long as the order's own delay_ms did,
- * nothing otherwise — an order that asks for a delay just short of its
- * deadline is cut by its own request, not by a dependency a few hundred
- * milliseconds slow.
+ * It also keeps what the step's report says of the dependency: whether its last call was answered, or the dependency
+ * failed the step (an unavailable answer, or a cancellation that came while the step waited out the dependency's added
+ * latency or a backoff — which the main thread counts only if the order's deadline was the cause). A cut during the
+ * latency is the dependency's only for its part of the wait: counted when the dependency had made the step wait at
+ * least as long as the order's own delay_ms did, nothing otherwise — an order that asks for a delay just short of its
+ * deadline is cut by its own request, not by a dependency a few hundred milliseconds slow.
  */
 import { decorrelatedJitterGenerator, ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { DEPENDENCY_OF_STEP, type DependencyName, type DependencyVerdict } from '../src/domain/dependencies.js';
@@ -169,8 +161,8 @@ export class DependencyCalls {
   }
 
   /**
-   * A wait the dependency causes, after `orderWaitedMs` the order's own request made the step wait: canceled during
-   * it, the step was failed by the dependency (if the deadline was the cause) when the dependency's part is the larger.
+   * A wait the dependency causes, after `orderWaitedMs` the order's own request made the step wait: canceled during it,
+   * the step was failed by the dependency (if the deadline was the cause) when the dependency's part is the larger.
    */
   private async waitOut(ms: number, orderWaitedMs = 0): Promise<void> {
     const started = performance.now();

@@ -1,8 +1,7 @@
 /**
- * What a step does when its order injects a fault into it (FAULT_INJECTION=on;
- * the faults are described in src/domain/faults.ts). A fault takes the place
- * of the remote service's answer: it strikes when the step's simulated wait
- * ends, so the order's delay_ms says when a thread is lost.
+ * What a step does when its order injects a fault into it (FAULT_INJECTION=on; the faults are described in
+ * src/domain/faults.ts). A fault takes the place of the remote service's answer: it strikes when the step's simulated
+ * wait ends, so the order's delay_ms says when a thread is lost.
  */
 import type { Fault } from '../src/domain/faults.js';
 import type { StepContext } from './step-api.js';
@@ -16,10 +15,9 @@ const timer = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const never = (): Promise<never> => new Promise(() => {});
 
 /**
- * The step's wait for its remote service's answer (`ms`, honoring
- * cancellation), or, with a fault, what the fault does instead. Not an async
- * function: without a fault the step awaits its sleep's own promise, and a
- * sleeping step keeps no frame of this one (issue 32).
+ * The step's wait for its remote service's answer (`ms`, honoring cancellation), or, with a fault, what the fault does
+ * instead. Not an async function: without a fault the step awaits its sleep's own promise, and a sleeping step keeps no
+ * frame of this one (issue 32).
  */
 export function waitForAnswer(ctx: StepContext, ms: number, fault: Fault | undefined): Promise<void> {
   if (fault === 'ignore_cancel') return deafWait(ctx, ms);

@@ -1,14 +1,11 @@
 /**
- * A thread's last words: when a worker thread is about to die from a step's
- * code — an uncaught exception, an unhandled rejection, process.exit — it
- * marks the cancel cell of the step responsible, so the main thread can fail
- * that step's order and run the other steps that shared the thread again.
+ * A thread's last words: when a worker thread is about to die from a step's code — an uncaught exception, an unhandled
+ * rejection, process.exit — it marks the cancel cell of the step responsible, so the main thread can fail that step's
+ * order and run the other steps that shared the thread again.
  *
- * AsyncLocalStorage carries "which task is this" through the step's timers
- * and promises, and Node runs these handlers inside the failing callback's
- * context, so the culprit is known even when it throws from a timer long
- * after its task started. (Out of memory leaves no last words: then the
- * tracker's on-CPU marker names the culprit.)
+ * AsyncLocalStorage carries "which task is this" through the step's timers and promises, and Node runs these handlers
+ * inside the failing callback's context, so the culprit is known even when it throws from a timer long after its task
+ * started. (Out of memory leaves no last words: then the tracker's on-CPU marker names the culprit.)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';

@@ -1,14 +1,11 @@
 /**
- * A thread's on-CPU marker in the tracker (src/shared-memory/step-tracker.ts):
- * which step's code the thread is executing, so that a thread found stuck,
- * or dead of its heap, names the step that held it.
+ * A thread's on-CPU marker in the tracker (src/shared-memory/step-tracker.ts): which step's code the thread is
+ * executing, so that a thread found stuck, or dead of its heap, names the step that held it.
  *
- * A step marks itself each time its code is about to run, and unmarks itself
- * when it yields through its context. If it yields some other way, the mark
- * must not stay on it: an immediate, which runs only once the thread is back
- * in its event loop — never while a step's code executes, nor its microtasks
- * — clears it then. One immediate a turn serves every step that ran in it:
- * whichever of them holds the mark by then has yielded too.
+ * A step marks itself each time its code is about to run, and unmarks itself when it yields through its context. If it
+ * yields some other way, the mark must not stay on it: an immediate, which runs only once the thread is back in its
+ * event loop — never while a step's code executes, nor its microtasks — clears it then. One immediate a turn serves
+ * every step that ran in it: whichever of them holds the mark by then has yielded too.
  */
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 

@@ -1,16 +1,15 @@
 /**
- * A thread's side of its pair of step rings (src/threads/step-rings.ts): it
- * reads the batches the main thread writes for it, runs their steps through
- * the step runtime, and writes each step's report back as it ends, and its
- * requests to the payment provider as it makes them. They leave once per
- * turn of the thread's event loop, with one wake-up for all of them (none if
- * the main thread is reading already). A turn that ends steps also reads the
- * batches come meanwhile, and says so in advance: the main thread then writes
- * them without a wake-up.
+ * A thread's side of its pair of step rings (src/threads/step-rings.ts): it reads the batches the main thread writes
+ * for it, runs their steps through the step runtime, and writes each step's report back as it ends, and its requests to
+ * the payment provider as it makes them. They leave once per turn of the thread's event loop, with one wake-up for all
+ * of them (none if the main thread is reading already). A turn that ends steps also reads the batches come meanwhile,
+ * and says so in advance: the main thread then writes them without a wake-up.
  *
- * A batch is one order's steps: when one of them fails, the others still
- * running here are canceled here (StepRuntime.cancelSiblings), and their
- * reports leave in the same turn, behind the failure's.
+ * Every message fits the ring (a report's detail is cut: step-rings.ts), so one the ring has no room for now goes once
+ * the main thread has read what is ahead of it, and the ones behind it after it.
+ *
+ * A batch is one order's steps: when one of them fails, the others still running here are canceled here
+ * (StepRuntime.cancelSiblings), and their reports leave in the same turn, behind the failure's.
  */
 import { RingReader } from '../src/shared-memory/word-ring.js';
 import { readBatch, writeLedgerRequest, writeReport, type RingPair } from '../src/threads/step-rings.js';
@@ -23,7 +22,7 @@ const FULL_RETRY_MS = 1;
 
 /** What leaves by the report ring at the end of the turn: a step's report, or a request of its to the payment provider. */
 type Outgoing =
-  | { readonly seq: number; readonly report: StepReport; readonly endedAt: number }
+  | { readonly reportOf: number; readonly report: StepReport; readonly endedAt: number }
   | { readonly cell: number; readonly request: LedgerRequest };
 
 export function serveRing(pair: RingPair, modules: readonly string[], runtime: StepRuntime): void {
@@ -39,7 +38,7 @@ export function serveRing(pair: RingPair, modules: readonly string[], runtime: S
       runtime.run(
         taskOf(batch, step),
         (report) => {
-          send({ seq: step.seq, report, endedAt: performance.now() });
+          send({ reportOf: step.cell, report, endedAt: performance.now() });
           if (running === undefined) return;
           // Out of the list before its report can be read: the main thread recycles the cell once it has.
           const at = running.indexOf(step.cell);
@@ -55,7 +54,7 @@ export function serveRing(pair: RingPair, modules: readonly string[], runtime: S
 
   const write = (message: Outgoing, now: number): boolean => {
     if ('request' in message) return writeLedgerRequest(pair.reports, message.cell, message.request);
-    return writeReport(pair.reports, message.seq, message.report, now - message.endedAt);
+    return writeReport(pair.reports, message.reportOf, message.report, now - message.endedAt);
   };
 
   const flush = (): void => {

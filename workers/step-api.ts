@@ -1,7 +1,7 @@
 /**
- * What a step sees. A step is a module whose default export is a
- * `StepFunction`; it runs inside a worker thread and knows nothing of HTTP,
- * of the pipeline or of the pool — only the order and this context.
+ * What a step is, and what it sees. A step is a module whose default export is a `StepPlan` (what a built-in step does,
+ * said as data) or a `StepFunction` (code of its own); it runs inside a worker thread and knows nothing of HTTP, of the
+ * pipeline or of the pool — only the order and this context.
  */
 import type { Logger } from 'pino';
 import { OutcomeError, type StepFailureKind } from '../src/domain/errors.js';
@@ -9,11 +9,10 @@ import type { Fault } from '../src/domain/faults.js';
 import type { Order, StepName } from '../src/domain/order.js';
 
 /**
- * The payment provider, as a step reaches it: like a remote API, a request
- * leaves at once and carries this run's idempotency key (the order id and the
- * run); the provider's answer takes the step's delay to come back. What the
- * provider did is settled by the service itself once the step is over —
- * whether or not the step lived to hear the answer.
+ * The payment provider, as a step reaches it: like a remote API, a request leaves at once and carries this run's
+ * idempotency key (the order id and the run); the provider's answer takes the step's delay to come back. What the
+ * provider did is settled by the service itself once the step is over — whether or not the step lived to hear the
+ * answer.
  */
 export interface PaymentProvider {
   /** Ask for `amount` to be charged. `decline`: the provider's test card, always declined. */
@@ -39,32 +38,27 @@ export interface StepContext {
   readonly log: StepLog;
   isCanceled(): boolean;
   /**
-   * Simulated I/O: resolves after `ms`, or throws StepCanceled as soon as the
-   * order is canceled. Holds no thread while it waits.
+   * Simulated I/O: resolves after `ms`, or throws StepCanceled as soon as the order is canceled. Holds no thread while
+   * it waits.
    */
   sleep(ms: number): Promise<void>;
   /**
-   * Real CPU work on this thread for about `ms`. Looks at the cancel cell at
-   * least every millisecond of work and lets the other steps on this thread
-   * run every few milliseconds; throws StepCanceled when canceled.
+   * Real CPU work on this thread for about `ms`. Looks at the cancel cell at least every millisecond of work and lets
+   * the other steps on this thread run every few milliseconds; throws StepCanceled when canceled.
    */
   compute(ms: number): Promise<void>;
   /**
-   * Take a slot of the shared courier pool, waiting (without holding the
-   * thread) until one is free; throws StepCanceled if canceled while waiting.
-   * Hold it with `using`, and it goes back when the block is left, however it
-   * is left. A slot still held when the step ends is given back for it.
+   * Take a slot of the shared courier pool, waiting (without holding the thread) until one is free; throws StepCanceled
+   * if canceled while waiting. Hold it with `using`, and it goes back when the block is left, however it is left. A
+   * slot still held when the step ends is given back for it.
    */
   acquireCourier(): Promise<CourierSlot>;
   readonly paymentProvider: PaymentProvider;
   /**
-   * Call `step`'s dependency (src/domain/dependencies.ts): `attempt` makes
-   * one call. When the dependency answers unavailable (an outage), the call
-   * is made again — after a decorrelated-jitter backoff, while the step's
-   * retries last (STEP_RETRIES) and the order's deadline leaves room for the
-   * backoff and one more call of about `expectedMs` — unless `retry` is
-   * false (the order asked this step to fail). Throws DependencyUnavailable
-   * once no retry is left.
+   * Call `step`'s dependency (src/domain/dependencies.ts): `attempt` makes one call. When the dependency answers
+   * unavailable (an outage), the call is made again — after a decorrelated-jitter backoff, while the step's retries
+   * last (STEP_RETRIES) and the order's deadline leaves room for the backoff and one more call of about `expectedMs` —
+   * unless `retry` is false (the order asked this step to fail). Throws DependencyUnavailable once no retry is left.
    */
   callDependency(
     step: StepName,
@@ -84,9 +78,8 @@ export interface DependencyCall {
    */
   readonly reaches: boolean;
   /**
-   * The service's answer: the step's own wait (`delayMs`, or the fault the
-   * order injects in its place), then the outage's added latency; throws
-   * DependencyUnavailable if the call did not reach the service.
+   * The service's answer: the step's own wait (`delayMs`, or the fault the order injects in its place), then the
+   * outage's added latency; throws DependencyUnavailable if the call did not reach the service.
    */
   answer(delayMs: number, fault: Fault | undefined): Promise<void>;
 }
@@ -99,13 +92,14 @@ export interface CourierSlot extends Disposable {
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
 
 /**
- * What a step does, said as data rather than code: a request to the payment provider as it starts (`send`), a courier
- * held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms for the step, and
- * then `failure` if the order asks this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
+ * What a step does, said as data rather than code: a request to the payment provider as its call reaches the service
+ * (`send`), a courier held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms
+ * for the step — its cpu_ms computed first, the fault the order injects in its answer's place, an outage's latency or
+ * refusal drawn, and a refused call made again while the step's retries last — and then `failure` if the order asks
+ * this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
  *
- * The runtime runs a plan as one record on its thread, with no promise, closure or async frame: a step asleep is that
- * record in the thread's timer list (issue 32). Only an order that asks for more than the plan says — a fault, CPU
- * work, a dependency out, a courier not free at once — is run through the step's function instead.
+ * The runtime runs a plan as one record on its thread (workers/task-run.ts): a plain call (no fault, no CPU work, no
+ * outage) with no promise, closure or async frame, a step asleep being that record in the thread's timer list.
  */
 export interface StepPlan {
   readonly step: StepName;
@@ -115,11 +109,8 @@ export interface StepPlan {
   readonly send: ((order: Order, ctx: StepContext) => void) | undefined;
 }
 
-/** A step module's default export that also says its plan. */
-export type PlannedStep = StepFunction & { readonly plan: StepPlan };
-
-/** The plan of `step`, if it has one. */
-export const planOf = (step: StepFunction): StepPlan | undefined => (step as Partial<PlannedStep>).plan;
+/** A step module's default export. */
+export type StepModule = StepPlan | StepFunction;
 
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
 export class StepFailure extends OutcomeError {
@@ -138,8 +129,8 @@ export class DependencyUnavailable extends StepFailure {
 }
 
 /**
- * Thrown by a context used after its task has ended — by a promise the step
- * left behind, say. Its cancel cell may belong to another task by then.
+ * Thrown by a context used after its task has ended — by a promise the step left behind, say. Its cancel cell may
+ * belong to another task by then.
  */
 export class StepEnded extends Error {
   constructor() {

@@ -1,8 +1,7 @@
 /**
- * The context one step task runs with: its waits honor the task's cancel
- * cell, and the thread's on-CPU marker follows the step in and out of them.
- * Each wait is also published in the cell (its ACTIVITY word, and the
- * courier slot held), for the thread view to show: only this thread knows.
+ * The context one step task runs with: its waits honor the task's cancel cell, and the thread's on-CPU marker follows
+ * the step in and out of them. Each wait is also published in the cell (its ACTIVITY word, and the courier slot held),
+ * for the thread view to show: only this thread knows.
  */
 import type { Logger } from 'pino';
 import type { StepName } from '../src/domain/order.js';
@@ -36,9 +35,8 @@ import { orderKey } from '../src/domain/order.js';
 /** Longest stretch of CPU work between two looks at the cancel cell. */
 const CANCEL_CHECK_MS = 0.5;
 /**
- * Longest stretch of CPU work before letting the other steps on this thread
- * run. Go's scheduler preempts a goroutine after 10 ms; a thread cannot be
- * preempted, so CPU work yields by itself at the same pace.
+ * Longest stretch of CPU work before letting the other steps on this thread run. Go's scheduler preempts a goroutine
+ * after 10 ms; a thread cannot be preempted, so CPU work yields by itself at the same pace.
  */
 const TIME_SLICE_MS = 10;
 
@@ -109,8 +107,8 @@ export interface CourierWaiter {
 export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   readonly threadId: number;
   /**
-   * Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. A list, not
-   * a Set: a step holds one slot or a few, and a Set is a hash table made for every courier step.
+   * Courier slots this task holds; whatever is left at the end is given back for it. Made with the first. A list, not a
+   * Set: a step holds one slot or a few, and a Set is a hash table made for every courier step.
    */
   private heldSlots: number[] | undefined;
   /** Its waits for a courier under way: only a step that ends during one has a waiter to withdraw. */
@@ -263,8 +261,8 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
 
   /**
    * A planned step's courier when none was free at once (`takeCourierAtOnce`): the wait in the couriers' line is the
-   * task's record and the grant's promise and its reaction, not the step's function with its async frames. Granted,
-   * the slot is held until the task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line,
+   * task's record and the grant's promise and its reaction, not the step's function with its async frames. Granted, the
+   * slot is held until the task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line,
    * `waiter.end` is, with what ended it. Once the task has ended otherwise, neither: a slot granted then is given back.
    */
   awaitCourier(waiter: CourierWaiter): void {
@@ -308,8 +306,8 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   }
 
   /**
-   * A courier slot for the step if one is free for it at once (nobody waits, and its client is within its share),
-   * held until the task ends; false if it would have to wait for one.
+   * A courier slot for the step if one is free for it at once (nobody waits, and its client is within its share), held
+   * until the task ends; false if it would have to wait for one.
    */
   takeCourierAtOnce(): boolean {
     const slot = this.resources.couriers.takeAtOnce(this.threadId, this.labels.clientIndex);
@@ -362,9 +360,8 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   }
 
   /**
-   * The request is recorded in the task's cell before it leaves: if the
-   * thread dies before the message is sent or read, the main thread still
-   * learns of it from the cell, and settles it with the provider.
+   * The request is recorded in the task's cell before it leaves: if the thread dies before the message is sent or read,
+   * the main thread still learns of it from the cell, and settles it with the provider.
    */
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
@@ -376,9 +373,8 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   }
 
   /**
-   * The task is over: give back what the step left held, withdraw its waits
-   * for a courier, stop watching the cell. From now on the context refuses
-   * everything — its cell will soon belong to another task.
+   * The task is over: give back what the step left held, withdraw its waits for a courier, stop watching the cell. From
+   * now on the context refuses everything — its cell will soon belong to another task.
    */
   finish(): void {
     this.finished = true;

@@ -1,11 +1,9 @@
 /**
- * The log of a worker thread and of each step task on it. Every line a step
- * writes carries its thread id, its request, order and step, and
- * `duration_ms`: how long the step has run on this thread so far — on the
- * line that ends it, its duration. The figure is computed only for a line
- * actually written (pino calls its mixin after the level check), and so is
- * the step's child logger: at a level that writes no step lines, a step's
- * log costs a level check per line it would have written.
+ * The log of a worker thread and of each step task on it. Every line a step writes carries its thread id, its request,
+ * order and step, and `duration_ms`: how long the step has run on this thread so far — on the line that ends it, its
+ * duration. The figure is computed only for a line actually written (pino calls its mixin after the level check), and
+ * so is the step's child logger: at a level that writes no step lines, a step's log costs a level check per line it
+ * would have written.
  */
 import { pino, type Logger } from 'pino';
 import type { LogLevelName, StepLog } from './step-api.js';
@@ -31,9 +29,9 @@ export function threadLogger(level: string, threadId: number): Logger {
 }
 
 /**
- * The log of one step task, bound to who it is, whose step started at `start`. Its child logger is made for the
- * first line actually written: a step's debug line at the default level costs a level check, not a child (~1 µs,
- * a sixteenth of a thread's time per step in the pool benchmark).
+ * The log of one step task, bound to who it is, whose step started at `start`. Its child logger is made for the first
+ * line actually written: a step's debug line at the default level costs a level check, not a child (~1 µs, a sixteenth
+ * of a thread's time per step in the pool benchmark).
  */
 export class TaskLog implements StepLog {
   private child: StepLogger | undefined;

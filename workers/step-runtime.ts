@@ -1,13 +1,11 @@
 /**
- * A thread's step runtime: what its tasks share (the shared memory's views,
- * the thread's timer list, watch and logger, the step modules loaded), and
- * the start of each task as a record of its own (task-run.ts), which keeps
- * the bookkeeping that must hold on every path — the tracker count, the
- * courier slots, the on-CPU marker — so that a step module is only its own
- * logic.
+ * A thread's step runtime: what its tasks share (the shared memory's views, the thread's timer list, watch and logger,
+ * the step modules loaded), and the start of each task as a record of its own (task-run.ts), which keeps the
+ * bookkeeping that must hold on every path — the tracker count, the courier slots, the on-CPU marker — so that a step
+ * module is only its own logic.
  *
- * Normally it runs inside a worker thread (step-worker.ts); the contrast
- * benchmark also runs it inline on the main thread, with the same steps.
+ * Normally it runs inside a worker thread (step-worker.ts); the contrast benchmark also runs it inline on the main
+ * thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
 import type { StepFailureKind } from '../src/domain/errors.js';
@@ -19,7 +17,7 @@ import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
-import type { StepFunction } from './step-api.js';
+import type { StepModule } from './step-api.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
@@ -28,22 +26,21 @@ import { ThreadTimers } from './thread-timers.js';
 
 /**
  * Runs a task and hands its report to `ended` once the step has ended (its requests to the payment provider go by
- * `sendLedgerRequest`, or else the runtime's). It keeps no frame or promise of its own while the step waits: a step
- * asleep on a thread is its record in the thread's timer list, its context, and what its own code holds if it is not a
- * plan (issue 32).
+ * `sendLedgerRequest`). It keeps no frame or promise of its own while the step waits: a step asleep on a thread is its
+ * record in the thread's timer list and its context.
  */
 export type StepTaskRunner = (
   task: StepTask,
   ended: (report: StepReport) => void,
-  sendLedgerRequest?: LedgerSender,
+  sendLedgerRequest: LedgerSender,
 ) => void;
 
 /** A thread's runtime: its steps' runner, and errgroup's cancel from the thread where a step failed. */
 export interface StepRuntime {
   readonly run: StepTaskRunner;
   /**
-   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here,
-   * as the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
+   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here, as
+   * the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
    * failure, and ring this thread's bell: a round trip between the threads before the order can be answered (its p50
    * 0.6 ms, its p99 2.7–6.8 ms in fail-fast). Here they end within this turn, canceled by `failed`, and their reports
    * leave with the failure's, behind it. Cells already canceled are left to whoever canceled them.
@@ -55,25 +52,24 @@ export interface StepRuntime {
 interface ThreadState extends TaskThread {
   readonly onCpu: OnCpuMarker;
   /**
-   * What every task's context is given, made once for the thread's way of sending ledger requests (one: the ring's,
-   * or the thread's mail), not once per task that would keep it while it sleeps.
+   * What every task's context is given, made once for the thread's way of sending ledger requests (its ring's), not
+   * once per task that would keep it while it sleeps.
    */
   resources: TaskResources | undefined;
 }
+
+/** Whether a module's default export is a step: a function, or a plan (an object naming its step). */
+const isStepModule = (value: unknown): value is StepModule =>
+  typeof value === 'function' || (typeof value === 'object' && value !== null && 'step' in value && 'failure' in value);
 
 /** A step's name for its log lines: its module's file name. */
 const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
 /**
- * The runner of a thread's step tasks, once the step modules are loaded. A
- * module that fails to load is left for its tasks, which then fail one by one
- * (internal) instead of every new thread dying at start.
+ * The runner of a thread's step tasks, once the step modules are loaded. A module that fails to load is left for its
+ * tasks, which then fail one by one (internal) instead of every new thread dying at start.
  */
-export async function createStepRuntime(
-  setup: WorkerSetup,
-  threadId: number,
-  mailLedgerRequest: LedgerSender,
-): Promise<StepRuntime> {
+export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, threadId: number): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -87,7 +83,7 @@ export async function createStepRuntime(
   const timed = setup.stepTimings === true;
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let thread: ThreadState | undefined;
-  const stepModules = new Map<string, StepFunction>();
+  const stepModules = new Map<string, StepModule>();
   /** One string per module, not two new ones per step that its context would keep while the step sleeps. */
   const stepNames = new Map<string, string>();
   const stepName = (module: string): string => {
@@ -96,15 +92,14 @@ export async function createStepRuntime(
     return name;
   };
 
-  const loadStep = async (module: string): Promise<StepFunction> => {
+  const loadStep = async (module: string): Promise<StepModule> => {
     const loaded = stepModules.get(module);
     if (loaded) return loaded;
     const namespace = (await import(module)) as { default?: unknown };
-    if (typeof namespace.default !== 'function')
-      throw new TypeError(`step module ${module} has no default export function`);
-    const step = namespace.default as StepFunction;
-    stepModules.set(module, step);
-    return step;
+    if (!isStepModule(namespace.default))
+      throw new TypeError(`step module ${module} has no default export: a step plan or a function`);
+    stepModules.set(module, namespace.default);
+    return namespace.default;
   };
   await Promise.allSettled(setup.stepModules.map(loadStep));
 
@@ -131,7 +126,7 @@ export async function createStepRuntime(
     };
   };
 
-  const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepFunction | undefined> => {
+  const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepModule | undefined> => {
     let unwatch = (): void => {};
     const canceled = new Promise<undefined>((resolve) => {
       unwatch = timers.watch(cell, () => resolve(undefined));
@@ -152,7 +147,7 @@ export async function createStepRuntime(
     couriers.lookAgain();
   };
 
-  const run: StepTaskRunner = (task, ended, sendLedgerRequest = mailLedgerRequest) => {
+  const run: StepTaskRunner = (task, ended, sendLedgerRequest) => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
     const state = (thread ??= claimThread());
@@ -181,8 +176,8 @@ export async function createStepRuntime(
       task.remainingMs,
     );
     const taskRun = new TaskRun(state, ctx, order, name, ended);
-    // Only a module that was not preloaded is imported here; the wait for
-    // it honors cancellation like any other (the import goes on, cached).
+    // Only a module that was not preloaded is imported here; the wait for it honors cancellation like any other (the
+    // import goes on, cached).
     const step = stepModules.get(module);
     if (step) taskRun.start(step);
     else

@@ -1,17 +1,14 @@
 /**
- * One step task on its thread, as one record: what it needs to end (its
- * context, its order, who hears its report) and how it ends, on every path
- * (the tracker's count, the watch, the cell, the report).
+ * One step task on its thread, as one record: what it needs to end (its context, its order, who hears its report) and
+ * how it ends, on every path (the tracker's count, the watch, the cell, the report).
  *
- * A planned step (step-api.ts's StepPlan) runs as this record alone. Its call
- * to its dependency is the record asleep in the thread's timer list, and its
- * wake ends the task: no promise, closure or async frame is made for it. A
- * courier it must wait for is the record in the couriers' line, with the
- * grant's promise. In
- * `wide`, 5,000 orders asleep on two threads, a step asleep held 2.2 KB as a
- * chain of them; with its context and labels the record holds under 700
- * bytes (issue 32; test/unit/step-runtime.test.ts). Any other step runs its
- * function, inside its task's scope for its last words.
+ * A step is run one way, by what its module is. A plan (step-api.ts's StepPlan) is run by this record: a courier it
+ * must wait for is the record in the couriers' line, with the grant's promise; a plain call to its dependency is the
+ * record asleep in the thread's timer list, whose wake ends the task — no promise, closure or async frame is made for
+ * it. A step asleep thus holds under 700 bytes with its context and labels, where a chain of promises held 2.2 KB
+ * (test/unit/step-runtime.test.ts). A call with more to it — CPU work, an injected fault, an outage and its retries —
+ * goes through the context's dependency calls, inside the task's scope for its last words. A function runs as itself,
+ * inside that scope too.
  */
 import type { StepFailureKind } from '../src/domain/errors.js';
 import type { Order } from '../src/domain/order.js';
@@ -22,7 +19,8 @@ import { DEPENDENCY_OF_STEP, type DependencyName } from '../src/domain/dependenc
 import type { DependencyReport, StepReport, StepTimings } from '../src/threads/protocol.js';
 import type { CancellationWatch } from './cancellation-watch.js';
 import { runAsTask } from './last-words.js';
-import { planOf, StepCanceled, StepFailure, type StepFunction, type StepPlan } from './step-api.js';
+import { reportDetail } from '../src/threads/protocol.js';
+import { StepCanceled, StepFailure, type DependencyCall, type StepModule, type StepPlan } from './step-api.js';
 import type { CourierWaiter, WorkerStepContext } from './step-context.js';
 import type { Sleeper, ThreadTimers } from './thread-timers.js';
 
@@ -53,9 +51,11 @@ const ANSWERED: DependencyReport = { dependency: 'answered', retries: undefined 
 export class TaskRun implements Sleeper, CourierWaiter {
   dueAt = 0;
   heapAt = -1;
-  /** The plan this record runs, if its step has one and the order asks for no more. */
-  private plan: StepPlan | undefined;
-  /** The planned call was answered (not cut by a cancellation). */
+  /** The step this record runs: a plan, or a function. */
+  private step: StepModule | undefined;
+  /** Its call is the record asleep in the timer list (a plain call), not the context's dependency calls. */
+  private callAsleep = false;
+  /** The call asleep was answered (not cut by a cancellation). */
   private answered = false;
 
   constructor(
@@ -71,89 +71,116 @@ export class TaskRun implements Sleeper, CourierWaiter {
     return this.ctx.cell;
   }
 
-  /** Run the step: by its plan if it has one that covers the order, by its function otherwise. */
-  start(step: StepFunction | undefined): void {
+  /** Run the step: its plan by this record, its function as itself. */
+  start(step: StepModule | undefined): void {
     // Canceled while it waited to start (or for its module): it ends without running.
     if (step === undefined || this.thread.cells.isCanceled(this.cell)) return this.end(NOT_STARTED);
-    const plan = planOf(step);
-    let planned: boolean;
-    let courierFree = true;
+    this.step = step;
+    if (typeof step === 'function') return this.runInTaskScope();
+    if (!step.holdsCourier) return this.call(step);
+    let courierFree: boolean;
     try {
-      planned = plan !== undefined && this.covers(plan);
-      if (planned && plan!.holdsCourier) courierFree = this.ctx.takeCourierAtOnce();
+      courierFree = this.ctx.takeCourierAtOnce();
     } catch (error) {
-      // As a step's function would have failed, not its thread: whatever threw is ours, and the task still ends.
+      // As a step's code would have failed, not its thread: whatever threw is ours, and the task still ends.
       return this.end(error);
     }
-    if (planned && !courierFree) {
-      // In line for a courier as a record: under a courier-bound load (`overhead`) every courier step waits.
-      this.plan = plan;
-      return this.ctx.awaitCourier(this);
-    }
-    if (planned) return this.runPlan(plan!);
-    // The step's end is awaited from inside its task's scope too, so that the reactions keep the task's frame of the
-    // thread's AsyncLocalStorage. Awaited after `run` returned, they kept the frame Node's `run` makes on its way out
-    // (it enters the store it found, in a new frame): one more frame and its table a step asleep, 184 bytes.
+    // In line for a courier as a record: under a courier-bound load (`overhead`) every courier step waits.
+    if (courierFree) this.call(step);
+    else this.ctx.awaitCourier(this);
+  }
+
+  /** The couriers' line's: the planned step has its courier, and calls its dependency. */
+  courierHeld(): void {
+    this.call(this.step as StepPlan);
+  }
+
+  /** The timer list's: the call asleep is answered, or cut by the order's cancellation. */
+  woke(canceled: boolean): void {
+    this.ctx.wakeUp();
+    if (canceled) return this.end(new StepCanceled());
+    this.answered = true;
+    this.callAnswered();
+  }
+
+  /**
+   * Run the step's function, or its plan's call through the context, inside the task's scope (the thread's last words
+   * name the task while its code runs), and end the task when the promise settles. The end is awaited from inside the
+   * scope too, so that the reactions keep the task's frame of the thread's AsyncLocalStorage; awaited after `run`
+   * returned, they kept the frame Node's `run` makes on its way out (it enters the store it found, in a new frame): one
+   * more frame and its table a step asleep, 184 bytes.
+   */
+  private runInTaskScope(): void {
     runAsTask(this.ctx, () => {
       let running: Promise<void>;
       try {
-        this.ctx.enter();
-        // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is
-        // done when it returns.
-        running = Promise.resolve(step(this.order, this.ctx));
+        running = this.running();
       } catch (error) {
         return this.end(error);
       }
       running.then(
-        () => this.succeeded(),
+        () => (typeof this.step === 'function' ? this.succeeded() : this.callAnswered()),
         (error: unknown) => this.end(error),
       );
     });
   }
 
-  /** The couriers' line's: the planned step has its courier, and calls its dependency. */
-  courierHeld(): void {
-    this.runPlan(this.plan!);
+  private running(): Promise<void> {
+    const { step, order, ctx } = this;
+    // A step's own promise is taken as it is (no new one); a step that returns none (not an async function) is done
+    // when it returns.
+    if (typeof step === 'function') {
+      ctx.enter();
+      return Promise.resolve(step(order, ctx));
+    }
+    const { step: name, send } = step!;
+    const attempt = (call: DependencyCall): Promise<void> => {
+      if (call.reaches) send?.(order, ctx);
+      const answer = (): Promise<void> => call.answer(order.delayMs[name], order.faults?.[name]);
+      // The step's own work, done once whatever the calls.
+      const cpuMs = call.number === 1 ? order.cpuMs[name] : 0;
+      return cpuMs > 0 ? ctx.compute(cpuMs).then(answer) : answer();
+    };
+    return ctx.callDependency(name, attempt, { retry: order.failStep !== name, expectedMs: order.delayMs[name] });
   }
 
-  /** The timer list's: the planned call is answered, or cut by the order's cancellation. */
-  woke(canceled: boolean): void {
-    const plan = this.plan!;
-    this.ctx.wakeUp();
-    if (canceled) return this.end(new StepCanceled());
-    this.answered = true;
+  /**
+   * The plan's call to its dependency. A plain one — no fault injected, no CPU work, its dependency not out (a call
+   * drawn against no outage reaches its service on time, and draws nothing) — is this record asleep; any other goes
+   * through the context's dependency calls.
+   */
+  private call(plan: StepPlan): void {
+    const { order, ctx } = this;
+    const { step } = plan;
+    ctx.enter();
+    const outages = this.thread.outages;
+    const plain =
+      order.faults?.[step] === undefined &&
+      order.cpuMs[step] === 0 &&
+      (outages === undefined || !outages.isOut(DEPENDENCY_OF_STEP[step].name));
+    if (!plain) return this.runInTaskScope();
+    try {
+      // A request leaves at once: nothing of it is left to run later, so no task scope is needed for its last words.
+      plan.send?.(order, ctx);
+    } catch (error) {
+      return this.end(error);
+    }
+    this.callAsleep = true;
+    ctx.fallAsleep();
+    this.thread.timers.sleepRecord(this, order.delayMs[step]);
+  }
+
+  /** The call was answered: the step succeeds, unless the order asks it to fail. */
+  private callAnswered(): void {
+    const plan = this.step as StepPlan;
     if (this.order.failStep !== plan.step) return this.succeeded();
     if (this.thread.debugging()) this.ctx.log.debug({ kind: plan.failure }, `${plan.step} failed`);
     this.end(new StepFailure(plan.failure));
   }
 
-  /**
-   * Whether the plan is all the order asks of the step: no fault injected in it, no CPU work, and its dependency not
-   * out (a call drawn against no outage reaches its service on time, and draws nothing).
-   */
-  private covers(plan: StepPlan): boolean {
-    const { order } = this;
-    if (order.faults?.[plan.step] !== undefined || order.cpuMs[plan.step] > 0) return false;
-    const outages = this.thread.outages;
-    return outages === undefined || !outages.isOut(DEPENDENCY_OF_STEP[plan.step].name);
-  }
-
-  private runPlan(plan: StepPlan): void {
-    this.plan = plan;
-    this.ctx.enter();
-    try {
-      // A request leaves at once: nothing of it is left to run later, so no task scope is needed for its last words.
-      plan.send?.(this.order, this.ctx);
-    } catch (error) {
-      return this.end(error);
-    }
-    this.ctx.fallAsleep();
-    this.thread.timers.sleepRecord(this, this.order.delayMs[plan.step]);
-  }
-
   private succeeded(): void {
-    // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line
-    // that cannot be written fails the step, as it would have in the step's own code.
+    // A step's code need not say it is done: a line for every step, built only at a level that writes it. A line that
+    // cannot be written fails the step, as it would have in the step's own code.
     let ending: unknown = SUCCEEDED;
     try {
       if (this.thread.debugging()) this.ctx.log.debug(`${this.stepName} done`);
@@ -174,8 +201,8 @@ export class TaskRun implements Sleeper, CourierWaiter {
       ctx.finish();
       thread.watch.remove(cell);
       thread.cells.markFinished(cell);
-      // Last, and before the report is posted: once the main thread has every
-      // report of an order, none of its steps is counted as running.
+      // Last, and before the report is posted: once the main thread has every report of an order, none of its steps is
+      // counted as running.
       thread.shard.exit();
     }
     this.ended(report);
@@ -189,8 +216,13 @@ export class TaskRun implements Sleeper, CourierWaiter {
     if (ending instanceof StepCanceled) return this.reportOf('canceled', siblingFailed);
     if (ending instanceof StepFailure) return this.reportOf(ending, undefined);
     const timings = this.thread.timed ? this.ctx.timings() : {};
-    const detail = ending instanceof Error ? (ending.stack ?? ending.message) : String(ending);
-    return { status: 'error', threadId, kind: 'internal', detail, ...timings };
+    // The whole of it on the thread's own log line; the report carries its head, so that it always fits the ring.
+    try {
+      this.ctx.log.error({ err: ending }, `${this.stepName} failed with an internal error`);
+    } catch {
+      // A line that cannot be written loses the stack, not the report.
+    }
+    return { status: 'error', threadId, kind: 'internal', detail: reportDetail(ending), ...timings };
   }
 
   /** A step's report: every field, undefined where it has none — one shape, and no spread, for every step. */
@@ -208,9 +240,9 @@ export class TaskRun implements Sleeper, CourierWaiter {
     return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
   }
 
-  /** A planned call is answered or was cut while the step waited for its own delay (the order's, not the dependency's). */
+  /** A call asleep is answered or was cut while the step waited for its own delay (the order's, not the dependency's). */
   private dependencyReport(): DependencyReport {
-    if (this.plan === undefined) return this.ctx.dependencyReport();
+    if (!this.callAsleep) return this.ctx.dependencyReport();
     return this.answered ? ANSWERED : NO_DEPENDENCY;
   }
 }

@@ -1,27 +1,21 @@
 /**
- * The thread's own timer list: every step asleep on this thread is one
- * record in a binary heap ordered by deadline, under one timer armed for the
- * earliest. Cancellation reaches the sleepers through the thread's bell
- * (src/shared-memory/cancel-cells.ts): one `Atomics.waitAsync` per thread,
- * not one per sleeping step; on a ring the thread looks at the cells of its
- * sleepers and of its watchers (a step's AbortSignal, a module load) and
- * ends the waits of those canceled.
+ * The thread's own timer list: every step asleep on this thread is one record in a binary heap ordered by deadline,
+ * under one timer armed for the earliest. Cancellation reaches the sleepers through the thread's bell
+ * (src/shared-memory/cancel-cells.ts): one `Atomics.waitAsync` per thread, not one per sleeping step; on a ring the
+ * thread looks at the cells of its sleepers and of its watchers (a step's AbortSignal, a module load) and ends the
+ * waits of those canceled.
  *
- * A sleeper checks its cell as it lies down: a cancellation before that is
- * seen there, one after it rings the bell, which the thread only answers in a
- * later task of its event loop, by when the record is in the list.
+ * A sleeper checks its cell as it lies down: a cancellation before that is seen there, one after it rings the bell,
+ * which the thread only answers in a later task of its event loop, by when the record is in the list.
  *
- * Sleepers due together are woken one per microtask, each after the last
- * one's step has run on to its next wait: a wake sets the thread's on-CPU
- * marker for its step (the culprit, should that step then hang the thread),
- * and the marker must name the step whose code runs.
+ * Sleepers due together are woken one per microtask, each after the last one's step has run on to its next wait: a wake
+ * sets the thread's on-CPU marker for its step (the culprit, should that step then hang the thread), and the marker
+ * must name the step whose code runs.
  *
- * Every wake beats the thread's progress count. Thousands of sleepers fall
- * due together under load, and waking them all is one task of the event
- * loop: long enough, on a busy machine, for the main thread to find the
- * count standing still for its whole grace period and terminate a thread
- * that was only busy (seen in the load suite's `wide` scenario, 9,000 steps
- * on one thread, most of which wake to a ledger request and no exit).
+ * Every wake beats the thread's progress count. Thousands of sleepers fall due together under load, and waking them all
+ * is one task of the event loop: long enough, on a busy machine, for the main thread to find the count standing still
+ * for its whole grace period and terminate a thread that was only busy (seen in the load suite's `wide` scenario, 9,000
+ * steps on one thread, most of which wake to a ledger request and no exit).
  */
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 
@@ -146,8 +140,8 @@ export class ThreadTimers {
   };
 
   /**
-   * Wake now whatever this thread canceled itself (a failed step's siblings, workers/step-runtime.ts): no bell was
-   * rung for them, the thread knowing already. The bell is left as it is, for whatever the main thread rang it for.
+   * Wake now whatever this thread canceled itself (a failed step's siblings, workers/step-runtime.ts): no bell was rung
+   * for them, the thread knowing already. The bell is left as it is, for whatever the main thread rang it for.
    */
   lookNow(): void {
     this.wakeCanceled();

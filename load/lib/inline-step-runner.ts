@@ -9,9 +9,7 @@
  * and the pool's main thread was measured doing the books (about a fifth of
  * its CPU) against a baseline that did none.
  */
-import type { CancelSignal } from '../../src/domain/cancel-signal.js';
-import type { OrderRun } from '../../src/domain/order.js';
-import type { ActionDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
+import type { StepOutcome, StepRun, StepRunner } from '../../src/pipeline/steps.js';
 import type { Logger } from 'pino';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import { modulesOf, type StepDefinition } from '../../src/pipeline/steps.js';
@@ -19,8 +17,8 @@ import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import type { Trace } from '../../src/domain/trace.js';
-import { readReport, type LedgerRequest, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import type { LedgerSender } from '../../workers/step-context.js';
 import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
 
 /** Cancel cells for the steps in flight at once: the bench's largest workload is 200 orders of three steps. */
@@ -54,6 +52,7 @@ const MAIN_THREAD_STAND_IN = 2 ** 31 - 1;
 
 export class InlineStepRunner implements StepRunner {
   private readonly runtime: StepTaskRunner;
+  private readonly toGateway: LedgerSender;
   /**
    * A pending Atomics.waitAsync does not keep an event loop alive
    * (nodejs/node#44729): with every step asleep and nothing else to do, the
@@ -68,18 +67,18 @@ export class InlineStepRunner implements StepRunner {
     runtime: StepTaskRunner,
   ) {
     this.runtime = runtime;
+    this.toGateway = (request) => gateway.receive(request);
   }
 
   static async create(
     cells: CancelCellAllocator,
     gateway: PaymentGateway,
-    setup: WorkerSetup,
+    setup: Omit<WorkerSetup, 'stepRings'>,
   ): Promise<InlineStepRunner> {
-    const toGateway = (request: LedgerRequest): void => gateway.receive(request);
-    return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN, toGateway)).run);
+    return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN)).run);
   }
 
-  async run(step: ActionDefinition, orderRun: OrderRun, signal: CancelSignal, trace: Trace): Promise<StepOutcome> {
+  async run({ step, run: orderRun, signal, trace }: StepRun): Promise<StepOutcome> {
     const started = performance.now();
     const cell = this.cells.take(signal);
     if (cell === undefined) throw new Error('no free cancel cell');
@@ -92,7 +91,7 @@ export class InlineStepRunner implements StepRunner {
         run: orderRun.runNumber,
         requestId: trace.requestId,
       };
-      const report = await new Promise<StepReport>((ended) => this.runtime(task, ended));
+      const report = await new Promise<StepReport>((ended) => this.runtime(task, ended, this.toGateway));
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.gateway.settle(requests, orderRun);
       return {

@@ -168,7 +168,7 @@ export function createOrderEngine(
     clients: () => viewedClients(clientSources),
     clientNamed,
   });
-  const rings = config.stepRing ? StepRings.create(config.threads) : undefined;
+  const rings = StepRings.create(config.threads);
   const pool = new StepPool<Reclaimed>({
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
@@ -187,9 +187,9 @@ export function createOrderEngine(
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
       ...(recorder ? { stepTimings: true } : {}),
-      ...(rings ? { stepRings: rings.buffers } : {}),
+      stepRings: rings.buffers,
     },
-    ...(rings ? { rings } : {}),
+    rings,
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     onThreadExit: (exit) => {
       logThreadExit(log, exit);
@@ -244,22 +244,19 @@ export function createOrderEngine(
         : {}),
     }),
     poolQueued: () => pool.queued,
-    poolFigures: () => {
-      const { stats } = pool;
-      // Each of these makes Piscina summarize a histogram (about 1 ms): computed only when read.
-      return {
-        completed: pool.completed,
-        get utilization() {
-          return stats.utilization;
-        },
-        get runTime() {
-          return stats.histogram.runTime;
-        },
-        get waitTime() {
-          return stats.histogram.waitTime;
-        },
-      };
-    },
+    poolFigures: () => ({
+      completed: pool.completed,
+      // Each of these reads every thread or summarizes a histogram: computed only when read.
+      get utilization() {
+        return pool.utilization;
+      },
+      get runTime() {
+        return pool.runTime;
+      },
+      get waitTime() {
+        return pool.waitTime;
+      },
+    }),
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
     dependencies,

@@ -29,15 +29,14 @@ export interface RunningState {
 }
 
 /**
- * Piscina's own figures, as its public API gives them. `utilization`,
- * `runTime` and `waitTime` each summarize a histogram since start — about
- * 1 ms of the main thread each — so they are read at most every
- * POOL_SUMMARY_MAX_AGE_MS.
+ * The worker pool's figures (src/threads/step-pool.ts). `utilization` reads
+ * every thread, `runTime` and `waitTime` each summarize a histogram since
+ * start, so they are read at most every POOL_SUMMARY_MAX_AGE_MS.
  */
 export interface PoolFigures {
   readonly utilization: number;
   readonly completed: number;
-  /** Milliseconds, as Piscina's histogram summaries report them. */
+  /** Milliseconds. */
   readonly runTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
   readonly waitTime: Readonly<Record<'p50' | 'p90' | 'p99', number>> | undefined;
 }
@@ -93,7 +92,7 @@ export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: 
  * scrapes every 15 s or so: a value 200 ms old is as good as a fresh one.
  */
 const EXPOSITION_REUSE_MS = 200;
-/** Piscina's summaries are since start and move slowly: recomputed at most this often. */
+/** The pool's summaries are since start and move slowly: recomputed at most this often. */
 const POOL_SUMMARY_MAX_AGE_MS = 5000;
 
 /** Per client: what it holds of each scarce resource now (gauges). */
@@ -426,7 +425,7 @@ export class ServiceMetrics implements OrderObserver {
 
     new Gauge({
       name: 'worker_pool_utilization',
-      help: "Piscina's estimate of the pool's busy share since start (0..1).",
+      help: "The worker threads' busy share since each started, on average: their event loops' utilization (0..1).",
       registers,
       collect() {
         this.set(summaries().utilization);
@@ -444,12 +443,12 @@ export class ServiceMetrics implements OrderObserver {
       },
     });
     for (const [metric, field, help] of [
-      ['worker_pool_task_run_milliseconds', 'runTime', 'How long tasks ran on a thread, since start (Piscina).'],
       [
-        'worker_pool_task_wait_milliseconds',
-        'waitTime',
-        "How long tasks waited in the pool's queue, since start (Piscina).",
+        'worker_pool_task_run_milliseconds',
+        'runTime',
+        "How long the pool's tasks (what one turn writes to one thread) ran on it, since start.",
       ],
+      ['worker_pool_task_wait_milliseconds', 'waitTime', "How long the pool's tasks waited for a thread, since start."],
     ] as const) {
       new Gauge({
         name: metric,

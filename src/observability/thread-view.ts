@@ -25,7 +25,6 @@
 import type { CancelCells } from '../shared-memory/cancel-cells.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import type { ShardReading, StepTracker } from '../shared-memory/step-tracker.js';
-import { threadOf } from '../threads/placement.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
 import { ThreadUtilization } from '../threads/thread-utilization.js';
@@ -155,7 +154,7 @@ export class ThreadView {
     // Every task is counted; only the ones a lane lists become objects: with
     // thousands in flight, building one per task was most of a frame's cost.
     tasks.forEach((task, cell) => {
-      const threadId = threadOf(task.placement);
+      const threadId = task.placement.placedOn;
       const lane = threadId === undefined ? queue : lanes.get(threadId);
       // Posted to a thread that has exited: lost with it, about to run again or to end (the events say which).
       if (!lane) return;

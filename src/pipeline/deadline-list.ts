@@ -1,14 +1,11 @@
 /**
- * One timer for many deadlines that are all the same span from when they were
- * set (every order's ORDER_TIMEOUT_MS, every canceled step's grace period):
- * such deadlines come due in the order they were set, so a list in that order,
- * with one timer armed for its first live entry, judges them all. An order no
- * longer costs a Timeout object, its closure and a clearTimeout: an entry is
- * a slot in two arrays, and taking it out empties the slot.
+ * One timer for many deadlines that are all the same span from when they were set (every order's ORDER_TIMEOUT_MS,
+ * every canceled step's grace period): such deadlines come due in the order they were set, so a list in that order,
+ * with one timer armed for its first live entry, judges them all. An order no longer costs a Timeout object, its
+ * closure and a clearTimeout: an entry is a slot in two arrays, and taking it out empties the slot.
  *
- * An entry taken out before its deadline leaves an empty slot until the list
- * reaches it, so it holds nothing of what it named. The timer is cleared when
- * no live entry is left, so an idle list keeps no process alive.
+ * An entry taken out before its deadline leaves an empty slot until the list reaches it, so it holds nothing of what it
+ * named. The timer is cleared when no live entry is left, so an idle list keeps no process alive.
  */
 
 /** Told when its deadline has passed (at most once, and never after it was taken out). */

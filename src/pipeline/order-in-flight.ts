@@ -1,20 +1,15 @@
 /**
- * An order while its steps run, as one record on the main thread — what
- * errgroup.WithContext plus context.WithTimeout are in the Go service: the
- * steps' outcomes in fixed slots, filled as the threads' mail settles them;
- * the first failure aborts the order's controller, which cancels the others;
- * its deadline and its clients' signal abort it too. It ends when every slot
- * is filled — never at the first failure — so nothing started for the order
- * is still running when the pipeline goes on.
+ * An order while its steps run, as one record on the main thread — what errgroup.WithContext plus context.WithTimeout
+ * are in the Go service: the steps' outcomes in fixed slots, filled as the threads' reports settle them; the first
+ * failure aborts the order's controller, which cancels the others; its deadline and its clients' signal abort it too.
+ * It ends when every slot is filled — never at the first failure — so nothing started for the order is still running
+ * when the pipeline goes on.
  *
- * The record is the whole of it: no async function, promise or closure per
- * step. It is the listener on its clients' signal (`handleEvent`), the entry
- * of its deadline in the pipeline's one deadline list (`deadlinePassed`), and
- * what its steps' runner tells of each ending (`stepEnded`). It is also the
- * signal its steps run under (a CancelSignal: aborted, its reason, a list of
- * listeners), so the order's run holds no AbortController at all: what stops
- * it from outside is a signal (the benchmarks') or a run's stopper, a record
- * (the desk's).
+ * The record is the whole of it: no async function, promise or closure per step. It is the listener on its clients'
+ * signal (`handleEvent`), the entry of its deadline in the pipeline's one deadline list (`deadlinePassed`), and what
+ * its steps' runner tells of each ending (`stepEnded`). It is also the signal its steps run under (a CancelSignal:
+ * aborted, its reason, a list of listeners), so the order's run holds no AbortController at all: what stops it from
+ * outside is a signal (the benchmarks') or a run's stopper, a record (the desk's).
  */
 import type { AbortListener, CancelSignal } from '../domain/cancel-signal.js';
 import { OrderAborted } from '../domain/errors.js';
@@ -24,8 +19,8 @@ import type { Deadlined, DeadlineList } from './deadline-list.js';
 import type { StepOutcome, StepSink } from './steps.js';
 
 /**
- * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the
- * order's record is the only signal of its run (issue 32). It tells the one order that follows it.
+ * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the order's
+ * record is the only signal of its run (issue 32). It tells the one order that follows it.
  */
 export interface RunStopper {
   readonly stopped: boolean;

@@ -1,23 +1,17 @@
 /**
- * The order pipeline: every step of an order at once, first failure cancels
- * the rest, a deadline cancels them all, and the result is ready only when
- * every step has ended — the errgroup + context.WithTimeout of the Go service.
+ * The order pipeline: every step of an order at once, first failure cancels the rest, a deadline cancels them all, and
+ * the result is ready only when every step has ended — the errgroup + context.WithTimeout of the Go service.
  *
- * Then, if the order failed, every step whose effect may stand is undone (a
- * payment is voided), before the answer. That is every step that succeeded,
- * and also every step whose request reached its remote service whatever it
- * reported — canceled mid-call, its thread lost, crashed: the remote service
- * may well have acted on it. A compensation must run although the order's
- * signal has fired — that is why it runs — so it gets a signal of its own
- * with a fresh deadline: Go's context.WithoutCancel plus a new
- * context.WithTimeout. It counts as done only if its own request was applied.
+ * Then, if the order failed, every step whose effect may stand is undone (a payment is voided), before the answer. That
+ * is every step that succeeded, and also every step whose request reached its remote service whatever it reported —
+ * canceled mid-call, its thread lost, crashed: the remote service may well have acted on it. A compensation must run
+ * although the order's signal has fired — that is why it runs — so it gets a signal of its own with a fresh deadline:
+ * Go's context.WithoutCancel plus a new context.WithTimeout. It counts as done only if its own request was applied.
  *
- * A compensation that ended without its remote service having answered it —
- * its thread lost twice, its deadline passed before its request left — is
- * not a refusal: it is handed to its fallback (the main thread asks the
- * service itself, and keeps asking until the service answers). Only a
- * compensation the service *refused* fails the order compensation_failed;
- * one the fallback still keeps at leaves the order's own failure standing.
+ * A compensation that ended without its remote service having answered it — its thread lost twice, its deadline passed
+ * before its request left — is not a refusal: it is handed to its fallback (the main thread asks the service itself,
+ * and keeps asking until the service answers). Only a compensation the service *refused* fails the order
+ * compensation_failed; one the fallback still keeps at leaves the order's own failure standing.
  */
 import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
 import type { CompensationName, OrderRun } from '../domain/order.js';
@@ -35,14 +29,13 @@ export interface OrderResult {
   /** The compensations run because the order failed, in the order of their steps. */
   readonly compensations: readonly StepOutcome[];
   /**
-   * Why the order failed — the first failure wins, unless undoing it failed
-   * too (compensation_failed) — or undefined if every step succeeded.
+   * Why the order failed — the first failure wins, unless undoing it failed too (compensation_failed) — or undefined if
+   * every step succeeded.
    */
   readonly failure: OrderFailureKind | undefined;
   /**
-   * The failure came from a dependency (a step answered unavailable by an
-   * outage), not from anything the order asked for: it passes, so it is not
-   * replayed, and a retry runs the order afresh.
+   * The failure came from a dependency (a step answered unavailable by an outage), not from anything the order asked
+   * for: it passes, so it is not replayed, and a retry runs the order afresh.
    */
   readonly failedByDependency?: true;
   /** The tier its run ran at, kept with an answer recorded to be replayed (a replay's Order-Tier says it). */
@@ -50,11 +43,9 @@ export interface OrderResult {
 }
 
 /**
- * Takes a compensation over when it ended on the worker pool without its
- * remote service having answered it: asks the service directly. Resolves
- * with the service's answer (`applied`, `refused`), or `pending` if the
- * service cannot be asked now — then the fallback keeps asking, in the
- * background, until it answers.
+ * Takes a compensation over when it ended on the worker pool without its remote service having answered it: asks the
+ * service directly. Resolves with the service's answer (`applied`, `refused`), or `pending` if the service cannot be
+ * asked now — then the fallback keeps asking, in the background, until it answers.
  */
 export interface CompensationFallback {
   /** `trace`: the order's, so that every log line about the order — the background's included — names its trace. */
@@ -105,11 +96,9 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   }
 
   /**
-   * Run every step of `run`. `signal` cancels the order from outside (its
-   * clients went away, a shutdown): an AbortSignal, or a run's stopper, which
-   * needs no controller of its own; `trace` follows it into every thread for
-   * the logs.
-   * Never rejects for a step's sake: failures are in the result.
+   * Run every step of `run`. `signal` cancels the order from outside (its clients went away, a shutdown): an
+   * AbortSignal, or a run's stopper, which needs no controller of its own; `trace` follows it into every thread for the
+   * logs. Never rejects for a step's sake: failures are in the result.
    */
   process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
@@ -123,9 +112,9 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     const { runner } = this;
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i]!;
-      if (runner.start) runner.start(step, run, order.signal, trace, deadline, order, i);
+      if (runner.start) runner.start({ step, run, signal: order.signal, trace, deadline, sink: order, index: i });
       else
-        runner.run(step, run, order.signal, trace, deadline).then(
+        runner.run({ step, run, signal: order.signal, trace, deadline }).then(
           (outcome) => order.stepEnded(i, outcome),
           (error: unknown) => order.stepThrew(i, error),
         );
@@ -213,6 +202,6 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
     const deadline = performance.now() + this.options.compensationTimeoutMs;
     using scope = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-    return await this.runner.run(compensation, run, scope.controller.signal, trace, deadline);
+    return await this.runner.run({ step: compensation, run, signal: scope.controller.signal, trace, deadline });
   }
 }

@@ -1,8 +1,7 @@
 /**
- * The contract between the pipeline and whatever runs steps. The pipeline
- * knows steps only as names with a module to run (Go's `[]order.Step`,
- * injected at the composition root) and hands each to a StepRunner; it knows
- * nothing of threads, pools or HTTP.
+ * The contract between the pipeline and whatever runs steps. The pipeline knows steps only as names with a module to
+ * run (Go's `[]order.Step`, injected at the composition root) and hands each to a StepRunner; it knows nothing of
+ * threads, pools or HTTP.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
@@ -30,10 +29,9 @@ export function modulesOf(steps: readonly StepDefinition[]): string[] {
 export type StepStatus = 'ok' | 'error' | 'canceled';
 
 /**
- * What became of the request a step sent to its remote service (a charge, a
- * void), as that service knows it once the step is over — whatever the step
- * itself got to report. A step canceled mid-call, or whose thread died, may
- * still have charged: this is how the pipeline knows.
+ * What became of the request a step sent to its remote service (a charge, a void), as that service knows it once the
+ * step is over — whatever the step itself got to report. A step canceled mid-call, or whose thread died, may still have
+ * charged: this is how the pipeline knows.
  */
 export type StepEffect =
   | 'applied' // the service did it (charged; refunded or had nothing to refund)
@@ -86,9 +84,8 @@ export interface StepOutcome {
   /** Absent if the step sent its remote service no request. */
   readonly effect?: StepEffect;
   /**
-   * What the step's dependency had to do with how it ended (see
-   * DependencyVerdict); `failed` on a canceled step only when its order's
-   * deadline cut it. Absent: nothing to say of the dependency.
+   * What the step's dependency had to do with how it ended (see DependencyVerdict); `failed` on a canceled step only
+   * when its order's deadline cut it. Absent: nothing to say of the dependency.
    */
   readonly dependency?: DependencyVerdict;
   /** Calls to its dependency made again after it answered unavailable (a partial outage); absent when none. */
@@ -115,34 +112,37 @@ export interface StepSink {
   stepThrew(index: number, error: unknown): void;
 }
 
+/** One step of an order's run, for a StepRunner. */
+export interface StepRun {
+  readonly step: ActionDefinition;
+  readonly run: OrderRun;
+  /** Cancels the step: its order's. */
+  readonly signal: CancelSignal;
+  /** Follows the step into its thread, for the logs and the order's trace. */
+  readonly trace: Trace;
+  /**
+   * When `signal` will abort for want of time (the order's deadline, or a compensation's own), on this thread's
+   * performance.now() clock: a step decides by it whether a retry still fits.
+   */
+  readonly deadline: number;
+}
+
+/** A step to start, and the slot of its order's record (`sink`, at `index`) its outcome goes to. */
+export interface StepStart extends StepRun {
+  readonly sink: StepSink;
+  readonly index: number;
+}
+
 export interface StepRunner {
   /**
-   * Run one step of an order's run until it ends or `signal` cancels it.
-   * Never rejects: every ending, including a dead thread, is an outcome.
-   * Resolves only once nothing of the step is running any more, and what it
-   * asked of its remote service is known (its effect). `deadline`, on this
-   * thread's performance.now() clock, is when `signal` will abort for want of
-   * time (the order's deadline, or a compensation's own): a step decides by
-   * it whether a retry still fits.
+   * Run one step of an order's run until it ends or its signal cancels it. Never rejects: every ending, including a
+   * dead thread, is an outcome. Resolves only once nothing of the step is running any more, and what it asked of its
+   * remote service is known (its effect).
    */
-  run(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-  ): Promise<StepOutcome>;
+  run(step: StepRun): Promise<StepOutcome>;
   /**
-   * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses
-   * when a runner has it, so that an order's steps cost no promise each on the main thread.
+   * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses when
+   * a runner has it, so that an order's steps cost no promise each on the main thread.
    */
-  start?(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-    sink: StepSink,
-    index: number,
-  ): void;
+  start?(step: StepStart): void;
 }

@@ -1,9 +1,7 @@
 /**
- * A scope for work outside an order's own steps (a compensation): a
- * controller that follows a parent signal, if any, and a deadline, with one
- * listener and one timer rather than AbortSignal.any over several signals,
- * which costs the main thread several times as much. An order's own steps run
- * under its record instead (order-in-flight.ts).
+ * A scope for work outside an order's own steps (a compensation): a controller that follows a parent signal, if any,
+ * and a deadline, with one listener and one timer rather than AbortSignal.any over several signals, which costs the
+ * main thread several times as much. An order's own steps run under its record instead (order-in-flight.ts).
  */
 
 /** A controller tied to a parent and a deadline; disposing of it (`using`) unties it. */
@@ -14,12 +12,10 @@ export interface Scope extends Disposable {
 }
 
 /**
- * A controller that follows `parent`, if any, and aborts by itself after `ms`
- * (a deadline). Hold it with `using`, or call `release` once done with it:
- * the timer is cleared (AbortSignal.timeout cannot be, and kept one alive for
- * its whole span after every order) and the listener on the parent removed.
- * A scope with nothing to follow has no parent — rather than a shared signal
- * that never aborts, on which every scope in flight would hang a listener.
+ * A controller that follows `parent`, if any, and aborts by itself after `ms` (a deadline). Hold it with `using`, or
+ * call `release` once done with it: the timer is cleared (AbortSignal.timeout cannot be, and kept one alive for its
+ * whole span after every order) and the listener on the parent removed. A scope with nothing to follow has no parent —
+ * rather than a shared signal that never aborts, on which every scope in flight would hang a listener.
  */
 export function scopeOf(parent: AbortSignal | null, ms: number, onDeadline: () => unknown): Scope {
   const controller = new AbortController();

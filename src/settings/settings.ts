@@ -99,15 +99,8 @@ export const ORDERS = {
     max: 1_000_000,
     fallback: (read) => read.number('MAX_INFLIGHT') * STEPS_PER_ORDER,
     default: '3 × `MAX_INFLIGHT`',
-    about: 'pool tasks (as above) waiting for a thread; beyond, their orders get 503 `overloaded`',
-  }),
-  // On since it passed the chaos harness, the thread-death tests and the whole suite on the build it ships in (issue 32;
-  // docs/measurements/2026-11-24-hand-over-and-ring.md). Off is the message path, kept for a comparison and a way back.
-  STEP_RING: onOff({
-    field: 'stepRing',
-    fallback: true,
     about:
-      'how steps reach their threads: on, the steps that do no CPU work are written into a shared-memory ring per thread and their reports come back in another (one wake-up per thread per turn at most); off, every step is a Piscina message. Computing steps are Piscina tasks either way ([measurements](measurements/2026-11-23-lean-order-threads.md))',
+      "batches of steps (an order's, or a step that computes) waiting in the pool's line for a thread that can take them; beyond, their orders get 503 `overloaded`",
   }),
   THREAD_MAX_HEAP_MB: integer({
     field: 'threadMaxHeapMb',

@@ -1,35 +1,26 @@
 /**
- * Cancel cells: one small record per step task in flight, in a SharedArrayBuffer
- * that every worker thread maps. This is how `ctx.Done()` crosses a thread:
- * the main thread turns an AbortSignal into a store on the task's cell, and
- * then rings the bell of the thread the task runs on.
+ * Cancel cells: one small record per step task in flight, in a SharedArrayBuffer that every worker thread maps. This is
+ * how `ctx.Done()` crosses a thread: the main thread turns an AbortSignal into a store on the task's cell, and then
+ * rings the bell of the thread the task runs on.
  *
- * A bell is one word per thread that says "look at your cells". A thread
- * keeps one `Atomics.waitAsync` on its own bell, whatever number of steps it
- * runs, and on a ring looks at the cells of the steps it holds asleep or
- * watched (workers/thread-timers.ts). A step waits on no word of its own:
- * a wait per step was a promise, a native wait node under a process-wide lock
- * and a libuv timer each. Rings coalesce: the first cancellation since the
- * thread last looked notifies it; the ones after find the bell already rung
- * and leave it be, so a thread is woken at most once per look, and never while
- * it is about to look anyway.
+ * A bell is one word per thread that says "look at your cells". A thread keeps one `Atomics.waitAsync` on its own bell,
+ * whatever number of steps it runs, and on a ring looks at the cells of the steps it holds asleep or watched
+ * (workers/thread-timers.ts). A step waits on no word of its own: a wait per step was a promise, a native wait node
+ * under a process-wide lock and a libuv timer each. Rings coalesce: the first cancellation since the thread last looked
+ * notifies it; the ones after find the bell already rung and leave it be, so a thread is woken at most once per look,
+ * and never while it is about to look anyway.
  *
- * A step that fails on a thread cancels its order's other steps on that
- * thread itself (workers/step-runtime.ts, `cancelSiblings`), as errgroup's
- * failing goroutine cancels the context: it marks their cells and looks at
- * them at once, ringing nothing. Whoever cancels a cell first wakes whoever
- * must hear of it, so the main thread, canceling the same cells once it
- * reads the failure, rings no bell for them.
+ * A step that fails on a thread cancels its order's other steps on that thread itself (workers/step-runtime.ts,
+ * `cancelSiblings`), as errgroup's failing goroutine cancels the context: it marks their cells and looks at them at
+ * once, ringing nothing. Whoever cancels a cell first wakes whoever must hear of it, so the main thread, canceling the
+ * same cells once it reads the failure, rings no bell for them.
  *
- * Which bell: a task's thread writes its bell in the cell's HOST word as it
- * starts the task, and then looks at the cell's STATE; the main thread writes
- * STATE, then reads HOST. Atomics are sequentially consistent, so one of the
- * two sees the other: a cancellation before the start is seen by the thread,
- * one after it rings the bell.
+ * Which bell: a task's thread writes its bell in the cell's HOST word as it starts the task, and then looks at the
+ * cell's STATE; the main thread writes STATE, then reads HOST. Atomics are sequentially consistent, so one of the two
+ * sees the other: a cancellation before the start is seen by the thread, one after it rings the bell.
  *
- * This module owns the layout: the cells, then the bells. Both sides use
- * `CancelCells`; only the main thread uses `CancelCellAllocator`, which hands
- * cells out and binds signals.
+ * This module owns the layout: the cells, then the bells. Both sides use `CancelCells`; only the main thread uses
+ * `CancelCellAllocator`, which hands cells out and binds signals.
  */
 import { IndexTable } from './index-table.js';
 
@@ -62,10 +53,9 @@ const RUNNING = 1;
 const FINISHED = 2;
 
 /**
- * What a started step is doing, as its thread publishes it in the ACTIVITY
- * word: only the thread knows, and the main thread only reads it, to show
- * it. `running`: executing its own code, or waiting on something of its
- * own that the context cannot see; the others are the context's waits.
+ * What a started step is doing, as its thread publishes it in the ACTIVITY word: only the thread knows, and the main
+ * thread only reads it, to show it. `running`: executing its own code, or waiting on something of its own that the
+ * context cannot see; the others are the context's waits.
  */
 export const STEP_ACTIVITIES = ['running', 'sleeping', 'computing', 'awaiting_courier'] as const;
 export type StepActivity = (typeof STEP_ACTIVITIES)[number];
@@ -171,8 +161,8 @@ export class CancelCells {
   }
 
   /**
-   * Main thread: the bell of the thread the task runs on, if it has started (undefined: none; a thread that starts
-   * the task from now on sees a cancellation itself). Read it after canceling: see the top of the file.
+   * Main thread: the bell of the thread the task runs on, if it has started (undefined: none; a thread that starts the
+   * task from now on sees a cancellation itself). Read it after canceling: see the top of the file.
    */
   hostBellOf(cell: number): number | undefined {
     const host = Atomics.load(this.words, this.at(cell, HOST));
@@ -234,9 +224,8 @@ export class CancelCells {
   }
 
   /**
-   * Worker: record a request to the task's remote service before sending it.
-   * The word survives the thread, so the main thread learns of a request even
-   * if the thread dies before the request is sent, or before it arrives.
+   * Worker: record a request to the task's remote service before sending it. The word survives the thread, so the main
+   * thread learns of a request even if the thread dies before the request is sent, or before it arrives.
    */
   noteRequest(cell: number, bits: number): void {
     Atomics.or(this.words, this.at(cell, REQUESTS), bits);
@@ -263,9 +252,9 @@ export class CancelCells {
   }
 
   /**
-   * Any thread: resolves once the cell is canceled — a wait of its own on the cell, for code that runs outside a
-   * step runtime (its steps use their thread's bell). Recycling a cell wakes no one: a wait on a cell that is never
-   * canceled stays pending (it keeps no event loop alive).
+   * Any thread: resolves once the cell is canceled — a wait of its own on the cell, for code that runs outside a step
+   * runtime (its steps use their thread's bell). Recycling a cell wakes no one: a wait on a cell that is never canceled
+   * stays pending (it keeps no event loop alive).
    */
   whenCanceled(cell: number): Promise<void> {
     const word = this.at(cell, STATE);
@@ -322,8 +311,8 @@ type TiedSignal = AbortingSignal & { [TIES]?: CellTie | undefined };
 /**
  * What ties one cell to its task's signal: made the first time the cell is taken, and the same for every task after.
  * The ties on one signal — an order's steps — are a list the signal holds, and the signal has one listener for all of
- * them (`signalAborted`, a function made once): Node's EventTarget keeps a `Listener` object for each registration,
- * and adding and removing one is most of what tying a cell costs (issue 32: three an order, now one).
+ * them (`signalAborted`, a function made once): Node's EventTarget keeps a `Listener` object for each registration, and
+ * adding and removing one is most of what tying a cell costs (issue 32: three an order, now one).
  */
 class CellTie {
   /** The signal it listens to while its cell is open, until it aborts. */
@@ -372,18 +361,15 @@ function signalAborted(this: TiedSignal): void {
 }
 
 /**
- * Main thread: hands out cells and ties each to a signal. A cell is
- * given back only after its task has settled, so no worker can still be
- * reading it when it is reused.
+ * Main thread: hands out cells and ties each to a signal. A cell is given back only after its task has settled, so no
+ * worker can still be reading it when it is reused.
  *
- * Its cancellations wake each thread at most once a turn: a cell is marked
- * canceled at once (a thread looking sees it), and the bells of the threads
- * that run canceled tasks, and `afterEveryCancel`, are rung at the end of the
- * turn (a microtask), once for all of that turn's cancellations. A bell's own
- * flag already kept a turn's rings to one while its thread had not looked;
- * `afterEveryCancel` (the courier dispatchers' wake) ran once per cell: under
- * a wave of orders timing out together, 11.9 ms of the main thread's time per
- * 650 orders before, 4.2 after (docs/measurements/2026-11-25-a-wave-of-failures.md).
+ * Its cancellations wake each thread at most once a turn: a cell is marked canceled at once (a thread looking sees it),
+ * and the bells of the threads that run canceled tasks, and `afterEveryCancel`, are rung at the end of the turn (a
+ * microtask), once for all of that turn's cancellations. A bell's own flag already kept a turn's rings to one while its
+ * thread had not looked; `afterEveryCancel` (the courier dispatchers' wake) ran once per cell: under a wave of orders
+ * timing out together, 11.9 ms of the main thread's time per 650 orders before, 4.2 after
+ * (docs/measurements/2026-11-25-a-wave-of-failures.md).
  */
 export class CancelCellAllocator {
   private readonly free: Int32Array;
@@ -416,10 +402,9 @@ export class CancelCellAllocator {
   }
 
   /**
-   * A fresh cell that is canceled when `signal` aborts (at once if it already
-   * has), and then its `holder` is told. Returns undefined when every cell
-   * is taken. This runs for every step of every order: the cell's listener
-   * is kept with the cell, not made for the task.
+   * A fresh cell that is canceled when `signal` aborts (at once if it already has), and then its `holder` is told.
+   * Returns undefined when every cell is taken. This runs for every step of every order: the cell's listener is kept
+   * with the cell, not made for the task.
    */
   take(signal: AbortingSignal, holder?: CellHolder): number | undefined {
     if (this.freeCount === 0) return undefined;

@@ -1,17 +1,13 @@
 /**
- * Simulated outages of the steps' remote services (their dependencies), in a
- * SharedArrayBuffer every worker maps: the main thread switches an outage on
- * or off (the admin's POST /admin/dependencies/{name}); a step, on its
- * thread, draws each call to its dependency against it. While a dependency is
- * out, a share of its calls (the failure ratio) does not reach it at all and
- * is answered "unavailable", and every call is answered that much later (the
- * added latency).
+ * Simulated outages of the steps' remote services (their dependencies), in a SharedArrayBuffer every worker maps: the
+ * main thread switches an outage on or off (the admin's POST /admin/dependencies/{name}); a step, on its thread, draws
+ * each call to its dependency against it. While a dependency is out, a share of its calls (the failure ratio) does not
+ * reach it at all and is answered "unavailable", and every call is answered that much later (the added latency).
  *
- * This module owns the layout; both sides use `DependencyOutages`, by the
- * dependencies' names (the domain's table lists them; this layer imports
- * nothing). The main thread alone writes the settings, with one store per
- * word: a call drawn while an outage is being changed may see the new ratio
- * with the old latency, which is as true of a real service going down.
+ * This module owns the layout; both sides use `DependencyOutages`, by the dependencies' names (the domain's table lists
+ * them; this layer imports nothing). The main thread alone writes the settings, with one store per word: a call drawn
+ * while an outage is being changed may see the new ratio with the old latency, which is as true of a real service going
+ * down.
  */
 
 /** Words of one dependency, each an Int32. */
@@ -64,8 +60,7 @@ export class DependencyOutages<Name extends string> {
   }
 
   /**
-   * Main thread: switch `name`'s outage to `outage` (NO_OUTAGE ends it).
-   * The ratio is kept to the millionth.
+   * Main thread: switch `name`'s outage to `outage` (NO_OUTAGE ends it). The ratio is kept to the millionth.
    */
   set(name: Name, { failureRatio, latencyMs }: Outage): void {
     if (!(failureRatio >= 0 && failureRatio <= 1))
@@ -98,9 +93,8 @@ export class DependencyOutages<Name extends string> {
   }
 
   /**
-   * Worker: one call to `name`, drawn against its outage — refused with the
-   * failure ratio's probability (`random` is Math.random but in tests), and
-   * late by the added latency either way.
+   * Worker: one call to `name`, drawn against its outage — refused with the failure ratio's probability (`random` is
+   * Math.random but in tests), and late by the added latency either way.
    */
   draw(name: Name, random: () => number = Math.random): CallDraw {
     const base = this.at(name);

@@ -1,27 +1,20 @@
 /**
- * The step tracker: how many steps are running inside worker threads right
- * now (Go's `atomic.Int64` tracker, across threads). Workers add and
- * subtract; the main thread only reads — and gives back the share of a thread
- * that died.
+ * The step tracker: how many steps are running inside worker threads right now (Go's `atomic.Int64` tracker, across
+ * threads). Workers add and subtract; the main thread only reads — and gives back the share of a thread that died.
  *
- * Why sharded: a terminated thread runs no `finally`, so whatever it had
- * added is never subtracted by it. With one shared counter the main thread
- * could not tell how much of the total a dead thread held (a thread can die
- * between any two instructions, e.g. between "add to the counter" and "note
- * that I added"). With one shard per thread, a thread touches only its own
- * shard, and once the thread has exited the main thread zeroes that shard:
- * the correction is exact, with no window. The total is the sum of shards.
+ * Why sharded: a terminated thread runs no `finally`, so whatever it had added is never subtracted by it. With one
+ * shared counter the main thread could not tell how much of the total a dead thread held (a thread can die between any
+ * two instructions, e.g. between "add to the counter" and "note that I added"). With one shard per thread, a thread
+ * touches only its own shard, and once the thread has exited the main thread zeroes that shard: the correction is
+ * exact, with no window. The total is the sum of shards.
  *
- * A shard also holds ON_CPU: the cell of the step whose code the thread is
- * executing at this moment (0 while it waits). If the thread dies without
- * last words — out of memory, or terminated while stuck in a loop — this is
- * the step to blame. And PROGRESS: a count that moves whenever the thread
- * starts, wakes or finishes a step or its event loop turns, so the main
- * thread can tell a thread that is stuck from one that is merely busy.
- * Starting counts: a thread taking over a dead thread's steps starts
- * thousands of them in one long turn of its event loop, in which nothing else
- * moves the count. Waking counts for the same reason: thousands of sleepers
- * fall due together, and most wake to wait again, not to finish.
+ * A shard also holds ON_CPU: the cell of the step whose code the thread is executing at this moment (0 while it waits).
+ * If the thread dies without last words — out of memory, or terminated while stuck in a loop — this is the step to
+ * blame. And PROGRESS: a count that moves whenever the thread starts, wakes or finishes a step or its event loop turns,
+ * so the main thread can tell a thread that is stuck from one that is merely busy. Starting counts: a thread taking
+ * over a dead thread's steps starts thousands of them in one long turn of its event loop, in which nothing else moves
+ * the count. Waking counts for the same reason: thousands of sleepers fall due together, and most wake to wait again,
+ * not to finish.
  */
 
 /** Words of one shard, each an Int32. */
@@ -62,8 +55,8 @@ export class StepTracker {
   }
 
   /**
-   * Room for `threads` live threads and, generously, for threads that have
-   * died but not yet exited while their replacements already run.
+   * Room for `threads` live threads and, generously, for threads that have died but not yet exited while their
+   * replacements already run.
    */
   static create(threads: number): StepTracker {
     if (!Number.isInteger(threads) || threads < 1)
@@ -120,9 +113,8 @@ export class StepTracker {
   }
 
   /**
-   * Main thread, only after the thread has exited: give back its share and
-   * free its shard. Returns undefined if the thread never claimed one (it
-   * died before running any step).
+   * Main thread, only after the thread has exited: give back its share and free its shard. Returns undefined if the
+   * thread never claimed one (it died before running any step).
    */
   reclaim(threadId: number): ReclaimedShard | undefined {
     for (let s = 0; s < this.shards; s++) {

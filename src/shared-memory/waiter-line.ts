@@ -1,5 +1,5 @@
 /**
- * One read of the courier line (src/shared-memory/slot-semaphore.ts): the waiters published at one instant, and whose
+ * One read of the courier line (src/shared-memory/courier-line.ts): the waiters published at one instant, and whose
  * turn comes next, then next after that, as slots are granted one by one.
  *
  * Why a read is kept: the turn is a rule over every waiter (tier, share, ticket), and a look that reads them all costs
@@ -7,14 +7,15 @@
  * every waiter per slot — in `wide`, one pass granting 240 slots ran 237 ms over 8,809 waiters, in which its thread's
  * progress stood still and it was judged stuck. Read once, a line serves each next turn in O(clients × ranks + log
  * waiters): waiters are queued per client and per rank aged at the read (within one client, held slots and weight are
- * the same for all, so the oldest ticket of the best aged rank is the client's candidate), and clients are compared
- * as the rule compares them.
+ * the same for all, so the oldest ticket of the best aged rank is the client's candidate), and clients are compared as
+ * the rule compares them.
  *
- * What it does not see: waiters published and slots taken or freed by other threads after the read. Whoever changes
- * the line wakes every dispatcher, which reads it afresh; and the holder of a read takes each slot with the
- * semaphore's own checks, so a stale read can only misorder a turn, never grant past a cap.
+ * What it does not see: waiters published and slots taken or freed by other threads after the read. Whoever changes the
+ * line wakes every dispatcher, which reads it afresh; and the holder of a read takes each slot with the semaphore's own
+ * checks, so a stale read can only misorder a turn, never grant past a cap.
  */
 import { agedRank, RANKS, tieredTurnOrder } from '../fairness/tiers.js';
+import { before, TicketHeap } from './ticket-heap.js';
 
 /** Slots as the line counts them: at the read, then with each grant and release of the holder of the read. */
 export interface LineCounts {
@@ -34,61 +35,6 @@ export interface TurnRules {
   mayTakeOne(client: number, counts: LineCounts): boolean;
   /** A client's weight in the fair share (1 for nobody's). */
   weightOf(client: number): number;
-}
-
-/** Whether ticket a came before ticket b; tickets wrap around in 32 bits. */
-const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
-
-/**
- * Candidates by ticket, the oldest on top: made a heap in O(n) once read, so that the few turns a read usually serves
- * cost a few log n each, not a sort of the whole line. Its storage only grows: emptied, an array given `length = 0`
- * drops its backing store, and refilling it made a read's garbage (a step thread collected its young generation three
- * times as often under `wide`).
- */
-class TicketHeap {
-  private items = new Int32Array(16);
-  size = 0;
-
-  constructor(private readonly tickets: Int32Array) {}
-
-  push(candidate: number): void {
-    if (this.size === this.items.length) {
-      const grown = new Int32Array(this.items.length * 2);
-      grown.set(this.items);
-      this.items = grown;
-    }
-    this.items[this.size++] = candidate;
-  }
-
-  /** The oldest candidate; the heap is not empty. */
-  top(): number {
-    return this.items[0]!;
-  }
-
-  heapify(): void {
-    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
-  pop(): void {
-    this.size--;
-    if (this.size === 0) return;
-    this.items[0] = this.items[this.size]!;
-    this.down(0);
-  }
-
-  private down(at: number): void {
-    const { items, tickets, size } = this;
-    const item = items[at]!;
-    for (;;) {
-      let child = 2 * at + 1;
-      if (child >= size) break;
-      if (child + 1 < size && before(tickets[items[child + 1]!]!, tickets[items[child]!]!)) child++;
-      if (!before(tickets[items[child]!]!, tickets[item]!)) break;
-      items[at] = items[child]!;
-      at = child;
-    }
-    items[at] = item;
-  }
 }
 
 /**
@@ -201,9 +147,9 @@ export class WaiterLine {
   }
 
   /**
-   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot, the best aged rank
-   * (no better than the best own rank waiting: agedRank), then the client holding the fewest slots per unit of weight,
-   * then the oldest ticket. Settle it with `taken()` (it got a slot, here or on its own thread) or `gone()`.
+   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot, the best aged rank (no
+   * better than the best own rank waiting: agedRank), then the client holding the fewest slots per unit of weight, then
+   * the oldest ticket. Settle it with `taken()` (it got a slot, here or on its own thread) or `gone()`.
    */
   next(): number {
     this.chosen = undefined;

@@ -1,30 +1,27 @@
 /**
- * A ring of messages between two threads in a SharedArrayBuffer: one writer,
- * one reader, each message a run of Int32 words. Steps travel to a thread in
- * one and their reports come back in another (src/threads/step-rings.ts):
- * an item handed over as integer records costs a fraction of a `postMessage`
- * of an object, which is a structured clone and a task on the other side.
+ * A ring of messages between two threads in a SharedArrayBuffer: one writer, one reader, each message a run of Int32
+ * words. Steps travel to a thread in one and their reports come back in another (src/threads/step-rings.ts): an item
+ * handed over as integer records costs a fraction of a `postMessage` of an object, which is a structured clone and a
+ * task on the other side.
  *
- * Layout (Int32 words): HEAD, the words written so far; TAIL, the words read
- * so far (both only grow, modulo 2^32); WAKE, the reader's bell; then the
- * data, a power of two of words. A message is its length, then its words; one
- * that does not fit before the end of the data is preceded by a SKIP word,
- * and starts again at the beginning. The writer stores HEAD after the words,
- * the reader TAIL after reading them: each side sees the other's words whole.
+ * Layout (Int32 words): HEAD, the words written so far; TAIL, the words read so far (both only grow, modulo 2^32);
+ * WAKE, the reader's bell; then the data, a power of two of words. A message is its length, then its words; one that
+ * does not fit before the end of the data is preceded by a SKIP word, and starts again at the beginning. The writer
+ * stores HEAD after the words, the reader TAIL after reading them: each side sees the other's words whole. A message is
+ * claimed by whichever side marks its length word TAKEN first: the reader as it reads it, or the writer taking back
+ * what a reader that has stopped reading left unread (`withdraw`); the reader passes over a message withdrawn. Its
+ * words are the writer's again once TAIL passes them.
  *
- * Wake-ups are coalesced. The reader, out of messages, quiets WAKE, looks at
- * HEAD once more, and only then waits on WAKE. The writer, after a turn's
- * messages, rings WAKE: only the ring that finds it quiet notifies, so a
- * reader that is awake (reading, or about to look) is never notified, and a
- * writer notifies at most once per reader's wait. Atomics are sequentially
- * consistent: a message written before a ring is seen by the reader's look
- * after its quieting, or the ring finds WAKE quiet and notifies. A reader
- * busy with other work that will look again before its thread idles says so
- * (`stayAwake`): writers then leave it be, and a notify, which costs the
- * writer as much as a small `postMessage`, is saved.
+ * Wake-ups are coalesced. The reader, out of messages, quiets WAKE, looks at HEAD once more, and only then waits on
+ * WAKE. The writer, after a turn's messages, rings WAKE: only the ring that finds it quiet notifies, so a reader that
+ * is awake (reading, or about to look) is never notified, and a writer notifies at most once per reader's wait. Atomics
+ * are sequentially consistent: a message written before a ring is seen by the reader's look after its quieting, or the
+ * ring finds WAKE quiet and notifies. A reader busy with other work that will look again before its thread idles says
+ * so (`stayAwake`): writers then leave it be, and a notify, which costs the writer as much as a small `postMessage`, is
+ * saved.
  *
- * Numbers that are not int32 travel as two words (`writeFloat`), strings as
- * their length and UTF-16 units two to a word (`writeString`).
+ * Numbers that are not int32 travel as two words (`writeFloat`), strings as their length and UTF-16 units two to a word
+ * (`writeString`).
  */
 
 const HEAD = 0;
@@ -36,6 +33,10 @@ const QUIET = 0;
 const RUNG = 1;
 /** In place of a length: the rest of the data up to its end is unused; the message is at the beginning. */
 const SKIP = -1;
+/** A message's length word once the message is claimed by the reader or withdrawn by the writer: below SKIP. */
+const taken = (length: number): number => -length - 2;
+/** The length of a message whose length word is `word`, claimed or not. */
+const lengthOf = (word: number): number => (word >= 0 ? word : -word - 2);
 
 const floatScratch = new Float64Array(1);
 const floatWords = new Int32Array(floatScratch.buffer);
@@ -75,25 +76,43 @@ export class WordRing {
   }
 
   /**
-   * Writer: room for a message of `length` words; returns the offset in `words` of its first word, or -1 if the
-   * ring has no room for it now (the reader is behind). End it with `end`; others see it after `publish`.
+   * Writer: room for a message of `length` words; returns the offset in `words` of its first word, or -1 if the ring
+   * has no room for it now (the reader is behind: a message that `fits` has room once the reader has read what is
+   * published). End it with `end`; others see it after `publish`.
    */
   begin(length: number): number {
     if (this.writing !== -1) throw new Error('a message is being written already');
+    if (!this.fits(length)) return -1;
     const tail = Atomics.load(this.words, TAIL);
-    const at = this.head & this.mask;
-    const toEnd = this.size - at;
-    // A message never wraps: one that does not fit before the end starts at the beginning.
-    const needed = length + 1 <= toEnd ? length + 1 : toEnd + length + 1;
-    if (((this.head - tail) | 0) + needed > this.size) return -1;
+    const toEnd = this.size - (this.head & this.mask);
+    // A message never wraps: one that does not fit before the end starts at the beginning. The words skipped are the
+    // reader's to pass over before they count as free, so they are given up now, whether or not the message fits yet:
+    // asked again once the reader has read them, it then has the whole ring.
     if (length + 1 > toEnd) {
-      this.words[HEADER_WORDS + at] = SKIP;
+      if (((this.head - tail) | 0) + toEnd > this.size) return -1;
+      this.words[HEADER_WORDS + (this.head & this.mask)] = SKIP;
       this.head = (this.head + toEnd) | 0;
     }
+    if (((this.head - tail) | 0) + length + 1 > this.size) return -1;
     this.writing = this.head & this.mask;
     this.words[HEADER_WORDS + this.writing] = length;
     this.head = (this.head + length + 1) | 0;
     return HEADER_WORDS + this.writing + 1;
+  }
+
+  /** Whether a message of `length` words fits the ring at all: one that does not is refused for ever. */
+  fits(length: number): boolean {
+    return length + 1 <= this.size;
+  }
+
+  /** Writer: where its writes have come to (HEAD as this side has it), for `readPast`. */
+  get written(): number {
+    return this.head;
+  }
+
+  /** Writer: whether the reader has read (or passed over) everything up to `position`, a `written` of the past. */
+  readPast(position: number): boolean {
+    return ((Atomics.load(this.words, TAIL) - position) | 0) >= 0;
   }
 
   /** Writer: the message begun is whole. */
@@ -118,23 +137,43 @@ export class WordRing {
     return true;
   }
 
-  /** Reader: every message published, in order: `visit(offset, length)` reads its words from `words`. */
+  /**
+   * Reader: every message published and not withdrawn, in order: `visit(offset, length)` reads its words from `words`.
+   * Each is claimed first (its length word marked TAKEN, which a writer withdrawing it would have marked before us),
+   * and its words given back as soon as it is read: a writer waiting for room gets it as soon as it can.
+   */
   read(visit: (at: number, length: number) => void): number {
-    let tail = Atomics.load(this.words, TAIL);
+    return this.claimEach(visit, (tail) => Atomics.store(this.words, TAIL, tail));
+  }
+
+  /**
+   * Writer: take back every message published that the reader has not claimed yet (a reader that has stopped reading),
+   * each marked TAKEN before the reader can claim it: `withdrawn(offset, length)` reads its words. Its words stay the
+   * reader's to pass over, so they are free again only once it reads on. Returns how many were withdrawn.
+   */
+  withdraw(withdrawn: (at: number, length: number) => void): number {
+    return this.claimEach(withdrawn, () => {});
+  }
+
+  /** Claim every message from TAIL to HEAD not claimed yet, and `visit` it; `passed(position)` after each message. */
+  private claimEach(visit: (at: number, length: number) => void, passed: (position: number) => void): number {
+    let position = Atomics.load(this.words, TAIL);
     const head = Atomics.load(this.words, HEAD);
     let count = 0;
-    while (tail !== head) {
-      const at = tail & this.mask;
-      const length = this.words[HEADER_WORDS + at]!;
-      if (length === SKIP) {
-        tail = (tail + this.size - at) | 0;
-        continue;
+    while (position !== head) {
+      const at = position & this.mask;
+      const word = HEADER_WORDS + at;
+      const length = this.words[word]!;
+      if (length === SKIP) position = (position + this.size - at) | 0;
+      else {
+        if (length >= 0 && Atomics.compareExchange(this.words, word, length, taken(length)) === length) {
+          visit(word + 1, length);
+          count++;
+        }
+        // A message claimed by the other side is passed over.
+        position = (position + lengthOf(Atomics.load(this.words, word)) + 1) | 0;
       }
-      visit(HEADER_WORDS + at + 1, length);
-      tail = (tail + length + 1) | 0;
-      count++;
-      // Given back message by message: a writer waiting for room gets it as soon as it can.
-      Atomics.store(this.words, TAIL, tail);
+      passed(position);
     }
     return count;
   }
@@ -167,8 +206,8 @@ export class WordRing {
   }
 
   /**
-   * Either side, with the other gone: empty, as new. Waits left on the bell by a reader that stopped are ended, so
-   * that a wake-up meant for the ring's next reader never goes to one of them.
+   * Either side, with the other gone: empty, as new. Waits left on the bell by a reader that stopped are ended, so that
+   * a wake-up meant for the ring's next reader never goes to one of them.
    */
   clear(): void {
     Atomics.store(this.words, TAIL, 0);
@@ -204,8 +243,8 @@ export class WordRing {
 
   /**
    * The string at `at`, and the word after it. The units are passed to `fromCharCode` as an array-like (`apply`), not
-   * spread: a spread walks the array's iterator, 1.0–1.2 µs for a 36-character id against 0.17 µs (a standalone
-   * script, Node 26.10), and every batch a thread reads has four such strings.
+   * spread: a spread walks the array's iterator, 1.0–1.2 µs for a 36-character id against 0.17 µs (a standalone script,
+   * Node 26.10), and every batch a thread reads has four such strings.
    */
   readString(at: number): { readonly value: string; readonly next: number } {
     const length = this.words[at]!;
@@ -220,8 +259,8 @@ export class WordRing {
 }
 
 /**
- * A thread's reading of one ring: everything there is, then one wait for the
- * next ring — never two at once, however often it looks in between.
+ * A thread's reading of one ring: everything there is, then one wait for the next ring — never two at once, however
+ * often it looks in between.
  */
 export class RingReader {
   private waiting = false;

@@ -4,7 +4,8 @@
  * only between its time slices. So while more than one client shares the
  * service, a client may have at most `perClient` computing steps on threads
  * at once — its cap of THREADS, never every thread: a thread is always left
- * without its CPU work, and the placement (placement.ts) sends the other
+ * without its CPU work, and the placement
+ * (ring-placement.ts) sends the other
  * clients' steps there — and all clients together at most `total`, one per
  * thread, so that no two computing steps share a thread. A step beyond either
  * waits here, on the main thread, before it is posted: it holds no thread, no
@@ -70,9 +71,8 @@ export class CpuTurns {
   constructor(private readonly limits: () => CpuTurnLimits | undefined) {}
 
   /**
-   * A turn for a computing step of `client` (weighing `weight`), of its order's tier's `rank`: at once if it has
-   * room, else once its turn comes, or undefined if `signal` fires first. Returned without a promise when no wait is
-   * needed.
+   * A turn for a computing step of `client` (weighing `weight`), of its order's tier's `rank`: at once if it has room,
+   * else once its turn comes, or undefined if `signal` fires first. Returned without a promise when no wait is needed.
    */
   take(
     client: string,
@@ -145,8 +145,8 @@ export class CpuTurns {
   }
 
   /**
-   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank
-   * (a look as long as the clients are many, not the waiters).
+   * Give freed turns to whose turn it is, while there is room: among the heads of each client's lines, one per rank (a
+   * look as long as the clients are many, not the waiters).
    */
   private serve(): void {
     const limits = this.limits();

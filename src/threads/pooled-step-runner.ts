@@ -1,32 +1,24 @@
 /**
- * Runs a step on the worker pool, and owns everything that can go wrong
- * between a step and its thread:
+ * Runs a step on the worker pool, and owns everything that can go wrong between a step and its thread:
  *
- * - Cancellation crosses into the thread through the task's cancel cell,
- *   cooperatively: the thread is not killed for it.
- * - Last resort: a step still running `graceMs` after its order was canceled
- *   gets its thread terminated if it ignores its cancellation (the thread's
- *   cancellation watch saw it canceled and running twice) or its thread is
- *   stuck (its progress count — moved by every step it starts, wakes or finishes,
- *   every turn of its event loop and every slice of CPU work — stood still
- *   for the whole period, judged on time; a thread that has begun no step
- *   has none, and is starting, not stuck). A thread that is only busy —
- *   working through a backlog — is judged again a period later. The order
- *   is answered all the same.
- * - A lost thread — terminated, crashed, exited, out of memory — took every
- *   task on it, including steps of orders that did nothing wrong. A goroutine
- *   cannot be killed; a thread can, with everything on it. So each step that
- *   was on it is settled by what is known: canceled if its order was already
- *   canceled; failed (internal) if it is the culprit; otherwise run once more
- *   on another thread, and if its thread is lost under it again, failed with
- *   thread_lost — the infrastructure's failure, not the order's. The culprit
- *   is the step the thread was terminated for, if it was terminated for
- *   ignoring its cancellation (never the innocent step that happened to be on
- *   the CPU); else the step named by the thread's last words, or, when it died
- *   without any (out of memory, stuck), the step its on-CPU marker names.
- * - Whatever a step asked of its remote service is settled with the service
- *   once each attempt is over, so the outcome says what the service did
- *   (its effect), even of a step that never got to report.
+ * - Cancellation crosses into the thread through the task's cancel cell, cooperatively: the thread is not killed for
+ *   it.
+ * - Last resort: a step still running `graceMs` after its order was canceled gets its thread terminated if it ignores
+ *   its cancellation (the thread's cancellation watch saw it canceled and running twice) or its thread is stuck (its
+ *   progress count — moved by every step it starts, wakes or finishes, every turn of its event loop and every slice of
+ *   CPU work — stood still for the whole period, judged on time; a thread that has begun no step has none, and is
+ *   starting, not stuck). A thread that is only busy — working through a backlog — is judged again a period later. The
+ *   order is answered all the same.
+ * - A lost thread — terminated, crashed, exited, out of memory — took every task on it, including steps of orders that
+ *   did nothing wrong. A goroutine cannot be killed; a thread can, with everything on it. So each step that was on it
+ *   is settled by what is known: canceled if its order was already canceled; failed (internal) if it is the culprit;
+ *   otherwise run once more on another thread, and if its thread is lost under it again, failed with thread_lost — the
+ *   infrastructure's failure, not the order's. The culprit is the step the thread was terminated for, if it was
+ *   terminated for ignoring its cancellation (never the innocent step that happened to be on the CPU); else the step
+ *   named by the thread's last words, or, when it died without any (out of memory, stuck), the step its on-CPU marker
+ *   names.
+ * - Whatever a step asked of its remote service is settled with the service once each attempt is over, so the outcome
+ *   says what the service did (its effect), even of a step that never got to report.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
@@ -39,19 +31,22 @@ import type {
   StepEffect,
   StepOutcome,
   StepRecorder,
+  StepRun,
   StepRunner,
   StepSink,
+  StepStart,
   ThreadFate,
 } from '../pipeline/steps.js';
 import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import { threadOf, type TaskPlacement } from './placement.js';
+import type { TaskPlacement } from './ring-placement.js';
 import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
 import { PoolSaturated, type PostedStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
+import { verdictOn } from './thread-verdict.js';
 
 /** What the composition root gives back when a thread exits. */
 export interface Reclaimed {
@@ -84,9 +79,8 @@ export interface PooledStepRunnerOptions {
   /** Runs of a step whose thread keeps getting lost under it, the first included. */
   readonly maxAttempts: number;
   /**
-   * What became of what a task asked of its remote service, as its cell
-   * recorded it (`requests`, 0 if nothing): asked of the service itself once
-   * the task is over. Undefined: nothing was asked.
+   * What became of what a task asked of its remote service, as its cell recorded it (`requests`, 0 if nothing): asked
+   * of the service itself once the task is over. Undefined: nothing was asked.
    */
   readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
@@ -122,29 +116,15 @@ export class PooledStepRunner implements StepRunner {
     this.parts = { pool, cells, options, log, overdue: new DeadlineList<StepInFlight>() };
   }
 
-  run(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-  ): Promise<StepOutcome> {
+  run(step: StepRun): Promise<StepOutcome> {
     return new Promise((resolve, reject) => {
       const sink: StepSink = { stepEnded: (_, outcome) => resolve(outcome), stepThrew: (_, error) => reject(error) };
-      this.start(step, run, signal, trace, deadline, sink, 0);
+      this.start({ ...step, sink, index: 0 });
     });
   }
 
-  start(
-    step: ActionDefinition,
-    run: OrderRun,
-    signal: CancelSignal,
-    trace: Trace,
-    deadline: number,
-    sink: StepSink,
-    index: number,
-  ): void {
-    new StepInFlight(this.parts, step, run, signal, trace, deadline, sink, index).next();
+  start(step: StepStart): void {
+    new StepInFlight(this.parts, step).next();
   }
 }
 
@@ -159,9 +139,9 @@ interface RunnerParts {
 
 /**
  * One step of an order on the pool, from its dispatch to its outcome, through as many attempts as its thread's losses
- * allow: one record whose methods are the stages an attempt goes through, rather than a chain of async functions.
- * Each attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and,
- * over, settles what it asked of its remote service; its cell and turn are given back on every path.
+ * allow: one record whose methods are the stages an attempt goes through, rather than a chain of async functions. Each
+ * attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and, over,
+ * settles what it asked of its remote service; its cell and turn are given back on every path.
  */
 class StepInFlight implements Deadlined, PostedStep, CellHolder {
   private readonly started = performance.now();
@@ -180,17 +160,25 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** When the grace period under way ends. */
   private graceEnds = 0;
   private lastProgress: number | undefined;
+  private readonly step: ActionDefinition;
+  readonly run: OrderRun;
+  private readonly signal: CancelSignal;
+  private readonly trace: Trace;
+  private readonly deadline: number;
+  private readonly sink: StepSink;
+  private readonly index: number;
 
   constructor(
     private readonly parts: RunnerParts,
-    private readonly step: ActionDefinition,
-    readonly run: OrderRun,
-    private readonly signal: CancelSignal,
-    private readonly trace: Trace,
-    private readonly deadline: number,
-    private readonly sink: StepSink,
-    private readonly index: number,
+    { step, run, signal, trace, deadline, sink, index }: StepStart,
   ) {
+    this.step = step;
+    this.run = run;
+    this.signal = signal;
+    this.trace = trace;
+    this.deadline = deadline;
+    this.sink = sink;
+    this.index = index;
     const { recorder } = parts.options;
     this.timings = recorder?.records(trace) ? [] : undefined;
   }
@@ -273,7 +261,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** The pool refused the attempt, or its thread is gone or going. */
   lost(error: unknown): void {
     const { registry } = this.parts.pool;
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     if (threadId === undefined || !registry.isDoomed(threadId))
       return this.ranOnPool({ type: 'refused', saturated: error instanceof PoolSaturated, error });
     // Wait until it has exited and its share of the tracker and the courier pool is back; only then is it true that
@@ -367,7 +355,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     this.end({ status: 'canceled', cause: abortKind(this.signal.reason) });
   }
 
-  /** `endedEarlierMs`: the step ended that long before its batch's answer arrived. */
+  /** `endedEarlierMs`: the step ended that long before its report was read. */
   private end(fields: ReadReport, endedEarlierMs = 0): void {
     const endedAt = performance.now() - endedEarlierMs;
     // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
@@ -408,7 +396,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
    * after the cancellation, and every graceMs after that until it ends.
    */
   cellCanceled(): void {
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
     this.graceEnds = performance.now() + this.parts.options.graceMs;
     this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
@@ -417,7 +405,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   deadlinePassed(): void {
     this.overdueHandle = -1;
     const { cells, options, overdue, pool } = this.parts;
-    const threadId = threadOf(this.placement);
+    const threadId = this.placement.placedOn;
     const { cell } = this;
     if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
       const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
@@ -436,18 +424,17 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         return;
       }
       this.lastProgress = progress;
-      // Unseen (the judge ran late: the main thread, or the whole process, stood still, and the thread may not have
-      // run either) is judged again a whole period later, as a moving thread is.
+      // Unseen (the judge ran late: the main thread, or the whole process, stood still, and the thread may not have run
+      // either) is judged again a whole period later, as a moving thread is.
     }
     this.graceEnds = performance.now() + options.graceMs;
     this.overdueHandle = overdue.add(this, this.graceEnds);
   }
 
   /**
-   * Whether this attempt's step is what cost its thread its life. A thread
-   * terminated for ignoring cancellation names its culprit, and only that one;
-   * otherwise the thread's last words name it, or, if it died without any,
-   * the on-CPU marker.
+   * Whether this attempt's step is what cost its thread its life. A thread terminated for ignoring cancellation names
+   * its culprit, and only that one; otherwise the thread's last words name it, or, if it died without any, the on-CPU
+   * marker.
    */
   private isCulprit(exit: ThreadExit<Reclaimed>): boolean {
     const cell = this.cell!;
@@ -456,45 +443,13 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   }
 }
 
-/**
- * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as
- * it ended (`now`). A thread without a count has begun no step yet — the attempt's batch is on its way to it, or it is
- * a new thread taking a dead one's place — so it is starting, not stuck. Taken for stuck, such a thread could be
- * terminated with the steps of other orders just run again on it, and those orders lost their thread a second time
- * through no fault of theirs (503 thread_lost).
- */
-export function stoodStill(before: number | undefined, now: number | undefined): boolean {
-  return now !== undefined && now === before;
-}
-
-/**
- * How late a judgment may come and still vouch for its period: past that, the main thread stood still too — or the
- * whole process did (a paused VM; SIGSTOP for half a second during `wide`'s cancellation storm reproduced it: a thread
- * terminated with 8,861 steps, judged 435 ms late). The 50 ms an instance allows beyond CANCEL_GRACE_MS for a stuck
- * thread's couriers to come back (it gives its lease up that early) is what an on-time judgment may take.
- */
-export const UNSEEN_AFTER_MS = 50;
-
-/**
- * A canceled step's thread at the end of a period: moving, stuck (it stood still through a period the judge saw on
- * time), or unseen (it stood still, but the judge came `lateMs` late: nobody may have run).
- */
-export function verdictOn(
-  before: number | undefined,
-  now: number | undefined,
-  lateMs: number,
-): 'moving' | 'stuck' | 'unseen' {
-  if (!stoodStill(before, now)) return 'moving';
-  return lateMs > UNSEEN_AFTER_MS ? 'unseen' : 'stuck';
-}
-
 /** Before an attempt has any. */
 const NO_PLACEMENT: TaskPlacement = { cpuMs: 0 };
 
 /**
- * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said
- * it ended, and began on its thread as long before that as the thread says it ran. A thread that died says nothing:
- * its attempt ended when its death was known.
+ * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said it
+ * ended, and began on its thread as long before that as the thread says it ran. A thread that died says nothing: its
+ * attempt ended when its death was known.
  */
 function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
   const now = performance.now();

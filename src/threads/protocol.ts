@@ -1,8 +1,7 @@
 /**
- * What crosses the boundary between the main thread and a worker thread.
- * Everything here is plain data: a class instance posted to another thread
- * arrives as a plain object (an Error loses its class and fields), so
- * failures travel as a kind and are given meaning again on the main thread.
+ * What crosses the boundary between the main thread and a worker thread. Everything here is plain data: a class
+ * instance posted to another thread arrives as a plain object (an Error loses its class and fields), so failures travel
+ * as a kind and are given meaning again on the main thread.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import type { DependencyVerdict } from '../domain/dependencies.js';
@@ -39,10 +38,9 @@ export interface WorkerSetup extends SharedMemoryBuffers {
    */
   readonly logLevelWord?: SharedArrayBuffer;
   /**
-   * URLs of every step and compensation module. A thread loads them before it
-   * takes its first task: an import needs several turns of the thread's event
-   * loop, and a thread busy with CPU work takes long over each turn — long
-   * enough, measured, for a first refund's deadline to pass while it loads.
+   * URLs of every step and compensation module. A thread loads them before it takes its first task: an import needs
+   * several turns of the thread's event loop, and a thread busy with CPU work takes long over each turn — long enough,
+   * measured, for a first refund's deadline to pass while it loads.
    */
   readonly stepModules: readonly string[];
   /**
@@ -51,8 +49,8 @@ export interface WorkerSetup extends SharedMemoryBuffers {
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
   /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
   readonly stepTimings?: boolean;
-  /** The rings steps come and go by (src/threads/step-rings.ts, STEP_RING=on); absent: every step comes by message. */
-  readonly stepRings?: StepRingBuffers;
+  /** The rings steps come and go by (src/threads/step-rings.ts). */
+  readonly stepRings: StepRingBuffers;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -69,9 +67,8 @@ export interface StepTask {
   /** The order's W3C trace id: steps' log lines carry it too. Absent (the benchmark's inline runner): none. */
   readonly traceId?: string;
   /**
-   * Milliseconds left before the order's deadline when the task was posted:
-   * each thread's performance.now() has an origin of its own, so a deadline
-   * crosses as a span. Absent (the benchmark's inline runner): no deadline.
+   * Milliseconds left before the order's deadline when the task was posted: each thread's performance.now() has an
+   * origin of its own, so a deadline crosses as a span. Absent (the benchmark's inline runner): no deadline.
    */
   readonly remainingMs?: number;
   /**
@@ -82,27 +79,12 @@ export interface StepTask {
 }
 
 /**
- * Steps of one order posted to one thread together: one message out, one
- * answer back, instead of one each per step (each is a structured clone of
- * the order and a round trip through the pool). Steps that compute go alone,
- * so that two of them can run on two threads.
+ * Steps of one order posted to one thread together: one message of its ring, with the order's labels once (as each
+ * StepTask's; its time left measured as the batch is posted). A step that computes goes alone.
  */
-export interface StepBatch {
-  readonly order: Order;
-  readonly run: number;
-  readonly requestId: string;
-  /** As StepTask's. */
-  readonly traceId?: string;
-  /** As StepTask's: the order's time left, measured as the batch is posted. */
-  readonly remainingMs?: number;
-  /** As StepTask's. */
-  readonly clientIndex?: number;
-  readonly steps: ReadonlyArray<{
-    /** Numbers the step among every step posted, so a report that arrives late finds no one waiting. */
-    readonly seq: number;
-    readonly cell: number;
-    readonly module: string;
-  }>;
+export interface StepBatch extends Omit<StepTask, 'cell' | 'module'> {
+  /** Each step's cancel cell (its report comes back under it) and module. */
+  readonly steps: ReadonlyArray<{ readonly cell: number; readonly module: string }>;
 }
 
 /** The batch of `steps` of the order `task` (any of them) belongs to: its order's labels, once. */
@@ -118,31 +100,18 @@ export function taskOf(batch: StepBatch, { cell, module }: StepBatch['steps'][nu
 }
 
 /**
- * What one pool task carries to a thread: the batches of every order posted
- * in the same turn of the main thread's event loop and sent to that thread.
- * Under load one turn reads many requests, and one message then carries
- * them all (Piscina's own measurements name a message per task as its
- * bottleneck). Its answer has each batch's reports, in order.
- */
-export interface ThreadTask {
-  readonly batches: readonly StepBatch[];
-}
-
-/**
- * A step's report: how long before the end of its order's batch the step
- * ended (its duration is the batch's less that).
+ * A step's report as the main thread reads it: how long before the read the step ended on its thread (it waited that
+ * long in the ring), so that its duration is its own.
  */
 export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
 
-/**
- * A step's report sent in the thread's mail rather than in its task's
- * answer: the steps of an order that ends before the others of its task
- * (its answer would wait for theirs), or a step that failed, the moment it
- * failed, so that its order's other steps are canceled at once.
- */
-export interface MailedReport {
-  readonly seq: number;
-  readonly report: BatchedReport;
+/** How much of a failure's detail a report carries: a long message or stack is the thread's log line's, not the ring's. */
+export const REPORT_DETAIL_CHARS = 300;
+
+/** What a report says of what a step threw: its stack (or message), cut to REPORT_DETAIL_CHARS. */
+export function reportDetail(thrown: unknown): string {
+  const text = thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
+  return text.length <= REPORT_DETAIL_CHARS ? text : `${text.slice(0, REPORT_DETAIL_CHARS - 1)}…`;
 }
 
 /** What a step that calls a dependency says of it, whatever its status. */
@@ -157,8 +126,8 @@ export interface DependencyReport {
 }
 
 /**
- * When things happened to a step on its thread, as spans from its end (each thread's performance.now() has an origin
- * of its own): the main thread lays them on its own clock from when the report arrives, for the order's trace.
+ * When things happened to a step on its thread, as spans from its end (each thread's performance.now() has an origin of
+ * its own): the main thread lays them on its own clock from when the report arrives, for the order's trace.
  */
 export interface StepTimings {
   /** From the moment the thread took the step up to its end. */
@@ -185,7 +154,10 @@ export type StepReport = DependencyReport &
         readonly status: 'error';
         readonly threadId: number;
         readonly kind: StepFailureKind | 'internal';
-        /** For the log only, never for the client: what went wrong inside the step. */
+        /**
+         * For the log only, never for the client: what went wrong inside the step, cut to REPORT_DETAIL_CHARS (the
+         * whole stack is in the thread's own log line).
+         */
         readonly detail?: string;
       }
   );
@@ -197,10 +169,9 @@ export interface ReadReport extends DependencyReport {
 }
 
 /**
- * Main thread: what a report means for the step's outcome. A step that
- * reports canceled was canceled by whatever aborted its order; the
- * dependency failed it only if that was the deadline, while the step waited
- * on it — a step canceled because another failed says nothing of its own.
+ * Main thread: what a report means for the step's outcome. A step that reports canceled was canceled by whatever
+ * aborted its order; the dependency failed it only if that was the deadline, while the step waited on it — a step
+ * canceled because another failed says nothing of its own.
  */
 export function readReport(report: StepReport, signal: CancelSignal): ReadReport {
   // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
@@ -217,9 +188,8 @@ export function readReport(report: StepReport, signal: CancelSignal): ReadReport
 }
 
 /**
- * A request a step sends the payment provider, posted to the main thread
- * (whose gateway holds the provider's books) the moment the step sends it.
- * Self-contained: by the time it arrives, its task and cell may be long gone.
+ * A request a step sends the payment provider, posted to the main thread (whose gateway holds the provider's books) the
+ * moment the step sends it. Self-contained: by the time it arrives, its task and cell may be long gone.
  */
 export interface LedgerRequest {
   /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
@@ -232,21 +202,9 @@ export interface LedgerRequest {
   readonly test: boolean;
 }
 
-/** What a thread posts to the main thread besides its tasks' answers, once per turn of its event loop (workers/thread-mail.ts). */
-export interface ThreadMail {
-  readonly type: 'thread-mail';
-  readonly ledgerRequests: readonly LedgerRequest[];
-  readonly reports: readonly MailedReport[];
-}
-
-export function isThreadMail(message: unknown): message is ThreadMail {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'thread-mail';
-}
-
 /**
- * Bits a step records in its cell's REQUESTS word before a LedgerRequest
- * leaves (CancelCells.noteRequest): should the message be lost with its
- * thread, the main thread still knows what was asked.
+ * Bits a step records in its cell's REQUESTS word before a LedgerRequest leaves (CancelCells.noteRequest): should the
+ * message be lost with its thread, the main thread still knows what was asked.
  */
 export const REQUESTED_CHARGE = 1;
 export const REQUESTED_VOID = 2;

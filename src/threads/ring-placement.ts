@@ -1,21 +1,16 @@
 /**
- * Which threads a turn's batches of steps go to by ring (src/threads/step-pool.ts, STEP_RING=on), in what order.
+ * Where steps go: the pool's one balancer (src/threads/step-pool.ts). Piscina never sees a step — every batch travels
+ * by a thread's ring — so which thread takes which is ours to say. Candidates are the threads that keep up with their
+ * ring (ring-thread.ts). The thread owing the least CPU first: a computing thread reads its ring only between time
+ * slices, so two CPU-heavy steps land on two threads and sleepers avoid a busy one; a computing step goes alone, to the
+ * one owing the least, the fewest steps among equals. The other steps are packed: the thread already running the most
+ * steps, while it runs fewer than PACKED_STEPS, past that the one running the fewest; among equals, one awake.
  *
- * As Piscina's balancer (placement.ts), the thread owing the least CPU first: a computing thread reads its ring only
- * between time slices. Then the steps are packed: the thread already running the most steps, as long as it runs fewer
- * than `PACKED_STEPS`; past that, the one running the fewest. Among equals, a thread awake before one asleep.
- *
- * Packed because the threads share the couriers. A slot freed on a thread whose own step is next in line is handed over
- * there and then; one whose next step is on another thread waits for that thread to wake and take it, and the courier
- * step's hold is that much longer: the rate of every courier-bound load is set by it. Packed, `overhead` on two
- * threads served 1.09× the orders a second, at 0.91× the p99 and 0.72× the CPU an order (wrk, against the rule before:
- * docs/measurements/2026-11-26-steps-packed-on-one-thread.md).
- * It also spares wake-ups: a write to an awake thread's ring costs nothing more, while waking a thread asleep costs the
- * two threads about 30 µs of CPU on this machine (docs/measurements/2026-11-24-hand-over-and-ring.md).
- *
- * The bound keeps what packing costs small: a thread's death takes every step on it (they run again elsewhere), and a
- * thread starved of CPU stays awake (rung, not yet run) while turns keep coming, so without one every order would pile
- * onto it. Past the bound the steps spread as before, and a burst spreads at once (`BATCHES_WORTH_A_WAKE`).
+ * Packed because the threads share the couriers: a slot freed on a thread whose own step is next in line is handed over
+ * there and then, while one whose next step is on another thread waits for that thread to wake and take it, and the
+ * courier step's hold is that much longer. It also spares wake-ups: a write to an awake thread's ring costs nothing
+ * more. The bound keeps what packing costs small: a thread's death takes every step on it, and a thread starved of CPU
+ * stays awake (rung, not yet run) while turns keep coming.
  */
 
 /** Batches a turn must have per thread before one more thread asleep is woken to share them. */
@@ -28,7 +23,33 @@ export const BATCHES_WORTH_A_WAKE = 8;
  */
 export const PACKED_STEPS = 128;
 
-/** A thread that may take a ring task this turn. */
+/**
+ * How long a batch may lie unread in a thread's ring before the thread counts as not reading it, and gets no new work.
+ * A thread that keeps up reads within its turn; this leaves room for a long turn of its own and for a busy machine's
+ * scheduler (20 ms was too little beside four other test files: a batch went to another thread than the steps it was
+ * packed with).
+ */
+export const STALLED_AFTER_MS = 100;
+
+/**
+ * How long before what a thread left unread is taken back for a thread that keeps up: what a batch given to a thread
+ * that then hangs waits before it goes to another. Longer than STALLED_AFTER_MS: on a machine so busy that each thread
+ * in turn goes unscheduled for a tenth of a second, batches moved at every such stall went back and forth between the
+ * threads, later each time.
+ */
+export const TAKEN_BACK_AFTER_MS = 500;
+
+/**
+ * Where a step is, as the pool placed it: the CPU work it owes its thread, and the thread it was written to. Read by
+ * whoever must know which thread runs a step (to judge or terminate it, to show it).
+ */
+export interface TaskPlacement {
+  readonly cpuMs: number;
+  /** threadId of the thread whose ring the step was written to; undefined while it waits for one. */
+  placedOn?: number;
+}
+
+/** A thread that may take a batch this turn. */
 export interface RingCandidate {
   /** CPU work (ms) placed on it and not done. */
   readonly owedCpuMs: number;
@@ -41,7 +62,7 @@ export interface RingCandidate {
 /** Where a candidate ranks among threads owing the same CPU: with room to pack, the fullest first; without, the emptiest. */
 const packingRank = ({ ringSteps }: RingCandidate): number => (ringSteps < PACKED_STEPS ? -ringSteps : ringSteps);
 
-/** The candidates the turn's `batches` are spread over, best first (none if there are no batches). */
+/** The candidates the turn's `batches` (of steps that do no CPU work) are spread over, best first (none if none). */
 export function threadsForTurn<T extends RingCandidate>(candidates: readonly T[], batches: number): T[] {
   const sorted = [...candidates].sort(
     (a, b) => a.owedCpuMs - b.owedCpuMs || packingRank(a) - packingRank(b) || Number(b.awake) - Number(a.awake),
@@ -49,4 +70,18 @@ export function threadsForTurn<T extends RingCandidate>(candidates: readonly T[]
   let used = Math.min(batches, sorted.length);
   while (used > 1 && !sorted[used - 1]!.awake && batches < used * BATCHES_WORTH_A_WAKE) used--;
   return sorted.slice(0, used);
+}
+
+/** The candidate for a computing step: the one owing the least CPU, the fewest steps among equals. */
+export function threadForComputing<T extends RingCandidate>(candidates: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const candidate of candidates) {
+    if (
+      best === undefined ||
+      candidate.owedCpuMs < best.owedCpuMs ||
+      (candidate.owedCpuMs === best.owedCpuMs && candidate.ringSteps < best.ringSteps)
+    )
+      best = candidate;
+  }
+  return best;
 }

@@ -1,19 +1,19 @@
 /**
- * Steps and their reports through shared memory (STEP_RING=on): each thread
- * owns a pair of rings (src/shared-memory/word-ring.ts), one that brings it
- * the batches of steps posted for it, one that takes their reports back. A
- * batch is an integer record: the order's numbers in fixed words, what is
- * not a number by index into a table both sides have (a step's module among
- * the setup's, a failing step, a fault, a failure kind), and the few strings
- * (client, order id, request id, trace id) inline. The steps' requests to
- * the payment provider come back among the reports, each before its step's
- * own: a cell, an operation and an amount, the main thread knowing the rest.
+ * Steps and their reports through shared memory, the one way between the main thread and the step threads: each thread
+ * owns a pair of rings (src/shared-memory/word-ring.ts), one that brings it the batches of steps posted for it, one
+ * that takes their reports back. A batch is an integer record: the order's numbers in fixed words, what is not a number
+ * by index into a table both sides have (a step's module among the setup's, a failing step, a fault, a failure kind),
+ * and the few strings (client, order id, request id, trace id) inline. The steps' requests to the payment provider come
+ * back among the reports, each before its step's own: a cell, an operation and an amount, the main thread knowing the
+ * rest.
  *
- * A thread claims a free pair as it starts (its threadId in the pair's OWNER
- * word); the main thread finds the pair by that id, and frees it once the
- * thread has exited and its last reports are read. Piscina still owns, places
- * and replaces the threads; a batch the rings cannot take (full) goes as a
- * Piscina task, as every batch does with STEP_RING=off.
+ * The main thread claims a free pair for a thread as soon as Piscina says the thread is ready (its threadId in the
+ * pair's OWNER word), and frees it once the thread has exited and its last reports are read; the thread finds its pair
+ * by that id once its runtime is ready, and reads what waits there. A step is known by its cancel cell, unique while
+ * the step is out: its report comes back under it.
+ *
+ * Every message fits its ring: a batch is a few hundred words, and a report's detail is cut to REPORT_DETAIL_CHARS (the
+ * whole of it is in the thread's log line), so no report can wait for room that never comes.
  */
 import type { DependencyVerdict } from '../domain/dependencies.js';
 import { FAULTS, type Fault } from '../domain/faults.js';
@@ -21,7 +21,14 @@ import type { Order } from '../domain/order.js';
 import { TIERS } from '../domain/tier.js';
 import { ACTION_NAMES, STEP_FAILURE_KINDS, STEP_NAMES, type ActionName, type StepName } from '../domain/steps.js';
 import { WordRing } from '../shared-memory/word-ring.js';
-import type { BatchedReport, LedgerRequest, StepBatch, StepReport, StepRingBuffers } from './protocol.js';
+import {
+  REPORT_DETAIL_CHARS,
+  type BatchedReport,
+  type LedgerRequest,
+  type StepBatch,
+  type StepReport,
+  type StepRingBuffers,
+} from './protocol.js';
 
 /** Words of each ring's data: room for some thousands of orders' batches a turn. */
 const RING_WORDS = 1 << 16;
@@ -55,7 +62,7 @@ export class StepRings {
     });
   }
 
-  /** Worker: claim a free pair for this thread; undefined if none is free (its steps then come as Piscina tasks). */
+  /** Main thread: claim a free pair for a thread; undefined if none is free (it gets no steps until one is). */
   claim(threadId: number): RingPair | undefined {
     for (const pair of this.pairs) {
       if (Atomics.compareExchange(this.owners, pair.index, 0, threadId) === 0) return pair;
@@ -63,7 +70,7 @@ export class StepRings {
     return undefined;
   }
 
-  /** Main thread: the pair a thread owns, if it claimed one. */
+  /** The pair a thread owns, if one was claimed for it. */
   ownedBy(threadId: number): RingPair | undefined {
     for (const pair of this.pairs) if (Atomics.load(this.owners, pair.index) === threadId) return pair;
     return undefined;
@@ -102,7 +109,7 @@ export function writeBatch(ring: WordRing, batch: StepBatch, moduleIndex: (modul
     WordRing.stringWords(order.orderId) +
     WordRing.stringWords(batch.requestId) +
     WordRing.stringWords(batch.traceId ?? '') +
-    batch.steps.length * 3;
+    batch.steps.length * 2;
   batch.steps.forEach((step, i) => {
     if (modules[i] === NONE) length += WordRing.stringWords(step.module);
   });
@@ -128,7 +135,6 @@ export function writeBatch(ring: WordRing, batch: StepBatch, moduleIndex: (modul
   at = ring.writeString(at, batch.requestId);
   at = ring.writeString(at, batch.traceId ?? '');
   batch.steps.forEach((step, i) => {
-    words[at++] = step.seq;
     words[at++] = step.cell;
     words[at++] = modules[i]!;
     if (modules[i] === NONE) at = ring.writeString(at, step.module);
@@ -173,7 +179,6 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
   at = traceId.next;
   const steps: Array<StepBatch['steps'][number]> = [];
   for (let i = 0; i < count; i++) {
-    const seq = words[at++]!;
     const cell = words[at++]!;
     const moduleIndex = words[at++]!;
     let module = modules[moduleIndex];
@@ -182,7 +187,7 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
       module = inline.value;
       at = inline.next;
     }
-    steps.push({ seq, cell, module: module! });
+    steps.push({ cell, module: module! });
   }
   // Field by field, undefined where unset: one shape, and no spread, for every batch.
   const order: Order = {
@@ -207,6 +212,20 @@ export function readBatch(ring: WordRing, at: number, modules: readonly string[]
   };
 }
 
+/** Main thread: the cells of the steps of the batch at `at`, as `readBatch` would find them (one taken back). */
+export function batchCells(ring: WordRing, at: number): number[] {
+  const words = ring.words;
+  const count = words[at + BATCH_FIXED - 1]!;
+  let next = at + BATCH_FIXED;
+  for (let i = 0; i < 4; i++) next += 1 + ((words[next]! + 1) >> 1);
+  const cells: number[] = [];
+  for (let i = 0; i < count; i++) {
+    cells.push(words[next]!);
+    next += words[next + 1] === NONE ? 2 + 1 + ((words[next + 2]! + 1) >> 1) : 2;
+  }
+  return cells;
+}
+
 /**
  * In place of a report's cell, in a thread's report ring: the message is a step's request to the payment provider.
  * Cells are never negative.
@@ -224,9 +243,9 @@ export interface RingLedgerRequest {
 }
 
 /**
- * Worker: write the request of the step of `cell` to the payment provider, among its reports (before the step's
- * own, which it precedes); false if the ring has no room now. The main thread has the order and run of the cell's
- * step: they do not travel.
+ * Worker: write the request of the step of `cell` to the payment provider, among its reports (before the step's own,
+ * which it precedes); false if the ring has no room now. The main thread has the order and run of the cell's step: they
+ * do not travel.
  */
 export function writeLedgerRequest(ring: WordRing, cell: number, request: LedgerRequest): boolean {
   let at = ring.begin(LEDGER_WORDS);
@@ -256,13 +275,16 @@ export function readLedgerRequest(ring: WordRing, at: number): RingLedgerRequest
 /** Words of a report but for its detail. */
 const REPORT_FIXED = 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 2;
 
-/** Worker: write a step's report; false if the ring has no room now (write it again after the main thread reads). */
-export function writeReport(ring: WordRing, seq: number, report: StepReport, endedEarlierMs: number): boolean {
-  const detail = report.status === 'error' ? (report.detail ?? '') : '';
+/**
+ * Worker: write the report of the step of `cell`; false if the ring has no room now (write it again after the main
+ * thread reads). Its detail is cut to REPORT_DETAIL_CHARS, whatever the step made of it.
+ */
+export function writeReport(ring: WordRing, cell: number, report: StepReport, endedEarlierMs: number): boolean {
+  const detail = report.status === 'error' ? (report.detail ?? '').slice(0, REPORT_DETAIL_CHARS) : '';
   let at = ring.begin(REPORT_FIXED + WordRing.stringWords(detail));
   if (at < 0) return false;
   const words = ring.words;
-  words[at++] = seq;
+  words[at++] = cell;
   words[at++] = STATUSES.indexOf(report.status);
   words[at++] = report.threadId;
   // The failure's kind: its own for an error, its sibling's for a step its thread canceled over one.
@@ -280,10 +302,10 @@ export function writeReport(ring: WordRing, seq: number, report: StepReport, end
   return true;
 }
 
-/** Main thread: the report at `at`, and the seq of its step. */
-export function readReport(ring: WordRing, at: number): { readonly seq: number; readonly report: BatchedReport } {
+/** Main thread: the report at `at`, and the cell of its step. */
+export function readReport(ring: WordRing, at: number): { readonly cell: number; readonly report: BatchedReport } {
   const words = ring.words;
-  const seq = words[at]!;
+  const cell = words[at]!;
   const status = STATUSES[words[at + 1]!]!;
   const threadId = words[at + 2]!;
   const kind = words[at + 3]!;
@@ -308,5 +330,5 @@ export function readReport(ring: WordRing, at: number): { readonly seq: number; 
     ranMs: Number.isNaN(ranMs) ? undefined : ranMs,
     courierWaitMs: Number.isNaN(waitFrom) ? undefined : ([waitFrom, waitLasted] as const),
   } as BatchedReport;
-  return { seq, report };
+  return { cell, report };
 }

@@ -1,25 +1,22 @@
 /**
- * The step tasks in flight, by cancel cell, as the main thread knows them:
- * whose order, which step, which attempt, and the placement that says which
- * thread the task was posted to (set by the balancer when it is placed, so
- * read when looked at). The runner adds a task when its attempt takes a cell
- * and removes it before the cell is given back, so a cell never names a task
- * that is not its own. What the task is doing on its thread is in the cell.
+ * The step tasks in flight, by cancel cell, as the main thread knows them: whose order, which step, which attempt, and
+ * the placement that says which thread the task was posted to (set by the pool as it writes the task into a thread's
+ * ring, so read when looked at). The runner adds a task when its attempt takes a cell and removes it before the cell is
+ * given back, so a cell never names a task that is not its own. What the task is doing on its thread is in the cell.
  *
- * Only for watching (the thread view): an entry set and taken out of a table
- * by cell per attempt (not a Map: src/shared-memory/index-table.ts says why),
- * and nothing else until someone looks.
+ * Only for watching (the thread view): an entry set and taken out of a table by cell per attempt (not a Map:
+ * src/shared-memory/index-table.ts says why), and nothing else until someone looks.
  */
 import type { ActionName } from '../domain/order.js';
 import { IndexTable } from '../shared-memory/index-table.js';
-import type { TaskPlacement } from './placement.js';
+import type { TaskPlacement } from './ring-placement.js';
 
 export interface TaskInFlight {
   readonly orderId: string;
   readonly step: ActionName;
   /** 1, or 2 when the step runs again after its thread was lost under it. */
   readonly attempt: number;
-  /** `placedOn` is the thread it was posted to, once placed. */
+  /** `placedOn` is the thread it was written to, once it is. */
   readonly placement: TaskPlacement;
   /** performance.now() when the attempt began. */
   readonly since: number;

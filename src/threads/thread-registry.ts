@@ -1,10 +1,8 @@
 /**
- * The worker threads, as the main thread must know them to survive their
- * deaths: which are alive, which are doomed, and — once one has exited — what
- * it held. When a thread exits, the registry has the shared memory it held
- * given back (`reclaim`) before anyone waiting on that exit hears of it: an
- * order whose step died with the thread is answered only after the tracker
- * and the courier pool no longer count what the thread held.
+ * The worker threads, as the main thread must know them to survive their deaths: which are alive, which are doomed, and
+ * — once one has exited — what it held. When a thread exits, the registry has the shared memory it held given back
+ * (`reclaim`) before anyone waiting on that exit hears of it: an order whose step died with the thread is answered only
+ * after the tracker and the courier pool no longer count what the thread held.
  */
 import type { Worker } from 'node:worker_threads';
 
@@ -23,8 +21,8 @@ export interface ThreadExit<TakenBack> {
   /** Why the main thread terminated it, if it did. */
   readonly reason: string | undefined;
   /**
-   * The cancel cell of the task it was terminated for (one that ignored its
-   * cancellation), if that is why: the task to blame, whichever was on the CPU.
+   * The cancel cell of the task it was terminated for (one that ignored its cancellation), if that is why: the task to
+   * blame, whichever was on the CPU.
    */
   readonly culprit: number | undefined;
   readonly reclaimed: TakenBack;
@@ -103,8 +101,8 @@ export class ThreadRegistry<TakenBack> {
   }
 
   /**
-   * Kill a thread (every task on it is lost), naming the task's cell it is
-   * killed for, if one. Returns false if it is not alive or already doomed.
+   * Kill a thread (every task on it is lost), naming the task's cell it is killed for, if one. Returns false if it is
+   * not alive or already doomed.
    */
   terminate(threadId: number, reason: string, culprit?: number): boolean {
     const worker = this.live.get(threadId);

@@ -1,13 +1,11 @@
 /**
- * How busy each worker thread's event loop has been lately: the share of
- * time it was not idle, from `worker.performance.eventLoopUtilization()` —
- * read on the main thread from the Worker object, with no message to the
+ * How busy each worker thread's event loop has been lately: the share of time it was not idle, from
+ * `worker.performance.eventLoopUtilization()` — read on the main thread from the Worker object, with no message to the
  * thread, so even a thread stuck in a loop is measured (at 1).
  *
- * Over a window rather than since start: each figure covers at least
- * WINDOW_MS up to the last read that closed a window, so /healthz polled
- * every 250 ms, a scrape and the thread view can all read it without
- * resetting each other's figure.
+ * Over a window rather than since start: each figure covers at least WINDOW_MS up to the last read that closed a
+ * window, so /healthz polled every 250 ms, a scrape and the thread view can all read it without resetting each other's
+ * figure.
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';

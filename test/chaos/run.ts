@@ -62,8 +62,6 @@ const INSTANCE_ENV = {
   WEBHOOK_RETRY_MAX_MS: '5000',
   // LOG_BUFFER as in production (lines gathered into larger writes): the checker proves an alarm line, which is
   // written at once whatever the buffering, reaches the file even when its instance is SIGKILLed a moment later.
-  // STEP_RING=off in the harness's own environment runs the instances on the message path instead of the step rings.
-  ...(process.env['STEP_RING'] ? { STEP_RING: process.env['STEP_RING'] } : {}),
 };
 const NEMESIS: NemesisSettings = {
   gapMs: [700, 2500],

@@ -251,6 +251,38 @@ describe('a step that hangs its thread', () => {
   });
 });
 
+describe('a thread hung by a step, among threads that keep up', () => {
+  it('gets no new work: the orders sent after the hang run on the other thread, each answered 200 at once', async () => {
+    const service = await start({ threads: 2, orderTimeoutMs: 5000 });
+    const hanging = service.order(
+      orderBody({ delay_ms: { payment: 10, vendor: 0, courier: 0 }, faults: { payment: 'hang' } }),
+    );
+    // The hung thread: the one with the payment on it, its event loop busy without a break.
+    const { per_thread } = await eventually(
+      () => service.health(),
+      (health) => health.per_thread.some((thread) => thread.steps === 1 && thread.utilization >= 0.95),
+      { within: 5000, every: 20 },
+    );
+    const hung = per_thread.find((thread) => thread.steps === 1)!.thread_id;
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        service.order(orderBody({ delay_ms: { payment: 50, vendor: 50, courier: 50 } })),
+      ),
+    );
+    for (const { status, body, ms } of answers) {
+      expect({ status, error: body.error }, warnings()).toEqual({ status: 200, error: undefined });
+      const ranOn = (body.steps ?? []).map((step) => ({ thread: step.thread_id, attempts: step.attempts ?? 1 }));
+      expect(ranOn.filter(({ thread, attempts }) => thread === hung || attempts > 1)).toEqual([]);
+      // A step left on the hung thread would wait for its termination: the hung order's 5 s deadline and the grace
+      // period. One written to it before it was seen not reading is taken back after half a second: with the orders'
+      // 50 ms, 1.5 s leaves a busy machine most of a second, and is far below the hang.
+      expect(ms).toBeLessThan(1500);
+    }
+    expect((await hanging).status).toBe(504);
+    await expectThreadsReplaced(service, 'terminated', 1, 2);
+  });
+});
+
 describe('a step whose thread is lost under it twice through no fault of its own', () => {
   it('fails with 503 thread_lost and Retry-After, leaves nothing charged, and is not replayed: a retry runs afresh', async () => {
     const service = await start({ orderTimeoutMs: 10_000 });

@@ -43,6 +43,27 @@ describe('a step that throws an ordinary error', () => {
   });
 });
 
+describe('a step that throws an error with a very long message', () => {
+  it("fails its order with 500, and the thread's later orders are answered; the service shuts down", async () => {
+    // Before: the whole stack went into the report, too long for the thread's report ring, whose writer retried it
+    // every millisecond for ever with every later report behind it: that order and every later one on the thread stayed
+    // unanswered, and shutdown never ended.
+    const service = await start('throws-long-message');
+    const bounded = { signal: AbortSignal.timeout(10_000) };
+    const failed = await service.order(orderBody({ order_id: 'bad-long-message' }), bounded);
+    expect(failed.status).toBe(500);
+    expect(stepsOf(failed.body)['payment']).toEqual(expect.objectContaining({ status: 'error', detail: 'internal' }));
+    const later = await service.order(orderBody(), bounded);
+    expect(later.status).toBe(200);
+    await expectAtRest(service, 1);
+    svc = undefined;
+    await Promise.race([
+      service.shutdown(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('shutdown did not end in 10 s')), 10_000)),
+    ]);
+  });
+});
+
 describe('a step that leaves work behind when it returns', () => {
   it('gets no courier slot after its task ended: the slot it asked for goes back at once', async () => {
     const service = await start('leaves-work-behind', { couriers: 1 });

@@ -30,8 +30,6 @@ export const TEST_CONFIG: Config = loadConfig(
     // A file that proves the warm-up turns it on; elsewhere it would add a second to every service started.
     WARM_UP_MS: '0',
     SHUTDOWN_TIMEOUT_MS: '5000',
-    // STEP_RING=off in the environment runs a suite on the message path instead of the shared-memory step rings.
-    ...(process.env['STEP_RING'] ? { STEP_RING: process.env['STEP_RING'] } : {}),
   },
   { openFileLimit: 15_000 + 128 + 8 * 2 },
 );

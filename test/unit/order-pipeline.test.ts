@@ -31,7 +31,7 @@ function tableRunner(
   seen: CancelSignal[] = [],
 ): StepRunner {
   return {
-    run: async (step, _run, signal) => {
+    run: async ({ step, signal }) => {
       seen.push(signal);
       return outcome(step.name, table[step.name] ?? {});
     },
@@ -170,7 +170,7 @@ describe('OrderPipeline compensations in flight', () => {
     process.on('warning', onWarning);
     try {
       const slowRefunds: StepRunner = {
-        run: async (step) => {
+        run: async ({ step }) => {
           if (step.name === 'refund') await new Promise((resolve) => setTimeout(resolve, 20));
           return outcome(
             step.name,

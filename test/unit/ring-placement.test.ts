@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BATCHES_WORTH_A_WAKE,
   PACKED_STEPS,
+  threadForComputing,
   threadsForTurn,
   type RingCandidate,
 } from '../../src/threads/ring-placement.js';
@@ -57,5 +58,16 @@ describe("a turn's batches on the rings", () => {
 
   it('go nowhere when there are none', () => {
     expect(threadsForTurn([thread('a', { awake: true })], 0)).toEqual([]);
+  });
+});
+
+describe('a computing step', () => {
+  it('goes to the thread owing the least CPU, then to the one running the fewest steps: two CPU-heavy steps, two threads', () => {
+    // The other thread's ring carries other clients' steps: it still owes no CPU, so it takes the second.
+    const computing = thread('computing', { owedCpuMs: 500 });
+    const carrying = thread('carrying', { ringSteps: 30 });
+    expect(names([threadForComputing([computing, carrying])!])).toEqual(['carrying']);
+    expect(names([threadForComputing([carrying, thread('idle')])!])).toEqual(['idle']);
+    expect(threadForComputing([])).toBeUndefined();
   });
 });

@@ -42,11 +42,10 @@ async function ringOnThisThread() {
       stepModules: MODULES,
     },
     THREAD,
-    () => {},
   );
   const pair = StepRings.create(1).claim(THREAD)!;
   serveRing(pair, MODULES, runtime);
-  const reports: Array<{ seq: number; report: BatchedReport }> = [];
+  const reports: Array<{ cell: number; report: BatchedReport }> = [];
   new RingReader(pair.reports, (at) => {
     if (!readLedgerRequest(pair.reports, at)) reports.push(readReport(pair.reports, at));
   }).look();
@@ -62,7 +61,7 @@ const batchOf = (order: Order, cells: readonly number[]): StepBatch => ({
   order,
   run: 1,
   requestId: 'r',
-  steps: MODULES.map((module, i) => ({ seq: cells[i]!, cell: cells[i]!, module })),
+  steps: MODULES.map((module, i) => ({ cell: cells[i]!, module })),
 });
 
 describe("a thread's ring server", () => {
@@ -74,7 +73,7 @@ describe("a thread's ring server", () => {
     post(batchOf(orderOf({ payment: 20, vendor: 60_000, courier: 60_000, refund: 0 }, 'payment'), [0, 1, 2]));
     await expect.poll(() => reports.length, { timeout: 5_000 }).toBe(3);
     expect(performance.now() - started).toBeLessThan(5_000);
-    expect(reports.map(({ seq, report }) => [seq, report.status])).toEqual([
+    expect(reports.map(({ cell, report }) => [cell, report.status])).toEqual([
       [0, 'error'],
       [1, 'canceled'],
       [2, 'canceled'],
@@ -92,11 +91,11 @@ describe("a thread's ring server", () => {
     const { cells, tracker, reports, post } = await ringOnThisThread();
     post(batchOf(orderOf({ payment: 1_000, vendor: 60_000, courier: 1, refund: 0 }, 'payment'), [3, 4, 5]));
     await expect.poll(() => reports.length).toBeGreaterThan(0);
-    expect(reports).toMatchObject([{ seq: 5, report: { status: 'ok' } }]);
+    expect(reports).toMatchObject([{ cell: 5, report: { status: 'ok' } }]);
     // As the main thread does once it has read a report: the cell is recycled for the next step.
     cells.reset(5);
     await expect.poll(() => reports.length, { timeout: 5_000 }).toBe(3);
-    expect(reports.slice(1).map(({ seq, report }) => [seq, report.status])).toEqual([
+    expect(reports.slice(1).map(({ cell, report }) => [cell, report.status])).toEqual([
       [3, 'error'],
       [4, 'canceled'],
     ]);

@@ -6,6 +6,7 @@ import { ELSEWHERE, SlotSemaphore, type Cancellation } from '../../src/shared-me
 import { HANG, REGISTERED, STOP, type BusyWaitersTask } from '../fixtures/semaphore-busy-waiters.js';
 import { MOST, TOTAL_WAIT_US, WORDS_PER_CLIENT, type ClientHammerTask } from '../fixtures/semaphore-client-hammer.js';
 import type { ClientHolderTask } from '../fixtures/semaphore-client-holder.js';
+import { HOLDING, RELEASE, type BusyReleaserTask } from '../fixtures/semaphore-busy-releaser.js';
 import type { HammerTask } from '../fixtures/semaphore-hammer.js';
 import { compiledFixture } from '../support/compiled.js';
 
@@ -313,9 +314,11 @@ describe('SlotSemaphore', () => {
     const ours = semaphore.acquire(1, never);
     const theirs = [otherThread.acquire(2, never), otherThread.acquire(2, never)];
     for (const slot of held) semaphore.release(slot, 1);
-    // The first slot went to this thread's waiter in the release; the other two wait for the other thread's look.
+    // The first slot went to this thread's waiter in the release; the other two wait for the other thread's look, its
+    // dispatcher woken once, in the release that left a slot free (not at the end of the turn: a releaser busy for the
+    // rest of it would keep the other thread's waiters from their slots as long).
     expect(semaphore.owners()).toEqual([1, 0, 0]);
-    expect(semaphore.wakes).toBe(0);
+    expect(semaphore.wakes).toBe(1);
     expect(await ours).toBe(held[0]);
     expect((await Promise.all(theirs)).sort()).toEqual([held[1], held[2]].sort());
     expect(semaphore.wakes).toBe(1);
@@ -417,6 +420,40 @@ describe('SlotSemaphore', () => {
       const got = await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 1000, 'still asleep'))]);
       expect(got).toBe(held);
     });
+  });
+
+  it('lets a slot freed on a thread that stays busy reach a waiter on another thread within milliseconds', async () => {
+    // Before: the wake of the other threads' dispatchers was sent at the end of the releasing thread's turn, so a
+    // thread that freed a courier and went on computing kept every other thread's waiter from it for as long: 1 s here.
+    const semaphore = SlotSemaphore.create(1, 4, 16);
+    const flags = new Int32Array(new SharedArrayBuffer(8));
+    const releasedAt = new Float64Array(new SharedArrayBuffer(8));
+    const pool = new Piscina<BusyReleaserTask, number>({
+      filename: compiledFixture('semaphore-busy-releaser').href,
+      minThreads: 1,
+      maxThreads: 1,
+      atomics: 'async',
+    });
+    try {
+      const task = pool.run({
+        semaphore: semaphore.buffer,
+        flags: flags.buffer,
+        releasedAt: releasedAt.buffer,
+        busyMs: 1000,
+      });
+      while (Atomics.load(flags, HOLDING) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const waiter = semaphore.acquire(2, never);
+      Atomics.store(flags, RELEASE, 1);
+      const slot = await waiter;
+      const reachedAfter = performance.timeOrigin + performance.now() - releasedAt[0]!;
+      expect(slot).toBe(Atomics.load(flags, HOLDING) - 1);
+      // 0.2 ms or so on a quiet machine; the margin is for a busy one, and 20 times below the releaser's busy turn.
+      expect(reachedAfter).toBeLessThan(50);
+      semaphore.release(slot, 2);
+      await task;
+    } finally {
+      await pool.destroy();
+    }
   });
 
   it('lets a newcomer join a line with every slot taken without a pass over the waiters already in it', async () => {

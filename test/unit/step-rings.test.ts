@@ -40,9 +40,9 @@ function reportTrip(report: BatchedReport): BatchedReport {
   const ring = WordRing.create(1024);
   expect(writeReport(ring, 7, report, report.endedEarlierMs)).toBe(true);
   ring.publish();
-  let read: { seq: number; report: BatchedReport } | undefined;
+  let read: { cell: number; report: BatchedReport } | undefined;
   ring.read((at) => (read = readReport(ring, at)));
-  expect(read!.seq).toBe(7);
+  expect(read!.cell).toBe(7);
   return read!.report;
 }
 
@@ -56,8 +56,8 @@ describe('step rings', () => {
       remainingMs: 987.25,
       clientIndex: 2,
       steps: [
-        { seq: 10, cell: 4, module: MODULES[1]! },
-        { seq: 11, cell: 5, module: 'file:///elsewhere/probe.js' },
+        { cell: 4, module: MODULES[1]! },
+        { cell: 5, module: 'file:///elsewhere/probe.js' },
       ],
     };
     expect(roundTrip(batch)).toEqual(batch);
@@ -65,7 +65,7 @@ describe('step rings', () => {
       order: { ...order, failStep: undefined, failCompensation: false, faults: undefined, tier: undefined },
       run: 1,
       requestId: 'req-2',
-      steps: [{ seq: 1, cell: 0, module: MODULES[0]! }],
+      steps: [{ cell: 0, module: MODULES[0]! }],
     };
     const { faults: _none, ...withoutFaults } = bare.order;
     expect(roundTrip(bare)).toEqual({ ...bare, order: withoutFaults });
@@ -94,7 +94,7 @@ describe('step rings', () => {
     ring.read((at) => read.push(readLedgerRequest(ring, at) ?? readReport(ring, at)));
     expect(read).toEqual([
       { cell: 9, op: 'charge', amount: 1234.5, test: false },
-      { seq: 9, report: { status: 'ok', threadId: 3, endedEarlierMs: 0 } },
+      { cell: 9, report: { status: 'ok', threadId: 3, endedEarlierMs: 0 } },
       { cell: 0, op: 'void', amount: 0.25, test: true },
     ]);
   });

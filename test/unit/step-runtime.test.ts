@@ -4,7 +4,7 @@ import type { Order } from '../../src/domain/order.js';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
-import type { StepReport } from '../../src/threads/protocol.js';
+import type { StepReport, StepTask } from '../../src/threads/protocol.js';
 import { createStepRuntime } from '../../workers/step-runtime.js';
 import { StepCanceled, StepFailure } from '../../workers/step-api.js';
 import { OrderAborted } from '../../src/domain/errors.js';
@@ -12,6 +12,8 @@ import { OrderAborted } from '../../src/domain/errors.js';
 /** The step modules as this run loads them (sources here): the runtime and the steps share one step API. */
 const stepModule = (name: string): string => new URL(`../../workers/steps/${name}.ts`, import.meta.url).href;
 const THREAD = 7;
+/** Where the steps' requests to the payment provider go: nowhere, by one sender for all (as a thread's ring is). */
+const noLedger = (): void => {};
 
 const orderOf = (n: number, delayMs: number): Order => ({
   orderId: `o-${n}`,
@@ -40,7 +42,9 @@ async function runtimeOnThisThread(cellCount: number, { couriers = 1 } = {}) {
     logLevel: 'silent',
     stepModules: modules,
   };
-  return { cells, tracker, courierSlots, modules, runStep: (await createStepRuntime(setup, THREAD, () => {})).run };
+  const { run } = await createStepRuntime(setup, THREAD);
+  const runStep = (task: StepTask, ended: (report: StepReport) => void): void => run(task, ended, noLedger);
+  return { cells, tracker, courierSlots, modules, runStep };
 }
 
 /**
@@ -233,7 +237,8 @@ async function oneStepOn(runtimeModule: typeof import('../../workers/step-runtim
     logLevel,
     stepModules: [],
   };
-  const { run: runStep } = await runtimeModule.createStepRuntime(setup, THREAD, () => {});
+  const { run } = await runtimeModule.createStepRuntime(setup, THREAD);
+  const runStep = (task: StepTask, ended: (report: StepReport) => void): void => run(task, ended, noLedger);
   const reports: StepReport[] = [];
   const returnsNothing = 'data:text/javascript,export default () => undefined;';
   runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
-import { stoodStill, UNSEEN_AFTER_MS, verdictOn } from '../../src/threads/pooled-step-runner.js';
+import { stoodStill, UNSEEN_AFTER_MS, verdictOn } from '../../src/threads/thread-verdict.js';
 
 describe("a canceled step's thread, judged as its grace period ends", () => {
   it('stood still when its progress count did not move, and not once it moved', () => {

@@ -55,6 +55,49 @@ describe('WordRing', () => {
     expect(readAll(reader)).toEqual([wrapped]);
   });
 
+  it('takes any message that fits the ring once the reader has caught up, wherever its head stands', () => {
+    // Before: a message longer than the words left before the end counted those words as well, so one longer than
+    // half the ring was refused for ever past its middle, even with the ring empty.
+    const ring = WordRing.create(16);
+    const reader = new WordRing(ring.buffer);
+    for (let head = 0; head < 16; head++) {
+      for (const length of [10, 15]) {
+        const message = Array.from({ length }, (_, i) => 100 * head + i);
+        let tries = 0;
+        while (!write(ring, message)) {
+          expect(++tries).toBeLessThanOrEqual(1);
+          // The reader catches up with whatever was published (the words skipped before the end).
+          ring.publish();
+          expect(readAll(reader)).toEqual([]);
+        }
+        ring.publish();
+        expect(readAll(reader)).toEqual([message]);
+      }
+      // Move the head one word on, for the next round.
+      expect(write(ring, [])).toBe(true);
+      ring.publish();
+      readAll(reader);
+    }
+  });
+
+  it('says which messages fit it at all: a writer can tell one refused for now from one refused for ever', () => {
+    const ring = WordRing.create(16);
+    expect(ring.fits(15)).toBe(true);
+    expect(ring.fits(16)).toBe(false);
+    expect(
+      write(
+        ring,
+        Array.from({ length: 16 }, (_, i) => i),
+      ),
+    ).toBe(false);
+    expect(
+      write(
+        ring,
+        Array.from({ length: 15 }, (_, i) => i),
+      ),
+    ).toBe(true);
+  });
+
   it('carries numbers beyond int32 and strings, whatever their characters and length', () => {
     const ring = WordRing.create(8192);
     // The last is read in chunks of 4,096 units, and one of its surrogate pairs straddles the first chunk's end.
