@@ -154,6 +154,8 @@ export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): 
     compensations,
     failure,
     ...(flags & BY_DEPENDENCY ? { failedByDependency: true as const } : {}),
+    // The answer replayed names the tier its run ran at, which is the record's.
+    ...(tier ? { tier } : {}),
   };
   return { runs, tier, books, outcome: { kind, replay } };
 }

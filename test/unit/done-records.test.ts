@@ -8,7 +8,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { ORDER_FAILURE_KINDS } from '../../src/domain/errors.js';
 import { ACTION_NAMES, orderKey, type OrderKey } from '../../src/domain/order.js';
-import { TIERS } from '../../src/domain/tier.js';
+import { TIERS, type Tier } from '../../src/domain/tier.js';
 import { orderResponseText } from '../../src/http/order-json.js';
 import type { FoldedBooks } from '../../src/ledger/memory-ledger.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
@@ -62,7 +62,8 @@ const books: fc.Arbitrary<FoldedBooks | undefined> = optional(
   }),
 );
 
-const outcome = (id: string): fc.Arbitrary<RecordedOutcome> =>
+/** An outcome of order `id`, whose replayed answer names the tier its run ran at, as the order desk records it. */
+const outcome = (id: string, tier: Tier | undefined): fc.Arbitrary<RecordedOutcome> =>
   fc.oneof(
     fc.record({ kind: fc.constantFrom('ok' as const, ...ORDER_FAILURE_KINDS), replay: fc.constant(undefined) }),
     fc
@@ -80,6 +81,7 @@ const outcome = (id: string): fc.Arbitrary<RecordedOutcome> =>
           compensations,
           failure,
           ...(failedByDependency ? { failedByDependency: true as const } : {}),
+          ...(tier ? { tier } : {}),
         };
         // Its kind is its failure's, mostly; a run taken over is recorded with another.
         const kind: OutcomeKind = other ?? failure ?? 'ok';
@@ -94,7 +96,7 @@ const done = fc
     tier: optional(fc.constantFrom(...TIERS)),
     books,
   })
-  .chain((order) => fc.record({ order: fc.constant(order), outcome: outcome(order.id) }));
+  .chain((order) => fc.record({ order: fc.constant(order), outcome: outcome(order.id, order.tier) }));
 
 /** Records with an hour to live, folding in `books` as their orders are done. */
 function recordsWith(books: FoldedBooks | undefined): MemoryOrderRecords {
