@@ -556,9 +556,18 @@ describe('real responses', () => {
       config: { access: { mode: 'keys', clients: [], adminKeys: ['admin_key_0123456789abcdefghijklmnopqrst'] } },
     });
     try {
-      // Past 100 a second from this address: what follows in the same second is answered 429 once it is over. Not
-      // awaited before the routes are asked: the burst's own 429s come only at the second's end.
-      const burst = Array.from({ length: 120 }, () => rawRequest(keyed.url, { method: 'GET', path: '/version' }));
+      // Past 100 a second from this address: what follows in the same second is answered 429 once it is over. The
+      // routes are asked once the 100 within the rate are answered, not before: connections sent at once reach the
+      // server in any order, and a route's request counted among the first 100 is answered 401. The burst's own
+      // 429s come only at the second's end, so it is not awaited whole.
+      let answered = 0;
+      const { promise: rateSpent, resolve: spend } = Promise.withResolvers<void>();
+      const burst = Array.from({ length: 120 }, () =>
+        rawRequest(keyed.url, { method: 'GET', path: '/version' }).then(() => {
+          if (++answered === 100) spend();
+        }),
+      );
+      await rateSpent;
       const routes = Object.entries(generated.paths).flatMap(([path, methods]) =>
         Object.entries(methods)
           .filter(([method, operation]) => method !== 'head' && operation.responses['429'] !== undefined)
