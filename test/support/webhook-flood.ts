@@ -82,13 +82,20 @@ export async function failingEndpointsFlood(
     }
     await Promise.all(sent);
     const attackOrders = (await attack).length;
-    const settled = performance.now() + settleMs;
-    while (performance.now() < settled && healthy.deliveries.length < answered.size) await pause(50);
+    // Until every answered order's event has come, counted by order: deliveries are at least once, and a second
+    // delivery of one event must not stand in for another's first.
     const delays = new Map<string, number>();
-    for (const delivery of healthy.deliveries) {
-      const orderId = (JSON.parse(delivery.body) as { data: { order_id: string } }).data.order_id;
-      const at = answered.get(orderId);
-      if (at !== undefined && !delays.has(orderId)) delays.set(orderId, delivery.at - at);
+    let read = 0;
+    const settled = performance.now() + settleMs;
+    for (;;) {
+      for (const delivery of healthy.deliveries.slice(read)) {
+        const orderId = (JSON.parse(delivery.body) as { data: { order_id: string } }).data.order_id;
+        const at = answered.get(orderId);
+        if (at !== undefined && !delays.has(orderId)) delays.set(orderId, delivery.at - at);
+      }
+      read = healthy.deliveries.length;
+      if (delays.size >= answered.size || performance.now() >= settled) break;
+      await pause(50);
     }
     return { answered, delays, attackOrders };
   } finally {
