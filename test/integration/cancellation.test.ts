@@ -129,8 +129,9 @@ describe('an order in flight', () => {
     const answers = Array.from({ length: orders }, () =>
       svc.orderOnce(orderBody({ delay_ms: { payment: 1500, vendor: 1500, courier: 1 } })),
     );
+    // Asked of the service in this process, not over HTTP: each health request would leave its own on its connection.
     await eventually(
-      () => svc.health(),
+      () => Promise.resolve(svc.service.health()),
       (health) => health.orders_in_flight === orders && health.running_steps === 2 * orders,
     );
     const perOrder = (count() - before) / orders;
@@ -151,7 +152,9 @@ describe('an order in flight', () => {
     // route hands it neither (src/http/order-route.ts): 0.8 KB an order in flight before, one `trimPrefix` each.
     const routers = (): number =>
       queryObjects(Function, { format: 'summary' }).filter((fn) => fn === '[Function: trimPrefix]').length;
-    expect(await perOrderInFlight(routers)).toBe(0);
+    // Whole closures an order: the test's own connections closing, or kept alive with their last request, move the
+    // count by one or two either way (±0.05 an order), where an order holding them would add one each.
+    expect(Math.abs(Math.round(await perOrderInFlight(routers)))).toBe(0);
   });
 
   it("holds one promise for its run's end, not a `finally` and a `then` on it", async () => {

@@ -478,7 +478,7 @@ describe(`the alerting rules${promtool.note}`, () => {
     const alerts = rules().groups.flatMap((group) => group.rules.filter((rule) => rule.alert !== undefined));
     expect(alerts.length).toBeGreaterThan(5);
     for (const { alert, annotations } of alerts) {
-      expect(runbooks, alert).toMatch(new RegExp(`^### ${alert}$`, 'm'));
+      expect(runbooks, alert).toMatch(new RegExp(`^## ${alert}$`, 'm'));
       expect(annotations, alert).toMatchObject({ runbook_url: `docs/runbooks.md#${alert!.toLowerCase()}` });
       expect(Object.keys(annotations ?? {}), alert).not.toContain('runbook');
     }
