@@ -7,7 +7,7 @@
  * `npm start`, the node:cluster primary, its instances, bash and curl.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,9 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+
+/** Long enough for two instances to start, a 3 s order to be killed and the survivor's lease wait, on a busy machine. */
+const RECIPE_MS = 120_000;
 
 /** The recipe's shell lines, as docs/deploying.md gives them. */
 function recipe(): string {
@@ -69,8 +72,18 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`docs/deploying.md's failove
       bash.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
       bash.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString()));
       const exited = new Promise<number | null>((resolve) => bash.once('exit', resolve));
+      // The recipe's loops wait without end, as a person's terminal would: past RECIPE_MS the test says where it
+      // stood, with what the recipe printed and the log's last lines, rather than meet the test's own timeout mute.
+      const stalled = new Promise<'stalled'>((resolve) => setTimeout(resolve, RECIPE_MS, 'stalled').unref());
       try {
-        expect(await exited, printed).toBe(0);
+        const end = await Promise.race([exited, stalled]);
+        if (end === 'stalled') {
+          const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+          expect.fail(
+            `the recipe had not ended after ${RECIPE_MS} ms; it printed:\n${printed}\nits log ends:\n${tail}`,
+          );
+        }
+        expect(end, printed).toBe(0);
       } finally {
         try {
           process.kill(-bash.pid!, 'SIGKILL');
