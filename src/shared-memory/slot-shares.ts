@@ -8,7 +8,7 @@
  * more than one is, so one client never has all the couriers of an instance lent 2. Lent slots, not COURIERS: in the
  * durable mode each instance keeps the shares of what it lends.
  */
-import { fitsShare, floorOf } from '../fairness/fair-share.js';
+import { capOf, fitsShare, floorOf } from '../fairness/fair-share.js';
 import type { LineCounts } from './waiter-line.js';
 import {
   ACTIVE_BOUND,
@@ -132,9 +132,7 @@ export class SlotShares {
 
   /** The most slots one client may hold with `lent` slots lent, or no cap. */
   private capOf(lent: number): number {
-    const share = Atomics.load(this.words, this.region + SHARE);
-    if (share === 0) return Infinity;
-    const cap = Math.ceil((lent * share) / 1000);
-    return lent > 1 ? Math.min(cap, lent - 1) : cap;
+    const thousandths = Atomics.load(this.words, this.region + SHARE);
+    return thousandths === 0 ? Infinity : capOf(lent, thousandths / 1000);
   }
 }
