@@ -17,10 +17,10 @@ import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../src/shared-memory/step-tracker.js';
 import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { CancellationWatch } from './cancellation-watch.js';
-import type { StepModule } from './step-api.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
+import { StepModules } from './step-modules.js';
 import { TaskRun, type TaskThread } from './task-run.js';
 import { ThreadTimers } from './thread-timers.js';
 
@@ -58,16 +58,8 @@ interface ThreadState extends TaskThread {
   resources: TaskResources | undefined;
 }
 
-/** Whether a module's default export is a step: a function, or a plan (an object naming its step). */
-const isStepModule = (value: unknown): value is StepModule =>
-  typeof value === 'function' || (typeof value === 'object' && value !== null && 'step' in value && 'failure' in value);
-
-/** A step's name for its log lines: its module's file name. */
-const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
-
 /**
- * The runner of a thread's step tasks, once the step modules are loaded. A module that fails to load is left for its
- * tasks, which then fail one by one (internal) instead of every new thread dying at start.
+ * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts).
  */
 export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, threadId: number): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
@@ -83,25 +75,7 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
   const timed = setup.stepTimings === true;
   /** Claimed at the first task, so a thread that dies before running one holds none. */
   let thread: ThreadState | undefined;
-  const stepModules = new Map<string, StepModule>();
-  /** One string per module, not two new ones per step that its context would keep while the step sleeps. */
-  const stepNames = new Map<string, string>();
-  const stepName = (module: string): string => {
-    let name = stepNames.get(module);
-    if (name === undefined) stepNames.set(module, (name = nameOfModule(module)));
-    return name;
-  };
-
-  const loadStep = async (module: string): Promise<StepModule> => {
-    const loaded = stepModules.get(module);
-    if (loaded) return loaded;
-    const namespace = (await import(module)) as { default?: unknown };
-    if (!isStepModule(namespace.default))
-      throw new TypeError(`step module ${module} has no default export: a step plan or a function`);
-    stepModules.set(module, namespace.default);
-    return namespace.default;
-  };
-  await Promise.allSettled(setup.stepModules.map(loadStep));
+  const steps = await StepModules.preload(setup.stepModules);
 
   const debugging = (): boolean => log.isLevelEnabled('debug');
   /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
@@ -126,14 +100,6 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
     };
   };
 
-  const loadOrCanceled = (timers: ThreadTimers, cell: number, module: string): Promise<StepModule | undefined> => {
-    let unwatch = (): void => {};
-    const canceled = new Promise<undefined>((resolve) => {
-      unwatch = timers.watch(cell, () => resolve(undefined));
-    });
-    return Promise.race([loadStep(module), canceled]).finally(unwatch);
-  };
-
   const cancelSiblings = (siblings: readonly number[], failed: StepFailureKind | 'internal'): void => {
     let canceled = false;
     for (const cell of siblings) {
@@ -154,7 +120,7 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
     const { shard, watch, timers, onCpu } = state;
     // The task's record keeps its context and order, not the task: a step asleep holds no more of it.
     const { cell, module, order } = task;
-    const name = stepName(module);
+    const name = steps.nameOf(module);
     cells.markStarted(cell, shard.index);
     shard.enter();
     watch.add(cell);
@@ -178,10 +144,10 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
     const taskRun = new TaskRun(state, ctx, order, name, ended);
     // Only a module that was not preloaded is imported here; the wait for it honors cancellation like any other (the
     // import goes on, cached).
-    const step = stepModules.get(module);
+    const step = steps.loadedStep(module);
     if (step) taskRun.start(step);
     else
-      loadOrCanceled(timers, cell, module).then(
+      steps.loadOrCanceled(timers, cell, module).then(
         (loaded) => taskRun.start(loaded),
         (error: unknown) => taskRun.end(error),
       );
