@@ -160,7 +160,10 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
 
   const gates = before ? await gatesAfterLoad(base, before) : null;
   const series = monitor?.stop() ?? {};
-  const problems = [...(gates?.problems ?? []), ...answerProblems(generated, scenario, connections, target.serverEnv)];
+  const problems = [
+    ...(gates?.problems ?? []),
+    ...answerProblems(generated, scenario, connections, target.serverEnv, settings.target !== 'shown'),
+  ];
   if (problems.length > 0 && target.output) {
     const said = warningsIn(target.output());
     if (said.length > 0)
