@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshOrder } from '../../load/lib/client-scenarios.js';
-import { FORGET } from '../../src/postgres/pg-webhook-lanes.js';
+import { FORGET } from '../../src/postgres/webhook-lane-statements.js';
 import { rawRequest } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { parseSamples } from '../support/prometheus.js';
