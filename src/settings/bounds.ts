@@ -27,7 +27,7 @@ export const THREAD_EXIT_MS = 50;
 
 /**
  * How long before Postgres would let its lease go an instance gives it up
- * itself (docs/durable-instances.md, 3.7): a fifth of the lease, and never less
+ * itself (docs/deploying.md, leases and self-fencing): a fifth of the lease, and never less
  * than a revocation takes — once the lease is given up, every courier slot
  * lent under it must be back before Postgres lets another instance take
  * its row, and a stuck thread lets go only when terminated, CANCEL_GRACE_MS
