@@ -20,8 +20,8 @@ export function windDownMs(config: { readonly cancelGraceMs: number; readonly re
 
 /**
  * What revoking a courier slot takes beyond CANCEL_GRACE_MS: a stuck
- * thread, terminated once its grace has passed, exits (the chaos harness
- * measured revocations of 253–271 ms with CANCEL_GRACE_MS=250).
+ * thread, terminated once its grace has passed, must still exit (the chaos
+ * harness checks that no courier is lent twice meanwhile).
  */
 export const THREAD_EXIT_MS = 50;
 
