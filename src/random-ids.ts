@@ -4,9 +4,8 @@
  *
  * `randomUUID()` draws from a cached buffer too, but writes its text as 16
  * hex pairs and four dashes concatenated, and the dashes were then taken out
- * again by `replaceAll`: under `overhead`, the four ids of an order allocated
- * 3.5 KB of short-lived strings on the main thread, 6% of all it allocates per
- * order (docs/measurements/2026-11-25-ids-and-prototypes.md). Here an id's
+ * again by `replaceAll`: the four ids of an order were a share of all the main
+ * thread allocates per order (docs/decisions/an-order-in-flight.md). Here an id's
  * bytes are written into a buffer and read out once: one string of 32 or 36
  * one-byte characters.
  */

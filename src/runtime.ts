@@ -31,37 +31,29 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * The V8 flags the server process starts with: `npm start`, the image's CMD,
  * `npm run dev`, the load suite and the chaos harness all pass them
  * (test/unit/runtime.test.ts holds package.json and the Dockerfile to them).
+ * What each bought is measured in docs/decisions/the-runtime-and-its-heaps.md.
  *
  * A young generation capped at 8 MB a semi-space. Left to itself, V8 grows
  * it with the allocation rate, and an order's objects live as long as its
  * steps wait: at 5,000 orders in flight each isolate's young generation grew
- * to its maximum and the process's peak RSS with it. A cap of 16 took 12–13%
- * off the peak (docs/measurements/2026-11-23-lean-order.md, "Young
- * generations"); 8 took 17% more, in every round with both load generators,
- * CPU per order and p99 within their noise; 4 took 9% more again for 13% more
- * CPU per order (docs/measurements/2026-11-24-a-step-asleep.md). It cannot be
- * set from inside the process: the main isolate's heap is sized before any of
- * our code runs.
+ * to its maximum and the process's peak RSS with it. A smaller cap still
+ * costs CPU per order. It cannot be set from inside the process: the main
+ * isolate's heap is sized before any of our code runs.
  *
  * V8's own helper threads sized to the machine: `--v8-pool-size=0` is the
  * available cores less one (1 on two cores), where Node's default is 4
  * whatever the cores. Those helpers mark and sweep the heaps of every isolate
  * in the process (the main thread's and each step thread's) beside their
- * threads; four of them on two cores took the cores from the step threads
- * while a collection was under way, and every courier slot stood still —
- * stretches of 10–23 ms with no step running and 50 orders waiting, the
- * overhead scenario's p99. With one: p99 0.77× (0.63–1.20) over 5 rounds,
- * CPU per order 1.00× (docs/measurements/2026-11-25-four-helpers-two-cores.md).
+ * threads; four of them on two cores take the cores from the step threads
+ * while a collection is under way, and every courier slot stands still with
+ * orders waiting: the overhead scenario's p99.
  *
  * An old generation let grow by half of what a full collection found live
  * before the next one (`--heap-growing-percent=50`), where V8, left to itself,
  * lets it grow up to fourfold when it collects fast. An order in flight keeps
  * its objects for as long as its steps sleep, long enough to be promoted, and
- * they are garbage once it is answered: at 5,000 orders in flight the main
- * thread's old space held 283 MB, 107 of them live. Peak RSS of `wide` 0.80×
- * (5 rounds, 415–421 MB against 461–559); under `overhead` as many full
- * collections on the main thread (2 in 10 s) and 2% more pause time in all
- * (docs/measurements/2026-11-25-heap-growing.md).
+ * they are garbage once it is answered: at 5,000 orders in flight most of the
+ * main thread's old space is garbage not yet collected.
  *
  * A collection of the old generation begun halfway from the size the last
  * one left to the limit (by a task), at three quarters at the latest, not
@@ -69,12 +61,9 @@ export function unsupportedRuntime(version: string, required: string = REQUIRED_
  * runs beside the isolate, on one helper here, while the isolate goes on
  * promoting what survives: when a wave of thousands of orders arrives, its
  * objects reached the limit and ran far past it before the marking that
- * began there was done. `wide`'s peak RSS 0.88× (wrk) and 0.96× (autocannon),
- * 3 rounds each, against the same build without; `overhead`'s CPU per order
- * and p99 within the noise (docs/measurements/2026-11-26-marking-begun-halfway.md).
+ * began there was done.
  * While a collection marks, V8 lets a young generation grow past the cap
- * below (a thread's to as much as 14 MB in test/unit/runtime.test.ts's probe);
- * the peak figures include it.
+ * below (test/unit/runtime.test.ts's probe shows how far); the peak includes it.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=8',
@@ -97,9 +86,8 @@ export const SERVER_NODE_FLAGS: readonly string[] = [
  *
  * A step thread's young objects are a step's few calls and its answer, and
  * under `wide` 5,000 orders' steps asleep, which are promoted whatever the
- * size: at 8 MB each step thread held 14–16 MB of young generation, at 1 MB
- * 2–3 MB. `wide`'s peak RSS 0.94× (0.90–0.96, 5 pairs), overhead's CPU per order and p99 unmoved
- * (docs/measurements/2026-11-25-thread-young-generations.md).
+ * size: a larger young generation only holds them longer, on every thread
+ * (docs/decisions/the-runtime-and-its-heaps.md).
  */
 export const THREAD_SEMI_SPACE_MB = 1;
 

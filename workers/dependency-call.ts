@@ -63,7 +63,7 @@ export class DependencyCalls {
 
   /**
    * The first call is made here and awaited by its own promise alone: a step whose call is answered keeps no frame of
-   * this function while it waits (issue 32). Only a call the dependency refuses goes on to `callAgain`.
+   * this function while it waits. Only a call the dependency refuses goes on to `callAgain`.
    */
   call(
     step: StepName,

@@ -17,7 +17,7 @@ const never = (): Promise<never> => new Promise(() => {});
 /**
  * The step's wait for its remote service's answer (`ms`, honoring cancellation), or, with a fault, what the fault does
  * instead. Not an async function: without a fault the step awaits its sleep's own promise, and a sleeping step keeps no
- * frame of this one (issue 32).
+ * frame of this one.
  */
 export function waitForAnswer(ctx: StepContext, ms: number, fault: Fault | undefined): Promise<void> {
   if (fault === 'ignore_cancel') return deafWait(ctx, ms);

@@ -30,7 +30,7 @@ export function installLastWords(cells: CancelCells): void {
 
 /**
  * Run a task's code so that anything it leaves behind is traced back to its scope. Adds no promise of its own: a step
- * asleep keeps nothing of this call (issue 32).
+ * asleep keeps nothing of this call.
  */
 export function runAsTask<T>(scope: TaskScope, run: () => T): T {
   return currentTask.run(scope, run);

@@ -30,8 +30,7 @@ export function threadLogger(level: string, threadId: number): Logger {
 
 /**
  * The log of one step task, bound to who it is, whose step started at `start`. Its child logger is made for the first
- * line actually written: a step's debug line at the default level costs a level check, not a child (~1 µs, a sixteenth
- * of a thread's time per step in the pool benchmark).
+ * line actually written: a step's debug line at the default level costs a level check, not a child logger.
  */
 export class TaskLog implements StepLog {
   private child: StepLogger | undefined;

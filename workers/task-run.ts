@@ -5,8 +5,8 @@
  * A step is run one way, by what its module is. A plan (step-api.ts's StepPlan) is run by this record: a courier it
  * must wait for is the record in the couriers' line, with the grant's promise; a plain call to its dependency is the
  * record asleep in the thread's timer list, whose wake ends the task — no promise, closure or async frame is made for
- * it. A step asleep thus holds under 700 bytes with its context and labels, where a chain of promises held 2.2 KB
- * (test/unit/step-runtime.test.ts). A call with more to it — CPU work, an injected fault, an outage and its retries —
+ * it. A step asleep thus holds its record, its context and labels, not a chain of promises
+ * (test/unit/step-runtime.test.ts holds it to a bound; docs/decisions/a-step-asleep-is-a-record.md). A call with more to it — CPU work, an injected fault, an outage and its retries —
  * goes through the context's dependency calls, inside the task's scope for its last words. A function runs as itself,
  * inside that scope too.
  */
@@ -108,7 +108,7 @@ export class TaskRun implements Sleeper, CourierWaiter {
    * name the task while its code runs), and end the task when the promise settles. The end is awaited from inside the
    * scope too, so that the reactions keep the task's frame of the thread's AsyncLocalStorage; awaited after `run`
    * returned, they kept the frame Node's `run` makes on its way out (it enters the store it found, in a new frame): one
-   * more frame and its table a step asleep, 184 bytes.
+   * more frame and its table a step asleep.
    */
   private runInTaskScope(): void {
     runAsTask(this.ctx, () => {

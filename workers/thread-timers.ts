@@ -51,9 +51,9 @@ class CallbackSleeper implements Sleeper {
  *
  * How late is the thread's to say, not the timer's. The timer is aimed FINISH_WITHIN_MS before the earliest deadline,
  * and the last fraction of a millisecond is waited out by the thread itself, blocked on its bell (`sleepOnBell`), once
- * the turn's reports have left. Left to the timer's next firing, `overhead`'s 1 ms steps ended 0.49 ms late on average,
- * and each courier step held its slot that much longer: the rate of every courier-bound load is set by it
- * (docs/measurements/2026-11-26-a-sleep-finished-on-its-thread.md). Blocked, the thread answers its bell (a
+ * the turn's reports have left. Left to the timer's next firing, a step would end up to a millisecond late, and each
+ * courier step would hold its slot that much longer: the rate of every courier-bound load is set by it
+ * (docs/decisions/a-step-asleep-is-a-record.md). Blocked, the thread answers its bell (a
  * cancellation) at once, and anything else — a batch, a courier's wake, a message of the pool — once the wait is over:
  * under a millisecond later. A step thread may block; the main thread runs no timer list.
  */

@@ -181,9 +181,8 @@ export function cpuPerOrderByThread(
 /**
  * How many times the process's threads have gone to sleep: the voluntary context switches of each of its live threads
  * (`/proc/<pid>/task/<tid>/status`), summed. A thread switches voluntarily each time it blocks — in `epoll_wait`, on a
- * futex, in `Atomics.wait` — and is woken again. On the machines this project measures on, one such sleep costs a
- * thread ~29 µs of CPU whatever woke it, and a thread that wakes a sleeping one ~22–30 µs more
- * (docs/measurements/2026-11-25-sleeps-and-the-orchestration.md): per order, as much as a small function's whole work.
+ * futex, in `Atomics.wait` — and is woken again. On the machines this project measures on, one such sleep costs as
+ * much CPU as a small function's whole work (`npm run measure -- wake-cost`; docs/decisions/cancellation.md).
  * A thread that has exited takes its count along (unlike its CPU time, which stays in the process's).
  */
 export function sleepsOf(pid: number): number | null {

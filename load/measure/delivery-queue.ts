@@ -1,6 +1,6 @@
 /**
  * graphile-worker or pg-boss for webhook delivery: jobs a second, CPU per job, commit to start?
- * Kept in: docs/measurements/2026-11-23-delivery-queue.md
+ * Kept in: docs/decisions/graphile-worker-over-pg-boss.md
  *
  * Each queue as delivery uses it (or would): a job per order, serial per
  * order — graphile-worker's named queue per order, pg-boss's

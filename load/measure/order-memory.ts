@@ -1,6 +1,6 @@
 /**
  * What does an order in flight hold in memory, on the main thread and on the step threads?
- * Kept in: docs/measurements/2026-11-25-what-an-order-holds.md
+ * Kept in: docs/decisions/an-order-in-flight.md
  *
  * The service as `npm start` runs it (in memory, two step threads), with its
  * inspector on a free port of loopback. A heap snapshot of every isolate — the

@@ -38,7 +38,7 @@ function list(): string {
       ({ name, asks, keptIn }) => `  ${name.padEnd(width)}${asks}\n  ${''.padEnd(width)}kept in ${keptIn}`,
     ),
     '',
-    'Questions answered for good have left: docs/measurements/2026-11-23-retired-questions.md',
+    'A question answered for good leaves the tree: its answer is a record of docs/decisions/, and git keeps its code.',
   ].join('\n');
 }
 

@@ -1,8 +1,8 @@
 /**
- * Can one client take from another what they all share (issue 25)?
- * Kept in: docs/measurements/2026-11-23-shared-isolation.md
+ * Can one client take from another what they all share?
+ * Kept in: docs/decisions/shares-and-tiers.md
  *
- * What one client does to another through what they all share (issue 25),
+ * What one client does to another through what they all share,
  * measured on two builds in the same run: a baseline (`--baseline`: another
  * checkout's built dist/src/main.js, main's) and this build, each scenario on
  * a fresh server as `npm start` runs it, alternating builds round by round.
@@ -24,7 +24,7 @@
  *   after 3.5 s, the victim's orders computing 5 ms, at 10/s;
  * - couriers-across: INSTANCES=2 on a throwaway Postgres, COURIERS=5; the victim's ordinary orders at 5/s alone, then
  *   beside a client holding couriers 1.9 s from 20 connections (each build on a fresh database);
- * - shutdown: the server behind `| head -1`, 3 orders (their lines still gathered, as in the issue), then SIGTERM: how
+ * - shutdown: the server behind `| head -1`, 3 orders (their lines still gathered), then SIGTERM: how
  *   long until it exits (10 s at most).
  *
  *   npm run build && (cd ../main && npm ci && npm run build)

@@ -1,6 +1,6 @@
 /**
  * What does a change cost an order, beside the build before it, with both under the same load at the same time?
- * Kept in: docs/measurements/2026-11-27-a-courier-wait-is-a-record.md
+ * Kept in: docs/decisions/courier-hand-over.md
  *
  * On this machine the CPU an order moves by up to 2× within seconds, on every
  * thread at once, so rounds taken one server after the other (the load

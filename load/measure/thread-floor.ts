@@ -1,6 +1,6 @@
 /**
  * What is the least CPU that running an order's steps on threads can add here, with nothing of the service?
- * Kept in: docs/measurements/2026-11-26-the-floor-of-a-hand-over.md
+ * Kept in: docs/decisions/steps-through-rings.md
  *
  * The bench's 1 ms workload (`npm run measure -- bench`: three steps an order
  * that only wait 1 ms) in its barest form, at the rate the bench's pool runs

@@ -1,6 +1,6 @@
 /**
- * Who goes first when there is not enough: priority tiers (issue 31)?
- * Kept in: docs/measurements/2026-11-23-priority-tiers.md
+ * Who goes first when there is not enough: priority tiers?
+ * Kept in: docs/decisions/shares-and-tiers.md
  * Each scenario of load/lib/tier-scenarios.ts on a fresh `npm start` server (MAX_INFLIGHT=20, 300 ms steps), with
  * CLIENT_TIERS=vip:critical,thrift:free and without (the baseline), alternating; then the tier checks' main-thread
  * cost per order, timed here over a million orders. `npm run measure -- tiers --rounds 3`

@@ -1,6 +1,6 @@
 /**
  * What does tracing cost the orders, exporting every trace or a tenth?
- * Kept in: docs/measurements/2026-11-23-tracing-cost.md
+ * Kept in: docs/decisions/side-threads.md
  *
  * What tracing costs: the `overhead` scenario's orders against a server with
  * no OTLP endpoint (trace ids only, no SDK), with one and every trace kept

@@ -1,6 +1,6 @@
 /**
  * What does it cost a thread to sleep and be woken, and to wake another, on this machine?
- * Kept in: docs/measurements/2026-11-25-sleeps-and-the-orchestration.md
+ * Kept in: docs/decisions/cancellation.md
  *
  * The price of the service's every hand-over between threads, in CPU-µs, as
  * the kernel this runs on charges it (each thread's own CPU clock,

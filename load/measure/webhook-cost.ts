@@ -1,6 +1,6 @@
 /**
  * What do webhooks cost the order path, and how fast does one instance deliver?
- * Kept in: docs/measurements/2026-11-23-webhook-cost.md
+ * Kept in: docs/decisions/side-threads.md
  *
  * - The order path: the `overhead` scenario's orders at a fixed rate against
  *   a server with no webhook endpoint and one whose client has two (each a

@@ -9,7 +9,7 @@
  * the keys in use are kept; so is a reload that would leave no client key, or
  * no admin key, where there were some — a file emptied, or left with
  * comments only, which a writer that does not replace the file whole leaves
- * for a moment, and which revoked every client (issue 77) — unless
+ * for a moment, and which would revoke every client — unless
  * KEY_FILES_ALLOW_EMPTY=on says an empty file is meant. The audit line names
  * clients, and admin keys by fingerprint, never a key.
  */

@@ -6,9 +6,8 @@
  * pause (a GC, a big JSON) moves it by a twenty-fifth of itself. Reading it costs an admission nothing: a number kept up to date.
  *
  * An idle loop is sampled once a second, not fifty times: each wake of an
- * idle thread costs it ~120 µs of CPU on these machines, and this timer was
- * most of what an idle service spent (docs/measurements/2026-11-25-a-wave-of-failures.md,
- * "An idle service"). A sample that finds the loop busy since the last one
+ * idle thread costs it CPU (docs/decisions/cancellation.md), and this timer
+ * would be most of what an idle service spends. A sample that finds the loop busy since the last one
  * (`performance.eventLoopUtilization`) brings the pace back, so a loop that
  * becomes busy is sampled at its pace again within a second; an idle loop is
  * late by nothing.

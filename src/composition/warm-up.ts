@@ -2,7 +2,7 @@
  * The warm-up before the service listens (WARM_UP_MS). A fresh process is
  * slow for its first few thousand orders: V8 has compiled little of the HTTP
  * path on the main thread, and each step thread is an isolate of its own,
- * cold too (docs/measurements/2026-11-26-a-warm-up-before-serving.md). So
+ * cold too (docs/decisions/the-warm-up.md). So
  * orders run first through the real engine — its step threads, its pipeline,
  * its courier semaphore — and through the app as the service builds it, on a
  * loopback port of their own.

@@ -2,10 +2,9 @@
  * What cancels a step: the part of an AbortSignal that the steps' runners
  * use. Any AbortSignal is one; so is an order's record on the main thread
  * (src/pipeline/order-in-flight.ts), which aborts as a signal does without
- * being an EventTarget — an AbortController per order was a signal, its
- * listener map and a `Listener` object for each registration, about 0.6 KB of
- * every order in flight (issue 32: "the scope's controller is the only
- * AbortController, or none if a cancel cell and a listener list do the same").
+ * being an EventTarget — an AbortController per order would be a signal, its
+ * listener map and a `Listener` object for each registration, for every order
+ * in flight (docs/decisions/an-order-in-flight.md).
  */
 
 /** Called once when the signal aborts, with the signal as `this`. */

@@ -49,8 +49,8 @@ export type ErrorKind =
 
 /**
  * An error that is an outcome, not a bug — a step's decline, a cancellation, an order aborted — and so is made without
- * a stack trace: nobody reads one, and capturing it (a walk of up to ten frames) was a measurable share of what a
- * failed order costs its threads (docs/measurements/2026-11-25-a-wave-of-failures.md).
+ * a stack trace: nobody reads one, and capturing it (a walk of up to ten frames) would be a share of what every
+ * failed order costs its threads.
  */
 export class OutcomeError extends Error {
   constructor(message: string) {

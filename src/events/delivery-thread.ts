@@ -4,7 +4,7 @@
  * closed by the drain. Delivery — the sends, their signatures and JSON, and
  * in the durable mode the queue's claims, reads and marks — costs about as
  * much CPU per event as an order's own path; on a thread of its own it
- * never takes the order path's (docs/measurements/2026-11-23-delivery-queue.md).
+ * never takes the order path's (docs/decisions/side-threads.md).
  *
  * What crosses, besides what the caller sends (`post`, `request`): the
  * thread's log lines, written again by the main thread's logger (its

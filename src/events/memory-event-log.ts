@@ -2,13 +2,13 @@
  * The outbox in this process's memory: events are kept, and delivered, only
  * while the process lives — a process that dies takes its undelivered
  * events along, as it takes its order records (docs/durability.md). Bounded
- * by count (EVENTS_MAX), shared between the clients (issue 77): past it, an
+ * by count (EVENTS_MAX), shared between the clients: past it, an
  * event goes from the client keeping the most per unit of its weight
  * (src/fairness/fair-share.ts's turn order, backwards) — its oldest. So a
  * client whose events flood loses its own history, never another's: a
  * client keeping no more than its weight's part of EVENTS_MAX keeps all of
- * it. Before, the oldest event of anyone went, and 3,000 of one client's
- * events emptied every other client's feed. What a client lost is
+ * it; dropping the oldest event of anyone would let one client's flood
+ * empty every other client's feed. What a client lost is
  * remembered (the newest position gone), so a feed resumed from behind it
  * says so (client-events.ts) instead of skipping it. A delivery still under
  * way goes on (the relay holds what it delivers).
@@ -17,8 +17,7 @@
  * relay is told afterwards, in its own turn. A client's events are kept
  * oldest first in an array, dropped in bulk from its front, not in a Map by
  * id: once EVENTS_MAX were kept, taking a Map's oldest entry walked every
- * entry deleted since its last rehash, and each append cost 7–14 µs instead
- * of 1.8 (docs/measurements/2026-11-25-ids-and-prototypes.md). Finding one by
+ * entry deleted since its last rehash, at every append. Finding one by
  * id (the admin's redelivery) walks them instead.
  */
 import { frontWorthCompacting } from '../queue-compaction.js';

@@ -1,9 +1,8 @@
 /**
  * The in-memory mode's deliveries as the main thread holds them: the relay
  * runs on a thread of its own (relay-worker.ts, through delivery-thread.ts),
- * so that a delivery's send, signature and JSON — about 180 µs of CPU each,
- * measured on the order path's thread before — never take the thread that
- * serves orders. What the main thread pays per order is one hand-over of
+ * so that a delivery's send, signature and JSON never take the thread that
+ * serves orders (docs/decisions/side-threads.md). What the main thread pays per order is one hand-over of
  * its events, batched with whatever else was appended in the same turn.
  *
  * The endpoint book stays here (the HTTP layer's); the relay's thread keeps
@@ -15,8 +14,8 @@
  * The thread starts with the first endpoint, not with the service: until
  * then no event has anywhere to go (the relay matches an event to the
  * endpoints there are when it is appended), and a thread waiting for none
- * cost every start about 100 ms of CPU (its isolate, pino, node:http) and
- * every order a hand-over for nothing (2% of an order's CPU, issue 32).
+ * would cost every start its isolate, pino and node:http, and every order a
+ * hand-over for nothing.
  */
 import type { Logger } from 'pino';
 import type { Deliveries, DeliveryFigures, DeliveryOptions } from './deliveries.js';

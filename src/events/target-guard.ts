@@ -14,8 +14,8 @@
  * passes, an IPv4-mapped address as the IPv4 address it maps — so none of
  * the forms that carry an IPv4 address inside (IPv4-compatible `::/96`,
  * IPv4-translated, NAT64 well-known and local-use, 6to4, Teredo) nor
- * site-local `fec0::/10` reaches loopback or a private network (issue 77:
- * `::7f00:1` and `2002:7f00:1::` were allowed). A refusal says the same
+ * site-local `fec0::/10` reaches loopback or a private network (`::7f00:1`
+ * and `2002:7f00:1::` among them). A refusal says the same
  * whether the name does not resolve or resolves where webhooks may not go:
  * registration must not tell a client which internal names exist.
  */

@@ -61,9 +61,8 @@ export function signature(secret: string, eventId: string, timestampSeconds: num
  * Sends attempts over kept-alive connections (a few per endpoint's origin,
  * idle ones closed after a while): a new connection per delivery cost the
  * main thread more than the rest of the delivery. Each client has agents of
- * its own (issue 77): tenants of one webhook host shared its 8 sockets, and
- * one tenant's hanging endpoints left another's deliveries waiting for them
- * (21 of 50 within 4 s). Agents are made on a client's first attempt and kept
+ * its own: tenants of one webhook host sharing its sockets, one tenant's
+ * hanging endpoints would leave another's deliveries waiting for them. Agents are made on a client's first attempt and kept
  * (clients are as many as the keys issued).
  */
 export class WebhookSender {

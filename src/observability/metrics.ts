@@ -87,7 +87,7 @@ export const NO_OBSERVER: OrderObserver = { orderAnswered: () => {}, orderShed: 
 /**
  * Scrapes within this long of a collection get its exposition: any number
  * of scrapers at once cost one collection per period, not one each (a
- * collection takes the main thread 2-4 ms, and scrapers in a loop would
+ * collection takes the main thread milliseconds, and scrapers in a loop would
  * otherwise keep it busy and the orders waiting; see the README). Prometheus
  * scrapes every 15 s or so: a value 200 ms old is as good as a fresh one.
  */

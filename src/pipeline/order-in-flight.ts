@@ -20,7 +20,7 @@ import type { StepOutcome, StepSink } from './steps.js';
 
 /**
  * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the order's
- * record is the only signal of its run (issue 32). It tells the one order that follows it.
+ * record is the only signal of its run. It tells the one order that follows it.
  */
 export interface RunStopper {
   readonly stopped: boolean;

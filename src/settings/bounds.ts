@@ -20,14 +20,14 @@ export function windDownMs(config: { readonly cancelGraceMs: number; readonly re
 
 /**
  * What revoking a courier slot takes beyond CANCEL_GRACE_MS: a stuck
- * thread, terminated once its grace has passed, exits (the chaos harness
- * measured revocations of 253–271 ms with CANCEL_GRACE_MS=250).
+ * thread, terminated once its grace has passed, must still exit (the chaos
+ * harness checks that no courier is lent twice meanwhile).
  */
 export const THREAD_EXIT_MS = 50;
 
 /**
  * How long before Postgres would let its lease go an instance gives it up
- * itself (docs/durable-instances.md, 3.7): a fifth of the lease, and never less
+ * itself (docs/deploying.md, leases and self-fencing): a fifth of the lease, and never less
  * than a revocation takes — once the lease is given up, every courier slot
  * lent under it must be back before Postgres lets another instance take
  * its row, and a stuck thread lets go only when terminated, CANCEL_GRACE_MS

@@ -556,7 +556,7 @@ export const EVENTS = {
     max: 3650,
     fallback: 30,
     about:
-      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [durability.md](durable-instances.md#312-events-the-outbox))',
+      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [durability.md](durability.md#events-the-outbox))',
   }),
 };
 

@@ -312,7 +312,7 @@ type TiedSignal = AbortingSignal & { [TIES]?: CellTie | undefined };
  * What ties one cell to its task's signal: made the first time the cell is taken, and the same for every task after.
  * The ties on one signal — an order's steps — are a list the signal holds, and the signal has one listener for all of
  * them (`signalAborted`, a function made once): Node's EventTarget keeps a `Listener` object for each registration, and
- * adding and removing one is most of what tying a cell costs (issue 32: three an order, now one).
+ * adding and removing one is most of what tying a cell costs: one an order, not one a step.
  */
 class CellTie {
   /** The signal it listens to while its cell is open, until it aborts. */
@@ -366,10 +366,9 @@ function signalAborted(this: TiedSignal): void {
  *
  * Its cancellations wake each thread at most once a turn: a cell is marked canceled at once (a thread looking sees it),
  * and the bells of the threads that run canceled tasks, and `afterEveryCancel`, are rung at the end of the turn (a
- * microtask), once for all of that turn's cancellations. A bell's own flag already kept a turn's rings to one while its
- * thread had not looked; `afterEveryCancel` (the courier dispatchers' wake) ran once per cell: under a wave of orders
- * timing out together, 11.9 ms of the main thread's time per 650 orders before, 4.2 after
- * (docs/measurements/2026-11-25-a-wave-of-failures.md).
+ * microtask), once for all of that turn's cancellations. A bell's own flag keeps a turn's rings to one while its
+ * thread has not looked; `afterEveryCancel` (the courier dispatchers' wake) has no such flag, so it too waits for the
+ * turn's end: a wave of orders timing out together wakes the dispatchers once a turn, not once a cell.
  */
 export class CancelCellAllocator {
   private readonly free: Int32Array;

@@ -3,17 +3,16 @@
  * its entries in the order they were set. The index is already the step's own number, so the table needs no hashing and
  * never grows.
  *
- * Not a Map, for the collector's sake (issue 32). A Map set and deleted for every step rebuilds its hash table every
+ * Not a Map, for the collector's sake. A Map set and deleted for every step rebuilds its hash table every
  * few hundred steps, and each table it leaves behind lies in the old generation still pointing at the entries it held.
  * A scavenge takes every such pointer for a live one, so the young objects of steps long ended were copied, promoted,
  * and left for the full collections. With three such Maps on a step's path on the main thread (the ring's steps out,
- * the thread view's tasks, the cells' abort listeners), the pool bench without HTTP kept ~4 MB per scavenge of the main
- * thread instead of ~1 MB, and spent 0.71–0.82× the CPU per order once they were tables like this one
- * (docs/measurements/2026-11-24-cell-tables.md).
+ * the thread view's tasks, the cells' abort listeners), that was most of what the main thread's scavenges kept
+ * (docs/decisions/an-order-in-flight.md).
  *
- * A walk calls back once per entry (`forEach`): through a callback shared by several callers, 6.7 ns an entry against a
- * Map's 2.9. Fine for the main thread's occasional walks; the courier semaphore, which walks its waiters at every
- * release, keeps a Map (tried here, its threads in the load suite's `wide` were then judged stuck in 2 runs of 5).
+ * A walk calls back once per entry (`forEach`): through a callback shared by several callers, slower than a Map's own
+ * walk. Fine for the main thread's occasional walks; the courier semaphore, which walks its waiters at every
+ * release, keeps a Map (tried here, its threads in the load suite's `wide` were then judged stuck).
  */
 const NONE = -1;
 

@@ -243,8 +243,8 @@ export class WordRing {
 
   /**
    * The string at `at`, and the word after it. The units are passed to `fromCharCode` as an array-like (`apply`), not
-   * spread: a spread walks the array's iterator, 1.0–1.2 µs for a 36-character id against 0.17 µs (a standalone script,
-   * Node 26.10), and every batch a thread reads has four such strings.
+   * spread: a spread walks the array's iterator, several times slower for an id, and every batch a thread reads has
+   * four such strings.
    */
   readString(at: number): { readonly value: string; readonly next: number } {
     const length = this.words[at]!;

@@ -2,8 +2,8 @@
  * The main thread's side of the export thread (export-worker.ts): finished
  * spans are gathered as plain records and handed over in batches — one
  * structured clone per batch instead of the SDK's span objects, its queue
- * and the OTLP encoding on the thread that serves requests. Measured in
- * docs/measurements/2026-11-23-tracing-cost.md.
+ * and the OTLP encoding on the thread that serves requests
+ * (docs/decisions/side-threads.md).
  */
 import { Worker } from 'node:worker_threads';
 import type { TracingConfig } from '../config.js';

@@ -6,7 +6,7 @@
  * thread (export-thread.ts), which makes of it the finished span
  * (ReadableSpan) the SDK's processors take, and encodes and sends it. The
  * main thread makes a ReadableSpan only for the live page, while it gathers
- * a trace. Measured in docs/measurements/2026-11-23-tracing-cost.md.
+ * a trace. Why: docs/decisions/side-threads.md.
  *
  * The request's span is sampled as it arrives (otel-tracing.ts); only the
  * children of a recorded request are made: a parent-based sampler keeps them

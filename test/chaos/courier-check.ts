@@ -12,7 +12,7 @@
  * - lent beyond its rows in Postgres: it believes it holds rows Postgres
  *   does not have under its identity — a bug of the allotment, never allowed.
  *
- * The overlap leases allow (docs/durable-instances.md, 3.7): a process frozen past
+ * The overlap leases allow (docs/deploying.md, leases and self-fencing): a process frozen past
  * its lease holds its couriers through the freeze while Postgres lends its
  * rows again; it can give them back only once it runs. So an excess made
  * only of slots an instance still lends after giving up its lease, right

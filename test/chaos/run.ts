@@ -75,7 +75,7 @@ const SAMPLE_EVERY_MS = 100;
  * A holder resumed from a pause past its lease has let go of every courier
  * it still lent by then: a canceled step that does not end is judged after
  * CANCEL_GRACE_MS (its thread terminated), once more if its thread showed
- * progress; two sampling periods for the samples to see it (docs/durable-instances.md, 3.7).
+ * progress; two sampling periods for the samples to see it (docs/deploying.md, leases and self-fencing).
  */
 const LIMITS: Limits = { pausedHolderBoundMs: 2 * CANCEL_GRACE_MS + 2 * SAMPLE_EVERY_MS };
 const RESULTS = fileURLToPath(new URL('../../../test/chaos/results/', import.meta.url));

@@ -5,7 +5,7 @@
  * every single order, nothing is left running or held, no client that stayed
  * connected was answered 499, the last answer each client heard is its
  * order's record (unless a copy it hung up on arrived after that answer and
- * ran: docs/measurements/2026-11-25-late-copies.md), and the service still
+ * ran: the network may deliver a copy seconds late), and the service still
  * serves.
  *
  * The mix is drawn from a seeded generator (the seed is in the test's name),

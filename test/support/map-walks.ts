@@ -3,8 +3,8 @@
  * entries, keys, values, forEach) starts at the table's first slot and steps
  * over every entry deleted since the table was last rebuilt, so one walk an
  * operation over a Map that churns costs as much as its churn: the in-memory
- * outbox and order records each paid 7–29 µs an operation that way
- * (docs/measurements/2026-11-25-ids-and-prototypes.md). Counting the walks
+ * outbox and order records each paid many times an operation's own cost that
+ * way. Counting the walks
  * proves their absence without timing anything.
  */
 type MapMethod = (this: Map<unknown, unknown>, ...args: never[]) => unknown;

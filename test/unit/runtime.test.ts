@@ -93,7 +93,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
    * the marking triggers, which begin one within such a burst, a thread's grew to 4–14 MB in 22 of 24 runs of the
    * probe, each with three more beside it; with V8's own rule, now and then (12 MB in one run of eight under Vitest).
    * Without incremental marking, 1 MB in all of 40 runs. The cap is what this probe is for; what the triggers do to
-   * the peak as a whole is measured in docs/measurements/2026-11-26-marking-begun-halfway.md.
+   * the peak as a whole is measured in docs/decisions/the-runtime-and-its-heaps.md.
    */
   function youngGenerations(sized: boolean): { main: number; thread: number } {
     const source = `
@@ -157,7 +157,7 @@ describe("the server's V8 flags (SERVER_NODE_FLAGS)", () => {
   }
 
   // A wave of orders in flight is promoted faster than one helper marks: begun at the limit, the marking ended far past
-  // it, and wide's peak RSS with it (src/runtime.ts; docs/measurements/2026-11-26-marking-begun-halfway.md).
+  // it, and wide's peak RSS with it (src/runtime.ts; docs/decisions/the-runtime-and-its-heaps.md).
   it("begin marking the old generation a good way before its limit, where V8's own rule waits until the room left is about a young generation's", () => {
     // With the limit at 1.5× what the last collection left, the soft trigger leaves a sixth of the limit (measured:
     // 51 MB of 303), and the hard one, if the task has not run by then, about a twelfth (it is checked as the isolate
