@@ -4,8 +4,7 @@
  * Express gives each request and response its app's prototype as it begins
  * to handle them (`Object.setPrototypeOf(req, app.request)`, and the same of
  * the response): two prototype changes a request, each a transition to a new
- * map of an object already built. Under `overhead` they were 3.3% of the main
- * thread's samples (perf; docs/measurements/2026-11-25-ids-and-prototypes.md).
+ * map of an object already built, on the path of every order.
  * A server given these classes makes its messages with those prototypes, and
  * Express's change finds nothing to change.
  *

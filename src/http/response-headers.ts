@@ -7,8 +7,7 @@
  * Set on arrival, as helmet's middleware does, each was a [name, value] array
  * in a dictionary of the response's own, kept for as long as the response
  * waited: an order's answer waits for its steps, so 5,000 orders in flight
- * held 75,000 of them (heap snapshots of the main thread: 1.4 KB of an
- * order's 27, docs/measurements/2026-11-24-headers-and-fail-fast.md). Now helmet runs once, at start, and its headers are one
+ * held 75,000 of them (heap snapshots of the main thread). Now helmet runs once, at start, and its headers are one
  * list shared by every response; an answer that sets no header of its own
  * before its head (an order's, src/http/responses.ts) hands Node one flat
  * list, which Node writes straight into the head.

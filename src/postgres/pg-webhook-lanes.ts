@@ -1,6 +1,6 @@
 /**
- * Webhook delivery in the durable mode, on graphile-worker (docs/durable-instances.md
- * 3.12 says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
+ * Webhook delivery in the durable mode, on graphile-worker (docs/decisions/graphile-worker-over-pg-boss.md
+ * says why it, and not pg-boss): its jobs, claimed with SKIP LOCKED by
  * any instance, woken by LISTEN/NOTIFY, are added in SQL by the very
  * transaction that writes the event (schema.ts, `events_emit`) — so an event
  * that committed has its job, and one rolled back has none.

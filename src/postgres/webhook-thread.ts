@@ -3,7 +3,7 @@
  * their own (webhook-worker.ts, through src/events/delivery-thread.ts) runs
  * graphile-worker and the lanes, so that neither the queue's claims, reads
  * and marks nor the sends, their signatures and JSON take the thread that
- * serves orders (docs/measurements/2026-11-23-delivery-queue.md). Nothing of
+ * serves orders (docs/decisions/side-threads.md). Nothing of
  * at least once changes: the jobs are in Postgres, added by the statements
  * that record the facts, and a thread that dies leaves them there — it is
  * started again, and its locked jobs are let go like a dead instance's.

@@ -1,6 +1,6 @@
 -- name: events: an outbox written with the change it reports, webhook endpoints, deliveries
 
--- The outbox (docs/durable-instances.md 3.12). An event row is inserted by a
+-- The outbox (docs/durability.md#events-the-outbox). An event row is inserted by a
 -- trigger of the very UPDATE that records the fact it reports — an
 -- order's outcome (order_finish, by its owner or by recovery recording
 -- interrupted), a refund of a run already done (provider_void) — so the

@@ -2,7 +2,7 @@
 
 -- One graphile-worker job per order rather than per endpoint and order:
 -- each job is a claim, a completion and a queue row, the bulk of what a
--- delivery cost (docs/durable-instances.md 3.12). The order's named queue keeps
+-- delivery cost (docs/decisions/graphile-worker-over-pg-boss.md). The order's named queue keeps
 -- its events in order for every endpoint. 'replace': a new event of the
 -- order is delivered now, to the healthy endpoints too, rather than after
 -- a failing endpoint's backoff (which it only brings forward).
