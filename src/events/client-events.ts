@@ -22,6 +22,13 @@ export type FeedPage =
   /** Some of the client's events after its cursor are no longer kept; `next` reads what is, from the oldest. */
   | { readonly kind: 'gap'; readonly next: string };
 
+/** An order's event as its timeline shows it. */
+export interface OrderEventRecord {
+  readonly event: EventJson;
+  readonly run: number;
+  readonly traceId: string | undefined;
+}
+
 /** The feed's page size, by default and at most. */
 export const FEED_LIMIT_DEFAULT = 100;
 export const FEED_LIMIT_MAX = 1000;
@@ -93,6 +100,16 @@ export class ClientEvents {
       next: cursors.cursorOf(client, last),
       hasMore,
     };
+  }
+
+  /** The events of one of `client`'s orders still kept, oldest first, each with its run and its trace (a timeline). */
+  async ofOrder(client: string, orderId: string): Promise<OrderEventRecord[]> {
+    const events = await this.log.ofOrder(client, orderId);
+    return events.map((event) => ({
+      event: eventJson(event, this.options.statusOf),
+      run: event.run,
+      traceId: event.trace?.traceId,
+    }));
   }
 
   /** Send event `id` again (admin); undefined if no such event is kept. */

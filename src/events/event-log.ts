@@ -21,6 +21,8 @@ export interface EventLog {
    * some of its events after `after` are no longer kept, that there is a gap.
    */
   page(client: string, after: readonly number[], limit: number): Promise<FeedPage>;
+  /** The events of one order of `client` still kept, oldest first (an order's timeline). */
+  ofOrder(client: string, orderId: string): Promise<StoredEvent[]>;
   /** One event, if it is still kept. */
   get(id: string): Promise<StoredEvent | undefined>;
   /** Told of the events appended, in their order, once they are kept. */

@@ -13,7 +13,7 @@
  * client behind (migration 11), so a feed resumed from before it is told of
  * its gap.
  */
-import { partsOfKey } from '../domain/order.js';
+import { orderKey, partsOfKey } from '../domain/order.js';
 import type { EventLog, FeedPage } from '../events/event-log.js';
 import type { EventOutcomeKind, EventType, StoredEvent } from '../events/order-event.js';
 import {
@@ -24,7 +24,7 @@ import {
   type EndpointBook,
   type WebhookEndpoint,
 } from '../events/webhook-endpoints.js';
-import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
+import { asNumber, storedKey, unstoredKey, type Database, type Statement } from './database.js';
 
 export interface EventRow {
   readonly seq: string;
@@ -51,6 +51,11 @@ const PAGE: Statement = {
           WHERE client = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)
             AND xid < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY xid, seq LIMIT $4`,
+};
+/** Served by events_by_order (migration 13). */
+const OF_ORDER: Statement = {
+  name: 'events_of_order',
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE order_id = $1 ORDER BY seq`,
 };
 const BY_ID: Statement = { name: 'events_by_id', text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1` };
 /** Whether some of the client's events after the position were forgotten (migration 11). */
@@ -100,6 +105,11 @@ export class PgEventLog implements EventLog {
       return { events: [], gap: true };
     const rows = await this.db.read<EventRow>(PAGE, [client, String(xid), seq, limit]);
     return { events: rows.map(eventOfRow) };
+  }
+
+  async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
+    const rows = await this.db.read<EventRow>(OF_ORDER, [storedKey(orderKey(client, orderId))]);
+    return rows.map(eventOfRow);
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {
