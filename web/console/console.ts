@@ -113,7 +113,12 @@ function outcomeBadge(outcome: Outcome | null): HTMLElement {
   return element('span', { class: `outcome ${ok ? 'ok' : 'failed'}` }, ok ? 'succeeded' : `failed: ${outcome.kind}`);
 }
 
-const when = (iso: string): string => new Date(iso).toLocaleString();
+/** A time as a clock reads it; with its day when it is not today. */
+function when(iso: string): string {
+  const at = new Date(iso);
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return at.toDateString() === new Date().toDateString() ? time : `${at.toLocaleDateString()} ${time}`;
+}
 const money = (amount: number): string => amount.toLocaleString();
 
 // ---- the list ----
@@ -237,7 +242,10 @@ function facts(timeline: Timeline): HTMLElement {
 }
 
 function stepLabel(step: Step): string {
-  const again = step.attempts ? ` ↻ ran ${step.attempts}× (its thread ${step.thread_fate ?? 'was lost'})` : '';
+  const lost = step.thread_fate === 'terminated' ? 'was terminated' : 'died';
+  const again = step.attempts
+    ? ` ↻ ran ${step.attempts}×: its thread ${lost} under it${step.thread_id ? `, ran again on thread ${step.thread_id}` : ''}`
+    : '';
   const retries = step.retries ? `, ${step.retries} retr${step.retries === 1 ? 'y' : 'ies'}` : '';
   return `${step.name} ${step.status === 'ok' ? 'ok' : (step.detail ?? step.status)} · ${step.duration_ms} ms${retries}${again}`;
 }
