@@ -81,7 +81,19 @@ export function orderTimelineRoute(
       failure: failureOf(record),
       steps: replay?.steps.map(stepJson) ?? [],
       compensations: replay?.compensations.map(stepJson) ?? [],
-      events: kept.map(({ event, run, traceId }) => ({ ...event, run, trace_id: traceId ?? null })),
+      events: kept.map(({ event, run, traceId, deliveries }) => ({
+        ...event,
+        run,
+        trace_id: traceId ?? null,
+        deliveries:
+          deliveries?.map((delivery) => ({
+            endpoint_id: delivery.endpointId,
+            failures: delivery.failures,
+            first_attempt_at: delivery.firstAttemptAt?.toISOString() ?? null,
+            done_at: delivery.doneAt?.toISOString() ?? null,
+            outcome: delivery.outcome ?? null,
+          })) ?? null,
+      })),
     };
     responder.json(res, 200, body, NO_STORE);
   };

@@ -58,6 +58,23 @@ export const timelineEventSchema = eventSchema
       .string()
       .nullable()
       .meta({ description: 'The trace of the request that recorded it (with tracing on).' }),
+    deliveries: z
+      .array(
+        z.strictObject({
+          endpoint_id: z.string(),
+          failures: z.int().min(0).meta({ description: 'Attempts that failed so far.' }),
+          first_attempt_at: z.string().nullable(),
+          done_at: z.string().nullable().meta({ description: 'When it was delivered or given up; null while owed.' }),
+          outcome: z.string().nullable().meta({
+            description: 'delivered, or why it was given up (failed, gone, dropped); null while it is owed.',
+          }),
+        }),
+      )
+      .nullable()
+      .meta({
+        description:
+          'Its delivery to each webhook endpoint it was owed to (with DATABASE_URL); null in memory, where a delivery is forgotten once done.',
+      }),
   })
   .meta({ id: 'TimelineEvent' });
 

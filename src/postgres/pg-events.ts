@@ -14,7 +14,7 @@
  * its gap.
  */
 import { orderKey, partsOfKey } from '../domain/order.js';
-import type { EventLog, FeedPage } from '../events/event-log.js';
+import type { DeliveryRecord, EventLog, FeedPage } from '../events/event-log.js';
 import type { EventOutcomeKind, EventType, StoredEvent } from '../events/order-event.js';
 import {
   newEndpointId,
@@ -57,6 +57,20 @@ const OF_ORDER: Statement = {
   name: 'events_of_order',
   text: `SELECT ${EVENT_COLUMNS} FROM events WHERE order_id = $1 ORDER BY seq`,
 };
+/** Served by event_deliveries_by_event (migration 13). */
+const DELIVERIES_OF: Statement = {
+  name: 'event_deliveries_of',
+  text: `SELECT event_seq, endpoint_id, failures, first_attempt_at, done_at, outcome FROM event_deliveries
+          WHERE event_seq = ANY($1::bigint[]) ORDER BY event_seq, endpoint_id`,
+};
+interface DeliveryRow {
+  readonly event_seq: string;
+  readonly endpoint_id: string;
+  readonly failures: number;
+  readonly first_attempt_at: Date | null;
+  readonly done_at: Date | null;
+  readonly outcome: string | null;
+}
 const BY_ID: Statement = { name: 'events_by_id', text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1` };
 /** Whether some of the client's events after the position were forgotten (migration 11). */
 const GAP: Statement = {
@@ -110,6 +124,19 @@ export class PgEventLog implements EventLog {
   async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
     const rows = await this.db.read<EventRow>(OF_ORDER, [storedKey(orderKey(client, orderId))]);
     return rows.map(eventOfRow);
+  }
+
+  async deliveriesOf(seqs: readonly number[]): Promise<DeliveryRecord[]> {
+    if (seqs.length === 0) return [];
+    const rows = await this.db.read<DeliveryRow>(DELIVERIES_OF, [seqs]);
+    return rows.map((row) => ({
+      eventSeq: asNumber(row.event_seq),
+      endpointId: row.endpoint_id,
+      failures: row.failures,
+      firstAttemptAt: row.first_attempt_at ?? undefined,
+      doneAt: row.done_at ?? undefined,
+      outcome: row.outcome ?? undefined,
+    }));
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {

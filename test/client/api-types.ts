@@ -948,6 +948,17 @@ export interface components {
             run: number;
             /** @description The trace of the request that recorded it (with tracing on). */
             trace_id: string | null;
+            /** @description Its delivery to each webhook endpoint it was owed to (with DATABASE_URL); null in memory, where a delivery is forgotten once done. */
+            deliveries: {
+                endpoint_id: string;
+                /** @description Attempts that failed so far. */
+                failures: number;
+                first_attempt_at: string | null;
+                /** @description When it was delivered or given up; null while owed. */
+                done_at: string | null;
+                /** @description delivered, or why it was given up (failed, gone, dropped); null while it is owed. */
+                outcome: string | null;
+            }[] | null;
         };
         CreatedWebhook: {
             id: string;

@@ -2,7 +2,9 @@
  * GET /orders over Postgres (src/postgres/pg-order-list.ts): its plans use
  * migration 13's indexes — shown with EXPLAIN, over enough orders that a
  * scan and a sort would be the planner's choice without them — and paging
- * lists every order exactly once while new orders arrive and end.
+ * lists every order exactly once while new orders arrive and end. Over HTTP,
+ * a client lists its own orders, and a failed order's timeline says why, with
+ * its money, its events, and each event's delivery to the client's webhook.
  */
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +15,12 @@ import { listQuery } from '../support/order-list.js';
 import type { OrderRecords } from '../../src/orders/order-records.js';
 import { listParameters, listStatement } from '../../src/postgres/pg-order-list.js';
 import { useDurableStores } from '../support/durable-stores.js';
+import { rawRequest } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
+import { startTestService, TEST_CONFIG } from '../support/service.js';
+import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { eventually } from '../support/wait.js';
+import { startReceiver } from '../support/webhook-receiver.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 
 const stores = useDurableStores();
@@ -116,5 +124,62 @@ describe('the order list in Postgres', () => {
     }
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.filter((id) => id.startsWith('old'))).toEqual(Array.from({ length: 120 }, (_, i) => `old${119 - i}`));
+  });
+
+  it("over HTTP: a client's own list, and a failed order's timeline with its events' deliveries", async () => {
+    const config = {
+      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
+      access: TWO_CLIENTS,
+      events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
+    };
+    const svc = await startTestService({ config });
+    const hook = await startReceiver();
+    try {
+      const call = (path: string, key: string, body?: unknown) =>
+        rawRequest(svc.url, {
+          method: body === undefined ? 'GET' : 'POST',
+          path,
+          headers: {
+            authorization: `Bearer ${key}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const registered = await call('/webhooks', ACME, { url: hook.url });
+      expect(registered.status, registered.text).toBe(201);
+      const quick = { payment: 5, vendor: 5, courier: 5 };
+      await svc.order(
+        { order_id: 'durable-no-vendor', amount: 900, delay_ms: quick, fail_step: 'vendor' },
+        { key: ACME },
+      );
+      await svc.order({ order_id: 'durable-ok', amount: 900, delay_ms: quick }, { key: GLOBEX });
+
+      const own = (await call('/orders', ACME)).json() as { orders: Array<{ order_id: string; client: string }> };
+      expect(own.orders.map((order) => [order.client, order.order_id])).toEqual([['acme', 'durable-no-vendor']]);
+      expect((await call('/orders?client=globex', ACME)).status).toBe(403);
+      const failed = (await call('/orders?state=failed', ADMIN)).json() as { orders: Array<{ order_id: string }> };
+      expect(failed.orders.map((order) => order.order_id)).toEqual(['durable-no-vendor']);
+      expect((await call('/orders/durable-no-vendor/timeline', GLOBEX)).status).toBe(404);
+
+      interface Timeline {
+        failure: { kind: string; step: string; thread_id: number };
+        payment: { charged: number; refunded: number };
+        events: Array<{ type: string; deliveries: Array<{ outcome: string | null; failures: number }> | null }>;
+      }
+      const timeline = async (): Promise<Timeline> =>
+        (await call('/orders/durable-no-vendor/timeline', ACME)).json() as Timeline;
+      expect((await timeline()).failure).toMatchObject({ kind: 'vendor_unavailable', step: 'vendor' });
+      expect((await timeline()).payment).toEqual({ charged: 900, refunded: 900 });
+      const failedEvent = async () => (await timeline()).events.find((event) => event.type === 'order.failed');
+      const delivered = await eventually(failedEvent, (event) => event?.deliveries?.[0]?.outcome === 'delivered', {
+        within: 20_000,
+        every: 100,
+      });
+      expect(delivered?.deliveries).toEqual([expect.objectContaining({ outcome: 'delivered', failures: 0 })]);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+      await hook.close();
+    }
   });
 });

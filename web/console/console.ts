@@ -44,12 +44,20 @@ interface Step {
   readonly retries?: number;
   readonly effect?: string;
 }
+interface Delivery {
+  readonly endpoint_id: string;
+  readonly failures: number;
+  readonly first_attempt_at: string | null;
+  readonly done_at: string | null;
+  readonly outcome: string | null;
+}
 interface TimelineEvent {
   readonly id: string;
   readonly type: string;
   readonly timestamp: string;
   readonly run: number;
   readonly trace_id: string | null;
+  readonly deliveries: Delivery[] | null;
   readonly data: { readonly outcome: Outcome; readonly payment: Money };
 }
 interface Money {
@@ -376,6 +384,19 @@ function actionButton<T>(action: Action<T>, target: T): HTMLElement {
   return holder;
 }
 
+/** What became of an event's deliveries, one line per webhook endpoint. */
+function deliveriesSaid(deliveries: readonly Delivery[] | null): string {
+  if (deliveries === null) return 'not kept in memory';
+  if (deliveries.length === 0) return 'no webhook registered';
+  return deliveries
+    .map(({ endpoint_id, failures, done_at, outcome }) => {
+      const failed = failures > 0 ? ` after ${failures} failed attempt${failures === 1 ? '' : 's'}` : '';
+      const end = outcome === null || done_at === null ? 'still owed' : `${outcome} at ${when(done_at)}`;
+      return `${endpoint_id}: ${end}${failed}`;
+    })
+    .join('; ');
+}
+
 function eventTable(events: readonly TimelineEvent[]): HTMLElement[] {
   const title = element('h3', {}, 'Events sent to its client (webhooks and GET /events)');
   if (events.length === 0) return [title, element('p', { class: 'note' }, 'None kept for this order.')];
@@ -387,6 +408,7 @@ function eventTable(events: readonly TimelineEvent[]): HTMLElement[] {
       element('td', {}, when(event.timestamp)),
       element('td', {}, `run ${event.run}`),
       element('td', {}, `charged ${money(event.data.payment.charged)}, refunded ${money(event.data.payment.refunded)}`),
+      element('td', { 'data-deliveries': '' }, deliveriesSaid(event.deliveries)),
       element('td', {}, event.trace_id ? `trace ${event.trace_id.slice(0, 12)}…` : '—'),
       element('td', {}, ...EVENT_ACTIONS.map((action) => actionButton(action, event))),
     ),
@@ -394,7 +416,7 @@ function eventTable(events: readonly TimelineEvent[]): HTMLElement[] {
   const head = element(
     'tr',
     {},
-    ...['event', 'when', 'run', 'money then', 'trace', ''].map((name) => element('th', {}, name)),
+    ...['event', 'when', 'run', 'money then', 'webhook deliveries', 'trace', ''].map((name) => element('th', {}, name)),
   );
   return [title, element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows))];
 }
