@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
-import { callerOf, guards, hostNameOf, type Identify } from './authorization.js';
+import { callerOf, guards, hostNameOf, type Guards, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
@@ -225,12 +225,7 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
-  if (orderViews) {
-    app.get('/orders', may.client, orderListRoute(orderViews.records, orderViews.cursors, responder));
-    app.all('/orders', methodNotAllowed('GET, HEAD'));
-    app.get('/orders/:orderId/timeline', may.client, orderTimelineRoute({ ...orderViews, events }, responder));
-    app.all('/orders/:orderId/timeline', methodNotAllowed('GET, HEAD'));
-  }
+  if (orderViews) routeOrderViews(app, { views: orderViews, events, may, responder, methodNotAllowed });
   if (events) {
     const changes = webhookChangesLimit(responder);
     app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
@@ -255,10 +250,7 @@ export function createApp({
   app.all('/version', methodNotAllowed('GET, HEAD'));
   app.get('/threads', may.admin, threads);
   app.all('/threads', methodNotAllowed('GET, HEAD'));
-  if (orderViews) {
-    app.get('/console', may.admin, servedPage(consolePage()));
-    app.all('/console', methodNotAllowed('GET, HEAD'));
-  }
+
   app.get('/threads/trace', may.admin, (_req, res) => {
     const waterfall = recentTrace?.();
     if (waterfall) return responder.json(res, 200, waterfall);
@@ -300,6 +292,31 @@ export function createApp({
   };
   app.use(onError);
   return app;
+}
+
+/** The operator's views: the list of orders, one order's timeline, and the console page over them. */
+function routeOrderViews(
+  app: Express,
+  {
+    views,
+    events,
+    may,
+    responder,
+    methodNotAllowed,
+  }: {
+    views: OrderViews;
+    events: ClientEvents | undefined;
+    may: Guards;
+    responder: Responder;
+    methodNotAllowed: (allow: string) => RequestHandler;
+  },
+): void {
+  app.get('/orders', may.client, orderListRoute(views.records, views.cursors, responder));
+  app.all('/orders', methodNotAllowed('GET, HEAD'));
+  app.get('/orders/:orderId/timeline', may.client, orderTimelineRoute({ ...views, events }, responder));
+  app.all('/orders/:orderId/timeline', methodNotAllowed('GET, HEAD'));
+  app.get('/console', may.admin, servedPage(consolePage()));
+  app.all('/console', methodNotAllowed('GET, HEAD'));
 }
 
 /** One of the service's own pages, answered as it was put together at start. */

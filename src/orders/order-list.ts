@@ -9,7 +9,10 @@
  */
 import type { OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
-import type { OutcomeKind } from './order-records.js';
+import type { OrderFailureKind } from '../domain/errors.js';
+
+/** How a run ended: 'ok', or the kind it failed with (the records' OutcomeKind, said here so neither imports the other). */
+type OutcomeKind = OrderFailureKind | 'ok';
 
 /** running: under way; done: ended, however; succeeded / failed: ended ok, or not. */
 export const LISTED_STATES = ['running', 'done', 'succeeded', 'failed'] as const;
