@@ -121,9 +121,20 @@ describe('the console in headless Chromium', () => {
       await event.locator('button[data-confirm="yes"]').click();
       await expect.poll(() => event.locator('.result').textContent(), { timeout: 3000 }).toContain('Sent again');
 
-      // The filters cleared: every order again.
+      // The filters cleared, five a page: every order once, older and back to newer.
+      await page.locator('select[name="limit"]').selectOption('5');
       await filterTo(page, { state: '', client: '' });
-      await expect.poll(() => page.locator('#orders tr').count(), { timeout: 3000 }).toBe(placed.length);
+      const shown = async (): Promise<Array<string | null>> =>
+        Promise.all((await page.locator('#orders tr').all()).map((row) => row.getAttribute('data-order-id')));
+      await expect.poll(() => page.locator('#orders tr').count(), { timeout: 3000 }).toBe(5);
+      const first = await shown();
+      await page.locator('#older').click();
+      await expect.poll(() => page.locator('#page-number').textContent(), { timeout: 3000 }).toBe('page 2');
+      const second = await shown();
+      expect([...first, ...second].sort()).toEqual(placed.map(([, id]) => id).sort());
+      expect(await page.locator('#older').isDisabled()).toBe(true);
+      await page.locator('#newer').click();
+      await expect.poll(shown, { timeout: 3000 }).toEqual(first);
       expect(errors).toEqual([]);
       await page.close();
       await expectAtRest(svc, THREADS);

@@ -143,8 +143,8 @@ const formText = (form: FormData, name: string): string => {
 
 function listQuery(): URLSearchParams {
   const form = new FormData($<HTMLFormElement>('#filters'));
-  const query = new URLSearchParams({ limit: '20' });
-  for (const name of ['state', 'client'] as const) {
+  const query = new URLSearchParams();
+  for (const name of ['state', 'client', 'limit'] as const) {
     const value = formText(form, name).trim();
     if (value) query.set(name, value);
   }
