@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { guardClosingTag, uplotAsset } from '../../src/http/inline-assets.js';
-import { compiledModule, projectFile } from '../../src/paths.js';
+import { compiledModule } from '../../src/paths.js';
+import { ownStyles } from '../../src/http/page-assembly.js';
 import type { Chart } from './chart-spec.js';
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -57,12 +58,12 @@ export interface Page {
 }
 
 /**
- * The page, self-contained: its styles (web/report/report.css), and for a
+ * The page, self-contained: its styles (web/page-base.css, web/report/report.css), and for a
  * page with charts, uPlot and the compiled chart script inlined. Read at call
  * time, so a page carries the uPlot that is installed and the script as built.
  */
 export function renderPage(page: Page): string {
-  const css = readFileSync(projectFile('web/report/report.css'), 'utf8');
+  const css = ownStyles('web/report/report.css').join('\n');
   const head = page.charts ? `<style>${guardClosingTag(uplotAsset('uPlot.min.css'), 'style')}</style>\n` : '';
   // JSON cannot contain a raw "<" once escaped, so no string in the data can close the script tag.
   const scripts = page.charts

@@ -5,6 +5,7 @@
  * stopped in reverse by a drain that lets every order in flight end and
  * void its payments before anything closes.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
@@ -44,6 +45,7 @@ import { TierHeadroom } from '../fairness/tier-headroom.js';
 import { TIER_AGING_MS } from '../fairness/tiers.js';
 import { LoopLateness } from './loop-lateness.js';
 import { createEvents } from './events.js';
+import { FeedCursors } from '../events/feed-cursor.js';
 import { ServiceWarmUp, warmUpCaller } from './warm-up.js';
 import type { WarmUpFigures } from '../warm-up/warm-up-orders.js';
 
@@ -219,6 +221,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
       },
     },
     ...(events ? { events: events.client } : {}),
+    orderViews: { records, ledger, cursors: new FeedCursors(store.events?.cursorSecret ?? randomBytes(32)) },
     ...(unauthenticated ? { unauthenticated } : {}),
     clientShares: shares,
     tiers: {

@@ -4,7 +4,7 @@
  * through its events, have one sent again. Each answer is a value the route
  * turns into JSON or an error kind; nothing here knows HTTP.
  */
-import type { EventLog } from './event-log.js';
+import type { DeliveryRecord, EventLog } from './event-log.js';
 import type { FeedCursors } from './feed-cursor.js';
 import { eventJson, type EventJson, type StatusOfKind } from './order-event.js';
 import { checkTarget } from './target-guard.js';
@@ -21,6 +21,15 @@ export type FeedPage =
   | { readonly kind: 'bad_cursor'; readonly why: string }
   /** Some of the client's events after its cursor are no longer kept; `next` reads what is, from the oldest. */
   | { readonly kind: 'gap'; readonly next: string };
+
+/** An order's event as its timeline shows it. */
+export interface OrderEventRecord {
+  readonly event: EventJson;
+  readonly run: number;
+  readonly traceId: string | undefined;
+  /** Its deliveries, one per endpoint it was owed to; undefined where the store does not keep them (memory). */
+  readonly deliveries: DeliveryRecord[] | undefined;
+}
 
 /** The feed's page size, by default and at most. */
 export const FEED_LIMIT_DEFAULT = 100;
@@ -93,6 +102,18 @@ export class ClientEvents {
       next: cursors.cursorOf(client, last),
       hasMore,
     };
+  }
+
+  /** The events of one of `client`'s orders still kept, oldest first, each with its run and its trace (a timeline). */
+  async ofOrder(client: string, orderId: string): Promise<OrderEventRecord[]> {
+    const events = await this.log.ofOrder(client, orderId);
+    const deliveries = await this.log.deliveriesOf?.(events.map((event) => event.seq));
+    return events.map((event) => ({
+      event: eventJson(event, this.options.statusOf),
+      run: event.run,
+      traceId: event.trace?.traceId,
+      deliveries: deliveries?.filter((delivery) => delivery.eventSeq === event.seq),
+    }));
   }
 
   /** Send event `id` again (admin); undefined if no such event is kept. */

@@ -15,12 +15,32 @@ export interface FeedPage {
   readonly gap?: true;
 }
 
+/** What became of one event's delivery to one endpoint, as a store that keeps it says (Postgres). */
+export interface DeliveryRecord {
+  readonly eventSeq: number;
+  readonly endpointId: string;
+  /** Attempts that failed so far. */
+  readonly failures: number;
+  readonly firstAttemptAt: Date | undefined;
+  /** When it was delivered or given up; undefined while it is owed. */
+  readonly doneAt: Date | undefined;
+  /** delivered, or why it was given up (failed, gone, dropped); undefined while it is owed. */
+  readonly outcome: string | undefined;
+}
+
 export interface EventLog {
   /**
    * `client`'s events after `after` (a position; empty: from the first kept), oldest first, at most `limit`; or, if
    * some of its events after `after` are no longer kept, that there is a gap.
    */
   page(client: string, after: readonly number[], limit: number): Promise<FeedPage>;
+  /** The events of one order of `client` still kept, oldest first (an order's timeline). */
+  ofOrder(client: string, orderId: string): Promise<StoredEvent[]>;
+  /**
+   * What became of the deliveries of the events numbered `seqs`, where the store keeps it (Postgres). Absent where
+   * it does not: in memory, a delivery is forgotten once done.
+   */
+  deliveriesOf?(seqs: readonly number[]): Promise<DeliveryRecord[]>;
   /** One event, if it is still kept. */
   get(id: string): Promise<StoredEvent | undefined>;
   /** Told of the events appended, in their order, once they are kept. */

@@ -87,6 +87,11 @@ export class MemoryEventLog implements EventLog {
     return gap ? { events: [], gap: true } : { events: events.slice(low, low + limit) };
   }
 
+  async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
+    const mine = this.byClient.get(client);
+    return mine ? mine.events.slice(mine.head).filter((event) => event.orderId === orderId) : [];
+  }
+
   async get(id: string): Promise<StoredEvent | undefined> {
     for (const { events, head } of this.byClient.values())
       // Newest first: a redelivery is most often asked of a recent event.

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
-import { callerOf, guards, hostNameOf, type Identify } from './authorization.js';
+import { callerOf, guards, hostNameOf, type Guards, type Identify } from './authorization.js';
 import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
 import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
@@ -37,7 +37,14 @@ import type { ClientEvents } from '../events/client-events.js';
 import { eventFeed, redeliverEvent } from './events-route.js';
 import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './webhooks-route.js';
 import { threadsPage } from './threads-page.js';
+import { consolePage } from './console-page.js';
+import type { AssembledPage } from './page-assembly.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
+import type { FeedCursors } from '../events/feed-cursor.js';
+import type { PaymentLedger } from '../ledger/payment-ledger.js';
+import type { OrderRecords } from '../orders/order-records.js';
+import { orderListRoute } from './order-list-route.js';
+import { orderTimelineRoute } from './order-timeline-route.js';
 
 export interface AppDependencies {
   readonly orders: Pick<OrderDesk, 'submit'>;
@@ -96,6 +103,15 @@ export interface AppDependencies {
   readonly events?: ClientEvents;
   /** Requests no key identifies, metered per peer (with keys); without: not metered. */
   readonly unauthenticated?: UnauthenticatedMeter;
+  /** The operator's views of orders: the list (GET /orders) and one order's timeline; without, they are 404. */
+  readonly orderViews?: OrderViews;
+}
+
+export interface OrderViews {
+  readonly records: Pick<OrderRecords, 'list' | 'get'>;
+  readonly ledger: Pick<PaymentLedger, 'moneyOf'>;
+  /** Signs the list's cursors: the event feed's kind, with the store's secret. */
+  readonly cursors: FeedCursors;
 }
 
 export function createApp({
@@ -127,10 +143,10 @@ export function createApp({
   recentTrace,
   events,
   unauthenticated,
+  orderViews,
 }: AppDependencies): Express {
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
-  const threads = threadsPage({ faultInjection });
-  const page = Buffer.from(threads.html);
+  const threads = servedPage(threadsPage({ faultInjection }));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -209,6 +225,7 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
+  if (orderViews) routeOrderViews(app, { views: orderViews, events, may, responder, methodNotAllowed });
   if (events) {
     const changes = webhookChangesLimit(responder);
     app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
@@ -231,14 +248,9 @@ export function createApp({
   const build = buildInfo();
   app.get('/version', (_req, res) => responder.json(res, 200, build));
   app.all('/version', methodNotAllowed('GET, HEAD'));
-  app.get('/threads', may.admin, (req, res) => {
-    res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', threads.contentSecurityPolicy);
-    res.setHeader('Content-Length', page.length);
-    res.end(req.method === 'HEAD' ? undefined : page);
-  });
+  app.get('/threads', may.admin, threads);
   app.all('/threads', methodNotAllowed('GET, HEAD'));
+
   app.get('/threads/trace', may.admin, (_req, res) => {
     const waterfall = recentTrace?.();
     if (waterfall) return responder.json(res, 200, waterfall);
@@ -280,6 +292,43 @@ export function createApp({
   };
   app.use(onError);
   return app;
+}
+
+/** The operator's views: the list of orders, one order's timeline, and the console page over them. */
+function routeOrderViews(
+  app: Express,
+  {
+    views,
+    events,
+    may,
+    responder,
+    methodNotAllowed,
+  }: {
+    views: OrderViews;
+    events: ClientEvents | undefined;
+    may: Guards;
+    responder: Responder;
+    methodNotAllowed: (allow: string) => RequestHandler;
+  },
+): void {
+  app.get('/orders', may.client, orderListRoute(views.records, views.cursors, responder));
+  app.all('/orders', methodNotAllowed('GET, HEAD'));
+  app.get('/orders/:orderId/timeline', may.client, orderTimelineRoute({ ...views, events }, responder));
+  app.all('/orders/:orderId/timeline', methodNotAllowed('GET, HEAD'));
+  app.get('/console', may.admin, servedPage(consolePage()));
+  app.all('/console', methodNotAllowed('GET, HEAD'));
+}
+
+/** One of the service's own pages, answered as it was put together at start. */
+function servedPage(assembled: AssembledPage): RequestHandler {
+  const page = Buffer.from(assembled.html);
+  return (req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Security-Policy', assembled.contentSecurityPolicy);
+    res.setHeader('Content-Length', page.length);
+    res.end(req.method === 'HEAD' ? undefined : page);
+  };
 }
 
 /**

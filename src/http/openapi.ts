@@ -33,6 +33,7 @@ import { EVENT_TYPES, type EventType } from '../events/order-event.js';
 import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX } from '../events/client-events.js';
 import { CURSOR_MAX_LENGTH, CURSOR_PREFIX } from '../events/feed-cursor.js';
 import { webhookBodySchema } from './webhooks-route.js';
+import { registerOrderViews, type SharedResponses } from './openapi-order-views.js';
 import { MAX_BODY_BYTES } from './order-route.js';
 import { orderBodySchema } from './order-body.js';
 import { PROBLEM_JSON, problem, problemSchema } from './problem-details.js';
@@ -473,6 +474,7 @@ function buildDocument(access: DocumentedAccess): Document {
     },
   });
 
+  registerOrderViews(registry, keyed, sharedResponses());
   registerEvents(registry, keyed);
 
   registry.registerPath({
@@ -546,6 +548,23 @@ const WEBHOOK_HEADERS = z.object({
 });
 
 /** The event feed, the webhook endpoints, the redelivery, and the webhooks themselves. */
+/** What the order views' paths share with the rest of the document (src/http/openapi-order-views.ts). */
+function sharedResponses(): SharedResponses {
+  return {
+    json,
+    error,
+    unauthorized,
+    keylessLimited,
+    misdirected,
+    methods: (allowed) => error(allowed, ALLOW),
+    forbidden,
+    unavailable: error(
+      "Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+      RETRY_AFTER,
+    ),
+  };
+}
+
 function registerEvents(registry: OpenAPIRegistry, keyed: Array<Record<string, string[]>>): void {
   /** Its 503s; `reads`: what it reads goes through the reads' own share of Postgres. */
   const unavailable = (reads: boolean) =>

@@ -13,6 +13,12 @@ import type { OrderStatusJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { NO_STORE, type Responder } from './responses.js';
 import { orderKey } from '../domain/order.js';
+import type { OutcomeKind } from '../orders/order-records.js';
+
+/** How a run ended, as the API says it: its kind and the status it was answered with; null while it runs. */
+export function outcomeJson(kind: OutcomeKind | undefined): OrderStatusJson['outcome'] {
+  return kind === undefined ? null : { http_status: kind === 'ok' ? 200 : STATUS_BY_KIND[kind], kind };
+}
 
 export function orderStatusRoute(status: OrderStatusQuery, responder: Responder): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
@@ -28,10 +34,7 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
     const body: OrderStatusJson = {
       order_id: found.orderId,
       state: found.state,
-      outcome:
-        found.outcome === undefined
-          ? null
-          : { http_status: found.outcome === 'ok' ? 200 : STATUS_BY_KIND[found.outcome], kind: found.outcome },
+      outcome: outcomeJson(found.outcome),
       runs: found.runs,
       payment: { charged: found.payment.charged, refunded: found.payment.refunded },
       ...(found.tier ? { tier: found.tier } : {}),

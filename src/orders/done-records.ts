@@ -34,7 +34,7 @@ import {
   type DoneBody,
 } from './outcome-codec.js';
 import { INDEX_BYTES_PER_RECORD, RecordIndex } from './record-index.js';
-import { CHUNK_BYTES, LOG_BYTES_PER_RECORD, NO_POSITION, RecordLog, type Chunk } from './record-log.js';
+import { CHUNK_BYTES, LOG_BYTES_PER_RECORD, NO_POSITION, PADDING, RecordLog, type Chunk } from './record-log.js';
 import type { Fingerprint64 } from './fingerprints.js';
 import { hashOf } from './string-hash.js';
 import type { FoldedBooks } from '../ledger/memory-ledger.js';
@@ -124,6 +124,41 @@ export class DoneRecords {
     const at = position % CHUNK_BYTES;
     bytes[at] = FORGOTTEN;
     this.index.remove(view.getUint32(at + HASH_AT, true), position);
+  }
+
+  /** Where the next record will be written: what a list takes as "everything done so far". */
+  get tail(): number {
+    return this.log.tail;
+  }
+
+  /**
+   * The kept records written before `before` (the tail, or a kept record's position), newest first. Walked back a
+   * chunk at a time (a record lies in one chunk, and each but the head's begins with one): a page of the newest costs
+   * a chunk's records, not all of them. Nothing if `before` is no longer between the head and the tail (the records
+   * it followed expired). To be walked within one turn: the log changes between turns.
+   */
+  *newestFirst(before: number): Generator<number> {
+    const { log } = this;
+    if ((before - log.head) >>> 0 > (log.tail - log.head) >>> 0) return;
+    for (let end = before; end !== log.head;) {
+      const chunkStart = ((end - 1) & ~(CHUNK_BYTES - 1)) >>> 0;
+      const start = log.head >>> 16 === chunkStart >>> 16 ? log.head : chunkStart;
+      const { bytes, view } = log.chunkAt(chunkStart);
+      const kept: number[] = [];
+      for (let at = start; at !== end;) {
+        const offset = at % CHUNK_BYTES;
+        if (bytes[offset] === PADDING) break;
+        if (bytes[offset] === KEPT) kept.push(at);
+        at = (at + view.getUint16(offset + LENGTH_AT, true)) >>> 0;
+      }
+      for (let i = kept.length - 1; i >= 0; i--) yield kept[i]!;
+      end = start;
+    }
+  }
+
+  /** Where the record at `position` ends: a position `newestFirst` lists it before. */
+  endOf(position: number): number {
+    return (position + this.viewOf(position).getUint16((position % CHUNK_BYTES) + LENGTH_AT, true)) >>> 0;
   }
 
   /** The oldest record kept, or NO_POSITION: the log's head moves past what was forgotten on the way. */

@@ -31,11 +31,16 @@ import { DoneRecords, MAX_BYTES_BESIDES_ID, NO_POSITION } from './done-records.j
 import { fingerprint64Of, fingerprintText, sameFingerprint64, type Fingerprint64 } from './fingerprints.js';
 import type { DoneBody } from './outcome-codec.js';
 import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
+import type { OrderListPage, OrderListQuery } from './order-list.js';
+import { listMemoryOrders, type RunningListing } from './memory-order-list.js';
 
 interface Running {
   readonly record: OrderRecord;
   readonly client: string;
   readonly bytes: number;
+  /** Its begin number (GET /orders lists the newest first) and when it began. */
+  readonly seq: number;
+  readonly beganAt: number;
 }
 
 /**
@@ -90,6 +95,8 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
   private readonly running = new Map<OrderKey, Running>();
   private readonly done = new DoneRecords();
   private bytes = 0;
+  /** The next run's begin number. */
+  private nextSeq = 1;
   private readonly bytesByClient = new Map<string, number>();
   /** What a new order's record is charged at most (its first run, with the longest id): made once. */
   private newRecordBytes: number | undefined;
@@ -172,9 +179,21 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
       this.dropDone(position);
       if (books) this.ledger?.giveBooks(key, books);
     }
-    this.running.set(key, { record, client, bytes });
+    this.running.set(key, { record, client, bytes, seq: this.nextSeq++, beganAt: this.now() });
     this.addBytes(client, bytes);
     return { kind: 'started', run: record.runs };
+  }
+
+  async list(query: OrderListQuery): Promise<OrderListPage> {
+    return listMemoryOrders(
+      { running: this.runningListings(), nextSeq: this.nextSeq, done: this.done, ttlMs: this.ttlMs },
+      query,
+    );
+  }
+
+  private *runningListings(): Generator<RunningListing> {
+    for (const { record, client, seq, beganAt } of this.running.values())
+      yield { key: record.key, client, runs: record.runs, tier: record.tier, seq, beganAt };
   }
 
   /**

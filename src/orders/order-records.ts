@@ -27,6 +27,7 @@ import type { OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+import type { OrderListPage, OrderListQuery } from './order-list.js';
 
 /** How a run ended: 'ok', or the kind it failed with. */
 export type OutcomeKind = OrderFailureKind | 'ok';
@@ -119,6 +120,8 @@ export interface OrderRecords {
    * this one no more. Never rejects.
    */
   alarmRaised(order: OrderKey, run: number): Promise<void>;
+  /** A page of the orders kept, newest first (GET /orders: src/orders/order-list.ts). */
+  list(query: OrderListQuery): Promise<OrderListPage>;
   /** Records kept right now. */
   size(): number;
   /**

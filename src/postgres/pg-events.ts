@@ -13,8 +13,8 @@
  * client behind (migration 11), so a feed resumed from before it is told of
  * its gap.
  */
-import { partsOfKey } from '../domain/order.js';
-import type { EventLog, FeedPage } from '../events/event-log.js';
+import { orderKey, partsOfKey } from '../domain/order.js';
+import type { DeliveryRecord, EventLog, FeedPage } from '../events/event-log.js';
 import type { EventOutcomeKind, EventType, StoredEvent } from '../events/order-event.js';
 import {
   newEndpointId,
@@ -24,7 +24,7 @@ import {
   type EndpointBook,
   type WebhookEndpoint,
 } from '../events/webhook-endpoints.js';
-import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
+import { asNumber, storedKey, unstoredKey, type Database, type Statement } from './database.js';
 
 export interface EventRow {
   readonly seq: string;
@@ -52,6 +52,25 @@ const PAGE: Statement = {
             AND xid < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY xid, seq LIMIT $4`,
 };
+/** Served by events_by_order (migration 13). */
+const OF_ORDER: Statement = {
+  name: 'events_of_order',
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE order_id = $1 ORDER BY seq`,
+};
+/** Served by event_deliveries_by_event (migration 13). */
+const DELIVERIES_OF: Statement = {
+  name: 'event_deliveries_of',
+  text: `SELECT event_seq, endpoint_id, failures, first_attempt_at, done_at, outcome FROM event_deliveries
+          WHERE event_seq = ANY($1::bigint[]) ORDER BY event_seq, endpoint_id`,
+};
+interface DeliveryRow {
+  readonly event_seq: string;
+  readonly endpoint_id: string;
+  readonly failures: number;
+  readonly first_attempt_at: Date | null;
+  readonly done_at: Date | null;
+  readonly outcome: string | null;
+}
 const BY_ID: Statement = { name: 'events_by_id', text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1` };
 /** Whether some of the client's events after the position were forgotten (migration 11). */
 const GAP: Statement = {
@@ -100,6 +119,24 @@ export class PgEventLog implements EventLog {
       return { events: [], gap: true };
     const rows = await this.db.read<EventRow>(PAGE, [client, String(xid), seq, limit]);
     return { events: rows.map(eventOfRow) };
+  }
+
+  async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
+    const rows = await this.db.read<EventRow>(OF_ORDER, [storedKey(orderKey(client, orderId))]);
+    return rows.map(eventOfRow);
+  }
+
+  async deliveriesOf(seqs: readonly number[]): Promise<DeliveryRecord[]> {
+    if (seqs.length === 0) return [];
+    const rows = await this.db.read<DeliveryRow>(DELIVERIES_OF, [seqs]);
+    return rows.map((row) => ({
+      eventSeq: asNumber(row.event_seq),
+      endpointId: row.endpoint_id,
+      failures: row.failures,
+      firstAttemptAt: row.first_attempt_at ?? undefined,
+      doneAt: row.done_at ?? undefined,
+      outcome: row.outcome ?? undefined,
+    }));
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {

@@ -42,6 +42,8 @@ import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import type { OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
+import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
+import { listPgOrders } from './pg-order-list.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
@@ -303,6 +305,10 @@ export class PgOrderRecords implements OrderRecords {
       // Kept, for the next pass. Should this instance die first, its alarms are raised again by another: twice, never
       // not at all.
     }
+  }
+
+  list(query: OrderListQuery): Promise<OrderListPage> {
+    return listPgOrders(this.db, query);
   }
 
   size(): number {

@@ -313,6 +313,21 @@ describe('real responses', () => {
     expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/never-seen' }));
   });
 
+  it('of GET /orders, GET /orders/{order_id}/timeline and GET /console', async () => {
+    const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    await post(svc, known);
+    expectDocumented('GET', '/orders', await get(svc, '/orders?limit=1'));
+    expectDocumented('GET', '/orders', await get(svc, '/orders?state=lost'));
+    expectDocumented('GET', '/orders', await rawRequest(svc.url, { method: 'DELETE', path: '/orders' }));
+    const path = '/orders/{order_id}/timeline';
+    expectDocumented('GET', path, await get(svc, `/orders/${String(known['order_id'])}/timeline`));
+    expectDocumented('GET', path, await get(svc, '/orders/never-seen/timeline'));
+    expectDocumented('GET', path, await get(svc, '/orders/x/timeline?clients=a'));
+    expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/x/timeline' }));
+    expectDocumented('GET', '/console', await get(svc, '/console'));
+    expectDocumented('GET', '/console', await rawRequest(svc.url, { method: 'POST', path: '/console', body: '' }));
+  });
+
   it('of the probes while draining, and of an order, a read and the event routes turned away then', async () => {
     const draining = await startTestService();
     // Requests begun before the drain, finished after it: they are answered — liveness 200 (a draining process is
@@ -323,6 +338,8 @@ describe('real responses', () => {
         'GET /readyz',
         'POST /order',
         'GET /orders/a-1',
+        'GET /orders',
+        'GET /orders/a-1/timeline',
         'GET /webhooks',
         'POST /webhooks',
         'DELETE /webhooks/wh_1',
@@ -362,6 +379,7 @@ describe('real responses', () => {
       const [method, path] = line.split(' ') as [string, string];
       const documentedPath = path
         .replace(/^\/orders\/[^/]+$/, '/orders/{order_id}')
+        .replace(/^\/orders\/[^/]+\/timeline$/, '/orders/{order_id}/timeline')
         .replace(/^\/webhooks\/[^/]+$/, '/webhooks/{id}')
         .replace(/^\/admin\/events\/[^/]+\/redeliver$/, '/admin/events/{id}/redeliver');
       const headers = Object.fromEntries(
@@ -434,7 +452,22 @@ describe('real responses', () => {
         '/orders/{order_id}',
         await rawRequest(keyed.url, { method: 'GET', path: '/orders/x', headers: { ...asClient, ...elsewhere } }),
       );
+      for (const path of ['/orders', '/orders/x/timeline']) {
+        const documented = path === '/orders' ? path : '/orders/{order_id}/timeline';
+        expectDocumented('GET', documented, await rawRequest(keyed.url, { method: 'GET', path }));
+        expectDocumented(
+          'GET',
+          documented,
+          await rawRequest(keyed.url, { method: 'GET', path: `${path}?client=someone`, headers: asClient }),
+        );
+        expectDocumented(
+          'GET',
+          documented,
+          await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }),
+        );
+      }
       for (const path of [
+        '/console',
         '/metrics',
         '/threads',
         '/threads/events',

@@ -7,33 +7,15 @@
  * Skipped, and saying so, where no Chromium is installed; .ci/run installs
  * one, so CI always runs it.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium, SKIPPED } from '../support/chromium.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 import { startTestService, type TestService } from '../support/service.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-const SKIPPED = hasChromium ? '' : ` — SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
 if (!hasChromium) console.warn(`threads-page-browser.test.ts${SKIPPED}`);
-
-/**
- * As root on this machine: no sandbox; and nothing reaching for the network,
- * which is closed here. playwright-core gives each launch a fresh profile
- * (its own --user-data-dir in a temporary folder).
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const THREADS = 2;
 
@@ -58,7 +40,7 @@ beforeAll(async () => {
   [svc, browser] = await Promise.all([
     // A deadline past the lane test's 4 s steps.
     startTestService({ config: { threads: THREADS, orderTimeoutMs: 10_000 } }),
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+    launchChromium(),
   ]);
 });
 afterAll(async () => {

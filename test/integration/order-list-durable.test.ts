@@ -1,0 +1,185 @@
+/**
+ * GET /orders over Postgres (src/postgres/pg-order-list.ts): its plans use
+ * migration 13's indexes — shown with EXPLAIN, over enough orders that a
+ * scan and a sort would be the planner's choice without them — and paging
+ * lists every order exactly once while new orders arrive and end. Over HTTP,
+ * a client lists its own orders, and a failed order's timeline says why, with
+ * its money, its events, and each event's delivery to the client's webhook.
+ */
+import pg from 'pg';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { writeDoneOrders } from '../../load/lib/listed-orders.js';
+import { orderKey, partsOfKey } from '../../src/domain/order.js';
+import type { ListedState } from '../../src/orders/order-list.js';
+import { listQuery } from '../support/order-list.js';
+import type { OrderRecords } from '../../src/orders/order-records.js';
+import { listParameters, listStatement } from '../../src/postgres/pg-order-list.js';
+import { useDurableStores } from '../support/durable-stores.js';
+import { rawRequest } from '../support/http.js';
+import { expectAtRest } from '../support/leaks.js';
+import { startTestService, TEST_CONFIG } from '../support/service.js';
+import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { eventually } from '../support/wait.js';
+import { startReceiver } from '../support/webhook-receiver.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
+
+const stores = useDurableStores();
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Scan Direction'?: string;
+  Plans?: PlanNode[];
+}
+const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+/** Begins an order; ends it too if `end`. Its run. */
+async function place(records: OrderRecords, client: string, id: string, end: boolean): Promise<number> {
+  const key = orderKey(client, id);
+  const begun = await records.begin(key, `fp-${id}`);
+  if (begun.kind !== 'started') throw new Error(`${id}: ${begun.kind}`);
+  if (end) await records.finish(key, begun.run, { kind: 'ok', replay: undefined });
+  return begun.run;
+}
+
+describe('the order list in Postgres', () => {
+  beforeEach((test) => {
+    if (POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
+  });
+
+  it('is served by an index scan, never a scan of the table, for every filter', async () => {
+    const url = await stores.database();
+    await stores.open(1, { url });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await writeDoneOrders(db, 20_000);
+      // The planner picks an index by what it expects to pass over: a client of one order in ten is found as soon
+      // along every order as along its own, and a few rows (its failures of ten minutes) are fetched and sorted.
+      const shapes: Array<[string | undefined, ListedState | undefined, RegExp]> = [
+        [undefined, undefined, /^orders_listed$/],
+        [undefined, 'failed', /^orders_failed_listed$/],
+        ['c3', undefined, /^orders_listed(_by_client)?$/],
+        ['c3', 'failed', /^orders_(failed_)?listed(_by_client)?$/],
+        // The running are few: fetched through the index of the running, whoever runs them, and sorted.
+        ['c3', 'running', /^orders_(running_by_owner|listed(_by_client)?)$/],
+        ['nobody-else', undefined, /^orders_listed_by_client$/],
+      ];
+      for (const [client, state, index] of shapes) {
+        const statement = listStatement(client !== undefined, state);
+        const parameters = listParameters(listQuery({ client, state, since: Date.now() - 600_000 }));
+        const { rows } = await db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+          `EXPLAIN (FORMAT JSON) ${statement.text}`,
+          parameters,
+        );
+        const nodes = nodesOf(rows[0]!['QUERY PLAN'][0]!.Plan);
+        const said = `${client} ${state}: ${JSON.stringify(nodes.map((node) => [node['Node Type'], node['Index Name']]))}`;
+        expect(
+          nodes.map((node) => node['Node Type']),
+          said,
+        ).not.toContain('Seq Scan');
+        const indexed = nodes.filter((node) => node['Index Name'] !== undefined);
+        expect(indexed.length, said).toBeGreaterThan(0);
+        for (const node of indexed) expect(node['Index Name'], said).toMatch(index);
+      }
+      // The whole list, newest first: read straight off the index, backwards, nothing sorted.
+      const { rows } = await db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (FORMAT JSON) ${listStatement(false, undefined).text}`,
+        listParameters(listQuery()),
+      );
+      const nodes = nodesOf(rows[0]!['QUERY PLAN'][0]!.Plan);
+      expect(nodes.map((node) => node['Node Type'])).not.toContain('Sort');
+      expect(nodes).toContainEqual(
+        expect.objectContaining({
+          'Node Type': 'Index Scan',
+          'Index Name': 'orders_listed',
+          'Scan Direction': 'Backward',
+        }),
+      );
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('pages every order exactly once while new orders arrive and end', async () => {
+    const [store] = await stores.open(1);
+    const records = store!.records;
+    const running: Array<[string, number]> = [];
+    for (let i = 0; i < 120; i++) {
+      const run = await place(records, 'a', `old${i}`, i % 6 !== 0);
+      if (i % 6 === 0) running.push([`old${i}`, run]);
+    }
+    const ids: string[] = [];
+    let after: readonly number[] = [];
+    let arrived = 0;
+    for (;;) {
+      const page = await records.list(listQuery({ client: 'a', after, limit: 7 }));
+      ids.push(...page.orders.map((order) => partsOfKey(order.key).orderId));
+      if (!page.next) break;
+      after = page.next;
+      await place(records, 'a', `new${arrived++}`, true);
+      // One of the old running ones ends meanwhile: it keeps its place.
+      const ending = running.pop();
+      if (ending) await records.finish(orderKey('a', ending[0]), ending[1], { kind: 'ok', replay: undefined });
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((id) => id.startsWith('old'))).toEqual(Array.from({ length: 120 }, (_, i) => `old${119 - i}`));
+  });
+
+  it("over HTTP: a client's own list, and a failed order's timeline with its events' deliveries", async () => {
+    const config = {
+      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
+      access: TWO_CLIENTS,
+      events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
+    };
+    const svc = await startTestService({ config });
+    const hook = await startReceiver();
+    try {
+      const call = (path: string, key: string, body?: unknown) =>
+        rawRequest(svc.url, {
+          method: body === undefined ? 'GET' : 'POST',
+          path,
+          headers: {
+            authorization: `Bearer ${key}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const registered = await call('/webhooks', ACME, { url: hook.url });
+      expect(registered.status, registered.text).toBe(201);
+      const quick = { payment: 5, vendor: 5, courier: 5 };
+      await svc.order(
+        { order_id: 'durable-no-vendor', amount: 900, delay_ms: quick, fail_step: 'vendor' },
+        { key: ACME },
+      );
+      await svc.order({ order_id: 'durable-ok', amount: 900, delay_ms: quick }, { key: GLOBEX });
+
+      const own = (await call('/orders', ACME)).json() as { orders: Array<{ order_id: string; client: string }> };
+      expect(own.orders.map((order) => [order.client, order.order_id])).toEqual([['acme', 'durable-no-vendor']]);
+      expect((await call('/orders?client=globex', ACME)).status).toBe(403);
+      const failed = (await call('/orders?state=failed', ADMIN)).json() as { orders: Array<{ order_id: string }> };
+      expect(failed.orders.map((order) => order.order_id)).toEqual(['durable-no-vendor']);
+      expect((await call('/orders/durable-no-vendor/timeline', GLOBEX)).status).toBe(404);
+
+      interface Timeline {
+        failure: { kind: string; step: string; thread_id: number };
+        payment: { charged: number; refunded: number };
+        events: Array<{ type: string; deliveries: Array<{ outcome: string | null; failures: number }> | null }>;
+      }
+      const timeline = async (): Promise<Timeline> =>
+        (await call('/orders/durable-no-vendor/timeline', ACME)).json() as Timeline;
+      expect((await timeline()).failure).toMatchObject({ kind: 'vendor_unavailable', step: 'vendor' });
+      expect((await timeline()).payment).toEqual({ charged: 900, refunded: 900 });
+      const failedEvent = async () => (await timeline()).events.find((event) => event.type === 'order.failed');
+      const delivered = await eventually(failedEvent, (event) => event?.deliveries?.[0]?.outcome === 'delivered', {
+        within: 20_000,
+        every: 100,
+      });
+      expect(delivered?.deliveries).toEqual([expect.objectContaining({ outcome: 'delivered', failures: 0 })]);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+      await hook.close();
+    }
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * A real headless Chromium for the pages' tests (Debian's, driven by
+ * playwright-core; no browser download). Tests that need it are skipped, and
+ * say so, where none is installed; .ci/run installs one, so CI always runs
+ * them.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROMIUM);
+/** What a skipped test's name says. */
+export const SKIPPED = hasChromium
+  ? ''
+  : ` — SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
+
+/**
+ * As root on this machine: no sandbox; and nothing reaching for the network,
+ * which is closed here. playwright-core gives each launch a fresh profile
+ * (its own --user-data-dir in a temporary folder).
+ */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}

@@ -1,0 +1,452 @@
+/**
+ * The console's script (GET /console): lists orders from GET /orders, a page
+ * at a time, and shows one from GET /orders/{id}/timeline — why it failed,
+ * its steps drawn on the threads that ran them, its money, its events — with
+ * the actions on it, each confirmed before it is sent and its answer shown.
+ * An action is one entry of EVENT_ACTIONS (or of ORDER_ACTIONS, for one on
+ * the whole order): a label, a question, a request, and how to say its answer.
+ *
+ * Hooks for tests: each row has data-order-id, data-client and data-outcome;
+ * the order's panel has data-order-id, its explanation data-failure-kind,
+ * each bar data-step and data-thread-id, each event row data-event-id.
+ */
+
+interface Outcome {
+  readonly kind: string;
+  readonly http_status: number;
+}
+/** What the list and the timeline both say of an order. */
+interface OrderHead {
+  readonly order_id: string;
+  readonly client: string;
+  readonly state: 'running' | 'done';
+  readonly outcome: Outcome | null;
+  readonly runs: number;
+  readonly tier?: string;
+}
+interface ListedOrder extends OrderHead {
+  readonly at: string;
+}
+interface OrderList {
+  readonly orders: ListedOrder[];
+  readonly next: string | null;
+}
+interface Step {
+  readonly name: string;
+  readonly status: 'ok' | 'error' | 'canceled';
+  readonly duration_ms: number;
+  readonly thread_id?: number;
+  readonly detail?: string;
+  readonly kind?: string;
+  readonly cause?: string;
+  readonly thread_fate?: string;
+  readonly attempts?: number;
+  readonly retries?: number;
+  readonly effect?: string;
+}
+interface Delivery {
+  readonly endpoint_id: string;
+  readonly failures: number;
+  readonly first_attempt_at: string | null;
+  readonly done_at: string | null;
+  readonly outcome: string | null;
+}
+interface TimelineEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly timestamp: string;
+  readonly run: number;
+  readonly trace_id: string | null;
+  readonly deliveries: Delivery[] | null;
+  readonly data: { readonly outcome: Outcome; readonly payment: Money };
+}
+interface Money {
+  readonly charged: number;
+  readonly refunded: number;
+}
+interface Timeline extends OrderHead {
+  readonly payment: Money;
+  readonly failure: { readonly kind: string; readonly step: string | null; readonly thread_id: number | null } | null;
+  readonly steps: Step[];
+  readonly compensations: Step[];
+  readonly events: TimelineEvent[];
+}
+
+/** What each failure means, for someone who has never seen the service. */
+const MEANING: Readonly<Record<string, string>> = {
+  payment_declined: 'the payment provider declined the card',
+  payment_unavailable: 'the payment provider could not be reached, even after retries',
+  vendor_unavailable: 'the shop (vendor) could not be told of the order',
+  no_courier: 'no courier could be booked',
+  timeout: 'the order ran past its deadline (ORDER_TIMEOUT_MS), and every step still running was canceled',
+  thread_lost: 'the worker thread running a step died again and again',
+  interrupted: 'the instance running it was lost; its payment was voided',
+  compensation_failed: 'a refund was refused by the payment provider: the money is still taken — follow it up',
+  client_closed_request: 'every caller went away before it ended',
+  outcome_unknown: 'the database went away while its outcome was recorded',
+  canceled: 'it was canceled',
+};
+
+const STEP_MEANING: Readonly<Record<string, string>> = {
+  payment: 'charge the customer',
+  vendor: 'tell the shop',
+  courier: 'book a courier',
+  refund: 'give the money back',
+};
+
+const $ = <T extends HTMLElement>(selector: string): T => document.querySelector<T>(selector)!;
+const onServer = (path: string): string => new URL(path, location.origin).href;
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string> = {},
+  ...children: Array<Node | string>
+): HTMLElementTagNameMap[K] {
+  const made = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
+  made.append(...children);
+  return made;
+}
+
+async function getJson<T>(path: string): Promise<T> {
+  const response = await fetch(onServer(path), { headers: { accept: 'application/json' } });
+  const body = (await response.json()) as T & { error?: { message: string } };
+  if (!response.ok) throw new Error(body.error?.message ?? `${response.status}`);
+  return body;
+}
+
+function outcomeBadge(outcome: Outcome | null): HTMLElement {
+  if (!outcome) return element('span', { class: 'outcome running' }, 'running');
+  const ok = outcome.kind === 'ok';
+  return element('span', { class: `outcome ${ok ? 'ok' : 'failed'}` }, ok ? 'succeeded' : `failed: ${outcome.kind}`);
+}
+
+/** A time as a clock reads it; with its day when it is not today. */
+function when(iso: string): string {
+  const at = new Date(iso);
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return at.toDateString() === new Date().toDateString() ? time : `${at.toLocaleDateString()} ${time}`;
+}
+const money = (amount: number): string => amount.toLocaleString();
+
+// ---- the list ----
+
+/** The cursors of the pages seen, the first page's null: "newer" goes back one. */
+const pages: Array<string | null> = [null];
+let pageIndex = 0;
+let nextCursor: string | null = null;
+
+const formText = (form: FormData, name: string): string => {
+  const value = form.get(name);
+  return typeof value === 'string' ? value : '';
+};
+
+function listQuery(): URLSearchParams {
+  const form = new FormData($<HTMLFormElement>('#filters'));
+  const query = new URLSearchParams();
+  for (const name of ['state', 'client', 'limit'] as const) {
+    const value = formText(form, name).trim();
+    if (value) query.set(name, value);
+  }
+  for (const name of ['since', 'until'] as const) {
+    const value = formText(form, name);
+    if (value) query.set(name, new Date(value).toISOString());
+  }
+  const cursor = pages[pageIndex];
+  if (cursor) query.set('cursor', cursor);
+  return query;
+}
+
+async function showList(): Promise<void> {
+  const note = $('#list-note');
+  note.textContent = 'loading…';
+  let list: OrderList;
+  try {
+    list = await getJson<OrderList>(`/orders?${listQuery().toString()}`);
+  } catch (error) {
+    note.textContent = `The list could not be read: ${(error as Error).message}`;
+    return;
+  }
+  nextCursor = list.next;
+  const rows = list.orders.map((order) => {
+    const row = element(
+      'tr',
+      { tabindex: '0', 'data-order-id': order.order_id, 'data-client': order.client },
+      element('td', {}, order.order_id),
+      element('td', {}, order.client),
+      element('td', {}, outcomeBadge(order.outcome)),
+      element('td', {}, String(order.runs)),
+      element('td', {}, when(order.at)),
+    );
+    row.dataset['outcome'] = order.outcome?.kind ?? 'running';
+    const open = (): void => void showOrder(order.client, order.order_id, row);
+    row.addEventListener('click', open);
+    row.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') open();
+    });
+    return row;
+  });
+  $('#orders').replaceChildren(...rows);
+  note.textContent =
+    rows.length === 0
+      ? 'No order matches.'
+      : `${rows.length} order${rows.length === 1 ? '' : 's'}${list.next ? ' — more are older' : ''}. Click one to open it.`;
+  $<HTMLButtonElement>('#newer').disabled = pageIndex === 0;
+  $<HTMLButtonElement>('#older').disabled = list.next === null;
+  $('#page-number').textContent = `page ${pageIndex + 1}`;
+}
+
+$<HTMLFormElement>('#filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  pages.length = 1;
+  pageIndex = 0;
+  void showList();
+});
+$('#older').addEventListener('click', () => {
+  if (!nextCursor) return;
+  pages[++pageIndex] = nextCursor;
+  pages.length = pageIndex + 1;
+  void showList();
+});
+$('#newer').addEventListener('click', () => {
+  if (pageIndex === 0) return;
+  pageIndex--;
+  void showList();
+});
+
+// ---- one order ----
+
+/** Why the order ended as it did, in a sentence. */
+function explanation(timeline: Timeline): HTMLElement {
+  if (!timeline.outcome) return element('p', { class: 'why ok' }, 'Still running.');
+  if (!timeline.failure)
+    return element('p', { class: 'why ok', 'data-failure-kind': 'none' }, 'Succeeded: every step did its part.');
+  const { kind, step, thread_id } = timeline.failure;
+  const where = step
+    ? ` The ${step} step (${STEP_MEANING[step] ?? step}) failed${thread_id ? ` on thread ${thread_id}` : ''}; the steps still running were canceled.`
+    : '';
+  return element(
+    'p',
+    { class: 'why', 'data-failure-kind': kind },
+    element('b', {}, `Failed: ${kind}.`),
+    ` It failed because ${MEANING[kind] ?? kind}.${where}`,
+  );
+}
+
+function facts(timeline: Timeline): HTMLElement {
+  const { charged, refunded } = timeline.payment;
+  const fact = (name: string, value: string): HTMLElement => element('span', {}, element('b', {}, `${name}: `), value);
+  return element(
+    'div',
+    { class: 'facts' },
+    fact('client', timeline.client),
+    fact('state', timeline.state),
+    fact('runs', String(timeline.runs)),
+    ...(timeline.tier ? [fact('tier', timeline.tier)] : []),
+    fact('charged', money(charged)),
+    fact('refunded', money(refunded)),
+    fact('kept', money(charged - refunded)),
+  );
+}
+
+function stepLabel(step: Step): string {
+  const lost = step.thread_fate === 'terminated' ? 'was terminated' : 'died';
+  const again = step.attempts
+    ? ` ↻ ran ${step.attempts}×: its thread ${lost} under it${step.thread_id ? `, ran again on thread ${step.thread_id}` : ''}`
+    : '';
+  const retries = step.retries ? `, ${step.retries} retr${step.retries === 1 ? 'y' : 'ies'}` : '';
+  return `${step.name} ${step.status === 'ok' ? 'ok' : (step.detail ?? step.status)} · ${step.duration_ms} ms${retries}${again}`;
+}
+
+/** The steps drawn on the threads that ran them, each from its dispatch (all at once) to its end. */
+function threadDrawing(steps: readonly Step[]): HTMLElement {
+  const longest = Math.max(1, ...steps.map((step) => step.duration_ms));
+  const threads = [...new Set(steps.map((step) => step.thread_id ?? 0))].sort((a, b) => a - b);
+  const lanes = threads.flatMap((thread) => {
+    const bars = steps
+      .filter((step) => (step.thread_id ?? 0) === thread)
+      .map((step, i) => {
+        const bar = element(
+          'div',
+          {
+            class: `bar ${step.status}`,
+            title: stepLabel(step),
+            'data-step': step.name,
+            'data-thread-id': String(thread),
+          },
+          stepLabel(step),
+        );
+        bar.style.width = `${Math.max(0.5, (100 * step.duration_ms) / longest)}%`;
+        bar.style.top = `${2 + 22 * i}px`;
+        bar.style.left = '0';
+        return bar;
+      });
+    const track = element('div', { class: 'track' }, ...bars);
+    track.style.height = `${4 + 22 * bars.length}px`;
+    return [element('div', { class: 'thread-name' }, thread === 0 ? 'no thread' : `thread ${thread}`), track];
+  });
+  return element(
+    'div',
+    {},
+    element('div', { class: 'threads' }, ...lanes, element('span', {}), scale(longest)),
+    element(
+      'p',
+      { class: 'key' },
+      'Each lane is a worker thread; each bar a step, from when the order sent it (all three at once) to its end. Green: done; red: failed; dashed grey: canceled when another failed or the deadline passed. ↻: run again on another thread after its thread died under it.',
+    ),
+  );
+}
+
+function scale(longest: number): HTMLElement {
+  return element('div', { class: 'scale' }, element('span', {}, '0 ms'), element('span', {}, `${longest} ms`));
+}
+
+function stepTable(title: string, steps: readonly Step[]): HTMLElement[] {
+  if (steps.length === 0) return [];
+  const rows = steps.map((step) =>
+    element(
+      'tr',
+      { 'data-step': step.name },
+      element('td', {}, `${step.name} — ${STEP_MEANING[step.name] ?? ''}`),
+      element('td', {}, step.status === 'ok' ? 'ok' : (step.detail ?? step.status)),
+      element('td', {}, step.thread_id ? `thread ${step.thread_id}` : '—'),
+      element('td', {}, `${step.duration_ms} ms`),
+      element(
+        'td',
+        {},
+        [step.attempts ? `${step.attempts} attempts` : '', step.retries ? `${step.retries} retries` : '']
+          .filter(Boolean)
+          .join(', ') || '—',
+      ),
+    ),
+  );
+  const head = element(
+    'tr',
+    {},
+    ...['step', 'result', 'thread', 'took', 'again'].map((name) => element('th', {}, name)),
+  );
+  return [element('h3', {}, title), element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows))];
+}
+
+/** An action on an event or an order: asked first, then sent, its answer said beside it. */
+interface Action<T> {
+  readonly label: string;
+  readonly question: (target: T) => string;
+  readonly request: (target: T) => { readonly method: string; readonly path: string };
+  readonly said: (status: number, body: unknown) => string;
+}
+
+const EVENT_ACTIONS: ReadonlyArray<Action<TimelineEvent>> = [
+  {
+    label: 'Redeliver',
+    question: (event) => `Send ${event.type} (${event.id}) again to every webhook of its client?`,
+    request: (event) => ({ method: 'POST', path: `/admin/events/${encodeURIComponent(event.id)}/redeliver` }),
+    said: (status, body) =>
+      status === 202
+        ? `Sent again: ${(body as { deliveries: number }).deliveries} deliver${(body as { deliveries: number }).deliveries === 1 ? 'y' : 'ies'} queued.`
+        : `Not sent (${status}): ${(body as { error?: { message: string } }).error?.message ?? ''}`,
+  },
+];
+
+/** Order actions (cancel, redrive) are entries here, drawn above the steps. */
+const ORDER_ACTIONS: ReadonlyArray<Action<Timeline>> = [];
+
+function actionButton<T>(action: Action<T>, target: T): HTMLElement {
+  const result = element('span', { class: 'result', role: 'status' });
+  const button = element('button', { type: 'button', 'data-action': action.label }, action.label);
+  const holder = element('span', {}, button, result);
+  button.addEventListener('click', () => {
+    const yes = element('button', { type: 'button', 'data-confirm': 'yes' }, `Yes, ${action.label.toLowerCase()}`);
+    const no = element('button', { type: 'button', 'data-confirm': 'no' }, 'No');
+    const asking = element('span', { class: 'confirm' }, action.question(target), yes, no);
+    button.hidden = true;
+    result.replaceChildren(asking);
+    no.addEventListener('click', () => {
+      button.hidden = false;
+      result.replaceChildren();
+    });
+    const send = async (): Promise<void> => {
+      result.replaceChildren('sending…');
+      const { method, path } = action.request(target);
+      try {
+        const response = await fetch(onServer(path), { method, headers: { accept: 'application/json' } });
+        const body: unknown = await response.json();
+        result.className = `result ${response.ok ? '' : 'failed'}`;
+        result.replaceChildren(action.said(response.status, body));
+      } catch (error) {
+        result.className = 'result failed';
+        result.replaceChildren(`Not sent: ${(error as Error).message}`);
+      }
+      button.hidden = false;
+    };
+    yes.addEventListener('click', () => void send());
+  });
+  return holder;
+}
+
+/** What became of an event's deliveries, one line per webhook endpoint. */
+function deliveriesSaid(deliveries: readonly Delivery[] | null): string {
+  if (deliveries === null) return 'not kept in memory';
+  if (deliveries.length === 0) return 'no webhook registered';
+  return deliveries
+    .map(({ endpoint_id, failures, done_at, outcome }) => {
+      const failed = failures > 0 ? ` after ${failures} failed attempt${failures === 1 ? '' : 's'}` : '';
+      const end = outcome === null || done_at === null ? 'still owed' : `${outcome} at ${when(done_at)}`;
+      return `${endpoint_id}: ${end}${failed}`;
+    })
+    .join('; ');
+}
+
+function eventTable(events: readonly TimelineEvent[]): HTMLElement[] {
+  const title = element('h3', {}, 'Events sent to its client (webhooks and GET /events)');
+  if (events.length === 0) return [title, element('p', { class: 'note' }, 'None kept for this order.')];
+  const rows = events.map((event) =>
+    element(
+      'tr',
+      { 'data-event-id': event.id },
+      element('td', {}, event.type),
+      element('td', {}, when(event.timestamp)),
+      element('td', {}, `run ${event.run}`),
+      element('td', {}, `charged ${money(event.data.payment.charged)}, refunded ${money(event.data.payment.refunded)}`),
+      element('td', { 'data-deliveries': '' }, deliveriesSaid(event.deliveries)),
+      element('td', {}, event.trace_id ? `trace ${event.trace_id.slice(0, 12)}…` : '—'),
+      element('td', {}, ...EVENT_ACTIONS.map((action) => actionButton(action, event))),
+    ),
+  );
+  const head = element(
+    'tr',
+    {},
+    ...['event', 'when', 'run', 'money then', 'webhook deliveries', 'trace', ''].map((name) => element('th', {}, name)),
+  );
+  return [title, element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows))];
+}
+
+async function showOrder(client: string, orderId: string, row: HTMLElement): Promise<void> {
+  for (const other of document.querySelectorAll('#orders tr[aria-selected]')) other.removeAttribute('aria-selected');
+  row.setAttribute('aria-selected', 'true');
+  const panel = $('#order');
+  panel.replaceChildren(element('p', { class: 'placeholder' }, 'loading…'));
+  let timeline: Timeline;
+  try {
+    const query = new URLSearchParams({ client });
+    timeline = await getJson<Timeline>(`/orders/${encodeURIComponent(orderId)}/timeline?${query.toString()}`);
+  } catch (error) {
+    panel.replaceChildren(element('p', { class: 'why' }, `It could not be read: ${(error as Error).message}`));
+    return;
+  }
+  panel.dataset['orderId'] = orderId;
+  panel.replaceChildren(
+    element('h2', {}, `Order ${orderId} `, outcomeBadge(timeline.outcome)),
+    explanation(timeline),
+    facts(timeline),
+    ...ORDER_ACTIONS.map((action) => actionButton(action, timeline)),
+    ...(timeline.steps.length > 0
+      ? [element('h3', {}, 'Its steps, on their threads'), threadDrawing(timeline.steps)]
+      : [element('p', { class: 'note' }, 'No step is on record: it runs, or its outcome kept no answer.')]),
+    ...stepTable('Steps', timeline.steps),
+    ...stepTable('Undone (compensations)', timeline.compensations),
+    ...eventTable(timeline.events),
+  );
+}
+
+void showList();
