@@ -202,26 +202,7 @@ export class ThreadView {
         ...(doomed ? { fate: { cause: doomed.cause, ...(doomed.reason ? { reason: doomed.reason } : {}) } } : {}),
       };
     });
-    this.forgetOldDeadLanes(now);
-    for (const dead of this.dead) {
-      viewed.push({
-        thread_id: dead.threadId,
-        state: 'dead',
-        utilization: null,
-        steps_running: 0,
-        stalled_ms: 0,
-        counts: noSteps(),
-        steps: [],
-        more: 0,
-        fate: {
-          cause: dead.cause,
-          ...(dead.reason ? { reason: dead.reason } : {}),
-          at: dead.at,
-          lost: dead.lost,
-          ...(dead.lostMore > 0 ? { lost_more: dead.lostMore } : {}),
-        },
-      });
-    }
+    viewed.push(...this.deadLanes(now));
 
     let runningSteps = 0;
     for (const shard of shards.values()) runningSteps += shard.running;
@@ -249,6 +230,28 @@ export class ThreadView {
       dependencies: this.sources.dependencies(),
       clients: this.sources.clients(),
     };
+  }
+
+  /** The lanes of threads that exited lately, as they were when they died. */
+  private deadLanes(now: number): ViewedLane[] {
+    this.forgetOldDeadLanes(now);
+    return this.dead.map((dead) => ({
+      thread_id: dead.threadId,
+      state: 'dead',
+      utilization: null,
+      steps_running: 0,
+      stalled_ms: 0,
+      counts: noSteps(),
+      steps: [],
+      more: 0,
+      fate: {
+        cause: dead.cause,
+        ...(dead.reason ? { reason: dead.reason } : {}),
+        at: dead.at,
+        lost: dead.lost,
+        ...(dead.lostMore > 0 ? { lost_more: dead.lostMore } : {}),
+      },
+    }));
   }
 
   /** A thread exited while the pool served (not at shutdown): its lane turns dead. */
