@@ -138,6 +138,27 @@ export function runPrimary(instances: number, stopWithinMs: number, log: Logger)
     replacements.add(timer);
   });
 
+  onSignals({ log, instances, stop, killAll, everyone });
+
+  // Before the first fork: an instance asks for its limiters as it starts.
+  new RateLimiterClusterMaster();
+  for (let i = 0; i < instances; i++) fork();
+}
+
+interface Signalled {
+  readonly log: Logger;
+  readonly instances: number;
+  /** Drain every instance, then exit `code`. */
+  readonly stop: (code: number) => void;
+  readonly killAll: () => void;
+  readonly everyone: () => Worker[];
+}
+
+/**
+ * SIGTERM and SIGINT drain every instance (a second one ends them at once); SIGHUP is passed on, each instance
+ * reading its key files again.
+ */
+function onSignals({ log, instances, stop, killAll, everyone }: Signalled): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
@@ -155,8 +176,4 @@ export function runPrimary(instances: number, stopWithinMs: number, log: Logger)
     for (const worker of running) worker.process.kill('SIGHUP');
     log.info({ instances: running.length }, 'SIGHUP passed on to every instance: key files read again');
   });
-
-  // Before the first fork: an instance asks for its limiters as it starts.
-  new RateLimiterClusterMaster();
-  for (let i = 0; i < instances; i++) fork();
 }
