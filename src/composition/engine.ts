@@ -23,7 +23,7 @@ import { StepTracker } from '../shared-memory/step-tracker.js';
 import { BackgroundVoider } from '../threads/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
-import { StepPool } from '../threads/step-pool.js';
+import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';
 import { StepRings } from '../threads/step-rings.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
@@ -143,15 +143,7 @@ export function createOrderEngine(
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
   const logLevel = new SharedLogLevel(config.logLevel);
   const breakerListeners: Array<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void> = [];
-  const breakers =
-    config.breakerFailures > 0
-      ? new DependencyBreakers({
-          failures: config.breakerFailures,
-          openMs: config.breakerOpenMs,
-          onTransition: (dependency, from, to) =>
-            breakerListeners.forEach((listener) => listener(dependency, from, to)),
-        })
-      : undefined;
+  const breakers = breakersOf(config, breakerListeners);
   const dependencies = dependencyControl(outages, breakers);
 
   const replacedListeners: Array<(cause: 'terminated' | 'died') => void> = [];
@@ -168,29 +160,7 @@ export function createOrderEngine(
     clients: () => viewedClients(clientSources),
     clientNamed,
   });
-  const rings = StepRings.create(config.threads);
-  const pool = new StepPool<Reclaimed>({
-    threads: config.threads,
-    tasksPerThread: config.threadMaxTasks,
-    queueLimit: config.poolQueueLimit,
-    cells: cells.capacity,
-    workerFile: compiledModule('workers/step-worker'),
-    // The young generation is not the pool's to cap: the process's flag decides it (src/runtime.ts).
-    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
-    workerSetup: {
-      cancelCells: cells.buffer,
-      stepTracker: tracker.buffer,
-      courierSlots: couriers.buffer,
-      logLevel: config.logLevel,
-      logLevelWord: logLevel.buffer,
-      stepModules: modulesOf(steps),
-      dependencyOutages: outages.buffer,
-      stepRetries: config.stepRetries,
-      ...(recorder ? { stepTimings: true } : {}),
-      stepRings: rings.buffers,
-    },
-    rings,
-    reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
+  const pool = stepPoolOf(config, steps, { cells, tracker, couriers, outages, logLevel }, recorder, {
     onThreadExit: (exit) => {
       logThreadExit(log, exit);
       if (exit.cause === 'closed') return;
@@ -225,38 +195,9 @@ export function createOrderEngine(
     paymentGateway,
     voider,
     couriers,
-    health: () => ({
-      running_steps: tracker.running(),
-      threads: pool.threadCount,
-      queued: cellAllocator.countNotStarted(),
-      // Slots lent to other instances (the durable mode) are held, but by no courier of ours.
-      couriers_busy: couriers.busy() - couriers.heldBy(ELSEWHERE),
-      couriers: couriers.size,
-      orders_in_flight: pipeline.ordersInFlight,
-      threads_replaced: pool.registry.replaced,
-      per_thread: threadView.perThread(),
-      ...(breakers
-        ? {
-            breakers: Object.fromEntries(
-              breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)]),
-            ) as EngineHealth['breakers'],
-          }
-        : {}),
-    }),
+    health: () => healthOf({ tracker, pool, cellAllocator, couriers, pipeline, threadView, breakers }),
     poolQueued: () => pool.queued,
-    poolFigures: () => ({
-      completed: pool.completed,
-      // Each of these reads every thread or summarizes a histogram: computed only when read.
-      get utilization() {
-        return pool.utilization;
-      },
-      get runTime() {
-        return pool.runTime;
-      },
-      get waitTime() {
-        return pool.waitTime;
-      },
-    }),
+    poolFigures: () => poolFiguresOf(pool),
     onThreadReplaced: (listener) => replacedListeners.push(listener),
     threadView: () => threadView.snapshot(),
     dependencies,
@@ -373,4 +314,117 @@ function watchedStepLog(log: StepLog, view: ThreadView): StepLog {
       view.stepLostThread(event);
     },
   };
+}
+
+/** The breakers of the dependencies, telling `listeners` of each change; none with BREAKER_FAILURES=0. */
+function breakersOf(
+  config: Config,
+  listeners: ReadonlyArray<(dependency: DependencyName, from: BreakerState, to: BreakerState) => void>,
+): DependencyBreakers | undefined {
+  if (config.breakerFailures <= 0) return undefined;
+  return new DependencyBreakers({
+    failures: config.breakerFailures,
+    openMs: config.breakerOpenMs,
+    onTransition: (dependency, from, to) => listeners.forEach((listener) => listener(dependency, from, to)),
+  });
+}
+
+interface HealthSources {
+  readonly tracker: StepTracker;
+  readonly pool: StepPool<Reclaimed>;
+  readonly cellAllocator: CancelCellAllocator;
+  readonly couriers: SlotSemaphore;
+  readonly pipeline: OrderPipeline;
+  readonly threadView: ThreadView;
+  readonly breakers: DependencyBreakers | undefined;
+}
+
+/** What /healthz says of the engine, read afresh. */
+function healthOf({
+  tracker,
+  pool,
+  cellAllocator,
+  couriers,
+  pipeline,
+  threadView,
+  breakers,
+}: HealthSources): EngineHealth {
+  return {
+    running_steps: tracker.running(),
+    threads: pool.threadCount,
+    queued: cellAllocator.countNotStarted(),
+    // Slots lent to other instances (the durable mode) are held, but by no courier of ours.
+    couriers_busy: couriers.busy() - couriers.heldBy(ELSEWHERE),
+    couriers: couriers.size,
+    orders_in_flight: pipeline.ordersInFlight,
+    threads_replaced: pool.registry.replaced,
+    per_thread: threadView.perThread(),
+    ...(breakers
+      ? {
+          breakers: Object.fromEntries(
+            breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)]),
+          ) as EngineHealth['breakers'],
+        }
+      : {}),
+  };
+}
+
+/** The pool's figures for the metrics: each of these reads every thread or summarizes a histogram, so only when read. */
+function poolFiguresOf(pool: StepPool<Reclaimed>): PoolFigures {
+  return {
+    completed: pool.completed,
+    get utilization() {
+      return pool.utilization;
+    },
+    get runTime() {
+      return pool.runTime;
+    },
+    get waitTime() {
+      return pool.waitTime;
+    },
+  };
+}
+
+/** What every thread maps: the cells, the tracker, the courier slots, the dependencies' outages, the log level. */
+interface ThreadMemory {
+  readonly cells: CancelCells;
+  readonly tracker: StepTracker;
+  readonly couriers: SlotSemaphore;
+  readonly outages: DependencyOutages<DependencyName>;
+  readonly logLevel: SharedLogLevel;
+}
+
+/** The pool of step threads over `memory`, each thread with its pair of rings and every step module loaded. */
+function stepPoolOf(
+  config: Config,
+  steps: readonly StepDefinition[],
+  { cells, tracker, couriers, outages, logLevel }: ThreadMemory,
+  recorder: StepRecorder | undefined,
+  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest'>,
+): StepPool<Reclaimed> {
+  const rings = StepRings.create(config.threads);
+  return new StepPool<Reclaimed>({
+    threads: config.threads,
+    tasksPerThread: config.threadMaxTasks,
+    queueLimit: config.poolQueueLimit,
+    cells: cells.capacity,
+    workerFile: compiledModule('workers/step-worker'),
+    // The young generation is not the pool's to cap: the process's flag decides it (src/runtime.ts).
+    resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
+    workerSetup: {
+      cancelCells: cells.buffer,
+      stepTracker: tracker.buffer,
+      courierSlots: couriers.buffer,
+      logLevel: config.logLevel,
+      logLevelWord: logLevel.buffer,
+      stepModules: modulesOf(steps),
+      dependencyOutages: outages.buffer,
+      stepRetries: config.stepRetries,
+      ...(recorder ? { stepTimings: true } : {}),
+      stepRings: rings.buffers,
+    },
+    rings,
+    reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
+    ...told,
+  });
 }

@@ -256,7 +256,7 @@ describe('bad requests', () => {
     expect(response.headers['allow']).toBe('GET, HEAD');
   });
 
-  it.each(['/', '/orders', '/order/', '/ORDER', '/healthz/x'])('%s → 404 not_found', async (path) => {
+  it.each(['/', '/orders/x/y', '/order/', '/ORDER', '/healthz/x'])('%s → 404 not_found', async (path) => {
     const response = await rawRequest(svc.url, { path, body: json(valid()), headers: JSON_TYPE });
     expect(response.status).toBe(404);
     expect(response.json()).toMatchObject({ status: 'error', error: { kind: 'not_found' } });
