@@ -30,13 +30,14 @@
  *
  * Exit: 0 once every instance has drained; an instance that cannot start
  * at first (a bad setting, Postgres unreachable) ends the others and the
- * primary with its exit code — nothing has served yet.
+ * primary with its exit code (instance-exit.ts says which exits those are).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
-import { EXIT_BAD_CONFIG, EXIT_DATABASE_UNAVAILABLE } from '../exit-codes.js';
+import { EXIT_DATABASE_UNAVAILABLE } from '../exit-codes.js';
 import { announce } from '../observability/logging.js';
+import { instanceExit } from './instance-exit.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 /** What the primary tells an instance: drain and exit. */
@@ -98,25 +99,23 @@ export function runPrimary(instances: number, stopWithinMs: number, log: Logger)
     const listened = listening.delete(worker.id);
     const livedMs = performance.now() - (forkedAt.get(worker.id) ?? 0);
     forkedAt.delete(worker.id);
-    if (stopping) {
+    const verdict = instanceExit({ stopping, started, listened, code, listening: listening.size });
+    if (verdict === 'stopping') {
       if (code !== 0) exitCode = exitCode || code || 1;
       if (everyone().length === 0) process.exit(exitCode);
       return;
     }
-    if (!started) {
-      // One could not start: nor can the others, for the same reason.
+    if (verdict === 'could_not_start') {
       log.fatal({ instance_pid: worker.process.pid, code, signal }, 'an instance could not start; stopping');
       killAll();
       process.exit(code || 1);
     }
-    if (code === EXIT_BAD_CONFIG && listening.size === 0) {
-      // It never will start (a setting, a schema from newer code), and no instance serves: nothing is left to keep
-      // running.
+    if (verdict === 'refuses_configuration') {
       log.fatal(
         { instance_pid: worker.process.pid, code },
         'an instance refuses this configuration and none serves; stopping',
       );
-      stop(code);
+      stop(code ?? 1);
       return;
     }
     const waitMs = backoff.next({ listened, livedMs });
