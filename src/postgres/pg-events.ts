@@ -77,11 +77,15 @@ const GAP: Statement = {
   name: 'events_gap',
   text: `SELECT 1 FROM events_forgotten WHERE client = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)`,
 };
+/**
+ * The row there, or this one: ON CONFLICT DO UPDATE waits for an insert under way and returns the row it committed,
+ * where DO NOTHING followed by a read saw the statement's own snapshot, and an instance that lost the race to another
+ * starting beside it read no row at all. The update writes the secret it found back, unchanged.
+ */
 const SECRET: Statement = {
   name: 'feed_secret',
-  text: `WITH made AS (INSERT INTO feed_secrets (name, secret) VALUES ('cursor', $1) ON CONFLICT (name) DO NOTHING
-                     RETURNING secret)
-         SELECT secret FROM made UNION ALL SELECT secret FROM feed_secrets WHERE name = 'cursor' LIMIT 1`,
+  text: `INSERT INTO feed_secrets (name, secret) VALUES ('cursor', $1)
+         ON CONFLICT (name) DO UPDATE SET secret = feed_secrets.secret RETURNING secret`,
 };
 
 /** The secret every instance signs feed cursors with: the one in Postgres, or `fresh` if none is there yet. */

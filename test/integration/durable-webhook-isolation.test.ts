@@ -8,8 +8,12 @@
  * A feed resumed from behind events forgotten past EVENT_RETENTION_DAYS says
  * so, and a cursor made on one instance reads on another.
  */
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshOrder } from '../../load/lib/client-scenarios.js';
+import { Database } from '../../src/postgres/database.js';
+import { feedSecret } from '../../src/postgres/pg-events.js';
 import { FORGET } from '../../src/postgres/webhook-lane-statements.js';
 import { rawRequest } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -95,6 +99,23 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         expect(total).toBeGreaterThan(1000);
       },
     );
+
+    it("the feed cursors' secret, asked of a fresh database by many instances at once, is one secret for all", async () => {
+      // Before: each asked in one statement, insert-if-absent then read; one that lost the insert to another's read on
+      // a snapshot without the winner's row, got no row, and its instance failed to start (TypeError).
+      const db = new Database({
+        url: await freshDatabase(server!),
+        poolSize: 16,
+        statementTimeoutMs: 30_000,
+        log: pino({ level: 'silent' }),
+      });
+      try {
+        const secrets = await Promise.all(Array.from({ length: 16 }, () => feedSecret(db, randomBytes(32))));
+        expect(new Set(secrets.map((secret) => secret.toString('hex'))).size).toBe(1);
+      } finally {
+        await db.close();
+      }
+    });
 
     it('a feed resumed from behind events forgotten past EVENT_RETENTION_DAYS says so (410), and a cursor of one instance reads on another', async () => {
       for (let i = 0; i < 3; i++) await a.order(freshOrder({ delay_ms: INSTANT }), { key: GLOBEX });
