@@ -28,6 +28,7 @@ import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
 import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
+import { orderCancelRoute } from './order-cancel-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
@@ -40,7 +41,7 @@ import { threadsPage } from './threads-page.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 
 export interface AppDependencies {
-  readonly orders: Pick<OrderDesk, 'submit'>;
+  readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
@@ -209,6 +210,12 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
+  app.post(
+    '/orders/:orderId/cancel',
+    may.client,
+    orderCancelRoute({ cancel: (key, waitMs) => orders.cancel(key, waitMs), status: orderStatus, responder, log }),
+  );
+  app.all('/orders/:orderId/cancel', methodNotAllowed('POST'));
   if (events) {
     const changes = webhookChangesLimit(responder);
     app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));

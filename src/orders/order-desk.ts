@@ -33,14 +33,16 @@ import {
   type OrderKey,
   type OrderRun,
 } from '../domain/order.js';
+import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { isFingerprintOf } from './fingerprints.js';
-import type { OrderRecords, OutcomeKind } from './order-records.js';
+import type { Finished, OrderRecords, RecordedOutcome } from './order-records.js';
 import { RunStop } from './run-stop.js';
+import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { TierFull } from '../fairness/tier-headroom.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
@@ -157,6 +159,8 @@ const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' }
 
 export interface OrderRunner {
   process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
+  /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
+  undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
 
 /** What the desk tells whoever watches, as runs end. */
@@ -347,17 +351,16 @@ export class OrderDesk {
         continue;
       }
       const orderRun = runOf(order, begun.run, key);
-      const result = await this.pipeline.process(orderRun, stop, trace);
-      // A replayed answer says the tier its run ran at, not the tier a retry asks for.
-      const replay = isFinal(result)
-        ? order.tier === undefined
-          ? result
-          : { ...result, tier: order.tier }
-        : undefined;
-      const outcome = { kind: result.failure ?? ('ok' as const), replay };
+      let result = await this.pipeline.process(orderRun, stop, trace);
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      const recorded = await this.records.finish(key, begun.run, outcome);
-      const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
+      let recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
+      if (recorded === 'cancel_requested') {
+        // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
+        // cancel never leaves money taken, then the run is recorded canceled.
+        result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
+        recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
+      }
+      const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what the records hold.
       if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
       // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
@@ -438,6 +441,16 @@ export class OrderDesk {
     }
   }
 
+  /** Cancel the order of `key` (POST /orders/{id}/cancel): src/orders/order-cancel.ts. */
+  cancel(key: OrderKey, waitMs: number): Promise<CancelOutcome> {
+    return cancelOrder(this.records, key, waitMs, (running) => this.cancelHere(running));
+  }
+
+  /** Stop the order's run with `canceled`, if it runs here: its steps are canceled on whatever thread they run. */
+  cancelHere(key: OrderKey): void {
+    this.running.get(key)?.stop.stop(new OrderAborted('canceled'));
+  }
+
   /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
   cancelAll(kind: OrderFailureKind): void {
     for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
@@ -474,6 +487,13 @@ export class OrderDesk {
 }
 
 /** The run's answer, when the records hold another outcome for it than the one it reached (it was taken over). */
-function withFailure(result: OrderResult, recorded: OutcomeKind): OrderResult {
-  return { ...result, failure: recorded === 'ok' ? undefined : recorded };
+function withFailure(result: OrderResult, recorded: Finished): OrderResult {
+  return { ...result, failure: recorded === 'ok' || recorded === 'cancel_requested' ? undefined : recorded };
+}
+
+/** What the records keep of a run's result: its kind, and the answer replayed to a retry when it is final. */
+function outcomeOf(result: OrderResult, tier: Tier | undefined): RecordedOutcome {
+  // A replayed answer says the tier its run ran at, not the tier a retry asks for.
+  const replay = !isFinal(result) ? undefined : tier === undefined ? result : { ...result, tier };
+  return { kind: result.failure ?? 'ok', replay };
 }

@@ -156,6 +156,14 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     order.fail!(error);
   }
 
+  /**
+   * Undo what the steps of a run that has ended did, as for a failed order, and fail it with `failure`: a run that
+   * succeeded but was canceled before its success could be recorded.
+   */
+  undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult> {
+    return this.failed(run, steps, failure, trace);
+  }
+
   /** A failed order's result, once every step of it whose effect may stand is undone. */
   private async failed(
     run: OrderRun,
@@ -186,10 +194,10 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     const toUndo = this.steps.flatMap((step, i) =>
       step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : [],
     );
-    return Promise.all(toUndo.map((compensation) => this.undo(compensation, run, trace)));
+    return Promise.all(toUndo.map((compensation) => this.compensateOne(compensation, run, trace)));
   }
 
-  private async undo(
+  private async compensateOne(
     compensation: ActionDefinition<CompensationName>,
     run: OrderRun,
     trace: Trace,

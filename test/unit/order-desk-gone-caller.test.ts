@@ -15,6 +15,9 @@ import { OrderDesk, type AdmissionPolicy } from '../../src/orders/order-desk.js'
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 
+/** A runner whose runs this test never undoes. */
+const nothingToUndo = (): Promise<never> => Promise.reject(new Error('nothing is undone in this test'));
+
 const order: Order = {
   client: ANONYMOUS,
   orderId: 'late-copy',
@@ -47,6 +50,7 @@ describe('a caller gone before its run', () => {
     const records = new MemoryOrderRecords(60_000, 1 << 20);
     const desk = new OrderDesk(
       {
+        undo: nothingToUndo,
         process: async (run) => {
           runs.push(`run ${run.runNumber}`);
           return timedOut;
@@ -77,7 +81,7 @@ describe('a caller gone before its run', () => {
   it('joins no run under way: the callers still waiting keep it running', async () => {
     let finish!: (result: OrderResult) => void;
     const desk = new OrderDesk(
-      { process: () => new Promise<OrderResult>((resolve) => (finish = resolve)) },
+      { undo: nothingToUndo, process: () => new Promise<OrderResult>((resolve) => (finish = resolve)) },
       new MemoryOrderRecords(60_000, 1 << 20),
     );
     const policy = new CountingPolicy();

@@ -15,7 +15,10 @@ import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
 
 let failure: unknown;
-const desk: Pick<OrderDesk, 'submit'> = { submit: () => Promise.reject(failure) };
+const desk: Pick<OrderDesk, 'submit' | 'cancel'> = {
+  submit: () => Promise.reject(failure),
+  cancel: () => Promise.reject(new Error('no cancel is sent here')),
+};
 let log: CapturedLog;
 let server: Server;
 let url: URL;
