@@ -7,10 +7,17 @@
  * service answers with.
  */
 import type { ErrorKind } from '../domain/errors.js';
-import type { ErrorResponse, HealthReport, OrderResponse, OrderStatusJson, Readiness } from './api-schemas.js';
+import type {
+  ErrorResponse,
+  HealthReport,
+  OrderAcceptedJson,
+  OrderResponse,
+  OrderStatusJson,
+  Readiness,
+} from './api-schemas.js';
 
 /** Any answer of the order operations. */
-export type OrderAnswer = OrderResponse | ErrorResponse | OrderStatusJson;
+export type OrderAnswer = OrderResponse | ErrorResponse | OrderStatusJson | OrderAcceptedJson;
 
 export interface Example<T> {
   readonly summary: string;
@@ -40,6 +47,12 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
           { name: 'courier', status: 'ok', duration_ms: 116, thread_id: 1 },
         ],
       },
+    },
+  },
+  202: {
+    accepted: {
+      summary: 'Prefer: respond-async — under way, its end told later',
+      value: { status: 'accepted', order_id: 'a-7', lifecycle: 'accepted' },
     },
   },
   400: {

@@ -73,6 +73,22 @@ export const orderSucceededSchema = z
   .strictObject({ status: z.literal('ok'), order_id: z.string(), steps: orderSteps })
   .meta({ id: 'OrderSucceeded', description: 'An order whose every step succeeded.' });
 
+/** The answer to an order accepted now and answered later (Prefer: respond-async, or wait=N passed). */
+export const orderAcceptedSchema = z
+  .strictObject({
+    status: z.literal('accepted'),
+    order_id: z.string(),
+    lifecycle: z.literal('accepted').meta({
+      description: 'The order is taken and runs on (docs/design.md, the life of an order); its end is told later.',
+    }),
+  })
+  .meta({
+    id: 'OrderAccepted',
+    description:
+      'The order runs on, whether the client stays connected or not: GET the Location, read the feed, or receive the webhook for its end.',
+  });
+export type OrderAcceptedJson = z.infer<typeof orderAcceptedSchema>;
+
 export const orderFailedSchema = z
   .strictObject({
     status: z.literal('error'),

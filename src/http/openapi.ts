@@ -21,6 +21,7 @@ import {
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
+  orderAcceptedSchema,
   orderFailedSchema,
   orderStatusSchema,
   orderSucceededSchema,
@@ -176,6 +177,10 @@ function buildDocument(access: DocumentedAccess): Document {
           .string()
           .optional()
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
+        prefer: z.string().optional().meta({
+          description:
+            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+        }),
         'order-tier': z.enum(TIERS).optional().meta({
           description:
             "Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request",
@@ -192,6 +197,16 @@ function buildDocument(access: DocumentedAccess): Document {
         description: 'Every step succeeded.',
         content: json(orderSucceededSchema),
         headers: { ...REPLAYED, ...RATE_LIMIT, ...ORDER_TIER },
+      },
+      202: {
+        description:
+          'Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
+        content: json(orderAcceptedSchema),
+        headers: {
+          Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          'Preference-Applied': { description: 'respond-async, or wait=N.', schema: { type: 'string' } },
+          ...ORDER_TIER,
+        },
       },
       400: {
         description:

@@ -515,6 +515,17 @@ export interface components {
             /** @description Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES). */
             retries?: number;
         };
+        /** @description The order runs on, whether the client stays connected or not: GET the Location, read the feed, or receive the webhook for its end. */
+        OrderAccepted: {
+            /** @enum {string} */
+            status: "accepted";
+            order_id: string;
+            /**
+             * @description The order is taken and runs on (docs/design.md, the life of an order); its end is told later.
+             * @enum {string}
+             */
+            lifecycle: "accepted";
+        };
         /** @description An order that failed, every step included, and the kind it failed with. */
         OrderFailed: {
             /** @enum {string} */
@@ -862,6 +873,8 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C Trace Context: the caller's vendor state, kept with its traceparent */
                 tracestate?: string;
+                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
+                prefer?: string;
                 /** @description Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request */
                 "order-tier"?: "critical" | "standard" | "free";
             };
@@ -893,6 +906,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrderSucceeded"];
+                };
+            };
+            /** @description Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description GET /orders/{order_id} of the order. */
+                    Location?: string;
+                    /** @description respond-async, or wait=N. */
+                    "Preference-Applied"?: string;
+                    /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
+                    "Order-Tier"?: "critical" | "standard" | "free";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderAccepted"];
                 };
             };
             /** @description The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field). */

@@ -313,7 +313,7 @@ describe('real responses', () => {
     expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/never-seen' }));
   });
 
-  it('of POST /orders/{order_id}/cancel, and of the order it cancels', async () => {
+  it('of POST /orders/{order_id}/cancel, of the order it cancels, and of an order accepted now', async () => {
     const path = '/orders/{order_id}/cancel';
     const waiting = await startTestService({ config: { orderTimeoutMs: 20_000 } });
     try {
@@ -333,6 +333,13 @@ describe('real responses', () => {
       expect(canceled.json()).toMatchObject({ lifecycle: 'canceled' });
       expectDocumented('POST', path, canceled);
       expectDocumented('POST', '/order', await answered);
+      const later = await post(
+        waiting,
+        orderBody({ order_id: 'accepted', delay_ms: { payment: 0, vendor: 300, courier: 0 } }),
+        { ...JSON_TYPE, prefer: 'respond-async' },
+      );
+      expect(later.status, later.text).toBe(202);
+      expectDocumented('POST', '/order', later);
       await post(waiting, orderBody({ order_id: 'ended', delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
       expectDocumented('POST', path, await cancel('ended'));
       expectDocumented('POST', path, await cancel('never-seen'));

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
-import { OrderDesk, type AdmissionPolicy, type RunEvents } from '../../src/orders/order-desk.js';
+import type { AdmissionPolicy } from '../../src/orders/admission.js';
+import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { Finished, OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';

@@ -11,7 +11,8 @@ import { ANONYMOUS } from '../../src/auth/caller.js';
 import { keyOfOrder, type Order } from '../../src/domain/order.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
-import { OrderDesk, type AdmissionPolicy } from '../../src/orders/order-desk.js';
+import type { AdmissionPolicy } from '../../src/orders/admission.js';
+import { OrderDesk } from '../../src/orders/order-desk.js';
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 
