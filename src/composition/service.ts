@@ -194,6 +194,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     orders,
     orderStatus: orderStatusQuery(records, ledger),
     faultInjection: config.faultInjection,
+    maxDeadlineMs: config.orderDeadlineMaxMs,
     // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
     capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
     recordsFull: () => records.isFull(),

@@ -46,6 +46,8 @@ export interface AppDependencies {
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
+  readonly maxDeadlineMs: number;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   /** Whether no order can start now for want of the durable store (the durable mode only). */
@@ -104,6 +106,7 @@ export function createApp({
   orders,
   orderStatus,
   faultInjection,
+  maxDeadlineMs,
   capacity,
   health,
   storeUnavailable = () => false,
@@ -202,6 +205,7 @@ export function createApp({
     responder,
     observer,
     faultInjection,
+    maxDeadlineMs,
     ...(dependencies ? { dependencies } : {}),
     ...(clientShares ? { clientShares } : {}),
     ...(tiers ? { tiers } : {}),

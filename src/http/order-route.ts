@@ -53,6 +53,8 @@ export interface OrderRouteDependencies {
   readonly observer: OrderObserver;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
+  readonly maxDeadlineMs: number;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
   readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
@@ -75,13 +77,14 @@ export const TIER_HEADER = 'order-tier';
 
 export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler[] {
   const route: RouteParts = { dependencies: () => 'admitted', ...dependencies };
-  const { responder, faultInjection, tiers } = route;
+  const { responder, faultInjection, maxDeadlineMs, tiers } = route;
   // Not an async function: what waits for the desk is the order's record (OrderRequest.submit), whose suspended frame
   // holds the record alone, not every local of the checks below.
   const run: RequestHandler = (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, {
       faultInjection,
       client: res.locals.caller.client,
+      maxDeadlineMs,
     });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const header = req.headers[TIER_HEADER];

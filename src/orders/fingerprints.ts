@@ -42,6 +42,8 @@ export function fingerprintOf(order: Order): string {
     ACTION_NAMES.map((name) => order.delayMs[name]),
     STEP_NAMES.map((name) => order.cpuMs[name]),
     ACTION_NAMES.map((name) => order.faults?.[name] ?? null),
+    // Only when given: the fingerprints of orders without one, kept in the durable store, stay what they were.
+    ...(order.deadlineMs === undefined ? [] : [order.deadlineMs]),
   ]);
   // One call, no Hash object: 0.4–0.7 µs here against 1.5–2.3 for createHash().update().digest().
   return hash('sha256', canonical, 'base64url');

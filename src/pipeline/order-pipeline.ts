@@ -25,6 +25,7 @@ import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
+import { DeadlineLists } from './deadline-lists.js';
 import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
 import { scopeOf } from './task-group.js';
 
@@ -88,8 +89,9 @@ const undid = (outcome: StepOutcome): boolean =>
 
 export class OrderPipeline implements OrderEnder<OrderResult> {
   private inFlight = 0;
-  /** Every order's deadline, judged from one timer. */
+  /** Every order's deadline, judged from one timer; an order's own (`deadline_ms`), from one list per span. */
   private readonly deadlines = new DeadlineList<OrderInFlight<OrderResult>>();
+  private readonly ownDeadlines = new DeadlineLists<OrderInFlight<OrderResult>>();
 
   constructor(
     private readonly steps: readonly StepDefinition[],
@@ -113,13 +115,15 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
    */
   process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
-    const deadline = performance.now() + this.options.timeoutMs;
-    const order = new OrderInFlight(run, trace, this.steps.length, signal, this.deadlines, this);
+    const span = run.order.deadlineMs ?? this.options.timeoutMs;
+    const deadline = performance.now() + span;
+    const deadlines = span === this.options.timeoutMs ? this.deadlines : this.ownDeadlines.of(span);
+    const order = new OrderInFlight(run, trace, this.steps.length, signal, deadlines, this);
     const answered = new Promise<OrderResult>((resolve, reject) => {
       order.answer = resolve;
       order.fail = reject;
     });
-    order.deadlineHandle = this.deadlines.add(order, deadline);
+    order.deadlineHandle = deadlines.add(order, deadline);
     const { runner } = this;
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i]!;

@@ -602,6 +602,8 @@ export interface components {
                 vendor?: number;
                 courier?: number;
             };
+            /** @description The order's own deadline, in place of ORDER_TIMEOUT_MS: at most the server's ORDER_DEADLINE_MAX_MS (5 minutes by default; more is 400). For an order accepted now and answered later (Prefer: respond-async). */
+            deadline_ms?: number;
             /** @description Only with FAULT_INJECTION=on (otherwise 400): the fault each step or the refund commits when its delay ends — ignore_cancel, hang, crash, reject (unhandled rejection), exit (process.exit), oom — to see a thread lost and its neighbours run again. */
             faults?: {
                 /** @enum {string} */

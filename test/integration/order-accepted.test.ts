@@ -5,6 +5,8 @@
  * after its client has gone; `wait=N` answers as without the header when the
  * order ends in time, and 202 otherwise; a retry of an accepted order joins
  * its run — never a second one — and once it has ended is told its end.
+ * An order's own deadline (`deadline_ms`) replaces ORDER_TIMEOUT_MS, within
+ * ORDER_DEADLINE_MAX_MS.
  */
 import { Agent } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -104,5 +106,33 @@ describe('Prefer: wait=N', () => {
       { within: 5000 },
     );
     expect(await status('outlasts')).toMatchObject({ lifecycle: 'succeeded', runs: 1 });
+  });
+});
+
+describe('deadline_ms', () => {
+  it("is the order's own deadline, in place of ORDER_TIMEOUT_MS: shorter cuts it, longer lets it run", async () => {
+    const cut = await post(
+      orderBody({ order_id: 'short', deadline_ms: 300, delay_ms: { payment: 0, vendor: 3000, courier: 0 } }),
+    );
+    expect(cut.status, cut.text).toBe(504);
+    const long = await post(
+      orderBody({ order_id: 'long', deadline_ms: 240_000, delay_ms: { payment: 0, vendor: 300, courier: 0 } }),
+      'respond-async',
+    );
+    expect(long.status, long.text).toBe(202);
+    await eventually(
+      () => status('long'),
+      (found) => found.state === 'done',
+    );
+    expect(await status('long')).toMatchObject({ lifecycle: 'succeeded' });
+  });
+
+  it('is bounded by ORDER_DEADLINE_MAX_MS, and part of what the order asks for', async () => {
+    const over = await post(orderBody({ order_id: 'over', deadline_ms: 300_001 }));
+    expect(over.status).toBe(400);
+    expect(over.json()).toMatchObject({ error: { message: 'deadline_ms: at most 300000 (ORDER_DEADLINE_MAX_MS)' } });
+    const instant = { payment: 0, vendor: 0, courier: 0 };
+    expect((await post(orderBody({ order_id: 'asked', deadline_ms: 5000, delay_ms: instant }))).status).toBe(200);
+    expect((await post(orderBody({ order_id: 'asked', deadline_ms: 6000, delay_ms: instant }))).status).toBe(422);
   });
 });

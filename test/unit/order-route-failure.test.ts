@@ -29,6 +29,7 @@ beforeAll(async () => {
     orders: desk,
     orderStatus: async () => undefined,
     faultInjection: false,
+    maxDeadlineMs: 300_000,
     capacity: () => ({ ordersInFlight: 0, maxInflight: 10 }),
     health: () => {
       throw new Error('not asked here');
