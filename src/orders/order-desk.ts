@@ -118,8 +118,9 @@ class Run implements WaiterListener {
   end!: Promise<RunEnd>;
   /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
   readonly stop = new RunStop();
-  /** Begun in the records, here or on another instance. */
+  /** Begun in the records, here or on another instance; and its steps run here (not a wait for another's run). */
   private underWay = false;
+  runsHere = false;
   /** Callers to tell once it is under way; absent: none (most callers wait for the end alone). */
   private toldUnderWay: AdmissionPolicy[] | undefined;
 
@@ -136,8 +137,9 @@ class Run implements WaiterListener {
     else (this.toldUnderWay ??= []).push(policy);
   }
 
-  /** The run is under way: whoever asked is told, once. */
-  begun(): void {
+  /** The run is under way, here or elsewhere: whoever asked is told, once. */
+  begun(here: boolean): void {
+    this.runsHere = here;
     if (this.underWay) return;
     this.underWay = true;
     for (const policy of this.toldUnderWay ?? []) policy.runUnderWay?.();
@@ -279,12 +281,12 @@ export class OrderDesk {
       run.confirmed = true;
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
-        run.begun();
+        run.begun(false);
         const joined = await this.joinElsewhere(key, begun.run, stop);
         if (joined) return joined;
         continue;
       }
-      run.begun();
+      run.begun(true);
       const orderRun = runOf(order, begun.run, key);
       let result = await this.pipeline.process(orderRun, stop, trace);
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
@@ -381,9 +383,13 @@ export class OrderDesk {
     return cancelOrder(this.records, key, waitMs, (running) => this.cancelHere(running));
   }
 
-  /** Stop the order's run with `canceled`, if it runs here: its steps are canceled on whatever thread they run. */
+  /**
+   * Stop the order's run with `canceled`, if its steps run here: they are canceled on whatever thread they run. A wait
+   * here for another instance's run is not stopped: it is answered the run's own end, as recorded.
+   */
   cancelHere(key: OrderKey): void {
-    this.running.get(key)?.stop.stop(new OrderAborted('canceled'));
+    const run = this.running.get(key);
+    if (run?.runsHere) run.stop.stop(new OrderAborted('canceled'));
   }
 
   /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */

@@ -104,6 +104,27 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a cancel across instances${
     expect(again.status).toBe(200);
   });
 
+  it('leaves a copy of the order waiting on the other instance to be answered the run’s own end', async () => {
+    const { a, b } = await twoInstances();
+    const body = orderBody({ order_id: 'joined', delay_ms: { payment: 0, vendor: 10_000, courier: 10_000 } });
+    const running = postOrder(a, body);
+    await eventually(
+      () => status(b, 'joined'),
+      (found) => found?.payment.charged !== undefined && found.payment.charged > 0,
+    );
+    // A copy sent to the other instance waits there for the run on the first one.
+    const copy = postOrder(b, body);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await at(b, '/orders/joined/cancel', 'POST')).status).toBe(200);
+    const [ran, joined] = await Promise.all([running, copy]);
+    const [ranText, joinedText] = await Promise.all([ran.text(), joined.text()]);
+    expect(ran.status).toBe(409);
+    expect(joined.status).toBe(409);
+    // The same answer, the run's steps and refund in it: not one made up for the wait that the cancel cut short.
+    expect(JSON.parse(joinedText)).toEqual(JSON.parse(ranText));
+    expect((JSON.parse(ranText) as { steps: unknown[] }).steps).toHaveLength(3);
+  });
+
   it('racing the order’s end on the other instance, never leaves money taken', async () => {
     const { databaseUrl, a, b } = await twoInstances();
     const seed = Number(process.env['TEST_SEED'] ?? Date.now() % 1_000_000);
