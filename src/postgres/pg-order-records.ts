@@ -59,7 +59,7 @@ import { DatabaseUnavailable } from './failures.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
-import type { OrderKey } from '../domain/order.js';
+import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 
@@ -383,7 +383,12 @@ export class PgOrderRecords implements OrderRecords {
     kind: 'interrupted' | 'canceled' = 'interrupted',
   ): Promise<Finished> {
     await this.ledger.void({ order: key, run }, false);
-    return this.record(key, run, owner, fence, { kind, replay: undefined });
+    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel.
+    const replay: OrderResult | undefined =
+      kind === 'canceled'
+        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: 'canceled' }
+        : undefined;
+    return this.record(key, run, owner, fence, { kind, replay });
   }
 
   private async record(

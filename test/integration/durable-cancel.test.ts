@@ -125,6 +125,42 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a cancel across instances${
     expect((JSON.parse(ranText) as { steps: unknown[] }).steps).toHaveLength(3);
   });
 
+  it('of an order whose instance was lost: recovery voids it, records it canceled, and a retry is told so', async () => {
+    const databaseUrl = await freshDatabase(server);
+    const env = {
+      THREADS: '2',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: databaseUrl,
+      ORDER_TIMEOUT_MS: '20000',
+      LEASE_MS: '2000',
+    };
+    const a = await startServerProcess(env);
+    started.push(a);
+    const b = await startServerProcess(env);
+    started.push(b);
+    const body = orderBody({ order_id: 'orphan', delay_ms: { payment: 0, vendor: 10_000, courier: 10_000 } });
+    const lost = postOrder(a, body).catch(() => 'reset');
+    await eventually(
+      () => status(b, 'orphan'),
+      (found) => found?.payment.charged !== undefined && found.payment.charged > 0,
+    );
+    a.child.kill('SIGKILL');
+    expect(await lost).toBe('reset');
+    // Marked on a run whose instance is gone: the recovery that takes it over ends it canceled.
+    const canceled = await at(b, '/orders/orphan/cancel', 'POST');
+    expect([200, 202]).toContain(canceled.status);
+    const ended = await eventually(
+      () => status(b, 'orphan'),
+      (found) => found?.state === 'done',
+      { within: 15_000, every: 100 },
+    );
+    expect(ended).toMatchObject({ lifecycle: 'canceled', payment: { charged: 1200, refunded: 1200 } });
+    const retry = await postOrder(b, body);
+    expect(retry.status).toBe(409);
+    expect(((await retry.json()) as { error: { kind: string } }).error.kind).toBe('canceled');
+    expect(await status(b, 'orphan')).toMatchObject({ runs: 1 });
+  });
+
   it('racing the order’s end on the other instance, never leaves money taken', async () => {
     const { databaseUrl, a, b } = await twoInstances();
     const seed = Number(process.env['TEST_SEED'] ?? Date.now() % 1_000_000);
