@@ -118,6 +118,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   store.onLost(() => orders.cancelAll('interrupted'));
   // Before the first recovery pass (store.start): a lost instance's alarm may be waiting for it.
   store.onUnraisedAlarm(unraisedAlarm(log));
+  // A cancel marked on another instance reaches the steps of the run here through the run's own stop.
+  store.onCancelRequested((key) => orders.cancelHere(key));
   const health = (): HealthReport => {
     const shared = store.sharedHealth();
     return {
@@ -194,6 +196,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
     orders,
     orderStatus: orderStatusQuery(records, ledger),
     faultInjection: config.faultInjection,
+    maxDeadlineMs: config.orderDeadlineMaxMs,
     // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
     capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
     recordsFull: () => records.isFull(),

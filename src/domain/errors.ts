@@ -22,6 +22,7 @@ const ORDER_OWN_FAILURE_KINDS = [
   'outcome_unknown', // the store went away while the outcome was being recorded and could not say what it kept: retry to learn it
   'store_unavailable', // the durable store (Postgres) cannot be reached: nothing was started: retry
   'internal', // a bug in a step (it crashed, or brought its thread down); details go to the log only
+  'canceled', // its client or the admin canceled it (POST /orders/{id}/cancel): its payment refunded; final
 ] as const;
 
 /** Why an order can end without success. */
@@ -45,6 +46,7 @@ export type ErrorKind =
   | 'rate_limited' // the client sent more orders than its CLIENT_RATE_LIMIT allows: nothing was read or started
   | 'misdirected_request' // the Host header names a host this service does not answer for
   | 'too_many_webhooks' // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
+  | 'order_ended' // a cancel of an order that has already ended otherwise than canceled
   | 'events_gone'; // some of the client's events after its feed cursor are no longer kept: a gap, said
 
 /**

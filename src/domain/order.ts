@@ -36,6 +36,8 @@ export interface Order {
    * standard. Not part of what the order asks for: a retry at another tier is the same order.
    */
   readonly tier?: Tier;
+  /** Its own deadline (`deadline_ms`, at most ORDER_DEADLINE_MAX_MS); absent: ORDER_TIMEOUT_MS. */
+  readonly deadlineMs?: number;
 }
 
 /** The CPU work an action asks for: compensations compute nothing. */

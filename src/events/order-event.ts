@@ -10,8 +10,8 @@
  * Which events a recorded outcome makes is decided here, once, for every
  * store: a success; a failure (with its refund, when the run's money went
  * back, and the refund's failure when it could not); an interruption (with
- * the void recovery made). A refund the background voider gets through
- * after the outcome is its own `payment.refunded`, after the `order.failed`.
+ * the void recovery made); a cancel (with its refund). A refund the
+ * background voider gets through after the outcome is its own `payment.refunded`, after the `order.failed`.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 
@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'order.succeeded',
   'order.failed',
   'order.interrupted',
+  'order.canceled',
   'payment.refunded',
   'payment.refund_failed',
 ] as const;
@@ -94,7 +95,8 @@ export function typesOfOutcome(kind: EventOutcomeKind, runRefunded: number): Eve
     case 'ok':
       return ['order.succeeded'];
     case 'interrupted':
-      return runRefunded > 0 ? ['order.interrupted', 'payment.refunded'] : ['order.interrupted'];
+    case 'canceled':
+      return runRefunded > 0 ? [`order.${kind}`, 'payment.refunded'] : [`order.${kind}`];
     case 'compensation_failed':
       return ['order.failed', 'payment.refund_failed'];
     default:

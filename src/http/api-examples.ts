@@ -7,10 +7,17 @@
  * service answers with.
  */
 import type { ErrorKind } from '../domain/errors.js';
-import type { ErrorResponse, HealthReport, OrderResponse, OrderStatusJson, Readiness } from './api-schemas.js';
+import type {
+  ErrorResponse,
+  HealthReport,
+  OrderAcceptedJson,
+  OrderResponse,
+  OrderStatusJson,
+  Readiness,
+} from './api-schemas.js';
 
 /** Any answer of the order operations. */
-export type OrderAnswer = OrderResponse | ErrorResponse | OrderStatusJson;
+export type OrderAnswer = OrderResponse | ErrorResponse | OrderStatusJson | OrderAcceptedJson;
 
 export interface Example<T> {
   readonly summary: string;
@@ -40,6 +47,12 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
           { name: 'courier', status: 'ok', duration_ms: 116, thread_id: 1 },
         ],
       },
+    },
+  },
+  202: {
+    accepted: {
+      summary: 'Prefer: respond-async — under way, its end told later',
+      value: { status: 'accepted', order_id: 'a-7', lifecycle: 'accepted' },
     },
   },
   400: {
@@ -77,6 +90,22 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
     method_not_allowed: {
       summary: 'PUT',
       value: failure('method_not_allowed', 'PUT is not allowed on /order; use POST'),
+    },
+  },
+  409: {
+    canceled: {
+      summary: 'Canceled while its vendor and courier ran (POST /orders/{order_id}/cancel); the payment was refunded',
+      value: {
+        status: 'error',
+        order_id: 'a-6',
+        steps: [
+          { name: 'payment', status: 'ok', duration_ms: 2, thread_id: 1 },
+          { name: 'vendor', status: 'canceled', duration_ms: 311, thread_id: 2, detail: 'canceled: canceled' },
+          { name: 'courier', status: 'canceled', duration_ms: 311, thread_id: 1, detail: 'canceled: canceled' },
+        ],
+        compensations: [{ name: 'refund', status: 'ok', duration_ms: 1, thread_id: 2 }],
+        error: { kind: 'canceled', message: 'order failed' },
+      },
     },
   },
   413: { payload_too_large: { summary: 'Too long', value: failure('payload_too_large', 'body exceeds 65536 bytes') } },
@@ -184,6 +213,7 @@ export const GET_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderAnsw
         outcome: { http_status: 200, kind: 'ok' },
         runs: 1,
         payment: { charged: 1200, refunded: 0 },
+        lifecycle: 'succeeded',
       },
     },
   },

@@ -8,6 +8,7 @@ import { DEPENDENCY_NAMES } from '../domain/dependencies.js';
 import { EVENT_TYPES } from '../events/order-event.js';
 import { ACTION_NAMES } from '../domain/order.js';
 import { TIERS } from '../domain/tier.js';
+import { LIFECYCLE_STATES } from '../domain/lifecycle.js';
 import type { ErrorKind } from '../domain/errors.js';
 import { STATUS_BY_KIND } from './error-status.js';
 
@@ -28,6 +29,9 @@ export const errorResponseSchema = z
     next: z.string().optional().meta({
       description:
         'events_gone only (GET /events, 410): the cursor that reads what is kept of the feed, from its oldest event.',
+    }),
+    lifecycle: z.enum(LIFECYCLE_STATES).optional().meta({
+      description: 'order_ended only: where the order is in its life (as GET /orders/{order_id} says).',
     }),
   })
   .meta({ id: 'ErrorResponse', description: 'Any request that is not answered with an order outcome.' });
@@ -68,6 +72,22 @@ const orderSteps = z.array(stepSchema).meta({ description: 'payment, vendor, cou
 export const orderSucceededSchema = z
   .strictObject({ status: z.literal('ok'), order_id: z.string(), steps: orderSteps })
   .meta({ id: 'OrderSucceeded', description: 'An order whose every step succeeded.' });
+
+/** The answer to an order accepted now and answered later (Prefer: respond-async, or wait=N passed). */
+export const orderAcceptedSchema = z
+  .strictObject({
+    status: z.literal('accepted'),
+    order_id: z.string(),
+    lifecycle: z.literal('accepted').meta({
+      description: 'The order is taken and runs on (docs/design.md, the life of an order); its end is told later.',
+    }),
+  })
+  .meta({
+    id: 'OrderAccepted',
+    description:
+      'The order runs on, whether the client stays connected or not: GET the Location, read the feed, or receive the webhook for its end.',
+  });
+export type OrderAcceptedJson = z.infer<typeof orderAcceptedSchema>;
 
 export const orderFailedSchema = z
   .strictObject({
@@ -113,6 +133,10 @@ export const orderStatusSchema = z
     tier: z.enum(TIERS).optional().meta({
       description:
         "The priority tier the latest run ran at: its client's (CLIENT_TIERS, or its key's), or lower if the request asked (Order-Tier).",
+    }),
+    lifecycle: z.enum(LIFECYCLE_STATES).meta({
+      description:
+        'Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.',
     }),
   })
   .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });

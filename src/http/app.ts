@@ -22,12 +22,14 @@ import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
-import type { Admission, OrderDesk } from '../orders/order-desk.js';
+import type { Admission } from '../orders/admission.js';
+import type { OrderDesk } from '../orders/order-desk.js';
 import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
 import { openApiRoute } from './openapi-route.js';
 import { orderRoute } from './order-route.js';
 import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
+import { orderCancelRoute } from './order-cancel-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
@@ -47,10 +49,12 @@ import { orderListRoute } from './order-list-route.js';
 import { orderTimelineRoute } from './order-timeline-route.js';
 
 export interface AppDependencies {
-  readonly orders: Pick<OrderDesk, 'submit'>;
+  readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
+  readonly maxDeadlineMs: number;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   /** Whether no order can start now for want of the durable store (the durable mode only). */
@@ -118,6 +122,7 @@ export function createApp({
   orders,
   orderStatus,
   faultInjection,
+  maxDeadlineMs,
   capacity,
   health,
   storeUnavailable = () => false,
@@ -216,6 +221,7 @@ export function createApp({
     responder,
     observer,
     faultInjection,
+    maxDeadlineMs,
     ...(dependencies ? { dependencies } : {}),
     ...(clientShares ? { clientShares } : {}),
     ...(tiers ? { tiers } : {}),
@@ -226,6 +232,12 @@ export function createApp({
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
   if (orderViews) routeOrderViews(app, { views: orderViews, events, may, responder, methodNotAllowed });
+  app.post(
+    '/orders/:orderId/cancel',
+    may.client,
+    orderCancelRoute({ cancel: (key, waitMs) => orders.cancel(key, waitMs), status: orderStatus, responder, log }),
+  );
+  app.all('/orders/:orderId/cancel', methodNotAllowed('POST'));
   if (events) {
     const changes = webhookChangesLimit(responder);
     app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));

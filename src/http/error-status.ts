@@ -17,6 +17,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   unsupported_media_type: 415,
   misdirected_request: 421,
   too_many_webhooks: 409,
+  canceled: 409,
+  order_ended: 409,
   events_gone: 410,
   idempotency_key_reuse: 422,
   rate_limited: 429,

@@ -21,6 +21,7 @@ import {
   dependencyStateSchema,
   errorResponseSchema,
   healthReportSchema,
+  orderAcceptedSchema,
   orderFailedSchema,
   orderStatusSchema,
   orderSucceededSchema,
@@ -177,6 +178,10 @@ function buildDocument(access: DocumentedAccess): Document {
           .string()
           .optional()
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
+        prefer: z.string().optional().meta({
+          description:
+            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+        }),
         'order-tier': z.enum(TIERS).optional().meta({
           description:
             "Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request",
@@ -194,6 +199,16 @@ function buildDocument(access: DocumentedAccess): Document {
         content: json(orderSucceededSchema),
         headers: { ...REPLAYED, ...RATE_LIMIT, ...ORDER_TIER },
       },
+      202: {
+        description:
+          'Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
+        content: json(orderAcceptedSchema),
+        headers: {
+          Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          'Preference-Applied': { description: 'respond-async, or wait=N.', schema: { type: 'string' } },
+          ...ORDER_TIER,
+        },
+      },
       400: {
         description:
           'The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field).',
@@ -205,6 +220,9 @@ function buildDocument(access: DocumentedAccess): Document {
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       421: misdirected,
       415: error('The body is not application/json in UTF-8.'),
+      409: orderFailure(
+        'The order was canceled while it ran (POST /orders/{order_id}/cancel; kind canceled): every step canceled, what it charged refunded. Final: replayed so to a retry.',
+      ),
       422: error(
         'The order_id was used for a different order (kind idempotency_key_reuse); the first one is not disturbed.',
       ),
@@ -253,6 +271,70 @@ function buildDocument(access: DocumentedAccess): Document {
       421: misdirected,
       503: error(
         "Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+        RETRY_AFTER,
+      ),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/orders/{order_id}/cancel',
+    operationId: 'cancelOrder',
+    tags: ['orders'],
+    security: keyed,
+    summary:
+      'Cancel an order under way: its steps are canceled where they run (any thread, any instance), what it charged is refunded, and it ends canceled with an order.canceled event.',
+    description:
+      "For the order's own client, or the admin (naming the client with ?client=, audited). Idempotent: a cancel of an order that ended canceled answers as the first did. A cancel that races the order's own end is decided by the order's record: either the order had ended (409) or it ends canceled with nothing charged — never a success recorded over a cancel. The answer waits for the order to end, up to 5 s — at once with `Prefer: respond-async`, N seconds with `Prefer: wait=N`; the order itself is answered 409 canceled (and replayed so to a retry).",
+    request: {
+      params: z.object({
+        order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
+      }),
+      query: z.object({
+        client: z
+          .string()
+          .optional()
+          .meta({ description: "The admin only: the client whose order it is (default: the caller's own)." }),
+      }),
+      headers: z.object({
+        prefer: z.string().optional().meta({
+          description:
+            'RFC 7240: respond-async (202 at once, unless the order had ended), or wait=N (seconds, below 5).',
+        }),
+      }),
+    },
+    responses: {
+      200: {
+        description:
+          'The order has ended since the cancel: canceled (lifecycle canceled, what it charged refunded) — or failed on its own first, as its outcome says.',
+        content: json(orderStatusSchema),
+      },
+      202: {
+        description:
+          'Canceled, still winding down (its refund under way) when the wait ended: GET the Location, or read its events.',
+        content: json(orderStatusSchema),
+        headers: {
+          Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          'Preference-Applied': {
+            description: 'respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240).',
+            schema: { type: 'string' },
+          },
+        },
+      },
+      400: error('?client= is not one client name (kind bad_request).'),
+      401: unauthorized,
+      403: error("?client= names another client's order, which only the admin may cancel (kind forbidden)."),
+      404: error(
+        "No record of this order_id among the caller's own orders (or the named client's): never seen, forgotten, or another client's (kind not_found).",
+      ),
+      405: error('Only POST.', ALLOW),
+      409: error(
+        'The order had ended before the cancel, otherwise than canceled (kind order_ended): nothing was changed; `lifecycle` says how it ended.',
+      ),
+      421: misdirected,
+      429: keylessLimited,
+      503: error(
+        'The server is shutting down (shutting_down), or, with DATABASE_URL, Postgres cannot be reached and nothing was marked (store_unavailable, with Retry-After).',
         RETRY_AFTER,
       ),
     },
@@ -532,6 +614,8 @@ const EVENT_TYPE_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
     'An order run failed: declined, a dependency unavailable, a timeout, a lost thread, a crash… outcome.kind says which. Its refund, if money went back, follows as payment.refunded; if the refund was refused, payment.refund_failed.',
   'order.interrupted':
     'Durable mode: the run’s instance was lost (or lost Postgres) while it ran; recovery voided its payment and recorded it interrupted. A retry runs it afresh.',
+  'order.canceled':
+    'The order was canceled on request (POST /orders/{order_id}/cancel) and ended canceled; what it had charged was refunded (payment.refunded follows when money went back).',
   'payment.refunded':
     "Money a failed or interrupted run had charged went back: with the outcome's events, or later, when the background voider got the refund through — always after the order's own event.",
   'payment.refund_failed':

@@ -18,6 +18,8 @@ import { describeIssues, parseJsonObject } from './json-body.js';
 
 export const MAX_DELAY_MS = 60_000;
 export const MAX_CPU_MS = 10_000;
+/** What any server's ORDER_DEADLINE_MAX_MS may allow: the document's bound; the server's own is told in a 400. */
+const MAX_DEADLINE_MS = 3_600_000;
 
 const millisFor = <Name extends string>(names: readonly Name[], max: number) =>
   z.strictObject(
@@ -47,6 +49,10 @@ const plainOrderSchema = z.strictObject({
   fail_compensation: z.boolean().optional(),
   delay_ms: millisFor(ACTION_NAMES, MAX_DELAY_MS).optional(),
   cpu_ms: millisFor(STEP_NAMES, MAX_CPU_MS).optional(),
+  deadline_ms: z.int().min(1).max(MAX_DEADLINE_MS).optional().meta({
+    description:
+      "The order's own deadline, in place of ORDER_TIMEOUT_MS: at most the server's ORDER_DEADLINE_MAX_MS (5 minutes by default; more is 400). For an order accepted now and answered later (Prefer: respond-async).",
+  }),
 });
 
 /** The whole body, as documented. */
@@ -61,16 +67,23 @@ export interface DecodeOptions {
   readonly faultInjection: boolean;
   /** Who sent it (the caller's client): an order is its client's. */
   readonly client: string;
+  /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` allowed. */
+  readonly maxDeadlineMs: number;
 }
 
 /** Decode a raw request body (the bytes as received) into an order. */
-export function decodeOrder(raw: Buffer | undefined, { faultInjection, client }: DecodeOptions): Decoded {
+export function decodeOrder(
+  raw: Buffer | undefined,
+  { faultInjection, client, maxDeadlineMs }: DecodeOptions,
+): Decoded {
   const parsedJson = parseJsonObject(raw);
   if (!parsedJson.ok) return parsedJson;
   if (!faultInjection && 'faults' in parsedJson.value)
     return { ok: false, message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)' };
   const parsed = orderBodySchema.safeParse(parsedJson.value);
   if (!parsed.success) return { ok: false, message: describeIssues(parsed.error) };
+  if (parsed.data.deadline_ms !== undefined && parsed.data.deadline_ms > maxDeadlineMs)
+    return { ok: false, message: `deadline_ms: at most ${maxDeadlineMs} (ORDER_DEADLINE_MAX_MS)` };
   return { ok: true, order: toOrder(parsed.data, client) };
 }
 
@@ -92,6 +105,7 @@ function toOrder(body: OrderBody, client: string): Order {
     delayMs: withDefaults(ACTION_NAMES, body.delay_ms, (name) => DEFAULT_DELAY_MS[name]),
     cpuMs: withDefaults(STEP_NAMES, body.cpu_ms, () => 0),
     faults: faultsOf(body.faults),
+    ...(body.deadline_ms === undefined ? {} : { deadlineMs: body.deadline_ms }),
   };
 }
 

@@ -22,16 +22,8 @@ import type { ClientShares } from '../orders/client-shares.js';
 import type { AdmissionLine, LineWaiter } from '../fairness/admission-line.js';
 import type { TierFull, TierHeadroom } from '../fairness/tier-headroom.js';
 import { OrderWaiter } from '../orders/order-waiter.js';
-import type {
-  Admission,
-  AdmissionPolicy,
-  AnsweredVia,
-  DependencyDown,
-  OrderDesk,
-  Refusal,
-  ShareFull,
-  Submission,
-} from '../orders/order-desk.js';
+import type { Admission, AdmissionPolicy, DependencyDown, Refusal, ShareFull } from '../orders/admission.js';
+import type { AnsweredVia, OrderDesk, Submission } from '../orders/order-desk.js';
 import type { OrderObserver } from '../observability/metrics.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
@@ -42,7 +34,9 @@ import { decodeOrder } from './order-body.js';
 import { writeRequestLine } from './request-log.js';
 import { deferHeader } from './response-headers.js';
 import { STATUS_BY_KIND } from './error-status.js';
-import { SHUTTING_DOWN_MESSAGE, statusOf, type Responder } from './responses.js';
+import { NO_STORE, SHUTTING_DOWN_MESSAGE, statusOf, type Responder } from './responses.js';
+import { preferencesOf, type Preferences } from './preferences.js';
+import type { OrderAcceptedJson } from './api-schemas.js';
 
 export { MAX_BODY_BYTES } from './body-reader.js';
 
@@ -59,6 +53,8 @@ export interface OrderRouteDependencies {
   readonly observer: OrderObserver;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
+  /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
+  readonly maxDeadlineMs: number;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
   readonly dependencies?: (client: string) => Admission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
@@ -81,13 +77,14 @@ export const TIER_HEADER = 'order-tier';
 
 export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler[] {
   const route: RouteParts = { dependencies: () => 'admitted', ...dependencies };
-  const { responder, faultInjection, tiers } = route;
+  const { responder, faultInjection, maxDeadlineMs, tiers } = route;
   // Not an async function: what waits for the desk is the order's record (OrderRequest.submit), whose suspended frame
   // holds the record alone, not every local of the checks below.
   const run: RequestHandler = (req, res) => {
     const decoded = decodeOrder(Buffer.isBuffer(req.body) ? req.body : undefined, {
       faultInjection,
       client: res.locals.caller.client,
+      maxDeadlineMs,
     });
     if (!decoded.ok) return responder.error(res, 'bad_request', decoded.message);
     const header = req.headers[TIER_HEADER];
@@ -112,10 +109,25 @@ export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler
     // Express's router leaves its `next` on the request, and with it the router's and the route's closures and their
     // contexts: 0.8 KB an order in flight (npm run measure -- order-memory). This route passes no request on.
     req.next = undefined;
-    new OrderRequest(route, res, order).submit();
+    new OrderRequest(route, res, order, acceptanceOf(preferencesOf(req.headers.prefer))).submit();
   };
 
   return [requireJson(responder), readBody(), run];
+}
+
+/**
+ * When a request is answered 202 and hears its order's end later (RFC 7240): at once (`respond-async`), after N
+ * seconds (`wait=N`) — each once the run is under way — or never (no preference: the end is the answer).
+ */
+interface Acceptance {
+  readonly afterMs: number;
+  /** Preference-Applied. */
+  readonly applied: string;
+}
+
+function acceptanceOf({ respondAsync, waitSeconds }: Preferences): Acceptance | undefined {
+  if (respondAsync) return { afterMs: 0, applied: 'respond-async' };
+  return waitSeconds === undefined ? undefined : { afterMs: waitSeconds * 1000, applied: `wait=${waitSeconds}` };
 }
 
 /** What every order's request shares: the route's dependencies, with its defaults. */
@@ -145,13 +157,22 @@ declare global {
 class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {
   /** When it first waited in the admission line (its age there, kept through every try); NaN until then. */
   since = Number.NaN;
+  readonly answeredOnceUnderWay: boolean;
+  /** Its run is under way; and it was answered 202 (it hears the end later). */
+  private underWay = false;
+  private accepted = false;
+  /** `wait=N`'s N seconds passed before the end. */
+  private waited = false;
+  private waitTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly route: RouteParts,
     private readonly res: Response,
     private readonly order: Order & { readonly tier: Tier },
+    private readonly acceptance: Acceptance | undefined,
   ) {
     super();
+    this.answeredOnceUnderWay = acceptance !== undefined;
   }
 
   /**
@@ -168,12 +189,16 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {
     // The request's line waits for the order's outcome, even if the client leaves first.
     res.locals.orderRunning = true;
     if (res.req.socket.destroyed) this.clientClosed();
+    if (this.acceptance && this.acceptance.afterMs > 0)
+      this.waitTimer = setTimeout(() => this.waitOver(), this.acceptance.afterMs).unref();
     // The desk's submit is an async function: whatever goes wrong in it is its promise's, never thrown here.
     void this.route.orders.submit(this.order, this, res.locals.trace, this).then(
       (submission) => {
         res.off('close', clientClosed);
+        clearTimeout(this.waitTimer);
         try {
-          this.answer(submission);
+          if (this.accepted) this.endedAfterAccepted(submission);
+          else this.answer(submission);
         } catch (error) {
           this.failed(error);
         }
@@ -191,6 +216,42 @@ class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {
     if (!res.headersSent) return this.route.failed(error, res);
     res.locals.log.error({ err: error }, 'request failed after its answer began');
     res.destroy();
+  }
+
+  /** Under way: a request that asked (respond-async, or wait=N past) is answered 202 now. */
+  runUnderWay(): void {
+    this.underWay = true;
+    if (this.acceptance?.afterMs === 0 || this.waited) this.accept();
+  }
+
+  private waitOver(): void {
+    this.waited = true;
+    if (this.underWay) this.accept();
+  }
+
+  /**
+   * 202, with where its end will be told. From now on the request's going is not the client's leaving the order: it
+   * waits for the end no more, and the run goes on for as long as it would have.
+   */
+  private accept(): void {
+    const { res, order } = this;
+    if (this.accepted || res.headersSent || this.gone) return;
+    this.accepted = true;
+    clearTimeout(this.waitTimer);
+    res.off('close', clientClosed);
+    const body: OrderAcceptedJson = { status: 'accepted', order_id: order.orderId, lifecycle: 'accepted' };
+    this.route.responder.json(res, 202, body, {
+      ...NO_STORE,
+      Location: `/orders/${encodeURIComponent(order.orderId)}`,
+      'Preference-Applied': this.acceptance!.applied,
+    });
+  }
+
+  /** The order answered 202 has ended: its line and metrics say how (the client hears it through its events). */
+  private endedAfterAccepted(submission: Submission): void {
+    if (submission.kind !== 'answered') return this.answered('internal', 202, undefined);
+    const { result, via } = submission;
+    this.answered(result.failure ?? 'ok', 202, result, via);
   }
 
   /** The connection closed before the answer was written: the client went away. */

@@ -8,7 +8,7 @@
  */
 import type { RequestHandler } from 'express';
 import { StoreBusy } from '../domain/errors.js';
-import type { OrderStatusQuery } from '../orders/order-status.js';
+import type { OrderStatus, OrderStatusQuery } from '../orders/order-status.js';
 import type { OrderStatusJson } from './api-schemas.js';
 import { STATUS_BY_KIND } from './error-status.js';
 import { NO_STORE, type Responder } from './responses.js';
@@ -31,14 +31,19 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
     if (found === 'unavailable')
       return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
-    const body: OrderStatusJson = {
-      order_id: found.orderId,
-      state: found.state,
-      outcome: outcomeJson(found.outcome),
-      runs: found.runs,
-      payment: { charged: found.payment.charged, refunded: found.payment.refunded },
-      ...(found.tier ? { tier: found.tier } : {}),
-    };
-    responder.json(res, 200, body, NO_STORE);
+    responder.json(res, 200, orderStatusJson(found), NO_STORE);
+  };
+}
+
+/** An order's status as GET /orders/{order_id} answers it (and a cancel, with what became of it). */
+export function orderStatusJson(found: OrderStatus): OrderStatusJson {
+  return {
+    order_id: found.orderId,
+    state: found.state,
+    outcome: outcomeJson(found.outcome),
+    runs: found.runs,
+    payment: { charged: found.payment.charged, refunded: found.payment.refunded },
+    ...(found.tier ? { tier: found.tier } : {}),
+    lifecycle: found.lifecycle,
   };
 }

@@ -7,6 +7,7 @@
  * (src/http/problem-details.ts). An order's outcome is never to be kept by a
  * cache (`Cache-Control: no-store`): it carries money; nor is an error.
  */
+import type { Lifecycle } from '../domain/lifecycle.js';
 import type { IncomingMessage } from 'node:http';
 import type { Response } from 'express';
 import { DEPENDENCIES } from '../domain/dependencies.js';
@@ -101,17 +102,18 @@ export class Responder {
 
   /**
    * An error, which no cache may keep either: a 400 or a 503 of POST /order may be an order's outcome or a plain error.
-   * `next`: where a client resumes (events_gone's cursor), beside the error in either shape.
+   * `next`: where a client resumes (events_gone's cursor); `lifecycle`: where an order is in its life (a cancel or a
+   * redrive refused); beside the error in either shape.
    */
   error(
     res: Response,
     kind: ErrorKind,
     message: string,
     headers: Readonly<Record<string, HeaderValues>> = {},
-    { next }: { readonly next?: string } = {},
+    { next, lifecycle }: { readonly next?: string; readonly lifecycle?: Lifecycle } = {},
   ): void {
     const all = { ...NO_STORE, ...retryAfter(kind), ...headers };
-    const extra = next === undefined ? {} : { next };
+    const extra = { ...(next === undefined ? {} : { next }), ...(lifecycle === undefined ? {} : { lifecycle }) };
     if (prefersProblem(res.req.headers.accept))
       return this.json(
         res,

@@ -21,7 +21,7 @@
  * orders cannot be overtaken by orders admitted at the same moment.
  */
 import type { ClientBook } from '../clients/client-book.js';
-import type { Admission, AdmittedOnTerms, ShareFull } from './order-desk.js';
+import type { Admission, AdmittedOnTerms, ShareFull } from './admission.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { OrderRecords } from './order-records.js';
 import { ActiveClients } from '../fairness/active-clients.js';

@@ -30,7 +30,7 @@ import { MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, partsOfKey, type
 import { DoneRecords, MAX_BYTES_BESIDES_ID, NO_POSITION } from './done-records.js';
 import { fingerprint64Of, fingerprintText, sameFingerprint64, type Fingerprint64 } from './fingerprints.js';
 import type { DoneBody } from './outcome-codec.js';
-import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from './order-records.js';
+import type { Begun, CancelMark, Finished, OrderRecord, OrderRecords, RecordedOutcome } from './order-records.js';
 import type { OrderListPage, OrderListQuery } from './order-list.js';
 import { listMemoryOrders, type RunningListing } from './memory-order-list.js';
 
@@ -41,6 +41,8 @@ interface Running {
   /** Its begin number (GET /orders lists the newest first) and when it began. */
   readonly seq: number;
   readonly beganAt: number;
+  /** A cancel was marked: its finish records no success. */
+  cancelRequested?: true;
 }
 
 /**
@@ -233,10 +235,21 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
     return this.bytes + bytes <= this.maxBytes;
   }
 
-  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {
+    const running = this.running.get(key);
+    if (running) {
+      running.cancelRequested = true;
+      return { kind: 'marked', run: running.record.runs };
+    }
+    const outcome = this.recordOf(key)?.outcome;
+    return outcome ? { kind: 'ended', outcome: outcome.kind } : undefined;
+  }
+
+  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished> {
     const kept = this.running.get(key);
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
     if (!kept || kept.record.runs !== run) return outcome.kind;
+    if (kept.cancelRequested && outcome.kind === 'ok') return 'cancel_requested';
     this.wake(key, run, outcome);
     this.onRecorded(key, run, outcome);
     this.running.delete(key);

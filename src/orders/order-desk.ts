@@ -21,27 +21,19 @@
  * retry would. A store that cannot be reached starts nothing: 503
  * store_unavailable.
  */
-import { hash } from 'node:crypto';
 import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
-import {
-  ACTION_NAMES,
-  keyOfOrder,
-  runOf,
-  partsOfKey,
-  STEP_NAMES,
-  type Order,
-  type OrderKey,
-  type OrderRun,
-} from '../domain/order.js';
+import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
+import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
-import { isFingerprintOf } from './fingerprints.js';
-import type { OrderRecords, OutcomeKind } from './order-records.js';
+import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
+import type { Finished, OrderRecords, RecordedOutcome } from './order-records.js';
 import { RunStop } from './run-stop.js';
-import type { TierFull } from '../fairness/tier-headroom.js';
+import { cancelOrder, type CancelOutcome } from './order-cancel.js';
+import type { AdmissionPolicy, AdmittedOnTerms, Full, Refusal } from './admission.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -63,75 +55,6 @@ export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || (!PASSING_FAILURES.has(result.failure) && result.failedByDependency !== true);
 }
 
-/** Two bodies that decode to the same order — defaults spelled out or not, keys in any order — match. */
-export function fingerprintOf(order: Order): string {
-  const canonical = JSON.stringify([
-    order.orderId,
-    order.amount,
-    order.failStep ?? null,
-    order.failCompensation,
-    ACTION_NAMES.map((name) => order.delayMs[name]),
-    STEP_NAMES.map((name) => order.cpuMs[name]),
-    ACTION_NAMES.map((name) => order.faults?.[name] ?? null),
-  ]);
-  // One call, no Hash object: 0.4–0.7 µs here against 1.5–2.3 for createHash().update().digest().
-  return hash('sha256', canonical, 'base64url');
-}
-
-/**
- * Whether a new run may start now: the caller's admission policy. Admitted —
- * outright, or on terms: `ended` is told once the run is over, with the
- * result it reached, or undefined if it ran nothing here (replayed, joined
- * elsewhere, refused by the records) — or refused.
- */
-export type Admission = 'admitted' | AdmittedOnTerms | Refusal;
-
-/** Admitted, on terms: `ended` is told how the run ended (called on this object: it may be a record's method). */
-export interface AdmittedOnTerms {
-  readonly admitted: true;
-  ended(result: OrderResult | undefined): void;
-}
-
-/** Asked whether a new run may start, right before it would (the caller's request, in the HTTP service). */
-export interface AdmissionPolicy {
-  admit(): Admission;
-  /**
-   * Refused: whether to wait for room and ask again — undefined to be refused at once; true once it may try again (its
-   * turn came, or its caller left), false once it has waited all it may (src/fairness/admission-line.ts).
-   */
-  waitForRoom?(refusal: Refusal): Promise<boolean> | undefined;
-}
-
-/**
- * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, its
- * client's share is full, or its tier's ceiling is reached (the headroom kept for the tiers above).
- */
-export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull | TierFull;
-
-/**
- * The order's client holds its whole share of something scarce (while other
- * clients share the service): shed, as when too many orders are in flight —
- * other clients' orders are not.
- */
-export interface ShareFull {
-  readonly client: string;
-  /** What is full: its orders in flight, or what the order records keep of it. */
-  readonly share: Full;
-  /** How much of it the client holds, and may (orders, or bytes). */
-  readonly held: number;
-  readonly limit: number;
-}
-
-/** A dependency is known to be down (its circuit breaker is open): nothing starts, nothing is recorded. */
-export interface DependencyDown {
-  /** The dependency's kind, which the order is answered with. */
-  readonly unavailable: OrderFailureKind;
-  /** Who, for people. */
-  readonly dependency: string;
-  /** How long until an order may be let through again (0: as soon as the probe under way ends). */
-  readonly retryAfterMs: number;
-}
-
 /**
  * How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or
  * `replayed` from its record.
@@ -146,17 +69,13 @@ export type Submission =
   /** No new run could start: too many in flight, the service is shutting down, or a dependency is down. */
   | { readonly kind: 'refused'; readonly because: Refusal; readonly full?: Full };
 
-/**
- * What is full when an order is shed: orders in flight (MAX_INFLIGHT), or the records, which forget no order before its
- * time.
- */
-export type Full = 'orders_in_flight' | 'records';
-
 /** The records had no room for the order: nothing started. */
 const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
 
 export interface OrderRunner {
   process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
+  /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
+  undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
 
 /** What the desk tells whoever watches, as runs end. */
@@ -199,12 +118,32 @@ class Run implements WaiterListener {
   end!: Promise<RunEnd>;
   /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
   readonly stop = new RunStop();
+  /** Begun in the records, here or on another instance; and its steps run here (not a wait for another's run). */
+  private underWay = false;
+  runsHere = false;
+  /** Callers to tell once it is under way; absent: none (most callers wait for the end alone). */
+  private toldUnderWay: AdmissionPolicy[] | undefined;
 
   constructor(readonly fingerprint: string) {}
 
   /** A caller waiting for it has gone: the last one stops it. */
   waiterLeft(): void {
     if (--this.callers === 0) this.stop.stop(new OrderAborted('client_gone'));
+  }
+
+  /** Tell `policy` once the run is under way: now, if it is. */
+  tellUnderWay(policy: AdmissionPolicy): void {
+    if (this.underWay) policy.runUnderWay?.();
+    else (this.toldUnderWay ??= []).push(policy);
+  }
+
+  /** The run is under way, here or elsewhere: whoever asked is told, once. */
+  begun(here: boolean): void {
+    this.runsHere = here;
+    if (this.underWay) return;
+    this.underWay = true;
+    for (const policy of this.toldUnderWay ?? []) policy.runUnderWay?.();
+    this.toldUnderWay = undefined;
   }
 }
 
@@ -258,7 +197,7 @@ export class OrderDesk {
           await underWay.end;
           continue;
         }
-        if (!underWay.stop.stopped) return this.wait(underWay, waiter, 'joined');
+        if (!underWay.stop.stopped) return this.wait(underWay, waiter, 'joined', policy);
         // Every caller of that run has gone: it is winding down (its payment
         // being voided). Wait for it to end, then run afresh.
         await underWay.end;
@@ -268,9 +207,9 @@ export class OrderDesk {
       // id is told there. Nothing is awaited between admission and the run
       // being counted.
       const admission = policy.admit();
-      if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), waiter, 'ran');
+      if (admission === 'admitted') return this.wait(this.start(order, key, fingerprint, trace), waiter, 'ran', policy);
       if (typeof admission === 'object' && 'admitted' in admission)
-        return this.wait(this.start(order, key, fingerprint, trace, admission), waiter, 'ran');
+        return this.wait(this.start(order, key, fingerprint, trace, admission), waiter, 'ran', policy);
       // No run may start now; a recorded outcome is answered all the same.
       const record = await this.records.get(key).catch(() => undefined);
       // While the records answered, another caller may have started the order.
@@ -342,22 +281,23 @@ export class OrderDesk {
       run.confirmed = true;
       if (begun.kind === 'replay') return { kind: 'answered', result: begun.result, via: 'replayed' };
       if (begun.kind === 'running') {
+        run.begun(false);
         const joined = await this.joinElsewhere(key, begun.run, stop);
         if (joined) return joined;
         continue;
       }
+      run.begun(true);
       const orderRun = runOf(order, begun.run, key);
-      const result = await this.pipeline.process(orderRun, stop, trace);
-      // A replayed answer says the tier its run ran at, not the tier a retry asks for.
-      const replay = isFinal(result)
-        ? order.tier === undefined
-          ? result
-          : { ...result, tier: order.tier }
-        : undefined;
-      const outcome = { kind: result.failure ?? ('ok' as const), replay };
+      let result = await this.pipeline.process(orderRun, stop, trace);
       // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      const recorded = await this.records.finish(key, begun.run, outcome);
-      const answer = recorded === outcome.kind ? result : withFailure(result, recorded);
+      let recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
+      if (recorded === 'cancel_requested') {
+        // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
+        // cancel never leaves money taken, then the run is recorded canceled.
+        result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
+        recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
+      }
+      const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
       // A person must look when the provider refused to give money back and that is what the records hold.
       if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
       // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
@@ -438,6 +378,20 @@ export class OrderDesk {
     }
   }
 
+  /** Cancel the order of `key` (POST /orders/{id}/cancel): src/orders/order-cancel.ts. */
+  cancel(key: OrderKey, waitMs: number): Promise<CancelOutcome> {
+    return cancelOrder(this.records, key, waitMs, (running) => this.cancelHere(running));
+  }
+
+  /**
+   * Stop the order's run with `canceled`, if its steps run here: they are canceled on whatever thread they run. A wait
+   * here for another instance's run is not stopped: it is answered the run's own end, as recorded.
+   */
+  cancelHere(key: OrderKey): void {
+    const run = this.running.get(key);
+    if (run?.runsHere) run.stop.stop(new OrderAborted('canceled'));
+  }
+
   /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
   cancelAll(kind: OrderFailureKind): void {
     for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
@@ -456,9 +410,10 @@ export class OrderDesk {
   }
 
   /** Not an async function: a caller waiting keeps two reactions on the run's end, not a suspended frame. */
-  private wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined'): Promise<Submission> {
+  private wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined', policy: AdmissionPolicy): Promise<Submission> {
     run.callers++;
     waiter.whenGone(run);
+    if (policy.answeredOnceUnderWay) run.tellUnderWay(policy);
     return run.end.then(
       (end) => {
         waiter.whenGone(undefined);
@@ -474,6 +429,13 @@ export class OrderDesk {
 }
 
 /** The run's answer, when the records hold another outcome for it than the one it reached (it was taken over). */
-function withFailure(result: OrderResult, recorded: OutcomeKind): OrderResult {
-  return { ...result, failure: recorded === 'ok' ? undefined : recorded };
+function withFailure(result: OrderResult, recorded: Finished): OrderResult {
+  return { ...result, failure: recorded === 'ok' || recorded === 'cancel_requested' ? undefined : recorded };
+}
+
+/** What the records keep of a run's result: its kind, and the answer replayed to a retry when it is final. */
+function outcomeOf(result: OrderResult, tier: Tier | undefined): RecordedOutcome {
+  // A replayed answer says the tier its run ran at, not the tier a retry asks for.
+  const replay = !isFinal(result) ? undefined : tier === undefined ? result : { ...result, tier };
+  return { kind: result.failure ?? 'ok', replay };
 }

@@ -21,6 +21,12 @@
  *   its line is written; a store shared by several instances also raises,
  *   through its own recovery, the alarm of a run whose instance was lost
  *   before it told (src/store/store.ts, `onUnraisedAlarm`).
+ * - `requestCancel` marks a run under way canceled. The mark and the run's
+ *   finish are ordered by the record itself: a finish after the mark does
+ *   not record a success (`cancel_requested`: its caller refunds, then
+ *   records `canceled`), and a mark after the finish finds the order ended.
+ *   This is the one place a cancel racing an order's end is decided, so a
+ *   cancel said `marked` never leaves money taken.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
 import type { OrderKey } from '../domain/order.js';
@@ -70,6 +76,16 @@ export interface OrderRecord {
   readonly tier?: Tier;
 }
 
+/** What a cancel found: a run under way, now marked (it ends canceled), or an order that has ended. */
+export type CancelMark =
+  { readonly kind: 'marked'; readonly run: number } | { readonly kind: 'ended'; readonly outcome: OutcomeKind };
+
+/**
+ * What a finish recorded: the kind on record for the run, or `cancel_requested` — the run succeeded but a cancel was
+ * marked first: nothing is recorded; undo what the run did, then record it `canceled`.
+ */
+export type Finished = OutcomeKind | 'cancel_requested';
+
 export type Begun =
   /** A new run of the order starts, with this number. */
   | { readonly kind: 'started'; readonly run: number }
@@ -106,7 +122,12 @@ export interface OrderRecords {
    * kept is compensation_failed and this instance is gone before it learned
    * it, the store raises the alarm (`alarmRaised`). Never rejects.
    */
-  finish(order: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind>;
+  finish(order: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished>;
+  /**
+   * Mark the order's run under way canceled (undefined: no record of the order). Rejects if the store cannot be
+   * reached.
+   */
+  requestCancel(order: OrderKey): Promise<CancelMark | undefined>;
   /**
    * Wait until run `run` of the order has ended; its recorded outcome. Rejects
    * if `signal` aborts first, or if the store cannot be reached.

@@ -4,6 +4,7 @@
  * whoever asks can see the money is where it should be. Asked by its key,
  * so a client reads its own orders and no one else's.
  */
+import { lifecycleOf, type Lifecycle } from '../domain/lifecycle.js';
 import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { Money, PaymentLedger } from '../ledger/payment-ledger.js';
@@ -18,6 +19,8 @@ export interface OrderStatus {
   readonly payment: Money;
   /** The tier its latest run ran at, where the store keeps it. */
   readonly tier?: Tier;
+  /** Where it is in its life (src/domain/lifecycle.ts). */
+  readonly lifecycle: Lifecycle;
 }
 
 export type OrderStatusQuery = (order: OrderKey) => Promise<OrderStatus | undefined>;
@@ -34,6 +37,7 @@ export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): 
       runs: record.runs,
       payment,
       ...(record.tier ? { tier: record.tier } : {}),
+      lifecycle: lifecycleOf(record.state, record.outcome?.kind),
     };
   };
 }

@@ -19,6 +19,7 @@ import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
+import { DeadlineLists } from './deadline-lists.js';
 import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
 import { scopeOf } from './task-group.js';
 
@@ -79,8 +80,9 @@ const undid = (outcome: StepOutcome): boolean =>
 
 export class OrderPipeline implements OrderEnder<OrderResult> {
   private inFlight = 0;
-  /** Every order's deadline, judged from one timer. */
+  /** Every order's deadline, judged from one timer; an order's own (`deadline_ms`), from one list per span. */
   private readonly deadlines = new DeadlineList<OrderInFlight<OrderResult>>();
+  private readonly ownDeadlines = new DeadlineLists<OrderInFlight<OrderResult>>();
 
   constructor(
     private readonly steps: readonly StepDefinition[],
@@ -102,13 +104,15 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
    */
   process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace): Promise<OrderResult> {
     this.inFlight++;
-    const deadline = performance.now() + this.options.timeoutMs;
-    const order = new OrderInFlight(run, trace, this.steps.length, signal, this.deadlines, this);
+    const span = run.order.deadlineMs ?? this.options.timeoutMs;
+    const deadline = performance.now() + span;
+    const deadlines = span === this.options.timeoutMs ? this.deadlines : this.ownDeadlines.of(span);
+    const order = new OrderInFlight(run, trace, this.steps.length, signal, deadlines, this);
     const answered = new Promise<OrderResult>((resolve, reject) => {
       order.answer = resolve;
       order.fail = reject;
     });
-    order.deadlineHandle = this.deadlines.add(order, deadline);
+    order.deadlineHandle = deadlines.add(order, deadline);
     const { runner } = this;
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i]!;
@@ -145,6 +149,14 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     order.fail!(error);
   }
 
+  /**
+   * Undo what the steps of a run that has ended did, as for a failed order, and fail it with `failure`: a run that
+   * succeeded but was canceled before its success could be recorded.
+   */
+  undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult> {
+    return this.failed(run, steps, failure, trace);
+  }
+
   /** A failed order's result, once every step of it whose effect may stand is undone. */
   private async failed(
     run: OrderRun,
@@ -175,10 +187,10 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     const toUndo = this.steps.flatMap((step, i) =>
       step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : [],
     );
-    return Promise.all(toUndo.map((compensation) => this.undo(compensation, run, trace)));
+    return Promise.all(toUndo.map((compensation) => this.compensateOne(compensation, run, trace)));
   }
 
-  private async undo(
+  private async compensateOne(
     compensation: ActionDefinition<CompensationName>,
     run: OrderRun,
     trace: Trace,

@@ -1,7 +1,8 @@
 /**
  * One connection per instance that LISTENs, from start to stop, on the
  * channels the instances tell each other things on: `order_done` (a watched
- * run has ended; the payload is its order's key), `couriers` (an instance
+ * run has ended; the payload is its order's key), `order_cancel` (a cancel
+ * was marked on a run; the payload is its order's key), `couriers` (an instance
  * wants courier slots, or gave some back) and `api_keys` (a key was issued or
  * revoked).
  *
@@ -16,8 +17,8 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Database } from './database.js';
 
-export type Channel = 'order_done' | 'couriers' | 'api_keys';
-const CHANNELS: readonly Channel[] = ['order_done', 'couriers', 'api_keys'];
+export type Channel = 'order_done' | 'order_cancel' | 'couriers' | 'api_keys';
+const CHANNELS: readonly Channel[] = ['order_done', 'order_cancel', 'couriers', 'api_keys'];
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
@@ -38,6 +39,7 @@ export class Notifications {
   private retry: NodeJS.Timeout | undefined;
   /** Wake-ups by channel, then payload (every payload: '*'). */
   private readonly wakers = new Map<Channel, Map<string, Set<() => void>>>();
+  private readonly payloadListeners: Array<{ channel: Channel; listener: (payload: string) => void }> = [];
 
   constructor(
     private readonly db: Database,
@@ -52,6 +54,11 @@ export class Notifications {
   /** Every notification of `channel`, whatever its payload, and every reconnection. */
   on(channel: Channel, listener: () => void): void {
     this.wakersOf(channel, '*').add(listener);
+  }
+
+  /** Every notification of `channel`, with its payload (a reconnection tells nothing: the listener has a backstop). */
+  onPayload(channel: Channel, listener: (payload: string) => void): void {
+    this.payloadListeners.push({ channel, listener });
   }
 
   /**
@@ -129,6 +136,7 @@ export class Notifications {
   }
 
   private deliver(channel: Channel, payload: string): void {
+    for (const told of this.payloadListeners) if (told.channel === channel) told.listener(payload);
     const byPayload = this.wakers.get(channel);
     if (!byPayload) return;
     for (const key of [payload, '*']) for (const wake of byPayload.get(key) ?? []) wake();

@@ -17,6 +17,10 @@
  *   this instance's own included — never records over a void.
  * - awaitRun: mark the order watched (its finish will NOTIFY), then wait for
  *   the notification, re-reading every second as a backstop.
+ * - requestCancel → order_cancel_request: the run under way marked, its
+ *   owner told (NOTIFY order_cancel); order_finish then records no success
+ *   over the mark (migration 12), and recovery cancels a claimed run that
+ *   carries one rather than resume it.
  * - alarmRaised: the alarm of a run recorded compensation_failed was raised
  *   (its line written), so recovery raises it no more (`alarm_raised_at`,
  *   schema.ts migration 5). A mark that does not get through is sent again
@@ -32,14 +36,30 @@
 import type { Tier } from '../domain/tier.js';
 import { setTimeout } from 'node:timers/promises';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
-import type { Begun, OrderRecord, OrderRecords, OutcomeKind, RecordedOutcome } from '../orders/order-records.js';
+import type {
+  Begun,
+  CancelMark,
+  Finished,
+  OrderRecord,
+  OrderRecords,
+  OutcomeKind,
+  RecordedOutcome,
+} from '../orders/order-records.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import { asNumber, observedAs, storedKey, type Database, type KeyedRead, type Statement } from './database.js';
+import {
+  asNumber,
+  observedAs,
+  storedKey,
+  unstoredKey,
+  type Database,
+  type KeyedRead,
+  type Statement,
+} from './database.js';
 import { DatabaseUnavailable } from './failures.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
-import type { OrderKey } from '../domain/order.js';
+import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
@@ -70,6 +90,10 @@ interface RecordRow {
 const WATCH: Statement = {
   name: 'order_watch',
   text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay',
+};
+const CANCEL: Statement = {
+  name: 'order_cancel_request',
+  text: 'SELECT state, run, kind FROM order_cancel_request($1)',
 };
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
 const ALARMS_RAISED: Statement = {
@@ -152,7 +176,7 @@ export class PgOrderRecords implements OrderRecords {
   /** GET /orders/{id}'s reads, on the reads' own share, sent together. */
   private readonly reads: KeyedRead<RecordRow>;
   private readonly begins: Batcher<BeginCall, BeginRow>;
-  private readonly finishes: Batcher<FinishCall, { kind: OutcomeKind }>;
+  private readonly finishes: Batcher<FinishCall, { kind: Finished }>;
 
   constructor(
     private readonly db: Database,
@@ -173,7 +197,7 @@ export class PgOrderRecords implements OrderRecords {
         ]),
       { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
-    this.finishes = new Batcher<FinishCall, { kind: OutcomeKind }>(
+    this.finishes = new Batcher<FinishCall, { kind: Finished }>(
       (calls) =>
         db.query(FINISH_MANY, [
           calls.map((c) => c.id),
@@ -223,20 +247,37 @@ export class PgOrderRecords implements OrderRecords {
     }
   }
 
-  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind | 'outcome_unknown'> {
+  async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {
+    const [row] = await this.db.query<{ state: 'running' | 'done'; run: string; kind: OutcomeKind | null }>(CANCEL, [
+      storedKey(key),
+    ]);
+    if (!row) return undefined;
+    return row.state === 'running' ? { kind: 'marked', run: asNumber(row.run) } : { kind: 'ended', outcome: row.kind! };
+  }
+
+  /** Told of each order whose run a cancel was marked on, by any instance (it cancels the run if it runs it). */
+  onCancelRequested(listener: (key: OrderKey) => void): void {
+    this.notifications.onPayload('order_cancel', (id) => listener(unstoredKey(id)));
+  }
+
+  async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished> {
     const owner = this.local.get(run);
     if (owner === undefined) return 'interrupted';
+    let finished: Finished = 'interrupted';
     try {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
       // that not get through, the run is left running, and recovery voids and records it the same way:
       // interrupted is what stands in the end, whoever writes it.
       if (this.inDoubt.take({ order: key, run }))
         return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
-      return await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
+      finished = await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
+      return finished;
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
       // the run is still this instance's, and its own recovery leaves it alone.
-      this.local.delete(run);
+      // A success refused for a cancel stays so: its undo and its finish as
+      // canceled follow.
+      if (finished !== 'cancel_requested') this.local.delete(run);
     }
   }
 
@@ -251,7 +292,7 @@ export class PgOrderRecords implements OrderRecords {
    * the order stands when its charge may: the run is left to recovery (it
    * voids it if the finish never committed), and a retry learns the answer.
    */
-  private async settle(write: () => Promise<OutcomeKind>): Promise<OutcomeKind | 'outcome_unknown'> {
+  private async settle(write: () => Promise<Finished>): Promise<Finished> {
     const giveUpAt = performance.now() + this.options.settleWithinMs;
     for (let waitMs = SETTLE_RETRY_MS; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
       try {
@@ -340,9 +381,20 @@ export class PgOrderRecords implements OrderRecords {
    * money this instance lost track of. Resolves with the kind on record
    * afterwards.
    */
-  async interrupt(key: OrderKey, run: number, owner: string, fence: number): Promise<OutcomeKind> {
+  async interrupt(
+    key: OrderKey,
+    run: number,
+    owner: string,
+    fence: number,
+    kind: 'interrupted' | 'canceled' = 'interrupted',
+  ): Promise<Finished> {
     await this.ledger.void({ order: key, run }, false);
-    return this.record(key, run, owner, fence, { kind: 'interrupted', replay: undefined });
+    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel.
+    const replay: OrderResult | undefined =
+      kind === 'canceled'
+        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: 'canceled' }
+        : undefined;
+    return this.record(key, run, owner, fence, { kind, replay });
   }
 
   private async record(
@@ -351,7 +403,7 @@ export class PgOrderRecords implements OrderRecords {
     owner: string,
     fence: number,
     outcome: RecordedOutcome,
-  ): Promise<OutcomeKind> {
+  ): Promise<Finished> {
     const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
     const trace = this.options.traceOf?.(key);
     return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay, trace }))

@@ -16,6 +16,7 @@ import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { OrderKey } from '../domain/order.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
 import { randomBytes } from 'node:crypto';
 import { feedSecret, PgEndpointBook, PgEventLog } from './pg-events.js';
@@ -151,6 +152,12 @@ export class PostgresStore implements Store {
   /** Called when this instance gives up its lease: whatever runs must stop (the orders are canceled `interrupted`). */
   onLost(listener: () => void): void {
     this.lostListeners.push(listener);
+  }
+
+  /** A cancel marked on any instance (NOTIFY order_cancel), or found by a recovery pass in case the notice was lost. */
+  onCancelRequested(listener: (order: OrderKey) => void): void {
+    this.records.onCancelRequested(listener);
+    this.recovery.onCancelMissed(listener);
   }
 
   /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */

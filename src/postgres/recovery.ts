@@ -17,6 +17,10 @@
  * A run of a live instance is never touched: its finish would be fenced and
  * its caller answered `interrupted` for nothing.
  *
+ * A claimed run a cancel was marked on is voided and recorded canceled.
+ * Each pass also tells this instance of its own runs a cancel was marked
+ * on (the NOTIFY that told it may have been lost while it reconnected).
+ *
  * Each pass also raises the alarms nobody raised: a run recorded
  * compensation_failed whose `alarm_by` — the instance that finished it, or
  * a recoverer that claimed its alarm before — no longer holds a lease, and
@@ -38,7 +42,7 @@ import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
-import { orderLogFields } from '../domain/order.js';
+import { orderLogFields, type OrderKey } from '../domain/order.js';
 import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 
@@ -52,7 +56,11 @@ const CLAIM: Statement = {
                     OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run, o.runs, o.fence`,
+          RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested`,
+};
+const CANCELS_MISSED: Statement = {
+  name: 'recovery_cancels_missed',
+  text: `SELECT order_id FROM orders WHERE owner = $1 AND state = 'running' AND cancel_requested`,
 };
 const CLAIM_ALARMS: Statement = {
   name: 'recovery_claim_alarms',
@@ -110,6 +118,7 @@ export class Recovery {
   private pass: Promise<void> | undefined;
   /** Who writes the line of an alarm nobody raised; with no one to write it, no alarm is claimed. */
   private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
+  private readonly cancelListeners: Array<(key: OrderKey) => void> = [];
   /** Orders this instance took over and recorded interrupted, since start. */
   recovered = 0;
 
@@ -153,6 +162,7 @@ export class Recovery {
    */
   runOnce(): Promise<void> {
     this.pass ??= this.takeOver()
+      .then(() => this.cancelMissed())
       .then(() => this.raiseAlarms())
       .finally(() => (this.pass = undefined));
     return this.pass;
@@ -163,18 +173,21 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{ order_id: string; run: string; runs: number; fence: number }>(CLAIM, [
-          me,
-          this.records.localRuns(),
-          this.options.orphanAfterMs,
-          BATCH,
-        ]);
+        const claimed = await this.db.query<{
+          order_id: string;
+          run: string;
+          runs: number;
+          fence: number;
+          cancel_requested: boolean;
+        }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
         for (const row of claimed) {
           const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
-          const kind = await this.records.interrupt(key, run, me, row.fence);
+          // A run a cancel was marked on ends canceled: voided all the same, never resumed.
+          const ending = row.cancel_requested ? 'canceled' : 'interrupted';
+          const kind = await this.records.interrupt(key, run, me, row.fence, ending);
           this.inDoubt.take({ order: key, run });
-          if (kind === 'interrupted') this.recovered++;
+          if (kind === ending) this.recovered++;
           // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
           // from a sequence).
           this.options.log.warn(
@@ -186,6 +199,23 @@ export class Recovery {
       }
     } catch (error) {
       this.options.log.debug({ err: error }, 'recovery pass stopped; the next one tries again');
+    }
+  }
+
+  /** Told of each run of this instance's a cancel was marked on (the NOTIFY may have been lost): it cancels it. */
+  onCancelMissed(listener: (key: OrderKey) => void): void {
+    this.cancelListeners.push(listener);
+  }
+
+  /** This instance's runs a cancel was marked on: told again, in case the notification was lost. */
+  private async cancelMissed(): Promise<void> {
+    const me = this.options.owner();
+    if (!me || this.cancelListeners.length === 0) return;
+    try {
+      const rows = await this.db.query<{ order_id: string }>(CANCELS_MISSED, [me]);
+      for (const row of rows) for (const listener of this.cancelListeners) listener(unstoredKey(row.order_id));
+    } catch {
+      // The next pass looks again.
     }
   }
 

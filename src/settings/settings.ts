@@ -61,6 +61,14 @@ export const ORDERS = {
     fallback: 2000,
     about: "an order's deadline",
   }),
+  ORDER_DEADLINE_MAX_MS: integer({
+    field: 'orderDeadlineMaxMs',
+    min: 1,
+    max: 3_600_000,
+    fallback: 300_000,
+    about:
+      'the longest deadline an order may ask for (`deadline_ms`, in place of `ORDER_TIMEOUT_MS`): minutes, for an order accepted now and answered later (Prefer: respond-async); longer asks are 400',
+  }),
   CANCEL_GRACE_MS: integer({
     field: 'cancelGraceMs',
     min: 50,

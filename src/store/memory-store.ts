@@ -128,6 +128,10 @@ export class MemoryStore implements Store {
     // The process that ran an order raised its alarm: nothing outlives it here to be raised by another.
   }
 
+  onCancelRequested(): void {
+    // Only this process marks cancels, and its desk stops the run as it marks one.
+  }
+
   unavailable(): boolean {
     return false;
   }

@@ -87,6 +87,12 @@ export interface Store {
    * process raised every alarm before it could be lost.
    */
   onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void;
+  /**
+   * Told of each order a cancel was marked on by another instance (or whose notification this instance missed): the
+   * listener stops its run if it runs here. A store no other instance shares never tells: the desk that marked the
+   * cancel stopped the run itself.
+   */
+  onCancelRequested(listener: (order: OrderKey) => void): void;
   /** Whether no order can start now for want of the store (readiness). */
   unavailable(): boolean;
   /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */

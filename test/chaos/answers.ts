@@ -25,12 +25,15 @@ export interface Reading {
 
 export function readAnswer(end: AttemptEnd): Reading | undefined {
   if (end.kind !== 'answered') return undefined;
-  let body: { order_id?: unknown; steps?: unknown; error?: { kind?: unknown } };
+  let body: { status?: unknown; order_id?: unknown; steps?: unknown; error?: { kind?: unknown } };
   try {
     body = JSON.parse(end.body) as typeof body;
   } catch {
     return { status: end.status, kind: `http_${end.status}`, outcome: false, final: false };
   }
+  // Accepted now, answered later (Prefer): not an outcome, and not a refusal either.
+  if (end.status === 202 && body.status === 'accepted')
+    return { status: 202, kind: 'accepted', outcome: false, final: false };
   const outcome = typeof body.order_id === 'string' && Array.isArray(body.steps);
   const kind =
     end.status === 200 ? 'ok' : typeof body.error?.kind === 'string' ? body.error.kind : `http_${end.status}`;

@@ -17,7 +17,13 @@
  *   an outcome recorded `ok` that no client heard, although every request
  *   was answered, disagrees; a final failure the order did not ask for
  *   (no fail_step, no fault) is unexplained;
- * - nothing left running: no order `running` at rest.
+ * - nothing left running: no order `running` at rest;
+ * - accepted now, answered later: an order answered 202 has a record at
+ *   rest (it ran on after its answer);
+ * - canceled: an order that ended canceled holds nothing charged; a cancel
+ *   answered `canceled` agrees with the record (never a success recorded
+ *   over it), and one answered 409 `order_ended` after a success with a
+ *   record of that success.
  * For the events (event-check.ts): every event of a committed change
  * delivered at least once, none delivered that did not commit, one order's
  * events in order, every signature good.
@@ -32,7 +38,7 @@
  */
 import { readAnswer, type Reading } from './answers.js';
 import { checkCourierSamples, type CourierFindings } from './courier-check.js';
-import type { Attempt, History, OrderBody } from './history.js';
+import type { Attempt, CancelAttempt, History, OrderBody } from './history.js';
 import { checkEvents, type CommittedEvent } from './event-check.js';
 import type { ReceivedDelivery } from './event-receiver.js';
 import type { Health } from './instances.js';
@@ -95,6 +101,9 @@ export const VIOLATION_KINDS = [
   'false_alarm',
   'unexplained_failure',
   'left_running',
+  'accepted_lost',
+  'cancel_left_money',
+  'cancel_disagrees',
   'couriers_over_capacity',
   'courier_held_by_dead_identity',
   'courier_rows_disagree',
@@ -119,7 +128,8 @@ export interface Violation {
 export type CheckedHistory = Pick<
   History,
   'instances' | 'orders' | 'attempts' | 'exits' | 'timeline' | 'courierSamples'
->;
+> &
+  Partial<Pick<History, 'cancels'>>;
 
 export interface Limits {
   /**
@@ -138,20 +148,23 @@ const EXPECTED_FAILURE: Readonly<Record<string, string>> = {
 const net = ({ charged, refunded }: Money): number => charged - refunded;
 const money = (payment: Money): string => `charged ${payment.charged}, refunded ${payment.refunded}`;
 
-function attemptsById(attempts: readonly Attempt[]): Map<string, Attempt[]> {
-  const byId = new Map<string, Attempt[]>();
-  for (const attempt of attempts) {
-    let list = byId.get(attempt.orderId);
-    if (!list) byId.set(attempt.orderId, (list = []));
-    list.push(attempt);
+function byOrder<T extends { readonly orderId: string }>(items: readonly T[]): Map<string, T[]> {
+  const byId = new Map<string, T[]>();
+  for (const item of items) {
+    let list = byId.get(item.orderId);
+    if (!list) byId.set(item.orderId, (list = []));
+    list.push(item);
   }
   return byId;
 }
 
-/** Final failures this order may end with, given what it asked for; undefined: any (a fault may end it any way). */
-function explainedFailures(body: OrderBody): ReadonlySet<string> | undefined {
+/**
+ * Final failures this order may end with, given what it asked for (and whether a client canceled it); undefined: any
+ * (a fault may end it any way).
+ */
+function explainedFailures(body: OrderBody, canceled: boolean): ReadonlySet<string> | undefined {
   if (body.faults && Object.keys(body.faults).length > 0) return undefined;
-  const kinds = new Set<string>();
+  const kinds = new Set<string>(canceled ? ['canceled'] : []);
   if (body.fail_step) kinds.add(EXPECTED_FAILURE[body.fail_step]!);
   if (body.fail_step && body.fail_compensation) kinds.add('compensation_failed');
   return kinds;
@@ -160,6 +173,7 @@ function explainedFailures(body: OrderBody): ReadonlySet<string> | undefined {
 function checkOrder(
   body: OrderBody,
   attempts: readonly Attempt[],
+  cancels: readonly CancelAttempt[],
   final: FinalOrder | undefined,
   alarmed: boolean,
   say: (violation: Omit<Violation, 'orderId'>) => void,
@@ -184,9 +198,9 @@ function checkOrder(
     }
   }
 
-  const explained = explainedFailures(body);
+  const explained = explainedFailures(body, cancels.length > 0);
   for (const { attempt, reading } of answered) {
-    const refused = !reading.outcome && reading.status < 500;
+    const refused = !reading.outcome && reading.status < 500 && reading.kind !== 'accepted';
     // A compensation_failed nobody asked for has its own class (compensation_failed_without_refusal).
     const unasked =
       reading.final &&
@@ -220,6 +234,8 @@ function checkOrder(
     });
   }
   if (final.found === false) {
+    if (answered.some(({ reading }) => reading.kind === 'accepted'))
+      say({ kind: 'accepted_lost', message: 'answered 202 accepted, yet the service has no record of the order' });
     if (first)
       say({
         kind: 'outcome_disagrees',
@@ -246,7 +262,8 @@ function checkOrder(
       message: `${toldOk ? 'answered 200' : 'recorded ok'} for amount ${body.amount}, but ${money(final.payment)} (net ${net(final.payment)}); outcome on record: ${kind ?? 'none'}`,
     });
   }
-  if (!toldOk && !recordedOk && kind !== 'compensation_failed' && net(final.payment) !== 0) {
+  checkCancels(cancels, kind, final.payment, say);
+  if (!toldOk && !recordedOk && kind !== 'compensation_failed' && kind !== 'canceled' && net(final.payment) !== 0) {
     say({
       kind: 'money_without_ok',
       message: `outcome ${kind ?? 'none'}, never answered 200, yet ${money(final.payment)} (net ${net(final.payment)})`,
@@ -263,7 +280,9 @@ function checkOrder(
   // An answer that said the outcome is unknown (the store went away while it was being recorded) may turn out either
   // way.
   const toldUnknown = answered.some(({ reading }) => reading.kind === 'outcome_unknown');
-  if (recordedOk && !toldOk && everyRequestAnswered && !toldUnknown) {
+  // Nor does an order accepted now: its client hears the end later, through its events.
+  const toldAccepted = answered.some(({ reading }) => reading.kind === 'accepted');
+  if (recordedOk && !toldOk && everyRequestAnswered && !toldUnknown && !toldAccepted) {
     say({
       kind: 'outcome_disagrees',
       message: `recorded ok, but every request was answered and none with 200: ${answered.map(({ reading }) => describe(reading)).join(', ')}`,
@@ -281,6 +300,32 @@ function checkOrder(
       kind: 'compensation_failed_without_refusal',
       message: `compensation_failed, although the provider was never told to refuse its refund (now ${money(final.payment)})`,
     });
+  }
+}
+
+/** A canceled order holds nothing charged, and every cancel's answer agrees with the order's record. */
+function checkCancels(
+  cancels: readonly CancelAttempt[],
+  kind: string | undefined,
+  payment: Money,
+  say: (violation: Omit<Violation, 'orderId'>) => void,
+): void {
+  if (kind === 'canceled' && net(payment) !== 0)
+    say({ kind: 'cancel_left_money', message: `ended canceled, yet ${money(payment)} (net ${net(payment)})` });
+  for (const cancel of cancels) {
+    if (cancel.end.kind !== 'answered') continue;
+    const { status, body } = cancel.end;
+    const told = (JSON.parse(body) as { lifecycle?: string }).lifecycle;
+    const disagrees =
+      ((status === 200 || status === 202) && told === 'canceled' && kind !== 'canceled') ||
+      // A success is final: an order a cancel found succeeded ends so, whatever came after.
+      (status === 409 && told === 'succeeded' && kind !== 'ok');
+    if (disagrees)
+      say({
+        kind: 'cancel_disagrees',
+        atMs: cancel.endedMs,
+        message: `a cancel on ${cancel.instance} was answered ${status} (${told ?? 'no lifecycle'}), but the record says ${kind ?? 'nothing'}`,
+      });
   }
 }
 
@@ -349,12 +394,14 @@ export function courierFindings(history: CheckedHistory, couriers: number, limit
 export function check(history: CheckedHistory, observed: Observations, limits: Limits): Violation[] {
   const violations: Violation[] = [];
   const say = (violation: Violation): number => violations.push(violation);
-  const byId = attemptsById(history.attempts);
+  const byId = byOrder(history.attempts);
+  const cancelsById = byOrder(history.cancels ?? []);
   for (const body of history.orders) {
     const orderId = body.order_id;
     checkOrder(
       body,
       byId.get(orderId) ?? [],
+      cancelsById.get(orderId) ?? [],
       observed.orders.get(orderId),
       observed.alarmed.has(orderId),
       (violation) => say({ ...violation, orderId }),

@@ -21,6 +21,7 @@ export interface OrderBody {
   readonly fail_step?: StepName;
   readonly fail_compensation?: boolean;
   readonly faults?: Readonly<Partial<Record<ActionName, Fault>>>;
+  readonly deadline_ms?: number;
 }
 
 /** Why a request was sent. */
@@ -51,6 +52,15 @@ export interface Attempt {
   /** The instance's process when the request was sent (undefined: none), and what the nemesis had left of it. */
   readonly pid: number | undefined;
   readonly state: 'up' | 'paused' | 'starting' | 'down';
+  readonly sentMs: number;
+  readonly endedMs: number;
+  readonly end: AttemptEnd;
+}
+
+/** A POST /orders/{id}/cancel a client sent, and how it ended. */
+export interface CancelAttempt {
+  readonly orderId: string;
+  readonly instance: InstanceName;
   readonly sentMs: number;
   readonly endedMs: number;
   readonly end: AttemptEnd;
@@ -110,6 +120,8 @@ export interface History {
   readonly instances: readonly InstanceName[];
   readonly orders: OrderBody[];
   readonly attempts: Attempt[];
+  /** The cancels the clients sent (none in a run that sends none). */
+  readonly cancels: CancelAttempt[];
   readonly timeline: TimelineEntry[];
   readonly exits: InstanceExit[];
   readonly courierSamples: CourierSample[];
@@ -134,6 +146,7 @@ export class Recorder {
       instances,
       orders: [],
       attempts: [],
+      cancels: [],
       timeline: [],
       exits: [],
       courierSamples: [],
@@ -151,6 +164,10 @@ export class Recorder {
 
   attempt(attempt: Attempt): void {
     this.history.attempts.push(attempt);
+  }
+
+  cancel(cancel: CancelAttempt): void {
+    this.history.cancels.push(cancel);
   }
 
   event(actor: TimelineEntry['actor'], what: string): void {

@@ -16,9 +16,19 @@ export interface Call {
   readonly timeoutMs: number;
   /** Hang up on purpose this long after sending, if no answer came first. */
   readonly hangUpAfterMs?: number;
+  /** Headers besides the body's. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
-export function call({ port, method, path, body, timeoutMs, hangUpAfterMs }: Call): Promise<AttemptEnd> {
+export function call({
+  port,
+  method,
+  path,
+  body,
+  timeoutMs,
+  hangUpAfterMs,
+  headers: extra = {},
+}: Call): Promise<AttemptEnd> {
   return new Promise((resolve) => {
     let settled = false;
     const end = (outcome: AttemptEnd): void => {
@@ -29,10 +39,12 @@ export function call({ port, method, path, body, timeoutMs, hangUpAfterMs }: Cal
       resolve(outcome);
       if (outcome.kind !== 'answered') req.destroy();
     };
-    const headers =
-      body === undefined
+    const headers = {
+      ...extra,
+      ...(body === undefined
         ? {}
-        : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+        : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+    };
     const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -9,7 +9,9 @@
  * outliving a lease period is where recovery and a finish can race); some
  * told to fail a step, some whose refund the provider refuses, some whose
  * steps commit a thread fault; duplicates sent to several instances at once;
- * clients that hang up mid-order or give up early, then retry.
+ * clients that hang up mid-order or give up early, then retry; some sent
+ * with `Prefer: respond-async` (answered 202, their end heard later); some
+ * canceled on a random instance while they may still run.
  */
 import { FAULTS, type Fault } from '../../src/domain/faults.js';
 import { ACTION_NAMES, STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
@@ -30,6 +32,10 @@ export interface OrderPlan {
   readonly retryPauseMs: number;
   /** Before the client's next order. */
   readonly thinkMs: number;
+  /** Sent with `Prefer: respond-async`. */
+  readonly respondAsync: boolean;
+  /** A cancel sent this long after the order, to that instance; undefined: none. */
+  readonly cancel: { readonly afterMs: number; readonly target: number } | undefined;
 }
 
 export interface Timing {
@@ -95,9 +101,17 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
   const hangUpAfterMs = rand.int(5, Math.max(10, longest));
   const impatient = rand.chance(0.07);
   const impatientMs = rand.int(100, timing.orderTimeoutMs);
+  // Drawn from a stream of the order's own: the plans of seeds drawn before these were added stay as they were.
+  const later = rand.fork(orderId);
+  const respondAsync = later.chance(0.1);
+  const cancel = later.chance(0.08)
+    ? { afterMs: later.int(0, longest + 50), target: later.int(0, instances - 1) }
+    : undefined;
   return {
     body,
     targets,
+    respondAsync,
+    cancel,
     hangUpAfterMs: hangUp ? hangUpAfterMs : undefined,
     timeoutMs: impatient ? impatientMs : timing.orderTimeoutMs + PATIENCE_MARGIN_MS,
     maxAttempts: rand.int(2, 4),

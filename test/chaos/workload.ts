@@ -4,7 +4,8 @@
  * retries to the next instance while the answer is not final (a hang-up, a
  * timeout, a connection refused or reset, a 503 interrupted…), as a client
  * that wants its order through would. Every request and how it ended goes
- * into the history. Orders sent from outside the clients' loops (the
+ * into the history, and so does each cancel a plan sends. Orders sent from
+ * outside the clients' loops (the
  * nemesis's thread faults, the final probe) go through here too.
  */
 import { readAnswer } from './answers.js';
@@ -15,6 +16,9 @@ import { drawPlan, type OrderPlan, type Timing } from './order-plans.js';
 import type { Seeded } from './seeded.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const PREFER_ASYNC = { prefer: 'respond-async' } as const;
+/** A cancel waits up to 5 s for its order's end, then answers 202: more than that is an instance that cannot answer. */
+const CANCEL_TIMEOUT_MS = 8000;
 
 /** Why to send an order again after `end`, or undefined if its answer is final (or not an order's answer at all). */
 function retryReason(end: AttemptEnd): Why | undefined {
@@ -85,6 +89,8 @@ export class Workload {
 
   private async execute(plan: OrderPlan): Promise<void> {
     this.recorder.order(plan.body);
+    if (plan.cancel) void this.track(this.cancelLater(plan.body.order_id, plan.cancel.afterMs, plan.cancel.target));
+    const prefer = plan.respondAsync ? PREFER_ASYNC : undefined;
     const copies = plan.targets.map((target, copy) =>
       this.send(
         plan.body,
@@ -92,6 +98,7 @@ export class Workload {
         copy === 0 ? 'first' : 'duplicate',
         plan.timeoutMs,
         copy === 0 ? plan.hangUpAfterMs : undefined,
+        prefer,
       ),
     );
     let last = (await Promise.all(copies))[0]!;
@@ -100,8 +107,35 @@ export class Workload {
       if (why === undefined || this.stopped) return;
       await sleep(plan.retryPauseMs);
       if (this.stopped) return;
-      last = await this.send(plan.body, (plan.targets[0]! + attempt - 1) % this.supervisor.size, why, plan.timeoutMs);
+      last = await this.send(
+        plan.body,
+        (plan.targets[0]! + attempt - 1) % this.supervisor.size,
+        why,
+        plan.timeoutMs,
+        undefined,
+        prefer,
+      );
     }
+  }
+
+  /** POST /orders/{id}/cancel to `target`, `afterMs` after the order was first sent; into the history. */
+  private async cancelLater(orderId: string, afterMs: number, target: number): Promise<void> {
+    await sleep(afterMs);
+    if (this.stopped) return;
+    const sentMs = this.recorder.now();
+    const end = await call({
+      port: this.supervisor.portOf(target),
+      method: 'POST',
+      path: `/orders/${encodeURIComponent(orderId)}/cancel`,
+      timeoutMs: CANCEL_TIMEOUT_MS,
+    });
+    this.recorder.cancel({
+      orderId,
+      instance: this.supervisor.nameOf(target),
+      sentMs,
+      endedMs: this.recorder.now(),
+      end,
+    });
   }
 
   private async send(
@@ -110,6 +144,7 @@ export class Workload {
     why: Why,
     timeoutMs: number,
     hangUpAfterMs?: number,
+    headers?: Readonly<Record<string, string>>,
   ): Promise<AttemptEnd> {
     const sentMs = this.recorder.now();
     const { pid, state } = this.supervisor.processOf(target);
@@ -120,6 +155,7 @@ export class Workload {
       body: JSON.stringify(body),
       timeoutMs,
       ...(hangUpAfterMs === undefined ? {} : { hangUpAfterMs }),
+      ...(headers ? { headers } : {}),
     });
     this.recorder.attempt({
       orderId: body.order_id,

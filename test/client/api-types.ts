@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/orders/{order_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an order under way: its steps are canceled where they run (any thread, any instance), what it charged is refunded, and it ends canceled with an order.canceled event.
+         * @description For the order's own client, or the admin (naming the client with ?client=, audited). Idempotent: a cancel of an order that ended canceled answers as the first did. A cancel that races the order's own end is decided by the order's record: either the order had ended (409) or it ends canceled with nothing charged — never a success recorded over a cancel. The answer waits for the order to end, up to 5 s — at once with `Prefer: respond-async`, N seconds with `Prefer: wait=N`; the order itself is answered 409 canceled (and replayed so to a retry).
+         */
+        post: operations["cancelOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -441,6 +461,23 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "order.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The order was canceled on request (POST /orders/{order_id}/cancel) and ended canceled; what it had charged was refunded (payment.refunded follows when money went back). */
+        post: operations["orderCanceledEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "payment.refunded": {
         parameters: {
             query?: never;
@@ -485,7 +522,7 @@ export interface components {
              * @description What happened (docs/api.md lists the types).
              * @enum {string}
              */
-            type: "order.succeeded" | "order.failed" | "order.interrupted" | "payment.refunded" | "payment.refund_failed";
+            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "payment.refunded" | "payment.refund_failed";
             /** @description When the fact was recorded (ISO 8601, UTC). */
             timestamp: string;
             /** @description The client whose order it is: only it receives or reads the event. */
@@ -498,7 +535,7 @@ export interface components {
                      * @description "ok", or the kind the run failed with.
                      * @enum {string}
                      */
-                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
                     /** @description The status its answer carries (GET /orders/{order_id} says it). */
                     http_status: number;
                 };
@@ -538,6 +575,17 @@ export interface components {
             /** @description Calls the step made again to its remote service after it answered unavailable (a partial outage), each after a decorrelated-jitter backoff (STEP_RETRIES). */
             retries?: number;
         };
+        /** @description The order runs on, whether the client stays connected or not: GET the Location, read the feed, or receive the webhook for its end. */
+        OrderAccepted: {
+            /** @enum {string} */
+            status: "accepted";
+            order_id: string;
+            /**
+             * @description The order is taken and runs on (docs/design.md, the life of an order); its end is told later.
+             * @enum {string}
+             */
+            lifecycle: "accepted";
+        };
         /** @description An order that failed, every step included, and the kind it failed with. */
         OrderFailed: {
             /** @enum {string} */
@@ -554,7 +602,7 @@ export interface components {
              * @description Stable name of what went wrong.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description For people; never a stack trace or an internal detail. */
             message: string;
         };
@@ -565,6 +613,11 @@ export interface components {
             error: components["schemas"]["Error"];
             /** @description events_gone only (GET /events, 410): the cursor that reads what is kept of the feed, from its oldest event. */
             next?: string;
+            /**
+             * @description order_ended only: where the order is in its life (as GET /orders/{order_id} says).
+             * @enum {string}
+             */
+            lifecycle?: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
         };
         /** @description RFC 9457 problem details, sent instead of the JSON shape when the request prefers application/problem+json. A failed order outcome also carries order_id, steps and compensations; events_gone carries next. */
         Problem: {
@@ -582,7 +635,7 @@ export interface components {
              * @description The stable kind, as in the JSON shape.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description A failed order outcome: its order_id. */
             order_id?: string;
             /** @description A failed order outcome: its steps. */
@@ -609,6 +662,8 @@ export interface components {
                 vendor?: number;
                 courier?: number;
             };
+            /** @description The order's own deadline, in place of ORDER_TIMEOUT_MS: at most the server's ORDER_DEADLINE_MAX_MS (5 minutes by default; more is 400). For an order accepted now and answered later (Prefer: respond-async). */
+            deadline_ms?: number;
             /** @description Only with FAULT_INJECTION=on (otherwise 400): the fault each step or the refund commits when its delay ends — ignore_cancel, hang, crash, reject (unhandled rejection), exit (process.exit), oom — to see a thread lost and its neighbours run again. */
             faults?: {
                 /** @enum {string} */
@@ -634,7 +689,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             /** @description Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run. */
             runs: number;
@@ -648,6 +703,11 @@ export interface components {
              * @enum {string}
              */
             tier?: "critical" | "standard" | "free";
+            /**
+             * @description Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.
+             * @enum {string}
+             */
+            lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
         };
         Health: {
             /** @enum {string} */
@@ -831,7 +891,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             runs: number;
             /** @enum {string} */
@@ -853,7 +913,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             runs: number;
             /** @enum {string} */
@@ -921,7 +981,7 @@ export interface components {
              * @description What happened (docs/api.md lists the types).
              * @enum {string}
              */
-            type: "order.succeeded" | "order.failed" | "order.interrupted" | "payment.refunded" | "payment.refund_failed";
+            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "payment.refunded" | "payment.refund_failed";
             /** @description When the fact was recorded (ISO 8601, UTC). */
             timestamp: string;
             /** @description The client whose order it is: only it receives or reads the event. */
@@ -934,7 +994,7 @@ export interface components {
                      * @description "ok", or the kind the run failed with.
                      * @enum {string}
                      */
-                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
                     /** @description The status its answer carries (GET /orders/{order_id} says it). */
                     http_status: number;
                 };
@@ -1024,6 +1084,8 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C Trace Context: the caller's vendor state, kept with its traceparent */
                 tracestate?: string;
+                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
+                prefer?: string;
                 /** @description Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request */
                 "order-tier"?: "critical" | "standard" | "free";
             };
@@ -1055,6 +1117,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrderSucceeded"];
+                };
+            };
+            /** @description Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description GET /orders/{order_id} of the order. */
+                    Location?: string;
+                    /** @description respond-async, or wait=N. */
+                    "Preference-Applied"?: string;
+                    /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
+                    "Order-Tier"?: "critical" | "standard" | "free";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderAccepted"];
                 };
             };
             /** @description The payment was declined (an order outcome), or the request was bad (kind bad_request: the message names the field). */
@@ -1107,6 +1186,18 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order was canceled while it ran (POST /orders/{order_id}/cancel; kind canceled): every step canceled, what it charged refunded. Final: replayed so to a retry. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderFailed"];
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1431,6 +1522,168 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    cancelOrder: {
+        parameters: {
+            query?: {
+                /** @description The admin only: the client whose order it is (default: the caller's own). */
+                client?: string;
+            };
+            header?: {
+                /** @description RFC 7240: respond-async (202 at once, unless the order had ended), or wait=N (seconds, below 5). */
+                prefer?: string;
+            };
+            path: {
+                /** @description The order_id the order was sent with (URL-encoded). */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order has ended since the cancel: canceled (lifecycle canceled, what it charged refunded) — or failed on its own first, as its outcome says. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderStatus"];
+                };
+            };
+            /** @description Canceled, still winding down (its refund under way) when the wait ended: GET the Location, or read its events. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description GET /orders/{order_id} of the order. */
+                    Location?: string;
+                    /** @description respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240). */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderStatus"];
+                };
+            };
+            /** @description ?client= is not one client name (kind bad_request). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that was never issued or has been revoked (kind unauthorized). */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description ?client= names another client's order, which only the admin may cancel (kind forbidden). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No record of this order_id among the caller's own orders (or the named client's): never seen, forgotten, or another client's (kind not_found). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Only POST. */
+            405: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description The methods the path accepts. */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order had ended before the cancel, otherwise than canceled (kind order_ended): nothing was changed; `lifecycle` says how it ended. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS. */
+            421: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is shutting down (shutting_down), or, with DATABASE_URL, Postgres cannot be reached and nothing was marked (store_unavailable, with Retry-After). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
@@ -4558,6 +4811,43 @@ export interface operations {
             cookie?: never;
         };
         /** @description An event of type order.interrupted. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    orderCanceledEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type order.canceled. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["Event"];

@@ -38,7 +38,9 @@ export async function readmeFlow(baseUrl: string, key: string | undefined, prefi
 
   const placed = await client.POST('/order', { body: { order_id: `${prefix}-ok`, amount: 1200, delay_ms: instant } });
   if (!placed.data) throw new Error(`the order failed: ${placed.response.status} ${JSON.stringify(placed.error)}`);
-  // A 200 is a success and nothing else: its status is typed "ok" alone.
+  // A 2xx is the order's success (200), or an order accepted (202) for a request that asked with Prefer: `status`
+  // tells them apart, and once it says "ok" the type is the success alone.
+  if (placed.data.status !== 'ok') throw new Error(`expected the order's end, got ${placed.data.status}`);
   const succeeded: 'ok' = placed.data.status;
 
   const read = await client.GET('/orders/{order_id}', { params: { path: { order_id: placed.data.order_id } } });

@@ -155,6 +155,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`an instance killed while an
       order_id: 'killed-mid-order',
       tier: 'standard',
       state: 'done',
+      lifecycle: 'succeeded',
       runs: 2,
       outcome: { http_status: 200, kind: 'ok' },
       payment: { charged: 2400, refunded: 1200 },

@@ -328,6 +328,43 @@ describe('real responses', () => {
     expectDocumented('GET', '/console', await rawRequest(svc.url, { method: 'POST', path: '/console', body: '' }));
   });
 
+  it('of POST /orders/{order_id}/cancel, of the order it cancels, and of an order accepted now', async () => {
+    const path = '/orders/{order_id}/cancel';
+    const waiting = await startTestService({ config: { orderTimeoutMs: 20_000 } });
+    try {
+      const cancel = (orderId: string, headers: Record<string, string> = {}, query = '') =>
+        rawRequest(waiting.url, { path: `/orders/${orderId}/cancel${query}`, headers });
+      const slow = orderBody({ order_id: 'to-cancel', delay_ms: { payment: 0, vendor: 10_000, courier: 10_000 } });
+      const answered = post(waiting, slow);
+      await eventually(
+        () => get(waiting, '/orders/to-cancel'),
+        (found) => found.status === 200,
+      );
+      const accepted = await cancel('to-cancel', { prefer: 'respond-async' });
+      expect(accepted.status, accepted.text).toBe(202);
+      expect(accepted.headers['preference-applied']).toBe('respond-async');
+      expectDocumented('POST', path, accepted);
+      const canceled = await cancel('to-cancel');
+      expect(canceled.json()).toMatchObject({ lifecycle: 'canceled' });
+      expectDocumented('POST', path, canceled);
+      expectDocumented('POST', '/order', await answered);
+      const later = await post(
+        waiting,
+        orderBody({ order_id: 'accepted', delay_ms: { payment: 0, vendor: 300, courier: 0 } }),
+        { ...JSON_TYPE, prefer: 'respond-async' },
+      );
+      expect(later.status, later.text).toBe(202);
+      expectDocumented('POST', '/order', later);
+      await post(waiting, orderBody({ order_id: 'ended', delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+      expectDocumented('POST', path, await cancel('ended'));
+      expectDocumented('POST', path, await cancel('never-seen'));
+      expectDocumented('POST', path, await cancel('ended', {}, '?what=1'));
+      expectDocumented('POST', path, await rawRequest(waiting.url, { method: 'GET', path: '/orders/ended/cancel' }));
+    } finally {
+      await waiting.shutdown();
+    }
+  });
+
   it('of the probes while draining, and of an order, a read and the event routes turned away then', async () => {
     const draining = await startTestService();
     // Requests begun before the drain, finished after it: they are answered — liveness 200 (a draining process is
@@ -340,6 +377,7 @@ describe('real responses', () => {
         'GET /orders/a-1',
         'GET /orders',
         'GET /orders/a-1/timeline',
+        'POST /orders/a-1/cancel',
         'GET /webhooks',
         'POST /webhooks',
         'DELETE /webhooks/wh_1',
@@ -380,6 +418,7 @@ describe('real responses', () => {
       const documentedPath = path
         .replace(/^\/orders\/[^/]+$/, '/orders/{order_id}')
         .replace(/^\/orders\/[^/]+\/timeline$/, '/orders/{order_id}/timeline')
+        .replace(/^\/orders\/[^/]+\/cancel$/, '/orders/{order_id}/cancel')
         .replace(/^\/webhooks\/[^/]+$/, '/webhooks/{id}')
         .replace(/^\/admin\/events\/[^/]+\/redeliver$/, '/admin/events/{id}/redeliver');
       const headers = Object.fromEntries(
@@ -466,6 +505,12 @@ describe('real responses', () => {
           await rawRequest(keyed.url, { method: 'GET', path, headers: { ...asClient, ...elsewhere } }),
         );
       }
+      for (const headers of [{}, asClient, { ...asClient, ...elsewhere }])
+        expectDocumented(
+          'POST',
+          '/orders/{order_id}/cancel',
+          await rawRequest(keyed.url, { path: '/orders/x/cancel?client=another', headers }),
+        );
       for (const path of [
         '/console',
         '/metrics',

@@ -14,7 +14,15 @@ import {
   type RecordedOrder,
   type ViolationKind,
 } from '../chaos/checker.js';
-import type { Attempt, AttemptEnd, CourierSample, InstanceExit, OrderBody, TimelineEntry } from '../chaos/history.js';
+import type {
+  Attempt,
+  AttemptEnd,
+  CancelAttempt,
+  CourierSample,
+  InstanceExit,
+  OrderBody,
+  TimelineEntry,
+} from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
 import { checkEvents } from '../chaos/event-check.js';
 
@@ -64,6 +72,7 @@ const IDLE: InstanceAtRest = {
 interface Story {
   readonly body?: OrderBody;
   readonly attempts?: readonly Attempt[];
+  readonly cancels?: readonly CancelAttempt[];
   readonly final?: FinalOrder;
   readonly alarmed?: boolean;
   readonly instances?: readonly InstanceAtRest[];
@@ -90,6 +99,7 @@ function kindsFound(story: Story): ViolationKind[] {
     instances: ['A', 'B', 'C'],
     orders: [story.body ?? BODY],
     attempts: [...(story.attempts ?? [attempt(OK)])],
+    cancels: [...(story.cancels ?? [])],
     exits: [...(story.exits ?? [])],
     timeline: [...(story.timeline ?? [])],
     courierSamples,
@@ -128,6 +138,27 @@ const pausedHolder = (lastOverMs: number): CourierSample[] => [
 ];
 
 const refusedRefund: OrderBody = { ...BODY, fail_step: 'vendor', fail_compensation: true };
+
+/** POST /order's 202 to a request with Prefer: respond-async. */
+const ACCEPTED: AttemptEnd = {
+  kind: 'answered',
+  status: 202,
+  body: JSON.stringify({ status: 'accepted', order_id: ID, lifecycle: 'accepted' }),
+  replayed: false,
+};
+/** A cancel of the order, answered `status` with the order's `lifecycle`. */
+function cancel(status: number, lifecycle: string): CancelAttempt {
+  const body =
+    status === 409 ? { status: 'error', error: { kind: 'order_ended' }, lifecycle } : { order_id: ID, lifecycle };
+  return {
+    orderId: ID,
+    instance: 'B',
+    sentMs: 10,
+    endedMs: 30,
+    end: { kind: 'answered', status, body: JSON.stringify(body), replayed: false },
+  };
+}
+const CANCELED = answer(409, 'canceled');
 
 const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]> = [
   ['a 200, charged once', {}, []],
@@ -420,5 +451,70 @@ describe('the chaos checker’s events', () => {
       'event_signature_invalid',
       'events_out_of_order',
     ]);
+  });
+});
+
+describe('orders accepted now and canceled', () => {
+  it.each<[string, Story, ViolationKind[]]>([
+    ['accepted, then ended ok', { attempts: [attempt(ACCEPTED)] }, []],
+    [
+      'accepted, then no record of it at rest',
+      { attempts: [attempt(ACCEPTED)], final: { found: false, payment: { charged: 0, refunded: 0 } } },
+      ['accepted_lost'],
+    ],
+    [
+      'accepted, still running at rest',
+      { attempts: [attempt(ACCEPTED)], final: { ...done('ok', 200, AMOUNT, 0), state: 'running', outcome: null } },
+      ['left_running'],
+    ],
+    [
+      'canceled while it ran: refunded, the cancel and the record agree',
+      {
+        attempts: [attempt(CANCELED)],
+        cancels: [cancel(200, 'canceled')],
+        final: done('canceled', 409, AMOUNT, AMOUNT),
+      },
+      [],
+    ],
+    [
+      'canceled, its payment kept',
+      { attempts: [attempt(CANCELED)], cancels: [cancel(200, 'canceled')], final: done('canceled', 409, AMOUNT, 0) },
+      ['cancel_left_money'],
+    ],
+    [
+      'canceled, its client never told, its payment kept',
+      {
+        attempts: [attempt({ kind: 'hung_up' })],
+        cancels: [cancel(202, 'running')],
+        final: done('canceled', 409, AMOUNT, 0),
+      },
+      ['cancel_left_money'],
+    ],
+    [
+      'a cancel said canceled, a success recorded over it',
+      { attempts: [attempt(OK)], cancels: [cancel(200, 'canceled')], final: done('ok', 200, AMOUNT, 0) },
+      ['cancel_disagrees'],
+    ],
+    [
+      'a cancel found it succeeded, and it is recorded so',
+      { attempts: [attempt(OK)], cancels: [cancel(409, 'succeeded')] },
+      [],
+    ],
+    [
+      'a cancel found it succeeded, yet it ended canceled',
+      {
+        attempts: [attempt(CANCELED)],
+        cancels: [cancel(409, 'succeeded')],
+        final: done('canceled', 409, AMOUNT, AMOUNT),
+      },
+      ['cancel_disagrees'],
+    ],
+    [
+      'canceled without any cancel sent',
+      { attempts: [attempt(CANCELED)], final: done('canceled', 409, AMOUNT, AMOUNT) },
+      ['unexplained_failure'],
+    ],
+  ])('%s', (_name, story, expected) => {
+    expect(kindsFound(story)).toEqual(expected);
   });
 });

@@ -7,14 +7,18 @@
 import { describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/order.js';
-import { OrderDesk, type AdmissionPolicy, type RunEvents } from '../../src/orders/order-desk.js';
+import type { AdmissionPolicy } from '../../src/orders/admission.js';
+import { OrderDesk, type RunEvents } from '../../src/orders/order-desk.js';
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
-import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
+import type { Finished, OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import { ANONYMOUS } from '../../src/auth/caller.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
+
+/** A runner whose runs this test never undoes. */
+const nothingToUndo = (): Promise<never> => Promise.reject(new Error('nothing is undone in this test'));
 
 /** Every run may start. */
 const ADMIT_EVERY_ORDER: AdmissionPolicy = { admit: () => 'admitted' };
@@ -52,7 +56,7 @@ class RecordsSaying extends MemoryOrderRecords {
     super(60_000, 1 << 20);
   }
 
-  override async finish(orderId: OrderKey, run: number, outcome: RecordedOutcome): Promise<OutcomeKind> {
+  override async finish(orderId: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished> {
     await super.finish(orderId, run, outcome);
     return this.recorded;
   }
@@ -64,7 +68,11 @@ async function alarmsFor(recorded: OutcomeKind): Promise<{ alarms: string[]; ans
     runEnded: () => {},
     compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
   };
-  const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying(recorded), events);
+  const desk = new OrderDesk(
+    { undo: nothingToUndo, process: async () => refused },
+    new RecordsSaying(recorded),
+    events,
+  );
   const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
   return { alarms, answered: submission.kind === 'answered' ? submission.result.failure : undefined };
 }
@@ -85,7 +93,11 @@ describe('the compensation_failed alarm', () => {
       compensationFailed: ({ order: { orderId } }) => void alarms.push(orderId),
     };
     // The finish committed (recorded compensation_failed) but its answer was lost.
-    const desk = new OrderDesk({ process: async () => refused }, new RecordsSaying('outcome_unknown'), events);
+    const desk = new OrderDesk(
+      { undo: nothingToUndo, process: async () => refused },
+      new RecordsSaying('outcome_unknown'),
+      events,
+    );
     const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(submission.kind === 'answered' ? submission.result.failure : undefined).toBe('outcome_unknown');
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -103,12 +115,12 @@ describe('the compensation_failed alarm', () => {
       override async finish(): Promise<OutcomeKind> {
         return 'outcome_unknown';
       }
-      recover(key: OrderKey, run: number): Promise<OutcomeKind> {
+      recover(key: OrderKey, run: number): Promise<Finished> {
         return super.finish(key, run, { kind: 'interrupted', replay: undefined });
       }
     }
     const records = new NothingKept(60_000, 1 << 20);
-    const desk = new OrderDesk({ process: async () => refused }, records, events);
+    const desk = new OrderDesk({ undo: nothingToUndo, process: async () => refused }, records, events);
     await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(alarms).toEqual([]);
@@ -135,7 +147,11 @@ describe('the compensation_failed alarm', () => {
         );
       }
     }
-    const desk = new OrderDesk({ process: async () => refused }, new Silent(60_000, 1 << 20), events);
+    const desk = new OrderDesk(
+      { undo: nothingToUndo, process: async () => refused },
+      new Silent(60_000, 1 << 20),
+      events,
+    );
     await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     desk.stopAskingUnsettled();
     await new Promise((resolve) => setTimeout(resolve, 1100));
@@ -152,7 +168,11 @@ describe('the compensation_failed alarm', () => {
         happened.push(`records told: ${key} run ${run}`);
       }
     }
-    const desk = new OrderDesk({ process: async () => refused }, new Told(60_000, 1 << 20), events);
+    const desk = new OrderDesk(
+      { undo: nothingToUndo, process: async () => refused },
+      new Told(60_000, 1 << 20),
+      events,
+    );
     await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(happened).toEqual(['line', `records told: ${orderKey(order.client, order.orderId)} run 1`]);
   });
@@ -167,7 +187,10 @@ describe('a store whose connections are all taken', () => {
 
   it('sheds the order (503 overloaded, retry) rather than call the store unreachable, and runs nothing', async () => {
     let ran = 0;
-    const desk = new OrderDesk({ process: async () => (ran++, refused) }, new BusyRecords(60_000, 1 << 20));
+    const desk = new OrderDesk(
+      { undo: nothingToUndo, process: async () => (ran++, refused) },
+      new BusyRecords(60_000, 1 << 20),
+    );
     const submission = await desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     expect(submission.kind === 'answered' ? submission.result.failure : submission.kind).toBe('overloaded');
     expect(ran).toBe(0);

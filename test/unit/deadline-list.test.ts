@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeadlineList, type Deadlined } from '../../src/pipeline/deadline-list.js';
+import { DeadlineLists } from '../../src/pipeline/deadline-lists.js';
 
 class Entry implements Deadlined {
   passedAt: number | undefined;
@@ -80,5 +81,22 @@ describe('DeadlineList', () => {
     expect(told).toEqual(['e9999', 'again']);
     expect(again.passedAt!).toBeGreaterThanOrEqual(againDue - 1);
     expect(list.size).toBe(0);
+  });
+});
+
+describe('DeadlineLists', () => {
+  it('keeps one list per span, each in the order its deadlines were set; spans asked once go once emptied', async () => {
+    const told: string[] = [];
+    const lists = new DeadlineLists<Entry>();
+    const now = performance.now();
+    // Set in this order, due in another: each span's list judges its own.
+    lists.of(60).add(new Entry('long', told), now + 60);
+    lists.of(20).add(new Entry('short', told), now + 20);
+    expect(lists.of(60)).toBe(lists.of(60));
+    await until(90);
+    expect(told).toEqual(['short', 'long']);
+    for (let span = 1; span <= 100; span++) lists.of(1000 + span);
+    // Every list left is one made since the last pruning, or still holding a deadline.
+    expect(lists.lists).toBeLessThanOrEqual(64);
   });
 });

@@ -11,9 +11,13 @@ import { ANONYMOUS } from '../../src/auth/caller.js';
 import { keyOfOrder, type Order } from '../../src/domain/order.js';
 import { everyAction, everyStep } from '../../src/domain/steps.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
-import { OrderDesk, type AdmissionPolicy } from '../../src/orders/order-desk.js';
+import type { AdmissionPolicy } from '../../src/orders/admission.js';
+import { OrderDesk } from '../../src/orders/order-desk.js';
 import { OrderWaiter } from '../../src/orders/order-waiter.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+
+/** A runner whose runs this test never undoes. */
+const nothingToUndo = (): Promise<never> => Promise.reject(new Error('nothing is undone in this test'));
 
 const order: Order = {
   client: ANONYMOUS,
@@ -47,6 +51,7 @@ describe('a caller gone before its run', () => {
     const records = new MemoryOrderRecords(60_000, 1 << 20);
     const desk = new OrderDesk(
       {
+        undo: nothingToUndo,
         process: async (run) => {
           runs.push(`run ${run.runNumber}`);
           return timedOut;
@@ -77,7 +82,7 @@ describe('a caller gone before its run', () => {
   it('joins no run under way: the callers still waiting keep it running', async () => {
     let finish!: (result: OrderResult) => void;
     const desk = new OrderDesk(
-      { process: () => new Promise<OrderResult>((resolve) => (finish = resolve)) },
+      { undo: nothingToUndo, process: () => new Promise<OrderResult>((resolve) => (finish = resolve)) },
       new MemoryOrderRecords(60_000, 1 << 20),
     );
     const policy = new CountingPolicy();

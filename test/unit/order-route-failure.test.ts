@@ -15,7 +15,10 @@ import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
 
 let failure: unknown;
-const desk: Pick<OrderDesk, 'submit'> = { submit: () => Promise.reject(failure) };
+const desk: Pick<OrderDesk, 'submit' | 'cancel'> = {
+  submit: () => Promise.reject(failure),
+  cancel: () => Promise.reject(new Error('no cancel is sent here')),
+};
 let log: CapturedLog;
 let server: Server;
 let url: URL;
@@ -26,6 +29,7 @@ beforeAll(async () => {
     orders: desk,
     orderStatus: async () => undefined,
     faultInjection: false,
+    maxDeadlineMs: 300_000,
     capacity: () => ({ ordersInFlight: 0, maxInflight: 10 }),
     health: () => {
       throw new Error('not asked here');

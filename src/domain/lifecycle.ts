@@ -1,0 +1,93 @@
+/**
+ * The life of an order, as one state machine (drawn in docs/design.md, "The
+ * life of an order"): the states GET /orders/{order_id} says in
+ * `lifecycle`, the moves between them, and which recorded outcome ends in
+ * which state. Every change of an order's state in the service is one of
+ * `MOVES`; test/unit/lifecycle.test.ts holds every move to it.
+ *
+ *   accepted ──► running ──► succeeded | failed | canceled
+ *                  │  ▲
+ *                  ▼  │ (durable: forward recovery)
+ *             interrupted ──► resumed ──► running
+ *                  │
+ *                  └─► dead_lettered (after ORDER_MAX_RECOVERIES) ──► running (redriven)
+ *
+ * What the service reaches today: accepted, running, succeeded, failed,
+ * canceled, interrupted (its instance lost: voided, for good). Resumed,
+ * dead_lettered and the redrive are forward recovery's, which is not built
+ * yet: `lifecycleOf` never says them.
+ */
+import type { OrderFailureKind } from './errors.js';
+
+export const LIFECYCLE_STATES = [
+  'accepted',
+  'running',
+  'succeeded',
+  'failed',
+  'canceled',
+  'interrupted',
+  'resumed',
+  'dead_lettered',
+] as const;
+export type Lifecycle = (typeof LIFECYCLE_STATES)[number];
+
+/** What moves an order from one state to the next. */
+export type LifecycleEvent =
+  | 'steps_started' // its run's steps were handed to the threads
+  | 'steps_succeeded' // every step ended ok, and the outcome is recorded
+  | 'steps_failed' // a step failed (or its deadline passed), what stood was undone, the outcome recorded
+  | 'cancel' // its client or the admin canceled it: what was charged refunded, recorded canceled
+  | 'instance_lost' // its instance died (or lost its lease) while it ran
+  | 'taken_over' // another instance claimed it with its deadline still ahead: it resumes
+  | 'deadline_passed' // claimed past its deadline: voided, recorded interrupted for good
+  | 'recoveries_exhausted' // claimed once more than ORDER_MAX_RECOVERIES allows: parked
+  | 'redriven'; // the admin sent it on again (POST /admin/orders/{id}/redrive)
+
+/** Every move: from a state, on an event, to a state. A move not listed here does not happen. */
+export const MOVES: Readonly<Record<Lifecycle, Partial<Readonly<Record<LifecycleEvent, Lifecycle>>>>> = {
+  accepted: { steps_started: 'running', cancel: 'canceled', instance_lost: 'interrupted' },
+  running: {
+    steps_succeeded: 'succeeded',
+    steps_failed: 'failed',
+    cancel: 'canceled',
+    instance_lost: 'interrupted',
+  },
+  interrupted: {
+    taken_over: 'resumed',
+    deadline_passed: 'interrupted',
+    recoveries_exhausted: 'dead_lettered',
+    cancel: 'canceled',
+    redriven: 'running',
+  },
+  resumed: { steps_started: 'running', cancel: 'canceled', instance_lost: 'interrupted' },
+  dead_lettered: { redriven: 'running' },
+  failed: { redriven: 'running' },
+  succeeded: {},
+  canceled: {},
+};
+
+/** The state an order moves to on `event`, or undefined if the machine has no such move. */
+export function nextState(from: Lifecycle, event: LifecycleEvent): Lifecycle | undefined {
+  return MOVES[from][event];
+}
+
+/**
+ * States an order ends in: none moves on by itself (dead_lettered and failed only by a redrive). Not interrupted: an
+ * interrupted order waits for recovery to take it over — though until forward recovery is built, every takeover voids
+ * it for good (`deadline_passed`).
+ */
+export const TERMINAL_STATES: ReadonlySet<Lifecycle> = new Set(['succeeded', 'failed', 'canceled', 'dead_lettered']);
+
+/** The state of an order from its record: running, or how its latest run ended. */
+export function lifecycleOf(state: 'running' | 'done', outcome: OrderFailureKind | 'ok' | undefined): Lifecycle {
+  if (state === 'running') return 'running';
+  switch (outcome) {
+    case 'ok':
+      return 'succeeded';
+    case 'canceled':
+    case 'interrupted':
+      return outcome;
+    default:
+      return 'failed';
+  }
+}
