@@ -4,7 +4,7 @@
  * are placed, a failed one is found through the filters, opened, and the page
  * says why it failed, on which thread, and what it cost; an order whose
  * thread died under it says where its step ran again; an event is sent again
- * from the page, after a confirmation. With CONSOLE_SHOTS_DIR set, the page
+ * from the page, and a running order canceled, each after a confirmation. With CONSOLE_SHOTS_DIR set, the page
  * is saved there as PNGs at a laptop's 1366×768.
  */
 import { mkdirSync } from 'node:fs';
@@ -171,6 +171,49 @@ describe('the console in headless Chromium', () => {
         await shot(page, 'console-thread-died');
       }
       expect(found).toBe(true);
+      expect(errors).toEqual([]);
+      await page.close();
+      await expectAtRest(svc, THREADS);
+    },
+  );
+
+  it.skipIf(!hasChromium)(
+    `cancels a running order from the page: it ends canceled, with what it was charged refunded${SKIPPED}`,
+    async () => {
+      // Accepted now, its vendor step asleep for 20 s: it is running when the page opens it.
+      const placed = await fetch(new URL('/order', svc.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ACME}`, prefer: 'respond-async' },
+        body: JSON.stringify({
+          order_id: 'shop-to-cancel',
+          amount: 1250,
+          deadline_ms: 30_000,
+          delay_ms: { payment: 0, vendor: 20_000, courier: 0 },
+        }),
+      });
+      await placed.arrayBuffer();
+      expect(placed.status).toBe(202);
+
+      const { page, errors } = await openConsole();
+      await filterTo(page, { state: 'running', client: 'acme' });
+      await page.locator('#orders tr[data-order-id="shop-to-cancel"]').click();
+      const cancel = page.locator('#order button[data-action="Cancel"]');
+      await cancel.waitFor({ timeout: 3000 });
+      await cancel.click();
+      expect(await page.locator('#order .confirm').textContent()).toContain('Cancel order shop-to-cancel of acme?');
+      await page.locator('#order button[data-confirm="yes"]').click();
+      await expect
+        .poll(() => page.locator('#order .result').first().textContent(), { timeout: 10_000 })
+        .toBe('Ended canceled: charged 1,250, refunded 1,250.');
+      await shot(page, 'console-order-canceled');
+
+      const status = await fetch(new URL('/orders/shop-to-cancel', svc.url), {
+        headers: { authorization: `Bearer ${ACME}` },
+      });
+      expect(await status.json()).toMatchObject({
+        lifecycle: 'canceled',
+        payment: { charged: 1250, refunded: 1250 },
+      });
       expect(errors).toEqual([]);
       await page.close();
       await expectAtRest(svc, THREADS);

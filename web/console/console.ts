@@ -331,6 +331,8 @@ function stepTable(title: string, steps: readonly Step[]): HTMLElement[] {
 /** An action on an event or an order: asked first, then sent, its answer said beside it. */
 interface Action<T> {
   readonly label: string;
+  /** Whether it is offered for this target; always, if not said. */
+  readonly offered?: (target: T) => boolean;
   readonly question: (target: T) => string;
   readonly request: (target: T) => { readonly method: string; readonly path: string };
   readonly said: (status: number, body: unknown) => string;
@@ -348,8 +350,34 @@ const EVENT_ACTIONS: ReadonlyArray<Action<TimelineEvent>> = [
   },
 ];
 
-/** Order actions (cancel, redrive) are entries here, drawn above the steps. */
-const ORDER_ACTIONS: ReadonlyArray<Action<Timeline>> = [];
+/** What POST /orders/{order_id}/cancel answers once the order has ended, as far as the page says it. */
+interface CancelAnswer {
+  readonly lifecycle?: string;
+  readonly payment?: Money;
+  readonly error?: { readonly message: string };
+}
+
+/** Order actions, drawn above the steps. */
+const ORDER_ACTIONS: ReadonlyArray<Action<Timeline>> = [
+  {
+    label: 'Cancel',
+    offered: (order) => order.state === 'running',
+    question: (order) =>
+      `Cancel order ${order.order_id} of ${order.client}? Its steps still running stop, on whatever thread, and what it was charged is refunded.`,
+    request: (order) => ({
+      method: 'POST',
+      path: `/orders/${encodeURIComponent(order.order_id)}/cancel?${new URLSearchParams({ client: order.client }).toString()}`,
+    }),
+    said: (status, body) => {
+      const answer = body as CancelAnswer;
+      if (status === 200 && answer.payment)
+        return `Ended ${answer.lifecycle ?? ''}: charged ${answer.payment.charged.toLocaleString('en-US')}, refunded ${answer.payment.refunded.toLocaleString('en-US')}.`;
+      if (status === 202)
+        return 'Canceled: its steps are stopping and its refund is under way. Open it again in a moment.';
+      return `Not canceled (${status}): ${answer.error?.message ?? ''}`;
+    },
+  },
+];
 
 function actionButton<T>(action: Action<T>, target: T): HTMLElement {
   const result = element('span', { class: 'result', role: 'status' });
@@ -439,7 +467,9 @@ async function showOrder(client: string, orderId: string, row: HTMLElement): Pro
     element('h2', {}, `Order ${orderId} `, outcomeBadge(timeline.outcome)),
     explanation(timeline),
     facts(timeline),
-    ...ORDER_ACTIONS.map((action) => actionButton(action, timeline)),
+    ...ORDER_ACTIONS.filter((action) => action.offered?.(timeline) ?? true).map((action) =>
+      actionButton(action, timeline),
+    ),
     ...(timeline.steps.length > 0
       ? [element('h3', {}, 'Its steps, on their threads'), threadDrawing(timeline.steps)]
       : [element('p', { class: 'note' }, 'No step is on record: it runs, or its outcome kept no answer.')]),
