@@ -205,6 +205,8 @@ describe('the console in headless Chromium', () => {
       await expect
         .poll(() => page.locator('#order .result').first().textContent(), { timeout: 10_000 })
         .toBe('Ended canceled: charged 1,250, refunded 1,250.');
+      // The page reads the order again: its badge and its row say how it ended.
+      await expect.poll(() => page.locator('#order h2 .outcome').textContent(), { timeout: 3000 }).toBe('canceled');
       await shot(page, 'console-order-canceled');
 
       const status = await fetch(new URL('/orders/shop-to-cancel', svc.url), {

@@ -117,6 +117,8 @@ async function getJson<T>(path: string): Promise<T> {
 
 function outcomeBadge(outcome: Outcome | null): HTMLElement {
   if (!outcome) return element('span', { class: 'outcome running' }, 'running');
+  // Stopped as someone asked, not failed.
+  if (outcome.kind === 'canceled') return element('span', { class: 'outcome canceled' }, 'canceled');
   const ok = outcome.kind === 'ok';
   return element('span', { class: `outcome ${ok ? 'ok' : 'failed'}` }, ok ? 'succeeded' : `failed: ${outcome.kind}`);
 }
@@ -222,6 +224,13 @@ function explanation(timeline: Timeline): HTMLElement {
   if (!timeline.failure)
     return element('p', { class: 'why ok', 'data-failure-kind': 'none' }, 'Succeeded: every step did its part.');
   const { kind, step, thread_id } = timeline.failure;
+  if (kind === 'canceled')
+    return element(
+      'p',
+      { class: 'why', 'data-failure-kind': kind },
+      element('b', {}, 'Canceled.'),
+      ' Its client or the admin asked it to stop: its steps still running were canceled, and what it was charged refunded.',
+    );
   const where = step
     ? ` The ${step} step (${STEP_MEANING[step] ?? step}) failed${thread_id ? ` on thread ${thread_id}` : ''}; the steps still running were canceled.`
     : '';
@@ -379,7 +388,8 @@ const ORDER_ACTIONS: ReadonlyArray<Action<Timeline>> = [
   },
 ];
 
-function actionButton<T>(action: Action<T>, target: T): HTMLElement {
+/** `answered`: told once the action's answer has been said (an order's page reads the order again). */
+function actionButton<T>(action: Action<T>, target: T, answered?: () => Promise<void>): HTMLElement {
   const result = element('span', { class: 'result', role: 'status' });
   const button = element('button', { type: 'button', 'data-action': action.label }, action.label);
   const holder = element('span', {}, button, result);
@@ -401,6 +411,7 @@ function actionButton<T>(action: Action<T>, target: T): HTMLElement {
         const body: unknown = await response.json();
         result.className = `result ${response.ok ? '' : 'failed'}`;
         result.replaceChildren(action.said(response.status, body));
+        await answered?.();
       } catch (error) {
         result.className = 'result failed';
         result.replaceChildren(`Not sent: ${(error as Error).message}`);
@@ -454,21 +465,30 @@ async function showOrder(client: string, orderId: string, row: HTMLElement): Pro
   row.setAttribute('aria-selected', 'true');
   const panel = $('#order');
   panel.replaceChildren(element('p', { class: 'placeholder' }, 'loading…'));
+  const timelinePath = `/orders/${encodeURIComponent(orderId)}/timeline?${new URLSearchParams({ client }).toString()}`;
   let timeline: Timeline;
   try {
-    const query = new URLSearchParams({ client });
-    timeline = await getJson<Timeline>(`/orders/${encodeURIComponent(orderId)}/timeline?${query.toString()}`);
+    timeline = await getJson<Timeline>(timelinePath);
   } catch (error) {
     panel.replaceChildren(element('p', { class: 'why' }, `It could not be read: ${(error as Error).message}`));
     return;
   }
   panel.dataset['orderId'] = orderId;
+  const summaryOf = (now: Timeline): HTMLElement[] => [
+    element('h2', {}, `Order ${orderId} `, outcomeBadge(now.outcome)),
+    explanation(now),
+    facts(now),
+  ];
+  const summary = element('div', { class: 'summary' }, ...summaryOf(timeline));
+  // After an action, the order as it is now, in the panel and the list; the action's answer stays said.
+  const readAgain = async (): Promise<void> => {
+    summary.replaceChildren(...summaryOf(await getJson<Timeline>(timelinePath)));
+    await showList();
+  };
   panel.replaceChildren(
-    element('h2', {}, `Order ${orderId} `, outcomeBadge(timeline.outcome)),
-    explanation(timeline),
-    facts(timeline),
+    summary,
     ...ORDER_ACTIONS.filter((action) => action.offered?.(timeline) ?? true).map((action) =>
-      actionButton(action, timeline),
+      actionButton(action, timeline, readAgain),
     ),
     ...(timeline.steps.length > 0
       ? [element('h3', {}, 'Its steps, on their threads'), threadDrawing(timeline.steps)]
