@@ -46,13 +46,15 @@ describe('the webhook backlog', () => {
         config: { access: TWO_CLIENTS, events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax: 300 } },
         logger: log.logger,
       });
-      const { answered, delays, attackOrders } = await failingEndpointsFlood(
+      const { answered, delays, attackOrders, victimRefused } = await failingEndpointsFlood(
         { url: svc.url, key: ACME },
         { url: svc.url, key: GLOBEX },
         { rate: 40 },
       );
       expect(attackOrders).toBeGreaterThan(100);
-      expect(answered.size).toBeGreaterThanOrEqual(10);
+      expect(answered.size, `the victim's other answers: ${JSON.stringify([...victimRefused])}`).toBeGreaterThanOrEqual(
+        10,
+      );
       // Before: every delivery of every client dropped once the attacker's filled the backlog (0 of 20).
       expect([...answered.keys()].filter((id) => !delays.has(id))).toEqual([]);
       expect(Math.max(...delays.values())).toBeLessThan(5000);

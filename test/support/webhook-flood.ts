@@ -20,6 +20,8 @@ export interface FloodFigures {
   readonly delays: ReadonlyMap<string, number>;
   /** Orders the attacker had answered. */
   readonly attackOrders: number;
+  /** The victim's orders answered otherwise, by status: what the victim met instead, when it met anything else. */
+  readonly victimRefused: ReadonlyMap<number, number>;
 }
 
 export interface FloodOptions {
@@ -65,6 +67,7 @@ export async function failingEndpointsFlood(
     const attack = sendAtRate(attacker, rate, until, () => freshOrder({ fail_step: 'payment', delay_ms: INSTANT }));
     await pause(fillMs);
     const answered = new Map<string, number>();
+    const victimRefused = new Map<number, number>();
     const sent: Array<Promise<void>> = [];
     while (performance.now() < until) {
       const body = freshOrder({ delay_ms: INSTANT }, VICTIM_PREFIX);
@@ -76,6 +79,7 @@ export async function failingEndpointsFlood(
         }).then(async (response) => {
           await response.arrayBuffer();
           if (response.status === 200) answered.set(body['order_id'] as string, performance.now());
+          else victimRefused.set(response.status, (victimRefused.get(response.status) ?? 0) + 1);
         }),
       );
       await pause(everyMs);
@@ -97,7 +101,7 @@ export async function failingEndpointsFlood(
       if (delays.size >= answered.size || performance.now() >= settled) break;
       await pause(50);
     }
-    return { answered, delays, attackOrders };
+    return { answered, delays, attackOrders, victimRefused };
   } finally {
     await Promise.all(receivers.map((receiver) => receiver.close()));
   }
