@@ -1,6 +1,6 @@
 /**
  * How long does a cancel take to reach a running step's code, on one instance and across two?
- * Kept in: docs/decisions/cancel-reaches-the-step.md
+ * Kept in: docs/decisions/cancellation.md
  * Orders whose payment is taken at once and whose vendor and courier sleep for seconds, each canceled once charged —
  * on the instance that runs it, or (with DATABASE_URL, two instances) on the other. Reported: from the cancel sent to
  * the order's own 409 canceled answer received — an upper bound of the time to the step's code, since that answer
