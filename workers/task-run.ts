@@ -6,7 +6,7 @@
  * must wait for is the record in the couriers' line, with the grant's promise; a plain call to its dependency is the
  * record asleep in the thread's timer list, whose wake ends the task — no promise, closure or async frame is made for
  * it. A step asleep thus holds its record, its context and labels, not a chain of promises
- * (test/unit/step-runtime.test.ts holds it to a bound; docs/decisions/a-step-asleep-is-a-record.md). A call with more to it — CPU work, an injected fault, an outage and its retries —
+ * (test/unit/step-runtime.test.ts holds it to a bound; docs/decisions/an-order-in-flight.md). A call with more to it — CPU work, an injected fault, an outage and its retries —
  * goes through the context's dependency calls, inside the task's scope for its last words. A function runs as itself,
  * inside that scope too.
  */

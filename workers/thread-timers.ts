@@ -53,7 +53,7 @@ class CallbackSleeper implements Sleeper {
  * and the last fraction of a millisecond is waited out by the thread itself, blocked on its bell (`sleepOnBell`), once
  * the turn's reports have left. Left to the timer's next firing, a step would end up to a millisecond late, and each
  * courier step would hold its slot that much longer: the rate of every courier-bound load is set by it
- * (docs/decisions/a-step-asleep-is-a-record.md). Blocked, the thread answers its bell (a
+ * (docs/decisions/an-order-in-flight.md). Blocked, the thread answers its bell (a
  * cancellation) at once, and anything else — a batch, a courier's wake, a message of the pool — once the wait is over:
  * under a millisecond later. A step thread may block; the main thread runs no timer list.
  */
