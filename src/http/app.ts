@@ -95,7 +95,7 @@ export interface AppDependencies {
   readonly logLevel?: LogLevelControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit'>;
-  /** Priority tiers (issue 31): each caller's, and the headroom kept for the tiers above; without: all standard. */
+  /** Priority tiers: each caller's, and the headroom kept for the tiers above; without: all standard. */
   readonly tiers?: OrderRouteDependencies['tiers'];
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
@@ -188,7 +188,7 @@ export function createApp({
   // One gate for every request, before routing (one layer rather than one per
   // check: each layer costs every request a turn through the router).
   app.use((req, res, next) => {
-    // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated (issue 77).
+    // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated.
     const probe = req.path === '/healthz' || req.path === '/readyz';
     // Who the key names, looked up once for the gate and the guards; null: nobody.
     res.locals.identity = callerOf(identify, req.headers.authorization) ?? null;

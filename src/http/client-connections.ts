@@ -1,5 +1,5 @@
 /**
- * The authenticated connections, by client (issue 77): each client's share
+ * The authenticated connections, by client: each client's share
  * of MAX_CONNECTIONS, by the one share rule (src/fairness/held-shares.ts —
  * floors by CLIENT_WEIGHTS, a newcomer's kept). A connection is a client's
  * from the first request on it that names the client's key. A client may

@@ -151,7 +151,7 @@ declare global {
 /**
  * One order's request while the desk has it: the waiter whose going cancels the order, the admission policy the desk
  * asks before a run starts, and every way the request is answered — as one record whose methods are shared by every
- * order, not a family of closures made for each (issue 32: 5,000 orders in flight held 7 closures and their context
+ * order, not a family of closures made for each (5,000 orders in flight held 7 closures and their context
  * each).
  */
 class OrderRequest extends OrderWaiter implements AdmissionPolicy, LineWaiter {

@@ -27,9 +27,9 @@
  *
  * Connections are counted before any key is checked, so those that have not
  * yet been authenticated — by a request that names a known key: a probe,
- * which needs none, grants no standing (issue 77: sockets that each sent
+ * which needs none, grants no standing (sockets that each sent
  * `GET /healthz` then trickled held every slot) — have a budget
- * of their own (issue 25): at most half of `maxConnections` together, and an
+ * of their own: at most half of `maxConnections` together, and an
  * eighth from any one peer address. A connection beyond either bound, or
  * beyond `maxConnections`, takes the place of the oldest unauthenticated
  * connection of its own peer if that peer is at its cap, else of the peer
@@ -44,7 +44,7 @@
  * headers are in, its body must arrive at BODY_MIN_BYTES_PER_SECOND after a
  * second's grace, else it is answered 408 and its connection closed: a key
  * no longer lets a socket that trickles its body hold a connection for
- * REQUEST_TIMEOUT_MS (issue 77: a keyed client's slow bodies left another
+ * REQUEST_TIMEOUT_MS (a keyed client's slow bodies left another
  * client 0 of 110 served).
  */
 import cluster from 'node:cluster';

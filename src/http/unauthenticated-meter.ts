@@ -1,5 +1,5 @@
 /**
- * Requests that no key identifies, metered per peer address (issue 77):
+ * Requests that no key identifies, metered per peer address:
  * with keys, each peer may send PER_SECOND of them a second — a 401, a
  * 404, `/version`, the API document (the probes are never metered: a load
  * balancer's health checks come from the same addresses as the traffic it

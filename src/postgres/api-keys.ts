@@ -8,7 +8,7 @@
  * told by client and fingerprint (the instance's audit line). Lookups never wait on Postgres: the order path
  * stays a Map lookup. While Postgres is unreachable the last copy stands.
  *
- * A key may carry a priority tier (issue 31, migration 9), set for every
+ * A key may carry a priority tier (migration 9), set for every
  * live key of a client at once (`npm run keys -- tier`); a key without one
  * leaves its client's tier to CLIENT_TIERS.
  *

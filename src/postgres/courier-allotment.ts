@@ -272,7 +272,7 @@ export class CourierAllotment {
 
   /**
    * Others want slots: give back what is beyond this instance's fair share (all of it if its steps want none). An
-   * active client's floor unused for a moment is a want too (issue 25): counted idle, the instance gave its slots
+   * active client's floor unused for a moment is a want too: counted idle, the instance gave its slots
    * away down to the one its hog took, and the victim's steps there waited for the hog's.
    */
   private giveBackExcess(waiting: number): void {

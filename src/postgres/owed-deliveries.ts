@@ -1,5 +1,5 @@
 /**
- * Each client's share of the deliveries owed in the durable mode (issue 77),
+ * Each client's share of the deliveries owed in the durable mode,
  * as in memory (src/events/webhook-relay.ts): EVENTS_MAX deliveries owed at
  * most, shared between the clients by src/fairness/held-shares.ts — floors by
  * weight, a newcomer's kept free. A client whose endpoints all fail at its

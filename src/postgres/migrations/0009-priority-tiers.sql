@@ -1,6 +1,6 @@
 -- name: priority tiers: a key's tier, and the tier of an order's latest run
 
--- A key's priority tier (issue 31; npm run keys -- tier): NULL leaves
+-- A key's priority tier (npm run keys -- tier): NULL leaves
 -- the client's to CLIENT_TIERS (standard if not named there).
 ALTER TABLE api_keys ADD COLUMN tier text CHECK (tier IN ('critical', 'standard', 'free'));
 
