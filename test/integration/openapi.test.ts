@@ -336,9 +336,11 @@ describe('real responses', () => {
         rawRequest(waiting.url, { path: `/orders/${orderId}/cancel${query}`, headers });
       const slow = orderBody({ order_id: 'to-cancel', delay_ms: { payment: 0, vendor: 10_000, courier: 10_000 } });
       const answered = post(waiting, slow);
+      // Once its payment is taken: its refund is still to run when the cancel answers, so the order is winding down
+      // (202). Canceled before the payment, on a busy machine, it had nothing to undo and ended at once (200).
       await eventually(
         () => get(waiting, '/orders/to-cancel'),
-        (found) => found.status === 200,
+        (found) => found.status === 200 && (found.json() as { payment: { charged: number } }).payment.charged > 0,
       );
       const accepted = await cancel('to-cancel', { prefer: 'respond-async' });
       expect(accepted.status, accepted.text).toBe(202);
