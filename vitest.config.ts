@@ -4,14 +4,14 @@ import LongestFirst from './test/support/sequencer.js';
 const UNIT = 'test/unit/**/*.test.ts';
 
 /**
- * Every file in one group, five at a time, the longest first (test/support/sequencer.ts, from test/timings.json), a
- * file that mostly waits and one that computes taking turns so the cores stay busy. In two groups one after the
- * other — the files that wait four at a time, then those that compute three at a time — Vitest took 168–177 s with
- * 20–24% of the cores idle; in one group, 144 s with 9% idle, and six at once left 4% idle for no more speed. Every
- * file must hold its margins beside four others, as it must beside a busy loop per core (`npm run test:flaky --
- * --busy 2`).
+ * Every file in one group, three at a time, the longest first (test/support/sequencer.ts, from test/timings.json), a
+ * file that mostly waits and one that computes taking turns so the cores stay busy. Five at a time, on this 2-core
+ * machine, the suite itself held the load average at 10–16: the floors, the tiers' flood, the durable webhook
+ * backlog and the cross-instance cancel race failed beside four others (4–8 failures a run, 406–422 s), and passed
+ * three at a time (1 failure, since fixed, in 434 s). That they fail beside four others is the service's defect
+ * still to fix — a fair share that does not hold on a starved machine — not a bound to widen.
  */
-const FILES_AT_ONCE = 5;
+const FILES_AT_ONCE = 3;
 
 export default defineConfig({
   test: {
