@@ -108,13 +108,13 @@ export class InstanceLease {
     clearTimeout(this.fence);
     const current = this.current;
     this.current = undefined;
-    if (current) await this.db.query(EXPIRE, [current.id]).catch(() => {});
+    if (current) await this.db.leaseQuery(EXPIRE, [current.id]).catch(() => {});
   }
 
   private async register(): Promise<void> {
     const id = randomUUID();
     const sent = performance.now();
-    await this.db.query(REGISTER, [id, hostname(), process.pid, this.leaseMs]);
+    await this.db.leaseQuery(REGISTER, [id, hostname(), process.pid, this.leaseMs]);
     if (this.stopped) return;
     this.current = { id, validUntil: 0 };
     this.extend(this.current, sent);
@@ -128,7 +128,7 @@ export class InstanceLease {
       const current = this.current;
       if (!current) return await this.register();
       const sent = performance.now();
-      const rows = await this.db.query<{ renewed: number }>(RENEW, [current.id, this.leaseMs]);
+      const rows = await this.db.leaseQuery<{ renewed: number }>(RENEW, [current.id, this.leaseMs]);
       if (this.current !== current) return;
       if (rows.length === 0) this.giveUp(current, 'its lease had expired in Postgres');
       else this.extend(current, sent);

@@ -24,7 +24,7 @@ function busy(ms: number): void {
 function database(busyMs: number): Database {
   let registered = false;
   const fake = {
-    query: (): Promise<unknown[]> => {
+    leaseQuery: (): Promise<unknown[]> => {
       if (registered) return new Promise(() => {});
       registered = true;
       busy(busyMs);
@@ -43,7 +43,7 @@ function recoveringDatabase(renewed: boolean): { db: Database; statements: strin
   const listeners: Array<(up: boolean) => void> = [];
   const statements: string[] = [];
   const fake = {
-    query: ({ name }: { name: string }): Promise<unknown[]> => {
+    leaseQuery: ({ name }: { name: string }): Promise<unknown[]> => {
       statements.push(name);
       return Promise.resolve(name === 'instance_renew' && renewed ? [{ renewed: 1 }] : []);
     },
