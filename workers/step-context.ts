@@ -211,7 +211,12 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     try {
       await this.computeFor(ms);
     } finally {
-      if (ms > 0) this.show('running');
+      if (ms > 0) {
+        this.show('running');
+        // Its turn of thread time is over now, not when its report is read: on a starved machine the hops to the main
+        // thread and back held a short step's turn for hundreds of milliseconds, and its client's next step waited.
+        if (!this.finished) this.resources.cells.markComputed(this.cell);
+      }
     }
   }
 

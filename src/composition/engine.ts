@@ -168,6 +168,8 @@ export function createOrderEngine(
       for (const listener of replacedListeners) listener(exit.cause);
     },
     onLedgerRequest: (request) => paymentGateway.receive(request),
+    // A step's turn of thread time goes back once its thread has marked its CPU work over, not at its report.
+    onThreadWrote: () => cpuTurns.giveBackComputed(),
   });
   const runner = new PooledStepRunner(
     pool,
@@ -400,7 +402,7 @@ function stepPoolOf(
   steps: readonly StepDefinition[],
   { cells, tracker, couriers, outages, logLevel }: ThreadMemory,
   recorder: StepRecorder | undefined,
-  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest'>,
+  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onThreadWrote'>,
 ): StepPool<Reclaimed> {
   const rings = StepRings.create(config.threads);
   return new StepPool<Reclaimed>({

@@ -34,7 +34,8 @@ const ACTIVITY = 5; // what the step is doing on its thread (an index into STEP_
 const COURIER = 6; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
 const RETRIES = 7; // times the step called its dependency again after an unavailable answer, for whoever watches
 const HOST = 8; // bell + 1 of the thread the task runs on, 0 before it starts
-const WORDS_PER_CELL = 9;
+const COMPUTED = 9; // 1 once the task's CPU work is over, however it ended: its turn of thread time may go to another
+const WORDS_PER_CELL = 10;
 
 /**
  * Bells after the cells, one per tracker shard (a thread's bell is its shard's index, StepTracker): the tracker holds
@@ -236,6 +237,16 @@ export class CancelCells {
     Atomics.store(this.words, this.at(cell, ACTIVITY), ACTIVITY_CODES[activity]);
   }
 
+  /** Worker: the task's CPU work is over (done, failed or canceled); it computes no more. */
+  markComputed(cell: number): void {
+    Atomics.store(this.words, this.at(cell, COMPUTED), 1);
+  }
+
+  /** Main thread: whether the task's CPU work is over, before its report may have come. */
+  hasComputed(cell: number): boolean {
+    return Atomics.load(this.words, this.at(cell, COMPUTED)) === 1;
+  }
+
   /** Worker: the task took courier `slot`, or (undefined) gave back the one it held. */
   setCourierSlot(cell: number, slot: number | undefined): void {
     Atomics.store(this.words, this.at(cell, COURIER), slot === undefined ? NO_COURIER : slot + 1);
@@ -273,6 +284,7 @@ export class CancelCells {
     Atomics.store(this.words, base + ACTIVITY, ACTIVITY_CODES.running);
     Atomics.store(this.words, base + COURIER, NO_COURIER);
     Atomics.store(this.words, base + RETRIES, 0);
+    Atomics.store(this.words, base + COMPUTED, 0);
     Atomics.store(this.words, base + STATE, LIVE);
   }
 

@@ -30,9 +30,19 @@ export interface CpuTurnLimits {
   readonly sharers?: Sharers;
 }
 
-/** A computing step's place on a thread, given back once the step is over. */
+/**
+ * A computing step's place on a thread, given back once the step is over — or once its CPU work is, should `computed`
+ * say so first (its thread marks it in shared memory before its report can come).
+ */
 export interface CpuTurn {
   release(): void;
+  givenBackWhen(computed: () => boolean): void;
+}
+
+/** A turn granted and not given back. */
+interface HeldTurn {
+  computed?: () => boolean;
+  readonly release: () => void;
 }
 
 /** What a client has of thread time right now. */
@@ -64,6 +74,8 @@ interface ClientLine {
 
 export class CpuTurns {
   private readonly clients = new Map<string, ClientLine>();
+  /** The turns granted and not given back, looked at before a turn is judged: those whose CPU work is over go back. */
+  private readonly held = new Set<HeldTurn>();
   private running = 0;
   private nextTicket = 0;
 
@@ -80,6 +92,7 @@ export class CpuTurns {
     signal: CancelSignal,
     rank = DEFAULT_RANK,
   ): CpuTurn | Promise<CpuTurn | undefined> {
+    this.giveBackComputed();
     const line = this.lineOf(client, weight);
     const limits = this.limits();
     if (line.waiting === 0 && this.hasRoom(client, line, limits)) return this.grant(line, client);
@@ -121,17 +134,30 @@ export class CpuTurns {
   private grant(line: ClientLine, client: string): CpuTurn {
     line.running++;
     this.running++;
-    let released = false;
-    return {
+    const turn: HeldTurn = {
       release: () => {
-        if (released) return;
-        released = true;
+        if (!this.held.delete(turn)) return;
         line.running--;
         this.running--;
         this.serve();
         this.forgetIfIdle(client, line);
       },
     };
+    this.held.add(turn);
+    return {
+      release: turn.release,
+      givenBackWhen: (computed) => {
+        turn.computed = computed;
+      },
+    };
+  }
+
+  /**
+   * Every turn whose step's CPU work is over goes back: a few looks at shared memory, one per thread at most. Looked at
+   * before each turn is judged, and whenever a thread writes (its step may have computed, then asked or answered).
+   */
+  giveBackComputed(): void {
+    for (const turn of this.held) if (turn.computed?.()) turn.release();
   }
 
   /** Whether one more turn of `client` is within its share, that turn counted. */

@@ -224,6 +224,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     if (cell === undefined)
       return this.attemptOver({ type: 'refused', saturated: true, error: new Error('every cancel cell is taken') });
     this.cell = cell;
+    this.turn?.givenBackWhen(() => cells.cells.hasComputed(cell));
     // One reading of the clock for the attempt: in a virtual machine a reading can cost more than the rest of this.
     const now = performance.now();
     options.tasksInFlight?.add(cell, {

@@ -65,6 +65,8 @@ export interface StepPoolOptions<TakenBack> {
   readonly onThreadExit: (exit: ThreadExit<TakenBack>) => void;
   /** A step sent the payment provider a request. */
   readonly onLedgerRequest: (request: LedgerRequest) => void;
+  /** A thread wrote something (a report, a request): what its steps have finished computing may be known now. */
+  readonly onThreadWrote?: () => void;
 }
 
 /**
@@ -117,6 +119,7 @@ export class StepPool<TakenBack> {
   private readonly queueLimit: number;
   private readonly tasksPerThread: number;
   private readonly onLedgerRequest: (request: LedgerRequest) => void;
+  private readonly onThreadWrote: (() => void) | undefined;
   private readonly moduleIndex = new Map<string, number>();
   /** Steps posted in this turn of the event loop, not yet sent. */
   private postings: Posting[] = [];
@@ -140,6 +143,7 @@ export class StepPool<TakenBack> {
     this.queueLimit = options.queueLimit;
     this.tasksPerThread = options.tasksPerThread;
     this.onLedgerRequest = options.onLedgerRequest;
+    this.onThreadWrote = options.onThreadWrote;
     this.rings = options.rings;
     this.inRings = new IndexTable(options.cells);
     options.workerSetup.stepModules.forEach((module, index) => this.moduleIndex.set(module, index));
@@ -400,6 +404,7 @@ export class StepPool<TakenBack> {
 
   /** A thread's report, or a request of one of its steps to the payment provider. */
   private reportRead(threadId: number, ring: WordRing, at: number): void {
+    this.onThreadWrote?.();
     const ledger = readLedgerRequest(ring, at);
     if (ledger) {
       // A request whose step is no longer out (its thread judged lost) is dropped: its cell's note has it applied when

@@ -138,4 +138,27 @@ describe('CpuTurns', () => {
     for (const taken of busy) if (taken instanceof Promise) (await taken)!.release();
     expect(turns.figures().size).toBe(0);
   });
+
+  it("gives a turn back once its step's CPU work is over, before its report: the client's next step does not wait for the hops", async () => {
+    const limits: CpuTurnLimits = { perClient: 1, total: 2 };
+    const turns = new CpuTurns(() => limits);
+    let computed = false;
+    const first = now(turns, 'victim');
+    first.givenBackWhen(() => computed);
+    const served: string[] = [];
+    // Still computing: the next waits.
+    const waiting = later(turns, 'victim', served);
+    expect(turns.figures().get('victim')).toEqual({ running: 1, waiting: 1 });
+    computed = true;
+    // The thread marked the CPU work over; its report has not come. The next take looks, and the turn goes back: to
+    // the waiter first, then (the cap reached again) the newcomer waits for it.
+    const third = later(turns, 'victim', served);
+    const second = (await waiting)!;
+    expect(served).toEqual(['victim']);
+    first.release(); // the report, later: nothing more to give back
+    expect(turns.figures().get('victim')).toEqual({ running: 1, waiting: 1 });
+    second.release();
+    (await third)!.release();
+    expect(turns.figures().size).toBe(0);
+  });
 });
