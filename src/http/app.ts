@@ -16,7 +16,8 @@ import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './api-schemas.js';
 import { callerOf, guards, hostNameOf, type Guards, type Identify } from './authorization.js';
-import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
+import { healthRoute, readinessRoute } from './health-route.js';
+import type { Capacity } from '../orders/order-admission.js';
 import { headersSetBy, writeSharedHeaders } from './response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './body-reader.js';

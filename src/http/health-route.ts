@@ -11,16 +11,12 @@
  * next order elsewhere.
  */
 import type { RequestHandler } from 'express';
+import type { Capacity } from '../orders/order-admission.js';
 import type { HealthReport, Readiness } from './api-schemas.js';
 import type { Responder } from './responses.js';
 
 export function healthRoute(health: () => HealthReport, draining: () => boolean, responder: Responder): RequestHandler {
   return (_req, res) => responder.json(res, 200, { status: draining() ? 'draining' : 'ok', ...health() });
-}
-
-export interface Capacity {
-  readonly ordersInFlight: number;
-  readonly maxInflight: number;
 }
 
 export interface ReadinessSources {

@@ -16,7 +16,7 @@
  * — that is nothing. Who is active is this class's to say (`sharers`), for
  * the couriers and the turns of thread time too.
  *
- * Asked from the admission callback (src/http/order-route.ts), synchronously
+ * Asked from an order's admission (src/orders/order-admission.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
  * orders cannot be overtaken by orders admitted at the same moment.
  */
