@@ -14,40 +14,40 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
-import type { HealthReport } from './api-schemas.js';
-import { callerOf, guards, hostNameOf, type Guards, type Identify } from './authorization.js';
-import { healthRoute, readinessRoute } from './health-route.js';
+import type { HealthReport } from './wire/api-schemas.js';
+import { callerOf, guards, hostNameOf, type Guards, type Identify } from './guards/authorization.js';
+import { healthRoute, readinessRoute } from './routes/health-route.js';
 import type { Capacity } from '../orders/order-admission.js';
-import { headersSetBy, writeSharedHeaders } from './response-headers.js';
+import { headersSetBy, writeSharedHeaders } from './wire/response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
-import { BodyError } from './body-reader.js';
-import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
+import { BodyError } from './wire/body-reader.js';
+import { dependencyList, dependencySwitch, type DependencyControl } from './routes/dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { Admission } from '../orders/admission.js';
 import type { OrderDesk } from '../orders/order-desk.js';
-import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
-import { openApiRoute } from './openapi-route.js';
-import { orderRoute } from './order-route.js';
-import type { OrderRouteDependencies } from './order-route.js';
-import { orderStatusRoute } from './order-status-route.js';
-import { orderCancelRoute } from './order-cancel-route.js';
-import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
-import { requestLog } from './request-log.js';
-import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
-import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
-import type { ThreadEvents } from './thread-events.js';
+import { logLevelChange, logLevelReading, type LogLevelControl } from './routes/log-level-route.js';
+import { openApiRoute } from './routes/openapi-route.js';
+import { orderRoute } from './routes/order-route.js';
+import type { OrderRouteDependencies } from './routes/order-route.js';
+import { orderStatusRoute } from './routes/order-status-route.js';
+import { orderCancelRoute } from './routes/order-cancel-route.js';
+import { rateLimit, type ClientRateLimiter } from './guards/rate-limit.js';
+import { requestLog } from './guards/request-log.js';
+import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './guards/unauthenticated-meter.js';
+import { Responder, SHUTTING_DOWN_MESSAGE } from './wire/responses.js';
+import type { ThreadEvents } from './routes/thread-events.js';
 import type { ClientEvents } from '../events/client-events.js';
-import { eventFeed, redeliverEvent } from './events-route.js';
-import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './webhooks-route.js';
-import { threadsPage } from './threads-page.js';
-import { consolePage } from './console-page.js';
-import type { AssembledPage } from './page-assembly.js';
+import { eventFeed, redeliverEvent } from './routes/events-route.js';
+import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './routes/webhooks-route.js';
+import { threadsPage } from '../observability/live-pages/threads-page.js';
+import { consolePage } from '../observability/live-pages/console-page.js';
+import type { AssembledPage } from '../observability/live-pages/page-assembly.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 import type { FeedCursors } from '../events/feed-cursor.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
-import { orderListRoute } from './order-list-route.js';
-import { orderTimelineRoute } from './order-timeline-route.js';
+import { orderListRoute } from './routes/order-list-route.js';
+import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
 export interface AppDependencies {
   readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
@@ -346,7 +346,7 @@ function servedPage(assembled: AssembledPage): RequestHandler {
 
 /**
  * A request that failed, answered: the one error handler's answer, also the order route's, which answers its own
- * failures (src/http/order-route.ts).
+ * failures (src/http/routes/order-route.ts).
  */
 function requestFailure(responder: Responder): (error: unknown, res: Response) => void {
   return (error, res) => {

@@ -9,8 +9,8 @@ import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Responder } from '../../src/http/responses.js';
-import { ThreadEvents } from '../../src/http/thread-events.js';
+import { Responder } from '../../src/http/wire/responses.js';
+import { ThreadEvents } from '../../src/http/routes/thread-events.js';
 import { openEventStream } from '../support/event-stream.js';
 import { eventually, pause } from '../support/wait.js';
 
