@@ -1,36 +1,96 @@
 /**
- * The OpenAPI description of the operator's views of orders: GET /orders and
- * GET /orders/{order_id}/timeline. Its own file, handed the document's
- * shared responses by src/http/openapi/openapi.ts (which calls it), so the two never
- * import each other.
+ * The OpenAPI description of what is done to orders already sent: their
+ * cancel, and the operator's views of them — GET /orders, GET
+ * /orders/{order_id}/timeline and the console page over them.
  */
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { LISTED_STATES } from '../../orders/order-list.js';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from '../routes/order-list-route.js';
+import { orderStatusSchema } from '../wire/api-schemas.js';
 import { orderListSchema, orderTimelineSchema } from '../wire/order-view-schemas.js';
+import {
+  ALLOW,
+  error,
+  forbidden,
+  json,
+  keylessLimited,
+  methods,
+  misdirected,
+  RETRY_AFTER,
+  unauthorized,
+  unavailable,
+  type Keyed,
+} from './shared.js';
 
-type Response = Record<string, unknown>;
-
-/** What the document shares with these paths: its error responses and content helper. */
-export interface SharedResponses {
-  readonly json: (schema: z.ZodType) => Record<string, { schema: z.ZodType }>;
-  readonly error: (description: string) => Response;
-  readonly unauthorized: Response;
-  readonly keylessLimited: Response;
-  readonly misdirected: Response;
-  readonly methods: (allowed: string) => Response;
-  readonly unavailable: Response;
-  /** A client's key where the admin key is needed. */
-  readonly forbidden: Response;
+/** POST /orders/{order_id}/cancel. */
+export function registerOrderCancel(registry: OpenAPIRegistry, keyed: Keyed): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/orders/{order_id}/cancel',
+    operationId: 'cancelOrder',
+    tags: ['orders'],
+    security: keyed,
+    summary:
+      'Cancel an order under way: its steps are canceled where they run (any thread, any instance), what it charged is refunded, and it ends canceled with an order.canceled event.',
+    description:
+      "For the order's own client, or the admin (naming the client with ?client=, audited). Idempotent: a cancel of an order that ended canceled answers as the first did. A cancel that races the order's own end is decided by the order's record: either the order had ended (409) or it ends canceled with nothing charged — never a success recorded over a cancel. The answer waits for the order to end, up to 5 s — at once with `Prefer: respond-async`, N seconds with `Prefer: wait=N`; the order itself is answered 409 canceled (and replayed so to a retry).",
+    request: {
+      params: z.object({
+        order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
+      }),
+      query: z.object({
+        client: z
+          .string()
+          .optional()
+          .meta({ description: "The admin only: the client whose order it is (default: the caller's own)." }),
+      }),
+      headers: z.object({
+        prefer: z.string().optional().meta({
+          description:
+            'RFC 7240: respond-async (202 at once, unless the order had ended), or wait=N (seconds, below 5).',
+        }),
+      }),
+    },
+    responses: {
+      200: {
+        description:
+          'The order has ended since the cancel: canceled (lifecycle canceled, what it charged refunded) — or failed on its own first, as its outcome says.',
+        content: json(orderStatusSchema),
+      },
+      202: {
+        description:
+          'Canceled, still winding down (its refund under way) when the wait ended: GET the Location, or read its events.',
+        content: json(orderStatusSchema),
+        headers: {
+          Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          'Preference-Applied': {
+            description: 'respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240).',
+            schema: { type: 'string' },
+          },
+        },
+      },
+      400: error('?client= is not one client name (kind bad_request).'),
+      401: unauthorized,
+      403: error("?client= names another client's order, which only the admin may cancel (kind forbidden)."),
+      404: error(
+        "No record of this order_id among the caller's own orders (or the named client's): never seen, forgotten, or another client's (kind not_found).",
+      ),
+      405: error('Only POST.', ALLOW),
+      409: error(
+        'The order had ended before the cancel, otherwise than canceled (kind order_ended): nothing was changed; `lifecycle` says how it ended.',
+      ),
+      421: misdirected,
+      429: keylessLimited,
+      503: error(
+        'The server is shutting down (shutting_down), or, with DATABASE_URL, Postgres cannot be reached and nothing was marked (store_unavailable, with Retry-After).',
+        RETRY_AFTER,
+      ),
+    },
+  });
 }
 
-export function registerOrderViews(
-  registry: OpenAPIRegistry,
-  keyed: Array<Record<string, string[]>>,
-  shared: SharedResponses,
-): void {
-  const { json, error, unauthorized, keylessLimited, misdirected, methods, unavailable, forbidden } = shared;
+export function registerOrderViews(registry: OpenAPIRegistry, keyed: Keyed): void {
   registry.registerPath({
     method: 'get',
     path: '/console',
