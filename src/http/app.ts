@@ -24,7 +24,7 @@ import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './wire/body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './routes/dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
-import type { Admission } from '../orders/admission.js';
+import type { DependencyAdmission } from '../orders/admission.js';
 import type { OrderDesk } from '../orders/order-desk.js';
 import { logLevelChange, logLevelReading, type LogLevelControl } from './routes/log-level-route.js';
 import { openApiRoute } from './routes/openapi-route.js';
@@ -90,7 +90,7 @@ export interface AppDependencies {
   /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
   readonly allowedHosts: readonly string[];
   /** What the dependencies' circuit breakers say of a new order; every order goes through without. */
-  readonly dependencies?: (client: string) => Admission;
+  readonly dependencies?: (client: string) => DependencyAdmission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
   /** The log level, read and changed by the admin (/admin/log-level); without, those routes are 404. */

@@ -12,7 +12,7 @@ import { rankOf, type Tier } from '../domain/tier.js';
 import type { Order } from '../domain/order.js';
 import type { AdmissionLine, LineWaiter } from '../fairness/admission-line.js';
 import type { TierHeadroom } from '../fairness/tier-headroom.js';
-import type { Admission, AdmissionPolicy, Refusal } from './admission.js';
+import type { Admission, AdmissionPolicy, DependencyAdmission, Refusal } from './admission.js';
 import type { ClientShares } from './client-shares.js';
 import { OrderWaiter } from './order-waiter.js';
 
@@ -27,7 +27,7 @@ export interface AdmissionRules {
   readonly capacity: () => Capacity;
   readonly draining: () => boolean;
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
-  readonly dependencies: (client: string) => Admission;
+  readonly dependencies: (client: string) => DependencyAdmission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
   readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit'>;
   /** The headroom kept at admission for the tiers above, and the line where an order refused for room waits. */
@@ -40,7 +40,10 @@ export interface AdmissionRules {
 }
 
 /** Every order is admitted as far as the dependencies go: there are no breakers. */
-export const NO_BREAKERS = (): Admission => 'admitted';
+export const NO_BREAKERS = (): DependencyAdmission => 'admitted';
+
+const DRAINING: Refusal = { refused: 'draining' };
+const SERVICE_FULL: Refusal = { refused: 'service_full', full: 'orders_in_flight' };
 
 /**
  * One order asking to start, as a record whose methods every order shares (not a family of closures made for each): it
@@ -64,20 +67,20 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
   admit(): Admission {
     const { draining, clientShares, capacity, tiers, dependencies, observer } = this.rules;
     const { client, tier } = this.order;
-    if (draining()) return 'shutting_down';
+    if (draining()) return DRAINING;
     // Before the service is found full: a client turned away is still one whose floor must be kept.
     clientShares?.asked(client);
     const { ordersInFlight, maxInflight } = capacity();
-    if (ordersInFlight >= maxInflight) return 'overloaded';
+    if (ordersInFlight >= maxInflight) return SERVICE_FULL;
     // Before the client's share: an order its tier may not start is no refusal of the client's share.
     const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight, this.waitedMs());
-    if (tierFull) return tierFull;
+    if (tierFull) return { refused: 'tier_full', ...tierFull };
+    const shareFull = clientShares?.fullFor(client);
+    if (shareFull) return { refused: 'over_share', ...shareFull };
     // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-    const admission = clientShares
-      ? (clientShares.fullFor(client) ?? clientShares.counted(client, dependencies(client)))
-      : dependencies(client);
-    if (admission === 'admitted' || (typeof admission === 'object' && 'admitted' in admission))
-      observer.orderAdmitted(tier);
+    const admission = clientShares ? clientShares.counted(client, dependencies(client)) : dependencies(client);
+    if (admission !== 'admitted' && !('admitted' in admission)) return { refused: 'dependency_down', ...admission };
+    observer.orderAdmitted(tier);
     return admission;
   }
 
@@ -120,8 +123,15 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
 
 /** A refusal for want of room among the orders in flight: one that a run's end may lift. */
 export function forWantOfRoom(refusal: Refusal): boolean {
-  if (refusal === 'overloaded') return true;
-  if (typeof refusal !== 'object') return false;
-  if ('bounded' in refusal) return refusal.bounded === 'orders_in_flight';
-  return 'share' in refusal && refusal.share === 'orders_in_flight';
+  switch (refusal.refused) {
+    case 'service_full':
+      return refusal.full === 'orders_in_flight';
+    case 'tier_full':
+      return refusal.bounded === 'orders_in_flight';
+    case 'over_share':
+      return refusal.share === 'orders_in_flight';
+    case 'draining':
+    case 'dependency_down':
+      return false;
+  }
 }

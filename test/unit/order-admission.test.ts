@@ -9,7 +9,7 @@ import { everyAction, everyStep } from '../../src/domain/steps.js';
 import type { Order } from '../../src/domain/order.js';
 import type { Tier } from '../../src/domain/tier.js';
 import type { TierFull } from '../../src/fairness/tier-headroom.js';
-import type { Admission, ShareFull } from '../../src/orders/admission.js';
+import type { DependencyAdmission, ShareFull } from '../../src/orders/admission.js';
 import { forWantOfRoom, NO_BREAKERS, OrderAdmission, type AdmissionRules } from '../../src/orders/order-admission.js';
 
 const order: Order & { readonly tier: Tier } = {
@@ -32,7 +32,7 @@ interface Situation {
   ordersInFlight?: number;
   tierFull?: TierFull;
   shareFull?: ShareFull;
-  breakers?: Admission;
+  breakers?: DependencyAdmission;
 }
 
 /** An order's admission in a situation, with what it told along the way. */
@@ -67,45 +67,46 @@ describe("an order's admission", () => {
 
   it('refuses while draining, before anything else is asked', () => {
     const { admission, told } = admissionIn({ draining: true, ordersInFlight: 10, shareFull: SHARE_FULL });
-    expect(admission.admit()).toBe('shutting_down');
+    expect(admission.admit()).toEqual({ refused: 'draining' });
     expect(told.asked).toEqual([]);
-    expect(forWantOfRoom('shutting_down')).toBe(false);
+    expect(forWantOfRoom({ refused: 'draining' })).toBe(false);
   });
 
   it('refuses when the service is full, the client still counted as one who asked', () => {
     const { admission, told } = admissionIn({ ordersInFlight: 10, tierFull: TIER_FULL });
-    expect(admission.admit()).toBe('overloaded');
+    expect(admission.admit()).toEqual({ refused: 'service_full', full: 'orders_in_flight' });
     expect(told).toEqual({ admitted: [], asked: ['acme'], counted: 0 });
-    expect(forWantOfRoom('overloaded')).toBe(true);
+    expect(forWantOfRoom({ refused: 'service_full', full: 'orders_in_flight' })).toBe(true);
+    expect(forWantOfRoom({ refused: 'service_full', full: 'records' })).toBe(false);
     expect(admission.mayStart(0)).toBe(false);
   });
 
   it("refuses with the tier's ceiling, before the client's share is asked", () => {
     const { admission, told } = admissionIn({ ordersInFlight: 7, tierFull: TIER_FULL, shareFull: SHARE_FULL });
-    expect(admission.admit()).toEqual(TIER_FULL);
+    expect(admission.admit()).toEqual({ refused: 'tier_full', ...TIER_FULL });
     expect(told.counted).toBe(0);
-    expect(forWantOfRoom(TIER_FULL)).toBe(true);
-    expect(forWantOfRoom({ ...TIER_FULL, bounded: 'pool_queue' })).toBe(false);
+    expect(forWantOfRoom({ refused: 'tier_full', ...TIER_FULL })).toBe(true);
+    expect(forWantOfRoom({ refused: 'tier_full', ...TIER_FULL, bounded: 'pool_queue' })).toBe(false);
   });
 
   it("refuses with the client's full share, the breakers not asked", () => {
     const { admission, told } = admissionIn({ shareFull: SHARE_FULL, breakers: DEPENDENCY_DOWN });
-    expect(admission.admit()).toEqual(SHARE_FULL);
+    expect(admission.admit()).toEqual({ refused: 'over_share', ...SHARE_FULL });
     expect(told.admitted).toEqual([]);
-    expect(forWantOfRoom(SHARE_FULL)).toBe(true);
-    expect(forWantOfRoom({ ...SHARE_FULL, share: 'records' })).toBe(false);
+    expect(forWantOfRoom({ refused: 'over_share', ...SHARE_FULL })).toBe(true);
+    expect(forWantOfRoom({ refused: 'over_share', ...SHARE_FULL, share: 'records' })).toBe(false);
   });
 
   it('refuses with the dependency that is down and when to try again, counting nothing', () => {
     const { admission, told } = admissionIn({ breakers: DEPENDENCY_DOWN });
-    expect(admission.admit()).toEqual(DEPENDENCY_DOWN);
+    expect(admission.admit()).toEqual({ refused: 'dependency_down', ...DEPENDENCY_DOWN });
     expect(told).toEqual({ admitted: [], asked: ['acme'], counted: 0 });
-    expect(forWantOfRoom(DEPENDENCY_DOWN)).toBe(false);
+    expect(forWantOfRoom({ refused: 'dependency_down', ...DEPENDENCY_DOWN })).toBe(false);
   });
 
   it('does not wait for room without an admission line', () => {
     const { admission } = admissionIn({ ordersInFlight: 10 });
-    expect(admission.waitForRoom('overloaded')).toBeUndefined();
+    expect(admission.waitForRoom({ refused: 'service_full', full: 'orders_in_flight' })).toBeUndefined();
     expect(NO_BREAKERS()).toBe('admitted');
   });
 });

@@ -187,7 +187,7 @@ export class OrderRequest extends OrderAdmission {
         );
         return this.answered('idempotency_key_reuse', STATUS_BY_KIND.idempotency_key_reuse, undefined);
       case 'refused': {
-        const refusal = refusalAnswer(submission.because, submission.full, {
+        const refusal = refusalAnswer(submission.because, {
           tier: order.tier,
           maxInflight: capacity().maxInflight,
         });

@@ -25,16 +25,23 @@ export interface RefusalContext {
   readonly maxInflight: number;
 }
 
-/** `refusal`, said; `full`: what the desk found full when it refused for want of room. */
-export function refusalAnswer(refusal: Refusal, full: Full | undefined, context: RefusalContext): RefusalAnswer {
-  if (refusal === 'shutting_down') return { kind: 'shutting_down', message: SHUTTING_DOWN_MESSAGE, shed: false };
-  if (refusal === 'overloaded') return { kind: 'overloaded', message: serviceFull(full, context), shed: true };
-  if ('share' in refusal) return { kind: 'overloaded', message: shareFull(refusal, context), shed: true };
-  if ('bounded' in refusal) return { kind: 'overloaded', message: tierFull(refusal, context), shed: true };
-  return dependencyDown(refusal);
+/** `refusal`, said. */
+export function refusalAnswer(refusal: Refusal, context: RefusalContext): RefusalAnswer {
+  switch (refusal.refused) {
+    case 'draining':
+      return { kind: 'shutting_down', message: SHUTTING_DOWN_MESSAGE, shed: false };
+    case 'service_full':
+      return { kind: 'overloaded', message: serviceFull(refusal.full, context), shed: true };
+    case 'over_share':
+      return { kind: 'overloaded', message: shareFull(refusal, context), shed: true };
+    case 'tier_full':
+      return { kind: 'overloaded', message: tierFull(refusal, context), shed: true };
+    case 'dependency_down':
+      return dependencyDown(refusal);
+  }
 }
 
-function serviceFull(full: Full | undefined, { tier, maxInflight }: RefusalContext): string {
+function serviceFull(full: Full, { tier, maxInflight }: RefusalContext): string {
   return full === 'records'
     ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
     : `${maxInflight} orders are in flight; retry shortly (tier ${tier})`;
