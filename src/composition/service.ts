@@ -22,7 +22,7 @@ import { messageClassesOf } from '../http/express-messages.js';
 import { createApp, type AppDependencies } from '../http/app.js';
 import { openApiDocument } from '../http/openapi/openapi.js';
 import { HttpServer } from '../http/server.js';
-import { ThreadEvents } from '../http/routes/thread-events.js';
+import { ThreadEvents } from '../observability/live-pages/thread-events.js';
 import {
   audit,
   createLogger,

@@ -36,7 +36,8 @@ import { rateLimit, type ClientRateLimiter } from './guards/rate-limit.js';
 import { requestLog } from './guards/request-log.js';
 import type { UnauthenticatedMeter } from './guards/unauthenticated-meter.js';
 import { Responder } from './wire/responses.js';
-import type { ThreadEvents } from './routes/thread-events.js';
+import type { ThreadEvents } from '../observability/live-pages/thread-events.js';
+import { threadEventsRoute } from './routes/thread-events-route.js';
 import type { ClientEvents } from '../events/client-events.js';
 import { eventFeed, redeliverEvent } from './routes/events-route.js';
 import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './routes/webhooks-route.js';
@@ -279,7 +280,7 @@ function routeAdmin({ app, responder, may, methodNotAllowed }: RouteKit, depende
     );
   });
   app.all('/threads/trace', methodNotAllowed('GET, HEAD'));
-  app.get('/threads/events', may.admin, threadEvents.route(responder));
+  app.get('/threads/events', may.admin, threadEventsRoute(threadEvents, responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));
   app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailable } from '../../src/domain/errors.js';
 import { NO_OBSERVER } from '../../src/observability/metrics.js';
 import { createApp } from '../../src/http/app.js';
-import { ThreadEvents } from '../../src/http/routes/thread-events.js';
+import { ThreadEvents } from '../../src/observability/live-pages/thread-events.js';
 import type { OrderDesk } from '../../src/orders/order-desk.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';

@@ -1,6 +1,7 @@
 /**
- * GET /threads/events: the thread view as Server-Sent Events, a snapshot
- * every INTERVAL_MS (five a second) to every page open.
+ * The thread view as Server-Sent Events, a snapshot every INTERVAL_MS (five a
+ * second) to every page open; GET /threads/events (src/http/routes/
+ * thread-events-route.ts) opens a stream, or says why it may not.
  *
  * - A snapshot is built only while someone watches, once per tick however
  *   many watch, serialized once and written to each of them. Ticks keep a
@@ -30,9 +31,7 @@
  *   drain open; new viewers are turned away like any request then.
  */
 import type { ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { SHUTTING_DOWN_MESSAGE, type Responder } from '../wire/responses.js';
 
 /** At least four frames a second, as the page promises. */
 const INTERVAL_MS = 200;
@@ -54,6 +53,13 @@ const RECONNECT_MS = 2000;
 const STALLED_MS = 5000;
 /** A stream watched this long yields its place to a new viewer when every place is taken. */
 const YIELD_AFTER_MS = 10_000;
+
+/** Why a new viewer may not watch now: the view is closed (shutdown), or every place is taken for a while yet. */
+export type ViewerRefusal =
+  | { readonly refused: 'closed' }
+  | { readonly refused: 'full'; readonly maxViewers: number; readonly retryAfterMs: number };
+
+const CLOSED: ViewerRefusal = { refused: 'closed' };
 
 export interface ThreadEventsOptions {
   readonly intervalMs: number;
@@ -85,34 +91,20 @@ export class ThreadEvents {
     return this.viewers.size;
   }
 
-  route(responder: Responder): RequestHandler {
-    return (req, res) => {
-      if (this.closed) return responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-      if (this.viewers.size >= this.options.maxViewers && !this.makeRoom()) {
-        const seconds = Math.max(1, Math.ceil(this.untilRoomMs() / 1000));
-        return responder.error(
-          res,
-          'overloaded',
-          `${this.options.maxViewers} pages are watching the threads already; one yields its place in ${seconds} s`,
-          { 'Retry-After': String(seconds) },
-        );
-      }
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-store',
-        // The stream ends only by closing: at shutdown, its connection must go with it.
-        Connection: 'close',
-        // A proxy in front (nginx) would otherwise buffer the frames.
-        'X-Accel-Buffering': 'no',
-      });
-      if (req.method === 'HEAD') return void res.end();
-      res.locals.streaming = true;
-      const first = this.frame();
-      res.write(`retry: ${RECONNECT_MS}\n\n${first ?? ''}`);
-      this.viewers.set(res, { openedAt: performance.now(), fullSince: undefined });
-      res.once('close', () => this.leave(res));
-      this.start();
-    };
+  /** Whether a new viewer may watch now: undefined if it may (a place made for it, if one had to be), or why not. */
+  refusal(): ViewerRefusal | undefined {
+    if (this.closed) return CLOSED;
+    if (this.viewers.size < this.options.maxViewers || this.makeRoom()) return undefined;
+    return { refused: 'full', maxViewers: this.options.maxViewers, retryAfterMs: this.untilRoomMs() };
+  }
+
+  /** A viewer's stream, its head written: the first frame now, then one a tick until it closes. */
+  watch(res: ServerResponse): void {
+    const first = this.frame();
+    res.write(`retry: ${RECONNECT_MS}\n\n${first ?? ''}`);
+    this.viewers.set(res, { openedAt: performance.now(), fullSince: undefined });
+    res.once('close', () => this.leave(res));
+    this.start();
   }
 
   /** End every stream and take no more (shutdown). */
