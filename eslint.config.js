@@ -52,28 +52,65 @@ const ROOT_ONLY = ['composition', 'server-process', 'main'];
  */
 const reaching = (targets) => `^(\\.\\./)+(${targets.join('|')})(/|\\.js$)`;
 
-const layerRules = Object.entries(LAYERS).map(([layer, allowed]) => {
+/**
+ * Within a layer, its folders and what each may import of the layer's other folders; the files at the layer's top
+ * (src/http/app.ts, server.ts…) may import any of them, and none of its folders imports them. src/http/: the wire
+ * format (bodies, answers, statuses) knows no other folder, the guards know the wire, the routes the wire and the
+ * guards, and the OpenAPI document the routes' limits and the wire's schemas.
+ * @type {Record<string, Record<string, string[]>>}
+ */
+const FOLDERS = {
+  http: {
+    wire: [],
+    guards: ['wire'],
+    routes: ['wire', 'guards'],
+    openapi: ['wire', 'routes'],
+  },
+};
+
+/**
+ * The import patterns that keep src/<layer>/ to what LAYERS allows it.
+ * @param {string} layer
+ */
+function layerPatterns(layer) {
+  const allowed = LAYERS[layer] ?? [];
   const forbidden = [
     ...Object.keys(LAYERS).filter((other) => other !== layer && !allowed.includes(other)),
     ...ROOT_ONLY,
   ];
-  return {
-    files: [`src/${layer}/**/*.ts`],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: reaching(forbidden),
-              message: `src/${layer}/ may import only ${allowed.join(', ') || 'nothing else in src/'} (eslint.config.js, LAYERS)`,
-            },
-          ],
-        },
-      ],
+  return [
+    {
+      regex: reaching(forbidden),
+      message: `src/${layer}/ may import only ${allowed.join(', ') || 'nothing else in src/'} (eslint.config.js, LAYERS)`,
     },
-  };
+  ];
+}
+
+/**
+ * @param {string} files
+ * @param {{ regex: string, message: string }[]} patterns
+ */
+const restrictImports = (files, patterns) => ({
+  files: [files],
+  rules: { 'no-restricted-imports': ['error', { patterns }] },
 });
+
+const layerRules = Object.keys(LAYERS).map((layer) => restrictImports(`src/${layer}/**/*.ts`, layerPatterns(layer)));
+
+// A later entry replaces an earlier one's rule for the same files: a folder's entry restates its layer's patterns.
+const folderRules = Object.entries(FOLDERS).flatMap(([layer, folders]) =>
+  Object.entries(folders).map(([folder, allowed]) => {
+    const forbidden = Object.keys(folders).filter((other) => other !== folder && !allowed.includes(other));
+    return restrictImports(`src/${layer}/${folder}/**/*.ts`, [
+      ...layerPatterns(layer),
+      {
+        // The layer's own top-level files (any name without a folder), and its folders not allowed.
+        regex: `^\\.\\./(${[...forbidden, '[\\w-]+\\.js$'].join('|')})(/|$)`,
+        message: `src/${layer}/${folder}/ may import only ${allowed.join(', ') || 'nothing else'} of src/${layer}/ (eslint.config.js, FOLDERS)`,
+      },
+    ]);
+  }),
+);
 
 export default defineConfig(
   {
@@ -121,6 +158,7 @@ export default defineConfig(
     },
   },
   ...layerRules,
+  ...folderRules,
   {
     // Worker threads load only the steps, their runtime, and what crosses to them: the domain, the shared memory, the protocol
     // (its messages, and its records in the step rings).

@@ -7,7 +7,7 @@
  * and the served document disagree.
  */
 import { writeFileSync } from 'node:fs';
-import { openApiDocument } from '../src/http/openapi.js';
+import { openApiDocument } from '../src/http/openapi/openapi.js';
 import { projectFile } from '../src/paths.js';
 import { clientTypes } from '../test/client/generate.js';
 

@@ -4,9 +4,9 @@
  * chart script inlined, so the file opens from disk with no network.
  */
 import { readFileSync } from 'node:fs';
-import { guardClosingTag, uplotAsset } from '../../src/http/inline-assets.js';
+import { guardClosingTag, uplotAsset } from '../../src/observability/live-pages/inline-assets.js';
 import { compiledModule } from '../../src/paths.js';
-import { ownStyles } from '../../src/http/page-assembly.js';
+import { ownStyles } from '../../src/observability/live-pages/page-assembly.js';
 import type { Chart } from './chart-spec.js';
 
 const ESCAPES: Readonly<Record<string, string>> = {

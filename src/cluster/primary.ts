@@ -25,7 +25,7 @@
  *
  * Rate limits. The primary keeps the clients' rate-limit counts for every
  * instance (rate-limiter-flexible's RateLimiterClusterMaster; each instance
- * asks it over IPC: src/http/client-rate-limits.ts), so a client's
+ * asks it over IPC: src/http/guards/client-rate-limits.ts), so a client's
  * CLIENT_RATE_LIMIT holds across the instances of this machine.
  *
  * Exit: 0 once every instance has drained; an instance that cannot start

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { HealthReport } from '../http/api-schemas.js';
+import type { HealthReport } from '../http/wire/api-schemas.js';
 import { MemoryLedger } from '../ledger/memory-ledger.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import { logThreadExit, stepLog } from '../observability/logging.js';
@@ -28,7 +28,7 @@ import { StepRings } from '../threads/step-rings.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
-import { breakerJson, type DependencyControl, type DependencyState } from '../http/dependencies-route.js';
+import { breakerJson, type DependencyControl, type DependencyState } from '../http/routes/dependencies-route.js';
 import { DependencyOutages } from '../shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';

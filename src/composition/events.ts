@@ -13,7 +13,7 @@ import { registerEventMetrics } from '../events/event-metrics.js';
 import type { StatusOfKind } from '../events/order-event.js';
 import type { Deliveries } from '../events/deliveries.js';
 import type { DeliveryRecorder } from '../events/delivery-traces.js';
-import { STATUS_BY_KIND } from '../http/error-status.js';
+import { STATUS_BY_KIND } from '../http/wire/error-status.js';
 import type { Store } from '../store/store.js';
 
 export interface ServiceEvents {

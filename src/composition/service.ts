@@ -10,19 +10,19 @@ import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import { reloadKeysOnChange } from './key-reload.js';
-import { UnauthenticatedMeter } from '../http/unauthenticated-meter.js';
+import { UnauthenticatedMeter } from '../http/guards/unauthenticated-meter.js';
 import { anyClientRateLimit, clientRateLimitOf, SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import cluster from 'node:cluster';
 import { ClientShares } from '../orders/client-shares.js';
-import { ClientRateLimits } from '../http/client-rate-limits.js';
+import { ClientRateLimits } from '../http/guards/client-rate-limits.js';
 import type { ClientBook } from '../clients/client-book.js';
 import { createClientBook } from './clients.js';
-import type { HealthReport } from '../http/api-schemas.js';
+import type { HealthReport } from '../http/wire/api-schemas.js';
 import { messageClassesOf } from '../http/express-messages.js';
 import { createApp, type AppDependencies } from '../http/app.js';
-import { openApiDocument } from '../http/openapi.js';
+import { openApiDocument } from '../http/openapi/openapi.js';
 import { HttpServer } from '../http/server.js';
-import { ThreadEvents } from '../http/thread-events.js';
+import { ThreadEvents } from '../observability/live-pages/thread-events.js';
 import {
   audit,
   createLogger,
@@ -339,7 +339,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 /**
  * The clients' rate limits, counted in this process's memory — or, as one of
  * INSTANCES on this machine, in the node:cluster primary, for one limit
- * across them all (src/http/client-rate-limits.ts).
+ * across them all (src/http/guards/client-rate-limits.ts).
  */
 function rateLimiter(config: Config, log: Logger): ClientRateLimits {
   const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';

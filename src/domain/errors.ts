@@ -2,7 +2,7 @@
  * Error kinds: the stable names every failure is known by, from a step's
  * decline to a dead thread. They are values, not classes, because they cross
  * threads as plain data; HTTP maps them to statuses in one place
- * (src/http/error-status.ts) and nothing else knows about statuses.
+ * (src/http/wire/error-status.ts) and nothing else knows about statuses.
  */
 
 import { STEP_FAILURE_KINDS, type StepFailureKind } from './steps.js';

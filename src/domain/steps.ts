@@ -5,7 +5,7 @@
  * tasks an order can put on the pool: all are derived from here. A new step
  * is a row here and a module in workers/steps/; the compiler then points at
  * the rest (its module's place in src/composition/steps.ts, its failure
- * kind's status in src/http/error-status.ts). CONTRIBUTING.md walks through it.
+ * kind's status in src/http/wire/error-status.ts). CONTRIBUTING.md walks through it.
  *
  * The order of the rows is the order of the steps in every answer.
  */

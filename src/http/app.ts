@@ -14,39 +14,42 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
-import type { HealthReport } from './api-schemas.js';
-import { callerOf, guards, hostNameOf, type Guards, type Identify } from './authorization.js';
-import { healthRoute, readinessRoute, type Capacity } from './health-route.js';
-import { headersSetBy, writeSharedHeaders } from './response-headers.js';
+import type { HealthReport } from './wire/api-schemas.js';
+import { guards, type Guards, type Identify } from './guards/authorization.js';
+import { gate } from './guards/gate.js';
+import { healthRoute, readinessRoute } from './routes/health-route.js';
+import type { Capacity } from '../orders/order-admission.js';
+import { headersSetBy, writeSharedHeaders } from './wire/response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
-import { BodyError } from './body-reader.js';
-import { dependencyList, dependencySwitch, type DependencyControl } from './dependencies-route.js';
+import { BodyError } from './wire/body-reader.js';
+import { dependencyList, dependencySwitch, type DependencyControl } from './routes/dependencies-route.js';
 import type { ClientShares } from '../orders/client-shares.js';
-import type { Admission } from '../orders/admission.js';
+import type { DependencyAdmission } from '../orders/admission.js';
 import type { OrderDesk } from '../orders/order-desk.js';
-import { logLevelChange, logLevelReading, type LogLevelControl } from './log-level-route.js';
-import { openApiRoute } from './openapi-route.js';
-import { orderRoute } from './order-route.js';
-import type { OrderRouteDependencies } from './order-route.js';
-import { orderStatusRoute } from './order-status-route.js';
-import { orderCancelRoute } from './order-cancel-route.js';
-import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
-import { requestLog } from './request-log.js';
-import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
-import { Responder, SHUTTING_DOWN_MESSAGE } from './responses.js';
-import type { ThreadEvents } from './thread-events.js';
+import { logLevelChange, logLevelReading, type LogLevelControl } from './routes/log-level-route.js';
+import { openApiRoute } from './routes/openapi-route.js';
+import { orderRoute } from './routes/order-route.js';
+import type { OrderRouteDependencies } from './routes/order-route.js';
+import { orderStatusRoute } from './routes/order-status-route.js';
+import { orderCancelRoute } from './routes/order-cancel-route.js';
+import { rateLimit, type ClientRateLimiter } from './guards/rate-limit.js';
+import { requestLog } from './guards/request-log.js';
+import type { UnauthenticatedMeter } from './guards/unauthenticated-meter.js';
+import { Responder } from './wire/responses.js';
+import type { ThreadEvents } from '../observability/live-pages/thread-events.js';
+import { threadEventsRoute } from './routes/thread-events-route.js';
 import type { ClientEvents } from '../events/client-events.js';
-import { eventFeed, redeliverEvent } from './events-route.js';
-import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './webhooks-route.js';
-import { threadsPage } from './threads-page.js';
-import { consolePage } from './console-page.js';
-import type { AssembledPage } from './page-assembly.js';
+import { eventFeed, redeliverEvent } from './routes/events-route.js';
+import { createWebhook, deleteWebhook, listWebhooks, webhookChangesLimit } from './routes/webhooks-route.js';
+import { threadsPage } from '../observability/live-pages/threads-page.js';
+import { consolePage } from '../observability/live-pages/console-page.js';
+import type { AssembledPage } from '../observability/live-pages/page-assembly.js';
 import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 import type { FeedCursors } from '../events/feed-cursor.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
-import { orderListRoute } from './order-list-route.js';
-import { orderTimelineRoute } from './order-timeline-route.js';
+import { orderListRoute } from './routes/order-list-route.js';
+import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
 export interface AppDependencies {
   readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
@@ -88,7 +91,7 @@ export interface AppDependencies {
   /** Host names requests may be addressed to (ALLOWED_HOSTS); any other is 421, but for the probes. */
   readonly allowedHosts: readonly string[];
   /** What the dependencies' circuit breakers say of a new order; every order goes through without. */
-  readonly dependencies?: (client: string) => Admission;
+  readonly dependencies?: (client: string) => DependencyAdmission;
   /** The dependencies' simulated outages and breakers, for the admin (/admin/dependencies). */
   readonly dependencyControl: DependencyControl;
   /** The log level, read and changed by the admin (/admin/log-level); without, those routes are 404. */
@@ -118,40 +121,9 @@ export interface OrderViews {
   readonly cursors: FeedCursors;
 }
 
-export function createApp({
-  orders,
-  orderStatus,
-  faultInjection,
-  maxDeadlineMs,
-  capacity,
-  health,
-  storeUnavailable = () => false,
-  recordsFull,
-  draining,
-  leaving = () => false,
-  overConnectionLimit,
-  authenticated,
-  log,
-  observer,
-  metrics,
-  openapi,
-  threadEvents,
-  identify,
-  allowedHosts,
-  dependencies,
-  dependencyControl,
-  logLevel,
-  clientShares,
-  tiers,
-  rateLimits,
-  tracing,
-  recentTrace,
-  events,
-  unauthenticated,
-  orderViews,
-}: AppDependencies): Express {
+export function createApp(dependencies: AppDependencies): Express {
+  const { draining, dependencyControl, identify, authenticated } = dependencies;
   const responder = new Responder({ draining, dependencyRetryAfter: retryAfterOf(dependencyControl) });
-  const threads = servedPage(threadsPage({ faultInjection }));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -160,7 +132,42 @@ export function createApp({
   // No route reads a query string: not parsing one saves every request the work.
   app.set('query parser', false);
 
-  app.use(requestLog(log, tracing));
+  useGuards(app, dependencies, responder);
+  const answerFailure = requestFailure(responder);
+  const kit: RouteKit = {
+    app,
+    responder,
+    may: guards(identify, responder, authenticated),
+    methodNotAllowed: (allow) => (req, res) =>
+      responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, {
+        Allow: allow,
+      }),
+  };
+  routeOrders(kit, dependencies, answerFailure);
+  routeEvents(kit, dependencies);
+  routeOps(kit, dependencies);
+  routeAdmin(kit, dependencies);
+  app.use((req, res) => responder.error(res, 'not_found', `no route for ${req.method} ${req.path}`));
+
+  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    answerFailure(error, res);
+  };
+  app.use(onError);
+  return app;
+}
+
+/** What every group of routes is given: the app, the answers, who may call what, and the 405 of a path. */
+interface RouteKit {
+  readonly app: Express;
+  readonly responder: Responder;
+  readonly may: Guards;
+  readonly methodNotAllowed: (allow: string) => RequestHandler;
+}
+
+/** Before routing: the request's log line, the headers every response shares, and the gate. */
+function useGuards(app: Express, dependencies: AppDependencies, responder: Responder): void {
+  app.use(requestLog(dependencies.log, dependencies.tracing));
   // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
   // Helmet's headers are the same for every response: taken once, written with each head.
   writeSharedHeaders(
@@ -174,46 +181,28 @@ export function createApp({
       }),
     ),
   );
-  const hosts = new Set(allowedHosts);
-  const may = guards(identify, responder, authenticated);
-  const metered = unauthenticated ? meteredKeyless(unauthenticated, responder) : undefined;
+  app.use(gate(dependencies, responder));
+}
 
-  const methodNotAllowed =
-    (allow: string): RequestHandler =>
-    (req, res) =>
-      responder.error(res, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}`, {
-        Allow: allow,
-      });
-
-  // One gate for every request, before routing (one layer rather than one per
-  // check: each layer costs every request a turn through the router).
-  app.use((req, res, next) => {
-    // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated.
-    const probe = req.path === '/healthz' || req.path === '/readyz';
-    // Who the key names, looked up once for the gate and the guards; null: nobody.
-    res.locals.identity = callerOf(identify, req.headers.authorization) ?? null;
-    // While draining, a request that arrives on a connection still open is
-    // turned away (the probes still answer: liveness 200, readiness 503).
-    if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
-    else if (!probe && overConnectionLimit(req.socket, () => res.locals.identity?.client)) {
-      responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
-    } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
-      // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
-      responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });
-    } else if (req.headers.host !== undefined && !probe && !hosts.has(hostNameOf(req.headers.host))) {
-      // A page elsewhere reaching this service through a name it resolved to us (DNS rebinding) is refused here.
-      responder.error(
-        res,
-        'misdirected_request',
-        `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`,
-      );
-    } else if (metered && !probe && res.locals.identity === null) metered(req.socket.remoteAddress ?? '', res, next);
-    else next();
-  });
-
+/** POST /order, an order's status and cancel, and the operator's views of orders. */
+function routeOrders(
+  { app, responder, may, methodNotAllowed }: RouteKit,
+  dependencies: AppDependencies,
+  answerFailure: (error: unknown, res: Response) => void,
+): void {
+  const {
+    orders,
+    orderStatus,
+    rateLimits,
+    dependencies: breakers,
+    clientShares,
+    tiers,
+    orderViews,
+    log,
+  } = dependencies;
+  const { capacity, draining, observer, faultInjection, maxDeadlineMs } = dependencies;
   // The rate limit before the body is read: an order over it costs nothing more.
   const limited = rateLimits ? [rateLimit(rateLimits.limiter, responder, rateLimits.limited)] : [];
-  const answerFailure = requestFailure(responder);
   const route = orderRoute({
     orders,
     capacity,
@@ -222,7 +211,7 @@ export function createApp({
     observer,
     faultInjection,
     maxDeadlineMs,
-    ...(dependencies ? { dependencies } : {}),
+    ...(breakers ? { dependencies: breakers } : {}),
     ...(clientShares ? { clientShares } : {}),
     ...(tiers ? { tiers } : {}),
     failed: answerFailure,
@@ -231,25 +220,35 @@ export function createApp({
   app.all('/order', methodNotAllowed('POST'));
   app.get('/orders/:orderId', may.client, orderStatusRoute(orderStatus, responder));
   app.all('/orders/:orderId', methodNotAllowed('GET, HEAD'));
-  if (orderViews) routeOrderViews(app, { views: orderViews, events, may, responder, methodNotAllowed });
+  if (orderViews)
+    routeOrderViews(app, { views: orderViews, events: dependencies.events, may, responder, methodNotAllowed });
   app.post(
     '/orders/:orderId/cancel',
     may.client,
     orderCancelRoute({ cancel: (key, waitMs) => orders.cancel(key, waitMs), status: orderStatus, responder, log }),
   );
   app.all('/orders/:orderId/cancel', methodNotAllowed('POST'));
-  if (events) {
-    const changes = webhookChangesLimit(responder);
-    app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
-    app.get('/webhooks', may.client, listWebhooks(events, responder));
-    app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
-    app.delete('/webhooks/:id', may.client, changes, deleteWebhook(events, responder));
-    app.all('/webhooks/:id', methodNotAllowed('DELETE'));
-    app.get('/events', may.client, eventFeed(events, responder));
-    app.all('/events', methodNotAllowed('GET, HEAD'));
-    app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
-    app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
-  }
+}
+
+/** The webhook endpoints, the event feed and the admin's redelivery; none without a store that keeps events. */
+function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { events }: AppDependencies): void {
+  if (!events) return;
+  const changes = webhookChangesLimit(responder);
+  app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
+  app.get('/webhooks', may.client, listWebhooks(events, responder));
+  app.all('/webhooks', methodNotAllowed('GET, HEAD, POST'));
+  app.delete('/webhooks/:id', may.client, changes, deleteWebhook(events, responder));
+  app.all('/webhooks/:id', methodNotAllowed('DELETE'));
+  app.get('/events', may.client, eventFeed(events, responder));
+  app.all('/events', methodNotAllowed('GET, HEAD'));
+  app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
+  app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
+}
+
+/** What runs the service rather than its orders, open to all: the probes, the version, the API document. */
+function routeOps({ app, responder, methodNotAllowed }: RouteKit, dependencies: AppDependencies): void {
+  const { health, draining, capacity, recordsFull, openapi } = dependencies;
+  const { storeUnavailable = () => false, leaving = () => false } = dependencies;
   app.get('/healthz', healthRoute(health, draining, responder));
   app.all('/healthz', methodNotAllowed('GET, HEAD'));
   app.get(
@@ -260,9 +259,15 @@ export function createApp({
   const build = buildInfo();
   app.get('/version', (_req, res) => responder.json(res, 200, build));
   app.all('/version', methodNotAllowed('GET, HEAD'));
-  app.get('/threads', may.admin, threads);
-  app.all('/threads', methodNotAllowed('GET, HEAD'));
+  app.get('/openapi.json', ...openApiRoute(openapi, responder));
+  app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
+}
 
+/** The admin's: the thread view (its page, last trace and stream), the dependencies, the log level, the metrics. */
+function routeAdmin({ app, responder, may, methodNotAllowed }: RouteKit, dependencies: AppDependencies): void {
+  const { faultInjection, recentTrace, threadEvents, dependencyControl, logLevel, metrics } = dependencies;
+  app.get('/threads', may.admin, servedPage(threadsPage({ faultInjection })));
+  app.all('/threads', methodNotAllowed('GET, HEAD'));
   app.get('/threads/trace', may.admin, (_req, res) => {
     const waterfall = recentTrace?.();
     if (waterfall) return responder.json(res, 200, waterfall);
@@ -275,7 +280,7 @@ export function createApp({
     );
   });
   app.all('/threads/trace', methodNotAllowed('GET, HEAD'));
-  app.get('/threads/events', may.admin, threadEvents.route(responder));
+  app.get('/threads/events', may.admin, threadEventsRoute(threadEvents, responder));
   app.all('/threads/events', methodNotAllowed('GET, HEAD'));
   app.get('/admin/dependencies', may.admin, dependencyList(dependencyControl, responder));
   app.all('/admin/dependencies', methodNotAllowed('GET, HEAD'));
@@ -286,8 +291,6 @@ export function createApp({
     app.post('/admin/log-level', may.admin, ...logLevelChange(logLevel, responder));
     app.all('/admin/log-level', methodNotAllowed('GET, HEAD, POST'));
   }
-  app.get('/openapi.json', ...openApiRoute(openapi, responder));
-  app.all('/openapi.json', methodNotAllowed('GET, HEAD'));
   if (metrics) {
     app.get('/metrics', may.admin, async (_req, res) => {
       const { contentType, body } = await metrics();
@@ -296,14 +299,6 @@ export function createApp({
     });
     app.all('/metrics', methodNotAllowed('GET, HEAD'));
   }
-  app.use((req, res) => responder.error(res, 'not_found', `no route for ${req.method} ${req.path}`));
-
-  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
-    if (res.headersSent) return next(error);
-    answerFailure(error, res);
-  };
-  app.use(onError);
-  return app;
 }
 
 /** The operator's views: the list of orders, one order's timeline, and the console page over them. */
@@ -345,7 +340,7 @@ function servedPage(assembled: AssembledPage): RequestHandler {
 
 /**
  * A request that failed, answered: the one error handler's answer, also the order route's, which answers its own
- * failures (src/http/order-route.ts).
+ * failures (src/http/routes/order-route.ts).
  */
 function requestFailure(responder: Responder): (error: unknown, res: Response) => void {
   return (error, res) => {
@@ -363,32 +358,6 @@ function requestFailure(responder: Responder): (error: unknown, res: Response) =
       return responder.error(res, 'store_unavailable', 'the store cannot be reached right now; retry shortly');
     res.locals.log.error({ err: error }, 'request failed');
     responder.error(res, 'internal', 'internal error');
-  };
-}
-
-/**
- * A request no key identifies, counted against its peer's rate (unauthenticated-meter.ts): within it, on its way;
- * past it, answered 429 once its peer's window ends — its line left out, the meter's notice says it.
- */
-function meteredKeyless(
-  meter: UnauthenticatedMeter,
-  responder: Responder,
-): (peer: string, res: Response, next: () => void) => void {
-  return (peer, res, next) => {
-    void meter.take(peer).then((waitMs) => {
-      if (waitMs === undefined) return next();
-      res.locals.quiet = true;
-      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      setTimeout(() => {
-        if (res.writableEnded || res.destroyed) return;
-        responder.error(
-          res,
-          'rate_limited',
-          `requests without a valid API key are limited to ${UNAUTHENTICATED_PER_SECOND} a second from one address; retry in ${seconds} s`,
-          { 'Retry-After': String(seconds) },
-        );
-      }, waitMs).unref();
-    });
   };
 }
 

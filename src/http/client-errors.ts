@@ -24,11 +24,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ErrorKind } from '../domain/errors.js';
 import { randomUuid } from '../random-ids.js';
-import type { ErrorResponse } from './api-schemas.js';
-import { STATUS_BY_KIND } from './error-status.js';
-import { PROBLEM_JSON, prefersProblem, problem } from './problem-details.js';
-import { requestIdFrom } from './request-log.js';
-import { requestIdOf } from './response-headers.js';
+import type { ErrorResponse } from './wire/api-schemas.js';
+import { STATUS_BY_KIND } from './wire/error-status.js';
+import { PROBLEM_JSON, prefersProblem, problem } from './wire/problem-details.js';
+import { requestIdFrom } from './guards/request-log.js';
+import { requestIdOf } from './wire/response-headers.js';
 
 /** What Node hands to 'clientError': llhttp's errors carry a code, a reason and the bytes being parsed. */
 export interface ClientError extends Error {

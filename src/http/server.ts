@@ -53,8 +53,8 @@ import { Server as NetServer, type AddressInfo, type ListenOptions, type Socket 
 import type { Logger } from 'pino';
 import { BODY_TOO_SLOW, clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
-import { UnauthenticatedConnections } from './unauthenticated-connections.js';
-import { ClientConnections } from './client-connections.js';
+import { UnauthenticatedConnections } from './guards/unauthenticated-connections.js';
+import { ClientConnections } from './guards/client-connections.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;

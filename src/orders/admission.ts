@@ -15,6 +15,9 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
  */
 export type Admission = 'admitted' | AdmittedOnTerms | Refusal;
 
+/** What the dependencies' circuit breakers say of a new order: let through (perhaps on terms), or one is down. */
+export type DependencyAdmission = 'admitted' | AdmittedOnTerms | DependencyDown;
+
 /** Admitted, on terms: `ended` is told how the run ended (called on this object: it may be a record's method). */
 export interface AdmittedOnTerms {
   readonly admitted: true;
@@ -39,10 +42,16 @@ export interface AdmissionPolicy {
 }
 
 /**
- * Why no run may start: too many in flight, shutting down, a dependency the order needs is known to be down, its
- * client's share is full, or its tier's ceiling is reached (the headroom kept for the tiers above).
+ * Why no run may start, as a fact (the edge says it in words: src/http/wire/refusal-answers.ts): the service is
+ * draining; it is full — too many orders in flight, or no room in the records; the order's tier has reached its
+ * ceiling (the headroom kept for the tiers above); its client's share is full; or a dependency it needs is down.
  */
-export type Refusal = 'overloaded' | 'shutting_down' | DependencyDown | ShareFull | TierFull;
+export type Refusal =
+  | { readonly refused: 'draining' }
+  | { readonly refused: 'service_full'; readonly full: Full }
+  | ({ readonly refused: 'tier_full' } & TierFull)
+  | ({ readonly refused: 'over_share' } & ShareFull)
+  | ({ readonly refused: 'dependency_down' } & DependencyDown);
 
 /**
  * The order's client holds its whole share of something scarce (while other

@@ -16,12 +16,12 @@
  * — that is nothing. Who is active is this class's to say (`sharers`), for
  * the couriers and the turns of thread time too.
  *
- * Asked from the admission callback (src/http/order-route.ts), synchronously
+ * Asked from an order's admission (src/orders/order-admission.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
  * orders cannot be overtaken by orders admitted at the same moment.
  */
 import type { ClientBook } from '../clients/client-book.js';
-import type { Admission, AdmittedOnTerms, ShareFull } from './admission.js';
+import type { AdmittedOnTerms, DependencyAdmission, ShareFull } from './admission.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { OrderRecords } from './order-records.js';
 import { ActiveClients } from '../fairness/active-clients.js';
@@ -107,7 +107,7 @@ export class ClientShares implements Holdings {
   }
 
   /** `admission`, counted as one of the client's orders in flight if it admits a run, until the run ends. */
-  counted(client: string, admission: Admission): Admission {
+  counted(client: string, admission: DependencyAdmission): DependencyAdmission {
     if (admission !== 'admitted' && !(typeof admission === 'object' && 'admitted' in admission)) return admission;
     this.inFlight.set(client, this.inFlightOf(client) + 1);
     this.total++;

@@ -33,7 +33,7 @@ import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
 import type { Finished, OrderRecords, RecordedOutcome } from './order-records.js';
 import { RunStop } from './run-stop.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
-import type { AdmissionPolicy, AdmittedOnTerms, Full, Refusal } from './admission.js';
+import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -66,11 +66,11 @@ export type Submission =
   | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
   /** The order_id belongs to a different order. */
   | { readonly kind: 'reused' }
-  /** No new run could start: too many in flight, the service is shutting down, or a dependency is down. */
-  | { readonly kind: 'refused'; readonly because: Refusal; readonly full?: Full };
+  /** No new run could start: why, as a fact. */
+  | { readonly kind: 'refused'; readonly because: Refusal };
 
 /** The records had no room for the order: nothing started. */
-const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
+const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
 
 export interface OrderRunner {
   process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
@@ -219,9 +219,7 @@ export class OrderDesk {
       if (replay) return { kind: 'answered', result: replay, via: 'replayed' };
       const waiting = policy.waitForRoom?.(admission);
       if (waiting && (await waiting)) continue;
-      return admission === 'overloaded'
-        ? { kind: 'refused', because: admission, full: 'orders_in_flight' }
-        : { kind: 'refused', because: admission };
+      return { kind: 'refused', because: admission };
     }
   }
 

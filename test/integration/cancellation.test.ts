@@ -149,7 +149,7 @@ describe('an order in flight', () => {
   it("holds none of Express's routing: the router's closures go once the order route has the request", async () => {
     // The router keeps its `next` (and the closures and contexts beside it: `trimPrefix`, the route's `next`, the
     // restore closure) for as long as the request holds it (`req.next`) or the handler's promise is pending. The order
-    // route hands it neither (src/http/order-route.ts): 0.8 KB an order in flight before, one `trimPrefix` each.
+    // route hands it neither (src/http/routes/order-route.ts): 0.8 KB an order in flight before, one `trimPrefix` each.
     const routers = (): number =>
       queryObjects(Function, { format: 'summary' }).filter((fn) => fn === '[Function: trimPrefix]').length;
     // Whole closures an order: the test's own connections closing, or kept alive with their last request, move the

@@ -8,8 +8,8 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
-import { openApiDocument } from '../../src/http/openapi.js';
-import { PROBLEM_TYPE_BASE } from '../../src/http/problem-details.js';
+import { openApiDocument } from '../../src/http/openapi/openapi.js';
+import { PROBLEM_TYPE_BASE } from '../../src/http/wire/problem-details.js';
 import { compiledFixture } from '../support/compiled.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { converse, parseReply } from '../support/raw-socket.js';

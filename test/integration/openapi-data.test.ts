@@ -9,7 +9,7 @@
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openApiDocument } from '../../src/http/openapi.js';
+import { openApiDocument } from '../../src/http/openapi/openapi.js';
 import { rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';

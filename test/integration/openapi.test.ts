@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { FeedCursors } from '../../src/events/feed-cursor.js';
-import { openApiDocument } from '../../src/http/openapi.js';
+import { openApiDocument } from '../../src/http/openapi/openapi.js';
 import { compiledFixture } from '../support/compiled.js';
 import { openEventStream } from '../support/event-stream.js';
 import { rawRequest, type RawResponse } from '../support/http.js';

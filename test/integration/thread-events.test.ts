@@ -9,8 +9,9 @@ import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Responder } from '../../src/http/responses.js';
-import { ThreadEvents } from '../../src/http/thread-events.js';
+import { Responder } from '../../src/http/wire/responses.js';
+import { threadEventsRoute } from '../../src/http/routes/thread-events-route.js';
+import { ThreadEvents } from '../../src/observability/live-pages/thread-events.js';
 import { openEventStream } from '../support/event-stream.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -23,7 +24,7 @@ afterEach(async () => {
 
 async function serve(events: ThreadEvents): Promise<URL> {
   const app = express();
-  app.get('/threads/events', events.route(new Responder({ draining: () => false })));
+  app.get('/threads/events', threadEventsRoute(events, new Responder({ draining: () => false })));
   server = createServer(app);
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/threads/events`);

@@ -6,7 +6,7 @@
  * that does not hold the shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { threadsPage } from '../../src/http/threads-page.js';
+import { threadsPage } from '../../src/observability/live-pages/threads-page.js';
 import type { ThreadSnapshot, ViewedLane, ViewedStep } from '../../src/observability/thread-view.js';
 import { openEventStream, type EventStream } from '../support/event-stream.js';
 import { expectAtRest } from '../support/leaks.js';

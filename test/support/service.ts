@@ -5,7 +5,7 @@
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/composition/service.js';
-import type { HealthReport } from '../../src/http/api-schemas.js';
+import type { HealthReport } from '../../src/http/wire/api-schemas.js';
 import type { StepDefinition } from '../../src/pipeline/steps.js';
 import { postOnce } from './raw-socket.js';
 

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STATUS_BY_KIND } from '../../src/http/error-status.js';
+import { STATUS_BY_KIND } from '../../src/http/wire/error-status.js';
 import { pathOf, PROJECT_ROOT as ROOT_URL } from '../../src/paths.js';
 
 const PROJECT_ROOT = pathOf(ROOT_URL);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ORDER_FAILURE_KINDS } from '../../src/domain/errors.js';
 import { ACTION_NAMES, orderKey, type OrderKey } from '../../src/domain/order.js';
 import { TIERS, type Tier } from '../../src/domain/tier.js';
-import { orderResponseText } from '../../src/http/order-json.js';
+import { orderResponseText } from '../../src/http/wire/order-json.js';
 import type { FoldedBooks } from '../../src/ledger/memory-ledger.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';

@@ -1,6 +1,6 @@
 import { fc, test as propertyTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { firstJsonFlaw } from '../../src/http/json-flaws.js';
+import { firstJsonFlaw } from '../../src/http/wire/json-flaws.js';
 
 describe('firstJsonFlaw', () => {
   it.each([

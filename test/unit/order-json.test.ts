@@ -1,13 +1,13 @@
 /**
- * The order's answer written straight from its result (src/http/order-json.ts)
+ * The order's answer written straight from its result (src/http/wire/order-json.ts)
  * is the very text JSON.stringify gives of the OrderResponse built field by
  * field, as the API document says it, for any result; and the schema accepts it.
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { orderResponseSchema, type OrderResponse } from '../../src/http/api-schemas.js';
-import { orderResponseText } from '../../src/http/order-json.js';
-import { stepJson } from '../../src/http/responses.js';
+import { orderResponseSchema, type OrderResponse } from '../../src/http/wire/api-schemas.js';
+import { orderResponseText } from '../../src/http/wire/order-json.js';
+import { stepJson } from '../../src/http/wire/responses.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../src/pipeline/steps.js';
 

@@ -1,5 +1,5 @@
 /**
- * The order route answers its own failures (src/http/order-route.ts): a desk that fails is answered as the app's one
+ * The order route answers its own failures (src/http/routes/order-route.ts): a desk that fails is answered as the app's one
  * error handler answers any route's failure — a store's kinds as they are, anything else 500 internal, logged — and
  * the connection goes on serving. The route hands Express no promise, so this is not Express's doing.
  */
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailable } from '../../src/domain/errors.js';
 import { NO_OBSERVER } from '../../src/observability/metrics.js';
 import { createApp } from '../../src/http/app.js';
-import { ThreadEvents } from '../../src/http/thread-events.js';
+import { ThreadEvents } from '../../src/observability/live-pages/thread-events.js';
 import type { OrderDesk } from '../../src/orders/order-desk.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';

@@ -1,5 +1,5 @@
 /**
- * The headers every response shares (src/http/response-headers.ts): helmet's,
+ * The headers every response shares (src/http/wire/response-headers.ts): helmet's,
  * taken once and written with each head, the request's own beside them — and
  * none of them kept in a response while it waits for its answer, which is
  * what an order in flight held before.
@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Response } from 'express';
 import helmet from 'helmet';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { deferHeader, headersSetBy, writeSharedHeaders } from '../../src/http/response-headers.js';
+import { deferHeader, headersSetBy, writeSharedHeaders } from '../../src/http/wire/response-headers.js';
 
 const SHARED = headersSetBy(helmet());
 

@@ -1,5 +1,5 @@
 /**
- * The book of connections not yet authenticated (src/http/unauthenticated-connections.ts), and the server making room
+ * The book of connections not yet authenticated (src/http/guards/unauthenticated-connections.ts), and the server making room
  * with it on real sockets: under a flood of one peer, each new connection takes the place of that peer's oldest
  * without a walk over every connection held (before, one walk per new connection from the oldest, stepping over each
  * connection authenticated since the table was last rebuilt).
@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpServer } from '../../src/http/server.js';
-import { UnauthenticatedConnections } from '../../src/http/unauthenticated-connections.js';
+import { UnauthenticatedConnections } from '../../src/http/guards/unauthenticated-connections.js';
 import { mapWalksIn } from '../support/map-walks.js';
 import { pause } from '../support/wait.js';
 

@@ -1,0 +1,115 @@
+/**
+ * What the OpenAPI document's areas share: the content and error helpers, the
+ * headers several answers carry, the answers every operation may give (no
+ * key, a key without the right, a Host not served, a keyless flood), and who
+ * the document says may call what.
+ */
+import type { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { TIERS } from '../../domain/tier.js';
+import { errorResponseSchema, orderFailedSchema } from '../wire/api-schemas.js';
+import { PROBLEM_JSON, problemSchema } from '../wire/problem-details.js';
+
+export type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+/** The security requirements of an operation that needs a key. */
+export type Keyed = Array<Record<string, string[]>>;
+
+export const json = <T extends z.ZodType>(schema: T) => ({ 'application/json': { schema } });
+export const error = (
+  description: string,
+  headers?: Record<string, { description: string; schema: { type: 'string' } }>,
+) => ({
+  description,
+  content: { ...json(errorResponseSchema), [PROBLEM_JSON]: { schema: problemSchema } },
+  ...(headers ? { headers } : {}),
+});
+export const orderFailure = (description: string) => ({ description, content: json(orderFailedSchema) });
+export const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } },
+};
+export const RATE_LIMIT = {
+  'RateLimit-Policy': {
+    description:
+      'The client\'s rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit.',
+    schema: { type: 'string' as const },
+  },
+  RateLimit: {
+    description:
+      'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
+    schema: { type: 'string' as const },
+  },
+};
+export const ORDER_TIER = {
+  'Order-Tier': {
+    description:
+      "The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded.",
+    schema: { type: 'string' as const, enum: [...TIERS] },
+  },
+};
+export const ALLOW = { Allow: { description: 'The methods the path accepts.', schema: { type: 'string' as const } } };
+export const REPLAYED = {
+  'Idempotent-Replayed': {
+    description:
+      'Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again.',
+    schema: { type: 'string' as const },
+  },
+};
+
+const CHALLENGE = {
+  'WWW-Authenticate': {
+    description:
+      'The schemes to authenticate with, each in a header of its own: `Bearer realm="order-threads"`, then `Basic realm="order-threads", charset="UTF-8"` (for a browser: the admin key as the password).',
+    schema: { type: 'string' as const },
+  },
+};
+export const unauthorized = error(
+  'No API key, or one that was never issued or has been revoked (kind unauthorized).',
+  CHALLENGE,
+);
+/** What a request no key identifies gets past its address's rate (src/http/guards/unauthenticated-meter.ts). */
+export const KEYLESS_LIMITED =
+  'Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited.';
+export const keylessLimited = error(KEYLESS_LIMITED, RETRY_AFTER);
+export const webhookChangeLimited = error(
+  `The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. ${KEYLESS_LIMITED}`,
+  RETRY_AFTER,
+);
+export const misdirected = error(
+  'The Host header names a host this service does not answer for (kind misdirected_request): see ALLOWED_HOSTS.',
+);
+/**
+ * Who the document says may call what (every operation but the probes and
+ * this document): `keys` — a client's key (or the admin's for the admin
+ * surface), by Bearer or as HTTP Basic's password; `open` — nobody needs one
+ * (no keys configured, loopback only); `either` — docs/openapi.yaml, which
+ * does not know how the service will be started: a key, or none (`{}`) in
+ * open mode.
+ */
+export type DocumentedAccess = 'keys' | 'open' | 'either';
+export const SECURITY: Record<DocumentedAccess, Keyed> = {
+  keys: [{ bearer: [] }, { basic: [] }],
+  open: [],
+  either: [{ bearer: [] }, { basic: [] }, {}],
+};
+export const forbidden = error("A client's key where the admin key is needed (kind forbidden).");
+
+/** A 405: only `allowed`. */
+export const methods = (allowed: string) => error(allowed, ALLOW);
+/** A read's 503: no connection, shutting down, Postgres busy or gone. */
+export const unavailable = error(
+  "Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+  RETRY_AFTER,
+);
+
+export function registerSecuritySchemes(registry: OpenAPIRegistry): void {
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "An API key: a client's (API_KEYS, or issued by `npm run keys`) or the admin's (ADMIN_KEY).",
+  });
+  registry.registerComponent('securitySchemes', 'basic', {
+    type: 'http',
+    scheme: 'basic',
+    description: 'The same key as the password (the user name is ignored): how a browser opens /threads.',
+  });
+}

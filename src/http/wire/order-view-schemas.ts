@@ -1,0 +1,110 @@
+/**
+ * The shapes of the operator's views of orders: the list (GET /orders) and
+ * one order's timeline (GET /orders/{order_id}/timeline). Zod schemas, the
+ * one source of the OpenAPI document and of the routes' types, as in
+ * api-schemas.ts.
+ */
+import { z } from 'zod';
+import { TIERS } from '../../domain/tier.js';
+import { eventSchema, orderStatusSchema, stepSchema } from './api-schemas.js';
+
+const outcomeSchema = orderStatusSchema.shape.outcome;
+
+export const listedOrderSchema = z
+  .strictObject({
+    order_id: z.string(),
+    client: z.string().meta({ description: 'Whose order it is.' }),
+    state: z.enum(['running', 'done']),
+    outcome: outcomeSchema,
+    runs: z.int().min(1),
+    tier: z.enum(TIERS).optional(),
+    at: z.string().meta({
+      description:
+        'When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with.',
+    }),
+  })
+  .meta({ id: 'ListedOrder' });
+
+export const orderListSchema = z
+  .strictObject({
+    orders: z.array(listedOrderSchema).meta({ description: 'Newest first.' }),
+    next: z.string().nullable().meta({
+      description:
+        'The cursor to send as `cursor` for the next page (opaque, given to this caller only); null when no order follows. A page may hold fewer orders than `limit` while more follow.',
+    }),
+  })
+  .meta({ id: 'OrderList' });
+
+export const timelineStepSchema = stepSchema
+  .extend({
+    kind: z.string().optional().meta({ description: 'Why the step failed (status error).' }),
+    cause: z
+      .string()
+      .optional()
+      .meta({ description: 'What canceled it (status canceled): the kind that ended the order.' }),
+    effect: z.enum(['applied', 'refused']).optional().meta({
+      description: 'What its remote service did with its request; absent if it sent none.',
+    }),
+    dependency: z.enum(['answered', 'failed']).optional().meta({
+      description: 'Whether its remote service failed it (failed) or answered (answered); absent: nothing to say.',
+    }),
+  })
+  .meta({ id: 'TimelineStep' });
+
+export const timelineEventSchema = eventSchema
+  .extend({
+    run: z.int().min(1).meta({ description: 'The run it reports.' }),
+    trace_id: z
+      .string()
+      .nullable()
+      .meta({ description: 'The trace of the request that recorded it (with tracing on).' }),
+    deliveries: z
+      .array(
+        z.strictObject({
+          endpoint_id: z.string(),
+          failures: z.int().min(0).meta({ description: 'Attempts that failed so far.' }),
+          first_attempt_at: z.string().nullable(),
+          done_at: z.string().nullable().meta({ description: 'When it was delivered or given up; null while owed.' }),
+          outcome: z.string().nullable().meta({
+            description: 'delivered, or why it was given up (failed, gone, dropped); null while it is owed.',
+          }),
+        }),
+      )
+      .nullable()
+      .meta({
+        description:
+          'Its delivery to each webhook endpoint it was owed to (with DATABASE_URL); null in memory, where a delivery is forgotten once done.',
+      }),
+  })
+  .meta({ id: 'TimelineEvent' });
+
+export const orderTimelineSchema = z
+  .strictObject({
+    order_id: z.string(),
+    client: z.string(),
+    state: z.enum(['running', 'done']),
+    outcome: outcomeSchema,
+    runs: z.int().min(1),
+    tier: z.enum(TIERS).optional(),
+    payment: orderStatusSchema.shape.payment,
+    failure: z
+      .strictObject({
+        kind: z.string().meta({ description: 'The kind the latest run failed with.' }),
+        step: z.string().nullable().meta({ description: 'The step that failed first; null if none did (a deadline).' }),
+        thread_id: z.int().nullable().meta({ description: 'The worker thread it failed on, if it reached one.' }),
+      })
+      .nullable()
+      .meta({ description: 'Why the latest run failed, from its recorded answer; null if it succeeded or runs.' }),
+    steps: z.array(timelineStepSchema).meta({
+      description:
+        "The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries; empty while it runs or when the outcome kept no answer (interrupted, timeout).",
+    }),
+    compensations: z.array(timelineStepSchema).meta({ description: 'What was undone: a refund of a payment.' }),
+    events: z.array(timelineEventSchema).meta({ description: "The order's events still kept, oldest first." }),
+  })
+  .meta({ id: 'OrderTimeline', description: 'One order as the service recorded it: its steps, money and events.' });
+
+export type ListedOrderJson = z.infer<typeof listedOrderSchema>;
+export type OrderListJson = z.infer<typeof orderListSchema>;
+export type TimelineStepJson = z.infer<typeof timelineStepSchema>;
+export type OrderTimelineJson = z.infer<typeof orderTimelineSchema>;

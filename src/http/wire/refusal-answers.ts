@@ -1,0 +1,85 @@
+/**
+ * What an order refused admission is told: the one place that turns the
+ * orders layer's refusals (facts: src/orders/admission.ts) into an error
+ * kind — and so a status (src/http/wire/error-status.ts) — words, and headers.
+ */
+import type { ErrorKind } from '../../domain/errors.js';
+import type { Tier } from '../../domain/tier.js';
+import type { TierFull } from '../../fairness/tier-headroom.js';
+import type { DependencyDown, Full, Refusal, ShareFull } from '../../orders/admission.js';
+import { SHUTTING_DOWN_MESSAGE } from './responses.js';
+
+export interface RefusalAnswer {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Whether the order counts as shed (the metrics): refused for want of room, not for the service's going. */
+  readonly shed: boolean;
+}
+
+/** What the words of a refusal name besides the refusal itself. */
+export interface RefusalContext {
+  /** The tier the order asked to run at. */
+  readonly tier: Tier;
+  /** MAX_INFLIGHT. */
+  readonly maxInflight: number;
+}
+
+/** `refusal`, said. */
+export function refusalAnswer(refusal: Refusal, context: RefusalContext): RefusalAnswer {
+  switch (refusal.refused) {
+    case 'draining':
+      return { kind: 'shutting_down', message: SHUTTING_DOWN_MESSAGE, shed: false };
+    case 'service_full':
+      return { kind: 'overloaded', message: serviceFull(refusal.full, context), shed: true };
+    case 'over_share':
+      return { kind: 'overloaded', message: shareFull(refusal, context), shed: true };
+    case 'tier_full':
+      return { kind: 'overloaded', message: tierFull(refusal, context), shed: true };
+    case 'dependency_down':
+      return dependencyDown(refusal);
+  }
+}
+
+function serviceFull(full: Full, { tier, maxInflight }: RefusalContext): string {
+  return full === 'records'
+    ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
+    : `${maxInflight} orders are in flight; retry shortly (tier ${tier})`;
+}
+
+/** Nothing started: the client's share is full; other clients' orders are not affected. */
+function shareFull({ client, share, held, limit }: ShareFull, { tier }: RefusalContext): string {
+  return share === 'orders_in_flight'
+    ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`
+    : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${megabytes(limit)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`;
+}
+
+/** Nothing started: the tier's ceiling is reached, and what is above it is kept for the tiers above. */
+function tierFull({ bounded, used, limit }: TierFull, { tier, maxInflight }: RefusalContext): string {
+  const what = {
+    orders_in_flight: `${used} orders are in flight (MAX_INFLIGHT ${maxInflight})`,
+    pool_queue: `${used} tasks wait in the worker pool's queue`,
+    records: `the order records hold ${megabytes(used)} MB`,
+    event_loop: `the event loop runs ${used} ms late`,
+  }[bounded];
+  const ceiling = bounded === 'records' ? `${megabytes(limit)} MB` : bounded === 'event_loop' ? `${limit} ms` : limit;
+  return `tier ${tier} is shed: ${what}, its ceiling is ${ceiling} (TIER_CEILINGS), and the rest is kept for the tiers above; retry shortly`;
+}
+
+/**
+ * Nothing started, nothing recorded: answered at once with the dependency's kind, and when its breaker may let an
+ * order through.
+ */
+function dependencyDown({ unavailable, dependency, retryAfterMs }: DependencyDown): RefusalAnswer {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return {
+    kind: unavailable,
+    message: `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`,
+    headers: { 'Retry-After': String(seconds) },
+    shed: false,
+  };
+}
+
+function megabytes(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
+}
