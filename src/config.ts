@@ -1,6 +1,6 @@
 /**
  * Configuration from environment variables. Each variable is declared once in
- * src/settings/settings.ts (its rule, default and the guide's words); this
+ * its group's file under src/settings/ (its rule, default and the guide's words); this
  * file composes what several settings decide together — the access mode, the
  * durable mode, tracing — and checks what no one setting can. A bad value
  * stops the process with one line naming it and what it allows.
@@ -11,20 +11,14 @@ import { API_KEY } from './auth/key-ring.js';
 import { connectionHardLimit, openFileLimit } from './settings/bounds.js';
 import { readSettings, type Values } from './settings/read-settings.js';
 import { ConfigError, type Env, type FieldsOf, type Machine, type Setting } from './settings/setting.js';
-import {
-  DEFAULT_CLIENT_RATE_LIMIT,
-  DEPENDENCIES,
-  DEPLOYMENT,
-  EVENTS,
-  HTTP,
-  OBSERVABILITY,
-  ORDERS,
-  OTLP_PROTOCOLS,
-  REMOVED,
-  SETTINGS,
-  TRACE_SAMPLERS,
-  CLIENTS,
-} from './settings/settings.js';
+import { REMOVED, SETTINGS } from './settings/settings.js';
+import { CLIENTS, DEFAULT_CLIENT_RATE_LIMIT } from './settings/clients.js';
+import { DEPENDENCIES } from './settings/dependencies.js';
+import { DEPLOYMENT } from './settings/deployment.js';
+import { HTTP } from './settings/http.js';
+import { OBSERVABILITY, OTLP_PROTOCOLS, TRACE_SAMPLERS } from './settings/observability.js';
+import { ORDERS } from './settings/orders.js';
+import { EVENTS } from './settings/webhooks.js';
 import { LOG_LEVELS, type LogLevel } from './shared-memory/log-level.js';
 
 export { LOG_LEVELS, type LogLevel, ConfigError, type Machine };
@@ -36,14 +30,10 @@ export {
   THREAD_EXIT_MS,
   windDownMs,
 } from './settings/bounds.js';
-export {
-  DEFAULT_CLIENT_MAX_SHARE,
-  DEFAULT_CLIENT_RATE_LIMIT,
-  OTLP_PROTOCOLS,
-  TRACE_SAMPLERS,
-} from './settings/settings.js';
+export { DEFAULT_CLIENT_MAX_SHARE, DEFAULT_CLIENT_RATE_LIMIT } from './settings/clients.js';
+export { OTLP_PROTOCOLS, TRACE_SAMPLERS } from './settings/observability.js';
 
-/** The settings Config holds as parsed, by their `field` (src/settings/settings.ts says what each is). */
+/** The settings Config holds as parsed, by their `field` (src/settings/ says what each is). */
 type PlainFields = FieldsOf<typeof ORDERS> &
   FieldsOf<typeof HTTP> &
   FieldsOf<typeof CLIENTS> &
@@ -87,7 +77,7 @@ export interface Config extends PlainFields {
   readonly events: EventsConfig;
 }
 
-/** The event feed and the webhooks (src/events/), as declared in src/settings/settings.ts's EVENTS. */
+/** The event feed and the webhooks (src/events/), as declared in src/settings/webhooks.ts's EVENTS. */
 export type EventsConfig = FieldsOf<typeof EVENTS>;
 
 /**
@@ -139,7 +129,7 @@ function parseAccess(env: Env, host: string): AccessConfig {
     .split(',')
     .map((key) => key.trim())
     .filter((key) => key !== '');
-  // Checked with the other settings (src/settings/settings.ts) before the keys are composed.
+  // Checked with the other settings (src/settings/) before the keys are composed.
   const allowAnonymous = env['ALLOW_ANONYMOUS'] === 'on';
   if (rawKeys === '' && adminKeys.length === 0) {
     if (!isLoopback(host) && !allowAnonymous) {

@@ -123,11 +123,7 @@ export function createOrderEngine(
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
-  // Room for every step of every order admitted: a cell per task in flight.
-  const cells = CancelCells.create(config.maxInflight * steps.length);
-  const tracker = StepTracker.create(config.threads);
-  // Every order in flight can have one courier step waiting, and no more.
-  const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  const { cells, tracker, couriers } = sharedMemoryOf(config, steps.length);
   const book = clients?.book ?? createClientBook(config);
   const { cpuTurns, clientNamed } = shareBetweenClients(book, couriers, config.threads, clients?.onSharers);
   const clientSources: ClientSources = {
@@ -212,6 +208,20 @@ export function createOrderEngine(
       await pool.close();
       voider.close();
     },
+  };
+}
+
+/** The shared memory of the main thread and the step threads: cancel cells, the step tracker, the courier pool. */
+function sharedMemoryOf(
+  config: Config,
+  stepsPerOrder: number,
+): { cells: CancelCells; tracker: StepTracker; couriers: SlotSemaphore } {
+  return {
+    // Room for every step of every order admitted: a cell per task in flight.
+    cells: CancelCells.create(config.maxInflight * stepsPerOrder),
+    tracker: StepTracker.create(config.threads),
+    // Every order in flight can have one courier step waiting, and no more.
+    couriers: SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK),
   };
 }
 

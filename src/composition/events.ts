@@ -1,15 +1,14 @@
 /**
  * The events, assembled: the store's outbox and endpoints, the relay that
- * delivers from them, what the HTTP layer may do with them, and their
- * metrics. The HTTP status of each outcome comes from the HTTP layer's one
- * table; the events know none. Undefined where the store keeps no events.
+ * delivers from them, and what the HTTP layer may do with them (their
+ * metrics join the service's in desk.ts). The HTTP status of each outcome
+ * comes from the HTTP layer's one table; the events know none. Undefined
+ * where the store keeps no events.
  */
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { EventsConfig } from '../config.js';
 import { ClientEvents } from '../events/client-events.js';
 import { FeedCursors } from '../events/feed-cursor.js';
-import { registerEventMetrics } from '../events/event-metrics.js';
 import type { StatusOfKind } from '../events/order-event.js';
 import type { Deliveries } from '../events/deliveries.js';
 import type { DeliveryRecorder } from '../events/delivery-traces.js';
@@ -29,7 +28,6 @@ export function createEvents(
   config: EventsConfig,
   clientWeights: ReadonlyMap<string, number>,
   log: Logger,
-  registry: Registry | undefined,
   recorder?: DeliveryRecorder,
 ): ServiceEvents | undefined {
   if (!store.events) return undefined;
@@ -47,7 +45,6 @@ export function createEvents(
     log,
     ...(recorder ? { recorder } : {}),
   });
-  if (registry) registerEventMetrics(registry, deliveries);
   const client = new ClientEvents(outbox, endpoints, deliveries, {
     webhooksPerClient: config.webhooksPerClient,
     allowPrivateTargets: config.allowPrivateTargets,

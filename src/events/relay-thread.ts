@@ -19,7 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { Deliveries, DeliveryFigures, DeliveryOptions } from './deliveries.js';
-import { DeliveryThread } from './delivery-thread.js';
+import { deliveryThread, type DeliveryThread } from './delivery-thread.js';
 import type { EventLog } from './event-log.js';
 import type { StoredEvent } from './order-event.js';
 import type { RelayDisabled, RelayRequest, RelayWorkerData, ToRelayWorker } from './relay-worker.js';
@@ -47,7 +47,7 @@ export class RelayThread implements Deliveries {
   constructor(outbox: EventLog, endpoints: MemoryEndpointBook, options: DeliveryOptions, workerFile: URL) {
     const { log, recorder, ...data } = options;
     this.log = log;
-    this.thread = new DeliveryThread({
+    this.thread = deliveryThread({
       workerFile,
       name: 'webhook-relay',
       data,
@@ -79,7 +79,7 @@ export class RelayThread implements Deliveries {
 
   private startThread(): void {
     this.started = true;
-    // A thread that cannot start is started again by DeliveryThread, as one that died.
+    // A thread that cannot start is started again, as one that died (src/side-threads/side-thread.ts).
     this.thread.start().catch((error: unknown) => this.log.error({ err: error }, 'the webhook relay did not start'));
   }
 

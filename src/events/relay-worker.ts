@@ -7,7 +7,7 @@
  * main thread of an endpoint it disables (410, a whole retry window).
  */
 import type { DeliveryOptions } from './deliveries.js';
-import { threadPort } from './delivery-thread-port.js';
+import { deliveryThreadPort } from './delivery-thread-port.js';
 import type { StoredEvent } from './order-event.js';
 import { MemoryEndpointBook, type EndpointChange } from './webhook-endpoints.js';
 import { WebhookRelay } from './webhook-relay.js';
@@ -25,7 +25,7 @@ export interface RelayDisabled {
   readonly reason: DisabledReason;
 }
 
-const thread = threadPort<RelayWorkerData>();
+const thread = deliveryThreadPort<RelayWorkerData>();
 const endpoints = new MemoryEndpointBook();
 endpoints.onChange((change) => {
   if ('endpoint' in change && change.endpoint.disabled)

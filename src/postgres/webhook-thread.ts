@@ -19,7 +19,7 @@
  */
 import type { Deliveries, DeliveryFigures, DeliveryOptions } from '../events/deliveries.js';
 import { DELIVERY_COUNTS_BYTES, DeliveryCounts } from '../events/delivery-counts.js';
-import { DeliveryThread } from '../events/delivery-thread.js';
+import { deliveryThread, type DeliveryThread } from '../events/delivery-thread.js';
 import type { StoredEvent } from '../events/order-event.js';
 import type { Database } from './database.js';
 import { deliveryFigures, queueRedelivery } from './pg-webhook-lanes.js';
@@ -56,7 +56,7 @@ export class WebhookThread implements Deliveries {
     settings: WebhookThreadOptions,
   ) {
     const { log, recorder, ...delivery } = options;
-    this.thread = new DeliveryThread({
+    this.thread = deliveryThread({
       workerFile: settings.workerFile,
       name: 'webhook-delivery',
       data: {

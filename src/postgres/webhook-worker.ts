@@ -9,7 +9,7 @@
  */
 import type { DeliveryOptions } from '../events/deliveries.js';
 import { DeliveryCounts } from '../events/delivery-counts.js';
-import { threadPort } from '../events/delivery-thread-port.js';
+import { deliveryThreadPort } from '../events/delivery-thread-port.js';
 import { Database } from './database.js';
 import { PgEndpointBook } from './pg-events.js';
 import { PgWebhookLanes } from './pg-webhook-lanes.js';
@@ -29,7 +29,7 @@ export interface LeaseHeld {
   readonly until: number;
 }
 
-const thread = threadPort<WebhookWorkerData>();
+const thread = deliveryThreadPort<WebhookWorkerData>();
 const { data, log } = thread;
 
 let owner: LeaseHeld | undefined;

@@ -15,7 +15,7 @@ export function readSettings<D extends Readonly<Record<string, Setting<unknown>>
 ): Values<D> {
   const values: Record<string, unknown> = {};
   const earlier = (name: string): unknown => {
-    if (!(name in values)) throw new Error(`${name} is read before it is declared (src/settings/settings.ts)`);
+    if (!(name in values)) throw new Error(`${name} is read before it is declared (src/settings/)`);
     return values[name];
   };
   const read: Read = {

@@ -216,3 +216,21 @@ export function secretFile(
 ): Setting<string | undefined, undefined> {
   return { ...text({ ...spec, default: 'unset' }), holds };
 }
+
+/** `name:n` pairs, comma-separated, each name at most once and allowed by `named`. */
+export function pairs(named: (name: string) => boolean, min: number, max: number) {
+  return z.string().transform((raw, context) => {
+    const found = new Map<string, number>();
+    for (const entry of raw.split(',')) {
+      const match = /^\s*([^:\s]+)\s*:\s*(\d+)\s*$/.exec(entry);
+      const name = match?.[1] ?? '';
+      const value = Number(match?.[2]);
+      if (!match || !named(name) || found.has(name) || value < min || value > max) {
+        context.addIssue({ code: 'custom', message: 'pairs' });
+        return z.NEVER;
+      }
+      found.set(name, value);
+    }
+    return found;
+  });
+}

@@ -3,12 +3,13 @@
  * spans are gathered as plain records and handed over in batches — one
  * structured clone per batch instead of the SDK's span objects, its queue
  * and the OTLP encoding on the thread that serves requests
- * (docs/decisions/side-threads.md).
+ * (docs/decisions/side-threads.md). A side thread (src/side-threads/) that
+ * is not started again if it dies.
  */
-import { Worker } from 'node:worker_threads';
 import type { TracingConfig } from '../config.js';
+import { SideThread } from '../side-threads/side-thread.js';
 import { pushRecord, spansIn, type FlatSpans, type SpanRecord } from './span-records.js';
-import type { ExportWorkerData, ToExportThread } from './export-worker.js';
+import type { ExportWorkerData, SpansHandedOver } from './export-worker.js';
 
 /** Spans handed over at once, at most; a batch not full leaves after HAND_OVER_MS. */
 const HAND_OVER_SPANS = 512;
@@ -22,32 +23,28 @@ const HAND_OVER_MS = 100;
 const BATCHES_UNTAKEN_MAX = 64;
 
 export class ExportThread {
-  private readonly worker: Worker;
+  private readonly thread: SideThread<ExportWorkerData>;
   private batch: FlatSpans = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly closed: Promise<void>;
   private batchesUntaken = 0;
 
   constructor(config: TracingConfig, serviceVersion: string, workerFile: URL) {
-    const workerData: ExportWorkerData = {
-      tracesUrl: config.tracesUrl,
-      protocol: config.protocol,
-      serviceName: config.serviceName,
-      serviceVersion,
-      timeOrigin: performance.timeOrigin,
-    };
-    this.worker = new Worker(workerFile, { workerData, name: 'otlp-export' });
-    // It must not keep the process alive; the drain closes it, having exported what is left.
-    this.worker.unref();
-    this.closed = new Promise((resolve) => {
-      this.worker.on('message', (message) => {
-        if (message === 'took') this.batchesUntaken--;
-        else if (message === 'closed') resolve();
-      });
+    this.thread = new SideThread({
+      workerFile,
+      name: 'otlp-export',
+      data: {
+        tracesUrl: config.tracesUrl,
+        protocol: config.protocol,
+        serviceName: config.serviceName,
+        serviceVersion,
+        timeOrigin: performance.timeOrigin,
+      },
       // Tracing never takes the service down: a dead export thread loses its spans, nothing else.
-      this.worker.on('error', () => resolve());
-      this.worker.on('exit', () => resolve());
+      restart: false,
+      onPost: () => this.batchesUntaken--,
     });
+    // Spans are handed over from the first: the thread takes them in once it runs.
+    this.thread.start().catch(() => {});
   }
 
   add(record: SpanRecord): void {
@@ -60,19 +57,16 @@ export class ExportThread {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.batch.length === 0) return;
-    const message: ToExportThread = { spans: this.batch };
+    const message: SpansHandedOver = { spans: this.batch };
     this.batch = [];
     if (this.batchesUntaken >= BATCHES_UNTAKEN_MAX) return;
     this.batchesUntaken++;
-    this.worker.postMessage(message);
+    this.thread.post(message);
   }
 
   /** Hands over what is left, waits for the export thread to export it all, and ends it. */
   async close(): Promise<void> {
     this.handOver();
-    const close: ToExportThread = { close: true };
-    this.worker.postMessage(close);
-    await this.closed;
-    await this.worker.terminate();
+    await this.thread.close();
   }
 }

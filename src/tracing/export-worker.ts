@@ -3,14 +3,15 @@
  * fed the main thread's finished spans as plain records (span-records.ts).
  * Encoding the protobuf (or JSON) and posting it is the costliest thing an
  * exporter does per span; here it is off the thread that serves requests.
- * Messages: a batch of records; then `close`, answered `closed` once every
- * span received has been exported.
+ * A side thread (src/side-threads/): it is posted batches of records, each
+ * answered `took`; closed, it answers once every span received has been
+ * exported.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import { sideThreadPort } from '../side-threads/side-thread-port.js';
 import { readableSpanOf, recordAt, spansIn, type FlatSpans } from './span-records.js';
 
 export interface ExportWorkerData {
@@ -22,7 +23,9 @@ export interface ExportWorkerData {
   readonly timeOrigin: number;
 }
 
-export type ToExportThread = { readonly spans: FlatSpans } | { readonly close: true };
+export interface SpansHandedOver {
+  readonly spans: FlatSpans;
+}
 
 /**
  * Spans waiting to leave, at most: an order makes about ten, so a few seconds of a busy instance's orders; beyond it
@@ -33,8 +36,8 @@ const EXPORT_BATCH_SPANS = 2048;
 /** How often a batch leaves when none fills up. */
 const EXPORT_EVERY_MS = 1000;
 
-const data = workerData as ExportWorkerData;
-const port = parentPort!;
+const thread = sideThreadPort<ExportWorkerData>();
+const { data } = thread;
 const exporter =
   data.protocol === 'http/json'
     ? new JsonExporter({ url: data.tracesUrl })
@@ -50,19 +53,12 @@ const processor = new BatchSpanProcessor({
   scheduledDelayMillis: EXPORT_EVERY_MS,
 });
 
-port.on('message', (message: ToExportThread) => {
-  if ('spans' in message) {
-    const { spans } = message;
+thread.serve({
+  onPost: (message) => {
+    const { spans } = message as SpansHandedOver;
     for (let i = 0; i < spansIn(spans); i++)
       processor.onEnd(readableSpanOf(recordAt(spans, i), resource, scope, data.timeOrigin));
-    port.postMessage('took');
-    return;
-  }
-  void processor
-    .forceFlush()
-    .then(() => processor.shutdown())
-    .finally(() => {
-      port.postMessage('closed');
-      port.close();
-    });
+    thread.post('took');
+  },
+  onClose: () => processor.forceFlush().then(() => processor.shutdown()),
 });

@@ -7,7 +7,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DeliveryThread } from '../../src/events/delivery-thread.js';
+import { SideThread } from '../../src/side-threads/side-thread.js';
 import { DatabaseUnavailable, MigrationError } from '../../src/postgres/failures.js';
 import { startFailure } from '../../src/start-failure.js';
 import { compiledFixture } from '../support/compiled.js';
@@ -69,12 +69,12 @@ describe('a start that failed', () => {
   });
 
   it("keeps the cause a thread's start met: Postgres shutting down under the webhook thread is exit 69, not our own failure", async () => {
-    const thread = new DeliveryThread({
-      workerFile: compiledFixture('delivery-thread-refused'),
+    const thread = new SideThread({
+      workerFile: compiledFixture('side-thread-refused'),
       name: 'webhook-delivery',
       data: {},
       log: pino({ level: 'silent' }),
-      recorder: undefined,
+      restart: true,
     });
     const failed: unknown = await thread.start().then(
       () => undefined,

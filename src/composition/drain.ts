@@ -1,0 +1,50 @@
+/**
+ * The drain: the first part of the service's end, before the stages close.
+ * It says not ready and serves on for DRAIN_DELAY_MS, then turns new work
+ * away, lets every order in flight end — canceling what is left early enough
+ * for it to stop and void its payments before SHUTDOWN_TIMEOUT_MS — and
+ * closes every connection.
+ */
+import type { Logger } from 'pino';
+import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
+import type { OrderDesk } from '../orders/order-desk.js';
+import type { Edge } from './edge.js';
+
+export async function drain(config: Config, log: Logger, edge: Edge, orders: OrderDesk): Promise<void> {
+  const { server, threadEvents, keyReload } = edge;
+  edge.leave();
+  keyReload?.close();
+  if (config.drainDelayMs > 0) {
+    log.info(
+      { drain_delay_ms: config.drainDelayMs },
+      'not ready: serving on while the load balancer stops routing here',
+    );
+    await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+  }
+  const deadline = performance.now() + config.shutdownTimeoutMs;
+  // From here on no new run is admitted, whenever its body finishes arriving.
+  server.startDraining();
+  // An open page's stream would otherwise hold its connection, and the drain, open.
+  threadEvents.close();
+  const idle = orders.whenIdle();
+  // Cancel what is left early enough for it to stop and void its payments
+  // before the deadline (the configuration guarantees the time exists).
+  const cancelBy = Math.max(0, config.shutdownTimeoutMs - windDownMs(config) - SHUTDOWN_MARGIN_MS);
+  if (!(await settlesWithin(idle, cancelBy))) {
+    log.warn({ orders_in_flight: orders.runsInFlight }, 'shutdown deadline near: canceling the orders still in flight');
+    orders.cancelAll('shutting_down');
+    // Every run, its refunds included, ends before the pool closes: none is cut off.
+    await idle;
+  }
+  await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
+}
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
