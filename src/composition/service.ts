@@ -6,6 +6,7 @@
  * void its payments before anything closes.
  */
 import { randomBytes } from 'node:crypto';
+import { randomUuid } from '../random-ids.js';
 import type { Logger } from 'pino';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
@@ -97,6 +98,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
         onSharers: (listener) => shares.onSharers(listener),
       },
       ...(tracing.steps ? { recorder: tracing.steps } : {}),
+      ...(store.journal ? { journal: store.journal } : {}),
     });
   } catch (error) {
     await store.close();
@@ -120,6 +122,8 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   store.onUnraisedAlarm(unraisedAlarm(log));
   // A cancel marked on another instance reaches the steps of the run here through the run's own stop.
   store.onCancelRequested((key) => orders.cancelHere(key));
+  // Before the first recovery pass too: a lost instance's run taken over is run on here, after its recorded steps.
+  store.onResumable((resumption) => orders.resume(resumption, { requestId: randomUuid() }));
   const health = (): HealthReport => {
     const shared = store.sharedHealth();
     return {

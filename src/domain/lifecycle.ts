@@ -31,6 +31,9 @@ export const LIFECYCLE_STATES = [
 ] as const;
 export type Lifecycle = (typeof LIFECYCLE_STATES)[number];
 
+/** Takeovers of an order whose instance was lost after which it is no longer resumed (ORDER_RECOVERIES_MAX's default). */
+export const DEFAULT_RECOVERIES_MAX = 3;
+
 /** What moves an order from one state to the next. */
 export type LifecycleEvent =
   | 'steps_started' // its run's steps were handed to the threads

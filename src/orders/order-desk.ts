@@ -30,7 +30,7 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { Finished, OrderRecords, RecordedOutcome } from './order-records.js';
+import type { Finished, OrderRecords, RecordedOutcome, Resumption } from './order-records.js';
 import { RunStop } from './run-stop.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Full, Refusal } from './admission.js';
@@ -73,7 +73,8 @@ export type Submission =
 const RECORDS_FULL = { kind: 'refused', because: 'overloaded', full: 'records' } as const;
 
 export interface OrderRunner {
-  process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
+  /** `finished`: a resumed run's steps that ended ok before it was taken over — they stand, and are not run again. */
+  process(run: OrderRun, stop: RunStopper, trace: Trace, finished?: readonly StepOutcome[]): Promise<OrderResult>;
   /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
   undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
@@ -232,7 +233,26 @@ export class OrderDesk {
    */
   private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): Run {
     const run = new Run(fingerprint);
-    run.end = this.execute(order, key, run, trace).then(
+    return this.track(key, run, this.execute(order, key, run, trace), terms);
+  }
+
+  /**
+   * Run on a run of a lost instance's that recovery took over to this one (forward recovery): its steps recorded ok
+   * stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any run
+   * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. The run was
+   * another instance's, so none of the order is under way here — should one be, it is left alone.
+   */
+  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
+    if (this.running.has(key)) return;
+    const run = new Run(fingerprint);
+    run.confirmed = true;
+    run.begun(true);
+    this.track(key, run, this.runHere(order, key, runNumber, run.stop, trace, finished));
+  }
+
+  /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */
+  private track(key: OrderKey, run: Run, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): Run {
+    run.end = execution.then(
       (runEnd) => {
         this.forget(key);
         terms?.ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined);
@@ -271,7 +291,7 @@ export class OrderDesk {
     const { fingerprint, stop } = run;
     for (;;) {
       const begun = await this.records
-        .begin(key, fingerprint, order.tier)
+        .begin(key, fingerprint, order.tier, order)
         .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
@@ -287,25 +307,37 @@ export class OrderDesk {
         continue;
       }
       run.begun(true);
-      const orderRun = runOf(order, begun.run, key);
-      let result = await this.pipeline.process(orderRun, stop, trace);
-      // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      let recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
-      if (recorded === 'cancel_requested') {
-        // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
-        // cancel never leaves money taken, then the run is recorded canceled.
-        result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
-        recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
-      }
-      const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
-      // A person must look when the provider refused to give money back and that is what the records hold.
-      if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
-      // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
-      else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
-        this.alarmOnceKnown(key, orderRun, result.compensations, trace);
-      this.events.runEnded(orderRun, result);
-      return { kind: 'answered', result: answer, via: 'ran' };
+      return this.runHere(order, key, begun.run, stop, trace);
     }
+  }
+
+  /** Run the steps of run `runNumber` here (but those `finished` before it was taken over), and record how it ended. */
+  private async runHere(
+    order: Order,
+    key: OrderKey,
+    runNumber: number,
+    stop: RunStop,
+    trace: Trace,
+    finished?: readonly StepOutcome[],
+  ): Promise<RunEnd> {
+    const orderRun = runOf(order, runNumber, key);
+    let result = await this.pipeline.process(orderRun, stop, trace, finished);
+    // Recorded before the run is forgotten: a retry finds one or the other, never neither.
+    let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
+    if (recorded === 'cancel_requested') {
+      // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
+      // cancel never leaves money taken, then the run is recorded canceled.
+      result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
+      recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
+    }
+    const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
+    // A person must look when the provider refused to give money back and that is what the records hold.
+    if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
+    // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
+    else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
+      this.alarmOnceKnown(key, orderRun, result.compensations, trace);
+    this.events.runEnded(orderRun, result);
+    return { kind: 'answered', result: answer, via: 'ran' };
   }
 
   /**

@@ -29,10 +29,13 @@
  *   cancel said `marked` never leaves money taken.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
-import type { OrderKey } from '../domain/order.js';
+import type { Order, OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+
+/** Where a store records each step's end, for a resume (the pipeline's contract, as the stores know it). */
+export type { StepJournal } from '../pipeline/steps.js';
 import type { OrderListPage, OrderListQuery } from './order-list.js';
 
 /** How a run ended: 'ok', or the kind it failed with. */
@@ -57,6 +60,21 @@ export interface UnraisedAlarm {
   readonly refunded: number;
   /** The refunds, as the run's recorded answer lists them. */
   readonly compensations: readonly StepOutcome[];
+}
+
+/**
+ * A run whose instance was lost, taken over by this one to run on (a shared store's recovery): its steps that ended ok
+ * before stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any
+ * run of this instance's.
+ */
+export interface Resumption {
+  readonly key: OrderKey;
+  readonly run: number;
+  readonly fingerprint: string;
+  /** The order as asked for, its deadline what is left of it. */
+  readonly order: Order;
+  /** Its steps recorded ok, as recorded. */
+  readonly finished: readonly StepOutcome[];
 }
 
 export interface OrderRecord {
@@ -108,9 +126,9 @@ export interface OrderRecords {
   get(order: OrderKey): Promise<OrderRecord | undefined>;
   /**
    * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
-   * another order's.
+   * another order's. `asked`: the order as asked for, kept by a store that can resume a run whose instance was lost.
    */
-  begin(order: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun>;
+  begin(order: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun>;
   /**
    * The run has ended with `outcome`: record it. Resolves with the kind now on
    * record for the run — `outcome.kind`, or `interrupted` if the run was taken

@@ -59,7 +59,7 @@ import { DatabaseUnavailable } from './failures.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
-import { partsOfKey, type OrderKey } from '../domain/order.js';
+import { partsOfKey, type Order, type OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
@@ -67,7 +67,7 @@ import { listPgOrders } from './pg-order-list.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
-  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4)',
+  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4, $5, $6)',
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
@@ -105,6 +105,12 @@ const ALARMS_RAISED: Statement = {
 
 /** The fence of a run as begun (schema.ts, migration 2): each claim of recovery raises it. */
 export const FENCE_AS_BEGUN = 0;
+
+/** Who runs a run here: the identity it began (or was resumed) under, and its fence then. */
+export interface RunHolder {
+  readonly owner: string;
+  readonly fence: number;
+}
 
 /** A waiter looks again this often, whatever it was told (a notification can be lost). */
 const WAIT_BACKSTOP_MS = 1000;
@@ -145,6 +151,9 @@ interface BeginCall {
   readonly owner: string;
   /** The run's tier, kept with the order (null: not said). */
   readonly tier: Tier | null;
+  /** The order as asked for (JSON) and its own deadline: kept only for an order with one, the only kind resumed. */
+  readonly request: string | null;
+  readonly deadlineMs: number | null;
 }
 
 interface BeginRow {
@@ -167,8 +176,8 @@ interface FinishCall {
 const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export class PgOrderRecords implements OrderRecords {
-  /** Runs this instance has begun and not yet finished, with the identity each began under. */
-  private readonly local = new Map<number, string>();
+  /** Runs this instance has begun (or resumed) and not yet finished, with the identity and fence each runs under. */
+  private readonly local = new Map<number, RunHolder>();
   /** Runs whose alarm was raised here and not yet marked raised in Postgres: stored order id → run. */
   private readonly raisedUnmarked = new Map<string, number>();
   /** Rows in `orders`, as last counted (size() must answer at once). */
@@ -194,6 +203,8 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.fingerprint),
           calls.map((c) => c.owner),
           calls.map((c) => c.tier),
+          calls.map((c) => c.request),
+          calls.map((c) => c.deadlineMs),
         ]),
       { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
@@ -228,14 +239,24 @@ export class PgOrderRecords implements OrderRecords {
     };
   }
 
-  async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun> {
     const owner = this.options.owner();
     if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
-    const row = await this.begins.call({ id: storedKey(key), fingerprint, owner, tier: tier ?? null });
+    // An order on the service's deadline has none left by the time its instance's lease expires: nothing to keep.
+    const deadlineMs = asked?.deadlineMs ?? null;
+    const request = deadlineMs === null ? null : JSON.stringify(asked);
+    const row = await this.begins.call({
+      id: storedKey(key),
+      fingerprint,
+      owner,
+      tier: tier ?? null,
+      request,
+      deadlineMs,
+    });
     switch (row.begun) {
       case 'started': {
         const run = asNumber(row.begun_run!);
-        this.local.set(run, owner);
+        this.local.set(run, { owner, fence: FENCE_AS_BEGUN });
         return { kind: 'started', run };
       }
       case 'running':
@@ -261,16 +282,17 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished> {
-    const owner = this.local.get(run);
-    if (owner === undefined) return 'interrupted';
+    const holder = this.local.get(run);
+    if (holder === undefined) return 'interrupted';
+    const { owner, fence } = holder;
     let finished: Finished = 'interrupted';
     try {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
       // that not get through, the run is left running, and recovery voids and records it the same way:
       // interrupted is what stands in the end, whoever writes it.
       if (this.inDoubt.take({ order: key, run }))
-        return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
-      finished = await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
+        return await this.interrupt(key, run, owner, fence).catch(() => 'interrupted' as const);
+      finished = await this.settle(() => this.record(key, run, owner, fence, outcome));
       return finished;
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
@@ -373,6 +395,16 @@ export class PgOrderRecords implements OrderRecords {
   /** Runs this instance is running or recording right now (recovery leaves them alone). */
   localRuns(): number[] {
     return [...this.local.keys()];
+  }
+
+  /** Who runs `run` here and under which fence; undefined if it is not this instance's. */
+  holderOf(run: number): RunHolder | undefined {
+    return this.local.get(run);
+  }
+
+  /** A run recovery took over to resume here: this instance's from now on, under the fence its claim set. */
+  adopt(run: number, owner: string, fence: number): void {
+    this.local.set(run, { owner, fence });
   }
 
   /**

@@ -15,6 +15,7 @@ import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { CLIENT_NAME } from '../auth/caller.js';
 import { everyStep, STEP_NAMES, type PerStep } from '../domain/steps.js';
+import { DEFAULT_RECOVERIES_MAX } from '../domain/lifecycle.js';
 import { isTier, TIERS, type Tier } from '../domain/tier.js';
 import { DEFAULT_TIER_CEILINGS, type TierCeilings } from '../fairness/tiers.js';
 import { LOG_LEVELS } from '../shared-memory/log-level.js';
@@ -457,6 +458,14 @@ export const DURABLE = {
     allowed: '2 × (`CANCEL_GRACE_MS` + 50) (600) – 600000',
     about:
       "an instance's lease: a lost instance's orders are taken over this long after it last renewed; the instance gives it up itself max(`LEASE_MS` / 5, `CANCEL_GRACE_MS` + 50 ms) early, so that a stuck thread's couriers are back before another instance may take them",
+  }),
+  ORDER_RECOVERIES_MAX: integer({
+    needs: 'durable',
+    min: 0,
+    max: 100,
+    fallback: DEFAULT_RECOVERIES_MAX,
+    about:
+      'takeovers of an order whose instance was lost after which it is no longer resumed from its recorded steps (0: never resumed, voided as before)',
   }),
   DB_POOL_SIZE: integer({
     needs: 'durable',
