@@ -23,6 +23,7 @@ const ORDER_OWN_FAILURE_KINDS = [
   'store_unavailable', // the durable store (Postgres) cannot be reached: nothing was started: retry
   'internal', // a bug in a step (it crashed, or brought its thread down); details go to the log only
   'canceled', // its client or the admin canceled it (POST /orders/{id}/cancel): its payment refunded; final
+  'dead_lettered', // its instances were lost more than ORDER_RECOVERIES_MAX times: parked, its payment voided; final
 ] as const;
 
 /** Why an order can end without success. */

@@ -53,6 +53,7 @@ const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   no_courier: 'No courier available',
   thread_lost: 'Worker thread lost',
   interrupted: 'Order interrupted',
+  dead_lettered: 'Order dead-lettered',
   outcome_unknown: 'Outcome unknown',
   store_unavailable: 'Order store unavailable',
   overloaded: 'Overloaded',

@@ -92,6 +92,8 @@ export interface OrderRecord {
   readonly outcome: RecordedOutcome | undefined;
   /** The tier the latest run ran at; absent where the store does not keep it. */
   readonly tier?: Tier;
+  /** The run under way was taken over from a lost instance and runs on (forward recovery); absent otherwise. */
+  readonly resumed?: true;
 }
 
 /** What a cancel found: a run under way, now marked (it ends canceled), or an order that has ended. */

@@ -75,7 +75,7 @@ const FINISH_MANY: Statement = {
 };
 const GET_MANY: Statement = {
   name: 'order_get_many',
-  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
+  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier, recoveries FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
 };
 
 interface RecordRow {
@@ -86,6 +86,7 @@ interface RecordRow {
   kind: OutcomeKind | null;
   replay: string | null;
   tier: Tier | null;
+  recoveries: number;
 }
 const WATCH: Statement = {
   name: 'order_watch',
@@ -236,6 +237,8 @@ export class PgOrderRecords implements OrderRecords {
       state: row.state,
       outcome,
       ...(row.tier ? { tier: row.tier } : {}),
+      // Claimed by recovery and running still: resumed (a run it voids is done once claimed).
+      ...(row.state === 'running' && row.recoveries > 0 ? { resumed: true as const } : {}),
     };
   }
 
@@ -418,13 +421,14 @@ export class PgOrderRecords implements OrderRecords {
     run: number,
     owner: string,
     fence: number,
-    kind: 'interrupted' | 'canceled' = 'interrupted',
+    kind: 'interrupted' | 'canceled' | 'dead_lettered' = 'interrupted',
   ): Promise<Finished> {
     await this.ledger.void({ order: key, run }, false);
-    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel.
+    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel. So
+    // is a run parked for a person (dead_lettered): a retry would only be lost again the same way.
     const replay: OrderResult | undefined =
-      kind === 'canceled'
-        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: 'canceled' }
+      kind !== 'interrupted'
+        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: kind }
         : undefined;
     return this.record(key, run, owner, fence, { kind, replay });
   }

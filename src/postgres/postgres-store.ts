@@ -294,6 +294,11 @@ export class PostgresStore implements Store {
       'Orders of lost instances this instance took over and ran on after their recorded steps.',
       () => store.recovery.resumedRuns,
     );
+    counter(
+      'orders_dead_lettered_total',
+      'Orders of lost instances this instance took over once more than ORDER_RECOVERIES_MAX allows: parked dead_lettered, payment voided, alarm raised.',
+      () => store.recovery.deadLettered,
+    );
   }
 
   /** Round trips to Postgres since start. */

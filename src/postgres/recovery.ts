@@ -2,10 +2,16 @@
  * Recovery, as ordinary code run often: at start and every half lease, every
  * instance takes over the orders left `running` by an instance whose lease
  * has expired — and its own runs it could not finish (the database went away
- * under them) — voids their payments and records them `interrupted` (503 +
- * Retry-After: nothing of the order stands, a retry runs it afresh).
- * Backward recovery, not forward: by the time a lease has expired, the
- * order's deadline has long passed and its client has been answered or gone.
+ * under them). Forward where it can: a run whose own deadline (`deadline_ms`)
+ * still leaves its steps time, with no cancel marked and its payment not
+ * voided, is resumed here — this instance takes it as its own, under the
+ * claim's fence, and its listener runs it on after its steps recorded ok
+ * (order_steps), the others again under the same run, the provider's
+ * idempotency key. Backward otherwise: its payment voided and recorded
+ * `interrupted` (503 + Retry-After: nothing of the order stands, a retry runs
+ * it afresh) — an order on the service's deadline has none left by the time
+ * a lease has expired. A run claimed more than `recoveriesMax` times that
+ * would be resumed is voided and parked `dead_lettered`, with its alarm line.
  *
  * Invariant: a run whose owner is gone is voided before it is recorded, by
  * exactly one recoverer — the claim (`FOR UPDATE SKIP LOCKED`, then the
@@ -82,6 +88,10 @@ interface ClaimedRow {
   readonly voided: boolean;
 }
 
+/** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
+const DEAD_LETTER_ALARM =
+  'order dead-lettered: its instances were lost more than ORDER_RECOVERIES_MAX times while it ran; its payment voided, a person must look';
+
 /** A run with less of its deadline left than this is not resumed: its steps would not have the time to run. */
 const RESUME_MIN_LEFT_MS = 1000;
 const CANCELS_MISSED: Statement = {
@@ -149,10 +159,12 @@ export class Recovery {
   private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
   private readonly cancelListeners: Array<(key: OrderKey) => void> = [];
   private readonly resumeListeners: Array<(resumption: Resumption) => void> = [];
-  /** Orders this instance took over and recorded interrupted, since start. */
+  /** Orders this instance took over and voided (recorded interrupted, canceled or dead_lettered), since start. */
   recovered = 0;
   /** Orders this instance took over and resumed, since start. */
   resumedRuns = 0;
+  /** Orders this instance took over and parked dead_lettered, since start (each with its alarm). */
+  deadLettered = 0;
 
   constructor(
     private readonly db: Database,
@@ -220,11 +232,20 @@ export class Recovery {
             this.resume(row, key, run, me, finished.get(`${run}\u0000${row.order_id}`) ?? []);
             continue;
           }
-          // A run a cancel was marked on ends canceled: voided all the same, never resumed.
-          const ending = row.cancel_requested ? 'canceled' : 'interrupted';
+          // A run a cancel was marked on ends canceled: voided all the same, never resumed. One that would be resumed
+          // but for its takeovers so far is parked for a person.
+          const ending = row.cancel_requested ? 'canceled' : this.exhausted(row) ? 'dead_lettered' : 'interrupted';
           const kind = await this.records.interrupt(key, run, me, row.fence, ending);
           this.inDoubt.take({ order: key, run });
           if (kind === ending) this.recovered++;
+          if (kind === 'dead_lettered') {
+            this.deadLettered++;
+            this.options.log.error(
+              { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries },
+              DEAD_LETTER_ALARM,
+            );
+            continue;
+          }
           // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
           // from a sequence).
           this.options.log.warn(
@@ -250,14 +271,22 @@ export class Recovery {
    * lease undoes what its runs did: the provider refuses the run's charge from then on).
    */
   private resumes(row: ClaimedRow): boolean {
+    return this.couldResume(row) && row.recoveries <= this.options.recoveriesMax;
+  }
+
+  /** A run that would be resumed but for having been taken over more than `recoveriesMax` times: it is parked. */
+  private exhausted(row: ClaimedRow): boolean {
+    return this.couldResume(row) && row.recoveries > this.options.recoveriesMax;
+  }
+
+  private couldResume(row: ClaimedRow): boolean {
     return (
       this.resumeListeners.length > 0 &&
       !row.cancel_requested &&
       !row.voided &&
       row.request !== null &&
       row.deadline_left_ms !== null &&
-      asNumber(row.deadline_left_ms) >= RESUME_MIN_LEFT_MS &&
-      row.recoveries <= this.options.recoveriesMax
+      asNumber(row.deadline_left_ms) >= RESUME_MIN_LEFT_MS
     );
   }
 

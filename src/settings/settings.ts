@@ -465,7 +465,7 @@ export const DURABLE = {
     max: 100,
     fallback: DEFAULT_RECOVERIES_MAX,
     about:
-      'takeovers of an order whose instance was lost after which it is no longer resumed from its recorded steps (0: never resumed, voided as before)',
+      'takeovers of an order whose instance was lost that resume it from its recorded steps; the next parks it `dead_lettered` (its payment voided, an alarm, an `order.dead_lettered` event). 0: parked at its first takeover',
   }),
   DB_POOL_SIZE: integer({
     needs: 'durable',

@@ -478,6 +478,23 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "order.dead_lettered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Durable mode: the order’s instances were lost more than ORDER_RECOVERIES_MAX times while it ran; recovery parked it: its payment voided, recorded dead_lettered (final, replayed so to a retry), with an alarm for a person. */
+        post: operations["orderDeadLetteredEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "payment.refunded": {
         parameters: {
             query?: never;
@@ -522,7 +539,7 @@ export interface components {
              * @description What happened (docs/api.md lists the types).
              * @enum {string}
              */
-            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "payment.refunded" | "payment.refund_failed";
+            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "order.dead_lettered" | "payment.refunded" | "payment.refund_failed";
             /** @description When the fact was recorded (ISO 8601, UTC). */
             timestamp: string;
             /** @description The client whose order it is: only it receives or reads the event. */
@@ -535,7 +552,7 @@ export interface components {
                      * @description "ok", or the kind the run failed with.
                      * @enum {string}
                      */
-                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
                     /** @description The status its answer carries (GET /orders/{order_id} says it). */
                     http_status: number;
                 };
@@ -602,7 +619,7 @@ export interface components {
              * @description Stable name of what went wrong.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description For people; never a stack trace or an internal detail. */
             message: string;
         };
@@ -635,7 +652,7 @@ export interface components {
              * @description The stable kind, as in the JSON shape.
              * @enum {string}
              */
-            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+            kind: "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             /** @description A failed order outcome: its order_id. */
             order_id?: string;
             /** @description A failed order outcome: its steps. */
@@ -689,7 +706,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             /** @description Runs of this order_id: a retry after an outcome that is not replayed (a timeout, a client that left) is a new run. */
             runs: number;
@@ -891,7 +908,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             runs: number;
             /** @enum {string} */
@@ -913,7 +930,7 @@ export interface components {
                  * @description "ok", or the kind the latest run failed with.
                  * @enum {string}
                  */
-                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
             } | null;
             runs: number;
             /** @enum {string} */
@@ -981,7 +998,7 @@ export interface components {
              * @description What happened (docs/api.md lists the types).
              * @enum {string}
              */
-            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "payment.refunded" | "payment.refund_failed";
+            type: "order.succeeded" | "order.failed" | "order.interrupted" | "order.canceled" | "order.dead_lettered" | "payment.refunded" | "payment.refund_failed";
             /** @description When the fact was recorded (ISO 8601, UTC). */
             timestamp: string;
             /** @description The client whose order it is: only it receives or reads the event. */
@@ -994,7 +1011,7 @@ export interface components {
                      * @description "ok", or the kind the run failed with.
                      * @enum {string}
                      */
-                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
+                    kind: "ok" | "bad_request" | "payment_declined" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "misdirected_request" | "too_many_webhooks" | "canceled" | "order_ended" | "events_gone" | "idempotency_key_reuse" | "rate_limited" | "headers_too_large" | "client_gone" | "internal" | "compensation_failed" | "dead_lettered" | "refund_failed" | "payment_unavailable" | "vendor_unavailable" | "no_courier" | "thread_lost" | "interrupted" | "outcome_unknown" | "store_unavailable" | "overloaded" | "shutting_down" | "timeout";
                     /** @description The status its answer carries (GET /orders/{order_id} says it). */
                     http_status: number;
                 };
@@ -4848,6 +4865,43 @@ export interface operations {
             cookie?: never;
         };
         /** @description An event of type order.canceled. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    orderDeadLetteredEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id: the same on every attempt (deduplicate on it). */
+                "webhook-id": string;
+                /** @description This attempt's time, in seconds since the epoch. */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 of HMAC-SHA256, keyed with the endpoint's secret (after `whsec_`, base64-decoded), over `webhook-id.webhook-timestamp.body`; Standard Webhooks (standardwebhooks.com). */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An event of type order.dead_lettered. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["Event"];

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { mulberry32 } from '../support/random.js';
 import { isRunning, jsonLines, usePostgresInstances } from '../support/server-instances.js';
 import { eventually, pause } from '../support/wait.js';
@@ -28,8 +29,20 @@ const AMOUNT = 1200;
 const DEADLINE_MS = 30_000;
 
 /** An instance on `databaseUrl`, couriers enough for every order at once. */
-const instance = (databaseUrl: string): Promise<ServerProcess> =>
-  postgres.instance(databaseUrl, { LEASE_MS: String(LEASE_MS), COURIERS: String(ORDERS) });
+const instance = (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
+  postgres.instance(databaseUrl, { LEASE_MS: String(LEASE_MS), COURIERS: String(ORDERS), ...env });
+
+interface OrderStatus {
+  readonly state: string;
+  readonly lifecycle: string;
+  readonly outcome: { readonly kind: string } | null;
+  readonly payment: { readonly charged: number; readonly refunded: number };
+}
+
+async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
+  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
+}
 
 async function accept(target: ServerProcess, body: Record<string, unknown>): Promise<number> {
   const response = await fetch(new URL('/order', target.url), {
@@ -197,6 +210,61 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         expect(isRunning(survivor)).toBe(true);
         const health = (await (await fetch(new URL('/healthz', survivor.url))).json()) as { orders_in_flight: number };
         expect(health.orders_in_flight).toBe(0);
+      },
+    );
+
+    it(
+      'parks an order taken over more than ORDER_RECOVERIES_MAX times dead_lettered: voided, an event, an alarm, a metric',
+      { timeout: 60_000 },
+      async () => {
+        const url = await freshDatabase(postgres.server());
+        const env = { ORDER_RECOVERIES_MAX: '1' };
+        const [first, second] = await Promise.all([instance(url, env), instance(url, env)]);
+        // Its vendor outlasts two takeovers; the payment is taken at once, and recorded.
+        const body = orderBody({
+          order_id: 'lost-twice',
+          amount: AMOUNT,
+          deadline_ms: DEADLINE_MS,
+          delay_ms: { payment: 0, vendor: 20_000, courier: 0 },
+        });
+        expect(await accept(first, body)).toBe(202);
+        await eventually(
+          () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE step = 'payment'`),
+          ([row]) => row!.n === 1,
+        );
+        first.child.kill('SIGKILL');
+        // Taken over once, by the other: resumed (its payment recorded, so not asked again).
+        await eventually(
+          () => orderStatus(second, 'lost-twice'),
+          (status) => status?.lifecycle === 'resumed',
+          { within: 4 * LEASE_MS, every: 50 },
+        );
+        const third = await instance(url, env);
+        second.child.kill('SIGKILL');
+        const parked = await eventually(
+          () => orderStatus(third, 'lost-twice'),
+          (status) => status?.state === 'done',
+          { within: 4 * LEASE_MS, every: 50 },
+        );
+        expect(parked).toMatchObject({
+          lifecycle: 'dead_lettered',
+          outcome: { kind: 'dead_lettered' },
+          payment: { charged: AMOUNT, refunded: AMOUNT },
+        });
+        const told = (await feed(third)).filter((event) => event.data.order_id === 'lost-twice');
+        expect(told.map((event) => event.type)).toEqual(['order.dead_lettered', 'payment.refunded']);
+        expect(logLines(third).filter((line) => /^order dead-lettered/.test(line.msg ?? ''))).toHaveLength(1);
+        const samples = parseSamples(await (await fetch(new URL('/metrics', third.url))).text());
+        expect(samples.get(sampleKey('orders_dead_lettered_total'))).toBe(1);
+        // Final: a retry is told so, never run afresh.
+        const retry = await fetch(new URL('/order', third.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        const retried = (await retry.json()) as { error: { kind: string } };
+        expect(retry.status, JSON.stringify(retried)).toBe(500);
+        expect(retried.error.kind).toBe('dead_lettered');
       },
     );
   },

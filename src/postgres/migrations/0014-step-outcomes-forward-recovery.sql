@@ -102,3 +102,21 @@ BEGIN
                                   p_durations_ms[i], p_outcomes[i], p_results[i]);
   END LOOP;
 END $$;
+
+-- Which events an outcome makes: src/events/order-event.ts, typesOfOutcome,
+-- in SQL. A run parked after ORDER_RECOVERIES_MAX takeovers says so.
+CREATE OR REPLACE FUNCTION orders_outcome_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE v_run_refunded bigint;
+BEGIN
+  SELECT coalesce(refunded, 0) INTO v_run_refunded FROM provider_payments WHERE order_id = NEW.order_id AND run = NEW.run;
+  v_run_refunded := coalesce(v_run_refunded, 0);
+  PERFORM events_emit(NEW.order_id, NEW.run, NEW.kind, CASE
+    WHEN NEW.kind = 'ok' THEN ARRAY['order.succeeded']
+    WHEN NEW.kind = 'compensation_failed' THEN ARRAY['order.failed', 'payment.refund_failed']
+    WHEN NEW.kind IN ('interrupted', 'canceled', 'dead_lettered') AND v_run_refunded > 0
+      THEN ARRAY['order.' || NEW.kind, 'payment.refunded']
+    WHEN NEW.kind IN ('interrupted', 'canceled', 'dead_lettered') THEN ARRAY['order.' || NEW.kind]
+    WHEN v_run_refunded > 0 THEN ARRAY['order.failed', 'payment.refunded']
+    ELSE ARRAY['order.failed'] END);
+  RETURN NULL;
+END $$;
