@@ -48,6 +48,8 @@ export type ErrorKind =
   | 'misdirected_request' // the Host header names a host this service does not answer for
   | 'too_many_webhooks' // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
   | 'order_ended' // a cancel of an order that has already ended otherwise than canceled
+  | 'not_redrivable' // a redrive of an order running, or ended otherwise than parked or failed by the infrastructure
+  | 'money_unsettled' // a redrive of an order whose last run holds money not refunded
   | 'events_gone'; // some of the client's events after its feed cursor are no longer kept: a gap, said
 
 /**

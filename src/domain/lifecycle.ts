@@ -18,8 +18,9 @@
  * `resumed` until it ends — after its steps recorded ok; one taken over
  * more than ORDER_RECOVERIES_MAX times is parked `dead_lettered` instead.
  * In memory the process is the only record: an order never outlives it, so
- * nothing is resumed. The redrive (POST /admin/orders/{id}/redrive) is drawn
- * but not built: no order leaves dead_lettered or failed yet.
+ * nothing is resumed. The admin's redrive (POST /admin/orders/{id}/redrive)
+ * sends a dead_lettered order, or one failed by the infrastructure
+ * (`REDRIVABLE_OUTCOMES`), on again as a new run, durable mode only.
  */
 import type { OrderFailureKind } from './errors.js';
 
@@ -34,6 +35,19 @@ export const LIFECYCLE_STATES = [
   'dead_lettered',
 ] as const;
 export type Lifecycle = (typeof LIFECYCLE_STATES)[number];
+
+/**
+ * The outcomes an admin may redrive: parked, or failed by the infrastructure rather than by anything the order asked
+ * for (a business failure would only fail again).
+ */
+export const REDRIVABLE_OUTCOMES: readonly OrderFailureKind[] = [
+  'dead_lettered',
+  'interrupted',
+  'thread_lost',
+  'shutting_down',
+  'store_unavailable',
+  'outcome_unknown',
+];
 
 /** Takeovers of an order whose instance was lost after which it is no longer resumed (ORDER_RECOVERIES_MAX's default). */
 export const DEFAULT_RECOVERIES_MAX = 3;

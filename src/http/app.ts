@@ -30,6 +30,7 @@ import { orderRoute } from './order-route.js';
 import type { OrderRouteDependencies } from './order-route.js';
 import { orderStatusRoute } from './order-status-route.js';
 import { orderCancelRoute } from './order-cancel-route.js';
+import { orderRedriveRoute } from './order-redrive-route.js';
 import { rateLimit, type ClientRateLimiter } from './rate-limit.js';
 import { requestLog } from './request-log.js';
 import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
@@ -49,7 +50,7 @@ import { orderListRoute } from './order-list-route.js';
 import { orderTimelineRoute } from './order-timeline-route.js';
 
 export interface AppDependencies {
-  readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
+  readonly orders: Pick<OrderDesk, 'submit' | 'cancel' | 'redrive'>;
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
@@ -238,6 +239,12 @@ export function createApp({
     orderCancelRoute({ cancel: (key, waitMs) => orders.cancel(key, waitMs), status: orderStatus, responder, log }),
   );
   app.all('/orders/:orderId/cancel', methodNotAllowed('POST'));
+  app.post(
+    '/admin/orders/:orderId/redrive',
+    may.admin,
+    orderRedriveRoute({ redrive: (key, trace) => orders.redrive(key, trace), status: orderStatus, responder, log }),
+  );
+  app.all('/admin/orders/:orderId/redrive', methodNotAllowed('POST'));
   if (events) {
     const changes = webhookChangesLimit(responder);
     app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));

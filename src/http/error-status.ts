@@ -19,6 +19,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   too_many_webhooks: 409,
   canceled: 409,
   order_ended: 409,
+  not_redrivable: 409,
+  money_unsettled: 409,
   events_gone: 410,
   idempotency_key_reuse: 422,
   rate_limited: 429,

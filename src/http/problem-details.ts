@@ -54,6 +54,8 @@ const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   thread_lost: 'Worker thread lost',
   interrupted: 'Order interrupted',
   dead_lettered: 'Order dead-lettered',
+  not_redrivable: 'Order not redrivable',
+  money_unsettled: 'Order money not settled',
   outcome_unknown: 'Outcome unknown',
   store_unavailable: 'Order store unavailable',
   overloaded: 'Overloaded',

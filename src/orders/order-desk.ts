@@ -30,10 +30,15 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { Finished, OrderRecords, RecordedOutcome, Resumption } from './order-records.js';
+import type { Finished, OrderRecords, RecordedOutcome, Redrive, Resumption } from './order-records.js';
+import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
+import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
 import { RunStop } from './run-stop.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Full, Refusal } from './admission.js';
+
+/** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
+const CARRIED_ON_REDRIVE: readonly StepName[] = STEP_NAMES.filter((name) => compensationOf(name) === undefined);
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -248,6 +253,23 @@ export class OrderDesk {
     run.confirmed = true;
     run.begun(true);
     this.track(key, run, this.runHere(order, key, runNumber, run.stop, trace, finished));
+  }
+
+  /**
+   * The admin's redrive: an order parked or failed by the infrastructure, its money settled, runs again here as a new
+   * run from its first unfinished step — its steps recorded ok that moved no money stand; a step with a compensation
+   * (the payment) was undone with its run, so it runs again, under the new run's key.
+   */
+  async redrive(key: OrderKey, trace: Trace): Promise<Redrive> {
+    if (this.running.has(key)) return { kind: 'not_redrivable', outcome: undefined };
+    if (!this.records.redrive) {
+      // In memory neither the order as asked nor its steps are kept once it ends: nothing to send on.
+      const record = await this.records.get(key);
+      return record ? { kind: 'not_redrivable', outcome: record.outcome?.kind } : { kind: 'unknown' };
+    }
+    const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
+    if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace);
+    return redrive;
   }
 
   /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */

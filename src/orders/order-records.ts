@@ -96,6 +96,16 @@ export interface OrderRecord {
   readonly resumed?: true;
 }
 
+/**
+ * What the admin's redrive found: the order sent on as a new run (to run here after the steps carried over), or why
+ * not — no record, not an order that may be redriven (`outcome` undefined: still running), or its money unsettled.
+ */
+export type Redrive =
+  | { readonly kind: 'redriven'; readonly resumption: Resumption }
+  | { readonly kind: 'unknown' }
+  | { readonly kind: 'not_redrivable'; readonly outcome: OutcomeKind | undefined }
+  | { readonly kind: 'money_unsettled'; readonly outcome: OutcomeKind };
+
 /** What a cancel found: a run under way, now marked (it ends canceled), or an order that has ended. */
 export type CancelMark =
   { readonly kind: 'marked'; readonly run: number } | { readonly kind: 'ended'; readonly outcome: OutcomeKind };
@@ -126,6 +136,12 @@ export type Begun =
 export interface OrderRecords {
   /** The record of the order, if it is still kept. */
   get(order: OrderKey): Promise<OrderRecord | undefined>;
+  /**
+   * The admin's redrive: an order that ended in one of `kinds`, its money settled, begun again as a new run owned
+   * here, carrying over its steps named in `carried` that were recorded ok. Absent where the order as asked and its
+   * steps are not kept (in memory): nothing to redrive.
+   */
+  redrive?(order: OrderKey, kinds: readonly OutcomeKind[], carried: readonly string[]): Promise<Redrive>;
   /**
    * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
    * another order's. `asked`: the order as asked for, kept by a store that can resume a run whose instance was lost.

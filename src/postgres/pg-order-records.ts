@@ -44,7 +44,9 @@ import type {
   OrderRecords,
   OutcomeKind,
   RecordedOutcome,
+  Redrive,
 } from '../orders/order-records.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import {
   asNumber,
@@ -95,6 +97,21 @@ const WATCH: Statement = {
 const CANCEL: Statement = {
   name: 'order_cancel_request',
   text: 'SELECT state, run, kind FROM order_cancel_request($1)',
+};
+const REDRIVE: Statement = {
+  name: 'order_redrive',
+  text: 'SELECT answer, outcome, new_run, fingerprint, request FROM order_redrive($1, $2, $3, $4)',
+};
+interface RedriveRow {
+  readonly answer: 'unknown' | 'not_redrivable' | 'money_unsettled' | 'redriven';
+  readonly outcome: OutcomeKind | null;
+  readonly new_run: string | null;
+  readonly fingerprint: string | null;
+  readonly request: string | null;
+}
+const STEPS_CARRIED: Statement = {
+  name: 'order_steps_carried',
+  text: "SELECT result FROM order_steps WHERE order_id = $1 AND run = $2 AND outcome = 'ok'",
 };
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
 const ALARMS_RAISED: Statement = {
@@ -269,6 +286,30 @@ export class PgOrderRecords implements OrderRecords {
       case 'reused':
         return { kind: 'reused' };
     }
+  }
+
+  async redrive(key: OrderKey, kinds: readonly OutcomeKind[], carried: readonly string[]): Promise<Redrive> {
+    const owner = this.options.owner();
+    if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
+    const id = storedKey(key);
+    const [row] = await this.db.query<RedriveRow>(REDRIVE, [id, owner, kinds, carried]);
+    if (!row || row.answer === 'unknown') return { kind: 'unknown' };
+    if (row.answer === 'not_redrivable') return { kind: 'not_redrivable', outcome: row.outcome ?? undefined };
+    if (row.answer === 'money_unsettled') return { kind: 'money_unsettled', outcome: row.outcome! };
+    const run = asNumber(row.new_run!);
+    this.local.set(run, { owner, fence: FENCE_AS_BEGUN });
+    const steps = await this.db.query<{ result: string }>(STEPS_CARRIED, [id, run]);
+    const order = JSON.parse(row.request!) as Order;
+    return {
+      kind: 'redriven',
+      resumption: {
+        key,
+        run,
+        fingerprint: row.fingerprint!,
+        order,
+        finished: steps.map((step) => JSON.parse(step.result) as StepOutcome),
+      },
+    };
   }
 
   async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {

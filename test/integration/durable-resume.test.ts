@@ -34,10 +34,25 @@ const instance = (databaseUrl: string, env: Record<string, string> = {}): Promis
 
 interface OrderStatus {
   readonly state: string;
+  readonly runs: number;
   readonly lifecycle: string;
   readonly outcome: { readonly kind: string } | null;
   readonly payment: { readonly charged: number; readonly refunded: number };
 }
+
+async function health(target: ServerProcess): Promise<{ durable: { instance_id: string } }> {
+  return (await (await fetch(new URL('/healthz', target.url))).json()) as never;
+}
+
+/** POST /admin/orders/{id}/redrive (open mode: every caller is the admin). */
+async function redrive(target: ServerProcess, orderId: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(new URL(`/admin/orders/${orderId}/redrive`, target.url), { method: 'POST' });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The types of the events of order `lost-twice` in the feed, oldest first. */
+const told = (events: readonly EventJson[]): string[] =>
+  events.filter((event) => event.data.order_id === 'lost-twice').map((event) => event.type);
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
   const response = await fetch(new URL(`/orders/${orderId}`, target.url));
@@ -80,6 +95,7 @@ async function feed(target: ServerProcess): Promise<EventJson[]> {
 
 interface LogLine {
   readonly msg?: string;
+  readonly audit?: string;
   readonly time?: number;
   readonly order_id?: string;
 }
@@ -214,33 +230,39 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     );
 
     it(
-      'parks an order taken over more than ORDER_RECOVERIES_MAX times dead_lettered: voided, an event, an alarm, a metric',
+      'parks an order taken over more than ORDER_RECOVERIES_MAX times dead_lettered; the admin redrives it once its money is settled',
       { timeout: 60_000 },
       async () => {
         const url = await freshDatabase(postgres.server());
         const env = { ORDER_RECOVERIES_MAX: '1' };
-        const [first, second] = await Promise.all([instance(url, env), instance(url, env)]);
-        // Its vendor outlasts two takeovers; the payment is taken at once, and recorded.
+        const instances = await Promise.all([instance(url, env), instance(url, env), instance(url, env)]);
+        const [first] = instances;
+        // Its vendor outlasts a takeover; the payment and the courier are done at once, and recorded.
         const body = orderBody({
           order_id: 'lost-twice',
           amount: AMOUNT,
           deadline_ms: DEADLINE_MS,
-          delay_ms: { payment: 0, vendor: 20_000, courier: 0 },
+          delay_ms: { payment: 0, vendor: 4000, courier: 0 },
         });
         expect(await accept(first, body)).toBe(202);
         await eventually(
-          () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE step = 'payment'`),
-          ([row]) => row!.n === 1,
+          () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE outcome = 'ok'`),
+          ([row]) => row!.n === 2,
         );
         first.child.kill('SIGKILL');
-        // Taken over once, by the other: resumed (its payment recorded, so not asked again).
+        // Taken over once, by one of the others: resumed (its recorded steps not asked again). That one is lost too.
         await eventually(
-          () => orderStatus(second, 'lost-twice'),
+          () => orderStatus(instances[1], 'lost-twice'),
           (status) => status?.lifecycle === 'resumed',
-          { within: 4 * LEASE_MS, every: 50 },
+          { within: 4 * LEASE_MS, every: 20 },
         );
-        const third = await instance(url, env);
-        second.child.kill('SIGKILL');
+        const [owner] = await sql<{ owner: string }>(url, `SELECT owner FROM orders`);
+        const ids = await Promise.all(
+          instances.slice(1).map(async (target) => (await health(target)).durable.instance_id),
+        );
+        const resumer = instances[1 + ids.indexOf(owner!.owner)]!;
+        const third = instances.find((target) => target !== first && target !== resumer)!;
+        resumer.child.kill('SIGKILL');
         const parked = await eventually(
           () => orderStatus(third, 'lost-twice'),
           (status) => status?.state === 'done',
@@ -251,8 +273,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           outcome: { kind: 'dead_lettered' },
           payment: { charged: AMOUNT, refunded: AMOUNT },
         });
-        const told = (await feed(third)).filter((event) => event.data.order_id === 'lost-twice');
-        expect(told.map((event) => event.type)).toEqual(['order.dead_lettered', 'payment.refunded']);
+        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded']);
         expect(logLines(third).filter((line) => /^order dead-lettered/.test(line.msg ?? ''))).toHaveLength(1);
         const samples = parseSamples(await (await fetch(new URL('/metrics', third.url))).text());
         expect(samples.get(sampleKey('orders_dead_lettered_total'))).toBe(1);
@@ -265,6 +286,47 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const retried = (await retry.json()) as { error: { kind: string } };
         expect(retry.status, JSON.stringify(retried)).toBe(500);
         expect(retried.error.kind).toBe('dead_lettered');
+
+        // Its money made unsettled behind the service's back: the redrive is refused, nothing changed.
+        await sql(url, `UPDATE provider_payments SET charged = charged + 1`);
+        expect(await redrive(third, 'lost-twice')).toMatchObject({
+          status: 409,
+          body: { error: { kind: 'money_unsettled' }, lifecycle: 'dead_lettered' },
+        });
+        await sql(url, `UPDATE provider_payments SET charged = refunded`);
+        expect(await redrive(third, 'lost-twice')).toMatchObject({ status: 202, body: { lifecycle: 'running' } });
+        const redriven = await eventually(
+          () => orderStatus(third, 'lost-twice'),
+          (status) => status?.state === 'done',
+          { within: 15_000, every: 50 },
+        );
+        // A new run: charged again under its own key, once; the run before stays refunded.
+        expect(redriven).toMatchObject({
+          lifecycle: 'succeeded',
+          runs: 2,
+          payment: { charged: 2 * AMOUNT, refunded: AMOUNT },
+        });
+        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded', 'order.succeeded']);
+        // The courier, done before the first loss, carried over as recorded; the payment and the vendor ran again.
+        const steps = await sql<{ step: string; run: string; instance: string }>(
+          url,
+          `SELECT step, run, instance FROM order_steps ORDER BY run, step`,
+        );
+        const [runBefore, runAfter] = [...new Set(steps.map((step) => step.run))];
+        const of = (run: string | undefined, step: string) => steps.find((row) => row.run === run && row.step === step);
+        expect(steps.filter((row) => row.run === runAfter).map((row) => row.step)).toEqual([
+          'courier',
+          'payment',
+          'vendor',
+        ]);
+        expect(of(runAfter, 'courier')!.instance).toBe(of(runBefore, 'courier')!.instance);
+        expect(of(runAfter, 'payment')!.instance).not.toBe(of(runBefore, 'payment')!.instance);
+        expect(logLines(third).filter((line) => line.audit === 'order_redriven')).toHaveLength(1);
+        // Only a parked order, or one failed by the infrastructure, is redriven.
+        expect(await redrive(third, 'lost-twice')).toMatchObject({
+          status: 409,
+          body: { error: { kind: 'not_redrivable' }, lifecycle: 'succeeded' },
+        });
       },
     );
   },

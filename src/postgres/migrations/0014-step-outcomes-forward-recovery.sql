@@ -120,3 +120,39 @@ BEGIN
     ELSE ARRAY['order.failed'] END);
   RETURN NULL;
 END $$;
+
+-- The admin's redrive of an order that ended in one of p_kinds (parked, or
+-- failed by the infrastructure): a new run of it, owned by p_owner, which
+-- starts after the steps of the run before that are named in p_carried
+-- and were recorded ok there (their rows copied to the new run). Refused
+-- while the run before holds money (charged, not all refunded): only an
+-- order whose money is settled is sent on. The new run's deadline is the
+-- order's own, from now. Answers: unknown, not_redrivable (with its kind),
+-- money_unsettled, or redriven (with the new run).
+CREATE FUNCTION order_redrive(p_order text, p_owner uuid, p_kinds text[], p_carried text[],
+                              OUT answer text, OUT outcome text, OUT new_run bigint, OUT fingerprint text,
+                              OUT request text)
+LANGUAGE plpgsql AS $$
+DECLARE o orders; p provider_payments;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
+  SELECT * INTO o FROM orders WHERE order_id = p_order FOR UPDATE;
+  IF NOT FOUND OR (o.state = 'done' AND o.replay_until <= now()) THEN answer := 'unknown'; RETURN; END IF;
+  outcome := o.kind;
+  IF o.state <> 'done' OR o.kind <> ALL (p_kinds) OR o.request IS NULL THEN
+    answer := 'not_redrivable'; RETURN;
+  END IF;
+  SELECT * INTO p FROM provider_payments WHERE order_id = p_order AND run = o.run;
+  IF FOUND AND p.charged <> p.refunded THEN answer := 'money_unsettled'; RETURN; END IF;
+  UPDATE orders SET run = nextval('order_runs'), runs = o.runs + 1, state = 'running', owner = p_owner,
+         watched = false, kind = NULL, replay = NULL, finished_at = NULL, replay_until = NULL,
+         deadline_at = now() + (o.request::json ->> 'deadlineMs')::bigint * interval '1 millisecond'
+   WHERE order_id = p_order RETURNING run INTO new_run;
+  INSERT INTO order_steps (order_id, run, step, attempt, thread, instance, started_at, ended_at, outcome, result, money)
+    SELECT s.order_id, new_run, s.step, s.attempt, s.thread, s.instance, s.started_at, s.ended_at, s.outcome, s.result, 0
+      FROM order_steps s
+     WHERE s.order_id = p_order AND s.run = o.run AND s.outcome = 'ok' AND s.step = ANY (p_carried);
+  answer := 'redriven';
+  fingerprint := o.fingerprint;
+  request := o.request;
+END $$;
