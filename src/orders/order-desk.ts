@@ -251,8 +251,11 @@ export class OrderDesk {
     if (this.running.has(key)) return;
     const run = new Run(fingerprint);
     run.confirmed = true;
+    // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
+    // joins it here and leaves never stops it.
+    run.callers = 1;
     run.begun(true);
-    this.track(key, run, this.runHere(order, key, runNumber, run.stop, trace, finished));
+    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }));
   }
 
   /**
@@ -307,11 +310,22 @@ export class OrderDesk {
     if (this.running.size === 0) this.wakeIdleWaiters();
   }
 
-  /** `run` is confirmed once the records have taken the id as this order's. */
-  private async execute(order: Order, key: OrderKey, run: Run, trace: Trace): Promise<RunEnd> {
+  /**
+   * `run` is confirmed once the records have taken the id as this order's. A run resumed here (`resumed`) is begun
+   * already: its steps run at once, after those it finished before it was taken over. One async function for both, so
+   * that an order holds one promise for its run, not one per step of the way.
+   */
+  private async execute(
+    order: Order,
+    key: OrderKey,
+    run: Run,
+    trace: Trace,
+    resumed?: Pick<Resumption, 'run' | 'finished'>,
+  ): Promise<RunEnd> {
     const { orderId } = order;
     const { fingerprint, stop } = run;
-    for (;;) {
+    let runNumber = resumed?.run;
+    while (runNumber === undefined) {
       const begun = await this.records
         .begin(key, fingerprint, order.tier, order)
         .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
@@ -329,21 +343,10 @@ export class OrderDesk {
         continue;
       }
       run.begun(true);
-      return this.runHere(order, key, begun.run, stop, trace);
+      runNumber = begun.run;
     }
-  }
-
-  /** Run the steps of run `runNumber` here (but those `finished` before it was taken over), and record how it ended. */
-  private async runHere(
-    order: Order,
-    key: OrderKey,
-    runNumber: number,
-    stop: RunStop,
-    trace: Trace,
-    finished?: readonly StepOutcome[],
-  ): Promise<RunEnd> {
     const orderRun = runOf(order, runNumber, key);
-    let result = await this.pipeline.process(orderRun, stop, trace, finished);
+    let result = await this.pipeline.process(orderRun, stop, trace, resumed?.finished);
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
     let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
     if (recorded === 'cancel_requested') {

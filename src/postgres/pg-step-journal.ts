@@ -1,6 +1,7 @@
 /**
  * Each step's end, recorded in Postgres (`order_steps`) by the instance that
- * runs it, under its run's fence — what a run taken over resumes from
+ * runs it — for an order with a deadline of its own, the only kind resumed —
+ * under its run's fence — what a run taken over resumes from
  * (recovery.ts): a step recorded ok stands, its recorded outcome in place
  * of running it again. One statement per batch of steps ending together,
  * which also reads the run's money at the provider into the row.
@@ -59,7 +60,10 @@ export class PgStepJournal implements StepJournal {
     );
   }
 
-  async stepEnded({ key, runNumber }: OrderRun, outcome: StepOutcome): Promise<void> {
+  async stepEnded({ key, runNumber, order }: OrderRun, outcome: StepOutcome): Promise<void> {
+    // Only an order with a deadline of its own is ever resumed or redriven (its request is kept for it): the others'
+    // steps are not worth a statement each.
+    if (order.deadlineMs === undefined) return;
     // A run not this instance's any more (taken over) has nothing to record here: its fence would refuse it.
     const holder = this.runs.holderOf(runNumber);
     if (holder === undefined) return;
