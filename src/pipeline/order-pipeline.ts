@@ -142,9 +142,9 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
 
   /** A step's end is recorded (durable mode), unless it was recorded before its run was taken over. */
   stepOutcome(order: OrderInFlight<OrderResult>, index: number, outcome: StepOutcome): void {
-    const { journal } = this.options;
-    if (journal && order.recorded?.[index] !== outcome)
-      (order.journaled ??= []).push(journal.stepEnded(order.run, outcome));
+    if (!this.options.journal || order.recorded?.[index] === outcome) return;
+    const recording = this.options.journal.stepEnded(order.run, outcome);
+    if (recording) (order.journaled ??= []).push(recording);
   }
 
   /** Every step of `order` has ended: its result once their ends are recorded, after undoing what must be if it failed. */

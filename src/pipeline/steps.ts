@@ -110,7 +110,8 @@ export interface StepRecorder {
  * remote service under the same idempotency key.
  */
 export interface StepJournal {
-  stepEnded(run: OrderRun, outcome: StepOutcome): Promise<void>;
+  /** Its record on its way; undefined when the journal keeps nothing of the run (then nothing is waited for). */
+  stepEnded(run: OrderRun, outcome: StepOutcome): Promise<void> | undefined;
 }
 
 /**

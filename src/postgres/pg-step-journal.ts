@@ -60,15 +60,18 @@ export class PgStepJournal implements StepJournal {
     );
   }
 
-  async stepEnded({ key, runNumber, order }: OrderRun, outcome: StepOutcome): Promise<void> {
+  stepEnded({ key, runNumber, order }: OrderRun, outcome: StepOutcome): Promise<void> | undefined {
     // Only an order with a deadline of its own is ever resumed or redriven (its request is kept for it): the others'
-    // steps are not worth a statement each.
-    if (order.deadlineMs === undefined) return;
+    // steps are not worth a statement each, nor their answer a wait.
+    if (order.deadlineMs === undefined) return undefined;
     // A run not this instance's any more (taken over) has nothing to record here: its fence would refuse it.
     const holder = this.runs.holderOf(runNumber);
-    if (holder === undefined) return;
-    await this.records
+    if (holder === undefined) return undefined;
+    return this.records
       .call({ id: storedKey(key), run: runNumber, owner: holder.owner, fence: holder.fence, outcome })
-      .catch(() => undefined);
+      .then(
+        () => undefined,
+        () => undefined,
+      );
   }
 }
