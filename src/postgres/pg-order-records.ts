@@ -8,7 +8,9 @@
  *   decision across instances. It is also the order's "received" and
  *   "payment may be requested" checkpoint: recovery voids the run's payment
  *   whether or not a charge was sent, and the void refuses a charge that
- *   arrives later, so no separate "payment requested" write is needed.
+ *   arrives later, so no separate "payment requested" write is needed. For
+ *   an order with a deadline of its own it also keeps the order as asked,
+ *   so that recovery can resume the run instead (recovery.ts).
  * - finish → order_finish: recorded once, by the run's owner holding the
  *   run's fence, while the run is under way; a run taken over meanwhile
  *   reads `interrupted`. A run stays in this instance's own list until its
