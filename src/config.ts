@@ -103,6 +103,8 @@ export interface DurableConfig {
   readonly leaseMs: number;
   /** Connections to Postgres per instance. */
   readonly poolSize: number;
+  /** Takeovers of an order after which it is no longer resumed (ORDER_RECOVERIES_MAX); absent: its default. */
+  readonly recoveriesMax?: number;
   /** The reads' own share of Postgres (GET /orders/{id}), beside poolSize: never a connection the orders need. */
   readonly reads?: {
     readonly connections: number;
@@ -327,6 +329,7 @@ function durableAndInstances(settings: Settings): Pick<Config, 'durable' | 'inst
       databaseUrl: settings.DATABASE_URL,
       leaseMs: settings.LEASE_MS,
       poolSize: settings.DB_POOL_SIZE,
+      recoveriesMax: settings.ORDER_RECOVERIES_MAX,
       reads: {
         connections: settings.DB_READ_CONNECTIONS,
         waitMs: settings.DB_READ_WAIT_MS,

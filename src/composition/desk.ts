@@ -5,6 +5,7 @@
  * asking the store how runs it could not wait for ended.
  */
 import type { Logger } from 'pino';
+import { randomUuid } from '../random-ids.js';
 import type { Config } from '../config.js';
 import type { ServiceEvents } from './events.js';
 import { registerEventMetrics } from '../events/event-metrics.js';
@@ -47,6 +48,8 @@ export function startDesk(
   store.onUnraisedAlarm(unraisedAlarm(log));
   // A cancel marked on another instance reaches the steps of the run here through the run's own stop.
   store.onCancelRequested((key) => orders.cancelHere(key));
+  // Before the first recovery pass too: a lost instance's run taken over is run on here, after its recorded steps.
+  store.onResumable((resumption) => orders.resume(resumption, { requestId: randomUuid() }));
   const health = (): HealthReport => {
     const shared = store.sharedHealth();
     return {

@@ -15,7 +15,7 @@ import type { ViewedDependency } from '../observability/thread-frame.js';
 import type { PoolFigures } from '../observability/metrics.js';
 import { ThreadView, type ThreadSnapshot } from '../observability/thread-view.js';
 import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipeline.js';
-import { modulesOf, type StepDefinition, type StepRecorder } from '../pipeline/steps.js';
+import { modulesOf, type StepDefinition, type StepJournal, type StepRecorder } from '../pipeline/steps.js';
 import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
 import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
@@ -108,6 +108,8 @@ export interface EngineOptions {
   readonly clients?: EngineClients;
   /** Told of each step as it ends, with its timings (the order's trace); without: no step is timed. */
   readonly recorder?: StepRecorder;
+  /** Where each step's end is recorded, for a resume (the durable store's); without: nowhere. */
+  readonly journal?: StepJournal;
 }
 
 export function createOrderEngine(
@@ -119,6 +121,7 @@ export function createOrderEngine(
     recoveryVoidsInDoubt = false,
     clients,
     recorder,
+    journal,
   }: EngineOptions = {},
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
@@ -126,14 +129,7 @@ export function createOrderEngine(
   const { cells, tracker, couriers } = sharedMemoryOf(config, steps.length);
   const book = clients?.book ?? createClientBook(config);
   const { cpuTurns, clientNamed } = shareBetweenClients(book, couriers, config.threads, clients?.onSharers);
-  const clientSources: ClientSources = {
-    book,
-    couriersHeld: () => couriers.heldPerClient(),
-    couriersWaiting: () => couriers.waitingPerClient(),
-    cpu: () => cpuTurns.figures(),
-    ordersInFlightOf: clients?.ordersInFlightOf ?? (() => 0),
-    recordBytesOf: clients?.recordBytesOf ?? (() => undefined),
-  };
+  const clientSources = clientSourcesOf(book, couriers, cpuTurns, clients);
   // A canceled courier waiter is dropped by its thread, and passed over by the others, once the dispatchers are woken.
   const cellAllocator = new CancelCellAllocator(cells, () => couriers.wakeWaiters());
   const outages = DependencyOutages.create(DEPENDENCY_NAMES);
@@ -186,6 +182,7 @@ export function createOrderEngine(
     timeoutMs: config.orderTimeoutMs,
     compensationTimeoutMs: config.refundTimeoutMs,
     compensationFallbacks: { refund: refundByMainThread(voider) },
+    ...(journal ? { journal } : {}),
   });
 
   return {
@@ -208,6 +205,23 @@ export function createOrderEngine(
       await pool.close();
       voider.close();
     },
+  };
+}
+
+/** Where each client's figures come from: the book, the couriers' shared memory, the turns, and the service's counts. */
+function clientSourcesOf(
+  book: ClientBook,
+  couriers: SlotSemaphore,
+  cpuTurns: CpuTurns,
+  clients: EngineClients | undefined,
+): ClientSources {
+  return {
+    book,
+    couriersHeld: () => couriers.heldPerClient(),
+    couriersWaiting: () => couriers.waitingPerClient(),
+    cpu: () => cpuTurns.figures(),
+    ordersInFlightOf: clients?.ordersInFlightOf ?? (() => 0),
+    recordBytesOf: clients?.recordBytesOf ?? (() => undefined),
   };
 }
 

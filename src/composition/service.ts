@@ -128,6 +128,7 @@ function startEngine(
       onSharers: (listener) => shares.onSharers(listener),
     },
     ...(tracing.steps ? { recorder: tracing.steps } : {}),
+    ...(store.journal ? { journal: store.journal } : {}),
   });
   return { made: { engine, clients, shares, warming }, close: () => engine.close() };
 }

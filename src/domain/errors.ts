@@ -23,6 +23,7 @@ const ORDER_OWN_FAILURE_KINDS = [
   'store_unavailable', // the durable store (Postgres) cannot be reached: nothing was started: retry
   'internal', // a bug in a step (it crashed, or brought its thread down); details go to the log only
   'canceled', // its client or the admin canceled it (POST /orders/{id}/cancel): its payment refunded; final
+  'dead_lettered', // its instances were lost more than ORDER_RECOVERIES_MAX times: parked, its payment voided; final
 ] as const;
 
 /** Why an order can end without success. */
@@ -47,6 +48,8 @@ export type ErrorKind =
   | 'misdirected_request' // the Host header names a host this service does not answer for
   | 'too_many_webhooks' // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
   | 'order_ended' // a cancel of an order that has already ended otherwise than canceled
+  | 'not_redrivable' // a redrive of an order running, or ended otherwise than parked or failed by the infrastructure
+  | 'money_unsettled' // a redrive of an order whose last run holds money not refunded
   | 'events_gone'; // some of the client's events after its feed cursor are no longer kept: a gap, said
 
 /**

@@ -12,10 +12,15 @@
  *                  │
  *                  └─► dead_lettered (after ORDER_MAX_RECOVERIES) ──► running (redriven)
  *
- * What the service reaches today: accepted, running, succeeded, failed,
- * canceled, interrupted (its instance lost: voided, for good). Resumed,
- * dead_lettered and the redrive are forward recovery's, which is not built
- * yet: `lifecycleOf` never says them.
+ * Every state is reached. Resumed and dead_lettered are the durable mode's
+ * (forward recovery, src/postgres/recovery.ts): an instance that takes over
+ * a lost instance's order with its deadline still ahead runs it on — said
+ * `resumed` until it ends — after its steps recorded ok; one taken over
+ * more than ORDER_RECOVERIES_MAX times is parked `dead_lettered` instead.
+ * In memory the process is the only record: an order never outlives it, so
+ * nothing is resumed. The admin's redrive (POST /admin/orders/{id}/redrive)
+ * sends a dead_lettered order, or one failed by the infrastructure
+ * (`REDRIVABLE_OUTCOMES`), on again as a new run, durable mode only.
  */
 import type { OrderFailureKind } from './errors.js';
 
@@ -30,6 +35,22 @@ export const LIFECYCLE_STATES = [
   'dead_lettered',
 ] as const;
 export type Lifecycle = (typeof LIFECYCLE_STATES)[number];
+
+/**
+ * The outcomes an admin may redrive: parked, or failed by the infrastructure rather than by anything the order asked
+ * for (a business failure would only fail again).
+ */
+export const REDRIVABLE_OUTCOMES: readonly OrderFailureKind[] = [
+  'dead_lettered',
+  'interrupted',
+  'thread_lost',
+  'shutting_down',
+  'store_unavailable',
+  'outcome_unknown',
+];
+
+/** Takeovers of an order whose instance was lost after which it is no longer resumed (ORDER_RECOVERIES_MAX's default). */
+export const DEFAULT_RECOVERIES_MAX = 3;
 
 /** What moves an order from one state to the next. */
 export type LifecycleEvent =
@@ -73,19 +94,27 @@ export function nextState(from: Lifecycle, event: LifecycleEvent): Lifecycle | u
 
 /**
  * States an order ends in: none moves on by itself (dead_lettered and failed only by a redrive). Not interrupted: an
- * interrupted order waits for recovery to take it over — though until forward recovery is built, every takeover voids
- * it for good (`deadline_passed`).
+ * interrupted order waits for recovery to take it over — resumed while its own deadline (`deadline_ms`) leaves time,
+ * voided for good otherwise (`deadline_passed`).
  */
 export const TERMINAL_STATES: ReadonlySet<Lifecycle> = new Set(['succeeded', 'failed', 'canceled', 'dead_lettered']);
 
-/** The state of an order from its record: running, or how its latest run ended. */
-export function lifecycleOf(state: 'running' | 'done', outcome: OrderFailureKind | 'ok' | undefined): Lifecycle {
-  if (state === 'running') return 'running';
+/**
+ * The state of an order from its record: running (`resumed` when its run was taken over from a lost instance and runs
+ * on), or how its latest run ended.
+ */
+export function lifecycleOf(
+  state: 'running' | 'done',
+  outcome: OrderFailureKind | 'ok' | undefined,
+  resumed = false,
+): Lifecycle {
+  if (state === 'running') return resumed ? 'resumed' : 'running';
   switch (outcome) {
     case 'ok':
       return 'succeeded';
     case 'canceled':
     case 'interrupted':
+    case 'dead_lettered':
       return outcome;
     default:
       return 'failed';

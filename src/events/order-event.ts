@@ -20,6 +20,7 @@ export const EVENT_TYPES = [
   'order.failed',
   'order.interrupted',
   'order.canceled',
+  'order.dead_lettered',
   'payment.refunded',
   'payment.refund_failed',
 ] as const;
@@ -96,6 +97,7 @@ export function typesOfOutcome(kind: EventOutcomeKind, runRefunded: number): Eve
       return ['order.succeeded'];
     case 'interrupted':
     case 'canceled':
+    case 'dead_lettered':
       return runRefunded > 0 ? [`order.${kind}`, 'payment.refunded'] : [`order.${kind}`];
     case 'compensation_failed':
       return ['order.failed', 'payment.refund_failed'];

@@ -32,6 +32,7 @@ import { orderRoute } from './routes/order-route.js';
 import type { OrderRouteDependencies } from './routes/order-route.js';
 import { orderStatusRoute } from './routes/order-status-route.js';
 import { orderCancelRoute } from './routes/order-cancel-route.js';
+import { orderRedriveRoute } from './routes/order-redrive-route.js';
 import { rateLimit, type ClientRateLimiter } from './guards/rate-limit.js';
 import { requestLog } from './guards/request-log.js';
 import type { UnauthenticatedMeter } from './guards/unauthenticated-meter.js';
@@ -52,7 +53,7 @@ import { orderListRoute } from './routes/order-list-route.js';
 import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
 export interface AppDependencies {
-  readonly orders: Pick<OrderDesk, 'submit' | 'cancel'>;
+  readonly orders: Pick<OrderDesk, 'submit' | 'cancel' | 'redrive'>;
   readonly orderStatus: OrderStatusQuery;
   /** Whether an order may carry `faults` (FAULT_INJECTION=on). */
   readonly faultInjection: boolean;
@@ -266,6 +267,13 @@ function routeOps({ app, responder, methodNotAllowed }: RouteKit, dependencies: 
 /** The admin's: the thread view (its page, last trace and stream), the dependencies, the log level, the metrics. */
 function routeAdmin({ app, responder, may, methodNotAllowed }: RouteKit, dependencies: AppDependencies): void {
   const { faultInjection, recentTrace, threadEvents, dependencyControl, logLevel, metrics } = dependencies;
+  const { orders, orderStatus, log } = dependencies;
+  app.post(
+    '/admin/orders/:orderId/redrive',
+    may.admin,
+    orderRedriveRoute({ redrive: (key, trace) => orders.redrive(key, trace), status: orderStatus, responder, log }),
+  );
+  app.all('/admin/orders/:orderId/redrive', methodNotAllowed('POST'));
   app.get('/threads', may.admin, servedPage(threadsPage({ faultInjection })));
   app.all('/threads', methodNotAllowed('GET, HEAD'));
   app.get('/threads/trace', may.admin, (_req, res) => {

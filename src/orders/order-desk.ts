@@ -30,10 +30,15 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { Finished, OrderRecords, RecordedOutcome } from './order-records.js';
+import type { Finished, OrderRecords, RecordedOutcome, Redrive, Resumption } from './order-records.js';
+import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
+import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
 import { RunStop } from './run-stop.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
+
+/** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
+const CARRIED_ON_REDRIVE: readonly StepName[] = STEP_NAMES.filter((name) => compensationOf(name) === undefined);
 
 /** Failures a retry may well not meet: not replayed, so a retry runs again. */
 export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
@@ -73,7 +78,8 @@ export type Submission =
 const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
 
 export interface OrderRunner {
-  process(run: OrderRun, stop: RunStopper, trace: Trace): Promise<OrderResult>;
+  /** `finished`: a resumed run's steps that ended ok before it was taken over — they stand, and are not run again. */
+  process(run: OrderRun, stop: RunStopper, trace: Trace, finished?: readonly StepOutcome[]): Promise<OrderResult>;
   /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
   undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
@@ -230,7 +236,46 @@ export class OrderDesk {
    */
   private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): Run {
     const run = new Run(fingerprint);
-    run.end = this.execute(order, key, run, trace).then(
+    return this.track(key, run, this.execute(order, key, run, trace), terms);
+  }
+
+  /**
+   * Run on a run of a lost instance's that recovery took over to this one (forward recovery): its steps recorded ok
+   * stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any run
+   * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. The run was
+   * another instance's, so none of the order is under way here — should one be, it is left alone.
+   */
+  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
+    if (this.running.has(key)) return;
+    const run = new Run(fingerprint);
+    run.confirmed = true;
+    // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
+    // joins it here and leaves never stops it.
+    run.callers = 1;
+    run.begun(true);
+    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }));
+  }
+
+  /**
+   * The admin's redrive: an order parked or failed by the infrastructure, its money settled, runs again here as a new
+   * run from its first unfinished step — its steps recorded ok that moved no money stand; a step with a compensation
+   * (the payment) was undone with its run, so it runs again, under the new run's key.
+   */
+  async redrive(key: OrderKey, trace: Trace): Promise<Redrive> {
+    if (this.running.has(key)) return { kind: 'not_redrivable', outcome: undefined };
+    if (!this.records.redrive) {
+      // In memory neither the order as asked nor its steps are kept once it ends: nothing to send on.
+      const record = await this.records.get(key);
+      return record ? { kind: 'not_redrivable', outcome: record.outcome?.kind } : { kind: 'unknown' };
+    }
+    const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
+    if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace);
+    return redrive;
+  }
+
+  /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */
+  private track(key: OrderKey, run: Run, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): Run {
+    run.end = execution.then(
       (runEnd) => {
         this.forget(key);
         terms?.ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined);
@@ -263,13 +308,24 @@ export class OrderDesk {
     if (this.running.size === 0) this.wakeIdleWaiters();
   }
 
-  /** `run` is confirmed once the records have taken the id as this order's. */
-  private async execute(order: Order, key: OrderKey, run: Run, trace: Trace): Promise<RunEnd> {
+  /**
+   * `run` is confirmed once the records have taken the id as this order's. A run resumed here (`resumed`) is begun
+   * already: its steps run at once, after those it finished before it was taken over. One async function for both, so
+   * that an order holds one promise for its run, not one per step of the way.
+   */
+  private async execute(
+    order: Order,
+    key: OrderKey,
+    run: Run,
+    trace: Trace,
+    resumed?: Pick<Resumption, 'run' | 'finished'>,
+  ): Promise<RunEnd> {
     const { orderId } = order;
     const { fingerprint, stop } = run;
-    for (;;) {
+    let runNumber = resumed?.run;
+    while (runNumber === undefined) {
       const begun = await this.records
-        .begin(key, fingerprint, order.tier)
+        .begin(key, fingerprint, order.tier, order)
         .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
@@ -285,25 +341,26 @@ export class OrderDesk {
         continue;
       }
       run.begun(true);
-      const orderRun = runOf(order, begun.run, key);
-      let result = await this.pipeline.process(orderRun, stop, trace);
-      // Recorded before the run is forgotten: a retry finds one or the other, never neither.
-      let recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
-      if (recorded === 'cancel_requested') {
-        // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
-        // cancel never leaves money taken, then the run is recorded canceled.
-        result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
-        recorded = await this.records.finish(key, begun.run, outcomeOf(result, order.tier));
-      }
-      const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
-      // A person must look when the provider refused to give money back and that is what the records hold.
-      if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
-      // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
-      else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
-        this.alarmOnceKnown(key, orderRun, result.compensations, trace);
-      this.events.runEnded(orderRun, result);
-      return { kind: 'answered', result: answer, via: 'ran' };
+      runNumber = begun.run;
     }
+    const orderRun = runOf(order, runNumber, key);
+    let result = await this.pipeline.process(orderRun, stop, trace, resumed?.finished);
+    // Recorded before the run is forgotten: a retry finds one or the other, never neither.
+    let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
+    if (recorded === 'cancel_requested') {
+      // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
+      // cancel never leaves money taken, then the run is recorded canceled.
+      result = await this.pipeline.undo(orderRun, result.steps, 'canceled', trace);
+      recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
+    }
+    const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
+    // A person must look when the provider refused to give money back and that is what the records hold.
+    if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
+    // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
+    else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
+      this.alarmOnceKnown(key, orderRun, result.compensations, trace);
+    this.events.runEnded(orderRun, result);
+    return { kind: 'answered', result: answer, via: 'ran' };
   }
 
   /**

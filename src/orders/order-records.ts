@@ -29,10 +29,13 @@
  *   cancel said `marked` never leaves money taken.
  */
 import type { OrderFailureKind } from '../domain/errors.js';
-import type { OrderKey } from '../domain/order.js';
+import type { Order, OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
+
+/** Where a store records each step's end, for a resume (the pipeline's contract, as the stores know it). */
+export type { StepJournal } from '../pipeline/steps.js';
 import type { OrderListPage, OrderListQuery } from './order-list.js';
 
 /** How a run ended: 'ok', or the kind it failed with. */
@@ -59,6 +62,21 @@ export interface UnraisedAlarm {
   readonly compensations: readonly StepOutcome[];
 }
 
+/**
+ * A run whose instance was lost, taken over by this one to run on (a shared store's recovery): its steps that ended ok
+ * before stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any
+ * run of this instance's.
+ */
+export interface Resumption {
+  readonly key: OrderKey;
+  readonly run: number;
+  readonly fingerprint: string;
+  /** The order as asked for, its deadline what is left of it. */
+  readonly order: Order;
+  /** Its steps recorded ok, as recorded. */
+  readonly finished: readonly StepOutcome[];
+}
+
 export interface OrderRecord {
   /** Its client and its id. */
   readonly key: OrderKey;
@@ -74,7 +92,19 @@ export interface OrderRecord {
   readonly outcome: RecordedOutcome | undefined;
   /** The tier the latest run ran at; absent where the store does not keep it. */
   readonly tier?: Tier;
+  /** The run under way was taken over from a lost instance and runs on (forward recovery); absent otherwise. */
+  readonly resumed?: true;
 }
+
+/**
+ * What the admin's redrive found: the order sent on as a new run (to run here after the steps carried over), or why
+ * not — no record, not an order that may be redriven (`outcome` undefined: still running), or its money unsettled.
+ */
+export type Redrive =
+  | { readonly kind: 'redriven'; readonly resumption: Resumption }
+  | { readonly kind: 'unknown' }
+  | { readonly kind: 'not_redrivable'; readonly outcome: OutcomeKind | undefined }
+  | { readonly kind: 'money_unsettled'; readonly outcome: OutcomeKind };
 
 /** What a cancel found: a run under way, now marked (it ends canceled), or an order that has ended. */
 export type CancelMark =
@@ -107,10 +137,16 @@ export interface OrderRecords {
   /** The record of the order, if it is still kept. */
   get(order: OrderKey): Promise<OrderRecord | undefined>;
   /**
-   * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
-   * another order's.
+   * The admin's redrive: an order that ended in one of `kinds`, its money settled, begun again as a new run owned
+   * here, carrying over its steps named in `carried` that were recorded ok. Absent where the order as asked and its
+   * steps are not kept (in memory): nothing to redrive.
    */
-  begin(order: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun>;
+  redrive?(order: OrderKey, kinds: readonly OutcomeKind[], carried: readonly string[]): Promise<Redrive>;
+  /**
+   * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
+   * another order's. `asked`: the order as asked for, kept by a store that can resume a run whose instance was lost.
+   */
+  begin(order: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun>;
   /**
    * The run has ended with `outcome`: record it. Resolves with the kind now on
    * record for the run — `outcome.kind`, or `interrupted` if the run was taken

@@ -37,7 +37,7 @@ export function orderStatusQuery(records: OrderRecords, ledger: PaymentLedger): 
       runs: record.runs,
       payment,
       ...(record.tier ? { tier: record.tier } : {}),
-      lifecycle: lifecycleOf(record.state, record.outcome?.kind),
+      lifecycle: lifecycleOf(record.state, record.outcome?.kind, record.resumed),
     };
   };
 }

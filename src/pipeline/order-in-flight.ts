@@ -35,6 +35,8 @@ export interface StopFollower {
 
 /** Told once every step of an order has ended (or one threw, which a runner never should). */
 export interface OrderEnder<Result> {
+  /** One step has ended, before the order sees it (the order may end with it). */
+  stepOutcome?(order: OrderInFlight<Result>, index: number, outcome: StepOutcome): void;
   stepsEnded(order: OrderInFlight<Result>): void;
   stepsThrew(order: OrderInFlight<Result>, error: unknown): void;
 }
@@ -59,6 +61,10 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
   /** Where the order's result goes, once its ender has it. */
   answer: ((result: Result) => void) | undefined;
   fail: ((error: unknown) => void) | undefined;
+  /** A resumed run's steps that ended before it was taken over, by slot: not run again. Absent for a fresh run. */
+  recorded: readonly (StepOutcome | undefined)[] | undefined;
+  /** The records of its steps' ends on their way (a durable store's), which its answer waits for. */
+  journaled: Promise<void>[] | undefined;
 
   constructor(
     readonly run: OrderRun,
@@ -139,6 +145,7 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
 
   stepEnded(index: number, outcome: StepOutcome): void {
     this.outcomes[index] = outcome;
+    this.ender.stepOutcome?.(this, index, outcome);
     if (outcome.status === 'error' && !this.aborted) this.abort(new OrderAborted(outcome.kind ?? 'internal'));
     this.settled();
   }

@@ -17,7 +17,7 @@ import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors
 import type { CompensationName, OrderRun } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
-import type { ActionDefinition, StepDefinition, StepEffect, StepOutcome, StepRunner } from './steps.js';
+import type { ActionDefinition, StepDefinition, StepEffect, StepJournal, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
 import { DeadlineLists } from './deadline-lists.js';
 import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
@@ -63,6 +63,8 @@ export interface OrderPipelineOptions {
    * fails its order.
    */
   readonly compensationFallbacks?: Readonly<Partial<Record<CompensationName, CompensationFallback>>>;
+  /** Where each step's end is recorded (durable mode); without one, nothing is. */
+  readonly journal?: StepJournal;
 }
 
 /** A compensation as it ended, and whether its step's effect is (or will be) undone. */
@@ -100,9 +102,15 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   /**
    * Run every step of `run`. `signal` cancels the order from outside (its clients went away, a shutdown): an
    * AbortSignal, or a run's stopper, which needs no controller of its own; `trace` follows it into every thread for the
-   * logs. Never rejects for a step's sake: failures are in the result.
+   * logs. Never rejects for a step's sake: failures are in the result. `finished`: a resumed run's steps that ended ok
+   * before it was taken over — they stand as recorded and are not run again.
    */
-  process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace): Promise<OrderResult> {
+  process(
+    run: OrderRun,
+    signal: AbortSignal | RunStopper,
+    trace: Trace,
+    finished?: readonly StepOutcome[],
+  ): Promise<OrderResult> {
     this.inFlight++;
     const span = run.order.deadlineMs ?? this.options.timeoutMs;
     const deadline = performance.now() + span;
@@ -113,10 +121,16 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
       order.fail = reject;
     });
     order.deadlineHandle = deadlines.add(order, deadline);
+    const recorded = finished?.length
+      ? this.steps.map((step) => finished.find((done) => done.name === step.name))
+      : undefined;
+    order.recorded = recorded;
     const { runner } = this;
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i]!;
-      if (runner.start) runner.start({ step, run, signal: order.signal, trace, deadline, sink: order, index: i });
+      const done = recorded?.[i];
+      if (done) order.stepEnded(i, done);
+      else if (runner.start) runner.start({ step, run, signal: order.signal, trace, deadline, sink: order, index: i });
       else
         runner.run({ step, run, signal: order.signal, trace, deadline }).then(
           (outcome) => order.stepEnded(i, outcome),
@@ -126,8 +140,21 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     return answered;
   }
 
-  /** Every step of `order` has ended: its result, after undoing what must be if it failed. */
+  /** A step's end is recorded (durable mode), unless it was recorded before its run was taken over. */
+  stepOutcome(order: OrderInFlight<OrderResult>, index: number, outcome: StepOutcome): void {
+    if (!this.options.journal || order.recorded?.[index] === outcome) return;
+    const recording = this.options.journal.stepEnded(order.run, outcome);
+    if (recording) (order.journaled ??= []).push(recording);
+  }
+
+  /** Every step of `order` has ended: its result once their ends are recorded, after undoing what must be if it failed. */
   stepsEnded(order: OrderInFlight<OrderResult>): void {
+    const { journaled } = order;
+    if (journaled === undefined) this.conclude(order);
+    else void Promise.all(journaled).then(() => this.conclude(order));
+  }
+
+  private conclude(order: OrderInFlight<OrderResult>): void {
     const { outcomes: steps, run } = order;
     // A deadline that passes after the last step succeeded fails nothing.
     if (steps.every((outcome) => outcome.status === 'ok')) {

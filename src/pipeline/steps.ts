@@ -104,6 +104,17 @@ export interface StepRecorder {
 }
 
 /**
+ * Told of each step of an order's run as it ends, before the order goes on: a durable store records it, so that a run
+ * taken over after its instance was lost resumes after its finished steps instead of running them again. The order's
+ * answer waits for every record. Never rejects: a step whose record is lost only runs again on a resume, toward its
+ * remote service under the same idempotency key.
+ */
+export interface StepJournal {
+  /** Its record on its way; undefined when the journal keeps nothing of the run (then nothing is waited for). */
+  stepEnded(run: OrderRun, outcome: StepOutcome): Promise<void> | undefined;
+}
+
+/**
  * Told of each step a runner `start`ed as it ends: the order's record, with the step's slot. `stepThrew` only if the
  * runner broke its word never to fail (a bug): the order then rejects.
  */

@@ -8,7 +8,9 @@
  *   decision across instances. It is also the order's "received" and
  *   "payment may be requested" checkpoint: recovery voids the run's payment
  *   whether or not a charge was sent, and the void refuses a charge that
- *   arrives later, so no separate "payment requested" write is needed.
+ *   arrives later, so no separate "payment requested" write is needed. For
+ *   an order with a deadline of its own it also keeps the order as asked,
+ *   so that recovery can resume the run instead (recovery.ts).
  * - finish → order_finish: recorded once, by the run's owner holding the
  *   run's fence, while the run is under way; a run taken over meanwhile
  *   reads `interrupted`. A run stays in this instance's own list until its
@@ -44,7 +46,9 @@ import type {
   OrderRecords,
   OutcomeKind,
   RecordedOutcome,
+  Redrive,
 } from '../orders/order-records.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import {
   asNumber,
@@ -59,7 +63,7 @@ import { DatabaseUnavailable } from './failures.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Notifications } from './notifications.js';
 import type { PgLedger, RunsInDoubt } from './pg-ledger.js';
-import { partsOfKey, type OrderKey } from '../domain/order.js';
+import { partsOfKey, type Order, type OrderKey } from '../domain/order.js';
 import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
@@ -67,7 +71,7 @@ import { listPgOrders } from './pg-order-list.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
-  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4)',
+  text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4, $5, $6)',
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
@@ -75,7 +79,7 @@ const FINISH_MANY: Statement = {
 };
 const GET_MANY: Statement = {
   name: 'order_get_many',
-  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
+  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier, recoveries FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
 };
 
 interface RecordRow {
@@ -86,6 +90,7 @@ interface RecordRow {
   kind: OutcomeKind | null;
   replay: string | null;
   tier: Tier | null;
+  recoveries: number;
 }
 const WATCH: Statement = {
   name: 'order_watch',
@@ -94,6 +99,21 @@ const WATCH: Statement = {
 const CANCEL: Statement = {
   name: 'order_cancel_request',
   text: 'SELECT state, run, kind FROM order_cancel_request($1)',
+};
+const REDRIVE: Statement = {
+  name: 'order_redrive',
+  text: 'SELECT answer, outcome, new_run, fingerprint, request FROM order_redrive($1, $2, $3, $4)',
+};
+interface RedriveRow {
+  readonly answer: 'unknown' | 'not_redrivable' | 'money_unsettled' | 'redriven';
+  readonly outcome: OutcomeKind | null;
+  readonly new_run: string | null;
+  readonly fingerprint: string | null;
+  readonly request: string | null;
+}
+const STEPS_CARRIED: Statement = {
+  name: 'order_steps_carried',
+  text: "SELECT result FROM order_steps WHERE order_id = $1 AND run = $2 AND outcome = 'ok'",
 };
 const PEEK: Statement = { name: 'order_peek', text: 'SELECT run, state, kind, replay FROM orders WHERE order_id = $1' };
 const ALARMS_RAISED: Statement = {
@@ -105,6 +125,12 @@ const ALARMS_RAISED: Statement = {
 
 /** The fence of a run as begun (schema.ts, migration 2): each claim of recovery raises it. */
 export const FENCE_AS_BEGUN = 0;
+
+/** Who runs a run here: the identity it began (or was resumed) under, and its fence then. */
+export interface RunHolder {
+  readonly owner: string;
+  readonly fence: number;
+}
 
 /** A waiter looks again this often, whatever it was told (a notification can be lost). */
 const WAIT_BACKSTOP_MS = 1000;
@@ -145,6 +171,9 @@ interface BeginCall {
   readonly owner: string;
   /** The run's tier, kept with the order (null: not said). */
   readonly tier: Tier | null;
+  /** The order as asked for (JSON) and its own deadline: kept only for an order with one, the only kind resumed. */
+  readonly request: string | null;
+  readonly deadlineMs: number | null;
 }
 
 interface BeginRow {
@@ -167,8 +196,8 @@ interface FinishCall {
 const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export class PgOrderRecords implements OrderRecords {
-  /** Runs this instance has begun and not yet finished, with the identity each began under. */
-  private readonly local = new Map<number, string>();
+  /** Runs this instance has begun (or resumed) and not yet finished, with the identity and fence each runs under. */
+  private readonly local = new Map<number, RunHolder>();
   /** Runs whose alarm was raised here and not yet marked raised in Postgres: stored order id → run. */
   private readonly raisedUnmarked = new Map<string, number>();
   /** Rows in `orders`, as last counted (size() must answer at once). */
@@ -194,6 +223,8 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.fingerprint),
           calls.map((c) => c.owner),
           calls.map((c) => c.tier),
+          calls.map((c) => c.request),
+          calls.map((c) => c.deadlineMs),
         ]),
       { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
@@ -225,17 +256,29 @@ export class PgOrderRecords implements OrderRecords {
       state: row.state,
       outcome,
       ...(row.tier ? { tier: row.tier } : {}),
+      // Claimed by recovery and running still: resumed (a run it voids is done once claimed).
+      ...(row.state === 'running' && row.recoveries > 0 ? { resumed: true as const } : {}),
     };
   }
 
-  async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun> {
     const owner = this.options.owner();
     if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
-    const row = await this.begins.call({ id: storedKey(key), fingerprint, owner, tier: tier ?? null });
+    // An order on the service's deadline has none left by the time its instance's lease expires: nothing to keep.
+    const deadlineMs = asked?.deadlineMs ?? null;
+    const request = deadlineMs === null ? null : JSON.stringify(asked);
+    const row = await this.begins.call({
+      id: storedKey(key),
+      fingerprint,
+      owner,
+      tier: tier ?? null,
+      request,
+      deadlineMs,
+    });
     switch (row.begun) {
       case 'started': {
         const run = asNumber(row.begun_run!);
-        this.local.set(run, owner);
+        this.local.set(run, { owner, fence: FENCE_AS_BEGUN });
         return { kind: 'started', run };
       }
       case 'running':
@@ -245,6 +288,30 @@ export class PgOrderRecords implements OrderRecords {
       case 'reused':
         return { kind: 'reused' };
     }
+  }
+
+  async redrive(key: OrderKey, kinds: readonly OutcomeKind[], carried: readonly string[]): Promise<Redrive> {
+    const owner = this.options.owner();
+    if (owner === undefined) throw new DatabaseUnavailable('this instance holds no lease');
+    const id = storedKey(key);
+    const [row] = await this.db.query<RedriveRow>(REDRIVE, [id, owner, kinds, carried]);
+    if (!row || row.answer === 'unknown') return { kind: 'unknown' };
+    if (row.answer === 'not_redrivable') return { kind: 'not_redrivable', outcome: row.outcome ?? undefined };
+    if (row.answer === 'money_unsettled') return { kind: 'money_unsettled', outcome: row.outcome! };
+    const run = asNumber(row.new_run!);
+    this.local.set(run, { owner, fence: FENCE_AS_BEGUN });
+    const steps = await this.db.query<{ result: string }>(STEPS_CARRIED, [id, run]);
+    const order = JSON.parse(row.request!) as Order;
+    return {
+      kind: 'redriven',
+      resumption: {
+        key,
+        run,
+        fingerprint: row.fingerprint!,
+        order,
+        finished: steps.map((step) => JSON.parse(step.result) as StepOutcome),
+      },
+    };
   }
 
   async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {
@@ -261,16 +328,17 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async finish(key: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished> {
-    const owner = this.local.get(run);
-    if (owner === undefined) return 'interrupted';
+    const holder = this.local.get(run);
+    if (holder === undefined) return 'interrupted';
+    const { owner, fence } = holder;
     let finished: Finished = 'interrupted';
     try {
       // What the provider did for this run is unknown here: void it, whatever it was, and say so. Should
       // that not get through, the run is left running, and recovery voids and records it the same way:
       // interrupted is what stands in the end, whoever writes it.
       if (this.inDoubt.take({ order: key, run }))
-        return await this.interrupt(key, run, owner, FENCE_AS_BEGUN).catch(() => 'interrupted' as const);
-      finished = await this.settle(() => this.record(key, run, owner, FENCE_AS_BEGUN, outcome));
+        return await this.interrupt(key, run, owner, fence).catch(() => 'interrupted' as const);
+      finished = await this.settle(() => this.record(key, run, owner, fence, outcome));
       return finished;
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
@@ -375,6 +443,16 @@ export class PgOrderRecords implements OrderRecords {
     return [...this.local.keys()];
   }
 
+  /** Who runs `run` here and under which fence; undefined if it is not this instance's. */
+  holderOf(run: number): RunHolder | undefined {
+    return this.local.get(run);
+  }
+
+  /** A run recovery took over to resume here: this instance's from now on, under the fence its claim set. */
+  adopt(run: number, owner: string, fence: number): void {
+    this.local.set(run, { owner, fence });
+  }
+
   /**
    * Void a run's payment, then record it `interrupted`: for a run whose
    * instance is gone (recovery, with the fence its claim set), or whose
@@ -386,13 +464,14 @@ export class PgOrderRecords implements OrderRecords {
     run: number,
     owner: string,
     fence: number,
-    kind: 'interrupted' | 'canceled' = 'interrupted',
+    kind: 'interrupted' | 'canceled' | 'dead_lettered' = 'interrupted',
   ): Promise<Finished> {
     await this.ledger.void({ order: key, run }, false);
-    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel.
+    // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel. So
+    // is a run parked for a person (dead_lettered): a retry would only be lost again the same way.
     const replay: OrderResult | undefined =
-      kind === 'canceled'
-        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: 'canceled' }
+      kind !== 'interrupted'
+        ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: kind }
         : undefined;
     return this.record(key, run, owner, fence, { kind, replay });
   }

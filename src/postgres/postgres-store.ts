@@ -15,7 +15,7 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
 import type { OrderKey } from '../domain/order.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +31,8 @@ import { Notifications } from './notifications.js';
 import { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import { PgOrderRecords } from './pg-order-records.js';
 import { Recovery } from './recovery.js';
+import { DEFAULT_RECOVERIES_MAX } from '../domain/lifecycle.js';
+import { PgStepJournal } from './pg-step-journal.js';
 import { loadMigrations } from './schema.js';
 
 export interface DurableOptions {
@@ -53,6 +55,8 @@ export interface DurableOptions {
   readonly statements?: StatementObserver;
   /** The trace of an order being finished, kept on its events (tracing); absent with tracing off. */
   readonly traceOf?: OrderTraceOf;
+  /** Takeovers of a run after which it is no longer resumed (ORDER_RECOVERIES_MAX); absent: its default. */
+  readonly recoveriesMax?: number;
 }
 
 export class PostgresStore implements Store {
@@ -62,6 +66,8 @@ export class PostgresStore implements Store {
   readonly events: StoreEvents;
   readonly ledger: PgLedger;
   readonly records: PgOrderRecords;
+  /** Each step's end, what a run taken over resumes from. */
+  readonly journal: PgStepJournal;
   private allotment: CourierAllotment | undefined;
   private readonly recovery: Recovery;
   private readonly keys: PgKeySource;
@@ -92,6 +98,7 @@ export class PostgresStore implements Store {
       ...(options.traceOf ? { traceOf: options.traceOf } : {}),
       settleWithinMs: 2 * options.leaseMs,
     });
+    this.journal = new PgStepJournal(db, this.records, batching, options.statements);
     this.keys = new PgKeySource(db, notifications, log);
     const endpoints = new PgEndpointBook(db);
     this.events = {
@@ -111,6 +118,7 @@ export class PostgresStore implements Store {
       leaseMs: options.leaseMs,
       orphanAfterMs: 2 * statementTimeoutMs(options.leaseMs),
       owner,
+      recoveriesMax: options.recoveriesMax ?? DEFAULT_RECOVERIES_MAX,
       log,
     });
   }
@@ -158,6 +166,11 @@ export class PostgresStore implements Store {
   onCancelRequested(listener: (order: OrderKey) => void): void {
     this.records.onCancelRequested(listener);
     this.recovery.onCancelMissed(listener);
+  }
+
+  /** Runs of lost instances this instance's recovery passes took over to run on (recovery.ts). */
+  onResumable(listener: (resumption: Resumption) => void): void {
+    this.recovery.onResumable(listener);
   }
 
   /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */
@@ -275,6 +288,16 @@ export class PostgresStore implements Store {
       'orders_recovered_total',
       'Orders of lost instances this instance took over: payment voided, recorded interrupted.',
       () => store.recovery.recovered,
+    );
+    counter(
+      'orders_resumed_total',
+      'Orders of lost instances this instance took over and ran on after their recorded steps.',
+      () => store.recovery.resumedRuns,
+    );
+    counter(
+      'orders_dead_lettered_total',
+      'Orders of lost instances this instance took over once more than ORDER_RECOVERIES_MAX allows: parked dead_lettered, payment voided, alarm raised.',
+      () => store.recovery.deadLettered,
     );
   }
 

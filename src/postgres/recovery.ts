@@ -2,10 +2,16 @@
  * Recovery, as ordinary code run often: at start and every half lease, every
  * instance takes over the orders left `running` by an instance whose lease
  * has expired — and its own runs it could not finish (the database went away
- * under them) — voids their payments and records them `interrupted` (503 +
- * Retry-After: nothing of the order stands, a retry runs it afresh).
- * Backward recovery, not forward: by the time a lease has expired, the
- * order's deadline has long passed and its client has been answered or gone.
+ * under them). Forward where it can: a run whose own deadline (`deadline_ms`)
+ * still leaves its steps time, with no cancel marked and its payment not
+ * voided, is resumed here — this instance takes it as its own, under the
+ * claim's fence, and its listener runs it on after its steps recorded ok
+ * (order_steps), the others again under the same run, the provider's
+ * idempotency key. Backward otherwise: its payment voided and recorded
+ * `interrupted` (503 + Retry-After: nothing of the order stands, a retry runs
+ * it afresh) — an order on the service's deadline has none left by the time
+ * a lease has expired. A run claimed more than `recoveriesMax` times that
+ * would be resumed is voided and parked `dead_lettered`, with its alarm line.
  *
  * Invariant: a run whose owner is gone is voided before it is recorded, by
  * exactly one recoverer — the claim (`FOR UPDATE SKIP LOCKED`, then the
@@ -42,13 +48,14 @@ import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
-import { orderLogFields, type OrderKey } from '../domain/order.js';
-import type { UnraisedAlarm } from '../orders/order-records.js';
+import { orderLogFields, type Order, type OrderKey } from '../domain/order.js';
+import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { StepOutcome } from '../pipeline/steps.js';
 
 const CLAIM: Statement = {
   name: 'recovery_claim',
-  text: `UPDATE orders o SET owner = $1, fence = o.fence + 1
+  text: `UPDATE orders o SET owner = $1, fence = o.fence + 1, recoveries = o.recoveries + 1
           WHERE o.order_id IN (
             SELECT c.order_id FROM orders c
              WHERE c.state = 'running'
@@ -56,8 +63,37 @@ const CLAIM: Statement = {
                     OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested`,
+          RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested, o.fingerprint, o.request, o.recoveries,
+                    floor(extract(epoch FROM o.deadline_at - now()) * 1000)::bigint AS deadline_left_ms,
+                    EXISTS (SELECT 1 FROM provider_payments p WHERE p.order_id = o.order_id AND p.run = o.run AND p.voided)
+                      AS voided`,
 };
+const STEPS_RECORDED_OK: Statement = {
+  name: 'recovery_steps_recorded_ok',
+  text: `SELECT order_id, run, result FROM order_steps WHERE order_id = ANY($1::text[]) AND outcome = 'ok'`,
+};
+
+interface ClaimedRow {
+  readonly order_id: string;
+  readonly run: string;
+  readonly runs: number;
+  readonly fence: number;
+  readonly cancel_requested: boolean;
+  readonly fingerprint: string;
+  /** The order as asked for (JSON): kept only for one with its own deadline. */
+  readonly request: string | null;
+  readonly recoveries: number;
+  readonly deadline_left_ms: string | null;
+  /** The run's payment was voided already (its instance undid it before it was lost): it cannot charge again. */
+  readonly voided: boolean;
+}
+
+/** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
+const DEAD_LETTER_ALARM =
+  'order dead-lettered: its instances were lost more than ORDER_RECOVERIES_MAX times while it ran; its payment voided, a person must look';
+
+/** A run with less of its deadline left than this is not resumed: its steps would not have the time to run. */
+const RESUME_MIN_LEFT_MS = 1000;
 const CANCELS_MISSED: Statement = {
   name: 'recovery_cancels_missed',
   text: `SELECT order_id FROM orders WHERE owner = $1 AND state = 'running' AND cancel_requested`,
@@ -84,7 +120,8 @@ const FORGET_EXPIRED: Statement = {
                 AND NOT (kind = 'compensation_failed' AND alarm_raised_at IS NULL)
               LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING order_id),
-         books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1)
+         books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1),
+         steps AS (DELETE FROM order_steps s USING gone WHERE s.order_id = gone.order_id RETURNING 1)
          SELECT count(*)::int AS forgotten FROM gone`,
 };
 const FORGET_INSTANCES: Statement = {
@@ -109,6 +146,8 @@ export interface RecoveryOptions {
    */
   readonly orphanAfterMs: number;
   readonly owner: () => string | undefined;
+  /** Takeovers of a run after which it is no longer resumed (ORDER_RECOVERIES_MAX). */
+  readonly recoveriesMax: number;
   readonly log: Logger;
 }
 
@@ -119,8 +158,13 @@ export class Recovery {
   /** Who writes the line of an alarm nobody raised; with no one to write it, no alarm is claimed. */
   private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
   private readonly cancelListeners: Array<(key: OrderKey) => void> = [];
-  /** Orders this instance took over and recorded interrupted, since start. */
+  private readonly resumeListeners: Array<(resumption: Resumption) => void> = [];
+  /** Orders this instance took over and voided (recorded interrupted, canceled or dead_lettered), since start. */
   recovered = 0;
+  /** Orders this instance took over and resumed, since start. */
+  resumedRuns = 0;
+  /** Orders this instance took over and parked dead_lettered, since start (each with its alarm). */
+  deadLettered = 0;
 
   constructor(
     private readonly db: Database,
@@ -173,21 +217,35 @@ export class Recovery {
       for (;;) {
         const me = this.options.owner();
         if (!me) return;
-        const claimed = await this.db.query<{
-          order_id: string;
-          run: string;
-          runs: number;
-          fence: number;
-          cancel_requested: boolean;
-        }>(CLAIM, [me, this.records.localRuns(), this.options.orphanAfterMs, BATCH]);
+        const claimed = await this.db.query<ClaimedRow>(CLAIM, [
+          me,
+          this.records.localRuns(),
+          this.options.orphanAfterMs,
+          BATCH,
+        ]);
+        const resumed = claimed.filter((row) => this.resumes(row));
+        const finished = await this.stepsRecordedOk(resumed);
         for (const row of claimed) {
           const key = unstoredKey(row.order_id);
           const run = asNumber(row.run);
-          // A run a cancel was marked on ends canceled: voided all the same, never resumed.
-          const ending = row.cancel_requested ? 'canceled' : 'interrupted';
+          if (resumed.includes(row)) {
+            this.resume(row, key, run, me, finished.get(`${run}\u0000${row.order_id}`) ?? []);
+            continue;
+          }
+          // A run a cancel was marked on ends canceled: voided all the same, never resumed. One that would be resumed
+          // but for its takeovers so far is parked for a person.
+          const ending = row.cancel_requested ? 'canceled' : this.exhausted(row) ? 'dead_lettered' : 'interrupted';
           const kind = await this.records.interrupt(key, run, me, row.fence, ending);
           this.inDoubt.take({ order: key, run });
           if (kind === ending) this.recovered++;
+          if (kind === 'dead_lettered') {
+            this.deadLettered++;
+            this.options.log.error(
+              { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries },
+              DEAD_LETTER_ALARM,
+            );
+            continue;
+          }
           // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
           // from a sequence).
           this.options.log.warn(
@@ -200,6 +258,72 @@ export class Recovery {
     } catch (error) {
       this.options.log.debug({ err: error }, 'recovery pass stopped; the next one tries again');
     }
+  }
+
+  /** Told of each run taken over to be resumed here; without a listener, every run taken over is voided. */
+  onResumable(listener: (resumption: Resumption) => void): void {
+    this.resumeListeners.push(listener);
+  }
+
+  /**
+   * A run is resumed while its deadline leaves its steps time to run, it has not been taken over more than
+   * `recoveriesMax` times, no cancel was marked on it, and its payment was not voided (an instance that gave up its
+   * lease undoes what its runs did: the provider refuses the run's charge from then on).
+   */
+  private resumes(row: ClaimedRow): boolean {
+    return this.couldResume(row) && row.recoveries <= this.options.recoveriesMax;
+  }
+
+  /** A run that would be resumed but for having been taken over more than `recoveriesMax` times: it is parked. */
+  private exhausted(row: ClaimedRow): boolean {
+    return this.couldResume(row) && row.recoveries > this.options.recoveriesMax;
+  }
+
+  private couldResume(row: ClaimedRow): boolean {
+    return (
+      this.resumeListeners.length > 0 &&
+      !row.cancel_requested &&
+      !row.voided &&
+      row.request !== null &&
+      row.deadline_left_ms !== null &&
+      asNumber(row.deadline_left_ms) >= RESUME_MIN_LEFT_MS
+    );
+  }
+
+  /** The steps recorded ok of each run to resume, by run and order. */
+  private async stepsRecordedOk(rows: readonly ClaimedRow[]): Promise<Map<string, StepOutcome[]>> {
+    const byRun = new Map<string, StepOutcome[]>();
+    if (rows.length === 0) return byRun;
+    const current = new Set(rows.map((row) => `${asNumber(row.run)}\u0000${row.order_id}`));
+    const recorded = await this.db.query<{ order_id: string; run: string; result: string }>(STEPS_RECORDED_OK, [
+      rows.map((row) => row.order_id),
+    ]);
+    for (const row of recorded) {
+      const at = `${asNumber(row.run)}\u0000${row.order_id}`;
+      // Steps of the order's earlier runs are not this run's.
+      if (!current.has(at)) continue;
+      const steps = byRun.get(at) ?? [];
+      steps.push(JSON.parse(row.result) as StepOutcome);
+      byRun.set(at, steps);
+    }
+    return byRun;
+  }
+
+  /**
+   * This instance runs the claimed run on from now on, under the fence its claim set: it is this instance's as its own
+   * runs are (its own recovery leaves it alone), and no finish from before the claim can record it.
+   */
+  private resume(row: ClaimedRow, key: OrderKey, run: number, me: string, finished: readonly StepOutcome[]): void {
+    this.records.adopt(run, me, row.fence);
+    // What the provider did for the run is known again: the run charges under the same key, and the provider keeps one.
+    this.inDoubt.take({ order: key, run });
+    const order = { ...(JSON.parse(row.request!) as Order), deadlineMs: asNumber(row.deadline_left_ms!) };
+    this.resumedRuns++;
+    this.options.log.warn(
+      { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries, steps_done: finished.length },
+      'took over an order whose instance was lost: resumed after its recorded steps',
+    );
+    for (const listener of this.resumeListeners) listener({ key, run, fingerprint: row.fingerprint, order, finished });
   }
 
   /** Told of each run of this instance's a cancel was marked on (the NOTIFY may have been lost): it cancels it. */

@@ -4,6 +4,7 @@
  * Declared as src/settings/settings.ts says.
  */
 import { z } from 'zod';
+import { DEFAULT_RECOVERIES_MAX } from '../domain/lifecycle.js';
 import { shortestLeaseMs, THREAD_EXIT_MS } from './bounds.js';
 import { custom, integer, secretFile } from './setting.js';
 
@@ -40,6 +41,14 @@ export const DURABLE = {
     allowed: '2 × (`CANCEL_GRACE_MS` + 50) (600) – 600000',
     about:
       "an instance's lease: a lost instance's orders are taken over this long after it last renewed; the instance gives it up itself max(`LEASE_MS` / 5, `CANCEL_GRACE_MS` + 50 ms) early, so that a stuck thread's couriers are back before another instance may take them",
+  }),
+  ORDER_RECOVERIES_MAX: integer({
+    needs: 'durable',
+    min: 0,
+    max: 100,
+    fallback: DEFAULT_RECOVERIES_MAX,
+    about:
+      'takeovers of an order whose instance was lost that resume it from its recorded steps; the next parks it `dead_lettered` (its payment voided, an alarm, an `order.dead_lettered` event). 0: parked at its first takeover',
   }),
   DB_POOL_SIZE: integer({
     needs: 'durable',

@@ -21,7 +21,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
-import type { OrderRecords, UnraisedAlarm } from '../orders/order-records.js';
+import type { OrderRecords, Resumption, StepJournal, UnraisedAlarm } from '../orders/order-records.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 
 /** What /healthz shows of a store shared by several instances (absent for one in memory): what this instance holds. */
@@ -93,6 +93,13 @@ export interface Store {
    * cancel stopped the run itself.
    */
   onCancelRequested(listener: (order: OrderKey) => void): void;
+  /**
+   * Told of each run of a lost instance this one took over to run on (forward recovery): the listener runs it after
+   * its recorded steps. A store no other instance shares never tells: nothing outlives its process to be resumed.
+   */
+  onResumable(listener: (resumption: Resumption) => void): void;
+  /** Where each step's end is recorded, for a resume; absent where nothing is ever resumed. */
+  readonly journal?: StepJournal;
   /** Whether no order can start now for want of the store (readiness). */
   unavailable(): boolean;
   /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */

@@ -18,6 +18,7 @@ import {
   startRestartablePostgres,
   type RestartablePostgres,
 } from '../support/postgres.js';
+import { jsonLines } from '../support/server-instances.js';
 import { eventually, pause } from '../support/wait.js';
 
 let restartable: RestartablePostgres | undefined;
@@ -41,14 +42,7 @@ interface Line {
   readonly replacement_in_ms?: number;
 }
 
-const lines = (target: ServerProcess): Line[] =>
-  target.stdout.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Line];
-    } catch {
-      return [];
-    }
-  });
+const lines = (target: ServerProcess): Line[] => jsonLines<Line>(target);
 
 /** Instances the primary has seen exit and said so (replaced, or not). */
 const exitsSeen = (target: ServerProcess): number =>

@@ -80,7 +80,10 @@ describe('the life of an order', () => {
     expect(lifecycleOf('done', 'ok')).toBe(nextState('running', 'steps_succeeded'));
     expect(lifecycleOf('done', 'canceled')).toBe(nextState('running', 'cancel'));
     expect(lifecycleOf('done', 'interrupted')).toBe(nextState('running', 'instance_lost'));
-    for (const kind of ORDER_FAILURE_KINDS.filter((kind) => kind !== 'canceled' && kind !== 'interrupted'))
+    expect(lifecycleOf('running', undefined, true)).toBe(nextState('interrupted', 'taken_over'));
+    expect(lifecycleOf('done', 'dead_lettered')).toBe(nextState('interrupted', 'recoveries_exhausted'));
+    const ownStates = new Set(['canceled', 'interrupted', 'dead_lettered']);
+    for (const kind of ORDER_FAILURE_KINDS.filter((kind) => !ownStates.has(kind)))
       expect(lifecycleOf('done', kind), kind).toBe(nextState('running', 'steps_failed'));
   });
 });

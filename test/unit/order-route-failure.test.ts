@@ -15,9 +15,10 @@ import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
 
 let failure: unknown;
-const desk: Pick<OrderDesk, 'submit' | 'cancel'> = {
+const desk: Pick<OrderDesk, 'submit' | 'cancel' | 'redrive'> = {
   submit: () => Promise.reject(failure),
   cancel: () => Promise.reject(new Error('no cancel is sent here')),
+  redrive: () => Promise.reject(new Error('no redrive is sent here')),
 };
 let log: CapturedLog;
 let server: Server;

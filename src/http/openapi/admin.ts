@@ -5,11 +5,22 @@
  */
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { dependenciesSchema, dependencyStateSchema, traceWaterfallSchema } from '../wire/api-schemas.js';
+import { dependenciesSchema, dependencyStateSchema, orderStatusSchema, traceWaterfallSchema } from '../wire/api-schemas.js';
 import { MAX_BODY_BYTES } from '../wire/body-reader.js';
 import { dependencyOutageBodySchema } from '../routes/dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from '../routes/log-level-route.js';
-import { ALLOW, error, forbidden, json, keylessLimited, misdirected, unauthorized, type Keyed } from './shared.js';
+import {
+  ALLOW,
+  error,
+  forbidden,
+  json,
+  keylessLimited,
+  methods,
+  misdirected,
+  unauthorized,
+  unavailable,
+  type Keyed,
+} from './shared.js';
 
 /** How an admin GET is refused (a response's statuses are listed in their numeric order whatever the order here). */
 const ADMIN_READ_REFUSALS = {
@@ -24,6 +35,51 @@ export function registerAdmin(registry: OpenAPIRegistry, keyed: Keyed): void {
   registerThreadView(registry, keyed);
   registerDependencySwitch(registry, keyed);
   registerLogLevel(registry, keyed);
+  registerRedrive(registry, keyed);
+}
+
+/** The admin's redrive of an order parked or failed by the infrastructure (durable mode). */
+function registerRedrive(registry: OpenAPIRegistry, keyed: Keyed): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/orders/{order_id}/redrive',
+    operationId: 'redriveOrder',
+    tags: ['admin'],
+    security: keyed,
+    summary:
+      'Send on an order parked dead_lettered, or failed by the infrastructure, as a new run from its first unfinished step (durable mode; audited).',
+    description:
+      'The admin only. An order whose outcome is dead_lettered, interrupted, thread_lost, shutting_down, store_unavailable or outcome_unknown, and whose last run holds no money (charged all refunded), is begun again as a new run on this instance: its steps recorded ok that moved no money (vendor, courier) stand as recorded; the payment, undone with the run before, runs again under the new run’s key. It ends as any run, with its events. In memory nothing is kept to redrive: 409 not_redrivable.',
+    request: {
+      params: z.object({
+        order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
+      }),
+      query: z.object({
+        client: z
+          .string()
+          .optional()
+          .meta({ description: "The client whose order it is (default: the caller's own)." }),
+      }),
+    },
+    responses: {
+      202: {
+        description: 'Redriven: its new run is under way (lifecycle running). GET the Location, or read its events.',
+        content: json(orderStatusSchema),
+        headers: { Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } } },
+      },
+      400: error('?client= is not one client name (kind bad_request).'),
+      401: unauthorized,
+      403: forbidden,
+      404: error('No record of this order_id for the client (kind not_found).'),
+      405: methods('POST'),
+      409: error(
+        'Its last run holds money not refunded (kind money_unsettled): it is settled first; or the order is running or ended otherwise than parked or failed by the infrastructure, or the service keeps its orders in memory (kind not_redrivable). `lifecycle` says where it is.',
+      ),
+      421: misdirected,
+      429: keylessLimited,
+      503: unavailable,
+    },
+  });
 }
 
 /** The metrics, and the thread view: its page, its last trace, its stream. */

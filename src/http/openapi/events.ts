@@ -37,6 +37,8 @@ const EVENT_TYPE_DESCRIPTIONS: Readonly<Record<EventType, string>> = {
     'An order run failed: declined, a dependency unavailable, a timeout, a lost thread, a crash… outcome.kind says which. Its refund, if money went back, follows as payment.refunded; if the refund was refused, payment.refund_failed.',
   'order.interrupted':
     'Durable mode: the run’s instance was lost (or lost Postgres) while it ran; recovery voided its payment and recorded it interrupted. A retry runs it afresh.',
+  'order.dead_lettered':
+    'Durable mode: the order’s instances were lost more than ORDER_RECOVERIES_MAX times while it ran; recovery parked it: its payment voided, recorded dead_lettered (final, replayed so to a retry), with an alarm for a person.',
   'order.canceled':
     'The order was canceled on request (POST /orders/{order_id}/cancel) and ended canceled; what it had charged was refunded (payment.refunded follows when money went back).',
   'payment.refunded':

@@ -50,7 +50,7 @@ function clientOfQuery(originalUrl: string): NamedClient {
 }
 
 /** The order a request names: the caller's own, or, for the admin, the client `?client=` names. */
-function namedOrder(req: Request, res: Response, orderId: string, responder: Responder): OrderKey | undefined {
+export function namedOrder(req: Request, res: Response, orderId: string, responder: Responder): OrderKey | undefined {
   const { caller } = res.locals;
   const named = clientOfQuery(req.originalUrl);
   if (named === 'bad') {

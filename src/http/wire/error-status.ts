@@ -19,6 +19,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   too_many_webhooks: 409,
   canceled: 409,
   order_ended: 409,
+  not_redrivable: 409,
+  money_unsettled: 409,
   events_gone: 410,
   idempotency_key_reuse: 422,
   rate_limited: 429,
@@ -26,6 +28,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   client_gone: 499, // never sent: the client is gone; the figure is for logs and metrics
   internal: 500,
   compensation_failed: 500,
+  dead_lettered: 500, // parked after ORDER_RECOVERIES_MAX takeovers: an operator redrives it
   refund_failed: 500, // a compensation's own kind; its order answers compensation_failed
   payment_unavailable: 503,
   vendor_unavailable: 503,

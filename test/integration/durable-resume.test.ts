@@ -1,0 +1,333 @@
+/**
+ * Forward recovery with real processes on a real Postgres: two instances
+ * take 200 orders accepted now and answered later (`Prefer: respond-async`,
+ * `deadline_ms` 30 s, steps of 300–800 ms); one is SIGKILLed while its
+ * orders run. The other takes them over once its lease has lapsed and runs
+ * them on after their recorded steps: they end succeeded, each step
+ * recorded once, each order charged once, the money balanced, and every
+ * order's end told in its client's feed once.
+ *
+ * Prints its seed (the orders' step delays) and the recovery time: from the
+ * kill to the last order taken over and resumed, and to the last of them
+ * done.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ServerProcess } from '../../load/lib/server-process.js';
+import { orderBody } from '../support/orders.js';
+import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
+import { parseSamples, sampleKey } from '../support/prometheus.js';
+import { mulberry32 } from '../support/random.js';
+import { isRunning, jsonLines, usePostgresInstances } from '../support/server-instances.js';
+import { eventually, pause } from '../support/wait.js';
+
+const postgres = usePostgresInstances();
+
+// Short, so that the takeover comes within the test; long enough not to lapse on a busy machine.
+const LEASE_MS = 2000;
+const ORDERS = 200;
+const AMOUNT = 1200;
+const DEADLINE_MS = 30_000;
+
+/** An instance on `databaseUrl`, couriers enough for every order at once. */
+const instance = (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
+  postgres.instance(databaseUrl, { LEASE_MS: String(LEASE_MS), COURIERS: String(ORDERS), ...env });
+
+interface OrderStatus {
+  readonly state: string;
+  readonly runs: number;
+  readonly lifecycle: string;
+  readonly outcome: { readonly kind: string } | null;
+  readonly payment: { readonly charged: number; readonly refunded: number };
+}
+
+async function health(target: ServerProcess): Promise<{ durable: { instance_id: string } }> {
+  return (await (await fetch(new URL('/healthz', target.url))).json()) as never;
+}
+
+/** POST /admin/orders/{id}/redrive (open mode: every caller is the admin). */
+async function redrive(target: ServerProcess, orderId: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(new URL(`/admin/orders/${orderId}/redrive`, target.url), { method: 'POST' });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The types of the events of order `lost-twice` in the feed, oldest first. */
+const told = (events: readonly EventJson[]): string[] =>
+  events.filter((event) => event.data.order_id === 'lost-twice').map((event) => event.type);
+
+async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
+  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
+}
+
+async function accept(target: ServerProcess, body: Record<string, unknown>): Promise<number> {
+  const response = await fetch(new URL('/order', target.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', prefer: 'respond-async' },
+    body: JSON.stringify(body),
+  });
+  await response.text();
+  return response.status;
+}
+
+interface OrderRow {
+  readonly order_id: string;
+  readonly state: string;
+  readonly kind: string | null;
+  readonly recoveries: number;
+}
+
+interface EventJson {
+  readonly type: string;
+  readonly data: { readonly order_id: string; readonly payment: { readonly charged: number } };
+}
+
+/** Every event of the (open mode's one) client, read page by page from its feed. */
+async function feed(target: ServerProcess): Promise<EventJson[]> {
+  const events: EventJson[] = [];
+  for (let after: string | undefined; ;) {
+    const url = new URL(`/events?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`, target.url);
+    const page = (await (await fetch(url)).json()) as { events: EventJson[]; next: string; has_more: boolean };
+    events.push(...page.events);
+    if (!page.has_more) return events;
+    after = page.next;
+  }
+}
+
+interface LogLine {
+  readonly msg?: string;
+  readonly audit?: string;
+  readonly time?: number;
+  readonly order_id?: string;
+}
+
+const logLines = (target: ServerProcess): LogLine[] => jsonLines<LogLine>(target);
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
+  `an instance killed while its orders run${POSTGRES_SKIPPED}`,
+  () => {
+    it(
+      'has its orders resumed by the other after their recorded steps: succeeded, each step once, charged once',
+      { timeout: 60_000 },
+      async () => {
+        const seed = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+        console.log(`durable-resume seed ${seed} (SEED=${seed} draws the same delays)`);
+        const random = mulberry32(seed);
+        const delay = (): number => 300 + Math.floor(random() * 501);
+        const url = await freshDatabase(postgres.server());
+        const [lost, survivor] = await Promise.all([instance(url), instance(url)]);
+
+        // Sent ten at a time every 100 ms, half to each instance, until one dies halfway through with its latest orders still
+        // running; the rest go to the other. Every order is sent once.
+        const bodies = Array.from({ length: ORDERS }, (_, i) =>
+          orderBody({
+            order_id: `resume-${i}`,
+            amount: AMOUNT,
+            deadline_ms: DEADLINE_MS,
+            delay_ms: { payment: delay(), vendor: delay(), courier: delay() },
+          }),
+        );
+        const target = (n: number): ServerProcess => (n % 2 === 1 && isRunning(lost) ? lost : survivor);
+        const statuses: number[] = [];
+        let killedAt = 0;
+        for (let i = 0; i < ORDERS; i += 10) {
+          if (i === ORDERS / 2) {
+            const [running] = await sql<{ n: number }>(
+              url,
+              `SELECT count(*)::int AS n FROM orders WHERE state = 'running'
+              AND owner = (SELECT owner FROM orders WHERE order_id = 'anonymous:resume-${i - 2}')`,
+            );
+            lost.child.kill('SIGKILL');
+            killedAt = Date.now();
+            await lost.exited;
+            expect(running!.n, 'orders running on the instance as it is killed').toBeGreaterThan(0);
+          }
+          statuses.push(...(await Promise.all(bodies.slice(i, i + 10).map((body, j) => accept(target(i + j), body)))));
+          await pause(100);
+        }
+        expect(statuses.filter((status) => status !== 202)).toEqual([]);
+
+        const rows = await eventually(
+          () => sql<OrderRow>(url, 'SELECT order_id, state, kind, recoveries FROM orders ORDER BY order_id'),
+          (found) => found.length === ORDERS && found.every((row) => row.state === 'done'),
+          // Each order within its deadline, counted from the kill: later than any of them was sent.
+          { within: DEADLINE_MS, every: 100 },
+        );
+        const doneAt = Date.now();
+        const resumed = rows.filter((row) => row.recoveries > 0);
+        const succeeded = rows.filter((row) => row.kind === 'ok');
+        expect(resumed.length, 'orders taken over and resumed').toBeGreaterThan(0);
+        const failed = rows.filter((row) => row.kind !== 'ok');
+        const aboutFailed = logLines(survivor).filter((line) =>
+          failed.some((row) => row.order_id.endsWith(`:${line.order_id}`)),
+        );
+        expect(succeeded.length, JSON.stringify({ failed, aboutFailed })).toBeGreaterThanOrEqual(
+          Math.ceil(ORDERS * 0.99),
+        );
+        expect(resumed.filter((row) => row.kind !== 'ok')).toEqual([]);
+
+        // Each step of each order recorded once, ok, for the order's one run; a resumed order's steps that had ended
+        // before the kill stand as the lost instance recorded them (attempt 1), and only the others ran again (attempt 2).
+        const steps = await sql<{ order_id: string; step: string; attempt: number; outcome: string }>(
+          url,
+          `SELECT s.order_id, s.step, s.attempt, s.outcome FROM order_steps s JOIN orders o USING (order_id, run)`,
+        );
+        for (const row of succeeded) {
+          const own = steps.filter((step) => step.order_id === row.order_id);
+          expect(own.map((step) => `${step.step} ${step.outcome}`).sort(), row.order_id).toEqual([
+            'courier ok',
+            'payment ok',
+            'vendor ok',
+          ]);
+          expect(own.every((step) => step.attempt <= 1 + row.recoveries)).toBe(true);
+        }
+        const resumedSteps = steps.filter((step) => resumed.some((row) => row.order_id === step.order_id));
+        expect(resumedSteps.some((step) => step.attempt === 2)).toBe(true);
+
+        // Charged once: one run at the provider per order, its amount; and the money balanced — a succeeded order holds its
+        // amount, any other nothing.
+        const books = await sql<{ order_id: string; runs: number; charged: string; refunded: string }>(
+          url,
+          `SELECT order_id, count(*)::int AS runs, sum(charged) AS charged, sum(refunded) AS refunded
+         FROM provider_payments GROUP BY order_id`,
+        );
+        for (const row of succeeded) {
+          const book = books.find((entry) => entry.order_id === row.order_id);
+          expect(book, row.order_id).toMatchObject({ runs: 1, charged: String(AMOUNT), refunded: '0' });
+        }
+        const breaches = await sql(
+          url,
+          `SELECT o.order_id, o.kind, p.charged - p.refunded AS net
+         FROM orders o JOIN provider_payments p USING (order_id)
+        WHERE p.charged - p.refunded <> CASE WHEN p.run = o.run AND o.kind = 'ok' THEN ${AMOUNT} ELSE 0 END`,
+        );
+        expect(breaches).toEqual([]);
+
+        // Every order's end told once in its client's feed, and nothing else of it: no interruption the order came back
+        // from.
+        const events = await feed(survivor);
+        for (const row of rows) {
+          const id = row.order_id.slice('anonymous:'.length);
+          const told = events.filter((event) => event.data.order_id === id);
+          if (row.kind === 'ok')
+            expect(told.map((event) => [event.type, event.data.payment.charged])).toEqual([
+              ['order.succeeded', AMOUNT],
+            ]);
+          else expect(told.map((event) => event.type)).toContain('order.failed');
+        }
+
+        const takeovers = logLines(survivor).filter((line) => /resumed after its recorded steps/.test(line.msg ?? ''));
+        expect(takeovers.length).toBe(resumed.length);
+        const lastTakeover = Math.max(...takeovers.map((line) => line.time ?? 0));
+        console.log(
+          `durable-resume: ${resumed.length} of ${ORDERS} orders resumed, ${succeeded.length} succeeded; ` +
+            `recovery time ${lastTakeover - killedAt} ms from the kill to the last order resumed ` +
+            `(lease ${LEASE_MS} ms), ${doneAt - killedAt} ms to every order done`,
+        );
+        expect(isRunning(survivor)).toBe(true);
+        const health = (await (await fetch(new URL('/healthz', survivor.url))).json()) as { orders_in_flight: number };
+        expect(health.orders_in_flight).toBe(0);
+      },
+    );
+
+    it(
+      'parks an order taken over more than ORDER_RECOVERIES_MAX times dead_lettered; the admin redrives it once its money is settled',
+      { timeout: 60_000 },
+      async () => {
+        const url = await freshDatabase(postgres.server());
+        const env = { ORDER_RECOVERIES_MAX: '1' };
+        const instances = await Promise.all([instance(url, env), instance(url, env), instance(url, env)]);
+        const [first] = instances;
+        // Its vendor outlasts a takeover; the payment and the courier are done at once, and recorded.
+        const body = orderBody({
+          order_id: 'lost-twice',
+          amount: AMOUNT,
+          deadline_ms: DEADLINE_MS,
+          delay_ms: { payment: 0, vendor: 4000, courier: 0 },
+        });
+        expect(await accept(first, body)).toBe(202);
+        await eventually(
+          () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE outcome = 'ok'`),
+          ([row]) => row!.n === 2,
+        );
+        first.child.kill('SIGKILL');
+        // Taken over once, by one of the others: resumed (its recorded steps not asked again). That one is lost too.
+        await eventually(
+          () => orderStatus(instances[1], 'lost-twice'),
+          (status) => status?.lifecycle === 'resumed',
+          { within: 4 * LEASE_MS, every: 20 },
+        );
+        const [owner] = await sql<{ owner: string }>(url, `SELECT owner FROM orders`);
+        const ids = await Promise.all(
+          instances.slice(1).map(async (target) => (await health(target)).durable.instance_id),
+        );
+        const resumer = instances[1 + ids.indexOf(owner!.owner)]!;
+        const third = instances.find((target) => target !== first && target !== resumer)!;
+        resumer.child.kill('SIGKILL');
+        const parked = await eventually(
+          () => orderStatus(third, 'lost-twice'),
+          (status) => status?.state === 'done',
+          { within: 4 * LEASE_MS, every: 50 },
+        );
+        expect(parked).toMatchObject({
+          lifecycle: 'dead_lettered',
+          outcome: { kind: 'dead_lettered' },
+          payment: { charged: AMOUNT, refunded: AMOUNT },
+        });
+        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded']);
+        expect(logLines(third).filter((line) => /^order dead-lettered/.test(line.msg ?? ''))).toHaveLength(1);
+        const samples = parseSamples(await (await fetch(new URL('/metrics', third.url))).text());
+        expect(samples.get(sampleKey('orders_dead_lettered_total'))).toBe(1);
+        // Final: a retry is told so, never run afresh.
+        const retry = await fetch(new URL('/order', third.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        const retried = (await retry.json()) as { error: { kind: string } };
+        expect(retry.status, JSON.stringify(retried)).toBe(500);
+        expect(retried.error.kind).toBe('dead_lettered');
+
+        // Its money made unsettled behind the service's back: the redrive is refused, nothing changed.
+        await sql(url, `UPDATE provider_payments SET charged = charged + 1`);
+        expect(await redrive(third, 'lost-twice')).toMatchObject({
+          status: 409,
+          body: { error: { kind: 'money_unsettled' }, lifecycle: 'dead_lettered' },
+        });
+        await sql(url, `UPDATE provider_payments SET charged = refunded`);
+        expect(await redrive(third, 'lost-twice')).toMatchObject({ status: 202, body: { lifecycle: 'running' } });
+        const redriven = await eventually(
+          () => orderStatus(third, 'lost-twice'),
+          (status) => status?.state === 'done',
+          { within: 15_000, every: 50 },
+        );
+        // A new run: charged again under its own key, once; the run before stays refunded.
+        expect(redriven).toMatchObject({
+          lifecycle: 'succeeded',
+          runs: 2,
+          payment: { charged: 2 * AMOUNT, refunded: AMOUNT },
+        });
+        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded', 'order.succeeded']);
+        // The courier, done before the first loss, carried over as recorded; the payment and the vendor ran again.
+        const steps = await sql<{ step: string; run: string; instance: string }>(
+          url,
+          `SELECT step, run, instance FROM order_steps ORDER BY run, step`,
+        );
+        const [runBefore, runAfter] = [...new Set(steps.map((step) => step.run))];
+        const of = (run: string | undefined, step: string) => steps.find((row) => row.run === run && row.step === step);
+        expect(steps.filter((row) => row.run === runAfter).map((row) => row.step)).toEqual([
+          'courier',
+          'payment',
+          'vendor',
+        ]);
+        expect(of(runAfter, 'courier')!.instance).toBe(of(runBefore, 'courier')!.instance);
+        expect(of(runAfter, 'payment')!.instance).not.toBe(of(runBefore, 'payment')!.instance);
+        expect(logLines(third).filter((line) => line.audit === 'order_redriven')).toHaveLength(1);
+        // Only a parked order, or one failed by the infrastructure, is redriven.
+        expect(await redrive(third, 'lost-twice')).toMatchObject({
+          status: 409,
+          body: { error: { kind: 'not_redrivable' }, lifecycle: 'succeeded' },
+        });
+      },
+    );
+  },
+);
