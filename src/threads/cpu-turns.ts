@@ -12,6 +12,13 @@
  * cell, no place in the pool's queue, and its wait ends with its order's
  * cancellation or deadline (its signal).
  *
+ * But a client below its floor never waits for another's step to end. A turn
+ * cannot be taken back, and the others may hold every one — turns taken while
+ * the client was idle, when their floors were larger — for as long as their
+ * steps compute. Its step then goes beyond `total`, to share a thread with one
+ * of theirs, which yields to it every time slice; at most the floors' sum
+ * beyond `total`, since floors never add up to more than it.
+ *
  * Who may take a turn (caps, floors) and whose turn comes first (tiers,
  * aging, the fair share, then the oldest ticket) are src/fairness/'s rule;
  * this line keeps the counts and the waiters. With one client (or
@@ -19,7 +26,7 @@
  * waiting.
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
-import { mayTakeOne, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
+import { floorOf, mayTakeOne, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
 import { agedRank, DEFAULT_RANK, RANKS, tieredTurnOrder } from '../fairness/tiers.js';
 
 /** What may compute at once; undefined: no limit (one client). */
@@ -164,10 +171,11 @@ export class CpuTurns {
   private hasRoom(client: string, line: ClientLine, limits: CpuTurnLimits | undefined): boolean {
     if (limits === undefined) return true;
     const { perClient, total, sharers = NO_SHARERS } = limits;
-    if (this.running >= total) return false;
     const heldOf = (other: string): number =>
       other === client ? line.running : (this.clients.get(other)?.running ?? 0);
-    return mayTakeOne(client, { capacity: total, busy: this.running, heldOf }, sharers, perClient);
+    if (this.running < total)
+      return mayTakeOne(client, { capacity: total, busy: this.running, heldOf }, sharers, perClient);
+    return line.running < floorOf(total, sharers.active.get(client) ?? 0, sharers.totalWeight);
   }
 
   /**
@@ -177,7 +185,6 @@ export class CpuTurns {
   private serve(): void {
     const limits = this.limits();
     for (;;) {
-      if (limits !== undefined && this.running >= limits.total) return;
       const now = performance.now();
       const heads: Array<{ client: string; line: ClientLine; waiter: Waiter }> = [];
       let best = RANKS;

@@ -139,6 +139,30 @@ describe('CpuTurns', () => {
     expect(turns.figures().size).toBe(0);
   });
 
+  it('lets a client below its floor share a thread rather than wait, when turns taken before it came hold every thread', async () => {
+    const weights = new Map([['a', 1]]);
+    let sharers = { active: weights, newcomer: 1, totalWeight: 2 };
+    const turns = new CpuTurns(() => ({ perClient: 3, total: 4, sharers }));
+    // a alone beside a newcomer's weight: its floor is 2, and it takes both.
+    const early = [now(turns, 'a'), now(turns, 'a')];
+    weights.set('b', 1).set('c', 1);
+    sharers = { active: weights, newcomer: 1, totalWeight: 4 };
+    const others = [now(turns, 'b'), now(turns, 'c')];
+    // d comes: every thread computes, a over its floor of 1 now. Before: d waited for one of the four to end.
+    weights.set('d', 1);
+    sharers = { active: weights, newcomer: 0, totalWeight: 4 };
+    const floor = now(turns, 'd');
+    expect(turns.figures().get('d')).toEqual({ running: 1, waiting: 0 });
+    // Beyond its floor, it waits like anyone (until its wait is given up).
+    const giveUp = new AbortController();
+    const beyond = later(turns, 'd', [], 1, giveUp.signal);
+    expect(turns.figures().get('d')).toEqual({ running: 1, waiting: 1 });
+    giveUp.abort();
+    expect(await beyond).toBeUndefined();
+    for (const turn of [...early, ...others, floor]) turn.release();
+    expect(turns.figures().size).toBe(0);
+  });
+
   it("gives a turn back once its step's CPU work is over, before its report: the client's next step does not wait for the hops", async () => {
     const limits: CpuTurnLimits = { perClient: 1, total: 2 };
     const turns = new CpuTurns(() => limits);
