@@ -99,18 +99,28 @@ export interface VictimFigures {
   readonly p99Ms: number;
   /** Statuses other than 200, by status. */
   readonly others: Readonly<Record<string, number>>;
+  /** The same answers by status and error kind, with one message of each: what a failing bound shows of its cause. */
+  readonly refusals: Readonly<Record<string, { readonly count: number; readonly message: string }>>;
 }
 
 export function victimFigures(answers: readonly Answer[]): VictimFigures {
   const sorted = answers.map((answer) => answer.ms).sort((a, b) => a - b);
   const others: Record<string, number> = {};
-  for (const { status } of answers) if (status !== 200) others[status] = (others[status] ?? 0) + 1;
+  const refusals: Record<string, { count: number; message: string }> = {};
+  for (const { status, body } of answers) {
+    if (status === 200) continue;
+    others[status] = (others[status] ?? 0) + 1;
+    const key = `${status} ${body.error?.kind ?? '(no kind)'}`;
+    const seen = (refusals[key] ??= { count: 0, message: body.error?.message ?? '' });
+    seen.count++;
+  }
   return {
     orders: answers.length,
     ok: answers.filter((answer) => answer.status === 200).length / Math.max(1, answers.length),
     medianMs: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     others,
+    refusals,
   };
 }
 

@@ -26,8 +26,14 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 export const UNAUTHENTICATED_PER_SECOND = 100;
 /** A peer's next line about its refused requests comes this long after its last, at the soonest. */
 const NOTICE_MS = 10_000;
-/** How long after a refusal the keyless traffic still counts as a flood. */
-const FLOOD_MEMORY_MS = 1000;
+/**
+ * How long after a refusal the keyless traffic still counts as a flood. Metered in one-second windows, a flood's
+ * refusals come in waves a second apart (its requests answered 429 at a window's end, sent again at the next), and the
+ * lateness that answering a wave leaves is judged over half a second after it (src/composition/loop-lateness.ts): a
+ * memory of one second lapsed between two waves, while the loop was still late from the last, and a keyed order was
+ * shed by tier.
+ */
+const FLOOD_MEMORY_MS = 3000;
 
 export class UnauthenticatedMeter {
   private readonly limiter = new RateLimiterMemory({
