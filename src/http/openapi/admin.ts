@@ -5,7 +5,12 @@
  */
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { dependenciesSchema, dependencyStateSchema, orderStatusSchema, traceWaterfallSchema } from '../wire/api-schemas.js';
+import {
+  dependenciesSchema,
+  dependencyStateSchema,
+  orderStatusSchema,
+  traceWaterfallSchema,
+} from '../wire/api-schemas.js';
 import { MAX_BODY_BYTES } from '../wire/body-reader.js';
 import { dependencyOutageBodySchema } from '../routes/dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from '../routes/log-level-route.js';
