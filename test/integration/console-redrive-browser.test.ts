@@ -7,6 +7,7 @@
  * redriven from the page after a confirmation, it is read again until it
  * ends succeeded, its new run's steps drawn on the survivor's threads. A
  * second redrive is refused, and the page says the API's 409 and its kind.
+ * An order past its own deadline has the deadline drawn among its attempts.
  * With CONSOLE_SHOTS_DIR set, the page is saved there at 1366×768.
  */
 import { describe, expect, it } from 'vitest';
@@ -123,6 +124,28 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined || !hasChromium)(
             .poll(() => said.textContent(), { timeout: 10_000 })
             .toContain('Not redriven (409 not_redrivable)');
           expect(await lifecycleOf(survivor, 'parked')).toBe('succeeded');
+
+          // An order past its own deadline: the deadline is drawn where it fell, among its steps' attempts.
+          const late = await fetch(new URL('/order', survivor.url), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              order_id: 'past-deadline',
+              amount: 100,
+              deadline_ms: 600,
+              delay_ms: { payment: 0, vendor: 5000, courier: 0 },
+            }),
+          });
+          expect(((await late.json()) as { error: { kind: string } }).error.kind).toBe('timeout');
+          await page.locator('#filters button[type="submit"]').click();
+          await page.locator('#orders tr[data-order-id="past-deadline"]').click();
+          await page.locator('#order[data-order-id="past-deadline"] .why').waitFor({ timeout: 5000 });
+          const passed = page.locator('#order .deadline');
+          expect(await passed.getAttribute('data-drawn')).toBe('inside');
+          expect(await passed.getAttribute('data-deadline-ms')).toBe('600');
+          expect(await passed.textContent()).toBe('deadline');
+          expect(await page.locator('#order .bar.canceled[data-step="vendor"]').count()).toBe(1);
+          await shot(page, 'console-deadline-passed');
           // Nothing went wrong on the page but the refusal it was sent: Chromium logs every answer over 399.
           expect(errors).toEqual(['Failed to load resource: the server responded with a status of 409 (Conflict)']);
           await context.close();

@@ -96,7 +96,8 @@ const MEANING: Readonly<Record<string, string>> = {
   payment_unavailable: 'the payment provider could not be reached, even after retries',
   vendor_unavailable: 'the shop (vendor) could not be told of the order',
   no_courier: 'no courier could be booked',
-  timeout: 'the order ran past its deadline (ORDER_TIMEOUT_MS), and every step still running was canceled',
+  timeout:
+    'the order ran past its deadline (its own deadline_ms, or the service’s ORDER_TIMEOUT_MS), and every step still running was canceled',
   thread_lost: 'the worker thread running a step died again and again',
   interrupted: 'the instance running it was lost; its payment was voided',
   compensation_failed: 'a refund was refused by the payment provider: the money is still taken — follow it up',
@@ -396,7 +397,12 @@ function timeDrawing(spans: readonly Span[], deadlineMs: number, key: string): H
     },
     deadlineDrawn ? 'deadline' : `deadline at ${money(deadlineMs)} ms →`,
   );
-  if (deadlineDrawn) deadline.style.left = at(deadlineMs);
+  if (deadlineDrawn) {
+    deadline.style.left = at(deadlineMs);
+    // Near an edge of the axis, the label ends (or begins) at its line, inside the drawing.
+    const share = (deadlineMs - first) / (end - first);
+    deadline.style.transform = share > 0.9 ? 'translateX(-100%)' : share < 0.1 ? 'none' : 'translateX(-50%)';
+  }
   const scale = element(
     'div',
     { class: 'scale' },
