@@ -157,7 +157,14 @@ function appDependencies(
       },
     },
     ...(events ? { events: events.client } : {}),
-    orderViews: { records, ledger, cursors: new FeedCursors(store.events?.cursorSecret ?? randomBytes(32)) },
+    orderViews: {
+      records,
+      ledger,
+      cursors: new FeedCursors(store.events?.cursorSecret ?? randomBytes(32)),
+      ...(store.attempts ? { attempts: store.attempts } : {}),
+      orderTimeoutMs: config.orderTimeoutMs,
+      redrives: records.redrive !== undefined,
+    },
     ...(unauthenticated ? { unauthenticated } : {}),
     clientShares: shares,
     tiers: {

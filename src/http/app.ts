@@ -49,6 +49,7 @@ import type { RecentTrace, RequestTracing } from '../domain/trace.js';
 import type { FeedCursors } from '../events/feed-cursor.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
+import type { StepAttempts } from '../orders/step-attempts.js';
 import { orderListRoute } from './routes/order-list-route.js';
 import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
@@ -118,6 +119,12 @@ export interface AppDependencies {
 export interface OrderViews {
   readonly records: Pick<OrderRecords, 'list' | 'get'>;
   readonly ledger: Pick<PaymentLedger, 'moneyOf'>;
+  /** Each step's attempts as recorded; absent where none is (in memory). */
+  readonly attempts?: StepAttempts;
+  /** The deadline of an order that sent none (ORDER_TIMEOUT_MS). */
+  readonly orderTimeoutMs: number;
+  /** Whether the store keeps what the admin's redrive needs (durable mode). */
+  readonly redrives: boolean;
   /** Signs the list's cursors: the event feed's kind, with the store's secret. */
   readonly cursors: FeedCursors;
 }

@@ -32,6 +32,7 @@ import { PgLedger, RunsInDoubt } from './pg-ledger.js';
 import { PgOrderRecords } from './pg-order-records.js';
 import { Recovery } from './recovery.js';
 import { DEFAULT_RECOVERIES_MAX } from '../domain/lifecycle.js';
+import { PgStepAttempts } from './pg-step-attempts.js';
 import { PgStepJournal } from './pg-step-journal.js';
 import { loadMigrations } from './schema.js';
 
@@ -68,6 +69,8 @@ export class PostgresStore implements Store {
   readonly records: PgOrderRecords;
   /** Each step's end, what a run taken over resumes from. */
   readonly journal: PgStepJournal;
+  /** Each step's attempts as recorded, for an order's timeline. */
+  readonly attempts: PgStepAttempts;
   private allotment: CourierAllotment | undefined;
   private readonly recovery: Recovery;
   private readonly keys: PgKeySource;
@@ -99,6 +102,7 @@ export class PostgresStore implements Store {
       settleWithinMs: 2 * options.leaseMs,
     });
     this.journal = new PgStepJournal(db, this.records, batching, options.statements);
+    this.attempts = new PgStepAttempts(db);
     this.keys = new PgKeySource(db, notifications, log);
     const endpoints = new PgEndpointBook(db);
     this.events = {

@@ -22,6 +22,7 @@ import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords, Resumption, StepJournal, UnraisedAlarm } from '../orders/order-records.js';
+import type { StepAttempts } from '../orders/step-attempts.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 
 /** What /healthz shows of a store shared by several instances (absent for one in memory): what this instance holds. */
@@ -100,6 +101,8 @@ export interface Store {
   onResumable(listener: (resumption: Resumption) => void): void;
   /** Where each step's end is recorded, for a resume; absent where nothing is ever resumed. */
   readonly journal?: StepJournal;
+  /** Each step's attempts as recorded, for an order's timeline; absent where none is recorded. */
+  readonly attempts?: StepAttempts;
   /** Whether no order can start now for want of the store (readiness). */
   unavailable(): boolean;
   /** For /healthz: what this instance holds of a shared store; undefined for one of its own. */

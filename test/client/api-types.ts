@@ -975,6 +975,14 @@ export interface components {
             compensations: components["schemas"]["TimelineStep"][];
             /** @description The order's events still kept, oldest first. */
             events: components["schemas"]["TimelineEvent"][];
+            /** @description With DATABASE_URL: each step's attempts as recorded when they ended, in every run of the order, oldest first — where it ran (instance, thread), when, and whether after a takeover. Recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost), so empty for the others; an attempt whose instance was lost before it ended is not recorded. Absent in memory, where no attempt is recorded. */
+            step_attempts?: components["schemas"]["StepAttempt"][];
+            /** @description The order's deadline, counted from when its run began: its own deadline_ms if it sent one and it is recorded (with DATABASE_URL), else the service's ORDER_TIMEOUT_MS. In memory an order's own deadline is not kept: the service's is given. */
+            deadline_ms: number;
+            /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
+            run_started_at?: string;
+            /** @description Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled). */
+            redrivable: boolean;
         };
         TimelineStep: {
             /** @enum {string} */
@@ -1056,6 +1064,23 @@ export interface components {
                 /** @description delivered, or why it was given up (failed, gone, dropped); null while it is owed. */
                 outcome: string | null;
             }[] | null;
+        };
+        StepAttempt: {
+            step: string;
+            /** @description The run it ran in, as the events name it. */
+            run: number;
+            /** @description How many times its run had been taken over from a lost instance when it ended: 0 on the instance that began the run, 1 after one takeover (it ran again there). */
+            takeovers: number;
+            /** @description The worker thread of its last try; null if it reached none. */
+            thread_id: number | null;
+            /** @description The instance that ran it (its GET /healthz `durable.instance_id`). */
+            instance_id: string;
+            /** @description ISO 8601, UTC. */
+            started_at: string;
+            /** @description ISO 8601, UTC. */
+            ended_at: string;
+            /** @enum {string} */
+            outcome: "ok" | "error" | "canceled";
         };
         CreatedWebhook: {
             id: string;

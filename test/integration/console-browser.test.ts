@@ -7,11 +7,9 @@
  * from the page, and a running order canceled, each after a confirmation. With CONSOLE_SHOTS_DIR set, the page
  * is saved there as PNGs at a laptop's 1366×768.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchChromium, SKIPPED } from '../support/chromium.js';
+import { hasChromium, launchChromium, pageErrors, shot, SKIPPED } from '../support/chromium.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
@@ -20,7 +18,6 @@ if (!hasChromium) console.warn(`console-browser.test.ts${SKIPPED}`);
 
 const THREADS = 2;
 const QUICK = { payment: 20, vendor: 20, courier: 20 };
-const SHOTS = process.env['CONSOLE_SHOTS_DIR'];
 
 let svc: TestService;
 let browser: Browser | undefined;
@@ -43,20 +40,10 @@ afterAll(async () => {
   await svc?.shutdown();
 });
 
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
-}
-
 /** A page of the console, failing the test on any error it logs (its Content-Security-Policy refusing anything). */
 async function openConsole(): Promise<{ page: Page; errors: string[] }> {
   const page = await context!.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
+  const errors = pageErrors(page);
   await page.goto(new URL('/console', svc.url).href);
   await page.locator('#orders tr').first().waitFor({ timeout: 5000 });
   return { page, errors };

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAtRest } from '../support/leaks.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 
 interface Listed {
@@ -27,6 +27,10 @@ interface TimelineJson {
   steps: Array<{ name: string; status: string; thread_id?: number; kind?: string; cause?: string }>;
   compensations: Array<{ name: string; status: string }>;
   events: Array<{ type: string; data: { order_id: string } }>;
+  step_attempts?: unknown[];
+  deadline_ms: number;
+  run_started_at?: string;
+  redrivable: boolean;
 }
 
 let svc: TestService;
@@ -103,6 +107,10 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
         expect(body.payment.charged - body.payment.refunded).toBe(0);
         if (failure!.step !== 'payment') expect(body.compensations.map((c) => c.name)).toContain('refund');
         expect(body.events.map((event) => event.type)).toContain('order.failed');
+        // In memory no attempt is recorded, nor the order's own deadline kept, nor anything to redrive.
+        expect(body).not.toHaveProperty('step_attempts');
+        expect(body).not.toHaveProperty('run_started_at');
+        expect(body).toMatchObject({ deadline_ms: TEST_CONFIG.orderTimeoutMs, redrivable: false });
       }
     }
     const succeeded = await everyPage('/orders?state=succeeded', ADMIN);

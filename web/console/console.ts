@@ -8,7 +8,10 @@
  *
  * Hooks for tests: each row has data-order-id, data-client and data-outcome;
  * the order's panel has data-order-id, its explanation data-failure-kind,
- * each bar data-step and data-thread-id, each event row data-event-id.
+ * each bar data-step and data-thread-id (a recorded attempt's also
+ * data-instance-id, data-run and data-takeovers), the deadline's mark
+ * data-deadline-ms and data-drawn (inside, or beyond the drawn runs), each
+ * event row data-event-id.
  */
 
 interface Outcome {
@@ -64,7 +67,22 @@ interface Money {
   readonly charged: number;
   readonly refunded: number;
 }
+/** A step's attempt as recorded when it ended (with DATABASE_URL). */
+interface StepAttempt {
+  readonly step: string;
+  readonly run: number;
+  readonly takeovers: number;
+  readonly thread_id: number | null;
+  readonly instance_id: string;
+  readonly started_at: string;
+  readonly ended_at: string;
+  readonly outcome: 'ok' | 'error' | 'canceled';
+}
 interface Timeline extends OrderHead {
+  readonly step_attempts?: StepAttempt[];
+  readonly deadline_ms: number;
+  readonly run_started_at?: string;
+  readonly redrivable: boolean;
   readonly payment: Money;
   readonly failure: { readonly kind: string; readonly step: string | null; readonly thread_id: number | null } | null;
   readonly steps: Step[];
@@ -78,13 +96,16 @@ const MEANING: Readonly<Record<string, string>> = {
   payment_unavailable: 'the payment provider could not be reached, even after retries',
   vendor_unavailable: 'the shop (vendor) could not be told of the order',
   no_courier: 'no courier could be booked',
-  timeout: 'the order ran past its deadline (ORDER_TIMEOUT_MS), and every step still running was canceled',
+  timeout:
+    'the order ran past its deadline (its own deadline_ms, or the service’s ORDER_TIMEOUT_MS), and every step still running was canceled',
   thread_lost: 'the worker thread running a step died again and again',
   interrupted: 'the instance running it was lost; its payment was voided',
   compensation_failed: 'a refund was refused by the payment provider: the money is still taken — follow it up',
   client_closed_request: 'every caller went away before it ended',
   outcome_unknown: 'the database went away while its outcome was recorded',
   canceled: 'it was canceled',
+  dead_lettered:
+    'the instances running it were lost more often than ORDER_RECOVERIES_MAX allows: it was parked, its payment refunded, for the admin to redrive',
 };
 
 const STEP_MEANING: Readonly<Record<string, string>> = {
@@ -239,6 +260,7 @@ function explanation(timeline: Timeline): HTMLElement {
     { class: 'why', 'data-failure-kind': kind },
     element('b', {}, `Failed: ${kind}.`),
     ` It failed because ${MEANING[kind] ?? kind}.${where}`,
+    timeline.redrivable ? ' The admin may redrive it: send it on again as a new run.' : '',
   );
 }
 
@@ -267,47 +289,163 @@ function stepLabel(step: Step): string {
   return `${step.name} ${step.status === 'ok' ? 'ok' : (step.detail ?? step.status)} · ${step.duration_ms} ms${retries}${again}`;
 }
 
-/** The steps drawn on the threads that ran them, each from its dispatch (all at once) to its end. */
-function threadDrawing(steps: readonly Step[]): HTMLElement {
-  const longest = Math.max(1, ...steps.map((step) => step.duration_ms));
-  const threads = [...new Set(steps.map((step) => step.thread_id ?? 0))].sort((a, b) => a - b);
-  const lanes = threads.flatMap((thread) => {
-    const bars = steps
-      .filter((step) => (step.thread_id ?? 0) === thread)
-      .map((step, i) => {
-        const bar = element(
-          'div',
-          {
-            class: `bar ${step.status}`,
-            title: stepLabel(step),
-            'data-step': step.name,
-            'data-thread-id': String(thread),
-          },
-          stepLabel(step),
-        );
-        bar.style.width = `${Math.max(0.5, (100 * step.duration_ms) / longest)}%`;
-        bar.style.top = `${2 + 22 * i}px`;
-        bar.style.left = '0';
-        return bar;
-      });
-    const track = element('div', { class: 'track' }, ...bars);
-    track.style.height = `${4 + 22 * bars.length}px`;
-    return [element('div', { class: 'thread-name' }, thread === 0 ? 'no thread' : `thread ${thread}`), track];
+/** A bar on the drawing: a step's attempt, on the lane of the thread (and instance) that ran it. */
+interface Span {
+  readonly lane: string;
+  readonly laneName: string;
+  /** From the run's start (recorded attempts) or from the steps' dispatch, which follows it at once. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly status: Step['status'];
+  readonly label: string;
+  readonly title: string;
+  readonly hooks: Record<string, string>;
+}
+
+const threadName = (thread: number | null | undefined): string => (thread ? `thread ${thread}` : 'no thread');
+
+/** Without recorded attempts: each step from its dispatch (all at once) to its end, on its last attempt's thread. */
+function stepSpans(steps: readonly Step[]): Span[] {
+  return steps.map((step) => ({
+    lane: String(step.thread_id ?? 0),
+    laneName: threadName(step.thread_id),
+    fromMs: 0,
+    toMs: step.duration_ms,
+    status: step.status,
+    label: stepLabel(step),
+    title: stepLabel(step),
+    hooks: { 'data-step': step.name, 'data-thread-id': String(step.thread_id ?? 0) },
+  }));
+}
+
+/** Each recorded attempt where and when it ran, timed from the latest run's start. */
+function attemptSpans(attempts: readonly StepAttempt[], runStart: number): Span[] {
+  return attempts.map((attempt) => {
+    const from = Date.parse(attempt.started_at) - runStart;
+    const to = Date.parse(attempt.ended_at) - runStart;
+    const again =
+      attempt.takeovers > 0
+        ? ` ↻ ran again after ${attempt.takeovers} takeover${attempt.takeovers === 1 ? '' : 's'}`
+        : '';
+    const label = `${attempt.step} ${attempt.outcome} · ${Math.round(to - from)} ms · run ${attempt.run}${again}`;
+    return {
+      lane: `${attempt.instance_id}/${attempt.thread_id ?? 0}`,
+      laneName: `${threadName(attempt.thread_id)}\ninstance ${attempt.instance_id.slice(0, 8)}`,
+      fromMs: from,
+      toMs: to,
+      status: attempt.outcome,
+      label,
+      title: `${label} — instance ${attempt.instance_id}, ${when(attempt.started_at)} to ${when(attempt.ended_at)}`,
+      hooks: {
+        'data-step': attempt.step,
+        'data-thread-id': String(attempt.thread_id ?? 0),
+        'data-instance-id': attempt.instance_id,
+        'data-run': String(attempt.run),
+        'data-takeovers': String(attempt.takeovers),
+      },
+    };
   });
+}
+
+/** Each span's row in its lane: the first whose last bar has ended before it begins. */
+function rowsOf(spans: readonly Span[]): number[] {
+  const ends: number[] = [];
+  return spans.map((span) => {
+    let row = ends.findIndex((end) => end <= span.fromMs);
+    if (row === -1) row = ends.push(span.toMs) - 1;
+    else ends[row] = span.toMs;
+    return row;
+  });
+}
+
+/** The spans on their lanes over one time axis, with the deadline marked. */
+function timeDrawing(spans: readonly Span[], deadlineMs: number, key: string): HTMLElement {
+  const first = Math.min(0, ...spans.map((span) => span.fromMs));
+  const last = Math.max(1, ...spans.map((span) => span.toMs));
+  // A deadline just past the steps is drawn where it falls; one far beyond is said at the edge.
+  const end = deadlineMs <= last + (last - first) / 4 ? Math.max(last, deadlineMs) : last;
+  const at = (ms: number): string => `${(100 * (ms - first)) / (end - first)}%`;
+  const deadlineDrawn = deadlineMs <= end;
+  const lanes = [...new Map(spans.map((span) => [span.lane, span.laneName])).entries()].sort(([a], [b]) =>
+    a.localeCompare(b, undefined, { numeric: true }),
+  );
+  const drawn = lanes.flatMap(([lane, name]) => {
+    const own = spans.filter((span) => span.lane === lane);
+    const rows = rowsOf(own);
+    const bars = own.map((span, i) => {
+      const bar = element('div', { class: `bar ${span.status}`, title: span.title, ...span.hooks }, span.label);
+      bar.style.left = at(span.fromMs);
+      bar.style.width = `max(3px, calc(${at(span.toMs)} - ${at(span.fromMs)}))`;
+      bar.style.top = `${2 + 22 * rows[i]!}px`;
+      return bar;
+    });
+    const line = element('div', { class: 'deadline-line' });
+    line.style.left = deadlineDrawn ? at(deadlineMs) : '100%';
+    // An earlier run's attempts are drawn before the latest run's start: its start is marked.
+    const runStart = element('div', { class: 'run-start-line' });
+    runStart.style.left = at(0);
+    const track = element('div', { class: 'track' }, ...bars, line, ...(first < 0 ? [runStart] : []));
+    track.style.height = `${4 + 22 * (Math.max(...rows) + 1)}px`;
+    return [element('div', { class: 'thread-name' }, name), track];
+  });
+  const deadline = element(
+    'span',
+    {
+      class: `deadline ${deadlineDrawn ? 'inside' : 'beyond'}`,
+      'data-deadline-ms': String(deadlineMs),
+      'data-drawn': deadlineDrawn ? 'inside' : 'beyond',
+    },
+    deadlineDrawn ? 'deadline' : `deadline at ${money(deadlineMs)} ms →`,
+  );
+  if (deadlineDrawn) {
+    deadline.style.left = at(deadlineMs);
+    // Near an edge of the axis, the label ends (or begins) at its line, inside the drawing.
+    const share = (deadlineMs - first) / (end - first);
+    deadline.style.transform = share > 0.9 ? 'translateX(-100%)' : share < 0.1 ? 'none' : 'translateX(-50%)';
+  }
+  const scale = element(
+    'div',
+    { class: 'scale' },
+    element('span', {}, `${money(Math.round(first))} ms`),
+    element('span', {}, `${money(Math.round(end))} ms`),
+  );
+  const runStart = element('span', { class: 'run-start' }, 'latest run began');
+  runStart.style.left = at(0);
+  // Late on the axis, its label ends at its line: clear of the deadline said at the edge.
+  if (-first / (end - first) > 0.5) runStart.style.transform = 'translateX(-100%)';
+  const axis = element(
+    'div',
+    {},
+    scale,
+    element('div', { class: 'deadline-row' }, deadline, ...(first < 0 ? [runStart] : [])),
+  );
   return element(
     'div',
     {},
-    element('div', { class: 'threads' }, ...lanes, element('span', {}), scale(longest)),
-    element(
-      'p',
-      { class: 'key' },
-      'Each lane is a worker thread; each bar a step, from when the order sent it (all three at once) to its end. Green: done; red: failed; dashed grey: canceled when another failed or the deadline passed. ↻: run again on another thread after its thread died under it.',
-    ),
+    element('div', { class: 'threads' }, ...drawn, element('span', {}), axis),
+    element('p', { class: 'key' }, key),
   );
 }
 
-function scale(longest: number): HTMLElement {
-  return element('div', { class: 'scale' }, element('span', {}, '0 ms'), element('span', {}, `${longest} ms`));
+const STEPS_KEY =
+  'Each lane is a worker thread; each bar a step, from when the order sent it (all three at once) to its end. Green: done; red: failed; dashed grey: canceled when another failed or the deadline passed. ↻: run again on another thread after its thread died under it. The red line: the deadline.';
+const ATTEMPTS_KEY =
+  "Each lane is a worker thread of one instance; each bar a step's attempt as recorded when it ended, timed from the start of the latest run (0 ms; an earlier run's are before it). ↻: run again after its run was taken over from a lost instance; a step of a later run ran again, on whichever instance ran that run. An attempt cut short by its instance's loss left no record. The red line: the deadline.";
+
+/** The order's steps on the threads that ran them: each recorded attempt where there are some, else each step. */
+function stepsDrawing(timeline: Timeline): HTMLElement[] {
+  const attempts = timeline.step_attempts ?? [];
+  if (attempts.length > 0 && timeline.run_started_at !== undefined)
+    return [
+      element('h3', {}, 'Its steps, attempt by attempt, on the threads and instances that ran them'),
+      timeDrawing(attemptSpans(attempts, Date.parse(timeline.run_started_at)), timeline.deadline_ms, ATTEMPTS_KEY),
+    ];
+  if (timeline.steps.length > 0)
+    return [
+      element('h3', {}, 'Its steps, on their threads'),
+      timeDrawing(stepSpans(timeline.steps), timeline.deadline_ms, STEPS_KEY),
+    ];
+  return [element('p', { class: 'note' }, 'No step is on record: it runs, or its outcome kept no answer.')];
 }
 
 function stepTable(title: string, steps: readonly Step[]): HTMLElement[] {
@@ -386,6 +524,21 @@ const ORDER_ACTIONS: ReadonlyArray<Action<Timeline>> = [
       return `Not canceled (${status}): ${answer.error?.message ?? ''}`;
     },
   },
+  {
+    label: 'Redrive',
+    offered: (order) => order.redrivable,
+    question: (order) =>
+      `Send order ${order.order_id} of ${order.client} on again, as a new run? Its steps recorded done that moved no money stand; the payment, refunded with the run before, is charged again under the new run.`,
+    request: (order) => ({
+      method: 'POST',
+      path: `/admin/orders/${encodeURIComponent(order.order_id)}/redrive?${new URLSearchParams({ client: order.client }).toString()}`,
+    }),
+    said: (status, body) => {
+      const answer = body as CancelAnswer & { readonly error?: { readonly kind: string } };
+      if (status === 202) return 'Redriven (202): a new run is under way; the order below is read again as it runs.';
+      return `Not redriven (${status} ${answer.error?.kind ?? ''}): ${answer.error?.message ?? ''}`;
+    },
+  },
 ];
 
 /** `answered`: told once the action's answer has been said (an order's page reads the order again). */
@@ -460,6 +613,12 @@ function eventTable(events: readonly TimelineEvent[]): HTMLElement[] {
   return [title, element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows))];
 }
 
+/** How often, and how long at most, an order's page reads it again after an action while it runs: a minute. */
+const READ_AGAIN_MS = 500;
+const READS_AFTER_ACTION = 120;
+/** Orders opened so far: the page reads an order again only while it is the one open. */
+let opened = 0;
+
 async function showOrder(client: string, orderId: string, row: HTMLElement): Promise<void> {
   for (const other of document.querySelectorAll('#orders tr[aria-selected]')) other.removeAttribute('aria-selected');
   row.setAttribute('aria-selected', 'true');
@@ -474,15 +633,33 @@ async function showOrder(client: string, orderId: string, row: HTMLElement): Pro
     return;
   }
   panel.dataset['orderId'] = orderId;
-  const summaryOf = (now: Timeline): HTMLElement[] => [
-    element('h2', {}, `Order ${orderId} `, outcomeBadge(now.outcome)),
-    explanation(now),
-    facts(now),
-  ];
-  const summary = element('div', { class: 'summary' }, ...summaryOf(timeline));
-  // After an action, the order as it is now, in the panel and the list; the action's answer stays said.
+  const mine = ++opened;
+  const summary = element('div', { class: 'summary' });
+  const details = element('div', { class: 'details' });
+  const show = (now: Timeline): void => {
+    summary.replaceChildren(
+      element('h2', {}, `Order ${orderId} `, outcomeBadge(now.outcome)),
+      explanation(now),
+      facts(now),
+    );
+    details.replaceChildren(
+      ...stepsDrawing(now),
+      ...stepTable('Steps', now.steps),
+      ...stepTable('Undone (compensations)', now.compensations),
+      ...eventTable(now.events),
+    );
+  };
+  show(timeline);
+  // After an action, the order as it is now, in the panel and the list, read again while it runs (a redrive's new
+  // run, a cancel still winding down) as long as the panel shows it; the action's answer stays said.
   const readAgain = async (): Promise<void> => {
-    summary.replaceChildren(...summaryOf(await getJson<Timeline>(timelinePath)));
+    for (let reads = 0; reads < READS_AFTER_ACTION && opened === mine; reads++) {
+      const now = await getJson<Timeline>(timelinePath);
+      if (opened !== mine) return;
+      show(now);
+      if (now.state === 'done') break;
+      await new Promise((resolve) => setTimeout(resolve, READ_AGAIN_MS));
+    }
     await showList();
   };
   panel.replaceChildren(
@@ -490,12 +667,7 @@ async function showOrder(client: string, orderId: string, row: HTMLElement): Pro
     ...ORDER_ACTIONS.filter((action) => action.offered?.(timeline) ?? true).map((action) =>
       actionButton(action, timeline, readAgain),
     ),
-    ...(timeline.steps.length > 0
-      ? [element('h3', {}, 'Its steps, on their threads'), threadDrawing(timeline.steps)]
-      : [element('p', { class: 'note' }, 'No step is on record: it runs, or its outcome kept no answer.')]),
-    ...stepTable('Steps', timeline.steps),
-    ...stepTable('Undone (compensations)', timeline.compensations),
-    ...eventTable(timeline.events),
+    details,
   );
 }
 

@@ -2,20 +2,24 @@
  * GET /orders/{order_id}/timeline: one order as the service recorded it —
  * its latest run's steps (each with the thread of its last attempt, its
  * attempts after a thread died, its retries), what was undone, why it
- * failed, its money, and its events. The same rules as GET /orders/{id}:
+ * failed, its money, and its events — and, where the store records them,
+ * each step's attempts (instance, thread, times), with its deadline, for
+ * the console to draw. The same rules as GET /orders/{id}:
  * the caller's own orders, another's as unknown as one never sent (404);
  * the admin reads any client's with client=, which a client may not name
  * but itself (403).
  */
 import type { RequestHandler } from 'express';
 import { CLIENT_NAME } from '../../auth/caller.js';
+import { REDRIVABLE_OUTCOMES } from '../../domain/lifecycle.js';
 import { orderKey } from '../../domain/order.js';
 import type { ClientEvents } from '../../events/client-events.js';
 import type { PaymentLedger } from '../../ledger/payment-ledger.js';
 import type { OrderRecord, OrderRecords } from '../../orders/order-records.js';
+import type { StepAttempt, StepAttempts } from '../../orders/step-attempts.js';
 import type { StepOutcome } from '../../pipeline/steps.js';
 import { outcomeJson } from './order-status-route.js';
-import type { OrderTimelineJson, TimelineStepJson } from '../wire/order-view-schemas.js';
+import type { OrderTimelineJson, StepAttemptJson, TimelineStepJson } from '../wire/order-view-schemas.js';
 import { NO_STORE, type Responder } from '../wire/responses.js';
 
 export interface TimelineSources {
@@ -23,6 +27,12 @@ export interface TimelineSources {
   readonly ledger: Pick<PaymentLedger, 'moneyOf'>;
   /** Undefined where the store keeps no events. */
   readonly events: Pick<ClientEvents, 'ofOrder'> | undefined;
+  /** Absent where no step's attempt is recorded (in memory). */
+  readonly attempts?: StepAttempts;
+  /** The deadline of an order that sent none (ORDER_TIMEOUT_MS). */
+  readonly orderTimeoutMs: number;
+  /** Whether the store keeps what the admin's redrive needs. */
+  readonly redrives: boolean;
 }
 
 export function stepJson(step: StepOutcome): TimelineStepJson {
@@ -41,6 +51,19 @@ export function stepJson(step: StepOutcome): TimelineStepJson {
   };
 }
 
+const attemptJson = (attempt: StepAttempt): StepAttemptJson => ({
+  step: attempt.step,
+  run: attempt.run,
+  takeovers: attempt.takeovers,
+  thread_id: attempt.threadId ?? null,
+  instance_id: attempt.instance,
+  started_at: attempt.startedAt.toISOString(),
+  ended_at: attempt.endedAt.toISOString(),
+  outcome: attempt.outcome,
+});
+
+const redrivableKinds: ReadonlySet<string> = new Set(REDRIVABLE_OUTCOMES);
+
 /** Why the latest run failed: its kind, and the step that failed first, if one did. */
 function failureOf(record: OrderRecord): OrderTimelineJson['failure'] {
   const kind = record.outcome?.kind;
@@ -50,7 +73,7 @@ function failureOf(record: OrderRecord): OrderTimelineJson['failure'] {
 }
 
 export function orderTimelineRoute(
-  { records, ledger, events }: TimelineSources,
+  { records, ledger, events, attempts, orderTimeoutMs, redrives }: TimelineSources,
   responder: Responder,
 ): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
@@ -68,7 +91,11 @@ export function orderTimelineRoute(
     const key = orderKey(client, orderId);
     const record = await records.get(key);
     if (!record) return responder.error(res, 'not_found', `no record of order ${orderId}`);
-    const [money, kept] = await Promise.all([ledger.moneyOf(key), events?.ofOrder(client, orderId) ?? []]);
+    const [money, kept, recorded] = await Promise.all([
+      ledger.moneyOf(key),
+      events?.ofOrder(client, orderId) ?? [],
+      attempts?.of(key),
+    ]);
     const replay = record.outcome?.replay;
     const body: OrderTimelineJson = {
       order_id: orderId,
@@ -94,6 +121,10 @@ export function orderTimelineRoute(
             outcome: delivery.outcome ?? null,
           })) ?? null,
       })),
+      ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
+      deadline_ms: recorded?.ownDeadlineMs ?? orderTimeoutMs,
+      ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
+      redrivable: redrives && record.state === 'done' && redrivableKinds.has(record.outcome?.kind ?? 'ok'),
     };
     responder.json(res, 200, body, NO_STORE);
   };

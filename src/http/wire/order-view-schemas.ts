@@ -78,6 +78,22 @@ export const timelineEventSchema = eventSchema
   })
   .meta({ id: 'TimelineEvent' });
 
+export const stepAttemptSchema = z
+  .strictObject({
+    step: z.string(),
+    run: z.int().min(1).meta({ description: 'The run it ran in, as the events name it.' }),
+    takeovers: z.int().min(0).meta({
+      description:
+        'How many times its run had been taken over from a lost instance when it ended: 0 on the instance that began the run, 1 after one takeover (it ran again there).',
+    }),
+    thread_id: z.int().nullable().meta({ description: 'The worker thread of its last try; null if it reached none.' }),
+    instance_id: z.string().meta({ description: 'The instance that ran it (its GET /healthz `durable.instance_id`).' }),
+    started_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
+    ended_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
+    outcome: z.enum(['ok', 'error', 'canceled']),
+  })
+  .meta({ id: 'StepAttempt' });
+
 export const orderTimelineSchema = z
   .strictObject({
     order_id: z.string(),
@@ -101,10 +117,27 @@ export const orderTimelineSchema = z
     }),
     compensations: z.array(timelineStepSchema).meta({ description: 'What was undone: a refund of a payment.' }),
     events: z.array(timelineEventSchema).meta({ description: "The order's events still kept, oldest first." }),
+    step_attempts: z.array(stepAttemptSchema).optional().meta({
+      description:
+        "With DATABASE_URL: each step's attempts as recorded when they ended, in every run of the order, oldest first — where it ran (instance, thread), when, and whether after a takeover. Recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost), so empty for the others; an attempt whose instance was lost before it ended is not recorded. Absent in memory, where no attempt is recorded.",
+    }),
+    deadline_ms: z.int().min(1).meta({
+      description:
+        "The order's deadline, counted from when its run began: its own deadline_ms if it sent one and it is recorded (with DATABASE_URL), else the service's ORDER_TIMEOUT_MS. In memory an order's own deadline is not kept: the service's is given.",
+    }),
+    run_started_at: z.string().optional().meta({
+      description:
+        'When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once.',
+    }),
+    redrivable: z.boolean().meta({
+      description:
+        'Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled).',
+    }),
   })
   .meta({ id: 'OrderTimeline', description: 'One order as the service recorded it: its steps, money and events.' });
 
 export type ListedOrderJson = z.infer<typeof listedOrderSchema>;
 export type OrderListJson = z.infer<typeof orderListSchema>;
 export type TimelineStepJson = z.infer<typeof timelineStepSchema>;
+export type StepAttemptJson = z.infer<typeof stepAttemptSchema>;
 export type OrderTimelineJson = z.infer<typeof orderTimelineSchema>;

@@ -1,0 +1,37 @@
+/**
+ * Where an order's steps ran, attempt by attempt, as the store recorded each
+ * as it ended (with DATABASE_URL: `order_steps`): the instance and thread,
+ * when it began and ended, how it ended, and whether its run had been taken
+ * over by then — with the order's own deadline, if it sent one, and when its
+ * latest run began. What an operator reads to see an order's steps run again
+ * on another instance. A store that records no step (in memory) has none.
+ */
+import type { OrderKey } from '../domain/order.js';
+
+export interface StepAttempt {
+  readonly step: string;
+  /** The run it ran in, as the order's events name it. */
+  readonly run: number;
+  /** How many times its run had been taken over from a lost instance when it ended: 0 on the one that began it. */
+  readonly takeovers: number;
+  /** The worker thread of its last try; undefined if it reached none. */
+  readonly threadId: number | undefined;
+  readonly instance: string;
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly outcome: 'ok' | 'error' | 'canceled';
+}
+
+export interface RecordedAttempts {
+  /** Oldest first; a step carried into a redriven run is one attempt, listed once (in the run it ran in). */
+  readonly attempts: readonly StepAttempt[];
+  /** The deadline the order sent (deadline_ms), if it sent one: undefined when it runs on the service's. */
+  readonly ownDeadlineMs: number | undefined;
+  /** When its latest run began: where its deadline is counted from. */
+  readonly runStartedAt: Date;
+}
+
+export interface StepAttempts {
+  /** Undefined when the store has no record of the order. */
+  of(key: OrderKey): Promise<RecordedAttempts | undefined>;
+}
