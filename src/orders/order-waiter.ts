@@ -4,9 +4,9 @@
  * The desk stops a run once all of its waiters have gone.
  *
  * Not an AbortSignal: a signal is an EventTarget with a listener map of its
- * own, and every request made one for the one listener the desk adds (issue
- * 32: an order's run holds no AbortController). A waiter
- * is listened to by one desk wait at a time.
+ * own, and every request made one for the one listener the desk adds: an
+ * order's run holds no AbortController. A waiter is listened to by one desk
+ * wait at a time.
  */
 /** Told when a waiter it listens to goes (the desk's run, which counts its callers). */
 export interface WaiterListener {
