@@ -354,6 +354,27 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     );
 
     it(
+      'resumes a run taken over by the instance where a copy of the order waits for it: the run ends, and the wait',
+      { timeout: 60_000 },
+      async () => {
+        const [url, lost, survivor] = await twoInstances();
+        const body = await acceptedVendorRunning(url, lost, 'joined-copy', 4000);
+        // A copy sent to the other joins the run under way on the lost one, and waits there for its end.
+        expect(await accept(survivor, body)).toBe(202);
+        lost.child.kill('SIGKILL');
+        await lost.exited;
+        // The only one left takes the run over, and runs it on beside the copy's wait.
+        const ended = await untilDone(survivor, 'joined-copy');
+        expect(ended).toMatchObject({ lifecycle: 'succeeded', payment: { charged: AMOUNT, refunded: 0 } });
+        await eventually(
+          async () => (await (await fetch(new URL('/healthz', survivor.url))).json()) as { orders_in_flight: number },
+          (health) => health.orders_in_flight === 0,
+          { within: 5000, every: 50 },
+        );
+      },
+    );
+
+    it(
       'keeps the money of a run resumed from an instance paused past its lease: woken, that one undoes nothing of it',
       { timeout: 60_000 },
       async () => {
