@@ -30,7 +30,8 @@ export type ChargeAnswer =
 export type VoidAnswer =
   | 'refunded' // what the run had charged was given back
   | 'nothing_to_refund' // the run had charged nothing, or it was given back already
-  | 'refused'; // the test switch: the money stays taken
+  | 'refused' // the test switch: the money stays taken
+  | 'not_held'; // the run is not the caller's any more (taken over, durable mode): its money is its new holder's
 
 /** Money of one run, or of every run of an order, in the order's unit. */
 export interface Money {

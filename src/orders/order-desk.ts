@@ -242,11 +242,12 @@ export class OrderDesk {
   /**
    * Run on a run of a lost instance's that recovery took over to this one (forward recovery): its steps recorded ok
    * stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any run
-   * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. The run was
-   * another instance's, so none of the order is under way here — should one be, it is left alone.
+   * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. A copy of the
+   * order here may wait for the lost instance's run: it is resumed beside that wait, which its record ends (left
+   * alone, it would be this instance's and run nowhere, the wait forever). One under way here is left alone.
    */
   resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
-    if (this.running.has(key)) return;
+    if (this.running.get(key)?.runsHere) return;
     const run = new Run(fingerprint);
     run.confirmed = true;
     // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
@@ -277,13 +278,13 @@ export class OrderDesk {
   private track(key: OrderKey, run: Run, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): Run {
     run.end = execution.then(
       (runEnd) => {
-        this.forget(key);
+        this.forget(key, run);
         terms?.ended(runEnd.kind === 'answered' && runEnd.via === 'ran' ? runEnd.result : undefined);
         this.roomFreed();
         return runEnd;
       },
       (error: unknown) => {
-        this.forget(key);
+        this.forget(key, run);
         terms?.ended(undefined);
         this.roomFreed();
         throw error;
@@ -302,9 +303,12 @@ export class OrderDesk {
     for (const listener of this.runEndListeners) listener();
   }
 
-  /** A run has ended: whoever waits for the desk to be idle is told once none is under way. */
-  private forget(key: OrderKey): void {
-    this.running.delete(key);
+  /**
+   * A run has ended: whoever waits for the desk to be idle is told once none is under way. Only `run` is forgotten: a
+   * copy's wait that ends after the run resumed beside it leaves that run counted.
+   */
+  private forget(key: OrderKey, run: Run): void {
+    if (this.running.get(key) === run) this.running.delete(key);
     if (this.running.size === 0) this.wakeIdleWaiters();
   }
 

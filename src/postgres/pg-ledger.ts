@@ -33,8 +33,8 @@ const CHARGE_MANY: Statement = {
   text: 'SELECT answer, counted FROM provider_charge_many($1, $2, $3, $4)',
 };
 const VOID_MANY: Statement = {
-  name: 'provider_void_many',
-  text: 'SELECT answer FROM provider_void_many($1, $2, $3) AS answer',
+  name: 'provider_void_held_many',
+  text: 'SELECT answer FROM provider_void_held_many($1, $2, $3, $4, $5) AS answer',
 };
 const MONEY_OF_RUN: Statement = {
   name: 'provider_money_of_run',
@@ -70,6 +70,14 @@ interface Void {
   readonly id: string;
   readonly run: number;
   readonly refuse: boolean;
+  /** The run's owner and fence as this instance holds it; undefined: it holds no such run (recovery's own void). */
+  readonly holder: RunHolding | undefined;
+}
+
+/** Who runs a run, as the instance running it knows: the owner and fence its finish and its voids are sent under. */
+export interface RunHolding {
+  readonly owner: string;
+  readonly fence: number;
 }
 
 /** Rows of provider_payments locked in one order by every batch. */
@@ -86,6 +94,12 @@ export class PgLedger implements PaymentLedger {
   constructor(
     private readonly db: Database,
     private readonly inDoubt: RunsInDoubt,
+    /**
+     * The run as this instance holds it, if it does. A void is sent under it: one from an instance lost while its run
+     * was taken over and resumed elsewhere, under the same idempotency key, is refused (`not_held`) rather than give
+     * the resumed run's payment back behind its new holder.
+     */
+    private readonly holderOf: (run: number) => RunHolding | undefined,
     batching: Omit<BatcherOptions<never>, 'order' | 'observe'>,
     statements?: StatementObserver,
   ) {
@@ -101,7 +115,14 @@ export class PgLedger implements PaymentLedger {
       { ...batching, order: byKey, observe: observedAs('charge', statements) },
     );
     this.voids = new Batcher<Void, { answer: VoidAnswer }>(
-      (calls) => db.query(VOID_MANY, [calls.map((c) => c.id), calls.map((c) => c.run), calls.map((c) => c.refuse)]),
+      (calls) =>
+        db.query(VOID_MANY, [
+          calls.map((c) => c.id),
+          calls.map((c) => c.run),
+          calls.map((c) => c.refuse),
+          calls.map((c) => c.holder?.owner ?? null),
+          calls.map((c) => c.holder?.fence ?? null),
+        ]),
       { ...batching, order: byKey, observe: observedAs('void', statements) },
     );
   }
@@ -112,8 +133,19 @@ export class PgLedger implements PaymentLedger {
     return row.answer;
   }
 
-  async void(key: PaymentKey, refuse: boolean): Promise<VoidAnswer> {
-    const { answer } = await this.guard(key, this.voids.call({ id: storedKey(key.order), run: key.run, refuse }));
+  /**
+   * `holder`: whom the void is sent as — by default the run as this instance holds it; recovery voids a run it claimed
+   * as the claim made it its own (the fence the claim raised), whatever this instance held of it before.
+   */
+  async void(
+    key: PaymentKey,
+    refuse: boolean,
+    holder: RunHolding | undefined = this.holderOf(key.run),
+  ): Promise<VoidAnswer> {
+    const { answer } = await this.guard(
+      key,
+      this.voids.call({ id: storedKey(key.order), run: key.run, refuse, holder }),
+    );
     if (answer === 'refunded') this.tally.refunds++;
     if (answer === 'refused') this.tally.refusals++;
     return answer;

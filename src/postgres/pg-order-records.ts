@@ -466,7 +466,7 @@ export class PgOrderRecords implements OrderRecords {
     fence: number,
     kind: 'interrupted' | 'canceled' | 'dead_lettered' = 'interrupted',
   ): Promise<Finished> {
-    await this.ledger.void({ order: key, run }, false);
+    await this.ledger.void({ order: key, run }, false, { owner, fence });
     // A cancel is final, as a canceled run's own answer is: a retry is told so, never run afresh after the cancel. So
     // is a run parked for a person (dead_lettered): a retry would only be lost again the same way.
     const replay: OrderResult | undefined =

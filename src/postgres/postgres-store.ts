@@ -92,7 +92,8 @@ export class PostgresStore implements Store {
     // Two batches of each kind on their way at once: four kinds take at most 8 connections, and under load each batch
     // serves many orders.
     const batching = { maxBatch: 100, maxInFlight: Math.max(1, Math.floor(options.poolSize / 4)) };
-    this.ledger = new PgLedger(db, inDoubt, batching, options.statements);
+    // The records are made next, with this ledger: asked only once orders run.
+    this.ledger = new PgLedger(db, inDoubt, (run) => this.records.holderOf(run), batching, options.statements);
     this.records = new PgOrderRecords(db, this.ledger, inDoubt, notifications, {
       replayMs: options.replayMs,
       owner,

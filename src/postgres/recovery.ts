@@ -21,7 +21,12 @@
  * lost instance, or by this one, whose own runs it claims too — no longer
  * matches, and cannot record a success over the void that follows.
  * A run of a live instance is never touched: its finish would be fenced and
- * its caller answered `interrupted` for nothing.
+ * its caller answered `interrupted` for nothing. Nor is a run this instance
+ * still runs under an identity it gave up: that run ends here and is
+ * recorded under that identity (its owner on record still), its undo not
+ * fenced; claimed by the new identity, it would be recorded by the run under
+ * way here as the new identity's, after its undo was refused as a lost
+ * instance's late word — its money kept under an outcome that holds none.
  *
  * A claimed run a cancel was marked on is voided and recorded canceled.
  * Each pass also tells this instance of its own runs a cancel was marked
@@ -58,9 +63,9 @@ const CLAIM: Statement = {
   text: `UPDATE orders o SET owner = $1, fence = o.fence + 1, recoveries = o.recoveries + 1
           WHERE o.order_id IN (
             SELECT c.order_id FROM orders c
-             WHERE c.state = 'running'
+             WHERE c.state = 'running' AND c.run <> ALL ($2::bigint[])
                AND (NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.owner AND i.lease_until > now())
-                    OR (c.owner = $1 AND c.run <> ALL ($2::bigint[]) AND c.received_at < now() - $3 * interval '1 millisecond'))
+                    OR (c.owner = $1 AND c.received_at < now() - $3 * interval '1 millisecond'))
              LIMIT $4 FOR UPDATE SKIP LOCKED)
             AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
           RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested, o.fingerprint, o.request, o.recoveries,

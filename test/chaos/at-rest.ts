@@ -5,13 +5,15 @@
  * couriers were lost for good shows it), then observe what the checker
  * checks — every order through GET /orders/{id} (the provider's rows in
  * Postgres for an order the service has no record of), every instance's
- * /healthz, the courier rows, and the error lines in the instances' output.
+ * /healthz, the courier rows, the error lines in the instances' output, and
+ * each order's runs and takeovers (durable-rest.ts).
  */
-import { readFile } from 'node:fs/promises';
 import type { FinalOrder, InstanceAtRest, Money, Observations, RecordedOrder } from './checker.js';
 import type { OrderBody } from './history.js';
 import { everyAction } from '../../src/domain/steps.js';
 import { call } from './http.js';
+import { serviceLines } from './log-lines.js';
+import { readBooks, readTakeovers } from './durable-rest.js';
 import type { Supervisor } from './instances.js';
 import type { ChaosPostgres } from './postgres.js';
 import type { Workload } from './workload.js';
@@ -122,21 +124,12 @@ async function readOrders(
 
 /** Order ids named by an alarm line in any of the files. */
 async function alarmedOrders(logFiles: readonly string[]): Promise<Set<string>> {
-  const alarmed = new Set<string>();
-  for (const file of logFiles) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (!line.includes(ALARM)) continue;
-      try {
-        const parsed = JSON.parse(line) as { level?: number; order_id?: unknown };
-        if (parsed.level !== undefined && parsed.level >= 50 && typeof parsed.order_id === 'string')
-          alarmed.add(parsed.order_id);
-      } catch {
-        // Not a log line of the service's.
-      }
-    }
-  }
-  return alarmed;
+  const lines = await serviceLines(logFiles, ALARM);
+  return new Set(
+    lines.flatMap((line) =>
+      line.level !== undefined && line.level >= 50 && typeof line.order_id === 'string' ? [line.order_id] : [],
+    ),
+  );
 }
 
 export async function observe(
@@ -145,6 +138,8 @@ export async function observe(
   postgres: ChaosPostgres,
   couriers: number,
   healFailure: string | undefined,
+  /** When the run began (ms since the epoch): what the harness's clock counts from. */
+  startedAtMs: number,
 ): Promise<Observations> {
   const orders = await readOrders(supervisor, postgres, orderIds);
   const held = await postgres.query<{ holder: string; live: boolean; slot: number }>(
@@ -164,5 +159,9 @@ export async function observe(
     rowsOfDeadIdentities: held.filter((row) => !row.live).map((row) => row.slot),
     alarmed: await alarmedOrders(supervisor.logFiles()),
     healFailure,
+    durable: {
+      books: await readBooks(postgres, orderIds, startedAtMs),
+      takeovers: await readTakeovers(supervisor.logFiles(), startedAtMs),
+    },
   };
 }

@@ -20,6 +20,10 @@
  * - nothing left running: no order `running` at rest;
  * - accepted now, answered later: an order answered 202 has a record at
  *   rest (it ran on after its answer);
+ * - accepted, resumed (durable-check.ts): an order answered 202 ended
+ *   within its deadline plus the recovery window; at most one run of an
+ *   order holds money; every takeover that resumed a run went on after each
+ *   step recorded ok of it, running none of them again;
  * - canceled: an order that ended canceled holds nothing charged; a cancel
  *   answered `canceled` agrees with the record (never a success recorded
  *   over it), and one answered 409 `order_ended` after a success with a
@@ -42,6 +46,14 @@ import type { Attempt, CancelAttempt, History, OrderBody } from './history.js';
 import { checkEvents, type CommittedEvent } from './event-check.js';
 import type { ReceivedDelivery } from './event-receiver.js';
 import type { Health } from './instances.js';
+import {
+  checkAcceptedInTime,
+  checkChargedOnce,
+  checkStepsOnce,
+  type DurableLimits,
+  type OrderBooks,
+  type Takeover,
+} from './durable-check.js';
 
 export interface Money {
   readonly charged: number;
@@ -89,6 +101,11 @@ export interface Observations {
     readonly committed: readonly CommittedEvent[];
     readonly received: readonly ReceivedDelivery[];
   };
+  /** What Postgres holds of each order's runs, and the takeovers that resumed runs; undefined when not read. */
+  readonly durable?: {
+    readonly books: ReadonlyMap<string, OrderBooks>;
+    readonly takeovers: readonly Takeover[];
+  };
 }
 
 export const VIOLATION_KINDS = [
@@ -102,6 +119,9 @@ export const VIOLATION_KINDS = [
   'unexplained_failure',
   'left_running',
   'accepted_lost',
+  'accepted_overdue',
+  'charged_twice',
+  'step_applied_twice',
   'cancel_left_money',
   'cancel_disagrees',
   'couriers_over_capacity',
@@ -131,7 +151,7 @@ export type CheckedHistory = Pick<
 > &
   Partial<Pick<History, 'cancels'>>;
 
-export interface Limits {
+export interface Limits extends DurableLimits {
   /**
    * How soon after its SIGCONT a holder paused past its lease must have let go of the couriers it still lent
    * (courier-check.ts).
@@ -396,6 +416,7 @@ export function check(history: CheckedHistory, observed: Observations, limits: L
   const say = (violation: Violation): number => violations.push(violation);
   const byId = byOrder(history.attempts);
   const cancelsById = byOrder(history.cancels ?? []);
+  const takeoversById = byOrder(observed.durable?.takeovers ?? []);
   for (const body of history.orders) {
     const orderId = body.order_id;
     checkOrder(
@@ -406,6 +427,14 @@ export function check(history: CheckedHistory, observed: Observations, limits: L
       observed.alarmed.has(orderId),
       (violation) => say({ ...violation, orderId }),
     );
+    const books = observed.durable?.books.get(orderId);
+    if (books)
+      for (const finding of [
+        ...checkAcceptedInTime(body, byId.get(orderId) ?? [], books, limits),
+        ...checkChargedOnce(body, books),
+        ...checkStepsOnce(books, takeoversById.get(orderId) ?? []),
+      ])
+        say({ ...finding, orderId });
   }
   checkInstances(observed, history.attempts, say);
   if (observed.events)

@@ -10,8 +10,11 @@
  * told to fail a step, some whose refund the provider refuses, some whose
  * steps commit a thread fault; duplicates sent to several instances at once;
  * clients that hang up mid-order or give up early, then retry; some sent
- * with `Prefer: respond-async` (answered 202, their end heard later); some
- * canceled on a random instance while they may still run.
+ * with `Prefer: respond-async` (answered 202, their end heard later), most
+ * of those with a deadline of their own (`deadline_ms`, tens of seconds) and
+ * a step of a second or two, so that an instance killed under them leaves
+ * runs for another to resume; some canceled on a random instance while they
+ * may still run.
  */
 import { FAULTS, type Fault } from '../../src/domain/faults.js';
 import { ACTION_NAMES, STEP_NAMES, type ActionName, type StepName } from '../../src/domain/order.js';
@@ -41,6 +44,8 @@ export interface OrderPlan {
 export interface Timing {
   /** The instances' ORDER_TIMEOUT_MS. */
   readonly orderTimeoutMs: number;
+  /** The shortest and longest `deadline_ms` an accepted order asks for: long enough to outlive its instance. */
+  readonly acceptedDeadlineMs: readonly [number, number];
 }
 
 /** Longer than any order may run: an ordinary client waits this long. */
@@ -103,10 +108,11 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
   const impatientMs = rand.int(100, timing.orderTimeoutMs);
   // Drawn from a stream of the order's own: the plans of seeds drawn before these were added stay as they were.
   const later = rand.fork(orderId);
-  const respondAsync = later.chance(0.1);
+  const respondAsync = later.chance(0.2);
   const cancel = later.chance(0.08)
     ? { afterMs: later.int(0, longest + 50), target: later.int(0, instances - 1) }
     : undefined;
+  if (respondAsync && later.chance(0.7)) body = resumable(later, body, timing);
   return {
     body,
     targets,
@@ -117,6 +123,18 @@ export function drawPlan(rand: Seeded, orderId: string, instances: number, timin
     maxAttempts: rand.int(2, 4),
     retryPauseMs: rand.int(50, 600),
     thinkMs: rand.int(0, 150),
+  };
+}
+
+/**
+ * `body` with a deadline of its own, and one of its steps slow enough (a second or two) that a kill of its instance
+ * often finds it under way: the run another instance resumes after its recorded steps.
+ */
+function resumable(rand: Seeded, body: OrderBody, { acceptedDeadlineMs: [shortest, longest] }: Timing): OrderBody {
+  return {
+    ...body,
+    deadline_ms: rand.int(shortest, longest),
+    delay_ms: { ...body.delay_ms, [rand.pick(STEP_NAMES)]: rand.int(800, 2500) },
   };
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { readAnswer } from './answers.js';
 import type { FinalOrder, Observations, Violation } from './checker.js';
 import { describeOverlap, type PausedHolderOverlap } from './courier-check.js';
+import type { Takeover } from './durable-check.js';
 import type { Attempt, History, TimelineEntry } from './history.js';
 
 const at = (ms: number): string => `+${(ms / 1000).toFixed(3).padStart(8)}s`;
@@ -90,8 +91,35 @@ export function formatTotals(
         : ''
     }`,
     `paused holders' overlaps (a process frozen past its lease still lending, which leases without fencing at the resource allow): ${totals.pausedHolderOverlaps.length}${totals.pausedHolderOverlaps.map((overlap) => `\n  ${describeOverlap(overlap)}`).join('')}`,
+    ...(observed.durable ? [resumptions(history, observed.durable.takeovers)] : []),
     `violations: ${violations.length}${violations.length ? ` — ${count(violations, (v) => v.kind)}` : ''}`,
   ].join('\n');
+}
+
+/** The order's runs as Postgres holds them, and its takeovers, when they were read. */
+function booksOf(observed: Observations, orderId: string): string[] {
+  const books = observed.durable?.books.get(orderId);
+  if (!books) return [];
+  const takeovers = observed.durable!.takeovers.filter((takeover) => takeover.orderId === orderId);
+  return [
+    `    runs      ${books.finishedAtMs === null ? 'running' : `ended ${at(books.finishedAtMs).trim()}`}, recoveries ${books.recoveries}`,
+    ...books.payments.map((run) => `      provider run ${run.run}: charged ${run.charged}, refunded ${run.refunded}`),
+    ...books.steps.map(
+      (row) => `      order_steps run ${row.run}: ${row.step} ${row.outcome} (takeover ${row.attempt - 1})`,
+    ),
+    ...takeovers.map(
+      (takeover) =>
+        `      ${at(takeover.atMs)} takeover ${takeover.recoveries} resumed run ${takeover.run} after ${takeover.stepsDone} steps`,
+    ),
+  ];
+}
+
+/** How many orders carried a deadline of their own, and what the takeovers resumed. */
+function resumptions(history: History, takeovers: readonly Takeover[]): string {
+  const withDeadline = history.orders.filter((order) => order.deadline_ms !== undefined).length;
+  const orders = new Set(takeovers.map((takeover) => takeover.orderId)).size;
+  const carried = takeovers.reduce((sum, takeover) => sum + takeover.stepsDone, 0);
+  return `resumed: ${takeovers.length} takeovers resumed ${orders} of the ${withDeadline} orders with a deadline of their own, after ${carried} steps they found recorded ok`;
 }
 
 /** A violation, and for an order its whole history. */
@@ -118,6 +146,7 @@ export function formatViolation(
         `    ${at(a.sentMs)} → ${a.instance} (${a.pid === undefined ? 'no process' : `pid ${a.pid}`}${a.state === 'up' ? '' : `, ${a.state}`}) ${a.why.padEnd(22)} ${at(a.endedMs)} ← ${endOf(a)}`,
     ),
     `    at rest   ${finalOf(observed.orders.get(violation.orderId))}${observed.alarmed.has(violation.orderId) ? '; an error line names it' : ''}`,
+    ...booksOf(observed, violation.orderId),
     ...(meanwhile.length ? ['    meanwhile', ...meanwhile.map((entry) => `      ${formatEntry(entry)}`)] : []),
   ].join('\n');
 }
@@ -149,7 +178,14 @@ export async function keepRun(
   violations: readonly Violation[],
   report: string,
 ): Promise<void> {
-  const rest = { ...observed, orders: Object.fromEntries(observed.orders), alarmed: [...observed.alarmed] };
+  const rest = {
+    ...observed,
+    orders: Object.fromEntries(observed.orders),
+    alarmed: [...observed.alarmed],
+    ...(observed.durable
+      ? { durable: { ...observed.durable, books: Object.fromEntries(observed.durable.books) } }
+      : {}),
+  };
   await writeFile(join(dir, 'history.json'), JSON.stringify({ ...history, atRest: rest }, null, 1));
   await writeFile(join(dir, 'violations.json'), JSON.stringify(violations, null, 1));
   await writeFile(join(dir, 'report.txt'), report);

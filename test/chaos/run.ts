@@ -41,6 +41,8 @@ const ORDER_TIMEOUT_MS = 3000;
 const WEBHOOK_FAILURE_RATIO = 0.2;
 /** The service's default, said here because the checker's bound for a paused holder depends on it. */
 const CANCEL_GRACE_MS = 250;
+/** The service's default, said here because the recovery window of an accepted order depends on it. */
+const REFUND_TIMEOUT_MS = 5000;
 /**
  * What every instance runs with: short leases so takeovers happen within a run, few couriers so they are fought over.
  */
@@ -51,6 +53,7 @@ const INSTANCE_ENV = {
   THREADS: '2',
   ORDER_TIMEOUT_MS: String(ORDER_TIMEOUT_MS),
   CANCEL_GRACE_MS: String(CANCEL_GRACE_MS),
+  REFUND_TIMEOUT_MS: String(REFUND_TIMEOUT_MS),
   // Thread faults that allocate (oom) reach their limit fast.
   THREAD_MAX_HEAP_MB: '32',
   // The harness's webhook receiver is on loopback, over http; retries start fast so that a run sees many.
@@ -70,6 +73,17 @@ const NEMESIS: NemesisSettings = {
   maxDisrupted: 2,
   faultTimeoutMs: ORDER_TIMEOUT_MS + 1500,
 };
+/**
+ * The `deadline_ms` of an order accepted with one (most accepted orders): long enough to outlive its instance, whose
+ * lease then lapses and whose runs another instance resumes.
+ */
+const ACCEPTED_DEADLINE_MS: readonly [number, number] = [20_000, 30_000];
+/**
+ * How long after its deadline an accepted order may still end: its instance lost at the deadline is noticed when its
+ * lease lapses (a lease, and half of one for the next recovery pass), a run past its deadline waits for its refund,
+ * and the nemesis may keep Postgres away, or the instance down, for its longest outage meanwhile.
+ */
+const RECOVERY_WINDOW_MS = 2 * LEASE_MS + REFUND_TIMEOUT_MS + Math.max(NEMESIS.outageMs[1], NEMESIS.restartAfterMs[1]);
 const SAMPLE_EVERY_MS = 100;
 /**
  * A holder resumed from a pause past its lease has let go of every courier
@@ -77,7 +91,11 @@ const SAMPLE_EVERY_MS = 100;
  * CANCEL_GRACE_MS (its thread terminated), once more if its thread showed
  * progress; two sampling periods for the samples to see it (docs/deploying.md, leases and self-fencing).
  */
-const LIMITS: Limits = { pausedHolderBoundMs: 2 * CANCEL_GRACE_MS + 2 * SAMPLE_EVERY_MS };
+const LIMITS: Limits = {
+  pausedHolderBoundMs: 2 * CANCEL_GRACE_MS + 2 * SAMPLE_EVERY_MS,
+  orderTimeoutMs: ORDER_TIMEOUT_MS,
+  recoveryWindowMs: RECOVERY_WINDOW_MS,
+};
 const RESULTS = fileURLToPath(new URL('../../../test/chaos/results/', import.meta.url));
 
 /** The anonymous client's endpoint (the instances run in open mode); its signing secret. */
@@ -104,7 +122,12 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
   const dir = join(RESULTS, runName);
   await mkdir(dir, { recursive: true });
   const idPrefix = `s${options.seed}`;
-  const settings = { seconds: options.seconds, clients: options.clients, ...INSTANCE_ENV };
+  const settings = {
+    seconds: options.seconds,
+    clients: options.clients,
+    recoveryWindowMs: RECOVERY_WINDOW_MS,
+    ...INSTANCE_ENV,
+  };
   const recorder = new Recorder(options.seed, settings, INSTANCES, (entry) => console.log(formatEntry(entry)));
   const root = new Seeded(options.seed);
 
@@ -136,7 +159,12 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     receiver = await EventReceiver.start(root.fork('webhooks'), WEBHOOK_FAILURE_RATIO);
     receiver.registered(await registerEndpoint(supervisor.portOf(0), receiver.url));
     recorder.event('harness', `webhook endpoint ${receiver.url}: ${WEBHOOK_FAILURE_RATIO * 100}% of attempts fail`);
-    const workload = new Workload(supervisor, recorder, { orderTimeoutMs: ORDER_TIMEOUT_MS }, idPrefix);
+    const workload = new Workload(
+      supervisor,
+      recorder,
+      { orderTimeoutMs: ORDER_TIMEOUT_MS, acceptedDeadlineMs: ACCEPTED_DEADLINE_MS },
+      idPrefix,
+    );
     const nemesis = new Nemesis(supervisor, postgres, workload, recorder, NEMESIS, idPrefix);
     const monitor = new CourierMonitor(supervisor, postgres, recorder, SAMPLE_EVERY_MS);
 
@@ -155,7 +183,8 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     );
     recorder.event('harness', `every instance serves; ${2 * LEASE_MS} ms for recovery, then until nothing runs`);
     await sleep(2 * LEASE_MS);
-    await untilAtRest(supervisor, postgres, 15_000);
+    // An accepted order may run until its deadline, and end within the recovery window after it.
+    await untilAtRest(supervisor, postgres, ACCEPTED_DEADLINE_MS[1] + RECOVERY_WINDOW_MS);
     recorder.event('harness', 'probe: every instance wants couriers');
     await probeCouriers(workload, supervisor, COURIERS, idPrefix);
     await untilAtRest(supervisor, postgres, 10_000);
@@ -169,6 +198,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       postgres,
       COURIERS,
       healFailure,
+      Date.parse(recorder.history.startedAt),
     );
     const observed = {
       ...atRest,

@@ -59,6 +59,20 @@ async function orderStatus(target: ServerProcess, orderId: string): Promise<Orde
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
 }
 
+/** A fresh database, and two instances on it. */
+async function twoInstances(): Promise<[string, ServerProcess, ServerProcess]> {
+  const url = await freshDatabase(postgres.server());
+  return [url, ...(await Promise.all([instance(url), instance(url)]))];
+}
+
+/** Order `orderId` once it has ended, as `target` tells it. */
+const untilDone = (target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> =>
+  eventually(
+    () => orderStatus(target, orderId),
+    (status) => status?.state === 'done',
+    { within: 15_000, every: 50 },
+  );
+
 async function accept(target: ServerProcess, body: Record<string, unknown>): Promise<number> {
   const response = await fetch(new URL('/order', target.url), {
     method: 'POST',
@@ -67,6 +81,30 @@ async function accept(target: ServerProcess, body: Record<string, unknown>): Pro
   });
   await response.text();
   return response.status;
+}
+
+/**
+ * Order `orderId` accepted on `target` with a deadline of its own: its payment and courier done at once, and recorded,
+ * while its vendor runs `vendorMs`. Its body.
+ */
+async function acceptedVendorRunning(
+  url: string,
+  target: ServerProcess,
+  orderId: string,
+  vendorMs: number,
+): Promise<Record<string, unknown>> {
+  const body = orderBody({
+    order_id: orderId,
+    amount: AMOUNT,
+    deadline_ms: DEADLINE_MS,
+    delay_ms: { payment: 0, vendor: vendorMs, courier: 0 },
+  });
+  expect(await accept(target, body)).toBe(202);
+  await eventually(
+    () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE outcome = 'ok'`),
+    ([row]) => row!.n === 2,
+  );
+  return body;
 }
 
 interface OrderRow {
@@ -113,8 +151,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         console.log(`durable-resume seed ${seed} (SEED=${seed} draws the same delays)`);
         const random = mulberry32(seed);
         const delay = (): number => 300 + Math.floor(random() * 501);
-        const url = await freshDatabase(postgres.server());
-        const [lost, survivor] = await Promise.all([instance(url), instance(url)]);
+        const [url, lost, survivor] = await twoInstances();
 
         // Sent ten at a time every 100 ms, half to each instance, until one dies halfway through with its latest orders still
         // running; the rest go to the other. Every order is sent once.
@@ -237,18 +274,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const env = { ORDER_RECOVERIES_MAX: '1' };
         const instances = await Promise.all([instance(url, env), instance(url, env), instance(url, env)]);
         const [first] = instances;
-        // Its vendor outlasts a takeover; the payment and the courier are done at once, and recorded.
-        const body = orderBody({
-          order_id: 'lost-twice',
-          amount: AMOUNT,
-          deadline_ms: DEADLINE_MS,
-          delay_ms: { payment: 0, vendor: 4000, courier: 0 },
-        });
-        expect(await accept(first, body)).toBe(202);
-        await eventually(
-          () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE outcome = 'ok'`),
-          ([row]) => row!.n === 2,
-        );
+        // Its vendor outlasts a takeover.
+        const body = await acceptedVendorRunning(url, first, 'lost-twice', 4000);
         first.child.kill('SIGKILL');
         // Taken over once, by one of the others: resumed (its recorded steps not asked again). That one is lost too.
         await eventually(
@@ -295,11 +322,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         });
         await sql(url, `UPDATE provider_payments SET charged = refunded`);
         expect(await redrive(third, 'lost-twice')).toMatchObject({ status: 202, body: { lifecycle: 'running' } });
-        const redriven = await eventually(
-          () => orderStatus(third, 'lost-twice'),
-          (status) => status?.state === 'done',
-          { within: 15_000, every: 50 },
-        );
+        const redriven = await untilDone(third, 'lost-twice');
         // A new run: charged again under its own key, once; the run before stays refunded.
         expect(redriven).toMatchObject({
           lifecycle: 'succeeded',
@@ -326,6 +349,60 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         expect(await redrive(third, 'lost-twice')).toMatchObject({
           status: 409,
           body: { error: { kind: 'not_redrivable' }, lifecycle: 'succeeded' },
+        });
+      },
+    );
+
+    it(
+      'resumes a run taken over by the instance where a copy of the order waits for it: the run ends, and the wait',
+      { timeout: 60_000 },
+      async () => {
+        const [url, lost, survivor] = await twoInstances();
+        const body = await acceptedVendorRunning(url, lost, 'joined-copy', 4000);
+        // A copy sent to the other joins the run under way on the lost one, and waits there for its end.
+        expect(await accept(survivor, body)).toBe(202);
+        lost.child.kill('SIGKILL');
+        await lost.exited;
+        // The only one left takes the run over, and runs it on beside the copy's wait.
+        const ended = await untilDone(survivor, 'joined-copy');
+        expect(ended).toMatchObject({ lifecycle: 'succeeded', payment: { charged: AMOUNT, refunded: 0 } });
+        await eventually(
+          async () => (await (await fetch(new URL('/healthz', survivor.url))).json()) as { orders_in_flight: number },
+          (health) => health.orders_in_flight === 0,
+          { within: 5000, every: 50 },
+        );
+      },
+    );
+
+    it(
+      'keeps the money of a run resumed from an instance paused past its lease: woken, that one undoes nothing of it',
+      { timeout: 60_000 },
+      async () => {
+        const [url, paused, survivor] = await twoInstances();
+        // Its vendor outlasts the pause, the takeover and the wake: the woken instance still runs it, and stops it.
+        await acceptedVendorRunning(url, paused, 'paused-holder', 8000);
+        paused.child.kill('SIGSTOP');
+        try {
+          await eventually(
+            () => orderStatus(survivor, 'paused-holder'),
+            (status) => status?.lifecycle === 'resumed',
+            { within: 4 * LEASE_MS, every: 20 },
+          );
+        } finally {
+          paused.child.kill('SIGCONT');
+        }
+        // Woken, it finds its lease lapsed and stops what it ran, as interrupted: the run is the survivor's now.
+        await eventually(
+          async () => logLines(paused),
+          (lines) => lines.some((line) => /instance gave up its identity/.test(line.msg ?? '')),
+          { within: 4 * LEASE_MS, every: 50 },
+        );
+        const ended = await untilDone(survivor, 'paused-holder');
+        // The run's payment, recorded before the pause, stands: charged once, and not refunded behind the survivor.
+        expect(ended).toMatchObject({
+          lifecycle: 'succeeded',
+          outcome: { kind: 'ok' },
+          payment: { charged: AMOUNT, refunded: 0 },
         });
       },
     );

@@ -73,6 +73,16 @@ async function makeOld(url: string, orderId: string): Promise<void> {
   await sql(url, "UPDATE orders SET received_at = now() - interval '1 hour' WHERE order_id = $1", [k(orderId)]);
 }
 
+/** A store on a fresh database, and a run of `orderId` begun on it, charged, and as old as {@link makeOld} makes it. */
+async function paidOldRun(orderId: string): Promise<{ url: string; store: PostgresStore; run: number }> {
+  const url = await stores.database();
+  const [store] = await stores.open(1, { url });
+  const run = await startedRun(store!, orderId);
+  expect(await store!.ledger.charge({ order: k(orderId), run }, 1200, false)).toBe('charged');
+  await makeOld(url, orderId);
+  return { url, store: store!, run };
+}
+
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
   `recovery on the instance that runs the order${POSTGRES_SKIPPED}`,
   () => {
@@ -116,20 +126,16 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     });
 
     it('fences out a finish that arrives after the claim, even when the claimer is the instance that began the run', async () => {
-      const url = await stores.database();
-      const [store] = await stores.open(1, { url });
-      const run = await startedRun(store!, 'claimed');
-      expect(await store!.ledger.charge({ order: k('claimed'), run }, 1200, false)).toBe('charged');
-      await makeOld(url, 'claimed');
+      const { url, store, run } = await paidOldRun('claimed');
       // The instance's own bookkeeping misses the run (however that came about): recovery takes it for an orphan of its
       // own.
-      vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
+      vi.spyOn(store.records, 'localRuns').mockReturnValue([]);
 
       // Recovery claims the run, then its void waits on a lock the test holds on the provider's row.
       const locker = await connect(url);
       await locker.query('BEGIN');
       await locker.query("SELECT 1 FROM provider_payments WHERE order_id = 'test:claimed' FOR UPDATE");
-      const pass = store!.start();
+      const pass = store.start();
       await eventually(
         () => waitingOnLocks(url),
         (n) => n === 1,
@@ -137,22 +143,37 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
 
       // The run's own finish arrives now, between the claim and the void: it must not record a success the void is
       // about to undo.
-      expect(await store!.records.finish(k('claimed'), run, ok('claimed'))).toBe('interrupted');
+      expect(await store.records.finish(k('claimed'), run, ok('claimed'))).toBe('interrupted');
       await locker.query('COMMIT');
       await pass;
 
-      expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 1200, refunded: 1200 });
-      expect(await store!.records.get(k('claimed'))).toMatchObject({
+      expect(await store.ledger.moneyOf(k('claimed'))).toEqual({ charged: 1200, refunded: 1200 });
+      expect(await store.records.get(k('claimed'))).toMatchObject({
         state: 'done',
         outcome: { kind: 'interrupted', replay: undefined },
       });
-      expect(store!.sharedHealth().orders_recovered).toBe(1);
+      expect(store.sharedHealth().orders_recovered).toBe(1);
       // A retry is a new run, unfenced: it records as any run does.
       vi.restoreAllMocks();
-      const retry = await startedRun(store!, 'claimed');
-      expect(await store!.ledger.charge({ order: k('claimed'), run: retry }, 1200, false)).toBe('charged');
-      expect(await store!.records.finish(k('claimed'), retry, ok('claimed'))).toBe('ok');
-      expect(await store!.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
+      const retry = await startedRun(store, 'claimed');
+      expect(await store.ledger.charge({ order: k('claimed'), run: retry }, 1200, false)).toBe('charged');
+      expect(await store.records.finish(k('claimed'), retry, ok('claimed'))).toBe('ok');
+      expect(await store.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
+    });
+
+    it('never claims a run it still runs under an identity it gave up: that run ends here, under that identity', async () => {
+      const { url, store } = await paidOldRun('kept');
+      // The identity it began the run under has lapsed (a pause past its lease); its new one runs recovery. Taken over by
+      // it, the run would be recorded by the run still under way here, as the new identity's: its undo refused once
+      // claimed (the void is fenced), its money kept under an outcome that holds none.
+      await sql(url, "UPDATE orders SET owner = '00000000-0000-4000-8000-000000000001' WHERE order_id = 'test:kept'");
+      await store.start();
+
+      expect(await sql(url, "SELECT state, recoveries FROM orders WHERE order_id = 'test:kept'")).toEqual([
+        { state: 'running', recoveries: 0 },
+      ]);
+      expect(await store.ledger.moneyOf(k('kept'))).toEqual({ charged: 1200, refunded: 0 });
+      expect(store.sharedHealth().orders_recovered).toBe(0);
     });
   },
 );

@@ -25,6 +25,7 @@ import type {
 } from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
 import { checkEvents } from '../chaos/event-check.js';
+import type { OrderBooks, StepRecord, Takeover } from '../chaos/durable-check.js';
 
 const ID = 'o-1';
 const AMOUNT = 1200;
@@ -81,7 +82,12 @@ interface Story {
   readonly timeline?: readonly TimelineEntry[];
   readonly exits?: readonly InstanceExit[];
   readonly healFailure?: string;
+  /** What Postgres holds of the order's runs at rest; none: not read. */
+  readonly books?: OrderBooks;
+  readonly takeovers?: readonly Takeover[];
 }
+
+const LIMITS = { pausedHolderBoundMs: 700, orderTimeoutMs: 3000, recoveryWindowMs: 10_000 };
 
 function kindsFound(story: Story): ViolationKind[] {
   const courierSamples: CourierSample[] = (story.samples ?? []).map((sample, i) =>
@@ -94,6 +100,7 @@ function kindsFound(story: Story): ViolationKind[] {
     rowsOfDeadIdentities: story.rowsOfDeadIdentities ?? [],
     alarmed: new Set(story.alarmed ? [ID] : []),
     healFailure: story.healFailure,
+    ...(story.books ? { durable: { books: new Map([[ID, story.books]]), takeovers: story.takeovers ?? [] } } : {}),
   };
   const history = {
     instances: ['A', 'B', 'C'],
@@ -104,7 +111,7 @@ function kindsFound(story: Story): ViolationKind[] {
     timeline: [...(story.timeline ?? [])],
     courierSamples,
   };
-  return [...new Set(check(history, observed, { pausedHolderBoundMs: 700 }).map((violation) => violation.kind))];
+  return [...new Set(check(history, observed, LIMITS).map((violation) => violation.kind))];
 }
 
 /** A courier sample: busy and believed per instance, identities, and Postgres's live rows per identity. */
@@ -513,6 +520,157 @@ describe('orders accepted now and canceled', () => {
       'canceled without any cancel sent',
       { attempts: [attempt(CANCELED)], final: done('canceled', 409, AMOUNT, AMOUNT) },
       ['unexplained_failure'],
+    ],
+  ])('%s', (_name, story, expected) => {
+    expect(kindsFound(story)).toEqual(expected);
+  });
+});
+
+describe('orders accepted, resumed after their instance was lost', () => {
+  const RUN = 7;
+  const step = (name: string, takeover: number): StepRecord => ({
+    run: RUN,
+    step: name,
+    attempt: takeover + 1,
+    outcome: 'ok',
+  });
+  /** Its payment recorded before its instance was lost; resumed once, its vendor and courier run by the taker. */
+  const resumed: OrderBooks = {
+    finishedAtMs: 25_000,
+    recoveries: 1,
+    payments: [{ run: RUN, charged: AMOUNT, refunded: 0 }],
+    steps: [step('payment', 0), step('vendor', 1), step('courier', 1)],
+  };
+  const takeover: Takeover = { orderId: ID, run: RUN, recoveries: 1, stepsDone: 1, atMs: 3000 };
+  const withDeadline: OrderBody = { ...BODY, deadline_ms: 20_000 };
+  // The 202 heard at +0.05 s: due by its deadline and the recovery window after that.
+  const dueMs = 50 + 20_000 + LIMITS.recoveryWindowMs;
+
+  it.each<[string, Story, ViolationKind[]]>([
+    [
+      'resumed after its recorded payment, ended in time, charged once',
+      { body: withDeadline, attempts: [attempt(ACCEPTED)], books: resumed, takeovers: [takeover] },
+      [],
+    ],
+    [
+      'ended at the last moment of its deadline and the recovery window',
+      { body: withDeadline, attempts: [attempt(ACCEPTED)], books: { ...resumed, finishedAtMs: dueMs } },
+      [],
+    ],
+    [
+      'ended after its deadline and the recovery window',
+      { body: withDeadline, attempts: [attempt(ACCEPTED)], books: { ...resumed, finishedAtMs: dueMs + 1 } },
+      ['accepted_overdue'],
+    ],
+    [
+      'with no deadline of its own, ended long after ORDER_TIMEOUT_MS and the recovery window',
+      {
+        attempts: [attempt(ACCEPTED)],
+        books: { ...resumed, finishedAtMs: 50 + LIMITS.orderTimeoutMs + LIMITS.recoveryWindowMs + 500 },
+      },
+      ['accepted_overdue'],
+    ],
+    [
+      'answered 200 without Prefer, ended late: no promise of an accepted order',
+      { body: withDeadline, books: { ...resumed, finishedAtMs: dueMs + 60_000 } },
+      [],
+    ],
+    [
+      'resumed under a new run, charged under both',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        final: done('ok', 200, 2 * AMOUNT, 0),
+        books: {
+          ...resumed,
+          payments: [
+            { run: RUN, charged: AMOUNT, refunded: 0 },
+            { run: RUN + 1, charged: AMOUNT, refunded: 0 },
+          ],
+        },
+      },
+      ['ok_without_its_money', 'charged_twice'],
+    ],
+    [
+      // The order's totals balance; only the run's own books show it was charged twice.
+      'charged twice under one run, refunded once',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        final: done('ok', 200, 2 * AMOUNT, AMOUNT),
+        books: { ...resumed, payments: [{ run: RUN, charged: 2 * AMOUNT, refunded: AMOUNT }] },
+      },
+      ['charged_twice'],
+    ],
+    [
+      'interrupted, then run afresh: the first run refunded, the second charged',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        final: { ...done('ok', 200, 2 * AMOUNT, AMOUNT), runs: 2 },
+        books: {
+          ...resumed,
+          payments: [
+            { run: RUN - 1, charged: AMOUNT, refunded: AMOUNT },
+            { run: RUN, charged: AMOUNT, refunded: 0 },
+          ],
+        },
+      },
+      [],
+    ],
+    [
+      'a takeover ran again the vendor its lost instance had recorded ok',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        books: { ...resumed, steps: [step('payment', 0), step('vendor', 0), step('courier', 1)] },
+        takeovers: [takeover],
+      },
+      ['step_applied_twice'],
+    ],
+    [
+      'taken over twice; the second takeover ran again the courier the first had recorded ok',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        books: { ...resumed, recoveries: 2, steps: [step('payment', 0), step('vendor', 2), step('courier', 1)] },
+        takeovers: [takeover, { ...takeover, recoveries: 2, atMs: 6000 }],
+      },
+      ['step_applied_twice'],
+    ],
+    [
+      'taken over twice, each after every step recorded by then',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        books: { ...resumed, recoveries: 2, steps: [step('payment', 0), step('vendor', 2), step('courier', 1)] },
+        takeovers: [takeover, { ...takeover, recoveries: 2, stepsDone: 2, atMs: 6000 }],
+      },
+      [],
+    ],
+    [
+      'resumed, then canceled: its payment refunded',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        cancels: [cancel(200, 'canceled')],
+        final: done('canceled', 409, AMOUNT, AMOUNT),
+        books: { ...resumed, payments: [{ run: RUN, charged: AMOUNT, refunded: AMOUNT }] },
+        takeovers: [takeover],
+      },
+      [],
+    ],
+    [
+      'resumed, then canceled: its payment kept',
+      {
+        body: withDeadline,
+        attempts: [attempt(ACCEPTED)],
+        cancels: [cancel(200, 'canceled')],
+        final: done('canceled', 409, AMOUNT, 0),
+        books: resumed,
+        takeovers: [takeover],
+      },
+      ['cancel_left_money'],
     ],
   ])('%s', (_name, story, expected) => {
     expect(kindsFound(story)).toEqual(expected);

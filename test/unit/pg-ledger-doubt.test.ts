@@ -22,7 +22,7 @@ describe('PgLedger', () => {
     ['no connection could be had in time, the database being up', new Error('too many clients waiting for the pool')],
   ])('puts a run in doubt when a void fails because %s', async (_case, error) => {
     const inDoubt = new RunsInDoubt();
-    const ledger = new PgLedger(failing(error), inDoubt, { maxBatch: 1, maxInFlight: 1 });
+    const ledger = new PgLedger(failing(error), inDoubt, () => undefined, { maxBatch: 1, maxInFlight: 1 });
     await expect(ledger.void({ order: k('o'), run: 7 }, false)).rejects.toThrow();
     expect(inDoubt.take({ order: k('o'), run: 7 })).toBe(true);
   });
