@@ -213,7 +213,15 @@ export class TaskRun implements Sleeper, CourierWaiter {
     const { threadId } = this.thread;
     if (ending === NOT_STARTED) return { status: 'canceled', threadId, siblingFailed };
     if (ending === SUCCEEDED) return this.reportOf('ok', undefined);
-    if (ending instanceof StepCanceled) return this.reportOf('canceled', siblingFailed);
+    if (ending instanceof StepCanceled) {
+      // The moment the step's code saw its cancellation, in the thread's own clock: what a cancel's reach is measured to.
+      try {
+        if (this.thread.debugging()) this.ctx.log.debug(`${this.stepName} canceled`);
+      } catch {
+        // A line that cannot be written changes nothing of a step already canceled.
+      }
+      return this.reportOf('canceled', siblingFailed);
+    }
     if (ending instanceof StepFailure) return this.reportOf(ending, undefined);
     const timings = this.thread.timed ? this.ctx.timings() : {};
     // The whole of it on the thread's own log line; the report carries its head, so that it always fits the ring.

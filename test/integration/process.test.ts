@@ -214,6 +214,27 @@ describe('logs', () => {
       expect(line.duration_ms).toBeGreaterThanOrEqual(line.step === 'payment' ? 59 : 0);
       expect(line.duration_ms).toBeLessThan(5000);
     }
+    // A step canceled says so on its own thread when its code sees it: the moment a cancel's reach is measured to.
+    const declined = await rawRequest(server.url, {
+      headers: { ...JSON_TYPE, 'x-request-id': 'canceled-steps' },
+      body: JSON.stringify(
+        orderBody({
+          order_id: 'declined',
+          fail_step: 'payment',
+          delay_ms: { payment: 30, vendor: 5000, courier: 5000 },
+        }),
+      ),
+    });
+    expect(declined.status).toBe(400);
+    const canceled = await eventually(
+      async () =>
+        server!.stdout
+          .filter((line) => line.includes('"request_id":"canceled-steps"') && line.includes(' canceled"'))
+          .map((line) => (JSON.parse(line) as { msg: string }).msg)
+          .sort(),
+      (lines) => lines.length === 2,
+    );
+    expect(canceled).toEqual(['courier canceled', 'vendor canceled']);
   });
 });
 
