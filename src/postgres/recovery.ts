@@ -65,7 +65,8 @@ import type { StepOutcome } from '../pipeline/steps.js';
 
 /**
  * The claim, and in its transaction an attempt on the lost instance of each of the run's steps whose end it recorded
- * not (`lost`: from the run's start to the claim, its thread unknown): what the run's timeline keeps of them.
+ * not (`lost`: from the run's start — or from the claim before, which resumed it there — to this claim, its thread
+ * unknown): what the run's timeline keeps of them.
  */
 const CLAIM: Statement = {
   name: 'recovery_claim',
@@ -85,7 +86,11 @@ const CLAIM: Statement = {
                       c.lost_owner, order_run_started_at(o.*) AS run_started_at),
          lost AS (
            INSERT INTO order_step_tries (order_id, run, step, attempt, thread, instance, started_at, ended_at, outcome)
-           SELECT c.order_id, c.run, lost_step.name, c.recoveries, NULL, c.lost_owner, c.run_started_at, now(), 'lost'
+           SELECT c.order_id, c.run, lost_step.name, c.recoveries, NULL, c.lost_owner,
+                  coalesce((SELECT max(t.ended_at) FROM order_step_tries t
+                             WHERE t.order_id = c.order_id AND t.run = c.run AND t.step = lost_step.name
+                               AND t.outcome = 'lost'), c.run_started_at),
+                  now(), 'lost'
              FROM claimed c CROSS JOIN unnest($5::text[]) AS lost_step(name)
             WHERE c.lost_owner IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM order_steps s

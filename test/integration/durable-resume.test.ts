@@ -290,6 +290,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const env = { ORDER_RECOVERIES_MAX: '1' };
         const instances = await Promise.all([instance(url, env), instance(url, env), instance(url, env)]);
         const [first] = instances;
+        const firstId = (await health(first)).durable.instance_id;
         // Its vendor outlasts a takeover.
         const body = await acceptedVendorRunning(url, first, 'lost-twice', 4000);
         first.child.kill('SIGKILL');
@@ -317,6 +318,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           payment: { charged: AMOUNT, refunded: AMOUNT },
         });
         expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded']);
+        // Its vendor lost twice: under way on the first instance from the run's start, then on the one that resumed it
+        // from that takeover; each on the instance it was lost with.
+        const vendor = (await attemptsOf(third, 'lost-twice')).filter((attempt) => attempt.step === 'vendor');
+        expect(vendor).toMatchObject([
+          { outcome: 'lost', instance_id: firstId, takeovers: 0 },
+          { outcome: 'lost', instance_id: owner!.owner, takeovers: 1 },
+        ]);
+        expect(vendor[1]!.started_at).toBe(vendor[0]!.ended_at);
         expect(logLines(third).filter((line) => /^order dead-lettered/.test(line.msg ?? ''))).toHaveLength(1);
         const samples = parseSamples(await (await fetch(new URL('/metrics', third.url))).text());
         expect(samples.get(sampleKey('orders_dead_lettered_total'))).toBe(1);

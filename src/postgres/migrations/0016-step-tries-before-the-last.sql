@@ -6,8 +6,9 @@
 -- `thread_terminated`), written by the statement that records the step's
 -- end; and a step of a run whose instance was lost before its end was
 -- recorded (`lost`: under way there, or ended unrecorded), written by the
--- recovery claim that takes the run over, from the run's start to the
--- claim, its thread unknown. `attempt` as in order_steps: the run's
+-- recovery claim that takes the run over, from the run's start (or from
+-- the claim before, which resumed it there) to the claim, its thread
+-- unknown. `attempt` as in order_steps: the run's
 -- takeover it belongs to (1: its first instance).
 --
 -- Its columns are order_steps' but the result and the money, which only a
