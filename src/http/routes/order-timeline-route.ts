@@ -4,10 +4,10 @@
  * attempts after a thread died, its retries), what was undone, why it
  * failed, its money, its events and its deadline — and, where the store
  * records them, each step's attempts (instance, thread, times, and the
- * tries a thread's or an instance's loss cut), for the console to draw. The same rules as GET /orders/{id}:
- * the caller's own orders, another's as unknown as one never sent (404);
- * the admin reads any client's with client=, which a client may not name
- * but itself (403).
+ * tries a thread's or an instance's loss cut), for the console to draw.
+ * The same rules as GET /orders/{id}: the caller's own orders, another's as
+ * unknown as one never sent (404); the admin reads any client's with
+ * client=, which a client may not name but itself (403).
  */
 import type { RequestHandler } from 'express';
 import { CLIENT_NAME } from '../../auth/caller.js';
