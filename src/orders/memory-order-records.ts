@@ -6,7 +6,7 @@
  * at most MAX_INFLIGHT of them); once done, its record is a few dozen bytes
  * in typed arrays (src/orders/done-records.ts) holding what a replay and
  * `GET /orders/{id}` need: its outcome with every step of its answer, its
- * runs, its tier, 64 bits of its fingerprint, and the provider's books of it,
+ * runs, its tier, its own deadline, 64 bits of its fingerprint, and the provider's books of it,
  * folded in (src/ledger/memory-ledger.ts) — so that the default 64 MB keeps
  * ten minutes of a steady 1,000 orders/s (docs/decisions/an-order-as-a-record.md).
  *
@@ -26,7 +26,14 @@
  */
 import type { Tier } from '../domain/tier.js';
 import type { FoldedBooks, FoldedBooksShelf } from '../ledger/memory-ledger.js';
-import { MAX_CLIENT_NAME_LENGTH, MAX_ORDER_ID_LENGTH, orderKey, partsOfKey, type OrderKey } from '../domain/order.js';
+import {
+  MAX_CLIENT_NAME_LENGTH,
+  MAX_ORDER_ID_LENGTH,
+  orderKey,
+  partsOfKey,
+  type Order,
+  type OrderKey,
+} from '../domain/order.js';
 import { DoneRecords, MAX_BYTES_BESIDES_ID, NO_POSITION } from './done-records.js';
 import { fingerprint64Of, fingerprintText, sameFingerprint64, type Fingerprint64 } from './fingerprints.js';
 import type { DoneBody } from './outcome-codec.js';
@@ -145,7 +152,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
   }
 
   /** Decided with nothing awaited: of calls at once, one starts the run. */
-  async begin(key: OrderKey, fingerprint: string, tier?: Tier): Promise<Begun> {
+  async begin(key: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun> {
     const running = this.running.get(key);
     if (running) {
       if (running.record.fingerprint !== fingerprint) return { kind: 'reused' };
@@ -170,6 +177,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
       state: 'running',
       outcome: undefined,
       ...(runTier ? { tier: runTier } : {}),
+      ...(asked?.deadlineMs === undefined ? {} : { ownDeadlineMs: asked.deadlineMs }),
     };
     const bytes = this.sizeOf(record);
     const freed = position === NO_POSITION ? 0 : this.done.chargeOf(position);
@@ -258,10 +266,16 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
       this.onForget(key);
       return outcome.kind;
     }
-    const { runs, tier } = kept.record;
+    const { runs, tier, ownDeadlineMs } = kept.record;
     const books = this.ledger?.takeBooks(key);
     const expiresAt = this.now() + this.ttlMs;
-    this.addDone(key, fingerprint64Of(kept.record.fingerprint), expiresAt, { runs, tier, outcome, books });
+    this.addDone(key, fingerprint64Of(kept.record.fingerprint), expiresAt, {
+      runs,
+      tier,
+      ownDeadlineMs,
+      outcome,
+      books,
+    });
     this.dropExpired();
     return outcome.kind;
   }
@@ -339,9 +353,17 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
   }
 
   private doneRecordAt(position: number, key: OrderKey): OrderRecord {
-    const { runs, tier, outcome } = this.done.bodyOf(position);
+    const { runs, tier, ownDeadlineMs, outcome } = this.done.bodyOf(position);
     const fingerprint = fingerprintText(this.done.fingerprintOf(position));
-    return { key, fingerprint, runs, state: 'done', outcome, ...(tier ? { tier } : {}) };
+    return {
+      key,
+      fingerprint,
+      runs,
+      state: 'done',
+      outcome,
+      ...(tier ? { tier } : {}),
+      ...(ownDeadlineMs === undefined ? {} : { ownDeadlineMs }),
+    };
   }
 
   private addDone(key: OrderKey, fingerprint: Fingerprint64, expiresAt: number, body: DoneBody): void {

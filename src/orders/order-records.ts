@@ -92,6 +92,11 @@ export interface OrderRecord {
   readonly outcome: RecordedOutcome | undefined;
   /** The tier the latest run ran at; absent where the store does not keep it. */
   readonly tier?: Tier;
+  /**
+   * The deadline the latest run's order sent (its deadline_ms); absent when it runs on the service's, or where the store
+   * keeps it apart (a durable store's timeline reads it with the steps).
+   */
+  readonly ownDeadlineMs?: number;
   /** The run under way was taken over from a lost instance and runs on (forward recovery); absent otherwise. */
   readonly resumed?: true;
 }

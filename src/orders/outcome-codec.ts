@@ -1,6 +1,6 @@
 /**
  * What a done order's record keeps besides its key, in bytes: its runs, its
- * tier, the provider's books of it (folded in: see src/ledger/memory-ledger.ts)
+ * tier, its own deadline if it sent one, the provider's books of it (folded in: see src/ledger/memory-ledger.ts)
  * and its outcome — the final answer a retry is given again, every step of
  * it. Names, statuses, kinds, fates, effects and verdicts are each a few bits,
  * their codes their places in the lists below (the step registry's, the
@@ -44,6 +44,8 @@ if (ACTION_NAMES.length > 8 || OUTCOME_KINDS.length > 255)
 export interface DoneBody {
   readonly runs: number;
   readonly tier: Tier | undefined;
+  /** The deadline its order sent (deadline_ms); undefined when it ran on the service's. */
+  readonly ownDeadlineMs: number | undefined;
   readonly outcome: RecordedOutcome;
   /** The provider's books of the order, folded in; undefined if it has none. */
   readonly books: FoldedBooks | undefined;
@@ -55,6 +57,7 @@ const FAILURE_DIFFERS = 1 << 3;
 const BY_DEPENDENCY = 1 << 4;
 const HAS_BOOKS = 1 << 5;
 const HAS_EARLIER_BOOKS = 1 << 6;
+const HAS_OWN_DEADLINE = 1 << 7;
 // The books' byte.
 const VOIDED = 1;
 const DECLINED = 2;
@@ -65,10 +68,10 @@ const HAS_RETRIES = 1 << 6;
 const ATTEMPTS_FOLLOW = 1 << 7;
 
 /**
- * A body's bytes at most: its two flag bytes, nine a number (runs, the books' five), a failure's byte, the two counts,
- * and every action at its longest (two bytes of codes, a kind, a cause and four numbers).
+ * A body's bytes at most: its two flag bytes, nine a number (runs, the books' five, the own deadline), a failure's
+ * byte, the two counts, and every action at its longest (two bytes of codes, a kind, a cause and four numbers).
  */
-export const MAX_BODY_BYTES = 2 + 6 * 9 + 1 + 2 + ACTION_NAMES.length * (2 + 2 + 4 * 9);
+export const MAX_BODY_BYTES = 2 + 7 * 9 + 1 + 2 + ACTION_NAMES.length * (2 + 2 + 4 * 9);
 
 export const kindCode = (kind: OutcomeKind): number => OUTCOME_KINDS.indexOf(kind);
 const failureCode = (kind: OrderFailureKind): number => ORDER_FAILURE_KINDS.indexOf(kind);
@@ -77,7 +80,7 @@ const failureCode = (kind: OrderFailureKind): number => ORDER_FAILURE_KINDS.inde
  * The body of a done record; its kind is kept apart (`kindCode`), and its replay's order_id is its key's (a run's
  * result is its own order's).
  */
-export function writeBody(out: ByteWriter, { runs, tier, outcome, books }: DoneBody): void {
+export function writeBody(out: ByteWriter, { runs, tier, ownDeadlineMs, outcome, books }: DoneBody): void {
   const { replay } = outcome;
   const expected = outcome.kind === 'ok' ? undefined : outcome.kind;
   const earlier = books && (!Object.is(books.earlier.charged, 0) || !Object.is(books.earlier.refunded, 0));
@@ -87,9 +90,11 @@ export function writeBody(out: ByteWriter, { runs, tier, outcome, books }: DoneB
       (replay && replay.failure !== expected ? FAILURE_DIFFERS : 0) |
       (replay?.failedByDependency ? BY_DEPENDENCY : 0) |
       (books ? HAS_BOOKS : 0) |
-      (earlier ? HAS_EARLIER_BOOKS : 0),
+      (earlier ? HAS_EARLIER_BOOKS : 0) |
+      (ownDeadlineMs === undefined ? 0 : HAS_OWN_DEADLINE),
   );
   out.number(runs);
+  if (ownDeadlineMs !== undefined) out.number(ownDeadlineMs);
   if (books) {
     const { latest } = books;
     out.byte((latest.voided ? VOIDED : 0) | (latest.declined ? DECLINED : 0));
@@ -136,9 +141,10 @@ function writeAction(out: ByteWriter, step: StepOutcome): void {
 export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): DoneBody {
   const flags = from.byte();
   const runs = from.number();
+  const ownDeadlineMs = flags & HAS_OWN_DEADLINE ? from.number() : undefined;
   const books = flags & HAS_BOOKS ? readBooks(from, runs, (flags & HAS_EARLIER_BOOKS) !== 0) : undefined;
   const tier = TIER_CODES[flags & 3];
-  if (!(flags & HAS_REPLAY)) return { runs, tier, books, outcome: { kind, replay: undefined } };
+  if (!(flags & HAS_REPLAY)) return { runs, tier, ownDeadlineMs, books, outcome: { kind, replay: undefined } };
   let failure = kind === 'ok' ? undefined : kind;
   if (flags & FAILURE_DIFFERS) {
     const code = from.byte();
@@ -157,13 +163,14 @@ export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): 
     // The answer replayed names the tier its run ran at, which is the record's.
     ...(tier ? { tier } : {}),
   };
-  return { runs, tier, books, outcome: { kind, replay } };
+  return { runs, tier, ownDeadlineMs, books, outcome: { kind, replay } };
 }
 
 /** Just the books, past the body's first bytes: what the provider asks of a done order. */
 export function readBooksOnly(from: ByteReader): FoldedBooks | undefined {
   const flags = from.byte();
   const runs = from.number();
+  if (flags & HAS_OWN_DEADLINE) from.number();
   return flags & HAS_BOOKS ? readBooks(from, runs, (flags & HAS_EARLIER_BOOKS) !== 0) : undefined;
 }
 
@@ -197,6 +204,8 @@ function readAction(from: ByteReader): StepOutcome {
     cause,
     threadFate: FATES[(first >> 5) & 3],
     attempts,
+    // A done record keeps how many tries a step took, not each: the timeline reads them from a durable store.
+    earlierTries: undefined,
     effect: EFFECTS[second & 3],
     dependency: VERDICTS[(second >> 2) & 3],
     retries,

@@ -43,6 +43,19 @@ export type ThreadFate =
   | 'died'; // it crashed, exited or ran out of memory
 
 /**
+ * A try of a step that did not end it: its thread was lost under it, and the step ran again on another. Its times are
+ * counted from the step's dispatch, on no clock of its own: what a store records of it, wherever its clock is.
+ */
+export interface EarlierTry {
+  /** The thread it was placed on; undefined if it reached none. */
+  readonly threadId: number | undefined;
+  readonly fate: ThreadFate;
+  /** When it was handed to the pool, and when its thread's loss was known: ms after the step's dispatch. */
+  readonly startedMs: number;
+  readonly endedMs: number;
+}
+
+/**
  * One run of a step on the pool, on the main thread's clock (performance.now()): built from what the thread reported,
  * so it is known even when the thread died under it. For the order's trace.
  */
@@ -81,6 +94,8 @@ export interface StepOutcome {
   readonly threadFate?: ThreadFate;
   /** Runs of the step: more than 1 when its thread died under it and it ran again elsewhere. */
   readonly attempts: number;
+  /** Its tries before the last (`attempts` - 1 of them): undefined when it ran once, or where none is kept. */
+  readonly earlierTries?: readonly EarlierTry[] | undefined;
   /** Absent if the step sent its remote service no request. */
   readonly effect?: StepEffect;
   /**

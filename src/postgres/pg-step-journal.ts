@@ -10,6 +10,10 @@
  * runs again if the run is resumed, and the one step that moves money, the
  * charge, reaches the provider under the run's idempotency key again, which
  * keeps one charge however many calls reached it.
+ *
+ * A step that ran again after its thread was lost under it carries its
+ * earlier tries (`earlierTries`): the same statement records them
+ * (`order_step_tries`), beside the step's row, its last try.
  */
 import type { OrderRun } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
@@ -20,7 +24,7 @@ import type { PgOrderRecords } from './pg-order-records.js';
 
 const RECORD_MANY: Statement = {
   name: 'order_step_record_many',
-  text: 'SELECT recorded FROM order_step_record_many($1, $2, $3, $4, $5, $6, $7, $8, $9) AS recorded',
+  text: 'SELECT recorded FROM order_step_record_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS recorded',
 };
 
 interface StepEnd {
@@ -29,6 +33,19 @@ interface StepEnd {
   readonly owner: string;
   readonly fence: number;
   readonly outcome: StepOutcome;
+}
+
+/** A step's tries before its last, as the record takes them (times from its dispatch); null when it had one. */
+function triesJson({ earlierTries }: StepOutcome): string | null {
+  if (earlierTries === undefined) return null;
+  return JSON.stringify(
+    earlierTries.map((tried) => ({
+      thread: tried.threadId ?? null,
+      fate: tried.fate,
+      started_ms: tried.startedMs,
+      ended_ms: tried.endedMs,
+    })),
+  );
 }
 
 /** Rows of orders locked in one order by every batch (as the finishes lock them). */
@@ -55,6 +72,7 @@ export class PgStepJournal implements StepJournal {
           ends.map((e) => e.outcome.durationMs),
           ends.map((e) => e.outcome.status),
           ends.map((e) => JSON.stringify(e.outcome)),
+          ends.map((e) => triesJson(e.outcome)),
         ]),
       { ...batching, order: byKey, observe: observedAs('order_step_record', statements) },
     );

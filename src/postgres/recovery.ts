@@ -28,6 +28,11 @@
  * way here as the new identity's, after its undo was refused as a lost
  * instance's late word — its money kept under an outcome that holds none.
  *
+ * The claim also records, for the run's timeline, each of its steps whose
+ * end the lost instance did not record: under way there when it was lost
+ * (or ended unrecorded), in the same transaction as the claim — an order on
+ * the service's deadline, whose steps are never recorded, shows all three.
+ *
  * A claimed run a cancel was marked on is voided and recorded canceled.
  * Each pass also tells this instance of its own runs a cancel was marked
  * on (the NOTIFY that told it may have been lost while it reconnected).
@@ -53,25 +58,45 @@ import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
-import { orderLogFields, type Order, type OrderKey } from '../domain/order.js';
+import { orderLogFields, STEP_NAMES, type Order, type OrderKey } from '../domain/order.js';
 import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 
+/**
+ * The claim, and in its transaction an attempt on the lost instance of each of the run's steps whose end it recorded
+ * not (`lost`: from the run's start — or from the claim before, which resumed it there — to this claim, its thread
+ * unknown): what the run's timeline keeps of them.
+ */
 const CLAIM: Statement = {
   name: 'recovery_claim',
-  text: `UPDATE orders o SET owner = $1, fence = o.fence + 1, recoveries = o.recoveries + 1
-          WHERE o.order_id IN (
-            SELECT c.order_id FROM orders c
-             WHERE c.state = 'running' AND c.run <> ALL ($2::bigint[])
-               AND (NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.owner AND i.lease_until > now())
-                    OR (c.owner = $1 AND c.received_at < now() - $3 * interval '1 millisecond'))
-             LIMIT $4 FOR UPDATE SKIP LOCKED)
-            AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-          RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested, o.fingerprint, o.request, o.recoveries,
-                    floor(extract(epoch FROM o.deadline_at - now()) * 1000)::bigint AS deadline_left_ms,
-                    EXISTS (SELECT 1 FROM provider_payments p WHERE p.order_id = o.order_id AND p.run = o.run AND p.voided)
-                      AS voided`,
+  text: `WITH claimed AS (
+           UPDATE orders o SET owner = $1, fence = o.fence + 1, recoveries = o.recoveries + 1
+             FROM (SELECT c.order_id, c.owner AS lost_owner FROM orders c
+                    WHERE c.state = 'running' AND c.run <> ALL ($2::bigint[])
+                      AND (NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.owner AND i.lease_until > now())
+                           OR (c.owner = $1 AND c.received_at < now() - $3 * interval '1 millisecond'))
+                    LIMIT $4 FOR UPDATE SKIP LOCKED) c
+            WHERE o.order_id = c.order_id
+              AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
+            RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested, o.fingerprint, o.request, o.recoveries,
+                      floor(extract(epoch FROM o.deadline_at - now()) * 1000)::bigint AS deadline_left_ms,
+                      EXISTS (SELECT 1 FROM provider_payments p WHERE p.order_id = o.order_id AND p.run = o.run AND p.voided)
+                        AS voided,
+                      c.lost_owner, order_run_started_at(o.*) AS run_started_at),
+         lost AS (
+           INSERT INTO order_step_tries (order_id, run, step, attempt, thread, instance, started_at, ended_at, outcome)
+           SELECT c.order_id, c.run, lost_step.name, c.recoveries, NULL, c.lost_owner,
+                  coalesce((SELECT max(t.ended_at) FROM order_step_tries t
+                             WHERE t.order_id = c.order_id AND t.run = c.run AND t.step = lost_step.name
+                               AND t.outcome = 'lost'), c.run_started_at),
+                  now(), 'lost'
+             FROM claimed c CROSS JOIN unnest($5::text[]) AS lost_step(name)
+            WHERE c.lost_owner IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM order_steps s
+                               WHERE s.order_id = c.order_id AND s.run = c.run AND s.step = lost_step.name))
+         SELECT order_id, run, runs, fence, cancel_requested, fingerprint, request, recoveries, deadline_left_ms, voided
+           FROM claimed`,
 };
 const STEPS_RECORDED_OK: Statement = {
   name: 'recovery_steps_recorded_ok',
@@ -126,7 +151,8 @@ const FORGET_EXPIRED: Statement = {
               LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING order_id),
          books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1),
-         steps AS (DELETE FROM order_steps s USING gone WHERE s.order_id = gone.order_id RETURNING 1)
+         steps AS (DELETE FROM order_steps s USING gone WHERE s.order_id = gone.order_id RETURNING 1),
+         tries AS (DELETE FROM order_step_tries t USING gone WHERE t.order_id = gone.order_id RETURNING 1)
          SELECT count(*)::int AS forgotten FROM gone`,
 };
 const FORGET_INSTANCES: Statement = {
@@ -227,6 +253,7 @@ export class Recovery {
           this.records.localRuns(),
           this.options.orphanAfterMs,
           BATCH,
+          STEP_NAMES,
         ]);
         const resumed = claimed.filter((row) => this.resumes(row));
         const finished = await this.stepsRecordedOk(resumed);

@@ -28,6 +28,7 @@ import type { Trace } from '../domain/trace.js';
 import type {
   ActionDefinition,
   AttemptTiming,
+  EarlierTry,
   StepEffect,
   StepOutcome,
   StepRecorder,
@@ -150,6 +151,8 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   private attempts = 0;
   private threadId: number | undefined;
   private threadFate: ThreadFate | undefined;
+  /** Its tries whose thread was lost before it ran again: made only when one is. */
+  private earlierTries: EarlierTry[] | undefined;
   private effect: StepEffect | undefined;
   // The attempt under way.
   private placement: TaskPlacement = NO_PLACEMENT;
@@ -325,6 +328,12 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         });
         if (this.signal.aborted) return this.canceled();
         if (!retry) return this.end({ status: 'error', kind: attempt.blamed ? 'internal' : 'thread_lost' });
+        (this.earlierTries ??= []).push({
+          threadId: attempt.threadId,
+          fate: attempt.fate,
+          startedMs: Math.round(this.postedAt - this.started),
+          endedMs: Math.round(performance.now() - this.started),
+        });
         return this.next();
       }
     }
@@ -369,6 +378,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
       cause: fields.cause,
       threadFate: this.threadFate,
       attempts: this.attempts,
+      earlierTries: this.earlierTries,
       effect: this.effect,
       dependency: fields.dependency,
       retries: fields.retries,

@@ -975,9 +975,9 @@ export interface components {
             compensations: components["schemas"]["TimelineStep"][];
             /** @description The order's events still kept, oldest first. */
             events: components["schemas"]["TimelineEvent"][];
-            /** @description With DATABASE_URL: each step's attempts as recorded when they ended, in every run of the order, oldest first — where it ran (instance, thread), when, and whether after a takeover. Recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost), so empty for the others; an attempt whose instance was lost before it ended is not recorded. Absent in memory, where no attempt is recorded. */
+            /** @description With DATABASE_URL: each step's attempts, in every run of the order, oldest first — where it ran (instance, thread), when, how it ended, and whether after a takeover: each step's last try as recorded when it ended, its tries before it whose thread was lost, and, once a run's instance is lost, each of its steps whose end was not recorded (lost). A step's end is recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost): the others show only their steps lost with their instance. Absent in memory, where no attempt is recorded. */
             step_attempts?: components["schemas"]["StepAttempt"][];
-            /** @description The order's deadline, counted from when its run began: its own deadline_ms if it sent one and it is recorded (with DATABASE_URL), else the service's ORDER_TIMEOUT_MS. In memory an order's own deadline is not kept: the service's is given. */
+            /** @description The order's deadline, counted from when its run began: its own deadline_ms if it sent one, else the service's ORDER_TIMEOUT_MS. */
             deadline_ms: number;
             /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
             run_started_at?: string;
@@ -1071,7 +1071,7 @@ export interface components {
             run: number;
             /** @description How many times its run had been taken over from a lost instance when it ended: 0 on the instance that began the run, 1 after one takeover (it ran again there). */
             takeovers: number;
-            /** @description The worker thread of its last try; null if it reached none. */
+            /** @description The worker thread it ran on; null if it reached none, or if it is not known (lost). */
             thread_id: number | null;
             /** @description The instance that ran it (its GET /healthz `durable.instance_id`). */
             instance_id: string;
@@ -1079,8 +1079,11 @@ export interface components {
             started_at: string;
             /** @description ISO 8601, UTC. */
             ended_at: string;
-            /** @enum {string} */
-            outcome: "ok" | "error" | "canceled";
+            /**
+             * @description How it ended: ok, error or canceled, the step's own status (its last try); thread_died or thread_terminated, its worker thread was lost under it (it crashed or exited; the service terminated it) and the step ran again on another; lost, its instance was lost before its end was recorded — under way there, or ended unrecorded — recorded by the instance that took its run over, from the run's start to that takeover, its thread unknown.
+             * @enum {string}
+             */
+            outcome: "ok" | "error" | "canceled" | "thread_died" | "thread_terminated" | "lost";
         };
         CreatedWebhook: {
             id: string;

@@ -3,7 +3,8 @@
  * processes on Postgres (open mode: the browser is the admin). An order is
  * parked dead_lettered — its instance killed under it, with
  * ORDER_RECOVERIES_MAX=0 — and its page draws the steps recorded before the
- * loss on the lost instance's threads, with its deadline said at the edge;
+ * loss on the lost instance's threads, and the one under way there drawn
+ * apart and said lost, with its deadline said at the edge;
  * redriven from the page after a confirmation, it is read again until it
  * ends succeeded, its new run's steps drawn on the survivor's threads. A
  * second redrive is refused, and the page says the API's 409 and its kind.
@@ -80,13 +81,17 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined || !hasChromium)(
           const why = page.locator('#order[data-order-id="parked"] .why');
           await why.waitFor({ timeout: 5000 });
           expect(await why.textContent()).toContain('Failed: dead_lettered.');
-          // What the lost instance recorded before it died: its payment and its courier, on its threads.
+          // What the lost instance recorded before it died: its payment and its courier, on its threads; and its
+          // vendor, under way there when it died, drawn apart and said lost, on the lane of no known thread.
           const bars = page.locator('#order .bar[data-instance-id]');
-          expect(await bars.count()).toBe(2);
-          for (const bar of await bars.all()) {
-            expect(await bar.getAttribute('data-instance-id')).toBe(lostId);
+          expect(await bars.count()).toBe(3);
+          for (const bar of await bars.all()) expect(await bar.getAttribute('data-instance-id')).toBe(lostId);
+          for (const bar of await page.locator('#order .bar[data-outcome="ok"]').all())
             expect(Number(await bar.getAttribute('data-thread-id'))).toBeGreaterThan(0);
-          }
+          const lostBar = page.locator('#order .bar.lost[data-step="vendor"]');
+          expect(await lostBar.getAttribute('data-thread-id')).toBe('0');
+          expect(await lostBar.textContent()).toContain('vendor lost with its instance');
+          expect(await page.locator('#order .thread-name', { hasText: 'thread unknown' }).count()).toBe(1);
           // The deadline, far past the steps drawn: said at the edge.
           const deadline = page.locator('#order .deadline');
           expect(await deadline.getAttribute('data-drawn')).toBe('beyond');
@@ -103,7 +108,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined || !hasChromium)(
           await expect
             .poll(() => page.locator('#order h2 .outcome').textContent(), { timeout: 20_000 })
             .toBe('succeeded');
-          // The new run's payment and vendor ran on the survivor; the courier, carried over, is the lost one's.
+          // The new run's payment and vendor ran on the survivor; the courier, carried over, is the lost one's, and so is
+          // the vendor lost with it.
           const ranOn = async (step: string): Promise<Array<string | null>> =>
             (
               await Promise.all(
@@ -113,7 +119,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined || !hasChromium)(
               )
             ).sort();
           expect(await ranOn('payment')).toEqual([lostId, survivorId].sort());
-          expect(await ranOn('vendor')).toEqual([survivorId]);
+          expect(await ranOn('vendor')).toEqual([lostId, survivorId].sort());
           expect(await ranOn('courier')).toEqual([lostId]);
           await shot(page, 'console-redriven');
 

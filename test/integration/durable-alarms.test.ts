@@ -116,7 +116,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const victim = await instance(url);
         const orderId = 'refused-then-lost';
         const answer = refusedRefund(victim, orderId);
-        // Begun: its row is there. Lock it before the run ends, so that its finish waits on the lock, on its way.
+        // Begun: its row is there. Lock it before the run ends, so that its finish waits on the lock, on its way. Shared:
+        // the refund's void holds the row shared too, and must pass (held exclusively, the void waited instead, and the
+        // instance died before it sent its finish).
         await eventually(
           () => recordOf(url, orderId),
           (row) => row?.state === 'running',
@@ -126,7 +128,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         await locker.connect();
         holders.push(locker);
         await locker.query('BEGIN');
-        await locker.query("SELECT 1 FROM orders WHERE order_id = 'anonymous:' || $1 FOR UPDATE", [orderId]);
+        await locker.query("SELECT 1 FROM orders WHERE order_id = 'anonymous:' || $1 FOR SHARE", [orderId]);
         await eventually(
           () => waitingOnLocks(url),
           (n) => n === 1,

@@ -60,9 +60,25 @@ async function orderStatus(target: ServerProcess, orderId: string): Promise<Orde
 }
 
 /** A fresh database, and two instances on it. */
-async function twoInstances(): Promise<[string, ServerProcess, ServerProcess]> {
+async function twoInstances(env: Record<string, string> = {}): Promise<[string, ServerProcess, ServerProcess]> {
   const url = await freshDatabase(postgres.server());
-  return [url, ...(await Promise.all([instance(url), instance(url)]))];
+  return [url, ...(await Promise.all([instance(url, env), instance(url, env)]))];
+}
+
+interface AttemptJson {
+  readonly step: string;
+  readonly takeovers: number;
+  readonly thread_id: number | null;
+  readonly instance_id: string;
+  readonly started_at: string;
+  readonly ended_at: string;
+  readonly outcome: string;
+}
+
+/** GET /orders/{id}/timeline's step attempts (open mode: every caller is the admin), oldest first. */
+async function attemptsOf(target: ServerProcess, orderId: string): Promise<AttemptJson[]> {
+  const response = await fetch(new URL(`/orders/${orderId}/timeline`, target.url));
+  return ((await response.json()) as { step_attempts: AttemptJson[] }).step_attempts;
 }
 
 /** Order `orderId` once it has ended, as `target` tells it. */
@@ -274,6 +290,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const env = { ORDER_RECOVERIES_MAX: '1' };
         const instances = await Promise.all([instance(url, env), instance(url, env), instance(url, env)]);
         const [first] = instances;
+        const firstId = (await health(first)).durable.instance_id;
         // Its vendor outlasts a takeover.
         const body = await acceptedVendorRunning(url, first, 'lost-twice', 4000);
         first.child.kill('SIGKILL');
@@ -301,6 +318,14 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           payment: { charged: AMOUNT, refunded: AMOUNT },
         });
         expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded']);
+        // Its vendor lost twice: under way on the first instance from the run's start, then on the one that resumed it
+        // from that takeover; each on the instance it was lost with.
+        const vendor = (await attemptsOf(third, 'lost-twice')).filter((attempt) => attempt.step === 'vendor');
+        expect(vendor).toMatchObject([
+          { outcome: 'lost', instance_id: firstId, takeovers: 0 },
+          { outcome: 'lost', instance_id: owner!.owner, takeovers: 1 },
+        ]);
+        expect(vendor[1]!.started_at).toBe(vendor[0]!.ended_at);
         expect(logLines(third).filter((line) => /^order dead-lettered/.test(line.msg ?? ''))).toHaveLength(1);
         const samples = parseSamples(await (await fetch(new URL('/metrics', third.url))).text());
         expect(samples.get(sampleKey('orders_dead_lettered_total'))).toBe(1);
@@ -354,14 +379,25 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     );
 
     it(
-      'resumes a run taken over by the instance where a copy of the order waits for it: the run ends, and the wait',
+      'resumes a run taken over by the instance where a copy of the order waits for it: the run ends, and the wait; the timeline shows the steps the lost instance had under way',
       { timeout: 60_000 },
       async () => {
-        const [url, lost, survivor] = await twoInstances();
+        // The service's deadline outlasts the takeover: an order on it is still under way when its instance is lost.
+        const [url, lost, survivor] = await twoInstances({ ORDER_TIMEOUT_MS: '20000' });
+        const [lostId, survivorId] = await Promise.all(
+          [lost, survivor].map(async (target) => (await health(target)).durable.instance_id),
+        );
         const body = await acceptedVendorRunning(url, lost, 'joined-copy', 4000);
+        const onService = orderBody({
+          order_id: 'service-deadline',
+          amount: AMOUNT,
+          delay_ms: { payment: 0, vendor: 4000, courier: 0 },
+        });
+        expect(await accept(lost, onService)).toBe(202);
         // A copy sent to the other joins the run under way on the lost one, and waits there for its end.
         expect(await accept(survivor, body)).toBe(202);
         lost.child.kill('SIGKILL');
+        const killedAt = Date.now();
         await lost.exited;
         // The only one left takes the run over, and runs it on beside the copy's wait.
         const ended = await untilDone(survivor, 'joined-copy');
@@ -370,6 +406,40 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           async () => (await (await fetch(new URL('/healthz', survivor.url))).json()) as { orders_in_flight: number },
           (health) => health.orders_in_flight === 0,
           { within: 5000, every: 50 },
+        );
+
+        // Its vendor twice: lost with the instance it was under way on (its thread unknown), from the run's start to
+        // the takeover, then run to its end by the one that took it over. Its payment and courier ended before.
+        const attempts = await attemptsOf(survivor, 'joined-copy');
+        const vendor = attempts.filter((attempt) => attempt.step === 'vendor');
+        expect(vendor).toMatchObject([
+          { outcome: 'lost', instance_id: lostId, thread_id: null, takeovers: 0 },
+          { outcome: 'ok', instance_id: survivorId, takeovers: 1 },
+        ]);
+        expect(Date.parse(vendor[0]!.ended_at)).toBeGreaterThanOrEqual(killedAt);
+        expect(Date.parse(vendor[1]!.started_at)).toBeGreaterThanOrEqual(Date.parse(vendor[0]!.ended_at));
+        for (const step of ['payment', 'courier'])
+          expect(attempts.filter((attempt) => attempt.step === step)).toMatchObject([
+            { outcome: 'ok', instance_id: lostId, takeovers: 0 },
+          ]);
+
+        // An order on the service's deadline is never resumed, and none of its steps' ends recorded: voided, it says
+        // its steps were under way on the lost instance.
+        expect(await untilDone(survivor, 'service-deadline')).toMatchObject({ lifecycle: 'interrupted' });
+        expect(
+          (await attemptsOf(survivor, 'service-deadline')).map(({ step, outcome, instance_id, thread_id }) => ({
+            step,
+            outcome,
+            instance_id,
+            thread_id,
+          })),
+        ).toEqual(
+          ['courier', 'payment', 'vendor'].map((step) => ({
+            step,
+            outcome: 'lost',
+            instance_id: lostId,
+            thread_id: null,
+          })),
         );
       },
     );

@@ -107,7 +107,7 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
         expect(body.payment.charged - body.payment.refunded).toBe(0);
         if (failure!.step !== 'payment') expect(body.compensations.map((c) => c.name)).toContain('refund');
         expect(body.events.map((event) => event.type)).toContain('order.failed');
-        // In memory no attempt is recorded, nor the order's own deadline kept, nor anything to redrive.
+        // In memory no attempt is recorded, nor anything to redrive; sent none of its own, its deadline is the service's.
         expect(body).not.toHaveProperty('step_attempts');
         expect(body).not.toHaveProperty('run_started_at');
         expect(body).toMatchObject({ deadline_ms: TEST_CONFIG.orderTimeoutMs, redrivable: false });
@@ -132,14 +132,15 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
   });
 
   it("shows a client its own orders only: another client's is 404, naming another client 403", async () => {
-    await svc.order({ order_id: 'acme-own', amount: 100, delay_ms: QUICK }, { key: ACME });
+    await svc.order({ order_id: 'acme-own', amount: 100, delay_ms: QUICK, deadline_ms: 7000 }, { key: ACME });
     const mine = await everyPage('/orders', ACME);
     expect(mine.length).toBeGreaterThan(0);
     expect(new Set(mine.map((order) => order.client))).toEqual(new Set(['acme']));
     expect((await get('/orders?client=globex', ACME)).status).toBe(403);
     expect((await get('/orders/acme-own/timeline', GLOBEX)).status).toBe(404);
     expect((await get('/orders/acme-own/timeline?client=acme', GLOBEX)).status).toBe(403);
-    expect((await get('/orders/acme-own/timeline', ACME)).status).toBe(200);
+    // Its own deadline, kept with its record once done.
+    expect(await get('/orders/acme-own/timeline', ACME)).toMatchObject({ status: 200, body: { deadline_ms: 7000 } });
     // A cursor is its caller's: another client's is refused, not read.
     const page = await get<ListJson>('/orders?limit=1', ACME);
     expect(page.body.next).not.toBeNull();

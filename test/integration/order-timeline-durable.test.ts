@@ -1,22 +1,31 @@
 /**
  * GET /orders/{id}/timeline over Postgres: each step's attempts as recorded
  * when it ended (order_steps) — the instance and thread that ran it, when,
- * in which run — and the order's deadline, counted from its run's start: its
- * own if it sent one, else the service's. A client reads its own order's
- * only.
+ * in which run — with its tries before whose thread died under it
+ * (order_step_tries), and the order's deadline, counted from its run's
+ * start: its own if it sent one, else the service's. A client reads its own
+ * order's only.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { components } from '../client/api-types.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { expectAtRest } from '../support/leaks.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
-import { startTestService, TEST_CONFIG } from '../support/service.js';
-import { ACME, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
+import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { eventually } from '../support/wait.js';
 
 const stores = useDurableStores();
 
 /** As the document says it. */
 type Timeline = components['schemas']['OrderTimeline'];
+
+async function timelineOf(svc: TestService, id: string, key: string): Promise<{ status: number; body: Timeline }> {
+  const response = await fetch(new URL(`/orders/${id}/timeline`, svc.url), {
+    headers: { authorization: `Bearer ${key}` },
+  });
+  return { status: response.status, body: (await response.json()) as Timeline };
+}
 
 describe('the timeline in Postgres', () => {
   beforeEach((test) => {
@@ -40,12 +49,7 @@ describe('the timeline in Postgres', () => {
         (await svc.order({ order_id: 'service-deadline', amount: 500, delay_ms: quick }, { key: ACME })).status,
       ).toBe(200);
       const health = (await (await fetch(new URL('/healthz', svc.url))).json()) as { durable: { instance_id: string } };
-      const timeline = async (id: string, key: string): Promise<{ status: number; body: Timeline }> => {
-        const response = await fetch(new URL(`/orders/${id}/timeline`, svc.url), {
-          headers: { authorization: `Bearer ${key}` },
-        });
-        return { status: response.status, body: (await response.json()) as Timeline };
-      };
+      const timeline = (id: string, key: string) => timelineOf(svc, id, key);
 
       const { status, body } = await timeline('own-deadline', ACME);
       expect(status).toBe(200);
@@ -76,6 +80,74 @@ describe('the timeline in Postgres', () => {
 
       expect((await timeline('own-deadline', GLOBEX)).status).toBe(404);
       await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
+  it('lists a step whose thread died under it twice: the try on the lost thread, and the one that ended it', async () => {
+    const config = {
+      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
+      access: TWO_CLIENTS,
+      threads: 1,
+    };
+    const svc = await startTestService({ config });
+    try {
+      // Orders of their own deadline (recorded step by step) whose vendor and courier still run on the one thread when
+      // a neighbour's payment crashes it: they run again on the thread that takes its place. Their payment ended
+      // before (one under way when its thread dies is in doubt, and its order fails rather than risk a second charge).
+      const ids = ['survivor-0', 'survivor-1', 'survivor-2'];
+      const answers = ids.map((order_id) =>
+        svc.order(
+          { order_id, amount: 500, deadline_ms: 10_000, delay_ms: { payment: 0, vendor: 1200, courier: 1200 } },
+          { key: ACME },
+        ),
+      );
+      await eventually(
+        () => svc.health(),
+        (health) => health.orders_in_flight === ids.length && health.running_steps === 2 * ids.length,
+        { within: 5000, every: 5 },
+      );
+      await eventually(
+        () => Promise.all(ids.map((id) => timelineOf(svc, id, ACME))),
+        (timelines) => timelines.every(({ body }) => body.step_attempts?.some((a) => a.step === 'payment')),
+        { within: 5000, every: 5 },
+      );
+      const crash = await svc.order(
+        {
+          order_id: 'crasher',
+          amount: 100,
+          delay_ms: { payment: 0, vendor: 0, courier: 0 },
+          faults: { payment: 'crash' },
+        },
+        { key: ADMIN },
+      );
+      // Faults are the admin's to send.
+      expect(crash.status).toBe(500);
+      expect((await Promise.all(answers)).map((answer) => answer.status)).toEqual([200, 200, 200]);
+
+      for (const id of ids) {
+        const { body } = await timelineOf(svc, id, ACME);
+        const attempts = body.step_attempts!;
+        for (const step of ['vendor', 'courier']) {
+          const tries = attempts.filter((attempt) => attempt.step === step);
+          expect(
+            tries.map((attempt) => attempt.outcome),
+            `${id} ${step}`,
+          ).toEqual(['thread_died', 'ok']);
+          const [lost, ended] = tries as [(typeof tries)[0], (typeof tries)[0]];
+          expect(lost.thread_id).toBeGreaterThan(0);
+          expect(ended.thread_id).toBeGreaterThan(0);
+          expect(ended.thread_id).not.toBe(lost.thread_id);
+          expect(ended).toMatchObject({ takeovers: 0, instance_id: lost.instance_id });
+          expect(ended.thread_id).toBe(body.steps.find((s) => s.name === step)!.thread_id);
+          // The try that ended it began as the lost one ended: one after the other, not overlapping.
+          expect(Date.parse(lost.ended_at)).toBeGreaterThanOrEqual(Date.parse(lost.started_at));
+          expect(Date.parse(ended.started_at)).toBeGreaterThanOrEqual(Date.parse(lost.ended_at) - 1);
+        }
+        expect(attempts.filter((attempt) => attempt.step === 'payment').map((a) => a.outcome)).toEqual(['ok']);
+      }
+      await expectAtRest(svc, 1);
     } finally {
       await svc.shutdown();
     }

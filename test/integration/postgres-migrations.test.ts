@@ -118,6 +118,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
       'events_forgotten',
       'feed_secrets',
       'instances',
+      'order_step_tries',
       'order_steps',
       'orders',
       'provider_payments',

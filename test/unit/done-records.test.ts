@@ -1,13 +1,13 @@
 /**
  * A done order as a small record (src/orders/done-records.ts, outcome-codec.ts): whatever it was, it reads back as
- * it was written — its replay field for field and answer for answer, its books, runs, tier and id, whatever the id
+ * it was written — its replay field for field and answer for answer, its books, runs, tier, own deadline and id, whatever the id
  * holds — and the records, their index and their log agree with a plain Map through any mix of orders begun, done,
  * run again and expired. Then what a done order takes, measured, against what the bound charges it.
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { ORDER_FAILURE_KINDS } from '../../src/domain/errors.js';
-import { ACTION_NAMES, orderKey, type OrderKey } from '../../src/domain/order.js';
+import { ACTION_NAMES, orderKey, type Order, type OrderKey } from '../../src/domain/order.js';
 import { TIERS, type Tier } from '../../src/domain/tier.js';
 import { orderResponseText } from '../../src/http/wire/order-json.js';
 import type { FoldedBooks } from '../../src/ledger/memory-ledger.js';
@@ -94,6 +94,7 @@ const done = fc
     client: fc.constantFrom('anonymous', 'shop-a', 'x'.repeat(64)),
     id: orderId,
     tier: optional(fc.constantFrom(...TIERS)),
+    deadlineMs: optional(anyNumber),
     books,
   })
   .chain((order) => fc.record({ order: fc.constant(order), outcome: outcome(order.id, order.tier) }));
@@ -107,11 +108,13 @@ function recordsWith(books: FoldedBooks | undefined): MemoryOrderRecords {
 
 describe('a done record', () => {
   test.prop([done], { numRuns: 400 })(
-    'reads back as written: its replay field for field, its answer byte for byte, its books, runs and tier',
+    'reads back as written: its replay field for field, its answer byte for byte, its books, runs, tier and own deadline',
     async ({ order, outcome }) => {
       const records = recordsWith(order.books);
       const key = orderKey(order.client, order.id);
-      const begun = await records.begin(key, 'fingerprint', order.tier);
+      // Only its deadline of the order as asked is kept.
+      const asked = { deadlineMs: order.deadlineMs } as Order;
+      const begun = await records.begin(key, 'fingerprint', order.tier, asked);
       expect(begun).toEqual({ kind: 'started', run: 1 });
       await records.finish(key, 1, outcome);
       const record = await records.get(key);
@@ -122,6 +125,7 @@ describe('a done record', () => {
         state: 'done',
         outcome,
         ...(order.tier ? { tier: order.tier } : {}),
+        ...(order.deadlineMs === undefined ? {} : { ownDeadlineMs: order.deadlineMs }),
       });
       expect(records.booksOf(key)).toEqual(order.books);
       const again = await records.begin(key, 'fingerprint', order.tier);

@@ -9,7 +9,7 @@
  * Hooks for tests: each row has data-order-id, data-client and data-outcome;
  * the order's panel has data-order-id, its explanation data-failure-kind,
  * each bar data-step and data-thread-id (a recorded attempt's also
- * data-instance-id, data-run and data-takeovers), the deadline's mark
+ * data-instance-id, data-run, data-takeovers and data-outcome), the deadline's mark
  * data-deadline-ms and data-drawn (inside, or beyond the drawn runs), each
  * event row data-event-id.
  */
@@ -67,7 +67,10 @@ interface Money {
   readonly charged: number;
   readonly refunded: number;
 }
-/** A step's attempt as recorded when it ended (with DATABASE_URL). */
+/**
+ * A step's attempt as recorded (with DATABASE_URL): its last try, a try whose thread was lost before it ran again, or a
+ * step whose instance was lost before its end was recorded.
+ */
 interface StepAttempt {
   readonly step: string;
   readonly run: number;
@@ -76,7 +79,7 @@ interface StepAttempt {
   readonly instance_id: string;
   readonly started_at: string;
   readonly ended_at: string;
-  readonly outcome: 'ok' | 'error' | 'canceled';
+  readonly outcome: 'ok' | 'error' | 'canceled' | 'thread_died' | 'thread_terminated' | 'lost';
 }
 interface Timeline extends OrderHead {
   readonly step_attempts?: StepAttempt[];
@@ -296,7 +299,8 @@ interface Span {
   /** From the run's start (recorded attempts) or from the steps' dispatch, which follows it at once. */
   readonly fromMs: number;
   readonly toMs: number;
-  readonly status: Step['status'];
+  /** Its bar's look: a step's status, or how its try was cut (StepAttempt['outcome']). */
+  readonly status: Step['status'] | StepAttempt['outcome'];
   readonly label: string;
   readonly title: string;
   readonly hooks: Record<string, string>;
@@ -318,6 +322,20 @@ function stepSpans(steps: readonly Step[]): Span[] {
   }));
 }
 
+/** What became of an attempt, in words: how it ended, or what cut it. */
+function attemptWords(attempt: StepAttempt): string {
+  switch (attempt.outcome) {
+    case 'lost':
+      return `${attempt.step} lost with its instance: under way there (or ended unrecorded) when the instance was lost; drawn from the run's start to its takeover`;
+    case 'thread_died':
+      return `${attempt.step}: its thread died under it, and it ran again on another`;
+    case 'thread_terminated':
+      return `${attempt.step}: its thread was terminated under it, and it ran again on another`;
+    default:
+      return `${attempt.step} ${attempt.outcome}`;
+  }
+}
+
 /** Each recorded attempt where and when it ran, timed from the latest run's start. */
 function attemptSpans(attempts: readonly StepAttempt[], runStart: number): Span[] {
   return attempts.map((attempt) => {
@@ -327,10 +345,11 @@ function attemptSpans(attempts: readonly StepAttempt[], runStart: number): Span[
       attempt.takeovers > 0
         ? ` ↻ ran again after ${attempt.takeovers} takeover${attempt.takeovers === 1 ? '' : 's'}`
         : '';
-    const label = `${attempt.step} ${attempt.outcome} · ${Math.round(to - from)} ms · run ${attempt.run}${again}`;
+    const label = `${attemptWords(attempt)} · ${Math.round(to - from)} ms · run ${attempt.run}${again}`;
+    const thread = attempt.outcome === 'lost' ? 'thread unknown' : threadName(attempt.thread_id);
     return {
       lane: `${attempt.instance_id}/${attempt.thread_id ?? 0}`,
-      laneName: `${threadName(attempt.thread_id)}\ninstance ${attempt.instance_id.slice(0, 8)}`,
+      laneName: `${thread}\ninstance ${attempt.instance_id.slice(0, 8)}`,
       fromMs: from,
       toMs: to,
       status: attempt.outcome,
@@ -342,6 +361,7 @@ function attemptSpans(attempts: readonly StepAttempt[], runStart: number): Span[
         'data-instance-id': attempt.instance_id,
         'data-run': String(attempt.run),
         'data-takeovers': String(attempt.takeovers),
+        'data-outcome': attempt.outcome,
       },
     };
   });
@@ -430,7 +450,7 @@ function timeDrawing(spans: readonly Span[], deadlineMs: number, key: string): H
 const STEPS_KEY =
   'Each lane is a worker thread; each bar a step, from when the order sent it (all three at once) to its end. Green: done; red: failed; dashed grey: canceled when another failed or the deadline passed. ↻: run again on another thread after its thread died under it. The red line: the deadline.';
 const ATTEMPTS_KEY =
-  "Each lane is a worker thread of one instance; each bar a step's attempt as recorded when it ended, timed from the start of the latest run (0 ms; an earlier run's are before it). ↻: run again after its run was taken over from a lost instance; a step of a later run ran again, on whichever instance ran that run. An attempt cut short by its instance's loss left no record. The red line: the deadline.";
+  "Each lane is a worker thread of one instance; each bar a step's attempt, timed from the start of the latest run (0 ms; an earlier run's are before it). Green: done; red: failed; dashed grey: canceled; orange, struck through: its thread died or was terminated under it, and it ran again; hatched purple, on its instance's lane of unknown thread: lost with its instance, from the run's start to the takeover. ↻: run again after its run was taken over from a lost instance; a step of a later run ran again, on whichever instance ran that run. The red line: the deadline.";
 
 /** The order's steps on the threads that ran them: each recorded attempt where there are some, else each step. */
 function stepsDrawing(timeline: Timeline): HTMLElement[] {

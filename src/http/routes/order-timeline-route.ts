@@ -2,12 +2,12 @@
  * GET /orders/{order_id}/timeline: one order as the service recorded it —
  * its latest run's steps (each with the thread of its last attempt, its
  * attempts after a thread died, its retries), what was undone, why it
- * failed, its money, and its events — and, where the store records them,
- * each step's attempts (instance, thread, times), with its deadline, for
- * the console to draw. The same rules as GET /orders/{id}:
- * the caller's own orders, another's as unknown as one never sent (404);
- * the admin reads any client's with client=, which a client may not name
- * but itself (403).
+ * failed, its money, its events and its deadline — and, where the store
+ * records them, each step's attempts (instance, thread, times, and the
+ * tries a thread's or an instance's loss cut), for the console to draw.
+ * The same rules as GET /orders/{id}: the caller's own orders, another's as
+ * unknown as one never sent (404); the admin reads any client's with
+ * client=, which a client may not name but itself (403).
  */
 import type { RequestHandler } from 'express';
 import { CLIENT_NAME } from '../../auth/caller.js';
@@ -122,7 +122,7 @@ export function orderTimelineRoute(
           })) ?? null,
       })),
       ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
-      deadline_ms: recorded?.ownDeadlineMs ?? orderTimeoutMs,
+      deadline_ms: recorded?.ownDeadlineMs ?? record.ownDeadlineMs ?? orderTimeoutMs,
       ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
       redrivable: redrives && record.state === 'done' && redrivableKinds.has(record.outcome?.kind ?? 'ok'),
     };

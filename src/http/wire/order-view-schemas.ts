@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { TIERS } from '../../domain/tier.js';
+import { ATTEMPT_OUTCOMES } from '../../orders/step-attempts.js';
 import { eventSchema, orderStatusSchema, stepSchema } from './api-schemas.js';
 
 const outcomeSchema = orderStatusSchema.shape.outcome;
@@ -86,11 +87,16 @@ export const stepAttemptSchema = z
       description:
         'How many times its run had been taken over from a lost instance when it ended: 0 on the instance that began the run, 1 after one takeover (it ran again there).',
     }),
-    thread_id: z.int().nullable().meta({ description: 'The worker thread of its last try; null if it reached none.' }),
+    thread_id: z.int().nullable().meta({
+      description: 'The worker thread it ran on; null if it reached none, or if it is not known (lost).',
+    }),
     instance_id: z.string().meta({ description: 'The instance that ran it (its GET /healthz `durable.instance_id`).' }),
     started_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
     ended_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
-    outcome: z.enum(['ok', 'error', 'canceled']),
+    outcome: z.enum(ATTEMPT_OUTCOMES).meta({
+      description:
+        "How it ended: ok, error or canceled, the step's own status (its last try); thread_died or thread_terminated, its worker thread was lost under it (it crashed or exited; the service terminated it) and the step ran again on another; lost, its instance was lost before its end was recorded — under way there, or ended unrecorded — recorded by the instance that took its run over, from the run's start to that takeover, its thread unknown.",
+    }),
   })
   .meta({ id: 'StepAttempt' });
 
@@ -119,11 +125,11 @@ export const orderTimelineSchema = z
     events: z.array(timelineEventSchema).meta({ description: "The order's events still kept, oldest first." }),
     step_attempts: z.array(stepAttemptSchema).optional().meta({
       description:
-        "With DATABASE_URL: each step's attempts as recorded when they ended, in every run of the order, oldest first — where it ran (instance, thread), when, and whether after a takeover. Recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost), so empty for the others; an attempt whose instance was lost before it ended is not recorded. Absent in memory, where no attempt is recorded.",
+        "With DATABASE_URL: each step's attempts, in every run of the order, oldest first — where it ran (instance, thread), when, how it ended, and whether after a takeover: each step's last try as recorded when it ended, its tries before it whose thread was lost, and, once a run's instance is lost, each of its steps whose end was not recorded (lost). A step's end is recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost): the others show only their steps lost with their instance. Absent in memory, where no attempt is recorded.",
     }),
     deadline_ms: z.int().min(1).meta({
       description:
-        "The order's deadline, counted from when its run began: its own deadline_ms if it sent one and it is recorded (with DATABASE_URL), else the service's ORDER_TIMEOUT_MS. In memory an order's own deadline is not kept: the service's is given.",
+        "The order's deadline, counted from when its run began: its own deadline_ms if it sent one, else the service's ORDER_TIMEOUT_MS.",
     }),
     run_started_at: z.string().optional().meta({
       description:
