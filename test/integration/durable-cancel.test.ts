@@ -5,7 +5,8 @@
  * order_cancel), refunds what it charged and ends it canceled; and a cancel
  * racing the order's end on another instance never leaves money taken.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import type { OrderFailureKind } from '../../src/domain/errors.js';
 import { lifecycleOf, type Lifecycle } from '../../src/domain/lifecycle.js';
@@ -67,14 +68,16 @@ const postOrder = (target: ServerProcess, body: Record<string, unknown>): Promis
 
 /**
  * How an order's latest run ended, as its record in Postgres says: read there rather than through an instance, which
- * may shed a read (503) while forty orders and their cancels run at once on a busy machine.
+ * may shed a read (503) while forty orders and their cancels run at once on a busy machine — and on a pool's few
+ * connections, not a connection of its own per read: forty connections opened at once, each a new backend process,
+ * cost the two instances under test their CPU on a busy machine.
  */
-async function recordedLifecycle(databaseUrl: string, orderId: string): Promise<Lifecycle | undefined> {
-  const [row] = await sql<{ state: 'running' | 'done'; kind: OrderFailureKind | 'ok' | null }>(
-    databaseUrl,
+async function recordedLifecycle(reads: pg.Pool, orderId: string): Promise<Lifecycle | undefined> {
+  const { rows } = await reads.query<{ state: 'running' | 'done'; kind: OrderFailureKind | 'ok' | null }>(
     "SELECT state, kind FROM orders WHERE split_part(order_id, ':', 2) = $1",
     [orderId],
   );
+  const [row] = rows;
   return row ? lifecycleOf(row.state, row.kind ?? undefined) : undefined;
 }
 
@@ -182,6 +185,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a cancel across instances${
     console.log(`durable cancel race seed: ${seed} (TEST_SEED=${seed} repeats it)`);
     const random = mulberry32(seed);
     const outcomes = new Map<string, number>();
+    const reads = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    onTestFinished(() => reads.end());
     await Promise.all(
       Array.from({ length: 40 }, async (_, i) => {
         const orderId = `race-${i}`;
@@ -193,7 +198,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a cancel across instances${
         await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 80)));
         const canceled = await at(b, `/orders/${orderId}/cancel`, 'POST');
         const order = await answered;
-        const kind = `${canceled.status} ${order.status} ${await recordedLifecycle(databaseUrl, orderId)}`;
+        const kind = `${canceled.status} ${order.status} ${await recordedLifecycle(reads, orderId)}`;
         outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
         expect(['404 200 succeeded', '409 200 succeeded', '200 409 canceled']).toContain(kind);
       }),

@@ -15,12 +15,13 @@
  * The admin names another client's order with `?client=NAME` (an audit line
  * says who canceled it); a client's key cannot.
  */
+import { setTimeout } from 'node:timers/promises';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { lifecycleOf } from '../../domain/lifecycle.js';
 import { orderKey, orderLogFields, partsOfKey, type OrderKey } from '../../domain/order.js';
 import type { CancelOutcome } from '../../orders/order-cancel.js';
-import type { OrderStatusQuery } from '../../orders/order-status.js';
+import type { OrderStatus, OrderStatusQuery } from '../../orders/order-status.js';
 import { audit } from '../../observability/logging.js';
 import { auditActor } from '../guards/authorization.js';
 import { orderStatusJson } from './order-status-route.js';
@@ -29,6 +30,10 @@ import { NO_STORE, type Responder } from '../wire/responses.js';
 
 /** How long a cancel waits for its order to end before it answers 202. */
 export const CANCEL_WAIT_MS = 5000;
+
+/** How long, at least, a cancel's answer asks again for the order's status when a read is turned away. */
+const STATUS_READ_WITHIN_MS = 2000;
+const STATUS_READ_RETRY_MS = 25;
 
 export interface OrderCancelDependencies {
   readonly cancel: (key: OrderKey, waitMs: number) => Promise<CancelOutcome>;
@@ -84,6 +89,7 @@ export function orderCancelRoute({
     const { orderId } = req.params;
     const key = namedOrder(req, res, orderId, responder);
     if (key === undefined) return;
+    const received = performance.now();
     const { waitMs, applied } = cancelWait(preferencesOf(req.headers.prefer));
     const outcome = await cancel(key, waitMs);
     if (outcome.kind === 'unknown') return responder.error(res, 'not_found', `no record of order ${orderId}`);
@@ -107,7 +113,7 @@ export function orderCancelRoute({
         { audit: 'order_canceled', ...auditActor(caller), ...orderLogFields(key) },
         'order canceled by the admin',
       );
-    const found = await status(key).catch(() => undefined);
+    const found = await statusAfterCancel(status, key, received + Math.max(waitMs, STATUS_READ_WITHIN_MS));
     if (!found) return responder.error(res, 'store_unavailable', 'the order records cannot be read right now');
     if (outcome.kind === 'canceling')
       return responder.json(res, 202, orderStatusJson(found), {
@@ -117,4 +123,24 @@ export function orderCancelRoute({
       });
     responder.json(res, 200, orderStatusJson(found), NO_STORE);
   };
+}
+
+/**
+ * The order's status for a cancel's answer. The cancel has taken effect by now (marked, and the run stopped): a read
+ * turned away — a busy store sheds reads it cannot serve in time, and forty cancels at once on a busy machine met it —
+ * is asked again until `until`, rather than answer 503 to a cancel that did its work and have its client send it again.
+ */
+async function statusAfterCancel(
+  status: OrderStatusQuery,
+  key: OrderKey,
+  until: number,
+): Promise<OrderStatus | undefined> {
+  for (let waitMs = STATUS_READ_RETRY_MS; ; waitMs = Math.min(2 * waitMs, 8 * STATUS_READ_RETRY_MS)) {
+    try {
+      return await status(key);
+    } catch {
+      if (performance.now() + waitMs > until) return undefined;
+      await setTimeout(waitMs);
+    }
+  }
 }
