@@ -8,11 +8,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
-import { NO_OBSERVER } from '../../src/observability/metrics.js';
-import { createApp } from '../../src/http/app.js';
-import { ThreadEvents } from '../../src/observability/live-pages/thread-events.js';
 import type { OrderDesk } from '../../src/orders/order-desk.js';
 import type { OrderStatus } from '../../src/orders/order-status.js';
+import { bareApp } from '../support/bare-app.js';
 import { captureLog } from '../support/log-capture.js';
 
 const CANCELED: OrderStatus = {
@@ -37,30 +35,14 @@ let url: URL;
 
 beforeAll(async () => {
   const log = captureLog();
-  const app = createApp({
+  const app = bareApp({
     orders: desk,
     orderStatus: async () => {
       reads++;
       if (reads <= busyReads) throw new StoreBusy('no Postgres connection came free in time');
       return CANCELED;
     },
-    faultInjection: false,
-    maxDeadlineMs: 300_000,
-    capacity: () => ({ ordersInFlight: 0, maxInflight: 10 }),
-    health: () => {
-      throw new Error('not asked here');
-    },
-    recordsFull: () => false,
-    draining: () => false,
-    overConnectionLimit: () => false,
     log: log.logger,
-    observer: NO_OBSERVER,
-    metrics: undefined,
-    openapi: () => ({}),
-    threadEvents: new ThreadEvents(() => ({}), log.logger),
-    identify: { open: { client: 'anonymous', admin: true } },
-    allowedHosts: ['127.0.0.1'],
-    dependencyControl: { states: () => [], switchOutage: () => ({}) as never },
   });
   server = createServer(app);
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));

@@ -7,10 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailable } from '../../src/domain/errors.js';
-import { NO_OBSERVER } from '../../src/observability/metrics.js';
-import { createApp } from '../../src/http/app.js';
-import { ThreadEvents } from '../../src/observability/live-pages/thread-events.js';
 import type { OrderDesk } from '../../src/orders/order-desk.js';
+import { bareApp } from '../support/bare-app.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
 
@@ -26,26 +24,10 @@ let url: URL;
 
 beforeAll(async () => {
   log = captureLog();
-  const app = createApp({
+  const app = bareApp({
     orders: desk,
     orderStatus: async () => undefined,
-    faultInjection: false,
-    maxDeadlineMs: 300_000,
-    capacity: () => ({ ordersInFlight: 0, maxInflight: 10 }),
-    health: () => {
-      throw new Error('not asked here');
-    },
-    recordsFull: () => false,
-    draining: () => false,
-    overConnectionLimit: () => false,
     log: log.logger,
-    observer: NO_OBSERVER,
-    metrics: undefined,
-    openapi: () => ({}),
-    threadEvents: new ThreadEvents(() => ({}), log.logger),
-    identify: { open: { client: 'anonymous', admin: true } },
-    allowedHosts: ['127.0.0.1'],
-    dependencyControl: { states: () => [], switchOutage: () => ({}) as never },
   });
   server = createServer(app);
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
