@@ -15,7 +15,10 @@
  * flood that fills the line leaves another client's order its place. A waiter waits at most `maxWaitMs`, then is
  * refused as it would have been at once.
  *
- * Without tiers nobody waits: MAX_INFLIGHT's 503 comes at once, as it always did.
+ * Without tiers only an order within its client's floor waits (./fair-share.ts): a floor is a guarantee, and what
+ * fills MAX_INFLIGHT when it finds no room is held beyond others' floors — taken by keys that came first, while their
+ * floors were larger — which no rule can take back before its run ends; the first run to end is its turn (it holds
+ * fewer per unit of its weight than any client beyond its floor). Every other refusal comes at once, as it always did.
  */
 import { mayTakeOne, turnOrder, type Holdings, type Sharers } from './fair-share.js';
 import { agedRank, RANKS } from './tiers.js';
@@ -29,6 +32,8 @@ export interface LineWaiter {
   readonly since: number;
   /** Whether its admission would let it start now, its tier aged by `waitedMs`. */
   mayStart(waitedMs: number): boolean;
+  /** Whether it would keep its client within its floor: the line is open to it without tiers too. */
+  withinFloor(): boolean;
 }
 
 /** How a wait ended: its turn came (or it left), so try again; or it waited all it may, and is refused. */
@@ -46,7 +51,7 @@ export interface AdmissionLineOptions {
   readonly weightOf: (client: string) => number;
   /** The best rank in play (TierHeadroom.bestRank): no waiter ages past it. */
   readonly bestRank: () => number;
-  /** Whether tiers are in play (a tier other than the default configured or seen): the line is open only then. */
+  /** Whether tiers are in play (a tier other than the default configured or seen): the line is open to all only then. */
   readonly tiered: () => boolean;
   readonly now?: () => number;
 }
@@ -74,12 +79,12 @@ export class AdmissionLine {
   }
 
   /**
-   * `waiter` waits for its turn: undefined if it may not wait (no tiers, its wait already spent, no place for its
-   * client), else how its wait ended.
+   * `waiter` waits for its turn: undefined if it may not wait (no tiers and beyond its client's floor, its wait already
+   * spent, no place for its client), else how its wait ended.
    */
   join(waiter: LineWaiter): Promise<WaitEnd> | undefined {
     const left = this.options.maxWaitMs - (this.now() - waiter.since);
-    if (!this.options.tiered() || left <= 0) return undefined;
+    if ((!this.options.tiered() && !waiter.withinFloor()) || left <= 0) return undefined;
     if (!mayTakeOne(waiter.client, this.placesHeld(), this.options.sharers())) return undefined;
     let queue = this.clients.get(waiter.client);
     if (!queue) {

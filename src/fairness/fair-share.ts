@@ -9,8 +9,11 @@
  * the active clients' weights together — and, while a client that exists is idle, a newcomer's weight too, so that a
  * client arriving beside busy ones finds its floor with its first request. A client below its floor may take a unit
  * whenever one is free; beyond its floor, only if what stays free still covers the other active clients' floors that
- * they do not use. Between waiting clients, the turn goes to the one holding the fewest units per unit of its weight;
- * tiers come before it (./tiers.ts).
+ * they do not use. Units already taken are not taken back, and a floor shrinks as clients arrive: keys that came one
+ * after another keep the larger floors they came with until their units end, so a client within its floor may find
+ * none free — whoever holds them holds beyond its floor now, and the first unit given back is the client's own (the
+ * keeper makes it wait for it rather than refuse it: ./admission-line.ts for the orders in flight). Between waiting
+ * clients, the turn goes to the one holding the fewest units per unit of its weight; tiers come before it (./tiers.ts).
  */
 
 /** Who shares the scarce things right now. */
@@ -105,6 +108,12 @@ export function mayTakeOne(client: string, holdings: Holdings, sharers: Sharers,
       keptForOthers: unusedFloors(capacity, sharers, (name) => holdings.heldOf(name), client),
     },
   );
+}
+
+/** Whether one more unit keeps `client` within its floor of `holdings`: what it is guaranteed, whatever others hold. */
+export function withinFloor(client: string, holdings: Holdings, sharers: Sharers): boolean {
+  const floor = floorOf(holdings.capacity, sharers.active.get(client) ?? 0, sharers.totalWeight);
+  return holdings.heldOf(client) + 1 <= floor;
 }
 
 /**

@@ -99,7 +99,7 @@ export interface AppDependencies {
   /** The log level, read and changed by the admin (/admin/log-level); without, those routes are 404. */
   readonly logLevel?: LogLevelControl;
   /** Each client's share of the orders in flight and the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit'>;
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit' | 'withinFloor'>;
   /** Priority tiers: each caller's, and the headroom kept for the tiers above; without: all standard. */
   readonly tiers?: OrderRouteDependencies['tiers'];
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */

@@ -25,7 +25,15 @@ import type { AdmittedOnTerms, DependencyAdmission, ShareFull } from './admissio
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { OrderRecords } from './order-records.js';
 import { ActiveClients } from '../fairness/active-clients.js';
-import { capOf, mayTakeOne, NEWCOMER_WEIGHT, roomOf, type Holdings, type Sharers } from '../fairness/fair-share.js';
+import {
+  capOf,
+  mayTakeOne,
+  NEWCOMER_WEIGHT,
+  roomOf,
+  withinFloor,
+  type Holdings,
+  type Sharers,
+} from '../fairness/fair-share.js';
 
 export interface ClientSharesOptions {
   /** MAX_INFLIGHT. */
@@ -104,6 +112,14 @@ export class ClientShares implements Holdings {
   /** Whether a new order of `client` would fit its share of the orders in flight now (fullFor, telling nobody). */
   wouldFit(client: string): boolean {
     return !this.options.clients.capped || mayTakeOne(client, this, this.sharers(), this.ordersLimit);
+  }
+
+  /**
+   * Whether a new order of `client` would stay within its floor while the caps apply: refused room, it is owed the
+   * first that frees (every unit it finds taken is held beyond a floor).
+   */
+  withinFloor(client: string): boolean {
+    return this.options.clients.capped && withinFloor(client, this, this.sharers());
   }
 
   /** `admission`, counted as one of the client's orders in flight if it admits a run, until the run ends. */

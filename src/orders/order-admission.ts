@@ -6,7 +6,8 @@
  * (src/orders/admission.ts), never words or a status: the edge says those.
  *
  * An order refused for want of room may wait in the admission line and ask
- * again, aged by how long it has waited (src/fairness/admission-line.ts).
+ * again, aged by how long it has waited (src/fairness/admission-line.ts):
+ * while tiers are in play, or while it is within its client's floor.
  */
 import { rankOf, type Tier } from '../domain/tier.js';
 import type { Order } from '../domain/order.js';
@@ -29,7 +30,7 @@ export interface AdmissionRules {
   /** What the dependencies' circuit breakers say of a new order (asked last, once it would otherwise start). */
   readonly dependencies: (client: string) => DependencyAdmission;
   /** Each client's share of the orders in flight and of the records (the bulkheads); without: none. */
-  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit'>;
+  readonly clientShares?: Pick<ClientShares, 'asked' | 'fullFor' | 'counted' | 'wouldFit' | 'withinFloor'>;
   /** The headroom kept at admission for the tiers above, and the line where an order refused for room waits. */
   readonly tiers?: {
     readonly headroom: Pick<TierHeadroom, 'fullFor'>;
@@ -113,6 +114,11 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
     if (ordersInFlight >= maxInflight || tiers?.headroom.fullFor(this.order.tier, ordersInFlight, waitedMs))
       return false;
     return clientShares?.wouldFit(this.order.client) ?? true;
+  }
+
+  /** Whether it would keep its client within its floor of the orders in flight: owed the first room that frees. */
+  withinFloor(): boolean {
+    return this.rules.clientShares?.withinFloor(this.order.client) ?? false;
   }
 
   /** How long it has waited for room: 0 until it first waits. */

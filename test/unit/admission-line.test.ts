@@ -34,7 +34,7 @@ function line({ tiered = true, places = 10, maxWaitMs = 60_000, held = new Map<s
   });
   const ends: string[] = [];
   const wait = (client: string, rank: number, mayStart: (waitedMs: number) => boolean = () => true) => {
-    const waiter: LineWaiter = { client, rank, since: now, mayStart };
+    const waiter: LineWaiter = { client, rank, since: now, mayStart, withinFloor: () => false };
     const waiting = admission.join(waiter);
     void waiting?.then((end: WaitEnd) => ends.push(`${client}:${end}`));
     return { waiter, waiting };
@@ -45,8 +45,17 @@ function line({ tiered = true, places = 10, maxWaitMs = 60_000, held = new Map<s
 const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('the admission line', () => {
-  it('is closed without tiers: every refusal is answered at once', () => {
+  it('is closed without tiers to every order beyond its floor, and open to one within it', () => {
+    const { admission } = line({ tiered: false });
     expect(line({ tiered: false }).wait('vip', CRITICAL).waiting).toBeUndefined();
+    const withinFloor: LineWaiter = {
+      client: 'thrift',
+      rank: FREE,
+      since: 0,
+      mayStart: () => true,
+      withinFloor: () => true,
+    };
+    expect(admission.join(withinFloor)).toBeDefined();
   });
 
   it('gives the turn to the better rank first, then to a free waiter once it has aged level and holds less', async () => {

@@ -50,6 +50,7 @@ function admissionIn(situation: Situation) {
         return admission;
       },
       wouldFit: () => situation.shareFull === undefined,
+      withinFloor: () => false,
     },
     tiers: { headroom: { fullFor: () => situation.tierFull } },
     observer: { orderAdmitted: (tier) => void told.admitted.push(tier) },
