@@ -1,9 +1,10 @@
 /**
- * A client's shares are floors (issue 25), over real HTTP with real threads:
- * three busy keys take neither a fourth client's floor of MAX_INFLIGHT nor of
- * the turns of thread time. Their load takes the cores, and the victim's
- * orders are timed against what is left, so it runs alone, after the rest of
- * the suite (vitest.config.ts). The floor of the couriers, whose hogs only
+ * A client's shares are floors, over real HTTP with real threads: three busy
+ * keys take neither a fourth client's floor of MAX_INFLIGHT nor of the turns
+ * of thread time. Their load takes the cores, and the victim's orders are
+ * timed against what is left — beside the rest of the suite, as every file
+ * runs (vitest.config.ts): a floor that holds only on an idle machine is not
+ * one. The floor of the couriers, whose hogs only
  * wait, is shared-isolation-courier-floor.test.ts; the breakers and the
  * trickling sockets are shared-isolation.test.ts.
  */
