@@ -129,7 +129,7 @@ describe('the console in headless Chromium', () => {
   );
 
   it.skipIf(!hasChromium)(
-    `says which thread died under an order's step, and that the step ran again on another${SKIPPED}`,
+    `says that an order's step had its thread die under it, and the thread it ran again on (which thread died: order-timeline-durable.test.ts)${SKIPPED}`,
     async () => {
       // Neighbours whose steps share the threads, then an order that crashes its payment's thread under them.
       const slow = { payment: 600, vendor: 600, courier: 600 };

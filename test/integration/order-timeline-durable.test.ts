@@ -14,6 +14,7 @@ import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 import { eventually } from '../support/wait.js';
+import { hasChromium, launchChromium, pageErrors, shot } from '../support/chromium.js';
 
 const stores = useDurableStores();
 
@@ -85,7 +86,7 @@ describe('the timeline in Postgres', () => {
     }
   });
 
-  it('lists a step whose thread died under it twice: the try on the lost thread, and the one that ended it', async () => {
+  it('lists a step whose thread died under it twice: the try on the lost thread, and the one that ended it; the console names both threads', async () => {
     const config = {
       durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
       access: TWO_CLIENTS,
@@ -147,9 +148,44 @@ describe('the timeline in Postgres', () => {
         }
         expect(attempts.filter((attempt) => attempt.step === 'payment').map((a) => a.outcome)).toEqual(['ok']);
       }
+      if (hasChromium) await consoleNamesTheThreads(svc, ids[0]!);
       await expectAtRest(svc, 1);
     } finally {
       await svc.shutdown();
     }
   });
 });
+
+/**
+ * The console's page of an order whose vendor's thread died under it, in a real headless Chromium: the try on the lost
+ * thread drawn on that thread's lane and saying it died there, the try that ended it on another's.
+ */
+async function consoleNamesTheThreads(svc: TestService, orderId: string): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({
+      httpCredentials: { username: 'admin', password: ADMIN },
+      viewport: { width: 1366, height: 768 },
+    });
+    const page = await context.newPage();
+    const errors = pageErrors(page);
+    await page.goto(new URL('/console', svc.url).href);
+    await page.locator(`#orders tr[data-order-id="${orderId}"]`).click();
+    const died = page.locator('#order .bar[data-step="vendor"][data-outcome="thread_died"]');
+    const ended = page.locator('#order .bar[data-step="vendor"][data-outcome="ok"]');
+    await died.waitFor({ timeout: 5000 });
+    const [lostThread, endedThread] = [
+      await died.getAttribute('data-thread-id'),
+      await ended.getAttribute('data-thread-id'),
+    ];
+    expect(lostThread).not.toBe(endedThread);
+    expect(await died.textContent()).toContain(
+      `vendor: thread ${lostThread} died under it, and it ran again on another`,
+    );
+    await shot(page, 'console-thread-died-durable');
+    expect(errors).toEqual([]);
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}

@@ -328,9 +328,9 @@ function attemptWords(attempt: StepAttempt): string {
     case 'lost':
       return `${attempt.step} lost with its instance: under way there (or ended unrecorded) when the instance was lost; drawn from the run's start to its takeover`;
     case 'thread_died':
-      return `${attempt.step}: its thread died under it, and it ran again on another`;
+      return `${attempt.step}: ${threadName(attempt.thread_id)} died under it, and it ran again on another`;
     case 'thread_terminated':
-      return `${attempt.step}: its thread was terminated under it, and it ran again on another`;
+      return `${attempt.step}: ${threadName(attempt.thread_id)} was terminated under it, and it ran again on another`;
     default:
       return `${attempt.step} ${attempt.outcome}`;
   }
