@@ -48,6 +48,10 @@ function triesJson({ earlierTries }: StepOutcome): string | null {
   );
 }
 
+/** The step's outcome as a resume stands on it; its earlier tries are rows of their own (order_step_tries), not kept twice. */
+const resultJson = (outcome: StepOutcome): string =>
+  JSON.stringify(outcome.earlierTries === undefined ? outcome : { ...outcome, earlierTries: undefined });
+
 /** Rows of orders locked in one order by every batch (as the finishes lock them). */
 const byKey = (a: StepEnd, b: StepEnd): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -71,7 +75,7 @@ export class PgStepJournal implements StepJournal {
           ends.map((e) => e.outcome.threadId ?? null),
           ends.map((e) => e.outcome.durationMs),
           ends.map((e) => e.outcome.status),
-          ends.map((e) => JSON.stringify(e.outcome)),
+          ends.map((e) => resultJson(e.outcome)),
           ends.map((e) => triesJson(e.outcome)),
         ]),
       { ...batching, order: byKey, observe: observedAs('order_step_record', statements) },
