@@ -21,7 +21,14 @@ export interface Answer {
   readonly status: number;
   readonly ms: number;
   readonly headers: Headers;
-  readonly body: { readonly error?: { readonly kind: string; readonly message: string } };
+  readonly body: {
+    readonly error?: { readonly kind: string; readonly message: string };
+    readonly steps?: ReadonlyArray<{
+      readonly name: string;
+      readonly duration_ms: number;
+      readonly thread_id?: number;
+    }>;
+  };
 }
 
 let serial = 0;
@@ -101,6 +108,8 @@ export interface VictimFigures {
   readonly others: Readonly<Record<string, number>>;
   /** The same answers by status and error kind, with one message of each: what a failing bound shows of its cause. */
   readonly refusals: Readonly<Record<string, { readonly count: number; readonly message: string }>>;
+  /** The three slowest answers, each with its steps' times: which step a failing latency bound waited in. */
+  readonly slowest: readonly string[];
 }
 
 export function victimFigures(answers: readonly Answer[]): VictimFigures {
@@ -121,6 +130,13 @@ export function victimFigures(answers: readonly Answer[]): VictimFigures {
     p99Ms: percentile(sorted, 99),
     others,
     refusals,
+    slowest: [...answers]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3)
+      .map(
+        ({ ms, status, body }) =>
+          `${Math.round(ms)} ms, ${status}: ${(body.steps ?? []).map((step) => `${step.name} ${step.duration_ms} ms on thread ${step.thread_id ?? '?'}`).join(', ')}`,
+      ),
   };
 }
 
