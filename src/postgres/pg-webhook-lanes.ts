@@ -61,6 +61,7 @@ import {
   TASK,
   UNLOCK_LOST,
   UNLOCK_ORPHANED,
+  SWEEP_QUEUES,
 } from './webhook-lane-statements.js';
 
 /** A lane that meets a lost Postgres tries again itself this many times, 250 ms doubling to 2 s, before it fails. */
@@ -83,6 +84,8 @@ const RESTART_MAX_MS = 5000;
 const UNLOCK_EVERY_MS = 1000;
 /** A queue lock with none of its pool's jobs under it is let go once this old (UNLOCK_ORPHANED). */
 const ORPHAN_GRACE_MS = 1000;
+/** Done orders' queues deleted at once, at most, each UNLOCK_EVERY_MS (SWEEP_QUEUES). */
+const SWEEP_AT_MOST = 10_000;
 /** Old events are forgotten this often (EVENT_RETENTION_DAYS). */
 const HOUSEKEEPING_MS = 60_000;
 
@@ -430,6 +433,7 @@ export class PgWebhookLanes implements Deliveries {
     const orphaned = await this.db.query(UNLOCK_ORPHANED, [ORPHAN_GRACE_MS]).catch(() => []);
     if (orphaned.length > 0)
       this.options.log.warn({ queues: orphaned.length }, 'webhook queues locked by no job were let go');
+    await this.db.query(SWEEP_QUEUES, [SWEEP_AT_MOST]).catch(() => {});
   }
 
   private async forgetOld(): Promise<void> {

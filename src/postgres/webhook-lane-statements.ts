@@ -99,8 +99,7 @@ export const UNLOCK_LOST: Statement = {
  * queue only if it is its own); the second run's completion then finds no row, so its queue lock is never let go, and
  * every later job of the order waits behind it for graphile-worker's four hours (a chaos run: ten events of four
  * orders never delivered). graphile-worker locks a queue and its job in one statement, and lets both go in one: a lock
- * older than the grace with no job of its pool under it is no one's. Only queues with a job waiting to run: the
- * finished orders' queues, one per order, are never read.
+ * older than the grace with no job of its pool under it is no one's. Only queues with a job waiting to run.
  */
 export const UNLOCK_ORPHANED: Statement = {
   name: 'webhook_unlock_orphaned',
@@ -110,6 +109,29 @@ export const UNLOCK_ORPHANED: Statement = {
             AND q.locked_by IS NOT NULL AND q.locked_at < now() - $1 * interval '1 millisecond'
             AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs h
                              WHERE h.job_queue_id = q.id AND h.locked_by = q.locked_by)
+         RETURNING q.id`,
+};
+/**
+ * The queues of done orders with no job left, deleted, as graphile-worker's own GC_JOB_QUEUES would: graphile-worker
+ * keeps a named queue after its last job, each order has one of its own, and every claim locks every queue not locked
+ * (`is_available … FOR UPDATE SKIP LOCKED`), so claims slowed with every order ever delivered (124 jobs a second with
+ * none left over, 24 with 50,000). An order's row is locked first, skipping one a transaction holds: an outcome's
+ * event is written by the transaction that moves its order, so it cannot add a job to a queue between its making and
+ * its deletion here. A late refund's event does not hold the row: in that instant its job finds no queue, and runs in
+ * none — delivered all the same, only not kept apart from another job of its order. At most $1 a time.
+ */
+export const SWEEP_QUEUES: Statement = {
+  name: 'webhook_sweep_queues',
+  text: `WITH idle AS (
+           SELECT q.id FROM graphile_worker._private_job_queues q
+             JOIN orders o ON o.order_id = substr(q.queue_name, 9)
+            WHERE q.queue_name LIKE 'webhook:%' AND q.locked_at IS NULL AND o.state = 'done'
+              AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs j WHERE j.job_queue_id = q.id)
+            LIMIT $1
+              FOR UPDATE OF o SKIP LOCKED)
+         DELETE FROM graphile_worker._private_job_queues q USING idle
+          WHERE q.id = idle.id AND q.locked_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs j WHERE j.job_queue_id = q.id)
          RETURNING q.id`,
 };
 /**

@@ -278,6 +278,36 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     await deliveredAgain();
   });
 
+  it("a done order's queue goes once its events are delivered: claims lock every queue left, and slowed with each order ever delivered", async () => {
+    const hook = await receiver();
+    expect((await call(b, 'POST', '/webhooks', GLOBEX, { url: hook.url })).status).toBe(201);
+    const bodies = Array.from({ length: 20 }, () => orderBody({ delay_ms: INSTANT }));
+    for (const body of bodies) expect((await b.order(body, { key: GLOBEX })).status).toBe(200);
+    const queues = bodies.map((body) => `webhook:globex:${String(body['order_id'])}`);
+    const delivered = (): Set<string> =>
+      new Set(
+        hook.deliveries.map((delivery) => (JSON.parse(delivery.body) as { data: { order_id: string } }).data.order_id),
+      );
+    await eventually(
+      async () => bodies.filter((body) => !delivered().has(String(body['order_id']))).length,
+      (undelivered) => undelivered === 0,
+      { within: DELIVERED_WITHIN_MS },
+    );
+    // Before: every order's queue stayed, one row per order ever delivered.
+    await eventually(
+      async () =>
+        (
+          await sql<{ left: number }>(
+            databaseUrl,
+            'SELECT count(*)::int AS left FROM graphile_worker._private_job_queues WHERE queue_name = ANY ($1)',
+            [queues],
+          )
+        )[0]!.left,
+      (left) => left === 0,
+      { within: 5000, every: 100 },
+    );
+  });
+
   it("one order, two endpoints: one graphile-worker job delivers to both (a job is the bulk of a delivery's cost)", async () => {
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
