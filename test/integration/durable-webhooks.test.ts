@@ -341,6 +341,65 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     }
   });
 
+  it('past the retry window, a failing event is given up where its endpoint took others meanwhile, and an endpoint that took none is disabled', async () => {
+    // A database and an instance of their own: a and b would claim these jobs under their own (three days') window.
+    const url = await freshDatabase(server!);
+    const short = await startTestService({
+      config: {
+        durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
+        access: {
+          mode: 'keys',
+          clients: [
+            { client: 'acme', key: ACME },
+            { client: 'globex', key: GLOBEX },
+          ],
+          adminKeys: [ADMIN],
+        },
+        events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 20, retryWindowMs: 1000 },
+      },
+    });
+    try {
+      const [picky, failing] = [await receiver(), await receiver()];
+      const doomed = orderBody({ delay_ms: INSTANT });
+      picky.answer = (delivery) => (delivery.body.includes(String(doomed['order_id'])) ? 500 : 204);
+      failing.answer = () => 500;
+      expect((await call(short, 'POST', '/webhooks', ACME, { url: picky.url })).status).toBe(201);
+      const failingId = (
+        (await call(short, 'POST', '/webhooks', GLOBEX, { url: failing.url })).json() as { id: string }
+      ).id;
+      expect((await short.order(doomed, { key: ACME })).status).toBe(200);
+      expect((await short.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })).status).toBe(200);
+      // picky takes another order's event while the doomed one's attempts fail.
+      await eventually(
+        async () => picky.deliveries.some((delivery) => delivery.body.includes(String(doomed['order_id']))),
+        Boolean,
+        { within: DELIVERED_WITHIN_MS },
+      );
+      expect((await short.order(orderBody({ delay_ms: INSTANT }), { key: ACME })).status).toBe(200);
+      const outcomes = await eventually(
+        () =>
+          sql<{ outcome: string | null }>(url, "SELECT outcome FROM event_deliveries WHERE order_id = 'acme:' || $1", [
+            doomed['order_id'],
+          ]),
+        (rows) => rows.length > 0 && rows.every((row) => row.outcome === 'given_up'),
+        { within: DELIVERED_WITHIN_MS, every: 100 },
+      );
+      expect(outcomes.length).toBeGreaterThan(0);
+      const listed = await eventually(
+        async () =>
+          (await call(short, 'GET', '/webhooks', GLOBEX)).json() as { webhooks: Array<Record<string, unknown>> },
+        ({ webhooks }) => webhooks.some((webhook) => webhook['id'] === failingId && webhook['status'] === 'disabled'),
+        { within: DELIVERED_WITHIN_MS, every: 100 },
+      );
+      expect(listed.webhooks.find((webhook) => webhook['id'] === failingId)).toMatchObject({
+        disabled_reason: 'failing',
+      });
+      expect(failing.deliveries.length).toBeGreaterThan(1);
+    } finally {
+      await short.shutdown();
+    }
+  });
+
   it('a client whose endpoint hangs and whose events flood holds only its share of the jobs: another client’s events still arrive within 3 s', async () => {
     // acme's receiver answers nothing until released: each job sending to it holds its worker until the timeout (10 s).
     // More of acme's orders than both instances' workers (16 each); without shares, globex's job waited for them.
