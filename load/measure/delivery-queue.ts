@@ -16,7 +16,13 @@
  *   alone (graphile-worker: `add_job` in SQL, as the outbox's trigger does;
  *   pg-boss: `send`, its way): from the commit's answer to the handler.
  *
+ * - With --left-queues N, graphile-worker a third time, beside N empty named
+ *   queues, one per order done, as graphile-worker keeps them after their
+ *   last job and the service sweeps them (webhook_sweep_queues): each claim
+ *   locks every queue not locked.
+ *
  *   npm run measure -- delivery-queue --rounds 3 --jobs 3000
+ *   npm run measure -- delivery-queue --rounds 3 --jobs 600 --left-queues 50000
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -36,12 +42,14 @@ const { values: options } = parseCommandLine(
     rounds: roundsOption(3),
     jobs: { type: 'integer', default: 3000, help: 'jobs of the throughput phase' },
     latency: { type: 'integer', default: 150, help: 'jobs of the latency phase, one every 20 ms' },
+    'left-queues': { type: 'integer', default: 0, help: 'graphile-worker once more, beside this many empty queues' },
   },
 );
 
 const CONCURRENCY = 16;
-const QUEUES = ['graphile-worker', 'pg-boss'] as const;
-type QueueName = (typeof QUEUES)[number];
+const LEFT = `graphile-worker, ${options['left-queues']} queues left`;
+const QUEUES = ['graphile-worker', 'pg-boss', ...(options['left-queues'] > 0 ? [LEFT] : [])];
+type QueueName = string;
 
 /** A queue under test: its worker started with `handle` called at each job, its jobs added, stopped. */
 interface Queue {
@@ -51,11 +59,15 @@ interface Queue {
   stop(): Promise<void>;
 }
 
-async function graphile(url: string): Promise<Queue> {
+async function graphile(url: string, leftQueues = 0): Promise<Queue> {
   const logger = new Logger(() => () => {});
   await runMigrations({ connectionString: url, logger });
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  await client.query(
+    `INSERT INTO graphile_worker._private_job_queues (queue_name) SELECT 'webhook:acme:done-' || n FROM generate_series(1, $1::int) AS n`,
+    [leftQueues],
+  );
   let runner: Awaited<ReturnType<typeof run>> | undefined;
   const add = `graphile_worker.add_job('lane', json_build_object('order', o), queue_name := 'webhook:' || o,
                  job_key := 'webhook:' || o, job_key_mode := 'replace', max_attempts := 32767)`;
@@ -122,7 +134,7 @@ const orders = (prefix: string, n: number): string[] => Array.from({ length: n }
 
 async function measure(name: QueueName, round: number) {
   const url = await freshDatabase();
-  const queue = await (name === 'graphile-worker' ? graphile(url) : pgBoss(url));
+  const queue = await (name === 'pg-boss' ? pgBoss(url) : graphile(url, name === LEFT ? options['left-queues'] : 0));
   try {
     // Throughput: a backlog, then the worker.
     let done = 0;
@@ -167,7 +179,7 @@ async function measure(name: QueueName, round: number) {
 }
 
 const rounds = await inRounds(options.rounds, async (round) => {
-  const byQueue = {} as Record<QueueName, Awaited<ReturnType<typeof measure>>>;
+  const byQueue: Partial<Record<QueueName, Awaited<ReturnType<typeof measure>>>> = {};
   for (const name of round % 2 === 0 ? QUEUES : [...QUEUES].reverse()) byQueue[name] = await measure(name, round);
   return byQueue;
 });
@@ -177,7 +189,7 @@ console.log(`median (min–max) of ${options.rounds} rounds; ${options.jobs} job
 console.table(
   QUEUES.map((name) => {
     const of = (key: 'perSecond' | 'cpuPerJobUs' | 'p50' | 'p99') =>
-      formatSpread(spreadOf(rounds.map((round) => round[name][key])));
+      formatSpread(spreadOf(rounds.map((round) => round[name]![key])));
     return {
       queue: name,
       'jobs/s': of('perSecond'),
