@@ -115,10 +115,10 @@ export const UNLOCK_ORPHANED: Statement = {
  * The queues of done orders with no job left, deleted, as graphile-worker's own GC_JOB_QUEUES would: graphile-worker
  * keeps a named queue after its last job, each order has one of its own, and every claim locks every queue not locked
  * (`is_available … FOR UPDATE SKIP LOCKED`), so claims slowed with every order ever delivered
- * (docs/decisions/graphile-worker-over-pg-boss.md). An order's row is locked first, skipping one a transaction holds: an outcome's
- * event is written by the transaction that moves its order, so it cannot add a job to a queue between its making and
- * its deletion here. A late refund's event does not hold the row: in that instant its job finds no queue, and runs in
- * none — delivered all the same, only not kept apart from another job of its order. At most $1 a time.
+ * (docs/decisions/graphile-worker-over-pg-boss.md). An order's row is locked first, skipping one a transaction holds:
+ * an outcome's event is written by the transaction that moves its order, so it cannot add a job to a queue between its
+ * making and its deletion here. A late refund's event does not hold the row: in that instant its job finds no queue,
+ * and runs in none — delivered all the same, only not kept apart from another job of its order. At most $1 a time.
  */
 export const SWEEP_QUEUES: Statement = {
   name: 'webhook_sweep_queues',
