@@ -395,6 +395,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
         disabled_reason: 'failing',
       });
       expect(failing.deliveries.length).toBeGreaterThan(1);
+      await expectAtRest(short, 2);
     } finally {
       await short.shutdown();
     }
