@@ -245,9 +245,10 @@ function checkOrder(
   }
   const toldOk = answered.some(({ reading }) => reading.kind === 'ok');
   // compensation_failed is final: an order alarmed for and not recorded so had its money back in the end (defect 5's
-  // false alarm).
+  // false alarm). dead_lettered is parked for a person's redrive, its alarm line by design.
   const recordedKind = final.found === true ? final.outcome?.kind : 'no record';
-  if (alarmed && recordedKind !== 'compensation_failed' && (final.found === false || final.state === 'done')) {
+  const alarmedFor = recordedKind === 'compensation_failed' || recordedKind === 'dead_lettered';
+  if (alarmed && !alarmedFor && (final.found === false || final.state === 'done')) {
     say({
       kind: 'false_alarm',
       message: `an error line says a person must look, but the order ended ${recordedKind} (${money(final.payment)})`,

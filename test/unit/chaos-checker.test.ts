@@ -275,6 +275,15 @@ const stories: ReadonlyArray<readonly [string, Story, readonly ViolationKind[]]>
     ['false_alarm'],
   ],
   [
+    "an alarm line for an order dead-lettered, its payment voided: parked for a person's redrive, as designed",
+    {
+      attempts: [attempt(answer(503, 'interrupted'))],
+      final: done('dead_lettered', 500, AMOUNT, AMOUNT),
+      alarmed: true,
+    },
+    [],
+  ],
+  [
     'the failure it asked for',
     {
       body: { ...BODY, fail_step: 'payment' },
