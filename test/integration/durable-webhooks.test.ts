@@ -36,6 +36,14 @@ const ACME = 'acme_key_0123456789abcdefghijklmnopqrstuv';
 const GLOBEX = 'globex-key-0123456789ABCDEFGHIJKLMNOPQRS';
 const ADMIN = 'admin_key_ZYXWVUTSRQPONMLKJIHGFEDCBA0123';
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
+const ACCESS = {
+  mode: 'keys' as const,
+  clients: [
+    { client: 'acme', key: ACME },
+    { client: 'globex', key: GLOBEX },
+  ],
+  adminKeys: [ADMIN],
+};
 /**
  * A failure's deadline for a delivery, not its expected wait (well under a second): deliveries run on a thread at
  * niceness 10, which beside busy cores gets a tenth of a core's turns, and an admin's redelivery took over 10 s.
@@ -53,14 +61,7 @@ beforeAll(async () => {
   databaseUrl = await freshDatabase(server);
   const config = {
     durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
-    access: {
-      mode: 'keys' as const,
-      clients: [
-        { client: 'acme', key: ACME },
-        { client: 'globex', key: GLOBEX },
-      ],
-      adminKeys: [ADMIN],
-    },
+    access: ACCESS,
     events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 50 },
   };
   [a, b] = [await startTestService({ config }), await startTestService({ config })];
@@ -347,14 +348,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     const short = await startTestService({
       config: {
         durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
-        access: {
-          mode: 'keys',
-          clients: [
-            { client: 'acme', key: ACME },
-            { client: 'globex', key: GLOBEX },
-          ],
-          adminKeys: [ADMIN],
-        },
+        access: ACCESS,
         events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 20, retryWindowMs: 1000 },
       },
     });
