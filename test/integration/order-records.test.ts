@@ -44,6 +44,9 @@ const result = (orderId: string, failure?: OrderResult['failure']): OrderResult 
 const final = (orderId: string): RecordedOutcome => ({ kind: 'ok', replay: result(orderId) });
 const passing: RecordedOutcome = { kind: 'timeout', replay: undefined };
 
+/** Rounds of a begin and a cancel sent together: enough that a cancel lands between a begin's insert and its commit. */
+const CANCEL_RACE_ROUNDS = 400;
+
 async function started(records: OrderRecords, orderId: string, fingerprint = `fp-${orderId}`): Promise<number> {
   const begun = await records.begin(k(orderId), fingerprint);
   if (begun.kind !== 'started') throw new Error(`expected a new run of ${orderId}, got ${begun.kind}`);
@@ -99,6 +102,24 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
     expect(answers.filter((answer) => answer.kind === 'running')).toEqual(
       Array.from({ length: 29 }, () => ({ kind: 'running', run })),
     );
+  });
+
+  it('says a cancel racing the order’s begin marked the run only when it did: the run’s success is then refused', async () => {
+    const [owner, other] = await instances(2);
+    const said = new Map<string, number>();
+    for (let i = 0; i < CANCEL_RACE_ROUNDS; i++) {
+      const [begun, mark] = await Promise.all([
+        owner!.begin(k(`raced-${i}`), 'fp'),
+        other!.requestCancel(k(`raced-${i}`)),
+      ]);
+      if (begun.kind !== 'started') throw new Error(`expected a new run, got ${begun.kind}`);
+      const finished = await owner!.finish(k(`raced-${i}`), begun.run, final(`raced-${i}`));
+      const kind = `${mark?.kind ?? 'unknown'} ${finished}`;
+      said.set(kind, (said.get(kind) ?? 0) + 1);
+    }
+    console.log(`cancels racing a begin (${name}): ${JSON.stringify(Object.fromEntries(said))}`);
+    // Marked, it is refused; not found yet, the run ran on unmarked. Never a mark the success went past.
+    expect([...said.keys()].filter((kind) => kind !== 'marked cancel_requested' && kind !== 'unknown ok')).toEqual([]);
   });
 
   it('lets a caller on another instance wait for a run: told its outcome once it is recorded, or let go when it leaves', async () => {
