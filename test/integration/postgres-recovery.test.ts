@@ -161,6 +161,29 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       expect(await store.ledger.moneyOf(k('claimed'))).toEqual({ charged: 2400, refunded: 1200 });
     });
 
+    it('refuses the late undo of an instance whose run was taken over and recorded ok elsewhere: the money stays', async () => {
+      const url = await stores.database();
+      const [lost, survivor] = await stores.open(2, { url });
+      const run = await startedRun(lost!, 'finished-elsewhere');
+      const key = { order: k('finished-elsewhere'), run };
+      expect(await lost!.ledger.charge(key, 1200, false)).toBe('charged');
+      // The survivor claims the run (as its recovery does once the lost one's lease lapses), resumes it and records it
+      // ok, all while the lost one is paused: its run still under way there, under the identity it began it with.
+      const owner = survivor!.sharedHealth().instance_id!;
+      const [claimed] = await sql<{ fence: number }>(
+        url,
+        'UPDATE orders SET owner = $1, fence = fence + 1 WHERE order_id = $2 RETURNING fence',
+        [owner, k('finished-elsewhere')],
+      );
+      survivor!.records.adopt(run, owner, claimed!.fence);
+      expect(await survivor!.records.finish(k('finished-elsewhere'), run, ok('finished-elsewhere'))).toBe('ok');
+
+      // Woken, the lost one undoes what it ran: the run is no longer its own, and done. Its void must not give back the
+      // payment of the success on record.
+      expect(await lost!.ledger.void(key, false)).toBe('not_held');
+      expect(await lost!.ledger.moneyOf(k('finished-elsewhere'))).toEqual({ charged: 1200, refunded: 0 });
+    });
+
     it('never claims a run it still runs under an identity it gave up: that run ends here, under that identity', async () => {
       const { url, store } = await paidOldRun('kept');
       // The identity it began the run under has lapsed (a pause past its lease); its new one runs recovery. Taken over by
