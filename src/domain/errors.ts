@@ -19,7 +19,7 @@ const ORDER_OWN_FAILURE_KINDS = [
   'compensation_failed', // the order failed and undoing a step that had succeeded failed too: needs a person
   'thread_lost', // a step's thread was lost under it through no fault of its own, again and again: retry
   'interrupted', // its instance was lost (or lost its store) mid-run: its payment voided, nothing of it stands: retry
-  'outcome_unknown', // the store went away while the outcome was being recorded and could not say what it kept: retry to learn it
+  'outcome_unknown', // the store went away while the order was being begun or its outcome recorded, and could not say what it kept: retry to learn it
   'store_unavailable', // the durable store (Postgres) cannot be reached: nothing was started: retry
   'internal', // a bug in a step (it crashed, or brought its thread down); details go to the log only
   'canceled', // its client or the admin canceled it (POST /orders/{id}/cancel): its payment refunded; final
@@ -84,8 +84,11 @@ export class OrderAborted extends OutcomeError {
  */
 export class StoreBusy extends Error {
   override readonly name = 'StoreBusy';
-  constructor(message: string, options?: { cause: unknown }) {
+  /** The request reached the store and no answer came back: what it asked may have been done all the same. */
+  readonly unanswered: boolean;
+  constructor(message: string, options?: StoreFailureOptions) {
     super(message, options);
+    this.unanswered = options?.unanswered ?? false;
   }
 }
 
@@ -96,9 +99,26 @@ export class StoreBusy extends Error {
  */
 export class StoreUnavailable extends Error {
   override readonly name: string = 'StoreUnavailable';
-  constructor(message: string, options?: { cause: unknown }) {
+  /** As StoreBusy's: the request was sent before the store went, and may have been done. */
+  readonly unanswered: boolean;
+  constructor(message: string, options?: StoreFailureOptions) {
     super(message, options);
+    this.unanswered = options?.unanswered ?? false;
   }
+}
+
+/** A store's failure: its cause, and whether the request had reached the store when it failed. */
+export interface StoreFailureOptions {
+  readonly cause?: unknown;
+  readonly unanswered?: boolean;
+}
+
+/**
+ * Whether a store's failure leaves unknown what the request did: it was sent, and its answer never came (a statement
+ * timed out, its connection went). A write so failed may have committed.
+ */
+export function unanswered(error: unknown): boolean {
+  return (error instanceof StoreBusy || error instanceof StoreUnavailable) && error.unanswered;
 }
 
 /** The kind behind an abort reason: ours, AbortSignal.timeout's TimeoutError, or anything else. */

@@ -21,44 +21,24 @@
  * retry would. A store that cannot be reached starts nothing: 503
  * store_unavailable.
  */
-import { abortKind, OrderAborted, StoreBusy, type OrderFailureKind } from '../domain/errors.js';
+import { abortKind, OrderAborted, StoreBusy, unanswered, type OrderFailureKind } from '../domain/errors.js';
 import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
-import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { Finished, OrderRecords, RecordedOutcome, Redrive, Resumption } from './order-records.js';
+import type { Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
 import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
 import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
 import { RunStop } from './run-stop.js';
+import { outcomeOf } from './replayed-outcomes.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
 
 /** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
 const CARRIED_ON_REDRIVE: readonly StepName[] = STEP_NAMES.filter((name) => compensationOf(name) === undefined);
-
-/** Failures a retry may well not meet: not replayed, so a retry runs again. */
-export const PASSING_FAILURES: ReadonlySet<OrderFailureKind> = new Set([
-  'timeout',
-  'client_gone',
-  'shutting_down',
-  'overloaded',
-  'thread_lost',
-  'interrupted',
-  'store_unavailable',
-  'outcome_unknown',
-]);
-
-/**
- * A failure a dependency caused (an outage) passes too, whatever its kind: the same kind asked for with fail_step is
- * final.
- */
-export function isFinal(result: OrderResult): boolean {
-  return result.failure === undefined || (!PASSING_FAILURES.has(result.failure) && result.failedByDependency !== true);
-}
 
 /**
  * How an order was answered: `ran` here, `joined` to a run already under way (here or on another instance), or
@@ -330,7 +310,12 @@ export class OrderDesk {
     while (runNumber === undefined) {
       const begun = await this.records
         .begin(key, fingerprint, order.tier, order)
-        .catch((error: unknown) => (error instanceof StoreBusy ? ('busy' as const) : undefined));
+        .catch((error: unknown) =>
+          unanswered(error) ? ('unknown' as const) : error instanceof StoreBusy ? ('busy' as const) : undefined,
+        );
+      // Sent, and never answered: the run may have begun there, and be taken over and run to its end by another
+      // instance. Told so, the client's retry learns how it ended; "overloaded" would say it never ran.
+      if (begun === 'unknown') return unrun(orderId, 'outcome_unknown');
       // Every connection taken is a busy store, not a lost one: shed, as when too many orders run.
       if (begun === 'busy') return unrun(orderId, 'overloaded');
       if (begun === undefined) return unrun(orderId, 'store_unavailable');
@@ -490,11 +475,4 @@ export class OrderDesk {
 /** The run's answer, when the records hold another outcome for it than the one it reached (it was taken over). */
 function withFailure(result: OrderResult, recorded: Finished): OrderResult {
   return { ...result, failure: recorded === 'ok' || recorded === 'cancel_requested' ? undefined : recorded };
-}
-
-/** What the records keep of a run's result: its kind, and the answer replayed to a retry when it is final. */
-function outcomeOf(result: OrderResult, tier: Tier | undefined): RecordedOutcome {
-  // A replayed answer says the tier its run ran at, not the tier a retry asks for.
-  const replay = !isFinal(result) ? undefined : tier === undefined ? result : { ...result, tier };
-  return { kind: result.failure ?? 'ok', replay };
 }

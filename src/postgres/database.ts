@@ -40,7 +40,7 @@
 import type { Logger } from 'pino';
 import pg from 'pg';
 import { StoreBusy } from '../domain/errors.js';
-import { DatabaseUnavailable, isUnavailable } from './failures.js';
+import { DatabaseUnavailable, isSqlState, isUnavailable } from './failures.js';
 import { migrate, type Migration } from './migrations.js';
 import type { OrderKey } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
@@ -110,6 +110,16 @@ const MIGRATE_ATTEMPTS = 3;
 /** A connection not opened in time, new or from the pool: nothing was sent on it. */
 function isConnectTimeout(error: unknown): boolean {
   return error instanceof Error && (error.message === CONNECT_TIMEOUT || error.message === CHECKOUT_TIMEOUT);
+}
+
+/**
+ * Whether Postgres itself answered that the statement failed (an error of severity ERROR: its transaction rolled
+ * back), rather than the statement going unanswered — timed out, its connection lost, or its backend ended (FATAL),
+ * which may come after a commit.
+ */
+function failedInPostgres(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && isSqlState(code) && severity === 'ERROR';
 }
 
 export interface Statement {
@@ -303,12 +313,24 @@ export class Database {
   ): Promise<Row[]> {
     if (!this.up) throw new DatabaseUnavailable('Postgres is unreachable');
     this.roundTrips++;
+    // Once a connection is had, the statement is on its way: a failure from then on may leave it committed.
+    let sent = false;
     try {
       const config =
         typeof statement === 'string'
           ? { text: statement, values: [...values] }
           : { name: statement.name, text: statement.text, values: [...values] };
-      return (await pool.query<Row>(config)).rows;
+      const client = await pool.connect();
+      sent = true;
+      try {
+        const { rows } = await client.query<Row>(config);
+        client.release();
+        return rows;
+      } catch (error) {
+        // As pool.query does: a connection whose statement failed is not given to another.
+        client.release(error instanceof Error ? error : true);
+        throw error;
+      }
     } catch (error) {
       // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself
       // may be fine.
@@ -316,10 +338,11 @@ export class Database {
         throw new StoreBusy('no Postgres connection came free in time', { cause: error });
       if (!isUnavailable(error)) throw error;
       // A busy machine is slow, not down: only a probe that fails as well says Postgres is gone.
+      const options = { cause: error, unanswered: sent && !failedInPostgres(error) };
       if (error instanceof Error && TIMED_OUT.test(error.message) && !(await this.confirmDown(error)))
-        throw new StoreBusy(`Postgres answered a probe, but not this in time: ${error.message}`, { cause: error });
+        throw new StoreBusy(`Postgres answered a probe, but not this in time: ${error.message}`, options);
       this.markDown(error);
-      throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, { cause: error });
+      throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, options);
     }
   }
 

@@ -12,6 +12,11 @@ export class DatabaseUnavailable extends StoreUnavailable {
 
 /** An SQLSTATE (its class is a digit or F, H, P, X first: never an errno name such as EPIPE). */
 const SQLSTATE = /^[0-9FHPX][0-9A-Z]{4}$/;
+
+/** Whether an error's code is Postgres's own answer (an SQLSTATE), not a network error's errno name. */
+export function isSqlState(code: string): boolean {
+  return SQLSTATE.test(code);
+}
 /**
  * SQLSTATE classes that mean the server or the connection failed, not the statement: 08 connection, 53 resources, 57
  * operator intervention (shutdown), 58 system.
@@ -26,7 +31,7 @@ export function isUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailable || error instanceof StoreBusy) return true;
   const code = (error as { code?: unknown } | null)?.code;
   // A network error has an errno code (ECONNREFUSED…); pg's own have none, and say so in words.
-  if (typeof code === 'string') return SQLSTATE.test(code) ? UNAVAILABLE_STATES.test(code) : true;
+  if (typeof code === 'string') return isSqlState(code) ? UNAVAILABLE_STATES.test(code) : true;
   return error instanceof Error && /timeout|terminated|Connection|ECONN|socket/i.test(error.message);
 }
 

@@ -7,7 +7,7 @@
  * again.
  */
 import type { OrderFailureKind } from '../../src/domain/errors.js';
-import { PASSING_FAILURES } from '../../src/orders/order-desk.js';
+import { PASSING_FAILURES } from '../../src/orders/replayed-outcomes.js';
 import type { AttemptEnd } from './history.js';
 
 export interface Reading {

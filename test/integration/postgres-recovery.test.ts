@@ -15,6 +15,7 @@ import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { Database } from '../../src/postgres/database.js';
 import { DatabaseUnavailable } from '../../src/postgres/failures.js';
+import { unanswered } from '../../src/domain/errors.js';
 import type { PostgresStore } from '../../src/postgres/postgres-store.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
@@ -200,6 +201,29 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     });
   },
 );
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a begin whose answer is lost${POSTGRES_SKIPPED}`, () => {
+  it('fails as unanswered once sent: it may commit after its caller gave up on it, and here it does', async () => {
+    const url = await stores.database();
+    // LEASE_MS 2000: statements time out after 1 s.
+    const [store] = await stores.open(1, { url, leaseMs: 2000 });
+    const locker = await connect(url);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE orders IN SHARE MODE');
+    const failure = await store!.records.begin(k('held-begin'), 'fp-held-begin').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect(unanswered(failure)).toBe(true);
+    await locker.query('COMMIT');
+    // The statement was still waiting in Postgres: the lock released, it begins the run its caller was told failed.
+    await eventually(
+      () => sql<{ state: string }>(url, "SELECT state FROM orders WHERE order_id = 'test:held-begin'"),
+      (rows) => rows.length === 1,
+    );
+  });
+});
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lost${POSTGRES_SKIPPED}`, () => {
   /**
