@@ -7,7 +7,11 @@
  * A "connection" here is a loop sending one order after another, each when
  * the last was answered (fetch keeps one connection per loop busy).
  */
+import { floodFrom } from './flood.js';
 import { percentile } from './stats.js';
+
+/** How long a flood from a process of its own goes on past the window it is timed against. */
+const FLOOD_MARGIN_MS = 1000;
 
 /** Who sends: the service's address and a client's key (none in open mode). */
 export interface Sender {
@@ -328,7 +332,9 @@ export async function tricklingSockets(
  * Busy keys: each of `busy` keeps `connections` orders of `holdMs` in flight (more than its share of MAX_INFLIGHT,
  * so that together they would take all of it); after `settleMs` the victim sends 1 ms orders at `rate` a second for
  * `seconds`. `hog` and `victimOrder`, if given, are the fields of the busy keys' orders and the victim's instead: what
- * they hold (couriers, turns of thread time).
+ * they hold (couriers, turns of thread time). Each busy key sends from a process of its own (flood.ts), as from
+ * another machine: from the measuring process, their fetches and answers shared the event loop of a service run in
+ * the test's process, and the victim's 1 ms orders took 600–800 ms outside their steps on a busy machine.
  */
 export async function busyKeys(
   busy: readonly Sender[],
@@ -354,11 +360,21 @@ export async function busyKeys(
     perSecond?: number;
   } = {},
 ): Promise<{ victim: VictimFigures }> {
-  const until = performance.now() + settleMs + seconds * 1000;
-  const hogs = busy.map((sender) => keepSending(sender, connections, until, () => freshOrder(hog), perSecond));
+  // Past the victim's window by a margin: the floods' processes start one after another, each its `ms` from then.
+  const floods = busy.map((sender) =>
+    floodFrom(sender, {
+      connections,
+      ms: settleMs + seconds * 1000 + FLOOD_MARGIN_MS,
+      tier: '',
+      perSecond: perSecond ?? 0,
+      fields: hog,
+    }),
+  );
+  await Promise.all(floods.map((flood) => flood.started));
   await pause(settleMs);
+  const until = performance.now() + seconds * 1000;
   const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
-  await Promise.all(hogs);
+  await Promise.all(floods.map((flood) => flood.figures));
   return { victim: victimFigures(victims) };
 }
 
