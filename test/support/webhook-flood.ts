@@ -6,12 +6,15 @@
  * victim, beside it, has one healthy endpoint. What the victim's endpoint
  * got, and how long after each order was answered.
  */
-import { freshOrder, sendAtRate, VICTIM_PREFIX, type Sender } from '../../load/lib/client-scenarios.js';
+import { freshOrder, VICTIM_PREFIX, type Sender } from '../../load/lib/client-scenarios.js';
+import { floodFrom } from '../../load/lib/flood.js';
 import { rawRequest } from './http.js';
 import { pause } from './wait.js';
 import { startReceiver, type Receiver } from './webhook-receiver.js';
 
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
+/** The attacker's loops: enough that its rate, not its answers' round trips, bounds it. */
+const ATTACK_CONNECTIONS = 10;
 
 export interface FloodFigures {
   /** The victim's orders answered 200, by order_id, with when each was answered (performance.now()). */
@@ -63,9 +66,17 @@ export async function failingEndpointsFlood(
     const healthy = await startReceiver();
     receivers.push(healthy);
     await registerWebhook(victim.url, victim.key!, healthy.url);
-    const until = performance.now() + fillMs + victimMs;
-    const attack = sendAtRate(attacker, rate, until, () => freshOrder({ fail_step: 'payment', delay_ms: INSTANT }));
+    // From a process of its own, as from another machine: not from the event loop of the services under test.
+    const attack = floodFrom(attacker, {
+      connections: ATTACK_CONNECTIONS,
+      ms: fillMs + victimMs,
+      tier: '',
+      perSecond: rate,
+      fields: { fail_step: 'payment', delay_ms: INSTANT },
+    });
+    await attack.started;
     await pause(fillMs);
+    const until = performance.now() + victimMs;
     const answered = new Map<string, number>();
     const victimRefused = new Map<number, number>();
     const sent: Array<Promise<void>> = [];
@@ -85,7 +96,7 @@ export async function failingEndpointsFlood(
       await pause(everyMs);
     }
     await Promise.all(sent);
-    const attackOrders = (await attack).length;
+    const attackOrders = (await attack.figures).orders;
     // Until every answered order's event has come, counted by order: deliveries are at least once, and a second
     // delivery of one event must not stand in for another's first.
     const delays = new Map<string, number>();
