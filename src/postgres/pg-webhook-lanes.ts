@@ -287,21 +287,25 @@ export class PgWebhookLanes implements Deliveries {
    */
   private async deliverLaneOnce(lane: LanePayload, helpers: JobHelpers): Promise<void> {
     const { id, locked_by: pool, revision } = helpers.job;
-    const held = await this.db.query(DETACH, [id, pool, revision]);
-    // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
-    // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
-    if (held.length === 0) return this.addLaneJob(helpers, lane.order, clientOfOrder(lane.order), 0, { keyed: false });
-    // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
-    const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
-    const client = owed[0]?.endpoint_client;
-    if (client === undefined) return;
-    // Beyond its client's share of the sends, the job goes back to the queue for a while, leaving its place to
-    // another client's: a client whose endpoint is slow or whose events flood holds at most its share.
-    if (!this.shares.tryTake(client)) return this.addLaneJob(helpers, lane.order, client, deferMs());
+    // The share is taken as the job is claimed, before its first statement: a job holds one of the runner's slots
+    // from then on, through its reads and writes as through its sends. Taken only around the sends, a flood's jobs
+    // waiting for the delivery thread's connections held every slot uncounted, none of them full: the queue never
+    // passed over them, and another client's jobs, ready, waited behind hundreds of theirs (8 s beside two busy loops).
+    const client = clientOfOrder(lane.order);
+    const shared = this.shares.tryTake(client);
     try {
-      await this.deliverOwed(lane, owed, helpers);
+      const held = await this.db.query(DETACH, [id, pool, revision]);
+      // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
+      // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
+      if (held.length === 0) return await this.addLaneJob(helpers, lane.order, client, 0, { keyed: false });
+      // Beyond its client's share, the job goes back to the queue for a while, leaving its place to another client's:
+      // a client whose endpoint is slow or whose events flood holds at most its share.
+      if (!shared) return await this.addLaneJob(helpers, lane.order, client, deferMs());
+      // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
+      const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
+      if (owed.length > 0) await this.deliverOwed(lane, owed, helpers);
     } finally {
-      this.shares.give(client);
+      if (shared) this.shares.give(client);
     }
   }
 
@@ -327,7 +331,7 @@ export class PgWebhookLanes implements Deliveries {
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
-    await this.addLaneJob(helpers, lane.order, owed[0]!.endpoint_client, retryInMs);
+    await this.addLaneJob(helpers, lane.order, clientOfOrder(lane.order), retryInMs);
   }
 
   /** The order's job again, in `inMs`: keyed, unless no key can be trusted (see DETACH). */

@@ -10,7 +10,7 @@ import { freshOrder, VICTIM_PREFIX, type Sender } from '../../load/lib/client-sc
 import { floodFrom } from '../../load/lib/flood.js';
 import { rawRequest } from './http.js';
 import { pause } from './wait.js';
-import { startReceiver, type Receiver } from './webhook-receiver.js';
+import { startFailingReceiver, startReceiver, type FailingReceiver, type Receiver } from './webhook-receiver.js';
 
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 /** The attacker's loops: enough that its rate, not its answers' round trips, bounds it. */
@@ -57,11 +57,10 @@ export async function failingEndpointsFlood(
   victim: Sender,
   { endpoints = 10, rate = 100, fillMs = 3000, victimMs = 4000, everyMs = 200, settleMs = 6000 }: FloodOptions = {},
 ): Promise<FloodFigures> {
-  const receivers: Receiver[] = [];
+  const receivers: Array<Receiver | FailingReceiver> = [];
   try {
-    const failing = await startReceiver();
+    const failing = await startFailingReceiver();
     receivers.push(failing);
-    failing.answer = () => 500;
     for (let i = 0; i < endpoints; i++) await registerWebhook(attacker.url, attacker.key!, `${failing.url}/${i}`);
     const healthy = await startReceiver();
     receivers.push(healthy);

@@ -3,8 +3,10 @@
  * keeps every delivery (headers and raw body) and answers as `answer` says
  * — 204 by default — so a test can make it fail, time out or say 410.
  */
+import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { Webhook } from 'standardwebhooks';
 
 export interface Delivery {
@@ -112,6 +114,42 @@ export async function startHangingReceiver(): Promise<HangingReceiver> {
       for (const release of held.splice(0)) release();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A receiver that answers 500 to every delivery, on a thread of its own. */
+export interface FailingReceiver {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The failing receiver's thread: a server answering 500 to everything, its port posted back. */
+const FAILING_RECEIVER = `
+const { createServer } = require('node:http');
+const { parentPort } = require('node:worker_threads');
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { res.statusCode = 500; res.end(); });
+});
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+parentPort.on('message', () => server.close(() => process.exit(0)));
+`;
+
+/**
+ * Endpoints that fail every delivery, as an attacker's would — served on a thread of its own, as from another machine:
+ * a flood's thousands of failed deliveries a second must not be answered on the event loop of the services under test
+ * (the tests run them in their own process), which they would slow down for every client alike.
+ */
+export async function startFailingReceiver(): Promise<FailingReceiver> {
+  const worker = new Worker(FAILING_RECEIVER, { eval: true });
+  const [port] = (await once(worker, 'message')) as [number];
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    close: async () => {
+      const exited = once(worker, 'exit');
+      worker.postMessage('close');
+      await exited;
     },
   };
 }
