@@ -322,14 +322,22 @@ export class Database {
           : { name: statement.name, text: statement.text, values: [...values] };
       const client = await pool.connect();
       sent = true;
+      // Heard for as long as the connection is checked out, as pool.query does: an error that comes with no statement
+      // under way — a backend ended (FATAL) in the same packet as the answer, before this continuation has run and
+      // given the connection back — is emitted on the client, and unheard it brings the process down (seen in chaos).
+      let broken: Error | undefined;
+      const lost = (error: Error): void => void (broken ??= error);
+      client.on('error', lost);
       try {
         const { rows } = await client.query<Row>(config);
-        client.release();
+        client.release(broken);
         return rows;
       } catch (error) {
         // As pool.query does: a connection whose statement failed is not given to another.
         client.release(error instanceof Error ? error : true);
         throw error;
+      } finally {
+        client.removeListener('error', lost);
       }
     } catch (error) {
       // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself
