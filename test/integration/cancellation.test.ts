@@ -142,8 +142,12 @@ describe('an order in flight', () => {
   it("holds no AbortController: not its request's, its run's, or its steps' scope's", async () => {
     // A request's going is told to its order by a plain record (src/orders/order-waiter.ts), its run's stop by another
     // (src/orders/run-stop.ts), and its steps are canceled by the order's own record (src/pipeline/order-in-flight.ts):
-    // a signal each was an EventTarget and its listener map (issue 32). One an order before the last of them.
-    expect(await perOrderInFlight(() => queryObjects(AbortController, { format: 'count' }))).toBe(0);
+    // a signal each was an EventTarget and its listener map (issue 32). One an order before the last of them. Whole
+    // controllers an order, as the routing's closures below: one of this process's own (its client's) that is collected
+    // between the two counts moves it by 1/40 (-0.025, seen in a full run), where an order holding one adds 1.
+    expect(Math.abs(Math.round(await perOrderInFlight(() => queryObjects(AbortController, { format: 'count' }))))).toBe(
+      0,
+    );
   });
 
   it("holds none of Express's routing: the router's closures go once the order route has the request", async () => {
