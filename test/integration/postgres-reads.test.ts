@@ -5,7 +5,6 @@
  * need — and a busy store is never taken for one that is down. The burst of
  * 15,000 reads at once is postgres-read-burst.test.ts, run alone.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreBusy } from '../../src/domain/errors.js';
@@ -19,6 +18,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { postgresProxy } from '../support/postgres-proxy.js';
 import { rawRequest } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService } from '../support/service.js';
@@ -30,51 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-/**
- * A TCP proxy in front of Postgres: the nth connection (from 1) reaches it after `delayFor(n)` ms, or never. For a
- * connection that is slow to open on a busy machine, without a busy machine.
- */
-async function slowProxy(
-  url: string,
-  delayFor: (n: number) => number | 'never',
-): Promise<{ url: string; readonly connections: number; close(): Promise<void> }> {
-  const target = new URL(url);
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const proxy = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    const delay = delayFor(++connections);
-    if (delay === 'never') return;
-    setTimeout(() => {
-      if (socket.destroyed) return;
-      const upstream = connect(Number(target.port), target.hostname);
-      sockets.add(upstream);
-      upstream.on('close', () => {
-        sockets.delete(upstream);
-        socket.destroy();
-      });
-      upstream.on('error', () => upstream.destroy());
-      socket.on('close', () => upstream.destroy());
-      socket.pipe(upstream).pipe(socket);
-    }, delay);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const viaProxy = new URL(target);
-  viaProxy.port = String((proxy.address() as AddressInfo).port);
-  return {
-    url: viaProxy.href,
-    get connections() {
-      return connections;
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
-    },
-  };
-}
 
 /** A Database of the tests' own, its log silent; `reads`: its read share, the default if left out. */
 function silentDatabase(
@@ -236,7 +191,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`reads, batched and shed${PO
   it('a first connection not opened in time at start, on a healthy Postgres, is asked for again: the schema is brought up to date', async () => {
     // The first connection is accepted and never answered (a server slow to fork its first backend, on a busy
     // machine); the others go through.
-    const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 'never' : 0));
+    const proxy = await postgresProxy(await freshDatabase(server!), (n) => (n === 1 ? 'never' : 0));
     const db = silentDatabase(proxy.url, { poolSize: 2, statementTimeoutMs: 500 });
     try {
       // Before: DatabaseUnavailable, "Connection terminated due to connection timeout", and the service did not start.
@@ -251,7 +206,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`reads, batched and shed${PO
 
   it('a statement that times out while a new connection takes longer than the statement timeout is busy, not an outage', async () => {
     // The pool's connection goes through; the probe's (the second) takes 800 ms to reach Postgres.
-    const proxy = await slowProxy(await freshDatabase(server!), (n) => (n === 1 ? 0 : 800));
+    const proxy = await postgresProxy(await freshDatabase(server!), (n) => (n === 1 ? 0 : 800));
     const db = silentDatabase(proxy.url, { poolSize: 1, statementTimeoutMs: 300 });
     const changes: boolean[] = [];
     db.onChange((up) => changes.push(up));
