@@ -163,6 +163,11 @@ export class Database {
     this.leasePool = this.newPool(1, 1, Math.min(options.statementTimeoutMs, 2000));
   }
 
+  /** The statements' pool: connections at most. */
+  get poolSize(): number {
+    return this.options.poolSize;
+  }
+
   get readFigures(): ReadFigures {
     return { connections: this.readShare.connections, reads: this.reads, shed: this.readsShed };
   }

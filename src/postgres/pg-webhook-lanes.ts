@@ -43,7 +43,8 @@ import { retryDelayMs } from '../events/retry-schedule.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
 import { HeldShares } from '../fairness/held-shares.js';
-import type { Database } from './database.js';
+import { TurnLine } from '../fairness/turn-line.js';
+import type { Database, Statement } from './database.js';
 import { OwedDeliveries } from './owed-deliveries.js';
 import { eventOfRow, type EventRow } from './pg-events.js';
 import {
@@ -159,6 +160,8 @@ export class PgWebhookLanes implements Deliveries {
   private stoppedPools: string[] = [];
   private readonly closing = new AbortController();
   private readonly shares: HeldShares;
+  /** The lanes' statements, in their clients' turns for this thread's connections. */
+  private readonly statements: TurnLine;
   /** Each client's share of the deliveries owed (EVENTS_MAX), kept by trimming what is beyond it. */
   private readonly owed: OwedDeliveries;
 
@@ -176,6 +179,8 @@ export class PgWebhookLanes implements Deliveries {
   ) {
     this.sender = new WebhookSender(options.allowPrivate);
     this.shares = new HeldShares(CONCURRENCY, options.clientWeights);
+    // One connection is left to the housekeeping, the trim of what is owed and the unlocking of lost pools.
+    this.statements = new TurnLine(Math.max(1, db.poolSize - 1), options.clientWeights);
     this.owed = new OwedDeliveries(db, options.maxPending, options.clientWeights, options.log, counts);
   }
 
@@ -294,7 +299,7 @@ export class PgWebhookLanes implements Deliveries {
     const client = clientOfOrder(lane.order);
     const shared = this.shares.tryTake(client);
     try {
-      const held = await this.db.query(DETACH, [id, pool, revision]);
+      const held = await this.statement(client, DETACH, [id, pool, revision]);
       // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
       // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
       if (held.length === 0) return await this.addLaneJob(helpers, lane.order, client, 0, { keyed: false });
@@ -302,7 +307,7 @@ export class PgWebhookLanes implements Deliveries {
       // a client whose endpoint is slow or whose events flood holds at most its share.
       if (!shared) return await this.addLaneJob(helpers, lane.order, client, deferMs());
       // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
-      const owed = await this.db.query<OwedRow>(LANE, [lane.order, lane.endpoint ?? null]);
+      const owed = await this.statement<OwedRow>(client, LANE, [lane.order, lane.endpoint ?? null]);
       if (owed.length > 0) await this.deliverOwed(lane, owed, helpers);
     } finally {
       if (shared) this.shares.give(client);
@@ -327,7 +332,7 @@ export class PgWebhookLanes implements Deliveries {
       }
       if (end.value.retryInMs !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, end.value.retryInMs);
     }
-    if (seqs.length > 0) await this.db.query(DELIVERED, [endpointIds, seqs, versions]);
+    if (seqs.length > 0) await this.statement(clientOfOrder(lane.order), DELIVERED, [endpointIds, seqs, versions]);
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
@@ -392,10 +397,11 @@ export class PgWebhookLanes implements Deliveries {
         if (await this.endpoints.disable(endpoint.id, 'gone')) this.counts.disabled('gone');
         return { delivered };
       }
-      const [failed] = await this.db.query<{ failures: number; failing_ms: string; took_any: boolean }>(FAILED, [
-        endpoint.id,
-        event.seq,
-      ]);
+      const [failed] = await this.statement<{ failures: number; failing_ms: string; took_any: boolean }>(
+        endpoint.client,
+        FAILED,
+        [endpoint.id, event.seq],
+      );
       const failures = failed?.failures ?? 1;
       const waitMs = retryDelayMs(failures, this.options);
       if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs)
@@ -406,7 +412,7 @@ export class PgWebhookLanes implements Deliveries {
           fields,
           'webhook delivery failed for the whole retry window: this event is given up (GET /events has it)',
         );
-        await this.db.query(DONE, [endpoint.id, event.seq, 'given_up']);
+        await this.statement(endpoint.client, DONE, [endpoint.id, event.seq, 'given_up']);
         continue;
       }
       this.options.log.error(fields, 'webhook endpoint failed every delivery for the whole retry window: disabled');
@@ -414,6 +420,19 @@ export class PgWebhookLanes implements Deliveries {
       return { delivered };
     }
     return { delivered };
+  }
+
+  /**
+   * A lane's statement once its client's turn for this thread's connections comes. A flood's lanes send many at once
+   * (one failure recorded per endpoint): in the pool's first-come line, another client's lane waited behind them all,
+   * its job claimed and its share held meanwhile (2 s and more beside two busy loops).
+   */
+  private statement<Row extends object = Record<string, unknown>>(
+    client: string,
+    statement: Statement,
+    values: readonly unknown[],
+  ): Promise<Row[]> {
+    return this.statements.run(client, () => this.db.query<Row>(statement, values));
   }
 
   /** Say which instance runs this instance's pool, and that a stopped one is nobody's. */

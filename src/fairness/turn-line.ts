@@ -1,0 +1,63 @@
+/**
+ * Units of a fixed capacity that clients' work takes one at a time, each
+ * waiting client in a line of its own: a unit given back goes to the
+ * waiting client whose turn comes first (HeldShares.first: the fewest held
+ * per unit of its weight), never to whoever asked first. So a client with a
+ * hundred statements queued stands before another client's one by at most
+ * one unit's work, where a single first-come line (a connection pool's)
+ * makes the other wait for all hundred. Work-conserving: while nobody
+ * waits, a free unit is taken at once by any client, whatever it holds.
+ */
+import { HeldShares } from './held-shares.js';
+
+export class TurnLine {
+  private readonly shares: HeldShares;
+  /** Each waiting client's line, in the order its work asked; a client is here only while its line is not empty. */
+  private readonly waiting = new Map<string, Array<() => void>>();
+
+  constructor(
+    /** Units taken at once, at most, by all clients. */
+    readonly capacity: number,
+    weights: ReadonlyMap<string, number>,
+    now?: () => number,
+  ) {
+    this.shares = new HeldShares(capacity, weights, now);
+  }
+
+  /** Units taken now, all clients'. */
+  get busy(): number {
+    return this.shares.busy;
+  }
+
+  /** `work`, once `client` has a unit, which it holds until `work` settles. */
+  async run<T>(client: string, work: () => Promise<T>): Promise<T> {
+    // Nobody passes a client already waiting: a unit free while some wait is about to be handed to one of them.
+    if (this.shares.busy < this.capacity && this.waiting.size === 0) this.shares.hold(client);
+    else await new Promise<void>((taken) => this.lineOf(client).push(taken));
+    try {
+      return await work();
+    } finally {
+      this.shares.give(client);
+      this.handOver();
+    }
+  }
+
+  private lineOf(client: string): Array<() => void> {
+    let line = this.waiting.get(client);
+    if (!line) this.waiting.set(client, (line = []));
+    return line;
+  }
+
+  /** Free units to the waiting clients, one at a time, each to the client whose turn comes first. */
+  private handOver(): void {
+    while (this.shares.busy < this.capacity && this.waiting.size > 0) {
+      const client = this.shares.first(this.waiting.keys())!;
+      const line = this.waiting.get(client)!;
+      const taken = line.shift()!;
+      if (line.length === 0) this.waiting.delete(client);
+      // Held for it here, before its work resumes: a unit handed over is never seen free in between.
+      this.shares.hold(client);
+      taken();
+    }
+  }
+}
