@@ -10,14 +10,15 @@ import { freshOrder, VICTIM_PREFIX, type Sender } from '../../load/lib/client-sc
 import { floodFrom } from '../../load/lib/flood.js';
 import { rawRequest } from './http.js';
 import { pause } from './wait.js';
-import { startFailingReceiver, startReceiver, type FailingReceiver, type Receiver } from './webhook-receiver.js';
+import { startFailingReceiver, startReceiverOnThread, type ThreadReceiver } from './webhook-receiver.js';
 
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 /**
- * The attacker's loops: enough that its rate, not its answers' round trips, bounds it (10 sent 267 orders in 7 s in a
- * full run, answers taking some 250 ms: 40 at 100 a second send each every 400 ms).
+ * The attacker's loops: enough that its rate, not its answers' round trips, bounds it. 80 at 100 a second send each
+ * every 800 ms: its answers took some 250 ms in a full run (10 loops sent 267 orders in 7 s), and about 1 s with three
+ * files at once beside two busy loops, where 40 sent 247–296.
  */
-const ATTACK_CONNECTIONS = 40;
+const ATTACK_CONNECTIONS = 80;
 
 export interface FloodFigures {
   /** The victim's orders answered 200, by order_id, with when each was answered (performance.now()). */
@@ -60,12 +61,12 @@ export async function failingEndpointsFlood(
   victim: Sender,
   { endpoints = 10, rate = 100, fillMs = 3000, victimMs = 4000, everyMs = 200, settleMs = 6000 }: FloodOptions = {},
 ): Promise<FloodFigures> {
-  const receivers: Array<Receiver | FailingReceiver> = [];
+  const receivers: ThreadReceiver[] = [];
   try {
     const failing = await startFailingReceiver();
     receivers.push(failing);
     for (let i = 0; i < endpoints; i++) await registerWebhook(attacker.url, attacker.key!, `${failing.url}/${i}`);
-    const healthy = await startReceiver();
+    const healthy = await startReceiverOnThread();
     receivers.push(healthy);
     await registerWebhook(victim.url, victim.key!, healthy.url);
     // From a process of its own, as from another machine: not from the event loop of the services under test.

@@ -118,34 +118,51 @@ export async function startHangingReceiver(): Promise<HangingReceiver> {
   };
 }
 
-/** A receiver that answers 500 to every delivery, on a thread of its own. */
-export interface FailingReceiver {
+/** A receiver served on a thread of its own: its deliveries, each stamped on the thread as it arrived. */
+export interface ThreadReceiver {
   readonly url: string;
+  /** Kept by a receiver that keeps them (`startReceiverOnThread`); `at` on this thread's `performance.now()` clock. */
+  readonly deliveries: readonly Delivery[];
   close(): Promise<void>;
 }
 
-/** The failing receiver's thread: a server answering 500 to everything, its port posted back. */
-const FAILING_RECEIVER = `
+/**
+ * A receiver's thread: a server answering `status` to everything; it posts its port back, then each delivery if it keeps
+ * them, stamped on the clock every thread shares (timeOrigin + now).
+ */
+const THREAD_RECEIVER = `
 const { createServer } = require('node:http');
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
+const { status, keep } = workerData;
 const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => { res.statusCode = 500; res.end(); });
+  const chunks = [];
+  req.on('data', (chunk) => { if (keep) chunks.push(chunk); });
+  req.on('end', () => {
+    const at = performance.timeOrigin + performance.now();
+    if (keep) parentPort.postMessage({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at });
+    res.statusCode = status;
+    res.end();
+  });
 });
 server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
 parentPort.on('message', () => server.close(() => process.exit(0)));
 `;
 
 /**
- * Endpoints that fail every delivery, as an attacker's would — served on a thread of its own, as from another machine:
- * a flood's thousands of failed deliveries a second must not be answered on the event loop of the services under test
- * (the tests run them in their own process), which they would slow down for every client alike.
+ * Served on a thread of its own, as from another machine: a delivery is stamped when it reaches the endpoint, not when
+ * the event loop of the services under test (the tests run them in their own process) gets round to reading it — a
+ * flood's orders on that loop held healthy deliveries there for 0.4–1.2 s beside two busy loops.
  */
-export async function startFailingReceiver(): Promise<FailingReceiver> {
-  const worker = new Worker(FAILING_RECEIVER, { eval: true });
+async function startThreadReceiver(status: number, keep: boolean): Promise<ThreadReceiver> {
+  const worker = new Worker(THREAD_RECEIVER, { eval: true, workerData: { status, keep } });
   const [port] = (await once(worker, 'message')) as [number];
+  const deliveries: Delivery[] = [];
+  worker.on('message', (delivery: Delivery) =>
+    deliveries.push({ ...delivery, at: delivery.at - performance.timeOrigin }),
+  );
   return {
     url: `http://127.0.0.1:${port}/hook`,
+    deliveries,
     close: async () => {
       const exited = once(worker, 'exit');
       worker.postMessage('close');
@@ -153,3 +170,13 @@ export async function startFailingReceiver(): Promise<FailingReceiver> {
     },
   };
 }
+
+/** A receiver that answers 204 to every delivery and keeps them, on a thread of its own. */
+export const startReceiverOnThread = (): Promise<ThreadReceiver> => startThreadReceiver(204, true);
+
+/**
+ * Endpoints that fail every delivery, as an attacker's would, on a thread of its own: a flood's thousands of failed
+ * deliveries a second must not be answered on the event loop of the services under test, which they would slow down
+ * for every client alike.
+ */
+export const startFailingReceiver = (): Promise<ThreadReceiver> => startThreadReceiver(500, false);
