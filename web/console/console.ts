@@ -584,12 +584,15 @@ function actionButton<T>(action: Action<T>, target: T, answered?: () => Promise<
         const body: unknown = await response.json();
         result.className = `result ${response.ok ? '' : 'failed'}`;
         result.replaceChildren(action.said(response.status, body));
-        await answered?.();
       } catch (error) {
         result.className = 'result failed';
         result.replaceChildren(`Not sent: ${(error as Error).message}`);
+        button.hidden = false;
+        return;
       }
       button.hidden = false;
+      // Outside the send's failure: what comes after its answer never unsays it.
+      await answered?.();
     };
     yes.addEventListener('click', () => void send());
   });
@@ -674,10 +677,14 @@ async function showOrder(client: string, orderId: string, row: HTMLElement): Pro
   // run, a cancel still winding down) as long as the panel shows it; the action's answer stays said.
   const readAgain = async (): Promise<void> => {
     for (let reads = 0; reads < READS_AFTER_ACTION && opened === mine; reads++) {
-      const now = await getJson<Timeline>(timelinePath);
+      // A read turned away (503 from an instance whose reads are busy) is read again at the next turn: one refusal must
+      // not leave the page showing the order as it was before the action, for good.
+      const now = await getJson<Timeline>(timelinePath).catch(() => undefined);
       if (opened !== mine) return;
-      show(now);
-      if (now.state === 'done') break;
+      if (now) {
+        show(now);
+        if (now.state === 'done') break;
+      }
       await new Promise((resolve) => setTimeout(resolve, READ_AGAIN_MS));
     }
     await showList();
