@@ -34,8 +34,11 @@
  *   death. What a client is told is committed synchronously (order_finish
  *   turns it on for its transaction), and WAL is flushed in order, so every
  *   write an answer depends on is on disk before the answer leaves.
- * - A pool must have an 'error' listener: an idle connection that dies emits
- *   one, and unheard, it crashes the process.
+ * - Every connection is heard from its opening to its end: an idle one that
+ *   dies emits 'error' on its pool, and a checked-out one on itself — also
+ *   between the pool's handing it out and the statement's start, when its
+ *   end came in one chunk with its opening or with its last answer. Unheard,
+ *   such an 'error' crashes the process (seen in chaos, on a fast shutdown).
  */
 import type { Logger } from 'pino';
 import pg from 'pg';
@@ -106,6 +109,8 @@ const TIMED_OUT = /timeout/i;
 const CONNECT_TIMEOUT = 'Connection terminated due to connection timeout';
 /** Tries at bringing the schema up to date while connections time out but Postgres answers a probe. */
 const MIGRATE_ATTEMPTS = 3;
+/** Connections ended as they were handed out, let go before a statement gives up (each is new, or was idle). */
+const CHECKOUT_ATTEMPTS = 3;
 
 /** A connection not opened in time, new or from the pool: nothing was sent on it. */
 function isConnectTimeout(error: unknown): boolean {
@@ -151,6 +156,8 @@ export class Database {
   private probe: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly listeners: Array<(up: boolean) => void> = [];
+  /** Why a connection ended, heard whether or not it is checked out; a connection that ended is never used again. */
+  private readonly ended = new WeakMap<pg.ClientBase, Error>();
   /** Round trips since start. */
   roundTrips = 0;
 
@@ -308,6 +315,8 @@ export class Database {
       this.options.log.warn({ err: error }, 'a Postgres connection was lost while idle');
       this.markDown(error);
     });
+    // The pool stops listening as it hands a connection out, before the caller can start to; this listener stays.
+    pool.on('connect', (client) => client.on('error', (error: Error) => void this.ended.set(client, error)));
     return pool;
   }
 
@@ -325,24 +334,17 @@ export class Database {
         typeof statement === 'string'
           ? { text: statement, values: [...values] }
           : { name: statement.name, text: statement.text, values: [...values] };
-      const client = await pool.connect();
+      const client = await this.checkout(pool);
       sent = true;
-      // Heard for as long as the connection is checked out, as pool.query does: an error that comes with no statement
-      // under way — a backend ended (FATAL) in the same packet as the answer, before this continuation has run and
-      // given the connection back — is emitted on the client, and unheard it brings the process down (seen in chaos).
-      let broken: Error | undefined;
-      const lost = (error: Error): void => void (broken ??= error);
-      client.on('error', lost);
       try {
         const { rows } = await client.query<Row>(config);
-        client.release(broken);
+        // Its end may have come with this answer, in one chunk: then it is let go, not given to another.
+        client.release(this.ended.get(client));
         return rows;
       } catch (error) {
         // As pool.query does: a connection whose statement failed is not given to another.
         client.release(error instanceof Error ? error : true);
         throw error;
-      } finally {
-        client.removeListener('error', lost);
       }
     } catch (error) {
       // Every connection was busy for the whole checkout timeout: this instance asks too much at once; Postgres itself
@@ -356,6 +358,20 @@ export class Database {
         throw new StoreBusy(`Postgres answered a probe, but not this in time: ${error.message}`, options);
       this.markDown(error);
       throw new DatabaseUnavailable(`Postgres is unreachable: ${(error as Error).message}`, options);
+    }
+  }
+
+  /**
+   * A connection to send a statement on. One that ended as it was handed out (its end came in the same chunk as its
+   * opening, or while it sat idle and unread) is let go and another asked for: the statement was never sent on it.
+   */
+  private async checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      const ended = this.ended.get(client);
+      if (ended === undefined) return client;
+      client.release(ended);
+      if (attempt === CHECKOUT_ATTEMPTS) throw ended;
     }
   }
 

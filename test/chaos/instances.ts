@@ -239,7 +239,8 @@ export class Supervisor {
     // Postgres away at start: exit 69 is how the service says so (its supervisor restarts it).
     const expected = instance.exitExpected || this.stopping || (wasStarting && code === EXIT_DATABASE_UNAVAILABLE);
     const atMs = this.recorder.now();
-    const tail = expected ? '' : await lastLines(instance.logFile, 12);
+    // Enough for a crash as Node prints it: the thrown error's stack, where it was emitted, its fields.
+    const tail = expected ? '' : await lastLines(instance.logFile, 48);
     this.recorder.exit({ instance: instance.name, pid: child.pid ?? 0, atMs, code, signal, expected, tail });
     if (instance.child !== child) return;
     if (!instance.exitExpected && !this.stopping) {

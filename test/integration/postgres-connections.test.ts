@@ -3,9 +3,10 @@
  * reached Postgres and was never answered is told from one that never left
  * (the begin's outcome_unknown rests on it), and a connection checked out for
  * a statement is heard for as long as it is out — an error that comes with no
- * statement under way (a backend ended right after its answer) must not
- * bring the process down.
+ * statement under way (a backend ended right after its answer, or right
+ * after it opened) must not bring the process down.
  */
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Database } from '../../src/postgres/database.js';
@@ -18,6 +19,8 @@ import {
 } from '../support/postgres.js';
 import { postgresProxy } from '../support/postgres-proxy.js';
 import { pause } from '../support/wait.js';
+
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
 let server: TestPostgres | undefined;
 beforeAll(async () => {
@@ -43,6 +46,33 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${PO
       // Before: the FATAL came with no statement under way, on a connection still checked out and heard by no one:
       // an 'error' event unheard, and the process went down. Now that connection is let go, and the next opens anew.
       expect(await db.query<{ two: number }>('SELECT 2 AS two')).toEqual([{ two: 2 }]);
+    } finally {
+      await db.close();
+      await proxy.close();
+    }
+  });
+
+  it('a connection that ends in the same packet as its opening is not given a statement and brings nothing down', async () => {
+    const url = await freshDatabase(server!);
+    // Every session of this database ends itself (FATAL 57P05) once idle for 100 ms: a new one, just after it opened.
+    const owner = new pg.Client({ connectionString: url });
+    await owner.connect();
+    await owner.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET idle_session_timeout = '100ms'`);
+    await owner.end();
+    const proxy = await postgresProxy(url);
+    const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 5000, log: pino({ level: 'silent' }) });
+    try {
+      // Held from the end of the connection's opening (ReadyForQuery, idle: 'Z', length 5, 'I'), past authentication.
+      proxy.holdFrom = (chunk) => chunk.includes(READY_FOR_QUERY);
+      const answered = db.query<{ one: number }>('SELECT 1 AS one');
+      // That opening, then the FATAL 100 ms after it, passed on together.
+      await pause(400);
+      proxy.release();
+      // Before: the pool handed the connection out and stopped hearing it at once, so the FATAL that followed in the
+      // same chunk was an 'error' event heard by no one, and the process went down. Now the statement, never sent on
+      // it, goes out on a connection opened anew.
+      expect(await answered).toEqual([{ one: 1 }]);
+      expect(proxy.connections).toBe(2);
     } finally {
       await db.close();
       await proxy.close();

@@ -13,6 +13,8 @@ export interface PostgresProxy {
   readonly connections: number;
   /** While true, what Postgres sends is kept, not passed on. */
   holding: boolean;
+  /** When set, holding starts at the first chunk from Postgres this accepts (that chunk held too), once. */
+  holdFrom?: (chunk: Buffer) => boolean;
   /** Stops holding, and passes on what each connection kept, in one write. */
   release(): void;
   close(): Promise<void>;
@@ -49,6 +51,10 @@ export async function postgresProxy(
       held.push(kept);
       client.on('data', (chunk: Buffer) => upstream.write(chunk));
       upstream.on('data', (chunk: Buffer) => {
+        if (proxy.holdFrom?.(chunk)) {
+          proxy.holding = true;
+          proxy.holdFrom = undefined;
+        }
         if (proxy.holding) kept.data.push(chunk);
         else client.write(chunk);
       });
