@@ -37,6 +37,7 @@ export class PgKeySource implements KeySource {
   private tiers = new Map<string, Tier>();
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
+  private readAgain = false;
   /** Whether the keys have been read once: what the first read finds is no change. */
   private read = false;
   private readonly listeners: Array<(change: IssuedKeysChange) => void> = [];
@@ -77,8 +78,16 @@ export class PgKeySource implements KeySource {
     clearInterval(this.timer);
   }
 
+  /**
+   * One read at a time. A read asked for while one is on its way is made after it: that one may have been answered
+   * before the change it is asked for (a NOTIFY that came during it), and it would read the keys as they were.
+   */
   private refresh(): Promise<void> {
-    this.reading ??= this.db
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = this.db
       .query<{ key_hash: Buffer; client: string; tier: Tier | null }>(LIVE)
       .then((rows) => {
         const before = this.live;
@@ -90,7 +99,12 @@ export class PgKeySource implements KeySource {
       .catch((error: unknown) =>
         this.log.debug({ err: error }, 'API keys in Postgres could not be read; the last ones read stand'),
       )
-      .finally(() => (this.reading = undefined));
+      .finally(() => {
+        this.reading = undefined;
+        if (!this.readAgain) return;
+        this.readAgain = false;
+        void this.refresh();
+      });
     return this.reading;
   }
 

@@ -6,9 +6,13 @@
  * services on one database.
  */
 import { spawn } from 'node:child_process';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyFingerprint } from '../../src/auth/key-ring.js';
+import { hashKey, keyFingerprint } from '../../src/auth/key-ring.js';
 import { compiledModule, pathOf } from '../../src/paths.js';
+import { issueKey, PgKeySource } from '../../src/postgres/api-keys.js';
+import { Database } from '../../src/postgres/database.js';
+import { Notifications } from '../../src/postgres/notifications.js';
 import { captureLog } from '../support/log-capture.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
@@ -20,8 +24,9 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { postgresProxy } from '../support/postgres-proxy.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { eventually } from '../support/wait.js';
+import { eventually, pause } from '../support/wait.js';
 
 const ADMIN = 'keys_admin_0123456789abcdefghijklmnopqrst';
 
@@ -179,6 +184,42 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       await expectAtRest(svc, 2);
     } finally {
       await svc.shutdown();
+    }
+  });
+
+  it('a key issued while the keys are being read is read again after that read, not left to the next refresh', async () => {
+    const url = await freshDatabase(server!);
+    // The keys are read through a proxy that can hold Postgres's answers; the notifications come straight.
+    const proxy = await postgresProxy(url);
+    const log = pino({ level: 'silent' });
+    const reads = new Database({ url: proxy.url, poolSize: 2, statementTimeoutMs: 5000, log });
+    const direct = new Database({ url, poolSize: 2, statementTimeoutMs: 5000, log });
+    const notifications = new Notifications(direct, log);
+    const source = new PgKeySource(reads, notifications, log);
+    try {
+      await notifications.start();
+      await source.start();
+      // Only a notification reads the keys from here on: no refresh on a timer hides what one misses.
+      source.stop();
+      proxy.holding = true;
+      // A read, asked for by a notification that changes nothing, answered before the key exists and held.
+      await sql(url, "SELECT pg_notify('api_keys', '')");
+      await pause(300);
+      const key = await issueKey(direct, 'acme');
+      // The key's notification has come while that read is on its way.
+      await pause(300);
+      proxy.release();
+      // Before: the key's notification joined the read on its way, which found no key, and nothing read them again.
+      await eventually(
+        async () => source.clientOf(hashKey(key)),
+        (client) => client === 'acme',
+        { within: 3000 },
+      );
+    } finally {
+      source.stop();
+      await notifications.close();
+      await Promise.all([reads.close(), direct.close()]);
+      await proxy.close();
     }
   });
 });
