@@ -23,6 +23,8 @@ export interface Sender {
 
 export interface Answer {
   readonly status: number;
+  /** When it was sent (performance.now()). */
+  readonly sentAt: number;
   readonly ms: number;
   readonly headers: Headers;
   readonly body: {
@@ -54,7 +56,13 @@ export async function sendOrder({ url, key, headers }: Sender, body: unknown): P
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const parsed = (await response.json()) as Answer['body'];
-  return { status: response.status, ms: performance.now() - started, headers: response.headers, body: parsed };
+  return {
+    status: response.status,
+    sentAt: started,
+    ms: performance.now() - started,
+    headers: response.headers,
+    body: parsed,
+  };
 }
 
 /**
@@ -389,7 +397,7 @@ export async function couriersAcrossInstances(
   greedy: Sender,
   victim: Sender,
   { connections = 20, courierMs = 1900, rate = 5, seconds = 6, settleMs = 3000, warmUpMs = 1500 } = {},
-): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures }> {
+): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures; slowestBesideHog: string[] }> {
   const victimOrder = (): Record<string, unknown> => freshOrder({}, VICTIM_PREFIX);
   // Not counted: a fresh cluster's first orders open its connections and compile its code.
   await sendAtRate(victim, rate, performance.now() + warmUpMs, victimOrder);
@@ -398,7 +406,29 @@ export async function couriersAcrossInstances(
   const hog = keepSending(greedy, connections, until, () => freshOrder({ delay_ms: { courier: courierMs } }));
   await pause(settleMs);
   const withHog = await sendAtRate(victim, rate, until, victimOrder);
-  return { alone: victimFigures(alone), withHog: victimFigures(withHog), greedy: victimFigures(await hog) };
+  const hogAnswers = await hog;
+  return {
+    alone: victimFigures(alone),
+    withHog: victimFigures(withHog),
+    greedy: victimFigures(hogAnswers),
+    slowestBesideHog: endedDuring(withHog, hogAnswers),
+  };
+}
+
+/**
+ * The three slowest of `answers`, each with how many of `others` were answered while it waited: the hog's orders end
+ * in waves (each waits out its deadline in the couriers' line, and is sent again at once), and a victim order slowed by
+ * a wave's work, not by a courier, shows it here.
+ */
+function endedDuring(answers: readonly Answer[], others: readonly Answer[]): string[] {
+  const ends = others.map((other) => other.sentAt + other.ms);
+  return [...answers]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 3)
+    .map((answer) => {
+      const during = ends.filter((end) => end >= answer.sentAt && end <= answer.sentAt + answer.ms).length;
+      return `${Math.round(answer.ms)} ms, ${during} of the other client's orders answered meanwhile`;
+    });
 }
 
 /**
