@@ -7,23 +7,11 @@
  * name or failure, where the test draws from one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { parseArgs } from 'node:util';
+import { flakyArgs } from './flaky-args.js';
 import { failuresIn } from './run-failures.js';
 import { vitestJson } from './vitest-json.js';
 
-const { values, positionals } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, busy: { type: 'string', default: '0' } },
-  allowPositionals: true,
-  strict: false,
-});
-const count = (raw: unknown, name: string): number => {
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw new Error(`--${name} must be a whole number, got ${String(raw)}`);
-  return value;
-};
-const runs = Math.max(1, count(values.runs, 'runs'));
-const busy = count(values.busy, 'busy');
+const { runs, busy, vitest } = flakyArgs(process.argv.slice(2));
 
 const spinners: ChildProcess[] = Array.from({ length: busy }, () =>
   spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
@@ -39,7 +27,7 @@ const failures = new Map<string, { count: number; seeds: Set<string> }>();
 try {
   for (let run = 1; run <= runs; run++) {
     console.log(`\n=== test:flaky run ${run} of ${runs}, ${busy} busy loop(s) beside it ===\n`);
-    const report = await vitestJson(positionals);
+    const report = await vitestJson(vitest);
     for (const { key, text } of failuresIn(report, process.cwd())) {
       const seen = failures.get(key) ?? { count: 0, seeds: new Set<string>() };
       seen.count++;
