@@ -98,6 +98,9 @@ describe('thread time', () => {
         let beside = 0;
         let apart = 0;
         let besideAll = 0;
+        // For a failure: the other threads as the frame showed them when a victim's step was seen beside the CPU work
+        // (a thread judged stalled, or full, takes no new step, and the computing one may be left).
+        const others: string[] = [];
         for (const { data } of view.frames) {
           const computing = new Set(
             data.lanes.filter((lane) => lane.counts.computing > 0).map((lane) => lane.thread_id),
@@ -114,13 +117,24 @@ describe('thread time', () => {
             const computingFor = lane.steps.filter((step) => step.activity === 'computing').map((step) => step.age_ms);
             // Not listed (a lane shows only so many steps): every victim beside it counts.
             const since = computingFor.length > 0 ? Math.max(...computingFor) : Infinity;
-            beside += victims.filter((step) => step.age_ms < since).length;
+            const late = victims.filter((step) => step.age_ms < since);
+            beside += late.length;
+            if (late.length > 0)
+              others.push(
+                data.lanes
+                  .filter((other) => !computing.has(other.thread_id))
+                  .map(
+                    (other) =>
+                      `thread ${other.thread_id} ${other.state}, stalled ${other.stalled_ms} ms, ${other.steps_running} steps`,
+                  )
+                  .join(', '),
+              );
           }
         }
         expect(apart).toBeGreaterThan(0);
         expect(
           beside,
-          `victims' steps seen beside the CPU work: ${JSON.stringify({ beside, besideAll, apart })}`,
+          `victims' steps seen beside the CPU work: ${JSON.stringify({ beside, besideAll, apart })}; the other threads then: ${others.join('; ')}`,
         ).toBeLessThanOrEqual(apart / 10);
       } finally {
         view.close();
