@@ -120,11 +120,16 @@ export interface VictimFigures {
   readonly others: Readonly<Record<string, number>>;
   /** The same answers by status and error kind, with one message of each: what a failing bound shows of its cause. */
   readonly refusals: Readonly<Record<string, { readonly count: number; readonly message: string }>>;
-  /** The three slowest answers, each with its steps' times: which step a failing latency bound waited in. */
+  /**
+   * The three slowest answers, each with its steps' times: which step a failing latency bound waited in; with `beside`,
+   * also how many of another client's orders were answered while it waited (a wave of their ends is work on the
+   * instance, not a courier's wait).
+   */
   readonly slowest: readonly string[];
 }
 
-export function victimFigures(answers: readonly Answer[]): VictimFigures {
+export function victimFigures(answers: readonly Answer[], beside?: readonly Answer[]): VictimFigures {
+  const besideEnds = beside?.map((other) => other.sentAt + other.ms);
   const sorted = answers.map((answer) => answer.ms).sort((a, b) => a - b);
   const others: Record<string, number> = {};
   const refusals: Record<string, { count: number; message: string }> = {};
@@ -145,10 +150,13 @@ export function victimFigures(answers: readonly Answer[]): VictimFigures {
     slowest: [...answers]
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 3)
-      .map(
-        ({ ms, status, body }) =>
-          `${Math.round(ms)} ms, ${status}: ${(body.steps ?? []).map((step) => `${step.name} ${step.duration_ms} ms on thread ${step.thread_id ?? '?'}`).join(', ')}`,
-      ),
+      .map(({ sentAt, ms, status, body }) => {
+        const steps = (body.steps ?? [])
+          .map((step) => `${step.name} ${step.duration_ms} ms on thread ${step.thread_id ?? '?'}`)
+          .join(', ');
+        const meanwhile = besideEnds?.filter((end) => end >= sentAt && end <= sentAt + ms).length;
+        return `${Math.round(ms)} ms, ${status}: ${steps}${meanwhile === undefined ? '' : `; ${meanwhile} of the other client's orders answered meanwhile`}`;
+      }),
   };
 }
 
@@ -397,7 +405,7 @@ export async function couriersAcrossInstances(
   greedy: Sender,
   victim: Sender,
   { connections = 20, courierMs = 1900, rate = 5, seconds = 6, settleMs = 3000, warmUpMs = 1500 } = {},
-): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures; slowestBesideHog: string[] }> {
+): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures }> {
   const victimOrder = (): Record<string, unknown> => freshOrder({}, VICTIM_PREFIX);
   // Not counted: a fresh cluster's first orders open its connections and compile its code.
   await sendAtRate(victim, rate, performance.now() + warmUpMs, victimOrder);
@@ -407,28 +415,13 @@ export async function couriersAcrossInstances(
   await pause(settleMs);
   const withHog = await sendAtRate(victim, rate, until, victimOrder);
   const hogAnswers = await hog;
+  // The hog's orders end in waves (each waits out its deadline in the couriers' line, and is sent again at once): the
+  // victim's slowest say how many ended while they waited.
   return {
     alone: victimFigures(alone),
-    withHog: victimFigures(withHog),
+    withHog: victimFigures(withHog, hogAnswers),
     greedy: victimFigures(hogAnswers),
-    slowestBesideHog: endedDuring(withHog, hogAnswers),
   };
-}
-
-/**
- * The three slowest of `answers`, each with how many of `others` were answered while it waited: the hog's orders end
- * in waves (each waits out its deadline in the couriers' line, and is sent again at once), and a victim order slowed by
- * a wave's work, not by a courier, shows it here.
- */
-function endedDuring(answers: readonly Answer[], others: readonly Answer[]): string[] {
-  const ends = others.map((other) => other.sentAt + other.ms);
-  return [...answers]
-    .sort((a, b) => b.ms - a.ms)
-    .slice(0, 3)
-    .map((answer) => {
-      const during = ends.filter((end) => end >= answer.sentAt && end <= answer.sentAt + answer.ms).length;
-      return `${Math.round(answer.ms)} ms, ${during} of the other client's orders answered meanwhile`;
-    });
 }
 
 /**

@@ -146,7 +146,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
             (l) => l['audit'] === 'issued_keys_changed' && (l[change] as unknown[]).length > 0,
           );
           const told = line === undefined ? 'not yet' : `${Number(line['time']) - sinceWall} ms`;
-          return `${i === 0 ? 'A' : 'B'}: its ring changed after ${told}, answered after ${Math.round(answeredMs[1 - i]!)} ms`;
+          return `${i === 0 ? 'A' : 'B'}: its ring changed after ${told}, answered after ${Math.round(answeredMs[i]!)} ms`;
         })
         .concat(`this process's event loop ran up to ${Math.round(loop.max / 1e6)} ms late`)
         .join('; ');
@@ -166,7 +166,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       const [issuedAt, issuedWall] = [performance.now(), Date.now()];
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
-      const learned = await Promise.all([b, a].map((svc) => msUntilAnswered(svc, key, 400, 401, issuedAt)));
+      const learned = await Promise.all([a, b].map((svc) => msUntilAnswered(svc, key, 400, 401, issuedAt)));
       loop.disable();
       for (const ms of learned) expect(ms, whereTheTimeWent('issued', issuedWall, learned, loop)).toBeLessThan(1000);
       for (const svc of [b, a]) expect(await order(svc, key)).toBe(200);
@@ -183,7 +183,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`API keys in Postgres${POSTG
       loop.enable();
       // Before: A was asked once, right after B refused, and answered 200 (seen once, on a quiet machine): its NOTIFY was
       // still on its way.
-      const forgotten = await Promise.all([b, a].map((svc) => msUntilAnswered(svc, key, 401, 400, revokedAt)));
+      const forgotten = await Promise.all([a, b].map((svc) => msUntilAnswered(svc, key, 401, 400, revokedAt)));
       loop.disable();
       for (const ms of forgotten)
         expect(ms, whereTheTimeWent('revoked', revokedWall, forgotten, loop)).toBeLessThan(1000);

@@ -37,15 +37,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
       });
       try {
         const victim = { url: cluster.url, key: GLOBEX };
-        const { alone, withHog, greedy, slowestBesideHog } = await couriersAcrossInstances(
-          { url: cluster.url, key: ACME },
-          victim,
-          {
-            courierMs: COURIER_HOLD_MS,
-            rate: 10,
-            seconds: 10,
-          },
-        );
+        const { alone, withHog, greedy } = await couriersAcrossInstances({ url: cluster.url, key: ACME }, victim, {
+          courierMs: COURIER_HOLD_MS,
+          rate: 10,
+          seconds: 10,
+        });
         // Alone again once the hog has gone: the baseline brackets the hog's phase, so a machine that got busier
         // meanwhile is not taken for the hog (beside busy cores, 511 ms against 1.5 × 301 alone before it, and
         // 1,028 against 1.5 × 256, with none of the victim's orders waiting past a courier's 1.9 s).
@@ -61,8 +57,6 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
           aloneAfter,
           'the hog:',
           greedy,
-          'its orders answered while the slowest beside it ran:',
-          slowestBesideHog,
         );
         // Before: the victim's p99 went 257 → 1,917 ms (the issue): on the instance lent 2 slots, the hog's cap of 60%
         // rounded up to both.
@@ -74,7 +68,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
           withHog.p99Ms,
           // Each slow order's steps (a courier waited for shows in the courier's time) and the hog's orders that ended
           // while it ran (their ends come in waves: work on the instance, not couriers).
-          `beside the hog: ${withHog.slowest.join('; ')} (${slowestBesideHog.join('; ')}); alone: ${alone.slowest.join('; ')}; after: ${aloneAfter.slowest.join('; ')}`,
+          `beside the hog: ${withHog.slowest.join('; ')}; alone: ${alone.slowest.join('; ')}; after: ${aloneAfter.slowest.join('; ')}`,
         ).toBeLessThanOrEqual(1.5 * Math.max(alone.p99Ms, aloneAfter.p99Ms));
       } finally {
         // The primary passes SIGTERM on to its instances.
