@@ -19,6 +19,13 @@
  * pass its share by what it owes in one TRIM_EVERY_MS, never for longer.
  * Every instance trims: the statement ranks and deletes in one snapshot, so
  * two at once delete each row once, and each counts what it deleted.
+ *
+ * An order whose every owed row was let go has nothing left to deliver, but
+ * its job would wait out its retry (up to WEBHOOK_RETRY_MAX_MS), its named
+ * queue with it; and every claim, by any instance for any client, locks each
+ * queue not locked (docs/decisions/graphile-worker-over-pg-boss.md). A flood's
+ * let-go orders made every other client's claims slower with its backlog, so
+ * their jobs go with their rows (LET_GO_JOBS).
  */
 import type { Logger } from 'pino';
 import type { DeliveryCounts } from '../events/delivery-counts.js';
@@ -49,7 +56,24 @@ const TRIM: Statement = {
             WHERE d.done_at IS NULL AND ${CLIENT_OF_ROW} = ANY ($1::text[]))
          DELETE FROM event_deliveries d USING ranked r JOIN room ON room.client = r.client
           WHERE d.endpoint_id = r.endpoint_id AND d.event_seq = r.event_seq AND r.n > room.kept
-          RETURNING r.client`,
+          RETURNING r.client, d.order_id`,
+};
+
+/**
+ * The waiting jobs of orders (by stored key) that owe nothing now, deleted. An event written meanwhile for one of them
+ * (a late refund) replaces its job in its own transaction, which bumps the job's revision: the delete, matching the
+ * revision it read, passes over that job, whether the event committed before it reached the row or while it waited
+ * for the row's lock. A job running is left to end by itself: it finds nothing owed.
+ */
+const LET_GO_JOBS: Statement = {
+  name: 'webhook_let_go_jobs',
+  text: `WITH idle AS (
+           SELECT j.id, j.revision FROM graphile_worker._private_jobs j
+            WHERE j.key IN (SELECT 'webhook:' || o FROM unnest($1::text[]) AS o)
+              AND j.locked_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.order_id = substr(j.key, 9) AND d.done_at IS NULL))
+         DELETE FROM graphile_worker._private_jobs j USING idle
+          WHERE j.id = idle.id AND j.revision = idle.revision AND j.locked_at IS NULL`,
 };
 
 export class OwedDeliveries {
@@ -96,7 +120,7 @@ export class OwedDeliveries {
         .map(({ client, owed }) => ({ client, owed, room: this.shares.room(client) }))
         .filter(({ owed, room }) => owed > room);
       if (over.length === 0) return;
-      const deleted = await this.db.query<{ client: string }>(TRIM, [
+      const deleted = await this.db.query<{ client: string; order_id: string }>(TRIM, [
         over.map(({ client }) => client),
         over.map(({ room }) => room),
       ]);
@@ -108,6 +132,7 @@ export class OwedDeliveries {
         this.dropped.dropped(client, count, room);
         this.counts.attempted('dropped', count);
       }
+      if (deleted.length > 0) await this.db.query(LET_GO_JOBS, [[...new Set(deleted.map(({ order_id }) => order_id))]]);
     } catch {
       // Postgres away or busy: the bound is kept again at the next tick.
     } finally {

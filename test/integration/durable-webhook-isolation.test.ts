@@ -29,7 +29,8 @@ import {
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 import { eventually } from '../support/wait.js';
-import { failingEndpointsFlood } from '../support/webhook-flood.js';
+import { failingEndpointsFlood, registerWebhook } from '../support/webhook-flood.js';
+import { startFailingReceiver } from '../support/webhook-receiver.js';
 
 const EVENTS_MAX = 600;
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
@@ -38,15 +39,16 @@ let server: TestPostgres | undefined;
 let databaseUrl: string;
 let a: TestService;
 let b: TestService;
+const configWith = (eventsMax: number) => ({
+  durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
+  access: TWO_CLIENTS,
+  events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax },
+});
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE !== undefined) return;
   server = await startTestPostgres();
   databaseUrl = await freshDatabase(server);
-  const config = {
-    durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
-    access: TWO_CLIENTS,
-    events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax: EVENTS_MAX },
-  };
+  const config = configWith(EVENTS_MAX);
   [a, b] = [await startTestService({ config }), await startTestService({ config })];
 });
 afterAll(async () => {
@@ -158,6 +160,69 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       expect(resumed.status, resumed.text).toBe(410);
       const { next } = resumed.json() as { next: string };
       expect((await get(a, `/events?after=${next}`, GLOBEX)).status).toBe(200);
+    });
+
+    it("an order whose every owed delivery was let go past its client's share leaves no job waiting its retry: each would be locked by every claim, any client's, until it ran", async () => {
+      const failing = await startFailingReceiver();
+      try {
+        // One endpoint of acme's, failing: each order owes it one delivery.
+        const { webhooks } = (await get(a, '/webhooks', ACME)).json() as { webhooks: Array<{ id: string }> };
+        for (const { id } of webhooks)
+          await rawRequest(a.url, {
+            method: 'DELETE',
+            path: `/webhooks/${id}`,
+            headers: { authorization: `Bearer ${ACME}` },
+          });
+        await registerWebhook(a.url, ACME, failing.url);
+        const orders = Array.from({ length: 5 }, () =>
+          freshOrder({ fail_step: 'payment', delay_ms: INSTANT }, 'let-go'),
+        );
+        for (const order of orders) expect((await a.order(order, { key: ACME })).status).toBe(400);
+        const stored = orders.map(({ order_id }) => `acme:${String(order_id)}`);
+        const keys = stored.map((order) => `webhook:${order}`);
+        // Each job waiting for a retry an hour away, as after a few failures: untouched, it would wait that long.
+        await eventually(
+          async () =>
+            (
+              await query<{ id: string }>(
+                "UPDATE graphile_worker._private_jobs SET run_at = now() + interval '1 hour' WHERE key = ANY($1::text[]) AND locked_at IS NULL RETURNING id",
+                [keys],
+              )
+            ).length,
+          (moved) => moved === orders.length,
+          { within: 10_000, every: 100 },
+        );
+        // An instance whose EVENTS_MAX leaves acme a row or so lets go of its newest: most of these orders' rows.
+        const trimming = await startTestService({ config: configWith(2) });
+        try {
+          const letGo = await eventually(
+            async () => {
+              const owing = await query<{ order_id: string }>(
+                'SELECT DISTINCT order_id FROM event_deliveries WHERE done_at IS NULL AND order_id = ANY($1::text[])',
+                [stored],
+              );
+              return stored.filter((order) => !owing.some((row) => row.order_id === order));
+            },
+            (gone) => gone.length >= 3,
+            // The new instance trims once its delivery thread's queue has started: seconds on a busy machine.
+            { within: 30_000, every: 100 },
+          );
+          const waiting = await eventually(
+            async () =>
+              query<{ key: string }>('SELECT key FROM graphile_worker._private_jobs WHERE key = ANY($1::text[])', [
+                letGo.map((order) => `webhook:${order}`),
+              ]),
+            // Deleted by the very trim that let the rows go; untouched, they would wait an hour.
+            (jobs) => jobs.length === 0,
+            { within: 10_000, every: 100 },
+          );
+          expect(waiting).toEqual([]);
+        } finally {
+          await trimming.shutdown();
+        }
+      } finally {
+        await failing.close();
+      }
     });
   },
 );
