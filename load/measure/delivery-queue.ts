@@ -21,8 +21,14 @@
  *   last job and the service sweeps them (webhook_sweep_queues): each claim
  *   locks every queue not locked.
  *
+ * - With --waiting-lanes N, graphile-worker twice more, beside N lanes each
+ *   waiting an hour for a retry, as a flood's failing endpoints leave them:
+ *   each in its order's queue, then parked in none (pg-webhook-lanes.ts,
+ *   PARK_FROM_MS).
+ *
  *   npm run measure -- delivery-queue --rounds 3 --jobs 3000
  *   npm run measure -- delivery-queue --rounds 3 --jobs 600 --left-queues 50000
+ *   npm run measure -- delivery-queue --rounds 3 --jobs 600 --latency 50 --waiting-lanes 5000
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -43,12 +49,24 @@ const { values: options } = parseCommandLine(
     jobs: { type: 'integer', default: 3000, help: 'jobs of the throughput phase' },
     latency: { type: 'integer', default: 150, help: 'jobs of the latency phase, one every 20 ms' },
     'left-queues': { type: 'integer', default: 0, help: 'graphile-worker once more, beside this many empty queues' },
+    'waiting-lanes': {
+      type: 'integer',
+      default: 0,
+      help: 'graphile-worker twice more, beside this many lanes waiting an hour: in their queues, then parked',
+    },
   },
 );
 
 const CONCURRENCY = 16;
 const LEFT = `graphile-worker, ${options['left-queues']} queues left`;
-const QUEUES = ['graphile-worker', 'pg-boss', ...(options['left-queues'] > 0 ? [LEFT] : [])];
+const WAITING = `graphile-worker, ${options['waiting-lanes']} lanes waiting in queues`;
+const PARKED = `graphile-worker, ${options['waiting-lanes']} lanes parked`;
+const QUEUES = [
+  'graphile-worker',
+  'pg-boss',
+  ...(options['left-queues'] > 0 ? [LEFT] : []),
+  ...(options['waiting-lanes'] > 0 ? [WAITING, PARKED] : []),
+];
 type QueueName = string;
 
 /** A queue under test: its worker started with `handle` called at each job, its jobs added, stopped. */
@@ -59,7 +77,14 @@ interface Queue {
   stop(): Promise<void>;
 }
 
-async function graphile(url: string, leftQueues = 0): Promise<Queue> {
+/** Beside the jobs measured: empty queues left over, lanes waiting for a retry (each in its queue, or parked). */
+interface Beside {
+  readonly leftQueues: number;
+  readonly waitingLanes: number;
+  readonly parked: boolean;
+}
+
+async function graphile(url: string, { leftQueues, waitingLanes, parked }: Beside): Promise<Queue> {
   const logger = new Logger(() => () => {});
   await runMigrations({ connectionString: url, logger });
   const client = new pg.Client({ connectionString: url });
@@ -67,6 +92,12 @@ async function graphile(url: string, leftQueues = 0): Promise<Queue> {
   await client.query(
     `INSERT INTO graphile_worker._private_job_queues (queue_name) SELECT 'webhook:acme:done-' || n FROM generate_series(1, $1::int) AS n`,
     [leftQueues],
+  );
+  await client.query(
+    `SELECT graphile_worker.add_job('lane', json_build_object('order', o), queue_name := CASE WHEN $2 THEN NULL ELSE 'webhook:' || o END,
+              job_key := 'webhook:' || o, run_at := now() + interval '1 hour', max_attempts := 32767)
+       FROM (SELECT 'acme:waiting-' || n AS o FROM generate_series(1, $1::int) AS n) AS waiting`,
+    [waitingLanes, parked],
   );
   let runner: Awaited<ReturnType<typeof run>> | undefined;
   const add = `graphile_worker.add_job('lane', json_build_object('order', o), queue_name := 'webhook:' || o,
@@ -134,7 +165,13 @@ const orders = (prefix: string, n: number): string[] => Array.from({ length: n }
 
 async function measure(name: QueueName, round: number) {
   const url = await freshDatabase();
-  const queue = await (name === 'pg-boss' ? pgBoss(url) : graphile(url, name === LEFT ? options['left-queues'] : 0));
+  const queue = await (name === 'pg-boss'
+    ? pgBoss(url)
+    : graphile(url, {
+        leftQueues: name === LEFT ? options['left-queues'] : 0,
+        waitingLanes: name === WAITING || name === PARKED ? options['waiting-lanes'] : 0,
+        parked: name === PARKED,
+      }));
   try {
     // Throughput: a backlog, then the worker.
     let done = 0;

@@ -21,11 +21,12 @@
  * two at once delete each row once, and each counts what it deleted.
  *
  * An order whose every owed row was let go has nothing left to deliver, but
- * its job would wait out its retry (up to WEBHOOK_RETRY_MAX_MS), its named
- * queue with it; and every claim, by any instance for any client, locks each
- * queue not locked (docs/decisions/graphile-worker-over-pg-boss.md). A flood's
- * let-go orders made every other client's claims slower with its backlog, so
- * their jobs go with their rows (LET_GO_JOBS).
+ * its job would wait out its retry and then be claimed, read and completed
+ * for nothing, in its order's named queue until it parks (which every claim,
+ * any client's, locks: pg-webhook-lanes.ts, PARK_FROM_MS). A flood's let-go
+ * orders are many — in the failing-endpoints test beside two busy loops, 220
+ * jobs waiting where its share covered 30 orders — so their jobs go with their
+ * rows (LET_GO_JOBS).
  */
 import type { Logger } from 'pino';
 import type { DeliveryCounts } from '../events/delivery-counts.js';

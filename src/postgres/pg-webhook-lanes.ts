@@ -10,7 +10,9 @@
  * queue of its own (serial across every instance), keyed so an order has at
  * most one waiting: it delivers each endpoint's undelivered events of the
  * order in their order, each before the next, the endpoints side by side, so
- * an order's events arrive in the order they happened whatever the retries.
+ * an order's events arrive in the order they happened whatever the retries;
+ * a lane waiting a second or more for a retry waits parked, in no queue
+ * (PARK_FROM_MS says why).
  * A failure schedules the order's job again (our backoff with jitter,
  * retry-schedule.ts, rather than graphile-worker's fixed exponential one)
  * and ends the job; the delivery rows keep the failures and when the first
@@ -78,6 +80,12 @@ const clientOfOrder = (order: string): string => order.split(':', 1)[0]!;
 const deferMs = (): number => Math.round(DEFER_MS * (0.5 + Math.random() / 2));
 /** graphile-worker's own connections. */
 const WORKER_POOL_SIZE = 4;
+/**
+ * A lane that waits this long or longer waits parked: in no named queue. Every claim, by any instance for any
+ * client, locks every queue not locked, those of lanes waiting hours for a retry too; a flood's failing endpoints
+ * kept thousands waiting (their client's share of EVENTS_MAX), and every other client's claim slowed with them.
+ */
+const PARK_FROM_MS = 1000;
 /** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
@@ -95,6 +103,8 @@ interface LanePayload {
   readonly order: string;
   /** Only this endpoint's deliveries: a job added before migration 7 (one per endpoint and order). */
   readonly endpoint?: string;
+  /** Waited out a retry in no queue: its run only puts the lane back in its order's queue, due now. */
+  readonly parked?: true;
 }
 
 type OwedRow = EventRow & {
@@ -299,6 +309,9 @@ export class PgWebhookLanes implements Deliveries {
     const client = clientOfOrder(lane.order);
     const shared = this.shares.tryTake(client);
     try {
+      // Its wait over, a parked lane sends nothing itself: it hands the key to a job in the order's queue, due now, so
+      // that it never runs beside a run of its order that a new event started meanwhile.
+      if (lane.parked) return await this.addLaneJob(helpers, lane.order, client, 0);
       const held = await this.statement(client, DETACH, [id, pool, revision]);
       // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
       // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
@@ -348,18 +361,16 @@ export class PgWebhookLanes implements Deliveries {
     { keyed } = { keyed: true },
   ): Promise<void> {
     const key = `webhook:${order}`;
-    // The running job no longer has the key (DETACH): this one takes it, and waits in the order's queue.
-    await helpers.addJob(
-      TASK,
-      { order },
-      {
-        queueName: key,
-        ...(keyed ? { jobKey: key, jobKeyMode: 'replace' as const } : {}),
-        runAt: new Date(Date.now() + inMs),
-        maxAttempts: MAX_ATTEMPTS,
-        flags: [clientFlag(client)],
-      },
-    );
+    const parked = inMs >= PARK_FROM_MS;
+    // The running job no longer has the key (DETACH): this one takes it, and waits in the order's queue or parked. A
+    // new event meanwhile replaces it by key, in the queue and due at once.
+    await helpers.addJob(TASK, parked ? { order, parked: true } : { order }, {
+      ...(parked ? {} : { queueName: key }),
+      ...(keyed ? { jobKey: key, jobKeyMode: 'replace' as const } : {}),
+      runAt: new Date(Date.now() + inMs),
+      maxAttempts: MAX_ATTEMPTS,
+      flags: [clientFlag(client)],
+    });
   }
 
   private async deliverToEndpoint(owed: readonly OwedRow[]): Promise<LaneEnd> {

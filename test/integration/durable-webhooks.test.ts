@@ -342,6 +342,43 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     }
   });
 
+  it('a lane waiting a second or more for its retry waits in no named queue, which every claim would lock, and is delivered when its wait ends', async () => {
+    const hook = await receiver();
+    let failing = true;
+    hook.answer = () => (failing ? 500 : 204);
+    const { id: endpoint } = (await call(a, 'POST', '/webhooks', GLOBEX, { url: hook.url })).json() as { id: string };
+    try {
+      const body = orderBody({ delay_ms: INSTANT });
+      expect((await a.order(body, { key: GLOBEX })).status).toBe(200);
+      const key = `webhook:globex:${String(body['order_id'])}`;
+      // Retries 25-50 ms apart at first, four times longer each: within a few attempts the lane waits a second.
+      const [waiting] = await eventually(
+        async () =>
+          sql<{ queue: number | null }>(
+            databaseUrl,
+            "SELECT job_queue_id AS queue FROM graphile_worker._private_jobs WHERE key = $1 AND locked_at IS NULL AND run_at > now() + interval '1 second'",
+            [key],
+          ),
+        (jobs) => jobs.length === 1,
+        { within: DELIVERED_WITHIN_MS, every: 20 },
+      );
+      expect(waiting!.queue).toBeNull();
+      failing = false;
+      await eventually(
+        async () =>
+          sql<{ done: boolean }>(
+            databaseUrl,
+            "SELECT d.done_at IS NOT NULL AND d.outcome = 'delivered' AS done FROM event_deliveries d WHERE d.endpoint_id = $1 AND d.order_id = $2",
+            [endpoint, `globex:${String(body['order_id'])}`],
+          ),
+        (rows) => rows.length > 0 && rows.every((row) => row.done),
+        { within: DELIVERED_WITHIN_MS, every: 100 },
+      );
+    } finally {
+      await call(a, 'DELETE', `/webhooks/${endpoint}`, GLOBEX);
+    }
+  });
+
   it('past the retry window, a failing event is given up where its endpoint took others meanwhile, and an endpoint that took none is disabled', async () => {
     // A database and an instance of their own: a and b would claim these jobs under their own (three days') window.
     // The window is an hour, and its end is not waited for: once the endpoints have done what the test needs, their
