@@ -29,7 +29,7 @@ import {
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 import { eventually } from '../support/wait.js';
-import { failingEndpointsFlood, registerWebhook } from '../support/webhook-flood.js';
+import { failingEndpointsFlood, registerWebhook, removeWebhooks } from '../support/webhook-flood.js';
 import { startFailingReceiver } from '../support/webhook-receiver.js';
 
 const EVENTS_MAX = 600;
@@ -126,17 +126,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       // An event still owed to an endpoint is never forgotten, however old. The endpoint the test before registered for
       // globex went with its receiver: any of its deliveries still owed when it stopped would keep globex's first
       // events here. Deleted, its deliveries go with it.
-      const { webhooks } = (await get(a, '/webhooks', GLOBEX)).json() as { webhooks: Array<{ id: string }> };
-      for (const { id } of webhooks)
-        expect(
-          (
-            await rawRequest(a.url, {
-              method: 'DELETE',
-              path: `/webhooks/${id}`,
-              headers: { authorization: `Bearer ${GLOBEX}` },
-            })
-          ).status,
-        ).toBe(204);
+      for (const status of await removeWebhooks(a.url, GLOBEX)) expect(status).toBe(204);
       const orders = Array.from({ length: 3 }, () => freshOrder({ delay_ms: INSTANT }));
       for (const order of orders) await a.order(order, { key: GLOBEX });
       // The feed as it reads once the three are in it: a transaction still open holds newer events back a while.
@@ -166,13 +156,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       const failing = await startFailingReceiver();
       try {
         // One endpoint of acme's, failing: each order owes it one delivery.
-        const { webhooks } = (await get(a, '/webhooks', ACME)).json() as { webhooks: Array<{ id: string }> };
-        for (const { id } of webhooks)
-          await rawRequest(a.url, {
-            method: 'DELETE',
-            path: `/webhooks/${id}`,
-            headers: { authorization: `Bearer ${ACME}` },
-          });
+        await removeWebhooks(a.url, ACME);
         await registerWebhook(a.url, ACME, failing.url);
         const orders = Array.from({ length: 5 }, () =>
           freshOrder({ fail_step: 'payment', delay_ms: INSTANT }, 'let-go'),

@@ -56,6 +56,18 @@ export async function registerWebhook(url: URL, key: string, target: string): Pr
   return response.json() as { id: string; secret: string };
 }
 
+/** Every endpoint `key`'s client has, deleted; each DELETE's status, in turn. */
+export async function removeWebhooks(url: URL, key: string): Promise<number[]> {
+  const headers = { authorization: `Bearer ${key}` };
+  const { webhooks } = (await rawRequest(url, { method: 'GET', path: '/webhooks', headers })).json() as {
+    webhooks: Array<{ id: string }>;
+  };
+  const statuses: number[] = [];
+  for (const { id } of webhooks)
+    statuses.push((await rawRequest(url, { method: 'DELETE', path: `/webhooks/${id}`, headers })).status);
+  return statuses;
+}
+
 export async function failingEndpointsFlood(
   attacker: Sender,
   victim: Sender,
