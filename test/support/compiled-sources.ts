@@ -5,6 +5,9 @@
  * Every import of src/, workers/, load/, scripts/ and the compiled parts of test/ is sent to its compiled twin, so a
  * module is loaded once, from one place — a class imported by a test is the class the service built its objects from.
  *
+ * What it costs: a stack through the project's code names the compiled file and line (dist/src/…/x.js), whose source map
+ * beside it gives the source's; Vitest maps only what it transformed.
+ *
  * The unit files stay on the sources: they share a process per worker (their imports are paid once), and a few mock a
  * module, which only the module runner can do.
  */
