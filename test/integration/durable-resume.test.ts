@@ -54,6 +54,21 @@ async function redrive(target: ServerProcess, orderId: string): Promise<{ status
 const told = (events: readonly EventJson[]): string[] =>
   events.filter((event) => event.data.order_id === 'lost-twice').map((event) => event.type);
 
+/**
+ * The types of order `lost-twice`'s events in `target`'s feed once it lists `count` of them (within 10 s), as every
+ * read of the feed must: it lists an event once no transaction still open can come before it, and an order done a
+ * moment ago can have its events held back. Seen in a run of the integration files: `order.dead_lettered` and
+ * `payment.refunded` not yet listed in a feed read the moment the order was done.
+ */
+const toldOnce = async (target: ServerProcess, count: number): Promise<string[]> =>
+  told(
+    await eventually(
+      () => feed(target),
+      (read) => told(read).length >= count,
+      { within: 10_000, every: 200 },
+    ),
+  );
+
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
   const response = await fetch(new URL(`/orders/${orderId}`, target.url));
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
@@ -326,7 +341,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           outcome: { kind: 'dead_lettered' },
           payment: { charged: AMOUNT, refunded: AMOUNT },
         });
-        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded']);
+        expect(await toldOnce(third, 2)).toEqual(['order.dead_lettered', 'payment.refunded']);
         // Its vendor lost twice: under way on the first instance from the run's start, then on the one that resumed it
         // from that takeover; each on the instance it was lost with.
         const vendor = (await attemptsOf(third, 'lost-twice')).filter((attempt) => attempt.step === 'vendor');
@@ -363,7 +378,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           runs: 2,
           payment: { charged: 2 * AMOUNT, refunded: AMOUNT },
         });
-        expect(told(await feed(third))).toEqual(['order.dead_lettered', 'payment.refunded', 'order.succeeded']);
+        expect(await toldOnce(third, 3)).toEqual(['order.dead_lettered', 'payment.refunded', 'order.succeeded']);
         // The courier, done before the first loss, carried over as recorded; the payment and the vendor ran again.
         const steps = await sql<{ step: string; run: string; instance: string }>(
           url,
