@@ -1,6 +1,5 @@
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/support/sequencer.js';
-import { BUILD, compiledSources } from './test/support/compiled-sources.js';
 
 const UNIT = 'test/unit/**/*.test.ts';
 
@@ -41,10 +40,8 @@ export default defineConfig({
       },
       {
         extends: true,
-        plugins: [compiledSources],
         test: {
           name: 'integration',
-          server: { deps: { external: [BUILD] } },
           include: ['test/**/*.test.ts'],
           exclude: [UNIT],
           // One Postgres for the run, its databases cloned from a template migrated once; a file that stops, freezes
