@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
-import { ThreadTimers } from '../../workers/thread-timers.js';
+import { ThreadTimers, type Sleeper } from '../../workers/thread-timers.js';
 
 const BELL = 3;
 
@@ -17,15 +17,30 @@ describe('ThreadTimers', () => {
     const cells = CancelCells.create(4);
     const timers = new ThreadTimers(cells, BELL, () => {});
     const woken: number[] = [];
-    const sleeps = [40, 10, 25, 10].map((ms, cell) =>
-      sleep(timers, cell, ms).then((result) => {
-        woken.push(cell);
-        return result;
-      }),
-    );
+    // Each deadline is its own call's time plus its sleep, as the list set it (`dueAt`): laid down a moment apart, 40 ms
+    // from the first call comes before 25 ms from the third if the machine held the test 15 ms between the two (a full
+    // run did: woken [1, 3, 0, 2]). The order expected is theirs: [1, 3, 2, 0] on a machine that held nothing.
+    const sleepers = [40, 10, 25, 10].map((ms, cell) => {
+      const from = performance.now();
+      let woke!: (result: { canceled: boolean; tookMs: number }) => void;
+      const result = new Promise<{ canceled: boolean; tookMs: number }>((resolve) => (woke = resolve));
+      const sleeper: Sleeper = {
+        cell,
+        dueAt: 0,
+        heapAt: -1,
+        woke: (canceled) => {
+          woken.push(cell);
+          woke({ canceled, tookMs: performance.now() - from });
+        },
+      };
+      timers.sleepRecord(sleeper, ms);
+      return { sleeper, result };
+    });
     expect(timers.sleeping).toBe(4);
-    const results = await Promise.all(sleeps);
-    expect(woken).toEqual([1, 3, 2, 0]);
+    const deadlines = sleepers.map(({ sleeper }) => sleeper.dueAt);
+    const results = await Promise.all(sleepers.map(({ result }) => result));
+    const byDeadline = [0, 1, 2, 3].sort((a, b) => deadlines[a]! - deadlines[b]! || a - b);
+    expect(woken, `deadlines ${deadlines.map((at) => at.toFixed(2)).join(', ')}`).toEqual(byDeadline);
     results.forEach(({ canceled, tookMs }, cell) => {
       expect(canceled).toBe(false);
       expect(tookMs).toBeGreaterThanOrEqual([40, 10, 25, 10][cell]!);
