@@ -54,20 +54,9 @@ async function redrive(target: ServerProcess, orderId: string): Promise<{ status
 const told = (events: readonly EventJson[]): string[] =>
   events.filter((event) => event.data.order_id === 'lost-twice').map((event) => event.type);
 
-/**
- * The types of order `lost-twice`'s events in `target`'s feed once it lists `count` of them (within 10 s), as every
- * read of the feed must: it lists an event once no transaction still open can come before it, and an order done a
- * moment ago can have its events held back. Seen in a run of the integration files: `order.dead_lettered` and
- * `payment.refunded` not yet listed in a feed read the moment the order was done.
- */
+/** The types of order `lost-twice`'s events in `target`'s feed once it lists `count` of them (`feedOnce`). */
 const toldOnce = async (target: ServerProcess, count: number): Promise<string[]> =>
-  told(
-    await eventually(
-      () => feed(target),
-      (read) => told(read).length >= count,
-      { within: 10_000, every: 200 },
-    ),
-  );
+  told(await feedOnce(target, (read) => told(read).length >= count));
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
   const response = await fetch(new URL(`/orders/${orderId}`, target.url));
@@ -149,6 +138,15 @@ interface EventJson {
   readonly type: string;
   readonly data: { readonly order_id: string; readonly payment: { readonly charged: number } };
 }
+
+/**
+ * The feed once `done` says it lists what a test waits for (within 10 s), as every read of it right after orders end
+ * must: it lists an event once no transaction still open can come before it, so an order done a moment ago can have its
+ * events held back. Seen: a succeeded order's event, then a dead-lettered order's two, missing from a feed read the
+ * moment the orders were done.
+ */
+const feedOnce = (target: ServerProcess, done: (read: EventJson[]) => boolean): Promise<EventJson[]> =>
+  eventually(() => feed(target), done, { within: 10_000, every: 200 });
 
 /** Every event of the (open mode's one) client, read page by page from its feed. */
 async function feed(target: ServerProcess): Promise<EventJson[]> {
@@ -272,16 +270,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
 
         // Every order's end told once in its client's feed, and nothing else of it: no interruption the order came back
         // from.
-        // The feed lists an event once no transaction still open can come before it: one open as the last orders were
-        // recorded holds their events back a while. Seen in a run of the durable files: a succeeded order's event not
-        // yet in a feed read the moment every order was done.
         const inFeed = (read: readonly EventJson[], row: OrderRow): boolean =>
           read.some((event) => event.data.order_id === row.order_id.slice('anonymous:'.length));
-        const events = await eventually(
-          () => feed(survivor),
-          (read) => rows.every((row) => inFeed(read, row)),
-          { within: 10_000, every: 200 },
-        );
+        const events = await feedOnce(survivor, (read) => rows.every((row) => inFeed(read, row)));
         for (const row of rows) {
           const id = row.order_id.slice('anonymous:'.length);
           const told = events.filter((event) => event.data.order_id === id);
