@@ -5,7 +5,9 @@
  * runs (a heartbeat per instance, not per order: Temporal's heartbeat,
  * pg-boss's supervisor).
  *
- * - Renewed every third of LEASE_MS, and at once when Postgres is back. A
+ * - Renewed a third of LEASE_MS after the renewal before was sent (not on a
+ *   fixed tick, which a held event loop pushes a whole period on), and at
+ *   once when Postgres is back. A
  *   lease, once expired, is never renewed (`WHERE lease_until > now()`):
  *   someone may already be taking its orders. The identity is then dead for
  *   good, and a new one is registered at once.
@@ -18,6 +20,13 @@
  *   and no order starts. The margin is what the slots lent have to come
  *   back before Postgres lets another instance take their rows: at least a
  *   stuck thread's grace and its exit (leaseMarginMs in src/config.ts).
+ * - A held process decides on what it was told. A process the machine did
+ *   not run for a while (a starved core, a CPU quota, a pause) finds its
+ *   lease's timer due and its renewal's answer already come back, both at
+ *   once, and Node runs timers before it reads. While a renewal is on its
+ *   way, a lease that ran out is only given up once what came back has been
+ *   read (one turn of the event loop): an answer to a renewal sent in time
+ *   extends it as it would have, from the moment it was sent.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -74,8 +83,11 @@ export class InstanceLease {
     // Noticed late — by how much says how long the process could not look: a
     // freeze (SIGSTOP, a VM paused) or a starved event loop shows as a jump of
     // the monotonic clock past the lease.
-    if (current && now >= current.validUntil)
+    if (current && now >= current.validUntil) {
+      // Counted on no longer either way; given up by the fence once the renewal's answer, if any, has been read.
+      if (this.renewing) return undefined;
       this.giveUp(current, 'its lease ran out before it could be renewed', now - current.validUntil);
+    }
     return this.current?.id;
   }
 
@@ -90,9 +102,9 @@ export class InstanceLease {
 
   /** Register, then keep renewing until stopped. Rejects if the first registration fails. */
   async start(): Promise<void> {
+    const sent = performance.now();
     await this.register();
-    this.renewal = setInterval(() => void this.renew(), this.leaseMs / 3);
-    this.renewal.unref();
+    this.renewAfter(sent);
     // Postgres back: renew now, not at the next tick. The renewals missed during the outage leave the lease close to
     // its end, and a tick a third of LEASE_MS away let it run out with Postgres already back (durable.test.ts's
     // restart: the lease given up 350 ms after /readyz said 200, an order then refused store_unavailable).
@@ -104,7 +116,7 @@ export class InstanceLease {
   /** Stop renewing and let the lease go now: nothing of this instance is left for others to wait on. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.renewal);
+    clearTimeout(this.renewal);
     clearTimeout(this.fence);
     const current = this.current;
     this.current = undefined;
@@ -124,10 +136,10 @@ export class InstanceLease {
   private async renew(): Promise<void> {
     if (this.renewing || this.stopped) return;
     this.renewing = true;
+    const sent = performance.now();
     try {
       const current = this.current;
       if (!current) return await this.register();
-      const sent = performance.now();
       const rows = await this.db.leaseQuery<{ renewed: number }>(RENEW, [current.id, this.leaseMs]);
       if (this.current !== current) return;
       if (rows.length === 0) this.giveUp(current, 'its lease had expired in Postgres');
@@ -136,7 +148,16 @@ export class InstanceLease {
       // Unreachable: the lease runs out by itself if this goes on (the fence).
     } finally {
       this.renewing = false;
+      this.renewAfter(sent);
     }
+  }
+
+  /** The next renewal, a third of the lease after the one sent at `sent`: at once if that is past. */
+  private renewAfter(sent: number): void {
+    clearTimeout(this.renewal);
+    if (this.stopped) return;
+    this.renewal = setTimeout(() => void this.renew(), Math.max(0, sent + this.leaseMs / 3 - performance.now()));
+    this.renewal.unref();
   }
 
   private extend(identity: Identity, sent: number): void {
@@ -147,15 +168,23 @@ export class InstanceLease {
   /**
    * Give the identity up when its lease runs out, should nothing ask for it. Under a loaded CPU the timer was seen to
    * come due before the lease had, on this clock (the lease's unit test, 3 runs in 6 with the cores busy): it then
-   * looks again at the time left, rather than never.
+   * looks again at the time left, rather than never. With a renewal on its way, it looks once more after the event
+   * loop's reads (setImmediate runs after them): its answer may be there, read after this timer only because timers
+   * run first.
    */
   private armFence(identity: Identity): void {
     clearTimeout(this.fence);
     this.fence = setTimeout(
       () => {
         if (this.current !== identity) return;
-        if (performance.now() < identity.validUntil) this.armFence(identity);
-        else this.id();
+        if (performance.now() < identity.validUntil) return this.armFence(identity);
+        if (!this.renewing) return void this.id();
+        setImmediate(() => {
+          const now = performance.now();
+          if (this.current !== identity) return;
+          if (now < identity.validUntil) return this.armFence(identity);
+          this.giveUp(identity, 'its lease ran out before its renewal came back', now - identity.validUntil);
+        });
       },
       Math.max(0, identity.validUntil - performance.now()) + 1,
     );
