@@ -142,8 +142,10 @@ function embeddedPostgres({
       // Its socket in its own directory, not in /tmp, where a server that was killed would leave it behind.
       '-c',
       `unix_socket_directories=${dataDir}`,
+      // Every instance keeps its pools' connections open (src/postgres/database.ts): 20 to 40 each, and the suite's
+      // files run several instances at once against one server.
       '-c',
-      'max_connections=200',
+      'max_connections=400',
       ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
     ],
     onLog,

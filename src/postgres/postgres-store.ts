@@ -143,6 +143,7 @@ export class PostgresStore implements Store {
     try {
       const applied = await db.migrate(await loadMigrations());
       if (applied.length > 0) log.info({ migrations: applied }, 'database schema brought up to date');
+      await db.openConnections();
       // The webhook queue's schema: the outbox's triggers add its jobs.
       await migrateQueue(options.databaseUrl);
       const couriers = await coordinateCourierPool(db, options.couriers, log);

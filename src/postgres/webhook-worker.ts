@@ -64,5 +64,9 @@ thread.serve(
       await db.close();
     },
   },
-  () => lanes.start(),
+  async () => {
+    // Its lanes' statements only: it serves no client's reads and renews no lease.
+    await db.openConnections({ reads: false, lease: false });
+    await lanes.start();
+  },
 );

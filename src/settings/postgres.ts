@@ -56,7 +56,7 @@ export const DURABLE = {
     max: 100,
     fallback: 10,
     about:
-      'connections to Postgres per instance for the orders and recovery (+1 for LISTEN, +1 for the lease, + `DB_READ_CONNECTIONS` for reads, +1 briefly for a probe)',
+      'connections to Postgres per instance for the orders and recovery, opened at start and kept (+1 for LISTEN, +1 for the lease, + `DB_READ_CONNECTIONS` for reads, +8 for the webhook delivery thread, +1 briefly for a probe)',
   }),
   DB_READ_CONNECTIONS: integer({
     needs: 'durable',

@@ -1,5 +1,6 @@
 /**
- * The durable mode's connections, on a real Postgres: a statement that
+ * The durable mode's connections, on a real Postgres: an instance opens its
+ * pools' connections as it starts, not under the load that would need them; a statement that
  * reached Postgres and was never answered is told from one that never left
  * (the begin's outcome_unknown rests on it), and a connection checked out for
  * a statement is heard for as long as it is out — an error that comes with no
@@ -14,11 +15,13 @@ import {
   freshDatabase,
   POSTGRES_SKIPPED,
   POSTGRES_UNAVAILABLE,
+  sql,
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { startTestService } from '../support/service.js';
 import { postgresProxy } from '../support/postgres-proxy.js';
-import { pause } from '../support/wait.js';
+import { eventually, pause } from '../support/wait.js';
 
 const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
@@ -31,6 +34,27 @@ afterAll(async () => {
 });
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${POSTGRES_SKIPPED}`, () => {
+  it('are open once an instance has started, before any order: none is opened under the load that needs it', async () => {
+    const databaseUrl = await freshDatabase(server!);
+    const service = await startTestService({ config: { durable: { databaseUrl, leaseMs: 3000, poolSize: 4 } } });
+    try {
+      // The orders' 4, the reads' 2, the lease's 1; the delivery thread's 4 for its lanes, opened as that thread starts.
+      const open = await eventually(
+        async () =>
+          (
+            await sql<{ open: number }>(
+              databaseUrl,
+              "SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads'",
+            )
+          )[0]!.open,
+        (count) => count >= 4 + 2 + 1 + 4,
+      );
+      expect(open).toBe(4 + 2 + 1 + 4);
+    } finally {
+      await service.shutdown();
+    }
+  });
+
   it('a backend that ends in the same packet as its answer fails no statement and brings nothing down', async () => {
     const proxy = await postgresProxy(await freshDatabase(server!));
     const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 5000, log: pino({ level: 'silent' }) });
