@@ -13,7 +13,8 @@
  *   that Postgres is gone: the statement fails (StoreBusy), nothing is
  *   marked down. A timeout (a connection slow to open, a statement slow to
  *   answer) says nothing either way on a busy machine, so it is put to a
- *   probe on a connection of its own: down only if that fails too.
+ *   probe on a connection of its own: down only if that fails too. So is an
+ *   idle connection that ended: alone, it says the connection went.
  * - Reads are bounded (ReadShare: DB_READ_CONNECTIONS, DB_READ_WAIT_MS,
  *   DB_READS_WAITING_MAX). A burst of reads has connections of its own, waits
  *   for one at most waitMs and is then turned away (StoreBusy: 503
@@ -331,9 +332,11 @@ export class Database {
       options: '-c synchronous_commit=off',
     });
     this.sizes.set(pool, max);
+    // An idle connection ends with Postgres, but also alone (an idle timeout, a proxy that drops it; kept open, each
+    // connection is idle for long): down only if a probe fails too.
     pool.on('error', (error) => {
       this.options.log.warn({ err: error }, 'a Postgres connection was lost while idle');
-      this.markDown(error);
+      void this.confirmDown(error);
     });
     // The pool stops listening as it hands a connection out, before the caller can start to; this listener stays.
     pool.on('connect', (client) => client.on('error', (error: Error) => void this.ended.set(client, error)));
@@ -397,8 +400,8 @@ export class Database {
 
   /**
    * Whether Postgres fails a `SELECT 1` on a connection of its own (neither pool's queue in front of it), given as
-   * long as a statement and at least OUTAGE_PROBE_MIN_MS: true marks it down. One probe at a time; every timeout
-   * meanwhile hears its answer.
+   * long as a statement and at least OUTAGE_PROBE_MIN_MS: true marks it down. One probe at a time; every timeout, and
+   * every idle connection ended, meanwhile hears its answer.
    */
   private confirmDown(error: unknown): Promise<boolean> {
     if (!this.up || this.closed) return Promise.resolve(!this.up);
@@ -415,7 +418,10 @@ export class Database {
       try {
         await client.connect();
         await client.query('SELECT 1');
-        this.options.log.warn({ err: error }, 'a Postgres statement timed out, but Postgres answers: busy, not down');
+        this.options.log.warn(
+          { err: error },
+          'Postgres answers a probe: not down (a statement timed out, or one connection ended)',
+        );
         return false;
       } catch {
         this.markDown(error);

@@ -19,6 +19,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
+import { captureLog } from '../support/log-capture.js';
 import { startTestService } from '../support/service.js';
 import { postgresProxy } from '../support/postgres-proxy.js';
 import { eventually, pause } from '../support/wait.js';
@@ -52,6 +53,31 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${PO
       expect(open).toBe(4 + 2 + 1 + 4);
     } finally {
       await service.shutdown();
+    }
+  });
+
+  it('one ended while idle, Postgres answering, does not mark Postgres down: kept open, a connection is idle for long', async () => {
+    const url = await freshDatabase(server!);
+    const { logger, lines } = captureLog();
+    const db = new Database({ url, poolSize: 2, statementTimeoutMs: 5000, log: logger });
+    const changes: boolean[] = [];
+    db.onChange((up) => changes.push(up));
+    try {
+      await db.openConnections();
+      // As an idle-session timeout, or a proxy dropping an idle connection, would end it.
+      await sql(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads' AND pid <> pg_backend_pid() LIMIT 1",
+      );
+      await eventually(
+        async () => lines.filter((line) => String(line['msg']).startsWith('Postgres answers a probe')).length,
+        (answered) => answered > 0,
+      );
+      expect(changes).toEqual([]);
+      expect(db.isUp).toBe(true);
+      expect(await db.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
     }
   });
 
