@@ -115,6 +115,8 @@ const TIMED_OUT = /timeout/i;
 const CONNECT_TIMEOUT = 'Connection terminated due to connection timeout';
 /** Tries at bringing the schema up to date while connections time out but Postgres answers a probe. */
 const MIGRATE_ATTEMPTS = 3;
+/** Tries at opening each connection at start. */
+const OPEN_ATTEMPTS = 5;
 /** Connections ended as they were handed out, let go before a statement gives up (each is new, or was idle). */
 const CHECKOUT_ATTEMPTS = 3;
 
@@ -291,16 +293,22 @@ export class Database {
   }
 
   /**
-   * Every connection of the pools this instance uses, opened now, together: at start, before the load that would
-   * otherwise open them. As many as open in time; a pool opens the others when asked. `reads` and `lease`: false for
-   * a Database that serves no client's reads and renews no lease.
+   * Every connection of the pools used (`reads`, `lease`: false where none are), opened together at start, before the
+   * load that would open them. On a busy machine one may not open within its pool's wait (the reads': 500 ms; a CI run
+   * opened 10 of 11): it is asked for again (OPEN_ATTEMPTS), and past that its pool opens it when asked.
    */
   async openConnections({ reads = true, lease = true } = {}): Promise<void> {
     const pools = [this.pool, ...(reads ? [this.readPool] : []), ...(lease ? [this.leasePool] : [])];
-    const opening = pools.flatMap((pool) =>
-      Array.from({ length: this.sizes.get(pool) ?? 0 }, () => this.checkout(pool)),
-    );
+    const opening = pools.flatMap((pool) => Array.from({ length: this.sizes.get(pool) ?? 0 }, () => this.opened(pool)));
     for (const opened of await Promise.allSettled(opening)) if (opened.status === 'fulfilled') opened.value.release();
+  }
+
+  /** A new connection of `pool`, asked for again while opening one times out. */
+  private async opened(pool: pg.Pool, attempt = 1): Promise<pg.PoolClient> {
+    return this.checkout(pool).catch((error: unknown) => {
+      if (attempt >= OPEN_ATTEMPTS || !isConnectTimeout(error)) throw error;
+      return this.opened(pool, attempt + 1);
+    });
   }
 
   /** A connection of its own (for LISTEN), outside the pool. */

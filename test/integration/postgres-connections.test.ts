@@ -56,6 +56,25 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${PO
     }
   });
 
+  it('that do not open within their wait at start are asked for again: a busy machine opens them slowly', async () => {
+    const url = await freshDatabase(server!);
+    // The first connection asked for never opens; the others at once.
+    const proxy = await postgresProxy(url, (n) => (n === 1 ? 'never' : 0));
+    const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 1000, log: pino({ level: 'silent' }) });
+    try {
+      await db.openConnections();
+      const [row] = await sql<{ open: number }>(
+        url,
+        "SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads'",
+      );
+      // The orders' 1, the reads' 2, the lease's 1: the one that timed out asked for again.
+      expect(row!.open).toBe(1 + 2 + 1);
+    } finally {
+      await db.close();
+      await proxy.close();
+    }
+  });
+
   it('one ended while idle, Postgres answering, does not mark Postgres down: kept open, a connection is idle for long', async () => {
     const url = await freshDatabase(server!);
     const { logger, lines } = captureLog();
