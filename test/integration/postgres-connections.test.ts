@@ -1,6 +1,7 @@
 /**
  * The durable mode's connections, on a real Postgres: an instance opens its
- * pools' connections as it starts, not under the load that would need them; a statement that
+ * pools' connections as it starts, not under the load that would need them,
+ * and one of them ending while idle is not Postgres gone; a statement that
  * reached Postgres and was never answered is told from one that never left
  * (the begin's outcome_unknown rests on it), and a connection checked out for
  * a statement is heard for as long as it is out — an error that comes with no
