@@ -166,8 +166,6 @@ export class Database {
   private readonly listeners: Array<(up: boolean) => void> = [];
   /** Why a connection ended, heard whether or not it is checked out; a connection that ended is never used again. */
   private readonly ended = new WeakMap<pg.ClientBase, Error>();
-  /** Each pool's connections at most. */
-  private readonly sizes = new Map<pg.Pool, number>();
   /** Round trips since start. */
   roundTrips = 0;
 
@@ -299,7 +297,7 @@ export class Database {
    */
   async openConnections({ reads = true, lease = true } = {}): Promise<void> {
     const pools = [this.pool, ...(reads ? [this.readPool] : []), ...(lease ? [this.leasePool] : [])];
-    const opening = pools.flatMap((pool) => Array.from({ length: this.sizes.get(pool) ?? 0 }, () => this.opened(pool)));
+    const opening = pools.flatMap((pool) => Array.from({ length: pool.options.max ?? 0 }, () => this.opened(pool)));
     for (const opened of await Promise.allSettled(opening)) if (opened.status === 'fulfilled') opened.value.release();
   }
 
@@ -339,7 +337,6 @@ export class Database {
       application_name: 'order-threads',
       options: '-c synchronous_commit=off',
     });
-    this.sizes.set(pool, max);
     // An idle connection ends with Postgres, but also alone (an idle timeout, a proxy that drops it; kept open, each
     // connection is idle for long): down only if a probe fails too.
     pool.on('error', (error) => {

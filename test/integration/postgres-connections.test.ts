@@ -27,6 +27,15 @@ import { eventually, pause } from '../support/wait.js';
 
 const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
+/** The service's connections open to the database at `url` (its pools', not a probe's or a listener's). */
+const openOn = async (url: string): Promise<number> =>
+  (
+    await sql<{ open: number }>(
+      url,
+      "SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads'",
+    )
+  )[0]!.open;
+
 let server: TestPostgres | undefined;
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE === undefined) server = await startTestPostgres();
@@ -42,13 +51,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${PO
     try {
       // The orders' 4, the reads' 2, the lease's 1; the delivery thread's 4 for its lanes, opened as that thread starts.
       const open = await eventually(
-        async () =>
-          (
-            await sql<{ open: number }>(
-              databaseUrl,
-              "SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads'",
-            )
-          )[0]!.open,
+        () => openOn(databaseUrl),
         (count) => count >= 4 + 2 + 1 + 4,
       );
       expect(open).toBe(4 + 2 + 1 + 4);
@@ -64,12 +67,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`connections to Postgres${PO
     const db = new Database({ url: proxy.url, poolSize: 1, statementTimeoutMs: 1000, log: pino({ level: 'silent' }) });
     try {
       await db.openConnections();
-      const [row] = await sql<{ open: number }>(
-        url,
-        "SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'order-threads'",
-      );
       // The orders' 1, the reads' 2, the lease's 1: the one that timed out asked for again.
-      expect(row!.open).toBe(1 + 2 + 1);
+      expect(await openOn(url)).toBe(1 + 2 + 1);
     } finally {
       await db.close();
       await proxy.close();
