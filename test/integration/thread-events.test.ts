@@ -59,6 +59,40 @@ describe('GET /threads/events', () => {
     b.close();
   });
 
+  it("spaces frames out by what a frame cost the main thread's CPU, not by the time it took", async () => {
+    // The second frame holds its thread 200 ms without running it (as a busy machine deschedules it), the fourth
+    // runs it 30 ms. Before, the held frame counted as 200 ms of work, and the next came 4 s later.
+    const asleep = new Int32Array(new SharedArrayBuffer(4));
+    let built = 0;
+    const events = new ThreadEvents(
+      () => {
+        built++;
+        if (built === 2) Atomics.wait(asleep, 0, 0, 200);
+        if (built === 4) {
+          const from = process.threadCpuUsage();
+          for (;;) {
+            const { user, system } = process.threadCpuUsage(from);
+            if (user + system >= 30_000) break;
+          }
+        }
+        return { n: built };
+      },
+      pino({ level: 'silent' }),
+    );
+    const viewer = await openEventStream<{ n: number }>(await serve(events));
+    /** When frame `n` arrived, waiting for it if it has not yet. */
+    const at = async (n: number): Promise<number> => {
+      const arrived = () => viewer.frames.find((frame) => frame.data.n === n)?.at;
+      return arrived() ?? (await viewer.next((data) => data.n === n, 10_000), arrived()!);
+    };
+    const held = await at(2);
+    expect((await at(3)) - held).toBeLessThan(1500);
+    const costly = await at(4);
+    // 30 ms of CPU at a budget of 5% of the main thread: the next frame 600 ms on.
+    expect((await at(5)) - costly).toBeGreaterThanOrEqual(500);
+    viewer.close();
+  });
+
   it('forgets a viewer that leaves, and builds nothing once nobody watches', async () => {
     const { made, snapshot } = counting();
     const events = new ThreadEvents(snapshot, pino({ level: 'silent' }));
