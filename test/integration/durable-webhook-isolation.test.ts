@@ -1,7 +1,7 @@
 /**
- * What one client's events take from the others in the durable mode (issue
- * 77): the deliveries owed, rows in Postgres retried for the whole retry
- * window, have a share per client as in memory (webhook-isolation.test.ts).
+ * What one client's events take from the others in the durable mode: the
+ * deliveries owed, rows in Postgres retried for the whole retry window, have
+ * a share per client as in memory (webhook-isolation.test.ts).
  * A client whose endpoints all fail at its rate limit owes at most its share
  * (beyond it, its newest deliveries are let go), its rows stop growing with
  * it, and another client's healthy endpoint gets every delivery within 5 s.
@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshOrder } from '../../load/lib/client-scenarios.js';
+import { startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
+import type { HealthReport } from '../../src/http/wire/api-schemas.js';
 import { Database } from '../../src/postgres/database.js';
 import { feedSecret } from '../../src/postgres/pg-events.js';
 import { FORGET } from '../../src/postgres/webhook-lane-statements.js';
@@ -26,8 +28,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
-import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
-import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
 import { eventually } from '../support/wait.js';
 import { failingEndpointsFlood, registerWebhook, removeWebhooks } from '../support/webhook-flood.js';
 import { startFailingReceiver } from '../support/webhook-receiver.js';
@@ -37,24 +38,54 @@ const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 
 let server: TestPostgres | undefined;
 let databaseUrl: string;
-let a: TestService;
-let b: TestService;
-const configWith = (eventsMax: number) => ({
-  durable: { databaseUrl, leaseMs: 3000, poolSize: 4 },
-  access: TWO_CLIENTS,
-  events: { ...TEST_CONFIG.events, allowPrivateTargets: true, eventsMax },
+let a: ServerProcess;
+let b: ServerProcess;
+/**
+ * An instance as deployed: a process of its own. Two in this test's process would share one event loop, and the
+ * attacker's flood on one would hold the other's answers and deliveries, which no deployment does.
+ */
+const instance = (eventsMax: number): Promise<ServerProcess> =>
+  startServerProcess({
+    THREADS: '2',
+    LOG_LEVEL: 'warn',
+    FAULT_INJECTION: 'on',
+    DATABASE_URL: databaseUrl,
+    LEASE_MS: '3000',
+    DB_POOL_SIZE: '4',
+    API_KEYS: `acme:${ACME},globex:${GLOBEX}`,
+    ADMIN_KEY: ADMIN,
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on',
+    EVENTS_MAX: String(eventsMax),
+  });
+/** Drained and exited, as SIGTERM asks: 0 once nothing is left running. One still running 15 s on is killed. */
+const stop = async (target: ServerProcess): Promise<number | null> => {
+  target.child.kill('SIGTERM');
+  const killer = setTimeout(() => target.child.kill('SIGKILL'), 15_000);
+  try {
+    return (await target.exited).code;
+  } finally {
+    clearTimeout(killer);
+  }
+};
+const healthOf = (target: ServerProcess) => ({
+  health: async () => (await get(target, '/healthz', ADMIN)).json() as HealthReport & { status: string },
 });
 beforeAll(async () => {
   if (POSTGRES_UNAVAILABLE !== undefined) return;
   server = await startTestPostgres();
   databaseUrl = await freshDatabase(server);
-  const config = configWith(EVENTS_MAX);
-  [a, b] = [await startTestService({ config }), await startTestService({ config })];
+  [a, b] = await Promise.all([instance(EVENTS_MAX), instance(EVENTS_MAX)]);
 });
 afterAll(async () => {
-  if (a) await expectAtRest(a, 2);
-  await Promise.all([a?.shutdown(), b?.shutdown()]);
-  await server?.stop();
+  // Neither started if Postgres is not there, or one failed to.
+  const started = ([a, b] as Array<ServerProcess | undefined>).filter((target) => target !== undefined);
+  try {
+    for (const target of started) await expectAtRest(healthOf(target), 2);
+  } finally {
+    const codes = await Promise.all(started.map(stop));
+    await server?.stop();
+    expect(codes.filter((code) => code !== 0)).toEqual([]);
+  }
 });
 
 const query = <Row extends object>(text: string, values: unknown[] = []): Promise<Row[]> =>
@@ -68,8 +99,19 @@ const owedOf = async (client: string): Promise<number> =>
     )
   )[0]!.owed;
 
-const get = (svc: TestService, path: string, key: string): ReturnType<typeof rawRequest> =>
-  rawRequest(svc.url, { method: 'GET', path, headers: { authorization: `Bearer ${key}` } });
+const get = (target: ServerProcess, path: string, key: string): ReturnType<typeof rawRequest> =>
+  rawRequest(target.url, { method: 'GET', path, headers: { authorization: `Bearer ${key}` } });
+
+/** POST /order as `key`'s client: its status. */
+const postOrder = async (target: ServerProcess, body: object, key: string): Promise<number> =>
+  (
+    await rawRequest(target.url, {
+      method: 'POST',
+      path: '/order',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  ).status;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
   `webhooks on Postgres, one client against another${POSTGRES_SKIPPED}`,
@@ -128,7 +170,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       // events here. Deleted, its deliveries go with it.
       for (const status of await removeWebhooks(a.url, GLOBEX)) expect(status).toBe(204);
       const orders = Array.from({ length: 3 }, () => freshOrder({ delay_ms: INSTANT }));
-      for (const order of orders) await a.order(order, { key: GLOBEX });
+      for (const body of orders) expect(await postOrder(a, body, GLOBEX)).toBe(200);
       // The feed as it reads once the three are in it: a transaction still open holds newer events back a while.
       type Page = { events: Array<{ id: string; data: { order_id: string } }>; next: string };
       const whole = await eventually(
@@ -161,7 +203,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         const orders = Array.from({ length: 5 }, () =>
           freshOrder({ fail_step: 'payment', delay_ms: INSTANT }, 'let-go'),
         );
-        for (const order of orders) expect((await a.order(order, { key: ACME })).status).toBe(400);
+        for (const body of orders) expect(await postOrder(a, body, ACME)).toBe(400);
         const stored = orders.map(({ order_id }) => `acme:${String(order_id)}`);
         const keys = stored.map((order) => `webhook:${order}`);
         // Each job waiting for a retry an hour away, as after a few failures: untouched, it would wait that long.
@@ -177,7 +219,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           { within: 10_000, every: 100 },
         );
         // An instance whose EVENTS_MAX leaves acme a row or so lets go of its newest: most of these orders' rows.
-        const trimming = await startTestService({ config: configWith(2) });
+        const trimming = await instance(2);
         try {
           const letGo = await eventually(
             async () => {
@@ -202,7 +244,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           );
           expect(waiting).toEqual([]);
         } finally {
-          await trimming.shutdown();
+          expect(await stop(trimming)).toBe(0);
         }
       } finally {
         await failing.close();

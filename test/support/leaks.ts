@@ -35,7 +35,7 @@ export async function settledOsThreadCount(): Promise<number> {
  * The service is back at rest: asserted right away, with no waiting, because
  * an order is answered only after all its steps have exited.
  */
-export async function expectAtRest(svc: TestService, threads: number): Promise<void> {
+export async function expectAtRest(svc: Pick<TestService, 'health'>, threads: number): Promise<void> {
   const health = await svc.health();
   expect({
     running_steps: health.running_steps,
