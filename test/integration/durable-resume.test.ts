@@ -204,7 +204,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         let killedAt = 0;
         for (let i = 0; i < ORDERS; i += 10) {
           if (i === ORDERS / 2) {
-            // Before: the owner of order i - 2, which went to the survivor, and was none once that order was done.
+            // By the lost instance's id: an order's owner is the survivor if it went there, and nobody once it is done.
             const [running] = await sql<{ n: number }>(
               url,
               `SELECT count(*)::int AS n FROM orders WHERE state = 'running' AND owner = $1`,

@@ -209,7 +209,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
         // Each job waiting for a retry an hour away, as after a few failures: untouched, it would wait that long. A job
         // not running is moved; one running is moved once it has put its order's next job in the queue, the last thing
         // a run does, so a job moved stays so. Not all five at one instant: on a busy machine, beside the flood's jobs
-        // still claimed and deferred, two or three of them were running at every poll for 10 s.
+        // still claimed and deferred, no poll in 10 s found all five idle.
         const moved = new Set<string>();
         await eventually(
           async () => {
