@@ -57,16 +57,17 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`reads, batched and shed${PO
     const url = await freshDatabase(server!);
     const db = silentDatabase(
       url,
-      { poolSize: 2, statementTimeoutMs: 300 },
+      { poolSize: 2, statementTimeoutMs: 1000 },
       { connections: 1, waitMs: 100, waitingMax: 10 },
     );
     const changes: boolean[] = [];
     db.onChange((up) => changes.push(up));
     try {
       // Slower than the statement timeout: Postgres answers the probe, so this is a busy store.
-      await expect(db.query('SELECT pg_sleep(1)')).rejects.toBeInstanceOf(StoreBusy);
+      await expect(db.query('SELECT pg_sleep(3)')).rejects.toBeInstanceOf(StoreBusy);
       expect(db.isUp).toBe(true);
-      // The read pool's one connection held by a slow read: the next waits 100 ms and is turned away.
+      // The read pool's one connection held by a slow read: the next waits 100 ms and is turned away. The slow read
+      // itself must end within the statement timeout: 750 ms to spare (with 50, it timed out in a CI rehearsal).
       await warmRead(db);
       const shedBefore = db.readFigures.shed;
       const slow = { name: 'slow_read', text: 'SELECT pg_sleep(0.25) AS slept' };
