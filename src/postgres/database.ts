@@ -292,8 +292,8 @@ export class Database {
 
   /**
    * Every connection of the pools used (`reads`, `lease`: false where none are), opened together at start, before the
-   * load that would open them. On a busy machine one may not open within its pool's wait (the reads': 500 ms; a CI run
-   * opened 10 of 11): it is asked for again (OPEN_ATTEMPTS), and past that its pool opens it when asked.
+   * load that would open them. On a busy machine one may not open within its pool's wait (the reads' is short): it is
+   * asked for again (OPEN_ATTEMPTS), and past that its pool opens it when asked.
    */
   async openConnections({ reads = true, lease = true } = {}): Promise<void> {
     const pools = [this.pool, ...(reads ? [this.readPool] : []), ...(lease ? [this.leasePool] : [])];
