@@ -403,10 +403,10 @@ function poolFiguresOf(pool: StepPool<Reclaimed>): PoolFigures {
       return pool.utilization;
     },
     get runTime() {
-      return pool.runTime;
+      return pool.timings.runTime;
     },
     get waitTime() {
-      return pool.waitTime;
+      return pool.timings.waitTime;
     },
   };
 }

@@ -238,9 +238,45 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     run: OrderRun,
     trace: Trace,
   ): Promise<StepOutcome> {
+    // Its deadline is its own run's, from when the runner can start it. A compensation often follows a thread lost under
+    // its order, and the one that takes that thread's place may still be starting: a pool of one thread has none until
+    // then. The wait for it is bounded as any step's wait for a thread is, by an order's deadline; past it, the
+    // compensation has not begun, and its fallback takes it over.
+    const since = performance.now();
+    const ready = await this.runnerReadyWithin(this.options.timeoutMs);
+    const waitedMs = Math.round(performance.now() - since);
+    if (!ready)
+      return {
+        name: compensation.name,
+        status: 'canceled',
+        cause: 'timeout',
+        durationMs: waitedMs,
+        threadId: undefined,
+        attempts: 0,
+      };
     // Not the order's scope, which has fired: a fresh one (Go's context.WithoutCancel plus a new deadline).
     const deadline = performance.now() + this.options.compensationTimeoutMs;
     using scope = scopeOf(null, this.options.compensationTimeoutMs, () => new OrderAborted('timeout'));
-    return await this.runner.run({ step: compensation, run, signal: scope.controller.signal, trace, deadline });
+    const outcome = await this.runner.run({
+      step: compensation,
+      run,
+      signal: scope.controller.signal,
+      trace,
+      deadline,
+    });
+    return waitedMs === 0 ? outcome : { ...outcome, durationMs: outcome.durationMs + waitedMs };
+  }
+
+  /** Whether the runner can start a step now, or becomes able to within `ms`. */
+  private async runnerReadyWithin(ms: number): Promise<boolean> {
+    const ready = this.runner.whenReady?.();
+    if (!ready) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      ready.then(() => true),
+      new Promise<false>((late) => (timer = setTimeout(late, ms, false))),
+    ]);
+    clearTimeout(timer);
+    return inTime;
   }
 }

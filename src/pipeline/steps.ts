@@ -171,4 +171,9 @@ export interface StepRunner {
    * a runner has it, so that an order's steps cost no promise each on the main thread.
    */
   start?(step: StepStart): void;
+  /**
+   * Undefined while the runner can start a step at once; else settled once it can (the thread that takes the place of a
+   * lost one has started). A runner without it always can.
+   */
+  whenReady?(): Promise<void> | undefined;
 }

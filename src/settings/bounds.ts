@@ -13,6 +13,9 @@ export const SHUTDOWN_MARGIN_MS = 250;
  * How long a canceled order can take to end: its steps stop, or their thread
  * is killed, within a grace period; then its payment is voided, under the
  * refund's deadline — and a refund that ignores that has a grace period too.
+ * A refund that must first wait for a killed thread's replacement to start
+ * (with THREADS=1 none is up meanwhile) waits beyond this, by a thread's
+ * start: not counted, since a start's length is the machine's, not a setting.
  */
 export function windDownMs(config: { readonly cancelGraceMs: number; readonly refundTimeoutMs: number }): number {
   return 2 * config.cancelGraceMs + config.refundTimeoutMs;

@@ -57,7 +57,8 @@ export const ORDERS = {
     min: 1,
     max: 600_000,
     fallback: 1000,
-    about: "a compensation's (a refund's) own deadline: it runs after its order was canceled",
+    about:
+      "a compensation's (a refund's) own deadline: it runs after its order was canceled, and its deadline counts from when a thread can take it (a thread that replaces a lost one may still be starting; that wait is bounded by `ORDER_TIMEOUT_MS`)",
   }),
   MAX_INFLIGHT: integer({
     field: 'maxInflight',

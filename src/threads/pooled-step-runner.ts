@@ -127,6 +127,10 @@ export class PooledStepRunner implements StepRunner {
   start(step: StepStart): void {
     new StepInFlight(this.parts, step).next();
   }
+
+  whenReady(): Promise<void> | undefined {
+    return this.parts.pool.whenThreadUp();
+  }
 }
 
 /** What a step in flight uses of its runner. */

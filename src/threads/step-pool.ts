@@ -22,7 +22,7 @@ import type { OrderRun } from '../domain/order.js';
 import { IndexTable } from '../shared-memory/index-table.js';
 import type { WordRing } from '../shared-memory/word-ring.js';
 import { batchOf, type BatchedReport, type LedgerRequest, type StepTask, type WorkerSetup } from './protocol.js';
-import { PoolTimings, type Quantiles } from './pool-timings.js';
+import { PoolTimings } from './pool-timings.js';
 import { threadForComputing, threadsForTurn, type TaskPlacement } from './ring-placement.js';
 import { RingThread } from './ring-thread.js';
 import { readLedgerRequest, readReport, writeBatch, type StepRings } from './step-rings.js';
@@ -131,10 +131,13 @@ export class StepPool<TakenBack> {
   private readonly threads = new Map<number, RingThread>();
   /** Threads ready that no pair of rings was free for yet: one is looked for at every placement. */
   private readonly unpaired = new Set<number>();
+  /** Settled once a thread is up with its rings, asked for while none is (`whenThreadUp`). */
+  private threadUp: PromiseWithResolvers<void> | undefined;
   /** Steps written to a ring, by cell, until their report is read, they are taken back, or their thread exits. */
   private readonly inRings: IndexTable<InRing>;
   private tasksEnded = 0;
-  private readonly timings = new PoolTimings();
+  /** How long tasks waited for a thread and ran on it, since start. */
+  readonly timings = new PoolTimings();
   /** The one timer that looks again at threads not reading and at the line; when it fires. */
   private watch: NodeJS.Timeout | undefined;
   private watchAt = Infinity;
@@ -197,6 +200,12 @@ export class StepPool<TakenBack> {
     this.postings.push(posting);
   }
 
+  /** Undefined while a thread is up with its rings; else settled once one is (a lost one's replacement has started). */
+  whenThreadUp(): Promise<void> | undefined {
+    if (this.threads.size > 0) return undefined;
+    return (this.threadUp ??= Promise.withResolvers()).promise;
+  }
+
   /** The step is over: the CPU it was placed with is no longer owed by its thread. */
   settled(placement: TaskPlacement): void {
     if (placement.cpuMs === 0 || placement.placedOn === undefined) return;
@@ -216,15 +225,6 @@ export class StepPool<TakenBack> {
   /** Batches waiting for a thread in the pool's line. */
   get queued(): number {
     return this.line.length;
-  }
-
-  /** How long tasks waited for a thread and ran on it, since start. */
-  get runTime(): Quantiles | undefined {
-    return this.timings.runTime;
-  }
-
-  get waitTime(): Quantiles | undefined {
-    return this.timings.waitTime;
   }
 
   /** The busy share of the threads' event loops since each started, on average (0..1). */
@@ -400,6 +400,9 @@ export class StepPool<TakenBack> {
       this.unpaired.delete(threadId);
       this.threads.set(threadId, new RingThread(threadId, pair, (at) => this.reportRead(threadId, pair.reports, at)));
     }
+    if (this.threads.size === 0) return;
+    this.threadUp?.resolve();
+    this.threadUp = undefined;
   }
 
   /** A thread's report, or a request of one of its steps to the payment provider. */

@@ -9,10 +9,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
+import { DEFAULT_STEPS } from '../../src/composition/steps.js';
+import type { StepDefinition } from '../../src/pipeline/steps.js';
+import { LOAD_MS } from '../fixtures/steps/vendor-slow-to-load.js';
+import { compiledFixture } from '../support/compiled.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { parseSamples, sampleKey } from '../support/prometheus.js';
-import { startTestService, type TestService } from '../support/service.js';
+import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 
@@ -23,9 +27,9 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function start(config: Partial<Config> = {}): Promise<TestService> {
+async function start(config: Partial<Config> = {}, steps?: readonly StepDefinition[]): Promise<TestService> {
   log = captureLog();
-  svc = await startTestService({ config: { threads: 1, ...config }, logger: log.logger });
+  svc = await startTestService({ config: { threads: 1, ...config }, logger: log.logger, ...(steps ? { steps } : {}) });
   return svc;
 }
 
@@ -144,15 +148,19 @@ describe.each([
 });
 
 describe('a step that ignores its cancellation', () => {
-  it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
-    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
-    const neighbours = startNeighbours(service);
-    await untilNeighboursPastPayment(service, neighbours);
-    const order = orderBody({
+  /** An order whose payment ignores its cancellation, which the vendor's failure at 50 ms sends it. */
+  const deafPaymentVendorDown = (): Record<string, unknown> =>
+    orderBody({
       fail_step: 'vendor',
       delay_ms: { payment: 5000, vendor: 50, courier: 0 },
       faults: { payment: 'ignore_cancel' },
     });
+
+  it('is terminated with its thread after the grace period; the order is answered per its own failure, and its payment voided', async () => {
+    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS });
+    const neighbours = startNeighbours(service);
+    await untilNeighboursPastPayment(service, neighbours);
+    const order = deafPaymentVendorDown();
     const { status, body, ms } = await service.order(order);
     expect(status).toBe(503);
     expect(body.error?.kind).toBe('vendor_unavailable');
@@ -188,6 +196,23 @@ describe('a step that ignores its cancellation', () => {
       });
     }
     await expectThreadsReplaced(service, 'terminated', 2);
+  });
+
+  it("has its payment voided on the thread that takes its place, however long that one takes to start: the start is no part of the refund's deadline", async () => {
+    // Every thread loads the vendor's module before it is up, and that takes longer than the refund's deadline.
+    const steps = DEFAULT_STEPS.map((step) =>
+      step.name === 'vendor' ? { ...step, module: compiledFixture('steps/vendor-slow-to-load').href } : step,
+    );
+    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS }, steps);
+    expect(TEST_CONFIG.refundTimeoutMs).toBeLessThan(LOAD_MS);
+    const order = deafPaymentVendorDown();
+    const { status, body, ms } = await service.order(order);
+    expect(status).toBe(503);
+    expect(stepsOf(body)['payment']).toMatchObject({ status: 'canceled', thread_fate: 'terminated' });
+    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    expect(ms).toBeGreaterThanOrEqual(LOAD_MS);
+    await expectThreadsReplaced(service, 'terminated');
+    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
   });
 
   it('is the one blamed, not the innocent step that happened to be on the CPU: that one runs again and succeeds', async () => {

@@ -121,6 +121,27 @@ describe('OrderPipeline with a fallback for refunds the pool could not get answe
     },
   );
 
+  it("hands over a refund whose runner never became ready within an order's deadline, without running it", async () => {
+    const taken: OrderRun[] = [];
+    const ran: string[] = [];
+    const neverReady: StepRunner = {
+      run: async ({ step }) => (ran.push(step.name), outcome(step.name, step.name === 'vendor' ? vendorDown : paid)),
+      // Ready for the order's steps; none of its threads is up once they have ended.
+      whenReady: () => (ran.length < 2 ? undefined : new Promise<void>(() => {})),
+    };
+    const result = await pipelineWith(neverReady, fallback('applied', taken)).process(
+      run,
+      new AbortController().signal,
+      { requestId: 'r' },
+    );
+    expect(ran).toEqual(['payment', 'vendor']);
+    expect(taken).toEqual([run]);
+    expect(result.failure).toBe('vendor_unavailable');
+    expect(result.compensations).toEqual([
+      expect.objectContaining({ name: 'refund', status: 'canceled', cause: 'timeout', attempts: 0, effect: 'applied' }),
+    ]);
+  });
+
   it('leaves the order its own failure while the fallback keeps asking a provider that cannot be reached', async () => {
     const result = await pipelineWith(
       tableRunner({ payment: paid, vendor: vendorDown, refund: { status: 'error', kind: 'thread_lost' } }),
@@ -151,6 +172,35 @@ describe('OrderPipeline with a fallback for refunds the pool could not get answe
       requestId: 'r',
     });
     expect(refusedToFallback.failure).toBe('compensation_failed');
+  });
+});
+
+describe('OrderPipeline compensation deadline', () => {
+  it('counts from when the runner can start it: a wait for its thread longer than the deadline is no part of it', async () => {
+    let started = false;
+    let up: () => void = () => {};
+    const starting = new Promise<void>((resolve) => (up = resolve));
+    /** Whether the refund's signal had fired by the time a thread took it. */
+    const canceledWhenTaken: boolean[] = [];
+    const runner: StepRunner = {
+      run: async ({ step, signal }) => {
+        if (step.name !== 'refund')
+          return outcome(step.name, step.name === 'vendor' ? vendorDown : { effect: 'applied' });
+        // Posted while no thread is up, it waits for one, as in the pool's line.
+        await starting;
+        canceledWhenTaken.push(signal.aborted);
+        return outcome(step.name, signal.aborted ? { status: 'canceled', cause: 'timeout' } : { effect: 'applied' });
+      },
+      whenReady: () => (started ? undefined : starting),
+    };
+    // The thread comes up twice the compensation's deadline (50 ms) after it was asked for, within the order's.
+    setTimeout(() => ((started = true), up()), 100);
+    const pipeline = new OrderPipeline(STEPS, runner, { timeoutMs: 1000, compensationTimeoutMs: 50 });
+    const result = await pipeline.process(run, new AbortController().signal, { requestId: 'r' });
+    expect(canceledWhenTaken).toEqual([false]);
+    expect(result.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
+    // Its time as the order saw it includes the wait.
+    expect(result.compensations[0]?.durationMs).toBeGreaterThanOrEqual(90);
   });
 });
 
