@@ -67,6 +67,10 @@ import type { StepOutcome } from '../pipeline/steps.js';
  * The claim, and in its transaction an attempt on the lost instance of each of the run's steps whose end it recorded
  * not (`lost`: from the run's start — or from the claim before, which resumed it there — to this claim, its thread
  * unknown): what the run's timeline keeps of them.
+ *
+ * A run of this instance's own is claimed only if it is not among the runs it knows it runs ($2) and began more than
+ * $3 ago: the list is read before the statement, so a run begun or redriven as it is sent is not on it yet. Began: the
+ * run's start, not the order's receipt, since a redriven run is new on an order received long ago.
  */
 const CLAIM: Statement = {
   name: 'recovery_claim',
@@ -75,7 +79,7 @@ const CLAIM: Statement = {
              FROM (SELECT c.order_id, c.owner AS lost_owner FROM orders c
                     WHERE c.state = 'running' AND c.run <> ALL ($2::bigint[])
                       AND (NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.owner AND i.lease_until > now())
-                           OR (c.owner = $1 AND c.received_at < now() - $3 * interval '1 millisecond'))
+                           OR (c.owner = $1 AND order_run_started_at(c) < now() - $3 * interval '1 millisecond'))
                     LIMIT $4 FOR UPDATE SKIP LOCKED) c
             WHERE o.order_id = c.order_id
               AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())

@@ -115,8 +115,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined || !hasChromium)(
           await page.locator('#order button[data-confirm="yes"]').click();
           const said = page.locator('#order .result').first();
           await expect.poll(() => said.textContent(), { timeout: 10_000 }).toContain('Redriven (202)');
-          // Read again as it runs, until it ends: its vendor sleeps 4 s. Seen once in a full run: the page still said
-          // dead_lettered 20 s later. A failure says what the survivor had of the order, and what it logged of it.
+          // Read again as it runs, until it ends: its vendor sleeps 4 s. A failure says what the survivor had of the
+          // order, and what it logged of it.
           await expect
             .poll(() => page.locator('#order h2 .outcome').textContent(), { timeout: 20_000 })
             .toBe('succeeded')

@@ -21,6 +21,7 @@ import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
+import { instantRun } from '../support/orders.js';
 
 /** An order of the tests' one client. */
 const k = (orderId: string): OrderKey => orderKey('test', orderId);
@@ -183,6 +184,29 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       // payment of the success on record.
       expect(await lost!.ledger.void(key, false)).toBe('not_held');
       expect(await lost!.ledger.moneyOf(k('finished-elsewhere'))).toEqual({ charged: 1200, refunded: 0 });
+    });
+
+    it('never takes a run it has just redriven for an orphan: the order was received long ago, its new run begun now', async () => {
+      const url = await stores.database();
+      const [store] = await stores.open(1, { url });
+      // An order with a deadline of its own (its request kept), parked dead_lettered an hour after it was received.
+      const asked = { ...instantRun('test', 'redriven').order, deadlineMs: 30_000 };
+      await store!.records.begin(k('redriven'), 'fp-redriven', undefined, asked);
+      await sql(
+        url,
+        `UPDATE orders SET state = 'done', owner = NULL, kind = 'dead_lettered', finished_at = now(),
+                replay_until = now() + interval '1 hour', received_at = now() - interval '1 hour'
+          WHERE order_id = 'test:redriven'`,
+      );
+      expect(await store!.records.redrive(k('redriven'), ['dead_lettered'], [])).toMatchObject({ kind: 'redriven' });
+      // A recovery pass whose list of this instance's runs was read before the redrive's answer added the new run.
+      vi.spyOn(store!.records, 'localRuns').mockReturnValue([]);
+      await store!.start();
+
+      expect(await sql(url, "SELECT state, runs, recoveries FROM orders WHERE order_id = 'test:redriven'")).toEqual([
+        { state: 'running', runs: 2, recoveries: 0 },
+      ]);
+      expect(store!.sharedHealth().orders_recovered).toBe(0);
     });
 
     it('never claims a run it still runs under an identity it gave up: that run ends here, under that identity', async () => {
