@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import type { OrderDesk } from '../orders/order-desk.js';
 import type { Edge } from './edge.js';
+import { settlesWithin } from '../pipeline/task-group.js';
 
 export async function drain(config: Config, log: Logger, edge: Edge, orders: OrderDesk): Promise<void> {
   const { server, threadEvents, keyReload } = edge;
@@ -37,14 +38,4 @@ export async function drain(config: Config, log: Logger, edge: Edge, orders: Ord
     await idle;
   }
   await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
-}
-
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  try {
-    return await Promise.race([promise.then(() => true as const), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

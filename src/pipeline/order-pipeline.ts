@@ -21,7 +21,7 @@ import type { ActionDefinition, StepDefinition, StepEffect, StepJournal, StepOut
 import { DeadlineList } from './deadline-list.js';
 import { DeadlineLists } from './deadline-lists.js';
 import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
-import { scopeOf } from './task-group.js';
+import { scopeOf, settlesWithin } from './task-group.js';
 
 export interface OrderResult {
   readonly orderId: string;
@@ -243,7 +243,8 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     // then. The wait for it is bounded as any step's wait for a thread is, by an order's deadline; past it, the
     // compensation has not begun, and its fallback takes it over.
     const since = performance.now();
-    const ready = await this.runnerReadyWithin(this.options.timeoutMs);
+    const starting = this.runner.whenReady?.();
+    const ready = !starting || (await settlesWithin(starting, this.options.timeoutMs));
     const waitedMs = Math.round(performance.now() - since);
     if (!ready)
       return {
@@ -265,18 +266,5 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
       deadline,
     });
     return waitedMs === 0 ? outcome : { ...outcome, durationMs: outcome.durationMs + waitedMs };
-  }
-
-  /** Whether the runner can start a step now, or becomes able to within `ms`. */
-  private async runnerReadyWithin(ms: number): Promise<boolean> {
-    const ready = this.runner.whenReady?.();
-    if (!ready) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const inTime = await Promise.race([
-      ready.then(() => true),
-      new Promise<false>((late) => (timer = setTimeout(late, ms, false))),
-    ]);
-    clearTimeout(timer);
-    return inTime;
   }
 }

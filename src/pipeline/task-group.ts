@@ -1,7 +1,8 @@
 /**
- * A scope for work outside an order's own steps (a compensation): a controller that follows a parent signal, if any,
- * and a deadline, with one listener and one timer rather than AbortSignal.any over several signals, which costs the
- * main thread several times as much. An order's own steps run under its record instead (order-in-flight.ts).
+ * Deadlines for work outside an order's own steps. A scope (a compensation's): a controller that follows a parent
+ * signal, if any, and a deadline, with one listener and one timer rather than AbortSignal.any over several signals,
+ * which costs the main thread several times as much. An order's own steps run under its record instead
+ * (order-in-flight.ts). And a wait with a deadline (`settlesWithin`).
  */
 
 /** A controller tied to a parent and a deadline; disposing of it (`using`) unties it. */
@@ -28,4 +29,15 @@ export function scopeOf(parent: AbortSignal | null, ms: number, onDeadline: () =
     parent?.removeEventListener('abort', follow);
   };
   return { controller, release, [Symbol.dispose]: release };
+}
+
+/** Whether `promise` settles within `ms`; its timer is cleared either way. */
+export async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
