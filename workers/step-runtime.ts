@@ -88,7 +88,7 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
     return {
       cells,
       shard,
-      watch: new CancellationWatch(cells, shard),
+      watch: new CancellationWatch(cells, shard, timers),
       timers,
       threadId,
       timed,

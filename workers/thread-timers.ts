@@ -3,7 +3,7 @@
  * under one timer armed for the earliest. Cancellation reaches the sleepers through the thread's bell
  * (src/shared-memory/cancel-cells.ts): one `Atomics.waitAsync` per thread, not one per sleeping step; on a ring the
  * thread looks at the cells of its sleepers and of its watchers (a step's AbortSignal, a module load) and ends the
- * waits of those canceled.
+ * waits of those canceled, and tells its cancellation watch that it looked (`BellFollower`).
  *
  * A sleeper checks its cell as it lies down: a cancellation before that is seen there, one after it rings the bell,
  * which the thread only answers in a later task of its event loop, by when the record is in the list.
@@ -33,6 +33,16 @@ export interface Sleeper {
 }
 
 /** The sleeper of code that has a callback to call. */
+/**
+ * Whoever must hear of every look at the cells — the bell rang, or the thread canceled cells itself — though nothing of
+ * it sleeps or watches here: the thread's cancellation watch (cancellation-watch.ts). The thread listens to its bell
+ * for it while it `wantsBell`.
+ */
+export interface BellFollower {
+  readonly wantsBell: boolean;
+  looked(): void;
+}
+
 class CallbackSleeper implements Sleeper {
   dueAt = 0;
   heapAt = -1;
@@ -74,6 +84,7 @@ export class ThreadTimers {
   private draining = false;
   /** A precise finish of the earliest sleep is queued (`finish`). */
   private finishing = false;
+  private follower: BellFollower | undefined;
 
   constructor(
     private readonly cells: CancelCells,
@@ -115,6 +126,16 @@ export class ThreadTimers {
     return () => this.watchers.delete(watcher);
   }
 
+  /** Tell `follower` of every look at the cells, and listen to the bell while it wants it (`listenForFollower`). */
+  follow(follower: BellFollower): void {
+    this.follower = follower;
+  }
+
+  /** The follower wants the bell now: listened to, if it is not already. */
+  listenForFollower(): void {
+    this.listen();
+  }
+
   /** How many steps sleep on this thread. */
   get sleeping(): number {
     return this.heap.length;
@@ -136,7 +157,7 @@ export class ThreadTimers {
   private readonly onRing = (): void => {
     this.listening = false;
     this.lookAtCells();
-    if (this.heap.length > 0 || this.watchers.size > 0) this.listen();
+    if (this.heap.length > 0 || this.watchers.size > 0 || this.follower?.wantsBell) this.listen();
   };
 
   /**
@@ -145,11 +166,13 @@ export class ThreadTimers {
    */
   lookNow(): void {
     this.wakeCanceled();
+    this.follower?.looked();
   }
 
   private lookAtCells(): void {
     this.cells.quietBell(this.bell);
     this.wakeCanceled();
+    this.follower?.looked();
   }
 
   private wakeCanceled(): void {
