@@ -165,7 +165,8 @@ export class HttpServer {
    * its connection's bytes then; a request leaves at the first sweep that finds it whole, or gone.
    */
   private readonly arriving = new Map<IncomingMessage, { looks: number; readonly bytes: number }>();
-  private readonly bodySweep: NodeJS.Timeout;
+  /** Armed while a request's body is arriving: an idle server is not woken four times a second to find none. */
+  private bodySweep: NodeJS.Timeout | undefined;
   private readonly unauthenticatedBudget: number;
   private readonly unauthenticatedPeerCap: number;
   private open = 0;
@@ -206,8 +207,6 @@ export class HttpServer {
       ? Math.max(1, Math.floor(limits.maxConnections * UNAUTHENTICATED_PEER_SHARE))
       : Infinity;
     this.clients = new ClientConnections(limits.maxConnections, limits.clientWeights ?? new Map());
-    this.bodySweep = setInterval(() => this.cutSlowBodies(), BODY_SWEEP_MS);
-    this.bodySweep.unref();
     this.server.closeIdle = () => this.closeIdle();
     this.server.on('clientError', clientErrorHandler(log, limits));
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
@@ -238,7 +237,10 @@ export class HttpServer {
     this.server.on('request', (req, res) => {
       const socket = req.socket;
       if (this.gaveWay.has(socket)) return;
-      if (!req.complete) arriving.set(req, { looks: 0, bytes: socket.bytesRead });
+      if (!req.complete) {
+        arriving.set(req, { looks: 0, bytes: socket.bytesRead });
+        server.bodySweep ??= setInterval(() => server.cutSlowBodies(), BODY_SWEEP_MS).unref();
+      }
       answering.set(socket, (answering.get(socket) ?? 0) + 1);
       const requests = requestsOf.get(socket);
       if (requests === undefined) requestsOf.set(socket, req);
@@ -346,6 +348,9 @@ export class HttpServer {
       // As Node tells a request timeout: the clientError handler answers it through its response, and closes.
       this.server.emit('clientError', Object.assign(new Error('body too slow'), { code: BODY_TOO_SLOW }), socket);
     }
+    if (this.arriving.size > 0) return;
+    clearInterval(this.bodySweep);
+    this.bodySweep = undefined;
   }
 
   get draining(): boolean {

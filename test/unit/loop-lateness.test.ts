@@ -1,6 +1,7 @@
 /**
  * The event loop's lateness (src/composition/loop-lateness.ts) on this test's own loop: sampled fifty times a second
- * while the loop is busy, once a second while it is idle — an idle service's timers were most of what it spent.
+ * while the loop is busy, once a second while it is idle or nearly — an idle service's timers were most of what it
+ * spent.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LoopLateness } from '../../src/composition/loop-lateness.js';
@@ -16,6 +17,25 @@ async function busyFor(ms: number): Promise<void> {
   }
 }
 
+/** Keeps the loop busy a tenth of the time for `ms`: 2 ms of work every 20 ms, as a few orders a second would. */
+async function lightlyBusyFor(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    const chunkEnd = performance.now() + 2;
+    while (performance.now() < chunkEnd);
+    await new Promise((resolve) => setTimeout(resolve, 18));
+  }
+}
+
+/** Once it samples once a second again (the loop idle). */
+async function idlePace(lateness: LoopLateness): Promise<void> {
+  await eventually(
+    async () => lateness.sampling,
+    (sampling) => !sampling,
+    { within: 2000, every: 20 },
+  );
+}
+
 describe('the loop lateness', () => {
   let loop: LoopLateness | undefined;
   afterEach(() => loop?.stop());
@@ -23,11 +43,7 @@ describe('the loop lateness', () => {
   it('is sampled at its pace while the loop is busy, and once a second while it is idle', async () => {
     loop = new LoopLateness();
     const lateness = loop;
-    await eventually(
-      async () => lateness.sampling,
-      (sampling) => !sampling,
-      { within: 2000, every: 20 },
-    );
+    await idlePace(lateness);
     expect(lateness.lateMs).toBe(0);
     // Busy: within a second it is sampled at its pace again, and it finds the loop late.
     const busy = busyFor(2500);
@@ -39,10 +55,25 @@ describe('the loop lateness', () => {
     await busy;
     expect(sampledAgain).toBe(true);
     await pause(100);
-    await eventually(
-      async () => lateness.sampling,
-      (sampling) => !sampling,
-      { within: 2000, every: 20 },
-    );
+    await idlePace(lateness);
+  });
+
+  it('is sampled once a second while the loop is busy only a tenth of its time', async () => {
+    loop = new LoopLateness();
+    const lateness = loop;
+    await idlePace(lateness);
+    // At 2% busy, the line it was drawn at, a loop this light was sampled at its pace, fifty wake-ups a second.
+    let sampledAtPace = 0;
+    const light = lightlyBusyFor(2500);
+    const watching = (async () => {
+      const until = performance.now() + 2400;
+      while (performance.now() < until) {
+        if (lateness.sampling) sampledAtPace++;
+        await pause(50);
+      }
+    })();
+    await Promise.all([light, watching]);
+    expect(sampledAtPace).toBe(0);
+    expect(lateness.lateMs).toBe(0);
   });
 });
