@@ -48,12 +48,7 @@ export function droppedLogLines(log: Logger): number {
  * waits on the reader (src/observability/log-sink.ts).
  */
 function bufferedDestination(sink: LogSink): DestinationStream {
-  // Armed by the first line after a flush, not ticking: a quiet service is not woken every second to write nothing.
-  let flushTimer: NodeJS.Timeout | undefined;
-  const flushLater = (): void => {
-    flushTimer = undefined;
-    sink.flush();
-  };
+  setInterval(() => sink.flush(), FLUSH_INTERVAL_MS).unref();
   process.once('exit', () => sink.flush());
   const errorLevel = pino.levels.values['error']!;
   return {
@@ -63,7 +58,6 @@ function bufferedDestination(sink: LogSink): DestinationStream {
     write(line: string): void {
       sink.write(line);
       if (this.lastLevel >= errorLevel) sink.flush();
-      else flushTimer ??= setTimeout(flushLater, FLUSH_INTERVAL_MS).unref();
     },
   } as DestinationStream & { lastLevel: number };
 }
