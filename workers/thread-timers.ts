@@ -32,7 +32,6 @@ export interface Sleeper {
   woke(canceled: boolean): void;
 }
 
-/** The sleeper of code that has a callback to call. */
 /**
  * Whoever must hear of every look at the cells — the bell rang, or the thread canceled cells itself — though nothing of
  * it sleeps or watches here: the thread's cancellation watch (cancellation-watch.ts). The thread listens to its bell
@@ -43,6 +42,7 @@ export interface BellFollower {
   looked(): void;
 }
 
+/** The sleeper of code that has a callback to call. */
 class CallbackSleeper implements Sleeper {
   dueAt = 0;
   heapAt = -1;
