@@ -239,7 +239,7 @@ export class HttpServer {
       if (this.gaveWay.has(socket)) return;
       if (!req.complete) {
         arriving.set(req, { looks: 0, bytes: socket.bytesRead });
-        server.bodySweep ??= setInterval(() => server.cutSlowBodies(), BODY_SWEEP_MS).unref();
+        this.bodySweep ??= setInterval(() => this.cutSlowBodies(), BODY_SWEEP_MS).unref();
       }
       answering.set(socket, (answering.get(socket) ?? 0) + 1);
       const requests = requestsOf.get(socket);
