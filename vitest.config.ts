@@ -4,6 +4,55 @@ import LongestFirst from './test/support/sequencer.js';
 const UNIT = 'test/unit/**/*.test.ts';
 
 /**
+ * The long suite: `npm run test:all` (CI, through .ci/run) runs these beside everything `npm test` runs. A file here
+ * is a scenario that needs many seconds or many processes to prove what it proves; every other test file is in the
+ * quick suite, so no file is in neither. Each says why it is here. Moving a file here never loosens it.
+ */
+export const LONG_SUITE: Readonly<Record<string, string>> = {
+  'backlog-after-thread-loss': "4,000 orders in flight on a thread absorbing a dead thread's backlog",
+  bulkheads: "one client's floods on many connections, against another client's medians",
+  'bulkheads-live-view': 'live-view readers stalled for 15 s',
+  chaos: '1,200 orders with every fault, hang-ups and duplicates',
+  'console-browser': 'Chromium',
+  'console-redrive-browser': 'Chromium, over instance processes one of which is killed',
+  dependencies: "breakers' open windows and retries with jitter, waited out",
+  deploy: 'kubectl, promtool and the Kubernetes schemas',
+  'dev-runner': '`npm run dev` as a process, stopped by signals',
+  durable: 'instance processes SIGKILLed and Postgres stopped under load',
+  'durable-alarms': 'an instance process killed between an outcome and its alarm line',
+  'durable-cancel': "cancels racing orders' ends across instance processes (seeded)",
+  'durable-refunds': 'Postgres stopped under refunds, and started again',
+  'durable-resume': '200 orders on two instance processes, one SIGKILLed halfway',
+  'durable-webhook-isolation': "one client's webhook flood across instance processes",
+  'durable-webhooks': "two instance processes, deliveries' retries waited out",
+  'failover-recipe': "the failover guide's SIGKILL, run as a person runs it",
+  faults: 'every other way a thread is lost, each with its grace period (thread-death is the quick one)',
+  'hostile-client': 'slow and silent sockets, waited out to their timeouts',
+  'image-files': "the image's files installed by npm and served",
+  'load-suite': "the load suite's scenarios with autocannon",
+  operability: "bursts against the pool's queue limit, and a drain",
+  'postgres-cluster': 'INSTANCES=N through a Postgres outage, with replacements backing off',
+  'postgres-couriers': 'courier rows across instances, through lease losses waited out',
+  'postgres-keys': 'the keys command as a process, and two services on one database',
+  'postgres-lease': 'an instance process held past its lease (SIGSTOP)',
+  'postgres-read-burst': '15,000 reads at once',
+  'postgres-reads': 'a store held busy until reads are shed by count and by wait',
+  'priority-tiers': 'floods of 1,000 orders/s from a process of their own',
+  process: 'the service as processes, stopped by SIGTERM and SIGKILL',
+  'shared-isolation': 'hundreds of trickling and idle sockets against the connection caps',
+  'shared-isolation-courier-floor': "a courier floor held under a hog's flood",
+  'shared-isolation-floors': 'floors held under floods at rate',
+  'shared-isolation-instances': 'a courier hog across instance processes',
+  stress: 'the Go stress test: 10,000 orders from 100 clients',
+  'thread-view': "the live view's frames across a thread's death",
+  'threads-page-browser': 'Chromium',
+  tracing: "spans on the exporter's schedule, a killed thread's too",
+  'tracing-process': 'spans exported from instance processes',
+  'webhook-isolation': "one client's failing endpoints and event flood",
+};
+const LONG = Object.keys(LONG_SUITE).map((name) => `test/integration/${name}.test.ts`);
+
+/**
  * Every file in one group, three at a time, the longest first (test/support/sequencer.ts, from test/timings.json), a
  * file that mostly waits and one that computes taking turns so the cores stay busy. Five at a time, on this 2-core
  * machine, the suite itself held the load average at 10–16: the floors, the tiers' flood, the durable webhook
@@ -43,9 +92,18 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: [UNIT],
+          exclude: [UNIT, ...LONG],
           // One Postgres for the run, its databases cloned from a template migrated once; a file that stops, freezes
           // or inspects its server starts its own (test/support/postgres.ts).
+          globalSetup: ['test/support/shared-postgres.ts'],
+          maxWorkers: FILES_AT_ONCE,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'long',
+          include: LONG,
           globalSetup: ['test/support/shared-postgres.ts'],
           maxWorkers: FILES_AT_ONCE,
         },

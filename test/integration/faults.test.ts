@@ -1,150 +1,41 @@
 /**
  * Faults injected through the API (FAULT_INJECTION=on): every way a step can
- * lose its thread, reached from outside. Each test checks the order is
+ * lose its thread, reached from outside (an uncaught error, the quickest, is
+ * thread-death.test.ts, in the quick suite). Each test checks the order is
  * answered as it must be, a new thread takes the lost one's place, the
  * tracker and the courier pool are back at rest, the steps that shared the
  * thread were run again and succeeded, and the money is where it belongs.
  *
  * Most run with THREADS=1, so every concurrent step shares the one thread.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
-import type { StepDefinition } from '../../src/pipeline/steps.js';
 import { LOAD_MS } from '../fixtures/steps/vendor-slow-to-load.js';
 import { compiledFixture } from '../support/compiled.js';
-import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { parseSamples, sampleKey } from '../support/prometheus.js';
-import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
+import { TEST_CONFIG } from '../support/service.js';
+import {
+  expectCulpritAloneFails,
+  expectNeighboursUnharmed,
+  expectThreadsReplaced,
+  faultyServices,
+  moneyOf,
+  NEIGHBOURS_DEADLINE_MS,
+  startNeighbours,
+  untilNeighboursPastPayment,
+} from '../support/thread-faults.js';
 import { eventually } from '../support/wait.js';
-import { captureLog, type CapturedLog } from '../support/log-capture.js';
 
-let svc: TestService | undefined;
-let log: CapturedLog | undefined;
-afterEach(async () => {
-  await svc?.shutdown();
-  svc = undefined;
-});
-
-async function start(config: Partial<Config> = {}, steps?: readonly StepDefinition[]): Promise<TestService> {
-  log = captureLog();
-  svc = await startTestService({ config: { threads: 1, ...config }, logger: log.logger, ...(steps ? { steps } : {}) });
-  return svc;
-}
-
-/** The service's warnings — how its threads died, and why — for a failure to tell. */
-function warnings(): string {
-  const lines = (log?.lines ?? []).filter((line) => Number(line['level']) >= 40);
-  return `the service's warnings:\n${lines.map((line) => JSON.stringify(line)).join('\n')}`;
-}
-
-/**
- * The neighbours' steps: they must still run when the thread dies, or none is run again and the test fails saying so.
- * With 400 ms, the time from their steps' start to the bad order's arrival (the wait for every neighbour to be past its
- * payment, polled) and its death outlasted them beside busy cores, where the thread dies at once (2 runs of 12), and
- * more so where it dies only after a canceled step's grace (250 ms after the fault shows; a fresh clone's cores). Their
- * orders get NEIGHBOURS_DEADLINE_MS: run twice, such steps outlast the default 2 s.
- */
-const OUTLASTS_DEATH_MS = 1200;
-const NEIGHBOURS_DEADLINE_MS = 10_000;
-
-/** Well-behaved orders already running on the thread when the bad one arrives: their ids, and their answers to come. */
-function startNeighbours(service: TestService, count = 4) {
-  const bodies = Array.from({ length: count }, () =>
-    orderBody({ delay_ms: { payment: 0, vendor: OUTLASTS_DEATH_MS, courier: OUTLASTS_DEATH_MS } }),
-  );
-  return { ids: bodies.map((body) => body['order_id'] as string), answers: bodies.map((body) => service.order(body)) };
-}
-
-type Neighbours = ReturnType<typeof startNeighbours>;
-
-/**
- * Until every neighbour has been charged (its payment ended) and its vendor and courier run: a payment still under
- * way when its thread dies is in doubt, and its order rightly fails `thread_lost` rather than risk a second charge.
- * After a fixed 50 ms, beside busy cores, one had not ended yet; and a count of running steps alone (four orders,
- * eight steps) was also met by two orders running all three steps and one whose steps had not started, so a
- * neighbour failed `thread_lost` (1 run in 3 beside two busy loops).
- */
-async function untilNeighboursPastPayment(service: TestService, { ids }: Neighbours): Promise<void> {
-  await eventually(
-    () => Promise.all(ids.map((id) => moneyOf(service, id).catch(() => undefined))),
-    (money) => money.every((paid) => paid?.charged === 1200),
-    { within: 5000, every: 5 },
-  );
-  await eventually(
-    () => service.health(),
-    (health) => health.orders_in_flight === ids.length && health.running_steps === 2 * ids.length,
-    { within: 5000, every: 5 },
-  );
-}
-
-async function expectNeighboursUnharmed({ answers: neighbours }: Neighbours): Promise<void> {
-  const answers = await Promise.all(neighbours);
-  for (const { status, body } of answers)
-    expect({ status, error: body.error }, warnings()).toEqual({ status: 200, error: undefined });
-  const reran = answers.flatMap(({ body }) => body.steps ?? []).filter((step) => step.attempts === 2);
-  expect(reran.length).toBeGreaterThan(0);
-}
-
-async function expectThreadsReplaced(
-  service: TestService,
-  cause: 'died' | 'terminated',
-  count = 1,
-  threads = 1,
-): Promise<void> {
-  await expectAtRest(service, threads);
-  expect((await service.health()).threads_replaced).toBe(count);
-  const metrics = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
-  expect(metrics.get(sampleKey('worker_threads_replaced_total', { cause }))).toBe(count);
-}
-
-/** What GET /orders/{order_id} says of the money. */
-async function moneyOf(service: TestService, orderId: string): Promise<{ charged: number; refunded: number }> {
-  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
-  return ((await response.json()) as { payment: { charged: number; refunded: number } }).payment;
-}
-
-describe('with FAULT_INJECTION off', () => {
-  it('an order carrying faults is refused with 400, and nothing runs', async () => {
-    const service = await start({ faultInjection: false });
-    const { status, body } = await service.order(orderBody({ faults: { payment: 'crash' } }));
-    expect(status).toBe(400);
-    expect(body.error).toEqual({
-      kind: 'bad_request',
-      message: 'faults: fault injection is off (the server enables it with FAULT_INJECTION=on)',
-    });
-    expect((await service.health()).threads_replaced).toBe(0);
-  });
-});
+const faulty = faultyServices();
+const { start, warnings } = faulty;
 
 describe.each([
-  ['crash', 'throws an uncaught error', {}],
   ['reject', 'leaves a rejection unhandled', {}],
   ['exit', 'calls process.exit', {}],
   ['oom', 'runs out of heap', { threadMaxHeapMb: 32 }],
 ] as const)('a payment that commits %s (%s) after its charge reached the provider', (fault, _what, config) => {
-  it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', async () => {
-    // The neighbours' steps run twice, and the second run waits for the thread's death: an isolate running out of heap
-    // collects again and again before it gives up, and on a slow machine in a full run a neighbour outlasted the default
-    // 2 s deadline waiting for it (504 timeout), though it was run again and would have succeeded.
-    const service = await start({ orderTimeoutMs: NEIGHBOURS_DEADLINE_MS, ...config });
-    const neighbours = startNeighbours(service);
-    await untilNeighboursPastPayment(service, neighbours);
-    const order = orderBody({ delay_ms: { payment: 20, vendor: 1000, courier: 1000 }, faults: { payment: fault } });
-    const { status, body } = await service.order(order);
-    expect(status).toBe(500);
-    expect(body.error).toEqual({ kind: 'internal', message: 'order failed' });
-    const steps = stepsOf(body);
-    expect(steps['payment']).toMatchObject({ status: 'error', detail: 'internal', thread_fate: 'died' });
-    for (const name of ['vendor', 'courier'])
-      expect(steps[name]).toMatchObject({ status: 'canceled', detail: 'canceled: internal' });
-    expect(body.compensations).toEqual([expect.objectContaining({ name: 'refund', status: 'ok' })]);
-    expect(JSON.stringify(body)).not.toContain('injected fault');
-    await expectNeighboursUnharmed(neighbours);
-    await expectThreadsReplaced(service, 'died');
-    expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
-  });
+  it('fails its own order with 500 internal and voids the payment; the thread is replaced; its neighbours run again and succeed', () =>
+    expectCulpritAloneFails(faulty, fault, config));
 });
 
 describe('a step that ignores its cancellation', () => {
@@ -174,7 +65,7 @@ describe('a step that ignores its cancellation', () => {
     // vendor fails at 50 ms; 250 ms of grace; then the refund and the answer, long before the step's 5 s.
     expect(ms).toBeGreaterThanOrEqual(300);
     expect(ms).toBeLessThan(1500);
-    await expectNeighboursUnharmed(neighbours);
+    await expectNeighboursUnharmed(neighbours, warnings);
     await expectThreadsReplaced(service, 'terminated');
     expect(await moneyOf(service, order['order_id'] as string)).toEqual({ charged: 1200, refunded: 1200 });
   });
@@ -267,7 +158,7 @@ describe('a step that hangs its thread', () => {
       { signal: AbortSignal.timeout(100) },
     );
     await expect(gone).rejects.toThrow();
-    await expectNeighboursUnharmed(neighbours);
+    await expectNeighboursUnharmed(neighbours, warnings);
     await eventually(
       () => service.health(),
       (health) => health.orders_in_flight === 0,
