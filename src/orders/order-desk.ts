@@ -25,7 +25,7 @@ import { abortKind, OrderAborted, StoreBusy, unanswered, type OrderFailureKind }
 import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
-import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { OrderResult, TakenOver } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter, WaiterListener } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
@@ -58,8 +58,8 @@ export type Submission =
 const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
 
 export interface OrderRunner {
-  /** `finished`: a resumed run's steps that ended ok before it was taken over — they stand, and are not run again. */
-  process(run: OrderRun, stop: RunStopper, trace: Trace, finished?: readonly StepOutcome[]): Promise<OrderResult>;
+  /** `takenOver`: a run begun by a lost instance — its steps recorded ok stand, and it is settled as a whole. */
+  process(run: OrderRun, stop: RunStopper, trace: Trace, takenOver?: TakenOver): Promise<OrderResult>;
   /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
   undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
@@ -333,7 +333,7 @@ export class OrderDesk {
       runNumber = begun.run;
     }
     const orderRun = runOf(order, runNumber, key);
-    let result = await this.pipeline.process(orderRun, stop, trace, resumed?.finished);
+    let result = await this.pipeline.process(orderRun, stop, trace, resumed && { finished: resumed.finished });
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
     let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
     if (recorded === 'cancel_requested') {
