@@ -125,6 +125,13 @@ interface ClaimedRow {
 /** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
 const DEAD_LETTER_ALARM =
   'order dead-lettered: its instances were lost more than ORDER_RECOVERIES_MAX times while it ran; its payment voided, a person must look';
+/** The line of a run taken over and voided, by the outcome the pass recorded. */
+const VOIDED: Readonly<Record<'interrupted' | 'canceled', string>> = {
+  interrupted: 'took over an order whose instance was lost: its payment voided, recorded interrupted',
+  canceled: 'took over an order whose instance was lost, a cancel marked on it: its payment voided, recorded canceled',
+};
+/** The finish answered another outcome than the one the pass tried to record: `outcome` says which. */
+const VOIDED_NOT_RECORDED = 'took over an order whose instance was lost, and found another outcome on record';
 
 /** A run with less of its deadline left than this is not resumed: its steps would not have the time to run. */
 const RESUME_MIN_LEFT_MS = 1000;
@@ -283,10 +290,10 @@ export class Recovery {
             continue;
           }
           // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
-          // from a sequence).
+          // from a sequence); `outcome`: what its records hold for the run, as the finish answered.
           this.options.log.warn(
-            { ...orderLogFields(key), runs: row.runs, run_key: run },
-            'took over an order whose instance was lost: its payment voided, recorded interrupted',
+            { ...orderLogFields(key), runs: row.runs, run_key: run, outcome: kind },
+            kind === ending ? VOIDED[ending] : VOIDED_NOT_RECORDED,
           );
         }
         if (claimed.length < BATCH) return;
