@@ -16,6 +16,7 @@ import {
 import { orderBodySchema } from '../wire/order-body.js';
 import {
   ALLOW,
+  changeRefused,
   error,
   json,
   keylessLimited,
@@ -98,7 +99,7 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
         content: { 'application/json': { schema: z.union([orderFailedSchema, errorResponseSchema]) } },
       },
       401: unauthorized,
-      403: error('The order carries faults, which need the admin key (kind forbidden).'),
+      403: changeRefused('The order carries faults, which need the admin key (kind forbidden).'),
       405: error('Only POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       421: misdirected,
