@@ -14,6 +14,7 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   'bulkheads-live-view': 'live-view readers stalled for 15 s',
   chaos: '1,200 orders with every fault, hang-ups and duplicates',
   'console-browser': 'Chromium',
+  'console-csrf-browser': 'Chromium, with a second origin serving the attacking page',
   'console-redrive-browser': 'Chromium, over instance processes one of which is killed',
   dependencies: "breakers' open windows and retries with jitter, waited out",
   deploy: 'kubectl, promtool and the Kubernetes schemas',
