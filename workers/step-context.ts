@@ -57,8 +57,8 @@ function spinUntil(deadline: number): void {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Where a step's requests to the payment provider leave by: its thread's mail, or its ring. `cell`: the step's. */
-export type LedgerSender = (request: LedgerRequest, cell: number) => void;
+/** Where a step's requests to the payment provider leave by: its thread's messages. */
+export type LedgerSender = (request: LedgerRequest) => void;
 
 export interface TaskResources {
   readonly cells: CancelCells;
@@ -371,10 +371,14 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest(
-      { op, order: orderKey(this.labels.client, this.labels.orderId), run: this.labels.run, amount, test },
-      this.cell,
-    );
+    this.resources.sendLedgerRequest({
+      ledger: true,
+      op,
+      order: orderKey(this.labels.client, this.labels.orderId),
+      run: this.labels.run,
+      amount,
+      test,
+    });
   }
 
   /**

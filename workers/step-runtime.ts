@@ -8,7 +8,6 @@
  * thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
-import type { StepFailureKind } from '../src/domain/errors.js';
 import { DEFAULT_TIER, rankOf } from '../src/domain/tier.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
@@ -35,17 +34,9 @@ export type StepTaskRunner = (
   sendLedgerRequest: LedgerSender,
 ) => void;
 
-/** A thread's runtime: its steps' runner, and errgroup's cancel from the thread where a step failed. */
+/** A thread's runtime: its steps' runner. */
 export interface StepRuntime {
   readonly run: StepTaskRunner;
-  /**
-   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here, as
-   * the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
-   * failure, and ring this thread's bell: a round trip between the threads before the order can be answered (its p50
-   * 0.6 ms, its p99 2.7–6.8 ms in fail-fast). Here they end within this turn, canceled by `failed`, and their reports
-   * leave with the failure's, behind it. Cells already canceled are left to whoever canceled them.
-   */
-  cancelSiblings(siblings: readonly number[], failed: StepFailureKind | 'internal'): void;
 }
 
 /** What this thread has for its tasks, made at its first. */
@@ -61,7 +52,7 @@ interface ThreadState extends TaskThread {
 /**
  * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts).
  */
-export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, threadId: number): Promise<StepRuntime> {
+export async function createStepRuntime(setup: WorkerSetup, threadId: number): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -78,8 +69,6 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
   const steps = await StepModules.preload(setup.stepModules);
 
   const debugging = (): boolean => log.isLevelEnabled('debug');
-  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
-  const siblingFailures = new Map<number, StepFailureKind | 'internal'>();
 
   const claimThread = (): ThreadState => {
     const shard = tracker.claim(threadId);
@@ -94,23 +83,9 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
       timed,
       debugging,
       outages: dependencies.outages,
-      siblingFailures,
       onCpu: new OnCpuMarker(shard),
       resources: undefined,
     };
-  };
-
-  const cancelSiblings = (siblings: readonly number[], failed: StepFailureKind | 'internal'): void => {
-    let canceled = false;
-    for (const cell of siblings) {
-      if (!cells.markCanceled(cell)) continue;
-      siblingFailures.set(cell, failed);
-      cells.wakeCellWaiters(cell);
-      canceled = true;
-    }
-    if (!canceled || thread === undefined) return;
-    thread.timers.lookNow();
-    couriers.lookAgain();
   };
 
   const run: StepTaskRunner = (task, ended, sendLedgerRequest) => {
@@ -152,5 +127,5 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
         (error: unknown) => taskRun.end(error),
       );
   };
-  return { run, cancelSiblings };
+  return { run };
 }

@@ -10,7 +10,6 @@
  * goes through the context's dependency calls, inside the task's scope for its last words. A function runs as itself,
  * inside that scope too.
  */
-import type { StepFailureKind } from '../src/domain/errors.js';
 import type { Order } from '../src/domain/order.js';
 import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import type { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
@@ -37,8 +36,6 @@ export interface TaskThread {
   readonly debugging: () => boolean;
   /** The outages its calls are drawn against, if this thread maps them. */
   readonly outages: DependencyOutages<DependencyName> | undefined;
-  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
-  readonly siblingFailures: Map<number, StepFailureKind | 'internal'>;
 }
 
 /** How a task ended before its step ran: canceled while it waited to start, or for its module. */
@@ -195,9 +192,8 @@ export class TaskRun implements Sleeper, CourierWaiter {
     const { thread, ctx, cell } = this;
     let report: StepReport;
     try {
-      report = this.reportOfEnding(ending, thread.siblingFailures.get(cell));
+      report = this.reportOfEnding(ending);
     } finally {
-      thread.siblingFailures.delete(cell);
       ctx.finish();
       thread.watch.remove(cell);
       thread.cells.markFinished(cell);
@@ -209,10 +205,10 @@ export class TaskRun implements Sleeper, CourierWaiter {
   }
 
   /** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
-  private reportOfEnding(ending: unknown, siblingFailed: StepFailureKind | 'internal' | undefined): StepReport {
+  private reportOfEnding(ending: unknown): StepReport {
     const { threadId } = this.thread;
-    if (ending === NOT_STARTED) return { status: 'canceled', threadId, siblingFailed };
-    if (ending === SUCCEEDED) return this.reportOf('ok', undefined);
+    if (ending === NOT_STARTED) return { status: 'canceled', threadId };
+    if (ending === SUCCEEDED) return this.reportOf('ok');
     if (ending instanceof StepCanceled) {
       // The moment the step's code saw its cancellation, in the thread's own clock: what a cancel's reach is measured to.
       try {
@@ -220,11 +216,11 @@ export class TaskRun implements Sleeper, CourierWaiter {
       } catch {
         // A line that cannot be written changes nothing of a step already canceled.
       }
-      return this.reportOf('canceled', siblingFailed);
+      return this.reportOf('canceled');
     }
-    if (ending instanceof StepFailure) return this.reportOf(ending, undefined);
+    if (ending instanceof StepFailure) return this.reportOf(ending);
     const timings = this.thread.timed ? this.ctx.timings() : {};
-    // The whole of it on the thread's own log line; the report carries its head, so that it always fits the ring.
+    // The whole of it on the thread's own log line; the report carries its head.
     try {
       this.ctx.log.error({ err: ending }, `${this.stepName} failed with an internal error`);
     } catch {
@@ -234,17 +230,13 @@ export class TaskRun implements Sleeper, CourierWaiter {
   }
 
   /** A step's report: every field, undefined where it has none — one shape, and no spread, for every step. */
-  private reportOf(
-    ending: 'ok' | 'canceled' | StepFailure,
-    siblingFailed: StepFailureKind | 'internal' | undefined,
-  ): StepReport {
+  private reportOf(ending: 'ok' | 'canceled' | StepFailure): StepReport {
     const { threadId } = this.thread;
     const { dependency, retries } = this.dependencyReport();
     const { ranMs, courierWaitMs } = this.thread.timed ? this.ctx.timings() : UNTIMED;
     if (ending instanceof StepFailure)
       return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
-    if (ending === 'canceled')
-      return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs, siblingFailed };
+    if (ending === 'canceled') return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
     return { status: ending, threadId, dependency, retries, ranMs, courierWaitMs };
   }
 

@@ -24,7 +24,6 @@ import { BackgroundVoider } from '../threads/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
 import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';
-import { StepRings } from '../threads/step-rings.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
@@ -160,8 +159,8 @@ export function createOrderEngine(
       for (const listener of replacedListeners) listener(exit.cause);
     },
     onLedgerRequest: (request) => paymentGateway.receive(request),
-    // A step's turn of thread time goes back once its thread has marked its CPU work over, not at its report.
-    onThreadWrote: () => cpuTurns.giveBackComputed(),
+    // A step's turn of thread time goes back once its thread has marked its CPU work over: looked at as tasks settle.
+    onTaskSettled: () => cpuTurns.giveBackComputed(),
   });
   const runner = new PooledStepRunner(
     pool,
@@ -395,6 +394,14 @@ function healthOf({
   };
 }
 
+/** Piscina's summary of a histogram, in milliseconds, once anything is recorded. */
+function quantilesOf(
+  summary: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number } | undefined,
+) {
+  // An empty histogram says 0 at every percentile: nothing recorded.
+  return summary && summary.max > 0 ? { p50: summary.p50, p90: summary.p90, p99: summary.p99 } : undefined;
+}
+
 /** The pool's figures for the metrics: each of these reads every thread or summarizes a histogram, so only when read. */
 function poolFiguresOf(pool: StepPool<Reclaimed>): PoolFigures {
   return {
@@ -403,10 +410,10 @@ function poolFiguresOf(pool: StepPool<Reclaimed>): PoolFigures {
       return pool.utilization;
     },
     get runTime() {
-      return pool.timings.runTime;
+      return quantilesOf(pool.histogram.runTime);
     },
     get waitTime() {
-      return pool.timings.waitTime;
+      return quantilesOf(pool.histogram.waitTime);
     },
   };
 }
@@ -420,20 +427,18 @@ interface ThreadMemory {
   readonly logLevel: SharedLogLevel;
 }
 
-/** The pool of step threads over `memory`, each thread with its pair of rings and every step module loaded. */
+/** The pool of step threads over `memory`, each thread with every step module loaded. */
 function stepPoolOf(
   config: Config,
   steps: readonly StepDefinition[],
   { cells, tracker, couriers, outages, logLevel }: ThreadMemory,
   recorder: StepRecorder | undefined,
-  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onThreadWrote'>,
+  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onTaskSettled'>,
 ): StepPool<Reclaimed> {
-  const rings = StepRings.create(config.threads);
   return new StepPool<Reclaimed>({
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
     queueLimit: config.poolQueueLimit,
-    cells: cells.capacity,
     workerFile: compiledModule('workers/step-worker'),
     // The young generation is not the pool's to cap: the process's flag decides it (src/runtime.ts).
     resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
@@ -447,9 +452,7 @@ function stepPoolOf(
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
       ...(recorder ? { stepTimings: true } : {}),
-      stepRings: rings.buffers,
     },
-    rings,
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     ...told,
   });

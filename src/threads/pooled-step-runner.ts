@@ -42,9 +42,8 @@ import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import type { TaskPlacement } from './ring-placement.js';
-import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
-import { PoolSaturated, type PostedStep, type StepPool } from './step-pool.js';
+import { readReport, type ReadReport, type StepReport } from './protocol.js';
+import { PoolSaturated, type PooledStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
 import { verdictOn } from './thread-verdict.js';
@@ -101,7 +100,7 @@ export interface PooledStepRunnerOptions {
 }
 
 type Attempt = (
-  | { readonly type: 'reported'; readonly report: BatchedReport }
+  | { readonly type: 'reported'; readonly report: StepReport }
   /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
   | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
@@ -145,11 +144,12 @@ interface RunnerParts {
 /**
  * One step of an order on the pool, from its dispatch to its outcome, through as many attempts as its thread's losses
  * allow: one record whose methods are the stages an attempt goes through, rather than a chain of async functions. Each
- * attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and, over,
- * settles what it asked of its remote service; its cell and turn are given back on every path.
+ * attempt waits for its turn of thread time (a computing step), takes a cancel cell, is run on the pool, and, over,
+ * settles what it asked of its remote service; its cell and turn are given back on every path. The record is also its
+ * attempt's place on the pool (PooledStep): where the balancer put it, and its hard stop — the task's signal.
  */
-class StepInFlight implements Deadlined, PostedStep, CellHolder {
-  private readonly started = performance.now();
+class StepInFlight implements Deadlined, PooledStep, CellHolder {
+  private readonly begunAt = performance.now();
   /** Each attempt's timing, when its order is recorded. */
   private readonly timings: AttemptTiming[] | undefined;
   private attempts = 0;
@@ -158,8 +158,12 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   /** Its tries whose thread was lost before it ran again: made only when one is. */
   private earlierTries: EarlierTry[] | undefined;
   private effect: StepEffect | undefined;
-  // The attempt under way.
-  private placement: TaskPlacement = NO_PLACEMENT;
+  // The attempt under way: where the balancer put it (PlacedStep), its hard stop's listener (Piscina's).
+  cpuMs = 0;
+  placedOn: number | undefined = undefined;
+  placedAt = 0;
+  aborted = false;
+  private abortListener: (() => void) | undefined;
   private turn: CpuTurn | undefined;
   private cell: number | undefined;
   private postedAt = 0;
@@ -194,10 +198,12 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   next(): void {
     if (this.signal.aborted) return this.canceled();
     this.attempts++;
-    this.placement = { cpuMs: cpuMsOf(this.run.order, this.step.name) };
+    this.cpuMs = cpuMsOf(this.run.order, this.step.name);
+    this.placedOn = undefined;
+    this.aborted = false;
     // A step that computes first waits for its client's turn of thread time, holding nothing meanwhile.
     const { cpuTurns, clientOf } = this.parts.options;
-    if (cpuTurns && this.placement.cpuMs > 0) {
+    if (cpuTurns && this.cpuMs > 0) {
       const taken = cpuTurns.take(
         this.run.order.client,
         clientOf?.(this.run.order.client).weight ?? 1,
@@ -238,7 +244,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
       orderId: order.orderId,
       step: this.step.name,
       attempt: this.attempts,
-      placement: this.placement,
+      placement: this,
       since: now,
     });
     this.postedAt = now;
@@ -255,21 +261,45 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         remainingMs: Math.max(0, this.deadline - now),
         clientIndex,
       };
-      pool.run(task, this.placement, this);
+      pool.run(task, this).then(this.reported, this.lost);
     } catch (error) {
       this.lost(error);
     }
   }
 
-  /** The attempt's report, from its thread. */
-  reported(report: BatchedReport): void {
-    this.ranOnPool({ type: 'reported', report });
+  /** Whether its thread has begun the attempt (the balancer's question: a thread slow to begin is hung). */
+  started(): boolean {
+    return this.cell !== undefined && this.parts.cells.cells.hasStarted(this.cell);
   }
 
+  /** Piscina's: its listener on the attempt's hard stop. */
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.abortListener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.abortListener === listener) this.abortListener = undefined;
+  }
+
+  /** The attempt's hard stop: Piscina terminates the thread it runs on (the registry was told why first). */
+  private hardStop(): void {
+    this.aborted = true;
+    const listener = this.abortListener;
+    this.abortListener = undefined;
+    listener?.();
+  }
+
+  /** The attempt's report, from its thread. */
+  private readonly reported = (report: StepReport): void => {
+    this.ranOnPool({ type: 'reported', report });
+  };
+
   /** The pool refused the attempt, or its thread is gone or going. */
-  lost(error: unknown): void {
+  private readonly lost = (error: unknown): void => {
     const { registry } = this.parts.pool;
-    const threadId = this.placement.placedOn;
+    const threadId = this.placedOn;
+    // Taken out of the pool's queue as its order was canceled (cellCanceled): it never reached a thread.
+    if (threadId === undefined && this.aborted) return this.ranOnPool({ type: 'canceled' });
     if (threadId === undefined || !registry.isDoomed(threadId))
       return this.ranOnPool({ type: 'refused', saturated: error instanceof PoolSaturated, error });
     // Wait until it has exited and its share of the tracker and the courier pool is back; only then is it true that
@@ -284,7 +314,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         }),
       (failure: unknown) => this.threw(failure),
     );
-  }
+  };
 
   /** Over, one way or the other: what it asked of its service is known now. */
   private ranOnPool(attempt: Attempt): void {
@@ -311,7 +341,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         if (report.status === 'error' && report.kind === 'internal') {
           log.stepCrashed({ ...this.about(), threadId: report.threadId, detail: report.detail ?? '' });
         }
-        return this.end(readReport(report, this.signal), report.endedEarlierMs);
+        return this.end(readReport(report, this.signal));
       }
       case 'canceled':
         return this.canceled();
@@ -335,8 +365,8 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
         (this.earlierTries ??= []).push({
           threadId: attempt.threadId,
           fate: attempt.fate,
-          startedMs: Math.round(this.postedAt - this.started),
-          endedMs: Math.round(performance.now() - this.started),
+          startedMs: Math.round(this.postedAt - this.begunAt),
+          endedMs: Math.round(performance.now() - this.begunAt),
         });
         return this.next();
       }
@@ -345,12 +375,11 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
 
   /** The attempt's cell, grace period, place on its thread and turn of thread time, given back. */
   private release(): void {
-    const { cells, options, overdue, pool } = this.parts;
+    const { cells, options, overdue } = this.parts;
     overdue.remove(this.overdueHandle);
     this.overdueHandle = -1;
     const { cell } = this;
     if (cell !== undefined) {
-      pool.settled(this.placement);
       options.tasksInFlight?.remove(cell);
       cells.give(cell);
       this.cell = undefined;
@@ -369,14 +398,13 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     this.end({ status: 'canceled', cause: abortKind(this.signal.reason) });
   }
 
-  /** `endedEarlierMs`: the step ended that long before its report was read. */
-  private end(fields: ReadReport, endedEarlierMs = 0): void {
-    const endedAt = performance.now() - endedEarlierMs;
+  private end(fields: ReadReport): void {
+    const endedAt = performance.now();
     // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
     const outcome: StepOutcome = {
       name: this.step.name,
       status: fields.status,
-      durationMs: Math.max(0, Math.round(endedAt - this.started)),
+      durationMs: Math.max(0, Math.round(endedAt - this.begunAt)),
       threadId: this.threadId,
       kind: fields.kind,
       cause: fields.cause,
@@ -389,7 +417,7 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
     };
     if (this.timings)
       this.parts.options.recorder?.stepEnded(this.trace, this.run, outcome, {
-        startedAt: this.started,
+        startedAt: this.begunAt,
         endedAt,
         attempts: this.timings,
       });
@@ -407,11 +435,15 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   }
 
   /**
-   * Its order was canceled while the attempt held its cell (CellHolder). Last resort: judge the task's thread graceMs
-   * after the cancellation, and every graceMs after that until it ends.
+   * Its order was canceled while the attempt held its cell (CellHolder). Not on a thread yet, it leaves the pool's queue
+   * now. On one, the last resort: judge the task's thread graceMs after the cancellation, and every graceMs after that
+   * until it ends.
    */
   cellCanceled(): void {
-    const threadId = this.placement.placedOn;
+    const threadId = this.placedOn;
+    // Still in the pool's queue: Piscina takes a task whose signal aborts out of its queue, and the step ends canceled
+    // at once rather than when a thread is free to see its cell.
+    if (threadId === undefined) return this.hardStop();
     this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
     this.graceEnds = performance.now() + this.parts.options.graceMs;
     this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
@@ -420,22 +452,21 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   deadlinePassed(): void {
     this.overdueHandle = -1;
     const { cells, options, overdue, pool } = this.parts;
-    const threadId = this.placement.placedOn;
+    const threadId = this.placedOn;
     const { cell } = this;
     if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
       const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
       if (cells.cells.timesIgnored(cell) >= 2) {
-        pool.registry.terminate(threadId, `${what} ignored its cancellation for ${options.graceMs} ms`, cell);
+        if (pool.registry.terminating(threadId, `${what} ignored its cancellation for ${options.graceMs} ms`, cell))
+          this.hardStop();
         return;
       }
       const progress = options.threadProgress(threadId);
       const late = Math.round(performance.now() - this.graceEnds);
       const verdict = verdictOn(this.lastProgress, progress, late);
       if (verdict === 'stuck') {
-        pool.registry.terminate(
-          threadId,
-          `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
-        );
+        const reason = `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`;
+        if (pool.registry.terminating(threadId, reason)) this.hardStop();
         return;
       }
       this.lastProgress = progress;
@@ -458,12 +489,9 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   }
 }
 
-/** Before an attempt has any. */
-const NO_PLACEMENT: TaskPlacement = { cpuMs: 0 };
-
 /**
- * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said it
- * ended, and began on its thread as long before that as the thread says it ran. A thread that died says nothing: its
+ * An attempt laid on the main thread's clock: it ended when its report arrived, and began on its thread as long before
+ * that as the thread says it ran. A thread that died says nothing: its
  * attempt ended when its death was known.
  */
 function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
@@ -471,7 +499,7 @@ function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
   switch (attempt.type) {
     case 'reported': {
       const { report } = attempt;
-      const endedAt = now - report.endedEarlierMs;
+      const endedAt = now;
       const startedAt = report.ranMs === undefined ? undefined : Math.max(postedAt, endedAt - report.ranMs);
       const wait = report.courierWaitMs;
       return {

@@ -1,7 +1,7 @@
 /**
  * The step tasks in flight, by cancel cell, as the main thread knows them: whose order, which step, which attempt, and
- * the placement that says which thread the task was posted to (set by the pool as it writes the task into a thread's
- * ring, so read when looked at). The runner adds a task when its attempt takes a cell and removes it before the cell is
+ * the placement that says which thread the task was handed to (set by the pool's balancer as it places the task, so
+ * read when looked at). The runner adds a task when its attempt takes a cell and removes it before the cell is
  * given back, so a cell never names a task that is not its own. What the task is doing on its thread is in the cell.
  *
  * Only for watching (the thread view): an entry set and taken out of a table by cell per attempt (not a Map:
@@ -9,15 +9,15 @@
  */
 import type { ActionName } from '../domain/order.js';
 import { IndexTable } from '../shared-memory/index-table.js';
-import type { TaskPlacement } from './ring-placement.js';
+import type { PlacedStep } from './step-balancer.js';
 
 export interface TaskInFlight {
   readonly orderId: string;
   readonly step: ActionName;
   /** 1, or 2 when the step runs again after its thread was lost under it. */
   readonly attempt: number;
-  /** `placedOn` is the thread it was written to, once it is. */
-  readonly placement: TaskPlacement;
+  /** `placedOn` is the thread it was handed to, once it is. */
+  readonly placement: PlacedStep;
   /** performance.now() when the attempt began. */
   readonly since: number;
 }

@@ -162,9 +162,10 @@ describe('an order in flight', () => {
   });
 
   it("holds one promise for its run's end, not a `finally` and a `then` on it", async () => {
-    // Counted with this process's client, whose requests hold promises too: 8.9–9.0 an order in flight here, 9.9 when
+    // Counted with this process's client, whose requests hold promises too, and each step's task on the pool, which
+    // holds Piscina's promise and the pool's reaction to it (two a step): 14.9 an order in flight here, one more when
     // the desk forgot a run in a `finally` and told its terms in a `then` of it (src/orders/order-desk.ts, `start`).
-    expect(await perOrderInFlight(() => queryObjects(Promise, { format: 'count' }))).toBeLessThan(9.4);
+    expect(await perOrderInFlight(() => queryObjects(Promise, { format: 'count' }))).toBeLessThan(15.4);
   });
 
   it('leaves the orders after it no connection the service closed while a heap walk held the loop', async () => {
