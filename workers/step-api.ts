@@ -1,7 +1,6 @@
 /**
- * What a step is, and what it sees. A step is a module whose default export is a `StepPlan` (what a built-in step does,
- * said as data) or a `StepFunction` (code of its own); it runs inside a worker thread and knows nothing of HTTP, of the
- * pipeline or of the pool — only the order and this context.
+ * What a step is, and what it sees. A step is a module whose default export is a `StepFunction`: an async function of
+ * the order and this context. It runs inside a worker thread and knows nothing of HTTP, of the pipeline or of the pool.
  */
 import type { Logger } from 'pino';
 import { OutcomeError, type StepFailureKind } from '../src/domain/errors.js';
@@ -90,27 +89,6 @@ export interface CourierSlot extends Disposable {
 }
 
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
-
-/**
- * What a step does, said as data rather than code: a request to the payment provider as its call reaches the service
- * (`send`), a courier held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms
- * for the step — its cpu_ms computed first, the fault the order injects in its answer's place, an outage's latency or
- * refusal drawn, and a refused call made again while the step's retries last — and then `failure` if the order asks
- * this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
- *
- * The runtime runs a plan as one record on its thread (workers/task-run.ts): a plain call (no fault, no CPU work, no
- * outage) with no promise, closure or async frame, a step asleep being that record in the thread's timer list.
- */
-export interface StepPlan {
-  readonly step: StepName;
-  readonly failure: StepFailureKind;
-  readonly holdsCourier: boolean;
-  /** The step's request as its call reaches the service; synchronous, as every request leaves at once. */
-  readonly send: ((order: Order, ctx: StepContext) => void) | undefined;
-}
-
-/** A step module's default export. */
-export type StepModule = StepPlan | StepFunction;
 
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
 export class StepFailure extends OutcomeError {

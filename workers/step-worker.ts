@@ -10,7 +10,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
-import type { LedgerRequest, StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { LedgerRequest, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { installLastWords } from './last-words.js';
 import { createStepRuntime } from './step-runtime.js';
 
@@ -20,8 +20,6 @@ installLastWords(new CancelCells(setup.cancelCells));
 const sendLedgerRequest = (request: LedgerRequest): void => parentPort!.postMessage(request);
 
 // Piscina takes the thread as ready once the promise of its handler has settled: by then every step module is loaded.
-export const runThreadTask = createStepRuntime(setup, threadId).then(
-  (runtime) =>
-    (task: StepTask): Promise<StepReport> =>
-      new Promise((ended) => runtime.run(task, ended, sendLedgerRequest)),
+export const runThreadTask = createStepRuntime(setup, threadId, sendLedgerRequest).then(
+  (runtime) => (task: StepTask) => runtime.run(task),
 );

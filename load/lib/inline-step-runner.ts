@@ -17,9 +17,8 @@ import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
-import type { LedgerSender } from '../../workers/step-context.js';
-import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
+import { readReport, type WorkerSetup } from '../../src/threads/protocol.js';
+import { createStepRuntime, type StepRuntime } from '../../workers/step-runtime.js';
 
 /** Cancel cells for the steps in flight at once: the bench's largest workload is 200 orders of three steps. */
 const INLINE_CELLS = 10_000;
@@ -51,8 +50,6 @@ export async function inlineStepRunner(
 const MAIN_THREAD_STAND_IN = 2 ** 31 - 1;
 
 export class InlineStepRunner implements StepRunner {
-  private readonly runtime: StepTaskRunner;
-  private readonly toGateway: LedgerSender;
   /**
    * A pending Atomics.waitAsync does not keep an event loop alive
    * (nodejs/node#44729): with every step asleep and nothing else to do, the
@@ -64,18 +61,16 @@ export class InlineStepRunner implements StepRunner {
   private constructor(
     private readonly cells: CancelCellAllocator,
     private readonly gateway: PaymentGateway,
-    runtime: StepTaskRunner,
-  ) {
-    this.runtime = runtime;
-    this.toGateway = (request) => gateway.receive(request);
-  }
+    private readonly runtime: StepRuntime,
+  ) {}
 
   static async create(
     cells: CancelCellAllocator,
     gateway: PaymentGateway,
-    setup: Omit<WorkerSetup, 'stepRings'>,
+    setup: WorkerSetup,
   ): Promise<InlineStepRunner> {
-    return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN)).run);
+    const runtime = await createStepRuntime(setup, MAIN_THREAD_STAND_IN, (request) => gateway.receive(request));
+    return new InlineStepRunner(cells, gateway, runtime);
   }
 
   async run({ step, run: orderRun, signal, trace }: StepRun): Promise<StepOutcome> {
@@ -91,7 +86,7 @@ export class InlineStepRunner implements StepRunner {
         run: orderRun.runNumber,
         requestId: trace.requestId,
       };
-      const report = await new Promise<StepReport>((ended) => this.runtime(task, ended, this.toGateway));
+      const report = await this.runtime.run(task);
       const requests = this.cells.cells.requestsOf(cell);
       const effect = requests === 0 ? undefined : await this.gateway.settle(requests, orderRun);
       return {

@@ -272,6 +272,11 @@ class StepInFlight implements Deadlined, PooledStep, CellHolder {
     return this.cell !== undefined && this.parts.cells.cells.hasStarted(this.cell);
   }
 
+  /** Whether the attempt's CPU work is over (the balancer's: its thread owes it no more). */
+  computed(): boolean {
+    return this.cell === undefined || this.parts.cells.cells.hasComputed(this.cell);
+  }
+
   /** Piscina's: its listener on the attempt's hard stop. */
   addEventListener(_type: 'abort', listener: () => void): void {
     this.abortListener = listener;
@@ -456,9 +461,10 @@ class StepInFlight implements Deadlined, PooledStep, CellHolder {
     const { cell } = this;
     if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
       const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
-      if (cells.cells.timesIgnored(cell) >= 2) {
-        if (pool.registry.terminating(threadId, `${what} ignored its cancellation for ${options.graceMs} ms`, cell))
-          this.hardStop();
+      // Out of every wait of its context, where its cancellation would have ended it: its own code goes on regardless.
+      if (cells.cells.hasStarted(cell) && cells.cells.activityOf(cell) === 'running') {
+        const reason = `${what} ignored its cancellation for ${options.graceMs} ms`;
+        if (pool.registry.terminating(threadId, reason, cell)) this.hardStop();
         return;
       }
       const progress = options.threadProgress(threadId);
@@ -470,8 +476,9 @@ class StepInFlight implements Deadlined, PooledStep, CellHolder {
         return;
       }
       this.lastProgress = progress;
-      // Unseen (the judge ran late: the main thread, or the whole process, stood still, and the thread may not have run
-      // either) is judged again a whole period later, as a moving thread is.
+      // Moving, its canceled step in a wait the thread has yet to end (a backlog), or unseen (the judge ran late: the
+      // main thread, or the whole process, stood still, and the thread may not have run either): judged again a whole
+      // period later.
     }
     this.graceEnds = performance.now() + options.graceMs;
     this.overdueHandle = overdue.add(this, this.graceEnds);

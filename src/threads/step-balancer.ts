@@ -39,6 +39,8 @@ export interface PlacedStep {
   placedAt: number;
   /** Whether its thread has begun it. */
   started(): boolean;
+  /** Whether its CPU work is over (done, failed or canceled), before its task has settled. */
+  computed(): boolean;
 }
 
 /** Piscina's view of one of its threads, as its balancer is given it. */
@@ -47,6 +49,8 @@ type PoolWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0
 interface ThreadLoad {
   /** Steps it runs now, as Piscina counts them as it places each. */
   steps: number;
+  /** The computing steps placed on it whose CPU work is not over, and what they owe it (ms), as read for a placement. */
+  readonly computing: PlacedStep[];
   owedCpuMs: number;
   /** Steps handed to it and perhaps not begun, oldest first (begun ones are dropped as they are met). */
   readonly unstarted: PlacedStep[];
@@ -82,11 +86,12 @@ export class StepBalancer {
       // counts as full (Infinity): it is one.
       load.steps = worker.currentUsage === Infinity ? 1 : worker.currentUsage;
       if (load.steps >= this.options.tasksPerThread || this.stalled(load, now)) continue;
+      owed(load);
       load.busy = (this.options.utilizationOf(worker.id) ?? 0) >= BUSY_UTILIZATION;
       if (bestLoad === undefined || better(load, bestLoad, step.cpuMs)) [best, bestLoad] = [worker, load];
     }
     if (best === null || bestLoad === undefined) return null;
-    bestLoad.owedCpuMs += step.cpuMs;
+    if (step.cpuMs > 0) bestLoad.computing.push(step);
     bestLoad.unstarted.push(step);
     step.placedOn = best.id;
     step.placedAt = now;
@@ -98,9 +103,10 @@ export class StepBalancer {
     if (step.placedOn === undefined) return;
     const load = this.loads.get(step.placedOn);
     if (!load) return;
-    load.owedCpuMs = Math.max(0, load.owedCpuMs - step.cpuMs);
-    const at = load.unstarted.indexOf(step);
-    if (at >= 0) load.unstarted.splice(at, 1);
+    for (const list of [load.unstarted, load.computing]) {
+      const at = list.indexOf(step);
+      if (at >= 0) list.splice(at, 1);
+    }
   }
 
   /** The thread has exited. */
@@ -110,7 +116,7 @@ export class StepBalancer {
 
   private loadOf(threadId: number): ThreadLoad {
     let load = this.loads.get(threadId);
-    if (!load) this.loads.set(threadId, (load = { steps: 0, owedCpuMs: 0, unstarted: [], busy: false }));
+    if (!load) this.loads.set(threadId, (load = { steps: 0, computing: [], owedCpuMs: 0, unstarted: [], busy: false }));
     return load;
   }
 
@@ -120,6 +126,16 @@ export class StepBalancer {
     while (unstarted.length > 0 && unstarted[0]!.started()) unstarted.shift();
     return unstarted.length > 0 && now - unstarted[0]!.placedAt >= STALLED_AFTER_MS;
   }
+}
+
+/**
+ * What the thread owes the computing steps placed on it whose CPU work is not over: a step's work ends a little before
+ * its task settles (its answer still to come), and the thread is free for another's from then.
+ */
+function owed(load: ThreadLoad): void {
+  let ms = 0;
+  for (const step of load.computing) if (!step.computed()) ms += step.cpuMs;
+  load.owedCpuMs = ms;
 }
 
 /** Whether `a` is a better thread than `b` for a step computing `cpuMs`. */
