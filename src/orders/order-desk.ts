@@ -27,12 +27,13 @@ import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-import type { OrderWaiter, WaiterListener } from './order-waiter.js';
+import type { OrderWaiter } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
 import type { Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
 import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
 import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
-import { RunStop } from './run-stop.js';
+import { Run } from './desk-run.js';
+import type { RunStop } from './run-stop.js';
 import { outcomeOf } from './replayed-outcomes.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
@@ -88,50 +89,8 @@ type RunEnd =
   | { readonly kind: 'reused' }
   | typeof RECORDS_FULL;
 
-/**
- * A run under way in this process, and its callers: a record, told when a caller leaves and when the records take the
- * order_id as its order's (no closure of its own for either).
- */
-class Run implements WaiterListener {
-  /** Waiting for its end now. */
-  callers = 0;
-  /**
-   * The records have taken the order_id as this order's: until then, another order under the same id cannot be told it
-   * is the one refused.
-   */
-  confirmed = false;
-  /** Settled with how the run ended; set as it starts. */
-  end!: Promise<RunEnd>;
-  /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
-  readonly stop = new RunStop();
-  /** Begun in the records, here or on another instance; and its steps run here (not a wait for another's run). */
-  private underWay = false;
-  runsHere = false;
-  /** Callers to tell once it is under way; absent: none (most callers wait for the end alone). */
-  private toldUnderWay: AdmissionPolicy[] | undefined;
-
-  constructor(readonly fingerprint: string) {}
-
-  /** A caller waiting for it has gone: the last one stops it. */
-  waiterLeft(): void {
-    if (--this.callers === 0) this.stop.stop(new OrderAborted('client_gone'));
-  }
-
-  /** Tell `policy` once the run is under way: now, if it is. */
-  tellUnderWay(policy: AdmissionPolicy): void {
-    if (this.underWay) policy.runUnderWay?.();
-    else (this.toldUnderWay ??= []).push(policy);
-  }
-
-  /** The run is under way, here or elsewhere: whoever asked is told, once. */
-  begun(here: boolean): void {
-    this.runsHere = here;
-    if (this.underWay) return;
-    this.underWay = true;
-    for (const policy of this.toldUnderWay ?? []) policy.runUnderWay?.();
-    this.toldUnderWay = undefined;
-  }
-}
+/** A run under way here, whose callers are told how it ended. */
+type DeskRun = Run<RunEnd>;
 
 /** An answer without a run: nothing ran, nothing is recorded. */
 const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { kind: 'answered' }> => ({
@@ -142,7 +101,7 @@ const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { ki
 
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
-  private readonly running = new Map<OrderKey, Run>();
+  private readonly running = new Map<OrderKey, DeskRun>();
   /**
    * The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not
    * say yet.
@@ -214,8 +173,8 @@ export class OrderDesk {
    * any caller is answered: one reaction does both, not a `finally` and a `then` of it (310 bytes an order in flight,
    * a promise and three closures of them: npm run measure -- order-memory).
    */
-  private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): Run {
-    const run = new Run(fingerprint);
+  private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): DeskRun {
+    const run = new Run<RunEnd>(fingerprint);
     return this.track(key, run, this.execute(order, key, run, trace), terms);
   }
 
@@ -228,7 +187,7 @@ export class OrderDesk {
    */
   resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
     if (this.running.get(key)?.runsHere) return;
-    const run = new Run(fingerprint);
+    const run = new Run<RunEnd>(fingerprint);
     run.confirmed = true;
     // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
     // joins it here and leaves never stops it.
@@ -255,7 +214,7 @@ export class OrderDesk {
   }
 
   /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */
-  private track(key: OrderKey, run: Run, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): Run {
+  private track(key: OrderKey, run: DeskRun, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): DeskRun {
     run.end = execution.then(
       (runEnd) => {
         this.forget(key, run);
@@ -287,7 +246,7 @@ export class OrderDesk {
    * A run has ended: whoever waits for the desk to be idle is told once none is under way. Only `run` is forgotten: a
    * copy's wait that ends after the run resumed beside it leaves that run counted.
    */
-  private forget(key: OrderKey, run: Run): void {
+  private forget(key: OrderKey, run: DeskRun): void {
     if (this.running.get(key) === run) this.running.delete(key);
     if (this.running.size === 0) this.wakeIdleWaiters();
   }
@@ -300,7 +259,7 @@ export class OrderDesk {
   private async execute(
     order: Order,
     key: OrderKey,
-    run: Run,
+    run: DeskRun,
     trace: Trace,
     resumed?: Pick<Resumption, 'run' | 'finished'>,
   ): Promise<RunEnd> {
@@ -454,7 +413,7 @@ export class OrderDesk {
   }
 
   /** Not an async function: a caller waiting keeps two reactions on the run's end, not a suspended frame. */
-  private wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined', policy: AdmissionPolicy): Promise<Submission> {
+  private wait(run: DeskRun, waiter: OrderWaiter, via: 'ran' | 'joined', policy: AdmissionPolicy): Promise<Submission> {
     run.callers++;
     waiter.whenGone(run);
     if (policy.answeredOnceUnderWay) run.tellUnderWay(policy);
