@@ -23,6 +23,7 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   'durable-cancel': "cancels racing orders' ends across instance processes (seeded)",
   'durable-refunds': 'Postgres stopped under refunds, and started again',
   'durable-resume': '200 orders on two instance processes, one SIGKILLed halfway',
+  'durable-takeover-admission': '100 orders of a SIGKILLed instance resumed 3 at a time by a full survivor',
   'durable-webhook-isolation': "one client's webhook flood across instance processes",
   'durable-webhooks': "two instance processes, deliveries' retries waited out",
   'failover-recipe': "the failover guide's SIGKILL, run as a person runs it",

@@ -37,6 +37,8 @@ import type { RunStop } from './run-stop.js';
 import { outcomeOf } from './replayed-outcomes.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
+import { TakeoverRooms, type TakeoverRoom } from './takeover-rooms.js';
+import { DEFAULT_TIER, type Tier } from '../domain/tier.js';
 
 /** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
 const CARRIED_ON_REDRIVE: readonly StepName[] = STEP_NAMES.filter((name) => compensationOf(name) === undefined);
@@ -54,6 +56,9 @@ export type Submission =
   | { readonly kind: 'reused' }
   /** No new run could start: why, as a fact. */
   | { readonly kind: 'refused'; readonly because: Refusal };
+
+/** What the admin's redrive found (the records' answer), or that no run may start here now: nothing was redriven. */
+export type RedriveAnswer = Redrive | { readonly kind: 'refused'; readonly because: Refusal; readonly tier: Tier };
 
 /** The records had no room for the order: nothing started. */
 const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
@@ -109,6 +114,11 @@ export class OrderDesk {
   private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
   private readonly runEndListeners: Array<() => void> = [];
+  /**
+   * Room given to runs taken over (resumed, redriven) whose runs have not started yet — their claim is on its way —
+   * counted in flight; and the rules they are admitted by.
+   */
+  readonly takeovers = new TakeoverRooms(() => this.roomGivenBack());
 
   constructor(
     private readonly pipeline: OrderRunner,
@@ -116,9 +126,9 @@ export class OrderDesk {
     private readonly events: RunEvents = UNWATCHED,
   ) {}
 
-  /** Runs under way, counted from the moment they are admitted. */
+  /** Runs under way, counted from the moment they are admitted, and the room given to runs taken over. */
   get runsInFlight(): number {
-    return this.running.size;
+    return this.running.size + this.takeovers.count;
   }
 
   /**
@@ -183,34 +193,45 @@ export class OrderDesk {
    * stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any run
    * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. A copy of the
    * order here may wait for the lost instance's run: it is resumed beside that wait, which its record ends (left
-   * alone, it would be this instance's and run nowhere, the wait forever). One under way here is left alone.
+   * alone, it would be this instance's and run nowhere, the wait forever). One under way here is left alone. `room`:
+   * the room it was given (takeovers.admit), which it takes; without, it is counted as it starts.
    */
-  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
-    if (this.running.get(key)?.runsHere) return;
+  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace, room?: TakeoverRoom): void {
+    if (this.running.get(key)?.runsHere) return room?.release();
+    const terms = room?.take();
     const run = new Run<RunEnd>(fingerprint);
     run.confirmed = true;
     // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
     // joins it here and leaves never stops it.
     run.callers = 1;
     run.begun(true);
-    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }));
+    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }), terms);
   }
 
   /**
    * The admin's redrive: an order parked or failed by the infrastructure, its money settled, runs again here as a new
    * run from its first unfinished step — its steps recorded ok that moved no money stand; a step with a compensation
-   * (the payment) was undone with its run, so it runs again, under the new run's key.
+   * (the payment) was undone with its run, so it runs again, under the new run's key. Admitted first, as a new order
+   * is: refused when there is no room for it, the order left as it was, to be redriven again.
    */
-  async redrive(key: OrderKey, trace: Trace): Promise<Redrive> {
+  async redrive(key: OrderKey, trace: Trace): Promise<RedriveAnswer> {
     if (this.running.has(key)) return { kind: 'not_redrivable', outcome: undefined };
     if (!this.records.redrive) {
       // In memory neither the order as asked nor its steps are kept once it ends: nothing to send on.
       const record = await this.records.get(key);
       return record ? { kind: 'not_redrivable', outcome: record.outcome?.kind } : { kind: 'unknown' };
     }
-    const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
-    if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace);
-    return redrive;
+    // Its tier, for its admission: what the records kept of its last run.
+    const tier = (await this.records.get(key))?.tier;
+    const room = this.takeovers.admit(key, tier);
+    if ('refused' in room) return { kind: 'refused', because: room, tier: tier ?? DEFAULT_TIER };
+    try {
+      const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
+      if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace, room);
+      return redrive;
+    } finally {
+      room.release();
+    }
   }
 
   /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */
@@ -242,13 +263,19 @@ export class OrderDesk {
     for (const listener of this.runEndListeners) listener();
   }
 
+  /** A room given to a run taken over came back unused: room freed, and the desk may be idle. */
+  private roomGivenBack(): void {
+    if (this.runsInFlight === 0) this.wakeIdleWaiters();
+    this.roomFreed();
+  }
+
   /**
    * A run has ended: whoever waits for the desk to be idle is told once none is under way. Only `run` is forgotten: a
    * copy's wait that ends after the run resumed beside it leaves that run counted.
    */
   private forget(key: OrderKey, run: DeskRun): void {
     if (this.running.get(key) === run) this.running.delete(key);
-    if (this.running.size === 0) this.wakeIdleWaiters();
+    if (this.runsInFlight === 0) this.wakeIdleWaiters();
   }
 
   /**
@@ -400,9 +427,12 @@ export class OrderDesk {
     for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
   }
 
-  /** Resolves when no run is under way — compensations included, and runs admitted but not started yet. */
+  /**
+   * Resolves when no run is under way — compensations included, runs admitted but not started yet, and runs taken over
+   * whose claim is on its way.
+   */
   whenIdle(): Promise<void> {
-    if (this.running.size === 0) return Promise.resolve();
+    if (this.runsInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 

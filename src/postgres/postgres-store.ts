@@ -15,7 +15,8 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
+import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { TakeoverRunner } from '../orders/takeover-rooms.js';
 import type { OrderKey } from '../domain/order.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
 import { randomBytes } from 'node:crypto';
@@ -174,9 +175,9 @@ export class PostgresStore implements Store {
     this.recovery.onCancelMissed(listener);
   }
 
-  /** Runs of lost instances this instance's recovery passes took over to run on (recovery.ts). */
-  onResumable(listener: (resumption: Resumption) => void): void {
-    this.recovery.onResumable(listener);
+  /** Who runs the runs of lost instances this instance's recovery passes take over, in the room it gives (recovery.ts). */
+  resumeWith(runner: TakeoverRunner): void {
+    this.recovery.resumeWith(runner);
   }
 
   /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */
