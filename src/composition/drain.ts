@@ -8,13 +8,23 @@
 import type { Logger } from 'pino';
 import { SHUTDOWN_MARGIN_MS, windDownMs, type Config } from '../config.js';
 import type { OrderDesk } from '../orders/order-desk.js';
+import type { Store } from '../store/store.js';
 import type { Edge } from './edge.js';
 import { settlesWithin } from '../pipeline/task-group.js';
 
-export async function drain(config: Config, log: Logger, edge: Edge, orders: OrderDesk): Promise<void> {
+export async function drain(
+  config: Config,
+  log: Logger,
+  edge: Edge,
+  orders: OrderDesk,
+  store: Pick<Store, 'stopTakingOver'>,
+): Promise<void> {
   const { server, threadEvents, keyReload } = edge;
   edge.leave();
   keyReload?.close();
+  // A stopping instance takes no lost instance's run over: it would only stop it again. What a pass under way took
+  // over is counted before the drain waits for the desk to be idle.
+  await store.stopTakingOver();
   if (config.drainDelayMs > 0) {
     log.info(
       { drain_delay_ms: config.drainDelayMs },

@@ -180,6 +180,10 @@ export class PostgresStore implements Store {
     this.recovery.resumeWith(runner);
   }
 
+  stopTakingOver(): Promise<void> {
+    return this.recovery.stopClaiming();
+  }
+
   /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */
   onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
     this.recovery.onUnraisedAlarm(listener);

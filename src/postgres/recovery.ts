@@ -145,6 +145,8 @@ export class Recovery {
   /** A pass was asked for while one was under way: another follows it. */
   private again = false;
   private stopped = false;
+  /** Whether this instance takes runs over (and alarms) at all: not once its drain has begun. */
+  private claiming = true;
   /**
    * The last look found runs to resume that this instance had no room for: they wait, claimable, and a pass follows as
    * soon as room frees here, not only at the next tick.
@@ -192,6 +194,16 @@ export class Recovery {
     return this.pass ?? Promise.resolve();
   }
 
+  /**
+   * Claim nothing from now on — no run, no alarm — the drain has begun: a run taken over by a stopping instance would
+   * be stopped again in its drain, or not at all. Passes go on telling this instance of cancels marked on its own runs.
+   * Resolves once a pass under way has ended, what it took over handed to the runner.
+   */
+  stopClaiming(): Promise<void> {
+    this.claiming = false;
+    return this.pass ?? Promise.resolve();
+  }
+
   /** Told of each alarm this instance's recovery raises for a lost one: it writes the line (synchronously). */
   onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
     this.alarmListeners.push(listener);
@@ -226,7 +238,7 @@ export class Recovery {
     try {
       for (;;) {
         const me = this.options.owner();
-        if (!me) return;
+        if (!me || !this.claiming) return;
         const settled = await this.settleLost(me);
         const resumed = await this.resumeLost(me);
         if (settled < BATCH && !resumed) return;
@@ -266,7 +278,7 @@ export class Recovery {
    */
   private async resumeLost(me: string): Promise<boolean> {
     const { runner } = this;
-    if (!runner) return false;
+    if (!runner || !this.claiming) return false;
     const room = Math.min(BATCH, runner.room());
     // Full here: nothing is read, and whatever waited still waits.
     if (room <= 0) return false;
@@ -343,7 +355,7 @@ export class Recovery {
   resumeWith(runner: TakeoverRunner): void {
     this.runner = runner;
     runner.onRoomFreed(() => {
-      if (this.waitingForRoom) this.soon();
+      if (this.waitingForRoom && this.claiming) this.soon();
     });
   }
 
@@ -434,7 +446,7 @@ export class Recovery {
       if (this.alarmListeners.length === 0) return;
       for (;;) {
         const me = this.options.owner();
-        if (!me) return;
+        if (!me || !this.claiming) return;
         const claimed = await this.db.query<{
           order_id: string;
           run: string;

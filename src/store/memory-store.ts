@@ -136,6 +136,10 @@ export class MemoryStore implements Store {
     // The process is the only record of what its orders did: once it is gone, nothing is left to resume.
   }
 
+  stopTakingOver(): Promise<void> {
+    return Promise.resolve();
+  }
+
   unavailable(): boolean {
     return false;
   }

@@ -101,6 +101,11 @@ export interface Store {
    * outlives its process to be resumed.
    */
   resumeWith(runner: TakeoverRunner): void;
+  /**
+   * Take over no more runs of lost instances (the drain has begun): what this instance took over so far is its own to
+   * end. Resolves once a takeover on its way has been told to the runner.
+   */
+  stopTakingOver(): Promise<void>;
   /** Where each step's end is recorded, for a resume; absent where nothing is ever resumed. */
   readonly journal?: StepJournal;
   /** Each step's attempts as recorded, for an order's timeline; absent where none is recorded. */
