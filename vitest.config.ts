@@ -22,7 +22,7 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   'durable-alarms': 'an instance process killed between an outcome and its alarm line',
   'durable-cancel': "cancels racing orders' ends across instance processes (seeded)",
   'durable-refunds': 'Postgres stopped under refunds, and started again',
-  'durable-handover': 'a drain held open for seconds while another instance is SIGKILLed',
+  'durable-handover': '200 orders on two instance processes, one stopped by SIGTERM halfway; a drain held open',
   'durable-resume': '200 orders on two instance processes, one SIGKILLed halfway',
   'durable-takeover-admission': '100 orders of a SIGKILLed instance resumed 3 at a time by a full survivor',
   'durable-webhook-isolation': "one client's webhook flood across instance processes",

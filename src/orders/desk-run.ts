@@ -23,6 +23,11 @@ export class Run<End> implements WaiterListener {
   /** Begun in the records, here or on another instance; and its steps run here (not a wait for another's run). */
   private underWay = false;
   runsHere = false;
+  /**
+   * Another instance could run it on from its recorded steps (its order has a deadline of its own, kept with its
+   * record): at a graceful stop it is handed over rather than canceled.
+   */
+  handsOver = false;
   /** Callers to tell once it is under way; absent: none (most callers wait for the end alone). */
   private toldUnderWay: AdmissionPolicy[] | undefined;
 

@@ -21,7 +21,14 @@
  * retry would. A store that cannot be reached starts nothing: 503
  * store_unavailable.
  */
-import { abortKind, OrderAborted, StoreBusy, unanswered, type OrderFailureKind } from '../domain/errors.js';
+import {
+  abortKind,
+  OrderAborted,
+  RunHandedOver,
+  StoreBusy,
+  unanswered,
+  type OrderFailureKind,
+} from '../domain/errors.js';
 import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
@@ -185,6 +192,7 @@ export class OrderDesk {
    */
   private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): DeskRun {
     const run = new Run<RunEnd>(fingerprint);
+    run.handsOver = order.deadlineMs !== undefined;
     return this.track(key, run, this.execute(order, key, run, trace), terms);
   }
 
@@ -201,6 +209,7 @@ export class OrderDesk {
     const terms = room?.take();
     const run = new Run<RunEnd>(fingerprint);
     run.confirmed = true;
+    run.handsOver = true;
     // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
     // joins it here and leaves never stops it.
     run.callers = 1;
@@ -320,6 +329,13 @@ export class OrderDesk {
     }
     const orderRun = runOf(order, runNumber, key);
     let result = await this.pipeline.process(orderRun, stop, trace, resumed?.finished);
+    // Stopped at a graceful stop, and given up unended for a live instance to resume at once; its callers are told
+    // shutting_down (ask again: a retry joins it where it goes on). Should the records not take it, it is taken over
+    // once this instance's lease is let go, as after a crash.
+    if (result.handedOver) {
+      await this.records.handOver?.(key, runNumber).catch(() => false);
+      return { kind: 'answered', result, via: 'ran' };
+    }
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
     let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
     if (recorded === 'cancel_requested') {
@@ -422,9 +438,25 @@ export class OrderDesk {
     if (run?.runsHere) run.stop.stop(new OrderAborted('canceled'));
   }
 
-  /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
+  /** Cancel every run under way with `kind` (its lease given up). They still end as usual, with their outcomes. */
   cancelAll(kind: OrderFailureKind): void {
     for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
+  }
+
+  /**
+   * At a graceful stop, the runs the drain cannot wait for: each whose steps run here and that another instance could
+   * run on — where the records hand runs over — is stopped to be handed over, nothing of it undone (as after a crash,
+   * it is resumed elsewhere and its payment stands for it); every other is canceled `shutting_down`, its payment voided.
+   */
+  stopAtShutdown(): { handedOver: number; canceled: number } {
+    const handing = this.records.handOver !== undefined;
+    let handedOver = 0;
+    for (const run of this.running.values()) {
+      const handOver = handing && run.runsHere && run.handsOver && !run.stop.stopped;
+      run.stop.stop(handOver ? new RunHandedOver() : new OrderAborted('shutting_down'));
+      if (handOver) handedOver++;
+    }
+    return { handedOver, canceled: this.running.size - handedOver };
   }
 
   /**

@@ -127,6 +127,8 @@ export class PostgresStore implements Store {
       recoveriesMax: options.recoveriesMax ?? DEFAULT_RECOVERIES_MAX,
       log,
     });
+    // Runs handed over by an instance stopping gracefully are claimable now: resumed here at once, not at the next pass.
+    notifications.on('runs_handed_over', () => this.recovery.lookNow());
   }
 
   /**

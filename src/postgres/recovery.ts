@@ -13,13 +13,14 @@
  * a lease has expired. A run claimed more than `recoveriesMax` times that
  * would be resumed is voided and parked `dead_lettered`, with its alarm line.
  *
- * A run is resumed here only in room this instance has: before it is claimed,
- * the runner (the order desk) admits it as it would a new order and counts it
- * (src/orders/takeover-rooms.ts). A run it has no room for is not claimed: it
- * waits in Postgres, claimable, for this instance's next pass — which comes as
- * soon as a run here ends — or for an instance that has room. Resumed beside
- * that rule, a pass took 100 runs at once into a survivor of MAX_INFLIGHT=3,
- * whose steps then found no cancel cell and failed.
+ * A run handed over by an instance stopping gracefully (./pg-hand-over.ts)
+ * is taken over so too, at once: on the hand-over's notification, whatever
+ * that instance's lease. From its own drain's start, an instance claims none.
+ *
+ * A run is resumed only in room this instance has: the runner (the order
+ * desk) admits it as a new order and counts it before it is claimed
+ * (src/orders/takeover-rooms.ts). One with no room stays claimable, for the
+ * pass that comes as soon as a run here ends, or for an instance with room.
  *
  * Invariant: a run whose owner is gone is voided before it is recorded, by
  * exactly one recoverer — the claim (`FOR UPDATE SKIP LOCKED`, then the
@@ -64,7 +65,7 @@
  */
 import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
-import { CANDIDATES, CLAIM, STEPS_RECORDED_OK, type ClaimedRow } from './takeover-claims.js';
+import { CANDIDATES, CLAIM, stepsRecordedOk, type ClaimedRow } from './takeover-claims.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
 import { orderLogFields, STEP_NAMES, type Order, type OrderKey } from '../domain/order.js';
@@ -144,6 +145,8 @@ export class Recovery {
   private pass: Promise<void> | undefined;
   /** A pass was asked for while one was under way: another follows it. */
   private again = false;
+  /** Passes are run from start() to stop() only: before, nobody may be there yet to resume what a pass takes over. */
+  private started = false;
   private stopped = false;
   /** Whether this instance takes runs over (and alarms) at all: not once its drain has begun. */
   private claiming = true;
@@ -173,6 +176,7 @@ export class Recovery {
 
   /** One pass now (what a start finds), then every half lease, with jitter so instances do not move in step. */
   async start(): Promise<void> {
+    this.started = true;
     await this.runOnce();
     await this.keepHouse();
     const next = (): void => {
@@ -204,6 +208,11 @@ export class Recovery {
     return this.pass ?? Promise.resolve();
   }
 
+  /** Runs were handed over by an instance that stops (or may have been, unheard: the notifications reconnected). */
+  lookNow(): void {
+    if (this.claiming) this.soon();
+  }
+
   /** Told of each alarm this instance's recovery raises for a lost one: it writes the line (synchronously). */
   onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
     this.alarmListeners.push(listener);
@@ -229,7 +238,7 @@ export class Recovery {
 
   /** A pass now, or right after the one under way (which may have looked before what asks for it). */
   private soon(): void {
-    if (this.stopped) return;
+    if (!this.started || this.stopped) return;
     if (this.pass) this.again = true;
     else void this.runOnce();
   }
@@ -301,7 +310,10 @@ export class Recovery {
         [...rooms.keys()],
         STEP_NAMES,
       ]);
-      const finished = await this.stepsRecordedOk(claimed.filter((row) => this.resumes(row)));
+      const finished = await stepsRecordedOk(
+        this.db,
+        claimed.filter((row) => this.resumes(row)),
+      );
       for (const row of claimed) {
         const given = rooms.get(row.order_id)!;
         rooms.delete(row.order_id);
@@ -344,7 +356,7 @@ export class Recovery {
     // sequence).
     this.options.log.warn(
       { ...orderLogFields(key), runs: row.runs, run_key: run },
-      'took over an order whose instance was lost: its payment voided, recorded interrupted',
+      `took over an order ${whoseOf(row)}: its payment voided, recorded interrupted`,
     );
   }
 
@@ -365,12 +377,12 @@ export class Recovery {
    * lease undoes what its runs did: the provider refuses the run's charge from then on).
    */
   private resumes(row: ClaimedRow): boolean {
-    return this.couldResume(row) && row.recoveries <= this.options.recoveriesMax;
+    return this.couldResume(row) && lossesOf(row) <= this.options.recoveriesMax;
   }
 
   /** A run that would be resumed but for having been taken over more than `recoveriesMax` times: it is parked. */
   private exhausted(row: ClaimedRow): boolean {
-    return this.couldResume(row) && row.recoveries > this.options.recoveriesMax;
+    return this.couldResume(row) && lossesOf(row) > this.options.recoveriesMax;
   }
 
   private couldResume(row: ClaimedRow): boolean {
@@ -382,25 +394,6 @@ export class Recovery {
       row.deadline_left_ms !== null &&
       asNumber(row.deadline_left_ms) >= RESUME_MIN_LEFT_MS
     );
-  }
-
-  /** The steps recorded ok of each run to resume, by run and order. */
-  private async stepsRecordedOk(rows: readonly ClaimedRow[]): Promise<Map<string, StepOutcome[]>> {
-    const byRun = new Map<string, StepOutcome[]>();
-    if (rows.length === 0) return byRun;
-    const current = new Set(rows.map((row) => `${asNumber(row.run)}\u0000${row.order_id}`));
-    const recorded = await this.db.query<{ order_id: string; run: string; result: string }>(STEPS_RECORDED_OK, [
-      rows.map((row) => row.order_id),
-    ]);
-    for (const row of recorded) {
-      const at = `${asNumber(row.run)}\u0000${row.order_id}`;
-      // Steps of the order's earlier runs are not this run's.
-      if (!current.has(at)) continue;
-      const steps = byRun.get(at) ?? [];
-      steps.push(JSON.parse(row.result) as StepOutcome);
-      byRun.set(at, steps);
-    }
-    return byRun;
   }
 
   /**
@@ -416,9 +409,10 @@ export class Recovery {
     this.inDoubt.take({ order: key, run });
     const order = { ...(JSON.parse(row.request!) as Order), deadlineMs: asNumber(row.deadline_left_ms!) };
     this.resumedRuns++;
-    this.options.log.warn(
+    // A run handed over is a rolling restart's ordinary work; a run whose instance was lost is news.
+    this.options.log[row.handed_over ? 'info' : 'warn'](
       { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries, steps_done: finished.length },
-      'took over an order whose instance was lost: resumed after its recorded steps',
+      `took over an order ${whoseOf(row)}: resumed after its recorded steps`,
     );
     this.runner!.resume({ key, run, fingerprint: row.fingerprint, order, finished }, room);
   }
@@ -491,3 +485,15 @@ export class Recovery {
     }
   }
 }
+
+/**
+ * The run's claims that took it from a lost instance, what ORDER_RECOVERIES_MAX bounds: one handed over by an
+ * instance stopping gracefully is no sign that the order brings its instances down.
+ */
+function lossesOf(row: ClaimedRow): number {
+  return row.recoveries - row.handovers;
+}
+
+/** Whose run was taken over, for the log. */
+const whoseOf = (row: ClaimedRow): string =>
+  row.handed_over ? 'its stopping instance handed over' : 'whose instance was lost';

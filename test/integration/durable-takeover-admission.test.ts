@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ServerProcess } from '../../load/lib/server-process.js';
-import { acceptAnswer, vendorStillRunning } from '../support/accepted-orders.js';
+import { acceptAnswer, acceptedVendorRunning } from '../support/accepted-orders.js';
 import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { isRunning, usePostgresInstances } from '../support/server-instances.js';
@@ -140,14 +140,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`runs taken over go through 
       const lost = await postgres.instance(url, env);
       const survivor = await postgres.instance(url, env);
       // Lost once with its instance, and parked at once (no takeover is allowed to resume it).
-      const parked = orderBody({
-        order_id: 'parked',
-        amount: AMOUNT,
-        deadline_ms: 30_000,
-        delay_ms: { payment: 0, vendor: 5000, courier: 0 },
-      });
-      expect(await acceptAnswer(lost, parked)).toBe(202);
-      await vendorStillRunning(url);
+      await acceptedVendorRunning(url, lost, { orderId: 'parked', amount: AMOUNT, vendorMs: 5000 });
       lost.child.kill('SIGKILL');
       await eventually(
         () => sql<OrderRow>(url, `SELECT order_id, state, kind, recoveries FROM orders`),

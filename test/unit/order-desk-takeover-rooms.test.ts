@@ -7,24 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { keyOfOrder, type Order } from '../../src/domain/order.js';
-import { everyAction, everyStep } from '../../src/domain/steps.js';
 import type { AdmittedOnTerms, DependencyAdmission } from '../../src/orders/admission.js';
 import { fingerprintOf } from '../../src/orders/fingerprints.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { AdmissionRules } from '../../src/orders/order-admission.js';
 import { OrderDesk } from '../../src/orders/order-desk.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
+import { instantOrder } from '../support/orders.js';
 
-const orderOf = (orderId: string): Order => ({
-  client: 'acme',
-  orderId,
-  amount: 10,
-  failStep: undefined,
-  failCompensation: false,
-  delayMs: everyAction(0),
-  cpuMs: everyStep(0),
-  deadlineMs: 20_000,
-});
+const orderOf = (orderId: string): Order => instantOrder('acme', orderId, 20_000);
 
 /** A desk whose runs end when told, taking over by rules of MAX_INFLIGHT 2, with what the client's share was told. */
 function deskOf() {
