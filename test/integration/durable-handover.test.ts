@@ -80,6 +80,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a graceful stop on Postgres
         LEASE_MS: String(HANDOVER_LEASE_MS),
         COURIERS: String(ORDERS),
         SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+        // No takeover of a lost instance's run may resume it: a run handed over is no loss, and is resumed all the same.
+        ORDER_RECOVERIES_MAX: '0',
       };
       const [stopped, survivor] = await Promise.all([postgres.instance(url, env), postgres.instance(url, env)]);
       const stoppedId = (await health(stopped)).durable.instance_id;
