@@ -18,7 +18,7 @@
  *   npm run measure -- order-memory --orders 4000 --rounds 3
  */
 import { Agent, request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../scripts/free-port.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatSpread, inRounds, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
@@ -177,14 +177,6 @@ class Inspector {
       this.replies.delete(message.id);
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const HELD_MS = 60_000;

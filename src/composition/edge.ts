@@ -150,6 +150,7 @@ function appDependencies(
     orderStatus: orderStatusQuery(records, ledger),
     faultInjection: config.faultInjection,
     maxDeadlineMs: config.orderDeadlineMaxMs,
+    orderTimeoutMs: config.orderTimeoutMs,
     // Counted by the desk from admission on, so that nothing awaited between admission and the run lets more in.
     capacity: () => ({ ordersInFlight: orders.runsInFlight, maxInflight: config.maxInflight }),
     recordsFull: () => records.isFull(),

@@ -46,6 +46,7 @@ export type ErrorKind =
   | 'forbidden' // a key that may not do this (a client's key on the admin surface)
   | 'rate_limited' // the client sent more orders than its CLIENT_RATE_LIMIT allows: nothing was read or started
   | 'misdirected_request' // the Host header names a host this service does not answer for
+  | 'cross_site_request' // a request that changes state, made by a page of another origin (src/http/guards/cross-site.ts)
   | 'too_many_webhooks' // the client has WEBHOOKS_PER_CLIENT webhook endpoints already
   | 'order_ended' // a cancel of an order that has already ended otherwise than canceled
   | 'not_redrivable' // a redrive of an order running, or ended otherwise than parked or failed by the infrastructure

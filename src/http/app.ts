@@ -60,6 +60,8 @@ export interface AppDependencies {
   readonly faultInjection: boolean;
   /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
   readonly maxDeadlineMs: number;
+  /** ORDER_TIMEOUT_MS: the deadline of an order that asks for none. */
+  readonly orderTimeoutMs: number;
   readonly capacity: () => Capacity;
   readonly health: () => HealthReport;
   /** Whether no order can start now for want of the durable store (the durable mode only). */
@@ -208,7 +210,7 @@ function routeOrders(
     orderViews,
     log,
   } = dependencies;
-  const { capacity, draining, observer, faultInjection, maxDeadlineMs } = dependencies;
+  const { capacity, draining, observer, faultInjection, maxDeadlineMs, orderTimeoutMs } = dependencies;
   // The rate limit before the body is read: an order over it costs nothing more.
   const limited = rateLimits ? [rateLimit(rateLimits.limiter, responder, rateLimits.limited)] : [];
   const route = orderRoute({
@@ -219,6 +221,7 @@ function routeOrders(
     observer,
     faultInjection,
     maxDeadlineMs,
+    orderTimeoutMs,
     ...(breakers ? { dependencies: breakers } : {}),
     ...(clientShares ? { clientShares } : {}),
     ...(tiers ? { tiers } : {}),

@@ -55,6 +55,7 @@ import { BODY_TOO_SLOW, clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
 import { UnauthenticatedConnections } from './guards/unauthenticated-connections.js';
 import { ClientConnections } from './guards/client-connections.js';
+import { strangersListeningOn } from './port-ownership.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
@@ -364,12 +365,19 @@ export class HttpServer {
    * waits out TCP's SYN retries, seconds each. `exclusive`: a socket of this
    * process's own even in a cluster worker, whose listens are otherwise the
    * primary's, shared by every worker (port 0 included: one port for all).
+   *
+   * The listeners that share the port share it with this process alone (port-ownership.ts): a port where any socket
+   * listens already, or where another process's sockets are found beside ours once bound, is refused EADDRINUSE, as
+   * a port another program holds is (start-failure.ts).
    */
   async listen(host: string, port: number, { exclusive = false }: { exclusive?: boolean } = {}): Promise<URL> {
     // A cluster worker's listen is the primary's socket, shared by every worker: no port of its own to fan out.
     const fanOut = process.platform === 'linux' && (exclusive || !cluster.isWorker);
     const options: ListenOptions = { host, backlog: LISTEN_BACKLOG, exclusive, ...(fanOut ? { reusePort: true } : {}) };
     const parts = fanOut ? LISTENERS : 1;
+    // Without SO_REUSEPORT, alone: fails EADDRINUSE wherever any socket listens, one that would let ours join or not.
+    // Port 0 is a port nobody holds, chosen at the bind.
+    if (fanOut && port !== 0) await listening(new NetServer(), { host, port, backlog: 1, exclusive: true }).then(close);
     await listening(this.server, { ...options, port });
     const { address, port: bound } = this.server.address() as AddressInfo;
     for (let n = 1; n < parts; n++) {
@@ -377,6 +385,11 @@ export class HttpServer {
       const extra = new NetServer((socket) => this.server.emit('connection', socket));
       this.listeners.push(extra);
       await listening(extra, { ...options, port: bound, exclusive: true });
+    }
+    // A copy of the service that started at the same instant may have passed the look above before we bound.
+    if (fanOut && ((await strangersListeningOn(bound)) ?? 0) > 0) {
+      for (const server of [this.server, ...this.listeners]) server.close();
+      throw addressInUse(address, bound);
     }
     return new URL(`http://${address.includes(':') ? `[${address}]` : address}:${bound}`);
   }
@@ -451,13 +464,26 @@ export class HttpServer {
   }
 }
 
-/** `server` listening as `options` say; rejects with the error that stopped it. */
-function listening(server: NetServer, options: ListenOptions): Promise<void> {
+/** `server` listening as `options` say; resolves with it, rejects with the error that stopped it. */
+function listening<S extends NetServer>(server: S, options: ListenOptions): Promise<S> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options, () => {
       server.off('error', reject);
-      resolve();
+      resolve(server);
     });
   });
+}
+
+/** Resolves once `server` has stopped listening. */
+function close(server: NetServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** As Node says a port is taken: what start-failure.ts turns into the one line and the exit code. */
+function addressInUse(address: string, port: number): Error {
+  return Object.assign(
+    new Error(`listen EADDRINUSE: address already in use ${address}:${port}, by sockets of another process`),
+    { code: 'EADDRINUSE', syscall: 'listen', address, port },
+  );
 }

@@ -35,7 +35,7 @@ export interface AdmissionRules {
   /** The headroom kept at admission for the tiers above, and the line where an order refused for room waits. */
   readonly tiers?: {
     readonly headroom: Pick<TierHeadroom, 'fullFor'>;
-    readonly line?: Pick<AdmissionLine, 'join' | 'leave'>;
+    readonly line?: Pick<AdmissionLine, 'join' | 'leave' | 'roomFreed'>;
   };
   /** Told of every order admitted (the metrics). */
   readonly observer: { orderAdmitted(tier: Tier): void };
@@ -96,12 +96,19 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
     return admitRun(this.rules, this.order.client, this.order.tier, this.waitedMs());
   }
 
-  /** Refused for want of room in flight: it waits in the admission line, if there is one and a place for it. */
+  /**
+   * Refused for want of room in flight: it waits in the admission line, if there is one and a place for it. Between
+   * the refusal and joining, the desk reads the records (a round trip to Postgres in the durable mode): a run that
+   * ended then told the line of its room while this order was not in it, and nobody else may come to take it. So once
+   * in the line, a room free now is looked at again, and the turn to take it is given as any run's end gives it.
+   */
   waitForRoom(refusal: Refusal): Promise<boolean> | undefined {
     const line = this.rules.tiers?.line;
     if (!line || this.gone || !forWantOfRoom(refusal)) return undefined;
     if (Number.isNaN(this.since)) this.since = performance.now();
-    return line.join(this)?.then((end) => end === 'try_again');
+    const waiting = line.join(this);
+    if (waiting && this.mayStart(this.waitedMs())) line.roomFreed();
+    return waiting?.then((end) => end === 'try_again');
   }
 
   /** It goes: out of the admission line too, if it waits there. */

@@ -32,7 +32,7 @@ import {
 import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
-import type { OrderResult } from '../pipeline/order-pipeline.js';
+import type { OrderResult, TakenOver } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
@@ -71,8 +71,8 @@ export type RedriveAnswer = Redrive | { readonly kind: 'refused'; readonly becau
 const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
 
 export interface OrderRunner {
-  /** `finished`: a resumed run's steps that ended ok before it was taken over — they stand, and are not run again. */
-  process(run: OrderRun, stop: RunStopper, trace: Trace, finished?: readonly StepOutcome[]): Promise<OrderResult>;
+  /** `takenOver`: a run begun by a lost instance — its steps recorded ok stand, and it is settled as a whole. */
+  process(run: OrderRun, stop: RunStopper, trace: Trace, takenOver?: TakenOver): Promise<OrderResult>;
   /** Undo what the steps of a run that has ended did, failing it with `failure` (a success canceled too late). */
   undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult>;
 }
@@ -328,7 +328,7 @@ export class OrderDesk {
       runNumber = begun.run;
     }
     const orderRun = runOf(order, runNumber, key);
-    let result = await this.pipeline.process(orderRun, stop, trace, resumed?.finished);
+    let result = await this.pipeline.process(orderRun, stop, trace, resumed && { finished: resumed.finished });
     // Stopped at a graceful stop, and given up unended for a live instance to resume at once; its callers are told
     // shutting_down (ask again: a retry joins it where it goes on). Should the records not take it, it is taken over
     // once this instance's lease is let go, as after a crash.

@@ -61,6 +61,8 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
   /** Where the order's result goes, once its ender has it. */
   answer: ((result: Result) => void) | undefined;
   fail: ((error: unknown) => void) | undefined;
+  /** Begun by an instance that was lost, and taken over here: settled as a whole if it fails (order-pipeline.ts). */
+  takenOver = false;
   /** A resumed run's steps that ended before it was taken over, by slot: not run again. Absent for a fresh run. */
   recorded: readonly (StepOutcome | undefined)[] | undefined;
   /** The records of its steps' ends on their way (a durable store's), which its answer waits for. */

@@ -81,6 +81,19 @@ interface Compensated {
 /** A step whose effect may stand: it succeeded, or its request reached its remote service whatever it reported. */
 const mayHaveActed = (outcome: StepOutcome): boolean => outcome.status === 'ok' || outcome.effect === 'applied';
 
+/**
+ * A run another instance began and lost, taken over here (forward recovery, or the admin's redrive). `finished`: its
+ * steps that ended ok before it was taken over — they stand as recorded and are not run again.
+ *
+ * Such a run is settled as a whole. A charge leaves as its step starts, long before its end is recorded, so the lost
+ * attempt may have charged under the run's key with nothing on record; this attempt's outcomes cannot say whether it
+ * did. If the run fails or is canceled, every step with a compensation is undone, whatever this attempt did — a void
+ * is idempotent under the run's key, and refuses a charge still on its way.
+ */
+export interface TakenOver {
+  readonly finished: readonly StepOutcome[];
+}
+
 /** A compensation undid its step: its remote service applied it (or, with no remote request, it succeeded). */
 const undid = (outcome: StepOutcome): boolean =>
   outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied';
@@ -107,15 +120,10 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   /**
    * Run every step of `run`. `signal` cancels the order from outside (its clients went away, a shutdown): an
    * AbortSignal, or a run's stopper, which needs no controller of its own; `trace` follows it into every thread for the
-   * logs. Never rejects for a step's sake: failures are in the result. `finished`: a resumed run's steps that ended ok
-   * before it was taken over — they stand as recorded and are not run again.
+   * logs. Never rejects for a step's sake: failures are in the result. `takenOver`: the run was begun by an instance
+   * that was lost (TakenOver says what that changes).
    */
-  process(
-    run: OrderRun,
-    signal: AbortSignal | RunStopper,
-    trace: Trace,
-    finished?: readonly StepOutcome[],
-  ): Promise<OrderResult> {
+  process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace, takenOver?: TakenOver): Promise<OrderResult> {
     this.inFlight++;
     const span = run.order.deadlineMs ?? this.options.timeoutMs;
     const deadline = performance.now() + span;
@@ -126,6 +134,8 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
       order.fail = reject;
     });
     order.deadlineHandle = deadlines.add(order, deadline);
+    order.takenOver = takenOver !== undefined;
+    const finished = takenOver?.finished;
     const recorded = finished?.length
       ? this.steps.map((step) => finished.find((done) => done.name === step.name))
       : undefined;
@@ -182,7 +192,7 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
       });
       return;
     }
-    this.failed(run, steps, abortKind(order.reason), order.trace).then(
+    this.failed(run, steps, abortKind(order.reason), order.trace, order.takenOver).then(
       (result) => {
         this.inFlight--;
         order.answer!(result);
@@ -198,10 +208,10 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
 
   /**
    * Undo what the steps of a run that has ended did, as for a failed order, and fail it with `failure`: a run that
-   * succeeded but was canceled before its success could be recorded.
+   * succeeded but was canceled before its success could be recorded. Every step of it succeeded: each is undone.
    */
   undo(run: OrderRun, steps: readonly StepOutcome[], failure: OrderFailureKind, trace: Trace): Promise<OrderResult> {
-    return this.failed(run, steps, failure, trace);
+    return this.failed(run, steps, failure, trace, false);
   }
 
   /** A failed order's result, once every step of it whose effect may stand is undone. */
@@ -210,9 +220,10 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     steps: readonly StepOutcome[],
     failure: OrderFailureKind,
     trace: Trace,
+    takenOver: boolean,
   ): Promise<OrderResult> {
     const orderId = run.order.orderId;
-    const compensated = await this.compensate(run, steps, trace);
+    const compensated = await this.compensate(run, steps, trace, takenOver);
     const compensations = compensated.map(({ outcome }) => outcome);
     if (!compensated.every(({ undone }) => undone))
       return { orderId, steps, compensations, failure: 'compensation_failed' };
@@ -229,10 +240,18 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     };
   }
 
-  /** Undo, at once, every step of a failed order whose effect may stand and that can be undone. */
-  private compensate(run: OrderRun, outcomes: readonly StepOutcome[], trace: Trace): Promise<Compensated[]> {
+  /**
+   * Undo, at once, every step of a failed order whose effect may stand and that can be undone: of a run taken over,
+   * every step that can be (TakenOver).
+   */
+  private compensate(
+    run: OrderRun,
+    outcomes: readonly StepOutcome[],
+    trace: Trace,
+    takenOver: boolean,
+  ): Promise<Compensated[]> {
     const toUndo = this.steps.flatMap((step, i) =>
-      step.compensation && outcomes[i] && mayHaveActed(outcomes[i]) ? [step.compensation] : [],
+      step.compensation && outcomes[i] && (takenOver || mayHaveActed(outcomes[i])) ? [step.compensation] : [],
     );
     return Promise.all(toUndo.map((compensation) => this.compensateOne(compensation, run, trace)));
   }

@@ -45,12 +45,18 @@ export interface EventRow {
 export const EVENT_COLUMNS =
   'seq, xid::text AS xid, id, client, order_id, run, type, kind, charged, refunded, created_at, trace_id, trace_span_id';
 
-const PAGE: Statement = {
+/**
+ * Ordered by `events.xid`, the column: an unqualified name in ORDER BY means the output column of that name first, and
+ * the output's `xid` is its text, in whose order 1000 comes before 999. Paged in that order while the cursor compares
+ * numbers, a page that crossed to another count of digits left every event of the shorter ids behind the cursor, for
+ * good. Served by events_feed (migration 6), read in its order: nothing is sorted.
+ */
+export const FEED_PAGE: Statement = {
   name: 'events_page',
   text: `SELECT ${EVENT_COLUMNS} FROM events
           WHERE client = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)
             AND xid < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY xid, seq LIMIT $4`,
+          ORDER BY events.xid, events.seq LIMIT $4`,
 };
 /** Served by events_by_order (migration 13). */
 const OF_ORDER: Statement = {
@@ -121,7 +127,7 @@ export class PgEventLog implements EventLog {
     // From the start, whatever is kept is asked for: no gap to say.
     if (after.length > 0 && (await this.db.read(GAP, [client, String(xid), seq])).length > 0)
       return { events: [], gap: true };
-    const rows = await this.db.read<EventRow>(PAGE, [client, String(xid), seq, limit]);
+    const rows = await this.db.read<EventRow>(FEED_PAGE, [client, String(xid), seq, limit]);
     return { events: rows.map(eventOfRow) };
   }
 

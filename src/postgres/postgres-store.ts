@@ -299,7 +299,7 @@ export class PostgresStore implements Store {
     );
     counter(
       'orders_recovered_total',
-      'Orders of lost instances this instance took over: payment voided, recorded interrupted.',
+      'Orders of lost instances this instance took over: payment voided, recorded interrupted, canceled or dead_lettered.',
       () => store.recovery.recovered,
     );
     counter(

@@ -65,7 +65,7 @@
  */
 import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
-import { CANDIDATES, CLAIM, stepsRecordedOk, type ClaimedRow } from './takeover-claims.js';
+import { CANDIDATES, CLAIM, lossesOf, stepsRecordedOk, whoseOf, type ClaimedRow } from './takeover-claims.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
 import { orderLogFields, STEP_NAMES, type Order, type OrderKey } from '../domain/order.js';
@@ -78,6 +78,13 @@ import type { StepOutcome } from '../pipeline/steps.js';
 /** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
 const DEAD_LETTER_ALARM =
   'order dead-lettered: its instances were lost more than ORDER_RECOVERIES_MAX times while it ran; its payment voided, a person must look';
+/** The line of a run taken over and voided, by the outcome the pass recorded. */
+const VOIDED: Readonly<Record<'interrupted' | 'canceled', string>> = {
+  interrupted: 'took over an order whose instance was lost: its payment voided, recorded interrupted',
+  canceled: 'took over an order whose instance was lost, a cancel marked on it: its payment voided, recorded canceled',
+};
+/** The finish answered another outcome than the one the pass tried to record: `outcome` says which. */
+const VOIDED_NOT_RECORDED = 'took over an order whose instance was lost, and found another outcome on record';
 
 /** A run with less of its deadline left than this is not resumed: its steps would not have the time to run. */
 const RESUME_MIN_LEFT_MS = 1000;
@@ -353,10 +360,10 @@ export class Recovery {
       return;
     }
     // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a
-    // sequence).
+    // sequence); `outcome`: what its records hold for the run, as the finish answered.
     this.options.log.warn(
-      { ...orderLogFields(key), runs: row.runs, run_key: run },
-      `took over an order ${whoseOf(row)}: its payment voided, recorded interrupted`,
+      { ...orderLogFields(key), runs: row.runs, run_key: run, outcome: kind },
+      kind === ending ? VOIDED[ending] : VOIDED_NOT_RECORDED,
     );
   }
 
@@ -485,15 +492,3 @@ export class Recovery {
     }
   }
 }
-
-/**
- * The run's claims that took it from a lost instance, what ORDER_RECOVERIES_MAX bounds: one handed over by an
- * instance stopping gracefully is no sign that the order brings its instances down.
- */
-function lossesOf(row: ClaimedRow): number {
-  return row.recoveries - row.handovers;
-}
-
-/** Whose run was taken over, for the log. */
-const whoseOf = (row: ClaimedRow): string =>
-  row.handed_over ? 'its stopping instance handed over' : 'whose instance was lost';

@@ -115,3 +115,15 @@ export async function stepsRecordedOk(db: Database, rows: readonly ClaimedRow[])
   }
   return byRun;
 }
+
+/**
+ * The run's claims that took it from a lost instance, what ORDER_RECOVERIES_MAX bounds: one handed over by an
+ * instance stopping gracefully is no sign that the order brings its instances down.
+ */
+export function lossesOf(row: ClaimedRow): number {
+  return row.recoveries - row.handovers;
+}
+
+/** Whose run was taken over, for the log. */
+export const whoseOf = (row: ClaimedRow): string =>
+  row.handed_over ? 'its stopping instance handed over' : 'whose instance was lost';

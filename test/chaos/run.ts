@@ -18,7 +18,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../scripts/postgres/throwaway.js';
+import { freePort } from '../../scripts/free-port.js';
 import { observe, probeCouriers, untilAtRest } from './at-rest.js';
 import { check, courierFindings, type Limits, type Violation } from './checker.js';
 import { CourierMonitor } from './courier-monitor.js';

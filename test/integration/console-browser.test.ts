@@ -11,6 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchChromium, pageErrors, shot, SKIPPED } from '../support/chromium.js';
 import { expectAtRest } from '../support/leaks.js';
+import { placeRunningOrder } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 
@@ -167,19 +168,8 @@ describe('the console in headless Chromium', () => {
   it.skipIf(!hasChromium)(
     `cancels a running order from the page: it ends canceled, with what it was charged refunded${SKIPPED}`,
     async () => {
-      // Accepted now, its vendor step asleep for 20 s: it is running when the page opens it.
-      const placed = await fetch(new URL('/order', svc.url), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ACME}`, prefer: 'respond-async' },
-        body: JSON.stringify({
-          order_id: 'shop-to-cancel',
-          amount: 1250,
-          deadline_ms: 30_000,
-          delay_ms: { payment: 0, vendor: 20_000, courier: 0 },
-        }),
-      });
-      await placed.arrayBuffer();
-      expect(placed.status).toBe(202);
+      // It is running when the page opens it.
+      await placeRunningOrder(svc.url, ACME, 'shop-to-cancel');
 
       const { page, errors } = await openConsole();
       await filterTo(page, { state: 'running', client: 'acme' });

@@ -8,10 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/free-port.js';
 import { pathOf, PROJECT_ROOT } from '../../src/paths.js';
 import {
   freshDatabase,
@@ -30,14 +30,6 @@ function recipe(): string {
   const section = guide.slice(guide.indexOf('## Failover: try it'));
   const start = section.indexOf('```sh\n') + '```sh\n'.length;
   return section.slice(start, section.indexOf('\n```', start));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`docs/deploying.md's failover recipe${POSTGRES_SKIPPED}`, () => {
@@ -60,6 +52,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`docs/deploying.md's failove
       const databaseUrl = 'postgres://postgres:postgres@127.0.0.1:54329/order_threads';
       expect(written).toContain(databaseUrl);
       expect(written).toContain('PORT=8080');
+      // Below the ephemeral range (scripts/free-port.ts): one from listen(0) was taken by an outgoing connection of a
+      // test beside it before the cluster bound it, and the recipe waited for an instance that had refused the port.
       const port = await freePort();
       const log = join(scratch, 'failover.log');
       const script = written

@@ -720,6 +720,25 @@ describe('real responses', () => {
     }
   });
 
+  it('of requests that change state from a page of another origin: 403 on every such route', async () => {
+    const routes = Object.entries(generated.paths).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .filter((method) => ['post', 'put', 'patch', 'delete'].includes(method))
+        .map((method) => [method.toUpperCase(), path] as const),
+    );
+    expect(routes.length).toBeGreaterThan(5);
+    for (const [method, path] of routes) {
+      const answer = await rawRequest(svc.url, {
+        method,
+        path: path.replace(/\{[^}]+\}/g, 'vendor'),
+        headers: { 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site', origin: 'http://elsewhere.example' },
+        body: 'a=b',
+      });
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      expectDocumented(method, path, answer);
+    }
+  });
+
   it('cover every status the document lists', () => {
     const listed = Object.entries(generated.paths).flatMap(([path, methods]) =>
       // HEAD is GET's answer without its body: documented as GET's, checked in test/integration/http-habits.test.ts.

@@ -107,6 +107,39 @@ describe('Prefer: wait=N', () => {
     );
     expect(await status('outlasts')).toMatchObject({ lifecycle: 'succeeded', runs: 1 });
   });
+
+  it("longer than the order's deadline waits for its end, however long: never a timer past what setTimeout counts", async () => {
+    const warnings: string[] = [];
+    const warned = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', warned);
+    try {
+      // 2,147,484 s is the first whole second past setTimeout's 2^31 - 1 ms; 999,999,999 the longest wait=N read.
+      for (const [orderId, seconds] of [
+        ['overflows', 2_147_484],
+        ['longest', 999_999_999],
+      ] as const) {
+        const sent = performance.now();
+        const answer = await post(
+          orderBody({ order_id: orderId, delay_ms: { payment: 0, vendor: 800, courier: 0 } }),
+          `wait=${seconds}`,
+        );
+        const answeredMs = performance.now() - sent;
+        expect(answer.status, `wait=${seconds}: ${answer.text}`).toBe(200);
+        expect(answer.headers['preference-applied']).toBeUndefined();
+        expect(answeredMs).toBeGreaterThanOrEqual(750);
+      }
+      // As long as the order's own deadline: its end, the deadline's 504 — not a 202 racing it.
+      const cut = await post(
+        orderBody({ order_id: 'cut', deadline_ms: 1000, delay_ms: { payment: 0, vendor: 3000, courier: 0 } }),
+        'wait=1',
+      );
+      expect(cut.status, cut.text).toBe(504);
+      // Node warns on the next turn of the loop after the timer is set: long past by now.
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', warned);
+    }
+  });
 });
 
 describe('deadline_ms', () => {

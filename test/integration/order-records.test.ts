@@ -5,13 +5,11 @@
  * for the file, a fresh database for each case). Then what only the shared
  * store does: a run whose instance was lost is taken over.
  */
-import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
 import type { OrderRecords, RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
-import type { PostgresStore } from '../../src/postgres/postgres-store.js';
-import { useDurableStores } from '../support/durable-stores.js';
+import { stopRenewing, useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { eventually, pause } from '../support/wait.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
@@ -176,19 +174,3 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     });
   },
 );
-
-/**
- * Make `store`'s lease lapse in Postgres now, as if its process had died (its timers keep running but can no longer
- * renew it).
- */
-async function stopRenewing(url: string, store: PostgresStore): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query("UPDATE instances SET lease_until = now() - interval '1 second' WHERE instance_id = $1", [
-      store.sharedHealth().instance_id,
-    ]);
-  } finally {
-    await client.end();
-  }
-}

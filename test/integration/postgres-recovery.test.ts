@@ -17,7 +17,8 @@ import type { Database } from '../../src/postgres/database.js';
 import { DatabaseUnavailable } from '../../src/postgres/failures.js';
 import { unanswered } from '../../src/domain/errors.js';
 import type { PostgresStore } from '../../src/postgres/postgres-store.js';
-import { useDurableStores } from '../support/durable-stores.js';
+import { stopRenewing, useDurableStores } from '../support/durable-stores.js';
+import { captureLog } from '../support/log-capture.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { eventually } from '../support/wait.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
@@ -225,6 +226,41 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
     });
   },
 );
+
+describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`recovery of a lost instance's runs${POSTGRES_SKIPPED}`, () => {
+  it('says in its line what it recorded: canceled for a run a cancel was marked on, interrupted for one without', async () => {
+    const url = await stores.database();
+    const [lost] = await stores.open(1, { url });
+    const [marked, unmarked] = [await startedRun(lost!, 'marked'), await startedRun(lost!, 'unmarked')];
+    for (const [orderId, run] of [
+      ['marked', marked],
+      ['unmarked', unmarked],
+    ] as const)
+      expect(await lost!.ledger.charge({ order: k(orderId), run }, 1200, false)).toBe('charged');
+    expect(await lost!.records.requestCancel(k('marked'))).toEqual({ kind: 'marked', run: marked });
+    await stopRenewing(url, lost!);
+
+    const log = captureLog();
+    const [survivor] = await stores.open(1, { url, log: log.logger });
+    await survivor!.start();
+
+    expect(await survivor!.records.get(k('marked'))).toMatchObject({ state: 'done', outcome: { kind: 'canceled' } });
+    expect(await survivor!.records.get(k('unmarked'))).toMatchObject({
+      state: 'done',
+      outcome: { kind: 'interrupted' },
+    });
+    const takeovers = log.lines
+      .filter((line) => String(line['msg']).startsWith('took over an order'))
+      .map((line) => [line['order_id'], line['msg']]);
+    expect(takeovers).toEqual(
+      expect.arrayContaining([
+        ['marked', expect.stringMatching(/recorded canceled$/)],
+        ['unmarked', expect.stringMatching(/recorded interrupted$/)],
+      ]),
+    );
+    expect(takeovers).toHaveLength(2);
+  });
+});
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a begin whose answer is lost${POSTGRES_SKIPPED}`, () => {
   it('fails as unanswered once sent: it may commit after its caller gave up on it, and here it does', async () => {

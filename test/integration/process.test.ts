@@ -118,6 +118,53 @@ describe('start-up', () => {
     ).toBe(200);
   });
 
+  // A copy beside it with SO_REUSEPORT would join its port, and the kernel would deal the first's clients out between
+  // the two (src/http/port-ownership.ts). The first is in keys mode and the second in open mode, so an answer tells
+  // which process gave it: a keyless read of an unknown order is 401 from the first, 404 from the second.
+  it.skipIf(process.platform !== 'linux')(
+    'a second copy on the port it listens on exits 78 within 5 s, saying the port is taken; the first answers every request sent meanwhile and after',
+    async () => {
+      server = await startServerProcess({ API_KEYS: 'shop:shop-key-for-the-port-test-0123456789ab' });
+      const first = server;
+      const fresh = new Agent({ keepAlive: false });
+      onTestFinished(() => fresh.destroy());
+      // Fifty a second: within the keyless requests a peer may send (UNAUTHENTICATED_PER_SECOND) before 429s.
+      const keylessRead = (): Promise<number> =>
+        Promise.all([
+          rawRequest(first.url, { method: 'GET', path: '/orders/nobody-placed-this', agent: fresh }),
+          pause(20),
+        ]).then(([answer]) => answer.status);
+      // As `npm start` runs it, with its warm-up before it listens; in open mode, which needs no key.
+      const { WARM_UP_MS: _testsSkipTheWarmUp, ...environment } = process.env;
+      const second = spawn(process.execPath, [fileURLToPath(new URL('../../dist/src/main.js', import.meta.url))], {
+        env: { ...environment, ...TEST_ENV, HOST: first.url.hostname, PORT: first.url.port },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      onTestFinished(() => void (second.exitCode === null && second.kill('SIGKILL')));
+      let said = '';
+      second.stdout.setEncoding('utf8').on('data', (chunk: string) => (said += chunk));
+      second.stderr.setEncoding('utf8').on('data', (chunk: string) => (said += chunk));
+      const startedAt = performance.now();
+      let exit: { code: number | null; at: number } | undefined;
+      second.once('exit', (code) => (exit = { code, at: performance.now() }));
+      // One request at a time, each on a connection of its own, from the second's start until it has exited or 5 s
+      // have passed, and then as many again (40 at least in all).
+      const during: number[] = [];
+      while (exit === undefined && performance.now() - startedAt < 5000) during.push(await keylessRead());
+      const after: number[] = [];
+      while (after.length < Math.max(20, 40 - during.length)) after.push(await keylessRead());
+      // Each answer the first's: none from the second.
+      expect(during.length).toBeGreaterThan(0);
+      expect([...during, ...after].filter((status) => status !== 401)).toEqual([]);
+      expect(exit, `the second copy was still running 5 s after its start; it said:\n${said}`).toBeDefined();
+      expect(exit!.at - startedAt).toBeLessThan(5000);
+      expect(exit!.code).toBe(78);
+      expect(said).toBe(
+        `port ${first.url.port} on ${first.url.hostname} is taken by another process; set PORT to another port\n`,
+      );
+    },
+  );
+
   it('takes its keys from files: each of two admin keys works, a client key orders; a changed file is read without a restart; no key is logged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));

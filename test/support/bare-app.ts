@@ -18,6 +18,7 @@ export function bareApp({
     orderStatus,
     faultInjection: false,
     maxDeadlineMs: 300_000,
+    orderTimeoutMs: 2000,
     capacity: () => ({ ordersInFlight: 0, maxInflight: 10 }),
     health: () => {
       throw new Error('not asked here');

@@ -32,6 +32,25 @@ export function orderBody(overrides: Record<string, unknown> = {}): Record<strin
   return { order_id: `o-${process.pid}-${++serial}`, amount: 1200, ...overrides };
 }
 
+/**
+ * An order of `key`'s client, accepted now (Prefer: respond-async) with its vendor step asleep for 20 s, inside a
+ * deadline of 30: running while a test acts on it (a cancel, from a page).
+ */
+export async function placeRunningOrder(base: URL, key: string, orderId: string, amount = 1250): Promise<void> {
+  const placed = await fetch(new URL('/order', base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, prefer: 'respond-async' },
+    body: JSON.stringify({
+      order_id: orderId,
+      amount,
+      deadline_ms: 30_000,
+      delay_ms: { payment: 0, vendor: 20_000, courier: 0 },
+    }),
+  });
+  await placed.arrayBuffer();
+  expect(placed.status).toBe(202);
+}
+
 export function stepsOf(body: OrderResponse): Record<string, StepJson> {
   expect(body.steps?.map((step) => step.name)).toEqual(STEP_ORDER);
   return Object.fromEntries(body.steps!.map((step) => [step.name, step]));

@@ -39,9 +39,9 @@ describe('a resumed run', () => {
     const desk = new OrderDesk(
       {
         undo: () => Promise.reject(new Error('nothing is undone in this test')),
-        process: async (run, stopper, _trace, finished) => {
+        process: async (run, stopper, _trace, takenOver) => {
           stop = stopper;
-          given = finished;
+          given = takenOver?.finished;
           await released;
           const result: OrderResult = { orderId: run.order.orderId, steps: [], compensations: [], failure: undefined };
           return result;

@@ -74,6 +74,23 @@ describe('OrderPipeline compensation', () => {
   });
 
   it.each([
+    ['failed before its charge left', { status: 'error', kind: 'payment_unavailable' }],
+    ['was canceled before its charge left', { status: 'canceled', cause: 'vendor_unavailable' }],
+    ['was refused a thread', { status: 'error', kind: 'overloaded' }],
+  ] as const)(
+    'voids the payment of a run taken over whose own attempt %s: the lost attempt may have charged',
+    async (_case, payment) => {
+      const result = await pipelineWith(tableRunner({ payment, vendor: vendorDown })).process(
+        run,
+        new AbortController().signal,
+        { requestId: 'r' },
+        { finished: [] },
+      );
+      expect(result.compensations.map((step) => step.name)).toEqual(['refund']);
+    },
+  );
+
+  it.each([
     ['the provider gave the money back', { status: 'ok', effect: 'applied' }, 'vendor_unavailable'],
     [
       'the refund step crashed after its void reached the provider',

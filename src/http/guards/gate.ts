@@ -1,6 +1,7 @@
 /**
  * The one gate every request passes before routing: the drain, the
- * connection limit, the Host header, and the rate of requests no key
+ * connection limit, the Host header, where a request that changes anything
+ * comes from (cross-site.ts), and the rate of requests no key
  * identifies. One layer rather than one per check: each layer costs every
  * request a turn through the router. The probes pass it whatever the Host
  * and the drain (liveness answers 200, readiness 503), and need no key.
@@ -9,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { RequestHandler, Response } from 'express';
 import { SHUTTING_DOWN_MESSAGE, type Responder } from '../wire/responses.js';
 import { callerOf, hostNameOf, type Identify } from './authorization.js';
+import { crossSiteRefusal } from './cross-site.js';
 import { UNAUTHENTICATED_PER_SECOND, type UnauthenticatedMeter } from './unauthenticated-meter.js';
 
 export interface GateOptions {
@@ -31,6 +33,7 @@ export function gate(
   return (req, res, next) => {
     // The probes need no key, and grant no standing: a connection that sent one stays unauthenticated.
     const probe = req.path === '/healthz' || req.path === '/readyz';
+    const crossSite = probe ? undefined : crossSiteRefusal(req.method, req.headers);
     // Who the key names, looked up once for the gate and the guards; null: nobody.
     res.locals.identity = callerOf(identify, req.headers.authorization) ?? null;
     // While draining, a request that arrives on a connection still open is
@@ -48,6 +51,9 @@ export function gate(
         'misdirected_request',
         `this service does not answer for ${hostNameOf(req.headers.host)}; ALLOWED_HOSTS lists the names it does`,
       );
+    } else if (crossSite !== undefined) {
+      // Whatever its key: a page elsewhere gets nothing done with the credentials a browser keeps for this service.
+      responder.error(res, 'cross_site_request', crossSite);
     } else if (metered && !probe && res.locals.identity === null) metered(req.socket.remoteAddress ?? '', res, next);
     else next();
   };

@@ -16,7 +16,9 @@ import { dependencyOutageBodySchema } from '../routes/dependencies-route.js';
 import { logLevelBodySchema, logLevelSchema } from '../routes/log-level-route.js';
 import {
   ALLOW,
+  changeRefused,
   error,
+  FORBIDDEN,
   forbidden,
   json,
   keylessLimited,
@@ -74,7 +76,7 @@ function registerRedrive(registry: OpenAPIRegistry, keyed: Keyed): void {
       },
       400: error('?client= is not one client name (kind bad_request).'),
       401: unauthorized,
-      403: forbidden,
+      403: changeRefused(FORBIDDEN),
       404: error('No record of this order_id for the client (kind not_found).'),
       405: methods('POST'),
       409: error(
@@ -193,7 +195,7 @@ function registerDependencySwitch(registry: OpenAPIRegistry, keyed: Keyed): void
       400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
       401: unauthorized,
       429: keylessLimited,
-      403: forbidden,
+      403: changeRefused(FORBIDDEN),
       404: error('No dependency by that name (kind not_found).'),
       405: error('Only POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
@@ -242,7 +244,7 @@ function registerLogLevel(registry: OpenAPIRegistry, keyed: Keyed): void {
       400: error('The body is not one JSON object of this shape (kind bad_request: the message names the field).'),
       401: unauthorized,
       429: keylessLimited,
-      403: forbidden,
+      403: changeRefused(FORBIDDEN),
       405: error('Only GET, HEAD and POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       415: error('The body is not application/json in UTF-8.'),

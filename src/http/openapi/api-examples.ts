@@ -85,6 +85,13 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
       summary: "Faults with a client's key",
       value: failure('forbidden', "faults are the admin's: an order carrying them needs the admin key (ADMIN_KEY)"),
     },
+    cross_site_request: {
+      summary: 'Sent by a page of another site, with credentials the browser kept',
+      value: failure(
+        'cross_site_request',
+        "POST from a page of another site (Sec-Fetch-Site: cross-site) is refused: only this service's own pages and API clients may change anything",
+      ),
+    },
   },
   405: {
     method_not_allowed: {

@@ -19,8 +19,9 @@ import { MAX_BODY_BYTES } from '../wire/body-reader.js';
 import { webhookBodySchema } from '../routes/webhooks-route.js';
 import {
   ALLOW,
+  changeRefused,
   error,
-  forbidden,
+  FORBIDDEN,
   json,
   keylessLimited,
   misdirected,
@@ -93,6 +94,7 @@ function registerWebhookEndpoints(registry: OpenAPIRegistry, keyed: Keyed): void
         'The URL is not a URL, not https, does not resolve, or resolves to an address webhooks may not reach; or the body is not this shape (kind bad_request).',
       ),
       401: unauthorized,
+      403: changeRefused(),
       429: webhookChangeLimited,
       405: error('Only GET, HEAD and POST.', ALLOW),
       409: error('The client has WEBHOOKS_PER_CLIENT endpoints already (kind too_many_webhooks).'),
@@ -129,6 +131,7 @@ function registerWebhookEndpoints(registry: OpenAPIRegistry, keyed: Keyed): void
     responses: {
       204: { description: 'Removed.' },
       401: unauthorized,
+      403: changeRefused(),
       429: webhookChangeLimited,
       404: error("No endpoint by that id among the caller's own (kind not_found)."),
       405: error('Only DELETE.', ALLOW),
@@ -194,7 +197,7 @@ function registerEventFeed(registry: OpenAPIRegistry, keyed: Keyed): void {
       202: { description: 'Queued.', content: json(redeliverySchema) },
       401: unauthorized,
       429: keylessLimited,
-      403: forbidden,
+      403: changeRefused(FORBIDDEN),
       404: error('No such event is kept (kind not_found).'),
       405: error('Only POST.', ALLOW),
       421: misdirected,

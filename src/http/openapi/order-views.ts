@@ -11,6 +11,7 @@ import { orderStatusSchema } from '../wire/api-schemas.js';
 import { orderListSchema, orderTimelineSchema } from '../wire/order-view-schemas.js';
 import {
   ALLOW,
+  changeRefused,
   error,
   forbidden,
   json,
@@ -72,7 +73,7 @@ export function registerOrderCancel(registry: OpenAPIRegistry, keyed: Keyed): vo
       },
       400: error('?client= is not one client name (kind bad_request).'),
       401: unauthorized,
-      403: error("?client= names another client's order, which only the admin may cancel (kind forbidden)."),
+      403: changeRefused("?client= names another client's order, which only the admin may cancel (kind forbidden)."),
       404: error(
         "No record of this order_id among the caller's own orders (or the named client's): never seen, forgotten, or another client's (kind not_found).",
       ),

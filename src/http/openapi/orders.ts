@@ -16,6 +16,7 @@ import {
 import { orderBodySchema } from '../wire/order-body.js';
 import {
   ALLOW,
+  changeRefused,
   error,
   json,
   keylessLimited,
@@ -63,7 +64,7 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
         prefer: z.string().optional().meta({
           description:
-            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
         }),
         'order-tier': z.enum(TIERS).optional().meta({
           description:
@@ -98,7 +99,7 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
         content: { 'application/json': { schema: z.union([orderFailedSchema, errorResponseSchema]) } },
       },
       401: unauthorized,
-      403: error('The order carries faults, which need the admin key (kind forbidden).'),
+      403: changeRefused('The order carries faults, which need the admin key (kind forbidden).'),
       405: error('Only POST.', ALLOW),
       413: error(`The body is over ${MAX_BODY_BYTES} bytes.`),
       421: misdirected,

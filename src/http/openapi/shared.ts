@@ -1,7 +1,8 @@
 /**
  * What the OpenAPI document's areas share: the content and error helpers, the
  * headers several answers carry, the answers every operation may give (no
- * key, a key without the right, a Host not served, a keyless flood), and who
+ * key, a key without the right, a Host not served, a keyless flood, a change
+ * asked by a page of another origin), and who
  * the document says may call what.
  */
 import type { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
@@ -91,7 +92,14 @@ export const SECURITY: Record<DocumentedAccess, Keyed> = {
   open: [],
   either: [{ bearer: [] }, { basic: [] }, {}],
 };
-export const forbidden = error("A client's key where the admin key is needed (kind forbidden).");
+export const FORBIDDEN = "A client's key where the admin key is needed (kind forbidden).";
+export const forbidden = error(FORBIDDEN);
+/** Why any request that changes state may be refused 403 (src/http/guards/cross-site.ts). */
+const CROSS_SITE =
+  "The browser says a page of another origin made the request — Sec-Fetch-Site same-site or cross-site, or, without it, an Origin other than this service's host and port — refused whatever the key (kind cross_site_request): requests that change anything are taken from the service's own pages (same-origin) and from API clients, which send neither header.";
+/** The 403 of an operation that changes state: for a page of another origin, and for `forbidden` if it says one. */
+export const changeRefused = (forbidden?: string) =>
+  error(forbidden === undefined ? CROSS_SITE : `${forbidden} Or: ${CROSS_SITE}`);
 
 /** A 405: only `allowed`. */
 export const methods = (allowed: string) => error(allowed, ALLOW);

@@ -34,6 +34,8 @@ export interface OrderRouteDependencies
   readonly faultInjection: boolean;
   /** ORDER_DEADLINE_MAX_MS: the longest `deadline_ms` an order may ask for. */
   readonly maxDeadlineMs: number;
+  /** ORDER_TIMEOUT_MS: the deadline of an order that asks for none. */
+  readonly orderTimeoutMs: number;
   /** Priority tiers: each caller's own, and the headroom and line of its admission; without: all standard. */
   readonly tiers?: NonNullable<AdmissionRules['tiers']> & { readonly tierOf: (caller: Caller) => Tier };
 }
@@ -42,7 +44,7 @@ export interface OrderRouteDependencies
 export const TIER_HEADER = 'order-tier';
 
 export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler[] {
-  const { responder, faultInjection, maxDeadlineMs, tiers } = dependencies;
+  const { responder, faultInjection, maxDeadlineMs, orderTimeoutMs, tiers } = dependencies;
   const route: OrderRequestParts = { dependencies: NO_BREAKERS, ...dependencies };
   // Not an async function: what waits for the desk is the order's record (OrderRequest.submit), whose suspended frame
   // holds the record alone, not every local of the checks below.
@@ -75,13 +77,22 @@ export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler
     // Express's router leaves its `next` on the request, and with it the router's and the route's closures and their
     // contexts: 0.8 KB an order in flight (npm run measure -- order-memory). This route passes no request on.
     req.next = undefined;
-    new OrderRequest(route, res, order, acceptanceOf(preferencesOf(req.headers.prefer))).submit();
+    const acceptance = acceptanceOf(preferencesOf(req.headers.prefer), order.deadlineMs ?? orderTimeoutMs);
+    new OrderRequest(route, res, order, acceptance).submit();
   };
 
   return [requireJson(responder), readBody(), run];
 }
 
-function acceptanceOf({ respondAsync, waitSeconds }: Preferences): Acceptance | undefined {
+/**
+ * `wait=N` is bounded by the order's own deadline: a wait as long or longer is the wait for the order's end, as without
+ * the header. The run ends by its deadline (its refund soon after), so such a wait could only end in a 202 racing the
+ * order's own answer: a timer set at the deadline from the request's arrival fires before the run's, set once the run
+ * began. And setTimeout cuts a delay past 2^31 - 1 ms to 1 ms, which answered a wait of 25 days or more 202 at once; a
+ * timer set here is shorter than the longest deadline (ORDER_DEADLINE_MAX_MS, an hour at most).
+ */
+function acceptanceOf({ respondAsync, waitSeconds }: Preferences, deadlineMs: number): Acceptance | undefined {
   if (respondAsync) return { afterMs: 0, applied: 'respond-async' };
-  return waitSeconds === undefined ? undefined : { afterMs: waitSeconds * 1000, applied: `wait=${waitSeconds}` };
+  if (waitSeconds === undefined || waitSeconds * 1000 >= deadlineMs) return undefined;
+  return { afterMs: waitSeconds * 1000, applied: `wait=${waitSeconds}` };
 }

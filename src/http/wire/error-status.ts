@@ -10,6 +10,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   payment_declined: 400,
   unauthorized: 401,
   forbidden: 403,
+  cross_site_request: 403,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,

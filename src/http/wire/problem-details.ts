@@ -39,6 +39,7 @@ const TITLES: Readonly<Partial<Record<ErrorKind, string>>> = {
   payload_too_large: 'Body too large',
   unsupported_media_type: 'Body is not JSON',
   misdirected_request: 'Host not served here',
+  cross_site_request: 'Request from a page elsewhere',
   idempotency_key_reuse: 'order_id used for a different order',
   too_many_webhooks: 'Too many webhook endpoints',
   events_gone: 'Events after the cursor are gone',
