@@ -162,10 +162,11 @@ describe('an order in flight', () => {
   });
 
   it("holds one promise for its run's end, not a `finally` and a `then` on it", async () => {
-    // Counted with this process's client, whose requests hold promises too, and each step's task on the pool, which
-    // holds Piscina's promise and the pool's reaction to it (two a step): 14.9 an order in flight here, one more when
-    // the desk forgot a run in a `finally` and told its terms in a `then` of it (src/orders/order-desk.ts, `start`).
-    expect(await perOrderInFlight(() => queryObjects(Promise, { format: 'count' }))).toBeLessThan(15.4);
+    // Counted with this process's client, whose requests hold promises too, the order's async function and each step's
+    // (its runner's, its attempt's, its task's on the pool and the pool's reaction to it): 20.05 an order in flight
+    // here, one more when the desk forgot a run in a `finally` and told its terms in a `then` of it
+    // (src/orders/order-desk.ts, `start`).
+    expect(await perOrderInFlight(() => queryObjects(Promise, { format: 'count' }))).toBeLessThan(20.5);
   });
 
   it('leaves the orders after it no connection the service closed while a heap walk held the loop', async () => {
