@@ -24,7 +24,7 @@ import { StepModules } from './step-modules.js';
 
 /** A thread's runtime: runs a task, and resolves with its report once its step has ended. */
 export interface StepRuntime {
-  run(task: StepTask): Promise<StepReport>;
+  readonly run: (task: StepTask) => Promise<StepReport>;
 }
 
 /** How a task ended before its step ran: canceled while it waited to start, or for its module. */
@@ -59,30 +59,6 @@ export async function createStepRuntime(
     const shard = tracker.claim(threadId);
     const onCpu = new OnCpuMarker(shard);
     return (resources = { cells, couriers, shard, onCpu, threadId, log, sendLedgerRequest, dependencies });
-  };
-
-  /** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
-  const reportOf = (ctx: WorkerStepContext, name: string, ending: unknown): StepReport => {
-    const { dependency, retries } = ctx.dependencyReport();
-    const { ranMs, courierWaitMs } = timed ? ctx.timings() : { ranMs: undefined, courierWaitMs: undefined };
-    const debugging = log.isLevelEnabled('debug');
-    if (ending === NOT_STARTED) return { status: 'canceled', threadId };
-    if (ending === SUCCEEDED) {
-      if (debugging) ctx.log.debug(`${name} done`);
-      return { status: 'ok', threadId, dependency, retries, ranMs, courierWaitMs };
-    }
-    if (ending instanceof StepCanceled) {
-      // The moment the step's code saw its cancellation, in the thread's own clock: what a cancel's reach is measured to.
-      if (debugging) ctx.log.debug(`${name} canceled`);
-      return { status: 'canceled', threadId, dependency, retries, ranMs, courierWaitMs };
-    }
-    if (ending instanceof StepFailure) {
-      if (debugging) ctx.log.debug({ kind: ending.kind }, `${name} failed`);
-      return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
-    }
-    // The whole of it on the thread's own log line; the report carries its head.
-    ctx.log.error({ err: ending }, `${name} failed with an internal error`);
-    return { status: 'error', threadId, kind: 'internal', detail: reportDetail(ending), ranMs, courierWaitMs };
   };
 
   /** Not an async function: a step asleep keeps its context and order, not the task it came as. */
@@ -130,7 +106,7 @@ export async function createStepRuntime(
       ending = error;
     }
     try {
-      return reportOf(ctx, name, ending);
+      return reportOf(ctx, name, ending, threadId, timed, log.isLevelEnabled('debug'));
     } catch (error) {
       // A log line that cannot be written fails the step, as it would have in the step's own code.
       return { status: 'error', threadId, kind: 'internal', detail: reportDetail(error) };
@@ -143,4 +119,34 @@ export async function createStepRuntime(
     }
   };
   return { run };
+}
+
+/** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
+function reportOf(
+  ctx: WorkerStepContext,
+  name: string,
+  ending: unknown,
+  threadId: number,
+  timed: boolean,
+  debugging: boolean,
+): StepReport {
+  const { dependency, retries } = ctx.dependencyReport();
+  const { ranMs, courierWaitMs } = timed ? ctx.timings() : { ranMs: undefined, courierWaitMs: undefined };
+  if (ending === NOT_STARTED) return { status: 'canceled', threadId };
+  if (ending === SUCCEEDED) {
+    if (debugging) ctx.log.debug(`${name} done`);
+    return { status: 'ok', threadId, dependency, retries, ranMs, courierWaitMs };
+  }
+  if (ending instanceof StepCanceled) {
+    // The moment the step's code saw its cancellation, in the thread's own clock: what a cancel's reach is measured to.
+    if (debugging) ctx.log.debug(`${name} canceled`);
+    return { status: 'canceled', threadId, dependency, retries, ranMs, courierWaitMs };
+  }
+  if (ending instanceof StepFailure) {
+    if (debugging) ctx.log.debug({ kind: ending.kind }, `${name} failed`);
+    return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
+  }
+  // The whole of it on the thread's own log line; the report carries its head.
+  ctx.log.error({ err: ending }, `${name} failed with an internal error`);
+  return { status: 'error', threadId, kind: 'internal', detail: reportDetail(ending), ranMs, courierWaitMs };
 }

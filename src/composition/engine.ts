@@ -20,7 +20,7 @@ import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
 import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import { StepTracker } from '../shared-memory/step-tracker.js';
-import { BackgroundVoider } from '../threads/background-voider.js';
+import { BackgroundVoider } from '../ledger/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
 import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
 import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';

@@ -12,7 +12,6 @@
  * This module owns the layout. Both sides use `CancelCells`; only the main thread uses `CancelCellAllocator`, which
  * hands cells out and ties them to their order's signal.
  */
-import { IndexTable } from './index-table.js';
 
 /** Words of one cell, each an Int32. */
 const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
@@ -232,6 +231,8 @@ type TiedSignal = AbortingSignal & { [TIES]?: CellTie | undefined };
  * adding and removing one is most of what tying a cell costs: one an order, not one a step.
  */
 class CellTie {
+  /** Its cell is taken, by a task not yet settled. */
+  open = false;
   /** The signal it listens to while its cell is open, until it aborts. */
   signal: TiedSignal | undefined;
   holder: CellHolder | undefined;
@@ -288,9 +289,7 @@ function signalAborted(this: TiedSignal): void {
 export class CancelCellAllocator {
   private readonly free: Int32Array;
   private freeCount: number;
-  /** Every open cell's tie: a table by cell, not a Map (index-table.ts says why). */
-  private readonly open: IndexTable<CellTie>;
-  /** Each cell's tie once it has been taken: kept for its next tasks. */
+  /** Each cell's tie once it has been taken: kept for its next tasks (a table by cell: no Map churned per step). */
   private readonly ties: Array<CellTie | undefined>;
   private waking = false;
 
@@ -302,7 +301,6 @@ export class CancelCellAllocator {
     readonly cells: CancelCells,
     private readonly afterEveryCancel: () => void = () => {},
   ) {
-    this.open = new IndexTable(cells.capacity);
     this.ties = new Array<CellTie | undefined>(cells.capacity);
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
@@ -323,7 +321,7 @@ export class CancelCellAllocator {
     const cell = this.free[--this.freeCount]!;
     const tie = (this.ties[cell] ??= new CellTie(this, cell));
     tie.holder = holder;
-    this.open.set(cell, tie);
+    tie.open = true;
     if (signal.aborted) this.canceled(cell, holder);
     else tie.tie(signal);
     return cell;
@@ -331,11 +329,11 @@ export class CancelCellAllocator {
 
   /** Give a cell back; its abort listener is removed whatever happened. */
   give(cell: number): void {
-    const tie = this.open.get(cell);
-    if (tie === undefined) throw new Error(`cancel cell ${cell} is not open`);
+    const tie = this.ties[cell];
+    if (!tie?.open) throw new Error(`cancel cell ${cell} is not open`);
     tie.untie();
     tie.holder = undefined;
-    this.open.delete(cell);
+    tie.open = false;
     this.cells.reset(cell);
     this.free[this.freeCount++] = cell;
   }
@@ -357,9 +355,7 @@ export class CancelCellAllocator {
   /** Cells whose task has not reached a thread yet: steps waiting for a thread. */
   countNotStarted(): number {
     let waiting = 0;
-    this.open.forEach((_, cell) => {
-      if (!this.cells.hasStarted(cell)) waiting++;
-    });
+    for (const tie of this.ties) if (tie?.open && !this.cells.hasStarted(tie.cell)) waiting++;
     return waiting;
   }
 }

@@ -5,8 +5,8 @@
  * A thread is offered a step only if it is alive and not doomed, runs fewer than THREAD_MAX_TASKS steps, and keeps up:
  * a thread that has left a step it was given unstarted for STALLED_AFTER_MS is hung (in a step's code, or in a turn
  * that long) and gets none. Among those, the one owing the least CPU (the computing steps placed on it, counted here
- * exactly); then one whose event loop was not busy all of its last window (a hung thread before it has left a step
- * unstarted, one running someone's own CPU-bound code) before one that was. A computing step goes to the fewest steps
+ * exactly); then one whose event loop went idle since the balancer last looked before one whose did not (a hung
+ * thread before it has left a step unstarted, one running someone's own CPU-bound code). A computing step goes to the fewest steps
  * among equals; the other steps are packed — the
  * thread already running the most steps, while it runs fewer than PACKED_STEPS — because the threads share the
  * couriers: a slot freed on a thread whose own step is next in line is handed over there, with no wake-up of another
@@ -26,8 +26,14 @@ export const PACKED_STEPS = 128;
  */
 export const STALLED_AFTER_MS = 100;
 
-/** A thread's event loop busy this share of its last window (thread-utilization.ts) is busy all the time. */
+/**
+ * A thread whose event loop was active this share of the time since the balancer last looked is busy all the time (a
+ * hung thread's is 1, an idle one's 0); judged only over a span this long at least, else as last judged.
+ */
 const BUSY_UTILIZATION = 0.95;
+const BUSY_JUDGED_OVER_MS = 10;
+
+type EventLoopUtilization = ReturnType<typeof performance.eventLoopUtilization>;
 
 /** A step as the balancer places it. */
 export interface PlacedStep {
@@ -54,16 +60,18 @@ interface ThreadLoad {
   owedCpuMs: number;
   /** Steps handed to it and perhaps not begun, oldest first (begun ones are dropped as they are met). */
   readonly unstarted: PlacedStep[];
-  /** Its event loop was busy all of its last window, as read for this placement. */
+  /** Its event loop was busy all the time since it was last looked at; when that was, and what it read. */
   busy: boolean;
+  lookedAt: number;
+  looked: EventLoopUtilization | undefined;
 }
 
 export interface StepBalancerOptions {
   readonly tasksPerThread: number;
   /** Whether a thread may be given a step: tracked and not doomed. */
   readonly accepts: (threadId: number) => boolean;
-  /** How busy a thread's event loop was over its last window (0..1). */
-  readonly utilizationOf: (threadId: number) => number | undefined;
+  /** A thread's event loop's idle and active time since it started. */
+  readonly eventLoopOf: (threadId: number) => EventLoopUtilization | undefined;
 }
 
 export class StepBalancer {
@@ -87,7 +95,7 @@ export class StepBalancer {
       load.steps = worker.currentUsage === Infinity ? 1 : worker.currentUsage;
       if (load.steps >= this.options.tasksPerThread || this.stalled(load, now)) continue;
       owed(load);
-      load.busy = (this.options.utilizationOf(worker.id) ?? 0) >= BUSY_UTILIZATION;
+      this.lookAt(worker.id, load, now);
       if (bestLoad === undefined || better(load, bestLoad, step.cpuMs)) [best, bestLoad] = [worker, load];
     }
     if (best === null || bestLoad === undefined) return null;
@@ -116,8 +124,29 @@ export class StepBalancer {
 
   private loadOf(threadId: number): ThreadLoad {
     let load = this.loads.get(threadId);
-    if (!load) this.loads.set(threadId, (load = { steps: 0, computing: [], owedCpuMs: 0, unstarted: [], busy: false }));
+    if (!load)
+      this.loads.set(
+        threadId,
+        (load = { steps: 0, computing: [], owedCpuMs: 0, unstarted: [], busy: false, lookedAt: 0, looked: undefined }),
+      );
     return load;
+  }
+
+  /**
+   * Whether the thread's event loop was active all the time since it was last looked at: a thread hung in a step's code
+   * before it has left a step unstarted, or one running CPU-bound code of its own. Its time is read from here, with no
+   * message to the thread, so a hung one is measured too.
+   */
+  private lookAt(threadId: number, load: ThreadLoad, now: number): void {
+    if (now - load.lookedAt < BUSY_JUDGED_OVER_MS) return;
+    const looked = this.options.eventLoopOf(threadId);
+    if (looked && load.looked) {
+      const active = looked.active - load.looked.active;
+      const span = active + looked.idle - load.looked.idle;
+      load.busy = span > 0 && active / span >= BUSY_UTILIZATION;
+    }
+    load.looked = looked;
+    load.lookedAt = now;
   }
 
   /** Whether the thread has left a step it was given unstarted for STALLED_AFTER_MS. */

@@ -80,7 +80,7 @@ export class StepPool<TakenBack> {
       tasksPerThread: options.tasksPerThread,
       // Piscina's own threads, less those doomed: one may be offered before the registry tracks it (a microtask later).
       accepts: (threadId) => !this.registry.isDoomed(threadId),
-      utilizationOf: (threadId) => this.registry.utilizationOf(threadId),
+      eventLoopOf: (threadId) => this.registry.eventLoopOf(threadId),
     });
     this.piscina = new Piscina({
       ...stepWorkerEntry(options.workerFile),
@@ -125,9 +125,12 @@ export class StepPool<TakenBack> {
     }) as Promise<StepReport>;
   }
 
-  /** Undefined while a thread is up; else settled once one is (a lost one's replacement has started). */
+  /**
+   * Undefined while a thread is up and not doomed; else settled once one is (a lost one's replacement has started): a
+   * step posted meanwhile would wait in the queue, and a compensation's deadline must not pass while it does.
+   */
   whenThreadUp(): Promise<void> | undefined {
-    if (this.registry.liveCount > 0) return undefined;
+    if (this.registry.acceptingCount > 0) return undefined;
     return (this.threadUp ??= Promise.withResolvers()).promise;
   }
 

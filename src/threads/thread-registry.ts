@@ -7,6 +7,8 @@
 import type { Worker } from 'node:worker_threads';
 import { ThreadUtilization } from './thread-utilization.js';
 
+type EventLoopUtilization = ReturnType<Worker['performance']['eventLoopUtilization']>;
+
 export type ExitCause =
   | 'terminated' // the main thread killed it
   | 'died' // it crashed, called process.exit or ran out of memory
@@ -68,6 +70,13 @@ export class ThreadRegistry<TakenBack> {
     return this.live.size;
   }
 
+  /** Threads that may be given a task now: alive, and not doomed. */
+  get acceptingCount(): number {
+    let accepting = 0;
+    for (const threadId of this.live.keys()) if (!this.isDoomed(threadId)) accepting++;
+    return accepting;
+  }
+
   /** Threads that died or were terminated while the pool was serving, each replaced by a new one. */
   get replaced(): number {
     return this.replacedCount;
@@ -91,6 +100,8 @@ export class ThreadRegistry<TakenBack> {
     const threadId = worker.threadId;
     if (threadId < 0 || this.live.has(threadId) || this.exits.has(threadId)) return;
     this.live.set(threadId, worker);
+    // Its first window of utilization begins as it is ready.
+    this.utilization.of(threadId, worker);
     worker.on('error', (error: Error) => this.doom(threadId, { cause: 'died', error }));
     worker.once('exit', (exitCode: number) => this.exited(threadId, exitCode));
   }
@@ -115,10 +126,9 @@ export class ThreadRegistry<TakenBack> {
     return true;
   }
 
-  /** How busy the thread's event loop was over the last window (thread-utilization.ts); undefined: not alive. */
-  utilizationOf(threadId: number): number | undefined {
-    const worker = this.live.get(threadId);
-    return worker && this.utilization.of(threadId, worker);
+  /** The thread's event loop's idle and active time since it started (undefined: not alive), read from here. */
+  eventLoopOf(threadId: number): EventLoopUtilization | undefined {
+    return this.live.get(threadId)?.performance.eventLoopUtilization();
   }
 
   /** Resolves once the thread has exited and what it held has been given back. */

@@ -323,7 +323,7 @@ describe('load shedding', () => {
   it("turns orders away with 503 overloaded, never 500, when the worker pool's queue is full", async () => {
     const steps = STEP_NAMES.length;
     const service = await start({ threads: 1, threadMaxTasks: steps, poolQueueLimit: steps });
-    // Steps that compute travel alone, a task each: the first order's running, the second's queued, the rest refused.
+    // A task a step: the first order's running, the second's queued, the rest refused.
     const order = () => orderBody({ delay_ms: everyStep(300), cpu_ms: everyStep(1) });
     const answers = await Promise.all(Array.from({ length: 4 }, () => service.order(order())));
     const statuses = answers.map(({ status }) => status).sort();
