@@ -1149,7 +1149,7 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C Trace Context: the caller's vendor state, kept with its traceparent */
                 tracestate?: string;
-                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
+                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. respond-async, wait=N: the wait, then 202 (Preference-Applied: respond-async, wait=N). Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
                 prefer?: string;
                 /** @description Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request */
                 "order-tier"?: "critical" | "standard" | "free";
@@ -1184,14 +1184,17 @@ export interface operations {
                     "application/json": components["schemas"]["OrderSucceeded"];
                 };
             };
-            /** @description Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
+            /** @description Prefer: respond-async (or wait=N, or both, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
-                    /** @description respond-async, or wait=N. */
+                    /**
+                     * @description respond-async, wait=N, or both: what the request asked for that was honoured.
+                     * @example respond-async, wait=1
+                     */
                     "Preference-Applied"?: string;
                     /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
                     "Order-Tier"?: "critical" | "standard" | "free";

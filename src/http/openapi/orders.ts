@@ -64,7 +64,8 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
         prefer: z.string().optional().meta({
           description:
-            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. respond-async, wait=N: the wait, then 202 (Preference-Applied: respond-async, wait=N). Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+          example: 'respond-async, wait=1',
         }),
         'order-tier': z.enum(TIERS).optional().meta({
           description:
@@ -85,11 +86,15 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
       },
       202: {
         description:
-          'Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
+          'Prefer: respond-async (or wait=N, or both, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
         content: json(orderAcceptedSchema),
         headers: {
           Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
-          'Preference-Applied': { description: 'respond-async, or wait=N.', schema: { type: 'string' } },
+          'Preference-Applied': {
+            description: 'respond-async, wait=N, or both: what the request asked for that was honoured.',
+            schema: { type: 'string' },
+            example: 'respond-async, wait=1',
+          },
           ...ORDER_TIER,
         },
       },
