@@ -48,8 +48,17 @@ export function startDesk(
   store.onUnraisedAlarm(unraisedAlarm(log));
   // A cancel marked on another instance reaches the steps of the run here through the run's own stop.
   store.onCancelRequested((key) => orders.cancelHere(key));
-  // Before the first recovery pass too: a lost instance's run taken over is run on here, after its recorded steps.
-  store.onResumable((resumption) => orders.resume(resumption, { requestId: randomUuid() }));
+  // Before the first recovery pass too: a lost instance's run taken over is run on here, after its recorded steps, in
+  // the room the desk gave it before it was claimed (admitted as a new order is: the edge gives it the rules).
+  store.resumeWith({
+    room: () => orders.takeovers.room(),
+    roomFor: ({ key, tier }) => {
+      const room = orders.takeovers.admit(key, tier);
+      return 'refused' in room ? undefined : room;
+    },
+    resume: (resumption, room) => orders.resume(resumption, { requestId: randomUuid() }, room),
+    onRoomFreed: (listener) => orders.onRunEnd(listener),
+  });
   const health = (): HealthReport => {
     const shared = store.sharedHealth();
     return {

@@ -27,6 +27,7 @@ import { ThreadEvents } from '../observability/live-pages/thread-events.js';
 import { UnauthenticatedMeter } from '../http/guards/unauthenticated-meter.js';
 import { audit } from '../observability/logging.js';
 import { NO_OBSERVER } from '../observability/metrics.js';
+import { NO_BREAKERS } from '../orders/order-admission.js';
 import type { ClientShares } from '../orders/client-shares.js';
 import type { OrderDesk } from '../orders/order-desk.js';
 import { orderStatusQuery } from '../orders/order-status.js';
@@ -93,6 +94,17 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
     // Orders and the lease's renewal run on this thread: reads give way to them as soon as it runs late.
     new LateReads(loop, log),
   );
+  // A run taken over here (resumed, redriven) is admitted by a new order's rules, and from SIGTERM on not at all: a
+  // stopping instance takes nothing over. Counted as admitted where it was first admitted, not again here.
+  const { capacity, dependencies = NO_BREAKERS, clientShares, tiers } = appParts;
+  parts.desk.orders.takeovers.admitBy({
+    capacity,
+    draining: () => leaving || server.draining,
+    dependencies,
+    ...(clientShares ? { clientShares } : {}),
+    ...(tiers ? { tiers: { headroom: tiers.headroom } } : {}),
+    observer: { orderAdmitted: () => {} },
+  });
   const edge: Edge = {
     appParts,
     server,

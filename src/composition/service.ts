@@ -88,7 +88,7 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
 
   let stopping: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
-    await drain(config, log, edge, desk.orders);
+    await drain(config, log, edge, desk.orders, store);
     await stages.close();
   };
   return {

@@ -79,6 +79,19 @@ export class OrderAborted extends OutcomeError {
 }
 
 /**
+ * The reason a run is stopped at a graceful stop to be handed over to another instance (durable mode): its steps are
+ * canceled as for `shutting_down`, which its callers here are told (ask again: a retry with the same order_id gets the
+ * run's end), but nothing of it is undone — it runs on elsewhere under the same run, the payment provider's key, and
+ * what its steps did stands for it there.
+ */
+export class RunHandedOver extends OrderAborted {
+  constructor() {
+    super('shutting_down');
+    this.name = 'RunHandedOver';
+  }
+}
+
+/**
  * A store turned a request away because it is busy, not because it is down:
  * too many reads at once, or no connection came free in time. Answered 503
  * `overloaded` with Retry-After, never as an outage (`store_unavailable`).

@@ -277,11 +277,17 @@ function routeOps({ app, responder, methodNotAllowed }: RouteKit, dependencies: 
 /** The admin's: the thread view (its page, last trace and stream), the dependencies, the log level, the metrics. */
 function routeAdmin({ app, responder, may, methodNotAllowed }: RouteKit, dependencies: AppDependencies): void {
   const { faultInjection, recentTrace, threadEvents, dependencyControl, logLevel, metrics } = dependencies;
-  const { orders, orderStatus, log } = dependencies;
+  const { orders, orderStatus, capacity, log } = dependencies;
   app.post(
     '/admin/orders/:orderId/redrive',
     may.admin,
-    orderRedriveRoute({ redrive: (key, trace) => orders.redrive(key, trace), status: orderStatus, responder, log }),
+    orderRedriveRoute({
+      redrive: (key, trace) => orders.redrive(key, trace),
+      status: orderStatus,
+      capacity,
+      responder,
+      log,
+    }),
   );
   app.all('/admin/orders/:orderId/redrive', methodNotAllowed('POST'));
   app.get('/threads', may.admin, servedPage(threadsPage({ faultInjection })));

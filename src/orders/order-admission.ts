@@ -2,7 +2,8 @@
  * Whether one order may start now, decided for the order desk, which asks
  * right before it would start a run (src/orders/order-desk.ts): draining
  * first, then the service's capacity, its tier's headroom, its client's
- * share and last the dependencies' breakers. The answer is a fact
+ * share and last the dependencies' breakers. A run taken over from a lost
+ * instance, or redriven, is admitted by the same rule (`admitRun`). The answer is a fact
  * (src/orders/admission.ts), never words or a status: the edge says those.
  *
  * An order refused for want of room may wait in the admission line and ask
@@ -47,6 +48,32 @@ const DRAINING: Refusal = { refused: 'draining' };
 const SERVICE_FULL: Refusal = { refused: 'service_full', full: 'orders_in_flight' };
 
 /**
+ * Whether a run of `client`'s at `tier` may start now, having waited `waitedMs` for room: draining first, then the
+ * service's capacity, its tier's headroom, its client's share and last the dependencies' breakers. Admitted, it is
+ * counted in its client's share at once (until its terms are told it ended). A new order's admission asks it, and so
+ * does a run taken over from a lost instance or redriven (src/orders/takeover-rooms.ts): one rule for every run that
+ * starts here.
+ */
+export function admitRun(rules: AdmissionRules, client: string, tier: Tier, waitedMs: number): Admission {
+  const { draining, clientShares, capacity, tiers, dependencies, observer } = rules;
+  if (draining()) return DRAINING;
+  // Before the service is found full: a client turned away is still one whose floor must be kept.
+  clientShares?.asked(client);
+  const { ordersInFlight, maxInflight } = capacity();
+  if (ordersInFlight >= maxInflight) return SERVICE_FULL;
+  // Before the client's share: an order its tier may not start is no refusal of the client's share.
+  const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight, waitedMs);
+  if (tierFull) return { refused: 'tier_full', ...tierFull };
+  const shareFull = clientShares?.fullFor(client);
+  if (shareFull) return { refused: 'over_share', ...shareFull };
+  // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
+  const admission = clientShares ? clientShares.counted(client, dependencies(client)) : dependencies(client);
+  if (admission !== 'admitted' && !('admitted' in admission)) return { refused: 'dependency_down', ...admission };
+  observer.orderAdmitted(tier);
+  return admission;
+}
+
+/**
  * One order asking to start, as a record whose methods every order shares (not a family of closures made for each): it
  * is what waits for the order's answer too (OrderWaiter), so its going leaves the admission line.
  */
@@ -66,23 +93,7 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
   // once the body has arrived, however long that took: an order whose body
   // finishes arriving after draining began is not admitted.
   admit(): Admission {
-    const { draining, clientShares, capacity, tiers, dependencies, observer } = this.rules;
-    const { client, tier } = this.order;
-    if (draining()) return DRAINING;
-    // Before the service is found full: a client turned away is still one whose floor must be kept.
-    clientShares?.asked(client);
-    const { ordersInFlight, maxInflight } = capacity();
-    if (ordersInFlight >= maxInflight) return SERVICE_FULL;
-    // Before the client's share: an order its tier may not start is no refusal of the client's share.
-    const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight, this.waitedMs());
-    if (tierFull) return { refused: 'tier_full', ...tierFull };
-    const shareFull = clientShares?.fullFor(client);
-    if (shareFull) return { refused: 'over_share', ...shareFull };
-    // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-    const admission = clientShares ? clientShares.counted(client, dependencies(client)) : dependencies(client);
-    if (admission !== 'admitted' && !('admitted' in admission)) return { refused: 'dependency_down', ...admission };
-    observer.orderAdmitted(tier);
-    return admission;
+    return admitRun(this.rules, this.order.client, this.order.tier, this.waitedMs());
   }
 
   /**

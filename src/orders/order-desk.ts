@@ -21,21 +21,31 @@
  * retry would. A store that cannot be reached starts nothing: 503
  * store_unavailable.
  */
-import { abortKind, OrderAborted, StoreBusy, unanswered, type OrderFailureKind } from '../domain/errors.js';
+import {
+  abortKind,
+  OrderAborted,
+  RunHandedOver,
+  StoreBusy,
+  unanswered,
+  type OrderFailureKind,
+} from '../domain/errors.js';
 import { keyOfOrder, runOf, partsOfKey, type Order, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { Trace } from '../domain/trace.js';
 import type { RunStopper } from '../pipeline/order-in-flight.js';
 import type { OrderResult, TakenOver } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-import type { OrderWaiter, WaiterListener } from './order-waiter.js';
+import type { OrderWaiter } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
 import type { Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
 import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
 import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
-import { RunStop } from './run-stop.js';
+import { Run } from './desk-run.js';
+import type { RunStop } from './run-stop.js';
 import { outcomeOf } from './replayed-outcomes.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
+import { TakeoverRooms, type TakeoverRoom } from './takeover-rooms.js';
+import { DEFAULT_TIER, type Tier } from '../domain/tier.js';
 
 /** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
 const CARRIED_ON_REDRIVE: readonly StepName[] = STEP_NAMES.filter((name) => compensationOf(name) === undefined);
@@ -53,6 +63,9 @@ export type Submission =
   | { readonly kind: 'reused' }
   /** No new run could start: why, as a fact. */
   | { readonly kind: 'refused'; readonly because: Refusal };
+
+/** What the admin's redrive found (the records' answer), or that no run may start here now: nothing was redriven. */
+export type RedriveAnswer = Redrive | { readonly kind: 'refused'; readonly because: Refusal; readonly tier: Tier };
 
 /** The records had no room for the order: nothing started. */
 const RECORDS_FULL: Submission = { kind: 'refused', because: { refused: 'service_full', full: 'records' } };
@@ -88,50 +101,8 @@ type RunEnd =
   | { readonly kind: 'reused' }
   | typeof RECORDS_FULL;
 
-/**
- * A run under way in this process, and its callers: a record, told when a caller leaves and when the records take the
- * order_id as its order's (no closure of its own for either).
- */
-class Run implements WaiterListener {
-  /** Waiting for its end now. */
-  callers = 0;
-  /**
-   * The records have taken the order_id as this order's: until then, another order under the same id cannot be told it
-   * is the one refused.
-   */
-  confirmed = false;
-  /** Settled with how the run ended; set as it starts. */
-  end!: Promise<RunEnd>;
-  /** Cancels the run once every caller waiting for it has gone, or at shutdown. */
-  readonly stop = new RunStop();
-  /** Begun in the records, here or on another instance; and its steps run here (not a wait for another's run). */
-  private underWay = false;
-  runsHere = false;
-  /** Callers to tell once it is under way; absent: none (most callers wait for the end alone). */
-  private toldUnderWay: AdmissionPolicy[] | undefined;
-
-  constructor(readonly fingerprint: string) {}
-
-  /** A caller waiting for it has gone: the last one stops it. */
-  waiterLeft(): void {
-    if (--this.callers === 0) this.stop.stop(new OrderAborted('client_gone'));
-  }
-
-  /** Tell `policy` once the run is under way: now, if it is. */
-  tellUnderWay(policy: AdmissionPolicy): void {
-    if (this.underWay) policy.runUnderWay?.();
-    else (this.toldUnderWay ??= []).push(policy);
-  }
-
-  /** The run is under way, here or elsewhere: whoever asked is told, once. */
-  begun(here: boolean): void {
-    this.runsHere = here;
-    if (this.underWay) return;
-    this.underWay = true;
-    for (const policy of this.toldUnderWay ?? []) policy.runUnderWay?.();
-    this.toldUnderWay = undefined;
-  }
-}
+/** A run under way here, whose callers are told how it ended. */
+type DeskRun = Run<RunEnd>;
 
 /** An answer without a run: nothing ran, nothing is recorded. */
 const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { kind: 'answered' }> => ({
@@ -142,7 +113,7 @@ const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { ki
 
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
-  private readonly running = new Map<OrderKey, Run>();
+  private readonly running = new Map<OrderKey, DeskRun>();
   /**
    * The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not
    * say yet.
@@ -150,6 +121,11 @@ export class OrderDesk {
   private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
   private readonly runEndListeners: Array<() => void> = [];
+  /**
+   * Room given to runs taken over (resumed, redriven) whose runs have not started yet — their claim is on its way —
+   * counted in flight; and the rules they are admitted by.
+   */
+  readonly takeovers = new TakeoverRooms(() => this.roomGivenBack());
 
   constructor(
     private readonly pipeline: OrderRunner,
@@ -157,9 +133,9 @@ export class OrderDesk {
     private readonly events: RunEvents = UNWATCHED,
   ) {}
 
-  /** Runs under way, counted from the moment they are admitted. */
+  /** Runs under way, counted from the moment they are admitted, and the room given to runs taken over. */
   get runsInFlight(): number {
-    return this.running.size;
+    return this.running.size + this.takeovers.count;
   }
 
   /**
@@ -214,8 +190,9 @@ export class OrderDesk {
    * any caller is answered: one reaction does both, not a `finally` and a `then` of it (310 bytes an order in flight,
    * a promise and three closures of them: npm run measure -- order-memory).
    */
-  private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): Run {
-    const run = new Run(fingerprint);
+  private start(order: Order, key: OrderKey, fingerprint: string, trace: Trace, terms?: AdmittedOnTerms): DeskRun {
+    const run = new Run<RunEnd>(fingerprint);
+    run.handsOver = order.deadlineMs !== undefined;
     return this.track(key, run, this.execute(order, key, run, trace), terms);
   }
 
@@ -224,38 +201,50 @@ export class OrderDesk {
    * stand, the others run again under the same run — the provider's idempotency key — and it is recorded as any run
    * here. Nobody waits for it: its client hears its end through its events, or asks; a retry joins it. A copy of the
    * order here may wait for the lost instance's run: it is resumed beside that wait, which its record ends (left
-   * alone, it would be this instance's and run nowhere, the wait forever). One under way here is left alone.
+   * alone, it would be this instance's and run nowhere, the wait forever). One under way here is left alone. `room`:
+   * the room it was given (takeovers.admit), which it takes; without, it is counted as it starts.
    */
-  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace): void {
-    if (this.running.get(key)?.runsHere) return;
-    const run = new Run(fingerprint);
+  resume({ key, run: runNumber, fingerprint, order, finished }: Resumption, trace: Trace, room?: TakeoverRoom): void {
+    if (this.running.get(key)?.runsHere) return room?.release();
+    const terms = room?.take();
+    const run = new Run<RunEnd>(fingerprint);
     run.confirmed = true;
+    run.handsOver = true;
     // Its client was answered 202 long ago and waits for its end elsewhere: counted as waiting, so that a retry that
     // joins it here and leaves never stops it.
     run.callers = 1;
     run.begun(true);
-    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }));
+    this.track(key, run, this.execute(order, key, run, trace, { run: runNumber, finished }), terms);
   }
 
   /**
    * The admin's redrive: an order parked or failed by the infrastructure, its money settled, runs again here as a new
    * run from its first unfinished step — its steps recorded ok that moved no money stand; a step with a compensation
-   * (the payment) was undone with its run, so it runs again, under the new run's key.
+   * (the payment) was undone with its run, so it runs again, under the new run's key. Admitted first, as a new order
+   * is: refused when there is no room for it, the order left as it was, to be redriven again.
    */
-  async redrive(key: OrderKey, trace: Trace): Promise<Redrive> {
+  async redrive(key: OrderKey, trace: Trace): Promise<RedriveAnswer> {
     if (this.running.has(key)) return { kind: 'not_redrivable', outcome: undefined };
     if (!this.records.redrive) {
       // In memory neither the order as asked nor its steps are kept once it ends: nothing to send on.
       const record = await this.records.get(key);
       return record ? { kind: 'not_redrivable', outcome: record.outcome?.kind } : { kind: 'unknown' };
     }
-    const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
-    if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace);
-    return redrive;
+    // Its tier, for its admission: what the records kept of its last run.
+    const tier = (await this.records.get(key))?.tier;
+    const room = this.takeovers.admit(key, tier);
+    if ('refused' in room) return { kind: 'refused', because: room, tier: tier ?? DEFAULT_TIER };
+    try {
+      const redrive = await this.records.redrive(key, REDRIVABLE_OUTCOMES, CARRIED_ON_REDRIVE);
+      if (redrive.kind === 'redriven') this.resume(redrive.resumption, trace, room);
+      return redrive;
+    } finally {
+      room.release();
+    }
   }
 
   /** `run`, counted in `running` until `execution` settles, then forgotten and its terms told. */
-  private track(key: OrderKey, run: Run, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): Run {
+  private track(key: OrderKey, run: DeskRun, execution: Promise<RunEnd>, terms?: AdmittedOnTerms): DeskRun {
     run.end = execution.then(
       (runEnd) => {
         this.forget(key, run);
@@ -283,13 +272,19 @@ export class OrderDesk {
     for (const listener of this.runEndListeners) listener();
   }
 
+  /** A room given to a run taken over came back unused: room freed, and the desk may be idle. */
+  private roomGivenBack(): void {
+    if (this.runsInFlight === 0) this.wakeIdleWaiters();
+    this.roomFreed();
+  }
+
   /**
    * A run has ended: whoever waits for the desk to be idle is told once none is under way. Only `run` is forgotten: a
    * copy's wait that ends after the run resumed beside it leaves that run counted.
    */
-  private forget(key: OrderKey, run: Run): void {
+  private forget(key: OrderKey, run: DeskRun): void {
     if (this.running.get(key) === run) this.running.delete(key);
-    if (this.running.size === 0) this.wakeIdleWaiters();
+    if (this.runsInFlight === 0) this.wakeIdleWaiters();
   }
 
   /**
@@ -300,7 +295,7 @@ export class OrderDesk {
   private async execute(
     order: Order,
     key: OrderKey,
-    run: Run,
+    run: DeskRun,
     trace: Trace,
     resumed?: Pick<Resumption, 'run' | 'finished'>,
   ): Promise<RunEnd> {
@@ -334,6 +329,13 @@ export class OrderDesk {
     }
     const orderRun = runOf(order, runNumber, key);
     let result = await this.pipeline.process(orderRun, stop, trace, resumed && { finished: resumed.finished });
+    // Stopped at a graceful stop, and given up unended for a live instance to resume at once; its callers are told
+    // shutting_down (ask again: a retry joins it where it goes on). Should the records not take it, it is taken over
+    // once this instance's lease is let go, as after a crash.
+    if (result.handedOver) {
+      await this.records.handOver?.(key, runNumber).catch(() => false);
+      return { kind: 'answered', result, via: 'ran' };
+    }
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
     let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
     if (recorded === 'cancel_requested') {
@@ -436,14 +438,33 @@ export class OrderDesk {
     if (run?.runsHere) run.stop.stop(new OrderAborted('canceled'));
   }
 
-  /** Cancel every run under way with `kind` (at shutdown). They still end as usual, with their outcomes. */
+  /** Cancel every run under way with `kind` (its lease given up). They still end as usual, with their outcomes. */
   cancelAll(kind: OrderFailureKind): void {
     for (const run of this.running.values()) run.stop.stop(new OrderAborted(kind));
   }
 
-  /** Resolves when no run is under way — compensations included, and runs admitted but not started yet. */
+  /**
+   * At a graceful stop, the runs the drain cannot wait for: each whose steps run here and that another instance could
+   * run on — where the records hand runs over — is stopped to be handed over, nothing of it undone (as after a crash,
+   * it is resumed elsewhere and its payment stands for it); every other is canceled `shutting_down`, its payment voided.
+   */
+  stopAtShutdown(): { handedOver: number; canceled: number } {
+    const handing = this.records.handOver !== undefined;
+    let handedOver = 0;
+    for (const run of this.running.values()) {
+      const handOver = handing && run.runsHere && run.handsOver && !run.stop.stopped;
+      run.stop.stop(handOver ? new RunHandedOver() : new OrderAborted('shutting_down'));
+      if (handOver) handedOver++;
+    }
+    return { handedOver, canceled: this.running.size - handedOver };
+  }
+
+  /**
+   * Resolves when no run is under way — compensations included, runs admitted but not started yet, and runs taken over
+   * whose claim is on its way.
+   */
   whenIdle(): Promise<void> {
-    if (this.running.size === 0) return Promise.resolve();
+    if (this.runsInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -454,7 +475,7 @@ export class OrderDesk {
   }
 
   /** Not an async function: a caller waiting keeps two reactions on the run's end, not a suspended frame. */
-  private wait(run: Run, waiter: OrderWaiter, via: 'ran' | 'joined', policy: AdmissionPolicy): Promise<Submission> {
+  private wait(run: DeskRun, waiter: OrderWaiter, via: 'ran' | 'joined', policy: AdmissionPolicy): Promise<Submission> {
     run.callers++;
     waiter.whenGone(run);
     if (policy.answeredOnceUnderWay) run.tellUnderWay(policy);

@@ -148,6 +148,13 @@ export interface OrderRecords {
    */
   redrive?(order: OrderKey, kinds: readonly OutcomeKind[], carried: readonly string[]): Promise<Redrive>;
   /**
+   * Give up a run this instance stops at a graceful stop, unended, for another instance to resume at once under the
+   * same run — its steps recorded ok standing, its payment as it is: nothing of it is recorded or undone here. Resolves
+   * whether it was handed over (not if it was no longer this instance's). Absent where no other instance shares the
+   * records: nothing outlives the process to run on.
+   */
+  handOver?(order: OrderKey, run: number): Promise<boolean>;
+  /**
    * Start a new run of the order, at `tier` (kept with the record) — unless a final outcome is on record, or the id is
    * another order's. `asked`: the order as asked for, kept by a store that can resume a run whose instance was lost.
    */

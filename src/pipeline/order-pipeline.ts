@@ -13,7 +13,7 @@
  * and keeps asking until the service answers). Only a compensation the service *refused* fails the order
  * compensation_failed; one the fallback still keeps at leaves the order's own failure standing.
  */
-import { abortKind, OrderAborted, type OrderFailureKind } from '../domain/errors.js';
+import { abortKind, OrderAborted, RunHandedOver, type OrderFailureKind } from '../domain/errors.js';
 import type { CompensationName, OrderRun } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
@@ -41,6 +41,11 @@ export interface OrderResult {
   readonly failedByDependency?: true;
   /** The tier its run ran at, kept with an answer recorded to be replayed (a replay's Order-Tier says it). */
   readonly tier?: Tier;
+  /**
+   * Stopped at a graceful stop to run on elsewhere (RunHandedOver): nothing was undone, and nothing is to be recorded
+   * here — its run is handed over as it is.
+   */
+  readonly handedOver?: true;
 }
 
 /**
@@ -153,6 +158,8 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   /** A step's end is recorded (durable mode), unless it was recorded before its run was taken over. */
   stepOutcome(order: OrderInFlight<OrderResult>, index: number, outcome: StepOutcome): void {
     if (!this.options.journal || order.recorded?.[index] === outcome) return;
+    // Stopped to be handed over: it runs again where the run goes on, and the claim there says it was under way here.
+    if (outcome.status === 'canceled' && order.reason instanceof RunHandedOver) return;
     const recording = this.options.journal.stepEnded(order.run, outcome);
     if (recording) (order.journaled ??= []).push(recording);
   }
@@ -170,6 +177,19 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
     if (steps.every((outcome) => outcome.status === 'ok')) {
       this.inFlight--;
       order.answer!({ orderId: run.order.orderId, steps, compensations: [], failure: undefined });
+      return;
+    }
+    // Stopped to run on elsewhere under the same run: nothing is undone, the payment least of all — the run that goes
+    // on charges under the same key, and the provider finds the charge made here, so it is made once.
+    if (order.reason instanceof RunHandedOver) {
+      this.inFlight--;
+      order.answer!({
+        orderId: run.order.orderId,
+        steps,
+        compensations: [],
+        failure: 'shutting_down',
+        handedOver: true,
+      });
       return;
     }
     this.failed(run, steps, abortKind(order.reason), order.trace, order.takenOver).then(

@@ -3,8 +3,9 @@
  * channels the instances tell each other things on: `order_done` (a watched
  * run has ended; the payload is its order's key), `order_cancel` (a cancel
  * was marked on a run; the payload is its order's key), `couriers` (an instance
- * wants courier slots, or gave some back) and `api_keys` (a key was issued or
- * revoked).
+ * wants courier slots, or gave some back), `api_keys` (a key was issued or
+ * revoked) and `runs_handed_over` (an instance stopping gracefully handed
+ * runs over: they are claimable now).
  *
  * Notifications are a speed-up, never the only way to learn something: one
  * sent while the connection is down is lost, so whoever waits also polls
@@ -17,8 +18,8 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { Database } from './database.js';
 
-export type Channel = 'order_done' | 'order_cancel' | 'couriers' | 'api_keys';
-const CHANNELS: readonly Channel[] = ['order_done', 'order_cancel', 'couriers', 'api_keys'];
+export type Channel = 'order_done' | 'order_cancel' | 'couriers' | 'api_keys' | 'runs_handed_over';
+const CHANNELS: readonly Channel[] = ['order_done', 'order_cancel', 'couriers', 'api_keys', 'runs_handed_over'];
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;

@@ -68,6 +68,8 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
 import { listPgOrders } from './pg-order-list.js';
+import { RunHandOvers } from './pg-hand-over.js';
+import { FENCE_AS_BEGUN, type RunHolder } from './run-holder.js';
 
 const BEGIN_MANY: Statement = {
   name: 'order_begin_many',
@@ -122,15 +124,6 @@ const ALARMS_RAISED: Statement = {
            FROM unnest($1::text[], $2::bigint[]) AS raised (order_id, run)
           WHERE o.order_id = raised.order_id AND o.run = raised.run AND o.kind = 'compensation_failed' AND o.alarm_raised_at IS NULL`,
 };
-
-/** The fence of a run as begun (schema.ts, migration 2): each claim of recovery raises it. */
-export const FENCE_AS_BEGUN = 0;
-
-/** Who runs a run here: the identity it began (or was resumed) under, and its fence then. */
-export interface RunHolder {
-  readonly owner: string;
-  readonly fence: number;
-}
 
 /** A waiter looks again this often, whatever it was told (a notification can be lost). */
 const WAIT_BACKSTOP_MS = 1000;
@@ -206,6 +199,7 @@ export class PgOrderRecords implements OrderRecords {
   private readonly reads: KeyedRead<RecordRow>;
   private readonly begins: Batcher<BeginCall, BeginRow>;
   private readonly finishes: Batcher<FinishCall, { kind: Finished }>;
+  private readonly handOvers: RunHandOvers;
 
   constructor(
     private readonly db: Database,
@@ -243,6 +237,7 @@ export class PgOrderRecords implements OrderRecords {
         ]),
       { ...batching, order: byId, observe: observedAs('order_finish', options.statements) },
     );
+    this.handOvers = new RunHandOvers(db, batching);
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
@@ -312,6 +307,11 @@ export class PgOrderRecords implements OrderRecords {
         finished: steps.map((step) => JSON.parse(step.result) as StepOutcome),
       },
     };
+  }
+
+  /** As it runs here, under its identity and fence (./pg-hand-over.ts): this instance's no longer after. */
+  handOver(key: OrderKey, run: number): Promise<boolean> {
+    return this.handOvers.handOver(storedKey(key), run, this.local);
   }
 
   async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {

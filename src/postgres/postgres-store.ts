@@ -15,7 +15,8 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { StatementObserver } from '../domain/trace.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
+import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { TakeoverRunner } from '../orders/takeover-rooms.js';
 import type { OrderKey } from '../domain/order.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from '../store/store.js';
 import { randomBytes } from 'node:crypto';
@@ -126,6 +127,8 @@ export class PostgresStore implements Store {
       recoveriesMax: options.recoveriesMax ?? DEFAULT_RECOVERIES_MAX,
       log,
     });
+    // Runs handed over by an instance stopping gracefully are claimable now: resumed here at once, not at the next pass.
+    notifications.on('runs_handed_over', () => this.recovery.lookNow());
   }
 
   /**
@@ -174,9 +177,13 @@ export class PostgresStore implements Store {
     this.recovery.onCancelMissed(listener);
   }
 
-  /** Runs of lost instances this instance's recovery passes took over to run on (recovery.ts). */
-  onResumable(listener: (resumption: Resumption) => void): void {
-    this.recovery.onResumable(listener);
+  /** Who runs the runs of lost instances this instance's recovery passes take over, in the room it gives (recovery.ts). */
+  resumeWith(runner: TakeoverRunner): void {
+    this.recovery.resumeWith(runner);
+  }
+
+  stopTakingOver(): Promise<void> {
+    return this.recovery.stopClaiming();
   }
 
   /** Raised by this instance's recovery passes, for runs of lost instances (recovery.ts). */

@@ -13,6 +13,15 @@
  * a lease has expired. A run claimed more than `recoveriesMax` times that
  * would be resumed is voided and parked `dead_lettered`, with its alarm line.
  *
+ * A run handed over by an instance stopping gracefully (./pg-hand-over.ts)
+ * is taken over so too, at once: on the hand-over's notification, whatever
+ * that instance's lease. From its own drain's start, an instance claims none.
+ *
+ * A run is resumed only in room this instance has: the runner (the order
+ * desk) admits it as a new order and counts it before it is claimed
+ * (src/orders/takeover-rooms.ts). One with no room stays claimable, for the
+ * pass that comes as soon as a run here ends, or for an instance with room.
+ *
  * Invariant: a run whose owner is gone is voided before it is recorded, by
  * exactly one recoverer — the claim (`FOR UPDATE SKIP LOCKED`, then the
  * owner set to the recoverer) splits the work, and the recoverer's own lease
@@ -56,71 +65,15 @@
  */
 import type { Logger } from 'pino';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
+import { CANDIDATES, CLAIM, lossesOf, stepsRecordedOk, whoseOf, type ClaimedRow } from './takeover-claims.js';
 import type { RunsInDoubt } from './pg-ledger.js';
 import type { PgOrderRecords } from './pg-order-records.js';
 import { orderLogFields, STEP_NAMES, type Order, type OrderKey } from '../domain/order.js';
-import type { Resumption, UnraisedAlarm } from '../orders/order-records.js';
+import type { UnraisedAlarm } from '../orders/order-records.js';
+import type { TakeoverRoom, TakeoverRunner } from '../orders/takeover-rooms.js';
+import type { Tier } from '../domain/tier.js';
 import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
-
-/**
- * The claim, and in its transaction an attempt on the lost instance of each of the run's steps whose end it recorded
- * not (`lost`: from the run's start — or from the claim before, which resumed it there — to this claim, its thread
- * unknown): what the run's timeline keeps of them.
- *
- * A run of this instance's own is claimed only if it is not among the runs it knows it runs ($2) and began more than
- * $3 ago: the list is read before the statement, so a run begun or redriven as it is sent is not on it yet. Began: the
- * run's start, not the order's receipt, since a redriven run is new on an order received long ago.
- */
-const CLAIM: Statement = {
-  name: 'recovery_claim',
-  text: `WITH claimed AS (
-           UPDATE orders o SET owner = $1, fence = o.fence + 1, recoveries = o.recoveries + 1
-             FROM (SELECT c.order_id, c.owner AS lost_owner FROM orders c
-                    WHERE c.state = 'running' AND c.run <> ALL ($2::bigint[])
-                      AND (NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.owner AND i.lease_until > now())
-                           OR (c.owner = $1 AND order_run_started_at(c) < now() - $3 * interval '1 millisecond'))
-                    LIMIT $4 FOR UPDATE SKIP LOCKED) c
-            WHERE o.order_id = c.order_id
-              AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-            RETURNING o.order_id, o.run, o.runs, o.fence, o.cancel_requested, o.fingerprint, o.request, o.recoveries,
-                      floor(extract(epoch FROM o.deadline_at - now()) * 1000)::bigint AS deadline_left_ms,
-                      EXISTS (SELECT 1 FROM provider_payments p WHERE p.order_id = o.order_id AND p.run = o.run AND p.voided)
-                        AS voided,
-                      c.lost_owner, order_run_started_at(o.*) AS run_started_at),
-         lost AS (
-           INSERT INTO order_step_tries (order_id, run, step, attempt, thread, instance, started_at, ended_at, outcome)
-           SELECT c.order_id, c.run, lost_step.name, c.recoveries, NULL, c.lost_owner,
-                  coalesce((SELECT max(t.ended_at) FROM order_step_tries t
-                             WHERE t.order_id = c.order_id AND t.run = c.run AND t.step = lost_step.name
-                               AND t.outcome = 'lost'), c.run_started_at),
-                  now(), 'lost'
-             FROM claimed c CROSS JOIN unnest($5::text[]) AS lost_step(name)
-            WHERE c.lost_owner IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM order_steps s
-                               WHERE s.order_id = c.order_id AND s.run = c.run AND s.step = lost_step.name))
-         SELECT order_id, run, runs, fence, cancel_requested, fingerprint, request, recoveries, deadline_left_ms, voided
-           FROM claimed`,
-};
-const STEPS_RECORDED_OK: Statement = {
-  name: 'recovery_steps_recorded_ok',
-  text: `SELECT order_id, run, result FROM order_steps WHERE order_id = ANY($1::text[]) AND outcome = 'ok'`,
-};
-
-interface ClaimedRow {
-  readonly order_id: string;
-  readonly run: string;
-  readonly runs: number;
-  readonly fence: number;
-  readonly cancel_requested: boolean;
-  readonly fingerprint: string;
-  /** The order as asked for (JSON): kept only for one with its own deadline. */
-  readonly request: string | null;
-  readonly recoveries: number;
-  readonly deadline_left_ms: string | null;
-  /** The run's payment was voided already (its instance undid it before it was lost): it cannot charge again. */
-  readonly voided: boolean;
-}
 
 /** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
 const DEAD_LETTER_ALARM =
@@ -197,10 +150,23 @@ export class Recovery {
   private timer: NodeJS.Timeout | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private pass: Promise<void> | undefined;
+  /** A pass was asked for while one was under way: another follows it. */
+  private again = false;
+  /** Passes are run from start() to stop() only: before, nobody may be there yet to resume what a pass takes over. */
+  private started = false;
+  private stopped = false;
+  /** Whether this instance takes runs over (and alarms) at all: not once its drain has begun. */
+  private claiming = true;
+  /**
+   * The last look found runs to resume that this instance had no room for: they wait, claimable, and a pass follows as
+   * soon as room frees here, not only at the next tick.
+   */
+  private waitingForRoom = false;
   /** Who writes the line of an alarm nobody raised; with no one to write it, no alarm is claimed. */
   private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
   private readonly cancelListeners: Array<(key: OrderKey) => void> = [];
-  private readonly resumeListeners: Array<(resumption: Resumption) => void> = [];
+  /** Who runs the runs resumed here, and gives them room; without one, every run taken over is voided. */
+  private runner: TakeoverRunner | undefined;
   /** Orders this instance took over and voided (recorded interrupted, canceled or dead_lettered), since start. */
   recovered = 0;
   /** Orders this instance took over and resumed, since start. */
@@ -217,6 +183,7 @@ export class Recovery {
 
   /** One pass now (what a start finds), then every half lease, with jitter so instances do not move in step. */
   async start(): Promise<void> {
+    this.started = true;
     await this.runOnce();
     await this.keepHouse();
     const next = (): void => {
@@ -232,9 +199,25 @@ export class Recovery {
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.housekeeping);
     return this.pass ?? Promise.resolve();
+  }
+
+  /**
+   * Claim nothing from now on — no run, no alarm — the drain has begun: a run taken over by a stopping instance would
+   * be stopped again in its drain, or not at all. Passes go on telling this instance of cancels marked on its own runs.
+   * Resolves once a pass under way has ended, what it took over handed to the runner.
+   */
+  stopClaiming(): Promise<void> {
+    this.claiming = false;
+    return this.pass ?? Promise.resolve();
+  }
+
+  /** Runs were handed over by an instance that stops (or may have been, unheard: the notifications reconnected). */
+  lookNow(): void {
+    if (this.claiming) this.soon();
   }
 
   /** Told of each alarm this instance's recovery raises for a lost one: it writes the line (synchronously). */
@@ -250,62 +233,149 @@ export class Recovery {
     this.pass ??= this.takeOver()
       .then(() => this.cancelMissed())
       .then(() => this.raiseAlarms())
-      .finally(() => (this.pass = undefined));
+      .finally(() => {
+        this.pass = undefined;
+        if (this.again) {
+          this.again = false;
+          this.soon();
+        }
+      });
     return this.pass;
+  }
+
+  /** A pass now, or right after the one under way (which may have looked before what asks for it). */
+  private soon(): void {
+    if (!this.started || this.stopped) return;
+    if (this.pass) this.again = true;
+    else void this.runOnce();
   }
 
   private async takeOver(): Promise<void> {
     try {
       for (;;) {
         const me = this.options.owner();
-        if (!me) return;
-        const claimed = await this.db.query<ClaimedRow>(CLAIM, [
-          me,
-          this.records.localRuns(),
-          this.options.orphanAfterMs,
-          BATCH,
-          STEP_NAMES,
-        ]);
-        const resumed = claimed.filter((row) => this.resumes(row));
-        const finished = await this.stepsRecordedOk(resumed);
-        for (const row of claimed) {
-          const key = unstoredKey(row.order_id);
-          const run = asNumber(row.run);
-          if (resumed.includes(row)) {
-            this.resume(row, key, run, me, finished.get(`${run}\u0000${row.order_id}`) ?? []);
-            continue;
-          }
-          // A run a cancel was marked on ends canceled: voided all the same, never resumed. One that would be resumed
-          // but for its takeovers so far is parked for a person.
-          const ending = row.cancel_requested ? 'canceled' : this.exhausted(row) ? 'dead_lettered' : 'interrupted';
-          const kind = await this.records.interrupt(key, run, me, row.fence, ending);
-          this.inDoubt.take({ order: key, run });
-          if (kind === ending) this.recovered++;
-          if (kind === 'dead_lettered') {
-            this.deadLettered++;
-            this.options.log.error(
-              { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries },
-              DEAD_LETTER_ALARM,
-            );
-            continue;
-          }
-          // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn
-          // from a sequence); `outcome`: what its records hold for the run, as the finish answered.
-          this.options.log.warn(
-            { ...orderLogFields(key), runs: row.runs, run_key: run, outcome: kind },
-            kind === ending ? VOIDED[ending] : VOIDED_NOT_RECORDED,
-          );
-        }
-        if (claimed.length < BATCH) return;
+        if (!me || !this.claiming) return;
+        const settled = await this.settleLost(me);
+        const resumed = await this.resumeLost(me);
+        if (settled < BATCH && !resumed) return;
       }
     } catch (error) {
       this.options.log.debug({ err: error }, 'recovery pass stopped; the next one tries again');
     }
   }
 
-  /** Told of each run taken over to be resumed here; without a listener, every run taken over is voided. */
-  onResumable(listener: (resumption: Resumption) => void): void {
-    this.resumeListeners.push(listener);
+  /** The claim's parameters but the last three: which runs, how many, and the names of the steps. */
+  private claimParameters(me: string): unknown[] {
+    const { orphanAfterMs, recoveriesMax } = this.options;
+    return [me, this.records.localRuns(), orphanAfterMs, this.runner !== undefined, recoveriesMax, RESUME_MIN_LEFT_MS];
+  }
+
+  /**
+   * Claim up to BATCH lost runs that are not to be resumed, and settle each backward: voided, then recorded. They run
+   * nothing here, so they need no room. How many were claimed.
+   */
+  private async settleLost(me: string): Promise<number> {
+    const claimed = await this.db.query<ClaimedRow>(CLAIM, [
+      ...this.claimParameters(me),
+      BATCH,
+      false,
+      null,
+      STEP_NAMES,
+    ]);
+    for (const row of claimed) await this.settle(row, me);
+    return claimed.length;
+  }
+
+  /**
+   * Resume the lost runs this instance has room for, earliest deadline first: room is given to each before it is
+   * claimed (the runner admits it as it would a new order, and counts it), and only those given room are claimed. A run
+   * given none stays claimable, for this instance once room frees or for another. Whether a full batch was claimed
+   * (there may be more).
+   */
+  private async resumeLost(me: string): Promise<boolean> {
+    const { runner } = this;
+    if (!runner || !this.claiming) return false;
+    const room = Math.min(BATCH, runner.room());
+    // Full here: nothing is read, and whatever waited still waits.
+    if (room <= 0) return false;
+    const candidates = await this.db.query<{ order_id: string; tier: Tier | null }>(CANDIDATES, [
+      ...this.claimParameters(me),
+      room,
+    ]);
+    const rooms = new Map<string, TakeoverRoom>();
+    for (const candidate of candidates) {
+      const given = runner.roomFor({ key: unstoredKey(candidate.order_id), tier: candidate.tier ?? undefined });
+      if (given) rooms.set(candidate.order_id, given);
+    }
+    this.waitingForRoom = candidates.length === room || rooms.size < candidates.length;
+    if (rooms.size === 0) return false;
+    try {
+      const claimed = await this.db.query<ClaimedRow>(CLAIM, [
+        ...this.claimParameters(me),
+        rooms.size,
+        true,
+        [...rooms.keys()],
+        STEP_NAMES,
+      ]);
+      const finished = await stepsRecordedOk(
+        this.db,
+        claimed.filter((row) => this.resumes(row)),
+      );
+      for (const row of claimed) {
+        const given = rooms.get(row.order_id)!;
+        rooms.delete(row.order_id);
+        const run = asNumber(row.run);
+        if (this.resumes(row)) this.resume(row, me, finished.get(`${run}\u0000${row.order_id}`) ?? [], given);
+        else {
+          // Changed between the look and the claim (a cancel marked, its deadline too near): settled, not run here.
+          given.release();
+          await this.settle(row, me);
+        }
+      }
+      return claimed.length === BATCH;
+    } finally {
+      // Not claimed after all (another instance took it, or it ended meanwhile), or left unrun by a failure: its room
+      // is free again.
+      for (const given of rooms.values()) given.release();
+    }
+  }
+
+  /**
+   * A claimed run that is not resumed: voided, then recorded — canceled if a cancel was marked on it, parked
+   * dead_lettered if it would be resumed but for its takeovers so far, interrupted otherwise.
+   */
+  private async settle(row: ClaimedRow, me: string): Promise<void> {
+    const key = unstoredKey(row.order_id);
+    const run = asNumber(row.run);
+    const ending = row.cancel_requested ? 'canceled' : this.exhausted(row) ? 'dead_lettered' : 'interrupted';
+    const kind = await this.records.interrupt(key, run, me, row.fence, ending);
+    this.inDoubt.take({ order: key, run });
+    if (kind === ending) this.recovered++;
+    if (kind === 'dead_lettered') {
+      this.deadLettered++;
+      this.options.log.error(
+        { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries },
+        DEAD_LETTER_ALARM,
+      );
+      return;
+    }
+    // `runs` as GET /orders/{id} counts them; `run_key`: the run's key at the payment provider (a number drawn from a
+    // sequence); `outcome`: what its records hold for the run, as the finish answered.
+    this.options.log.warn(
+      { ...orderLogFields(key), runs: row.runs, run_key: run, outcome: kind },
+      kind === ending ? VOIDED[ending] : VOIDED_NOT_RECORDED,
+    );
+  }
+
+  /**
+   * Who runs the runs taken over here to be resumed, and gives each room before it is claimed; without one, every run
+   * taken over is voided. Room freeing here brings the next pass forward while runs wait for it.
+   */
+  resumeWith(runner: TakeoverRunner): void {
+    this.runner = runner;
+    runner.onRoomFreed(() => {
+      if (this.waitingForRoom && this.claiming) this.soon();
+    });
   }
 
   /**
@@ -314,17 +384,17 @@ export class Recovery {
    * lease undoes what its runs did: the provider refuses the run's charge from then on).
    */
   private resumes(row: ClaimedRow): boolean {
-    return this.couldResume(row) && row.recoveries <= this.options.recoveriesMax;
+    return this.couldResume(row) && lossesOf(row) <= this.options.recoveriesMax;
   }
 
   /** A run that would be resumed but for having been taken over more than `recoveriesMax` times: it is parked. */
   private exhausted(row: ClaimedRow): boolean {
-    return this.couldResume(row) && row.recoveries > this.options.recoveriesMax;
+    return this.couldResume(row) && lossesOf(row) > this.options.recoveriesMax;
   }
 
   private couldResume(row: ClaimedRow): boolean {
     return (
-      this.resumeListeners.length > 0 &&
+      this.runner !== undefined &&
       !row.cancel_requested &&
       !row.voided &&
       row.request !== null &&
@@ -333,40 +403,25 @@ export class Recovery {
     );
   }
 
-  /** The steps recorded ok of each run to resume, by run and order. */
-  private async stepsRecordedOk(rows: readonly ClaimedRow[]): Promise<Map<string, StepOutcome[]>> {
-    const byRun = new Map<string, StepOutcome[]>();
-    if (rows.length === 0) return byRun;
-    const current = new Set(rows.map((row) => `${asNumber(row.run)}\u0000${row.order_id}`));
-    const recorded = await this.db.query<{ order_id: string; run: string; result: string }>(STEPS_RECORDED_OK, [
-      rows.map((row) => row.order_id),
-    ]);
-    for (const row of recorded) {
-      const at = `${asNumber(row.run)}\u0000${row.order_id}`;
-      // Steps of the order's earlier runs are not this run's.
-      if (!current.has(at)) continue;
-      const steps = byRun.get(at) ?? [];
-      steps.push(JSON.parse(row.result) as StepOutcome);
-      byRun.set(at, steps);
-    }
-    return byRun;
-  }
-
   /**
-   * This instance runs the claimed run on from now on, under the fence its claim set: it is this instance's as its own
-   * runs are (its own recovery leaves it alone), and no finish from before the claim can record it.
+   * This instance runs the claimed run on from now on, under the fence its claim set, in the room given for it: it is
+   * this instance's as its own runs are (its own recovery leaves it alone), and no finish from before the claim can
+   * record it.
    */
-  private resume(row: ClaimedRow, key: OrderKey, run: number, me: string, finished: readonly StepOutcome[]): void {
+  private resume(row: ClaimedRow, me: string, finished: readonly StepOutcome[], room: TakeoverRoom): void {
+    const key = unstoredKey(row.order_id);
+    const run = asNumber(row.run);
     this.records.adopt(run, me, row.fence);
     // What the provider did for the run is known again: the run charges under the same key, and the provider keeps one.
     this.inDoubt.take({ order: key, run });
     const order = { ...(JSON.parse(row.request!) as Order), deadlineMs: asNumber(row.deadline_left_ms!) };
     this.resumedRuns++;
-    this.options.log.warn(
+    // A run handed over is a rolling restart's ordinary work; a run whose instance was lost is news.
+    this.options.log[row.handed_over ? 'info' : 'warn'](
       { ...orderLogFields(key), runs: row.runs, run_key: run, recoveries: row.recoveries, steps_done: finished.length },
-      'took over an order whose instance was lost: resumed after its recorded steps',
+      `took over an order ${whoseOf(row)}: resumed after its recorded steps`,
     );
-    for (const listener of this.resumeListeners) listener({ key, run, fingerprint: row.fingerprint, order, finished });
+    this.runner!.resume({ key, run, fingerprint: row.fingerprint, order, finished }, room);
   }
 
   /** Told of each run of this instance's a cancel was marked on (the NOTIFY may have been lost): it cancels it. */
@@ -392,7 +447,7 @@ export class Recovery {
       if (this.alarmListeners.length === 0) return;
       for (;;) {
         const me = this.options.owner();
-        if (!me) return;
+        if (!me || !this.claiming) return;
         const claimed = await this.db.query<{
           order_id: string;
           run: string;

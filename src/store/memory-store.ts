@@ -132,8 +132,12 @@ export class MemoryStore implements Store {
     // Only this process marks cancels, and its desk stops the run as it marks one.
   }
 
-  onResumable(): void {
+  resumeWith(): void {
     // The process is the only record of what its orders did: once it is gone, nothing is left to resume.
+  }
+
+  stopTakingOver(): Promise<void> {
+    return Promise.resolve();
   }
 
   unavailable(): boolean {

@@ -21,7 +21,8 @@ import type { EventLog } from '../events/event-log.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
-import type { OrderRecords, Resumption, StepJournal, UnraisedAlarm } from '../orders/order-records.js';
+import type { OrderRecords, StepJournal, UnraisedAlarm } from '../orders/order-records.js';
+import type { TakeoverRunner } from '../orders/takeover-rooms.js';
 import type { StepAttempts } from '../orders/step-attempts.js';
 import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 
@@ -95,10 +96,16 @@ export interface Store {
    */
   onCancelRequested(listener: (order: OrderKey) => void): void;
   /**
-   * Told of each run of a lost instance this one took over to run on (forward recovery): the listener runs it after
-   * its recorded steps. A store no other instance shares never tells: nothing outlives its process to be resumed.
+   * Who runs the runs of lost instances this one takes over to run on (forward recovery), after their recorded steps:
+   * each is claimed only once `runner` has given it room. A store no other instance shares never asks: nothing
+   * outlives its process to be resumed.
    */
-  onResumable(listener: (resumption: Resumption) => void): void;
+  resumeWith(runner: TakeoverRunner): void;
+  /**
+   * Take over no more runs of lost instances (the drain has begun): what this instance took over so far is its own to
+   * end. Resolves once a takeover on its way has been told to the runner.
+   */
+  stopTakingOver(): Promise<void>;
   /** Where each step's end is recorded, for a resume; absent where nothing is ever resumed. */
   readonly journal?: StepJournal;
   /** Each step's attempts as recorded, for an order's timeline; absent where none is recorded. */

@@ -1,15 +1,15 @@
 /** Order bodies the tests use, and what the responses must look like. */
 import { expect } from 'vitest';
 import type { OrderResponse, StepJson } from './service.js';
-import { runOf, type OrderRun } from '../../src/domain/order.js';
+import { runOf, type Order, type OrderRun } from '../../src/domain/order.js';
 import { everyAction, everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 
 /** Every step of an order, in the order of the registry (and of every answer). */
 export const STEP_ORDER: readonly string[] = STEP_NAMES;
 
-/** The first run of an order `orderId` of `client` whose steps take no time: for the pipeline's rules on their own. */
-export function instantRun(client: string, orderId = 'o'): OrderRun {
-  const order = {
+/** An order `orderId` of `client` whose steps take no time, with a deadline of its own if `deadlineMs` is given. */
+export function instantOrder(client: string, orderId: string, deadlineMs?: number): Order {
+  return {
     client,
     orderId,
     amount: 100,
@@ -17,8 +17,13 @@ export function instantRun(client: string, orderId = 'o'): OrderRun {
     failCompensation: false,
     delayMs: everyAction(0),
     cpuMs: everyStep(0),
+    ...(deadlineMs === undefined ? {} : { deadlineMs }),
   };
-  return runOf(order, 1);
+}
+
+/** The first run of an order `orderId` of `client` whose steps take no time: for the pipeline's rules on their own. */
+export function instantRun(client: string, orderId = 'o'): OrderRun {
+  return runOf(instantOrder(client, orderId), 1);
 }
 
 let serial = 0;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CancelSignal } from '../../src/domain/cancel-signal.js';
+import { OrderAborted, RunHandedOver } from '../../src/domain/errors.js';
 import type { OrderRun } from '../../src/domain/order.js';
 import { OrderPipeline, type CompensationFallback } from '../../src/pipeline/order-pipeline.js';
 import type { ActionDefinition, StepDefinition, StepOutcome, StepRunner } from '../../src/pipeline/steps.js';
@@ -260,5 +261,47 @@ describe('OrderPipeline compensations in flight', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+});
+
+describe('OrderPipeline stopped to hand its run over (a graceful stop, durable mode)', () => {
+  /** A runner whose payment is charged at once and whose vendor runs until canceled; and the steps recorded. */
+  function handOverSetting() {
+    const recorded: string[] = [];
+    const runner: StepRunner = {
+      run: async ({ step, signal }) => {
+        if (step.name !== 'vendor') return outcome(step.name, { status: 'ok', effect: 'applied' });
+        if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', resolve));
+        return outcome('vendor', { status: 'canceled', cause: 'shutting_down' });
+      },
+    };
+    const pipeline = new OrderPipeline(STEPS, runner, {
+      timeoutMs: 1000,
+      compensationTimeoutMs: 50,
+      journal: { stepEnded: (_run, ended) => void recorded.push(`${ended.name} ${ended.status}`) },
+    });
+    return { pipeline, recorded };
+  }
+
+  it('undoes nothing, its payment least of all, and records no step it canceled: the run goes on elsewhere', async () => {
+    const { pipeline, recorded } = handOverSetting();
+    const stop = new AbortController();
+    const ended = pipeline.process(run, stop.signal, { requestId: 'r' });
+    await new Promise((resolve) => setImmediate(resolve));
+    stop.abort(new RunHandedOver());
+    expect(await ended).toMatchObject({ failure: 'shutting_down', handedOver: true, compensations: [] });
+    expect(recorded).toEqual(['payment ok']);
+  });
+
+  it('is no shutdown cancel: that voids the payment, as ever', async () => {
+    const { pipeline, recorded } = handOverSetting();
+    const stop = new AbortController();
+    const ended = pipeline.process(run, stop.signal, { requestId: 'r' });
+    await new Promise((resolve) => setImmediate(resolve));
+    stop.abort(new OrderAborted('shutting_down'));
+    const result = await ended;
+    expect(result.handedOver).toBeUndefined();
+    expect(result.compensations.map((step) => step.name)).toEqual(['refund']);
+    expect(recorded).toEqual(['payment ok', 'vendor canceled']);
   });
 });

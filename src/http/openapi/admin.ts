@@ -24,8 +24,8 @@ import {
   keylessLimited,
   methods,
   misdirected,
+  RETRY_AFTER,
   unauthorized,
-  unavailable,
   type Keyed,
 } from './shared.js';
 
@@ -56,7 +56,7 @@ function registerRedrive(registry: OpenAPIRegistry, keyed: Keyed): void {
     summary:
       'Send on an order parked dead_lettered, or failed by the infrastructure, as a new run from its first unfinished step (durable mode; audited).',
     description:
-      'The admin only. An order whose outcome is dead_lettered, interrupted, thread_lost, shutting_down, store_unavailable or outcome_unknown, and whose last run holds no money (charged all refunded), is begun again as a new run on this instance: its steps recorded ok that moved no money (vendor, courier) stand as recorded; the payment, undone with the run before, runs again under the new run’s key. It ends as any run, with its events. In memory nothing is kept to redrive: 409 not_redrivable.',
+      'The admin only. An order whose outcome is dead_lettered, interrupted, thread_lost, shutting_down, store_unavailable or outcome_unknown, and whose last run holds no money (charged all refunded), is begun again as a new run on this instance: its steps recorded ok that moved no money (vendor, courier) stand as recorded; the payment, undone with the run before, runs again under the new run’s key. It ends as any run, with its events. Its run is admitted here as a new order is: with no room for it on this instance (MAX_INFLIGHT, its tier’s headroom, its client’s share), 503 overloaded with Retry-After, the order left as it was, to be redriven again. In memory nothing is kept to redrive: 409 not_redrivable.',
     request: {
       params: z.object({
         order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
@@ -84,7 +84,10 @@ function registerRedrive(registry: OpenAPIRegistry, keyed: Keyed): void {
       ),
       421: misdirected,
       429: keylessLimited,
-      503: unavailable,
+      503: error(
+        "No room for its run on this instance now (overloaded, with Retry-After: nothing was changed; redrive it again), a dependency's breaker is open (its kind, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). Also: too many connections are open (overloaded), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+        RETRY_AFTER,
+      ),
     },
   });
 }

@@ -6,6 +6,9 @@
  *
  * - 202 with the order's status (running) and `Location` once the new run is
  *   begun: GET it, or read its events;
+ * - admitted first, as a new order is: with no room for it here, 503
+ *   `overloaded` (or `shutting_down`, or a dependency's kind) with
+ *   Retry-After, the order left as it was, to be redriven again;
  * - 409 `money_unsettled` while the run before holds money (charged, not all
  *   refunded): it is settled first; 409 `not_redrivable` for an order that is
  *   running or ended otherwise, with its `lifecycle`; 404 for no record.
@@ -17,15 +20,19 @@ import { orderLogFields, type OrderKey } from '../../domain/order.js';
 import type { Trace } from '../../domain/trace.js';
 import { audit } from '../../observability/logging.js';
 import type { OrderStatusQuery } from '../../orders/order-status.js';
-import type { Redrive } from '../../orders/order-records.js';
+import type { RedriveAnswer } from '../../orders/order-desk.js';
+import type { Capacity } from '../../orders/order-admission.js';
+import { refusalAnswer } from '../wire/refusal-answers.js';
 import { auditActor } from '../guards/authorization.js';
 import { namedOrder } from './order-cancel-route.js';
 import { orderStatusJson } from './order-status-route.js';
 import { NO_STORE, type Responder } from '../wire/responses.js';
 
 export interface OrderRedriveDependencies {
-  readonly redrive: (key: OrderKey, trace: Trace) => Promise<Redrive>;
+  readonly redrive: (key: OrderKey, trace: Trace) => Promise<RedriveAnswer>;
   readonly status: OrderStatusQuery;
+  /** MAX_INFLIGHT, for the words of a refusal. */
+  readonly capacity: () => Capacity;
   readonly responder: Responder;
   readonly log: Logger;
 }
@@ -33,6 +40,7 @@ export interface OrderRedriveDependencies {
 export function orderRedriveRoute({
   redrive,
   status,
+  capacity,
   responder,
   log,
 }: OrderRedriveDependencies): RequestHandler<{ orderId: string }> {
@@ -44,6 +52,15 @@ export function orderRedriveRoute({
     if (found === undefined)
       return responder.error(res, 'store_unavailable', 'the order records cannot be reached right now; retry shortly');
     if (found.kind === 'unknown') return responder.error(res, 'not_found', `no record of order ${orderId}`);
+    if (found.kind === 'refused') {
+      const refusal = refusalAnswer(found.because, { tier: found.tier, maxInflight: capacity().maxInflight });
+      return responder.error(
+        res,
+        refusal.kind,
+        `order ${orderId} was not redriven: ${refusal.message}`,
+        refusal.headers,
+      );
+    }
     if (found.kind !== 'redriven') {
       const lifecycle = found.outcome === undefined ? 'running' : lifecycleOf('done', found.outcome);
       return found.kind === 'money_unsettled'
