@@ -933,6 +933,11 @@ export interface components {
             runs: number;
             /** @enum {string} */
             tier?: "critical" | "standard" | "free";
+            /**
+             * @description Where it is in its life, as GET /orders/{order_id} says: canceled, interrupted and dead_lettered are listed as themselves, never as failed; resumed, a run taken over from a lost instance that runs on.
+             * @enum {string}
+             */
+            lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
             /** @description When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with. */
             at: string;
         };
@@ -3578,8 +3583,8 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601; `at`). */
@@ -3705,8 +3710,8 @@ export interface operations {
     listOrdersHead: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601; `at`). */

@@ -125,7 +125,9 @@ export function registerOrderViews(registry: OpenAPIRegistry, keyed: Keyed): voi
     request: {
       query: z.object({
         state: z.enum(LISTED_STATES).optional().meta({
-          description: 'running, done (ended, however), succeeded, or failed; all without.',
+          description:
+            'A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without.',
+          example: 'canceled',
         }),
         client,
         since: z.string().optional().meta({ description: 'Orders at or after this time (ISO 8601; `at`).' }),
