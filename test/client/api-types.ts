@@ -1133,6 +1133,13 @@ export interface components {
     parameters: never;
     requestBodies: never;
     headers: {
+        /**
+         * @description Strong, of this answer’s body: send it back as If-None-Match to be told 304 while nothing changed.
+         * @example "MgTow1hjQeUzYErdEH1lGIVzwqS"
+         */
+        OrderETag: string;
+        /** @description private, no-cache: no shared cache may keep an order and its money; a client’s own may, and asks again every time (If-None-Match), so it never shows a state that has changed. */
+        OrderCacheControl: "private, no-cache";
         /** @description The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance. */
         "X-Request-Id": string;
         /** @description W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed. */
@@ -1196,6 +1203,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     /**
                      * @description respond-async, wait=N, or both: what the request asked for that was honoured.
                      * @example respond-async, wait=1
@@ -1388,7 +1400,10 @@ export interface operations {
     getOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1397,17 +1412,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OrderStatus"];
                 };
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The path is not well-formed percent-encoded UTF-8 (kind bad_request). */
             400: {
@@ -1487,7 +1514,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1506,7 +1533,10 @@ export interface operations {
     getOrderHead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1515,12 +1545,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1585,7 +1627,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1634,6 +1676,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     /** @description respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240). */
                     "Preference-Applied"?: string;
                     [name: string]: unknown;
@@ -3297,6 +3344,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3691,7 +3743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3798,7 +3850,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3927,7 +3979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4036,7 +4088,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4123,7 +4175,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4354,7 +4406,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4585,7 +4637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4684,7 +4736,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -45,6 +45,8 @@ describe('Prefer: respond-async', () => {
     expect(accepted.json()).toEqual({ status: 'accepted', order_id: 'later', lifecycle: 'accepted' });
     expect(accepted.headers['location']).toBe('/orders/later');
     expect(accepted.headers['preference-applied']).toBe('respond-async');
+    // When to look at the Location again: a second from now.
+    expect(accepted.headers['retry-after']).toBe('1');
     // Answered long before the vendor's 800 ms: the client did not wait for the end.
     expect(acceptedMs).toBeLessThan(700);
     // The client has gone with its answer: the order runs on all the same.
@@ -103,6 +105,7 @@ describe('Prefer: wait=N', () => {
       const acceptedMs = performance.now() - sent;
       expect(accepted.status, accepted.text).toBe(202);
       expect(accepted.headers['preference-applied']).toBe(prefer);
+      expect(accepted.headers['retry-after']).toBe('1');
       expect(accepted.headers['location']).toBe(`/orders/${orderId}`);
       expect(acceptedMs).toBeGreaterThanOrEqual(990);
       expect(acceptedMs).toBeLessThan(2400);
