@@ -741,7 +741,7 @@ export interface components {
              */
             tier?: "critical" | "standard" | "free";
             /**
-             * @description Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.
+             * @description Where the order is in its life (docs/design.md, the life of an order): running — resumed while a run taken over from a lost instance runs on (durable mode: forward recovery) — or how its latest run ended: succeeded, failed, canceled, interrupted, or dead_lettered (durable mode: parked after more than ORDER_RECOVERIES_MAX takeovers, until the admin redrives it). `state` says running or done, as before. accepted is a 202’s word only.
              * @enum {string}
              */
             lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
