@@ -36,6 +36,13 @@ export class LoopLateness {
   private pace = SAMPLE_MS;
   private utilization: Utilization = performance.eventLoopUtilization();
   private stopped = false;
+  /** When the current turn's first request was seen (performance.now()); undefined between turns. */
+  private turnFrom: number | undefined;
+  private turnsOver = 0;
+  private readonly turnOver = (): void => {
+    this.turnFrom = undefined;
+    this.turnsOver++;
+  };
 
   constructor() {
     this.schedule(SAMPLE_MS);
@@ -44,6 +51,23 @@ export class LoopLateness {
   /** Milliseconds: how late a timer fired, on average over the last half second. */
   get lateMs(): number {
     return this.latest;
+  }
+
+  /**
+   * Milliseconds this turn of the loop has been answering requests: 0 for its first, which starts the count. A turn
+   * the timers cannot see into until it is over (see the top).
+   */
+  turnMs(): number {
+    const now = performance.now();
+    if (this.turnFrom !== undefined) return now - this.turnFrom;
+    this.turnFrom = now;
+    setImmediate(this.turnOver);
+    return 0;
+  }
+
+  /** Turns that answered requests, counted as they end: a number that changes from one turn to the next. */
+  get turn(): number {
+    return this.turnsOver;
   }
 
   /** Sampled every SAMPLE_MS (false: once a second, the loop being idle). */

@@ -741,7 +741,7 @@ export interface components {
              */
             tier?: "critical" | "standard" | "free";
             /**
-             * @description Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.
+             * @description Where the order is in its life (docs/design.md, the life of an order): running — resumed while a run taken over from a lost instance runs on (durable mode: forward recovery) — or how its latest run ended: succeeded, failed, canceled, interrupted, or dead_lettered (durable mode: parked after more than ORDER_RECOVERIES_MAX takeovers, until the admin redrives it). `state` says running or done, as before. accepted is a 202’s word only.
              * @enum {string}
              */
             lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
@@ -933,6 +933,11 @@ export interface components {
             runs: number;
             /** @enum {string} */
             tier?: "critical" | "standard" | "free";
+            /**
+             * @description Where it is in its life, as GET /orders/{order_id} says: canceled, interrupted and dead_lettered are listed as themselves, never as failed; resumed, a run taken over from a lost instance that runs on.
+             * @enum {string}
+             */
+            lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
             /** @description When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with. */
             at: string;
         };
@@ -1128,6 +1133,13 @@ export interface components {
     parameters: never;
     requestBodies: never;
     headers: {
+        /**
+         * @description Strong, of this answer’s body: send it back as If-None-Match to be told 304 while nothing changed.
+         * @example "MgTow1hjQeUzYErdEH1lGIVzwqS"
+         */
+        OrderETag: string;
+        /** @description private, no-cache: no shared cache may keep an order and its money; a client’s own may, and asks again every time (If-None-Match), so it never shows a state that has changed. */
+        OrderCacheControl: "private, no-cache";
         /** @description The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance. */
         "X-Request-Id": string;
         /** @description W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed. */
@@ -1149,7 +1161,7 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C Trace Context: the caller's vendor state, kept with its traceparent */
                 tracestate?: string;
-                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
+                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. respond-async, wait=N: the wait, then 202 (Preference-Applied: respond-async, wait=N). Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
                 prefer?: string;
                 /** @description Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request */
                 "order-tier"?: "critical" | "standard" | "free";
@@ -1184,14 +1196,22 @@ export interface operations {
                     "application/json": components["schemas"]["OrderSucceeded"];
                 };
             };
-            /** @description Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
+            /** @description Prefer: respond-async (or wait=N, or both, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
-                    /** @description respond-async, or wait=N. */
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
+                    /**
+                     * @description respond-async, wait=N, or both: what the request asked for that was honoured.
+                     * @example respond-async, wait=1
+                     */
                     "Preference-Applied"?: string;
                     /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
                     "Order-Tier"?: "critical" | "standard" | "free";
@@ -1380,7 +1400,10 @@ export interface operations {
     getOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1389,17 +1412,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OrderStatus"];
                 };
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The path is not well-formed percent-encoded UTF-8 (kind bad_request). */
             400: {
@@ -1479,7 +1514,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1498,7 +1533,10 @@ export interface operations {
     getOrderHead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1507,12 +1545,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1577,7 +1627,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1626,6 +1676,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     /** @description respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240). */
                     "Preference-Applied"?: string;
                     [name: string]: unknown;
@@ -3289,6 +3344,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3575,8 +3635,8 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601; `at`). */
@@ -3683,7 +3743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3702,8 +3762,8 @@ export interface operations {
     listOrdersHead: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601; `at`). */
@@ -3790,7 +3850,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3919,7 +3979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4028,7 +4088,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4115,7 +4175,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4346,7 +4406,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4577,7 +4637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4676,7 +4736,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -5,7 +5,9 @@
  * own orders.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIFECYCLE_STATES } from '../../src/domain/lifecycle.js';
 import { expectAtRest } from '../support/leaks.js';
+import { placeRunningOrder } from '../support/orders.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 
@@ -14,6 +16,7 @@ interface Listed {
   client: string;
   state: string;
   outcome: { kind: string } | null;
+  lifecycle: string;
 }
 interface ListJson {
   orders: Listed[];
@@ -128,6 +131,40 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
     const ids = listed.map((order) => order.order_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.filter((id) => !id.startsWith('arriving-'))).toEqual(before.map((order) => order.order_id));
+    await expectAtRest(svc, 2);
+  });
+
+  it('lists a canceled order as canceled and finds it by state=canceled, never among the failed; every state of an order’s life is a filter', async () => {
+    await placeRunningOrder(svc.url, ACME, 'to-cancel');
+    const canceled = await fetch(new URL('/orders/to-cancel/cancel', svc.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ACME}` },
+    });
+    expect(canceled.status, await canceled.text()).toBe(200);
+    await svc.order({ order_id: 'declined', amount: 100, delay_ms: QUICK, fail_step: 'payment' }, { key: ACME });
+    const found = await get<ListJson>('/orders?state=canceled', ACME);
+    expect(found.status, JSON.stringify(found.body)).toBe(200);
+    expect(found.body.orders.map(({ order_id, lifecycle }) => ({ order_id, lifecycle }))).toEqual([
+      { order_id: 'to-cancel', lifecycle: 'canceled' },
+    ]);
+    const failed = await everyPage('/orders?state=failed', ACME);
+    expect(failed.map((order) => order.order_id)).toContain('declined');
+    expect(failed.map((order) => order.order_id)).not.toContain('to-cancel');
+    expect(new Set(failed.map((order) => order.lifecycle))).toEqual(new Set(['failed']));
+    // Each order listed as what it is, whatever the filter.
+    for (const order of await everyPage('/orders', ACME))
+      expect(order.lifecycle, order.order_id).toBe(
+        order.order_id === 'to-cancel'
+          ? 'canceled'
+          : order.outcome === null
+            ? 'running'
+            : order.outcome.kind === 'ok'
+              ? 'succeeded'
+              : 'failed',
+      );
+    // Every state an order's record can be in (accepted is only ever a 202's word), and done: any ending.
+    for (const state of [...LIFECYCLE_STATES.filter((one) => one !== 'accepted'), 'done'])
+      expect((await get(`/orders?state=${state}`, ACME)).status, state).toBe(200);
     await expectAtRest(svc, 2);
   });
 

@@ -3,11 +3,13 @@
  * and, when the link names a heading, the heading does — anchors made the way
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
  * newcomer's browser. And docs/testing.md, which says what each test file
- * proves, names every one of them; docs/api.md's table of kinds, every kind.
+ * proves, names every one of them; docs/api.md's table of kinds, every kind;
+ * and its table of event types and the README, every type the service emits.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EVENT_TYPES } from '../../src/events/order-event.js';
 import { STATUS_BY_KIND } from '../../src/http/wire/error-status.js';
 import { pathOf, PROJECT_ROOT as ROOT_URL } from '../../src/paths.js';
 
@@ -136,5 +138,35 @@ describe("docs/api.md's table of kinds", () => {
         .flatMap((line) => [...line.split('|')[1]!.matchAll(/`([a-z_]+)`/g)].map((match) => match[1])),
     );
     expect(Object.keys(STATUS_BY_KIND).filter((kind) => !named.has(kind))).toEqual([]);
+  });
+});
+
+describe('the event types the guides name', () => {
+  /** The event types a text names, each in backticks. */
+  const typesIn = (text: string): Set<string> =>
+    new Set([...text.matchAll(/`((?:order|payment)\.[a-z_]+)`/g)].map((match) => match[1]!));
+
+  it("are the ones the service emits: docs/api.md's table of types has a row for each, and no other", () => {
+    const table = readFileSync(join(PROJECT_ROOT, 'docs/api.md'), 'utf8')
+      .split('## Events and webhooks')[1]!
+      .split('\n## ')[0]!
+      .split('\n')
+      .filter((line) => /^\| `(order|payment)\./.test(line))
+      .join('\n');
+    expect([...typesIn(table)].sort()).toEqual([...EVENT_TYPES].sort());
+  });
+
+  it('the README names each of them, and no other', () => {
+    expect([...typesIn(readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8'))].sort()).toEqual([...EVENT_TYPES].sort());
+  });
+
+  it('no guide names a type the service does not emit', () => {
+    for (const page of PAGES) {
+      const named = typesIn(readFileSync(join(PROJECT_ROOT, page), 'utf8'));
+      expect(
+        [...named].filter((type) => !(EVENT_TYPES as readonly string[]).includes(type)),
+        page,
+      ).toEqual([]);
+    }
   });
 });

@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import type { RequestHandler, Response } from 'express';
+import { TOO_MANY_CONNECTIONS } from '../wire/refusal-answers.js';
 import { SHUTTING_DOWN_MESSAGE, type Responder } from '../wire/responses.js';
 import { callerOf, hostNameOf, type Identify } from './authorization.js';
 import { crossSiteRefusal } from './cross-site.js';
@@ -40,7 +41,8 @@ export function gate(
     // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (!probe && overConnectionLimit(req.socket, () => res.locals.identity?.client)) {
-      responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
+      const { kind, message } = TOO_MANY_CONNECTIONS;
+      responder.error(res, kind, message, { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
       responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });

@@ -26,7 +26,7 @@ import { audit } from '../../observability/logging.js';
 import { auditActor } from '../guards/authorization.js';
 import { orderStatusJson } from './order-status-route.js';
 import { preferenceApplied, preferencesOf, type Preferences } from '../wire/preferences.js';
-import { NO_STORE, type Responder } from '../wire/responses.js';
+import { acceptedHeaders, NO_STORE, type Responder } from '../wire/responses.js';
 
 /** How long a cancel waits for its order to end before it answers 202. */
 export const CANCEL_WAIT_MS = 5000;
@@ -117,9 +117,8 @@ export function orderCancelRoute({
     if (!found) return responder.error(res, 'store_unavailable', 'the order records cannot be read right now');
     if (outcome.kind === 'canceling')
       return responder.json(res, 202, orderStatusJson(found), {
-        ...NO_STORE,
+        ...acceptedHeaders(orderId),
         ...preferenceApplied(applied),
-        Location: `/orders/${encodeURIComponent(orderId)}`,
       });
     responder.json(res, 200, orderStatusJson(found), NO_STORE);
   };

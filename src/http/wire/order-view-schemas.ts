@@ -5,6 +5,7 @@
  * api-schemas.ts.
  */
 import { z } from 'zod';
+import { LIFECYCLE_STATES } from '../../domain/lifecycle.js';
 import { TIERS } from '../../domain/tier.js';
 import { ATTEMPT_OUTCOMES } from '../../orders/step-attempts.js';
 import { eventSchema, orderStatusSchema, stepSchema } from './api-schemas.js';
@@ -19,6 +20,10 @@ export const listedOrderSchema = z
     outcome: outcomeSchema,
     runs: z.int().min(1),
     tier: z.enum(TIERS).optional(),
+    lifecycle: z.enum(LIFECYCLE_STATES).meta({
+      description:
+        'Where it is in its life, as GET /orders/{order_id} says: canceled, interrupted and dead_lettered are listed as themselves, never as failed; resumed, a run taken over from a lost instance that runs on.',
+    }),
     at: z.string().meta({
       description:
         'When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with.',
