@@ -70,6 +70,8 @@ export interface OrderPipelineOptions {
   readonly compensationFallbacks?: Readonly<Partial<Record<CompensationName, CompensationFallback>>>;
   /** Where each step's end is recorded (durable mode); without one, nothing is. */
   readonly journal?: StepJournal;
+  /** How long a compensation waits for a thread to start at most, beside `timeoutMs`; THREAD_START_MS unless given. */
+  readonly threadStartMs?: number;
 }
 
 /** A compensation as it ended, and whether its step's effect is (or will be) undone. */
@@ -272,7 +274,7 @@ export class OrderPipeline {
     // Its deadline is its own run's, from when the runner can start it. A compensation often follows a thread lost under
     // its order, and the one that takes that thread's place may still be starting: a pool of one thread has none until
     // then. The wait for it is the thread's start, which owes nothing to the order's deadline: bounded by the longer of
-    // that deadline and THREAD_START_MS, past which the compensation has not begun and its fallback takes it over.
+    // that deadline and the time a thread may take to start, past which the compensation has not begun and its fallback takes it over.
     const since = performance.now();
     const starting = this.runner.whenReady?.();
     const ready = !starting || (await settlesWithin(starting, Math.max(this.options.timeoutMs, THREAD_START_MS)));
