@@ -277,7 +277,9 @@ export class OrderPipeline {
     // that deadline and the time a thread may take to start, past which the compensation has not begun and its fallback takes it over.
     const since = performance.now();
     const starting = this.runner.whenReady?.();
-    const ready = !starting || (await settlesWithin(starting, Math.max(this.options.timeoutMs, THREAD_START_MS)));
+    const ready =
+      !starting ||
+      (await settlesWithin(starting, Math.max(this.options.timeoutMs, this.options.threadStartMs ?? THREAD_START_MS)));
     const waitedMs = Math.round(performance.now() - since);
     if (!ready)
       return {
