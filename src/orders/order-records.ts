@@ -45,6 +45,11 @@ export interface RecordedOutcome {
   readonly kind: OutcomeKind;
   /** Present when the outcome is final: the answer a retry gets again, without anything running. */
   readonly replay: OrderResult | undefined;
+  /**
+   * When it is not (a timeout, an outage…) and its steps ran: the answer its callers were told, kept so that the
+   * order's timeline can show which step made it late or failed. Never replayed: a retry runs the order again.
+   */
+  readonly answered?: OrderResult;
 }
 
 /**

@@ -2,7 +2,8 @@
  * What a done order's record keeps besides its key, in bytes: its runs, its
  * tier, its own deadline if it sent one, the provider's books of it (folded in: see src/ledger/memory-ledger.ts)
  * and its outcome — the final answer a retry is given again, every step of
- * it. Names, statuses, kinds, fates, effects and verdicts are each a few bits,
+ * it, or a passing outcome's answer, kept only to be shown (a timeout's
+ * steps). Names, statuses, kinds, fates, effects and verdicts are each a few bits,
  * their codes their places in the lists below (the step registry's, the
  * failure kinds', the tiers'); durations, thread ids, attempts, retries and
  * amounts are numbers written exactly (src/orders/byte-cursor.ts). So what
@@ -51,13 +52,19 @@ export interface DoneBody {
   readonly books: FoldedBooks | undefined;
 }
 
-// The body's first byte.
-const HAS_REPLAY = 1 << 2;
-const FAILURE_DIFFERS = 1 << 3;
+// The body's first byte: its tier (bits 0–1), what of its answer it keeps (bits 2–3: ANSWER), then these.
 const BY_DEPENDENCY = 1 << 4;
 const HAS_BOOKS = 1 << 5;
 const HAS_EARLIER_BOOKS = 1 << 6;
 const HAS_OWN_DEADLINE = 1 << 7;
+/**
+ * Its answer: none; replayed, its failure its kind; replayed with a failure of its own (a byte says it); or kept only
+ * to be shown, never replayed (a passing outcome's, its failure its kind).
+ */
+const ANSWER = 3 << 2;
+const REPLAYED = 1 << 2;
+const SHOWN_ONLY = 2 << 2;
+const REPLAYED_FAILURE_DIFFERS = 3 << 2;
 // The books' byte.
 const VOIDED = 1;
 const DECLINED = 2;
@@ -81,14 +88,23 @@ const failureCode = (kind: OrderFailureKind): number => ORDER_FAILURE_KINDS.inde
  * result is its own order's).
  */
 export function writeBody(out: ByteWriter, { runs, tier, ownDeadlineMs, outcome, books }: DoneBody): void {
-  const { replay } = outcome;
   const expected = outcome.kind === 'ok' ? undefined : outcome.kind;
+  const { replay } = outcome;
+  // A shown answer is read back with its kind as its failure: one that says another is not kept, rather than changed.
+  const shown = replay === undefined && outcome.answered?.failure === expected ? outcome.answered : undefined;
+  const answer = replay ?? shown;
+  const answerCode = replay
+    ? replay.failure === expected
+      ? REPLAYED
+      : REPLAYED_FAILURE_DIFFERS
+    : shown
+      ? SHOWN_ONLY
+      : 0;
   const earlier = books && (!Object.is(books.earlier.charged, 0) || !Object.is(books.earlier.refunded, 0));
   out.byte(
     TIER_CODES.indexOf(tier) |
-      (replay ? HAS_REPLAY : 0) |
-      (replay && replay.failure !== expected ? FAILURE_DIFFERS : 0) |
-      (replay?.failedByDependency ? BY_DEPENDENCY : 0) |
+      answerCode |
+      (answer?.failedByDependency ? BY_DEPENDENCY : 0) |
       (books ? HAS_BOOKS : 0) |
       (earlier ? HAS_EARLIER_BOOKS : 0) |
       (ownDeadlineMs === undefined ? 0 : HAS_OWN_DEADLINE),
@@ -106,12 +122,13 @@ export function writeBody(out: ByteWriter, { runs, tier, ownDeadlineMs, outcome,
       out.number(books.earlier.refunded);
     }
   }
-  if (!replay) return;
-  if (replay.failure !== expected) out.byte(replay.failure === undefined ? 0 : 1 + failureCode(replay.failure));
-  out.varint(replay.steps.length);
-  out.varint(replay.compensations.length);
-  for (const step of replay.steps) writeAction(out, step);
-  for (const step of replay.compensations) writeAction(out, step);
+  if (!answer) return;
+  if (answerCode === REPLAYED_FAILURE_DIFFERS)
+    out.byte(answer.failure === undefined ? 0 : 1 + failureCode(answer.failure));
+  out.varint(answer.steps.length);
+  out.varint(answer.compensations.length);
+  for (const step of answer.steps) writeAction(out, step);
+  for (const step of answer.compensations) writeAction(out, step);
 }
 
 function writeAction(out: ByteWriter, step: StepOutcome): void {
@@ -144,9 +161,10 @@ export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): 
   const ownDeadlineMs = flags & HAS_OWN_DEADLINE ? from.number() : undefined;
   const books = flags & HAS_BOOKS ? readBooks(from, runs, (flags & HAS_EARLIER_BOOKS) !== 0) : undefined;
   const tier = TIER_CODES[flags & 3];
-  if (!(flags & HAS_REPLAY)) return { runs, tier, ownDeadlineMs, books, outcome: { kind, replay: undefined } };
+  const answerCode = flags & ANSWER;
+  if (answerCode === 0) return { runs, tier, ownDeadlineMs, books, outcome: { kind, replay: undefined } };
   let failure = kind === 'ok' ? undefined : kind;
-  if (flags & FAILURE_DIFFERS) {
+  if (answerCode === REPLAYED_FAILURE_DIFFERS) {
     const code = from.byte();
     failure = code === 0 ? undefined : ORDER_FAILURE_KINDS[code - 1];
   }
@@ -154,7 +172,7 @@ export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): 
   const compensationCount = from.varint();
   const steps = Array.from({ length: stepCount }, () => readAction(from));
   const compensations = Array.from({ length: compensationCount }, () => readAction(from));
-  const replay: OrderResult = {
+  const answer: OrderResult = {
     orderId,
     steps,
     compensations,
@@ -163,7 +181,9 @@ export function readBody(from: ByteReader, orderId: string, kind: OutcomeKind): 
     // The answer replayed names the tier its run ran at, which is the record's.
     ...(tier ? { tier } : {}),
   };
-  return { runs, tier, ownDeadlineMs, books, outcome: { kind, replay } };
+  const outcome: RecordedOutcome =
+    answerCode === SHOWN_ONLY ? { kind, replay: undefined, answered: answer } : { kind, replay: answer };
+  return { runs, tier, ownDeadlineMs, books, outcome };
 }
 
 /** Just the books, past the body's first bytes: what the provider asks of a done order. */

@@ -77,11 +77,11 @@ const BEGIN_MANY: Statement = {
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
-  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9) AS kind',
+  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS kind',
 };
 const GET_MANY: Statement = {
   name: 'order_get_many',
-  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier, recoveries FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
+  text: "SELECT order_id, fingerprint, runs, state, kind, replay, answer, tier, recoveries FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
 };
 
 interface RecordRow {
@@ -91,6 +91,7 @@ interface RecordRow {
   state: 'running' | 'done';
   kind: OutcomeKind | null;
   replay: string | null;
+  answer: string | null;
   tier: Tier | null;
   recoveries: number;
 }
@@ -180,8 +181,7 @@ interface FinishCall {
   readonly run: number;
   readonly owner: string;
   readonly fence: number;
-  readonly kind: OutcomeKind;
-  readonly replay: string | null;
+  readonly outcome: RecordedOutcome;
   readonly trace: EventTraceContext | undefined;
 }
 
@@ -229,11 +229,12 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.run),
           calls.map((c) => c.owner),
           calls.map((c) => c.fence),
-          calls.map((c) => c.kind),
-          calls.map((c) => c.replay),
+          calls.map((c) => c.outcome.kind),
+          calls.map((c) => jsonOf(c.outcome.replay)),
           options.replayMs,
           calls.map((c) => c.trace?.traceId ?? null),
           calls.map((c) => c.trace?.spanId ?? null),
+          calls.map((c) => jsonOf(c.outcome.answered)),
         ]),
       { ...batching, order: byId, observe: observedAs('order_finish', options.statements) },
     );
@@ -243,7 +244,10 @@ export class PgOrderRecords implements OrderRecords {
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
     const row = await this.reads(storedKey(key));
     if (!row) return undefined;
-    const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
+    // A passing outcome's answer is kept to be shown (migration 20), never replayed.
+    const answered = parseReplay(row.answer);
+    const done = { kind: row.kind!, replay: parseReplay(row.replay), ...(answered && { answered }) };
+    const outcome = row.state === 'done' ? done : undefined;
     return {
       key,
       fingerprint: row.fingerprint,
@@ -483,13 +487,11 @@ export class PgOrderRecords implements OrderRecords {
     fence: number,
     outcome: RecordedOutcome,
   ): Promise<Finished> {
-    const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
     const trace = this.options.traceOf?.(key);
-    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay, trace }))
-      .kind;
+    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, outcome, trace })).kind;
   }
 }
 
-function parseReplay(text: string | null): OrderResult | undefined {
-  return text === null ? undefined : (JSON.parse(text) as OrderResult);
-}
+const jsonOf = (answer: OrderResult | undefined): string | null => (answer ? JSON.stringify(answer) : null);
+const parseReplay = (text: string | null): OrderResult | undefined =>
+  text === null ? undefined : (JSON.parse(text) as OrderResult);

@@ -7,6 +7,7 @@
  * order's only.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
 import type { components } from '../client/api-types.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { expectAtRest } from '../support/leaks.js';
@@ -28,17 +29,19 @@ async function timelineOf(svc: TestService, id: string, key: string): Promise<{ 
   return { status: response.status, body: (await response.json()) as Timeline };
 }
 
+/** A service on a fresh database of the file's Postgres, with two clients. */
+async function durableService(config: Partial<Config> = {}): Promise<TestService> {
+  const durable = { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 };
+  return startTestService({ config: { durable, access: TWO_CLIENTS, ...config } });
+}
+
 describe('the timeline in Postgres', () => {
   beforeEach((test) => {
     if (POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
   });
 
   it("lists each step's recorded attempt with the instance and thread that ran it, and the order's deadline", async () => {
-    const config = {
-      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
-      access: TWO_CLIENTS,
-    };
-    const svc = await startTestService({ config });
+    const svc = await durableService();
     try {
       const quick = { payment: 20, vendor: 20, courier: 20 };
       const sentAt = Date.now();
@@ -86,13 +89,36 @@ describe('the timeline in Postgres', () => {
     }
   });
 
+  it("lists a timed-out order's steps on the service's deadline, which records none of them step by step", async () => {
+    const svc = await durableService({ orderTimeoutMs: 400 });
+    try {
+      const late = { payment: 5, vendor: 5, courier: 3000 };
+      const answer = await svc.order({ order_id: 'late-courier', amount: 400, delay_ms: late }, { key: ACME });
+      expect(answer.status).toBe(504);
+      const told = (answer.body as { steps: Array<{ name: string; status: string }> }).steps;
+      const { status, body } = await timelineOf(svc, 'late-courier', ACME);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ outcome: { kind: 'timeout' }, step_attempts: [], deadline_ms: 400 });
+      expect(body.steps.map(({ name, status }) => ({ name, status }))).toEqual(
+        told.map(({ name, status }) => ({ name, status })),
+      );
+      expect(body.steps.find((step) => step.name === 'courier')).toMatchObject({
+        status: 'canceled',
+        cause: 'timeout',
+      });
+      expect(body.compensations.map((step) => step.name)).toEqual(['refund']);
+      // Shown, never replayed: a retry runs it again, and the timeline is the new run's until it ends.
+      const again = await svc.order({ order_id: 'late-courier', amount: 400, delay_ms: late }, { key: ACME });
+      expect(again.status).toBe(504);
+      expect((await timelineOf(svc, 'late-courier', ACME)).body.runs).toBe(2);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
   it('lists a step whose thread died under it twice: the try on the lost thread, and the one that ended it; the console names both threads', async () => {
-    const config = {
-      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
-      access: TWO_CLIENTS,
-      threads: 1,
-    };
-    const svc = await startTestService({ config });
+    const svc = await durableService({ threads: 1 });
     try {
       // Orders of their own deadline (recorded step by step) whose vendor and courier still run on the one thread when
       // a neighbour's payment crashes it: they run again on the thread that takes its place. Their payment ended

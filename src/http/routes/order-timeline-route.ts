@@ -17,6 +17,7 @@ import type { ClientEvents } from '../../events/client-events.js';
 import type { PaymentLedger } from '../../ledger/payment-ledger.js';
 import type { OrderRecord, OrderRecords } from '../../orders/order-records.js';
 import type { StepAttempt, StepAttempts } from '../../orders/step-attempts.js';
+import type { OrderResult } from '../../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../pipeline/steps.js';
 import { outcomeJson } from './order-status-route.js';
 import type { OrderTimelineJson, StepAttemptJson, TimelineStepJson } from '../wire/order-view-schemas.js';
@@ -64,11 +65,14 @@ const attemptJson = (attempt: StepAttempt): StepAttemptJson => ({
 
 const redrivableKinds: ReadonlySet<string> = new Set(REDRIVABLE_OUTCOMES);
 
+/** The latest run's answer: replayed to a retry, or, not being final (a timeout's), kept to be shown. */
+const answerOf = (record: OrderRecord): OrderResult | undefined => record.outcome?.replay ?? record.outcome?.answered;
+
 /** Why the latest run failed: its kind, and the step that failed first, if one did. */
 function failureOf(record: OrderRecord): OrderTimelineJson['failure'] {
   const kind = record.outcome?.kind;
   if (kind === undefined || kind === 'ok') return null;
-  const failed = record.outcome?.replay?.steps.find((step) => step.status === 'error');
+  const failed = answerOf(record)?.steps.find((step) => step.status === 'error');
   return { kind, step: failed?.name ?? null, thread_id: failed?.threadId ?? null };
 }
 
@@ -96,7 +100,7 @@ export function orderTimelineRoute(
       events?.ofOrder(client, orderId) ?? [],
       attempts?.of(key),
     ]);
-    const replay = record.outcome?.replay;
+    const answer = answerOf(record);
     const body: OrderTimelineJson = {
       order_id: orderId,
       client,
@@ -106,8 +110,8 @@ export function orderTimelineRoute(
       ...(record.tier ? { tier: record.tier } : {}),
       payment: { charged: money?.charged ?? 0, refunded: money?.refunded ?? 0 },
       failure: failureOf(record),
-      steps: replay?.steps.map(stepJson) ?? [],
-      compensations: replay?.compensations.map(stepJson) ?? [],
+      steps: answer?.steps.map(stepJson) ?? [],
+      compensations: answer?.compensations.map(stepJson) ?? [],
       events: kept.map(({ event, run, traceId, deliveries }) => ({
         ...event,
         run,
