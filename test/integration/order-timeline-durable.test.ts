@@ -14,6 +14,7 @@ import { expectAtRest } from '../support/leaks.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { placeRunningOrder } from '../support/orders.js';
 import { eventually } from '../support/wait.js';
 import { hasChromium, launchChromium, pageErrors, shot } from '../support/chromium.js';
 
@@ -111,6 +112,34 @@ describe('the timeline in Postgres', () => {
       const again = await svc.order({ order_id: 'late-courier', amount: 400, delay_ms: late }, { key: ACME });
       expect(again.status).toBe(504);
       expect((await timelineOf(svc, 'late-courier', ACME)).body.runs).toBe(2);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
+  it('says who canceled an order and when: the admin by its key, the client by its name, kept with the record', async () => {
+    const svc = await durableService();
+    try {
+      for (const [orderId, key, query, actor] of [
+        ['canceled-by-the-admin', ADMIN, '?client=acme', 'admin'],
+        ['canceled-by-its-client', ACME, '', 'acme'],
+      ] as const) {
+        await placeRunningOrder(svc.url, ACME, orderId);
+        const before = Date.now();
+        const canceled = await fetch(new URL(`/orders/${orderId}/cancel${query}`, svc.url), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        expect(canceled.status).toBe(200);
+        const { body } = await timelineOf(svc, orderId, ACME);
+        expect(body.outcome).toMatchObject({ kind: 'canceled' });
+        expect(body.canceled_by, orderId).toMatchObject({ actor });
+        expect(Date.parse(body.canceled_by!.at)).toBeGreaterThanOrEqual(before - 1000);
+        expect(Date.parse(body.canceled_by!.at)).toBeLessThanOrEqual(Date.now() + 1000);
+        if (actor === 'admin') expect(body.canceled_by!.actor_key).toMatch(/^sha256:[0-9a-f]{12}$/);
+        else expect(body.canceled_by).not.toHaveProperty('actor_key');
+      }
       await expectAtRest(svc, 2);
     } finally {
       await svc.shutdown();

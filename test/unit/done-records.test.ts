@@ -101,6 +101,13 @@ const done = fc
     tier: optional(fc.constantFrom(...TIERS)),
     deadlineMs: optional(anyNumber),
     books,
+    // Who canceled its run, if a cancel was marked on it: kept once it ends canceled.
+    canceledBy: optional(
+      fc.record({
+        actor: fc.constantFrom('admin', 'shop-a', 'x'.repeat(64)),
+        actorKey: optional(fc.constant('sha256:0123456789ab')),
+      }),
+    ),
   })
   .chain((order) => fc.record({ order: fc.constant(order), outcome: outcome(order.id, order.tier) }));
 
@@ -121,6 +128,9 @@ describe('a done record', () => {
       const asked = { deadlineMs: order.deadlineMs } as Order;
       const begun = await records.begin(key, 'fingerprint', order.tier, asked);
       expect(begun).toEqual({ kind: 'started', run: 1 });
+      // A success over a mark is not recorded (it is undone, then recorded canceled): no mark before one.
+      const marked = order.canceledBy !== undefined && outcome.kind !== 'ok';
+      if (marked) await records.requestCancel(key, order.canceledBy!);
       await records.finish(key, 1, outcome);
       const record = await records.get(key);
       expect(record).toEqual({
@@ -131,6 +141,7 @@ describe('a done record', () => {
         outcome,
         ...(order.tier ? { tier: order.tier } : {}),
         ...(order.deadlineMs === undefined ? {} : { ownDeadlineMs: order.deadlineMs }),
+        ...(marked && outcome.kind === 'canceled' ? { canceled: { ...order.canceledBy, at: expect.any(Number) } } : {}),
       });
       expect(records.booksOf(key)).toEqual(order.books);
       const again = await records.begin(key, 'fingerprint', order.tier);

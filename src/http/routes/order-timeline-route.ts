@@ -2,7 +2,7 @@
  * GET /orders/{order_id}/timeline: one order as the service recorded it —
  * its latest run's steps (each with the thread of its last attempt, its
  * attempts after a thread died, its retries), what was undone, why it
- * failed, its money, its events and its deadline — and, where the store
+ * failed, who canceled it and when, its money, its events and its deadline — and, where the store
  * records them, each step's attempts (instance, thread, times, and the
  * tries a thread's or an instance's loss cut), for the console to draw.
  * The same rules as GET /orders/{id}: the caller's own orders, another's as
@@ -15,7 +15,7 @@ import { REDRIVABLE_OUTCOMES } from '../../domain/lifecycle.js';
 import { orderKey } from '../../domain/order.js';
 import type { ClientEvents } from '../../events/client-events.js';
 import type { PaymentLedger } from '../../ledger/payment-ledger.js';
-import type { OrderRecord, OrderRecords } from '../../orders/order-records.js';
+import type { CancelRequest, OrderRecord, OrderRecords } from '../../orders/order-records.js';
 import type { StepAttempt, StepAttempts } from '../../orders/step-attempts.js';
 import type { OrderResult } from '../../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../pipeline/steps.js';
@@ -64,6 +64,12 @@ const attemptJson = (attempt: StepAttempt): StepAttemptJson => ({
 });
 
 const redrivableKinds: ReadonlySet<string> = new Set(REDRIVABLE_OUTCOMES);
+
+const canceledByJson = ({ actor, actorKey, at }: CancelRequest): OrderTimelineJson['canceled_by'] => ({
+  actor,
+  ...(actorKey === undefined ? {} : { actor_key: actorKey }),
+  at: new Date(at).toISOString(),
+});
 
 /** The latest run's answer: replayed to a retry, or, not being final (a timeout's), kept to be shown. */
 const answerOf = (record: OrderRecord): OrderResult | undefined => record.outcome?.replay ?? record.outcome?.answered;
@@ -128,6 +134,7 @@ export function orderTimelineRoute(
       ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
       deadline_ms: recorded?.ownDeadlineMs ?? record.ownDeadlineMs ?? orderTimeoutMs,
       ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
+      ...(record.canceled ? { canceled_by: canceledByJson(record.canceled) } : {}),
       redrivable: redrives && record.state === 'done' && redrivableKinds.has(record.outcome?.kind ?? 'ok'),
     };
     responder.json(res, 200, body, NO_STORE);
