@@ -974,7 +974,7 @@ export interface components {
                 /** @description The worker thread it failed on, if it reached one. */
                 thread_id: number | null;
             } | null;
-            /** @description The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries; empty while it runs or when the outcome kept no answer (interrupted, timeout). */
+            /** @description The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries — an outcome a retry is not told again (timeout, an outage) keeps them too, to be shown here, never replayed; empty while it runs, or when nothing of its answer is kept (interrupted). */
             steps: components["schemas"]["TimelineStep"][];
             /** @description What was undone: a refund of a payment. */
             compensations: components["schemas"]["TimelineStep"][];
@@ -986,6 +986,15 @@ export interface components {
             deadline_ms: number;
             /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
             run_started_at?: string;
+            /** @description Who canceled the latest run, and when (POST /orders/{order_id}/cancel; the first to ask, if several did): while it winds down from the cancel, and once it ended canceled. Absent otherwise. */
+            canceled_by?: {
+                /** @description Who: the order's client (its own key), or admin. */
+                actor: string;
+                /** @description Which admin key, by its fingerprint (sha256: and 12 hex digits), never the key; absent for a client's key and in open mode. */
+                actor_key?: string;
+                /** @description When the cancel was asked (ISO 8601, UTC). */
+                at: string;
+            };
             /** @description Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled). */
             redrivable: boolean;
         };

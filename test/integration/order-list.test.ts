@@ -24,6 +24,7 @@ interface ListJson {
 }
 interface TimelineJson {
   order_id: string;
+  runs: number;
   outcome: { kind: string; http_status: number } | null;
   failure: { kind: string; step: string | null; thread_id: number | null } | null;
   payment: { charged: number; refunded: number };
@@ -118,6 +119,35 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
     }
     const succeeded = await everyPage('/orders?state=succeeded', ADMIN);
     expect(succeeded).toHaveLength(placed.filter((p) => !p.failure).length);
+    await expectAtRest(svc, 2);
+  });
+
+  it("lists a timed-out order's steps as its 504 did: the step still running when its deadline passed, canceled by it", async () => {
+    const late = { payment: 5, vendor: 5, courier: 3000 };
+    const answer = await svc.order(
+      { order_id: 'late-courier', amount: 400, delay_ms: late, deadline_ms: 300 },
+      { key: ACME },
+    );
+    expect(answer.status).toBe(504);
+    const told = (answer.body as { steps: Array<{ name: string; status: string }> }).steps;
+    const { status, body } = await get<TimelineJson>('/orders/late-courier/timeline', ACME);
+    expect(status).toBe(200);
+    expect(body.outcome).toMatchObject({ kind: 'timeout', http_status: 504 });
+    expect(body.failure).toEqual({ kind: 'timeout', step: null, thread_id: null });
+    expect(body.steps.map(({ name, status }) => ({ name, status }))).toEqual(
+      told.map(({ name, status }) => ({ name, status })),
+    );
+    expect(body.steps.find((step) => step.name === 'courier')).toMatchObject({ status: 'canceled', cause: 'timeout' });
+    expect(body.steps.filter((step) => step.status === 'ok').map((step) => step.name)).toEqual(['payment', 'vendor']);
+    // The payment, taken before the deadline, was given back: its refund is listed.
+    expect(body.compensations.map((step) => step.name)).toEqual(['refund']);
+    // Shown, never replayed: a retry runs it again, and its timeline is the new run's.
+    const again = await svc.order(
+      { order_id: 'late-courier', amount: 400, delay_ms: late, deadline_ms: 300 },
+      { key: ACME },
+    );
+    expect(again.status).toBe(504);
+    expect((await get<{ runs: number }>('/orders/late-courier/timeline', ACME)).body.runs).toBe(2);
     await expectAtRest(svc, 2);
   });
 

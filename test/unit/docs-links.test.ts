@@ -4,7 +4,8 @@
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
  * newcomer's browser. And docs/testing.md, which says what each test file
  * proves, names every one of them; docs/api.md's table of kinds, every kind;
- * and its table of event types and the README, every type the service emits.
+ * its table of event types and the README, every type the service emits; docs/operating.md, every page the service
+ * serves and how to open it.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -123,6 +124,26 @@ describe('the guides', () => {
     // A ### before any ## would be a topic of its own written one level down.
     const firstSub = headings.indexOf(3);
     if (firstSub >= 0) expect(headings.slice(0, firstSub)).toContain(2);
+  });
+});
+
+describe('docs/operating.md', () => {
+  it('says what each page the service serves is, and how to open it', () => {
+    const operating = readFileSync(join(PROJECT_ROOT, 'docs/operating.md'), 'utf8');
+    // A page is a module of live-pages/ named after its path (threads-page.ts serves /threads).
+    const pages = readdirSync(join(PROJECT_ROOT, 'src/observability/live-pages'))
+      .filter((file) => file.endsWith('-page.ts'))
+      .map((file) => `/${file.replace(/-page\.ts$/, '')}`);
+    expect(pages.length).toBeGreaterThan(1);
+    const headings = [...operating.matchAll(/^##+ (.*)$/gm)].map(([, heading = '']) => heading.toLowerCase());
+    for (const page of pages) {
+      expect(operating, page).toContain(`| \`GET ${page}\` |`);
+      expect(operating, page).toContain(`http://127.0.0.1:8080${page}`);
+      expect(
+        headings.some((heading) => heading.includes(page.slice(1))),
+        page,
+      ).toBe(true);
+    }
   });
 });
 

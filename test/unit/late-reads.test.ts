@@ -70,6 +70,8 @@ describe('reads while the main thread runs late', () => {
     expect(isRead('HEAD', '/events?after=x')).toBe(true);
     expect(isRead('GET', '/healthz')).toBe(false);
     expect(isRead('GET', '/readyz')).toBe(false);
+    expect(isRead('GET', '/metrics')).toBe(false);
+    expect(isRead('GET', '/admin/dependencies')).toBe(false);
     expect(isRead('POST', '/order')).toBe(false);
     expect(isRead('POST', '/orders/a/cancel')).toBe(false);
   });

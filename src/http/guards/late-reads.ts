@@ -15,8 +15,8 @@
  *   first, with the timers (the lease, the orders' deadlines) run between. A
  *   connection accepted while others wait joins the end of the line.
  * - while the loop runs READS_LATE_MS late — its timers on average, or the
- *   turn so far — or connections are held, a read (GET or HEAD; never a probe, never an order or
- *   anything else that changes something) is answered 503 `overloaded` with
+ *   turn so far — or connections are held, a client's read (GET or HEAD; never an operator's — a probe, the
+ *   scrape, the admin's —, never an order or anything else that changes something) is answered 503 `overloaded` with
  *   Retry-After at once, with bytes built at start, and its connection
  *   closed: it costs the thread what accepting it and parsing its head did,
  *   and a write.
@@ -59,10 +59,16 @@ export interface LoopClock {
   readonly turn: number;
 }
 
-/** Whether a request only reads: a GET or HEAD of anything but the probes, which must answer whatever the load. */
+/**
+ * The reads an operator needs most when the service is loaded: the probes, the scrape and the admin's own pages of the
+ * dependencies, shedding and threads. They answer whatever the load, as an incident is when they are read.
+ */
+const OPERATORS_READS = ['/healthz', '/readyz', '/metrics', '/admin/'];
+
+/** Whether a request only reads, and is a client's: a GET or HEAD of anything but an operator's reads. */
 export function isRead(method: string | undefined, url: string | undefined): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false;
-  return !(url?.startsWith('/healthz') || url?.startsWith('/readyz'));
+  return !OPERATORS_READS.some((path) => url?.startsWith(path));
 }
 
 export class LateReads {

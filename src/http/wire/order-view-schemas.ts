@@ -124,7 +124,7 @@ export const orderTimelineSchema = z
       .meta({ description: 'Why the latest run failed, from its recorded answer; null if it succeeded or runs.' }),
     steps: z.array(timelineStepSchema).meta({
       description:
-        "The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries; empty while it runs or when the outcome kept no answer (interrupted, timeout).",
+        "The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries — an outcome a retry is not told again (timeout, an outage) keeps them too, to be shown here, never replayed; empty while it runs, or when nothing of its answer is kept (interrupted).",
     }),
     compensations: z.array(timelineStepSchema).meta({ description: 'What was undone: a refund of a payment.' }),
     events: z.array(timelineEventSchema).meta({ description: "The order's events still kept, oldest first." }),
@@ -140,6 +140,20 @@ export const orderTimelineSchema = z
       description:
         'When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once.',
     }),
+    canceled_by: z
+      .strictObject({
+        actor: z.string().meta({ description: "Who: the order's client (its own key), or admin." }),
+        actor_key: z.string().optional().meta({
+          description:
+            "Which admin key, by its fingerprint (sha256: and 12 hex digits), never the key; absent for a client's key and in open mode.",
+        }),
+        at: z.string().meta({ description: 'When the cancel was asked (ISO 8601, UTC).' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Who canceled the latest run, and when (POST /orders/{order_id}/cancel; the first to ask, if several did): while it winds down from the cancel, and once it ended canceled. Absent otherwise.',
+      }),
     redrivable: z.boolean().meta({
       description:
         'Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled).',
