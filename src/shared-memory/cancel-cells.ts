@@ -48,8 +48,6 @@ const ACTIVITY_CODES: Readonly<Record<StepActivity, number>> = {
 
 const NO_COURIER = 0;
 
-const notTimedOut = (outcome: 'ok' | 'not-equal' | 'timed-out'): boolean => outcome !== 'timed-out';
-
 export class CancelCells {
   readonly buffer: SharedArrayBuffer;
   readonly capacity: number;
@@ -128,12 +126,23 @@ export class CancelCells {
   }
 
   /**
-   * Worker: wait up to `ms` (Infinity: for as long as it takes) for the cell to be canceled. Resolves true if it is, at
-   * once if it is already; false once `ms` has passed. The one wait a step's sleep is: no timer of its own.
+   * Worker: wait `ms` (Infinity: for as long as it takes) for the cell to be canceled. Resolves true if it is, at once if
+   * it is already; false once `ms` has passed — never before: a delay stands for a dependency's latency, and a sleep
+   * that ends early flatters every figure measured against it. The one wait a step's sleep is: no timer of its own.
    */
   waitCanceled(cell: number, ms: number): Promise<boolean> {
-    const wait = Atomics.waitAsync(this.words, this.at(cell, STATE), LIVE, ms === Infinity ? undefined : ms);
-    return wait.async ? wait.value.then(notTimedOut) : Promise.resolve(notTimedOut(wait.value));
+    return this.waitUntil(this.at(cell, STATE), performance.now() + ms);
+  }
+
+  /** Not an async function: a step asleep holds the wait's promise and one reaction, no frame of this. */
+  private waitUntil(word: number, until: number): Promise<boolean> {
+    const left = until - performance.now();
+    if (left <= 0) return Promise.resolve(false);
+    // Whole milliseconds, rounded up: a wait's timeout is counted in whole ones, and a wait of 1 ms was seen to end in
+    // 0.01 ms (6 of 2,000 here), one of a fraction at once.
+    const wait = Atomics.waitAsync(this.words, word, LIVE, left === Infinity ? undefined : Math.ceil(left));
+    if (!wait.async) return Promise.resolve(wait.value !== 'timed-out');
+    return wait.value.then((outcome) => outcome !== 'timed-out' || this.waitUntil(word, until));
   }
 
   /** Worker: the task has ended and its report is about to be posted. */
