@@ -70,6 +70,6 @@ export const EVENTS = {
     max: 3650,
     fallback: 30,
     about:
-      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [events.md](events.md#in-postgres))',
+      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [outbox.md](outbox.md#in-postgres))',
   }),
 };
