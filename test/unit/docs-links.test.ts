@@ -4,8 +4,8 @@
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
  * newcomer's browser. And docs/testing.md, which says what each test file
  * proves, names every one of them; docs/api.md's table of kinds, every kind;
- * its table of event types and the README, every type the service emits; docs/operating.md, every page the service
- * serves and how to open it.
+ * docs/events.md's table of event types and the README, every type the service emits; docs/operating.md, every page
+ * the service serves and how to open it.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -167,9 +167,9 @@ describe('the event types the guides name', () => {
   const typesIn = (text: string): Set<string> =>
     new Set([...text.matchAll(/`((?:order|payment)\.[a-z_]+)`/g)].map((match) => match[1]!));
 
-  it("are the ones the service emits: docs/api.md's table of types has a row for each, and no other", () => {
-    const table = readFileSync(join(PROJECT_ROOT, 'docs/api.md'), 'utf8')
-      .split('## Events and webhooks')[1]!
+  it("are the ones the service emits: docs/events.md's table of types has a row for each, and no other", () => {
+    const table = readFileSync(join(PROJECT_ROOT, 'docs/events.md'), 'utf8')
+      .split('## The types')[1]!
       .split('\n## ')[0]!
       .split('\n')
       .filter((line) => /^\| `(order|payment)\./.test(line))
