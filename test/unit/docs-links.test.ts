@@ -2,8 +2,9 @@
  * Every relative link in the project's Markdown resolves: the file exists
  * and, when the link names a heading, the heading does — anchors made the way
  * GitHub makes them. A page moved or a heading renamed fails here, not in a
- * newcomer's browser. And docs/testing.md, which says what each test file
- * proves, names every one of them; docs/api.md's table of kinds, every kind;
+ * newcomer's browser. And docs/testing.md names every test file, with a row
+ * saying what it proves in its table (the quick suite's) or docs/long-suite.md's
+ * (the long suite's); docs/api.md's table of kinds, every kind;
  * docs/events.md's table of event types and the README, every type the service emits; docs/operating.md, every page
  * the service serves and how to open it.
  */
@@ -13,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../src/events/order-event.js';
 import { STATUS_BY_KIND } from '../../src/http/wire/error-status.js';
 import { pathOf, PROJECT_ROOT as ROOT_URL } from '../../src/paths.js';
+import { LONG_SUITE } from '../../vitest.config.js';
 
 const PROJECT_ROOT = pathOf(ROOT_URL);
 
@@ -78,12 +80,35 @@ describe('links between the project’s pages', () => {
 });
 
 describe('docs/testing.md', () => {
-  it('names every test file', () => {
-    const table = readFileSync(join(PROJECT_ROOT, 'docs/testing.md'), 'utf8');
-    const files = ['unit', 'integration'].flatMap((dir) =>
-      readdirSync(join(PROJECT_ROOT, 'test', dir)).map((name) => `${dir}/${name}`),
+  const files = ['unit', 'integration'].flatMap((dir) =>
+    readdirSync(join(PROJECT_ROOT, 'test', dir))
+      .filter((name) => name.endsWith('.test.ts'))
+      .map((name) => `${dir}/${name}`),
+  );
+  const long = new Set(Object.keys(LONG_SUITE).map((name) => `integration/${name}.test.ts`));
+  /** The files named in the first cell of the rows of a page's table of what each file proves. */
+  const filesInRowsOf = (page: string): Set<string> =>
+    new Set(
+      readFileSync(join(PROJECT_ROOT, page), 'utf8')
+        .split('## What each file proves')[1]!
+        .split('\n## ')[0]!
+        .split('\n')
+        .filter((line) => line.startsWith('| `'))
+        .flatMap((line) =>
+          [...line.split('|')[1]!.matchAll(/`((?:unit|integration)\/[^`]+)`/g)].map((match) => match[1]!),
+        ),
     );
-    expect(files.filter((file) => file.endsWith('.test.ts') && !table.includes(`\`${file}\``))).toEqual([]);
+
+  it('names every test file', () => {
+    const testing = readFileSync(join(PROJECT_ROOT, 'docs/testing.md'), 'utf8');
+    expect(files.filter((file) => !testing.includes(`\`${file}\``))).toEqual([]);
+  });
+
+  it("says what each file proves: a row of its table for each of the quick suite's, of docs/long-suite.md's for each of the long suite's", () => {
+    const quickRows = filesInRowsOf('docs/testing.md');
+    const longRows = filesInRowsOf('docs/long-suite.md');
+    expect(files.filter((file) => !long.has(file) && !quickRows.has(file))).toEqual([]);
+    expect([...long].filter((file) => !longRows.has(file))).toEqual([]);
   });
 });
 
