@@ -6,7 +6,7 @@
  * saying what it proves in its table (the quick suite's) or docs/long-suite.md's
  * (the long suite's); docs/api.md's table of kinds, every kind;
  * docs/events.md's table of event types and the README, every type the service emits; docs/operating.md, every page
- * the service serves and how to open it.
+ * the service serves and how to open it. And no guide under docs/ is over 4,000 words, nor the README over 2,500.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -149,6 +149,36 @@ describe('the guides', () => {
     // A ### before any ## would be a topic of its own written one level down.
     const firstSub = headings.indexOf(3);
     if (firstSub >= 0) expect(headings.slice(0, firstSub)).toContain(2);
+  });
+});
+
+describe('how long the guides are (issue 97)', () => {
+  /**
+   * Words as `wc -w` counts them: runs of characters between white space, on the Markdown as written — code, tables,
+   * links and their punctuation included, so `wc -w docs/*.md` says the same.
+   */
+  const wordsIn = (page: string): number =>
+    readFileSync(join(PROJECT_ROOT, page), 'utf8')
+      .split(/\s+/)
+      .filter((word) => word !== '').length;
+  /** A guide says one subject to one reader; past this, it holds two, or says again what another guide says. */
+  const GUIDE_WORDS = 4_000;
+  /** The README is a front door, not the house: the rest is the guides'. */
+  const README_WORDS = 2_500;
+  /** Being rewritten for the road on its own branch (issue 97); held with the others once that lands. */
+  const NOT_YET_HELD = new Set(['docs/design.md']);
+  const guides = PAGES.filter((page) => /^docs\/[^/]+\.md$/.test(page));
+
+  it.each(guides.filter((page) => !NOT_YET_HELD.has(page)))(`%s is at most ${GUIDE_WORDS} words`, (page) => {
+    expect(wordsIn(page)).toBeLessThanOrEqual(GUIDE_WORDS);
+  });
+
+  it.each([...NOT_YET_HELD])('%s, not yet held, is still over: once it is not, take it out of NOT_YET_HELD', (page) => {
+    expect(wordsIn(page)).toBeGreaterThan(GUIDE_WORDS);
+  });
+
+  it(`README.md is at most ${README_WORDS} words`, () => {
+    expect(wordsIn('README.md')).toBeLessThanOrEqual(README_WORDS);
   });
 });
 
