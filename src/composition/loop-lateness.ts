@@ -36,7 +36,7 @@ export class LoopLateness {
   private pace = SAMPLE_MS;
   private utilization: Utilization = performance.eventLoopUtilization();
   private stopped = false;
-  /** When the current turn's first request was seen (performance.now()); undefined between turns. */
+  /** This thread's CPU time (µs) when the current turn's first request was seen; undefined between turns. */
   private turnFrom: number | undefined;
   private turnsOver = 0;
   private readonly turnOver = (): void => {
@@ -54,12 +54,15 @@ export class LoopLateness {
   }
 
   /**
-   * Milliseconds this turn of the loop has been answering requests: 0 for its first, which starts the count. A turn
-   * the timers cannot see into until it is over (see the top).
+   * Milliseconds of this thread's CPU this turn of the loop has spent answering requests: 0 for its first, which starts
+   * the count. A turn the timers cannot see into until it is over (see the top). CPU, not the clock: on a machine busy
+   * with other work, a turn answering two requests took 50 ms and more of the clock, waiting for a core, and the reads
+   * after it were refused as if a flood held the thread.
    */
   turnMs(): number {
-    const now = performance.now();
-    if (this.turnFrom !== undefined) return now - this.turnFrom;
+    const { user, system } = process.threadCpuUsage();
+    const now = user + system;
+    if (this.turnFrom !== undefined) return (now - this.turnFrom) / 1000;
     this.turnFrom = now;
     setImmediate(this.turnOver);
     return 0;

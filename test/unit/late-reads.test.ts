@@ -72,6 +72,8 @@ describe('reads while the main thread runs late', () => {
     expect(isRead('GET', '/readyz')).toBe(false);
     expect(isRead('GET', '/metrics')).toBe(false);
     expect(isRead('GET', '/admin/dependencies')).toBe(false);
+    expect(isRead('GET', '/threads/events')).toBe(false);
+    expect(isRead('GET', '/console')).toBe(false);
     expect(isRead('POST', '/order')).toBe(false);
     expect(isRead('POST', '/orders/a/cancel')).toBe(false);
   });
@@ -132,13 +134,20 @@ describe('reads while the main thread runs late', () => {
 });
 
 describe("a turn of the loop's requests", () => {
-  it('is timed from its first request to its end, and the next is another', async () => {
+  it("is timed in the thread's CPU from its first request to its end, and the next is another", async () => {
+    const cpuMs = (): number => {
+      const { user, system } = process.threadCpuUsage();
+      return (user + system) / 1000;
+    };
     const loop = new LoopLateness();
     try {
       expect(loop.turnMs()).toBe(0);
       const turn = loop.turn;
-      const until = performance.now() + 20;
-      while (performance.now() < until);
+      // Off the CPU, as a thread waiting for a core on a busy machine is: the clock moves, the turn's CPU hardly.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60);
+      expect(loop.turnMs()).toBeLessThan(20);
+      const until = cpuMs() + 20;
+      while (cpuMs() < until);
       expect(loop.turnMs()).toBeGreaterThanOrEqual(20);
       await new Promise((resolve) => setImmediate(resolve));
       expect(loop.turn).not.toBe(turn);

@@ -53,17 +53,17 @@ const BUILT = {
 export interface LoopClock {
   /** Milliseconds: how late its timers fire, on average over the last half second. */
   readonly lateMs: number;
-  /** Milliseconds this turn has been answering requests; the first request of a turn starts the count. */
+  /** Milliseconds of the thread's CPU this turn has spent answering requests; its first request starts the count. */
   turnMs(): number;
   /** A number that changes from one turn to the next. */
   readonly turn: number;
 }
 
 /**
- * The reads an operator needs most when the service is loaded: the probes, the scrape and the admin's own pages of the
- * dependencies, shedding and threads. They answer whatever the load, as an incident is when they are read.
+ * The reads an operator needs most when the service is loaded: the probes, the scrape, the admin's routes, the live view
+ * of the threads and the console. They answer whatever the load, as an incident is when they are read.
  */
-const OPERATORS_READS = ['/healthz', '/readyz', '/metrics', '/admin/'];
+const OPERATORS_READS = ['/healthz', '/readyz', '/metrics', '/admin/', '/threads', '/console'];
 
 /** Whether a request only reads, and is a client's: a GET or HEAD of anything but an operator's reads. */
 export function isRead(method: string | undefined, url: string | undefined): boolean {
