@@ -1,6 +1,6 @@
 /**
  * Does a step thread terminated while it loads its entry ever bring the whole process down?
- * Kept in: docs/decisions/worker-entry-by-name.md
+ * Kept in: docs/decisions/steps-as-piscina-tasks.md
  *
  * The service terminates a thread and replaces it by design (a hung step, a
  * shutdown), so a thread can be terminated while it still loads its entry,

@@ -10,7 +10,7 @@
  *
  * A shard also holds ON_CPU: the cell of the step whose code the thread is executing at this moment (0 while it waits).
  * If the thread dies without last words — out of memory, or terminated while stuck in a loop — this is the step to
- * blame. And PROGRESS: a count that moves whenever the thread starts, wakes or finishes a step or its event loop turns,
+ * blame. And PROGRESS: a count that moves whenever the thread starts, wakes or finishes a step or computes a slice,
  * so the main thread can tell a thread that is stuck from one that is merely busy. Starting counts: a thread taking
  * over a dead thread's steps starts thousands of them in one long turn of its event loop, in which nothing else moves
  * the count. Waking counts for the same reason: thousands of sleepers fall due together, and most wake to wait again,
@@ -21,7 +21,7 @@
 const OWNER = 0; // threadId of the worker holding the shard, 0 when free
 const RUNNING = 1; // steps this thread is running
 const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
-const PROGRESS = 3; // moves on every step started, woken or finished and every turn of the thread's cancellation watch
+const PROGRESS = 3; // moves on every step started, woken or finished and every slice of CPU work
 const WORDS_PER_SHARD = 4;
 
 const NO_CELL = 0;
@@ -138,7 +138,7 @@ export class TrackerShard {
     private readonly base: number,
   ) {}
 
-  /** The shard's place among the tracker's: a number no other live thread holds (its bell, CancelCells). */
+  /** The shard's place among the tracker's: a number no other live thread holds. */
   get index(): number {
     return this.base / WORDS_PER_SHARD;
   }

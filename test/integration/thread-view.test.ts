@@ -44,7 +44,7 @@ function find(
 /**
  * Orders whose vendor step sleeps `vendorMs`, sent `perRound` at a time until every live lane sleeps at least
  * `leastPerLane` of them: which thread a step goes to is the pool's choice (the thread running the most steps, up to
- * PACKED_STEPS: ring-placement.ts), so orders sent together may all land on one. Returns their answers to come.
+ * PACKED_STEPS: step-balancer.ts), so orders sent together may all land on one. Returns their answers to come.
  */
 async function neighboursOnEveryLane(plan: {
   perRound: number;
@@ -175,7 +175,7 @@ describe('GET /threads/events', () => {
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
     // The thread the crash lands on must have neighbours to run again elsewhere. The pool packs a turn's steps onto the
-    // thread running the most (src/threads/ring-placement.ts), so the crash goes to a thread where they sleep. A few:
+    // thread running the most (src/threads/step-balancer.ts), so the crash goes to a thread where they sleep. A few:
     // each lost step is an event of the view, and the view keeps the last 50 (50 neighbours pushed out 'died').
     const running = Array.from({ length: 3 }, () =>
       svc.order(orderBody({ delay_ms: { payment: 0, vendor: 4000, courier: 0 } })),
