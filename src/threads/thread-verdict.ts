@@ -6,7 +6,7 @@
 
 /**
  * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as it
- * ended (`now`). A thread without a count has begun no step yet — the attempt's batch is on its way to it, or it is a
+ * ended (`now`). A thread without a count has begun no step yet — the attempt is on its way to it, or it is a
  * new thread taking a dead one's place — so it is starting, not stuck. Taken for stuck, such a thread could be
  * terminated with the steps of other orders just run again on it, and those orders lost their thread a second time
  * through no fault of theirs (503 thread_lost).
