@@ -3579,9 +3579,9 @@ export interface operations {
                 state?: "running" | "done" | "succeeded" | "failed";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
-                /** @description Orders at or after this time (ISO 8601; `at`). */
+                /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
                 since?: string;
-                /** @description Orders before this time (ISO 8601; `at`). */
+                /** @description Orders before this time (ISO 8601, years 0001–9999; `at`). */
                 until?: string;
                 /** @description Orders at most in the page (50 without). */
                 limit?: number;
@@ -3706,9 +3706,9 @@ export interface operations {
                 state?: "running" | "done" | "succeeded" | "failed";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
-                /** @description Orders at or after this time (ISO 8601; `at`). */
+                /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
                 since?: string;
-                /** @description Orders before this time (ISO 8601; `at`). */
+                /** @description Orders before this time (ISO 8601, years 0001–9999; `at`). */
                 until?: string;
                 /** @description Orders at most in the page (50 without). */
                 limit?: number;

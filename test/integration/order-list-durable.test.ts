@@ -157,6 +157,15 @@ describe('the order list in Postgres', () => {
       const own = (await call('/orders', ACME)).json() as { orders: Array<{ order_id: string; client: string }> };
       expect(own.orders.map((order) => [order.client, order.order_id])).toEqual([['acme', 'durable-no-vendor']]);
       expect((await call('/orders?client=globex', ACME)).status).toBe(403);
+      // The least and the most Date.parse reads are far beyond what Postgres keeps: said so, never a 500.
+      for (const time of ['-271821-04-20T00:00:00Z', '+275760-09-13T00:00:00Z', '0000-12-31T23:59:59Z']) {
+        const beyond = await call(`/orders?since=${encodeURIComponent(time)}`, ACME);
+        expect([beyond.status, beyond.text], time).toEqual([
+          400,
+          expect.stringContaining('between the years 0001 and 9999'),
+        ]);
+        expect((await call(`/orders?until=${encodeURIComponent(time)}`, ACME)).status, time).toBe(400);
+      }
       const failed = (await call('/orders?state=failed', ADMIN)).json() as { orders: Array<{ order_id: string }> };
       expect(failed.orders.map((order) => order.order_id)).toEqual(['durable-no-vendor']);
       expect((await call('/orders/durable-no-vendor/timeline', GLOBEX)).status).toBe(404);
