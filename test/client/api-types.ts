@@ -981,7 +981,7 @@ export interface components {
             deadline_ms: number;
             /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
             run_started_at?: string;
-            /** @description Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled). */
+            /** @description Whether the admin’s redrive (POST /admin/orders/{order_id}/redrive) would send it on: with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure, that asked a deadline_ms of its own (only such an order keeps what it asked, to be run again) and whose money is settled (charged all refunded). A redrive may still be refused for want of room (503), to be asked again. */
             redrivable: boolean;
         };
         TimelineStep: {
