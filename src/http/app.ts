@@ -242,7 +242,7 @@ function routeOrders(
 }
 
 /** The webhook endpoints, the event feed and the admin's redelivery; none without a store that keeps events. */
-function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { events }: AppDependencies): void {
+function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { events, log }: AppDependencies): void {
   if (!events) return;
   const changes = webhookChangesLimit(responder);
   app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
@@ -252,7 +252,7 @@ function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { even
   app.all('/webhooks/:id', methodNotAllowed('DELETE'));
   app.get('/events', may.client, eventFeed(events, responder));
   app.all('/events', methodNotAllowed('GET, HEAD'));
-  app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
+  app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder, log));
   app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
 }
 
