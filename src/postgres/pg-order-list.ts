@@ -2,10 +2,12 @@
  * GET /orders over Postgres: newest first by when an order's latest run
  * began, then by its run (drawn from one sequence: unique), a page after the
  * position (received_at in µs, run) the previous page ended at. Served by
- * the indexes of migration 13 — orders (received_at, run), (client,
- * received_at, run), and the failed ones' own — scanned backwards from the
- * position: a page reads its own rows and the ones its filters pass over,
- * never the table
+ * the indexes of migrations 13 and 20 — orders (received_at, run), (client,
+ * received_at, run), and the succeeded and the failed ones' own, for a client
+ * and for all — scanned backwards from the position: a page reads its own
+ * rows, passing over none that one client's history could pile up (`done`
+ * passes over the running, `running` sorts them: as few as the orders in
+ * flight), never the table
  * (test/integration/order-list-durable.test.ts shows the plan). An order
  * keeps its place while it runs and once done, so every order is listed
  * exactly once however many arrive meanwhile — unless it is run again
