@@ -72,7 +72,11 @@ export function listParameters(query: OrderListQuery): unknown[] {
 }
 
 export async function listPgOrders(db: Database, query: OrderListQuery): Promise<OrderListPage> {
-  const rows = await db.read<ListedRow>(listStatement(query.client !== undefined, query.state), listParameters(query));
+  const rows = await db.read<ListedRow>(
+    listStatement(query.client !== undefined, query.state),
+    listParameters(query),
+    query.reader ?? query.client,
+  );
   const shown = rows.slice(0, query.limit);
   const last = shown.at(-1);
   return {

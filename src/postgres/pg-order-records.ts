@@ -241,7 +241,7 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
-    const row = await this.reads(storedKey(key));
+    const row = await this.reads(storedKey(key), partsOfKey(key).client);
     if (!row) return undefined;
     const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
     return {

@@ -89,6 +89,7 @@ export function parseListQuery(
       until,
       after,
       limit,
+      reader: caller.client,
     },
   };
 }
