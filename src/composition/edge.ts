@@ -11,13 +11,14 @@ import type { Express } from 'express';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import type { ClientBook } from '../clients/client-book.js';
-import { anyClientRateLimit, clientRateLimitOf, type Config } from '../config.js';
+import { anyClientRateLimit, clientRateLimitOf, clientRequestRateLimitOf, type Config } from '../config.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
 import { FeedCursors } from '../events/feed-cursor.js';
 import { AdmissionLine } from '../fairness/admission-line.js';
 import { TierHeadroom } from '../fairness/tier-headroom.js';
 import { TIER_AGING_MS } from '../fairness/tiers.js';
 import { createApp, type AppDependencies } from '../http/app.js';
+import { ClientLoad } from '../http/guards/client-load.js';
 import { ClientRateLimits } from '../http/guards/client-rate-limits.js';
 import { messageClassesOf } from '../http/express-messages.js';
 import { openApiDocument } from '../http/openapi/openapi.js';
@@ -72,9 +73,17 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
   const loop = new LoopLateness();
   // With keys only: in open mode every request is the one anonymous client's.
   const unauthenticated = config.access.mode === 'keys' ? new UnauthenticatedMeter(log) : undefined;
+  const clientLoad =
+    config.access.mode === 'keys'
+      ? new ClientLoad(
+          () => loop.lateMs,
+          config.clientWeights,
+          () => parts.clients.count,
+        )
+      : undefined;
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
   const appParts: AppDependencies = {
-    ...appDependencies(parts, loop, unauthenticated),
+    ...appDependencies(parts, loop, unauthenticated, clientLoad),
     draining: () => server.draining,
     leaving: () => leaving,
     overConnectionLimit: (socket, client) => server.isBeyondLimit(socket, client),
@@ -129,6 +138,7 @@ function appDependencies(
   { config, log, tracing, store, engine, clients, shares, events, desk }: EdgeParts,
   loop: LoopLateness,
   unauthenticated: UnauthenticatedMeter | undefined,
+  clientLoad: ClientLoad | undefined,
 ): SharedParts {
   const { records, ledger } = store;
   const { orders, health, metrics } = desk;
@@ -140,9 +150,9 @@ function appDependencies(
     poolQueued: engine.poolQueued,
     recordsMaxBytes: config.orderRecordsMaxBytes,
     recordsBytes: () => records.estimatedBytes?.(),
-    // Lateness a keyless flood causes is not the orders' to pay for: shedding them would not make the loop any less
-    // late.
-    loopLateMs: () => (unauthenticated?.flooding ? 0 : loop.lateMs),
+    // Lateness a flood causes — keyless, or a client's shed for it — is not the orders' to pay for: shedding them would
+    // not make the loop any less late.
+    loopLateMs: () => (unauthenticated?.flooding || clientLoad?.flooding ? 0 : loop.lateMs),
     configured: config.clientTiers.values(),
   });
   return {
@@ -199,6 +209,10 @@ function appDependencies(
           },
         }
       : {}),
+    ...(clientRequestRateLimitOf(config) > 0
+      ? { requestBudget: { limiter: rateLimiter(config, log, 'requests') } }
+      : {}),
+    ...(clientLoad ? { clientLoad } : {}),
   };
 }
 
@@ -231,13 +245,17 @@ function keysOf(
 }
 
 /**
- * The clients' rate limits, counted in this process's memory — or, as one of
+ * The clients' rate limits, of their orders or of their other requests, counted in this process's memory — or, as one of
  * INSTANCES on this machine, in the node:cluster primary, for one limit
  * across them all (src/http/guards/client-rate-limits.ts).
  */
-function rateLimiter(config: Config, log: Logger): ClientRateLimits {
+function rateLimiter(config: Config, log: Logger, counted: 'orders' | 'requests' = 'orders'): ClientRateLimits {
   const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';
-  return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log);
+  const limitOf =
+    counted === 'orders'
+      ? (client: string) => clientRateLimitOf(config, client)
+      : () => clientRequestRateLimitOf(config);
+  return new ClientRateLimits(limitOf, store, log, counted);
 }
 
 /**

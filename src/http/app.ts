@@ -16,7 +16,7 @@ import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './wire/api-schemas.js';
 import { guards, type Guards, type Identify } from './guards/authorization.js';
-import { gate } from './guards/gate.js';
+import { gate, type GateOptions } from './guards/gate.js';
 import { healthRoute, readinessRoute } from './routes/health-route.js';
 import type { Capacity } from '../orders/order-admission.js';
 import { headersSetBy, writeSharedHeaders } from './wire/response-headers.js';
@@ -106,6 +106,9 @@ export interface AppDependencies {
   readonly tiers?: OrderRouteDependencies['tiers'];
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** Each client's budget on every other route, and its share of a late event loop (the gate's); without: none. */
+  readonly requestBudget?: GateOptions['requestBudget'];
+  readonly clientLoad?: GateOptions['clientLoad'];
   /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
   readonly tracing?: RequestTracing;
   /** The last order's trace, for the live page (GET /threads/trace); without: tracing is off, 404. */

@@ -1172,9 +1172,9 @@ export interface operations {
                     "Cache-Control": components["headers"]["Cache-Control"];
                     /** @description Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again. */
                     "Idempotent-Replayed"?: string;
-                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit. */
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
                     "RateLimit-Policy"?: string;
-                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit. */
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
                     RateLimit?: string;
                     /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
                     "Order-Tier"?: "critical" | "standard" | "free";
@@ -1314,16 +1314,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
-                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit. */
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
                     "RateLimit-Policy"?: string;
-                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit. */
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
                     RateLimit?: string;
                     [name: string]: unknown;
                 };
@@ -1345,7 +1345,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order was being begun or its outcome recorded, and could not say what it kept (outcome_unknown, with Retry-After: a run begun so is taken over, resumed or voided; a retry with the same order_id gets the recorded outcome, waits for the run under way, or runs afresh if nothing of it stands). */
+            /** @description A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB, and for orders with a deadline_ms beyond ORDER_TIMEOUT_MS its lasting floor of MAX_INFLIGHT: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order was being begun or its outcome recorded, and could not say what it kept (outcome_unknown, with Retry-After: a run begun so is taken over, resumed or voided; a retry with the same order_id gets the recorded outcome, waits for the run under way, or runs afresh if nothing of it stands). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1465,13 +1465,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1479,7 +1483,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1566,18 +1570,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1722,13 +1730,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1952,13 +1964,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2006,13 +2022,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2091,13 +2111,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2165,13 +2189,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2250,13 +2278,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2324,13 +2356,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2421,13 +2457,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2504,13 +2544,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2589,13 +2633,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2663,13 +2711,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2748,13 +2800,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2822,13 +2878,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2963,13 +3023,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3051,13 +3115,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3180,13 +3248,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3254,13 +3326,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3383,13 +3459,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3485,13 +3565,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3559,13 +3643,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3669,13 +3757,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3683,7 +3775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3779,18 +3871,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3905,13 +4001,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3919,7 +4019,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4017,18 +4117,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4101,13 +4205,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4256,7 +4364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4335,13 +4443,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4444,7 +4556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4563,13 +4675,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4665,13 +4781,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4776,13 +4896,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4872,13 +4996,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4944,13 +5072,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -41,6 +41,17 @@ export function refusalAnswer(refusal: Refusal, context: RefusalContext): Refusa
   }
 }
 
+/**
+ * A known client's request shed while the event loop runs late: its client sent far more than its share of the
+ * requests of the last second (src/http/guards/client-load.ts), and is shed before any other client's.
+ */
+export function shedForTheLoop(client: string): { readonly kind: ErrorKind; readonly message: string } {
+  return {
+    kind: 'overloaded',
+    message: `the service's event loop runs late, and client ${client} sent far more than its share of the requests of the last second: its requests are held a second and refused until the loop catches up, other clients' are served; retry in 1 s`,
+  };
+}
+
 function serviceFull(full: Full, { tier, maxInflight }: RefusalContext): string {
   return full === 'records'
     ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
