@@ -245,17 +245,16 @@ function keysOf(
 }
 
 /**
- * The clients' rate limits, of their orders or of their other requests, counted in this process's memory — or, as one of
- * INSTANCES on this machine, in the node:cluster primary, for one limit
- * across them all (src/http/guards/client-rate-limits.ts).
+ * The clients' rate limits. Their orders: counted in this process's memory — or, as one of INSTANCES on this machine,
+ * in the node:cluster primary, for one limit across them all (src/http/guards/client-rate-limits.ts). Their other
+ * requests' budget: in this process's memory always, what it keeps being this instance's own event loop, and a round
+ * trip to the primary for every request being a cost of its own.
  */
 function rateLimiter(config: Config, log: Logger, counted: 'orders' | 'requests' = 'orders'): ClientRateLimits {
+  if (counted === 'requests')
+    return new ClientRateLimits(() => clientRequestRateLimitOf(config), 'memory', log, counted);
   const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';
-  const limitOf =
-    counted === 'orders'
-      ? (client: string) => clientRateLimitOf(config, client)
-      : () => clientRequestRateLimitOf(config);
-  return new ClientRateLimits(limitOf, store, log, counted);
+  return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log, counted);
 }
 
 /**

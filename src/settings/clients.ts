@@ -161,7 +161,7 @@ export const CLIENTS = {
     default: `${DEFAULT_CLIENT_REQUEST_RATE_LIMIT} with keys; none in open mode`,
     allowed: '0 (none) or requests per second',
     about:
-      "requests per second per client on every route but `POST /order` (whose budget is `CLIENT_RATE_LIMIT`), a burst of one second's worth; over it, 429 `rate_limited` once its second ends, its connection kept",
+      "requests per second per client on every route but `POST /order` (whose budget is `CLIENT_RATE_LIMIT`), a burst of one second's worth, counted by each instance (what it keeps is the instance's own event loop); over it, 429 `rate_limited` once its second ends, its connection kept",
   }),
   CLIENT_RATE_LIMITS: custom({
     field: 'clientRateLimits',
