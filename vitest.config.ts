@@ -15,6 +15,7 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   chaos: '1,200 orders with every fault, hang-ups and duplicates',
   'console-browser': 'Chromium',
   'console-csrf-browser': 'Chromium, with a second origin serving the attacking page',
+  'console-follows-browser': 'Chromium, following orders that run for seconds, and the thread view under load',
   'console-redrive-browser': 'Chromium, over instance processes one of which is killed',
   dependencies: "breakers' open windows and retries with jitter, waited out",
   deploy: 'kubectl, promtool and the Kubernetes schemas',

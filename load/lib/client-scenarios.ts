@@ -216,6 +216,7 @@ export async function breakerState(admin: Sender, dependency: string): Promise<s
   const response = await fetch(new URL('/admin/dependencies', admin.url), {
     headers: admin.key ? { authorization: `Bearer ${admin.key}` } : {},
   });
+  if (response.status !== 200) throw new Error(`reading the breakers: ${response.status} ${await response.text()}`);
   const { dependencies } = (await response.json()) as {
     dependencies: Array<{ dependency: string; breaker: { state: string } | null }>;
   };

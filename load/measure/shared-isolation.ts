@@ -9,7 +9,8 @@
  * The victim is another client's ordinary orders (globex); the attacker
  * (acme) stays within its own key and share.
  *
- * Scenarios (load/lib/client-scenarios.ts, as test/integration/shared-isolation*.test.ts drive them, shorter):
+ * Scenarios (load/lib/client-scenarios.ts, as test/integration/shared-isolation.test.ts and its siblings drive them,
+ * shorter):
  * - breaker: the vendor 300 ms slow, no failures; the attacker's 20 orders/s ask a vendor delay of 1,900 ms (deadline
  *   2 s); the victim's 5 orders/s. Also whether the vendor's breaker opened;
  * - probe: BREAKER_OPEN_MS=1000; a vendor outage opens the breaker, then ends while the attacker's 20 orders/s hold

@@ -23,6 +23,7 @@ import { ClientRateLimits } from '../http/guards/client-rate-limits.js';
 import { messageClassesOf } from '../http/express-messages.js';
 import { openApiDocument } from '../http/openapi/openapi.js';
 import { HttpServer } from '../http/server.js';
+import { LateReads } from '../http/guards/late-reads.js';
 import { ThreadEvents } from '../observability/live-pages/thread-events.js';
 import { UnauthenticatedMeter } from '../http/guards/unauthenticated-meter.js';
 import { audit } from '../observability/logging.js';
@@ -99,6 +100,8 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
     { ...config, hardLimit: config.connectionHardLimit, budgetUnauthenticated: config.access.mode === 'keys' },
     log,
     messageClassesOf(app),
+    // Orders and the lease's renewal run on this thread: reads give way to them as soon as it runs late.
+    new LateReads(loop, log),
   );
   // A run taken over here (resumed, redriven) is admitted by a new order's rules, and from SIGTERM on not at all: a
   // stopping instance takes nothing over. Counted as admitted where it was first admitted, not again here.

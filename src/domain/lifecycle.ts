@@ -100,6 +100,12 @@ export function nextState(from: Lifecycle, event: LifecycleEvent): Lifecycle | u
 export const TERMINAL_STATES: ReadonlySet<Lifecycle> = new Set(['succeeded', 'failed', 'canceled', 'dead_lettered']);
 
 /**
+ * The outcomes an order ends in as a state of its own; every other failure ends it `failed`. The durable list's
+ * indexes name them (src/postgres/migrations/0020-orders-listed-by-lifecycle.sql).
+ */
+export const OWN_ENDINGS = ['canceled', 'interrupted', 'dead_lettered'] as const satisfies readonly OrderFailureKind[];
+
+/**
  * The state of an order from its record: running (`resumed` when its run was taken over from a lost instance and runs
  * on), or how its latest run ended.
  */
@@ -109,14 +115,6 @@ export function lifecycleOf(
   resumed = false,
 ): Lifecycle {
   if (state === 'running') return resumed ? 'resumed' : 'running';
-  switch (outcome) {
-    case 'ok':
-      return 'succeeded';
-    case 'canceled':
-    case 'interrupted':
-    case 'dead_lettered':
-      return outcome;
-    default:
-      return 'failed';
-  }
+  if (outcome === 'ok') return 'succeeded';
+  return (OWN_ENDINGS as readonly string[]).includes(outcome ?? '') ? (outcome as Lifecycle) : 'failed';
 }

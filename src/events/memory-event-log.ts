@@ -1,7 +1,7 @@
 /**
  * The outbox in this process's memory: events are kept, and delivered, only
  * while the process lives — a process that dies takes its undelivered
- * events along, as it takes its order records (docs/durability.md). Bounded
+ * events along, as it takes its order records (docs/outbox.md). Bounded
  * by count (EVENTS_MAX), shared between the clients: past it, an
  * event goes from the client keeping the most per unit of its weight
  * (src/fairness/fair-share.ts's turn order, backwards) — its oldest. So a

@@ -3,7 +3,7 @@
  * held, weight, active, floor, cap, newcomer, turn). Who keeps the counts does not change: the orders in flight are
  * counted at admission (src/orders/client-shares.ts), the courier slots in shared memory
  * (src/shared-memory/slot-semaphore.ts), the turns of thread time by src/threads/cpu-turns.ts, the webhook sends by
- * src/events/send-shares.ts, the webhook lanes' statements by ./turn-line.ts. Each hands its counts to these functions
+ * ./held-shares.ts, the webhook lanes' statements by ./turn-line.ts. Each hands its counts to these functions
  * and does what they decide.
  *
  * A capped client holds at most its cap. Every active client is guaranteed its floor, ⌊capacity × its weight / W⌋, W

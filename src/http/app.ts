@@ -239,7 +239,12 @@ function routeOrders(
   app.post(
     '/orders/:orderId/cancel',
     may.client,
-    orderCancelRoute({ cancel: (key, waitMs) => orders.cancel(key, waitMs), status: orderStatus, responder, log }),
+    orderCancelRoute({
+      cancel: (key, by, waitMs) => orders.cancel(key, by, waitMs),
+      status: orderStatus,
+      responder,
+      log,
+    }),
   );
   app.all('/orders/:orderId/cancel', methodNotAllowed('POST'));
 }

@@ -18,7 +18,7 @@
  * - the client is gone, or a response was already under way: the
  *   connection is cut.
  */
-import { maxHeaderSize, STATUS_CODES, type ServerResponse } from 'node:http';
+import { maxHeaderSize, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -27,6 +27,7 @@ import { randomUuid } from '../random-ids.js';
 import type { ErrorResponse } from './wire/api-schemas.js';
 import { STATUS_BY_KIND } from './wire/error-status.js';
 import { PROBLEM_JSON, prefersProblem, problem } from './wire/problem-details.js';
+import { rawAnswer } from './wire/raw-answer.js';
 import { requestIdFrom } from './guards/request-log.js';
 import { requestIdOf } from './wire/response-headers.js';
 
@@ -145,15 +146,12 @@ function describe(
 }
 
 function rawResponse(status: number, requestId: string, { type, body }: { type: string; body: string }): string {
-  return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-    `Content-Type: ${type}; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    `X-Request-Id: ${requestId}\r\n` +
-    `Date: ${new Date().toUTCString()}\r\n` +
-    'Connection: close\r\n\r\n' +
-    body
-  );
+  const headers = {
+    'Content-Type': `${type}; charset=utf-8`,
+    'X-Request-Id': requestId,
+    Date: new Date().toUTCString(),
+  };
+  return rawAnswer({ status, headers, body });
 }
 
 /** A header's value in the raw bytes of a request the parser gave up on, if it got that far. */

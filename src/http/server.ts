@@ -56,6 +56,9 @@ import type { MessageClasses } from './express-messages.js';
 import { UnauthenticatedConnections } from './guards/unauthenticated-connections.js';
 import { ClientConnections } from './guards/client-connections.js';
 import { strangersListeningOn } from './port-ownership.js';
+import type { LateReads } from './guards/late-reads.js';
+import { rawRefusal } from './wire/raw-answer.js';
+import { TOO_MANY_CONNECTIONS } from './wire/refusal-answers.js';
 
 /** Capped by the kernel (net.core.somaxconn). */
 const LISTEN_BACKLOG = 65_535;
@@ -99,13 +102,7 @@ const UNAUTHENTICATED_GRACE_MS = 1000;
  * What a connection closed to make room is told, before it closes: a client whose request was already on its way (a
  * burst of thousands, queued in the kernel behind the event loop) reads an answer it can retry on, not a reset.
  */
-const GIVE_WAY_BODY = JSON.stringify({
-  status: 'error',
-  error: { kind: 'overloaded', message: 'too many connections are open; retry shortly' },
-});
-const GIVE_WAY_ANSWER =
-  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nCache-Control: no-store\r\n' +
-  `Connection: close\r\nContent-Length: ${Buffer.byteLength(GIVE_WAY_BODY)}\r\n\r\n${GIVE_WAY_BODY}`;
+const GIVE_WAY_ANSWER = rawRefusal(TOO_MANY_CONNECTIONS);
 /** How long a connection that was told to give way may linger for that answer to be read, before it is cut. */
 const GIVE_WAY_LINGER_MS = 1000;
 
@@ -180,6 +177,8 @@ export class HttpServer {
     private readonly log: Logger,
     /** The classes its requests and responses are made of; without: Node's own. */
     messages?: MessageClasses,
+    /** Reads held back or refused before the app while the main thread runs late; without: all reach the app. */
+    private readonly lateReads?: LateReads,
   ) {
     this.server = new DrainingServer(
       {
@@ -196,8 +195,10 @@ export class HttpServer {
         ...messages,
       },
       (req, res) => {
-        if (this.gaveWay.has(req.socket)) req.socket.destroy();
-        else void handler(req, res);
+        if (this.gaveWay.has(req.socket)) return void req.socket.destroy();
+        const refusal = lateReads?.arrived(req, this.answering);
+        if (refusal === undefined) void handler(req, res);
+        else this.refuse(req.socket, refusal);
       },
     );
     const budgeted = limits.budgetUnauthenticated !== false;
@@ -227,6 +228,7 @@ export class HttpServer {
       this.answering.set(socket, 0);
       this.unauthenticated.add(socket, socket.remoteAddress ?? '');
       socket.on('close', connectionClosed);
+      lateReads?.accepted(socket);
     });
     // One listener for every connection (its `this` is the socket), not a closure wrapped by `once` in another.
     function connectionClosed(this: Socket): void {
@@ -304,6 +306,14 @@ export class HttpServer {
     this.gaveWay.add(socket);
     socket.end(GIVE_WAY_ANSWER);
     setTimeout(() => socket.destroy(), GIVE_WAY_LINGER_MS).unref();
+  }
+
+  /** Answer a whole request with `answer`'s bytes, before the app, and close: nothing else read on it is run. */
+  private refuse(socket: Socket, answer: Buffer | string): void {
+    this.forget(socket);
+    this.gaveWay.add(socket);
+    socket.end(answer);
+    socket.destroySoon();
   }
 
   /**
@@ -398,6 +408,7 @@ export class HttpServer {
   startDraining(): void {
     if (this.isDraining) return;
     this.isDraining = true;
+    this.lateReads?.resumeAll();
     // Each listening socket closes once the connections it accepted have: the server is closed once all have.
     const listening = [this.server, ...this.listeners].filter((server) => server.listening);
     let left = listening.length;

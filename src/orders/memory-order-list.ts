@@ -55,7 +55,7 @@ export function listMemoryOrders(source: MemoryListSource, query: OrderListQuery
   const orders: ListedOrder[] = [];
   if (from >= RUNNING_PHASE) {
     const before = from - RUNNING_PHASE;
-    const running = query.state === undefined || query.state === 'running' ? [...source.running].reverse() : [];
+    const running = inState(query.state, undefined) ? [...source.running].reverse() : [];
     let lastSeq = before;
     for (const order of running) {
       if (order.seq >= before) continue;
@@ -65,7 +65,8 @@ export function listMemoryOrders(source: MemoryListSource, query: OrderListQuery
       orders.push(listedRunning(order));
       lastSeq = order.seq;
     }
-    if (query.state === 'running') return { orders, next: undefined };
+    // A state of the running: no ended order is in it (in memory nothing is resumed: none is either).
+    if (query.state === 'running' || query.state === 'resumed') return { orders, next: undefined };
     from = tail;
   }
   return listDone(source, query, tail, from, orders);

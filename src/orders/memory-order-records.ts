@@ -37,7 +37,16 @@ import {
 import { DoneRecords, MAX_BYTES_BESIDES_ID, NO_POSITION } from './done-records.js';
 import { fingerprint64Of, fingerprintText, sameFingerprint64, type Fingerprint64 } from './fingerprints.js';
 import type { DoneBody } from './outcome-codec.js';
-import type { Begun, CancelMark, Finished, OrderRecord, OrderRecords, RecordedOutcome } from './order-records.js';
+import type {
+  Begun,
+  CancelMark,
+  CancelRequest,
+  CancelRequester,
+  Finished,
+  OrderRecord,
+  OrderRecords,
+  RecordedOutcome,
+} from './order-records.js';
 import type { OrderListPage, OrderListQuery } from './order-list.js';
 import { listMemoryOrders, type RunningListing } from './memory-order-list.js';
 
@@ -48,8 +57,8 @@ interface Running {
   /** Its begin number (GET /orders lists the newest first) and when it began. */
   readonly seq: number;
   readonly beganAt: number;
-  /** A cancel was marked: its finish records no success. */
-  cancelRequested?: true;
+  /** A cancel was marked, by whom and when: its finish records no success. */
+  canceled?: CancelRequest;
 }
 
 /**
@@ -146,7 +155,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
   /** The record, read at once (what the store reads in the same turn as a change of the books). */
   recordOf(key: OrderKey): OrderRecord | undefined {
     const running = this.running.get(key);
-    if (running) return running.record;
+    if (running) return running.canceled ? { ...running.record, canceled: running.canceled } : running.record;
     const position = this.findDone(key);
     return position === NO_POSITION ? undefined : this.doneRecordAt(position, key);
   }
@@ -243,10 +252,10 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
     return this.bytes + bytes <= this.maxBytes;
   }
 
-  async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {
+  async requestCancel(key: OrderKey, by: CancelRequester): Promise<CancelMark | undefined> {
     const running = this.running.get(key);
     if (running) {
-      running.cancelRequested = true;
+      running.canceled ??= { ...by, at: this.now() };
       return { kind: 'marked', run: running.record.runs };
     }
     const outcome = this.recordOf(key)?.outcome;
@@ -257,7 +266,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
     const kept = this.running.get(key);
     // Only the latest run, while under way, writes the answer (in one process nobody takes a run over, but say so).
     if (!kept || kept.record.runs !== run) return outcome.kind;
-    if (kept.cancelRequested && outcome.kind === 'ok') return 'cancel_requested';
+    if (kept.canceled && outcome.kind === 'ok') return 'cancel_requested';
     this.wake(key, run, outcome);
     this.onRecorded(key, run, outcome);
     this.running.delete(key);
@@ -269,12 +278,15 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
     const { runs, tier, ownDeadlineMs } = kept.record;
     const books = this.ledger?.takeBooks(key);
     const expiresAt = this.now() + this.ttlMs;
+    // Who canceled it is kept once it is canceled: a run that failed on its own first was not.
+    const canceled = outcome.kind === 'canceled' ? kept.canceled : undefined;
     this.addDone(key, fingerprint64Of(kept.record.fingerprint), expiresAt, {
       runs,
       tier,
       ownDeadlineMs,
       outcome,
       books,
+      canceled,
     });
     this.dropExpired();
     return outcome.kind;
@@ -353,7 +365,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
   }
 
   private doneRecordAt(position: number, key: OrderKey): OrderRecord {
-    const { runs, tier, ownDeadlineMs, outcome } = this.done.bodyOf(position);
+    const { runs, tier, ownDeadlineMs, outcome, canceled } = this.done.bodyOf(position);
     const fingerprint = fingerprintText(this.done.fingerprintOf(position));
     return {
       key,
@@ -363,6 +375,7 @@ export class MemoryOrderRecords implements OrderRecords, FoldedBooksShelf {
       outcome,
       ...(tier ? { tier } : {}),
       ...(ownDeadlineMs === undefined ? {} : { ownDeadlineMs }),
+      ...(canceled ? { canceled } : {}),
     };
   }
 

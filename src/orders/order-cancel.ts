@@ -6,7 +6,7 @@
  * on another instance, by that instance, told through the store.
  */
 import type { OrderKey } from '../domain/order.js';
-import type { OrderRecords, OutcomeKind } from './order-records.js';
+import type { CancelRequester, OrderRecords, OutcomeKind } from './order-records.js';
 
 /** What became of a cancel: told by the records, or waited for until the run ended (or the wait gave up). */
 export type CancelOutcome =
@@ -22,18 +22,19 @@ export type CancelOutcome =
   | { readonly kind: 'canceling' };
 
 /**
- * Mark the order's run canceled, stop it if it runs here (`stopHere`), and wait up to `waitMs` for it to end. Never
- * rejects.
+ * Mark the order's run canceled `by` whom, stop it if it runs here (`stopHere`), and wait up to `waitMs` for it to end.
+ * Never rejects.
  */
 export async function cancelOrder(
   records: Pick<OrderRecords, 'requestCancel' | 'awaitRun'>,
   key: OrderKey,
+  by: CancelRequester,
   waitMs: number,
   stopHere: (key: OrderKey) => void,
 ): Promise<CancelOutcome> {
   let mark;
   try {
-    mark = await records.requestCancel(key);
+    mark = await records.requestCancel(key, by);
   } catch {
     return { kind: 'unavailable' };
   }

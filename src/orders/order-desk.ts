@@ -36,7 +36,7 @@ import type { OrderResult, TakenOver } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
+import type { CancelRequester, Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
 import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
 import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
 import { Run } from './desk-run.js';
@@ -424,9 +424,9 @@ export class OrderDesk {
     }
   }
 
-  /** Cancel the order of `key` (POST /orders/{id}/cancel): src/orders/order-cancel.ts. */
-  cancel(key: OrderKey, waitMs: number): Promise<CancelOutcome> {
-    return cancelOrder(this.records, key, waitMs, (running) => this.cancelHere(running));
+  /** Cancel the order of `key` `by` whom (POST /orders/{id}/cancel): src/orders/order-cancel.ts. */
+  cancel(key: OrderKey, by: CancelRequester, waitMs: number): Promise<CancelOutcome> {
+    return cancelOrder(this.records, key, by, waitMs, (running) => this.cancelHere(running));
   }
 
   /**

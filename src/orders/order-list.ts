@@ -10,12 +10,25 @@
 import type { OrderKey } from '../domain/order.js';
 import type { Tier } from '../domain/tier.js';
 import type { OrderFailureKind } from '../domain/errors.js';
+import { lifecycleOf, type Lifecycle } from '../domain/lifecycle.js';
 
 /** How a run ended: 'ok', or the kind it failed with (the records' OutcomeKind, said here so neither imports the other). */
 type OutcomeKind = OrderFailureKind | 'ok';
 
-/** running: under way; done: ended, however; succeeded / failed: ended ok, or not. */
-export const LISTED_STATES = ['running', 'done', 'succeeded', 'failed'] as const;
+/**
+ * Every state of an order's life a record is in (src/domain/lifecycle.ts), each listing the orders in it — running:
+ * under way, the resumed too — and done: ended, however. Not accepted: a 202's word for an order about to run.
+ */
+export const LISTED_STATES = [
+  'running',
+  'resumed',
+  'done',
+  'succeeded',
+  'failed',
+  'canceled',
+  'interrupted',
+  'dead_lettered',
+] as const satisfies ReadonlyArray<Exclude<Lifecycle, 'accepted'> | 'done'>;
 export type ListedState = (typeof LISTED_STATES)[number];
 
 export interface OrderListQuery {
@@ -40,6 +53,8 @@ export interface ListedOrder {
   readonly outcome: OutcomeKind | undefined;
   readonly runs: number;
   readonly tier?: Tier;
+  /** Running on after its run was taken over from a lost instance (durable mode). */
+  readonly resumed?: true;
   /**
    * When its latest run began (Postgres), or, in memory, when it began if it runs and when it ended if it is done (a
    * done record keeps no start): what `since` and `until` compare with. Ms since the epoch.
@@ -53,8 +68,8 @@ export interface OrderListPage {
   readonly next: readonly number[] | undefined;
 }
 
-/** Whether a done order of outcome `kind` (undefined: running) is in `state`. */
-export function inState(state: ListedState | undefined, kind: OutcomeKind | undefined): boolean {
+/** Whether an order whose latest run ended `kind` (undefined: it runs; `resumed`, taken over) is in `state`. */
+export function inState(state: ListedState | undefined, kind: OutcomeKind | undefined, resumed = false): boolean {
   switch (state) {
     case undefined:
       return true;
@@ -62,10 +77,8 @@ export function inState(state: ListedState | undefined, kind: OutcomeKind | unde
       return kind === undefined;
     case 'done':
       return kind !== undefined;
-    case 'succeeded':
-      return kind === 'ok';
-    case 'failed':
-      return kind !== undefined && kind !== 'ok';
+    default:
+      return lifecycleOf(kind === undefined ? 'running' : 'done', kind, resumed) === state;
   }
 }
 

@@ -21,7 +21,7 @@
  *   its line is written; a store shared by several instances also raises,
  *   through its own recovery, the alarm of a run whose instance was lost
  *   before it told (src/store/store.ts, `onUnraisedAlarm`).
- * - `requestCancel` marks a run under way canceled. The mark and the run's
+ * - `requestCancel` marks a run under way canceled, and who asked. The mark and the run's
  *   finish are ordered by the record itself: a finish after the mark does
  *   not record a success (`cancel_requested`: its caller refunds, then
  *   records `canceled`), and a mark after the finish finds the order ended.
@@ -45,6 +45,11 @@ export interface RecordedOutcome {
   readonly kind: OutcomeKind;
   /** Present when the outcome is final: the answer a retry gets again, without anything running. */
   readonly replay: OrderResult | undefined;
+  /**
+   * When it is not (a timeout, an outage…) and its steps ran: the answer its callers were told, kept so that the
+   * order's timeline can show which step made it late or failed. Never replayed: a retry runs the order again.
+   */
+  readonly answered?: OrderResult;
 }
 
 /**
@@ -99,6 +104,8 @@ export interface OrderRecord {
   readonly ownDeadlineMs?: number;
   /** The run under way was taken over from a lost instance and runs on (forward recovery); absent otherwise. */
   readonly resumed?: true;
+  /** Who canceled the latest run, and when: while it winds down from the cancel, and once it is recorded canceled. */
+  readonly canceled?: CancelRequest;
 }
 
 /**
@@ -110,6 +117,20 @@ export type Redrive =
   | { readonly kind: 'unknown' }
   | { readonly kind: 'not_redrivable'; readonly outcome: OutcomeKind | undefined }
   | { readonly kind: 'money_unsettled'; readonly outcome: OutcomeKind };
+
+/**
+ * Who asks an order's run to stop, as an audit line names them: its client's name (`admin` for the admin's), and
+ * which admin key it came with, by its fingerprint — never the key.
+ */
+export interface CancelRequester {
+  readonly actor: string;
+  readonly actorKey?: string;
+}
+
+/** The cancel marked on an order's run: who asked first, and when (ms since the epoch). */
+export interface CancelRequest extends CancelRequester {
+  readonly at: number;
+}
 
 /** What a cancel found: a run under way, now marked (it ends canceled), or an order that has ended. */
 export type CancelMark =
@@ -172,10 +193,10 @@ export interface OrderRecords {
    */
   finish(order: OrderKey, run: number, outcome: RecordedOutcome): Promise<Finished>;
   /**
-   * Mark the order's run under way canceled (undefined: no record of the order). Rejects if the store cannot be
-   * reached.
+   * Mark the order's run under way canceled, `by` whom (the first to ask is the one kept); undefined: no record of the
+   * order. Rejects if the store cannot be reached.
    */
-  requestCancel(order: OrderKey): Promise<CancelMark | undefined>;
+  requestCancel(order: OrderKey, by: CancelRequester): Promise<CancelMark | undefined>;
   /**
    * Wait until run `run` of the order has ended; its recorded outcome. Rejects
    * if `signal` aborts first, or if the store cannot be reached.

@@ -29,9 +29,14 @@ export function isFinal(result: OrderResult): boolean {
   return result.failure === undefined || (!PASSING_FAILURES.has(result.failure) && result.failedByDependency !== true);
 }
 
-/** What the records keep of a run's result: its kind, and the answer replayed to a retry when it is final. */
+/**
+ * What the records keep of a run's result: its kind, and its answer — replayed to a retry when it is final, else kept
+ * for the timeline alone (if any step ran).
+ */
 export function outcomeOf(result: OrderResult, tier: Tier | undefined): RecordedOutcome {
   // A replayed answer says the tier its run ran at, not the tier a retry asks for.
-  const replay = !isFinal(result) ? undefined : tier === undefined ? result : { ...result, tier };
-  return { kind: result.failure ?? 'ok', replay };
+  const answer = tier === undefined ? result : { ...result, tier };
+  const kind = result.failure ?? 'ok';
+  if (isFinal(result)) return { kind, replay: answer };
+  return result.steps.length === 0 ? { kind, replay: undefined } : { kind, replay: undefined, answered: answer };
 }

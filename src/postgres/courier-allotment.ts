@@ -187,7 +187,7 @@ export class CourierAllotment {
   /**
    * A slot is back from the steps. The last one lent under a lease given up
    * ends the revocation: say how long the steps kept them — until then,
-   * Postgres may already have lent their rows again (docs/deploying.md#leases-and-self-fencing).
+   * Postgres may already have lent their rows again (docs/durable-store.md#leases-and-self-fencing).
    */
   private slotBack(slot: number): void {
     this.withheld.push(slot);

@@ -41,6 +41,7 @@ import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type {
   Begun,
   CancelMark,
+  CancelRequester,
   Finished,
   OrderRecord,
   OrderRecords,
@@ -68,6 +69,7 @@ import type { OrderTraceOf } from '../events/delivery-traces.js';
 import type { EventTraceContext } from '../events/order-event.js';
 import type { OrderListPage, OrderListQuery } from '../orders/order-list.js';
 import { listPgOrders } from './pg-order-list.js';
+import { GET_MANY, parseAnswer, recordOf, type RecordRow } from './pg-order-read.js';
 import { RunHandOvers } from './pg-hand-over.js';
 import { FENCE_AS_BEGUN, type RunHolder } from './run-holder.js';
 
@@ -77,30 +79,15 @@ const BEGIN_MANY: Statement = {
 };
 const FINISH_MANY: Statement = {
   name: 'order_finish_many',
-  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9) AS kind',
+  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS kind',
 };
-const GET_MANY: Statement = {
-  name: 'order_get_many',
-  text: "SELECT order_id, fingerprint, runs, state, kind, replay, tier, recoveries FROM orders WHERE order_id = ANY($1::text[]) AND NOT (state = 'done' AND replay_until <= now())",
-};
-
-interface RecordRow {
-  order_id: string;
-  fingerprint: string;
-  runs: number;
-  state: 'running' | 'done';
-  kind: OutcomeKind | null;
-  replay: string | null;
-  tier: Tier | null;
-  recoveries: number;
-}
 const WATCH: Statement = {
   name: 'order_watch',
   text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay',
 };
 const CANCEL: Statement = {
   name: 'order_cancel_request',
-  text: 'SELECT state, run, kind FROM order_cancel_request($1)',
+  text: 'SELECT state, run, kind FROM order_cancel_request($1, $2, $3)',
 };
 const REDRIVE: Statement = {
   name: 'order_redrive',
@@ -180,8 +167,7 @@ interface FinishCall {
   readonly run: number;
   readonly owner: string;
   readonly fence: number;
-  readonly kind: OutcomeKind;
-  readonly replay: string | null;
+  readonly outcome: RecordedOutcome;
   readonly trace: EventTraceContext | undefined;
 }
 
@@ -229,11 +215,12 @@ export class PgOrderRecords implements OrderRecords {
           calls.map((c) => c.run),
           calls.map((c) => c.owner),
           calls.map((c) => c.fence),
-          calls.map((c) => c.kind),
-          calls.map((c) => c.replay),
+          calls.map((c) => c.outcome.kind),
+          calls.map((c) => jsonOf(c.outcome.replay)),
           options.replayMs,
           calls.map((c) => c.trace?.traceId ?? null),
           calls.map((c) => c.trace?.spanId ?? null),
+          calls.map((c) => jsonOf(c.outcome.answered)),
         ]),
       { ...batching, order: byId, observe: observedAs('order_finish', options.statements) },
     );
@@ -242,18 +229,7 @@ export class PgOrderRecords implements OrderRecords {
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
     const row = await this.reads(storedKey(key), partsOfKey(key).client);
-    if (!row) return undefined;
-    const outcome = row.state === 'done' ? { kind: row.kind!, replay: parseReplay(row.replay) } : undefined;
-    return {
-      key,
-      fingerprint: row.fingerprint,
-      runs: row.runs,
-      state: row.state,
-      outcome,
-      ...(row.tier ? { tier: row.tier } : {}),
-      // Claimed by recovery and running still: resumed (a run it voids is done once claimed).
-      ...(row.state === 'running' && row.recoveries > 0 ? { resumed: true as const } : {}),
-    };
+    return row && recordOf(key, row);
   }
 
   async begin(key: OrderKey, fingerprint: string, tier?: Tier, asked?: Order): Promise<Begun> {
@@ -279,7 +255,7 @@ export class PgOrderRecords implements OrderRecords {
       case 'running':
         return { kind: 'running', run: asNumber(row.begun_run!) };
       case 'replay':
-        return { kind: 'replay', result: parseReplay(row.begun_replay)! };
+        return { kind: 'replay', result: parseAnswer(row.begun_replay)! };
       case 'reused':
         return { kind: 'reused' };
     }
@@ -314,9 +290,11 @@ export class PgOrderRecords implements OrderRecords {
     return this.handOvers.handOver(storedKey(key), run, this.local);
   }
 
-  async requestCancel(key: OrderKey): Promise<CancelMark | undefined> {
+  async requestCancel(key: OrderKey, by: CancelRequester): Promise<CancelMark | undefined> {
     const [row] = await this.db.query<{ state: 'running' | 'done'; run: string; kind: OutcomeKind | null }>(CANCEL, [
       storedKey(key),
+      by.actor,
+      by.actorKey ?? null,
     ]);
     if (!row) return undefined;
     return row.state === 'running' ? { kind: 'marked', run: asNumber(row.run) } : { kind: 'ended', outcome: row.kind! };
@@ -382,7 +360,7 @@ export class PgOrderRecords implements OrderRecords {
         const [row] = await this.db.query<RunRow>(statement, [id]);
         // Gone, or run again since: nothing is known of that run any more.
         if (!row || asNumber(row.run) !== run) return { kind: 'interrupted', replay: undefined };
-        if (row.state === 'done') return { kind: row.kind!, replay: parseReplay(row.replay) };
+        if (row.state === 'done') return { kind: row.kind!, replay: parseAnswer(row.replay) };
         await watch.next(signal, WAIT_BACKSTOP_MS);
       }
     } finally {
@@ -483,13 +461,9 @@ export class PgOrderRecords implements OrderRecords {
     fence: number,
     outcome: RecordedOutcome,
   ): Promise<Finished> {
-    const replay = outcome.replay ? JSON.stringify(outcome.replay) : null;
     const trace = this.options.traceOf?.(key);
-    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, kind: outcome.kind, replay, trace }))
-      .kind;
+    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, outcome, trace })).kind;
   }
 }
 
-function parseReplay(text: string | null): OrderResult | undefined {
-  return text === null ? undefined : (JSON.parse(text) as OrderResult);
-}
+const jsonOf = (answer: OrderResult | undefined): string | null => (answer ? JSON.stringify(answer) : null);

@@ -3,7 +3,7 @@
  * ./migrations/, one per migration, applied in order by ./migrations.ts at
  * every start. A file is `NNNN-what.sql`, its number the migration's id, and
  * its first line `-- name: …` the name recorded in `schema_migrations` (a
- * released migration's name never changes). docs/durability.md explains
+ * released migration's name never changes). docs/durable-store.md explains
  * every column and the transaction that moves it.
  *
  * The transitions that must be one atomic decision are plpgsql functions:

@@ -34,7 +34,7 @@ export const EVENTS = {
     max: 10_000,
     fallback: 5000,
     about:
-      'the first retry of a failed delivery comes after half to all of this; each next wait is four times longer, up to `WEBHOOK_RETRY_MAX_MS` (see [api.md](api.md#events-and-webhooks))',
+      'the first retry of a failed delivery comes after half to all of this; each next wait is four times longer, up to `WEBHOOK_RETRY_MAX_MS` (see [events.md](events.md#delivery))',
   }),
   WEBHOOK_RETRY_MAX_MS: integer({
     field: 'retryMaxMs',
@@ -70,6 +70,6 @@ export const EVENTS = {
     max: 3650,
     fallback: 30,
     about:
-      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [durability.md](durability.md#events-the-outbox))',
+      'durable mode: events are kept this long at least (for `GET /events`), and never forgotten while a delivery of them is owed (see [outbox.md](outbox.md#in-postgres))',
   }),
 };

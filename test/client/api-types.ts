@@ -741,7 +741,7 @@ export interface components {
              */
             tier?: "critical" | "standard" | "free";
             /**
-             * @description Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.
+             * @description Where the order is in its life (docs/design.md, the life of an order): running — resumed while a run taken over from a lost instance runs on (durable mode: forward recovery) — or how its latest run ended: succeeded, failed, canceled, interrupted, or dead_lettered (durable mode: parked after more than ORDER_RECOVERIES_MAX takeovers, until the admin redrives it). `state` says running or done, as before. accepted is a 202’s word only.
              * @enum {string}
              */
             lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
@@ -933,6 +933,11 @@ export interface components {
             runs: number;
             /** @enum {string} */
             tier?: "critical" | "standard" | "free";
+            /**
+             * @description Where it is in its life, as GET /orders/{order_id} says: canceled, interrupted and dead_lettered are listed as themselves, never as failed; resumed, a run taken over from a lost instance that runs on.
+             * @enum {string}
+             */
+            lifecycle: "accepted" | "running" | "succeeded" | "failed" | "canceled" | "interrupted" | "resumed" | "dead_lettered";
             /** @description When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with. */
             at: string;
         };
@@ -969,7 +974,7 @@ export interface components {
                 /** @description The worker thread it failed on, if it reached one. */
                 thread_id: number | null;
             } | null;
-            /** @description The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries; empty while it runs or when the outcome kept no answer (interrupted, timeout). */
+            /** @description The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries — an outcome a retry is not told again (timeout, an outage) keeps them too, to be shown here, never replayed; empty while it runs, or when nothing of its answer is kept (interrupted). */
             steps: components["schemas"]["TimelineStep"][];
             /** @description What was undone: a refund of a payment. */
             compensations: components["schemas"]["TimelineStep"][];
@@ -981,6 +986,15 @@ export interface components {
             deadline_ms: number;
             /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
             run_started_at?: string;
+            /** @description Who canceled the latest run, and when (POST /orders/{order_id}/cancel; the first to ask, if several did): while it winds down from the cancel, and once it ended canceled. Absent otherwise. */
+            canceled_by?: {
+                /** @description Who: the order's client (its own key), or admin. */
+                actor: string;
+                /** @description Which admin key, by its fingerprint (sha256: and 12 hex digits), never the key; absent for a client's key and in open mode. */
+                actor_key?: string;
+                /** @description When the cancel was asked (ISO 8601, UTC). */
+                at: string;
+            };
             /** @description Whether the admin’s redrive (POST /admin/orders/{order_id}/redrive) would send it on: with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure, that asked a deadline_ms of its own (only such an order keeps what it asked, to be run again) and whose money is settled (charged all refunded). A redrive may still be refused for want of room (503), to be asked again. */
             redrivable: boolean;
         };
@@ -1128,6 +1142,13 @@ export interface components {
     parameters: never;
     requestBodies: never;
     headers: {
+        /**
+         * @description Strong, of this answer’s body: send it back as If-None-Match to be told 304 while nothing changed.
+         * @example "MgTow1hjQeUzYErdEH1lGIVzwqS"
+         */
+        OrderETag: string;
+        /** @description private, no-cache: no shared cache may keep an order and its money; a client’s own may, and asks again every time (If-None-Match), so it never shows a state that has changed. */
+        OrderCacheControl: "private, no-cache";
         /** @description The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance. */
         "X-Request-Id": string;
         /** @description W3C Trace Context Level 2: `00-{trace id}-{span id}-{flags}` — the request's trace (the caller's, if it sent a traceparent), the span that answered it, and whether the trace is recorded (01) or not (00). Every log line of its order carries the trace id as trace_id, exported spans or not. On every response but a malformed request's refused before it was parsed. */
@@ -1149,7 +1170,7 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C Trace Context: the caller's vendor state, kept with its traceparent */
                 tracestate?: string;
-                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
+                /** @description RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. respond-async, wait=N: the wait, then 202 (Preference-Applied: respond-async, wait=N). Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run */
                 prefer?: string;
                 /** @description Run this order at a lower priority tier than the client's own (critical, standard, free): near capacity it is shed and served as that tier. A tier above the client's own is ignored, not refused: the order runs at the client's tier, and the answer's Order-Tier says so. Any other value is 400 bad_request */
                 "order-tier"?: "critical" | "standard" | "free";
@@ -1184,14 +1205,22 @@ export interface operations {
                     "application/json": components["schemas"]["OrderSucceeded"];
                 };
             };
-            /** @description Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
+            /** @description Prefer: respond-async (or wait=N, or both, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
-                    /** @description respond-async, or wait=N. */
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
+                    /**
+                     * @description respond-async, wait=N, or both: what the request asked for that was honoured.
+                     * @example respond-async, wait=1
+                     */
                     "Preference-Applied"?: string;
                     /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
                     "Order-Tier"?: "critical" | "standard" | "free";
@@ -1380,7 +1409,10 @@ export interface operations {
     getOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1389,17 +1421,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OrderStatus"];
                 };
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The path is not well-formed percent-encoded UTF-8 (kind bad_request). */
             400: {
@@ -1483,7 +1527,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1502,7 +1546,10 @@ export interface operations {
     getOrderHead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it). */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description The order_id the order was sent with (URL-encoded). */
                 order_id: string;
@@ -1511,12 +1558,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The order. */
+            /** @description The order, with a strong ETag of this answer: poll it with If-None-Match. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
-                    "Cache-Control": components["headers"]["Cache-Control"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again). */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    traceresponse: components["headers"]["traceresponse"];
+                    ETag: components["headers"]["OrderETag"];
+                    "Cache-Control": components["headers"]["OrderCacheControl"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1585,7 +1644,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1634,6 +1693,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     /** @description respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240). */
                     "Preference-Applied"?: string;
                     [name: string]: unknown;
@@ -3365,6 +3429,11 @@ export interface operations {
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description GET /orders/{order_id} of the order. */
                     Location?: string;
+                    /**
+                     * @description Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3663,8 +3732,8 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
@@ -3775,7 +3844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3794,8 +3863,8 @@ export interface operations {
     listOrdersHead: {
         parameters: {
             query?: {
-                /** @description running, done (ended, however), succeeded, or failed; all without. */
-                state?: "running" | "done" | "succeeded" | "failed";
+                /** @description A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without. */
+                state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
                 /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
@@ -3886,7 +3955,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4019,7 +4088,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4132,7 +4201,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4223,7 +4292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4458,7 +4527,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4693,7 +4762,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4796,7 +4865,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

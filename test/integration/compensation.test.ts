@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { expectAtRest } from '../support/leaks.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples } from '../support/prometheus.js';
@@ -20,9 +21,12 @@ interface OrderStatusJson {
   payment: { charged: number; refunded: number };
 }
 
-/** GET /orders/{order_id}: the order's record and the payment provider's books of it. */
+/**
+ * GET /orders/{order_id}: the order's record and the payment provider's books of it — after a burst of orders too, when
+ * the service may turn a read away for a second while its main thread catches up.
+ */
 async function orderStatus(service: TestService, orderId: string): Promise<OrderStatusJson> {
-  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
   expect(response.status).toBe(200);
   return (await response.json()) as OrderStatusJson;
 }

@@ -7,45 +7,26 @@
  * from the page, and a running order canceled, each after a confirmation. With CONSOLE_SHOTS_DIR set, the page
  * is saved there as PNGs at a laptop's 1366×768.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchChromium, pageErrors, shot, SKIPPED } from '../support/chromium.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { useAdminBrowser } from '../support/admin-browser.js';
+import { hasChromium, pageErrors, shot, SKIPPED } from '../support/chromium.js';
 import { expectAtRest } from '../support/leaks.js';
 import { placeRunningOrder } from '../support/orders.js';
-import { startTestService, type TestService } from '../support/service.js';
-import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { ACME, GLOBEX } from '../support/two-clients.js';
 
 if (!hasChromium) console.warn(`console-browser.test.ts${SKIPPED}`);
 
 const THREADS = 2;
 const QUICK = { payment: 20, vendor: 20, courier: 20 };
 
-let svc: TestService;
-let browser: Browser | undefined;
-let context: BrowserContext | undefined;
-
-beforeAll(async () => {
-  if (!hasChromium) return;
-  [svc, browser] = await Promise.all([
-    startTestService({ config: { threads: THREADS, access: TWO_CLIENTS } }),
-    launchChromium(),
-  ]);
-  context = await browser.newContext({
-    httpCredentials: { username: 'admin', password: ADMIN },
-    viewport: { width: 1366, height: 768 },
-  });
-});
-afterAll(async () => {
-  await context?.close();
-  await browser?.close();
-  await svc?.shutdown();
-});
+const admin = useAdminBrowser({ threads: THREADS });
 
 /** A page of the console, failing the test on any error it logs (its Content-Security-Policy refusing anything). */
 async function openConsole(): Promise<{ page: Page; errors: string[] }> {
-  const page = await context!.newPage();
+  const page = await admin.context.newPage();
   const errors = pageErrors(page);
-  await page.goto(new URL('/console', svc.url).href);
+  await page.goto(new URL('/console', admin.svc.url).href);
   await page.locator('#orders tr').first().waitFor({ timeout: 5000 });
   return { page, errors };
 }
@@ -69,7 +50,7 @@ describe('the console in headless Chromium', () => {
         [ACME, 'shop-ok-2', {}],
       ];
       for (const [key, order_id, extra] of placed)
-        await svc.order({ order_id, amount: 1250, delay_ms: QUICK, ...extra }, { key });
+        await admin.svc.order({ order_id, amount: 1250, delay_ms: QUICK, ...extra }, { key });
 
       const { page, errors } = await openConsole();
       expect(await page.locator('#orders tr').count()).toBe(placed.length);
@@ -125,7 +106,7 @@ describe('the console in headless Chromium', () => {
       await expect.poll(shown, { timeout: 3000 }).toEqual(first);
       expect(errors).toEqual([]);
       await page.close();
-      await expectAtRest(svc, THREADS);
+      await expectAtRest(admin.svc, THREADS);
     },
   );
 
@@ -135,10 +116,10 @@ describe('the console in headless Chromium', () => {
       // Neighbours whose steps share the threads, then an order that crashes its payment's thread under them.
       const slow = { payment: 600, vendor: 600, courier: 600 };
       const neighbours = Array.from({ length: 4 }, (_, i) =>
-        svc.order({ order_id: `neighbour-${i}`, amount: 300, delay_ms: slow }, { key: GLOBEX }),
+        admin.svc.order({ order_id: `neighbour-${i}`, amount: 300, delay_ms: slow }, { key: GLOBEX }),
       );
       await new Promise((resolve) => setTimeout(resolve, 150));
-      const crash = await svc.order({ order_id: 'crasher', amount: 300, faults: { payment: 'crash' } });
+      const crash = await admin.svc.order({ order_id: 'crasher', amount: 300, faults: { payment: 'crash' } });
       expect(crash.status).toBe(500);
       for (const answer of await Promise.all(neighbours)) expect(answer.status).toBe(200);
 
@@ -161,7 +142,7 @@ describe('the console in headless Chromium', () => {
       expect(found).toBe(true);
       expect(errors).toEqual([]);
       await page.close();
-      await expectAtRest(svc, THREADS);
+      await expectAtRest(admin.svc, THREADS);
     },
   );
 
@@ -169,7 +150,7 @@ describe('the console in headless Chromium', () => {
     `cancels a running order from the page: it ends canceled, with what it was charged refunded${SKIPPED}`,
     async () => {
       // It is running when the page opens it.
-      await placeRunningOrder(svc.url, ACME, 'shop-to-cancel');
+      await placeRunningOrder(admin.svc.url, ACME, 'shop-to-cancel');
 
       const { page, errors } = await openConsole();
       await filterTo(page, { state: 'running', client: 'acme' });
@@ -186,7 +167,7 @@ describe('the console in headless Chromium', () => {
       await expect.poll(() => page.locator('#order h2 .outcome').textContent(), { timeout: 3000 }).toBe('canceled');
       await shot(page, 'console-order-canceled');
 
-      const status = await fetch(new URL('/orders/shop-to-cancel', svc.url), {
+      const status = await fetch(new URL('/orders/shop-to-cancel', admin.svc.url), {
         headers: { authorization: `Bearer ${ACME}` },
       });
       expect(await status.json()).toMatchObject({
@@ -195,7 +176,7 @@ describe('the console in headless Chromium', () => {
       });
       expect(errors).toEqual([]);
       await page.close();
-      await expectAtRest(svc, THREADS);
+      await expectAtRest(admin.svc, THREADS);
     },
   );
 });

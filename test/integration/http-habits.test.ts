@@ -176,17 +176,57 @@ describe('problem details, with Accept: application/problem+json', () => {
 });
 
 describe('caching', () => {
-  it('GET /orders/{id} and every order outcome carry Cache-Control: no-store', async () => {
-    const body = orderBody({ delay_ms: INSTANT });
-    const placed = await post(svc, body);
+  it('every order outcome carries Cache-Control: no-store', async () => {
+    const placed = await post(svc, orderBody({ delay_ms: INSTANT }));
     expect(placed.status).toBe(200);
     expect(placed.headers['cache-control']).toBe('no-store');
-    const read = await rawRequest(svc.url, { method: 'GET', path: `/orders/${String(body['order_id'])}` });
-    expect(read.status).toBe(200);
-    expect(read.headers['cache-control']).toBe('no-store');
     const declined = await post(svc, orderBody({ fail_step: 'payment', delay_ms: INSTANT }));
     expect(declined.status).toBe(400);
     expect(declined.headers['cache-control']).toBe('no-store');
+  });
+
+  it('GET /orders/{id} has a strong ETag of its body, kept by no shared cache and asked again each time; If-None-Match naming it is 304 until the order changes', async () => {
+    const body = orderBody({ deadline_ms: 5000, delay_ms: { payment: 0, vendor: 1500, courier: 0 } });
+    const orderId = String(body['order_id']);
+    expect((await post(svc, body, { prefer: 'respond-async' })).status).toBe(202);
+    const read = (headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> =>
+      rawRequest(svc.url, { method, path: `/orders/${orderId}`, headers });
+    // Running, its payment taken: as it will stay until the vendor's 1.5 s are over.
+    const running = await eventually(
+      () => read(),
+      (answer) => (answer.json() as { payment: { charged: number } }).payment.charged > 0,
+    );
+    expect(running.json()).toMatchObject({ state: 'running' });
+    const etag = String(running.headers['etag']);
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    expect(running.headers['cache-control']).toBe('private, no-cache');
+    // Its body's: the same body, the same tag, on GET and HEAD.
+    expect((await read()).headers['etag']).toBe(etag);
+    expect((await read({}, 'HEAD')).headers['etag']).toBe(etag);
+    // Named, the order unchanged: 304, no body, the tag and the caching said again. fetch() adds Cache-Control:
+    // no-cache to such a request (a word to caches, not to the origin): still 304.
+    for (const asked of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      for (const headers of [
+        { 'if-none-match': asked },
+        { 'if-none-match': asked, 'cache-control': 'no-cache' },
+      ] as Array<Record<string, string>>) {
+        const again = await read(headers);
+        expect(again.status, JSON.stringify(headers)).toBe(304);
+        expect(again.text).toBe('');
+        expect(again.headers).toMatchObject({ etag, 'cache-control': 'private, no-cache' });
+      }
+    }
+    expect((await read({ 'if-none-match': '"other"' })).status).toBe(200);
+    // The order ends: its body changes, and so does its tag.
+    await eventually(
+      async () => (await read()).json() as { state: string },
+      (found) => found.state === 'done',
+    );
+    const done = await read({ 'if-none-match': etag });
+    expect(done.status).toBe(200);
+    expect(done.json()).toMatchObject({ state: 'done', lifecycle: 'succeeded' });
+    expect(done.headers['etag']).not.toBe(etag);
+    expect((await read({ 'if-none-match': String(done.headers['etag']) })).status).toBe(304);
   });
 
   it('/openapi.json has an ETag, answers 304 to it, and is compressed for a client that accepts it', async () => {

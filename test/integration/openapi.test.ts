@@ -314,7 +314,16 @@ describe('real responses', () => {
     const known = orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
     await post(svc, known);
     const path = '/orders/{order_id}';
-    expectDocumented('GET', path, await get(svc, `/orders/${String(known['order_id'])}`));
+    const found = await get(svc, `/orders/${String(known['order_id'])}`);
+    expectDocumented('GET', path, found);
+    // Asked again with the ETag it was given: 304, no body.
+    const unchanged = await rawRequest(svc.url, {
+      method: 'GET',
+      path: `/orders/${String(known['order_id'])}`,
+      headers: { 'if-none-match': String(found.headers['etag']) },
+    });
+    expect(unchanged.status).toBe(304);
+    expectDocumented('GET', path, unchanged);
     expectDocumented('GET', path, await get(svc, '/orders/never-seen'));
     expectDocumented('GET', path, await rawRequest(svc.url, { method: 'DELETE', path: '/orders/never-seen' }));
   });

@@ -3,7 +3,7 @@
  * worker threads: `respond-async` is 202 with Location and
  * Preference-Applied once the order is under way, and the order runs on
  * after its client has gone; `wait=N` answers as without the header when the
- * order ends in time, and 202 otherwise; a retry of an accepted order joins
+ * order ends in time, and 202 otherwise, with `respond-async` or without; a retry of an accepted order joins
  * its run — never a second one — and once it has ended is told its end.
  * An order's own deadline (`deadline_ms`) replaces ORDER_TIMEOUT_MS, within
  * ORDER_DEADLINE_MAX_MS.
@@ -45,6 +45,8 @@ describe('Prefer: respond-async', () => {
     expect(accepted.json()).toEqual({ status: 'accepted', order_id: 'later', lifecycle: 'accepted' });
     expect(accepted.headers['location']).toBe('/orders/later');
     expect(accepted.headers['preference-applied']).toBe('respond-async');
+    // When to look at the Location again: a second from now.
+    expect(accepted.headers['retry-after']).toBe('1');
     // Answered long before the vendor's 800 ms: the client did not wait for the end.
     expect(acceptedMs).toBeLessThan(700);
     // The client has gone with its answer: the order runs on all the same.
@@ -89,24 +91,32 @@ describe('Prefer: wait=N', () => {
     expect(shape(waited)).toEqual(shape(plain));
   });
 
-  it('on an order that outlasts N seconds is 202 after N seconds, and the order runs on', async () => {
-    const sent = performance.now();
-    const accepted = await post(
-      orderBody({ order_id: 'outlasts', delay_ms: { payment: 0, vendor: 2500, courier: 0 } }),
-      'wait=1',
-    );
-    const acceptedMs = performance.now() - sent;
-    expect(accepted.status, accepted.text).toBe(202);
-    expect(accepted.headers['preference-applied']).toBe('wait=1');
-    expect(acceptedMs).toBeGreaterThanOrEqual(990);
-    expect(acceptedMs).toBeLessThan(2400);
-    await eventually(
-      () => status('outlasts'),
-      (found) => found.state === 'done',
-      { within: 5000 },
-    );
-    expect(await status('outlasts')).toMatchObject({ lifecycle: 'succeeded', runs: 1 });
-  });
+  it.each([
+    ['wait=1', 'outlasts'],
+    ['respond-async, wait=1', 'both-outlasts'],
+  ])(
+    '%s on an order that outlasts N seconds is 202 after N seconds, saying so, and the order runs on',
+    async (prefer, orderId) => {
+      const sent = performance.now();
+      const accepted = await post(
+        orderBody({ order_id: orderId, delay_ms: { payment: 0, vendor: 2500, courier: 0 } }),
+        prefer,
+      );
+      const acceptedMs = performance.now() - sent;
+      expect(accepted.status, accepted.text).toBe(202);
+      expect(accepted.headers['preference-applied']).toBe(prefer);
+      expect(accepted.headers['retry-after']).toBe('1');
+      expect(accepted.headers['location']).toBe(`/orders/${orderId}`);
+      expect(acceptedMs).toBeGreaterThanOrEqual(990);
+      expect(acceptedMs).toBeLessThan(2400);
+      await eventually(
+        () => status(orderId),
+        (found) => found.state === 'done',
+        { within: 5000 },
+      );
+      expect(await status(orderId)).toMatchObject({ lifecycle: 'succeeded', runs: 1 });
+    },
+  );
 
   it("longer than the order's deadline waits for its end, however long: never a timer past what setTimeout counts", async () => {
     const warnings: string[] = [];
@@ -139,6 +149,16 @@ describe('Prefer: wait=N', () => {
     } finally {
       process.off('warning', warned);
     }
+  });
+});
+
+describe('Prefer: respond-async, wait=N', () => {
+  it('answers in full, as without the header, an order that ends within N seconds (202 after N: above)', async () => {
+    const instant = { payment: 0, vendor: 0, courier: 0 };
+    const within = await post(orderBody({ order_id: 'both-within', delay_ms: instant }), 'respond-async, wait=5');
+    expect(within.status, within.text).toBe(200);
+    expect(within.json()).toMatchObject({ status: 'ok', order_id: 'both-within' });
+    expect(within.headers['preference-applied']).toBeUndefined();
   });
 });
 

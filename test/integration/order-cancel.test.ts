@@ -131,6 +131,33 @@ describe('a cancel of an order under way', () => {
     expect((await answered).status).toBe(409);
     expect(log.lines.find((line) => line['audit'] === 'order_canceled')).toMatchObject({ order_id: 'admin-cancels' });
   });
+
+  it('is kept with the order: its timeline says who canceled it, with which admin key, and when', async () => {
+    const cases = [
+      { orderId: 'canceled-by-its-client', key: ACME, query: '', actor: 'acme' },
+      { orderId: 'canceled-by-the-admin', key: ADMIN, query: '?client=acme', actor: 'admin' },
+    ];
+    for (const { orderId, key, query, actor } of cases) {
+      const { answered } = await runningAndCharged(orderId);
+      const before = Date.now();
+      expect((await cancel(orderId, key, query)).status).toBe(200);
+      const after = Date.now();
+      await answered;
+      const timeline = (await call('GET', `/orders/${orderId}/timeline`, ACME)).json() as {
+        canceled_by?: { actor: string; actor_key?: string; at: string };
+      };
+      expect(timeline.canceled_by, orderId).toMatchObject({ actor });
+      const at = Date.parse(timeline.canceled_by!.at);
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(after);
+      // Which admin key, by its fingerprint, never the key; a client's key is its client.
+      if (actor === 'admin') expect(timeline.canceled_by!.actor_key).toMatch(/^sha256:[0-9a-f]{12}$/);
+      else expect(timeline.canceled_by).not.toHaveProperty('actor_key');
+    }
+    // An order nobody canceled says nobody.
+    expect((await svc.order(orderBody({ order_id: 'not-canceled', amount: 300 }), { key: ACME })).status).toBe(200);
+    expect((await call('GET', '/orders/not-canceled/timeline', ACME)).json()).not.toHaveProperty('canceled_by');
+  });
 });
 
 describe('a cancel racing the order’s own end', () => {

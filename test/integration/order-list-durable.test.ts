@@ -82,6 +82,13 @@ describe('the order list in Postgres', () => {
         ['c3', 'failed', /^orders_(failed_)?listed(_by_client)?$/],
         // The running are few: fetched through the index of the running, whoever runs them, and sorted.
         ['c3', 'running', /^orders_(running_by_owner|listed(_by_client)?)$/],
+        [undefined, 'resumed', /^orders_(running_by_owner|listed)$/],
+        // Each ending of its own, a range of the ended orders' index by kind; for a client, that or its own.
+        [undefined, 'canceled', /^orders_ended_listed$/],
+        [undefined, 'interrupted', /^orders_ended_listed$/],
+        [undefined, 'dead_lettered', /^orders_ended_listed$/],
+        ['c3', 'canceled', /^orders_(ended_listed|ended_listed_by_client|listed_by_client)$/],
+        [undefined, 'succeeded', /^orders_(ended_)?listed$/],
         ['nobody-else', undefined, /^orders_listed_by_client$/],
       ];
       for (const [client, state, index] of shapes) {
@@ -134,6 +141,29 @@ describe('the order list in Postgres', () => {
       // successes, and the admin's successes over 1,081 failures.
       expect(passedOver).toEqual([]);
     }));
+
+  it('lists each ending as itself: canceled, interrupted and dead_lettered found by their own state, never as failed', async () => {
+    const [store] = await stores.open(1);
+    const records = store!.records;
+    const endings = ['ok', 'payment_declined', 'canceled', 'interrupted', 'dead_lettered'] as const;
+    for (const kind of endings) {
+      const key = orderKey('e', kind);
+      const begun = await records.begin(key, `fp-${kind}`);
+      if (begun.kind !== 'started') throw new Error(`${kind}: ${begun.kind}`);
+      await records.finish(key, begun.run, { kind, replay: undefined });
+    }
+    await place(records, 'e', 'under-way', false);
+    const listed = async (state: ListedState) =>
+      (await records.list(listQuery({ client: 'e', state }))).orders.map((order) => partsOfKey(order.key).orderId);
+    expect(await listed('succeeded')).toEqual(['ok']);
+    expect(await listed('failed')).toEqual(['payment_declined']);
+    for (const kind of ['canceled', 'interrupted', 'dead_lettered'] as const)
+      expect(await listed(kind)).toEqual([kind]);
+    expect(await listed('running')).toEqual(['under-way']);
+    // Nothing here was taken over from a lost instance.
+    expect(await listed('resumed')).toEqual([]);
+    expect((await listed('done')).sort()).toEqual([...endings].sort());
+  });
 
   it('pages every order exactly once while new orders arrive and end', async () => {
     const [store] = await stores.open(1);

@@ -5,7 +5,9 @@
  * own orders.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIFECYCLE_STATES } from '../../src/domain/lifecycle.js';
 import { expectAtRest } from '../support/leaks.js';
+import { placeRunningOrder } from '../support/orders.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 
@@ -14,6 +16,7 @@ interface Listed {
   client: string;
   state: string;
   outcome: { kind: string } | null;
+  lifecycle: string;
 }
 interface ListJson {
   orders: Listed[];
@@ -21,6 +24,7 @@ interface ListJson {
 }
 interface TimelineJson {
   order_id: string;
+  runs: number;
   outcome: { kind: string; http_status: number } | null;
   failure: { kind: string; step: string | null; thread_id: number | null } | null;
   payment: { charged: number; refunded: number };
@@ -118,6 +122,35 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
     await expectAtRest(svc, 2);
   });
 
+  it("lists a timed-out order's steps as its 504 did: the step still running when its deadline passed, canceled by it", async () => {
+    const late = { payment: 5, vendor: 5, courier: 3000 };
+    const answer = await svc.order(
+      { order_id: 'late-courier', amount: 400, delay_ms: late, deadline_ms: 300 },
+      { key: ACME },
+    );
+    expect(answer.status).toBe(504);
+    const told = (answer.body as { steps: Array<{ name: string; status: string }> }).steps;
+    const { status, body } = await get<TimelineJson>('/orders/late-courier/timeline', ACME);
+    expect(status).toBe(200);
+    expect(body.outcome).toMatchObject({ kind: 'timeout', http_status: 504 });
+    expect(body.failure).toEqual({ kind: 'timeout', step: null, thread_id: null });
+    expect(body.steps.map(({ name, status }) => ({ name, status }))).toEqual(
+      told.map(({ name, status }) => ({ name, status })),
+    );
+    expect(body.steps.find((step) => step.name === 'courier')).toMatchObject({ status: 'canceled', cause: 'timeout' });
+    expect(body.steps.filter((step) => step.status === 'ok').map((step) => step.name)).toEqual(['payment', 'vendor']);
+    // The payment, taken before the deadline, was given back: its refund is listed.
+    expect(body.compensations.map((step) => step.name)).toEqual(['refund']);
+    // Shown, never replayed: a retry runs it again, and its timeline is the new run's.
+    const again = await svc.order(
+      { order_id: 'late-courier', amount: 400, delay_ms: late, deadline_ms: 300 },
+      { key: ACME },
+    );
+    expect(again.status).toBe(504);
+    expect((await get<{ runs: number }>('/orders/late-courier/timeline', ACME)).body.runs).toBe(2);
+    await expectAtRest(svc, 2);
+  });
+
   it('pages every order exactly once while new orders arrive', async () => {
     const before = await everyPage('/orders?client=globex&limit=100', ADMIN);
     let arrived = 0;
@@ -128,6 +161,40 @@ describe('GET /orders and GET /orders/{id}/timeline', () => {
     const ids = listed.map((order) => order.order_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.filter((id) => !id.startsWith('arriving-'))).toEqual(before.map((order) => order.order_id));
+    await expectAtRest(svc, 2);
+  });
+
+  it('lists a canceled order as canceled and finds it by state=canceled, never among the failed; every state of an order’s life is a filter', async () => {
+    await placeRunningOrder(svc.url, ACME, 'to-cancel');
+    const canceled = await fetch(new URL('/orders/to-cancel/cancel', svc.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ACME}` },
+    });
+    expect(canceled.status, await canceled.text()).toBe(200);
+    await svc.order({ order_id: 'declined', amount: 100, delay_ms: QUICK, fail_step: 'payment' }, { key: ACME });
+    const found = await get<ListJson>('/orders?state=canceled', ACME);
+    expect(found.status, JSON.stringify(found.body)).toBe(200);
+    expect(found.body.orders.map(({ order_id, lifecycle }) => ({ order_id, lifecycle }))).toEqual([
+      { order_id: 'to-cancel', lifecycle: 'canceled' },
+    ]);
+    const failed = await everyPage('/orders?state=failed', ACME);
+    expect(failed.map((order) => order.order_id)).toContain('declined');
+    expect(failed.map((order) => order.order_id)).not.toContain('to-cancel');
+    expect(new Set(failed.map((order) => order.lifecycle))).toEqual(new Set(['failed']));
+    // Each order listed as what it is, whatever the filter.
+    for (const order of await everyPage('/orders', ACME))
+      expect(order.lifecycle, order.order_id).toBe(
+        order.order_id === 'to-cancel'
+          ? 'canceled'
+          : order.outcome === null
+            ? 'running'
+            : order.outcome.kind === 'ok'
+              ? 'succeeded'
+              : 'failed',
+      );
+    // Every state an order's record can be in (accepted is only ever a 202's word), and done: any ending.
+    for (const state of [...LIFECYCLE_STATES.filter((one) => one !== 'accepted'), 'done'])
+      expect((await get(`/orders?state=${state}`, ACME)).status, state).toBe(200);
     await expectAtRest(svc, 2);
   });
 

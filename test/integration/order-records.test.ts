@@ -108,7 +108,7 @@ describe.each(IMPLEMENTATIONS)('OrderRecords %s', (name, instances) => {
     for (let i = 0; i < CANCEL_RACE_ROUNDS; i++) {
       const [begun, mark] = await Promise.all([
         owner!.begin(k(`raced-${i}`), 'fp'),
-        other!.requestCancel(k(`raced-${i}`)),
+        other!.requestCancel(k(`raced-${i}`), { actor: 'acme' }),
       ]);
       if (begun.kind !== 'started') throw new Error(`expected a new run, got ${begun.kind}`);
       const finished = await owner!.finish(k(`raced-${i}`), begun.run, final(`raced-${i}`));

@@ -8,12 +8,14 @@
  * redrive of it would send it on.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
 import type { components } from '../client/api-types.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { expectAtRest } from '../support/leaks.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { placeRunningOrder } from '../support/orders.js';
 import { eventually } from '../support/wait.js';
 import { hasChromium, launchChromium, pageErrors, shot } from '../support/chromium.js';
 
@@ -29,17 +31,19 @@ async function timelineOf(svc: TestService, id: string, key: string): Promise<{ 
   return { status: response.status, body: (await response.json()) as Timeline };
 }
 
+/** A service on a fresh database of the file's Postgres, with two clients. */
+async function durableService(config: Partial<Config> = {}): Promise<TestService> {
+  const durable = { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 };
+  return startTestService({ config: { durable, access: TWO_CLIENTS, ...config } });
+}
+
 describe('the timeline in Postgres', () => {
   beforeEach((test) => {
     if (POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
   });
 
   it("lists each step's recorded attempt with the instance and thread that ran it, and the order's deadline", async () => {
-    const config = {
-      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
-      access: TWO_CLIENTS,
-    };
-    const svc = await startTestService({ config });
+    const svc = await durableService();
     try {
       const quick = { payment: 20, vendor: 20, courier: 20 };
       const sentAt = Date.now();
@@ -133,13 +137,64 @@ describe('the timeline in Postgres', () => {
     }
   });
 
+  it("lists a timed-out order's steps on the service's deadline, which records none of them step by step", async () => {
+    const svc = await durableService({ orderTimeoutMs: 400 });
+    try {
+      const late = { payment: 5, vendor: 5, courier: 3000 };
+      const answer = await svc.order({ order_id: 'late-courier', amount: 400, delay_ms: late }, { key: ACME });
+      expect(answer.status).toBe(504);
+      const told = (answer.body as { steps: Array<{ name: string; status: string }> }).steps;
+      const { status, body } = await timelineOf(svc, 'late-courier', ACME);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ outcome: { kind: 'timeout' }, step_attempts: [], deadline_ms: 400 });
+      expect(body.steps.map(({ name, status }) => ({ name, status }))).toEqual(
+        told.map(({ name, status }) => ({ name, status })),
+      );
+      expect(body.steps.find((step) => step.name === 'courier')).toMatchObject({
+        status: 'canceled',
+        cause: 'timeout',
+      });
+      expect(body.compensations.map((step) => step.name)).toEqual(['refund']);
+      // Shown, never replayed: a retry runs it again, and the timeline is the new run's until it ends.
+      const again = await svc.order({ order_id: 'late-courier', amount: 400, delay_ms: late }, { key: ACME });
+      expect(again.status).toBe(504);
+      expect((await timelineOf(svc, 'late-courier', ACME)).body.runs).toBe(2);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
+  it('says who canceled an order and when: the admin by its key, the client by its name, kept with the record', async () => {
+    const svc = await durableService();
+    try {
+      for (const [orderId, key, query, actor] of [
+        ['canceled-by-the-admin', ADMIN, '?client=acme', 'admin'],
+        ['canceled-by-its-client', ACME, '', 'acme'],
+      ] as const) {
+        await placeRunningOrder(svc.url, ACME, orderId);
+        const before = Date.now();
+        const canceled = await fetch(new URL(`/orders/${orderId}/cancel${query}`, svc.url), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        expect(canceled.status).toBe(200);
+        const { body } = await timelineOf(svc, orderId, ACME);
+        expect(body.outcome).toMatchObject({ kind: 'canceled' });
+        expect(body.canceled_by, orderId).toMatchObject({ actor });
+        expect(Date.parse(body.canceled_by!.at)).toBeGreaterThanOrEqual(before - 1000);
+        expect(Date.parse(body.canceled_by!.at)).toBeLessThanOrEqual(Date.now() + 1000);
+        if (actor === 'admin') expect(body.canceled_by!.actor_key).toMatch(/^sha256:[0-9a-f]{12}$/);
+        else expect(body.canceled_by).not.toHaveProperty('actor_key');
+      }
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
   it('lists a step whose thread died under it twice: the try on the lost thread, and the one that ended it; the console names both threads', async () => {
-    const config = {
-      durable: { databaseUrl: await stores.database(), leaseMs: 3000, poolSize: 4 },
-      access: TWO_CLIENTS,
-      threads: 1,
-    };
-    const svc = await startTestService({ config });
+    const svc = await durableService({ threads: 1 });
     try {
       // Orders of their own deadline (recorded step by step) whose vendor and courier still run on the one thread when
       // a neighbour's payment crashes it: they run again on the thread that takes its place. Their payment ended

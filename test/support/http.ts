@@ -71,3 +71,20 @@ export async function postOrder(base: URL, body: unknown, signal?: AbortSignal):
     replayed: response.headers.get('idempotent-replayed'),
   };
 }
+
+/** Times a read turned away with Retry-After is asked again, at most: as a client following the header would. */
+const READS_ASKED_AGAIN = 5;
+
+/**
+ * GET `url` as a well-behaved client does: a read the service turned away for a while (503 with Retry-After, as it
+ * does while its main thread is behind on its orders) is asked again after the time it names, a few times at most.
+ */
+export async function readFollowingRetryAfter(url: URL): Promise<Response> {
+  for (let asked = 1; ; asked++) {
+    const response = await fetch(url);
+    const after = response.headers.get('retry-after');
+    if (response.status !== 503 || after === null || asked > READS_ASKED_AGAIN) return response;
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, Number(after) * 1000));
+  }
+}

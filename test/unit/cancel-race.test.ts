@@ -72,7 +72,7 @@ describe('a cancel racing the order’s own success', () => {
     const desk = new OrderDesk(runner, records);
     const submitted = desk.submit(order, new OrderWaiter(), { requestId: 'r' }, ADMIT_EVERY_ORDER);
     await runner.started;
-    const canceling = desk.cancel(key, 5000);
+    const canceling = desk.cancel(key, { actor: 'admin' }, 5000);
     runner.end();
     const submission = await submitted;
     expect(submission.kind === 'answered' && submission.result.failure).toBe('canceled');
@@ -89,7 +89,7 @@ describe('a cancel racing the order’s own success', () => {
     await runner.started;
     runner.end();
     const submission = await submitted;
-    expect(await desk.cancel(key, 5000)).toEqual({ kind: 'ended', outcome: 'ok' });
+    expect(await desk.cancel(key, { actor: 'admin' }, 5000)).toEqual({ kind: 'ended', outcome: 'ok' });
     expect(submission.kind === 'answered' && submission.result.failure).toBeUndefined();
     expect(runner.undone).toEqual([]);
     expect((await records.get(key))?.outcome?.kind).toBe('ok');

@@ -1,18 +1,18 @@
 /**
  * A done order as a small record (src/orders/done-records.ts, outcome-codec.ts): whatever it was, it reads back as
- * it was written — its replay field for field and answer for answer, its books, runs, tier, own deadline and id, whatever the id
+ * it was written — its replay field for field and answer for answer (or the answer it keeps only to show), its books, runs, tier, own deadline and id, whatever the id
  * holds — and the records, their index and their log agree with a plain Map through any mix of orders begun, done,
  * run again and expired. Then what a done order takes, measured, against what the bound charges it.
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { ORDER_FAILURE_KINDS } from '../../src/domain/errors.js';
+import { ORDER_FAILURE_KINDS, type OrderFailureKind } from '../../src/domain/errors.js';
 import { ACTION_NAMES, orderKey, type Order, type OrderKey } from '../../src/domain/order.js';
 import { TIERS, type Tier } from '../../src/domain/tier.js';
 import { orderResponseText } from '../../src/http/wire/order-json.js';
 import type { FoldedBooks } from '../../src/ledger/memory-ledger.js';
 import { MemoryOrderRecords } from '../../src/orders/memory-order-records.js';
-import type { OutcomeKind, RecordedOutcome } from '../../src/orders/order-records.js';
+import type { RecordedOutcome } from '../../src/orders/order-records.js';
 import type { OrderResult } from '../../src/pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../src/pipeline/steps.js';
 import { measureRecordBytes } from '../../load/lib/record-bytes.js';
@@ -62,31 +62,36 @@ const books: fc.Arbitrary<FoldedBooks | undefined> = optional(
   }),
 );
 
-/** An outcome of order `id`, whose replayed answer names the tier its run ran at, as the order desk records it. */
+/** The answer of a run of order `id`, naming the tier its run ran at, as the order desk records it. */
+const answer = (id: string, tier: Tier | undefined, failure: fc.Arbitrary<OrderFailureKind | undefined>) =>
+  fc
+    .record({
+      steps: fc.array(action, { maxLength: ACTION_NAMES.length }),
+      compensations: fc.array(action, { maxLength: 2 }),
+      failure,
+      failedByDependency: fc.boolean(),
+    })
+    .map(({ steps, compensations, failure, failedByDependency }): OrderResult => ({
+      orderId: id,
+      steps,
+      compensations,
+      failure,
+      ...(failedByDependency ? { failedByDependency: true as const } : {}),
+      ...(tier ? { tier } : {}),
+    }));
+
+/** An outcome of order `id`: none of its answer kept, its answer replayed, or its answer kept only to be shown. */
 const outcome = (id: string, tier: Tier | undefined): fc.Arbitrary<RecordedOutcome> =>
   fc.oneof(
     fc.record({ kind: fc.constantFrom('ok' as const, ...ORDER_FAILURE_KINDS), replay: fc.constant(undefined) }),
+    // Its kind is its failure's, mostly; a run taken over is recorded with another.
     fc
-      .record({
-        steps: fc.array(action, { maxLength: ACTION_NAMES.length }),
-        compensations: fc.array(action, { maxLength: 2 }),
-        failure: optional(kind),
-        other: optional(kind),
-        failedByDependency: fc.boolean(),
-      })
-      .map(({ steps, compensations, failure, other, failedByDependency }) => {
-        const replay: OrderResult = {
-          orderId: id,
-          steps,
-          compensations,
-          failure,
-          ...(failedByDependency ? { failedByDependency: true as const } : {}),
-          ...(tier ? { tier } : {}),
-        };
-        // Its kind is its failure's, mostly; a run taken over is recorded with another.
-        const kind: OutcomeKind = other ?? failure ?? 'ok';
-        return { kind, replay };
-      }),
+      .record({ replay: answer(id, tier, optional(kind)), other: optional(kind) })
+      .map(({ replay, other }): RecordedOutcome => ({ kind: other ?? replay.failure ?? 'ok', replay })),
+    // A passing outcome (a timeout's), whose steps ran: never replayed; its failure is its kind.
+    answer(id, tier, kind)
+      .filter((answered) => answered.steps.length > 0)
+      .map((answered): RecordedOutcome => ({ kind: answered.failure!, replay: undefined, answered })),
   );
 
 const done = fc
@@ -96,6 +101,13 @@ const done = fc
     tier: optional(fc.constantFrom(...TIERS)),
     deadlineMs: optional(anyNumber),
     books,
+    // Who canceled its run, if a cancel was marked on it: kept once it ends canceled.
+    canceledBy: optional(
+      fc.record({
+        actor: fc.constantFrom('admin', 'shop-a', 'x'.repeat(64)),
+        actorKey: optional(fc.constant('sha256:0123456789ab')),
+      }),
+    ),
   })
   .chain((order) => fc.record({ order: fc.constant(order), outcome: outcome(order.id, order.tier) }));
 
@@ -116,6 +128,9 @@ describe('a done record', () => {
       const asked = { deadlineMs: order.deadlineMs } as Order;
       const begun = await records.begin(key, 'fingerprint', order.tier, asked);
       expect(begun).toEqual({ kind: 'started', run: 1 });
+      // A success over a mark is not recorded (it is undone, then recorded canceled): no mark before one.
+      const marked = order.canceledBy !== undefined && outcome.kind !== 'ok';
+      if (marked) await records.requestCancel(key, order.canceledBy!);
       await records.finish(key, 1, outcome);
       const record = await records.get(key);
       expect(record).toEqual({
@@ -126,6 +141,7 @@ describe('a done record', () => {
         outcome,
         ...(order.tier ? { tier: order.tier } : {}),
         ...(order.deadlineMs === undefined ? {} : { ownDeadlineMs: order.deadlineMs }),
+        ...(marked && outcome.kind === 'canceled' ? { canceled: { ...order.canceledBy, at: expect.any(Number) } } : {}),
       });
       expect(records.booksOf(key)).toEqual(order.books);
       const again = await records.begin(key, 'fingerprint', order.tier);

@@ -51,6 +51,8 @@ const ACTIVITY: Readonly<Record<StepPhase, string>> = {
   posted: 'posted to the thread, not started',
   finishing: 'done, reporting',
 };
+/** A lane standing still is said not to respond only with its event loop at least this busy (see laneHtml). */
+const STUCK_BUSY = 0.5;
 const clock = (at: number): string => new Date(at).toLocaleTimeString('en-GB', { hour12: false });
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
@@ -144,7 +146,9 @@ function laneHtml(lane: ViewedLane): LaneHtml {
   const head =
     `<strong>thread ${lane.thread_id}</strong> · ${plural(lane.steps_running, 'step', 'steps')}` +
     `<div class="bar" title="event loop busy ${pct}%"><i data-width="${pct}"></i></div>event loop ${pct}% busy<br>${countsLine(lane.counts)}`;
-  const stalled = lane.state === 'alive' && lane.stalled_ms >= 500;
+  // A thread whose steps all wait moves its progress count only as one wakes: standing still on an idle event loop is
+  // waiting, not being stuck. A stuck thread's loop is busy the whole time: the code that blocks it runs.
+  const stalled = lane.state === 'alive' && lane.stalled_ms >= 500 && (lane.utilization ?? 1) >= STUCK_BUSY;
   let note = '';
   if (lane.state === 'doomed') {
     note =

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { shedForTheLoop } from '../wire/refusal-answers.js';
+import { shedForTheLoop, TOO_MANY_CONNECTIONS } from '../wire/refusal-answers.js';
 import { SHUTTING_DOWN_MESSAGE, type Responder } from '../wire/responses.js';
 import { callerOf, hostNameOf, type Identify } from './authorization.js';
 import { crossSiteRefusal } from './cross-site.js';
@@ -50,7 +50,8 @@ export function gate(options: GateOptions, responder: Responder): RequestHandler
     // turned away (the probes still answer: liveness 200, readiness 503).
     if (draining() && !probe) responder.error(res, 'shutting_down', SHUTTING_DOWN_MESSAGE);
     else if (!probe && overConnectionLimit(req.socket, () => res.locals.identity?.client)) {
-      responder.error(res, 'overloaded', 'too many connections are open; retry shortly', { Connection: 'close' });
+      const { kind, message } = TOO_MANY_CONNECTIONS;
+      responder.error(res, kind, message, { Connection: 'close' });
     } else if (req.headers.host === undefined && req.httpVersion === '1.1') {
       // RFC 9112 §3.2; Node's own check (requireHostHeader, off) answers in bare text.
       responder.error(res, 'bad_request', 'an HTTP/1.1 request must have a Host header', { Connection: 'close' });

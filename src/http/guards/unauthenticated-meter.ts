@@ -17,7 +17,7 @@
  * many were refused since, not a line for each (the requests' own lines are
  * left out); and `flooding`, which src/composition/service.ts uses to keep
  * the event loop's lateness that such traffic causes from shedding keyed
- * clients' orders by tier (src/orders/tier-headroom.ts).
+ * clients' orders by tier (src/fairness/tier-headroom.ts).
  */
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';

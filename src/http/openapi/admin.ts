@@ -27,6 +27,7 @@ import {
   RETRY_AFTER,
   unauthorized,
   type Keyed,
+  POLL_AFTER,
 } from './shared.js';
 
 /** How an admin GET is refused (a response's statuses are listed in their numeric order whatever the order here). */
@@ -72,7 +73,10 @@ function registerRedrive(registry: OpenAPIRegistry, keyed: Keyed): void {
       202: {
         description: 'Redriven: its new run is under way (lifecycle running). GET the Location, or read its events.',
         content: json(orderStatusSchema),
-        headers: { Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } } },
+        headers: {
+          Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          ...POLL_AFTER,
+        },
       },
       400: error('?client= is not one client name (kind bad_request).'),
       401: unauthorized,

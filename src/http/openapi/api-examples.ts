@@ -54,6 +54,11 @@ export const CREATE_ORDER_EXAMPLES: Record<string, Record<string, Example<OrderA
       summary: 'Prefer: respond-async — under way, its end told later',
       value: { status: 'accepted', order_id: 'a-7', lifecycle: 'accepted' },
     },
+    waited: {
+      summary:
+        'Prefer: respond-async, wait=1 — the order outlasted the second it was waited for (Preference-Applied: respond-async, wait=1)',
+      value: { status: 'accepted', order_id: 'a-8', lifecycle: 'accepted' },
+    },
   },
   400: {
     declined: {

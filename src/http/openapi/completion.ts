@@ -24,7 +24,6 @@ const TAGS = [
 /** The operations whose answers carry an order or money, and which of their statuses do. */
 const NO_STORE_ANSWERS: Record<string, readonly string[]> = {
   createOrder: ['200', '400', '500', '503', '504'],
-  getOrder: ['200'],
 };
 const ref = (to: string) => ({ $ref: `#/components/${to}` });
 
@@ -139,6 +138,7 @@ export function completed(document: Document): Document {
     components: {
       ...document.components,
       headers: {
+        ...document.components?.headers,
         'X-Request-Id': {
           description:
             "The request id, on every response: the one sent, if it looked like one (1-128 of A-Z a-z 0-9 . _ -), or a new one. A problem's instance.",

@@ -24,6 +24,7 @@ import {
   FORBIDDEN,
   json,
   keylessLimited,
+  LATE_READ,
   misdirected,
   RETRY_AFTER,
   unauthorized,
@@ -57,10 +58,13 @@ const WEBHOOK_HEADERS = z.object({
   }),
 });
 
-/** An events path's 503s; `reads`: what it reads goes through the reads' own share of Postgres. */
-const unavailable = (reads: boolean) =>
+/**
+ * An events path's 503s; `reads`: what it reads goes through the reads' own share of Postgres; `get`: a read, refused
+ * while the main thread runs late.
+ */
+const unavailable = (reads: boolean, get = false) =>
   error(
-    `Too many connections are open (overloaded, with Retry-After), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: ${reads ? "too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or " : ''}Postgres cannot be reached (store_unavailable, with Retry-After).`,
+    `Too many connections are open (overloaded, with Retry-After), ${get ? `${LATE_READ}, ` : ''}or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: ${reads ? "too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After), or " : ''}Postgres cannot be reached (store_unavailable, with Retry-After).`,
     RETRY_AFTER,
   );
 
@@ -117,7 +121,7 @@ function registerWebhookEndpoints(registry: OpenAPIRegistry, keyed: Keyed): void
       429: keylessLimited,
       405: error('Only GET, HEAD and POST.', ALLOW),
       421: misdirected,
-      503: unavailable(true),
+      503: unavailable(true, true),
     },
   });
   registry.registerPath({
@@ -182,7 +186,7 @@ function registerEventFeed(registry: OpenAPIRegistry, keyed: Keyed): void {
         "Some of the client's events after `after` are no longer kept (EVENTS_MAX, EVENT_RETENTION_DAYS, a restart in memory): a gap, never skipped silently (kind events_gone). The body's `next` reads what is kept, from its oldest event; GET /orders/{order_id} tells what became of the orders in the gap.",
       ),
       421: misdirected,
-      503: unavailable(true),
+      503: unavailable(true, true),
     },
   });
   registry.registerPath({

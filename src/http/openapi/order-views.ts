@@ -22,6 +22,7 @@ import {
   unauthorized,
   unavailable,
   type Keyed,
+  POLL_AFTER,
 } from './shared.js';
 
 /** POST /orders/{order_id}/cancel. */
@@ -65,6 +66,7 @@ export function registerOrderCancel(registry: OpenAPIRegistry, keyed: Keyed): vo
         content: json(orderStatusSchema),
         headers: {
           Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
+          ...POLL_AFTER,
           'Preference-Applied': {
             description: 'respond-async or wait=N, when the request’s Prefer asked for it (RFC 7240).',
             schema: { type: 'string' },
@@ -125,7 +127,9 @@ export function registerOrderViews(registry: OpenAPIRegistry, keyed: Keyed): voi
     request: {
       query: z.object({
         state: z.enum(LISTED_STATES).optional().meta({
-          description: 'running, done (ended, however), succeeded, or failed; all without.',
+          description:
+            'A state of the order’s life (its `lifecycle`): running (under way, the resumed too), resumed, succeeded, failed, canceled, interrupted or dead_lettered; or done (ended, however). All without.',
+          example: 'canceled',
         }),
         client,
         since: z

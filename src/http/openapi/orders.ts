@@ -26,12 +26,39 @@ import {
   orderFailure,
   RATE_LIMIT,
   REPLAYED,
+  LATE_READ,
+  POLL_AFTER,
   RETRY_AFTER,
   unauthorized,
   type Keyed,
 } from './shared.js';
+import { GET_ORDER_EXAMPLES } from './api-examples.js';
+import { strongEtag } from '../wire/conditional.js';
 
 const orderRequestSchema = orderBodySchema.meta({ id: 'OrderRequest' });
+
+/** The ETag of the documented order (GET /orders/{order_id}'s 200 example), as the service tags it. */
+const EXAMPLE_ETAG = strongEtag(JSON.stringify(GET_ORDER_EXAMPLES['200']!['done']!.value));
+
+/** What a 200 or a 304 of GET /orders/{order_id} says of its caching: header components, named by both. */
+const POLLED_HEADER_OBJECTS = {
+  OrderETag: {
+    description: 'Strong, of this answer’s body: send it back as If-None-Match to be told 304 while nothing changed.',
+    required: true,
+    schema: { type: 'string' as const },
+    example: EXAMPLE_ETAG,
+  },
+  OrderCacheControl: {
+    description:
+      'private, no-cache: no shared cache may keep an order and its money; a client’s own may, and asks again every time (If-None-Match), so it never shows a state that has changed.',
+    required: true,
+    schema: { type: 'string' as const, const: 'private, no-cache' },
+  },
+};
+const POLLED_HEADERS = {
+  ETag: { $ref: '#/components/headers/OrderETag' },
+  'Cache-Control': { $ref: '#/components/headers/OrderCacheControl' },
+};
 
 export function registerOrders(registry: OpenAPIRegistry, keyed: Keyed): void {
   registerCreateOrder(registry, keyed);
@@ -64,7 +91,8 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
           .meta({ description: "W3C Trace Context: the caller's vendor state, kept with its traceparent" }),
         prefer: z.string().optional().meta({
           description:
-            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+            'RFC 7240. respond-async: answered 202 (Location, Preference-Applied) as soon as the order is under way, its end heard later — GET the Location, the feed or the webhook; the order runs on whether the client stays or not. wait=N: answered as without the header if the order ends within N seconds, 202 otherwise; N seconds as long as the order’s deadline (deadline_ms, else ORDER_TIMEOUT_MS) or longer wait for its end, as without the header. respond-async, wait=N: the wait, then 202 (Preference-Applied: respond-async, wait=N). Without it, the answer is the end, and a client that leaves cancels its order. A retry of an order under way is answered the same way, joining the run: never a second run',
+          example: 'respond-async, wait=1',
         }),
         'order-tier': z.enum(TIERS).optional().meta({
           description:
@@ -85,11 +113,16 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
       },
       202: {
         description:
-          'Prefer: respond-async (or wait=N, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
+          'Prefer: respond-async (or wait=N, or both, N seconds passed): the order is under way and runs on; its end is told by GET /orders/{order_id} (Location), the feed and the webhook.',
         content: json(orderAcceptedSchema),
         headers: {
           Location: { description: 'GET /orders/{order_id} of the order.', schema: { type: 'string' } },
-          'Preference-Applied': { description: 'respond-async, or wait=N.', schema: { type: 'string' } },
+          ...POLL_AFTER,
+          'Preference-Applied': {
+            description: 'respond-async, wait=N, or both: what the request asked for that was honoured.',
+            schema: { type: 'string' },
+            example: 'respond-async, wait=1',
+          },
           ...ORDER_TIER,
         },
       },
@@ -130,6 +163,8 @@ function registerCreateOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
 }
 
 function registerGetOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
+  for (const [name, header] of Object.entries(POLLED_HEADER_OBJECTS))
+    registry.registerComponent('headers', name, header);
   registry.registerPath({
     method: 'get',
     path: '/orders/{order_id}',
@@ -144,9 +179,25 @@ function registerGetOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
       params: z.object({
         order_id: z.string().meta({ description: 'The order_id the order was sent with (URL-encoded).' }),
       }),
+      headers: z.object({
+        'if-none-match': z.string().optional().meta({
+          description:
+            'The ETag of the answer the client has (one, several, or *): 304 while the order is as that answer says. Looked at whatever the request’s Cache-Control says (fetch() sends no-cache with it).',
+          example: EXAMPLE_ETAG,
+        }),
+      }),
     },
     responses: {
-      200: { description: 'The order.', content: json(orderStatusSchema) },
+      200: {
+        description: 'The order, with a strong ETag of this answer: poll it with If-None-Match.',
+        content: json(orderStatusSchema),
+        headers: POLLED_HEADERS,
+      },
+      304: {
+        description:
+          'If-None-Match named the current ETag: the order is as the answer the client has says (no body; its ETag and Cache-Control again).',
+        headers: POLLED_HEADERS,
+      },
       400: error('The path is not well-formed percent-encoded UTF-8 (kind bad_request).'),
       401: unauthorized,
       429: keylessLimited,
@@ -156,7 +207,7 @@ function registerGetOrder(registry: OpenAPIRegistry, keyed: Keyed): void {
       405: error('Only GET and HEAD.', ALLOW),
       421: misdirected,
       503: error(
-        "Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+        `Too many connections are open (overloaded, with Retry-After), ${LATE_READ}, the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After).`,
         RETRY_AFTER,
       ),
     },

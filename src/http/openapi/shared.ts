@@ -28,6 +28,18 @@ export const orderFailure = (description: string) => ({ description, content: js
 export const RETRY_AFTER = {
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'string' as const } },
 };
+/** A 202's: when to look at its Location first. */
+export const POLL_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before looking at the Location (GET /orders/{order_id}): poll no sooner.',
+    required: true,
+    schema: { type: 'string' as const },
+    example: '1',
+  },
+};
+/** A read refused before routing while the main thread runs late (src/http/guards/late-reads.ts). */
+export const LATE_READ =
+  'the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close)';
 export const RATE_LIMIT = {
   'RateLimit-Policy': {
     description:
@@ -108,7 +120,7 @@ export const changeRefused = (forbidden?: string) =>
 export const methods = (allowed: string) => error(allowed, ALLOW);
 /** A read's 503: no connection, shutting down, Postgres busy or gone. */
 export const unavailable = error(
-  "Too many connections are open (overloaded, with Retry-After), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).",
+  `Too many connections are open (overloaded, with Retry-After), ${LATE_READ}, the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).`,
   RETRY_AFTER,
 );
 

@@ -6,9 +6,9 @@
  * no-cache`: a cache may keep it but asks each time, since a restart with
  * other settings (keys, open mode) changes it.
  */
-import { createHash } from 'node:crypto';
 import compression from 'compression';
 import type { RequestHandler } from 'express';
+import { noneMatchNames, strongEtag } from '../wire/conditional.js';
 import type { Responder } from '../wire/responses.js';
 
 export function openApiRoute(document: () => unknown, responder: Responder): RequestHandler[] {
@@ -16,17 +16,11 @@ export function openApiRoute(document: () => unknown, responder: Responder): Req
   const send: RequestHandler = (req, res) => {
     if (!served) {
       const text = JSON.stringify(document());
-      served = { text, etag: `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"` };
+      served = { text, etag: strongEtag(text) };
     }
-    res.setHeader('ETag', served.etag);
-    res.setHeader('Cache-Control', 'no-cache');
-    // Express compares If-None-Match with the ETag set above (only for GET and HEAD, which is all this route is).
-    if (req.fresh) {
-      res.statusCode = 304;
-      res.end();
-      return;
-    }
-    responder.text(res, 200, served.text);
+    const headers = { ETag: served.etag, 'Cache-Control': 'no-cache' };
+    if (noneMatchNames(req.headers['if-none-match'], served.etag)) return responder.notModified(res, headers);
+    responder.text(res, 200, served.text, headers);
   };
   return [compression(), send];
 }

@@ -13,7 +13,8 @@
  *   cancel, with its `lifecycle`; 404 for an order with no record.
  *
  * The admin names another client's order with `?client=NAME` (an audit line
- * says who canceled it); a client's key cannot.
+ * says who canceled it); a client's key cannot. Who canceled it, and when,
+ * is kept with the order's record for its timeline.
  */
 import { setTimeout } from 'node:timers/promises';
 import type { Request, RequestHandler, Response } from 'express';
@@ -21,12 +22,13 @@ import type { Logger } from 'pino';
 import { lifecycleOf } from '../../domain/lifecycle.js';
 import { orderKey, orderLogFields, partsOfKey, type OrderKey } from '../../domain/order.js';
 import type { CancelOutcome } from '../../orders/order-cancel.js';
+import type { CancelRequester } from '../../orders/order-records.js';
 import type { OrderStatus, OrderStatusQuery } from '../../orders/order-status.js';
 import { audit } from '../../observability/logging.js';
 import { auditActor } from '../guards/authorization.js';
 import { orderStatusJson } from './order-status-route.js';
 import { preferenceApplied, preferencesOf, type Preferences } from '../wire/preferences.js';
-import { NO_STORE, type Responder } from '../wire/responses.js';
+import { acceptedHeaders, NO_STORE, type Responder } from '../wire/responses.js';
 
 /** How long a cancel waits for its order to end before it answers 202. */
 export const CANCEL_WAIT_MS = 5000;
@@ -36,7 +38,7 @@ const STATUS_READ_WITHIN_MS = 2000;
 const STATUS_READ_RETRY_MS = 25;
 
 export interface OrderCancelDependencies {
-  readonly cancel: (key: OrderKey, waitMs: number) => Promise<CancelOutcome>;
+  readonly cancel: (key: OrderKey, by: CancelRequester, waitMs: number) => Promise<CancelOutcome>;
   readonly status: OrderStatusQuery;
   readonly responder: Responder;
   readonly log: Logger;
@@ -91,7 +93,12 @@ export function orderCancelRoute({
     if (key === undefined) return;
     const received = performance.now();
     const { waitMs, applied } = cancelWait(preferencesOf(req.headers.prefer));
-    const outcome = await cancel(key, waitMs);
+    const { caller } = res.locals;
+    // Named as its audit line names it: its client, and which admin key, by its fingerprint.
+    const by: CancelRequester = caller.keyId
+      ? { actor: caller.client, actorKey: caller.keyId }
+      : { actor: caller.client };
+    const outcome = await cancel(key, by, waitMs);
     if (outcome.kind === 'unknown') return responder.error(res, 'not_found', `no record of order ${orderId}`);
     if (outcome.kind === 'unavailable')
       return responder.error(res, 'store_unavailable', 'the order records cannot be reached right now; retry shortly');
@@ -105,7 +112,6 @@ export function orderCancelRoute({
         { lifecycle },
       );
     }
-    const caller = res.locals.caller;
     if (partsOfKey(key).client !== caller.client)
       audit(
         log,
@@ -117,9 +123,8 @@ export function orderCancelRoute({
     if (!found) return responder.error(res, 'store_unavailable', 'the order records cannot be read right now');
     if (outcome.kind === 'canceling')
       return responder.json(res, 202, orderStatusJson(found), {
-        ...NO_STORE,
+        ...acceptedHeaders(orderId),
         ...preferenceApplied(applied),
-        Location: `/orders/${encodeURIComponent(orderId)}`,
       });
     responder.json(res, 200, orderStatusJson(found), NO_STORE);
   };

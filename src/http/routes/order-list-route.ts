@@ -10,6 +10,7 @@
 import type { RequestHandler } from 'express';
 import { CLIENT_NAME } from '../../auth/caller.js';
 import type { FeedCursors } from '../../events/feed-cursor.js';
+import { lifecycleOf } from '../../domain/lifecycle.js';
 import { partsOfKey } from '../../domain/order.js';
 import { LISTED_STATES, type ListedState, type OrderListQuery } from '../../orders/order-list.js';
 import type { OrderRecords } from '../../orders/order-records.js';
@@ -117,6 +118,7 @@ export function orderListRoute(
           outcome: outcomeJson(order.outcome),
           runs: order.runs,
           ...(order.tier ? { tier: order.tier } : {}),
+          lifecycle: lifecycleOf(order.state, order.outcome, order.resumed),
           at: new Date(order.at).toISOString(),
         };
       }),

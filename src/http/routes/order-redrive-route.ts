@@ -26,7 +26,7 @@ import { refusalAnswer } from '../wire/refusal-answers.js';
 import { auditActor } from '../guards/authorization.js';
 import { namedOrder } from './order-cancel-route.js';
 import { orderStatusJson } from './order-status-route.js';
-import { NO_STORE, type Responder } from '../wire/responses.js';
+import { acceptedHeaders, type Responder } from '../wire/responses.js';
 
 export interface OrderRedriveDependencies {
   readonly redrive: (key: OrderKey, trace: Trace) => Promise<RedriveAnswer>;
@@ -94,6 +94,6 @@ export function orderRedriveRoute({
     );
     const now = await status(key).catch(() => undefined);
     if (!now) return responder.error(res, 'store_unavailable', 'the order records cannot be read right now');
-    responder.json(res, 202, orderStatusJson(now), { ...NO_STORE, Location: `/orders/${encodeURIComponent(orderId)}` });
+    responder.json(res, 202, orderStatusJson(now), acceptedHeaders(orderId));
   };
 }

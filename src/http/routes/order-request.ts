@@ -19,7 +19,7 @@ import { STATUS_BY_KIND } from '../wire/error-status.js';
 import { refusalAnswer } from '../wire/refusal-answers.js';
 import { writeRequestLine } from '../guards/request-log.js';
 import { deferHeader } from '../wire/response-headers.js';
-import { NO_STORE, statusOf, type Responder } from '../wire/responses.js';
+import { acceptedHeaders, statusOf, type Responder } from '../wire/responses.js';
 
 const NONE: readonly StepOutcome[] = [];
 /** Said of an answer replayed from the records. */
@@ -151,8 +151,7 @@ export class OrderRequest extends OrderAdmission {
     res.off('close', clientClosed);
     const body: OrderAcceptedJson = { status: 'accepted', order_id: order.orderId, lifecycle: 'accepted' };
     this.route.responder.json(res, 202, body, {
-      ...NO_STORE,
-      Location: `/orders/${encodeURIComponent(order.orderId)}`,
+      ...acceptedHeaders(order.orderId),
       'Preference-Applied': this.acceptance!.applied,
     });
   }

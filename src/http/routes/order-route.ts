@@ -90,9 +90,13 @@ export function orderRoute(dependencies: OrderRouteDependencies): RequestHandler
  * order's own answer: a timer set at the deadline from the request's arrival fires before the run's, set once the run
  * began. And setTimeout cuts a delay past 2^31 - 1 ms to 1 ms, which answered a wait of 25 days or more 202 at once; a
  * timer set here is shorter than the longest deadline (ORDER_DEADLINE_MAX_MS, an hour at most).
+ *
+ * `respond-async` with `wait=N` (RFC 7240 lets a client ask both) is the wait: the order's end if it comes within N
+ * seconds, else 202, whose Preference-Applied names both. `respond-async` alone is a 202 at once.
  */
 function acceptanceOf({ respondAsync, waitSeconds }: Preferences, deadlineMs: number): Acceptance | undefined {
-  if (respondAsync) return { afterMs: 0, applied: 'respond-async' };
-  if (waitSeconds === undefined || waitSeconds * 1000 >= deadlineMs) return undefined;
-  return { afterMs: waitSeconds * 1000, applied: `wait=${waitSeconds}` };
+  if (waitSeconds === undefined) return respondAsync ? { afterMs: 0, applied: 'respond-async' } : undefined;
+  if (waitSeconds * 1000 >= deadlineMs) return undefined;
+  const wait = `wait=${waitSeconds}`;
+  return { afterMs: waitSeconds * 1000, applied: respondAsync ? `respond-async, ${wait}` : wait };
 }

@@ -1,7 +1,8 @@
 /**
  * GET /orders/{order_id}: what the service and the payment provider know of
  * an order — whether it runs, how its latest run was answered, and the money
- * over all its runs. 404 not_found for an id the service has no record of
+ * over all its runs, with a strong ETag of that answer: If-None-Match naming
+ * it is 304 while the order is unchanged (wire/conditional.ts). 404 not_found for an id the service has no record of
  * (never seen, or its record has expired); 503 store_unavailable when the
  * records cannot be read (the durable mode, Postgres unreachable), 503
  * overloaded when the store turns the read away (too many reads at once).
@@ -11,7 +12,8 @@ import { StoreBusy } from '../../domain/errors.js';
 import type { OrderStatus, OrderStatusQuery } from '../../orders/order-status.js';
 import type { OrderStatusJson } from '../wire/api-schemas.js';
 import { STATUS_BY_KIND } from '../wire/error-status.js';
-import { NO_STORE, type Responder } from '../wire/responses.js';
+import { noneMatchNames, strongEtag } from '../wire/conditional.js';
+import { POLLED, type Responder } from '../wire/responses.js';
 import { orderKey } from '../../domain/order.js';
 import type { OutcomeKind } from '../../orders/order-records.js';
 
@@ -31,7 +33,10 @@ export function orderStatusRoute(status: OrderStatusQuery, responder: Responder)
     if (found === 'unavailable')
       return responder.error(res, 'store_unavailable', 'the order records cannot be read right now; retry shortly');
     if (!found) return responder.error(res, 'not_found', `no record of order ${orderId}`);
-    responder.json(res, 200, orderStatusJson(found), NO_STORE);
+    const text = JSON.stringify(orderStatusJson(found));
+    const headers = { ...POLLED, ETag: strongEtag(text) };
+    if (!noneMatchNames(req.headers['if-none-match'], headers.ETag)) return responder.text(res, 200, text, headers);
+    responder.notModified(res, headers);
   };
 }
 

@@ -2,7 +2,7 @@
  * GET /orders/{order_id}/timeline: one order as the service recorded it —
  * its latest run's steps (each with the thread of its last attempt, its
  * attempts after a thread died, its retries), what was undone, why it
- * failed, its money, its events and its deadline — and, where the store
+ * failed, who canceled it and when, its money, its events and its deadline — and, where the store
  * records them, each step's attempts (instance, thread, times, and the
  * tries a thread's or an instance's loss cut), for the console to draw.
  * The same rules as GET /orders/{id}: the caller's own orders, another's as
@@ -15,8 +15,9 @@ import { REDRIVABLE_OUTCOMES } from '../../domain/lifecycle.js';
 import { orderKey } from '../../domain/order.js';
 import type { ClientEvents } from '../../events/client-events.js';
 import type { PaymentLedger } from '../../ledger/payment-ledger.js';
-import type { OrderRecord, OrderRecords } from '../../orders/order-records.js';
+import type { CancelRequest, OrderRecord, OrderRecords } from '../../orders/order-records.js';
 import type { StepAttempt, StepAttempts } from '../../orders/step-attempts.js';
+import type { OrderResult } from '../../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../pipeline/steps.js';
 import { outcomeJson } from './order-status-route.js';
 import type { OrderTimelineJson, StepAttemptJson, TimelineStepJson } from '../wire/order-view-schemas.js';
@@ -64,11 +65,20 @@ const attemptJson = (attempt: StepAttempt): StepAttemptJson => ({
 
 const redrivableKinds: ReadonlySet<string> = new Set(REDRIVABLE_OUTCOMES);
 
+const canceledByJson = ({ actor, actorKey, at }: CancelRequest): OrderTimelineJson['canceled_by'] => ({
+  actor,
+  ...(actorKey === undefined ? {} : { actor_key: actorKey }),
+  at: new Date(at).toISOString(),
+});
+
+/** The latest run's answer: replayed to a retry, or, not being final (a timeout's), kept to be shown. */
+const answerOf = (record: OrderRecord): OrderResult | undefined => record.outcome?.replay ?? record.outcome?.answered;
+
 /** Why the latest run failed: its kind, and the step that failed first, if one did. */
 function failureOf(record: OrderRecord): OrderTimelineJson['failure'] {
   const kind = record.outcome?.kind;
   if (kind === undefined || kind === 'ok') return null;
-  const failed = record.outcome?.replay?.steps.find((step) => step.status === 'error');
+  const failed = answerOf(record)?.steps.find((step) => step.status === 'error');
   return { kind, step: failed?.name ?? null, thread_id: failed?.threadId ?? null };
 }
 
@@ -96,7 +106,7 @@ export function orderTimelineRoute(
       events?.ofOrder(client, orderId) ?? [],
       attempts?.of(key),
     ]);
-    const replay = record.outcome?.replay;
+    const answer = answerOf(record);
     const ownDeadlineMs = recorded?.ownDeadlineMs ?? record.ownDeadlineMs;
     const body: OrderTimelineJson = {
       order_id: orderId,
@@ -107,8 +117,8 @@ export function orderTimelineRoute(
       ...(record.tier ? { tier: record.tier } : {}),
       payment: { charged: money?.charged ?? 0, refunded: money?.refunded ?? 0 },
       failure: failureOf(record),
-      steps: replay?.steps.map(stepJson) ?? [],
-      compensations: replay?.compensations.map(stepJson) ?? [],
+      steps: answer?.steps.map(stepJson) ?? [],
+      compensations: answer?.compensations.map(stepJson) ?? [],
       events: kept.map(({ event, run, traceId, deliveries }) => ({
         ...event,
         run,
@@ -125,6 +135,7 @@ export function orderTimelineRoute(
       ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
       deadline_ms: ownDeadlineMs ?? orderTimeoutMs,
       ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
+      ...(record.canceled ? { canceled_by: canceledByJson(record.canceled) } : {}),
       // What the redrive asks, so that the console offers it only where it sends the order on: ended by the
       // infrastructure, what it asked kept (only an order of its own deadline is), and its money settled.
       redrivable:

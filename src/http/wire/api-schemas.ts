@@ -136,7 +136,7 @@ export const orderStatusSchema = z
     }),
     lifecycle: z.enum(LIFECYCLE_STATES).meta({
       description:
-        'Where the order is in its life (docs/design.md, the life of an order): running, or how its latest run ended — succeeded, failed, canceled, interrupted. `state` says running or done, as before. resumed and dead_lettered belong to forward recovery, not built yet: never said.',
+        'Where the order is in its life (docs/design.md, the life of an order): running — resumed while a run taken over from a lost instance runs on (durable mode: forward recovery) — or how its latest run ended: succeeded, failed, canceled, interrupted, or dead_lettered (durable mode: parked after more than ORDER_RECOVERIES_MAX takeovers, until the admin redrives it). `state` says running or done, as before. accepted is a 202’s word only.',
     }),
   })
   .meta({ id: 'OrderStatus', description: 'What the service and the payment provider know of an order.' });

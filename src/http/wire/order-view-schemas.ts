@@ -5,6 +5,7 @@
  * api-schemas.ts.
  */
 import { z } from 'zod';
+import { LIFECYCLE_STATES } from '../../domain/lifecycle.js';
 import { TIERS } from '../../domain/tier.js';
 import { ATTEMPT_OUTCOMES } from '../../orders/step-attempts.js';
 import { eventSchema, orderStatusSchema, stepSchema } from './api-schemas.js';
@@ -19,6 +20,10 @@ export const listedOrderSchema = z
     outcome: outcomeSchema,
     runs: z.int().min(1),
     tier: z.enum(TIERS).optional(),
+    lifecycle: z.enum(LIFECYCLE_STATES).meta({
+      description:
+        'Where it is in its life, as GET /orders/{order_id} says: canceled, interrupted and dead_lettered are listed as themselves, never as failed; resumed, a run taken over from a lost instance that runs on.',
+    }),
     at: z.string().meta({
       description:
         'When its latest run began (with DATABASE_URL); in memory, when it began if it runs, else when it ended. ISO 8601, UTC: what since and until compare with.',
@@ -119,7 +124,7 @@ export const orderTimelineSchema = z
       .meta({ description: 'Why the latest run failed, from its recorded answer; null if it succeeded or runs.' }),
     steps: z.array(timelineStepSchema).meta({
       description:
-        "The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries; empty while it runs or when the outcome kept no answer (interrupted, timeout).",
+        "The latest run's steps as its answer recorded them: one record per step, its last attempt's thread, its attempts (a step runs again after its thread dies) and its retries — an outcome a retry is not told again (timeout, an outage) keeps them too, to be shown here, never replayed; empty while it runs, or when nothing of its answer is kept (interrupted).",
     }),
     compensations: z.array(timelineStepSchema).meta({ description: 'What was undone: a refund of a payment.' }),
     events: z.array(timelineEventSchema).meta({ description: "The order's events still kept, oldest first." }),
@@ -135,6 +140,20 @@ export const orderTimelineSchema = z
       description:
         'When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once.',
     }),
+    canceled_by: z
+      .strictObject({
+        actor: z.string().meta({ description: "Who: the order's client (its own key), or admin." }),
+        actor_key: z.string().optional().meta({
+          description:
+            "Which admin key, by its fingerprint (sha256: and 12 hex digits), never the key; absent for a client's key and in open mode.",
+        }),
+        at: z.string().meta({ description: 'When the cancel was asked (ISO 8601, UTC).' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Who canceled the latest run, and when (POST /orders/{order_id}/cancel; the first to ask, if several did): while it winds down from the cancel, and once it ended canceled. Absent otherwise.',
+      }),
     redrivable: z.boolean().meta({
       description:
         'Whether the admin’s redrive (POST /admin/orders/{order_id}/redrive) would send it on: with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure, that asked a deadline_ms of its own (only such an order keeps what it asked, to be run again) and whose money is settled (charged all refunded). A redrive may still be refused for want of room (503), to be asked again.',

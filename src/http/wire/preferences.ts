@@ -1,7 +1,8 @@
 /**
  * The `Prefer` request header (RFC 7240), as far as this service honours it:
  * `respond-async` (answer 202 at once, the client hears the end later) and
- * `wait=N` (wait at most N seconds for the end, then 202; the order route bounds N by the order's deadline). Any other
+ * `wait=N` (wait at most N seconds for the end, then 202; the order route bounds N by the order's deadline), or both
+ * (the wait, then 202: RFC 7240 lets a client ask both, and `respond-async` alone says nothing of how long). Any other
  * preference is ignored, as the RFC asks of a server that does not know it;
  * a preference given twice counts once, the first (RFC 7240 §2).
  *

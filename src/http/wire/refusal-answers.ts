@@ -2,6 +2,8 @@
  * What an order refused admission is told: the one place that turns the
  * orders layer's refusals (facts: src/orders/admission.ts) into an error
  * kind — and so a status (src/http/wire/error-status.ts) — words, and headers.
+ * So are the refusals the edge makes before a request reaches the app: a
+ * connection beyond the limits, and a read while the main thread runs late.
  */
 import type { ErrorKind } from '../../domain/errors.js';
 import type { Tier } from '../../domain/tier.js';
@@ -90,6 +92,32 @@ function dependencyDown({ unavailable, dependency, retryAfterMs }: DependencyDow
     message: `${dependency} is unavailable (its circuit breaker is open): nothing was started; retry in ${seconds} s`,
     headers: { 'Retry-After': String(seconds) },
     shed: false,
+  };
+}
+
+/** A refusal the edge writes itself, before the app: its kind, its words and its headers; never kept by a cache. */
+export interface EdgeRefusal {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A connection beyond MAX_CONNECTIONS, or closed to make room for another: one that could be served soon. */
+export const TOO_MANY_CONNECTIONS: EdgeRefusal = {
+  kind: 'overloaded',
+  message: 'too many connections are open; retry shortly',
+  headers: { 'Retry-After': '1', 'Cache-Control': 'no-store' },
+};
+
+/**
+ * A read (GET or HEAD, not a probe) refused before routing, `lateMs` (or more) late: the orders in flight and the
+ * lease's renewal run on the main thread the reads would hold, and come first.
+ */
+export function lateRead(lateMs: number): EdgeRefusal {
+  return {
+    kind: 'overloaded',
+    message: `the service is behind on its orders (its event loop runs ${lateMs} ms late or more): reads are refused until it catches up, orders are not; retry shortly`,
+    headers: { 'Retry-After': '1', 'Cache-Control': 'no-store' },
   };
 }
 

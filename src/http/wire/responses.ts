@@ -59,6 +59,24 @@ const JSON_UTF8 = 'application/json; charset=utf-8';
 /** Set on every answer that carries an order or money: no cache, shared or private, may keep it. */
 export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
 
+/**
+ * An order as GET /orders/{order_id} tells it, to be polled: no shared cache may keep another's money (`private`),
+ * and a client's own asks again every time (`no-cache`), told 304 while its ETag still names it — never a stale state.
+ */
+export const POLLED = { 'Cache-Control': 'private, no-cache' } as const;
+
+/** Seconds a client told 202 waits before it looks at the Location again. */
+const POLL_AFTER_SECONDS = 1;
+
+/** A 202's headers: never kept, where the order's end will be told, and when to look there first. */
+export function acceptedHeaders(orderId: string): Readonly<Record<string, string>> {
+  return {
+    ...NO_STORE,
+    Location: `/orders/${encodeURIComponent(orderId)}`,
+    'Retry-After': String(POLL_AFTER_SECONDS),
+  };
+}
+
 export class Responder {
   constructor(private readonly options: ResponseOptions) {}
 
@@ -98,6 +116,12 @@ export class Responder {
     );
     res.writeHead(status, head);
     res.end(res.req.method === 'HEAD' ? undefined : text);
+  }
+
+  /** 304: the copy the client has is current; `headers` are its ETag and caching, said again (RFC 9110 §15.4.5). */
+  notModified(res: Response, headers: Readonly<Record<string, string>>): void {
+    res.writeHead(304, this.options.draining() ? { ...headers, Connection: 'close' } : headers);
+    res.end();
   }
 
   /**
