@@ -41,7 +41,8 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   'postgres-keys': 'the keys command as a process, and two services on one database',
   'postgres-lease': 'an instance process held past its lease (SIGSTOP)',
   'postgres-read-burst': '15,000 reads at once',
-  'postgres-reads': 'a store held busy until reads are shed by count and by wait',
+  'postgres-reads':
+    "a store held busy until reads are shed by count and by wait; one client's slow reads against another's, timed",
   'priority-tiers': 'floods of 1,000 orders/s from a process of their own',
   process: 'the service as processes, stopped by SIGTERM and SIGKILL',
   'shared-isolation': 'hundreds of trickling and idle sockets against the connection caps',

@@ -12,7 +12,7 @@ import { connectionHardLimit, openFileLimit } from './settings/bounds.js';
 import { readSettings, type Values } from './settings/read-settings.js';
 import { ConfigError, type Env, type FieldsOf, type Machine, type Setting } from './settings/setting.js';
 import { REMOVED, SETTINGS } from './settings/settings.js';
-import { CLIENTS, DEFAULT_CLIENT_RATE_LIMIT } from './settings/clients.js';
+import { CLIENTS, DEFAULT_CLIENT_RATE_LIMIT, DEFAULT_CLIENT_REQUEST_RATE_LIMIT } from './settings/clients.js';
 import { DEPENDENCIES } from './settings/dependencies.js';
 import { DEPLOYMENT } from './settings/deployment.js';
 import { HTTP } from './settings/http.js';
@@ -71,6 +71,11 @@ export interface Config extends PlainFields {
    * DEFAULT_CLIENT_RATE_LIMIT with keys, none in open mode (clientRateLimitOf).
    */
   readonly clientRateLimit?: number;
+  /**
+   * Requests per second each client may send on every route but POST /order (CLIENT_REQUEST_RATE_LIMIT); 0: no
+   * budget. Absent: DEFAULT_CLIENT_REQUEST_RATE_LIMIT with keys, none in open mode (clientRequestRateLimitOf).
+   */
+  readonly clientRequestRateLimit?: number;
   /** Where and how spans are exported (the standard OTEL_* variables); absent: no exporter, no SDK. */
   readonly tracing?: TracingConfig;
   /** The events clients are told of (GET /events) and the webhooks that carry them. */
@@ -261,6 +266,11 @@ export function clientRateLimitOf(
   );
 }
 
+/** Requests per second a client may send on every route but POST /order, 0 for none. */
+export function clientRequestRateLimitOf(config: Pick<Config, 'clientRequestRateLimit' | 'access'>): number {
+  return config.clientRequestRateLimit ?? (config.access.mode === 'keys' ? DEFAULT_CLIENT_REQUEST_RATE_LIMIT : 0);
+}
+
 /** Whether any client has a rate limit: without one, no order is counted at all. */
 export function anyClientRateLimit(config: Pick<Config, 'clientRateLimit' | 'clientRateLimits' | 'access'>): boolean {
   return clientRateLimitOf(config, '') > 0 || [...config.clientRateLimits.values()].some((limit) => limit > 0);
@@ -308,6 +318,9 @@ export function loadConfig(
     ...durableAndInstances(settings),
     access: parseAccess(env, settings.HOST),
     ...(settings.CLIENT_RATE_LIMIT !== undefined ? { clientRateLimit: settings.CLIENT_RATE_LIMIT } : {}),
+    ...(settings.CLIENT_REQUEST_RATE_LIMIT !== undefined
+      ? { clientRequestRateLimit: settings.CLIENT_REQUEST_RATE_LIMIT }
+      : {}),
     ...tracingConfig(settings),
     events,
   };

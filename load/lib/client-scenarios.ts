@@ -426,21 +426,27 @@ export async function couriersAcrossInstances(
 }
 
 /**
- * A keyless flood (issue 77): `connections` sockets sending `GET /orders/x` without a key, `pipelined` at a time,
- * the next as soon as they are answered, from a worker thread (keyless-flood-worker.ts), as from another machine.
- * After `settleMs` the victim sends ordinary orders at 5 a second for `seconds`. What the victim got, and the flood's
- * statuses.
+ * A flood of the event loop: `connections` sockets sending `GET /orders/x` — without a key (issue 77), or with
+ * `key` — `pipelined` at a time, the next as soon as they are answered, from a worker thread (loop-flood-worker.ts),
+ * as from another machine. After `settleMs` the victim sends ordinary orders at 5 a second for `seconds`. What the
+ * victim got, and the flood's statuses.
  */
-export async function keylessFlood(
+export async function loopFlood(
   service: URL,
   victim: Sender,
-  { connections = 1000, pipelined = 8, seconds = 5, settleMs = 2000 } = {},
+  {
+    connections = 1000,
+    pipelined = 8,
+    seconds = 5,
+    settleMs = 2000,
+    key,
+  }: { connections?: number; pipelined?: number; seconds?: number; settleMs?: number; key?: string } = {},
 ): Promise<{ victim: VictimFigures; refusedByTier: number; flood: Record<string, number> }> {
   const { Worker } = await import('node:worker_threads');
   const { compiledModule } = await import('../../src/paths.js');
   const { once } = await import('node:events');
-  const worker = new Worker(compiledModule('load/lib/keyless-flood-worker'), {
-    workerData: { url: service.href, connections, pipelined, ms: settleMs + seconds * 1000 },
+  const worker = new Worker(compiledModule('load/lib/loop-flood-worker'), {
+    workerData: { url: service.href, connections, pipelined, ms: settleMs + seconds * 1000, key },
   });
   const exited = once(worker, 'exit');
   const statuses = once(worker, 'message') as Promise<[Record<string, number>]>;

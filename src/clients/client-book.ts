@@ -58,6 +58,7 @@ export class ClientBook {
   private readonly overflow: number;
   private readonly maxShare: number;
   private readonly listeners: Array<(entry: ClientEntry) => void> = [];
+  private weightsTogether = 0;
 
   constructor({ weights, tiers = new Map(), configured, indices, maxShare }: ClientBookOptions) {
     this.tiers = tiers;
@@ -85,6 +86,7 @@ export class ClientBook {
       refused: { shed_orders_in_flight: 0, shed_records: 0, rate_limited: 0 },
     };
     this.clients.set(name, entry);
+    this.weightsTogether += entry.weight;
     for (const listener of this.listeners) listener(entry);
     return entry;
   }
@@ -92,6 +94,11 @@ export class ClientBook {
   /** Clients that exist. */
   get count(): number {
     return this.clients.size;
+  }
+
+  /** The weights of every client that exists, together: the lasting floors' denominator (src/fairness/fair-share.ts). */
+  get totalWeight(): number {
+    return this.weightsTogether;
   }
 
   /** Whether the per-client caps apply: more than one client exists, and CLIENT_MAX_SHARE is below 1. */

@@ -11,13 +11,14 @@ import type { Express } from 'express';
 import { OPEN_MODE_CALLER } from '../auth/caller.js';
 import { KeyRing } from '../auth/key-ring.js';
 import type { ClientBook } from '../clients/client-book.js';
-import { anyClientRateLimit, clientRateLimitOf, type Config } from '../config.js';
+import { anyClientRateLimit, clientRateLimitOf, clientRequestRateLimitOf, type Config } from '../config.js';
 import { DEFAULT_TIER } from '../domain/tier.js';
 import { FeedCursors } from '../events/feed-cursor.js';
 import { AdmissionLine } from '../fairness/admission-line.js';
 import { TierHeadroom } from '../fairness/tier-headroom.js';
 import { TIER_AGING_MS } from '../fairness/tiers.js';
 import { createApp, type AppDependencies } from '../http/app.js';
+import { ClientLoad } from '../http/guards/client-load.js';
 import { ClientRateLimits } from '../http/guards/client-rate-limits.js';
 import { messageClassesOf } from '../http/express-messages.js';
 import { openApiDocument } from '../http/openapi/openapi.js';
@@ -73,9 +74,17 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
   const loop = new LoopLateness();
   // With keys only: in open mode every request is the one anonymous client's.
   const unauthenticated = config.access.mode === 'keys' ? new UnauthenticatedMeter(log) : undefined;
+  const clientLoad =
+    config.access.mode === 'keys'
+      ? new ClientLoad(
+          () => loop.lateMs,
+          config.clientWeights,
+          () => parts.clients.count,
+        )
+      : undefined;
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
   const appParts: AppDependencies = {
-    ...appDependencies(parts, loop, unauthenticated),
+    ...appDependencies(parts, loop, unauthenticated, clientLoad),
     draining: () => server.draining,
     leaving: () => leaving,
     overConnectionLimit: (socket, client) => server.isBeyondLimit(socket, client),
@@ -132,6 +141,7 @@ function appDependencies(
   { config, log, tracing, store, engine, clients, shares, events, desk }: EdgeParts,
   loop: LoopLateness,
   unauthenticated: UnauthenticatedMeter | undefined,
+  clientLoad: ClientLoad | undefined,
 ): SharedParts {
   const { records, ledger } = store;
   const { orders, health, metrics } = desk;
@@ -143,9 +153,9 @@ function appDependencies(
     poolQueued: engine.poolQueued,
     recordsMaxBytes: config.orderRecordsMaxBytes,
     recordsBytes: () => records.estimatedBytes?.(),
-    // Lateness a keyless flood causes is not the orders' to pay for: shedding them would not make the loop any less
-    // late.
-    loopLateMs: () => (unauthenticated?.flooding ? 0 : loop.lateMs),
+    // Lateness a flood causes — keyless, or a client's shed for it — is not the orders' to pay for: shedding them would
+    // not make the loop any less late.
+    loopLateMs: () => (unauthenticated?.flooding || clientLoad?.flooding ? 0 : loop.lateMs),
     configured: config.clientTiers.values(),
   });
   return {
@@ -202,6 +212,10 @@ function appDependencies(
           },
         }
       : {}),
+    ...(clientRequestRateLimitOf(config) > 0
+      ? { requestBudget: { limiter: rateLimiter(config, log, 'requests') } }
+      : {}),
+    ...(clientLoad ? { clientLoad } : {}),
   };
 }
 
@@ -234,13 +248,16 @@ function keysOf(
 }
 
 /**
- * The clients' rate limits, counted in this process's memory — or, as one of
- * INSTANCES on this machine, in the node:cluster primary, for one limit
- * across them all (src/http/guards/client-rate-limits.ts).
+ * The clients' rate limits. Their orders: counted in this process's memory — or, as one of INSTANCES on this machine,
+ * in the node:cluster primary, for one limit across them all (src/http/guards/client-rate-limits.ts). Their other
+ * requests' budget: in this process's memory always, what it keeps being this instance's own event loop, and a round
+ * trip to the primary for every request being a cost of its own.
  */
-function rateLimiter(config: Config, log: Logger): ClientRateLimits {
+function rateLimiter(config: Config, log: Logger, counted: 'orders' | 'requests' = 'orders'): ClientRateLimits {
+  if (counted === 'requests')
+    return new ClientRateLimits(() => clientRequestRateLimitOf(config), 'memory', log, counted);
   const store = (config.instances ?? 1) > 1 && cluster.isWorker ? 'cluster' : 'memory';
-  return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log);
+  return new ClientRateLimits((client) => clientRateLimitOf(config, client), store, log, counted);
 }
 
 /**

@@ -115,6 +115,7 @@ function startEngine(
     recordsMaxBytes: config.orderRecordsMaxBytes,
     records: store.records,
     clients,
+    lastingFromMs: config.orderTimeoutMs,
   });
   const warming = config.warmUpMs > 0 ? new ServiceWarmUp(config, store.ledger) : undefined;
   const engine = createOrderEngine({ ...config, couriers: store.couriers }, log, {

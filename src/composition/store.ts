@@ -28,6 +28,7 @@ export async function openStore(
         leaseMarginMs: leaseMarginMs(leaseMarginOf),
         replayMs: config.idempotencyTtlMs,
         couriers: config.couriers,
+        readerWeights: config.clientWeights,
         ...(statements ? { statements } : {}),
         ...(traceOf ? { traceOf } : {}),
       },

@@ -107,7 +107,10 @@ export class ClientEvents {
   /** The events of one of `client`'s orders still kept, oldest first, each with its run and its trace (a timeline). */
   async ofOrder(client: string, orderId: string): Promise<OrderEventRecord[]> {
     const events = await this.log.ofOrder(client, orderId);
-    const deliveries = await this.log.deliveriesOf?.(events.map((event) => event.seq));
+    const deliveries = await this.log.deliveriesOf?.(
+      events.map((event) => event.seq),
+      client,
+    );
     return events.map((event) => ({
       event: eventJson(event, this.options.statusOf),
       run: event.run,

@@ -37,10 +37,10 @@ export interface EventLog {
   /** The events of one order of `client` still kept, oldest first (an order's timeline). */
   ofOrder(client: string, orderId: string): Promise<StoredEvent[]>;
   /**
-   * What became of the deliveries of the events numbered `seqs`, where the store keeps it (Postgres). Absent where
-   * it does not: in memory, a delivery is forgotten once done.
+   * What became of the deliveries of the events numbered `seqs` (of `client`'s orders: it reads in that client's share),
+   * where the store keeps it (Postgres). Absent where it does not: in memory, a delivery is forgotten once done.
    */
-  deliveriesOf?(seqs: readonly number[]): Promise<DeliveryRecord[]>;
+  deliveriesOf?(seqs: readonly number[], client?: string): Promise<DeliveryRecord[]>;
   /** One event, if it is still kept. */
   get(id: string): Promise<StoredEvent | undefined>;
   /** Told of the events appended, in their order, once they are kept. */

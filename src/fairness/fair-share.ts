@@ -15,6 +15,13 @@
  * none free — whoever holds them holds beyond its floor now, and the first unit given back is the client's own (the
  * keeper makes it wait for it rather than refuse it: ./admission-line.ts for the orders in flight). Between waiting
  * clients, the turn goes to the one holding the fewest units per unit of its weight; tiers come before it (./tiers.ts).
+ *
+ * That wait is bounded, and so the floor holds only while what is held beyond the floors ends within it. A unit that
+ * may be held longer than a client within its floor waits for one (an order of a minute's deadline, its caller gone)
+ * is taken only within its client's lasting floor: its weight's part of the capacity among every client that exists
+ * and a newcomer, the floor it keeps whoever comes. The lasting floors of the clients holding such units come to at
+ * most the capacity less any other client's floor now, so what another client finds taken of its floor ends within
+ * its wait, whatever the others' deadlines.
  */
 
 /** Who shares the scarce things right now. */
@@ -36,6 +43,14 @@ export const NEWCOMER_WEIGHT = 1;
 /** A client's floor of `capacity` units: ⌊capacity × weight / totalWeight⌋ (0 when nobody keeps a floor). */
 export function floorOf(capacity: number, weight: number, totalWeight: number): number {
   return totalWeight > 0 && weight > 0 ? Math.floor((capacity * weight) / totalWeight) : 0;
+}
+
+/**
+ * A client's lasting floor of `capacity` units: ⌊capacity × weight / (everyWeight + a newcomer's)⌋, `everyWeight` the
+ * weights of every client that exists, active or not. Its floor is never less, whoever comes.
+ */
+export function lastingFloorOf(capacity: number, weight: number, everyWeight: number): number {
+  return floorOf(capacity, weight, everyWeight + NEWCOMER_WEIGHT);
 }
 
 /**

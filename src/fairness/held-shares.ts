@@ -7,9 +7,9 @@
  * active client — one holding something, or that asked in the last
  * ACTIVE_MS — has its floor of the capacity by its weight (CLIENT_WEIGHTS),
  * and goes beyond it only while what stays free covers the other active
- * clients' unused floors. A newcomer's floor (weight 1) is always kept free
- * too: what holds these cannot tell which clients exist, and any client may
- * ask next — so a client alone may hold about half, and the next client's
+ * clients' unused floors. A newcomer's floor (weight 1) is kept free too,
+ * always unless the holder says otherwise: what holds these cannot tell which
+ * clients exist, and any client may ask next — so a client alone may hold about half, and the next client's
  * first unit never waits for, nor is dropped for, another's. Uncapped
  * otherwise (the floors are what isolates): a lone client keeps that half.
  *
@@ -33,6 +33,11 @@ export class HeldShares implements Holdings {
     readonly capacity: number,
     private readonly weights: ReadonlyMap<string, number>,
     now: () => number = () => performance.now(),
+    /**
+     * The weight kept for a newcomer, `active` clients being active: NEWCOMER_WEIGHT always by default. A holder that
+     * knows who has asked since it started keeps one only while one of those is idle (ClientWeights.newcomer).
+     */
+    private readonly newcomer: (active: number) => number = () => NEWCOMER_WEIGHT,
   ) {
     this.activity = new ActiveClients(ACTIVE_MS, now);
   }
@@ -118,7 +123,7 @@ export class HeldShares implements Holdings {
     return this.activity.sharers({
       heldOf: (client) => this.heldOf(client),
       weightOf: (client) => this.weightOf(client),
-      newcomer: () => NEWCOMER_WEIGHT,
+      newcomer: this.newcomer,
     });
   }
 }

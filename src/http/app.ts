@@ -16,7 +16,7 @@ import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js
 import type { OrderObserver } from '../observability/metrics.js';
 import type { HealthReport } from './wire/api-schemas.js';
 import { guards, type Guards, type Identify } from './guards/authorization.js';
-import { gate } from './guards/gate.js';
+import { gate, type GateOptions } from './guards/gate.js';
 import { healthRoute, readinessRoute } from './routes/health-route.js';
 import type { Capacity } from '../orders/order-admission.js';
 import { headersSetBy, writeSharedHeaders } from './wire/response-headers.js';
@@ -106,6 +106,9 @@ export interface AppDependencies {
   readonly tiers?: OrderRouteDependencies['tiers'];
   /** Each client's rate limit on POST /order, and who to tell of an order refused for it; without: no limit. */
   readonly rateLimits?: { readonly limiter: ClientRateLimiter; readonly limited: (client: string) => void };
+  /** Each client's budget on every other route, and its share of a late event loop (the gate's); without: none. */
+  readonly requestBudget?: GateOptions['requestBudget'];
+  readonly clientLoad?: GateOptions['clientLoad'];
   /** Each request's trace and span (src/tracing/); without: a request id alone, no trace id. */
   readonly tracing?: RequestTracing;
   /** The last order's trace, for the live page (GET /threads/trace); without: tracing is off, 404. */
@@ -247,7 +250,7 @@ function routeOrders(
 }
 
 /** The webhook endpoints, the event feed and the admin's redelivery; none without a store that keeps events. */
-function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { events }: AppDependencies): void {
+function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { events, log }: AppDependencies): void {
   if (!events) return;
   const changes = webhookChangesLimit(responder);
   app.post('/webhooks', may.client, changes, ...createWebhook(events, responder));
@@ -257,7 +260,7 @@ function routeEvents({ app, responder, may, methodNotAllowed }: RouteKit, { even
   app.all('/webhooks/:id', methodNotAllowed('DELETE'));
   app.get('/events', may.client, eventFeed(events, responder));
   app.all('/events', methodNotAllowed('GET, HEAD'));
-  app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder));
+  app.post('/admin/events/:id/redeliver', may.admin, redeliverEvent(events, responder, log));
   app.all('/admin/events/:id/redeliver', methodNotAllowed('POST'));
 }
 

@@ -60,8 +60,11 @@ export type Refusal =
  */
 export interface ShareFull {
   readonly client: string;
-  /** What is full: its orders in flight, or what the order records keep of it. */
-  readonly share: Full;
+  /**
+   * What is full: its orders in flight, those of them whose deadline is beyond the service's (held within its lasting
+   * floor), or what the order records keep of it.
+   */
+  readonly share: Full | 'long_orders_in_flight';
   /** How much of it the client holds, and may (orders, or bytes). */
   readonly held: number;
   readonly limit: number;

@@ -16,6 +16,14 @@
  * — that is nothing. Who is active is this class's to say (`sharers`), for
  * the couriers and the turns of thread time too.
  *
+ * An order whose deadline is longer than the service's own (ORDER_TIMEOUT_MS:
+ * `deadline_ms`, a respond-async order's minutes) may hold its room longer
+ * than an order within its floor waits for one, and takes room only within
+ * its client's lasting floor: ⌊MAX_INFLIGHT × its weight / (the weights of
+ * every client that exists + a newcomer's)⌋, what it keeps whoever comes.
+ * Beyond it, it is shed as over its share; orders of the service's deadline
+ * are not (src/fairness/fair-share.ts says why a floor needs this).
+ *
  * Asked from an order's admission (src/orders/order-admission.ts), synchronously
  * and with nothing awaited before the run is counted: the count of a client's
  * orders cannot be overtaken by orders admitted at the same moment.
@@ -27,6 +35,7 @@ import type { OrderRecords } from './order-records.js';
 import { ActiveClients } from '../fairness/active-clients.js';
 import {
   capOf,
+  lastingFloorOf,
   mayTakeOne,
   NEWCOMER_WEIGHT,
   roomOf,
@@ -45,7 +54,12 @@ export interface ClientSharesOptions {
    * Who exists, and whether the caps apply (more than one client, CLIENT_MAX_SHARE below 1); told what each client is
    * refused.
    */
-  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count'>;
+  readonly clients: Pick<ClientBook, 'entryOf' | 'capped' | 'refused' | 'share' | 'count' | 'totalWeight'>;
+  /**
+   * ORDER_TIMEOUT_MS: a run whose deadline is longer may hold its room longer than an order waits for one, and is
+   * taken only within its client's lasting floor. Without: every run counts as ending within a wait.
+   */
+  readonly lastingFromMs?: number;
   /** The clock, in milliseconds (performance.now by default). */
   readonly now?: () => number;
 }
@@ -55,6 +69,8 @@ const ACTIVE_MS = 10_000;
 
 export class ClientShares implements Holdings {
   private readonly inFlight = new Map<string, number>();
+  /** Of those, each client's runs whose deadline is beyond lastingFromMs. */
+  private readonly longInFlight = new Map<string, number>();
   private total = 0;
   private readonly activity: ActiveClients;
   private readonly listeners: Array<(sharers: Sharers) => void> = [];
@@ -89,10 +105,10 @@ export class ClientShares implements Holdings {
   }
 
   /**
-   * A new order of `client` would start: the share of it that is full, if one
-   * is and the caps apply. The client exists for sharing from now on.
+   * A new order of `client`, of a deadline of `deadlineMs` (undefined: the service's), would start: the share of it
+   * that is full, if one is and the caps apply. The client exists for sharing from now on.
    */
-  fullFor(client: string): ShareFull | undefined {
+  fullFor(client: string, deadlineMs?: number): ShareFull | undefined {
     const { clients, records } = this.options;
     clients.entryOf(client);
     this.activity.asked(client);
@@ -103,6 +119,8 @@ export class ClientShares implements Holdings {
     if (!mayTakeOne(client, this, sharers, this.ordersLimit)) {
       const limit = Math.min(this.ordersLimit, roomOf(client, this, sharers));
       full = { client, share: 'orders_in_flight', held: this.inFlightOf(client), limit };
+    } else if (this.isLong(deadlineMs) && !this.longFits(client)) {
+      full = { client, share: 'long_orders_in_flight', held: this.longOf(client), limit: this.lastingFloor(client) };
     } else if (records.isFullFor(client, this.recordsLimit))
       full = { client, share: 'records', held: records.bytesOf(client) ?? 0, limit: this.recordsLimit };
     if (full) clients.refused(client, full.share === 'records' ? 'shed_records' : 'shed_orders_in_flight');
@@ -110,8 +128,11 @@ export class ClientShares implements Holdings {
   }
 
   /** Whether a new order of `client` would fit its share of the orders in flight now (fullFor, telling nobody). */
-  wouldFit(client: string): boolean {
-    return !this.options.clients.capped || mayTakeOne(client, this, this.sharers(), this.ordersLimit);
+  wouldFit(client: string, deadlineMs?: number): boolean {
+    if (!this.options.clients.capped) return true;
+    return (
+      mayTakeOne(client, this, this.sharers(), this.ordersLimit) && (!this.isLong(deadlineMs) || this.longFits(client))
+    );
   }
 
   /**
@@ -122,25 +143,50 @@ export class ClientShares implements Holdings {
     return this.options.clients.capped && withinFloor(client, this, this.sharers());
   }
 
-  /** `admission`, counted as one of the client's orders in flight if it admits a run, until the run ends. */
-  counted(client: string, admission: DependencyAdmission): DependencyAdmission {
+  /**
+   * `admission`, counted as one of the client's orders in flight if it admits a run (of a deadline of `deadlineMs`),
+   * until the run ends.
+   */
+  counted(client: string, admission: DependencyAdmission, deadlineMs?: number): DependencyAdmission {
     if (admission !== 'admitted' && !(typeof admission === 'object' && 'admitted' in admission)) return admission;
     this.inFlight.set(client, this.inFlightOf(client) + 1);
     this.total++;
-    return new CountedRun(this, client, admission === 'admitted' ? undefined : admission);
+    const long = this.isLong(deadlineMs);
+    if (long) this.longInFlight.set(client, this.longOf(client) + 1);
+    return new CountedRun(this, client, long, admission === 'admitted' ? undefined : admission);
   }
 
-  /** A run `counted` for `client` has ended. */
-  runEnded(client: string): void {
+  /** A run `counted` for `client` (`long`: of a deadline beyond lastingFromMs) has ended. */
+  runEnded(client: string, long = false): void {
     this.total--;
-    const left = this.inFlightOf(client) - 1;
-    if (left > 0) this.inFlight.set(client, left);
-    else this.inFlight.delete(client);
+    lessOne(this.inFlight, client);
+    if (long) lessOne(this.longInFlight, client);
     this.told();
   }
 
   inFlightOf(client: string): number {
     return this.inFlight.get(client) ?? 0;
+  }
+
+  /** `client`'s runs in flight whose deadline is beyond lastingFromMs. */
+  longOf(client: string): number {
+    return this.longInFlight.get(client) ?? 0;
+  }
+
+  /** Whether a run of a deadline of `deadlineMs` may hold its room longer than an order waits for one. */
+  private isLong(deadlineMs: number | undefined): boolean {
+    const { lastingFromMs } = this.options;
+    return lastingFromMs !== undefined && deadlineMs !== undefined && deadlineMs > lastingFromMs;
+  }
+
+  /** Whether one more long run keeps `client` within its lasting floor. */
+  private longFits(client: string): boolean {
+    return this.longOf(client) + 1 <= this.lastingFloor(client);
+  }
+
+  private lastingFloor(client: string): number {
+    const { clients, maxInflight } = this.options;
+    return lastingFloorOf(maxInflight, clients.entryOf(client).weight, clients.totalWeight);
   }
 
   /**
@@ -170,6 +216,13 @@ export class ClientShares implements Holdings {
   }
 }
 
+/** One less of `key`'s count, forgotten at 0. */
+function lessOne(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 0) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
 /**
  * `total × share`, without the float's dust: 10 × 0.6 is 6, not 6.000000000000001 (CLIENT_MAX_SHARE is to the
  * thousandth).
@@ -185,11 +238,12 @@ class CountedRun implements AdmittedOnTerms {
   constructor(
     private readonly shares: ClientShares,
     private readonly client: string,
+    private readonly long: boolean,
     private readonly terms: AdmittedOnTerms | undefined,
   ) {}
 
   ended(result: OrderResult | undefined): void {
-    this.shares.runEnded(this.client);
+    this.shares.runEnded(this.client, this.long);
     this.terms?.ended(result);
   }
 }

@@ -48,13 +48,20 @@ const DRAINING: Refusal = { refused: 'draining' };
 const SERVICE_FULL: Refusal = { refused: 'service_full', full: 'orders_in_flight' };
 
 /**
- * Whether a run of `client`'s at `tier` may start now, having waited `waitedMs` for room: draining first, then the
- * service's capacity, its tier's headroom, its client's share and last the dependencies' breakers. Admitted, it is
- * counted in its client's share at once (until its terms are told it ended). A new order's admission asks it, and so
+ * Whether a run of `client`'s at `tier`, of a deadline of `deadlineMs` (undefined: the service's), may start now, having
+ * waited `waitedMs` for room: draining first, then the service's capacity, its tier's headroom, its client's share and
+ * last the dependencies' breakers. Admitted, it is counted in its client's share at once (until its terms are told it
+ * ended). A new order's admission asks it, and so
  * does a run taken over from a lost instance or redriven (src/orders/takeover-rooms.ts): one rule for every run that
  * starts here.
  */
-export function admitRun(rules: AdmissionRules, client: string, tier: Tier, waitedMs: number): Admission {
+export function admitRun(
+  rules: AdmissionRules,
+  client: string,
+  tier: Tier,
+  waitedMs: number,
+  deadlineMs?: number,
+): Admission {
   const { draining, clientShares, capacity, tiers, dependencies, observer } = rules;
   if (draining()) return DRAINING;
   // Before the service is found full: a client turned away is still one whose floor must be kept.
@@ -64,10 +71,12 @@ export function admitRun(rules: AdmissionRules, client: string, tier: Tier, wait
   // Before the client's share: an order its tier may not start is no refusal of the client's share.
   const tierFull = tiers?.headroom.fullFor(tier, ordersInFlight, waitedMs);
   if (tierFull) return { refused: 'tier_full', ...tierFull };
-  const shareFull = clientShares?.fullFor(client);
+  const shareFull = clientShares?.fullFor(client, deadlineMs);
   if (shareFull) return { refused: 'over_share', ...shareFull };
   // The breakers last: a half-open one lets one probe order through, which must not be an order shed here.
-  const admission = clientShares ? clientShares.counted(client, dependencies(client)) : dependencies(client);
+  const admission = clientShares
+    ? clientShares.counted(client, dependencies(client), deadlineMs)
+    : dependencies(client);
   if (admission !== 'admitted' && !('admitted' in admission)) return { refused: 'dependency_down', ...admission };
   observer.orderAdmitted(tier);
   return admission;
@@ -105,7 +114,7 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
   // once the body has arrived, however long that took: an order whose body
   // finishes arriving after draining began is not admitted.
   admit(): Admission {
-    return admitRun(this.rules, this.order.client, this.order.tier, this.waitedMs());
+    return admitRun(this.rules, this.order.client, this.order.tier, this.waitedMs(), this.order.deadlineMs);
   }
 
   /**
@@ -143,7 +152,7 @@ export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, Line
     const { ordersInFlight, maxInflight } = capacity();
     if (ordersInFlight >= maxInflight || tiers?.headroom.fullFor(this.order.tier, ordersInFlight, waitedMs))
       return false;
-    return clientShares?.wouldFit(this.order.client) ?? true;
+    return clientShares?.wouldFit(this.order.client, this.order.deadlineMs) ?? true;
   }
 
   /** Whether it would keep its client within its floor of the orders in flight: owed the first room that frees. */

@@ -42,6 +42,8 @@ export interface OrderListQuery {
   /** Where the page starts: a position a page before gave; empty, from the newest. */
   readonly after: readonly number[];
   readonly limit: number;
+  /** Who asks (the admin may list another client's): whose share of the store's reads the list takes. */
+  readonly reader?: string;
 }
 
 export interface ListedOrder {

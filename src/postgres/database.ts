@@ -20,6 +20,8 @@
  *   for one at most waitMs and is then turned away (StoreBusy: 503
  *   overloaded), and beyond waitingMax waiting is turned away at once. So no
  *   number of reads takes a connection the orders, leases and recovery need.
+ *   Each client that reads has its share of them (read-shares.ts): its
+ *   places, and its turns for a connection.
  * - Reads by key are sent together (readByKey): every read of one statement
  *   made while its batch before is on its way goes in the next, one
  *   statement for all (`= ANY($1)`). Beside busy cores each statement's
@@ -53,7 +55,8 @@ import { DatabaseUnavailable, isSqlState, isUnavailable } from './failures.js';
 import { migrate, type Migration } from './migrations.js';
 import type { OrderKey } from '../domain/order.js';
 import type { StatementObserver } from '../domain/trace.js';
-import { Batcher, type CallDone } from './batcher.js';
+import type { CallDone } from './batcher.js';
+import { ReadShares, type KeyedRead, type ReadFigures } from './read-shares.js';
 
 /** The reads' share of Postgres: a pool of their own, so that they never take a connection the orders need. */
 export interface ReadShare {
@@ -75,23 +78,12 @@ export interface DatabaseOptions {
   /** A statement taking longer than this fails (and the database counts as down if a probe fails too). */
   readonly statementTimeoutMs: number;
   readonly reads?: ReadShare;
+  /** Each client's weight in its share of the reads (CLIENT_WEIGHTS); every client 1 without. */
+  readonly readerWeights?: ReadonlyMap<string, number>;
   readonly log: Logger;
 }
 
-/** What the reads' share is doing, for /metrics. */
-export interface ReadFigures {
-  readonly connections: number;
-  /** Reads running or waiting for a connection. */
-  readonly reads: number;
-  /** Reads turned away (StoreBusy) since start. */
-  readonly shed: number;
-}
-
-/** Reads by key in one statement at most: a few milliseconds of Postgres's time, by the primary key. */
-const READ_BATCH_MAX = 250;
-
-/** A read of one key: its row, or undefined (none); sent with the other reads of its turn (Database.readByKey). */
-export type KeyedRead<Row> = (key: string) => Promise<Row | undefined>;
+export type { KeyedRead, ReadFigures } from './read-shares.js';
 
 /** How often a database marked down is tried again. */
 const PROBE_MS = 250;
@@ -151,13 +143,8 @@ export class Database {
    */
   private readonly leasePool: pg.Pool;
   private readonly readShare: ReadShare;
-  /** Reads running or waiting for a connection of the read pool. */
-  private reads = 0;
-  /** Reads of one statement each (read()), running or waiting: each holds or waits for a connection. */
-  private singleReads = 0;
-  /** Reads by key, by statement: those beyond the next batches (backlog) wait for a connection. */
-  private readonly keyedReads: Array<{ readonly backlog: number }> = [];
-  private readsShed = 0;
+  /** Each client's share of the read pool: its places, and its turns for a connection. */
+  private readonly readShares: ReadShares;
   /** A probe under way that tells a timeout from an outage; shared by every statement that timed out meanwhile. */
   private confirming: Promise<boolean> | undefined;
   private up = true;
@@ -174,6 +161,7 @@ export class Database {
     this.readShare = options.reads ?? DEFAULT_READ_SHARE;
     const { connections, waitMs } = this.readShare;
     this.readPool = this.newPool(connections, waitMs);
+    this.readShares = new ReadShares(this.readShare, options.readerWeights ?? new Map());
     this.leasePool = this.newPool(1, Math.min(options.statementTimeoutMs, 2000));
   }
 
@@ -183,7 +171,7 @@ export class Database {
   }
 
   get readFigures(): ReadFigures {
-    return { connections: this.readShare.connections, reads: this.reads, shed: this.readsShed };
+    return this.readShares.figures;
   }
 
   get isUp(): boolean {
@@ -206,70 +194,20 @@ export class Database {
   }
 
   /**
-   * The rows of one read, on the reads' own connections. Fails at once while
-   * the database is down, and with StoreBusy while too many reads wait.
+   * The rows of one read for `reader` (the client it is for), on the reads' own connections, in its share of them.
+   * Fails at once while the database is down, and with StoreBusy while its client's share of the places is taken or
+   * its turn for a connection does not come in time.
    */
-  async read<Row extends object>(statement: Statement, values: readonly unknown[] = []): Promise<Row[]> {
-    this.admitRead();
-    this.singleReads++;
-    try {
-      return await this.bounded(this.run(this.readPool, statement, values));
-    } finally {
-      this.singleReads--;
-    }
+  read<Row extends object>(statement: Statement, values: readonly unknown[] = [], reader?: string): Promise<Row[]> {
+    return this.readShares.read(() => this.run(this.readPool, statement, values), reader);
   }
 
   /**
-   * Reads by key, on the reads' own connections, sent together: `statement`
-   * takes every key of a batch as a text array ($1) and answers at most one
-   * row per key, naming it in `keyColumn`. Each read is bounded as read()'s
-   * are, counted one by one.
+   * Reads by key, on the reads' own connections, sent together: `statement` takes every key of a batch as a text
+   * array ($1) and answers at most one row per key, naming it in `keyColumn` (ReadShares.byKey).
    */
   readByKey<Row extends object>(statement: Statement, keyColumn: keyof Row & string): KeyedRead<Row> {
-    const batcher = new Batcher<string, Row | undefined>(
-      async (keys) => {
-        const rows = await this.run<Row>(this.readPool, statement, [keys]);
-        const byKey = new Map(rows.map((row) => [String(row[keyColumn]), row]));
-        return keys.map((key) => byKey.get(key));
-      },
-      {
-        maxBatch: READ_BATCH_MAX,
-        // Half the connections each (the orders' reads and their money's are two statements): a batch gathers the
-        // reads made while the one before is on its way. With a batch per connection, most reads of a 15,000-read
-        // burst found a connection free and went alone (12,243 statements); one at a time, 6,614-8,600, and beside
-        // two busy loops the service spent 0.79x the CPU a read and answered the burst in 0.68x the time.
-        maxInFlight: Math.max(1, Math.floor(this.readShare.connections / 2)),
-        maxWait: { ms: this.readShare.waitMs, error: () => new StoreBusy('no Postgres connection came free in time') },
-      },
-    );
-    this.keyedReads.push(batcher);
-    return async (key) => {
-      this.admitRead();
-      return this.bounded(batcher.call(key));
-    };
-  }
-
-  /** Turns a read away at once (StoreBusy) while waitingMax reads wait, beyond one running per connection. */
-  private admitRead(): void {
-    let waiting = this.singleReads;
-    for (const batcher of this.keyedReads) waiting += batcher.backlog;
-    if (waiting >= this.readShare.connections + this.readShare.waitingMax) {
-      this.readsShed++;
-      throw new StoreBusy('too many reads at once');
-    }
-  }
-
-  /** A read admitted: counted while it runs, and as shed if it is turned away busy. */
-  private async bounded<T>(read: Promise<T>): Promise<T> {
-    this.reads++;
-    try {
-      return await read;
-    } catch (error) {
-      if (error instanceof StoreBusy) this.readsShed++;
-      throw error;
-    } finally {
-      this.reads--;
-    }
+    return this.readShares.byKey(statement.name, keyColumn, (keys) => this.run<Row>(this.readPool, statement, [keys]));
   }
 
   /**

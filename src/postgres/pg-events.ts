@@ -125,20 +125,20 @@ export class PgEventLog implements EventLog {
   async page(client: string, after: readonly number[], limit: number): Promise<FeedPage> {
     const [xid = 0, seq = 0] = after;
     // From the start, whatever is kept is asked for: no gap to say.
-    if (after.length > 0 && (await this.db.read(GAP, [client, String(xid), seq])).length > 0)
+    if (after.length > 0 && (await this.db.read(GAP, [client, String(xid), seq], client)).length > 0)
       return { events: [], gap: true };
-    const rows = await this.db.read<EventRow>(FEED_PAGE, [client, String(xid), seq, limit]);
+    const rows = await this.db.read<EventRow>(FEED_PAGE, [client, String(xid), seq, limit], client);
     return { events: rows.map(eventOfRow) };
   }
 
   async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
-    const rows = await this.db.read<EventRow>(OF_ORDER, [storedKey(orderKey(client, orderId))]);
+    const rows = await this.db.read<EventRow>(OF_ORDER, [storedKey(orderKey(client, orderId))], client);
     return rows.map(eventOfRow);
   }
 
-  async deliveriesOf(seqs: readonly number[]): Promise<DeliveryRecord[]> {
+  async deliveriesOf(seqs: readonly number[], client?: string): Promise<DeliveryRecord[]> {
     if (seqs.length === 0) return [];
-    const rows = await this.db.read<DeliveryRow>(DELIVERIES_OF, [seqs]);
+    const rows = await this.db.read<DeliveryRow>(DELIVERIES_OF, [seqs], client);
     return rows.map((row) => ({
       eventSeq: asNumber(row.event_seq),
       endpointId: row.endpoint_id,
@@ -223,7 +223,7 @@ export class PgEndpointBook implements EndpointBook {
   }
 
   async list(client: string): Promise<WebhookEndpoint[]> {
-    return (await this.lookup(LIST, [client])).map(endpointOfRow);
+    return (await this.lookup(LIST, [client], client)).map(endpointOfRow);
   }
 
   async remove(client: string, id: string): Promise<boolean> {
@@ -235,9 +235,10 @@ export class PgEndpointBook implements EndpointBook {
     return row ? endpointOfRow(row) : undefined;
   }
 
-  private lookup(statement: Statement, values: readonly unknown[]): Promise<EndpointRow[]> {
+  /** `reader`: the client a read is for, whose share of the reads it takes. */
+  private lookup(statement: Statement, values: readonly unknown[], reader?: string): Promise<EndpointRow[]> {
     return this.lookups === 'reads'
-      ? this.db.read<EndpointRow>(statement, values)
+      ? this.db.read<EndpointRow>(statement, values, reader)
       : this.db.query<EndpointRow>(statement, values);
   }
 

@@ -26,7 +26,7 @@ import type {
 import { Batcher, type BatcherOptions } from './batcher.js';
 import { asNumber, observedAs, storedKey, type Database, type KeyedRead, type Statement } from './database.js';
 import type { StatementObserver } from '../domain/trace.js';
-import type { OrderKey } from '../domain/order.js';
+import { partsOfKey, type OrderKey } from '../domain/order.js';
 
 const CHARGE_MANY: Statement = {
   name: 'provider_charge_many',
@@ -157,7 +157,7 @@ export class PgLedger implements PaymentLedger {
   }
 
   async moneyOf(order: OrderKey): Promise<Money | undefined> {
-    const row = await this.moneyReads(storedKey(order));
+    const row = await this.moneyReads(storedKey(order), partsOfKey(order).client);
     return row && { charged: asNumber(row.charged), refunded: asNumber(row.refunded) };
   }
 

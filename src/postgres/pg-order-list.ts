@@ -2,10 +2,12 @@
  * GET /orders over Postgres: newest first by when an order's latest run
  * began, then by its run (drawn from one sequence: unique), a page after the
  * position (received_at in µs, run) the previous page ended at. Served by
- * the indexes of migrations 13 and 20 — orders (received_at, run), (client,
- * received_at, run), the failed ones' own, and the ended ones' by kind —
- * scanned backwards from the position: a page reads its own rows and the ones its filters pass over,
- * never the table
+ * the indexes of migrations 13, 20 and 23 — orders (received_at, run), (client,
+ * received_at, run), the failed ones' own and the ended ones' by kind, for
+ * all clients and for one — scanned backwards from
+ * the position: a page reads its own rows, passing over none that one
+ * client's history could pile up (`done` passes over the running, `running`
+ * sorts them: as few as the orders in flight), never the table
  * (test/integration/order-list-durable.test.ts shows the plan). An order
  * keeps its place while it runs and once done, so every order is listed
  * exactly once however many arrive meanwhile — unless it is run again
@@ -83,7 +85,11 @@ export function listParameters(query: OrderListQuery): unknown[] {
 }
 
 export async function listPgOrders(db: Database, query: OrderListQuery): Promise<OrderListPage> {
-  const rows = await db.read<ListedRow>(listStatement(query.client !== undefined, query.state), listParameters(query));
+  const rows = await db.read<ListedRow>(
+    listStatement(query.client !== undefined, query.state),
+    listParameters(query),
+    query.reader ?? query.client,
+  );
   const shown = rows.slice(0, query.limit);
   const last = shown.at(-1);
   return {

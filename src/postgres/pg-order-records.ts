@@ -228,7 +228,7 @@ export class PgOrderRecords implements OrderRecords {
   }
 
   async get(key: OrderKey): Promise<OrderRecord | undefined> {
-    const row = await this.reads(storedKey(key));
+    const row = await this.reads(storedKey(key), partsOfKey(key).client);
     return row && recordOf(key, row);
   }
 

@@ -11,7 +11,7 @@
  * A step carried into a redriven run is copied there as it was recorded:
  * the same attempt twice, listed once, in the run it ran in.
  */
-import type { OrderKey } from '../domain/order.js';
+import { partsOfKey, type OrderKey } from '../domain/order.js';
 import type { RecordedAttempts, StepAttempt, StepAttempts } from '../orders/step-attempts.js';
 import { asNumber, storedKey, type Database, type Statement } from './database.js';
 
@@ -53,7 +53,7 @@ export class PgStepAttempts implements StepAttempts {
   constructor(private readonly db: Database) {}
 
   async of(key: OrderKey): Promise<RecordedAttempts | undefined> {
-    const rows = await this.db.read<AttemptRow>(ATTEMPTS_OF, [storedKey(key)]);
+    const rows = await this.db.read<AttemptRow>(ATTEMPTS_OF, [storedKey(key)], partsOfKey(key).client);
     const [first] = rows;
     if (first === undefined) return undefined;
     return {

@@ -57,6 +57,7 @@ import {
   FAILED,
   FORGET,
   LANE,
+  LANE_AGAIN,
   MAX_ATTEMPTS,
   POOL_GONE,
   POOL_STARTED,
@@ -86,6 +87,16 @@ const WORKER_POOL_SIZE = 4;
  * kept thousands waiting (their client's share of EVENTS_MAX), and every other client's claim slowed with them.
  */
 const PARK_FROM_MS = 1000;
+/**
+ * The priority of a lane's job added again by a run of it — a retry, a lane beyond its client's share deferred, a
+ * parked lane handed back to its order's queue — after every first delivery's (an event's job, added by its order's
+ * transaction, is at graphile-worker's 0): a claim takes the job first by priority, then by when it was due, and
+ * passes over the jobs it may not take. A client whose endpoints all fail kept thousands of its lanes' retries due
+ * (its share of EVENTS_MAX, its jobs beyond its share of the sends waiting their turn): another client's new event was
+ * found behind all of them, by each claim of every instance, and delivered 130-155 ms after its order (8-12 ms beside
+ * the same orders to working endpoints). A key's new event replaces its job at 0 (job_key_mode replace).
+ */
+const AGAIN_PRIORITY = 1;
 /** A queue stopped by a lost Postgres is started again after this, doubling up to RESTART_MAX_MS. */
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
@@ -311,23 +322,23 @@ export class PgWebhookLanes implements Deliveries {
     try {
       // Its wait over, a parked lane sends nothing itself: it hands the key to a job in the order's queue, due now, so
       // that it never runs beside a run of its order that a new event started meanwhile.
-      if (lane.parked) return await this.addLaneJob(helpers, lane.order, client, 0);
+      if (lane.parked) return await this.addLaneJob(lane.order, client, 0);
       const held = await this.statement(client, DETACH, [id, pool, revision]);
       // Freed (and maybe written into) before it could be detached: this run deletes it when it ends, so a job of no
       // key, which nothing can write into, takes over what it holds, in the order's queue, after this one.
-      if (held.length === 0) return await this.addLaneJob(helpers, lane.order, client, 0, { keyed: false });
+      if (held.length === 0) return await this.addLaneJob(lane.order, client, 0, { keyed: false });
       // Beyond its client's share, the job goes back to the queue for a while, leaving its place to another client's:
       // a client whose endpoint is slow or whose events flood holds at most its share.
-      if (!shared) return await this.addLaneJob(helpers, lane.order, client, deferMs());
+      if (!shared) return await this.addLaneJob(lane.order, client, deferMs());
       // Each endpoint with what is owed to it, in one read: none if it was removed or disabled meanwhile.
       const owed = await this.statement<OwedRow>(client, LANE, [lane.order, lane.endpoint ?? null]);
-      if (owed.length > 0) await this.deliverOwed(lane, owed, helpers);
+      if (owed.length > 0) await this.deliverOwed(lane, owed);
     } finally {
       if (shared) this.shares.give(client);
     }
   }
 
-  private async deliverOwed(lane: LanePayload, owed: readonly OwedRow[], helpers: JobHelpers): Promise<void> {
+  private async deliverOwed(lane: LanePayload, owed: readonly OwedRow[]): Promise<void> {
     const byEndpoint = new Map<string, OwedRow[]>();
     for (const row of owed) byEndpoint.set(row.endpoint_id, [...(byEndpoint.get(row.endpoint_id) ?? []), row]);
     const ends = await Promise.allSettled([...byEndpoint.values()].map((rows) => this.deliverToEndpoint(rows)));
@@ -349,28 +360,29 @@ export class PgWebhookLanes implements Deliveries {
     const failed = ends.find((end) => end.status === 'rejected');
     if (failed) throw failed.reason;
     if (retryInMs === undefined) return;
-    await this.addLaneJob(helpers, lane.order, clientOfOrder(lane.order), retryInMs);
+    await this.addLaneJob(lane.order, clientOfOrder(lane.order), retryInMs);
   }
 
-  /** The order's job again, in `inMs`: keyed, unless no key can be trusted (see DETACH). */
-  private async addLaneJob(
-    helpers: JobHelpers,
-    order: string,
-    client: string,
-    inMs: number,
-    { keyed } = { keyed: true },
-  ): Promise<void> {
+  /**
+   * The order's job again, in `inMs`: keyed, unless no key can be trusted (see DETACH). At AGAIN_PRIORITY: after every
+   * first delivery.
+   */
+  private async addLaneJob(order: string, client: string, inMs: number, { keyed } = { keyed: true }): Promise<void> {
     const key = `webhook:${order}`;
     const parked = inMs >= PARK_FROM_MS;
     // The running job no longer has the key (DETACH): this one takes it, and waits in the order's queue or parked. A
     // new event meanwhile replaces it by key, in the queue and due at once.
-    await helpers.addJob(TASK, parked ? { order, parked: true } : { order }, {
-      ...(parked ? {} : { queueName: key }),
-      ...(keyed ? { jobKey: key, jobKeyMode: 'replace' as const } : {}),
-      runAt: new Date(Date.now() + inMs),
-      maxAttempts: MAX_ATTEMPTS,
-      flags: [clientFlag(client)],
-    });
+    await this.statement(client, LANE_AGAIN, [
+      TASK,
+      JSON.stringify(parked ? { order, parked: true } : { order }),
+      parked ? null : key,
+      new Date(Date.now() + inMs),
+      MAX_ATTEMPTS,
+      keyed ? key : null,
+      keyed ? 'replace' : null,
+      AGAIN_PRIORITY,
+      [clientFlag(client)],
+    ]);
   }
 
   private async deliverToEndpoint(owed: readonly OwedRow[]): Promise<LaneEnd> {

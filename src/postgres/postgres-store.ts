@@ -49,6 +49,8 @@ export interface DurableOptions {
   readonly poolSize: number;
   /** The reads' own share (DB_READ_CONNECTIONS, DB_READ_WAIT_MS, DB_READS_WAITING_MAX); DEFAULT_READ_SHARE if unset. */
   readonly reads?: ReadShare;
+  /** Each client's weight in its share of the reads (CLIENT_WEIGHTS); every client 1 without. */
+  readonly readerWeights?: ReadonlyMap<string, number>;
   /** How long a final outcome is replayed (IDEMPOTENCY_TTL_MS). */
   readonly replayMs: number;
   /** COURIERS as configured: the pool's size unless running instances already set it. */
@@ -141,6 +143,7 @@ export class PostgresStore implements Store {
       poolSize: options.poolSize,
       statementTimeoutMs: statementTimeoutMs(options.leaseMs),
       ...(options.reads && { reads: options.reads }),
+      ...(options.readerWeights && { readerWeights: options.readerWeights }),
       log,
     });
     try {

@@ -11,6 +11,17 @@ export const TASK = 'webhook_lane';
 /** graphile-worker's retries of a lane are for a lost Postgres only: never given up (smallint's largest). */
 export const MAX_ATTEMPTS = 32767;
 
+/**
+ * A lane's job added again by a run of it (pg-webhook-lanes.ts, addLaneJob): a retry, a deferral, a hand-over. Sent in
+ * its client's turn for the delivery thread's connections, not on graphile-worker's own, where every instance's claims
+ * and completions wait in one first-come line.
+ */
+export const LANE_AGAIN: Statement = {
+  name: 'webhook_lane_again',
+  text: `SELECT 1 FROM graphile_worker.add_job($1, $2::json, queue_name := $3, run_at := $4, max_attempts := $5,
+                                            job_key := $6, job_key_mode := $7, priority := $8, flags := $9)`,
+};
+
 export const LANE: Statement = {
   name: 'webhook_lane',
   text: `SELECT ${EVENT_COLUMNS.split(', ')

@@ -13,6 +13,11 @@ const MAX_CLIENT_WEIGHT = 1000;
 const MAX_RATE_LIMIT = 1_000_000;
 /** Orders per second per client when keys are configured and CLIENT_RATE_LIMIT is not set. */
 export const DEFAULT_CLIENT_RATE_LIMIT = 100;
+/**
+ * Requests a second per client on every route but POST /order, when keys are configured and CLIENT_REQUEST_RATE_LIMIT
+ * is not set: five reads or cancels of each of its orders at CLIENT_RATE_LIMIT, say a client of respond-async polling.
+ */
+export const DEFAULT_CLIENT_REQUEST_RATE_LIMIT = 500;
 /** CLIENT_MAX_SHARE when not set. */
 export const DEFAULT_CLIENT_MAX_SHARE = 0.6;
 const KEY_RULE = 'a key ≥ 32 of A-Z a-z 0-9 _ -';
@@ -149,6 +154,14 @@ export const CLIENTS = {
     default: '100 with keys; none in open mode',
     allowed: '0 (none) or orders per second',
     about: "orders per second per client, a burst of one second's worth; over it, 429 `rate_limited`",
+  }),
+  CLIENT_REQUEST_RATE_LIMIT: optionalInteger({
+    min: 0,
+    max: MAX_RATE_LIMIT,
+    default: `${DEFAULT_CLIENT_REQUEST_RATE_LIMIT} with keys; none in open mode`,
+    allowed: '0 (none) or requests per second',
+    about:
+      "requests per second per client on every route but `POST /order` (whose budget is `CLIENT_RATE_LIMIT`), a burst of one second's worth, counted by each instance (what it keeps is the instance's own event loop); over it, 429 `rate_limited` once its second ends, its connection kept",
   }),
   CLIENT_RATE_LIMITS: custom({
     field: 'clientRateLimits',

@@ -65,7 +65,7 @@ export const TRACING = {
     needs: 'tracing',
     fallback: 'parentbased_always_on',
     about:
-      "which traces are recorded; a parent-based sampler follows the caller's sampled flag, whatever its ratio (the specification's rule): with callers not trusted, `traceidratio` (see [tracing](operating.md#tracing))",
+      "which traces are recorded; a parent-based sampler follows the caller's sampled flag, whatever its ratio (the specification's rule): with callers not trusted, `traceidratio`, which this service draws itself rather than read off the caller's trace id (see [tracing](operating.md#tracing))",
   }),
   OTEL_TRACES_SAMPLER_ARG: custom({
     needs: 'tracing',
@@ -74,7 +74,8 @@ export const TRACING = {
     fallback: 1,
     default: '1',
     allowed: '0–1',
-    about: 'the ratio of the `traceidratio` samplers',
+    about:
+      'the ratio of the `traceidratio` samplers: of the requests (`traceidratio`), or of the traces begun here (`parentbased_traceidratio`)',
   }),
 };
 

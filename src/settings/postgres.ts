@@ -64,7 +64,7 @@ export const DURABLE = {
     max: 100,
     fallback: 2,
     about:
-      "the reads' (`GET /orders/{id}`) own pool, kept open: a burst of reads never takes a connection the orders need (`store_read_connections` on `/metrics`)",
+      "the reads' (`GET /orders/{id}`, the lists, the feed) own pool, kept open: a burst of reads never takes a connection the orders need (`store_read_connections` on `/metrics`); a free one goes to the client holding the fewest, each client's reads by key together",
   }),
   DB_READ_WAIT_MS: integer({
     needs: 'durable',
@@ -80,7 +80,7 @@ export const DURABLE = {
     max: 100_000,
     fallback: 100,
     about:
-      'reads waiting for a connection at most, beyond the batch the next free connection takes (`store_reads` counts them with those running); a read beyond is answered 503 `overloaded` at once',
+      "reads waiting for a connection at most, with one running per connection, shared between the clients by their floors (`store_reads` counts them with those running); a read beyond its client's share is answered 503 `overloaded` at once",
   }),
   INSTANCES: integer({
     min: 1,

@@ -35,6 +35,7 @@ import {
   SamplingDecision,
   TraceIdRatioBasedSampler,
   type Sampler,
+  type SamplingResult,
 } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config.js';
 import type { ArrivingRequest, RequestSpan, RequestTracing, StatementDone, Trace } from '../domain/trace.js';
@@ -49,14 +50,40 @@ import { recordStep, requestSpanContext } from './step-spans.js';
 import { traceresponseOf } from './trace-ids.js';
 import { SERVICE_VERSION } from '../version.js';
 
-function samplerOf({ sampler, samplerRatio }: TracingConfig): Sampler {
+/**
+ * `traceidratio`, for callers not trusted: a ratio of requests by a draw of this service's own. OpenTelemetry's
+ * TraceIdRatioBasedSampler decides by the trace id, which a caller's traceparent chooses, and a caller that chose one
+ * below the ratio's bound (…00000001) had every order recorded; drawn here, what a client can make recorded is the
+ * ratio of what it sends, whatever it sends. The trace is still the caller's: only the decision is ours.
+ */
+class DrawnRatioSampler implements Sampler {
+  private readonly byId: TraceIdRatioBasedSampler;
+
+  constructor(
+    private readonly ratio: number,
+    private readonly draw: () => string,
+  ) {
+    this.byId = new TraceIdRatioBasedSampler(ratio);
+  }
+
+  shouldSample(context: Context): SamplingResult {
+    return this.byId.shouldSample(context, this.draw());
+  }
+
+  toString(): string {
+    return `DrawnRatioSampler{${this.ratio}}`;
+  }
+}
+
+/** `draw`: a random trace id of this service's own, for the ratio of callers not trusted. */
+function samplerOf({ sampler, samplerRatio }: TracingConfig, draw: () => string): Sampler {
   switch (sampler) {
     case 'always_on':
       return new AlwaysOnSampler();
     case 'always_off':
       return new AlwaysOffSampler();
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(samplerRatio);
+      return new DrawnRatioSampler(samplerRatio, draw);
     case 'parentbased_always_on':
       return new ParentBasedSampler({ root: new AlwaysOnSampler() });
     case 'parentbased_always_off':
@@ -92,11 +119,12 @@ export class OtelTracing implements RequestTracing, StepRecorder, DeliveryRecord
       resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': SERVICE_VERSION }),
     );
     this.exportThread = new ExportThread(config, SERVICE_VERSION, exportWorker);
-    this.sampler = samplerOf(config);
     this.finished = new FinishedSpans(this.exportThread, recent, resource, {
       name: 'order-threads',
       version: SERVICE_VERSION,
     });
+    const { ids } = this.finished;
+    this.sampler = samplerOf(config, () => ids.generateTraceId());
   }
 
   /**

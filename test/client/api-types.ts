@@ -995,7 +995,7 @@ export interface components {
                 /** @description When the cancel was asked (ISO 8601, UTC). */
                 at: string;
             };
-            /** @description Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled). */
+            /** @description Whether the admin’s redrive (POST /admin/orders/{order_id}/redrive) would send it on: with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure, that asked a deadline_ms of its own (only such an order keeps what it asked, to be run again) and whose money is settled (charged all refunded). A redrive may still be refused for want of room (503), to be asked again. */
             redrivable: boolean;
         };
         TimelineStep: {
@@ -1193,9 +1193,9 @@ export interface operations {
                     "Cache-Control": components["headers"]["Cache-Control"];
                     /** @description Present ("true") when the answer is the recorded outcome of an earlier request with the same order_id and order: nothing ran again. */
                     "Idempotent-Replayed"?: string;
-                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit. */
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
                     "RateLimit-Policy"?: string;
-                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit. */
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
                     RateLimit?: string;
                     /** @description The priority tier the order ran at (critical, standard, free): its client's (CLIENT_TIERS, or its key's), or the lower one its request's Order-Tier asked for. On every answer to an order that was decoded. */
                     "Order-Tier"?: "critical" | "standard" | "free";
@@ -1343,16 +1343,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client sent more orders in this second than its rate limit allows (kind rate_limited; CLIENT_RATE_LIMIT, by default 100 a second with keys, none in open mode): answered before the body is read, nothing started. Other clients' limits are their own. With INSTANCES=N the limit holds across the instances of a machine; machines sharing one Postgres each count on their own. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
-                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit. */
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
                     "RateLimit-Policy"?: string;
-                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit. */
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
                     RateLimit?: string;
                     [name: string]: unknown;
                 };
@@ -1374,7 +1374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order was being begun or its outcome recorded, and could not say what it kept (outcome_unknown, with Retry-After: a run begun so is taken over, resumed or voided; a retry with the same order_id gets the recorded outcome, waits for the run under way, or runs afresh if nothing of it stands). */
+            /** @description A dependency's circuit breaker is open (or half-open with its probe order under way): answered at once, before any step started — nothing charged, nothing recorded — with that dependency's kind (payment_unavailable, vendor_unavailable, no_courier) and Retry-After (until the breaker lets an order through, at least 1 s). The payment provider, the vendor or the courier service was unavailable after the step's retries (payment_unavailable, vendor_unavailable, no_courier: not replayed, a retry runs afresh), or the vendor or courier step failed as the order asked (vendor_unavailable, no_courier), a step's thread was lost under it again and again through no fault of its own (thread_lost, with Retry-After: nothing of the order stands), too many orders are in flight or the order records are full (overloaded, with Retry-After; nothing was started), or the order's priority tier has reached its ceiling of the orders in flight, the worker pool's queue or the records' memory while a better tier is in play (TIER_CEILINGS: overloaded, with Retry-After, the message naming the tier; the rest is kept for the tiers above) — or, while several clients share the service, the client's own share of them is (CLIENT_MAX_SHARE of MAX_INFLIGHT, of ORDER_RECORDS_MAX_MB, and for orders with a deadline_ms beyond ORDER_TIMEOUT_MS its lasting floor of MAX_INFLIGHT: overloaded, with Retry-After, the message naming the share; other clients are not affected), or the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: Postgres cannot be reached and nothing was started (store_unavailable, with Retry-After), or the order's instance was lost or lost Postgres while it ran — its payment voided, nothing of it stands (interrupted, with Retry-After), or Postgres went away while the order was being begun or its outcome recorded, and could not say what it kept (outcome_unknown, with Retry-After: a run begun so is taken over, resumed or voided; a retry with the same order_id gets the recorded outcome, waits for the run under way, or runs afresh if nothing of it stands). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1509,13 +1509,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1523,7 +1527,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1625,18 +1629,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (DB_READS_WAITING_MAX, DB_READ_WAIT_MS: overloaded, with Retry-After — busy, never an outage), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1786,13 +1794,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2016,13 +2028,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2070,13 +2086,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2155,13 +2175,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2229,13 +2253,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2314,13 +2342,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2388,13 +2420,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2485,13 +2521,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2568,13 +2608,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2653,13 +2697,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2727,13 +2775,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2812,13 +2864,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2886,13 +2942,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3027,13 +3087,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3115,13 +3179,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3244,13 +3312,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3318,13 +3390,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3452,13 +3528,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3554,13 +3634,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3628,13 +3712,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3648,9 +3736,9 @@ export interface operations {
                 state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
-                /** @description Orders at or after this time (ISO 8601; `at`). */
+                /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
                 since?: string;
-                /** @description Orders before this time (ISO 8601; `at`). */
+                /** @description Orders before this time (ISO 8601, years 0001–9999; `at`). */
                 until?: string;
                 /** @description Orders at most in the page (50 without). */
                 limit?: number;
@@ -3738,13 +3826,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3752,7 +3844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3775,9 +3867,9 @@ export interface operations {
                 state?: "running" | "resumed" | "done" | "succeeded" | "failed" | "canceled" | "interrupted" | "dead_lettered";
                 /** @description The admin: only this client's orders (every client's without). A client's key may name only itself: another is 403. */
                 client?: string;
-                /** @description Orders at or after this time (ISO 8601; `at`). */
+                /** @description Orders at or after this time (ISO 8601, years 0001–9999; `at`). */
                 since?: string;
-                /** @description Orders before this time (ISO 8601; `at`). */
+                /** @description Orders before this time (ISO 8601, years 0001–9999; `at`). */
                 until?: string;
                 /** @description Orders at most in the page (50 without). */
                 limit?: number;
@@ -3848,18 +3940,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3974,13 +4070,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3988,7 +4088,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4086,18 +4186,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
+            /** @description Too many connections are open (overloaded, with Retry-After), the main thread runs late and the orders in flight come first (a read refused before routing: overloaded, with Retry-After and Connection: close), the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4170,13 +4274,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4325,7 +4433,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4404,13 +4512,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4513,7 +4625,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4632,13 +4744,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4734,13 +4850,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4845,13 +4965,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4941,13 +5065,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5013,13 +5141,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
+            /** @description Past its client's budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     traceresponse: components["headers"]["traceresponse"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description The client's rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -3,7 +3,8 @@
  * process (its stdout is the log): the log level, on the main thread and on
  * the worker threads, with an audit line naming the admin key that did it by
  * fingerprint — written even at a level that hides everything else — and an
- * audit line for a dependency's outage switch. No key ever reaches the log.
+ * audit line for a dependency's outage switch, and one for an event sent
+ * again to a client's endpoints. No key ever reaches the log.
  */
 import { afterEach, expect, it } from 'vitest';
 import { keyFingerprint } from '../../src/auth/key-ring.js';
@@ -38,6 +39,23 @@ const order = (requestId: string): Promise<RawResponse> =>
     body: JSON.stringify(orderBody()),
   });
 
+/** The service as a process of its own, its stdout the log, at `level`. */
+const serve = (level: string): Promise<ServerProcess> =>
+  startServerProcess({
+    THREADS: '2',
+    LOG_LEVEL: level,
+    ADMIN_KEY: ADMIN_KEYS.join(','),
+    API_KEYS: `shop:${CLIENT_KEY}`,
+  });
+
+/** No key, whole or in part, anywhere in the log; then the service stops cleanly. */
+async function expectNoKeyLoggedAndStop(): Promise<void> {
+  const log = server!.stdout.join('\n');
+  for (const key of [...ADMIN_KEYS, CLIENT_KEY]) expect(log).not.toContain(key.slice(0, 16));
+  server!.child.kill('SIGTERM');
+  expect((await server!.exited).code).toBe(0);
+}
+
 const auditLine = (event: string, nth = 0): Promise<Line> =>
   eventually(
     async () => lines().filter((line) => line['audit'] === event)[nth],
@@ -45,12 +63,7 @@ const auditLine = (event: string, nth = 0): Promise<Line> =>
   ) as Promise<Line>;
 
 it('the admin changes the log level of every thread without a restart, each change audited with the key that made it', async () => {
-  server = await startServerProcess({
-    THREADS: '2',
-    LOG_LEVEL: 'info',
-    ADMIN_KEY: ADMIN_KEYS.join(','),
-    API_KEYS: `shop:${CLIENT_KEY}`,
-  });
+  server = await serve('info');
   // At info, the steps write nothing from their threads.
   expect((await order('before')).status).toBe(200);
   await eventually(
@@ -106,9 +119,32 @@ it('the admin changes the log level of every thread without a restart, each chan
   });
   expect(lines().filter((line) => line['request_id'] === 'quiet')).toEqual([]);
 
-  // No key, whole or in part, anywhere in the log.
-  const log = server.stdout.join('\n');
-  for (const key of [...ADMIN_KEYS, CLIENT_KEY]) expect(log).not.toContain(key.slice(0, 16));
-  server.child.kill('SIGTERM');
-  expect((await server.exited).code).toBe(0);
+  await expectNoKeyLoggedAndStop();
+});
+
+it("the admin's redelivery of an event is audited with the key that asked it, the event and its client", async () => {
+  server = await serve('error');
+  expect((await order('redelivered')).status).toBe(200);
+  const feed = await rawRequest(server.url, {
+    method: 'GET',
+    path: '/events',
+    headers: { authorization: `Bearer ${CLIENT_KEY}` },
+  });
+  const [event] = (feed.json() as { events: Array<{ id: string; type: string }> }).events;
+  expect(event).toBeDefined();
+  const redelivered = await rawRequest(server.url, {
+    path: `/admin/events/${event!.id}/redeliver`,
+    headers: { authorization: `Bearer ${ADMIN_KEYS[1]}` },
+  });
+  expect(redelivered.status).toBe(202);
+  // As the cancel, the redrive, the outage switch and the log level are: at a level that hides everything else.
+  expect(await auditLine('event_redelivered')).toMatchObject({
+    actor: 'admin',
+    actor_key: keyFingerprint(ADMIN_KEYS[1]!),
+    event_id: event!.id,
+    event_type: event!.type,
+    client: 'shop',
+    deliveries: 0,
+  });
+  await expectNoKeyLoggedAndStop();
 });

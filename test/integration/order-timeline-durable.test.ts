@@ -4,14 +4,15 @@
  * in which run — with its tries before whose thread died under it
  * (order_step_tries), and the order's deadline, counted from its run's
  * start: its own if it sent one, else the service's. A client reads its own
- * order's only.
+ * order's only. It says an order is redrivable exactly when the admin's
+ * redrive of it would send it on.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import type { components } from '../client/api-types.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { expectAtRest } from '../support/leaks.js';
-import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
+import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
 import { placeRunningOrder } from '../support/orders.js';
@@ -84,6 +85,52 @@ describe('the timeline in Postgres', () => {
       expect(Date.parse(onService.body.run_started_at!)).toBeGreaterThanOrEqual(sentAt - 1000);
 
       expect((await timeline('own-deadline', GLOBEX)).status).toBe(404);
+      await expectAtRest(svc, 2);
+    } finally {
+      await svc.shutdown();
+    }
+  });
+
+  it("says redrivable exactly when a redrive sends the order on: not for an order on the service's deadline, nor one holding money", async () => {
+    const databaseUrl = await stores.database();
+    const svc = await startTestService({
+      config: { durable: { databaseUrl, leaseMs: 3000, poolSize: 4 }, access: TWO_CLIENTS },
+    });
+    try {
+      const quick = { payment: 5, vendor: 5, courier: 5 };
+      const orders: Array<[string, Record<string, unknown>, number]> = [
+        // Failed, its payment refunded, with a deadline of its own: what it asked is kept to run it again.
+        ['own-deadline', { deadline_ms: 9000, fail_step: 'vendor' }, 503],
+        // The same on the service's deadline: nothing of it is kept to run it again.
+        ['service-deadline', { fail_step: 'vendor' }, 503],
+        // Its own deadline, but its charge stands: settled before it is sent on.
+        ['holding-money', { deadline_ms: 9000 }, 200],
+      ];
+      for (const [order_id, fields, status] of orders)
+        expect((await svc.order({ order_id, amount: 500, delay_ms: quick, ...fields }, { key: ACME })).status).toBe(
+          status,
+        );
+      // As an instance lost under them would leave them once recovery has voided what they held.
+      await sql(databaseUrl, "UPDATE orders SET kind = 'interrupted' WHERE client = 'acme'");
+      const said: Array<[string, boolean, number, string]> = [];
+      for (const [id] of orders) {
+        const { body } = await timelineOf(svc, id, ACME);
+        const redrive = await fetch(new URL(`/admin/orders/${id}/redrive?client=acme`, svc.url), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN}` },
+        });
+        const answer = (await redrive.json()) as { error?: { kind: string } };
+        said.push([id, body.redrivable, redrive.status, answer.error?.kind ?? '']);
+      }
+      expect(said).toEqual([
+        ['own-deadline', true, 202, ''],
+        ['service-deadline', false, 409, 'not_redrivable'],
+        ['holding-money', false, 409, 'money_unsettled'],
+      ]);
+      await eventually(
+        () => svc.health(),
+        (health) => health.orders_in_flight === 0,
+      );
       await expectAtRest(svc, 2);
     } finally {
       await svc.shutdown();

@@ -332,6 +332,30 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a webhook delivery on Postg
   });
 });
 
+describe('traceidratio, for callers not trusted', () => {
+  it('samples by a draw of its own, never by the trace id a caller chose: a chosen id is kept at the ratio, as any', async () => {
+    const service = await start({ tracing: { ...tracingTo(), sampler: 'traceidratio', samplerRatio: 0.01 } });
+    const sampledOf = async (caller: () => { traceId: string; spanId: string }): Promise<number> => {
+      let sampled = 0;
+      for (let i = 0; i < 100; i++) {
+        const instant = { payment: 0, vendor: 0, courier: 0 };
+        const { status, traceresponse } = await orderInTrace(service, orderBody({ delay_ms: instant }), caller());
+        expect(status).toBe(200);
+        if (traceresponse!.endsWith('-01')) sampled++;
+      }
+      return sampled;
+    };
+    // A trace id whose every 32-bit word XORs to 1: below any ratio's bound of a sampler that decides by the trace id.
+    const chosen = await sampledOf(() => ({ traceId: '00000000000000000000000000000001', spanId: hex(8) }));
+    const drawn = await sampledOf(() => ({ traceId: hex(16), spanId: hex(8) }));
+    console.log(`traceidratio 1%: a chosen trace id sampled ${chosen} of 100, random ones ${drawn} of 100`);
+    // Before: 100 of 100 with the chosen id. At 1%, more than 10 of 100 comes once in some 10^8 runs.
+    expect(chosen).toBeLessThanOrEqual(10);
+    expect(drawn).toBeLessThanOrEqual(10);
+    await expectAtRest(service, 2);
+  });
+});
+
 describe('with no endpoint', () => {
   it('exports nothing, yet the response carries the trace id, the caller’s if it sent one', async () => {
     const service = (svc = await startTestService());

@@ -10,7 +10,12 @@ import { freshOrder, VICTIM_PREFIX, type Sender } from '../../load/lib/client-sc
 import { floodFrom } from '../../load/lib/flood.js';
 import { rawRequest } from './http.js';
 import { pause } from './wait.js';
-import { startFailingReceiver, startReceiverOnThread, type ThreadReceiver } from './webhook-receiver.js';
+import {
+  startFailingReceiver,
+  startReceiverOnThread,
+  startWorkingReceiver,
+  type ThreadReceiver,
+} from './webhook-receiver.js';
 
 const INSTANT = { payment: 0, vendor: 0, courier: 0 };
 /**
@@ -32,8 +37,9 @@ export interface FloodFigures {
 }
 
 export interface FloodOptions {
-  /** The attacker's endpoints, all failing. */
+  /** The attacker's endpoints, all failing — or, for a control, all working. */
   readonly endpoints?: number;
+  readonly failing?: boolean;
   /** Its orders a second: its rate limit. */
   readonly rate?: number;
   /** The attack alone first, to fill what it can fill. */
@@ -71,13 +77,21 @@ export async function removeWebhooks(url: URL, key: string): Promise<number[]> {
 export async function failingEndpointsFlood(
   attacker: Sender,
   victim: Sender,
-  { endpoints = 10, rate = 100, fillMs = 3000, victimMs = 4000, everyMs = 200, settleMs = 6000 }: FloodOptions = {},
+  {
+    endpoints = 10,
+    failing = true,
+    rate = 100,
+    fillMs = 3000,
+    victimMs = 4000,
+    everyMs = 200,
+    settleMs = 6000,
+  }: FloodOptions = {},
 ): Promise<FloodFigures> {
   const receivers: ThreadReceiver[] = [];
   try {
-    const failing = await startFailingReceiver();
-    receivers.push(failing);
-    for (let i = 0; i < endpoints; i++) await registerWebhook(attacker.url, attacker.key!, `${failing.url}/${i}`);
+    const attackers = await (failing ? startFailingReceiver() : startWorkingReceiver());
+    receivers.push(attackers);
+    for (let i = 0; i < endpoints; i++) await registerWebhook(attacker.url, attacker.key!, `${attackers.url}/${i}`);
     const healthy = await startReceiverOnThread();
     receivers.push(healthy);
     await registerWebhook(victim.url, victim.key!, healthy.url);

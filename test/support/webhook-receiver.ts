@@ -180,3 +180,6 @@ export const startReceiverOnThread = (): Promise<ThreadReceiver> => startThreadR
  * for every client alike.
  */
 export const startFailingReceiver = (): Promise<ThreadReceiver> => startThreadReceiver(500, false);
+
+/** Endpoints that take every delivery (204) and keep none, on a thread of its own: a flood's control, as it should be. */
+export const startWorkingReceiver = (): Promise<ThreadReceiver> => startThreadReceiver(204, false);

@@ -3,7 +3,9 @@
  * ClientShares counts, OrderAdmission decides, the AdmissionLine holds who waits. Busy keys that arrive one after
  * another each take the floor they have when they come, larger than the one left them once the next arrives; orders
  * already admitted are not taken back, so a client arriving later may find MAX_INFLIGHT full while it holds nothing.
- * It waits for the first run to end, and that run's room is its own — tiers or none.
+ * It waits for the first run to end, and that run's room is its own — tiers or none. Whatever the others' deadlines:
+ * a run that may outlast the wait (`deadline_ms` beyond ORDER_TIMEOUT_MS) holds room only within its client's lasting
+ * floor, so what a latecomer finds taken beyond the floors ends within its wait.
  */
 import { describe, expect, it } from 'vitest';
 import { ClientBook } from '../../src/clients/client-book.js';
@@ -16,6 +18,10 @@ import { ClientShares } from '../../src/orders/client-shares.js';
 import { NO_BREAKERS, OrderAdmission, type AdmissionRules } from '../../src/orders/order-admission.js';
 
 const MAX_INFLIGHT = 20;
+/** ORDER_TIMEOUT_MS: an order that asks no deadline has this one, and waits for room at most this less an aging step. */
+const ORDER_TIMEOUT_MS = 2000;
+/** A respond-async order's deadline: it holds its room for a minute. */
+const A_MINUTE = 60_000;
 
 /** The floors test's service, as its admission sees it: five configured clients, acme idle, no tiers. */
 function service() {
@@ -30,6 +36,7 @@ function service() {
     recordsMaxBytes: 0,
     records: { bytesOf: () => 0, isFullFor: () => false },
     clients,
+    lastingFromMs: ORDER_TIMEOUT_MS,
     now: () => 0,
   });
   const line = new AdmissionLine({
@@ -49,23 +56,29 @@ function service() {
     tiers: { headroom: { fullFor: () => undefined }, line },
     observer: { orderAdmitted: () => {} },
   };
-  const runs = new Map<string, AdmittedOnTerms[]>();
+  const runs = new Map<string, Array<{ terms: AdmittedOnTerms; deadlineMs: number | undefined }>>();
   let serial = 0;
-  const ask = (client: string): { admission: OrderAdmission; answer: Admission } => {
-    const admission = new OrderAdmission(rules, orderOf(client, ++serial));
+  const ask = (client: string, deadlineMs?: number): { admission: OrderAdmission; answer: Admission } => {
+    const admission = new OrderAdmission(rules, orderOf(client, ++serial, deadlineMs));
     const answer = admission.admit();
-    if (typeof answer === 'object' && 'admitted' in answer) runs.set(client, [...(runs.get(client) ?? []), answer]);
+    if (typeof answer === 'object' && 'admitted' in answer)
+      runs.set(client, [...(runs.get(client) ?? []), { terms: answer, deadlineMs }]);
     return { admission, answer };
   };
-  /** One of `client`'s runs ends, and the line hears room may have freed (as the desk tells it). */
-  const endRun = (client: string): void => {
-    runs.get(client)?.shift()?.ended(undefined);
+  /** One of `client`'s runs ends — its oldest, or its oldest of the service's deadline — and the line hears of it. */
+  const endRun = (client: string, { short } = { short: false }): void => {
+    const own = runs.get(client) ?? [];
+    const at = own.findIndex((run) => !short || run.deadlineMs === undefined);
+    if (at >= 0) own.splice(at, 1)[0]!.terms.ended(undefined);
     line.roomFreed();
   };
-  return { shares, ask, endRun };
+  /** `client`'s runs in flight that may outlast a wait for room: those of a deadline beyond the service's. */
+  const longRuns = (client: string): number =>
+    (runs.get(client) ?? []).filter((run) => (run.deadlineMs ?? 0) > ORDER_TIMEOUT_MS).length;
+  return { shares, ask, endRun, longRuns };
 }
 
-function orderOf(client: string, serial: number): Order & { readonly tier: Tier } {
+function orderOf(client: string, serial: number, deadlineMs?: number): Order & { readonly tier: Tier } {
   return {
     client,
     orderId: `floor-${serial}`,
@@ -74,6 +87,7 @@ function orderOf(client: string, serial: number): Order & { readonly tier: Tier 
     failCompensation: false,
     delayMs: everyAction(0),
     cpuMs: everyStep(0),
+    ...(deadlineMs === undefined ? {} : { deadlineMs }),
     tier: 'standard',
   };
 }
@@ -106,6 +120,39 @@ describe("a client's floor of the orders in flight", () => {
     expect(admitted(victim.admission.admit())).toBe(true);
     expect(shares.inFlightOf('globex')).toBe(1);
     expect(shares.busy).toBe(MAX_INFLIGHT);
+  });
+
+  it("holds whatever the others' deadlines: orders of a minute fill only the floors their keys keep whoever comes, and a client arriving after them gets the room of the first run of the service's deadline to end", async () => {
+    const { shares, ask, endRun, longRuns } = service();
+    // Each busy key, as it comes, asks for twelve orders of a minute (respond-async: its caller has gone), then twelve
+    // of the service's deadline.
+    const longAnswers: Admission[] = [];
+    for (const client of ['initech', 'umbrella', 'hooli']) {
+      for (let i = 0; i < 12; i++) longAnswers.push(ask(client, A_MINUTE).answer);
+      for (let i = 0; i < 12; i++) ask(client);
+    }
+    // Orders of a minute hold at most the floor each key keeps whoever comes: five clients and a newcomer, 3 of 20.
+    expect(['initech', 'umbrella', 'hooli'].map(longRuns)).toEqual([3, 3, 3]);
+    expect(longAnswers[3]).toMatchObject({ refused: 'over_share', share: 'long_orders_in_flight', held: 3, limit: 3 });
+    expect(shares.busy).toBe(MAX_INFLIGHT);
+
+    // globex comes within its floor (4 of 20) and finds none free: it waits, and no order of a minute has to end for
+    // it — the first of the service's deadline to end is its room.
+    const victim = ask('globex');
+    const waiting = victim.admission.waitForRoom(victim.answer as Exclude<Admission, 'admitted' | AdmittedOnTerms>);
+    expect(waiting).toBeDefined();
+    endRun('hooli', { short: true });
+    await expect(waiting).resolves.toBe(true);
+    expect(admitted(victim.admission.admit())).toBe(true);
+    // And so on up to its floor: every run of the service's deadline that ends is the room of whoever holds least.
+    for (let i = 1; i < 4; i++) {
+      const next = ask('globex');
+      const turn = next.admission.waitForRoom(next.answer as Exclude<Admission, 'admitted' | AdmittedOnTerms>);
+      endRun(['initech', 'umbrella', 'initech'][i - 1]!, { short: true });
+      await expect(turn).resolves.toBe(true);
+      expect(admitted(next.admission.admit())).toBe(true);
+    }
+    expect(shares.inFlightOf('globex')).toBe(4);
   });
 
   it('leaves a refusal at once for a client at its floor: what it asks beyond its floor is not guaranteed', () => {

@@ -1,9 +1,10 @@
 /**
- * Each client's rate limit (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS) on POST
- * /order (rate-limit.ts asks it), counted by
- * rate-limiter-flexible: N orders per window of one second per client — a
+ * Each client's rate limits, counted by rate-limiter-flexible: its orders
+ * (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS) on POST /order, and its requests
+ * on every other route (CLIENT_REQUEST_RATE_LIMIT), each a limiter of its own
+ * (rate-limit.ts asks them): N per window of one second per client — a
  * burst of one second's worth — the window starting at the client's first
- * order in it.
+ * one in it.
  *
  * Where the counts are kept:
  * - one instance: in its own memory (RateLimiterMemory);
@@ -63,6 +64,8 @@ export class ClientRateLimits implements ClientRateLimiter {
     private readonly limitOf: (client: string) => number,
     private readonly store: RateStore,
     private readonly log: Logger,
+    /** What it counts, for its keys in the cluster's primary: orders, or requests. */
+    private readonly counted: 'orders' | 'requests' = 'orders',
   ) {}
 
   async take(client: string): Promise<RateDecision | undefined> {
@@ -94,7 +97,7 @@ export class ClientRateLimits implements ClientRateLimiter {
     let limiter = this.limiters.get(points);
     if (!limiter) {
       // Each limit its own key prefix: the cluster's primary keeps one limiter per prefix.
-      const options = { points, duration: WINDOW_SECONDS, keyPrefix: `orders-per-second-${points}` };
+      const options = { points, duration: WINDOW_SECONDS, keyPrefix: `${this.counted}-per-second-${points}` };
       limiter =
         this.store === 'memory'
           ? new RateLimiterMemory(options)

@@ -132,8 +132,14 @@ export function registerOrderViews(registry: OpenAPIRegistry, keyed: Keyed): voi
           example: 'canceled',
         }),
         client,
-        since: z.string().optional().meta({ description: 'Orders at or after this time (ISO 8601; `at`).' }),
-        until: z.string().optional().meta({ description: 'Orders before this time (ISO 8601; `at`).' }),
+        since: z
+          .string()
+          .optional()
+          .meta({ description: 'Orders at or after this time (ISO 8601, years 0001–9999; `at`).' }),
+        until: z
+          .string()
+          .optional()
+          .meta({ description: 'Orders before this time (ISO 8601, years 0001–9999; `at`).' }),
         limit: z
           .int()
           .min(1)

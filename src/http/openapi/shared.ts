@@ -43,12 +43,12 @@ export const LATE_READ =
 export const RATE_LIMIT = {
   'RateLimit-Policy': {
     description:
-      'The client\'s rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS). On every POST /order of a client with a limit.',
+      'The client\'s rate limit (draft-ietf-httpapi-ratelimit-headers): `"orders";q=100;w=1` — 100 orders a window of 1 s (CLIENT_RATE_LIMIT, CLIENT_RATE_LIMITS), on every POST /order of a client with a limit; `"requests";q=500;w=1` — its budget of 500 requests a window on every other route (CLIENT_REQUEST_RATE_LIMIT), on each of them.',
     schema: { type: 'string' as const },
   },
   RateLimit: {
     description:
-      'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s. On every POST /order of a client with a limit.',
+      'What is left of it: `"orders";r=42;t=1` — 42 more orders in this window, which ends within 1 s; likewise `"requests";r=…`.',
     schema: { type: 'string' as const },
   },
 };
@@ -79,10 +79,13 @@ export const unauthorized = error(
   'No API key, or one that was never issued or has been revoked (kind unauthorized).',
   CHALLENGE,
 );
-/** What a request no key identifies gets past its address's rate (src/http/guards/unauthenticated-meter.ts). */
+/**
+ * What a request gets past its client's budget (src/http/guards/rate-limit.ts), or, with no key, past its address's
+ * rate (src/http/guards/unauthenticated-meter.ts).
+ */
 export const KEYLESS_LIMITED =
-  'Without a valid API key, past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited.';
-export const keylessLimited = error(KEYLESS_LIMITED, RETRY_AFTER);
+  'Past its client\'s budget of requests besides its orders (CLIENT_REQUEST_RATE_LIMIT, 500 a second by default with keys; with the RateLimit headers of its "requests" policy), or without a valid API key past 100 requests a second from one address (kind rate_limited): answered once that second is over, with Retry-After; the probes are never limited.';
+export const keylessLimited = error(KEYLESS_LIMITED, { ...RETRY_AFTER, ...RATE_LIMIT });
 export const webhookChangeLimited = error(
   `The client created or deleted 100 webhook endpoints this minute already (kind rate_limited): nothing was changed; retry after Retry-After. ${KEYLESS_LIMITED}`,
   RETRY_AFTER,
@@ -117,7 +120,7 @@ export const changeRefused = (forbidden?: string) =>
 export const methods = (allowed: string) => error(allowed, ALLOW);
 /** A read's 503: no connection, shutting down, Postgres busy or gone. */
 export const unavailable = error(
-  `Too many connections are open (overloaded, with Retry-After), ${LATE_READ}, or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).`,
+  `Too many connections are open (overloaded, with Retry-After), ${LATE_READ}, the event loop runs late and the client sent far more than its share of the requests of the last second (overloaded, with Retry-After, answered once a second has passed), or the server is shutting down (shutting_down, with Retry-After). With DATABASE_URL also: too many reads wait for the reads' own connections to Postgres (overloaded, with Retry-After), or Postgres cannot be reached (store_unavailable, with Retry-After).`,
   RETRY_AFTER,
 );
 

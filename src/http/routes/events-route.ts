@@ -5,10 +5,13 @@
  * service never gave, is 400. A cursor behind events no longer kept is 410
  * Gone, `events_gone`, with the cursor that reads what is (client-events.ts
  * says why a gap is an error and not a page). POST /admin/events/{id}/redeliver sends one
- * event again to its client's enabled endpoints (the admin).
+ * event again to its client's enabled endpoints (the admin), audited as every admin's act is.
  */
 import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import { FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX, type ClientEvents } from '../../events/client-events.js';
+import { audit } from '../../observability/logging.js';
+import { auditActor } from '../guards/authorization.js';
 import type { EventPageJson } from '../wire/api-schemas.js';
 import { NO_STORE, type Responder } from '../wire/responses.js';
 
@@ -42,12 +45,28 @@ export function eventFeed(events: ClientEvents, responder: Responder): RequestHa
   };
 }
 
-export function redeliverEvent(events: ClientEvents, responder: Responder): RequestHandler<{ id: string }> {
+export function redeliverEvent(
+  events: ClientEvents,
+  responder: Responder,
+  log: Logger,
+): RequestHandler<{ id: string }> {
   return async (req, res) => {
     const redelivered = await events.redeliver(req.params.id);
     if (!redelivered) return responder.error(res, 'not_found', `no event ${req.params.id} is kept`);
-    res.locals.log.info(
-      { event_id: req.params.id, deliveries: redelivered.deliveries },
+    const { event, deliveries } = redelivered;
+    // Another client's endpoints are sent what they were sent before: whoever did it is on record, as for a cancel.
+    audit(
+      log,
+      'info',
+      {
+        audit: 'event_redelivered',
+        ...auditActor(res.locals.caller),
+        event_id: event.id,
+        event_type: event.type,
+        client: event.client,
+        order_id: event.data.order_id,
+        deliveries,
+      },
       'event sent again at the admin’s request',
     );
     responder.json(res, 202, redelivered, NO_STORE);

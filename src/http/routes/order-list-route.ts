@@ -25,6 +25,17 @@ const QUERY_FIELDS = ['state', 'client', 'since', 'until', 'limit', 'cursor'] as
 /** What a list's cursors are bound to: never a feed's (a client's name has no colon). */
 const cursorOwner = (client: string): string => `orders:${client}`;
 
+/**
+ * The times a list may be bounded by, in ms since the epoch: the years ISO 8601 writes with four digits. Date.parse
+ * reads ±271,821 years, far beyond what Postgres keeps (4713 BC to 294276 AD), whose time out of range was a 500.
+ */
+const FIRST_TIME = Date.parse('0001-01-01T00:00:00Z');
+const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** Whether `time` (undefined: none given) is one a list may be bounded by. */
+const withinYears = (time: number | undefined): boolean =>
+  time === undefined || (time >= FIRST_TIME && time <= LAST_TIME);
+
 type Parsed = { readonly ok: true; readonly query: OrderListQuery } | { readonly ok: false; readonly why: string };
 
 /** The list's query string, checked; `caller` reads it (its own orders only, unless it is the admin). */
@@ -47,8 +58,11 @@ export function parseListQuery(
   const [since, until] = [params.get('since'), params.get('until')].map((text) =>
     text === null ? undefined : Date.parse(text),
   );
-  if (Number.isNaN(since) || Number.isNaN(until))
-    return { ok: false, why: 'since and until are times in ISO 8601 (2026-11-27T12:00:00Z)' };
+  if (!withinYears(since) || !withinYears(until))
+    return {
+      ok: false,
+      why: 'since and until are times in ISO 8601 between the years 0001 and 9999 (2026-11-27T12:00:00Z)',
+    };
   const rawLimit = params.get('limit');
   const limit = rawLimit === null ? LIST_LIMIT_DEFAULT : /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
   if (!(limit >= 1 && limit <= LIST_LIMIT_MAX))
@@ -76,6 +90,7 @@ export function parseListQuery(
       until,
       after,
       limit,
+      reader: caller.client,
     },
   };
 }

@@ -15,7 +15,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { lifecycleOf } from '../../domain/lifecycle.js';
+import { lifecycleOf, REDRIVABLE_OUTCOMES } from '../../domain/lifecycle.js';
 import { orderLogFields, type OrderKey } from '../../domain/order.js';
 import type { Trace } from '../../domain/trace.js';
 import { audit } from '../../observability/logging.js';
@@ -74,7 +74,9 @@ export function orderRedriveRoute({
         : responder.error(
             res,
             'not_redrivable',
-            `order ${orderId} is ${lifecycle}: only an order dead_lettered or failed by the infrastructure is redriven`,
+            found.outcome !== undefined && found.outcome !== 'ok' && REDRIVABLE_OUTCOMES.includes(found.outcome)
+              ? `order ${orderId} is ${lifecycle} on the service's deadline: only an order with a deadline_ms of its own keeps what it asked, to be sent on; its client may send it again`
+              : `order ${orderId} is ${lifecycle}: only an order dead_lettered or failed by the infrastructure is redriven`,
             {},
             { lifecycle },
           );

@@ -107,6 +107,7 @@ export function orderTimelineRoute(
       attempts?.of(key),
     ]);
     const answer = answerOf(record);
+    const ownDeadlineMs = recorded?.ownDeadlineMs ?? record.ownDeadlineMs;
     const body: OrderTimelineJson = {
       order_id: orderId,
       client,
@@ -132,10 +133,17 @@ export function orderTimelineRoute(
           })) ?? null,
       })),
       ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
-      deadline_ms: recorded?.ownDeadlineMs ?? record.ownDeadlineMs ?? orderTimeoutMs,
+      deadline_ms: ownDeadlineMs ?? orderTimeoutMs,
       ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
       ...(record.canceled ? { canceled_by: canceledByJson(record.canceled) } : {}),
-      redrivable: redrives && record.state === 'done' && redrivableKinds.has(record.outcome?.kind ?? 'ok'),
+      // What the redrive asks, so that the console offers it only where it sends the order on: ended by the
+      // infrastructure, what it asked kept (only an order of its own deadline is), and its money settled.
+      redrivable:
+        redrives &&
+        record.state === 'done' &&
+        redrivableKinds.has(record.outcome?.kind ?? 'ok') &&
+        ownDeadlineMs !== undefined &&
+        (money?.charged ?? 0) === (money?.refunded ?? 0),
     };
     responder.json(res, 200, body, NO_STORE);
   };

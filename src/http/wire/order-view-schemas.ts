@@ -156,7 +156,7 @@ export const orderTimelineSchema = z
       }),
     redrivable: z.boolean().meta({
       description:
-        'Whether the admin may redrive it (POST /admin/orders/{order_id}/redrive): with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure. Its money must also be settled, which the redrive itself checks (409 money_unsettled).',
+        'Whether the admin’s redrive (POST /admin/orders/{order_id}/redrive) would send it on: with DATABASE_URL, an order that ended dead_lettered or failed by the infrastructure, that asked a deadline_ms of its own (only such an order keeps what it asked, to be run again) and whose money is settled (charged all refunded). A redrive may still be refused for want of room (503), to be asked again.',
     }),
   })
   .meta({ id: 'OrderTimeline', description: 'One order as the service recorded it: its steps, money and events.' });

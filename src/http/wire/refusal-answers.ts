@@ -43,6 +43,17 @@ export function refusalAnswer(refusal: Refusal, context: RefusalContext): Refusa
   }
 }
 
+/**
+ * A known client's request shed while the event loop runs late: its client sent far more than its share of the
+ * requests of the last second (src/http/guards/client-load.ts), and is shed before any other client's.
+ */
+export function shedForTheLoop(client: string): { readonly kind: ErrorKind; readonly message: string } {
+  return {
+    kind: 'overloaded',
+    message: `the service's event loop runs late, and client ${client} sent far more than its share of the requests of the last second: its requests are held a second and refused until the loop catches up, other clients' are served; retry in 1 s`,
+  };
+}
+
 function serviceFull(full: Full, { tier, maxInflight }: RefusalContext): string {
   return full === 'records'
     ? `no room to record another order until older ones expire (every order is kept for IDEMPOTENCY_TTL_MS); retry shortly (tier ${tier})`
@@ -51,9 +62,11 @@ function serviceFull(full: Full, { tier, maxInflight }: RefusalContext): string 
 
 /** Nothing started: the client's share is full; other clients' orders are not affected. */
 function shareFull({ client, share, held, limit }: ShareFull, { tier }: RefusalContext): string {
-  return share === 'orders_in_flight'
-    ? `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`
-    : `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${megabytes(limit)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`;
+  if (share === 'orders_in_flight')
+    return `client ${client} has ${held} orders in flight: its whole share while other clients share the service (${limit} now: at most CLIENT_MAX_SHARE of MAX_INFLIGHT, less the room kept for other active clients' floors); other clients' orders are not affected; retry shortly (tier ${tier})`;
+  if (share === 'long_orders_in_flight')
+    return `client ${client} has ${held} orders in flight with a deadline_ms beyond ORDER_TIMEOUT_MS: as many as it may hold (${limit}: its weight's part of MAX_INFLIGHT among every client and a newcomer, so that such orders never keep another client from its floor); orders of the service's own deadline are not affected; retry once one ends (tier ${tier})`;
+  return `what is kept of client ${client}'s orders fills its whole share of the order records' memory (CLIENT_MAX_SHARE of ORDER_RECORDS_MAX_MB, ${megabytes(limit)} MB) until older ones expire (IDEMPOTENCY_TTL_MS); other clients' orders are not affected; retry shortly (tier ${tier})`;
 }
 
 /** Nothing started: the tier's ceiling is reached, and what is above it is kept for the tiers above. */

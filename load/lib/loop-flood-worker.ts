@@ -1,20 +1,22 @@
 /**
- * A keyless flood, sent from a worker thread (client-scenarios.ts, keylessFlood): `connections` raw sockets, each
- * sending `pipelined` requests `GET /orders/x` with no key at a time, and the next as many once they are answered,
- * for `ms`; the statuses it got are posted back. Raw sockets, not fetch, and requests pipelined: a thousand sockets
+ * A flood of the event loop, sent from a worker thread (client-scenarios.ts, loopFlood): `connections` raw sockets,
+ * each sending `pipelined` requests `GET /orders/x` at a time — with a client's key, or none — and the next as many
+ * once they are answered, for `ms`; the statuses it got are posted back. Raw sockets, not fetch, and requests pipelined: a thousand sockets
  * cost this thread little, and it is the service's event loop that the flood is meant to keep busy, not this one.
  */
 import { connect, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { url, connections, ms, pipelined } = workerData as {
+const { url, connections, ms, pipelined, key } = workerData as {
   url: string;
   connections: number;
   ms: number;
   pipelined: number;
+  key: string | undefined;
 };
 const target = new URL(url);
-const requests = `GET /orders/x HTTP/1.1\r\nHost: ${target.host}\r\n\r\n`.repeat(pipelined);
+const authorization = key === undefined ? '' : `Authorization: Bearer ${key}\r\n`;
+const requests = `GET /orders/x HTTP/1.1\r\nHost: ${target.host}\r\n${authorization}\r\n`.repeat(pipelined);
 const statuses: Record<string, number> = {};
 const until = performance.now() + ms;
 const open = new Set<Socket>();
