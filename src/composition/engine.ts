@@ -36,6 +36,8 @@ import type { ClientBook } from '../clients/client-book.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
 import { capOf, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
+import { DEFAULT_RANK } from '../fairness/tiers.js';
+import { rankOf, TIERS } from '../domain/tier.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
@@ -229,12 +231,19 @@ function sharedMemoryOf(
   config: Config,
   stepsPerOrder: number,
 ): { cells: CancelCells; tracker: StepTracker; couriers: SlotSemaphore } {
+  // Every order in flight can have one courier step waiting, and no more.
+  const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  // The tiers keep headroom in the couriers as at admission: the best tier configured is in play from the start.
+  const configured = [...config.clientTiers.values()].map(rankOf);
+  couriers.setTierCeilings(
+    TIERS.map((tier) => Math.round(config.tierCeilings[tier] * 1000)),
+    Math.min(DEFAULT_RANK, ...configured),
+  );
   return {
     // Room for every step of every order admitted: a cell per task in flight.
     cells: CancelCells.create(config.maxInflight * stepsPerOrder),
     tracker: StepTracker.create(config.threads),
-    // Every order in flight can have one courier step waiting, and no more.
-    couriers: SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK),
+    couriers,
   };
 }
 
