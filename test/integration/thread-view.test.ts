@@ -147,7 +147,10 @@ describe('GET /threads/events', () => {
   });
 
   it('gives /healthz and /metrics the steps and event-loop utilization of each thread', async () => {
-    const order = svc.order(orderBody({ cpu_ms: { payment: 1200 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    // Long enough for a whole window inside it: the window open when the step starts closes at a read up to WINDOW_MS
+    // (500 ms) and a read's lateness later, and the next one a window and a lateness after that. With 1,200 ms a main
+    // thread 100 ms late twice, on a busy machine, left no window inside the step, and the step ended unmeasured.
+    const order = svc.order(orderBody({ cpu_ms: { payment: 2500 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
     const computing = await view.next(
       (s) => s.lanes.some((lane) => lane.steps.some((step) => step.activity === 'computing')),
       2000,
