@@ -1,7 +1,7 @@
 /**
  * The order engine: the pipeline on its worker pool, without HTTP — the
  * shared memory (cancel cells, tracker, courier pool), the pool and its
- * registry of threads, the step runner, the payment provider's gateway and
+ * registry of threads, the step runner, the remote services' gateways and
  * the background voider — built from the configuration and a store's books.
  * What the service runs (service.ts) and what the benchmarks run alone.
  */
@@ -22,7 +22,16 @@ import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-
 import { StepTracker } from '../shared-memory/step-tracker.js';
 import { BackgroundVoider } from '../ledger/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
-import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
+import { EffectGateway } from '../threads/effect-gateway.js';
+import { REQUESTED_EFFECT } from '../threads/protocol.js';
+import { MemoryServiceBooks } from '../ledger/memory-service-books.js';
+import type { EffectCaller, ServiceBooks } from '../ledger/service-books.js';
+import {
+  PooledStepRunner,
+  type PooledStepRunnerOptions,
+  type Reclaimed,
+  type StepLog,
+} from '../threads/pooled-step-runner.js';
 import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
 import { DEFAULT_STEPS } from './steps.js';
@@ -37,6 +46,9 @@ import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
 import { capOf, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
+
+/** A run as begun, by an instance no one takes it over from (in memory, and the benchmarks). */
+const asBegun = (): EffectCaller => ({ fence: 0, instance: undefined });
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
@@ -55,6 +67,8 @@ export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
   readonly paymentGateway: PaymentGateway;
+  /** The end of the services the other steps act on, on the main thread. */
+  readonly effectGateway: EffectGateway;
   /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
   readonly voider: BackgroundVoider;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
@@ -97,6 +111,10 @@ export interface EngineOptions {
   readonly steps?: readonly StepDefinition[];
   /** The payment provider's books; in memory unless given. */
   readonly ledger?: PaymentLedger;
+  /** The books of the services the other steps act on (the vendor's, the courier service's); in memory unless given. */
+  readonly services?: ServiceBooks;
+  /** Who a run's steps call their services as (the store's claim of the run); without: every run as begun. */
+  readonly callerOf?: (run: number) => EffectCaller;
   /**
    * Whether the store's recovery voids a run whose void could not be asked
    * (the durable mode): then the main thread asks once and leaves the rest
@@ -117,6 +135,8 @@ export function createOrderEngine(
   {
     steps = DEFAULT_STEPS,
     ledger = new MemoryLedger(),
+    services = new MemoryServiceBooks(),
+    callerOf = asBegun,
     recoveryVoidsInDoubt = false,
     clients,
     recorder,
@@ -124,6 +144,7 @@ export function createOrderEngine(
   }: EngineOptions = {},
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
+  const effectGateway = new EffectGateway(services, log);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   const { cells, tracker, couriers } = sharedMemoryOf(config, steps.length);
   const book = clients?.book ?? createClientBook(config);
@@ -158,7 +179,7 @@ export function createOrderEngine(
       threadView.threadExited(exit);
       for (const listener of replacedListeners) listener(exit.cause);
     },
-    onLedgerRequest: (request) => paymentGateway.receive(request),
+    ...receiversOf(paymentGateway, effectGateway),
     // A step's turn of thread time goes back once its thread has marked its CPU work over: looked at as tasks settle.
     onTaskSettled: () => cpuTurns.giveBackComputed(),
   });
@@ -169,7 +190,8 @@ export function createOrderEngine(
       graceMs: config.cancelGraceMs,
       threadProgress: (threadId) => tracker.progressOf(threadId),
       maxAttempts: MAX_STEP_ATTEMPTS,
-      settleRequests: (requests, run) => paymentGateway.settle(requests, run),
+      settleRequests: settlerOf(paymentGateway, effectGateway),
+      callerOf,
       tasksInFlight,
       clientOf: (client) => book.entryOf(client),
       cpuTurns,
@@ -187,6 +209,7 @@ export function createOrderEngine(
   return {
     pipeline,
     paymentGateway,
+    effectGateway,
     voider,
     couriers,
     health: () => healthOf({ tracker, pool, cellAllocator, couriers, pipeline, threadView, breakers }),
@@ -205,6 +228,23 @@ export function createOrderEngine(
       voider.close();
     },
   };
+}
+
+/** Where a step's requests go as they arrive: to the gateway of the service each is for. */
+function receiversOf(
+  payment: PaymentGateway,
+  effects: EffectGateway,
+): Pick<StepPoolOptions<Reclaimed>, 'onLedgerRequest' | 'onEffectRequest'> {
+  return {
+    onLedgerRequest: (request) => payment.receive(request),
+    onEffectRequest: (request) => effects.receive(request),
+  };
+}
+
+/** A step's requests settled with the service they went to: its effect's, or the provider's. */
+function settlerOf(payment: PaymentGateway, effects: EffectGateway): PooledStepRunnerOptions['settleRequests'] {
+  return (requests, run, step, caller) =>
+    requests & REQUESTED_EFFECT ? effects.settle(step, run, caller) : payment.settle(requests, run);
 }
 
 /** Where each client's figures come from: the book, the couriers' shared memory, the turns, and the service's counts. */
@@ -433,7 +473,7 @@ function stepPoolOf(
   steps: readonly StepDefinition[],
   { cells, tracker, couriers, outages, logLevel }: ThreadMemory,
   recorder: StepRecorder | undefined,
-  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onTaskSettled'>,
+  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onEffectRequest' | 'onTaskSettled'>,
 ): StepPool<Reclaimed> {
   return new StepPool<Reclaimed>({
     threads: config.threads,

@@ -24,7 +24,10 @@
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
-import { cpuMsOf, type OrderRun } from '../domain/order.js';
+import { DEPENDENCY_OF_STEP } from '../domain/dependencies.js';
+import { cpuMsOf, type ActionName, type OrderRun } from '../domain/order.js';
+import { isCompensation } from '../domain/steps.js';
+import type { EffectCaller } from '../ledger/service-books.js';
 import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type {
@@ -42,7 +45,7 @@ import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import { readReport, type ReadReport, type StepReport, type StepTask } from './protocol.js';
+import { readReport, REQUESTED_EFFECT, type ReadReport, type StepReport, type StepTask } from './protocol.js';
 import { PoolSaturated, type PooledStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
@@ -80,9 +83,20 @@ export interface PooledStepRunnerOptions {
   readonly maxAttempts: number;
   /**
    * What became of what a task asked of its remote service, as its cell recorded it (`requests`, 0 if nothing): asked
-   * of the service itself once the task is over. Undefined: nothing was asked.
+   * of the service itself once the task is over, as `caller` (the claim the task was posted under). Undefined: nothing
+   * was asked, or the service could not be asked.
    */
-  readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
+  readonly settleRequests: (
+    requests: number,
+    run: OrderRun,
+    step: ActionName,
+    caller: EffectCaller,
+  ) => Promise<StepEffect | undefined>;
+  /**
+   * Who the steps of a run call their services as: the claim's fence of the run as this instance holds it, and its
+   * identity — read as each attempt is posted, so an attempt after a takeover here carries the claim that took it.
+   */
+  readonly callerOf: (run: number) => EffectCaller;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
   readonly tasksInFlight?: TasksInFlight;
   /**
@@ -289,11 +303,14 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
         since: now,
       });
       this.postedAt = now;
+      const caller = options.callerOf(this.run.runNumber);
       const task: StepTask = {
         cell,
         module: this.step.module,
         order,
         run: this.run.runNumber,
+        fence: caller.fence,
+        caller: caller.instance,
         requestId: this.trace.requestId,
         traceId: this.trace.traceId,
         remainingMs: Math.max(0, this.deadline - now),
@@ -308,8 +325,8 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
       if (timed) ended.timing = timingOf(ended, now);
       // Over, one way or the other: what it asked of its service is known now.
       const requests = cells.cells.requestsOf(cell);
-      if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run);
-      return ended;
+      if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run, this.step.name, caller);
+      return unconfirmed(ended, requests, this.step.name) ?? ended;
     } finally {
       this.release();
       turn?.release();
@@ -431,6 +448,18 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
     if (exit.culprit !== undefined) return exit.culprit === cell;
     return this.parts.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
   }
+}
+
+/**
+ * A step that reported ok though its effect could not be confirmed with its service (the service's books could not be
+ * asked): not a success — the service did not answer, and the step fails as it fails when its dependency is out. A
+ * step recorded ok has its effect in the books.
+ */
+function unconfirmed(ended: Attempt, requests: number, action: ActionName): Attempt | undefined {
+  if (!(requests & REQUESTED_EFFECT) || ended.effect !== undefined || isCompensation(action)) return undefined;
+  if (ended.type !== 'reported' || ended.report.status !== 'ok') return undefined;
+  const { threadId } = ended.report;
+  return { ...ended, report: { status: 'error', threadId, kind: DEPENDENCY_OF_STEP[action].unavailable } };
 }
 
 /**
