@@ -24,7 +24,6 @@
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
-import { DEPENDENCY_OF_STEP } from '../domain/dependencies.js';
 import { cpuMsOf, type ActionName, type OrderRun } from '../domain/order.js';
 import { isCompensation } from '../domain/steps.js';
 import type { EffectCaller } from '../ledger/service-books.js';
@@ -121,7 +120,24 @@ type Attempt = (
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
   /** Canceled before it reached a thread: waiting for a turn of thread time, or in the pool's queue. */
   | { readonly type: 'canceled' }
-) & { effect?: StepEffect; timing?: AttemptTiming };
+) & {
+  effect?: StepEffect;
+  timing?: AttemptTiming;
+  /** It asked its service for its effect, and the service's books could not be asked what became of it. */
+  unconfirmed?: true;
+};
+
+/**
+ * A step whose effect its service could not confirm (its books, in the store, could not be asked) is no success, for a
+ * step recorded ok has its effect in the books: the store's passing failure, which a retry runs again.
+ */
+const UNCONFIRMED: ReadReport = {
+  status: 'error',
+  kind: 'store_unavailable',
+  cause: undefined,
+  dependency: undefined,
+  retries: undefined,
+};
 
 const CANCELED = (): Attempt => ({ type: 'canceled' });
 
@@ -169,7 +185,7 @@ export class PooledStepRunner implements StepRunner {
         threadId = report.threadId;
         if (report.status === 'error' && report.kind === 'internal')
           log.stepCrashed({ ...about(), threadId: report.threadId, detail: report.detail ?? '' });
-        ending = readReport(report, signal);
+        ending = ended.unconfirmed && report.status === 'ok' ? UNCONFIRMED : readReport(report, signal);
         break;
       }
       if (ended.type === 'canceled') {
@@ -326,7 +342,9 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
       // Over, one way or the other: what it asked of its service is known now.
       const requests = cells.cells.requestsOf(cell);
       if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run, this.step.name, caller);
-      return unconfirmed(ended, requests, this.step.name) ?? ended;
+      if (requests & REQUESTED_EFFECT && ended.effect === undefined && !isCompensation(this.step.name))
+        ended.unconfirmed = true;
+      return ended;
     } finally {
       this.release();
       turn?.release();
@@ -448,18 +466,6 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
     if (exit.culprit !== undefined) return exit.culprit === cell;
     return this.parts.cells.cells.isFaulted(cell) || exit.reclaimed.tracker?.onCpuCell === cell;
   }
-}
-
-/**
- * A step that reported ok though its effect could not be confirmed with its service (the service's books could not be
- * asked): not a success — the service did not answer, and the step fails as it fails when its dependency is out. A
- * step recorded ok has its effect in the books.
- */
-function unconfirmed(ended: Attempt, requests: number, action: ActionName): Attempt | undefined {
-  if (!(requests & REQUESTED_EFFECT) || ended.effect !== undefined || isCompensation(action)) return undefined;
-  if (ended.type !== 'reported' || ended.report.status !== 'ok') return undefined;
-  const { threadId } = ended.report;
-  return { ...ended, report: { status: 'error', threadId, kind: DEPENDENCY_OF_STEP[action].unavailable } };
 }
 
 /**
