@@ -113,6 +113,15 @@ export interface CourierSample {
   readonly holders?: readonly CourierHolder[] | null;
 }
 
+/** A dependency's outage the nemesis switched on one instance (POST /admin/dependencies/{name}), and when it ended. */
+export interface DependencyOutage {
+  readonly dependency: string;
+  readonly instance: InstanceName;
+  readonly fromMs: number;
+  /** When it was switched off, or the instance lost it (undefined: on until the end). */
+  readonly toMs?: number;
+}
+
 export interface History {
   readonly seed: number;
   readonly startedAt: string;
@@ -125,6 +134,8 @@ export interface History {
   readonly timeline: TimelineEntry[];
   readonly exits: InstanceExit[];
   readonly courierSamples: CourierSample[];
+  /** The dependency outages the nemesis switched (none in a run that switches none). */
+  readonly outages: DependencyOutage[];
 }
 
 /** The history being written while the run goes on. */
@@ -150,6 +161,7 @@ export class Recorder {
       timeline: [],
       exits: [],
       courierSamples: [],
+      outages: [],
     };
   }
 
@@ -178,6 +190,10 @@ export class Recorder {
 
   exit(exit: InstanceExit): void {
     this.history.exits.push(exit);
+  }
+
+  outage(outage: DependencyOutage): void {
+    this.history.outages.push(outage);
   }
 
   sample(sample: CourierSample): void {
