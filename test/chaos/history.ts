@@ -33,7 +33,9 @@ export type Why =
   | 'retry_after_error'
   | 'retry_after_not_final'
   | 'fault_burst'
-  | 'probe';
+  | 'probe'
+  /** An order sent at rest to close a breaker an outage opened, before the probe. */
+  | 'breaker_probe';
 
 export type AttemptEnd =
   /** The service answered (status and body as received). */

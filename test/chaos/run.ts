@@ -22,7 +22,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../scripts/free-port.js';
-import { observe, probeCouriers, untilAtRest } from './at-rest.js';
+import { observe, probeCouriers, untilAtRest, untilBreakersClosed } from './at-rest.js';
 import { check, courierFindings, type Limits, type Violation } from './checker.js';
 import { CourierMonitor } from './courier-monitor.js';
 import { Recorder } from './history.js';
@@ -196,6 +196,8 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     await sleep(2 * LEASE_MS);
     // An accepted order may run until its deadline, and end within the recovery window after it.
     await untilAtRest(supervisor, postgres, ACCEPTED_DEADLINE_MS[1] + RECOVERY_WINDOW_MS);
+    recorder.event('harness', "breakers: every instance's closed, an order as the probe of any an outage opened");
+    await untilBreakersClosed(workload, supervisor, idPrefix, 30_000);
     recorder.event('harness', 'probe: every instance wants couriers');
     await probeCouriers(workload, supervisor, COURIERS, idPrefix);
     await untilAtRest(supervisor, postgres, 10_000);

@@ -26,6 +26,7 @@ import type {
 } from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
 import { checkEvents } from '../chaos/event-check.js';
+import { breakersAsk, type BreakerJson } from '../chaos/at-rest.js';
 import type { EffectRecord, OrderBooks, StepRecord, Takeover } from '../chaos/durable-check.js';
 
 const ID = 'o-1';
@@ -790,6 +791,9 @@ describe('orders failed by a dependency’s outage the nemesis switched', () => 
     toMs,
   });
   const unavailable = answer(503, 'vendor_unavailable');
+  /** The same answer with another body: not a replay of it. */
+  const anotherBody = (end: AttemptEnd): AttemptEnd =>
+    end.kind === 'answered' ? { ...end, body: `${end.body} ` } : end;
   it.each<[string, Story, ViolationKind[]]>([
     [
       'vendor_unavailable with no outage and no fail_step: unexplained',
@@ -839,13 +843,7 @@ describe('orders failed by a dependency’s outage the nemesis switched', () => 
         body: { ...BODY, fail_step: 'vendor' },
         attempts: [
           attempt(unavailable, { at: 100 }),
-          attempt(
-            { ...unavailable, body: unavailable.kind === 'answered' ? `${unavailable.body} ` : '' },
-            {
-              at: 600,
-              why: 'retry_after_error',
-            },
-          ),
+          attempt(anotherBody(unavailable), { at: 600, why: 'retry_after_error' }),
         ],
         final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
         outages: [outage('vendor', 0, 1000)],
@@ -864,5 +862,23 @@ describe('orders failed by a dependency’s outage the nemesis switched', () => 
     ],
   ])('%s', (_name, story, expected) => {
     expect(kindsFound(story)).toEqual(expected);
+  });
+});
+
+describe('the harness at rest: breakers an outage opened, before the final probe', () => {
+  const NOW = Date.parse('2026-11-29T08:00:00Z');
+  const breaker = (state: BreakerJson['state'], openForMs?: number): BreakerJson => ({
+    state,
+    open_until: openForMs === undefined ? null : new Date(NOW + openForMs).toISOString(),
+  });
+  it.each<[string, (BreakerJson | null)[], ReturnType<typeof breakersAsk>]>([
+    ['every breaker closed', [breaker('closed'), breaker('closed'), breaker('closed')], 'closed'],
+    ['no breakers (BREAKER_FAILURES=0)', [null, null, null], 'closed'],
+    // Seed 9402: the probe's four orders met the vendor's breaker half open: one let through, three refused.
+    ['one half open: an order to be its probe', [breaker('closed'), breaker('half_open'), breaker('closed')], 'probe'],
+    ['one open for 1.5 s more: wait for it', [breaker('open', 1500), breaker('closed'), breaker('closed')], 1500],
+    ['one open, its time up: an order to be its probe', [breaker('open', -10), breaker('closed'), null], 'probe'],
+  ])('%s', (_name, breakers, expected) => {
+    expect(breakersAsk(breakers, NOW)).toEqual(expected);
   });
 });
