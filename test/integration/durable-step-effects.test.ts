@@ -5,7 +5,8 @@
  * the step. The step ran to its end on both instances and `order_steps` has one row of it; what must hold is what the
  * vendor's books say: the effect applied once for the order's run — the survivor's — and the paused instance's late
  * request refused as stale (counted), for it carries the fence of a claim the takeover superseded. The timeline shows
- * the step on both instances.
+ * the step on both instances. And the paused instance's own client, waiting there, is told the answer on record — the
+ * survivor's, byte for byte as any retry is — not what its late copy of the run reached.
  */
 import { describe, expect, it } from 'vitest';
 import type { ServerProcess } from '../../load/lib/server-process.js';
@@ -117,6 +118,48 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a step's external effect${P
         { instance_id: survivorId, answer: 'applied' },
         { instance_id: pausedId, fence: 0, answer: 'stale' },
       ]);
+    },
+  );
+
+  it(
+    'leaves the paused instance’s waiting client the answer on record, byte for byte as a retry’s, not its late copy’s',
+    { timeout: 60_000 },
+    async () => {
+      const url = await freshDatabase(postgres.server());
+      const env = { LEASE_MS: String(LEASE_MS) };
+      const [paused, survivor] = await Promise.all([postgres.instance(url, env), postgres.instance(url, env)]);
+      const body = orderBody({
+        order_id: 'paused-client',
+        deadline_ms: 30_000,
+        delay_ms: { payment: 0, vendor: VENDOR_MS, courier: 0 },
+      });
+      const send = (target: ServerProcess): Promise<{ status: number; text: string }> =>
+        fetch(new URL('/order', target.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }).then(async (response) => ({ status: response.status, text: await response.text() }));
+      // Its client waits on the instance about to be paused.
+      const waiting = send(paused);
+      await eventually(
+        () => sql<{ n: number }>(url, `SELECT count(*)::int AS n FROM order_steps WHERE outcome = 'ok'`),
+        ([row]) => row!.n === 2,
+      );
+      paused.child.kill('SIGSTOP');
+      try {
+        await eventually(
+          () => lifecycle(survivor, 'paused-client'),
+          (state) => state === 'succeeded',
+          { within: 30_000, every: 100 },
+        );
+      } finally {
+        paused.child.kill('SIGCONT');
+      }
+      const told = await waiting;
+      const retried = await send(survivor);
+      expect(retried.status).toBe(200);
+      // Before: its own result under the kind on record — its own threads and durations, a body no replay gives.
+      expect(told).toEqual(retried);
     },
   );
 });
