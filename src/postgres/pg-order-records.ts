@@ -321,11 +321,13 @@ export class PgOrderRecords implements OrderRecords {
       // interrupted is what stands in the end, whoever writes it.
       if (this.inDoubt.take({ order: key, run }))
         return await this.interrupt(key, run, owner, fence).catch(() => 'interrupted' as const);
-      const { kind, here } = await this.settle(() => this.record(key, run, owner, fence, outcome));
+      const { kind, here, again } = await this.settle(() => this.record(key, run, owner, fence, outcome));
       // Another's outcome on record for this run (it was fenced out and ended by whoever took it over): its answer is
-      // the order's. A finish written twice (its first answer lost) reads its own outcome so too, which is the same.
+      // the order's. A finish written again after an answer was lost finds its own first write there, of its own
+      // kind, as not its own: taken for its own.
+      const own = here || (again && kind === outcome.kind);
       finished =
-        here || kind === 'interrupted' || kind === 'cancel_requested' || kind === 'outcome_unknown'
+        own || kind === 'interrupted' || kind === 'cancel_requested' || kind === 'outcome_unknown'
           ? kind
           : 'taken_over';
       return finished;
@@ -349,13 +351,14 @@ export class PgOrderRecords implements OrderRecords {
    * the order stands when its charge may: the run is left to recovery (it
    * voids it if the finish never committed), and a retry learns the answer.
    */
-  private async settle(write: () => Promise<FinishRow>): Promise<FinishRow> {
+  private async settle(write: () => Promise<FinishRow>): Promise<FinishRow & { readonly again: boolean }> {
     const giveUpAt = performance.now() + this.options.settleWithinMs;
-    for (let waitMs = SETTLE_RETRY_MS; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
+    for (let waitMs = SETTLE_RETRY_MS, again = false; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
       try {
-        return await write();
+        return { ...(await write()), again };
       } catch {
-        if (performance.now() + waitMs > giveUpAt) return { kind: 'outcome_unknown', here: false };
+        if (performance.now() + waitMs > giveUpAt) return { kind: 'outcome_unknown', here: false, again };
+        again = true;
         await setTimeout(waitMs);
       }
     }
