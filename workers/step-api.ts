@@ -23,6 +23,26 @@ export interface PaymentProvider {
   requestVoid(options?: { readonly refuse?: boolean }): void;
 }
 
+/**
+ * The remote service a step acts on besides the payment provider (the vendor, the courier service), as a step reaches
+ * it: like a remote API, a request leaves at once and carries the run's key and the claim's fence
+ * (src/ledger/service-books.ts). The service applies one request per key and refuses one whose fence is older than one
+ * it has seen, so the step's effect stays single however often the step runs — again on another thread after its
+ * thread was lost, again on another instance after a takeover. What the service did is settled by the service itself
+ * once the step is over, whether or not the step lived to hear it.
+ */
+export interface ActedOnService {
+  /** Ask for this step's effect, under the run's key and fence. */
+  requestEffect(): void;
+}
+
+/** A run's key as every remote service is sent it: with the step, the idempotency key of what the step does there. */
+export interface RunKey {
+  readonly client: string;
+  readonly orderId: string;
+  readonly run: number;
+}
+
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** A step's log: pino's level methods, each line bound to the step's task. */
@@ -53,6 +73,15 @@ export interface StepContext {
    */
   acquireCourier(): Promise<CourierSlot>;
   readonly paymentProvider: PaymentProvider;
+  /** The service this step acts on: a step may run again after a takeover, and its effect must stay single. */
+  readonly service: ActedOnService;
+  /** The run's key, for a step that reaches a service of its own: a request under it must be applied once. */
+  readonly runKey: RunKey;
+  /**
+   * The claim's fence of the run as this instance holds it, raised by every takeover: a service that has seen a higher
+   * one must refuse this step's request (its instance was taken over, and the survivor runs the step again).
+   */
+  readonly fence: number;
   /**
    * Call `step`'s dependency (src/domain/dependencies.ts): `attempt` makes one call. When the dependency answers
    * unavailable (an outage), the call is made again — after a decorrelated-jitter backoff, while the step's retries

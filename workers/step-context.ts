@@ -11,19 +11,23 @@ import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import {
   REQUESTED_CHARGE,
+  REQUESTED_EFFECT,
   REQUESTED_TEST,
   REQUESTED_VOID,
   type DependencyReport,
   type LedgerRequest,
+  type ServiceRequest,
   type StepTimings,
 } from '../src/threads/protocol.js';
 import { DependencyCalls, type DependencyLine, type RetryNotes } from './dependency-call.js';
 import {
   StepCanceled,
   StepEnded,
+  type ActedOnService,
   type CourierSlot,
   type DependencyCall,
   type PaymentProvider,
+  type RunKey,
   type StepContext,
   type StepLog,
 } from './step-api.js';
@@ -57,8 +61,8 @@ function spinUntil(deadline: number): void {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Where a step's requests to the payment provider leave by: its thread's messages. */
-export type LedgerSender = (request: LedgerRequest) => void;
+/** Where a step's requests to its remote services leave by: its thread's messages. */
+export type RequestSender = (request: ServiceRequest) => void;
 
 export interface TaskResources {
   readonly cells: CancelCells;
@@ -69,8 +73,8 @@ export interface TaskResources {
   readonly threadId: number;
   /** The thread's logger (step-log.ts); each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
-  /** Posts a request to the payment provider's gateway on the main thread. */
-  readonly sendLedgerRequest: LedgerSender;
+  /** Posts a request to a remote service's gateway on the main thread. */
+  readonly sendRequest: RequestSender;
   /** The dependencies' outages and the steps' retries. */
   readonly dependencies: DependencyLine;
 }
@@ -89,6 +93,9 @@ export interface TaskLabels {
   readonly orderId: string;
   /** The order's run: with the order id, the provider's idempotency key. */
   readonly run: number;
+  /** The claim's fence of the run, and who holds it (StepTask's). */
+  readonly fence: number;
+  readonly caller: string | undefined;
   readonly step: string;
 }
 
@@ -317,6 +324,27 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     };
   }
 
+  get runKey(): RunKey {
+    return { client: this.labels.client, orderId: this.labels.orderId, run: this.labels.run };
+  }
+
+  get fence(): number {
+    return this.labels.fence;
+  }
+
+  /** Not kept, as the payment provider is not. */
+  get service(): ActedOnService {
+    return { requestEffect: () => this.requestEffect() };
+  }
+
+  /** Recorded in the cell before it leaves, as a request to the provider is, and settled the same way. */
+  private requestEffect(): void {
+    this.refuseIfEnded();
+    const { client, orderId, run, step, fence, caller } = this.labels;
+    this.resources.cells.noteRequest(this.cell, REQUESTED_EFFECT);
+    this.resources.sendRequest({ effect: true, order: orderKey(client, orderId), run, step, fence, caller });
+  }
+
   /**
    * The request is recorded in the task's cell before it leaves: if the thread dies before the message is sent or read,
    * the main thread still learns of it from the cell, and settles it with the provider.
@@ -324,7 +352,7 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest({
+    this.resources.sendRequest({
       ledger: true,
       op,
       order: orderKey(this.labels.client, this.labels.orderId),

@@ -18,7 +18,7 @@ import { reportDetail, type StepReport, type StepTask, type WorkerSetup } from '
 import { runAsTask } from './last-words.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { StepCanceled, StepFailure } from './step-api.js';
-import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
+import { WorkerStepContext, type RequestSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
 import { StepModules } from './step-modules.js';
 
@@ -32,13 +32,13 @@ const NOT_STARTED = Symbol('canceled before it started');
 const SUCCEEDED = Symbol('succeeded');
 
 /**
- * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts). Requests to the payment
- * provider leave by `sendLedgerRequest`.
+ * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts). Requests to the remote
+ * services (the payment provider, the service a step acts on) leave by `sendRequest`.
  */
 export async function createStepRuntime(
   setup: WorkerSetup,
   threadId: number,
-  sendLedgerRequest: LedgerSender,
+  sendRequest: RequestSender,
 ): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
@@ -58,7 +58,7 @@ export async function createStepRuntime(
     if (resources) return resources;
     const shard = tracker.claim(threadId);
     const onCpu = new OnCpuMarker(shard);
-    return (resources = { cells, couriers, shard, onCpu, threadId, log, sendLedgerRequest, dependencies });
+    return (resources = { cells, couriers, shard, onCpu, threadId, log, sendRequest, dependencies });
   };
 
   /** Not an async function: a step asleep keeps its context and order, not the task it came as. */
@@ -80,6 +80,8 @@ export async function createStepRuntime(
         tierRank: rankOf(order.tier ?? DEFAULT_TIER),
         orderId: order.orderId,
         run: task.run,
+        fence: task.fence,
+        caller: task.caller,
         step: steps.nameOf(module),
       },
       task.remainingMs,

@@ -1,7 +1,7 @@
 /**
  * The entry point of every worker thread (Piscina's `filename`): the step runtime over the shared memory the pool hands
  * each thread, and the thread's last words should a step bring it down. Each step is one Piscina task: the handler runs
- * it and resolves with its report; its requests to the payment provider leave as the thread's messages the moment it
+ * it and resolves with its report; its requests to its remote services leave as the thread's messages the moment it
  * sends them.
  *
  * The handler is a named export, `runThreadTask` (Piscina's `name`), and the module has no default export: Node loads it
@@ -10,16 +10,16 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
-import type { LedgerRequest, StepTask, WorkerSetup } from '../src/threads/protocol.js';
+import type { ServiceRequest, StepTask, WorkerSetup } from '../src/threads/protocol.js';
 import { installLastWords } from './last-words.js';
 import { createStepRuntime } from './step-runtime.js';
 
 const setup = workerData as WorkerSetup;
 installLastWords(new CancelCells(setup.cancelCells));
 
-const sendLedgerRequest = (request: LedgerRequest): void => parentPort!.postMessage(request);
+const sendRequest = (request: ServiceRequest): void => parentPort!.postMessage(request);
 
 // Piscina takes the thread as ready once the promise of its handler has settled: by then every step module is loaded.
-export const runThreadTask = createStepRuntime(setup, threadId, sendLedgerRequest).then(
+export const runThreadTask = createStepRuntime(setup, threadId, sendRequest).then(
   (runtime) => (task: StepTask) => runtime.run(task),
 );

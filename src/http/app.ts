@@ -50,6 +50,7 @@ import type { FeedCursors } from '../events/feed-cursor.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
 import type { StepAttempts } from '../orders/step-attempts.js';
+import type { ServiceBooks } from '../ledger/service-books.js';
 import { orderListRoute } from './routes/order-list-route.js';
 import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
@@ -126,6 +127,8 @@ export interface OrderViews {
   readonly ledger: Pick<PaymentLedger, 'moneyOf'>;
   /** Each step's attempts as recorded; absent where none is (in memory). */
   readonly attempts?: StepAttempts;
+  /** The books of the services steps act on; absent where they are not kept past a run (in memory). */
+  readonly effects?: Pick<ServiceBooks, 'receivedFor'>;
   /** The deadline of an order that sent none (ORDER_TIMEOUT_MS). */
   readonly orderTimeoutMs: number;
   /** Whether the store keeps what the admin's redrive needs (durable mode). */

@@ -24,7 +24,9 @@
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
-import { cpuMsOf, type OrderRun } from '../domain/order.js';
+import { cpuMsOf, type ActionName, type OrderRun } from '../domain/order.js';
+import { isCompensation } from '../domain/steps.js';
+import type { EffectCaller } from '../ledger/service-books.js';
 import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type {
@@ -42,7 +44,7 @@ import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import { readReport, type ReadReport, type StepReport, type StepTask } from './protocol.js';
+import { readReport, REQUESTED_EFFECT, type ReadReport, type StepReport, type StepTask } from './protocol.js';
 import { PoolSaturated, type PooledStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
@@ -80,9 +82,20 @@ export interface PooledStepRunnerOptions {
   readonly maxAttempts: number;
   /**
    * What became of what a task asked of its remote service, as its cell recorded it (`requests`, 0 if nothing): asked
-   * of the service itself once the task is over. Undefined: nothing was asked.
+   * of the service itself once the task is over, as `caller` (the claim the task was posted under). Undefined: nothing
+   * was asked, or the service could not be asked.
    */
-  readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
+  readonly settleRequests: (
+    requests: number,
+    run: OrderRun,
+    step: ActionName,
+    caller: EffectCaller,
+  ) => Promise<StepEffect | undefined>;
+  /**
+   * Who the steps of a run call their services as: the claim's fence of the run as this instance holds it, and its
+   * identity — read as each attempt is posted, so an attempt after a takeover here carries the claim that took it.
+   */
+  readonly callerOf: (run: number) => EffectCaller;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
   readonly tasksInFlight?: TasksInFlight;
   /**
@@ -107,7 +120,24 @@ type Attempt = (
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
   /** Canceled before it reached a thread: waiting for a turn of thread time, or in the pool's queue. */
   | { readonly type: 'canceled' }
-) & { effect?: StepEffect; timing?: AttemptTiming };
+) & {
+  effect?: StepEffect;
+  timing?: AttemptTiming;
+  /** It asked its service for its effect, and the service's books could not be asked what became of it. */
+  unconfirmed?: true;
+};
+
+/**
+ * A step whose effect its service could not confirm (its books, in the store, could not be asked) is no success, for a
+ * step recorded ok has its effect in the books: the store's passing failure, which a retry runs again.
+ */
+const UNCONFIRMED: ReadReport = {
+  status: 'error',
+  kind: 'store_unavailable',
+  cause: undefined,
+  dependency: undefined,
+  retries: undefined,
+};
 
 const CANCELED = (): Attempt => ({ type: 'canceled' });
 
@@ -155,7 +185,7 @@ export class PooledStepRunner implements StepRunner {
         threadId = report.threadId;
         if (report.status === 'error' && report.kind === 'internal')
           log.stepCrashed({ ...about(), threadId: report.threadId, detail: report.detail ?? '' });
-        ending = readReport(report, signal);
+        ending = ended.unconfirmed && report.status === 'ok' ? UNCONFIRMED : readReport(report, signal);
         break;
       }
       if (ended.type === 'canceled') {
@@ -289,11 +319,14 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
         since: now,
       });
       this.postedAt = now;
+      const caller = options.callerOf(this.run.runNumber);
       const task: StepTask = {
         cell,
         module: this.step.module,
         order,
         run: this.run.runNumber,
+        fence: caller.fence,
+        caller: caller.instance,
         requestId: this.trace.requestId,
         traceId: this.trace.traceId,
         remainingMs: Math.max(0, this.deadline - now),
@@ -308,7 +341,9 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
       if (timed) ended.timing = timingOf(ended, now);
       // Over, one way or the other: what it asked of its service is known now.
       const requests = cells.cells.requestsOf(cell);
-      if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run);
+      if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run, this.step.name, caller);
+      if (requests & REQUESTED_EFFECT && ended.effect === undefined && !isCompensation(this.step.name))
+        ended.unconfirmed = true;
       return ended;
     } finally {
       this.release();

@@ -50,8 +50,17 @@ export interface StepTask {
   /** URL of the module whose default export is the step. */
   readonly module: string;
   readonly order: Order;
-  /** The order's run: with the order id, the payment provider's idempotency key. */
+  /** The order's run: with the order id, every remote service's idempotency key (the payment provider's, the vendor's…). */
   readonly run: number;
+  /**
+   * The claim's fence of the run as this instance holds it (raised by every takeover and hand-over; the run's first in
+   * memory, where nothing is taken over): sent with the step's effect, so that a service that has seen a newer claim of
+   * the run refuses a request of an older one — a step may run again after a takeover, and the instance it ran on
+   * before may finish it late.
+   */
+  readonly fence: number;
+  /** The instance identity holding that claim, as a service's books name the caller; absent in memory. */
+  readonly caller?: string;
   /** The request the order came with: steps' log lines carry it. */
   readonly requestId: string;
   /** The order's W3C trace id: steps' log lines carry it too. Absent (the benchmark's inline runner): none. */
@@ -157,6 +166,29 @@ export interface LedgerRequest {
   readonly test: boolean;
 }
 
+/**
+ * A step's request to the remote service it acts on (the vendor, the courier service: src/ledger/service-books.ts),
+ * posted to the main thread the moment the step sends it, as a LedgerRequest is. Self-contained, and carrying what a
+ * real integration would send: the run's key and the claim's fence.
+ */
+export interface EffectRequest {
+  readonly effect: true;
+  readonly order: OrderKey;
+  readonly run: number;
+  /** The step's name: with the run, the service's key. */
+  readonly step: string;
+  readonly fence: number;
+  readonly caller: string | undefined;
+}
+
+/** Whatever a step sends a remote service, by its thread's messages. */
+export type ServiceRequest = LedgerRequest | EffectRequest;
+
+/** Whether a thread's message is a step's request to the service it acts on. */
+export function isEffectRequest(message: unknown): message is EffectRequest {
+  return typeof message === 'object' && message !== null && (message as { effect?: unknown }).effect === true;
+}
+
 /** Whether a thread's message is a step's request to the payment provider. */
 export function isLedgerRequest(message: unknown): message is LedgerRequest {
   return typeof message === 'object' && message !== null && (message as { ledger?: unknown }).ledger === true;
@@ -169,3 +201,5 @@ export function isLedgerRequest(message: unknown): message is LedgerRequest {
 export const REQUESTED_CHARGE = 1;
 export const REQUESTED_VOID = 2;
 export const REQUESTED_TEST = 4;
+/** The step asked its service for its effect (an EffectRequest). */
+export const REQUESTED_EFFECT = 8;

@@ -18,7 +18,15 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { StepBalancer, type PlacedStep } from './step-balancer.js';
-import { isLedgerRequest, type LedgerRequest, type StepReport, type StepTask, type WorkerSetup } from './protocol.js';
+import {
+  isEffectRequest,
+  isLedgerRequest,
+  type EffectRequest,
+  type LedgerRequest,
+  type StepReport,
+  type StepTask,
+  type WorkerSetup,
+} from './protocol.js';
 import { ThreadRegistry, type ThreadExit } from './thread-registry.js';
 import { stepWorkerEntry } from './worker-entry.js';
 
@@ -46,6 +54,8 @@ export interface StepPoolOptions<TakenBack> {
   readonly onThreadExit: (exit: ThreadExit<TakenBack>) => void;
   /** A step sent the payment provider a request. */
   readonly onLedgerRequest: (request: LedgerRequest) => void;
+  /** A step sent the service it acts on a request for its effect. */
+  readonly onEffectRequest: (request: EffectRequest) => void;
   /** A step's task has settled: what its thread finished computing may be known now. */
   readonly onTaskSettled?: () => void;
 }
@@ -106,6 +116,7 @@ export class StepPool<TakenBack> {
     });
     this.piscina.on('message', (message: unknown) => {
       if (isLedgerRequest(message)) options.onLedgerRequest(message);
+      else if (isEffectRequest(message)) options.onEffectRequest(message);
     });
     // Piscina reports a thread that failed with no task to blame as an 'error' event; the registry has dealt with it.
     this.piscina.on('error', () => {});

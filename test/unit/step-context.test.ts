@@ -20,7 +20,7 @@ function threadResources(cells: CancelCells, couriers: SlotSemaphore): TaskResou
     onCpu: new OnCpuMarker(shard),
     threadId: THREAD,
     log: pino({ level: 'silent' }),
-    sendLedgerRequest: () => {},
+    sendRequest: () => {},
     dependencies: { outages: undefined, retries: {} },
   };
 }
@@ -35,7 +35,17 @@ function contextOn(
   return new WorkerStepContext(
     cell,
     resources,
-    { requestId: 'r', client: 'c', clientIndex: 0, tierRank: 1, orderId: 'o', run: 1, step: 'courier' },
+    {
+      requestId: 'r',
+      client: 'c',
+      clientIndex: 0,
+      tierRank: 1,
+      orderId: 'o',
+      run: 1,
+      fence: 0,
+      caller: undefined,
+      step: 'courier',
+    },
     undefined,
   );
 }

@@ -58,6 +58,7 @@ async function bytesAsleep(steps: number, moduleOf: (modules: readonly string[],
       readonly module: string,
       readonly order: Order,
       readonly run = 1,
+      readonly fence = 0,
       readonly requestId = 'r',
     ) {}
   }
@@ -125,9 +126,13 @@ describe('the step runtime', () => {
     const { cells, tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(inLine + 2, { couriers: 1 });
     const reports: StepReport[] = [];
     const [payment, , courier] = modules;
-    runStep({ cell: 0, module: payment!, order: orderOf(0, 60_000), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 0, module: payment!, order: orderOf(0, 60_000), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
     for (let cell = 1; cell < inLine + 2; cell++)
-      runStep({ cell, module: courier!, order: orderOf(cell, 1), run: 1, requestId: 'r' }, (r) => reports.push(r));
+      runStep({ cell, module: courier!, order: orderOf(cell, 1), run: 1, fence: 0, requestId: 'r' }, (r) =>
+        reports.push(r),
+      );
     await expect.poll(() => reports.length).toBe(inLine + 1);
     cells.cancel(0);
     await expect.poll(() => reports.length).toBe(inLine + 2);
@@ -140,8 +145,12 @@ describe('the step runtime', () => {
     const { cells, tracker, courierSlots, modules, runStep } = await runtimeOnThisThread(2, { couriers: 1 });
     const reports: StepReport[] = [];
     const courier = modules[2]!;
-    runStep({ cell: 0, module: courier, order: orderOf(0, 60_000), run: 1, requestId: 'r' }, (r) => reports.push(r));
-    runStep({ cell: 1, module: courier, order: orderOf(1, 1), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 0, module: courier, order: orderOf(0, 60_000), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
+    runStep({ cell: 1, module: courier, order: orderOf(1, 1), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
     expect(courierSlots.waiting()).toBe(1);
     cells.cancel(1);
     // The main thread wakes the dispatchers after every cancellation (SlotSemaphore.wakeWaiters).
@@ -159,9 +168,11 @@ describe('the step runtime', () => {
   it('reports a step that ends, and one that fails, once each, with the tracker back at 0', async () => {
     const { tracker, modules, runStep } = await runtimeOnThisThread(2);
     const reports: StepReport[] = [];
-    runStep({ cell: 0, module: modules[0]!, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 0, module: modules[0]!, order: orderOf(0, 5), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
     const failing = { ...orderOf(1, 5), failStep: 'vendor' as const };
-    runStep({ cell: 1, module: modules[1]!, order: failing, run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 1, module: modules[1]!, order: failing, run: 1, fence: 0, requestId: 'r' }, (r) => reports.push(r));
     await expect.poll(() => reports.length).toBe(2);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(reports).toHaveLength(2);
@@ -179,8 +190,12 @@ describe('the step runtime', () => {
     const reports: StepReport[] = [];
     const returnsNothing = 'data:text/javascript,export default () => undefined;';
     const throwsAtOnce = 'data:text/javascript,export default () => { throw new TypeError("step bug"); };';
-    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
-    runStep({ cell: 1, module: throwsAtOnce, order: orderOf(1, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+    runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
+    runStep({ cell: 1, module: throwsAtOnce, order: orderOf(1, 5), run: 1, fence: 0, requestId: 'r' }, (r) =>
+      reports.push(r),
+    );
     await expect.poll(() => reports.length).toBe(2);
     expect(reports.map((r) => [r.status, r.status === 'error' ? r.kind : undefined])).toEqual(
       expect.arrayContaining([
@@ -210,7 +225,9 @@ async function oneStepOn(runtimeModule: typeof import('../../workers/step-runtim
   const runStep = (task: StepTask, ended: (report: StepReport) => void): void => void run(task).then(ended);
   const reports: StepReport[] = [];
   const returnsNothing = 'data:text/javascript,export default () => undefined;';
-  runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, requestId: 'r' }, (r) => reports.push(r));
+  runStep({ cell: 0, module: returnsNothing, order: orderOf(0, 5), run: 1, fence: 0, requestId: 'r' }, (r) =>
+    reports.push(r),
+  );
   await expect.poll(() => reports.length).toBe(1);
   return { report: reports[0], running: tracker.running() };
 }

@@ -4,6 +4,12 @@
  * any latency an outage adds — then a failure if the order says this step should fail. A call an outage refuses is made
  * again while the step's retries last, never for a step the order asked to fail: that failure is the order's own. With
  * `holdsCourier`, a courier slot is taken first and held until the call is done.
+ *
+ * A step that sends nothing as its call starts (the payment sends its charge) acts on its service as its call is
+ * answered: the vendor takes the order, the courier service assigns the courier — an effect requested under the run's
+ * key and the claim's fence (ctx.service), once the service has answered and unless the order asked this step to fail
+ * (the service said no). A step taken over and run again, on another thread or another instance, asks again under the
+ * same key, and the service's books keep one effect.
  */
 import type { StepFailureKind } from '../../src/domain/errors.js';
 import type { Order, StepName } from '../../src/domain/order.js';
@@ -28,5 +34,6 @@ export function simulatedStep(
       { retry: order.failStep !== step, expectedMs: order.delayMs[step] },
     );
     if (order.failStep === step) throw new StepFailure(failure);
+    if (!send) ctx.service.requestEffect();
   };
 }
