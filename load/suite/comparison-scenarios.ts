@@ -9,7 +9,7 @@
  * fail-fast runs 1,024 couriers so that its tail is cancellation alone, not
  * courier waits).
  *
- * Every order here is one both servers read the same way: no `cpu_ms` (the
+ * Every order here is one every server reads the same way: no `cpu_ms` (the
  * Go service rejects unknown fields) and no delay of 0 (the Go service reads
  * 0 as "the default delay"). An extra `refund` delay is fine there: `delay_ms`
  * is a map.
