@@ -54,11 +54,12 @@ describe('the lean build answers the comparison as the Go service does', () => {
     const answer = await order({});
     expect(answer.status).toBe(200);
     expect(performance.now() - started).toBeGreaterThanOrEqual(195);
-    expect(answer.body.steps?.map((s) => s.duration_ms)).toEqual([
-      expect.toBeOneOf([150, 151, 152, 153, 154, 155]),
-      expect.toBeOneOf([200, 201, 202, 203, 204, 205]),
-      expect.toBeOneOf([100, 101, 102, 103, 104, 105]),
-    ]);
+    // Each step took its default delay, with room for a busy machine's late timers.
+    const durations = answer.body.steps?.map((s) => s.duration_ms) ?? [];
+    [150, 200, 100].forEach((delay, i) => {
+      expect(durations[i]).toBeGreaterThanOrEqual(delay - 1);
+      expect(durations[i]).toBeLessThan(delay + 150);
+    });
   });
 
   it("fail-fast's: 400 at the payment's decline, the steps that would take 800 ms canceled at once", async () => {
