@@ -15,6 +15,7 @@ import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
 import { reportDetail, type StepReport, type StepTask, type WorkerSetup } from '../src/threads/protocol.js';
+import { ownKernelThreadId } from './kernel-thread-id.js';
 import { runAsTask } from './last-words.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
 import { StepCanceled, StepFailure } from './step-api.js';
@@ -56,7 +57,7 @@ export async function createStepRuntime(
   let resources: (TaskResources & { readonly shard: TrackerShard }) | undefined;
   const resourcesOf = (): TaskResources & { readonly shard: TrackerShard } => {
     if (resources) return resources;
-    const shard = tracker.claim(threadId);
+    const shard = tracker.claim(threadId, ownKernelThreadId());
     const onCpu = new OnCpuMarker(shard);
     return (resources = { cells, couriers, shard, onCpu, threadId, log, sendRequest, dependencies });
   };

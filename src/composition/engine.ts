@@ -33,6 +33,8 @@ import {
 } from '../threads/pooled-step-runner.js';
 import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
+import { scheduleOf } from '../threads/kernel-schedule.js';
+import type { ThreadReadings } from '../threads/thread-verdict.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
 import type { DependencyControl, DependencyState } from '../http/routes/dependencies-route.js';
@@ -189,7 +191,7 @@ export function createOrderEngine(
     cellAllocator,
     {
       graceMs: config.cancelGraceMs,
-      threadProgress: (threadId) => tracker.progressOf(threadId),
+      threads: threadReadingsOf(tracker),
       maxAttempts: MAX_STEP_ATTEMPTS,
       settleRequests: settlerOf(paymentGateway, effectGateway),
       callerOf,
@@ -228,6 +230,14 @@ export function createOrderEngine(
       await pool.close();
       voider.close();
     },
+  };
+}
+
+/** A thread's progress from the tracker, its schedule from the kernel by the id its shard keeps. */
+function threadReadingsOf(tracker: StepTracker): ThreadReadings {
+  return {
+    progressOf: (threadId) => tracker.progressOf(threadId),
+    scheduleOf: (threadId) => scheduleOf(tracker.kernelThreadIdOf(threadId)),
   };
 }
 

@@ -40,7 +40,7 @@ import type {
   StepRunner,
   ThreadFate,
 } from '../pipeline/steps.js';
-import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
+import { DeadlineList } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
@@ -48,7 +48,7 @@ import { readReport, REQUESTED_EFFECT, type ReadReport, type StepReport, type St
 import { PoolSaturated, type PooledStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
-import { verdictOn } from './thread-verdict.js';
+import { CanceledStepJudge, type JudgingParts, type ThreadReadings } from './thread-verdict.js';
 
 /** What the composition root gives back when a thread exits. */
 export interface Reclaimed {
@@ -76,8 +76,8 @@ export interface StepLog {
 export interface PooledStepRunnerOptions {
   /** How long a canceled step may keep running before its thread is judged. */
   readonly graceMs: number;
-  /** A count that moves while a thread makes progress (the tracker's); undefined before its first step. */
-  readonly threadProgress: (threadId: number) => number | undefined;
+  /** The threads as the judge of a canceled step's thread reads them. */
+  readonly threads: ThreadReadings;
   /** Runs of a step whose thread keeps getting lost under it, the first included. */
   readonly maxAttempts: number;
   /**
@@ -146,7 +146,18 @@ export class PooledStepRunner implements StepRunner {
 
   constructor(pool: StepPool<Reclaimed>, cells: CancelCellAllocator, options: PooledStepRunnerOptions, log: StepLog) {
     // Every canceled step's grace period is judged from one timer.
-    this.parts = { pool, cells, options, log, overdue: new DeadlineList<OnPool>() };
+    this.parts = {
+      pool,
+      cells,
+      options,
+      log,
+      judging: {
+        graceMs: options.graceMs,
+        threads: options.threads,
+        cells: cells.cells,
+        overdue: new DeadlineList<CanceledStepJudge>(),
+      },
+    };
   }
 
   /**
@@ -247,7 +258,7 @@ interface RunnerParts {
   readonly cells: CancelCellAllocator;
   readonly options: PooledStepRunnerOptions;
   readonly log: StepLog;
-  readonly overdue: DeadlineList<OnPool>;
+  readonly judging: JudgingParts;
 }
 
 /**
@@ -257,7 +268,7 @@ interface RunnerParts {
  * its hard stop — its task's signal — and the holder its cell tells of the order's cancellation (CellHolder), from
  * which its grace period is judged.
  */
-class OnPool implements Deadlined, PooledStep, CellHolder {
+class OnPool implements PooledStep, CellHolder {
   attempts = 0;
   /** When the attempt under way was posted to the pool. */
   postedAt = 0;
@@ -268,10 +279,8 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
   aborted = false;
   private abortListener: (() => void) | undefined;
   private cell: number | undefined;
-  private overdueHandle = -1;
-  /** When the grace period under way ends. */
-  private graceEnds = 0;
-  private lastProgress: number | undefined;
+  /** Its thread's judge, once its order was canceled while it ran. */
+  private judge: CanceledStepJudge | undefined;
 
   constructor(
     private readonly parts: RunnerParts,
@@ -374,9 +383,9 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
 
   /** The attempt's cell and grace period, given back. */
   private release(): void {
-    const { cells, options, overdue } = this.parts;
-    overdue.remove(this.overdueHandle);
-    this.overdueHandle = -1;
+    const { cells, options } = this.parts;
+    this.judge?.dismiss();
+    this.judge = undefined;
     const { cell } = this;
     if (cell === undefined) return;
     options.tasksInFlight?.remove(cell);
@@ -418,42 +427,21 @@ class OnPool implements Deadlined, PooledStep, CellHolder {
    */
   cellCanceled(): void {
     const threadId = this.placedOn;
+    const { cell } = this;
     // Still in the pool's queue: Piscina takes a task whose signal aborts out of its queue, and the step ends canceled
     // at once rather than when a thread is free to see its cell.
-    if (threadId === undefined) return this.hardStop();
-    this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
-    this.graceEnds = performance.now() + this.parts.options.graceMs;
-    this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
-  }
-
-  deadlinePassed(): void {
-    this.overdueHandle = -1;
-    const { cells, options, overdue, pool } = this.parts;
-    const threadId = this.placedOn;
-    const { cell } = this;
-    if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
-      const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
-      // Out of every wait of its context, where its cancellation would have ended it: its own code goes on regardless.
-      if (cells.cells.hasStarted(cell) && cells.cells.activityOf(cell) === 'running') {
-        const reason = `${what} ignored its cancellation for ${options.graceMs} ms`;
-        if (pool.registry.terminating(threadId, reason, cell)) this.hardStop();
-        return;
-      }
-      const progress = options.threadProgress(threadId);
-      const late = Math.round(performance.now() - this.graceEnds);
-      const verdict = verdictOn(this.lastProgress, progress, late);
-      if (verdict === 'stuck') {
-        const reason = `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`;
-        if (pool.registry.terminating(threadId, reason)) this.hardStop();
-        return;
-      }
-      this.lastProgress = progress;
-      // Moving, its canceled step in a wait the thread has yet to end (a backlog), or unseen (the judge ran late: the
-      // main thread, or the whole process, stood still, and the thread may not have run either): judged again a whole
-      // period later.
-    }
-    this.graceEnds = performance.now() + options.graceMs;
-    this.overdueHandle = overdue.add(this, this.graceEnds);
+    if (threadId === undefined || cell === undefined) return this.hardStop();
+    if (this.judge) return;
+    const { pool } = this.parts;
+    this.judge = new CanceledStepJudge(this.parts.judging, {
+      threadId,
+      cell,
+      what: `step ${this.step.name} of order ${this.run.order.orderId}`,
+      stillOn: () => this.placedOn === threadId && this.cell === cell,
+      terminate: (reason, culprit) => {
+        if (pool.registry.terminating(threadId, reason, culprit)) this.hardStop();
+      },
+    });
   }
 
   /**

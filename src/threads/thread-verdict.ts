@@ -1,8 +1,12 @@
 /**
  * The last resort's judgment of a thread that has a canceled step still running past its grace period
- * (pooled-step-runner.ts): whether it moved meanwhile, by its progress count in the tracker
- * (src/shared-memory/step-tracker.ts), and whether the judge saw the period on time.
+ * (pooled-step-runner.ts): whether the step runs its own code, out of every wait where its cancellation would have
+ * ended it; whether the thread moved meanwhile, by its progress count in the tracker (src/shared-memory/step-tracker.ts);
+ * whether the judge saw the period on time; and whether the kernel gave the thread a CPU to run on (kernel-schedule.ts).
  */
+import type { DeadlineList, Deadlined } from '../pipeline/deadline-list.js';
+import type { CancelCells } from '../shared-memory/cancel-cells.js';
+import { heldOff, type KernelSchedule } from './kernel-schedule.js';
 
 /**
  * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as it
@@ -34,4 +38,127 @@ export function verdictOn(
 ): 'moving' | 'stuck' | 'unseen' {
   if (!stoodStill(before, now)) return 'moving';
   return lateMs > UNSEEN_AFTER_MS ? 'unseen' : 'stuck';
+}
+
+/** What the judge reads of a thread, by its id. */
+export interface ThreadReadings {
+  /** A count that moves while the thread makes progress (the tracker's); undefined before its first step. */
+  progressOf(threadId: number): number | undefined;
+  /** What the kernel says of its time on and waiting for a CPU; undefined where it does not say. */
+  scheduleOf(threadId: number): Promise<KernelSchedule | undefined>;
+}
+
+/** What the judge reads: the cells, the threads, the grace period, and the timer of the periods' ends. */
+export interface JudgingParts {
+  readonly cells: CancelCells;
+  readonly graceMs: number;
+  readonly threads: ThreadReadings;
+  readonly overdue: DeadlineList<CanceledStepJudge>;
+}
+
+/** A canceled step's attempt as its judge sees it. */
+export interface JudgedAttempt {
+  readonly threadId: number;
+  readonly cell: number;
+  /** The step and its order, for the reason. */
+  readonly what: string;
+  /** Whether the attempt is still the one on that thread with that cell. */
+  stillOn(): boolean;
+  /** The hard stop: the thread terminated, `culprit` the cell it is terminated for, if it is one step's fault. */
+  terminate(reason: string, culprit?: number): void;
+}
+
+type Charge = { readonly reason: string; readonly culprit?: number };
+
+/**
+ * Judges a canceled step's thread graceMs after the cancellation, and every graceMs after that until dismissed (the
+ * attempt ended).
+ */
+export class CanceledStepJudge implements Deadlined {
+  private overdueHandle: number;
+  /** When the period under way ends. */
+  private periodEnds: number;
+  private lastProgress: number | undefined;
+  /** The thread's schedule as the period under way began, once the kernel has said. */
+  private lastSchedule: KernelSchedule | undefined;
+  private dismissed = false;
+
+  constructor(
+    private readonly parts: JudgingParts,
+    private readonly attempt: JudgedAttempt,
+  ) {
+    this.lastProgress = parts.threads.progressOf(attempt.threadId);
+    this.noteSchedule();
+    this.periodEnds = performance.now() + parts.graceMs;
+    this.overdueHandle = parts.overdue.add(this, this.periodEnds);
+  }
+
+  dismiss(): void {
+    this.dismissed = true;
+    this.parts.overdue.remove(this.overdueHandle);
+    this.overdueHandle = -1;
+  }
+
+  deadlinePassed(): void {
+    this.overdueHandle = -1;
+    if (!this.standing()) return;
+    const late = Math.round(performance.now() - this.periodEnds);
+    if (this.chargeAt(late)) return void this.judgeByKernel(late);
+    // Moving, its canceled step in a wait the thread has yet to end (a backlog), or unseen (the judge ran late: the
+    // main thread, or the whole process, stood still, and the thread may not have run either): judged again a whole
+    // period later.
+    this.lastProgress = this.parts.threads.progressOf(this.attempt.threadId);
+    this.noteSchedule();
+    this.judgeAgain();
+  }
+
+  /** Whether there is still a canceled step to judge: the attempt on its thread, its cell not finished. */
+  private standing(): boolean {
+    return !this.dismissed && this.attempt.stillOn() && !this.parts.cells.hasFinished(this.attempt.cell);
+  }
+
+  private judgeAgain(): void {
+    this.periodEnds = performance.now() + this.parts.graceMs;
+    this.overdueHandle = this.parts.overdue.add(this, this.periodEnds);
+  }
+
+  /** The kernel's word on the thread as a period begins, kept when it comes (a read of /proc, off the loop). */
+  private noteSchedule(): void {
+    this.lastSchedule = undefined;
+    void this.parts.threads.scheduleOf(this.attempt.threadId).then((schedule) => {
+      if (!this.dismissed) this.lastSchedule = schedule;
+    });
+  }
+
+  /** What the thread is to be terminated for at the end of a period, if anything: the judgment before the kernel's. */
+  private chargeAt(late: number): Charge | undefined {
+    const { cells, graceMs, threads } = this.parts;
+    const { cell, threadId, what } = this.attempt;
+    // Out of every wait of its context, where its cancellation would have ended it: its own code goes on regardless.
+    if (cells.hasStarted(cell) && cells.activityOf(cell) === 'running')
+      return { reason: `${what} ignored its cancellation for ${graceMs} ms`, culprit: cell };
+    if (verdictOn(this.lastProgress, threads.progressOf(threadId), late) === 'stuck')
+      return {
+        reason: `thread stuck for ${graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
+      };
+    return undefined;
+  }
+
+  /**
+   * A thread charged at the end of a period the judge saw on time is terminated, unless the kernel held it off the
+   * CPUs meanwhile (a busy machine: it barely ran, so neither its standstill nor its step's state says anything of its
+   * code), which is judged again a period later as an unseen one is. The kernel is asked off the loop; the charge is
+   * then looked at again, for the step may have ended or the thread moved meanwhile.
+   */
+  private async judgeByKernel(late: number): Promise<void> {
+    const { graceMs, threads } = this.parts;
+    const schedule = await threads.scheduleOf(this.attempt.threadId);
+    if (!this.standing()) return;
+    const charge = this.chargeAt(late);
+    if (charge && !heldOff(this.lastSchedule, schedule, graceMs + late))
+      return this.attempt.terminate(charge.reason, charge.culprit);
+    this.lastProgress = threads.progressOf(this.attempt.threadId);
+    this.lastSchedule = schedule;
+    this.judgeAgain();
+  }
 }
