@@ -4,10 +4,12 @@
  * whether it waits for one now (Linux's /proc/<pid>/task/<tid>/schedstat and stat).
  *
  * Why the judge of a canceled step's thread asks (thread-verdict.ts): a thread's progress count standing still through
- * a grace period, or its step shown running its own code, says something of its code only if the thread had a CPU to
- * run on. On a busy machine the kernel may keep one thread off every CPU for longer than a short grace period while the
- * main thread runs on time: such a thread was terminated, with every other order's steps on it (kernel-schedule.test.ts
- * holds a step thread so, at SCHED_IDLE beside two spinning processes: terminated before, judged again now).
+ * a grace period says something of its code only if the thread had a CPU to run on, and a canceled step shown running
+ * its own code only if its thread ran on and the step did not end. On a busy machine the kernel may keep one thread off
+ * every CPU for longer than a short grace period while the main thread runs on time, or take it off between a woken
+ * step's wake and its end: both were terminated, with every other order's steps on them (kernel-schedule.test.ts holds
+ * a step thread off at SCHED_IDLE beside two spinning processes; cancellation.test.ts cancels a hundred orders on a
+ * thread busy with ten steps' CPU work).
  */
 import { readFile } from 'node:fs/promises';
 

@@ -8,6 +8,10 @@ import type { DeadlineList, Deadlined } from '../pipeline/deadline-list.js';
 import type { CancelCells } from '../shared-memory/cancel-cells.js';
 import { heldOff, type KernelSchedule } from './kernel-schedule.js';
 
+/** How often a step shown running is looked at again, and how much more its thread must run meanwhile. */
+const CONFIRM_MS = 5;
+const RAN_ON_NS = 1e6;
+
 /**
  * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as it
  * ended (`now`). A thread without a count has begun no step yet — the attempt is on its way to it, or it is a
@@ -68,8 +72,6 @@ export interface JudgedAttempt {
   terminate(reason: string, culprit?: number): void;
 }
 
-type Charge = { readonly reason: string; readonly culprit?: number };
-
 /**
  * Judges a canceled step's thread graceMs after the cancellation, and every graceMs after that until dismissed (the
  * attempt ended).
@@ -103,7 +105,7 @@ export class CanceledStepJudge implements Deadlined {
     this.overdueHandle = -1;
     if (!this.standing()) return;
     const late = Math.round(performance.now() - this.periodEnds);
-    if (this.chargeAt(late)) return void this.judgeByKernel(late);
+    if (this.shownRunning() || this.stoodStill(late)) return void this.judgeByKernel(late);
     // Moving, its canceled step in a wait the thread has yet to end (a backlog), or unseen (the judge ran late: the
     // main thread, or the whole process, stood still, and the thread may not have run either): judged again a whole
     // period later.
@@ -130,35 +132,65 @@ export class CanceledStepJudge implements Deadlined {
     });
   }
 
-  /** What the thread is to be terminated for at the end of a period, if anything: the judgment before the kernel's. */
-  private chargeAt(late: number): Charge | undefined {
-    const { cells, graceMs, threads } = this.parts;
-    const { cell, threadId, what } = this.attempt;
-    // Out of every wait of its context, where its cancellation would have ended it: its own code goes on regardless.
-    if (cells.hasStarted(cell) && cells.activityOf(cell) === 'running')
-      return { reason: `${what} ignored its cancellation for ${graceMs} ms`, culprit: cell };
-    if (verdictOn(this.lastProgress, threads.progressOf(threadId), late) === 'stuck')
-      return {
-        reason: `thread stuck for ${graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
-      };
-    return undefined;
+  /** Its step shows itself running its own code, out of every wait where its cancellation would have ended it. */
+  private shownRunning(): boolean {
+    const { cells } = this.parts;
+    return cells.hasStarted(this.attempt.cell) && cells.activityOf(this.attempt.cell) === 'running';
+  }
+
+  /** Its thread's progress stood still through a period the judge saw on time. */
+  private stoodStill(late: number): boolean {
+    return verdictOn(this.lastProgress, this.parts.threads.progressOf(this.attempt.threadId), late) === 'stuck';
   }
 
   /**
-   * A thread charged at the end of a period the judge saw on time is terminated, unless the kernel held it off the
-   * CPUs meanwhile (a busy machine: it barely ran, so neither its standstill nor its step's state says anything of its
-   * code), which is judged again a period later as an unseen one is. The kernel is asked off the loop; the charge is
-   * then looked at again, for the step may have ended or the thread moved meanwhile.
+   * The kernel's word before a charge stands, asked off the loop; then the cell and the thread are looked at again, for
+   * the step may have ended or the thread moved meanwhile. A thread that stood still is stuck unless the kernel held it
+   * off the CPUs (and its step, if shown running, ignores its cancellation). A step shown running on a thread that
+   * moved is looked at once more as the thread runs on (confirmIgnoring). Neither: judged again a period later.
    */
   private async judgeByKernel(late: number): Promise<void> {
     const { graceMs, threads } = this.parts;
-    const schedule = await threads.scheduleOf(this.attempt.threadId);
+    const { cell, threadId, what } = this.attempt;
+    const schedule = await threads.scheduleOf(threadId);
     if (!this.standing()) return;
-    const charge = this.chargeAt(late);
-    if (charge && !heldOff(this.lastSchedule, schedule, graceMs + late))
-      return this.attempt.terminate(charge.reason, charge.culprit);
-    this.lastProgress = threads.progressOf(this.attempt.threadId);
+    const stuck = this.stoodStill(late) && !heldOff(this.lastSchedule, schedule, graceMs + late);
+    if (this.shownRunning()) {
+      if (stuck || !schedule) return this.attempt.terminate(`${what} ignored its cancellation for ${graceMs} ms`, cell);
+      return this.confirmIgnoring(schedule, performance.now() + graceMs);
+    }
+    if (stuck)
+      return this.attempt.terminate(
+        `thread stuck for ${graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
+      );
+    this.lastProgress = threads.progressOf(threadId);
     this.lastSchedule = schedule;
+    this.judgeAgain();
+  }
+
+  /**
+   * A step shown running at a period's end may be one woken by its cancellation and caught by the judge before the few
+   * microseconds that end it, its thread taken off the CPU between the two (two busy cores did, beside a thread busy
+   * with a hundred canceled orders' steps). Such a step ends as soon as its thread runs again; a step whose code waits on
+   * something of its own does not. So it is looked at again every CONFIRM_MS: still shown running after its thread has
+   * run a millisecond more, or while the thread is idle, it ignores its cancellation; ended, it is done with. Until
+   * `until` the thread may be kept off the CPUs; then the judge goes back to its periods.
+   */
+  private confirmIgnoring(since: KernelSchedule, until: number): void {
+    setTimeout(() => void this.lookAgain(since, until), CONFIRM_MS).unref();
+  }
+
+  private async lookAgain(since: KernelSchedule, until: number): Promise<void> {
+    const { threads, graceMs } = this.parts;
+    const { cell, threadId, what } = this.attempt;
+    const now = await threads.scheduleOf(threadId);
+    if (!this.standing()) return;
+    const ranOn = now !== undefined && (now.ranNs - since.ranNs >= RAN_ON_NS || !now.runnable);
+    if (this.shownRunning() && (ranOn || now === undefined))
+      return this.attempt.terminate(`${what} ignored its cancellation for ${graceMs} ms`, cell);
+    if (this.shownRunning() && performance.now() < until) return this.confirmIgnoring(since, until);
+    this.lastProgress = threads.progressOf(threadId);
+    this.lastSchedule = now;
     this.judgeAgain();
   }
 }
