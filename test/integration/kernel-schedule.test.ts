@@ -65,9 +65,7 @@ describe("the kernel's word on a thread", () => {
   it('says a thread kept off the CPUs by others was held off: its standstill is not its code', async () => {
     const { schedules, beats } = await threadDoing('beat', async (tid) => {
       await run('chrt', ['--idle', '-p', '0', String(tid)]);
-      for (let i = 0; i < 2; i++) running.spinners.push(spawn(process.execPath, ['-e', 'for (;;);']));
-      // Until both spin.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await spinOnBothCores();
     });
     const [start, end] = schedules;
     console.log(
@@ -117,7 +115,7 @@ describe('a step thread the kernel holds off the CPUs', () => {
       );
       // Held off from before the deadline cancels the steps until well after their grace period.
       for (const tid of workers) await run('chrt', ['--idle', '-p', '0', String(tid)]);
-      for (let i = 0; i < 2; i++) running.spinners.push(spawn(process.execPath, ['-e', 'for (;;);']));
+      await spinOnBothCores();
       await pause(800);
       for (const spinner of running.spinners) spinner.kill('SIGKILL');
       running.spinners = [];
@@ -135,6 +133,20 @@ describe('a step thread the kernel holds off the CPUs', () => {
     }
   });
 });
+
+/**
+ * Two processes spinning at normal priority, once both spin: on a busy machine a process takes far longer than a fixed
+ * wait to start (beside the quick suite, 200 ms was not enough: the idle thread ran 53 ms of 100).
+ */
+async function spinOnBothCores(): Promise<void> {
+  const spinners = Array.from({ length: 2 }, () =>
+    spawn(process.execPath, ['-e', "process.stdout.write('spinning'); for (;;);"], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }),
+  );
+  running.spinners.push(...spinners);
+  await Promise.all(spinners.map((spinner) => new Promise((resolve) => spinner.stdout.once('data', resolve))));
+}
 
 /** This process's worker threads by their kernel ids: the service's step thread among them. */
 async function workerThreads(): Promise<number[]> {
