@@ -1,6 +1,6 @@
 /**
  * What young generation should the service's main thread run with: CPU per order against peak memory?
- * Kept in: docs/decisions/young-generation.md
+ * Kept in: docs/decisions/the-runtime-and-its-heaps.md
  *
  * The service as `npm start` runs it, its flags (SERVER_NODE_FLAGS) with `--max-semi-space-size=N` after them for each
  * N of `--sizes` (8, the default today, first): the comparison's `overhead` — warmed until its CPU per order settles,
