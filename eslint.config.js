@@ -224,6 +224,24 @@ export default defineConfig(
     },
   },
   {
+    // The lean build is the floor of the service's stack: Express, Piscina and Node, nothing of the project's own.
+    files: ['load/lean/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./',
+              message:
+                'load/lean/ imports nothing outside itself: it is the stack with nothing else (eslint.config.js)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**'],
     rules: {
       // Vitest types its asymmetric matchers (expect.any, expect.stringContaining) as any.

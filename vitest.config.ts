@@ -28,6 +28,7 @@ export const LONG_SUITE: Readonly<Record<string, string>> = {
   'durable-resume': '200 orders on two instance processes, one SIGKILLed halfway',
   'durable-takeover-admission': '100 orders of a SIGKILLed instance resumed 3 at a time by a full survivor',
   'durable-takeover-money': 'instance processes SIGKILLed under orders whose payments are in flight',
+  'durable-step-effects': 'an instance process held past its lease (SIGSTOP) while a survivor runs its step again',
   'durable-webhook-isolation': "one client's webhook flood across instance processes",
   'durable-webhooks': "two instance processes, deliveries' retries waited out",
   'failover-recipe': "the failover guide's SIGKILL, run as a person runs it",

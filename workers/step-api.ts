@@ -1,7 +1,6 @@
 /**
- * What a step is, and what it sees. A step is a module whose default export is a `StepPlan` (what a built-in step does,
- * said as data) or a `StepFunction` (code of its own); it runs inside a worker thread and knows nothing of HTTP, of the
- * pipeline or of the pool — only the order and this context.
+ * What a step is, and what it sees. A step is a module whose default export is a `StepFunction`: an async function of
+ * the order and this context. It runs inside a worker thread and knows nothing of HTTP, of the pipeline or of the pool.
  */
 import type { Logger } from 'pino';
 import { OutcomeError, type StepFailureKind } from '../src/domain/errors.js';
@@ -22,6 +21,26 @@ export interface PaymentProvider {
    * provider refuses.
    */
   requestVoid(options?: { readonly refuse?: boolean }): void;
+}
+
+/**
+ * The remote service a step acts on besides the payment provider (the vendor, the courier service), as a step reaches
+ * it: like a remote API, a request leaves at once and carries the run's key and the claim's fence
+ * (src/ledger/service-books.ts). The service applies one request per key and refuses one whose fence is older than one
+ * it has seen, so the step's effect stays single however often the step runs — again on another thread after its
+ * thread was lost, again on another instance after a takeover. What the service did is settled by the service itself
+ * once the step is over, whether or not the step lived to hear it.
+ */
+export interface ActedOnService {
+  /** Ask for this step's effect, under the run's key and fence. */
+  requestEffect(): void;
+}
+
+/** A run's key as every remote service is sent it: with the step, the idempotency key of what the step does there. */
+export interface RunKey {
+  readonly client: string;
+  readonly orderId: string;
+  readonly run: number;
 }
 
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -54,6 +73,15 @@ export interface StepContext {
    */
   acquireCourier(): Promise<CourierSlot>;
   readonly paymentProvider: PaymentProvider;
+  /** The service this step acts on: a step may run again after a takeover, and its effect must stay single. */
+  readonly service: ActedOnService;
+  /** The run's key, for a step that reaches a service of its own: a request under it must be applied once. */
+  readonly runKey: RunKey;
+  /**
+   * The claim's fence of the run as this instance holds it, raised by every takeover: a service that has seen a higher
+   * one must refuse this step's request (its instance was taken over, and the survivor runs the step again).
+   */
+  readonly fence: number;
   /**
    * Call `step`'s dependency (src/domain/dependencies.ts): `attempt` makes one call. When the dependency answers
    * unavailable (an outage), the call is made again — after a decorrelated-jitter backoff, while the step's retries
@@ -90,27 +118,6 @@ export interface CourierSlot extends Disposable {
 }
 
 export type StepFunction = (order: Order, ctx: StepContext) => Promise<void>;
-
-/**
- * What a step does, said as data rather than code: a request to the payment provider as its call reaches the service
- * (`send`), a courier held throughout if `holdsCourier`, one call to its dependency answered after the order's delay_ms
- * for the step — its cpu_ms computed first, the fault the order injects in its answer's place, an outage's latency or
- * refusal drawn, and a refused call made again while the step's retries last — and then `failure` if the order asks
- * this step to fail. The built-in steps are such plans (steps/simulated-step.ts).
- *
- * The runtime runs a plan as one record on its thread (workers/task-run.ts): a plain call (no fault, no CPU work, no
- * outage) with no promise, closure or async frame, a step asleep being that record in the thread's timer list.
- */
-export interface StepPlan {
-  readonly step: StepName;
-  readonly failure: StepFailureKind;
-  readonly holdsCourier: boolean;
-  /** The step's request as its call reaches the service; synchronous, as every request leaves at once. */
-  readonly send: ((order: Order, ctx: StepContext) => void) | undefined;
-}
-
-/** A step module's default export. */
-export type StepModule = StepPlan | StepFunction;
 
 /** Thrown by a step that fails on purpose: its kind decides the order's outcome. */
 export class StepFailure extends OutcomeError {

@@ -1,7 +1,8 @@
 /**
  * The context one step task runs with: its waits honor the task's cancel cell, and the thread's on-CPU marker follows
- * the step in and out of them. Each wait is also published in the cell (its ACTIVITY word, and the courier slot held),
- * for the thread view to show: only this thread knows.
+ * the step in and out of them. Each wait is also published in the cell (its ACTIVITY word, and the courier slot held):
+ * only this thread knows, and the thread view shows it, and the main thread judges by it a step that outlives its
+ * cancellation. Every wait's end beats the thread's progress count: a thread busy waking its steps is not stuck.
  */
 import type { Logger } from 'pino';
 import type { StepName } from '../src/domain/order.js';
@@ -10,26 +11,29 @@ import type { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
 import type { TrackerShard } from '../src/shared-memory/step-tracker.js';
 import {
   REQUESTED_CHARGE,
+  REQUESTED_EFFECT,
   REQUESTED_TEST,
   REQUESTED_VOID,
   type DependencyReport,
   type LedgerRequest,
+  type ServiceRequest,
   type StepTimings,
 } from '../src/threads/protocol.js';
 import { DependencyCalls, type DependencyLine, type RetryNotes } from './dependency-call.js';
 import {
   StepCanceled,
   StepEnded,
+  type ActedOnService,
   type CourierSlot,
   type DependencyCall,
   type PaymentProvider,
+  type RunKey,
   type StepContext,
   type StepLog,
 } from './step-api.js';
 import { TaskLog } from './step-log.js';
 import type { TaskScope } from './last-words.js';
 import type { OnCpuMarker } from './on-cpu-marker.js';
-import type { ThreadTimers } from './thread-timers.js';
 import { orderKey } from '../src/domain/order.js';
 
 /** Longest stretch of CPU work between two looks at the cancel cell. */
@@ -57,8 +61,8 @@ function spinUntil(deadline: number): void {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Where a step's requests to the payment provider leave by: its thread's mail, or its ring. `cell`: the step's. */
-export type LedgerSender = (request: LedgerRequest, cell: number) => void;
+/** Where a step's requests to its remote services leave by: its thread's messages. */
+export type RequestSender = (request: ServiceRequest) => void;
 
 export interface TaskResources {
   readonly cells: CancelCells;
@@ -66,13 +70,11 @@ export interface TaskResources {
   readonly shard: TrackerShard;
   /** Which step's code the thread is executing, in its shard. */
   readonly onCpu: OnCpuMarker;
-  /** The thread's timer list: its steps' sleeps, and their watches on their cells. */
-  readonly timers: ThreadTimers;
   readonly threadId: number;
   /** The thread's logger (step-log.ts); each task logs through a child bound to its request, order and step. */
   readonly log: Logger;
-  /** Posts a request to the payment provider's gateway on the main thread. */
-  readonly sendLedgerRequest: LedgerSender;
+  /** Posts a request to a remote service's gateway on the main thread. */
+  readonly sendRequest: RequestSender;
   /** The dependencies' outages and the steps' retries. */
   readonly dependencies: DependencyLine;
 }
@@ -91,18 +93,13 @@ export interface TaskLabels {
   readonly orderId: string;
   /** The order's run: with the order id, the provider's idempotency key. */
   readonly run: number;
+  /** The claim's fence of the run, and who holds it (StepTask's). */
+  readonly fence: number;
+  readonly caller: string | undefined;
   readonly step: string;
 }
 
 const NO_DEPENDENCY: DependencyReport = { dependency: undefined, retries: undefined };
-
-/** A planned task waiting for its courier (workers/task-run.ts): told how the wait ended. */
-export interface CourierWaiter {
-  /** The slot is the task's: the plan runs on. */
-  courierHeld(): void;
-  /** The task ends without its slot: canceled while it waited (StepCanceled), or the line refused the wait. */
-  end(ending: unknown): void;
-}
 
 export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   readonly threadId: number;
@@ -114,7 +111,6 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   /** Its waits for a courier under way: only a step that ends during one has a waiter to withdraw. */
   private courierWaits = 0;
   private controller: AbortController | undefined;
-  private unwatch: (() => void) | undefined;
   private finished = false;
   private taskLog: TaskLog | undefined;
   /** When the task started on this thread: its log lines say how long it has run. */
@@ -161,7 +157,11 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
       const controller = new AbortController();
       this.controller = controller;
       if (this.finished) controller.abort(new StepEnded());
-      else this.unwatch = this.resources.timers.watch(this.cell, () => controller.abort(new StepCanceled()));
+      else
+        void this.resources.cells.whenCanceled(this.cell).then(() => {
+          // A cell of a task that has ended is another task's, or none's: its cancellation is not this step's.
+          if (!this.finished) controller.abort(new StepCanceled());
+        });
     }
     return this.controller.signal;
   }
@@ -180,29 +180,28 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     if (!this.finished) this.resources.onCpu.mark(this.cell);
   }
 
-  /** A record in the thread's timer list, and the promise the step awaits: no async frame of its own. */
+  /**
+   * A wait on the task's cell: ended by its time or by the order's cancellation, whichever comes first. Not an async
+   * function: a step asleep holds the wait's promise and one reaction, no frame of this.
+   */
   sleep(ms: number): Promise<void> {
     if (this.finished) return Promise.reject(new StepEnded());
-    this.fallAsleep();
-    return new Promise((resolve, reject) => {
-      this.resources.timers.sleep(this.cell, ms, (canceled) => {
-        this.wakeUp();
-        if (canceled) reject(new StepCanceled());
-        else resolve();
-      });
-    });
-  }
-
-  /** The step waits in the thread's timer list: shown sleeping, and off the CPU. */
-  fallAsleep(): void {
     this.show('sleeping');
     this.resources.onCpu.unmark(this.cell);
+    return this.resources.cells.waitCanceled(this.cell, Math.max(0, ms)).then(this.wokeFromSleep);
   }
 
-  /** Back from the timer list: shown running, and on the CPU. */
-  wakeUp(): void {
+  private readonly wokeFromSleep = (canceled: boolean): void => {
+    this.wokeUp();
+    if (this.finished) throw new StepEnded();
+    if (canceled) throw new StepCanceled();
+  };
+
+  /** Back from a wait: shown running, on the CPU, and the thread's progress beaten. */
+  private wokeUp(): void {
     this.show('running');
     this.enter();
+    this.resources.shard.beat();
   }
 
   async compute(ms: number): Promise<void> {
@@ -264,32 +263,6 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     return { release, [Symbol.dispose]: release };
   }
 
-  /**
-   * A planned step's courier when none was free at once (`takeCourierAtOnce`): the wait in the couriers' line is the
-   * task's record and the grant's promise and its reaction, not the step's function with its async frames. Granted, the
-   * slot is held until the task ends and `waiter.courierHeld()` is called; canceled first, or refused by the line,
-   * `waiter.end` is, with what ended it. Once the task has ended otherwise, neither: a slot granted then is given back.
-   */
-  awaitCourier(waiter: CourierWaiter): void {
-    const { granted, since } = this.joinCourierLine();
-    granted.then(
-      (slot) => {
-        this.leftCourierLine(since);
-        if (this.finished) {
-          if (slot >= 0) this.resources.couriers.release(slot, this.threadId);
-          return;
-        }
-        if (slot < 0) return waiter.end(new StepCanceled());
-        this.hold(slot);
-        waiter.courierHeld();
-      },
-      (error: unknown) => {
-        this.leftCourierLine(since);
-        if (!this.finished) waiter.end(error);
-      },
-    );
-  }
-
   /** Into the couriers' line, shown waiting and off the CPU: the grant (a slot, or -1 if canceled first), and when. */
   private joinCourierLine(): { readonly granted: Promise<number>; readonly since: number } {
     const { couriers, threadId, onCpu } = this.resources;
@@ -306,20 +279,7 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   private leftCourierLine(since: number): void {
     this.courierWaits--;
     this.courierWait = [since, performance.now() - since];
-    this.show('running');
-    this.enter();
-  }
-
-  /**
-   * A courier slot for the step if one is free for it at once (nobody waits, and its client is within its share), held
-   * until the task ends; false if it would have to wait for one.
-   */
-  takeCourierAtOnce(): boolean {
-    const slot = this.resources.couriers.takeAtOnce(this.threadId, this.labels.clientIndex);
-    if (slot < 0) return false;
-    this.courierWait = [performance.now(), 0];
-    this.hold(slot);
-    return true;
+    this.wokeUp();
   }
 
   private hold(slot: number): void {
@@ -364,6 +324,27 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
     };
   }
 
+  get runKey(): RunKey {
+    return { client: this.labels.client, orderId: this.labels.orderId, run: this.labels.run };
+  }
+
+  get fence(): number {
+    return this.labels.fence;
+  }
+
+  /** Not kept, as the payment provider is not. */
+  get service(): ActedOnService {
+    return { requestEffect: () => this.requestEffect() };
+  }
+
+  /** Recorded in the cell before it leaves, as a request to the provider is, and settled the same way. */
+  private requestEffect(): void {
+    this.refuseIfEnded();
+    const { client, orderId, run, step, fence, caller } = this.labels;
+    this.resources.cells.noteRequest(this.cell, REQUESTED_EFFECT);
+    this.resources.sendRequest({ effect: true, order: orderKey(client, orderId), run, step, fence, caller });
+  }
+
   /**
    * The request is recorded in the task's cell before it leaves: if the thread dies before the message is sent or read,
    * the main thread still learns of it from the cell, and settles it with the provider.
@@ -371,10 +352,14 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
   private sendToProvider(op: LedgerRequest['op'], requested: number, amount: number, test: boolean): void {
     this.refuseIfEnded();
     this.resources.cells.noteRequest(this.cell, requested | (test ? REQUESTED_TEST : 0));
-    this.resources.sendLedgerRequest(
-      { op, order: orderKey(this.labels.client, this.labels.orderId), run: this.labels.run, amount, test },
-      this.cell,
-    );
+    this.resources.sendRequest({
+      ledger: true,
+      op,
+      order: orderKey(this.labels.client, this.labels.orderId),
+      run: this.labels.run,
+      amount,
+      test,
+    });
   }
 
   /**
@@ -383,7 +368,6 @@ export class WorkerStepContext implements StepContext, RetryNotes, TaskScope {
    */
   finish(): void {
     this.finished = true;
-    this.unwatch?.();
     this.controller?.abort(new StepEnded());
     // Only a step ending while it waits has waiters to drop: `abandon` walks every waiter of the thread, and in `wide`
     // (10,000 orders at once) walking them at every step's end came to 62 million entries on one thread.

@@ -3,18 +3,17 @@
  * goes by in its log lines. A module that fails to load is left for its tasks, which then fail one by one (internal)
  * instead of every new thread dying at start.
  */
-import type { StepModule } from './step-api.js';
-import type { ThreadTimers } from './thread-timers.js';
+import type { CancelCells } from '../src/shared-memory/cancel-cells.js';
+import type { StepFunction } from './step-api.js';
 
-/** Whether a module's default export is a step: a function, or a plan (an object naming its step). */
-const isStepModule = (value: unknown): value is StepModule =>
-  typeof value === 'function' || (typeof value === 'object' && value !== null && 'step' in value && 'failure' in value);
+/** Whether a module's default export is a step: a function. */
+const isStepFunction = (value: unknown): value is StepFunction => typeof value === 'function';
 
 /** A step's name for its log lines: its module's file name. */
 const nameOfModule = (module: string): string => module.slice(module.lastIndexOf('/') + 1).replace(/\.[jt]s$/, '');
 
 export class StepModules {
-  private readonly loaded = new Map<string, StepModule>();
+  private readonly loaded = new Map<string, StepFunction>();
   /** One string per module, not two new ones per step that its context would keep while the step sleeps. */
   private readonly names = new Map<string, string>();
 
@@ -26,7 +25,7 @@ export class StepModules {
   }
 
   /** The step of `module` if it is loaded already. */
-  loadedStep(module: string): StepModule | undefined {
+  loadedStep(module: string): StepFunction | undefined {
     return this.loaded.get(module);
   }
 
@@ -36,21 +35,20 @@ export class StepModules {
     return name;
   }
 
-  /** `module` loaded, or undefined as soon as `cell` is canceled: the wait honors cancellation (the import goes on). */
-  loadOrCanceled(timers: ThreadTimers, cell: number, module: string): Promise<StepModule | undefined> {
-    let unwatch = (): void => {};
-    const canceled = new Promise<undefined>((resolve) => {
-      unwatch = timers.watch(cell, () => resolve(undefined));
-    });
-    return Promise.race([this.load(module), canceled]).finally(unwatch);
+  /**
+   * `module` loaded, or undefined as soon as `cell` is canceled: the wait honors cancellation (the import goes on). The
+   * wait on the cell stays pending once the module has loaded: it keeps no event loop alive, and ends with the cell.
+   */
+  loadOrCanceled(cells: CancelCells, cell: number, module: string): Promise<StepFunction | undefined> {
+    return Promise.race([this.load(module), cells.whenCanceled(cell).then(() => undefined)]);
   }
 
-  private async load(module: string): Promise<StepModule> {
+  private async load(module: string): Promise<StepFunction> {
     const loaded = this.loaded.get(module);
     if (loaded) return loaded;
     const namespace = (await import(module)) as { default?: unknown };
-    if (!isStepModule(namespace.default))
-      throw new TypeError(`step module ${module} has no default export: a step plan or a function`);
+    if (!isStepFunction(namespace.default))
+      throw new TypeError(`step module ${module} has no default export: a step function`);
     this.loaded.set(module, namespace.default);
     return namespace.default;
   }

@@ -1,67 +1,46 @@
 /**
- * A thread's step runtime: what its tasks share (the shared memory's views, the thread's timer list, watch and logger,
- * the step modules loaded), and the start of each task as a record of its own (task-run.ts), which keeps the
- * bookkeeping that must hold on every path — the tracker count, the courier slots, the on-CPU marker — so that a step
- * module is only its own logic.
+ * A thread's step runtime: what its tasks share (the shared memory's views, the thread's logger, the step modules
+ * loaded), and each task's run, an async function that keeps what must hold on every path — the tracker's count, the
+ * cell's phases, the courier slots, the on-CPU marker — so that a step module is only its own logic, and turns however
+ * the step ended into its report.
  *
  * Normally it runs inside a worker thread (step-worker.ts); the contrast benchmark also runs it inline on the main
  * thread, with the same steps.
  */
 import { DEPENDENCY_NAMES } from '../src/domain/dependencies.js';
-import type { StepFailureKind } from '../src/domain/errors.js';
 import { DEFAULT_TIER, rankOf } from '../src/domain/tier.js';
 import { CancelCells } from '../src/shared-memory/cancel-cells.js';
 import { DependencyOutages } from '../src/shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../src/shared-memory/log-level.js';
 import { SlotSemaphore } from '../src/shared-memory/slot-semaphore.js';
-import { StepTracker } from '../src/shared-memory/step-tracker.js';
-import type { StepReport, StepTask, WorkerSetup } from '../src/threads/protocol.js';
-import { CancellationWatch } from './cancellation-watch.js';
+import { StepTracker, type TrackerShard } from '../src/shared-memory/step-tracker.js';
+import { reportDetail, type StepReport, type StepTask, type WorkerSetup } from '../src/threads/protocol.js';
+import { ownKernelThreadId } from './kernel-thread-id.js';
+import { runAsTask } from './last-words.js';
 import { OnCpuMarker } from './on-cpu-marker.js';
-import { WorkerStepContext, type LedgerSender, type TaskResources } from './step-context.js';
+import { StepCanceled, StepFailure } from './step-api.js';
+import { WorkerStepContext, type RequestSender, type TaskResources } from './step-context.js';
 import { threadLogger } from './step-log.js';
 import { StepModules } from './step-modules.js';
-import { TaskRun, type TaskThread } from './task-run.js';
-import { ThreadTimers } from './thread-timers.js';
 
-/**
- * Runs a task and hands its report to `ended` once the step has ended (its requests to the payment provider go by
- * `sendLedgerRequest`). It keeps no frame or promise of its own while the step waits: a step asleep on a thread is its
- * record in the thread's timer list and its context.
- */
-export type StepTaskRunner = (
-  task: StepTask,
-  ended: (report: StepReport) => void,
-  sendLedgerRequest: LedgerSender,
-) => void;
-
-/** A thread's runtime: its steps' runner, and errgroup's cancel from the thread where a step failed. */
+/** A thread's runtime: runs a task, and resolves with its report once its step has ended. */
 export interface StepRuntime {
-  readonly run: StepTaskRunner;
-  /**
-   * A step of an order failed on this thread: cancel `siblings`, the cells of that order's steps still running here, as
-   * the goroutine that failed cancels errgroup's context. The main thread would cancel them too once it reads the
-   * failure, and ring this thread's bell: a round trip between the threads before the order can be answered (its p50
-   * 0.6 ms, its p99 2.7–6.8 ms in fail-fast). Here they end within this turn, canceled by `failed`, and their reports
-   * leave with the failure's, behind it. Cells already canceled are left to whoever canceled them.
-   */
-  cancelSiblings(siblings: readonly number[], failed: StepFailureKind | 'internal'): void;
+  readonly run: (task: StepTask) => Promise<StepReport>;
 }
 
-/** What this thread has for its tasks, made at its first. */
-interface ThreadState extends TaskThread {
-  readonly onCpu: OnCpuMarker;
-  /**
-   * What every task's context is given, made once for the thread's way of sending ledger requests (its ring's), not
-   * once per task that would keep it while it sleeps.
-   */
-  resources: TaskResources | undefined;
-}
+/** How a task ended before its step ran: canceled while it waited to start, or for its module. */
+const NOT_STARTED = Symbol('canceled before it started');
+const SUCCEEDED = Symbol('succeeded');
 
 /**
- * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts).
+ * The runner of a thread's step tasks, once the step modules are loaded (step-modules.ts). Requests to the remote
+ * services (the payment provider, the service a step acts on) leave by `sendRequest`.
  */
-export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, threadId: number): Promise<StepRuntime> {
+export async function createStepRuntime(
+  setup: WorkerSetup,
+  threadId: number,
+  sendRequest: RequestSender,
+): Promise<StepRuntime> {
   const cells = new CancelCells(setup.cancelCells);
   const tracker = new StepTracker(setup.stepTracker);
   // A courier waiter canceled on a busy thread is passed over by the others at once: they see its cell.
@@ -73,62 +52,27 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
     retries: setup.stepRetries ?? {},
   };
   const timed = setup.stepTimings === true;
-  /** Claimed at the first task, so a thread that dies before running one holds none. */
-  let thread: ThreadState | undefined;
   const steps = await StepModules.preload(setup.stepModules);
-
-  const debugging = (): boolean => log.isLevelEnabled('debug');
-  /** Cells this thread canceled, by the kind of the sibling failure that canceled them; each out as its task ends. */
-  const siblingFailures = new Map<number, StepFailureKind | 'internal'>();
-
-  const claimThread = (): ThreadState => {
-    const shard = tracker.claim(threadId);
-    // The thread's bell is its shard's: both are its own for as long as it lives.
-    const timers = new ThreadTimers(cells, shard.index, shard.beat.bind(shard));
-    return {
-      cells,
-      shard,
-      watch: new CancellationWatch(cells, shard, timers),
-      timers,
-      threadId,
-      timed,
-      debugging,
-      outages: dependencies.outages,
-      siblingFailures,
-      onCpu: new OnCpuMarker(shard),
-      resources: undefined,
-    };
+  /** Claimed at the first task, so a thread that dies before running one holds no shard. */
+  let resources: (TaskResources & { readonly shard: TrackerShard }) | undefined;
+  const resourcesOf = (): TaskResources & { readonly shard: TrackerShard } => {
+    if (resources) return resources;
+    const shard = tracker.claim(threadId, ownKernelThreadId());
+    const onCpu = new OnCpuMarker(shard);
+    return (resources = { cells, couriers, shard, onCpu, threadId, log, sendRequest, dependencies });
   };
 
-  const cancelSiblings = (siblings: readonly number[], failed: StepFailureKind | 'internal'): void => {
-    let canceled = false;
-    for (const cell of siblings) {
-      if (!cells.markCanceled(cell)) continue;
-      siblingFailures.set(cell, failed);
-      cells.wakeCellWaiters(cell);
-      canceled = true;
-    }
-    if (!canceled || thread === undefined) return;
-    thread.timers.lookNow();
-    couriers.lookAgain();
-  };
-
-  const run: StepTaskRunner = (task, ended, sendLedgerRequest) => {
+  /** Not an async function: a step asleep keeps its context and order, not the task it came as. */
+  const run = (task: StepTask): Promise<StepReport> => {
     // The admin may have changed the level since the last task (a step's logger, a child, takes it from here).
     if (level && log.level !== level.level) log.level = level.level;
-    const state = (thread ??= claimThread());
-    const { shard, watch, timers, onCpu } = state;
-    // The task's record keeps its context and order, not the task: a step asleep holds no more of it.
+    const taskResources = resourcesOf();
     const { cell, module, order } = task;
-    const name = steps.nameOf(module);
-    cells.markStarted(cell, shard.index);
-    shard.enter();
-    watch.add(cell);
-    if (state.resources?.sendLedgerRequest !== sendLedgerRequest)
-      state.resources = { cells, couriers, shard, onCpu, timers, threadId, log, sendLedgerRequest, dependencies };
+    cells.markStarted(cell);
+    taskResources.shard.enter();
     const ctx = new WorkerStepContext(
       cell,
-      state.resources,
+      taskResources,
       {
         requestId: task.requestId,
         traceId: task.traceId,
@@ -137,20 +81,75 @@ export async function createStepRuntime(setup: Omit<WorkerSetup, 'stepRings'>, t
         tierRank: rankOf(order.tier ?? DEFAULT_TIER),
         orderId: order.orderId,
         run: task.run,
-        step: name,
+        fence: task.fence,
+        caller: task.caller,
+        step: steps.nameOf(module),
       },
       task.remainingMs,
     );
-    const taskRun = new TaskRun(state, ctx, order, name, ended);
-    // Only a module that was not preloaded is imported here; the wait for it honors cancellation like any other (the
-    // import goes on, cached).
-    const step = steps.loadedStep(module);
-    if (step) taskRun.start(step);
-    else
-      steps.loadOrCanceled(timers, cell, module).then(
-        (loaded) => taskRun.start(loaded),
-        (error: unknown) => taskRun.end(error),
-      );
+    return runTask(ctx, module, order, taskResources.shard);
   };
-  return { run, cancelSiblings };
+
+  const runTask = async (
+    ctx: WorkerStepContext,
+    module: string,
+    order: StepTask['order'],
+    shard: TrackerShard,
+  ): Promise<StepReport> => {
+    const { cell } = ctx;
+    const name = steps.nameOf(module);
+    let ending: unknown = SUCCEEDED;
+    try {
+      // Only a module that was not preloaded is imported here; the wait for it honors cancellation (the import goes on).
+      const step = steps.loadedStep(module) ?? (await steps.loadOrCanceled(cells, cell, module));
+      if (step === undefined || cells.isCanceled(cell)) ending = NOT_STARTED;
+      // Inside the task's scope, so that the thread's last words name this task while the step's code runs.
+      else await runAsTask(ctx, () => (ctx.enter(), step(order, ctx)));
+    } catch (error) {
+      ending = error;
+    }
+    try {
+      return reportOf(ctx, name, ending, threadId, timed, log.isLevelEnabled('debug'));
+    } catch (error) {
+      // A log line that cannot be written fails the step, as it would have in the step's own code.
+      return { status: 'error', threadId, kind: 'internal', detail: reportDetail(error) };
+    } finally {
+      ctx.finish();
+      cells.markFinished(cell);
+      // Last, and before the report is posted: once the main thread has every report of an order, none of its steps is
+      // counted as running.
+      shard.exit();
+    }
+  };
+  return { run };
+}
+
+/** The report of a task that ended with `ending`: a sentinel above, or what its step threw. */
+function reportOf(
+  ctx: WorkerStepContext,
+  name: string,
+  ending: unknown,
+  threadId: number,
+  timed: boolean,
+  debugging: boolean,
+): StepReport {
+  const { dependency, retries } = ctx.dependencyReport();
+  const { ranMs, courierWaitMs } = timed ? ctx.timings() : { ranMs: undefined, courierWaitMs: undefined };
+  if (ending === NOT_STARTED) return { status: 'canceled', threadId };
+  if (ending === SUCCEEDED) {
+    if (debugging) ctx.log.debug(`${name} done`);
+    return { status: 'ok', threadId, dependency, retries, ranMs, courierWaitMs };
+  }
+  if (ending instanceof StepCanceled) {
+    // The moment the step's code saw its cancellation, in the thread's own clock: what a cancel's reach is measured to.
+    if (debugging) ctx.log.debug(`${name} canceled`);
+    return { status: 'canceled', threadId, dependency, retries, ranMs, courierWaitMs };
+  }
+  if (ending instanceof StepFailure) {
+    if (debugging) ctx.log.debug({ kind: ending.kind }, `${name} failed`);
+    return { status: 'error', threadId, kind: ending.kind, dependency, retries, ranMs, courierWaitMs };
+  }
+  // The whole of it on the thread's own log line; the report carries its head.
+  ctx.log.error({ err: ending }, `${name} failed with an internal error`);
+  return { status: 'error', threadId, kind: 'internal', detail: reportDetail(ending), ranMs, courierWaitMs };
 }

@@ -4,8 +4,8 @@
  * contrast benchmark (load/measure/bench.ts) and is not part of the service.
  *
  * It keeps the same books as the pool: a step's requests to the payment
- * provider go to a payment gateway, and are settled with it when the step's
- * task ends, as the pooled runner does. Until 2026-11-27 they went nowhere,
+ * provider go to a payment gateway, its effects to the effect gateway, and
+ * are settled with them when the step's task ends, as the pooled runner does. Until 2026-11-27 they went nowhere,
  * and the pool's main thread was measured doing the books (about a fifth of
  * its CPU) against a baseline that did none.
  */
@@ -17,9 +17,10 @@ import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { PaymentGateway } from '../../src/threads/payment-gateway.js';
-import { readReport, type StepReport, type WorkerSetup } from '../../src/threads/protocol.js';
-import type { LedgerSender } from '../../workers/step-context.js';
-import { createStepRuntime, type StepTaskRunner } from '../../workers/step-runtime.js';
+import { EffectGateway } from '../../src/threads/effect-gateway.js';
+import { MemoryServiceBooks } from '../../src/ledger/memory-service-books.js';
+import { isLedgerRequest, readReport, REQUESTED_EFFECT, type WorkerSetup } from '../../src/threads/protocol.js';
+import { createStepRuntime, type StepRuntime } from '../../workers/step-runtime.js';
 
 /** Cancel cells for the steps in flight at once: the bench's largest workload is 200 orders of three steps. */
 const INLINE_CELLS = 10_000;
@@ -36,8 +37,11 @@ export async function inlineStepRunner(
   const tracker = StepTracker.create(1);
   const couriers = SlotSemaphore.create(options.couriers);
   const ledger = new MemoryLedger();
-  const gateway = new PaymentGateway(ledger, options.log, options.keepMs);
-  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), gateway, {
+  const gateways = {
+    payment: new PaymentGateway(ledger, options.log, options.keepMs),
+    effects: new EffectGateway(new MemoryServiceBooks(), options.log),
+  };
+  const runner = await InlineStepRunner.create(new CancelCellAllocator(cells, () => couriers.wakeWaiters()), gateways, {
     cancelCells: cells.buffer,
     stepTracker: tracker.buffer,
     courierSlots: couriers.buffer,
@@ -47,12 +51,19 @@ export async function inlineStepRunner(
   return { runner, tracker, ledger };
 }
 
+/** The gateways of the steps' remote services, as the pool's engine has them. */
+interface Gateways {
+  readonly payment: PaymentGateway;
+  readonly effects: EffectGateway;
+}
+
+/** Every run as begun: nothing takes one over here. */
+const AS_BEGUN = { fence: 0, instance: undefined };
+
 /** The main thread's threadId is 0, which the shared memory reserves for "nobody". */
 const MAIN_THREAD_STAND_IN = 2 ** 31 - 1;
 
 export class InlineStepRunner implements StepRunner {
-  private readonly runtime: StepTaskRunner;
-  private readonly toGateway: LedgerSender;
   /**
    * A pending Atomics.waitAsync does not keep an event loop alive
    * (nodejs/node#44729): with every step asleep and nothing else to do, the
@@ -63,19 +74,15 @@ export class InlineStepRunner implements StepRunner {
 
   private constructor(
     private readonly cells: CancelCellAllocator,
-    private readonly gateway: PaymentGateway,
-    runtime: StepTaskRunner,
-  ) {
-    this.runtime = runtime;
-    this.toGateway = (request) => gateway.receive(request);
-  }
+    private readonly gateways: Gateways,
+    private readonly runtime: StepRuntime,
+  ) {}
 
-  static async create(
-    cells: CancelCellAllocator,
-    gateway: PaymentGateway,
-    setup: Omit<WorkerSetup, 'stepRings'>,
-  ): Promise<InlineStepRunner> {
-    return new InlineStepRunner(cells, gateway, (await createStepRuntime(setup, MAIN_THREAD_STAND_IN)).run);
+  static async create(cells: CancelCellAllocator, gateways: Gateways, setup: WorkerSetup): Promise<InlineStepRunner> {
+    const runtime = await createStepRuntime(setup, MAIN_THREAD_STAND_IN, (request) =>
+      isLedgerRequest(request) ? gateways.payment.receive(request) : gateways.effects.receive(request),
+    );
+    return new InlineStepRunner(cells, gateways, runtime);
   }
 
   async run({ step, run: orderRun, signal, trace }: StepRun): Promise<StepOutcome> {
@@ -89,11 +96,17 @@ export class InlineStepRunner implements StepRunner {
         module: step.module,
         order: orderRun.order,
         run: orderRun.runNumber,
+        fence: AS_BEGUN.fence,
         requestId: trace.requestId,
       };
-      const report = await new Promise<StepReport>((ended) => this.runtime(task, ended, this.toGateway));
+      const report = await this.runtime.run(task);
       const requests = this.cells.cells.requestsOf(cell);
-      const effect = requests === 0 ? undefined : await this.gateway.settle(requests, orderRun);
+      const effect =
+        requests === 0
+          ? undefined
+          : requests & REQUESTED_EFFECT
+            ? await this.gateways.effects.settle(step.name, orderRun, AS_BEGUN)
+            : await this.gateways.payment.settle(requests, orderRun);
       return {
         name: step.name,
         durationMs: Math.round(performance.now() - started),

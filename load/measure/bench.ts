@@ -1,6 +1,6 @@
 /**
  * What do the worker threads buy, and what do they cost per order, without HTTP?
- * Kept in: docs/decisions/steps-through-rings.md
+ * Kept in: docs/decisions/steps-as-piscina-tasks.md
  *
  * The contrast benchmark: the same pipeline and the same step code on the
  * same orders, run two ways — steps on the worker pool (the service as

@@ -1,6 +1,6 @@
 /**
  * What ceiling does HTTP alone put on orders/s, and what does a request cost the server?
- * Kept in: docs/decisions/steps-through-rings.md
+ * Kept in: docs/decisions/steps-as-piscina-tasks.md
  *
  * The ceiling HTTP alone puts on orders/s here, and what a request costs the
  * server: Express 5 and plain node:http, each answering a POST with a small

@@ -1,6 +1,6 @@
 /**
  * Does a step thread terminated while it loads its entry ever bring the whole process down?
- * Kept in: docs/decisions/worker-entry-by-name.md
+ * Kept in: docs/decisions/steps-as-piscina-tasks.md
  *
  * The service terminates a thread and replaces it by design (a hung step, a
  * shutdown), so a thread can be terminated while it still loads its entry,
@@ -35,7 +35,6 @@ import { CancelCells } from '../../src/shared-memory/cancel-cells.js';
 import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import type { WorkerSetup } from '../../src/threads/protocol.js';
-import { StepRings } from '../../src/threads/step-rings.js';
 import { stepWorkerEntry } from '../../src/threads/worker-entry.js';
 import { parseCommandLine } from '../lib/command-line.js';
 
@@ -67,7 +66,6 @@ async function terminateWhileLoading(): Promise<void> {
     courierSlots: SlotSemaphore.create(2, THREADS, 64).buffer,
     logLevel: 'warn',
     stepModules: modulesOf(DEFAULT_STEPS),
-    stepRings: StepRings.create(THREADS).buffers,
   };
   const pool = (): Piscina =>
     new Piscina({

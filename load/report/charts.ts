@@ -28,6 +28,7 @@ export const COLORS = {
   rate: '#8c959f',
   this: '#0969da',
   other: '#bc4c00',
+  lean: '#1a7f37',
   palette: ['#0969da', '#bc4c00', '#1a7f37', '#8250df', '#cf222e', '#4d2d00', '#1b7c83', '#bf3989'],
 } as const;
 

@@ -46,7 +46,7 @@ export const HEADLINES: Readonly<Record<HeadlineKind, Headline>> = {
 };
 
 /**
- * What a comparison sets side by side for both servers, whatever the headline: what an order costs, in time, CPU and
+ * What a comparison sets side by side for every server, whatever the headline: what an order costs, in time, CPU and
  * memory.
  */
 export const COMPARED_FIGURES: readonly HeadlineKind[] = ['throughput', 'p50', 'p99', 'cpuPerOrder', 'peakRss'];

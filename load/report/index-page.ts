@@ -21,7 +21,7 @@ function figures(report: LoadReport): string {
     return report.comparison.scenarios
       .map(
         (c) =>
-          `${escapeHtml(c.name)} <strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong> <small>(${escapeHtml(formatHeadline(c.headline, c.thisFigure.median))} vs ${escapeHtml(formatHeadline(c.headline, c.otherFigure.median))})</small>`,
+          `${escapeHtml(c.name)} <strong>${formatRatio(c.pairRatios, c.ratioOfMedians)}</strong>${c.pairRatiosToLean ? ` · ÷ lean <strong>${formatRatio(c.pairRatiosToLean, c.ratioToLean)}</strong>` : ''} <small>(${escapeHtml(formatHeadline(c.headline, c.thisFigure.median))} vs ${escapeHtml(formatHeadline(c.headline, c.otherFigure.median))}${c.leanFigure ? ` and ${escapeHtml(formatHeadline(c.headline, c.leanFigure.median))}` : ''})</small>`,
       )
       .join('<br>');
   }
@@ -32,7 +32,7 @@ function figures(report: LoadReport): string {
 
 function gates(report: LoadReport): string {
   const results = report.comparison
-    ? report.comparison.scenarios.flatMap((c) => [...c.this, ...c.other])
+    ? report.comparison.scenarios.flatMap((c) => [...c.this, ...c.other, ...(c.lean ?? [])])
     : report.scenarios;
   const failed = [...new Set(results.filter((r) => r.problems.length > 0).map((r) => r.name))];
   return failed.length === 0

@@ -113,14 +113,28 @@ export function baselineOf(run: StoredRun): Baseline {
       ({ timeline: _t, histogram: _h, series: _s, description: _d, serverEnv: _e, ...figures }) => figures,
     ),
     comparison: report.comparison
-      ? report.comparison.scenarios.map(({ name, headline, thisFigure, otherFigure, ratioOfMedians, pairRatios }) => ({
-          name,
-          headline,
-          thisFigure,
-          otherFigure,
-          ratioOfMedians,
-          pairRatios,
-        }))
+      ? report.comparison.scenarios.map(
+          ({
+            name,
+            headline,
+            thisFigure,
+            otherFigure,
+            leanFigure,
+            ratioOfMedians,
+            pairRatios,
+            ratioToLean,
+            pairRatiosToLean,
+          }) => ({
+            name,
+            headline,
+            thisFigure,
+            otherFigure,
+            ...(leanFigure ? { leanFigure } : {}),
+            ratioOfMedians,
+            pairRatios,
+            ...(ratioToLean !== undefined && pairRatiosToLean ? { ratioToLean, pairRatiosToLean } : {}),
+          }),
+        )
       : null,
   };
 }

@@ -175,13 +175,14 @@ function comparisonBaselineTable(comparison: Comparison, baseline: Baseline): st
     return [
       `<tr><td>${escapeHtml(now.name)}</td><td>${escapeHtml(HEADLINES[now.headline].label)}</td>` +
         `<td class="num">${formatRatio(now.pairRatios, now.ratioOfMedians)}</td><td class="num">${formatRatio(then.pairRatios, then.ratioOfMedians)}</td>` +
+        `<td class="num">${now.pairRatiosToLean ? formatRatio(now.pairRatiosToLean, now.ratioToLean) : '—'}</td><td class="num">${then.pairRatiosToLean ? formatRatio(then.pairRatiosToLean, then.ratioToLean) : '—'}</td>` +
         `<td class="num">${formatSpread(now.thisFigure)} / ${formatSpread(then.thisFigure)}</td>${ratioCell(now.thisFigure.median / then.thisFigure.median, better)}` +
         `<td class="num">${formatSpread(now.otherFigure)} / ${formatSpread(then.otherFigure)}</td>${ratioCell(now.otherFigure.median / then.otherFigure.median, better)}</tr>`,
     ];
   });
   if (rows.length === 0) return '';
   return `<div class="table-wrap"><table>
-<thead><tr><th>Scenario</th><th>Headline</th><th class="num">this ÷ other, now</th><th class="num">then</th><th class="num">this service: now / then</th><th class="num">×</th><th class="num">other server: now / then</th><th class="num">×</th></tr></thead>
+<thead><tr><th>Scenario</th><th>Headline</th><th class="num">this ÷ other, now</th><th class="num">then</th><th class="num">this ÷ lean, now</th><th class="num">then</th><th class="num">this service: now / then</th><th class="num">×</th><th class="num">other server: now / then</th><th class="num">×</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;
 }
 
@@ -220,6 +221,15 @@ function medianRound(results: readonly ScenarioResult[], values: readonly number
 const inFlight = (rounds: readonly ScenarioResult[]): string =>
   formatNumber(spreadOf(rounds.map((r) => r.peakOrdersInFlight ?? NaN)).median);
 
+/** "25 s, settled: 521, 471, 460 µs/order": how a round was warmed up. */
+function warmUpText(result: ScenarioResult): string {
+  const warmUp = result.warmUp;
+  if (!warmUp) return '—';
+  if (warmUp.windowsUsPerOrder.length === 0) return `${warmUp.seconds} s`;
+  const windows = warmUp.windowsUsPerOrder.map((us) => formatNumber(us)).join(', ');
+  return `${warmUp.seconds} s, ${warmUp.settled ? 'settled' : 'not settled'}: ${windows} µs/order`;
+}
+
 /** A comparison's figures: the headline's of each scenario first, then what an order costs on both sides. */
 function figuresOf(c: ComparedScenario): readonly ComparedFigure[] {
   return (
@@ -247,23 +257,27 @@ function comparisonSummary(comparison: Comparison): string {
           ? ` <small>(${c.rssMethod}; this service had at most ${inFlight(c.this)} orders in flight)</small>`
           : '';
       const ratio = formatRatio(f.pairRatios, f.ratioOfMedians);
+      const toLean = f.pairRatiosToLean ? formatRatio(f.pairRatiosToLean, f.ratioToLean) : '—';
       const first =
         k === 0 ? `<td rowspan="${figures.length}"><a href="#comparison-${i}">${escapeHtml(c.name)}</a></td>` : '';
       const verdicts =
         k === 0
-          ? `${gates(c.this).replace('<td', `<td rowspan="${figures.length}"`)}${gates(c.other).replace('<td', `<td rowspan="${figures.length}"`)}`
+          ? [c.this, c.other, c.lean ?? []]
+              .map((rounds) => gates(rounds).replace('<td', `<td rowspan="${figures.length}"`))
+              .join('')
           : '';
       return (
         `<tr>${first}<td>${k === 0 ? `<strong>${label}</strong>` : label}${note}</td>` +
         `<td class="num">${formatSpread(f.thisFigure)}</td><td class="num">${formatSpread(f.otherFigure)}</td>` +
-        `<td class="num">${k === 0 ? `<strong>${ratio}</strong>` : ratio}</td>${verdicts}</tr>`
+        `<td class="num">${f.leanFigure ? formatSpread(f.leanFigure) : '—'}</td>` +
+        `<td class="num">${k === 0 ? `<strong>${ratio}</strong>` : ratio}</td><td class="num">${k === 0 ? `<strong>${toLean}</strong>` : toLean}</td>${verdicts}</tr>`
       );
     });
   });
   return `<div class="table-wrap"><table>
-<thead><tr><th>Scenario</th><th>Figure</th><th class="num">this service</th><th class="num">other server</th><th class="num">this ÷ other</th><th>Gates, this service</th><th>Gates, other</th></tr></thead>
+<thead><tr><th>Scenario</th><th>Figure</th><th class="num">this service</th><th class="num">other server</th><th class="num">lean build</th><th class="num">this ÷ other</th><th class="num">this ÷ lean</th><th>Gates, this service</th><th>Gates, other</th><th>Gates, lean</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>
-<p class="note">Each scenario's headline first (bold), then what an order costs on both sides: orders/s, p50 and p99 latency, the server process's CPU time per order answered (every thread, from /proc, over the measured load) and its peak resident memory. Each side: the median of its rounds (min–max). This ÷ other: the ratio of the medians (in brackets, the min–max of the ratios round by round: rounds ran this, other, this, other…, and each round of this service is set against the other server's round right after it). Higher is better for orders/s, lower for the rest.</p>`;
+<p class="note">Each scenario's headline first (bold), then what an order costs on both sides: orders/s, p50 and p99 latency, the server process's CPU time per order answered (every thread, from /proc, over the measured load) and its peak resident memory. Each side: the median of its rounds (min–max); the lean build is this service's stack doing the seed contract and nothing else (load/lean/), the floor the stack allows. This ÷ other, this ÷ lean: the ratio of the medians (in brackets, the min–max of the ratios round by round: rounds ran this, other, lean, this, other, lean…, and each round of this service is set against the other sides' rounds right after it). Each round warmed up until its CPU per order settled. Higher is better for orders/s, lower for the rest.</p>`;
 }
 
 function comparisonSection(c: ComparedScenario, index: number, comparison: Comparison, charts: Charts): string {
@@ -271,9 +285,14 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
   const read = (r: ScenarioResult): number => headline.read(r, c.rssMethod) ?? NaN;
   const roundRows = c.this.flatMap((mine, i) => {
     const theirs = c.other[i];
+    const lean = c.lean?.[i];
     const row = (r: ScenarioResult, side: string, cls: string): string =>
-      `<tr class="${cls}"><td>${i + 1}</td><td>${side}</td>${figureCells(r)}<td class="num">${formatNumber(r.peakOrdersInFlight)}</td>${verdictCell(r.problems)}</tr>`;
-    return [row(mine, 'this service', ''), ...(theirs ? [row(theirs, 'other server', 'other')] : [])];
+      `<tr class="${cls}"><td>${i + 1}</td><td>${side}</td>${figureCells(r)}<td class="num">${formatNumber(r.peakOrdersInFlight)}</td><td>${warmUpText(r)}</td>${verdictCell(r.problems)}</tr>`;
+    return [
+      row(mine, 'this service', ''),
+      ...(theirs ? [row(theirs, 'other server', 'other')] : []),
+      ...(lean ? [row(lean, 'lean build', 'other')] : []),
+    ];
   });
   const rounds: LineChart = {
     kind: 'lines',
@@ -283,25 +302,28 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
     series: [
       { label: 'this service', values: c.this.map(read), side: 'left', color: COLORS.this },
       { label: 'other server', values: c.other.map(read), side: 'left', color: COLORS.other },
+      ...(c.lean ? [{ label: 'lean build', values: c.lean.map(read), side: 'left' as const, color: COLORS.lean }] : []),
     ],
     pointsOnly: true,
   };
   const mine = medianRound(c.this, c.thisFigure.values);
   const theirs = medianRound(c.other, c.otherFigure.values);
+  const lean = c.lean && c.leanFigure ? medianRound(c.lean, c.leanFigure.values) : undefined;
   return `
 <section id="comparison-${index}">
-  <h2>${escapeHtml(c.name)}: ${formatRatio(c.pairRatios, c.ratioOfMedians)} <small>(${escapeHtml(headline.label)}, this ÷ other)</small></h2>
+  <h2>${escapeHtml(c.name)}: ${formatRatio(c.pairRatios, c.ratioOfMedians)} <small>(${escapeHtml(headline.label)}, this ÷ other)</small>${c.pairRatiosToLean ? `, ${formatRatio(c.pairRatiosToLean, c.ratioToLean)} <small>(this ÷ lean)</small>` : ''}</h2>
   <p class="description">${escapeHtml(c.description)}</p>
   <dl>
     <dt>Connections</dt><dd>${c.this[0]?.connections ?? '—'}</dd>
     <dt>Duration</dt><dd>${formatNumber(c.this[0]?.durationSec ?? null)} s per round, ${c.this.length} rounds each</dd>
     <dt>This service</dt><dd>${environment(c.this[0]?.serverEnv ?? null)}</dd>
     <dt>Other server</dt><dd><code>${escapeHtml(comparison.against)}</code>${comparison.againstCommand ? `, started for each round with <code>${escapeHtml(comparison.againstCommand)}</code>` : ', running already'}</dd>
+    ${c.lean ? "<dt>Lean build</dt><dd><code>load/lean/server.ts</code>, started for each round with the service's V8 flags</dd>" : ''}
     <dt>Load generator</dt><dd>${generatorText(c.this[0]?.generator ?? 'autocannon')}</dd>
     <dt>Peak RSS</dt><dd>${c.rssMethod === 'high-water mark' ? 'VmHWM of a process started for the round, both sides' : 'the most VmRSS sampled every 250 ms, both sides'}</dd>
   </dl>
   <div class="table-wrap"><table>
-  <thead><tr><th>Round</th><th>Server</th>${FIGURE_HEADINGS}<th class="num" title="the most orders in flight at once, as /healthz reported them (this service only)">most in flight</th><th>Gates</th></tr></thead>
+  <thead><tr><th>Round</th><th>Server</th>${FIGURE_HEADINGS}<th class="num" title="the most orders in flight at once, as /healthz reported them (this service only)">most in flight</th><th title="seconds of load before the measured one; when warmed until settled, the CPU µs per order of each 5 s window">warm-up</th><th>Gates</th></tr></thead>
   <tbody>${roundRows.join('\n')}</tbody></table></div>
   <div class="charts">
     ${charts.figure(`${headline.label}, round by round`, rounds)}
@@ -311,6 +333,9 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
       series: [
         { label: 'this service', counts: c.histogram.thisCounts, color: COLORS.this },
         { label: 'other server', counts: c.histogram.otherCounts, color: COLORS.other },
+        ...(c.histogram.leanCounts
+          ? [{ label: 'lean build', counts: c.histogram.leanCounts, color: COLORS.lean }]
+          : []),
       ],
       share: true,
     })}
@@ -321,6 +346,8 @@ function comparisonSection(c: ComparedScenario, index: number, comparison: Compa
     ${theirs ? charts.figure('Other server: latency over time', latencyOverTime(theirs), untimed(theirs)) : ''}
     ${mine ? charts.figure('This service: CPU and memory', cpuAndMemory(mine.series)) : ''}
     ${theirs ? charts.figure('Other server: CPU and memory', cpuAndMemory(theirs.series)) : ''}
+    ${lean ? charts.figure('Lean build: latency over time', latencyOverTime(lean), untimed(lean)) : ''}
+    ${lean ? charts.figure('Lean build: CPU and memory', cpuAndMemory(lean.series)) : ''}
     ${mine ? charts.figure('This service: orders and steps', serverState(mine.series)) : ''}
     ${mine ? charts.figure('This service: main-thread event-loop delay', eventLoopDelay(mine.series)) : ''}
   </div>
@@ -331,7 +358,7 @@ export function renderReportHtml(report: LoadReport): string {
   const charts = new Charts();
   const body = report.comparison
     ? [
-        header(report, `Comparison: this service and ${report.comparison.against}`),
+        header(report, `Comparison: this service, ${report.comparison.against} and the lean build`),
         comparisonSummary(report.comparison),
         baselineSection(report),
         ...report.comparison.scenarios.map((c, i) => comparisonSection(c, i, report.comparison!, charts)),

@@ -96,6 +96,18 @@ export interface ProcessCpu {
  */
 export type ThreadKind = keyof CpuByThread;
 
+/**
+ * A warm-up: a fixed number of seconds, or windows of the same load until the process's CPU µs per order of two in a row
+ * differed by less than a share (the compilers done), within a bound.
+ */
+export interface WarmUp {
+  readonly seconds: number;
+  /** CPU µs per order of each window, when warmed until settled; empty for a fixed warm-up. */
+  readonly windowsUsPerOrder: readonly number[];
+  /** Whether the last two windows agreed within the share; false if the bound came first, or the warm-up was fixed. */
+  readonly settled: boolean;
+}
+
 export interface ScenarioResult {
   readonly name: string;
   readonly description: string;
@@ -135,6 +147,11 @@ export interface ScenarioResult {
    */
   readonly processCpu?: ProcessCpu | null;
   /**
+   * How the server was warmed up before the measured load: the seconds it took and, when warmed until its CPU per order
+   * settled, that figure window by window; absent in runs recorded before.
+   */
+  readonly warmUp?: WarmUp;
+  /**
    * The scenario's performance target, if it has one: a benchmark figure, not a gate; `met` null when not judged (a
    * smoke run).
    */
@@ -147,41 +164,62 @@ export interface ScenarioResult {
   readonly series: ServerSeries;
 }
 
-/** One scenario run alternately against this service and the other server. */
+/**
+ * The servers a comparison sets side by side: this service, the other server (the Go service, or any at --against) and
+ * the lean build of this service's stack (load/lean/), the floor the stack allows.
+ */
+export type ComparedSide = 'this' | 'other' | 'lean';
+
+/** One scenario run alternately against this service, the other server and the lean build. */
 export interface ComparedScenario {
   readonly name: string;
   readonly description: string;
   readonly headline: HeadlineKind;
-  /** Rounds in the order they ran: this[i] just before other[i]. */
+  /** Rounds in the order they ran: this[i], then other[i], then lean[i]. */
   readonly this: ScenarioResult[];
   readonly other: ScenarioResult[];
+  /** Absent in runs recorded before the lean build joined the comparison. */
+  readonly lean?: ScenarioResult[];
   /** The headline figure over the rounds, each side. */
   readonly thisFigure: Spread;
   readonly otherFigure: Spread;
+  readonly leanFigure?: Spread;
   /** median(this) ÷ median(other). */
   readonly ratioOfMedians: number;
   /** this[i] ÷ other[i], round by round. */
   readonly pairRatios: Spread;
-  /** How peak RSS was read on both sides: VmHWM of a process started for the round, or sampled VmRSS. */
+  /** median(this) ÷ median(lean), and this[i] ÷ lean[i] round by round. */
+  readonly ratioToLean?: number;
+  readonly pairRatiosToLean?: Spread;
+  /** How peak RSS was read on every side: VmHWM of a process started for the round, or sampled VmRSS. */
   readonly rssMethod: 'high-water mark' | 'sampled';
   /**
    * Every figure side by side, the headline's among them: orders/s, p50,
    * p99, process CPU per order and peak RSS (absent in runs recorded before).
    */
   readonly figures?: readonly ComparedFigure[];
-  /** Both sides' responses of every round in the same bins (counts per side). */
-  readonly histogram: { readonly upperMs: number[]; readonly thisCounts: number[]; readonly otherCounts: number[] };
+  /** Every side's responses of every round in the same bins (counts per side). */
+  readonly histogram: {
+    readonly upperMs: number[];
+    readonly thisCounts: number[];
+    readonly otherCounts: number[];
+    readonly leanCounts?: number[];
+  };
 }
 
-/** One figure over the rounds of both sides of a comparison. */
+/** One figure over the rounds of every side of a comparison. */
 export interface ComparedFigure {
   readonly kind: HeadlineKind;
   readonly thisFigure: Spread;
   readonly otherFigure: Spread;
+  readonly leanFigure?: Spread;
   /** median(this) ÷ median(other). */
   readonly ratioOfMedians: number;
   /** this[i] ÷ other[i], round by round. */
   readonly pairRatios: Spread;
+  /** median(this) ÷ median(lean), and this[i] ÷ lean[i] round by round. */
+  readonly ratioToLean?: number;
+  readonly pairRatiosToLean?: Spread;
 }
 
 export interface Comparison {
@@ -204,7 +242,18 @@ export interface Baseline {
     Omit<ScenarioResult, 'timeline' | 'histogram' | 'series' | 'description' | 'serverEnv'>
   >;
   readonly comparison: ReadonlyArray<
-    Pick<ComparedScenario, 'name' | 'headline' | 'thisFigure' | 'otherFigure' | 'ratioOfMedians' | 'pairRatios'>
+    Pick<
+      ComparedScenario,
+      | 'name'
+      | 'headline'
+      | 'thisFigure'
+      | 'otherFigure'
+      | 'leanFigure'
+      | 'ratioOfMedians'
+      | 'pairRatios'
+      | 'ratioToLean'
+      | 'pairRatiosToLean'
+    >
   > | null;
 }
 

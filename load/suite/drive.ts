@@ -14,9 +14,9 @@ import {
   type CpuByThread,
 } from '../lib/proc.js';
 import { histogram, timeline } from '../lib/stats.js';
-import type { ProcessCpu, ScenarioResult } from '../report/types.js';
+import type { ProcessCpu, ScenarioResult, WarmUp } from '../report/types.js';
 import { answerProblems, gatesAfterLoad, health, warningsIn } from './gates.js';
-import type { Generated, LoadGenerator } from './generators/generator.js';
+import { tally, type Generated, type LoadGenerator } from './generators/generator.js';
 import type { Scenario } from './scenarios.js';
 import { startMonitor } from './server-monitor.js';
 import { targetOf } from './targets.js';
@@ -114,16 +114,81 @@ function processCpu(atStart: CpuReading | null, atEnd: CpuReading, generated: Ge
   };
 }
 
+/**
+ * A warm-up until compilation has settled: windows of the scenario's load, each read for the process's CPU µs per
+ * order, until two in a row differ by less than SETTLED_WITHIN (or than /proc's ticks can tell over a window's orders:
+ * a light load's few orders), or SETTLE_BOUND_SEC have passed. What V8 compiles shows
+ * nowhere but in the CPU an order costs while it compiles (on its helper threads and in the isolates themselves), and
+ * counting compilations would need a flag the service does not run with; a fixed warm-up long enough for the slowest
+ * target would cost every target that long in every round.
+ */
+const SETTLE_WINDOW_SEC = 5;
+const SETTLED_WITHIN = 0.03;
+const SETTLE_BOUND_SEC = 40;
+/** Linux's clock tick, in which /proc counts CPU time. */
+const TICK_SEC = 0.01;
+
+interface Warmed {
+  readonly warmUp: WarmUp;
+  /** Wrong statuses and requests without an answer in the warm-up: an order answered wrongly is wrong whenever. */
+  readonly unexpected: ReadonlyMap<number, number>;
+  readonly noResponse: ReadonlyMap<string, number>;
+}
+
+async function warmUntilSettled(
+  scenario: Scenario,
+  target: LoadTarget,
+  settings: DriveSettings,
+  tag: string,
+): Promise<Warmed> {
+  const unexpected = new Map<number, number>();
+  const noResponse = new Map<string, number>();
+  const windows: number[] = [];
+  const started = performance.now();
+  let settled = false;
+  while (!settled && performance.now() - started < SETTLE_BOUND_SEC * 1000) {
+    const before = processCpuSec(target.pid);
+    const load = {
+      url: new URL('/order', target.url),
+      scenario,
+      connections: settings.connections,
+      durationSec: SETTLE_WINDOW_SEC,
+      warmUpSec: 0,
+      tag: `${tag}-settle-${windows.length}`,
+    };
+    const window = await settings.generator.start(load, () => {}).finished;
+    const after = processCpuSec(target.pid);
+    for (const [status, count] of window.unexpected) tally(unexpected, status, count);
+    for (const [cause, count] of window.noResponse) tally(noResponse, cause, count);
+    if (before === null || after === null || window.responses === 0) break;
+    windows.push(Math.round(((after - before) * 1e6) / window.responses));
+    const [previous, last] = windows.slice(-2);
+    // /proc counts CPU in ticks: a window's figure is known to two of them, spread over its orders.
+    const resolution = (2 * TICK_SEC * 1e6) / window.responses;
+    settled =
+      previous !== undefined &&
+      last !== undefined &&
+      Math.abs(last - previous) < Math.max(SETTLED_WITHIN * previous, resolution);
+    process.stderr.write(
+      `  ${settings.label}: warming up, ${windows.map((us) => us.toLocaleString('en')).join(', ')} CPU µs per order\n`,
+    );
+  }
+  const seconds = Math.round((performance.now() - started) / 1000);
+  return { warmUp: { seconds, windowsUsPerOrder: windows, settled }, unexpected, noResponse };
+}
+
 export async function driveScenario(scenario: Scenario, target: LoadTarget, settings: DriveSettings): Promise<Driven> {
   const base = target.url;
   const { durationSec, connections, generator } = settings;
   const tag = `${RUN_TAG}-${++drives}`;
   await warmUp(base, tag);
   const before = target.isThisService ? await health(base) : null;
+  const settling = scenario.warmUntilSettled === true && target.pid !== null;
+  const warmed = settling ? await warmUntilSettled(scenario, target, settings, tag) : null;
   let monitor: ReturnType<typeof startMonitor> | undefined;
   let cpuAtStart: CpuReading | null = null;
   let measuringSince: number | undefined;
-  const warmUpSec = scenario.warmUpSec ?? 1;
+  const warmUpSec = warmed ? 0 : (scenario.warmUpSec ?? 1);
   const running = generator.start(
     { url: new URL('/order', base), scenario, connections, durationSec, warmUpSec, tag },
     () => {
@@ -154,6 +219,13 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     generated = await running.finished;
   } finally {
     clearInterval(progress);
+  }
+  if (warmed) {
+    const unexpected = new Map(generated.unexpected);
+    const noResponse = new Map(generated.noResponse);
+    for (const [status, count] of warmed.unexpected) tally(unexpected, status, count);
+    for (const [cause, count] of warmed.noResponse) tally(noResponse, cause, count);
+    generated = { ...generated, unexpected, noResponse };
   }
   const cpu = processCpu(cpuAtStart, cpuReading(target.pid), generated);
   await monitor?.loadStopped();
@@ -202,6 +274,7 @@ export async function driveScenario(scenario: Scenario, target: LoadTarget, sett
     sampledPeakRssMb: rssSamples.length > 0 ? Math.round(Math.max(...rssSamples)) : null,
     peakOrdersInFlight: monitor?.peakOrdersInFlight() ?? null,
     processCpu: cpu,
+    warmUp: warmed?.warmUp ?? { seconds: warmUpSec, windowsUsPerOrder: [], settled: false },
     problems,
     timeline: generated.samples ? timeline(generated.samples, generated.elapsedMs, durationSec > 20 ? 1 : 0.5) : null,
     histogram: histogram(generated.latencies),

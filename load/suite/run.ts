@@ -4,8 +4,8 @@
  * load generator (autocannon, or wrk), and holds every scenario to its gates:
  * each order gets the status it must, nothing is still running once the load
  * stops, and no thread was replaced. With --against (or --go), runs the
- * comparison scenarios against this service and another server alternately,
- * round by round. Prints its figures; keeps the run in load/results/<time>/
+ * comparison scenarios against this service, another server and the lean
+ * build of this service's stack (load/lean/) alternately, round by round. Prints its figures; keeps the run in load/results/<time>/
  * (report.json, report.html, the servers' logs) and lists every run kept in
  * load/results/index.html. load/README.md says what each part measures.
  */
@@ -27,6 +27,7 @@ import { DEFAULT_GO_SERVICE_CMD, goService, GO_SERVICE_URL } from './go-service.
 import { commandServer, runningServer } from './other-server.js';
 import { SCENARIOS } from './scenarios.js';
 import { comparisonTable, cpuByThreadTable, scenariosTable, sleepsTable } from './terminal-tables.js';
+import { leanBuild } from './lean-build.js';
 import { thisService } from './this-service.js';
 
 const GENERATORS: Readonly<Record<GeneratorName, LoadGenerator>> = { autocannon: AUTOCANNON, wrk: WRK };
@@ -37,7 +38,7 @@ const { values: options, positionals: names } = parseCommandLine(
     positionals: '[SCENARIO…]',
     summary: [
       'Runs the named scenarios (all by default) against this service, a fresh server per scenario,',
-      'or with --against (or --go), the comparison scenarios against this service and another server alternately.',
+      'or with --against (or --go), the comparison scenarios against this service, another server and the lean build alternately.',
     ].join('\n'),
     notes: [
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
@@ -56,7 +57,7 @@ const { values: options, positionals: names } = parseCommandLine(
     connections: { type: 'integer', help: "connections, instead of the scenario's" },
     'warm-up': {
       type: 'integer',
-      help: "seconds of the same load before each measured round, not counted, instead of the scenario's",
+      help: "seconds of the same load before each measured round, not counted, instead of the scenario's (a comparison's: until the CPU per order settles, at most 40 s)",
     },
     smoke: { type: 'boolean', help: 'a few seconds per scenario: gates applied, targets not judged (what CI runs)' },
     generator: {
@@ -90,7 +91,7 @@ const { values: options, positionals: names } = parseCommandLine(
     },
     rounds: {
       ...roundsOption(3),
-      help: 'with --against: rounds per scenario and server, alternating this, other, this, other…',
+      help: 'with --against: rounds per scenario and server, alternating this, other, lean, this, other, lean…',
     },
     compare: {
       type: 'string',
@@ -123,7 +124,8 @@ if (unknown.length > 0)
 const warmUpSec = options['warm-up'];
 if (warmUpSec !== undefined && warmUpSec < 0) fail(`--warm-up: 0 or more seconds, not ${warmUpSec}`);
 const selected = (names.length > 0 ? catalogue.filter((scenario) => names.includes(scenario.name)) : catalogue).map(
-  (scenario) => (warmUpSec === undefined ? scenario : { ...scenario, warmUpSec }),
+  (scenario) =>
+    warmUpSec === undefined && !options.smoke ? scenario : { ...scenario, warmUpSec, warmUntilSettled: false },
 );
 for (const scenario of selected) {
   try {
@@ -198,19 +200,29 @@ if (comparing) {
       generator,
     };
     // The other server not answering, or not starting, ends the run with what it says, not a stack trace.
-    const c = await compareScenario(
-      scenario,
-      options.rounds,
-      { startThis: startThisService, other, logFile: folder.logFile },
-      settings,
-    ).catch((error: Error) => fail(error.message));
+    const start = {
+      this: startThisService,
+      other: async (_env: Readonly<Record<string, string>>, logFile: string) => ({
+        target: await other.startRound(logFile),
+        stop: () => other.endRound(),
+      }),
+      lean: leanBuild,
+    };
+    const c = await compareScenario(scenario, options.rounds, { start, logFile: folder.logFile }, settings).catch(
+      (error: Error) => fail(error.message),
+    );
     compared.push(c);
-    progress(`${scenario.name}: this ÷ other ${formatRatio(c.pairRatios, c.ratioOfMedians)}`);
+    progress(
+      `${scenario.name}: this ÷ other ${formatRatio(c.pairRatios, c.ratioOfMedians)}, this ÷ lean ${formatRatio(c.pairRatiosToLean!, c.ratioToLean)}`,
+    );
   }
   console.log(comparisonTable(compared));
   console.log(
-    `median (min–max) of ${options.rounds} rounds, ${generator.name}; this ÷ other: the ratio of the medians (min–max of the ratios round by round);` +
-      ' CPU µs/order: the process (every thread) over the measured load, per order answered',
+    `median (min–max) of ${options.rounds} rounds, ${generator.name}; this ÷ other, this ÷ lean: the ratio of the medians (min–max of the ratios round by round);` +
+      ' CPU µs/order: the process (every thread) over the measured load, per order answered' +
+      (selected.some((scenario) => scenario.warmUntilSettled)
+        ? '; each round warmed up until its CPU per order settled'
+        : ''),
   );
   const byThread = cpuByThreadTable(compared);
   if (byThread) console.log(`\n${byThread}`);

@@ -25,6 +25,11 @@ export interface Scenario {
    * a warm-up.
    */
   readonly warmUpSec?: number;
+  /**
+   * Warm up in windows of the same load until the server's CPU per order has settled (its code compiled), within a
+   * bound (drive.ts), instead of `warmUpSec`: what a comparison of CPU per order needs.
+   */
+  readonly warmUntilSettled?: boolean;
   /** Orders a second, sent steadily whatever the answers; absent: each connection sends its next as its last is answered. */
   readonly rate?: number;
   /** The body of order number n (n counts from 0 across the run). */

@@ -70,18 +70,20 @@ export function scenariosTable(results: readonly ScenarioResult[]): string {
     : `${formatTable(columns, rows)}\n\n${formatTable(targetColumns, targets)}`;
 }
 
-/** Per scenario, each figure on both sides: the headline first, then the others. */
+/** Per scenario, each figure on every side, and this service's ratio to the other server and to the lean build. */
 export function comparisonTable(compared: readonly ComparedScenario[]): string {
   const columns: Column[] = [
     { heading: 'scenario' },
     { heading: 'figure' },
     right('this service'),
     right('other server'),
+    right('lean build'),
     right('this ÷ other'),
+    right('this ÷ lean'),
     { heading: 'gates' },
   ];
   const rows = compared.flatMap((c) => {
-    const gates = [...c.this, ...c.other].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED';
+    const gates = [...c.this, ...c.other, ...(c.lean ?? [])].every((r) => r.problems.length === 0) ? 'ok' : 'FAILED';
     const figures = c.figures ?? [
       {
         kind: c.headline,
@@ -96,7 +98,9 @@ export function comparisonTable(compared: readonly ComparedScenario[]): string {
       `${HEADLINES[f.kind].label}${f.kind === 'peakRss' ? `, ${c.rssMethod}` : ''}`,
       formatSpread(f.thisFigure),
       formatSpread(f.otherFigure),
+      f.leanFigure ? formatSpread(f.leanFigure) : '—',
       formatRatio(f.pairRatios, f.ratioOfMedians),
+      f.pairRatiosToLean ? formatRatio(f.pairRatiosToLean, f.ratioToLean) : '—',
       i === 0 ? gates : '',
     ]);
   });
@@ -110,23 +114,69 @@ const THREAD_COLUMNS: ReadonlyArray<readonly [ThreadKind, string]> = [
   ['other', 'other'],
 ];
 
+/** A scenario's rounds on each side there is: a plain run has only this service's. */
+interface RoundsBySide {
+  readonly name: string;
+  readonly this: readonly ScenarioResult[];
+  readonly other?: readonly ScenarioResult[];
+  readonly lean?: readonly ScenarioResult[];
+}
+
+/** a[i] ÷ b[i] round by round: their median and min–max, or a dash where no round had both. */
+function ratio(a: readonly number[], b: readonly number[]): string {
+  const ratios = spreadOf(pairRatios(a, b));
+  return Number.isFinite(ratios.median) ? formatRatio(ratios) : '—';
+}
+
+type ByThread = Readonly<Record<ThreadKind, number>>;
+const byThreadOf = (rounds: readonly ScenarioResult[]): Array<ByThread | null> =>
+  rounds.map((r) => r.processCpu?.byThread ?? null);
+const totalsOf = (rounds: readonly ScenarioResult[]): number[] => rounds.map((r) => r.processCpu?.usPerOrder ?? NaN);
+const kindOf = (split: ReadonlyArray<ByThread | null>, kind: ThreadKind): number[] =>
+  split.map((byThread) => byThread?.[kind] ?? NaN);
+
 /**
- * Where this service's CPU per order went, by kind of thread, over the rounds of each scenario (median and min–max; a
- * plain run has one): what the threads cost beside what they buy. Empty when no round could read the threads.
+ * Where the CPU per order went, by kind of thread, over the rounds of each scenario (median and min–max; a plain run has
+ * one): what the threads cost beside what they buy. This service and the lean build of its stack by thread, with this
+ * service's ratio to the lean build thread by thread; the other server (the Go service, whose threads are not Node's)
+ * as its total, with this service's ratio to it. Empty when no round could read the threads.
  */
-export function cpuByThreadTable(
-  scenarios: ReadonlyArray<{ readonly name: string; readonly this: readonly ScenarioResult[] }>,
-): string {
+export function cpuByThreadTable(scenarios: readonly RoundsBySide[]): string {
+  const spread = (values: readonly number[]): string =>
+    values.some(Number.isFinite) ? formatSpread(spreadOf(values)) : '—';
   const rows = scenarios.flatMap((c) => {
-    const split = c.this.map((r) => r.processCpu?.byThread).filter((byThread) => byThread != null);
-    if (split.length === 0) return [];
-    return [
-      [c.name, ...THREAD_COLUMNS.map(([kind]) => formatSpread(spreadOf(split.map((byThread) => byThread[kind]))))],
+    const mine = byThreadOf(c.this);
+    if (!mine.some((byThread) => byThread !== null)) return [];
+    const rows = [
+      [c.name, 'this service', spread(totalsOf(c.this)), ...THREAD_COLUMNS.map(([kind]) => spread(kindOf(mine, kind)))],
     ];
+    if (c.lean && c.lean.length > 0) {
+      const lean = byThreadOf(c.lean);
+      rows.push(
+        ['', 'lean build', spread(totalsOf(c.lean)), ...THREAD_COLUMNS.map(([kind]) => spread(kindOf(lean, kind)))],
+        [
+          '',
+          'this ÷ lean',
+          ratio(totalsOf(c.this), totalsOf(c.lean)),
+          ...THREAD_COLUMNS.map(([kind]) => ratio(kindOf(mine, kind), kindOf(lean, kind))),
+        ],
+      );
+    }
+    if (c.other && c.other.length > 0)
+      rows.push(
+        ['', 'other server', spread(totalsOf(c.other)), ...THREAD_COLUMNS.map(() => '')],
+        ['', 'this ÷ other', ratio(totalsOf(c.this), totalsOf(c.other)), ...THREAD_COLUMNS.map(() => '')],
+      );
+    return rows;
   });
   if (rows.length === 0) return '';
   return formatTable(
-    [{ heading: 'this service, CPU µs per order by thread' }, ...THREAD_COLUMNS.map(([, heading]) => right(heading))],
+    [
+      { heading: 'CPU µs per order by thread' },
+      { heading: 'server' },
+      right('total'),
+      ...THREAD_COLUMNS.map(([, heading]) => right(heading)),
+    ],
     rows,
   );
 }
@@ -136,29 +186,31 @@ const sleepsOfRounds = (rounds: readonly ScenarioResult[]): number[] =>
 
 /**
  * How often each process's threads went to sleep per order, over the rounds of each scenario (median and min–max),
- * this service beside the other server where there is one: a sleep and its wake-up cost a thread as much CPU as a
- * small function's whole work, so this tells how much of the CPU per order is waking up rather than working. Empty
- * when no round could read them.
+ * this service beside the other server and the lean build where there are: a sleep and its wake-up cost a thread as
+ * much CPU as a small function's whole work, so this tells how much of the CPU per order is waking up rather than
+ * working. Empty when no round could read them.
  */
-export function sleepsTable(
-  scenarios: ReadonlyArray<{
-    readonly name: string;
-    readonly this: readonly ScenarioResult[];
-    readonly other?: readonly ScenarioResult[];
-  }>,
-): string {
+export function sleepsTable(scenarios: readonly RoundsBySide[]): string {
   const compared = scenarios.some((c) => (c.other?.length ?? 0) > 0);
   const rows = scenarios.flatMap((c) => {
     const mine = sleepsOfRounds(c.this);
-    const theirs = sleepsOfRounds(c.other ?? []);
     if (!mine.some(Number.isFinite)) return [];
     const row = [c.name, formatSpread(spreadOf(mine))];
     if (!compared) return [row];
-    const ratios = spreadOf(pairRatios(mine, theirs));
-    return [[...row, formatSpread(spreadOf(theirs)), Number.isFinite(ratios.median) ? formatRatio(ratios) : '—']];
+    const theirs = sleepsOfRounds(c.other ?? []);
+    const lean = sleepsOfRounds(c.lean ?? []);
+    return [
+      [
+        ...row,
+        formatSpread(spreadOf(theirs)),
+        lean.some(Number.isFinite) ? formatSpread(spreadOf(lean)) : '—',
+        ratio(mine, theirs),
+        ratio(mine, lean),
+      ],
+    ];
   });
   if (rows.length === 0) return '';
   const columns: Column[] = [{ heading: 'thread sleeps per order' }, right('this service')];
-  if (compared) columns.push(right('other server'), right('this ÷ other'));
+  if (compared) columns.push(right('other server'), right('lean build'), right('this ÷ other'), right('this ÷ lean'));
   return `${formatTable(columns, rows)}\nvoluntary context switches of every thread of the process over the measured load (load/lib/proc.ts, sleepsOf), per order answered`;
 }

@@ -5,13 +5,13 @@
  * settings are then its own.
  */
 import { pidServing } from '../lib/proc.js';
-import { startServerProcess } from '../lib/server-process.js';
-import type { StartThisService } from './comparison.js';
+import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
+import type { StartServer } from './comparison.js';
 
 export function thisService(
   externalUrl: string | undefined,
   serverEnvOverride: Readonly<Record<string, string>>,
-): StartThisService {
+): StartServer {
   if (externalUrl) {
     const url = new URL(externalUrl);
     return async () => ({
@@ -21,22 +21,30 @@ export function thisService(
   }
   return async (scenarioEnv, logFile) => {
     const serverEnv = { ...scenarioEnv, ...serverEnvOverride };
-    const server = await startServerProcess(serverEnv, { logFile });
-    return {
-      target: {
-        url: server.url,
-        isThisService: true,
-        pid: server.child.pid ?? null,
-        freshProcess: true,
-        serverEnv,
-        output: () => server.stdout,
-      },
-      stop: async () => {
-        if (server.child.exitCode === null) {
-          server.child.kill('SIGTERM');
-          await server.exited;
-        }
-      },
-    };
+    return startedForRound(await startServerProcess(serverEnv, { logFile }), serverEnv, true);
+  };
+}
+
+/** A server process started for a round as the round's target, and what stops it (SIGTERM, then its exit). */
+export function startedForRound(
+  server: ServerProcess,
+  serverEnv: Readonly<Record<string, string>>,
+  isThisService: boolean,
+): Awaited<ReturnType<StartServer>> {
+  return {
+    target: {
+      url: server.url,
+      isThisService,
+      pid: server.child.pid ?? null,
+      freshProcess: true,
+      serverEnv,
+      output: () => server.stdout,
+    },
+    stop: async () => {
+      if (server.child.exitCode === null) {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    },
   };
 }

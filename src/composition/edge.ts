@@ -187,7 +187,8 @@ function appDependencies(
       records,
       ledger,
       cursors: new FeedCursors(store.events?.cursorSecret ?? randomBytes(32)),
-      ...(store.attempts ? { attempts: store.attempts } : {}),
+      // The services' books are kept past a run where the attempts are (Postgres): in memory they go as it ends.
+      ...(store.attempts ? { attempts: store.attempts, effects: store.services } : {}),
       orderTimeoutMs: config.orderTimeoutMs,
       redrives: records.redrive !== undefined,
     },

@@ -1,13 +1,12 @@
 /**
  * The order engine: the pipeline on its worker pool, without HTTP — the
  * shared memory (cancel cells, tracker, courier pool), the pool and its
- * registry of threads, the step runner, the payment provider's gateway and
+ * registry of threads, the step runner, the remote services' gateways and
  * the background voider — built from the configuration and a store's books.
  * What the service runs (service.ts) and what the benchmarks run alone.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { HealthReport } from '../http/wire/api-schemas.js';
 import { MemoryLedger } from '../ledger/memory-ledger.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import { logThreadExit, stepLog } from '../observability/logging.js';
@@ -18,17 +17,27 @@ import { OrderPipeline, type CompensationFallback } from '../pipeline/order-pipe
 import { modulesOf, type StepDefinition, type StepJournal, type StepRecorder } from '../pipeline/steps.js';
 import { compiledModule } from '../paths.js';
 import { CancelCellAllocator, CancelCells } from '../shared-memory/cancel-cells.js';
-import { CLIENT_INDICES, ELSEWHERE, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
+import { CLIENT_INDICES, SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import { StepTracker } from '../shared-memory/step-tracker.js';
-import { BackgroundVoider } from '../threads/background-voider.js';
+import { BackgroundVoider } from '../ledger/background-voider.js';
 import { PaymentGateway } from '../threads/payment-gateway.js';
-import { PooledStepRunner, type Reclaimed, type StepLog } from '../threads/pooled-step-runner.js';
+import { EffectGateway } from '../threads/effect-gateway.js';
+import { REQUESTED_EFFECT } from '../threads/protocol.js';
+import { MemoryServiceBooks } from '../ledger/memory-service-books.js';
+import type { EffectCaller, ServiceBooks } from '../ledger/service-books.js';
+import {
+  PooledStepRunner,
+  type PooledStepRunnerOptions,
+  type Reclaimed,
+  type StepLog,
+} from '../threads/pooled-step-runner.js';
 import { StepPool, type StepPoolOptions } from '../threads/step-pool.js';
-import { StepRings } from '../threads/step-rings.js';
 import { TasksInFlight } from '../threads/tasks-in-flight.js';
+import { scheduleOf } from '../threads/kernel-schedule.js';
+import type { ThreadReadings } from '../threads/thread-verdict.js';
 import { DEFAULT_STEPS } from './steps.js';
 import { DEPENDENCIES, DEPENDENCY_NAMES, type Dependency, type DependencyName } from '../domain/dependencies.js';
-import { breakerJson, type DependencyControl, type DependencyState } from '../http/routes/dependencies-route.js';
+import type { DependencyControl, DependencyState } from '../http/routes/dependencies-route.js';
 import { DependencyOutages } from '../shared-memory/dependency-outages.js';
 import { SharedLogLevel } from '../shared-memory/log-level.js';
 import { DependencyBreakers } from '../resilience/dependency-breakers.js';
@@ -37,7 +46,13 @@ import type { ClientBook } from '../clients/client-book.js';
 import type { ViewedClient } from '../observability/thread-frame.js';
 import { CpuTurns } from '../threads/cpu-turns.js';
 import { capOf, NO_SHARERS, type Sharers } from '../fairness/fair-share.js';
+import { DEFAULT_RANK } from '../fairness/tiers.js';
+import { rankOf, TIERS } from '../domain/tier.js';
+import { healthOf, poolFiguresOf, type EngineHealth } from './engine-figures.js';
 import { clientFigures, createClientBook, OTHER_CLIENTS, viewedClients, type ClientSources } from './clients.js';
+
+/** A run as begun, by an instance no one takes it over from (in memory, and the benchmarks). */
+const asBegun = (): EffectCaller => ({ fence: 0, instance: undefined });
 
 /** A step is run once more if its thread dies under it through no fault of its own. */
 const MAX_STEP_ATTEMPTS = 2;
@@ -49,13 +64,14 @@ const MAX_STEP_ATTEMPTS = 2;
 const COURIER_WAITER_SLACK = 64;
 
 /** What the engine alone can tell of the service's health (the service adds its settings and its store). */
-export type EngineHealth = Omit<HealthReport, 'fault_injection' | 'access' | 'durable'>;
 
 /** The order pipeline on its worker pool, without HTTP: what the service and the benchmarks run. */
 export interface OrderEngine {
   readonly pipeline: OrderPipeline;
   /** The payment provider's end on the main thread. */
   readonly paymentGateway: PaymentGateway;
+  /** The end of the services the other steps act on, on the main thread. */
+  readonly effectGateway: EffectGateway;
   /** Voids of failed orders the main thread asks of the provider itself, until it answers. */
   readonly voider: BackgroundVoider;
   /** The courier pool in shared memory (handed to the durable mode, which makes it global). */
@@ -98,6 +114,10 @@ export interface EngineOptions {
   readonly steps?: readonly StepDefinition[];
   /** The payment provider's books; in memory unless given. */
   readonly ledger?: PaymentLedger;
+  /** The books of the services the other steps act on (the vendor's, the courier service's); in memory unless given. */
+  readonly services?: ServiceBooks;
+  /** Who a run's steps call their services as (the store's claim of the run); without: every run as begun. */
+  readonly callerOf?: (run: number) => EffectCaller;
   /**
    * Whether the store's recovery voids a run whose void could not be asked
    * (the durable mode): then the main thread asks once and leaves the rest
@@ -118,6 +138,8 @@ export function createOrderEngine(
   {
     steps = DEFAULT_STEPS,
     ledger = new MemoryLedger(),
+    services = new MemoryServiceBooks(),
+    callerOf = asBegun,
     recoveryVoidsInDoubt = false,
     clients,
     recorder,
@@ -125,6 +147,7 @@ export function createOrderEngine(
   }: EngineOptions = {},
 ): OrderEngine {
   const paymentGateway = new PaymentGateway(ledger, log, config.idempotencyTtlMs);
+  const effectGateway = new EffectGateway(services, log);
   const voider = new BackgroundVoider(ledger, log, !recoveryVoidsInDoubt);
   const { cells, tracker, couriers } = sharedMemoryOf(config, steps.length);
   const book = clients?.book ?? createClientBook(config);
@@ -159,18 +182,19 @@ export function createOrderEngine(
       threadView.threadExited(exit);
       for (const listener of replacedListeners) listener(exit.cause);
     },
-    onLedgerRequest: (request) => paymentGateway.receive(request),
-    // A step's turn of thread time goes back once its thread has marked its CPU work over, not at its report.
-    onThreadWrote: () => cpuTurns.giveBackComputed(),
+    ...receiversOf(paymentGateway, effectGateway),
+    // A step's turn of thread time goes back once its thread has marked its CPU work over: looked at as tasks settle.
+    onTaskSettled: () => cpuTurns.giveBackComputed(),
   });
   const runner = new PooledStepRunner(
     pool,
     cellAllocator,
     {
       graceMs: config.cancelGraceMs,
-      threadProgress: (threadId) => tracker.progressOf(threadId),
+      threads: threadReadingsOf(tracker),
       maxAttempts: MAX_STEP_ATTEMPTS,
-      settleRequests: (requests, run) => paymentGateway.settle(requests, run),
+      settleRequests: settlerOf(paymentGateway, effectGateway),
+      callerOf,
       tasksInFlight,
       clientOf: (client) => book.entryOf(client),
       cpuTurns,
@@ -188,6 +212,7 @@ export function createOrderEngine(
   return {
     pipeline,
     paymentGateway,
+    effectGateway,
     voider,
     couriers,
     health: () => healthOf({ tracker, pool, cellAllocator, couriers, pipeline, threadView, breakers }),
@@ -206,6 +231,31 @@ export function createOrderEngine(
       voider.close();
     },
   };
+}
+
+/** A thread's progress from the tracker, its schedule from the kernel by the id its shard keeps. */
+function threadReadingsOf(tracker: StepTracker): ThreadReadings {
+  return {
+    progressOf: (threadId) => tracker.progressOf(threadId),
+    scheduleOf: (threadId) => scheduleOf(tracker.kernelThreadIdOf(threadId)),
+  };
+}
+
+/** Where a step's requests go as they arrive: to the gateway of the service each is for. */
+function receiversOf(
+  payment: PaymentGateway,
+  effects: EffectGateway,
+): Pick<StepPoolOptions<Reclaimed>, 'onLedgerRequest' | 'onEffectRequest'> {
+  return {
+    onLedgerRequest: (request) => payment.receive(request),
+    onEffectRequest: (request) => effects.receive(request),
+  };
+}
+
+/** A step's requests settled with the service they went to: its effect's, or the provider's. */
+function settlerOf(payment: PaymentGateway, effects: EffectGateway): PooledStepRunnerOptions['settleRequests'] {
+  return (requests, run, step, caller) =>
+    requests & REQUESTED_EFFECT ? effects.settle(step, run, caller) : payment.settle(requests, run);
 }
 
 /** Where each client's figures come from: the book, the couriers' shared memory, the turns, and the service's counts. */
@@ -230,12 +280,19 @@ function sharedMemoryOf(
   config: Config,
   stepsPerOrder: number,
 ): { cells: CancelCells; tracker: StepTracker; couriers: SlotSemaphore } {
+  // Every order in flight can have one courier step waiting, and no more.
+  const couriers = SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK);
+  // The tiers keep headroom in the couriers as at admission: the best tier configured is in play from the start.
+  const configured = [...config.clientTiers.values()].map(rankOf);
+  couriers.setTierCeilings(
+    TIERS.map((tier) => Math.round(config.tierCeilings[tier] * 1000)),
+    Math.min(DEFAULT_RANK, ...configured),
+  );
   return {
     // Room for every step of every order admitted: a cell per task in flight.
     cells: CancelCells.create(config.maxInflight * stepsPerOrder),
     tracker: StepTracker.create(config.threads),
-    // Every order in flight can have one courier step waiting, and no more.
-    couriers: SlotSemaphore.create(config.couriers, config.threads, config.maxInflight + COURIER_WAITER_SLACK),
+    couriers,
   };
 }
 
@@ -355,62 +412,6 @@ function breakersOf(
   });
 }
 
-interface HealthSources {
-  readonly tracker: StepTracker;
-  readonly pool: StepPool<Reclaimed>;
-  readonly cellAllocator: CancelCellAllocator;
-  readonly couriers: SlotSemaphore;
-  readonly pipeline: OrderPipeline;
-  readonly threadView: ThreadView;
-  readonly breakers: DependencyBreakers | undefined;
-}
-
-/** What /healthz says of the engine, read afresh. */
-function healthOf({
-  tracker,
-  pool,
-  cellAllocator,
-  couriers,
-  pipeline,
-  threadView,
-  breakers,
-}: HealthSources): EngineHealth {
-  return {
-    running_steps: tracker.running(),
-    threads: pool.threadCount,
-    queued: cellAllocator.countNotStarted(),
-    // Slots lent to other instances (the durable mode) are held, but by no courier of ours.
-    couriers_busy: couriers.busy() - couriers.heldBy(ELSEWHERE),
-    couriers: couriers.size,
-    orders_in_flight: pipeline.ordersInFlight,
-    threads_replaced: pool.registry.replaced,
-    per_thread: threadView.perThread(),
-    ...(breakers
-      ? {
-          breakers: Object.fromEntries(
-            breakers.readings().map((reading) => [reading.dependency, breakerJson(reading)]),
-          ) as EngineHealth['breakers'],
-        }
-      : {}),
-  };
-}
-
-/** The pool's figures for the metrics: each of these reads every thread or summarizes a histogram, so only when read. */
-function poolFiguresOf(pool: StepPool<Reclaimed>): PoolFigures {
-  return {
-    completed: pool.completed,
-    get utilization() {
-      return pool.utilization;
-    },
-    get runTime() {
-      return pool.timings.runTime;
-    },
-    get waitTime() {
-      return pool.timings.waitTime;
-    },
-  };
-}
-
 /** What every thread maps: the cells, the tracker, the courier slots, the dependencies' outages, the log level. */
 interface ThreadMemory {
   readonly cells: CancelCells;
@@ -420,20 +421,18 @@ interface ThreadMemory {
   readonly logLevel: SharedLogLevel;
 }
 
-/** The pool of step threads over `memory`, each thread with its pair of rings and every step module loaded. */
+/** The pool of step threads over `memory`, each thread with every step module loaded. */
 function stepPoolOf(
   config: Config,
   steps: readonly StepDefinition[],
   { cells, tracker, couriers, outages, logLevel }: ThreadMemory,
   recorder: StepRecorder | undefined,
-  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onThreadWrote'>,
+  told: Pick<StepPoolOptions<Reclaimed>, 'onThreadExit' | 'onLedgerRequest' | 'onEffectRequest' | 'onTaskSettled'>,
 ): StepPool<Reclaimed> {
-  const rings = StepRings.create(config.threads);
   return new StepPool<Reclaimed>({
     threads: config.threads,
     tasksPerThread: config.threadMaxTasks,
     queueLimit: config.poolQueueLimit,
-    cells: cells.capacity,
     workerFile: compiledModule('workers/step-worker'),
     // The young generation is not the pool's to cap: the process's flag decides it (src/runtime.ts).
     resourceLimits: { maxOldGenerationSizeMb: config.threadMaxHeapMb },
@@ -447,9 +446,7 @@ function stepPoolOf(
       dependencyOutages: outages.buffer,
       stepRetries: config.stepRetries,
       ...(recorder ? { stepTimings: true } : {}),
-      stepRings: rings.buffers,
     },
-    rings,
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
     ...told,
   });

@@ -79,7 +79,10 @@ export async function startService({ config, logger, steps = DEFAULT_STEPS }: Se
   const { url, warmedUp } = await stages.orClose(async () => {
     const warmedUp = warming && (await warmUp(config, log, warming, engine, edge));
     // After the warm-up: the durable mode's courier allotment takes over an idle semaphore.
-    store.attach({ couriers: engine.couriers, forget: (order) => engine.paymentGateway.forget(order) });
+    store.attach({
+      couriers: engine.couriers,
+      forget: (order) => (engine.paymentGateway.forget(order), engine.effectGateway.forget(order)),
+    });
     await store.start();
     await events?.deliveries.start();
     warnOfIgnoredKeys(config, store, log);
@@ -117,10 +120,12 @@ function startEngine(
     clients,
     lastingFromMs: config.orderTimeoutMs,
   });
-  const warming = config.warmUpMs > 0 ? new ServiceWarmUp(config, store.ledger) : undefined;
+  const warming = config.warmUpMs > 0 ? new ServiceWarmUp(config, store.ledger, store.services) : undefined;
   const engine = createOrderEngine({ ...config, couriers: store.couriers }, log, {
     steps,
     ledger: warming?.ledger ?? store.ledger,
+    services: warming?.services ?? store.services,
+    callerOf: (run) => store.callerOf(run),
     recoveryVoidsInDoubt: store.voidsRunsInDoubt,
     clients: {
       book: clients,
@@ -155,7 +160,7 @@ async function warmUp(
 ): Promise<WarmUpFigures | undefined> {
   const caller = warmUpCaller(config);
   if (caller) return warming.run({ engine, caller, app: (parts) => createApp({ ...edge.appParts, ...parts }) });
-  warming.ledger.open();
+  warming.open();
   log.warn('no warm-up: no client is configured to place its orders as (API_KEYS)');
   return undefined;
 }

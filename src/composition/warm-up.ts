@@ -31,6 +31,8 @@ import { AT_RISK_BYTES } from '../threads/payment-gateway.js';
 import { traceIdsOnly } from '../tracing/trace-ids.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import { LedgerAfterWarmUp } from '../warm-up/ledger-after-warm-up.js';
+import { ServicesAfterWarmUp } from '../warm-up/services-after-warm-up.js';
+import type { ServiceBooks } from '../ledger/service-books.js';
 import { sendWarmUpOrders, warmUpOrderId, type WarmUpFigures } from '../warm-up/warm-up-orders.js';
 import type { OrderEngine } from './engine.js';
 import type { Express } from 'express';
@@ -51,11 +53,13 @@ export interface WarmUpParts {
 export class ServiceWarmUp {
   /** The books to build the engine with: the scratch store's until the warm-up is over, then `real`. */
   readonly ledger: LedgerAfterWarmUp;
+  readonly services: ServicesAfterWarmUp;
   private readonly scratch: MemoryStore;
 
   constructor(
     private readonly config: Config,
     real: PaymentLedger,
+    realServices: ServiceBooks,
   ) {
     this.scratch = new MemoryStore({
       ttlMs: config.idempotencyTtlMs,
@@ -66,6 +70,13 @@ export class ServiceWarmUp {
       clientWeights: new Map(),
     });
     this.ledger = new LedgerAfterWarmUp(real, this.scratch.ledger);
+    this.services = new ServicesAfterWarmUp(realServices, this.scratch.services);
+  }
+
+  /** Every book the engine was built with, the real ones from now on. */
+  open(): void {
+    this.ledger.open();
+    this.services.open();
   }
 
   /** Runs the warm-up, then opens the real books; throws, books unopened, if anything of it is left running. */
@@ -121,10 +132,14 @@ export class ServiceWarmUp {
     await desk.whenIdle();
     desk.stopAskingUnsettled();
     // Nothing is kept of an answered order unless a thread was lost under it (an answer never claimed, swept later).
-    for (let n = 0; n < figures.orders; n++) engine.paymentGateway.forget(orderKey(caller.client, warmUpOrderId(n)));
+    for (let n = 0; n < figures.orders; n++) {
+      const order = orderKey(caller.client, warmUpOrderId(n));
+      engine.paymentGateway.forget(order);
+      engine.effectGateway.forget(order);
+    }
     const left = leftRunning(engine);
     if (left.length > 0) throw new Error(`the warm-up left ${left.join(', ')}`);
-    this.ledger.open();
+    this.open();
     return figures;
   }
 }

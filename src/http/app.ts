@@ -10,7 +10,6 @@
 import { buildInfo } from '../version.js';
 import type { Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { StoreBusy, StoreUnavailable, type ErrorKind } from '../domain/errors.js';
 import type { OrderObserver } from '../observability/metrics.js';
@@ -19,7 +18,7 @@ import { guards, type Guards, type Identify } from './guards/authorization.js';
 import { gate, type GateOptions } from './guards/gate.js';
 import { healthRoute, readinessRoute } from './routes/health-route.js';
 import type { Capacity } from '../orders/order-admission.js';
-import { headersSetBy, writeSharedHeaders } from './wire/response-headers.js';
+import { answerAs, writeSharedHeaders } from './wire/response-headers.js';
 import type { OrderStatusQuery } from '../orders/order-status.js';
 import { BodyError } from './wire/body-reader.js';
 import { dependencyList, dependencySwitch, type DependencyControl } from './routes/dependencies-route.js';
@@ -50,6 +49,7 @@ import type { FeedCursors } from '../events/feed-cursor.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
 import type { OrderRecords } from '../orders/order-records.js';
 import type { StepAttempts } from '../orders/step-attempts.js';
+import type { ServiceBooks } from '../ledger/service-books.js';
 import { orderListRoute } from './routes/order-list-route.js';
 import { orderTimelineRoute } from './routes/order-timeline-route.js';
 
@@ -126,6 +126,8 @@ export interface OrderViews {
   readonly ledger: Pick<PaymentLedger, 'moneyOf'>;
   /** Each step's attempts as recorded; absent where none is (in memory). */
   readonly attempts?: StepAttempts;
+  /** The books of the services steps act on; absent where they are not kept past a run (in memory). */
+  readonly effects?: Pick<ServiceBooks, 'receivedFor'>;
   /** The deadline of an order that sent none (ORDER_TIMEOUT_MS). */
   readonly orderTimeoutMs: number;
   /** Whether the store keeps what the admin's redrive needs (durable mode). */
@@ -181,19 +183,8 @@ interface RouteKit {
 /** Before routing: the request's log line, the headers every response shares, and the gate. */
 function useGuards(app: Express, dependencies: AppDependencies, responder: Responder): void {
   app.use(requestLog(dependencies.log, dependencies.tracing));
-  // On every response: no sniffing, no referrer, no framing; nothing of an API response may run as a page.
-  // Helmet's headers are the same for every response: taken once, written with each head.
-  writeSharedHeaders(
-    app,
-    headersSetBy(
-      helmet({
-        contentSecurityPolicy: {
-          useDefaults: false,
-          directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-        },
-      }),
-    ),
-  );
+  // Each kind of answer's headers (HEADERS_OF), written with each head.
+  writeSharedHeaders(app);
   app.use(gate(dependencies, responder));
 }
 
@@ -362,6 +353,7 @@ function routeOrderViews(
 function servedPage(assembled: AssembledPage): RequestHandler {
   const page = Buffer.from(assembled.html);
   return (req, res) => {
+    answerAs(res, 'page');
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Content-Security-Policy', assembled.contentSecurityPolicy);

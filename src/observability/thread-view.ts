@@ -27,7 +27,6 @@ import type { SlotSemaphore } from '../shared-memory/slot-semaphore.js';
 import type { ShardReading, StepTracker } from '../shared-memory/step-tracker.js';
 import type { TasksInFlight } from '../threads/tasks-in-flight.js';
 import type { ExitCause, LiveThread } from '../threads/thread-registry.js';
-import { ThreadUtilization } from '../threads/thread-utilization.js';
 import type {
   LostStepOutcome,
   StepPhase,
@@ -122,7 +121,6 @@ class LaneBuilder {
 }
 
 export class ThreadView {
-  private readonly utilization = new ThreadUtilization();
   /** Per thread: the progress count last seen, and since when it has not moved. */
   private readonly progressSeen = new Map<number, { progress: number; since: number }>();
   private readonly events: ViewEvent[] = [];
@@ -133,10 +131,10 @@ export class ThreadView {
   /** Per live thread, by threadId: steps running and event-loop utilization. */
   perThread(): ThreadLoad[] {
     const running = new Map(this.sources.tracker.shardsInUse().map((shard) => [shard.threadId, shard.running]));
-    return this.liveThreads().map(({ threadId, worker }) => ({
+    return this.liveThreads().map(({ threadId, utilization }) => ({
       thread_id: threadId,
       steps: running.get(threadId) ?? 0,
-      utilization: this.utilization.of(threadId, worker),
+      utilization,
     }));
   }
 
@@ -187,13 +185,13 @@ export class ThreadView {
       lane.steps.push(step);
     });
 
-    const viewed: ViewedLane[] = live.map(({ threadId, worker, doomed }) => {
+    const viewed: ViewedLane[] = live.map(({ threadId, utilization, doomed }) => {
       const lane = lanes.get(threadId)!;
       const shard = shards.get(threadId);
       return {
         thread_id: threadId,
         state: doomed ? 'doomed' : 'alive',
-        utilization: round(this.utilization.of(threadId, worker)),
+        utilization: round(utilization),
         steps_running: shard?.running ?? 0,
         stalled_ms: this.stalledFor(threadId, shard, now),
         counts: lane.counts,
@@ -262,7 +260,6 @@ export class ThreadView {
     readonly error: Error | undefined;
   }): void {
     const reason = exit.reason ?? exit.error?.message;
-    this.utilization.forget(exit.threadId);
     this.progressSeen.delete(exit.threadId);
     this.dead.push({
       threadId: exit.threadId,

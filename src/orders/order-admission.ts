@@ -82,6 +82,11 @@ export function admitRun(
   return admission;
 }
 
+/** Told once the order's run is under way: a caller answered then (202), who hears the end later. */
+export interface UnderWayListener {
+  runUnderWay(): void;
+}
+
 /**
  * One order asking to start, as a record whose methods every order shares (not a family of closures made for each): it
  * is what waits for the order's answer too (OrderWaiter), so its going leaves the admission line.
@@ -89,12 +94,19 @@ export function admitRun(
 export class OrderAdmission extends OrderWaiter implements AdmissionPolicy, LineWaiter {
   /** When it first waited in the admission line (its age there, kept through every try); NaN until then. */
   since = Number.NaN;
+  readonly answeredOnceUnderWay: boolean;
 
   constructor(
-    protected readonly rules: AdmissionRules,
-    protected readonly order: Order & { readonly tier: Tier },
+    private readonly rules: AdmissionRules,
+    readonly order: Order & { readonly tier: Tier },
+    private readonly underWay?: UnderWayListener,
   ) {
     super();
+    this.answeredOnceUnderWay = underWay !== undefined;
+  }
+
+  runUnderWay(): void {
+    this.underWay?.runUnderWay();
   }
 
   // Asked by the desk with no await before the run starts, which counts the

@@ -36,7 +36,8 @@ import type { OrderResult, TakenOver } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 import type { OrderWaiter } from './order-waiter.js';
 import { fingerprintOf, isFingerprintOf } from './fingerprints.js';
-import type { CancelRequester, Finished, OrderRecords, Redrive, Resumption } from './order-records.js';
+import type { CancelRequester, OrderRecords, Redrive, Resumption } from './order-records.js';
+import { answerOnRecord, withFailure } from './answer-on-record.js';
 import { REDRIVABLE_OUTCOMES } from '../domain/lifecycle.js';
 import { compensationOf, STEP_NAMES, type StepName } from '../domain/steps.js';
 import { Run } from './desk-run.js';
@@ -338,6 +339,9 @@ export class OrderDesk {
     }
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
     let recorded = await this.records.finish(key, runNumber, outcomeOf(result, order.tier));
+    // Ended by whoever took the run over while this instance could not hold it: its client is told what every other
+    // copy and every retry is told, the answer on record, not what this attempt reached.
+    if (recorded === 'taken_over') return answerOnRecord(this.records, key, orderRun, result);
     if (recorded === 'cancel_requested') {
       // A cancel was marked before the success could be recorded: what the steps did is undone first, so that a
       // cancel never leaves money taken, then the run is recorded canceled.
@@ -491,9 +495,4 @@ export class OrderDesk {
       },
     );
   }
-}
-
-/** The run's answer, when the records hold another outcome for it than the one it reached (it was taken over). */
-function withFailure(result: OrderResult, recorded: Finished): OrderResult {
-  return { ...result, failure: recorded === 'ok' || recorded === 'cancel_requested' ? undefined : recorded };
 }

@@ -138,9 +138,11 @@ export type CancelMark =
 
 /**
  * What a finish recorded: the kind on record for the run, or `cancel_requested` — the run succeeded but a cancel was
- * marked first: nothing is recorded; undo what the run did, then record it `canceled`.
+ * marked first: nothing is recorded; undo what the run did, then record it `canceled` — or `taken_over`: the run was
+ * taken over meanwhile (its instance paused past its lease, say) and ended by another, whose outcome and answer are on
+ * record (`awaitRun`): that answer is the order's, not this run's.
  */
-export type Finished = OutcomeKind | 'cancel_requested';
+export type Finished = OutcomeKind | 'cancel_requested' | 'taken_over';
 
 export type Begun =
   /** A new run of the order starts, with this number. */

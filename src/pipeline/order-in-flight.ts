@@ -1,22 +1,15 @@
 /**
- * An order while its steps run, as one record on the main thread — what errgroup.WithContext plus context.WithTimeout
- * are in the Go service: the steps' outcomes in fixed slots, filled as the threads' reports settle them; the first
- * failure aborts the order's controller, which cancels the others; its deadline and its clients' signal abort it too.
- * It ends when every slot is filled — never at the first failure — so nothing started for the order is still running
- * when the pipeline goes on.
+ * An order while its steps run: the signal they run under — what errgroup.WithContext plus context.WithTimeout are in
+ * the Go service. It aborts at the first failure (the pipeline says so), at its deadline, or when what stops it from
+ * outside does: its callers gone or a shutdown (a run's stopper), or any AbortSignal.
  *
- * The record is the whole of it: no async function, promise or closure per step. It is the listener on its clients'
- * signal (`handleEvent`), the entry of its deadline in the pipeline's one deadline list (`deadlinePassed`), and what
- * its steps' runner tells of each ending (`stepEnded`). It is also the signal its steps run under (a CancelSignal:
- * aborted, its reason, a list of listeners), so the order's run holds no AbortController at all: what stops it from
- * outside is a signal (the benchmarks') or a run's stopper, a record (the desk's).
+ * A record, not an AbortController: it is the entry of its deadline in the pipeline's one deadline list
+ * (`deadlinePassed`), the follower of its run's stopper, and a CancelSignal (aborted, a reason, a list of listeners)
+ * without an EventTarget's listener map for every order in flight (docs/decisions/an-order-in-flight.md).
  */
 import type { AbortListener, CancelSignal } from '../domain/cancel-signal.js';
 import { OrderAborted } from '../domain/errors.js';
-import type { OrderRun } from '../domain/order.js';
-import type { Trace } from '../domain/trace.js';
 import type { Deadlined, DeadlineList } from './deadline-list.js';
-import type { StepOutcome, StepSink } from './steps.js';
 
 /**
  * What stops an order from outside — its callers gone, a shutdown — without an AbortController of its own: the order's
@@ -33,59 +26,26 @@ export interface StopFollower {
   parentStopped(reason: unknown): void;
 }
 
-/** Told once every step of an order has ended (or one threw, which a runner never should). */
-export interface OrderEnder<Result> {
-  /** One step has ended, before the order sees it (the order may end with it). */
-  stepOutcome?(order: OrderInFlight<Result>, index: number, outcome: StepOutcome): void;
-  stepsEnded(order: OrderInFlight<Result>): void;
-  stepsThrew(order: OrderInFlight<Result>, error: unknown): void;
-}
-
 const ONCE: AddEventListenerOptions = { once: true };
 
-/** @typeParam Result What the order is answered with (the pipeline's result). */
-export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower, CancelSignal {
-  /** One per step, in the order the steps were given; all filled once `pending` is 0. */
-  readonly outcomes: StepOutcome[];
-  private pending: number;
-  /** Its first failure, its deadline or its clients have canceled it. */
+export class OrderInFlight implements CancelSignal, Deadlined, StopFollower {
   aborted = false;
   reason: unknown = undefined;
   /** Told when it aborts: the one its cancel cells share, and a computing step's wait for its turn. */
   private listener: AbortListener | undefined;
   private moreListeners: AbortListener[] | undefined;
-  /** What a runner threw, if one did (then the order rejects once every step has ended). */
-  private thrown: { readonly error: unknown } | undefined;
-  /** The order's entry in the deadline list; -1 once taken out. */
-  deadlineHandle = -1;
-  /** Where the order's result goes, once its ender has it. */
-  answer: ((result: Result) => void) | undefined;
-  fail: ((error: unknown) => void) | undefined;
-  /** Begun by an instance that was lost, and taken over here: settled as a whole if it fails (order-pipeline.ts). */
-  takenOver = false;
-  /** A resumed run's steps that ended before it was taken over, by slot: not run again. Absent for a fresh run. */
-  recorded: readonly (StepOutcome | undefined)[] | undefined;
-  /** The records of its steps' ends on their way (a durable store's), which its answer waits for. */
-  journaled: Promise<void>[] | undefined;
+  /** Its entry in the deadline list; -1 once taken out. */
+  private deadlineHandle: number;
 
   constructor(
-    readonly run: OrderRun,
-    readonly trace: Trace,
-    steps: number,
     private readonly parent: AbortSignal | RunStopper,
-    private readonly deadlines: DeadlineList<OrderInFlight<Result>>,
-    private readonly ender: OrderEnder<Result>,
+    private readonly deadlines: DeadlineList<OrderInFlight>,
+    deadline: number,
   ) {
-    this.outcomes = new Array<StepOutcome>(steps);
-    this.pending = steps;
+    this.deadlineHandle = deadlines.add(this, deadline);
     if (!(parent instanceof AbortSignal)) parent.follow(this);
     else if (parent.aborted) this.abort(parent.reason);
     else parent.addEventListener('abort', this, ONCE);
-  }
-
-  /** What the order's steps are run under: the order itself. */
-  get signal(): CancelSignal {
-    return this;
   }
 
   addEventListener(_type: 'abort', listener: AbortListener): void {
@@ -107,7 +67,7 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
    * Cancels every step: each listener is told once, in the order they were added. One that throws does not keep the
    * others from being told; its error is thrown on its own, as an EventTarget's listener's is.
    */
-  private abort(reason: unknown): void {
+  abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
@@ -115,19 +75,15 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
     // computing step granted its turn meanwhile) is not told, as with an EventTarget's dispatch.
     for (let next = this.listener; next !== undefined; next = this.listener) {
       this.listener = this.moreListeners?.shift();
-      this.tell(next);
+      try {
+        next.call(this);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
     this.moreListeners = undefined;
-  }
-
-  private tell(listener: AbortListener): void {
-    try {
-      listener.call(this);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
   }
 
   /** Its clients' signal aborted. */
@@ -145,27 +101,11 @@ export class OrderInFlight<Result> implements StepSink, Deadlined, StopFollower,
     this.abort(new OrderAborted('timeout'));
   }
 
-  stepEnded(index: number, outcome: StepOutcome): void {
-    this.outcomes[index] = outcome;
-    this.ender.stepOutcome?.(this, index, outcome);
-    if (outcome.status === 'error' && !this.aborted) this.abort(new OrderAborted(outcome.kind ?? 'internal'));
-    this.settled();
-  }
-
-  stepThrew(_index: number, error: unknown): void {
-    this.thrown ??= { error };
-    this.abort(error);
-    this.settled();
-  }
-
-  private settled(): void {
-    if (--this.pending > 0) return;
-    // The deadline is the steps', not the compensations'.
+  /** Its steps have all ended: its deadline and what it followed are let go (the compensations have their own). */
+  release(): void {
     this.deadlines.remove(this.deadlineHandle);
     this.deadlineHandle = -1;
     if (this.parent instanceof AbortSignal) this.parent.removeEventListener('abort', this);
     else this.parent.follow(undefined);
-    if (this.thrown) this.ender.stepsThrew(this, this.thrown.error);
-    else this.ender.stepsEnded(this);
   }
 }

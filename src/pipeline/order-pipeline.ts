@@ -20,7 +20,7 @@ import type { Trace } from '../domain/trace.js';
 import type { ActionDefinition, StepDefinition, StepEffect, StepJournal, StepOutcome, StepRunner } from './steps.js';
 import { DeadlineList } from './deadline-list.js';
 import { DeadlineLists } from './deadline-lists.js';
-import { OrderInFlight, type OrderEnder, type RunStopper } from './order-in-flight.js';
+import { OrderInFlight, type RunStopper } from './order-in-flight.js';
 import { scopeOf, settlesWithin } from './task-group.js';
 
 export interface OrderResult {
@@ -70,6 +70,8 @@ export interface OrderPipelineOptions {
   readonly compensationFallbacks?: Readonly<Partial<Record<CompensationName, CompensationFallback>>>;
   /** Where each step's end is recorded (durable mode); without one, nothing is. */
   readonly journal?: StepJournal;
+  /** How long a compensation waits for a thread to start at most, beside `timeoutMs`; THREAD_START_MS unless given. */
+  readonly threadStartMs?: number;
 }
 
 /** A compensation as it ended, and whether its step's effect is (or will be) undone. */
@@ -77,6 +79,12 @@ interface Compensated {
   readonly outcome: StepOutcome;
   readonly undone: boolean;
 }
+
+/**
+ * How long a thread taking a lost one's place may take to start, at most: beside four busy loops on two cores, 300 ms
+ * was too little (a refund after an order of 300 ms lost its thread was handed to its fallback in 5 of 6 such orders).
+ */
+const THREAD_START_MS = 5000;
 
 /** A step whose effect may stand: it succeeded, or its request reached its remote service whatever it reported. */
 const mayHaveActed = (outcome: StepOutcome): boolean => outcome.status === 'ok' || outcome.effect === 'applied';
@@ -98,11 +106,11 @@ export interface TakenOver {
 const undid = (outcome: StepOutcome): boolean =>
   outcome.effect === undefined ? outcome.status === 'ok' : outcome.effect === 'applied';
 
-export class OrderPipeline implements OrderEnder<OrderResult> {
+export class OrderPipeline {
   private inFlight = 0;
   /** Every order's deadline, judged from one timer; an order's own (`deadline_ms`), from one list per span. */
-  private readonly deadlines = new DeadlineList<OrderInFlight<OrderResult>>();
-  private readonly ownDeadlines = new DeadlineLists<OrderInFlight<OrderResult>>();
+  private readonly deadlines = new DeadlineList<OrderInFlight>();
+  private readonly ownDeadlines = new DeadlineLists<OrderInFlight>();
 
   constructor(
     private readonly steps: readonly StepDefinition[],
@@ -118,92 +126,78 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   }
 
   /**
-   * Run every step of `run`. `signal` cancels the order from outside (its clients went away, a shutdown): an
-   * AbortSignal, or a run's stopper, which needs no controller of its own; `trace` follows it into every thread for the
-   * logs. Never rejects for a step's sake: failures are in the result. `takenOver`: the run was begun by an instance
-   * that was lost (TakenOver says what that changes).
+   * Run every step of `run` at once; the first to fail cancels the others, and so does the deadline. `signal` cancels
+   * the order from outside (its clients went away, a shutdown): an AbortSignal, or a run's stopper, which needs no
+   * controller of its own; `trace` follows it into every thread for the logs. Resolves once every step has ended —
+   * never at the first failure, so nothing started for the order still runs — and, if the order failed, once what stood
+   * is undone. Never rejects for a step's sake: failures are in the result. `takenOver`: the run was begun by an
+   * instance that was lost (TakenOver says what that changes).
    */
-  process(run: OrderRun, signal: AbortSignal | RunStopper, trace: Trace, takenOver?: TakenOver): Promise<OrderResult> {
+  async process(
+    run: OrderRun,
+    signal: AbortSignal | RunStopper,
+    trace: Trace,
+    takenOver?: TakenOver,
+  ): Promise<OrderResult> {
     this.inFlight++;
-    const span = run.order.deadlineMs ?? this.options.timeoutMs;
-    const deadline = performance.now() + span;
-    const deadlines = span === this.options.timeoutMs ? this.deadlines : this.ownDeadlines.of(span);
-    const order = new OrderInFlight(run, trace, this.steps.length, signal, deadlines, this);
-    const answered = new Promise<OrderResult>((resolve, reject) => {
-      order.answer = resolve;
-      order.fail = reject;
-    });
-    order.deadlineHandle = deadlines.add(order, deadline);
-    order.takenOver = takenOver !== undefined;
-    const finished = takenOver?.finished;
-    const recorded = finished?.length
-      ? this.steps.map((step) => finished.find((done) => done.name === step.name))
-      : undefined;
-    order.recorded = recorded;
-    const { runner } = this;
-    for (let i = 0; i < this.steps.length; i++) {
-      const step = this.steps[i]!;
-      const done = recorded?.[i];
-      if (done) order.stepEnded(i, done);
-      else if (runner.start) runner.start({ step, run, signal: order.signal, trace, deadline, sink: order, index: i });
-      else
-        runner.run({ step, run, signal: order.signal, trace, deadline }).then(
-          (outcome) => order.stepEnded(i, outcome),
-          (error: unknown) => order.stepThrew(i, error),
+    try {
+      const span = run.order.deadlineMs ?? this.options.timeoutMs;
+      const deadline = performance.now() + span;
+      const deadlines = span === this.options.timeoutMs ? this.deadlines : this.ownDeadlines.of(span);
+      const order = new OrderInFlight(signal, deadlines, deadline);
+      let ended: PromiseSettledResult<StepOutcome>[];
+      try {
+        ended = await Promise.allSettled(
+          this.steps.map((step) => this.runStep(step, run, order, trace, deadline, takenOver?.finished)),
         );
+      } finally {
+        // The deadline is the steps', not the compensations'.
+        order.release();
+      }
+      const threw = ended.find((settled) => settled.status === 'rejected');
+      if (threw) throw threw.reason;
+      const steps = ended.map((settled) => (settled as PromiseFulfilledResult<StepOutcome>).value);
+      const orderId = run.order.orderId;
+      // A deadline that passes after the last step succeeded fails nothing.
+      if (steps.every((outcome) => outcome.status === 'ok'))
+        return { orderId, steps, compensations: [], failure: undefined };
+      // Stopped to run on elsewhere under the same run: nothing is undone, the payment least of all — the run that goes
+      // on charges under the same key, and the provider finds the charge made here, so it is made once.
+      if (order.reason instanceof RunHandedOver)
+        return { orderId, steps, compensations: [], failure: 'shutting_down', handedOver: true };
+      return await this.failed(run, steps, abortKind(order.reason), trace, takenOver !== undefined);
+    } finally {
+      this.inFlight--;
     }
-    return answered;
   }
 
-  /** A step's end is recorded (durable mode), unless it was recorded before its run was taken over. */
-  stepOutcome(order: OrderInFlight<OrderResult>, index: number, outcome: StepOutcome): void {
-    if (!this.options.journal || order.recorded?.[index] === outcome) return;
+  /**
+   * One step of the order, as a goroutine of its errgroup: its failure cancels the order's other steps, and its end is
+   * recorded (durable mode) before the order goes on. A step that ended ok before its run was taken over stands as
+   * recorded. A runner that throws (a bug) cancels the order too, and the order rejects once every step has ended.
+   */
+  private async runStep(
+    step: StepDefinition,
+    run: OrderRun,
+    order: OrderInFlight,
+    trace: Trace,
+    deadline: number,
+    finished: readonly StepOutcome[] | undefined,
+  ): Promise<StepOutcome> {
+    const recorded = finished?.find((done) => done.name === step.name);
+    if (recorded) return recorded;
+    let outcome: StepOutcome;
+    try {
+      outcome = await this.runner.run({ step, run, signal: order, trace, deadline });
+    } catch (error) {
+      order.abort(error);
+      throw error;
+    }
+    if (outcome.status === 'error') order.abort(new OrderAborted(outcome.kind ?? 'internal'));
     // Stopped to be handed over: it runs again where the run goes on, and the claim there says it was under way here.
-    if (outcome.status === 'canceled' && order.reason instanceof RunHandedOver) return;
-    const recording = this.options.journal.stepEnded(order.run, outcome);
-    if (recording) (order.journaled ??= []).push(recording);
-  }
-
-  /** Every step of `order` has ended: its result once their ends are recorded, after undoing what must be if it failed. */
-  stepsEnded(order: OrderInFlight<OrderResult>): void {
-    const { journaled } = order;
-    if (journaled === undefined) this.conclude(order);
-    else void Promise.all(journaled).then(() => this.conclude(order));
-  }
-
-  private conclude(order: OrderInFlight<OrderResult>): void {
-    const { outcomes: steps, run } = order;
-    // A deadline that passes after the last step succeeded fails nothing.
-    if (steps.every((outcome) => outcome.status === 'ok')) {
-      this.inFlight--;
-      order.answer!({ orderId: run.order.orderId, steps, compensations: [], failure: undefined });
-      return;
-    }
-    // Stopped to run on elsewhere under the same run: nothing is undone, the payment least of all — the run that goes
-    // on charges under the same key, and the provider finds the charge made here, so it is made once.
-    if (order.reason instanceof RunHandedOver) {
-      this.inFlight--;
-      order.answer!({
-        orderId: run.order.orderId,
-        steps,
-        compensations: [],
-        failure: 'shutting_down',
-        handedOver: true,
-      });
-      return;
-    }
-    this.failed(run, steps, abortKind(order.reason), order.trace, order.takenOver).then(
-      (result) => {
-        this.inFlight--;
-        order.answer!(result);
-      },
-      (error: unknown) => this.stepsThrew(order, error),
-    );
-  }
-
-  stepsThrew(order: OrderInFlight<OrderResult>, error: unknown): void {
-    this.inFlight--;
-    order.fail!(error);
+    if (this.options.journal && !(outcome.status === 'canceled' && order.reason instanceof RunHandedOver))
+      await this.options.journal.stepEnded(run, outcome);
+    return outcome;
   }
 
   /**
@@ -279,11 +273,13 @@ export class OrderPipeline implements OrderEnder<OrderResult> {
   ): Promise<StepOutcome> {
     // Its deadline is its own run's, from when the runner can start it. A compensation often follows a thread lost under
     // its order, and the one that takes that thread's place may still be starting: a pool of one thread has none until
-    // then. The wait for it is bounded as any step's wait for a thread is, by an order's deadline; past it, the
-    // compensation has not begun, and its fallback takes it over.
+    // then. The wait for it is the thread's start, which owes nothing to the order's deadline: bounded by the longer of
+    // that deadline and the time a thread may take to start, past which the compensation has not begun and its fallback takes it over.
     const since = performance.now();
     const starting = this.runner.whenReady?.();
-    const ready = !starting || (await settlesWithin(starting, this.options.timeoutMs));
+    const ready =
+      !starting ||
+      (await settlesWithin(starting, Math.max(this.options.timeoutMs, this.options.threadStartMs ?? THREAD_START_MS)));
     const waitedMs = Math.round(performance.now() - since);
     if (!ready)
       return {

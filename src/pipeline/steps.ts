@@ -129,15 +129,6 @@ export interface StepJournal {
   stepEnded(run: OrderRun, outcome: StepOutcome): Promise<void> | undefined;
 }
 
-/**
- * Told of each step a runner `start`ed as it ends: the order's record, with the step's slot. `stepThrew` only if the
- * runner broke its word never to fail (a bug): the order then rejects.
- */
-export interface StepSink {
-  stepEnded(index: number, outcome: StepOutcome): void;
-  stepThrew(index: number, error: unknown): void;
-}
-
 /** One step of an order's run, for a StepRunner. */
 export interface StepRun {
   readonly step: ActionDefinition;
@@ -153,12 +144,6 @@ export interface StepRun {
   readonly deadline: number;
 }
 
-/** A step to start, and the slot of its order's record (`sink`, at `index`) its outcome goes to. */
-export interface StepStart extends StepRun {
-  readonly sink: StepSink;
-  readonly index: number;
-}
-
 export interface StepRunner {
   /**
    * Run one step of an order's run until it ends or its signal cancels it. Never rejects: every ending, including a
@@ -166,11 +151,6 @@ export interface StepRunner {
    * remote service is known (its effect).
    */
   run(step: StepRun): Promise<StepOutcome>;
-  /**
-   * The same run, its outcome told to `sink` (with `index`) rather than through a promise: what the pipeline uses when
-   * a runner has it, so that an order's steps cost no promise each on the main thread.
-   */
-  start?(step: StepStart): void;
   /**
    * Undefined while the runner can start a step at once; else settled once it can (the thread that takes the place of a
    * lost one has started). A runner without it always can.

@@ -78,9 +78,14 @@ const BEGIN_MANY: Statement = {
   text: 'SELECT begun, begun_run, begun_replay FROM order_begin_many($1, $2, $3, $4, $5, $6)',
 };
 const FINISH_MANY: Statement = {
-  name: 'order_finish_many',
-  text: 'SELECT kind FROM order_finish_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS kind',
+  name: 'order_finish_here_many',
+  text: 'SELECT kind, here FROM order_finish_here_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
 };
+/** What a finish answers: the kind on record for the run, and whether this finish recorded it. */
+interface FinishRow {
+  readonly kind: Finished;
+  readonly here: boolean;
+}
 const WATCH: Statement = {
   name: 'order_watch',
   text: 'UPDATE orders SET watched = true WHERE order_id = $1 RETURNING run, state, kind, replay',
@@ -184,7 +189,7 @@ export class PgOrderRecords implements OrderRecords {
   /** GET /orders/{id}'s reads, on the reads' own share, sent together. */
   private readonly reads: KeyedRead<RecordRow>;
   private readonly begins: Batcher<BeginCall, BeginRow>;
-  private readonly finishes: Batcher<FinishCall, { kind: Finished }>;
+  private readonly finishes: Batcher<FinishCall, FinishRow>;
   private readonly handOvers: RunHandOvers;
 
   constructor(
@@ -208,7 +213,7 @@ export class PgOrderRecords implements OrderRecords {
         ]),
       { ...batching, order: byId, observe: observedAs('order_begin', options.statements) },
     );
-    this.finishes = new Batcher<FinishCall, { kind: Finished }>(
+    this.finishes = new Batcher<FinishCall, FinishRow>(
       (calls) =>
         db.query(FINISH_MANY, [
           calls.map((c) => c.id),
@@ -316,7 +321,15 @@ export class PgOrderRecords implements OrderRecords {
       // interrupted is what stands in the end, whoever writes it.
       if (this.inDoubt.take({ order: key, run }))
         return await this.interrupt(key, run, owner, fence).catch(() => 'interrupted' as const);
-      finished = await this.settle(() => this.record(key, run, owner, fence, outcome));
+      const { kind, here, again } = await this.settle(() => this.record(key, run, owner, fence, outcome));
+      // Another's outcome on record for this run (it was fenced out and ended by whoever took it over): its answer is
+      // the order's. A finish written again after an answer was lost finds its own first write there, of its own
+      // kind, as not its own: taken for its own.
+      const own = here || (again && kind === outcome.kind);
+      finished =
+        own || kind === 'interrupted' || kind === 'cancel_requested' || kind === 'outcome_unknown'
+          ? kind
+          : 'taken_over';
       return finished;
     } finally {
       // Only now, the finish answered or given up on: while it is on its way
@@ -338,13 +351,14 @@ export class PgOrderRecords implements OrderRecords {
    * the order stands when its charge may: the run is left to recovery (it
    * voids it if the finish never committed), and a retry learns the answer.
    */
-  private async settle(write: () => Promise<Finished>): Promise<Finished> {
+  private async settle(write: () => Promise<FinishRow>): Promise<FinishRow & { readonly again: boolean }> {
     const giveUpAt = performance.now() + this.options.settleWithinMs;
-    for (let waitMs = SETTLE_RETRY_MS; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
+    for (let waitMs = SETTLE_RETRY_MS, again = false; ; waitMs = Math.min(2 * waitMs, SETTLE_RETRY_MAX_MS)) {
       try {
-        return await write();
+        return { ...(await write()), again };
       } catch {
-        if (performance.now() + waitMs > giveUpAt) return 'outcome_unknown';
+        if (performance.now() + waitMs > giveUpAt) return { kind: 'outcome_unknown', here: false, again };
+        again = true;
         await setTimeout(waitMs);
       }
     }
@@ -451,7 +465,7 @@ export class PgOrderRecords implements OrderRecords {
       kind !== 'interrupted'
         ? { orderId: partsOfKey(key).orderId, steps: [], compensations: [], failure: kind }
         : undefined;
-    return this.record(key, run, owner, fence, { kind, replay });
+    return (await this.record(key, run, owner, fence, { kind, replay })).kind;
   }
 
   private async record(
@@ -460,9 +474,9 @@ export class PgOrderRecords implements OrderRecords {
     owner: string,
     fence: number,
     outcome: RecordedOutcome,
-  ): Promise<Finished> {
+  ): Promise<FinishRow> {
     const trace = this.options.traceOf?.(key);
-    return (await this.finishes.call({ id: storedKey(key), run, owner, fence, outcome, trace })).kind;
+    return this.finishes.call({ id: storedKey(key), run, owner, fence, outcome, trace });
   }
 }
 

@@ -34,6 +34,9 @@ import { PgOrderRecords } from './pg-order-records.js';
 import { Recovery } from './recovery.js';
 import { DEFAULT_RECOVERIES_MAX } from '../domain/lifecycle.js';
 import { PgStepAttempts } from './pg-step-attempts.js';
+import { PgServiceBooks } from './pg-service-books.js';
+import { FENCE_NOT_HELD } from './run-holder.js';
+import type { EffectCaller } from '../ledger/service-books.js';
 import { PgStepJournal } from './pg-step-journal.js';
 import { loadMigrations } from './schema.js';
 
@@ -74,6 +77,7 @@ export class PostgresStore implements Store {
   readonly journal: PgStepJournal;
   /** Each step's attempts as recorded, for an order's timeline. */
   readonly attempts: PgStepAttempts;
+  readonly services: PgServiceBooks;
   private allotment: CourierAllotment | undefined;
   private readonly recovery: Recovery;
   private readonly keys: PgKeySource;
@@ -107,6 +111,7 @@ export class PostgresStore implements Store {
     });
     this.journal = new PgStepJournal(db, this.records, batching, options.statements);
     this.attempts = new PgStepAttempts(db);
+    this.services = new PgServiceBooks(db, batching, options.statements);
     this.keys = new PgKeySource(db, notifications, log);
     const endpoints = new PgEndpointBook(db);
     this.events = {
@@ -221,6 +226,11 @@ export class PostgresStore implements Store {
   /** Whether no order can start here now (for /readyz): Postgres does not answer, or this instance holds no lease. */
   unavailable(): boolean {
     return !this.db.isUp || this.lease.id() === undefined;
+  }
+
+  callerOf(run: number): EffectCaller {
+    const holder = this.records.holderOf(run);
+    return holder ? { fence: holder.fence, instance: holder.owner } : { fence: FENCE_NOT_HELD, instance: undefined };
   }
 
   sharedHealth(): SharedStoreHealth {

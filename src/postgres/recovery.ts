@@ -116,7 +116,8 @@ const FORGET_EXPIRED: Statement = {
            RETURNING order_id),
          books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1),
          steps AS (DELETE FROM order_steps s USING gone WHERE s.order_id = gone.order_id RETURNING 1),
-         tries AS (DELETE FROM order_step_tries t USING gone WHERE t.order_id = gone.order_id RETURNING 1)
+         tries AS (DELETE FROM order_step_tries t USING gone WHERE t.order_id = gone.order_id RETURNING 1),
+         effects AS (DELETE FROM service_requests r USING gone WHERE r.order_id = gone.order_id RETURNING 1)
          SELECT count(*)::int AS forgotten FROM gone`,
 };
 const FORGET_INSTANCES: Statement = {

@@ -130,7 +130,7 @@ export const CLIENTS = {
     default: 'free:70,standard:90',
     allowed: '`tier:percent,…` for free and standard, 1–100; critical is always 100',
     about:
-      "how much of the orders in flight, the pool's queue and the record memory each tier's new orders may fill; the rest is kept for the tiers above",
+      "how much of the orders in flight, the pool's queue, the record memory and the couriers each tier's new orders and steps may fill; the rest is kept for the tiers above",
   }),
   CLIENT_MAX_SHARE: custom({
     field: 'clientMaxShare',

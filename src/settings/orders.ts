@@ -74,8 +74,7 @@ export const ORDERS = {
     max: 1_000_000,
     fallback: (read) => read.number('MAX_INFLIGHT') * STEPS_PER_ORDER,
     default: '3 × `MAX_INFLIGHT`',
-    about:
-      'pool tasks one thread runs at once: a step that computes is a task of its own; the other steps of every order posted in one turn travel to a thread as one task',
+    about: 'steps one thread runs at once (each step is one task of the worker pool)',
   }),
   POOL_QUEUE_LIMIT: integer({
     field: 'poolQueueLimit',

@@ -1,50 +1,28 @@
 /**
  * Cancel cells: one small record per step task in flight, in a SharedArrayBuffer that every worker thread maps. This is
- * how `ctx.Done()` crosses a thread: the main thread turns an AbortSignal into a store on the task's cell, and then
- * rings the bell of the thread the task runs on.
+ * how `ctx.Done()` crosses a thread: the main thread turns an order's cancellation into a store on the task's cell, and
+ * notifies the word. A step waits for its delay, or for its module, on that word itself (`Atomics.waitAsync` with a
+ * timeout): one wait is both the timer and `<-ctx.Done()`.
  *
- * A bell is one word per thread that says "look at your cells". A thread keeps one `Atomics.waitAsync` on its own bell,
- * whatever number of steps it runs, and on a ring looks at the cells of the steps it holds asleep or watched
- * (workers/thread-timers.ts). A step waits on no word of its own: a wait per step was a promise, a native wait node
- * under a process-wide lock and a libuv timer each. Rings coalesce: the first cancellation since the thread last looked
- * notifies it; the ones after find the bell already rung and leave it be, so a thread is woken at most once per look,
- * and never while it is about to look anyway.
+ * The cell also says where its task is on its thread — queued, running, finished —, what it is doing (for the thread
+ * view, and for the main thread's judgment of a step that outlives its cancellation), what it asked of its remote
+ * service before the request left (so a request lost with its thread is still settled), and whether its code brought
+ * its thread down.
  *
- * A step that fails on a thread cancels its order's other steps on that thread itself (workers/step-runtime.ts,
- * `cancelSiblings`), as errgroup's failing goroutine cancels the context: it marks their cells and looks at them at
- * once, ringing nothing. Whoever cancels a cell first wakes whoever must hear of it, so the main thread, canceling the
- * same cells once it reads the failure, rings no bell for them.
- *
- * Which bell: a task's thread writes its bell in the cell's HOST word as it starts the task, and then looks at the
- * cell's STATE; the main thread writes STATE, then reads HOST. Atomics are sequentially consistent, so one of the two
- * sees the other: a cancellation before the start is seen by the thread, one after it rings the bell.
- *
- * This module owns the layout: the cells, then the bells. Both sides use `CancelCells`; only the main thread uses
- * `CancelCellAllocator`, which hands cells out and binds signals.
+ * This module owns the layout. Both sides use `CancelCells`; only the main thread uses `CancelCellAllocator`, which
+ * hands cells out and ties them to their order's signal.
  */
-import { IndexTable } from './index-table.js';
 
 /** Words of one cell, each an Int32. */
 const STATE = 0; // LIVE or CANCELED; the futex word waiters sleep on
 const PHASE = 1; // QUEUED, RUNNING or FINISHED: where the task is in its worker
 const FAULT = 2; // 1 if the task's own code brought its thread down (the thread's last words)
-const IGNORED = 3; // times the thread's cancellation watch found the task canceled and still running
-const REQUESTS = 4; // what the task asked of its remote service, as bits its protocol defines; set before the request leaves
-const ACTIVITY = 5; // what the step is doing on its thread (an index into STEP_ACTIVITIES), for whoever watches
-const COURIER = 6; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
-const RETRIES = 7; // times the step called its dependency again after an unavailable answer, for whoever watches
-const HOST = 8; // bell + 1 of the thread the task runs on, 0 before it starts
-const COMPUTED = 9; // 1 once the task's CPU work is over, however it ended: its turn of thread time may go to another
-const WORDS_PER_CELL = 10;
-
-/**
- * Bells after the cells, one per tracker shard (a thread's bell is its shard's index, StepTracker): the tracker holds
- * at most 4 × 256 + 4 shards (THREADS is at most 256).
- */
-export const THREAD_BELLS = 1028;
-const QUIET = 0;
-const RUNG = 1;
-const NO_HOST = 0;
+const REQUESTS = 3; // what the task asked of its remote service, as bits its protocol defines; set before the request leaves
+const ACTIVITY = 4; // what the step is doing on its thread (an index into STEP_ACTIVITIES)
+const COURIER = 5; // courier slot + 1 the task holds (the last one taken), 0 when none, for whoever watches
+const RETRIES = 6; // times the step called its dependency again after an unavailable answer, for whoever watches
+const COMPUTED = 7; // 1 once the task's CPU work is over, however it ended: its turn of thread time may go to another
+const WORDS_PER_CELL = 8;
 
 const LIVE = 0;
 const CANCELED = 1;
@@ -54,9 +32,10 @@ const RUNNING = 1;
 const FINISHED = 2;
 
 /**
- * What a started step is doing, as its thread publishes it in the ACTIVITY word: only the thread knows, and the main
- * thread only reads it, to show it. `running`: executing its own code, or waiting on something of its own that the
- * context cannot see; the others are the context's waits.
+ * What a started step is doing, as its thread publishes it in the ACTIVITY word: only the thread knows. `running`:
+ * executing its own code, or waiting on something of its own that the context cannot see; the others are the context's
+ * waits, each of which ends as soon as the step is canceled. The main thread shows it, and judges by it a step that
+ * outlives its cancellation: one still `running` ignores it.
  */
 export const STEP_ACTIVITIES = ['running', 'sleeping', 'computing', 'awaiting_courier'] as const;
 export type StepActivity = (typeof STEP_ACTIVITIES)[number];
@@ -74,20 +53,16 @@ export class CancelCells {
   readonly capacity: number;
   private readonly words: Int32Array;
 
-  /** Where the bells begin. */
-  private readonly bells: number;
-
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
-    this.capacity = Math.floor((this.words.length - THREAD_BELLS) / WORDS_PER_CELL);
-    this.bells = this.capacity * WORDS_PER_CELL;
+    this.capacity = Math.floor(this.words.length / WORDS_PER_CELL);
   }
 
   static create(capacity: number): CancelCells {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError(`cell capacity must be a positive integer, got ${capacity}`);
-    const words = capacity * WORDS_PER_CELL + THREAD_BELLS;
+    const words = capacity * WORDS_PER_CELL;
     return new CancelCells(new SharedArrayBuffer(words * Int32Array.BYTES_PER_ELEMENT));
   }
 
@@ -108,11 +83,6 @@ export class CancelCells {
   /** The worker is done with the task; its report may still be on its way. */
   hasFinished(cell: number): boolean {
     return Atomics.load(this.words, this.at(cell, PHASE)) === FINISHED;
-  }
-
-  /** How many rounds of its thread's cancellation watch found the task canceled and still running. */
-  timesIgnored(cell: number): number {
-    return Atomics.load(this.words, this.at(cell, IGNORED));
   }
 
   /** Main thread: what the task recorded asking of its remote service (0: nothing). */
@@ -141,87 +111,43 @@ export class CancelCells {
   }
 
   /**
-   * Main thread: cancel, ring the bell of the task's thread if it has started, and wake whoever waits on the cell
-   * itself (`whenCanceled`). Returns how many waits it woke: each is a wake-up posted to another thread. A cell
-   * canceled already wakes no one again: whoever canceled it did.
+   * Any thread: cancel, and wake whoever waits on the cell (its step's sleep). False if it was canceled already: whoever
+   * canceled it woke them.
    */
-  cancel(cell: number): number {
-    if (!this.markCanceled(cell)) return 0;
-    const bell = this.hostBellOf(cell);
-    return (bell === undefined ? 0 : this.ring(bell)) + this.wakeCellWaiters(cell);
+  cancel(cell: number): boolean {
+    if (Atomics.exchange(this.words, this.at(cell, STATE), CANCELED) !== LIVE) return false;
+    Atomics.notify(this.words, this.at(cell, STATE));
+    return true;
+  }
+
+  /** Worker: the task has reached its thread. */
+  markStarted(cell: number): void {
+    Atomics.store(this.words, this.at(cell, PHASE), RUNNING);
   }
 
   /**
-   * Any thread: cancel, waking no one; true if this call canceled it, false if it was canceled already. Who cancels
-   * first wakes whoever must hear of it: the main thread rings the task's thread (`hostBellOf`) and the cell's own
-   * waits; a step's thread canceling its failed step's siblings on itself (workers/step-runtime.ts) looks at its own
-   * sleepers at once, so a later cancellation by the main thread need ring no bell.
+   * Worker: wait `ms` (Infinity: for as long as it takes) for the cell to be canceled. Resolves true if it is, at once if
+   * it is already; false once `ms` has passed — never before: a delay stands for a dependency's latency, and a sleep
+   * that ends early flatters every figure measured against it. The one wait a step's sleep is: no timer of its own.
    */
-  markCanceled(cell: number): boolean {
-    return Atomics.exchange(this.words, this.at(cell, STATE), CANCELED) === LIVE;
+  waitCanceled(cell: number, ms: number): Promise<boolean> {
+    return this.waitUntil(this.at(cell, STATE), performance.now() + ms);
   }
 
-  /**
-   * Main thread: the bell of the thread the task runs on, if it has started (undefined: none; a thread that starts the
-   * task from now on sees a cancellation itself). Read it after canceling: see the top of the file.
-   */
-  hostBellOf(cell: number): number | undefined {
-    const host = Atomics.load(this.words, this.at(cell, HOST));
-    return host === NO_HOST ? undefined : host - 1;
-  }
-
-  /** Main thread: wake the waits on the cell itself (`whenCanceled`); how many it woke. */
-  wakeCellWaiters(cell: number): number {
-    return Atomics.notify(this.words, this.at(cell, STATE));
-  }
-
-  /**
-   * Worker: the task has reached a thread, whose bell is `bell` (undefined: none — nobody is told of its cancellation,
-   * the thread must look). Look at `isCanceled` after this, never before: see the top of the file.
-   */
-  markStarted(cell: number, bell?: number): void {
-    const base = this.at(cell, 0);
-    if (bell !== undefined) Atomics.store(this.words, base + HOST, this.bellAt(bell) - this.bells + 1); // bell + 1, checked
-    Atomics.store(this.words, base + PHASE, RUNNING);
-  }
-
-  /** Ring a thread's bell, unless it is rung already; returns 1 if that woke the thread's wait on it. */
-  ring(bell: number): number {
-    const word = this.bellAt(bell);
-    if (Atomics.compareExchange(this.words, word, QUIET, RUNG) !== QUIET) return 0;
-    // Two: the thread's one `waitAsync`, and the thread itself if it is blocked in `sleepOnBell`.
-    return Atomics.notify(this.words, word, 2) > 0 ? 1 : 0;
-  }
-
-  /**
-   * Worker: wait for the thread's bell (the one wait of the thread's timer list). Quiet it first, then look at its
-   * cells: a ring after the quieting wakes the next wait.
-   */
-  waitForBell(bell: number): ReturnType<typeof Atomics.waitAsync> {
-    return Atomics.waitAsync(this.words, this.bellAt(bell), QUIET);
-  }
-
-  /**
-   * Worker: block the thread for up to `ms`, or until its bell rings (at once if it is rung). For the last fraction of
-   * a millisecond of a sleep, which Node's timers, counting whole milliseconds, cannot time (workers/thread-timers.ts).
-   */
-  sleepOnBell(bell: number, ms: number): void {
-    Atomics.wait(this.words, this.bellAt(bell), QUIET, ms);
-  }
-
-  /** Worker: the thread is about to look at its cells; a cancellation from now on rings again. */
-  quietBell(bell: number): void {
-    Atomics.store(this.words, this.bellAt(bell), QUIET);
+  /** Not an async function: a step asleep holds the wait's promise and one reaction, no frame of this. */
+  private waitUntil(word: number, until: number): Promise<boolean> {
+    const left = until - performance.now();
+    if (left <= 0) return Promise.resolve(false);
+    // Whole milliseconds, rounded up: a wait's timeout is counted in whole ones, and a wait of 1 ms was seen to end in
+    // 0.01 ms (6 of 2,000 here), one of a fraction at once.
+    const wait = Atomics.waitAsync(this.words, word, LIVE, left === Infinity ? undefined : Math.ceil(left));
+    if (!wait.async) return Promise.resolve(wait.value !== 'timed-out');
+    return wait.value.then((outcome) => outcome !== 'timed-out' || this.waitUntil(word, until));
   }
 
   /** Worker: the task has ended and its report is about to be posted. */
   markFinished(cell: number): void {
     Atomics.store(this.words, this.at(cell, PHASE), FINISHED);
-  }
-
-  /** Worker: the cancellation watch found this task canceled and still running. */
-  noteIgnored(cell: number): void {
-    Atomics.add(this.words, this.at(cell, IGNORED), 1);
   }
 
   /**
@@ -262,35 +188,22 @@ export class CancelCells {
     Atomics.store(this.words, this.at(cell, FAULT), 1);
   }
 
-  /**
-   * Any thread: resolves once the cell is canceled — a wait of its own on the cell, for code that runs outside a step
-   * runtime (its steps use their thread's bell). Recycling a cell wakes no one: a wait on a cell that is never canceled
-   * stays pending (it keeps no event loop alive).
-   */
+  /** Any thread: resolves once the cell is canceled (at once if it is), for code that waits for nothing else. */
   whenCanceled(cell: number): Promise<void> {
-    const word = this.at(cell, STATE);
-    const wait = Atomics.waitAsync(this.words, word, LIVE);
-    return wait.async ? wait.value.then(() => undefined) : Promise.resolve();
+    return this.waitCanceled(cell, Infinity).then(() => undefined);
   }
 
   /** Main thread: zero a cell for its next task. */
   reset(cell: number): void {
     const base = this.at(cell, 0);
-    Atomics.store(this.words, base + HOST, NO_HOST);
     Atomics.store(this.words, base + PHASE, QUEUED);
     Atomics.store(this.words, base + FAULT, 0);
-    Atomics.store(this.words, base + IGNORED, 0);
     Atomics.store(this.words, base + REQUESTS, 0);
     Atomics.store(this.words, base + ACTIVITY, ACTIVITY_CODES.running);
     Atomics.store(this.words, base + COURIER, NO_COURIER);
     Atomics.store(this.words, base + RETRIES, 0);
     Atomics.store(this.words, base + COMPUTED, 0);
     Atomics.store(this.words, base + STATE, LIVE);
-  }
-
-  private bellAt(bell: number): number {
-    if (!Number.isInteger(bell) || bell < 0 || bell >= THREAD_BELLS) throw new RangeError(`no thread bell ${bell}`);
-    return this.bells + bell;
   }
 
   private at(cell: number, word: number): number {
@@ -327,6 +240,8 @@ type TiedSignal = AbortingSignal & { [TIES]?: CellTie | undefined };
  * adding and removing one is most of what tying a cell costs: one an order, not one a step.
  */
 class CellTie {
+  /** Its cell is taken, by a task not yet settled. */
+  open = false;
   /** The signal it listens to while its cell is open, until it aborts. */
   signal: TiedSignal | undefined;
   holder: CellHolder | undefined;
@@ -376,22 +291,16 @@ function signalAborted(this: TiedSignal): void {
  * Main thread: hands out cells and ties each to a signal. A cell is given back only after its task has settled, so no
  * worker can still be reading it when it is reused.
  *
- * Its cancellations wake each thread at most once a turn: a cell is marked canceled at once (a thread looking sees it),
- * and the bells of the threads that run canceled tasks, and `afterEveryCancel`, are rung at the end of the turn (a
- * microtask), once for all of that turn's cancellations. A bell's own flag keeps a turn's rings to one while its
- * thread has not looked; `afterEveryCancel` (the courier dispatchers' wake) has no such flag, so it too waits for the
- * turn's end: a wave of orders timing out together wakes the dispatchers once a turn, not once a cell.
+ * A cell is canceled (and its sleeper woken) the moment its signal aborts; `afterEveryCancel` (the courier dispatchers'
+ * wake) runs once at the end of the turn, for all of that turn's cancellations: a wave of orders timing out together
+ * wakes the dispatchers once a turn, not once a cell.
  */
 export class CancelCellAllocator {
   private readonly free: Int32Array;
   private freeCount: number;
-  /** Every open cell's tie: a table by cell, not a Map (index-table.ts says why). */
-  private readonly open: IndexTable<CellTie>;
-  /** Each cell's tie once it has been taken: kept for its next tasks. */
+  /** Each cell's tie once it has been taken: kept for its next tasks (a table by cell: no Map churned per step). */
   private readonly ties: Array<CellTie | undefined>;
-  /** Bells to ring at the end of this turn, each once. */
-  private readonly bellsToRing = new Set<number>();
-  private ringing = false;
+  private waking = false;
 
   /**
    * `afterEveryCancel` runs at the end of every turn in which a cell was canceled: whatever else in shared memory must
@@ -401,7 +310,6 @@ export class CancelCellAllocator {
     readonly cells: CancelCells,
     private readonly afterEveryCancel: () => void = () => {},
   ) {
-    this.open = new IndexTable(cells.capacity);
     this.ties = new Array<CellTie | undefined>(cells.capacity);
     this.free = new Int32Array(cells.capacity);
     for (let i = 0; i < cells.capacity; i++) this.free[i] = cells.capacity - 1 - i;
@@ -422,7 +330,7 @@ export class CancelCellAllocator {
     const cell = this.free[--this.freeCount]!;
     const tie = (this.ties[cell] ??= new CellTie(this, cell));
     tie.holder = holder;
-    this.open.set(cell, tie);
+    tie.open = true;
     if (signal.aborted) this.canceled(cell, holder);
     else tie.tie(signal);
     return cell;
@@ -430,44 +338,33 @@ export class CancelCellAllocator {
 
   /** Give a cell back; its abort listener is removed whatever happened. */
   give(cell: number): void {
-    const tie = this.open.get(cell);
-    if (tie === undefined) throw new Error(`cancel cell ${cell} is not open`);
+    const tie = this.ties[cell];
+    if (!tie?.open) throw new Error(`cancel cell ${cell} is not open`);
     tie.untie();
     tie.holder = undefined;
-    this.open.delete(cell);
+    tie.open = false;
     this.cells.reset(cell);
     this.free[this.freeCount++] = cell;
   }
 
   /** An open cell's signal aborted. */
   canceled(cell: number, holder: CellHolder | undefined): void {
-    // Canceled already by its thread, as a sibling of a step that failed there: that thread has looked at it.
-    if (this.cells.markCanceled(cell)) {
-      // Read now, not at the end of the turn: by then the cell may be another task's.
-      const bell = this.cells.hostBellOf(cell);
-      if (bell !== undefined) this.bellsToRing.add(bell);
-      this.cells.wakeCellWaiters(cell);
-      if (!this.ringing) {
-        this.ringing = true;
-        queueMicrotask(this.ringBells);
-      }
+    if (this.cells.cancel(cell) && !this.waking) {
+      this.waking = true;
+      queueMicrotask(this.wakeAfterCancels);
     }
     holder?.cellCanceled();
   }
 
-  private readonly ringBells = (): void => {
-    this.ringing = false;
-    for (const bell of this.bellsToRing) this.cells.ring(bell);
-    this.bellsToRing.clear();
+  private readonly wakeAfterCancels = (): void => {
+    this.waking = false;
     this.afterEveryCancel();
   };
 
   /** Cells whose task has not reached a thread yet: steps waiting for a thread. */
   countNotStarted(): number {
     let waiting = 0;
-    this.open.forEach((_, cell) => {
-      if (!this.cells.hasStarted(cell)) waiting++;
-    });
+    for (const tie of this.ties) if (tie?.open && !this.cells.hasStarted(tie.cell)) waiting++;
     return waiting;
   }
 }

@@ -51,8 +51,8 @@ export interface Cancellation {
 
 /** What the line asks of the rest of the semaphore: the slots, and the shares' rules for the turns. */
 export interface LineHost extends TurnRules {
-  /** A free slot for `owner` within `client`'s share, or -1 (none free, or the share is full). */
-  take(owner: number, client: number): number;
+  /** A free slot for `owner` within `client`'s share and (aged) `rank`'s ceiling, or -1 (none free, or either is full). */
+  take(owner: number, client: number, rank: number): number;
   countInto(counts: LineCounts): void;
   busy(): number;
 }
@@ -292,7 +292,7 @@ export class CourierLine {
       }
       // -1 also when another thread took for the same client meanwhile, up to its cap: its give-back wakes us to
       // look again.
-      const slot = this.host.take(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0);
+      const slot = this.host.take(waiter.owner, waiter.client < CLIENT_INDICES ? waiter.client : 0, line.nextRank);
       if (slot < 0) break;
       line.taken(waiter.client >= CLIENT_INDICES);
       this.unpublish(waiter, slot);

@@ -5,8 +5,9 @@
  *
  * In order: a header; a word per slot, its owner's threadId (FREE when free); per thread that has waited, its count of
  * waiters; the waiter entries; then the clients' region: the share, what the floors are shared by, a weight and an
- * active mark per client index, and the client of each slot's holder.
+ * active mark per client index, the tiers' ceilings, and the client of each slot's holder.
  */
+import { DEFAULT_RANK, RANKS } from '../fairness/tiers.js';
 
 // The header.
 /** Moves on every release and every reclaim; the dispatchers sleep on it. */
@@ -56,8 +57,12 @@ export const ACTIVE_BOUND = 3;
 export const FIRST_WEIGHT = 4;
 /** Then one word per index: 1 while the client is active (its floor kept), 0 when idle. */
 export const FIRST_ACTIVE = FIRST_WEIGHT + CLIENT_INDICES;
+/** Then the best tier rank in play (slot-tiers.ts): a ceiling holds only for worse ranks. */
+export const BEST_RANK = FIRST_ACTIVE + CLIENT_INDICES;
+/** Then each rank's ceiling, in thousandths of the slots lent (1000: none). */
+export const FIRST_CEILING = BEST_RANK + 1;
 /** Then the client of each slot's holder. */
-const FIRST_SLOT_CLIENT = FIRST_ACTIVE + CLIENT_INDICES;
+const FIRST_SLOT_CLIENT = FIRST_CEILING + RANKS;
 
 /** A slot's client word while it is free, being taken, or held ELSEWHERE. */
 export const NO_CLIENT = -1;
@@ -99,7 +104,10 @@ export class SemaphoreLayout {
     this.clientRegion = this.firstWaiter + this.waiterEntries * WORDS_PER_WAITER;
   }
 
-  /** Memory for `slots` slots, `threads` waiting threads' counts and `waiters` waiter entries, every weight 1. */
+  /**
+   * Memory for `slots` slots, `threads` waiting threads' counts and `waiters` waiter entries, every weight 1, no tier's
+   * ceiling kept.
+   */
   static allocate(slots: number, threadEntries: number, waiters: number): SharedArrayBuffer {
     const clients = FIRST_SLOT_CLIENT + slots;
     const length = FIRST_SLOT + slots + threadEntries * WORDS_PER_THREAD_ENTRY + waiters * WORDS_PER_WAITER + clients;
@@ -109,6 +117,8 @@ export class SemaphoreLayout {
     words[WAITER_ENTRIES] = waiters;
     const layout = new SemaphoreLayout(words.buffer);
     words.fill(1, layout.clientRegion + FIRST_WEIGHT, layout.clientRegion + FIRST_ACTIVE);
+    words[layout.clientRegion + BEST_RANK] = DEFAULT_RANK;
+    words.fill(1000, layout.clientRegion + FIRST_CEILING, layout.clientRegion + FIRST_CEILING + RANKS);
     words.fill(NO_CLIENT, layout.slotClient(0));
     return layout.buffer;
   }

@@ -3,9 +3,10 @@
  * `make(chan struct{}, 5)`), as the service holds it — take a slot at once or wait in line for one (honoring
  * cancellation, holding no thread), give it back, and, on the main thread, set the clients' shares and take back what a
  * dead thread held. Its parts: the words (semaphore-layout.ts), the slots by owner (courier-slots.ts), the clients'
- * shares of them by the fairness rule (slot-shares.ts), the line and the hand-over (courier-line.ts). A taker counts
- * its client's slots after writing its own, and gives the slot back if that is over its share: of takers racing for one
- * client, the last to count sees the others, and no more than the cap are ever granted.
+ * shares of them by the fairness rule (slot-shares.ts), the tiers' ceilings (slot-tiers.ts), the line and the hand-over
+ * (courier-line.ts). A taker counts the slots after writing its own, and gives the slot back if that is over its
+ * client's share or its tier's ceiling: of takers racing, the last to count sees the others, and no more than the cap
+ * or the ceiling are ever granted.
  */
 import { DEFAULT_RANK } from '../fairness/tiers.js';
 import { CourierLine, type Cancellation } from './courier-line.js';
@@ -20,6 +21,7 @@ import {
   SemaphoreLayout,
 } from './semaphore-layout.js';
 import { SlotShares } from './slot-shares.js';
+import { SlotTiers } from './slot-tiers.js';
 
 export { CLIENT_INDICES, ELSEWHERE, NO_TOKEN } from './semaphore-layout.js';
 export type { Cancellation } from './courier-line.js';
@@ -29,6 +31,7 @@ export class SlotSemaphore {
   readonly size: number;
   private readonly slots: CourierSlots;
   private readonly shares: SlotShares;
+  private readonly tiers: SlotTiers;
   private readonly line: CourierLine;
 
   /** `isTokenCanceled`: whether a waiter's token (cancel cell) has been canceled, as any thread sees it. */
@@ -38,14 +41,16 @@ export class SlotSemaphore {
     this.size = layout.size;
     this.slots = new CourierSlots(layout);
     this.shares = new SlotShares(layout);
-    const { slots, shares } = this;
+    this.tiers = new SlotTiers(layout);
+    const { slots, shares, tiers } = this;
     this.line = new CourierLine(
       layout,
       {
-        take: (owner, client) => this.tryAcquire(owner, client),
+        take: (owner, client, rank) => this.tryAcquire(owner, client, rank),
         countInto: (counts) => slots.countInto(counts),
         busy: () => slots.busy(),
         mayTakeOne: (client, counts) => shares.mayTakeOne(client, counts),
+        rankMayTake: (rank, counts) => tiers.mayTake(rank, counts),
         weightOf: (client) => shares.weightOf(client),
       },
       isTokenCanceled,
@@ -71,6 +76,17 @@ export class SlotSemaphore {
     this.shares.setShare(thousandths);
     this.line.forgetRead();
     // A cap only ever tightens, but whoever waits looks again all the same.
+    this.line.wakeAll();
+  }
+
+  /**
+   * Main thread: each tier rank's ceiling of the slots lent, in thousandths (best rank first), and the best rank in play
+   * from the start (the best the clients are configured with): slot-tiers.ts.
+   */
+  setTierCeilings(thousandths: readonly number[], bestInPlay: number): void {
+    this.tiers.setCeilings(thousandths);
+    this.tiers.seen(bestInPlay);
+    this.line.forgetRead();
     this.line.wakeAll();
   }
 
@@ -111,27 +127,25 @@ export class SlotSemaphore {
   }
 
   /**
-   * Take a free slot for `owner`, for client index `client`, without waiting, whether or not others are waiting — but
-   * never past the client's share. Returns the slot, or -1 if none is free or the client holds its share.
+   * Take a free slot for `owner`, for client index `client`, its step of tier rank `rank` (aged), without waiting,
+   * whether or not others are waiting — but never past the client's share or the rank's ceiling. Returns the slot, or -1
+   * if none is free, the client holds its share or the rank its ceiling.
    */
-  tryAcquire(owner: number, client = 0): number {
+  tryAcquire(owner: number, client = 0, rank = DEFAULT_RANK): number {
     if (!Number.isInteger(owner) || owner <= 0) throw new RangeError(`owner must be a positive threadId, got ${owner}`);
-    if (owner !== ELSEWHERE) checkClient(client);
+    if (owner === ELSEWHERE) return this.slots.take(owner, client);
+    checkClient(client);
+    const tiered = this.tiers.bounds(rank);
+    if (tiered && !this.tiers.mayTake(rank, this.slots.counts())) return -1;
     const slot = this.slots.take(owner, client);
-    if (slot < 0 || owner === ELSEWHERE) return slot;
+    if (slot < 0 || (!tiered && !this.shares.capped)) return slot;
     // Counted after its client word is written: see the top of this file.
-    if (!this.shares.capped || this.shares.holdsWithinShare(client, this.slots.counts())) return slot;
+    const counts = this.slots.counts();
+    const withinShare = !this.shares.capped || this.shares.holdsWithinShare(client, counts);
+    if (withinShare && (!tiered || this.tiers.mayTake(rank, counts, true))) return slot;
     // Never counted as taken by this thread's read of the line: freed without telling it.
     this.free(slot, owner, false);
     return -1;
-  }
-
-  /**
-   * Worker: a slot for `owner` and client index `client` without waiting, as `acquire` would take it at once: only if
-   * nobody waits, and within the client's share. -1: `acquire` would have the caller wait.
-   */
-  takeAtOnce(owner: number, client = 0): number {
-    return this.line.waiting() === 0 ? this.tryAcquire(owner, client) : -1;
   }
 
   /**
@@ -157,9 +171,10 @@ export class SlotSemaphore {
   private acquireFor(owner: number, cancel: Cancellation, clientIndex: number, rank: number): Promise<number> {
     if (cancel.isCanceled()) return Promise.resolve(-1);
     if (clientIndex < CLIENT_INDICES) checkClient(clientIndex);
+    this.tiers.seen(rank);
     const client = clientIndex < CLIENT_INDICES ? clientIndex : 0;
     if (this.line.waiting() === 0 && (clientIndex !== GIVING_BACK || this.shares.mayGiveBack(this.slots.counts()))) {
-      const slot = this.tryAcquire(owner, client);
+      const slot = this.tryAcquire(owner, client, rank);
       if (slot >= 0) return Promise.resolve(slot);
     }
     return this.line.join(owner, cancel, clientIndex, rank);

@@ -10,19 +10,21 @@
  *
  * A shard also holds ON_CPU: the cell of the step whose code the thread is executing at this moment (0 while it waits).
  * If the thread dies without last words — out of memory, or terminated while stuck in a loop — this is the step to
- * blame. And PROGRESS: a count that moves whenever the thread starts, wakes or finishes a step or its event loop turns,
+ * blame. And PROGRESS: a count that moves whenever the thread starts, wakes or finishes a step or computes a slice,
  * so the main thread can tell a thread that is stuck from one that is merely busy. Starting counts: a thread taking
  * over a dead thread's steps starts thousands of them in one long turn of its event loop, in which nothing else moves
  * the count. Waking counts for the same reason: thousands of sleepers fall due together, and most wake to wait again,
- * not to finish.
+ * not to finish. And KERNEL_TID, so the main thread can ask the kernel whether a thread that stood still had a CPU
+ * to run on (src/threads/kernel-schedule.ts).
  */
 
 /** Words of one shard, each an Int32. */
 const OWNER = 0; // threadId of the worker holding the shard, 0 when free
 const RUNNING = 1; // steps this thread is running
 const ON_CPU = 2; // cell + 1 of the step executing right now, 0 when none
-const PROGRESS = 3; // moves on every step started, woken or finished and every turn of the thread's cancellation watch
-const WORDS_PER_SHARD = 4;
+const PROGRESS = 3; // moves on every step started, woken or finished and every slice of CPU work
+const KERNEL_TID = 4; // the thread's id in the kernel (Linux's tid), 0 where it cannot tell
+const WORDS_PER_SHARD = 5;
 
 const NO_CELL = 0;
 
@@ -81,6 +83,16 @@ export class StepTracker {
     return undefined;
   }
 
+  /** Main thread: the kernel's id of a thread, or undefined if it holds no shard or could not tell its id. */
+  kernelThreadIdOf(threadId: number): number | undefined {
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      if (Atomics.load(this.words, base + OWNER) === threadId)
+        return Atomics.load(this.words, base + KERNEL_TID) || undefined;
+    }
+    return undefined;
+  }
+
   /** Main thread: every shard held, one per thread that has run a step (a snapshot; the words move meanwhile). */
   shardsInUse(): ShardReading[] {
     const readings: ShardReading[] = [];
@@ -100,12 +112,13 @@ export class StepTracker {
   }
 
   /** Worker: take a free shard for this thread. Throws if every shard is held. */
-  claim(threadId: number): TrackerShard {
+  claim(threadId: number, kernelThreadId = 0): TrackerShard {
     if (!Number.isInteger(threadId) || threadId <= 0)
       throw new RangeError(`threadId must be positive, got ${threadId}`);
     for (let s = 0; s < this.shards; s++) {
       const base = s * WORDS_PER_SHARD;
       if (Atomics.compareExchange(this.words, base + OWNER, 0, threadId) === 0) {
+        Atomics.store(this.words, base + KERNEL_TID, kernelThreadId);
         return new TrackerShard(this.words, base);
       }
     }
@@ -123,6 +136,7 @@ export class StepTracker {
       const running = Atomics.exchange(this.words, base + RUNNING, 0);
       const onCpu = Atomics.exchange(this.words, base + ON_CPU, NO_CELL);
       Atomics.store(this.words, base + PROGRESS, 0);
+      Atomics.store(this.words, base + KERNEL_TID, 0);
       // Free the shard last, so a new thread never claims one that is half reset.
       Atomics.store(this.words, base + OWNER, 0);
       return { running, onCpuCell: onCpu === NO_CELL ? undefined : onCpu - 1 };
@@ -138,7 +152,7 @@ export class TrackerShard {
     private readonly base: number,
   ) {}
 
-  /** The shard's place among the tracker's: a number no other live thread holds (its bell, CancelCells). */
+  /** The shard's place among the tracker's: a number no other live thread holds. */
   get index(): number {
     return this.base / WORDS_PER_SHARD;
   }

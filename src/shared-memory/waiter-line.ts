@@ -33,6 +33,8 @@ export interface LineCounts {
 export interface TurnRules {
   /** Whether a waiter of `client` may take one more slot, as `counts` say. */
   mayTakeOne(client: number, counts: LineCounts): boolean;
+  /** Whether a waiter of aged rank `rank` may take one more slot, as `counts` say (its tier's ceiling). */
+  rankMayTake(rank: number, counts: LineCounts): boolean;
   /** A client's weight in the fair share (1 for nobody's). */
   weightOf(client: number): number;
 }
@@ -67,6 +69,11 @@ class ClientQueue {
     this.listed = false;
   }
 
+  bestAgedRank(): number {
+    for (let rank = 0; rank < RANKS; rank++) if (this.byAgedRank[rank]!.size > 0) return rank;
+    return RANKS;
+  }
+
   bestOwnRank(): number {
     for (let rank = 0; rank < RANKS; rank++) if (this.ownRanks[rank]! > 0) return rank;
     return RANKS;
@@ -85,6 +92,8 @@ export class WaiterLine {
   private readonly queueOf = new Map<number, ClientQueue>();
   /** The queue whose head next() returned. */
   private chosen: ClientQueue | undefined;
+  /** The worse aged ranks' tiers at their ceiling, at the current look: waiters aged only to those wait. */
+  private worstAllowed = RANKS - 1;
 
   /** `held`: the counts' array, filled by the reader (`clients` indices). */
   constructor(
@@ -147,15 +156,21 @@ export class WaiterLine {
   }
 
   /**
-   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot, the best aged rank (no
-   * better than the best own rank waiting: agedRank), then the client holding the fewest slots per unit of weight, then
-   * the oldest ticket. Settle it with `taken()` (it got a slot, here or on its own thread) or `gone()`.
+   * The entry whose turn it is, -1 if nobody's may come now: among clients that may take a slot and waiters whose aged
+   * rank's tier is below its ceiling, the best aged rank (no better than the best own rank waiting: agedRank), then the
+   * client holding the fewest slots per unit of weight, then the oldest ticket. Settle it with `taken()` (it got a
+   * slot, here or on its own thread) or `gone()`.
    */
   next(): number {
     this.chosen = undefined;
+    // A worse rank's ceiling is never above a better one's (TIER_CEILINGS are checked so): the ranks allowed are the best ones.
+    let worst = RANKS - 1;
+    while (worst > 0 && !this.rules.rankMayTake(worst, this.counts)) worst--;
+    this.worstAllowed = worst;
     let best = RANKS;
     for (const queue of this.queues) {
-      queue.eligible = queue.remaining > 0 && this.rules.mayTakeOne(queue.client, this.counts);
+      queue.eligible =
+        queue.remaining > 0 && queue.bestAgedRank() <= worst && this.rules.mayTakeOne(queue.client, this.counts);
       if (queue.eligible) best = Math.min(best, queue.bestOwnRank());
     }
     if (best === RANKS) return -1;
@@ -179,6 +194,11 @@ export class WaiterLine {
     }
     this.chosen = chosen!;
     return this.entries[chosen!.head]!;
+  }
+
+  /** The aged rank of the entry next() returned: its tier's ceiling is the one its take is held to. */
+  get nextRank(): number {
+    return this.agedRanks[this.chosen!.head]!;
   }
 
   /** The ticket of the entry next() returned: whether the entry still holds that waiter is the reader's check. */
@@ -221,7 +241,7 @@ export class WaiterLine {
   /** The queue's candidate for `best`: the oldest of those whose aged rank reaches it, else the best aged rank's oldest. */
   private offer(queue: ClientQueue, best: number): void {
     queue.head = -1;
-    for (let aged = 0; aged < RANKS; aged++) {
+    for (let aged = 0; aged <= this.worstAllowed; aged++) {
       const waiting = queue.byAgedRank[aged]!;
       if (waiting.size === 0) continue;
       const oldest = waiting.top();

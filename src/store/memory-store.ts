@@ -26,6 +26,8 @@ import { RelayThread } from '../events/relay-thread.js';
 import { compiledModule } from '../paths.js';
 import { booksBytesOf, MemoryLedger, type FoldedBooksShelf } from '../ledger/memory-ledger.js';
 import type { PaymentKey, VoidAnswer } from '../ledger/payment-ledger.js';
+import { MemoryServiceBooks, SERVICE_BOOKS_BYTES } from '../ledger/memory-service-books.js';
+import type { EffectCaller } from '../ledger/service-books.js';
 import { MemoryOrderRecords } from '../orders/memory-order-records.js';
 import type { RecordedOutcome } from '../orders/order-records.js';
 import type { EnginePieces, SharedStoreHealth, Store, StoreEvents } from './store.js';
@@ -47,8 +49,12 @@ export interface MemoryStoreOptions {
   readonly traceOf?: OrderTraceOf;
 }
 
+/** Every run as begun: nothing outlives this process to take one over. */
+const AS_BEGUN: EffectCaller = { fence: 0, instance: undefined };
+
 export class MemoryStore implements Store {
   readonly ledger: MemoryLedger;
+  readonly services = new MemoryServiceBooks();
   readonly records: MemoryOrderRecords;
   private readonly outbox: MemoryEventLog;
   readonly events: StoreEvents;
@@ -79,12 +85,13 @@ export class MemoryStore implements Store {
     this.records = new MemoryOrderRecords(options.ttlMs, options.maxBytes, {
       onForget: (order) => {
         this.ledger.forget(order);
+        this.services.forget(order);
         this.forgetAlongside(order);
       },
-      // The books while the order runs (once done, its record holds them); its money at risk while it may be.
+      // The books while the order runs (once done, its record holds the provider's); its money at risk while it may be.
       alongside: (record) =>
         record.state === 'running'
-          ? booksBytesOf(record.runs) + options.atRiskBytes
+          ? booksBytesOf(record.runs) + SERVICE_BOOKS_BYTES + options.atRiskBytes
           : record.outcome?.kind === 'compensation_failed'
             ? options.atRiskBytes
             : 0,
@@ -94,6 +101,8 @@ export class MemoryStore implements Store {
   }
 
   private recorded(order: OrderKey, run: number, outcome: RecordedOutcome): void {
+    // Every request of the run was settled before its outcome, and a later run is another key (memory-service-books.ts).
+    this.services.forget(order);
     const { refunded } = this.ledger.moneyOfRunNow({ order, run });
     this.append(order, run, outcome.kind, typesOfOutcome(outcome.kind, refunded));
   }
@@ -114,6 +123,10 @@ export class MemoryStore implements Store {
     const money = this.ledger.moneyOfNow(order) ?? { charged: 0, refunded: 0 };
     const trace = this.traceOf?.(order);
     this.outbox.append(types.map((type) => ({ type, client, orderId, run, kind, money, ...(trace ? { trace } : {}) })));
+  }
+
+  callerOf(): EffectCaller {
+    return AS_BEGUN;
   }
 
   attach({ forget }: EnginePieces): void {

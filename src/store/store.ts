@@ -21,6 +21,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import type { OrderKey } from '../domain/order.js';
 import type { PaymentLedger } from '../ledger/payment-ledger.js';
+import type { EffectCaller, ServiceBooks } from '../ledger/service-books.js';
 import type { OrderRecords, StepJournal, UnraisedAlarm } from '../orders/order-records.js';
 import type { TakeoverRunner } from '../orders/takeover-rooms.js';
 import type { StepAttempts } from '../orders/step-attempts.js';
@@ -65,6 +66,13 @@ export interface StoreEvents {
 export interface Store {
   readonly records: OrderRecords;
   readonly ledger: PaymentLedger;
+  /** The books of the services the other steps act on: the vendor's, the courier service's. */
+  readonly services: ServiceBooks;
+  /**
+   * Who the steps of `run` call those services as: the claim's fence of the run as this instance holds it, and the
+   * identity holding it. A store no other instance shares holds every run as begun.
+   */
+  callerOf(run: number): EffectCaller;
   /** Undefined where the store keeps no events: then there is no feed and no webhook. */
   readonly events: StoreEvents | undefined;
   /** The courier pool's size: COURIERS, or what the instances sharing the store already set. */

@@ -4,8 +4,8 @@
  * only between its time slices. So while more than one client shares the
  * service, a client may have at most `perClient` computing steps on threads
  * at once — its cap of THREADS, never every thread: a thread is always left
- * without its CPU work, and the placement
- * (ring-placement.ts) sends the other
+ * without its CPU work, and the balancer
+ * (step-balancer.ts) sends the other
  * clients' steps there — and all clients together at most `total`, one per
  * thread, so that no two computing steps share a thread. A step beyond either
  * waits here, on the main thread, before it is posted: it holds no thread, no

@@ -10,12 +10,8 @@
  * asked, again (the provider is idempotent), and tell what became of it.
  * From then on the books are exact for that step, whatever its thread did.
  *
- * A request is not sent to the provider twice: the first of its message
- * and its settlement to come applies it and keeps the answer for the other
- * (the two travel on different ports, in either order) — with a provider
- * across the network (Postgres), one round trip per step less. Only a
- * request whose application failed is applied again. Answers never claimed
- * (a message lost with its thread) are dropped after a sweep period or two.
+ * A request is not sent to the provider twice: its message and its
+ * settlement share its answer (kept-answers.ts).
  *
  * Everything it keeps of an order goes when the order's record goes
  * (`forget`), and at the latest once the record's time to live has passed
@@ -25,10 +21,8 @@ import type { Logger } from 'pino';
 import { orderLogFields, type OrderKey, type OrderRun } from '../domain/order.js';
 import type { ChargeAnswer, PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
 import type { StepEffect } from '../pipeline/steps.js';
+import { KeptAnswers } from './kept-answers.js';
 import { REQUESTED_CHARGE, REQUESTED_TEST, REQUESTED_VOID, type LedgerRequest } from './protocol.js';
-
-/** Answers kept for settlements are swept this often: one unclaimed survives one to two periods. */
-const ANSWERS_SWEEP_MS = 10_000;
 
 /**
  * Heap bytes of one order's money at risk, a little over a Map entry holding
@@ -36,19 +30,6 @@ const ANSWERS_SWEEP_MS = 10_000;
  * bound while the order's record may hold it.
  */
 export const AT_RISK_BYTES = 270;
-
-type Answer = Promise<ChargeAnswer | VoidAnswer>;
-/** An answer kept for the other of its request's message and settlement. */
-interface Kept {
-  readonly op: LedgerRequest['op'];
-  readonly run: number;
-  answer: Answer;
-}
-/**
- * Answers by order (its key), an order's go at once. Its few requests in a list, not a Map by a string of op and run:
- * a string made per request is hashed and interned at every look-up.
- */
-type Answers = Map<OrderKey, Kept[]>;
 
 interface AtRisk {
   /** Run → charged − refunded. */
@@ -63,10 +44,7 @@ export class PaymentGateway {
    * last such run ended.
    */
   private readonly atRisk = new Map<OrderKey, AtRisk>();
-  /** Answers of requests that arrived, for their settlements: this period's and the last. */
-  private answers: Answers = new Map();
-  private olderAnswers: Answers = new Map();
-  private readonly sweep: NodeJS.Timeout;
+  private readonly answers = new KeptAnswers<ChargeAnswer | VoidAnswer>();
 
   constructor(
     private readonly ledger: PaymentLedger,
@@ -76,62 +54,22 @@ export class PaymentGateway {
      */
     private readonly keepMs: number = Infinity,
     private readonly now: () => number = Date.now,
-  ) {
-    this.sweep = setInterval(() => {
-      this.olderAnswers = this.answers;
-      this.answers = new Map();
-    }, ANSWERS_SWEEP_MS);
-    this.sweep.unref();
-  }
+  ) {}
 
   /** A request from a thread, as it arrives. */
   receive(request: LedgerRequest): void {
     const key: PaymentKey = { order: request.order, run: request.run };
-    // Its step was settled first: applied then.
-    if (this.claim(request.op, key)) return;
-    const applied: Answer =
+    const applied = this.answers.received(key.order, request.op, key.run, () =>
       request.op === 'charge'
         ? this.ledger.charge(key, request.amount, request.test)
-        : this.ledger.void(key, request.test);
-    this.keepAnswer(request.op, key, applied);
-    applied.catch((error: unknown) =>
+        : this.ledger.void(key, request.test),
+    );
+    applied?.catch((error: unknown) =>
       this.log.warn(
         { err: error, ...orderLogFields(key.order), run: key.run, op: request.op },
         'payment provider request failed; it is applied again when its step is settled',
       ),
     );
-  }
-
-  /**
-   * What the provider answered to the request when its message arrived — or,
-   * if it has not arrived (or failed), the answer to applying it now, kept
-   * for the message should it come later.
-   */
-  private async answerOf(op: LedgerRequest['op'], key: PaymentKey, apply: () => Answer): Answer {
-    const received = this.claim(op, key);
-    if (received) {
-      try {
-        return await received;
-      } catch {
-        // Failed when it arrived: apply it again.
-      }
-    }
-    const applied = apply();
-    this.keepAnswer(op, key, applied);
-    return applied;
-  }
-
-  private keepAnswer(op: LedgerRequest['op'], key: PaymentKey, answer: Answer): void {
-    const ofOrder = this.answers.get(key.order);
-    if (!ofOrder) return void this.answers.set(key.order, [{ op, run: key.run, answer }]);
-    const kept = ofOrder.find((each) => each.op === op && each.run === key.run);
-    if (kept) kept.answer = answer;
-    else ofOrder.push({ op, run: key.run, answer });
-  }
-
-  /** The answer kept for the request, taken out; undefined if none. */
-  private claim(op: LedgerRequest['op'], key: PaymentKey): Answer | undefined {
-    return claimFrom(this.answers, op, key) ?? claimFrom(this.olderAnswers, op, key);
   }
 
   /**
@@ -143,11 +81,13 @@ export class PaymentGateway {
     const test = (requests & REQUESTED_TEST) !== 0;
     try {
       if (requests & REQUESTED_CHARGE)
-        return (await this.answerOf('charge', key, () => this.ledger.charge(key, order.amount, test))) === 'charged'
+        return (await this.answers.settled(orderKey, 'charge', run, () =>
+          this.ledger.charge(key, order.amount, test),
+        )) === 'charged'
           ? 'applied'
           : 'refused';
       if (requests & REQUESTED_VOID)
-        return (await this.answerOf('void', key, () => this.ledger.void(key, test))) === 'refused'
+        return (await this.answers.settled(orderKey, 'void', run, () => this.ledger.void(key, test))) === 'refused'
           ? 'refused'
           : 'applied';
       return undefined;
@@ -190,8 +130,7 @@ export class PaymentGateway {
   /** The order's record is gone: so is everything kept of it here. */
   forget(order: OrderKey): void {
     this.atRisk.delete(order);
-    this.answers.delete(order);
-    this.olderAnswers.delete(order);
+    this.answers.forget(order);
   }
 
   /** Charged − refunded over the runs that failed. */
@@ -204,7 +143,7 @@ export class PaymentGateway {
 
   /** Orders something is kept of here (money at risk, answers not yet claimed). */
   ordersKept(): number {
-    return new Set([...this.atRisk.keys(), ...this.answers.keys(), ...this.olderAnswers.keys()]).size;
+    return new Set([...this.atRisk.keys(), ...this.answers.orders()]).size;
   }
 
   /**
@@ -217,15 +156,4 @@ export class PaymentGateway {
       this.atRisk.delete(order);
     }
   }
-}
-
-function claimFrom(answers: Answers, op: LedgerRequest['op'], { order, run }: PaymentKey): Answer | undefined {
-  const ofOrder = answers.get(order);
-  if (!ofOrder) return undefined;
-  const at = ofOrder.findIndex((kept) => kept.op === op && kept.run === run);
-  if (at < 0) return undefined;
-  const { answer } = ofOrder[at]!;
-  if (ofOrder.length === 1) answers.delete(order);
-  else ofOrder.splice(at, 1);
-  return answer;
 }

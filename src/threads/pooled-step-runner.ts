@@ -3,12 +3,14 @@
  *
  * - Cancellation crosses into the thread through the task's cancel cell, cooperatively: the thread is not killed for
  *   it.
- * - Last resort: a step still running `graceMs` after its order was canceled gets its thread terminated if it ignores
- *   its cancellation (the thread's cancellation watch saw it canceled and running twice) or its thread is stuck (its
- *   progress count — moved by every step it starts, wakes or finishes, every turn of its event loop and every slice of
- *   CPU work — stood still for the whole period, judged on time; a thread that has begun no step has none, and is
- *   starting, not stuck). A thread that is only busy — working through a backlog — is judged again a period later. The
- *   order is answered all the same.
+ * - A step canceled before a thread took it leaves the pool's queue at once (its task's signal aborted).
+ * - Last resort: a step still running `graceMs` after its order was canceled gets its thread terminated — its task's
+ *   signal aborted, which Piscina answers by terminating the thread — if it ignores its cancellation (its cell says it
+ *   is running its own code, out of every wait of its context, where the cancellation would have ended it) or its
+ *   thread is stuck (its progress count — moved by every step it starts, wakes or finishes and every slice of CPU work
+ *   — stood still for the whole period, judged on time; a thread that has begun no step has none, and is starting, not
+ *   stuck). A thread that is only busy — its canceled step in a wait it has yet to end, behind a backlog — is judged
+ *   again a period later. The order is answered all the same.
  * - A lost thread — terminated, crashed, exited, out of memory — took every task on it, including steps of orders that
  *   did nothing wrong. A goroutine cannot be killed; a thread can, with everything on it. So each step that was on it
  *   is settled by what is known: canceled if its order was already canceled; failed (internal) if it is the culprit;
@@ -22,7 +24,9 @@
  */
 import type { CancelSignal } from '../domain/cancel-signal.js';
 import { abortKind } from '../domain/errors.js';
-import { cpuMsOf, type OrderRun } from '../domain/order.js';
+import { cpuMsOf, type ActionName, type OrderRun } from '../domain/order.js';
+import { isCompensation } from '../domain/steps.js';
+import type { EffectCaller } from '../ledger/service-books.js';
 import { DEFAULT_TIER, rankOf } from '../domain/tier.js';
 import type { Trace } from '../domain/trace.js';
 import type {
@@ -34,20 +38,17 @@ import type {
   StepRecorder,
   StepRun,
   StepRunner,
-  StepSink,
-  StepStart,
   ThreadFate,
 } from '../pipeline/steps.js';
-import { DeadlineList, type Deadlined } from '../pipeline/deadline-list.js';
+import { DeadlineList } from '../pipeline/deadline-list.js';
 import type { CancelCellAllocator, CellHolder } from '../shared-memory/cancel-cells.js';
 import type { ReclaimedShard } from '../shared-memory/step-tracker.js';
 import type { CpuTurn, CpuTurns } from './cpu-turns.js';
-import type { TaskPlacement } from './ring-placement.js';
-import { readReport, type BatchedReport, type ReadReport } from './protocol.js';
-import { PoolSaturated, type PostedStep, type StepPool } from './step-pool.js';
+import { readReport, REQUESTED_EFFECT, type ReadReport, type StepReport, type StepTask } from './protocol.js';
+import { PoolSaturated, type PooledStep, type StepPool } from './step-pool.js';
 import type { TasksInFlight } from './tasks-in-flight.js';
 import type { ThreadExit } from './thread-registry.js';
-import { verdictOn } from './thread-verdict.js';
+import { CanceledStepJudge, type JudgingParts, type ThreadReadings } from './thread-verdict.js';
 
 /** What the composition root gives back when a thread exits. */
 export interface Reclaimed {
@@ -75,15 +76,26 @@ export interface StepLog {
 export interface PooledStepRunnerOptions {
   /** How long a canceled step may keep running before its thread is judged. */
   readonly graceMs: number;
-  /** A count that moves while a thread makes progress (the tracker's); undefined before its first step. */
-  readonly threadProgress: (threadId: number) => number | undefined;
+  /** The threads as the judge of a canceled step's thread reads them. */
+  readonly threads: ThreadReadings;
   /** Runs of a step whose thread keeps getting lost under it, the first included. */
   readonly maxAttempts: number;
   /**
    * What became of what a task asked of its remote service, as its cell recorded it (`requests`, 0 if nothing): asked
-   * of the service itself once the task is over. Undefined: nothing was asked.
+   * of the service itself once the task is over, as `caller` (the claim the task was posted under). Undefined: nothing
+   * was asked, or the service could not be asked.
    */
-  readonly settleRequests: (requests: number, run: OrderRun) => Promise<StepEffect | undefined>;
+  readonly settleRequests: (
+    requests: number,
+    run: OrderRun,
+    step: ActionName,
+    caller: EffectCaller,
+  ) => Promise<StepEffect | undefined>;
+  /**
+   * Who the steps of a run call their services as: the claim's fence of the run as this instance holds it, and its
+   * identity — read as each attempt is posted, so an attempt after a takeover here carries the claim that took it.
+   */
+  readonly callerOf: (run: number) => EffectCaller;
   /** Where each attempt in flight is noted, by its cell, for whoever watches the threads. */
   readonly tasksInFlight?: TasksInFlight;
   /**
@@ -100,32 +112,139 @@ export interface PooledStepRunnerOptions {
   readonly recorder?: StepRecorder;
 }
 
+/** How one attempt ended, and what its remote service did of what it asked. */
 type Attempt = (
-  | { readonly type: 'reported'; readonly report: BatchedReport }
+  | { readonly type: 'reported'; readonly report: StepReport }
   /** saturated: no room (the pool's queue is full, or every cancel cell is taken) rather than a fault. */
   | { readonly type: 'refused'; readonly saturated: boolean; readonly error: unknown }
   | { readonly type: 'thread-lost'; readonly threadId: number; readonly fate: ThreadFate; readonly blamed: boolean }
-  /** Canceled while it waited for a turn of thread time: it never reached a thread. */
+  /** Canceled before it reached a thread: waiting for a turn of thread time, or in the pool's queue. */
   | { readonly type: 'canceled' }
-) & { readonly effect?: StepEffect; readonly timing?: AttemptTiming };
+) & {
+  effect?: StepEffect;
+  timing?: AttemptTiming;
+  /** It asked its service for its effect, and the service's books could not be asked what became of it. */
+  unconfirmed?: true;
+};
+
+/**
+ * A step whose effect its service could not confirm (its books, in the store, could not be asked) is no success, for a
+ * step recorded ok has its effect in the books: the store's passing failure, which a retry runs again.
+ */
+const UNCONFIRMED: ReadReport = {
+  status: 'error',
+  kind: 'store_unavailable',
+  cause: undefined,
+  dependency: undefined,
+  retries: undefined,
+};
+
+const CANCELED = (): Attempt => ({ type: 'canceled' });
 
 export class PooledStepRunner implements StepRunner {
   private readonly parts: RunnerParts;
 
   constructor(pool: StepPool<Reclaimed>, cells: CancelCellAllocator, options: PooledStepRunnerOptions, log: StepLog) {
     // Every canceled step's grace period is judged from one timer.
-    this.parts = { pool, cells, options, log, overdue: new DeadlineList<StepInFlight>() };
+    this.parts = {
+      pool,
+      cells,
+      options,
+      log,
+      judging: {
+        graceMs: options.graceMs,
+        threads: options.threads,
+        cells: cells.cells,
+        overdue: new DeadlineList<CanceledStepJudge>(),
+      },
+    };
   }
 
-  run(step: StepRun): Promise<StepOutcome> {
-    return new Promise((resolve, reject) => {
-      const sink: StepSink = { stepEnded: (_, outcome) => resolve(outcome), stepThrew: (_, error) => reject(error) };
-      this.start({ ...step, sink, index: 0 });
+  /**
+   * One step of an order, from its dispatch to its outcome, through as many attempts as its thread's losses allow:
+   * each attempt is run on the pool (`OnPool`), and its ending says whether the step ends or runs again.
+   */
+  async run({ step, run, signal, trace, deadline }: StepRun): Promise<StepOutcome> {
+    const { log, options } = this.parts;
+    const begunAt = performance.now();
+    const timings: AttemptTiming[] | undefined = options.recorder?.records(trace) ? [] : undefined;
+    const attempt = new OnPool(this.parts, step, run, signal, trace, deadline);
+    const about = (): StepEvent => ({
+      requestId: trace.requestId,
+      ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
+      orderId: run.order.orderId,
+      step: step.name,
     });
-  }
-
-  start(step: StepStart): void {
-    new StepInFlight(this.parts, step).next();
+    let threadId: number | undefined;
+    let threadFate: ThreadFate | undefined;
+    /** Its tries whose thread was lost before it ran again: made only when one is. */
+    let earlierTries: EarlierTry[] | undefined;
+    let effect: StepEffect | undefined;
+    let ending: ReadReport;
+    const canceled = (): ReadReport => ({ status: 'canceled', cause: abortKind(signal.reason) });
+    for (;;) {
+      if (signal.aborted) {
+        ending = canceled();
+        break;
+      }
+      const ended = await attempt.next(timings !== undefined);
+      if (timings) timings.push(ended.timing ?? timingOf(ended, attempt.postedAt));
+      // Attempts share the idempotency key: once the service applied one, it stands.
+      if (ended.effect && effect !== 'applied') effect = ended.effect;
+      if (ended.type === 'reported') {
+        const { report } = ended;
+        threadId = report.threadId;
+        if (report.status === 'error' && report.kind === 'internal')
+          log.stepCrashed({ ...about(), threadId: report.threadId, detail: report.detail ?? '' });
+        ending = ended.unconfirmed && report.status === 'ok' ? UNCONFIRMED : readReport(report, signal);
+        break;
+      }
+      if (ended.type === 'canceled') {
+        ending = canceled();
+        break;
+      }
+      if (ended.type === 'refused') {
+        log.refused({ ...about(), saturated: ended.saturated, error: ended.error });
+        ending = signal.aborted ? canceled() : { status: 'error', kind: ended.saturated ? 'overloaded' : 'internal' };
+        break;
+      }
+      threadId = ended.threadId;
+      threadFate = ended.fate;
+      const retry = !signal.aborted && !ended.blamed && attempt.attempts < options.maxAttempts;
+      log.threadLost({ ...about(), threadId: ended.threadId, blamed: ended.blamed, retry, fate: ended.fate });
+      if (signal.aborted) {
+        ending = canceled();
+        break;
+      }
+      if (!retry) {
+        ending = { status: 'error', kind: ended.blamed ? 'internal' : 'thread_lost' };
+        break;
+      }
+      (earlierTries ??= []).push({
+        threadId: ended.threadId,
+        fate: ended.fate,
+        startedMs: Math.round(attempt.postedAt - begunAt),
+        endedMs: Math.round(performance.now() - begunAt),
+      });
+    }
+    const endedAt = performance.now();
+    // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
+    const outcome: StepOutcome = {
+      name: step.name,
+      status: ending.status,
+      durationMs: Math.max(0, Math.round(endedAt - begunAt)),
+      threadId,
+      kind: ending.kind,
+      cause: ending.cause,
+      threadFate,
+      attempts: attempt.attempts,
+      earlierTries,
+      effect,
+      dependency: ending.dependency,
+      retries: ending.retries,
+    };
+    if (timings) options.recorder?.stepEnded(trace, run, outcome, { startedAt: begunAt, endedAt, attempts: timings });
+    return outcome;
   }
 
   whenReady(): Promise<void> | undefined {
@@ -139,311 +258,190 @@ interface RunnerParts {
   readonly cells: CancelCellAllocator;
   readonly options: PooledStepRunnerOptions;
   readonly log: StepLog;
-  readonly overdue: DeadlineList<StepInFlight>;
+  readonly judging: JudgingParts;
 }
 
 /**
- * One step of an order on the pool, from its dispatch to its outcome, through as many attempts as its thread's losses
- * allow: one record whose methods are the stages an attempt goes through, rather than a chain of async functions. Each
- * attempt waits for its turn of thread time (a computing step), takes a cancel cell, is posted to the pool, and, over,
- * settles what it asked of its remote service; its cell and turn are given back on every path.
+ * A step's attempts on the pool, one after the other: each waits for its turn of thread time (a computing step), takes
+ * a cancel cell, is run on the pool, and, over, settles what it asked of its remote service; its cell and turn are given
+ * back on every path. The record is also the attempt's place on the pool (PooledStep): where the balancer put it, and
+ * its hard stop — its task's signal — and the holder its cell tells of the order's cancellation (CellHolder), from
+ * which its grace period is judged.
  */
-class StepInFlight implements Deadlined, PostedStep, CellHolder {
-  private readonly started = performance.now();
-  /** Each attempt's timing, when its order is recorded. */
-  private readonly timings: AttemptTiming[] | undefined;
-  private attempts = 0;
-  private threadId: number | undefined;
-  private threadFate: ThreadFate | undefined;
-  /** Its tries whose thread was lost before it ran again: made only when one is. */
-  private earlierTries: EarlierTry[] | undefined;
-  private effect: StepEffect | undefined;
-  // The attempt under way.
-  private placement: TaskPlacement = NO_PLACEMENT;
-  private turn: CpuTurn | undefined;
+class OnPool implements PooledStep, CellHolder {
+  attempts = 0;
+  /** When the attempt under way was posted to the pool. */
+  postedAt = 0;
+  // The attempt under way: where the balancer put it (PlacedStep), its hard stop's listener (Piscina's).
+  readonly cpuMs: number;
+  placedOn: number | undefined = undefined;
+  placedAt = 0;
+  aborted = false;
+  private abortListener: (() => void) | undefined;
   private cell: number | undefined;
-  private postedAt = 0;
-  private overdueHandle = -1;
-  /** When the grace period under way ends. */
-  private graceEnds = 0;
-  private lastProgress: number | undefined;
-  private readonly step: ActionDefinition;
-  readonly run: OrderRun;
-  private readonly signal: CancelSignal;
-  private readonly trace: Trace;
-  private readonly deadline: number;
-  private readonly sink: StepSink;
-  private readonly index: number;
+  /** Its thread's judge, once its order was canceled while it ran. */
+  private judge: CanceledStepJudge | undefined;
 
   constructor(
     private readonly parts: RunnerParts,
-    { step, run, signal, trace, deadline, sink, index }: StepStart,
+    private readonly step: ActionDefinition,
+    private readonly run: OrderRun,
+    private readonly signal: CancelSignal,
+    private readonly trace: Trace,
+    private readonly deadline: number,
   ) {
-    this.step = step;
-    this.run = run;
-    this.signal = signal;
-    this.trace = trace;
-    this.deadline = deadline;
-    this.sink = sink;
-    this.index = index;
-    const { recorder } = parts.options;
-    this.timings = recorder?.records(trace) ? [] : undefined;
+    this.cpuMs = cpuMsOf(run.order, step.name);
   }
 
-  /** The next attempt, unless the step's order is canceled. */
-  next(): void {
-    if (this.signal.aborted) return this.canceled();
+  /** The next attempt, however it ends; `timed`: with its timing, laid on this thread's clock as its answer comes. */
+  async next(timed: boolean): Promise<Attempt> {
     this.attempts++;
-    this.placement = { cpuMs: cpuMsOf(this.run.order, this.step.name) };
-    // A step that computes first waits for its client's turn of thread time, holding nothing meanwhile.
-    const { cpuTurns, clientOf } = this.parts.options;
-    if (cpuTurns && this.placement.cpuMs > 0) {
-      const taken = cpuTurns.take(
-        this.run.order.client,
-        clientOf?.(this.run.order.client).weight ?? 1,
-        this.signal,
-        rankOf(this.run.order.tier ?? DEFAULT_TIER),
-      );
-      if (taken instanceof Promise)
-        taken.then(
-          (turn) => this.withTurn(turn),
-          (error: unknown) => this.threw(error),
-        );
-      else this.withTurn(taken);
-      return;
-    }
-    this.onThread();
-  }
-
-  private withTurn(turn: CpuTurn | undefined): void {
-    // Canceled while it waited for a turn: it never reached a thread.
-    if (!turn) return this.attemptOver({ type: 'canceled' });
-    this.turn = turn;
-    this.onThread();
-  }
-
-  /** One run of the step on some thread, however it ends. */
-  private onThread(): void {
+    this.placedOn = undefined;
+    this.aborted = false;
     const { cells, options, pool } = this.parts;
     const { order } = this.run;
-    this.cell = undefined;
-    const cell = cells.take(this.signal, this);
-    if (cell === undefined)
-      return this.attemptOver({ type: 'refused', saturated: true, error: new Error('every cancel cell is taken') });
-    this.cell = cell;
-    this.turn?.givenBackWhen(() => cells.cells.hasComputed(cell));
-    // One reading of the clock for the attempt: in a virtual machine a reading can cost more than the rest of this.
-    const now = performance.now();
-    options.tasksInFlight?.add(cell, {
-      orderId: order.orderId,
-      step: this.step.name,
-      attempt: this.attempts,
-      placement: this.placement,
-      since: now,
-    });
-    this.postedAt = now;
-    const { trace } = this;
-    const clientIndex = options.clientOf?.(order.client).index ?? 0;
+    let turn: CpuTurn | undefined;
+    // A step that computes first waits for its client's turn of thread time, holding nothing meanwhile.
+    if (options.cpuTurns && this.cpuMs > 0) {
+      const client = options.clientOf?.(order.client);
+      turn = await options.cpuTurns.take(
+        order.client,
+        client?.weight ?? 1,
+        this.signal,
+        rankOf(order.tier ?? DEFAULT_TIER),
+      );
+      if (!turn) return CANCELED();
+    }
     try {
-      const task = {
+      const cell = cells.take(this.signal, this);
+      if (cell === undefined)
+        return { type: 'refused', saturated: true, error: new Error('every cancel cell is taken') };
+      this.cell = cell;
+      turn?.givenBackWhen(() => cells.cells.hasComputed(cell));
+      // One reading of the clock for the attempt: in a virtual machine a reading can cost more than the rest of this.
+      const now = performance.now();
+      options.tasksInFlight?.add(cell, {
+        orderId: order.orderId,
+        step: this.step.name,
+        attempt: this.attempts,
+        placement: this,
+        since: now,
+      });
+      this.postedAt = now;
+      const caller = options.callerOf(this.run.runNumber);
+      const task: StepTask = {
         cell,
         module: this.step.module,
         order,
         run: this.run.runNumber,
-        requestId: trace.requestId,
-        traceId: trace.traceId,
+        fence: caller.fence,
+        caller: caller.instance,
+        requestId: this.trace.requestId,
+        traceId: this.trace.traceId,
         remainingMs: Math.max(0, this.deadline - now),
-        clientIndex,
+        clientIndex: options.clientOf?.(order.client).index ?? 0,
       };
-      pool.run(task, this.placement, this);
-    } catch (error) {
-      this.lost(error);
-    }
-  }
-
-  /** The attempt's report, from its thread. */
-  reported(report: BatchedReport): void {
-    this.ranOnPool({ type: 'reported', report });
-  }
-
-  /** The pool refused the attempt, or its thread is gone or going. */
-  lost(error: unknown): void {
-    const { registry } = this.parts.pool;
-    const threadId = this.placement.placedOn;
-    if (threadId === undefined || !registry.isDoomed(threadId))
-      return this.ranOnPool({ type: 'refused', saturated: error instanceof PoolSaturated, error });
-    // Wait until it has exited and its share of the tracker and the courier pool is back; only then is it true that
-    // nothing of this step runs.
-    registry.whenExited(threadId).then(
-      (exit: ThreadExit<Reclaimed>) =>
-        this.ranOnPool({
-          type: 'thread-lost',
-          threadId,
-          fate: exit.cause === 'terminated' ? 'terminated' : 'died',
-          blamed: this.isCulprit(exit),
-        }),
-      (failure: unknown) => this.threw(failure),
-    );
-  }
-
-  /** Over, one way or the other: what it asked of its service is known now. */
-  private ranOnPool(attempt: Attempt): void {
-    const timing = this.timings ? timingOf(attempt, this.postedAt) : undefined;
-    const requests = this.parts.cells.cells.requestsOf(this.cell!);
-    if (requests === 0) return this.attemptOver(attempt, timing);
-    this.parts.options.settleRequests(requests, this.run).then(
-      (effect) => this.attemptOver(attempt, timing, effect),
-      (error: unknown) => this.threw(error),
-    );
-  }
-
-  /** Gives back what the attempt held, then goes on as the attempt's ending says. */
-  private attemptOver(attempt: Attempt, timing?: AttemptTiming, effect?: StepEffect): void {
-    this.release();
-    if (timing) this.timings?.push(timing);
-    // Attempts share the idempotency key: once the service applied one, it stands.
-    if (effect && this.effect !== 'applied') this.effect = effect;
-    const { log, options } = this.parts;
-    switch (attempt.type) {
-      case 'reported': {
-        const { report } = attempt;
-        this.threadId = report.threadId;
-        if (report.status === 'error' && report.kind === 'internal') {
-          log.stepCrashed({ ...this.about(), threadId: report.threadId, detail: report.detail ?? '' });
-        }
-        return this.end(readReport(report, this.signal), report.endedEarlierMs);
+      let ended: Attempt;
+      try {
+        ended = { type: 'reported', report: await pool.run(task, this) };
+      } catch (error) {
+        ended = await this.lostTo(error);
       }
-      case 'canceled':
-        return this.canceled();
-      case 'refused':
-        log.refused({ ...this.about(), saturated: attempt.saturated, error: attempt.error });
-        if (this.signal.aborted) return this.canceled();
-        return this.end({ status: 'error', kind: attempt.saturated ? 'overloaded' : 'internal' });
-      case 'thread-lost': {
-        this.threadId = attempt.threadId;
-        this.threadFate = attempt.fate;
-        const retry = !this.signal.aborted && !attempt.blamed && this.attempts < options.maxAttempts;
-        log.threadLost({
-          ...this.about(),
-          threadId: attempt.threadId,
-          blamed: attempt.blamed,
-          retry,
-          fate: attempt.fate,
-        });
-        if (this.signal.aborted) return this.canceled();
-        if (!retry) return this.end({ status: 'error', kind: attempt.blamed ? 'internal' : 'thread_lost' });
-        (this.earlierTries ??= []).push({
-          threadId: attempt.threadId,
-          fate: attempt.fate,
-          startedMs: Math.round(this.postedAt - this.started),
-          endedMs: Math.round(performance.now() - this.started),
-        });
-        return this.next();
-      }
+      if (timed) ended.timing = timingOf(ended, now);
+      // Over, one way or the other: what it asked of its service is known now.
+      const requests = cells.cells.requestsOf(cell);
+      if (requests !== 0) ended.effect = await options.settleRequests(requests, this.run, this.step.name, caller);
+      if (requests & REQUESTED_EFFECT && ended.effect === undefined && !isCompensation(this.step.name))
+        ended.unconfirmed = true;
+      return ended;
+    } finally {
+      this.release();
+      turn?.release();
     }
-  }
-
-  /** The attempt's cell, grace period, place on its thread and turn of thread time, given back. */
-  private release(): void {
-    const { cells, options, overdue, pool } = this.parts;
-    overdue.remove(this.overdueHandle);
-    this.overdueHandle = -1;
-    const { cell } = this;
-    if (cell !== undefined) {
-      pool.settled(this.placement);
-      options.tasksInFlight?.remove(cell);
-      cells.give(cell);
-      this.cell = undefined;
-    }
-    this.turn?.release();
-    this.turn = undefined;
-  }
-
-  /** A promise the step's run relied on failed (a bug): the step's order fails with it, as an async chain would. */
-  private threw(error: unknown): void {
-    this.release();
-    this.sink.stepThrew(this.index, error);
-  }
-
-  private canceled(): void {
-    this.end({ status: 'canceled', cause: abortKind(this.signal.reason) });
-  }
-
-  /** `endedEarlierMs`: the step ended that long before its report was read. */
-  private end(fields: ReadReport, endedEarlierMs = 0): void {
-    const endedAt = performance.now() - endedEarlierMs;
-    // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
-    const outcome: StepOutcome = {
-      name: this.step.name,
-      status: fields.status,
-      durationMs: Math.max(0, Math.round(endedAt - this.started)),
-      threadId: this.threadId,
-      kind: fields.kind,
-      cause: fields.cause,
-      threadFate: this.threadFate,
-      attempts: this.attempts,
-      earlierTries: this.earlierTries,
-      effect: this.effect,
-      dependency: fields.dependency,
-      retries: fields.retries,
-    };
-    if (this.timings)
-      this.parts.options.recorder?.stepEnded(this.trace, this.run, outcome, {
-        startedAt: this.started,
-        endedAt,
-        attempts: this.timings,
-      });
-    this.sink.stepEnded(this.index, outcome);
-  }
-
-  private about(): StepEvent {
-    const { trace } = this;
-    return {
-      requestId: trace.requestId,
-      ...(trace.traceId === undefined ? {} : { traceId: trace.traceId }),
-      orderId: this.run.order.orderId,
-      step: this.step.name,
-    };
   }
 
   /**
-   * Its order was canceled while the attempt held its cell (CellHolder). Last resort: judge the task's thread graceMs
-   * after the cancellation, and every graceMs after that until it ends.
+   * The pool refused the attempt, or it was taken out of the pool's queue, or its thread is gone or going: then wait
+   * until the thread has exited and its share of the tracker and the courier pool is back — only then is it true that
+   * nothing of the step runs.
    */
-  cellCanceled(): void {
-    const threadId = this.placement.placedOn;
-    this.lastProgress = threadId === undefined ? undefined : this.parts.options.threadProgress(threadId);
-    this.graceEnds = performance.now() + this.parts.options.graceMs;
-    this.overdueHandle = this.parts.overdue.add(this, this.graceEnds);
+  private async lostTo(error: unknown): Promise<Attempt> {
+    const { registry } = this.parts.pool;
+    const threadId = this.placedOn;
+    // Taken out of the pool's queue as its order was canceled (cellCanceled): it never reached a thread.
+    if (threadId === undefined && this.aborted) return CANCELED();
+    if (threadId === undefined || !registry.isDoomed(threadId))
+      return { type: 'refused', saturated: error instanceof PoolSaturated, error };
+    const exit = await registry.whenExited(threadId);
+    return {
+      type: 'thread-lost',
+      threadId,
+      fate: exit.cause === 'terminated' ? 'terminated' : 'died',
+      blamed: this.isCulprit(exit),
+    };
   }
 
-  deadlinePassed(): void {
-    this.overdueHandle = -1;
-    const { cells, options, overdue, pool } = this.parts;
-    const threadId = this.placement.placedOn;
+  /** The attempt's cell and grace period, given back. */
+  private release(): void {
+    const { cells, options } = this.parts;
+    this.judge?.dismiss();
+    this.judge = undefined;
     const { cell } = this;
-    if (threadId !== undefined && cell !== undefined && !cells.cells.hasFinished(cell)) {
-      const what = `step ${this.step.name} of order ${this.run.order.orderId}`;
-      if (cells.cells.timesIgnored(cell) >= 2) {
-        pool.registry.terminate(threadId, `${what} ignored its cancellation for ${options.graceMs} ms`, cell);
-        return;
-      }
-      const progress = options.threadProgress(threadId);
-      const late = Math.round(performance.now() - this.graceEnds);
-      const verdict = verdictOn(this.lastProgress, progress, late);
-      if (verdict === 'stuck') {
-        pool.registry.terminate(
-          threadId,
-          `thread stuck for ${options.graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
-        );
-        return;
-      }
-      this.lastProgress = progress;
-      // Unseen (the judge ran late: the main thread, or the whole process, stood still, and the thread may not have run
-      // either) is judged again a whole period later, as a moving thread is.
-    }
-    this.graceEnds = performance.now() + options.graceMs;
-    this.overdueHandle = overdue.add(this, this.graceEnds);
+    if (cell === undefined) return;
+    options.tasksInFlight?.remove(cell);
+    cells.give(cell);
+    this.cell = undefined;
+  }
+
+  /** Whether its thread has begun the attempt (the balancer's question: a thread slow to begin is hung). */
+  started(): boolean {
+    return this.cell !== undefined && this.parts.cells.cells.hasStarted(this.cell);
+  }
+
+  /** Whether the attempt's CPU work is over (the balancer's: its thread owes it no more). */
+  computed(): boolean {
+    return this.cell === undefined || this.parts.cells.cells.hasComputed(this.cell);
+  }
+
+  /** Piscina's: its listener on the attempt's hard stop. */
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.abortListener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.abortListener === listener) this.abortListener = undefined;
+  }
+
+  /** The attempt's hard stop: Piscina terminates the thread it runs on (the registry was told why first). */
+  private hardStop(): void {
+    this.aborted = true;
+    const listener = this.abortListener;
+    this.abortListener = undefined;
+    listener?.();
+  }
+
+  /**
+   * Its order was canceled while the attempt held its cell (CellHolder). Not on a thread yet, it leaves the pool's queue
+   * now. On one, the last resort: judge the task's thread graceMs after the cancellation, and every graceMs after that
+   * until it ends.
+   */
+  cellCanceled(): void {
+    const threadId = this.placedOn;
+    const { cell } = this;
+    // Still in the pool's queue: Piscina takes a task whose signal aborts out of its queue, and the step ends canceled
+    // at once rather than when a thread is free to see its cell.
+    if (threadId === undefined || cell === undefined) return this.hardStop();
+    if (this.judge) return;
+    const { pool } = this.parts;
+    this.judge = new CanceledStepJudge(this.parts.judging, {
+      threadId,
+      cell,
+      what: `step ${this.step.name} of order ${this.run.order.orderId}`,
+      stillOn: () => this.placedOn === threadId && this.cell === cell,
+      terminate: (reason, culprit) => {
+        if (pool.registry.terminating(threadId, reason, culprit)) this.hardStop();
+      },
+    });
   }
 
   /**
@@ -458,12 +456,9 @@ class StepInFlight implements Deadlined, PostedStep, CellHolder {
   }
 }
 
-/** Before an attempt has any. */
-const NO_PLACEMENT: TaskPlacement = { cpuMs: 0 };
-
 /**
- * An attempt laid on the main thread's clock: it ended when its report arrived less how much earlier its thread said it
- * ended, and began on its thread as long before that as the thread says it ran. A thread that died says nothing: its
+ * An attempt laid on the main thread's clock: it ended when its report arrived, and began on its thread as long before
+ * that as the thread says it ran. A thread that died says nothing: its
  * attempt ended when its death was known.
  */
 function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
@@ -471,7 +466,7 @@ function timingOf(attempt: Attempt, postedAt: number): AttemptTiming {
   switch (attempt.type) {
     case 'reported': {
       const { report } = attempt;
-      const endedAt = now - report.endedEarlierMs;
+      const endedAt = now;
       const startedAt = report.ranMs === undefined ? undefined : Math.max(postedAt, endedAt - report.ranMs);
       const wait = report.courierWaitMs;
       return {

@@ -20,14 +20,6 @@ export interface SharedMemoryBuffers {
   readonly dependencyOutages?: SharedArrayBuffer;
 }
 
-/** The rings every thread may claim a pair of (src/threads/step-rings.ts). */
-export interface StepRingBuffers {
-  /** One Int32 per pair: the threadId of its owner, 0 when free. */
-  readonly owners: SharedArrayBuffer;
-  readonly tasks: readonly SharedArrayBuffer[];
-  readonly reports: readonly SharedArrayBuffer[];
-}
-
 /** Everything a worker thread is given at start-up (Piscina's workerData). */
 export interface WorkerSetup extends SharedMemoryBuffers {
   /** Level of the log lines steps write from the thread, as the process started. */
@@ -49,8 +41,6 @@ export interface WorkerSetup extends SharedMemoryBuffers {
   readonly stepRetries?: Readonly<Partial<Record<StepName, number>>>;
   /** Whether steps' reports say when things happened on the thread (StepTimings), for traces; absent: they do not. */
   readonly stepTimings?: boolean;
-  /** The rings steps come and go by (src/threads/step-rings.ts). */
-  readonly stepRings: StepRingBuffers;
 }
 
 /** One step of one order, as posted to a worker. */
@@ -60,8 +50,17 @@ export interface StepTask {
   /** URL of the module whose default export is the step. */
   readonly module: string;
   readonly order: Order;
-  /** The order's run: with the order id, the payment provider's idempotency key. */
+  /** The order's run: with the order id, every remote service's idempotency key (the payment provider's, the vendor's…). */
   readonly run: number;
+  /**
+   * The claim's fence of the run as this instance holds it (raised by every takeover and hand-over; the run's first in
+   * memory, where nothing is taken over): sent with the step's effect, so that a service that has seen a newer claim of
+   * the run refuses a request of an older one — a step may run again after a takeover, and the instance it ran on
+   * before may finish it late.
+   */
+  readonly fence: number;
+  /** The instance identity holding that claim, as a service's books name the caller; absent in memory. */
+  readonly caller?: string;
   /** The request the order came with: steps' log lines carry it. */
   readonly requestId: string;
   /** The order's W3C trace id: steps' log lines carry it too. Absent (the benchmark's inline runner): none. */
@@ -78,34 +77,7 @@ export interface StepTask {
   readonly clientIndex?: number;
 }
 
-/**
- * Steps of one order posted to one thread together: one message of its ring, with the order's labels once (as each
- * StepTask's; its time left measured as the batch is posted). A step that computes goes alone.
- */
-export interface StepBatch extends Omit<StepTask, 'cell' | 'module'> {
-  /** Each step's cancel cell (its report comes back under it) and module. */
-  readonly steps: ReadonlyArray<{ readonly cell: number; readonly module: string }>;
-}
-
-/** The batch of `steps` of the order `task` (any of them) belongs to: its order's labels, once. */
-export function batchOf(task: StepTask, steps: StepBatch['steps']): StepBatch {
-  const { order, run, requestId, traceId, remainingMs, clientIndex } = task;
-  return { order, run, requestId, traceId, remainingMs, clientIndex, steps };
-}
-
-/** One step of a batch, as a task of its own for the step runtime: built field by field, for every step. */
-export function taskOf(batch: StepBatch, { cell, module }: StepBatch['steps'][number]): StepTask {
-  const { order, run, requestId, traceId, remainingMs, clientIndex } = batch;
-  return { cell, module, order, run, requestId, traceId, remainingMs, clientIndex };
-}
-
-/**
- * A step's report as the main thread reads it: how long before the read the step ended on its thread (it waited that
- * long in the ring), so that its duration is its own.
- */
-export type BatchedReport = StepReport & { readonly endedEarlierMs: number };
-
-/** How much of a failure's detail a report carries: a long message or stack is the thread's log line's, not the ring's. */
+/** How much of a failure's detail a report carries: a long message or stack is the thread's log line's. */
 export const REPORT_DETAIL_CHARS = 300;
 
 /** What a report says of what a step threw: its stack (or message), cut to REPORT_DETAIL_CHARS. */
@@ -141,15 +113,7 @@ export type StepReport = DependencyReport &
   StepTimings &
   (
     | { readonly status: 'ok'; readonly threadId: number }
-    | {
-        readonly status: 'canceled';
-        readonly threadId: number;
-        /**
-         * Canceled by its own thread, because a step of the same order failed there with this kind (errgroup's cancel
-         * from the goroutine that failed): its report may reach the main thread before that failure reaches the order.
-         */
-        readonly siblingFailed?: StepFailureKind | 'internal';
-      }
+    | { readonly status: 'canceled'; readonly threadId: number }
     | {
         readonly status: 'error';
         readonly threadId: number;
@@ -177,9 +141,7 @@ export function readReport(report: StepReport, signal: CancelSignal): ReadReport
   // Every field, undefined where it has none: one shape, and no spread, for every step of every order.
   const retries = report.retries || undefined;
   if (report.status === 'canceled') {
-    // A sibling's failure the order has yet to read (its ledger request still settling) is what canceled it.
-    const cause =
-      signal.aborted || report.siblingFailed === undefined ? abortKind(signal.reason) : report.siblingFailed;
+    const cause = abortKind(signal.reason);
     const cut = report.dependency === 'failed' && cause === 'timeout';
     return { status: 'canceled', kind: undefined, cause, dependency: cut ? 'failed' : undefined, retries };
   }
@@ -189,9 +151,11 @@ export function readReport(report: StepReport, signal: CancelSignal): ReadReport
 
 /**
  * A request a step sends the payment provider, posted to the main thread (whose gateway holds the provider's books) the
- * moment the step sends it. Self-contained: by the time it arrives, its task and cell may be long gone.
+ * moment the step sends it, as a message of its thread. Self-contained: by the time it arrives, its task and cell may be
+ * long gone.
  */
 export interface LedgerRequest {
+  readonly ledger: true;
   /** charge: take the amount; void: give back what this run charged, and refuse a charge still to come. */
   readonly op: 'charge' | 'void';
   /** The order's key (its client and its id): the provider's books are filed by it. */
@@ -203,9 +167,39 @@ export interface LedgerRequest {
 }
 
 /**
+ * A step's request to the remote service it acts on (the vendor, the courier service: src/ledger/service-books.ts),
+ * posted to the main thread the moment the step sends it, as a LedgerRequest is. Self-contained, and carrying what a
+ * real integration would send: the run's key and the claim's fence.
+ */
+export interface EffectRequest {
+  readonly effect: true;
+  readonly order: OrderKey;
+  readonly run: number;
+  /** The step's name: with the run, the service's key. */
+  readonly step: string;
+  readonly fence: number;
+  readonly caller: string | undefined;
+}
+
+/** Whatever a step sends a remote service, by its thread's messages. */
+export type ServiceRequest = LedgerRequest | EffectRequest;
+
+/** Whether a thread's message is a step's request to the service it acts on. */
+export function isEffectRequest(message: unknown): message is EffectRequest {
+  return typeof message === 'object' && message !== null && (message as { effect?: unknown }).effect === true;
+}
+
+/** Whether a thread's message is a step's request to the payment provider. */
+export function isLedgerRequest(message: unknown): message is LedgerRequest {
+  return typeof message === 'object' && message !== null && (message as { ledger?: unknown }).ledger === true;
+}
+
+/**
  * Bits a step records in its cell's REQUESTS word before a LedgerRequest leaves (CancelCells.noteRequest): should the
  * message be lost with its thread, the main thread still knows what was asked.
  */
 export const REQUESTED_CHARGE = 1;
 export const REQUESTED_VOID = 2;
 export const REQUESTED_TEST = 4;
+/** The step asked its service for its effect (an EffectRequest). */
+export const REQUESTED_EFFECT = 8;

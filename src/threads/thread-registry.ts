@@ -5,6 +5,9 @@
  * after the tracker and the courier pool no longer count what the thread held.
  */
 import type { Worker } from 'node:worker_threads';
+import { ThreadUtilization } from './thread-utilization.js';
+
+type EventLoopUtilization = ReturnType<Worker['performance']['eventLoopUtilization']>;
 
 export type ExitCause =
   | 'terminated' // the main thread killed it
@@ -32,6 +35,8 @@ export interface ThreadExit<TakenBack> {
 export interface LiveThread {
   readonly threadId: number;
   readonly worker: Worker;
+  /** How busy its event loop was over the last window (0..1: thread-utilization.ts). */
+  readonly utilization: number;
   readonly doomed: { readonly cause: ExitCause; readonly reason: string | undefined } | undefined;
 }
 
@@ -53,6 +58,7 @@ export class ThreadRegistry<TakenBack> {
   private readonly exitWaiters = new Map<number, Array<(exit: ThreadExit<TakenBack>) => void>>();
   private closing = false;
   private replacedCount = 0;
+  private readonly utilization = new ThreadUtilization();
 
   constructor(
     private readonly reclaim: (threadId: number) => TakenBack,
@@ -62,6 +68,13 @@ export class ThreadRegistry<TakenBack> {
   /** Threads alive now (started and not exited). */
   get liveCount(): number {
     return this.live.size;
+  }
+
+  /** Threads that may be given a task now: alive, and not doomed. */
+  get acceptingCount(): number {
+    let accepting = 0;
+    for (const threadId of this.live.keys()) if (!this.isDoomed(threadId)) accepting++;
+    return accepting;
   }
 
   /** Threads that died or were terminated while the pool was serving, each replaced by a new one. */
@@ -76,6 +89,7 @@ export class ThreadRegistry<TakenBack> {
       return {
         threadId,
         worker,
+        utilization: this.utilization.of(threadId, worker),
         doomed: fate ? { cause: fate.cause, reason: fate.reason ?? fate.error?.message } : undefined,
       };
     });
@@ -86,6 +100,8 @@ export class ThreadRegistry<TakenBack> {
     const threadId = worker.threadId;
     if (threadId < 0 || this.live.has(threadId) || this.exits.has(threadId)) return;
     this.live.set(threadId, worker);
+    // Its first window of utilization begins as it is ready.
+    this.utilization.of(threadId, worker);
     worker.on('error', (error: Error) => this.doom(threadId, { cause: 'died', error }));
     worker.once('exit', (exitCode: number) => this.exited(threadId, exitCode));
   }
@@ -101,15 +117,18 @@ export class ThreadRegistry<TakenBack> {
   }
 
   /**
-   * Kill a thread (every task on it is lost), naming the task's cell it is killed for, if one. Returns false if it is
-   * not alive or already doomed.
+   * The thread is about to be terminated (every task on it is lost: Piscina does it as it aborts a task of it), for the
+   * task of `culprit`'s cell if one. Returns false if it is not alive or already doomed: nothing more to do.
    */
-  terminate(threadId: number, reason: string, culprit?: number): boolean {
-    const worker = this.live.get(threadId);
-    if (!worker || this.isDoomed(threadId)) return false;
+  terminating(threadId: number, reason: string, culprit?: number): boolean {
+    if (!this.live.has(threadId) || this.isDoomed(threadId)) return false;
     this.doom(threadId, { cause: 'terminated', reason, culprit });
-    void worker.terminate();
     return true;
+  }
+
+  /** The thread's event loop's idle and active time since it started (undefined: not alive), read from here. */
+  eventLoopOf(threadId: number): EventLoopUtilization | undefined {
+    return this.live.get(threadId)?.performance.eventLoopUtilization();
   }
 
   /** Resolves once the thread has exited and what it held has been given back. */
@@ -136,6 +155,7 @@ export class ThreadRegistry<TakenBack> {
     const fate = this.doomed.get(threadId);
     this.doomed.delete(threadId);
     this.live.delete(threadId);
+    this.utilization.forget(threadId);
     const cause: ExitCause = this.closing ? 'closed' : (fate?.cause ?? 'died');
     if (cause !== 'closed') this.replacedCount++;
     const exit: ThreadExit<TakenBack> = {

@@ -15,7 +15,7 @@ const WINDOW_MS = 500;
 interface Window {
   readonly start: EventLoopUtilization;
   readonly startedAt: number;
-  /** The last closed window's figure; since the thread started until one has closed. */
+  /** The last closed window's figure; 0 until one has closed. */
   readonly figure: number;
 }
 
@@ -28,8 +28,10 @@ export class ThreadUtilization {
     const sample = worker.performance.eventLoopUtilization();
     const window = this.windows.get(threadId);
     if (!window) {
-      this.windows.set(threadId, { start: sample, startedAt: now, figure: sample.utilization });
-      return sample.utilization;
+      // Not the figure since the thread started: loading its modules kept a new thread's loop busy, and read so, a thread
+      // ready and idle showed as busy as a hung one until its first window closed.
+      this.windows.set(threadId, { start: sample, startedAt: now, figure: 0 });
+      return 0;
     }
     if (now - window.startedAt < WINDOW_MS) return window.figure;
     // The difference of two samples can come out a hair below 0 (measured: −2e-6) or above 1.

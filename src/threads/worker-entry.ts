@@ -7,7 +7,7 @@
  * thread starts) fails the CHECK, and SIGABRT takes the whole process down (`Assertion failed:
  * facade->InstantiateModule(...)`, ModuleWrap::CreateRequiredModuleFacade). A module with no default export is handed
  * back as its namespace, with no facade: the entry exports its handler by name. The decision, and the command that
- * measures it again: docs/decisions/worker-entry-by-name.md.
+ * measures it again: docs/decisions/steps-as-piscina-tasks.md.
  */
 
 export interface WorkerEntry {

@@ -11,7 +11,7 @@
 import type { FinalOrder, InstanceAtRest, Money, Observations, RecordedOrder } from './checker.js';
 import type { OrderBody } from './history.js';
 import { everyAction } from '../../src/domain/steps.js';
-import { call } from './http.js';
+import { call, getJson } from './http.js';
 import { serviceLines } from './log-lines.js';
 import { readBooks, readTakeovers } from './durable-rest.js';
 import type { Supervisor } from './instances.js';
@@ -44,6 +44,59 @@ export async function untilAtRest(supervisor: Supervisor, postgres: ChaosPostgre
     );
     if (idle && (await ordersRunning(postgres).catch(() => 1)) === 0) return;
     await sleep(200);
+  }
+}
+
+/** A dependency's circuit breaker, as GET /admin/dependencies tells it (null: no breakers). */
+export interface BreakerJson {
+  readonly state: 'closed' | 'open' | 'half_open';
+  readonly open_until: string | null;
+}
+
+/**
+ * What an instance's breakers ask of the harness before its final probe: nothing (all closed), a wait until the first
+ * open one lets a probe order through, or one order to be that probe (an outage the nemesis switched opened it, and a
+ * breaker closes only on an order that succeeds: the probe's COURIERS + 1 orders at once would meet it half open, one
+ * let through and the others refused with the dependency's kind).
+ */
+export function breakersAsk(breakers: readonly (BreakerJson | null)[], nowMs: number): 'closed' | 'probe' | number {
+  const notClosed = breakers.filter(
+    (breaker): breaker is BreakerJson => breaker !== null && breaker.state !== 'closed',
+  );
+  if (notClosed.length === 0) return 'closed';
+  if (notClosed.some((breaker) => breaker.state === 'half_open')) return 'probe';
+  const due = Math.min(...notClosed.map((breaker) => Date.parse(breaker.open_until ?? '') || nowMs));
+  return due <= nowMs ? 'probe' : due - nowMs;
+}
+
+/** Every instance's breakers closed, each with one order as its probe where one is open; within `withinMs`. */
+export async function untilBreakersClosed(
+  workload: Workload,
+  supervisor: Supervisor,
+  idPrefix: string,
+  withinMs: number,
+): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  let probes = 0;
+  for (let i = 0; i < supervisor.size; i++) {
+    while (performance.now() < deadline) {
+      const read = await getJson<{ dependencies: { breaker: BreakerJson | null }[] }>(
+        supervisor.portOf(i),
+        '/admin/dependencies',
+        3000,
+      );
+      const ask = read
+        ? breakersAsk(
+            read.json.dependencies.map((d) => d.breaker),
+            Date.now(),
+          )
+        : 200;
+      if (ask === 'closed') break;
+      if (ask === 'probe') {
+        const body: OrderBody = { order_id: `${idPrefix}-breaker-${++probes}`, amount: 100, delay_ms: everyAction(0) };
+        await workload.sendOnce([body], i, 'breaker_probe', 5000);
+      } else await sleep(Math.min(ask, 1000));
+    }
   }
 }
 

@@ -13,7 +13,9 @@
  *   refund lost with its thread is retried, never given up); and that error
  *   line names no order that ended otherwise (a false alarm);
  * - answers: every final answer to the order (replayed, joined or its own)
- *   is the first one byte for byte; the record's outcome is that answer;
+ *   is the first one byte for byte — a dependency's unavailable kind while
+ *   the nemesis had that dependency out on an instance may be an outage's,
+ *   which passes (a retry runs the order again); the record's outcome is that answer;
  *   an outcome recorded `ok` that no client heard, although every request
  *   was answered, disagrees; a final failure the order did not ask for
  *   (no fail_step, no fault) is unexplained;
@@ -24,6 +26,9 @@
  *   within its deadline plus the recovery window; at most one run of an
  *   order holds money; every takeover that resumed a run went on after each
  *   step recorded ok of it, running none of them again;
+ * - effects (durable-check.ts): the vendor's and the courier service's books
+ *   hold each step recorded ok's effect exactly once for its run, and no
+ *   step's effect twice under one run;
  * - canceled: an order that ended canceled holds nothing charged; a cancel
  *   answered `canceled` agrees with the record (never a success recorded
  *   over it), and one answered 409 `order_ended` after a success with a
@@ -42,13 +47,15 @@
  */
 import { readAnswer, type Reading } from './answers.js';
 import { checkCourierSamples, type CourierFindings } from './courier-check.js';
-import type { Attempt, CancelAttempt, History, OrderBody } from './history.js';
+import { DEPENDENCIES } from '../../src/domain/dependencies.js';
+import type { Attempt, CancelAttempt, DependencyOutage, History, OrderBody } from './history.js';
 import { checkEvents, type CommittedEvent } from './event-check.js';
 import type { ReceivedDelivery } from './event-receiver.js';
 import type { Health } from './instances.js';
 import {
   checkAcceptedInTime,
   checkChargedOnce,
+  checkEffectsOnce,
   checkStepsOnce,
   type DurableLimits,
   type OrderBooks,
@@ -122,6 +129,8 @@ export const VIOLATION_KINDS = [
   'accepted_overdue',
   'charged_twice',
   'step_applied_twice',
+  'effect_missing',
+  'effect_applied_twice',
   'cancel_left_money',
   'cancel_disagrees',
   'couriers_over_capacity',
@@ -149,7 +158,7 @@ export type CheckedHistory = Pick<
   History,
   'instances' | 'orders' | 'attempts' | 'exits' | 'timeline' | 'courierSamples'
 > &
-  Partial<Pick<History, 'cancels'>>;
+  Partial<Pick<History, 'cancels' | 'outages'>>;
 
 export interface Limits extends DurableLimits {
   /**
@@ -164,6 +173,26 @@ const EXPECTED_FAILURE: Readonly<Record<string, string>> = {
   vendor: 'vendor_unavailable',
   courier: 'no_courier',
 };
+
+/** Each dependency's unavailable kind, by its name. */
+const UNAVAILABLE_OF: ReadonlyMap<string, string> = new Map(DEPENDENCIES.map((d) => [d.name, d.unavailable]));
+
+/**
+ * The unavailable kinds an outage may have answered the order with: those of the dependencies the nemesis had out on
+ * some instance while the order could run — from its first request to its last answer, or for good once it was
+ * accepted (it ran on after its 202).
+ */
+function outageKinds(outages: readonly DependencyOutage[], attempts: readonly Attempt[]): ReadonlySet<string> {
+  if (outages.length === 0 || attempts.length === 0) return new Set();
+  const from = Math.min(...attempts.map((attempt) => attempt.sentMs));
+  const accepted = attempts.some((attempt) => readAnswer(attempt.end)?.kind === 'accepted');
+  const to = accepted ? Infinity : Math.max(...attempts.map((attempt) => attempt.endedMs));
+  return new Set(
+    outages
+      .filter((outage) => outage.fromMs <= to && (outage.toMs ?? Infinity) >= from)
+      .map((outage) => UNAVAILABLE_OF.get(outage.dependency) ?? outage.dependency),
+  );
+}
 
 const net = ({ charged, refunded }: Money): number => charged - refunded;
 const money = (payment: Money): string => `charged ${payment.charged}, refunded ${payment.refunded}`;
@@ -197,10 +226,16 @@ function checkOrder(
   final: FinalOrder | undefined,
   alarmed: boolean,
   say: (violation: Omit<Violation, 'orderId'>) => void,
+  outages: readonly DependencyOutage[] = [],
 ): void {
+  const byOutage = outageKinds(outages, attempts);
   const answered = attempts.flatMap((attempt) => {
-    const reading = readAnswer(attempt.end);
-    return reading ? [{ attempt, reading }] : [];
+    const read = readAnswer(attempt.end);
+    if (!read) return [];
+    // An outage's failure passes, as the service's rule says (isFinal) — even of a step the order asked to fail, when
+    // the outage refused its call before it could: its answer does not say which.
+    const reading = read.final && byOutage.has(read.kind) ? { ...read, final: false } : read;
+    return [{ attempt, reading }];
   });
   const finals = answered.filter(({ reading }) => reading.final).sort((a, b) => a.attempt.endedMs - b.attempt.endedMs);
   const first = finals[0];
@@ -427,13 +462,17 @@ export function check(history: CheckedHistory, observed: Observations, limits: L
       observed.orders.get(orderId),
       observed.alarmed.has(orderId),
       (violation) => say({ ...violation, orderId }),
+      history.outages,
     );
     const books = observed.durable?.books.get(orderId);
+    const final = observed.orders.get(orderId);
+    const recordedOk = final?.found === true && final.state === 'done' && final.outcome?.kind === 'ok';
     if (books)
       for (const finding of [
         ...checkAcceptedInTime(body, byId.get(orderId) ?? [], books, limits),
         ...checkChargedOnce(body, books),
         ...checkStepsOnce(books, takeoversById.get(orderId) ?? []),
+        ...checkEffectsOnce(books, recordedOk),
       ])
         say({ ...finding, orderId });
   }

@@ -9,14 +9,17 @@
  *   run is the provider's idempotency key; a resume keeps its run), no run
  *   holds more than the amount, and the order holds no more than its amount
  *   in all;
- * - no step's effect applied twice across resumes. The vendor's and the
- *   courier's calls leave nothing outside the service, so what is checked is
- *   what the service records of them: each takeover that resumed a run (its
- *   line "resumed after its recorded steps", `steps_done`) went on after
- *   every step `order_steps` had recorded ok for that run by then — rows
- *   whose `attempt` is at most the takeover's `recoveries` — and never ran
- *   one of them again. `order_steps` itself keeps one row per step of a run
- *   and never records over an ok one (its key and its statement).
+ * - each takeover that resumed a run (its line "resumed after its recorded
+ *   steps", `steps_done`) went on after every step `order_steps` had recorded
+ *   ok for that run by then — rows whose `attempt` is at most the takeover's
+ *   `recoveries` — and never ran one of them again;
+ * - each step's external effect counted where it happens, not by its record:
+ *   the vendor's and the courier service's books (`service_requests`) hold
+ *   the effect of every such step recorded ok exactly once for its run — the
+ *   steps `order_steps` recorded ok, and the latest run's when the order is
+ *   on record `ok` — and no step's effect more than once per run, whoever
+ *   ran it and however often (a step may run again after a takeover, and an
+ *   instance paused past its lease may finish its copy late).
  */
 import type { Attempt, OrderBody } from './history.js';
 import { readAnswer } from './answers.js';
@@ -37,14 +40,28 @@ export interface StepRecord {
   readonly outcome: string;
 }
 
+/** A request the vendor's or the courier service's books received (`service_requests`). */
+export interface EffectRecord {
+  readonly run: number;
+  readonly step: string;
+  readonly answer: 'applied' | 'duplicate' | 'stale';
+}
+
+/** The steps that act on a service of their own (the payment's effect is its charge, checked as money). */
+export const ACTING_STEPS: readonly string[] = ['vendor', 'courier'];
+
 /** What Postgres holds of one order at rest. */
 export interface OrderBooks {
+  /** Its latest run; null without a record. */
+  readonly run: number | null;
   /** When its latest run ended, on the harness's clock (ms since the run began); null while it runs. */
   readonly finishedAtMs: number | null;
   /** Takeovers of its latest run. */
   readonly recoveries: number;
   readonly payments: readonly RunMoney[];
   readonly steps: readonly StepRecord[];
+  /** Every request its steps sent the vendor and the courier service, of every run. */
+  readonly effects: readonly EffectRecord[];
 }
 
 /** A takeover that resumed a run, as its instance's line tells it. */
@@ -58,7 +75,8 @@ export interface Takeover {
   readonly atMs: number;
 }
 
-export type DurableViolationKind = 'accepted_overdue' | 'charged_twice' | 'step_applied_twice';
+export type DurableViolationKind =
+  'accepted_overdue' | 'charged_twice' | 'step_applied_twice' | 'effect_missing' | 'effect_applied_twice';
 
 export interface DurableFinding {
   readonly kind: DurableViolationKind;
@@ -129,6 +147,41 @@ export function checkStepsOnce(books: OrderBooks, takeovers: readonly Takeover[]
     ];
   });
 }
+
+/**
+ * Each step recorded ok — in `order_steps`, or in the latest run of an order on record `ok` (`recordedOk`) — has its
+ * effect applied exactly once under its run; no step's effect is applied more than once under a run.
+ */
+export function checkEffectsOnce(books: OrderBooks, recordedOk: boolean): DurableFinding[] {
+  const applied = new Map<string, number>();
+  const keyOf = (run: number, step: string): string => `${step} of run ${run}`;
+  for (const effect of books.effects)
+    if (effect.answer === 'applied')
+      applied.set(keyOf(effect.run, effect.step), (applied.get(keyOf(effect.run, effect.step)) ?? 0) + 1);
+  const okSteps = new Set(
+    books.steps
+      .filter((row) => row.outcome === 'ok' && ACTING_STEPS.includes(row.step))
+      .map((row) => keyOf(row.run, row.step)),
+  );
+  if (recordedOk && books.run !== null) for (const step of ACTING_STEPS) okSteps.add(keyOf(books.run, step));
+  const findings: DurableFinding[] = [];
+  for (const key of okSteps)
+    if (!applied.has(key))
+      findings.push({
+        kind: 'effect_missing',
+        message: `${key} recorded ok, yet its service's books hold no effect of it`,
+      });
+  for (const [key, times] of applied)
+    if (times > 1)
+      findings.push({
+        kind: 'effect_applied_twice',
+        message: `${key}: its service applied its effect ${times} times (${describeEffects(books.effects)})`,
+      });
+  return findings;
+}
+
+const describeEffects = (effects: readonly EffectRecord[]): string =>
+  effects.map((effect) => `${effect.step} run ${effect.run} ${effect.answer}`).join('; ');
 
 function seconds(ms: number): string {
   return `+${(ms / 1000).toFixed(3)}s`;

@@ -1,11 +1,12 @@
 /**
  * What durable-check.ts checks, read at rest: each order's runs as Postgres
- * holds them (its latest run's end and takeovers, the provider's books of
- * every run, its `order_steps` rows), and each takeover that resumed a run,
+ * holds them (its latest run, its end and takeovers, the provider's books of
+ * every run, its `order_steps` rows, the requests the vendor's and the
+ * courier service's books received), and each takeover that resumed a run,
  * from the line its instance wrote (src/postgres/recovery.ts). Times on the
  * harness's clock: milliseconds since `startedAtMs`, the run's start.
  */
-import type { OrderBooks, RunMoney, StepRecord, Takeover } from './durable-check.js';
+import type { EffectRecord, OrderBooks, RunMoney, StepRecord, Takeover } from './durable-check.js';
 import { serviceLines } from './log-lines.js';
 import type { ChaosPostgres } from './postgres.js';
 
@@ -27,9 +28,9 @@ export async function readBooks(
   startedAtMs: number,
 ): Promise<Map<string, OrderBooks>> {
   const keys = orderIds.map((id) => `${CLIENT}${id}`);
-  const [orders, payments, steps] = await Promise.all([
-    postgres.query<{ order_id: string; finished_at_ms: number | null; recoveries: number }>(
-      `SELECT ${ORDER_ID}, extract(epoch FROM finished_at)::float8 * 1000 AS finished_at_ms, recoveries
+  const [orders, payments, steps, effects] = await Promise.all([
+    postgres.query<{ order_id: string; run: string; finished_at_ms: number | null; recoveries: number }>(
+      `SELECT ${ORDER_ID}, run::text, extract(epoch FROM finished_at)::float8 * 1000 AS finished_at_ms, recoveries
          FROM orders WHERE order_id = ANY($1)`,
       [keys],
     ),
@@ -41,14 +42,21 @@ export async function readBooks(
       `SELECT ${ORDER_ID}, run::text, step, attempt, outcome FROM order_steps WHERE order_id = ANY($1)`,
       [keys],
     ),
+    postgres.query<{ order_id: string; run: string; step: string; answer: EffectRecord['answer'] }>(
+      `SELECT ${ORDER_ID}, run::text, step, answer FROM service_requests WHERE order_id = ANY($1)
+        ORDER BY received_at`,
+      [keys],
+    ),
   ]);
+  const effectsById = grouped(effects);
   const ordersById = new Map(orders.map((row) => [row.order_id, row]));
   const paymentsById = grouped(payments);
   const stepsById = grouped(steps);
   const books = new Map<string, OrderBooks>();
-  for (const orderId of new Set([...ordersById.keys(), ...paymentsById.keys()])) {
+  for (const orderId of new Set([...ordersById.keys(), ...paymentsById.keys(), ...effectsById.keys()])) {
     const order = ordersById.get(orderId);
     books.set(orderId, {
+      run: order === undefined ? null : Number(order.run),
       finishedAtMs: order === undefined || order.finished_at_ms === null ? null : order.finished_at_ms - startedAtMs,
       recoveries: order?.recoveries ?? 0,
       payments: (paymentsById.get(orderId) ?? []).map((row): RunMoney => ({
@@ -61,6 +69,11 @@ export async function readBooks(
         step: row.step,
         attempt: row.attempt,
         outcome: row.outcome,
+      })),
+      effects: (effectsById.get(orderId) ?? []).map((row): EffectRecord => ({
+        run: Number(row.run),
+        step: row.step,
+        answer: row.answer,
       })),
     });
   }

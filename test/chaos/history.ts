@@ -33,7 +33,9 @@ export type Why =
   | 'retry_after_error'
   | 'retry_after_not_final'
   | 'fault_burst'
-  | 'probe';
+  | 'probe'
+  /** An order sent at rest to close a breaker an outage opened, before the probe. */
+  | 'breaker_probe';
 
 export type AttemptEnd =
   /** The service answered (status and body as received). */
@@ -113,6 +115,15 @@ export interface CourierSample {
   readonly holders?: readonly CourierHolder[] | null;
 }
 
+/** A dependency's outage the nemesis switched on one instance (POST /admin/dependencies/{name}), and when it ended. */
+export interface DependencyOutage {
+  readonly dependency: string;
+  readonly instance: InstanceName;
+  readonly fromMs: number;
+  /** When it was switched off, or the instance lost it (undefined: on until the end). */
+  readonly toMs?: number;
+}
+
 export interface History {
   readonly seed: number;
   readonly startedAt: string;
@@ -125,6 +136,8 @@ export interface History {
   readonly timeline: TimelineEntry[];
   readonly exits: InstanceExit[];
   readonly courierSamples: CourierSample[];
+  /** The dependency outages the nemesis switched (none in a run that switches none). */
+  readonly outages: DependencyOutage[];
 }
 
 /** The history being written while the run goes on. */
@@ -150,6 +163,7 @@ export class Recorder {
       timeline: [],
       exits: [],
       courierSamples: [],
+      outages: [],
     };
   }
 
@@ -178,6 +192,10 @@ export class Recorder {
 
   exit(exit: InstanceExit): void {
     this.history.exits.push(exit);
+  }
+
+  outage(outage: DependencyOutage): void {
+    this.history.outages.push(outage);
   }
 
   sample(sample: CourierSample): void {

@@ -1,10 +1,13 @@
 /**
  * The service's instances, each its own process (`npm start`'s
  * dist/src/main.js) on a port of its own, and the harness as their
- * supervisor: it starts them, lets the nemesis kill (SIGKILL) and stop
- * (SIGSTOP/SIGCONT) them, restarts what was killed after the pause the
- * nemesis chose, and restarts anything that exits by itself after a backoff
- * (an instance that cannot reach Postgres at start exits 69, by design).
+ * supervisor: it starts them, lets the nemesis kill (SIGKILL), stop
+ * (SIGSTOP/SIGCONT) and gracefully stop (SIGTERM: its drain hands its runs
+ * over, and it must exit 0) them, restarts what was killed or stopped after
+ * the pause the nemesis chose, and restarts anything that exits by itself
+ * after a backoff (an instance that cannot reach Postgres at start exits 69,
+ * by design). An instance may run with settings of its own beside the
+ * others' (a small MAX_INFLIGHT: a survivor filled to capacity).
  *
  * Each process writes its stdout and stderr straight to a file in the run's
  * folder (one per process: `instance-B.3.log` is B's third), not through the
@@ -55,6 +58,8 @@ class Instance {
   generation = 0;
   /** The next exit is the nemesis's or the harness's doing. */
   exitExpected = false;
+  /** The next exit is a graceful stop's: expected only with code 0. */
+  terminating = false;
   restartTimer: NodeJS.Timeout | undefined;
   backoffMs = RESTART_BACKOFF_MIN_MS;
   logFile = '';
@@ -75,6 +80,8 @@ export class Supervisor {
     private readonly env: Readonly<Record<string, string>>,
     private readonly dir: string,
     private readonly recorder: Recorder,
+    /** Settings of an instance's own, by name, over `env`. */
+    private readonly ownEnv: Readonly<Record<string, Readonly<Record<string, string>>>> = {},
   ) {
     this.instances = names.map((name, i) => new Instance(name, ports[i]!));
   }
@@ -126,6 +133,22 @@ export class Supervisor {
     instance.child.kill('SIGKILL');
     instance.state = 'down';
     this.restartAfter(instance, restartAfterMs);
+    return true;
+  }
+
+  /**
+   * SIGTERM instance i: it drains, hands over what it cannot finish, and must exit 0; it is started again `restartAfterMs`
+   * after its exit. Not serving from the signal on. False if it was not up.
+   */
+  terminate(i: number, restartAfterMs: number): boolean {
+    const instance = this.instances[i]!;
+    if (instance.state !== 'up' || !instance.child) return false;
+    instance.exitExpected = true;
+    instance.terminating = true;
+    instance.child.kill('SIGTERM');
+    instance.state = 'down';
+    clearTimeout(instance.restartTimer);
+    void instance.gone.then(() => this.restartAfter(instance, restartAfterMs));
     return true;
   }
 
@@ -202,7 +225,13 @@ export class Supervisor {
     instance.logFile = this.logFileOf(instance, instance.generation);
     const out = openSync(instance.logFile, 'a');
     const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
-      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(instance.port), ...this.env },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOST: '127.0.0.1',
+        PORT: String(instance.port),
+        ...this.env,
+        ...this.ownEnv[instance.name],
+      },
       stdio: ['ignore', out, out],
     });
     closeSync(out);
@@ -210,6 +239,7 @@ export class Supervisor {
     instance.gone = new Promise((resolve) => child.once('exit', () => resolve()));
     instance.state = 'starting';
     instance.exitExpected = false;
+    instance.terminating = false;
     this.recorder.event('supervisor', `start ${instance.name} (pid ${child.pid}, generation ${instance.generation})`);
     child.once('exit', (code, signal) => void this.exited(instance, child, code, signal));
     void this.watchStart(instance, child);
@@ -236,8 +266,12 @@ export class Supervisor {
     signal: NodeJS.Signals | null,
   ): Promise<void> {
     const wasStarting = instance.state === 'starting' && instance.child === child;
+    // A graceful stop hands its runs over and exits 0: any other end of it is the service's failure, not the nemesis's.
+    const gracefulFailed = instance.child === child && instance.terminating && !this.stopping && code !== 0;
     // Postgres away at start: exit 69 is how the service says so (its supervisor restarts it).
-    const expected = instance.exitExpected || this.stopping || (wasStarting && code === EXIT_DATABASE_UNAVAILABLE);
+    const expected =
+      !gracefulFailed &&
+      (instance.exitExpected || this.stopping || (wasStarting && code === EXIT_DATABASE_UNAVAILABLE));
     const atMs = this.recorder.now();
     // Enough for a crash as Node prints it: the thrown error's stack, where it was emitted, its fields.
     const tail = expected ? '' : await lastLines(instance.logFile, 48);

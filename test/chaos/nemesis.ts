@@ -1,12 +1,17 @@
 /**
  * The nemesis (Jepsen's word): at random times it commits one fault —
- * SIGKILL an instance (the supervisor starts it again after a pause), SIGSTOP
- * one and SIGCONT it later (a process paused past its lease, the classic way
- * a lease holder wakes up believing it still holds it), stop Postgres and
- * start it again, pause Postgres (SIGSTOP its postmaster and children), cut
- * the instances' LISTEN connections, or send a burst of orders whose steps
- * bring their threads down. Faults overlap: an instance may die while
- * Postgres is paused.
+ * SIGKILL an instance (the supervisor starts it again after a pause), SIGTERM
+ * one (a graceful stop: its drain hands over the runs it cannot finish, and
+ * it must exit 0; started again after a pause), SIGSTOP one and SIGCONT it
+ * later (a process paused past its lease, the classic way a lease holder
+ * wakes up believing it still holds it), stop Postgres and start it again,
+ * pause Postgres (SIGSTOP its postmaster and children), cut the instances'
+ * LISTEN connections, switch a dependency's outage on an instance for a while
+ * (the admin's POST /admin/dependencies/{name}), or send a burst of orders
+ * whose steps bring their threads down. An instance lost (killed, stopped or
+ * paused) may also have a survivor's dependency switched out as the survivor
+ * takes its runs over: the takeover then meets the outage. Faults overlap: an
+ * instance may die while Postgres is paused.
  *
  * Every draw comes from its own seeded stream, the same number of draws per
  * fault whatever happens, so the sequence of faults replays from the seed. A
@@ -14,7 +19,9 @@
  * already down, Postgres is already away, two instances are already out) is
  * skipped, and the timeline says so.
  */
+import { DEPENDENCY_NAMES } from '../../src/domain/dependencies.js';
 import type { Recorder } from './history.js';
+import { call } from './http.js';
 import type { Supervisor } from './instances.js';
 import { faultyOrder } from './order-plans.js';
 import type { ChaosPostgres } from './postgres.js';
@@ -22,14 +29,28 @@ import { Seeded } from './seeded.js';
 import type { Workload } from './workload.js';
 
 const OPERATIONS = {
-  kill_instance: 22,
-  pause_instance: 20,
-  stop_postgres: 8,
-  pause_postgres: 10,
-  cut_listeners: 15,
-  thread_faults: 20,
+  kill_instance: 16,
+  terminate_instance: 14,
+  pause_instance: 16,
+  stop_postgres: 7,
+  pause_postgres: 8,
+  cut_listeners: 12,
+  thread_faults: 15,
+  dependency_outage: 12,
 } as const;
+/** Out of 100: how often an instance lost has a survivor's dependency switched out as its runs are taken over. */
+const SURVIVOR_OUTAGE_PERCENT = 60;
+/**
+ * How much longer a survivor's outage lasts than the nemesis's draw: the takeover comes a lease and a recovery pass
+ * after the loss, and the outage must still be on then.
+ */
+const SURVIVOR_OUTAGE_EXTRA_MS = 2000;
+/** A switch of an outage that gets no answer in this long is tried again, up to this many times (a minute or so). */
+const SWITCH_TIMEOUT_MS = 2000;
+const SWITCH_TRIES = 30;
 export type Operation = keyof typeof OPERATIONS;
+/** The faults that lose an instance, so that a survivor takes its runs over. */
+const LOSSES: ReadonlySet<Operation> = new Set(['kill_instance', 'terminate_instance', 'pause_instance']);
 
 export interface NemesisSettings {
   /** Between two faults: from, to. */
@@ -53,15 +74,21 @@ export class Nemesis {
   private readonly pending = new Map<NodeJS.Timeout, () => Promise<void>>();
   private postgresAway = false;
   private bursts = 0;
+  /** The operation the last commit committed; undefined if it skipped. */
+  private committedNow: Operation | undefined;
   /** Faults committed, by operation. */
   readonly committed: Record<Operation, number> = {
     kill_instance: 0,
+    terminate_instance: 0,
     pause_instance: 0,
     stop_postgres: 0,
     pause_postgres: 0,
     cut_listeners: 0,
     thread_faults: 0,
+    dependency_outage: 0,
   };
+  /** Outages switched on a survivor as another instance was lost (besides `dependency_outage`'s). */
+  survivorOutages = 0;
   skipped = 0;
 
   constructor(
@@ -77,15 +104,19 @@ export class Nemesis {
     this.loop = this.run(rand);
   }
 
-  /** No new fault; every fault under way ended now: processes resumed, Postgres started and resumed. */
+  /**
+   * No new fault; every fault under way ended now: processes resumed, Postgres started and resumed, outages switched
+   * off. At once, not one after the other: an outage's switch waits for its paused instance to be resumed.
+   */
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.loop;
-    for (const [timer, end] of [...this.pending]) {
+    const ends = [...this.pending].map(([timer, end]) => {
       clearTimeout(timer);
       this.pending.delete(timer);
-      await end();
-    }
+      return end();
+    });
+    await Promise.all(ends);
   }
 
   private async run(rand: Seeded): Promise<void> {
@@ -99,8 +130,12 @@ export class Nemesis {
       const outage = rand.int(...outageMs);
       const restartAfter = rand.int(...restartAfterMs);
       const burst = new Seeded(rand.int(0, 2 ** 32 - 1));
+      const dependency = DEPENDENCY_NAMES[rand.int(0, DEPENDENCY_NAMES.length - 1)]!;
+      const survivorOutage = rand.int(0, 99) < SURVIVOR_OUTAGE_PERCENT;
       try {
-        await this.commit(operation, target, outage, restartAfter, burst);
+        await this.commit(operation, target, outage, restartAfter, burst, dependency);
+        if (survivorOutage && LOSSES.has(operation) && this.committedNow === operation)
+          await this.survivorOutage(target, dependency, outage + SURVIVOR_OUTAGE_EXTRA_MS);
       } catch (error) {
         this.recorder.event('nemesis', `${operation} failed: ${(error as Error).message}`);
       }
@@ -136,7 +171,9 @@ export class Nemesis {
     outageMs: number,
     restartAfterMs: number,
     burst: Seeded,
+    dependency: string,
   ): Promise<void> {
+    this.committedNow = undefined;
     const name = this.supervisor.nameOf(target);
     const instanceOut = (): string | undefined =>
       !this.supervisor.isUp(target)
@@ -151,6 +188,23 @@ export class Nemesis {
         const { pid } = this.supervisor.processOf(target);
         this.supervisor.kill(target, restartAfterMs);
         this.recorder.event('nemesis', `SIGKILL ${name} (pid ${pid}); started again in ${seconds(restartAfterMs)}`);
+        break;
+      }
+      case 'terminate_instance': {
+        const why = instanceOut();
+        if (why) return this.skip(operation, why);
+        const { pid } = this.supervisor.processOf(target);
+        this.supervisor.terminate(target, restartAfterMs);
+        this.recorder.event(
+          'nemesis',
+          `SIGTERM ${name} (pid ${pid}): a graceful stop; started again ${seconds(restartAfterMs)} after it exits`,
+        );
+        break;
+      }
+      case 'dependency_outage': {
+        if (!this.supervisor.isUp(target)) return this.skip(operation, `${name} is not up`);
+        if (!(await this.switchOutage(target, dependency, outageMs)))
+          return this.skip(operation, `${name} did not switch ${dependency} out`);
         break;
       }
       case 'pause_instance': {
@@ -208,6 +262,71 @@ export class Nemesis {
       }
     }
     this.committed[operation]++;
+    this.committedNow = operation;
+  }
+
+  /** Instance `lost` was just lost: the first instance still up switches `dependency` out as it takes the runs over. */
+  private async survivorOutage(lost: number, dependency: string, outageMs: number): Promise<void> {
+    const size = this.supervisor.size;
+    const survivor = Array.from({ length: size - 1 }, (_, i) => (lost + 1 + i) % size).find((i) =>
+      this.supervisor.isUp(i),
+    );
+    if (survivor === undefined) return;
+    if (
+      await this.switchOutage(
+        survivor,
+        dependency,
+        outageMs,
+        `as ${this.supervisor.nameOf(lost)}'s runs are taken over`,
+      )
+    )
+      this.survivorOutages++;
+  }
+
+  /**
+   * Switch `dependency` out on instance `target` for `outageMs`; false if it did not answer 200. The end switches it
+   * back on, trying again while the instance is paused; a process gone took its outage with it.
+   */
+  private async switchOutage(target: number, dependency: string, outageMs: number, why = ''): Promise<boolean> {
+    const name = this.supervisor.nameOf(target);
+    const { pid } = this.supervisor.processOf(target);
+    if (!(await this.postOutage(target, dependency, true))) return false;
+    const fromMs = this.recorder.now();
+    this.recorder.event(
+      'nemesis',
+      `${dependency} out on ${name} (pid ${pid}) for ${seconds(outageMs)}${why ? ` ${why}` : ''}`,
+    );
+    this.later(outageMs, async () => {
+      for (let tries = 1; ; tries++) {
+        const now = this.supervisor.processOf(target);
+        if (now.pid !== pid) {
+          this.recorder.outage({ dependency, instance: name, fromMs, toMs: this.recorder.now() });
+          return this.recorder.event('nemesis', `${dependency} back on ${name}: its process (pid ${pid}) is gone`);
+        }
+        if (now.state === 'up' && (await this.postOutage(target, dependency, false))) {
+          this.recorder.outage({ dependency, instance: name, fromMs, toMs: this.recorder.now() });
+          return this.recorder.event('nemesis', `${dependency} back on ${name} (pid ${pid})`);
+        }
+        if (tries >= SWITCH_TRIES) {
+          // Out until the end, for all the checker knows.
+          this.recorder.outage({ dependency, instance: name, fromMs });
+          return this.recorder.event('nemesis', `could not switch ${dependency} back on ${name} (pid ${pid})`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    });
+    return true;
+  }
+
+  private async postOutage(target: number, dependency: string, outage: boolean): Promise<boolean> {
+    const end = await call({
+      port: this.supervisor.portOf(target),
+      method: 'POST',
+      path: `/admin/dependencies/${dependency}`,
+      body: JSON.stringify({ outage }),
+      timeoutMs: SWITCH_TIMEOUT_MS,
+    });
+    return end.kind === 'answered' && end.status === 200;
   }
 
   /** Start Postgres again, trying until it starts: everything else waits for it. */

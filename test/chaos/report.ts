@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readAnswer } from './answers.js';
 import type { FinalOrder, Observations, Violation } from './checker.js';
 import { describeOverlap, type PausedHolderOverlap } from './courier-check.js';
-import type { Takeover } from './durable-check.js';
+import type { OrderBooks, Takeover } from './durable-check.js';
 import type { Attempt, History, TimelineEntry } from './history.js';
 
 const at = (ms: number): string => `+${(ms / 1000).toFixed(3).padStart(8)}s`;
@@ -54,6 +54,8 @@ export interface Totals {
   readonly skipped: number;
   /** Excesses over COURIERS that leases allow (courier-check.ts): not violations, said with their durations. */
   readonly pausedHolderOverlaps: readonly PausedHolderOverlap[];
+  /** Outages switched on a survivor as another instance was lost (besides the nemesis's own dependency_outage). */
+  readonly survivorOutages: number;
 }
 
 export function formatTotals(
@@ -92,6 +94,8 @@ export function formatTotals(
     }`,
     `paused holders' overlaps (a process frozen past its lease still lending, which leases without fencing at the resource allow): ${totals.pausedHolderOverlaps.length}${totals.pausedHolderOverlaps.map((overlap) => `\n  ${describeOverlap(overlap)}`).join('')}`,
     ...(observed.durable ? [resumptions(history, observed.durable.takeovers)] : []),
+    counts(history, observed, totals),
+    ...(observed.durable ? [effects(observed.durable.books)] : []),
     `violations: ${violations.length}${violations.length ? ` — ${count(violations, (v) => v.kind)}` : ''}`,
   ].join('\n');
 }
@@ -107,11 +111,33 @@ function booksOf(observed: Observations, orderId: string): string[] {
     ...books.steps.map(
       (row) => `      order_steps run ${row.run}: ${row.step} ${row.outcome} (takeover ${row.attempt - 1})`,
     ),
+    ...books.effects.map((effect) => `      service run ${effect.run}: ${effect.step} ${effect.answer}`),
     ...takeovers.map(
       (takeover) =>
         `      ${at(takeover.atMs)} takeover ${takeover.recoveries} resumed run ${takeover.run} after ${takeover.stepsDone} steps`,
     ),
   ];
+}
+
+/**
+ * The run in the counts that say what it exercised: takeovers (runs of a lost instance claimed, from the orders'
+ * recoveries at rest), resumes (the takeovers' lines), dependency outages (on a survivor as its peer was lost, and on
+ * their own), graceful stops and cancels.
+ */
+function counts(history: History, observed: Observations, totals: Totals): string {
+  const books = [...(observed.durable?.books.values() ?? [])];
+  const takeovers = books.reduce((sum, order) => sum + order.recoveries, 0);
+  const resumes = observed.durable?.takeovers.length ?? 0;
+  const outagesAlone = totals.nemesis['dependency_outage'] ?? 0;
+  const stops = totals.nemesis['terminate_instance'] ?? 0;
+  return `counts: takeovers ${takeovers}, resumes ${resumes}, dependency outages ${outagesAlone + totals.survivorOutages} (${totals.survivorOutages} on a survivor during a takeover), graceful stops ${stops}, cancels ${history.cancels.length}`;
+}
+
+/** What the vendor's and the courier service's books received, by answer. */
+function effects(books: ReadonlyMap<string, OrderBooks>): string {
+  const all = [...books.values()].flatMap((order) => order.effects);
+  const of = (answer: string): number => all.filter((effect) => effect.answer === answer).length;
+  return `effects (the vendor's and the courier service's books): ${all.length} requests — applied ${of('applied')}, duplicates ${of('duplicate')}, stale ${of('stale')}`;
 }
 
 /** How many orders carried a deadline of their own, and what the takeovers resumed. */

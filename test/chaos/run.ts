@@ -1,10 +1,13 @@
 /**
  * `npm run chaos -- --seconds N [--seed S] [--database-url URL] [--clients N]`:
  * a Jepsen-style run of the durable mode. A real Postgres (the one given, or
- * a throwaway one), three instances each in its own process, clients sending
+ * a throwaway one), three instances each in its own process — one of them
+ * small (MAX_INFLIGHT), so that a survivor can be full — clients sending
  * ordinary and duplicated orders with hang-ups and retries, and a nemesis
- * killing and pausing instances and Postgres, cutting LISTEN connections and
- * bringing threads down — for N seconds. Then everything is brought back,
+ * killing, stopping gracefully and pausing instances, pausing and stopping
+ * Postgres, cutting LISTEN connections, switching dependencies out (on a
+ * survivor as it takes a lost instance's runs over, too) and bringing
+ * threads down — for N seconds. Then everything is brought back,
  * given a few lease periods to recover, and the whole history is checked
  * (checker.ts says what).
  *
@@ -19,7 +22,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../scripts/free-port.js';
-import { observe, probeCouriers, untilAtRest } from './at-rest.js';
+import { observe, probeCouriers, untilAtRest, untilBreakersClosed } from './at-rest.js';
 import { check, courierFindings, type Limits, type Violation } from './checker.js';
 import { CourierMonitor } from './courier-monitor.js';
 import { Recorder } from './history.js';
@@ -66,6 +69,12 @@ const INSTANCE_ENV = {
   // LOG_BUFFER as in production (lines gathered into larger writes): the checker proves an alarm line, which is
   // written at once whatever the buffering, reaches the file even when its instance is SIGKILLed a moment later.
 };
+/**
+ * One instance small enough to be filled: a survivor at capacity takes runs over only as room allows, and an accepted
+ * order waits for room or for an instance that has it. Above the final probe's COURIERS + 1 orders at once, within its
+ * tier's ceiling.
+ */
+const SMALL_INSTANCE = { C: { MAX_INFLIGHT: '6' } };
 const NEMESIS: NemesisSettings = {
   gapMs: [700, 2500],
   outageMs: [300, 3000],
@@ -127,6 +136,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     clients: options.clients,
     recoveryWindowMs: RECOVERY_WINDOW_MS,
     ...INSTANCE_ENV,
+    small_instance: JSON.stringify(SMALL_INSTANCE),
   };
   const recorder = new Recorder(options.seed, settings, INSTANCES, (entry) => console.log(formatEntry(entry)));
   const root = new Seeded(options.seed);
@@ -154,6 +164,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       { ...INSTANCE_ENV, DATABASE_URL: postgres.url },
       dir,
       recorder,
+      SMALL_INSTANCE,
     );
     await supervisor.startAll();
     receiver = await EventReceiver.start(root.fork('webhooks'), WEBHOOK_FAILURE_RATIO);
@@ -185,6 +196,8 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
     await sleep(2 * LEASE_MS);
     // An accepted order may run until its deadline, and end within the recovery window after it.
     await untilAtRest(supervisor, postgres, ACCEPTED_DEADLINE_MS[1] + RECOVERY_WINDOW_MS);
+    recorder.event('harness', "breakers: every instance's closed, an order as the probe of any an outage opened");
+    await untilBreakersClosed(workload, supervisor, idPrefix, 30_000);
     recorder.event('harness', 'probe: every instance wants couriers');
     await probeCouriers(workload, supervisor, COURIERS, idPrefix);
     await untilAtRest(supervisor, postgres, 10_000);
@@ -216,6 +229,7 @@ async function chaos(options: ChaosOptions, started: number): Promise<number> {
       nemesis: nemesis.committed,
       skipped: nemesis.skipped,
       pausedHolderOverlaps: couriers.pausedHolderOverlaps,
+      survivorOutages: nemesis.survivorOutages,
     })}
 ${eventsLine}`;
     const report = [

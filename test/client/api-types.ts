@@ -982,6 +982,8 @@ export interface components {
             events: components["schemas"]["TimelineEvent"][];
             /** @description With DATABASE_URL: each step's attempts, in every run of the order, oldest first — where it ran (instance, thread), when, how it ended, and whether after a takeover: each step's last try as recorded when it ended, its tries before it whose thread was lost, and, once a run's instance is lost, each of its steps whose end was not recorded (lost). A step's end is recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost): the others show only their steps lost with their instance. Absent in memory, where no attempt is recorded. */
             step_attempts?: components["schemas"]["StepAttempt"][];
+            /** @description With DATABASE_URL: each request the services the vendor and courier steps act on received for the order, oldest first, as their books keep them. A step may run again after a takeover, and one that ran on two instances shows a request of each, its effect applied once. Absent in memory. */
+            step_effects?: components["schemas"]["StepEffect"][];
             /** @description The order's deadline, counted from when its run began: its own deadline_ms if it sent one, else the service's ORDER_TIMEOUT_MS. */
             deadline_ms: number;
             /** @description When its latest run began, where its deadline is counted from (ISO 8601, UTC; with DATABASE_URL). Absent in memory, where steps are timed from their dispatch, which follows the start at once. */
@@ -1098,6 +1100,22 @@ export interface components {
              * @enum {string}
              */
             outcome: "ok" | "error" | "canceled" | "thread_died" | "thread_terminated" | "lost";
+        };
+        StepEffect: {
+            step: string;
+            /** @description The run it was sent for: with the order and the step, the key. */
+            run: number;
+            /** @description The instance that sent it (its GET /healthz `durable.instance_id` then); null if it held no claim. */
+            instance_id: string | null;
+            /** @description The claim's fence of the run it was sent under: 0 as the run began, raised by each takeover and hand-over. */
+            fence: number;
+            /**
+             * @description What the service did: applied, the step's effect, once per run and step; duplicate, the step again under the same key (its thread was lost, or it ran again after a takeover): nothing more happened; stale, sent under an older claim than one the service had seen (an instance whose run was taken over meanwhile): refused.
+             * @enum {string}
+             */
+            answer: "applied" | "duplicate" | "stale";
+            /** @description ISO 8601, UTC. */
+            received_at: string;
         };
         CreatedWebhook: {
             id: string;

@@ -140,13 +140,14 @@ describe('no refund', () => {
 
 describe('a refund whose void never reached the provider', () => {
   it('is voided by the main thread: the order keeps its own failure (never compensation_failed), its money is back, and no one is alarmed', async () => {
-    // One thread running one task at a time, one task allowed to wait: the
-    // refund waits behind a neighbour holding the thread for a second, and
-    // its deadline (100 ms) passes before it starts — its void never leaves.
+    // One thread running one step at a time: the refund waits in the pool's
+    // queue behind a neighbour's steps, one of them holding the thread for a
+    // second, and its deadline (100 ms) passes before it starts — its void
+    // never leaves.
     // A refund whose thread is lost twice before its void leaves ends the
     // same way. Before, either was answered 500 compensation_failed, and the
     // money stayed taken (the provider never refused anything).
-    const service = await start({ threads: 1, threadMaxTasks: 1, poolQueueLimit: 1, refundTimeoutMs: 100 });
+    const service = await start({ threads: 1, threadMaxTasks: 1, poolQueueLimit: 10, refundTimeoutMs: 100 });
     const order = orderBody({
       order_id: 'refund-never-left',
       amount: 10,

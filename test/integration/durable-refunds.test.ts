@@ -112,13 +112,13 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       { timeout: 60_000 },
       async () => {
         const url = await freshDatabase(await postgres());
-        // As in memory (compensation.test.ts): the refund waits behind a neighbour holding the one thread, and its
-        // deadline passes before its void leaves.
+        // As in memory (compensation.test.ts): the refund waits in the pool's queue behind a neighbour's steps on the
+        // one thread that runs one step at a time, and its deadline passes before its void leaves.
         const service = await startTestService({
           config: {
             threads: 1,
             threadMaxTasks: 1,
-            poolQueueLimit: 1,
+            poolQueueLimit: 10,
             refundTimeoutMs: 100,
             durable: { databaseUrl: url, leaseMs: 3000, poolSize: 4 },
           },

@@ -8,6 +8,7 @@
  * short here (1–2 s) so that takeovers happen within a test's time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { STEP_NAMES } from '../../src/domain/steps.js';
 import { runToExit, startServerProcess, type ServerProcess } from '../../load/lib/server-process.js';
 import { orderBody } from '../support/orders.js';
 import {
@@ -210,12 +211,12 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`two instances on one databa
       runs: 1,
       payment: { charged: 1200, refunded: 0 },
     });
-    // Counted once across both: one task (the order's three steps travel together), one charge, 49 callers answered
-    // without a run of their own.
+    // Counted once across both: one run (a task of the pool a step), one charge, 49 callers answered without a run of
+    // their own.
     const after = await Promise.all(both.map(scrape));
     const total = (name: string, labels: Record<string, string> = {}): number =>
       both.reduce((sum, _, i) => sum + growth(before[i]!, after[i]!, name, labels), 0);
-    expect(total('worker_pool_tasks_completed_total')).toBe(1);
+    expect(total('worker_pool_tasks_completed_total')).toBe(STEP_NAMES.length);
     expect(total('payments_total', { outcome: 'charged' })).toBe(1);
     expect(
       total('orders_deduplicated_total', { via: 'joined' }) + total('orders_deduplicated_total', { via: 'replayed' }),

@@ -117,9 +117,12 @@ describe('a comparison', () => {
       const other = await standIn();
       const before = runsKept();
       try {
-        const ended = await runSuite(['--against', other.url, '--rounds', '1', '--duration', '1', 'light'], {
-          LOAD_URL: mine.url,
-        });
+        const ended = await runSuite(
+          ['--against', other.url, '--rounds', '1', '--duration', '1', '--warm-up', '1', 'light'],
+          {
+            LOAD_URL: mine.url,
+          },
+        );
         expect(ended.code, ended.stderr).toBe(0);
       } finally {
         mine.server.close();

@@ -1,11 +1,14 @@
 /**
  * The payment provider's books, as a contract: the same table of cases for
  * every implementation of PaymentLedger — in memory, and in Postgres (a
- * throwaway server for the file, a fresh database for each case).
+ * throwaway server for the file, a fresh database for each case). And the
+ * books of the services the other steps act on (ServiceBooks), likewise.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import type { PaymentLedger } from '../../src/ledger/payment-ledger.js';
+import { MemoryServiceBooks } from '../../src/ledger/memory-service-books.js';
+import type { ServiceBooks } from '../../src/ledger/service-books.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';
@@ -76,5 +79,64 @@ describe.each(IMPLEMENTATIONS)('PaymentLedger %s', (name, create) => {
     const ledger = await create();
     expect(await ledger.moneyOf(k('never'))).toBeUndefined();
     expect(await ledger.moneyOfRun({ order: k('never'), run: 1 })).toEqual({ charged: 0, refunded: 0 });
+  });
+});
+
+const SERVICE_BOOKS: ReadonlyArray<[string, () => Promise<ServiceBooks>]> = [
+  ['in memory', async () => new MemoryServiceBooks()],
+  ['in Postgres', async () => (await stores.open(1))[0]!.services],
+];
+
+describe.each(SERVICE_BOOKS)('ServiceBooks %s', (name, create) => {
+  beforeEach((test) => {
+    if (name === 'in Postgres' && POSTGRES_UNAVAILABLE !== undefined) test.skip(POSTGRES_SKIPPED);
+  });
+  const vendor = { order: k('o'), run: 1, step: 'vendor' };
+  const A = '00000000-0000-4000-8000-00000000000a';
+  const B = '00000000-0000-4000-8000-00000000000b';
+
+  it('applies a step’s effect once per run, counts every request after it a duplicate, and a new run or step is a new key', async () => {
+    const books = await create();
+    expect(await books.request(vendor, { fence: 0, instance: A })).toBe('applied');
+    expect(await books.request(vendor, { fence: 0, instance: A })).toBe('duplicate');
+    expect(await books.request({ ...vendor, run: 2 }, { fence: 0, instance: A })).toBe('applied');
+    expect(await books.request({ ...vendor, step: 'courier' }, { fence: 0, instance: A })).toBe('applied');
+    expect(await books.request({ ...vendor, order: k('p') }, { fence: 0, instance: A })).toBe('applied');
+    expect(books.counts()).toEqual({ applied: 4, duplicate: 1, stale: 0 });
+  });
+
+  it('refuses a request under an older claim than one it has seen — the paused instance’s late one — and applies an older claim’s that comes first', async () => {
+    const books = await create();
+    // The survivor's, after a takeover raised the fence, then the paused instance's late one.
+    expect(await books.request(vendor, { fence: 1, instance: B })).toBe('applied');
+    expect(await books.request(vendor, { fence: 0, instance: A })).toBe('stale');
+    // The other way round: the older claim's came first, and the newer one finds it done.
+    const courier = { ...vendor, step: 'courier' };
+    expect(await books.request(courier, { fence: 0, instance: A })).toBe('applied');
+    expect(await books.request(courier, { fence: 1, instance: B })).toBe('duplicate');
+    expect(await books.request(courier, { fence: 0, instance: A })).toBe('stale');
+    expect(books.counts()).toEqual({ applied: 2, duplicate: 1, stale: 2 });
+    const received = await books.receivedFor(k('o'));
+    expect(received.map(({ step, fence, instance, answer }) => ({ step, fence, instance, answer }))).toEqual([
+      { step: 'vendor', fence: 1, instance: B, answer: 'applied' },
+      { step: 'vendor', fence: 0, instance: A, answer: 'stale' },
+      { step: 'courier', fence: 0, instance: A, answer: 'applied' },
+      { step: 'courier', fence: 1, instance: B, answer: 'duplicate' },
+      { step: 'courier', fence: 0, instance: A, answer: 'stale' },
+    ]);
+  });
+
+  it('decides requests under one key sent at once one at a time: one of them applied', async () => {
+    const books = await create();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => books.request(vendor, { fence: 0, instance: i % 2 ? A : B })),
+    );
+    expect(answers.filter((answer) => answer === 'applied')).toHaveLength(1);
+    expect(answers.filter((answer) => answer === 'duplicate')).toHaveLength(19);
+  });
+
+  it('has received nothing for an order it never saw', async () => {
+    const books = await create();
+    expect(await books.receivedFor(k('never'))).toEqual([]);
   });
 });

@@ -123,6 +123,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`migrate${POSTGRES_SKIPPED}`
       'orders',
       'provider_payments',
       'schema_migrations',
+      'service_requests',
       'webhook_endpoints',
       'webhook_queue_pools',
     ]);

@@ -293,7 +293,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a finish whose answer is lo
   const isFinish = (statement: unknown): boolean =>
     typeof statement === 'object' &&
     statement !== null &&
-    (statement as { name?: string }).name === 'order_finish_many';
+    (statement as { name?: string }).name === 'order_finish_here_many';
 
   it('is written again until an answer comes: the client learns the truth (ok, its money kept), never "interrupted"', async () => {
     const [store] = await stores.open(1);

@@ -44,7 +44,7 @@ function find(
 /**
  * Orders whose vendor step sleeps `vendorMs`, sent `perRound` at a time until every live lane sleeps at least
  * `leastPerLane` of them: which thread a step goes to is the pool's choice (the thread running the most steps, up to
- * PACKED_STEPS: ring-placement.ts), so orders sent together may all land on one. Returns their answers to come.
+ * PACKED_STEPS: step-balancer.ts), so orders sent together may all land on one. Returns their answers to come.
  */
 async function neighboursOnEveryLane(plan: {
   perRound: number;
@@ -147,7 +147,10 @@ describe('GET /threads/events', () => {
   });
 
   it('gives /healthz and /metrics the steps and event-loop utilization of each thread', async () => {
-    const order = svc.order(orderBody({ cpu_ms: { payment: 1200 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
+    // Long enough for a whole window inside it: the window open when the step starts closes at a read up to WINDOW_MS
+    // (500 ms) and a read's lateness later, and the next one a window and a lateness after that. With 1,200 ms a main
+    // thread 100 ms late twice, on a busy machine, left no window inside the step, and the step ended unmeasured.
+    const order = svc.order(orderBody({ cpu_ms: { payment: 2500 }, delay_ms: { payment: 0, vendor: 0, courier: 0 } }));
     const computing = await view.next(
       (s) => s.lanes.some((lane) => lane.steps.some((step) => step.activity === 'computing')),
       2000,
@@ -175,7 +178,7 @@ describe('GET /threads/events', () => {
 
   it('turns a dead thread’s lane grey with the steps it took: the culprit, and its neighbours run again elsewhere', async () => {
     // The thread the crash lands on must have neighbours to run again elsewhere. The pool packs a turn's steps onto the
-    // thread running the most (src/threads/ring-placement.ts), so the crash goes to a thread where they sleep. A few:
+    // thread running the most (src/threads/step-balancer.ts), so the crash goes to a thread where they sleep. A few:
     // each lost step is an event of the view, and the view keeps the last 50 (50 neighbours pushed out 'died').
     const running = Array.from({ length: 3 }, () =>
       svc.order(orderBody({ delay_ms: { payment: 0, vendor: 4000, courier: 0 } })),

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.js';
 import type { PaymentKey, VoidAnswer } from '../../src/ledger/payment-ledger.js';
-import { BackgroundVoider } from '../../src/threads/background-voider.js';
+import { BackgroundVoider } from '../../src/ledger/background-voider.js';
 import { captureLog } from '../support/log-capture.js';
 import { eventually } from '../support/wait.js';
 import { orderKey, type OrderKey } from '../../src/domain/order.js';

@@ -2,40 +2,51 @@ import { getEventListeners } from 'node:events';
 import { queryObjects } from 'node:v8';
 import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
-import { CancelCellAllocator, CancelCells, THREAD_BELLS } from '../../src/shared-memory/cancel-cells.js';
-import type { BellSleep } from '../fixtures/bell-sleeper.js';
+import { CancelCellAllocator, CancelCells } from '../../src/shared-memory/cancel-cells.js';
+import type { CellSleep } from '../fixtures/cell-sleeper.js';
 import { compiledFixture } from '../support/compiled.js';
 
 describe('CancelCells', () => {
-  it('rings the bell of the thread a started task runs on, once until that thread looks again', async () => {
-    const cells = CancelCells.create(3);
-    const bell = 5;
-    const waiting = cells.waitForBell(bell);
-    expect(waiting.async).toBe(true);
-    cells.markStarted(0, bell);
-    cells.markStarted(1, bell);
-    expect(cells.cancel(0)).toBe(1);
-    // Rung already: the thread has yet to look, and will see this one too.
-    expect(cells.cancel(1)).toBe(0);
-    expect(await waiting.value).toBe('ok');
-    expect(cells.waitForBell(bell).async).toBe(false);
-    cells.quietBell(bell);
-    const again = cells.waitForBell(bell);
-    expect(again.async).toBe(true);
-    cells.markStarted(2, bell);
-    expect(cells.cancel(2)).toBe(1);
-    expect(await again.value).toBe('ok');
+  it('wakes the sleep on a cell at its cancel, once: a second cancel wakes no one', async () => {
+    const cells = CancelCells.create(2);
+    const sleeping = cells.waitCanceled(0, 60_000);
+    expect(cells.cancel(0)).toBe(true);
+    expect(cells.cancel(0)).toBe(false);
+    expect(await sleeping).toBe(true);
+    // Canceled already: a sleep ends at once.
+    expect(await cells.waitCanceled(0, 60_000)).toBe(true);
+    expect(cells.isCanceled(1)).toBe(false);
   });
 
-  it('rings no bell for a task not started, nor for a recycled cell', () => {
-    const cells = CancelCells.create(2);
-    const bell = 0;
-    expect(cells.cancel(0)).toBe(0);
-    cells.markStarted(1, bell);
-    cells.reset(1);
-    expect(cells.cancel(1)).toBe(0);
-    expect(cells.waitForBell(bell).async).toBe(true);
-    expect(() => cells.ring(THREAD_BELLS)).toThrow(RangeError);
+  it('ends a sleep nothing cancels by its time, never before it, a fraction of a millisecond included', async () => {
+    // A wait's own timeout ended a 1 ms wait after 0.01 ms (6 of 2,000), and one of 0.3 ms at once.
+    const cells = CancelCells.create(1);
+    const early: number[] = [];
+    for (const ms of [30, 0.3, ...Array<number>(300).fill(1)]) {
+      const started = performance.now();
+      expect(await cells.waitCanceled(0, ms)).toBe(false);
+      const slept = performance.now() - started;
+      if (slept < ms) early.push(slept);
+    }
+    expect(early).toEqual([]);
+  });
+
+  it('wakes a sleep on another thread at once', async () => {
+    const cells = CancelCells.create(1);
+    const pool = new Piscina<CellSleep, { canceled: boolean; ms: number }>({
+      filename: compiledFixture('cell-sleeper').href,
+      minThreads: 1,
+      maxThreads: 1,
+    });
+    try {
+      const slept = pool.run({ cells: cells.buffer, cell: 0, ms: 20_000 });
+      await expect.poll(() => cells.hasStarted(0)).toBe(true);
+      cells.cancel(0);
+      expect(await slept).toMatchObject({ canceled: true });
+      expect((await slept).ms).toBeLessThan(10_000);
+    } finally {
+      await pool.destroy();
+    }
   });
 
   it('resolves whenCanceled on cancel', async () => {
@@ -68,28 +79,6 @@ describe('CancelCells', () => {
       cells.activityOf(0),
       cells.courierSlotOf(0),
     ]).toEqual([false, false, false, 'running', undefined]);
-  });
-
-  it('wakes a thread blocked on its bell as well as its own wait on it, at the first ring', async () => {
-    // A thread finishing a sleep blocks on its bell (workers/thread-timers.ts) while its `waitAsync` on the bell, made
-    // first, is still pending: a ring that woke only the first waiter left the thread blocked to the end of its wait.
-    const cells = CancelCells.create(1);
-    const blocking = new Int32Array(new SharedArrayBuffer(4));
-    const pool = new Piscina<BellSleep, number>({
-      filename: compiledFixture('bell-sleeper').href,
-      minThreads: 1,
-      maxThreads: 1,
-    });
-    try {
-      const blocked = pool.run({ cells: cells.buffer, bell: 1, ms: 20_000, blocking: blocking.buffer });
-      while (Atomics.load(blocking, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-      // Time for the thread to go from the flag into its wait (rung before, the bell would not block it at all).
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(cells.ring(1)).toBe(1);
-      expect(await blocked).toBeLessThan(10_000);
-    } finally {
-      await pool.destroy();
-    }
   });
 
   it('refuses an index outside the buffer', () => {
@@ -204,52 +193,19 @@ describe('CancelCellAllocator', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
-  it("rings each bell once for a turn's cancellations, at the end of the turn, and reacts once to them all", async () => {
+  it("cancels each cell of a turn's aborted orders at once, and reacts once to them all at the end of the turn", async () => {
     let reactions = 0;
     const allocator = new CancelCellAllocator(CancelCells.create(10), () => reactions++);
     const { cells } = allocator;
-    const rung: number[] = [];
-    const ring = cells.ring.bind(cells);
-    cells.ring = (bell: number): number => {
-      rung.push(bell);
-      return ring(bell);
-    };
     const orders = Array.from({ length: 10 }, () => new AbortController());
-    const taken = orders.map((order, i) => {
-      const cell = allocator.take(order.signal)!;
-      cells.markStarted(cell, i % 2 === 0 ? 3 : 4);
-      return cell;
-    });
-    // A wave of failures read in one turn; the threads look at their cells meanwhile (they run on other cores).
-    for (const order of orders) {
-      order.abort();
-      cells.quietBell(3);
-      cells.quietBell(4);
-    }
+    const taken = orders.map((order) => allocator.take(order.signal)!);
+    const sleeps = taken.map((cell) => cells.waitCanceled(cell, 60_000));
+    for (const order of orders) order.abort();
     expect(taken.every((cell) => cells.isCanceled(cell))).toBe(true);
-    expect({ rung, reactions }).toEqual({ rung: [], reactions: 0 });
-    await Promise.resolve();
-    expect({ rung, reactions }).toEqual({ rung: [3, 4], reactions: 1 });
-  });
-
-  it("rings no bell and wakes no courier dispatcher for cells their thread canceled already (a failed step's siblings)", async () => {
-    let reactions = 0;
-    const allocator = new CancelCellAllocator(CancelCells.create(4), () => reactions++);
-    const { cells } = allocator;
-    const order = new AbortController();
-    const siblings = [allocator.take(order.signal)!, allocator.take(order.signal)!];
-    for (const cell of siblings) cells.markStarted(cell, 2);
-    // As the thread does where a step failed: canceled there, and looked at there.
-    for (const cell of siblings) expect(cells.markCanceled(cell)).toBe(true);
-    expect(cells.markCanceled(siblings[0]!)).toBe(false);
-    const bell = cells.waitForBell(2);
-    expect(bell.async).toBe(true);
-    order.abort();
-    await Promise.resolve();
     expect(reactions).toBe(0);
-    expect(cells.cancel(siblings[0]!)).toBe(0);
-    // The bell is still quiet: a ring now is the first.
-    expect(cells.ring(2)).toBe(1);
-    expect(await bell.value).toBe('ok');
+    await Promise.resolve();
+    expect(reactions).toBe(1);
+    expect(await Promise.all(sleeps)).toEqual(taken.map(() => true));
+    for (const cell of taken) allocator.give(cell);
   });
 });

@@ -19,13 +19,15 @@ import type {
   AttemptEnd,
   CancelAttempt,
   CourierSample,
+  DependencyOutage,
   InstanceExit,
   OrderBody,
   TimelineEntry,
 } from '../chaos/history.js';
 import { everyAction } from '../../src/domain/steps.js';
 import { checkEvents } from '../chaos/event-check.js';
-import type { OrderBooks, StepRecord, Takeover } from '../chaos/durable-check.js';
+import { breakersAsk, type BreakerJson } from '../chaos/at-rest.js';
+import type { EffectRecord, OrderBooks, StepRecord, Takeover } from '../chaos/durable-check.js';
 
 const ID = 'o-1';
 const AMOUNT = 1200;
@@ -85,6 +87,8 @@ interface Story {
   /** What Postgres holds of the order's runs at rest; none: not read. */
   readonly books?: OrderBooks;
   readonly takeovers?: readonly Takeover[];
+  /** The dependency outages the nemesis switched. */
+  readonly outages?: readonly DependencyOutage[];
 }
 
 const LIMITS = { pausedHolderBoundMs: 700, orderTimeoutMs: 3000, recoveryWindowMs: 10_000 };
@@ -110,6 +114,7 @@ function kindsFound(story: Story): ViolationKind[] {
     exits: [...(story.exits ?? [])],
     timeline: [...(story.timeline ?? [])],
     courierSamples,
+    outages: [...(story.outages ?? [])],
   };
   return [...new Set(check(history, observed, LIMITS).map((violation) => violation.kind))];
 }
@@ -535,6 +540,9 @@ describe('orders accepted now and canceled', () => {
   });
 });
 
+/** A request of run 7 as the vendor's or the courier service's books received it. */
+const effect = (step: string, answer: EffectRecord['answer'], run = 7): EffectRecord => ({ run, step, answer });
+
 describe('orders accepted, resumed after their instance was lost', () => {
   const RUN = 7;
   const step = (name: string, takeover: number): StepRecord => ({
@@ -545,10 +553,12 @@ describe('orders accepted, resumed after their instance was lost', () => {
   });
   /** Its payment recorded before its instance was lost; resumed once, its vendor and courier run by the taker. */
   const resumed: OrderBooks = {
+    run: RUN,
     finishedAtMs: 25_000,
     recoveries: 1,
     payments: [{ run: RUN, charged: AMOUNT, refunded: 0 }],
     steps: [step('payment', 0), step('vendor', 1), step('courier', 1)],
+    effects: [effect('vendor', 'applied'), effect('courier', 'applied')],
   };
   const takeover: Takeover = { orderId: ID, run: RUN, recoveries: 1, stepsDone: 1, atMs: 3000 };
   const withDeadline: OrderBody = { ...BODY, deadline_ms: 20_000 };
@@ -683,5 +693,192 @@ describe('orders accepted, resumed after their instance was lost', () => {
     ],
   ])('%s', (_name, story, expected) => {
     expect(kindsFound(story)).toEqual(expected);
+  });
+});
+
+describe('each step’s external effect, counted from its service’s books', () => {
+  const RUN = 7;
+  const ok = (name: string, takeover = 0): StepRecord => ({
+    run: RUN,
+    step: name,
+    attempt: takeover + 1,
+    outcome: 'ok',
+  });
+  /** An order sent with its own deadline, on record ok: its three steps recorded ok, their effects in the books. */
+  const books = (
+    effects: readonly EffectRecord[],
+    steps = [ok('payment'), ok('vendor'), ok('courier')],
+  ): OrderBooks => ({
+    run: RUN,
+    finishedAtMs: 1000,
+    recoveries: 0,
+    payments: [{ run: RUN, charged: AMOUNT, refunded: 0 }],
+    steps,
+    effects,
+  });
+  const both = [effect('vendor', 'applied'), effect('courier', 'applied')];
+
+  it.each<[string, Story, ViolationKind[]]>([
+    ['every step recorded ok has its effect once', { books: books(both) }, []],
+    [
+      // The paused instance finished its vendor late; the survivor's was applied, its own refused.
+      'a step run again after a takeover: the survivor’s applied, the paused instance’s late request stale',
+      {
+        books: books([...both, effect('vendor', 'stale')], [ok('payment'), ok('vendor', 1), ok('courier')]),
+      },
+      [],
+    ],
+    [
+      'a step run again after its thread was lost: its second request a duplicate',
+      { books: books([effect('vendor', 'applied'), effect('vendor', 'duplicate'), effect('courier', 'applied')]) },
+      [],
+    ],
+    [
+      'the vendor recorded ok, its effect nowhere in the books',
+      { books: books([effect('courier', 'applied')]) },
+      ['effect_missing'],
+    ],
+    [
+      'the vendor’s effect applied twice under one run (two instances each doing it)',
+      { books: books([...both, effect('vendor', 'applied')], [ok('payment'), ok('vendor', 1), ok('courier')]) },
+      ['effect_applied_twice'],
+    ],
+    [
+      // An order sent without a deadline of its own records no step: its outcome ok says every step was.
+      'on record ok with no step recorded: its latest run’s courier without its effect',
+      { books: books([effect('vendor', 'applied')], []) },
+      ['effect_missing'],
+    ],
+    [
+      'failed at its vendor: the vendor not ok, no effect; the courier’s recorded and applied',
+      {
+        body: { ...BODY, fail_step: 'vendor' },
+        attempts: [attempt(answer(503, 'vendor_unavailable'))],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        books: books([effect('courier', 'applied')], [ok('payment'), ok('courier')]),
+      },
+      [],
+    ],
+    [
+      'an earlier run’s effect, then the retry’s own: one per run',
+      {
+        books: {
+          ...books([...both, effect('vendor', 'applied', RUN - 1)]),
+          payments: [
+            { run: RUN - 1, charged: AMOUNT, refunded: AMOUNT },
+            { run: RUN, charged: AMOUNT, refunded: 0 },
+          ],
+        },
+        final: { ...done('ok', 200, 2 * AMOUNT, AMOUNT), runs: 2 },
+      },
+      [],
+    ],
+    [
+      'the courier applied again under its run, a request whose fence went unchecked',
+      { books: books([...both, effect('courier', 'applied')]) },
+      ['effect_applied_twice'],
+    ],
+  ])('%s', (_name, story, expected) => {
+    expect(kindsFound(story)).toEqual(expected);
+  });
+});
+
+describe('orders failed by a dependency’s outage the nemesis switched', () => {
+  const outage = (dependency: string, fromMs: number, toMs: number): DependencyOutage => ({
+    dependency,
+    instance: 'B',
+    fromMs,
+    toMs,
+  });
+  const unavailable = answer(503, 'vendor_unavailable');
+  /** The same answer with another body: not a replay of it. */
+  const anotherBody = (end: AttemptEnd): AttemptEnd =>
+    end.kind === 'answered' ? { ...end, body: `${end.body} ` } : end;
+  it.each<[string, Story, ViolationKind[]]>([
+    [
+      'vendor_unavailable with no outage and no fail_step: unexplained',
+      { attempts: [attempt(unavailable)], final: done('vendor_unavailable', 503, AMOUNT, AMOUNT) },
+      ['unexplained_failure'],
+    ],
+    [
+      'vendor_unavailable while the vendor was out on an instance: an outage’s, which passes',
+      {
+        attempts: [attempt(unavailable, { at: 100 })],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        outages: [outage('vendor', 0, 1000)],
+      },
+      [],
+    ],
+    [
+      'the outage’s failure, then a retry that succeeded: not a replay that differs',
+      {
+        attempts: [attempt(unavailable, { at: 100 }), attempt(OK, { at: 2000, why: 'retry_after_not_final' })],
+        outages: [outage('vendor', 0, 1000)],
+      },
+      [],
+    ],
+    [
+      'vendor_unavailable while only the payment provider was out: unexplained',
+      {
+        attempts: [attempt(unavailable, { at: 100 })],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        outages: [outage('payment', 0, 1000)],
+      },
+      ['unexplained_failure'],
+    ],
+    [
+      'an outage over before the order was sent explains nothing',
+      {
+        attempts: [attempt(unavailable, { at: 5000 })],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        outages: [outage('vendor', 0, 1000)],
+      },
+      ['unexplained_failure'],
+    ],
+    [
+      // The order asked its vendor to fail, and the outage refused the vendor's call first: the service did not replay
+      // that answer (an outage's), and a retry failed again as asked, with another body.
+      'asked to fail at the vendor, during a vendor outage: two answers of its kind, not one replayed',
+      {
+        body: { ...BODY, fail_step: 'vendor' },
+        attempts: [
+          attempt(unavailable, { at: 100 }),
+          attempt(anotherBody(unavailable), { at: 600, why: 'retry_after_error' }),
+        ],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        outages: [outage('vendor', 0, 1000)],
+      },
+      [],
+    ],
+    [
+      // Accepted, it ran on after its 202: an outage later than the answer may have failed it.
+      'accepted, then failed by an outage switched after its 202',
+      {
+        attempts: [attempt(ACCEPTED, { at: 100 })],
+        final: done('vendor_unavailable', 503, AMOUNT, AMOUNT),
+        outages: [outage('vendor', 3000, 4000)],
+      },
+      [],
+    ],
+  ])('%s', (_name, story, expected) => {
+    expect(kindsFound(story)).toEqual(expected);
+  });
+});
+
+describe('the harness at rest: breakers an outage opened, before the final probe', () => {
+  const NOW = Date.parse('2026-11-29T08:00:00Z');
+  const breaker = (state: BreakerJson['state'], openForMs?: number): BreakerJson => ({
+    state,
+    open_until: openForMs === undefined ? null : new Date(NOW + openForMs).toISOString(),
+  });
+  it.each<[string, (BreakerJson | null)[], ReturnType<typeof breakersAsk>]>([
+    ['every breaker closed', [breaker('closed'), breaker('closed'), breaker('closed')], 'closed'],
+    ['no breakers (BREAKER_FAILURES=0)', [null, null, null], 'closed'],
+    // Seed 9402: the probe's four orders met the vendor's breaker half open: one let through, three refused.
+    ['one half open: an order to be its probe', [breaker('closed'), breaker('half_open'), breaker('closed')], 'probe'],
+    ['one open for 1.5 s more: wait for it', [breaker('open', 1500), breaker('closed'), breaker('closed')], 1500],
+    ['one open, its time up: an order to be its probe', [breaker('open', -10), breaker('closed'), null], 'probe'],
+  ])('%s', (_name, breakers, expected) => {
+    expect(breakersAsk(breakers, NOW)).toEqual(expected);
   });
 });

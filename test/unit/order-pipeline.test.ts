@@ -43,6 +43,7 @@ function pipelineWith(runner: StepRunner, refundFallback?: CompensationFallback)
   return new OrderPipeline(STEPS, runner, {
     timeoutMs: 50,
     compensationTimeoutMs: 50,
+    threadStartMs: 50,
     ...(refundFallback ? { compensationFallbacks: { refund: refundFallback } } : {}),
   });
 }
@@ -139,7 +140,7 @@ describe('OrderPipeline with a fallback for refunds the pool could not get answe
     },
   );
 
-  it("hands over a refund whose runner never became ready within an order's deadline, without running it", async () => {
+  it('hands over a refund whose runner never became ready while a thread may take to start, without running it', async () => {
     const taken: OrderRun[] = [];
     const ran: string[] = [];
     const neverReady: StepRunner = {

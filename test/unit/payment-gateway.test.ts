@@ -45,7 +45,7 @@ describe('PaymentGateway', () => {
     const gateway = new PaymentGateway(ledger, silent);
     const ids = await failedRuns(gateway, ledger, 1000);
     // A charge whose message arrived but whose step was never settled (its thread died with the cell's word of it).
-    gateway.receive({ op: 'charge', order: k('unsettled'), run: 1, amount: 10, test: false });
+    gateway.receive({ ledger: true, op: 'charge', order: k('unsettled'), run: 1, amount: 10, test: false });
     expect({ kept: gateway.ordersKept(), atRisk: gateway.moneyAtRisk() }).toEqual({ kept: 1001, atRisk: 10_000 });
     for (const orderId of [...ids, 'unsettled']) gateway.forget(k(orderId));
     expect({ kept: gateway.ordersKept(), atRisk: gateway.moneyAtRisk() }).toEqual({ kept: 0, atRisk: 0 });
@@ -66,6 +66,7 @@ describe('PaymentGateway', () => {
     const ledger = new MemoryLedger();
     const gateway = new PaymentGateway(ledger, silent);
     gateway.receive({
+      ledger: true,
       op: 'charge',
       order: orderKey(ANONYMOUS, 'o'),
       run: 1,

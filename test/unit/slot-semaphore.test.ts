@@ -140,6 +140,44 @@ describe('SlotSemaphore', () => {
     expect(served).toEqual([2, 3, 4, 5, 6]);
   });
 
+  it("keeps each tier's headroom: a free step holds at most its ceiling of the slots while a better tier is in play, a critical one takes what is left at once", async () => {
+    const [CRITICAL, STANDARD, FREE] = [0, 1, 2];
+    const semaphore = SlotSemaphore.create(5, 8);
+    semaphore.setTierCeilings([1000, 900, 700], CRITICAL);
+    // 70% of 5: 3 slots for free steps, whoever holds the rest.
+    const free = [1, 2, 3].map((owner) => semaphore.tryAcquire(owner, 0, FREE));
+    expect(free.every((slot) => slot >= 0)).toBe(true);
+    expect(semaphore.tryAcquire(4, 0, FREE)).toBe(-1);
+    const freeWaiter = semaphore.acquire(4, never, 0, FREE);
+    // A standard step may fill 90%: 4 of 5.
+    const standard = semaphore.tryAcquire(5, 0, STANDARD);
+    expect(standard).toBeGreaterThanOrEqual(0);
+    expect(semaphore.tryAcquire(6, 0, STANDARD)).toBe(-1);
+    const critical = await semaphore.acquire(7, never, 0, CRITICAL);
+    expect(critical).toBeGreaterThanOrEqual(0);
+    expect(semaphore.busy()).toBe(5);
+    // Freed, the critical and the standard steps' slots leave 3 held: the free tier's ceiling, whoever holds them.
+    semaphore.release(critical, 7);
+    semaphore.release(standard, 5);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(semaphore.busy()).toBe(3);
+    // A free step's slot freed leaves 2: the free waiter takes it.
+    semaphore.release(free[0]!, 1);
+    expect(await freeWaiter).toBe(free[0]);
+    semaphore.release(free[0]!, 4);
+    semaphore.release(free[1]!, 2);
+    semaphore.release(free[2]!, 3);
+    expect(semaphore.busy()).toBe(0);
+  });
+
+  it('keeps no headroom while no better tier than standard is in play: standard steps take every slot', () => {
+    const semaphore = SlotSemaphore.create(5, 8);
+    semaphore.setTierCeilings([1000, 900, 700], 1);
+    const slots = [1, 2, 3, 4, 5].map((owner) => semaphore.tryAcquire(owner, 0, 1));
+    expect(slots.every((slot) => slot >= 0)).toBe(true);
+    slots.forEach((slot, i) => semaphore.release(slot, i + 1));
+  });
+
   it('keeps a look for the next in line as short as the line: entries reused from the bottom, the mark back down after a spike', async () => {
     const semaphore = SlotSemaphore.create(1, 1, 1000);
     let slot = semaphore.tryAcquire(1);
@@ -180,22 +218,6 @@ describe('SlotSemaphore', () => {
     expect(newcomerGot).toBe(-2);
     semaphore.release(waiterGot, 2);
     expect(await newcomer).toBe(held);
-  });
-
-  it('takes a slot at once only as acquire would: free, and nobody waiting for one (a planned step, issue 32)', async () => {
-    const semaphore = SlotSemaphore.create(1);
-    const held = semaphore.takeAtOnce(1);
-    expect(held).toBe(0);
-    expect(semaphore.takeAtOnce(2)).toBe(-1);
-    const waiter = semaphore.acquire(2, never);
-    semaphore.release(held, 1);
-    // Free, but freed for the waiter: no newcomer goes ahead of it.
-    expect(semaphore.takeAtOnce(3)).toBe(-1);
-    expect(await waiter).toBe(held);
-    semaphore.release(held, 2);
-    expect(semaphore.takeAtOnce(3)).toBe(held);
-    semaphore.release(held, 3);
-    expect(semaphore.busy()).toBe(0);
   });
 
   it('passes the slot on when a waiter is woken for it but canceled before taking it', async () => {

@@ -6,12 +6,11 @@ import { SlotSemaphore } from '../../src/shared-memory/slot-semaphore.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
 import { StepCanceled } from '../../workers/step-api.js';
 import { WorkerStepContext, type TaskResources } from '../../workers/step-context.js';
-import { ThreadTimers } from '../../workers/thread-timers.js';
 import { OnCpuMarker } from '../../workers/on-cpu-marker.js';
 
 const THREAD = 7;
 
-/** What a worker's tasks share: its shard, timer list, logger and dependency line. */
+/** What a worker's tasks share: its shard, logger and dependency line. */
 function threadResources(cells: CancelCells, couriers: SlotSemaphore): TaskResources {
   const shard = StepTracker.create(1).claim(THREAD);
   return {
@@ -19,10 +18,9 @@ function threadResources(cells: CancelCells, couriers: SlotSemaphore): TaskResou
     couriers,
     shard,
     onCpu: new OnCpuMarker(shard),
-    timers: new ThreadTimers(cells, shard.index, shard.beat.bind(shard)),
     threadId: THREAD,
     log: pino({ level: 'silent' }),
-    sendLedgerRequest: () => {},
+    sendRequest: () => {},
     dependencies: { outages: undefined, retries: {} },
   };
 }
@@ -37,7 +35,17 @@ function contextOn(
   return new WorkerStepContext(
     cell,
     resources,
-    { requestId: 'r', client: 'c', clientIndex: 0, tierRank: 1, orderId: 'o', run: 1, step: 'courier' },
+    {
+      requestId: 'r',
+      client: 'c',
+      clientIndex: 0,
+      tierRank: 1,
+      orderId: 'o',
+      run: 1,
+      fence: 0,
+      caller: undefined,
+      step: 'courier',
+    },
     undefined,
   );
 }
@@ -53,7 +61,7 @@ describe('WorkerStepContext', () => {
     expect(couriers.waiting()).toBe(1);
     // Before: each courier waiter also waited on its cell, a wake-up posted to its thread when the cell was
     // canceled or recycled — for every waiter under load, canceled or not.
-    expect(cells.cancel(0)).toBe(0);
+    expect(cells.cancel(0)).toBe(true);
     // As the main thread does after every cancellation (src/composition/engine.ts).
     couriers.wakeWaiters();
     await expect(waiting).rejects.toBeInstanceOf(StepCanceled);
@@ -99,7 +107,7 @@ describe('WorkerStepContext', () => {
     const setsBefore = queryObjects(Set, { format: 'count' });
     const contexts = Array.from({ length: steps }, (_, cell) => contextOn(cells, couriers, cell, resources));
     const sleeping = contexts.map((ctx, cell) => {
-      cells.markStarted(cell, resources.shard.index);
+      cells.markStarted(cell);
       return ctx.callDependency('vendor', (call) => call.answer(60_000, undefined), {
         retry: false,
         expectedMs: 60_000,
@@ -109,7 +117,6 @@ describe('WorkerStepContext', () => {
     for (let cell = 0; cell < steps; cell++) cells.cancel(cell);
     for (const asleep of sleeping) await expect(asleep).rejects.toBeInstanceOf(StepCanceled);
     for (const ctx of contexts) ctx.finish();
-    expect(resources.timers.sleeping).toBe(0);
   });
 
   it('makes its child logger only for a line the level writes, once, bound to its task', () => {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { DeadlineList } from '../../src/pipeline/deadline-list.js';
+import { CancelCells, type StepActivity } from '../../src/shared-memory/cancel-cells.js';
 import { StepTracker } from '../../src/shared-memory/step-tracker.js';
-import { stoodStill, UNSEEN_AFTER_MS, verdictOn } from '../../src/threads/thread-verdict.js';
+import type { KernelSchedule } from '../../src/threads/kernel-schedule.js';
+import { CanceledStepJudge, stoodStill, UNSEEN_AFTER_MS, verdictOn } from '../../src/threads/thread-verdict.js';
 
 describe("a canceled step's thread, judged as its grace period ends", () => {
   it('stood still when its progress count did not move, and not once it moved', () => {
@@ -34,3 +37,117 @@ describe("a canceled step's thread, judged as its grace period ends", () => {
     expect(verdictOn(undefined, tracker.progressOf(71), 435)).toBe('moving');
   });
 });
+
+/**
+ * The judge over real cells, a real tracker and its real timers; the kernel's word is what `kernel` holds when asked
+ * (undefined: it does not say), and the thread's progress moves while `moving`.
+ */
+function judged(activity: StepActivity) {
+  const cells = CancelCells.create(1);
+  const tracker = StepTracker.create(1);
+  const shard = tracker.claim(81);
+  shard.enter();
+  cells.markStarted(0);
+  cells.setActivity(0, activity);
+  const kernel: { schedule: KernelSchedule | undefined; asked: number } = { schedule: at(0, 0, false), asked: 0 };
+  const terminated: { reason: string; culprit?: number }[] = [];
+  const judge = new CanceledStepJudge(
+    {
+      cells,
+      graceMs: 20,
+      threads: {
+        progressOf: (threadId) => tracker.progressOf(threadId),
+        scheduleOf: async () => (kernel.asked++, kernel.schedule),
+      },
+      overdue: new DeadlineList<CanceledStepJudge>(),
+    },
+    {
+      threadId: 81,
+      cell: 0,
+      what: 'step vendor of order o-1',
+      stillOn: () => true,
+      terminate: (reason, culprit) => void terminated.push({ reason, ...(culprit === undefined ? {} : { culprit }) }),
+    },
+  );
+  const beating = setInterval(() => shard.beat(), 2);
+  return {
+    cells,
+    judge,
+    kernel,
+    terminated,
+    stopMoving: () => clearInterval(beating),
+    [Symbol.dispose]: () => (clearInterval(beating), judge.dismiss()),
+  };
+}
+
+const at = (ranMs: number, waitedMs: number, runnable: boolean): KernelSchedule => ({
+  ranNs: ranMs * 1e6,
+  waitedNs: waitedMs * 1e6,
+  runnable,
+});
+
+describe("the judge of a canceled step's thread, asking the kernel", () => {
+  // Beside a thread busy with a hundred canceled orders' steps on two busy cores, a vendor step woken by its
+  // cancellation was caught shown running, its thread taken off the CPU before the microseconds that end it, and
+  // terminated as ignoring its cancellation.
+  it('looks again at a step shown running while its thread has not run on: ended meanwhile, nothing is charged', async () => {
+    using subject = judged('running');
+    subject.kernel.schedule = at(5, 30, true);
+    await until(() => subject.kernel.asked >= 6);
+    subject.cells.markFinished(0);
+    await pause(40);
+    expect(subject.terminated).toEqual([]);
+  });
+
+  it('charges a step still shown running once its thread ran on a millisecond more: its code waits on something of its own', async () => {
+    using subject = judged('running');
+    subject.kernel.schedule = at(5, 0, true);
+    await until(() => subject.kernel.asked >= 3);
+    expect(subject.terminated).toEqual([]);
+    subject.kernel.schedule = at(7, 0, true);
+    await until(() => subject.terminated.length > 0);
+    expect(subject.terminated).toEqual([
+      { reason: 'step vendor of order o-1 ignored its cancellation for 20 ms', culprit: 0 },
+    ]);
+  });
+
+  it('charges a step still shown running on an idle thread', async () => {
+    using subject = judged('running');
+    await until(() => subject.terminated.length > 0);
+    expect(subject.terminated[0]).toMatchObject({ culprit: 0 });
+  });
+
+  it('judges a thread held off the CPUs again, and charges it once it stood still on a CPU', async () => {
+    using subject = judged('sleeping');
+    subject.stopMoving();
+    subject.kernel.schedule = at(0, 0, true);
+    await pause(30);
+    subject.kernel.schedule = at(0, 25, true);
+    await pause(60);
+    expect(subject.terminated).toEqual([]);
+    subject.kernel.schedule = at(40, 25, true);
+    await until(() => subject.terminated.length > 0);
+    expect(subject.terminated).toEqual([{ reason: expect.stringMatching(/^thread stuck for 20 ms with step vendor/) }]);
+  });
+
+  it('charges a thread blocked in a wait of its own: it neither ran nor waited for a CPU', async () => {
+    using subject = judged('sleeping');
+    subject.stopMoving();
+    await until(() => subject.terminated.length > 0);
+    expect(subject.terminated[0]?.reason).toMatch(/^thread stuck/);
+  });
+
+  it('charges as before where the kernel does not say', async () => {
+    using subject = judged('running');
+    subject.kernel.schedule = undefined;
+    await until(() => subject.terminated.length > 0);
+    expect(subject.terminated[0]).toMatchObject({ culprit: 0 });
+  });
+});
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(done: () => boolean): Promise<void> {
+  for (const started = performance.now(); !done(); await pause(2))
+    if (performance.now() - started > 5_000) throw new Error('the judge never came to it within 5 s');
+}

@@ -11,6 +11,7 @@ const FREE = 2;
 function rules(weights: Record<number, number> = {}, caps: Record<number, number> = {}): TurnRules {
   return {
     mayTakeOne: (client, counts) => (counts.held[client] ?? 0) < (caps[client] ?? Infinity),
+    rankMayTake: () => true,
     weightOf: (client) => weights[client] ?? 1,
   };
 }

@@ -1,15 +1,21 @@
 /**
  * One order's request, from the moment the order route hands it to the order
- * desk until it is answered: its admission (the orders layer's, which it
- * inherits), the 202 a request that prefers it is given once its run is under
- * way, the desk's answer written — a refusal in the words of
- * src/http/wire/refusal-answers.ts — and the request's metrics and log line.
+ * desk until it is answered: its admission (the orders layer's, which the desk
+ * is given as the order's waiter and policy), the 202 a request that prefers it
+ * is given once its run is under way, the desk's answer written — a refusal in
+ * the words of src/http/wire/refusal-answers.ts — and the request's metrics and
+ * log line.
  */
 import type { Response } from 'express';
 import type { ErrorKind } from '../../domain/errors.js';
 import type { Order } from '../../domain/order.js';
 import type { Tier } from '../../domain/tier.js';
-import { OrderAdmission, type AdmissionRules, type Capacity } from '../../orders/order-admission.js';
+import {
+  OrderAdmission,
+  type AdmissionRules,
+  type Capacity,
+  type UnderWayListener,
+} from '../../orders/order-admission.js';
 import type { AnsweredVia, OrderDesk, Submission } from '../../orders/order-desk.js';
 import type { OrderObserver } from '../../observability/metrics.js';
 import type { OrderResult } from '../../pipeline/order-pipeline.js';
@@ -61,13 +67,13 @@ declare global {
 }
 
 /**
- * One order's request while the desk has it: the waiter whose going cancels the order, its admission (decided by the
- * orders layer: OrderAdmission), and every way the request is answered — as one record whose methods are shared by every
- * order, not a family of closures made for each (5,000 orders in flight held 7 closures and their context
- * each).
+ * One order's request while the desk has it: its admission (the orders layer's OrderAdmission, which is also the waiter
+ * whose going cancels the order), and every way the request is answered — as one record whose methods are shared by
+ * every order, not a family of closures made for each.
  */
-export class OrderRequest extends OrderAdmission {
-  readonly answeredOnceUnderWay: boolean;
+export class OrderRequest implements UnderWayListener {
+  private readonly admission: OrderAdmission;
+  private readonly order: Order & { readonly tier: Tier };
   /** Its run is under way; and it was answered 202 (it hears the end later). */
   private underWay = false;
   private accepted = false;
@@ -81,8 +87,8 @@ export class OrderRequest extends OrderAdmission {
     order: Order & { readonly tier: Tier },
     private readonly acceptance: Acceptance | undefined,
   ) {
-    super(route, order);
-    this.answeredOnceUnderWay = acceptance !== undefined;
+    this.order = order;
+    this.admission = new OrderAdmission(route, order, acceptance ? this : undefined);
   }
 
   /**
@@ -102,7 +108,8 @@ export class OrderRequest extends OrderAdmission {
     if (this.acceptance && this.acceptance.afterMs > 0)
       this.waitTimer = setTimeout(() => this.waitOver(), this.acceptance.afterMs).unref();
     // The desk's submit is an async function: whatever goes wrong in it is its promise's, never thrown here.
-    void this.route.orders.submit(this.order, this, res.locals.trace, this).then(
+    const { admission } = this;
+    void this.route.orders.submit(this.order, admission, res.locals.trace, admission).then(
       (submission) => {
         res.off('close', clientClosed);
         clearTimeout(this.waitTimer);
@@ -145,7 +152,7 @@ export class OrderRequest extends OrderAdmission {
    */
   private accept(): void {
     const { res, order } = this;
-    if (this.accepted || res.headersSent || this.gone) return;
+    if (this.accepted || res.headersSent || this.admission.gone) return;
     this.accepted = true;
     clearTimeout(this.waitTimer);
     res.off('close', clientClosed);
@@ -167,7 +174,7 @@ export class OrderRequest extends OrderAdmission {
   clientClosed(): void {
     const { res } = this;
     if (res.writableEnded) return;
-    this.leave();
+    this.admission.leave();
     // Node treats a half-closed connection as gone but keeps it open for
     // a response that will never come; release it now.
     res.destroy();
@@ -196,7 +203,7 @@ export class OrderRequest extends OrderAdmission {
       }
       case 'answered': {
         const { result, via } = submission;
-        if (this.gone) return this.answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
+        if (this.admission.gone) return this.answered('client_gone', STATUS_BY_KIND.client_gone, result, via);
         this.answered(result.failure ?? 'ok', statusOf(result), result, via);
         if (via === 'replayed' && result.tier !== undefined) deferHeader(res, 'Order-Tier', result.tier);
         responder.order(res, result, via === 'replayed' ? REPLAYED : undefined);

@@ -15,12 +15,18 @@ import { REDRIVABLE_OUTCOMES } from '../../domain/lifecycle.js';
 import { orderKey } from '../../domain/order.js';
 import type { ClientEvents } from '../../events/client-events.js';
 import type { PaymentLedger } from '../../ledger/payment-ledger.js';
+import type { ReceivedEffect, ServiceBooks } from '../../ledger/service-books.js';
 import type { CancelRequest, OrderRecord, OrderRecords } from '../../orders/order-records.js';
 import type { StepAttempt, StepAttempts } from '../../orders/step-attempts.js';
 import type { OrderResult } from '../../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../../pipeline/steps.js';
 import { outcomeJson } from './order-status-route.js';
-import type { OrderTimelineJson, StepAttemptJson, TimelineStepJson } from '../wire/order-view-schemas.js';
+import type {
+  OrderTimelineJson,
+  StepAttemptJson,
+  StepEffectJson,
+  TimelineStepJson,
+} from '../wire/order-view-schemas.js';
 import { NO_STORE, type Responder } from '../wire/responses.js';
 
 export interface TimelineSources {
@@ -30,6 +36,8 @@ export interface TimelineSources {
   readonly events: Pick<ClientEvents, 'ofOrder'> | undefined;
   /** Absent where no step's attempt is recorded (in memory). */
   readonly attempts?: StepAttempts;
+  /** The books of the services steps act on; absent where they are not kept past a run (in memory). */
+  readonly effects?: Pick<ServiceBooks, 'receivedFor'>;
   /** The deadline of an order that sent none (ORDER_TIMEOUT_MS). */
   readonly orderTimeoutMs: number;
   /** Whether the store keeps what the admin's redrive needs. */
@@ -63,6 +71,15 @@ const attemptJson = (attempt: StepAttempt): StepAttemptJson => ({
   outcome: attempt.outcome,
 });
 
+const effectJson = (received: ReceivedEffect): StepEffectJson => ({
+  step: received.step,
+  run: received.run,
+  instance_id: received.instance ?? null,
+  fence: received.fence,
+  answer: received.answer,
+  received_at: received.at.toISOString(),
+});
+
 const redrivableKinds: ReadonlySet<string> = new Set(REDRIVABLE_OUTCOMES);
 
 const canceledByJson = ({ actor, actorKey, at }: CancelRequest): OrderTimelineJson['canceled_by'] => ({
@@ -83,7 +100,7 @@ function failureOf(record: OrderRecord): OrderTimelineJson['failure'] {
 }
 
 export function orderTimelineRoute(
-  { records, ledger, events, attempts, orderTimeoutMs, redrives }: TimelineSources,
+  { records, ledger, events, attempts, effects, orderTimeoutMs, redrives }: TimelineSources,
   responder: Responder,
 ): RequestHandler<{ orderId: string }> {
   return async (req, res) => {
@@ -101,10 +118,11 @@ export function orderTimelineRoute(
     const key = orderKey(client, orderId);
     const record = await records.get(key);
     if (!record) return responder.error(res, 'not_found', `no record of order ${orderId}`);
-    const [money, kept, recorded] = await Promise.all([
+    const [money, kept, recorded, received] = await Promise.all([
       ledger.moneyOf(key),
       events?.ofOrder(client, orderId) ?? [],
       attempts?.of(key),
+      effects?.receivedFor(key),
     ]);
     const answer = answerOf(record);
     const ownDeadlineMs = recorded?.ownDeadlineMs ?? record.ownDeadlineMs;
@@ -133,6 +151,7 @@ export function orderTimelineRoute(
           })) ?? null,
       })),
       ...(attempts ? { step_attempts: recorded?.attempts.map(attemptJson) ?? [] } : {}),
+      ...(received ? { step_effects: received.map(effectJson) } : {}),
       deadline_ms: ownDeadlineMs ?? orderTimeoutMs,
       ...(recorded ? { run_started_at: recorded.runStartedAt.toISOString() } : {}),
       ...(record.canceled ? { canceled_by: canceledByJson(record.canceled) } : {}),

@@ -105,6 +105,25 @@ export const stepAttemptSchema = z
   })
   .meta({ id: 'StepAttempt' });
 
+export const stepEffectSchema = z
+  .strictObject({
+    step: z.string(),
+    run: z.int().min(1).meta({ description: 'The run it was sent for: with the order and the step, the key.' }),
+    instance_id: z.string().nullable().meta({
+      description: 'The instance that sent it (its GET /healthz `durable.instance_id` then); null if it held no claim.',
+    }),
+    fence: z.int().meta({
+      description:
+        "The claim's fence of the run it was sent under: 0 as the run began, raised by each takeover and hand-over.",
+    }),
+    answer: z.enum(['applied', 'duplicate', 'stale']).meta({
+      description:
+        "What the service did: applied, the step's effect, once per run and step; duplicate, the step again under the same key (its thread was lost, or it ran again after a takeover): nothing more happened; stale, sent under an older claim than one the service had seen (an instance whose run was taken over meanwhile): refused.",
+    }),
+    received_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
+  })
+  .meta({ id: 'StepEffect' });
+
 export const orderTimelineSchema = z
   .strictObject({
     order_id: z.string(),
@@ -131,6 +150,10 @@ export const orderTimelineSchema = z
     step_attempts: z.array(stepAttemptSchema).optional().meta({
       description:
         "With DATABASE_URL: each step's attempts, in every run of the order, oldest first — where it ran (instance, thread), when, how it ended, and whether after a takeover: each step's last try as recorded when it ended, its tries before it whose thread was lost, and, once a run's instance is lost, each of its steps whose end was not recorded (lost). A step's end is recorded only for an order sent with its own deadline_ms (the kind resumed after its instance is lost): the others show only their steps lost with their instance. Absent in memory, where no attempt is recorded.",
+    }),
+    step_effects: z.array(stepEffectSchema).optional().meta({
+      description:
+        'With DATABASE_URL: each request the services the vendor and courier steps act on received for the order, oldest first, as their books keep them. A step may run again after a takeover, and one that ran on two instances shows a request of each, its effect applied once. Absent in memory.',
     }),
     deadline_ms: z.int().min(1).meta({
       description:
@@ -165,4 +188,5 @@ export type ListedOrderJson = z.infer<typeof listedOrderSchema>;
 export type OrderListJson = z.infer<typeof orderListSchema>;
 export type TimelineStepJson = z.infer<typeof timelineStepSchema>;
 export type StepAttemptJson = z.infer<typeof stepAttemptSchema>;
+export type StepEffectJson = z.infer<typeof stepEffectSchema>;
 export type OrderTimelineJson = z.infer<typeof orderTimelineSchema>;

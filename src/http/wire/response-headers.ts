@@ -1,14 +1,13 @@
 /**
- * The headers every response carries — helmet's security headers, the
- * request's X-Request-Id and traceresponse, and any a route defers (an
- * order's Order-Tier) — are written with the response's head, not set when
- * the request arrives.
+ * The headers every response carries — those of its kind of answer (HEADERS_OF, the one table of them), the
+ * request's X-Request-Id and traceresponse, and any a route defers (an order's Order-Tier) — are written with the
+ * response's head, not set when the request arrives.
  *
  * Set on arrival, as helmet's middleware does, each was a [name, value] array
  * in a dictionary of the response's own, kept for as long as the response
  * waited: an order's answer waits for its steps, so 5,000 orders in flight
  * held 75,000 of them (heap snapshots of the main thread). Now helmet runs once, at start, and its headers are one
- * list shared by every response; an answer that sets no header of its own
+ * list shared by every page; an answer that sets no header of its own
  * before its head (an order's, src/http/wire/responses.ts) hands Node one flat
  * list, which Node writes straight into the head.
  *
@@ -17,6 +16,7 @@
  */
 import { ServerResponse } from 'node:http';
 import type { Express, RequestHandler, Response } from 'express';
+import helmet from 'helmet';
 
 /** Header names and values, one after the other, as Node's writeHead takes them. */
 export type FlatHeaders = (string | number)[];
@@ -30,6 +30,8 @@ declare global {
     interface Locals {
       /** Headers a route has for its answer, written with the head (`deferHeader`). */
       deferredHeaders?: FlatHeaders;
+      /** The kind of answer, if not an API's (`answerAs`). */
+      answerKind?: AnswerKind;
     }
   }
 }
@@ -59,6 +61,30 @@ export function headersSetBy(middleware: RequestHandler): FlatHeaders {
   return [...recorded.values()].flat();
 }
 
+/** An API's answer (JSON, problem details, a metrics scrape, an event stream), or a page a browser shows. */
+export type AnswerKind = 'api' | 'page';
+
+/**
+ * Which headers each kind of answer carries beside its own: the one table of them (test/unit/response-headers.test.ts
+ * holds it). A page gets helmet's, which are about what a browser may do with a document: its framing, its scripts, its
+ * referrer, its opener, HSTS for the site it comes from. An API's answer is data its client reads, never rendered: it
+ * needs only that a browser never takes it for something else (`nosniff`); what may keep it (Cache-Control) each route
+ * says for its own (src/http/wire/responses.ts).
+ */
+export const HEADERS_OF: Readonly<Record<AnswerKind, FlatHeaders>> = {
+  api: ['X-Content-Type-Options', 'nosniff'],
+  page: headersSetBy(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    }),
+  ),
+};
+
+/** This answer is a page: it carries a page's headers (HEADERS_OF). */
+export function answerAs(res: Response, kind: AnswerKind): void {
+  res.locals.answerKind = kind;
+}
+
 /** A header for the answer to this request, written with its head (not kept in the response until then). */
 export function deferHeader(res: Response, name: string, value: string): void {
   const deferred = res.locals.deferredHeaders;
@@ -79,10 +105,11 @@ export function requestIdOf(res: ServerResponse): string | undefined {
 // eslint-disable-next-line @typescript-eslint/unbound-method
 const writeHead = ServerResponse.prototype.writeHead;
 
-/** Every response of `app` writes `shared` (names and values) and the request's own with its head. */
-export function writeSharedHeaders(app: Express, shared: FlatHeaders): void {
+/** Every response of `app` writes its kind's headers (HEADERS_OF) and the request's own with its head. */
+export function writeSharedHeaders(app: Express): void {
   const sharedNames = new Set<string>();
-  for (let i = 0; i < shared.length; i += 2) sharedNames.add(String(shared[i]).toLowerCase());
+  for (const shared of Object.values(HEADERS_OF))
+    for (let i = 0; i < shared.length; i += 2) sharedNames.add(String(shared[i]).toLowerCase());
 
   function writeHeadWithShared(
     this: Response,
@@ -92,6 +119,7 @@ export function writeSharedHeaders(app: Express, shared: FlatHeaders): void {
   ): Response {
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : undefined;
     const { locals } = this;
+    const shared = HEADERS_OF[locals?.answerKind ?? 'api'];
     const own: FlatHeaders = [];
     if (locals?.requestId !== undefined) own.push('X-Request-Id', locals.requestId);
     if (locals?.requestSpan) own.push('traceresponse', locals.requestSpan.traceresponse);

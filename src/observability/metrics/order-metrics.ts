@@ -42,38 +42,64 @@ function byTier(counter: Counter<'tier'>): Record<Tier, Counter.Internal> {
   return children;
 }
 
+/**
+ * A labeled metric's children by two labels, each bound the first time its labels are met and kept: an order's figure
+ * is its child's, found by two Map look-ups of values it has, not by a labels object built, checked and hashed for it.
+ * (prom-client 15's child still hashes its labels on each call, once: what goes is the rest.) Binding on first use, not
+ * at start, keeps a series out of the exposition until it has a value, as before.
+ */
+class Children<A, B, C> {
+  private readonly bound = new Map<A, Map<B, C>>();
+
+  constructor(private readonly bind: (a: A, b: B) => C) {}
+
+  of(a: A, b: B): C {
+    let byB = this.bound.get(a);
+    if (!byB) this.bound.set(a, (byB = new Map<B, C>()));
+    let child = byB.get(b);
+    if (!child) byB.set(b, (child = this.bind(a, b)));
+    return child;
+  }
+}
+
+type CounterChild = ReturnType<Counter['labels']>;
+type HistogramChild = ReturnType<Histogram['labels']>;
+
 export class OrderMetrics implements OrderObserver {
-  private readonly orders: Counter<'status' | 'kind'>;
-  private readonly orderSeconds: Histogram<'status'>;
-  private readonly stepSeconds: Histogram<'step' | 'status'>;
+  private readonly orders: Children<number, string, CounterChild>;
+  private readonly orderSeconds: Children<number, undefined, HistogramChild>;
+  private readonly stepSeconds: Children<string, string, HistogramChild>;
   private readonly shed: Counter;
   private readonly shedByTier: Readonly<Record<Tier, Counter.Internal>>;
   private readonly admittedByTier: Readonly<Record<Tier, Counter.Internal>>;
-  private readonly compensations: Counter<'name' | 'status'>;
-  private readonly deduplicated: Counter<'via'>;
-  private readonly retries: Counter<'step'>;
+  private readonly compensations: Children<string, string, CounterChild>;
+  private readonly deduplicated: Children<string, undefined, CounterChild>;
+  private readonly retries: Children<string, undefined, CounterChild>;
 
   constructor(registers: Registry[]) {
-    this.orders = new Counter({
+    const orders = new Counter({
       name: 'orders_total',
       help: 'Orders answered, by HTTP status and kind (ok, or the error kind; 499: the client went away).',
       labelNames: ['status', 'kind'],
       registers,
     });
-    this.orderSeconds = new Histogram({
+    this.orders = new Children((status, kind) => orders.labels(String(status), kind));
+    const orderSeconds = new Histogram({
       name: 'order_duration_seconds',
       help: 'From the order arriving to its answer.',
       labelNames: ['status'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10],
       registers,
     });
-    this.stepSeconds = new Histogram({
+    this.orderSeconds = new Children((status: number) => orderSeconds.labels(String(status)));
+    const stepSeconds = new Histogram({
       name: 'order_step_duration_seconds',
       help: 'From a step being dispatched to its end, waiting for a thread or a courier included.',
       labelNames: ['step', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
       registers,
     });
+    this.stepSeconds = new Children((step, status) => stepSeconds.labels(step, status));
     this.shed = new Counter({
       name: 'orders_shed_total',
       help: 'Orders turned away with 503 overloaded, before any step ran.',
@@ -95,40 +121,42 @@ export class OrderMetrics implements OrderObserver {
         registers,
       }),
     );
-    this.compensations = new Counter({
+    const compensations = new Counter({
       name: 'order_compensations_total',
       help: 'Compensations run because their order failed (refunds of payments that went through), by outcome.',
       labelNames: ['name', 'status'],
       registers,
     });
-    this.deduplicated = new Counter({
+    this.compensations = new Children((name, status) => compensations.labels(name, status));
+    const deduplicated = new Counter({
       name: 'orders_deduplicated_total',
       help: 'Orders answered without a run of their own: joined to the same order under way, or replayed from its record.',
       labelNames: ['via'],
       registers,
     });
-    this.retries = new Counter({
+    this.deduplicated = new Children((via: string) => deduplicated.labels(via));
+    const retries = new Counter({
       name: 'order_step_retries_total',
       help: 'Calls steps made again to their remote service after it answered unavailable (a partial outage), by step.',
       labelNames: ['step'],
       registers,
     });
+    this.retries = new Children((step: string) => retries.labels(step));
   }
 
   orderAnswered({ status, kind, durationMs, steps, compensations, via }: AnsweredOrder): void {
-    this.orders.inc({ status: String(status), kind });
-    this.orderSeconds.observe({ status: String(status) }, durationMs / 1000);
+    this.orders.of(status, kind).inc();
+    this.orderSeconds.of(status, undefined).observe(durationMs / 1000);
     if (via === 'joined' || via === 'replayed') {
       // The steps were counted with the run that produced them.
-      this.deduplicated.inc({ via });
+      this.deduplicated.of(via, undefined).inc();
       return;
     }
     for (const step of steps) {
-      this.stepSeconds.observe({ step: step.name, status: step.status }, step.durationMs / 1000);
-      if (step.retries) this.retries.inc({ step: step.name }, step.retries);
+      this.stepSeconds.of(step.name, step.status).observe(step.durationMs / 1000);
+      if (step.retries) this.retries.of(step.name, undefined).inc(step.retries);
     }
-    for (const compensation of compensations)
-      this.compensations.inc({ name: compensation.name, status: compensation.status });
+    for (const compensation of compensations) this.compensations.of(compensation.name, compensation.status).inc();
   }
 
   orderShed(tier: Tier): void {

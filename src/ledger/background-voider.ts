@@ -19,7 +19,7 @@
  * refunds.
  */
 import type { Logger } from 'pino';
-import type { PaymentKey, PaymentLedger, VoidAnswer } from '../ledger/payment-ledger.js';
+import type { PaymentKey, PaymentLedger, VoidAnswer } from './payment-ledger.js';
 import { orderLogFields } from '../domain/order.js';
 import { traceLogFields, type Trace } from '../domain/trace.js';
 
