@@ -166,24 +166,29 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`INSTANCES=2 on Postgres${PO
       const declined = i % 2 === 1;
       const { status } = await post(
         target,
-        orderBody(declined ? { fail_step: 'payment' } : {}),
+        orderBody(declined ? { fail_step: 'payment', delay_ms: { payment: 1, vendor: 2000, courier: 2000 } } : {}),
         `00-${traceId}-${callerSpan}-01`,
       );
       expect(status).toBe(declined ? 400 : 200);
+      // The charge, the run begun and finished; and, of an order that succeeds, the vendor's and the courier
+      // service's effects asked of their books (a declined order's vendor and courier are canceled long before their
+      // calls are answered).
+      const expected = [
+        'postgres charge',
+        'postgres order_begin',
+        'postgres order_finish',
+        ...(declined ? [] : ['postgres service_request', 'postgres service_request']),
+      ];
       const spans = await eventually(
         async () => receiver.spansOf(traceId),
         (found) =>
           found.some((span) => span.kind === SPAN_KIND_SERVER) &&
-          found.filter((span) => span.kind === SPAN_KIND_CLIENT).length >= 3,
+          found.filter((span) => span.kind === SPAN_KIND_CLIENT).length >= expected.length,
       );
       const request = spans.find((span) => span.kind === SPAN_KIND_SERVER)!;
       expect(request.parentSpanId).toBe(callerSpan);
       const statements = spans.filter((span) => span.kind === SPAN_KIND_CLIENT);
-      expect(statements.map((span) => span.name).sort()).toEqual([
-        'postgres charge',
-        'postgres order_begin',
-        'postgres order_finish',
-      ]);
+      expect(statements.map((span) => span.name).sort()).toEqual(expected);
       for (const statement of statements) {
         expect(statement.parentSpanId).toBe(request.spanId);
         expect(statement.attributes).toMatchObject({ 'db.system.name': 'postgresql' });
