@@ -21,6 +21,8 @@ export interface KernelSchedule {
   readonly waitedNs: number;
   /** Running or waiting for a CPU now (state R), not asleep in a wait of its own. */
   readonly runnable: boolean;
+  /** When it was read (performance.now()): a period is measured between two readings, whenever they came. */
+  readonly atMs: number;
 }
 
 /** A thread of this process, by its kernel id: its schedule so far, or undefined if the kernel does not say. */
@@ -35,7 +37,7 @@ export async function scheduleOf(kernelThreadId: number | undefined): Promise<Ke
     const [ran, waited] = schedstat.split(' ');
     // `tid (comm) state …`: the name may hold spaces and parentheses, the state follows its last one.
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    const schedule = { ranNs: Number(ran), waitedNs: Number(waited), runnable: state === 'R' };
+    const schedule = { ranNs: Number(ran), waitedNs: Number(waited), runnable: state === 'R', atMs: performance.now() };
     return Number.isFinite(schedule.ranNs) && Number.isFinite(schedule.waitedNs) ? schedule : undefined;
   } catch {
     return undefined;
@@ -43,13 +45,13 @@ export async function scheduleOf(kernelThreadId: number | undefined): Promise<Ke
 }
 
 /**
- * Whether the kernel held a thread off the CPUs through a period, from its schedule as the period began and as it
- * ended: it ran less than a fifth of the period, and waited on the run queue for more or waits there still. Its
- * standing still says nothing of its code then. A thread stuck in a loop ran; a thread blocked in a wait of its own (a synchronous call, an
+ * Whether the kernel held a thread off the CPUs between two readings of its schedule: it ran less than a fifth of the
+ * time between them, and waited on the run queue for more or waits there still. Its standing still says nothing of its
+ * code then. A thread stuck in a loop ran; a thread blocked in a wait of its own (a synchronous call, an
  * `Atomics.wait`) neither ran nor waited for a CPU: both are stuck. Unknown schedules hold nothing off.
  */
-export function heldOff(start: KernelSchedule | undefined, end: KernelSchedule | undefined, periodMs: number): boolean {
+export function heldOff(start: KernelSchedule | undefined, end: KernelSchedule | undefined): boolean {
   if (!start || !end) return false;
-  const fifthNs = (periodMs * 1e6) / 5;
+  const fifthNs = ((end.atMs - start.atMs) * 1e6) / 5;
   return end.ranNs - start.ranNs < fifthNs && (end.waitedNs - start.waitedNs > fifthNs || end.runnable);
 }

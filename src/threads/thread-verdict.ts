@@ -10,7 +10,7 @@ import { heldOff, type KernelSchedule } from './kernel-schedule.js';
 
 /** How often a step shown running is looked at again, and how much more its thread must run meanwhile. */
 const CONFIRM_MS = 5;
-const RAN_ON_NS = 1e6;
+const RAN_ON_NS = 5e6;
 
 /**
  * Whether a thread stood still through a grace period: its progress count read as the period began (`before`) and as it
@@ -81,8 +81,8 @@ export class CanceledStepJudge implements Deadlined {
   /** When the period under way ends. */
   private periodEnds: number;
   private lastProgress: number | undefined;
-  /** The thread's schedule as the period under way began, once the kernel has said. */
-  private lastSchedule: KernelSchedule | undefined;
+  /** The thread's schedule as the period under way began: the kernel asked then, its answer awaited by the judgment. */
+  private lastSchedule: Promise<KernelSchedule | undefined> = Promise.resolve(undefined);
   private dismissed = false;
 
   constructor(
@@ -124,12 +124,9 @@ export class CanceledStepJudge implements Deadlined {
     this.overdueHandle = this.parts.overdue.add(this, this.periodEnds);
   }
 
-  /** The kernel's word on the thread as a period begins, kept when it comes (a read of /proc, off the loop). */
+  /** The kernel's word on the thread as a period begins (a read of /proc, off the loop, awaited when judged). */
   private noteSchedule(): void {
-    this.lastSchedule = undefined;
-    void this.parts.threads.scheduleOf(this.attempt.threadId).then((schedule) => {
-      if (!this.dismissed) this.lastSchedule = schedule;
-    });
+    this.lastSchedule = this.parts.threads.scheduleOf(this.attempt.threadId);
   }
 
   /** Its step shows itself running its own code, out of every wait where its cancellation would have ended it. */
@@ -152,9 +149,11 @@ export class CanceledStepJudge implements Deadlined {
   private async judgeByKernel(late: number): Promise<void> {
     const { graceMs, threads } = this.parts;
     const { cell, threadId, what } = this.attempt;
-    const schedule = await threads.scheduleOf(threadId);
+    // The period's start as the kernel said it, however late its answer came on a busy loop: the period is measured
+    // between the two readings.
+    const [start, schedule] = await Promise.all([this.lastSchedule, threads.scheduleOf(threadId)]);
     if (!this.standing()) return;
-    const stuck = this.stoodStill(late) && !heldOff(this.lastSchedule, schedule, graceMs + late);
+    const stuck = this.stoodStill(late) && !heldOff(start, schedule);
     if (this.shownRunning()) {
       if (stuck || !schedule) return this.attempt.terminate(`${what} ignored its cancellation for ${graceMs} ms`, cell);
       return this.confirmIgnoring(schedule, performance.now() + graceMs);
@@ -164,7 +163,7 @@ export class CanceledStepJudge implements Deadlined {
         `thread stuck for ${graceMs} ms with ${what} canceled on it (judged ${late} ms after the period)`,
       );
     this.lastProgress = threads.progressOf(threadId);
-    this.lastSchedule = schedule;
+    this.lastSchedule = Promise.resolve(schedule);
     this.judgeAgain();
   }
 
@@ -173,8 +172,9 @@ export class CanceledStepJudge implements Deadlined {
    * microseconds that end it, its thread taken off the CPU between the two (two busy cores did, beside a thread busy
    * with a hundred canceled orders' steps). Such a step ends as soon as its thread runs again; a step whose code waits on
    * something of its own does not. So it is looked at again every CONFIRM_MS: still shown running after its thread has
-   * run a millisecond more, or while the thread is idle, it ignores its cancellation; ended, it is done with. Until
-   * `until` the thread may be kept off the CPUs; then the judge goes back to its periods.
+   * run 5 ms more (a woken step ends in microseconds of its thread's time), or while the thread is idle, it ignores its
+   * cancellation; ended, it is done with. Until `until` the thread may be kept off the CPUs; then the judge goes back to
+   * its periods.
    */
   private confirmIgnoring(since: KernelSchedule, until: number): void {
     setTimeout(() => void this.lookAgain(since, until), CONFIRM_MS).unref();
@@ -190,7 +190,7 @@ export class CanceledStepJudge implements Deadlined {
       return this.attempt.terminate(`${what} ignored its cancellation for ${graceMs} ms`, cell);
     if (this.shownRunning() && performance.now() < until) return this.confirmIgnoring(since, until);
     this.lastProgress = threads.progressOf(threadId);
-    this.lastSchedule = now;
+    this.lastSchedule = Promise.resolve(now);
     this.judgeAgain();
   }
 }

@@ -49,7 +49,7 @@ function judged(activity: StepActivity) {
   shard.enter();
   cells.markStarted(0);
   cells.setActivity(0, activity);
-  const kernel: { schedule: KernelSchedule | undefined; asked: number } = { schedule: at(0, 0, false), asked: 0 };
+  const kernel: { schedule: Reading | undefined; asked: number } = { schedule: at(0, 0, false), asked: 0 };
   const terminated: { reason: string; culprit?: number }[] = [];
   const judge = new CanceledStepJudge(
     {
@@ -57,7 +57,7 @@ function judged(activity: StepActivity) {
       graceMs: 20,
       threads: {
         progressOf: (threadId) => tracker.progressOf(threadId),
-        scheduleOf: async () => (kernel.asked++, kernel.schedule),
+        scheduleOf: async () => (kernel.asked++, kernel.schedule && { ...kernel.schedule, atMs: performance.now() }),
       },
       overdue: new DeadlineList<CanceledStepJudge>(),
     },
@@ -80,7 +80,10 @@ function judged(activity: StepActivity) {
   };
 }
 
-const at = (ranMs: number, waitedMs: number, runnable: boolean): KernelSchedule => ({
+/** The kernel's word as scripted; when it was read is added as it is asked. */
+type Reading = Omit<KernelSchedule, 'atMs'>;
+
+const at = (ranMs: number, waitedMs: number, runnable: boolean): Reading => ({
   ranNs: ranMs * 1e6,
   waitedNs: waitedMs * 1e6,
   runnable,
@@ -99,12 +102,12 @@ describe("the judge of a canceled step's thread, asking the kernel", () => {
     expect(subject.terminated).toEqual([]);
   });
 
-  it('charges a step still shown running once its thread ran on a millisecond more: its code waits on something of its own', async () => {
+  it('charges a step still shown running once its thread ran on 5 ms more: its code waits on something of its own', async () => {
     using subject = judged('running');
     subject.kernel.schedule = at(5, 0, true);
     await until(() => subject.kernel.asked >= 3);
     expect(subject.terminated).toEqual([]);
-    subject.kernel.schedule = at(7, 0, true);
+    subject.kernel.schedule = at(11, 0, true);
     await until(() => subject.terminated.length > 0);
     expect(subject.terminated).toEqual([
       { reason: 'step vendor of order o-1 ignored its cancellation for 20 ms', culprit: 0 },
