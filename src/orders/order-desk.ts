@@ -46,6 +46,7 @@ import { outcomeOf } from './replayed-outcomes.js';
 import { cancelOrder, type CancelOutcome } from './order-cancel.js';
 import type { AdmissionPolicy, AdmittedOnTerms, Refusal } from './admission.js';
 import { TakeoverRooms, type TakeoverRoom } from './takeover-rooms.js';
+import { CompensationAlarms } from './compensation-alarms.js';
 import { DEFAULT_TIER, type Tier } from '../domain/tier.js';
 
 /** The steps a redrive carries over when they had ended ok: those whose effect was not undone with their run. */
@@ -93,9 +94,6 @@ export interface RunEvents {
 
 const UNWATCHED: RunEvents = { runEnded: () => {}, compensationFailed: () => {} };
 
-/** A run's recorded outcome the store could not say is asked again this often. */
-const UNSETTLED_RETRY_MS = 1000;
-
 /** How a run ended: `ran` here, `joined` to a run on another instance, or `replayed` from its record. */
 type RunEnd =
   | { readonly kind: 'answered'; readonly result: OrderResult; readonly via: AnsweredVia }
@@ -115,11 +113,6 @@ const unrun = (orderId: string, failure: OrderFailureKind): Extract<RunEnd, { ki
 export class OrderDesk {
   /** Runs under way in this process, by order (its key). */
   private readonly running = new Map<OrderKey, DeskRun>();
-  /**
-   * The questions under way about runs whose refund the provider refused and whose recorded outcome the store could not
-   * say yet.
-   */
-  private readonly unsettledAlarms = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
   private readonly runEndListeners: Array<() => void> = [];
   /**
@@ -128,11 +121,17 @@ export class OrderDesk {
    */
   readonly takeovers = new TakeoverRooms(() => this.roomGivenBack());
 
+  private readonly alarms: CompensationAlarms;
+
   constructor(
     private readonly pipeline: OrderRunner,
     private readonly records: OrderRecords,
     private readonly events: RunEvents = UNWATCHED,
-  ) {}
+  ) {
+    this.alarms = new CompensationAlarms(records, (run, compensations, trace) =>
+      events.compensationFailed(run, compensations, trace),
+    );
+  }
 
   /** Runs under way, counted from the moment they are admitted, and the room given to runs taken over. */
   get runsInFlight(): number {
@@ -350,62 +349,20 @@ export class OrderDesk {
     }
     const answer = recorded === (result.failure ?? 'ok') ? result : withFailure(result, recorded);
     // A person must look when the provider refused to give money back and that is what the records hold.
-    if (answer.failure === 'compensation_failed') this.raiseAlarm(key, orderRun, answer.compensations, trace);
+    if (answer.failure === 'compensation_failed') this.alarms.raise(key, orderRun, answer.compensations, trace);
     // The store could not say what it kept: learn it once it can, and raise the alarm then, if that is what it holds.
     else if (recorded === 'outcome_unknown' && result.failure === 'compensation_failed')
-      this.alarmOnceKnown(key, orderRun, result.compensations, trace);
+      this.alarms.raiseOnceKnown(key, orderRun, result.compensations, trace);
     this.events.runEnded(orderRun, result);
     return { kind: 'answered', result: answer, via: 'ran' };
   }
 
   /**
-   * The line a person reads, then the records told it is written (never before: a death in between leaves it to be
-   * raised again).
-   */
-  private raiseAlarm(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
-    this.events.compensationFailed(run, compensations, trace);
-    void this.records.alarmRaised(key, run.runNumber);
-  }
-
-  /**
-   * A run whose refund the provider refused, answered before the store could
-   * say what it recorded: ask it until it can (the finish may have committed
-   * compensation_failed, or recovery may void the run and record it
-   * interrupted), and raise the alarm only for compensation_failed. A process
-   * stopped before it learns leaves it to the store (`stopAskingUnsettled`).
-   */
-  private alarmOnceKnown(key: OrderKey, run: OrderRun, compensations: readonly StepOutcome[], trace: Trace): void {
-    // A signal of its own: one shared by every such wait would gather their listeners.
-    const asking = new AbortController();
-    this.unsettledAlarms.add(asking);
-    const learn = async (): Promise<void> => {
-      for (;;) {
-        try {
-          const outcome = await this.records.awaitRun(key, run.runNumber, asking.signal);
-          if (this.unsettledAlarms.delete(asking) && outcome.kind === 'compensation_failed')
-            this.raiseAlarm(key, run, compensations, trace);
-          return;
-        } catch {
-          if (!this.unsettledAlarms.has(asking)) return;
-          await new Promise((resolve) => setTimeout(resolve, UNSETTLED_RETRY_MS).unref());
-        }
-      }
-    };
-    void learn();
-  }
-
-  /**
-   * At shutdown: stop asking the store about runs whose refusal it could not
-   * confirm. Their alarms are the store's now: only a store shared by
-   * several instances answers outcome_unknown, and its recovery raises the
-   * alarm of a run it holds compensation_failed once this instance's lease
-   * is gone — or voids the run, recorded interrupted, if the outcome never
-   * committed, when no one needs to look (raising it here, on a guess, was
-   * a false alarm then).
+   * At shutdown: stop asking the store about runs whose refund the provider refused and whose recorded outcome it
+   * could not say; their alarms are the store's now (CompensationAlarms.stopAsking).
    */
   stopAskingUnsettled(): void {
-    for (const asking of this.unsettledAlarms) asking.abort();
-    this.unsettledAlarms.clear();
+    this.alarms.stopAsking();
   }
 
   /**

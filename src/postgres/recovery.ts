@@ -44,26 +44,13 @@
  *
  * A claimed run a cancel was marked on is voided and recorded canceled.
  * Each pass also tells this instance of its own runs a cancel was marked
- * on (the NOTIFY that told it may have been lost while it reconnected).
- *
- * Each pass also raises the alarms nobody raised: a run recorded
- * compensation_failed whose `alarm_by` — the instance that finished it, or
- * a recoverer that claimed its alarm before — no longer holds a lease, and
- * whose alarm was never marked raised (its instance died between the
- * outcome's commit and its line, or before it could mark it). The claim
- * (`FOR UPDATE SKIP LOCKED`, `alarm_by` set to the recoverer) gives each
- * such alarm to one recoverer, whose own lease then covers it; the line is
- * written, then marked raised. A recoverer dying in between leaves it to the
- * next: at least once, and once unless an instance dies mid-way. A run
- * recovery voided is recorded interrupted, never compensation_failed, so it
- * raises no alarm.
- *
- * Every ten seconds it also forgets outcomes past their replay window (with
- * the provider's books of them, as the in-memory store does; up to 100,000
- * a pass, which outruns any rate this service reaches) and the rows of
- * instances long dead that own nothing.
+ * on (the NOTIFY that told it may have been lost while it reconnected),
+ * raises the alarms nobody raised (./unraised-alarms.ts), and every ten
+ * seconds it keeps house (./housekeeping.ts).
  */
 import type { Logger } from 'pino';
+import { HOUSEKEEPING_MS, keepHouse } from './housekeeping.js';
+import { UnraisedAlarms } from './unraised-alarms.js';
 import { asNumber, unstoredKey, type Database, type Statement } from './database.js';
 import { CANDIDATES, CLAIM, lossesOf, stepsRecordedOk, whoseOf, type ClaimedRow } from './takeover-claims.js';
 import type { RunsInDoubt } from './pg-ledger.js';
@@ -72,7 +59,6 @@ import { orderLogFields, STEP_NAMES, type Order, type OrderKey } from '../domain
 import type { UnraisedAlarm } from '../orders/order-records.js';
 import type { TakeoverRoom, TakeoverRunner } from '../orders/takeover-rooms.js';
 import type { Tier } from '../domain/tier.js';
-import type { OrderResult } from '../pipeline/order-pipeline.js';
 import type { StepOutcome } from '../pipeline/steps.js';
 
 /** The alarm's words for an order parked after too many takeovers: what people and scripts look for. */
@@ -92,47 +78,9 @@ const CANCELS_MISSED: Statement = {
   name: 'recovery_cancels_missed',
   text: `SELECT order_id FROM orders WHERE owner = $1 AND state = 'running' AND cancel_requested`,
 };
-const CLAIM_ALARMS: Statement = {
-  name: 'recovery_claim_alarms',
-  text: `WITH claimed AS (
-           UPDATE orders o SET alarm_by = $1
-            WHERE o.order_id IN (
-              SELECT c.order_id FROM orders c
-               WHERE c.kind = 'compensation_failed' AND c.alarm_raised_at IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = c.alarm_by AND i.lease_until > now())
-               LIMIT $2 FOR UPDATE SKIP LOCKED)
-              AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = $1 AND i.lease_until > now())
-            RETURNING o.order_id, o.run, o.replay)
-         SELECT c.order_id, c.run, c.replay, coalesce(p.charged, 0) AS charged, coalesce(p.refunded, 0) AS refunded
-           FROM claimed c LEFT JOIN provider_payments p ON p.order_id = c.order_id AND p.run = c.run`,
-};
-const FORGET_EXPIRED: Statement = {
-  name: 'recovery_forget_expired',
-  text: `WITH gone AS (
-           DELETE FROM orders WHERE order_id IN (
-             SELECT order_id FROM orders WHERE state = 'done' AND replay_until < now()
-                AND NOT (kind = 'compensation_failed' AND alarm_raised_at IS NULL)
-              LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING order_id),
-         books AS (DELETE FROM provider_payments p USING gone WHERE p.order_id = gone.order_id RETURNING 1),
-         steps AS (DELETE FROM order_steps s USING gone WHERE s.order_id = gone.order_id RETURNING 1),
-         tries AS (DELETE FROM order_step_tries t USING gone WHERE t.order_id = gone.order_id RETURNING 1),
-         effects AS (DELETE FROM service_requests r USING gone WHERE r.order_id = gone.order_id RETURNING 1)
-         SELECT count(*)::int AS forgotten FROM gone`,
-};
-const FORGET_INSTANCES: Statement = {
-  name: 'recovery_forget_instances',
-  text: `DELETE FROM instances i WHERE i.lease_until < now() - interval '1 minute'
-           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.owner = i.instance_id AND o.state = 'running')`,
-};
-const COUNT: Statement = { name: 'recovery_count', text: 'SELECT count(*)::int AS n FROM orders' };
 
 /** Orders taken over per statement. */
 const BATCH = 100;
-/** Outcomes forgotten per statement, and statements per housekeeping pass at most (the rest waits for the next). */
-const FORGET_BATCH = 5000;
-const FORGET_STATEMENTS = 20;
-const HOUSEKEEPING_MS = 10_000;
 
 export interface RecoveryOptions {
   readonly leaseMs: number;
@@ -163,8 +111,7 @@ export class Recovery {
    * soon as room frees here, not only at the next tick.
    */
   private waitingForRoom = false;
-  /** Who writes the line of an alarm nobody raised; with no one to write it, no alarm is claimed. */
-  private readonly alarmListeners: Array<(alarm: UnraisedAlarm) => void> = [];
+  private readonly alarms: UnraisedAlarms;
   private readonly cancelListeners: Array<(key: OrderKey) => void> = [];
   /** Who runs the runs resumed here, and gives them room; without one, every run taken over is voided. */
   private runner: TakeoverRunner | undefined;
@@ -180,13 +127,15 @@ export class Recovery {
     private readonly records: PgOrderRecords,
     private readonly inDoubt: RunsInDoubt,
     private readonly options: RecoveryOptions,
-  ) {}
+  ) {
+    this.alarms = new UnraisedAlarms(db, records, options.log);
+  }
 
   /** One pass now (what a start finds), then every half lease, with jitter so instances do not move in step. */
   async start(): Promise<void> {
     this.started = true;
     await this.runOnce();
-    await this.keepHouse();
+    await keepHouse(this.db, this.records);
     const next = (): void => {
       this.timer = setTimeout(
         () => void this.runOnce().finally(next),
@@ -195,7 +144,7 @@ export class Recovery {
       this.timer.unref();
     };
     next();
-    this.housekeeping = setInterval(() => void this.keepHouse(), HOUSEKEEPING_MS);
+    this.housekeeping = setInterval(() => void keepHouse(this.db, this.records), HOUSEKEEPING_MS);
     this.housekeeping.unref();
   }
 
@@ -223,7 +172,7 @@ export class Recovery {
 
   /** Told of each alarm this instance's recovery raises for a lost one: it writes the line (synchronously). */
   onUnraisedAlarm(listener: (alarm: UnraisedAlarm) => void): void {
-    this.alarmListeners.push(listener);
+    this.alarms.onAlarm(listener);
   }
 
   /**
@@ -233,7 +182,7 @@ export class Recovery {
   runOnce(): Promise<void> {
     this.pass ??= this.takeOver()
       .then(() => this.cancelMissed())
-      .then(() => this.raiseAlarms())
+      .then(() => this.alarms.raise(this.options.owner, () => this.claiming))
       .finally(() => {
         this.pass = undefined;
         if (this.again) {
@@ -439,57 +388,6 @@ export class Recovery {
       for (const row of rows) for (const listener of this.cancelListeners) listener(unstoredKey(row.order_id));
     } catch {
       // The next pass looks again.
-    }
-  }
-
-  private async raiseAlarms(): Promise<void> {
-    try {
-      await this.records.markRaisedAlarms();
-      if (this.alarmListeners.length === 0) return;
-      for (;;) {
-        const me = this.options.owner();
-        if (!me || !this.claiming) return;
-        const claimed = await this.db.query<{
-          order_id: string;
-          run: string;
-          replay: string | null;
-          charged: string;
-          refunded: string;
-        }>(CLAIM_ALARMS, [me, BATCH]);
-        for (const row of claimed) {
-          const key = unstoredKey(row.order_id);
-          const run = asNumber(row.run);
-          const compensations = row.replay === null ? [] : (JSON.parse(row.replay) as OrderResult).compensations;
-          const alarm: UnraisedAlarm = {
-            key,
-            run,
-            charged: asNumber(row.charged),
-            refunded: asNumber(row.refunded),
-            compensations,
-          };
-          for (const listener of this.alarmListeners) listener(alarm);
-          // Marked only once its line is written: a death in between leaves it to be raised again.
-          this.records.noteAlarmRaised(key, run);
-        }
-        await this.records.markRaisedAlarms();
-        if (claimed.length < BATCH) return;
-      }
-    } catch (error) {
-      this.options.log.debug({ err: error }, 'raising the alarms nobody raised stopped; the next pass tries again');
-    }
-  }
-
-  private async keepHouse(): Promise<void> {
-    try {
-      for (let n = 0; n < FORGET_STATEMENTS; n++) {
-        const [row] = await this.db.query<{ forgotten: number }>(FORGET_EXPIRED, [FORGET_BATCH]);
-        if ((row?.forgotten ?? 0) < FORGET_BATCH) break;
-      }
-      await this.db.query(FORGET_INSTANCES);
-      const [row] = await this.db.query<{ n: number }>(COUNT);
-      this.records.counted = row?.n ?? 0;
-    } catch {
-      // Next time.
     }
   }
 }
