@@ -3,9 +3,9 @@
  * long suite names exists and says why it is long; every other test file is in the quick suite, so no test is in
  * neither and none in both.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import config, { LONG_SUITE } from '../../vitest.config.js';
+import config, { HEAP_COUNTING, LONG_SUITE } from '../../vitest.config.js';
 
 const integrationFiles = readdirSync(new URL('../integration/', import.meta.url)).filter((name) =>
   name.endsWith('.test.ts'),
@@ -30,5 +30,24 @@ describe('the long suite', () => {
   it('leaves most integration files in the quick suite', () => {
     // The quick suite must still prove each capability: if the long suite took most files, that would no longer hold.
     expect(Object.keys(LONG_SUITE).length).toBeLessThan(integrationFiles.length);
+  });
+});
+
+describe('the unit files', () => {
+  const unitFiles = readdirSync(new URL('./', import.meta.url)).filter((name) => name.endsWith('.test.ts'));
+
+  it('that count objects on the heap run each in a process of its own (HEAP_COUNTING), and the rest share one', () => {
+    const counting = unitFiles.filter((name) =>
+      /\bqueryObjects\(/.test(readFileSync(new URL(name, import.meta.url), 'utf8')),
+    );
+    expect(counting.map((name) => `test/unit/${name}`).sort()).toEqual([...HEAP_COUNTING].sort());
+  });
+
+  it("are all in `npm test`'s projects", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    for (const project of ['unit', 'unit-alone', 'integration'])
+      expect(pkg.scripts['test']).toContain(`--project ${project} `);
   });
 });
