@@ -1,6 +1,7 @@
 /**
  * How late the main thread's event loop runs, for the tiers' shedding
- * (src/fairness/tier-headroom.ts): a timer every SAMPLE_MS notes how much later
+ * (src/fairness/tier-headroom.ts), the reads' line and each client's share of
+ * the loop (src/http/guards/): a timer every SAMPLE_MS notes how much later
  * than asked it fired, and the figure is the mean of the last WINDOW samples
  * (half a second): a loop kept busy shows within a few samples, one long
  * pause (a GC, a big JSON) moves it by a twenty-fifth of itself. Reading it costs an admission nothing: a number kept up to date.
@@ -16,7 +17,18 @@
  * again within a second. With the line drawn at 2% busy, the timers of an
  * idle service were enough to cross it: it was sampled at its pace most of
  * the time, idle or at a few orders a second.
+ *
+ * Late by its own work, not the machine's: each sample is net of the time the
+ * thread waited on the kernel's run queue for a core since its timer was set
+ * (Linux's /proc/thread-self/schedstat, one read of a file kept open, a few
+ * microseconds). On a machine busy with other processes, a loop with little
+ * to do fired its timers 30 ms and more late on average, waiting for a core,
+ * and its only client sending was shed 503 for a load it did not cause. A
+ * loop behind on its own work is as late net of those waits (a flood beside
+ * busy processes still is), so the guards that read it shed only where
+ * shedding helps.
  */
+import { openSync, readSync } from 'node:fs';
 
 const SAMPLE_MS = 20;
 const WINDOW = 25;
@@ -27,6 +39,26 @@ const IDLE_UTILIZATION = 0.5;
 
 type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
 
+/**
+ * Milliseconds the calling thread has waited on the run queue for a core so far, read from a file opened on it, or 0
+ * where the kernel does not say (no /proc: every wait counts as the loop's own, as before).
+ */
+function runQueueClock(): () => number {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/schedstat', 'r');
+  } catch {
+    return () => 0;
+  }
+  const buffer = Buffer.alloc(64);
+  return () => {
+    // `ran_ns waited_ns timeslices`; read again from the start, the kernel writes it afresh.
+    const text = buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0));
+    const waitedNs = Number(text.split(' ')[1]);
+    return Number.isFinite(waitedNs) ? waitedNs / 1e6 : 0;
+  };
+}
+
 export class LoopLateness {
   private readonly samples = new Float64Array(WINDOW);
   private next = 0;
@@ -35,6 +67,9 @@ export class LoopLateness {
   private expected = 0;
   private pace = SAMPLE_MS;
   private utilization: Utilization = performance.eventLoopUtilization();
+  /** This thread's wait for a core so far (constructed on the main thread, it reads the main thread's). */
+  private readonly waitedMs = runQueueClock();
+  private waitedWhenSet = 0;
   private stopped = false;
   /** This thread's CPU time (µs) when the current turn's first request was seen; undefined between turns. */
   private turnFrom: number | undefined;
@@ -87,6 +122,7 @@ export class LoopLateness {
     if (this.stopped) return;
     this.pace = ms;
     this.expected = performance.now() + ms;
+    this.waitedWhenSet = this.waitedMs();
     this.timer = setTimeout(this.sample, ms);
     this.timer.unref();
   }
@@ -101,7 +137,7 @@ export class LoopLateness {
       this.latest = 0;
       return this.schedule(IDLE_SAMPLE_MS);
     }
-    this.samples[this.next] = Math.max(0, now - this.expected);
+    this.samples[this.next] = Math.max(0, now - this.expected - (this.waitedMs() - this.waitedWhenSet));
     this.next = (this.next + 1) % WINDOW;
     let sum = 0;
     for (const sample of this.samples) sum += sample;
