@@ -148,15 +148,27 @@ describe('a refund whose void never reached the provider', () => {
     // same way. Before, either was answered 500 compensation_failed, and the
     // money stayed taken (the provider never refused anything).
     const service = await start({ threads: 1, threadMaxTasks: 1, poolQueueLimit: 10, refundTimeoutMs: 100 });
+    // The neighbour's steps must be queued before the vendor fails and the refund is queued: waited for, and the
+    // vendor's 400 ms leave room for it (with 50, and the neighbour sent 20 ms after, a busy machine read the
+    // neighbour's request after the vendor had failed, and the refund ran at once).
     const order = orderBody({
       order_id: 'refund-never-left',
       amount: 10,
       fail_step: 'vendor',
-      delay_ms: { payment: 0, vendor: 50, courier: 0, refund: 0 },
+      delay_ms: { payment: 0, vendor: 400, courier: 0, refund: 0 },
     });
     const innocent = service.order(order);
-    await pause(20);
+    await eventually(
+      () => service.health(),
+      (health) => health.running_steps === 1 && health.queued >= 1,
+    );
+    const sentAt = performance.now();
     const neighbour = service.order(orderBody({ delay_ms: { payment: 0, vendor: 1000, courier: 0 } }));
+    await eventually(
+      () => service.health(),
+      (health) => health.queued >= 3,
+    );
+    expect(performance.now() - sentAt, 'the neighbour queued while the vendor still ran').toBeLessThan(400);
     const { status, body } = await innocent;
     expect({ status, kind: body.error?.kind }).toEqual({ status: 503, kind: 'vendor_unavailable' });
     expect(body.compensations).toEqual([

@@ -91,15 +91,16 @@ describe('after any mix of failures, timeouts and clients leaving', () => {
     );
     expect((await service.health()).couriers_busy).toBe(0);
 
-    // A step that had its slot at once takes what one alone takes now, on these cores: measured in this run (the
-    // bound was a fixed 180 ms; beside busy cores such a step took 194). A slot still lost would keep one of them
-    // waiting for another's whole step: 100 ms more, and past ORDER_TIMEOUT_MS.
-    const alone = await service.order(orderBody({ delay_ms: onlyCourier(100) }));
+    // A slot still lost would keep one of them waiting for another's whole step: its courier step would take what
+    // one alone takes now, on these cores (measured in this run), and a whole step more. A step of 400 ms, in a
+    // deadline of its own: with 100 and a bound of alone + 80 ms, three at once beside two busy loops took 189 of a
+    // bound of 183, their own steps waiting for a core, not for a slot.
+    const step = 400;
+    const courierOrder = () => orderBody({ delay_ms: onlyCourier(step), deadline_ms: 5000 });
+    const alone = await service.order(courierOrder());
     expect(alone.status).toBe(200);
-    const bound = Math.max(180, stepsOf(alone.body)['courier']!.duration_ms + 80);
-    const fresh = await Promise.all(
-      Array.from({ length: couriers }, () => service.order(orderBody({ delay_ms: onlyCourier(100) }))),
-    );
+    const bound = stepsOf(alone.body)['courier']!.duration_ms + step;
+    const fresh = await Promise.all(Array.from({ length: couriers }, () => service.order(courierOrder())));
     for (const { status, body } of fresh) {
       expect(status).toBe(200);
       expect(stepsOf(body)['courier']!.duration_ms).toBeLessThan(bound);

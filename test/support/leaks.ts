@@ -102,3 +102,26 @@ export async function expectOsThreadsBackTo(count: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   expect(osThreadCount(), `OS threads: ${osThreadNames().join(', ')}`).toBe(count);
 }
+
+/**
+ * Connections to `port` on this machine that their client has closed and the server has not (TCP's CLOSE_WAIT), as
+ * the kernel lists them: a request sent before its client left may still wait there unread, to start an order once
+ * the server reads it. A test that sends requests it abandons waits for none to be left before it looks at the rest.
+ */
+export function closedByClientOnly(port: number): number {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let count = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (local?.endsWith(hexPort) && state === '08') count++;
+    }
+  }
+  return count;
+}

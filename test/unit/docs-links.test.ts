@@ -6,7 +6,8 @@
  * saying what it proves in its table (the quick suite's) or docs/long-suite.md's
  * (the long suite's); docs/api.md's table of kinds, every kind;
  * docs/events.md's table of event types and the README, every type the service emits; docs/operating.md, every page
- * the service serves and how to open it. And no guide under docs/ is over 4,000 words, nor the README over 2,500.
+ * the service serves and how to open it. And no guide under docs/ is over 4,000 words, nor the README over 2,500;
+ * docs/design.md's path of one order is a round trip of at most 25 files that exist.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -255,5 +256,25 @@ describe('docs/decisions/', () => {
     const text = readFileSync(join(PROJECT_ROOT, 'docs', 'decisions', name), 'utf8');
     expect(wordsOf(text)).toBeLessThanOrEqual(800);
     expect(text).toMatch(/^## Measure it again$/m);
+  });
+});
+
+describe("docs/design.md's path of one order", () => {
+  const design = readFileSync(join(PROJECT_ROOT, 'docs', 'design.md'), 'utf8');
+  const section = /^## One order's path$([\s\S]*?)^## /m.exec(design)?.[1] ?? '';
+  /** Each numbered stop's file: the first path it names. */
+  const stops = [...section.matchAll(/^\d+\. `([^`]+)`/gm)].map(([, path]) => path ?? '');
+
+  it('is a round trip, out to a thread and back, in at most 25 files, each named once', () => {
+    expect(section).toMatch(/^Out, on the main thread:$/m);
+    expect(section).toMatch(/^On a worker thread:$/m);
+    expect(section).toMatch(/^Back on the main thread:$/m);
+    expect(stops.length).toBeGreaterThan(0);
+    expect(stops.length).toBeLessThanOrEqual(25);
+    expect(new Set(stops).size).toBe(stops.length);
+  });
+
+  it.each(stops)('%s exists', (path) => {
+    expect(existsSync(join(PROJECT_ROOT, path)), path).toBe(true);
   });
 });
