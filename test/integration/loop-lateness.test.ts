@@ -13,7 +13,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOOP_LATE_MS } from '../../src/http/guards/client-load.js';
 
 /**
- * A process with a LoopLateness, whose loop computes `chunkMs` of CPU a turn, once told to begin, for 2.5 s and at
+ * A process with a LoopLateness, whose loop computes `chunkMs` of CPU a turn, never idle between turns (a loop that
+ * waits in the kernel between them is idle by its own measure while it waits for a core, and reads 0 whatever: beside
+ * two busy loops, 1 ms turns with 1 ms between them were), once told to begin, for 2.5 s and at
  * least 30 turns: the lateness is a mean over 25 samples, one a turn at most when a turn is longer than the pace, and a
  * window not yet filled reads low (in a full run beside the spinners, 80 ms turns came at a third of a core).
  */
@@ -44,7 +46,7 @@ const done = new Promise((resolve) => (enough = resolve));
 const turn = () => {
   compute(chunkMs);
   if (++turns >= 30 && performance.now() - from >= 2500) return enough();
-  setTimeout(turn, chunkMs > 1 ? 0 : 1);
+  setImmediate(turn);
 };
 turn();
 const seen = [];
