@@ -28,7 +28,7 @@
  * busy processes still is), so the guards that read it shed only where
  * shedding helps.
  */
-import { openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 const SAMPLE_MS = 20;
 const WINDOW = 25;
@@ -40,23 +40,33 @@ const IDLE_UTILIZATION = 0.5;
 type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
 
 /**
- * Milliseconds the calling thread has waited on the run queue for a core so far, read from a file opened on it, or 0
- * where the kernel does not say (no /proc: every wait counts as the loop's own, as before).
+ * The calling thread's wait on the run queue for a core so far, in ms, read from a file opened on it (`waitedMs`), or 0
+ * where the kernel does not say (no /proc: every wait counts as the loop's own, as before). `close` gives the file back.
  */
-function runQueueClock(): () => number {
-  let fd: number;
-  try {
-    fd = openSync('/proc/thread-self/schedstat', 'r');
-  } catch {
-    return () => 0;
+class RunQueueClock {
+  private fd: number | undefined;
+  private readonly buffer = Buffer.alloc(64);
+
+  constructor() {
+    try {
+      this.fd = openSync('/proc/thread-self/schedstat', 'r');
+    } catch {
+      this.fd = undefined;
+    }
   }
-  const buffer = Buffer.alloc(64);
-  return () => {
+
+  waitedMs(): number {
+    if (this.fd === undefined) return 0;
     // `ran_ns waited_ns timeslices`; read again from the start, the kernel writes it afresh.
-    const text = buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0));
+    const text = this.buffer.toString('latin1', 0, readSync(this.fd, this.buffer, 0, this.buffer.length, 0));
     const waitedNs = Number(text.split(' ')[1]);
     return Number.isFinite(waitedNs) ? waitedNs / 1e6 : 0;
-  };
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 export class LoopLateness {
@@ -68,7 +78,7 @@ export class LoopLateness {
   private pace = SAMPLE_MS;
   private utilization: Utilization = performance.eventLoopUtilization();
   /** This thread's wait for a core so far (constructed on the main thread, it reads the main thread's). */
-  private readonly waitedMs = runQueueClock();
+  private readonly runQueue = new RunQueueClock();
   private waitedWhenSet = 0;
   private stopped = false;
   /** This thread's CPU time (µs) when the current turn's first request was seen; undefined between turns. */
@@ -116,13 +126,14 @@ export class LoopLateness {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.runQueue.close();
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.pace = ms;
     this.expected = performance.now() + ms;
-    this.waitedWhenSet = this.waitedMs();
+    this.waitedWhenSet = this.runQueue.waitedMs();
     this.timer = setTimeout(this.sample, ms);
     this.timer.unref();
   }
@@ -137,7 +148,7 @@ export class LoopLateness {
       this.latest = 0;
       return this.schedule(IDLE_SAMPLE_MS);
     }
-    this.samples[this.next] = Math.max(0, now - this.expected - (this.waitedMs() - this.waitedWhenSet));
+    this.samples[this.next] = Math.max(0, now - this.expected - (this.runQueue.waitedMs() - this.waitedWhenSet));
     this.next = (this.next + 1) % WINDOW;
     let sum = 0;
     for (const sample of this.samples) sum += sample;

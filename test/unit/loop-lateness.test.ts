@@ -3,6 +3,7 @@
  * while the loop is busy, once a second while it is idle or nearly — an idle service's timers were most of what it
  * spent.
  */
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LoopLateness } from '../../src/composition/loop-lateness.js';
 import { eventually, pause } from '../support/wait.js';
@@ -84,5 +85,14 @@ describe('the loop lateness', () => {
     await Promise.all([light, watching]);
     expect(sampledAtPace).toBe(0);
     expect(lateness.lateMs).toBe(0);
+  });
+
+  it("gives back the file it reads the thread's waits from when stopped: a service started and stopped keeps none", () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    const loops = Array.from({ length: 10 }, () => new LoopLateness());
+    expect(open()).toBe(before + 10);
+    for (const each of loops) each.stop();
+    expect(open()).toBe(before);
   });
 });

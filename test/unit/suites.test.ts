@@ -1,7 +1,7 @@
 /**
- * The two suites: `npm test` runs the projects `unit` and `integration`, `npm run test:all` adds `long`. Every file the
- * long suite names exists and says why it is long; every other test file is in the quick suite, so no test is in
- * neither and none in both.
+ * The two suites: `npm test` runs the projects `unit`, `unit-alone` and `integration`, `npm run test:all` adds `long`.
+ * Every file the long suite names exists and says why it is long; every other test file is in the quick suite, so no
+ * test is in neither and none in both.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
