@@ -23,6 +23,7 @@ import type { Store } from '../store/store.js';
 import { createTracing, type Tracing } from '../tracing/tracing.js';
 import type { ClientBook } from '../clients/client-book.js';
 import { createApp } from '../http/app.js';
+import { refuseTakenPortAtStart } from '../http/port-ownership.js';
 import type { WarmUpFigures } from '../warm-up/warm-up-orders.js';
 import { createClientBook } from './clients.js';
 import { startDesk } from './desk.js';
@@ -59,6 +60,7 @@ export interface RunningService {
 
 export async function startService({ config, logger, steps = DEFAULT_STEPS }: ServiceOptions): Promise<RunningService> {
   const log = logger ?? createLogger(config.logLevel, { buffered: config.logBuffer });
+  await refuseTakenPortAtStart(config.host, config.port);
   const stages = new Stages();
   const tracing = await stages.build(async () => {
     const made = await createTracing(config.tracing);

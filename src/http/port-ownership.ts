@@ -5,9 +5,11 @@
  * answer some of the first's clients by its own keys and books (an open copy beside a keys-mode one answered keyless
  * reads; two copies ran one order twice). So the server takes its port in two steps:
  *
- * - Before its listeners bind, a socket without SO_REUSEPORT listens there alone for a moment (server.ts): any socket
- *   already listening, sharing or not, makes that fail EADDRINUSE, and the start fails as on a port another program
- *   holds. Nothing of the second copy ever listens beside the first.
+ * - Before its listeners bind, a socket without SO_REUSEPORT listens there alone for a moment (`refuseListenedPort`):
+ *   any socket already listening, sharing or not, makes that fail EADDRINUSE, and the start fails as on a port another
+ *   program holds. Nothing of the second copy ever listens beside the first. The start looks so first of all too
+ *   (`refuseTakenPortAtStart`), so that a copy on a taken port exits within a second rather than after its threads
+ *   and its warm-up: beside four busy loops those took more than the 5 s process.test.ts allows.
  * - Two copies starting at the same instant can each pass that step before the other binds. So once bound, every
  *   socket listening on the port, on an address that overlaps its own, must be one of the process's own
  *   (`strangersListeningOn`). Of two copies, the one that looks last sees the other's sockets, bound before the
@@ -16,7 +18,23 @@
  * A cluster's instances share the primary's socket, which has no SO_REUSEPORT: a stranger cannot join it (its own
  * first step fails), and the instances do not look here.
  */
+import cluster from 'node:cluster';
+import { once } from 'node:events';
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { Server } from 'node:net';
+
+/** Fails EADDRINUSE where any socket listens on `port` already. Port 0 is a port nobody holds, chosen at the bind. */
+export async function refuseListenedPort(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const alone = new Server().listen({ host, port, backlog: 1, exclusive: true });
+  await once(alone, 'listening');
+  await new Promise((resolve) => alone.close(resolve));
+}
+
+/** The first look, before anything else starts; not in a cluster's instance, whose listen is the primary's socket. */
+export async function refuseTakenPortAtStart(host: string, port: number): Promise<void> {
+  if (process.platform === 'linux' && !cluster.isWorker) await refuseListenedPort(host, port);
+}
 
 /** A listening TCP socket, as /proc/net/tcp{,6} gives it. */
 export interface Listener {

@@ -55,7 +55,7 @@ import { BODY_TOO_SLOW, clientErrorHandler } from './client-errors.js';
 import type { MessageClasses } from './express-messages.js';
 import { UnauthenticatedConnections } from './guards/unauthenticated-connections.js';
 import { ClientConnections } from './guards/client-connections.js';
-import { strangersListeningOn } from './port-ownership.js';
+import { refuseListenedPort, strangersListeningOn } from './port-ownership.js';
 import type { LateReads } from './guards/late-reads.js';
 import { rawRefusal } from './wire/raw-answer.js';
 import { TOO_MANY_CONNECTIONS } from './wire/refusal-answers.js';
@@ -385,9 +385,7 @@ export class HttpServer {
     const fanOut = process.platform === 'linux' && (exclusive || !cluster.isWorker);
     const options: ListenOptions = { host, backlog: LISTEN_BACKLOG, exclusive, ...(fanOut ? { reusePort: true } : {}) };
     const parts = fanOut ? LISTENERS : 1;
-    // Without SO_REUSEPORT, alone: fails EADDRINUSE wherever any socket listens, one that would let ours join or not.
-    // Port 0 is a port nobody holds, chosen at the bind.
-    if (fanOut && port !== 0) await listening(new NetServer(), { host, port, backlog: 1, exclusive: true }).then(close);
+    if (fanOut) await refuseListenedPort(host, port);
     await listening(this.server, { ...options, port });
     const { address, port: bound } = this.server.address() as AddressInfo;
     for (let n = 1; n < parts; n++) {
@@ -484,11 +482,6 @@ function listening<S extends NetServer>(server: S, options: ListenOptions): Prom
       resolve(server);
     });
   });
-}
-
-/** Resolves once `server` has stopped listening. */
-function close(server: NetServer): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** As Node says a port is taken: what start-failure.ts turns into the one line and the exit code. */
