@@ -75,13 +75,7 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
   // With keys only: in open mode every request is the one anonymous client's.
   const unauthenticated = config.access.mode === 'keys' ? new UnauthenticatedMeter(log) : undefined;
   const clientLoad =
-    config.access.mode === 'keys'
-      ? new ClientLoad(
-          () => loop.lateMs,
-          config.clientWeights,
-          () => parts.clients.count,
-        )
-      : undefined;
+    config.access.mode === 'keys' ? new ClientLoad(loop, config.clientWeights, () => parts.clients.count) : undefined;
   const threadEvents = new ThreadEvents(() => engine.threadView(), log);
   const appParts: AppDependencies = {
     ...appDependencies(parts, loop, unauthenticated, clientLoad),

@@ -18,15 +18,16 @@
  * idle service were enough to cross it: it was sampled at its pace most of
  * the time, idle or at a few orders a second.
  *
- * Late by its own work, not the machine's: each sample is net of the time the
- * thread waited on the kernel's run queue for a core since its timer was set
- * (Linux's /proc/thread-self/schedstat, one read of a file kept open, a few
- * microseconds). On a machine busy with other processes, a loop with little
- * to do fired its timers 30 ms and more late on average, waiting for a core,
- * and its only client sending was shed 503 for a load it did not cause. A
- * loop behind on its own work is as late net of those waits (a flood beside
- * busy processes still is), so the guards that read it shed only where
- * shedding helps.
+ * Late by its own work, not the machine's (`ownLateMs`): each sample also
+ * net of the time the thread waited on the kernel's run queue for a core
+ * since its timer was set (Linux's /proc/thread-self/schedstat, one read of a
+ * file kept open, a few microseconds). On a machine busy with other
+ * processes, a loop with little to do fired its timers 30 ms and more late on
+ * average, waiting for a core. The tiers and the reads' line shed by the
+ * clock (shedding orders or reads frees a core for the rest, whoever took
+ * it); a client sending alone is shed only by its own work
+ * (src/http/guards/client-load.ts): shed for a busy machine, it was refused
+ * 503 for a load it did not cause, with no other client to gain by it.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -70,9 +71,12 @@ class RunQueueClock {
 }
 
 export class LoopLateness {
+  /** Each sample by the clock, and net of the thread's waits for a core. */
   private readonly samples = new Float64Array(WINDOW);
+  private readonly ownSamples = new Float64Array(WINDOW);
   private next = 0;
   private latest = 0;
+  private ownLatest = 0;
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private pace = SAMPLE_MS;
@@ -96,6 +100,11 @@ export class LoopLateness {
   /** Milliseconds: how late a timer fired, on average over the last half second. */
   get lateMs(): number {
     return this.latest;
+  }
+
+  /** The same, net of the time the thread waited on the run queue for a core: late by its own work (see the top). */
+  get ownLateMs(): number {
+    return this.ownLatest;
   }
 
   /**
@@ -145,14 +154,22 @@ export class LoopLateness {
     if (since.utilization < IDLE_UTILIZATION) {
       // Idle, or nearly: late by nothing, and looked at again in a second.
       this.samples.fill(0);
-      this.latest = 0;
+      this.ownSamples.fill(0);
+      this.latest = this.ownLatest = 0;
       return this.schedule(IDLE_SAMPLE_MS);
     }
-    this.samples[this.next] = Math.max(0, now - this.expected - (this.runQueue.waitedMs() - this.waitedWhenSet));
+    const late = Math.max(0, now - this.expected);
+    this.samples[this.next] = late;
+    this.ownSamples[this.next] = Math.max(0, late - (this.runQueue.waitedMs() - this.waitedWhenSet));
     this.next = (this.next + 1) % WINDOW;
     let sum = 0;
-    for (const sample of this.samples) sum += sample;
+    let ownSum = 0;
+    for (let i = 0; i < WINDOW; i++) {
+      sum += this.samples[i]!;
+      ownSum += this.ownSamples[i]!;
+    }
     this.latest = sum / WINDOW;
+    this.ownLatest = ownSum / WINDOW;
     this.schedule(SAMPLE_MS);
   };
 }

@@ -1,10 +1,9 @@
 /**
- * How late the main thread's loop runs, by its own work and not the machine's (src/composition/loop-lateness.ts): a
- * process whose loop has little to do, niced beside two processes spinning on the two cores, fires its timers about
+ * How late the main thread's loop runs by its own work, not the machine's (`ownLateMs`,
+ * src/composition/loop-lateness.ts): a process whose loop has little to do, niced beside two processes spinning on the two cores, fires its timers about
  * 100 ms late, waiting for a core, and is not late by its own work; a loop that computes 80 ms a turn is late by it,
- * beside the same spinners. The guards that shed by it (a client's share of the loop, the reads' line, the tiers)
- * shed for what shedding can help: on a busy machine, the only client sending was refused 503 for a lateness it did
- * not cause.
+ * beside the same spinners. A client sending alone is shed by it (src/http/guards/client-load.ts): on a busy machine,
+ * the only client sending was refused 503 for a lateness it did not cause.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -50,7 +49,7 @@ const turn = () => {
 };
 turn();
 const seen = [];
-const look = setInterval(() => seen.push({ lateMs: loop.lateMs, sampling: loop.sampling }), 100);
+const look = setInterval(() => seen.push({ lateMs: loop.ownLateMs, sampling: loop.sampling }), 100);
 await done;
 clearInterval(clock);
 clearInterval(look);

@@ -47,8 +47,11 @@ export class ClientLoad {
   private lastShedAt = -Infinity;
 
   constructor(
-    /** How late the loop runs now, in ms (src/composition/loop-lateness.ts). */
-    private readonly lateMs: () => number,
+    /**
+     * How late the loop runs now, in ms (src/composition/loop-lateness.ts): by the clock, and by its own work (net of
+     * the main thread's waits for a core).
+     */
+    private readonly late: { readonly lateMs: number; readonly ownLateMs: number },
     /** CLIENT_WEIGHTS. */
     private readonly weights: ReadonlyMap<string, number>,
     /** How many clients exist (configured, or seen): while one of them sends nothing, a newcomer's floor is kept. */
@@ -82,7 +85,11 @@ export class ClientLoad {
     // A client that exists and has not sent one yet keeps a newcomer's floor: a victim whose requests wait unread
     // behind a flood's (seconds, in the kernel) is not there to be counted until the loop reads them.
     const newcomer = this.exist() > this.clients ? NEWCOMER_WEIGHT : 0;
-    if (caller === undefined || this.clients < (newcomer > 0 ? 1 : 2) || this.lateMs() < LOOP_LATE_MS) return false;
+    if (caller === undefined || this.clients < (newcomer > 0 ? 1 : 2)) return false;
+    // A client sending alone is shed for the victims whose requests wait unread behind its own: only while the loop is
+    // late by its own work. Late waiting for a core (a busy machine), it has no victim to gain by it, and was refused
+    // 503 for a load it did not cause.
+    if ((this.clients === 1 ? this.late.ownLateMs : this.late.lateMs) < LOOP_LATE_MS) return false;
     // The last second: this window, and the part of the one before that is still in it.
     const before = Math.max(0, 1 - (now - this.windowStart) / WINDOW_MS);
     const held = count + 1 + (this.previous.get(client) ?? 0) * before;
