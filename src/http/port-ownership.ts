@@ -47,13 +47,19 @@ export interface Listener {
 /** /proc/net/tcp's `st` for LISTEN. */
 const LISTEN = '0A';
 
-/** The listening sockets of one /proc/net/tcp or tcp6 table: `sl local_address rem_address st … uid timeout inode`. */
-export function listenersIn(table: string): Listener[] {
+/** The listening sockets of one /proc/net/tcp or tcp6 table. */
+export const listenersIn = (table: string): Listener[] => socketsIn(table, LISTEN);
+
+/**
+ * The sockets of one /proc/net/tcp or tcp6 table in the TCP state `st` (hex, as the table writes it: `0A` LISTEN,
+ * `08` CLOSE_WAIT…), by their local address: `sl local_address rem_address st … uid timeout inode`.
+ */
+export function socketsIn(table: string, st: string): Listener[] {
   const listeners: Listener[] = [];
   for (const line of table.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     const [local, state, inode] = [fields[1], fields[3], fields[9]];
-    if (local === undefined || state !== LISTEN || inode === undefined) continue;
+    if (local === undefined || state !== st || inode === undefined) continue;
     const colon = local.lastIndexOf(':');
     listeners.push({
       address: local.slice(0, colon),

@@ -5,7 +5,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import { socketsIn } from '../../src/http/port-ownership.js';
 import type { TestService } from './service.js';
+
+/** /proc/net/tcp's `st` for CLOSE_WAIT. */
+const CLOSE_WAIT = '08';
 
 /** OS threads of this process, as the kernel counts them. */
 export function osThreadCount(): number {
@@ -109,7 +113,6 @@ export async function expectOsThreadsBackTo(count: number): Promise<void> {
  * the server reads it. A test that sends requests it abandons waits for none to be left before it looks at the rest.
  */
 export function closedByClientOnly(port: number): number {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   let count = 0;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -118,10 +121,7 @@ export function closedByClientOnly(port: number): number {
     } catch {
       continue;
     }
-    for (const line of text.split('\n').slice(1)) {
-      const [, local, , state] = line.trim().split(/\s+/);
-      if (local?.endsWith(hexPort) && state === '08') count++;
-    }
+    count += socketsIn(text, CLOSE_WAIT).filter((socket) => socket.port === port).length;
   }
   return count;
 }
