@@ -397,25 +397,34 @@ export async function busyKeys(
 
 /**
  * Couriers held across instances (INSTANCES=2 on Postgres, where COURIERS is global and each instance lends the
- * slots it holds): the victim's ordinary orders at `rate` a second alone for `seconds`, then while the greedy
- * client's `connections` keep orders whose courier step lasts `courierMs` (just within the deadline), after
- * `settleMs`; `warmUpMs` of the victim's orders first, not counted. Both clients' orders share fetch's pool of
- * keep-alive connections, which the primary deals out to the instances in turn: each client reaches every instance.
+ * slots it holds): the victim's ordinary orders at `rate` a second, alone and beside the greedy client's `connections`
+ * keeping orders whose courier step lasts `courierMs` (just within the deadline), in `rounds` that alternate — alone,
+ * then the hog, its first `settleMs` not counted — `seconds` of each in all; `warmUpMs` of the victim's orders first,
+ * not counted. Alternated, a machine that is busier for a while (another process's burst) weighs on both figures
+ * alike, not on whichever phase it fell in. Both clients' orders share fetch's pool of keep-alive connections, which
+ * the primary deals out to the instances in turn: each client reaches every instance.
  */
 export async function couriersAcrossInstances(
   greedy: Sender,
   victim: Sender,
-  { connections = 20, courierMs = 1900, rate = 5, seconds = 6, settleMs = 3000, warmUpMs = 1500 } = {},
+  { connections = 20, courierMs = 1900, rate = 5, seconds = 6, rounds = 1, settleMs = 3000, warmUpMs = 1500 } = {},
 ): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures }> {
   const victimOrder = (): Record<string, unknown> => freshOrder({}, VICTIM_PREFIX);
+  const phaseMs = (seconds * 1000) / rounds;
   // Not counted: a fresh cluster's first orders open its connections and compile its code.
   await sendAtRate(victim, rate, performance.now() + warmUpMs, victimOrder);
-  const alone = await sendAtRate(victim, rate, performance.now() + seconds * 1000, victimOrder);
-  const until = performance.now() + settleMs + seconds * 1000;
-  const hog = keepSending(greedy, connections, until, () => freshOrder({ delay_ms: { courier: courierMs } }));
-  await pause(settleMs);
-  const withHog = await sendAtRate(victim, rate, until, victimOrder);
-  const hogAnswers = await hog;
+  const alone: Answer[] = [];
+  const withHog: Answer[] = [];
+  const hogAnswers: Answer[] = [];
+  for (let round = 0; round < rounds; round++) {
+    alone.push(...(await sendAtRate(victim, rate, performance.now() + phaseMs, victimOrder)));
+    const until = performance.now() + settleMs + phaseMs;
+    const hog = keepSending(greedy, connections, until, () => freshOrder({ delay_ms: { courier: courierMs } }));
+    await pause(settleMs);
+    withHog.push(...(await sendAtRate(victim, rate, until, victimOrder)));
+    // Every hog order answered, its courier back, before the victim is alone again.
+    hogAnswers.push(...(await hog));
+  }
   // The hog's orders end in waves (each waits out its deadline in the couriers' line, and is sent again at once): the
   // victim's slowest say how many ended while they waited.
   return {

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, type RawResponse } from '../support/http.js';
+import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
 import {
@@ -79,8 +79,9 @@ async function receiver(): Promise<Receiver> {
   return started;
 }
 
+/** A request as a client's: a read turned away for a while (503, Retry-After) is asked again when it says. */
 const call = (svc: TestService, method: string, path: string, key: string, body?: unknown): Promise<RawResponse> =>
-  rawRequest(svc.url, {
+  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(svc.url, {
     method,
     path,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -118,7 +119,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     ] as const) {
       const mine = sent.filter((order) => order.key === key).map(({ body }) => body['order_id'] as string);
       const statuses = await Promise.all(
-        mine.map(async (id) => (await call(a, 'GET', `/orders/${id}`, key)).json() as OrderStatusJson),
+        mine.map(async (id) => {
+          const read = await call(a, 'GET', `/orders/${id}`, key);
+          expect(read.status, read.text).toBe(200);
+          return read.json() as OrderStatusJson;
+        }),
       );
       const expected = statuses.flatMap(expectedTypes);
       const deliveries = key === ACME ? 2 * expected.length : expected.length;
@@ -176,7 +181,11 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     const { id } = response.json() as { id: string };
     await b.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX });
     await eventually(
-      async () => (await call(b, 'GET', '/webhooks', GLOBEX)).json() as { webhooks: Array<Record<string, unknown>> },
+      async () => ({
+        ...((await call(b, 'GET', '/webhooks', GLOBEX)).json() as { webhooks: Array<Record<string, unknown>> }),
+        // What a failure says of its cause: whether the endpoint was sent anything.
+        answered410: hook.deliveries.length,
+      }),
       ({ webhooks }) => webhooks.some((webhook) => webhook['id'] === id && webhook['disabled_reason'] === 'gone'),
       { within: DELIVERED_WITHIN_MS },
     );

@@ -1,16 +1,10 @@
 /**
- * One client never takes the others' couriers across instances (issue 25): with INSTANCES=2 on Postgres, a client
+ * One client never takes the others' couriers across instances: with INSTANCES=2 on Postgres, a client
  * holding couriers does not take every courier an instance lends. A file of its own beside shared-isolation.test.ts:
- * its three 10 s phases are a third of that file's time, and run beside it rather than after it.
+ * its alternating phases are a third of that file's time, and run beside it rather than after it.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  couriersAcrossInstances,
-  freshOrder,
-  sendAtRate,
-  VICTIM_PREFIX,
-  victimFigures,
-} from '../../load/lib/client-scenarios.js';
+import { couriersAcrossInstances } from '../../load/lib/client-scenarios.js';
 import { startServerProcess } from '../../load/lib/server-process.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, startTestPostgres } from '../support/postgres.js';
 import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
@@ -18,6 +12,8 @@ import { ACME, ADMIN, GLOBEX } from '../support/two-clients.js';
 const THREADS = 2;
 /** How long each of the hog's orders holds a courier, just within the deadline. */
 const COURIER_HOLD_MS = 1900;
+/** Phases alone and beside the hog, alternated. */
+const ROUNDS = 3;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${POSTGRES_SKIPPED}`, () => {
   it(
@@ -37,39 +33,27 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`couriers across instances${
       });
       try {
         const victim = { url: cluster.url, key: GLOBEX };
+        // Alone and beside the hog in alternate rounds, so that a machine busier for a while (another test file's
+        // burst) is not taken for the hog: measured in one phase before the hog and one after, its bursts moved the
+        // victim's p99 alone by 2x from one phase to the next.
         const { alone, withHog, greedy } = await couriersAcrossInstances({ url: cluster.url, key: ACME }, victim, {
           courierMs: COURIER_HOLD_MS,
           rate: 10,
-          seconds: 10,
+          seconds: 12,
+          rounds: ROUNDS,
         });
-        // Alone again once the hog has gone: the baseline brackets the hog's phase, so a machine that got busier
-        // meanwhile is not taken for the hog (beside busy cores, 511 ms against 1.5 × 301 alone before it, and
-        // 1,028 against 1.5 × 256, with none of the victim's orders waiting past a courier's 1.9 s).
-        const aloneAfter = victimFigures(
-          await sendAtRate(victim, 10, performance.now() + 10_000, () => freshOrder({}, VICTIM_PREFIX)),
-        );
-        console.log(
-          'the victim alone:',
-          alone,
-          'beside the hog:',
-          withHog,
-          'alone after:',
-          aloneAfter,
-          'the hog:',
-          greedy,
-        );
-        // Before: the victim's p99 went 257 → 1,917 ms (the issue): on the instance lent 2 slots, the hog's cap of 60%
+        console.log('the victim alone:', alone, 'beside the hog:', withHog, 'the hog:', greedy);
+        // Before: the victim's p99 went 257 → 1,917 ms: on the instance lent 2 slots, the hog's cap of 60%
         // rounded up to both.
         expect(withHog.ok).toBe(1);
-        // The issue's bound: the victim's p99 within 1.5 × its p99 alone (before the hog and after it, so that a
-        // machine that got busier meanwhile is not taken for the hog). Waiting for one hog's courier adds most of its
-        // 1.9 s hold.
+        // The issue's bound: the victim's p99 within 1.5 × its p99 alone. Waiting for one hog's courier adds most of
+        // its 1.9 s hold.
         expect(
           withHog.p99Ms,
           // Each slow order's steps (a courier waited for shows in the courier's time) and the hog's orders that ended
           // while it ran (their ends come in waves: work on the instance, not couriers).
-          `beside the hog: ${withHog.slowest.join('; ')}; alone: ${alone.slowest.join('; ')}; after: ${aloneAfter.slowest.join('; ')}`,
-        ).toBeLessThanOrEqual(1.5 * Math.max(alone.p99Ms, aloneAfter.p99Ms));
+          `beside the hog: ${withHog.slowest.join('; ')}; alone: ${alone.slowest.join('; ')}`,
+        ).toBeLessThanOrEqual(1.5 * alone.p99Ms);
       } finally {
         // The primary passes SIGTERM on to its instances.
         cluster.child.kill('SIGTERM');

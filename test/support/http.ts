@@ -77,14 +77,38 @@ const READS_ASKED_AGAIN = 5;
 
 /**
  * GET `url` as a well-behaved client does: a read the service turned away for a while (503 with Retry-After, as it
- * does while its main thread is behind on its orders) is asked again after the time it names, a few times at most.
+ * does while its main thread is behind on its orders, or its store is busy) is asked again after the time it names, a
+ * few times at most.
  */
 export async function readFollowingRetryAfter(url: URL): Promise<Response> {
+  return followingRetryAfter(
+    () => fetch(url),
+    (response) => response.headers.get('retry-after'),
+    (response) => response.arrayBuffer(),
+  );
+}
+
+/** rawRequest's answer, asked again as readFollowingRetryAfter asks. */
+export async function rawReadFollowingRetryAfter(base: URL, request: RawRequest): Promise<RawResponse> {
+  return followingRetryAfter(
+    () => rawRequest(base, request),
+    (response) => {
+      const after = response.headers['retry-after'];
+      return typeof after === 'string' ? after : null;
+    },
+  );
+}
+
+async function followingRetryAfter<T extends { readonly status: number }>(
+  ask: () => Promise<T>,
+  retryAfter: (answer: T) => string | null,
+  discard: (answer: T) => Promise<unknown> = async () => {},
+): Promise<T> {
   for (let asked = 1; ; asked++) {
-    const response = await fetch(url);
-    const after = response.headers.get('retry-after');
-    if (response.status !== 503 || after === null || asked > READS_ASKED_AGAIN) return response;
-    await response.arrayBuffer();
+    const answer = await ask();
+    const after = retryAfter(answer);
+    if (answer.status !== 503 || after === null || asked > READS_ASKED_AGAIN) return answer;
+    await discard(answer);
     await new Promise((resolve) => setTimeout(resolve, Number(after) * 1000));
   }
 }
