@@ -25,6 +25,7 @@ import {
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { eventually } from '../support/wait.js';
 import {
+  DELIVERED_WITHIN_MS,
   expectedTypes,
   startHangingReceiver,
   startReceiver,
@@ -44,11 +45,6 @@ const ACCESS = {
   ],
   adminKeys: [ADMIN],
 };
-/**
- * A failure's deadline for a delivery, not its expected wait (well under a second): deliveries run on a thread at
- * niceness 10, which beside busy cores gets a tenth of a core's turns, and an admin's redelivery took over 10 s.
- */
-const DELIVERED_WITHIN_MS = 20_000;
 
 let server: TestPostgres | undefined;
 let databaseUrl: string;

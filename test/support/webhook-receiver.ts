@@ -80,6 +80,14 @@ export interface OrderStatusJson {
   payment: { charged: number; refunded: number };
 }
 
+/**
+ * A failure's deadline for a delivery, not its expected wait (well under a second): deliveries run on a thread at
+ * niceness 10 (docs/decisions/side-threads.md), which beside busy cores gets a few percent of a core's turns. In
+ * memory, beside four busy loops and two other test files, an order's first delivery had not come 7 s after its
+ * endpoint was registered; in the durable mode an admin's redelivery took over 10 s.
+ */
+export const DELIVERED_WITHIN_MS = 20_000;
+
 /** The events an order's outcome makes, in order (src/events/order-event.ts), from what GET /orders/{id} says of it. */
 export function expectedTypes(status: OrderStatusJson): string[] {
   const { kind } = status.outcome;
