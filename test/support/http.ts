@@ -72,7 +72,7 @@ export async function postOrder(base: URL, body: unknown, signal?: AbortSignal):
   };
 }
 
-/** Times a read turned away with Retry-After is asked again, at most: as a client following the header would. */
+/** Times a request turned away with Retry-After is asked again, at most: as a client following the header would. */
 const READS_ASKED_AGAIN = 5;
 
 /**
@@ -99,7 +99,8 @@ export async function rawReadFollowingRetryAfter(base: URL, request: RawRequest)
   );
 }
 
-async function followingRetryAfter<T extends { readonly status: number }>(
+/** `ask` again after the time a 503 with Retry-After names, READS_ASKED_AGAIN times at most: as a client following it. */
+export async function followingRetryAfter<T extends { readonly status: number }>(
   ask: () => Promise<T>,
   retryAfter: (answer: T) => string | null,
   discard: (answer: T) => Promise<unknown> = async () => {},

@@ -42,7 +42,7 @@ export interface TestService {
   order(
     body: unknown,
     init?: { signal?: AbortSignal; key?: string; requestId?: string },
-  ): Promise<{ status: number; body: OrderResponse; ms: number }>;
+  ): Promise<{ status: number; body: OrderResponse; ms: number; retryAfter: string | null }>;
   /**
    * POST /order as `order` does (no key), on a raw connection of its own: for thousands of orders at once, sent as
    * fast as the server can take them (`postOnce`, test/support/raw-socket.ts).
@@ -105,7 +105,12 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         ...(init.signal ? { signal: init.signal } : {}),
       });
       const parsed = (await response.json()) as OrderResponse;
-      return { status: response.status, body: parsed, ms: performance.now() - started };
+      return {
+        status: response.status,
+        body: parsed,
+        ms: performance.now() - started,
+        retryAfter: response.headers.get('retry-after'),
+      };
     },
     async orderOnce(body) {
       const answer = await postOnce(service.url, '/order', body);
