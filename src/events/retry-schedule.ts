@@ -25,3 +25,13 @@ export function retryDelayMs(
   const step = Math.min(retryMaxMs, retryFirstMs * GROWTH ** Math.max(0, failures - 1));
   return Math.round(step * (0.5 + random() / 2));
 }
+
+/**
+ * Whether a delivery that failed `failures` times, the first attempt `failingForMs` ago, is tried again after `waitMs`:
+ * while that retry falls within the window, and always after its first failure. A window shorter than one attempt's
+ * round trip (a slow endpoint, or the delivery thread kept off the cores of a busy machine) otherwise gave no retry at
+ * all, and disabled an endpoint for a single failure.
+ */
+export function triedAgain(failures: number, failingForMs: number, waitMs: number, windowMs: number): boolean {
+  return failures <= 1 || failingForMs + waitMs <= windowMs;
+}

@@ -14,7 +14,8 @@
  *   or whose events flood holds at most its share, and another client's
  *   deliveries go out beside it. Lanes wait for their client's turn in a
  *   queue per client.
- * - A failure is tried again after `retryDelayMs` (backoff with jitter).
+ * - A failure is tried again after `retryDelayMs` (backoff with jitter), the
+ *   first always (`triedAgain`).
  *   Past the retry window: if the endpoint has not taken any delivery since
  *   this one began, it is disabled (`failing`, an error line and a metric);
  *   otherwise only this event is given up (an error line).
@@ -30,7 +31,7 @@ import type { Deliveries, DeliveryFigures, DeliveryOptions, DeliveryOutcome } fr
 import type { EndpointBook, DisabledReason } from './webhook-endpoints.js';
 import { eventJson, type StoredEvent } from './order-event.js';
 import { tellAttempt } from './delivery-traces.js';
-import { retryDelayMs } from './retry-schedule.js';
+import { retryDelayMs, triedAgain } from './retry-schedule.js';
 import { WebhookSender, type AttemptResult } from './webhook-sender.js';
 import { HeldShares } from '../fairness/held-shares.js';
 import { DroppedDeliveries } from './dropped-deliveries.js';
@@ -245,7 +246,7 @@ export class WebhookRelay implements Deliveries {
         delivery.failures++;
         const waitMs = retryDelayMs(delivery.failures, this.options);
         const failingFor = Date.now() - delivery.firstAttemptAt;
-        if (failingFor + waitMs <= this.options.retryWindowMs) {
+        if (triedAgain(delivery.failures, failingFor, waitMs, this.options.retryWindowMs)) {
           this.options.log.debug(
             { ...about, attempts: delivery.failures, reason: result.reason, retry_in_ms: waitMs },
             'webhook delivery failed; trying again',

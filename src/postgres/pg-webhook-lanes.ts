@@ -41,7 +41,7 @@ import type { Logger } from 'pino';
 import type { Deliveries, DeliveryFigures, DeliveryOptions } from '../events/deliveries.js';
 import { DeliveryCounts } from '../events/delivery-counts.js';
 import { eventJson, type StoredEvent } from '../events/order-event.js';
-import { retryDelayMs } from '../events/retry-schedule.js';
+import { retryDelayMs, triedAgain } from '../events/retry-schedule.js';
 import type { EndpointBook } from '../events/webhook-endpoints.js';
 import { WebhookSender } from '../events/webhook-sender.js';
 import { HeldShares } from '../fairness/held-shares.js';
@@ -427,7 +427,7 @@ export class PgWebhookLanes implements Deliveries {
       );
       const failures = failed?.failures ?? 1;
       const waitMs = retryDelayMs(failures, this.options);
-      if (Number(failed?.failing_ms ?? 0) + waitMs <= this.options.retryWindowMs)
+      if (triedAgain(failures, Number(failed?.failing_ms ?? 0), waitMs, this.options.retryWindowMs))
         return { delivered, retryInMs: waitMs };
       const fields = { ...about, event_id: event.id, attempts: failures, reason: result.reason };
       if (failed?.took_any) {

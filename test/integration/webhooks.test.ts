@@ -226,8 +226,9 @@ describe('webhooks', () => {
     const short = await startTestService({
       config: {
         access: KEYS,
-        // A window that holds a retry even when the first attempt is slow: at 300 ms, beside busy loops, the first
-        // attempt's failure came past 280 ms (the window less the first wait) and the endpoint was disabled after one.
+        // A window of a second, so that the endpoint fails for all of it within the test. Its first failure is retried
+        // however long the attempt took (triedAgain): beside two busy loops one took past the whole window, and the
+        // endpoint was disabled after a single failure.
         events: { ...TEST_CONFIG.events, allowPrivateTargets: true, retryFirstMs: 20, retryWindowMs: 1000 },
       },
     });

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FeedCursors } from '../../src/events/feed-cursor.js';
-import { retryDelayMs } from '../../src/events/retry-schedule.js';
+import { retryDelayMs, triedAgain } from '../../src/events/retry-schedule.js';
 import { HeldShares } from '../../src/fairness/held-shares.js';
 import { isForbiddenAddress } from '../../src/events/target-guard.js';
 import { Webhook } from 'standardwebhooks';
@@ -217,6 +217,14 @@ describe('retry schedule', () => {
     while (elapsed < 3 * 24 * 3_600_000) elapsed += retryDelayMs(attempts++, schedule, () => 0.5);
     expect(attempts).toBeGreaterThan(8);
     expect(attempts).toBeLessThan(25);
+  });
+
+  it('tries a first failure again however long it took; later ones only while the retry falls within the window', () => {
+    // A 1 s window whose first attempt took 1.2 s to fail (the delivery thread kept off the cores): one retry still.
+    expect(triedAgain(1, 1200, 20, 1000)).toBe(true);
+    expect(triedAgain(2, 1200, 80, 1000)).toBe(false);
+    expect(triedAgain(2, 500, 80, 1000)).toBe(true);
+    expect(triedAgain(3, 950, 80, 1000)).toBe(false);
   });
 
   it('never waits longer than WEBHOOK_RETRY_MAX_MS between attempts, however many failed', () => {
