@@ -25,9 +25,9 @@
  * processes, a loop with little to do fired its timers 30 ms and more late on
  * average, waiting for a core. The tiers and the reads' line shed by the
  * clock (shedding orders or reads frees a core for the rest, whoever took
- * it); a client is shed by its share of the requests only for the loop's own
- * lateness (src/http/guards/client-load.ts): a busy machine's is no client's
- * requests, and shed whoever sent the most — a client alone, or the lightest.
+ * it); a client sending alone is shed only by its own work
+ * (src/http/guards/client-load.ts): shed for a busy machine, it was refused
+ * 503 for a load it did not cause, with no other client to gain by it.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 

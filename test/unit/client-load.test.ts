@@ -9,7 +9,7 @@ import { ClientLoad, LOOP_LATE_MS } from '../../src/http/guards/client-load.js';
 /** A ClientLoad of `exist` clients on a clock at 0, late by what the returned `late` says. */
 function loadOf(exist = 2, weights = new Map<string, number>()) {
   let now = 0;
-  const late = { ownLateMs: 0 };
+  const late = { lateMs: 0, ownLateMs: 0 };
   const load = new ClientLoad(
     late,
     weights,
@@ -18,8 +18,8 @@ function loadOf(exist = 2, weights = new Map<string, number>()) {
   );
   return {
     load,
-    /** Late by `ms` of the loop's own work (whatever the clock says beside: the guard reads this). */
-    late: (ms: number) => void Object.assign(late, { ownLateMs: ms }),
+    /** Late by `ms` by the clock, `own` of it by the loop's own work (all of it unless said). */
+    late: (ms: number, own = ms) => void Object.assign(late, { lateMs: ms, ownLateMs: own }),
     at: (ms: number) => void (now = ms),
     /** `count` requests of `caller`, spread over the window from the clock's time: how many were shed. */
     send: (caller: string | undefined, count: number) => {
@@ -60,24 +60,21 @@ describe("a client's share of a late event loop", () => {
     expect(only.send('flood', 10)).toBe(0);
   });
 
-  it('sheds only while the loop is late by its own work, not waiting for a core: a busy machine sheds nobody, alone or not', () => {
+  it("sheds a client sending alone only while the loop is late by its own work, not waiting for a core: two clients' floods by the clock", () => {
     // A busy machine: the loop 100 ms late by the clock, 2 ms by its own work.
     const alone = loadOf(2);
     alone.send('only', 1000);
-    alone.late(2);
+    alone.late(100, 2);
     expect(alone.send('only', 10)).toBe(0);
-    alone.late(100);
+    alone.late(100, 100);
     expect(alone.send('only', 10)).toBe(10);
-    // Two clients: the one sending the most requests need not be what made the loop late (three clients holding
-    // couriers send a few; the fourth, ten light orders a second).
+    // Two clients sending: the heavier is shed by the clock's lateness, as its victim is there to gain by it.
     const two = loadOf(2);
-    two.send('light', 1000);
-    two.send('holding', 10);
-    two.late(2);
-    expect(two.send('light', 10)).toBe(0);
-    two.late(100);
-    expect(two.send('light', 10)).toBe(10);
-    expect(two.send('holding', 1)).toBe(0);
+    two.send('victim', 10);
+    two.send('flood', 1000);
+    two.late(100, 2);
+    expect(two.send('flood', 10)).toBe(10);
+    expect(two.send('victim', 1)).toBe(0);
   });
 
   it('leaves clients of about the same load alone: half as much again as its share before one is shed', () => {

@@ -1,6 +1,6 @@
 /**
  * Each client's share of the main thread's event loop, by the rule of every
- * share (src/fairness/): while the loop runs late by its own work, a keyed request of a client
+ * share (src/fairness/): while the loop runs late, a keyed request of a client
  * that sent much more than its share of the requests of the last second is
  * shed — answered 503 `overloaded` once a second has passed, its connection
  * kept, as a request over its budget is (rate-limit.ts) — and another
@@ -48,12 +48,10 @@ export class ClientLoad {
 
   constructor(
     /**
-     * How late the loop runs now by its own work, in ms: net of the main thread's waits for a core
-     * (src/composition/loop-lateness.ts). Late waiting for a core, the loop is a busy machine's, which no client's
-     * requests made late: a share of requests then named whoever sent the most, the lightest client included (a
-     * client of ten 1 ms orders a second was shed beside three holding couriers for 3 s, who sent a few).
+     * How late the loop runs now, in ms (src/composition/loop-lateness.ts): by the clock, and by its own work (net of
+     * the main thread's waits for a core).
      */
-    private readonly late: { readonly ownLateMs: number },
+    private readonly late: { readonly lateMs: number; readonly ownLateMs: number },
     /** CLIENT_WEIGHTS. */
     private readonly weights: ReadonlyMap<string, number>,
     /** How many clients exist (configured, or seen): while one of them sends nothing, a newcomer's floor is kept. */
@@ -88,7 +86,10 @@ export class ClientLoad {
     // behind a flood's (seconds, in the kernel) is not there to be counted until the loop reads them.
     const newcomer = this.exist() > this.clients ? NEWCOMER_WEIGHT : 0;
     if (caller === undefined || this.clients < (newcomer > 0 ? 1 : 2)) return false;
-    if (this.late.ownLateMs < LOOP_LATE_MS) return false;
+    // A client sending alone is shed for the victims whose requests wait unread behind its own: only while the loop is
+    // late by its own work. Late waiting for a core (a busy machine), it has no victim to gain by it, and was refused
+    // 503 for a load it did not cause.
+    if ((this.clients === 1 ? this.late.ownLateMs : this.late.lateMs) < LOOP_LATE_MS) return false;
     // The last second: this window, and the part of the one before that is still in it.
     const before = Math.max(0, 1 - (now - this.windowStart) / WINDOW_MS);
     const held = count + 1 + (this.previous.get(client) ?? 0) * before;
