@@ -19,6 +19,7 @@ import { startTestService, type TestService } from '../support/service.js';
 import { mulberry32 as random } from '../support/random.js';
 import { pause } from '../support/wait.js';
 import { STEP_NAMES } from '../../src/domain/steps.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const SEED = Number(process.env['CHAOS_SEED'] ?? 20261122);
 const ORDERS = 1200;
@@ -180,7 +181,9 @@ describe(`chaos (seed ${SEED})`, () => {
         };
         for (const { body } of plans) {
           const orderId = body['order_id'] as string;
-          const record = (await (await fetch(new URL(`/orders/${orderId}`, service.url))).json()) as OrderStatusJson;
+          const record = (await (
+            await readFollowingRetryAfter(new URL(`/orders/${orderId}`, service.url))
+          ).json()) as OrderStatusJson;
           const kind = record.outcome?.kind ?? 'none';
           kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
           const net = record.payment.charged - record.payment.refunded;

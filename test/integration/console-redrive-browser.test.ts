@@ -17,6 +17,7 @@ import { hasChromium, launchChromium, pageErrors, shot, SKIPPED } from '../suppo
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { jsonLines, usePostgresInstances } from '../support/server-instances.js';
 import { eventually } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const postgres = usePostgresInstances();
 
@@ -29,7 +30,7 @@ const instanceId = async (target: ServerProcess): Promise<string> =>
     .instance_id;
 
 async function lifecycleOf(target: ServerProcess, orderId: string): Promise<string | undefined> {
-  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}`, target.url));
   return response.status === 404 ? undefined : ((await response.json()) as { lifecycle: string }).lifecycle;
 }
 

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ThreadSnapshot } from '../../src/observability/thread-view.js';
 import { openEventStream } from '../support/event-stream.js';
-import { rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequest, type RawResponse, readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { growth, parseSamples, type Samples } from '../support/prometheus.js';
@@ -57,7 +57,7 @@ async function moneyOf(
   svc: TestService,
   orderId: string,
 ): Promise<{ status: number; charged?: number; refunded?: number; runs?: number }> {
-  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, svc.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${encodeURIComponent(orderId)}`, svc.url));
   const body = (await response.json()) as { payment?: { charged: number; refunded: number }; runs?: number };
   return { status: response.status, ...body.payment, ...(body.runs ? { runs: body.runs } : {}) };
 }

@@ -17,6 +17,7 @@ import { mulberry32 } from '../support/random.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { isRunning, jsonLines, usePostgresInstances } from '../support/server-instances.js';
 import { eventually, pause } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const postgres = usePostgresInstances();
 
@@ -59,7 +60,7 @@ const postOrder = (target: ServerProcess, body: Record<string, unknown>): Promis
   });
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
-  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}`, target.url));
   return response.status === 200 ? ((await response.json()) as OrderStatus) : undefined;
 }
 

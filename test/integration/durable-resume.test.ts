@@ -19,6 +19,7 @@ import { parseSamples, sampleKey } from '../support/prometheus.js';
 import { mulberry32 } from '../support/random.js';
 import { isRunning, jsonLines, usePostgresInstances } from '../support/server-instances.js';
 import { eventually, pause } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const postgres = usePostgresInstances();
 
@@ -61,7 +62,7 @@ const toldOnce = async (target: ServerProcess, count: number): Promise<string[]>
   told(await feedOnce(target, (read) => told(read).length >= count));
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
-  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}`, target.url));
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
 }
 
@@ -83,7 +84,7 @@ interface AttemptJson {
 
 /** GET /orders/{id}/timeline's step attempts (open mode: every caller is the admin), oldest first. */
 async function attemptsOf(target: ServerProcess, orderId: string): Promise<AttemptJson[]> {
-  const response = await fetch(new URL(`/orders/${orderId}/timeline`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}/timeline`, target.url));
   return ((await response.json()) as { step_attempts: AttemptJson[] }).step_attempts;
 }
 

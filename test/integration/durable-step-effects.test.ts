@@ -14,6 +14,7 @@ import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { usePostgresInstances } from '../support/server-instances.js';
 import { eventually } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const postgres = usePostgresInstances();
 
@@ -40,12 +41,12 @@ const instanceId = async (target: ServerProcess): Promise<string> =>
     .instance_id;
 
 async function lifecycle(target: ServerProcess, orderId: string): Promise<string | undefined> {
-  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}`, target.url));
   return response.status === 200 ? ((await response.json()) as { lifecycle: string }).lifecycle : undefined;
 }
 
 const timeline = async (target: ServerProcess, orderId: string): Promise<TimelineJson> =>
-  (await (await fetch(new URL(`/orders/${orderId}/timeline`, target.url))).json()) as TimelineJson;
+  (await (await readFollowingRetryAfter(new URL(`/orders/${orderId}/timeline`, target.url))).json()) as TimelineJson;
 
 describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a step's external effect${POSTGRES_SKIPPED}`, () => {
   it(

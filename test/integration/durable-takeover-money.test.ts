@@ -10,6 +10,7 @@ import { orderBody } from '../support/orders.js';
 import { freshDatabase, POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE } from '../support/postgres.js';
 import { usePostgresInstances } from '../support/server-instances.js';
 import { eventually } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 const postgres = usePostgresInstances();
 
@@ -24,7 +25,7 @@ interface OrderStatus {
 }
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
-  const response = await fetch(new URL(`/orders/${orderId}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${orderId}`, target.url));
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
 }
 

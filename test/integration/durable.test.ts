@@ -23,6 +23,7 @@ import {
 } from '../support/postgres.js';
 import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
 import { eventually, pause } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 let server: TestPostgres;
 let started: ServerProcess[] = [];
@@ -77,7 +78,7 @@ interface OrderStatus {
 }
 
 async function orderStatus(target: ServerProcess, orderId: string): Promise<OrderStatus | undefined> {
-  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, target.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${encodeURIComponent(orderId)}`, target.url));
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatus);
 }
 

@@ -12,6 +12,7 @@ import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 
 let svc: TestService | undefined;
 let log: CapturedLog;
@@ -42,7 +43,7 @@ async function orderStatus(service: TestService, orderId: string): Promise<Order
 
 /** The record, or undefined while the service has none (the order has not reached it yet). */
 async function recordOf(service: TestService, orderId: string): Promise<OrderStatusJson | undefined> {
-  const response = await fetch(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${encodeURIComponent(orderId)}`, service.url));
   return response.status === 404 ? undefined : ((await response.json()) as OrderStatusJson);
 }
 

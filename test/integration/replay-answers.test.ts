@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { everyStep } from '../../src/domain/steps.js';
-import { postOrder, rawRequest, type OrderAnswerText } from '../support/http.js';
+import { type OrderAnswerText, postOrder, rawRequest, readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -41,7 +41,7 @@ async function expectReplayed(body: Record<string, unknown>, first: OrderAnswerT
 }
 
 async function statusOf(id: string): Promise<unknown> {
-  const response = await fetch(new URL(`/orders/${id}`, svc.url));
+  const response = await readFollowingRetryAfter(new URL(`/orders/${id}`, svc.url));
   expect(response.status).toBe(200);
   return response.json();
 }
