@@ -64,8 +64,9 @@ async function receiver(): Promise<Receiver> {
   return started;
 }
 
+/** A request as a client's: a read turned away for a while (503, Retry-After) is asked again when it says. */
 const call = (method: string, path: string, key: string, body?: unknown, url: URL = svc.url): Promise<RawResponse> =>
-  rawRequest(url, {
+  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(url, {
     method,
     path,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -111,11 +112,7 @@ describe('webhooks', () => {
       ] as const) {
         const statuses = await Promise.all(
           orders.map(async (id) => {
-            const read = await rawReadFollowingRetryAfter(svc.url, {
-              method: 'GET',
-              path: `/orders/${id}`,
-              headers: { authorization: `Bearer ${key}` },
-            });
+            const read = await call('GET', `/orders/${id}`, key);
             expect(read.status, read.text).toBe(200);
             return read.json() as OrderStatusJson;
           }),
