@@ -47,11 +47,13 @@ export async function drain(
     // failed here; the rest is canceled.
     const { handedOver, canceled } = orders.stopAtShutdown();
     log.warn(
-      { orders_in_flight: orders.runsInFlight, handed_over: handedOver, canceled },
+      { orders_in_flight: orders.runsInFlight, handing_over: handedOver, canceled },
       'shutdown deadline near: handing over the orders still in flight that another instance can run on, canceling the rest',
     );
     // Every run, its refunds included, ends before the pool closes: none is cut off.
     await idle;
+    // A run whose steps had all ended as it was stopped finishes here instead: what was handed over is the records'.
+    if (handedOver > 0) log.warn({ handed_over: orders.handedOver }, 'orders handed over to another instance');
   }
   await server.whenClosed(Math.max(0, deadline - performance.now() - SHUTDOWN_MARGIN_MS));
 }

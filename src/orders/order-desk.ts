@@ -122,6 +122,11 @@ export class OrderDesk {
   readonly takeovers = new TakeoverRooms(() => this.roomGivenBack());
 
   private readonly alarms: CompensationAlarms;
+  /**
+   * Runs the records took as handed over. Fewer than were stopped to be handed over when a run's steps had all ended
+   * before the stop reached them: it finishes here, and is no one else's to resume.
+   */
+  private handOvers = 0;
 
   constructor(
     private readonly pipeline: OrderRunner,
@@ -333,7 +338,7 @@ export class OrderDesk {
     // shutting_down (ask again: a retry joins it where it goes on). Should the records not take it, it is taken over
     // once this instance's lease is let go, as after a crash.
     if (result.handedOver) {
-      await this.records.handOver?.(key, runNumber).catch(() => false);
+      if (await this.records.handOver?.(key, runNumber).catch(() => false)) this.handOvers++;
       return { kind: 'answered', result, via: 'ran' };
     }
     // Recorded before the run is forgotten: a retry finds one or the other, never neither.
@@ -418,6 +423,11 @@ export class OrderDesk {
       if (handOver) handedOver++;
     }
     return { handedOver, canceled: this.running.size - handedOver };
+  }
+
+  /** Runs handed over to another instance since this process started, as the records took them. */
+  get handedOver(): number {
+    return this.handOvers;
   }
 
   /**

@@ -148,23 +148,29 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a graceful stop on Postgres
       const succeeded = rows.filter((row) => row.kind === 'ok');
       const handedOver = rows.filter((row) => row.recoveries > 0);
       // Claimed at once: each claim ends its run's steps lost on the stopped instance (order_step_tries) at its instant.
-      const handingOver = jsonLines<{ msg?: string; time: number; handed_over?: number }>(stopped).find((line) =>
-        /^shutdown deadline near: handing over/.test(line.msg ?? ''),
-      );
+      const logged = jsonLines<{ msg?: string; time: number; handing_over?: number; handed_over?: number }>(stopped);
+      const handingOver = logged.find((line) => /^shutdown deadline near: handing over/.test(line.msg ?? ''));
+      // Fewer than were stopped to be handed over when a run's steps had all ended as the stop reached it (one of 50
+      // beside busy cores): that run finished on the stopped instance.
+      const handedOverLogged = logged.find(
+        (line) => line.msg === 'orders handed over to another instance',
+      )?.handed_over;
       const [claims] = await sql<{ last: number }>(
         url,
         `SELECT (extract(epoch FROM max(ended_at)) * 1000)::float8 AS last FROM order_step_tries WHERE outcome = 'lost'`,
       );
       const claimedWithinMs = Math.round(claims!.last - (handingOver?.time ?? Number.NaN));
       console.log(
-        `durable-handover: ${runningAtSignal} running on the stopped instance at SIGTERM, ${handingOver?.handed_over} handed over, ` +
+        `durable-handover: ${runningAtSignal} running on the stopped instance at SIGTERM, ${handingOver?.handing_over} stopped to be handed over, ` +
+          `${handedOverLogged} handed over, ` +
           `${handedOver.length} taken over, the last ${claimedWithinMs} ms after the hand-over (lease ${HANDOVER_LEASE_MS} ms); ` +
           `${succeeded.length} of ${ORDERS + 1} succeeded; exit ${exit.code ?? exit.signal} ${Math.round(exitAfterMs)} ms after SIGTERM`,
       );
       const failed = rows.filter((row) => row.kind !== 'ok');
       expect(succeeded.length, JSON.stringify(failed)).toBeGreaterThanOrEqual(Math.ceil((ORDERS + 1) * 0.99));
-      expect(handingOver?.handed_over, 'runs handed over').toBeGreaterThan(0);
-      expect(handedOver.length).toBe(handingOver?.handed_over);
+      expect(handedOverLogged, 'runs handed over').toBeGreaterThan(0);
+      expect(handedOverLogged).toBeLessThanOrEqual(handingOver!.handing_over!);
+      expect(handedOver.length).toBe(handedOverLogged);
       // Not at the next pass of the survivor's own schedule, every half lease: at the hand-over's notification.
       expect(claimedWithinMs).toBeLessThan(HANDOVER_LEASE_MS / 4);
       expect(exit.code, 'exit code of the instance stopped by SIGTERM').toBe(0);

@@ -73,5 +73,30 @@ describe('the desk at a graceful stop', () => {
       `hand over ${ANONYMOUS}:own-deadline`,
     ]);
     await desk.whenIdle();
+    expect(desk.handedOver).toBe(1);
+  });
+
+  it('counts as handed over only what the records took: a run whose steps had all ended as it was stopped finishes here', async () => {
+    const told: string[] = [];
+    let stepsEnd: () => void = () => {};
+    const desk = new OrderDesk(
+      {
+        undo: () => Promise.reject(new Error('nothing is undone in this test')),
+        // Its steps ended before the stop: the pipeline answers their success whatever came after.
+        process: (run) =>
+          new Promise<OrderResult>((resolve) => {
+            stepsEnd = () => resolve({ orderId: run.order.orderId, steps: [], compensations: [], failure: undefined });
+          }),
+      },
+      recordsHandingOver(told),
+    );
+    const submitted = desk.submit(orderOf('ended', 30_000), new OrderWaiter(), { requestId: 'ended' }, ADMIT);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(desk.stopAtShutdown()).toEqual({ handedOver: 1, canceled: 0 });
+    stepsEnd();
+    expect(await submitted).toMatchObject({ kind: 'answered', result: { failure: undefined } });
+    await desk.whenIdle();
+    expect(told).toEqual([`finish ${ANONYMOUS}:ended ok`]);
+    expect(desk.handedOver).toBe(0);
   });
 });
