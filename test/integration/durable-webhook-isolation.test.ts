@@ -126,20 +126,32 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
   `webhooks on Postgres, one client against another${POSTGRES_SKIPPED}`,
   () => {
     it(
-      "one client's endpoints all failing at its rate limit: another client's healthy endpoint gets every delivery within 5 s, and the attacker owes at most its share",
+      "one client's endpoints all failing at its rate limit: another client's healthy endpoint gets every delivery within 5 s of what it takes beside working ones, and the attacker owes at most its share",
       { timeout: 90_000 },
       async () => {
-        const { answered, delays, attackOrders, victimRefused } = await failingEndpointsFlood(
+        const [attacker, victim] = [
           { url: a.url, key: ACME },
           { url: b.url, key: GLOBEX },
-        );
+        ];
+        // The control, in the same run: the same orders to endpoints that take every delivery. The delivery thread
+        // yields to every busy core (niceness 10, docs/decisions/side-threads.md): beside four busy loops its slowest
+        // delivery took 5,037 and 7,574 ms beside the failing endpoints, which the attacker's share did not cause.
+        const control = await failingEndpointsFlood(attacker, victim, { failing: false });
+        for (const key of [ACME, GLOBEX]) await removeWebhooks(a.url, key);
+        const controlMax = Math.round(Math.max(...control.delays.values()));
+        expect(control.delays.size).toBe(control.answered.size);
+        const { answered, delays, attackOrders, victimRefused } = await failingEndpointsFlood(attacker, victim);
         expect(attackOrders).toBeGreaterThan(300);
         expect(
           answered.size,
           `the victim's other answers: ${JSON.stringify([...victimRefused])}`,
         ).toBeGreaterThanOrEqual(10);
         expect([...answered.keys()].filter((id) => !delays.has(id))).toEqual([]);
-        expect(Math.max(...delays.values())).toBeLessThan(5000);
+        const slowest = Math.round(Math.max(...delays.values()));
+        console.log(
+          `the victim's slowest delivery: ${slowest} ms beside failing endpoints, ${controlMax} ms beside working ones`,
+        );
+        expect(slowest).toBeLessThan(controlMax + 5000);
         // Before: nothing bounded it, 10 rows owed for each of the attacker's orders (the issue: +40,000 in 20 s).
         // Now: its share of EVENTS_MAX, a newcomer's half kept free, once the trim has passed.
         await eventually(
@@ -193,8 +205,9 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
           expect(owed).toBeGreaterThan(20_000);
           expect(flood.delays.size).toBe(flood.answered.size);
           // Before: 130-155 ms against 8-12 (the issue: 368 and 1,959 against 47): every claim of every instance found
-          // the victim's new event behind the attacker's thousands of retries, due.
-          expect(p50).toBeLessThan(controlP50 + 100);
+          // the victim's new event behind the attacker's thousands of retries, due. Twice the control, since busy
+          // cores stretch both: beside four busy loops, 308 ms against 155; the bound still fails every figure before.
+          expect(p50).toBeLessThan(2 * controlP50 + 100);
         } finally {
           expect(await Promise.all([attacking!, serving!].map(stop))).toEqual([0, 0]);
         }

@@ -467,7 +467,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
     }
   });
 
-  it('a client whose endpoint hangs and whose events flood holds only its share of the jobs: another client’s events still arrive within 3 s', async () => {
+  it('a client whose endpoint hangs and whose events flood holds only its share of the jobs: another client’s events still arrive within 3 s of what they take alone', async () => {
     // acme's receiver answers nothing until released: each job sending to it holds its worker until the timeout (10 s).
     // More of acme's orders than both instances' workers (16 each); without shares, globex's job waited for them.
     const slow = await startHangingReceiver();
@@ -476,7 +476,21 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
       ((await call(a, 'POST', '/webhooks', key, { url })).json() as { id: string }).id;
     const acme = await endpoint(ACME, slow.url);
     const globex = await endpoint(GLOBEX, fast.url);
+    /** globex's three orders sent at once: the ms until their events have all arrived. */
+    const globexDelivered = async (): Promise<number> => {
+      const [startedAt, before] = [performance.now(), fast.deliveries.length];
+      await Promise.all(Array.from({ length: 3 }, () => a.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })));
+      await eventually(
+        async () => fast.deliveries.length,
+        (n) => n >= before + 3,
+        { within: DELIVERED_WITHIN_MS },
+      );
+      return performance.now() - startedAt;
+    };
     try {
+      // The control, in the same run: beside four busy loops the same three took 3,046 ms beside acme's held jobs,
+      // the machine's doing and not acme's; without shares they waited for the hanging endpoint's timeout, 10 s.
+      const alone = await globexDelivered();
       for (let i = 0; i < 48; i += 16)
         await Promise.all(
           Array.from({ length: 16 }, (_, j) => (j % 2 ? b : a).order(orderBody({ delay_ms: INSTANT }), { key: ACME })),
@@ -486,14 +500,8 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`webhooks on Postgres${POSTG
         (n) => n >= 8,
         { within: DELIVERED_WITHIN_MS },
       );
-      const startedAt = performance.now();
-      await Promise.all(Array.from({ length: 3 }, () => a.order(orderBody({ delay_ms: INSTANT }), { key: GLOBEX })));
-      await eventually(
-        async () => fast.deliveries.length,
-        (n) => n >= 3,
-        { within: 3000 },
-      );
-      expect(performance.now() - startedAt).toBeLessThan(3000);
+      const besideHeld = await globexDelivered();
+      expect(besideHeld, `globex's events alone: ${Math.round(alone)} ms`).toBeLessThan(alone + 3000);
     } finally {
       for (const id of [acme, globex]) await call(a, 'DELETE', `/webhooks/${id}`, id === acme ? ACME : GLOBEX);
       await slow.close();
