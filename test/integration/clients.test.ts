@@ -5,7 +5,7 @@
  * every response.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, type RawResponse } from '../support/http.js';
+import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { captureLog } from '../support/log-capture.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
@@ -45,8 +45,9 @@ afterAll(async () => {
   await svc.shutdown();
 });
 
+/** A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says. */
 const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
-  rawRequest(svc.url, { method: 'GET', path, headers });
+  rawReadFollowingRetryAfter(svc.url, { method: 'GET', path, headers });
 const post = (body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> =>
   rawRequest(svc.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(body) });
 const kindOf = (response: RawResponse): string | undefined =>

@@ -162,7 +162,9 @@ async function feed(target: ServerProcess): Promise<EventJson[]> {
   const events: EventJson[] = [];
   for (let after: string | undefined; ;) {
     const url = new URL(`/events?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`, target.url);
-    const page = (await (await fetch(url)).json()) as { events: EventJson[]; next: string; has_more: boolean };
+    const read = await readFollowingRetryAfter(url);
+    expect(read.status).toBe(200);
+    const page = (await read.json()) as { events: EventJson[]; next: string; has_more: boolean };
     events.push(...page.events);
     if (!page.has_more) return events;
     after = page.next;

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { clientTypes } from '../client/generate.js';
 import { readmeFlow } from '../client/readme-flow.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -49,8 +50,12 @@ afterAll(async () => {
   await expectOsThreadsBackTo(osThreadsBefore);
 });
 
-const served = async (service: TestService): Promise<Served> =>
-  (await (await fetch(new URL('/openapi.json', service.url))).json()) as Served;
+/** A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says. */
+const served = async (service: TestService): Promise<Served> => {
+  const read = await readFollowingRetryAfter(new URL('/openapi.json', service.url));
+  expect(read.status).toBe(200);
+  return (await read.json()) as Served;
+};
 
 /** Redocly CLI's lint with the project's redocly.yaml (its recommended rules), offline: no telemetry, no update check. */
 async function redoclyLint(document: unknown, name: string): Promise<{ totals: unknown; problems: unknown[] }> {

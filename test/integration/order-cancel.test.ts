@@ -6,7 +6,7 @@
  * admin's; and a cancel racing the order's own end never leaves money taken.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, type RawResponse } from '../support/http.js';
+import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
@@ -36,12 +36,20 @@ interface Status {
   payment: { charged: number; refunded: number };
 }
 
+/** A GET turned away 503 with Retry-After (the loop late) is asked again when it says, as a client does. */
 const call = (method: string, path: string, key: string): Promise<RawResponse> =>
-  rawRequest(svc.url, { method, path, headers: { authorization: `Bearer ${key}` } });
+  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(svc.url, {
+    method,
+    path,
+    headers: { authorization: `Bearer ${key}` },
+  });
 const cancel = (orderId: string, key = ACME, query = ''): Promise<RawResponse> =>
   call('POST', `/orders/${encodeURIComponent(orderId)}/cancel${query}`, key);
-const status = async (orderId: string, key = ACME): Promise<Status> =>
-  (await call('GET', `/orders/${encodeURIComponent(orderId)}`, key)).json() as Status;
+const status = async (orderId: string, key = ACME): Promise<Status> => {
+  const read = await call('GET', `/orders/${encodeURIComponent(orderId)}`, key);
+  expect(read.status, read.text).toBe(200);
+  return read.json() as Status;
+};
 
 /** An order whose payment is taken at once and whose vendor and courier take seconds: canceled while they run. */
 const slowOrder = (orderId: string): Record<string, unknown> =>

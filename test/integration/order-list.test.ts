@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIFECYCLE_STATES } from '../../src/domain/lifecycle.js';
-import { followingRetryAfter } from '../support/http.js';
+import { followingRetryAfter, readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { placeRunningOrder } from '../support/orders.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
@@ -47,7 +47,10 @@ afterAll(async () => {
 });
 
 async function get<T>(path: string, key: string): Promise<{ status: number; body: T }> {
-  const response = await fetch(new URL(path, svc.url), { headers: { authorization: `Bearer ${key}` } });
+  // A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says.
+  const response = await readFollowingRetryAfter(new URL(path, svc.url), {
+    headers: { authorization: `Bearer ${key}` },
+  });
   return { status: response.status, body: (await response.json()) as T };
 }
 

@@ -15,6 +15,7 @@ import { expectAtRest } from '../support/leaks.js';
 import { POSTGRES_SKIPPED, POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
 import { ACME, ADMIN, GLOBEX, TWO_CLIENTS } from '../support/two-clients.js';
+import { readFollowingRetryAfter } from '../support/http.js';
 import { placeRunningOrder } from '../support/orders.js';
 import { eventually } from '../support/wait.js';
 import { hasChromium, launchChromium, pageErrors, shot } from '../support/chromium.js';
@@ -25,7 +26,8 @@ const stores = useDurableStores();
 type Timeline = components['schemas']['OrderTimeline'];
 
 async function timelineOf(svc: TestService, id: string, key: string): Promise<{ status: number; body: Timeline }> {
-  const response = await fetch(new URL(`/orders/${id}/timeline`, svc.url), {
+  // A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says.
+  const response = await readFollowingRetryAfter(new URL(`/orders/${id}/timeline`, svc.url), {
     headers: { authorization: `Bearer ${key}` },
   });
   return { status: response.status, body: (await response.json()) as Timeline };

@@ -80,9 +80,9 @@ const READS_ASKED_AGAIN = 5;
  * does while its main thread is behind on its orders, or its store is busy) is asked again after the time it names, a
  * few times at most.
  */
-export async function readFollowingRetryAfter(url: URL): Promise<Response> {
+export async function readFollowingRetryAfter(url: URL, init?: RequestInit): Promise<Response> {
   return followingRetryAfter(
-    () => fetch(url),
+    () => fetch(url, init),
     (response) => response.headers.get('retry-after'),
     (response) => response.arrayBuffer(),
   );
