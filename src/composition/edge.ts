@@ -95,7 +95,7 @@ export function startEdge(parts: EdgeParts): Stage<Edge> {
     log,
     messageClassesOf(app),
     // Orders and the lease's renewal run on this thread: reads give way to them as soon as it runs late.
-    new LateReads(loop, log),
+    new LateReads(loop, log, () => parts.desk.orders.runsInFlight),
   );
   // A run taken over here (resumed, redriven) is admitted by a new order's rules, and from SIGTERM on not at all: a
   // stopping instance takes nothing over. Counted as admitted where it was first admitted, not again here.

@@ -23,11 +23,12 @@
  * since its timer was set (Linux's /proc/thread-self/schedstat, one read of a
  * file kept open, a few microseconds). On a machine busy with other
  * processes, a loop with little to do fired its timers 30 ms and more late on
- * average, waiting for a core. The tiers and the reads' line shed by the
- * clock (shedding orders or reads frees a core for the rest, whoever took
- * it); a client sending alone is shed only by its own work
- * (src/http/guards/client-load.ts): shed for a busy machine, it was refused
- * 503 for a load it did not cause, with no other client to gain by it.
+ * average, waiting for a core. The tiers shed by the clock (shedding orders
+ * frees a core for the rest, whoever took it), and so do the reads' line
+ * while an order is under way; with none, the reads are refused only by the
+ * loop's own work (src/http/guards/late-reads.ts), as a client sending alone
+ * is shed (src/http/guards/client-load.ts): shed for a busy machine, each was
+ * refused 503 for a load it did not cause, with nobody to gain by it.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 

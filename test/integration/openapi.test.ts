@@ -192,9 +192,11 @@ describe('real responses', () => {
     const first = orderBody({ delay_ms: instant });
     expectDocumented('POST', '/order', await post(svc, first));
     expectDocumented('POST', '/order', await post(svc, { ...first, amount: 1 }));
+    // In flight for seconds, on deadlines of their own past the service's 300 ms: beside busy cores, two orders of
+    // 200 ms had ended before a poll of the health saw them both running.
     const full = [
-      post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })),
-      post(svc, orderBody({ delay_ms: { payment: 200, vendor: 200, courier: 200 } })),
+      post(svc, orderBody({ deadline_ms: 5000, delay_ms: { payment: 2000, vendor: 2000, courier: 2000 } })),
+      post(svc, orderBody({ deadline_ms: 5000, delay_ms: { payment: 2000, vendor: 2000, courier: 2000 } })),
     ];
     await eventually(
       () => svc.health(),

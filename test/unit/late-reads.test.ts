@@ -17,6 +17,7 @@ import { parseReply } from '../support/raw-socket.js';
 /** A clock the test sets: late by `lateMs`, or a turn that has run `turnMs`; each turn a new number. */
 class SetClock implements LoopClock {
   lateMs = 0;
+  ownLateMs = 0;
   turnLateMs = 0;
   turn = 0;
   turnMs(): number {
@@ -39,13 +40,16 @@ const get = (path: string, headers = ''): string =>
 
 describe('reads while the main thread runs late', () => {
   const clock = new SetClock();
+  /** Orders under way, as the test sets them: one unless a test says otherwise. */
+  let ordersInFlight = 1;
   let server: HttpServer | undefined;
   const sockets: Socket[] = [];
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.destroy();
     await server?.whenClosed(0);
     server = undefined;
-    Object.assign(clock, { lateMs: 0, turnLateMs: 0 });
+    Object.assign(clock, { lateMs: 0, ownLateMs: 0, turnLateMs: 0 });
+    ordersInFlight = 1;
   });
 
   async function serve(): Promise<URL> {
@@ -60,7 +64,7 @@ describe('reads while the main thread runs late', () => {
       },
       pino({ level: 'silent' }),
       undefined,
-      new LateReads(clock, pino({ level: 'silent' })),
+      new LateReads(clock, pino({ level: 'silent' }), () => ordersInFlight),
     );
     return server.listen('127.0.0.1', 0);
   }
@@ -102,6 +106,20 @@ describe('reads while the main thread runs late', () => {
     // A turn that has run late is late too, whatever the timers said.
     Object.assign(clock, { lateMs: 0, turnLateMs: READS_LATE_MS });
     expect(parseReply(await ask(url, get('/orders/a'))).status).toBe(503);
+  });
+
+  it("with no order under way, are refused only for the loop's own lateness, not for its waits for a core", async () => {
+    const url = await serve();
+    ordersInFlight = 0;
+    // A busy machine: the timers late waiting for a core, the loop's own work light. Before, refused all the same.
+    Object.assign(clock, { lateMs: 4 * READS_LATE_MS, ownLateMs: 1 });
+    expect(parseReply(await ask(url, get('/openapi.json'))).status).toBe(200);
+    clock.ownLateMs = READS_LATE_MS;
+    expect(parseReply(await ask(url, get('/openapi.json'))).status).toBe(503);
+    // An order under way: reads give way to it by the clock, whoever took the core.
+    Object.assign(clock, { ownLateMs: 1 });
+    ordersInFlight = 1;
+    expect(parseReply(await ask(url, get('/openapi.json'))).status).toBe(503);
   });
 
   it('hold the connections waiting to be read once a turn runs late, and read them all again, none lost', async () => {

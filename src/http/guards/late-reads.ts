@@ -14,8 +14,9 @@
  *   waits in the kernel, and they are read again a few hundred a turn, oldest
  *   first, with the timers (the lease, the orders' deadlines) run between. A
  *   connection accepted while others wait joins the end of the line.
- * - while the loop runs READS_LATE_MS late — its timers on average, or the
- *   turn so far — or connections are held, a client's read (GET or HEAD; never an operator's — a probe, the
+ * - while the loop runs READS_LATE_MS late — its timers on average (with no
+ *   order under way, net of its waits for a core), or the turn so far — or
+ *   connections are held, a client's read (GET or HEAD; never an operator's — a probe, the
  *   scrape, the admin's —, never an order or anything else that changes something) is answered 503 `overloaded` with
  *   Retry-After at once, with bytes built at start, and its connection
  *   closed: it costs the thread what accepting it and parsing its head did,
@@ -53,6 +54,8 @@ const BUILT = {
 export interface LoopClock {
   /** Milliseconds: how late its timers fire, on average over the last half second. */
   readonly lateMs: number;
+  /** The same, net of the thread's waits for a core: late by its own work. */
+  readonly ownLateMs: number;
   /** Milliseconds of the thread's CPU this turn has spent answering requests; its first request starts the count. */
   turnMs(): number;
   /** A number that changes from one turn to the next. */
@@ -86,6 +89,8 @@ export class LateReads {
   constructor(
     private readonly loop: LoopClock,
     private readonly log: Logger,
+    /** Orders under way on this thread: what reads give way to. */
+    private readonly ordersInFlight: () => number,
   ) {}
 
   /** A connection just accepted: it waits its turn behind those held, or if this turn is late already. */
@@ -104,8 +109,11 @@ export class LateReads {
       for (const [socket, answering] of open)
         if (answering === 0 && socket !== req.socket && !this.holding.has(socket)) this.hold(socket);
     }
-    // Connections held are the thread's backlog: behind, whatever its timers say now.
-    const late = Math.max(this.loop.lateMs, turnMs);
+    // Connections held are the thread's backlog: behind, whatever its timers say now. With no order under way, late
+    // only by its own work: a loop late waiting for a core (a busy machine) has no order for the reads to give way
+    // to, and refused every read for as long as the machine stayed busy, an idle service's /openapi.json included.
+    const loopLateMs = this.ordersInFlight() > 0 ? this.loop.lateMs : this.loop.ownLateMs;
+    const late = Math.max(loopLateMs, turnMs);
     if ((late < READS_LATE_MS && this.head === this.held.length) || !isRead(req.method, req.url)) return undefined;
     this.refused++;
     this.report(late);
