@@ -192,8 +192,26 @@ function element<K extends keyof HTMLElementTagNameMap>(
  */
 const FOLLOW_CACHE: RequestCache = 'no-store';
 
+/** Times a read turned away 503 with Retry-After is asked again, at most. */
+const READS_ASKED_AGAIN = 3;
+
+/**
+ * GET `path` as the API asks of a client: a read turned away for a while (503 with Retry-After, a busy instance's) is
+ * asked again after the time it names. Beside busy cores, the list's first read was refused, and the page said so
+ * and stayed empty.
+ */
+async function readFollowingRetryAfter(path: string): Promise<Response> {
+  for (let asked = 1; ; asked++) {
+    const response = await fetch(onServer(path), { headers: { accept: 'application/json' }, cache: FOLLOW_CACHE });
+    const after = response.headers.get('retry-after');
+    if (response.status !== 503 || after === null || asked > READS_ASKED_AGAIN) return response;
+    await response.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, Number(after) * 1000));
+  }
+}
+
 async function getJson<T>(path: string): Promise<T> {
-  const response = await fetch(onServer(path), { headers: { accept: 'application/json' }, cache: FOLLOW_CACHE });
+  const response = await readFollowingRetryAfter(path);
   const body = (await response.json()) as T & { error?: { message: string } };
   if (!response.ok) throw new Error(body.error?.message ?? `${response.status}`);
   return body;
@@ -1126,7 +1144,7 @@ async function openOrder(client: string, orderId: string): Promise<void> {
 }
 
 async function readText(path: string): Promise<string> {
-  const response = await fetch(onServer(path), { headers: { accept: 'application/json' }, cache: FOLLOW_CACHE });
+  const response = await readFollowingRetryAfter(path);
   const text = await response.text();
   if (!response.ok)
     throw new Error((JSON.parse(text) as { error?: { message: string } }).error?.message ?? `${response.status}`);
