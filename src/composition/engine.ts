@@ -448,6 +448,7 @@ function stepPoolOf(
       ...(recorder ? { stepTimings: true } : {}),
     },
     reclaim: (threadId) => ({ tracker: tracker.reclaim(threadId), courierSlots: couriers.releaseAllOwnedBy(threadId) }),
+    executingStep: (threadId) => tracker.executingOn(threadId),
     ...told,
   });
 }

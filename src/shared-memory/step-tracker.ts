@@ -83,6 +83,16 @@ export class StepTracker {
     return undefined;
   }
 
+  /** Main thread: whether a thread is executing a step's code at this moment (ON_CPU), not waiting in its loop. */
+  executingOn(threadId: number): boolean {
+    for (let s = 0; s < this.shards; s++) {
+      const base = s * WORDS_PER_SHARD;
+      if (Atomics.load(this.words, base + OWNER) === threadId)
+        return Atomics.load(this.words, base + ON_CPU) !== NO_CELL;
+    }
+    return false;
+  }
+
   /** Main thread: the kernel's id of a thread, or undefined if it holds no shard or could not tell its id. */
   kernelThreadIdOf(threadId: number): number | undefined {
     for (let s = 0; s < this.shards; s++) {

@@ -5,8 +5,9 @@
  * A thread is offered a step only if it is alive and not doomed, runs fewer than THREAD_MAX_TASKS steps, and keeps up:
  * a thread that has left a step it was given unstarted for STALLED_AFTER_MS is hung (in a step's code, or in a turn
  * that long) and gets none. Among those, the one owing the least CPU (the computing steps placed on it, counted here
- * exactly); then one whose event loop went idle since the balancer last looked before one whose did not (a hung
- * thread before it has left a step unstarted, one running someone's own CPU-bound code). A computing step goes to the fewest steps
+ * exactly); then one whose event loop went idle since the balancer last looked, and that is not in a step's code
+ * right now (the tracker's on-CPU mark), before one that is busy (a hung thread before it has left a step unstarted,
+ * one running someone's own CPU-bound code). A computing step goes to the fewest steps
  * among equals; the other steps are packed — the
  * thread already running the most steps, while it runs fewer than PACKED_STEPS — because the threads share the
  * couriers: a slot freed on a thread whose own step is next in line is handed over there, with no wake-up of another
@@ -62,6 +63,8 @@ interface ThreadLoad {
   readonly unstarted: PlacedStep[];
   /** Its event loop was busy all the time since it was last looked at; when that was, and what it read. */
   busy: boolean;
+  /** It was executing a step's code as it was last considered: in a turn now, not waiting for work. */
+  executing: boolean;
   lookedAt: number;
   looked: EventLoopUtilization | undefined;
 }
@@ -72,6 +75,8 @@ export interface StepBalancerOptions {
   readonly accepts: (threadId: number) => boolean;
   /** A thread's event loop's idle and active time since it started. */
   readonly eventLoopOf: (threadId: number) => EventLoopUtilization | undefined;
+  /** Whether a thread is executing a step's code at this moment, not waiting in its event loop. */
+  readonly executingStep: (threadId: number) => boolean;
 }
 
 export class StepBalancer {
@@ -96,6 +101,7 @@ export class StepBalancer {
       if (load.steps >= this.options.tasksPerThread || this.stalled(load, now)) continue;
       owed(load);
       this.lookAt(worker.id, load, now);
+      load.executing = this.options.executingStep(worker.id);
       if (bestLoad === undefined || better(load, bestLoad, step.cpuMs)) [best, bestLoad] = [worker, load];
     }
     if (best === null || bestLoad === undefined) return null;
@@ -127,7 +133,16 @@ export class StepBalancer {
     if (!load)
       this.loads.set(
         threadId,
-        (load = { steps: 0, computing: [], owedCpuMs: 0, unstarted: [], busy: false, lookedAt: 0, looked: undefined }),
+        (load = {
+          steps: 0,
+          computing: [],
+          owedCpuMs: 0,
+          unstarted: [],
+          busy: false,
+          executing: false,
+          lookedAt: 0,
+          looked: undefined,
+        }),
       );
     return load;
   }
@@ -170,7 +185,11 @@ function owed(load: ThreadLoad): void {
 /** Whether `a` is a better thread than `b` for a step computing `cpuMs`. */
 function better(a: ThreadLoad, b: ThreadLoad, cpuMs: number): boolean {
   if (a.owedCpuMs !== b.owedCpuMs) return a.owedCpuMs < b.owedCpuMs;
-  if (a.busy !== b.busy) return !a.busy;
+  // Busy by its loop since last looked at, or in a step's code right now. The loop's share alone spans the time since
+  // the last look, the idle part before a hang included: beside busy cores, a thread hung for tens of ms still read
+  // below BUSY_UTILIZATION, and took new orders' steps, unstarted until the hung step's deadline ended it (504).
+  const [aBusy, bBusy] = [a.busy || a.executing, b.busy || b.executing];
+  if (aBusy !== bBusy) return !aBusy;
   if (cpuMs > 0) return a.steps < b.steps;
   return packingRank(a) < packingRank(b);
 }

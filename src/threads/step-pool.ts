@@ -51,6 +51,8 @@ export interface StepPoolOptions<TakenBack> {
   readonly workerSetup: WorkerSetup;
   /** Give back the shared memory a dead thread held (tracker share, courier slots). */
   readonly reclaim: (threadId: number) => TakenBack;
+  /** Whether a thread is executing a step's code at this moment, not waiting in its event loop (the tracker's mark). */
+  readonly executingStep: (threadId: number) => boolean;
   readonly onThreadExit: (exit: ThreadExit<TakenBack>) => void;
   /** A step sent the payment provider a request. */
   readonly onLedgerRequest: (request: LedgerRequest) => void;
@@ -91,6 +93,7 @@ export class StepPool<TakenBack> {
       // Piscina's own threads, less those doomed: one may be offered before the registry tracks it (a microtask later).
       accepts: (threadId) => !this.registry.isDoomed(threadId),
       eventLoopOf: (threadId) => this.registry.eventLoopOf(threadId),
+      executingStep: options.executingStep,
     });
     this.piscina = new Piscina({
       ...stepWorkerEntry(options.workerFile),

@@ -190,8 +190,8 @@ describe('a thread hung by a step, among threads that keep up', () => {
       const ranOn = (body.steps ?? []).map((step) => ({ thread: step.thread_id, attempts: step.attempts ?? 1 }));
       expect(ranOn.filter(({ thread, attempts }) => thread === hung || attempts > 1)).toEqual([]);
       // A step left on the hung thread would wait for its termination: the hung order's 5 s deadline and the grace
-      // period. One written to it before it was seen not reading is taken back after half a second: with the orders'
-      // 50 ms, 1.5 s leaves a busy machine most of a second, and is far below the hang.
+      // period (beside four busy loops two orders did, 504). The balancer sends none to a thread in a step's code
+      // (src/threads/step-balancer.ts): with the orders' 50 ms, 1.5 s leaves a busy machine most of a second.
       expect(ms).toBeLessThan(1500);
     }
     expect((await hanging).status).toBe(504);
