@@ -49,6 +49,8 @@ export class StepTracker {
   readonly buffer: SharedArrayBuffer;
   readonly shards: number;
   private readonly words: Int32Array;
+  /** Where each thread's shard was last found (main thread): checked by its owner word before it is read. */
+  private readonly shardBaseOf = new Map<number, number>();
 
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -83,14 +85,21 @@ export class StepTracker {
     return undefined;
   }
 
-  /** Main thread: whether a thread is executing a step's code at this moment (ON_CPU), not waiting in its loop. */
+  /**
+   * Main thread: whether a thread is executing a step's code at this moment (ON_CPU), not waiting in its loop. Asked
+   * for every thread at each step's placement: the thread's shard is remembered, and looked for again only once
+   * another thread holds it.
+   */
   executingOn(threadId: number): boolean {
-    for (let s = 0; s < this.shards; s++) {
-      const base = s * WORDS_PER_SHARD;
-      if (Atomics.load(this.words, base + OWNER) === threadId)
-        return Atomics.load(this.words, base + ON_CPU) !== NO_CELL;
+    let base = this.shardBaseOf.get(threadId);
+    if (base === undefined || Atomics.load(this.words, base + OWNER) !== threadId) {
+      base = undefined;
+      for (let s = 0; s < this.shards && base === undefined; s++)
+        if (Atomics.load(this.words, s * WORDS_PER_SHARD + OWNER) === threadId) base = s * WORDS_PER_SHARD;
+      if (base === undefined) return false;
+      this.shardBaseOf.set(threadId, base);
     }
-    return false;
+    return Atomics.load(this.words, base + ON_CPU) !== NO_CELL;
   }
 
   /** Main thread: the kernel's id of a thread, or undefined if it holds no shard or could not tell its id. */
@@ -140,6 +149,7 @@ export class StepTracker {
    * thread never claimed one (it died before running any step).
    */
   reclaim(threadId: number): ReclaimedShard | undefined {
+    this.shardBaseOf.delete(threadId);
     for (let s = 0; s < this.shards; s++) {
       const base = s * WORDS_PER_SHARD;
       if (Atomics.load(this.words, base + OWNER) !== threadId) continue;
