@@ -78,36 +78,35 @@ export class StepTracker {
 
   /** Main thread: the progress count of a thread, or undefined if it holds no shard (it has run no step yet). */
   progressOf(threadId: number): number | undefined {
-    for (let s = 0; s < this.shards; s++) {
-      const base = s * WORDS_PER_SHARD;
-      if (Atomics.load(this.words, base + OWNER) === threadId) return Atomics.load(this.words, base + PROGRESS);
-    }
-    return undefined;
+    const base = this.shardOf(threadId);
+    return base === undefined ? undefined : Atomics.load(this.words, base + PROGRESS);
   }
 
-  /**
-   * Main thread: whether a thread is executing a step's code at this moment (ON_CPU), not waiting in its loop. Asked
-   * for every thread at each step's placement: the thread's shard is remembered, and looked for again only once
-   * another thread holds it.
-   */
+  /** Main thread: whether a thread is executing a step's code at this moment (ON_CPU), not waiting in its loop. */
   executingOn(threadId: number): boolean {
-    let base = this.shardBaseOf.get(threadId);
-    if (base === undefined || Atomics.load(this.words, base + OWNER) !== threadId) {
-      base = undefined;
-      for (let s = 0; s < this.shards && base === undefined; s++)
-        if (Atomics.load(this.words, s * WORDS_PER_SHARD + OWNER) === threadId) base = s * WORDS_PER_SHARD;
-      if (base === undefined) return false;
-      this.shardBaseOf.set(threadId, base);
-    }
-    return Atomics.load(this.words, base + ON_CPU) !== NO_CELL;
+    const base = this.shardOf(threadId);
+    return base !== undefined && Atomics.load(this.words, base + ON_CPU) !== NO_CELL;
   }
 
   /** Main thread: the kernel's id of a thread, or undefined if it holds no shard or could not tell its id. */
   kernelThreadIdOf(threadId: number): number | undefined {
+    const base = this.shardOf(threadId);
+    return base === undefined ? undefined : Atomics.load(this.words, base + KERNEL_TID) || undefined;
+  }
+
+  /**
+   * Main thread: where a thread's shard begins, or undefined if it holds none. Asked for every thread at each step's
+   * placement (executingOn): the place is remembered, checked by its owner word, and looked for again only once
+   * another thread holds it.
+   */
+  private shardOf(threadId: number): number | undefined {
+    const known = this.shardBaseOf.get(threadId);
+    if (known !== undefined && Atomics.load(this.words, known + OWNER) === threadId) return known;
     for (let s = 0; s < this.shards; s++) {
       const base = s * WORDS_PER_SHARD;
-      if (Atomics.load(this.words, base + OWNER) === threadId)
-        return Atomics.load(this.words, base + KERNEL_TID) || undefined;
+      if (Atomics.load(this.words, base + OWNER) !== threadId) continue;
+      this.shardBaseOf.set(threadId, base);
+      return base;
     }
     return undefined;
   }
