@@ -147,8 +147,8 @@ function appDependencies(
     poolQueued: engine.poolQueued,
     recordsMaxBytes: config.orderRecordsMaxBytes,
     recordsBytes: () => records.estimatedBytes?.(),
-    // Lateness a flood causes — keyless, or a client's shed for it — is not the orders' to pay for: shedding them would
-    // not make the loop any less late.
+    // Lateness a flood causes — keyless, or a client's shed or refused over its budget for it — is not the orders' to
+    // pay for: shedding them would not make the loop any less late.
     loopLateMs: () => (unauthenticated?.flooding || clientLoad?.flooding ? 0 : loop.lateMs),
     configured: config.clientTiers.values(),
   });
@@ -208,7 +208,12 @@ function appDependencies(
         }
       : {}),
     ...(clientRequestRateLimitOf(config) > 0
-      ? { requestBudget: { limiter: rateLimiter(config, log, 'requests') } }
+      ? {
+          requestBudget: {
+            limiter: rateLimiter(config, log, 'requests'),
+            ...(clientLoad ? { limited: () => clientLoad.refusedOverBudget() } : {}),
+          },
+        }
       : {}),
     ...(clientLoad ? { clientLoad } : {}),
   };

@@ -118,4 +118,14 @@ describe("a client's share of a late event loop", () => {
     // heavy's floor: 4/5 of the last second's requests; 70% is within it.
     expect(send('heavy', 10)).toBe(0);
   });
+
+  it("counts a client's requests refused over its budget as a flood for three seconds: its waves make the loop late while none is shed", () => {
+    const { load, at } = loadOf();
+    expect(load.flooding).toBe(false);
+    load.refusedOverBudget();
+    at(2999);
+    expect(load.flooding).toBe(true);
+    at(3000);
+    expect(load.flooding).toBe(false);
+  });
 });

@@ -61,9 +61,23 @@ export class ClientLoad {
     this.windowStart = now();
   }
 
-  /** Whether a client was shed lately: the loop's lateness is a client's flood, not the orders' to pay for. */
+  /**
+   * Whether a client was shed lately, or refused over its request budget: the loop's lateness is a client's flood, not
+   * the orders' to pay for.
+   */
   get flooding(): boolean {
     return this.now() - this.lastShedAt < FLOOD_MEMORY_MS;
+  }
+
+  /**
+   * A request of a keyed client was refused over its budget (CLIENT_REQUEST_RATE_LIMIT). Held to its second's end, a
+   * flood's refused requests are answered in waves a second apart and sent again at once: each wave arrives while the
+   * loop, idle since the last, is on time, so none is shed here, and the wave then makes the loop late for whatever
+   * waits behind it. Without this, that lateness went to the tiers, and another client's order was shed by tier (1 of
+   * 25, the loop 99 ms late against a ceiling of 90).
+   */
+  refusedOverBudget(): void {
+    this.lastShedAt = this.now();
   }
 
   /**
