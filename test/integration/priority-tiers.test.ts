@@ -82,7 +82,7 @@ describe('a free flood past capacity', () => {
 
 describe('a free flood past capacity with the per-client caps and floors off (CLIENT_MAX_SHARE=1)', () => {
   it(
-    'leaves the critical client every order answered 200, its median within 1.2× of alone: the headroom above 70% of the orders in flight and of the couriers is its tier’s',
+    'leaves the critical client every order answered 200, its median within 1.5× of alone: the headroom above 70% of the orders in flight and of the couriers is its tier’s',
     { timeout: 60_000 },
     async () => {
       const { vip, thrift } = await serve(TIERED, undefined, 1);
@@ -90,8 +90,11 @@ describe('a free flood past capacity with the per-client caps and floors off (CL
       console.log('caps off:', JSON.stringify({ alone, beside, free }));
       // Without tiers: the flood holds all of MAX_INFLIGHT, and the critical client's orders are shed with it.
       expect(beside.ok).toBe(1);
-      // Without the couriers' headroom the flood's steps held all 5, and each critical order waited for one to end.
-      expect(beside.medianMs / alone.medianMs).toBeLessThanOrEqual(1.2);
+      // Without the couriers' headroom the flood's steps held all 5, and each critical order waited for one to end:
+      // 1.95x. With it, a free step aged to critical (1 s waited) may still take a slot of the headroom, and a critical
+      // order then waits for one to end, up to a step's 300 ms, by design (src/fairness/tiers.ts): 0.99-1.23x in 30
+      // runs, 1.22x on a quiet machine. The bound the free flood's test with the caps on has.
+      expect(beside.medianMs / alone.medianMs).toBeLessThanOrEqual(1.5);
       expect(free.shedNamingTier).toBeGreaterThan(0);
       expect(free.shedMessage).toMatch(/^tier free is shed: \d+ orders are in flight/);
     },
