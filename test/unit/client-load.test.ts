@@ -128,4 +128,16 @@ describe("a client's share of a late event loop", () => {
     at(3000);
     expect(load.flooding).toBe(false);
   });
+
+  it('never sheds a client whose requests are too few to make the loop late, however much of them it sent', () => {
+    const { send, late } = loadOf(4);
+    // Three clients whose orders wait long (a few requests each), and one sending 10 cheap orders a second.
+    for (const busy of ['a', 'b', 'c']) send(busy, 3);
+    send('victim', 50);
+    // A busy machine's lateness by the clock.
+    late(100, 5);
+    expect(send('victim', 10)).toBe(0);
+    // A flood of the same share is shed.
+    expect(send('victim', 200)).toBeGreaterThan(0);
+  });
 });

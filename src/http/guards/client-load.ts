@@ -15,7 +15,8 @@
  * client that exists sent none: a victim's requests wait unread behind a
  * flood's, and are not there to be counted), shed only past half as much
  * again (SHED_BEYOND), so that clients of about the same load are not shed
- * by turns for the noise between them; never while a client is alone
+ * by turns for the noise between them, and only once its requests are enough
+ * to make the loop late (SHED_FROM); never while a client is alone
  * (nobody else's orders wait behind its requests but its own, and the tiers
  * decide those). Late: LOOP_LATE_MS, below the reads' own line
  * (src/http/guards/late-reads.ts: 50 ms, every client's reads) and the
@@ -28,6 +29,13 @@ import { floorOf, NEWCOMER_WEIGHT } from '../../fairness/fair-share.js';
 export const LOOP_LATE_MS = 30;
 /** Past how much of its floor of the last second's requests a client is shed. */
 const SHED_BEYOND = 1.5;
+/**
+ * Fewer requests than this in the last second and a client is never shed, whatever its share: at the main thread's
+ * quarter of a millisecond or so a request, 100 take 25 ms of a second, too little to make the loop 30 ms late. Where
+ * the other clients' orders wait long (for couriers their steps hold), a client sending 10 cheap orders a second sent
+ * most of the requests, and was shed while a busy machine kept the loop late by the clock.
+ */
+const SHED_FROM = 100;
 const WINDOW_MS = 1000;
 /** The requests no key identifies, counted as one client's: a name no client has (CLIENT_NAME). */
 const KEYLESS = '(no key)';
@@ -109,7 +117,7 @@ export class ClientLoad {
     const held = count + 1 + (this.previous.get(client) ?? 0) * before;
     const total = this.currentTotal + this.previousTotal * before;
     const floor = floorOf(total, this.weightOf(client), this.weightsTogether + newcomer);
-    if (held <= SHED_BEYOND * floor) return false;
+    if (held < SHED_FROM || held <= SHED_BEYOND * floor) return false;
     this.lastShedAt = now;
     return true;
   }
