@@ -26,6 +26,11 @@ afterAll(async () => {
 
 describe('POST /order', () => {
   it('runs all three steps at once: 200, durations near 150/200/100 ms', async () => {
+    // The control, on this machine as it is now: the round trip of an order whose steps take no time, once the
+    // service's first order has compiled the way (that first one, the file's, took 582 ms beside four busy loops).
+    const instant = (): Record<string, unknown> => orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } });
+    await svc.order(instant());
+    const overhead = (await svc.order(instant())).ms;
     const { status, body, ms } = await svc.order(orderBody({ order_id: 'o1' }));
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'ok', order_id: 'o1' });
@@ -41,9 +46,12 @@ describe('POST /order', () => {
       // A sleep's timer fires late on a starved CPU: 109 ms late once with two busy loops beside the suite (80 failed).
       expect(steps[name]!.duration_ms).toBeLessThan(expected + 150);
     }
-    // In parallel: the slowest step, not the sum — of the durations as they ran, so that a late timer counts in both.
-    const sum = STEP_NAMES.reduce((total, name) => total + steps[name]!.duration_ms, 0);
-    expect(ms).toBeLessThan(sum - 100);
+    // In parallel: the slowest step and the control's overhead, less than halfway to the sum that steps one after
+    // another would take (250 ms more) — of the durations as they ran, so that a late timer counts in both.
+    const durations = STEP_NAMES.map((name) => steps[name]!.duration_ms);
+    const slowest = Math.max(...durations);
+    const sum = durations.reduce((total, duration) => total + duration, 0);
+    expect(ms).toBeLessThan(slowest + overhead + (sum - slowest) / 2);
     expectWorkerThreads(body, THREADS);
   });
 
