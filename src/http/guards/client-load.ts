@@ -52,7 +52,8 @@ export class ClientLoad {
   /** The clients in either window, and their weights together: kept as they come, counted again each window. */
   private clients = 0;
   private weightsTogether = 0;
-  private lastShedAt = -Infinity;
+  /** When a client was last shed, or refused over its budget: its flood seen. */
+  private floodSeenAt = -Infinity;
 
   constructor(
     /**
@@ -74,7 +75,7 @@ export class ClientLoad {
    * the orders' to pay for.
    */
   get flooding(): boolean {
-    return this.now() - this.lastShedAt < FLOOD_MEMORY_MS;
+    return this.now() - this.floodSeenAt < FLOOD_MEMORY_MS;
   }
 
   /**
@@ -85,7 +86,7 @@ export class ClientLoad {
    * 25, the loop 99 ms late against a ceiling of 90).
    */
   refusedOverBudget(): void {
-    this.lastShedAt = this.now();
+    this.floodSeenAt = this.now();
   }
 
   /**
@@ -115,10 +116,11 @@ export class ClientLoad {
     // The last second: this window, and the part of the one before that is still in it.
     const before = Math.max(0, 1 - (now - this.windowStart) / WINDOW_MS);
     const held = count + 1 + (this.previous.get(client) ?? 0) * before;
+    if (held < SHED_FROM) return false;
     const total = this.currentTotal + this.previousTotal * before;
     const floor = floorOf(total, this.weightOf(client), this.weightsTogether + newcomer);
-    if (held < SHED_FROM || held <= SHED_BEYOND * floor) return false;
-    this.lastShedAt = now;
+    if (held <= SHED_BEYOND * floor) return false;
+    this.floodSeenAt = now;
     return true;
   }
 
