@@ -5,7 +5,7 @@
  * every response.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { captureLog } from '../support/log-capture.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
@@ -47,7 +47,7 @@ afterAll(async () => {
 
 /** A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says. */
 const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
-  rawReadFollowingRetryAfter(svc.url, { method: 'GET', path, headers });
+  rawRequestFollowingRetryAfter(svc.url, { method: 'GET', path, headers });
 const post = (body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> =>
   rawRequest(svc.url, { headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(body) });
 const kindOf = (response: RawResponse): string | undefined =>

@@ -241,7 +241,7 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(
       // An event still owed to an endpoint is never forgotten, however old. The endpoint the test before registered for
       // globex went with its receiver: any of its deliveries still owed when it stopped would keep globex's first
       // events here. Deleted, its deliveries go with it.
-      for (const status of await removeWebhooks(a.url, GLOBEX)) expect(status).toBe(204);
+      await removeWebhooks(a.url, GLOBEX);
       const orders = Array.from({ length: 3 }, () => freshOrder({ delay_ms: INSTANT }));
       for (const body of orders) expect(await postOrder(a, body, GLOBEX)).toBe(200);
       // The feed as it reads once the three are in it: a transaction still open holds newer events back a while.

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
 import {
@@ -77,7 +77,7 @@ async function receiver(): Promise<Receiver> {
 
 /** A request as a client's: a read turned away for a while (503, Retry-After) is asked again when it says. */
 const call = (svc: TestService, method: string, path: string, key: string, body?: unknown): Promise<RawResponse> =>
-  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(svc.url, {
+  (method === 'GET' ? rawRequestFollowingRetryAfter : rawRequest)(svc.url, {
     method,
     path,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

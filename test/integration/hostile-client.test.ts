@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '../../src/composition/service.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
-import { rawReadFollowingRetryAfter, rawRequest } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { converse, parseReply } from '../support/raw-socket.js';
 import { startTestService, TEST_CONFIG, type TestService } from '../support/service.js';
@@ -531,7 +531,7 @@ describe('what a hostile client found', () => {
     'GET /orders/%s (malformed percent-encoding) is 400 bad_request, and no error line',
     async (id) => {
       const before = errorLines().length;
-      const response = await rawReadFollowingRetryAfter(svc.url, { method: 'GET', path: `/orders/${id}` });
+      const response = await rawRequestFollowingRetryAfter(svc.url, { method: 'GET', path: `/orders/${id}` });
       expect(response.status).toBe(400);
       expect((response.json() as ErrorAnswer).error.kind).toBe('bad_request');
       expect(errorLines()).toHaveLength(before);

@@ -11,7 +11,7 @@ import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { openApiDocument } from '../../src/http/openapi/openapi.js';
 import { PROBLEM_TYPE_BASE } from '../../src/http/wire/problem-details.js';
 import { compiledFixture } from '../support/compiled.js';
-import { rawReadFollowingRetryAfter, rawRequest, readFollowingRetryAfter, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, readFollowingRetryAfter, type RawResponse } from '../support/http.js';
 import { converse, parseReply } from '../support/raw-socket.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';
@@ -230,10 +230,10 @@ describe('caching', () => {
   });
 
   it('/openapi.json has an ETag, answers 304 to it, and is compressed for a client that accepts it', async () => {
-    const first = await rawReadFollowingRetryAfter(svc.url, { method: 'GET', path: '/openapi.json' });
+    const first = await rawRequestFollowingRetryAfter(svc.url, { method: 'GET', path: '/openapi.json' });
     const etag = String(first.headers['etag']);
     expect(etag).toMatch(/^"[\w-]+"$/);
-    const again = await rawReadFollowingRetryAfter(svc.url, {
+    const again = await rawRequestFollowingRetryAfter(svc.url, {
       method: 'GET',
       path: '/openapi.json',
       headers: { 'if-none-match': etag },
@@ -241,7 +241,7 @@ describe('caching', () => {
     expect(again.status).toBe(304);
     expect(again.text).toBe('');
     expect(again.headers['etag']).toBe(etag);
-    const stale = await rawReadFollowingRetryAfter(svc.url, {
+    const stale = await rawRequestFollowingRetryAfter(svc.url, {
       method: 'GET',
       path: '/openapi.json',
       headers: { 'if-none-match': '"another"' },
@@ -269,8 +269,8 @@ describe('order_id', () => {
 describe('HEAD', () => {
   it("is served wherever GET is, with GET's status and headers and no body", async () => {
     for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/threads', '/admin/dependencies']) {
-      const get = await rawReadFollowingRetryAfter(svc.url, { method: 'GET', path });
-      const head = await rawReadFollowingRetryAfter(svc.url, { method: 'HEAD', path });
+      const get = await rawRequestFollowingRetryAfter(svc.url, { method: 'GET', path });
+      const head = await rawRequestFollowingRetryAfter(svc.url, { method: 'HEAD', path });
       expect(head.status, path).toBe(get.status);
       expect(head.text, path).toBe('');
       expect(head.headers['content-type'], path).toBe(get.headers['content-type']);

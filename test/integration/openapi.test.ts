@@ -16,7 +16,7 @@ import { openApiDocument } from '../../src/http/openapi/openapi.js';
 import { compiledFixture } from '../support/compiled.js';
 import { useDurableStores } from '../support/durable-stores.js';
 import { openEventStream } from '../support/event-stream.js';
-import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { orderBody } from '../support/orders.js';
 import { POSTGRES_UNAVAILABLE, sql } from '../support/postgres.js';
 import { startOtlpReceiver } from '../support/otlp-receiver.js';
@@ -157,7 +157,7 @@ describe('real responses', () => {
   const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) =>
     rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   // A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says.
-  const get = (service: TestService, path: string) => rawReadFollowingRetryAfter(service.url, { method: 'GET', path });
+  const get = (service: TestService, path: string) => rawRequestFollowingRetryAfter(service.url, { method: 'GET', path });
 
   beforeAll(async () => {
     svc = await startTestService({ config: { orderTimeoutMs: 300, maxInflight: 2 } });

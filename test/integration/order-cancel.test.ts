@@ -6,7 +6,7 @@
  * admin's; and a cancel racing the order's own end never leaves money taken.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
@@ -38,7 +38,7 @@ interface Status {
 
 /** A GET turned away 503 with Retry-After (the loop late) is asked again when it says, as a client does. */
 const call = (method: string, path: string, key: string): Promise<RawResponse> =>
-  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(svc.url, {
+  (method === 'GET' ? rawRequestFollowingRetryAfter : rawRequest)(svc.url, {
     method,
     path,
     headers: { authorization: `Bearer ${key}` },

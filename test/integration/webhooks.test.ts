@@ -8,7 +8,7 @@
  * never shows another client's events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawReadFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
+import { rawRequestFollowingRetryAfter, rawRequest, type RawResponse } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog } from '../support/log-capture.js';
 import { orderBody } from '../support/orders.js';
@@ -66,7 +66,7 @@ async function receiver(): Promise<Receiver> {
 
 /** A request as a client's: a read turned away for a while (503, Retry-After) is asked again when it says. */
 const call = (method: string, path: string, key: string, body?: unknown, url: URL = svc.url): Promise<RawResponse> =>
-  (method === 'GET' ? rawReadFollowingRetryAfter : rawRequest)(url, {
+  (method === 'GET' ? rawRequestFollowingRetryAfter : rawRequest)(url, {
     method,
     path,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

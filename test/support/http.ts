@@ -89,7 +89,7 @@ export async function readFollowingRetryAfter(url: URL, init?: RequestInit): Pro
 }
 
 /** rawRequest's answer, asked again as readFollowingRetryAfter asks. */
-export async function rawReadFollowingRetryAfter(base: URL, request: RawRequest): Promise<RawResponse> {
+export async function rawRequestFollowingRetryAfter(base: URL, request: RawRequest): Promise<RawResponse> {
   return followingRetryAfter(
     () => rawRequest(base, request),
     (response) => {

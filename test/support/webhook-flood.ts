@@ -8,7 +8,7 @@
  */
 import { freshOrder, VICTIM_PREFIX, type Sender } from '../../load/lib/client-scenarios.js';
 import { floodFrom } from '../../load/lib/flood.js';
-import { rawRequest } from './http.js';
+import { rawRequestFollowingRetryAfter } from './http.js';
 import { pause } from './wait.js';
 import {
   startFailingReceiver,
@@ -51,8 +51,13 @@ export interface FloodOptions {
   readonly settleMs?: number;
 }
 
+/**
+ * The webhook registered as a client following Retry-After does: right after a flood of its orders, the client's
+ * requests are shed while the loop runs late (src/http/guards/client-load.ts), and an endpoint left registered
+ * counts against the next flood's WEBHOOKS_PER_CLIENT.
+ */
 export async function registerWebhook(url: URL, key: string, target: string): Promise<{ id: string; secret: string }> {
-  const response = await rawRequest(url, {
+  const response = await rawRequestFollowingRetryAfter(url, {
     method: 'POST',
     path: '/webhooks',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -62,16 +67,18 @@ export async function registerWebhook(url: URL, key: string, target: string): Pr
   return response.json() as { id: string; secret: string };
 }
 
-/** Every endpoint `key`'s client has, deleted; each DELETE's status, in turn. */
-export async function removeWebhooks(url: URL, key: string): Promise<number[]> {
+/** Every endpoint `key`'s client has, deleted, each asked as registerWebhook asks: how many. */
+export async function removeWebhooks(url: URL, key: string): Promise<number> {
   const headers = { authorization: `Bearer ${key}` };
-  const { webhooks } = (await rawRequest(url, { method: 'GET', path: '/webhooks', headers })).json() as {
-    webhooks: Array<{ id: string }>;
-  };
-  const statuses: number[] = [];
-  for (const { id } of webhooks)
-    statuses.push((await rawRequest(url, { method: 'DELETE', path: `/webhooks/${id}`, headers })).status);
-  return statuses;
+  const listed = await rawRequestFollowingRetryAfter(url, { method: 'GET', path: '/webhooks', headers });
+  if (listed.status !== 200) throw new Error(`listing the webhooks: ${listed.status} ${listed.text}`);
+  const { webhooks } = listed.json() as { webhooks: Array<{ id: string }> };
+  for (const { id } of webhooks) {
+    const path = `/webhooks/${id}`;
+    const deleted = await rawRequestFollowingRetryAfter(url, { method: 'DELETE', path, headers });
+    if (deleted.status !== 204) throw new Error(`deleting ${path}: ${deleted.status} ${deleted.text}`);
+  }
+  return webhooks.length;
 }
 
 export async function failingEndpointsFlood(
