@@ -29,7 +29,7 @@ export type { PoolFigures, RunningState } from './metrics/thread-metrics.js';
  * otherwise keep it busy and the orders waiting; see the README). Prometheus
  * scrapes every 15 s or so: a value 200 ms old is as good as a fresh one.
  */
-const EXPOSITION_REUSE_MS = 200;
+export const EXPOSITION_REUSE_MS = 200;
 
 export class ServiceMetrics implements OrderObserver {
   readonly registry = new Registry();

@@ -10,7 +10,7 @@ import { expectAtRest } from '../support/leaks.js';
 import { readFollowingRetryAfter } from '../support/http.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { growth, parseSamples } from '../support/prometheus.js';
+import { growth, scrapeSettled } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -232,7 +232,7 @@ describe('a refund that fails', () => {
       }),
     );
     for (const { status } of await Promise.all(refused.map((order) => service.order(order)))) expect(status).toBe(500);
-    const scrape = async () => parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+    const scrape = () => scrapeSettled(service.url);
     expect((await scrape()).get('money_at_risk')).toBe(200);
     // Past their time to live; an order that ends sweeps the records that expired.
     await pause(1600);
@@ -299,7 +299,7 @@ describe('a refund that fails', () => {
 describe('under the Go stress mix', () => {
   it('leaves every order with its money where it belongs: taken for a 200, given back otherwise', async () => {
     const service = await start({ couriers: 4 });
-    const before = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+    const before = await scrapeSettled(service.url);
     const answered: Array<{ orderId: string; status: number; refunds: number }> = [];
     let next = 0;
     const client = async (): Promise<void> => {
@@ -320,7 +320,7 @@ describe('under the Go stress mix', () => {
       }
     };
     await Promise.all(Array.from({ length: 50 }, client));
-    const after = parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
+    const after = await scrapeSettled(service.url);
     for (const { orderId, status } of answered) {
       const { payment } = await orderStatus(service, orderId);
       expect({ orderId, net: payment.charged - payment.refunded }).toEqual({ orderId, net: status === 200 ? 1200 : 0 });

@@ -12,9 +12,9 @@ import { openEventStream } from '../support/event-stream.js';
 import { rawRequest, type RawResponse, readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { growth, parseSamples, type Samples } from '../support/prometheus.js';
+import { growth, scrapeSettled, type Samples } from '../support/prometheus.js';
 import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
-import { eventually, pause } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 import { DEPENDENCY_NAMES, type DependencyName } from '../../src/domain/dependencies.js';
 import { everyStep } from '../../src/domain/steps.js';
 
@@ -47,11 +47,7 @@ async function dependencies(svc: TestService): Promise<Record<string, Dependency
   return Object.fromEntries(list.map((dependency) => [dependency.dependency, dependency]));
 }
 
-/** The metrics, fresh: a scrape within 200 ms of another gets the same exposition. */
-async function scrape(svc: TestService): Promise<Samples> {
-  await pause(250);
-  return parseSamples(await (await fetch(new URL('/metrics', svc.url))).text());
-}
+const scrape = (svc: TestService): Promise<Samples> => scrapeSettled(svc.url);
 
 async function moneyOf(
   svc: TestService,

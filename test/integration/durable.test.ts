@@ -21,7 +21,7 @@ import {
   type RestartablePostgres,
   type TestPostgres,
 } from '../support/postgres.js';
-import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
+import { growth, sampleKey, type Samples, scrapeSettled } from '../support/prometheus.js';
 import { eventually, pause } from '../support/wait.js';
 import { readFollowingRetryAfter } from '../support/http.js';
 
@@ -89,9 +89,7 @@ async function health(target: ServerProcess): Promise<{
   return (await (await fetch(new URL('/healthz', target.url))).json()) as never;
 }
 
-async function scrape(target: ServerProcess): Promise<Samples> {
-  return parseSamples(await (await fetch(new URL('/metrics', target.url))).text());
-}
+const scrape = (target: ServerProcess): Promise<Samples> => scrapeSettled(target.url);
 
 /**
  * The provider's invariant for every order on record: its current run, if

@@ -9,7 +9,7 @@ import { everyStep, STEP_NAMES } from '../../src/domain/steps.js';
 import { postOrder, readFollowingRetryAfter } from '../support/http.js';
 import { expectAtRest } from '../support/leaks.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
+import { growth, sampleKey, scrapeSettled, type Samples } from '../support/prometheus.js';
 import { startTestService, type OrderResponse, type TestService } from '../support/service.js';
 import { eventually, pause } from '../support/wait.js';
 
@@ -25,9 +25,7 @@ async function start(config: Partial<Config> = {}): Promise<TestService> {
   return svc;
 }
 
-async function scrape(service: TestService): Promise<Samples> {
-  return parseSamples(await (await fetch(new URL('/metrics', service.url))).text());
-}
+const scrape = (service: TestService): Promise<Samples> => scrapeSettled(service.url);
 
 /** POST an order and keep the raw answer: status, body text and headers. */
 const post = (service: TestService, body: unknown, signal?: AbortSignal) => postOrder(service.url, body, signal);
@@ -268,12 +266,7 @@ describe('memory', () => {
       status: 503,
       body: { status: 'shedding' },
     });
-    // A scrape within 200 ms of a collection gets that collection's figures (src/observability/metrics.ts), and a
-    // flood shed at once may end that soon after the scrape before it: read as a scraper does, until the figures move.
-    const metrics = await eventually(
-      () => scrape(service),
-      (samples) => samples.get('orders_shed_total') !== beforeFlood.get('orders_shed_total'),
-    );
+    const metrics = await scrape(service);
     const since = (name: string): number => (metrics.get(name) ?? 0) - (beforeFlood.get(name) ?? 0);
     expect(since('orders_shed_total')).toBe(shed.length);
     // Charged once each: the flood's orders served, the victim's retry not again.

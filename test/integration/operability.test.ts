@@ -16,7 +16,7 @@ import { compiledFixture } from '../support/compiled.js';
 import { expectAtRest } from '../support/leaks.js';
 import { captureLog } from '../support/log-capture.js';
 import { orderBody, stepsOf } from '../support/orders.js';
-import { growth, parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
+import { growth, sampleKey, type Samples, scrapeSettled } from '../support/prometheus.js';
 import { startTestService, type TestService, type TestServiceOptions } from '../support/service.js';
 import { converse, parseReply } from '../support/raw-socket.js';
 import { eventually } from '../support/wait.js';
@@ -36,12 +36,7 @@ async function start(
   return svc;
 }
 
-async function scrape(service: TestService): Promise<Samples> {
-  const response = await fetch(new URL('/metrics', service.url));
-  expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toContain('text/plain');
-  return parseSamples(await response.text());
-}
+const scrape = (service: TestService): Promise<Samples> => scrapeSettled(service.url);
 
 const instant = { payment: 0, vendor: 0, courier: 0 };
 

@@ -19,7 +19,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../support/postgres.js';
-import { parseSamples, sampleKey, type Samples } from '../support/prometheus.js';
+import { sampleKey, type Samples, scrapeSettled } from '../support/prometheus.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const WARM_UP_MS = 400;
@@ -49,9 +49,8 @@ async function get(service: TestService, path: string, key?: string): Promise<Re
   return fetch(new URL(path, service.url), key ? { headers: { authorization: `Bearer ${key}` } } : {});
 }
 
-async function metrics(service: TestService, key?: string): Promise<Samples> {
-  return parseSamples(await (await get(service, '/metrics', key)).text());
-}
+const metrics = (service: TestService, key?: string): Promise<Samples> =>
+  scrapeSettled(service.url, key ? { authorization: `Bearer ${key}` } : {});
 
 /** Every sample of a client, by client: who the metrics know. */
 const clientsIn = (samples: Samples): Set<string> =>
