@@ -40,16 +40,17 @@ describe("a canceled step's thread, judged as its grace period ends", () => {
 
 /**
  * The judge over real cells, a real tracker and its real timers; the kernel's word is what `kernel` holds when asked
- * (undefined: it does not say), and the thread's progress moves while `moving`.
+ * (undefined: it does not say), `schedule` from the judge's first reading on, and the thread's progress moves while
+ * `moving`.
  */
-function judged(activity: StepActivity) {
+function judged(activity: StepActivity, schedule: Reading | undefined = at(0, 0, false)) {
   const cells = CancelCells.create(1);
   const tracker = StepTracker.create(1);
   const shard = tracker.claim(81);
   shard.enter();
   cells.markStarted(0);
   cells.setActivity(0, activity);
-  const kernel: { schedule: Reading | undefined; asked: number } = { schedule: at(0, 0, false), asked: 0 };
+  const kernel: { schedule: Reading | undefined; asked: number } = { schedule, asked: 0 };
   const terminated: { reason: string; culprit?: number }[] = [];
   const judge = new CanceledStepJudge(
     {
@@ -94,8 +95,9 @@ describe("the judge of a canceled step's thread, asking the kernel", () => {
   // cancellation was caught shown running, its thread taken off the CPU before the microseconds that end it, and
   // terminated as ignoring its cancellation.
   it('looks again at a step shown running while its thread has not run on: ended meanwhile, nothing is charged', async () => {
-    using subject = judged('running');
-    subject.kernel.schedule = at(5, 30, true);
+    // From the first reading on: set after it, the first period read as one in which the thread ran 5 ms, and a
+    // period in which the beats below had not yet moved its count (1 run in 20-50 beside busy cores) was charged.
+    using subject = judged('running', at(5, 30, true));
     await until(() => subject.kernel.asked >= 6);
     subject.cells.markFinished(0);
     await pause(40);
@@ -103,8 +105,7 @@ describe("the judge of a canceled step's thread, asking the kernel", () => {
   });
 
   it('charges a step still shown running once its thread ran on 5 ms more: its code waits on something of its own', async () => {
-    using subject = judged('running');
-    subject.kernel.schedule = at(5, 0, true);
+    using subject = judged('running', at(5, 0, true));
     await until(() => subject.kernel.asked >= 3);
     expect(subject.terminated).toEqual([]);
     subject.kernel.schedule = at(11, 0, true);
@@ -121,9 +122,8 @@ describe("the judge of a canceled step's thread, asking the kernel", () => {
   });
 
   it('judges a thread held off the CPUs again, and charges it once it stood still on a CPU', async () => {
-    using subject = judged('sleeping');
+    using subject = judged('sleeping', at(0, 0, true));
     subject.stopMoving();
-    subject.kernel.schedule = at(0, 0, true);
     await pause(30);
     subject.kernel.schedule = at(0, 25, true);
     await pause(60);
@@ -141,8 +141,7 @@ describe("the judge of a canceled step's thread, asking the kernel", () => {
   });
 
   it('charges as before where the kernel does not say', async () => {
-    using subject = judged('running');
-    subject.kernel.schedule = undefined;
+    using subject = judged('running', undefined);
     await until(() => subject.terminated.length > 0);
     expect(subject.terminated[0]).toMatchObject({ culprit: 0 });
   });
