@@ -11,7 +11,12 @@ import { DEFAULT_STEPS } from '../../src/composition/steps.js';
 import { openApiDocument } from '../../src/http/openapi/openapi.js';
 import { PROBLEM_TYPE_BASE } from '../../src/http/wire/problem-details.js';
 import { compiledFixture } from '../support/compiled.js';
-import { rawRequestFollowingRetryAfter, rawRequest, readFollowingRetryAfter, type RawResponse } from '../support/http.js';
+import {
+  rawRequestFollowingRetryAfter,
+  rawRequest,
+  readFollowingRetryAfter,
+  type RawResponse,
+} from '../support/http.js';
 import { converse, parseReply } from '../support/raw-socket.js';
 import { expectAtRest, expectOsThreadsBackTo, osThreadCount } from '../support/leaks.js';
 import { orderBody } from '../support/orders.js';

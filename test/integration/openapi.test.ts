@@ -157,7 +157,8 @@ describe('real responses', () => {
   const post = (service: TestService, body: unknown, headers: Record<string, string> = JSON_TYPE) =>
     rawRequest(service.url, { headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   // A read turned away 503 with Retry-After (the loop late beside busy cores) is asked again when it says.
-  const get = (service: TestService, path: string) => rawRequestFollowingRetryAfter(service.url, { method: 'GET', path });
+  const get = (service: TestService, path: string) =>
+    rawRequestFollowingRetryAfter(service.url, { method: 'GET', path });
 
   beforeAll(async () => {
     svc = await startTestService({ config: { orderTimeoutMs: 300, maxInflight: 2 } });
