@@ -376,7 +376,7 @@ export async function busyKeys(
     /** Each busy key's orders a second at most (keepSending's cap); uncapped by default. */
     perSecond?: number;
   } = {},
-): Promise<{ victim: VictimFigures }> {
+): Promise<{ victim: VictimFigures; answers: Answer[] }> {
   // Past the victim's window by a margin: the floods' processes start one after another, each its `ms` from then.
   const floods = busy.map((sender) =>
     floodFrom(sender, {
@@ -392,7 +392,7 @@ export async function busyKeys(
   const until = performance.now() + seconds * 1000;
   const victims = await sendAtRate(victim, rate, until, () => freshOrder(victimOrder, VICTIM_PREFIX));
   await Promise.all(floods.map((flood) => flood.figures));
-  return { victim: victimFigures(victims) };
+  return { victim: victimFigures(victims), answers: victims };
 }
 
 /**

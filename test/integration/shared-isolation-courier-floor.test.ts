@@ -3,15 +3,31 @@
  * threads: three busy keys holding couriers cannot take a fourth client's.
  * Their orders wait in their couriers rather than compute, so unlike the
  * other floors (shared-isolation-floors.test.ts, which runs alone) it runs
- * beside the rest of the suite: its bound, a median under 200 ms for 1 ms
- * orders, is against waits of ~0.6 s for a courier without the floor.
+ * beside the rest of the suite. What it bounds is the victim's wait for a
+ * courier, read from each order's own steps: its courier step against its
+ * payment and vendor steps, dispatched with it, which wait for a thread and
+ * for the machine as it does but never for a courier. Without the floor
+ * that wait was ~0.6 s; the order's whole latency is no measure of it,
+ * since on a busy machine most of it is spent before any step (1.7 s, with
+ * every step under 120 ms, beside four busy loops).
  */
 import { describe, expect, it } from 'vitest';
-import { busyKeys } from '../../load/lib/client-scenarios.js';
+import { type Answer, busyKeys } from '../../load/lib/client-scenarios.js';
 import { busyKeysPerTest } from '../support/busy-keys.js';
 
 const THREADS = 2;
 const serve = busyKeysPerTest(THREADS);
+
+/** How much longer an order's courier step took than the slower of its other two, which started with it. */
+function courierWaitMs({ body }: Answer): number {
+  const took = (name: string): number => body.steps?.find((step) => step.name === name)?.duration_ms ?? Number.NaN;
+  return took('courier') - Math.max(took('payment'), took('vendor'));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
 
 describe('shares are floors', () => {
   it(
@@ -22,17 +38,18 @@ describe('shares are floors', () => {
       const { busy, globex } = await serve({ couriers: 5, orderTimeoutMs: 5000 });
       // Past their first orders: floors hold for what is taken from then on, and a slot taken before a client was
       // active is not taken back from its step.
-      const { victim } = await busyKeys(busy, globex, {
+      const { victim, answers } = await busyKeys(busy, globex, {
         connections: 4,
         // 30 orders in 3 s (50 in 5 s before): without the floor each waited ~0.6 s for a courier to free.
         seconds: 3,
         settleMs: 3500,
         hog: { delay_ms: { payment: 1, vendor: 1, courier: 3000 } },
       });
-      console.log('the fourth client beside three keys holding couriers:', victim);
+      const courierWaits = answers.filter((answer) => answer.status === 200).map(courierWaitMs);
+      console.log('the fourth client beside three keys holding couriers:', victim, { courierWaits });
       expect(victim.ok).toBeGreaterThanOrEqual(0.9);
-      // Before: the busy keys held all five, one freed every ~0.6 s, and the victim's 1 ms orders waited for it.
-      expect(victim.medianMs).toBeLessThan(200);
+      // Before: the busy keys held all five, one freed every ~0.6 s, and the victim's 1 ms courier steps waited for it.
+      expect(median(courierWaits)).toBeLessThan(100);
     },
   );
 });
