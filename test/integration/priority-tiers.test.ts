@@ -128,8 +128,8 @@ describe('without overload', () => {
         // Both services at once, loaded in the same window: what else the machine does weighs on both alike. One after
         // the other, a full run on a slow machine moved the medians by a fifth between the two windows.
         const [plain, tiered] = await Promise.all([
-          lightLoad(untiered.vip, untiered.thrift, { seconds: 2 }),
-          lightLoad(both.vip, both.thrift, { seconds: 2 }),
+          lightLoad(untiered.vip, untiered.thrift),
+          lightLoad(both.vip, both.thrift),
         ]);
         console.log('light load:', JSON.stringify({ plain, tiered }));
         for (const side of ['a', 'b'] as const) {
