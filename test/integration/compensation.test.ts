@@ -228,12 +228,18 @@ describe('a refund that fails', () => {
         amount: 10,
         fail_step: 'vendor',
         fail_compensation: true,
-        delay_ms: { payment: 0, vendor: 0, courier: 0 },
+        delay_ms: { payment: 0, vendor: 20, courier: 0 },
       }),
     );
-    for (const { status } of await Promise.all(refused.map((order) => service.order(order)))) expect(status).toBe(500);
+    // The steps run at once: a vendor that fails before the payment charged cancels it, and nothing is at risk (503
+    // vendor_unavailable). Beside busy cores 1 of 20 came out so; each charged one is 500, its 10 at risk.
+    const answers = await Promise.all(refused.map((order) => service.order(order)));
+    const kinds = answers.map(({ status, body }) => `${status} ${body.error?.kind}`);
+    expect(kinds.filter((kind) => kind !== '500 compensation_failed' && kind !== '503 vendor_unavailable')).toEqual([]);
+    const atRisk = kinds.filter((kind) => kind === '500 compensation_failed').length;
+    expect(atRisk).toBeGreaterThan(0);
     const scrape = () => scrapeSettled(service.url);
-    expect((await scrape()).get('money_at_risk')).toBe(200);
+    expect((await scrape()).get('money_at_risk')).toBe(10 * atRisk);
     // Past their time to live; an order that ends sweeps the records that expired.
     await pause(1600);
     expect((await service.order(orderBody({ delay_ms: { payment: 0, vendor: 0, courier: 0 } }))).status).toBe(200);
