@@ -91,7 +91,13 @@ describe.skipIf(POSTGRES_UNAVAILABLE !== undefined)(`a step's external effect${P
           url,
           `SELECT step, fence, instance::text, answer FROM service_requests WHERE step = 'vendor' ORDER BY received_at`,
         );
-      const requests = await eventually(vendor, (rows) => rows.length === 2, { within: 10_000, every: 100 });
+      const requests = await eventually(vendor, (rows) => rows.length === 2, { within: 10_000, every: 100 }).catch(
+        async (error: unknown) => {
+          // What the paused instance did since it woke: its warnings and errors, and whether it still runs the order.
+          const health = await fetch(new URL('/healthz', paused.url)).then((response) => response.text(), String);
+          throw new Error(`${String(error)}; the paused instance: ${health}\n${paused.stdout.join('\n')}`);
+        },
+      );
       expect(requests).toMatchObject([
         { answer: 'applied', instance: survivorId },
         { answer: 'stale', instance: pausedId, fence: 0 },

@@ -515,11 +515,22 @@ describe('in open mode, connections that have not spoken yet', () => {
 describe('GET /metrics', () => {
   it('scrapes at once share one collection', async () => {
     const started = performance.now();
-    const scrapes = await Promise.all(
-      Array.from({ length: 8 }, () => fetch(new URL('/metrics', svc.url)).then((response) => response.text())),
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        fetch(new URL('/metrics', svc.url)).then(async (response) => ({
+          status: response.status,
+          text: await response.text(),
+        })),
+      ),
     );
+    // An answer other than the exposition differs from every other one: it would count as a collection.
+    expect(answers.filter(({ status }) => status !== 200).map(({ text }) => text.slice(0, 300))).toEqual([]);
+    const scrapes = answers.map(({ text }) => text);
     // One collection per 200 ms at most: on a slow machine the eight may span more than one.
-    expect(new Set(scrapes).size).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 200));
+    const elapsed = performance.now() - started;
+    expect(new Set(scrapes).size, `the eight in ${Math.round(elapsed)} ms`).toBeLessThanOrEqual(
+      1 + Math.floor(elapsed / 200),
+    );
     await pause(250);
     const later = await fetch(new URL('/metrics', svc.url)).then((response) => response.text());
     expect(later).not.toBe(scrapes[0]);
