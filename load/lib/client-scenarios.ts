@@ -160,6 +160,17 @@ export function victimFigures(answers: readonly Answer[], beside?: readonly Answ
   };
 }
 
+/**
+ * How much longer an answer's courier step took than the slower of its payment and vendor steps: its wait for a
+ * courier, when the three were asked to last alike. They are dispatched together and wait alike for a thread and for
+ * the machine, but only the courier step waits for a courier; so this is the wait a courier share bounds, where the
+ * order's latency also holds a busy machine's delays before any step. NaN for an answer without steps.
+ */
+export function courierWaitMs({ body }: Answer): number {
+  const took = (name: string): number => body.steps?.find((step) => step.name === name)?.duration_ms ?? Number.NaN;
+  return took('courier') - Math.max(took('payment'), took('vendor'));
+}
+
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -408,8 +419,15 @@ export async function couriersAcrossInstances(
   greedy: Sender,
   victim: Sender,
   { connections = 20, courierMs = 1900, rate = 5, seconds = 6, rounds = 1, settleMs = 3000, warmUpMs = 1500 } = {},
-): Promise<{ alone: VictimFigures; withHog: VictimFigures; greedy: VictimFigures }> {
-  const victimOrder = (): Record<string, unknown> => freshOrder({}, VICTIM_PREFIX);
+): Promise<{
+  alone: VictimFigures;
+  withHog: VictimFigures;
+  greedy: VictimFigures;
+  answers: { alone: readonly Answer[]; withHog: readonly Answer[] };
+}> {
+  // Three steps of one length, so that each answer tells its wait for a courier (courierWaitMs).
+  const victimOrder = (): Record<string, unknown> =>
+    freshOrder({ delay_ms: { payment: 100, vendor: 100, courier: 100 } }, VICTIM_PREFIX);
   const phaseMs = (seconds * 1000) / rounds;
   // Not counted: a fresh cluster's first orders open its connections and compile its code.
   await sendAtRate(victim, rate, performance.now() + warmUpMs, victimOrder);
@@ -431,6 +449,7 @@ export async function couriersAcrossInstances(
     alone: victimFigures(alone),
     withHog: victimFigures(withHog, hogAnswers),
     greedy: victimFigures(hogAnswers),
+    answers: { alone, withHog },
   };
 }
 

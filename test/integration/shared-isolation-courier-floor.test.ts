@@ -12,18 +12,12 @@
  * step under 120 ms, beside four busy loops).
  */
 import { describe, expect, it } from 'vitest';
-import { type Answer, busyKeys } from '../../load/lib/client-scenarios.js';
+import { busyKeys, courierWaitMs } from '../../load/lib/client-scenarios.js';
 import { percentile } from '../../load/lib/stats.js';
 import { busyKeysPerTest } from '../support/busy-keys.js';
 
 const THREADS = 2;
 const serve = busyKeysPerTest(THREADS);
-
-/** How much longer an order's courier step took than the slower of its other two, which started with it. */
-function courierWaitMs({ body }: Answer): number {
-  const took = (name: string): number => body.steps?.find((step) => step.name === name)?.duration_ms ?? Number.NaN;
-  return took('courier') - Math.max(took('payment'), took('vendor'));
-}
 
 describe('shares are floors', () => {
   it(
