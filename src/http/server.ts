@@ -256,8 +256,9 @@ export class HttpServer {
     }
   }
 
-  /** A response closed: its request is no longer being answered. */
+  /** A response closed: its request is no longer answered, nor arriving (the sweep would keep it up to 250 ms more). */
   private requestClosed(req: IncomingMessage): void {
+    this.arriving.delete(req);
     const socket = req.socket;
     const requests = this.requestsOf.get(socket);
     if (requests === req) this.requestsOf.delete(socket);
@@ -366,6 +367,11 @@ export class HttpServer {
 
   get draining(): boolean {
     return this.isDraining;
+  }
+
+  /** Requests the body sweep watches: never an answered one. */
+  get requestsArriving(): number {
+    return this.arriving.size;
   }
 
   /**
