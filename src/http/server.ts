@@ -256,9 +256,10 @@ export class HttpServer {
     }
   }
 
-  /** A response closed: its request is no longer answered, nor arriving (the sweep would keep it up to 250 ms more). */
+  /** A response closed: its request is no longer answered, nor arriving if its body is in (the sweep: 250 ms more). */
   private requestClosed(req: IncomingMessage): void {
-    this.arriving.delete(req);
+    // One answered before its body came (a 401) stays: a body trickling after it is still cut.
+    if (req.complete) this.arriving.delete(req);
     const socket = req.socket;
     const requests = this.requestsOf.get(socket);
     if (requests === req) this.requestsOf.delete(socket);
