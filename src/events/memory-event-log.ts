@@ -26,9 +26,13 @@ import { NEWCOMER_WEIGHT, turnOrder } from '../fairness/fair-share.js';
 import type { EventLog, FeedPage } from './event-log.js';
 import type { NewEvent, StoredEvent } from './order-event.js';
 
-/** A client's events, oldest first; the first `head` are gone (dropped in bulk, not one shift each). */
+/**
+ * A client's events, oldest first; the first `head` are gone (cut off in bulk, not one shift each), each slot let go
+ * as its event is dropped: held until the cut, up to EVENTS_MAX dropped events were kept, and marked by every
+ * collection of the old heap.
+ */
 interface ClientEvents {
-  events: StoredEvent[];
+  events: Array<StoredEvent | undefined>;
   head: number;
   /** The seq of the newest of its events that went to make room; 0 while none has. */
   lostThrough: number;
@@ -84,12 +88,12 @@ export class MemoryEventLog implements EventLog {
       if (events[middle]!.seq <= afterSeq) low = middle + 1;
       else high = middle;
     }
-    return gap ? { events: [], gap: true } : { events: events.slice(low, low + limit) };
+    return gap ? { events: [], gap: true } : { events: events.slice(low, low + limit) as StoredEvent[] };
   }
 
   async ofOrder(client: string, orderId: string): Promise<StoredEvent[]> {
     const mine = this.byClient.get(client);
-    return mine ? mine.events.slice(mine.head).filter((event) => event.orderId === orderId) : [];
+    return mine ? (mine.events.slice(mine.head) as StoredEvent[]).filter((event) => event.orderId === orderId) : [];
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {
@@ -128,7 +132,8 @@ export class MemoryEventLog implements EventLog {
     }
     const mine = fullest![1];
     // Kept while empty: what it lost is still to be told to its feed.
-    mine.lostThrough = mine.events[mine.head++]!.seq;
+    mine.lostThrough = mine.events[mine.head]!.seq;
+    mine.events[mine.head++] = undefined;
     this.kept--;
     if (mine.head === mine.events.length) {
       mine.events = [];

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../src/events/memory-event-log.js';
 import { EVENT_TYPES, type NewEvent } from '../../src/events/order-event.js';
@@ -47,6 +49,21 @@ describe('MemoryEventLog', () => {
     expect((await log.page('acme', [], 10)).events.map((event) => event.run)).toEqual([4, 5, 6]);
     expect((await log.page('acme', [3], 10)).events.map((event) => event.run)).toEqual([4, 5, 6]);
     expect((await log.page('other', [1], 10)).gap).toBeUndefined();
+  });
+
+  it('lets a dropped event go at once, not when the front it was dropped from is cut off in bulk', async () => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const log = new MemoryEventLog(2000);
+    // Made in a function of its own, so that nothing of this test's frame holds the event but the reference.
+    const dropped = ((): WeakRef<object> => new WeakRef(log.append([eventOf(0)])[0]!))();
+    // 500 dropped: under the 1,024 a front must pass to be cut off, so the array still has their slots.
+    for (let n = 1; n <= 2500; n++) log.append([eventOf(n)]);
+    expect(log.size).toBe(2000);
+    // A WeakRef holds its target until the job that made or read it is over.
+    await new Promise((resolve) => setImmediate(resolve));
+    collect();
+    expect(dropped.deref()).toBeUndefined();
   });
 
   it('drops its oldest without walking what it keeps: a walk crosses every event dropped since its table was rebuilt', async () => {
