@@ -370,7 +370,7 @@ export class HttpServer {
     return this.isDraining;
   }
 
-  /** Requests the body sweep watches: never an answered one. */
+  /** Requests the body sweep watches: an answered one only while its body is still to come. */
   get requestsArriving(): number {
     return this.arriving.size;
   }
