@@ -189,6 +189,13 @@ describe('the timeline in Postgres', () => {
         if (actor === 'admin') expect(body.canceled_by!.actor_key).toMatch(/^sha256:[0-9a-f]{12}$/);
         else expect(body.canceled_by).not.toHaveProperty('actor_key');
       }
+      // A cancel is answered once the run's end is recorded, told by the store's notice, not once the desk has let the
+      // run go: the answer to the desk's own write can come after that notice (orders_in_flight read 1 once, after the
+      // cancel's answer and a timeline read).
+      await eventually(
+        () => svc.health(),
+        (health) => health.orders_in_flight === 0,
+      );
       await expectAtRest(svc, 2);
     } finally {
       await svc.shutdown();
