@@ -14,7 +14,8 @@
  * busy most of its time can be. A sample that finds the loop busy at least
  * half the time since the last one (`performance.eventLoopUtilization`)
  * brings the pace back, so a loop that becomes busy is sampled at its pace
- * again within a second. With the line drawn at 2% busy, the timers of an
+ * again within a second: an idle loop's sample looks at its last SAMPLE_MS,
+ * from a look 20 ms before it (two wakes a second). With the line drawn at 2% busy, the timers of an
  * idle service were enough to cross it: it was sampled at its pace most of
  * the time, idle or at a few orders a second.
  *
@@ -142,6 +143,23 @@ export class LoopLateness {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.pace = ms;
+    if (ms === IDLE_SAMPLE_MS) {
+      // An idle loop is judged by its last SAMPLE_MS, as a loop at its pace is, not by its whole second: a loop that
+      // became busy in the second half of one was found busy less than half of it, and left idle for another second
+      // (at its pace again 1.4 s after its work began, and later on a busy machine).
+      this.timer = setTimeout(this.probe, IDLE_SAMPLE_MS - SAMPLE_MS);
+      this.timer.unref();
+      return;
+    }
+    this.sampleIn(ms);
+  }
+
+  private readonly probe = (): void => {
+    this.utilization = performance.eventLoopUtilization();
+    this.sampleIn(SAMPLE_MS);
+  };
+
+  private sampleIn(ms: number): void {
     this.expected = performance.now() + ms;
     this.waitedWhenSet = this.runQueue.waitedMs();
     this.timer = setTimeout(this.sample, ms);

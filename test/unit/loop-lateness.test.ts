@@ -68,6 +68,26 @@ describe('the loop lateness', () => {
     await idlePace(lateness);
   });
 
+  it('is sampled at its pace within a second of the loop becoming busy, late in an idle second as early', async () => {
+    const madeAt = performance.now();
+    loop = new LoopLateness();
+    const lateness = loop;
+    // Its first sample, 20 ms on, finds the loop idle: its next is a second after that.
+    await idlePace(lateness);
+    await pause(Math.max(0, madeAt + 620 - performance.now()));
+    const busyFrom = performance.now();
+    const busy = busyFor(2000);
+    await eventually(
+      async () => lateness.sampling,
+      (sampling) => sampling,
+      { within: 1900, every: 5 },
+    );
+    const atPaceAfterMs = performance.now() - busyFrom;
+    await busy;
+    // Before: judged by its whole idle second, busy less than half of it, and left idle for another: 1.4 s.
+    expect(atPaceAfterMs).toBeLessThan(1000);
+  });
+
   it('is sampled once a second while the loop is busy only a tenth of its time', async () => {
     loop = new LoopLateness();
     const lateness = loop;
