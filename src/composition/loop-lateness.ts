@@ -15,9 +15,9 @@
  * half the time since the last one (`performance.eventLoopUtilization`)
  * brings the pace back, so a loop that becomes busy is sampled at its pace
  * again within a second: an idle loop's sample looks at its last SAMPLE_MS,
- * from a look 20 ms before it (two wakes a second). With the line drawn at 2% busy, the timers of an
- * idle service were enough to cross it: it was sampled at its pace most of
- * the time, idle or at a few orders a second.
+ * from a look 20 ms before it (two wakes a second). With the line drawn at
+ * 2% busy, the timers of an idle service were enough to cross it: it was
+ * sampled at its pace most of the time, idle or at a few orders a second.
  *
  * Late by its own work, not the machine's (`ownLateMs`): each sample also
  * net of the time the thread waited on the kernel's run queue for a core
