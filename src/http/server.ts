@@ -41,8 +41,8 @@
  * a request beyond `maxConnections` whose key names a client within its
  * share takes the place of a connection of the client holding the most
  * beyond its own — one with no request being answered. And once a request's
- * headers are in, its body must arrive at BODY_MIN_BYTES_PER_SECOND after a
- * second's grace, else it is answered 408 and its connection closed: a key
+ * headers are in, its body must keep coming (guards/slow-bodies.ts), else it
+ * is answered 408 and its connection closed: a key
  * no longer lets a socket that trickles its body hold a connection for
  * REQUEST_TIMEOUT_MS (a keyed client's slow bodies left another
  * client 0 of 110 served).
@@ -52,6 +52,7 @@ import { Server, type IncomingMessage, type RequestListener, type ServerResponse
 import { Server as NetServer, type AddressInfo, type ListenOptions, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BODY_TOO_SLOW, clientErrorHandler } from './client-errors.js';
+import { SlowBodies } from './guards/slow-bodies.js';
 import type { MessageClasses } from './express-messages.js';
 import { UnauthenticatedConnections } from './guards/unauthenticated-connections.js';
 import { ClientConnections } from './guards/client-connections.js';
@@ -106,16 +107,6 @@ const GIVE_WAY_ANSWER = rawRefusal(TOO_MANY_CONNECTIONS);
 /** How long a connection that was told to give way may linger for that answer to be read, before it is cut. */
 const GIVE_WAY_LINGER_MS = 1000;
 
-/**
- * Once a request's headers are in, its body must keep coming at this rate, after BODY_GRACE_SWEEPS looks: an order's
- * body (at most 64 KiB) from any client that means to send it comes at once; a socket trickling a byte at a time is
- * cut within about a second and a half. Checked every BODY_SWEEP_MS for every request still arriving — counted in
- * looks, not in time, so a late event loop (which also reads late) never cuts a body that was on its way.
- */
-const BODY_MIN_BYTES_PER_SECOND = 1024;
-const BODY_SWEEP_MS = 250;
-const BODY_GRACE_SWEEPS = 4;
-
 /** Connections closed at accept are reported at most this often. */
 const DROP_REPORT_INTERVAL_MS = 10_000;
 
@@ -158,13 +149,10 @@ export class HttpServer {
   private readonly gaveWay = new WeakSet<Socket>();
   private readonly unauthenticated = new UnauthenticatedConnections();
   private readonly clients: ClientConnections;
-  /**
-   * Requests whose body was still to come when their headers were in, each with the sweeps that looked at it since and
-   * its connection's bytes then; a request leaves at the first sweep that finds it whole, or gone.
-   */
-  private readonly arriving = new Map<IncomingMessage, { looks: number; readonly bytes: number }>();
-  /** Armed while a request's body is arriving: an idle server is not woken four times a second to find none. */
-  private bodySweep: NodeJS.Timeout | undefined;
+  // As Node tells a request timeout: the clientError handler answers it through its response, and closes.
+  private readonly slowBodies = new SlowBodies((socket) =>
+    this.server.emit('clientError', Object.assign(new Error('body too slow'), { code: BODY_TOO_SLOW }), socket),
+  );
   private readonly unauthenticatedBudget: number;
   private readonly unauthenticatedPeerCap: number;
   private open = 0;
@@ -212,7 +200,7 @@ export class HttpServer {
     this.server.closeIdle = () => this.closeIdle();
     this.server.on('clientError', clientErrorHandler(log, limits));
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    void this.closed.then(() => clearInterval(this.bodySweep));
+    void this.closed.then(() => this.slowBodies.close());
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listeners' own `this` is the socket or response
     const server = this;
     this.server.on('connection', (socket: Socket) => {
@@ -236,14 +224,11 @@ export class HttpServer {
     }
     // One listener for every response of this server (its `this` is the response): not a closure, wrapped by `once`
     // in another, for each request.
-    const { answering, requestsOf, arriving } = this;
+    const { answering, requestsOf, slowBodies } = this;
     this.server.on('request', (req, res) => {
       const socket = req.socket;
       if (this.gaveWay.has(socket)) return;
-      if (!req.complete) {
-        arriving.set(req, { looks: 0, bytes: socket.bytesRead });
-        this.bodySweep ??= setInterval(() => this.cutSlowBodies(), BODY_SWEEP_MS).unref();
-      }
+      slowBodies.watch(req);
       answering.set(socket, (answering.get(socket) ?? 0) + 1);
       const requests = requestsOf.get(socket);
       if (requests === undefined) requestsOf.set(socket, req);
@@ -256,10 +241,9 @@ export class HttpServer {
     }
   }
 
-  /** A response closed: its request is no longer answered, nor arriving if its body is in (the sweep: 250 ms more). */
+  /** A response closed: its request is no longer being answered. */
   private requestClosed(req: IncomingMessage): void {
-    // One answered before its body came (a 401) stays: a body trickling after it is still cut.
-    if (req.complete) this.arriving.delete(req);
+    this.slowBodies.answered(req);
     const socket = req.socket;
     const requests = this.requestsOf.get(socket);
     if (requests === req) this.requestsOf.delete(socket);
@@ -344,35 +328,13 @@ export class HttpServer {
     return !requests.complete;
   }
 
-  /**
-   * Every request whose body has not kept BODY_MIN_BYTES_PER_SECOND since its grace: answered 408, closed. A walk of
-   * the requests still arriving (nearly always few: an order's body comes with its headers), not of the connections.
-   */
-  private cutSlowBodies(): void {
-    for (const [req, seen] of this.arriving) {
-      const { socket } = req;
-      if (req.complete || socket.destroyed) {
-        this.arriving.delete(req);
-        continue;
-      }
-      const owed = (BODY_MIN_BYTES_PER_SECOND * (++seen.looks - BODY_GRACE_SWEEPS) * BODY_SWEEP_MS) / 1000;
-      if (owed <= 0 || socket.bytesRead - seen.bytes >= owed) continue;
-      this.arriving.delete(req);
-      // As Node tells a request timeout: the clientError handler answers it through its response, and closes.
-      this.server.emit('clientError', Object.assign(new Error('body too slow'), { code: BODY_TOO_SLOW }), socket);
-    }
-    if (this.arriving.size > 0) return;
-    clearInterval(this.bodySweep);
-    this.bodySweep = undefined;
-  }
-
   get draining(): boolean {
     return this.isDraining;
   }
 
   /** Requests the body sweep watches: an answered one only while its body is still to come. */
   get requestsArriving(): number {
-    return this.arriving.size;
+    return this.slowBodies.size;
   }
 
   /**
