@@ -19,6 +19,7 @@
  */
 import { Agent, request } from 'node:http';
 import { freePort } from '../../scripts/free-port.js';
+import { Inspector } from '../lib/inspector.js';
 import { parseCommandLine } from '../lib/command-line.js';
 import { formatSpread, inRounds, progress, roundsOption, spreadOf } from '../lib/rounds.js';
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
@@ -95,90 +96,6 @@ function perOrder(before: HeapCensus, after: HeapCensus, orders: number) {
   return rows.sort((a, b) => b.bytes - a.bytes);
 }
 
-/** A message of the DevTools protocol: a reply (`id`) or an event (`method`). */
-interface Message {
-  readonly id?: number;
-  readonly method?: string;
-  readonly params?: Record<string, unknown>;
-  readonly result?: unknown;
-}
-
-/** A Chrome DevTools Protocol session with the server's main thread, and through it with each worker thread. */
-class Inspector {
-  private nextId = 0;
-  private readonly replies = new Map<number, (result: unknown) => void>();
-  private readonly chunks = new Map<string, string[]>();
-  readonly workers: Array<{ readonly sessionId: string; readonly title: string }> = [];
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.addEventListener('message', (event: MessageEvent) =>
-      this.received(JSON.parse(String(event.data)) as Message),
-    );
-  }
-
-  static async connect(port: number): Promise<Inspector> {
-    const [target] = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as [
-      { webSocketDebuggerUrl: string },
-    ];
-    const socket = new WebSocket(target.webSocketDebuggerUrl);
-    await new Promise((resolve, reject) => {
-      socket.addEventListener('open', resolve, { once: true });
-      socket.addEventListener('error', reject, { once: true });
-    });
-    const inspector = new Inspector(socket);
-    await inspector.call('NodeWorker.enable', { waitForDebuggerOnStart: false });
-    return inspector;
-  }
-
-  /** A command to the main thread, or to a worker (`sessionId`). */
-  call(method: string, params: object = {}, sessionId?: string): Promise<unknown> {
-    const id = ++this.nextId;
-    const reply = new Promise<unknown>((resolve) => this.replies.set(id, resolve));
-    const message = JSON.stringify({ id, method, params });
-    this.socket.send(
-      sessionId === undefined
-        ? message
-        : JSON.stringify({
-            id: ++this.nextId,
-            method: 'NodeWorker.sendMessageToWorker',
-            params: { sessionId, message },
-          }),
-    );
-    return reply;
-  }
-
-  /** Every reachable object of one isolate, after a full collection. */
-  async census(sessionId?: string): Promise<HeapCensus> {
-    const key = sessionId ?? 'main';
-    this.chunks.set(key, []);
-    await this.call('HeapProfiler.enable', {}, sessionId);
-    await this.call('HeapProfiler.collectGarbage', {}, sessionId);
-    await this.call('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, sessionId);
-    const serialized = this.chunks.get(key)!.join('');
-    this.chunks.delete(key);
-    return censusOf(serialized);
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-
-  private received(message: Message, sessionId?: string): void {
-    if (message.method === 'NodeWorker.attachedToWorker') {
-      const { sessionId: session, workerInfo } = message.params as { sessionId: string; workerInfo: { title: string } };
-      this.workers.push({ sessionId: session, title: workerInfo.title });
-    } else if (message.method === 'NodeWorker.receivedMessageFromWorker') {
-      const params = message.params as { sessionId: string; message: string };
-      this.received(JSON.parse(params.message) as Message, params.sessionId);
-    } else if (message.method === 'HeapProfiler.addHeapSnapshotChunk') {
-      this.chunks.get(sessionId ?? 'main')?.push((message.params as { chunk: string }).chunk);
-    } else if (message.id !== undefined) {
-      this.replies.get(message.id)?.(message.result);
-      this.replies.delete(message.id);
-    }
-  }
-}
-
 const HELD_MS = 60_000;
 
 /** POST an order on a connection of `agent`'s; settled when answered, or when the server is gone. */
@@ -226,8 +143,10 @@ async function round(index: number): Promise<RoundResult> {
     await Promise.all(Array.from({ length: 200 }, (_, n) => send(server.url, agent, `warm-${index}-${n}`, 1)));
     inspector = await Inspector.connect(port);
     const threadSessions = [...inspector.workers];
-    const mainBefore = await inspector.census();
-    const threadsBefore = await Promise.all(threadSessions.map(({ sessionId }) => inspector!.census(sessionId)));
+    const mainBefore = censusOf(await inspector.snapshot());
+    const threadsBefore = await Promise.all(
+      threadSessions.map(async ({ sessionId }) => censusOf(await inspector!.snapshot(sessionId))),
+    );
 
     progress(`holding ${options.orders} orders`);
     // Not awaited: they are answered only when the server is killed at the round's end.
@@ -238,8 +157,10 @@ async function round(index: number): Promise<RoundResult> {
       if (now.orders_in_flight === options.orders && now.running_steps === 2 * options.orders) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    const mainAfter = await inspector.census();
-    const threadsAfter = await Promise.all(threadSessions.map(({ sessionId }) => inspector!.census(sessionId)));
+    const mainAfter = censusOf(await inspector.snapshot());
+    const threadsAfter = await Promise.all(
+      threadSessions.map(async ({ sessionId }) => censusOf(await inspector!.snapshot(sessionId))),
+    );
     return {
       main: perOrder(mainBefore, mainAfter, options.orders),
       threads: perOrder(together(threadsBefore), together(threadsAfter), options.orders),
