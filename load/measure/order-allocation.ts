@@ -27,7 +27,7 @@ import { formatSpread, inRounds, progress, roundsOption, spreadOf } from '../lib
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { formatTable } from '../lib/table.js';
 import { WRK } from '../suite/generators/wrk.js';
-import { SCENARIOS } from '../suite/scenarios.js';
+import { scenarioNamed } from '../suite/scenarios.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -44,11 +44,7 @@ const { values: options } = parseCommandLine(
   },
 );
 
-const scenario =
-  SCENARIOS.find(({ name }) => name === options.scenario) ??
-  (() => {
-    throw new Error(`--scenario: one of ${SCENARIOS.map(({ name }) => name).join(', ')}`);
-  })();
+const scenario = scenarioNamed(options.scenario);
 WRK.check(scenario);
 
 /** A node of a sampling heap profile (the protocol's SamplingHeapProfileNode). */

@@ -25,7 +25,7 @@ import { formatRatio, formatSpread, pairRatios, progress, spreadOf, type Spread 
 import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
 import { formatTable } from '../lib/table.js';
 import { WRK } from '../suite/generators/wrk.js';
-import { SCENARIOS, type Scenario } from '../suite/scenarios.js';
+import { scenarioNamed, type Scenario } from '../suite/scenarios.js';
 
 const { values: options } = parseCommandLine(
   {
@@ -204,9 +204,3 @@ console.log(
     (Object.keys(baselineEnv).length > 0 ? ` Baseline settings: ${options['baseline-env'].join(' ')}.` : '') +
     (options['baseline-flag'].length > 0 ? ` Baseline flags: ${options['baseline-flag'].join(' ')}.` : ''),
 );
-
-function scenarioNamed(name: string): Scenario {
-  const named = SCENARIOS.find((each) => each.name === name);
-  if (named === undefined) throw new Error(`no scenario ${name}: ${SCENARIOS.map((each) => each.name).join(', ')}`);
-  return named;
-}

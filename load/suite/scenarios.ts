@@ -189,3 +189,10 @@ export const SCENARIOS: readonly Scenario[] = [
     bounds: allOf(offered(1000), couriersHeld(1)),
   },
 ];
+
+/** The scenario of that name; throws, naming them all, if there is none. */
+export function scenarioNamed(name: string): Scenario {
+  const named = SCENARIOS.find((each) => each.name === name);
+  if (named === undefined) throw new Error(`no scenario ${name}: ${SCENARIOS.map((each) => each.name).join(', ')}`);
+  return named;
+}
