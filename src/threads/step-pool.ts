@@ -90,8 +90,10 @@ export class StepPool<TakenBack> {
     });
     this.balancer = new StepBalancer({
       tasksPerThread: options.tasksPerThread,
-      // Piscina's own threads, less those doomed: one may be offered before the registry tracks it (a microtask later).
-      accepts: (threadId) => !this.registry.isDoomed(threadId),
+      // Only a thread the registry watches: Piscina offers a replacement still starting, and one that took a step then
+      // died before its ready was read (a busy main thread reads its error first) was never tracked — its exit unseen,
+      // its share of the tracker never given back, its steps' losses taken for refusals. It is tracked once ready.
+      accepts: (threadId) => this.registry.accepts(threadId),
       eventLoopOf: (threadId) => this.registry.eventLoopOf(threadId),
       executingStep: options.executingStep,
     });
