@@ -3,9 +3,8 @@
  * a replacement while it is still starting, whenever another thread's task ends with steps queued. A replacement given
  * a step then, which died of it before the main thread had read that it was ready (a busy main thread reads a thread's
  * error before its ready), was never tracked: its exit went unseen, its share of the tracker was never given back
- * (`running_steps` stayed above 0 with no order in flight: the chaos test, on a busy CI machine), and its steps' losses
- * were taken for refusals. The pool here is the service's, over its shared memory, with every step queued behind two
- * threads of one task each.
+ * (`running_steps` above 0 with no order in flight), and its steps' losses were taken for refusals. The pool here is the
+ * service's, over its shared memory, with every step queued behind two threads of one task each.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_STEPS } from '../../src/composition/steps.js';
