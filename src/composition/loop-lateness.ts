@@ -14,10 +14,13 @@
  * busy most of its time can be. A sample that finds the loop busy at least
  * half the time since the last one (`performance.eventLoopUtilization`)
  * brings the pace back, so a loop that becomes busy is sampled at its pace
- * again within a second: an idle loop's sample looks at its last SAMPLE_MS,
- * from a look 20 ms before it (two wakes a second). With the line drawn at
- * 2% busy, the timers of an idle service were enough to cross it: it was
- * sampled at its pace most of the time, idle or at a few orders a second.
+ * again within about a second: an idle loop's sample looks at its last
+ * PROBE_MS, from a look that long before it (two wakes a second). Not its
+ * last SAMPLE_MS: one pause of a light loop (a collection, a big JSON, a wait
+ * for a core mid-turn) filled half of 20 ms and brought the pace back for
+ * nothing. With the line drawn at 2% busy, the timers of an idle service were
+ * enough to cross it: it was sampled at its pace most of the time, idle or at
+ * a few orders a second.
  *
  * Late by its own work, not the machine's (`ownLateMs`): each sample also
  * net of the time the thread waited on the kernel's run queue for a core
@@ -37,6 +40,8 @@ const SAMPLE_MS = 20;
 const WINDOW = 25;
 /** The pace while idle. */
 const IDLE_SAMPLE_MS = 1000;
+/** How much of its idle second an idle loop's sample judges it by. */
+const PROBE_MS = 100;
 /** Below this share of its time busy since the last sample, the loop counts as idle. */
 const IDLE_UTILIZATION = 0.5;
 
@@ -144,10 +149,10 @@ export class LoopLateness {
     if (this.stopped) return;
     this.pace = ms;
     if (ms === IDLE_SAMPLE_MS) {
-      // An idle loop is judged by its last SAMPLE_MS, as a loop at its pace is, not by its whole second: a loop that
-      // became busy in the second half of one was found busy less than half of it, and left idle for another second
-      // (at its pace again 1.4 s after its work began, and later on a busy machine).
-      this.timer = setTimeout(this.probe, IDLE_SAMPLE_MS - SAMPLE_MS);
+      // An idle loop is judged by its last PROBE_MS, not by its whole second: a loop that became busy in the second half
+      // of one was found busy less than half of it, and left idle for another second (at its pace again 1.4 s after its
+      // work began, and later on a busy machine).
+      this.timer = setTimeout(this.probe, IDLE_SAMPLE_MS - PROBE_MS);
       this.timer.unref();
       return;
     }
@@ -156,7 +161,7 @@ export class LoopLateness {
 
   private readonly probe = (): void => {
     this.utilization = performance.eventLoopUtilization();
-    this.sampleIn(SAMPLE_MS);
+    this.sampleIn(PROBE_MS);
   };
 
   private sampleIn(ms: number): void {

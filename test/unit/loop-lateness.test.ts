@@ -37,6 +37,30 @@ async function lightlyBusyFor(ms: number): Promise<void> {
   }
 }
 
+/**
+ * Keeps the loop busy about a third of the time for `ms`, in turns of 14 ms: a light service whose turns are now and
+ * then long (a collection, a big JSON, a wait for a core mid-turn).
+ */
+async function busyInLongTurnsFor(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    const turnEnd = performance.now() + 14;
+    while (performance.now() < turnEnd);
+    await new Promise((resolve) => setTimeout(resolve, 28));
+  }
+}
+
+/** How many times, looked at every 50 ms for `ms`, the loop was sampled at its pace. */
+async function seenAtPace(lateness: LoopLateness, ms: number): Promise<number> {
+  let atPace = 0;
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    if (lateness.sampling) atPace++;
+    await pause(50);
+  }
+  return atPace;
+}
+
 /** Once it samples once a second again (the loop idle). */
 async function idlePace(lateness: LoopLateness): Promise<void> {
   await eventually(
@@ -105,6 +129,16 @@ describe('the loop lateness', () => {
     await Promise.all([light, watching]);
     expect(sampledAtPace).toBe(0);
     expect(lateness.lateMs).toBe(0);
+  });
+
+  it('is sampled once a second while the loop is busy a third of its time in turns of 14 ms', async () => {
+    loop = new LoopLateness();
+    const lateness = loop;
+    await idlePace(lateness);
+    // Judged by the last 20 ms of its idle second, a turn filling most of them brought the pace back: about one look in
+    // three.
+    const [, atPace] = await Promise.all([busyInLongTurnsFor(4000), seenAtPace(lateness, 3900)]);
+    expect(atPace).toBe(0);
   });
 
   it("gives back the file it reads the thread's waits from when stopped: a service started and stopped keeps none", () => {
