@@ -27,26 +27,17 @@ async function busyFor(ms: number): Promise<void> {
   }
 }
 
-/** Keeps the loop busy a tenth of the time for `ms`: 2 ms of work every 20 ms, as a few orders a second would. */
-async function lightlyBusyFor(ms: number): Promise<void> {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    const chunkEnd = performance.now() + 2;
-    while (performance.now() < chunkEnd);
-    await new Promise((resolve) => setTimeout(resolve, 18));
-  }
-}
-
 /**
- * Keeps the loop busy about a third of the time for `ms`, in turns of 14 ms: a light service whose turns are now and
- * then long (a collection, a big JSON, a wait for a core mid-turn).
+ * Keeps the loop busy for `ms` in turns of `turnMs`, each followed by `restMs` idle: 2 and 18, a tenth of its time, as
+ * a few orders a second would; 14 and 28, a third, in turns now and then long (a collection, a big JSON, a wait for a
+ * core mid-turn).
  */
-async function busyInLongTurnsFor(ms: number): Promise<void> {
+async function busyInTurnsFor(ms: number, turnMs: number, restMs: number): Promise<void> {
   const until = performance.now() + ms;
   while (performance.now() < until) {
-    const turnEnd = performance.now() + 14;
+    const turnEnd = performance.now() + turnMs;
     while (performance.now() < turnEnd);
-    await new Promise((resolve) => setTimeout(resolve, 28));
+    await new Promise((resolve) => setTimeout(resolve, restMs));
   }
 }
 
@@ -117,16 +108,7 @@ describe('the loop lateness', () => {
     const lateness = loop;
     await idlePace(lateness);
     // At 2% busy, the line it was drawn at, a loop this light was sampled at its pace, fifty wake-ups a second.
-    let sampledAtPace = 0;
-    const light = lightlyBusyFor(2500);
-    const watching = (async () => {
-      const until = performance.now() + 2400;
-      while (performance.now() < until) {
-        if (lateness.sampling) sampledAtPace++;
-        await pause(50);
-      }
-    })();
-    await Promise.all([light, watching]);
+    const [, sampledAtPace] = await Promise.all([busyInTurnsFor(2500, 2, 18), seenAtPace(lateness, 2400)]);
     expect(sampledAtPace).toBe(0);
     expect(lateness.lateMs).toBe(0);
   });
@@ -137,7 +119,7 @@ describe('the loop lateness', () => {
     await idlePace(lateness);
     // Judged by the last 20 ms of its idle second, a turn filling most of them brought the pace back: about one look in
     // three.
-    const [, atPace] = await Promise.all([busyInLongTurnsFor(4000), seenAtPace(lateness, 3900)]);
+    const [, atPace] = await Promise.all([busyInTurnsFor(4000, 14, 28), seenAtPace(lateness, 3900)]);
     expect(atPace).toBe(0);
   });
 
