@@ -6,13 +6,13 @@
  * (half a second): a loop kept busy shows within a few samples, one long
  * pause (a GC, a big JSON) moves it by a twenty-fifth of itself. Reading it costs an admission nothing: a number kept up to date.
  *
- * A loop busy less than half its time is sampled once a second, not fifty
- * times: each wake of an idle thread costs it CPU
- * (docs/decisions/cancellation.md), and this timer would be most of what an
+ * A loop busy less than half its time by its own work (`ownUtilization`) is
+ * sampled once a second, not fifty times: each wake of an idle thread costs it
+ * CPU (docs/decisions/cancellation.md), and this timer would be most of what an
  * idle or lightly loaded service spends. Such a loop is late by nothing that
  * matters here: the tiers shed at 70 ms late on average, which only a loop
  * busy most of its time can be. A sample that finds the loop busy at least
- * half the time since the last one (`performance.eventLoopUtilization`)
+ * half the time since the last one
  * brings the pace back, so a loop that becomes busy is sampled at its pace
  * again within about a second: an idle loop's sample looks at its last
  * PROBE_MS, from a look that long before it (two wakes a second). Not its
@@ -45,7 +45,7 @@ const PROBE_MS = 100;
 /** Below this share of its time busy since the last sample, the loop counts as idle. */
 const IDLE_UTILIZATION = 0.5;
 
-type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
+type EventLoopUtilization = ReturnType<typeof performance.eventLoopUtilization>;
 
 /**
  * The calling thread's wait on the run queue for a core so far, in ms, read from a file opened on it (`waitedMs`), or 0
@@ -87,7 +87,7 @@ export class LoopLateness {
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private pace = SAMPLE_MS;
-  private utilization: Utilization = performance.eventLoopUtilization();
+  private utilization: EventLoopUtilization = performance.eventLoopUtilization();
   /** This thread's wait for a core so far (constructed on the main thread, it reads the main thread's). */
   private readonly runQueue = new RunQueueClock();
   private waitedWhenSet = 0;
@@ -175,7 +175,8 @@ export class LoopLateness {
     const now = performance.now();
     const since = performance.eventLoopUtilization(this.utilization);
     this.utilization = performance.eventLoopUtilization();
-    if (since.utilization < IDLE_UTILIZATION) {
+    const waitedMs = this.runQueue.waitedMs() - this.waitedWhenSet;
+    if (ownUtilization(since, waitedMs) < IDLE_UTILIZATION) {
       // Idle, or nearly: late by nothing, and looked at again in a second.
       this.samples.fill(0);
       this.ownSamples.fill(0);
@@ -184,7 +185,7 @@ export class LoopLateness {
     }
     const late = Math.max(0, now - this.expected);
     this.samples[this.next] = late;
-    this.ownSamples[this.next] = Math.max(0, late - (this.runQueue.waitedMs() - this.waitedWhenSet));
+    this.ownSamples[this.next] = Math.max(0, late - waitedMs);
     this.next = (this.next + 1) % WINDOW;
     let sum = 0;
     let ownSum = 0;
@@ -196,4 +197,18 @@ export class LoopLateness {
     this.ownLatest = ownSum / WINDOW;
     this.schedule(SAMPLE_MS);
   };
+}
+
+/**
+ * The share of its time the loop was busy by its own work: the event loop's measure with the thread's waits for a core
+ * taken out of both its busy time and the time it had. The event loop counts a wait for a core mid-turn as busy: beside
+ * more runnable threads than cores, a loop busy a third of its time in turns of 14 ms read half busy. A wait as the
+ * loop comes back from its wait for events, which the event loop counts as idle, is taken out of its busy time too: a
+ * loop that waited is judged less busy, never more; one that never waits for events stays busy however long it waits
+ * for a core. Where the kernel does not say, the event loop's own measure.
+ */
+function ownUtilization({ active, idle, utilization }: EventLoopUtilization, waitedMs: number): number {
+  const had = active + idle - waitedMs;
+  if (waitedMs <= 0 || had <= 0) return utilization;
+  return Math.max(0, active - waitedMs) / had;
 }
