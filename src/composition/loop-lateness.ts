@@ -12,9 +12,8 @@
  * idle or lightly loaded service spends. Such a loop is late by nothing that
  * matters here: the tiers shed at 70 ms late on average, which only a loop
  * busy most of its time can be. A sample that finds the loop busy at least
- * half the time since the last one
- * brings the pace back, so a loop that becomes busy is sampled at its pace
- * again within about a second: an idle loop's sample looks at its last
+ * half the time since the last one brings the pace back, so a loop that
+ * becomes busy is sampled at its pace again within about a second: an idle loop's sample looks at its last
  * PROBE_MS, from a look that long before it (two wakes a second). Not its
  * last SAMPLE_MS: one pause of a light loop (a collection, a big JSON, a wait
  * for a core mid-turn) filled half of 20 ms and brought the pace back for

@@ -19,7 +19,7 @@ import { LOOP_LATE_MS } from '../../src/http/guards/client-load.js';
  * window not yet filled reads low (in a full run beside the spinners, 80 ms turns came at a third of a core). And until
  * the last second of it was sampled at its pace, for at most 6 s: the loop begins idle, sampled once a second, and a
  * process held off the cores fires that second's timer late (told to begin at a random moment of it, niced beside the
- * spinners and up to six busy loops, it was at its pace 0.1–1.4 s later).
+ * spinners and up to ten busy loops, it was at its pace 0.1–1.4 s later).
  */
 const LOOP = `
 const { LoopLateness } = await import(process.argv[1]);
