@@ -25,9 +25,27 @@ export interface KernelSchedule {
   readonly atMs: number;
 }
 
-/** A thread of this process, by its kernel id: its schedule so far, or undefined if the kernel does not say. */
-export async function scheduleOf(kernelThreadId: number | undefined): Promise<KernelSchedule | undefined> {
-  if (kernelThreadId === undefined) return undefined;
+/** Readings of /proc under way, by kernel thread id. */
+const underWay = new Map<number, Promise<KernelSchedule | undefined>>();
+
+/**
+ * A thread of this process, by its kernel id: its schedule so far, or undefined if the kernel does not say. Asked while
+ * a reading of the same thread is under way, the answer is that reading: the judges of a burst of cancellations (a
+ * wave of declined payments cancels two steps an order, each judged) ask of the same few threads in the same turn, and
+ * each reading is two files read through libuv's pool. Readings of a thread so come one after the other, each begun
+ * after the one before it ended: a judge's later reading is never older than its earlier one.
+ */
+export function scheduleOf(kernelThreadId: number | undefined): Promise<KernelSchedule | undefined> {
+  if (kernelThreadId === undefined) return Promise.resolve(undefined);
+  let reading = underWay.get(kernelThreadId);
+  if (reading === undefined) {
+    reading = readScheduleOf(kernelThreadId).finally(() => underWay.delete(kernelThreadId));
+    underWay.set(kernelThreadId, reading);
+  }
+  return reading;
+}
+
+async function readScheduleOf(kernelThreadId: number): Promise<KernelSchedule | undefined> {
   const task = `/proc/self/task/${kernelThreadId}`;
   try {
     const [schedstat, stat] = await Promise.all([

@@ -111,6 +111,18 @@ describe("the kernel's word on a thread", () => {
     expect(await scheduleOf(2 ** 31 - 1)).toBeUndefined();
     expect(heldOff(undefined, { ranNs: 0, waitedNs: 1e9, runnable: true, atMs: 0 })).toBe(false);
   });
+
+  // A wave of declined payments cancels two steps an order, and their judges ask of the same few threads in the same
+  // turn: one reading, two files of /proc read through libuv's pool, answers them all.
+  it('is read once for every judge asking of one thread while a reading is under way, and afresh after it', async () => {
+    const mainThread = process.pid;
+    const readings = await Promise.all(Array.from({ length: 20 }, () => scheduleOf(mainThread)));
+    expect(readings[0]).toBeDefined();
+    expect(new Set(readings).size).toBe(1);
+    const after = await scheduleOf(mainThread);
+    expect(after).not.toBe(readings[0]);
+    expect(after!.ranNs).toBeGreaterThanOrEqual(readings[0]!.ranNs);
+  });
 });
 
 describe('a step thread the kernel holds off the CPUs', () => {
